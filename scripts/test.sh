@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Sets up tensorlib with its test extras and runs the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m pip install -q -e ".[test,onnx,train,compare]"
+python3 -m pytest -q -p no:cacheprovider "$@"

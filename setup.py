@@ -1,0 +1,20 @@
+"""Build script: compiles tensorlib._ops (Cython, OpenMP)."""
+import os
+import sys
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+openmp = [] if sys.platform == "darwin" or os.environ.get("TENSORLIB_NO_OPENMP") else ["-fopenmp"]
+
+ext = Extension(
+    "tensorlib._ops",
+    ["tensorlib/_ops.pyx"],
+    include_dirs=[np.get_include()],
+    extra_compile_args=["-O3", "-ffast-math", "-fno-finite-math-only"] + openmp,
+    extra_link_args=openmp,
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+)
+
+setup(ext_modules=cythonize([ext], compiler_directives={"language_level": 3}))

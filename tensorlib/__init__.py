@@ -1,0 +1,54 @@
+"""tensorlib: an eager-mode autograd tensor library.
+
+>>> import tensorlib as tl
+>>> x = tl.randn(3, 4, requires_grad=True)
+>>> loss = (x.tanh() ** 2).sum()
+>>> loss.backward()
+>>> x.grad.shape
+(3, 4)
+"""
+from __future__ import annotations
+
+from . import _dtypes as dtypes
+from ._device import Device, device
+from ._dtypes import (bool_, double, float16, float32, float64, half, int8, int16, int32,
+                      int64, long, uint8)
+from ._tensor import Tensor
+from . import ops as _ops_registry  # noqa: F401  (registers every op)
+from . import _tensor_methods  # noqa: F401  (binds operators to the registry)
+from ._apply import apply
+from .autograd import (Function, detect_anomaly, enable_grad, grad, gradcheck, gradgradcheck,
+                       is_grad_enabled, no_grad, set_grad_enabled)
+from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy,
+                       full, full_like, linspace, normal, ones, ones_like, rand, randint, randn,
+                       randperm, tensor, uniform, zeros, zeros_like)
+from .ops.elementwise import (abs, add, ceil, clamp, clip, cos, div, divide, elu, eq, equal,
+                              erf, exp, exp2, expm1, floor, floor_divide, ge, gelu, greater,
+                              greater_equal, gt, isfinite, isinf, isnan, le, leaky_relu, less,
+                              less_equal, log, log1p, log2, logical_and, logical_not,
+                              logical_or, logical_xor, lt, maximum, minimum, mod, mul, multiply,
+                              ne, neg, not_equal, pow, power, reciprocal, relu, remainder,
+                              round, rsqrt, sigmoid, sign, silu, sin, softplus, sqrt, square,
+                              sub, subtract, tan, tanh, true_divide, trunc, where)
+from .ops.indexing import (gather, getitem, index_add, index_select, masked_fill, one_hot,
+                           scatter_add, setitem, take, take_along_axis)
+from .ops.linalg import dot, einsum, matmul, outer, tensordot
+from .ops.reduction import (all, amax, amin, any, argmax, argmin, cumprod, cumsum, logsumexp,
+                            max, mean, min, norm, prod, std, sum, var)
+from .ops.registry import REGISTRY, OpDef
+from .ops.shape import (astype, broadcast_to, cat, chunk, clone, concat, concatenate, expand,
+                        expand_dims, flatten, flip, pad, permute, repeat, reshape, roll, split,
+                        split_sizes, squeeze, stack, swapaxes, tile, to_device, transpose, tril,
+                        triu, unbind, unsqueeze)
+from .random import Generator, manual_seed
+from . import autograd  # noqa: E402
+
+__version__ = "0.1.0"
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def get_default_dtype():
+    return dtypes.default_float

@@ -1,0 +1,299 @@
+"""The Tensor: a backend array plus what autograd needs to know about it."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _apply
+from ._device import CPU, Device
+from .autograd.mode import state
+
+
+class Tensor:
+    """An n-dimensional array on a device, recorded on the tape when it needs a grad.
+
+    >>> x = tl.tensor([[1., 2.]], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward(); x.grad
+    tensor([[2., 4.]])
+    """
+
+    __slots__ = ("_data", "_device", "_rg", "_node", "_idx", "_version", "grad", "_hooks",
+                 "__weakref__")
+
+    __array_priority__ = 1000  # make ndarray + Tensor defer to Tensor.__radd__
+
+    def __init__(self, data: Any, *, dtype=None, device=None, requires_grad: bool = False):
+        from .creation import _to_array
+        arr = _to_array(data, dtype)
+        dev = Device(device) if device is not None else CPU
+        if dev.type != "cpu":
+            from .backends import to_device
+            arr = to_device(arr, dev)
+        self._data = arr
+        self._device = dev
+        self._rg = False
+        self._node = None
+        self._idx = 0
+        self._version = [0]
+        self.grad = None
+        self._hooks = None
+        if requires_grad:
+            self.requires_grad = True
+
+    # --- metadata -------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def size(self) -> int:
+        return self._data.size
+
+    def numel(self) -> int:
+        return self._data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def device(self) -> Device:
+        return self._device
+
+    @property
+    def itemsize(self) -> int:
+        return self._data.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self._data.nbytes
+
+    @property
+    def data(self) -> Tensor:
+        """A detached Tensor sharing this one's storage."""
+        return self.detach()
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        value = bool(value)
+        if self._node is not None and not value:
+            raise RuntimeError("requires_grad can only be changed on leaf tensors; "
+                               "use .detach() to get a tensor without gradient history")
+        if value and self._data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, "
+                            f"got dtype {self._data.dtype}")
+        self._rg = value
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        return self._node
+
+    @property
+    def _version_counter(self) -> int:
+        return self._version[0]
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    # --- values into Python --------------------------------------------
+    def _read(self, what: str) -> None:
+        tracer = state.tracer
+        if tracer is not None:
+            tracer.on_read(self, what)
+
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array (shares memory on the CPU)."""
+        self._read(".numpy()")
+        return self._host()
+
+    def _host(self) -> np.ndarray:
+        d = self._data
+        return d if isinstance(d, np.ndarray) else d.get()
+
+    def __array__(self, dtype=None, copy=None):
+        self._read("np.asarray()")
+        a = self._host()
+        if dtype is not None:
+            a = a.astype(dtype, copy=False)
+        return a
+
+    def item(self):
+        self._read(".item()")
+        if self._data.size != 1:
+            raise ValueError(f"item(): only one-element tensors can be converted to a Python "
+                             f"scalar, this one has shape {self.shape}")
+        return self._host().item()
+
+    def tolist(self):
+        self._read(".tolist()")
+        return self._host().tolist()
+
+    def __bool__(self) -> bool:
+        self._read("bool()")
+        if self._data.size != 1:
+            raise ValueError(f"the truth value of a tensor with {self._data.size} elements is "
+                             "ambiguous; use .any() or .all()")
+        return bool(self._host())
+
+    def __float__(self) -> float:
+        self._read("float()")
+        return float(self.item())
+
+    def __int__(self) -> int:
+        self._read("int()")
+        return int(self.item())
+
+    def __index__(self) -> int:
+        self._read("index")
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self.item())
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # --- DLPack --------------------------------------------------------
+    def __dlpack__(self, *args, **kwargs):
+        return self._data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
+    # --- autograd --------------------------------------------------------
+    def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
+        from .autograd.engine import backward
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+
+    def detach(self) -> Tensor:
+        """A tensor sharing storage (and version counter) with no gradient history."""
+        t = _wrap(self._data, self._device, False, None, 0)
+        t._version = self._version
+        return t
+
+    def detach_(self) -> Tensor:
+        self._node = None
+        self._rg = False
+        return self
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a non-None
+        return value replaces the gradient. Returns a handle with ``remove()``."""
+        if not self._rg:
+            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+        if self._node is None:
+            if self._hooks is None:
+                self._hooks = []
+            lst = self._hooks
+        else:
+            node = self._node
+            if node.hooks is None:
+                node.hooks = {}
+            lst = node.hooks.setdefault(self._idx, [])
+        lst.append(hook)
+        return _HookHandle(lst, hook)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward."""
+        if self._node is None:
+            return
+        import weakref
+        node = self._node
+        if node.retained is None:
+            node.retained = {}
+        node.retained[self._idx] = weakref.ref(self)
+
+    # --- devices -------------------------------------------------------
+    def to(self, device=None, dtype=None, copy: bool = False) -> Tensor:
+        """Copy to another device and/or cast; differentiable."""
+        t = self
+        if dtype is not None:
+            t = t.astype(dtype)
+        if device is not None:
+            dev = Device(device)
+            if dev is not t._device:
+                from .ops.shape import to_device
+                t = to_device(t, dev)
+        if copy and t is self:
+            t = self.clone()
+        return t
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self, index: int = 0) -> Tensor:
+        return self.to(f"cuda:{index}")
+
+    # --- printing ------------------------------------------------------
+    def __repr__(self) -> str:
+        a = self._host()
+        prefix = "tensor("
+        if a.size == 0:
+            body = "[]" if a.ndim <= 1 else "[]"
+        else:
+            body = np.array2string(a, separator=", ", prefix=prefix, threshold=1000,
+                                   edgeitems=3, floatmode="maxprec")
+        extras = []
+        if a.size == 0 and a.ndim != 1:
+            extras.append(f"size={tuple(a.shape)}")
+        if a.dtype not in (np.float32, np.int64, np.bool_) or a.size == 0:
+            extras.append(f"dtype={a.dtype}")
+        if self._device is not CPU:
+            extras.append(f"device='{self._device}'")
+        if self._node is not None:
+            extras.append(f"grad_fn={self._node!r}")
+        elif self._rg:
+            extras.append("requires_grad=True")
+        return prefix + body + "".join(", " + e for e in extras) + ")"
+
+    __str__ = __repr__
+
+
+class _HookHandle:
+    def __init__(self, lst, hook):
+        self._lst = lst
+        self._hook = hook
+
+    def remove(self) -> None:
+        if self._hook in self._lst:
+            self._lst.remove(self._hook)
+
+
+_new = object.__new__
+
+
+def _wrap(data, dev, rg, node, idx) -> Tensor:
+    t = _new(Tensor)
+    t._data = data
+    t._device = dev
+    t._rg = rg
+    t._node = node
+    t._idx = idx
+    t._version = [0]
+    t.grad = None
+    t._hooks = None
+    return t
+
+
+_apply._Tensor = Tensor

@@ -1,0 +1,243 @@
+"""Operators and methods of Tensor, bound to the registry's public functions."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _dtypes
+from ._apply import apply
+from ._tensor import Tensor, _wrap
+from .autograd.mode import state
+from .ops import elementwise as E
+from .ops import indexing as I
+from .ops import linalg as L
+from .ops import reduction as R
+from .ops import shape as S
+from .ops._util import weak_scalar
+
+
+def _binop(op):
+    def fwd(self, other):
+        if type(other) is not Tensor:
+            if isinstance(other, Tensor):
+                pass
+            elif isinstance(other, (int, float, bool, np.number, np.bool_)):
+                other = weak_scalar(other, self)
+            else:
+                return NotImplemented
+        return apply(op, self, other)
+
+    def rev(self, other):
+        if isinstance(other, (int, float, bool, np.number, np.bool_)):
+            other = weak_scalar(other, self)
+        elif not isinstance(other, Tensor):
+            return NotImplemented
+        return apply(op, other, self)
+    return fwd, rev
+
+
+for _name, _op in [("add", E.ADD), ("sub", E.SUB), ("mul", E.MUL), ("truediv", E.DIV),
+                   ("floordiv", E.FLOORDIV), ("mod", E.MOD), ("pow", E.POW),
+                   ("matmul", L.MATMUL)]:
+    _f, _r = _binop(_op)
+    setattr(Tensor, f"__{_name}__", _f)
+    setattr(Tensor, f"__r{_name}__", _r)
+
+for _name, _op in [("eq", E.EQ), ("ne", E.NE), ("lt", E.LT), ("le", E.LE), ("gt", E.GT),
+                   ("ge", E.GE), ("and", E.LOGICAL_AND), ("or", E.LOGICAL_OR),
+                   ("xor", E.LOGICAL_XOR)]:
+    _f, _r = _binop(_op)
+    setattr(Tensor, f"__{_name}__", _f)
+    if _name in ("and", "or", "xor"):
+        setattr(Tensor, f"__r{_name}__", _r)
+
+Tensor.__hash__ = lambda self: id(self)
+Tensor.__neg__ = lambda self: apply(E.NEG, self)
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = lambda self: apply(E.ABS, self)
+Tensor.__invert__ = lambda self: E.logical_not(self)
+Tensor.__getitem__ = I.getitem
+
+
+# --- in place --------------------------------------------------------------------------
+def _assign(self: Tensor, result: Tensor, name: str) -> Tensor:
+    """Write ``result`` (computed out of place from an alias of self) into self's storage,
+    bump the version, and make self's history that of ``result``."""
+    if not np.can_cast(result._data.dtype, self._data.dtype, "same_kind"):
+        raise TypeError(f"{name}: result of dtype {result._data.dtype} cannot be stored in a "
+                        f"tensor of dtype {self._data.dtype}")
+    if result._data.shape != self._data.shape:
+        raise ValueError(f"{name}: result of shape {result._data.shape} does not fit the "
+                         f"in-place target of shape {self._data.shape}")
+    self._data[...] = result._data
+    self._version[0] += 1
+    if result._rg:
+        self._node, self._idx, self._rg = result._node, result._idx, True
+    return self
+
+
+def _alias(self: Tensor) -> Tensor:
+    t = _wrap(self._data, self._device, self._rg, self._node, self._idx)
+    t._version = self._version
+    return t
+
+
+def _check_leaf(self: Tensor, name: str) -> None:
+    if self._rg and self._node is None and state.grad_enabled:
+        raise RuntimeError(f"{name}: a leaf tensor that requires grad is used in an in-place "
+                           "operation; wrap the update in `with tl.no_grad():`")
+
+
+def _inplace(op, name):
+    def method(self, other):
+        if not isinstance(other, Tensor):
+            other = weak_scalar(other, self)
+        _check_leaf(self, name)
+        tracer = state.tracer
+        if tracer is None and not ((self._rg or other._rg) and state.grad_enabled) \
+                and op.ufunc is not None and self._device.type == "cpu":
+            # nothing to record: update the storage directly
+            res_dt = np.result_type(self._data, other._data)
+            if not np.can_cast(res_dt, self._data.dtype, "same_kind"):
+                raise TypeError(f"{name}: result of dtype {res_dt} cannot be stored in a tensor "
+                                f"of dtype {self._data.dtype}")
+            try:
+                getattr(np, op.ufunc)(self._data, other._data, out=self._data)
+            except ValueError as e:
+                raise ValueError(f"{name}: shapes {self.shape} and {other.shape}: {e}") from None
+            self._version[0] += 1
+            return self
+        res = apply(op, _alias(self), other)
+        if tracer is not None:
+            tracer.rebind(self, res)
+        return _assign(self, res, name)
+    method.__name__ = name
+    return method
+
+
+for _name, _op in [("add", E.ADD), ("sub", E.SUB), ("mul", E.MUL), ("truediv", E.DIV),
+                   ("floordiv", E.FLOORDIV), ("mod", E.MOD), ("pow", E.POW)]:
+    _m = _inplace(_op, f"__i{_name}__")
+    setattr(Tensor, f"__i{_name}__", _m)
+for _name, _op in [("add_", E.ADD), ("sub_", E.SUB), ("mul_", E.MUL), ("div_", E.DIV),
+                   ("pow_", E.POW)]:
+    setattr(Tensor, _name, _inplace(_op, _name))
+
+
+def _setitem(self: Tensor, key, value) -> None:
+    index, _ = I._normalize_key(key)
+    v = value if isinstance(value, Tensor) else weak_scalar(value, self)
+    _check_leaf(self, "__setitem__")
+    tracer = state.tracer
+    if tracer is None and not ((self._rg or v._rg) and state.grad_enabled):
+        try:
+            self._data[I._on(np if self._device.type == "cpu" else __import__("cupy"),
+                             index)] = v._data
+        except (ValueError, IndexError) as e:
+            raise type(e)(f"setitem: {e}") from None
+        self._version[0] += 1
+        return
+    res = apply(I.SETITEM, _alias(self), v, index=index)
+    if tracer is not None:
+        tracer.rebind(self, res)
+    _assign(self, res, "__setitem__")
+
+
+Tensor.__setitem__ = _setitem
+
+
+def _unary_inplace(fn, name):
+    def method(self, *args, **kwargs):
+        _check_leaf(self, name)
+        res = fn(_alias(self), *args, **kwargs)
+        tracer = state.tracer
+        if tracer is not None:
+            tracer.rebind(self, res)
+        return _assign(self, res, name)
+    method.__name__ = name
+    return method
+
+
+def _fill_(self, value):
+    with_grad = self._rg and state.grad_enabled
+    if with_grad:
+        _check_leaf(self, "fill_")
+    self[...] = value
+    return self
+
+
+def _zero_(self):
+    return _fill_(self, 0)
+
+
+def _copy_(self, src):
+    src = src if isinstance(src, Tensor) else weak_scalar(src, self)
+    if src._device is not self._device:
+        src = src.to(self._device)
+    self[...] = src.astype(self.dtype) if src.dtype != self.dtype else src
+    return self
+
+
+Tensor.fill_ = _fill_
+Tensor.zero_ = _zero_
+Tensor.copy_ = _copy_
+Tensor.clamp_ = _unary_inplace(E.clip, "clamp_")
+Tensor.clip_ = Tensor.clamp_
+Tensor.relu_ = _unary_inplace(E.relu, "relu_")
+Tensor.exp_ = _unary_inplace(E.exp, "exp_")
+Tensor.neg_ = _unary_inplace(E.neg, "neg_")
+Tensor.masked_fill_ = _unary_inplace(I.masked_fill, "masked_fill_")
+
+# --- methods ---------------------------------------------------------------------------
+_METHODS = {
+    # elementwise
+    "neg": E.neg, "abs": E.abs, "sign": E.sign, "exp": E.exp, "exp2": E.exp2, "log": E.log,
+    "log2": E.log2, "log1p": E.log1p, "expm1": E.expm1, "sqrt": E.sqrt, "rsqrt": E.rsqrt,
+    "square": E.square, "reciprocal": E.reciprocal, "sin": E.sin, "cos": E.cos, "tan": E.tan,
+    "tanh": E.tanh, "sigmoid": E.sigmoid, "relu": E.relu, "erf": E.erf, "floor": E.floor,
+    "ceil": E.ceil, "round": E.round, "trunc": E.trunc, "clip": E.clip, "clamp": E.clip,
+    "isnan": E.isnan, "isinf": E.isinf, "isfinite": E.isfinite, "maximum": E.maximum,
+    "minimum": E.minimum, "logical_not": E.logical_not, "logical_and": E.logical_and,
+    "logical_or": E.logical_or, "add": E.add, "sub": E.sub, "mul": E.mul, "div": E.div,
+    "pow": E.power,
+    # reductions
+    "sum": R.sum, "mean": R.mean, "prod": R.prod, "max": R.max, "min": R.min,
+    "amax": R.max, "amin": R.min, "argmax": R.argmax, "argmin": R.argmin, "var": R.var,
+    "std": R.std, "logsumexp": R.logsumexp, "norm": R.norm, "cumsum": R.cumsum,
+    "cumprod": R.cumprod, "all": R.all, "any": R.any,
+    # linalg
+    "matmul": L.matmul, "dot": L.dot, "outer": L.outer,
+    # shape
+    "reshape": S.reshape, "view": S.reshape, "flatten": S.flatten, "squeeze": S.squeeze,
+    "unsqueeze": S.expand_dims, "expand_dims": S.expand_dims, "transpose": S.transpose,
+    "permute": S.permute, "swapaxes": S.swapaxes, "broadcast_to": S.broadcast_to,
+    "expand": S.expand, "split": S.split, "chunk": S.chunk, "flip": S.flip, "roll": S.roll,
+    "repeat": S.repeat, "tile": S.tile, "tril": S.tril, "triu": S.triu, "astype": S.astype,
+    "clone": S.clone, "pad": S.pad, "unbind": S.unbind,
+    # indexing
+    "take_along_axis": I.take_along_axis, "gather": I.take_along_axis, "take": I.take,
+    "scatter_add": I.scatter_add, "masked_fill": I.masked_fill, "index_select": I.index_select,
+    "index_add": I.index_add,
+}
+for _name, _fn in _METHODS.items():
+    setattr(Tensor, _name, _fn)
+
+Tensor.T = property(lambda self: S.transpose(self))
+Tensor.mT = property(lambda self: S.swapaxes(self, -1, -2))
+Tensor.float = lambda self: S.astype(self, _dtypes.float32)
+Tensor.double = lambda self: S.astype(self, _dtypes.float64)
+Tensor.half = lambda self: S.astype(self, _dtypes.float16)
+Tensor.long = lambda self: S.astype(self, _dtypes.int64)
+Tensor.int = lambda self: S.astype(self, _dtypes.int32)
+Tensor.bool = lambda self: S.astype(self, _dtypes.bool_)
+Tensor.type = lambda self, dtype: S.astype(self, dtype)
+Tensor.size_of = lambda self, axis: self.shape[axis]
+Tensor.dim = lambda self: self.ndim
+
+
+def _iter(self):
+    if self.ndim == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    return (self[i] for i in range(self.shape[0]))
+
+
+Tensor.__iter__ = _iter

@@ -1,0 +1,233 @@
+"""The backward engine: an iterative reverse walk of the tape."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .mode import set_grad_enabled, state
+from .node import _freed_message
+
+
+class AnomalyError(RuntimeError):
+    pass
+
+
+def _as_grad(root, grad):
+    from ..creation import ones_like
+    from .._tensor import Tensor
+    if grad is None:
+        if root.size != 1:
+            raise RuntimeError(f"grad can be implicitly created only for scalar outputs; this "
+                               f"output has shape {root.shape}: pass gradient=")
+        return ones_like(root)
+    if not isinstance(grad, Tensor):
+        from ..creation import tensor
+        grad = tensor(grad, dtype=root.dtype, device=root.device)
+    if grad.shape != root.shape:
+        raise ValueError(f"gradient has shape {grad.shape}, the output has shape {root.shape}")
+    return grad
+
+
+def _collect(roots):
+    """Dependency counts: how many consumers within the graph each node has."""
+    deps: dict = {}
+    stack = [r._node for r in roots if r._node is not None]
+    seen = set(id(n) for n in stack)
+    for n in stack:
+        deps.setdefault(n, 0)
+    while stack:
+        node = stack.pop()
+        if node.inputs is None:
+            raise RuntimeError(_freed_message(node))
+        for t in node.inputs:
+            m = t._node
+            if m is None or not t._rg:
+                continue
+            deps[m] = deps.get(m, 0) + 1
+            if id(m) not in seen:
+                seen.add(id(m))
+                stack.append(m)
+    return deps
+
+
+def _accumulate(slot, i, g):
+    cur = slot[i]
+    slot[i] = g if cur is None else cur + g
+
+
+def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
+                 inputs: Sequence | None = None, allow_unused: bool = False):
+    """Propagate ``grads`` from ``roots``. With ``inputs`` (tl.grad), return their gradients
+    instead of accumulating into leaves."""
+    from ..creation import zeros_like
+    deps = _collect(roots)
+    pending: dict = {}
+    results = None
+    leaf_targets: dict = {}
+    node_targets: dict = {}
+    if inputs is not None:
+        results = [None] * len(inputs)
+        for k, t in enumerate(inputs):
+            if t._node is None:
+                leaf_targets.setdefault(id(t), []).append(k)
+            else:
+                node_targets.setdefault((t._node, t._idx), []).append(k)
+
+    def deliver_leaf(t, g):
+        if t._hooks:
+            for h in t._hooks:
+                r = h(g)
+                if r is not None:
+                    g = r
+        if results is not None:
+            for k in leaf_targets.get(id(t), ()):
+                results[k] = g if results[k] is None else results[k] + g
+            return
+        if not create_graph:
+            g = g.detach()
+        t.grad = g if t.grad is None else t.grad + g
+
+    ready = []
+    for r, g in zip(roots, grads):
+        if r._node is None:
+            if r._rg:
+                deliver_leaf(r, g)
+            continue
+        slot = pending.setdefault(r._node, [None] * r._node.n_out)
+        _accumulate(slot, r._idx, g)
+    for r in roots:
+        n = r._node
+        if n is not None and deps.get(n) == 0 and n not in ready:
+            ready.append(n)
+
+    with set_grad_enabled(create_graph):
+        while ready:
+            node = ready.pop()
+            gouts = pending.pop(node, None) or [None] * node.n_out
+            if node.hooks or node.retained or node_targets:
+                for i in range(node.n_out):
+                    g = gouts[i]
+                    if g is None:
+                        continue
+                    if node.hooks and i in node.hooks:
+                        for h in node.hooks[i]:
+                            r = h(g)
+                            if r is not None:
+                                g = r
+                        gouts[i] = g
+                    if node.retained and i in node.retained:
+                        t = node.retained[i]()
+                        if t is not None:
+                            t.grad = g.detach() if not create_graph else g
+                    for k in node_targets.get((node, i), ()):
+                        results[k] = g
+            if node.inputs is None:
+                raise RuntimeError(_freed_message(node))
+            _check_versions(node)
+            if all(g is None for g in gouts):
+                in_grads = (None,) * len(node.inputs)
+            else:
+                if node.n_out > 1:
+                    gouts = [g if g is not None else zeros_like(node.output(i))
+                             for i, g in enumerate(gouts)]
+                in_grads = node.op.vjp(node, *gouts)
+                if state.anomaly:
+                    _check_anomaly(node, in_grads)
+            inputs_ = node.inputs
+            if not retain_graph:
+                node.inputs = None
+                node.out_data = None
+            for t, g in zip(inputs_, in_grads):
+                if not t._rg:
+                    continue
+                m = t._node
+                if m is None:
+                    if g is not None:
+                        deliver_leaf(t, g)
+                    continue
+                if g is not None:
+                    slot = pending.get(m)
+                    if slot is None:
+                        slot = pending[m] = [None] * m.n_out
+                    _accumulate(slot, t._idx, g)
+                left = deps[m] - 1
+                deps[m] = left
+                if left == 0:
+                    ready.append(m)
+            if not retain_graph:
+                del inputs_
+    if results is not None:
+        for k, (t, r) in enumerate(zip(inputs, results)):
+            if r is None and not allow_unused:
+                raise RuntimeError(f"grad: input {k} (shape {t.shape}) was not used to compute "
+                                   "the outputs; pass allow_unused=True to get None for it")
+        return results
+    return None
+
+
+def _check_versions(node):
+    if node.versions is None:
+        return
+    for box, v in node.versions:
+        if box[0] != v:
+            raise RuntimeError(
+                f"{node!r}: a tensor saved for the backward pass was modified by an in-place "
+                f"operation (version {box[0]}, expected {v}). Its gradient would be wrong: "
+                "use an out-of-place operation (x = x + y instead of x += y), or .clone() the "
+                "tensor first.")
+
+
+def _check_anomaly(node, grads):
+    for i, g in enumerate(grads):
+        if g is None:
+            continue
+        d = g._host()
+        if d.dtype.kind == "f" and not np.isfinite(d).all():
+            where = "".join(node.trace or ["(no forward trace recorded)\n"])
+            raise AnomalyError(
+                f"{node!r}: backward returned non-finite values (NaN/inf) in its gradient for "
+                f"input {i}. The forward call that created this node:\n{where}")
+
+
+def backward(root, gradient=None, *, retain_graph=None, create_graph=False) -> None:
+    if not root._rg:
+        raise RuntimeError("backward(): this tensor does not require grad and has no grad_fn "
+                           "(did you forget requires_grad=True, or run it under no_grad?)")
+    g = _as_grad(root, gradient)
+    if retain_graph is None:
+        retain_graph = create_graph
+    run_backward([root], [g], retain_graph=retain_graph, create_graph=create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, returned (not accumulated).
+
+    >>> (gx,) = tl.grad((x ** 3).sum(), [x], create_graph=True)
+    >>> (ggx,) = tl.grad(gx.sum(), [x])     # second derivative
+    """
+    from .._tensor import Tensor
+    single = isinstance(outputs, Tensor)
+    outs = [outputs] if single else list(outputs)
+    single_in = isinstance(inputs, Tensor)
+    ins = [inputs] if single_in else list(inputs)
+    for t in ins:
+        if not t._rg:
+            raise RuntimeError("grad: one of the inputs does not require grad")
+    if grad_outputs is None:
+        gos = [None] * len(outs)
+    elif isinstance(grad_outputs, Tensor):
+        gos = [grad_outputs]
+    else:
+        gos = list(grad_outputs)
+    for o in outs:
+        if not o._rg:
+            raise RuntimeError("grad: one of the outputs does not require grad (it does not "
+                               "depend on any input that requires grad)")
+    gs = [_as_grad(o, g) for o, g in zip(outs, gos)]
+    if retain_graph is None:
+        retain_graph = create_graph
+    res = run_backward(outs, gs, retain_graph=retain_graph, create_graph=create_graph,
+                       inputs=ins, allow_unused=allow_unused)
+    return tuple(res)

@@ -1,0 +1,99 @@
+"""Custom differentiable ops: ``tl.autograd.Function``."""
+from __future__ import annotations
+
+from typing import Any
+
+from .mode import no_grad, state
+from .node import Node
+
+
+class Context:
+    """What ``forward`` hands to ``backward``: saved tensors and any attributes."""
+
+    def __init__(self):
+        self._saved = ()
+        self._versions = ()
+        self.needs_input_grad: tuple[bool, ...] = ()
+
+    def save_for_backward(self, *tensors) -> None:
+        self._saved = tensors
+        self._versions = tuple((t._version, t._version[0]) if t is not None else None
+                               for t in tensors)
+
+    @property
+    def saved_tensors(self) -> tuple:
+        for t, v in zip(self._saved, self._versions):
+            if v is not None and v[0][0] != v[1]:
+                raise RuntimeError("a tensor saved with save_for_backward was modified in place "
+                                   "after it was saved; its gradient would be wrong")
+        return self._saved
+
+
+class Function:
+    """Subclass with static ``forward(ctx, *args)`` and ``backward(ctx, *grads)``; call
+    ``MyFn.apply(*args)``. ``backward`` returns one gradient (or None) per argument of
+    ``forward``; write it with tensorlib ops and grad-of-grad works through it.
+
+    >>> class Exp(tl.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         y = x.exp(); ctx.save_for_backward(y); return y
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         (y,) = ctx.saved_tensors; return g * y
+    """
+
+    _opdef = None
+
+    @staticmethod
+    def forward(ctx: Context, *args: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, *grads: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def _op(cls):
+        from ..ops.registry import OpDef
+        if cls.__dict__.get("_opdef") is None:
+            def vjp(node, *grads):
+                res = cls.backward(node.attrs["ctx"], *grads)
+                if not isinstance(res, tuple):
+                    res = (res,)
+                tensor_pos = node.attrs["positions"]
+                if len(res) < max(tensor_pos, default=-1) + 1:
+                    raise RuntimeError(f"{cls.__name__}.backward returned {len(res)} gradients, "
+                                       f"expected one per forward argument")
+                return tuple(res[p] for p in tensor_pos)
+            # never registered: a user Function is not part of the global registry
+            cls._opdef = OpDef(cls.__name__, kernels={"cpu": _no_kernel}, vjp=vjp, saves=False)
+        return cls._opdef
+
+    @classmethod
+    def apply(cls, *args: Any) -> Any:
+        from .._tensor import Tensor
+        ctx = Context()
+        positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        tensors = tuple(args[i] for i in positions)
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
+        with no_grad():
+            out = cls.forward(ctx, *args)
+        single = not isinstance(out, tuple)
+        outs = (out,) if single else out
+        if state.grad_enabled and any(t._rg for t in tensors):
+            node = Node(cls._op(), tensors, {"ctx": ctx, "positions": positions}, None, None,
+                        len(outs))
+            new = []
+            for i, o in enumerate(outs):
+                t = o.detach()
+                t._node = node
+                t._idx = i
+                t._rg = o._data.dtype.kind == "f"
+                new.append(t)
+            outs = tuple(new)
+        return outs[0] if single else outs
+
+
+def _no_kernel(*a, **k):
+    raise RuntimeError("custom Functions run through Function.apply, not the registry")

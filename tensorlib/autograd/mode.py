@@ -1,0 +1,76 @@
+"""Grad mode and anomaly mode: thread-local switches read by ``apply``."""
+from __future__ import annotations
+
+import functools
+import threading
+
+
+class _State(threading.local):
+    grad_enabled = True
+    anomaly = False
+    tracer = None  # the active graph capture of this thread, if any
+
+
+state = _State()
+
+
+def is_grad_enabled() -> bool:
+    return state.grad_enabled
+
+
+class _GradMode:
+    """Base for context managers that double as decorators."""
+
+    _mode: bool
+
+    def __enter__(self):
+        self._prev = state.grad_enabled
+        state.grad_enabled = self._mode
+        return self
+
+    def __exit__(self, *exc):
+        state.grad_enabled = self._prev
+
+    def __call__(self, fn):
+        mode = self._mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            prev = state.grad_enabled
+            state.grad_enabled = mode
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                state.grad_enabled = prev
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Disable recording of the tape, as a context manager or a decorator.
+
+    >>> with tl.no_grad():
+    ...     y = x * 2          # y.requires_grad is False
+    """
+
+    _mode = False
+
+
+class enable_grad(_GradMode):
+    """Re-enable recording inside a ``no_grad`` block."""
+
+    _mode = True
+
+
+class set_grad_enabled(_GradMode):
+    """``set_grad_enabled(False)`` behaves as ``no_grad()``; also a plain call."""
+
+    def __init__(self, mode: bool):
+        self._mode = bool(mode)
+        self._prev = state.grad_enabled
+        state.grad_enabled = self._mode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        state.grad_enabled = self._prev

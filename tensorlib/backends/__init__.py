@@ -1,0 +1,52 @@
+"""Array backends: NumPy for ``cpu`` devices, CuPy for ``cuda`` devices.
+
+Op kernels are written against an array module ``xp``; this module picks it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._device import Device
+
+_cupy = None
+
+
+def cupy():
+    """Import CuPy lazily; raise a clear error when it or a GPU is missing."""
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy as cp
+        except ImportError as e:  # pragma: no cover - depends on the machine
+            raise RuntimeError("CUDA device requested but CuPy is not installed: "
+                               "pip install 'tensorlib[cuda]'") from e
+        if not cp.is_available():
+            raise RuntimeError("CUDA device requested but no CUDA GPU is available "
+                               "(tl.cuda.is_available() is False)")
+        _cupy = cp
+    return _cupy
+
+
+def xp_for(device: Device):
+    return np if device.type == "cpu" else cupy()
+
+
+def xp_of(array):
+    return np if isinstance(array, np.ndarray) else cupy()
+
+
+def to_device(array, device: Device):
+    """Copy ``array`` onto ``device`` (no copy when it already lives there)."""
+    if device.type == "cpu":
+        if isinstance(array, np.ndarray):
+            return array
+        return array.get()
+    cp = cupy()
+    with cp.cuda.Device(device.index):
+        return cp.asarray(array)
+
+
+def device_of_array(array) -> Device:
+    if isinstance(array, np.ndarray):
+        return Device("cpu")
+    return Device(f"cuda:{array.device.id}")

@@ -1,0 +1,260 @@
+"""Creating tensors: from data, filled, ranges and random draws."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _dtypes
+from ._device import CPU, Device
+from ._tensor import Tensor, _wrap
+from .backends import to_device, xp_for
+from .random import Generator, rng
+
+_SUPPORTED = set(_dtypes.ALL)
+
+
+def _to_array(data: Any, dtype=None) -> np.ndarray:
+    dt = _dtypes.as_dtype(dtype) if dtype is not None else None
+    if isinstance(data, Tensor):
+        arr = data._host()
+        return arr.astype(dt) if dt is not None else arr.copy()
+    if isinstance(data, np.ndarray):
+        arr = data
+    elif hasattr(data, "__cuda_array_interface__"):
+        arr = data.get()
+    else:
+        try:
+            arr = np.asarray(data)
+        except ValueError as e:
+            raise ValueError(f"tensor(): cannot build a tensor from {type(data).__name__}: "
+                             f"{e}") from None
+        if arr.dtype == np.float64 and dt is None:
+            arr = arr.astype(_dtypes.default_float)  # Python floats default to float32
+    if arr.dtype == object:
+        raise TypeError("tensor(): data must be numbers or nested sequences of numbers of a "
+                        "regular shape")
+    if dt is not None:
+        arr = arr.astype(dt, copy=False)
+    elif arr.dtype not in _SUPPORTED:
+        raise TypeError(f"tensor(): dtype {arr.dtype} is not supported; tensorlib supports "
+                        + ", ".join(d.name for d in _dtypes.ALL))
+    return arr
+
+
+def _place(arr, device, requires_grad: bool) -> Tensor:
+    dev = Device(device) if device is not None else CPU
+    if dev.type != "cpu":
+        arr = to_device(arr, dev)
+    t = _wrap(arr, dev, False, None, 0)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data``.
+
+    Python floats become float32, ints int64, bools bool; NumPy arrays keep their dtype.
+
+    >>> tl.tensor([[1., 2.], [3., 4.]], requires_grad=True)
+    """
+    arr = _to_array(data, dtype)
+    if isinstance(data, np.ndarray) and arr is data:
+        arr = arr.copy()
+    return _place(arr, device, requires_grad)
+
+
+def as_tensor(data: Any, dtype=None, device=None) -> Tensor:
+    """Like ``tensor`` but shares memory with a NumPy array or a Tensor when it can."""
+    if isinstance(data, Tensor) and dtype is None and (device is None or Device(device) is data.device):
+        return data
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dtype)
+    return _place(_to_array(data, dtype), device, False)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with ``array`` (changes show through both ways)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype not in _SUPPORTED:
+        raise TypeError(f"from_numpy: dtype {array.dtype} is not supported")
+    return _wrap(array, CPU, False, None, 0)
+
+
+def from_dlpack(obj) -> Tensor:
+    """Zero-copy import of a DLPack-capable array (NumPy, PyTorch, CuPy, JAX)."""
+    dev_type, dev_id = obj.__dlpack_device__()
+    if int(dev_type) == 1:  # kDLCPU
+        return from_numpy(np.from_dlpack(obj))
+    from .backends import cupy
+    cp = cupy()
+    arr = cp.from_dlpack(obj)
+    return _wrap(arr, Device(f"cuda:{arr.device.id}"), False, None, 0)
+
+
+def _shape(size) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    out = []
+    for s in size:
+        if isinstance(s, Tensor):
+            s = int(s)
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"sizes must be integers, got {s!r}")
+        if s < 0:
+            raise ValueError(f"negative dimension {s} in size {tuple(size)}")
+        out.append(int(s))
+    return tuple(out)
+
+
+def _filled(kind: str, size, fill, dtype, device, requires_grad) -> Tensor:
+    dev = Device(device) if device is not None else CPU
+    dt = _dtypes.as_dtype(dtype) if dtype is not None else None
+    if dt is None:
+        dt = (np.dtype(np.int64) if isinstance(fill, (int, np.integer)) and not isinstance(fill, bool)
+              and kind == "full" else np.dtype(np.bool_) if isinstance(fill, bool)
+              else _dtypes.default_float)
+    xp = xp_for(dev)
+    shape = _shape(size)
+    arr = xp.empty(shape, dt) if kind == "empty" else xp.full(shape, fill, dt)
+    t = _wrap(arr, dev, False, None, 0)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``tl.zeros(2, 3)`` or ``tl.zeros((2, 3))``."""
+    return _filled("zeros", size, 0, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _filled("ones", size, 1, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _filled("empty", size, 0, dtype, device, requires_grad)
+
+
+def full(size: Sequence[int] | int, fill_value, dtype=None, device=None,
+         requires_grad: bool = False) -> Tensor:
+    size = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
+    if isinstance(fill_value, float) and dtype is None:
+        dtype = _dtypes.default_float
+    return _filled("full", size, fill_value, dtype, device, requires_grad)
+
+
+def _like(t: Tensor, dtype, device):
+    return (dtype if dtype is not None else t.dtype), (device if device is not None else t.device)
+
+
+def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dt, dev = _like(t, dtype, device)
+    return zeros(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dt, dev = _like(t, dtype, device)
+    return ones(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def empty_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dt, dev = _like(t, dtype, device)
+    return empty(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dt, dev = _like(t, dtype, device)
+    return full(t.shape, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Like ``numpy.arange``; integer arguments give int64, any float gives float32."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be non-zero")
+    if dtype is None:
+        dtype = (_dtypes.default_float if any(isinstance(v, float) for v in (start, end, step))
+                 else _dtypes.int64)
+    dev = Device(device) if device is not None else CPU
+    arr = xp_for(dev).arange(start, end, step, dtype=_dtypes.as_dtype(dtype))
+    t = _wrap(arr, dev, False, None, 0)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def linspace(start: float, end: float, steps: int, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    if steps < 0:
+        raise ValueError(f"linspace: steps must be non-negative, got {steps}")
+    dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
+    dev = Device(device) if device is not None else CPU
+    arr = xp_for(dev).linspace(start, end, steps, dtype=dt)
+    t = _wrap(arr, dev, False, None, 0)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
+    dev = Device(device) if device is not None else CPU
+    t = _wrap(xp_for(dev).eye(n, m, dtype=dt), dev, False, None, 0)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+# --- random -----------------------------------------------------------------
+def _random(arr, dtype, device, requires_grad) -> Tensor:
+    dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
+    return _place(np.asarray(arr).astype(dt, copy=False), device, requires_grad)
+
+
+def rand(*size, generator: Generator | None = None, dtype=None, device=None,
+         requires_grad: bool = False) -> Tensor:
+    """Uniform on [0, 1)."""
+    return _random(rng(generator).random(_shape(size)), dtype, device, requires_grad)
+
+
+def randn(*size, generator: Generator | None = None, dtype=None, device=None,
+          requires_grad: bool = False) -> Tensor:
+    """Standard normal."""
+    return _random(rng(generator).standard_normal(_shape(size), dtype=np.float64), dtype,
+                   device, requires_grad)
+
+
+def randint(low: int, high: int | None = None, size: Sequence[int] = (), generator=None,
+            dtype=None, device=None) -> Tensor:
+    """Integers in [low, high) (or [0, low) with one bound)."""
+    if high is None:
+        low, high = 0, low
+    if high <= low:
+        raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
+    arr = rng(generator).integers(low, high, size=_shape(tuple(size)))
+    return _place(arr.astype(_dtypes.as_dtype(dtype) if dtype else np.int64), device, False)
+
+
+def normal(mean: float = 0.0, std: float = 1.0, size: Sequence[int] = (), generator=None,
+           dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    if std < 0:
+        raise ValueError(f"normal: std must be non-negative, got {std}")
+    return _random(rng(generator).normal(mean, std, _shape(tuple(size))), dtype, device,
+                   requires_grad)
+
+
+def uniform(low: float = 0.0, high: float = 1.0, size: Sequence[int] = (), generator=None,
+            dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    if high < low:
+        raise ValueError(f"uniform: high ({high}) must be >= low ({low})")
+    return _random(rng(generator).uniform(low, high, _shape(tuple(size))), dtype, device,
+                   requires_grad)
+
+
+def randperm(n: int, generator=None, device=None) -> Tensor:
+    return _place(rng(generator).permutation(n).astype(np.int64), device, False)

@@ -1,0 +1,164 @@
+"""Helpers shared by op definitions: operand conversion, broadcasting, inference."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from .. import _dtypes
+from .._tensor import Tensor, _wrap
+
+
+def weak_scalar(value, ref: Tensor) -> Tensor:
+    """A Python scalar as a 0-d tensor whose dtype defers to ``ref`` (weak typing).
+
+    float32 tensor + 2.0 stays float32; an integer tensor + 2.5 gives float32.
+    """
+    kind = ref._data.dtype.kind
+    if isinstance(value, (bool, np.bool_)):
+        dt = ref._data.dtype
+    elif isinstance(value, (int, np.integer)):
+        dt = ref._data.dtype if kind != "b" else _dtypes.int64
+        if kind in "iu":
+            info = np.iinfo(dt)
+            if not info.min <= value <= info.max:
+                raise OverflowError(f"Python integer {value} out of bounds for {dt}")
+    elif isinstance(value, (float, np.floating)):
+        dt = ref._data.dtype if kind == "f" else _dtypes.default_float
+    else:
+        raise TypeError(f"unsupported operand type {type(value).__name__}; expected a Tensor "
+                        "or a Python number")
+    xp = np if ref._device.type == "cpu" else None
+    if xp is None:
+        from ..backends import cupy
+        arr = cupy().asarray(value, dtype=dt)
+    else:
+        arr = np.array(value, dtype=dt)
+    return _wrap(arr, ref._device, False, None, 0)
+
+
+def as_operands(a, b) -> tuple[Tensor, Tensor]:
+    """Convert a binary op's operands; at least one must be a Tensor."""
+    ta = type(a) is Tensor or isinstance(a, Tensor)
+    tb = type(b) is Tensor or isinstance(b, Tensor)
+    if ta and tb:
+        return a, b
+    if ta:
+        return a, (weak_scalar(b, a) if _is_scalar(b) else to_tensor(b))
+    if tb:
+        return (weak_scalar(a, b) if _is_scalar(a) else to_tensor(a)), b
+    from ..creation import tensor
+    return tensor(a), tensor(b)
+
+
+def _is_scalar(x) -> bool:
+    return isinstance(x, (int, float, bool, np.number, np.bool_))
+
+
+def to_tensor(x) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    from ..creation import as_tensor
+    return as_tensor(x)
+
+
+def to_float(x: Tensor) -> Tensor:
+    """Integer/bool inputs of transcendental ops compute in the default float type."""
+    if x._data.dtype.kind == "f":
+        return x
+    return x.astype(_dtypes.default_float)
+
+
+def unbroadcast(g: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Sum ``g`` down to ``shape`` (the adjoint of broadcasting), differentiably."""
+    gs = g._data.shape
+    if gs == shape:
+        return g
+    from .reduction import sum as _sum
+    lead = len(gs) - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
+                                      if s == 1 and gs[i + lead] != 1)
+    out = _sum(g, axis=axes, keepdims=True) if axes else g
+    if out._data.shape != shape:
+        out = out.reshape(shape)
+    return out
+
+
+def norm_axis(axis: int, ndim: int, op: str) -> int:
+    if not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{op}: axis must be an integer, got {axis!r}")
+    if not -max(ndim, 1) <= axis < max(ndim, 1):
+        raise ValueError(f"{op}: axis {axis} is out of range for a tensor of {ndim} dimensions")
+    return int(axis) % max(ndim, 1)
+
+
+def norm_axes(axis, ndim: int, op: str) -> tuple[int, ...]:
+    """Normalise an ``axis`` argument (None, int or sequence) to sorted positive axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (int, np.integer)):
+        axis = (axis,)
+    out = []
+    for a in axis:
+        if ndim == 0 and a in (0, -1):
+            continue
+        out.append(norm_axis(a, ndim, op))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {tuple(axis)}")
+    return tuple(sorted(out))
+
+
+def broadcast_shapes(op: str, *shapes) -> tuple:
+    """NumPy broadcasting of static shapes (``None`` dims allowed)."""
+    nd = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(nd):
+        dim = 1
+        for s in shapes:
+            j = i - (nd - len(s))
+            if j < 0:
+                continue
+            d = s[j]
+            if d == 1:
+                continue
+            if dim == 1 or dim is None:
+                dim = d if dim == 1 or d is not None else dim
+            elif d is not None and d != dim:
+                raise ValueError(f"{op}: shapes {' and '.join(str(tuple(x)) for x in shapes)} "
+                                 f"cannot be broadcast together (dimension {j}: {dim} vs {d})")
+        out.append(dim)
+    return tuple(out)
+
+
+# --- inference / cost helpers for registry entries -----------------------
+def same_infer(x, **attrs):
+    return x
+
+
+def float_infer(x, **attrs):
+    shape, dt = x
+    return shape, (dt if np.dtype(dt).kind == "f" else _dtypes.default_float)
+
+
+def bool_infer(x, **attrs):
+    return x[0], _dtypes.bool_
+
+
+def make_binary_infer(name: str, result_dtype=None):
+    def infer(a, b, **attrs):
+        shape = broadcast_shapes(name, a[0], b[0])
+        dt = result_dtype if result_dtype is not None else np.result_type(a[1], b[1])
+        return shape, np.dtype(dt)
+    return infer
+
+
+def numel(shape: Sequence) -> int:
+    return math.prod(1 if d is None else int(d) for d in shape)
+
+
+def elementwise_cost(in_specs, out_specs, **attrs):
+    outs = out_specs if isinstance(out_specs, list) else [out_specs]
+    n = sum(numel(s) for s, _ in outs)
+    b = sum(numel(s) * np.dtype(d).itemsize for s, d in list(in_specs) + outs)
+    return n, b

@@ -1,0 +1,386 @@
+"""Elementwise ops: unary math, activations, binary arithmetic, comparisons."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _dtypes
+from .._apply import apply
+from .._tensor import Tensor
+from .registry import OpDef, register
+from ._util import (as_operands, bool_infer, elementwise_cost, float_infer,
+                    make_binary_infer, same_infer, to_float, to_tensor, unbroadcast)
+
+
+def _erf_cpu(x):
+    from .. import _ops
+    return _ops.erf(x)
+
+
+def _erf_cuda(x):
+    from cupyx.scipy.special import erf
+    return erf(x)
+
+
+def _unary(name, *, ufunc=None, fwd=None, kernels=None, vjp=None, saves=True,
+           saves_output=False, floating=True, infer=None, doc=""):
+    op = register(OpDef(name, fwd, ufunc=ufunc, kernels=kernels, vjp=vjp,
+                        infer=infer or (float_infer if floating else same_infer),
+                        cost=elementwise_cost, saves=saves, saves_output=saves_output, doc=doc))
+    if floating:
+        def public(x: Tensor) -> Tensor:
+            return apply(op, to_float(to_tensor(x)))
+    else:
+        def public(x: Tensor) -> Tensor:
+            return apply(op, to_tensor(x))
+    public.__name__ = public.__qualname__ = name
+    public.__doc__ = doc or f"Elementwise {name}."
+    return op, public
+
+
+def _zero_grad(n, g):
+    return (zeros_like(n.inputs[0]),)
+
+
+def zeros_like(x):
+    from ..creation import zeros_like as z
+    return z(x)
+
+
+# --- unary math --------------------------------------------------------------
+NEG, neg = _unary("neg", ufunc="negative", vjp=lambda n, g: (-g,), saves=False, floating=False)
+ABS, abs = _unary("abs", ufunc="abs", vjp=lambda n, g: (g * sign(n.inputs[0]),), floating=False)
+SIGN, sign = _unary("sign", ufunc="sign", vjp=_zero_grad, saves=False, floating=False)
+EXP, exp = _unary("exp", ufunc="exp", vjp=lambda n, g: (g * n.out,), saves=False,
+                  saves_output=True)
+EXP2, exp2 = _unary("exp2", ufunc="exp2", vjp=lambda n, g: (g * n.out * math.log(2.0),),
+                    saves=False, saves_output=True)
+LOG, log = _unary("log", ufunc="log", vjp=lambda n, g: (g / n.inputs[0],))
+LOG2, log2 = _unary("log2", ufunc="log2",
+                    vjp=lambda n, g: (g / (n.inputs[0] * math.log(2.0)),))
+LOG1P, log1p = _unary("log1p", ufunc="log1p", vjp=lambda n, g: (g / (n.inputs[0] + 1.0),))
+EXPM1, expm1 = _unary("expm1", ufunc="expm1", vjp=lambda n, g: (g * (n.out + 1.0),),
+                      saves=False, saves_output=True)
+SQRT, sqrt = _unary("sqrt", ufunc="sqrt", vjp=lambda n, g: (g * 0.5 / n.out,), saves=False,
+                    saves_output=True)
+RSQRT, rsqrt = _unary("rsqrt", fwd=lambda xp, x: 1.0 / xp.sqrt(x),
+                      vjp=lambda n, g: (g * -0.5 * n.out * n.out * n.out,), saves=False,
+                      saves_output=True)
+SQUARE, square = _unary("square", ufunc="square", vjp=lambda n, g: (g * 2.0 * n.inputs[0],),
+                        floating=False)
+RECIPROCAL, reciprocal = _unary("reciprocal", fwd=lambda xp, x: 1.0 / x,
+                                vjp=lambda n, g: (-g * n.out * n.out,), saves=False,
+                                saves_output=True)
+SIN, sin = _unary("sin", ufunc="sin", vjp=lambda n, g: (g * cos(n.inputs[0]),))
+COS, cos = _unary("cos", ufunc="cos", vjp=lambda n, g: (-g * sin(n.inputs[0]),))
+TAN, tan = _unary("tan", ufunc="tan", vjp=lambda n, g: (g * (1.0 + n.out * n.out),),
+                  saves=False, saves_output=True)
+TANH, tanh = _unary("tanh", ufunc="tanh", vjp=lambda n, g: (g * (1.0 - n.out * n.out),),
+                    saves=False, saves_output=True)
+ERF, erf = _unary("erf", kernels={"cpu": _erf_cpu, "cuda": _erf_cuda},
+                  vjp=lambda n, g: (g * (2.0 / math.sqrt(math.pi)) * exp(-square(n.inputs[0])),))
+
+
+def _sigmoid(xp, x):
+    # exp of a non-positive number only: no overflow for large |x|
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+
+SIGMOID, sigmoid = _unary("sigmoid", fwd=_sigmoid,
+                          vjp=lambda n, g: (g * n.out * (1.0 - n.out),), saves=False,
+                          saves_output=True)
+
+
+def _relu(xp, x):
+    return xp.maximum(x, 0)
+
+
+RELU, relu = _unary("relu", fwd=_relu, vjp=lambda n, g: (where(n.inputs[0] > 0, g, 0.0),),
+                    floating=False)
+
+# rounding: piecewise constant, zero gradient
+FLOOR, floor = _unary("floor", ufunc="floor", vjp=_zero_grad, saves=False, floating=False)
+CEIL, ceil = _unary("ceil", ufunc="ceil", vjp=_zero_grad, saves=False, floating=False)
+ROUND, round = _unary("round", fwd=lambda xp, x: xp.round(x), vjp=_zero_grad, saves=False,
+                      floating=False)
+TRUNC, trunc = _unary("trunc", ufunc="trunc", vjp=_zero_grad, saves=False, floating=False)
+
+ISNAN, isnan = _unary("isnan", ufunc="isnan", floating=False, infer=bool_infer)
+ISINF, isinf = _unary("isinf", ufunc="isinf", floating=False, infer=bool_infer)
+ISFINITE, isfinite = _unary("isfinite", ufunc="isfinite", floating=False, infer=bool_infer)
+LOGICAL_NOT, logical_not = _unary("logical_not", ufunc="logical_not", floating=False,
+                                  infer=bool_infer)
+
+
+# --- parametrised activations --------------------------------------------------
+def _leaky_fwd(xp, x, negative_slope):
+    return xp.where(x > 0, x, x * x.dtype.type(negative_slope))
+
+
+LEAKY_RELU = register(OpDef(
+    "leaky_relu", _leaky_fwd, infer=same_infer, cost=elementwise_cost,
+    vjp=lambda n, g: (where(n.inputs[0] > 0, g, g * n.attrs["negative_slope"]),)))
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return apply(LEAKY_RELU, to_float(to_tensor(x)), negative_slope=float(negative_slope))
+
+
+def _elu_fwd(xp, x, alpha):
+    return xp.where(x > 0, x, x.dtype.type(alpha) * xp.expm1(xp.minimum(x, 0)))
+
+
+ELU = register(OpDef(
+    "elu", _elu_fwd, infer=same_infer, cost=elementwise_cost,
+    vjp=lambda n, g: (where(n.inputs[0] > 0, g,
+                            g * n.attrs["alpha"] * exp(minimum(n.inputs[0], 0.0))),)))
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    return apply(ELU, to_float(to_tensor(x)), alpha=float(alpha))
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def _gelu_fwd(xp, x, approximate):
+    if approximate == "tanh":
+        inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
+        return (0.5 * x * (1.0 + xp.tanh(inner))).astype(x.dtype, copy=False)
+    if xp is np:
+        from .. import _ops
+        e = _ops.erf(x * x.dtype.type(1.0 / math.sqrt(2.0)))
+    else:
+        from cupyx.scipy.special import erf as cerf
+        e = cerf(x / math.sqrt(2.0))
+    return (0.5 * x * (1.0 + e)).astype(x.dtype, copy=False)
+
+
+def _gelu_vjp(n, g):
+    x = n.inputs[0]
+    if n.attrs["approximate"] == "tanh":
+        inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
+        t = tanh(inner)
+        d_inner = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x)
+        return (g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * d_inner),)
+    cdf = 0.5 * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
+    pdf = exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
+    return (g * (cdf + x * pdf),)
+
+
+GELU = register(OpDef("gelu", _gelu_fwd, infer=same_infer, cost=elementwise_cost,
+                      vjp=_gelu_vjp))
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """GELU; ``approximate='tanh'`` for the tanh approximation."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return apply(GELU, to_float(to_tensor(x)), approximate=approximate)
+
+
+def silu(x: Tensor) -> Tensor:
+    """x * sigmoid(x)."""
+    x = to_float(to_tensor(x))
+    return apply(SILU, x)
+
+
+SILU = register(OpDef(
+    "silu", lambda xp, x: x * _sigmoid(xp, x), infer=same_infer, cost=elementwise_cost,
+    vjp=lambda n, g: (g * _silu_grad(n.inputs[0]),)))
+
+
+def _silu_grad(x):
+    s = sigmoid(x)
+    return s * (1.0 + x * (1.0 - s))
+
+
+def _softplus_fwd(xp, x, beta, threshold):
+    bx = x * x.dtype.type(beta)
+    soft = (xp.logaddexp(0, bx) / x.dtype.type(beta)).astype(x.dtype, copy=False)
+    return xp.where(bx > threshold, x, soft)
+
+
+SOFTPLUS = register(OpDef(
+    "softplus", _softplus_fwd, infer=same_infer, cost=elementwise_cost,
+    vjp=lambda n, g: (where(n.inputs[0] * n.attrs["beta"] > n.attrs["threshold"], g,
+                            g * sigmoid(n.inputs[0] * n.attrs["beta"])),)))
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return apply(SOFTPLUS, to_float(to_tensor(x)), beta=float(beta), threshold=float(threshold))
+
+
+def _clip_fwd(xp, x, min, max):
+    if min is not None and max is not None and min > max:
+        raise ValueError(f"clip: min ({min}) is greater than max ({max})")
+    out = x
+    if min is not None:
+        out = xp.maximum(out, x.dtype.type(min))
+    if max is not None:
+        out = xp.minimum(out, x.dtype.type(max))
+    return out if out is not x else x.copy()
+
+
+def _clip_vjp(n, g):
+    x, lo, hi = n.inputs[0], n.attrs["min"], n.attrs["max"]
+    mask = None
+    if lo is not None:
+        mask = x >= lo
+    if hi is not None:
+        m2 = x <= hi
+        mask = m2 if mask is None else logical_and(mask, m2)
+    return (g if mask is None else where(mask, g, 0.0),)
+
+
+CLIP = register(OpDef("clip", _clip_fwd, infer=same_infer, cost=elementwise_cost,
+                      vjp=_clip_vjp))
+
+
+def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
+    """Limit values to [min, max]; the gradient passes where min <= x <= max."""
+    x = to_tensor(x)
+    if min is not None and max is not None and min > max:
+        raise ValueError(f"clip: min ({min}) is greater than max ({max})")
+    return apply(CLIP, x, min=min, max=max)
+
+
+clamp = clip
+
+
+# --- binary arithmetic --------------------------------------------------------
+def _binary(name, *, ufunc=None, fwd=None, vjp=None, saves=True, saves_output=False,
+            result_dtype=None, doc=""):
+    op = register(OpDef(name, fwd, ufunc=ufunc, vjp=vjp,
+                        infer=make_binary_infer(name, result_dtype), cost=elementwise_cost,
+                        saves=saves, saves_output=saves_output, doc=doc))
+
+    def public(a, b) -> Tensor:
+        a, b = as_operands(a, b)
+        return apply(op, a, b)
+    public.__name__ = public.__qualname__ = name
+    public.__doc__ = doc or f"Elementwise {name} with NumPy broadcasting."
+    return op, public
+
+
+def _shapes(n):
+    return n.inputs[0]._data.shape, n.inputs[1]._data.shape
+
+
+def _add_vjp(n, g):
+    sa, sb = _shapes(n)
+    return unbroadcast(g, sa), unbroadcast(g, sb)
+
+
+def _sub_vjp(n, g):
+    sa, sb = _shapes(n)
+    return unbroadcast(g, sa), unbroadcast(-g, sb)
+
+
+def _mul_vjp(n, g):
+    a, b = n.inputs
+    return (unbroadcast(g * b, a._data.shape) if a._rg else None,
+            unbroadcast(g * a, b._data.shape) if b._rg else None)
+
+
+def _div_vjp(n, g):
+    a, b = n.inputs
+    ga = g / b
+    return (unbroadcast(ga, a._data.shape) if a._rg else None,
+            unbroadcast(-ga * a / b, b._data.shape) if b._rg else None)
+
+
+def _div_fwd(xp, a, b):
+    out = xp.true_divide(a, b)
+    if a.dtype.kind != "f" and b.dtype.kind != "f":
+        out = out.astype(_dtypes.default_float)
+    return out
+
+
+def _pow_vjp(n, g):
+    a, b = n.inputs
+    out = n.out
+    ga = gb = None
+    if a._rg:  # d/da a**b = b a**(b-1), taken as 0 where b == 0 (also at a == 0)
+        ga = unbroadcast(where(b == 0, 0.0, g * b * power(a, b - 1)), a._data.shape)
+    if b._rg:  # d/db a**b = a**b log a, taken as 0 where a == 0
+        gb = unbroadcast(where(a == 0, 0.0, g * out * log(where(a == 0, 1.0, a))),
+                         b._data.shape)
+    return ga, gb
+
+
+def _mod_vjp(n, g):
+    a, b = n.inputs
+    return unbroadcast(g, a._data.shape), unbroadcast(-g * floor_divide(a, b), b._data.shape)
+
+
+def _max_vjp_bin(pick):
+    def vjp(n, g):
+        a, b = n.inputs
+        wa = where(a == b, 0.5, where(pick(a, b), 1.0, 0.0)).astype(g.dtype)
+        return unbroadcast(g * wa, a._data.shape), unbroadcast(g * (1.0 - wa), b._data.shape)
+    return vjp
+
+
+def _floordiv_vjp(n, g):
+    a, b = n.inputs
+    return zeros_like(a), zeros_like(b)
+
+
+ADD, add = _binary("add", ufunc="add", vjp=_add_vjp, saves=False)
+SUB, sub = _binary("sub", ufunc="subtract", vjp=_sub_vjp, saves=False)
+MUL, mul = _binary("mul", ufunc="multiply", vjp=_mul_vjp, saves="others")
+DIV, div = _binary("div", fwd=_div_fwd, vjp=_div_vjp)
+FLOORDIV, floor_divide = _binary("floordiv", ufunc="floor_divide", vjp=_floordiv_vjp,
+                                 saves=False)
+MOD, mod = _binary("mod", ufunc="remainder", vjp=_mod_vjp)
+POW, power = _binary("pow", ufunc="power", vjp=_pow_vjp, saves_output=True)
+MAXIMUM, maximum = _binary("maximum", ufunc="maximum", vjp=_max_vjp_bin(lambda a, b: a > b))
+MINIMUM, minimum = _binary("minimum", ufunc="minimum", vjp=_max_vjp_bin(lambda a, b: a < b))
+subtract, multiply, divide, true_divide, remainder, pow = sub, mul, div, div, mod, power
+
+# comparisons and logic: no gradient
+EQ, eq = _binary("eq", ufunc="equal", result_dtype=_dtypes.bool_)
+NE, ne = _binary("ne", ufunc="not_equal", result_dtype=_dtypes.bool_)
+LT, lt = _binary("lt", ufunc="less", result_dtype=_dtypes.bool_)
+LE, le = _binary("le", ufunc="less_equal", result_dtype=_dtypes.bool_)
+GT, gt = _binary("gt", ufunc="greater", result_dtype=_dtypes.bool_)
+GE, ge = _binary("ge", ufunc="greater_equal", result_dtype=_dtypes.bool_)
+LOGICAL_AND, logical_and = _binary("logical_and", ufunc="logical_and",
+                                   result_dtype=_dtypes.bool_)
+LOGICAL_OR, logical_or = _binary("logical_or", ufunc="logical_or", result_dtype=_dtypes.bool_)
+LOGICAL_XOR, logical_xor = _binary("logical_xor", ufunc="logical_xor",
+                                   result_dtype=_dtypes.bool_)
+equal, not_equal, less, less_equal, greater, greater_equal = eq, ne, lt, le, gt, ge
+
+
+# --- where --------------------------------------------------------------------
+def _where_infer(c, a, b):
+    from ._util import broadcast_shapes
+    if np.dtype(c[1]) != np.bool_:
+        raise TypeError(f"where: condition must be bool, got {c[1]}")
+    return broadcast_shapes("where", c[0], a[0], b[0]), np.result_type(a[1], b[1])
+
+
+def _where_vjp(n, g):
+    c, a, b = n.inputs
+    return (None, unbroadcast(where(c, g, 0.0), a._data.shape),
+            unbroadcast(where(c, 0.0, g), b._data.shape))
+
+
+WHERE = register(OpDef("where", lambda xp, c, a, b: xp.where(c, a, b), infer=_where_infer,
+                       cost=elementwise_cost, vjp=_where_vjp))
+
+
+def where(condition, x, y) -> Tensor:
+    """``x`` where ``condition`` else ``y`` (broadcast); Python scalars are weak."""
+    condition = to_tensor(condition)
+    if condition._data.dtype != np.bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got {condition.dtype}")
+    if not isinstance(x, Tensor) and not isinstance(y, Tensor):
+        from ..creation import tensor
+        x = tensor(x)
+    x, y = as_operands(x, y)
+    return apply(WHERE, condition, x, y)

@@ -1,0 +1,295 @@
+"""Indexing: getitem/setitem, gather/scatter, take/index_add, masked_fill, one_hot."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._apply import apply
+from .._tensor import Tensor
+from .registry import OpDef, register
+from ._util import norm_axis, to_tensor, unbroadcast, weak_scalar
+
+
+def _normalize_key(key):
+    """Key as a tuple of ints/slices/None/Ellipsis/arrays; also whether it is basic."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    out = []
+    basic = True
+    for k in key:
+        if isinstance(k, Tensor):
+            k = k._host()
+            if k.dtype.kind not in "biu":
+                raise IndexError(f"getitem: tensors used as indices must be integer or bool, "
+                                 f"got {k.dtype}")
+            basic = False
+        elif isinstance(k, (bool, np.bool_)):
+            k = np.asarray(k)
+            basic = False
+        elif isinstance(k, (int, np.integer)):
+            k = int(k)
+        elif isinstance(k, (list, np.ndarray)):
+            k = np.asarray(k)
+            if k.dtype.kind not in "biu":
+                raise IndexError(f"getitem: arrays used as indices must be integer or bool, "
+                                 f"got {k.dtype}")
+            basic = False
+        elif k is None or k is Ellipsis or isinstance(k, slice):
+            if isinstance(k, slice):
+                k = slice(*(None if v is None else int(v) for v in (k.start, k.stop, k.step)))
+                if k.step == 0:
+                    raise ValueError("getitem: slice step cannot be zero")
+        else:
+            raise IndexError(f"getitem: unsupported index {k!r}; use ints, slices, None, "
+                             "Ellipsis, or integer/bool tensors")
+        out.append(k)
+    return tuple(out), basic
+
+
+def _on(xp, index):
+    if xp is np:
+        return index
+    return tuple(xp.asarray(k) if isinstance(k, np.ndarray) else k for k in index)
+
+
+def _index_infer(x, *, index):
+    dummy = np.broadcast_to(np.zeros((), x[1]), tuple(0 if d is None else d for d in x[0]))
+    return dummy[index].shape, x[1]
+
+
+def _getitem_grad_fwd(xp, g, index, shape, basic):
+    z = xp.zeros(shape, g.dtype)
+    index = _on(xp, index)
+    if basic:
+        z[index] = g
+    else:
+        _add_at(xp, z, index, g)
+    return z
+
+
+def _add_at(xp, z, index, v):
+    if xp is np:
+        np.add.at(z, index, v)
+    else:
+        import cupyx
+        cupyx.scatter_add(z, index, v)
+
+
+def _slice_vjp(n, g):
+    return (apply(GETITEM_GRAD, g, index=n.attrs["index"], shape=n.inputs[0]._data.shape,
+                  basic=n.op is SLICE),)
+
+
+SLICE = register(OpDef("slice", lambda xp, x, index: x[index], vjp=_slice_vjp,
+                       infer=_index_infer, saves=False, view=True))
+GETITEM = register(OpDef("getitem", lambda xp, x, index: x[_on(xp, index)], vjp=_slice_vjp,
+                         infer=_index_infer, saves=False))
+GETITEM_GRAD = register(OpDef(
+    "getitem_grad", _getitem_grad_fwd, saves=False,
+    infer=lambda g, *, index, shape, basic: (tuple(shape), g[1]),
+    vjp=lambda n, gg: ((gg[n.attrs["index"]]),)))
+
+
+def getitem(x, key) -> Tensor:
+    """``x[key]`` with NumPy semantics; differentiable (duplicate indices accumulate)."""
+    x = to_tensor(x)
+    index, basic = _normalize_key(key)
+    return apply(SLICE if basic else GETITEM, x, index=index)
+
+
+def _setitem_fwd(xp, x, v, index):
+    out = x.copy()
+    out[_on(xp, index)] = v
+    return out
+
+
+def _setitem_vjp(n, g):
+    x, v = n.inputs
+    index = n.attrs["index"]
+    gx = apply(SETITEM, g, weak_scalar(0, g), index=index) if x._rg else None
+    gv = unbroadcast(g[index], v._data.shape) if v._rg else None
+    return gx, gv
+
+
+SETITEM = register(OpDef("setitem", _setitem_fwd, vjp=_setitem_vjp, saves=False,
+                         infer=lambda x, v, *, index: x))
+
+
+def setitem(x, key, value) -> Tensor:
+    """Out-of-place ``x[key] = value``: a new tensor (``Tensor.__setitem__`` is in place)."""
+    x = to_tensor(x)
+    index, _ = _normalize_key(key)
+    v = weak_scalar(value, x) if not isinstance(value, Tensor) else value
+    return apply(SETITEM, x, v, index=index)
+
+
+# --- gather / scatter ---------------------------------------------------------------
+def _full_index(xp, indices, axis):
+    nd = indices.ndim
+    idx = []
+    for d in range(nd):
+        if d == axis:
+            idx.append(indices)
+        else:
+            shape = [1] * nd
+            shape[d] = indices.shape[d]
+            idx.append(xp.arange(indices.shape[d]).reshape(shape))
+    return tuple(idx)
+
+
+def _check_int(name, idx):
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{name}: indices must be an integer tensor, got {idx.dtype}")
+
+
+def _gather_fwd(xp, x, indices, axis):
+    _check_int("take_along_axis", indices)
+    if indices.ndim != x.ndim:
+        raise ValueError(f"take_along_axis: indices must have as many dimensions as the input "
+                         f"({indices.shape} vs {x.shape})")
+    return xp.take_along_axis(x, indices, axis=axis)
+
+
+TAKE_ALONG_AXIS = register(OpDef(
+    "take_along_axis", _gather_fwd, saves=False,
+    infer=lambda x, i, *, axis: (tuple(i[0]), x[1]),
+    vjp=lambda n, g: (scatter_add(zeros_like(n.inputs[0]), n.inputs[1], g, n.attrs["axis"]),
+                      None)))
+
+
+def _scatter_add_fwd(xp, x, indices, src, axis):
+    _check_int("scatter_add", indices)
+    if indices.shape != src.shape or indices.ndim != x.ndim:
+        raise ValueError(f"scatter_add: indices {indices.shape} and src {src.shape} must have the "
+                         f"same shape, with as many dimensions as the input {x.shape}")
+    for d in range(x.ndim):
+        if d != axis and indices.shape[d] > x.shape[d]:
+            raise ValueError(f"scatter_add: indices shape {indices.shape} exceeds input shape "
+                             f"{x.shape} in dimension {d}")
+    if indices.size and (int(indices.max()) >= x.shape[axis] or int(indices.min()) < -x.shape[axis]):
+        raise IndexError(f"scatter_add: index out of range for axis {axis} of size "
+                         f"{x.shape[axis]}")
+    out = x.copy()
+    _add_at(xp, out, _full_index(xp, indices, axis), src)
+    return out
+
+
+SCATTER_ADD = register(OpDef(
+    "scatter_add", _scatter_add_fwd, saves=False,
+    infer=lambda x, i, s, *, axis: x,
+    vjp=lambda n, g: (g, None, take_along_axis(g, n.inputs[1], n.attrs["axis"]))))
+
+
+def take_along_axis(x, indices, axis: int) -> Tensor:
+    """Gather values along ``axis`` (PyTorch's ``gather``)."""
+    x, indices = to_tensor(x), to_tensor(indices)
+    return apply(TAKE_ALONG_AXIS, x, indices, axis=norm_axis(axis, x.ndim, "take_along_axis"))
+
+
+gather = take_along_axis
+
+
+def scatter_add(x, indices, src, axis: int) -> Tensor:
+    """Out-of-place: ``out = x.copy(); out[..., indices[i], ...] += src[i]`` along ``axis``."""
+    x, indices, src = to_tensor(x), to_tensor(indices), to_tensor(src)
+    return apply(SCATTER_ADD, x, indices, src, axis=norm_axis(axis, x.ndim, "scatter_add"))
+
+
+def _take_fwd(xp, x, indices, axis):
+    _check_int("take", indices)
+    return xp.take(x, indices, axis=axis)
+
+
+def _take_infer(x, i, *, axis):
+    s = tuple(x[0])
+    return s[:axis] + tuple(i[0]) + s[axis + 1:], x[1]
+
+
+TAKE = register(OpDef(
+    "take", _take_fwd, saves=False, infer=_take_infer,
+    vjp=lambda n, g: (index_add(zeros_like(n.inputs[0]), n.inputs[1], g, n.attrs["axis"]),
+                      None)))
+
+
+def _index_add_fwd(xp, x, indices, src, axis):
+    _check_int("index_add", indices)
+    n = x.shape[axis]
+    if indices.size and (int(indices.max()) >= n or int(indices.min()) < -n):
+        raise IndexError(f"index_add: index out of range for axis {axis} of size {n}")
+    out = x.copy()
+    _add_at(xp, out, (slice(None),) * axis + (indices,), src)
+    return out
+
+
+INDEX_ADD = register(OpDef(
+    "index_add", _index_add_fwd, saves=False, infer=lambda x, i, s, *, axis: x,
+    vjp=lambda n, g: (g, None, take(g, n.inputs[1], n.attrs["axis"]))))
+
+
+def take(x, indices, axis: int | None = None) -> Tensor:
+    """Select along ``axis`` (``index_select``); the flattened tensor when ``axis`` is None."""
+    x, indices = to_tensor(x), to_tensor(indices)
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    return apply(TAKE, x, indices, axis=norm_axis(axis, x.ndim, "take"))
+
+
+def index_select(x, axis: int, indices) -> Tensor:
+    return take(x, indices, axis)
+
+
+def index_add(x, indices, src, axis: int = 0) -> Tensor:
+    """Out-of-place: ``out = x.copy(); out[..., indices, ...] += src`` along ``axis``."""
+    x, indices, src = to_tensor(x), to_tensor(indices), to_tensor(src)
+    return apply(INDEX_ADD, x, indices, src, axis=norm_axis(axis, x.ndim, "index_add"))
+
+
+def _masked_fill_fwd(xp, x, mask, value):
+    if mask.dtype != np.bool_:
+        raise TypeError(f"masked_fill: mask must be bool, got {mask.dtype}")
+    return xp.where(mask, x.dtype.type(value), x)
+
+
+def _masked_infer(x, m, *, value):
+    from ._util import broadcast_shapes
+    if tuple(broadcast_shapes("masked_fill", x[0], m[0])) != tuple(x[0]):
+        raise ValueError(f"masked_fill: mask of shape {m[0]} does not broadcast to the input "
+                         f"shape {x[0]}")
+    return x
+
+
+MASKED_FILL = register(OpDef(
+    "masked_fill", _masked_fill_fwd, saves=False, infer=_masked_infer,
+    vjp=lambda n, g: (g.masked_fill(n.inputs[1], 0.0), None)))
+
+
+def masked_fill(x, mask, value) -> Tensor:
+    """``value`` where ``mask`` (broadcast to x's shape) is True, else x."""
+    x, mask = to_tensor(x), to_tensor(mask)
+    _masked_infer((x.shape, x.dtype), (mask.shape, mask.dtype), value=value)
+    return apply(MASKED_FILL, x, mask, value=value)
+
+
+def _one_hot_fwd(xp, idx, num_classes):
+    _check_int("one_hot", idx)
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):
+        raise ValueError(f"one_hot: class values must be in [0, {num_classes}), got range "
+                         f"[{int(idx.min())}, {int(idx.max())}]")
+    return (idx[..., None] == xp.arange(num_classes)).astype(np.int64)
+
+
+ONE_HOT = register(OpDef("one_hot", _one_hot_fwd,
+                         infer=lambda i, *, num_classes: (tuple(i[0]) + (num_classes,),
+                                                          np.dtype(np.int64))))
+
+
+def one_hot(indices, num_classes: int = -1) -> Tensor:
+    """One-hot int64 encoding; ``num_classes=-1`` uses max(indices) + 1."""
+    indices = to_tensor(indices)
+    if num_classes == -1:
+        num_classes = int(indices._host().max()) + 1 if indices.size else 0
+    return apply(ONE_HOT, indices, num_classes=int(num_classes))
+
+
+def zeros_like(x):
+    from ..creation import zeros_like as z
+    return z(x)

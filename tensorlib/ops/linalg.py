@@ -1,0 +1,268 @@
+"""Linear algebra: matmul, dot, outer, einsum, tensordot."""
+from __future__ import annotations
+
+import math
+import string
+
+import numpy as np
+
+from .._apply import apply
+from .._tensor import Tensor
+from .registry import OpDef, register
+from ._util import broadcast_shapes, numel, to_tensor, unbroadcast
+
+
+def _matmul_infer(a, b):
+    sa, sb = tuple(a[0]), tuple(b[0])
+    if not sa or not sb:
+        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {sa} "
+                         f"and {sb}")
+    ka = sa[-1]
+    kb = sb[-2] if len(sb) >= 2 else sb[0]
+    if ka is not None and kb is not None and ka != kb:
+        raise ValueError(f"matmul: shapes {sa} and {sb} do not align ({ka} != {kb})")
+    batch = broadcast_shapes("matmul", sa[:-2], sb[:-2])
+    out = batch + (sa[-2:-1] if len(sa) >= 2 else ()) + (sb[-1:] if len(sb) >= 2 else ())
+    return out, np.result_type(a[1], b[1])
+
+
+def _matmul_cost(in_specs, out_specs, **attrs):
+    (sa, da), (sb, _) = in_specs
+    k = sa[-1] or 1
+    flops = 2 * numel(out_specs[0]) * k
+    b = sum(numel(s) * np.dtype(d).itemsize for s, d in list(in_specs) + [out_specs])
+    return flops, b
+
+
+def _matmul_fwd(xp, a, b):
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
+                         f"{a.shape} and {b.shape}")
+    return xp.matmul(a, b)
+
+
+def _mT(x: Tensor) -> Tensor:
+    return x.swapaxes(-1, -2)
+
+
+def _matmul_vjp(n, g):
+    a, b = n.inputs
+    ga = gb = None
+    if a.ndim == 1 and b.ndim == 1:
+        return (g * b if a._rg else None), (g * a if b._rg else None)
+    if a.ndim == 1:
+        if a._rg:
+            ga = unbroadcast((g.unsqueeze(-2) @ _mT(b)).squeeze(-2), a.shape)
+        if b._rg:
+            gb = unbroadcast(a.unsqueeze(-1) * g.unsqueeze(-2), b.shape)
+        return ga, gb
+    if b.ndim == 1:
+        if a._rg:
+            ga = unbroadcast(g.unsqueeze(-1) * b, a.shape)
+        if b._rg:
+            gb = unbroadcast((_mT(a) @ g.unsqueeze(-1)).squeeze(-1), b.shape)
+        return ga, gb
+    if a._rg:
+        ga = unbroadcast(g @ _mT(b), a.shape)
+    if b._rg:
+        gb = unbroadcast(_mT(a) @ g, b.shape)
+    return ga, gb
+
+
+MATMUL = register(OpDef("matmul", _matmul_fwd, vjp=_matmul_vjp, infer=_matmul_infer,
+                        cost=_matmul_cost, saves="others"))
+
+
+def matmul(a, b) -> Tensor:
+    """Matrix product with NumPy semantics (1-D, 2-D, batched, broadcast batch dims)."""
+    a, b = to_tensor(a), to_tensor(b)
+    return apply(MATMUL, a, b)
+
+
+def _vec_check(name, a, b):
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"{name}: expects 1-D tensors, got shapes {a.shape} and {b.shape}")
+
+
+def _dot_fwd(xp, a, b):
+    _vec_check("dot", a, b)
+    if a.shape != b.shape:
+        raise ValueError(f"dot: shapes {a.shape} and {b.shape} do not align")
+    return xp.asarray(xp.dot(a, b))
+
+
+DOT = register(OpDef("dot", _dot_fwd, saves="others",
+                     infer=lambda a, b: ((), np.result_type(a[1], b[1])),
+                     vjp=lambda n, g: (g * n.inputs[1] if n.inputs[0]._rg else None,
+                                       g * n.inputs[0] if n.inputs[1]._rg else None)))
+
+
+def dot(a, b) -> Tensor:
+    """Inner product of two 1-D tensors."""
+    return apply(DOT, to_tensor(a), to_tensor(b))
+
+
+def _outer_fwd(xp, a, b):
+    _vec_check("outer", a, b)
+    return xp.outer(a, b)
+
+
+OUTER = register(OpDef("outer", _outer_fwd, saves="others",
+                       infer=lambda a, b: ((a[0][0], b[0][0]), np.result_type(a[1], b[1])),
+                       vjp=lambda n, g: (g @ n.inputs[1] if n.inputs[0]._rg else None,
+                                         n.inputs[0] @ g if n.inputs[1]._rg else None)))
+
+
+def outer(a, b) -> Tensor:
+    """Outer product of two 1-D tensors."""
+    return apply(OUTER, to_tensor(a), to_tensor(b))
+
+
+# --- einsum ----------------------------------------------------------------------------
+def _normalize_subscripts(subscripts: str, ndims: list[int]) -> str:
+    s = subscripts.replace(" ", "")
+    if "->" in s:
+        lhs, out = s.split("->")
+    else:
+        lhs, out = s, None
+    ins = lhs.split(",")
+    if len(ins) != len(ndims):
+        raise ValueError(f"einsum: {len(ins)} operand subscripts for {len(ndims)} tensors")
+    used = set(c for c in s if c.isalpha())
+    free = [c for c in string.ascii_letters if c not in used]
+    ell = None
+    for i, (sub, nd) in enumerate(zip(ins, ndims)):
+        if "..." in sub:
+            k = nd - (len(sub) - 3)
+            if k < 0:
+                raise ValueError(f"einsum: operand {i} has {nd} dims, fewer than '{sub}' names")
+            if ell is None or len(ell) < k:
+                ell = "".join(free[:k]) if ell is None or len(ell) < k else ell
+            ins[i] = sub.replace("...", ell[len(ell) - k:] if k else "")
+        elif len(sub) != nd:
+            raise ValueError(f"einsum: subscripts '{sub}' name {len(sub)} dimensions but operand "
+                             f"{i} has {nd}")
+        if not all(c.isalpha() for c in ins[i]):
+            raise ValueError(f"einsum: invalid subscripts {subscripts!r}")
+    if out is None:
+        counts: dict[str, int] = {}
+        for sub in ins:
+            for c in sub:
+                counts[c] = counts.get(c, 0) + 1
+        out = (ell or "") + "".join(sorted(c for c, k in counts.items() if k == 1
+                                           and c not in (ell or "")))
+    else:
+        out = out.replace("...", ell or "")
+    return ",".join(ins) + "->" + out
+
+
+def _einsum_infer(*specs, subscripts):
+    lhs, out = subscripts.split("->")
+    sizes: dict[str, int | None] = {}
+    for sub, (shape, _) in zip(lhs.split(","), specs):
+        for c, d in zip(sub, shape):
+            if c in sizes and sizes[c] not in (None, 1) and d not in (None, 1) and sizes[c] != d:
+                raise ValueError(f"einsum: dimension '{c}' has sizes {sizes[c]} and {d} in "
+                                 f"'{subscripts}'")
+            if c not in sizes or sizes[c] in (None, 1):
+                sizes[c] = d
+    return tuple(sizes[c] for c in out), np.result_type(*[d for _, d in specs])
+
+
+def _einsum_cost(in_specs, out_specs, subscripts):
+    lhs, _ = subscripts.split("->")
+    sizes = {}
+    for sub, (shape, _) in zip(lhs.split(","), in_specs):
+        sizes.update({c: d or 1 for c, d in zip(sub, shape)})
+    return 2 * math.prod(sizes.values()), sum(numel(s) * np.dtype(d).itemsize
+                                              for s, d in list(in_specs) + [out_specs])
+
+
+def _einsum_vjp(n, g):
+    return _einsum_grads(n.attrs["subscripts"], n.inputs, g)
+
+
+def _einsum_grads(subscripts, inputs, g):
+    lhs, out = subscripts.split("->")
+    ins = lhs.split(",")
+    grads = []
+    for i, t in enumerate(inputs):
+        if not t._rg:
+            grads.append(None)
+            continue
+        target = ins[i]
+        if len(set(target)) != len(target):
+            raise NotImplementedError(f"einsum: no gradient for repeated subscripts in "
+                                      f"'{target}' (diagonals); use a mask instead")
+        others = [(s, inputs[j]) for j, s in enumerate(ins) if j != i]
+        avail = set(out) | set("".join(s for s, _ in others))
+        kept = "".join(c for c in target if c in avail)
+        sub = ",".join([out] + [s for s, _ in others]) + "->" + kept
+        gi = einsum(sub, g, *[o for _, o in others])
+        if kept != target:
+            shape = tuple(t.shape[k] if c in avail else 1 for k, c in enumerate(target))
+            gi = gi.reshape(shape).broadcast_to(t.shape)
+        else:
+            gi = unbroadcast(gi, t.shape) if gi.shape != t.shape else gi
+        grads.append(gi)
+    return tuple(grads)
+
+
+EINSUM = register(OpDef("einsum", lambda xp, *xs, subscripts: xp.einsum(subscripts, *xs),
+                        vjp=_einsum_vjp, infer=_einsum_infer, cost=_einsum_cost))
+
+
+def einsum(subscripts: str, *operands) -> Tensor:
+    """Einstein summation, e.g. ``tl.einsum('bij,bjk->bik', a, b)``; '...' allowed."""
+    ts = [to_tensor(t) for t in operands]
+    subs = _normalize_subscripts(subscripts, [t.ndim for t in ts])
+    return apply(EINSUM, *ts, subscripts=subs)
+
+
+def _tensordot_subscripts(nda, ndb, axes):
+    ax_a, ax_b = axes
+    letters = iter(string.ascii_letters)
+    sa = [next(letters) for _ in range(nda)]
+    sb = [next(letters) for _ in range(ndb)]
+    for i, j in zip(ax_a, ax_b):
+        sb[j] = sa[i]
+    out = [c for k, c in enumerate(sa) if k not in ax_a] + [c for k, c in enumerate(sb)
+                                                            if k not in ax_b]
+    return "".join(sa) + "," + "".join(sb) + "->" + "".join(out)
+
+
+def _tensordot_vjp(n, g):
+    a, b = n.inputs
+    return _einsum_grads(_tensordot_subscripts(a.ndim, b.ndim, n.attrs["axes"]), n.inputs, g)
+
+
+def _tensordot_infer(a, b, *, axes):
+    sub = _tensordot_subscripts(len(a[0]), len(b[0]), axes)
+    return _einsum_infer(a, b, subscripts=sub)
+
+
+TENSORDOT = register(OpDef("tensordot", lambda xp, a, b, axes: xp.tensordot(a, b, axes),
+                           vjp=_tensordot_vjp, infer=_tensordot_infer))
+
+
+def tensordot(a, b, axes=2) -> Tensor:
+    """Sum products over ``axes``: an int (last n of a with first n of b) or two lists."""
+    a, b = to_tensor(a), to_tensor(b)
+    if isinstance(axes, (int, np.integer)):
+        k = int(axes)
+        if k < 0 or k > min(a.ndim, b.ndim):
+            raise ValueError(f"tensordot: axes={k} is invalid for shapes {a.shape}, {b.shape}")
+        axes = (list(range(a.ndim - k, a.ndim)), list(range(k)))
+    else:
+        ax_a, ax_b = axes
+        ax_a = [ax_a] if isinstance(ax_a, int) else list(ax_a)
+        ax_b = [ax_b] if isinstance(ax_b, int) else list(ax_b)
+        if len(ax_a) != len(ax_b):
+            raise ValueError("tensordot: the two axis lists must have the same length")
+        axes = ([x % a.ndim for x in ax_a], [x % b.ndim for x in ax_b])
+    for i, j in zip(*axes):
+        if a.shape[i] != b.shape[j]:
+            raise ValueError(f"tensordot: shapes {a.shape} and {b.shape} do not align on axes "
+                             f"{i} and {j} ({a.shape[i]} != {b.shape[j]})")
+    axes = (tuple(axes[0]), tuple(axes[1]))
+    return apply(TENSORDOT, a, b, axes=axes)

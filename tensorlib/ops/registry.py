@@ -1,0 +1,132 @@
+"""The op registry: one ``OpDef`` per op, the single source of truth.
+
+Eager execution, the tape, graph capture, export and placement all read the
+entries here. An entry holds the forward kernel per backend, the backward
+rule (``vjp``, written with tensorlib ops so it is itself differentiable),
+shape/dtype inference, a cost model and the ONNX lowering.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+REGISTRY: dict[str, OpDef] = {}
+
+
+class OpDef:
+    """One op.
+
+    Parameters
+    ----------
+    name: the op's registry name.
+    fwd: ``fwd(xp, *arrays, **attrs)`` written against an array module, so the
+        same code serves NumPy (``cpu``) and CuPy (``cuda``).
+    ufunc: instead of ``fwd``, the name of a ufunc present in NumPy and CuPy.
+    kernels: backend-specific kernels ``{"cpu": f, "cuda": g}`` taking
+        ``(*arrays, **attrs)``; they override ``fwd`` for that backend.
+    vjp: ``vjp(node, *grads) -> tuple`` of one gradient (Tensor or None) per
+        input; None makes the op non-differentiable.
+    infer: ``infer(*specs, **attrs)`` with specs ``(shape, dtype)``; returns a
+        spec or a tuple of specs. Raises ValueError on invalid inputs.
+    cost: ``cost(in_specs, out_specs, **attrs) -> (flops, bytes)``.
+    onnx: lowering rule used by the ONNX exporter.
+    saves: whether ``vjp`` reads the input values (so in-place changes to
+        them must be detected): True, False (linear ops such as add), or
+        "others" (input i is read only when another input needs a gradient,
+        as in mul).
+    saves_output: whether ``vjp`` reads the output (``node.out``).
+    view: the output may share memory with input 0 (shares its version).
+    check: ``check(arrays, attrs)`` validation run before the kernel, for
+        kernels that must never see bad input (Cython).
+    """
+
+    __slots__ = ("name", "fwd", "ufunc", "kernels", "vjp", "infer", "cost", "onnx",
+                 "saves", "saves_output", "view", "check", "doc", "cpu", "_cache",
+                 "out_device")
+
+    def __init__(self, name: str, fwd: Callable | None = None, *, ufunc: str | None = None,
+                 kernels: dict[str, Callable] | None = None, vjp: Callable | None = None,
+                 infer: Callable | None = None, cost: Callable | None = None,
+                 onnx: Any = None, saves: bool = True, saves_output: bool = False,
+                 view: bool = False, check: Callable | None = None, doc: str = ""):
+        if fwd is None and ufunc is None and not kernels:
+            raise ValueError(f"op {name}: needs fwd, ufunc or kernels")
+        self.name = name
+        self.fwd = fwd
+        self.ufunc = ufunc
+        self.kernels = dict(kernels or {})
+        self.vjp = vjp
+        self.infer = infer
+        self.cost = cost
+        self.onnx = onnx
+        self.saves = saves
+        self.saves_output = saves_output
+        self.view = view
+        self.check = check
+        self.doc = doc
+        self.out_device: Callable | None = None  # for transfer ops: attrs -> device name
+        self._cache: dict[str, Callable] = {}
+        self.cpu = self.kernel_for("cpu")
+
+    def kernel_for(self, backend: str) -> Callable:
+        """The forward kernel ``f(*arrays, **attrs)`` for a backend type."""
+        k = self._cache.get(backend)
+        if k is not None:
+            return k
+        if backend in self.kernels:
+            k = self.kernels[backend]
+        elif self.ufunc is not None:
+            if backend == "cpu":
+                k = getattr(np, self.ufunc)
+            else:
+                k = _lazy_cupy_ufunc(self.ufunc)
+        elif self.fwd is not None:
+            if backend == "cpu":
+                k = functools.partial(self.fwd, np)
+            else:
+                k = _lazy_cupy_fwd(self.fwd)
+        else:
+            raise NotImplementedError(f"op {self.name} has no kernel for {backend!r}")
+        self._cache[backend] = k
+        return k
+
+    def has_kernel(self, backend: str) -> bool:
+        return backend in self.kernels or self.ufunc is not None or self.fwd is not None
+
+    @property
+    def differentiable(self) -> bool:
+        return self.vjp is not None
+
+    def __repr__(self) -> str:
+        return f"OpDef({self.name!r})"
+
+
+def _lazy_cupy_ufunc(name):
+    def k(*arrays, **attrs):
+        from ..backends import cupy
+        return getattr(cupy(), name)(*arrays, **attrs)
+    return k
+
+
+def _lazy_cupy_fwd(fwd):
+    def k(*arrays, **attrs):
+        from ..backends import cupy
+        return fwd(cupy(), *arrays, **attrs)
+    return k
+
+
+def register(op: OpDef) -> OpDef:
+    if op.name in REGISTRY:
+        raise ValueError(f"op {op.name!r} is registered twice")
+    REGISTRY[op.name] = op
+    return op
+
+
+def get(name: str) -> OpDef:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"no op named {name!r} in the registry") from None

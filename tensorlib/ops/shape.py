@@ -1,0 +1,574 @@
+"""Shape ops: reshape, transpose, broadcast, join/split, pad, flip, roll, repeat, tile, tri."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _dtypes
+from .._apply import apply
+from .._tensor import Tensor
+from .registry import OpDef, register
+from ._util import broadcast_shapes, norm_axes, norm_axis, to_tensor, unbroadcast
+
+
+def _move_cost(in_specs, out_specs, **attrs):
+    outs = out_specs if isinstance(out_specs, list) else [out_specs]
+    b = sum(math.prod(d or 1 for d in s) * np.dtype(t).itemsize for s, t in outs)
+    return 0, b
+
+
+def _op(name, fwd, vjp, infer=None, view=False, saves=False, **kw):
+    return register(OpDef(name, fwd, vjp=vjp, infer=infer, cost=_move_cost, view=view,
+                          saves=saves, **kw))
+
+
+# --- reshape ------------------------------------------------------------------
+def _resolve_shape(shape, total, op="reshape", src=None):
+    shape = tuple(int(s) for s in shape)
+    neg = [i for i, s in enumerate(shape) if s == -1]
+    if len(neg) > 1:
+        raise ValueError(f"{op}: only one dimension can be -1, got {shape}")
+    if any(s < -1 for s in shape):
+        raise ValueError(f"{op}: invalid shape {shape}")
+    known = math.prod(s for s in shape if s != -1)
+    if neg:
+        if known == 0 or total % known:
+            raise ValueError(f"{op}: cannot reshape tensor of shape {src} ({total} elements) "
+                             f"into {shape}")
+        shape = tuple(total // known if s == -1 else s for s in shape)
+    if math.prod(shape) != total:
+        raise ValueError(f"{op}: cannot reshape tensor of shape {src} ({total} elements) into "
+                         f"{shape} ({math.prod(shape)} elements)")
+    return shape
+
+
+def _reshape_infer(x, *, shape):
+    if any(d is None for d in x[0]):
+        return tuple(None if s == -1 else s for s in shape), x[1]
+    return _resolve_shape(shape, math.prod(x[0]), src=tuple(x[0])), x[1]
+
+
+RESHAPE = _op("reshape", lambda xp, x, shape: x.reshape(
+    _resolve_shape(shape, x.size, src=x.shape)),
+    lambda n, g: (g.reshape(n.inputs[0]._data.shape),), _reshape_infer, view=True)
+
+
+def reshape(x, *shape) -> Tensor:
+    """Reshape; one dimension may be -1. ``x.reshape(2, -1)`` or ``x.reshape((2, -1))``."""
+    x = to_tensor(x)
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    shape = tuple(int(s) for s in shape)
+    if shape == x._data.shape:
+        return x if not x._rg else apply(RESHAPE, x, shape=shape)
+    return apply(RESHAPE, x, shape=shape)
+
+
+def flatten(x, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+    x = to_tensor(x)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s = norm_axis(start_axis, x.ndim, "flatten")
+    e = norm_axis(end_axis, x.ndim, "flatten")
+    if e < s:
+        raise ValueError(f"flatten: end_axis {end_axis} comes before start_axis {start_axis}")
+    shp = x.shape
+    return reshape(x, shp[:s] + (math.prod(shp[s:e + 1]),) + shp[e + 1:])
+
+
+def _squeeze_infer(x, *, axis):
+    return tuple(d for i, d in enumerate(x[0]) if i not in axis), x[1]
+
+
+def _squeeze_fwd(xp, x, axis):
+    for a in axis:
+        if x.shape[a] != 1:
+            raise ValueError(f"squeeze: cannot squeeze axis {a} of size {x.shape[a]} "
+                             f"(shape {x.shape})")
+    return x.reshape(tuple(d for i, d in enumerate(x.shape) if i not in axis))
+
+
+SQUEEZE = _op("squeeze", _squeeze_fwd, lambda n, g: (g.reshape(n.inputs[0]._data.shape),),
+              _squeeze_infer, view=True)
+
+
+def squeeze(x, axis=None) -> Tensor:
+    """Remove size-1 axes (all of them, or those named by ``axis``)."""
+    x = to_tensor(x)
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
+    else:
+        axes = norm_axes(axis, x.ndim, "squeeze")
+    return apply(SQUEEZE, x, axis=axes)
+
+
+def _expand_dims_fwd(xp, x, axis):
+    return xp.expand_dims(x, axis)
+
+
+def _expand_dims_infer(x, *, axis):
+    shape = list(x[0])
+    for a in sorted(axis):
+        shape.insert(a, 1)
+    return tuple(shape), x[1]
+
+
+EXPAND_DIMS = _op("expand_dims", _expand_dims_fwd,
+                  lambda n, g: (g.reshape(n.inputs[0]._data.shape),), _expand_dims_infer,
+                  view=True)
+
+
+def expand_dims(x, axis) -> Tensor:
+    """Insert size-1 axes at ``axis`` (int or tuple) of the result."""
+    x = to_tensor(x)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    nd = x.ndim + len(axes)
+    return apply(EXPAND_DIMS, x, axis=norm_axes(axes, nd, "expand_dims"))
+
+
+unsqueeze = expand_dims
+
+
+# --- transpose -----------------------------------------------------------------
+def _transpose_infer(x, *, axes):
+    if sorted(axes) != list(range(len(x[0]))):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {len(x[0])} "
+                         "dimensions")
+    return tuple(x[0][a] for a in axes), x[1]
+
+
+TRANSPOSE = _op("transpose", lambda xp, x, axes: xp.transpose(x, axes),
+                lambda n, g: (g.transpose(tuple(np.argsort(n.attrs["axes"]).tolist())),),
+                _transpose_infer, view=True)
+
+
+def transpose(x, axes=None) -> Tensor:
+    """Permute axes (reverse them when ``axes`` is None)."""
+    x = to_tensor(x)
+    nd = x.ndim
+    if axes is None:
+        axes = tuple(range(nd))[::-1]
+    axes = tuple(norm_axis(a, nd, "transpose") for a in axes)
+    if sorted(axes) != list(range(nd)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {nd} dimensions "
+                         f"of a tensor of shape {x.shape}")
+    return apply(TRANSPOSE, x, axes=axes)
+
+
+def permute(x, *axes) -> Tensor:
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    return transpose(x, axes)
+
+
+def swapaxes(x, axis1: int, axis2: int) -> Tensor:
+    x = to_tensor(x)
+    nd = x.ndim
+    a, b = norm_axis(axis1, nd, "swapaxes"), norm_axis(axis2, nd, "swapaxes")
+    axes = list(range(nd))
+    axes[a], axes[b] = axes[b], axes[a]
+    return apply(TRANSPOSE, x, axes=tuple(axes))
+
+
+# --- broadcast -------------------------------------------------------------------
+def _broadcast_infer(x, *, shape):
+    broadcast_shapes("broadcast_to", x[0], shape)
+    if len(x[0]) > len(shape):
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x[0]} to fewer dimensions "
+                         f"{shape}")
+    return tuple(shape), x[1]
+
+
+def _broadcast_fwd(xp, x, shape):
+    return xp.broadcast_to(x, shape)
+
+
+BROADCAST_TO = _op("broadcast_to", _broadcast_fwd,
+                   lambda n, g: (unbroadcast(g, n.inputs[0]._data.shape),), _broadcast_infer,
+                   view=True)
+
+
+def broadcast_to(x, shape) -> Tensor:
+    """A read-only broadcast view with the given shape."""
+    x = to_tensor(x)
+    shape = tuple(int(s) for s in shape)
+    if shape == x._data.shape:
+        return x
+    return apply(BROADCAST_TO, x, shape=shape)
+
+
+def expand(x, *sizes) -> Tensor:
+    """PyTorch's expand: -1 keeps a dimension."""
+    x = to_tensor(x)
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand: {len(sizes)} sizes given for a tensor of {x.ndim} dimensions")
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    return broadcast_to(x, shape)
+
+
+# --- concatenate / stack / split ----------------------------------------------------
+def _concat_infer(*xs, axis):
+    base = list(xs[0][0])
+    for s, _ in xs[1:]:
+        if len(s) != len(base) or any(a != b for i, (a, b) in enumerate(zip(s, base))
+                                      if i != axis and a is not None and b is not None):
+            raise ValueError("concatenate: all shapes must match except along axis "
+                             f"{axis}; got {[tuple(x[0]) for x in xs]}")
+    sizes = [s[axis] for s, _ in xs]
+    base[axis] = None if None in sizes else sum(sizes)
+    return tuple(base), np.result_type(*[d for _, d in xs])
+
+
+def _concat_vjp(n, g):
+    a = n.attrs["axis"]
+    sizes = [t._data.shape[a] for t in n.inputs]
+    idx = np.cumsum(sizes)[:-1].tolist()
+    if len(sizes) == 1:
+        return (g,)
+    return split(g, idx, axis=a)
+
+
+CONCATENATE = _op("concatenate", lambda xp, *xs, axis: xp.concatenate(xs, axis=axis),
+                  _concat_vjp, _concat_infer)
+
+
+def concatenate(tensors, axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis."""
+    ts = [to_tensor(t) for t in tensors]
+    if not ts:
+        raise ValueError("concatenate: needs at least one tensor")
+    nd = ts[0].ndim
+    if nd == 0:
+        raise ValueError("concatenate: zero-dimensional tensors cannot be concatenated")
+    return apply(CONCATENATE, *_common(ts), axis=norm_axis(axis, nd, "concatenate"))
+
+
+cat = concat = concatenate
+
+
+def _common(ts):
+    dt = np.result_type(*[t._data.dtype for t in ts])
+    return [t if t._data.dtype == dt else t.astype(dt) for t in ts]
+
+
+def _stack_infer(*xs, axis):
+    shapes = {tuple(s) for s, _ in xs}
+    if len(shapes) != 1:
+        raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
+    s = list(xs[0][0])
+    s.insert(axis, len(xs))
+    return tuple(s), np.result_type(*[d for _, d in xs])
+
+
+def _stack_vjp(n, g):
+    a = n.attrs["axis"]
+    return tuple(g[(slice(None),) * a + (i,)] for i in range(len(n.inputs)))
+
+
+STACK = _op("stack", lambda xp, *xs, axis: xp.stack(xs, axis=axis), _stack_vjp, _stack_infer)
+
+
+def stack(tensors, axis: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new axis."""
+    ts = [to_tensor(t) for t in tensors]
+    if not ts:
+        raise ValueError("stack: needs at least one tensor")
+    shapes = {t.shape for t in ts}
+    if len(shapes) != 1:
+        raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
+    return apply(STACK, *_common(ts), axis=norm_axis(axis, ts[0].ndim + 1, "stack"))
+
+
+def _split_infer(x, *, indices, axis):
+    shape, dt = x
+    n = shape[axis]
+    bounds = [0] + list(indices) + [n]
+    out = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        s = list(shape)
+        s[axis] = None if n is None else max(min(b, n) - min(a, n), 0)
+        out.append((tuple(s), dt))
+    return tuple(out)
+
+
+def _split_vjp(n, *gs):
+    return (concatenate(list(gs), axis=n.attrs["axis"]),)
+
+
+SPLIT = _op("split", lambda xp, x, indices, axis: tuple(xp.split(x, list(indices), axis=axis)),
+            _split_vjp, _split_infer, view=True)
+
+
+def split(x, indices_or_sections, axis: int = 0) -> tuple[Tensor, ...]:
+    """NumPy's split: an int ``n`` gives n equal parts; a list gives split points."""
+    x = to_tensor(x)
+    a = norm_axis(axis, x.ndim, "split")
+    n = x.shape[a]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        k = int(indices_or_sections)
+        if k <= 0 or n % k:
+            raise ValueError(f"split: axis {a} of size {n} cannot be split into {k} equal parts")
+        indices = tuple(range(n // k, n, n // k))[:k - 1]
+    else:
+        indices = tuple(int(i) for i in indices_or_sections)
+    return apply(SPLIT, x, indices=indices, axis=a)
+
+
+def chunk(x, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
+    """PyTorch's chunk: ``chunks`` parts of ceil(n / chunks), the last possibly smaller."""
+    x = to_tensor(x)
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    a = norm_axis(axis, x.ndim, "chunk")
+    n = x.shape[a]
+    size = -(-n // chunks) if n else 1
+    return apply(SPLIT, x, indices=tuple(range(size, n, size)), axis=a)
+
+
+def split_sizes(x, sizes, axis: int = 0) -> tuple[Tensor, ...]:
+    """Split into parts of the given sizes (PyTorch's ``split`` with a list)."""
+    x = to_tensor(x)
+    a = norm_axis(axis, x.ndim, "split")
+    if sum(sizes) != x.shape[a]:
+        raise ValueError(f"split: sizes {list(sizes)} do not sum to axis size {x.shape[a]}")
+    return apply(SPLIT, x, indices=tuple(np.cumsum(sizes)[:-1].tolist()), axis=a)
+
+
+def unbind(x, axis: int = 0) -> tuple[Tensor, ...]:
+    x = to_tensor(x)
+    a = norm_axis(axis, x.ndim, "unbind")
+    return tuple(x[(slice(None),) * a + (i,)] for i in range(x.shape[a]))
+
+
+# --- pad ------------------------------------------------------------------------
+def _pad_source_index(n, before, after, mode):
+    i = np.arange(-before, n + after)
+    if mode == "edge":
+        return np.clip(i, 0, n - 1)
+    period = 2 * (n - 1)
+    r = np.abs(i) % period
+    return np.where(r >= n, period - r, r)
+
+
+def _pad_fwd(xp, x, pad_width, mode, value):
+    if mode == "constant":
+        return xp.pad(x, pad_width, mode="constant", constant_values=value)
+    return xp.pad(x, pad_width, mode="reflect" if mode == "reflect" else "edge")
+
+
+def _pad_infer(x, *, pad_width, mode, value):
+    shape = tuple(None if d is None else d + b + a for d, (b, a) in zip(x[0], pad_width))
+    return shape, x[1]
+
+
+def _pad_vjp(n, g):
+    from .indexing import index_add
+    pw, mode = n.attrs["pad_width"], n.attrs["mode"]
+    shape = n.inputs[0]._data.shape
+    if mode == "constant":
+        return (g[tuple(slice(b, b + s) for (b, _), s in zip(pw, shape))],)
+    from ..creation import tensor, zeros
+    for ax in reversed(range(len(shape))):
+        b, a = pw[ax]
+        if b == 0 and a == 0:
+            continue
+        idx = tensor(_pad_source_index(shape[ax], b, a, mode), device=g.device)
+        zshape = g.shape[:ax] + (shape[ax],) + g.shape[ax + 1:]
+        g = index_add(zeros(zshape, dtype=g.dtype, device=g.device), idx, g, axis=ax)
+    return (g,)
+
+
+PAD = _op("pad", _pad_fwd, _pad_vjp, _pad_infer)
+
+
+def pad(x, pad_width, mode: str = "constant", value: float = 0.0) -> Tensor:
+    """NumPy-style pad: ``pad_width`` is an int, a (before, after) pair, or one pair per
+    axis; ``mode`` is 'constant', 'reflect' or 'edge'."""
+    x = to_tensor(x)
+    if mode not in ("constant", "reflect", "edge"):
+        raise ValueError(f"pad: mode must be 'constant', 'reflect' or 'edge', got {mode!r}")
+    pw = np.asarray(pad_width, dtype=np.int64)
+    if pw.ndim == 0:
+        pw = np.full((x.ndim, 2), int(pw))
+    elif pw.shape == (2,):
+        pw = np.tile(pw, (x.ndim, 1))
+    if pw.shape != (x.ndim, 2):
+        raise ValueError(f"pad: pad_width must give (before, after) for each of the {x.ndim} "
+                         f"axes, got shape {pw.shape}")
+    if (pw < 0).any():
+        raise ValueError(f"pad: negative padding {pw.tolist()} is not supported")
+    for ax, (b, a) in enumerate(pw.tolist()):
+        n = x.shape[ax]
+        if mode != "constant" and (b or a):
+            if n == 0:
+                raise ValueError(f"pad: cannot {mode}-pad an empty axis {ax}")
+            if mode == "reflect" and (b >= n or a >= n):
+                raise ValueError(f"pad: reflect padding ({b}, {a}) must be smaller than the "
+                                 f"size {n} of axis {ax}")
+    return apply(PAD, x, pad_width=tuple(map(tuple, pw.tolist())), mode=mode, value=value)
+
+
+# --- flip / roll / repeat / tile / tri ---------------------------------------------
+FLIP = _op("flip", lambda xp, x, axis: xp.flip(x, axis),
+           lambda n, g: (g.flip(n.attrs["axis"]),), lambda x, axis: x, view=True)
+
+
+def flip(x, axis=None) -> Tensor:
+    x = to_tensor(x)
+    return apply(FLIP, x, axis=norm_axes(axis, x.ndim, "flip"))
+
+
+def _roll_vjp(n, g):
+    s = n.attrs["shift"]
+    neg = tuple(-v for v in s) if isinstance(s, tuple) else -s
+    return (roll(g, neg, n.attrs["axis"]),)
+
+
+ROLL = _op("roll", lambda xp, x, shift, axis: xp.roll(x, shift, axis), _roll_vjp,
+           lambda x, shift, axis: x)
+
+
+def roll(x, shift, axis=None) -> Tensor:
+    x = to_tensor(x)
+    if axis is not None:
+        if isinstance(axis, (int, np.integer)):
+            axis = norm_axis(axis, x.ndim, "roll")
+        else:
+            axis = tuple(norm_axis(a, x.ndim, "roll") for a in axis)
+    if isinstance(shift, (list, tuple)):
+        shift = tuple(int(s) for s in shift)
+    else:
+        shift = int(shift)
+    return apply(ROLL, x, shift=shift, axis=axis)
+
+
+def _repeat_infer(x, *, repeats, axis):
+    shape = list(x[0])
+    if axis is None:
+        return (math.prod(shape) * repeats,), x[1]
+    shape[axis] = shape[axis] * repeats if shape[axis] is not None else None
+    return tuple(shape), x[1]
+
+
+def _repeat_vjp(n, g):
+    r, axis = n.attrs["repeats"], n.attrs["axis"]
+    shape = n.inputs[0]._data.shape
+    if axis is None:
+        return (g.reshape(-1, r).sum(axis=1).reshape(shape),)
+    gs = g.shape
+    g = g.reshape(gs[:axis] + (shape[axis], r) + gs[axis + 1:])
+    return (g.sum(axis=axis + 1),)
+
+
+REPEAT = _op("repeat", lambda xp, x, repeats, axis: xp.repeat(x, repeats, axis), _repeat_vjp,
+             _repeat_infer)
+
+
+def repeat(x, repeats: int, axis: int | None = None) -> Tensor:
+    """NumPy's repeat with an integer count (each element repeated ``repeats`` times)."""
+    x = to_tensor(x)
+    if not isinstance(repeats, (int, np.integer)) or repeats < 0:
+        raise ValueError(f"repeat: repeats must be a non-negative integer, got {repeats!r}")
+    if axis is not None:
+        axis = norm_axis(axis, x.ndim, "repeat")
+    return apply(REPEAT, x, repeats=int(repeats), axis=axis)
+
+
+def _tile_infer(x, *, reps):
+    shape = (1,) * (len(reps) - len(x[0])) + tuple(x[0])
+    return tuple(None if d is None else d * r for d, r in zip(shape, reps)), x[1]
+
+
+def _tile_vjp(n, g):
+    reps = n.attrs["reps"]
+    shape = n.inputs[0]._data.shape
+    full = (1,) * (len(reps) - len(shape)) + shape
+    inter = []
+    for r, s in zip(reps, full):
+        inter += [r, s]
+    g = g.reshape(tuple(inter)).sum(axis=tuple(range(0, 2 * len(reps), 2)))
+    return (g.reshape(shape),)
+
+
+TILE = _op("tile", lambda xp, x, reps: xp.tile(x, reps), _tile_vjp, _tile_infer)
+
+
+def tile(x, reps) -> Tensor:
+    x = to_tensor(x)
+    reps = (int(reps),) if isinstance(reps, (int, np.integer)) else tuple(int(r) for r in reps)
+    if any(r < 0 for r in reps):
+        raise ValueError(f"tile: reps must be non-negative, got {reps}")
+    reps = (1,) * (x.ndim - len(reps)) + reps
+    return apply(TILE, x, reps=reps)
+
+
+def _tri_check(name):
+    def fwd(xp, x, k):
+        if x.ndim < 2:
+            raise ValueError(f"{name}: needs at least 2 dimensions, got shape {x.shape}")
+        return getattr(xp, name)(x, k)
+    return fwd
+
+
+TRIL = _op("tril", _tri_check("tril"), lambda n, g: (g.tril(n.attrs["k"]),),
+           lambda x, k: x)
+TRIU = _op("triu", _tri_check("triu"), lambda n, g: (g.triu(n.attrs["k"]),),
+           lambda x, k: x)
+
+
+def tril(x, k: int = 0) -> Tensor:
+    return apply(TRIL, to_tensor(x), k=int(k))
+
+
+def triu(x, k: int = 0) -> Tensor:
+    return apply(TRIU, to_tensor(x), k=int(k))
+
+
+# --- dtype and device -----------------------------------------------------------------
+def _cast_vjp(n, g):
+    src = n.inputs[0]._data.dtype
+    return (g.astype(src) if src.kind == "f" else None,)
+
+
+CAST = _op("cast", lambda xp, x, dtype: x.astype(dtype), _cast_vjp,
+           lambda x, dtype: (x[0], np.dtype(dtype)))
+
+
+def astype(x, dtype) -> Tensor:
+    """Cast to ``dtype`` (differentiable between float types)."""
+    x = to_tensor(x)
+    dt = _dtypes.as_dtype(dtype)
+    if dt == x._data.dtype:
+        return x
+    return apply(CAST, x, dtype=dt.name)
+
+
+COPY = _op("copy", lambda xp, x: x.copy(), lambda n, g: (g,), lambda x: x)
+
+
+def clone(x) -> Tensor:
+    """A copy with its own storage; gradients flow back to ``x``."""
+    return apply(COPY, to_tensor(x))
+
+
+def _to_device_fwd(xp, x, device):
+    from .._device import Device
+    from ..backends import to_device as move
+    out = move(x, Device(device))
+    return out.copy() if out is x else out
+
+
+TO_DEVICE = _op("to_device", _to_device_fwd,
+                lambda n, g: (to_device(g, n.inputs[0]._device),),
+                lambda x, device: x)
+TO_DEVICE.out_device = lambda attrs: attrs["device"]
+
+
+def to_device(x, device) -> Tensor:
+    """Copy to ``device``; differentiable (the gradient comes back to x's device)."""
+    from .._device import Device
+    return apply(TO_DEVICE, to_tensor(x), device=str(Device(device)))

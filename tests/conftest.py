@@ -1,0 +1,23 @@
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("ci", max_examples=8, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.data_too_large])
+settings.register_profile("thorough", max_examples=100, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    import tensorlib as tl
+    tl.manual_seed(0)
+    np.random.seed(0)
+    yield
+
+
+def torch_or_skip():
+    return pytest.importorskip("torch", reason="PyTorch not installed (pip install torch==2.13.0)")

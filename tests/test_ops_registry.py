@@ -1,0 +1,90 @@
+"""Every registered op: forward vs NumPy, gradcheck, gradgradcheck (float64)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tensorlib as tl
+from cases import COVERED_ELSEWHERE, load_all
+
+CASES = load_all()
+BY_ID = {c.id: c for c in CASES}
+
+
+def _tensors(case, arrays, dtype=None, grad=True):
+    out = []
+    for i, a in enumerate(arrays):
+        a = np.asarray(a)
+        if dtype is not None and a.dtype.kind == "f":
+            a = a.astype(dtype)
+        t = tl.tensor(a)
+        diff = case.diff if case.diff is not None else tuple(
+            k for k, x in enumerate(arrays) if np.asarray(x).dtype.kind == "f")
+        if grad and i in diff:
+            t.requires_grad_(True)
+        out.append(t)
+    return out
+
+
+def _as_tuple(x):
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def test_every_op_has_a_case():
+    covered = {c.op for c in CASES} | set(COVERED_ELSEWHERE)
+    missing = sorted(set(tl.REGISTRY) - covered)
+    assert not missing, f"registered ops without a test case: {missing}"
+
+
+def test_cases_name_registered_ops():
+    unknown = sorted({c.op for c in CASES} - set(tl.REGISTRY))
+    assert not unknown, f"cases for ops that are not registered: {unknown}"
+
+
+@pytest.mark.parametrize("cid", sorted(BY_ID))
+@given(data=st.data())
+def test_forward_matches_numpy(cid, data):
+    case = BY_ID[cid]
+    if case.ref is None:
+        pytest.skip("no NumPy reference for this case")
+    arrays = case.inputs(data.draw)
+    for dtype, tol in ((np.float64, 1e-7), (np.float32, 1e-4)):
+        ts = _tensors(case, arrays, dtype, grad=False)
+        got = _as_tuple(case.fn(*ts))
+        ref_in = [np.asarray(a).astype(dtype) if np.asarray(a).dtype.kind == "f" else a
+                  for a in arrays]
+        with np.errstate(all="ignore"):
+            want = _as_tuple(case.ref(*ref_in))
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            w = np.asarray(w)
+            assert g.shape == w.shape, f"{cid}: shape {g.shape} != {w.shape}"
+            np.testing.assert_allclose(g.numpy().astype(np.float64), w.astype(np.float64),
+                                       rtol=max(tol, case.rtol if dtype == np.float64 else tol),
+                                       atol=max(tol, case.atol), equal_nan=True)
+
+
+GRAD = sorted(c.id for c in CASES if c.grad)
+GRADGRAD = sorted(c.id for c in CASES if c.grad and c.gradgrad)
+
+
+@pytest.mark.parametrize("cid", GRAD)
+@given(data=st.data())
+def test_gradcheck(cid, data):
+    case = BY_ID[cid]
+    ts = _tensors(case, case.inputs(data.draw), np.float64)
+    if not any(t.requires_grad for t in ts):
+        pytest.skip("no differentiable input")
+    assert tl.gradcheck(case.fn, ts, atol=case.atol, rtol=case.rtol)
+
+
+@pytest.mark.parametrize("cid", GRADGRAD)
+@given(data=st.data())
+def test_gradgradcheck(cid, data):
+    case = BY_ID[cid]
+    ts = _tensors(case, case.inputs(data.draw), np.float64)
+    if not any(t.requires_grad for t in ts):
+        pytest.skip("no differentiable input")
+    assert tl.gradgradcheck(case.fn, ts, atol=case.atol, rtol=case.rtol)
