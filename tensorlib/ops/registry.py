@@ -93,6 +93,13 @@ class OpDef:
         self._cache[backend] = k
         return k
 
+    def set_kernel(self, backend: str, kernel: Callable) -> None:
+        """Install a specialised kernel (e.g. a CuPy RawKernel wrapper from tensorlib.cuda)."""
+        self.kernels[backend] = kernel
+        self._cache.pop(backend, None)
+        if backend == "cpu":
+            self.cpu = kernel
+
     def has_kernel(self, backend: str) -> bool:
         return backend in self.kernels or self.ufunc is not None or self.fwd is not None
 
