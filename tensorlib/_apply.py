@@ -63,6 +63,7 @@ def apply(op, *inputs, **attrs):
         if st.anomaly:
             node.trace = traceback.format_stack()[:-2]
         if multi:
+            node.out_meta = [(o.shape, o.dtype) for o in outs]
             res = tuple(_wrap_box(o, dev, o.dtype.kind == "f", node, i,
                                   out_boxes[i] if out_boxes else [0])
                         for i, o in enumerate(outs))
@@ -72,8 +73,13 @@ def apply(op, *inputs, **attrs):
         res = tuple(_wrap_box(o, dev, False, None, 0, [0]) for o in out)
     else:
         res = _wrap_box(out, dev, False, None, 0, [0])
-    if op.view:
-        res._version = inputs[0]._version
+    if op.view:  # outputs alias input 0's storage: in-place changes bump one counter
+        box = inputs[0]._version
+        if multi:
+            for r in res:
+                r._version = box
+        else:
+            res._version = box
     tracer = st.tracer
     if tracer is not None:
         tracer.record(op, inputs, attrs, res)

@@ -30,7 +30,8 @@ def erf(x):
     a = np.asarray(x)
     if a.dtype not in (np.float32, np.float64):
         a = a.astype(np.float32)
-    a = np.ascontiguousarray(a)
+    if not a.flags.c_contiguous:
+        a = a.copy()  # (ascontiguousarray would turn 0-d into 1-d)
     out = np.empty_like(a)
     if a.size:
         _erf_kernel(a.reshape(-1), out.reshape(-1))

@@ -8,7 +8,6 @@ settings.register_profile("ci", max_examples=8, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow,
                                                  HealthCheck.data_too_large])
 settings.register_profile("thorough", max_examples=100, deadline=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)
@@ -21,3 +20,7 @@ def _seed():
 
 def torch_or_skip():
     return pytest.importorskip("torch", reason="PyTorch not installed (pip install torch==2.13.0)")
+settings.register_profile("more", max_examples=40, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -28,6 +28,18 @@ def _tensors(case, arrays, dtype=None, grad=True):
     return out
 
 
+def _draw(case, draw):
+    """A case's inputs: a list of arrays, or (arrays, params) with keyword params."""
+    got = case.inputs(draw)
+    if isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], dict):
+        return list(got[0]), got[1]
+    return list(got), {}
+
+
+def _bind(case, params):
+    return (lambda *ts: case.fn(*ts, **params)) if params else case.fn
+
+
 def _as_tuple(x):
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
@@ -49,14 +61,14 @@ def test_forward_matches_numpy(cid, data):
     case = BY_ID[cid]
     if case.ref is None:
         pytest.skip("no NumPy reference for this case")
-    arrays = case.inputs(data.draw)
+    arrays, params = _draw(case, data.draw)
     for dtype, tol in ((np.float64, 1e-7), (np.float32, 1e-4)):
         ts = _tensors(case, arrays, dtype, grad=False)
-        got = _as_tuple(case.fn(*ts))
+        got = _as_tuple(case.fn(*ts, **params))
         ref_in = [np.asarray(a).astype(dtype) if np.asarray(a).dtype.kind == "f" else a
                   for a in arrays]
         with np.errstate(all="ignore"):
-            want = _as_tuple(case.ref(*ref_in))
+            want = _as_tuple(case.ref(*ref_in, **params))
         assert len(got) == len(want)
         for g, w in zip(got, want):
             w = np.asarray(w)
@@ -74,17 +86,21 @@ GRADGRAD = sorted(c.id for c in CASES if c.grad and c.gradgrad)
 @given(data=st.data())
 def test_gradcheck(cid, data):
     case = BY_ID[cid]
-    ts = _tensors(case, case.inputs(data.draw), np.float64)
+    arrays, params = _draw(case, data.draw)
+    ts = _tensors(case, arrays, np.float64)
     if not any(t.requires_grad for t in ts):
         pytest.skip("no differentiable input")
-    assert tl.gradcheck(case.fn, ts, atol=case.atol, rtol=case.rtol)
+    assert tl.gradcheck(_bind(case, params), ts, eps=case.extra.get("eps", 1e-6),
+                        atol=case.atol, rtol=case.rtol)
 
 
 @pytest.mark.parametrize("cid", GRADGRAD)
 @given(data=st.data())
 def test_gradgradcheck(cid, data):
     case = BY_ID[cid]
-    ts = _tensors(case, case.inputs(data.draw), np.float64)
+    arrays, params = _draw(case, data.draw)
+    ts = _tensors(case, arrays, np.float64)
     if not any(t.requires_grad for t in ts):
         pytest.skip("no differentiable input")
-    assert tl.gradgradcheck(case.fn, ts, atol=case.atol, rtol=case.rtol)
+    assert tl.gradgradcheck(_bind(case, params), ts, eps=case.extra.get("eps", 1e-6),
+                            atol=case.atol, rtol=case.rtol)

@@ -60,7 +60,6 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                  inputs: Sequence | None = None, allow_unused: bool = False):
     """Propagate ``grads`` from ``roots``. With ``inputs`` (tl.grad), return their gradients
     instead of accumulating into leaves."""
-    from ..creation import zeros_like
     deps = _collect(roots)
     pending: dict = {}
     results = None
@@ -129,7 +128,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                 in_grads = (None,) * len(node.inputs)
             else:
                 if node.n_out > 1:
-                    gouts = [g if g is not None else zeros_like(node.output(i))
+                    gouts = [g if g is not None else node.zeros_for(i)
                              for i, g in enumerate(gouts)]
                 in_grads = node.op.vjp(node, *gouts)
                 if state.anomaly:

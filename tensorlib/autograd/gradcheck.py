@@ -70,7 +70,7 @@ def gradcheck(fn: Callable, inputs: Sequence, eps: float = 1e-6, atol: float = 1
     ana = analytical_jacobian(fn, inputs)
     for k, (rn, ra) in enumerate(zip(num, ana)):
         for i, (n, a) in enumerate(zip(rn, ra)):
-            if not np.allclose(a, n, atol=atol, rtol=rtol, equal_nan=False):
+            if not np.allclose(a, n, atol=atol, rtol=rtol, equal_nan=True):
                 if raise_exception:
                     diff = np.abs(a - n).max()
                     raise AssertionError(f"gradcheck: output {k} / input {i}: analytical and "

@@ -15,7 +15,7 @@ class Node:
     """
 
     __slots__ = ("op", "inputs", "attrs", "out_data", "versions", "n_out",
-                 "hooks", "retained", "trace", "__weakref__")
+                 "hooks", "retained", "trace", "out_meta", "__weakref__")
 
     def __init__(self, op, inputs, attrs, out_data, versions, n_out):
         self.op = op
@@ -27,6 +27,13 @@ class Node:
         self.hooks = None
         self.retained = None
         self.trace = None
+        self.out_meta = None  # (shape, dtype) per output, for multi-output ops
+
+    def zeros_for(self, i: int):
+        """A zero gradient for output ``i`` (an output nobody used)."""
+        from ..creation import zeros
+        shape, dtype = self.out_meta[i]
+        return zeros(shape, dtype=dtype, device=self.inputs[0]._device)
 
     @property
     def name(self) -> str:

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 class Case:
     op: str                         # the registry entry this case exercises
     fn: Callable                    # fn(*tensors) -> Tensor or tuple, via the public API
-    inputs: Callable                # inputs(draw) -> list of np.ndarray (float64 where floats)
+    inputs: Callable                # inputs(draw) -> arrays, or (arrays, params): params are
+                                    # keyword arguments passed to both fn and ref
     ref: Callable | None = None     # ref(*arrays) -> np.ndarray or tuple, the NumPy reference
     grad: bool = True               # run gradcheck on the float inputs
     gradgrad: bool = True           # run gradgradcheck
