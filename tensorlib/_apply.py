@@ -61,7 +61,7 @@ def apply(op, *inputs, **attrs):
             out_boxes = None
         node = Node(op, inputs, attrs, outs if op.saves_output else None, versions, len(outs))
         if st.anomaly:
-            node.trace = traceback.format_stack()[:-2]
+            node.trace = _user_stack()
         if multi:
             node.out_meta = [(o.shape, o.dtype) for o in outs]
             res = tuple(_wrap_box(o, dev, o.dtype.kind == "f", node, i,
@@ -86,6 +86,14 @@ def apply(op, *inputs, **attrs):
     return res
 
 
+def _user_stack(limit: int = 8) -> list[str]:
+    """The caller's frames, without tensorlib's own (for anomaly reports)."""
+    import os
+    pkg = os.path.dirname(__file__)
+    frames = [f for f in traceback.extract_stack()[:-2] if not f.filename.startswith(pkg)]
+    return traceback.format_list(frames[-limit:])
+
+
 def _device_error(op, inputs):
     devs = ", ".join(str(t._device) for t in inputs)
     return RuntimeError(f"{op.name}: expected all tensors on one device, got {devs}; "
@@ -95,11 +103,9 @@ def _device_error(op, inputs):
 def op_error(op, inputs, attrs, e: Exception) -> Exception:
     """Turn an error from deep inside a kernel into one that names the op."""
     msg = str(e)
-    if msg.startswith(op.name + ":"):
-        return e
     shapes = ", ".join(f"{tuple(t._data.shape)}" for t in inputs)
     dtypes = ", ".join(str(t._data.dtype) for t in inputs)
-    if op.infer is not None:
+    if op.infer is not None:  # the op's own shape rules give the most precise message
         try:
             op.infer(*[(t._data.shape, t._data.dtype) for t in inputs], **attrs)
         except (ValueError, TypeError, IndexError) as ie:
@@ -109,6 +115,8 @@ def op_error(op, inputs, attrs, e: Exception) -> Exception:
             return type(ie)(text)
         except Exception:
             pass
+    if msg.startswith(op.name + ":") and isinstance(e, (ValueError, TypeError, IndexError)):
+        return e
     cls = type(e) if isinstance(e, (ValueError, TypeError, IndexError)) else ValueError
     extra = f" with {attrs}" if attrs else ""
     return cls(f"{op.name}: invalid inputs of shapes {shapes} and dtypes {dtypes}{extra}: {msg}")

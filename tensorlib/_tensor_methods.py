@@ -12,7 +12,9 @@ from .ops import indexing as I
 from .ops import linalg as L
 from .ops import reduction as R
 from .ops import shape as S
-from .ops._util import weak_scalar
+from .ops._util import promote_for_scalar, weak_scalar
+
+_SCALARS = (int, float, bool, np.number, np.bool_)
 
 
 def _binop(op):
@@ -20,16 +22,18 @@ def _binop(op):
         if type(other) is not Tensor:
             if isinstance(other, Tensor):
                 pass
-            elif isinstance(other, (int, float, bool, np.number, np.bool_)):
+            elif isinstance(other, _SCALARS):
                 other = weak_scalar(other, self)
+                return apply(op, promote_for_scalar(self, other), other)
             else:
                 return NotImplemented
         return apply(op, self, other)
 
     def rev(self, other):
-        if isinstance(other, (int, float, bool, np.number, np.bool_)):
+        if isinstance(other, _SCALARS):
             other = weak_scalar(other, self)
-        elif not isinstance(other, Tensor):
+            return apply(op, other, promote_for_scalar(self, other))
+        if not isinstance(other, Tensor):
             return NotImplemented
         return apply(op, other, self)
     return fwd, rev

@@ -45,11 +45,25 @@ def as_operands(a, b) -> tuple[Tensor, Tensor]:
     if ta and tb:
         return a, b
     if ta:
-        return a, (weak_scalar(b, a) if _is_scalar(b) else to_tensor(b))
+        if _is_scalar(b):
+            b = weak_scalar(b, a)
+            return promote_for_scalar(a, b), b
+        return a, to_tensor(b)
     if tb:
-        return (weak_scalar(a, b) if _is_scalar(a) else to_tensor(a)), b
+        if _is_scalar(a):
+            a = weak_scalar(a, b)
+            return a, promote_for_scalar(b, a)
+        return to_tensor(a), b
     from ..creation import tensor
     return tensor(a), tensor(b)
+
+
+def promote_for_scalar(t: Tensor, scalar: Tensor) -> Tensor:
+    """An integer/bool tensor meeting a float scalar computes in the default float type
+    (NumPy would promote the pair to float64)."""
+    if scalar._data.dtype.kind == "f" and t._data.dtype.kind != "f":
+        return t.astype(scalar._data.dtype)
+    return t
 
 
 def _is_scalar(x) -> bool:

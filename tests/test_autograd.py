@@ -1,0 +1,241 @@
+"""Autograd semantics: accumulation, retain_graph, hooks, modes, versions, anomaly, depth."""
+from __future__ import annotations
+
+import gc
+import threading
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+
+
+def test_accumulation_into_leaves():
+    x = tl.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3 + 2, 3 + 4])
+    assert x.grad.grad_fn is None
+
+
+def test_shared_subexpression_gradient_sums():
+    x = tl.tensor(2.0, requires_grad=True)
+    y = x * x
+    z = y + y * x  # x^2 + x^3
+    z.backward()
+    assert x.grad.item() == pytest.approx(2 * 2 + 3 * 4)
+
+
+def test_backward_needs_scalar_or_gradient():
+    x = tl.ones(3, requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match="scalar outputs"):
+        y.backward()
+    y.backward(tl.tensor([1.0, 0.0, 2.0]))
+    np.testing.assert_allclose(x.grad.numpy(), [2, 0, 4])
+    with pytest.raises(ValueError, match="gradient has shape"):
+        (x * 2).backward(tl.ones(2))
+
+
+def test_retain_graph_and_freed_buffers():
+    x = tl.ones(2, requires_grad=True)
+    y = (x.exp() * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * 2 * np.e)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward()
+
+
+def test_no_grad_enable_grad_set_grad_enabled():
+    x = tl.ones(2, requires_grad=True)
+    with tl.no_grad():
+        assert not (x * 2).requires_grad
+        with tl.enable_grad():
+            assert (x * 2).requires_grad
+    assert (x * 2).requires_grad
+
+    @tl.no_grad()
+    def f(t):
+        return t * 2
+    assert not f(x).requires_grad
+    with tl.set_grad_enabled(False):
+        assert not (x + 1).requires_grad
+    assert tl.is_grad_enabled()
+
+
+def test_grad_mode_is_thread_local():
+    seen = {}
+
+    def worker():
+        seen["other"] = tl.is_grad_enabled()
+    with tl.no_grad():
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        assert not tl.is_grad_enabled()
+    assert seen["other"] is True
+
+
+def test_higher_order_gradients():
+    x = tl.tensor([0.5, 1.5], dtype=tl.float64, requires_grad=True)
+    y = (x ** 4).sum()
+    (g1,) = tl.grad(y, [x], create_graph=True)
+    (g2,) = tl.grad(g1.sum(), [x], create_graph=True)
+    (g3,) = tl.grad(g2.sum(), [x])
+    np.testing.assert_allclose(g1.numpy(), 4 * x.numpy() ** 3)
+    np.testing.assert_allclose(g2.numpy(), 12 * x.numpy() ** 2)
+    np.testing.assert_allclose(g3.numpy(), 24 * x.numpy())
+
+
+def test_grad_allow_unused_and_nonleaf_inputs():
+    x = tl.ones(2, requires_grad=True)
+    z = tl.ones(2, requires_grad=True)
+    h = x * 3
+    y = (h * h).sum()
+    with pytest.raises(RuntimeError, match="not used"):
+        tl.grad(y, [x, z], retain_graph=True)
+    gx, gz = tl.grad(y, [x, z], retain_graph=True, allow_unused=True)
+    assert gz is None
+    np.testing.assert_allclose(gx.numpy(), [18, 18])
+    (gh,) = tl.grad(y, [h])
+    np.testing.assert_allclose(gh.numpy(), [6, 6])
+    assert x.grad is None  # tl.grad does not accumulate
+
+
+def test_hooks_on_leaf_and_nonleaf():
+    x = tl.ones(3, requires_grad=True)
+    seen = []
+    h = x * 2
+    handle = h.register_hook(lambda g: g * 10)
+    x.register_hook(lambda g: seen.append(g.numpy().copy()))
+    h.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [20, 20, 20])
+    assert len(seen) == 1
+    handle.remove()
+    x.grad = None
+    h2 = x * 2
+    h2.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2, 2, 2])
+
+
+def test_retain_grad():
+    x = tl.ones(2, requires_grad=True)
+    h = x * 2
+    h.retain_grad()
+    (h * h).sum().backward()
+    np.testing.assert_allclose(h.grad.numpy(), [4, 4])
+
+
+def test_detach_and_requires_grad_():
+    x = tl.ones(2, requires_grad=True)
+    d = (x * 2).detach()
+    assert not d.requires_grad and d.is_leaf
+    d.requires_grad_()
+    (d * 3).sum().backward()
+    assert x.grad is None and d.grad is not None
+
+
+def test_version_check_catches_inplace_change_of_saved_tensor():
+    x = tl.ones(3, requires_grad=True)
+    y = x.exp()           # saves its output
+    z = y.sum()
+    y += 1                # changes the saved output
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        z.backward()
+    a = tl.ones(3, requires_grad=True)
+    b = a * 1.0
+    c = b * b             # saves b
+    b.mul_(2)
+    with pytest.raises(RuntimeError, match="in-place"):
+        c.sum().backward()
+
+
+def test_custom_function_and_grad_of_grad():
+    class Cube(tl.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, scale):
+            ctx.save_for_backward(x)
+            ctx.scale = scale
+            return x * x * x * scale
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 3 * x * x * ctx.scale, None
+
+    x = tl.tensor([1.0, 2.0], dtype=tl.float64, requires_grad=True)
+    y = Cube.apply(x, 2.0)
+    assert y.grad_fn.name == "Cube"
+    (g,) = tl.grad(y.sum(), [x], create_graph=True)
+    np.testing.assert_allclose(g.numpy(), 6 * x.numpy() ** 2)
+    (gg,) = tl.grad(g.sum(), [x])
+    np.testing.assert_allclose(gg.numpy(), 12 * x.numpy())
+    assert tl.gradcheck(lambda t: Cube.apply(t, 2.0), [x])
+
+
+def test_anomaly_mode_names_the_forward_op():
+    x = tl.tensor([0.0, 1.0], requires_grad=True)
+    with tl.detect_anomaly():
+        y = x.sqrt()          # d sqrt / dx at 0 is inf
+        with pytest.raises(tl.autograd.AnomalyError, match=r"(?s)<Sqrt>.*test_autograd.py"):
+            y.sum().backward()
+
+
+def test_deep_chain_has_no_recursion_error():
+    x = tl.tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    y.backward()
+    assert x.grad.item() == pytest.approx(1.0001 ** 10_000, rel=1e-3)
+
+
+def test_saved_tensors_freed_after_backward():
+    x = tl.ones(1000, requires_grad=True)
+    y = x.exp()
+    node = y.grad_fn
+    y.sum().backward()
+    assert node.inputs is None and node.out_data is None
+
+
+def test_training_loop_memory_is_flat():
+    w = tl.randn(32, 16, requires_grad=True)
+    x = tl.randn(8, 32)
+
+    def step():
+        loss = (x @ w).tanh().square().mean()
+        loss.backward()
+        with tl.no_grad():
+            w.sub_(0.01 * w.grad)
+        w.grad = None
+
+    for _ in range(200):
+        step()
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.take_snapshot()
+    for _ in range(10_000):
+        step()
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(base, "filename"))
+    assert grown < 200_000, f"memory grew by {grown} bytes over 10,000 steps"
+
+
+def test_no_reference_cycles_in_graph():
+    # the tape must free itself by reference counting alone (no cycles for the GC)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(100):
+            x = tl.ones(4, requires_grad=True)
+            y = (x.exp() * x).sigmoid().sum()
+            y.backward()
+            z = (x * 2).split(2)[0].sum()   # multi-output node, graph dropped unused
+        del x, y, z
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -1,0 +1,233 @@
+"""Tensor basics: creation, dtypes and promotion, interop, printing, indexing, in place."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+
+
+def test_creation_dtypes():
+    assert tl.tensor([1.0, 2.0]).dtype == tl.float32
+    assert tl.tensor([1, 2]).dtype == tl.int64
+    assert tl.tensor([True]).dtype == tl.bool_
+    assert tl.tensor(np.zeros(3, np.float64)).dtype == tl.float64
+    assert tl.tensor([1, 2], dtype="float16").dtype == tl.float16
+    for d in (tl.float16, tl.float32, tl.float64, tl.int8, tl.int16, tl.int32, tl.int64,
+              tl.uint8, tl.bool_):
+        assert tl.zeros(2, dtype=d).dtype == d
+    assert tl.zeros(2, 3).shape == (2, 3) and tl.ones((2, 3)).shape == (2, 3)
+    assert tl.full((2,), 3).dtype == tl.int64 and tl.full((2,), 3.0).dtype == tl.float32
+    assert tl.empty(0, 3).shape == (0, 3)
+    np.testing.assert_array_equal(tl.arange(5).numpy(), np.arange(5))
+    assert tl.arange(0, 1, 0.25).dtype == tl.float32
+    np.testing.assert_allclose(tl.linspace(0, 1, 5).numpy(), np.linspace(0, 1, 5))
+    np.testing.assert_array_equal(tl.eye(3).numpy(), np.eye(3))
+    x = tl.randn(2, 3)
+    for f in (tl.zeros_like, tl.ones_like, tl.empty_like):
+        assert f(x).shape == (2, 3) and f(x).dtype == tl.float32
+    assert tl.full_like(x, 7.0).numpy().max() == 7.0
+
+
+def test_creation_errors():
+    with pytest.raises(ValueError, match="negative dimension"):
+        tl.zeros(-1)
+    with pytest.raises(TypeError, match="not supported"):
+        tl.tensor(np.zeros(2, np.complex64))
+    with pytest.raises(TypeError, match="unknown dtype"):
+        tl.zeros(2, dtype="float8")
+    with pytest.raises(ValueError):
+        tl.tensor([[1, 2], [3]])
+    with pytest.raises(TypeError, match="floating"):
+        tl.tensor([1, 2], requires_grad=True)
+
+
+def test_random_seeding():
+    tl.manual_seed(3)
+    a = tl.randn(4)
+    tl.manual_seed(3)
+    b = tl.randn(4)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    g = tl.Generator().manual_seed(5)
+    c = tl.rand(3, generator=g)
+    g.manual_seed(5)
+    np.testing.assert_array_equal(c.numpy(), tl.rand(3, generator=g).numpy())
+    r = tl.randint(0, 10, (1000,))
+    assert r.dtype == tl.int64 and 0 <= r.numpy().min() and r.numpy().max() < 10
+    u = tl.uniform(2, 3, (1000,))
+    assert 2 <= u.numpy().min() and u.numpy().max() < 3
+    n = tl.normal(5, 0.1, (2000,))
+    assert abs(n.numpy().mean() - 5) < 0.02
+    assert sorted(tl.randperm(5).tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_weak_scalar_promotion():
+    x = tl.ones(3)
+    assert (x + 2.0).dtype == tl.float32
+    assert (2.0 * x).dtype == tl.float32
+    assert (x + 2).dtype == tl.float32
+    i = tl.arange(3)
+    assert (i + 1).dtype == tl.int64
+    assert (i * 2.5).dtype == tl.float32
+    assert (i / 2).dtype == tl.float32
+    h = tl.ones(2, dtype=tl.float16)
+    assert (h * 3.0).dtype == tl.float16
+    assert (tl.ones(2, dtype=tl.float64) + tl.ones(2)).dtype == tl.float64
+    assert (tl.ones(2, dtype=tl.int8) + 1).dtype == tl.int8
+    with pytest.raises(OverflowError):
+        tl.ones(2, dtype=tl.int8) + 1000
+
+
+def test_numpy_interop_and_zero_copy():
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    t = tl.from_numpy(a)
+    a[0, 0] = 100
+    assert t[0, 0].item() == 100
+    t += 1
+    assert a[0, 0] == 101
+    assert np.asarray(t) is a or np.shares_memory(np.asarray(t), a)
+    assert t.tolist()[1] == [4.0, 5.0, 6.0]
+    with pytest.raises(ValueError, match="one-element"):
+        t.item()
+
+
+def test_dlpack_numpy_and_torch():
+    t = tl.arange(6, dtype=tl.float32).reshape(2, 3)
+    back = tl.from_dlpack(np.from_dlpack(t))
+    np.testing.assert_array_equal(back.numpy(), t.numpy())
+    torch = pytest.importorskip("torch")
+    pt = torch.from_dlpack(t)
+    assert tuple(pt.shape) == (2, 3)
+    pt[0, 0] = 42
+    assert t[0, 0].item() == 42  # shared memory both ways
+    t2 = tl.from_dlpack(torch.ones(3))
+    assert t2.dtype == tl.float32 and t2.sum().item() == 3
+
+
+def test_repr():
+    x = tl.tensor([[1.0, 2.0]], requires_grad=True)
+    assert repr(x) == "tensor([[1., 2.]], requires_grad=True)"
+    assert repr(x * 2) == "tensor([[2., 4.]], grad_fn=<Mul>)"
+    assert "dtype=float64" in repr(tl.zeros(2, dtype=tl.float64))
+    assert "..." in repr(tl.zeros(100, 100))
+    assert "size=(0, 3)" in repr(tl.zeros(0, 3))
+    assert repr(tl.tensor(3)) == "tensor(3)"
+
+
+def test_properties():
+    x = tl.randn(2, 3, requires_grad=True)
+    assert x.shape == (2, 3) and x.ndim == 2 and x.size == 6 and len(x) == 2
+    assert x.is_leaf and x.grad_fn is None and x.device == "cpu"
+    y = x.sum()
+    assert not y.is_leaf and y.grad_fn.name == "Sum"
+    with pytest.raises(RuntimeError, match="leaf"):
+        y.requires_grad = False
+    assert x.T.shape == (3, 2)
+
+
+def test_getitem_forms():
+    a = np.arange(24.0).reshape(2, 3, 4)
+    t = tl.tensor(a)
+    for key in [(0,), (slice(None), 1), (Ellipsis, -1), (None, 0, slice(1, 3)),
+                ([1, 0],), (slice(None), [0, 2], 1), (a > 10,)]:
+        np.testing.assert_array_equal(t[key].numpy(), a[key])
+    np.testing.assert_array_equal(t[tl.tensor([1, 0])].numpy(), a[[1, 0]])
+    with pytest.raises(IndexError):
+        t[5]
+    with pytest.raises(IndexError, match="unsupported index"):
+        t["a"]
+
+
+def test_setitem_and_version():
+    t = tl.zeros(3, 4)
+    v0 = t._version_counter
+    t[1] = 5.0
+    t[:, 0] = tl.arange(3).astype(tl.float32)
+    assert t._version_counter == v0 + 2
+    assert t.numpy()[1, 1] == 5 and t.numpy()[2, 0] == 2
+
+
+def test_setitem_differentiable():
+    x = tl.randn(3, 4, requires_grad=True)
+    v = tl.randn(4, requires_grad=True)
+    y = x * 1.0
+    y[1] = v * 2
+    y.sum().backward()
+    expected = np.ones((3, 4))
+    expected[1] = 0
+    np.testing.assert_allclose(x.grad.numpy(), expected)
+    np.testing.assert_allclose(v.grad.numpy(), np.full(4, 2.0))
+
+
+def test_inplace_operators():
+    x = tl.ones(3)
+    x += 1
+    x *= 3
+    x -= tl.ones(3)
+    x /= 5
+    np.testing.assert_allclose(x.numpy(), np.ones(3))
+    i = tl.arange(3)
+    with pytest.raises(TypeError, match="cannot be stored"):
+        i += 1.5
+    p = tl.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        p += 1
+    with tl.no_grad():
+        p += 1
+    assert p.numpy().tolist() == [2.0, 2.0] and p.requires_grad
+
+
+def test_inplace_on_nonleaf_records_history():
+    x = tl.randn(3, requires_grad=True)
+    h = x * 2
+    h += 1
+    h *= 3  # mul by a constant: the old h is not needed for x's gradient
+    h.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.full(3, 6.0))
+
+
+def test_ops_errors_name_the_op():
+    with pytest.raises(ValueError, match=r"matmul: shapes \(3, 4\) and \(5, 6\) do not align "
+                                         r"\(4 != 5\)"):
+        tl.ones(3, 4) @ tl.ones(5, 6)
+    with pytest.raises(ValueError, match=r"add: shapes \(3,\) and \(4,\) cannot be broadcast"):
+        tl.ones(3) + tl.ones(4)
+    with pytest.raises(ValueError, match="reshape"):
+        tl.ones(6).reshape(4, 2)
+    with pytest.raises(ValueError, match="concatenate"):
+        tl.concatenate([tl.ones(2, 3), tl.ones(3, 3)], axis=1)
+    with pytest.raises(ValueError, match="axis 3 is out of range"):
+        tl.ones(2, 2).sum(axis=3)
+    with pytest.raises(ValueError, match="max: cannot reduce a zero-size"):
+        tl.zeros(0).max()
+    with pytest.raises(RuntimeError, match="one device"):
+        tl.ones(2) + tl.ones(2).to("cpu:1")
+    with pytest.raises(TypeError, match="unsupported operand"):
+        tl.ones(2) + "a"
+
+
+def test_zero_size_and_noncontiguous():
+    z = tl.zeros(0, 3, requires_grad=True)
+    (z * 2).sum().backward()
+    assert z.grad.shape == (0, 3)
+    a = np.asfortranarray(np.arange(12.0).reshape(3, 4))[:, ::2]
+    t = tl.tensor(a, requires_grad=True)
+    (t.exp() * t).sum().backward()
+    np.testing.assert_allclose(t.grad.numpy(), np.exp(a) * (1 + a), rtol=1e-6)
+
+
+def test_nan_inf_propagate():
+    x = tl.tensor([np.nan, np.inf, -1.0])
+    out = x.exp()
+    assert np.isnan(out.numpy()[0]) and np.isinf(out.numpy()[1])
+    assert tl.isnan(x).tolist() == [True, False, False]
+
+
+def test_device_objects():
+    assert tl.device("cpu") is tl.device("cpu:0")
+    assert str(tl.device("/worker:1/cuda:0")) == "/worker:1/cuda:0"
+    with pytest.raises(ValueError, match="invalid device"):
+        tl.device("tpu")
+    x = tl.ones(2)
+    y = x.to("cpu:1")
+    assert y.device == "cpu:1" and y.to("cpu").device == "cpu"
