@@ -1,0 +1,37 @@
+"""CUDA support: device queries, memory statistics and tensorlib's own GPU kernels.
+
+Everything here imports without CuPy and without a GPU: queries answer
+``False``/``0`` and kernels are only compiled when a CUDA tensor first needs
+them. Kernel sources live in :mod:`tensorlib.cuda.sources` as plain CUDA C++
+so the test suite can compile-check them through NVRTC on machines with no GPU.
+
+>>> import tensorlib as tl
+>>> tl.cuda.is_available()
+False
+"""
+from __future__ import annotations
+
+from ._runtime import (current_device, device_count, empty_cache, get_device_name,
+                       get_device_properties, is_available, max_memory_allocated,
+                       max_memory_reserved, memory_allocated, memory_reserved, memory_stats,
+                       pin_memory, reset_peak_memory_stats, set_device, synchronize)
+from .bindings import install as _install
+from .bindings import missing_cuda_kernels
+
+__all__ = ["current_device", "device_count", "empty_cache", "get_device_name",
+           "get_device_properties", "is_available", "max_memory_allocated",
+           "max_memory_reserved", "memory_allocated", "memory_reserved", "memory_stats",
+           "missing_cuda_kernels", "pin_memory", "reset_peak_memory_stats", "set_device",
+           "synchronize", "install_kernels"]
+
+
+def install_kernels() -> list[str]:
+    """Install tensorlib's CUDA kernels on every registered op that has one.
+
+    Called when ``tensorlib.cuda`` is imported; call it again after registering
+    more ops (it is idempotent). Returns the names of the ops it bound.
+    """
+    return _install()
+
+
+install_kernels()

@@ -1,0 +1,387 @@
+"""Array-level wrappers around the CUDA sources: compile on first use, launch, return.
+
+Every function takes and returns ``cupy.ndarray`` and trusts its caller for shapes
+and index ranges (the registry op checks them in Python first). float16 inputs are
+computed in float32 and cast back.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backends import cupy as _cupy
+from . import sources as S
+
+_modules: dict = {}     # (source name, device id) -> cupy.RawModule
+_funcs: dict = {}       # (name expression, device id) -> cupy.RawKernel
+_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+_THREADS = 256
+_MAX_BLOCKS = 65535 * 8
+
+
+def function(source: S.Source, expr: str):
+    """The compiled kernel ``expr`` of ``source`` on the current device (cached)."""
+    cp = _cupy()
+    dev = cp.cuda.runtime.getDevice()
+    key = (expr, dev)
+    f = _funcs.get(key)
+    if f is None:
+        mkey = (source.name, dev)
+        mod = _modules.get(mkey)
+        if mod is None:
+            mod = cp.RawModule(code=source.code, options=S_OPTIONS, name_expressions=source.names)
+            _modules[mkey] = mod
+        f = _funcs[key] = mod.get_function(expr)
+    return f
+
+
+S_OPTIONS = ("--std=c++17",)
+
+
+def _t(dtype) -> str:
+    try:
+        return _TYPES[np.dtype(dtype)]
+    except KeyError:
+        raise TypeError(f"CUDA kernel: dtype {dtype} is not supported (float32/float64)") from None
+
+
+def _grid(n: int) -> tuple[int]:
+    return (max(1, min((n + _THREADS - 1) // _THREADS, _MAX_BLOCKS)),)
+
+
+def _rows_grid(rows: int) -> tuple[int]:
+    return (max(1, min(rows, _MAX_BLOCKS)),)
+
+
+def _row_threads(cols: int) -> tuple[int]:
+    t = 32
+    while t < cols and t < 512:
+        t *= 2
+    return (t,)
+
+
+def _work(x):
+    """(contiguous array in a kernel dtype, dtype to return)."""
+    cp = _cupy()
+    if x.dtype == np.float16:
+        return cp.ascontiguousarray(x, dtype=np.float32), x.dtype
+    return cp.ascontiguousarray(x), x.dtype
+
+
+def _i64(v) -> np.int64:
+    return np.int64(v)
+
+
+# --- softmax family --------------------------------------------------------------------------
+def _rows_last(x, axis):
+    """x with ``axis`` moved last and made contiguous, plus how to undo it."""
+    cp = _cupy()
+    axis = axis % x.ndim if x.ndim else 0
+    moved = x.ndim > 0 and axis != x.ndim - 1
+    a = cp.moveaxis(x, axis, -1) if moved else x
+    return a, moved, axis
+
+
+def softmax(x, axis: int = -1, log: bool = False):
+    """Softmax (or log-softmax) along ``axis``."""
+    cp = _cupy()
+    if x.size == 0:
+        return cp.empty_like(x)
+    a, moved, axis = _rows_last(x, axis)
+    a, dt = _work(a)
+    cols = a.shape[-1] if a.ndim else 1
+    rows = a.size // cols
+    y = cp.empty_like(a)
+    f = function(S.SOFTMAX, f"softmax_fwd<{_t(a.dtype)},{int(log)}>")
+    f(_rows_grid(rows), _row_threads(cols), (a, y, _i64(rows), _i64(cols)))
+    if moved:
+        y = cp.ascontiguousarray(cp.moveaxis(y, -1, axis))
+    return y.astype(dt, copy=False)
+
+
+def softmax_backward(y, g, axis: int = -1, log: bool = False):
+    """Gradient of (log-)softmax at output ``y`` for upstream ``g``."""
+    cp = _cupy()
+    if y.size == 0:
+        return cp.empty_like(y)
+    ya, moved, axis = _rows_last(y, axis)
+    ga, _, _ = _rows_last(g, axis)
+    ya, dt = _work(ya)
+    ga = cp.ascontiguousarray(ga, dtype=ya.dtype)
+    cols = ya.shape[-1] if ya.ndim else 1
+    rows = ya.size // cols
+    gx = cp.empty_like(ya)
+    f = function(S.SOFTMAX, f"softmax_bwd<{_t(ya.dtype)},{int(log)}>")
+    f(_rows_grid(rows), _row_threads(cols), (ya, ga, gx, _i64(rows), _i64(cols)))
+    if moved:
+        gx = cp.ascontiguousarray(cp.moveaxis(gx, -1, axis))
+    return gx.astype(dt, copy=False)
+
+
+def cross_entropy(logits, labels, ignore_index: int = -100):
+    """Per-row loss and log-sum-exp of (N, C) logits against int labels (N,)."""
+    cp = _cupy()
+    x, dt = _work(logits)
+    rows, cols = x.shape
+    lab = cp.ascontiguousarray(labels, dtype=np.int64)
+    loss = cp.empty(rows, x.dtype)
+    lse = cp.empty(rows, x.dtype)
+    if rows:
+        f = function(S.SOFTMAX, f"xent_fwd<{_t(x.dtype)}>")
+        f(_rows_grid(rows), _row_threads(cols),
+          (x, lab, loss, lse, _i64(rows), _i64(cols), _i64(ignore_index)))
+    return loss.astype(dt, copy=False), lse
+
+
+def cross_entropy_backward(logits, labels, lse, gloss, ignore_index: int = -100):
+    """d loss / d logits, with ``gloss`` the per-row upstream gradient (N,)."""
+    cp = _cupy()
+    x, dt = _work(logits)
+    rows, cols = x.shape
+    lab = cp.ascontiguousarray(labels, dtype=np.int64)
+    gl = cp.ascontiguousarray(cp.broadcast_to(gloss, (rows,)), dtype=x.dtype)
+    lse = cp.ascontiguousarray(lse, dtype=x.dtype)
+    gx = cp.empty_like(x)
+    if x.size:
+        f = function(S.SOFTMAX, f"xent_bwd<{_t(x.dtype)}>")
+        f(_grid(x.size), (_THREADS,),
+          (x, lab, lse, gl, gx, _i64(rows), _i64(cols), _i64(ignore_index)))
+    return gx.astype(dt, copy=False)
+
+
+# --- activations ---------------------------------------------------------------------------
+def bias_act(x, b, act: str = "none", channel_axis: int = -1):
+    """act(x + b) with ``b`` broadcast along ``channel_axis`` of ``x``."""
+    cp = _cupy()
+    a, dt = _work(x)
+    bb = cp.ascontiguousarray(b, dtype=a.dtype)
+    ax = channel_axis % a.ndim
+    C = a.shape[ax]
+    inner = int(np.prod(a.shape[ax + 1:], dtype=np.int64))
+    y = cp.empty_like(a)
+    if a.size:
+        f = function(S.ACTIVATION, f"bias_act<{_t(a.dtype)},{S.ACTS[act]}>")
+        f(_grid(a.size), (_THREADS,), (a, bb, y, _i64(a.size), _i64(inner), _i64(C)))
+    return y.astype(dt, copy=False)
+
+
+def act_backward(g, v, act: str):
+    """g * act'(.) where ``v`` is the output (relu, tanh, sigmoid) or input (gelus)."""
+    cp = _cupy()
+    va, dt = _work(v)
+    ga = cp.ascontiguousarray(cp.broadcast_to(g, va.shape), dtype=va.dtype)
+    gx = cp.empty_like(va)
+    if va.size:
+        f = function(S.ACTIVATION, f"act_bwd<{_t(va.dtype)},{S.ACTS[act]}>")
+        f(_grid(va.size), (_THREADS,), (ga, va, gx, _i64(va.size)))
+    return gx.astype(dt, copy=False)
+
+
+# --- convolution helpers (layout of tensorlib.ops.nn_conv) ---------------------------------------
+def conv_out(size: int, k: int, s: int, p0: int, p1: int, d: int) -> int:
+    return (size + p0 + p1 - d * (k - 1) - 1) // s + 1
+
+
+def im2col(x, kh, kw, stride, padding, dilation, Ho, Wo):
+    """(N, C, H, W) -> (C*kh*kw, N*Ho*Wo) patches; ``padding`` is (top, bottom, left, right)."""
+    cp = _cupy()
+    a, dt = _work(x)
+    N, C, H, W = a.shape
+    col = cp.empty((C * kh * kw, N * Ho * Wo), a.dtype)
+    if col.size:
+        f = function(S.CONV, f"im2col<{_t(a.dtype)}>")
+        f(_grid(col.size), (_THREADS,),
+          (a, col, _i64(N), _i64(C), _i64(H), _i64(W),
+           *map(np.int32, (kh, kw, stride[0], stride[1], padding[0], padding[2], dilation[0],
+                           dilation[1])), _i64(Ho), _i64(Wo)))
+    return col.astype(dt, copy=False)
+
+
+def col2im(col, shape, kh, kw, stride, padding, dilation, Ho, Wo):
+    """The adjoint of :func:`im2col`: (C*kh*kw, N*Ho*Wo) -> ``shape`` (N, C, H, W)."""
+    cp = _cupy()
+    a, dt = _work(col)
+    N, C, H, W = shape
+    x = cp.empty((N, C, H, W), a.dtype)
+    if x.size:
+        f = function(S.CONV, f"col2im<{_t(a.dtype)}>")
+        f(_grid(x.size), (_THREADS,),
+          (a, x, _i64(N), _i64(C), _i64(H), _i64(W),
+           *map(np.int32, (kh, kw, stride[0], stride[1], padding[0], padding[2], dilation[0],
+                           dilation[1])), _i64(Ho), _i64(Wo)))
+    return x.astype(dt, copy=False)
+
+
+def im2col_xp(xp, *args):
+    """:func:`im2col` with nn_conv's helper signature ``(xp, x, kh, kw, ...)``."""
+    return im2col(*args)
+
+
+def col2im_xp(xp, *args):
+    """:func:`col2im` with nn_conv's helper signature ``(xp, cols, shape, kh, kw, ...)``."""
+    return col2im(*args)
+
+
+# --- pooling -------------------------------------------------------------------------------------
+def maxpool2d(x, kernel, stride, padding=(0, 0), dilation=(1, 1), out_hw=None):
+    """Max pooling of (N, C, H, W): (values, argmax as flat h*W+w inside each plane)."""
+    cp = _cupy()
+    a, dt = _work(x)
+    N, C, H, W = a.shape
+    (KH, KW), (SH, SW), (PH, PW), (DH, DW) = kernel, stride, padding, dilation
+    OH, OW = out_hw or (conv_out(H, KH, SH, PH, PH, DH), conv_out(W, KW, SW, PW, PW, DW))
+    y = cp.empty((N, C, OH, OW), a.dtype)
+    arg = cp.empty((N, C, OH, OW), np.int64)
+    if y.size:
+        f = function(S.POOL, f"maxpool2d_fwd<{_t(a.dtype)}>")
+        f(_grid(y.size), (_THREADS,),
+          (a, y, arg, _i64(N * C), _i64(H), _i64(W),
+           *map(np.int32, (KH, KW, SH, SW, PH, PW, DH, DW)), _i64(OH), _i64(OW)))
+    return y.astype(dt, copy=False), arg
+
+
+def maxpool2d_backward(g, arg, x_shape):
+    """Scatter ``g`` (N, C, OH, OW) to the argmax positions of an (N, C, H, W) input."""
+    cp = _cupy()
+    ga, dt = _work(g)
+    N, C, H, W = x_shape
+    gx = cp.zeros((N, C, H, W), ga.dtype)
+    if ga.size:
+        L = ga.shape[-1] * ga.shape[-2]
+        f = function(S.POOL, f"maxpool2d_bwd<{_t(ga.dtype)}>")
+        f(_grid(ga.size), (_THREADS,),
+          (ga, cp.ascontiguousarray(arg, dtype=np.int64), gx, _i64(N * C), _i64(H * W),
+           _i64(L)))
+    return gx.astype(dt, copy=False)
+
+
+# --- layer norm ----------------------------------------------------------------------------------
+def layer_norm(x, weight, bias, eps: float, n_last: int = 1):
+    """Normalise over the last ``n_last`` axes: (y, mean, rstd) with mean/rstd per row."""
+    cp = _cupy()
+    a, dt = _work(x)
+    cols = int(np.prod(a.shape[a.ndim - n_last:], dtype=np.int64))
+    rows = a.size // cols if cols else 0
+    w = None if weight is None else cp.ascontiguousarray(weight, dtype=a.dtype).reshape(-1)
+    b = None if bias is None else cp.ascontiguousarray(bias, dtype=a.dtype).reshape(-1)
+    y = cp.empty_like(a)
+    mean = cp.empty(rows, a.dtype)
+    rstd = cp.empty(rows, a.dtype)
+    if rows and cols:
+        f = function(S.NORM, f"layernorm_fwd<{_t(a.dtype)}>")
+        f(_rows_grid(rows), _row_threads(cols),
+          (a, w if w is not None else _null(), b if b is not None else _null(), y, mean, rstd,
+           _i64(rows), _i64(cols), a.dtype.type(eps)))
+    return y.astype(dt, copy=False), mean, rstd
+
+
+def layer_norm_backward_input(x, g, weight, mean, rstd, n_last: int = 1):
+    """d loss / d x of layer_norm (weight/bias gradients are plain reductions)."""
+    cp = _cupy()
+    a, dt = _work(x)
+    ga = cp.ascontiguousarray(g, dtype=a.dtype)
+    cols = int(np.prod(a.shape[a.ndim - n_last:], dtype=np.int64))
+    rows = a.size // cols if cols else 0
+    w = None if weight is None else cp.ascontiguousarray(weight, dtype=a.dtype).reshape(-1)
+    gx = cp.empty_like(a)
+    if rows and cols:
+        f = function(S.NORM, f"layernorm_bwd<{_t(a.dtype)}>")
+        f(_rows_grid(rows), _row_threads(cols),
+          (a, ga, w if w is not None else _null(), cp.ascontiguousarray(mean, dtype=a.dtype),
+           cp.ascontiguousarray(rstd, dtype=a.dtype), gx, _i64(rows), _i64(cols)))
+    return gx.astype(dt, copy=False)
+
+
+def _null():
+    return np.uint64(0)   # a null device pointer argument
+
+
+# --- embedding -----------------------------------------------------------------------------------
+def embedding_backward(idx, g, num_embeddings: int, padding_idx: int | None = None):
+    """(V, D) gradient of an embedding table: rows of ``g`` (..., D) added at ``idx``."""
+    cp = _cupy()
+    ga, dt = _work(g)
+    D = ga.shape[-1]
+    ii = cp.ascontiguousarray(idx, dtype=np.int64).reshape(-1)
+    gw = cp.zeros((num_embeddings, D), ga.dtype)
+    if ga.size:
+        f = function(S.EMBEDDING, f"embedding_bwd<{_t(ga.dtype)}>")
+        f(_grid(ga.size), (_THREADS,),
+          (ii, ga.reshape(-1, D), gw, _i64(ii.size), _i64(D),
+           _i64(-1 if padding_idx is None else padding_idx)))
+    return gw.astype(dt, copy=False)
+
+
+# --- LSTM cell -----------------------------------------------------------------------------------
+def lstm_cell(gates, c0):
+    """From (B, 4H) pre-activation gates and c0 (B, H): (h, c, activated gates)."""
+    cp = _cupy()
+    ga, dt = _work(gates)
+    c0a = cp.ascontiguousarray(c0, dtype=ga.dtype)
+    B, H4 = ga.shape
+    H = H4 // 4
+    h = cp.empty((B, H), ga.dtype)
+    c = cp.empty((B, H), ga.dtype)
+    acts = cp.empty_like(ga)
+    if h.size:
+        f = function(S.LSTM, f"lstm_cell_fwd<{_t(ga.dtype)}>")
+        f(_grid(h.size), (_THREADS,), (ga, c0a, h, c, acts, _i64(B), _i64(H)))
+    return h.astype(dt, copy=False), c.astype(dt, copy=False), acts
+
+
+def lstm_cell_backward(dh, dc, acts, c0, c):
+    """(d gates (B, 4H), d c0 (B, H)) from dh, dc (None for zero) and the saved values."""
+    cp = _cupy()
+    acts = cp.ascontiguousarray(acts)
+    dt = acts.dtype
+    B, H4 = acts.shape
+    H = H4 // 4
+
+    def prep(a):
+        return None if a is None else cp.ascontiguousarray(cp.broadcast_to(a, (B, H)), dtype=dt)
+    dgates = cp.empty_like(acts)
+    dc0 = cp.empty((B, H), dt)
+    if dc0.size:
+        f = function(S.LSTM, f"lstm_cell_bwd<{_t(dt)}>")
+        dha, dca = prep(dh), prep(dc)
+        f(_grid(dc0.size), (_THREADS,),
+          (dha if dha is not None else _null(), dca if dca is not None else _null(), acts,
+           prep(c0), prep(c), dgates, dc0, _i64(B), _i64(H)))
+    return dgates, dc0
+
+
+# --- optimizer updates (in place) ----------------------------------------------------------------
+def sgd_update_(p, g, buf, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                nesterov=False, first=False) -> None:
+    """In-place SGD step on contiguous float32/float64 ``p`` (and momentum ``buf``)."""
+    cp = _cupy()
+    _inplace_ok("sgd_update_", p, buf)
+    g = cp.ascontiguousarray(g, dtype=p.dtype)
+    T = p.dtype.type
+    if p.size:
+        f = function(S.OPTIM, f"sgd_update<{_t(p.dtype)}>")
+        f(_grid(p.size), (_THREADS,),
+          (p, g, buf if buf is not None else _null(), _i64(p.size), T(lr), T(momentum),
+           T(dampening), T(weight_decay), np.int32(bool(nesterov)), np.int32(bool(first))))
+
+
+def adam_update_(p, g, m, v, step: int, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+                 weight_decay=0.0, decoupled=False) -> None:
+    """In-place Adam (or AdamW when ``decoupled``) step number ``step`` (from 1)."""
+    cp = _cupy()
+    _inplace_ok("adam_update_", p, m, v)
+    g = cp.ascontiguousarray(g, dtype=p.dtype)
+    T = p.dtype.type
+    if p.size:
+        f = function(S.OPTIM, f"adam_update<{_t(p.dtype)}>")
+        f(_grid(p.size), (_THREADS,),
+          (p, g, m, v, _i64(p.size), T(lr), T(beta1), T(beta2), T(eps), T(weight_decay),
+           T(1 - beta1 ** step), T(1 - beta2 ** step), np.int32(bool(decoupled))))
+
+
+def _inplace_ok(name, p, *state) -> None:
+    _t(p.dtype)
+    for a in (p, *state):
+        if a is not None and (not a.flags.c_contiguous or a.shape != p.shape
+                              or a.dtype != p.dtype):
+            raise ValueError(f"{name}: parameter and state must be C-contiguous arrays of one "
+                             f"shape and dtype, got {a.shape} {a.dtype} for {p.shape} {p.dtype}")

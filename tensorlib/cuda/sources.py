@@ -1,0 +1,481 @@
+"""CUDA C++ sources of tensorlib's GPU kernels, as plain strings.
+
+Each ``Source`` is compiled once per device by CuPy (``RawModule`` with
+``name_expressions`` for the template instances it needs). The same strings are
+compile-checked through NVRTC or nvcc by ``tests/test_cuda_kernels_compile.py``
+on machines without a GPU, so a broken kernel fails CI everywhere.
+
+The sources include no headers (NVRTC provides the device math functions), so
+they compile the same way under every CUDA toolkit CuPy may use. Kernels are
+templates over ``T`` in {float, double}; float16 inputs are widened to float32
+by the Python wrappers, which keeps the accumulations accurate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FLOAT_TYPES = ("float", "double")
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    code: str
+    names: tuple[str, ...]      # template instances (NVRTC name expressions)
+
+
+COMMON = r"""
+typedef long long i64;
+
+template <typename T> __device__ __forceinline__ T neg_inf();
+template <> __device__ __forceinline__ float neg_inf<float>() { return __int_as_float(0xff800000); }
+template <> __device__ __forceinline__ double neg_inf<double>() {
+    return __longlong_as_double(0xfff0000000000000LL);
+}
+
+template <typename T> __device__ __forceinline__ T warp_sum(T v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+template <typename T> __device__ __forceinline__ T warp_max(T v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+// Block-wide reductions; every thread of the block must call them. sh holds 32 T.
+template <typename T> __device__ T block_sum(T v, T* sh) {
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = warp_sum(v);
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    v = (threadIdx.x < nw) ? sh[threadIdx.x] : T(0);
+    if (w == 0) v = warp_sum(v);
+    if (threadIdx.x == 0) sh[0] = v;
+    __syncthreads();
+    T r = sh[0];
+    __syncthreads();
+    return r;
+}
+template <typename T> __device__ T block_max(T v, T* sh) {
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = warp_max(v);
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    v = (threadIdx.x < nw) ? sh[threadIdx.x] : neg_inf<T>();
+    if (w == 0) v = warp_max(v);
+    if (threadIdx.x == 0) sh[0] = v;
+    __syncthreads();
+    T r = sh[0];
+    __syncthreads();
+    return r;
+}
+"""
+
+# --- softmax, log-softmax, fused softmax cross-entropy (rows of a C-contiguous matrix) ---
+SOFTMAX = Source("softmax", COMMON + r"""
+// One block per row. LOG selects log-softmax. A row whose max is not finite is
+// shifted by 0 instead (so an all -inf row gives NaN like the NumPy reference).
+template <typename T, int LOG>
+__global__ void softmax_fwd(const T* __restrict__ x, T* __restrict__ y, i64 rows, i64 cols) {
+    __shared__ T sh[32];
+    for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+        const T* xr = x + r * cols;
+        T* yr = y + r * cols;
+        T m = neg_inf<T>();
+        for (i64 j = threadIdx.x; j < cols; j += blockDim.x) m = fmax(m, xr[j]);
+        m = block_max(m, sh);
+        if (!isfinite(m)) m = T(0);
+        T s = T(0);
+        for (i64 j = threadIdx.x; j < cols; j += blockDim.x) s += exp(xr[j] - m);
+        s = block_sum(s, sh);
+        if (LOG) {
+            const T lse = m + log(s);
+            for (i64 j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = xr[j] - lse;
+        } else {
+            const T inv = T(1) / s;
+            for (i64 j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = exp(xr[j] - m) * inv;
+        }
+    }
+}
+
+// Softmax backward from the output: gx = y * (g - sum(g * y));
+// log-softmax: gx = g - exp(y) * sum(g).
+template <typename T, int LOG>
+__global__ void softmax_bwd(const T* __restrict__ y, const T* __restrict__ g, T* __restrict__ gx,
+                            i64 rows, i64 cols) {
+    __shared__ T sh[32];
+    for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+        const T* yr = y + r * cols;
+        const T* gr = g + r * cols;
+        T* out = gx + r * cols;
+        T s = T(0);
+        for (i64 j = threadIdx.x; j < cols; j += blockDim.x) s += LOG ? gr[j] : gr[j] * yr[j];
+        s = block_sum(s, sh);
+        for (i64 j = threadIdx.x; j < cols; j += blockDim.x)
+            out[j] = LOG ? gr[j] - exp(yr[j]) * s : yr[j] * (gr[j] - s);
+    }
+}
+
+// Fused cross-entropy: loss[r] = logsumexp(x[r]) - x[r, label[r]] (0 where label ==
+// ignore_index), lse[r] saved for the backward. Labels are checked in Python.
+template <typename T>
+__global__ void xent_fwd(const T* __restrict__ x, const i64* __restrict__ label,
+                         T* __restrict__ loss, T* __restrict__ lse, i64 rows, i64 cols,
+                         i64 ignore_index) {
+    __shared__ T sh[32];
+    for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+        const T* xr = x + r * cols;
+        T m = neg_inf<T>();
+        for (i64 j = threadIdx.x; j < cols; j += blockDim.x) m = fmax(m, xr[j]);
+        m = block_max(m, sh);
+        if (!isfinite(m)) m = T(0);
+        T s = T(0);
+        for (i64 j = threadIdx.x; j < cols; j += blockDim.x) s += exp(xr[j] - m);
+        s = block_sum(s, sh);
+        if (threadIdx.x == 0) {
+            const T l = m + log(s);
+            const i64 t = label[r];
+            lse[r] = l;
+            loss[r] = (t == ignore_index) ? T(0) : l - xr[t];
+        }
+    }
+}
+
+// gx[r, j] = gloss[r] * (softmax(x[r])[j] - (j == label[r])), 0 on ignored rows.
+template <typename T>
+__global__ void xent_bwd(const T* __restrict__ x, const i64* __restrict__ label,
+                         const T* __restrict__ lse, const T* __restrict__ gloss,
+                         T* __restrict__ gx, i64 rows, i64 cols, i64 ignore_index) {
+    const i64 n = rows * cols;
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (i64)gridDim.x * blockDim.x) {
+        const i64 r = i / cols, j = i - r * cols;
+        const i64 t = label[r];
+        if (t == ignore_index) { gx[i] = T(0); continue; }
+        const T p = exp(x[i] - lse[r]);
+        gx[i] = gloss[r] * (p - (j == t ? T(1) : T(0)));
+    }
+}
+""", tuple(f"softmax_fwd<{t},{k}>" for t in FLOAT_TYPES for k in (0, 1))
+    + tuple(f"softmax_bwd<{t},{k}>" for t in FLOAT_TYPES for k in (0, 1))
+    + tuple(f"xent_fwd<{t}>" for t in FLOAT_TYPES)
+    + tuple(f"xent_bwd<{t}>" for t in FLOAT_TYPES))
+
+# --- bias + activation, activation backward -----------------------------------------------
+ACTS = {"none": 0, "relu": 1, "tanh": 2, "sigmoid": 3, "gelu_tanh": 4, "gelu": 5}
+
+ACTIVATION = Source("activation", r"""
+typedef long long i64;
+
+template <typename T, int ACT> __device__ __forceinline__ T act(T v) {
+    if (ACT == 1) return v > T(0) ? v : T(0);
+    if (ACT == 2) return tanh(v);
+    if (ACT == 3) {                       // overflow-free logistic
+        const T e = exp(-fabs(v));
+        return v >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
+    }
+    if (ACT == 4) {
+        const T k = T(0.7978845608028654);
+        return T(0.5) * v * (T(1) + tanh(k * (v + T(0.044715) * v * v * v)));
+    }
+    if (ACT == 5) return T(0.5) * v * (T(1) + erf(v * T(0.7071067811865476)));
+    return v;
+}
+
+// y[i] = act(x[i] + b[(i / inner) % C]): a bias along the last axis (inner = 1) or the
+// channel axis of NCHW (inner = H * W).
+template <typename T, int ACT>
+__global__ void bias_act(const T* __restrict__ x, const T* __restrict__ b, T* __restrict__ y,
+                         i64 n, i64 inner, i64 C) {
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (i64)gridDim.x * blockDim.x)
+        y[i] = act<T, ACT>(x[i] + b[(i / inner) % C]);
+}
+
+// Gradient of act at its output y (relu, tanh, sigmoid) or input x (gelus).
+template <typename T, int ACT>
+__global__ void act_bwd(const T* __restrict__ g, const T* __restrict__ v, T* __restrict__ gx,
+                        i64 n) {
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (i64)gridDim.x * blockDim.x) {
+        const T a = v[i];
+        T d;
+        if (ACT == 1) d = a > T(0) ? T(1) : T(0);
+        else if (ACT == 2) d = T(1) - a * a;
+        else if (ACT == 3) d = a * (T(1) - a);
+        else if (ACT == 4) {
+            const T k = T(0.7978845608028654);
+            const T t = tanh(k * (a + T(0.044715) * a * a * a));
+            d = T(0.5) * (T(1) + t) + T(0.5) * a * (T(1) - t * t) * k *
+                (T(1) + T(3) * T(0.044715) * a * a);
+        } else if (ACT == 5) {
+            d = T(0.5) * (T(1) + erf(a * T(0.7071067811865476))) +
+                a * exp(T(-0.5) * a * a) * T(0.3989422804014327);
+        } else d = T(1);
+        gx[i] = g[i] * d;
+    }
+}
+""", tuple(f"bias_act<{t},{a}>" for t in FLOAT_TYPES for a in ACTS.values())
+    + tuple(f"act_bwd<{t},{a}>" for t in FLOAT_TYPES for a in ACTS.values()))
+
+# --- im2col / col2im (NCHW), the layout of tensorlib.ops.nn_conv -------------------------
+CONV = Source("conv", r"""
+typedef long long i64;
+
+// col[(c*KH + ki)*KW + kj, (n*OH + oh)*OW + ow] = x[n, c, oh*SH - PT + ki*DH, ow*SW - PL + kj*DW]
+// (0 outside the image): a (C*KH*KW, N*OH*OW) matrix, one thread per element.
+template <typename T>
+__global__ void im2col(const T* __restrict__ x, T* __restrict__ col, i64 N, i64 C, i64 H,
+                       i64 W, int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW,
+                       i64 OH, i64 OW) {
+    const i64 L = N * OH * OW, n_all = C * KH * KW * L;
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n_all;
+         i += (i64)gridDim.x * blockDim.x) {
+        const i64 l = i % L, k = i / L;
+        const i64 ow = l % OW, oh = (l / OW) % OH, n = l / (OW * OH);
+        const int kj = (int)(k % KW), ki = (int)((k / KW) % KH);
+        const i64 c = k / ((i64)KH * KW);
+        const i64 h = oh * SH - PT + (i64)ki * DH, w = ow * SW - PL + (i64)kj * DW;
+        col[i] = (h >= 0 && h < H && w >= 0 && w < W) ? x[((n * C + c) * H + h) * W + w] : T(0);
+    }
+}
+
+// The adjoint of im2col: each input pixel sums the col entries that read it (a gather,
+// so no atomics and a deterministic result). One thread per element of x.
+template <typename T>
+__global__ void col2im(const T* __restrict__ col, T* __restrict__ x, i64 N, i64 C, i64 H,
+                       i64 W, int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW,
+                       i64 OH, i64 OW) {
+    const i64 L = N * OH * OW, n_all = N * C * H * W;
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n_all;
+         i += (i64)gridDim.x * blockDim.x) {
+        const i64 w = i % W, h = (i / W) % H, c = (i / (W * H)) % C, n = i / (W * H * C);
+        T acc = T(0);
+        for (int ki = 0; ki < KH; ++ki) {
+            const i64 th = h + PT - (i64)ki * DH;
+            if (th < 0 || th % SH) continue;
+            const i64 oh = th / SH;
+            if (oh >= OH) continue;
+            for (int kj = 0; kj < KW; ++kj) {
+                const i64 tw = w + PL - (i64)kj * DW;
+                if (tw < 0 || tw % SW) continue;
+                const i64 ow = tw / SW;
+                if (ow >= OW) continue;
+                const i64 k = (c * KH + ki) * KW + kj;
+                acc += col[k * L + (n * OH + oh) * OW + ow];
+            }
+        }
+        x[i] = acc;
+    }
+}
+""", tuple(f"{k}<{t}>" for k in ("im2col", "col2im") for t in FLOAT_TYPES))
+
+# --- pooling ---------------------------------------------------------------------------------
+POOL = Source("pool", COMMON + r"""
+// Max pooling over NCHW planes; argmax is the flat index h*W + w inside the input plane
+// (padding counts as -inf, so it is never chosen unless a window is all padding).
+template <typename T>
+__global__ void maxpool2d_fwd(const T* __restrict__ x, T* __restrict__ y, i64* __restrict__ arg,
+                              i64 NC, i64 H, i64 W, int KH, int KW, int SH, int SW, int PH,
+                              int PW, int DH, int DW, i64 OH, i64 OW) {
+    const i64 n_all = NC * OH * OW;
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n_all;
+         i += (i64)gridDim.x * blockDim.x) {
+        const i64 ow = i % OW, oh = (i / OW) % OH, p = i / (OW * OH);
+        const T* xp = x + p * H * W;
+        T best = neg_inf<T>();
+        i64 bi = -1;
+        for (int ki = 0; ki < KH; ++ki) {
+            const i64 h = oh * SH - PH + (i64)ki * DH;
+            if (h < 0 || h >= H) continue;
+            for (int kj = 0; kj < KW; ++kj) {
+                const i64 w = ow * SW - PW + (i64)kj * DW;
+                if (w < 0 || w >= W) continue;
+                const T v = xp[h * W + w];
+                // the first maximum wins; a NaN wins over numbers and then stays
+                if (bi < 0 || v > best || (isnan(v) && !isnan(best))) { best = v; bi = h * W + w; }
+            }
+        }
+        y[i] = best;
+        arg[i] = bi < 0 ? 0 : bi;
+    }
+}
+
+// gx (zeroed by the caller) += g scattered to the argmax positions.
+template <typename T>
+__global__ void maxpool2d_bwd(const T* __restrict__ g, const i64* __restrict__ arg,
+                              T* __restrict__ gx, i64 NC, i64 HW, i64 L) {
+    const i64 n_all = NC * L;
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n_all;
+         i += (i64)gridDim.x * blockDim.x)
+        atomicAdd(gx + (i / L) * HW + arg[i], g[i]);
+}
+""", tuple(f"{k}<{t}>" for k in ("maxpool2d_fwd", "maxpool2d_bwd") for t in FLOAT_TYPES))
+
+# --- layer norm over the last axis -------------------------------------------------------------
+NORM = Source("norm", COMMON + r"""
+// One block per row: mean and 1/std (biased variance, two-pass for accuracy), then
+// y = (x - mean) * rstd * w + b (w, b may be null).
+template <typename T>
+__global__ void layernorm_fwd(const T* __restrict__ x, const T* __restrict__ w,
+                              const T* __restrict__ b, T* __restrict__ y, T* __restrict__ mean,
+                              T* __restrict__ rstd, i64 rows, i64 cols, T eps) {
+    __shared__ T sh[32];
+    for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+        const T* xr = x + r * cols;
+        T s = T(0);
+        for (i64 j = threadIdx.x; j < cols; j += blockDim.x) s += xr[j];
+        const T mu = block_sum(s, sh) / T(cols);
+        T q = T(0);
+        for (i64 j = threadIdx.x; j < cols; j += blockDim.x) { const T d = xr[j] - mu; q += d * d; }
+        const T rs = T(1) / sqrt(block_sum(q, sh) / T(cols) + eps);
+        for (i64 j = threadIdx.x; j < cols; j += blockDim.x) {
+            T v = (xr[j] - mu) * rs;
+            if (w) v *= w[j];
+            if (b) v += b[j];
+            y[r * cols + j] = v;
+        }
+        if (threadIdx.x == 0) { mean[r] = mu; rstd[r] = rs; }
+    }
+}
+
+// gx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)) with gw = g * w (w may be null).
+template <typename T>
+__global__ void layernorm_bwd(const T* __restrict__ x, const T* __restrict__ g,
+                              const T* __restrict__ w, const T* __restrict__ mean,
+                              const T* __restrict__ rstd, T* __restrict__ gx, i64 rows, i64 cols) {
+    __shared__ T sh[32];
+    for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+        const T* xr = x + r * cols;
+        const T* gr = g + r * cols;
+        const T mu = mean[r], rs = rstd[r];
+        T a = T(0), c = T(0);
+        for (i64 j = threadIdx.x; j < cols; j += blockDim.x) {
+            const T gw = w ? gr[j] * w[j] : gr[j];
+            a += gw;
+            c += gw * (xr[j] - mu) * rs;
+        }
+        a = block_sum(a, sh) / T(cols);
+        c = block_sum(c, sh) / T(cols);
+        for (i64 j = threadIdx.x; j < cols; j += blockDim.x) {
+            const T gw = w ? gr[j] * w[j] : gr[j];
+            gx[r * cols + j] = rs * (gw - a - (xr[j] - mu) * rs * c);
+        }
+    }
+}
+""", tuple(f"{k}<{t}>" for k in ("layernorm_fwd", "layernorm_bwd") for t in FLOAT_TYPES))
+
+# --- embedding backward ---------------------------------------------------------------------------
+EMBEDDING = Source("embedding", r"""
+typedef long long i64;
+
+// gw (zeroed by the caller) [idx[i], :] += g[i, :]; rows equal to padding_idx are skipped.
+template <typename T>
+__global__ void embedding_bwd(const i64* __restrict__ idx, const T* __restrict__ g,
+                              T* __restrict__ gw, i64 n, i64 D, i64 padding_idx) {
+    const i64 n_all = n * D;
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n_all;
+         i += (i64)gridDim.x * blockDim.x) {
+        const i64 r = i / D, j = i - r * D, t = idx[r];
+        if (t != padding_idx) atomicAdd(gw + t * D + j, g[i]);
+    }
+}
+""", tuple(f"embedding_bwd<{t}>" for t in FLOAT_TYPES))
+
+# --- LSTM cell (gate order i, f, g, o as in PyTorch) ---------------------------------------------
+LSTM = Source("lstm", r"""
+typedef long long i64;
+
+template <typename T> __device__ __forceinline__ T sigm(T v) {
+    const T e = exp(-fabs(v));
+    return v >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
+}
+
+// gates: (B, 4H) pre-activations; c0: (B, H). Writes h, c (B, H) and the activated gates
+// acts (B, 4H) that the backward reads.
+template <typename T>
+__global__ void lstm_cell_fwd(const T* __restrict__ gates, const T* __restrict__ c0,
+                              T* __restrict__ h, T* __restrict__ c, T* __restrict__ acts,
+                              i64 B, i64 H) {
+    const i64 n_all = B * H;
+    for (i64 k = (i64)blockIdx.x * blockDim.x + threadIdx.x; k < n_all;
+         k += (i64)gridDim.x * blockDim.x) {
+        const i64 b = k / H, j = k - b * H, base = b * 4 * H + j;
+        const T ig = sigm(gates[base]), fg = sigm(gates[base + H]);
+        const T gg = tanh(gates[base + 2 * H]), og = sigm(gates[base + 3 * H]);
+        const T cn = fg * c0[k] + ig * gg;
+        c[k] = cn;
+        h[k] = og * tanh(cn);
+        acts[base] = ig; acts[base + H] = fg; acts[base + 2 * H] = gg; acts[base + 3 * H] = og;
+    }
+}
+
+// From dh, dc (B, H) (either may be null), acts, c0 and c: d_gates (B, 4H), d_c0 (B, H).
+template <typename T>
+__global__ void lstm_cell_bwd(const T* __restrict__ dh, const T* __restrict__ dc,
+                              const T* __restrict__ acts, const T* __restrict__ c0,
+                              const T* __restrict__ c, T* __restrict__ dgates,
+                              T* __restrict__ dc0, i64 B, i64 H) {
+    const i64 n_all = B * H;
+    for (i64 k = (i64)blockIdx.x * blockDim.x + threadIdx.x; k < n_all;
+         k += (i64)gridDim.x * blockDim.x) {
+        const i64 b = k / H, j = k - b * H, base = b * 4 * H + j;
+        const T ig = acts[base], fg = acts[base + H], gg = acts[base + 2 * H],
+                og = acts[base + 3 * H];
+        const T tc = tanh(c[k]);
+        const T gh = dh ? dh[k] : T(0);
+        const T gc = (dc ? dc[k] : T(0)) + gh * og * (T(1) - tc * tc);
+        dgates[base] = gc * gg * ig * (T(1) - ig);
+        dgates[base + H] = gc * c0[k] * fg * (T(1) - fg);
+        dgates[base + 2 * H] = gc * ig * (T(1) - gg * gg);
+        dgates[base + 3 * H] = gh * tc * og * (T(1) - og);
+        dc0[k] = gc * fg;
+    }
+}
+""", tuple(f"{k}<{t}>" for k in ("lstm_cell_fwd", "lstm_cell_bwd") for t in FLOAT_TYPES))
+
+# --- optimizer updates, in place -----------------------------------------------------------------
+OPTIM = Source("optim", r"""
+typedef long long i64;
+
+// SGD (PyTorch semantics): d = g + wd * p; buf = first ? d : momentum * buf + (1 - dampening) * d;
+// step = nesterov ? d + momentum * buf : buf; p -= lr * step. buf may be null (no momentum).
+template <typename T>
+__global__ void sgd_update(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ buf, i64 n,
+                           T lr, T momentum, T dampening, T wd, int nesterov, int first) {
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (i64)gridDim.x * blockDim.x) {
+        T d = g[i];
+        if (wd != T(0)) d += wd * p[i];
+        if (buf) {
+            const T b = first ? d : momentum * buf[i] + (T(1) - dampening) * d;
+            buf[i] = b;
+            d = nesterov ? d + momentum * b : b;
+        }
+        p[i] -= lr * d;
+    }
+}
+
+// Adam / AdamW: bc1 = 1 - beta1^t, bc2 = 1 - beta2^t; decoupled selects AdamW's weight decay.
+template <typename T>
+__global__ void adam_update(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ m,
+                            T* __restrict__ v, i64 n, T lr, T beta1, T beta2, T eps, T wd,
+                            T bc1, T bc2, int decoupled) {
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (i64)gridDim.x * blockDim.x) {
+        T gi = g[i];
+        T pi = p[i];
+        if (wd != T(0)) {
+            if (decoupled) pi -= lr * wd * pi;
+            else gi += wd * pi;
+        }
+        const T mi = beta1 * m[i] + (T(1) - beta1) * gi;
+        const T vi = beta2 * v[i] + (T(1) - beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = pi - lr * (mi / bc1) / (sqrt(vi / bc2) + eps);
+    }
+}
+""", tuple(f"{k}<{t}>" for k in ("sgd_update", "adam_update") for t in FLOAT_TYPES))
+
+ALL: tuple[Source, ...] = (SOFTMAX, ACTIVATION, CONV, POOL, NORM, EMBEDDING, LSTM, OPTIM)
+BY_NAME = {s.name: s for s in ALL}
