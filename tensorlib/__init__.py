@@ -42,6 +42,7 @@ from .ops.shape import (astype, broadcast_to, cat, chunk, clone, concat, concate
                         triu, unbind, unsqueeze)
 from .random import Generator, manual_seed
 from . import autograd  # noqa: E402
+from . import cuda  # noqa: E402  (GPU queries and kernels; imports without a GPU)
 
 __version__ = "0.1.0"
 

@@ -9,6 +9,7 @@ import numpy as np
 from .._device import Device
 
 _cupy = None
+_INIT_HOOKS: list = []  # called once with the CuPy module when CUDA is first used
 
 
 def cupy():
@@ -24,6 +25,8 @@ def cupy():
             raise RuntimeError("CUDA device requested but no CUDA GPU is available "
                                "(tl.cuda.is_available() is False)")
         _cupy = cp
+        for hook in _INIT_HOOKS:
+            hook(cp)
     return _cupy
 
 
