@@ -1,0 +1,518 @@
+"""The CUDA backend: device plumbing everywhere; every registry case on a GPU.
+
+Without a GPU the GPU tests skip with a reason and the CPU-side checks (clean
+errors, zero memory statistics, the registry audit) still run.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tensorlib as tl
+from cases import load_all
+
+CUDA = tl.cuda.is_available()
+gpu = pytest.mark.skipif(not CUDA, reason="no CUDA GPU (tl.cuda.is_available() is False)")
+DEVICES = ["cpu", pytest.param("cuda", marks=[gpu, pytest.mark.gpu])]
+
+CASES = load_all()
+BY_ID = {c.id: c for c in CASES}
+
+
+def _import_all_ops():
+    import tensorlib.ops as ops
+    for m in pkgutil.iter_modules(ops.__path__):
+        importlib.import_module(f"tensorlib.ops.{m.name}")
+    for mod in ("tensorlib.nn", "tensorlib.nn.functional", "tensorlib.optim"):
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            pass
+
+
+# --- everywhere ------------------------------------------------------------------------------
+def test_every_op_has_a_cuda_kernel():
+    _import_all_ops()
+    tl.cuda.install_kernels()
+    missing = tl.cuda.missing_cuda_kernels()
+    assert not missing, f"registered ops without a CUDA kernel: {missing}"
+
+
+def test_bound_kernels_are_installed():
+    _import_all_ops()
+    tl.cuda.install_kernels()
+    from tensorlib.cuda.bindings import BINDINGS
+    for name, k in BINDINGS.items():
+        if name in tl.REGISTRY:
+            assert tl.REGISTRY[name].kernels.get("cuda") is k, name
+
+
+def test_device_parsing():
+    d = tl.device("cuda:1")
+    assert (d.type, d.index, str(d)) == ("cuda", 1, "cuda:1")
+    assert tl.device("cuda") is tl.device("cuda:0")
+
+
+@pytest.mark.skipif(CUDA, reason="checks the behaviour without a GPU")
+def test_without_gpu_queries_answer_cleanly():
+    assert tl.cuda.is_available() is False
+    assert tl.cuda.device_count() == 0
+    assert tl.cuda.memory_allocated() == 0
+    assert tl.cuda.max_memory_allocated() == 0
+    assert tl.cuda.memory_stats()["reserved_bytes"] == 0
+    tl.cuda.reset_peak_memory_stats()
+    tl.cuda.empty_cache()
+
+
+@pytest.mark.skipif(CUDA, reason="checks the behaviour without a GPU")
+def test_without_gpu_cuda_use_raises_a_clear_error():
+    x = tl.ones(3)
+    for call in (lambda: x.to("cuda"), lambda: x.cuda(), lambda: tl.zeros(2, device="cuda"),
+                 lambda: tl.tensor([1.0], device="cuda:0"), tl.cuda.synchronize,
+                 lambda: tl.cuda.pin_memory(x)):
+        # (.to goes through the to_device op, whose error wrapper makes it a ValueError)
+        with pytest.raises((RuntimeError, ValueError), match="no CUDA GPU|CuPy is not"):
+            call()
+
+
+# --- on a GPU ----------------------------------------------------------------------------------
+def _cmp(got, want, rtol, atol, what):
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+    if want.dtype.kind in "fc":
+        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=rtol,
+                                   atol=atol, equal_nan=True, err_msg=what)
+    else:
+        np.testing.assert_array_equal(got, want, err_msg=what)
+
+
+def _as_tuple(x):
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def _run(case, arrays, device, dtype):
+    diff = case.diff if case.diff is not None else tuple(
+        k for k, a in enumerate(arrays) if np.asarray(a).dtype.kind == "f")
+    ts = []
+    for i, a in enumerate(arrays):
+        a = np.asarray(a)
+        if a.dtype.kind == "f":
+            a = a.astype(dtype)
+        t = tl.tensor(a, device=device)
+        if case.grad and i in diff and a.dtype.kind == "f":
+            t.requires_grad_(True)
+        ts.append(t)
+    tl.manual_seed(0)
+    outs = _as_tuple(case.fn(*ts))
+    for o in outs:
+        assert o.device == tl.device(device), f"{case.id}: output on {o.device}"
+    grads = None
+    fouts = [o for o in outs if o.requires_grad]
+    if fouts:
+        rng = np.random.default_rng(1)
+        loss = None
+        for o in fouts:
+            w = tl.tensor(rng.standard_normal(o.shape).astype(o.dtype), device=device)
+            term = (o * w).sum()
+            loss = term if loss is None else loss + term
+        loss.backward()
+        grads = [t.grad for t in ts if t.requires_grad]
+    return [o.numpy() for o in outs], None if grads is None else [
+        None if g is None else g.numpy() for g in grads]
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("cid", sorted(BY_ID))
+@given(data=st.data())
+def test_case_on_cuda_matches_cpu(cid, dtype, data):
+    case = BY_ID[cid]
+    arrays = case.inputs(data.draw)
+    want, want_g = _run(case, arrays, "cpu", dtype)
+    got, got_g = _run(case, arrays, "cuda", dtype)
+    tol = 1e-9 if dtype == np.float64 else 2e-4
+    rtol, atol = max(tol, case.rtol), max(tol, case.atol)
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        _cmp(g, w, rtol, atol, f"{cid} output {i}")
+    assert (got_g is None) == (want_g is None)
+    for i, (g, w) in enumerate(zip(got_g or [], want_g or [])):
+        assert (g is None) == (w is None), f"{cid}: grad {i} missing on one device"
+        if g is not None:
+            _cmp(g, w, rtol * 10, atol * 10, f"{cid} grad {i}")
+
+
+@gpu
+@pytest.mark.gpu
+def test_to_round_trip_and_gradient_flows_back():
+    x = tl.randn(3, 4, requires_grad=True)
+    y = x.to("cuda")
+    assert y.device == tl.device("cuda:0") and y.requires_grad
+    z = (y * y).sum()
+    z.backward()
+    assert x.grad.device == tl.device("cpu")
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x.detach().numpy(), rtol=1e-6)
+    back = y.cpu()
+    np.testing.assert_array_equal(back.numpy(), x.detach().numpy())
+    with pytest.raises(RuntimeError, match="one device"):
+        x + y
+
+
+@gpu
+@pytest.mark.gpu
+def test_creation_on_cuda():
+    for t in (tl.zeros(2, 3, device="cuda"), tl.ones(2, device="cuda"),
+              tl.randn(4, device="cuda"), tl.arange(5, device="cuda"),
+              tl.tensor([1.0, 2.0], device="cuda:0")):
+        assert t.device == tl.device("cuda:0")
+        assert type(t._data).__module__.startswith("cupy")
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("op", ["add", "mul", "exp", "tanh", "sigmoid", "relu", "matmul",
+                                "sum"])
+def test_float16_on_cuda(op):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((16, 16)).astype(np.float16)
+    b = rng.standard_normal((16, 16)).astype(np.float16)
+    fns = {"add": lambda x, y: x + y, "mul": lambda x, y: x * y, "exp": lambda x, y: x.exp(),
+           "tanh": lambda x, y: x.tanh(), "sigmoid": lambda x, y: tl.sigmoid(x),
+           "relu": lambda x, y: tl.relu(x), "matmul": lambda x, y: x @ y,
+           "sum": lambda x, y: x.sum(axis=1)}
+    f = fns[op]
+    got = f(tl.tensor(a, device="cuda"), tl.tensor(b, device="cuda"))
+    assert got.dtype == np.float16
+    want = f(tl.tensor(a.astype(np.float32)), tl.tensor(b.astype(np.float32)))
+    np.testing.assert_allclose(got.numpy().astype(np.float32), want.numpy(), rtol=2e-2,
+                               atol=2e-2)
+
+
+@gpu
+@pytest.mark.gpu
+def test_memory_statistics():
+    tl.cuda.synchronize()
+    tl.cuda.reset_peak_memory_stats()
+    base = tl.cuda.memory_allocated()
+    x = tl.zeros(1 << 20, device="cuda")   # 4 MiB
+    assert tl.cuda.memory_allocated() >= base + 4 * 2**20
+    peak = tl.cuda.max_memory_allocated()
+    assert peak >= base + 4 * 2**20
+    del x
+    assert tl.cuda.memory_allocated() <= base + 1024
+    assert tl.cuda.max_memory_allocated() == peak
+    assert tl.cuda.memory_reserved() >= peak - 1024
+    tl.cuda.reset_peak_memory_stats()
+    assert tl.cuda.max_memory_allocated() < peak
+    tl.cuda.empty_cache()
+    props = tl.cuda.get_device_properties(0)
+    assert props["total_memory"] > 0 and props["name"]
+    assert tl.cuda.device_count() >= 1 and tl.cuda.current_device() == 0
+
+
+@gpu
+@pytest.mark.gpu
+def test_pin_memory():
+    x = tl.randn(64, 32)
+    p = tl.cuda.pin_memory(x)
+    from tensorlib.cuda._runtime import is_pinned
+    assert is_pinned(p) and not is_pinned(x)
+    np.testing.assert_array_equal(p.numpy(), x.numpy())
+    np.testing.assert_array_equal(p.to("cuda").cpu().numpy(), x.numpy())
+
+
+@gpu
+@pytest.mark.gpu
+def test_module_and_optimizer_on_cuda():
+    nn = pytest.importorskip("tensorlib.nn")
+    optim = pytest.importorskip("tensorlib.optim")
+    tl.manual_seed(0)
+    m_cpu = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    m_gpu = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    m_gpu.load_state_dict(m_cpu.state_dict())
+    m_gpu.to("cuda")
+    assert all(p.device == tl.device("cuda:0") for p in m_gpu.parameters())
+    x = np.random.default_rng(0).standard_normal((5, 8)).astype(np.float32)
+    for m, dev in ((m_cpu, "cpu"), (m_gpu, "cuda")):
+        opt = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+        for _ in range(3):
+            opt.zero_grad()
+            loss = (m(tl.tensor(x, device=dev)) ** 2).mean()
+            loss.backward()
+            opt.step()
+    for a, b in zip(m_cpu.parameters(), m_gpu.parameters()):
+        assert b.device == tl.device("cuda:0")
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@gpu
+@pytest.mark.gpu
+def test_dataloader_to_cuda():
+    data = pytest.importorskip("tensorlib.data")
+    xs = np.arange(40, dtype=np.float32).reshape(10, 4)
+    ds = data.TensorDataset(tl.tensor(xs), tl.arange(10))
+    batches = list(data.DataLoader(ds, batch_size=4, device="cuda"))
+    assert batches[0][0].device == tl.device("cuda:0")
+    np.testing.assert_array_equal(batches[0][0].numpy(), xs[:4])
+
+
+# --- tensorlib/cuda kernels against NumPy references ----------------------------------------------
+def _np_softmax(x, axis, log=False):
+    m = x.max(axis=axis, keepdims=True)
+    s = x - m
+    lse = np.log(np.exp(s).sum(axis=axis, keepdims=True))
+    return s - lse if log else np.exp(s - lse)
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("shape,axis", [((7, 33), -1), ((3, 1000), 1), ((4, 5, 6), 1),
+                                        ((2, 3, 700), -1), ((5,), 0)])
+@pytest.mark.parametrize("log", [False, True])
+def test_kernel_softmax(dtype, shape, axis, log):
+    import cupy as cp
+
+    from tensorlib.cuda import kernels as K
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    tol = {np.float16: 2e-2, np.float32: 1e-5, np.float64: 1e-12}[dtype]
+    y = K.softmax(cp.asarray(x), axis, log=log)
+    assert y.dtype == dtype
+    want = _np_softmax(x.astype(np.float64), axis, log)
+    np.testing.assert_allclose(y.get().astype(np.float64), want, rtol=tol, atol=tol)
+    g = rng.standard_normal(shape).astype(dtype)
+    gx = K.softmax_backward(y, cp.asarray(g), axis, log=log).get().astype(np.float64)
+    g64, y64 = g.astype(np.float64), want
+    ref = (g64 - np.exp(y64) * g64.sum(axis, keepdims=True) if log
+           else y64 * (g64 - (g64 * y64).sum(axis, keepdims=True)))
+    np.testing.assert_allclose(gx, ref, rtol=tol * 10, atol=tol * 10)
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_cross_entropy(dtype):
+    import cupy as cp
+
+    from tensorlib.cuda import kernels as K
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((37, 10)).astype(dtype)
+    t = rng.integers(0, 10, 37)
+    t[3] = -100
+    loss, lse = K.cross_entropy(cp.asarray(x), cp.asarray(t), -100)
+    logp = _np_softmax(x.astype(np.float64), 1, log=True)
+    want = -logp[np.arange(37), np.where(t < 0, 0, t)] * (t >= 0)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(loss.get(), want, rtol=tol, atol=tol)
+    gl = rng.standard_normal(37).astype(dtype)
+    gx = K.cross_entropy_backward(cp.asarray(x), cp.asarray(t), lse, cp.asarray(gl), -100).get()
+    onehot = np.eye(10)[np.where(t < 0, 0, t)]
+    ref = (np.exp(logp) - onehot) * (gl * (t >= 0))[:, None]
+    np.testing.assert_allclose(gx, ref, rtol=tol * 10, atol=tol * 10)
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("act", ["none", "relu", "tanh", "sigmoid", "gelu_tanh", "gelu"])
+def test_kernel_bias_act(act):
+    import math
+
+    import cupy as cp
+
+    from tensorlib.cuda import kernels as K
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3, 5, 6))
+    b = rng.standard_normal(3)
+    v = x + b.reshape(1, 3, 1, 1)
+    erf = np.vectorize(math.erf)
+    fs = {"none": lambda v: v, "relu": lambda v: np.maximum(v, 0), "tanh": np.tanh,
+          "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+          "gelu_tanh": lambda v: 0.5 * v * (1 + np.tanh(0.7978845608028654
+                                                        * (v + 0.044715 * v**3))),
+          "gelu": lambda v: 0.5 * v * (1 + erf(v / math.sqrt(2)))}
+    y = K.bias_act(cp.asarray(x), cp.asarray(b), act, channel_axis=1).get()
+    np.testing.assert_allclose(y, fs[act](v), rtol=1e-12, atol=1e-12)
+    # derivative by central differences of the reference
+    g = rng.standard_normal(v.shape)
+    h = 1e-6
+    d = (fs[act](v + h) - fs[act](v - h)) / (2 * h)
+    at = v if act in ("none", "gelu_tanh", "gelu") else fs[act](v)
+    gx = K.act_backward(cp.asarray(g), cp.asarray(at), act).get()
+    np.testing.assert_allclose(gx, g * d, rtol=1e-5, atol=1e-6)
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("geo", [((3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+                                 ((5, 5), (2, 2), (2, 2, 2, 2), (1, 1)),
+                                 ((2, 3), (2, 1), (0, 1, 1, 0), (2, 1))])
+def test_kernel_im2col_col2im(geo):
+    import cupy as cp
+
+    from tensorlib.cuda import kernels as K
+    from tensorlib.ops import nn_conv
+    (kh, kw), stride, pad, dil = geo
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 9, 8))
+    Ho = nn_conv.out_size(9, kh, stride[0], pad[0], pad[1], dil[0])
+    Wo = nn_conv.out_size(8, kw, stride[1], pad[2], pad[3], dil[1])
+    want = nn_conv._im2col_xp(np, x, kh, kw, stride, pad, dil, Ho, Wo)
+    got = K.im2col(cp.asarray(x), kh, kw, stride, pad, dil, Ho, Wo).get()
+    np.testing.assert_array_equal(got, want)
+    cols = rng.standard_normal(want.shape)
+    want_x = nn_conv._col2im_xp(np, cols, x.shape, kh, kw, stride, pad, dil, Ho, Wo)
+    got_x = K.col2im(cp.asarray(cols), x.shape, kh, kw, stride, pad, dil, Ho, Wo).get()
+    np.testing.assert_allclose(got_x, want_x, rtol=1e-12, atol=1e-12)
+
+
+@gpu
+@pytest.mark.gpu
+def test_kernel_maxpool():
+    import cupy as cp
+
+    from tensorlib.cuda import kernels as K
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 8, 7))
+    y, arg = K.maxpool2d(cp.asarray(x), (2, 2), (2, 2), (1, 1))
+    xp_ = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    OH, OW = y.shape[2:]
+    want = np.empty((2, 3, OH, OW))
+    for i in range(OH):
+        for j in range(OW):
+            want[:, :, i, j] = xp_[:, :, 2 * i:2 * i + 2, 2 * j:2 * j + 2].max(axis=(2, 3))
+    np.testing.assert_array_equal(y.get(), want)
+    flat = x.reshape(2, 3, -1)
+    np.testing.assert_array_equal(np.take_along_axis(flat, arg.get().reshape(2, 3, -1), 2),
+                                  want.reshape(2, 3, -1))
+    g = rng.standard_normal(y.shape)
+    gx = K.maxpool2d_backward(cp.asarray(g), arg, x.shape).get().reshape(2, 3, -1)
+    ref = np.zeros_like(flat)
+    for n in range(2):
+        for c in range(3):
+            np.add.at(ref[n, c], arg.get()[n, c].ravel(), g[n, c].ravel())
+    np.testing.assert_allclose(gx, ref, rtol=1e-12)
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("affine", [True, False])
+def test_kernel_layer_norm(affine):
+    import cupy as cp
+
+    from tensorlib.cuda import kernels as K
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 50)) * 2 + 1
+    w = rng.standard_normal(50) if affine else None
+    b = rng.standard_normal(50) if affine else None
+    y, mean, rstd = K.layer_norm(cp.asarray(x), None if w is None else cp.asarray(w),
+                                 None if b is None else cp.asarray(b), 1e-5)
+    xhat = (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + 1e-5)
+    want = xhat * (w if affine else 1) + (b if affine else 0)
+    np.testing.assert_allclose(y.get(), want, rtol=1e-10, atol=1e-10)
+    g = rng.standard_normal(x.shape)
+    gx = K.layer_norm_backward_input(cp.asarray(x), cp.asarray(g),
+                                     None if w is None else cp.asarray(w), mean, rstd).get()
+    gw_ = g * (w if affine else 1)
+    r = 1 / np.sqrt(x.var(1, keepdims=True) + 1e-5)
+    ref = r * (gw_ - gw_.mean(1, keepdims=True) - xhat * (gw_ * xhat).mean(1, keepdims=True))
+    np.testing.assert_allclose(gx, ref, rtol=1e-9, atol=1e-9)
+
+
+@gpu
+@pytest.mark.gpu
+def test_kernel_embedding_backward():
+    import cupy as cp
+
+    from tensorlib.cuda import kernels as K
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, 7, (5, 4))
+    g = rng.standard_normal((5, 4, 3))
+    gw = K.embedding_backward(cp.asarray(idx), cp.asarray(g), 7, padding_idx=2).get()
+    ref = np.zeros((7, 3))
+    np.add.at(ref, idx.ravel(), g.reshape(-1, 3))
+    ref[2] = 0
+    np.testing.assert_allclose(gw, ref, rtol=1e-12, atol=1e-12)
+
+
+@gpu
+@pytest.mark.gpu
+def test_kernel_lstm_cell():
+    import cupy as cp
+
+    from tensorlib.cuda import kernels as K
+    rng = np.random.default_rng(0)
+    B, H = 3, 5
+    gates = rng.standard_normal((B, 4 * H))
+    c0 = rng.standard_normal((B, H))
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+
+    def ref(gates, c0):
+        i, f, gg, o = np.split(gates, 4, axis=1)
+        c = sig(f) * c0 + sig(i) * np.tanh(gg)
+        return sig(o) * np.tanh(c), c
+    h, c, acts = K.lstm_cell(cp.asarray(gates), cp.asarray(c0))
+    hr, cr = ref(gates, c0)
+    np.testing.assert_allclose(h.get(), hr, rtol=1e-12)
+    np.testing.assert_allclose(c.get(), cr, rtol=1e-12)
+    dh, dc = rng.standard_normal((B, H)), rng.standard_normal((B, H))
+    dg, dc0 = K.lstm_cell_backward(cp.asarray(dh), cp.asarray(dc), acts, cp.asarray(c0), c)
+    eps = 1e-6
+
+    def L(gates, c0):
+        h, c = ref(gates, c0)
+        return (h * dh).sum() + (c * dc).sum()
+    num = np.zeros_like(gates)
+    for k in np.ndindex(gates.shape):
+        e = np.zeros_like(gates)
+        e[k] = eps
+        num[k] = (L(gates + e, c0) - L(gates - e, c0)) / (2 * eps)
+    np.testing.assert_allclose(dg.get(), num, rtol=1e-5, atol=1e-7)
+    numc = np.zeros_like(c0)
+    for k in np.ndindex(c0.shape):
+        e = np.zeros_like(c0)
+        e[k] = eps
+        numc[k] = (L(gates, c0 + e) - L(gates, c0 - e)) / (2 * eps)
+    np.testing.assert_allclose(dc0.get(), numc, rtol=1e-5, atol=1e-7)
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_kernel_sgd_and_adam(nesterov):
+    import cupy as cp
+
+    from tensorlib.cuda import kernels as K
+    rng = np.random.default_rng(0)
+    p = rng.standard_normal(100).astype(np.float32)
+    gs = [rng.standard_normal(100).astype(np.float32) for _ in range(3)]
+    pd, buf = cp.asarray(p), cp.zeros(100, np.float32)
+    pr, br = p.copy(), None
+    for k, g in enumerate(gs):
+        K.sgd_update_(pd, cp.asarray(g), buf, 0.1, 0.9, 0.0, 0.01, nesterov, k == 0)
+        d = g + 0.01 * pr
+        br = d.copy() if br is None else 0.9 * br + d
+        pr = pr - 0.1 * (d + 0.9 * br if nesterov else br)
+    np.testing.assert_allclose(pd.get(), pr, rtol=1e-5, atol=1e-6)
+    pd, m, v = cp.asarray(p), cp.zeros(100, np.float32), cp.zeros(100, np.float32)
+    pr, mr, vr = p.astype(np.float64), np.zeros(100), np.zeros(100)
+    for k, g in enumerate(gs, 1):
+        K.adam_update_(pd, cp.asarray(g), m, v, k, 1e-2, weight_decay=0.1, decoupled=nesterov)
+        gg = g.astype(np.float64)
+        if nesterov:
+            pr = pr - 1e-2 * 0.1 * pr
+        else:
+            gg = gg + 0.1 * pr
+        mr = 0.9 * mr + 0.1 * gg
+        vr = 0.999 * vr + 0.001 * gg * gg
+        pr = pr - 1e-2 * (mr / (1 - 0.9**k)) / (np.sqrt(vr / (1 - 0.999**k)) + 1e-8)
+    np.testing.assert_allclose(pd.get(), pr, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="contiguous"):
+        K.sgd_update_(cp.zeros((4, 4), np.float32)[:, ::2], cp.zeros((4, 2), np.float32), None,
+                      0.1)
