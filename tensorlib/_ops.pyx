@@ -5,11 +5,14 @@
 Every function here trusts its caller: shapes, dtypes, contiguity and index
 ranges are checked in Python (the op registry's ``check``/forward functions)
 before a kernel runs, so bad input never reaches unchecked memory access.
+Kernels with a leading underscore-free name that take ``out`` arrays write
+into them; callers allocate them with the right shape and dtype.
 """
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.math cimport erf as c_erf
+from libc.math cimport erf as c_erf, exp, log, tanh, sqrt, INFINITY
+from libc.string cimport memset
 
 cnp.import_array()
 
@@ -30,9 +33,384 @@ def erf(x):
     a = np.asarray(x)
     if a.dtype not in (np.float32, np.float64):
         a = a.astype(np.float32)
-    if not a.flags.c_contiguous:
-        a = a.copy()  # (ascontiguousarray would turn 0-d into 1-d)
+    a = np.ascontiguousarray(a)
     out = np.empty_like(a)
     if a.size:
         _erf_kernel(a.reshape(-1), out.reshape(-1))
     return out
+
+
+# --- integer helpers -------------------------------------------------------------------
+cdef inline Py_ssize_t floordiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    # b > 0; C division truncates toward zero
+    if a >= 0:
+        return a // b
+    return -((-a + b - 1) // b)
+
+
+cdef inline Py_ssize_t clampi(Py_ssize_t v, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    return lo if v < lo else (hi if v > hi else v)
+
+
+# the outputs o in [range_lo, range_hi) are those whose input position o*s + off is in [0, n)
+# (values, not pointers: variables assigned in a prange body must be visible as assignments
+# to stay thread-private)
+cdef inline Py_ssize_t range_lo(Py_ssize_t off, Py_ssize_t s, Py_ssize_t nout) noexcept nogil:
+    return clampi(-floordiv(off, s), 0, nout)
+
+
+cdef inline Py_ssize_t range_hi(Py_ssize_t off, Py_ssize_t s, Py_ssize_t n, Py_ssize_t lo,
+                                Py_ssize_t nout) noexcept nogil:
+    return clampi(floordiv(n - 1 - off, s) + 1, lo, nout)
+
+
+# --- im2col / col2im ------------------------------------------------------------------------
+def im2col(floating[:, :, :, ::1] x, floating[:, ::1] out, Py_ssize_t kh, Py_ssize_t kw,
+           Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
+           Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo):
+    """out[(c*kh + i)*kw + j, (n*Ho + ho)*Wo + wo] = x[n, c, ho*sh - pt + i*dh, wo*sw - pl + j*dw]
+    (0 outside the input). out: (C*kh*kw, N*Ho*Wo)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t R = C * kh * kw, HW = Ho * Wo
+    cdef Py_ssize_t r, c, i, j, n, ho, wo, hi, base, off, lo, hi_w
+    cdef floating* dst
+    cdef floating* src
+    with nogil:
+        for r in prange(R, schedule="static"):
+            c = r // (kh * kw)
+            i = (r // kw) % kh
+            j = r % kw
+            off = j * dw - pl
+            lo = range_lo(off, sw, Wo)
+            hi_w = range_hi(off, sw, W, lo, Wo)
+            for n in range(N):
+                for ho in range(Ho):
+                    hi = ho * sh - pt + i * dh
+                    base = n * HW + ho * Wo
+                    dst = &out[r, base]
+                    if hi < 0 or hi >= H:
+                        for wo in range(Wo):
+                            dst[wo] = 0
+                        continue
+                    src = &x[n, c, hi, 0]
+                    for wo in range(lo):
+                        dst[wo] = 0
+                    if sw == 1:
+                        for wo in range(lo, hi_w):
+                            dst[wo] = src[wo + off]
+                    else:
+                        for wo in range(lo, hi_w):
+                            dst[wo] = src[wo * sw + off]
+                    for wo in range(hi_w, Wo):
+                        dst[wo] = 0
+
+
+def col2im(floating[:, ::1] cols, floating[:, :, :, ::1] out, Py_ssize_t kh, Py_ssize_t kw,
+           Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
+           Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo):
+    """The adjoint of im2col: out (N, C, H, W) = sum of the patches in cols."""
+    cdef Py_ssize_t N = out.shape[0], C = out.shape[1], H = out.shape[2], W = out.shape[3]
+    cdef Py_ssize_t HW = Ho * Wo
+    cdef Py_ssize_t p, n, c, i, j, r, ho, wo, hi, off, lo, hi_w
+    cdef floating* dst
+    cdef floating* src
+    with nogil:
+        for p in prange(N * C, schedule="static"):
+            n = p // C
+            c = p % C
+            memset(&out[n, c, 0, 0], 0, H * W * sizeof(floating))
+            for i in range(kh):
+                for j in range(kw):
+                    r = (c * kh + i) * kw + j
+                    off = j * dw - pl
+                    lo = range_lo(off, sw, Wo)
+                    hi_w = range_hi(off, sw, W, lo, Wo)
+                    for ho in range(Ho):
+                        hi = ho * sh - pt + i * dh
+                        if hi < 0 or hi >= H:
+                            continue
+                        dst = &out[n, c, hi, 0]
+                        src = &cols[r, n * HW + ho * Wo]
+                        if sw == 1:
+                            for wo in range(lo, hi_w):
+                                dst[wo + off] += src[wo]
+                        else:
+                            for wo in range(lo, hi_w):
+                                dst[wo * sw + off] += src[wo]
+
+
+# --- pooling ----------------------------------------------------------------------------------
+def max_pool2d(floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, cnp.int64_t[:, :, :, ::1] idx,
+               Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
+               Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw):
+    """Max over each window (NaN wins, as PyTorch); idx holds the flat h*W + w of the max.
+    Every window must hold at least one input element (checked by the caller)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t Ho = out.shape[2], Wo = out.shape[3]
+    cdef Py_ssize_t p, n, c, ho, wo, i, j, h0, w0, hi, wi, best
+    cdef floating m, v
+    with nogil:
+        for p in prange(N * C, schedule="static"):
+            n = p // C
+            c = p % C
+            for ho in range(Ho):
+                h0 = ho * sh - ph
+                for wo in range(Wo):
+                    w0 = wo * sw - pw
+                    best = -1
+                    m = -INFINITY
+                    for i in range(kh):
+                        hi = h0 + i * dh
+                        if hi < 0 or hi >= H:
+                            continue
+                        for j in range(kw):
+                            wi = w0 + j * dw
+                            if wi < 0 or wi >= W:
+                                continue
+                            v = x[n, c, hi, wi]
+                            if best < 0 or v > m or v != v:
+                                m = v
+                                best = hi * W + wi
+                                if v != v:
+                                    break
+                        if m != m:
+                            break
+                    out[n, c, ho, wo] = m
+                    idx[n, c, ho, wo] = best
+
+
+def max_pool2d_backward(floating[:, :, :, ::1] g, cnp.int64_t[:, :, :, ::1] idx,
+                        floating[:, :, :, ::1] out):
+    """out (N, C, H, W) = scatter-add of g at idx (each idx in [0, H*W), checked by caller)."""
+    cdef Py_ssize_t N = out.shape[0], C = out.shape[1], H = out.shape[2], W = out.shape[3]
+    cdef Py_ssize_t Ho = g.shape[2], Wo = g.shape[3]
+    cdef Py_ssize_t p, n, c, ho, wo, k
+    cdef floating* dst
+    with nogil:
+        for p in prange(N * C, schedule="static"):
+            n = p // C
+            c = p % C
+            dst = &out[n, c, 0, 0]
+            memset(dst, 0, H * W * sizeof(floating))
+            for ho in range(Ho):
+                for wo in range(Wo):
+                    k = idx[n, c, ho, wo]
+                    dst[k] += g[n, c, ho, wo]
+
+
+cdef inline Py_ssize_t _pool_count(Py_ssize_t h0, Py_ssize_t w0, Py_ssize_t kh, Py_ssize_t kw,
+                                   Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw,
+                                   bint include_pad) noexcept nogil:
+    cdef Py_ssize_t h1, w1
+    if include_pad:
+        h1 = min(h0 + kh, H + ph)
+        w1 = min(w0 + kw, W + pw)
+        return (h1 - h0) * (w1 - w0)
+    h1 = min(h0 + kh, H)
+    w1 = min(w0 + kw, W)
+    return (h1 - max(h0, 0)) * (w1 - max(w0, 0))
+
+
+def avg_pool2d(floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, Py_ssize_t kh,
+               Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+               bint include_pad, Py_ssize_t divisor):
+    """Mean over each window; divisor > 0 overrides the element count."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t Ho = out.shape[2], Wo = out.shape[3]
+    cdef Py_ssize_t p, n, c, ho, wo, hi, wi, h0, w0, cnt
+    cdef double s
+    with nogil:
+        for p in prange(N * C, schedule="static"):
+            n = p // C
+            c = p % C
+            for ho in range(Ho):
+                h0 = ho * sh - ph
+                for wo in range(Wo):
+                    w0 = wo * sw - pw
+                    s = 0
+                    for hi in range(max(h0, 0), min(h0 + kh, H)):
+                        for wi in range(max(w0, 0), min(w0 + kw, W)):
+                            s = s + x[n, c, hi, wi]
+                    cnt = divisor if divisor > 0 else _pool_count(h0, w0, kh, kw, H, W, ph, pw,
+                                                                  include_pad)
+                    out[n, c, ho, wo] = <floating>(s / cnt) if cnt > 0 else 0
+
+
+def avg_pool2d_backward(floating[:, :, :, ::1] g, floating[:, :, :, ::1] out, Py_ssize_t kh,
+                        Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
+                        Py_ssize_t pw, bint include_pad, Py_ssize_t divisor):
+    """The adjoint of avg_pool2d: spread each g over its window."""
+    cdef Py_ssize_t N = out.shape[0], C = out.shape[1], H = out.shape[2], W = out.shape[3]
+    cdef Py_ssize_t Ho = g.shape[2], Wo = g.shape[3]
+    cdef Py_ssize_t p, n, c, ho, wo, hi, wi, h0, w0, cnt
+    cdef floating v
+    with nogil:
+        for p in prange(N * C, schedule="static"):
+            n = p // C
+            c = p % C
+            memset(&out[n, c, 0, 0], 0, H * W * sizeof(floating))
+            for ho in range(Ho):
+                h0 = ho * sh - ph
+                for wo in range(Wo):
+                    w0 = wo * sw - pw
+                    cnt = divisor if divisor > 0 else _pool_count(h0, w0, kh, kw, H, W, ph, pw,
+                                                                  include_pad)
+                    if cnt <= 0:
+                        continue
+                    v = g[n, c, ho, wo] / cnt
+                    for hi in range(max(h0, 0), min(h0 + kh, H)):
+                        for wi in range(max(w0, 0), min(w0 + kw, W)):
+                            out[n, c, hi, wi] += v
+
+
+# --- embedding ------------------------------------------------------------------------------
+def embedding_backward(floating[:, ::1] g, cnp.int64_t[::1] idx, floating[:, ::1] out,
+                       Py_ssize_t padding_idx):
+    """out (V, D) = zeros, then out[idx[k]] += g[k] (rows at padding_idx skipped).
+    Threads split the columns, so repeated indices never race. idx in [0, V) (checked)."""
+    cdef Py_ssize_t K = g.shape[0], D = g.shape[1], V = out.shape[0]
+    cdef Py_ssize_t B = 64, nb = (D + B - 1) // B
+    cdef Py_ssize_t b, k, d, d0, d1, row
+    with nogil:
+        memset(&out[0, 0], 0, V * D * sizeof(floating))
+        for b in prange(nb, schedule="static"):
+            d0 = b * B
+            d1 = min(d0 + B, D)
+            for k in range(K):
+                row = idx[k]
+                if row == padding_idx:
+                    continue
+                for d in range(d0, d1):
+                    out[row, d] += g[k, d]
+
+
+# --- LSTM cell ------------------------------------------------------------------------------------
+cdef inline double _sig(double x) noexcept nogil:
+    if x >= 0:
+        return 1.0 / (1.0 + exp(-x))
+    cdef double e = exp(x)
+    return e / (1.0 + e)
+
+
+def lstm_cell(floating[:, ::1] gates, floating[:, ::1] c, floating[:, ::1] h_out,
+              floating[:, ::1] c_out, floating[:, ::1] acts):
+    """gates (N, 4H) pre-activations in PyTorch's order (i, f, g, o); writes h', c' (N, H)
+    and the activated gates (N, 4H)."""
+    cdef Py_ssize_t N = c.shape[0], Hd = c.shape[1]
+    cdef Py_ssize_t n, k
+    cdef double ig, fg, gg, og, cn
+    with nogil:
+        for n in prange(N, schedule="static"):
+            for k in range(Hd):
+                ig = _sig(gates[n, k])
+                fg = _sig(gates[n, Hd + k])
+                gg = tanh(gates[n, 2 * Hd + k])
+                og = _sig(gates[n, 3 * Hd + k])
+                cn = fg * c[n, k] + ig * gg
+                acts[n, k] = <floating>ig
+                acts[n, Hd + k] = <floating>fg
+                acts[n, 2 * Hd + k] = <floating>gg
+                acts[n, 3 * Hd + k] = <floating>og
+                c_out[n, k] = <floating>cn
+                h_out[n, k] = <floating>(og * tanh(cn))
+
+
+def lstm_cell_backward(floating[:, ::1] acts, floating[:, ::1] c, floating[:, ::1] c_new,
+                       floating[:, ::1] gh, floating[:, ::1] gc, floating[:, ::1] gacts,
+                       bint has_gacts, floating[:, ::1] dgates, floating[:, ::1] dc):
+    """Gradients of the LSTM cell w.r.t. its pre-activation gates and the previous c."""
+    cdef Py_ssize_t N = c.shape[0], Hd = c.shape[1]
+    cdef Py_ssize_t n, k
+    cdef double ig, fg, gg, og, tc, dcn, di, df, dg, do
+    with nogil:
+        for n in prange(N, schedule="static"):
+            for k in range(Hd):
+                ig = acts[n, k]
+                fg = acts[n, Hd + k]
+                gg = acts[n, 2 * Hd + k]
+                og = acts[n, 3 * Hd + k]
+                tc = tanh(c_new[n, k])
+                do = gh[n, k] * tc
+                dcn = gc[n, k] + gh[n, k] * og * (1.0 - tc * tc)
+                di = dcn * gg
+                df = dcn * c[n, k]
+                dg = dcn * ig
+                if has_gacts:
+                    di = di + gacts[n, k]
+                    df = df + gacts[n, Hd + k]
+                    dg = dg + gacts[n, 2 * Hd + k]
+                    do = do + gacts[n, 3 * Hd + k]
+                dgates[n, k] = <floating>(di * ig * (1.0 - ig))
+                dgates[n, Hd + k] = <floating>(df * fg * (1.0 - fg))
+                dgates[n, 2 * Hd + k] = <floating>(dg * (1.0 - gg * gg))
+                dgates[n, 3 * Hd + k] = <floating>(do * og * (1.0 - og))
+                dc[n, k] = <floating>(dcn * fg)
+
+
+# --- softmax + cross-entropy on (N, C) rows -----------------------------------------------------
+def softmax_xent(floating[:, ::1] x, cnp.int64_t[::1] t, floating[:, ::1] prob,
+                 floating[::1] loss):
+    """Row-wise softmax into prob and -log p[t] into loss (t in [0, C), checked by caller)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1]
+    cdef Py_ssize_t n, k
+    cdef double m, s, lse
+    with nogil:
+        for n in prange(N, schedule="static"):
+            m = x[n, 0]
+            for k in range(1, C):
+                if x[n, k] > m:
+                    m = x[n, k]
+            s = 0
+            for k in range(C):
+                prob[n, k] = <floating>exp(x[n, k] - m)
+                s = s + prob[n, k]
+            for k in range(C):
+                prob[n, k] = <floating>(prob[n, k] / s)
+            lse = m + log(s)
+            loss[n] = <floating>(lse - x[n, t[n]])
+
+
+# --- optimizer updates, in place ------------------------------------------------------------------
+def sgd_update(floating[::1] p, floating[::1] g, floating[::1] buf, double lr, double momentum,
+               double dampening, double weight_decay, bint nesterov, bint first):
+    """p -= lr * step, with PyTorch's SGD (momentum buffer buf used when momentum != 0)."""
+    cdef Py_ssize_t i, n = p.shape[0]
+    cdef double d, b
+    with nogil:
+        for i in prange(n, schedule="static"):
+            d = g[i]
+            if weight_decay != 0:
+                d = d + weight_decay * p[i]
+            if momentum != 0:
+                if first:
+                    b = d
+                else:
+                    b = momentum * buf[i] + (1.0 - dampening) * d
+                buf[i] = <floating>b
+                if nesterov:
+                    d = d + momentum * b
+                else:
+                    d = b
+            p[i] = <floating>(p[i] - lr * d)
+
+
+def adam_update(floating[::1] p, floating[::1] g, floating[::1] m, floating[::1] v, double lr,
+                double beta1, double beta2, double eps, double weight_decay, bint decoupled,
+                double bc1, double bc2):
+    """Adam (decoupled=False) / AdamW (decoupled=True) step; bc1, bc2 = 1 - beta**t."""
+    cdef Py_ssize_t i, n = p.shape[0]
+    cdef double d, mi, vi, pi, step = lr / bc1, sbc2 = sqrt(bc2)
+    with nogil:
+        for i in prange(n, schedule="static"):
+            d = g[i]
+            pi = p[i]
+            if weight_decay != 0:
+                if decoupled:
+                    pi = pi * (1.0 - lr * weight_decay)
+                else:
+                    d = d + weight_decay * pi
+            mi = beta1 * m[i] + (1.0 - beta1) * d
+            vi = beta2 * v[i] + (1.0 - beta2) * d * d
+            m[i] = <floating>mi
+            v[i] = <floating>vi
+            p[i] = <floating>(pi - step * mi / (sqrt(vi) / sbc2 + eps))

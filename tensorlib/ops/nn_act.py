@@ -1,0 +1,66 @@
+"""Softmax and log-softmax along one axis."""
+from __future__ import annotations
+
+from .._apply import apply
+from .._tensor import Tensor
+from .nn_util import as_float_tensor, io_cost
+from .registry import OpDef, register
+from ._util import norm_axis, numel
+
+
+def _softmax_fwd(xp, x, axis):
+    if x.size == 0:
+        return xp.empty_like(x)
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    e = xp.exp(x - m)
+    e /= xp.sum(e, axis=axis, keepdims=True)
+    return e
+
+
+def _log_softmax_fwd(xp, x, axis):
+    if x.size == 0:
+        return xp.empty_like(x)
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    s = x - m
+    s -= xp.log(xp.sum(xp.exp(s), axis=axis, keepdims=True))
+    return s
+
+
+def _softmax_vjp(n, g):
+    y = n.out
+    a = n.attrs["axis"]
+    return (y * (g - (g * y).sum(axis=a, keepdims=True)),)
+
+
+def _log_softmax_vjp(n, g):
+    a = n.attrs["axis"]
+    return (g - n.out.exp() * g.sum(axis=a, keepdims=True),)
+
+
+_cost = io_cost(lambda i, o, **a: 5 * numel(i[0][0]))
+SOFTMAX = register(OpDef("softmax", _softmax_fwd, vjp=_softmax_vjp, saves=False,
+                         saves_output=True, infer=lambda x, *, axis: x, cost=_cost,
+                         onnx="Softmax"))
+LOG_SOFTMAX = register(OpDef("log_softmax", _log_softmax_fwd, vjp=_log_softmax_vjp,
+                             saves=False, saves_output=True, infer=lambda x, *, axis: x,
+                             cost=_cost, onnx="LogSoftmax"))
+
+
+def _axis(x: Tensor, axis, dim, op):
+    if dim is not None:
+        axis = dim
+    return norm_axis(axis, x._data.ndim, op)
+
+
+def softmax(x, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``axis`` (``dim`` is accepted as PyTorch's name)."""
+    x = as_float_tensor(x, "softmax")
+    return apply(SOFTMAX, x, axis=_axis(x, axis, dim, "softmax"))
+
+
+def log_softmax(x, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """log(softmax(x)) along ``axis``, computed without overflow."""
+    x = as_float_tensor(x, "log_softmax")
+    return apply(LOG_SOFTMAX, x, axis=_axis(x, axis, dim, "log_softmax"))

@@ -1,0 +1,52 @@
+"""Scaled dot-product attention (a composite: matmul, softmax op, matmul)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._tensor import Tensor
+from .nn_act import softmax
+from .nn_layers import dropout
+from .nn_util import as_float_tensor, const, same_dtype
+from ._util import broadcast_shapes, to_tensor
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None) -> Tensor:
+    """softmax(q k^T * scale + mask) v over (..., L, E), (..., S, E), (..., S, Ev).
+
+    A bool ``attn_mask`` marks the positions that take part (True), a float one is added
+    to the scores; ``is_causal`` masks the upper triangle (as PyTorch).
+    """
+    op = "scaled_dot_product_attention"
+    q, k, v = (as_float_tensor(t, op, n) for t, n in ((query, "query"), (key, "key"),
+                                                      (value, "value")))
+    same_dtype(op, q, ("key", k), ("value", v))
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ValueError(f"{op}: query, key and value need at least 2 dimensions (L, E)")
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"{op}: shapes query {tuple(q.shape)}, key {tuple(k.shape)}, value "
+                         f"{tuple(v.shape)} do not align (query/key last dims and key/value "
+                         "sequence lengths must match)")
+    if is_causal and attn_mask is not None:
+        raise ValueError(f"{op}: pass either attn_mask or is_causal, not both")
+    L, S = q.shape[-2], k.shape[-2]
+    s = (1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0) if scale is None else float(scale)
+    scores = (q @ k.swapaxes(-1, -2)) * s
+    if is_causal:
+        keep = np.tril(np.ones((L, S), dtype=bool))
+        scores = scores.masked_fill(const(~keep, scores), -math.inf)
+    elif attn_mask is not None:
+        m = to_tensor(attn_mask)
+        broadcast_shapes(op, m.shape, scores.shape)
+        if m.dtype == np.bool_:
+            scores = scores.masked_fill(~m, -math.inf)
+        elif m.dtype.kind == "f":
+            scores = scores + m.astype(scores.dtype)
+        else:
+            raise TypeError(f"{op}: attn_mask must be bool or float, got {m.dtype}")
+    attn = softmax(scores, axis=-1)
+    if dropout_p:
+        attn = dropout(attn, dropout_p, training=True)
+    return attn @ v

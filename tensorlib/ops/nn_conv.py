@@ -1,0 +1,346 @@
+"""Convolutions: conv2d and its two gradient ops (input: col2im, weight: im2col + GEMM).
+
+conv1d and conv_transpose2d are views of these three ops. The vjps close over
+the same three ops, so grad of grad works to any order:
+  conv2d(x, w)              -> d/dx: conv2d_input_grad(g, w),  d/dw: conv2d_weight_grad(x, g)
+  conv2d_input_grad(g, w)   -> d/dg: conv2d(gg, w),            d/dw: conv2d_weight_grad(gg, g)
+  conv2d_weight_grad(x, g)  -> d/dx: conv2d_input_grad(g, gg), d/dg: conv2d(x, gg)
+The CPU kernels lay the patches out as a (C*kh*kw, N*Ho*Wo) matrix (Cython im2col)
+so each group is one BLAS GEMM.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from .._apply import apply
+from .._tensor import Tensor
+from .nn_util import as_float_tensor, io_cost, same_dtype, tuple_n
+from .registry import OpDef, register
+
+
+# --- geometry ---------------------------------------------------------------------------
+def out_size(n: int, k: int, s: int, p0: int, p1: int, d: int) -> int:
+    return (n + p0 + p1 - d * (k - 1) - 1) // s + 1
+
+
+def _hw(stride, padding, dilation):
+    (sh, sw), (pt, pb, pl, pr), (dh, dw) = stride, padding, dilation
+    return sh, sw, pt, pb, pl, pr, dh, dw
+
+
+# --- im2col / col2im: NumPy/CuPy versions and the Cython CPU kernels ---------------------
+def _im2col_xp(xp, x, kh, kw, stride, padding, dilation, Ho, Wo):
+    sh, sw, pt, pb, pl, pr, dh, dw = _hw(stride, padding, dilation)
+    N, C = x.shape[:2]
+    xpad = xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    cols = xp.empty((C, kh, kw, N, Ho, Wo), x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            h0, w0 = i * dh, j * dw
+            cols[:, i, j] = xpad[:, :, h0:h0 + sh * (Ho - 1) + 1:sh,
+                                 w0:w0 + sw * (Wo - 1) + 1:sw].transpose(1, 0, 2, 3)
+    return cols.reshape(C * kh * kw, N * Ho * Wo)
+
+
+def _col2im_xp(xp, cols, shape, kh, kw, stride, padding, dilation, Ho, Wo):
+    sh, sw, pt, pb, pl, pr, dh, dw = _hw(stride, padding, dilation)
+    N, C, H, W = shape
+    dxp = xp.zeros((N, C, H + pt + pb, W + pl + pr), cols.dtype)
+    c6 = cols.reshape(C, kh, kw, N, Ho, Wo)
+    for i in range(kh):
+        for j in range(kw):
+            h0, w0 = i * dh, j * dw
+            dxp[:, :, h0:h0 + sh * (Ho - 1) + 1:sh,
+                w0:w0 + sw * (Wo - 1) + 1:sw] += c6[:, i, j].transpose(1, 0, 2, 3)
+    return xp.ascontiguousarray(dxp[:, :, pt:pt + H, pl:pl + W])
+
+
+def _im2col_cpu(xp, x, kh, kw, stride, padding, dilation, Ho, Wo):
+    from .. import _ops
+    sh, sw, pt, pb, pl, pr, dh, dw = _hw(stride, padding, dilation)
+    x = np.ascontiguousarray(x)
+    N, C = x.shape[:2]
+    out = np.empty((C * kh * kw, N * Ho * Wo), x.dtype)
+    if out.size:
+        _ops.im2col(x, out, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
+    return out
+
+
+def _col2im_cpu(xp, cols, shape, kh, kw, stride, padding, dilation, Ho, Wo):
+    from .. import _ops
+    sh, sw, pt, pb, pl, pr, dh, dw = _hw(stride, padding, dilation)
+    out = np.empty(shape, cols.dtype)
+    if out.size:
+        _ops.col2im(np.ascontiguousarray(cols), out, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
+    return out
+
+
+# --- forward and the two gradient kernels ---------------------------------------------------
+def _conv_impl(im2col, xp, x, w, *b, stride, padding, dilation, groups):
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    Ho = out_size(H, kh, stride[0], padding[0], padding[1], dilation[0])
+    Wo = out_size(W, kw, stride[1], padding[2], padding[3], dilation[1])
+    cols = im2col(xp, x, kh, kw, stride, padding, dilation, Ho, Wo)
+    K, Og = Cg * kh * kw, O // groups
+    wm = w.reshape(O, K)
+    if groups == 1:
+        out2 = xp.matmul(wm, cols)
+    else:
+        out2 = xp.empty((O, N * Ho * Wo), x.dtype)
+        for g in range(groups):
+            xp.matmul(wm[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K],
+                      out=out2[g * Og:(g + 1) * Og])
+    out = xp.empty((N, O, Ho * Wo), x.dtype)
+    src = out2.reshape(O, N, Ho * Wo).transpose(1, 0, 2)
+    if b:
+        xp.add(src, b[0].reshape(1, O, 1), out=out)
+    else:
+        out[...] = src
+    return out.reshape(N, O, Ho, Wo)
+
+
+def _input_grad_impl(col2im, xp, g, w, *, stride, padding, dilation, groups, input_hw):
+    N, O, Ho, Wo = g.shape
+    _, Cg, kh, kw = w.shape
+    C = Cg * groups
+    K, Og = Cg * kh * kw, O // groups
+    g2 = xp.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(O, N * Ho * Wo)
+    wm = w.reshape(O, K)
+    if groups == 1:
+        cols = xp.matmul(wm.T, g2)
+    else:
+        cols = xp.empty((C * kh * kw, N * Ho * Wo), g.dtype)
+        for gi in range(groups):
+            xp.matmul(wm[gi * Og:(gi + 1) * Og].T, g2[gi * Og:(gi + 1) * Og],
+                      out=cols[gi * K:(gi + 1) * K])
+    return col2im(xp, cols, (N, C) + tuple(input_hw), kh, kw, stride, padding, dilation, Ho, Wo)
+
+
+def _weight_grad_impl(im2col, xp, x, g, *, stride, padding, dilation, groups, kernel):
+    N, O, Ho, Wo = g.shape
+    C = x.shape[1]
+    kh, kw = kernel
+    Cg = C // groups
+    K, Og = Cg * kh * kw, O // groups
+    cols = im2col(xp, x, kh, kw, stride, padding, dilation, Ho, Wo)
+    g2 = xp.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(O, N * Ho * Wo)
+    if groups == 1:
+        dw = xp.matmul(g2, cols.T)
+    else:
+        dw = xp.empty((O, K), g.dtype)
+        for gi in range(groups):
+            xp.matmul(g2[gi * Og:(gi + 1) * Og], cols[gi * K:(gi + 1) * K].T,
+                      out=dw[gi * Og:(gi + 1) * Og])
+    return dw.reshape(O, Cg, kh, kw)
+
+
+def _geo(attrs):
+    return {k: attrs[k] for k in ("stride", "padding", "dilation", "groups")}
+
+
+def _conv_vjp(n, g):
+    x, w = n.inputs[0], n.inputs[1]
+    geo = _geo(n.attrs)
+    gx = apply(CONV2D_INPUT_GRAD, g, w, input_hw=tuple(x.shape[2:]), **geo) if x._rg else None
+    gw = apply(CONV2D_WEIGHT_GRAD, x, g, kernel=tuple(w.shape[2:]), **geo) if w._rg else None
+    if len(n.inputs) == 2:
+        return gx, gw
+    gb = g.sum(axis=(0, 2, 3)) if n.inputs[2]._rg else None
+    return gx, gw, gb
+
+
+def _input_grad_vjp(n, gg):
+    g, w = n.inputs
+    geo = _geo(n.attrs)
+    dg = apply(CONV2D, gg, w, **geo) if g._rg else None
+    dw = apply(CONV2D_WEIGHT_GRAD, gg, g, kernel=tuple(w.shape[2:]), **geo) if w._rg else None
+    return dg, dw
+
+
+def _weight_grad_vjp(n, gg):
+    x, g = n.inputs
+    geo = _geo(n.attrs)
+    dx = apply(CONV2D_INPUT_GRAD, g, gg, input_hw=tuple(x.shape[2:]), **geo) if x._rg else None
+    dg = apply(CONV2D, x, gg, **geo) if g._rg else None
+    return dx, dg
+
+
+def _conv_infer(x, w, *b, stride, padding, dilation, groups):
+    (N, C, H, W), (O, Cg, kh, kw) = x[0], w[0]
+    Ho = None if H is None else out_size(H, kh, stride[0], padding[0], padding[1], dilation[0])
+    Wo = None if W is None else out_size(W, kw, stride[1], padding[2], padding[3], dilation[1])
+    return (N, O, Ho, Wo), x[1]
+
+
+def _conv_flops(i, o, **a):
+    (_, Cg, kh, kw) = i[1][0]
+    return 2 * math.prod(d or 1 for d in o[0][0]) * Cg * kh * kw
+
+
+def _input_grad_infer(g, w, *, input_hw, groups, **attrs):
+    return (g[0][0], w[0][1] * groups) + tuple(input_hw), g[1]
+
+
+def _weight_grad_infer(x, g, *, kernel, groups, **attrs):
+    return (g[0][1], x[0][1] // groups) + tuple(kernel), x[1]
+
+
+def _bwd_flops(i, o, **a):
+    return 2 * math.prod(d or 1 for d in i[0][0]) * math.prod(d or 1 for d in i[1][0][1:])
+
+
+def _make(name, impl, helper_xp, helper_cpu, vjp, infer, flops, onnx=None):
+    return register(OpDef(
+        name, functools.partial(impl, helper_xp),
+        kernels={"cpu": functools.partial(impl, helper_cpu, np)},
+        vjp=vjp, infer=infer, cost=io_cost(flops), onnx=onnx))
+
+
+CONV2D = _make("conv2d", _conv_impl, _im2col_xp, _im2col_cpu, _conv_vjp, _conv_infer,
+               _conv_flops, onnx="Conv")
+CONV2D_INPUT_GRAD = _make("conv2d_input_grad", _input_grad_impl, _col2im_xp, _col2im_cpu,
+                          _input_grad_vjp, _input_grad_infer, _bwd_flops, onnx="ConvTranspose")
+CONV2D_WEIGHT_GRAD = _make("conv2d_weight_grad", _weight_grad_impl, _im2col_xp, _im2col_cpu,
+                           _weight_grad_vjp, _weight_grad_infer, _bwd_flops)
+
+
+# --- public API and argument checks ---------------------------------------------------------
+def _padding(op, padding, kernel, dilation, stride, nd):
+    """Padding as (top, bottom, left, right) (nd=2) from an int, a tuple, 'valid' or 'same'."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0,) * (2 * nd)
+        if padding != "same":
+            raise ValueError(f"{op}: padding must be 'valid', 'same', an int or a tuple, "
+                             f"got {padding!r}")
+        if any(s != 1 for s in stride):
+            raise ValueError(f"{op}: padding='same' needs stride 1, got stride {stride}")
+        out = []
+        for k, d in zip(kernel, dilation):
+            total = d * (k - 1)
+            out += [total // 2, total - total // 2]
+        return tuple(out)
+    p = tuple_n(padding, nd, op, "padding")
+    if any(v < 0 for v in p):
+        raise ValueError(f"{op}: padding must be non-negative, got {p}")
+    return tuple(v for v in p for _ in (0, 1))
+
+
+def _check_conv(op, x, w, b, stride, padding, dilation, groups, nd=2):
+    if x.ndim != nd + 2:
+        raise ValueError(f"{op}: input must be {nd + 2}-D (N, C, {'H, W' if nd == 2 else 'L'}),"
+                         f" got shape {tuple(x.shape)}")
+    if w.ndim != nd + 2:
+        raise ValueError(f"{op}: weight must be {nd + 2}-D, got shape {tuple(w.shape)}")
+    same_dtype(op, x, ("weight", w), ("bias", b))
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
+    return int(groups)
+
+
+def _validate_geometry(op, xshape, wshape, b, stride, pad, dilation, groups):
+    N, C, H, W = xshape
+    O, Cg, kh, kw = wshape
+    if Cg * groups != C:
+        raise ValueError(f"{op}: input has {C} channels but weight {tuple(wshape)} with "
+                         f"groups={groups} expects {Cg * groups}")
+    if O % groups:
+        raise ValueError(f"{op}: out_channels {O} must be divisible by groups={groups}")
+    if kh < 1 or kw < 1:
+        raise ValueError(f"{op}: kernel size must be positive, got {(kh, kw)}")
+    if b is not None and tuple(b.shape) != (O,):
+        raise ValueError(f"{op}: bias must have shape ({O},), got {tuple(b.shape)}")
+    Ho = out_size(H, kh, stride[0], pad[0], pad[1], dilation[0])
+    Wo = out_size(W, kw, stride[1], pad[2], pad[3], dilation[1])
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"{op}: the (dilated) kernel {(kh, kw)} with dilation {dilation} is "
+                         f"larger than the padded input {(H + pad[0] + pad[1], W + pad[2] + pad[3])}"
+                         f" (input {tuple(xshape)}, padding {pad})")
+    return Ho, Wo
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """2-D convolution (cross-correlation) of (N, C, H, W) with weight (O, C/groups, kh, kw).
+
+    ``padding`` is an int, (ph, pw), 'valid' or 'same' (stride 1; extra padding goes
+    bottom/right, as PyTorch).
+    """
+    x = as_float_tensor(input, "conv2d")
+    w = as_float_tensor(weight, "conv2d", "weight")
+    b = None if bias is None else as_float_tensor(bias, "conv2d", "bias")
+    groups = _check_conv("conv2d", x, w, b, stride, padding, dilation, groups)
+    stride = tuple_n(stride, 2, "conv2d", "stride", 1)
+    dilation = tuple_n(dilation, 2, "conv2d", "dilation", 1)
+    pad = _padding("conv2d", padding, w.shape[2:], dilation, stride, 2)
+    _validate_geometry("conv2d", x.shape, w.shape, b, stride, pad, dilation, groups)
+    ins = (x, w) if b is None else (x, w, b)
+    return apply(CONV2D, *ins, stride=stride, padding=pad, dilation=dilation, groups=groups)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """1-D convolution of (N, C, L) with weight (O, C/groups, k): conv2d on a height-1 image."""
+    x = as_float_tensor(input, "conv1d")
+    w = as_float_tensor(weight, "conv1d", "weight")
+    b = None if bias is None else as_float_tensor(bias, "conv1d", "bias")
+    groups = _check_conv("conv1d", x, w, b, stride, padding, dilation, groups, nd=1)
+    (s,) = tuple_n(stride, 1, "conv1d", "stride", 1)
+    (d,) = tuple_n(dilation, 1, "conv1d", "dilation", 1)
+    p = _padding("conv1d", padding, w.shape[2:], (d,), (s,), 1)
+    x4 = x.reshape(x.shape[0], x.shape[1], 1, x.shape[2])
+    w4 = w.reshape(w.shape[0], w.shape[1], 1, w.shape[2])
+    pad = (0, 0) + p
+    _validate_geometry("conv1d", x4.shape, w4.shape, b, (1, s), pad, (1, d), groups)
+    ins = (x4, w4) if b is None else (x4, w4, b)
+    out = apply(CONV2D, *ins, stride=(1, s), padding=pad, dilation=(1, d), groups=groups)
+    return out.reshape(out.shape[0], out.shape[1], out.shape[3])
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     groups: int = 1, dilation=1) -> Tensor:
+    """Transposed 2-D convolution (the gradient of conv2d w.r.t. its input).
+
+    ``weight`` is (C_in, C_out/groups, kh, kw), as PyTorch.
+    """
+    op = "conv_transpose2d"
+    x = as_float_tensor(input, op)
+    w = as_float_tensor(weight, op, "weight")
+    b = None if bias is None else as_float_tensor(bias, op, "bias")
+    groups = _check_conv(op, x, w, b, stride, padding, dilation, groups)
+    stride = tuple_n(stride, 2, op, "stride", 1)
+    dilation = tuple_n(dilation, 2, op, "dilation", 1)
+    p = tuple_n(padding, 2, op, "padding", 0)
+    op_ = tuple_n(output_padding, 2, op, "output_padding", 0)
+    if any(o >= max(s, d) for o, s, d in zip(op_, stride, dilation)):
+        raise ValueError(f"{op}: output_padding {op_} must be smaller than stride {stride} or "
+                         f"dilation {dilation}")
+    N, Cin, H, W = x.shape
+    if w.shape[0] != Cin:
+        raise ValueError(f"{op}: input has {Cin} channels but weight {tuple(w.shape)} expects "
+                         f"{w.shape[0]} (weight is (C_in, C_out/groups, kh, kw))")
+    if Cin % groups:
+        raise ValueError(f"{op}: in_channels {Cin} must be divisible by groups={groups}")
+    kh, kw = w.shape[2:]
+    Hout = (H - 1) * stride[0] - 2 * p[0] + dilation[0] * (kh - 1) + op_[0] + 1
+    Wout = (W - 1) * stride[1] - 2 * p[1] + dilation[1] * (kw - 1) + op_[1] + 1
+    if Hout < 1 or Wout < 1:
+        raise ValueError(f"{op}: output size {(Hout, Wout)} is not positive for input "
+                         f"{tuple(x.shape)}, kernel {(kh, kw)}, stride {stride}, padding {p}")
+    Cout = w.shape[1] * groups
+    if b is not None and tuple(b.shape) != (Cout,):
+        raise ValueError(f"{op}: bias must have shape ({Cout},), got {tuple(b.shape)}")
+    pad = (p[0], p[0], p[1], p[1])
+    # the forward conv that this transposes maps (Hout, Wout) back to (H, W)
+    Hc = out_size(Hout, kh, stride[0], pad[0], pad[1], dilation[0])
+    Wc = out_size(Wout, kw, stride[1], pad[2], pad[3], dilation[1])
+    if (Hc, Wc) != (H, W):
+        raise ValueError(f"{op}: inconsistent geometry for input {tuple(x.shape)}: padding {p} "
+                         f"is too large for kernel {(kh, kw)}")
+    out = apply(CONV2D_INPUT_GRAD, x, w, stride=stride, padding=pad, dilation=dilation,
+                groups=groups, input_hw=(Hout, Wout))
+    if b is not None:
+        out = out + b.reshape(1, -1, 1, 1)
+    return out

@@ -1,0 +1,158 @@
+"""linear, embedding and dropout."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._apply import apply
+from .._tensor import Tensor
+from .nn_util import as_float_tensor, as_index_tensor, const, io_cost, same_dtype
+from .registry import OpDef, register
+
+
+# --- linear: x @ w.T + b in one op ---------------------------------------------------------------
+def _linear_fwd(xp, x, w, *b):
+    lead = x.shape[:-1]
+    x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+    out = xp.matmul(x2, w.T)
+    if b:
+        out += b[0]
+    return out.reshape(lead + (w.shape[0],)) if x.ndim != 2 else out
+
+
+def _linear_vjp(n, g):
+    x, w = n.inputs[0], n.inputs[1]
+    gx = g @ w if x._rg else None
+    gw = gb = None
+    g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+    if w._rg:
+        x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+        gw = g2.T @ x2
+    if len(n.inputs) == 3:
+        gb = g2.sum(axis=0) if n.inputs[2]._rg else None
+        return gx, gw, gb
+    return gx, gw
+
+
+def _linear_infer(x, w, *b):
+    return tuple(x[0][:-1]) + (w[0][0],), x[1]
+
+
+LINEAR = register(OpDef("linear", _linear_fwd, vjp=_linear_vjp, infer=_linear_infer,
+                        saves="others", onnx="Gemm",
+                        cost=io_cost(lambda i, o, **a: 2 * math.prod(d or 1 for d in o[0][0])
+                                     * (i[1][0][1] or 1))))
+
+
+def linear(input, weight, bias=None) -> Tensor:
+    """``input @ weight.T + bias`` with weight (out_features, in_features)."""
+    x = as_float_tensor(input, "linear")
+    w = as_float_tensor(weight, "linear", "weight")
+    b = None if bias is None else as_float_tensor(bias, "linear", "bias")
+    same_dtype("linear", x, ("weight", w), ("bias", b))
+    if w.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out, in), got shape {tuple(w.shape)}")
+    if x.ndim < 1 or x.shape[-1] != w.shape[1]:
+        raise ValueError(f"linear: input of shape {tuple(x.shape)} does not match weight of "
+                         f"shape {tuple(w.shape)} (last dimension must be {w.shape[1]})")
+    if b is not None and tuple(b.shape) != (w.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({w.shape[0]},), got {tuple(b.shape)}")
+    if x.ndim == 1:
+        return apply(LINEAR, *((x.reshape(1, -1), w) + ((b,) if b is not None else ()))
+                     ).reshape(w.shape[0])
+    return apply(LINEAR, *((x, w) + ((b,) if b is not None else ())))
+
+
+# --- embedding --------------------------------------------------------------------------------------
+def _emb_fwd(xp, w, idx, *, padding_idx):
+    return xp.take(w, idx, axis=0)
+
+
+def _emb_grad_fwd(xp, g, idx, *, num_weights, padding_idx):
+    D = g.shape[-1]
+    out = xp.zeros((num_weights, D), g.dtype)
+    flat = idx.reshape(-1)
+    if xp is np:
+        np.add.at(out, flat, g.reshape(-1, D))
+    else:
+        import cupyx
+        cupyx.scatter_add(out, flat, g.reshape(-1, D))
+    if padding_idx is not None:
+        out[padding_idx] = 0
+    return out
+
+
+def _emb_grad_cpu(g, idx, *, num_weights, padding_idx):
+    from .. import _ops
+    D = g.shape[-1]
+    out = np.empty((num_weights, D), g.dtype)
+    if out.size:
+        _ops.embedding_backward(np.ascontiguousarray(g.reshape(-1, D)),
+                                np.ascontiguousarray(idx.reshape(-1), dtype=np.int64), out,
+                                -1 if padding_idx is None else padding_idx)
+    return out
+
+
+def _emb_vjp(n, g):
+    w, idx = n.inputs
+    return apply(EMBEDDING_GRAD, g, idx, num_weights=w.shape[0],
+                 padding_idx=n.attrs["padding_idx"]), None
+
+
+def _emb_grad_vjp(n, gg):
+    g, idx = n.inputs
+    pi = n.attrs["padding_idx"]
+    out = apply(EMBEDDING, gg, idx, padding_idx=pi)
+    if pi is not None:
+        out = out.masked_fill(const((idx._data == pi)[..., None], idx), 0.0)
+    return out, None
+
+
+EMBEDDING = register(OpDef(
+    "embedding", _emb_fwd, vjp=_emb_vjp, saves=False, onnx="Gather",
+    infer=lambda w, i, *, padding_idx: (tuple(i[0]) + (w[0][1],), w[1]), cost=io_cost()))
+EMBEDDING_GRAD = register(OpDef(
+    "embedding_grad", _emb_grad_fwd, kernels={"cpu": _emb_grad_cpu}, vjp=_emb_grad_vjp,
+    saves=False, cost=io_cost(),
+    infer=lambda g, i, *, num_weights, padding_idx: ((num_weights, g[0][-1]), g[1])))
+
+
+def embedding(input, weight, padding_idx: int | None = None) -> Tensor:
+    """Rows of ``weight`` (num_embeddings, dim) at the integer indices ``input``; the row at
+    ``padding_idx`` gets no gradient."""
+    idx = as_index_tensor(input, "embedding", "input")
+    w = as_float_tensor(weight, "embedding", "weight")
+    if w.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape "
+                         f"{tuple(w.shape)}")
+    V = w.shape[0]
+    if padding_idx is not None:
+        if not -V <= padding_idx < V:
+            raise ValueError(f"embedding: padding_idx {padding_idx} is out of range for "
+                             f"{V} embeddings")
+        padding_idx = int(padding_idx) % V
+    d = idx._host()
+    if d.size and (int(d.min()) < 0 or int(d.max()) >= V):
+        raise IndexError(f"embedding: indices must lie in [0, {V}), got range "
+                         f"[{int(d.min())}, {int(d.max())}]")
+    return apply(EMBEDDING, w, idx, padding_idx=padding_idx)
+
+
+# --- dropout ------------------------------------------------------------------------------------------
+def dropout(input, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p) in
+    training; the identity otherwise. Seeded by ``tl.manual_seed`` (or ``generator``)."""
+    from ..random import rng
+    x = as_float_tensor(input, "dropout")
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    keep = rng(generator).random(x.shape) >= p
+    mask = (keep * (1.0 / (1.0 - p))).astype(x.dtype)
+    return x * const(mask, x)
+

@@ -1,0 +1,287 @@
+"""Losses: cross-entropy (fused log-softmax + NLL), NLL, MSE, L1, Huber, binary CE.
+
+``cross_entropy`` with class indices and ``nll_loss`` are registry entries (one
+kernel each); the others are built from core ops, which is as fast for them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._apply import apply
+from .._tensor import Tensor
+from . import elementwise as E
+from .nn_act import _log_softmax_fwd, log_softmax, softmax
+from .nn_util import (as_float_tensor, check_reduction, const, io_cost, same_dtype,
+                      xp_of)
+from .registry import OpDef, register
+from ._util import numel, to_tensor
+
+
+# --- shared pieces of the class-index losses ------------------------------------------
+def _class_consts(xp, t, w, ignore_index, C, dtype):
+    """valid mask, clamped targets, per-position weight (0 where ignored), class weights."""
+    valid = t != ignore_index
+    tc = xp.where(valid, t, 0)
+    wvec = w if w is not None else xp.ones(C, dtype)
+    wt = wvec[tc] * valid.astype(dtype)
+    return valid, tc, wt, wvec
+
+
+def _reduce_arr(xp, loss, wt, reduction):
+    if reduction == "none":
+        return loss
+    s = loss.sum()
+    if reduction == "sum":
+        return xp.asarray(s, dtype=loss.dtype)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return xp.asarray(s / wt.sum(), dtype=loss.dtype)
+
+
+def _expand_c(a, nd):
+    """(N, *d) -> (N, 1, *d) to broadcast against (N, C, *d)."""
+    return a.reshape(a.shape[:1] + (1,) + a.shape[1:]) if nd >= 2 else a
+
+
+def _class_shape(wvec, nd):
+    return wvec.reshape((1, -1) + (1,) * (nd - 2))
+
+
+def _ce_fwd(xp, x, t, *w, ignore_index, reduction, label_smoothing):
+    w = w[0] if w else None
+    C = x.shape[1]
+    logp = _log_softmax_fwd(xp, x, 1)
+    valid, tc, wt, wvec = _class_consts(xp, t, w, ignore_index, C, x.dtype)
+    picked = xp.take_along_axis(logp, _expand_c(tc, x.ndim), axis=1)[:, 0]
+    loss = -picked * wt
+    if label_smoothing:
+        smooth = -(logp * _class_shape(wvec, x.ndim)).sum(axis=1) * valid
+        loss = (1.0 - label_smoothing) * loss + (label_smoothing / C) * smooth
+    return _reduce_arr(xp, loss.astype(x.dtype, copy=False), wt, reduction)
+
+
+def _grad_scale(n, g, wt):
+    """The upstream gradient per position, divided by the mean's denominator."""
+    if n.attrs["reduction"] == "mean":
+        g = g * (1.0 / wt.sum()) if wt.sum() else g * np.nan
+    if n.attrs["reduction"] == "none" and n.inputs[0].ndim >= 2:
+        g = g.unsqueeze(1)
+    return g
+
+
+def _ce_vjp(n, g):
+    x, t = n.inputs[0], n.inputs[1]
+    w = n.inputs[2] if len(n.inputs) > 2 else None
+    ls, ii = n.attrs["label_smoothing"], n.attrs["ignore_index"]
+    xd, td = x._data, t._data
+    xp = xp_of(xd)
+    C = xd.shape[1]
+    valid, tc, wt, wvec = _class_consts(xp, td, None if w is None else w._data, ii, C, xd.dtype)
+    onehot = (_expand_c(tc, xd.ndim) == _class_shape(xp.arange(C), xd.ndim)).astype(xd.dtype)
+    vf = valid.astype(xd.dtype)
+    a = (1.0 - ls) * wt + (ls / C) * wvec.sum() * vf
+    b = (1.0 - ls) * _expand_c(wt, xd.ndim) * onehot + \
+        (ls / C) * _class_shape(wvec, xd.ndim) * _expand_c(vf, xd.ndim)
+    p = softmax(x, axis=1)
+    dx = (p * const(_expand_c(a, xd.ndim), x) - const(b, x)) * _grad_scale(n, g, wt)
+    return (dx, None) + ((None,) if w is not None else ())
+
+
+def _loss_infer(x, t, *w, reduction, **attrs):
+    if reduction == "none":
+        return tuple(t[0]), x[1]
+    return (), x[1]
+
+
+_ce_cost = io_cost(lambda i, o, **a: 6 * numel(i[0][0]))
+CROSS_ENTROPY = register(OpDef("cross_entropy", _ce_fwd, vjp=_ce_vjp, infer=_loss_infer,
+                               cost=_ce_cost, saves=True, onnx="SoftmaxCrossEntropyLoss"))
+
+
+def _nll_fwd(xp, x, t, *w, ignore_index, reduction):
+    w = w[0] if w else None
+    valid, tc, wt, _ = _class_consts(xp, t, w, ignore_index, x.shape[1], x.dtype)
+    picked = xp.take_along_axis(x, _expand_c(tc, x.ndim), axis=1)[:, 0]
+    return _reduce_arr(xp, (-picked * wt).astype(x.dtype, copy=False), wt, reduction)
+
+
+def _nll_vjp(n, g):
+    x, t = n.inputs[0], n.inputs[1]
+    w = n.inputs[2] if len(n.inputs) > 2 else None
+    xd = x._data
+    xp = xp_of(xd)
+    C = xd.shape[1]
+    _, tc, wt, _ = _class_consts(xp, t._data, None if w is None else w._data,
+                                 n.attrs["ignore_index"], C, xd.dtype)
+    onehot = (_expand_c(tc, xd.ndim) == _class_shape(xp.arange(C), xd.ndim)).astype(xd.dtype)
+    dx = const(-onehot * _expand_c(wt, xd.ndim), x) * _grad_scale(n, g, wt)
+    return (dx, None) + ((None,) if w is not None else ())
+
+
+NLL_LOSS = register(OpDef("nll_loss", _nll_fwd, vjp=_nll_vjp, infer=_loss_infer,
+                          cost=io_cost(), saves=False, onnx="NegativeLogLikelihoodLoss"))
+
+
+def _check_class_args(op, x, target, weight, ignore_index):
+    if x.ndim == 0:
+        raise ValueError(f"{op}: input must have a class dimension, got a 0-d tensor")
+    C = x.shape[1] if x.ndim >= 2 else x.shape[0]
+    want = (x.shape[:1] + x.shape[2:]) if x.ndim >= 2 else ()
+    if tuple(target.shape) != tuple(want):
+        raise ValueError(f"{op}: target of shape {tuple(target.shape)} does not match input "
+                         f"of shape {tuple(x.shape)} (expected target shape {want})")
+    if weight is not None:
+        same_dtype(op, x, ("weight", weight))
+        if tuple(weight.shape) != (C,):
+            raise ValueError(f"{op}: weight must have shape ({C},) (one per class), got "
+                             f"{tuple(weight.shape)}")
+    td = target._host()
+    if td.size:
+        bad = (td != ignore_index) & ((td < 0) | (td >= C))
+        if bad.any():
+            v = int(td[bad].flat[0])
+            raise IndexError(f"{op}: target value {v} is out of range for {C} classes "
+                             f"(and is not ignore_index={ignore_index})")
+
+
+def _class_loss(op, x, target, weight, reduction, **attrs):
+    unbatched = x.ndim == 1
+    if unbatched:
+        x = x.reshape(1, -1)
+        target = target.reshape(1)
+    ins = (x, target) + ((weight,) if weight is not None else ())
+    out = apply(op, *ins, reduction=reduction, **attrs)
+    return out.reshape(()) if unbatched and reduction == "none" else out
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def cross_entropy(input, target, weight=None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy over axis 1 of ``input`` (N, C, ...) or (C,).
+
+    ``target`` holds class indices (integer, shape (N, ...)) or class probabilities
+    (float, the input's shape). As ``torch.nn.functional.cross_entropy``.
+    """
+    x = as_float_tensor(input, "cross_entropy")
+    target = to_tensor(target)
+    check_reduction("cross_entropy", reduction)
+    ls = float(label_smoothing)
+    if not 0.0 <= ls <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {ls}")
+    weight = None if weight is None else as_float_tensor(weight, "cross_entropy", "weight")
+    if target._data.dtype.kind == "f":
+        return _soft_cross_entropy(x, target, weight, reduction, ls)
+    if target._data.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: target must hold class indices (integers) or "
+                        f"probabilities (floats), got {target._data.dtype}")
+    _check_class_args("cross_entropy", x, target, weight, ignore_index)
+    return _class_loss(CROSS_ENTROPY, x, target, weight, reduction,
+                       ignore_index=int(ignore_index), label_smoothing=ls)
+
+
+def _soft_cross_entropy(x, target, weight, reduction, ls):
+    if tuple(target.shape) != tuple(x.shape):
+        raise ValueError(f"cross_entropy: probability target of shape {tuple(target.shape)} "
+                         f"must match the input's shape {tuple(x.shape)}")
+    same_dtype("cross_entropy", x, ("target", target))
+    axis = 1 if x.ndim >= 2 else 0
+    C = x.shape[axis]
+    if ls:
+        target = target * (1.0 - ls) + ls / C
+    logp = log_softmax(x, axis=axis)
+    prod = logp * target
+    if weight is not None:
+        if tuple(weight.shape) != (C,):
+            raise ValueError(f"cross_entropy: weight must have shape ({C},), got "
+                             f"{tuple(weight.shape)}")
+        prod = prod * weight.reshape((-1,) + (1,) * (x.ndim - 2) if x.ndim >= 2 else (-1,))
+    loss = -prod.sum(axis=axis)
+    return _reduce(loss, reduction)
+
+
+def nll_loss(input, target, weight=None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at ``target``."""
+    x = as_float_tensor(input, "nll_loss")
+    target = to_tensor(target)
+    check_reduction("nll_loss", reduction)
+    if target._data.dtype.kind not in "iu":
+        raise TypeError(f"nll_loss: target must be an integer tensor of class indices, got "
+                        f"{target._data.dtype}")
+    weight = None if weight is None else as_float_tensor(weight, "nll_loss", "weight")
+    _check_class_args("nll_loss", x, target, weight, ignore_index)
+    return _class_loss(NLL_LOSS, x, target, weight, reduction, ignore_index=int(ignore_index))
+
+
+# --- regression and binary losses (composites of core ops) ----------------------------
+def _pair(op, input, target):
+    x = as_float_tensor(input, op)
+    y = as_float_tensor(target, op, "target")
+    same_dtype(op, x, ("target", y))
+    if tuple(x.shape) != tuple(y.shape):
+        from ._util import broadcast_shapes
+        broadcast_shapes(op, x.shape, y.shape)
+    return x, y
+
+
+def mse_loss(input, target, reduction: str = "mean") -> Tensor:
+    """Mean squared error (broadcasting input against target)."""
+    check_reduction("mse_loss", reduction)
+    x, y = _pair("mse_loss", input, target)
+    d = x - y
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input, target, reduction: str = "mean") -> Tensor:
+    """Mean absolute error."""
+    check_reduction("l1_loss", reduction)
+    x, y = _pair("l1_loss", input, target)
+    return _reduce((x - y).abs(), reduction)
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - delta / 2)."""
+    check_reduction("huber_loss", reduction)
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    x, y = _pair("huber_loss", input, target)
+    d = x - y
+    a = d.abs()
+    loss = E.where(a < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") -> Tensor:
+    """-(y log p + (1 - y) log(1 - p)) with the logs clamped at -100 (as PyTorch)."""
+    check_reduction("binary_cross_entropy", reduction)
+    p, y = _pair("binary_cross_entropy", input, target)
+    ph = p._host()
+    if ph.size and not ((ph >= 0) & (ph <= 1)).all():
+        raise ValueError("binary_cross_entropy: every element of input must be a probability "
+                         "in [0, 1]; use binary_cross_entropy_with_logits for logits")
+    loss = -(y * p.log().clip(min=-100.0) + (1.0 - y) * (1.0 - p).log().clip(min=-100.0))
+    if weight is not None:
+        loss = loss * as_float_tensor(weight, "binary_cross_entropy", "weight")
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean",
+                                     pos_weight=None) -> Tensor:
+    """Sigmoid + binary cross-entropy in one numerically stable expression."""
+    check_reduction("binary_cross_entropy_with_logits", reduction)
+    x, y = _pair("binary_cross_entropy_with_logits", input, target)
+    sp = E.softplus(-x)                     # -log(sigmoid(x)), stable for large |x|
+    if pos_weight is not None:
+        pw = as_float_tensor(pos_weight, "binary_cross_entropy_with_logits", "pos_weight")
+        loss = (1.0 - y) * x + (1.0 + (pw - 1.0) * y) * sp
+    else:
+        loss = (1.0 - y) * x + sp
+    if weight is not None:
+        loss = loss * as_float_tensor(weight, "binary_cross_entropy_with_logits", "weight")
+    return _reduce(loss, reduction)

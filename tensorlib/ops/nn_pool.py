@@ -1,0 +1,312 @@
+"""2-D pooling: max (with argmax indices), average, adaptive average.
+
+max_pool2d returns (out, indices); its gradient op scatters through the indices
+and the vjp of that scatter is a gather, so grad of grad works. avg_pool2d and
+its gradient are each other's adjoints. adaptive_avg_pool2d is two matmuls with
+constant pooling matrices (no kernel of its own needed).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._apply import apply
+from .._tensor import Tensor
+from .indexing import take_along_axis
+from .nn_util import as_float_tensor, const, io_cost, tuple_n
+from .registry import OpDef, register
+
+
+def _pool_out(n, k, s, p, d, ceil_mode):
+    eff = d * (k - 1) + 1
+    num = n + 2 * p - eff
+    if ceil_mode:
+        o = -(-num // s) + 1
+        if (o - 1) * s >= n + p:   # the last window must start inside the input or left pad
+            o -= 1
+    else:
+        o = num // s + 1
+    return o
+
+
+def _windows(Ho, Wo, attrs, H, W):
+    """Input row/column of window offset 0 for every output, as (Ho, 1) and (1, Wo)."""
+    (sh, sw), (ph, pw) = attrs["stride"], attrs["padding"]
+    return (np.arange(Ho) * sh - ph)[:, None], (np.arange(Wo) * sw - pw)[None, :]
+
+
+# --- max pooling ------------------------------------------------------------------------------
+def _max_fwd(xp, x, *, kernel, stride, padding, dilation, out_hw):
+    N, C, H, W = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    Ho, Wo = out_hw
+    Hp = max(H + 2 * ph, (Ho - 1) * sh + dh * (kh - 1) + 1)
+    Wp = max(W + 2 * pw, (Wo - 1) * sw + dw * (kw - 1) + 1)
+    xpad = xp.full((N, C, Hp, Wp), -xp.inf, x.dtype)
+    xpad[:, :, ph:ph + H, pw:pw + W] = x
+    best = xp.full((N, C, Ho, Wo), -xp.inf, x.dtype)
+    arg = xp.full((N, C, Ho, Wo), -1, np.int64)
+    h0 = xp.arange(Ho).reshape(-1, 1) * sh - ph
+    w0 = xp.arange(Wo).reshape(1, -1) * sw - pw
+    for i in range(kh):
+        for j in range(kw):
+            v = xpad[:, :, i * dh:i * dh + sh * (Ho - 1) + 1:sh, j * dw:j * dw + sw * (Wo - 1) + 1:sw]
+            hi, wi = h0 + i * dh, w0 + j * dw
+            inside = (hi >= 0) & (hi < H) & (wi >= 0) & (wi < W)
+            upd = inside & ((arg < 0) | (v > best) | (xp.isnan(v) & ~xp.isnan(best)))
+            best = xp.where(upd, v, best)
+            arg = xp.where(upd, hi * W + wi, arg)
+    return best, arg
+
+
+def _max_fwd_cpu(x, *, kernel, stride, padding, dilation, out_hw):
+    from .. import _ops
+    x = np.ascontiguousarray(x)
+    N, C = x.shape[:2]
+    out = np.empty((N, C) + tuple(out_hw), x.dtype)
+    idx = np.empty((N, C) + tuple(out_hw), np.int64)
+    if out.size:
+        _ops.max_pool2d(x, out, idx, *kernel, *stride, *padding, *dilation)
+    return out, idx
+
+
+def _max_grad_fwd(xp, g, idx, *, input_hw):
+    N, C, Ho, Wo = g.shape
+    H, W = input_hw
+    out = xp.zeros((N, C, H * W), g.dtype)
+    if g.size:
+        import importlib
+        if xp is np:
+            np.add.at(out, (np.arange(N)[:, None, None], np.arange(C)[None, :, None],
+                            idx.reshape(N, C, -1)), g.reshape(N, C, -1))
+        else:
+            importlib.import_module("cupyx").scatter_add(
+                out, (xp.arange(N)[:, None, None], xp.arange(C)[None, :, None],
+                      idx.reshape(N, C, -1)), g.reshape(N, C, -1))
+    return out.reshape(N, C, H, W)
+
+
+def _max_grad_cpu(g, idx, *, input_hw):
+    from .. import _ops
+    H, W = input_hw
+    if idx.shape != g.shape or idx.dtype != np.int64:
+        raise ValueError(f"max_pool2d_grad: indices {idx.shape} {idx.dtype} must be int64 with "
+                         f"the gradient's shape {g.shape}")
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= H * W):
+        raise IndexError(f"max_pool2d_grad: indices must lie in [0, {H * W})")
+    out = np.empty(g.shape[:2] + (H, W), g.dtype)
+    if out.size:
+        _ops.max_pool2d_backward(np.ascontiguousarray(g), np.ascontiguousarray(idx), out)
+    return out
+
+
+def _max_vjp(n, g, _gidx):
+    idx = n.output(1).detach()
+    return (apply(MAX_POOL2D_GRAD, g, idx, input_hw=tuple(n.inputs[0].shape[2:])),)
+
+
+def _max_grad_vjp(n, gg):
+    g, idx = n.inputs
+    N, C, Ho, Wo = g.shape
+    flat = gg.reshape(N, C, -1)
+    picked = take_along_axis(flat, idx.reshape(N, C, Ho * Wo), axis=2)
+    return picked.reshape(g.shape), None
+
+
+def _max_infer(x, *, kernel, stride, padding, dilation, out_hw):
+    s = tuple(x[0][:2]) + tuple(out_hw)
+    return (s, x[1]), (s, np.dtype(np.int64))
+
+
+def _pool_flops(i, o, **a):
+    return math.prod(d or 1 for d in o[0][0]) * math.prod(a.get("kernel", (1, 1)))
+
+
+MAX_POOL2D = register(OpDef("max_pool2d", _max_fwd, kernels={"cpu": _max_fwd_cpu},
+                            vjp=_max_vjp, saves=False, saves_output=True, infer=_max_infer,
+                            cost=io_cost(_pool_flops), onnx="MaxPool"))
+MAX_POOL2D_GRAD = register(OpDef(
+    "max_pool2d_grad", _max_grad_fwd, kernels={"cpu": _max_grad_cpu}, vjp=_max_grad_vjp,
+    saves=False, infer=lambda g, i, *, input_hw: (tuple(g[0][:2]) + tuple(input_hw), g[1]),
+    cost=io_cost()))
+
+
+# --- average pooling ------------------------------------------------------------------------------
+def _count_map(xp, H, W, Ho, Wo, kernel, stride, padding, include_pad, divisor):
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    if divisor:
+        return xp.full((Ho, Wo), float(divisor))
+    h0 = np.arange(Ho) * sh - ph
+    w0 = np.arange(Wo) * sw - pw
+    if include_pad:
+        hc = np.minimum(h0 + kh, H + ph) - h0
+        wc = np.minimum(w0 + kw, W + pw) - w0
+    else:
+        hc = np.minimum(h0 + kh, H) - np.maximum(h0, 0)
+        wc = np.minimum(w0 + kw, W) - np.maximum(w0, 0)
+    return xp.asarray(np.outer(hc, wc).astype(np.float64))
+
+
+def _avg_slices(H, W, Ho, Wo, kernel, stride, padding):
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    Hp = max(H + 2 * ph, (Ho - 1) * sh + kh)
+    Wp = max(W + 2 * pw, (Wo - 1) * sw + kw)
+    sl = [(slice(i, i + sh * (Ho - 1) + 1, sh), slice(j, j + sw * (Wo - 1) + 1, sw))
+          for i in range(kh) for j in range(kw)]
+    return Hp, Wp, sl
+
+
+def _avg_fwd(xp, x, *, kernel, stride, padding, out_hw, count_include_pad, divisor):
+    N, C, H, W = x.shape
+    Ho, Wo = out_hw
+    ph, pw = padding
+    Hp, Wp, sl = _avg_slices(H, W, Ho, Wo, kernel, stride, padding)
+    xpad = xp.zeros((N, C, Hp, Wp), x.dtype)
+    xpad[:, :, ph:ph + H, pw:pw + W] = x
+    acc = xp.zeros((N, C, Ho, Wo), x.dtype)
+    for a, b in sl:
+        acc += xpad[:, :, a, b]
+    cnt = _count_map(xp, H, W, Ho, Wo, kernel, stride, padding, count_include_pad, divisor)
+    return (acc / cnt).astype(x.dtype, copy=False)
+
+
+def _avg_grad_fwd(xp, g, *, kernel, stride, padding, input_hw, count_include_pad, divisor):
+    N, C, Ho, Wo = g.shape
+    H, W = input_hw
+    ph, pw = padding
+    Hp, Wp, sl = _avg_slices(H, W, Ho, Wo, kernel, stride, padding)
+    cnt = _count_map(xp, H, W, Ho, Wo, kernel, stride, padding, count_include_pad, divisor)
+    gs = (g / cnt).astype(g.dtype, copy=False)
+    dpad = xp.zeros((N, C, Hp, Wp), g.dtype)
+    for a, b in sl:
+        dpad[:, :, a, b] += gs
+    return xp.ascontiguousarray(dpad[:, :, ph:ph + H, pw:pw + W])
+
+
+def _avg_cpu(x, *, kernel, stride, padding, out_hw, count_include_pad, divisor):
+    from .. import _ops
+    out = np.empty(x.shape[:2] + tuple(out_hw), x.dtype)
+    if out.size:
+        _ops.avg_pool2d(np.ascontiguousarray(x), out, *kernel, *stride, *padding,
+                        bool(count_include_pad), int(divisor or 0))
+    return out
+
+
+def _avg_grad_cpu(g, *, kernel, stride, padding, input_hw, count_include_pad, divisor):
+    from .. import _ops
+    out = np.empty(g.shape[:2] + tuple(input_hw), g.dtype)
+    if out.size:
+        _ops.avg_pool2d_backward(np.ascontiguousarray(g), out, *kernel, *stride, *padding,
+                                 bool(count_include_pad), int(divisor or 0))
+    return out
+
+
+def _avg_common(attrs):
+    return {k: attrs[k] for k in ("kernel", "stride", "padding", "count_include_pad", "divisor")}
+
+
+AVG_POOL2D = register(OpDef(
+    "avg_pool2d", _avg_fwd, kernels={"cpu": _avg_cpu}, saves=False,
+    vjp=lambda n, g: (apply(AVG_POOL2D_GRAD, g, input_hw=tuple(n.inputs[0].shape[2:]),
+                            **_avg_common(n.attrs)),),
+    infer=lambda x, *, out_hw, **a: (tuple(x[0][:2]) + tuple(out_hw), x[1]),
+    cost=io_cost(_pool_flops), onnx="AveragePool"))
+AVG_POOL2D_GRAD = register(OpDef(
+    "avg_pool2d_grad", _avg_grad_fwd, kernels={"cpu": _avg_grad_cpu}, saves=False,
+    vjp=lambda n, gg: (apply(AVG_POOL2D, gg, out_hw=tuple(n.inputs[0].shape[2:]),
+                             **_avg_common(n.attrs)),),
+    infer=lambda g, *, input_hw, **a: (tuple(g[0][:2]) + tuple(input_hw), g[1]),
+    cost=io_cost(_pool_flops)))
+
+
+# --- public API -------------------------------------------------------------------------------------
+def _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
+    if x.ndim not in (3, 4):
+        raise ValueError(f"{op}: input must be (N, C, H, W) or (C, H, W), got shape "
+                         f"{tuple(x.shape)}")
+    k = tuple_n(kernel_size, 2, op, "kernel_size", 1)
+    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) \
+        else tuple_n(stride, 2, op, "stride", 1)
+    p = tuple_n(padding, 2, op, "padding")
+    d = tuple_n(dilation, 2, op, "dilation", 1)
+    if any(v < 0 for v in p):
+        raise ValueError(f"{op}: padding must be non-negative, got {p}")
+    for pi, ki, di in zip(p, k, d):
+        if pi > (di * (ki - 1) + 1) // 2:
+            raise ValueError(f"{op}: padding {p} must be at most half of the effective kernel "
+                             f"size {tuple(di * (kk - 1) + 1 for kk, di in zip(k, d))}")
+    H, W = x.shape[-2:]
+    out = (_pool_out(H, k[0], s[0], p[0], d[0], ceil_mode),
+           _pool_out(W, k[1], s[1], p[1], d[1], ceil_mode))
+    if out[0] < 1 or out[1] < 1:
+        raise ValueError(f"{op}: output size {out} is too small: kernel {k} (dilation {d}) "
+                         f"does not fit the input {(H, W)} with padding {p}")
+    return k, s, p, d, out
+
+
+def _batched(x):
+    return (x.unsqueeze(0), True) if x.ndim == 3 else (x, False)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """2-D max pooling over (N, C, H, W) or (C, H, W); ``return_indices`` also gives the
+    flat h * W + w position of each max (as PyTorch)."""
+    x = as_float_tensor(input, "max_pool2d")
+    k, s, p, d, out_hw = _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation,
+                                    ceil_mode)
+    x, unb = _batched(x)
+    out, idx = apply(MAX_POOL2D, x, kernel=k, stride=s, padding=p, dilation=d, out_hw=out_hw)
+    if unb:
+        out, idx = out.squeeze(0), idx.squeeze(0)
+    return (out, idx) if return_indices else out
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """2-D average pooling over (N, C, H, W) or (C, H, W)."""
+    x = as_float_tensor(input, "avg_pool2d")
+    k, s, p, _, out_hw = _pool_args("avg_pool2d", x, kernel_size, stride, padding, 1,
+                                    ceil_mode)
+    if divisor_override is not None and (not isinstance(divisor_override, int)
+                                         or divisor_override <= 0):
+        raise ValueError(f"avg_pool2d: divisor_override must be a positive int, got "
+                         f"{divisor_override!r}")
+    x, unb = _batched(x)
+    out = apply(AVG_POOL2D, x, kernel=k, stride=s, padding=p, out_hw=out_hw,
+                count_include_pad=bool(count_include_pad), divisor=divisor_override or 0)
+    return out.squeeze(0) if unb else out
+
+
+def _adaptive_matrix(n_in, n_out, dtype):
+    m = np.zeros((n_out, n_in), dtype)
+    for i in range(n_out):
+        a = (i * n_in) // n_out
+        b = -((-(i + 1) * n_in) // n_out)
+        m[i, a:b] = 1.0 / (b - a)
+    return m
+
+
+def adaptive_avg_pool2d(input, output_size) -> Tensor:
+    """Average pooling to a fixed output size (windows as PyTorch); None keeps that side."""
+    x = as_float_tensor(input, "adaptive_avg_pool2d")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"adaptive_avg_pool2d: input must be (N, C, H, W) or (C, H, W), got "
+                         f"shape {tuple(x.shape)}")
+    H, W = x.shape[-2:]
+    if isinstance(output_size, (int, np.integer)) or output_size is None:
+        output_size = (output_size, output_size)
+    if len(output_size) != 2:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or a pair, got "
+                         f"{output_size!r}")
+    Ho, Wo = (H if output_size[0] is None else int(output_size[0]),
+              W if output_size[1] is None else int(output_size[1]))
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be positive, got {(Ho, Wo)}")
+    if H == 0 or W == 0:
+        raise ValueError(f"adaptive_avg_pool2d: input of shape {tuple(x.shape)} has an empty "
+                         "spatial dimension")
+    ph = const(_adaptive_matrix(H, Ho, x.dtype), x)
+    pw = const(_adaptive_matrix(W, Wo, x.dtype).T.copy(), x)
+    return ph @ (x @ pw)

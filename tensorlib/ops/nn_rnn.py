@@ -1,0 +1,139 @@
+"""Recurrent cells: lstm_cell (a fused gate kernel) and gru_cell (a composite).
+
+lstm_cell = two linear ops for the gate pre-activations, then one ``lstm_cell``
+op: (gates, c) -> (h', c', activated gates). Its vjp takes one fused kernel
+(``lstm_cell_grad``) when the backward pass is not itself recorded, and the same
+formula in tensorlib ops when it is (create_graph=True), so grad of grad works.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._apply import apply
+from .._tensor import Tensor
+from ..autograd.mode import state
+from .nn_layers import linear
+from .nn_util import as_float_tensor, io_cost, same_dtype
+from .registry import OpDef, register
+from ._util import numel
+from .shape import concatenate
+
+
+def _sigmoid(xp, x):
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+
+def _cell_fwd(xp, gates, c):
+    H = c.shape[1]
+    acts = xp.empty_like(gates)
+    acts[:, :2 * H] = _sigmoid(xp, gates[:, :2 * H])
+    acts[:, 2 * H:3 * H] = xp.tanh(gates[:, 2 * H:3 * H])
+    acts[:, 3 * H:] = _sigmoid(xp, gates[:, 3 * H:])
+    i, f, g, o = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:3 * H], acts[:, 3 * H:]
+    c_new = f * c + i * g
+    return o * xp.tanh(c_new), c_new, acts
+
+
+def _cell_cpu(gates, c):
+    from .. import _ops
+    gates, c = np.ascontiguousarray(gates), np.ascontiguousarray(c)
+    h_new, c_new = np.empty_like(c), np.empty_like(c)
+    acts = np.empty_like(gates)
+    if c.size:
+        _ops.lstm_cell(gates, c, h_new, c_new, acts)
+    return h_new, c_new, acts
+
+
+def _cell_grad_fwd(xp, acts, c, c_new, gh, gc, gacts):
+    H = c.shape[1]
+    i, f, g, o = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:3 * H], acts[:, 3 * H:]
+    tc = xp.tanh(c_new)
+    dcn = gc + gh * o * (1 - tc * tc)
+    d = xp.concatenate([dcn * g, dcn * c, dcn * i, gh * tc], axis=1) + gacts
+    sg = xp.concatenate([i * (1 - i), f * (1 - f), 1 - g * g, o * (1 - o)], axis=1)
+    return d * sg, dcn * f
+
+
+def _cell_grad_cpu(acts, c, c_new, gh, gc, gacts):
+    from .. import _ops
+    a = [np.ascontiguousarray(v) for v in (acts, c, c_new, gh, gc, gacts)]
+    dgates, dc = np.empty_like(a[0]), np.empty_like(a[1])
+    if dc.size:
+        _ops.lstm_cell_backward(a[0], a[1], a[2], a[3], a[4], a[5], True, dgates, dc)
+    return dgates, dc
+
+
+def _cell_vjp(n, gh, gc, gacts):
+    c = n.inputs[1]
+    acts, c_new = n.output(2), n.output(1)
+    if not state.grad_enabled:
+        return apply(LSTM_CELL_GRAD, acts.detach(), c, c_new.detach(), gh, gc, gacts)
+    H = c.shape[1]
+    i, f, g, o = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:3 * H], acts[:, 3 * H:]
+    tc = c_new.tanh()
+    dcn = gc + gh * o * (1.0 - tc * tc)
+    d = concatenate([dcn * g * i * (1.0 - i), dcn * c * f * (1.0 - f), dcn * i * (1.0 - g * g),
+                     gh * tc * o * (1.0 - o)], axis=1)
+    sg = concatenate([i * (1.0 - i), f * (1.0 - f), 1.0 - g * g, o * (1.0 - o)], axis=1)
+    return d + gacts * sg, dcn * f
+
+
+LSTM_CELL = register(OpDef(
+    "lstm_cell", _cell_fwd, kernels={"cpu": _cell_cpu}, vjp=_cell_vjp, saves=True,
+    saves_output=True, cost=io_cost(lambda i, o, **a: 12 * numel(i[1][0])),
+    infer=lambda gates, c: (c, c, gates)))
+# the first-order backward of lstm_cell, used only when the backward is not recorded
+LSTM_CELL_GRAD = register(OpDef(
+    "lstm_cell_grad", _cell_grad_fwd, kernels={"cpu": _cell_grad_cpu}, vjp=None, saves=False,
+    cost=io_cost(lambda i, o, **a: 16 * numel(i[1][0])),
+    infer=lambda acts, c, cn, gh, gc, ga: (acts, c)))
+
+
+def _check_cell(op, x, h, weights, ngates):
+    w_ih, w_hh, b_ih, b_hh = weights
+    if x.ndim != 2 or h.ndim != 2 or x.shape[0] != h.shape[0]:
+        raise ValueError(f"{op}: input (N, in) and hidden (N, hidden) must be 2-D with the same "
+                         f"batch, got {tuple(x.shape)} and {tuple(h.shape)}")
+    H = h.shape[1]
+    if tuple(w_ih.shape) != (ngates * H, x.shape[1]):
+        raise ValueError(f"{op}: w_ih must have shape {(ngates * H, x.shape[1])}, got "
+                         f"{tuple(w_ih.shape)}")
+    if tuple(w_hh.shape) != (ngates * H, H):
+        raise ValueError(f"{op}: w_hh must have shape {(ngates * H, H)}, got "
+                         f"{tuple(w_hh.shape)}")
+    same_dtype(op, x, ("hidden", h), ("w_ih", w_ih), ("w_hh", w_hh), ("b_ih", b_ih),
+               ("b_hh", b_hh))
+
+
+def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple[Tensor, Tensor]:
+    """One LSTM step (PyTorch's gate order i, f, g, o): returns (h', c').
+
+    ``hx`` is (h, c), each (N, hidden); w_ih (4*hidden, in), w_hh (4*hidden, hidden).
+    """
+    op = "lstm_cell"
+    x = as_float_tensor(input, op)
+    h, c = (as_float_tensor(t, op, "hx") for t in hx)
+    w_ih, w_hh = as_float_tensor(w_ih, op, "w_ih"), as_float_tensor(w_hh, op, "w_hh")
+    _check_cell(op, x, h, (w_ih, w_hh, b_ih, b_hh), 4)
+    if tuple(c.shape) != tuple(h.shape):
+        raise ValueError(f"{op}: c {tuple(c.shape)} must have h's shape {tuple(h.shape)}")
+    gates = linear(x, w_ih, b_ih) + linear(h, w_hh, b_hh)
+    h_new, c_new, _ = apply(LSTM_CELL, gates, c)
+    return h_new, c_new
+
+
+def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> Tensor:
+    """One GRU step (PyTorch's gate order r, z, n): returns h'."""
+    op = "gru_cell"
+    x = as_float_tensor(input, op)
+    h = as_float_tensor(hx, op, "hx")
+    w_ih, w_hh = as_float_tensor(w_ih, op, "w_ih"), as_float_tensor(w_hh, op, "w_hh")
+    _check_cell(op, x, h, (w_ih, w_hh, b_ih, b_hh), 3)
+    H = h.shape[1]
+    gi = linear(x, w_ih, b_ih)
+    gh = linear(h, w_hh, b_hh)
+    rz = (gi[:, :2 * H] + gh[:, :2 * H]).sigmoid()
+    r, z = rz[:, :H], rz[:, H:]
+    n = (gi[:, 2 * H:] + r * gh[:, 2 * H:]).tanh()
+    return n + z * (h - n)

@@ -1,0 +1,300 @@
+"""Differential tests: tensorlib.nn.functional against torch.nn.functional (float64),
+forward values and first-order gradients. Skipped without PyTorch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+import tensorlib.nn.functional as F
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+
+def _pair(a, grad=True):
+    t = torch.tensor(a, requires_grad=grad and np.asarray(a).dtype.kind == "f")
+    x = tl.tensor(a)
+    if grad and np.asarray(a).dtype.kind == "f":
+        x.requires_grad_(True)
+    return x, t
+
+
+def check(fn_tl, fn_torch, arrays, seed=0, atol=1e-9, rtol=1e-7, kw_tl=None, kw_torch=None):
+    """Compare outputs and the gradients of sum(out * r) for a random r."""
+    kw_tl, kw_torch = kw_tl or {}, kw_torch or kw_tl or {}
+    pairs = [_pair(a) for a in arrays]
+    out = fn_tl(*[p[0] for p in pairs], **kw_tl)
+    ref = fn_torch(*[p[1] for p in pairs], **kw_torch)
+    outs = out if isinstance(out, tuple) else (out,)
+    refs = ref if isinstance(ref, tuple) else (ref,)
+    rng = np.random.default_rng(seed)
+    loss_t, loss_r = 0, 0
+    for o, r in zip(outs, refs):
+        np.testing.assert_allclose(o.numpy(), r.detach().numpy(), atol=atol, rtol=rtol)
+        if r.dtype.is_floating_point and r.requires_grad:
+            w = rng.standard_normal(tuple(r.shape))
+            loss_t = loss_t + (o * tl.tensor(w)).sum()
+            loss_r = loss_r + (r * torch.tensor(w)).sum()
+    if isinstance(loss_r, int):
+        return
+    loss_t.backward()
+    loss_r.backward()
+    for (x, t) in pairs:
+        if t.requires_grad and t.grad is not None:
+            assert x.grad is not None
+            np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), atol=atol * 10,
+                                       rtol=rtol * 10)
+
+
+rng = np.random.default_rng(0)
+
+
+def rn(*s):
+    return rng.standard_normal(s)
+
+
+CONV_CASES = [
+    dict(stride=1, padding=0, dilation=1, groups=1),
+    dict(stride=2, padding=1, dilation=1, groups=1),
+    dict(stride=(2, 1), padding=(2, 0), dilation=(1, 2), groups=2),
+    dict(stride=3, padding=1, dilation=2, groups=4),
+    dict(stride=1, padding="same", dilation=(2, 1), groups=1),
+    dict(stride=1, padding="valid", dilation=1, groups=1),
+]
+
+
+@pytest.mark.parametrize("kw", CONV_CASES)
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv2d(kw, bias):
+    x, w = rn(2, 4, 9, 8), rn(8, 4 // kw["groups"], 3, 2)
+    arrays = [x, w] + ([rn(8)] if bias else [])
+    check(F.conv2d, TF.conv2d, arrays, kw_tl=kw)
+
+
+def test_conv2d_kernel_equals_input_and_1x1():
+    check(F.conv2d, TF.conv2d, [rn(3, 2, 5, 5), rn(4, 2, 5, 5), rn(4)])
+    check(F.conv2d, TF.conv2d, [rn(1, 1, 1, 1), rn(1, 1, 1, 1)])
+
+
+@pytest.mark.parametrize("kw", [dict(stride=1, padding=0), dict(stride=2, padding=2, dilation=2),
+                                dict(stride=1, padding="same", groups=3)])
+def test_conv1d(kw):
+    check(F.conv1d, TF.conv1d, [rn(2, 3, 11), rn(6, 3 // kw.get("groups", 1), 3), rn(6)],
+          kw_tl=kw)
+
+
+@pytest.mark.parametrize("kw", [dict(stride=1, padding=0), dict(stride=2, padding=1),
+                                dict(stride=2, padding=1, output_padding=1),
+                                dict(stride=(3, 2), padding=(1, 0), output_padding=(2, 1),
+                                     dilation=(1, 2)),
+                                dict(stride=2, groups=2)])
+def test_conv_transpose2d(kw):
+    g = kw.get("groups", 1)
+    check(F.conv_transpose2d, TF.conv_transpose2d, [rn(2, 4, 5, 6), rn(4, 6 // g, 3, 3), rn(6)],
+          kw_tl=kw)
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                dict(kernel_size=(3, 2), stride=(1, 2), dilation=(2, 1)),
+                                dict(kernel_size=3, stride=2, ceil_mode=True),
+                                dict(kernel_size=2, stride=3)])
+def test_max_pool2d(kw):
+    check(F.max_pool2d, TF.max_pool2d, [rn(2, 3, 9, 10)], kw_tl=kw)
+    out, idx = F.max_pool2d(tl.tensor(rn(2, 3, 9, 10)), return_indices=True, **kw)
+    assert idx.dtype == np.int64 and idx.shape == out.shape
+
+
+def test_max_pool2d_indices_match_torch():
+    x = rn(2, 3, 8, 8)
+    _, i1 = F.max_pool2d(tl.tensor(x), 3, 2, 1, return_indices=True)
+    _, i2 = TF.max_pool2d(torch.tensor(x), 3, 2, 1, return_indices=True)
+    np.testing.assert_array_equal(i1.numpy(), i2.numpy())
+
+
+def test_max_pool2d_unbatched_and_nan():
+    check(F.max_pool2d, TF.max_pool2d, [rn(3, 6, 6)], kw_tl=dict(kernel_size=2))
+    x = rn(1, 1, 4, 4)
+    x[0, 0, 1, 1] = np.nan
+    out = F.max_pool2d(tl.tensor(x), 2).numpy()
+    ref = TF.max_pool2d(torch.tensor(x), 2).numpy()
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                dict(kernel_size=3, stride=2, padding=1,
+                                     count_include_pad=False),
+                                dict(kernel_size=3, stride=2, ceil_mode=True),
+                                dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
+                                     count_include_pad=False),
+                                dict(kernel_size=2, divisor_override=3)])
+def test_avg_pool2d(kw):
+    check(F.avg_pool2d, TF.avg_pool2d, [rn(2, 3, 9, 10)], kw_tl=kw)
+
+
+@pytest.mark.parametrize("size", [1, 3, (4, 5), (None, 2), 7])
+def test_adaptive_avg_pool2d(size):
+    check(F.adaptive_avg_pool2d, TF.adaptive_avg_pool2d, [rn(2, 3, 7, 9)], kw_tl=dict(
+        output_size=size))
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_softmax(axis):
+    check(F.softmax, TF.softmax, [rn(3, 4, 5)], kw_tl=dict(axis=axis), kw_torch=dict(dim=axis))
+    check(F.log_softmax, TF.log_softmax, [rn(3, 4, 5)], kw_tl=dict(axis=axis),
+          kw_torch=dict(dim=axis))
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(reduction="sum"), dict(reduction="none"),
+                                dict(label_smoothing=0.2), dict(ignore_index=1),
+                                dict(ignore_index=2, label_smoothing=0.1, reduction="none")])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_indices(kw, weighted):
+    x = rn(6, 4)
+    t = np.array([0, 1, 2, 3, 1, 2])
+    w = rng.uniform(0.5, 2, 4)
+    for xs, ts in ((x, t), (rn(3, 4, 2, 2), rng.integers(0, 4, (3, 2, 2)))):
+        tx, tt = _pair(xs)
+        ox, _ = _pair(xs)
+        extra_tl = dict(kw, weight=tl.tensor(w)) if weighted else kw
+        extra_t = dict(kw, weight=torch.tensor(w)) if weighted else kw
+        out = F.cross_entropy(tx, tl.tensor(ts), **extra_tl)
+        ref = TF.cross_entropy(tt, torch.tensor(ts), **extra_t)
+        np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=1e-10)
+        r = rng.standard_normal(tuple(ref.shape))
+        (out * tl.tensor(r)).sum().backward()
+        (ref * torch.tensor(r)).sum().backward()
+        np.testing.assert_allclose(tx.grad.numpy(), tt.grad.numpy(), atol=1e-10)
+        del ox
+
+
+def test_cross_entropy_probabilities_and_unbatched():
+    x = rn(5, 4)
+    p = rng.dirichlet(np.ones(4), 5)
+    check(F.cross_entropy, TF.cross_entropy, [x, p])
+    check(F.cross_entropy, TF.cross_entropy, [x, p], kw_tl=dict(label_smoothing=0.3,
+                                                                reduction="sum"))
+    out = F.cross_entropy(tl.tensor(rn(4)), tl.tensor(2))
+    assert out.shape == ()
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(reduction="none"), dict(ignore_index=0)])
+def test_nll_loss(kw):
+    x = rn(5, 3)
+    t = np.array([0, 2, 1, 1, 0])
+    tx, tt = _pair(x)
+    out = F.nll_loss(tx, tl.tensor(t), **kw)
+    ref = TF.nll_loss(tt, torch.tensor(t), **kw)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=1e-12)
+    out.sum().backward()
+    ref.sum().backward()
+    np.testing.assert_allclose(tx.grad.numpy(), tt.grad.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("red", ["mean", "sum", "none"])
+def test_regression_losses(red):
+    a, b = rn(4, 3), rn(4, 3)
+    check(F.mse_loss, TF.mse_loss, [a, b], kw_tl=dict(reduction=red))
+    check(F.l1_loss, TF.l1_loss, [a, b], kw_tl=dict(reduction=red))
+    check(F.huber_loss, TF.huber_loss, [a, b], kw_tl=dict(reduction=red, delta=0.7))
+
+
+def test_binary_losses():
+    p = rng.uniform(0.05, 0.95, (4, 3))
+    y = rng.uniform(0, 1, (4, 3))
+    check(F.binary_cross_entropy, TF.binary_cross_entropy, [p, y])
+    w = rn(4, 3)
+    check(lambda p, y: F.binary_cross_entropy(p, y, tl.tensor(w), reduction="none"),
+          lambda p, y: TF.binary_cross_entropy(p, y, torch.tensor(w), reduction="none"),
+          [p, y])
+    x = rn(4, 3) * 5
+    x[0, 0] = 0.0
+    check(F.binary_cross_entropy_with_logits, TF.binary_cross_entropy_with_logits, [x, y])
+    pw = rng.uniform(0.5, 2, 3)
+    out = F.binary_cross_entropy_with_logits(tl.tensor(x), tl.tensor(y),
+                                             pos_weight=tl.tensor(pw), reduction="none")
+    ref = TF.binary_cross_entropy_with_logits(torch.tensor(x), torch.tensor(y),
+                                              pos_weight=torch.tensor(pw), reduction="none")
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), atol=1e-12)
+
+
+def test_linear():
+    check(F.linear, TF.linear, [rn(5, 3), rn(4, 3), rn(4)])
+    check(F.linear, TF.linear, [rn(2, 5, 3), rn(4, 3)])
+    check(F.linear, TF.linear, [rn(3), rn(4, 3), rn(4)])
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm(training):
+    x = rn(4, 3, 5, 2)
+    rm, rv = rn(3), rng.uniform(0.5, 2, 3)
+    w, b = rn(3), rn(3)
+    rm_t, rv_t = torch.tensor(rm), torch.tensor(rv)
+    rm_l, rv_l = tl.tensor(rm), tl.tensor(rv)
+    check(lambda x, w, b: F.batch_norm(x, rm_l, rv_l, w, b, training=training, momentum=0.3),
+          lambda x, w, b: TF.batch_norm(x, rm_t, rv_t, w, b, training=training, momentum=0.3),
+          [x, w, b])
+    np.testing.assert_allclose(rm_l.numpy(), rm_t.numpy(), atol=1e-12)
+    np.testing.assert_allclose(rv_l.numpy(), rv_t.numpy(), atol=1e-12)
+
+
+def test_layer_and_group_norm():
+    check(lambda x, w, b: F.layer_norm(x, (4, 5), w, b),
+          lambda x, w, b: TF.layer_norm(x, (4, 5), w, b), [rn(3, 4, 5), rn(4, 5), rn(4, 5)])
+    check(lambda x: F.layer_norm(x, 5), lambda x: TF.layer_norm(x, (5,)), [rn(3, 5)])
+    check(lambda x, w, b: F.group_norm(x, 2, w, b), lambda x, w, b: TF.group_norm(x, 2, w, b),
+          [rn(3, 4, 5, 2), rn(4), rn(4)])
+
+
+def test_embedding():
+    w = rn(10, 4)
+    idx = np.array([[1, 2, 2], [0, 9, 1]])
+    check(lambda w: F.embedding(tl.tensor(idx), w, padding_idx=2),
+          lambda w: TF.embedding(torch.tensor(idx), w, padding_idx=2), [w])
+    check(lambda w: F.embedding(tl.tensor(idx), w), lambda w: TF.embedding(torch.tensor(idx), w),
+          [w])
+
+
+def test_lstm_and_gru_cell():
+    N, I, H = 3, 5, 4
+    x, h, c = rn(N, I), rn(N, H), rn(N, H)
+    wi, wh, bi, bh = rn(4 * H, I), rn(4 * H, H), rn(4 * H), rn(4 * H)
+    check(lambda x, h, c, wi, wh, bi, bh: F.lstm_cell(x, (h, c), wi, wh, bi, bh),
+          lambda x, h, c, wi, wh, bi, bh: torch._VF.lstm_cell(x, (h, c), wi, wh, bi, bh),
+          [x, h, c, wi, wh, bi, bh])
+    gi, gh = rn(3 * H, I), rn(3 * H, H)
+    check(lambda x, h, wi, wh, bi, bh: F.gru_cell(x, h, wi, wh, bi, bh),
+          lambda x, h, wi, wh, bi, bh: torch._VF.gru_cell(x, h, wi, wh, bi, bh),
+          [x, h, gi, gh, rn(3 * H), rn(3 * H)])
+
+
+@pytest.mark.parametrize("mode", ["none", "causal", "bool", "float"])
+def test_sdpa(mode):
+    q, k, v = rn(2, 3, 4, 5), rn(2, 3, 6, 5), rn(2, 3, 6, 7)
+    kw = {}
+    if mode == "causal":
+        kw = dict(is_causal=True)
+        k, v = rn(2, 3, 4, 5), rn(2, 3, 4, 7)
+    if mode == "bool":
+        m = rng.uniform(size=(4, 6)) > 0.3
+        m[:, 0] = True
+        kw_tl, kw_t = dict(attn_mask=tl.tensor(m)), dict(attn_mask=torch.tensor(m))
+    elif mode == "float":
+        m = rn(4, 6)
+        kw_tl, kw_t = dict(attn_mask=tl.tensor(m)), dict(attn_mask=torch.tensor(m))
+    else:
+        kw_tl = kw_t = kw
+    check(F.scaled_dot_product_attention, TF.scaled_dot_product_attention, [q, k, v],
+          kw_tl=kw_tl, kw_torch=kw_t)
+
+
+def test_dropout_statistics_and_seed():
+    x = tl.ones(2000, 50)
+    tl.manual_seed(3)
+    a = F.dropout(x, 0.3).numpy()
+    tl.manual_seed(3)
+    b = F.dropout(x, 0.3).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert abs((a == 0).mean() - 0.3) < 0.01
+    np.testing.assert_allclose(a[a != 0], 1 / 0.7, rtol=1e-6)
+    assert F.dropout(x, 0.3, training=False) is x
