@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .mode import set_grad_enabled, state
+from .mode import state
 from .node import _freed_message
 
 
@@ -62,36 +62,20 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
     instead of accumulating into leaves."""
     deps = _collect(roots)
     pending: dict = {}
-    results = None
-    leaf_targets: dict = {}
+    leaf_grads: dict = {}   # id(leaf) -> [leaf, summed grad], delivered once at the end
     node_targets: dict = {}
+    results = None
     if inputs is not None:
         results = [None] * len(inputs)
         for k, t in enumerate(inputs):
-            if t._node is None:
-                leaf_targets.setdefault(id(t), []).append(k)
-            else:
+            if t._node is not None:
                 node_targets.setdefault((t._node, t._idx), []).append(k)
-
-    def deliver_leaf(t, g):
-        if t._hooks:
-            for h in t._hooks:
-                r = h(g)
-                if r is not None:
-                    g = r
-        if results is not None:
-            for k in leaf_targets.get(id(t), ()):
-                results[k] = g if results[k] is None else results[k] + g
-            return
-        if not create_graph:
-            g = g.detach()
-        t.grad = g if t.grad is None else t.grad + g
 
     ready = []
     for r, g in zip(roots, grads):
         if r._node is None:
             if r._rg:
-                deliver_leaf(r, g)
+                _add_leaf(leaf_grads, r, g)
             continue
         slot = pending.setdefault(r._node, [None] * r._node.n_out)
         _accumulate(slot, r._idx, g)
@@ -100,39 +84,30 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
         if n is not None and deps.get(n) == 0 and n not in ready:
             ready.append(n)
 
-    with set_grad_enabled(create_graph):
+    anomaly = state.anomaly
+    prev_mode = state.grad_enabled
+    state.grad_enabled = create_graph
+    try:
         while ready:
             node = ready.pop()
             gouts = pending.pop(node, None) or [None] * node.n_out
             if node.hooks or node.retained or node_targets:
-                for i in range(node.n_out):
-                    g = gouts[i]
-                    if g is None:
-                        continue
-                    if node.hooks and i in node.hooks:
-                        for h in node.hooks[i]:
-                            r = h(g)
-                            if r is not None:
-                                g = r
-                        gouts[i] = g
-                    if node.retained and i in node.retained:
-                        t = node.retained[i]()
-                        if t is not None:
-                            t.grad = g.detach() if not create_graph else g
-                    for k in node_targets.get((node, i), ()):
-                        results[k] = g
+                _node_hooks(node, gouts, node_targets, results, create_graph)
             if node.inputs is None:
                 raise RuntimeError(_freed_message(node))
-            _check_versions(node)
-            if all(g is None for g in gouts):
+            if node.versions is not None:
+                _check_versions(node)
+            if node.n_out == 1:
+                g0 = gouts[0]
+                in_grads = ((None,) * len(node.inputs) if g0 is None
+                            else node.op.vjp(node, g0))
+            elif all(g is None for g in gouts):
                 in_grads = (None,) * len(node.inputs)
             else:
-                if node.n_out > 1:
-                    gouts = [g if g is not None else node.zeros_for(i)
-                             for i, g in enumerate(gouts)]
+                gouts = [g if g is not None else node.zeros_for(i) for i, g in enumerate(gouts)]
                 in_grads = node.op.vjp(node, *gouts)
-                if state.anomaly:
-                    _check_anomaly(node, in_grads)
+            if anomaly:
+                _check_anomaly(node, in_grads)
             inputs_ = node.inputs
             if not retain_graph:
                 node.inputs = None
@@ -143,19 +118,36 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                 m = t._node
                 if m is None:
                     if g is not None:
-                        deliver_leaf(t, g)
+                        _add_leaf(leaf_grads, t, g)
                     continue
                 if g is not None:
                     slot = pending.get(m)
                     if slot is None:
                         slot = pending[m] = [None] * m.n_out
-                    _accumulate(slot, t._idx, g)
+                    cur = slot[t._idx]
+                    slot[t._idx] = g if cur is None else cur + g
                 left = deps[m] - 1
                 deps[m] = left
                 if left == 0:
                     ready.append(m)
-            if not retain_graph:
-                del inputs_
+            del inputs_
+        # leaves last: hooks see the summed gradient, as AccumulateGrad does in PyTorch
+        for t, g in leaf_grads.values():
+            if t._hooks:
+                for h in t._hooks:
+                    r = h(g)
+                    if r is not None:
+                        g = r
+            if results is not None:
+                for k, x in enumerate(inputs):
+                    if x is t:
+                        results[k] = g
+                continue
+            if not create_graph:
+                g = g.detach() if g._node is not None else g
+            t.grad = g if t.grad is None else t.grad + g
+    finally:
+        state.grad_enabled = prev_mode
     if results is not None:
         for k, (t, r) in enumerate(zip(inputs, results)):
             if r is None and not allow_unused:
@@ -163,6 +155,33 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                                    "the outputs; pass allow_unused=True to get None for it")
         return results
     return None
+
+
+def _add_leaf(leaf_grads, t, g):
+    entry = leaf_grads.get(id(t))
+    if entry is None:
+        leaf_grads[id(t)] = [t, g]
+    else:
+        entry[1] = entry[1] + g
+
+
+def _node_hooks(node, gouts, node_targets, results, create_graph):
+    for i in range(node.n_out):
+        g = gouts[i]
+        if g is None:
+            continue
+        if node.hooks and i in node.hooks:
+            for h in node.hooks[i]:
+                r = h(g)
+                if r is not None:
+                    g = r
+            gouts[i] = g
+        if node.retained and i in node.retained:
+            t = node.retained[i]()
+            if t is not None:
+                t.grad = g.detach() if not create_graph else g
+        for k in node_targets.get((node, i), ()):
+            results[k] = g
 
 
 def _check_versions(node):

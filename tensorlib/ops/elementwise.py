@@ -15,7 +15,7 @@ from ._util import (as_operands, bool_infer, elementwise_cost, float_infer,
 
 def _erf_cpu(x):
     from .. import _ops
-    return _ops.erf(x)
+    return _ops.erf(x).reshape(x.shape)  # the kernel works on flat (>= 1-d) buffers
 
 
 def _erf_cuda(x):
@@ -76,7 +76,29 @@ SIN, sin = _unary("sin", ufunc="sin", vjp=lambda n, g: (g * cos(n.inputs[0]),))
 COS, cos = _unary("cos", ufunc="cos", vjp=lambda n, g: (-g * sin(n.inputs[0]),))
 TAN, tan = _unary("tan", ufunc="tan", vjp=lambda n, g: (g * (1.0 + n.out * n.out),),
                   saves=False, saves_output=True)
-TANH, tanh = _unary("tanh", ufunc="tanh", vjp=lambda n, g: (g * (1.0 - n.out * n.out),),
+
+
+# Backward ops of tanh and sigmoid are ops of their own (one kernel call instead of three);
+# their own vjps keep grad-of-grad working.
+def _tanh_grad_vjp(n, gg):
+    g, y = n.inputs
+    return (gg * (1.0 - y * y) if g._rg else None,
+            gg * g * y * -2.0 if y._rg else None)
+
+
+def _sigmoid_grad_vjp(n, gg):
+    g, y = n.inputs
+    return (gg * y * (1.0 - y) if g._rg else None,
+            gg * g * (1.0 - 2.0 * y) if y._rg else None)
+
+
+TANH_GRAD = register(OpDef("tanh_grad", lambda xp, g, y: g * (1 - y * y),
+                           infer=make_binary_infer("tanh_grad"), cost=elementwise_cost,
+                           vjp=_tanh_grad_vjp))
+SIGMOID_GRAD = register(OpDef("sigmoid_grad", lambda xp, g, y: g * y * (1 - y),
+                              infer=make_binary_infer("sigmoid_grad"), cost=elementwise_cost,
+                              vjp=_sigmoid_grad_vjp))
+TANH, tanh = _unary("tanh", ufunc="tanh", vjp=lambda n, g: (apply(TANH_GRAD, g, n.out),),
                     saves=False, saves_output=True)
 ERF, erf = _unary("erf", kernels={"cpu": _erf_cpu, "cuda": _erf_cuda},
                   vjp=lambda n, g: (g * (2.0 / math.sqrt(math.pi)) * exp(-square(n.inputs[0])),))
@@ -89,7 +111,7 @@ def _sigmoid(xp, x):
 
 
 SIGMOID, sigmoid = _unary("sigmoid", fwd=_sigmoid,
-                          vjp=lambda n, g: (g * n.out * (1.0 - n.out),), saves=False,
+                          vjp=lambda n, g: (apply(SIGMOID_GRAD, g, n.out),), saves=False,
                           saves_output=True)
 
 
@@ -150,8 +172,7 @@ def _gelu_fwd(xp, x, approximate):
         inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
         return (0.5 * x * (1.0 + xp.tanh(inner))).astype(x.dtype, copy=False)
     if xp is np:
-        from .. import _ops
-        e = _ops.erf(x * x.dtype.type(1.0 / math.sqrt(2.0)))
+        e = _erf_cpu(x * x.dtype.type(1.0 / math.sqrt(2.0)))
     else:
         from cupyx.scipy.special import erf as cerf
         e = cerf(x / math.sqrt(2.0))

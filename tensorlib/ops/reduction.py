@@ -43,6 +43,8 @@ def _expand(g: Tensor, n, axis_key="axis") -> Tensor:
     """Broadcast a reduced gradient back over the reduced axes of input 0."""
     shape = n.inputs[0]._data.shape
     axis = n.attrs[axis_key]
+    if axis is None:  # a full reduction: the 0-d (or all-ones) gradient broadcasts as is
+        return g.broadcast_to(shape)
     if not n.attrs.get("keepdims", False):
         axes = range(len(shape)) if axis is None else axis
         g = g.reshape(tuple(1 if i in axes else d for i, d in enumerate(shape)))

@@ -365,3 +365,15 @@ add("masked_fill", lambda x, m: x.masked_fill(m, -1.0),
     lambda x, m: np.where(m, -1.0, x))
 add("one_hot", lambda i: tl.one_hot(i, 5), lambda draw: [np.array([[0, 4], [2, 2]])],
     lambda i: np.eye(5, dtype=np.int64)[i], grad=False)
+
+
+def _grad_op_inputs(draw):
+    s = draw(shapes())
+    return [arr(draw, s), arr(draw, s, -0.9, 0.9)]
+
+
+add("tanh_grad", lambda g, y: tl.apply(tl.REGISTRY["tanh_grad"], g, y), _grad_op_inputs,
+    lambda g, y: g * (1 - y * y))
+add("sigmoid_grad", lambda g, y: tl.apply(tl.REGISTRY["sigmoid_grad"], g, y),
+    lambda draw: [arr(draw, (3, 2)), arr(draw, (3, 2), 0.05, 0.95)],
+    lambda g, y: g * y * (1 - y))
