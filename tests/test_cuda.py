@@ -10,7 +10,7 @@ import pkgutil
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tensorlib as tl
@@ -130,6 +130,7 @@ def _run(case, arrays, device, dtype):
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("cid", sorted(BY_ID))
+@settings(max_examples=3)   # x2 dtypes x every case: keeps the GPU run to a few minutes
 @given(data=st.data())
 def test_case_on_cuda_matches_cpu(cid, dtype, data):
     case = BY_ID[cid]
