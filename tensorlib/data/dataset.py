@@ -1,0 +1,145 @@
+"""Datasets: the indexable collections a DataLoader batches."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._tensor import Tensor
+from ..random import Generator, rng
+
+
+class Dataset:
+    """An indexable collection of samples: define ``__getitem__`` and ``__len__``.
+
+    A dataset may also define ``get_batch(indices)`` returning a whole collated batch
+    at once; ``DataLoader`` then uses it instead of one ``__getitem__`` per sample
+    (this is what makes ``TensorDataset`` fast).
+    """
+
+    def __getitem__(self, index: int) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must define __len__")
+
+    def __add__(self, other: Dataset) -> ConcatDataset:
+        return ConcatDataset([self, other])
+
+
+def _as_array(t) -> np.ndarray:
+    if isinstance(t, Tensor):
+        return t._host()
+    return np.asarray(t)
+
+
+class TensorDataset(Dataset):
+    """Samples are the i-th rows of tensors (or arrays) that share their first dimension.
+
+    >>> ds = tl.data.TensorDataset(images, labels)
+    >>> x, y = ds[0]
+    """
+
+    def __init__(self, *tensors):
+        if not tensors:
+            raise ValueError("TensorDataset needs at least one tensor")
+        n = {len(t) for t in tensors}
+        if len(n) != 1:
+            shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
+            raise ValueError(f"TensorDataset: all tensors must have the same first dimension, "
+                             f"got shapes {shapes}")
+        self.tensors = tensors
+        self._arrays = [_as_array(t) for t in tensors]
+
+    def __len__(self) -> int:
+        return len(self._arrays[0])
+
+    def __getitem__(self, index: int):
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"TensorDataset index {index} out of range for {n} samples")
+        return tuple(_to_tensor(a[index]) for a in self._arrays)
+
+    def get_batch(self, indices: np.ndarray):
+        return tuple(_to_tensor(a[indices]) for a in self._arrays)
+
+
+def _to_tensor(a) -> Tensor:
+    from ..creation import tensor
+    return tensor(np.asarray(a))
+
+
+class Subset(Dataset):
+    """The samples of ``dataset`` at ``indices``."""
+
+    def __init__(self, dataset: Dataset, indices: Sequence[int]):
+        self.dataset = dataset
+        self.indices = np.asarray(indices, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int):
+        return self.dataset[int(self.indices[index])]
+
+    def get_batch(self, indices: np.ndarray):
+        inner = getattr(self.dataset, "get_batch", None)
+        if inner is None:
+            from .dataloader import default_collate
+            return default_collate([self.dataset[int(i)] for i in self.indices[indices]])
+        return inner(self.indices[indices])
+
+
+class ConcatDataset(Dataset):
+    """Datasets one after another."""
+
+    def __init__(self, datasets: Sequence[Dataset]):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset needs at least one dataset")
+        self.cumulative = np.cumsum([len(d) for d in self.datasets])
+
+    def __len__(self) -> int:
+        return int(self.cumulative[-1])
+
+    def __getitem__(self, index: int):
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"ConcatDataset index {index} out of range for {n} samples")
+        index %= n
+        i = int(np.searchsorted(self.cumulative, index, side="right"))
+        start = int(self.cumulative[i - 1]) if i else 0
+        return self.datasets[i][index - start]
+
+
+def random_split(dataset: Dataset, lengths: Sequence[int | float],
+                 generator: Generator | None = None) -> list[Subset]:
+    """Split into non-overlapping random subsets of the given lengths (or fractions
+    summing to 1; remainders go round-robin to the first subsets, as in PyTorch).
+
+    >>> train, val = tl.data.random_split(ds, [0.8, 0.2], generator=tl.Generator(0))
+    """
+    n = len(dataset)
+    lengths = list(lengths)
+    if lengths and all(isinstance(x, float) for x in lengths) and \
+            math.isclose(sum(lengths), 1.0) and sum(lengths) <= 1 + 1e-9:
+        if any(x < 0 for x in lengths):
+            raise ValueError(f"random_split: fractions must be non-negative, got {lengths}")
+        counts = [int(math.floor(n * f)) for f in lengths]
+        for i in range(n - sum(counts)):
+            counts[i % len(counts)] += 1
+        lengths = counts
+    if any(not isinstance(x, (int, np.integer)) or x < 0 for x in lengths):
+        raise ValueError(f"random_split: lengths must be non-negative integers or fractions "
+                         f"summing to 1, got {lengths}")
+    if sum(lengths) != n:
+        raise ValueError(f"random_split: lengths {lengths} sum to {sum(lengths)}, but the "
+                         f"dataset has {n} samples")
+    perm = rng(generator).permutation(n)
+    out, start = [], 0
+    for k in lengths:
+        out.append(Subset(dataset, perm[start:start + k]))
+        start += k
+    return out

@@ -1,0 +1,302 @@
+"""Checkpoints: ``tl.save(obj, path)`` / ``tl.load(path)`` in the safetensors format.
+
+A safetensors file is an 8-byte little-endian header length N, N bytes of JSON
+(``{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}``)
+and then the raw little-endian tensor bytes, packed without gaps. Any safetensors
+reader opens the files written here: a flat ``{name: tensor}`` dict is stored under
+its own names. Nested dicts, lists, tuples, numbers, strings and None are kept in
+the metadata as JSON (key ``"tensorlib.structure"``) that refers to tensors by name.
+
+Loading never runs code from the file (no pickle): a checkpoint from a stranger is
+data only. Writes are atomic: the bytes go to a temporary file in the same folder,
+are flushed to disk (fsync), and the temporary file is renamed over the target, so
+a crash mid-save leaves the previous checkpoint intact.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ._tensor import Tensor
+
+__all__ = ["CheckpointError", "load", "save"]
+
+_DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64, "I8": np.int8,
+           "I16": np.int16, "I32": np.int32, "I64": np.int64, "U8": np.uint8, "BOOL": np.bool_}
+_CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
+_STRUCT_KEY = "tensorlib.structure"
+_FORMAT_KEY = "format"
+_MAX_HEADER = 100 * 1024 * 1024  # the limit the safetensors reference reader applies
+
+
+class CheckpointError(ValueError):
+    """A file is not a valid checkpoint (corrupt, truncated, or not safetensors)."""
+
+
+# --- save --------------------------------------------------------------------------------
+def save(obj: Any, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
+    """Write ``obj`` to ``path`` atomically in safetensors format.
+
+    ``obj`` is a Tensor, NumPy array, or a (nested) dict/list/tuple of those, numbers,
+    strings, bools and None; dict keys are strings, ints, floats, bools or None.
+    ``metadata`` adds free-form string pairs to the header.
+
+    >>> tl.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": 3}, "ck.st")
+    """
+    path = os.fspath(path)
+    tensors: dict[str, np.ndarray] = {}
+    flat = _flat_tensor_dict(obj)
+    if flat is not None:
+        for k, v in flat.items():
+            tensors[k] = _host(v)
+        structure = None
+    else:
+        structure = _encode(obj, "", tensors, set())
+    meta = {_FORMAT_KEY: "pt" if structure is None else "tensorlib"}
+    if structure is not None:
+        meta[_STRUCT_KEY] = json.dumps(structure, separators=(",", ":"), allow_nan=False)
+    if metadata:
+        for k, v in metadata.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise TypeError("save: metadata must map strings to strings, got "
+                                f"{k!r}: {type(v).__name__}")
+            if k in (_STRUCT_KEY,):
+                raise ValueError(f"save: metadata key {k!r} is reserved")
+            meta[k] = v
+    _atomic_write(path, _serialize(tensors, meta))
+
+
+def _flat_tensor_dict(obj) -> dict | None:
+    """``obj`` when it is a plain {str: tensor} dict (a state_dict), else None."""
+    if isinstance(obj, Mapping) and obj and all(
+            isinstance(k, str) and k != "__metadata__" and isinstance(v, (Tensor, np.ndarray))
+            for k, v in obj.items()):
+        if all(isinstance(v, Tensor) for v in obj.values()):
+            return dict(obj)
+    return None
+
+
+def _host(t) -> np.ndarray:
+    a = t._host() if isinstance(t, Tensor) else np.asarray(t)
+    if a.dtype not in _CODES:
+        raise TypeError(f"save: dtype {a.dtype} cannot be stored; supported: "
+                        + ", ".join(str(np.dtype(d)) for d in _DTYPES.values()))
+    return a
+
+
+def _encode(obj, path: str, tensors: dict, used: set):
+    """JSON-able structure with tensors replaced by ``{"$tensor": name}``."""
+    if isinstance(obj, (Tensor, np.ndarray)):
+        name = path or "tensor"
+        base, i = name, 1
+        while name in used or name == "__metadata__":
+            name = f"{base}#{i}"
+            i += 1
+        used.add(name)
+        tensors[name] = _host(obj)
+        return {"$ndarray" if isinstance(obj, np.ndarray) else "$tensor": name}
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else {"$float": repr(f)}
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, (list, tuple)):
+        items = [_encode(v, f"{path}.{i}" if path else str(i), tensors, used)
+                 for i, v in enumerate(obj)]
+        return items if isinstance(obj, list) else {"$tuple": items}
+    if isinstance(obj, Mapping):
+        pairs = []
+        for k, v in obj.items():
+            if not (k is None or isinstance(k, (str, int, float, bool))):
+                raise TypeError(f"save: dict keys must be str, int, float, bool or None, got "
+                                f"{type(k).__name__} at {path or '<root>'!r}")
+            sub = f"{path}.{k}" if path else str(k)
+            pairs.append([_encode(k, "", tensors, used), _encode(v, sub, tensors, used)])
+        return {"$dict": pairs}
+    raise TypeError(f"save: cannot store a {type(obj).__name__} at {path or '<root>'!r}; "
+                    "checkpoints hold tensors, arrays, numbers, strings, None and "
+                    "dicts/lists/tuples of them (no pickle)")
+
+
+def _serialize(tensors: dict[str, np.ndarray], meta: dict[str, str]) -> list:
+    header: dict[str, Any] = {"__metadata__": meta}
+    header.update({name: None for name in tensors})  # keep the caller's key order
+    chunks = []
+    offset = 0
+    # the largest alignment first keeps every tensor naturally aligned in the file
+    order = sorted(tensors, key=lambda k: -tensors[k].dtype.itemsize)
+    for name in order:
+        a = tensors[name]
+        n = a.nbytes
+        header[name] = {"dtype": _CODES[a.dtype], "shape": list(a.shape),
+                        "data_offsets": [offset, offset + n]}
+        offset += n
+        le = a.astype(a.dtype.newbyteorder("<"), copy=False)
+        chunks.append(np.ascontiguousarray(le))
+    hb = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    hb += b" " * (-len(hb) % 8)  # pad so the data starts 8-byte aligned, as safetensors does
+    return [struct.pack("<Q", len(hb)), hb] + chunks
+
+
+def _fsync(fd: int) -> None:
+    os.fsync(fd)
+
+
+def _atomic_write(path: str, chunks: list) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"save: folder {folder!r} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                               dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for c in chunks:
+                f.write(memoryview(c).cast("B") if isinstance(c, np.ndarray) else c)
+            f.flush()
+            _fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        _fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+# --- load --------------------------------------------------------------------------------
+def load(path: str | os.PathLike, device=None) -> Any:
+    """Read a checkpoint written by ``save`` (or any safetensors file).
+
+    Returns what was saved: tensors come back as Tensors (on ``device`` if given), NumPy
+    arrays as arrays. A plain safetensors file gives a ``{name: Tensor}`` dict.
+    Raises ``CheckpointError`` for corrupt or truncated files.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    tensors, meta = _parse(data, path)
+    from .creation import from_numpy
+    dev = device
+
+    def wrap(a: np.ndarray, as_array: bool):
+        if as_array:
+            return a
+        t = from_numpy(a)
+        return t.to(dev) if dev is not None else t
+
+    structure = meta.get(_STRUCT_KEY)
+    if structure is None:
+        return {k: wrap(v, False) for k, v in tensors.items()}
+    try:
+        tree = json.loads(structure)
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"load: {path!r}: the tensorlib structure in the metadata is "
+                              f"not valid JSON ({e})") from None
+    return _decode(tree, tensors, wrap, path)
+
+
+def _bad(path: str, why: str) -> CheckpointError:
+    return CheckpointError(f"load: {path!r} is not a valid checkpoint: {why}")
+
+
+def _parse(data: bytes, path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    size = len(data)
+    if size < 8:
+        raise _bad(path, f"the file has {size} bytes, fewer than the 8-byte header length "
+                         "(empty or truncated file?)")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > _MAX_HEADER:
+        raise _bad(path, f"header length {n} is implausibly large (not a safetensors file?)")
+    if 8 + n > size:
+        raise _bad(path, f"header length {n} runs past the end of the {size}-byte file "
+                         "(truncated file?)")
+    try:
+        header = json.loads(data[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise _bad(path, f"the header is not valid JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise _bad(path, "the header is not a JSON object")
+    meta = header.pop("__metadata__", None) or {}
+    if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                             for k, v in meta.items()):
+        raise _bad(path, "__metadata__ must map strings to strings")
+    body = memoryview(data)[8 + n:]
+    spans = []
+    out: dict[str, np.ndarray] = {}
+    for name, info in header.items():
+        if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= set(info):
+            raise _bad(path, f"entry {name!r} lacks dtype, shape or data_offsets")
+        code, shape, offs = info["dtype"], info["shape"], info["data_offsets"]
+        if code not in _DTYPES:
+            raise _bad(path, f"tensor {name!r} has unsupported dtype {code!r}")
+        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool)
+                                                  and d >= 0 for d in shape):
+            raise _bad(path, f"tensor {name!r} has an invalid shape {shape!r}")
+        if not (isinstance(offs, list) and len(offs) == 2
+                and all(isinstance(o, int) and o >= 0 for o in offs) and offs[0] <= offs[1]):
+            raise _bad(path, f"tensor {name!r} has invalid data_offsets {offs!r}")
+        dt = np.dtype(_DTYPES[code]).newbyteorder("<")
+        need = math.prod(shape) * dt.itemsize
+        if offs[1] - offs[0] != need:
+            raise _bad(path, f"tensor {name!r} of shape {tuple(shape)} and dtype {code} needs "
+                             f"{need} bytes but its data_offsets span {offs[1] - offs[0]}")
+        if offs[1] > len(body):
+            raise _bad(path, f"tensor {name!r} ends at byte {offs[1]} of the data but the data "
+                             f"has only {len(body)} bytes (truncated file?)")
+        spans.append((offs[0], offs[1], name))
+        arr = np.frombuffer(body[offs[0]:offs[1]], dtype=dt).reshape(shape)
+        out[name] = arr.astype(dt.newbyteorder("="), copy=True)  # writable, native order
+    spans.sort()
+    end = 0
+    for b, e, name in spans:
+        if b != end:
+            raise _bad(path, f"tensor {name!r} starts at byte {b}, expected {end} (overlapping "
+                             "or gapped data)")
+        end = e
+    if end != len(body):
+        raise _bad(path, f"the data section has {len(body)} bytes but the tensors cover {end} "
+                         "(truncated or padded file?)")
+    return out, meta
+
+
+def _decode(node, tensors: dict, wrap, path: str):
+    if isinstance(node, list):
+        return [_decode(v, tensors, wrap, path) for v in node]
+    if isinstance(node, dict):
+        if len(node) != 1:
+            raise _bad(path, f"unexpected structure node {node!r}")
+        (tag, v), = node.items()
+        if tag in ("$tensor", "$ndarray"):
+            if v not in tensors:
+                raise _bad(path, f"the structure refers to tensor {v!r}, which the file lacks")
+            return wrap(tensors[v], tag == "$ndarray")
+        if tag == "$tuple":
+            return tuple(_decode(x, tensors, wrap, path) for x in v)
+        if tag == "$dict":
+            return {_decode(k, tensors, wrap, path): _decode(x, tensors, wrap, path)
+                    for k, x in v}
+        if tag == "$float":
+            return float(v)
+        raise _bad(path, f"unknown structure tag {tag!r}")
+    return node

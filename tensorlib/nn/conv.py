@@ -1,0 +1,125 @@
+"""Convolution layers: Conv1d, Conv2d, ConvTranspose2d."""
+from __future__ import annotations
+
+from .. import creation
+from .._tensor import Tensor
+from . import functional as F
+from .linear import _positive, reset_uniform_fan_in
+from .module import Module
+from .parameter import Parameter
+
+
+def _tuple(v, n: int, name: str, layer: str) -> tuple[int, ...]:
+    if isinstance(v, int):
+        return (v,) * n
+    t = tuple(v)
+    if len(t) != n or not all(isinstance(i, int) for i in t):
+        raise ValueError(f"{layer}: {name} must be an int or {n} ints, got {v!r}")
+    return t
+
+
+class _ConvNd(Module):
+    _nd = 2
+    _transposed = False
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
+                 groups, bias, output_padding=0, dtype=None, device=None):
+        super().__init__()
+        name = type(self).__name__
+        _positive("in_channels", name, in_channels)
+        _positive("out_channels", name, out_channels)
+        _positive("groups", name, groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must both be divisible by groups ({groups})")
+        n = self._nd
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = _tuple(kernel_size, n, "kernel_size", name)
+        self.stride = _tuple(stride, n, "stride", name)
+        self.padding = padding if isinstance(padding, str) else _tuple(padding, n, "padding",
+                                                                       name)
+        self.dilation = _tuple(dilation, n, "dilation", name)
+        self.output_padding = _tuple(output_padding, n, "output_padding", name)
+        if self._transposed:
+            shape = (in_channels, out_channels // groups) + self.kernel_size
+        else:
+            shape = (out_channels, in_channels // groups) + self.kernel_size
+        self.weight = Parameter(creation.empty(*shape, dtype=dtype, device=device))
+        if bias:
+            self.bias = Parameter(creation.empty(out_channels, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        w = self.weight
+        fan_in = w.shape[1]
+        for k in self.kernel_size:
+            fan_in *= k
+        reset_uniform_fan_in(w, self.bias, fan_in)
+
+    def extra_repr(self) -> str:
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0,) * self._nd:
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self._nd:
+            s += f", dilation={self.dilation}"
+        if self._transposed and self.output_padding != (0,) * self._nd:
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C_in, L) (or (C_in, L)); weight (C_out, C_in/groups, k)."""
+
+    _nd = 1
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, dtype=None, device=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, dtype=dtype, device=device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over (N, C_in, H, W); weight (C_out, C_in/groups, kh, kw).
+
+    >>> conv = nn.Conv2d(1, 32, 5, padding=2)
+    >>> conv(tl.randn(8, 1, 28, 28)).shape
+    (8, 32, 28, 28)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, dtype=None, device=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, dtype=dtype, device=device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
+
+
+class ConvTranspose2d(_ConvNd):
+    """Transposed 2-D convolution (the gradient of Conv2d with respect to its input);
+    weight (C_in, C_out/groups, kh, kw)."""
+
+    _transposed = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1, dtype=None,
+                 device=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, output_padding=output_padding, dtype=dtype,
+                         device=device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self.output_padding, self.groups, self.dilation)

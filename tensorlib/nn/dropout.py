@@ -1,0 +1,77 @@
+"""Dropout and Embedding."""
+from __future__ import annotations
+
+from .. import creation
+from .._tensor import Tensor
+from . import functional as F
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+
+class Dropout(Module):
+    """Zeroes elements with probability ``p`` in training (scaling the rest by
+    1 / (1 - p)); the identity in eval mode."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        self.p = float(p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Embedding(Module):
+    """A lookup table: integer ids (any shape) -> rows of ``weight`` (num, dim), drawn
+    from N(0, 1); the ``padding_idx`` row starts at zero and gets no gradient."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 dtype=None, device=None, _weight: Tensor | None = None):
+        super().__init__()
+        for name, v in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
+            if not isinstance(v, int) or v <= 0:
+                raise ValueError(f"Embedding: {name} must be a positive integer, got {v!r}")
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"Embedding: padding_idx {padding_idx} is out of range for "
+                                 f"{num_embeddings} embeddings")
+            padding_idx %= num_embeddings
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = padding_idx
+        if _weight is not None:
+            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+                raise ValueError(f"Embedding: _weight must have shape "
+                                 f"{(num_embeddings, embedding_dim)}, got {tuple(_weight.shape)}")
+            self.weight = Parameter(_weight)
+        else:
+            self.weight = Parameter(creation.empty(num_embeddings, embedding_dim, dtype=dtype,
+                                                   device=device))
+            self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight._data[self.padding_idx] = 0
+
+    @classmethod
+    def from_pretrained(cls, embeddings: Tensor, freeze: bool = True,
+                        padding_idx: int | None = None) -> Embedding:
+        if embeddings.ndim != 2:
+            raise ValueError(f"Embedding.from_pretrained: expected a 2-d tensor, got shape "
+                             f"{tuple(embeddings.shape)}")
+        m = cls(embeddings.shape[0], embeddings.shape[1], padding_idx,
+                _weight=embeddings.detach().clone())
+        m.weight.requires_grad = not freeze
+        return m
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return F.embedding(ids, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        return s + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")

@@ -1,0 +1,166 @@
+"""Weight initializers, in place, drawing from tensorlib's seedable generator.
+
+Names and formulas follow PyTorch's ``torch.nn.init``: ``fan_in``/``fan_out`` of a
+weight of shape ``(out, in, *kernel)`` are ``in * prod(kernel)`` and
+``out * prod(kernel)``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._tensor import Tensor
+from ..random import Generator, rng
+
+__all__ = ["calculate_gain", "constant_", "eye_", "kaiming_normal_", "kaiming_uniform_",
+           "normal_", "ones_", "orthogonal_", "trunc_normal_", "uniform_", "xavier_normal_",
+           "xavier_uniform_", "zeros_"]
+
+
+def _write(t: Tensor, values: np.ndarray, name: str) -> Tensor:
+    if not isinstance(t, Tensor):
+        raise TypeError(f"init.{name}: expected a Tensor, got {type(t).__name__}")
+    if t._device.type == "cpu":
+        t._data[...] = values
+    else:
+        from ..backends import to_device
+        t._data[...] = to_device(np.asarray(values, dtype=t.dtype), t._device)
+    t._version[0] += 1
+    return t
+
+
+def _check_float(t: Tensor, name: str) -> None:
+    if not isinstance(t, Tensor):
+        raise TypeError(f"init.{name}: expected a Tensor, got {type(t).__name__}")
+    if t.dtype.kind != "f":
+        raise TypeError(f"init.{name}: expected a floating-point tensor, got {t.dtype}")
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The recommended gain for a nonlinearity (as ``torch.nn.init.calculate_gain``)."""
+    linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+              "conv_transpose3d", "sigmoid")
+    if nonlinearity in linear:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else float(param)
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
+
+
+def _fans(t: Tensor, name: str) -> tuple[int, int]:
+    if t.ndim < 2:
+        raise ValueError(f"init.{name}: fan in and fan out cannot be computed for a tensor "
+                         f"with fewer than 2 dimensions (shape {t.shape})")
+    receptive = math.prod(t.shape[2:])
+    return t.shape[1] * receptive, t.shape[0] * receptive
+
+
+def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0,
+             generator: Generator | None = None) -> Tensor:
+    _check_float(t, "uniform_")
+    if b < a:
+        raise ValueError(f"init.uniform_: b ({b}) must be >= a ({a})")
+    return _write(t, rng(generator).uniform(a, b, t.shape), "uniform_")
+
+
+def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0,
+            generator: Generator | None = None) -> Tensor:
+    _check_float(t, "normal_")
+    if std < 0:
+        raise ValueError(f"init.normal_: std must be non-negative, got {std}")
+    return _write(t, rng(generator).normal(mean, std, t.shape), "normal_")
+
+
+def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0, generator: Generator | None = None) -> Tensor:
+    """Normal(mean, std) redrawn until inside [a, b]."""
+    _check_float(t, "trunc_normal_")
+    g = rng(generator)
+    out = g.normal(mean, std, t.size)
+    bad = (out < a) | (out > b)
+    while bad.any():
+        out[bad] = g.normal(mean, std, int(bad.sum()))
+        bad = (out < a) | (out > b)
+    return _write(t, out.reshape(t.shape), "trunc_normal_")
+
+
+def constant_(t: Tensor, val: float) -> Tensor:
+    _check_float(t, "constant_")
+    return _write(t, val, "constant_")
+
+
+def zeros_(t: Tensor) -> Tensor:
+    return _write(t, 0, "zeros_")
+
+
+def ones_(t: Tensor) -> Tensor:
+    return _write(t, 1, "ones_")
+
+
+def eye_(t: Tensor) -> Tensor:
+    if t.ndim != 2:
+        raise ValueError(f"init.eye_: expected a 2-d tensor, got shape {t.shape}")
+    return _write(t, np.eye(*t.shape), "eye_")
+
+
+def xavier_uniform_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
+    """Glorot uniform: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))."""
+    fan_in, fan_out = _fans(t, "xavier_uniform_")
+    a = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(t, -a, a, generator)
+
+
+def xavier_normal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
+    """Glorot normal: N(0, std), std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _fans(t, "xavier_normal_")
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
+
+
+def _kaiming_std(t, a, mode, nonlinearity, name):
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"init.{name}: mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan_in, fan_out = _fans(t, name)
+    fan = fan_in if mode == "fan_in" else fan_out
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
+
+
+def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
+                     nonlinearity: str = "leaky_relu",
+                     generator: Generator | None = None) -> Tensor:
+    """He uniform: U(-b, b), b = gain * sqrt(3 / fan)."""
+    bound = math.sqrt(3.0) * _kaiming_std(t, a, mode, nonlinearity, "kaiming_uniform_")
+    return uniform_(t, -bound, bound, generator)
+
+
+def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu",
+                    generator: Generator | None = None) -> Tensor:
+    """He normal: N(0, gain / sqrt(fan))."""
+    return normal_(t, 0.0, _kaiming_std(t, a, mode, nonlinearity, "kaiming_normal_"),
+                   generator)
+
+
+def orthogonal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
+    """A (semi-)orthogonal matrix from the QR decomposition of a normal draw; dims after
+    the first are flattened."""
+    _check_float(t, "orthogonal_")
+    if t.ndim < 2:
+        raise ValueError(f"init.orthogonal_: expected at least 2 dimensions, got shape {t.shape}")
+    rows = t.shape[0]
+    cols = t.size // rows if rows else 0
+    flat = rng(generator).standard_normal((rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))  # make the decomposition unique (uniform over O(n))
+    if rows < cols:
+        q = q.T
+    return _write(t, gain * q.reshape(t.shape), "orthogonal_")

@@ -1,0 +1,105 @@
+"""Linear layers and shape helpers: Identity, Linear, Flatten, Unflatten."""
+from __future__ import annotations
+
+import math
+
+from .. import creation
+from .._tensor import Tensor
+from . import functional as F
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+
+def _positive(name: str, layer: str, v) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        raise ValueError(f"{layer}: {name} must be a positive integer, got {v!r}")
+    return v
+
+
+def reset_uniform_fan_in(weight: Parameter, bias: Parameter | None, fan_in: int) -> None:
+    """PyTorch's default for linear and conv layers: kaiming_uniform_(a=sqrt(5)) on the
+    weight, i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the same bound for the bias."""
+    init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        init.uniform_(bias, -bound, bound)
+
+
+class Identity(Module):
+    """Returns its input (a placeholder, e.g. for a removed head)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return x
+
+
+class Linear(Module):
+    """``y = x @ weight.T + bias`` with weight of shape (out_features, in_features).
+
+    >>> fc = nn.Linear(784, 10)
+    >>> fc(tl.randn(32, 784)).shape
+    (32, 10)
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None,
+                 device=None):
+        super().__init__()
+        self.in_features = _positive("in_features", "Linear", in_features)
+        self.out_features = _positive("out_features", "Linear", out_features)
+        self.weight = Parameter(creation.empty(out_features, in_features, dtype=dtype,
+                                               device=device))
+        if bias:
+            self.bias = Parameter(creation.empty(out_features, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        reset_uniform_fan_in(self.weight, self.bias, self.in_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class Flatten(Module):
+    """Flattens dims ``start_dim``..``end_dim`` into one (default: all but the batch)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        nd = x.ndim
+        s = self.start_dim % nd if nd else 0
+        e = self.end_dim % nd if nd else 0
+        if s > e:
+            raise ValueError(f"Flatten: start_dim {self.start_dim} comes after end_dim "
+                             f"{self.end_dim} for a tensor of shape {tuple(x.shape)}")
+        shape = tuple(x.shape[:s]) + (math.prod(x.shape[s:e + 1]),) + tuple(x.shape[e + 1:])
+        return x.reshape(shape)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Splits dim ``dim`` into ``unflattened_size``."""
+
+    def __init__(self, dim: int, unflattened_size: tuple[int, ...]):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        d = self.dim % x.ndim
+        shape = tuple(x.shape[:d]) + self.unflattened_size + tuple(x.shape[d + 1:])
+        return x.reshape(shape)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

@@ -1,0 +1,424 @@
+"""``Module``: the base class of every layer and model."""
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from .. import _dtypes
+from .._device import Device
+from .._tensor import Tensor
+from ..autograd.mode import no_grad
+from .parameter import Parameter
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class Module:
+    """Base class for layers and models, as in PyTorch.
+
+    Subclasses assign Parameters, buffers and sub-Modules as attributes in
+    ``__init__`` and define ``forward``; calling the module runs ``forward``.
+
+    >>> class Net(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.fc = nn.Linear(4, 2)
+    ...     def forward(self, x):
+    ...         return self.fc(x).relu()
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # --- attribute registration -------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called; "
+                                 "call super().__init__() first in your __init__")
+        params, bufs, mods = self._parameters, self._buffers, self._modules
+        if isinstance(value, Parameter):
+            self._discard(name)
+            params[name] = value
+        elif isinstance(value, Module):
+            self._discard(name)
+            mods[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
+                                "(nn.Parameter or None expected)")
+            params[name] = None
+        elif name in bufs:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} "
+                                "(Tensor or None expected)")
+            bufs[name] = value
+        elif name in mods:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as child module "
+                                f"{name!r} (nn.Module or None expected)")
+            mods[name] = None
+        else:
+            object.__setattr__(self, name, value)
+
+    def _discard(self, name: str) -> None:
+        self.__dict__.pop(name, None)
+        self._parameters.pop(name, None)
+        self._buffers.pop(name, None)
+        self._non_persistent.discard(name)
+        self._modules.pop(name, None)
+
+    def __getattr__(self, name: str) -> Any:
+        # only called when normal lookup fails
+        d = self.__dict__
+        for store in ("_parameters", "_buffers", "_modules"):
+            s = d.get(store)
+            if s is not None and name in s:
+                return s[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        for store in (self._parameters, self._buffers, self._modules):
+            if name in store:
+                del store[name]
+                self._non_persistent.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
+                      | set(self._modules))
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` (or None, a declared but absent parameter) as ``name``."""
+        _check_name(self, name, "parameter")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be an nn.Parameter or None, "
+                            f"got {type(param).__name__}")
+        self._discard(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Register non-trainable state (e.g. BatchNorm's running mean).
+
+        Persistent buffers are saved in ``state_dict``; others are not.
+        """
+        _check_name(self, name, "buffer")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, "
+                            f"got {type(tensor).__name__}")
+        self._discard(name)
+        self._buffers[name] = tensor
+        if not persistent:
+            self._non_persistent.add(name)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        _check_name(self, name, "module")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be an nn.Module or None, "
+                            f"got {type(module).__name__}")
+        self._discard(name)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> Module:
+        mod = self
+        for part in target.split(".") if target else []:
+            if part not in mod._modules:
+                raise AttributeError(f"{type(mod).__name__} has no submodule {part!r} "
+                                     f"(looking up {target!r})")
+            mod = mod._modules[part]
+        return mod
+
+    # --- calling ----------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        if self._forward_pre_hooks:
+            for hook in list(self._forward_pre_hooks.values()):
+                res = hook(self, args)
+                if res is not None:
+                    args = res if isinstance(res, tuple) else (res,)
+        out = self.forward(*args, **kwargs)
+        if self._forward_hooks:
+            for hook in list(self._forward_hooks.values()):
+                res = hook(self, args, out)
+                if res is not None:
+                    out = res
+        return out
+
+    def register_forward_hook(self, hook: Callable) -> _Handle:
+        """``hook(module, args, output)`` runs after forward; a non-None result replaces
+        the output."""
+        return _Handle(self._forward_hooks, hook)
+
+    def register_forward_pre_hook(self, hook: Callable) -> _Handle:
+        """``hook(module, args)`` runs before forward; a non-None result replaces args."""
+        return _Handle(self._forward_pre_hooks, hook)
+
+    # --- traversal --------------------------------------------------------------------
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, m in self._modules.items():
+            if m is None:
+                continue
+            yield from m.named_modules(memo, f"{prefix}.{name}" if prefix else name,
+                                       remove_duplicate)
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
+
+    def children(self) -> Iterator[Module]:
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, store: str, prefix: str, recurse: bool, remove_duplicate=True):
+        seen = set()
+        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mprefix, m in mods:
+            for name, v in getattr(m, store).items():
+                if v is None or (remove_duplicate and id(v) in seen):
+                    continue
+                seen.add(id(v))
+                yield (f"{mprefix}.{name}" if mprefix else name), v
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(name, parameter) pairs, each shared parameter once."""
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    # --- modes and gradients ------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (dropout active, batch norm uses batch statistics)."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"train(): mode must be a bool, got {type(mode).__name__}")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        """Inference mode: same as ``train(False)``."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Freeze (False) or unfreeze (True) every parameter of this module."""
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad = p.grad.detach()
+                p.grad.zero_()
+
+    def apply(self, fn: Callable[[Module], None]) -> Module:
+        """Call ``fn`` on every submodule (children first) and on self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # --- devices and dtypes -----------------------------------------------------------
+    def to(self, device=None, dtype=None) -> Module:
+        """Move (and/or cast floating-point) parameters and buffers in place.
+
+        Parameters keep their identity, so an optimizer built before ``to`` still
+        holds them.
+        """
+        if isinstance(device, (np.dtype, type)) and dtype is None:
+            device, dtype = None, device
+        dev = Device(device) if device is not None else None
+        dt = _dtypes.as_dtype(dtype) if dtype is not None else None
+        if dt is not None and dt.kind != "f":
+            raise TypeError(f"Module.to: only floating-point dtypes are allowed, got {dt}")
+
+        def move(t: Tensor) -> None:
+            data = t._data
+            if dt is not None and data.dtype.kind == "f" and data.dtype != dt:
+                data = data.astype(dt)
+            if dev is not None and dev is not t._device:
+                from ..backends import to_device
+                data = to_device(data, dev)
+                t._device = dev
+            if data is not t._data:
+                t._data = data
+                t._version[0] += 1
+            if t.grad is not None:
+                move(t.grad)
+
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p is not None:
+                    move(p)
+            for b in m._buffers.values():
+                if b is not None:
+                    move(b)
+        return self
+
+    def cpu(self) -> Module:
+        return self.to("cpu")
+
+    def cuda(self, index: int = 0) -> Module:
+        return self.to(f"cuda:{index}")
+
+    def float(self) -> Module:
+        return self.to(dtype=_dtypes.float32)
+
+    def double(self) -> Module:
+        return self.to(dtype=_dtypes.float64)
+
+    # --- state dict -------------------------------------------------------------------
+    def state_dict(self, destination: dict | None = None, prefix: str = "",
+                   keep_vars: bool = False) -> OrderedDict:
+        """Parameters and persistent buffers by dotted name (detached, sharing storage)."""
+        out = OrderedDict() if destination is None else destination
+        for name, p in self._parameters.items():
+            if p is not None:
+                out[prefix + name] = p if keep_vars else p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent:
+                out[prefix + name] = b if keep_vars else b.detach()
+        for name, m in self._modules.items():
+            if m is not None:
+                m.state_dict(out, prefix + name + ".", keep_vars)
+        return out
+
+    def load_state_dict(self, state_dict: dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy values from ``state_dict`` into this module's parameters and buffers.
+
+        With ``strict`` every key must match exactly. Shape mismatches always raise.
+        The error lists every missing, unexpected and mis-shaped key at once.
+        Returns ``(missing_keys, unexpected_keys)``.
+        """
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"load_state_dict: expected a dict, got {type(state_dict).__name__}")
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        mismatched = []
+        bad_type = []
+        for k, target in own.items():
+            if k not in state_dict:
+                continue
+            v = state_dict[k]
+            if not isinstance(v, (Tensor, np.ndarray)):
+                bad_type.append(f"{k!r} is a {type(v).__name__}, expected a tensor")
+                continue
+            if tuple(v.shape) != tuple(target.shape):
+                mismatched.append(f"{k!r}: checkpoint has shape {tuple(v.shape)}, "
+                                  f"model has {tuple(target.shape)}")
+        errors = []
+        if strict and missing:
+            errors.append("missing keys: " + ", ".join(repr(k) for k in missing))
+        if strict and unexpected:
+            errors.append("unexpected keys: " + ", ".join(repr(k) for k in unexpected))
+        if mismatched:
+            errors.append("size mismatch for " + "; ".join(mismatched))
+        if bad_type:
+            errors.append("wrong type: " + "; ".join(bad_type))
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n  "
+                               + "\n  ".join(errors))
+        with no_grad():
+            for k, target in own.items():
+                if k not in state_dict:
+                    continue
+                v = state_dict[k]
+                src = v._host() if isinstance(v, Tensor) else np.asarray(v)
+                if target._device.type == "cpu":
+                    np.copyto(target._data, src, casting="unsafe")
+                else:
+                    from ..backends import to_device
+                    target._data[...] = to_device(src.astype(target.dtype), target._device)
+                target._version[0] += 1
+        return IncompatibleKeys(missing, unexpected)
+
+    # --- printing ---------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """One line of this module's settings, shown in its repr."""
+        return ""
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        for name, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"({name}): {sub}")
+        if not self._modules:
+            return f"{self._get_name()}({extra})" if "\n" not in extra else \
+                f"{self._get_name()}(\n  " + "\n  ".join(lines) + "\n)"
+        return f"{self._get_name()}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _check_name(module: Module, name: str, what: str) -> None:
+    if "_parameters" not in module.__dict__:
+        raise AttributeError(f"cannot register a {what} before Module.__init__() is called")
+    if not isinstance(name, str):
+        raise TypeError(f"{what} name must be a string, got {type(name).__name__}")
+    if not name or "." in name:
+        raise KeyError(f"{what} name must be non-empty and contain no '.', got {name!r}")
+    if hasattr(type(module), name):
+        raise KeyError(f"attribute {name!r} already exists on {type(module).__name__}")
+
+
+class _Handle:
+    _next = 0
+
+    def __init__(self, store: dict, hook: Callable):
+        _Handle._next += 1
+        self.id = _Handle._next
+        self._store = store
+        store[self.id] = hook
+
+    def remove(self) -> None:
+        self._store.pop(self.id, None)

@@ -1,0 +1,44 @@
+"""``Parameter``: a leaf Tensor that a Module registers as trainable state."""
+from __future__ import annotations
+
+from .._tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that is a model's learnable weight.
+
+    Assigning a Parameter to a Module attribute registers it, so it shows up in
+    ``module.parameters()`` and ``module.state_dict()``. It requires grad by default.
+
+    >>> w = nn.Parameter(tl.randn(3, 4))
+    >>> w.requires_grad
+    True
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data=None, requires_grad: bool = True):
+        if data is None:
+            from ..creation import empty
+            data = empty(0)
+        if isinstance(data, Tensor):
+            # share storage with the given tensor, as torch.nn.Parameter does
+            self._data = data._data
+            self._device = data._device
+        else:
+            src = Tensor(data)
+            self._data = src._data
+            self._device = src._device
+        self._rg = False
+        self._node = None
+        self._idx = 0
+        self._version = [0]
+        self.grad = None
+        self._hooks = None
+        if requires_grad:
+            self.requires_grad = True
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+    __str__ = __repr__

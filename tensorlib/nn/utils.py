@@ -1,0 +1,55 @@
+"""Gradient clipping (``tl.nn.utils`` and ``tl.optim``)."""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from .._tensor import Tensor
+from ..autograd.mode import no_grad
+
+
+def _grads(parameters) -> list[Tensor]:
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    return [p.grad for p in parameters if p.grad is not None]
+
+
+def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,
+                    norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Tensor:
+    """Scale all gradients together so that their joint ``norm_type``-norm is at most
+    ``max_norm``. Returns the norm before clipping (a 0-d tensor).
+
+    >>> total = tl.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+    """
+    from ..creation import tensor
+    from ..ops.reduction import norm
+    from ..ops.shape import stack
+    grads = _grads(parameters)
+    norm_type = float(norm_type)
+    if not max_norm >= 0:
+        raise ValueError(f"clip_grad_norm_: max_norm must be >= 0, got {max_norm}")
+    if not grads:
+        return tensor(0.0)
+    with no_grad():
+        norms = [norm(g.detach(), ord=norm_type) for g in grads]
+        dev = norms[0].device
+        norms = [n.to(dev).astype(norms[0].dtype) for n in norms]
+        total = norm(stack(norms), ord=norm_type)
+        t = float(total)
+        if error_if_nonfinite and not math.isfinite(t):
+            raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
+                               f"gradients is {t}; set error_if_nonfinite=False to clip anyway")
+        coef = float(max_norm) / (t + 1e-6)
+        if coef < 1.0:
+            for g in grads:
+                g.mul_(coef)
+    return total
+
+
+def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float) -> None:
+    """Clamp every gradient element into ``[-clip_value, clip_value]`` in place."""
+    if not clip_value >= 0:
+        raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
+    with no_grad():
+        for g in _grads(parameters):
+            g.clamp_(-float(clip_value), float(clip_value))

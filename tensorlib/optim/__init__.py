@@ -1,0 +1,17 @@
+"""Optimizers, learning-rate schedules and gradient clipping.
+
+>>> opt = tl.optim.Adam(model.parameters(), lr=1e-3)
+>>> sched = tl.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+"""
+from ..nn.utils import clip_grad_norm_, clip_grad_value_
+from . import lr_scheduler
+from .adam import Adam, AdamW
+from .lr_scheduler import (CosineAnnealingLR, ExponentialLR, LambdaLR, LinearLR, LRScheduler,
+                           MultiStepLR, SequentialLR, StepLR)
+from .optimizer import Optimizer
+from .rmsprop import Adagrad, RMSprop
+from .sgd import SGD
+
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialLR", "LRScheduler",
+           "LambdaLR", "LinearLR", "MultiStepLR", "Optimizer", "RMSprop", "SequentialLR",
+           "StepLR", "clip_grad_norm_", "clip_grad_value_", "lr_scheduler"]

@@ -1,0 +1,86 @@
+"""Adam and AdamW."""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from .. import creation
+from ..ops.elementwise import maximum
+from . import _fused
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), with optional AMSGrad and L2 weight decay added to the
+    gradient. For decoupled weight decay use ``AdamW``.
+
+    >>> opt = tl.optim.Adam(model.parameters(), lr=1e-3)
+    """
+
+    _decoupled = False
+
+    def __init__(self, params: Iterable, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize))
+
+    def _validate(self, group):
+        super()._validate(group)
+        name = type(self).__name__
+        b1, b2 = group["betas"]
+        if not 0.0 <= b1 < 1.0 or not 0.0 <= b2 < 1.0:
+            raise ValueError(f"{name}: invalid betas {group['betas']} (each must be in [0, 1))")
+        if not group["eps"] >= 0.0:
+            raise ValueError(f"{name}: invalid eps {group['eps']} (must be >= 0)")
+        if not group["weight_decay"] >= 0.0:
+            raise ValueError(f"{name}: invalid weight_decay {group['weight_decay']}")
+
+    def _update(self, group):
+        lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+        wd, amsgrad = group["weight_decay"], group["amsgrad"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            g = self._grad(p, group)
+            st = self.state.get(p)
+            if st is None:
+                st = self.state[p] = {"step": 0, "exp_avg": creation.zeros_like(p),
+                                      "exp_avg_sq": creation.zeros_like(p)}
+                if amsgrad:
+                    st["max_exp_avg_sq"] = creation.zeros_like(p)
+            st["step"] += 1
+            step = st["step"]
+            if wd:
+                if self._decoupled:
+                    p.mul_(1.0 - lr * wd)
+                else:
+                    g = g + wd * p
+            m, v = st["exp_avg"], st["exp_avg_sq"]
+            bc1 = 1.0 - b1 ** step
+            bc2_sqrt = math.sqrt(1.0 - b2 ** step)
+            if not amsgrad and _fused.adam(p, g, m, v, lr / bc1, b1, b2, eps, bc2_sqrt):
+                continue
+            m.mul_(b1)
+            m.add_((1.0 - b1) * g)
+            v.mul_(b2)
+            v.add_((1.0 - b2) * g * g)
+            if amsgrad:
+                vmax = st["max_exp_avg_sq"]
+                vmax.copy_(maximum(vmax, v))
+                v = vmax
+            denom = v.sqrt() / bc2_sqrt + eps
+            p.sub_((lr / bc1) * m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): ``p *= 1 - lr * wd``
+    before the Adam step. Default ``weight_decay`` is 0.01, as in PyTorch."""
+
+    _decoupled = True
+
+    def __init__(self, params: Iterable, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)

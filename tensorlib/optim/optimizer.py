@@ -1,0 +1,201 @@
+"""``Optimizer``: parameter groups, per-parameter state, state_dict round trip."""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from .._tensor import Tensor
+from ..autograd.mode import no_grad
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+required = _Required()
+
+
+class Optimizer:
+    """Base class: holds ``param_groups`` (dicts with ``params`` and hyper-parameters)
+    and ``state`` (per-parameter buffers such as momentum).
+
+    Subclasses implement ``_update(group)`` for one group under ``no_grad``.
+    """
+
+    def __init__(self, params: Iterable, defaults: dict[str, Any]):
+        self.defaults = dict(defaults)
+        self.state: dict[Tensor, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
+        if isinstance(params, Tensor):
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors or "
+                            "of dicts, got a single Tensor; wrap it in a list")
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own hyper-parameters (e.g. a smaller lr)."""
+        if not isinstance(group, dict):
+            raise TypeError(f"add_param_group: expected a dict, got {type(group).__name__}")
+        name = type(self).__name__
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name}: can only optimize Tensors, got {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"{name}: can't optimize a non-leaf Tensor (shape {p.shape}); "
+                                 "optimize the leaf it was computed from")
+            if p.dtype.kind != "f":
+                raise TypeError(f"{name}: can only optimize floating-point tensors, "
+                                f"got dtype {p.dtype}")
+        ids = {id(p) for p in params}
+        if len(ids) != len(params):
+            raise ValueError(f"{name}: a parameter appears twice in one group")
+        for g in self.param_groups:
+            if ids & {id(p) for p in g["params"]}:
+                raise ValueError(f"{name}: some parameters appear in more than one group")
+        new = {"params": params}
+        for k, default in self.defaults.items():
+            v = group.get(k, default)
+            if v is required:
+                raise ValueError(f"{name}: parameter group didn't specify a value of required "
+                                 f"hyper-parameter {k!r}")
+            new[k] = v
+        for k, v in group.items():
+            if k not in new:
+                new[k] = v
+        self._validate(new)
+        self.param_groups.append(new)
+
+    def _validate(self, group: dict[str, Any]) -> None:
+        """Check a group's hyper-parameters; subclasses extend."""
+        lr = group.get("lr")
+        if lr is not None and not lr >= 0.0:
+            raise ValueError(f"{type(self).__name__}: invalid learning rate {lr} (must be >= 0)")
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for g in self.param_groups:
+            for p in g["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad = p.grad.detach()
+                    p.grad.zero_()
+
+    def step(self, closure: Callable[[], Any] | None = None):
+        """One update of every parameter that has a gradient. ``closure`` (optional)
+        re-evaluates the model and returns the loss; it runs with grad enabled."""
+        loss = None
+        if closure is not None:
+            from ..autograd.mode import enable_grad
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for g in self.param_groups:
+                self._update(g)
+        return loss
+
+    def _update(self, group: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _grad(self, p: Tensor, group: dict[str, Any]) -> Tensor:
+        g = p.grad
+        if g.shape != p.shape:
+            raise ValueError(f"{type(self).__name__}: gradient of shape {g.shape} does not match "
+                             f"its parameter of shape {p.shape}")
+        if g._device is not p._device:
+            raise RuntimeError(f"{type(self).__name__}: gradient on {g.device} but parameter "
+                               f"on {p.device}")
+        if g.dtype != p.dtype:
+            g = g.astype(p.dtype)
+        return -g if group.get("maximize") else g
+
+    # --- state dict -------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """``{"state": {index: {...}}, "param_groups": [{..., "params": [index, ...]}]}``,
+        parameters replaced by their position, as PyTorch does; savable with ``tl.save``."""
+        index: dict[int, int] = {}
+        groups = []
+        for g in self.param_groups:
+            packed = {k: v for k, v in g.items() if k != "params"}
+            ids = []
+            for p in g["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            packed["params"] = ids
+            groups.append(packed)
+        state = {}
+        for g in self.param_groups:
+            for p in g["params"]:
+                if p in self.state:
+                    state[index[id(p)]] = {k: (v.detach() if isinstance(v, Tensor) else v)
+                                           for k, v in self.state[p].items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore hyper-parameters and state saved by ``state_dict`` (copies the tensors)."""
+        name = type(self).__name__
+        if not isinstance(state_dict, dict) or "param_groups" not in state_dict \
+                or "state" not in state_dict:
+            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and "
+                             "'param_groups' (from Optimizer.state_dict())")
+        saved = state_dict["param_groups"]
+        if len(saved) != len(self.param_groups):
+            raise ValueError(f"{name}.load_state_dict: the saved state has {len(saved)} "
+                             f"parameter groups, this optimizer has {len(self.param_groups)}")
+        for i, (sg, g) in enumerate(zip(saved, self.param_groups)):
+            if len(sg["params"]) != len(g["params"]):
+                raise ValueError(f"{name}.load_state_dict: group {i} has {len(sg['params'])} "
+                                 f"parameters in the saved state, {len(g['params'])} here")
+        by_index = {}
+        for sg, g in zip(saved, self.param_groups):
+            for idx, p in zip(sg["params"], g["params"]):
+                by_index[int(idx)] = p
+        new_state: dict[Tensor, dict[str, Any]] = {}
+        for idx, st in state_dict["state"].items():
+            p = by_index.get(int(idx))
+            if p is None:
+                raise ValueError(f"{name}.load_state_dict: state for parameter {idx} which no "
+                                 "group holds")
+            new_state[p] = {k: _to_param(v, p, k) for k, v in st.items()}
+        self.state = new_state
+        for sg, g in zip(saved, self.param_groups):
+            for k, v in sg.items():
+                if k != "params":
+                    g[k] = copy.deepcopy(v)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(g):
+                if k != "params":
+                    lines.append(f"    {k}: {g[k]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _to_param(v, p: Tensor, key: str):
+    """A copy of saved state value ``v`` on ``p``'s device (floats in ``p``'s dtype)."""
+    if isinstance(v, np.ndarray):
+        from ..creation import tensor
+        v = tensor(v)
+    if isinstance(v, Tensor):
+        if v.ndim and v.shape != p.shape:
+            raise ValueError(f"load_state_dict: state {key!r} has shape {v.shape}, its "
+                             f"parameter has shape {p.shape}")
+        dt = p.dtype if v.dtype.kind == "f" else None
+        out = v.to(device=p.device, dtype=dt).detach()
+        return out.clone() if out._data is v._data else out
+    return copy.deepcopy(v)

@@ -1,0 +1,97 @@
+"""RMSprop and Adagrad."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .. import creation
+from .optimizer import Optimizer
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton), as in PyTorch: a running mean of squared gradients scales the
+    step; ``centered`` subtracts the squared running mean of gradients; optional
+    momentum."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered, maximize=maximize))
+
+    def _validate(self, group):
+        super()._validate(group)
+        for k in ("alpha", "eps", "weight_decay", "momentum"):
+            if not group[k] >= 0.0:
+                raise ValueError(f"RMSprop: invalid {k} {group[k]} (must be >= 0)")
+
+    def _update(self, group):
+        lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+        wd, mom, centered = group["weight_decay"], group["momentum"], group["centered"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            g = self._grad(p, group)
+            st = self.state.get(p)
+            if st is None:
+                st = self.state[p] = {"step": 0, "square_avg": creation.zeros_like(p)}
+                if mom > 0:
+                    st["momentum_buffer"] = creation.zeros_like(p)
+                if centered:
+                    st["grad_avg"] = creation.zeros_like(p)
+            st["step"] += 1
+            if wd:
+                g = g + wd * p
+            sq = st["square_avg"]
+            sq.mul_(alpha)
+            sq.add_((1.0 - alpha) * g * g)
+            if centered:
+                ga = st["grad_avg"]
+                ga.mul_(alpha)
+                ga.add_((1.0 - alpha) * g)
+                avg = (sq - ga * ga).sqrt() + eps
+            else:
+                avg = sq.sqrt() + eps
+            if mom > 0:
+                buf = st["momentum_buffer"]
+                buf.mul_(mom)
+                buf.add_(g / avg)
+                p.sub_(lr * buf)
+            else:
+                p.sub_(lr * g / avg)
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.): steps scaled by the root of the summed squared gradients."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-2, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
+                 eps: float = 1e-10, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      eps=eps, maximize=maximize))
+        for g in self.param_groups:
+            for p in g["params"]:
+                self.state[p] = {"step": 0,
+                                 "sum": creation.full_like(p, g["initial_accumulator_value"])}
+
+    def _validate(self, group):
+        super()._validate(group)
+        for k in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
+            if not group[k] >= 0.0:
+                raise ValueError(f"Adagrad: invalid {k} {group[k]} (must be >= 0)")
+
+    def _update(self, group):
+        lr, decay, wd, eps = group["lr"], group["lr_decay"], group["weight_decay"], group["eps"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            g = self._grad(p, group)
+            st = self.state.setdefault(p, {"step": 0, "sum": creation.full_like(
+                p, group["initial_accumulator_value"])})
+            st["step"] += 1
+            if wd:
+                g = g + wd * p
+            clr = lr / (1.0 + (st["step"] - 1) * decay)
+            s = st["sum"]
+            s.add_(g * g)
+            p.sub_(clr * g / (s.sqrt() + eps))

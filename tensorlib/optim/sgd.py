@@ -1,0 +1,54 @@
+"""Stochastic gradient descent with momentum, Nesterov momentum and weight decay."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from . import _fused
+from .optimizer import Optimizer, required
+
+
+class SGD(Optimizer):
+    """``p -= lr * v`` with ``v = momentum * v + (1 - dampening) * (g + weight_decay * p)``
+    (PyTorch's formulation; Nesterov uses ``g + momentum * v``).
+
+    >>> opt = tl.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    >>> loss.backward(); opt.step(); opt.zero_grad()
+    """
+
+    def __init__(self, params: Iterable, lr: float = required, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
+                 maximize: bool = False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      maximize=maximize))
+
+    def _validate(self, group):
+        super()._validate(group)
+        if group["momentum"] < 0.0:
+            raise ValueError(f"SGD: invalid momentum {group['momentum']} (must be >= 0)")
+        if group["weight_decay"] < 0.0:
+            raise ValueError(f"SGD: invalid weight_decay {group['weight_decay']} (must be >= 0)")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("SGD: Nesterov momentum requires a momentum > 0 and zero dampening")
+
+    def _update(self, group):
+        lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
+        wd, nesterov = group["weight_decay"], group["nesterov"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            g = self._grad(p, group)
+            st = self.state.setdefault(p, {})
+            buf = st.get("momentum_buffer")
+            if _fused.sgd(p, g, buf, lr, mom, damp, wd, nesterov, st):
+                continue
+            if wd:
+                g = g + wd * p
+            if mom:
+                if buf is None:
+                    buf = st["momentum_buffer"] = g.clone()
+                else:
+                    buf.mul_(mom)
+                    buf.add_(g * (1.0 - damp) if damp else g)
+                g = g + mom * buf if nesterov else buf
+            p.sub_(lr * g)
