@@ -43,6 +43,8 @@ from .ops.shape import (astype, broadcast_to, cat, chunk, clone, concat, concate
 from .random import Generator, manual_seed
 from . import autograd  # noqa: E402
 from . import cuda  # noqa: E402  (GPU queries and kernels; imports without a GPU)
+from . import nn, optim, data, train  # noqa: E402  (training stack)
+from .io import load, save  # noqa: E402  (checkpoints, safetensors)
 
 __version__ = "0.1.0"
 
