@@ -170,7 +170,7 @@ def _weight_grad_vjp(n, gg):
 
 
 def _conv_infer(x, w, *b, stride, padding, dilation, groups):
-    (N, C, H, W), (O, Cg, kh, kw) = x[0], w[0]
+    (N, _, H, W), (O, _, kh, kw) = x[0], w[0]
     Ho = None if H is None else out_size(H, kh, stride[0], padding[0], padding[1], dilation[0])
     Wo = None if W is None else out_size(W, kw, stride[1], padding[2], padding[3], dilation[1])
     return (N, O, Ho, Wo), x[1]
@@ -258,7 +258,8 @@ def _validate_geometry(op, xshape, wshape, b, stride, pad, dilation, groups):
     Wo = out_size(W, kw, stride[1], pad[2], pad[3], dilation[1])
     if Ho < 1 or Wo < 1:
         raise ValueError(f"{op}: the (dilated) kernel {(kh, kw)} with dilation {dilation} is "
-                         f"larger than the padded input {(H + pad[0] + pad[1], W + pad[2] + pad[3])}"
+                         f"larger than the padded input "
+                         f"{(H + pad[0] + pad[1], W + pad[2] + pad[3])}"
                          f" (input {tuple(xshape)}, padding {pad})")
     return Ho, Wo
 

@@ -11,7 +11,7 @@ from .nn_util import as_float_tensor, as_index_tensor, const, io_cost, same_dtyp
 from .registry import OpDef, register
 
 
-# --- linear: x @ w.T + b in one op ---------------------------------------------------------------
+# --- linear: x @ w.T + b in one op ------------------------------------------------------------
 def _linear_fwd(xp, x, w, *b):
     lead = x.shape[:-1]
     x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
@@ -64,7 +64,7 @@ def linear(input, weight, bias=None) -> Tensor:
     return apply(LINEAR, *((x, w) + ((b,) if b is not None else ())))
 
 
-# --- embedding --------------------------------------------------------------------------------------
+# --- embedding --------------------------------------------------------------------------------
 def _emb_fwd(xp, w, idx, *, padding_idx):
     return xp.take(w, idx, axis=0)
 
@@ -139,11 +139,11 @@ def embedding(input, weight, padding_idx: int | None = None) -> Tensor:
     return apply(EMBEDDING, w, idx, padding_idx=padding_idx)
 
 
-# --- dropout ------------------------------------------------------------------------------------------
+# --- dropout ----------------------------------------------------------------------------------
 def dropout(input, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p) in
     training; the identity otherwise. Seeded by ``tl.manual_seed`` (or ``generator``)."""
-    from ..random import rng
+    from ..creation import rand
     x = as_float_tensor(input, "dropout")
     p = float(p)
     if not 0.0 <= p <= 1.0:
@@ -152,7 +152,7 @@ def dropout(input, p: float = 0.5, training: bool = True, generator=None) -> Ten
         return x
     if p == 1.0:
         return x * 0.0
-    keep = rng(generator).random(x.shape) >= p
-    mask = (keep * (1.0 / (1.0 - p))).astype(x.dtype)
-    return x * const(mask, x)
+    # drawn through tl.rand so graph capture records a draw that is redone on every run
+    keep = rand(*x.shape, generator=generator, dtype="float64", device=x.device) >= p
+    return x * (keep.astype(x.dtype) * (1.0 / (1.0 - p)))
 

@@ -51,7 +51,8 @@ def _max_fwd(xp, x, *, kernel, stride, padding, dilation, out_hw):
     w0 = xp.arange(Wo).reshape(1, -1) * sw - pw
     for i in range(kh):
         for j in range(kw):
-            v = xpad[:, :, i * dh:i * dh + sh * (Ho - 1) + 1:sh, j * dw:j * dw + sw * (Wo - 1) + 1:sw]
+            v = xpad[:, :, i * dh:i * dh + sh * (Ho - 1) + 1:sh,
+                     j * dw:j * dw + sw * (Wo - 1) + 1:sw]
             hi, wi = h0 + i * dh, w0 + j * dw
             inside = (hi >= 0) & (hi < H) & (wi >= 0) & (wi < W)
             upd = inside & ((arg < 0) | (v > best) | (xp.isnan(v) & ~xp.isnan(best)))
@@ -132,7 +133,7 @@ MAX_POOL2D_GRAD = register(OpDef(
     cost=io_cost()))
 
 
-# --- average pooling ------------------------------------------------------------------------------
+# --- average pooling --------------------------------------------------------------------------
 def _count_map(xp, H, W, Ho, Wo, kernel, stride, padding, include_pad, divisor):
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     if divisor:
@@ -220,7 +221,7 @@ AVG_POOL2D_GRAD = register(OpDef(
     cost=io_cost(_pool_flops)))
 
 
-# --- public API -------------------------------------------------------------------------------------
+# --- public API -------------------------------------------------------------------------------
 def _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
     if x.ndim not in (3, 4):
         raise ValueError(f"{op}: input must be (N, C, H, W) or (C, H, W), got shape "

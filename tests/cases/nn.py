@@ -1,0 +1,345 @@
+"""Cases for the neural-network ops (tensorlib/ops/nn_*.py), with naive NumPy references."""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+import tensorlib as tl
+import tensorlib.nn.functional as F
+from tensorlib.ops import nn_conv, nn_layers, nn_pool, nn_rnn
+
+from . import add, arr
+
+_apply = tl.apply
+
+
+# --- references ---------------------------------------------------------------------------
+def _softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _out(n, k, s, p0, p1, d):
+    return (n + p0 + p1 - d * (k - 1) - 1) // s + 1
+
+
+def _conv_windows(xshape, wshape, geo):
+    (sh, sw), (pt, pb, pl, pr), (dh, dw), groups = geo
+    N, C, H, W = xshape
+    O, Cg, kh, kw = wshape
+    Ho, Wo = _out(H, kh, sh, pt, pb, dh), _out(W, kw, sw, pl, pr, dw)
+    Og = O // groups
+    for n in range(N):
+        for o in range(O):
+            g = o // Og
+            for ho in range(Ho):
+                for wo in range(Wo):
+                    yield (n, o, ho, wo, slice(g * Cg, (g + 1) * Cg),
+                           slice(ho * sh, ho * sh + dh * (kh - 1) + 1, dh),
+                           slice(wo * sw, wo * sw + dw * (kw - 1) + 1, dw))
+
+
+def _pad4(x, pad):
+    return np.pad(x, ((0, 0), (0, 0), (pad[0], pad[1]), (pad[2], pad[3])))
+
+
+def conv_ref(x, w, b=None, geo=None):
+    (sh, sw), pad, (dh, dw), groups = geo
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    xpad = _pad4(x, pad)
+    out = np.zeros((N, O, _out(H, kh, sh, pad[0], pad[1], dh),
+                    _out(W, kw, sw, pad[2], pad[3], dw)))
+    for n, o, ho, wo, cs, hs, ws in _conv_windows(x.shape, w.shape, geo):
+        out[n, o, ho, wo] = (xpad[n, cs, hs, ws] * w[o]).sum()
+    return out + (b.reshape(1, -1, 1, 1) if b is not None else 0)
+
+
+def conv_input_grad_ref(g, w, xshape, geo):
+    pad = geo[1]
+    dx = _pad4(np.zeros(xshape), pad)
+    for n, o, ho, wo, cs, hs, ws in _conv_windows(xshape, w.shape, geo):
+        dx[n, cs, hs, ws] += g[n, o, ho, wo] * w[o]
+    return dx[:, :, pad[0]:pad[0] + xshape[2], pad[2]:pad[2] + xshape[3]]
+
+
+def conv_weight_grad_ref(x, g, wshape, geo):
+    xpad = _pad4(x, geo[1])
+    dw = np.zeros(wshape)
+    for n, o, ho, wo, cs, hs, ws in _conv_windows(x.shape, wshape, geo):
+        dw[o] += g[n, o, ho, wo] * xpad[n, cs, hs, ws]
+    return dw
+
+
+@st.composite
+def conv_geometry(draw):
+    groups = draw(st.sampled_from([1, 2]))
+    C, O = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    s = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    p = tuple(draw(st.integers(0, 1)) for _ in range(4))
+    H = max(1, d[0] * (kh - 1) + 1 - p[0] - p[1]) + draw(st.integers(0, 2))
+    W = max(1, d[1] * (kw - 1) + 1 - p[2] - p[3]) + draw(st.integers(0, 2))
+    N = draw(st.integers(1, 2))
+    return (N, C, H, W), (O, C // groups, kh, kw), (s, p, d, groups)
+
+
+def _geo_kw(geo):
+    s, p, d, g = geo
+    return dict(stride=s, padding=p, dilation=d, groups=g)
+
+
+def _conv_inputs(draw):
+    xs, ws, geo = draw(conv_geometry())
+    bias = draw(st.booleans())
+    ins = [arr(draw, xs), arr(draw, ws)] + ([arr(draw, (ws[0],))] if bias else [])
+    return ins, {"geo": geo}
+
+
+add("conv2d", lambda x, w, *b, geo: _apply(nn_conv.CONV2D, x, w, *b, **_geo_kw(geo)),
+    _conv_inputs, conv_ref)
+
+
+def _input_grad_inputs(draw):
+    xs, ws, geo = draw(conv_geometry())
+    (sh, sw), p, (dh, dw), _ = geo
+    go = (xs[0], ws[0], _out(xs[2], ws[2], sh, p[0], p[1], dh),
+          _out(xs[3], ws[3], sw, p[2], p[3], dw))
+    return [arr(draw, go), arr(draw, ws)], {"geo": geo, "xshape": xs}
+
+
+add("conv2d_input_grad",
+    lambda g, w, geo, xshape: _apply(nn_conv.CONV2D_INPUT_GRAD, g, w, input_hw=xshape[2:],
+                                     **_geo_kw(geo)),
+    _input_grad_inputs, lambda g, w, geo, xshape: conv_input_grad_ref(g, w, xshape, geo))
+
+
+def _weight_grad_inputs(draw):
+    xs, ws, geo = draw(conv_geometry())
+    (sh, sw), p, (dh, dw), _ = geo
+    go = (xs[0], ws[0], _out(xs[2], ws[2], sh, p[0], p[1], dh),
+          _out(xs[3], ws[3], sw, p[2], p[3], dw))
+    return [arr(draw, xs), arr(draw, go)], {"geo": geo, "wshape": ws}
+
+
+add("conv2d_weight_grad",
+    lambda x, g, geo, wshape: _apply(nn_conv.CONV2D_WEIGHT_GRAD, x, g, kernel=wshape[2:],
+                                     **_geo_kw(geo)),
+    _weight_grad_inputs,
+    lambda x, g, geo, wshape: conv_weight_grad_ref(x, g, wshape, geo))
+
+
+# --- pooling --------------------------------------------------------------------------------
+def _pool_ref(x, k, s, p, reduce, pad_value):
+    N, C, H, W = x.shape
+    Ho, Wo = (H + 2 * p[0] - k[0]) // s[0] + 1, (W + 2 * p[1] - k[1]) // s[1] + 1
+    xpad = np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])), constant_values=pad_value)
+    out = np.zeros((N, C, Ho, Wo))
+    for ho in range(Ho):
+        for wo in range(Wo):
+            win = xpad[:, :, ho * s[0]:ho * s[0] + k[0], wo * s[1]:wo * s[1] + k[1]]
+            out[:, :, ho, wo] = reduce(win.reshape(N, C, -1), axis=2)
+    return out
+
+
+@st.composite
+def pool_geometry(draw):
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    p = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+    H, W = k[0] + draw(st.integers(0, 3)), k[1] + draw(st.integers(0, 3))
+    return (draw(st.integers(1, 2)), draw(st.integers(1, 2)), H, W), k, s, p
+
+
+def _pool_inputs(draw):
+    shape, k, s, p = draw(pool_geometry())
+    x = np.random.default_rng(draw(st.integers(0, 2**31))).permutation(
+        np.prod(shape)).reshape(shape) / np.prod(shape) * 4 - 2   # distinct values: no ties
+    return [x.astype(np.float64)], {"k": k, "s": s, "p": p}
+
+
+add("max_pool2d", lambda x, k, s, p: F.max_pool2d(x, k, s, p, return_indices=True)[0],
+    _pool_inputs, lambda x, k, s, p: _pool_ref(x, k, s, p, np.max, -np.inf))
+add("avg_pool2d", lambda x, k, s, p: F.avg_pool2d(x, k, s, p), _pool_inputs,
+    lambda x, k, s, p: _pool_ref(x, k, s, p, np.mean, 0.0))
+add("avg_pool2d", lambda x, k, s, p: F.avg_pool2d(x, k, s, p, count_include_pad=False),
+    _pool_inputs, name="exclude_pad")
+
+
+def _max_grad_inputs(draw):
+    (x,), kw = _pool_inputs(draw)
+    _, idx = F.max_pool2d(tl.tensor(x), kw["k"], kw["s"], kw["p"], return_indices=True)
+    return [arr(draw, idx.shape)], {"hw": x.shape[2:], "idx": idx.numpy()}
+
+
+def _max_grad_ref(g, hw, idx):
+    H, W = hw
+    N, C = g.shape[:2]
+    out = np.zeros((N, C, H * W))
+    for n in range(N):
+        for c in range(C):
+            np.add.at(out[n, c], idx[n, c].ravel(), g[n, c].ravel())
+    return out.reshape(N, C, H, W)
+
+
+add("max_pool2d_grad",
+    lambda g, hw, idx: _apply(nn_pool.MAX_POOL2D_GRAD, g, tl.tensor(idx), input_hw=tuple(hw)),
+    _max_grad_inputs, _max_grad_ref)
+
+
+def _avg_grad_inputs(draw):
+    (x,), kw = _pool_inputs(draw)
+    out = F.avg_pool2d(tl.tensor(x), kw["k"], kw["s"], kw["p"])
+    return [arr(draw, out.shape)], dict(kw, xs=x.shape)
+
+
+def _avg_grad_ref(g, k, s, p, xs):
+    N, C, H, W = xs
+    dx = np.zeros((N, C, H + 2 * p[0], W + 2 * p[1]))
+    for ho in range(g.shape[2]):
+        for wo in range(g.shape[3]):
+            dx[:, :, ho * s[0]:ho * s[0] + k[0], wo * s[1]:wo * s[1] + k[1]] += \
+                g[:, :, ho:ho + 1, wo:wo + 1] / (k[0] * k[1])
+    return dx[:, :, p[0]:p[0] + H, p[1]:p[1] + W]
+
+
+add("avg_pool2d_grad",
+    lambda g, k, s, p, xs: _apply(nn_pool.AVG_POOL2D_GRAD, g, kernel=k, stride=s, padding=p,
+                                  input_hw=tuple(xs[2:]), count_include_pad=True, divisor=0),
+    _avg_grad_inputs, _avg_grad_ref)
+
+
+# --- softmax and losses ---------------------------------------------------------------------
+def _sm_inputs(draw):
+    nd = draw(st.integers(1, 3))
+    shape = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    return [arr(draw, shape, -3, 3)], {"axis": draw(st.integers(-nd, nd - 1))}
+
+
+add("softmax", F.softmax, _sm_inputs, _softmax)
+add("log_softmax", F.log_softmax, _sm_inputs, lambda x, axis: np.log(_softmax(x, axis)))
+
+
+def _ce_inputs(draw):
+    N, C = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    spatial = draw(st.sampled_from([(), (2,)]))
+    x = arr(draw, (N, C) + spatial, -3, 3)
+    t = np.random.default_rng(draw(st.integers(0, 99))).integers(0, C, (N,) + spatial)
+    t.flat[0] = -100 if draw(st.booleans()) and t.size > 1 else t.flat[0]
+    w = arr(draw, (C,), 0.5, 2.0)
+    red = draw(st.sampled_from(["mean", "sum", "none"]))
+    ls = draw(st.sampled_from([0.0, 0.2]))
+    return [x, t, w], {"red": red, "ls": ls}
+
+
+def _ce_ref(x, t, w, red, ls=0.0, nll=False):
+    C = x.shape[1]
+    logp = x if nll else np.log(_softmax(x, 1))
+    valid = t != -100
+    tc = np.where(valid, t, 0)
+    wt = w[tc] * valid
+    picked = np.take_along_axis(logp, tc[:, None], axis=1)[:, 0]
+    loss = -picked * wt
+    if ls and not nll:
+        smooth = -(logp * w.reshape((1, C) + (1,) * (x.ndim - 2))).sum(1) * valid
+        loss = (1 - ls) * loss + ls / C * smooth
+    if red == "none":
+        return loss
+    return loss.sum() if red == "sum" else loss.sum() / wt.sum()
+
+
+add("cross_entropy",
+    lambda x, t, w, red, ls: F.cross_entropy(x, t, w, reduction=red, label_smoothing=ls),
+    _ce_inputs, _ce_ref, diff=(0,))
+add("nll_loss", lambda x, t, w, red, ls: F.nll_loss(x, t, w, reduction=red), _ce_inputs,
+    lambda x, t, w, red, ls: _ce_ref(x, t, w, red, nll=True), diff=(0,))
+
+
+# --- linear, embedding ------------------------------------------------------------------------
+def _linear_inputs(draw):
+    lead = tuple(draw(st.integers(1, 3)) for _ in range(draw(st.integers(1, 2))))
+    i, o = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ins = [arr(draw, lead + (i,)), arr(draw, (o, i))]
+    return ins + ([arr(draw, (o,))] if draw(st.booleans()) else [])
+
+
+add("linear", F.linear, _linear_inputs, lambda x, w, b=None: x @ w.T + (0 if b is None else b))
+
+
+def _emb_inputs(draw):
+    V, D = draw(st.integers(1, 5)), draw(st.integers(1, 3))
+    idx = np.random.default_rng(draw(st.integers(0, 99))).integers(0, V, (draw(
+        st.integers(1, 3)), draw(st.integers(1, 3))))
+    pad = draw(st.sampled_from([None, 0]))
+    return [idx, arr(draw, (V, D))], {"pad": pad}
+
+
+add("embedding", lambda i, w, pad: F.embedding(i, w), _emb_inputs,
+    lambda i, w, pad: w[i], diff=(1,))
+# padding_idx rows get no gradient by definition (finite differences disagree): forward only
+add("embedding", lambda i, w, pad: F.embedding(i, w, padding_idx=pad), _emb_inputs,
+    lambda i, w, pad: w[i], diff=(1,), grad=False, name="padding_idx")
+
+
+def _emb_grad_inputs(draw):
+    (idx, w), kw = _emb_inputs(draw)
+    return [arr(draw, idx.shape + (w.shape[1],)), idx], dict(kw, V=w.shape[0])
+
+
+def _emb_grad_ref(g, idx, V, pad):
+    out = np.zeros((V, g.shape[-1]))
+    np.add.at(out, idx.ravel(), g.reshape(-1, g.shape[-1]))
+    if pad is not None:
+        out[pad] = 0
+    return out
+
+
+add("embedding_grad", lambda g, i, V, pad: _apply(nn_layers.EMBEDDING_GRAD, g, i, num_weights=V,
+                                                  padding_idx=pad),
+    _emb_grad_inputs, _emb_grad_ref, diff=(0,))
+
+
+# --- LSTM cell -----------------------------------------------------------------------------------
+def _sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _cell_ref(gates, c):
+    H = c.shape[1]
+    i, f, o = _sig(gates[:, :H]), _sig(gates[:, H:2 * H]), _sig(gates[:, 3 * H:])
+    g = np.tanh(gates[:, 2 * H:3 * H])
+    cn = f * c + i * g
+    return o * np.tanh(cn), cn, np.concatenate([i, f, g, o], 1)
+
+
+def _cell_inputs(draw):
+    N, H = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    return [arr(draw, (N, 4 * H)), arr(draw, (N, H))]
+
+
+add("lstm_cell", lambda gates, c: _apply(nn_rnn.LSTM_CELL, gates, c), _cell_inputs, _cell_ref)
+
+
+def _cell_grad_inputs(draw):
+    gates, c = _cell_inputs(draw)
+    _, cn, acts = _cell_ref(gates, c)
+    N, H = c.shape
+    return [acts, c, cn, arr(draw, (N, H)), arr(draw, (N, H)), arr(draw, (N, 4 * H))]
+
+
+def _cell_grad_ref(acts, c, cn, gh, gc, ga):
+    H = c.shape[1]
+    i, f, g, o = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:3 * H], acts[:, 3 * H:]
+    tc = np.tanh(cn)
+    dcn = gc + gh * o * (1 - tc ** 2)
+    pre = np.concatenate([(dcn * g + ga[:, :H]) * i * (1 - i),
+                          (dcn * c + ga[:, H:2 * H]) * f * (1 - f),
+                          (dcn * i + ga[:, 2 * H:3 * H]) * (1 - g ** 2),
+                          (gh * tc + ga[:, 3 * H:]) * o * (1 - o)], 1)
+    return pre, dcn * f
+
+
+# first-order only: the kernel the lstm_cell vjp uses when the backward is not recorded
+add("lstm_cell_grad", lambda *a: _apply(nn_rnn.LSTM_CELL_GRAD, *a), _cell_grad_inputs,
+    _cell_grad_ref, grad=False)
