@@ -129,7 +129,7 @@ class DataSet:
         if images.dtype == np.uint8:
             imgs *= 1.0 / 255.0
         if reshape:
-            imgs = imgs.reshape(len(imgs), -1)
+            imgs = imgs.reshape(len(imgs), math.prod(imgs.shape[1:]))
         labels = labels.astype(np.int64)
         self.label_ids = labels
         self.one_hot = one_hot
