@@ -8,13 +8,14 @@ from setuptools import Extension, setup
 
 openmp = [] if sys.platform == "darwin" or os.environ.get("TENSORLIB_NO_OPENMP") else ["-fopenmp"]
 
-ext = Extension(
-    "tensorlib._ops",
-    ["tensorlib/_ops.pyx"],
-    include_dirs=[np.get_include()],
-    extra_compile_args=["-O3", "-ffast-math", "-fno-finite-math-only"] + openmp,
-    extra_link_args=openmp,
-    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-)
+macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+extensions = [
+    # kernels: OpenMP, fast math that still honours NaN/inf
+    Extension("tensorlib._ops", ["tensorlib/_ops.pyx"], include_dirs=[np.get_include()],
+              extra_compile_args=["-O3", "-ffast-math", "-fno-finite-math-only"] + openmp,
+              extra_link_args=openmp, define_macros=macros),
+    # the dispatch hot path: Tensor slots, tape nodes, apply
+    Extension("tensorlib._core", ["tensorlib/_core.pyx"], extra_compile_args=["-O2"]),
+]
 
-setup(ext_modules=cythonize([ext], compiler_directives={"language_level": 3}))
+setup(ext_modules=cythonize(extensions, compiler_directives={"language_level": 3}))

@@ -9,81 +9,7 @@ from __future__ import annotations
 
 import traceback
 
-import numpy as np
-
-from .autograd.mode import state
-from .autograd.node import Node
-
-_ndarray = np.ndarray
-_asarray = np.asarray
-
-
-def apply(op, *inputs, **attrs):
-    """Run registry op ``op`` on Tensors ``inputs`` with attributes ``attrs``."""
-    dev = inputs[0]._device
-    rg = False
-    arrays = []
-    for t in inputs:
-        if t._device is not dev:
-            raise _device_error(op, inputs)
-        if t._rg:
-            rg = True
-        arrays.append(t._data)
-    if op.check is not None:
-        op.check(*arrays, **attrs)
-    kernel = op.cpu if dev.type == "cpu" else op.kernel_for(dev.type)
-    try:
-        out = kernel(*arrays, **attrs)
-    except Exception as e:
-        raise op_error(op, inputs, attrs, e) from e
-    if op.out_device is not None:
-        from ._device import Device
-        dev = Device(op.out_device(attrs))
-    st = state
-    multi = type(out) is tuple
-    if not multi and out.__class__ is not _ndarray and dev.type == "cpu":
-        out = _asarray(out)
-    if rg and st.grad_enabled and op.vjp is not None:
-        outs = out if multi else (out,)
-        versions = None
-        if op.saves or op.saves_output:
-            versions = []
-            if op.saves is True:
-                versions.extend([(t._version, t._version[0]) for t in inputs])
-            elif op.saves:  # "others": input i is read only for the others' gradients
-                n_rg = sum(t._rg for t in inputs)
-                versions.extend([(t._version, t._version[0]) for t in inputs
-                                 if n_rg - t._rg > 0])
-            out_boxes = [[0] for _ in outs] if op.saves_output else None
-            if out_boxes:
-                versions.extend([(b, 0) for b in out_boxes])
-        else:
-            out_boxes = None
-        node = Node(op, inputs, attrs, outs if op.saves_output else None, versions, len(outs))
-        if st.anomaly:
-            node.trace = _user_stack()
-        if multi:
-            node.out_meta = [(o.shape, o.dtype) for o in outs]
-            res = tuple(_wrap_box(o, dev, o.dtype.kind == "f", node, i,
-                                  out_boxes[i] if out_boxes else [0])
-                        for i, o in enumerate(outs))
-        else:
-            res = _wrap_box(out, dev, True, node, 0, out_boxes[0] if out_boxes else [0])
-    elif multi:
-        res = tuple(_wrap_box(o, dev, False, None, 0, [0]) for o in out)
-    else:
-        res = _wrap_box(out, dev, False, None, 0, [0])
-    if op.view:  # outputs alias input 0's storage: in-place changes bump one counter
-        box = inputs[0]._version
-        if multi:
-            for r in res:
-                r._version = box
-        else:
-            res._version = box
-    tracer = st.tracer
-    if tracer is not None:
-        tracer.record(op, inputs, attrs, res)
-    return res
+from ._core import apply  # noqa: F401  (the funnel itself is compiled: see _core.pyx)
 
 
 def _user_stack(limit: int = 8) -> list[str]:
@@ -117,23 +43,10 @@ def op_error(op, inputs, attrs, e: Exception) -> Exception:
             pass
     if msg.startswith(op.name + ":") and isinstance(e, (ValueError, TypeError, IndexError)):
         return e
+    if isinstance(e, RuntimeError):  # e.g. no GPU: the message already says what to do
+        return RuntimeError(f"{op.name}: {msg}") if not msg.startswith(op.name) else e
+    if not isinstance(e, (ValueError, TypeError, IndexError, ArithmeticError)):
+        return e  # MemoryError, KeyboardInterrupt...: not an input problem
     cls = type(e) if isinstance(e, (ValueError, TypeError, IndexError)) else ValueError
     extra = f" with {attrs}" if attrs else ""
     return cls(f"{op.name}: invalid inputs of shapes {shapes} and dtypes {dtypes}{extra}: {msg}")
-
-
-def _wrap_box(data, dev, rg, node, idx, box):
-    t = _new(_Tensor)
-    t._data = data
-    t._device = dev
-    t._rg = rg
-    t._node = node
-    t._idx = idx
-    t._version = box
-    t.grad = None
-    t._hooks = None
-    return t
-
-
-_new = object.__new__
-_Tensor = None  # set by _tensor on import (breaks the import cycle)

@@ -5,12 +5,12 @@ from typing import Any
 
 import numpy as np
 
-from . import _apply
+from ._core import TensorBase, make_tensor, set_tensor_class
 from ._device import CPU, Device
 from .autograd.mode import state
 
 
-class Tensor:
+class Tensor(TensorBase):
     """An n-dimensional array on a device, recorded on the tape when it needs a grad.
 
     >>> x = tl.tensor([[1., 2.]], requires_grad=True)
@@ -19,8 +19,8 @@ class Tensor:
     tensor([[2., 4.]])
     """
 
-    __slots__ = ("_data", "_device", "_rg", "_node", "_idx", "_version", "grad", "_hooks",
-                 "__weakref__")
+    # storage and autograd slots live in the Cython base (_core.TensorBase)
+    __slots__ = ()
 
     __array_priority__ = 1000  # make ndarray + Tensor defer to Tensor.__radd__
 
@@ -280,20 +280,5 @@ class _HookHandle:
             self._lst.remove(self._hook)
 
 
-_new = object.__new__
-
-
-def _wrap(data, dev, rg, node, idx) -> Tensor:
-    t = _new(Tensor)
-    t._data = data
-    t._device = dev
-    t._rg = rg
-    t._node = node
-    t._idx = idx
-    t._version = [0]
-    t.grad = None
-    t._hooks = None
-    return t
-
-
-_apply._Tensor = Tensor
+_wrap = make_tensor  # _wrap(data, device, requires_grad, node, output_index)
+set_tensor_class(Tensor)

@@ -10,6 +10,7 @@ from . import _dtypes
 from ._device import CPU, Device
 from ._tensor import Tensor, _wrap
 from .backends import to_device, xp_for
+from .autograd.mode import state
 from .random import Generator, rng
 
 _SUPPORTED = set(_dtypes.ALL)
@@ -68,7 +69,8 @@ def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> T
 
 def as_tensor(data: Any, dtype=None, device=None) -> Tensor:
     """Like ``tensor`` but shares memory with a NumPy array or a Tensor when it can."""
-    if isinstance(data, Tensor) and dtype is None and (device is None or Device(device) is data.device):
+    same_device = device is None or (isinstance(data, Tensor) and Device(device) is data.device)
+    if isinstance(data, Tensor) and dtype is None and same_device:
         return data
     if isinstance(data, Tensor):
         return data.to(device=device, dtype=dtype)
@@ -114,9 +116,12 @@ def _filled(kind: str, size, fill, dtype, device, requires_grad) -> Tensor:
     dev = Device(device) if device is not None else CPU
     dt = _dtypes.as_dtype(dtype) if dtype is not None else None
     if dt is None:
-        dt = (np.dtype(np.int64) if isinstance(fill, (int, np.integer)) and not isinstance(fill, bool)
-              and kind == "full" else np.dtype(np.bool_) if isinstance(fill, bool)
-              else _dtypes.default_float)
+        if isinstance(fill, bool):
+            dt = _dtypes.bool_
+        elif isinstance(fill, (int, np.integer)) and kind == "full":
+            dt = _dtypes.int64
+        else:
+            dt = _dtypes.default_float
     xp = xp_for(dev)
     shape = _shape(size)
     arr = xp.empty(shape, dt) if kind == "empty" else xp.full(shape, fill, dt)
@@ -166,7 +171,8 @@ def empty_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) 
     return empty(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
-def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def full_like(t: Tensor, fill_value, dtype=None, device=None,
+              requires_grad: bool = False) -> Tensor:
     dt, dev = _like(t, dtype, device)
     return full(t.shape, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
 
@@ -201,7 +207,8 @@ def linspace(start: float, end: float, steps: int, dtype=None, device=None,
     return t
 
 
-def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, dtype=None, device=None,
+        requires_grad: bool = False) -> Tensor:
     dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
     dev = Device(device) if device is not None else CPU
     t = _wrap(xp_for(dev).eye(n, m, dtype=dt), dev, False, None, 0)
@@ -219,14 +226,16 @@ def _random(arr, dtype, device, requires_grad) -> Tensor:
 def rand(*size, generator: Generator | None = None, dtype=None, device=None,
          requires_grad: bool = False) -> Tensor:
     """Uniform on [0, 1)."""
-    return _random(rng(generator).random(_shape(size)), dtype, device, requires_grad)
+    t = _random(rng(generator).random(_shape(size)), dtype, device, requires_grad)
+    return _traced(t, "rand", {}, generator)
 
 
 def randn(*size, generator: Generator | None = None, dtype=None, device=None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal."""
-    return _random(rng(generator).standard_normal(_shape(size), dtype=np.float64), dtype,
-                   device, requires_grad)
+    t = _random(rng(generator).standard_normal(_shape(size), dtype=np.float64), dtype,
+                device, requires_grad)
+    return _traced(t, "randn", {}, generator)
 
 
 def randint(low: int, high: int | None = None, size: Sequence[int] = (), generator=None,
@@ -237,24 +246,36 @@ def randint(low: int, high: int | None = None, size: Sequence[int] = (), generat
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
     arr = rng(generator).integers(low, high, size=_shape(tuple(size)))
-    return _place(arr.astype(_dtypes.as_dtype(dtype) if dtype else np.int64), device, False)
+    t = _place(arr.astype(_dtypes.as_dtype(dtype) if dtype else np.int64), device, False)
+    return _traced(t, "randint", {"low": int(low), "high": int(high)}, generator)
 
 
 def normal(mean: float = 0.0, std: float = 1.0, size: Sequence[int] = (), generator=None,
            dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     if std < 0:
         raise ValueError(f"normal: std must be non-negative, got {std}")
-    return _random(rng(generator).normal(mean, std, _shape(tuple(size))), dtype, device,
-                   requires_grad)
+    t = _random(rng(generator).normal(mean, std, _shape(tuple(size))), dtype, device,
+                requires_grad)
+    return _traced(t, "normal", {"mean": float(mean), "std": float(std)}, generator)
 
 
 def uniform(low: float = 0.0, high: float = 1.0, size: Sequence[int] = (), generator=None,
             dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     if high < low:
         raise ValueError(f"uniform: high ({high}) must be >= low ({low})")
-    return _random(rng(generator).uniform(low, high, _shape(tuple(size))), dtype, device,
-                   requires_grad)
+    t = _random(rng(generator).uniform(low, high, _shape(tuple(size))), dtype, device,
+                requires_grad)
+    return _traced(t, "uniform", {"low": float(low), "high": float(high)}, generator)
 
 
 def randperm(n: int, generator=None, device=None) -> Tensor:
-    return _place(rng(generator).permutation(n).astype(np.int64), device, False)
+    t = _place(rng(generator).permutation(n).astype(np.int64), device, False)
+    return _traced(t, "randperm", {"n": int(n)}, generator)
+
+
+def _traced(t: Tensor, dist: str, params: dict, generator) -> Tensor:
+    """Under graph capture, a random draw becomes a node that draws anew on every run."""
+    tracer = state.tracer
+    if tracer is not None:
+        tracer.on_random(t, dist, params, generator)
+    return t

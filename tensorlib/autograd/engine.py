@@ -5,8 +5,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._core import walk
 from .mode import state
-from .node import _freed_message
 
 
 class AnomalyError(RuntimeError):
@@ -15,11 +15,14 @@ class AnomalyError(RuntimeError):
 
 def _as_grad(root, grad):
     from ..creation import ones_like
-    from .._tensor import Tensor
+    from .._tensor import Tensor, _wrap
     if grad is None:
         if root.size != 1:
             raise RuntimeError(f"grad can be implicitly created only for scalar outputs; this "
                                f"output has shape {root.shape}: pass gradient=")
+        if root._device.type == "cpu":
+            return _wrap(np.ones(root._data.shape, root._data.dtype), root._device, False,
+                         None, 0)
         return ones_like(root)
     if not isinstance(grad, Tensor):
         from ..creation import tensor
@@ -29,40 +32,10 @@ def _as_grad(root, grad):
     return grad
 
 
-def _collect(roots):
-    """Dependency counts: how many consumers within the graph each node has."""
-    deps: dict = {}
-    stack = [r._node for r in roots if r._node is not None]
-    seen = set(id(n) for n in stack)
-    for n in stack:
-        deps.setdefault(n, 0)
-    while stack:
-        node = stack.pop()
-        if node.inputs is None:
-            raise RuntimeError(_freed_message(node))
-        for t in node.inputs:
-            m = t._node
-            if m is None or not t._rg:
-                continue
-            deps[m] = deps.get(m, 0) + 1
-            if id(m) not in seen:
-                seen.add(id(m))
-                stack.append(m)
-    return deps
-
-
-def _accumulate(slot, i, g):
-    cur = slot[i]
-    slot[i] = g if cur is None else cur + g
-
-
 def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                  inputs: Sequence | None = None, allow_unused: bool = False):
     """Propagate ``grads`` from ``roots``. With ``inputs`` (tl.grad), return their gradients
     instead of accumulating into leaves."""
-    deps = _collect(roots)
-    pending: dict = {}
-    leaf_grads: dict = {}   # id(leaf) -> [leaf, summed grad], delivered once at the end
     node_targets: dict = {}
     results = None
     if inputs is not None:
@@ -71,66 +44,11 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
             if t._node is not None:
                 node_targets.setdefault((t._node, t._idx), []).append(k)
 
-    ready = []
-    for r, g in zip(roots, grads):
-        if r._node is None:
-            if r._rg:
-                _add_leaf(leaf_grads, r, g)
-            continue
-        slot = pending.setdefault(r._node, [None] * r._node.n_out)
-        _accumulate(slot, r._idx, g)
-    for r in roots:
-        n = r._node
-        if n is not None and deps.get(n) == 0 and n not in ready:
-            ready.append(n)
-
-    anomaly = state.anomaly
     prev_mode = state.grad_enabled
     state.grad_enabled = create_graph
     try:
-        while ready:
-            node = ready.pop()
-            gouts = pending.pop(node, None) or [None] * node.n_out
-            if node.hooks or node.retained or node_targets:
-                _node_hooks(node, gouts, node_targets, results, create_graph)
-            if node.inputs is None:
-                raise RuntimeError(_freed_message(node))
-            if node.versions is not None:
-                _check_versions(node)
-            if node.n_out == 1:
-                g0 = gouts[0]
-                in_grads = ((None,) * len(node.inputs) if g0 is None
-                            else node.op.vjp(node, g0))
-            elif all(g is None for g in gouts):
-                in_grads = (None,) * len(node.inputs)
-            else:
-                gouts = [g if g is not None else node.zeros_for(i) for i, g in enumerate(gouts)]
-                in_grads = node.op.vjp(node, *gouts)
-            if anomaly:
-                _check_anomaly(node, in_grads)
-            inputs_ = node.inputs
-            if not retain_graph:
-                node.inputs = None
-                node.out_data = None
-            for t, g in zip(inputs_, in_grads):
-                if not t._rg:
-                    continue
-                m = t._node
-                if m is None:
-                    if g is not None:
-                        _add_leaf(leaf_grads, t, g)
-                    continue
-                if g is not None:
-                    slot = pending.get(m)
-                    if slot is None:
-                        slot = pending[m] = [None] * m.n_out
-                    cur = slot[t._idx]
-                    slot[t._idx] = g if cur is None else cur + g
-                left = deps[m] - 1
-                deps[m] = left
-                if left == 0:
-                    ready.append(m)
-            del inputs_
+        leaf_grads = walk(list(roots), list(grads), retain_graph, create_graph, node_targets,
+                          results, _check_versions, _check_anomaly, _node_hooks)
         # leaves last: hooks see the summed gradient, as AccumulateGrad does in PyTorch
         for t, g in leaf_grads.values():
             if t._hooks:
@@ -155,14 +73,6 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                                    "the outputs; pass allow_unused=True to get None for it")
         return results
     return None
-
-
-def _add_leaf(leaf_grads, t, g):
-    entry = leaf_grads.get(id(t))
-    if entry is None:
-        leaf_grads[id(t)] = [t, g]
-    else:
-        entry[1] = entry[1] + g
 
 
 def _node_hooks(node, gouts, node_targets, results, create_graph):

@@ -22,7 +22,7 @@ class Context:
 
     @property
     def saved_tensors(self) -> tuple:
-        for t, v in zip(self._saved, self._versions):
+        for v in self._versions:
             if v is not None and v[0][0] != v[1]:
                 raise RuntimeError("a tensor saved with save_for_backward was modified in place "
                                    "after it was saved; its gradient would be wrong")

@@ -2,16 +2,9 @@
 from __future__ import annotations
 
 import functools
-import threading
 
-
-class _State(threading.local):
-    grad_enabled = True
-    anomaly = False
-    tracer = None  # the active graph capture of this thread, if any
-
-
-state = _State()
+# the state object lives outside this package so the compiled core can import it first
+from .._state import state
 
 
 def is_grad_enabled() -> bool:

@@ -17,6 +17,8 @@ def _normalize_key(key):
     basic = True
     for k in key:
         if isinstance(k, Tensor):
+            k._read("indexing with a tensor (x[idx]; under capture use tl.take, "
+                    "take_along_axis or one_hot, which take the index as a tensor input)")
             k = k._host()
             if k.dtype.kind not in "biu":
                 raise IndexError(f"getitem: tensors used as indices must be integer or bool, "
@@ -165,7 +167,8 @@ def _scatter_add_fwd(xp, x, indices, src, axis):
         if d != axis and indices.shape[d] > x.shape[d]:
             raise ValueError(f"scatter_add: indices shape {indices.shape} exceeds input shape "
                              f"{x.shape} in dimension {d}")
-    if indices.size and (int(indices.max()) >= x.shape[axis] or int(indices.min()) < -x.shape[axis]):
+    n = x.shape[axis]
+    if indices.size and (int(indices.max()) >= n or int(indices.min()) < -n):
         raise IndexError(f"scatter_add: index out of range for axis {axis} of size "
                          f"{x.shape[axis]}")
     out = x.copy()
@@ -286,6 +289,7 @@ def one_hot(indices, num_classes: int = -1) -> Tensor:
     """One-hot int64 encoding; ``num_classes=-1`` uses max(indices) + 1."""
     indices = to_tensor(indices)
     if num_classes == -1:
+        indices._read("one_hot(num_classes=-1) (pass num_classes explicitly)")
         num_classes = int(indices._host().max()) + 1 if indices.size else 0
     return apply(ONE_HOT, indices, num_classes=int(num_classes))
 

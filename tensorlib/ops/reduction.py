@@ -319,7 +319,8 @@ def norm(x, ord: float = 2, axis=None, keepdims: bool = False) -> Tensor:
         ord = 2
     if not isinstance(ord, (int, float)) or (ord <= 0 and ord != -math.inf):
         raise ValueError(f"norm: ord must be a positive number or +-inf, got {ord!r}")
-    return _call(NORM, x, axis, keepdims, floating=True, ord=float(ord) if ord not in (1, 2) else ord)
+    ord = ord if ord in (1, 2) else float(ord)
+    return _call(NORM, x, axis, keepdims, floating=True, ord=ord)
 
 
 def argmax(x, axis: int | None = None, keepdims: bool = False) -> Tensor:

@@ -1,0 +1,326 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, binding=False
+"""The hot path in Cython: the Tensor's storage slots, tape nodes, and ``apply``.
+
+``apply`` here is the one funnel every op call goes through (see _apply.py for
+the error helpers it calls on failure). It runs per op in eager code and per
+vjp op in backward, so each attribute access counts.
+"""
+import numpy as np
+
+from ._state import state as _state
+
+cdef object _ndarray = np.ndarray
+cdef object _asarray = np.asarray
+
+
+cdef class TensorBase:
+    """Storage and autograd slots of ``tensorlib.Tensor`` (which adds the methods)."""
+    cdef public object _data
+    cdef public object _device
+    cdef public bint _rg
+    cdef public object _node
+    cdef public Py_ssize_t _idx
+    cdef public object _version
+    cdef public object grad
+    cdef public object _hooks
+    cdef object __weakref__
+
+
+cdef type _Tensor = None
+
+
+def set_tensor_class(cls):
+    global _Tensor
+    _Tensor = cls
+
+
+cdef inline TensorBase wrap(object data, object dev, bint rg, object node, Py_ssize_t idx,
+                            object box):
+    cdef TensorBase t = <TensorBase>TensorBase.__new__(_Tensor)
+    t._data = data
+    t._device = dev
+    t._rg = rg
+    t._node = node
+    t._idx = idx
+    t._version = box
+    t.grad = None
+    t._hooks = None
+    return t
+
+
+def make_tensor(data, dev, rg, node, idx):
+    """A Tensor around ``data`` (no copy), with a fresh version counter."""
+    return wrap(data, dev, rg, node, idx, [0])
+
+
+def _camel(name):
+    return "".join(p[:1].upper() + p[1:] for p in name.split("_"))
+
+
+cdef class Node:
+    """A recorded op call: what ``Tensor.grad_fn`` returns.
+
+    It keeps the input Tensors (edges to earlier nodes and the values the
+    backward rule reads), the attributes, and, for ops whose rule reads the
+    result, the output arrays (not Tensors, so no reference cycle forms).
+    """
+    cdef public object op
+    cdef public object inputs
+    cdef public dict attrs
+    cdef public object out_data
+    cdef public object versions
+    cdef public Py_ssize_t n_out
+    cdef public object hooks
+    cdef public object retained
+    cdef public object trace
+    cdef public object out_meta
+    cdef object __weakref__
+
+    def __init__(self, op, inputs, attrs, out_data, versions, Py_ssize_t n_out):
+        self.op = op
+        self.inputs = inputs
+        self.attrs = attrs
+        self.out_data = out_data
+        self.versions = versions
+        self.n_out = n_out
+
+    @property
+    def name(self):
+        return _camel(self.op.name)
+
+    def __repr__(self):
+        return f"<{self.name}>"
+
+    def output(self, Py_ssize_t i=0):
+        """Output ``i`` as a Tensor attached to this node (for rules that use it)."""
+        if self.out_data is None:
+            from .autograd.node import _freed_message
+            raise RuntimeError(_freed_message(self))
+        return wrap(self.out_data[i], (<TensorBase>self.inputs[0])._device, True, self, i, [0])
+
+    @property
+    def out(self):
+        return self.output(0)
+
+    def zeros_for(self, Py_ssize_t i):
+        """A zero gradient for output ``i`` (an output nobody used)."""
+        from .creation import zeros
+        shape, dtype = self.out_meta[i]
+        return zeros(shape, dtype=dtype, device=(<TensorBase>self.inputs[0])._device)
+
+    @property
+    def next_functions(self):
+        if self.inputs is None:
+            return ()
+        return tuple((t._node, t._idx) if t._node is not None else (None, 0)
+                     for t in self.inputs)
+
+
+def apply(op, *inputs, **attrs):
+    """Run registry op ``op`` on Tensors ``inputs`` with attributes ``attrs``."""
+    cdef TensorBase t, r
+    cdef Py_ssize_t n = len(inputs), i
+    cdef bint rg = False, multi
+    if n == 0:
+        raise TypeError(f"{op.name}: needs at least one tensor input")
+    t = <TensorBase?>inputs[0]
+    dev = t._device
+    arrays = [None] * n
+    for i in range(n):
+        t = <TensorBase?>inputs[i]
+        if t._device is not dev:
+            from ._apply import _device_error
+            raise _device_error(op, inputs)
+        if t._rg:
+            rg = True
+        arrays[i] = t._data
+    check = op.check
+    if check is not None:
+        check(*arrays, **attrs)
+    if dev.type == "cpu":
+        kernel = op.cpu
+    else:
+        kernel = op.kernel_for(dev.type)
+    try:
+        out = kernel(*arrays, **attrs)
+    except Exception as e:
+        from ._apply import op_error
+        raise op_error(op, inputs, attrs, e) from e
+    if op.out_device is not None:
+        from ._device import Device
+        dev = Device(op.out_device(attrs))
+    st = _state
+    multi = type(out) is tuple
+    if not multi and type(out) is not _ndarray and dev.type == "cpu":
+        out = _asarray(out)
+    if rg and st.grad_enabled and op.vjp is not None:
+        res = _record(op, inputs, attrs, out, multi, dev, st)
+    elif multi:
+        res = tuple([wrap(o, dev, False, None, 0, [0]) for o in out])
+    else:
+        res = wrap(out, dev, False, None, 0, [0])
+    if op.view:  # outputs alias input 0's storage: in-place changes bump one counter
+        box = (<TensorBase>inputs[0])._version
+        if multi:
+            for r in res:
+                r._version = box
+        else:
+            (<TensorBase>res)._version = box
+    tracer = st.tracer
+    if tracer is not None:
+        tracer.record(op, inputs, attrs, res)
+    return res
+
+
+cdef object _record(op, tuple inputs, dict attrs, out, bint multi, dev, st):
+    cdef TensorBase t
+    cdef Py_ssize_t i, n_rg
+    outs = out if multi else (out,)
+    saves = op.saves
+    saves_output = op.saves_output
+    versions = None
+    out_boxes = None
+    if saves is not False or saves_output:
+        versions = []
+        if saves is True:
+            for x in inputs:
+                t = <TensorBase>x
+                versions.append((t._version, t._version[0]))
+        elif saves:  # "others": input i is read only for the others' gradients
+            n_rg = 0
+            for x in inputs:
+                n_rg += (<TensorBase>x)._rg
+            for x in inputs:
+                t = <TensorBase>x
+                if n_rg - t._rg > 0:
+                    versions.append((t._version, t._version[0]))
+        if saves_output:
+            out_boxes = [[0] for _ in outs]
+            for b in out_boxes:
+                versions.append((b, 0))
+    node = Node(op, inputs, attrs, outs if saves_output else None, versions, len(outs))
+    if st.anomaly:
+        from ._apply import _user_stack
+        node.trace = _user_stack()
+    if multi:
+        node.out_meta = [(o.shape, o.dtype) for o in outs]
+        return tuple([wrap(o, dev, o.dtype.kind == "f", node, i,
+                           out_boxes[i] if out_boxes is not None else [0])
+                      for i, o in enumerate(outs)])
+    return wrap(out, dev, True, node, 0, out_boxes[0] if out_boxes is not None else [0])
+
+
+# --- the backward engine's walk ----------------------------------------------------------
+cdef dict _collect(list roots):
+    """Dependency counts: how many consumers within the graph each node has."""
+    cdef dict deps = {}
+    cdef list stack = []
+    cdef Node node, m
+    cdef TensorBase r, t
+    for x in roots:
+        r = <TensorBase>x
+        if r._node is not None and r._node not in deps:
+            deps[r._node] = 0
+            stack.append(r._node)
+    while stack:
+        node = <Node>stack.pop()
+        if node.inputs is None:
+            from .autograd.node import _freed_message
+            raise RuntimeError(_freed_message(node))
+        for x in node.inputs:
+            t = <TensorBase>x
+            if t._node is None or not t._rg:
+                continue
+            m = <Node>t._node
+            if m in deps:
+                deps[m] = <Py_ssize_t>deps[m] + 1
+            else:
+                deps[m] = 1
+                stack.append(m)
+    return deps
+
+
+def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node_targets,
+         list results, check_versions, check_anomaly, node_hooks):
+    """Propagate ``grads`` from ``roots`` through the tape, in reverse topological order,
+    without recursion. Returns {id(leaf): [leaf, summed gradient]} for the caller to deliver.
+    """
+    cdef dict deps = _collect(roots)
+    cdef dict pending = {}
+    cdef dict leaf_grads = {}
+    cdef list ready = []
+    cdef list gouts, slot
+    cdef Node node, m
+    cdef TensorBase t, r
+    cdef Py_ssize_t left, i
+    cdef bint anomaly = _state.anomaly
+    for x, g in zip(roots, grads):
+        r = <TensorBase>x
+        if r._node is None:
+            if r._rg:
+                _add_leaf(leaf_grads, r, g)
+            continue
+        slot = pending.get(r._node)
+        if slot is None:
+            slot = pending[r._node] = [None] * (<Node>r._node).n_out
+        slot[r._idx] = g if slot[r._idx] is None else slot[r._idx] + g
+    for x in roots:
+        r = <TensorBase>x
+        if r._node is not None and deps.get(r._node) == 0 and r._node not in ready:
+            ready.append(r._node)
+    while ready:
+        node = <Node>ready.pop()
+        gouts = pending.pop(node, None)
+        if gouts is None:
+            gouts = [None] * node.n_out
+        if node.hooks is not None or node.retained is not None or node_targets:
+            node_hooks(node, gouts, node_targets, results, create_graph)
+        if node.inputs is None:
+            from .autograd.node import _freed_message
+            raise RuntimeError(_freed_message(node))
+        if node.versions is not None:
+            check_versions(node)
+        if node.n_out == 1:
+            g0 = gouts[0]
+            in_grads = ((None,) * len(node.inputs) if g0 is None
+                        else node.op.vjp(node, g0))
+        elif all(g is None for g in gouts):
+            in_grads = (None,) * len(node.inputs)
+        else:
+            gouts = [g if g is not None else node.zeros_for(i) for i, g in enumerate(gouts)]
+            in_grads = node.op.vjp(node, *gouts)
+        if anomaly:
+            check_anomaly(node, in_grads)
+        inputs_ = node.inputs
+        if not retain_graph:
+            node.inputs = None
+            node.out_data = None
+        for x, g in zip(inputs_, in_grads):
+            t = <TensorBase>x
+            if not t._rg:
+                continue
+            if t._node is None:
+                if g is not None:
+                    _add_leaf(leaf_grads, t, g)
+                continue
+            m = <Node>t._node
+            if g is not None:
+                slot = pending.get(m)
+                if slot is None:
+                    slot = pending[m] = [None] * m.n_out
+                cur = slot[t._idx]
+                slot[t._idx] = g if cur is None else cur + g
+            left = <Py_ssize_t>deps[m] - 1
+            deps[m] = left
+            if left == 0:
+                ready.append(m)
+        inputs_ = None
+    return leaf_grads
+
+
+cdef inline void _add_leaf(dict leaf_grads, TensorBase t, g):
+    entry = leaf_grads.get(id(t))
+    if entry is None:
+        leaf_grads[id(t)] = [t, g]
+    else:
+        entry[1] = entry[1] + g
