@@ -1,0 +1,294 @@
+"""Module, Parameter, containers, init and the layers' own behaviour."""
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+import tensorlib.nn.functional as F
+from tensorlib import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * 8 * 8, 10))
+        self.register_buffer("scale", tl.ones(1))
+        self.register_buffer("cache", tl.zeros(2), persistent=False)
+
+    def forward(self, x):
+        return self.head(F.relu(self.bn(self.conv(x))) * self.scale)
+
+
+def test_registration_and_traversal():
+    m = Net()
+    names = [n for n, _ in m.named_parameters()]
+    assert names == ["conv.weight", "conv.bias", "bn.weight", "bn.bias", "head.1.weight",
+                     "head.1.bias"]
+    assert len(list(m.parameters())) == 6
+    assert [n for n, _ in m.named_buffers()] == [
+        "scale", "cache", "bn.running_mean", "bn.running_var", "bn.num_batches_tracked"]
+    assert [n for n, _ in m.named_children()] == ["conv", "bn", "head"]
+    assert [n for n, _ in m.named_modules()] == ["", "conv", "bn", "head", "head.0", "head.1"]
+    assert m.get_submodule("head.1") is m.head[1]
+    assert m.num_parameters() == 4 * 9 + 4 + 4 + 4 + 256 * 10 + 10
+
+
+def test_shared_parameters_counted_once():
+    lin = nn.Linear(2, 2)
+    seq = nn.Sequential(lin, nn.ReLU(), lin)
+    assert len(list(seq.parameters())) == 2
+    # as PyTorch, the state dict names a shared parameter under each path
+    assert list(seq.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+def test_state_dict_and_strict_loading():
+    a, b = Net(), Net()
+    sd = a.state_dict()
+    assert "cache" not in sd and "scale" in sd and "bn.num_batches_tracked" in sd
+    b.load_state_dict(sd)
+    for k, v in b.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), sd[k].numpy())
+    bad = dict(sd)
+    del bad["conv.bias"]
+    bad["extra.weight"] = tl.zeros(1)
+    bad["head.1.weight"] = tl.zeros(3, 3)
+    with pytest.raises(RuntimeError) as e:
+        b.load_state_dict(bad)
+    msg = str(e.value)
+    assert "missing keys: 'conv.bias'" in msg
+    assert "unexpected keys: 'extra.weight'" in msg
+    assert "'head.1.weight': checkpoint has shape (3, 3), model has (10, 256)" in msg
+    del bad["head.1.weight"]
+    res = b.load_state_dict(bad, strict=False)
+    assert res.missing_keys == ["conv.bias", "head.1.weight"]
+    assert res.unexpected_keys == ["extra.weight"]
+
+
+def test_state_dict_shares_storage_and_load_keeps_identity():
+    m = nn.Linear(2, 3)
+    w = m.weight
+    m.load_state_dict({"weight": tl.ones(3, 2), "bias": tl.zeros(3)})
+    assert m.weight is w
+    assert m.weight.numpy().sum() == 6
+    m.state_dict()["bias"].fill_(2.0)
+    assert m.bias.numpy().tolist() == [2.0, 2.0, 2.0]
+
+
+def test_train_eval_zero_grad_apply_requires_grad():
+    m = Net()
+    assert m.training and m.head[1].training
+    m.eval()
+    assert not m.training and not m.bn.training
+    m.train()
+    assert m.bn.training
+    out = m(tl.randn(2, 1, 8, 8)).sum()
+    out.backward()
+    assert m.conv.weight.grad is not None
+    m.zero_grad()
+    assert all(p.grad is None for p in m.parameters())
+    seen = []
+    m.apply(lambda mod: seen.append(type(mod).__name__))
+    assert seen[-1] == "Net" and "Linear" in seen
+    m.head.requires_grad_(False)
+    assert not m.head[1].weight.requires_grad and m.conv.weight.requires_grad
+
+
+def test_to_dtype_keeps_parameter_identity():
+    m = nn.Linear(2, 2)
+    w = m.weight
+    m.to(tl.float64)
+    assert m.weight is w and w.dtype == np.float64
+    assert m(tl.randn(1, 2, dtype=tl.float64)).dtype == np.float64
+    with pytest.raises(TypeError, match="floating-point"):
+        m.to(dtype=tl.int64)
+
+
+def test_repr_tree():
+    r = repr(Net())
+    assert r.startswith("Net(\n  (conv): Conv2d(1, 4, kernel_size=(3, 3)")
+    assert "(head): Sequential(\n    (0): Flatten(" in r
+    assert repr(nn.Parameter(tl.zeros(1))).startswith("Parameter containing:")
+
+
+def test_attribute_errors():
+    class NoInit(nn.Module):
+        def __init__(self):
+            self.fc = nn.Linear(1, 1)
+    with pytest.raises(AttributeError, match="super\\(\\).__init__"):
+        NoInit()
+    m = nn.Linear(1, 1)
+    with pytest.raises(TypeError, match="parameter 'weight'"):
+        m.weight = tl.zeros(1, 1)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        m.nope  # noqa: B018
+    with pytest.raises(KeyError, match="contain no '.'"):
+        m.register_buffer("a.b", tl.zeros(1))
+
+
+def test_forward_hooks():
+    m = nn.Linear(2, 2)
+    calls = []
+    h = m.register_forward_hook(lambda mod, args, out: calls.append(out.shape) or out * 0)
+    assert m(tl.ones(1, 2)).numpy().sum() == 0
+    h.remove()
+    assert m(tl.ones(1, 2)).shape == (1, 2) and calls == [(1, 2)]
+
+
+def test_containers():
+    seq = nn.Sequential(OrderedDict(a=nn.Linear(2, 3), b=nn.ReLU()))
+    assert isinstance(seq.a, nn.Linear) and len(seq) == 2
+    assert isinstance(seq[0:1], nn.Sequential) and len(seq[0:1]) == 1
+    seq.append(nn.Linear(3, 1))
+    assert seq(tl.ones(4, 2)).shape == (4, 1)
+    ml = nn.ModuleList([nn.Linear(1, 1) for _ in range(3)])
+    ml.insert(0, nn.ReLU())
+    assert isinstance(ml[0], nn.ReLU) and len(ml) == 4 and len(list(ml.parameters())) == 6
+    del ml[0]
+    assert isinstance(ml[-1], nn.Linear)
+    md = nn.ModuleDict({"x": nn.Linear(1, 2)})
+    md["y"] = nn.Tanh()
+    assert list(md.keys()) == ["x", "y"] and "x" in md
+    assert [n for n, _ in md.named_parameters()] == ["x.weight", "x.bias"]
+    with pytest.raises(TypeError, match="nn.Module"):
+        nn.Sequential(lambda x: x)
+    with pytest.raises(IndexError):
+        ml[10]
+
+
+# --- init ------------------------------------------------------------------------------
+def test_init_statistics():
+    tl.manual_seed(0)
+    w = tl.empty(400, 300)
+    nn.init.xavier_uniform_(w)
+    bound = np.sqrt(6 / 700)
+    a = w.numpy()
+    assert a.max() <= bound and a.min() >= -bound and a.std() == pytest.approx(bound / np.sqrt(3),
+                                                                               rel=0.05)
+    nn.init.kaiming_normal_(w, nonlinearity="relu")
+    assert w.numpy().std() == pytest.approx(np.sqrt(2 / 300), rel=0.05)
+    nn.init.kaiming_uniform_(w, mode="fan_out")
+    bound = np.sqrt(3) * np.sqrt(2) / np.sqrt(400)  # a=0: gain sqrt(2); fan_out = 400
+    assert bound * 0.99 < np.abs(w.numpy()).max() <= bound * (1 + 1e-6)
+    nn.init.xavier_normal_(w, gain=2.0)
+    assert w.numpy().std() == pytest.approx(2 * np.sqrt(2 / 700), rel=0.05)
+    nn.init.normal_(w, 1.0, 0.1)
+    assert w.numpy().mean() == pytest.approx(1.0, abs=0.01)
+    nn.init.uniform_(w, -1, 1)
+    assert -1 <= w.numpy().min() and w.numpy().max() <= 1
+    nn.init.zeros_(w)
+    assert not w.numpy().any()
+    nn.init.ones_(w)
+    assert (w.numpy() == 1).all()
+    q = tl.empty(5, 8)
+    nn.init.orthogonal_(q)
+    np.testing.assert_allclose(q.numpy() @ q.numpy().T, np.eye(5), atol=1e-5)
+    q = tl.empty(8, 3)
+    nn.init.orthogonal_(q, gain=2.0)
+    np.testing.assert_allclose(q.numpy().T @ q.numpy(), 4 * np.eye(3), atol=1e-4)
+    with pytest.raises(ValueError, match="fewer than 2 dimensions"):
+        nn.init.xavier_uniform_(tl.empty(3))
+    with pytest.raises(ValueError, match="unsupported nonlinearity"):
+        nn.init.calculate_gain("swish")
+
+
+def test_init_is_seeded():
+    tl.manual_seed(3)
+    a = nn.Linear(4, 4).weight.numpy().copy()
+    tl.manual_seed(3)
+    b = nn.Linear(4, 4).weight.numpy()
+    np.testing.assert_array_equal(a, b)
+
+
+# --- layer behaviour ---------------------------------------------------------------------
+def test_dropout_train_and_eval():
+    d = nn.Dropout(0.5)
+    x = tl.ones(1000)
+    y = d(x).numpy()
+    assert set(np.unique(y)) <= {0.0, 2.0} and 0.4 < (y == 0).mean() < 0.6
+    d.eval()
+    assert (d(x).numpy() == 1).all()
+    with pytest.raises(ValueError):
+        nn.Dropout(1.5)
+
+
+def test_batchnorm_running_stats_and_eval():
+    bn = nn.BatchNorm1d(3)
+    x = tl.randn(16, 3) * 2 + 1
+    bn(x)
+    assert int(bn.num_batches_tracked.item()) == 1
+    np.testing.assert_allclose(bn.running_mean.numpy(), 0.1 * x.numpy().mean(0), rtol=1e-4,
+                               atol=1e-6)
+    bn.eval()
+    y = bn(x).numpy()
+    rm, rv = bn.running_mean.numpy(), bn.running_var.numpy()
+    np.testing.assert_allclose(y, (x.numpy() - rm) / np.sqrt(rv + 1e-5), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="2 or 3-d input"):
+        bn(tl.randn(2, 3, 4, 5))
+
+
+def test_embedding_padding_idx_and_pretrained():
+    e = nn.Embedding(5, 3, padding_idx=0)
+    assert not e.weight.numpy()[0].any()
+    e(tl.tensor([[0, 1, 0]])).sum().backward()
+    assert not e.weight.grad.numpy()[0].any() and e.weight.grad.numpy()[1].sum() == 3
+    p = nn.Embedding.from_pretrained(tl.eye(4))
+    assert not p.weight.requires_grad
+    np.testing.assert_array_equal(p(tl.tensor([2])).numpy(), [[0, 0, 1, 0]])
+
+
+def test_rnn_shapes_and_state_errors():
+    lstm = nn.LSTM(4, 6, num_layers=2, batch_first=True, bidirectional=True, dropout=0.2)
+    out, (h, c) = lstm(tl.randn(3, 5, 4))
+    assert out.shape == (3, 5, 12) and h.shape == (4, 3, 6) and c.shape == (4, 3, 6)
+    out, (h, c) = lstm(tl.randn(5, 4))  # unbatched
+    assert out.shape == (5, 12) and h.shape == (4, 6)
+    gru = nn.GRU(4, 6)
+    with pytest.raises(ValueError, match="h0 of shape"):
+        gru(tl.randn(5, 3, 4), tl.zeros(2, 3, 6))
+    with pytest.raises(ValueError, match="input_size 4"):
+        gru(tl.randn(5, 3, 7))
+    rnn = nn.RNN(4, 6, nonlinearity="relu")
+    assert rnn(tl.randn(5, 2, 4))[0].numpy().min() >= 0
+    names = [n for n, _ in lstm.named_parameters()]
+    assert names[:4] == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
+    assert "weight_ih_l1_reverse" in names
+
+
+def test_lstm_gradients_flow_through_time():
+    tl.manual_seed(0)
+    lstm = nn.LSTM(3, 4)
+    x = tl.randn(20, 2, 3, requires_grad=True)
+    out, _ = lstm(x)
+    out[-1].sum().backward()
+    g = x.grad.numpy()
+    assert np.abs(g[0]).sum() > 0 and lstm.weight_hh_l0.grad is not None
+
+
+def test_transformer_encoder_layer_masks():
+    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+    x = tl.randn(2, 5, 8)
+    y1 = layer(x, is_causal=True).numpy()
+    x2 = x.numpy().copy()
+    x2[:, -1] += 10.0  # a later token must not change earlier outputs under a causal mask
+    y2 = layer(tl.tensor(x2), is_causal=True).numpy()
+    np.testing.assert_allclose(y1[:, :-1], y2[:, :-1], rtol=1e-4, atol=1e-5)
+    kpm = tl.tensor([[False] * 4 + [True]] * 2)
+    y3 = layer(x, src_key_padding_mask=kpm).numpy()
+    y4 = layer(tl.tensor(x2), src_key_padding_mask=kpm).numpy()
+    np.testing.assert_allclose(y3[:, :-1], y4[:, :-1], rtol=1e-4, atol=1e-5)
+
+
+def test_layer_argument_errors():
+    with pytest.raises(ValueError, match="in_features"):
+        nn.Linear(0, 3)
+    with pytest.raises(ValueError, match="divisible by groups"):
+        nn.Conv2d(3, 4, 3, groups=2)
+    with pytest.raises(ValueError, match="multiple of num_heads"):
+        nn.MultiheadAttention(10, 3)
+    with pytest.raises(ValueError, match="num_groups"):
+        nn.GroupNorm(3, 4)
+    with pytest.raises(ValueError, match="nonlinearity"):
+        nn.RNN(2, 2, nonlinearity="gelu")

@@ -1,0 +1,225 @@
+"""Layers against PyTorch: copy torch's weights through state_dict, compare outputs and
+the gradients of inputs and parameters."""
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib import nn
+
+torch = pytest.importorskip("torch", reason="PyTorch not installed (pip install torch==2.13.0)")
+pytestmark = pytest.mark.torch
+
+R = np.random.default_rng(0)
+
+
+def f32(*shape, scale=1.0):
+    return (R.standard_normal(shape) * scale).astype(np.float32)
+
+
+# (id, our constructor, torch constructor, inputs: list of arrays, kwargs for forward)
+LAYERS = [
+    ("linear", lambda m: m.Linear(5, 3), [f32(4, 5)]),
+    ("linear-nobias-3d", lambda m: m.Linear(5, 3, bias=False), [f32(2, 4, 5)]),
+    ("conv1d", lambda m: m.Conv1d(3, 4, 3, stride=2, padding=1), [f32(2, 3, 9)]),
+    ("conv2d", lambda m: m.Conv2d(3, 4, 3, padding=1), [f32(2, 3, 8, 8)]),
+    ("conv2d-groups", lambda m: m.Conv2d(4, 6, 3, stride=2, groups=2, dilation=1),
+     [f32(2, 4, 9, 9)]),
+    ("conv_transpose2d", lambda m: m.ConvTranspose2d(3, 2, 3, stride=2, padding=1,
+                                                     output_padding=1), [f32(2, 3, 5, 5)]),
+    ("maxpool", lambda m: m.MaxPool2d(2), [f32(2, 3, 8, 8)]),
+    ("maxpool-stride-pad", lambda m: m.MaxPool2d(3, stride=2, padding=1), [f32(2, 3, 9, 9)]),
+    ("avgpool", lambda m: m.AvgPool2d(3, stride=2, padding=1), [f32(2, 3, 9, 9)]),
+    ("adaptive_avgpool", lambda m: m.AdaptiveAvgPool2d((3, 2)), [f32(2, 3, 8, 7)]),
+    ("batchnorm1d", lambda m: m.BatchNorm1d(4), [f32(8, 4)]),
+    ("batchnorm1d-3d", lambda m: m.BatchNorm1d(4, momentum=None), [f32(8, 4, 5)]),
+    ("batchnorm2d", lambda m: m.BatchNorm2d(3, affine=False), [f32(4, 3, 5, 5)]),
+    ("layernorm", lambda m: m.LayerNorm((4, 5)), [f32(3, 4, 5)]),
+    ("groupnorm", lambda m: m.GroupNorm(2, 4), [f32(3, 4, 5, 5)]),
+    ("flatten", lambda m: m.Flatten(), [f32(3, 4, 5)]),
+    ("relu", lambda m: m.ReLU(), [f32(4, 5)]),
+    ("gelu", lambda m: m.GELU(), [f32(4, 5)]),
+    ("gelu-tanh", lambda m: m.GELU(approximate="tanh"), [f32(4, 5)]),
+    ("silu", lambda m: m.SiLU(), [f32(4, 5)]),
+    ("tanh", lambda m: m.Tanh(), [f32(4, 5)]),
+    ("sigmoid", lambda m: m.Sigmoid(), [f32(4, 5)]),
+    ("leaky_relu", lambda m: m.LeakyReLU(0.2), [f32(4, 5)]),
+    ("elu", lambda m: m.ELU(0.7), [f32(4, 5)]),
+    ("softplus", lambda m: m.Softplus(), [f32(4, 5)]),
+    ("softmax", lambda m: m.Softmax(dim=1), [f32(4, 5)]),
+    ("log_softmax", lambda m: m.LogSoftmax(dim=-1), [f32(4, 5)]),
+    ("rnn", lambda m: m.RNN(3, 4, num_layers=2), [f32(5, 2, 3)]),
+    ("rnn-relu-batch_first", lambda m: m.RNN(3, 4, nonlinearity="relu", batch_first=True),
+     [f32(2, 5, 3)]),
+    ("lstm", lambda m: m.LSTM(3, 4, num_layers=2, batch_first=True), [f32(2, 6, 3)]),
+    ("lstm-bidirectional", lambda m: m.LSTM(3, 4, num_layers=2, bidirectional=True),
+     [f32(6, 2, 3)]),
+    ("lstm-h0c0", lambda m: m.LSTM(3, 4), [f32(5, 2, 3), (f32(1, 2, 4), f32(1, 2, 4))]),
+    ("gru", lambda m: m.GRU(3, 4, batch_first=True, num_layers=2), [f32(2, 5, 3)]),
+    ("gru-unbatched-h0", lambda m: m.GRU(3, 4, bidirectional=True), [f32(5, 3), f32(2, 4)]),
+    ("lstmcell", lambda m: m.LSTMCell(3, 4), [f32(2, 3), (f32(2, 4), f32(2, 4))]),
+    ("grucell", lambda m: m.GRUCell(3, 4), [f32(2, 3), f32(2, 4)]),
+    ("rnncell", lambda m: m.RNNCell(3, 4), [f32(2, 3)]),
+    ("mha", lambda m: m.MultiheadAttention(8, 2), [f32(5, 2, 8), f32(7, 2, 8), f32(7, 2, 8)]),
+    ("mha-batch_first-kdim", lambda m: m.MultiheadAttention(8, 4, batch_first=True, kdim=6,
+                                                            vdim=5),
+     [f32(2, 5, 8), f32(2, 7, 6), f32(2, 7, 5)]),
+    ("encoder", lambda m: m.TransformerEncoderLayer(8, 2, 16, dropout=0.0), [f32(5, 2, 8)]),
+    ("encoder-norm_first-gelu", lambda m: m.TransformerEncoderLayer(
+        8, 2, 16, dropout=0.0, activation="gelu", batch_first=True, norm_first=True),
+     [f32(2, 5, 8)]),
+]
+
+
+def _to_torch(x):
+    if isinstance(x, tuple):
+        return tuple(_to_torch(v) for v in x)
+    return torch.tensor(x, requires_grad=x.dtype.kind == "f")
+
+
+def _to_ours(x):
+    if isinstance(x, tuple):
+        return tuple(_to_ours(v) for v in x)
+    return tl.tensor(x, requires_grad=x.dtype.kind == "f")
+
+
+def _flat(x):
+    if isinstance(x, (tuple, list)):
+        return [v for item in x for v in _flat(item)]
+    return [] if x is None else [x]
+
+
+def _copy_weights(ours, theirs):
+    sd = {k: tl.tensor(v.detach().numpy()) for k, v in theirs.state_dict().items()}
+    ours.load_state_dict(sd)  # strict: same names and shapes as PyTorch
+
+
+def _compare(ours, theirs, inputs, kwargs=None, training=True, atol=1e-5):
+    kwargs = kwargs or {}
+    _copy_weights(ours, theirs)
+    ours.train(training)
+    theirs.train(training)
+    xs, ts = [_to_ours(a) for a in inputs], [_to_torch(a) for a in inputs]
+    out, tout = _flat(ours(*xs, **kwargs)), _flat(theirs(*ts, **kwargs))
+    assert len(out) == len(tout)
+    for o, t in zip(out, tout):
+        assert tuple(o.shape) == tuple(t.shape)
+        np.testing.assert_allclose(o.numpy(), t.detach().numpy(), rtol=1e-4, atol=atol)
+    gs = [f32(*o.shape) for o in out]
+    sum(((o * tl.tensor(g)).sum() for o, g in zip(out, gs)), tl.tensor(0.0)).backward()
+    sum((t * torch.tensor(g)).sum() for t, g in zip(tout, gs)).backward()
+    for x, t in zip(_flat(xs), _flat(ts)):
+        if t.requires_grad:
+            np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=atol)
+    tparams = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), tparams[name].grad.numpy(), rtol=1e-4,
+                                   atol=atol, err_msg=name)
+    tbufs = dict(theirs.named_buffers())
+    for name, b in ours.named_buffers():
+        np.testing.assert_allclose(b.numpy(), tbufs[name].numpy(), rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("ctor,inputs", [L[1:] for L in LAYERS], ids=[L[0] for L in LAYERS])
+def test_layer_matches_torch(ctor, inputs):
+    torch.manual_seed(0)
+    _compare(ctor(nn), ctor(torch.nn), inputs)
+
+
+@pytest.mark.parametrize("ctor", [lambda m: m.BatchNorm2d(3), lambda m: m.BatchNorm1d(3)])
+def test_batchnorm_eval_after_training_matches_torch(ctor):
+    ours, theirs = ctor(nn), ctor(torch.nn)
+    shape = (6, 3, 4, 4) if isinstance(ours, nn.BatchNorm2d) else (6, 3)
+    for _ in range(3):  # accumulate running statistics in both
+        x = f32(*shape, scale=2.0) + 1.0
+        ours(tl.tensor(x))
+        theirs(torch.tensor(x))
+    _compare(ours, theirs, [f32(*shape)], training=False)
+
+
+def test_embedding_matches_torch():
+    ours, theirs = nn.Embedding(10, 3, padding_idx=2), torch.nn.Embedding(10, 3, padding_idx=2)
+    _copy_weights(ours, theirs)
+    idx = R.integers(0, 10, (4, 5))
+    o, t = ours(tl.tensor(idx)), theirs(torch.tensor(idx))
+    np.testing.assert_allclose(o.numpy(), t.detach().numpy())
+    g = f32(4, 5, 3)
+    (o * tl.tensor(g)).sum().backward()
+    (t * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_mha_masks_match_torch():
+    ours, theirs = nn.MultiheadAttention(8, 2, batch_first=True), torch.nn.MultiheadAttention(
+        8, 2, batch_first=True)
+    q, k = f32(2, 4, 8), f32(2, 6, 8)
+    kpm = np.zeros((2, 6), bool)
+    kpm[0, -2:] = True
+    attn = np.triu(np.ones((4, 6), bool), 3)
+    for kw in (dict(key_padding_mask=kpm, attn_mask=attn),
+               dict(attn_mask=f32(4, 6)),
+               dict(key_padding_mask=kpm, average_attn_weights=False),
+               dict(attn_mask=attn, need_weights=False)):
+        ours.zero_grad()
+        theirs.zero_grad()
+        ok = {k_: (tl.tensor(v) if isinstance(v, np.ndarray) else v) for k_, v in kw.items()}
+        tk = {k_: (torch.tensor(v) if isinstance(v, np.ndarray) else v) for k_, v in kw.items()}
+        _copy_weights(ours, theirs)
+        o, w = ours(tl.tensor(q), tl.tensor(k), tl.tensor(k), **ok)
+        t, tw = theirs(torch.tensor(q), torch.tensor(k), torch.tensor(k), **tk)
+        np.testing.assert_allclose(o.numpy(), t.detach().numpy(), rtol=1e-4, atol=1e-5)
+        assert (w is None) == (tw is None)
+        if w is not None:
+            np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+LOSSES = [
+    ("cross_entropy", lambda m: m.CrossEntropyLoss(), [f32(4, 5), R.integers(0, 5, 4)]),
+    ("cross_entropy-smooth-sum", lambda m: m.CrossEntropyLoss(label_smoothing=0.1,
+                                                              reduction="sum"),
+     [f32(4, 5), R.integers(0, 5, 4)]),
+    ("nll", lambda m: m.NLLLoss(), [f32(4, 5), R.integers(0, 5, 4)]),
+    ("mse", lambda m: m.MSELoss(), [f32(4, 5), f32(4, 5)]),
+    ("l1", lambda m: m.L1Loss(reduction="none"), [f32(4, 5), f32(4, 5)]),
+    ("huber", lambda m: m.HuberLoss(delta=0.5), [f32(4, 5), f32(4, 5)]),
+    ("bce", lambda m: m.BCELoss(), [R.uniform(0.05, 0.95, (4, 5)).astype(np.float32),
+                                    R.uniform(0, 1, (4, 5)).astype(np.float32)]),
+    ("bce_logits", lambda m: m.BCEWithLogitsLoss(), [f32(4, 5),
+                                                     R.uniform(0, 1, (4, 5)).astype(np.float32)]),
+]
+
+
+@pytest.mark.parametrize("ctor,inputs", [L[1:] for L in LOSSES], ids=[L[0] for L in LOSSES])
+def test_loss_module_matches_torch(ctor, inputs):
+    _compare(ctor(nn), ctor(torch.nn), inputs)
+
+
+def test_deep_mnist_training_steps_match_torch():
+    """The demo's network: same weights, same batches, 3 SGD steps agree with PyTorch."""
+    from tensorlib.demo import DeepMnist
+    ours = DeepMnist(dropout=0.0)
+    theirs = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 32, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(32, 64, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(3136, 1024), torch.nn.ReLU(),
+        torch.nn.Linear(1024, 10))
+    names = ["conv1", "conv2", "fc1", "fc2"]
+    torch_layers = [theirs[0], theirs[3], theirs[7], theirs[9]]
+    ours.load_state_dict({f"{n}.{w}": tl.tensor(getattr(t, w).detach().numpy())
+                          for n, t in zip(names, torch_layers) for w in ("weight", "bias")})
+    o = tl.optim.SGD(ours.parameters(), lr=0.05, momentum=0.9)
+    t = torch.optim.SGD(theirs.parameters(), lr=0.05, momentum=0.9)
+    for _ in range(3):
+        x, y = f32(8, 1, 28, 28), R.integers(0, 10, 8)
+        lo = tl.nn.functional.cross_entropy(ours(tl.tensor(x)), tl.tensor(y))
+        lt = torch.nn.functional.cross_entropy(theirs(torch.tensor(x)), torch.tensor(y))
+        assert float(lo) == pytest.approx(float(lt.detach()), rel=1e-4, abs=1e-5)
+        o.zero_grad()
+        t.zero_grad()
+        lo.backward()
+        lt.backward()
+        o.step()
+        t.step()
+    np.testing.assert_allclose(ours.fc2.weight.numpy(), theirs[9].weight.detach().numpy(),
+                               rtol=1e-3, atol=1e-5)

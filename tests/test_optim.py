@@ -1,0 +1,254 @@
+"""Optimizers, schedulers and clipping; differential tests against PyTorch."""
+import math
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib import nn, optim
+
+OPTIMIZERS = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-2)),
+    ("SGD", dict(lr=0.05, momentum=0.5, dampening=0.3, maximize=True)),
+    ("Adam", dict(lr=1e-2)),
+    ("Adam", dict(lr=1e-2, betas=(0.8, 0.9), weight_decay=0.1, amsgrad=True)),
+    ("AdamW", dict(lr=1e-2)),
+    ("AdamW", dict(lr=1e-2, weight_decay=0.3, amsgrad=True)),
+    ("RMSprop", dict(lr=1e-2)),
+    ("RMSprop", dict(lr=1e-2, momentum=0.9, centered=True, weight_decay=1e-2)),
+    ("Adagrad", dict(lr=0.1)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.1)),
+]
+
+
+def _grads(rng, shapes, steps):
+    return [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(steps)]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name,kw", OPTIMIZERS, ids=lambda v: str(v))
+def test_matches_torch(name, kw):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    shapes = [(3, 4), (4,)]
+    init = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = _grads(rng, shapes, 6)
+    ours = [nn.Parameter(tl.tensor(a)) for a in init]
+    theirs = [torch.nn.Parameter(torch.tensor(a)) for a in init]
+    o = getattr(optim, name)(ours, **kw)
+    t = getattr(torch.optim, name)(theirs, **kw)
+    for step in grads:
+        for p, q, g in zip(ours, theirs, step):
+            p.grad = tl.tensor(g)
+            q.grad = torch.tensor(g)
+        o.step()
+        t.step()
+    for p, q in zip(ours, theirs):
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.torch
+def test_param_groups_match_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal(3).astype(
+        np.float32)
+    pa, pb = nn.Parameter(tl.tensor(a)), nn.Parameter(tl.tensor(b))
+    qa, qb = torch.nn.Parameter(torch.tensor(a)), torch.nn.Parameter(torch.tensor(b))
+    o = optim.SGD([{"params": [pa]}, {"params": [pb], "lr": 0.5}], lr=0.1, momentum=0.9)
+    t = torch.optim.SGD([{"params": [qa]}, {"params": [qb], "lr": 0.5}], lr=0.1, momentum=0.9)
+    for _ in range(3):
+        g1, g2 = rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal(3).astype(
+            np.float32)
+        pa.grad, pb.grad = tl.tensor(g1), tl.tensor(g2)
+        qa.grad, qb.grad = torch.tensor(g1), torch.tensor(g2)
+        o.step()
+        t.step()
+    np.testing.assert_allclose(pa.numpy(), qa.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(pb.numpy(), qb.detach().numpy(), rtol=1e-6)
+
+
+def test_parameters_without_grad_are_skipped():
+    p, q = nn.Parameter(tl.ones(2)), nn.Parameter(tl.ones(2))
+    o = optim.Adam([p, q], lr=0.1)
+    p.grad = tl.ones(2)
+    o.step()
+    assert q.numpy().tolist() == [1.0, 1.0]
+    assert p.numpy()[0] < 1.0
+    assert q not in o.state
+
+
+def test_state_dict_round_trip_continues_identically(tmp_path):
+    def make():
+        tl.manual_seed(0)
+        m = nn.Linear(3, 2)
+        return m, optim.Adam(m.parameters(), lr=0.05, amsgrad=True)
+    x, y = tl.randn(8, 3), tl.randn(8, 2)
+
+    def step(m, o):
+        o.zero_grad()
+        ((m(x) - y) ** 2).mean().backward()
+        o.step()
+    m1, o1 = make()
+    for _ in range(3):
+        step(m1, o1)
+    tl.save({"model": m1.state_dict(), "opt": o1.state_dict()}, tmp_path / "ck.safetensors")
+    for _ in range(2):
+        step(m1, o1)
+    ck = tl.load(tmp_path / "ck.safetensors")
+    m2, o2 = make()
+    m2.load_state_dict(ck["model"])
+    o2.load_state_dict(ck["opt"])
+    assert o2.state[m2.weight]["step"] == 3
+    for _ in range(2):
+        step(m2, o2)
+    np.testing.assert_array_equal(m1.weight.numpy(), m2.weight.numpy())
+    np.testing.assert_array_equal(m1.bias.numpy(), m2.bias.numpy())
+
+
+def test_state_dict_mismatch_is_clear():
+    o = optim.SGD([nn.Parameter(tl.ones(2))], lr=0.1)
+    other = optim.SGD([nn.Parameter(tl.ones(2)), nn.Parameter(tl.ones(1))], lr=0.1)
+    with pytest.raises(ValueError, match="group 0 has 2 parameters"):
+        o.load_state_dict(other.state_dict())
+    with pytest.raises(ValueError, match="'state' and 'param_groups'"):
+        o.load_state_dict({"foo": 1})
+
+
+def test_bad_hyperparameters():
+    p = [nn.Parameter(tl.ones(2))]
+    with pytest.raises(ValueError, match="learning rate"):
+        optim.SGD(p, lr=-1)
+    with pytest.raises(ValueError, match="required"):
+        optim.SGD(p)
+    with pytest.raises(ValueError, match="Nesterov"):
+        optim.SGD(p, lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="betas"):
+        optim.Adam(p, betas=(1.0, 0.9))
+    with pytest.raises(ValueError, match="empty parameter list"):
+        optim.Adam([])
+    with pytest.raises(TypeError, match="single Tensor"):
+        optim.Adam(p[0])
+    with pytest.raises(ValueError, match="more than one group"):
+        optim.SGD([{"params": p}, {"params": p}], lr=0.1)
+    with pytest.raises(ValueError, match="non-leaf"):
+        optim.SGD([p[0] * 2], lr=0.1)
+
+
+def test_zero_grad():
+    p = nn.Parameter(tl.ones(2))
+    o = optim.SGD([p], lr=0.1)
+    p.grad = tl.ones(2)
+    o.zero_grad(set_to_none=False)
+    assert p.grad.numpy().tolist() == [0.0, 0.0]
+    o.zero_grad()
+    assert p.grad is None
+
+
+def test_sgd_trains_a_model():
+    tl.manual_seed(0)
+    x = tl.randn(64, 3)
+    w_true = tl.tensor([[1.0], [-2.0], [0.5]])
+    y = x @ w_true
+    m = nn.Linear(3, 1)
+    o = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(100):
+        o.zero_grad()
+        loss = ((m(x) - y) ** 2).mean()
+        loss.backward()
+        o.step()
+    assert float(loss) < 1e-4
+
+
+# --- schedulers ------------------------------------------------------------------------
+SCHEDULERS = [
+    ("StepLR", dict(step_size=3, gamma=0.5)),
+    ("MultiStepLR", dict(milestones=[2, 5], gamma=0.1)),
+    ("ExponentialLR", dict(gamma=0.9)),
+    ("CosineAnnealingLR", dict(T_max=6, eta_min=0.01)),
+    ("LinearLR", dict(start_factor=0.25, total_iters=4)),
+]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name,kw", SCHEDULERS, ids=[s[0] for s in SCHEDULERS])
+def test_schedulers_match_torch(name, kw):
+    torch = pytest.importorskip("torch")
+    o = optim.SGD([nn.Parameter(tl.ones(1))], lr=0.5)
+    t = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.5)
+    s = getattr(optim.lr_scheduler, name)(o, **kw)
+    ts = getattr(torch.optim.lr_scheduler, name)(t, **kw)
+    ours, theirs = [], []
+    for _ in range(10):
+        ours.append(o.param_groups[0]["lr"])
+        theirs.append(t.param_groups[0]["lr"])
+        o.step()
+        t.step()
+        s.step()
+        ts.step()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+    assert s.get_last_lr() == [o.param_groups[0]["lr"]]
+
+
+def test_warmup_then_cosine():
+    o = optim.SGD([nn.Parameter(tl.ones(1))], lr=1.0)
+    warm = optim.LinearLR(o, start_factor=0.1, total_iters=4)
+    cos = optim.CosineAnnealingLR(o, T_max=10)
+    s = optim.SequentialLR(o, [warm, cos], milestones=[4])
+    lrs = []
+    for _ in range(15):
+        lrs.append(o.param_groups[0]["lr"])
+        s.step()
+    np.testing.assert_allclose(lrs[:5], [0.1, 0.325, 0.55, 0.775, 1.0])
+    assert lrs[4] == pytest.approx(1.0)
+    assert lrs[9] == pytest.approx(0.5 * (1 + math.cos(math.pi * 5 / 10)))
+    assert lrs[14] == pytest.approx(0.0)
+
+
+def test_scheduler_state_round_trip():
+    o = optim.SGD([nn.Parameter(tl.ones(1))], lr=1.0)
+    s = optim.StepLR(o, step_size=2, gamma=0.5)
+    for _ in range(5):
+        s.step()
+    st = s.state_dict()
+    o2 = optim.SGD([nn.Parameter(tl.ones(1))], lr=1.0)
+    s2 = optim.StepLR(o2, step_size=2, gamma=0.5)
+    s2.load_state_dict(st)
+    s.step()
+    s2.step()
+    assert o.param_groups[0]["lr"] == o2.param_groups[0]["lr"] == 0.125
+
+
+# --- clipping ----------------------------------------------------------------------------
+@pytest.mark.torch
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, math.inf])
+def test_clip_grad_norm_matches_torch(norm_type):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    gs = [rng.standard_normal(s).astype(np.float32) * 3 for s in [(3, 4), (5,)]]
+    ps = [nn.Parameter(tl.zeros(g.shape)) for g in gs]
+    qs = [torch.nn.Parameter(torch.zeros(g.shape)) for g in gs]
+    for p, q, g in zip(ps, qs, gs):
+        p.grad, q.grad = tl.tensor(g), torch.tensor(g)
+    n1 = optim.clip_grad_norm_(ps, 1.5, norm_type)
+    n2 = torch.nn.utils.clip_grad_norm_(qs, 1.5, norm_type)
+    assert float(n1) == pytest.approx(float(n2), rel=1e-5)
+    for p, q in zip(ps, qs):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_clip_grad_value_and_nonfinite():
+    p = nn.Parameter(tl.zeros(3))
+    p.grad = tl.tensor([-5.0, 0.5, 5.0])
+    optim.clip_grad_value_([p], 1.0)
+    assert p.grad.numpy().tolist() == [-1.0, 0.5, 1.0]
+    p.grad = tl.tensor([float("nan"), 1.0, 1.0])
+    with pytest.raises(RuntimeError, match="nan"):
+        optim.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
+    small = nn.Parameter(tl.zeros(2))
+    small.grad = tl.tensor([0.3, 0.4])
+    total = optim.clip_grad_norm_(small, 1.0)
+    assert float(total) == pytest.approx(0.5)
+    np.testing.assert_allclose(small.grad.numpy(), [0.3, 0.4])
