@@ -253,7 +253,7 @@ class Tensor(TensorBase):
             body = "[]" if a.ndim <= 1 else "[]"
         else:
             body = np.array2string(a, separator=", ", prefix=prefix, threshold=1000,
-                                   edgeitems=3, floatmode="maxprec")
+                                   edgeitems=3, precision=4, floatmode="maxprec")
         extras = []
         if a.size == 0 and a.ndim != 1:
             extras.append(f"size={tuple(a.shape)}")

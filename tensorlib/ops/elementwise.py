@@ -325,7 +325,11 @@ def _pow_vjp(n, g):
     out = n.out
     ga = gb = None
     if a._rg:  # d/da a**b = b a**(b-1), taken as 0 where b == 0 (also at a == 0)
-        ga = unbroadcast(where(b == 0, 0.0, g * b * power(a, b - 1)), a._data.shape)
+        if not b._rg and b._data.ndim == 0 and b._data != 0:  # constant exponent: no mask
+            ga = g * b * power(a, b - 1)
+        else:
+            ga = where(b == 0, 0.0, g * b * power(a, b - 1))
+        ga = unbroadcast(ga, a._data.shape)
     if b._rg:  # d/db a**b = a**b log a, taken as 0 where a == 0
         gb = unbroadcast(where(a == 0, 0.0, g * out * log(where(a == 0, 1.0, a))),
                          b._data.shape)
