@@ -45,6 +45,8 @@ from . import autograd  # noqa: E402
 from . import cuda  # noqa: E402  (GPU queries and kernels; imports without a GPU)
 from . import nn, optim, data, train  # noqa: E402  (training stack)
 from .io import load, save  # noqa: E402  (checkpoints, safetensors)
+from . import graph  # noqa: E402  (graph capture)
+from .graph import Graph, TensorSpec, capture, function  # noqa: E402
 
 __version__ = "0.1.0"
 

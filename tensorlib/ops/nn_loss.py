@@ -11,8 +11,7 @@ from .._apply import apply
 from .._tensor import Tensor
 from . import elementwise as E
 from .nn_act import _log_softmax_fwd, log_softmax, softmax
-from .nn_util import (as_float_tensor, check_reduction, const, io_cost, same_dtype,
-                      xp_of)
+from .nn_util import (as_float_tensor, check_reduction, io_cost, same_dtype)
 from .registry import OpDef, register
 from ._util import numel, to_tensor
 
@@ -62,27 +61,41 @@ def _ce_fwd(xp, x, t, *w, ignore_index, reduction, label_smoothing):
 def _grad_scale(n, g, wt):
     """The upstream gradient per position, divided by the mean's denominator."""
     if n.attrs["reduction"] == "mean":
-        g = g * (1.0 / wt.sum()) if wt.sum() else g * np.nan
+        g = g / wt.sum()      # 0 valid targets: inf, and the gradient below is NaN (as eager)
     if n.attrs["reduction"] == "none" and n.inputs[0].ndim >= 2:
         g = g.unsqueeze(1)
     return g
+
+
+def _class_tensors(x, t, w, ignore_index):
+    """``_class_consts`` as tensor ops on the target, so the gradient stays a function of the
+    target (a captured graph replays it for new targets): valid (float), clamped targets,
+    per-position weights, class weights, one-hot of the clamped targets."""
+    from ..creation import arange, ones
+    from .indexing import take
+    C, nd = x.shape[1], x.ndim
+    vf = (t != ignore_index).astype(x.dtype)
+    tc = t * (t != ignore_index).astype(t.dtype)
+    wvec = w if w is not None else ones(C, dtype=x.dtype, device=x.device)
+    wt = take(wvec, tc, 0) * vf
+    cls = arange(C, device=x.device).reshape((1, -1) + (1,) * (nd - 2)) if nd >= 2 \
+        else arange(C, device=x.device)
+    onehot = (_expand_c(tc, nd) == cls).astype(x.dtype)
+    return vf, wt, wvec, onehot
 
 
 def _ce_vjp(n, g):
     x, t = n.inputs[0], n.inputs[1]
     w = n.inputs[2] if len(n.inputs) > 2 else None
     ls, ii = n.attrs["label_smoothing"], n.attrs["ignore_index"]
-    xd, td = x._data, t._data
-    xp = xp_of(xd)
-    C = xd.shape[1]
-    valid, tc, wt, wvec = _class_consts(xp, td, None if w is None else w._data, ii, C, xd.dtype)
-    onehot = (_expand_c(tc, xd.ndim) == _class_shape(xp.arange(C), xd.ndim)).astype(xd.dtype)
-    vf = valid.astype(xd.dtype)
-    a = (1.0 - ls) * wt + (ls / C) * wvec.sum() * vf
-    b = (1.0 - ls) * _expand_c(wt, xd.ndim) * onehot + \
-        (ls / C) * _class_shape(wvec, xd.ndim) * _expand_c(vf, xd.ndim)
+    C, nd = x.shape[1], x.ndim
+    vf, wt, wvec, onehot = _class_tensors(x, t, None if w is None else w.detach(), ii)
+    a = (1.0 - ls) * wt + (ls / C) * wvec.sum() * vf if ls else wt
+    b = (1.0 - ls) * _expand_c(wt, nd) * onehot
+    if ls:
+        b = b + (ls / C) * _class_shape(wvec, nd) * _expand_c(vf, nd)
     p = softmax(x, axis=1)
-    dx = (p * const(_expand_c(a, xd.ndim), x) - const(b, x)) * _grad_scale(n, g, wt)
+    dx = (p * _expand_c(a, nd) - b) * _grad_scale(n, g, wt)
     return (dx, None) + ((None,) if w is not None else ())
 
 
@@ -107,13 +120,9 @@ def _nll_fwd(xp, x, t, *w, ignore_index, reduction):
 def _nll_vjp(n, g):
     x, t = n.inputs[0], n.inputs[1]
     w = n.inputs[2] if len(n.inputs) > 2 else None
-    xd = x._data
-    xp = xp_of(xd)
-    C = xd.shape[1]
-    _, tc, wt, _ = _class_consts(xp, t._data, None if w is None else w._data,
-                                 n.attrs["ignore_index"], C, xd.dtype)
-    onehot = (_expand_c(tc, xd.ndim) == _class_shape(xp.arange(C), xd.ndim)).astype(xd.dtype)
-    dx = const(-onehot * _expand_c(wt, xd.ndim), x) * _grad_scale(n, g, wt)
+    _, wt, _, onehot = _class_tensors(x, t, None if w is None else w.detach(),
+                                      n.attrs["ignore_index"])
+    dx = -(onehot * _expand_c(wt, x.ndim)) * _grad_scale(n, g, wt)
     return (dx, None) + ((None,) if w is not None else ())
 
 

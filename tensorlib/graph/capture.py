@@ -1,0 +1,292 @@
+"""``tl.capture()`` and ``@tl.function``: eager code in, a Graph out.
+
+Both install a :class:`~tensorlib.graph.tracer.Tracer` as the thread's
+``state.tracer``; ``apply`` then reports every op to it while the code runs
+eagerly. ``tl.function`` adds a cache of graphs keyed by the call signature,
+guards on the Python state the code may read, and replays a compiled plan on
+later calls.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from ..autograd.mode import state
+from .executor import Plan
+from .ir import Graph
+from .signature import Guards, TensorSpec, flatten, rebuild
+from .tracer import CaptureError, Tracer
+
+__all__ = ["capture", "function", "Function", "TensorSpec", "CaptureError"]
+
+
+class capture:
+    """Record the ops run inside the block into a :class:`Graph`.
+
+    Tensors passed as arguments become the graph's placeholders (in order);
+    other tensors the block reads become variables (those that require grad or
+    are written in place) or constants. In-place updates become ``assign``
+    nodes. The block runs eagerly, so its results are also computed.
+
+    >>> with tl.capture(x) as g:
+    ...     y = (x @ w).relu().sum()
+    >>> g.set_outputs(y)
+    >>> g.run({x: x_new})
+    """
+
+    def __init__(self, *inputs, name: str = "graph", input_shapes=None):
+        self._inputs = inputs
+        self._shapes = input_shapes
+        self.graph = Graph(name)
+
+    def __enter__(self) -> Graph:
+        if state.tracer is not None:
+            raise CaptureError("tl.capture: a capture is already active in this thread "
+                               "(nested captures are not supported)")
+        tracer = Tracer(self.graph)
+        for i, t in enumerate(self._inputs):
+            shape = self._shapes[i] if self._shapes is not None else None
+            tracer.add_input(t, name=f"x{i}" if len(self._inputs) > 1 else "x", shape=shape)
+        self.graph._tracer = tracer
+        state.tracer = tracer
+        return self.graph
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        state.tracer = None
+        if exc_type is None:
+            self.graph._tracer.finish()
+
+
+def _set_outputs(self: Graph, *outs) -> Graph:
+    """Declare the graph's outputs (tensors computed in the capture block, or Values)."""
+    self.outputs = [self.value(o) for o in outs]
+    self.invalidate()
+    return self
+
+
+Graph.set_outputs = _set_outputs
+
+
+class _Entry:
+    """One traced graph of a tl.function, ready to replay."""
+
+    __slots__ = ("graph", "plan", "template", "guards", "constants", "out_kinds", "n_calls")
+
+    def __init__(self, graph, plan, template, guards, constants, out_kinds):
+        self.graph = graph
+        self.plan = plan
+        self.template = template
+        self.guards = guards
+        self.constants = constants
+        self.out_kinds = out_kinds
+        self.n_calls = 0
+
+    def check(self) -> str | None:
+        for t, box, ver in self.constants:
+            if box[0] != ver:
+                return (f"a tensor of shape {tuple(t.shape)} that the graph holds as a constant "
+                        "was modified in place")
+        return self.guards.check()
+
+    def run(self, tensors: list):
+        from .._tensor import _wrap
+        outs = self.plan([t._data for t in tensors], tensors)
+        res = []
+        for arr, (kind, ref, dev) in zip(outs, self.out_kinds):
+            if kind == "input":
+                res.append(tensors[ref])
+            elif kind == "data":
+                res.append(ref)
+            elif kind == "grad":
+                res.append(ref.grad)
+            else:
+                res.append(_wrap(arr.copy() if kind == "copy" else arr, dev, False, None, 0))
+        self.n_calls += 1
+        return rebuild(self.template, res)
+
+
+class Function:
+    """A Python function whose calls run as captured graphs (see :func:`function`)."""
+
+    def __init__(self, fn: Callable, input_signature=None, max_retraces: int = 5,
+                 optimize: bool = True, memory_plan: bool = True):
+        self.fn = fn
+        self.input_signature = (None if input_signature is None
+                                else [s if isinstance(s, TensorSpec) else TensorSpec(*s)
+                                      for s in input_signature])
+        self.max_retraces = max_retraces
+        self.optimize = optimize
+        self.memory_plan = memory_plan
+        self._cache: dict[Any, list[_Entry]] = {}
+        self.trace_count = 0
+        self.retrace_reasons: list[str] = []
+        functools.update_wrapper(self, fn)
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return functools.partial(self.__call__, obj)
+
+    @property
+    def graphs(self) -> list[Graph]:
+        return [e.graph for es in self._cache.values() for e in es]
+
+    def get_graph(self, *args, **kwargs) -> Graph:
+        """The graph a call with these arguments runs (traces it, running the function)."""
+        self(*args, **kwargs)
+        key, _, _ = flatten(args, kwargs, self.input_signature)
+        return self._cache[key][-1].graph
+
+    def __call__(self, *args, **kwargs):
+        if state.tracer is not None:      # inside another capture: inline the Python
+            return self.fn(*args, **kwargs)
+        key, tensors, objects = flatten(args, kwargs, self.input_signature)
+        entries = self._cache.get(key)
+        if entries:
+            reason = None
+            for e in entries:
+                reason = e.check()
+                if reason is None:
+                    return e.run(tensors)
+        else:
+            reason = _key_reason(key, list(self._cache)) if self._cache else None
+        return self._trace(key, args, kwargs, tensors, objects, reason)
+
+    def _trace(self, key, args, kwargs, tensors, objects, reason):
+        self.trace_count += 1
+        if reason is not None:
+            self.retrace_reasons.append(reason)
+            if self.trace_count > self.max_retraces:
+                warnings.warn(
+                    f"tl.function {self.__name__}: traced {self.trace_count} times; this time "
+                    f"because {reason}. Each trace runs the Python again and builds a new "
+                    "graph: pass values that change as tensors, use input_signature with None "
+                    "dims for varying sizes, and keep state in tensors updated in place.",
+                    stacklevel=3)
+        guards = Guards(self.fn, objects)
+        g = Graph(getattr(self.fn, "__name__", "function"))
+        tracer = Tracer(g, reachable=guards.tensors)
+        g._tracer = tracer
+        specs = self.input_signature
+        for k, t in enumerate(tensors):
+            tracer.add_input(t, name=f"arg{k}", shape=specs[k].shape if specs else None)
+        state.tracer = tracer
+        try:
+            out = self.fn(*args, **kwargs)
+        finally:
+            state.tracer = None
+        out_tensors: list = []
+        template = _template(out, out_tensors)
+        fetches = [tracer.value_of(t) for t in out_tensors]
+        tracer.finish()
+        out_kinds = []
+        first = []
+        for t, v in zip(out_tensors, fetches):
+            loc = tracer.locations.get(id(t._data))
+            if loc is not None and loc[0] == "input":
+                out_kinds.append(("input", loc[1], t._device))
+                first.append(tensors[loc[1]])
+            elif loc is not None:
+                owner, slot = tracer.loc_objs[loc]
+                out_kinds.append((slot, owner, t._device))
+                first.append(owner if slot == "data" else owner.grad)
+            else:
+                kind = "copy" if v.node.op == "constant" else "new"
+                out_kinds.append((kind, None, t._device))
+                first.append(t.detach() if t._node is not None or t._rg else t)
+        g.outputs = fetches
+        if specs and any(d is None for s in specs for d in s.shape):
+            g.infer_shapes()
+        if self.optimize:
+            from .passes import optimize
+            optimize(g)
+        plan = Plan(g, g.outputs, g.assigns, memory=self.memory_plan)
+        g._plans[(tuple(v.id for v in g.outputs), tuple(n.id for n in g.assigns))] = plan
+        entry = _Entry(g, plan, template, guards, tracer.constants, out_kinds)
+        g._tracer = None
+        tracer.release()
+        self._cache.setdefault(key, []).append(entry)
+        return rebuild(template, first)
+
+
+def function(fn: Callable | None = None, *, input_signature=None, max_retraces: int = 5,
+             optimize: bool = True, memory_plan: bool = True):
+    """Capture ``fn`` as a graph on its first call and replay the graph afterwards.
+
+    The graph is specialised on the call's signature: tensor shapes, dtypes,
+    devices and requires_grad, the values of Python scalar arguments, and the
+    identity of other objects (modules, optimizers), plus guards on the Python
+    state reachable from those objects and from the globals the code uses. A
+    call that does not match retraces (and warns, with the reason, past
+    ``max_retraces``). ``input_signature=[tl.TensorSpec((None, 784))]`` gives one
+    graph for every batch size. Reading a traced tensor's value in Python
+    (``bool(t)``, ``t.item()``...) raises a clear error. A step that calls
+    ``loss.backward()`` and updates parameters in place is captured as one graph:
+    forward, backward and update.
+
+    >>> @tl.function
+    ... def step(x, y):
+    ...     loss = F.cross_entropy(model(x), y)
+    ...     loss.backward()
+    ...     opt.step(); opt.zero_grad()
+    ...     return loss
+    """
+    def wrap(f):
+        return Function(f, input_signature=input_signature, max_retraces=max_retraces,
+                        optimize=optimize, memory_plan=memory_plan)
+    return wrap(fn) if fn is not None else wrap
+
+
+def _template(out, tensors: list):
+    from .._tensor import Tensor
+    if isinstance(out, Tensor):
+        tensors.append(out)
+        return ("T", len(tensors) - 1)
+    if isinstance(out, list):
+        return ("L", tuple(_template(o, tensors) for o in out))
+    if isinstance(out, tuple):
+        return ("U", tuple(_template(o, tensors) for o in out))
+    if isinstance(out, dict):
+        return ("D", tuple((k, _template(v, tensors)) for k, v in out.items()))
+    return ("S", out)
+
+
+def _key_reason(key, old_keys) -> str:
+    """Why ``key`` differs from the closest earlier key, in words."""
+    best = None
+    for k in old_keys:
+        d = _diff(k, key, "the arguments")
+        if d is not None and (best is None or len(d) < len(best)):
+            best = d
+    return best or "a new call signature"
+
+
+def _diff(a, b, where) -> str | None:
+    if a == b:
+        return None
+    if isinstance(a, tuple) and isinstance(b, tuple) and a and b and a[0] == b[0]:
+        tag = a[0]
+        if tag == "T":
+            names = ["shape", "dtype", "device", "requires_grad", "aliasing"]
+            for n, x, y in zip(names, a[1:], b[1:]):
+                if x != y:
+                    return f"{where}: tensor {n} changed from {x} to {y}"
+        if tag == "S":
+            return f"{where}: Python value changed from {a[2]!r} to {b[2]!r}"
+        if tag == "O":
+            return f"{where}: a different {b[2] if len(b) > 2 else 'object'} was passed"
+        if tag in ("L", "U", "D") and len(a[1]) == len(b[1]):
+            for i, (x, y) in enumerate(zip(a[1], b[1])):
+                d = _diff(x, y, f"{where}[{i}]")
+                if d is not None:
+                    return d
+        return f"{where}: structure changed"
+    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b) and \
+            not (a and isinstance(a[0], str)):
+        for i, (x, y) in enumerate(zip(a, b)):
+            d = _diff(x, y, "the positional arguments" if i == 0 else "the keyword arguments")
+            if d is not None:
+                return d
+    return f"{where} changed"

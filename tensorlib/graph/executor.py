@@ -1,0 +1,223 @@
+"""The executor: runs a Graph with feeds and fetches, no tape, no per-op dispatch.
+
+For a given set of fetches and targets it builds a :class:`Plan` once: the
+nodes the fetches need (partial execution), in order, each turned into one
+straight-line Python statement calling the op's backend kernel on local
+variables (slots), compiled into a single function. Variables are read at the
+start of a run and written back (in place, so eager code sees the update) at
+the end, after every reader ran. With a memory plan, elementwise ufunc ops
+write into preallocated buffers that are reused once their values are dead.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import numpy as np
+
+from .ir import Graph, Node, Value
+
+_asarray = np.asarray
+
+
+class Plan:
+    """A compiled schedule for (fetches, targets) of one graph."""
+
+    def __init__(self, graph: Graph, fetches: Sequence[Value], targets: Sequence[Node] = (),
+                 memory: bool = True):
+        self.graph = graph
+        self.fetches = list(fetches)
+        self.targets = list(targets)
+        self.nodes = needed_nodes(graph, self.fetches, self.targets)
+        self.placeholders = [n for n in self.nodes if n.op == "placeholder"]
+        self.memory = memory
+        self._fn, self.source, self.buffers = _compile(self, memory)
+
+    def __call__(self, feeds: list, input_tensors: list | None = None) -> list:
+        """Run with ``feeds`` (arrays, indexed like ``graph.inputs``); returns fetch arrays."""
+        return self._fn(feeds, input_tensors)
+
+
+def needed_nodes(graph: Graph, fetches, targets) -> list[Node]:
+    """The nodes that fetches and targets depend on (data and control), in graph order."""
+    need: set[int] = set()
+    stack: list[Node] = [v.node for v in fetches if v.node is not None] + list(targets)
+    while stack:
+        n = stack.pop()
+        if n.id in need:
+            continue
+        need.add(n.id)
+        stack.extend(v.node for v in n.inputs if v.node is not None)
+        stack.extend(n.control)
+    return [n for n in graph.nodes if n.id in need]
+
+
+def _kernel(node: Node):
+    from ..ops.registry import get
+    op = get(node.op)
+    dev = node.device.split(":")[0] if ":" in node.device else node.device
+    dev = dev.rsplit("/", 1)[-1]
+    k = op.cpu if dev == "cpu" else op.kernel_for(dev)
+    return op, k
+
+
+def _ufunc_kernel(op, node):
+    """The NumPy ufunc behind a CPU op, when its kernel is exactly that ufunc."""
+    if op.ufunc is None or node.device.split(":")[0] != "cpu" or node.attrs:
+        return None
+    u = getattr(np, op.ufunc)
+    return u if op.cpu is u else None
+
+
+def _compile(plan: Plan, memory: bool):
+    from .passes.memory import plan_buffers
+    from .runtime import RUNTIME
+    g = plan.graph
+    ns: dict = dict(RUNTIME)
+    ns["_asarray"] = _asarray
+    lines = ["def _run(feeds, inputs):"]
+    names: dict[int, str] = {}
+
+    def nm(v: Value) -> str:
+        return names[v.id]
+
+    buffers = plan_buffers(plan) if memory else {}
+    buf_arrays = []
+    for n in plan.nodes:
+        outs = [f"v{v.id}" for v in n.outputs]
+        for v, s in zip(n.outputs, outs):
+            names[v.id] = s
+        args = ", ".join(nm(v) for v in n.inputs)
+        if n.op == "placeholder":
+            lines.append(f"    {outs[0]} = feeds[{n.attrs['index']}]")
+        elif n.op == "variable":
+            ns[f"B{n.id}"] = g.bindings[n][0]
+            if n.attrs.get("slot") == "grad":
+                lines.append(f"    {outs[0]} = _read_grad(B{n.id}, {n.name!r})")
+            else:
+                lines.append(f"    {outs[0]} = B{n.id}._data")
+        elif n.op == "constant":
+            ns[f"C{n.id}"] = n.attrs["value"]
+            lines.append(f"    {outs[0]} = C{n.id}")
+        elif n.op == "random":
+            ns[f"R{n.id}"] = g.bindings.get(n)
+            ns[f"A{n.id}"] = n.attrs
+            lines.append(f"    {outs[0]} = _random(R{n.id}, A{n.id})")
+        elif n.op == "assign":
+            continue    # writes go last
+        elif n.op == "fused":
+            from .passes.fusion import fused_kernel
+            ns[f"K{n.id}"] = fused_kernel(n)
+            b = buffers.get(n.outputs[0].id)
+            if b is not None:
+                ns[f"O{n.id}"] = b
+                lines.append(f"    {outs[0]} = K{n.id}({args}, out=O{n.id})")
+            else:
+                lines.append(f"    {outs[0]} = K{n.id}({args})")
+        else:
+            op, k = _kernel(n)
+            b = buffers.get(n.outputs[0].id) if len(n.outputs) == 1 else None
+            if b is not None and _ufunc_kernel(op, n) is not None:
+                ns[f"K{n.id}"] = _ufunc_kernel(op, n)
+                ns[f"O{n.id}"] = b
+                buf_arrays.append(b)
+                lines.append(f"    {outs[0]} = K{n.id}({args}, out=O{n.id})")
+                continue
+            if op.check is not None:
+                ns[f"Q{n.id}"] = functools.partial(op.check, **n.attrs) if n.attrs else op.check
+                lines.append(f"    Q{n.id}({args})")
+            ns[f"K{n.id}"] = functools.partial(k, **n.attrs) if n.attrs else k
+            lhs = ", ".join(outs) + ("," if len(outs) == 1 and len(n.outputs) > 1 else "")
+            call = f"K{n.id}({args})"
+            if len(n.outputs) == 1 and n.outputs[0].ndim == 0:
+                call = f"_asarray({call})"
+            lines.append(f"    {lhs} = {call}")
+    # writes back, after every reader ran
+    for n in plan.nodes:
+        if n.op != "assign":
+            continue
+        mode = n.attrs["slot"]
+        src = nm(n.inputs[0]) if n.inputs else "None"
+        if mode == "input":
+            lines.append(f"    _write_data(inputs[{n.attrs['input']}], {src})")
+        else:
+            ns[f"W{n.id}"] = g.bindings[n][0]
+            fn = {"data": "_write_data", "grad": "_set_grad", "grad_data": "_write_grad_data"}[mode]
+            lines.append(f"    {fn}(W{n.id}, {src})")
+    lines.append(f"    return [{', '.join(nm(v) for v in plan.fetches)}]")
+    src = "\n".join(lines) + "\n"
+    code = compile(src, f"<tensorlib graph {g.name}>", "exec")
+    exec(code, ns)
+    return ns["_run"], src, buffers
+
+
+# --- running a graph from Python -----------------------------------------------------------
+def _as_values(graph: Graph, fetches):
+    if fetches is None:
+        return list(graph.outputs), False, None
+    single = not isinstance(fetches, (list, tuple))
+    fl = [fetches] if single else list(fetches)
+    vals, targets = [], []
+    for f in fl:
+        if isinstance(f, Node):
+            targets.append(f)
+        else:
+            vals.append(graph.value(f))
+    return vals, single, targets
+
+
+def _feed_index(graph: Graph, key) -> int:
+    if isinstance(key, int):
+        return key
+    if isinstance(key, str):
+        for i, v in enumerate(graph.inputs):
+            if v.name == key:
+                return i
+        raise KeyError(f"no graph input named {key!r}")
+    v = graph.value(key)
+    if v.node is None or v.node.op != "placeholder":
+        raise KeyError(f"{v.label()} is not a placeholder of this graph")
+    return v.node.attrs["index"]
+
+
+def run_graph(graph: Graph, feeds=None, fetches=None, targets=None):
+    from .._device import Device
+    from .._tensor import Tensor, _wrap
+    vals, single, tg = _as_values(graph, fetches)
+    tg = list(tg or []) + list(targets or [])
+    if fetches is None and targets is None:
+        tg = graph.assigns
+    arrays: list = [None] * len(graph.inputs)
+    tensors: list = [None] * len(graph.inputs)
+    for k, a in (feeds or {}).items():
+        i = _feed_index(graph, k)
+        if isinstance(a, Tensor):
+            tensors[i] = a
+            a = a._data
+        else:
+            a = np.asarray(a, dtype=graph.inputs[i].dtype)
+        _check_feed(graph.inputs[i], a)
+        arrays[i] = a
+    key = (tuple(v.id for v in vals), tuple(n.id for n in tg))
+    plan = graph._plans.get(key)
+    if plan is None:
+        plan = graph._plans[key] = Plan(graph, vals, tg)
+    for n in plan.placeholders:
+        if arrays[n.attrs["index"]] is None:
+            raise ValueError(f"graph input {n.outputs[0].label()} "
+                             f"({n.outputs[0].type_str()}) must be fed to compute the "
+                             "requested fetches")
+    outs = plan(arrays, tensors)
+    res = [_wrap(o, Device(v.node.device), False, None, 0) for o, v in zip(outs, vals)]
+    if fetches is None:
+        return res[0] if len(res) == 1 else tuple(res)
+    return res[0] if single else res
+
+
+def _check_feed(v: Value, a) -> None:
+    if a.ndim != v.ndim or any(d is not None and d != s for d, s in zip(v.shape, a.shape)):
+        raise ValueError(f"feed for {v.label()} has shape {tuple(a.shape)}, the graph input "
+                         f"expects {v.type_str()}")
+    if a.dtype != v.dtype:
+        raise TypeError(f"feed for {v.label()} has dtype {a.dtype}, the graph input expects "
+                        f"{v.dtype}")

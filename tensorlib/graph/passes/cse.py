@@ -1,0 +1,47 @@
+"""Common-subexpression elimination: one node per (op, inputs, attrs) of pure ops."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._rewrite import is_pure, remove_nodes, replace_uses
+
+
+def _key_attr(a):
+    if isinstance(a, np.ndarray):
+        return ("nd", a.dtype.str, a.shape, a.tobytes()) if a.size <= 64 else ("nd", id(a))
+    if isinstance(a, (list, tuple)):
+        return (type(a).__name__,) + tuple(_key_attr(x) for x in a)
+    if isinstance(a, dict):
+        return ("d",) + tuple(sorted((k, _key_attr(v)) for k, v in a.items()))
+    if isinstance(a, slice):
+        return ("s", a.start, a.stop, a.step)
+    try:
+        hash(a)
+    except TypeError:
+        return ("id", id(a))
+    return (type(a).__name__, a)
+
+
+def cse(g) -> int:
+    seen: dict = {}
+    dead: set[int] = set()
+    for n in list(g.nodes):
+        if not is_pure(n) or n.op == "constant" and n.attrs.get("value") is None:
+            continue
+        if n.op == "constant":
+            a = n.attrs["value"]
+            if not isinstance(a, np.ndarray) or a.size > 64:
+                continue
+            k = ("constant", n.device, a.dtype.str, a.shape, a.tobytes())
+        else:
+            k = (n.op, n.device, tuple(v.id for v in n.inputs),
+                 tuple(sorted((name, _key_attr(a)) for name, a in n.attrs.items())))
+        first = seen.get(k)
+        if first is None:
+            seen[k] = n
+            continue
+        for old, new in zip(n.outputs, first.outputs):
+            replace_uses(g, old, new)
+        dead.add(n.id)
+    remove_nodes(g, dead)
+    return len(dead)

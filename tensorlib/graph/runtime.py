@@ -1,0 +1,60 @@
+"""Helpers the compiled graph functions call: variable reads/writes and random draws."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._tensor import _wrap
+
+
+def _read_grad(owner, name):
+    g = owner.grad
+    if g is None:
+        raise RuntimeError(f"graph variable {name}: the tensor's .grad is None, but the graph "
+                           "was traced when it held a gradient (call the function again "
+                           "through tl.function, which retraces, or set .grad first)")
+    return g._data
+
+
+def _write_data(t, arr) -> None:
+    if arr is not t._data:
+        t._data[...] = arr
+    t._version[0] += 1
+
+
+def _write_grad_data(owner, arr) -> None:
+    g = owner.grad
+    if g is None:
+        owner.grad = _wrap(np.array(arr, copy=True), owner._device, False, None, 0)
+        return
+    _write_data(g, arr)
+
+
+def _set_grad(owner, arr) -> None:
+    owner.grad = None if arr is None else _wrap(arr, owner._device, False, None, 0)
+
+
+def _random(generator, attrs):
+    """Draw like tensorlib.creation does, so a captured draw matches the eager one."""
+    from ..random import rng
+    r = rng(generator)
+    dist = attrs["dist"]
+    shape = attrs["shape"]
+    if dist == "rand":
+        a = r.random(shape)
+    elif dist == "randn":
+        a = r.standard_normal(shape, dtype=np.float64)
+    elif dist == "normal":
+        a = r.normal(attrs["mean"], attrs["std"], shape)
+    elif dist == "uniform":
+        a = r.uniform(attrs["low"], attrs["high"], shape)
+    elif dist == "randint":
+        a = r.integers(attrs["low"], attrs["high"], size=shape)
+    elif dist == "randperm":
+        a = r.permutation(attrs["n"])
+    else:
+        raise ValueError(f"random node: unknown distribution {dist!r}")
+    return np.asarray(a).astype(attrs["dtype"], copy=False)
+
+
+RUNTIME = {"_read_grad": _read_grad, "_write_data": _write_data,
+           "_write_grad_data": _write_grad_data, "_set_grad": _set_grad, "_random": _random}

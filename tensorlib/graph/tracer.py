@@ -1,0 +1,241 @@
+"""The tracer: a listener on the ``apply`` funnel that records ops into a Graph.
+
+Capture runs the Python code eagerly (every op computes real values) while the
+tracer mirrors each op call as a graph node. It maps eager storage (the
+``ndarray`` behind a Tensor) to the graph Value that currently stands for it,
+so aliases made outside ``apply`` (``detach()``, ``.data``, the tape's saved
+outputs) resolve to the right Value, and it stamps each mapping with the
+storage's version counter, so a stale alias is an error rather than a wrong
+graph.
+
+Tensors that the captured code did not create are *captured*: tensors that
+require grad, or are reachable from the function's arguments/globals (module
+parameters, optimizer buffers), become variables bound to the eager storage;
+the ``.grad`` of a captured tensor is its own variable location; other tensors
+become constants bound by reference and guarded by their version counter.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .ir import Graph, Node, Value
+
+
+class CaptureError(RuntimeError):
+    """Something the captured code does cannot be represented faithfully in a graph."""
+
+
+_READ_HELP = (
+    "The value depends on the graph's inputs or variables, so a graph would freeze the "
+    "value seen while tracing and replay it wrong later. Instead: keep data-dependent "
+    "choices in tensor ops (tl.where(cond, a, b), tl.maximum, masks), return the tensor "
+    "and read it after the call, or pass the value as a Python argument (it then becomes "
+    "part of the signature and a new value retraces).")
+
+
+class Tracer:
+    """Records op calls into ``graph`` (see the module docstring)."""
+
+    def __init__(self, graph: Graph, reachable: dict[int, tuple[Any, str]] | None = None):
+        self.g = graph
+        self._by_array: dict[int, tuple] = {}     # id(ndarray) -> (arr, Value, box, version)
+        self.dynamic: set[int] = set()            # Value ids that depend on inputs/state
+        self.reachable = reachable or {}          # id(tensor) -> (tensor, path name)
+        self.locations: dict[int, tuple] = {}     # id(storage array) -> location
+        self.var_nodes: dict[tuple, Node] = {}    # location key -> variable/constant node
+        self.loc_objs: dict[tuple, tuple] = {}    # location key -> (owner, slot)
+        self.grad_owner: dict[int, Any] = {}      # id(grad tensor) -> owner tensor
+        self.start_grad: dict[int, tuple] = {}    # id(owner) -> (owner, grad at start)
+        self.writes: dict[tuple, tuple] = {}      # location key -> (Value or None, how)
+        self.placeholders: list = []              # eager tensors fed as inputs
+        self.constants: list[tuple] = []          # (tensor, box, version) guards
+        self._keep: list = []                     # keeps ids stable during the trace
+        self.n_vars = 0
+        for t, _ in self.reachable.values():
+            self._note_grad(t)
+
+    # --- maps -------------------------------------------------------------------
+    def _note_grad(self, t) -> None:
+        if id(t) not in self.start_grad:
+            self.start_grad[id(t)] = (t, t.grad)
+            if t.grad is not None:
+                self.grad_owner[id(t.grad)] = t
+
+    def bind(self, t, v: Value, bump: int = 0) -> None:
+        arr = t._data
+        self._by_array[id(arr)] = (arr, v, t._version, t._version[0] + bump)
+
+    def lookup(self, t) -> Value | None:
+        """The Value a tensor stands for in the graph, or None if the trace never saw it."""
+        e = self._by_array.get(id(t._data))
+        if e is None or e[0] is not t._data:
+            return None
+        if e[2][0] != e[3]:
+            raise CaptureError(
+                f"a tensor of shape {tuple(t.shape)} was modified in place (through a view or "
+                "an alias the capture cannot follow) after the graph recorded its value, and "
+                "is used again. Update it with an out-of-place op, or update the tensor "
+                "itself rather than a view of it.")
+        return e[1]
+
+    def value_of(self, t) -> Value:
+        v = self.lookup(t)
+        return v if v is not None else self._capture(t)
+
+    # --- captured eager tensors ---------------------------------------------------
+    def _classify(self, t) -> tuple[str, Any, str]:
+        owner = self.grad_owner.get(id(t))
+        if owner is not None and owner.grad is t:
+            return "variable", owner, "grad"
+        if t._rg or id(t) in self.reachable:
+            return "variable", t, "data"
+        return "constant", t, "data"
+
+    def _name_for(self, owner, slot: str) -> str:
+        e = self.reachable.get(id(owner))
+        base = e[1] if e is not None else None
+        if base is None:
+            base = f"v{self.n_vars}"
+            self.n_vars += 1
+        return base + (".grad" if slot == "grad" else "")
+
+    def _capture(self, t) -> Value:
+        kind, owner, slot = self._classify(t)
+        key = (id(owner), slot)
+        node = self.var_nodes.get(key)
+        if node is None:
+            name = self._name_for(owner, slot) if kind == "variable" else None
+            attrs = {"slot": slot} if kind == "variable" else {}
+            node = self.g.add_node(kind, [], attrs, str(t._device),
+                                   [(t._data.shape, t._data.dtype)], name=name)
+            node.outputs[0].name = name
+            self.g.bindings[node] = (owner, slot)
+            self.var_nodes[key] = node
+            self.loc_objs[key] = (owner, slot)
+            if kind == "variable":
+                self.dynamic.add(node.outputs[0].id)
+                if slot == "data":
+                    self._note_grad(owner)
+            else:
+                node.attrs["value"] = t._data
+                self.constants.append((t, t._version, t._version[0]))
+        self.locations[id(t._data)] = key
+        self._keep.append(t)
+        self.bind(t, node.outputs[0])
+        return node.outputs[0]
+
+    def add_input(self, t, name: str | None = None, shape=None) -> Value:
+        """Make eager tensor ``t`` a placeholder (``shape`` may hold None dims)."""
+        v = self.g.placeholder(t._data.shape if shape is None else shape, t._data.dtype,
+                               str(t._device), name=name)
+        self.g._examples.append(t._data.copy())
+        key = ("input", len(self.placeholders))
+        self.placeholders.append(t)
+        self.var_nodes[key] = v.node
+        self.locations[id(t._data)] = key
+        self._keep.append(t)
+        self.dynamic.add(v.id)
+        self.bind(t, v)
+        return v
+
+    # --- hooks called by the core -------------------------------------------------
+    def record(self, op, inputs, attrs, result) -> None:
+        ins = [self.value_of(t) for t in inputs]
+        outs = result if type(result) is tuple else (result,)
+        node = self.g.add_node(op.name, ins, attrs, str(outs[0]._device),
+                               [(o._data.shape, o._data.dtype) for o in outs])
+        dyn = any(v.id in self.dynamic for v in ins)
+        for o, v in zip(outs, node.outputs):
+            self._keep.append(o._data)
+            self.bind(o, v)
+            if dyn:
+                self.dynamic.add(v.id)
+
+    def on_read(self, t, what: str) -> None:
+        v = self.lookup(t)
+        if v is None:
+            kind = self._classify(t)[0]
+            if kind == "constant":
+                return
+        elif v.id not in self.dynamic:
+            return
+        raise CaptureError(f"{what} on a tensor of shape {tuple(t.shape)} while tracing a "
+                           f"graph (tl.function / tl.capture). {_READ_HELP}")
+
+    def rebind(self, t, res) -> None:
+        """In-place op: tensor ``t`` now holds the value of ``res`` (written next)."""
+        v = self.value_of(res)
+        old = self.lookup(t)
+        if old is None:
+            self._capture(t)
+        key = self.locations.get(id(t._data))
+        if key is not None:
+            if key[0] == "input" or self.var_nodes[key].op == "constant":
+                node = self.var_nodes[key]
+                if node.op == "constant":    # written by the graph: it is state
+                    node.op = "variable"
+                    node.attrs = {"slot": key[1]}
+                    owner = self.loc_objs[key][0]
+                    node.name = node.outputs[0].name = self._name_for(owner, key[1])
+                    self.constants = [c for c in self.constants if c[0] is not owner]
+            self.writes[key] = (v, "write")
+        self.bind(t, v, bump=1)
+
+    def on_random(self, t, dist: str, params: dict, generator) -> None:
+        """A random draw made during capture: record a node that draws anew on each run."""
+        attrs = {"dist": dist, "shape": tuple(t._data.shape), "dtype": t._data.dtype, **params}
+        node = self.g.add_node("random", [], attrs, str(t._device),
+                               [(t._data.shape, t._data.dtype)])
+        self.g.bindings[node] = generator
+        self._keep.append(t)
+        self.dynamic.add(node.outputs[0].id)
+        self.bind(t, node.outputs[0])
+
+    # --- end of trace -------------------------------------------------------------
+    def finish(self) -> None:
+        """Turn observed state changes into ``assign`` nodes."""
+        for owner, start in list(self.start_grad.values()):
+            if owner.grad is start:
+                continue
+            key = (id(owner), "grad")
+            v = None if owner.grad is None else self.value_of(owner.grad)
+            self.writes[key] = (v, "set")
+            self.loc_objs.setdefault(key, (owner, "grad"))
+        users = self.g.consumers()
+        for key, (v, how) in self.writes.items():
+            var = self.var_nodes.get(key)
+            if var is None:                       # a location only written (p.grad = ...)
+                owner, slot = self.loc_objs[key]
+                var = self.g.add_node("variable", [], {"slot": slot}, str(owner._device),
+                                      [(owner._data.shape, owner._data.dtype)],
+                                      name=self._name_for(owner, slot))
+                var.outputs[0].name = var.name
+                self.g.bindings[var] = (owner, slot)
+                self.var_nodes[key] = var
+            if v is not None and v is var.outputs[0]:
+                continue                          # written back unchanged
+            slot = var.attrs.get("slot", "data")
+            mode = ("input" if key[0] == "input" else "grad" if how == "set"
+                    else "grad_data" if slot == "grad" else "data")
+            name = var.name or var.outputs[0].label()
+            node = self.g.add_node("assign", [] if v is None else [v],
+                                   {"var": name, "slot": mode}, var.device, [], name=name)
+            if key[0] == "input":
+                node.attrs["input"] = key[1]
+            else:
+                self.g.bindings[node] = self.g.bindings[var]
+            node.control = [u for u in users.get(var.outputs[0], []) if u is not node]
+
+    def release(self) -> None:
+        """Drop the references that kept ids stable (after the graph is built)."""
+        self._keep = []
+
+
+def is_dynamic(tracer: Tracer, v: Value) -> bool:
+    return v.id in tracer.dynamic
+
+
+def zeros_for(v: Value):
+    return np.zeros([1 if d is None else d for d in v.shape], v.dtype)
