@@ -162,7 +162,7 @@ def _atomic_write(path: str, chunks: list) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             for c in chunks:
-                f.write(memoryview(c).cast("B") if isinstance(c, np.ndarray) else c)
+                f.write(c.reshape(-1).view(np.uint8).data if isinstance(c, np.ndarray) else c)
             f.flush()
             _fsync(f.fileno())
         os.replace(tmp, path)
