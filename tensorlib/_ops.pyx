@@ -147,36 +147,36 @@ def max_pool2d(floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, cnp.int64_t
     Every window must hold at least one input element (checked by the caller)."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t Ho = out.shape[2], Wo = out.shape[3]
-    cdef Py_ssize_t p, n, c, ho, wo, i, j, h0, w0, hi, wi, best
+    cdef Py_ssize_t p, ho, wo, i, j, h0, w0, i0, i1, j0, j1, best, k
     cdef floating m, v
+    cdef floating* src
+    cdef floating* dst
+    cdef cnp.int64_t* di
     with nogil:
         for p in prange(N * C, schedule="static"):
-            n = p // C
-            c = p % C
+            src = &x[0, 0, 0, 0] + p * H * W
+            dst = &out[0, 0, 0, 0] + p * Ho * Wo
+            di = &idx[0, 0, 0, 0] + p * Ho * Wo
             for ho in range(Ho):
                 h0 = ho * sh - ph
+                # window rows i with 0 <= h0 + i*dh < H, computed once per output row
+                i0 = range_lo(h0, dh, kh)
+                i1 = range_hi(h0, dh, H, i0, kh)
                 for wo in range(Wo):
                     w0 = wo * sw - pw
-                    best = -1
-                    m = -INFINITY
-                    for i in range(kh):
-                        hi = h0 + i * dh
-                        if hi < 0 or hi >= H:
-                            continue
-                        for j in range(kw):
-                            wi = w0 + j * dw
-                            if wi < 0 or wi >= W:
-                                continue
-                            v = x[n, c, hi, wi]
-                            if best < 0 or v > m or v != v:
+                    j0 = range_lo(w0, dw, kw)
+                    j1 = range_hi(w0, dw, W, j0, kw)
+                    best = (h0 + i0 * dh) * W + w0 + j0 * dw
+                    m = src[best]
+                    for i in range(i0, i1):
+                        for j in range(j0, j1):
+                            k = (h0 + i * dh) * W + w0 + j * dw
+                            v = src[k]
+                            if v > m or (v != v and m == m):
                                 m = v
-                                best = hi * W + wi
-                                if v != v:
-                                    break
-                        if m != m:
-                            break
-                    out[n, c, ho, wo] = m
-                    idx[n, c, ho, wo] = best
+                                best = k
+                    dst[ho * Wo + wo] = m
+                    di[ho * Wo + wo] = best
 
 
 def max_pool2d_backward(floating[:, :, :, ::1] g, cnp.int64_t[:, :, :, ::1] idx,

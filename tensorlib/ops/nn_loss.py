@@ -58,6 +58,32 @@ def _ce_fwd(xp, x, t, *w, ignore_index, reduction, label_smoothing):
     return _reduce_arr(xp, loss.astype(x.dtype, copy=False), wt, reduction)
 
 
+def _ce_cpu(x, t, *w, ignore_index, reduction, label_smoothing):
+    """The common case (2-D, no class weights, no smoothing, no ignored targets) in one
+    Cython pass; anything else takes the NumPy path."""
+    if x.ndim != 2 or w or label_smoothing or x.shape[1] == 0 or \
+            x.dtype not in (np.float32, np.float64):
+        return _ce_fwd(np, x, t, *w, ignore_index=ignore_index, reduction=reduction,
+                       label_smoothing=label_smoothing)
+    t64 = np.ascontiguousarray(t, dtype=np.int64)
+    if t64.size and (int(t64.min()) < 0 or int(t64.max()) >= x.shape[1]
+                     or (0 <= ignore_index < x.shape[1] and (t64 == ignore_index).any())):
+        return _ce_fwd(np, x, t, ignore_index=ignore_index, reduction=reduction,
+                       label_smoothing=label_smoothing)
+    from .. import _ops
+    x = np.ascontiguousarray(x)
+    prob = np.empty_like(x)
+    loss = np.empty(x.shape[0], x.dtype)
+    if x.shape[0]:
+        _ops.softmax_xent(x, t64, prob, loss)
+    if reduction == "none":
+        return loss
+    s = loss.sum(dtype=np.float64)
+    if reduction == "mean":
+        s = s / x.shape[0] if x.shape[0] else np.nan
+    return np.asarray(s, dtype=x.dtype)
+
+
 def _grad_scale(n, g, wt):
     """The upstream gradient per position, divided by the mean's denominator."""
     if n.attrs["reduction"] == "mean":
@@ -106,7 +132,8 @@ def _loss_infer(x, t, *w, reduction, **attrs):
 
 
 _ce_cost = io_cost(lambda i, o, **a: 6 * numel(i[0][0]))
-CROSS_ENTROPY = register(OpDef("cross_entropy", _ce_fwd, vjp=_ce_vjp, infer=_loss_infer,
+CROSS_ENTROPY = register(OpDef("cross_entropy", _ce_fwd, kernels={"cpu": _ce_cpu}, vjp=_ce_vjp,
+                               infer=_loss_infer,
                                cost=_ce_cost, saves=True, onnx="SoftmaxCrossEntropyLoss"))
 
 
