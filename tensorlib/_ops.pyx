@@ -11,7 +11,8 @@ into them; callers allocate them with the right shape and dtype.
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.math cimport erf as c_erf, exp, log, tanh, sqrt, INFINITY
+from libc.math cimport erf as c_erf, exp, log, sqrt
+from openmp cimport omp_get_max_threads
 from libc.string cimport memset
 
 cnp.import_array()
@@ -24,7 +25,7 @@ ctypedef fused floating:
 def _erf_kernel(floating[::1] x, floating[::1] out):
     cdef Py_ssize_t i, n = x.shape[0]
     with nogil:
-        for i in prange(n, schedule="static"):
+        for i in prange(n, schedule="static", num_threads=nthreads(n)):
             out[i] = c_erf(x[i])
 
 
@@ -38,6 +39,15 @@ def erf(x):
     if a.size:
         _erf_kernel(a.reshape(-1), out.reshape(-1))
     return out
+
+
+# Below this many elements of work a kernel runs on one thread: waking the OpenMP team
+# (and competing with OpenBLAS's spinning threads) costs more than it saves.
+DEF PAR_MIN = 1 << 16
+
+
+cdef inline int nthreads(Py_ssize_t work) noexcept nogil:
+    return 1 if work < PAR_MIN else omp_get_max_threads()
 
 
 # --- integer helpers -------------------------------------------------------------------
@@ -76,7 +86,7 @@ def im2col(floating[:, :, :, ::1] x, floating[:, ::1] out, Py_ssize_t kh, Py_ssi
     cdef floating* dst
     cdef floating* src
     with nogil:
-        for r in prange(R, schedule="static"):
+        for r in prange(R, schedule="static", num_threads=nthreads(R * N * HW)):
             c = r // (kh * kw)
             i = (r // kw) % kh
             j = r % kw
@@ -115,7 +125,7 @@ def col2im(floating[:, ::1] cols, floating[:, :, :, ::1] out, Py_ssize_t kh, Py_
     cdef floating* dst
     cdef floating* src
     with nogil:
-        for p in prange(N * C, schedule="static"):
+        for p in prange(N * C, schedule="static", num_threads=nthreads(N * C * kh * kw * HW)):
             n = p // C
             c = p % C
             memset(&out[n, c, 0, 0], 0, H * W * sizeof(floating))
@@ -153,7 +163,7 @@ def max_pool2d(floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, cnp.int64_t
     cdef floating* dst
     cdef cnp.int64_t* di
     with nogil:
-        for p in prange(N * C, schedule="static"):
+        for p in prange(N * C, schedule="static", num_threads=nthreads(N * C * H * W)):
             src = &x[0, 0, 0, 0] + p * H * W
             dst = &out[0, 0, 0, 0] + p * Ho * Wo
             di = &idx[0, 0, 0, 0] + p * Ho * Wo
@@ -187,7 +197,7 @@ def max_pool2d_backward(floating[:, :, :, ::1] g, cnp.int64_t[:, :, :, ::1] idx,
     cdef Py_ssize_t p, n, c, ho, wo, k
     cdef floating* dst
     with nogil:
-        for p in prange(N * C, schedule="static"):
+        for p in prange(N * C, schedule="static", num_threads=nthreads(N * C * H * W)):
             n = p // C
             c = p % C
             dst = &out[n, c, 0, 0]
@@ -196,71 +206,6 @@ def max_pool2d_backward(floating[:, :, :, ::1] g, cnp.int64_t[:, :, :, ::1] idx,
                 for wo in range(Wo):
                     k = idx[n, c, ho, wo]
                     dst[k] += g[n, c, ho, wo]
-
-
-cdef inline Py_ssize_t _pool_count(Py_ssize_t h0, Py_ssize_t w0, Py_ssize_t kh, Py_ssize_t kw,
-                                   Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw,
-                                   bint include_pad) noexcept nogil:
-    cdef Py_ssize_t h1, w1
-    if include_pad:
-        h1 = min(h0 + kh, H + ph)
-        w1 = min(w0 + kw, W + pw)
-        return (h1 - h0) * (w1 - w0)
-    h1 = min(h0 + kh, H)
-    w1 = min(w0 + kw, W)
-    return (h1 - max(h0, 0)) * (w1 - max(w0, 0))
-
-
-def avg_pool2d(floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, Py_ssize_t kh,
-               Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
-               bint include_pad, Py_ssize_t divisor):
-    """Mean over each window; divisor > 0 overrides the element count."""
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t Ho = out.shape[2], Wo = out.shape[3]
-    cdef Py_ssize_t p, n, c, ho, wo, hi, wi, h0, w0, cnt
-    cdef double s
-    with nogil:
-        for p in prange(N * C, schedule="static"):
-            n = p // C
-            c = p % C
-            for ho in range(Ho):
-                h0 = ho * sh - ph
-                for wo in range(Wo):
-                    w0 = wo * sw - pw
-                    s = 0
-                    for hi in range(max(h0, 0), min(h0 + kh, H)):
-                        for wi in range(max(w0, 0), min(w0 + kw, W)):
-                            s = s + x[n, c, hi, wi]
-                    cnt = divisor if divisor > 0 else _pool_count(h0, w0, kh, kw, H, W, ph, pw,
-                                                                  include_pad)
-                    out[n, c, ho, wo] = <floating>(s / cnt) if cnt > 0 else 0
-
-
-def avg_pool2d_backward(floating[:, :, :, ::1] g, floating[:, :, :, ::1] out, Py_ssize_t kh,
-                        Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
-                        Py_ssize_t pw, bint include_pad, Py_ssize_t divisor):
-    """The adjoint of avg_pool2d: spread each g over its window."""
-    cdef Py_ssize_t N = out.shape[0], C = out.shape[1], H = out.shape[2], W = out.shape[3]
-    cdef Py_ssize_t Ho = g.shape[2], Wo = g.shape[3]
-    cdef Py_ssize_t p, n, c, ho, wo, hi, wi, h0, w0, cnt
-    cdef floating v
-    with nogil:
-        for p in prange(N * C, schedule="static"):
-            n = p // C
-            c = p % C
-            memset(&out[n, c, 0, 0], 0, H * W * sizeof(floating))
-            for ho in range(Ho):
-                h0 = ho * sh - ph
-                for wo in range(Wo):
-                    w0 = wo * sw - pw
-                    cnt = divisor if divisor > 0 else _pool_count(h0, w0, kh, kw, H, W, ph, pw,
-                                                                  include_pad)
-                    if cnt <= 0:
-                        continue
-                    v = g[n, c, ho, wo] / cnt
-                    for hi in range(max(h0, 0), min(h0 + kh, H)):
-                        for wi in range(max(w0, 0), min(w0 + kw, W)):
-                            out[n, c, hi, wi] += v
 
 
 # --- embedding ------------------------------------------------------------------------------
@@ -273,7 +218,7 @@ def embedding_backward(floating[:, ::1] g, cnp.int64_t[::1] idx, floating[:, ::1
     cdef Py_ssize_t b, k, d, d0, d1, row
     with nogil:
         memset(&out[0, 0], 0, V * D * sizeof(floating))
-        for b in prange(nb, schedule="static"):
+        for b in prange(nb, schedule="static", num_threads=nthreads(K * D)):
             d0 = b * B
             d1 = min(d0 + B, D)
             for k in range(K):
@@ -284,69 +229,6 @@ def embedding_backward(floating[:, ::1] g, cnp.int64_t[::1] idx, floating[:, ::1
                     out[row, d] += g[k, d]
 
 
-# --- LSTM cell ------------------------------------------------------------------------------------
-cdef inline double _sig(double x) noexcept nogil:
-    if x >= 0:
-        return 1.0 / (1.0 + exp(-x))
-    cdef double e = exp(x)
-    return e / (1.0 + e)
-
-
-def lstm_cell(floating[:, ::1] gates, floating[:, ::1] c, floating[:, ::1] h_out,
-              floating[:, ::1] c_out, floating[:, ::1] acts):
-    """gates (N, 4H) pre-activations in PyTorch's order (i, f, g, o); writes h', c' (N, H)
-    and the activated gates (N, 4H)."""
-    cdef Py_ssize_t N = c.shape[0], Hd = c.shape[1]
-    cdef Py_ssize_t n, k
-    cdef double ig, fg, gg, og, cn
-    with nogil:
-        for n in prange(N, schedule="static"):
-            for k in range(Hd):
-                ig = _sig(gates[n, k])
-                fg = _sig(gates[n, Hd + k])
-                gg = tanh(gates[n, 2 * Hd + k])
-                og = _sig(gates[n, 3 * Hd + k])
-                cn = fg * c[n, k] + ig * gg
-                acts[n, k] = <floating>ig
-                acts[n, Hd + k] = <floating>fg
-                acts[n, 2 * Hd + k] = <floating>gg
-                acts[n, 3 * Hd + k] = <floating>og
-                c_out[n, k] = <floating>cn
-                h_out[n, k] = <floating>(og * tanh(cn))
-
-
-def lstm_cell_backward(floating[:, ::1] acts, floating[:, ::1] c, floating[:, ::1] c_new,
-                       floating[:, ::1] gh, floating[:, ::1] gc, floating[:, ::1] gacts,
-                       bint has_gacts, floating[:, ::1] dgates, floating[:, ::1] dc):
-    """Gradients of the LSTM cell w.r.t. its pre-activation gates and the previous c."""
-    cdef Py_ssize_t N = c.shape[0], Hd = c.shape[1]
-    cdef Py_ssize_t n, k
-    cdef double ig, fg, gg, og, tc, dcn, di, df, dg, do
-    with nogil:
-        for n in prange(N, schedule="static"):
-            for k in range(Hd):
-                ig = acts[n, k]
-                fg = acts[n, Hd + k]
-                gg = acts[n, 2 * Hd + k]
-                og = acts[n, 3 * Hd + k]
-                tc = tanh(c_new[n, k])
-                do = gh[n, k] * tc
-                dcn = gc[n, k] + gh[n, k] * og * (1.0 - tc * tc)
-                di = dcn * gg
-                df = dcn * c[n, k]
-                dg = dcn * ig
-                if has_gacts:
-                    di = di + gacts[n, k]
-                    df = df + gacts[n, Hd + k]
-                    dg = dg + gacts[n, 2 * Hd + k]
-                    do = do + gacts[n, 3 * Hd + k]
-                dgates[n, k] = <floating>(di * ig * (1.0 - ig))
-                dgates[n, Hd + k] = <floating>(df * fg * (1.0 - fg))
-                dgates[n, 2 * Hd + k] = <floating>(dg * (1.0 - gg * gg))
-                dgates[n, 3 * Hd + k] = <floating>(do * og * (1.0 - og))
-                dc[n, k] = <floating>(dcn * fg)
-
-
 # --- softmax + cross-entropy on (N, C) rows -----------------------------------------------------
 def softmax_xent(floating[:, ::1] x, cnp.int64_t[::1] t, floating[:, ::1] prob,
                  floating[::1] loss):
@@ -355,7 +237,7 @@ def softmax_xent(floating[:, ::1] x, cnp.int64_t[::1] t, floating[:, ::1] prob,
     cdef Py_ssize_t n, k
     cdef double m, s, lse
     with nogil:
-        for n in prange(N, schedule="static"):
+        for n in prange(N, schedule="static", num_threads=nthreads(N * C)):
             m = x[n, 0]
             for k in range(1, C):
                 if x[n, k] > m:
@@ -377,7 +259,7 @@ def sgd_update(floating[::1] p, floating[::1] g, floating[::1] buf, double lr, d
     cdef Py_ssize_t i, n = p.shape[0]
     cdef double d, b
     with nogil:
-        for i in prange(n, schedule="static"):
+        for i in prange(n, schedule="static", num_threads=nthreads(n)):
             d = g[i]
             if weight_decay != 0:
                 d = d + weight_decay * p[i]
@@ -401,7 +283,7 @@ def adam_update(floating[::1] p, floating[::1] g, floating[::1] m, floating[::1]
     cdef Py_ssize_t i, n = p.shape[0]
     cdef double d, mi, vi, pi, step = lr / bc1, sbc2 = sqrt(bc2)
     with nogil:
-        for i in prange(n, schedule="static"):
+        for i in prange(n, schedule="static", num_threads=nthreads(n)):
             d = g[i]
             pi = p[i]
             if weight_decay != 0:

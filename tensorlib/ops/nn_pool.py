@@ -2,7 +2,8 @@
 
 max_pool2d returns (out, indices); its gradient op scatters through the indices
 and the vjp of that scatter is a gather, so grad of grad works. avg_pool2d and
-its gradient are each other's adjoints. adaptive_avg_pool2d is two matmuls with
+its gradient are each other's adjoints (NumPy strided sums: a Cython loop was slower,
+see benchmarks/README.md). adaptive_avg_pool2d is two matmuls with
 constant pooling matrices (no kernel of its own needed).
 """
 from __future__ import annotations
@@ -185,36 +186,18 @@ def _avg_grad_fwd(xp, g, *, kernel, stride, padding, input_hw, count_include_pad
     return xp.ascontiguousarray(dpad[:, :, ph:ph + H, pw:pw + W])
 
 
-def _avg_cpu(x, *, kernel, stride, padding, out_hw, count_include_pad, divisor):
-    from .. import _ops
-    out = np.empty(x.shape[:2] + tuple(out_hw), x.dtype)
-    if out.size:
-        _ops.avg_pool2d(np.ascontiguousarray(x), out, *kernel, *stride, *padding,
-                        bool(count_include_pad), int(divisor or 0))
-    return out
-
-
-def _avg_grad_cpu(g, *, kernel, stride, padding, input_hw, count_include_pad, divisor):
-    from .. import _ops
-    out = np.empty(g.shape[:2] + tuple(input_hw), g.dtype)
-    if out.size:
-        _ops.avg_pool2d_backward(np.ascontiguousarray(g), out, *kernel, *stride, *padding,
-                                 bool(count_include_pad), int(divisor or 0))
-    return out
-
-
 def _avg_common(attrs):
     return {k: attrs[k] for k in ("kernel", "stride", "padding", "count_include_pad", "divisor")}
 
 
 AVG_POOL2D = register(OpDef(
-    "avg_pool2d", _avg_fwd, kernels={"cpu": _avg_cpu}, saves=False,
+    "avg_pool2d", _avg_fwd, saves=False,
     vjp=lambda n, g: (apply(AVG_POOL2D_GRAD, g, input_hw=tuple(n.inputs[0].shape[2:]),
                             **_avg_common(n.attrs)),),
     infer=lambda x, *, out_hw, **a: (tuple(x[0][:2]) + tuple(out_hw), x[1]),
     cost=io_cost(_pool_flops), onnx="AveragePool"))
 AVG_POOL2D_GRAD = register(OpDef(
-    "avg_pool2d_grad", _avg_grad_fwd, kernels={"cpu": _avg_grad_cpu}, saves=False,
+    "avg_pool2d_grad", _avg_grad_fwd, saves=False,
     vjp=lambda n, gg: (apply(AVG_POOL2D, gg, out_hw=tuple(n.inputs[0].shape[2:]),
                              **_avg_common(n.attrs)),),
     infer=lambda g, *, input_hw, **a: (tuple(g[0][:2]) + tuple(input_hw), g[1]),

@@ -1,13 +1,13 @@
 """Recurrent cells: lstm_cell (a fused gate kernel) and gru_cell (a composite).
 
 lstm_cell = two linear ops for the gate pre-activations, then one ``lstm_cell``
-op: (gates, c) -> (h', c', activated gates). Its vjp takes one fused kernel
+op: (gates, c) -> (h', c', activated gates). Its vjp takes one fused op
 (``lstm_cell_grad``) when the backward pass is not itself recorded, and the same
 formula in tensorlib ops when it is (create_graph=True), so grad of grad works.
+Both run NumPy's vectorised float32 tanh/exp: a scalar Cython loop was 3-10x slower.
 """
 from __future__ import annotations
 
-import numpy as np
 
 from .._apply import apply
 from .._tensor import Tensor
@@ -35,16 +35,6 @@ def _cell_fwd(xp, gates, c):
     return o * xp.tanh(c_new), c_new, acts
 
 
-def _cell_cpu(gates, c):
-    from .. import _ops
-    gates, c = np.ascontiguousarray(gates), np.ascontiguousarray(c)
-    h_new, c_new = np.empty_like(c), np.empty_like(c)
-    acts = np.empty_like(gates)
-    if c.size:
-        _ops.lstm_cell(gates, c, h_new, c_new, acts)
-    return h_new, c_new, acts
-
-
 def _cell_grad_fwd(xp, acts, c, c_new, gh, gc, gacts):
     H = c.shape[1]
     i, f, g, o = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:3 * H], acts[:, 3 * H:]
@@ -53,15 +43,6 @@ def _cell_grad_fwd(xp, acts, c, c_new, gh, gc, gacts):
     d = xp.concatenate([dcn * g, dcn * c, dcn * i, gh * tc], axis=1) + gacts
     sg = xp.concatenate([i * (1 - i), f * (1 - f), 1 - g * g, o * (1 - o)], axis=1)
     return d * sg, dcn * f
-
-
-def _cell_grad_cpu(acts, c, c_new, gh, gc, gacts):
-    from .. import _ops
-    a = [np.ascontiguousarray(v) for v in (acts, c, c_new, gh, gc, gacts)]
-    dgates, dc = np.empty_like(a[0]), np.empty_like(a[1])
-    if dc.size:
-        _ops.lstm_cell_backward(a[0], a[1], a[2], a[3], a[4], a[5], True, dgates, dc)
-    return dgates, dc
 
 
 def _cell_vjp(n, gh, gc, gacts):
@@ -80,12 +61,12 @@ def _cell_vjp(n, gh, gc, gacts):
 
 
 LSTM_CELL = register(OpDef(
-    "lstm_cell", _cell_fwd, kernels={"cpu": _cell_cpu}, vjp=_cell_vjp, saves=True,
+    "lstm_cell", _cell_fwd, vjp=_cell_vjp, saves=True,
     saves_output=True, cost=io_cost(lambda i, o, **a: 12 * numel(i[1][0])),
     infer=lambda gates, c: (c, c, gates)))
 # the first-order backward of lstm_cell, used only when the backward is not recorded
 LSTM_CELL_GRAD = register(OpDef(
-    "lstm_cell_grad", _cell_grad_fwd, kernels={"cpu": _cell_grad_cpu}, vjp=None, saves=False,
+    "lstm_cell_grad", _cell_grad_fwd, vjp=None, saves=False,
     cost=io_cost(lambda i, o, **a: 16 * numel(i[1][0])),
     infer=lambda acts, c, cn, gh, gc, ga: (acts, c)))
 

@@ -1,0 +1,107 @@
+"""Micro-benchmarks: each Cython kernel in tensorlib/_ops.pyx against the NumPy
+expression it replaces (the op's xp fallback, which CuPy also runs).
+
+    OMP_NUM_THREADS=1 python benchmarks/kernels.py [--quick]
+
+Shapes are the ones W3/W4 use. Prints µs per call (median of 5 rounds) and the speed-up.
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from tensorlib import _ops
+from tensorlib.ops import nn_conv, nn_layers, nn_loss, nn_pool
+
+rng = np.random.default_rng(0)
+f32 = np.float32
+
+
+def _us(fn, quick):
+    fn()
+    n = 2 if quick else 10
+    vals = []
+    for _ in range(1 if quick else 5):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        vals.append((time.perf_counter() - t0) / n * 1e6)
+    return statistics.median(vals)
+
+
+def cases():
+    geo = dict(stride=(1, 1), padding=(2, 2, 2, 2), dilation=(1, 1))
+    x2 = rng.standard_normal((64, 32, 14, 14)).astype(f32)
+    cols = nn_conv._im2col_cpu(np, x2, 5, 5, Ho=14, Wo=14, **geo)
+    yield ("im2col (64,32,14,14) k5 p2",
+           lambda: nn_conv._im2col_xp(np, x2, 5, 5, Ho=14, Wo=14, **geo),
+           lambda: nn_conv._im2col_cpu(np, x2, 5, 5, Ho=14, Wo=14, **geo))
+    yield ("col2im -> (64,32,14,14) k5 p2",
+           lambda: nn_conv._col2im_xp(np, cols, x2.shape, 5, 5, Ho=14, Wo=14, **geo),
+           lambda: nn_conv._col2im_cpu(np, cols, x2.shape, 5, 5, Ho=14, Wo=14, **geo))
+    x1 = rng.standard_normal((64, 32, 28, 28)).astype(f32)
+    pk = dict(kernel=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), out_hw=(14, 14))
+    _, idx = nn_pool._max_fwd_cpu(x1, **pk)
+    g = rng.standard_normal((64, 32, 14, 14)).astype(f32)
+    yield ("max_pool2d fwd (64,32,28,28) k2", lambda: nn_pool._max_fwd(np, x1, **pk),
+           lambda: nn_pool._max_fwd_cpu(x1, **pk))
+    yield ("max_pool2d bwd -> (64,32,28,28)",
+           lambda: nn_pool._max_grad_fwd(np, g, idx, input_hw=(28, 28)),
+           lambda: nn_pool._max_grad_cpu(g, idx, input_hw=(28, 28)))
+    for K, V, D in ((32, 64, 64), (4096, 1000, 256)):
+        ge = rng.standard_normal((K, D)).astype(f32)
+        ie = rng.integers(0, V, K)
+        yield (f"embedding bwd {K} rows -> ({V},{D})",
+               lambda ge=ge, ie=ie, V=V: nn_layers._emb_grad_fwd(np, ge, ie, num_weights=V,
+                                                                 padding_idx=None),
+               lambda ge=ge, ie=ie, V=V: nn_layers._emb_grad_cpu(ge, ie, num_weights=V,
+                                                                 padding_idx=None))
+    for N in (64, 128):
+        lg = rng.standard_normal((N, 10)).astype(f32)
+        t = rng.integers(0, 10, N)
+        kw = dict(ignore_index=-100, reduction="mean", label_smoothing=0.0)
+        yield (f"cross_entropy fwd ({N},10)", lambda lg=lg, t=t: nn_loss._ce_fwd(np, lg, t, **kw),
+               lambda lg=lg, t=t: nn_loss._ce_cpu(lg, t, **kw))
+    p = rng.standard_normal(3136 * 1024).astype(f32)
+    gp = rng.standard_normal(p.size).astype(f32)
+    buf = np.zeros_like(p)
+
+    def np_sgd_m():
+        buf.__imul__(0.9)
+        buf.__iadd__(gp)
+        p.__isub__(0.01 * buf)
+    yield ("sgd update 3.2M params", lambda: p.__isub__(0.01 * gp),
+           lambda: _ops.sgd_update(p, gp, p, 0.01, 0.0, 0.0, 0.0, False, False))
+    yield ("sgd momentum update 3.2M", np_sgd_m,
+           lambda: _ops.sgd_update(p, gp, buf, 0.01, 0.9, 0.0, 0.0, False, False))
+    m, v = np.zeros_like(p), np.zeros_like(p)
+
+    def np_adam():
+        m.__imul__(0.9)
+        m.__iadd__(0.1 * gp)
+        v.__imul__(0.999)
+        v.__iadd__(0.001 * gp * gp)
+        p.__isub__(0.001 / 0.1 * m / (np.sqrt(v / 0.001) + 1e-8))
+    yield ("adam update 3.2M params", np_adam,
+           lambda: _ops.adam_update(p, gp, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.0, False, 0.1, 0.001))
+
+
+def main(argv=None) -> int:
+    quick = "--quick" in (argv if argv is not None else sys.argv[1:])
+    rows = [("kernel", "NumPy µs", "Cython µs", "speed-up")]
+    for name, np_fn, cy_fn in cases():
+        a, b = _us(np_fn, quick), _us(cy_fn, quick)
+        rows.append((name, f"{a:.0f}", f"{b:.0f}", f"{a / b:.1f}x"))
+    w = [max(len(r[i]) for r in rows) for i in range(4)]
+    for k, r in enumerate(rows):
+        print("| " + " | ".join(c.ljust(wd) for c, wd in zip(r, w)) + " |")
+        if k == 0:
+            print("|" + "|".join("-" * (wd + 2) for wd in w) + "|")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
