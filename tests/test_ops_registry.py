@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tensorlib as tl
-from cases import COVERED_ELSEWHERE, load_all
+from cases import COVERED_ELSEWHERE, draw_inputs, load_all
 
 CASES = load_all()
 BY_ID = {c.id: c for c in CASES}
@@ -26,14 +26,6 @@ def _tensors(case, arrays, dtype=None, grad=True):
             t.requires_grad_(True)
         out.append(t)
     return out
-
-
-def _draw(case, draw):
-    """A case's inputs: a list of arrays, or (arrays, params) with keyword params."""
-    got = case.inputs(draw)
-    if isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], dict):
-        return list(got[0]), got[1]
-    return list(got), {}
 
 
 def _bind(case, params):
@@ -61,7 +53,7 @@ def test_forward_matches_numpy(cid, data):
     case = BY_ID[cid]
     if case.ref is None:
         pytest.skip("no NumPy reference for this case")
-    arrays, params = _draw(case, data.draw)
+    arrays, params = draw_inputs(case, data.draw)
     for dtype, tol in ((np.float64, 1e-7), (np.float32, 1e-4)):
         ts = _tensors(case, arrays, dtype, grad=False)
         got = _as_tuple(case.fn(*ts, **params))
@@ -86,7 +78,7 @@ GRADGRAD = sorted(c.id for c in CASES if c.grad and c.gradgrad)
 @given(data=st.data())
 def test_gradcheck(cid, data):
     case = BY_ID[cid]
-    arrays, params = _draw(case, data.draw)
+    arrays, params = draw_inputs(case, data.draw)
     ts = _tensors(case, arrays, np.float64)
     if not any(t.requires_grad for t in ts):
         pytest.skip("no differentiable input")
@@ -98,7 +90,7 @@ def test_gradcheck(cid, data):
 @given(data=st.data())
 def test_gradgradcheck(cid, data):
     case = BY_ID[cid]
-    arrays, params = _draw(case, data.draw)
+    arrays, params = draw_inputs(case, data.draw)
     ts = _tensors(case, arrays, np.float64)
     if not any(t.requires_grad for t in ts):
         pytest.skip("no differentiable input")

@@ -76,6 +76,14 @@ def arr(draw, shape, low=-2.0, high=2.0, away_from=None, dtype=np.float64):
     return a.astype(dtype)
 
 
+def draw_inputs(case: Case, draw) -> tuple[list, dict]:
+    """A case's inputs as (arrays, params): ``inputs`` may return either form."""
+    got = case.inputs(draw)
+    if isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], dict):
+        return list(got[0]), got[1]
+    return list(got), {}
+
+
 def load_all() -> list[Case]:
     for m in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{m.name}")
