@@ -10,11 +10,11 @@ import pkgutil
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import tensorlib as tl
-from cases import load_all
+from cases import draw_inputs, load_all
 
 CUDA = tl.cuda.is_available()
 gpu = pytest.mark.skipif(not CUDA, reason="no CUDA GPU (tl.cuda.is_available() is False)")
@@ -95,7 +95,11 @@ def _as_tuple(x):
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
 
-def _run(case, arrays, device, dtype):
+def _run(case, arrays, params, device, dtype):
+    """Forward, then one backward with a fixed random cotangent per float output.
+
+    Returns (outputs, gradients of the differentiable inputs) as NumPy arrays.
+    """
     diff = case.diff if case.diff is not None else tuple(
         k for k, a in enumerate(arrays) if np.asarray(a).dtype.kind == "f")
     ts = []
@@ -108,16 +112,17 @@ def _run(case, arrays, device, dtype):
             t.requires_grad_(True)
         ts.append(t)
     tl.manual_seed(0)
-    outs = _as_tuple(case.fn(*ts))
-    for o in outs:
-        assert o.device == tl.device(device), f"{case.id}: output on {o.device}"
+    outs = _as_tuple(case.fn(*ts, **params))
+    moves = tl.REGISTRY[case.op].out_device is not None   # a transfer op's case picks its own
+    for o in outs if not moves else ():
+        assert o.device == tl.device(device), f"{case.id}: output on {o.device}, not {device}"
     grads = None
     fouts = [o for o in outs if o.requires_grad]
     if fouts:
-        rng = np.random.default_rng(1)
+        rng = np.random.default_rng(1)   # the same cotangents on both devices
         loss = None
         for o in fouts:
-            w = tl.tensor(rng.standard_normal(o.shape).astype(o.dtype), device=device)
+            w = tl.tensor(rng.standard_normal(o.shape).astype(o.dtype), device=o.device)
             term = (o * w).sum()
             loss = term if loss is None else loss + term
         loss.backward()
@@ -126,27 +131,44 @@ def _run(case, arrays, device, dtype):
         None if g is None else g.numpy() for g in grads]
 
 
-@gpu
-@pytest.mark.gpu
-@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-@pytest.mark.parametrize("cid", sorted(BY_ID))
-@settings(max_examples=3)   # x2 dtypes x every case: keeps the GPU run to a few minutes
-@given(data=st.data())
-def test_case_on_cuda_matches_cpu(cid, dtype, data):
+# The device the registry cases are compared on against the CPU. A dry run of this
+# harness without a GPU can point it at a second CPU device (scripts/gpu_check.sh does not).
+CASE_DEVICE = "cuda"
+
+
+def check_case_matches_cpu(cid: str, dtype, draw, device: str = CASE_DEVICE) -> None:
+    """One case, one input draw: outputs and input gradients on ``device`` vs the CPU."""
     case = BY_ID[cid]
-    arrays = case.inputs(data.draw)
-    want, want_g = _run(case, arrays, "cpu", dtype)
-    got, got_g = _run(case, arrays, "cuda", dtype)
+    arrays, params = draw_inputs(case, draw)
+    want, want_g = _run(case, arrays, params, "cpu", dtype)
+    got, got_g = _run(case, arrays, params, device, dtype)
     tol = 1e-9 if dtype == np.float64 else 2e-4
     rtol, atol = max(tol, case.rtol), max(tol, case.atol)
-    assert len(got) == len(want)
+    assert len(got) == len(want), f"{cid}: {len(got)} outputs on {device}, {len(want)} on cpu"
     for i, (g, w) in enumerate(zip(got, want)):
         _cmp(g, w, rtol, atol, f"{cid} output {i}")
-    assert (got_g is None) == (want_g is None)
+    assert (got_g is None) == (want_g is None), f"{cid}: gradients on one device only"
     for i, (g, w) in enumerate(zip(got_g or [], want_g or [])):
         assert (g is None) == (w is None), f"{cid}: grad {i} missing on one device"
         if g is not None:
             _cmp(g, w, rtol * 10, atol * 10, f"{cid} grad {i}")
+
+
+# One derandomized example per case and dtype, no shrinking: 2 x every case must fit the
+# few minutes of a GPU run (the CPU registry tests do the thorough gradchecks).
+ONE_EXAMPLE = settings(max_examples=1, derandomize=True, deadline=None, database=None,
+                       phases=[Phase.generate],
+                       suppress_health_check=list(HealthCheck))
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("cid", sorted(BY_ID))
+@ONE_EXAMPLE
+@given(data=st.data())
+def test_case_on_cuda_matches_cpu(cid, dtype, data):
+    check_case_matches_cpu(cid, dtype, data.draw)
 
 
 @gpu
