@@ -406,6 +406,6 @@ def where(condition, x, y) -> Tensor:
         raise TypeError(f"where: condition must be a bool tensor, got {condition.dtype}")
     if not isinstance(x, Tensor) and not isinstance(y, Tensor):
         from ..creation import tensor
-        x = tensor(x)
+        x = tensor(x, device=condition.device)   # the condition's device, not the default
     x, y = as_operands(x, y)
     return apply(WHERE, condition, x, y)

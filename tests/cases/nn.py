@@ -184,7 +184,8 @@ def _max_grad_ref(g, hw, idx):
 
 
 add("max_pool2d_grad",
-    lambda g, hw, idx: _apply(nn_pool.MAX_POOL2D_GRAD, g, tl.tensor(idx), input_hw=tuple(hw)),
+    lambda g, hw, idx: _apply(nn_pool.MAX_POOL2D_GRAD, g, tl.tensor(idx, device=g.device),
+                          input_hw=tuple(hw)),
     _max_grad_inputs, _max_grad_ref)
 
 
