@@ -1,0 +1,864 @@
+"""tensorlib's own graph file: ``tl.save_graph(graph, path)`` / ``tl.load_graph(path)``.
+
+A graph file is one zip archive with exactly two members:
+
+- ``graph.json``: ``{"format": "tensorlib.graphfile", "version": 1, "graph": <the IR as
+  Graph.to_dict()>, "owners": [...], "bind": {...}, "constants": {...}, "signature":
+  {...}}``. ``owners`` lists the stateful tensors the graph reads and writes (name,
+  shape, dtype, requires_grad, whether a ``.grad`` is stored); ``bind`` maps each
+  variable/assign node id to ``[owner index, slot]``; ``constants`` maps constant node
+  ids to tensor names in the weights (their values are not inlined in the JSON).
+- ``weights.safetensors``: the owners' values (``name``) and gradients (``name.grad``)
+  and the constants, written with :mod:`tensorlib.io`'s safetensors writer.
+
+Loading is data only (no pickle, no code from the file) and runs in a process that
+has no model code. A file is checked before anything runs: archive members, sizes
+(bounded reads, so a zip bomb stops at the limit), JSON structure, every op name
+against the registry, attribute encodings and dtypes, shapes against each op's
+``infer`` rule, the geometry of ops with unchecked Cython kernels, and element
+counts. A :class:`GraphModule` checks again per concrete input signature before it
+runs, so ``None`` dims cannot smuggle in shapes a kernel would trust.
+"""
+from __future__ import annotations
+
+import io as _io
+import json
+import math
+import os
+import zipfile
+import zlib
+from typing import Any
+
+import numpy as np
+
+from .graph.ir import SOURCE_OPS, Graph, Node, Value
+
+__all__ = ["FORMAT", "VERSION", "GraphFileError", "GraphModule", "load_graph", "save_graph"]
+
+FORMAT = "tensorlib.graphfile"
+VERSION = 1
+_MEMBERS = ("graph.json", "weights.safetensors")
+MAX_JSON_BYTES = 64 << 20
+MAX_FILE_BYTES = 8 << 30
+MAX_ELEMENTS = 1 << 31          # per value: a larger tensor is a hostile or broken file
+_DTYPES = frozenset({"float16", "float32", "float64", "int8", "int16", "int32", "int64",
+                     "uint8", "bool"})
+_SLOTS = {"variable": {"data", "grad"}, "assign": {"data", "grad", "grad_data", "input"}}
+
+
+class GraphFileError(ValueError):
+    """A graph file is not valid: corrupt, truncated, hostile, or of an unknown version."""
+
+
+# --- save ---------------------------------------------------------------------------------
+def _as_graph(obj) -> Graph:
+    from .graph.capture import Function
+    if isinstance(obj, Graph):
+        return obj
+    if isinstance(obj, GraphModule):
+        return obj.graph
+    if isinstance(obj, Function):
+        gs = obj.graphs
+        if len(gs) != 1:
+            raise ValueError(f"save_graph: the tl.function {obj.__name__} holds {len(gs)} traced "
+                             "graphs; pass the one to save (fn.get_graph(*example_args)) or give "
+                             "it an input_signature so one graph serves every call")
+        return gs[0]
+    raise TypeError(f"save_graph: expected a Graph, a tl.function or a GraphModule, got "
+                    f"{type(obj).__name__}")
+
+
+def _host(a) -> np.ndarray:
+    if hasattr(a, "__cuda_array_interface__"):
+        a = a.get()
+    a = np.asarray(a)
+    return a if a.flags.c_contiguous else a.copy(order="C")   # keeps 0-d arrays 0-d
+
+
+def graph_document(graph: Graph) -> tuple[dict, dict[str, np.ndarray]]:
+    """The JSON document and the weight arrays of ``graph`` (what save_graph writes)."""
+    owners: list[dict] = []
+    owner_index: dict[int, int] = {}
+    weights: dict[str, np.ndarray] = {}
+    bind: dict[str, list] = {}
+    used: set[str] = set()
+
+    def owner_of(t, base: str) -> int:
+        k = owner_index.get(id(t))
+        if k is not None:
+            return k
+        name = base or f"var{len(owners)}"
+        i, out = 1, name
+        while out in used:
+            i += 1
+            out = f"{name}_{i}"
+        used.add(out)
+        owner_index[id(t)] = len(owners)
+        owners.append({"name": out, "shape": list(t._data.shape), "dtype": t._data.dtype.name,
+                       "requires_grad": bool(t.requires_grad), "device": str(t._device),
+                       "grad": False, "_t": t})
+        weights[out] = _host(t._data)
+        return owner_index[id(t)]
+
+    # data slots first so an owner takes its variable's name, not "<name>.grad"
+    order = sorted((n for n in graph.nodes if n.op in ("variable", "assign")
+                    and n in graph.bindings), key=lambda n: n.attrs.get("slot") != "data")
+    for n in order:
+        owner, slot = graph.bindings[n]
+        base = (n.attrs.get("var") if n.op == "assign" else n.name) or ""
+        if base.endswith(".grad"):
+            base = base[:-5]
+        k = owner_of(owner, base)
+        bind[str(n.id)] = [k, slot]
+        if slot == "grad":
+            owners[k]["grad"] = True
+    for o in owners:
+        t = o.pop("_t")
+        if o["grad"]:
+            if t.grad is None:
+                o["grad"] = False
+            else:
+                weights[o["name"] + ".grad"] = _host(t.grad._data)
+    constants = {}
+    saved_attrs = {}
+    for n in graph.nodes:
+        if n.op == "constant":
+            key = f"constant.{n.id}"
+            while key in weights:
+                key += "_"
+            weights[key] = _host(n.attrs["value"])
+            constants[str(n.id)] = key
+            saved_attrs[n] = n.attrs
+            n.attrs = {k: v for k, v in n.attrs.items() if k != "value"}
+    try:
+        gdict = graph.to_dict()
+    finally:
+        for n, a in saved_attrs.items():
+            n.attrs = a
+    from . import __version__
+    doc = {"format": FORMAT, "version": VERSION, "tensorlib_version": __version__,
+           "graph": gdict, "owners": owners, "bind": bind, "constants": constants,
+           "signature": signature(graph)}
+    return doc, weights
+
+
+def signature(graph: Graph) -> dict:
+    """Inputs and outputs of a graph: name, shape (None for dynamic dims), dtype, device."""
+    def spec(v: Value, i: int, kind: str) -> dict:
+        return {"name": v.name or f"{kind}{i}", "shape": list(v.shape), "dtype": v.dtype.name,
+                "device": v.node.device if v.node is not None else "cpu"}
+    return {"inputs": [spec(v, i, "input") for i, v in enumerate(graph.inputs)],
+            "outputs": [spec(v, i, "output") for i, v in enumerate(graph.outputs)]}
+
+
+def save_graph(graph_or_function, path: str | os.PathLike) -> None:
+    """Write a captured graph (``tl.capture`` / ``tl.function`` / a loaded GraphModule) to
+    ``path``: one zip file with ``graph.json`` and ``weights.safetensors`` (no pickle).
+    Inference graphs and whole training steps (variables, gradients, updates) both work.
+
+    >>> tl.save_graph(predict, "model.tlg")          # predict = tl.function(...)
+    >>> m = tl.load_graph("model.tlg"); m(x)
+    """
+    from .io import _atomic_write, _serialize
+    g = _as_graph(graph_or_function)
+    doc, weights = graph_document(g)
+    chunks = _serialize(weights, {"format": FORMAT})
+    buf = _io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("graph.json", (1980, 1, 1, 0, 0, 0)),
+                    json.dumps(doc, separators=(",", ":"), allow_nan=False),
+                    compress_type=zipfile.ZIP_DEFLATED)
+        info = zipfile.ZipInfo("weights.safetensors", (1980, 1, 1, 0, 0, 0))
+        with zf.open(info, "w", force_zip64=True) as f:
+            for c in chunks:
+                f.write(c.reshape(-1).view(np.uint8).data if isinstance(c, np.ndarray) else c)
+    _atomic_write(os.fspath(path), [buf.getvalue()])
+
+
+# --- load ---------------------------------------------------------------------------------
+def _bad(path, why: str) -> GraphFileError:
+    return GraphFileError(f"load_graph: {os.fspath(path)!r} is not a valid tensorlib graph "
+                          f"file: {why}")
+
+
+def read_archive(path, max_bytes: int = MAX_FILE_BYTES) -> tuple[dict, bytes]:
+    """The parsed ``graph.json`` and the raw ``weights.safetensors`` bytes of a graph file,
+    read with size limits (no member is ever extracted to disk)."""
+    p = os.fspath(path)
+    size = os.path.getsize(p)
+    if size > max_bytes:
+        raise _bad(p, f"the file has {size} bytes, more than the limit of {max_bytes}")
+    with open(p, "rb") as f:
+        data = f.read()
+    if not data.startswith(b"PK"):
+        raise _bad(p, "it is not a zip archive (an ONNX model? use tl.onnx.load)")
+    try:
+        zf = zipfile.ZipFile(_io.BytesIO(data))
+        infos = zf.infolist()
+        names = [i.filename for i in infos]
+        if sorted(names) != sorted(_MEMBERS) or len(set(names)) != len(names):
+            raise _bad(p, f"the archive must hold exactly {list(_MEMBERS)}, it holds "
+                          f"{names[:10]!r}{' ...' if len(names) > 10 else ''}")
+        out = {}
+        for info in infos:
+            limit = MAX_JSON_BYTES if info.filename == "graph.json" else max_bytes
+            if info.flag_bits & 0x1:
+                raise _bad(p, f"member {info.filename!r} is encrypted")
+            if info.file_size > limit:
+                raise _bad(p, f"member {info.filename!r} declares {info.file_size} bytes, more "
+                              f"than the limit of {limit}")
+            with zf.open(info) as f:
+                b = f.read(limit + 1)   # bounded: a lying header cannot inflate past the limit
+            if len(b) > limit:
+                raise _bad(p, f"member {info.filename!r} inflates past {limit} bytes "
+                              "(a zip bomb?)")
+            out[info.filename] = b
+    except GraphFileError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
+            NotImplementedError, ValueError, RuntimeError, OverflowError) as e:
+        raise _bad(p, f"the zip archive is corrupt or truncated ({type(e).__name__}: {e})") \
+            from None
+    try:
+        doc = json.loads(out["graph.json"].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise _bad(p, f"graph.json is not valid JSON ({type(e).__name__}: "
+                      f"{str(e)[:200]})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise _bad(p, f"graph.json lacks the format tag {FORMAT!r}")
+    if doc.get("version") != VERSION:
+        raise _bad(p, f"unknown format version {doc.get('version')!r}; this tensorlib reads "
+                      f"version {VERSION} (upgrade tensorlib to read newer files)")
+    return doc, out["weights.safetensors"]
+
+
+def load_graph(path: str | os.PathLike, device: str | None = None,
+               max_bytes: int = MAX_FILE_BYTES) -> GraphModule:
+    """Load a graph file written by :func:`save_graph` into a runnable :class:`GraphModule`.
+
+    Needs no model code: the graph's ops come from the registry, its state from the
+    file. ``device`` moves every node (e.g. a file saved on ``cuda`` run on ``cpu``).
+    Raises :class:`GraphFileError` for corrupt, truncated, hostile or unknown-version
+    files; nothing in the file is ever executed as code.
+    """
+    p = os.fspath(path)
+    doc, wbytes = read_archive(p, max_bytes)
+    from .io import CheckpointError, _parse
+    try:
+        weights, _ = _parse(wbytes, p + ":weights.safetensors")
+    except CheckpointError as e:
+        raise _bad(p, f"weights.safetensors: {e}") from None
+    try:
+        g, owners = _build(doc, weights, device)
+    except GraphFileError as e:
+        raise _bad(p, str(e)) from None
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError,
+            OverflowError) as e:
+        raise _bad(p, f"malformed graph document ({type(e).__name__}: {str(e)[:300]})") \
+            from None
+    return GraphModule(g, owners, source=p)
+
+
+def _need(cond: bool, why: str) -> None:
+    if not cond:
+        raise GraphFileError(why)
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _check_encoded(a, where: str, depth: int = 0) -> None:
+    """Reject attribute encodings that would decode to unsafe objects (object dtypes, huge
+    arrays) before :func:`decode_attr` sees them."""
+    _need(depth < 32, f"{where}: attribute nesting too deep")
+    if isinstance(a, list):
+        for x in a:
+            _check_encoded(x, where, depth + 1)
+    elif isinstance(a, dict):
+        if "__dtype__" in a:
+            _need(a["__dtype__"] in _DTYPES, f"{where}: dtype {a['__dtype__']!r} not allowed")
+        if "__array__" in a:
+            _need(a.get("dtype") in _DTYPES, f"{where}: array dtype {a.get('dtype')!r} not "
+                                             "allowed")
+            shp = a.get("shape")
+            _need(isinstance(shp, list) and all(_is_int(d) and d >= 0 for d in shp)
+                  and math.prod(shp) <= 1 << 20, f"{where}: invalid array shape {shp!r}")
+            flat = np.asarray(a["__array__"], dtype=object).reshape(-1) \
+                if not isinstance(a["__array__"], (int, float, bool)) else [a["__array__"]]
+            _need(len(flat) == math.prod(shp) and all(
+                isinstance(x, (int, float, bool)) for x in flat),
+                f"{where}: array data does not match its shape {shp!r}")
+            return
+        if "__float__" in a:
+            _need(a["__float__"] in ("inf", "-inf", "nan"), f"{where}: bad float encoding")
+        for k, v in a.items():
+            if k != "__array__":
+                _check_encoded(v, where, depth + 1)
+    else:
+        _need(a is None or isinstance(a, (bool, int, float, str)),
+              f"{where}: unexpected attribute value")
+
+
+def _check_document(doc: dict, weights: dict) -> None:
+    from .ops.registry import REGISTRY
+    gd = doc.get("graph")
+    _need(isinstance(gd, dict), "no graph in graph.json")
+    for key, typ in (("values", list), ("nodes", list), ("inputs", list), ("outputs", list)):
+        _need(isinstance(gd.get(key), typ), f"graph.{key} must be a {typ.__name__}")
+    seen_vals: set = set()
+    specs = {}
+    for v in gd["values"]:
+        _need(isinstance(v, dict) and _is_int(v.get("id")), "a value lacks an integer id")
+        _need(v["id"] not in specs, f"value id {v['id']} appears twice")
+        shp = v.get("shape")
+        _need(isinstance(shp, list) and len(shp) <= 32 and all(
+            d is None or (_is_int(d) and 0 <= d < 1 << 40) for d in shp),
+            f"value {v['id']} has an invalid shape {shp!r}")
+        _need(math.prod(d or 1 for d in shp) <= MAX_ELEMENTS,
+              f"value {v['id']} of shape {shp} has more than {MAX_ELEMENTS} elements")
+        _need(v.get("dtype") in _DTYPES, f"value {v['id']} has dtype {v.get('dtype')!r}")
+        _need(v.get("name") is None or isinstance(v.get("name"), str), "bad value name")
+        specs[v["id"]] = v
+    ids: set = set()
+    for nd in gd["nodes"]:
+        _need(isinstance(nd, dict), "a node is not an object")
+        op = nd.get("op")
+        _need(isinstance(op, str), "a node has no op name")
+        _need(op in REGISTRY or op in SOURCE_OPS or op in ("assign", "fused"),
+              f"unknown op {op[:80]!r} (not in this tensorlib's registry)")
+        _need(_is_int(nd.get("id")) and nd["id"] not in ids, "node ids must be unique integers")
+        ids.add(nd["id"])
+        for key in ("inputs", "outputs", "control"):
+            _need(isinstance(nd.get(key), list) and all(_is_int(i) for i in nd[key]),
+                  f"node {nd['id']} ({op}): {key} must be a list of ids")
+        for i in nd["inputs"]:
+            _need(i in seen_vals, f"node {nd['id']} ({op}) reads value {i} before it is made "
+                                  "(not in topological order)")
+        for c in nd["control"]:
+            _need(c in ids and c != nd["id"], f"node {nd['id']}: bad control edge {c}")
+        for o in nd["outputs"]:
+            _need(o in specs and o not in seen_vals, f"node {nd['id']}: bad output id {o}")
+            seen_vals.add(o)
+        _need(isinstance(nd.get("device"), str) and len(nd["device"]) < 64,
+              f"node {nd['id']}: bad device")
+        _need(nd.get("name") is None or isinstance(nd.get("name"), str), "bad node name")
+        _need(isinstance(nd.get("attrs"), dict), f"node {nd['id']}: attrs must be an object")
+        _check_encoded(nd["attrs"], f"node {nd['id']} ({op})")
+    for key in ("inputs", "outputs"):
+        _need(all(_is_int(i) and i in seen_vals for i in gd[key]),
+              f"graph {key} name unknown values")
+    owners = doc.get("owners")
+    _need(isinstance(owners, list), "owners must be a list")
+    for o in owners:
+        _need(isinstance(o, dict) and isinstance(o.get("name"), str), "bad owner entry")
+        _need(o["name"] in weights, f"weights lack the variable {o['name'][:80]!r}")
+        w = weights[o["name"]]
+        _need(list(w.shape) == o.get("shape") and w.dtype.name == o.get("dtype"),
+              f"variable {o['name']!r}: the weights hold {w.dtype}{list(w.shape)}, the graph "
+              f"expects {o.get('dtype')}{o.get('shape')}")
+        if o.get("grad"):
+            gw = weights.get(o["name"] + ".grad")
+            _need(gw is not None and gw.shape == w.shape and gw.dtype == w.dtype,
+                  f"variable {o['name']!r}: its stored gradient is missing or mis-shaped")
+    _need(isinstance(doc.get("bind"), dict) and isinstance(doc.get("constants"), dict),
+          "bind and constants must be objects")
+    for k, b in doc["bind"].items():
+        _need(isinstance(b, list) and len(b) == 2 and _is_int(b[0])
+              and 0 <= b[0] < len(owners) and b[1] in ("data", "grad"),
+              f"bad binding for node {k}")
+    for k, name in doc["constants"].items():
+        _need(isinstance(name, str) and name in weights, f"constant {k}: missing weights")
+
+
+def _build(doc: dict, weights: dict, device: str | None) -> tuple[Graph, list]:
+    from .creation import from_numpy
+    _check_document(doc, weights)
+    gd = doc["graph"]
+    consts = doc["constants"]
+    # constant values live in the weights, not the JSON
+    for nd in gd["nodes"]:
+        if nd["op"] == "constant":
+            _need(str(nd["id"]) in consts, f"constant node {nd['id']} has no value")
+    g = Graph.from_dict(gd)
+    owners = []
+    for o in doc["owners"]:
+        t = from_numpy(weights[o["name"]])
+        if o.get("requires_grad") and t.dtype.kind == "f":
+            t.requires_grad_(True)
+        if o.get("grad"):
+            t.grad = from_numpy(weights[o["name"] + ".grad"])
+        owners.append((o["name"], t))
+    by_id = {n.id: n for n in g.nodes}
+    for n in g.nodes:
+        if n.op == "constant":
+            arr = weights[consts[str(n.id)]]
+            n.attrs["value"] = arr
+            _need(arr.shape == n.out.shape and arr.dtype == n.out.dtype,
+                  f"constant node {n.id}: value {arr.dtype}{list(arr.shape)} does not match "
+                  f"{n.out.type_str()}")
+        elif n.op in ("variable", "assign") and not (n.op == "assign"
+                                                      and n.attrs.get("slot") == "input"):
+            b = doc["bind"].get(str(n.id))
+            _need(b is not None, f"{n.op} node {n.id} is bound to no variable")
+            name, t = owners[b[0]]
+            n_slot = n.attrs.get("slot")
+            _need(n_slot in _SLOTS[n.op], f"{n.op} node {n.id}: bad slot {n_slot!r}")
+            g.bindings[n] = (t, b[1])
+        elif n.op == "random":
+            g.bindings[n] = None
+    if device is not None:
+        from ._device import Device
+        dev = str(Device(device))
+        for n in g.nodes:
+            n.device = dev
+    _validate(g, by_id)
+    return g, owners
+
+
+# --- validation of ops whose kernels trust their inputs ---------------------------------
+def _pos_pair(a, name, op):
+    _need(isinstance(a, tuple) and len(a) == 2 and all(_is_int(x) and 0 < x < 1 << 20
+                                                        for x in a),
+          f"{op}: {name} must be two positive ints, got {a!r}")
+
+
+def _nonneg(a, n, name, op):
+    _need(isinstance(a, tuple) and len(a) == n and all(_is_int(x) and 0 <= x < 1 << 20
+                                                        for x in a),
+          f"{op}: {name} must be {n} non-negative ints, got {a!r}")
+
+
+def _known(*dims) -> bool:
+    return all(d is not None for d in dims)
+
+
+def _pool_sizes(n, k, s, p, d):
+    from .ops.nn_pool import _pool_out
+    return {_pool_out(n, k, s, p, d, False), _pool_out(n, k, s, p, d, True)}
+
+
+def _check_geometry(op: str, shapes: list[tuple], attrs: dict) -> None:
+    """Attribute and shape rules of the ops whose Cython kernels do no bounds checks."""
+    a = attrs
+    if op in ("conv2d", "conv2d_input_grad", "conv2d_weight_grad"):
+        _pos_pair(a.get("stride"), "stride", op)
+        _pos_pair(a.get("dilation"), "dilation", op)
+        _nonneg(a.get("padding"), 4, "padding", op)
+        groups = a.get("groups")
+        _need(_is_int(groups) and groups >= 1, f"{op}: bad groups {groups!r}")
+        _need(all(len(s) == 4 for s in shapes[:2]), f"{op}: operands must be 4-D")
+        from .ops.nn_conv import out_size
+        st, pd, dl = a["stride"], a["padding"], a["dilation"]
+        if op == "conv2d":
+            (N, C, H, W), (O, Cg, kh, kw) = shapes[0], shapes[1]
+            _need(not _known(C, Cg) or C == Cg * groups, f"{op}: channels do not match")
+            _need(not _known(O) or O % groups == 0, f"{op}: out channels vs groups")
+            if len(shapes) > 2:
+                _need(shapes[2] == (O,), f"{op}: bias must be ({O},)")
+            for n, k, s, p0, p1, d in ((H, kh, st[0], pd[0], pd[1], dl[0]),
+                                       (W, kw, st[1], pd[2], pd[3], dl[1])):
+                _need(not _known(n, k) or out_size(n, k, s, p0, p1, d) >= 1,
+                      f"{op}: kernel larger than the padded input")
+        elif op == "conv2d_input_grad":
+            _pos_pair(a.get("input_hw"), "input_hw", op)
+            (N, O, Ho, Wo), (O2, Cg, kh, kw) = shapes[0], shapes[1]
+            _need(not _known(O, O2) or O == O2, f"{op}: channels do not match")
+            H, W = a["input_hw"]
+            for n, no, k, s, p0, p1, d in ((H, Ho, kh, st[0], pd[0], pd[1], dl[0]),
+                                           (W, Wo, kw, st[1], pd[2], pd[3], dl[1])):
+                _need(not _known(no, k) or out_size(n, k, s, p0, p1, d) == no,
+                      f"{op}: gradient size does not match input_hw")
+        else:
+            _pos_pair(a.get("kernel"), "kernel", op)
+            (N, C, H, W), (N2, O, Ho, Wo) = shapes[0], shapes[1]
+            _need(not _known(N, N2) or N == N2, f"{op}: batch sizes differ")
+            _need(not _known(C) or C % groups == 0, f"{op}: channels vs groups")
+            kh, kw = a["kernel"]
+            for n, no, k, s, p0, p1, d in ((H, Ho, kh, st[0], pd[0], pd[1], dl[0]),
+                                           (W, Wo, kw, st[1], pd[2], pd[3], dl[1])):
+                _need(not _known(n, no) or out_size(n, k, s, p0, p1, d) == no,
+                      f"{op}: gradient size does not match the input")
+    elif op in ("max_pool2d", "avg_pool2d", "avg_pool2d_grad", "max_pool2d_grad"):
+        _need(len(shapes[0]) == 4, f"{op}: input must be 4-D")
+        if op == "max_pool2d_grad":
+            _pos_pair(a.get("input_hw"), "input_hw", op)
+            _need(len(shapes[1]) == 4, f"{op}: indices must be 4-D")
+            return
+        _pos_pair(a.get("kernel"), "kernel", op)
+        _pos_pair(a.get("stride"), "stride", op)
+        _nonneg(a.get("padding"), 2, "padding", op)
+        dil = a.get("dilation", (1, 1))
+        _pos_pair(dil, "dilation", op)
+        k, s, p = a["kernel"], a["stride"], a["padding"]
+        for i in range(2):
+            _need(p[i] <= (dil[i] * (k[i] - 1) + 1) // 2,
+                  f"{op}: padding {p} exceeds half the kernel {k}")
+        if op == "avg_pool2d_grad":
+            _pos_pair(a.get("input_hw"), "input_hw", op)
+            hw, out = a["input_hw"], shapes[0][2:]
+        else:
+            _pos_pair(a.get("out_hw"), "out_hw", op)
+            hw, out = shapes[0][2:], a["out_hw"]
+        if "divisor" in a:
+            _need(_is_int(a["divisor"]) and a["divisor"] >= 0, f"{op}: bad divisor")
+        for i in range(2):
+            _need(not _known(hw[i], out[i]) or out[i] in _pool_sizes(hw[i], k[i], s[i], p[i],
+                                                                       dil[i]),
+                  f"{op}: output size {tuple(out)} does not match the input {tuple(hw)}")
+    elif op == "embedding_grad":
+        g, idx = shapes
+        _need(len(g) >= 1 and tuple(g[:-1]) == tuple(idx) or not _known(*g, *idx),
+              f"{op}: gradient {g} and indices {idx} do not match")
+        _need(_is_int(a.get("num_weights")) and a["num_weights"] >= 0, f"{op}: bad num_weights")
+        pi = a.get("padding_idx")
+        _need(pi is None or (_is_int(pi) and 0 <= pi < a["num_weights"]),
+              f"{op}: bad padding_idx")
+    elif op == "lstm_cell":
+        gates, c = shapes
+        _need(len(gates) == 2 and len(c) == 2, f"{op}: gates and c must be 2-D")
+        _need(not _known(gates[1], c[1]) or gates[1] == 4 * c[1], f"{op}: gates must be 4*H")
+        _need(not _known(gates[0], c[0]) or gates[0] == c[0], f"{op}: batch sizes differ")
+    elif op == "lstm_cell_grad":
+        _need(all(len(s) == 2 for s in shapes), f"{op}: operands must be 2-D")
+        acts, c, cn, gh, gc, ga = shapes
+        for s in (cn, gh, gc):
+            _need(not _known(*s, *c) or tuple(s) == tuple(c), f"{op}: state shapes differ")
+        for s in (acts, ga):
+            _need(not _known(*s, *c) or tuple(s) == (c[0], 4 * c[1]), f"{op}: gate shapes")
+    elif op in ("cross_entropy", "nll_loss"):
+        x, t = shapes[0], shapes[1]
+        _need(len(x) >= 1, f"{op}: input needs a class dimension")
+        want = (tuple(x[:1]) + tuple(x[2:])) if len(x) >= 2 else ()
+        _need(len(t) == len(want) and all(not _known(p, q) or p == q for p, q in zip(t, want)),
+              f"{op}: target {t} does not match input {x}")
+        if len(shapes) > 2:
+            _need(len(shapes[2]) == 1, f"{op}: weight must be 1-D")
+
+
+def _same(recorded: tuple, inferred: tuple) -> bool:
+    return len(recorded) == len(inferred) and all(
+        a is None or b is None or a == b for a, b in zip(recorded, inferred))
+
+
+def _specs(r) -> list:
+    """An ``infer`` result as a list of (shape, dtype)."""
+    if isinstance(r, tuple) and len(r) == 2 and isinstance(r[0], tuple) and (
+            not r[0] or not isinstance(r[0][0], tuple)) and not isinstance(r[1], tuple):
+        return [r]
+    return list(r)
+
+
+def check_node(n: Node, in_shapes: list[tuple], in_dtypes: list, out_specs=None) -> list:
+    """Infer and validate one registry-op node; returns its output (shape, dtype) list."""
+    from .ops.registry import REGISTRY
+    op = REGISTRY[n.op]
+    _check_geometry(n.op, in_shapes, n.attrs)
+    try:
+        got = _specs(op.infer(*[(s, d) for s, d in zip(in_shapes, in_dtypes)], **n.attrs))
+    except GraphFileError:
+        raise
+    except Exception as e:   # any failure of a rule on hostile attrs is a bad file
+        raise GraphFileError(f"node {n.id} ({n.op}): {type(e).__name__}: {str(e)[:200]}") \
+            from None
+    want = out_specs if out_specs is not None else [(v.shape, v.dtype) for v in n.outputs]
+    _need(len(got) == len(want), f"node {n.id} ({n.op}): {len(want)} outputs recorded, the op "
+                                 f"makes {len(got)}")
+    out = []
+    for (gs, gd), (ws, wd) in zip(got, want):
+        gs = tuple(gs)
+        _need(_same(tuple(ws), gs) and np.dtype(gd) == np.dtype(wd),
+              f"node {n.id} ({n.op}): recorded output {np.dtype(wd).name}{list(ws)} but the op "
+              f"makes {np.dtype(gd).name}{list(gs)} from its inputs")
+        _need(math.prod(d or 1 for d in gs) <= MAX_ELEMENTS,
+              f"node {n.id} ({n.op}): output {gs} has too many elements")
+        out.append((tuple(ws) if None not in ws and None in gs else gs, np.dtype(gd)))
+    return out
+
+
+def _validate(g: Graph, by_id) -> None:
+    from .ops.registry import REGISTRY
+    for i, v in enumerate(g.inputs):
+        _need(v.node.op == "placeholder" and v.node.attrs.get("index") == i,
+              "graph inputs must be placeholders in index order")
+    for n in g.nodes:
+        if n.op == "placeholder":
+            _need(n.out in g.inputs and not n.inputs, f"placeholder {n.id} is not an input")
+        elif n.op in ("variable", "constant"):
+            _need(not n.inputs and len(n.outputs) == 1, f"{n.op} node {n.id}: bad arity")
+            if n.op == "variable":
+                t, slot = g.bindings[n]
+                ref = t._data if slot == "data" else (t.grad._data if t.grad is not None
+                                                      else t._data)
+                _need(ref.shape == n.out.shape and ref.dtype == n.out.dtype,
+                      f"variable {n.name!r}: stored {ref.dtype}{list(ref.shape)} but the graph "
+                      f"reads {n.out.type_str()}")
+        elif n.op == "random":
+            a = n.attrs
+            _need(not n.inputs and len(n.outputs) == 1 and a.get("dist") in (
+                "rand", "randn", "normal", "uniform", "randint", "randperm"),
+                f"random node {n.id}: bad distribution")
+            _need(isinstance(a.get("shape"), tuple) and tuple(a["shape"]) == n.out.shape,
+                  f"random node {n.id}: shape does not match its output")
+            _need(a.get("dtype") is not None and np.dtype(a["dtype"]) == n.out.dtype,
+                  f"random node {n.id}: dtype does not match its output")
+        elif n.op == "assign":
+            _need(not n.outputs and len(n.inputs) <= 1, f"assign {n.id}: bad arity")
+            slot = n.attrs.get("slot")
+            if slot == "input":
+                k = n.attrs.get("input")
+                _need(_is_int(k) and 0 <= k < len(g.inputs), f"assign {n.id}: bad input index")
+                _need(n.inputs and _same(g.inputs[k].shape, n.inputs[0].shape),
+                      f"assign {n.id}: shape differs from the input it writes")
+            else:
+                t, bslot = g.bindings[n]
+                if n.inputs:
+                    ref = t._data
+                    _need(_same(ref.shape, n.inputs[0].shape),
+                          f"assign {n.id}: writes {n.inputs[0].type_str()} to a variable of "
+                          f"shape {ref.shape}")
+            if n.attrs.get("update") is not None:
+                _need(n.attrs["update"] == "sgd" and isinstance(n.attrs.get("lr"), float)
+                      and n.inputs, f"assign {n.id}: unknown update")
+                _unfuse_sgd(g, n)
+        elif n.op == "fused":
+            prog = n.attrs.get("program")
+            _need(isinstance(prog, list) and prog and len(n.outputs) == 1,
+                  f"fused node {n.id}: bad program")
+            for row in prog:
+                _need(isinstance(row, (list, tuple)) and len(row) == 2
+                      and row[0] in REGISTRY and REGISTRY[row[0]].ufunc is not None
+                      and isinstance(row[1], (list, tuple))
+                      and all(_is_int(r) and -1 <= r < len(n.inputs) for r in row[1]),
+                      f"fused node {n.id}: bad program row {row!r}")
+        else:
+            check_node(n, [v.shape for v in n.inputs], [v.dtype for v in n.inputs])
+    g.invalidate()
+
+
+def _unfuse_sgd(g: Graph, a: Node) -> None:
+    """Turn an in-place SGD assign back into ``var - lr * grad`` (NumPy ops that check
+    shapes), so no file can hand the unchecked Cython update a short gradient."""
+    t, _ = g.bindings[a]
+    var = next((n for n in g.nodes if n.op == "variable" and g.bindings.get(n, (None,))[0] is t
+                and n.attrs.get("slot") == "data"), None)
+    _need(var is not None, f"assign {a.id}: sgd update of a variable the graph never reads")
+    grad = a.inputs[0]
+    _need(grad.shape == var.out.shape and grad.dtype == var.out.dtype,
+          f"assign {a.id}: sgd gradient {grad.type_str()} does not match {var.out.type_str()}")
+    lr = np.asarray(a.attrs["lr"], dtype=grad.dtype)
+    k = g.nodes.index(a)
+    c = g.add_node("constant", [], {"value": lr}, a.device, [((), grad.dtype)])
+    m = g.add_node("mul", [c.out, grad], {}, a.device, [(grad.shape, grad.dtype)])
+    s = g.add_node("sub", [var.out, m.out], {}, a.device, [(grad.shape, grad.dtype)])
+    for x in (s, m, c):       # move them just before the assign, in order
+        g.nodes.remove(x)
+        g.nodes.insert(k, x)
+    a.inputs = [s.out]
+    a.attrs = {k2: v for k2, v in a.attrs.items() if k2 not in ("update", "lr")}
+    s.control = list(a.control)
+
+
+def check_concrete(g: Graph, shapes: list[tuple]) -> None:
+    """Re-run the shape/geometry checks with concrete input shapes (None dims filled)."""
+    known: dict[int, tuple] = {}
+    for v, s in zip(g.inputs, shapes):
+        known[v.id] = tuple(s)
+    for n in g.nodes:
+        if n.op in ("placeholder",):
+            continue
+        if n.op in ("variable", "constant", "random"):
+            known[n.out.id] = n.out.shape
+            continue
+        if n.op == "assign":
+            if n.inputs:
+                tgt = (shapes[n.attrs["input"]] if n.attrs.get("slot") == "input"
+                       else g.bindings[n][0]._data.shape)
+                got = known[n.inputs[0].id]
+                _need(_same(tuple(tgt), got), f"assign {n.id}: writes shape {got} to {tgt}")
+            continue
+        ins = [known[v.id] for v in n.inputs]
+        if n.op == "fused":
+            shp = np.broadcast_shapes(*[tuple(d if d is not None else 1 for d in s)
+                                        for s in ins])
+            known[n.out.id] = tuple(shp)
+            continue
+        outs = check_node(n, ins, [v.dtype for v in n.inputs],
+                          [(tuple(None for _ in v.shape), v.dtype) for v in n.outputs])
+        for v, (s, _) in zip(n.outputs, outs):
+            _need(_same(v.shape, s), f"node {n.id} ({n.op}): output {s} does not fit the "
+                                     f"graph's {v.type_str()}")
+            known[v.id] = s
+
+
+def _embedding_grad_check(g, idx, *, num_weights, padding_idx):
+    """Index range of embedding_grad, whose Cython kernel scatters without bounds checks
+    (eager code only reaches it from a checked embedding; a graph file could feed it)."""
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_weights):
+        raise IndexError(f"embedding_grad: indices must lie in [0, {num_weights}), got range "
+                         f"[{int(idx.min())}, {int(idx.max())}]")
+    if tuple(g.shape[:-1]) != tuple(idx.shape):
+        raise ValueError(f"embedding_grad: gradient {g.shape} does not match indices "
+                         f"{idx.shape}")
+
+
+def _install_checks() -> None:
+    from .graph.checks import VALUE_CHECKS
+    VALUE_CHECKS.setdefault("embedding_grad", _embedding_grad_check)
+
+
+_install_checks()
+
+
+# --- the loaded, runnable graph -------------------------------------------------------------
+class GraphModule:
+    """A graph with its own variables: what :func:`load_graph` and ``tl.onnx.load`` return.
+
+    Call it with input tensors/arrays (in signature order, or by name as keywords) to get
+    the outputs. Under ``tl.no_grad()`` (or when no variable requires grad) it runs on the
+    compiled executor; otherwise it runs op by op through ``apply``, so the tape records
+    it and ``loss.backward()`` fills the variables' ``.grad`` (fine-tuning). A graph with
+    ``assign`` nodes (a training step) runs on the executor and updates its variables.
+    """
+
+    def __init__(self, graph: Graph, owners: list[tuple[str, Any]], source: str | None = None,
+                 meta: dict | None = None):
+        self.graph = graph
+        self._owners = list(owners)
+        self.source = source
+        self.meta = dict(meta or {})
+        self._checked: set = set()
+
+    # --- introspection ----------------------------------------------------------------
+    @property
+    def signature(self) -> dict:
+        return signature(self.graph)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [s["name"] for s in self.signature["inputs"]]
+
+    def named_parameters(self) -> list[tuple[str, Any]]:
+        """(name, tensor) for every variable that requires grad."""
+        return [(k, t) for k, t in self._owners if t.requires_grad]
+
+    def parameters(self) -> list:
+        return [t for _, t in self.named_parameters()]
+
+    def state_dict(self) -> dict:
+        return {k: t for k, t in self._owners}
+
+    def __getitem__(self, name: str):
+        for k, t in self._owners:
+            if k == name:
+                return t
+        raise KeyError(f"no variable named {name!r}; variables: "
+                       f"{[k for k, _ in self._owners][:20]}")
+
+    def __repr__(self) -> str:
+        sig = self.signature
+        ins = ", ".join(f"{s['name']}:{s['dtype']}{s['shape']}" for s in sig["inputs"])
+        return (f"<GraphModule {self.graph.name}({ins}): {len(self.graph.nodes)} nodes, "
+                f"{len(self._owners)} variables>")
+
+    # --- running ----------------------------------------------------------------------
+    def _feeds(self, args, kwargs) -> list:
+        from ._tensor import Tensor
+        g = self.graph
+        if len(args) > len(g.inputs):
+            raise TypeError(f"{g.name}: takes {len(g.inputs)} inputs, got {len(args)}")
+        feeds: list = list(args) + [None] * (len(g.inputs) - len(args))
+        names = self.input_names
+        for k, v in kwargs.items():
+            if k not in names:
+                raise TypeError(f"{g.name}: no input named {k!r}; inputs: {names}")
+            feeds[names.index(k)] = v
+        out = []
+        for v, f in zip(g.inputs, feeds):
+            if f is None:
+                raise TypeError(f"{g.name}: input {v.label()} ({v.type_str()}) is missing")
+            if not isinstance(f, Tensor):
+                f = np.asarray(f)
+                if f.dtype != v.dtype and f.dtype.kind == v.dtype.kind:
+                    f = f.astype(v.dtype)
+                from .creation import tensor
+                f = tensor(f)
+            if f.ndim != v.ndim or any(d is not None and d != s for d, s in zip(v.shape,
+                                                                                  f.shape)):
+                raise ValueError(f"{g.name}: input {v.label()} expects {v.type_str()}, got shape "
+                                 f"{tuple(f.shape)}")
+            if f.dtype != v.dtype:
+                raise TypeError(f"{g.name}: input {v.label()} expects {v.dtype}, got {f.dtype}")
+            out.append(f)
+        key = tuple(tuple(f.shape) for f in out)
+        if key not in self._checked:
+            check_concrete(g, list(key))
+            self._checked.add(key)
+        return out
+
+    def __call__(self, *args, **kwargs):
+        from .autograd.mode import state
+        feeds = self._feeds(args, kwargs)
+        g = self.graph
+        eager = (state.grad_enabled and not g.assigns
+                 and (any(t.requires_grad for _, t in self._owners)
+                      or any(f.requires_grad for f in feeds)))
+        outs = self._eager(feeds) if eager else g.run(dict(enumerate(feeds)))
+        if not isinstance(outs, (tuple, list)):
+            return outs
+        outs = tuple(outs)
+        return outs[0] if len(outs) == 1 else outs
+
+    def run(self, feeds: dict | None = None, fetches=None):
+        """The executor directly: ``feeds`` by input name or index, ``fetches`` Values."""
+        fl = dict(feeds or {})
+        args = {}
+        names = self.input_names
+        for k, v in fl.items():
+            args[names[k] if isinstance(k, int) else k] = v
+        ts = self._feeds((), args)
+        return self.graph.run(dict(enumerate(ts)), fetches)
+
+    def _eager(self, feeds: list):
+        """Run node by node through ``apply`` (recorded on the tape when grad is on)."""
+        from ._apply import apply
+        from ._tensor import _wrap
+        from ._device import Device
+        from .graph.runtime import _random
+        from .ops.registry import REGISTRY
+        env: dict[int, Any] = {}
+        for v, t in zip(self.graph.inputs, feeds):
+            env[v.id] = t
+        for n in self.graph.nodes:
+            if n.op == "placeholder":
+                continue
+            if n.op == "variable":
+                t, slot = self.graph.bindings[n]
+                env[n.out.id] = t if slot == "data" else t.grad
+            elif n.op == "constant":
+                env[n.out.id] = _wrap(n.attrs["value"], Device(n.device), False, None, 0)
+            elif n.op == "random":
+                env[n.out.id] = _wrap(_random(self.graph.bindings.get(n), n.attrs),
+                                      Device(n.device), False, None, 0)
+            elif n.op == "fused":
+                ins = [env[v.id] for v in n.inputs]
+                acc = None
+                for op, refs in n.attrs["program"]:
+                    acc = apply(REGISTRY[op], *[acc if r == -1 else ins[r] for r in refs])
+                env[n.out.id] = acc
+            elif n.op == "assign":
+                continue
+            else:
+                res = apply(REGISTRY[n.op], *[env[v.id] for v in n.inputs], **n.attrs)
+                res = res if isinstance(res, tuple) else (res,)
+                for v, r in zip(n.outputs, res):
+                    env[v.id] = r
+        return tuple(env[v.id] for v in self.graph.outputs)
+
+    # --- export -----------------------------------------------------------------------
+    def save(self, path) -> None:
+        save_graph(self.graph, path)
+
+    def to_onnx(self, path, opset: int | None = None, **kwargs) -> None:
+        from .onnx import export_graph
+        export_graph(self.graph, path, opset=opset, **kwargs)

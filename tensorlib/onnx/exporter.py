@@ -1,0 +1,222 @@
+"""Graph -> ONNX: ``export_graph(g, path, opset)`` and the one-call ``export(model, ...)``."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..graph.ir import Graph, Node, Value
+from .context import ExportContext, UnsupportedOpError, tensor_type
+
+DEFAULT_OPSET = 17
+MIN_OPSET = 13
+
+
+def _needed(g: Graph) -> list[Node]:
+    from ..graph.executor import needed_nodes
+    return needed_nodes(g, g.outputs, [])
+
+
+def check_exportable(g: Graph) -> None:
+    """Raise one error naming every op of ``g`` that has no ONNX rule."""
+    from ..ops.registry import REGISTRY
+    from .rules import UNSUPPORTED
+    bad: dict[str, str] = {}
+    for n in _needed(g):
+        ops = [r[0] for r in n.attrs["program"]] if n.op == "fused" else [n.op]
+        for op in ops:
+            if op in ("placeholder", "variable", "constant"):
+                continue
+            if op == "random":
+                bad[op] = ("random draws (dropout in training mode?); call model.eval() "
+                           "before capturing")
+            elif op not in REGISTRY or not callable(REGISTRY[op].onnx):
+                bad[op] = UNSUPPORTED.get(op, "no ONNX lowering rule")
+    if bad:
+        lines = "; ".join(f"{k} ({v})" for k, v in sorted(bad.items()))
+        raise UnsupportedOpError(f"ONNX export: the graph uses ops with no ONNX form: {lines}. "
+                                 "See docs/onnx_ops.md.")
+
+
+def _value_info(name: str, v: Value, dims):
+    from onnx import helper
+    return helper.make_tensor_value_info(name, tensor_type(v.dtype), dims)
+
+
+def to_model(g: Graph, opset: int = DEFAULT_OPSET, input_names: Sequence[str] | None = None,
+             output_names: Sequence[str] | None = None,
+             dim_names: Mapping[tuple[int, int], str] | None = None):
+    """The ``onnx.ModelProto`` of graph ``g`` (outputs = ``g.outputs``; assigns are left out,
+    so a training step exports its forward results only)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from ..ops.registry import REGISTRY
+    from .rules import attach
+    attach()
+    if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
+        raise ValueError(f"ONNX export: opset {opset} is not supported (use "
+                         f"{MIN_OPSET}..{onnx.defs.onnx_opset_version()})")
+    if not g.outputs:
+        raise ValueError("ONNX export: the graph has no outputs (g.set_outputs(...))")
+    check_exportable(g)
+    ctx = ExportContext(opset)
+    dim_names = dict(dim_names or {})
+    inputs = []
+    used: set[str] = set()
+
+    def unique(name: str) -> str:
+        base, k = name.replace(" ", "_") or "t", 1
+        out = base
+        while out in used:
+            k += 1
+            out = f"{base}_{k}"
+        used.add(out)
+        return out
+
+    for i, v in enumerate(g.inputs):
+        name = unique(input_names[i] if input_names and i < len(input_names)
+                      else (v.name or f"input{i}"))
+        ctx.names[v.id] = name
+        dims = [d if d is not None else dim_names.get((i, a), f"{name}_dim{a}")
+                for a, d in enumerate(v.shape)]
+        inputs.append(_value_info(name, v, dims))
+    for n in _needed(g):
+        ctx.node = n
+        if n.op == "placeholder":
+            continue
+        if n.op in ("variable", "constant"):
+            if n.op == "variable":
+                t, slot = g.bindings[n]
+                arr = t._host() if slot == "data" else t.grad._host()
+                name = unique(n.name or f"var{n.id}")
+            else:
+                arr = n.attrs["value"]
+                arr = arr.get() if hasattr(arr, "get") else np.asarray(arr)
+                name = unique(f"const{n.id}")
+            ctx.initializers.append(numpy_helper.from_array(
+                np.ascontiguousarray(arr).reshape(n.out.shape), name))
+            ctx.names[n.out.id] = name
+            continue
+        if n.op == "fused":
+            _lower_fused(ctx, n)
+            continue
+        outs = REGISTRY[n.op].onnx(ctx, n)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        if len(outs) != len(n.outputs):
+            raise UnsupportedOpError(f"ONNX export: rule for {n.op!r} made {len(outs)} outputs, "
+                                     f"the op has {len(n.outputs)}")
+        for v, o in zip(n.outputs, outs):
+            if o is not None:
+                ctx.names[v.id] = o
+    outputs = []
+    for i, v in enumerate(g.outputs):
+        name = unique(output_names[i] if output_names and i < len(output_names)
+                      else f"output{i}" if not v.name or v.name in used else v.name)
+        ctx.nodes.append(helper.make_node("Identity", [ctx.name(v)], [name],
+                                          name=ctx.fresh("out")))
+        outputs.append(helper.make_tensor_value_info(name, tensor_type(v.dtype), None))
+    graph = helper.make_graph(ctx.nodes, g.name or "tensorlib", inputs, outputs,
+                              initializer=ctx.initializers)
+    from .. import __version__
+    model = helper.make_model(graph, producer_name="tensorlib", producer_version=__version__,
+                              opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = min(model.ir_version, _max_ir(opset))
+    inferred = onnx.shape_inference.infer_shapes(model)
+    for out, inf in zip(model.graph.output, inferred.graph.output):
+        if inf.type.tensor_type.HasField("shape"):
+            out.type.CopyFrom(inf.type)
+    return model
+
+
+def _max_ir(opset: int) -> int:
+    # onnxruntime reads IR versions up to 10 (onnx 1.16-1.17); opset 21+ needs IR 10
+    return 10 if opset >= 21 else 9 if opset >= 19 else 8
+
+
+def _lower_fused(ctx: ExportContext, n: Node) -> None:
+    """A fused elementwise chain, one op at a time through each op's rule."""
+    from ..ops.registry import REGISTRY
+    out = n.out
+    acc = None
+    tmp = -1_000_000 - n.id * 1000
+    for k, (op, refs) in enumerate(n.attrs["program"]):
+        ins = [acc if r == -1 else n.inputs[r] for r in refs]
+        node = Node(-1, op, ins, {}, n.device)
+        v = Value(tmp - k, out.shape, out.dtype, node, 0)
+        node.outputs.append(v)
+        ctx.node = node
+        res = REGISTRY[op].onnx(ctx, node)
+        ctx.names[v.id] = res if isinstance(res, str) else res[0]
+        acc = v
+    ctx.names[out.id] = ctx.names[acc.id]
+
+
+def export_graph(g: Graph, path: str | os.PathLike, opset: int | None = None,
+                 input_names: Sequence[str] | None = None,
+                 output_names: Sequence[str] | None = None,
+                 dim_names: Mapping[tuple[int, int], str] | None = None,
+                 check: bool = True) -> None:
+    """Write graph ``g`` as an ONNX model to ``path``.
+
+    ``None`` dims of the inputs become symbolic (dynamic) axes, named by ``dim_names``
+    ``{(input index, axis): name}`` or ``<input>_dim<axis>``; variables and constants
+    become initializers. With ``check`` the model passes ``onnx.checker.check_model(
+    full_check=True)`` before it is written.
+    """
+    import onnx
+    model = to_model(g, DEFAULT_OPSET if opset is None else int(opset), input_names,
+                     output_names, dim_names)
+    if check:
+        onnx.checker.check_model(model, full_check=True)
+    from ..io import _atomic_write
+    _atomic_write(os.fspath(path), [model.SerializeToString()])
+
+
+def export(model, example_inputs, path: str | os.PathLike, dynamic_axes=None,
+           opset: int | None = None, input_names: Sequence[str] | None = None,
+           output_names: Sequence[str] | None = None) -> Graph:
+    """Capture ``model(*example_inputs)`` and write it as ONNX in one call.
+
+    ``dynamic_axes`` maps an input (name or index) to the axes that vary: a list of axes
+    or ``{axis: name}`` (as ``torch.onnx.export``). A module is captured in eval mode
+    (dropout off, batch-norm running statistics), then put back. Returns the graph.
+
+    >>> tl.onnx.export(model, (tl.randn(1, 784),), "mlp.onnx", dynamic_axes={0: [0]})
+    """
+    from .. import TensorSpec, function
+    from .._tensor import Tensor
+    from ..creation import tensor
+    if isinstance(example_inputs, (Tensor, np.ndarray)):
+        example_inputs = (example_inputs,)
+    ex = [a if isinstance(a, Tensor) else tensor(np.asarray(a)) for a in example_inputs]
+    names = list(input_names) if input_names else [f"input{i}" for i in range(len(ex))]
+    dims: dict[tuple[int, int], str] = {}
+    dyn: dict[int, set] = {}
+    for key, axes in (dynamic_axes or {}).items():
+        i = names.index(key) if isinstance(key, str) else int(key)
+        if not 0 <= i < len(ex):
+            raise ValueError(f"tl.onnx.export: dynamic_axes names input {key!r}, but there are "
+                             f"{len(ex)} inputs {names}")
+        items = axes.items() if isinstance(axes, Mapping) else ((a, None) for a in axes)
+        for a, nm in items:
+            a = int(a) % max(ex[i].ndim, 1)
+            dyn.setdefault(i, set()).add(a)
+            if nm:
+                dims[(i, a)] = str(nm)
+    specs = [TensorSpec(tuple(None if a in dyn.get(i, ()) else d
+                              for a, d in enumerate(t.shape)), t.dtype)
+             for i, t in enumerate(ex)]
+    was_training = getattr(model, "training", None)
+    if was_training:
+        model.eval()
+    try:
+        fn = function(lambda *xs: model(*xs), input_signature=specs)
+        g = fn.get_graph(*ex)
+    finally:
+        if was_training:
+            model.train()
+    export_graph(g, path, opset=opset, input_names=names, output_names=output_names,
+                 dim_names=dims)
+    return g

@@ -1,0 +1,942 @@
+"""ONNX -> tensorlib: ``tl.onnx.load(path)`` builds a Graph of registry ops.
+
+Each ONNX op has an importer ``imp(b, node, ins, attrs) -> [Value, ...]`` that emits
+registry nodes through :class:`Builder` (output shapes come from each op's ``infer``
+rule, so symbolic batch dims stay ``None``). Float initializers become variables bound
+to trainable tensors (``requires_grad=True``; batch-norm statistics are not trainable);
+integer initializers and ``Constant`` nodes become constants, and ops whose inputs are
+all constants are folded at import (shape arithmetic). A model that uses ops with no
+importer raises one error listing all of them.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from ..graph.ir import Graph, Value
+
+IMPORTERS: dict = {}
+
+
+class Builder:
+    """Emits registry nodes into a Graph, folding ops whose inputs are all constants."""
+
+    def __init__(self, opset: int, device: str = "cpu"):
+        self.g = Graph("onnx")
+        self.opset = opset
+        self.device = device
+        self.env: dict[str, Value | None] = {}
+        self.owners: dict[str, object] = {}
+        self._pending: dict[str, np.ndarray] = {}   # float initializers not yet used
+
+    # --- values -----------------------------------------------------------------------
+    def value(self, name: str) -> Value | None:
+        if name == "":
+            return None
+        if name in self.env:
+            return self.env[name]
+        if name in self._pending:
+            return self._variable(name, self._pending.pop(name))
+        raise ValueError(f"ONNX import: tensor {name!r} is used before it is produced")
+
+    def _variable(self, name: str, arr: np.ndarray, trainable: bool = True) -> Value:
+        from ..creation import from_numpy
+        t = from_numpy(np.array(arr, copy=True))
+        t.requires_grad_(trainable)
+        node = self.g.add_node("variable", [], {"slot": "data"}, self.device,
+                               [(arr.shape, arr.dtype)], name=name)
+        node.outputs[0].name = name
+        self.g.bindings[node] = (t, "data")
+        self.owners[name] = t
+        self.env[name] = node.outputs[0]
+        return node.outputs[0]
+
+    def param(self, name: str, arr: np.ndarray, trainable: bool = True) -> Value:
+        """A new variable (e.g. a re-laid-out copy of an initializer)."""
+        return self._variable(name, arr, trainable)
+
+    def const(self, array) -> Value:
+        a = np.asarray(array)
+        return self.g.constant(a, device=self.device)
+
+    def array(self, v: Value | None, what: str = "input") -> np.ndarray:
+        """The value of a constant (or an initializer read once at import)."""
+        if v is None:
+            raise ValueError(f"ONNX import: {what} is missing")
+        if v.node.op == "constant":
+            return np.asarray(v.node.attrs["value"])
+        if v.node.op == "variable":
+            return self.g.bindings[v.node][0]._host()
+        raise NotImplementedError(f"ONNX import: {what} must be a constant (it is computed at "
+                                  "run time, which tensorlib's static-attribute ops need "
+                                  "at import)")
+
+    def is_const(self, v: Value | None) -> bool:
+        return v is not None and v.node.op == "constant"
+
+    def freeze(self, v: Value | None) -> None:
+        """Mark a variable as not trainable (running statistics)."""
+        if v is not None and v.node.op == "variable":
+            self.g.bindings[v.node][0].requires_grad_(False)
+
+    # --- ops --------------------------------------------------------------------------
+    def op(self, name: str, *ins: Value, **attrs):
+        from ..export import _specs
+        from ..ops.registry import REGISTRY
+        op = REGISTRY[name]
+        if ins and all(self.is_const(v) for v in ins):
+            res = op.cpu(*[np.asarray(v.node.attrs["value"]) for v in ins], **attrs)
+            if isinstance(res, tuple):
+                return tuple(self.const(np.asarray(r)) for r in res)
+            return self.const(np.asarray(res))
+        specs = _specs(op.infer(*[(v.shape, v.dtype) for v in ins], **attrs))
+        node = self.g.add_node(name, list(ins), attrs, self.device,
+                               [(tuple(s), np.dtype(d)) for s, d in specs])
+        return node.outputs[0] if len(node.outputs) == 1 else tuple(node.outputs)
+
+    def scalar(self, value, like: Value) -> Value:
+        return self.const(np.asarray(value, dtype=like.dtype))
+
+    def cast(self, v: Value, dtype) -> Value:
+        dt = np.dtype(dtype)
+        return v if v.dtype == dt else self.op("cast", v, dtype=dt.name)
+
+
+def imp(*names):
+    def deco(f):
+        for n in names:
+            IMPORTERS[n] = f
+        return f
+    return deco
+
+
+def _ax(a, nd: int) -> int:
+    a = int(a)
+    if not -max(nd, 1) <= a < max(nd, 1):
+        raise ValueError(f"ONNX import: axis {a} out of range for rank {nd}")
+    return a % max(nd, 1)
+
+
+def _axes_input(b, ins, attrs, pos=1):
+    """Axes from an input (newer opsets) or an attribute; None when absent."""
+    if len(ins) > pos and ins[pos] is not None:
+        return [int(a) for a in b.array(ins[pos], "axes").reshape(-1)]
+    if "axes" in attrs:
+        return [int(a) for a in attrs["axes"]]
+    return None
+
+
+# --- elementwise -------------------------------------------------------------------------------
+_UNARY = {"Neg": "neg", "Abs": "abs", "Sign": "sign", "Exp": "exp", "Log": "log",
+          "Sqrt": "sqrt", "Reciprocal": "reciprocal", "Sin": "sin", "Cos": "cos", "Tan": "tan",
+          "Tanh": "tanh", "Erf": "erf", "Sigmoid": "sigmoid", "Relu": "relu", "Floor": "floor",
+          "Ceil": "ceil", "Round": "round", "IsNaN": "isnan", "Not": "logical_not"}
+for _k, _v in _UNARY.items():
+    IMPORTERS[_k] = (lambda op: lambda b, n, ins, at: [b.op(op, ins[0])])(_v)
+
+_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Pow": "pow", "Equal": "eq",
+           "Less": "lt", "LessOrEqual": "le", "Greater": "gt", "GreaterOrEqual": "ge",
+           "And": "logical_and", "Or": "logical_or", "Xor": "logical_xor"}
+for _k, _v in _BINARY.items():
+    IMPORTERS[_k] = (lambda op: lambda b, n, ins, at: [b.op(op, ins[0], ins[1])])(_v)
+
+
+@imp("Identity", "Dropout")
+def _identity(b, n, ins, at):
+    return [ins[0]]
+
+
+@imp("IsInf")
+def _isinf(b, n, ins, at):
+    x = ins[0]
+    y = b.op("isinf", x)
+    if not at.get("detect_negative", 1):
+        y = b.op("logical_and", y, b.op("gt", x, b.scalar(0, x)))
+    if not at.get("detect_positive", 1):
+        y = b.op("logical_and", y, b.op("lt", x, b.scalar(0, x)))
+    return [y]
+
+
+@imp("Div")
+def _div(b, n, ins, at):
+    x, y = ins
+    if x.dtype.kind in "iu" and y.dtype.kind in "iu":
+        return [b.op("floordiv", x, y)]    # equal to ONNX's truncation for non-negative values
+    return [b.op("div", x, y)]
+
+
+@imp("Mod")
+def _mod(b, n, ins, at):
+    x, y = ins
+    if at.get("fmod", 0):
+        q = b.op("trunc", b.op("div", x, y))
+        return [b.op("sub", x, b.op("mul", q, y))]
+    return [b.op("mod", x, y)]
+
+
+def _fold(op):
+    def f(b, n, ins, at):
+        acc = ins[0]
+        for v in ins[1:]:
+            acc = b.op(op, acc, v)
+        return [acc]
+    return f
+
+
+IMPORTERS["Max"] = _fold("maximum")
+IMPORTERS["Min"] = _fold("minimum")
+IMPORTERS["Sum"] = _fold("add")
+
+
+@imp("Mean")
+def _mean(b, n, ins, at):
+    s = _fold("add")(b, n, ins, at)[0]
+    return [b.op("div", s, b.scalar(len(ins), s))]
+
+
+@imp("Where")
+def _where(b, n, ins, at):
+    return [b.op("where", *ins)]
+
+
+@imp("Cast")
+def _cast(b, n, ins, at):
+    from onnx import helper
+    return [b.cast(ins[0], helper.tensor_dtype_to_np_dtype(at["to"]))]
+
+
+@imp("Clip")
+def _clip(b, n, ins, at):
+    if b.opset < 11:
+        lo, hi = at.get("min"), at.get("max")
+    else:
+        lo = None if len(ins) < 2 or ins[1] is None else b.array(ins[1], "Clip min").item()
+        hi = None if len(ins) < 3 or ins[2] is None else b.array(ins[2], "Clip max").item()
+    return [b.op("clip", ins[0], min=lo, max=hi)]
+
+
+@imp("LeakyRelu")
+def _leaky(b, n, ins, at):
+    return [b.op("leaky_relu", ins[0], negative_slope=float(at.get("alpha", 0.01)))]
+
+
+@imp("Elu")
+def _elu(b, n, ins, at):
+    return [b.op("elu", ins[0], alpha=float(at.get("alpha", 1.0)))]
+
+
+@imp("Gelu")
+def _gelu(b, n, ins, at):
+    return [b.op("gelu", ins[0], approximate=at.get("approximate", "none"))]
+
+
+@imp("Softplus")
+def _softplus(b, n, ins, at):
+    return [b.op("softplus", ins[0], beta=1.0, threshold=20.0)]
+
+
+@imp("HardSigmoid", "HardSwish")
+def _hardsigmoid(b, n, ins, at):
+    x = ins[0]
+    alpha = at.get("alpha", 1 / 6 if n.op_type == "HardSwish" else 0.2)
+    beta = at.get("beta", 0.5)
+    y = b.op("clip", b.op("add", b.op("mul", x, b.scalar(alpha, x)), b.scalar(beta, x)),
+             min=0.0, max=1.0)
+    return [b.op("mul", x, y) if n.op_type == "HardSwish" else y]
+
+
+@imp("PRelu")
+def _prelu(b, n, ins, at):
+    x, slope = ins
+    return [b.op("where", b.op("gt", x, b.scalar(0, x)), x, b.op("mul", x, slope))]
+
+
+# --- linear algebra ----------------------------------------------------------------------------
+@imp("MatMul")
+def _matmul(b, n, ins, at):
+    return [b.op("matmul", ins[0], ins[1])]
+
+
+@imp("Gemm")
+def _gemm(b, n, ins, at):
+    a, w = ins[0], ins[1]
+    c = ins[2] if len(ins) > 2 else None
+    alpha, beta = float(at.get("alpha", 1.0)), float(at.get("beta", 1.0))
+    if at.get("transA", 0):
+        a = b.op("transpose", a, axes=(1, 0))
+    if at.get("transB", 0) and alpha == 1.0 and beta == 1.0 and (
+            c is None or (c.ndim == 1 and c.shape[0] == w.shape[0])):
+        return [b.op("linear", a, w, *([c] if c is not None else []))]
+    if at.get("transB", 0):
+        w = b.op("transpose", w, axes=(1, 0))
+    y = b.op("matmul", a, w)
+    if alpha != 1.0:
+        y = b.op("mul", y, b.scalar(alpha, y))
+    if c is not None:
+        y = b.op("add", y, c if beta == 1.0 else b.op("mul", c, b.scalar(beta, c)))
+    return [y]
+
+
+@imp("Einsum")
+def _einsum(b, n, ins, at):
+    from ..ops.linalg import _normalize_subscripts
+    eq = _normalize_subscripts(at["equation"], [v.ndim for v in ins])
+    return [b.op("einsum", *ins, subscripts=eq)]
+
+
+# --- convolution, pooling, normalisation --------------------------------------------------------
+def _same_pads(auto_pad, sizes, kernel, strides, dilations):
+    pads_b, pads_e = [], []
+    for n, k, s, d in zip(sizes, kernel, strides, dilations):
+        if auto_pad == "VALID":
+            pads_b.append(0)
+            pads_e.append(0)
+            continue
+        if n is None:
+            raise NotImplementedError("ONNX import: auto_pad SAME needs static spatial sizes")
+        total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+        lo = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
+        pads_b.append(lo)
+        pads_e.append(total - lo)
+    return pads_b + pads_e
+
+
+def _geometry(n_in, at, kernel):
+    k = len(kernel)
+    strides = list(at.get("strides", [1] * k))
+    dil = list(at.get("dilations", [1] * k))
+    auto = at.get("auto_pad", "NOTSET")
+    if auto not in ("NOTSET", ""):
+        pads = _same_pads(auto, n_in, kernel, strides, dil)
+    else:
+        pads = list(at.get("pads", [0] * (2 * k)))
+    return strides, dil, pads
+
+
+def _spatial_2d(x, what):
+    if x.ndim != 4:
+        raise NotImplementedError(f"ONNX import: {what} on a {x.ndim}-D input; tensorlib "
+                                  "imports the 2-D form (N, C, H, W)")
+
+
+@imp("Conv")
+def _conv(b, n, ins, at):
+    x, w = ins[0], ins[1]
+    _spatial_2d(x, "Conv")
+    kernel = list(at.get("kernel_shape", w.shape[2:]))
+    strides, dil, pads = _geometry(x.shape[2:], at, kernel)
+    extra = [ins[2]] if len(ins) > 2 and ins[2] is not None else []
+    return [b.op("conv2d", x, w, *extra, stride=tuple(strides),
+                 padding=(pads[0], pads[2], pads[1], pads[3]), dilation=tuple(dil),
+                 groups=int(at.get("group", 1)))]
+
+
+@imp("ConvTranspose")
+def _conv_transpose(b, n, ins, at):
+    x, w = ins[0], ins[1]
+    _spatial_2d(x, "ConvTranspose")
+    kernel = list(at.get("kernel_shape", w.shape[2:]))
+    strides = list(at.get("strides", [1, 1]))
+    dil = list(at.get("dilations", [1, 1]))
+    pads = list(at.get("pads", [0, 0, 0, 0]))
+    opad = list(at.get("output_padding", [0, 0]))
+    if at.get("auto_pad", "NOTSET") not in ("NOTSET", ""):
+        raise NotImplementedError("ONNX import: ConvTranspose with auto_pad")
+    H, W = x.shape[2:]
+    hw = [(s - 1) * st - pads[i] - pads[i + 2] + d * (k - 1) + op + 1
+          for i, (s, st, d, k, op) in enumerate(zip((H, W), strides, dil, kernel, opad))]
+    if "output_shape" in at:
+        hw = list(at["output_shape"])[-2:]
+    y = b.op("conv2d_input_grad", x, w, stride=tuple(strides),
+             padding=(pads[0], pads[2], pads[1], pads[3]), dilation=tuple(dil),
+             groups=int(at.get("group", 1)), input_hw=tuple(int(v) for v in hw))
+    if len(ins) > 2 and ins[2] is not None:
+        y = b.op("add", y, b.op("reshape", ins[2], shape=(1, -1, 1, 1)))
+    return [y]
+
+
+def _pool_geometry(x, at):
+    from ..ops.nn_pool import _pool_out
+    _spatial_2d(x, "pooling")
+    kernel = list(at["kernel_shape"])
+    strides, dil, pads = _geometry(x.shape[2:], at, kernel)
+    ceil = bool(at.get("ceil_mode", 0))
+    H, W = x.shape[2:]
+    if H is None or W is None:
+        raise NotImplementedError("ONNX import: pooling needs static spatial sizes")
+    return kernel, strides, dil, pads, ceil, H, W, _pool_out
+
+
+@imp("MaxPool")
+def _max_pool(b, n, ins, at):
+    x = ins[0]
+    kernel, strides, dil, pads, ceil, H, W, pool_out = _pool_geometry(x, at)
+    if len(n.output) > 1 and n.output[1]:
+        raise NotImplementedError("ONNX import: MaxPool's Indices output")
+    sym = pads[0] == pads[2] and pads[1] == pads[3] and all(
+        pads[i] <= (dil[i] * (kernel[i] - 1) + 1) // 2 for i in range(2))
+    if not sym:   # pad with -inf explicitly, then pool without padding
+        x = b.op("pad", x, pad_width=((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])),
+                 mode="constant", value=-math.inf)
+        H, W = x.shape[2:]
+        pads = [0, 0, 0, 0]
+    out_hw = (pool_out(H, kernel[0], strides[0], pads[0], dil[0], ceil),
+              pool_out(W, kernel[1], strides[1], pads[1], dil[1], ceil))
+    y, _ = b.op("max_pool2d", x, kernel=tuple(kernel), stride=tuple(strides),
+                padding=(pads[0], pads[1]), dilation=tuple(dil), out_hw=out_hw)
+    return [y]
+
+
+@imp("AveragePool")
+def _avg_pool(b, n, ins, at):
+    x = ins[0]
+    kernel, strides, dil, pads, ceil, H, W, pool_out = _pool_geometry(x, at)
+    if pads[0] != pads[2] or pads[1] != pads[3]:
+        raise NotImplementedError("ONNX import: AveragePool with asymmetric pads")
+    out_hw = (pool_out(H, kernel[0], strides[0], pads[0], 1, ceil),
+              pool_out(W, kernel[1], strides[1], pads[1], 1, ceil))
+    return [b.op("avg_pool2d", x, kernel=tuple(kernel), stride=tuple(strides),
+                 padding=(pads[0], pads[1]), out_hw=out_hw,
+                 count_include_pad=bool(at.get("count_include_pad", 0)), divisor=0)]
+
+
+@imp("GlobalAveragePool", "GlobalMaxPool")
+def _global_pool(b, n, ins, at):
+    x = ins[0]
+    op = "mean" if n.op_type == "GlobalAveragePool" else "max"
+    return [b.op(op, x, axis=tuple(range(2, x.ndim)), keepdims=True)]
+
+
+def _per_channel(b, v, nd):
+    return b.op("reshape", v, shape=(1, -1) + (1,) * (nd - 2))
+
+
+@imp("BatchNormalization")
+def _batch_norm(b, n, ins, at):
+    x, scale, bias, mean, var = ins[:5]
+    if at.get("training_mode", 0) or (len(n.output) > 1 and any(n.output[1:])):
+        raise NotImplementedError("ONNX import: BatchNormalization in training mode")
+    b.freeze(mean)
+    b.freeze(var)
+    eps = float(at.get("epsilon", 1e-5))
+    nd = x.ndim
+    inv = b.op("rsqrt", b.op("add", _per_channel(b, var, nd), b.scalar(eps, x)))
+    y = b.op("mul", b.op("sub", x, _per_channel(b, mean, nd)), inv)
+    y = b.op("mul", y, _per_channel(b, scale, nd))
+    return [b.op("add", y, _per_channel(b, bias, nd))]
+
+
+@imp("LayerNormalization")
+def _layer_norm(b, n, ins, at):
+    x = ins[0]
+    axis = _ax(at.get("axis", -1), x.ndim)
+    axes = tuple(range(axis, x.ndim))
+    eps = float(at.get("epsilon", 1e-5))
+    mean = b.op("mean", x, axis=axes, keepdims=True)
+    var = b.op("var", x, axis=axes, keepdims=True, correction=0)
+    y = b.op("mul", b.op("sub", x, mean), b.op("rsqrt", b.op("add", var, b.scalar(eps, x))))
+    if len(ins) > 1 and ins[1] is not None:
+        y = b.op("mul", y, ins[1])
+    if len(ins) > 2 and ins[2] is not None:
+        y = b.op("add", y, ins[2])
+    if len(n.output) > 1 and any(n.output[1:]):
+        raise NotImplementedError("ONNX import: LayerNormalization's mean/inv_std outputs")
+    return [y]
+
+
+@imp("Softmax", "LogSoftmax")
+def _softmax(b, n, ins, at):
+    x = ins[0]
+    op = "softmax" if n.op_type == "Softmax" else "log_softmax"
+    axis = _ax(at.get("axis", -1 if b.opset >= 13 else 1), x.ndim)
+    if b.opset >= 13 or axis == x.ndim - 1:
+        return [b.op(op, x, axis=axis)]
+    tail = x.shape[axis:]
+    if None in tail:
+        raise NotImplementedError("ONNX import: opset<13 Softmax over dynamic dims")
+    flat = b.op("reshape", x, shape=(-1, math.prod(tail)))
+    y = b.op(op, flat, axis=1)
+    return [b.op("reshape", y, shape=tuple(-1 if d is None else d for d in x.shape))]
+
+
+@imp("SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss")
+def _class_loss(b, n, ins, at):
+    if len(n.output) > 1 and n.output[1]:
+        raise NotImplementedError(f"ONNX import: {n.op_type}'s log_prob output")
+    extra = [ins[2]] if len(ins) > 2 and ins[2] is not None else []
+    t = b.cast(ins[1], np.int64)
+    kw = dict(reduction=at.get("reduction", "mean"), ignore_index=int(at.get("ignore_index",
+                                                                             -100)))
+    if n.op_type == "SoftmaxCrossEntropyLoss":
+        return [b.op("cross_entropy", ins[0], t, *extra, label_smoothing=0.0, **kw)]
+    return [b.op("nll_loss", ins[0], t, *extra, **kw)]
+
+
+# --- shape and indexing ------------------------------------------------------------------------
+def _shape_attr(b, x, target, allowzero=0):
+    """ONNX Reshape semantics (0 copies a dim, one -1) as a static shape with -1."""
+    out = []
+    for i, s in enumerate(int(v) for v in target):
+        if s == 0 and not allowzero:
+            d = x.shape[i]
+            out.append(-1 if d is None else d)
+        else:
+            out.append(s)
+    if out.count(-1) > 1:
+        raise NotImplementedError(f"ONNX import: Reshape to {list(target)} of a tensor of shape "
+                                  f"{x.shape} has more than one unknown dimension")
+    return tuple(out)
+
+
+@imp("Reshape")
+def _reshape(b, n, ins, at):
+    x = ins[0]
+    shape = _shape_attr(b, x, b.array(ins[1], "Reshape shape"), at.get("allowzero", 0))
+    return [b.op("reshape", x, shape=shape)]
+
+
+@imp("Flatten")
+def _flatten(b, n, ins, at):
+    x = ins[0]
+    a = _ax(at.get("axis", 1), x.ndim + 1) if at.get("axis", 1) != x.ndim else x.ndim
+    lead, tail = x.shape[:a], x.shape[a:]
+    if None not in tail:
+        shape = (-1 if None in lead or not lead else math.prod(lead), math.prod(tail))
+        if not lead:
+            shape = (1, math.prod(tail))
+    elif None not in lead:
+        shape = (math.prod(lead), -1)
+    else:
+        raise NotImplementedError("ONNX import: Flatten with dynamic dims on both sides")
+    return [b.op("reshape", x, shape=shape)]
+
+
+@imp("Transpose")
+def _transpose(b, n, ins, at):
+    x = ins[0]
+    perm = tuple(int(p) for p in at.get("perm", range(x.ndim - 1, -1, -1)))
+    return [b.op("transpose", x, axes=perm)]
+
+
+@imp("Concat")
+def _concat(b, n, ins, at):
+    xs = [v for v in ins if v is not None]
+    return [b.op("concatenate", *xs, axis=_ax(at["axis"], xs[0].ndim))]
+
+
+@imp("Squeeze")
+def _squeeze(b, n, ins, at):
+    x = ins[0]
+    axes = _axes_input(b, ins, at)
+    if axes is None:
+        axes = [i for i, d in enumerate(x.shape) if d == 1]
+    return [b.op("squeeze", x, axis=tuple(sorted(_ax(a, x.ndim) for a in axes)))]
+
+
+@imp("Unsqueeze")
+def _unsqueeze(b, n, ins, at):
+    x = ins[0]
+    axes = _axes_input(b, ins, at)
+    nd = x.ndim + len(axes)
+    return [b.op("expand_dims", x, axis=tuple(sorted(_ax(a, nd) for a in axes)))]
+
+
+@imp("Gather")
+def _gather(b, n, ins, at):
+    x, idx = ins
+    return [b.op("take", x, b.cast(idx, np.int64), axis=_ax(at.get("axis", 0), x.ndim))]
+
+
+@imp("GatherElements")
+def _gather_elements(b, n, ins, at):
+    x, idx = ins
+    return [b.op("take_along_axis", x, b.cast(idx, np.int64),
+                 axis=_ax(at.get("axis", 0), x.ndim))]
+
+
+@imp("ScatterElements")
+def _scatter_elements(b, n, ins, at):
+    x, idx, src = ins
+    axis = _ax(at.get("axis", 0), x.ndim)
+    idx = b.cast(idx, np.int64)
+    red = at.get("reduction", "none")
+    if red == "add":
+        return [b.op("scatter_add", x, idx, src, axis=axis)]
+    if red != "none":
+        raise NotImplementedError(f"ONNX import: ScatterElements reduction={red!r}")
+    # unique indices (as ONNX requires): clear the targets, then add
+    old = b.op("take_along_axis", x, idx, axis=axis)
+    cleared = b.op("scatter_add", x, idx, b.op("neg", old), axis=axis)
+    return [b.op("scatter_add", cleared, idx, src, axis=axis)]
+
+
+@imp("Shape")
+def _shape(b, n, ins, at):
+    shape = ins[0].shape
+    s = shape[at.get("start", 0):at.get("end", len(shape))] if ("start" in at or "end" in at) \
+        else shape
+    if None in s:
+        raise NotImplementedError("ONNX import: Shape of a tensor with dynamic dims (shape "
+                                  "arithmetic at run time)")
+    return [b.const(np.asarray(s, np.int64))]
+
+
+@imp("Size")
+def _size(b, n, ins, at):
+    if None in ins[0].shape:
+        raise NotImplementedError("ONNX import: Size of a tensor with dynamic dims")
+    return [b.const(np.asarray(math.prod(ins[0].shape), np.int64))]
+
+
+@imp("Constant")
+def _constant(b, n, ins, at):
+    for k in ("value", "value_float", "value_int", "value_floats", "value_ints"):
+        if k in at:
+            v = at[k]
+            if k == "value_float" or k == "value_floats":
+                return [b.const(np.asarray(v, np.float32))]
+            if k in ("value_int", "value_ints"):
+                return [b.const(np.asarray(v, np.int64))]
+            return [b.const(v)]
+    raise NotImplementedError("ONNX import: Constant without a tensor value")
+
+
+@imp("ConstantOfShape")
+def _constant_of_shape(b, n, ins, at):
+    shape = b.array(ins[0], "ConstantOfShape shape").astype(np.int64)
+    val = at.get("value", np.zeros(1, np.float32))
+    return [b.const(np.full(tuple(shape), np.asarray(val).reshape(-1)[0],
+                            dtype=np.asarray(val).dtype))]
+
+
+@imp("Range")
+def _range(b, n, ins, at):
+    s, e, d = (b.array(v, "Range bound") for v in ins)
+    return [b.const(np.arange(s.item(), e.item(), d.item(), dtype=s.dtype))]
+
+
+@imp("Slice")
+def _slice(b, n, ins, at):
+    x = ins[0]
+    if b.opset < 10:
+        starts, ends = at["starts"], at["ends"]
+        axes, steps = at.get("axes"), None
+    else:
+        starts = b.array(ins[1], "Slice starts").tolist()
+        ends = b.array(ins[2], "Slice ends").tolist()
+        axes = b.array(ins[3], "Slice axes").tolist() if len(ins) > 3 and ins[3] is not None \
+            else None
+        steps = b.array(ins[4], "Slice steps").tolist() if len(ins) > 4 and \
+            ins[4] is not None else None
+    axes = list(range(len(starts))) if axes is None else [_ax(a, x.ndim) for a in axes]
+    steps = steps or [1] * len(starts)
+    index = [slice(None)] * x.ndim
+    big = 1 << 62
+    for a, s, e, st in zip(axes, starts, ends, steps):
+        s, e = int(max(min(s, big), -big)), int(max(min(e, big), -big))
+        if st < 0 and e <= -big:
+            e = None
+        index[a] = slice(s, e, int(st))
+    return [b.op("slice", x, index=tuple(index))]
+
+
+@imp("Split")
+def _split(b, n, ins, at):
+    x = ins[0]
+    axis = _ax(at.get("axis", 0), x.ndim)
+    if len(ins) > 1 and ins[1] is not None:
+        sizes = b.array(ins[1], "Split sizes").tolist()
+    elif "split" in at:
+        sizes = list(at["split"])
+    else:
+        size, k = x.shape[axis], len(n.output)
+        if size is None:
+            raise NotImplementedError("ONNX import: Split along a dynamic axis")
+        part = -(-size // k)
+        sizes = [min(part, size - i * part) for i in range(k)]
+    idx = tuple(int(i) for i in np.cumsum(sizes)[:-1])
+    res = b.op("split", x, indices=idx, axis=axis)
+    return list(res) if isinstance(res, tuple) else [res]
+
+
+@imp("Pad")
+def _pad(b, n, ins, at):
+    x = ins[0]
+    mode = at.get("mode", "constant")
+    if mode not in ("constant", "reflect", "edge"):
+        raise NotImplementedError(f"ONNX import: Pad mode {mode!r}")
+    if b.opset < 11:
+        pads, value = list(at["pads"]), float(at.get("value", 0.0))
+    else:
+        pads = b.array(ins[1], "Pad pads").tolist()
+        value = b.array(ins[2], "Pad value").item() if len(ins) > 2 and ins[2] is not None \
+            else 0.0
+    axes = list(range(x.ndim))
+    if len(ins) > 3 and ins[3] is not None:
+        axes = [_ax(a, x.ndim) for a in b.array(ins[3], "Pad axes").tolist()]
+    k = len(axes)
+    pw = [(0, 0)] * x.ndim
+    for i, a in enumerate(axes):
+        pw[a] = (int(pads[i]), int(pads[i + k]))
+    if any(p < 0 for q in pw for p in q):
+        raise NotImplementedError("ONNX import: Pad with negative pads (cropping)")
+    return [b.op("pad", x, pad_width=tuple(pw), mode=mode, value=value)]
+
+
+@imp("Expand")
+def _expand(b, n, ins, at):
+    x = ins[0]
+    shape = [int(s) for s in b.array(ins[1], "Expand shape")]
+    if None in x.shape:
+        raise NotImplementedError("ONNX import: Expand of a tensor with dynamic dims")
+    out = tuple(np.broadcast_shapes(tuple(x.shape), tuple(shape)))
+    return [x if out == x.shape else b.op("broadcast_to", x, shape=out)]
+
+
+@imp("Tile")
+def _tile(b, n, ins, at):
+    return [b.op("tile", ins[0], reps=tuple(int(r) for r in b.array(ins[1], "Tile repeats")))]
+
+
+@imp("Trilu")
+def _trilu(b, n, ins, at):
+    k = int(b.array(ins[1], "Trilu k").item()) if len(ins) > 1 and ins[1] is not None else 0
+    return [b.op("triu" if at.get("upper", 1) else "tril", ins[0], k=k)]
+
+
+@imp("OneHot")
+def _one_hot(b, n, ins, at):
+    idx, depth, values = ins
+    if _ax(at.get("axis", -1), idx.ndim + 1) != idx.ndim:
+        raise NotImplementedError("ONNX import: OneHot with an axis other than the last")
+    d = int(b.array(depth, "OneHot depth").item())
+    vals = b.array(values, "OneHot values")
+    oh = b.op("one_hot", b.cast(idx, np.int64), num_classes=d)
+    if vals.dtype == np.int64 and vals.tolist() == [0, 1]:
+        return [oh]
+    oh = b.cast(oh, vals.dtype)
+    off, on = vals[0], vals[1]
+    return [b.op("add", b.op("mul", oh, b.const(np.asarray(on - off, vals.dtype))),
+                 b.const(np.asarray(off, vals.dtype)))]
+
+
+# --- reductions --------------------------------------------------------------------------------
+def _reduce_axes(b, ins, at, x, op_type):
+    pos_input = b.opset >= 18 or (b.opset >= 13 and op_type == "ReduceSum")
+    axes = _axes_input(b, ins, at) if pos_input or "axes" in at else None
+    if axes is None or (not axes and not at.get("noop_with_empty_axes", 0)):
+        return None
+    return tuple(sorted(_ax(a, x.ndim) for a in axes))
+
+
+def _reducer(kind):
+    def f(b, n, ins, at):
+        x = ins[0]
+        axes = _reduce_axes(b, ins, at, x, n.op_type)
+        if axes == ():
+            return [x]
+        keep = bool(at.get("keepdims", 1))
+        if kind == "sumsquare":
+            return [b.op("sum", b.op("square", x), axis=axes, keepdims=keep)]
+        if kind in ("l1", "l2"):
+            return [b.op("norm", x, axis=axes, keepdims=keep, ord=1 if kind == "l1" else 2)]
+        return [b.op(kind, x, axis=axes, keepdims=keep)]
+    return f
+
+
+for _k, _v in {"ReduceSum": "sum", "ReduceMean": "mean", "ReduceMax": "max",
+               "ReduceMin": "min", "ReduceProd": "prod", "ReduceLogSumExp": "logsumexp",
+               "ReduceL1": "l1", "ReduceL2": "l2", "ReduceSumSquare": "sumsquare"}.items():
+    IMPORTERS[_k] = _reducer(_v)
+
+
+@imp("ArgMax", "ArgMin")
+def _argmax(b, n, ins, at):
+    if at.get("select_last_index", 0):
+        raise NotImplementedError(f"ONNX import: {n.op_type} with select_last_index=1")
+    x = ins[0]
+    op = "argmax" if n.op_type == "ArgMax" else "argmin"
+    return [b.op(op, x, axis=_ax(at.get("axis", 0), x.ndim),
+                 keepdims=bool(at.get("keepdims", 1)))]
+
+
+@imp("CumSum")
+def _cumsum(b, n, ins, at):
+    x = ins[0]
+    if at.get("exclusive", 0):
+        raise NotImplementedError("ONNX import: CumSum with exclusive=1")
+    a = _ax(b.array(ins[1], "CumSum axis").item(), x.ndim)
+    if at.get("reverse", 0):
+        x = b.op("flip", x, axis=(a,))
+        return [b.op("flip", b.op("cumsum", x, axis=a), axis=(a,))]
+    return [b.op("cumsum", x, axis=a)]
+
+
+# --- recurrent ---------------------------------------------------------------------------------
+_IOFC_TO_IFGO = [0, 2, 3, 1]
+
+
+def _gate_perm(a: np.ndarray, H: int, axis: int = 0) -> np.ndarray:
+    blocks = np.split(a, 4, axis=axis)
+    return np.concatenate([blocks[i] for i in _IOFC_TO_IFGO], axis=axis)
+
+
+@imp("LSTM")
+def _lstm(b, n, ins, at):
+    x, w, r = ins[0], ins[1], ins[2]
+    bias = ins[3] if len(ins) > 3 else None
+    if len(ins) > 4 and ins[4] is not None:
+        lens = b.array(ins[4], "LSTM sequence_lens") if b.is_const(ins[4]) else None
+        if lens is None or not np.all(lens == x.shape[0]):
+            raise NotImplementedError("ONNX import: LSTM with varying sequence_lens")
+    h0 = ins[5] if len(ins) > 5 else None
+    c0 = ins[6] if len(ins) > 6 else None
+    if len(ins) > 7 and ins[7] is not None:
+        raise NotImplementedError("ONNX import: LSTM with peepholes")
+    acts = [a.decode() if isinstance(a, bytes) else a for a in at.get("activations", [])]
+    if acts and [a.lower() for a in acts] not in (["sigmoid", "tanh", "tanh"],
+                                                  ["sigmoid", "tanh", "tanh"] * 2):
+        raise NotImplementedError(f"ONNX import: LSTM activations {acts}")
+    if at.get("clip") is not None or at.get("input_forget", 0) or at.get("layout", 0):
+        raise NotImplementedError("ONNX import: LSTM with clip, input_forget or layout=1")
+    direction = at.get("direction", "forward")
+    H = int(at["hidden_size"])
+    T = x.shape[0]
+    if T is None:
+        raise NotImplementedError("ONNX import: LSTM over a dynamic sequence length")
+    W, R = b.array(w, "LSTM W"), b.array(r, "LSTM R")
+    B = b.array(bias, "LSTM B") if bias is not None else np.zeros((W.shape[0], 8 * H),
+                                                                   W.dtype)
+    dirs = ["forward", "reverse"] if direction == "bidirectional" else [direction]
+    base = n.name or n.output[0]
+    steps = [b.op("slice", x, index=(t,)) for t in range(T)]
+    ys, hs, cs = [], [], []
+    for d, kind in enumerate(dirs):
+        wd = b.param(f"{base}.W{d}", _gate_perm(W[d], H))
+        rd = b.param(f"{base}.R{d}", _gate_perm(R[d], H))
+        bw = b.param(f"{base}.Wb{d}", _gate_perm(B[d][:4 * H], H))
+        br = b.param(f"{base}.Rb{d}", _gate_perm(B[d][4 * H:], H))
+        zeros = b.const(np.zeros((x.shape[2], H), W.dtype))
+        h = b.op("slice", h0, index=(d,)) if h0 is not None else b.op("matmul", steps[0], zeros)
+        c = b.op("slice", c0, index=(d,)) if c0 is not None else b.op("matmul", steps[0], zeros)
+        order = range(T - 1, -1, -1) if kind == "reverse" else range(T)
+        outs = [None] * T
+        for t in order:
+            gates = b.op("add", b.op("linear", steps[t], wd, bw), b.op("linear", h, rd, br))
+            h, c, _ = b.op("lstm_cell", gates, c)
+            outs[t] = h
+        ys.append(b.op("stack", *outs, axis=0))
+        hs.append(h)
+        cs.append(c)
+    y = b.op("stack", *ys, axis=1)
+    return [y, b.op("stack", *hs, axis=0), b.op("stack", *cs, axis=0)]
+
+
+# --- the loader --------------------------------------------------------------------------------
+def supported_onnx_ops() -> list[str]:
+    return sorted(IMPORTERS)
+
+
+def _attrs(node) -> dict:
+    from onnx import helper, numpy_helper
+    out = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        if isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
+        elif hasattr(v, "raw_data") or hasattr(v, "dims"):
+            v = numpy_helper.to_array(v)
+        elif isinstance(v, list) and v and isinstance(v[0], bytes):
+            v = [x.decode("utf-8", "replace") for x in v]
+        out[a.name] = v
+    return out
+
+
+def load(path_or_model, device: str = "cpu"):
+    """Import an ONNX model (a path, bytes or ``onnx.ModelProto``) as a runnable
+    :class:`~tensorlib.export.GraphModule`.
+
+    Float initializers become trainable tensors (``model.parameters()``), so the imported
+    network can be fine-tuned with ``tl.optim``; symbolic input dims stay dynamic. Ops
+    with no importer raise one ``NotImplementedError`` that lists them all.
+
+    >>> m = tl.onnx.load("resnet18.onnx")
+    >>> logits = m(images)
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    from ..export import GraphModule, _validate
+    if isinstance(path_or_model, onnx.ModelProto):
+        model, src = path_or_model, None
+    elif isinstance(path_or_model, (bytes, bytearray)):
+        model, src = onnx.load_from_string(bytes(path_or_model)), None
+    else:
+        src = os.fspath(path_or_model)
+        try:
+            model = onnx.load(src)
+        except Exception as e:   # protobuf DecodeError and friends
+            raise ValueError(f"tl.onnx.load: {src!r} is not a valid ONNX model ({e})") from None
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+                default=1)
+    graph = model.graph
+    missing = sorted({f"{nd.domain + '.' if nd.domain else ''}{nd.op_type}"
+                      for nd in graph.node
+                      if nd.op_type not in IMPORTERS or nd.domain not in ("", "ai.onnx")})
+    if missing:
+        raise NotImplementedError(f"tl.onnx.load: the model uses ONNX ops tensorlib cannot "
+                                  f"import: {', '.join(missing)} (supported: "
+                                  f"{', '.join(supported_onnx_ops())})")
+    b = Builder(opset, device)
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for name, arr in inits.items():
+        if arr.dtype.kind == "f":
+            b._pending[name] = arr
+        else:
+            b.env[name] = b.const(arr)
+    from onnx import helper
+    for vi in (v for v in graph.input if v.name not in inits):
+        tt = vi.type.tensor_type
+        dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim)
+        dt = helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        b.env[vi.name] = b.g.placeholder(dims, dt, device, name=vi.name)
+    for nd in graph.node:
+        ins = [b.value(x) for x in nd.input]
+        try:
+            outs = IMPORTERS[nd.op_type](b, nd, ins, _attrs(nd))
+        except (NotImplementedError, ValueError, TypeError, KeyError) as e:
+            raise type(e)(f"tl.onnx.load: node {nd.name or nd.output[0]!r} ({nd.op_type}): "
+                          f"{e}") from None
+        for name, v in zip(nd.output, outs):
+            if name:
+                b.env[name] = v
+    g = b.g
+    g.name = graph.name or "onnx"
+    g.outputs = []
+    for o in graph.output:
+        v = b.value(o.name)
+        if v.node.op in ("constant", "variable", "placeholder") or v.name:
+            v = b.op("copy", v) if v.node.op != "constant" else v
+        v.name = o.name
+        g.outputs.append(v)
+    _prune(g)
+    _validate(g, {n.id: n for n in g.nodes})
+    owners = [(n.name, g.bindings[n][0]) for n in g.nodes if n.op == "variable"]
+    meta = {"opset": opset, "producer": f"{model.producer_name} {model.producer_version}"}
+    return GraphModule(g, owners, source=src, meta=meta)
+
+
+def _prune(g: Graph) -> None:
+    """Drop nodes the outputs do not need (unused initializers, folded shape math)."""
+    from ..graph.executor import needed_nodes
+    keep = {n.id for n in needed_nodes(g, g.outputs, [])}
+    keep.update(v.node.id for v in g.inputs)
+    dead = [n for n in g.nodes if n.id not in keep]
+    for n in dead:
+        g.bindings.pop(n, None)
+    g.nodes = [n for n in g.nodes if n.id in keep]
+    live = {v.id for n in g.nodes for v in n.outputs}
+    g.values = [v for v in g.values if v.id in live]
+    g.invalidate()

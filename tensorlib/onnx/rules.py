@@ -1,0 +1,782 @@
+"""ONNX lowering rules, one per registry op, attached as ``REGISTRY[name].onnx``.
+
+A rule is ``rule(ctx, node) -> name | [names]``: it reads the graph node (its
+attributes and its inputs' static shapes/dtypes), adds ONNX nodes through the
+:class:`~tensorlib.onnx.context.ExportContext` and returns the ONNX names of the
+node's outputs (None for an output it cannot produce, e.g. max-pool indices
+nobody reads). Ops listed in :data:`UNSUPPORTED` have no ONNX form; exporting a
+graph that uses one raises an error naming it (``docs/onnx_ops.md`` lists them).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .context import INT64_MAX, INT64_MIN, ExportContext, tensor_type
+
+RULES: dict = {}
+
+# op -> why it has no ONNX form (training-only gradient kernels, data-dependent ops)
+UNSUPPORTED = {
+    "cumprod": "ONNX has no cumulative product",
+    "getitem_grad": "a gradient kernel (export inference graphs)",
+    "conv2d_weight_grad": "a gradient kernel (export inference graphs)",
+    "max_pool2d_grad": "a gradient kernel (export inference graphs)",
+    "avg_pool2d_grad": "a gradient kernel (export inference graphs)",
+    "embedding_grad": "a gradient kernel (export inference graphs)",
+    "lstm_cell_grad": "a gradient kernel (export inference graphs)",
+}
+# ops whose rule covers only some attribute values (the rule raises otherwise)
+PARTIAL = {
+    "getitem": "one integer index array among full slices (Gather); boolean masks and "
+               "several index arrays are not exported",
+    "setitem": "static shapes and indices that hit each element at most once",
+    "avg_pool2d": "no divisor_override",
+    "cross_entropy": "no label smoothing",
+    "roll": "static sizes along the rolled axes",
+    "repeat": "static trailing sizes",
+    "gelu": "opset >= 20 uses Gelu, older opsets the erf/tanh formula",
+}
+
+
+def rule(*names):
+    def deco(f):
+        for n in names:
+            RULES[n] = f
+        return f
+    return deco
+
+
+def _dt(v):
+    return np.dtype(v.dtype)
+
+
+def _scalar(ctx: ExportContext, value, v) -> str:
+    return ctx.const(np.asarray(value, dtype=_dt(v)))
+
+
+# --- elementwise unary ---------------------------------------------------------------------
+_UNARY = {"neg": "Neg", "abs": "Abs", "sign": "Sign", "exp": "Exp", "log": "Log",
+          "sqrt": "Sqrt", "reciprocal": "Reciprocal", "sin": "Sin", "cos": "Cos",
+          "tan": "Tan", "tanh": "Tanh", "erf": "Erf", "sigmoid": "Sigmoid", "relu": "Relu",
+          "floor": "Floor", "ceil": "Ceil", "round": "Round", "isnan": "IsNaN",
+          "isinf": "IsInf", "logical_not": "Not", "copy": "Identity", "to_device": "Identity"}
+
+
+def _unary(onnx_op):
+    def r(ctx, n):
+        x = ctx.name(n.inputs[0])
+        if onnx_op == "Not" and _dt(n.inputs[0]) != np.bool_:
+            x = ctx.cast(x, _dt(n.inputs[0]), np.bool_)
+        return ctx.op(onnx_op, [x])
+    return r
+
+
+for _k, _v in _UNARY.items():
+    RULES[_k] = _unary(_v)
+
+
+@rule("exp2")
+def _exp2(ctx, n):
+    return ctx.op("Pow", [_scalar(ctx, 2.0, n.out), ctx.name(n.inputs[0])])
+
+
+@rule("log2")
+def _log2(ctx, n):
+    return ctx.op("Div", [ctx.op("Log", [ctx.name(n.inputs[0])]),
+                          _scalar(ctx, math.log(2.0), n.out)])
+
+
+@rule("log1p")
+def _log1p(ctx, n):
+    return ctx.op("Log", [ctx.op("Add", [ctx.name(n.inputs[0]), _scalar(ctx, 1, n.out)])])
+
+
+@rule("expm1")
+def _expm1(ctx, n):
+    return ctx.op("Sub", [ctx.op("Exp", [ctx.name(n.inputs[0])]), _scalar(ctx, 1, n.out)])
+
+
+@rule("rsqrt")
+def _rsqrt(ctx, n):
+    return ctx.op("Reciprocal", [ctx.op("Sqrt", [ctx.name(n.inputs[0])])])
+
+
+@rule("square")
+def _square(ctx, n):
+    x = ctx.name(n.inputs[0])
+    return ctx.op("Mul", [x, x])
+
+
+@rule("trunc")
+def _trunc(ctx, n):
+    x = ctx.name(n.inputs[0])
+    neg = ctx.op("Less", [x, _scalar(ctx, 0, n.out)])
+    return ctx.op("Where", [neg, ctx.op("Ceil", [x]), ctx.op("Floor", [x])])
+
+
+@rule("isfinite")
+def _isfinite(ctx, n):
+    x = ctx.name(n.inputs[0])
+    if _dt(n.inputs[0]).kind != "f":
+        return ctx.op("Equal", [x, x])      # integers are always finite
+    return ctx.op("Not", [ctx.op("Or", [ctx.op("IsNaN", [x]), ctx.op("IsInf", [x])])])
+
+
+@rule("tanh_grad")
+def _tanh_grad(ctx, n):
+    g, y = ctx.ins(n)
+    return ctx.op("Mul", [g, ctx.op("Sub", [_scalar(ctx, 1, n.out), ctx.op("Mul", [y, y])])])
+
+
+@rule("sigmoid_grad")
+def _sigmoid_grad(ctx, n):
+    g, y = ctx.ins(n)
+    return ctx.op("Mul", [ctx.op("Mul", [g, y]),
+                          ctx.op("Sub", [_scalar(ctx, 1, n.out), y])])
+
+
+@rule("leaky_relu")
+def _leaky(ctx, n):
+    return ctx.op("LeakyRelu", ctx.ins(n), alpha=float(n.attrs["negative_slope"]))
+
+
+@rule("elu")
+def _elu(ctx, n):
+    return ctx.op("Elu", ctx.ins(n), alpha=float(n.attrs["alpha"]))
+
+
+@rule("silu")
+def _silu(ctx, n):
+    x = ctx.name(n.inputs[0])
+    return ctx.op("Mul", [x, ctx.op("Sigmoid", [x])])
+
+
+@rule("gelu")
+def _gelu(ctx, n):
+    x = ctx.name(n.inputs[0])
+    approx = n.attrs["approximate"]
+    if ctx.opset >= 20:
+        return ctx.op("Gelu", [x], approximate=approx)
+    half, one = _scalar(ctx, 0.5, n.out), _scalar(ctx, 1.0, n.out)
+    if approx == "tanh":
+        x3 = ctx.op("Mul", [ctx.op("Mul", [x, x]), x])
+        inner = ctx.op("Mul", [_scalar(ctx, math.sqrt(2 / math.pi), n.out),
+                               ctx.op("Add", [x, ctx.op("Mul", [_scalar(ctx, 0.044715, n.out),
+                                                                x3])])])
+        t = ctx.op("Tanh", [inner])
+    else:
+        t = ctx.op("Erf", [ctx.op("Mul", [x, _scalar(ctx, 1 / math.sqrt(2), n.out)])])
+    return ctx.op("Mul", [ctx.op("Mul", [half, x]), ctx.op("Add", [one, t])])
+
+
+@rule("softplus")
+def _softplus(ctx, n):
+    x = ctx.name(n.inputs[0])
+    beta, th = float(n.attrs["beta"]), float(n.attrs["threshold"])
+    bx = x if beta == 1.0 else ctx.op("Mul", [x, _scalar(ctx, beta, n.out)])
+    sp = ctx.op("Softplus", [bx])
+    if beta != 1.0:
+        sp = ctx.op("Div", [sp, _scalar(ctx, beta, n.out)])
+    return ctx.op("Where", [ctx.op("Greater", [bx, _scalar(ctx, th, n.out)]), x, sp])
+
+
+@rule("clip")
+def _clip(ctx, n):
+    lo, hi = n.attrs["min"], n.attrs["max"]
+    return ctx.op("Clip", [ctx.name(n.inputs[0]),
+                           "" if lo is None else _scalar(ctx, lo, n.out),
+                           "" if hi is None else _scalar(ctx, hi, n.out)])
+
+
+@rule("cast")
+def _cast(ctx, n):
+    return ctx.op("Cast", ctx.ins(n), to=tensor_type(n.attrs["dtype"]))
+
+
+# --- elementwise binary --------------------------------------------------------------------
+def _operands(ctx, n, dtype=None):
+    dt = np.dtype(dtype) if dtype is not None else _dt(n.out)
+    return [ctx.cast(ctx.name(v), _dt(v), dt) for v in n.inputs]
+
+
+def _binary(onnx_op):
+    def r(ctx, n):
+        return ctx.op(onnx_op, _operands(ctx, n))
+    return r
+
+
+for _k, _v in {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow",
+               "maximum": "Max", "minimum": "Min"}.items():
+    RULES[_k] = _binary(_v)
+
+
+def _compare(onnx_op, negate=False):
+    def r(ctx, n):
+        dt = np.result_type(*[_dt(v) for v in n.inputs])
+        out = ctx.op(onnx_op, _operands(ctx, n, dt))
+        return ctx.op("Not", [out]) if negate else out
+    return r
+
+
+for _k, _v in {"eq": "Equal", "lt": "Less", "le": "LessOrEqual", "gt": "Greater",
+               "ge": "GreaterOrEqual"}.items():
+    RULES[_k] = _compare(_v)
+RULES["ne"] = _compare("Equal", negate=True)
+
+for _k, _v in {"logical_and": "And", "logical_or": "Or", "logical_xor": "Xor"}.items():
+    RULES[_k] = (lambda o: lambda ctx, n: ctx.op(o, _operands(ctx, n, np.bool_)))(_v)
+
+
+@rule("floordiv")
+def _floordiv(ctx, n):
+    a, b = _operands(ctx, n)
+    if _dt(n.out).kind == "f":
+        return ctx.op("Floor", [ctx.op("Div", [a, b])])
+    return ctx.op("Div", [ctx.op("Sub", [a, ctx.op("Mod", [a, b], fmod=0)]), b])
+
+
+@rule("mod")
+def _mod(ctx, n):
+    a, b = _operands(ctx, n)
+    if _dt(n.out).kind == "f":
+        return ctx.op("Sub", [a, ctx.op("Mul", [ctx.op("Floor", [ctx.op("Div", [a, b])]), b])])
+    return ctx.op("Mod", [a, b], fmod=0)
+
+
+@rule("where")
+def _where(ctx, n):
+    c = ctx.name(n.inputs[0])
+    a, b = (ctx.cast(ctx.name(v), _dt(v), _dt(n.out)) for v in n.inputs[1:])
+    return ctx.op("Where", [c, a, b])
+
+
+@rule("masked_fill")
+def _masked_fill(ctx, n):
+    x, m = ctx.ins(n)
+    return ctx.op("Where", [m, _scalar(ctx, n.attrs["value"], n.out), x])
+
+
+# --- reductions ----------------------------------------------------------------------------
+def _reduction(kind):
+    def r(ctx, n):
+        x = ctx.name(n.inputs[0])
+        src, dst = _dt(n.inputs[0]), _dt(n.out)
+        if kind in ("Sum", "Prod"):
+            x = ctx.cast(x, src, dst)
+        return ctx.reduce(kind, x, n.attrs["axis"], n.attrs["keepdims"])
+    return r
+
+
+for _k, _v in {"sum": "Sum", "mean": "Mean", "max": "Max", "min": "Min", "prod": "Prod",
+               "logsumexp": "LogSumExp"}.items():
+    RULES[_k] = _reduction(_v)
+
+
+def _bool_reduction(kind):
+    def r(ctx, n):
+        x = ctx.name(n.inputs[0])
+        if _dt(n.inputs[0]) != np.bool_:
+            x = ctx.cast(x, _dt(n.inputs[0]), np.bool_)
+        x = ctx.cast(x, np.bool_, np.int32)
+        y = ctx.reduce(kind, x, n.attrs["axis"], n.attrs["keepdims"])
+        return ctx.cast(y, np.int32, np.bool_)
+    return r
+
+
+RULES["all"] = _bool_reduction("Min")
+RULES["any"] = _bool_reduction("Max")
+
+
+def _count(ctx, n) -> int:
+    shape, axis = n.inputs[0].shape, n.attrs["axis"]
+    axes = range(len(shape)) if axis is None else axis
+    dims = [shape[a] for a in axes]
+    if None in dims:
+        ctx.unsupported("var/std over a dynamic axis")
+    return math.prod(dims)
+
+
+def _var(ctx, n) -> str:
+    x = ctx.name(n.inputs[0])
+    axis, keep = n.attrs["axis"], n.attrs["keepdims"]
+    d = ctx.op("Sub", [x, ctx.reduce("Mean", x, axis, True)])
+    s = ctx.reduce("Sum", ctx.op("Mul", [d, d]), axis, keep)
+    dof = max(_count(ctx, n) - n.attrs["correction"], 0)
+    return ctx.op("Div", [s, _scalar(ctx, dof, n.out)])
+
+
+RULES["var"] = _var
+RULES["std"] = lambda ctx, n: ctx.op("Sqrt", [_var(ctx, n)])
+
+
+@rule("norm")
+def _norm(ctx, n):
+    x = ctx.name(n.inputs[0])
+    p, axis, keep = n.attrs["ord"], n.attrs["axis"], n.attrs["keepdims"]
+    if p == 2:
+        return ctx.reduce("L2", x, axis, keep)
+    if p == 1:
+        return ctx.reduce("L1", x, axis, keep)
+    a = ctx.op("Abs", [x])
+    if p == math.inf:
+        return ctx.reduce("Max", a, axis, keep)
+    if p == -math.inf:
+        return ctx.reduce("Min", a, axis, keep)
+    s = ctx.reduce("Sum", ctx.op("Pow", [a, _scalar(ctx, p, n.out)]), axis, keep)
+    return ctx.op("Pow", [s, _scalar(ctx, 1.0 / p, n.out)])
+
+
+def _arg(kind):
+    def r(ctx, n):
+        x = ctx.name(n.inputs[0])
+        axis, keep = n.attrs["axis"], n.attrs["keepdims"]
+        if axis is None:
+            flat = ctx.op("Reshape", [x, ctx.ints([-1])])
+            y = ctx.op(kind, [flat], axis=0, keepdims=0)
+            if keep:
+                y = ctx.op("Reshape", [y, ctx.ints([1] * n.inputs[0].ndim)])
+            return y
+        return ctx.op(kind, [x], axis=int(axis), keepdims=int(bool(keep)))
+    return r
+
+
+RULES["argmax"] = _arg("ArgMax")
+RULES["argmin"] = _arg("ArgMin")
+
+
+@rule("cumsum")
+def _cumsum(ctx, n):
+    x = ctx.cast(ctx.name(n.inputs[0]), _dt(n.inputs[0]), _dt(n.out))
+    return ctx.op("CumSum", [x, ctx.const(np.asarray(n.attrs["axis"], np.int64))])
+
+
+# --- linear algebra ------------------------------------------------------------------------
+RULES["matmul"] = _binary("MatMul")
+RULES["dot"] = _binary("MatMul")
+
+
+@rule("outer")
+def _outer(ctx, n):
+    a, b = _operands(ctx, n)
+    return ctx.op("Mul", [ctx.unsqueeze(a, [1]), ctx.unsqueeze(b, [0])])
+
+
+@rule("einsum")
+def _einsum(ctx, n):
+    return ctx.op("Einsum", _operands(ctx, n), equation=n.attrs["subscripts"])
+
+
+@rule("tensordot")
+def _tensordot(ctx, n):
+    from ..ops.linalg import _tensordot_subscripts
+    a, b = n.inputs
+    eq = _tensordot_subscripts(a.ndim, b.ndim, n.attrs["axes"])
+    return ctx.op("Einsum", _operands(ctx, n), equation=eq)
+
+
+@rule("linear")
+def _linear(ctx, n):
+    ins = ctx.ins(n)
+    if n.inputs[0].ndim == 2:
+        return ctx.op("Gemm", ins, transB=1)
+    y = ctx.op("MatMul", [ins[0], ctx.op("Transpose", [ins[1]], perm=[1, 0])])
+    return ctx.op("Add", [y, ins[2]]) if len(ins) == 3 else y
+
+
+# --- shape ---------------------------------------------------------------------------------
+@rule("reshape")
+def _reshape(ctx, n):
+    shape = list(n.attrs["shape"])
+    src = n.inputs[0].shape
+    # a dynamic leading dim traced at its example size: copy it from the input (ONNX 0)
+    for i in range(min(len(src), len(shape))):
+        if src[i] is not None:
+            break
+        if shape[i] != -1:
+            shape[i] = 0
+    return ctx.op("Reshape", [ctx.name(n.inputs[0]), ctx.ints(shape)])
+
+
+@rule("squeeze")
+def _squeeze(ctx, n):
+    return ctx.squeeze(ctx.name(n.inputs[0]), n.attrs["axis"])
+
+
+@rule("expand_dims")
+def _expand_dims(ctx, n):
+    return ctx.unsqueeze(ctx.name(n.inputs[0]), sorted(n.attrs["axis"]))
+
+
+@rule("transpose")
+def _transpose(ctx, n):
+    return ctx.op("Transpose", ctx.ins(n), perm=[int(a) for a in n.attrs["axes"]])
+
+
+@rule("broadcast_to")
+def _broadcast_to(ctx, n):
+    src, shape = n.inputs[0].shape, list(n.attrs["shape"])
+    lead = len(shape) - len(src)
+    for i, d in enumerate(src):   # dynamic dims broadcast from the input (Expand with 1)
+        if d is None:
+            shape[lead + i] = 1
+    return ctx.op("Expand", [ctx.name(n.inputs[0]), ctx.ints(shape)])
+
+
+@rule("concatenate")
+def _concat(ctx, n):
+    return ctx.op("Concat", _operands(ctx, n), axis=int(n.attrs["axis"]))
+
+
+@rule("stack")
+def _stack(ctx, n):
+    a = int(n.attrs["axis"])
+    return ctx.op("Concat", [ctx.unsqueeze(x, [a]) for x in _operands(ctx, n)], axis=a)
+
+
+@rule("split")
+def _split(ctx, n):
+    x = ctx.name(n.inputs[0])
+    axis = int(n.attrs["axis"])
+    bounds = [0] + [int(i) for i in n.attrs["indices"]] + [INT64_MAX]
+    outs = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        outs.append(ctx.slice(x, [a], [max(a, b)], [axis]))
+    return outs
+
+
+@rule("pad")
+def _pad(ctx, n):
+    pw = n.attrs["pad_width"]
+    pads = [int(b) for b, _ in pw] + [int(a) for _, a in pw]
+    mode = n.attrs["mode"]
+    ins = [ctx.name(n.inputs[0]), ctx.ints(pads)]
+    if mode == "constant":
+        ins.append(_scalar(ctx, n.attrs["value"], n.out))
+    return ctx.op("Pad", ins, mode=mode)
+
+
+@rule("flip")
+def _flip(ctx, n):
+    axes = n.attrs["axis"]
+    if axes is None:
+        axes = range(n.inputs[0].ndim)
+    axes = [int(a) for a in axes]
+    if not axes:
+        return ctx.op("Identity", ctx.ins(n))
+    k = len(axes)
+    return ctx.slice(ctx.name(n.inputs[0]), [-1] * k, [INT64_MIN] * k, axes, [-1] * k)
+
+
+@rule("roll")
+def _roll(ctx, n):
+    x = ctx.name(n.inputs[0])
+    shape = n.inputs[0].shape
+    shift, axis = n.attrs["shift"], n.attrs["axis"]
+    if axis is None:
+        if None in shape:
+            ctx.unsupported("roll without axis needs a static shape")
+        flat = ctx.op("Reshape", [x, ctx.ints([-1])])
+        r = _roll_axis(ctx, flat, int(shift if not isinstance(shift, tuple) else sum(shift)),
+                       0, math.prod(shape))
+        return ctx.op("Reshape", [r, ctx.ints(shape)])
+    shifts = shift if isinstance(shift, tuple) else (shift,) * (
+        len(axis) if isinstance(axis, tuple) else 1)
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    for s, a in zip(shifts, axes):
+        if shape[a] is None:
+            ctx.unsupported(f"roll along dynamic axis {a}")
+        x = _roll_axis(ctx, x, int(s), int(a), shape[a])
+    return x
+
+
+def _roll_axis(ctx, x, s, a, size):
+    if size == 0 or s % size == 0:
+        return ctx.op("Identity", [x])
+    s %= size
+    tail = ctx.slice(x, [size - s], [INT64_MAX], [a])
+    head = ctx.slice(x, [0], [size - s], [a])
+    return ctx.op("Concat", [tail, head], axis=a)
+
+
+@rule("repeat")
+def _repeat(ctx, n):
+    x = ctx.name(n.inputs[0])
+    r, axis = int(n.attrs["repeats"]), n.attrs["axis"]
+    shape = list(n.inputs[0].shape)
+    if axis is None:
+        x = ctx.op("Reshape", [x, ctx.ints([-1])])
+        shape, axis = [None if None in shape else math.prod(shape)], 0
+    tail = shape[axis + 1:]
+    if None in tail:
+        ctx.unsupported("repeat needs static sizes after the repeated axis")
+    u = ctx.unsqueeze(x, [axis + 1])
+    e = ctx.op("Expand", [u, ctx.ints([1] * (axis + 1) + [r] + [1] * len(tail))])
+    return ctx.op("Reshape", [e, ctx.ints([0] * axis + [-1] + tail)])
+
+
+@rule("tile")
+def _tile(ctx, n):
+    reps = [int(r) for r in n.attrs["reps"]]
+    x = ctx.name(n.inputs[0])
+    extra = len(reps) - n.inputs[0].ndim
+    if extra > 0:
+        x = ctx.unsqueeze(x, list(range(extra)))
+    return ctx.op("Tile", [x, ctx.ints(reps)])
+
+
+def _trilu(upper):
+    def r(ctx, n):
+        return ctx.op("Trilu", [ctx.name(n.inputs[0]),
+                                ctx.const(np.asarray(n.attrs["k"], np.int64))], upper=upper)
+    return r
+
+
+RULES["tril"] = _trilu(0)
+RULES["triu"] = _trilu(1)
+
+
+# --- indexing ------------------------------------------------------------------------------
+def _expand_ellipsis(index, ndim):
+    n_real = sum(1 for k in index if k is not None and k is not Ellipsis
+                 and not (isinstance(k, np.ndarray) and k.dtype == np.bool_))
+    out = []
+    for k in index:
+        if k is Ellipsis:
+            out.extend([slice(None)] * (ndim - n_real))
+        else:
+            out.append(k)
+    if Ellipsis not in index:
+        out.extend([slice(None)] * (ndim - n_real))
+    return out
+
+
+@rule("slice")
+def _basic_index(ctx, n):
+    x = ctx.name(n.inputs[0])
+    index = _expand_ellipsis(list(n.attrs["index"]), n.inputs[0].ndim)
+    starts, ends, axes, steps, drop, new = [], [], [], [], [], []
+    d = out_pos = 0
+    for k in index:
+        if k is None:
+            new.append(out_pos)
+            out_pos += 1
+            continue
+        if isinstance(k, (int, np.integer)):
+            k = int(k)
+            starts.append(k)
+            ends.append(k + 1 if k != -1 else INT64_MAX)
+            axes.append(d)
+            steps.append(1)
+            drop.append(d)
+        else:
+            st = 1 if k.step is None else int(k.step)
+            if (k.start, k.stop, st) != (None, None, 1):
+                starts.append(k.start if k.start is not None else (0 if st > 0 else INT64_MAX))
+                ends.append(k.stop if k.stop is not None else (INT64_MAX if st > 0
+                                                               else INT64_MIN))
+                axes.append(d)
+                steps.append(st)
+            out_pos += 1
+        d += 1
+    if axes:
+        x = ctx.slice(x, starts, ends, axes, steps)
+    x = ctx.squeeze(x, drop)
+    return ctx.unsqueeze(x, new)
+
+
+@rule("getitem")
+def _advanced_index(ctx, n):
+    index = _expand_ellipsis(list(n.attrs["index"]), n.inputs[0].ndim)
+    arrays = [i for i, k in enumerate(index) if isinstance(k, np.ndarray)]
+    full = all(isinstance(k, slice) and (k.start, k.stop, k.step) == (None, None, None)
+               for i, k in enumerate(index) if i not in arrays)
+    if len(arrays) != 1 or not full or index[arrays[0]].dtype == np.bool_:
+        ctx.unsupported("only one integer index array among full slices exports (Gather)")
+    a = arrays[0]
+    return ctx.op("Gather", [ctx.name(n.inputs[0]), ctx.const(index[a].astype(np.int64))],
+                  axis=a)
+
+
+@rule("setitem")
+def _setitem(ctx, n):
+    x, v = n.inputs
+    if None in x.shape:
+        ctx.unsupported("setitem needs a static shape")
+    pos = np.arange(math.prod(x.shape), dtype=np.int64).reshape(x.shape)[n.attrs["index"]]
+    flat = np.asarray(pos).reshape(-1)
+    if len(np.unique(flat)) != flat.size:
+        ctx.unsupported("setitem with repeated positions")
+    val = ctx.cast(ctx.name(v), _dt(v), _dt(x))
+    val = ctx.op("Expand", [val, ctx.ints(np.shape(pos))])
+    val = ctx.op("Reshape", [val, ctx.ints([-1])])
+    xf = ctx.op("Reshape", [ctx.name(x), ctx.ints([-1])])
+    out = ctx.op("ScatterElements", [xf, ctx.const(flat), val], axis=0)
+    return ctx.op("Reshape", [out, ctx.ints(x.shape)])
+
+
+@rule("take")
+def _take(ctx, n):
+    return ctx.op("Gather", ctx.ins(n), axis=int(n.attrs["axis"]))
+
+
+@rule("take_along_axis")
+def _take_along(ctx, n):
+    return ctx.op("GatherElements", ctx.ins(n), axis=int(n.attrs["axis"]))
+
+
+@rule("scatter_add")
+def _scatter_add(ctx, n):
+    if ctx.opset < 16:
+        ctx.unsupported("scatter_add needs opset >= 16 (ScatterElements reduction='add')")
+    return ctx.op("ScatterElements", ctx.ins(n), axis=int(n.attrs["axis"]), reduction="add")
+
+
+@rule("index_add")
+def _index_add(ctx, n):
+    if ctx.opset < 16:
+        ctx.unsupported("index_add needs opset >= 16 (ScatterElements reduction='add')")
+    x, idx, src = ctx.ins(n)
+    axis, nd = int(n.attrs["axis"]), n.inputs[2].ndim
+    shape = [1] * nd
+    shape[axis] = -1
+    idx = ctx.op("Reshape", [idx, ctx.ints(shape)])
+    idx = ctx.op("Expand", [idx, ctx.op("Shape", [src])])
+    return ctx.op("ScatterElements", [x, idx, src], axis=axis, reduction="add")
+
+
+@rule("one_hot")
+def _one_hot(ctx, n):
+    return ctx.op("OneHot", [ctx.name(n.inputs[0]),
+                             ctx.const(np.asarray([n.attrs["num_classes"]], np.int64)),
+                             ctx.const(np.asarray([0, 1], np.int64))], axis=-1)
+
+
+# --- neural-network ops --------------------------------------------------------------------
+@rule("conv2d")
+def _conv(ctx, n):
+    pt, pb, pl, pr = (int(p) for p in n.attrs["padding"])
+    kh, kw = n.inputs[1].shape[2:]
+    return ctx.op("Conv", ctx.ins(n), kernel_shape=[kh, kw],
+                  strides=list(n.attrs["stride"]), pads=[pt, pl, pb, pr],
+                  dilations=list(n.attrs["dilation"]), group=int(n.attrs["groups"]))
+
+
+@rule("conv2d_input_grad")
+def _conv_transpose(ctx, n):
+    from ..ops.nn_conv import out_size  # noqa: F401
+    pt, pb, pl, pr = (int(p) for p in n.attrs["padding"])
+    (sh, sw), (dh, dw) = n.attrs["stride"], n.attrs["dilation"]
+    _, _, kh, kw = n.inputs[1].shape
+    _, _, Hi, Wi = n.inputs[0].shape
+    H, W = n.attrs["input_hw"]
+    oph = H - ((Hi - 1) * sh - pt - pb + dh * (kh - 1) + 1)
+    opw = W - ((Wi - 1) * sw - pl - pr + dw * (kw - 1) + 1)
+    return ctx.op("ConvTranspose", ctx.ins(n), kernel_shape=[kh, kw], strides=[sh, sw],
+                  pads=[pt, pl, pb, pr], dilations=[dh, dw], group=int(n.attrs["groups"]),
+                  output_padding=[oph, opw])
+
+
+def _ceil_mode(n, hw, out_hw, dilation=(1, 1)) -> int:
+    from ..ops.nn_pool import _pool_out
+    k, s, p = n.attrs["kernel"], n.attrs["stride"], n.attrs["padding"]
+    floor = tuple(_pool_out(hw[i], k[i], s[i], p[i], dilation[i], False) for i in range(2))
+    return 0 if floor == tuple(out_hw) else 1
+
+
+@rule("max_pool2d")
+def _max_pool(ctx, n):
+    (ph, pw), hw = n.attrs["padding"], n.inputs[0].shape[2:]
+    y, idx = ctx.op("MaxPool", ctx.ins(n), n_out=2, kernel_shape=list(n.attrs["kernel"]),
+                    strides=list(n.attrs["stride"]), pads=[ph, pw, ph, pw],
+                    dilations=list(n.attrs["dilation"]),
+                    ceil_mode=_ceil_mode(n, hw, n.attrs["out_hw"], n.attrs["dilation"]))
+    if None in hw:
+        return [y, None]
+    # ONNX indices run over the whole (N, C, H, W) tensor; tensorlib's over one plane
+    return [y, ctx.op("Mod", [idx, ctx.const(np.asarray(hw[0] * hw[1], np.int64))], fmod=0)]
+
+
+@rule("avg_pool2d")
+def _avg_pool(ctx, n):
+    if n.attrs["divisor"]:
+        ctx.unsupported("avg_pool2d with divisor_override has no ONNX form")
+    (ph, pw), hw = n.attrs["padding"], n.inputs[0].shape[2:]
+    return ctx.op("AveragePool", ctx.ins(n), kernel_shape=list(n.attrs["kernel"]),
+                  strides=list(n.attrs["stride"]), pads=[ph, pw, ph, pw],
+                  count_include_pad=int(bool(n.attrs["count_include_pad"])),
+                  ceil_mode=_ceil_mode(n, hw, n.attrs["out_hw"]))
+
+
+@rule("embedding")
+def _embedding(ctx, n):
+    return ctx.op("Gather", ctx.ins(n), axis=0)
+
+
+@rule("softmax")
+def _softmax(ctx, n):
+    return _softmax_like(ctx, n, "Softmax")
+
+
+@rule("log_softmax")
+def _log_softmax(ctx, n):
+    return _softmax_like(ctx, n, "LogSoftmax")
+
+
+def _softmax_like(ctx, n, kind):
+    x, axis, nd = ctx.name(n.inputs[0]), int(n.attrs["axis"]), n.inputs[0].ndim
+    if ctx.opset >= 13 or axis == nd - 1:
+        return ctx.op(kind, [x], axis=axis)
+    perm = list(range(nd))
+    perm[axis], perm[-1] = perm[-1], perm[axis]
+    y = ctx.op(kind, [ctx.op("Transpose", [x], perm=perm)], axis=nd - 1)
+    return ctx.op("Transpose", [y], perm=perm)
+
+
+@rule("cross_entropy")
+def _cross_entropy(ctx, n):
+    if n.attrs["label_smoothing"]:
+        ctx.unsupported("cross_entropy with label smoothing")
+    return ctx.op("SoftmaxCrossEntropyLoss", ctx.ins(n), reduction=n.attrs["reduction"],
+                  ignore_index=int(n.attrs["ignore_index"]))
+
+
+@rule("nll_loss")
+def _nll_loss(ctx, n):
+    return ctx.op("NegativeLogLikelihoodLoss", ctx.ins(n), reduction=n.attrs["reduction"],
+                  ignore_index=int(n.attrs["ignore_index"]))
+
+
+@rule("lstm_cell")
+def _lstm_cell(ctx, n):
+    gates, c = ctx.ins(n)
+    H = n.inputs[1].shape[1]
+    if H is None:
+        ctx.unsupported("lstm_cell needs a static hidden size")
+    ifg = ctx.op("Sigmoid", [ctx.slice(gates, [0], [2 * H], [1])])
+    g = ctx.op("Tanh", [ctx.slice(gates, [2 * H], [3 * H], [1])])
+    o = ctx.op("Sigmoid", [ctx.slice(gates, [3 * H], [4 * H], [1])])
+    i = ctx.slice(ifg, [0], [H], [1])
+    f = ctx.slice(ifg, [H], [2 * H], [1])
+    c_new = ctx.op("Add", [ctx.op("Mul", [f, c]), ctx.op("Mul", [i, g])])
+    h_new = ctx.op("Mul", [o, ctx.op("Tanh", [c_new])])
+    acts = ctx.op("Concat", [ifg, g, o], axis=1)
+    return [h_new, c_new, acts]
+
+
+def attach() -> None:
+    """Install the rules on the registry entries (``REGISTRY[name].onnx = rule``)."""
+    from ..ops.registry import REGISTRY
+    for name, op in REGISTRY.items():
+        if name in RULES:
+            op.onnx = RULES[name]
+        elif name in UNSUPPORTED or not callable(op.onnx):
+            op.onnx = None
+
+
+def unsupported_ops() -> dict[str, str]:
+    """Registry ops with no ONNX rule, and why."""
+    from ..ops.registry import REGISTRY
+    return {name: UNSUPPORTED.get(name, "no lowering rule yet")
+            for name, op in sorted(REGISTRY.items()) if not callable(op.onnx)}
