@@ -245,6 +245,11 @@ class Graph:
         return (f"<Graph {self.name}: {len(self.nodes)} nodes, {len(self.inputs)} inputs, "
                 f"{len(self.outputs)} outputs>")
 
+    def to_onnx(self, path, opset: int | None = None, **kwargs) -> None:
+        """Export to ONNX (see :func:`tensorlib.onnx.export_graph`)."""
+        from ..onnx import export_graph
+        export_graph(self, path, opset=opset, **kwargs)
+
     def to_dot(self) -> str:
         from .viz import to_dot
         return to_dot(self)
@@ -405,7 +410,9 @@ def format_graph(g: Graph) -> str:
         dev = f"  @{n.device}" if n.device not in ("cpu", "cpu:0") else ""
         name = f"  # {n.name}" if n.name and n.op in ("variable", "assign") else ""
         if n.op == "assign":
-            lines.append(f"  {n.attrs['var']} <- assign {args}{dev}{name}")
+            kind = "sgd_update[lr=%r]" % n.attrs["lr"] if n.attrs.get("update") == "sgd" \
+                else "assign"
+            lines.append(f"  {n.attrs['var']} <- {kind} {args}{dev}".rstrip())
         else:
             lines.append(f"  {outs} = {n.op}{at} {args}".rstrip() + dev + name)
     outs = ", ".join(v.label() for v in g.outputs)
