@@ -50,29 +50,22 @@ def _chain(x, y, tanh, exp):
     return h.sum()
 
 
-def w1b_tensorlib(quick: bool) -> float:
-    import tensorlib as tl
-    x = tl.randn(4, requires_grad=True)
-    y = tl.randn(4, requires_grad=True)
+def _w1b(framework: str):
+    def impl(quick: bool) -> float:
+        if framework == "torch":
+            import torch as lib
+            lib.set_num_threads(1)
+        else:
+            import tensorlib as lib
+        x = lib.randn(4, requires_grad=True)
+        y = lib.randn(4, requires_grad=True)
 
-    def step():
-        x.grad = None
-        y.grad = None
-        _chain(x, y, tl.tanh, tl.exp).backward()
-    return time_per_call(step, _n(quick, 20_000)) * 1e6 / 10
-
-
-def w1b_torch(quick: bool) -> float:
-    import torch
-    torch.set_num_threads(1)
-    x = torch.randn(4, requires_grad=True)
-    y = torch.randn(4, requires_grad=True)
-
-    def step():
-        x.grad = None
-        y.grad = None
-        _chain(x, y, torch.tanh, torch.exp).backward()
-    return time_per_call(step, _n(quick, 20_000)) * 1e6 / 10
+        def step():
+            x.grad = None
+            y.grad = None
+            _chain(x, y, lib.tanh, lib.exp).backward()
+        return time_per_call(step, _n(quick, 20_000)) * 1e6 / 10
+    return impl
 
 
 def w1b_numpy(quick: bool) -> float:
@@ -137,7 +130,7 @@ WORKLOADS = [
     Workload("W1", "a + b, 4 elements, requires_grad", "µs/op",
              {"tensorlib": w1_tensorlib(True), "torch": w1_torch(True), "numpy": w1_numpy}),
     Workload("W1b", "10 small ops, forward + backward", "µs/op",
-             {"tensorlib": w1b_tensorlib, "torch": w1b_torch, "numpy": w1b_numpy}),
+             {"tensorlib": _w1b("tensorlib"), "torch": _w1b("torch"), "numpy": w1b_numpy}),
     Workload("W5", "matmul 1024x1024x1024 float32", "GFLOP/s",
              {"tensorlib": w5_tensorlib, "torch": w5_torch, "numpy": w5_numpy},
              lower_is_better=False),
