@@ -27,6 +27,7 @@ class ExportContext:
         self._n = 0
         self._consts: dict = {}
         self.node = None            # the graph node being lowered (for error messages)
+        self.used: set[int] = set()  # ids of Values some exported node or output reads
 
     def fresh(self, hint: str = "t") -> str:
         self._n += 1

@@ -82,7 +82,9 @@ def to_model(g: Graph, opset: int = DEFAULT_OPSET, input_names: Sequence[str] | 
         dims = [d if d is not None else dim_names.get((i, a), f"{name}_dim{a}")
                 for a, d in enumerate(v.shape)]
         inputs.append(_value_info(name, v, dims))
-    for n in _needed(g):
+    needed = _needed(g)
+    ctx.used = {v.id for n in needed for v in n.inputs} | {v.id for v in g.outputs}
+    for n in needed:
         ctx.node = n
         if n.op == "placeholder":
             continue

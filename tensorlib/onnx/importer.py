@@ -484,6 +484,15 @@ def _shape_attr(b, x, target, allowzero=0):
             out.append(-1 if d is None else d)
         else:
             out.append(s)
+    if out.count(-1) > 1:   # dynamic dims copied by 0 and a -1: solve the -1 statically
+        copied = [i for i, v in enumerate(target) if int(v) == 0 and not allowzero
+                  and x.shape[i] is None]
+        if len(copied) == 1 and x.shape.count(None) == 1:
+            static_in = math.prod(d for d in x.shape if d is not None)
+            static_out = math.prod(v for i, v in enumerate(out) if v != -1)
+            k = next(i for i, v in enumerate(out) if v == -1 and i not in copied)
+            if static_out and static_in % static_out == 0:
+                out[k] = static_in // static_out
     if out.count(-1) > 1:
         raise NotImplementedError(f"ONNX import: Reshape to {list(target)} of a tensor of shape "
                                   f"{x.shape} has more than one unknown dimension")

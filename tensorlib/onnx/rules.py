@@ -547,7 +547,7 @@ def _expand_ellipsis(index, ndim):
             out.extend([slice(None)] * (ndim - n_real))
         else:
             out.append(k)
-    if Ellipsis not in index:
+    if not any(k is Ellipsis for k in index):
         out.extend([slice(None)] * (ndim - n_real))
     return out
 
@@ -688,12 +688,14 @@ def _ceil_mode(n, hw, out_hw, dilation=(1, 1)) -> int:
 @rule("max_pool2d")
 def _max_pool(ctx, n):
     (ph, pw), hw = n.attrs["padding"], n.inputs[0].shape[2:]
-    y, idx = ctx.op("MaxPool", ctx.ins(n), n_out=2, kernel_shape=list(n.attrs["kernel"]),
-                    strides=list(n.attrs["stride"]), pads=[ph, pw, ph, pw],
-                    dilations=list(n.attrs["dilation"]),
-                    ceil_mode=_ceil_mode(n, hw, n.attrs["out_hw"], n.attrs["dilation"]))
-    if None in hw:
-        return [y, None]
+    want_idx = n.outputs[1].id in ctx.used and None not in hw
+    res = ctx.op("MaxPool", ctx.ins(n), n_out=2 if want_idx else 1,
+                 kernel_shape=list(n.attrs["kernel"]), strides=list(n.attrs["stride"]),
+                 pads=[ph, pw, ph, pw], dilations=list(n.attrs["dilation"]),
+                 ceil_mode=_ceil_mode(n, hw, n.attrs["out_hw"], n.attrs["dilation"]))
+    if not want_idx:
+        return [res, None]
+    y, idx = res
     # ONNX indices run over the whole (N, C, H, W) tensor; tensorlib's over one plane
     return [y, ctx.op("Mod", [idx, ctx.const(np.asarray(hw[0] * hw[1], np.int64))], fmod=0)]
 
