@@ -15,7 +15,7 @@ from ._util import norm_axes, norm_axis, numel, to_float, to_tensor
 def _reduce_infer_factory(dtype_rule):
     def infer(x, *, axis, keepdims, **attrs):
         shape, dt = x
-        axes = range(len(shape)) if axis is None else axis
+        axes = range(len(shape)) if axis is None else (axis,) if isinstance(axis, int) else axis
         if keepdims:
             out = tuple(1 if i in axes else d for i, d in enumerate(shape))
         else:
