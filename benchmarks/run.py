@@ -29,7 +29,10 @@ def collect() -> list[Workload]:
             if e.name == name:
                 continue
             raise
-        out.extend(getattr(mod, "WORKLOADS", []))
+        for w in getattr(mod, "WORKLOADS", []):
+            if not isinstance(w, Workload):
+                raise TypeError(f"{name}.WORKLOADS must hold harness.Workload objects, got {w!r}")
+            out.append(w)
     return out
 
 
