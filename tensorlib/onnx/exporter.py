@@ -219,6 +219,22 @@ def export(model, example_inputs, path: str | os.PathLike, dynamic_axes=None,
     finally:
         if was_training:
             model.train()
+    _name_parameters(g, model)
     export_graph(g, path, opset=opset, input_names=names, output_names=output_names,
                  dim_names=dims)
     return g
+
+
+def _name_parameters(g: Graph, model) -> None:
+    """Name the variables after the module's parameters/buffers (``fc.weight``), so the
+    ONNX initializers carry the names PyTorch users expect."""
+    named = {}
+    for attr in ("named_parameters", "named_buffers"):
+        fn = getattr(model, attr, None)
+        if fn is not None:
+            named.update({id(t): k for k, t in fn()})
+    for n in g.nodes:
+        if n.op == "variable" and n in g.bindings and n.attrs.get("slot") == "data":
+            k = named.get(id(g.bindings[n][0]))
+            if k is not None:
+                n.name = n.out.name = k

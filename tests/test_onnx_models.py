@@ -1,0 +1,256 @@
+"""ONNX round trips for whole models: tensorlib -> ONNX -> onnxruntime (MLP, the seed's
+convnet, an LSTM language model, a transformer encoder block), and PyTorch -> ONNX ->
+tensorlib (a ResNet-18-style network and an MLP), including fine-tuning the import."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+import tensorlib.nn.functional as F
+from tensorlib import nn
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+
+class LSTMLanguageModel(nn.Module):
+    def __init__(self, vocab: int = 20, emb: int = 8, hidden: int = 16):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, emb)
+        self.lstm = nn.LSTM(emb, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, vocab)
+
+    def forward(self, ids):
+        h, _ = self.lstm(self.emb(ids))
+        return self.out(h)
+
+
+def _models():
+    from tensorlib.demo import DeepMnist
+    rng = np.random.default_rng(0)
+    return {
+        "mlp": (lambda: nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)),
+                lambda n: rng.standard_normal((n, 8)).astype(np.float32), True),
+        "convnet": (DeepMnist, lambda n: rng.random((n, 784)).astype(np.float32), True),
+        "lstm_lm": (LSTMLanguageModel,
+                    lambda n: rng.integers(0, 20, (n, 5)).astype(np.int64), False),
+        "transformer": (lambda: nn.TransformerEncoderLayer(16, 4, dim_feedforward=32,
+                                                           batch_first=True),
+                        lambda n: rng.standard_normal((n, 5, 16)).astype(np.float32), False),
+    }
+
+
+@pytest.mark.parametrize("name", ["mlp", "convnet", "lstm_lm", "transformer"])
+def test_model_matches_onnxruntime(name, tmp_path):
+    make, data, dynamic = _models()[name]
+    tl.manual_seed(0)
+    model = make()
+    model.train()            # export must switch to eval (dropout off) and back
+    x = data(2)
+    path = tmp_path / f"{name}.onnx"
+    tl.onnx.export(model, (tl.tensor(x),), path, dynamic_axes={0: {0: "batch"}} if dynamic
+                   else None)
+    assert model.training
+    model.eval()
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    inits = {i.name for i in proto.graph.initializer}
+    assert {k for k, _ in model.named_parameters()} <= inits, "weights must be initializers"
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for n in ((2, 5) if dynamic else (2,)):
+        xn = data(n)
+        want = model(tl.tensor(xn)).numpy()
+        got = sess.run(None, {"input0": xn})[0]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    if dynamic:
+        dim = proto.graph.input[0].type.tensor_type.shape.dim[0]
+        assert dim.dim_param == "batch"
+    # and back: the ONNX file imports and runs in tensorlib
+    back = tl.onnx.load(path)
+    with tl.no_grad():
+        np.testing.assert_allclose(back(x).numpy(), model(tl.tensor(x)).numpy(), rtol=1e-4,
+                                   atol=1e-5)
+
+
+def test_graph_to_onnx_from_capture(tmp_path):
+    tl.manual_seed(1)
+    w = tl.randn(4, 3, requires_grad=True)
+    x = tl.randn(2, 4)
+    with tl.capture(x) as g:
+        y = (x @ w).tanh().sum(axis=1)
+    g.set_outputs(y)
+    g.to_onnx(tmp_path / "g.onnx", opset=13)
+    sess = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    np.testing.assert_allclose(got, y.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_bad_opset_is_rejected(tmp_path):
+    x = tl.randn(2, 2)
+    with tl.capture(x) as g:
+        y = x.exp()
+    g.set_outputs(y)
+    with pytest.raises(ValueError, match="opset"):
+        g.to_onnx(tmp_path / "g.onnx", opset=7)
+
+
+# --- PyTorch-made models --------------------------------------------------------------------
+def _torch_resnet(torch):
+    tnn = torch.nn
+
+    class Block(tnn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.c1 = tnn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.b1 = tnn.BatchNorm2d(cout)
+            self.c2 = tnn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.b2 = tnn.BatchNorm2d(cout)
+            self.down = None if stride == 1 and cin == cout else tnn.Sequential(
+                tnn.Conv2d(cin, cout, 1, stride, bias=False), tnn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            y = torch.relu(self.b1(self.c1(x)))
+            y = self.b2(self.c2(y))
+            return torch.relu(y + (x if self.down is None else self.down(x)))
+
+    class ResNet18(tnn.Module):
+        """ResNet-18's layout (stem, 4 stages of 2 basic blocks, global pool, fc), narrow."""
+
+        def __init__(self, width=8, classes=10):
+            super().__init__()
+            self.stem = tnn.Sequential(tnn.Conv2d(3, width, 7, 2, 3, bias=False),
+                                       tnn.BatchNorm2d(width), tnn.ReLU(),
+                                       tnn.MaxPool2d(3, 2, 1))
+            blocks, cin = [], width
+            for i, c in enumerate([width, 2 * width, 4 * width, 8 * width]):
+                blocks += [Block(cin, c, 1 if i == 0 else 2), Block(c, c, 1)]
+                cin = c
+            self.layers = tnn.Sequential(*blocks)
+            self.pool = tnn.AdaptiveAvgPool2d(1)
+            self.fc = tnn.Linear(cin, classes)
+
+        def forward(self, x):
+            return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
+
+    torch.manual_seed(0)
+    m = ResNet18().eval()
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, tnn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.5, 2.0)
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.2, 0.2)
+    return m
+
+
+@pytest.fixture(scope="module")
+def torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("keep_bn", [False, True])
+def test_torch_resnet_imports_and_matches(torch, tmp_path, keep_bn):
+    m = _torch_resnet(torch)
+    x = torch.randn(2, 3, 32, 32)
+    path = tmp_path / "resnet.onnx"
+    kw = dict(training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False) \
+        if keep_bn else {}
+    torch.onnx.export(m, (x,), str(path), dynamo=False, input_names=["x"],
+                      output_names=["logits"], dynamic_axes={"x": {0: "N"}}, **kw)
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert {"Conv", "MaxPool", "GlobalAveragePool", "Gemm", "Add", "Relu"} <= ops
+    assert ("BatchNormalization" in ops) == keep_bn
+    g = tl.onnx.load(path)
+    assert g.input_names == ["x"] and g.graph.inputs[0].shape[0] is None
+    assert all(p.requires_grad for _, p in g.named_parameters())
+    x5 = torch.randn(5, 3, 32, 32)
+    with torch.no_grad():
+        want = m(x5).numpy()
+    with tl.no_grad():
+        got = g(x5.numpy()).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    got_tape = g(x5.numpy())                  # the eager (tape) path gives the same answer
+    np.testing.assert_allclose(got_tape.detach().numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+def test_torch_mlp_imports_and_matches(torch, tmp_path):
+    tnn = torch.nn
+    torch.manual_seed(0)
+    m = tnn.Sequential(tnn.Linear(6, 32), tnn.ReLU(), tnn.Linear(32, 16), tnn.Tanh(),
+                       tnn.Linear(16, 3), tnn.Softmax(dim=-1)).eval()
+    x = torch.randn(4, 6)
+    path = tmp_path / "mlp.onnx"
+    torch.onnx.export(m, (x,), str(path), dynamo=False, input_names=["x"],
+                      dynamic_axes={"x": {0: "N"}})
+    g = tl.onnx.load(path)
+    x7 = torch.randn(7, 6)
+    with torch.no_grad():
+        want = m(x7).numpy()
+    with tl.no_grad():
+        np.testing.assert_allclose(g(x=x7.numpy()).numpy(), want, rtol=1e-5, atol=1e-6)
+    assert len(g.parameters()) == 6
+
+
+def test_torch_lstm_imports_and_matches(torch, tmp_path):
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(5, 7, num_layers=1, bidirectional=True).eval()
+    x = torch.randn(4, 3, 5)
+    path = tmp_path / "lstm.onnx"
+    torch.onnx.export(lstm, (x,), str(path), dynamo=False, input_names=["x"])
+    assert "LSTM" in {n.op_type for n in onnx.load(str(path)).graph.node}
+    g = tl.onnx.load(path)
+    with torch.no_grad():
+        want = [t.numpy() for t in (lstm(x)[0],) + lstm(x)[1]]
+    with tl.no_grad():
+        got = g(x.numpy())
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a.numpy(), b, rtol=1e-4, atol=1e-5)
+
+
+def test_retraining_the_imported_last_layer_lowers_the_loss(torch, tmp_path):
+    m = _torch_resnet(torch)
+    path = tmp_path / "resnet.onnx"
+    torch.onnx.export(m, (torch.randn(1, 3, 32, 32),), str(path), dynamo=False,
+                      input_names=["x"], dynamic_axes={"x": {0: "N"}})
+    g = tl.onnx.load(path)
+    for name, p in g.named_parameters():
+        p.requires_grad_(name.startswith("fc."))
+    head = g.parameters()
+    assert {k for k, _ in g.named_parameters()} == {"fc.weight", "fc.bias"}
+    frozen = {k: t.numpy().copy() for k, t in g.state_dict().items() if not k.startswith("fc")}
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 3, 32, 32)).astype(np.float32)
+    y = tl.tensor((x[:, 0].mean(axis=(1, 2)) > 0).astype(np.int64) * 3)  # 2 new classes
+    opt = tl.optim.SGD(head, lr=0.5)
+    losses = []
+    for _ in range(15):
+        loss = F.cross_entropy(g(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.item()))
+    assert losses[-1] < 0.7 * losses[0], losses
+    for k, v in frozen.items():       # only the head moved
+        np.testing.assert_array_equal(g[k].numpy(), v)
+
+
+def test_unsupported_onnx_ops_are_listed_at_once(tmp_path):
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Hardmax", ["a"], ["b"]),
+             helper.make_node("Celu", ["b"], ["c"]), helper.make_node("Det", ["c"], ["y"])]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]))
+    with pytest.raises(NotImplementedError) as e:
+        tl.onnx.load(model)
+    listed = str(e.value).split("(supported")[0]
+    assert "Celu, Det, Hardmax" in listed and "Relu" not in listed
+
+
+def test_not_an_onnx_file(tmp_path):
+    p = tmp_path / "x.onnx"
+    p.write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(ValueError, match="not a valid ONNX model"):
+        tl.onnx.load(p)
