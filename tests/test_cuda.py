@@ -250,9 +250,22 @@ def test_pin_memory():
     np.testing.assert_array_equal(p.to("cuda").cpu().numpy(), x.numpy())
 
 
+OPTIMIZERS = {   # the CUDA-fused SGD/Adam steps (tensorlib/cuda/optim.py) against the CPU
+    "sgd_momentum": lambda o, ps: o.SGD(ps, lr=0.1, momentum=0.9),
+    "sgd_nesterov_wd": lambda o, ps: o.SGD(ps, lr=0.1, momentum=0.9, nesterov=True,
+                                           weight_decay=0.01),
+    "sgd_plain_dampening": lambda o, ps: o.SGD(ps, lr=0.1, momentum=0.5, dampening=0.3),
+    "sgd_no_momentum": lambda o, ps: o.SGD(ps, lr=0.1),
+    "adam": lambda o, ps: o.Adam(ps, lr=1e-2),
+    "adam_wd": lambda o, ps: o.Adam(ps, lr=1e-2, weight_decay=0.1),
+    "adamw": lambda o, ps: o.AdamW(ps, lr=1e-2, weight_decay=0.1),
+}
+
+
 @gpu
 @pytest.mark.gpu
-def test_module_and_optimizer_on_cuda():
+@pytest.mark.parametrize("make_opt", list(OPTIMIZERS.values()), ids=list(OPTIMIZERS))
+def test_module_and_optimizer_on_cuda(make_opt):
     nn = pytest.importorskip("tensorlib.nn")
     optim = pytest.importorskip("tensorlib.optim")
     tl.manual_seed(0)
@@ -263,7 +276,7 @@ def test_module_and_optimizer_on_cuda():
     assert all(p.device == tl.device("cuda:0") for p in m_gpu.parameters())
     x = np.random.default_rng(0).standard_normal((5, 8)).astype(np.float32)
     for m, dev in ((m_cpu, "cpu"), (m_gpu, "cuda")):
-        opt = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+        opt = make_opt(optim, m.parameters())
         for _ in range(3):
             opt.zero_grad()
             loss = (m(tl.tensor(x, device=dev)) ** 2).mean()

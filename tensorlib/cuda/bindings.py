@@ -64,6 +64,65 @@ BINDINGS["conv2d_input_grad"] = _conv("_input_grad_impl", "col2im_xp")
 BINDINGS["conv2d_weight_grad"] = _conv("_weight_grad_impl", "im2col_xp")
 
 
+# --- pooling: one thread per output window, argmax as the op's flat h*W+w index ---------------
+_KERNEL_FLOATS = ("float16", "float32", "float64")   # float16 runs in float32 and is cast back
+
+
+def _generic(name):
+    """The op's generic CuPy forward, for inputs a kernel does not take."""
+    from ..backends import cupy
+    fwd = REGISTRY[name].fwd
+    return lambda *a, **k: fwd(cupy(), *a, **k)
+
+
+@_bind("max_pool2d")
+def _max_pool2d(x, *, kernel, stride, padding, dilation, out_hw):
+    if x.dtype.name not in _KERNEL_FLOATS or x.ndim != 4:
+        return _generic("max_pool2d")(x, kernel=kernel, stride=stride, padding=padding,
+                                      dilation=dilation, out_hw=out_hw)
+    from .kernels import maxpool2d
+    return maxpool2d(x, tuple(kernel), tuple(stride), tuple(padding), tuple(dilation),
+                     tuple(out_hw))
+
+
+@_bind("max_pool2d_grad")
+def _max_pool2d_grad(g, idx, *, input_hw):
+    if idx.shape != g.shape or idx.dtype.kind not in "iu":
+        raise ValueError(f"max_pool2d_grad: indices {idx.shape} {idx.dtype} must be integers "
+                         f"with the gradient's shape {g.shape}")
+    if g.dtype.name not in _KERNEL_FLOATS:
+        return _generic("max_pool2d_grad")(g, idx, input_hw=input_hw)
+    from .kernels import maxpool2d_backward
+    return maxpool2d_backward(g, idx, tuple(g.shape[:2]) + tuple(input_hw))
+
+
+# --- embedding backward: one atomic add per gradient element ----------------------------------
+@_bind("embedding_grad")
+def _embedding_grad(g, idx, *, num_weights, padding_idx):
+    if g.dtype.name not in _KERNEL_FLOATS or g.shape[:-1] != idx.shape:
+        return _generic("embedding_grad")(g, idx, num_weights=num_weights,
+                                          padding_idx=padding_idx)
+    from .kernels import embedding_backward
+    return embedding_backward(idx, g, num_weights, padding_idx)
+
+
+# --- LSTM cell: the gate nonlinearities and the state update in one pass ----------------------
+@_bind("lstm_cell")
+def _lstm_cell(gates, c):
+    if gates.dtype.name not in _KERNEL_FLOATS or c.dtype != gates.dtype:
+        return _generic("lstm_cell")(gates, c)
+    from .kernels import lstm_cell
+    return lstm_cell(gates, c)
+
+
+@_bind("lstm_cell_grad")
+def _lstm_cell_grad(acts, c, c_new, gh, gc, gacts):
+    if acts.dtype.name not in _KERNEL_FLOATS:
+        return _generic("lstm_cell_grad")(acts, c, c_new, gh, gc, gacts)
+    from .kernels import lstm_cell_backward
+    return lstm_cell_backward(gh, gc, acts, c, c_new, gacts)
+
+
 def install() -> list[str]:
     bound = []
     for name, k in BINDINGS.items():

@@ -307,7 +307,7 @@ def embedding_backward(idx, g, num_embeddings: int, padding_idx: int | None = No
         f = function(S.EMBEDDING, f"embedding_bwd<{_t(ga.dtype)}>")
         f(_grid(ga.size), (_THREADS,),
           (ii, ga.reshape(-1, D), gw, _i64(ii.size), _i64(D),
-           _i64(-1 if padding_idx is None else padding_idx)))
+           _i64(-1 if padding_idx is None else padding_idx), _i64(num_embeddings)))
     return gw.astype(dt, copy=False)
 
 
@@ -325,28 +325,30 @@ def lstm_cell(gates, c0):
     if h.size:
         f = function(S.LSTM, f"lstm_cell_fwd<{_t(ga.dtype)}>")
         f(_grid(h.size), (_THREADS,), (ga, c0a, h, c, acts, _i64(B), _i64(H)))
-    return h.astype(dt, copy=False), c.astype(dt, copy=False), acts
+    return h.astype(dt, copy=False), c.astype(dt, copy=False), acts.astype(dt, copy=False)
 
 
-def lstm_cell_backward(dh, dc, acts, c0, c):
-    """(d gates (B, 4H), d c0 (B, H)) from dh, dc (None for zero) and the saved values."""
+def lstm_cell_backward(dh, dc, acts, c0, c, dacts=None):
+    """(d gates (B, 4H), d c0 (B, H)) from dh, dc, the activated gates' gradient ``dacts``
+    (each None for zero) and the saved values."""
     cp = _cupy()
-    acts = cp.ascontiguousarray(acts)
-    dt = acts.dtype
+    acts, dt = _work(acts)
+    wt = acts.dtype
     B, H4 = acts.shape
     H = H4 // 4
 
-    def prep(a):
-        return None if a is None else cp.ascontiguousarray(cp.broadcast_to(a, (B, H)), dtype=dt)
+    def prep(a, shape=(B, H)):
+        return None if a is None else cp.ascontiguousarray(cp.broadcast_to(a, shape), dtype=wt)
     dgates = cp.empty_like(acts)
-    dc0 = cp.empty((B, H), dt)
+    dc0 = cp.empty((B, H), wt)
     if dc0.size:
-        f = function(S.LSTM, f"lstm_cell_bwd<{_t(dt)}>")
-        dha, dca = prep(dh), prep(dc)
+        f = function(S.LSTM, f"lstm_cell_bwd<{_t(wt)}>")
+        dha, dca, daa = prep(dh), prep(dc), prep(dacts, (B, H4))
         f(_grid(dc0.size), (_THREADS,),
-          (dha if dha is not None else _null(), dca if dca is not None else _null(), acts,
-           prep(c0), prep(c), dgates, dc0, _i64(B), _i64(H)))
-    return dgates, dc0
+          (dha if dha is not None else _null(), dca if dca is not None else _null(),
+           daa if daa is not None else _null(), acts, prep(c0), prep(c), dgates, dc0, _i64(B),
+           _i64(H)))
+    return dgates.astype(dt, copy=False), dc0.astype(dt, copy=False)
 
 
 # --- optimizer updates (in place) ----------------------------------------------------------------
@@ -365,17 +367,21 @@ def sgd_update_(p, g, buf, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
 
 
 def adam_update_(p, g, m, v, step: int, lr, beta1=0.9, beta2=0.999, eps=1e-8,
-                 weight_decay=0.0, decoupled=False) -> None:
-    """In-place Adam (or AdamW when ``decoupled``) step number ``step`` (from 1)."""
+                 weight_decay=0.0, decoupled=False, bias_corrections=None) -> None:
+    """In-place Adam (or AdamW when ``decoupled``) step number ``step`` (from 1).
+
+    ``bias_corrections`` (bc1, bc2) overrides 1 - beta1**step and 1 - beta2**step.
+    """
     cp = _cupy()
     _inplace_ok("adam_update_", p, m, v)
     g = cp.ascontiguousarray(g, dtype=p.dtype)
     T = p.dtype.type
+    bc1, bc2 = bias_corrections or (1 - beta1 ** step, 1 - beta2 ** step)
     if p.size:
         f = function(S.OPTIM, f"adam_update<{_t(p.dtype)}>")
         f(_grid(p.size), (_THREADS,),
           (p, g, m, v, _i64(p.size), T(lr), T(beta1), T(beta2), T(eps), T(weight_decay),
-           T(1 - beta1 ** step), T(1 - beta2 ** step), np.int32(bool(decoupled))))
+           T(bc1), T(bc2), np.int32(bool(decoupled))))
 
 
 def _inplace_ok(name, p, *state) -> None:

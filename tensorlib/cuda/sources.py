@@ -300,14 +300,17 @@ __global__ void maxpool2d_fwd(const T* __restrict__ x, T* __restrict__ y, i64* _
     }
 }
 
-// gx (zeroed by the caller) += g scattered to the argmax positions.
+// gx (zeroed by the caller) += g scattered to the argmax positions (out-of-range ones skipped).
 template <typename T>
 __global__ void maxpool2d_bwd(const T* __restrict__ g, const i64* __restrict__ arg,
                               T* __restrict__ gx, i64 NC, i64 HW, i64 L) {
     const i64 n_all = NC * L;
     for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n_all;
          i += (i64)gridDim.x * blockDim.x)
-        atomicAdd(gx + (i / L) * HW + arg[i], g[i]);
+    {
+        const i64 a = arg[i];
+        if (a >= 0 && a < HW) atomicAdd(gx + (i / L) * HW + a, g[i]);   // never write outside
+    }
 }
 """, tuple(f"{k}<{t}>" for k in ("maxpool2d_fwd", "maxpool2d_bwd") for t in FLOAT_TYPES))
 
@@ -368,15 +371,16 @@ __global__ void layernorm_bwd(const T* __restrict__ x, const T* __restrict__ g,
 EMBEDDING = Source("embedding", r"""
 typedef long long i64;
 
-// gw (zeroed by the caller) [idx[i], :] += g[i, :]; rows equal to padding_idx are skipped.
+// gw (zeroed by the caller) [idx[i], :] += g[i, :]; rows equal to padding_idx, and indices
+// outside [0, V), are skipped.
 template <typename T>
 __global__ void embedding_bwd(const i64* __restrict__ idx, const T* __restrict__ g,
-                              T* __restrict__ gw, i64 n, i64 D, i64 padding_idx) {
+                              T* __restrict__ gw, i64 n, i64 D, i64 padding_idx, i64 V) {
     const i64 n_all = n * D;
     for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n_all;
          i += (i64)gridDim.x * blockDim.x) {
         const i64 r = i / D, j = i - r * D, t = idx[r];
-        if (t != padding_idx) atomicAdd(gw + t * D + j, g[i]);
+        if (t != padding_idx && t >= 0 && t < V) atomicAdd(gw + t * D + j, g[i]);
     }
 }
 """, tuple(f"embedding_bwd<{t}>" for t in FLOAT_TYPES))
@@ -409,12 +413,13 @@ __global__ void lstm_cell_fwd(const T* __restrict__ gates, const T* __restrict__
     }
 }
 
-// From dh, dc (B, H) (either may be null), acts, c0 and c: d_gates (B, 4H), d_c0 (B, H).
+// From dh, dc (B, H) and da (B, 4H), the gradient of the activated gates (each may be
+// null), acts, c0 and c: d_gates (B, 4H), d_c0 (B, H).
 template <typename T>
 __global__ void lstm_cell_bwd(const T* __restrict__ dh, const T* __restrict__ dc,
-                              const T* __restrict__ acts, const T* __restrict__ c0,
-                              const T* __restrict__ c, T* __restrict__ dgates,
-                              T* __restrict__ dc0, i64 B, i64 H) {
+                              const T* __restrict__ da, const T* __restrict__ acts,
+                              const T* __restrict__ c0, const T* __restrict__ c,
+                              T* __restrict__ dgates, T* __restrict__ dc0, i64 B, i64 H) {
     const i64 n_all = B * H;
     for (i64 k = (i64)blockIdx.x * blockDim.x + threadIdx.x; k < n_all;
          k += (i64)gridDim.x * blockDim.x) {
@@ -424,10 +429,12 @@ __global__ void lstm_cell_bwd(const T* __restrict__ dh, const T* __restrict__ dc
         const T tc = tanh(c[k]);
         const T gh = dh ? dh[k] : T(0);
         const T gc = (dc ? dc[k] : T(0)) + gh * og * (T(1) - tc * tc);
-        dgates[base] = gc * gg * ig * (T(1) - ig);
-        dgates[base + H] = gc * c0[k] * fg * (T(1) - fg);
-        dgates[base + 2 * H] = gc * ig * (T(1) - gg * gg);
-        dgates[base + 3 * H] = gh * tc * og * (T(1) - og);
+        T a0 = T(0), a1 = T(0), a2 = T(0), a3 = T(0);
+        if (da) { a0 = da[base]; a1 = da[base + H]; a2 = da[base + 2 * H]; a3 = da[base + 3 * H]; }
+        dgates[base] = (gc * gg + a0) * ig * (T(1) - ig);
+        dgates[base + H] = (gc * c0[k] + a1) * fg * (T(1) - fg);
+        dgates[base + 2 * H] = (gc * ig + a2) * (T(1) - gg * gg);
+        dgates[base + 3 * H] = (gh * tc + a3) * og * (T(1) - og);
         dc0[k] = gc * fg;
     }
 }
