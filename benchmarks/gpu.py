@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 
 import numpy as np
 
-import tensorlib as tl
+# run as ``python benchmarks/gpu.py`` from a checkout that is not installed: the repo root
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import tensorlib as tl  # noqa: E402
 
 
 # --- timing ---------------------------------------------------------------------------
