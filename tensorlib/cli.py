@@ -1,0 +1,172 @@
+"""The ``tensorlib`` command: inspect and run graph files (native ``.tlg`` and ONNX).
+
+    tensorlib inspect FILE
+    tensorlib run FILE --input NAME=x.npy [--input ...] --output out.npy [--runtime ort]
+
+Also ``python -m tensorlib.cli``. Arrays are read with ``allow_pickle=False``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+
+import numpy as np
+
+
+def _kind(path: str) -> str:
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return "native" if head.startswith(b"PK") else "onnx"
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _shape(dims) -> str:
+    return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
+
+
+def inspect_file(path: str) -> str:
+    """A readable summary: format, signature, ops, parameters (count and sizes), opset."""
+    lines = []
+    if _kind(path) == "native":
+        from .export import read_archive
+        doc, _ = read_archive(path)
+        g = doc["graph"]
+        sig = doc.get("signature", {})
+        lines.append(f"{path}: tensorlib graph file, format version {doc['version']} "
+                     f"(written by tensorlib {doc.get('tensorlib_version', '?')})")
+        params = [(o["name"], o["shape"], o["dtype"]) for o in doc.get("owners", [])]
+        ops = Counter(n["op"] for n in g["nodes"])
+        devices = sorted({n["device"] for n in g["nodes"]})
+        ins = [(s["name"], s["shape"], s["dtype"]) for s in sig.get("inputs", [])]
+        outs = [(s["name"], s["shape"], s["dtype"]) for s in sig.get("outputs", [])]
+        extra = [f"devices: {', '.join(devices)}",
+                 f"training step: {'yes' if ops.get('assign') else 'no'}"]
+        opset = None
+    else:
+        import onnx
+        from onnx import helper
+        m = onnx.load(path)
+        inits = {t.name: t for t in m.graph.initializer}
+        opset = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in m.opset_import)
+        lines.append(f"{path}: ONNX model, IR version {m.ir_version}, producer "
+                     f"{m.producer_name or '?'} {m.producer_version}".rstrip())
+
+        def spec(v):
+            tt = v.type.tensor_type
+            dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                    for d in tt.shape.dim] if tt.HasField("shape") else []
+            return (v.name, dims, np.dtype(helper.tensor_dtype_to_np_dtype(tt.elem_type)).name
+                    if tt.elem_type else "?")
+        ins = [spec(v) for v in m.graph.input if v.name not in inits]
+        outs = [spec(v) for v in m.graph.output]
+        params = [(t.name, list(t.dims),
+                   np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).name)
+                  for t in m.graph.initializer]
+        ops = Counter(n.op_type for n in m.graph.node)
+        extra = []
+    lines.append("inputs:")
+    lines += [f"  {n}: {dt}{_shape(s)}" for n, s, dt in ins]
+    lines.append("outputs:")
+    lines += [f"  {n}: {dt}{_shape(s)}" for n, s, dt in outs]
+    if opset:
+        lines.append(f"opset: {opset}")
+    lines += extra
+    total = sum(int(np.prod(s, dtype=np.int64)) for _, s, _ in params)
+    nbytes = sum(int(np.prod(s, dtype=np.int64)) * np.dtype(dt).itemsize for _, s, dt in params)
+    lines.append(f"parameters: {len(params)} tensors, {total:,} values, {_fmt_bytes(nbytes)}")
+    for name, s, dt in params[:50]:
+        lines.append(f"  {name}: {dt}{_shape(s)}")
+    if len(params) > 50:
+        lines.append(f"  ... {len(params) - 50} more")
+    lines.append(f"ops ({sum(ops.values())} nodes):")
+    lines += [f"  {op}: {k}" for op, k in sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return "\n".join(lines)
+
+
+def _inputs(specs: list[str]) -> dict[str, np.ndarray]:
+    out = {}
+    for s in specs:
+        if "=" not in s:
+            raise SystemExit(f"tensorlib run: --input must be NAME=FILE.npy, got {s!r}")
+        name, f = s.split("=", 1)
+        out[name] = np.load(f, allow_pickle=False)
+    return out
+
+
+def run_file(path: str, inputs: dict[str, np.ndarray], runtime: str = "tensorlib") -> dict:
+    """Run a native or ONNX file on named inputs; returns {output name: array}."""
+    if _kind(path) == "onnx" and runtime in ("ort", "onnxruntime"):
+        import onnxruntime as ort
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        names = [o.name for o in sess.get_outputs()]
+        return dict(zip(names, sess.run(None, inputs)))
+    from . import no_grad
+    if _kind(path) == "native":
+        from .export import load_graph
+        g = load_graph(path)
+    else:
+        from .onnx import load
+        g = load(path)
+    names = g.input_names
+    missing = [n for n in names if n not in inputs]
+    unknown = [n for n in inputs if n not in names]
+    if missing or unknown:
+        raise SystemExit(f"tensorlib run: inputs {names} expected; missing {missing}, "
+                         f"unknown {unknown}")
+    with no_grad():
+        res = g(**inputs)
+    res = res if isinstance(res, tuple) else (res,)
+    out_names = [s["name"] for s in g.signature["outputs"]]
+    return {n: r.numpy() for n, r in zip(out_names, res)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="tensorlib", description="Inspect and run tensorlib graph "
+                                "files (.tlg) and ONNX models.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    pi = sub.add_parser("inspect", help="signature, ops, parameters and opset of a file")
+    pi.add_argument("file")
+    pr = sub.add_parser("run", help="run a file on .npy inputs")
+    pr.add_argument("file")
+    pr.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE.npy")
+    pr.add_argument("--output", "-o", required=True,
+                    help="a .npy file (one output) or .npz (all outputs by name)")
+    pr.add_argument("--runtime", default="tensorlib", choices=["tensorlib", "ort",
+                                                               "onnxruntime"],
+                    help="for ONNX files: run in tensorlib (import) or onnxruntime")
+    args = p.parse_args(argv)
+    if not os.path.exists(args.file):
+        print(f"tensorlib: no such file {args.file!r}", file=sys.stderr)
+        return 2
+    try:
+        if args.cmd == "inspect":
+            print(inspect_file(args.file))
+            return 0
+        outs = run_file(args.file, _inputs(args.input), args.runtime)
+    except (ValueError, TypeError, NotImplementedError, OSError) as e:
+        print(f"tensorlib {args.cmd}: {e}", file=sys.stderr)
+        return 1
+    if args.output.endswith(".npz"):
+        np.savez(args.output, **outs)
+    else:
+        if len(outs) != 1:
+            print(f"tensorlib run: the graph has {len(outs)} outputs {list(outs)}; write them "
+                  "to a .npz file", file=sys.stderr)
+            return 1
+        np.save(args.output, next(iter(outs.values())))
+    for name, a in outs.items():
+        print(f"{name}: {a.dtype}{list(a.shape)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
