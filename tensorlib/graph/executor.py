@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .checks import VALUE_CHECKS
 from .ir import Graph, Node, Value
 
 _asarray = np.asarray
@@ -123,8 +124,9 @@ def _compile(plan: Plan, memory: bool):
                 buf_arrays.append(b)
                 lines.append(f"    {outs[0]} = K{n.id}({args}, out=O{n.id})")
                 continue
-            if op.check is not None:
-                ns[f"Q{n.id}"] = functools.partial(op.check, **n.attrs) if n.attrs else op.check
+            chk = op.check if op.check is not None else VALUE_CHECKS.get(n.op)
+            if chk is not None:
+                ns[f"Q{n.id}"] = functools.partial(chk, **n.attrs) if n.attrs else chk
                 lines.append(f"    Q{n.id}({args})")
             ns[f"K{n.id}"] = functools.partial(k, **n.attrs) if n.attrs else k
             lhs = ", ".join(outs) + ("," if len(outs) == 1 and len(n.outputs) > 1 else "")
@@ -140,6 +142,9 @@ def _compile(plan: Plan, memory: bool):
         src = nm(n.inputs[0]) if n.inputs else "None"
         if mode == "input":
             lines.append(f"    _write_data(inputs[{n.attrs['input']}], {src})")
+        elif n.attrs.get("update") == "sgd":
+            ns[f"W{n.id}"] = g.bindings[n][0]
+            lines.append(f"    _sgd_inplace(W{n.id}, {src}, {n.attrs['lr']!r})")
         else:
             ns[f"W{n.id}"] = g.bindings[n][0]
             fn = {"data": "_write_data", "grad": "_set_grad", "grad_data": "_write_grad_data"}[mode]

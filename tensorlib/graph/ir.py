@@ -410,8 +410,8 @@ def format_graph(g: Graph) -> str:
         dev = f"  @{n.device}" if n.device not in ("cpu", "cpu:0") else ""
         name = f"  # {n.name}" if n.name and n.op in ("variable", "assign") else ""
         if n.op == "assign":
-            kind = "sgd_update[lr=%r]" % n.attrs["lr"] if n.attrs.get("update") == "sgd" \
-                else "assign"
+            kind = (f"sgd_update[lr={n.attrs['lr']!r}]" if n.attrs.get("update") == "sgd"
+                    else "assign")
             lines.append(f"  {n.attrs['var']} <- {kind} {args}{dev}".rstrip())
         else:
             lines.append(f"  {outs} = {n.op}{at} {args}".rstrip() + dev + name)

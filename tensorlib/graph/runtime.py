@@ -33,6 +33,20 @@ def _set_grad(owner, arr) -> None:
     owner.grad = None if arr is None else _wrap(arr, owner._device, False, None, 0)
 
 
+def _sgd_inplace(t, g, lr: float) -> None:
+    """``t -= lr * g`` in the variable's storage (the Cython kernel when it applies)."""
+    p = t._data
+    if (isinstance(p, np.ndarray) and p.flags.c_contiguous and p.flags.writeable
+            and p.dtype in (np.float32, np.float64) and g.dtype == p.dtype and p.size):
+        from .. import _ops
+        gf = np.ascontiguousarray(g).reshape(-1)
+        pf = p.reshape(-1)
+        _ops.sgd_update(pf, gf, pf, lr, 0.0, 0.0, 0.0, False, False)
+    else:
+        p -= lr * g
+    t._version[0] += 1
+
+
 def _random(generator, attrs):
     """Draw like tensorlib.creation does, so a captured draw matches the eager one."""
     from ..random import rng
@@ -57,4 +71,5 @@ def _random(generator, attrs):
 
 
 RUNTIME = {"_read_grad": _read_grad, "_write_data": _write_data,
-           "_write_grad_data": _write_grad_data, "_set_grad": _set_grad, "_random": _random}
+           "_write_grad_data": _write_grad_data, "_set_grad": _set_grad, "_random": _random,
+           "_sgd_inplace": _sgd_inplace}

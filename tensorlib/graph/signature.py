@@ -12,6 +12,7 @@ guards match; otherwise it retraces and says why.
 """
 from __future__ import annotations
 
+import threading
 import types
 from typing import Any
 
@@ -160,6 +161,8 @@ def _code_roots(fn, roots, seen_code, depth) -> None:
     code = getattr(fn, "__code__", None)
     if code is None or code in seen_code or depth > 3:
         return
+    if depth and (getattr(fn, "__module__", None) or "").startswith("tensorlib."):
+        return      # library internals are not user state
     seen_code.add(code)
     glb = getattr(fn, "__globals__", {})
     names = set()
@@ -174,7 +177,7 @@ def _code_roots(fn, roots, seen_code, depth) -> None:
         val = glb[name]
         if isinstance(val, types.FunctionType):
             _code_roots(val, roots, seen_code, depth + 1)
-        elif isinstance(val, _SKIP):
+        elif isinstance(val, _SKIP) or isinstance(val, threading.local):
             continue
         else:
             roots.append((f"global {name!r}", (lambda g=glb, n=name: g[n])))

@@ -95,11 +95,17 @@ class Tracer:
 
     def _name_for(self, owner, slot: str) -> str:
         e = self.reachable.get(id(owner))
-        base = e[1] if e is not None else None
-        if base is None:
+        base = _clean_path(e[1]) if e is not None else None
+        if not base:
             base = f"v{self.n_vars}"
             self.n_vars += 1
-        return base + (".grad" if slot == "grad" else "")
+        name = base + (".grad" if slot == "grad" else "")
+        taken = {n.name for n in self.g.nodes if n.op == "variable"}
+        k, out = 1, name
+        while out in taken:
+            k += 1
+            out = f"{name}_{k}"
+        return out
 
     def _capture(self, t) -> Value:
         kind, owner, slot = self._classify(t)
@@ -231,6 +237,17 @@ class Tracer:
     def release(self) -> None:
         """Drop the references that kept ids stable (after the graph is built)."""
         self._keep = []
+
+
+def _clean_path(path: str) -> str:
+    """'arg0:Sequential._modules['0']._parameters['weight']' -> 'sequential.0.weight'."""
+    import re
+    m = re.match(r"(?:arg\d+:(\w+)|global '(\w+)'|closure variable '(\w+)')(.*)", path)
+    if m is None:
+        return ""
+    head = (m.group(1) or "").lower() or m.group(2) or m.group(3)
+    parts = [head] + [p for p in re.split(r"[.\[\]']+", m.group(4)) if p]
+    return ".".join(p for p in parts if not p.startswith("_"))
 
 
 def is_dynamic(tracer: Tracer, v: Value) -> bool:

@@ -9,13 +9,14 @@ from __future__ import annotations
 from .cse import cse
 from .dce import dce
 from .fold import fold_constants
-from .fusion import fuse_elementwise
+from .fusion import fuse_elementwise, fuse_sgd_updates
 from .simplify import simplify
 
-__all__ = ["cse", "dce", "fold_constants", "fuse_elementwise", "simplify", "optimize",
+__all__ = ["cse", "dce", "fold_constants", "fuse_elementwise", "fuse_sgd_updates", "simplify",
+           "optimize",
            "PIPELINE"]
 
-PIPELINE = (cse, fold_constants, simplify, cse, fuse_elementwise, dce)
+PIPELINE = (cse, fold_constants, simplify, cse, fuse_sgd_updates, fuse_elementwise, dce)
 
 
 def optimize(g, passes=None, fetches=None):

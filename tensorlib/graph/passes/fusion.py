@@ -27,6 +27,53 @@ def _elementwise(n) -> bool:
     return None not in n.outputs[0].shape
 
 
+def fuse_sgd_updates(g) -> int:
+    """Known chain: ``p <- assign(sub(p, mul(lr, grad)))`` on a float data variable becomes an
+    assign with ``update="sgd"`` that the executor runs as the in-place Cython SGD kernel
+    (no temporary, no copy back)."""
+    users: dict[int, list] = {}
+    for n in g.nodes:
+        for v in n.inputs:
+            users.setdefault(v.id, []).append(n)
+    out_ids = {v.id for v in g.outputs}
+    changed = 0
+    dead: set[int] = set()
+    for a in g.assigns:
+        if a.attrs.get("slot") != "data" or len(a.inputs) != 1 or "update" in a.attrs:
+            continue
+        sub = a.inputs[0].node
+        if sub is None or sub.op != "sub" or not sub.device.startswith("cpu"):
+            continue
+        var, step = sub.inputs
+        if (var.node.op != "variable" or var.node.name != a.attrs["var"]
+                or var.dtype.kind != "f" or step.shape != var.shape
+                or a.inputs[0].id in out_ids or len(users.get(a.inputs[0].id, [])) != 1):
+            continue
+        mul = step.node
+        if mul is None or mul.op != "mul" or len(users.get(step.id, [])) != 1 \
+                or step.id in out_ids:
+            continue
+        x, y = mul.inputs
+        lr_v, grad = (x, y) if _scalar_const(x) is not None else (y, x)
+        lr = _scalar_const(lr_v)
+        if lr is None or grad.shape != var.shape or grad.dtype != var.dtype:
+            continue
+        a.inputs = [grad]
+        a.attrs["update"] = "sgd"
+        a.attrs["lr"] = float(lr)
+        dead.update((sub.id, mul.id))
+        changed += 1
+    remove_nodes(g, dead)
+    return changed
+
+
+def _scalar_const(v):
+    n = v.node
+    if n is None or n.op != "constant" or v.shape != ():
+        return None
+    return np.asarray(n.attrs["value"]).item()
+
+
 def fuse_elementwise(g) -> int:
     users: dict[int, list] = {}
     for n in g.nodes:

@@ -1,0 +1,429 @@
+"""Graph capture: IR, tl.capture, tl.function, executor, guards and the known footguns."""
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+import tensorlib.nn as nn
+import tensorlib.nn.functional as F
+from tensorlib.graph import CaptureError, Graph
+
+
+def _arr(*shape, seed=0):
+    return tl.tensor(np.random.default_rng(seed).standard_normal(shape).astype(np.float32))
+
+
+# --- IR and tl.capture -------------------------------------------------------------------
+def test_capture_records_ops_with_types_and_runs_with_new_feeds():
+    x, w = _arr(4, 3), _arr(3, 2, seed=1).requires_grad_()
+    with tl.capture(x) as g:
+        y = (x @ w).tanh() * 2.0 + 1.0
+    g.set_outputs(y)
+    ops = [n.op for n in g.nodes]
+    assert ops[:4] == ["placeholder", "variable", "matmul", "tanh"]
+    assert g.outputs[0].shape == (4, 2) and g.outputs[0].dtype == np.float32
+    assert all(n.device == "cpu" for n in g.nodes)
+    x2 = _arr(4, 3, seed=5)
+    np.testing.assert_allclose(g.run({x: x2}).numpy(),
+                               ((x2 @ w).tanh() * 2 + 1).detach().numpy(), rtol=1e-6)
+    # feeds by name and by index, NumPy feeds
+    np.testing.assert_allclose(g.run({"x": x2.numpy()}).numpy(), g.run({0: x2}).numpy())
+
+
+def test_listing_is_readable():
+    x = _arr(2, 3)
+    with tl.capture(x) as g:
+        y = x.exp().sum(axis=1)
+    g.set_outputs(y)
+    text = str(g)
+    assert text.splitlines()[0] == "graph(%x:f32[2,3]) {"
+    assert "exp %x" in text and "sum[axis=(1,), keepdims=False] %1" in text
+    assert text.rstrip().endswith("}")
+
+
+def test_json_round_trip_keeps_structure_and_attrs():
+    x = _arr(4, 6)
+    with tl.capture(x) as g:
+        y = x[1:3, ::2].reshape(-1) + x[np.array([0, 2])].sum()
+    g.set_outputs(y)
+    doc = json.loads(g.to_json())
+    assert doc["format"] == "tensorlib.graph"
+    g2 = Graph.from_json(g.to_json())
+    assert [n.op for n in g2.nodes] == [n.op for n in g.nodes]
+    assert [n.attrs for n in g2.nodes if n.op == "slice"][0]["index"] == \
+        [n.attrs for n in g.nodes if n.op == "slice"][0]["index"]
+    np.testing.assert_allclose(g2.run({0: x.numpy()}).numpy(), y.numpy())
+
+
+def test_partial_execution_runs_only_what_fetches_need():
+    x, z = _arr(3), _arr(3, seed=1)
+    with tl.capture(x, z) as g:
+        a = x * 2.0
+        b = z.exp()
+    # fetching a needs only x: z is not fed and not needed
+    assert np.allclose(g.run({"x0": x}, fetches=a).numpy(), x.numpy() * 2)
+    with pytest.raises(ValueError, match="must be fed"):
+        g.run({"x0": x}, fetches=b)
+
+
+def test_feed_shape_and_dtype_checked():
+    x = _arr(3, 2)
+    with tl.capture(x) as g:
+        y = x * 3.0
+    g.set_outputs(y)
+    with pytest.raises(ValueError, match="shape"):
+        g.run({x: np.zeros((2, 2), np.float32)})
+    with pytest.raises(TypeError, match="dtype"):
+        g.run({x: tl.zeros(3, 2, dtype=tl.float64)})
+
+
+def test_variables_are_shared_with_eager_both_ways():
+    x = _arr(2, 3)
+    w = tl.ones(3, 3, requires_grad=True)
+    with tl.capture(x) as g:
+        with tl.no_grad():
+            w += 1.0           # the graph updates the variable
+        y = x @ w
+    g.set_outputs(y)
+    assert [n.op for n in g.nodes].count("assign") == 1
+    assert g.assigns[0].control, "the assign waits for the readers of the variable"
+    with tl.no_grad():
+        w.fill_(5.0)           # eager update seen by the graph
+    out = g.run({x: x})        # outputs and the assigns
+    np.testing.assert_allclose(out.numpy(), x.numpy() @ np.full((3, 3), 6, np.float32),
+                               rtol=1e-6)
+    assert np.allclose(w.numpy(), 6.0)     # the graph's update seen by eager code
+    g.run({x: x}, fetches=g.assigns)
+    assert np.allclose(w.numpy(), 7.0)
+    g.run({x: x}, fetches=y)   # fetching y alone does not update w
+    assert np.allclose(w.numpy(), 7.0)
+
+
+def test_svg_or_clear_message():
+    x = _arr(2)
+    with tl.capture(x) as g:
+        y = x.relu()
+    g.set_outputs(y)
+    assert "digraph" in g.to_dot()
+    if shutil.which("dot") is None:
+        with pytest.raises(RuntimeError, match="Graphviz 'dot' program"):
+            g._repr_svg_()
+    else:
+        assert "<svg" in g._repr_svg_()
+
+
+def test_random_draws_are_nodes_not_frozen_constants():
+    x = _arr(1000)
+    with tl.capture(x) as g:
+        y = F.dropout(x, 0.5)
+    g.set_outputs(y)
+    assert "random" in [n.op for n in g.nodes]
+    a, b = g.run({x: x}).numpy(), g.run({x: x}).numpy()
+    assert not np.array_equal(a == 0, b == 0)
+
+
+# --- tl.function ----------------------------------------------------------------------------
+def test_function_traces_once_and_replays():
+    @tl.function
+    def f(x, y):
+        return (x * y).sum(axis=0), x - y
+
+    a, b = _arr(3, 2), _arr(3, 2, seed=1)
+    for seed in range(3):
+        a2, b2 = _arr(3, 2, seed=seed), _arr(3, 2, seed=seed + 10)
+        s, d = f(a2, b2)
+        np.testing.assert_allclose(s.numpy(), (a2.numpy() * b2.numpy()).sum(0), rtol=1e-6)
+        np.testing.assert_allclose(d.numpy(), a2.numpy() - b2.numpy())
+    assert f.trace_count == 1
+    f(a[:2], b[:2])                    # new shape: retrace
+    assert f.trace_count == 2 and "shape" in f.retrace_reasons[-1]
+
+
+def test_python_scalar_arguments_are_part_of_the_signature():
+    @tl.function
+    def f(x, k):
+        return x * k
+
+    x = _arr(3)
+    assert np.allclose(f(x, 2.0).numpy(), x.numpy() * 2)
+    assert np.allclose(f(x, 3.0).numpy(), x.numpy() * 3)
+    assert f.trace_count == 2 and "2.0 to 3.0" in f.retrace_reasons[-1]
+
+
+def test_retrace_warning_names_the_reason():
+    @tl.function(max_retraces=2)
+    def f(x, k):
+        return x + k
+
+    x = _arr(2)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        for k in range(4):
+            f(x, float(k))
+    msgs = [str(m.message) for m in w]
+    assert any("traced 3 times" in m and "Python value changed" in m for m in msgs)
+
+
+def test_input_signature_none_dims_one_graph_any_batch():
+    lin = nn.Linear(5, 3)
+
+    @tl.function(input_signature=[tl.TensorSpec((None, 5), "float32")])
+    def f(x):
+        return F.relu(lin(x)).sum(axis=1)
+
+    for n in (4, 7, 1):
+        x = _arr(n, 5, seed=n)
+        np.testing.assert_allclose(f(x).numpy(), F.relu(lin(x)).sum(axis=1).detach().numpy(),
+                                   rtol=1e-5)
+    assert f.trace_count == 1
+    g = f.graphs[0]
+    assert g.inputs[0].shape == (None, 5) and g.outputs[0].shape == (None,)
+    with pytest.raises(TypeError, match="input_signature"):
+        f(_arr(3, 4))
+
+
+def test_outputs_identity_for_inputs_and_variables():
+    w = tl.zeros(3, requires_grad=True)
+
+    @tl.function
+    def f(x):
+        return x, w
+
+    x = _arr(3)
+    for _ in range(2):
+        a, b = f(x)
+        assert a is x and b is w
+
+
+# --- reading values during capture ----------------------------------------------------------
+@pytest.mark.parametrize("read", [bool, float, int, lambda t: t.item(), lambda t: t.numpy(),
+                                  lambda t: t.tolist(), np.asarray])
+def test_reading_a_traced_value_raises_with_advice(read):
+    @tl.function
+    def f(x):
+        return read(x.sum())
+
+    with pytest.raises(CaptureError, match="tl.where"):
+        f(_arr(1))
+
+
+def test_branch_on_tensor_value_raises():
+    @tl.function
+    def f(x):
+        if x.sum() > 0:
+            return x
+        return -x
+
+    with pytest.raises(CaptureError, match="bool"):
+        f(_arr(3))
+
+
+def test_tensor_index_with_traced_values_raises_and_take_works():
+    @tl.function
+    def bad(x, i):
+        return x[i]
+
+    @tl.function
+    def good(x, i):
+        return tl.take(x, i, 0)
+
+    x, i = _arr(5), tl.tensor([3, 1])
+    with pytest.raises(CaptureError, match="take"):
+        bad(x, i)
+    assert np.allclose(good(x, i).numpy(), x.numpy()[[3, 1]])
+    assert np.allclose(good(x, tl.tensor([0, 4])).numpy(), x.numpy()[[0, 4]])
+
+
+def test_reading_a_constant_is_fine_but_a_captured_tensor_is_not():
+    c = tl.tensor([2.0])
+
+    @tl.function
+    def f(x):
+        return x * float(tl.tensor([2.0]) + 1.0)   # built from constants only
+
+    @tl.function
+    def g(x):
+        return x * float(c)       # c may change eagerly: reading it would freeze it
+
+    assert np.allclose(f(_arr(2)).numpy(), _arr(2).numpy() * 3)
+    with pytest.raises(CaptureError):
+        g(_arr(2))
+
+
+# --- footguns ---------------------------------------------------------------------------
+SCALE = 2.0
+
+
+def test_footgun_python_global_that_changes_retraces():
+    global SCALE
+
+    @tl.function
+    def f(x):
+        return x * SCALE
+
+    x = _arr(3)
+    SCALE = 2.0
+    assert np.allclose(f(x).numpy(), x.numpy() * 2)
+    SCALE = 5.0
+    assert np.allclose(f(x).numpy(), x.numpy() * 5)
+    assert f.trace_count == 2 and "SCALE" in f.retrace_reasons[-1]
+    SCALE = 2.0
+
+
+def test_footgun_closure_constant_that_changes_retraces():
+    k = [3.0]
+    cfg = {"k": 3.0}
+
+    @tl.function
+    def f(x):
+        return x * cfg["k"] + k[0]
+
+    x = _arr(3)
+    assert np.allclose(f(x).numpy(), x.numpy() * 3 + 3)
+    cfg["k"] = 4.0
+    k[0] = 1.0
+    assert np.allclose(f(x).numpy(), x.numpy() * 4 + 1)
+
+
+def test_footgun_input_mutated_in_place_is_written_back():
+    @tl.function
+    def f(x):
+        x += 1.0
+        return x * 2.0
+
+    for seed in range(3):
+        x = _arr(3, seed=seed)
+        x0 = x.numpy().copy()
+        y = f(x)
+        np.testing.assert_allclose(x.numpy(), x0 + 1)      # as eager would
+        np.testing.assert_allclose(y.numpy(), (x0 + 1) * 2)
+    assert f.trace_count == 1
+
+
+def test_footgun_returned_tensor_not_overwritten_by_next_call():
+    @tl.function
+    def f(x):
+        return (x * 2.0).exp() + 1.0, (x - 1.0).tanh()
+
+    a1, b1 = f(_arr(4, seed=1))
+    keep = a1.numpy().copy(), b1.numpy().copy()
+    f(_arr(4, seed=2))
+    f(_arr(4, seed=3))
+    np.testing.assert_array_equal(a1.numpy(), keep[0])
+    np.testing.assert_array_equal(b1.numpy(), keep[1])
+
+
+def test_footgun_list_argument():
+    @tl.function
+    def f(xs, scales):
+        return sum(x * s for x, s in zip(xs, scales))
+
+    a, b = _arr(3, seed=1), _arr(3, seed=2)
+    np.testing.assert_allclose(f([a, b], [1.0, 2.0]).numpy(), a.numpy() + 2 * b.numpy(),
+                               rtol=1e-6)
+    c, d = _arr(3, seed=3), _arr(3, seed=4)        # new tensors: same graph
+    np.testing.assert_allclose(f([c, d], [1.0, 2.0]).numpy(), c.numpy() + 2 * d.numpy(),
+                               rtol=1e-6)
+    assert f.trace_count == 1
+    np.testing.assert_allclose(f([c, d], [3.0, 2.0]).numpy(), 3 * c.numpy() + 2 * d.numpy(),
+                               rtol=1e-6)          # new scalar values: retrace
+    np.testing.assert_allclose(f([c, d, a], [1.0, 1.0, 1.0]).numpy(),
+                               (c + d + a).numpy(), rtol=1e-6)   # longer list: retrace
+    assert f.trace_count == 3
+
+
+def test_footgun_aliased_arguments():
+    @tl.function
+    def f(a, b):
+        return a + 2.0 * b
+
+    x, y = _arr(3, seed=1), _arr(3, seed=2)
+    np.testing.assert_allclose(f(x, x).numpy(), 3 * x.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(f(x, y).numpy(), x.numpy() + 2 * y.numpy(), rtol=1e-6)
+
+
+def test_footgun_method_shared_by_two_instances():
+    class Scaler:
+        def __init__(self, k):
+            self.w = tl.full((3,), float(k), requires_grad=True)
+            self.offset = float(k)
+
+        @tl.function
+        def __call__(self, x):
+            return x * self.w + self.offset
+
+    s1, s2 = Scaler(2), Scaler(3)
+    x = _arr(3)
+    np.testing.assert_allclose(s1(x).numpy(), x.numpy() * 2 + 2, rtol=1e-6)
+    np.testing.assert_allclose(s2(x).numpy(), x.numpy() * 3 + 3, rtol=1e-6)
+    np.testing.assert_allclose(s1(x).numpy(), x.numpy() * 2 + 2, rtol=1e-6)
+    s1.offset = 10.0          # Python attribute of the instance changed: retrace
+    np.testing.assert_allclose(s1(x).numpy(), x.numpy() * 2 + 10, rtol=1e-6)
+
+
+def test_footgun_parameters_created_on_a_later_call():
+    class Lazy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.extra = None
+
+        def forward(self, x, grow):
+            y = x * 2.0
+            if grow and self.extra is None:
+                self.extra = nn.Parameter(tl.ones(x.shape[-1]) * 3.0)
+            if self.extra is not None:
+                y = y + self.extra
+            return y
+
+    m = Lazy()
+    f = tl.function(lambda x, grow: m(x, grow))
+    x = _arr(4)
+    np.testing.assert_allclose(f(x, False).numpy(), x.numpy() * 2, rtol=1e-6)
+    np.testing.assert_allclose(f(x, True).numpy(), x.numpy() * 2 + 3, rtol=1e-6)
+    # the parameter now exists: a call with grow=False must use it too
+    np.testing.assert_allclose(f(x, False).numpy(), x.numpy() * 2 + 3, rtol=1e-6)
+    with tl.no_grad():
+        m.extra.fill_(7.0)     # eager update of the new parameter seen by the graph
+    np.testing.assert_allclose(f(x, False).numpy(), x.numpy() * 2 + 7, rtol=1e-6)
+
+
+def test_footgun_module_train_eval_flag():
+    m = nn.Sequential(nn.Dropout(0.5))
+    f = tl.function(lambda x: m(x))
+    x = tl.ones(200)
+    assert (f(x).numpy() == 0).any()
+    m.eval()
+    np.testing.assert_array_equal(f(x).numpy(), x.numpy())
+
+
+def test_footgun_captured_constant_mutated_in_place_retraces():
+    c = tl.tensor([1.0, 2.0])          # not requiring grad, not reachable: a constant
+
+    def helper():
+        return c
+
+    @tl.function
+    def f(x):
+        return x + helper()
+
+    x = _arr(2)
+    np.testing.assert_allclose(f(x).numpy(), x.numpy() + [1, 2], rtol=1e-6)
+    c.add_(10.0)
+    np.testing.assert_allclose(f(x).numpy(), x.numpy() + [11, 12], rtol=1e-6)
+
+
+def test_stale_view_after_in_place_update_is_an_error():
+    @tl.function
+    def f(x):
+        y = x * 1.0
+        v = y.reshape(-1)      # a view of y
+        v.add_(1.0)            # changes y's storage behind y's graph value
+        return y * 2.0
+
+    with pytest.raises(CaptureError, match="modified in place"):
+        f(_arr(2, 2))
