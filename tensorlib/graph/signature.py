@@ -225,7 +225,7 @@ def _describe(x, path, out, seen, depth, tensors) -> None:
             for k, y in list(x.items()):
                 kn = k if isinstance(k, (str, int)) else f"<{type(k).__name__}>"
                 if isinstance(k, Tensor):
-                    kn = tensors[id(k)][1] if tensors and id(k) in tensors else f"<tensor {id(k)}>"
+                    kn = f"<tensor {id(k)}>"
                     out.append((f"{path} key", "T", id(k)))
                 _describe(y, f"{path}[{kn!r}]", out, seen, depth + 1, tensors)
         return
