@@ -29,13 +29,27 @@ def weak_scalar(value, ref: Tensor) -> Tensor:
     else:
         raise TypeError(f"unsupported operand type {type(value).__name__}; expected a Tensor "
                         "or a Python number")
-    xp = np if ref._device.type == "cpu" else None
-    if xp is None:
-        from ..backends import cupy
-        arr = cupy().asarray(value, dtype=dt)
-    else:
-        arr = np.array(value, dtype=dt)
-    return _wrap(arr, ref._device, False, None, 0)
+    if ref._device.type == "cpu":
+        return _wrap(np.array(value, dtype=dt), ref._device, False, None, 0)
+    return _wrap(_device_constant(value, dt, ref._device), ref._device, False, None, 0)
+
+
+_DEVICE_CONSTANTS: dict = {}
+
+
+def _device_constant(value, dt, device):
+    """A 0-d device array holding ``value``, cached: a host-to-device copy per scalar would
+    synchronise the stream on every ``x * 0.5``. Nothing writes into these arrays (in-place
+    ops write into their target, never into an operand)."""
+    key = (type(value), value, dt, device)
+    arr = _DEVICE_CONSTANTS.get(key)
+    if arr is None:
+        from ..backends import to_device
+        arr = to_device(np.array(value, dtype=dt), device)
+        if len(_DEVICE_CONSTANTS) > 4096:
+            _DEVICE_CONSTANTS.clear()
+        _DEVICE_CONSTANTS[key] = arr
+    return arr
 
 
 def as_operands(a, b) -> tuple[Tensor, Tensor]:

@@ -19,7 +19,7 @@ def _normalize_key(key):
         if isinstance(k, Tensor):
             k._read("indexing with a tensor (x[idx]; under capture use tl.take, "
                     "take_along_axis or one_hot, which take the index as a tensor input)")
-            k = k._host()
+            k = k._data  # stays on its device: a GPU index must not force a copy to the host
             if k.dtype.kind not in "biu":
                 raise IndexError(f"getitem: tensors used as indices must be integer or bool, "
                                  f"got {k.dtype}")
@@ -48,8 +48,9 @@ def _normalize_key(key):
 
 
 def _on(xp, index):
+    """Index arrays on the indexed array's backend (a CPU index for a GPU array or back)."""
     if xp is np:
-        return index
+        return tuple(k.get() if hasattr(k, "__cuda_array_interface__") else k for k in index)
     return tuple(xp.asarray(k) if isinstance(k, np.ndarray) else k for k in index)
 
 
