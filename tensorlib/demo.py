@@ -114,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     close = np.allclose(predict(fresh, mnist.test.images, device), logits, atol=1e-5)
     print(f"reloaded checkpoint: predictions {'match' if same and close else 'DIFFER'}",
           flush=True)
+    from .deploy import export_and_verify  # capture, export native + ONNX, fresh process
+    deployed = export_and_verify(model.to("cpu"), mnist.test.images[:200], args.out)
     print(f"total time: {time.perf_counter() - t0:.1f} s", flush=True)
-    return 0 if same and close else 1
+    return 0 if same and close and deployed["ok"] else 1
 
 
 if __name__ == "__main__":
