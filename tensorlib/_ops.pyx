@@ -44,6 +44,8 @@ def erf(x):
 # Below this many elements of work a kernel runs on one thread: waking the OpenMP team
 # (and competing with OpenBLAS's spinning threads) costs more than it saves.
 DEF PAR_MIN = 1 << 16
+# elementwise kernels split their work into blocks of this many elements
+DEF BLOCK = 1 << 14
 
 
 cdef inline int nthreads(Py_ssize_t work) noexcept nogil:
@@ -189,6 +191,67 @@ def max_pool2d(floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, cnp.int64_t
                     di[ho * Wo + wo] = best
 
 
+cdef extern from *:
+    """
+    /* max-pool 2x2 stride 2, one output row, as a tournament (a|b, c|d, then the two
+       winners) of selects that compile without branches: random data mispredicts a branchy
+       scan half the time. Same result as the row-major scan: ties keep the earlier element,
+       the first NaN wins. */
+    #define TL_TAKES(v, m) (((v) > (m)) | (((v) != (v)) & ((m) == (m))))
+    /* select through integer masks: gcc turns ?: on floats into branches here */
+    #define TL_POOL2X2(NAME, T, U) \
+    static inline T NAME##_sel(int t, T x, T y) { \
+        U bx, by, mk = (U)0 - (U)t; memcpy(&bx, &x, sizeof(T)); memcpy(&by, &y, sizeof(T)); \
+        by = by ^ ((bx ^ by) & mk); memcpy(&y, &by, sizeof(T)); return y; \
+    } \
+    static void NAME(const T* r0, const T* r1, T* dst, int64_t* di, Py_ssize_t Wo, \
+                     Py_ssize_t k0, Py_ssize_t W) { \
+        for (Py_ssize_t wo = 0; wo < Wo; wo++) { \
+            T a = r0[2 * wo], b = r0[2 * wo + 1], c = r1[2 * wo], d = r1[2 * wo + 1]; \
+            int t1 = TL_TAKES(b, a), t2 = TL_TAKES(d, c); \
+            T m1 = NAME##_sel(t1, b, a), m2 = NAME##_sel(t2, d, c); \
+            int t3 = TL_TAKES(m2, m1); \
+            int64_t i1 = t1, i2 = W + t2, mk = -(int64_t)t3; \
+            dst[wo] = NAME##_sel(t3, m2, m1); \
+            di[wo] = k0 + 2 * wo + (i1 ^ ((i1 ^ i2) & mk)); \
+        } \
+    }
+    TL_POOL2X2(tl_pool2x2_f, float, uint32_t)
+    TL_POOL2X2(tl_pool2x2_d, double, uint64_t)
+    """
+    void tl_pool2x2_f(const float* r0, const float* r1, float* dst, cnp.int64_t* di,
+                      Py_ssize_t Wo, Py_ssize_t k0, Py_ssize_t W) noexcept nogil
+    void tl_pool2x2_d(const double* r0, const double* r1, double* dst, cnp.int64_t* di,
+                      Py_ssize_t Wo, Py_ssize_t k0, Py_ssize_t W) noexcept nogil
+
+
+cdef inline void _pool2x2_rows(const floating* r0, const floating* r1, floating* dst,
+                               cnp.int64_t* di, Py_ssize_t Wo, Py_ssize_t k0,
+                               Py_ssize_t W) noexcept nogil:
+    if floating is float:
+        tl_pool2x2_f(r0, r1, dst, di, Wo, k0, W)
+    else:
+        tl_pool2x2_d(r0, r1, dst, di, Wo, k0, W)
+
+
+def max_pool2d_2x2(floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
+                   cnp.int64_t[:, :, :, ::1] idx):
+    """max_pool2d with kernel 2, stride 2, no padding or dilation, windows inside the input
+    (2*Ho <= H, 2*Wo <= W, checked by the caller); same NaN rule and indices as max_pool2d
+    (row-major window order, the first maximum kept)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t Ho = out.shape[2], Wo = out.shape[3]
+    cdef Py_ssize_t p, ho
+    cdef floating* src
+    with nogil:
+        for p in prange(N * C, schedule="static", num_threads=nthreads(N * C * H * W)):
+            src = &x[0, 0, 0, 0] + p * H * W
+            for ho in range(Ho):
+                _pool2x2_rows(src + 2 * ho * W, src + (2 * ho + 1) * W,
+                              &out[0, 0, 0, 0] + (p * Ho + ho) * Wo,
+                              &idx[0, 0, 0, 0] + (p * Ho + ho) * Wo, Wo, 2 * ho * W, W)
+
+
 def max_pool2d_backward(floating[:, :, :, ::1] g, cnp.int64_t[:, :, :, ::1] idx,
                         floating[:, :, :, ::1] out):
     """out (N, C, H, W) = scatter-add of g at idx (each idx in [0, H*W), checked by caller)."""
@@ -206,6 +269,28 @@ def max_pool2d_backward(floating[:, :, :, ::1] g, cnp.int64_t[:, :, :, ::1] idx,
                 for wo in range(Wo):
                     k = idx[n, c, ho, wo]
                     dst[k] += g[n, c, ho, wo]
+
+
+# --- activation backward ------------------------------------------------------------------------
+def relu_backward(floating[::1] g, floating[::1] x, floating[::1] out):
+    """out = g where x > 0, else 0 (NaN x gives 0), in one pass."""
+    cdef Py_ssize_t n = g.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, lo
+    with nogil:
+        for b in prange(nb, schedule="static", num_threads=nthreads(n)):
+            lo = b * BLOCK
+            _relu_bwd_block(&g[0] + lo, &x[0] + lo, &out[0] + lo, min(BLOCK, n - lo))
+
+
+
+
+cdef void _relu_bwd_block(const floating* g, const floating* x, floating* out,
+                          Py_ssize_t n) noexcept nogil:
+    # a plain counted loop with a select: gcc vectorises it (a prange body is not)
+    cdef Py_ssize_t i
+    cdef floating v
+    for i in range(n):
+        v = g[i]   # loaded unconditionally, so the select below needs no branch
+        out[i] = v if x[i] > 0 else 0
 
 
 # --- embedding ------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
-"""Softmax and log-softmax along one axis."""
+"""Softmax and log-softmax along one axis; relu_grad, the fused ReLU backward."""
 from __future__ import annotations
+
+import numpy as np
 
 from .._apply import apply
 from .._tensor import Tensor
-from .nn_util import as_float_tensor, io_cost
+from .nn_util import FLOATS, as_float_tensor, io_cost
 from .registry import OpDef, register
 from ._util import norm_axis, numel
 
@@ -46,6 +48,35 @@ SOFTMAX = register(OpDef("softmax", _softmax_fwd, vjp=_softmax_vjp, saves=False,
 LOG_SOFTMAX = register(OpDef("log_softmax", _log_softmax_fwd, vjp=_log_softmax_vjp,
                              saves=False, saves_output=True, infer=lambda x, *, axis: x,
                              cost=_cost, onnx="LogSoftmax"))
+
+
+# --- relu_grad(g, x) = g where x > 0 else 0: ReLU's backward in one pass ----------------------
+def _relu_grad_fwd(xp, g, x):
+    return xp.where(x > 0, g, xp.zeros((), g.dtype))
+
+
+def _relu_grad_cpu(g, x):
+    if g.shape != x.shape or g.dtype != x.dtype or g.dtype not in FLOATS:
+        return _relu_grad_fwd(np, g, x)
+    from .. import _ops
+    g = np.ascontiguousarray(g)
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(g)
+    if out.size:
+        _ops.relu_backward(g.reshape(-1), x.reshape(-1), out.reshape(-1))
+    return out
+
+
+RELU_GRAD = register(OpDef(
+    "relu_grad", _relu_grad_fwd, kernels={"cpu": _relu_grad_cpu},
+    # linear in g; piecewise constant in x (zero gradient), so grad of grad stays exact
+    vjp=lambda n, gg: (apply(RELU_GRAD, gg, n.inputs[1]), None), saves="others",
+    infer=lambda g, x: g, cost=io_cost(lambda i, o, **a: numel(i[0][0]))))
+
+
+def relu_grad(g: Tensor, x: Tensor) -> Tensor:
+    """The gradient of relu at ``x`` applied to ``g``: ``g * (x > 0)``."""
+    return apply(RELU_GRAD, g, x)
 
 
 def _axis(x: Tensor, axis, dim, op):

@@ -138,6 +138,130 @@ def _weight_grad_impl(im2col, xp, x, g, *, stride, padding, dilation, groups, ke
     return dw.reshape(O, Cg, kh, kw)
 
 
+# --- CPU: the same three ops a few images at a time ---------------------------------------------
+# The whole-batch im2col matrix (C*kh*kw, N*Ho*Wo) is 40 MB for W3's second conv at batch 64:
+# it streams through memory once when written and again in the GEMM. Chunks of images whose
+# columns fit in L2 keep im2col -> GEMM -> col2im cache-resident, need no whole-batch
+# temporaries (W6's peak memory) and make re-running im2col for the weight gradient cheap.
+CHUNK_BYTES = 1 << 20
+
+
+def _chunk(N, K, HW, itemsize):
+    return max(1, min(N, CHUNK_BYTES // max(1, K * HW * itemsize)))
+
+
+def _view(buf, rows, cols):
+    """A C-contiguous (rows, cols) matrix at the start of a flat buffer (the kernels need
+    contiguous arrays; the last chunk may be smaller)."""
+    return buf[:rows * cols].reshape(rows, cols)
+
+
+def _as_rows(a, n0, n1, O, HW, buf):
+    """g[n0:n1] (B, O, HW) as the (O, B*HW) matrix the GEMMs take (a view when B == 1)."""
+    if n1 - n0 == 1:
+        return a[n0].reshape(O, HW)
+    rows = _view(buf, O, (n1 - n0) * HW)
+    np.copyto(rows.reshape(O, n1 - n0, HW), a[n0:n1].reshape(n1 - n0, O, HW).transpose(1, 0, 2))
+    return rows
+
+
+def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
+    from .. import _ops
+    sh, sw, pt, pb, pl, pr, dh, dw = _hw(stride, padding, dilation)
+    x = np.ascontiguousarray(x)
+    w = np.ascontiguousarray(w)
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    Ho, Wo = out_size(H, kh, sh, pt, pb, dh), out_size(W, kw, sw, pl, pr, dw)
+    HW, K, Og = Ho * Wo, Cg * kh * kw, O // groups
+    out = np.empty((N, O, HW), x.dtype)
+    if out.size == 0:
+        return out.reshape(N, O, Ho, Wo)
+    wm = w.reshape(O, K)
+    B = _chunk(N, C * kh * kw, HW, x.itemsize)
+    cols = np.empty(C * kh * kw * B * HW, x.dtype)
+    tmp = np.empty(O * B * HW, x.dtype)
+    bias = b[0].reshape(1, O, 1) if b else None
+    for n0 in range(0, N, B):
+        n1 = min(n0 + B, N)
+        nb = (n1 - n0) * HW
+        c = _view(cols, C * kh * kw, nb)
+        _ops.im2col(x[n0:n1], c, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
+        if n1 - n0 == 1 and groups == 1:
+            np.matmul(wm, c, out=out[n0])
+            continue
+        t = _view(tmp, O, nb)
+        for gi in range(groups):
+            np.matmul(wm[gi * Og:(gi + 1) * Og], c[gi * K:(gi + 1) * K],
+                      out=t[gi * Og:(gi + 1) * Og])
+        np.copyto(out[n0:n1], t.reshape(O, n1 - n0, HW).transpose(1, 0, 2))
+    if bias is not None:
+        out += bias
+    return out.reshape(N, O, Ho, Wo)
+
+
+def _input_grad_cpu(g, w, *, stride, padding, dilation, groups, input_hw):
+    from .. import _ops
+    sh, sw, pt, pb, pl, pr, dh, dw = _hw(stride, padding, dilation)
+    g = np.ascontiguousarray(g)
+    w = np.ascontiguousarray(w)
+    N, O, Ho, Wo = g.shape
+    _, Cg, kh, kw = w.shape
+    C, HW, K, Og = Cg * groups, Ho * Wo, Cg * kh * kw, O // groups
+    dx = np.empty((N, C) + tuple(input_hw), g.dtype)
+    if dx.size == 0:
+        return dx
+    if g.size == 0:
+        dx.fill(0)
+        return dx
+    wm = w.reshape(O, K)
+    B = _chunk(N, C * kh * kw, HW, g.itemsize)
+    cols = np.empty(C * kh * kw * B * HW, g.dtype)
+    gbuf = np.empty(O * B * HW, g.dtype) if B > 1 else None
+    for n0 in range(0, N, B):
+        n1 = min(n0 + B, N)
+        nb = (n1 - n0) * HW
+        g2 = _as_rows(g, n0, n1, O, HW, gbuf)
+        c = _view(cols, C * kh * kw, nb)
+        for gi in range(groups):
+            np.matmul(wm[gi * Og:(gi + 1) * Og].T, g2[gi * Og:(gi + 1) * Og],
+                      out=c[gi * K:(gi + 1) * K])
+        _ops.col2im(c, dx[n0:n1], kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
+    return dx
+
+
+def _weight_grad_cpu(x, g, *, stride, padding, dilation, groups, kernel):
+    from .. import _ops
+    sh, sw, pt, pb, pl, pr, dh, dw = _hw(stride, padding, dilation)
+    x = np.ascontiguousarray(x)
+    g = np.ascontiguousarray(g)
+    N, O, Ho, Wo = g.shape
+    C = x.shape[1]
+    kh, kw = kernel
+    Cg, HW = C // groups, Ho * Wo
+    K, Og = Cg * kh * kw, O // groups
+    gw = np.zeros((O, K), g.dtype)
+    if N * HW == 0 or gw.size == 0:
+        return gw.reshape(O, Cg, kh, kw)
+    B = _chunk(N, C * kh * kw, HW, x.itemsize)
+    cols = np.empty(C * kh * kw * B * HW, x.dtype)
+    gbuf = np.empty(O * B * HW, g.dtype) if B > 1 else None
+    tmp = np.empty((O, K), g.dtype)
+    for n0 in range(0, N, B):
+        n1 = min(n0 + B, N)
+        nb = (n1 - n0) * HW
+        c = _view(cols, C * kh * kw, nb)
+        _ops.im2col(x[n0:n1], c, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
+        g2 = _as_rows(g, n0, n1, O, HW, gbuf)
+        dst = gw if n0 == 0 else tmp
+        for gi in range(groups):
+            np.matmul(g2[gi * Og:(gi + 1) * Og], c[gi * K:(gi + 1) * K].T,
+                      out=dst[gi * Og:(gi + 1) * Og])
+        if n0:
+            gw += tmp
+    return gw.reshape(O, Cg, kh, kw)
+
+
 def _geo(attrs):
     return {k: attrs[k] for k in ("stride", "padding", "dilation", "groups")}
 
@@ -193,19 +317,18 @@ def _bwd_flops(i, o, **a):
     return 2 * math.prod(d or 1 for d in i[0][0]) * math.prod(d or 1 for d in i[1][0][1:])
 
 
-def _make(name, impl, helper_xp, helper_cpu, vjp, infer, flops, onnx=None):
+def _make(name, impl, helper_xp, cpu, vjp, infer, flops, onnx=None):
     return register(OpDef(
-        name, functools.partial(impl, helper_xp),
-        kernels={"cpu": functools.partial(impl, helper_cpu, np)},
+        name, functools.partial(impl, helper_xp), kernels={"cpu": cpu},
         vjp=vjp, infer=infer, cost=io_cost(flops), onnx=onnx))
 
 
-CONV2D = _make("conv2d", _conv_impl, _im2col_xp, _im2col_cpu, _conv_vjp, _conv_infer,
+CONV2D = _make("conv2d", _conv_impl, _im2col_xp, _conv_cpu, _conv_vjp, _conv_infer,
                _conv_flops, onnx="Conv")
-CONV2D_INPUT_GRAD = _make("conv2d_input_grad", _input_grad_impl, _col2im_xp, _col2im_cpu,
+CONV2D_INPUT_GRAD = _make("conv2d_input_grad", _input_grad_impl, _col2im_xp, _input_grad_cpu,
                           _input_grad_vjp, _input_grad_infer, _bwd_flops, onnx="ConvTranspose")
-CONV2D_WEIGHT_GRAD = _make("conv2d_weight_grad", _weight_grad_impl, _im2col_xp, _im2col_cpu,
-                           _weight_grad_vjp, _weight_grad_infer, _bwd_flops)
+CONV2D_WEIGHT_GRAD = _make("conv2d_weight_grad", _weight_grad_impl, _im2col_xp,
+                           _weight_grad_cpu, _weight_grad_vjp, _weight_grad_infer, _bwd_flops)
 
 
 # --- public API and argument checks ---------------------------------------------------------

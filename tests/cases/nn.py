@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import tensorlib as tl
 import tensorlib.nn.functional as F
-from tensorlib.ops import nn_conv, nn_layers, nn_pool, nn_rnn
+from tensorlib.ops import nn_act, nn_conv, nn_layers, nn_pool, nn_rnn
 
 from . import add, arr
 
@@ -219,6 +219,15 @@ def _sm_inputs(draw):
 
 
 add("softmax", F.softmax, _sm_inputs, _softmax)
+
+
+def _relu_grad_inputs(draw):
+    shape = tuple(draw(st.integers(1, 4)) for _ in range(draw(st.integers(1, 3))))
+    return [arr(draw, shape), arr(draw, shape, away_from=0.0)]
+
+
+# relu's backward: grad of grad through it (linear in g, zero in x away from the kink)
+add("relu_grad", nn_act.relu_grad, _relu_grad_inputs, lambda g, x: np.where(x > 0, g, 0.0))
 add("log_softmax", F.log_softmax, _sm_inputs, lambda x, axis: np.log(_softmax(x, axis)))
 
 
