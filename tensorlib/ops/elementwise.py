@@ -119,8 +119,12 @@ def _relu(xp, x):
     return xp.maximum(x, 0)
 
 
-RELU, relu = _unary("relu", fwd=_relu, vjp=lambda n, g: (where(n.inputs[0] > 0, g, 0.0),),
-                    floating=False)
+def _relu_vjp(n, g):
+    from .nn_act import relu_grad   # one fused pass (Cython on the CPU)
+    return (relu_grad(g, n.inputs[0]),)
+
+
+RELU, relu = _unary("relu", fwd=_relu, vjp=_relu_vjp, floating=False)
 
 # rounding: piecewise constant, zero gradient
 FLOOR, floor = _unary("floor", ufunc="floor", vjp=_zero_grad, saves=False, floating=False)
