@@ -26,6 +26,7 @@ UNSUPPORTED = {
     "avg_pool2d_grad": "a gradient kernel (export inference graphs)",
     "embedding_grad": "a gradient kernel (export inference graphs)",
     "lstm_cell_grad": "a gradient kernel (export inference graphs)",
+    "cross_entropy_grad": "a gradient kernel (export inference graphs)",
 }
 # ops whose rule covers only some attribute values (the rule raises otherwise)
 PARTIAL = {
@@ -128,6 +129,13 @@ def _isfinite(ctx, n):
 def _tanh_grad(ctx, n):
     g, y = ctx.ins(n)
     return ctx.op("Mul", [g, ctx.op("Sub", [_scalar(ctx, 1, n.out), ctx.op("Mul", [y, y])])])
+
+
+@rule("relu_grad")
+def _relu_grad(ctx, n):
+    g, x = ctx.ins(n)
+    pos = ctx.op("Greater", [x, _scalar(ctx, 0, n.inputs[1])])
+    return ctx.op("Where", [pos, g, _scalar(ctx, 0, n.out)])
 
 
 @rule("sigmoid_grad")
