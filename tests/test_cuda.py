@@ -552,3 +552,92 @@ def test_kernel_sgd_and_adam(nesterov):
     with pytest.raises(ValueError, match="contiguous"):
         K.sgd_update_(cp.zeros((4, 4), np.float32)[:, ::2], cp.zeros((4, 2), np.float32), None,
                       0.1)
+
+
+# --- fused / vectorised kernels added for per-step overheads (issue 7, G1) ----------------------
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 1023, 4099])
+@pytest.mark.parametrize("op", ["add", "sub", "mul"])
+def test_kernel_binary_vec(op, n, dtype):
+    import cupy as cp
+
+    from tensorlib.cuda import kernels as K
+    rng = np.random.default_rng(n)
+    a, b = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+    ca, cb = cp.asarray(a), cp.asarray(b)
+    assert K.binary_ok(ca, cb)
+    ref = {"add": np.add, "sub": np.subtract, "mul": np.multiply}[op](a, b)
+    np.testing.assert_array_equal(K.binary(ca, cb, op).get(), ref)
+    if n > 4:   # a view 4 bytes off alignment is not taken; the binding falls back to CuPy
+        assert not K.binary_ok(ca[1:], cb[1:])
+        ta, tb = tl.tensor(a[1:], device="cuda"), tl.tensor(b[1:], device="cuda")
+        got = {"add": ta + tb, "sub": ta - tb, "mul": ta * tb}[op]
+        np.testing.assert_array_equal(got.numpy(), ref[1:])
+
+
+@gpu
+@pytest.mark.gpu
+def test_bound_elementwise_kernels_match_numpy():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 40)) * 30   # large |x|: the logistic must not overflow
+    g = rng.standard_normal((6, 40))
+    g[0, :5] = np.nan
+    for dtype in (np.float32, np.float64):
+        xd, gd = x.astype(dtype), g.astype(dtype)
+        tx, tg = tl.tensor(xd, device="cuda"), tl.tensor(gd, device="cuda")
+        s = tl.sigmoid(tx).numpy()
+        np.testing.assert_allclose(s, tl.sigmoid(tl.tensor(xd)).numpy(), rtol=1e-6, atol=1e-30)
+        s_nc = tl.sigmoid(tx[:, 3:17]).numpy()   # a strided view
+        np.testing.assert_allclose(s_nc, s[:, 3:17], rtol=1e-6)
+        from tensorlib.ops.registry import REGISTRY as R
+        y = np.tanh(xd / 30)
+        for name, ref in (("tanh_grad", gd * (1 - y * y)), ("sigmoid_grad", gd * y * (1 - y))):
+            out = tl._apply.apply(R[name], tg, tl.tensor(y, device="cuda")).numpy()
+            np.testing.assert_allclose(out, ref, rtol=1e-6, equal_nan=True)
+        if "relu_grad" in R:   # NaN upstream where x <= 0 gives 0, as where() does
+            out = tl._apply.apply(R["relu_grad"], tg, tx).numpy()
+            np.testing.assert_array_equal(out, np.where(xd > 0, gd, 0))
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_backward_kernel_matches_cpu(reduction):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((9, 7)).astype(np.float32)
+    t = rng.integers(0, 7, 9)
+    t[2] = -100
+    grads = []
+    for dev in ("cpu", "cuda"):
+        xt = tl.tensor(x, device=dev, requires_grad=True)
+        loss = tl.nn.functional.cross_entropy(xt, tl.tensor(t, device=dev), reduction=reduction)
+        (loss.sum() if reduction == "none" else loss).backward()
+        grads.append(xt.grad.numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-5, atol=1e-6)
+
+
+@gpu
+@pytest.mark.gpu
+def test_out_of_range_indices_on_cuda_poison_instead_of_syncing():
+    F = tl.nn.functional
+    x = tl.randn(4, 5, device="cuda", requires_grad=True)
+    bad = tl.tensor([0, 7, 1, 2], device="cuda")
+    loss = F.cross_entropy(x, bad)
+    assert np.isnan(loss.item())
+    loss.backward()
+    if "cross_entropy_grad" in tl.REGISTRY:   # the fused backward poisons the bad row too
+        assert np.isnan(x.grad.numpy()[1]).all()
+    assert np.isfinite(x.grad.numpy()[[0, 2, 3]]).all()
+    assert np.isnan(F.cross_entropy(x.detach(), bad, reduction="none").numpy()[1])
+    assert np.isnan(F.cross_entropy(x.detach(), bad, label_smoothing=0.1).item())
+    assert np.isnan(F.nll_loss(x.detach(), bad).item())
+    w = tl.randn(5, 3, device="cuda")
+    e = F.embedding(tl.tensor([[1, 9]], device="cuda"), w).numpy()
+    assert np.isfinite(e[0, 0]).all() and np.isnan(e[0, 1]).all()
+    out = tl.index_add(tl.zeros(3, 2, device="cuda"), tl.tensor([0, 5], device="cuda"),
+                       tl.ones(2, 2, device="cuda"))
+    assert np.isnan(out.numpy()).all()
+    with pytest.raises(IndexError, match="out of range"):   # the CPU still raises
+        F.cross_entropy(x.detach().cpu(), bad.cpu())

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
+
 from ..ops.registry import REGISTRY
 
 # op name -> cuda kernel f(*arrays, **attrs), for ops whose generic CuPy code is slower
 BINDINGS: dict = {}
+_KERNEL_FLOATS = ("float16", "float32", "float64")   # float16 runs in float32 and is cast back
+_FLOATS = ("float32", "float64")                     # kernels that take no float16
 
 
 def _bind(name):
@@ -34,10 +38,11 @@ def _cross_entropy(x, t, *w, ignore_index, reduction, label_smoothing):
     from ..backends import cupy
     from ..ops import nn_loss
     cp = cupy()
-    if w or label_smoothing or x.ndim != 2:
-        return nn_loss._ce_fwd(cp, x, t, *w, ignore_index=ignore_index, reduction=reduction,
+    if w or label_smoothing or x.ndim != 2 or x.dtype.name not in _KERNEL_FLOATS:
+        loss = nn_loss._ce_fwd(cp, x, t, *w, ignore_index=ignore_index, reduction=reduction,
                                label_smoothing=label_smoothing)
-    from .kernels import cross_entropy
+        return _poison_bad_targets(cp, loss, t, x.shape[1], ignore_index, reduction)
+    from .kernels import cross_entropy   # NaN rows for out-of-range targets
     loss, _ = cross_entropy(x, t, ignore_index)
     if reduction == "none":
         return loss
@@ -45,6 +50,34 @@ def _cross_entropy(x, t, *w, ignore_index, reduction, label_smoothing):
     if reduction == "sum":
         return s
     return (s / (t != ignore_index).sum()).astype(x.dtype)
+
+
+def _poison_bad_targets(cp, loss, t, C, ignore_index, reduction):
+    """NaN where a target is out of range (and not ignore_index): the GPU path checks on the
+    device instead of copying the target to the host, which would synchronise every call."""
+    bad = (t != ignore_index) & ((t < 0) | (t >= C))
+    nan = cp.asarray(np.nan, loss.dtype)
+    return cp.where(bad if reduction == "none" else bad.any(), nan, loss)
+
+
+@_bind("cross_entropy_grad")
+def _cross_entropy_grad(x, t, g, **attrs):
+    if (set(attrs) != {"ignore_index", "reduction"} or x.ndim != 2 or x.dtype.name not in _FLOATS
+            or t.dtype.kind not in "iu" or g.size != (x.shape[0] if attrs["reduction"] == "none"
+                                                         else 1)):
+        return _generic("cross_entropy_grad")(x, t, g, **attrs)
+    from .kernels import cross_entropy_grad
+    return cross_entropy_grad(x, t, g, int(attrs["ignore_index"]), attrs["reduction"])
+
+
+@_bind("nll_loss")
+def _nll_loss(x, t, *w, ignore_index, reduction):
+    from ..backends import cupy
+    from ..ops import nn_loss
+    cp = cupy()
+    loss = nn_loss._nll_fwd(cp, x, t, *w, ignore_index=ignore_index, reduction=reduction)
+    C = x.shape[1] if x.ndim >= 2 else x.shape[0]
+    return _poison_bad_targets(cp, loss, t, C, ignore_index, reduction)
 
 
 # --- convolution: im2col/col2im as one kernel each, GEMMs on cuBLAS ---------------------------
@@ -65,7 +98,6 @@ BINDINGS["conv2d_weight_grad"] = _conv("_weight_grad_impl", "im2col_xp")
 
 
 # --- pooling: one thread per output window, argmax as the op's flat h*W+w index ---------------
-_KERNEL_FLOATS = ("float16", "float32", "float64")   # float16 runs in float32 and is cast back
 
 
 def _generic(name):
@@ -104,6 +136,58 @@ def _embedding_grad(g, idx, *, num_weights, padding_idx):
                                           padding_idx=padding_idx)
     from .kernels import embedding_backward
     return embedding_backward(idx, g, num_weights, padding_idx)
+
+
+# --- embedding forward: rows for out-of-range indices are NaN (checked on the device) ---------
+@_bind("embedding")
+def _embedding(w, idx, *, padding_idx):
+    from ..backends import cupy
+    cp = cupy()
+    out = cp.take(w, idx, axis=0)    # CuPy wraps out-of-range indices: never reads outside
+    if out.dtype.kind != "f" or not out.size:
+        return out
+    bad = (idx < 0) | (idx >= w.shape[0])
+    return cp.where(bad[..., None], cp.asarray(np.nan, out.dtype), out)
+
+
+# --- elementwise: one kernel launch where the generic code launches several -------------------
+@_bind("sigmoid")
+def _sigmoid(x):
+    if x.dtype.name not in _FLOATS:
+        return _generic("sigmoid")(x)
+    from .kernels import act_forward
+    return act_forward(x, "sigmoid")
+
+
+def _act_grad(name, act):
+    def k(g, v):
+        if g.dtype.name not in _FLOATS or g.dtype != v.dtype or g.shape != v.shape:
+            return _generic(name)(g, v)
+        from .kernels import act_backward
+        return act_backward(g, v, act)
+    k.__name__ = f"cuda_{name}"
+    return k
+
+
+BINDINGS["tanh_grad"] = _act_grad("tanh_grad", "tanh")
+BINDINGS["sigmoid_grad"] = _act_grad("sigmoid_grad", "sigmoid")
+BINDINGS["relu_grad"] = _act_grad("relu_grad", "relu")   # g where x > 0 else 0
+
+
+def _binary(name, ufunc):
+    def k(a, b):
+        from . import kernels
+        if kernels.binary_ok(a, b):
+            return kernels.binary(a, b, name)
+        from ..backends import cupy
+        return getattr(cupy(), ufunc)(a, b)
+    k.__name__ = f"cuda_{name}"
+    return k
+
+
+BINDINGS["add"] = _binary("add", "add")
+BINDINGS["sub"] = _binary("sub", "subtract")
+BINDINGS["mul"] = _binary("mul", "multiply")
 
 
 # --- LSTM cell: the gate nonlinearities and the state update in one pass ----------------------

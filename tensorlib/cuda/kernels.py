@@ -148,6 +148,24 @@ def cross_entropy_backward(logits, labels, lse, gloss, ignore_index: int = -100)
     return gx.astype(dt, copy=False)
 
 
+def cross_entropy_grad(logits, labels, g, ignore_index: int, reduction: str):
+    """d loss / d logits of 2-D cross_entropy (no class weights, no smoothing) for upstream
+    ``g`` ((N,) for reduction 'none', else 0-d); NaN rows for out-of-range labels."""
+    cp = _cupy()
+    x = cp.ascontiguousarray(logits)
+    rows, cols = x.shape
+    lab = cp.ascontiguousarray(labels, dtype=np.int64)
+    ga = cp.ascontiguousarray(g, dtype=x.dtype).reshape(-1)
+    den = (lab != ignore_index).sum(dtype=x.dtype) if reduction == "mean" else None
+    gx = cp.empty_like(x)
+    if x.size:
+        f = function(S.SOFTMAX, f"xent_grad<{_t(x.dtype)}>")
+        f(_rows_grid(rows), _row_threads(cols),
+          (x, lab, ga, _i64(1 if ga.size > 1 else 0), den if den is not None else _null(), gx,
+           _i64(rows), _i64(cols), _i64(ignore_index)))
+    return gx
+
+
 # --- activations ---------------------------------------------------------------------------
 def bias_act(x, b, act: str = "none", channel_axis: int = -1):
     """act(x + b) with ``b`` broadcast along ``channel_axis`` of ``x``."""
@@ -162,6 +180,40 @@ def bias_act(x, b, act: str = "none", channel_axis: int = -1):
         f = function(S.ACTIVATION, f"bias_act<{_t(a.dtype)},{S.ACTS[act]}>")
         f(_grid(a.size), (_THREADS,), (a, bb, y, _i64(a.size), _i64(inner), _i64(C)))
     return y.astype(dt, copy=False)
+
+
+def act_forward(x, act: str):
+    """act(x) elementwise (float32/float64; any layout, computed on a contiguous copy)."""
+    cp = _cupy()
+    a = cp.ascontiguousarray(x)
+    y = cp.empty_like(a)
+    if a.size:
+        f = function(S.ACTIVATION, f"act_fwd<{_t(a.dtype)},{S.ACTS[act]}>")
+        f(_grid(a.size), (_THREADS,), (a, y, _i64(a.size)))
+    return y
+
+
+def binary(a, b, op: str):
+    """``a op b`` for same-shape, same-dtype (float32/float64) C-contiguous arrays whose data
+    are 16-byte aligned (see :func:`binary_ok`), with 16-byte vector loads and stores."""
+    cp = _cupy()
+    c = cp.empty_like(a)
+    n = a.size
+    if n:
+        f = function(S.BINARY, f"binary_vec<{_t(a.dtype)},{S.BINOPS[op]}>")
+        vec = 16 // a.itemsize
+        f(_grid((n + vec - 1) // vec), (_THREADS,), (a, b, c, _i64(n)))
+    return c
+
+
+_VEC_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def binary_ok(a, b) -> bool:
+    """Whether :func:`binary` takes ``a`` and ``b`` (else the CuPy ufunc does)."""
+    return (a.shape == b.shape and a.dtype == b.dtype and a.dtype in _VEC_DTYPES
+            and a.flags.c_contiguous and b.flags.c_contiguous
+            and not (a.data.ptr | b.data.ptr) & 15)
 
 
 def act_backward(g, v, act: str):

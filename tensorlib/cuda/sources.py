@@ -33,6 +33,12 @@ template <> __device__ __forceinline__ double neg_inf<double>() {
     return __longlong_as_double(0xfff0000000000000LL);
 }
 
+template <typename T> __device__ __forceinline__ T qnan();
+template <> __device__ __forceinline__ float qnan<float>() { return __int_as_float(0x7fc00000); }
+template <> __device__ __forceinline__ double qnan<double>() {
+    return __longlong_as_double(0x7ff8000000000000LL);
+}
+
 template <typename T> __device__ __forceinline__ T warp_sum(T v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
@@ -116,7 +122,9 @@ __global__ void softmax_bwd(const T* __restrict__ y, const T* __restrict__ g, T*
 }
 
 // Fused cross-entropy: loss[r] = logsumexp(x[r]) - x[r, label[r]] (0 where label ==
-// ignore_index), lse[r] saved for the backward. Labels are checked in Python.
+// ignore_index), lse[r] saved for the backward. A label outside [0, cols) that is not
+// ignore_index is never read through: its row's loss is NaN (no host-side range check on
+// the GPU: that would synchronise the stream on every call).
 template <typename T>
 __global__ void xent_fwd(const T* __restrict__ x, const i64* __restrict__ label,
                          T* __restrict__ loss, T* __restrict__ lse, i64 rows, i64 cols,
@@ -135,7 +143,8 @@ __global__ void xent_fwd(const T* __restrict__ x, const i64* __restrict__ label,
             const T l = m + log(s);
             const i64 t = label[r];
             lse[r] = l;
-            loss[r] = (t == ignore_index) ? T(0) : l - xr[t];
+            loss[r] = (t == ignore_index) ? T(0)
+                      : (t < 0 || t >= cols) ? qnan<T>() : l - xr[t];
         }
     }
 }
@@ -151,13 +160,47 @@ __global__ void xent_bwd(const T* __restrict__ x, const i64* __restrict__ label,
         const i64 r = i / cols, j = i - r * cols;
         const i64 t = label[r];
         if (t == ignore_index) { gx[i] = T(0); continue; }
+        if (t < 0 || t >= cols) { gx[i] = qnan<T>(); continue; }
         const T p = exp(x[i] - lse[r]);
         gx[i] = gloss[r] * (p - (j == t ? T(1) : T(0)));
+    }
+}
+
+// cross_entropy's first-order backward in one pass, one block per row:
+// gx[r, j] = (softmax(x[r])[j] - (j == tc)) * valid[r] * g[r * gstride] (/ *denom for 'mean'),
+// tc = label or 0 on ignored rows (as the generic op); NaN rows for out-of-range labels.
+template <typename T>
+__global__ void xent_grad(const T* __restrict__ x, const i64* __restrict__ label,
+                          const T* __restrict__ g, i64 gstride, const T* __restrict__ denom,
+                          T* __restrict__ gx, i64 rows, i64 cols, i64 ignore_index) {
+    __shared__ T sh[32];
+    for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+        const T* xr = x + r * cols;
+        T* out = gx + r * cols;
+        const i64 t = label[r];
+        const bool valid = t != ignore_index;
+        if (valid && (t < 0 || t >= cols)) {
+            for (i64 j = threadIdx.x; j < cols; j += blockDim.x) out[j] = qnan<T>();
+            continue;
+        }
+        const i64 tc = valid ? t : 0;
+        T scale = (valid ? T(1) : T(0)) * g[r * gstride];
+        if (denom) scale = scale / denom[0];
+        T m = neg_inf<T>();
+        for (i64 j = threadIdx.x; j < cols; j += blockDim.x) m = fmax(m, xr[j]);
+        m = block_max(m, sh);
+        if (!isfinite(m)) m = T(0);
+        T s = T(0);
+        for (i64 j = threadIdx.x; j < cols; j += blockDim.x) s += exp(xr[j] - m);
+        s = block_sum(s, sh);
+        for (i64 j = threadIdx.x; j < cols; j += blockDim.x)
+            out[j] = (exp(xr[j] - m) / s - (j == tc ? T(1) : T(0))) * scale;
     }
 }
 """, tuple(f"softmax_fwd<{t},{k}>" for t in FLOAT_TYPES for k in (0, 1))
     + tuple(f"softmax_bwd<{t},{k}>" for t in FLOAT_TYPES for k in (0, 1))
     + tuple(f"xent_fwd<{t}>" for t in FLOAT_TYPES)
+    + tuple(f"xent_grad<{t}>" for t in FLOAT_TYPES)
     + tuple(f"xent_bwd<{t}>" for t in FLOAT_TYPES))
 
 # --- bias + activation, activation backward -----------------------------------------------
@@ -191,6 +234,14 @@ __global__ void bias_act(const T* __restrict__ x, const T* __restrict__ b, T* __
         y[i] = act<T, ACT>(x[i] + b[(i / inner) % C]);
 }
 
+// y[i] = act(x[i]) (sigmoid: one pass instead of CuPy's exp/abs/where/divide chain).
+template <typename T, int ACT>
+__global__ void act_fwd(const T* __restrict__ x, T* __restrict__ y, i64 n) {
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (i64)gridDim.x * blockDim.x)
+        y[i] = act<T, ACT>(x[i]);
+}
+
 // Gradient of act at its output y (relu, tanh, sigmoid) or input x (gelus).
 template <typename T, int ACT>
 __global__ void act_bwd(const T* __restrict__ g, const T* __restrict__ v, T* __restrict__ gx,
@@ -199,8 +250,8 @@ __global__ void act_bwd(const T* __restrict__ g, const T* __restrict__ v, T* __r
          i += (i64)gridDim.x * blockDim.x) {
         const T a = v[i];
         T d;
-        if (ACT == 1) d = a > T(0) ? T(1) : T(0);
-        else if (ACT == 2) d = T(1) - a * a;
+        if (ACT == 1) { gx[i] = a > T(0) ? g[i] : T(0); continue; }   // a select, as where()
+        if (ACT == 2) d = T(1) - a * a;
         else if (ACT == 3) d = a * (T(1) - a);
         else if (ACT == 4) {
             const T k = T(0.7978845608028654);
@@ -215,7 +266,47 @@ __global__ void act_bwd(const T* __restrict__ g, const T* __restrict__ v, T* __r
     }
 }
 """, tuple(f"bias_act<{t},{a}>" for t in FLOAT_TYPES for a in ACTS.values())
+    + tuple(f"act_fwd<{t},{a}>" for t in FLOAT_TYPES for a in ACTS.values())
     + tuple(f"act_bwd<{t},{a}>" for t in FLOAT_TYPES for a in ACTS.values()))
+
+# --- same-shape binary arithmetic with 16-byte loads/stores (bandwidth-bound ops) ----------
+BINOPS = {"add": 0, "sub": 1, "mul": 2}
+
+BINARY = Source("binary", r"""
+typedef long long i64;
+
+template <typename T> struct Vec;
+template <> struct Vec<float> { typedef float4 type; };
+template <> struct Vec<double> { typedef double2 type; };
+
+template <int OP, typename T> __device__ __forceinline__ T bop(T a, T b) {
+    return OP == 0 ? a + b : (OP == 1 ? a - b : a * b);
+}
+template <int OP> __device__ __forceinline__ float4 vop(float4 a, float4 b) {
+    return make_float4(bop<OP>(a.x, b.x), bop<OP>(a.y, b.y), bop<OP>(a.z, b.z),
+                       bop<OP>(a.w, b.w));
+}
+template <int OP> __device__ __forceinline__ double2 vop(double2 a, double2 b) {
+    return make_double2(bop<OP>(a.x, b.x), bop<OP>(a.y, b.y));
+}
+
+// c = a OP b on n contiguous elements, all three 16-byte aligned: nv = n / W vectors
+// through 16-byte loads/stores (grid-stride), the n % W tail element by element.
+template <typename T, int OP>
+__global__ void binary_vec(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ c,
+                           i64 n) {
+    typedef typename Vec<T>::type V;
+    const int W = sizeof(V) / sizeof(T);
+    const i64 nv = n / W;
+    const V* __restrict__ av = reinterpret_cast<const V*>(a);
+    const V* __restrict__ bv = reinterpret_cast<const V*>(b);
+    V* __restrict__ cv = reinterpret_cast<V*>(c);
+    const i64 stride = (i64)gridDim.x * blockDim.x;
+    const i64 start = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    for (i64 i = start; i < nv; i += stride) cv[i] = vop<OP>(av[i], bv[i]);
+    for (i64 i = nv * W + start; i < n; i += stride) c[i] = bop<OP>(a[i], b[i]);
+}
+""", tuple(f"binary_vec<{t},{o}>" for t in FLOAT_TYPES for o in BINOPS.values()))
 
 # --- im2col / col2im (NCHW), the layout of tensorlib.ops.nn_conv -------------------------
 CONV = Source("conv", r"""
@@ -484,5 +575,6 @@ __global__ void adam_update(T* __restrict__ p, const T* __restrict__ g, T* __res
 }
 """, tuple(f"{k}<{t}>" for k in ("sgd_update", "adam_update") for t in FLOAT_TYPES))
 
-ALL: tuple[Source, ...] = (SOFTMAX, ACTIVATION, CONV, POOL, NORM, EMBEDDING, LSTM, OPTIM)
+ALL: tuple[Source, ...] = (SOFTMAX, ACTIVATION, BINARY, CONV, POOL, NORM, EMBEDDING, LSTM,
+                           OPTIM)
 BY_NAME = {s.name: s for s in ALL}

@@ -169,12 +169,22 @@ def _scatter_add_fwd(xp, x, indices, src, axis):
             raise ValueError(f"scatter_add: indices shape {indices.shape} exceeds input shape "
                              f"{x.shape} in dimension {d}")
     n = x.shape[axis]
-    if indices.size and (int(indices.max()) >= n or int(indices.min()) < -n):
+    if xp is np and indices.size and (int(indices.max()) >= n or int(indices.min()) < -n):
         raise IndexError(f"scatter_add: index out of range for axis {axis} of size "
                          f"{x.shape[axis]}")
     out = x.copy()
     _add_at(xp, out, _full_index(xp, indices, axis), src)
-    return out
+    return out if xp is np else _poison_out_of_range(xp, out, indices, n)
+
+
+def _poison_out_of_range(xp, out, indices, n):
+    """On the GPU: NaN everywhere when an index is outside [-n, n), checked on the device (a
+    host-side check would synchronise every call; CuPy wraps such indices, so nothing was
+    written outside). Integer results cannot hold NaN and are left as computed."""
+    if out.dtype.kind not in "fc" or not indices.size:
+        return out
+    bad = ((indices >= n) | (indices < -n)).any()
+    return xp.where(bad, xp.asarray(np.nan, out.dtype), out)
 
 
 SCATTER_ADD = register(OpDef(
@@ -217,11 +227,11 @@ TAKE = register(OpDef(
 def _index_add_fwd(xp, x, indices, src, axis):
     _check_int("index_add", indices)
     n = x.shape[axis]
-    if indices.size and (int(indices.max()) >= n or int(indices.min()) < -n):
+    if xp is np and indices.size and (int(indices.max()) >= n or int(indices.min()) < -n):
         raise IndexError(f"index_add: index out of range for axis {axis} of size {n}")
     out = x.copy()
     _add_at(xp, out, (slice(None),) * axis + (indices,), src)
-    return out
+    return out if xp is np else _poison_out_of_range(xp, out, indices, n)
 
 
 INDEX_ADD = register(OpDef(
@@ -275,7 +285,9 @@ def masked_fill(x, mask, value) -> Tensor:
 
 def _one_hot_fwd(xp, idx, num_classes):
     _check_int("one_hot", idx)
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):
+    # on the GPU no host-side check (it would synchronise): an out-of-range class gives an
+    # all-zero row (int64 output: nothing to poison)
+    if xp is np and idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):
         raise ValueError(f"one_hot: class values must be in [0, {num_classes}), got range "
                          f"[{int(idx.min())}, {int(idx.max())}]")
     return (idx[..., None] == xp.arange(num_classes)).astype(np.int64)

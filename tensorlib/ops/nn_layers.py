@@ -132,7 +132,9 @@ def embedding(input, weight, padding_idx: int | None = None) -> Tensor:
             raise ValueError(f"embedding: padding_idx {padding_idx} is out of range for "
                              f"{V} embeddings")
         padding_idx = int(padding_idx) % V
-    d = idx._host()
+    # on the GPU the range is checked on the device (out-of-range rows are NaN): a copy to
+    # the host here would synchronise every call
+    d = idx._host() if idx.device.type == "cpu" else np.empty(0, np.int64)
     if d.size and (int(d.min()) < 0 or int(d.max()) >= V):
         raise IndexError(f"embedding: indices must lie in [0, {V}), got range "
                          f"[{int(d.min())}, {int(d.max())}]")
