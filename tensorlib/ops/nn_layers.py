@@ -7,6 +7,7 @@ import numpy as np
 
 from .._apply import apply
 from .._tensor import Tensor
+from ..autograd.mode import state
 from .nn_util import as_float_tensor, as_index_tensor, const, io_cost, same_dtype
 from .registry import OpDef, register
 
@@ -21,8 +22,39 @@ def _linear_fwd(xp, x, w, *b):
     return out.reshape(lead + (w.shape[0],)) if x.ndim != 2 else out
 
 
+def _linear_grad_fwd(xp, g, x, w, *, need_x, need_w, need_b):
+    out = []
+    g2 = g.reshape(-1, g.shape[-1])
+    if need_x:
+        out.append(xp.matmul(g, w))
+    if need_w:
+        out.append(xp.matmul(g2.T, x.reshape(-1, x.shape[-1])))
+    if need_b:
+        out.append(g2.sum(axis=0))
+    return tuple(out)
+
+
+def _linear_grad_infer(g, x, w, *, need_x, need_w, need_b):
+    return tuple(s for s, need in ((x, need_x), (w, need_w), ((w[0][:1], w[1]), need_b))
+                 if need)
+
+
+# linear's first-order backward as one op (the composite is 4-6 ops: transposes, two matmuls,
+# a sum); not differentiable, so used only when the backward pass is not itself recorded
+LINEAR_GRAD = register(OpDef("linear_grad", _linear_grad_fwd, vjp=None, saves=False,
+                             infer=_linear_grad_infer, cost=io_cost()))
+
+
 def _linear_vjp(n, g):
     x, w = n.inputs[0], n.inputs[1]
+    has_b = len(n.inputs) == 3
+    if not state.grad_enabled:
+        need = (x._rg, w._rg, has_b and n.inputs[2]._rg)
+        if any(need):
+            got = iter(apply(LINEAR_GRAD, g, x, w, need_x=need[0], need_w=need[1],
+                             need_b=need[2]))
+            grads = tuple(next(got) if k else None for k in need)
+            return grads if has_b else grads[:2]
     gx = g @ w if x._rg else None
     gw = gb = None
     g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g

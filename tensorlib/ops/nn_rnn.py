@@ -19,17 +19,17 @@ from ._util import numel
 from .shape import concatenate
 
 
-def _sigmoid(xp, x):
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
-
-
 def _cell_fwd(xp, gates, c):
     H = c.shape[1]
-    acts = xp.empty_like(gates)
-    acts[:, :2 * H] = _sigmoid(xp, gates[:, :2 * H])
-    acts[:, 2 * H:3 * H] = xp.tanh(gates[:, 2 * H:3 * H])
-    acts[:, 3 * H:] = _sigmoid(xp, gates[:, 3 * H:])
+    # all four activations through one tanh pass: sigmoid(x) = (tanh(x / 2) + 1) / 2 (no
+    # overflow, no branches; 4 vectorised passes instead of ~12 for exp/where sigmoids)
+    scale = xp.full(4 * H, 0.5, gates.dtype)
+    scale[2 * H:3 * H] = 1.0
+    acts = xp.multiply(gates, scale)
+    xp.tanh(acts, out=acts)
+    for sl in (acts[:, :2 * H], acts[:, 3 * H:]):
+        sl *= 0.5
+        sl += 0.5
     i, f, g, o = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:3 * H], acts[:, 3 * H:]
     c_new = f * c + i * g
     return o * xp.tanh(c_new), c_new, acts

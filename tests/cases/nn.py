@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import tensorlib as tl
 import tensorlib.nn.functional as F
-from tensorlib.ops import nn_act, nn_conv, nn_layers, nn_pool, nn_rnn
+from tensorlib.ops import nn_act, nn_conv, nn_layers, nn_loss, nn_pool, nn_rnn
 
 from . import add, arr
 
@@ -262,6 +262,30 @@ def _ce_ref(x, t, w, red, ls=0.0, nll=False):
 add("cross_entropy",
     lambda x, t, w, red, ls: F.cross_entropy(x, t, w, reduction=red, label_smoothing=ls),
     _ce_inputs, _ce_ref, diff=(0,))
+def _ce_grad_inputs(draw):
+    N, C = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    x = arr(draw, (N, C), -3, 3)
+    t = np.random.default_rng(draw(st.integers(0, 99))).integers(0, C, N)
+    t[0] = -100 if draw(st.booleans()) and N > 1 else t[0]
+    red = draw(st.sampled_from(["mean", "sum", "none"]))
+    g = arr(draw, (N,) if red == "none" else ())
+    return [x, t, g], {"red": red}
+
+
+def _ce_grad_ref(x, t, g, red):
+    valid = t != -100
+    d = _softmax(x, 1) - np.eye(x.shape[1])[np.where(valid, t, 0)]
+    d = d * valid[:, None]
+    if red == "none":
+        return d * g[:, None]
+    return d * g / (valid.sum() if red == "mean" else 1.0)
+
+
+# first-order only: cross_entropy's vjp in one op when the backward is not recorded
+add("cross_entropy_grad",
+    lambda x, t, g, red: _apply(nn_loss.CROSS_ENTROPY_GRAD, x, t, g, ignore_index=-100,
+                                reduction=red),
+    _ce_grad_inputs, _ce_grad_ref, grad=False)
 add("nll_loss", lambda x, t, w, red, ls: F.nll_loss(x, t, w, reduction=red), _ce_inputs,
     lambda x, t, w, red, ls: _ce_ref(x, t, w, red, nll=True), diff=(0,))
 
@@ -275,6 +299,24 @@ def _linear_inputs(draw):
 
 
 add("linear", F.linear, _linear_inputs, lambda x, w, b=None: x @ w.T + (0 if b is None else b))
+
+
+def _linear_grad_inputs(draw):
+    (x, w, *_), need = _linear_inputs(draw), draw(st.sampled_from(
+        [(True, True, True), (True, False, False), (False, True, False), (False, False, True)]))
+    g = arr(draw, x.shape[:-1] + (w.shape[0],))
+    return [g, x, w], dict(zip(("need_x", "need_w", "need_b"), need))
+
+
+def _linear_grad_ref(g, x, w, need_x, need_w, need_b):
+    g2, x2 = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
+    out = (g @ w, g2.T @ x2, g2.sum(0))
+    return tuple(o for o, k in zip(out, (need_x, need_w, need_b)) if k)
+
+
+# first-order only: linear's vjp in one op when the backward is not recorded
+add("linear_grad", lambda g, x, w, **k: _apply(nn_layers.LINEAR_GRAD, g, x, w, **k),
+    _linear_grad_inputs, _linear_grad_ref, grad=False)
 
 
 def _emb_inputs(draw):
