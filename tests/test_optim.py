@@ -252,3 +252,24 @@ def test_clip_grad_value_and_nonfinite():
     total = optim.clip_grad_norm_(small, 1.0)
     assert float(total) == pytest.approx(0.5)
     np.testing.assert_allclose(small.grad.numpy(), [0.3, 0.4])
+
+
+@pytest.mark.parametrize("name,kw", OPTIMIZERS[:8], ids=lambda v: str(v))
+def test_fused_kernels_match_tensor_op_updates(name, kw, monkeypatch):
+    """The fused in-place kernels and the plain tensor-op updates agree."""
+    from tensorlib.optim import _fused
+    rng = np.random.default_rng(3)
+    init = rng.standard_normal((5, 3)).astype(np.float32)
+    grads = _grads(rng, [(5, 3)], 4)
+
+    def run():
+        p = nn.Parameter(tl.tensor(init))
+        o = getattr(optim, name)([p], **kw)
+        for (g,) in grads:
+            p.grad = tl.tensor(g)
+            o.step()
+        return p.numpy()
+    fused = run()
+    monkeypatch.setattr(_fused, "sgd", lambda *a, **k: False)
+    monkeypatch.setattr(_fused, "adam", lambda *a, **k: False)
+    np.testing.assert_allclose(run(), fused, rtol=1e-5, atol=1e-6)

@@ -1,20 +1,50 @@
 """Bridges to the fused in-place update kernels of ``tensorlib.nn._kernels``.
 
-Each function returns True when a fused kernel did the update, False when the
-caller should run the plain tensor-op update (other devices, dtypes, or no kernel).
+Each function returns True when a fused kernel did the whole update, False when the
+caller should run the plain tensor-op update (other devices or dtypes, mixed dtypes,
+non-contiguous storage).
 """
 from __future__ import annotations
 
+import numpy as np
+
+from .. import creation
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _eligible(p, *others) -> bool:
+    a = p._data
+    if type(a) is not np.ndarray or a.dtype not in _FLOATS or not a.flags.c_contiguous:
+        return False
+    for t in others:
+        b = t._data
+        if type(b) is not np.ndarray or b.dtype != a.dtype or b.shape != a.shape \
+                or not b.flags.c_contiguous or not b.flags.writeable:
+            return False
+    return a.flags.writeable
+
 
 def sgd(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, state) -> bool:
-    if p.device.type == "cuda":
-        from ..cuda.optim import sgd as cuda_sgd
-        return cuda_sgd(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, state)
-    return False
+    from ..nn import _kernels
+    first = False
+    if momentum and buf is None:
+        if not _eligible(p, g):
+            return False
+        buf = state["momentum_buffer"] = creation.zeros_like(p)
+        first = True
+    if not _eligible(p, g, *([buf] if buf is not None else [])):
+        return False
+    _kernels.sgd_update_(p, g, buf if momentum else None, lr=lr, momentum=momentum,
+                         dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+                         first_step=first)
+    return True
 
 
-def adam(p, g, m, v, step_size, b1, b2, eps, bc2_sqrt) -> bool:
-    if p.device.type == "cuda":
-        from ..cuda.optim import adam as cuda_adam
-        return cuda_adam(p, g, m, v, step_size, b1, b2, eps, bc2_sqrt)
-    return False
+def adam(p, g, m, v, step, lr, b1, b2, eps, weight_decay, decoupled) -> bool:
+    if not _eligible(p, g, m, v):
+        return False
+    from ..nn import _kernels
+    _kernels.adam_update_(p, g, m, v, step=step, lr=lr, beta1=b1, beta2=b2, eps=eps,
+                          weight_decay=weight_decay, decoupled=decoupled)
+    return True

@@ -52,16 +52,17 @@ class Adam(Optimizer):
                     st["max_exp_avg_sq"] = creation.zeros_like(p)
             st["step"] += 1
             step = st["step"]
+            m, v = st["exp_avg"], st["exp_avg_sq"]
+            if not amsgrad and _fused.adam(p, g, m, v, step, lr, b1, b2, eps, wd,
+                                           self._decoupled):
+                continue
             if wd:
                 if self._decoupled:
                     p.mul_(1.0 - lr * wd)
                 else:
                     g = g + wd * p
-            m, v = st["exp_avg"], st["exp_avg_sq"]
             bc1 = 1.0 - b1 ** step
             bc2_sqrt = math.sqrt(1.0 - b2 ** step)
-            if not amsgrad and _fused.adam(p, g, m, v, lr / bc1, b1, b2, eps, bc2_sqrt):
-                continue
             m.mul_(b1)
             m.add_((1.0 - b1) * g)
             v.mul_(b2)
