@@ -27,6 +27,7 @@ UNSUPPORTED = {
     "embedding_grad": "a gradient kernel (export inference graphs)",
     "lstm_cell_grad": "a gradient kernel (export inference graphs)",
     "cross_entropy_grad": "a gradient kernel (export inference graphs)",
+    "linear_grad": "a gradient kernel (export inference graphs)",
 }
 # ops whose rule covers only some attribute values (the rule raises otherwise)
 PARTIAL = {
