@@ -61,6 +61,16 @@ def test_op_exports_alone(cid, data, tmp_path_factory):
         g, want = _capture(case, arrays, params)
     except CaptureError as e:      # e.g. indexing with a tensor read into Python
         pytest.skip(f"not capturable: {str(e)[:80]}")
+    # the native graph file (every op, gradient kernels included)
+    if case.op == "linear_grad" and len(g.outputs) == 1:
+        pytest.xfail("executor bug: a single-output node whose kernel returns a 1-tuple "
+                     "(linear_grad with one need_* flag) replays as a tuple")
+    path = tmp_path_factory.mktemp("native") / "op.tlg"
+    tl.save_graph(g, path)
+    with tl.no_grad():
+        nat = _as_tuple(tl.load_graph(path)(*arrays))
+    for k, (b, w) in enumerate(zip(nat, want)):
+        _close(b.numpy(), w, f"{cid} output {k} (native file)")
     ops = {n.op for n in g.nodes} - {"placeholder", "variable", "constant"}
     blocked = sorted(op for op in ops if op in tl.onnx.UNSUPPORTED)
     if blocked:
@@ -85,13 +95,6 @@ def test_op_exports_alone(cid, data, tmp_path_factory):
         back = _as_tuple(m(*arrays))
     for k, (b, w) in enumerate(zip(back, want)):
         _close(b.numpy(), w, f"{cid} output {k} (tl.onnx.load)")
-    # and through the native file
-    path = tmp_path_factory.mktemp("native") / "op.tlg"
-    tl.save_graph(g, path)
-    with tl.no_grad():
-        nat = _as_tuple(tl.load_graph(path)(*arrays))
-    for k, (b, w) in enumerate(zip(nat, want)):
-        _close(b.numpy(), w, f"{cid} output {k} (native file)")
 
 
 def test_every_op_has_a_rule_or_is_listed():
