@@ -9,6 +9,10 @@
 # Worst case about 6 minutes: every step has its own timeout (header 20 s, build 45 s,
 # import + CUDA tests 45 s, cases 150 s with the demo alongside, bench 90 s).
 # SKIP_BUILD=1 skips the build (a dry run on a machine where it is built already).
+# MODE=final: only the build, the CUDA tests, the registry cases on cuda and the benchmark
+# (no demo): about 95 s expected, at most ~3 minutes (build 45 s, CUDA tests 30 s, cases 35 s,
+# bench 50 s, header and import 30 s).
+#   MODE=final OUT=$OUT bash scripts/gpu_check.sh
 # Writes at most 8 files under $OUT: summary.txt, build.log, tests_cuda.log,
 # tests_cases.log, junit_cases.xml, bench.log, bench.json, demo.log.
 set -u
@@ -21,6 +25,7 @@ PY="${PYTHON:-python3}"
 # the checkout is not installed on the device: import tensorlib (and benchmarks) from here
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1 HYPOTHESIS_PROFILE=ci
+MODE="${MODE:-full}"
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
 say() { echo "$*" | tee -a "$SUMMARY"; }
@@ -38,7 +43,7 @@ step() {  # step NAME TIMEOUT LOG CMD...: run, record rc and seconds (log append
     return $rc
 }
 
-say "=== tensorlib GPU check ($(date -u +%FT%TZ)) ==="
+say "=== tensorlib GPU check, mode $MODE ($(date -u +%FT%TZ)) ==="
 say "$(timeout 5 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | head -2)"
 say "$(timeout 15 $PY -c '
 import sys, numpy
@@ -65,6 +70,9 @@ if [ -z "${SKIP_BUILD:-}" ]; then
     step build 45 "$OUT/build.log" $PY setup.py build_ext --inplace -q
 fi
 
+TESTS_LIMIT=35 CASES_LIMIT=150 BENCH_LIMIT=90
+[ "$MODE" = final ] && TESTS_LIMIT=30 CASES_LIMIT=35 BENCH_LIMIT=50
+
 # pytest plugins that the device has (and this script does not install)
 XDIST=(); TMO=()
 $PY -c "import xdist" 2>/dev/null && XDIST=(-n 8)
@@ -74,7 +82,7 @@ $PY -c "import pytest_timeout" 2>/dev/null && TMO=(--timeout 60)
 : > "$OUT/tests_cuda.log"
 step import 10 "$OUT/tests_cuda.log" $PY -c 'import tensorlib as tl; print("tl.cuda.is_available():", tl.cuda.is_available(), "devices:", tl.cuda.device_count())'
 tail -1 "$OUT/tests_cuda.log" | tee -a "$SUMMARY"
-step tests_cuda 35 "$OUT/tests_cuda.log" $PY -m pytest -p no:cacheprovider -v -rfEs \
+step tests_cuda "$TESTS_LIMIT" "$OUT/tests_cuda.log" $PY -m pytest -p no:cacheprovider -v -rfEs \
     -o console_output_style=classic ${TMO[@]+"${TMO[@]}"} \
     tests/test_cuda_kernels_compile.py tests/test_cuda.py -k "not test_case_on_cuda"
 say "[tests_cuda] $(grep -E ' in [0-9.]+s' "$OUT/tests_cuda.log" | tail -1)"
@@ -83,7 +91,9 @@ say "[tests_cuda] $(grep -E ' in [0-9.]+s' "$OUT/tests_cuda.log" | tail -1)"
 # carried wheel when the device lacks it); it must end before the benchmark starts
 : > "$OUT/demo.log"
 DEMO_PID=""
-if [ -f tensorlib/demo.py ]; then
+if [ "$MODE" = final ]; then
+    echo "MODE=final: the demo is not run" > "$OUT/demo.log"
+elif [ -f tensorlib/demo.py ]; then
     (
         t0=$SECONDS
         if ! $PY -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('mlxtend') is None)" 2>/dev/null; then
@@ -107,7 +117,7 @@ fi
 
 # every registry case on cuda against cpu (outputs and gradients, float32 and float64)
 : > "$OUT/tests_cases.log"
-step cases 150 "$OUT/tests_cases.log" $PY -m pytest -p no:cacheprovider -v -rfE \
+step cases "$CASES_LIMIT" "$OUT/tests_cases.log" $PY -m pytest -p no:cacheprovider -v -rfE \
     -o console_output_style=classic ${XDIST[@]+"${XDIST[@]}"} ${TMO[@]+"${TMO[@]}"} \
     --junitxml="$OUT/junit_cases.xml" tests/test_cuda.py -k test_case_on_cuda
 say "[cases] $(grep -E ' in [0-9.]+s' "$OUT/tests_cases.log" | tail -1)"
@@ -127,7 +137,7 @@ if [ -n "$DEMO_PID" ]; then
 fi
 
 : > "$OUT/bench.log"
-step bench 90 "$OUT/bench.log" $PY benchmarks/gpu.py --rounds 5 --steps 10 --json "$OUT/bench.json" --require-gpu \
+step bench "$BENCH_LIMIT" "$OUT/bench.log" $PY benchmarks/gpu.py --rounds 5 --steps 10 --json "$OUT/bench.json" --require-gpu \
     || tail -3 "$OUT/bench.log" | tee -a "$SUMMARY"
 grep -E '^(G1|  (W|BW))|FAILED' "$OUT/bench.log" | tee -a "$SUMMARY"
 

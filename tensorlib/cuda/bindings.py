@@ -56,7 +56,7 @@ def _poison_bad_targets(cp, loss, t, C, ignore_index, reduction):
     """NaN where a target is out of range (and not ignore_index): the GPU path checks on the
     device instead of copying the target to the host, which would synchronise every call."""
     bad = (t != ignore_index) & ((t < 0) | (t >= C))
-    nan = cp.asarray(np.nan, loss.dtype)
+    nan = cp.full((), np.nan, loss.dtype)   # a fill kernel: no host-to-device copy
     return cp.where(bad if reduction == "none" else bad.any(), nan, loss)
 
 
@@ -147,7 +147,7 @@ def _embedding(w, idx, *, padding_idx):
     if out.dtype.kind != "f" or not out.size:
         return out
     bad = (idx < 0) | (idx >= w.shape[0])
-    return cp.where(bad[..., None], cp.asarray(np.nan, out.dtype), out)
+    return cp.where(bad[..., None], cp.full((), np.nan, out.dtype), out)
 
 
 # --- elementwise: one kernel launch where the generic code launches several -------------------

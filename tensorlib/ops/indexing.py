@@ -184,7 +184,7 @@ def _poison_out_of_range(xp, out, indices, n):
     if out.dtype.kind not in "fc" or not indices.size:
         return out
     bad = ((indices >= n) | (indices < -n)).any()
-    return xp.where(bad, xp.asarray(np.nan, out.dtype), out)
+    return xp.where(bad, xp.full((), np.nan, out.dtype), out)
 
 
 SCATTER_ADD = register(OpDef(
