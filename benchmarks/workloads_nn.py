@@ -1,6 +1,11 @@
 """NN workloads W2, W3, W4, W6 (../shared/BENCHMARKS.md), tensorlib against PyTorch.
 
-    python benchmarks/workloads_nn.py [--quick] [--rounds 5] [--threads 1]
+    python benchmarks/workloads_nn.py [--quick] [--rounds 5] [--threads 1] [--blas-core SkylakeX]
+
+The standalone run alternates the frameworks round by round (load on a shared machine
+hits both alike) and also reports process CPU time per round (1 thread: immune to
+waiting for a core). ``--blas-core`` sets OPENBLAS_CORETYPE before NumPy loads (see
+benchmarks/README.md: OpenBLAS picks its AVX2 kernels on this AVX-512 CPU).
 
 Each ``wN_<framework>(quick) -> float`` runs one round (ms per step, or MiB for W6)
 on a model built once and cached; ``WORKLOADS`` lists them for benchmarks/run.py.
@@ -12,12 +17,20 @@ from __future__ import annotations
 import os
 import sys
 
-if __name__ == "__main__" and "--threads" in sys.argv:
-    # thread counts must be set before NumPy/OpenBLAS and OpenMP start
-    _n = sys.argv[sys.argv.index("--threads") + 1]
-    if os.environ.get("OMP_NUM_THREADS") != _n:
-        os.environ.update(OMP_NUM_THREADS=_n, OPENBLAS_NUM_THREADS=_n, MKL_NUM_THREADS=_n)
-        os.execv(sys.executable, [sys.executable] + sys.argv)
+def _env_from_argv() -> dict:
+    """Environment the options below need before NumPy/OpenBLAS and OpenMP start."""
+    env = {}
+    if "--threads" in sys.argv:
+        n = sys.argv[sys.argv.index("--threads") + 1]
+        env.update(OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, MKL_NUM_THREADS=n)
+    if "--blas-core" in sys.argv:
+        env["OPENBLAS_CORETYPE"] = sys.argv[sys.argv.index("--blas-core") + 1]
+    return env
+
+
+if __name__ == "__main__" and any(os.environ.get(k) != v for k, v in _env_from_argv().items()):
+    os.environ.update(_env_from_argv())
+    os.execv(sys.executable, [sys.executable] + sys.argv)
 
 import json  # noqa: E402
 import subprocess  # noqa: E402
@@ -26,7 +39,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Workload, run, table  # noqa: E402
+from harness import Workload, table  # noqa: E402
 
 import tensorlib as tl  # noqa: E402
 import tensorlib.nn.functional as F  # noqa: E402
@@ -257,6 +270,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="OMP/BLAS/torch threads")
     p.add_argument("--only", default="", help="comma-separated ids, e.g. W3,W4")
+    p.add_argument("--blas-core", default=None, help="OPENBLAS_CORETYPE for this run")
     p.add_argument("--w6-child", nargs=2, metavar=("FRAMEWORK", "STEPS"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.w6_child:
@@ -264,10 +278,34 @@ def main(argv=None) -> int:
         return 0
     wanted = {s.strip() for s in args.only.split(",") if s.strip()}
     ws = [w for w in WORKLOADS if not wanted or w.id in wanted]
-    run(ws, args.rounds or (1 if args.quick else 5), args.quick, ["tensorlib", "torch"])
-    print(f"threads: {os.environ.get('OMP_NUM_THREADS', 'default')}")
-    print(table(ws, ["tensorlib", "torch"]))
+    fws = ["tensorlib", "torch"]
+    cpu = _interleaved(ws, args.rounds or (1 if args.quick else 5), args.quick, fws)
+    print(f"threads: {os.environ.get('OMP_NUM_THREADS', 'default')}, OPENBLAS_CORETYPE: "
+          f"{os.environ.get('OPENBLAS_CORETYPE', 'auto')}, load: {os.getloadavg()}")
+    print(table(ws, fws))
+    for w, (a, b) in cpu.items():
+        print(f"{w}: process CPU s/round tensorlib {a:.3f}, torch {b:.3f}, ratio {a / b:.2f}")
     return 0
+
+
+def _interleaved(ws, rounds, quick, fws):
+    """harness.run, but alternating frameworks each round; also process CPU time/round."""
+    import statistics
+    cpu = {}
+    for w in ws:
+        vals, cpus = {fw: [] for fw in fws}, {fw: [] for fw in fws}
+        for _ in range(rounds):
+            for fw in fws:
+                c0 = time.process_time()
+                try:
+                    vals[fw].append(w.impls[fw](quick))
+                except ImportError as e:
+                    print(f"{w.id} {fw}: skipped ({e})")
+                cpus[fw].append(time.process_time() - c0)
+        w.results = {fw: v for fw, v in vals.items() if v}
+        if w.id != "W6" and all(vals.values()):
+            cpu[w.id] = tuple(statistics.median(cpus[fw]) for fw in fws)
+    return cpu
 
 
 if __name__ == "__main__":
