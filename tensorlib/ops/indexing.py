@@ -54,9 +54,15 @@ def _on(xp, index):
     return tuple(xp.asarray(k) if isinstance(k, np.ndarray) else k for k in index)
 
 
+_SYMBOLIC = 1 << 40  # stands in for a None dim; slicing it leaves a dim near this size
+
+
 def _index_infer(x, *, index):
-    dummy = np.broadcast_to(np.zeros((), x[1]), tuple(0 if d is None else d for d in x[0]))
-    return dummy[index].shape, x[1]
+    # a zero-strided array of the input's shape costs no memory whatever the sizes
+    dummy = np.broadcast_to(np.zeros((), x[1]), tuple(_SYMBOLIC if d is None else d
+                                                      for d in x[0]))
+    shape = dummy[index].shape
+    return tuple(None if d > _SYMBOLIC // 2 else d for d in shape), x[1]
 
 
 def _getitem_grad_fwd(xp, g, index, shape, basic):
