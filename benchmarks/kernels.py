@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from tensorlib import _ops
-from tensorlib.ops import nn_conv, nn_layers, nn_loss, nn_pool
+from tensorlib.ops import nn_act, nn_conv, nn_layers, nn_loss, nn_pool
 
 rng = np.random.default_rng(0)
 f32 = np.float32
@@ -48,6 +48,28 @@ def cases():
     g = rng.standard_normal((64, 32, 14, 14)).astype(f32)
     yield ("max_pool2d fwd (64,32,28,28) k2", lambda: nn_pool._max_fwd(np, x1, **pk),
            lambda: nn_pool._max_fwd_cpu(x1, **pk))
+    pg = dict(pk, kernel=(2, 2))
+    o, i = np.empty((64, 32, 14, 14), f32), np.empty((64, 32, 14, 14), np.int64)
+    yield ("max_pool2d 2x2 fast path vs general kernel",
+           lambda: _ops.max_pool2d(x1, o, i, 2, 2, 2, 2, 0, 0, 1, 1),
+           lambda: nn_pool._max_fwd_cpu(x1, **pg))
+    gr = rng.standard_normal(x1.shape).astype(f32)
+    yield ("relu backward (64,32,28,28)", lambda: nn_act._relu_grad_fwd(np, gr, x1),
+           lambda: nn_act._relu_grad_cpu(gr, x1))
+    w2 = rng.standard_normal((64, 32, 5, 5)).astype(f32)
+    cg = dict(stride=(1, 1), padding=(2, 2, 2, 2), dilation=(1, 1), groups=1)
+    yield ("conv2d fwd (64,32,14,14) 64x5x5: whole-batch im2col vs chunked",
+           lambda: nn_conv._conv_impl(nn_conv._im2col_cpu, np, x2, w2, **cg),
+           lambda: nn_conv._conv_cpu(x2, w2, **cg))
+    g2 = rng.standard_normal((64, 64, 14, 14)).astype(f32)
+    yield ("conv2d input grad: whole batch vs chunked",
+           lambda: nn_conv._input_grad_impl(nn_conv._col2im_cpu, np, g2, w2, input_hw=(14, 14),
+                                            **cg),
+           lambda: nn_conv._input_grad_cpu(g2, w2, input_hw=(14, 14), **cg))
+    yield ("conv2d weight grad: whole batch vs chunked",
+           lambda: nn_conv._weight_grad_impl(nn_conv._im2col_cpu, np, x2, g2, kernel=(5, 5),
+                                             **cg),
+           lambda: nn_conv._weight_grad_cpu(x2, g2, kernel=(5, 5), **cg))
     yield ("max_pool2d bwd -> (64,32,28,28)",
            lambda: nn_pool._max_grad_fwd(np, g, idx, input_hw=(28, 28)),
            lambda: nn_pool._max_grad_cpu(g, idx, input_hw=(28, 28)))

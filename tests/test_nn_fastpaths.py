@@ -33,6 +33,7 @@ def test_max_pool_2x2_matches_general_kernel(n, c, h, w, dtype, seed):
 @pytest.mark.parametrize("chunk_bytes", [1, 3000, 1 << 20])
 def test_chunked_conv_matches_xp_path(monkeypatch, groups, stride, pad, dil, chunk_bytes):
     monkeypatch.setattr(nn_conv, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(nn_conv, "MAX_CHUNKS", 3)   # 5 images: chunks of 2, 2, 1
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, 4, 7, 6))
     w = rng.standard_normal((6, 4 // groups, 3, 2))

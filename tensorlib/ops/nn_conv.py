@@ -143,11 +143,16 @@ def _weight_grad_impl(im2col, xp, x, g, *, stride, padding, dilation, groups, ke
 # it streams through memory once when written and again in the GEMM. Chunks of images whose
 # columns fit in L2 keep im2col -> GEMM -> col2im cache-resident, need no whole-batch
 # temporaries (W6's peak memory) and make re-running im2col for the weight gradient cheap.
+# At most MAX_CHUNKS chunks per call all the same: with 2+ BLAS threads on a loaded machine
+# every GEMM call can wait a scheduler tick for a worker thread (W3 at 2 threads: 7.7 s a
+# step with one GEMM per image), and L3-sized chunks cost nothing measurable at 1 thread.
 CHUNK_BYTES = 1 << 20
+MAX_CHUNKS = 8
 
 
 def _chunk(N, K, HW, itemsize):
-    return max(1, min(N, CHUNK_BYTES // max(1, K * HW * itemsize)))
+    b = max(1, CHUNK_BYTES // max(1, K * HW * itemsize), -(-N // MAX_CHUNKS))
+    return min(N, b)
 
 
 def _view(buf, rows, cols):
