@@ -14,14 +14,14 @@ _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
 def unary_inputs(low=-2.0, high=2.0, away_from=None, min_dims=0):
-    def inputs(draw):
-        return [arr(draw, draw(shapes(min_dims=min_dims)), low, high, away_from)]
+    def inputs(draw):  # zero-size shapes included
+        return [arr(draw, draw(shapes(min_dims=min_dims, min_side=0)), low, high, away_from)]
     return inputs
 
 
 def binary_inputs(low=-2.0, high=2.0, b_low=None, b_high=None, away=None):
     def inputs(draw):
-        sa = draw(shapes())
+        sa = draw(shapes(min_side=0))
         sb = broadcastable(draw, sa)
         if draw(st.booleans()):
             sa, sb = sb, sa
