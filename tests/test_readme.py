@@ -9,7 +9,7 @@ def test_readme_example_runs():
     code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
     scope: dict = {}
     exec(compile(code, "README.md", "exec"), scope)
-    tl, x, w = scope["tl"], scope["x"], scope["w"]
+    x, w = scope["x"], scope["w"]
     assert scope["h"].shape == (3, 1)
     assert abs(scope["step"](x).item() - (x @ w).relu().sum().item()) < 1e-4
 
