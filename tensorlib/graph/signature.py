@@ -12,6 +12,7 @@ guards match; otherwise it retraces and says why.
 """
 from __future__ import annotations
 
+import dis
 import threading
 import types
 from typing import Any
@@ -169,7 +170,9 @@ def _code_roots(fn, roots, seen_code, depth) -> None:
     stack = [code]
     while stack:
         c = stack.pop()
-        names.update(c.co_names)
+        # globals only (co_names also holds attribute names such as opt.step)
+        names.update(i.argval for i in dis.get_instructions(c)
+                     if i.opname in ("LOAD_GLOBAL", "LOAD_NAME"))
         stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
     for name in sorted(names):
         if name not in glb:
@@ -177,7 +180,8 @@ def _code_roots(fn, roots, seen_code, depth) -> None:
         val = glb[name]
         if isinstance(val, types.FunctionType):
             _code_roots(val, roots, seen_code, depth + 1)
-        elif isinstance(val, _SKIP) or isinstance(val, threading.local):
+        elif isinstance(val, _SKIP) or isinstance(val, threading.local) or \
+                type(val).__name__ == "Function" and hasattr(val, "retrace_reasons"):
             continue
         else:
             roots.append((f"global {name!r}", (lambda g=glb, n=name: g[n])))
