@@ -203,3 +203,29 @@ def test_optimize_pipeline_on_a_training_step():
         y = tl.tensor(rng.integers(0, 3, 6))
         assert abs(float(raw(m1, x, y)) - float(opt(m2, x, y))) < 1e-5
     assert len(opt.graphs[0].nodes) < len(raw.graphs[0].nodes)
+
+
+def test_batching_sums_of_products_into_one_matmul():
+    import tensorlib.nn.functional as F
+    w = _x(6, 5, seed=1).requires_grad_()
+    b = _x(6, seed=2).requires_grad_()
+    xs = [_x(4, 5, seed=10 + t) for t in range(5)]
+    with tl.capture(*xs) as g:
+        loss = sum(F.linear(x, w, b).tanh().sum() for x in xs)   # w shared by 5 calls
+        gw, gb = tl.grad(loss, [w, b])
+    g.set_outputs(gw, gb)
+    before = _outs(g, {i: x for i, x in enumerate(xs)})
+    n_before = len(g.nodes)
+    assert passes.batch_matmul_sums(g) == 1
+    passes.dce(g)
+    ops = g.op_counts()
+    assert ops.get("concatenate") == 2, str(g)       # one product of concatenations
+    assert len(g.nodes) < n_before + 4
+    new = [_x(4, 5, seed=20 + t) for t in range(5)]
+    ref = tl.grad(sum(F.linear(x, w, b).tanh().sum() for x in new), [w, b])
+    got = g.run({i: x for i, x in enumerate(new)})
+    for a, r in zip(got, ref):
+        np.testing.assert_allclose(a.numpy(), r.numpy(), rtol=1e-5, atol=1e-6)
+    after = _outs(g, {i: x for i, x in enumerate(xs)})
+    for a, r in zip(after, before):      # same values up to float reassociation
+        np.testing.assert_allclose(a.numpy(), r.numpy(), rtol=1e-5, atol=1e-6)

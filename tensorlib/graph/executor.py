@@ -129,9 +129,10 @@ def _compile(plan: Plan, memory: bool):
                 ns[f"Q{n.id}"] = functools.partial(chk, **n.attrs) if n.attrs else chk
                 lines.append(f"    Q{n.id}({args})")
             ns[f"K{n.id}"] = functools.partial(k, **n.attrs) if n.attrs else k
-            lhs = ", ".join(outs) + ("," if len(outs) == 1 and len(n.outputs) > 1 else "")
+            one_tuple = len(outs) == 1 and _returns_tuple(op, n)
+            lhs = ", ".join(outs) + ("," if one_tuple else "")
             call = f"K{n.id}({args})"
-            if len(n.outputs) == 1 and n.outputs[0].ndim == 0:
+            if len(n.outputs) == 1 and n.outputs[0].ndim == 0 and not one_tuple:
                 call = f"_asarray({call})"
             lines.append(f"    {lhs} = {call}")
     # writes back, after every reader ran
@@ -154,6 +155,18 @@ def _compile(plan: Plan, memory: bool):
     code = compile(src, f"<tensorlib graph {g.name}>", "exec")
     exec(code, ns)
     return ns["_run"], src, buffers
+
+
+def _returns_tuple(op, n: Node) -> bool:
+    """Whether the op's kernel returns a tuple (even of one array) for these attrs."""
+    if op.infer is None:
+        return False
+    try:
+        spec = op.infer(*[(v.shape, v.dtype) for v in n.inputs], **n.attrs)
+    except Exception:
+        return False
+    return (isinstance(spec, (tuple, list)) and len(spec) > 0 and isinstance(spec[0], tuple)
+            and len(spec[0]) > 0 and isinstance(spec[0][0], tuple))
 
 
 # --- running a graph from Python -----------------------------------------------------------

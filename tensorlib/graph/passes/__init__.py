@@ -6,17 +6,18 @@ plan (``passes.memory``) runs when the executor compiles a plan.
 """
 from __future__ import annotations
 
+from .batching import batch_matmul_sums
 from .cse import cse
 from .dce import dce
 from .fold import fold_constants
 from .fusion import fuse_elementwise, fuse_sgd_updates
 from .simplify import simplify
 
-__all__ = ["cse", "dce", "fold_constants", "fuse_elementwise", "fuse_sgd_updates", "simplify",
-           "optimize",
-           "PIPELINE"]
+__all__ = ["batch_matmul_sums", "cse", "dce", "fold_constants", "fuse_elementwise",
+           "fuse_sgd_updates", "simplify", "optimize", "PIPELINE"]
 
-PIPELINE = (cse, fold_constants, simplify, cse, fuse_sgd_updates, fuse_elementwise, dce)
+PIPELINE = (cse, fold_constants, simplify, cse, batch_matmul_sums, fuse_sgd_updates,
+            fuse_elementwise, dce)
 
 
 def optimize(g, passes=None, fetches=None):
