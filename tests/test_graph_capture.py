@@ -427,3 +427,15 @@ def test_stale_view_after_in_place_update_is_an_error():
 
     with pytest.raises(CaptureError, match="modified in place"):
         f(_arr(2, 2))
+
+
+def test_input_signature_with_size_baked_into_python_is_caught():
+    w = tl.ones(784, 10)
+
+    @tl.function(input_signature=[tl.TensorSpec((None, 28, 28), "float32")])
+    def f(x):
+        return x.reshape(x.shape[0], 784) @ w     # x.shape[0] becomes a Python int
+
+    assert f(_arr(4, 28, 28)).shape == (4, 10)
+    with pytest.raises(CaptureError, match="does not fit inputs"):
+        f(_arr(6, 28, 28))

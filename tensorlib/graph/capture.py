@@ -72,9 +72,11 @@ Graph.set_outputs = _set_outputs
 class _Entry:
     """One traced graph of a tl.function, ready to replay."""
 
-    __slots__ = ("graph", "plan", "template", "guards", "constants", "out_kinds", "n_calls")
+    __slots__ = ("graph", "plan", "template", "guards", "constants", "out_kinds", "n_calls",
+                 "shapes_ok")
 
     def __init__(self, graph, plan, template, guards, constants, out_kinds):
+        self.shapes_ok: set | None = None
         self.graph = graph
         self.plan = plan
         self.template = template
@@ -92,6 +94,11 @@ class _Entry:
 
     def run(self, tensors: list):
         from .._tensor import _wrap
+        if self.shapes_ok is not None:
+            shapes = tuple(t.shape for t in tensors)
+            if shapes not in self.shapes_ok:
+                _check_concrete_shapes(self.graph, shapes)
+                self.shapes_ok.add(shapes)
         outs = self.plan([t._data for t in tensors], tensors)
         res = []
         for arr, (kind, ref, dev) in zip(outs, self.out_kinds):
@@ -205,10 +212,47 @@ class Function:
         plan = Plan(g, g.outputs, g.assigns, memory=self.memory_plan)
         g._plans[(tuple(v.id for v in g.outputs), tuple(n.id for n in g.assigns))] = plan
         entry = _Entry(g, plan, template, guards, tracer.constants, out_kinds)
+        if specs and any(d is None for s in specs for d in s.shape):
+            entry.shapes_ok = {tuple(t.shape for t in tensors)}
         g._tracer = None
         tracer.release()
         self._cache.setdefault(key, []).append(entry)
         return rebuild(template, first)
+
+
+def _check_concrete_shapes(g: Graph, shapes) -> None:
+    """Before a graph traced with ``None`` dims runs on new sizes: every op's ``infer`` must
+    accept them and give shapes that agree with the graph's symbolic ones. A Python value
+    derived from a traced size (``x.reshape(x.shape[0], -1)``) fails here, loudly."""
+    from ..ops.registry import REGISTRY
+    cur = {v.id: s for v, s in zip(g.inputs, shapes)}
+    for n in g.nodes:
+        for v in n.outputs:
+            if n.op in ("variable", "constant", "random"):
+                cur[v.id] = v.shape
+        op = REGISTRY.get(n.op)
+        if n.op in ("placeholder", "variable", "constant", "random", "assign") or op is None \
+                or op.infer is None:
+            continue
+        try:
+            out = op.infer(*[(cur.get(v.id, v.shape), v.dtype) for v in n.inputs], **n.attrs)
+        except (ValueError, TypeError, IndexError) as e:
+            raise CaptureError(_SIZE_HELP.format(shapes=shapes, node=f"{n.op} (node {n.id})",
+                                                 why=e)) from None
+        outs = list(out) if len(n.outputs) > 1 else [out]
+        for v, (shape, _) in zip(n.outputs, outs):
+            if len(shape) != len(v.shape) or any(a is not None and a != b
+                                                 for a, b in zip(v.shape, shape)):
+                raise CaptureError(_SIZE_HELP.format(
+                    shapes=shapes, node=f"{n.op} (node {n.id})",
+                    why=f"gives {tuple(shape)}, the graph expects {v.shape}"))
+            cur[v.id] = tuple(shape)
+
+
+_SIZE_HELP = ("tl.function: the graph traced for input_signature with None dims does not fit "
+              "inputs of shapes {shapes}: {node} {why}. The traced code turned a size into a "
+              "Python value (e.g. x.shape[0] in a reshape); use -1 in reshapes, or drop the "
+              "None dims so each size gets its own trace.")
 
 
 def function(fn: Callable | None = None, *, input_signature=None, max_retraces: int = 5,
@@ -221,7 +265,10 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     state reachable from those objects and from the globals the code uses. A
     call that does not match retraces (and warns, with the reason, past
     ``max_retraces``). ``input_signature=[tl.TensorSpec((None, 784))]`` gives one
-    graph for every batch size. Reading a traced tensor's value in Python
+    graph for every batch size; before it runs on a new size, every op's ``infer`` must
+    accept it (a reshape to a traced ``x.shape[0]`` raises). A Python *number* computed
+    from a size (``x.sum() / x.shape[0]``) cannot be seen: use ``x.mean()``, or leave
+    the dim concrete so each size gets its own trace. Reading a traced tensor's value in Python
     (``bool(t)``, ``t.item()``...) raises a clear error. A step that calls
     ``loss.backward()`` and updates parameters in place is captured as one graph:
     forward, backward and update.
