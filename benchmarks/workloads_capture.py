@@ -18,6 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tensorlib as tl  # noqa: E402
+from harness import Workload  # noqa: E402
 from workloads_nn import tl_convnet, tl_lstm, tl_mlp  # noqa: E402
 
 BUILDERS = {"W2": (tl_mlp, 20), "W3": (tl_convnet, 5), "W4": (tl_lstm, 10)}
@@ -62,7 +63,8 @@ def w7(wid: str):
     return run
 
 
-WORKLOADS = [(f"W7-{w}", "speed-up (eager ms / captured ms)", w7(w)) for w in BUILDERS]
+WORKLOADS = [Workload("W7", f"{w} step captured: speed-up over eager", "x (higher is better)",
+                      {"tensorlib": w7(w)}, lower_is_better=False) for w in BUILDERS]
 
 
 def main(argv=None) -> int:
