@@ -299,6 +299,11 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
             t = <TensorBase>x
             if not t._rg:
                 continue
+            if g is not None and (<TensorBase>g)._data.shape != t._data.shape:
+                raise RuntimeError(
+                    f"{node!r}: its backward rule returned a gradient of shape "
+                    f"{(<TensorBase>g)._data.shape} for an input of shape {t._data.shape} "
+                    "(a bug in that op's vjp)")
             if t._node is None:
                 if g is not None:
                     _add_leaf(leaf_grads, t, g)

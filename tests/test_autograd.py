@@ -239,3 +239,25 @@ def test_no_reference_cycles_in_graph():
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_engine_rejects_gradients_of_the_wrong_shape():
+    class Bad(tl.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g.reshape(-1)[:1]
+
+    x = tl.ones(2, 2, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"gradient of shape \(1,\) for an input of shape"):
+        Bad.apply(x).sum().backward()
+
+
+def test_zero_dim_gradients_keep_their_shape():
+    for f in (tl.relu, tl.tanh, tl.sigmoid, tl.erf, tl.gelu):
+        x = tl.tensor(0.7, requires_grad=True)
+        f(x).backward()
+        assert x.grad.shape == ()

@@ -61,10 +61,14 @@ def _row_threads(cols: int) -> tuple[int]:
 
 def _work(x):
     """(contiguous array in a kernel dtype, dtype to return)."""
-    cp = _cupy()
     if x.dtype == np.float16:
-        return cp.ascontiguousarray(x, dtype=np.float32), x.dtype
-    return cp.ascontiguousarray(x), x.dtype
+        return x.astype(np.float32, order="C"), x.dtype
+    return _contiguous(x), x.dtype
+
+
+def _contiguous(x):
+    # not ascontiguousarray: that turns a 0-d array into a 1-d one
+    return x if x.flags.c_contiguous else x.copy(order="C")
 
 
 def _i64(v) -> np.int64:
@@ -185,12 +189,12 @@ def bias_act(x, b, act: str = "none", channel_axis: int = -1):
 def act_forward(x, act: str):
     """act(x) elementwise (float32/float64; any layout, computed on a contiguous copy)."""
     cp = _cupy()
-    a = cp.ascontiguousarray(x)
+    a = _contiguous(x).reshape(-1)  # kernels see flat buffers, never 0-d arrays
     y = cp.empty_like(a)
     if a.size:
         f = function(S.ACTIVATION, f"act_fwd<{_t(a.dtype)},{S.ACTS[act]}>")
         f(_grid(a.size), (_THREADS,), (a, y, _i64(a.size)))
-    return y
+    return y.reshape(x.shape)
 
 
 def binary(a, b, op: str):
@@ -211,7 +215,7 @@ _VEC_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def binary_ok(a, b) -> bool:
     """Whether :func:`binary` takes ``a`` and ``b`` (else the CuPy ufunc does)."""
-    return (a.shape == b.shape and a.dtype == b.dtype and a.dtype in _VEC_DTYPES
+    return (a.ndim > 0 and a.shape == b.shape and a.dtype == b.dtype and a.dtype in _VEC_DTYPES
             and a.flags.c_contiguous and b.flags.c_contiguous
             and not (a.data.ptr | b.data.ptr) & 15)
 
@@ -219,13 +223,15 @@ def binary_ok(a, b) -> bool:
 def act_backward(g, v, act: str):
     """g * act'(.) where ``v`` is the output (relu, tanh, sigmoid) or input (gelus)."""
     cp = _cupy()
+    shape = v.shape
     va, dt = _work(v)
-    ga = cp.ascontiguousarray(cp.broadcast_to(g, va.shape), dtype=va.dtype)
+    va = va.reshape(-1)  # kernels see flat buffers, never 0-d arrays
+    ga = cp.broadcast_to(g, shape).astype(va.dtype, order="C", copy=True).reshape(-1)
     gx = cp.empty_like(va)
     if va.size:
         f = function(S.ACTIVATION, f"act_bwd<{_t(va.dtype)},{S.ACTS[act]}>")
         f(_grid(va.size), (_THREADS,), (ga, va, gx, _i64(va.size)))
-    return gx.astype(dt, copy=False)
+    return gx.reshape(shape).astype(dt, copy=False)
 
 
 # --- convolution helpers (layout of tensorlib.ops.nn_conv) ---------------------------------------

@@ -59,12 +59,13 @@ def _relu_grad_cpu(g, x):
     if g.shape != x.shape or g.dtype != x.dtype or g.dtype not in FLOATS:
         return _relu_grad_fwd(np, g, x)
     from .. import _ops
+    shape = g.shape  # (ascontiguousarray makes 0-d arrays 1-d)
     g = np.ascontiguousarray(g)
     x = np.ascontiguousarray(x)
     out = np.empty_like(g)
     if out.size:
         _ops.relu_backward(g.reshape(-1), x.reshape(-1), out.reshape(-1))
-    return out
+    return out.reshape(shape)
 
 
 RELU_GRAD = register(OpDef(
