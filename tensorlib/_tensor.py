@@ -31,8 +31,12 @@ class Tensor(TensorBase):
         if dev.type != "cpu":
             from .backends import to_device
             arr = to_device(arr, dev)
-        self._data = arr
-        self._device = dev
+        self._init_leaf(arr, dev, requires_grad)
+
+    def _init_leaf(self, data, device: Device, requires_grad: bool) -> None:
+        """Fill the slots of a new leaf tensor around ``data`` (no copy)."""
+        self._data = data
+        self._device = device
         self._rg = False
         self._node = None
         self._idx = 0

@@ -21,22 +21,9 @@ class Parameter(Tensor):
         if data is None:
             from ..creation import empty
             data = empty(0)
-        if isinstance(data, Tensor):
-            # share storage with the given tensor, as torch.nn.Parameter does
-            self._data = data._data
-            self._device = data._device
-        else:
-            src = Tensor(data)
-            self._data = src._data
-            self._device = src._device
-        self._rg = False
-        self._node = None
-        self._idx = 0
-        self._version = [0]
-        self.grad = None
-        self._hooks = None
-        if requires_grad:
-            self.requires_grad = True
+        # share storage with a given tensor, as torch.nn.Parameter does
+        src = data if isinstance(data, Tensor) else Tensor(data)
+        self._init_leaf(src._data, src._device, requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

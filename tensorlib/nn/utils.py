@@ -1,4 +1,4 @@
-"""Gradient clipping (``tl.nn.utils`` and ``tl.optim``)."""
+"""Gradient utilities shared by modules and optimizers: clipping, zeroing."""
 from __future__ import annotations
 
 import math
@@ -12,6 +12,18 @@ def _grads(parameters) -> list[Tensor]:
     if isinstance(parameters, Tensor):
         parameters = [parameters]
     return [p.grad for p in parameters if p.grad is not None]
+
+
+def zero_grad_(parameters: Iterable[Tensor], set_to_none: bool = True) -> None:
+    """Drop (``set_to_none``) or zero the ``.grad`` of every parameter."""
+    for p in parameters:
+        if p.grad is None:
+            continue
+        if set_to_none:
+            p.grad = None
+        else:
+            p.grad = p.grad.detach()
+            p.grad.zero_()
 
 
 def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,

@@ -83,15 +83,8 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: invalid learning rate {lr} (must be >= 0)")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for g in self.param_groups:
-            for p in g["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    p.grad = p.grad.detach()
-                    p.grad.zero_()
+        from ..nn.utils import zero_grad_
+        zero_grad_((p for g in self.param_groups for p in g["params"]), set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None):
         """One update of every parameter that has a gradient. ``closure`` (optional)
