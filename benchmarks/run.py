@@ -3,6 +3,10 @@
     python benchmarks/run.py              # all workloads, 5 rounds each
     python benchmarks/run.py --quick      # a few steps each (the test suite runs this)
     python benchmarks/run.py --only W1,W5 --rounds 3 --json out.json
+
+Each (workload, framework) pair runs in its own process: tensorlib and PyTorch both use
+OpenMP (and can share one libgomp), so in one process the first to load it would set the
+thread behaviour for both. ``--quick`` runs everything in this process.
 """
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import argparse
 import importlib
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -29,9 +34,10 @@ def collect() -> list[Workload]:
             if e.name == name:
                 continue
             raise
-        for w in getattr(mod, "WORKLOADS", []):
+        for i, w in enumerate(getattr(mod, "WORKLOADS", [])):
             if not isinstance(w, Workload):
                 raise TypeError(f"{name}.WORKLOADS must hold harness.Workload objects, got {w!r}")
+            w.key = f"{name}:{i}"
             out.append(w)
     return out
 
@@ -43,12 +49,27 @@ def main(argv=None) -> int:
     p.add_argument("--only", default="", help="comma-separated workload ids")
     p.add_argument("--frameworks", default=",".join(FRAMEWORKS))
     p.add_argument("--json", default=None, help="write raw results here")
+    p.add_argument("--worker", nargs=2, metavar=("KEY", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.worker:  # one (workload, framework) in this process; values as JSON on stdout
+        key, fw = args.worker
+        w = next(w for w in collect() if w.key == key)
+        run([w], args.rounds or 5, args.quick, [fw])
+        print("RESULT " + json.dumps(w.results.get(fw, [])))
+        return 0
     rounds = args.rounds or (1 if args.quick else 5)
     wanted = {s.strip() for s in args.only.split(",") if s.strip()}
     workloads = [w for w in collect() if not wanted or w.id in wanted]
     frameworks = [f for f in args.frameworks.split(",") if f]
-    run(workloads, rounds, args.quick, frameworks)
+    if args.quick:
+        run(workloads, rounds, args.quick, frameworks)
+    else:
+        for w in workloads:
+            for fw in frameworks:
+                if fw in w.impls:
+                    vals = _in_subprocess(w.key, fw, rounds)
+                    if vals:
+                        w.results[fw] = vals
     print(table(workloads, frameworks))
     if args.json:
         data = [{"id": w.id, "title": w.title, "unit": w.unit,
@@ -57,6 +78,19 @@ def main(argv=None) -> int:
         with open(args.json, "w") as f:
             json.dump(data, f, indent=1)
     return 0
+
+
+def _in_subprocess(key: str, fw: str, rounds: int) -> list[float]:
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", key, fw,
+                           "--rounds", str(rounds)], capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+        if line.strip():
+            print(line)
+    if proc.returncode:
+        print(f"{key} {fw}: failed\n{proc.stderr[-2000:]}")
+    return []
 
 
 if __name__ == "__main__":
