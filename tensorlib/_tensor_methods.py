@@ -7,6 +7,7 @@ from . import _dtypes
 from ._apply import apply
 from ._tensor import Tensor, _wrap
 from .autograd.mode import state
+from .backends import xp_of
 from .ops import elementwise as E
 from .ops import indexing as I
 from .ops import linalg as L
@@ -134,8 +135,7 @@ def _setitem(self: Tensor, key, value) -> None:
     tracer = state.tracer
     if tracer is None and not ((self._rg or v._rg) and state.grad_enabled):
         try:
-            self._data[I._on(np if self._device.type == "cpu" else __import__("cupy"),
-                             index)] = v._data
+            self._data[I._on(xp_of(self._data), index)] = v._data
         except (ValueError, IndexError) as e:
             raise type(e)(f"setitem: {e}") from None
         self._version[0] += 1

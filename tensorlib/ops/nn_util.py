@@ -19,10 +19,6 @@ def const(arr, like: Tensor) -> Tensor:
     return _wrap(a, like._device, False, None, 0)
 
 
-def xp_of(a):
-    return np if isinstance(a, np.ndarray) else __import__("cupy").get_array_module(a)
-
-
 def as_float_tensor(x, op: str, name: str = "input") -> Tensor:
     """The argument as a float32/float64 tensor, or a TypeError naming the op."""
     t = to_tensor(x)
