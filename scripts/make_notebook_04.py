@@ -17,7 +17,10 @@ tensorlib runs every op eagerly and records a tape for autograd. `tl.function` a
 `tl.capture()` listen to the same stream of op calls and record a **static dataflow
 graph**: nodes are ops, edges are typed tensors, variables hold state, and a whole
 training step (forward, backward and update) becomes one graph, as `train_op` was in
-the seed. Later calls replay the optimised graph without Python dispatch or a tape."""),
+the seed. Later calls replay the optimised graph without Python dispatch or a tape.
+
+This notebook runs on the CPU, also on a machine with a GPU: the graph executor's
+runtime is written against NumPy arrays, so captured training steps run on the host."""),
     ("code", """import time
 import numpy as np
 import tensorlib as tl
@@ -194,6 +197,8 @@ def main() -> None:
     for kind, src in CELLS:
         nb.cells.append(nbf.v4.new_markdown_cell(src) if kind == "md"
                         else nbf.v4.new_code_cell(src))
+    for n, cell in enumerate(nb.cells):
+        cell.id = f"cell-{n:02d}"  # stable ids keep regenerated notebooks diff-free
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = os.path.join(root, "notebooks", "04_graph_capture.ipynb")
     os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -8,7 +8,7 @@ cells = [
 
 A trained model leaves the process that made it. This notebook:
 
-1. trains a small MNIST classifier on the digits 0-4,
+1. trains a small MNIST classifier on the digits 0-4 (on the GPU when there is one),
 2. captures its inference graph and exports it twice: tensorlib's own graph file
    (`tl.save_graph`: JSON graph + safetensors weights in one zip, no pickle) and ONNX,
 3. loads the graph file in a **fresh Python process** that has none of this notebook's
@@ -21,23 +21,27 @@ import tensorlib as tl
 import tensorlib.nn.functional as F
 from tensorlib import nn
 tl.manual_seed(0)
+# the GPU when there is one; TENSORLIB_DEVICE=cpu (or cuda:1, ...) overrides
+DEVICE = os.environ.get("TENSORLIB_DEVICE") or ("cuda" if tl.cuda.is_available() else "cpu")
+print("device:", DEVICE)
 work = tempfile.mkdtemp(prefix="tl06_")
 mnist = tl.data.mnist.load(None, test_size=1000, seed=0)
 Xtr, ytr = mnist.train.images, mnist.train.label_ids
 Xte, yte = mnist.test.images, mnist.test.label_ids
 old_tr, old_te = ytr < 5, yte < 5
 print(Xtr.shape, "train images;", old_tr.sum(), "of them are digits 0-4")"""),
-    ("md", "## Train a classifier for the digits 0-4"),
+    ("md", """## Train a classifier for the digits 0-4
+The model and every batch go to `DEVICE`; `.numpy()` brings results back to the host."""),
     ("code", """model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                      nn.Linear(256, 5))
+                      nn.Linear(256, 5)).to(DEVICE)
 
-def fit(net, params, X, y, epochs, lr=1e-3, batch=64, seed=0):
+def fit(net, params, X, y, epochs, lr=1e-3, batch=64, seed=0, device=DEVICE):
     opt = tl.optim.Adam(params, lr=lr)
     rng = np.random.default_rng(seed)
     losses = []
     for _ in range(epochs):
         for i in np.array_split(rng.permutation(len(X)), max(len(X) // batch, 1)):
-            loss = F.cross_entropy(net(tl.tensor(X[i])), tl.tensor(y[i]))
+            loss = F.cross_entropy(net(tl.tensor(X[i]).to(device)), tl.tensor(y[i]).to(device))
             opt.zero_grad(); loss.backward(); opt.step()
             losses.append(float(loss.item()))
     return losses
@@ -45,13 +49,16 @@ def fit(net, params, X, y, epochs, lr=1e-3, batch=64, seed=0):
 losses = fit(model, model.parameters(), Xtr[old_tr], ytr[old_tr], epochs=4)
 model.eval()
 with tl.no_grad():
-    acc = float((model(tl.tensor(Xte[old_te])).numpy().argmax(1) == yte[old_te]).mean())
+    acc = float((model(tl.tensor(Xte[old_te]).to(DEVICE)).numpy().argmax(1) == yte[old_te]).mean())
 print(f"loss {losses[0]:.3f} -> {losses[-1]:.3f}; test accuracy on 0-4: {acc:.3f}")
 assert acc > 0.9"""),
     ("md", """## Capture and export
 `tl.function` with a `None` batch dimension captures one graph for every batch size.
-The graph goes to a `.tlg` file and to ONNX (the `None` dim becomes a dynamic axis)."""),
-    ("code", """predict = tl.function(lambda x: model(x), input_signature=[tl.TensorSpec((None, 784))])
+The graph goes to a `.tlg` file and to ONNX (the `None` dim becomes a dynamic axis).
+The trained model comes back to the CPU first: the deployment targets below (a plain
+Python process, onnxruntime's CPU provider) run on the host."""),
+    ("code", """model.cpu()
+predict = tl.function(lambda x: model(x), input_signature=[tl.TensorSpec((None, 784))])
 g = predict.get_graph(tl.tensor(Xte[:2]))
 print(g)
 tl.save_graph(g, os.path.join(work, "digits.tlg"))
@@ -95,7 +102,8 @@ assert (native.argmax(1) == eager.argmax(1)).all() and (onnx_out.argmax(1) == ea
 `tl.onnx.load` turns the ONNX file into a tensorlib graph whose weights are trainable
 tensors. We freeze everything except the last layer and teach it the digits 5-9 (as labels
 0-4): the features learned on 0-4 are reused, only 1285 numbers are trained (a linear
-probe: expect about 0.8 accuracy, from chance before)."""),
+probe: expect about 0.8 accuracy, from chance before). This part runs on the CPU:
+the imported graph keeps its weights in host memory."""),
     ("code", """imported = tl.onnx.load(os.path.join(work, "digits.onnx"))
 print(imported)
 for name, p in imported.named_parameters():
@@ -108,7 +116,7 @@ frozen_before = {k: v.numpy().copy() for k, v in imported.state_dict().items() i
 new_tr, new_te = ~old_tr, ~old_te
 with tl.no_grad():
     before = float((imported(Xte[new_te]).numpy().argmax(1) == yte[new_te] - 5).mean())
-losses = fit(imported, head, Xtr[new_tr], ytr[new_tr] - 5, epochs=10, lr=1e-2)
+losses = fit(imported, head, Xtr[new_tr], ytr[new_tr] - 5, epochs=10, lr=1e-2, device="cpu")
 with tl.no_grad():
     after = float((imported(Xte[new_te]).numpy().argmax(1) == yte[new_te] - 5).mean())
 print(f"digits 5-9: accuracy {before:.3f} before, {after:.3f} after retraining the last layer")
@@ -129,6 +137,8 @@ nb = nbf.v4.new_notebook()
 nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
 nb.cells = [nbf.v4.new_markdown_cell(src) if kind == "md" else nbf.v4.new_code_cell(src)
             for kind, src in cells]
+for n, cell in enumerate(nb.cells):
+    cell.id = f"cell-{n:02d}"  # stable ids keep regenerated notebooks diff-free
 out = Path(__file__).resolve().parent.parent / "notebooks" / "06_deploy_and_finetune.ipynb"
 out.parent.mkdir(exist_ok=True)
 nbf.write(nb, out)

@@ -30,11 +30,21 @@ def code(text: str):
 
 
 SETUP = code("""
+    import os
     import numpy as np
     import tensorlib as tl
     import tensorlib.nn.functional as F
     from tensorlib import nn
     tl.manual_seed(0)
+    # the GPU when there is one; TENSORLIB_DEVICE=cpu (or cuda:1, ...) overrides
+    DEVICE = os.environ.get("TENSORLIB_DEVICE") or ("cuda" if tl.cuda.is_available() else "cpu")
+    print("device:", DEVICE)
+""")
+
+DEVICE_NOTE = md("""
+    The setup cell picks `DEVICE`: the GPU when tensorlib sees one, else the CPU (set
+    `TENSORLIB_DEVICE` to choose). The model and every batch are moved there; results come
+    back to the host with `.numpy()` for plotting and checking.
 """)
 
 # --- 02: MNIST softmax regression ---------------------------------------------------------
@@ -48,6 +58,7 @@ NB02 = [
     holds out 1000 of them (100 per digit) as a test set. It says which data it loaded.
     """),
     SETUP,
+    DEVICE_NOTE,
     code("""
     mnist = tl.data.mnist.load(one_hot=True, test_size=1000, seed=0)
     print(mnist.train.images.shape, mnist.train.labels.shape)
@@ -60,24 +71,24 @@ NB02 = [
     `-sum(y_ * log(y))`.
     """),
     code("""
-    W = tl.zeros(784, 10, requires_grad=True)
-    b = tl.zeros(10, requires_grad=True)
+    W = tl.zeros(784, 10, requires_grad=True, device=DEVICE)
+    b = tl.zeros(10, requires_grad=True, device=DEVICE)
 
     def model(x):
         return x @ W + b
     """),
     md("""
     ## Training: the plain loop
-    Each step takes 100 random training images (`next_batch`, as in the seed), computes
-    the loss, back-propagates, and moves `W` and `b` against their gradients under
-    `tl.no_grad()`.
+    Each step takes 100 random training images (`next_batch`, as in the seed), moves them
+    to `DEVICE`, computes the loss, back-propagates, and moves `W` and `b` against their
+    gradients under `tl.no_grad()`.
     """),
     code("""
     lr = 0.5
     losses = []
     for step in range(1000):
         xs, ys = mnist.train.next_batch(100)
-        loss = F.cross_entropy(model(tl.tensor(xs)), tl.tensor(ys))
+        loss = F.cross_entropy(model(tl.tensor(xs).to(DEVICE)), tl.tensor(ys).to(DEVICE))
         loss.backward()
         with tl.no_grad():
             W -= lr * W.grad
@@ -90,7 +101,7 @@ NB02 = [
     md("## Evaluation on the held-out digits"),
     code("""
     with tl.no_grad():
-        pred = model(tl.tensor(mnist.test.images)).argmax(axis=1).numpy()
+        pred = model(tl.tensor(mnist.test.images).to(DEVICE)).argmax(axis=1).numpy()
     accuracy = float((pred == mnist.test.label_ids).mean())
     print(f"test accuracy: {accuracy:.4f}")
     assert accuracy >= 0.88, accuracy
@@ -120,12 +131,15 @@ NB03 = [
     loss curve.
     """),
     SETUP,
+    DEVICE_NOTE,
     code("""
     mnist = tl.data.mnist.load(test_size=1000, seed=0)
     train_ds = mnist.train.dataset(image_shape=(1, 28, 28))
     test_ds = mnist.test.dataset(image_shape=(1, 28, 28))
-    train_loader = tl.data.DataLoader(train_ds, batch_size=50, shuffle=True, seed=0)
-    test_loader = tl.data.DataLoader(test_ds, batch_size=500)
+    # device= moves every batch to DEVICE as the loader yields it
+    train_loader = tl.data.DataLoader(train_ds, batch_size=50, shuffle=True, seed=0,
+                                      device=DEVICE)
+    test_loader = tl.data.DataLoader(test_ds, batch_size=500, device=DEVICE)
     """),
     md("""
     ## The network
@@ -148,7 +162,7 @@ NB03 = [
             x = F.relu(self.fc1(x.reshape(x.shape[0], -1)))
             return self.fc2(self.dropout(x))
 
-    model = DeepMnist()
+    model = DeepMnist().to(DEVICE)   # before building the optimizer
     print(model)
     print(f"{model.num_parameters():,} parameters")
     """),
@@ -191,10 +205,10 @@ NB03 = [
     import os, tempfile
     path = os.path.join(tempfile.mkdtemp(), "deep_mnist.safetensors")
     tl.save(model.state_dict(), path)
-    fresh = DeepMnist()
+    fresh = DeepMnist().to(DEVICE)
     fresh.load_state_dict(tl.load(path))
     model.eval(); fresh.eval()
-    x = tl.tensor(mnist.test.images[:200].reshape(-1, 1, 28, 28))
+    x = tl.tensor(mnist.test.images[:200].reshape(-1, 1, 28, 28)).to(DEVICE)
     with tl.no_grad():
         same = (model(x).argmax(axis=1).numpy() == fresh(x).argmax(axis=1).numpy()).all()
     print("reloaded model agrees:", bool(same))
@@ -213,14 +227,16 @@ NB05 = [
     on the same examples and compare, for 50 and for 200 examples.
     """),
     SETUP,
+    DEVICE_NOTE,
     code("""
     mnist = tl.data.mnist.load(test_size=1000, seed=0)
     X, Y = mnist.train.images.reshape(-1, 1, 28, 28), mnist.train.label_ids
     Xt, Yt = mnist.test.images.reshape(-1, 1, 28, 28), mnist.test.label_ids
     base_train = tl.data.TensorDataset(X[Y < 5], Y[Y < 5])
-    low_test = tl.data.DataLoader(tl.data.TensorDataset(Xt[Yt < 5], Yt[Yt < 5]), batch_size=500)
+    low_test = tl.data.DataLoader(tl.data.TensorDataset(Xt[Yt < 5], Yt[Yt < 5]), batch_size=500,
+                                  device=DEVICE)
     high_test = tl.data.DataLoader(tl.data.TensorDataset(Xt[Yt >= 5], Yt[Yt >= 5] - 5),
-                                   batch_size=500)
+                                   batch_size=500, device=DEVICE)
 
     def few_shot(per_digit):
         \"\"\"per_digit training images of each digit 5-9, labelled 0-4 for the new head.\"\"\"
@@ -252,8 +268,8 @@ NB05 = [
     """),
     md("## 1. Train the base network on 0-4"),
     code("""
-    base = Net()
-    loader = tl.data.DataLoader(base_train, batch_size=50, shuffle=True, seed=0)
+    base = Net().to(DEVICE)
+    loader = tl.data.DataLoader(base_train, batch_size=50, shuffle=True, seed=0, device=DEVICE)
     opt = tl.optim.Adam(base.parameters(), lr=1e-3)
     tl.train.fit(base, loader, F.cross_entropy, opt, epochs=2, metrics=["accuracy"])
     base_acc = tl.train.evaluate(base, low_test)["acc"]
@@ -269,21 +285,21 @@ NB05 = [
     code("""
     def train_few(model, params, data, epochs=10):
         loader = tl.data.DataLoader(data, batch_size=min(20, len(data) // 5), shuffle=True,
-                                    seed=1)
+                                    seed=1, device=DEVICE)
         opt = tl.optim.Adam(params, lr=3e-3)
         return tl.train.fit(model, loader, F.cross_entropy, opt, epochs=epochs, progress=False)
 
     results = {}
     for per_digit in (10, 40):
         data = few_shot(per_digit)
-        transfer = Net()
+        transfer = Net().to(DEVICE)
         transfer.load_state_dict(base_state)
         transfer.features.requires_grad_(False)
-        transfer.head = nn.Linear(32 * 7 * 7, 5)          # a fresh final layer for 5-9
+        transfer.head = nn.Linear(32 * 7 * 7, 5).to(DEVICE)   # a fresh final layer for 5-9
         trainable = [p for p in transfer.parameters() if p.requires_grad]
         train_few(transfer, trainable, data)
         tl.manual_seed(1)
-        scratch = Net()
+        scratch = Net().to(DEVICE)
         train_few(scratch, scratch.parameters(), data)
         results[len(data)] = (tl.train.evaluate(transfer, high_test)["acc"],
                               tl.train.evaluate(scratch, high_test)["acc"])
@@ -321,6 +337,7 @@ NB07 = [
     character at a time and learns to predict the next character. Then it writes.
     """),
     SETUP,
+    DEVICE_NOTE,
     code("""
     text = tl.data.text.load_corpus("shakespeare_sonnets")
     vocab = tl.data.text.CharVocab(text)
@@ -334,7 +351,8 @@ NB07 = [
     code("""
     seq_len = 48
     data = tl.data.text.next_char_dataset(ids, seq_len, stride=8)
-    loader = tl.data.DataLoader(data, batch_size=32, shuffle=True, seed=0, drop_last=True)
+    loader = tl.data.DataLoader(data, batch_size=32, shuffle=True, seed=0, drop_last=True,
+                                device=DEVICE)
     print(len(data), "windows,", len(loader), "batches per epoch")
     """),
     md("""
@@ -352,7 +370,7 @@ NB07 = [
             h, state = self.lstm(self.embed(x), state)
             return self.out(h), state
 
-    model = CharLM(len(vocab))
+    model = CharLM(len(vocab)).to(DEVICE)
     print(model)
     """),
     md("""
@@ -393,12 +411,12 @@ NB07 = [
         model.eval()
         out = list(prompt)
         with tl.no_grad():
-            logits, state = model(tl.tensor(vocab.encode(prompt)[None]))
+            logits, state = model(tl.tensor(vocab.encode(prompt)[None]).to(DEVICE))
             for _ in range(n):
                 p = F.softmax(logits[0, -1] / temperature, axis=-1).numpy().astype(np.float64)
                 nxt = int(rng.choice(len(p), p=p / p.sum()))
                 out.append(vocab.decode([nxt]))
-                logits, state = model(tl.tensor([[nxt]]), state)
+                logits, state = model(tl.tensor([[nxt]]).to(DEVICE), state)
         return "".join(out)
 
     generated = sample("Shall I ")
