@@ -18,7 +18,9 @@ import numpy as np
 from .checks import VALUE_CHECKS
 from .ir import Graph, Node, Value
 
-_asarray = np.asarray
+def _asarray(a):
+    """NumPy kernels may return 0-d results as NumPy scalars; CuPy's are arrays already."""
+    return a if hasattr(a, "__cuda_array_interface__") else np.asarray(a)
 
 
 class Plan:

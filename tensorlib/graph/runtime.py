@@ -24,7 +24,8 @@ def _write_data(t, arr) -> None:
 def _write_grad_data(owner, arr) -> None:
     g = owner.grad
     if g is None:
-        owner.grad = _wrap(np.array(arr, copy=True), owner._device, False, None, 0)
+        copy = arr.copy() if hasattr(arr, "__cuda_array_interface__") else np.array(arr, copy=True)
+        owner.grad = _wrap(copy, owner._device, False, None, 0)
         return
     _write_data(g, arr)
 
