@@ -138,7 +138,11 @@ def test_step_with_hand_written_sgd_is_one_graph_equal_to_eager():
 
 @pytest.mark.parametrize("opt_name, kw", [("SGD", {"lr": 0.1}),
                                           ("SGD", {"lr": 0.1, "momentum": 0.9}),
-                                          ("Adam", {"lr": 0.01})])
+                                          ("Adam", {"lr": 0.01}),
+                                          ("AdamW", {"lr": 0.01}),
+                                          ("Adam", {"lr": 0.01, "amsgrad": True}),
+                                          ("RMSprop", {"lr": 0.01, "momentum": 0.5}),
+                                          ("Adagrad", {"lr": 0.1, "lr_decay": 0.01})])
 def test_step_with_tl_optim_equal_to_eager(opt_name, kw):
     m1, m2 = _mlp(), _mlp()
     o1 = getattr(tl.optim, opt_name)(m1.parameters(), **kw)
@@ -158,9 +162,12 @@ def test_step_with_tl_optim_equal_to_eager(opt_name, kw):
         assert abs(float(l1) - float(l2)) < 1e-5
     for p1, p2 in zip(m1.parameters(), m2.parameters()):
         np.testing.assert_allclose(p1.numpy(), p2.numpy(), rtol=1e-5, atol=1e-6)
-    if opt_name == "SGD":
-        # momentum buffers are created on the first call: at most one retrace
-        assert cstep.trace_count <= 2
+    # gradients and optimizer buffers appear on the first call: at most one retrace; the
+    # step count is a tensor the graph advances, so it never retraces
+    assert cstep.trace_count <= 2, cstep.retrace_reasons
+    for p2 in m2.parameters():
+        if "step" in o2.state.get(p2, {}):
+            assert int(o2.state[p2]["step"]) == 6
 
 
 def test_grad_accumulation_across_calls_matches_eager():

@@ -106,6 +106,17 @@ def test_state_dict_round_trip_continues_identically(tmp_path):
         step(m2, o2)
     np.testing.assert_array_equal(m1.weight.numpy(), m2.weight.numpy())
     np.testing.assert_array_equal(m1.bias.numpy(), m2.bias.numpy())
+    # a state dict whose step counts are plain ints (PyTorch < 1.12, hand-made) loads too
+    sd = o1.state_dict()
+    for st in sd["state"].values():
+        st["step"] = int(st["step"])
+    m3, o3 = make()
+    m3.load_state_dict(m1.state_dict())
+    o3.load_state_dict(sd)
+    step(m1, o1)
+    step(m3, o3)
+    assert o3.state[m3.weight]["step"].dtype == np.float64
+    np.testing.assert_array_equal(m1.weight.numpy(), m3.weight.numpy())
 
 
 def test_state_dict_mismatch_is_clear():

@@ -66,7 +66,8 @@ def adam_update_(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tenso
     """One Adam step in place (``decoupled=True``: AdamW's weight decay). ``step`` counts
     from 1 and sets the bias corrections 1 - beta**step."""
     from .. import _ops
-    if not isinstance(step, (int, np.integer)) or step < 1:
+    traced = isinstance(step, Tensor) and state.tracer is not None
+    if not traced and (not isinstance(step, (int, np.integer)) or step < 1):
         raise ValueError(f"adam_update_: step must be an int >= 1, got {step!r}")
     for name, b in (("beta1", beta1), ("beta2", beta2)):
         if not 0.0 <= b < 1.0:
@@ -105,7 +106,7 @@ def _sgd_ops(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_s
 
 
 def _adam_ops(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay, decoupled):
-    import math
+    from ..optim._fused import bias_corrections
     with no_grad():
         d = g
         if weight_decay and decoupled:
@@ -116,5 +117,6 @@ def _adam_ops(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay, decoupled):
         m.add_((1.0 - beta1) * d)
         v.mul_(beta2)
         v.add_((1.0 - beta2) * d * d)
-        denom = v.sqrt() * (1.0 / math.sqrt(1.0 - beta2 ** step)) + eps
-        p.sub_((lr / (1.0 - beta1 ** step)) * m / denom)
+        bc1, bc2_sqrt = bias_corrections(p, step, beta1, beta2)
+        denom = v.sqrt() * (1.0 / bc2_sqrt) + eps
+        p.sub_((lr / bc1) * m / denom)

@@ -6,6 +6,8 @@ non-contiguous storage).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import creation
@@ -48,3 +50,12 @@ def adam(p, g, m, v, step, lr, b1, b2, eps, weight_decay, decoupled) -> bool:
     _kernels.adam_update_(p, g, m, v, step=step, lr=lr, beta1=b1, beta2=b2, eps=eps,
                           weight_decay=weight_decay, decoupled=decoupled)
     return True
+
+
+def bias_corrections(p, step, b1: float, b2: float):
+    """Adam's ``1 - b1**step`` and ``sqrt(1 - b2**step)``: floats for an int step, 0-d
+    tensors in ``p``'s dtype and device for a step tensor (under graph capture)."""
+    if isinstance(step, int):
+        return 1.0 - b1 ** step, math.sqrt(1.0 - b2 ** step)
+    return ((1.0 - b1 ** step).to(device=p.device, dtype=p.dtype),
+            (1.0 - b2 ** step).sqrt().to(device=p.device, dtype=p.dtype))

@@ -1,7 +1,6 @@
 """Adam and AdamW."""
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 from .. import creation
@@ -46,12 +45,11 @@ class Adam(Optimizer):
             g = self._grad(p, group)
             st = self.state.get(p)
             if st is None:
-                st = self.state[p] = {"step": 0, "exp_avg": creation.zeros_like(p),
+                st = self.state[p] = {"exp_avg": creation.zeros_like(p),
                                       "exp_avg_sq": creation.zeros_like(p)}
                 if amsgrad:
                     st["max_exp_avg_sq"] = creation.zeros_like(p)
-            st["step"] += 1
-            step = st["step"]
+            step = self._count_step(st)
             m, v = st["exp_avg"], st["exp_avg_sq"]
             if not amsgrad and _fused.adam(p, g, m, v, step, lr, b1, b2, eps, wd,
                                            self._decoupled):
@@ -61,8 +59,7 @@ class Adam(Optimizer):
                     p.mul_(1.0 - lr * wd)
                 else:
                     g = g + wd * p
-            bc1 = 1.0 - b1 ** step
-            bc2_sqrt = math.sqrt(1.0 - b2 ** step)
+            bc1, bc2_sqrt = _fused.bias_corrections(p, step, b1, b2)
             m.mul_(b1)
             m.add_((1.0 - b1) * g)
             v.mul_(b2)

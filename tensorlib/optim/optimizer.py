@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._tensor import Tensor
-from ..autograd.mode import no_grad
+from ..autograd.mode import no_grad, state as _mode
 
 
 class _Required:
@@ -102,6 +102,22 @@ class Optimizer:
     def _update(self, group: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    @staticmethod
+    def _count_step(st: dict[str, Any]) -> int | Tensor:
+        """Advance ``st["step"]`` and return the new count.
+
+        The count is a 0-d float64 tensor (as in PyTorch), updated in place, so a captured
+        training step reads and advances it as graph state instead of freezing a Python
+        int (which would retrace on every call). Eagerly the count comes back as an int;
+        under capture as the tensor, for the bias corrections to be computed in the graph.
+        """
+        t = st.get("step")
+        if not isinstance(t, Tensor):
+            from ..creation import tensor
+            t = st["step"] = tensor(float(t or 0), dtype=np.float64)
+        t.add_(1.0)
+        return t if _mode.tracer is not None else int(t._data)
+
     def _grad(self, p: Tensor, group: dict[str, Any]) -> Tensor:
         g = p.grad
         if g.shape != p.shape:
@@ -180,7 +196,12 @@ class Optimizer:
 
 
 def _to_param(v, p: Tensor, key: str):
-    """A copy of saved state value ``v`` on ``p``'s device (floats in ``p``'s dtype)."""
+    """A copy of saved state value ``v`` on ``p``'s device (floats in ``p``'s dtype); the
+    step count stays a float64 CPU tensor (``Optimizer._count_step``)."""
+    if key == "step":
+        from ..creation import tensor
+        return tensor(float(v.item() if isinstance(v, (Tensor, np.ndarray)) else v),
+                      dtype=np.float64)
     if isinstance(v, np.ndarray):
         from ..creation import tensor
         v = tensor(v)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .. import creation
+from .._tensor import Tensor
 from .optimizer import Optimizer
 
 
@@ -33,12 +34,12 @@ class RMSprop(Optimizer):
             g = self._grad(p, group)
             st = self.state.get(p)
             if st is None:
-                st = self.state[p] = {"step": 0, "square_avg": creation.zeros_like(p)}
+                st = self.state[p] = {"square_avg": creation.zeros_like(p)}
                 if mom > 0:
                     st["momentum_buffer"] = creation.zeros_like(p)
                 if centered:
                     st["grad_avg"] = creation.zeros_like(p)
-            st["step"] += 1
+            self._count_step(st)
             if wd:
                 g = g + wd * p
             sq = st["square_avg"]
@@ -71,8 +72,7 @@ class Adagrad(Optimizer):
                                       eps=eps, maximize=maximize))
         for g in self.param_groups:
             for p in g["params"]:
-                self.state[p] = {"step": 0,
-                                 "sum": creation.full_like(p, g["initial_accumulator_value"])}
+                self.state[p] = {"sum": creation.full_like(p, g["initial_accumulator_value"])}
 
     def _validate(self, group):
         super()._validate(group)
@@ -86,12 +86,14 @@ class Adagrad(Optimizer):
             if p.grad is None:
                 continue
             g = self._grad(p, group)
-            st = self.state.setdefault(p, {"step": 0, "sum": creation.full_like(
+            st = self.state.setdefault(p, {"sum": creation.full_like(
                 p, group["initial_accumulator_value"])})
-            st["step"] += 1
+            step = self._count_step(st)
             if wd:
                 g = g + wd * p
-            clr = lr / (1.0 + (st["step"] - 1) * decay)
+            clr = lr / (1.0 + (step - 1) * decay) if decay else lr
+            if isinstance(clr, Tensor):
+                clr = clr.astype(p.dtype)
             s = st["sum"]
             s.add_(g * g)
             p.sub_(clr * g / (s.sqrt() + eps))
