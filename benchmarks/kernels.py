@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from tensorlib import _ops
-from tensorlib.ops import nn_act, nn_conv, nn_layers, nn_loss, nn_pool
+from tensorlib.ops import nn_act, nn_conv, nn_layers, nn_loss, nn_pool, nn_rnn
 
 rng = np.random.default_rng(0)
 f32 = np.float32
@@ -109,6 +109,16 @@ def cases():
         p.__isub__(0.001 / 0.1 * m / (np.sqrt(v / 0.001) + 1e-8))
     yield ("adam update 3.2M params", np_adam,
            lambda: _ops.adam_update(p, gp, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.0, False, 0.1, 0.001))
+    gates = (rng.standard_normal((32, 1024)) * 3).astype(f32)
+    c = rng.standard_normal((32, 256)).astype(f32)
+    _, c_new, acts = nn_rnn._cell_fwd(np, gates, c)
+    gh, gc = rng.standard_normal((2, 32, 256)).astype(f32)
+    ga = np.zeros_like(gates)
+    yield ("lstm_cell fwd (32, 4x256)", lambda: nn_rnn._cell_fwd(np, gates, c),
+           lambda: nn_rnn._cell_cpu(gates, c))
+    yield ("lstm_cell bwd (32, 4x256)",
+           lambda: nn_rnn._cell_grad_fwd(np, acts, c, c_new, gh, gc, ga),
+           lambda: nn_rnn._cell_grad_cpu(acts, c, c_new, gh, gc, ga))
 
 
 def main(argv=None) -> int:

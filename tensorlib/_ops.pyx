@@ -381,3 +381,54 @@ def adam_update(floating[::1] p, floating[::1] g, floating[::1] m, floating[::1]
             m[i] = <floating>mi
             v[i] = <floating>vi
             p[i] = <floating>(pi - step * mi / (sqrt(vi) / sbc2 + eps))
+
+
+# --- fused LSTM cell (float32; vectorised exp/tanh from _simd_math.h) ------------------------
+cdef extern from "_simd_math.h" nogil:
+    void tl_lstm_cell_fwd_f32(const float *gates, const float *c, float *h_new, float *c_new,
+                              float *acts, Py_ssize_t n, Py_ssize_t h)
+    void tl_lstm_cell_bwd_f32(const float *acts, const float *c, const float *c_new,
+                              const float *gh, const float *gc, const float *gacts,
+                              float *dgates, float *dc, Py_ssize_t n, Py_ssize_t h)
+    void tl_sigmoid_f32(const float *x, float *out, Py_ssize_t m)
+    void tl_tanh_f32(const float *x, float *out, Py_ssize_t m)
+
+
+def lstm_cell_fwd(const float[:, ::1] gates, const float[:, ::1] c, float[:, ::1] h_new,
+                  float[:, ::1] c_new, float[:, ::1] acts):
+    """gates (n, 4h), c (n, h) -> h_new, c_new (n, h), acts (n, 4h); caller checks shapes."""
+    cdef Py_ssize_t n = c.shape[0], h = c.shape[1]
+    if n and h:
+        with nogil:
+            tl_lstm_cell_fwd_f32(&gates[0, 0], &c[0, 0], &h_new[0, 0], &c_new[0, 0],
+                                 &acts[0, 0], n, h)
+
+
+def lstm_cell_bwd(const float[:, ::1] acts, const float[:, ::1] c, const float[:, ::1] c_new,
+                  const float[:, ::1] gh, const float[:, ::1] gc, gacts,
+                  float[:, ::1] dgates, float[:, ::1] dc):
+    """The cell's backward; ``gacts`` is an (n, 4h) float32 array or None (no gradient)."""
+    cdef Py_ssize_t n = c.shape[0], h = c.shape[1]
+    cdef const float[:, ::1] ga
+    cdef const float *gap = NULL
+    if gacts is not None:
+        ga = gacts
+        gap = &ga[0, 0] if n and h else NULL
+    if n and h:
+        with nogil:
+            tl_lstm_cell_bwd_f32(&acts[0, 0], &c[0, 0], &c_new[0, 0], &gh[0, 0], &gc[0, 0],
+                                 gap, &dgates[0, 0], &dc[0, 0], n, h)
+
+
+def sigmoid_f32(const float[::1] x, float[::1] out):
+    """Vectorised float32 sigmoid (the LSTM kernels' own; for tests of its accuracy)."""
+    with nogil:
+        tl_sigmoid_f32(&x[0] if x.shape[0] else NULL, &out[0] if out.shape[0] else NULL,
+                       x.shape[0])
+
+
+def tanh_f32(const float[::1] x, float[::1] out):
+    """Vectorised float32 tanh (the LSTM kernels' own; for tests of its accuracy)."""
+    with nogil:
+        tl_tanh_f32(&x[0] if x.shape[0] else NULL, &out[0] if out.shape[0] else NULL,
+                    x.shape[0])

@@ -1,5 +1,6 @@
 """CPU fast paths against the general kernels / xp fallbacks they shortcut: the 2x2 max-pool
-kernel, the chunked conv kernels (several chunks, uneven last chunk, groups), relu_grad."""
+kernel, the chunked conv kernels (several chunks, uneven last chunk, groups), relu_grad, the
+fused float32 LSTM cell and its SIMD exp/tanh."""
 from __future__ import annotations
 
 import numpy as np
@@ -63,3 +64,73 @@ def test_relu_grad_kernel_special_values(dtype):
     out = nn_act._relu_grad_cpu(g, x)
     np.testing.assert_array_equal(out, np.where(x > 0, g, 0.0).astype(dtype))
     assert out.dtype == dtype
+
+
+# --- the fused float32 LSTM cell and its vectorised exp/tanh (tensorlib/_simd_math.h) --------
+def _ulp_error(got, x, f):
+    ref = f(x.astype(np.float64))
+    ulp = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
+    return np.abs(got.astype(np.float64) - ref) / ulp
+
+
+def test_simd_sigmoid_and_tanh_accuracy_and_special_values():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.standard_normal(200_000) * 8, np.linspace(-90, 90, 100_001),
+                        np.geomspace(1e-30, 1.0, 1001), -np.geomspace(1e-30, 1.0, 1001)])
+    x = x.astype(np.float32)
+    sig, tanh = np.empty_like(x), np.empty_like(x)
+    _ops.sigmoid_f32(x, sig)
+    _ops.tanh_f32(x, tanh)
+    exact = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+    normal = exact > 1e-37    # below, float32 results are subnormal: judged absolutely
+    assert _ulp_error(sig[normal], x[normal], lambda v: 1 / (1 + np.exp(-v))).max() <= 4
+    assert np.abs(sig[~normal]).max() < 1e-37
+    assert _ulp_error(tanh, x, np.tanh).max() <= 4
+    assert np.all((sig >= 0) & (sig <= 1)) and np.all(np.abs(tanh) <= 1)
+    sp = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e4, -1e4], np.float32)
+    s2, t2 = np.empty_like(sp), np.empty_like(sp)
+    _ops.sigmoid_f32(sp, s2)
+    _ops.tanh_f32(sp, t2)
+    np.testing.assert_array_equal(s2, [0.5, 0.5, 1.0, 0.0, np.nan, 1.0, 0.0])
+    np.testing.assert_array_equal(t2, [0.0, -0.0, 1.0, -1.0, np.nan, 1.0, -1.0])
+    assert np.signbit(t2[1])
+
+
+@given(st.integers(0, 5), st.integers(0, 37), st.booleans(), st.integers(0, 2**31 - 1))
+def test_lstm_cell_kernels_match_the_numpy_formulas(n, h, with_gacts, seed):
+    from tensorlib.ops import nn_rnn
+    rng = np.random.default_rng(seed)
+
+    def f32(*shape, scale=1.0):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+    gates, c = f32(n, 4 * h, scale=4.0), f32(n, h)
+    got = nn_rnn._cell_cpu(gates, c)
+    want = nn_rnn._cell_fwd(np, gates, c)
+    for a, b in zip(got, want):
+        assert a.shape == b.shape and a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-6)
+    acts, c_new = want[2], want[1]
+    gh, gc = f32(n, h), f32(n, h)
+    gacts = f32(n, 4 * h) if with_gacts else np.zeros((n, 4 * h), np.float32)
+    for ga in (gacts, None) if not with_gacts else (gacts,):
+        got = nn_rnn._cell_grad_cpu(acts, c, c_new, gh, gc, ga)
+        want = nn_rnn._cell_grad_fwd(np, acts, c, c_new, gh, gc, gacts)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+
+
+def test_lstm_cell_kernels_fall_back_for_other_layouts_and_dtypes():
+    from tensorlib.ops import nn_rnn
+    rng = np.random.default_rng(1)
+    gates64, c64 = rng.standard_normal((3, 8)), rng.standard_normal((3, 2))
+    for a, b in zip(nn_rnn._cell_cpu(gates64, c64), nn_rnn._cell_fwd(np, gates64, c64)):
+        assert a.dtype == np.float64
+        np.testing.assert_array_equal(a, b)
+    gates = rng.standard_normal((8, 3)).astype(np.float32).T      # not C-contiguous
+    c = np.ascontiguousarray(rng.standard_normal((3, 2)).astype(np.float32))
+    for a, b in zip(nn_rnn._cell_cpu(gates, c), nn_rnn._cell_fwd(np, gates, c)):
+        np.testing.assert_array_equal(a, b)
+    ro = np.ascontiguousarray(gates)
+    ro.flags.writeable = False                                      # read-only inputs are fine
+    for a, b in zip(nn_rnn._cell_cpu(ro, c), nn_rnn._cell_fwd(np, ro, c)):
+        np.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-6)

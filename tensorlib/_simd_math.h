@@ -1,0 +1,162 @@
+/* Vectorisable float32 exp, sigmoid and tanh, and the fused LSTM cell kernels built on them.
+ *
+ * libm's expf/tanhf are scalar calls, which made a plain Cython LSTM cell 3-10x slower than
+ * NumPy's SIMD ufuncs. These are branch-free inline functions (Cody-Waite range reduction and
+ * Cephes-style minimax polynomials; selects instead of branches), so gcc vectorises the loops
+ * that call them. Accuracy: exp ~2 ulp, sigmoid ~3 ulp, tanh ~3 ulp over the float32 range.
+ *
+ * The kernels are compiled for several instruction sets (target_clones: AVX-512, AVX2+FMA,
+ * baseline) where gcc/clang on Linux x86-64 support it; the loader picks the best one the CPU
+ * has, so a wheel built anywhere runs everywhere.
+ */
+#ifndef TENSORLIB_SIMD_MATH_H
+#define TENSORLIB_SIMD_MATH_H
+
+#include <stdint.h>
+#include <string.h>
+#include <stddef.h>
+#include <math.h>
+
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#define TL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define TL_CLONES
+#endif
+
+static inline float tl_expf(float x) {
+    /* n = round(x / ln 2), clamped so 2^n stays a normal float: exp then overflows to a huge
+     * value or inf above ~88.7 and goes to ~0 below ~-87.3, which is all sigmoid and tanh need.
+     * (Clamping x itself, or rounding by an int conversion, stops gcc from vectorising.) */
+    float n = nearbyintf(x * 1.44269504088896341f);
+    n = n < -126.0f ? -126.0f : n;
+    n = n > 127.0f ? 127.0f : n;
+    /* r = x - n ln 2 in two fused steps: explicit fmaf keeps -ffast-math from reassociating
+     * the Cody-Waite split back into one rounded product */
+    float r = fmaf(n, -0.693359375f, x);
+    r = fmaf(n, 2.12194440e-4f, r);
+    float z = r * r;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * z + r + 1.0f;
+    /* 2^n from its exponent bits */
+    int32_t e = ((int32_t)n + 127) << 23;
+    float s;
+    memcpy(&s, &e, sizeof s);
+    /* outside the clamp (and for +-inf) the polynomial is meaningless: 0 or inf */
+    float y = p * s;
+    y = x < -88.0f ? 0.0f : y;
+    return x > 88.7f ? INFINITY : y;
+}
+
+static inline float tl_sigmoidf(float x) {
+    return 1.0f / (1.0f + tl_expf(-x));
+}
+
+static inline float tl_tanhf(float x) {
+    /* |x| < 0.625: odd polynomial (no cancellation near 0); else 1 - 2 / (exp(2|x|) + 1) */
+    float a = x < 0.0f ? -x : x;
+    float z = x * x;
+    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z
+                    + 1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
+    float big = 1.0f - 2.0f / (tl_expf(2.0f * a) + 1.0f);
+    big = x < 0.0f ? -big : big;
+    return a < 0.625f ? small : big;
+}
+
+/* One row of the forward; every gate segment is its own restrict pointer so the loop over
+ * j vectorises. */
+static inline void tl_lstm_fwd_row(const float *restrict gi, const float *restrict gf,
+                                   const float *restrict gg, const float *restrict go,
+                                   const float *restrict c, float *restrict ai,
+                                   float *restrict af, float *restrict ag, float *restrict ao,
+                                   float *restrict hn, float *restrict cn, ptrdiff_t h) {
+    for (ptrdiff_t j = 0; j < h; j++) {
+        float i = tl_sigmoidf(gi[j]), f = tl_sigmoidf(gf[j]);
+        float g = tl_tanhf(gg[j]), o = tl_sigmoidf(go[j]);
+        float cc = f * c[j] + i * g;
+        ai[j] = i;
+        af[j] = f;
+        ag[j] = g;
+        ao[j] = o;
+        cn[j] = cc;
+        hn[j] = o * tl_tanhf(cc);
+    }
+}
+
+/* Forward of one LSTM cell step (gate order i, f, g, o as in PyTorch), row-major:
+ * gates (n, 4h), c (n, h) -> h_new (n, h), c_new (n, h), acts (n, 4h) = activated gates. */
+TL_CLONES
+static void tl_lstm_cell_fwd_f32(const float *gates, const float *c, float *h_new, float *c_new,
+                                 float *acts, ptrdiff_t n, ptrdiff_t h) {
+    for (ptrdiff_t r = 0; r < n; r++) {
+        const float *g = gates + r * 4 * h;
+        float *a = acts + r * 4 * h;
+        tl_lstm_fwd_row(g, g + h, g + 2 * h, g + 3 * h, c + r * h, a, a + h, a + 2 * h,
+                        a + 3 * h, h_new + r * h, c_new + r * h, h);
+    }
+}
+
+/* One row of the backward. ``ga*`` may all be NULL (no gradient flows into acts): the
+ * branch is outside the loops, each of which vectorises. */
+static inline void tl_lstm_bwd_row(const float *restrict i_, const float *restrict f_,
+                                   const float *restrict g_, const float *restrict o_,
+                                   const float *restrict c, const float *restrict cn,
+                                   const float *restrict gh, const float *restrict gc,
+                                   const float *restrict gai, const float *restrict gaf,
+                                   const float *restrict gag, const float *restrict gao,
+                                   float *restrict di, float *restrict df,
+                                   float *restrict dg, float *restrict d_o,
+                                   float *restrict dc, ptrdiff_t h) {
+    for (ptrdiff_t j = 0; j < h; j++) {
+        float i = i_[j], f = f_[j], g = g_[j], o = o_[j];
+        float tc = tl_tanhf(cn[j]);
+        float dcn = gc[j] + gh[j] * o * (1.0f - tc * tc);
+        di[j] = dcn * g * i * (1.0f - i);
+        df[j] = dcn * c[j] * f * (1.0f - f);
+        dg[j] = dcn * i * (1.0f - g * g);
+        d_o[j] = gh[j] * tc * o * (1.0f - o);
+        dc[j] = dcn * f;
+    }
+    if (gai) {
+        for (ptrdiff_t j = 0; j < h; j++) {
+            float i = i_[j], f = f_[j], g = g_[j], o = o_[j];
+            di[j] += gai[j] * i * (1.0f - i);
+            df[j] += gaf[j] * f * (1.0f - f);
+            dg[j] += gag[j] * (1.0f - g * g);
+            d_o[j] += gao[j] * o * (1.0f - o);
+        }
+    }
+}
+
+/* Its first-order backward: from acts, c, c_new and the output gradients gh, gc, gacts
+ * (gacts may be NULL: no gradient on acts) -> dgates (n, 4h), dc (n, h). */
+TL_CLONES
+static void tl_lstm_cell_bwd_f32(const float *acts, const float *c, const float *c_new,
+                                 const float *gh, const float *gc, const float *gacts,
+                                 float *dgates, float *dc, ptrdiff_t n, ptrdiff_t h) {
+    for (ptrdiff_t r = 0; r < n; r++) {
+        const float *a = acts + r * 4 * h;
+        const float *ga = gacts ? gacts + r * 4 * h : NULL;
+        float *d = dgates + r * 4 * h;
+        tl_lstm_bwd_row(a, a + h, a + 2 * h, a + 3 * h, c + r * h, c_new + r * h, gh + r * h,
+                        gc + r * h, ga, ga ? ga + h : NULL, ga ? ga + 2 * h : NULL,
+                        ga ? ga + 3 * h : NULL, d, d + h, d + 2 * h, d + 3 * h, dc + r * h, h);
+    }
+}
+
+/* Elementwise sigmoid / tanh over a flat array (float32), for the kernels test. */
+TL_CLONES
+static void tl_sigmoid_f32(const float *x, float *out, ptrdiff_t m) {
+    for (ptrdiff_t k = 0; k < m; k++) out[k] = tl_sigmoidf(x[k]);
+}
+
+TL_CLONES
+static void tl_tanh_f32(const float *x, float *out, ptrdiff_t m) {
+    for (ptrdiff_t k = 0; k < m; k++) out[k] = tl_tanhf(x[k]);
+}
+
+#endif
