@@ -169,6 +169,30 @@ def test_retrace_warning_names_the_reason():
     assert any("traced 3 times" in m and "Python value changed" in m for m in msgs)
 
 
+def test_graphs_kept_are_bounded_when_python_state_changes_every_call():
+    # a per-step learning rate read from Python state, and a scalar argument that changes:
+    # each call retraces (correctly), but only the most recently used graphs stay alive
+    state = {"lr": 0.0}
+
+    @tl.function(max_retraces=10_000, max_cached=3)
+    def f(x, k):
+        return x * state["lr"] + k
+
+    x = _arr(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(20):
+            state["lr"] = 0.1 * i
+            got = f(x, float(i % 2))
+            np.testing.assert_allclose(got.numpy(), x.numpy() * state["lr"] + i % 2, rtol=1e-6)
+            assert len(f.graphs) <= 3
+        assert f.trace_count == 20
+        n = f.trace_count
+        f(x, 1.0)               # the most recent graph (same lr, same k) replays
+        f(x, 1.0)
+        assert f.trace_count == n
+
+
 def test_input_signature_none_dims_one_graph_any_batch():
     lin = nn.Linear(5, 3)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -118,15 +119,16 @@ class Function:
     """A Python function whose calls run as captured graphs (see :func:`function`)."""
 
     def __init__(self, fn: Callable, input_signature=None, max_retraces: int = 5,
-                 optimize: bool = True, memory_plan: bool = True):
+                 optimize: bool = True, memory_plan: bool = True, max_cached: int = 8):
         self.fn = fn
+        self.max_cached = max_cached
         self.input_signature = (None if input_signature is None
                                 else [s if isinstance(s, TensorSpec) else TensorSpec(*s)
                                       for s in input_signature])
         self.max_retraces = max_retraces
         self.optimize = optimize
         self.memory_plan = memory_plan
-        self._cache: dict[Any, list[_Entry]] = {}
+        self._cache: OrderedDict[Any, list[_Entry]] = OrderedDict()   # least recent first
         self.trace_count = 0
         self.retrace_reasons: list[str] = []
         functools.update_wrapper(self, fn)
@@ -144,7 +146,7 @@ class Function:
         """The graph a call with these arguments runs (traces it, running the function)."""
         self(*args, **kwargs)
         key, _, _ = flatten(args, kwargs, self.input_signature)
-        return self._cache[key][-1].graph
+        return self._cache[key][0].graph
 
     def __call__(self, *args, **kwargs):
         if state.tracer is not None:      # inside another capture: inline the Python
@@ -153,9 +155,12 @@ class Function:
         entries = self._cache.get(key)
         if entries:
             reason = None
-            for e in entries:
+            for i, e in enumerate(entries):
                 reason = e.check()
                 if reason is None:
+                    if i:       # most recently used first: that is the one checked first
+                        entries.insert(0, entries.pop(i))
+                    self._cache.move_to_end(key)
                     return e.run(tensors)
         else:
             reason = _key_reason(key, list(self._cache)) if self._cache else None
@@ -216,7 +221,19 @@ class Function:
             entry.shapes_ok = {tuple(t.shape for t in tensors)}
         g._tracer = None
         tracer.release()
-        self._cache.setdefault(key, []).append(entry)
+        entries = self._cache.setdefault(key, [])
+        entries.insert(0, entry)
+        self._cache.move_to_end(key)
+        # a Python value that changes every call (a per-step learning rate, a scalar
+        # argument) would otherwise keep one graph per call alive: keep the few most recently
+        # used (the least recently used signature loses its oldest graph first)
+        total = sum(len(es) for es in self._cache.values())
+        while total > max(self.max_cached, 1):
+            old_key, old = next(iter(self._cache.items()))
+            old.pop()
+            if not old:
+                del self._cache[old_key]
+            total -= 1
         return rebuild(template, first)
 
 
@@ -256,7 +273,7 @@ _SIZE_HELP = ("tl.function: the graph traced for input_signature with None dims 
 
 
 def function(fn: Callable | None = None, *, input_signature=None, max_retraces: int = 5,
-             optimize: bool = True, memory_plan: bool = True):
+             optimize: bool = True, memory_plan: bool = True, max_cached: int = 8):
     """Capture ``fn`` as a graph on its first call and replay the graph afterwards.
 
     The graph is specialised on the call's signature: tensor shapes, dtypes,
@@ -264,7 +281,8 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     identity of other objects (modules, optimizers), plus guards on the Python
     state reachable from those objects and from the globals the code uses. A
     call that does not match retraces (and warns, with the reason, past
-    ``max_retraces``). ``input_signature=[tl.TensorSpec((None, 784))]`` gives one
+    ``max_retraces``); the ``max_cached`` most recently used graphs per signature are
+    kept. ``input_signature=[tl.TensorSpec((None, 784))]`` gives one
     graph for every batch size; before it runs on a new size, every op's ``infer`` must
     accept it (a reshape to a traced ``x.shape[0]`` raises). A Python *number* computed
     from a size (``x.sum() / x.shape[0]``) cannot be seen: use ``x.mean()``, or leave
@@ -282,7 +300,7 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     """
     def wrap(f):
         return Function(f, input_signature=input_signature, max_retraces=max_retraces,
-                        optimize=optimize, memory_plan=memory_plan)
+                        optimize=optimize, memory_plan=memory_plan, max_cached=max_cached)
     return wrap(fn) if fn is not None else wrap
 
 
