@@ -293,9 +293,14 @@ def test_dataloader_to_cuda():
     data = pytest.importorskip("tensorlib.data")
     xs = np.arange(40, dtype=np.float32).reshape(10, 4)
     ds = data.TensorDataset(tl.tensor(xs), tl.arange(10))
-    batches = list(data.DataLoader(ds, batch_size=4, device="cuda"))
-    assert batches[0][0].device == tl.device("cuda:0")
-    np.testing.assert_array_equal(batches[0][0].numpy(), xs[:4])
+    for pin in (False, True):
+        batches = list(data.DataLoader(ds, batch_size=4, device="cuda", pin_memory=pin))
+        assert batches[0][0].device == tl.device("cuda:0")
+        np.testing.assert_array_equal(batches[0][0].numpy(), xs[:4])
+        np.testing.assert_array_equal(batches[2][1].numpy(), [8, 9])
+    pinned = next(iter(data.DataLoader(ds, batch_size=4, pin_memory=True)))
+    assert pinned[0].device == tl.device("cpu")
+    np.testing.assert_array_equal(pinned[0].numpy(), xs[:4])
 
 
 # --- tensorlib/cuda kernels against NumPy references ----------------------------------------------

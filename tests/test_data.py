@@ -34,6 +34,17 @@ def test_tensor_dataset_and_loader_batches():
         DataLoader(ds, batch_size=0)
 
 
+@pytest.mark.skipif(tl.cuda.is_available(), reason="checks the no-GPU behaviour")
+def test_pin_memory_without_a_gpu_warns_once_and_changes_nothing():
+    xs = np.arange(12, dtype=np.float32).reshape(6, 2)
+    ds = TensorDataset(tl.tensor(xs), tl.arange(6))
+    with pytest.warns(UserWarning, match="pin_memory=True but no CUDA GPU"):
+        loader = DataLoader(ds, batch_size=4, pin_memory=True)
+    batches = list(loader)
+    np.testing.assert_array_equal(batches[0][0].numpy(), xs[:4])
+    assert batches[1][0].shape == (2, 2) and batches[0][0].device == tl.device("cpu")
+
+
 def test_shuffle_is_seeded_and_covers_everything():
     ds = TensorDataset(tl.arange(20))
 

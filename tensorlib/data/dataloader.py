@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -57,12 +58,15 @@ class DataLoader:
     With ``shuffle`` each epoch draws a new order from ``generator`` (or from a
     generator seeded with ``seed``; or from the global generator, which
     ``tl.manual_seed`` seeds). ``drop_last`` drops a final short batch.
+    ``device`` moves each batch there; ``pin_memory`` first copies CPU batches into
+    page-locked host memory, from which host-to-GPU copies run at full bus speed (without
+    a GPU it warns once and has no effect, as in PyTorch).
     """
 
     def __init__(self, dataset: Dataset, batch_size: int | None = 1, shuffle: bool = False,
                  drop_last: bool = False, collate_fn: Callable | None = None,
                  generator: Generator | None = None, seed: int | None = None,
-                 device=None):
+                 device=None, pin_memory: bool = False):
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
                                        or batch_size <= 0):
             raise ValueError(f"DataLoader: batch_size must be a positive integer, "
@@ -77,6 +81,13 @@ class DataLoader:
         self.generator = generator if generator is not None else (
             Generator(seed) if seed is not None else None)
         self.device = device
+        self.pin_memory = bool(pin_memory)
+        if self.pin_memory:
+            from .. import cuda
+            if not cuda.is_available():
+                warnings.warn("DataLoader: pin_memory=True but no CUDA GPU is available; "
+                              "batches stay in ordinary memory", stacklevel=2)
+                self.pin_memory = False
 
     def __len__(self) -> int:
         n = len(self.dataset)
@@ -111,10 +122,13 @@ class DataLoader:
             yield self._move(batch)
 
     def _move(self, batch):
-        if self.device is None:
+        if self.device is None and not self.pin_memory:
             return batch
         if isinstance(batch, Tensor):
-            return batch.to(self.device)
+            if self.pin_memory and batch.device.type == "cpu":
+                from ..cuda import pin_memory
+                batch = pin_memory(batch)
+            return batch if self.device is None else batch.to(self.device)
         if isinstance(batch, Mapping):
             return {k: self._move(v) for k, v in batch.items()}
         if isinstance(batch, tuple) and hasattr(batch, "_fields"):
