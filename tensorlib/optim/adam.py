@@ -39,16 +39,12 @@ class Adam(Optimizer):
     def _update(self, group):
         lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
         wd, amsgrad = group["weight_decay"], group["amsgrad"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            g = self._grad(p, group)
-            st = self.state.get(p)
-            if st is None:
-                st = self.state[p] = {"exp_avg": creation.zeros_like(p),
-                                      "exp_avg_sq": creation.zeros_like(p)}
-                if amsgrad:
-                    st["max_exp_avg_sq"] = creation.zeros_like(p)
+        def init(p):
+            st = {"exp_avg": creation.zeros_like(p), "exp_avg_sq": creation.zeros_like(p)}
+            if amsgrad:
+                st["max_exp_avg_sq"] = creation.zeros_like(p)
+            return st
+        for p, g, st in self._with_grads(group, init):
             step = self._count_step(st)
             m, v = st["exp_avg"], st["exp_avg_sq"]
             if not amsgrad and _fused.adam(p, g, m, v, step, lr, b1, b2, eps, wd,

@@ -118,6 +118,18 @@ class Optimizer:
         t.add_(1.0)
         return t if _mode.tracer is not None else int(t._data)
 
+    def _with_grads(self, group: dict[str, Any], init: Callable[[Tensor], dict]):
+        """``(param, grad, state)`` for each parameter of ``group`` that has a gradient; a
+        parameter's state is made by ``init(param)`` on its first step."""
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            g = self._grad(p, group)
+            st = self.state.get(p)
+            if st is None:
+                st = self.state[p] = init(p)
+            yield p, g, st
+
     def _grad(self, p: Tensor, group: dict[str, Any]) -> Tensor:
         g = p.grad
         if g.shape != p.shape:

@@ -28,17 +28,14 @@ class RMSprop(Optimizer):
     def _update(self, group):
         lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
         wd, mom, centered = group["weight_decay"], group["momentum"], group["centered"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            g = self._grad(p, group)
-            st = self.state.get(p)
-            if st is None:
-                st = self.state[p] = {"square_avg": creation.zeros_like(p)}
-                if mom > 0:
-                    st["momentum_buffer"] = creation.zeros_like(p)
-                if centered:
-                    st["grad_avg"] = creation.zeros_like(p)
+        def init(p):
+            st = {"square_avg": creation.zeros_like(p)}
+            if mom > 0:
+                st["momentum_buffer"] = creation.zeros_like(p)
+            if centered:
+                st["grad_avg"] = creation.zeros_like(p)
+            return st
+        for p, g, st in self._with_grads(group, init):
             self._count_step(st)
             if wd:
                 g = g + wd * p
@@ -82,12 +79,9 @@ class Adagrad(Optimizer):
 
     def _update(self, group):
         lr, decay, wd, eps = group["lr"], group["lr_decay"], group["weight_decay"], group["eps"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            g = self._grad(p, group)
-            st = self.state.setdefault(p, {"sum": creation.full_like(
-                p, group["initial_accumulator_value"])})
+        def init(p):
+            return {"sum": creation.full_like(p, group["initial_accumulator_value"])}
+        for p, g, st in self._with_grads(group, init):
             step = self._count_step(st)
             if wd:
                 g = g + wd * p

@@ -34,11 +34,7 @@ class SGD(Optimizer):
     def _update(self, group):
         lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
         wd, nesterov = group["weight_decay"], group["nesterov"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            g = self._grad(p, group)
-            st = self.state.setdefault(p, {})
+        for p, g, st in self._with_grads(group, lambda p: {}):
             buf = st.get("momentum_buffer")
             if _fused.sgd(p, g, buf, lr, mom, damp, wd, nesterov, st):
                 continue
