@@ -18,6 +18,10 @@ import os as _os
 # the user set wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from . import _malloc
+
+_malloc.tune()     # keep freed step-sized arrays in the heap (see _malloc; opt out there)
+
 from . import _dtypes as dtypes
 from ._device import Device, device
 from ._dtypes import (bool_, double, float16, float32, float64, half, int8, int16, int32,
