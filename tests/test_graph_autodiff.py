@@ -170,6 +170,36 @@ def test_step_with_tl_optim_equal_to_eager(opt_name, kw):
             assert int(o2.state[p2]["step"]) == 6
 
 
+@pytest.mark.parametrize("opt_name", ["SGD", "Adam"])
+def test_tensor_learning_rate_with_a_per_step_schedule_does_not_retrace(opt_name):
+    # lr=tl.tensor(...) is updated in place by the scheduler: the graph reads it each replay
+    m1, m2 = _mlp(), _mlp()
+    o1 = getattr(tl.optim, opt_name)(m1.parameters(), lr=0.05)
+    o2 = getattr(tl.optim, opt_name)(m2.parameters(), lr=tl.tensor(0.05))
+    s1 = tl.optim.lr_scheduler.ExponentialLR(o1, gamma=0.7)
+    s2 = tl.optim.lr_scheduler.ExponentialLR(o2, gamma=0.7)
+
+    def step(model, opt, x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    cstep = tl.function(step)
+    for x, y in _data(6):
+        l1 = step(m1, o1, x, y)
+        l2 = cstep(m2, o2, x, y)
+        s1.step()
+        s2.step()
+        assert abs(float(l1) - float(l2)) < 1e-5
+        assert s1.get_last_lr() == pytest.approx(s2.get_last_lr())
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_allclose(p1.numpy(), p2.numpy(), rtol=1e-5, atol=1e-6)
+    assert cstep.trace_count <= 2, cstep.retrace_reasons
+    assert isinstance(o2.param_groups[0]["lr"], tl.Tensor)
+
+
 def test_grad_accumulation_across_calls_matches_eager():
     m1, m2 = _mlp(), _mlp()
 

@@ -284,3 +284,36 @@ def test_fused_kernels_match_tensor_op_updates(name, kw, monkeypatch):
     monkeypatch.setattr(_fused, "sgd", lambda *a, **k: False)
     monkeypatch.setattr(_fused, "adam", lambda *a, **k: False)
     np.testing.assert_allclose(run(), fused, rtol=1e-5, atol=1e-6)
+
+
+def test_tensor_learning_rate_matches_float_and_round_trips():
+    def make(lr):
+        tl.manual_seed(0)
+        m = nn.Linear(3, 2)
+        return m, optim.SGD(m.parameters(), lr=lr, momentum=0.9)
+    x, y = tl.randn(8, 3), tl.randn(8, 2)
+    (m1, o1), (m2, o2) = make(0.1), make(tl.tensor(0.1))
+    lr_t = o2.param_groups[0]["lr"]
+    s1, s2 = optim.lr_scheduler.StepLR(o1, 1, 0.5), optim.lr_scheduler.StepLR(o2, 1, 0.5)
+    for _ in range(3):
+        for m, o, s in ((m1, o1, s1), (m2, o2, s2)):
+            o.zero_grad()
+            ((m(x) - y) ** 2).mean().backward()
+            o.step()
+            s.step()
+    np.testing.assert_allclose(m1.weight.numpy(), m2.weight.numpy(), rtol=1e-6)
+    assert o2.param_groups[0]["lr"] is lr_t and float(lr_t) == pytest.approx(0.1 * 0.5 ** 3)
+    sd = o1.state_dict()                      # float lr loaded into the tensor, in place
+    o2.load_state_dict(sd)
+    assert o2.param_groups[0]["lr"] is lr_t and float(lr_t) == pytest.approx(0.0125)
+
+
+def test_tensor_learning_rate_validation_and_groups_do_not_share_it():
+    w1, w2 = tl.zeros(2, requires_grad=True), tl.zeros(2, requires_grad=True)
+    with pytest.raises(ValueError, match="0-d float tensor"):
+        optim.SGD([w1], lr=tl.tensor([0.1, 0.2]))
+    with pytest.raises(ValueError, match="invalid learning rate"):
+        optim.SGD([w1], lr=tl.tensor(-1.0))
+    lr = tl.tensor(0.1)
+    o = optim.SGD([{"params": [w1]}, {"params": [w2]}], lr=lr)
+    assert o.param_groups[0]["lr"] is lr and o.param_groups[1]["lr"] is not lr

@@ -289,7 +289,9 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     the dim concrete so each size gets its own trace. Reading a traced tensor's value in Python
     (``bool(t)``, ``t.item()``...) raises a clear error. A step that calls
     ``loss.backward()`` and updates parameters in place is captured as one graph:
-    forward, backward and update.
+    forward, backward and update. A per-step learning-rate schedule retraces each step
+    when the rate is a Python float; pass it as a tensor (``SGD(params, lr=tl.tensor(0.1))``)
+    and the graph reads its current value instead.
 
     >>> @tl.function
     ... def step(x, y):

@@ -37,7 +37,7 @@ class Adam(Optimizer):
             raise ValueError(f"{name}: invalid weight_decay {group['weight_decay']}")
 
     def _update(self, group):
-        lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+        lr, (b1, b2), eps = self._lr(group), group["betas"], group["eps"]
         wd, amsgrad = group["weight_decay"], group["amsgrad"]
         def init(p):
             st = {"exp_avg": creation.zeros_like(p), "exp_avg_sq": creation.zeros_like(p)}

@@ -10,7 +10,13 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._tensor import Tensor
+from ..autograd.mode import no_grad
 from .optimizer import Optimizer
+
+
+def _value(lr) -> float:
+    return float(lr._data) if isinstance(lr, Tensor) else lr
 
 
 class LRScheduler:
@@ -23,7 +29,7 @@ class LRScheduler:
         self.optimizer = optimizer
         if last_epoch == -1:
             for g in optimizer.param_groups:
-                g.setdefault("initial_lr", g["lr"])
+                g.setdefault("initial_lr", _value(g["lr"]))
         else:
             for i, g in enumerate(optimizer.param_groups):
                 if "initial_lr" not in g:
@@ -40,8 +46,12 @@ class LRScheduler:
     def step(self) -> None:
         self.last_epoch += 1
         for g, lr in zip(self.optimizer.param_groups, self.lr_at(self.last_epoch)):
-            g["lr"] = lr
-        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+            if isinstance(g["lr"], Tensor):    # in place: a captured step reads this tensor
+                with no_grad():
+                    g["lr"].fill_(lr)
+            else:
+                g["lr"] = lr
+        self._last_lr = [_value(g["lr"]) for g in self.optimizer.param_groups]
 
     def get_last_lr(self) -> list[float]:
         return list(self._last_lr)

@@ -73,12 +73,21 @@ class Optimizer:
         for k, v in group.items():
             if k not in new:
                 new[k] = v
+        if isinstance(new.get("lr"), Tensor) and any(g.get("lr") is new["lr"]
+                                                     for g in self.param_groups):
+            new["lr"] = new["lr"].detach().clone()   # each group schedules its own lr
         self._validate(new)
         self.param_groups.append(new)
 
     def _validate(self, group: dict[str, Any]) -> None:
         """Check a group's hyper-parameters; subclasses extend."""
         lr = group.get("lr")
+        if isinstance(lr, Tensor):
+            if lr.ndim != 0 or lr.dtype.kind != "f" or lr.requires_grad:
+                raise ValueError(f"{type(self).__name__}: a tensor learning rate must be a 0-d "
+                                 f"float tensor without requires_grad, got shape "
+                                 f"{tuple(lr.shape)}, dtype {lr.dtype}")
+            lr = float(lr._data)
         if lr is not None and not lr >= 0.0:
             raise ValueError(f"{type(self).__name__}: invalid learning rate {lr} (must be >= 0)")
 
@@ -101,6 +110,16 @@ class Optimizer:
 
     def _update(self, group: dict[str, Any]) -> None:
         raise NotImplementedError
+
+    @staticmethod
+    def _lr(group: dict[str, Any]) -> float | Tensor:
+        """The group's learning rate as a float; a tensor learning rate (``lr=tl.tensor(0.1)``,
+        which schedulers update in place) stays a tensor under graph capture, so a captured
+        step reads its current value on every replay instead of retracing when it changes."""
+        lr = group["lr"]
+        if isinstance(lr, Tensor):
+            return lr if _mode.tracer is not None else float(lr._data)
+        return lr
 
     @staticmethod
     def _count_step(st: dict[str, Any]) -> int | Tensor:
@@ -193,7 +212,14 @@ class Optimizer:
         self.state = new_state
         for sg, g in zip(saved, self.param_groups):
             for k, v in sg.items():
-                if k != "params":
+                if k == "params":
+                    continue
+                if isinstance(g.get(k), Tensor) and g[k].ndim == 0:
+                    # update in place: a captured step holds this tensor
+                    with no_grad():
+                        g[k].fill_(float(v.item() if isinstance(v, (Tensor, np.ndarray))
+                                         else v))
+                else:
                     g[k] = copy.deepcopy(v)
 
     def __repr__(self) -> str:

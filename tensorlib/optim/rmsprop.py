@@ -26,7 +26,7 @@ class RMSprop(Optimizer):
                 raise ValueError(f"RMSprop: invalid {k} {group[k]} (must be >= 0)")
 
     def _update(self, group):
-        lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+        lr, alpha, eps = self._lr(group), group["alpha"], group["eps"]
         wd, mom, centered = group["weight_decay"], group["momentum"], group["centered"]
         def init(p):
             st = {"square_avg": creation.zeros_like(p)}
@@ -78,7 +78,7 @@ class Adagrad(Optimizer):
                 raise ValueError(f"Adagrad: invalid {k} {group[k]} (must be >= 0)")
 
     def _update(self, group):
-        lr, decay, wd, eps = group["lr"], group["lr_decay"], group["weight_decay"], group["eps"]
+        lr, decay, wd, eps = self._lr(group), group["lr_decay"], group["weight_decay"], group["eps"]
         def init(p):
             return {"sum": creation.full_like(p, group["initial_accumulator_value"])}
         for p, g, st in self._with_grads(group, init):

@@ -32,7 +32,7 @@ class SGD(Optimizer):
             raise ValueError("SGD: Nesterov momentum requires a momentum > 0 and zero dampening")
 
     def _update(self, group):
-        lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
+        lr, mom, damp = self._lr(group), group["momentum"], group["dampening"]
         wd, nesterov = group["weight_decay"], group["nesterov"]
         for p, g, st in self._with_grads(group, lambda p: {}):
             buf = st.get("momentum_buffer")
