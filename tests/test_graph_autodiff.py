@@ -136,6 +136,14 @@ def test_step_with_hand_written_sgd_is_one_graph_equal_to_eager():
         np.testing.assert_allclose(p1.numpy(), p2.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def _opt_step(model, opt, x, y):
+    opt.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    return loss
+
+
 @pytest.mark.parametrize("opt_name, kw", [("SGD", {"lr": 0.1}),
                                           ("SGD", {"lr": 0.1, "momentum": 0.9}),
                                           ("Adam", {"lr": 0.01}),
@@ -148,12 +156,7 @@ def test_step_with_tl_optim_equal_to_eager(opt_name, kw):
     o1 = getattr(tl.optim, opt_name)(m1.parameters(), **kw)
     o2 = getattr(tl.optim, opt_name)(m2.parameters(), **kw)
 
-    def step(model, opt, x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step = _opt_step
 
     cstep = tl.function(step, max_retraces=100)
     for x, y in _data(6):
@@ -179,12 +182,7 @@ def test_tensor_learning_rate_with_a_per_step_schedule_does_not_retrace(opt_name
     s1 = tl.optim.lr_scheduler.ExponentialLR(o1, gamma=0.7)
     s2 = tl.optim.lr_scheduler.ExponentialLR(o2, gamma=0.7)
 
-    def step(model, opt, x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step = _opt_step
 
     cstep = tl.function(step)
     for x, y in _data(6):
