@@ -6,7 +6,9 @@ Every function here trusts its caller: shapes, dtypes, contiguity and index
 ranges are checked in Python (the op registry's ``check``/forward functions)
 before a kernel runs, so bad input never reaches unchecked memory access.
 Kernels with a leading underscore-free name that take ``out`` arrays write
-into them; callers allocate them with the right shape and dtype.
+into them; callers allocate them with the right shape and dtype. Inputs are
+``const`` memoryviews, so read-only arrays (memory maps, ONNX initializers,
+``tl.from_numpy`` of a read-only array) are accepted without a copy.
 """
 import numpy as np
 cimport numpy as cnp
@@ -22,7 +24,7 @@ ctypedef fused floating:
     double
 
 
-def _erf_kernel(floating[::1] x, floating[::1] out):
+def _erf_kernel(const floating[::1] x, floating[::1] out):
     cdef Py_ssize_t i, n = x.shape[0]
     with nogil:
         for i in prange(n, schedule="static", num_threads=nthreads(n)):
@@ -77,7 +79,7 @@ cdef inline Py_ssize_t range_hi(Py_ssize_t off, Py_ssize_t s, Py_ssize_t n, Py_s
 
 
 # --- im2col / col2im ------------------------------------------------------------------------
-def im2col(floating[:, :, :, ::1] x, floating[:, ::1] out, Py_ssize_t kh, Py_ssize_t kw,
+def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] out, Py_ssize_t kh, Py_ssize_t kw,
            Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
            Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo):
     """out[(c*kh + i)*kw + j, (n*Ho + ho)*Wo + wo] = x[n, c, ho*sh - pt + i*dh, wo*sw - pl + j*dw]
@@ -86,7 +88,7 @@ def im2col(floating[:, :, :, ::1] x, floating[:, ::1] out, Py_ssize_t kh, Py_ssi
     cdef Py_ssize_t R = C * kh * kw, HW = Ho * Wo
     cdef Py_ssize_t r, c, i, j, n, ho, wo, hi, base, off, lo, hi_w
     cdef floating* dst
-    cdef floating* src
+    cdef const floating* src
     with nogil:
         for r in prange(R, schedule="static", num_threads=nthreads(R * N * HW)):
             c = r // (kh * kw)
@@ -117,7 +119,7 @@ def im2col(floating[:, :, :, ::1] x, floating[:, ::1] out, Py_ssize_t kh, Py_ssi
                         dst[wo] = 0
 
 
-def col2im(floating[:, ::1] cols, floating[:, :, :, ::1] out, Py_ssize_t kh, Py_ssize_t kw,
+def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] out, Py_ssize_t kh, Py_ssize_t kw,
            Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
            Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo):
     """The adjoint of im2col: out (N, C, H, W) = sum of the patches in cols."""
@@ -125,7 +127,7 @@ def col2im(floating[:, ::1] cols, floating[:, :, :, ::1] out, Py_ssize_t kh, Py_
     cdef Py_ssize_t HW = Ho * Wo
     cdef Py_ssize_t p, n, c, i, j, r, ho, wo, hi, off, lo, hi_w
     cdef floating* dst
-    cdef floating* src
+    cdef const floating* src
     with nogil:
         for p in prange(N * C, schedule="static", num_threads=nthreads(N * C * kh * kw * HW)):
             n = p // C
@@ -152,7 +154,7 @@ def col2im(floating[:, ::1] cols, floating[:, :, :, ::1] out, Py_ssize_t kh, Py_
 
 
 # --- pooling ----------------------------------------------------------------------------------
-def max_pool2d(floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, cnp.int64_t[:, :, :, ::1] idx,
+def max_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, cnp.int64_t[:, :, :, ::1] idx,
                Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
                Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw):
     """Max over each window (NaN wins, as PyTorch); idx holds the flat h*W + w of the max.
@@ -161,7 +163,7 @@ def max_pool2d(floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, cnp.int64_t
     cdef Py_ssize_t Ho = out.shape[2], Wo = out.shape[3]
     cdef Py_ssize_t p, ho, wo, i, j, h0, w0, i0, i1, j0, j1, best, k
     cdef floating m, v
-    cdef floating* src
+    cdef const floating* src
     cdef floating* dst
     cdef cnp.int64_t* di
     with nogil:
@@ -234,7 +236,7 @@ cdef inline void _pool2x2_rows(const floating* r0, const floating* r1, floating*
         tl_pool2x2_d(r0, r1, dst, di, Wo, k0, W)
 
 
-def max_pool2d_2x2(floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
+def max_pool2d_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
                    cnp.int64_t[:, :, :, ::1] idx):
     """max_pool2d with kernel 2, stride 2, no padding or dilation, windows inside the input
     (2*Ho <= H, 2*Wo <= W, checked by the caller); same NaN rule and indices as max_pool2d
@@ -242,7 +244,7 @@ def max_pool2d_2x2(floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t Ho = out.shape[2], Wo = out.shape[3]
     cdef Py_ssize_t p, ho
-    cdef floating* src
+    cdef const floating* src
     with nogil:
         for p in prange(N * C, schedule="static", num_threads=nthreads(N * C * H * W)):
             src = &x[0, 0, 0, 0] + p * H * W
@@ -252,7 +254,7 @@ def max_pool2d_2x2(floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
                               &idx[0, 0, 0, 0] + (p * Ho + ho) * Wo, Wo, 2 * ho * W, W)
 
 
-def max_pool2d_backward(floating[:, :, :, ::1] g, cnp.int64_t[:, :, :, ::1] idx,
+def max_pool2d_backward(const floating[:, :, :, ::1] g, const cnp.int64_t[:, :, :, ::1] idx,
                         floating[:, :, :, ::1] out):
     """out (N, C, H, W) = scatter-add of g at idx (each idx in [0, H*W), checked by caller)."""
     cdef Py_ssize_t N = out.shape[0], C = out.shape[1], H = out.shape[2], W = out.shape[3]
@@ -272,7 +274,7 @@ def max_pool2d_backward(floating[:, :, :, ::1] g, cnp.int64_t[:, :, :, ::1] idx,
 
 
 # --- activation backward ------------------------------------------------------------------------
-def relu_backward(floating[::1] g, floating[::1] x, floating[::1] out):
+def relu_backward(const floating[::1] g, const floating[::1] x, floating[::1] out):
     """out = g where x > 0, else 0 (NaN x gives 0), in one pass."""
     cdef Py_ssize_t n = g.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, lo
     with nogil:
@@ -294,7 +296,7 @@ cdef void _relu_bwd_block(const floating* g, const floating* x, floating* out,
 
 
 # --- embedding ------------------------------------------------------------------------------
-def embedding_backward(floating[:, ::1] g, cnp.int64_t[::1] idx, floating[:, ::1] out,
+def embedding_backward(const floating[:, ::1] g, const cnp.int64_t[::1] idx, floating[:, ::1] out,
                        Py_ssize_t padding_idx):
     """out (V, D) = zeros, then out[idx[k]] += g[k] (rows at padding_idx skipped).
     Threads split the columns, so repeated indices never race. idx in [0, V) (checked)."""
@@ -315,7 +317,7 @@ def embedding_backward(floating[:, ::1] g, cnp.int64_t[::1] idx, floating[:, ::1
 
 
 # --- softmax + cross-entropy on (N, C) rows -----------------------------------------------------
-def softmax_xent(floating[:, ::1] x, cnp.int64_t[::1] t, floating[:, ::1] prob,
+def softmax_xent(const floating[:, ::1] x, const cnp.int64_t[::1] t, floating[:, ::1] prob,
                  floating[::1] loss):
     """Row-wise softmax into prob and -log p[t] into loss (t in [0, C), checked by caller)."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1]
@@ -338,7 +340,7 @@ def softmax_xent(floating[:, ::1] x, cnp.int64_t[::1] t, floating[:, ::1] prob,
 
 
 # --- optimizer updates, in place ------------------------------------------------------------------
-def sgd_update(floating[::1] p, floating[::1] g, floating[::1] buf, double lr, double momentum,
+def sgd_update(floating[::1] p, const floating[::1] g, floating[::1] buf, double lr, double momentum,
                double dampening, double weight_decay, bint nesterov, bint first):
     """p -= lr * step, with PyTorch's SGD (momentum buffer buf used when momentum != 0)."""
     cdef Py_ssize_t i, n = p.shape[0]
@@ -361,7 +363,7 @@ def sgd_update(floating[::1] p, floating[::1] g, floating[::1] buf, double lr, d
             p[i] = <floating>(p[i] - lr * d)
 
 
-def adam_update(floating[::1] p, floating[::1] g, floating[::1] m, floating[::1] v, double lr,
+def adam_update(floating[::1] p, const floating[::1] g, floating[::1] m, floating[::1] v, double lr,
                 double beta1, double beta2, double eps, double weight_decay, bint decoupled,
                 double bc1, double bc2):
     """Adam (decoupled=False) / AdamW (decoupled=True) step; bc1, bc2 = 1 - beta**t."""

@@ -134,3 +134,35 @@ def test_lstm_cell_kernels_fall_back_for_other_layouts_and_dtypes():
     ro.flags.writeable = False                                      # read-only inputs are fine
     for a, b in zip(nn_rnn._cell_cpu(ro, c), nn_rnn._cell_fwd(np, ro, c)):
         np.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-6)
+
+
+def test_kernels_accept_read_only_inputs():
+    # memory maps, ONNX initializers and tl.from_numpy of a read-only array share memory
+    # that is not writable: the kernels read their inputs through const memoryviews
+    import tensorlib as tl
+    import tensorlib.nn.functional as F
+    rng = np.random.default_rng(0)
+
+    def ro(a):
+        a = np.ascontiguousarray(a)
+        a.flags.writeable = False
+        return tl.from_numpy(a)
+    x = ro(rng.standard_normal((2, 3, 8, 8)).astype(np.float32))
+    w = ro(rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
+    checks = {
+        "conv2d": (lambda a, b: F.conv2d(a, b, padding=1), [x, w]),
+        "max_pool2d": (lambda a: F.max_pool2d(a, 2), [x]),
+        "max_pool2d 3x3": (lambda a: F.max_pool2d(a, 3, stride=2, padding=1), [x]),
+        "cross_entropy": (lambda a: F.cross_entropy(a.reshape(2, -1), ro(np.array([1, 5]))),
+                          [x]),
+        "relu": (lambda a: F.relu(a), [x]),
+    }
+    for name, (fn, ins) in checks.items():
+        copies = [tl.tensor(t.numpy().copy()) for t in ins]
+        np.testing.assert_allclose(fn(*ins).numpy(), fn(*copies).numpy(), rtol=1e-6,
+                                   err_msg=name)
+    # the backward kernels read saved (read-only) inputs too
+    idx = ro(np.array([0, 2, 2, 1]))
+    table = tl.tensor(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)
+    F.embedding(idx, table).sum().backward()
+    np.testing.assert_array_equal(table.grad.numpy()[:, 0], [1, 1, 2])
