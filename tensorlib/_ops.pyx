@@ -316,6 +316,19 @@ def embedding_backward(const floating[:, ::1] g, const cnp.int64_t[::1] idx, flo
                     out[row, d] += g[k, d]
 
 
+# --- vectorised float32 kernels written in C (tensorlib/_simd_math.h) -----------------------
+cdef extern from "_simd_math.h" nogil:
+    void tl_lstm_cell_fwd_f32(const float *gates, const float *c, float *h_new, float *c_new,
+                              float *acts, Py_ssize_t n, Py_ssize_t h)
+    void tl_lstm_cell_bwd_f32(const float *acts, const float *c, const float *c_new,
+                              const float *gh, const float *gc, const float *gacts,
+                              float *dgates, float *dc, Py_ssize_t n, Py_ssize_t h)
+    void tl_softmax_xent_f32(const float *x, const cnp.int64_t *t, float *prob, float *loss,
+                             Py_ssize_t n, Py_ssize_t c)
+    void tl_sigmoid_f32(const float *x, float *out, Py_ssize_t m)
+    void tl_tanh_f32(const float *x, float *out, Py_ssize_t m)
+
+
 # --- softmax + cross-entropy on (N, C) rows -----------------------------------------------------
 def softmax_xent(const floating[:, ::1] x, const cnp.int64_t[::1] t, floating[:, ::1] prob,
                  floating[::1] loss):
@@ -323,20 +336,26 @@ def softmax_xent(const floating[:, ::1] x, const cnp.int64_t[::1] t, floating[:,
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1]
     cdef Py_ssize_t n, k
     cdef double m, s, lse
-    with nogil:
-        for n in prange(N, schedule="static", num_threads=nthreads(N * C)):
-            m = x[n, 0]
-            for k in range(1, C):
-                if x[n, k] > m:
-                    m = x[n, k]
-            s = 0
-            for k in range(C):
-                prob[n, k] = <floating>exp(x[n, k] - m)
-                s = s + prob[n, k]
-            for k in range(C):
-                prob[n, k] = <floating>(prob[n, k] / s)
-            lse = m + log(s)
-            loss[n] = <floating>(lse - x[n, t[n]])
+    if floating is float:     # vectorised exp (libm's scalar exp was the whole cost)
+        if N and C:
+            with nogil:
+                for n in prange(N, schedule="static", num_threads=nthreads(N * C)):
+                    tl_softmax_xent_f32(&x[n, 0], &t[n], &prob[n, 0], &loss[n], 1, C)
+    else:
+        with nogil:
+            for n in prange(N, schedule="static", num_threads=nthreads(N * C)):
+                m = x[n, 0]
+                for k in range(1, C):
+                    if x[n, k] > m:
+                        m = x[n, k]
+                s = 0
+                for k in range(C):
+                    prob[n, k] = <floating>exp(x[n, k] - m)
+                    s = s + prob[n, k]
+                for k in range(C):
+                    prob[n, k] = <floating>(prob[n, k] / s)
+                lse = m + log(s)
+                loss[n] = <floating>(lse - x[n, t[n]])
 
 
 # --- optimizer updates, in place ------------------------------------------------------------------
@@ -385,17 +404,7 @@ def adam_update(floating[::1] p, const floating[::1] g, floating[::1] m, floatin
             p[i] = <floating>(pi - step * mi / (sqrt(vi) / sbc2 + eps))
 
 
-# --- fused LSTM cell (float32; vectorised exp/tanh from _simd_math.h) ------------------------
-cdef extern from "_simd_math.h" nogil:
-    void tl_lstm_cell_fwd_f32(const float *gates, const float *c, float *h_new, float *c_new,
-                              float *acts, Py_ssize_t n, Py_ssize_t h)
-    void tl_lstm_cell_bwd_f32(const float *acts, const float *c, const float *c_new,
-                              const float *gh, const float *gc, const float *gacts,
-                              float *dgates, float *dc, Py_ssize_t n, Py_ssize_t h)
-    void tl_sigmoid_f32(const float *x, float *out, Py_ssize_t m)
-    void tl_tanh_f32(const float *x, float *out, Py_ssize_t m)
-
-
+# --- fused LSTM cell (float32) ----------------------------------------------------------------
 def lstm_cell_fwd(const float[:, ::1] gates, const float[:, ::1] c, float[:, ::1] h_new,
                   float[:, ::1] c_new, float[:, ::1] acts):
     """gates (n, 4h), c (n, h) -> h_new, c_new (n, h), acts (n, 4h); caller checks shapes."""

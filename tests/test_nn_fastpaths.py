@@ -166,3 +166,43 @@ def test_kernels_accept_read_only_inputs():
     table = tl.tensor(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)
     F.embedding(idx, table).sum().backward()
     np.testing.assert_array_equal(table.grad.numpy()[:, 0], [1, 1, 2])
+
+
+@given(st.integers(0, 6), st.integers(1, 9), st.sampled_from([np.float32, np.float64]),
+       st.sampled_from(["mean", "sum", "none"]), st.booleans(), st.integers(0, 2**31 - 1))
+def test_cross_entropy_grad_kernel_matches_the_numpy_formula(n, c, dtype, reduction, hit_ignore,
+                                                             seed):
+    from tensorlib.ops import nn_loss
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((n, c)) * 5).astype(dtype)
+    t = rng.integers(0, c, n)
+    ignore = int(t[0]) if hit_ignore and n else -100     # an ignored row: the NumPy path
+    g = rng.standard_normal(n if reduction == "none" else ()).astype(dtype)
+    got = nn_loss._ce_grad_cpu(x, t, g, ignore_index=ignore, reduction=reduction)
+    want = nn_loss._ce_grad_fwd(np, x, t, g, ignore_index=ignore, reduction=reduction)
+    assert got.dtype == x.dtype and got.shape == x.shape
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_xent_kernel_masked_and_special_logits(dtype):
+    # -inf logits (masked classes) are common and must give probability 0, finite loss;
+    # a NaN or +inf logit makes its row NaN, as the plain formula does
+    from tensorlib.ops import nn_loss
+    x = np.array([[0.0, -np.inf, 2.0, -np.inf],
+                  [-np.inf, -np.inf, 5.0, -np.inf],
+                  [1.0, np.nan, 0.0, 0.0],
+                  [1.0, np.inf, 0.0, 0.0],
+                  [100.0, -100.0, 80.0, 0.0]], dtype)
+    t = np.array([2, 2, 0, 0, 1])
+    prob, loss, _ = nn_loss._softmax_xent_cpu(x, t, -100)
+    with np.errstate(invalid="ignore"):
+        xd = x.astype(np.float64)
+        ref = np.exp(xd - xd.max(1, keepdims=True))
+        ref /= ref.sum(1, keepdims=True)
+        ref_loss = -np.log(ref[np.arange(5), t])
+    np.testing.assert_allclose(prob[[0, 1, 4]], ref[[0, 1, 4]], rtol=1e-5, atol=1e-30)
+    np.testing.assert_allclose(loss[[0, 1, 4]], ref_loss[[0, 1, 4]], rtol=1e-5)
+    assert prob[0, 1] == 0 and prob[1, 2] == 1 and loss[1] == 0
+    assert np.isnan(prob[2]).all() and np.isnan(loss[2]) and np.isnan(loss[3])

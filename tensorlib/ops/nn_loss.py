@@ -59,24 +59,33 @@ def _ce_fwd(xp, x, t, *w, ignore_index, reduction, label_smoothing):
     return _reduce_arr(xp, loss.astype(x.dtype, copy=False), wt, reduction)
 
 
-def _ce_cpu(x, t, *w, ignore_index, reduction, label_smoothing):
-    """The common case (2-D, no class weights, no smoothing, no ignored targets) in one
-    Cython pass; anything else takes the NumPy path."""
-    if x.ndim != 2 or w or label_smoothing or x.shape[1] == 0 or \
-            x.dtype not in (np.float32, np.float64):
-        return _ce_fwd(np, x, t, *w, ignore_index=ignore_index, reduction=reduction,
-                       label_smoothing=label_smoothing)
+def _softmax_xent_cpu(x, t, ignore_index):
+    """(prob, loss per row, targets) from the one-pass Cython kernel in the common case:
+    2-D float32/float64 logits with at least one class, every target a class index and none
+    equal to ignore_index. None otherwise (the caller takes the NumPy path)."""
+    if x.ndim != 2 or x.shape[1] == 0 or x.dtype not in (np.float32, np.float64):
+        return None
     t64 = np.ascontiguousarray(t, dtype=np.int64)
     if t64.size and (int(t64.min()) < 0 or int(t64.max()) >= x.shape[1]
                      or (0 <= ignore_index < x.shape[1] and (t64 == ignore_index).any())):
-        return _ce_fwd(np, x, t, ignore_index=ignore_index, reduction=reduction,
-                       label_smoothing=label_smoothing)
+        return None
     from .. import _ops
     x = np.ascontiguousarray(x)
     prob = np.empty_like(x)
     loss = np.empty(x.shape[0], x.dtype)
     if x.shape[0]:
         _ops.softmax_xent(x, t64, prob, loss)
+    return prob, loss, t64
+
+
+def _ce_cpu(x, t, *w, ignore_index, reduction, label_smoothing):
+    """The common case (2-D, no class weights, no smoothing, no ignored targets) in one
+    Cython pass; anything else takes the NumPy path."""
+    fast = None if w or label_smoothing else _softmax_xent_cpu(x, t, ignore_index)
+    if fast is None:
+        return _ce_fwd(np, x, t, *w, ignore_index=ignore_index, reduction=reduction,
+                       label_smoothing=label_smoothing)
+    loss = fast[1]
     if reduction == "none":
         return loss
     s = loss.sum(dtype=np.float64)
@@ -133,11 +142,27 @@ def _ce_grad_fwd(xp, x, t, g, *, ignore_index, reduction):
     return (p * scale).astype(x.dtype, copy=False)
 
 
+def _ce_grad_cpu(x, t, g, *, ignore_index, reduction):
+    """softmax(x) - onehot(t) from the Cython softmax pass, scaled in place (common case)."""
+    fast = _softmax_xent_cpu(x, t, ignore_index)
+    if fast is None:
+        return _ce_grad_fwd(np, x, t, g, ignore_index=ignore_index, reduction=reduction)
+    p, _, t64 = fast
+    N = p.shape[0]
+    if N:
+        p[np.arange(N), t64] -= 1
+    if reduction == "none":
+        p *= np.asarray(g, p.dtype)[:, None]
+    else:   # every row is valid here: the mean divides by N
+        p *= np.asarray(g / N if reduction == "mean" and N else g, p.dtype)
+    return p
+
+
 # the first-order backward of cross_entropy's common case in one op (W4 calls it 32 times a
 # step: the composite below is ~18 small ops); not differentiable, so used only when the
 # backward pass is not itself recorded
 CROSS_ENTROPY_GRAD = register(OpDef(
-    "cross_entropy_grad", _ce_grad_fwd, vjp=None, saves=False,
+    "cross_entropy_grad", _ce_grad_fwd, kernels={"cpu": _ce_grad_cpu}, vjp=None, saves=False,
     infer=lambda x, t, g, **a: x, cost=io_cost(lambda i, o, **a: 6 * numel(i[0][0]))))
 
 
