@@ -80,9 +80,20 @@ def main(argv=None) -> int:
     return 0
 
 
+def framework_env(fw: str) -> dict[str, str]:
+    """The environment a framework's worker runs in: importing tensorlib (the harness does)
+    tunes glibc's heap for the whole process (tensorlib._malloc), which a PyTorch or NumPy
+    user would not have; their workers run with glibc's defaults."""
+    env = dict(os.environ)
+    if fw != "tensorlib":
+        env["TENSORLIB_MALLOPT"] = "0"
+    return env
+
+
 def _in_subprocess(key: str, fw: str, rounds: int) -> list[float]:
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", key, fw,
-                           "--rounds", str(rounds)], capture_output=True, text=True)
+                           "--rounds", str(rounds)], capture_output=True, text=True,
+                          env=framework_env(fw))
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])

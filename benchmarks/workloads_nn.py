@@ -260,8 +260,10 @@ def _w6_child(fw: str, steps: int) -> None:
 def _w6(fw: str, quick: bool) -> float:
     if fw == "torch":
         import torch  # noqa: F401  (ImportError -> the harness leaves the column empty)
+    env = dict(os.environ, TENSORLIB_MALLOPT="1" if fw == "tensorlib" else "0")
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--w6-child", fw,
-                          "1" if quick else "3"], capture_output=True, text=True, check=True)
+                          "1" if quick else "3"], capture_output=True, text=True, check=True,
+                         env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])["maxrss_mib"]
 
 
