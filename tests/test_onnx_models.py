@@ -86,6 +86,25 @@ def test_graph_to_onnx_from_capture(tmp_path):
     np.testing.assert_allclose(got, y.numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("opset", [13, 17])
+@pytest.mark.parametrize("affine", ["wb", "w", ""])
+def test_layer_norm_exports_at_each_opset(tmp_path, opset, affine):
+    # opset 17+: one LayerNormalization node; before: the decomposition. Mean and rstd too.
+    rng = np.random.default_rng(0)
+    x = tl.tensor(rng.standard_normal((2, 3, 4, 5)).astype(np.float32))
+    w = tl.tensor(rng.standard_normal((4, 5)).astype(np.float32)) if "w" in affine else None
+    b = tl.tensor(rng.standard_normal((4, 5)).astype(np.float32)) if "b" in affine else None
+    with tl.capture(x) as g:
+        y = tl.nn.functional.layer_norm(x, (4, 5), w, b, eps=1e-3)
+    g.set_outputs(y)
+    g.to_onnx(tmp_path / "g.onnx", opset=opset)
+    types = [nd.op_type for nd in onnx.load(str(tmp_path / "g.onnx")).graph.node]
+    assert ("LayerNormalization" in types) == (opset >= 17)
+    sess = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    np.testing.assert_allclose(got, y.numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_bad_opset_is_rejected(tmp_path):
     x = tl.randn(2, 2)
     with tl.capture(x) as g:

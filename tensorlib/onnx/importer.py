@@ -431,19 +431,12 @@ def _batch_norm(b, n, ins, at):
 @imp("LayerNormalization")
 def _layer_norm(b, n, ins, at):
     x = ins[0]
-    axis = _ax(at.get("axis", -1), x.ndim)
-    axes = tuple(range(axis, x.ndim))
-    eps = float(at.get("epsilon", 1e-5))
-    mean = b.op("mean", x, axis=axes, keepdims=True)
-    var = b.op("var", x, axis=axes, keepdims=True, correction=0)
-    y = b.op("mul", b.op("sub", x, mean), b.op("rsqrt", b.op("add", var, b.scalar(eps, x))))
-    if len(ins) > 1 and ins[1] is not None:
-        y = b.op("mul", y, ins[1])
-    if len(ins) > 2 and ins[2] is not None:
-        y = b.op("add", y, ins[2])
-    if len(n.output) > 1 and any(n.output[1:]):
-        raise NotImplementedError("ONNX import: LayerNormalization's mean/inv_std outputs")
-    return [y]
+    k = x.ndim - _ax(at.get("axis", -1), x.ndim)
+    wb = [v for v in ins[1:3] if v is not None]
+    affine = "w" + ("b" if len(ins) > 2 and ins[2] is not None else "")
+    outs = b.op("layer_norm", x, *wb, eps=float(at.get("epsilon", 1e-5)), ndim=k,
+                affine=affine)
+    return list(outs[:max(1, len(n.output))])
 
 
 @imp("Softmax", "LogSoftmax")

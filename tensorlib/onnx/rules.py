@@ -28,6 +28,7 @@ UNSUPPORTED = {
     "lstm_cell_grad": "a gradient kernel (export inference graphs)",
     "cross_entropy_grad": "a gradient kernel (export inference graphs)",
     "linear_grad": "a gradient kernel (export inference graphs)",
+    "layer_norm_grad": "a gradient kernel (export inference graphs)",
 }
 # ops whose rule covers only some attribute values (the rule raises otherwise)
 PARTIAL = {
@@ -757,6 +758,33 @@ def _cross_entropy(ctx, n):
 def _nll_loss(ctx, n):
     return ctx.op("NegativeLogLikelihoodLoss", ctx.ins(n), reduction=n.attrs["reduction"],
                   ignore_index=int(n.attrs["ignore_index"]))
+
+
+@rule("layer_norm")
+def _layer_norm(ctx, n):
+    x, *wb = ctx.ins(n)
+    k, eps, affine = n.attrs["ndim"], float(n.attrs["eps"]), n.attrs["affine"]
+    w = wb[0] if "w" in affine else None
+    b = wb[-1] if "b" in affine else None
+    nd = n.inputs[0].ndim
+    ns = tuple(n.inputs[0].shape[nd - k:])
+    dt = n.inputs[0].dtype
+    if ctx.opset >= 17 and None not in ns:
+        if w is None:       # ONNX's Scale is not optional
+            w = ctx.const(np.ones(ns, dt))
+        return ctx.op("LayerNormalization", [x, w] + ([b] if b is not None else []), n_out=3,
+                      axis=-k, epsilon=eps)
+    axes = list(range(nd - k, nd))
+    mean = ctx.reduce("Mean", x, axes, True)
+    xc = ctx.op("Sub", [x, mean])
+    var = ctx.reduce("Mean", ctx.op("Mul", [xc, xc]), axes, True)
+    rstd = ctx.op("Reciprocal", [ctx.op("Sqrt", [ctx.op("Add", [var, ctx.const(eps, dt)])])])
+    y = ctx.op("Mul", [xc, rstd])
+    if w is not None:
+        y = ctx.op("Mul", [y, w])
+    if b is not None:
+        y = ctx.op("Add", [y, b])
+    return [y, mean, rstd]
 
 
 @rule("lstm_cell")

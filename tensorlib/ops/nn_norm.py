@@ -1,13 +1,98 @@
-"""Normalisation: batch_norm, layer_norm, group_norm (composites of core reductions).
+"""Normalisation: layer_norm (one fused op), batch_norm and group_norm (composites).
 
-Built from mean/var/rsqrt, so their backward (and grad of grad) comes from the
-core ops' rules. Running statistics are updated in place, outside the tape.
+``layer_norm`` is one registry op, (x, [weight], [bias]) -> (y, mean, rstd), whose backward
+is one op (``layer_norm_grad``) when it is not itself recorded and the same formula in
+tensorlib ops when it is, so grad of grad works; mean and rstd are outputs (ONNX's
+LayerNormalization has the same three). batch_norm and group_norm are built from
+mean/var/rsqrt, so their backward comes from the core ops' rules. Running statistics are
+updated in place, outside the tape.
 """
 from __future__ import annotations
 
+import math
+
+from .._apply import apply
 from .._tensor import Tensor
-from ..autograd.mode import no_grad
-from .nn_util import as_float_tensor, same_dtype
+from ..autograd.mode import no_grad, state
+from .nn_util import as_float_tensor, io_cost, same_dtype
+from .registry import OpDef, register
+from ._util import numel
+
+
+# --- layer_norm: one op forward, one op backward ---------------------------------------------
+def _split_affine(wb, affine: str):
+    it = iter(wb)
+    return (next(it) if "w" in affine else None), (next(it) if "b" in affine else None)
+
+
+def _ln_fwd(xp, x, *wb, eps, ndim, affine):
+    axes = tuple(range(x.ndim - ndim, x.ndim))
+    inv_d = 1.0 / max(1, math.prod(x.shape[x.ndim - ndim:]))   # empty rows: mean 0, var 0
+    mean = x.sum(axis=axes, keepdims=True) * inv_d
+    xc = x - mean
+    var = (xc * xc).sum(axis=axes, keepdims=True) * inv_d
+    rstd = 1.0 / xp.sqrt(var + eps)
+    y = xc * rstd
+    w, b = _split_affine(wb, affine)
+    if w is not None:
+        y *= w
+    if b is not None:
+        y += b
+    return y, mean.astype(x.dtype, copy=False), rstd.astype(x.dtype, copy=False)
+
+
+def _ln_grad_fwd(xp, x, mean, rstd, gy, gmean, grstd, *w, ndim):
+    """(dx, sum of gy * xhat, sum of gy) over the leading dims: the weight and bias grads."""
+    axes = tuple(range(x.ndim - ndim, x.ndim))
+    lead = tuple(range(x.ndim - ndim))
+    inv_d = 1.0 / max(1, math.prod(x.shape[x.ndim - ndim:]))
+    xhat = (x - mean) * rstd
+    gx = gy * w[0] if w else gy
+    dx = gx - gx.sum(axis=axes, keepdims=True) * inv_d
+    dx -= xhat * ((gx * xhat).sum(axis=axes, keepdims=True) * inv_d)
+    dx *= rstd
+    # the statistics are outputs too: d mean/dx = 1/D, d rstd/dx = -rstd^2 xhat / D
+    dx += (gmean - grstd * rstd * rstd * xhat) * inv_d
+    return (dx.astype(x.dtype, copy=False), (gy * xhat).sum(axis=lead),
+            gy.sum(axis=lead))
+
+
+def _ln_vjp(n, gy, gmean, grstd):
+    x, (w, b) = n.inputs[0], _split_affine(n.inputs[1:], n.attrs["affine"])
+    mean, rstd = n.output(1), n.output(2)
+    k = n.attrs["ndim"]
+    if not state.grad_enabled:
+        dx, dw, db = apply(LAYER_NORM_GRAD, x, mean.detach(), rstd.detach(), gy, gmean, grstd,
+                           *([w] if w is not None else []), ndim=k)
+    else:
+        axes = tuple(range(x.ndim - k, x.ndim))
+        lead = tuple(range(x.ndim - k))
+        inv_d = 1.0 / max(1, math.prod(x.shape[x.ndim - k:]))
+        xhat = (x - mean) * rstd
+        gx = gy * w if w is not None else gy
+        dx = (gx - gx.sum(axis=axes, keepdims=True) * inv_d
+              - xhat * ((gx * xhat).sum(axis=axes, keepdims=True) * inv_d)) * rstd
+        dx = dx + (gmean - grstd * rstd * rstd * xhat) * inv_d
+        dw = (gy * xhat).sum(axis=lead) if w is not None else None
+        db = gy.sum(axis=lead) if b is not None else None
+    return (dx,) + ((dw,) if w is not None else ()) + ((db,) if b is not None else ())
+
+
+def _ln_infer(x, *wb, eps, ndim, affine):
+    shape, dt = x
+    stat = (tuple(shape[:len(shape) - ndim]) + (1,) * ndim, dt)
+    return (x, stat, stat)
+
+
+LAYER_NORM = register(OpDef(
+    "layer_norm", _ln_fwd, vjp=_ln_vjp, saves=True, saves_output=True, infer=_ln_infer,
+    cost=io_cost(lambda i, o, **a: 8 * numel(i[0][0]))))
+# the first-order backward, used only when the backward is not recorded
+LAYER_NORM_GRAD = register(OpDef(
+    "layer_norm_grad", _ln_grad_fwd, vjp=None, saves=False,
+    infer=lambda x, m, r, gy, gm, gr, *w, ndim: (
+        x, (tuple(x[0][len(x[0]) - ndim:]), x[1]), (tuple(x[0][len(x[0]) - ndim:]), x[1])),
+    cost=io_cost(lambda i, o, **a: 10 * numel(i[0][0]))))
 
 
 def _affine(y: Tensor, weight, bias, shape) -> Tensor:
@@ -76,11 +161,11 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
         if t is not None and tuple(t.shape) != ns:
             raise ValueError(f"layer_norm: {name} must have shape {ns}, got {tuple(t.shape)}")
     same_dtype("layer_norm", x, ("weight", weight), ("bias", bias))
-    axes = tuple(range(x.ndim - k, x.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
-    var = x.var(axis=axes, correction=0, keepdims=True)
-    y = (x - mean) * (var + eps).rsqrt()
-    return _affine(y, weight, bias, ns)
+    if not eps > 0:
+        raise ValueError(f"layer_norm: eps must be positive, got {eps}")
+    wb = [t for t in (weight, bias) if t is not None]
+    affine = ("w" if weight is not None else "") + ("b" if bias is not None else "")
+    return apply(LAYER_NORM, x, *wb, eps=float(eps), ndim=k, affine=affine)[0]
 
 
 def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5) -> Tensor:

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import tensorlib as tl
 import tensorlib.nn.functional as F
-from tensorlib.ops import nn_act, nn_conv, nn_layers, nn_loss, nn_pool, nn_rnn
+from tensorlib.ops import nn_act, nn_conv, nn_layers, nn_loss, nn_norm, nn_pool, nn_rnn
 
 from . import add, arr
 
@@ -395,3 +395,56 @@ def _cell_grad_ref(acts, c, cn, gh, gc, ga):
 # first-order only: the kernel the lstm_cell vjp uses when the backward is not recorded
 add("lstm_cell_grad", lambda *a: _apply(nn_rnn.LSTM_CELL_GRAD, *a), _cell_grad_inputs,
     _cell_grad_ref, grad=False)
+
+
+# --- layer_norm (one op: y, mean, rstd) and its first-order backward ----------------------------
+def _ln_ref(x, *wb, eps, ndim, affine):
+    axes = tuple(range(x.ndim - ndim, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    rstd = 1 / np.sqrt(var + eps)
+    y = (x - mean) * rstd
+    it = iter(wb)
+    if "w" in affine:
+        y = y * next(it)
+    if "b" in affine:
+        y = y + next(it)
+    return y, mean, rstd
+
+
+def _ln_inputs(draw):
+    lead = draw(st.lists(st.integers(1, 3), min_size=0, max_size=2))
+    ns = draw(st.lists(st.integers(2, 4), min_size=1, max_size=2))
+    affine = draw(st.sampled_from(["wb", "w", "b", ""]))
+    x = arr(draw, tuple(lead) + tuple(ns), low=-3, high=3)
+    wb = [arr(draw, tuple(ns)) for c in affine]
+    return [x] + wb, {"eps": 1e-5, "ndim": len(ns), "affine": affine}
+
+
+add("layer_norm", lambda x, *wb, **kw: _apply(nn_norm.LAYER_NORM, x, *wb, **kw), _ln_inputs,
+    _ln_ref)
+
+
+def _ln_grad_inputs(draw):
+    (x, *w), kw = _ln_inputs(draw)
+    _, mean, rstd = _ln_ref(x, eps=1e-5, ndim=kw["ndim"], affine="")
+    shp = x.shape
+    ins = [x, mean, rstd, arr(draw, shp), arr(draw, mean.shape), arr(draw, mean.shape)]
+    return ins + w[:1] if "w" in kw["affine"] else ins, {"ndim": kw["ndim"]}
+
+
+def _ln_grad_ref(x, mean, rstd, gy, gm, gr, *w, ndim):
+    axes = tuple(range(x.ndim - ndim, x.ndim))
+    lead = tuple(range(x.ndim - ndim))
+    D = np.prod(x.shape[x.ndim - ndim:])
+    xhat = (x - mean) * rstd
+    gx = gy * w[0] if w else gy
+    dx = rstd * (gx - gx.mean(axis=axes, keepdims=True)
+                 - xhat * (gx * xhat).mean(axis=axes, keepdims=True))
+    dx = dx + gm / D - gr * rstd ** 2 * xhat / D
+    return dx, (gy * xhat).sum(axis=lead), gy.sum(axis=lead)
+
+
+# first-order only: the kernel layer_norm's vjp uses when the backward is not recorded
+add("layer_norm_grad", lambda *a, **kw: _apply(nn_norm.LAYER_NORM_GRAD, *a, **kw),
+    _ln_grad_inputs, _ln_grad_ref, grad=False)
