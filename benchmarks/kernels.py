@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from tensorlib import _ops
-from tensorlib.ops import nn_act, nn_conv, nn_layers, nn_loss, nn_pool, nn_rnn
+from tensorlib.ops import nn_act, nn_conv, nn_layers, nn_loss, nn_norm, nn_pool, nn_rnn
 
 rng = np.random.default_rng(0)
 f32 = np.float32
@@ -114,6 +114,16 @@ def cases():
     _, c_new, acts = nn_rnn._cell_fwd(np, gates, c)
     gh, gc = rng.standard_normal((2, 32, 256)).astype(f32)
     ga = np.zeros_like(gates)
+    xl = rng.standard_normal((32, 128, 512)).astype(f32)
+    wl, bl = np.ones(512, f32), np.zeros(512, f32)
+    _, ml, rl = nn_norm._ln_fwd(np, xl, wl, bl, eps=1e-5, ndim=1, affine="wb")
+    gl, zl = rng.standard_normal(xl.shape).astype(f32), np.zeros_like(ml)
+    yield ("layer_norm fwd (32,128,512)",
+           lambda: nn_norm._ln_fwd(np, xl, wl, bl, eps=1e-5, ndim=1, affine="wb"),
+           lambda: nn_norm._ln_cpu(xl, wl, bl, eps=1e-5, ndim=1, affine="wb"))
+    yield ("layer_norm bwd (32,128,512)",
+           lambda: nn_norm._ln_grad_fwd(np, xl, ml, rl, gl, zl, zl, wl, ndim=1),
+           lambda: nn_norm._ln_grad_cpu(xl, ml, rl, gl, zl, zl, wl, ndim=1))
     yield ("lstm_cell fwd (32, 4x256)", lambda: nn_rnn._cell_fwd(np, gates, c),
            lambda: nn_rnn._cell_cpu(gates, c))
     yield ("lstm_cell bwd (32, 4x256)",

@@ -325,6 +325,11 @@ cdef extern from "_simd_math.h" nogil:
                               float *dgates, float *dc, Py_ssize_t n, Py_ssize_t h)
     void tl_softmax_xent_f32(const float *x, const cnp.int64_t *t, float *prob, float *loss,
                              Py_ssize_t n, Py_ssize_t c)
+    void tl_layer_norm_row_f32(const float *x, const float *w, const float *b, float *y,
+                               float *mean, float *rstd, Py_ssize_t d, double eps)
+    void tl_layer_norm_bwd_row_f32(const float *x, float m, float r, const float *gy,
+                                   float gm, float gr, const float *w, float *dx, float *gyx,
+                                   Py_ssize_t d)
     void tl_sigmoid_f32(const float *x, float *out, Py_ssize_t m)
     void tl_tanh_f32(const float *x, float *out, Py_ssize_t m)
 
@@ -443,3 +448,45 @@ def tanh_f32(const float[::1] x, float[::1] out):
     with nogil:
         tl_tanh_f32(&x[0] if x.shape[0] else NULL, &out[0] if out.shape[0] else NULL,
                     x.shape[0])
+
+
+# --- layer norm over the last axis of (M, D) float32 rows -------------------------------------
+# A row costs a few ns per element: a second thread pays for its wake-up only from ~1M
+# elements (measured: 2 threads slower at 512 x 512, faster at 2M), hence work // 16.
+def layer_norm_fwd(const float[:, ::1] x, w, b, float[:, ::1] y, float[::1] mean,
+                   float[::1] rstd, double eps):
+    """Rows of x normalised into y (times w, plus b: (D,) float32 arrays or None)."""
+    cdef Py_ssize_t M = x.shape[0], D = x.shape[1], r
+    cdef const float[::1] wv, bv
+    cdef const float *wp = NULL
+    cdef const float *bp = NULL
+    if w is not None and D:
+        wv = w
+        wp = &wv[0]
+    if b is not None and D:
+        bv = b
+        bp = &bv[0]
+    if M == 0:
+        return
+    with nogil:
+        for r in prange(M, schedule="static", num_threads=nthreads(M * D // 16)):
+            tl_layer_norm_row_f32(&x[r, 0] if D else NULL, wp, bp, &y[r, 0] if D else NULL,
+                                  &mean[r], &rstd[r], D, eps)
+
+
+def layer_norm_bwd(const float[:, ::1] x, const float[::1] mean, const float[::1] rstd,
+                   const float[:, ::1] gy, const float[::1] gm, const float[::1] gr, w,
+                   float[:, ::1] dx, float[:, ::1] gyx):
+    """dx of the rows, and gy * xhat into gyx (the caller sums it over rows)."""
+    cdef Py_ssize_t M = x.shape[0], D = x.shape[1], r
+    cdef const float[::1] wv
+    cdef const float *wp = NULL
+    if w is not None and D:
+        wv = w
+        wp = &wv[0]
+    if M == 0 or D == 0:
+        return
+    with nogil:
+        for r in prange(M, schedule="static", num_threads=nthreads(M * D // 16)):
+            tl_layer_norm_bwd_row_f32(&x[r, 0], mean[r], rstd[r], &gy[r, 0], gm[r], gr[r], wp,
+                                      &dx[r, 0], &gyx[r, 0], D)

@@ -173,6 +173,57 @@ static void tl_softmax_xent_f32(const float *x, const int64_t *t, float *prob, f
     }
 }
 
+/* Layer norm of one row of d float32 values (w, b may be NULL): y = (x - mean) * rstd * w + b,
+ * statistics summed in double. */
+TL_CLONES
+static void tl_layer_norm_row_f32(const float *restrict x, const float *restrict w,
+                                  const float *restrict b, float *restrict y, float *mean,
+                                  float *rstd, ptrdiff_t d, double eps) {
+    double s = 0.0, ss = 0.0;
+    for (ptrdiff_t k = 0; k < d; k++)
+        s += x[k];
+    float m = (float)(d ? s / (double)d : 0.0);
+    for (ptrdiff_t k = 0; k < d; k++) {
+        float c = x[k] - m;
+        ss += (double)c * c;
+    }
+    float r = (float)(1.0 / sqrt((d ? ss / (double)d : 0.0) + eps));
+    for (ptrdiff_t k = 0; k < d; k++)
+        y[k] = (x[k] - m) * r;
+    if (w)
+        for (ptrdiff_t k = 0; k < d; k++)
+            y[k] *= w[k];
+    if (b)
+        for (ptrdiff_t k = 0; k < d; k++)
+            y[k] += b[k];
+    *mean = m;
+    *rstd = r;
+}
+
+/* Its backward for one row: dx from gy (and the statistics' own gradients gm, gr), and
+ * gy * xhat into gyx (summed over rows by the caller for the weight gradient). */
+TL_CLONES
+static void tl_layer_norm_bwd_row_f32(const float *restrict x, float m, float r,
+                                      const float *restrict gy, float gm, float gr,
+                                      const float *restrict w, float *restrict dx,
+                                      float *restrict gyx, ptrdiff_t d) {
+    double s1 = 0.0, s2 = 0.0;
+    for (ptrdiff_t k = 0; k < d; k++) {
+        float xh = (x[k] - m) * r;
+        float g = w ? gy[k] * w[k] : gy[k];
+        s1 += g;
+        s2 += (double)g * xh;
+        gyx[k] = gy[k] * xh;
+    }
+    float inv_d = d ? 1.0f / (float)d : 0.0f;
+    float a = (float)s1 * inv_d, c = (float)s2 * inv_d;
+    for (ptrdiff_t k = 0; k < d; k++) {
+        float xh = (x[k] - m) * r;
+        float g = w ? gy[k] * w[k] : gy[k];
+        dx[k] = r * (g - a - xh * c) + (gm - gr * r * r * xh) * inv_d;
+    }
+}
+
 /* Elementwise sigmoid / tanh over a flat array (float32), for the kernels test. */
 TL_CLONES
 static void tl_sigmoid_f32(const float *x, float *out, ptrdiff_t m) {

@@ -206,3 +206,30 @@ def test_softmax_xent_kernel_masked_and_special_logits(dtype):
     np.testing.assert_allclose(loss[[0, 1, 4]], ref_loss[[0, 1, 4]], rtol=1e-5)
     assert prob[0, 1] == 0 and prob[1, 2] == 1 and loss[1] == 0
     assert np.isnan(prob[2]).all() and np.isnan(loss[2]) and np.isnan(loss[3])
+
+
+@given(st.lists(st.integers(0, 4), min_size=0, max_size=2), st.lists(st.integers(1, 40),
+       min_size=1, max_size=2), st.sampled_from(["wb", "w", "b", ""]), st.booleans(),
+       st.integers(0, 2**31 - 1))
+def test_layer_norm_kernels_match_the_numpy_formulas(lead, ns, affine, transposed, seed):
+    from tensorlib.ops import nn_norm
+    rng = np.random.default_rng(seed)
+    shape = tuple(lead) + tuple(ns)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+    if transposed and x.ndim >= 2:
+        x = np.ascontiguousarray(x.swapaxes(-1, -2)).swapaxes(-1, -2)   # not C-contiguous
+    wb = [rng.standard_normal(tuple(ns)).astype(np.float32) for _ in affine]
+    kw = dict(eps=1e-5, ndim=len(ns), affine=affine)
+    got, want = nn_norm._ln_cpu(x, *wb, **kw), nn_norm._ln_fwd(np, x, *wb, **kw)
+    for a, b in zip(got, want):
+        assert a.shape == b.shape and a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=2e-5)
+    mean, rstd = want[1], want[2]
+    gy = rng.standard_normal(shape).astype(np.float32)
+    gm, gr = (rng.standard_normal(mean.shape).astype(np.float32) for _ in range(2))
+    w = wb[:1] if "w" in affine else []
+    got = nn_norm._ln_grad_cpu(x, mean, rstd, gy, gm, gr, *w, ndim=len(ns))
+    want = nn_norm._ln_grad_fwd(np, x, mean, rstd, gy, gm, gr, *w, ndim=len(ns))
+    for a, b in zip(got, want):
+        assert a.shape == b.shape and a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import no_grad, state
@@ -39,6 +41,53 @@ def _ln_fwd(xp, x, *wb, eps, ndim, affine):
     if b is not None:
         y += b
     return y, mean.astype(x.dtype, copy=False), rstd.astype(x.dtype, copy=False)
+
+
+def _f32_flat(*arrays):
+    """C-contiguous float32 views of NumPy arrays, or None when any is something else."""
+    out = []
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != np.float32:
+            return None
+        out.append(np.ascontiguousarray(a))
+    return out
+
+
+def _ln_cpu(x, *wb, eps, ndim, affine):
+    """float32: one Cython pass per row (``_ops.layer_norm_fwd``); else the NumPy formula."""
+    f = _f32_flat(x, *wb)
+    if f is None:
+        return _ln_fwd(np, x, *wb, eps=eps, ndim=ndim, affine=affine)
+    from .. import _ops
+    x, *wb = f
+    w, b = _split_affine(wb, affine)
+    D = math.prod(x.shape[x.ndim - ndim:])
+    M = x.size // D if D else math.prod(x.shape[:x.ndim - ndim])
+    stat_shape = x.shape[:x.ndim - ndim] + (1,) * ndim
+    y = np.empty_like(x)
+    mean, rstd = np.empty(M, np.float32), np.empty(M, np.float32)
+    _ops.layer_norm_fwd(x.reshape(M, D), None if w is None else w.reshape(D),
+                        None if b is None else b.reshape(D), y.reshape(M, D), mean, rstd,
+                        float(eps))
+    return y, mean.reshape(stat_shape), rstd.reshape(stat_shape)
+
+
+def _ln_grad_cpu(x, mean, rstd, gy, gmean, grstd, *w, ndim):
+    f = _f32_flat(x, mean, rstd, gy, gmean, grstd, *w)
+    if f is None or gy.shape != x.shape or gmean.shape != mean.shape \
+            or grstd.shape != mean.shape:
+        return _ln_grad_fwd(np, x, mean, rstd, gy, gmean, grstd, *w, ndim=ndim)
+    from .. import _ops
+    x, mean, rstd, gy, gmean, grstd, *w = f
+    ns = x.shape[x.ndim - ndim:]
+    D = math.prod(ns)
+    M = mean.size
+    dx, gyx = np.empty_like(x), np.empty_like(x)
+    _ops.layer_norm_bwd(x.reshape(M, D), mean.reshape(M), rstd.reshape(M), gy.reshape(M, D),
+                        gmean.reshape(M), grstd.reshape(M), w[0].reshape(D) if w else None,
+                        dx.reshape(M, D), gyx.reshape(M, D))
+    return (dx, gyx.reshape(M, D).sum(axis=0).reshape(ns),
+            gy.reshape(M, D).sum(axis=0).reshape(ns))
 
 
 def _ln_grad_fwd(xp, x, mean, rstd, gy, gmean, grstd, *w, ndim):
@@ -85,11 +134,12 @@ def _ln_infer(x, *wb, eps, ndim, affine):
 
 
 LAYER_NORM = register(OpDef(
-    "layer_norm", _ln_fwd, vjp=_ln_vjp, saves=True, saves_output=True, infer=_ln_infer,
+    "layer_norm", _ln_fwd, kernels={"cpu": _ln_cpu}, vjp=_ln_vjp, saves=True,
+    saves_output=True, infer=_ln_infer,
     cost=io_cost(lambda i, o, **a: 8 * numel(i[0][0]))))
 # the first-order backward, used only when the backward is not recorded
 LAYER_NORM_GRAD = register(OpDef(
-    "layer_norm_grad", _ln_grad_fwd, vjp=None, saves=False,
+    "layer_norm_grad", _ln_grad_fwd, kernels={"cpu": _ln_grad_cpu}, vjp=None, saves=False,
     infer=lambda x, m, r, gy, gm, gr, *w, ndim: (
         x, (tuple(x[0][len(x[0]) - ndim:]), x[1]), (tuple(x[0][len(x[0]) - ndim:]), x[1])),
     cost=io_cost(lambda i, o, **a: 10 * numel(i[0][0]))))
