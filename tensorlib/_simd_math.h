@@ -1,4 +1,5 @@
-/* Vectorisable float32 exp, sigmoid and tanh, and the fused LSTM cell kernels built on them.
+/* Vectorisable float32 exp, sigmoid and tanh, and the float32 row kernels built on them (LSTM
+ * cell forward/backward, softmax + cross-entropy, layer norm forward/backward).
  *
  * libm's expf/tanhf are scalar calls, which made a plain Cython LSTM cell 3-10x slower than
  * NumPy's SIMD ufuncs. These are branch-free inline functions (Cody-Waite range reduction and
