@@ -237,7 +237,8 @@ def load_graph(path: str | os.PathLike, device: str | None = None,
     """Load a graph file written by :func:`save_graph` into a runnable :class:`GraphModule`.
 
     Needs no model code: the graph's ops come from the registry, its state from the
-    file. ``device`` moves every node (e.g. a file saved on ``cuda`` run on ``cpu``).
+    file. ``device`` moves every node and weight (e.g. a file saved on ``cuda`` run on
+    ``cpu``); without it the graph runs where it was saved (see :meth:`GraphModule.to`).
     Raises :class:`GraphFileError` for corrupt, truncated, hostile or unknown-version
     files; nothing in the file is ever executed as code.
     """
@@ -249,14 +250,20 @@ def load_graph(path: str | os.PathLike, device: str | None = None,
     except CheckpointError as e:
         raise _bad(p, f"weights.safetensors: {e}") from None
     try:
-        g, owners = _build(doc, weights, device)
+        g, owners = _build(doc, weights)
     except GraphFileError as e:
         raise _bad(p, str(e)) from None
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError,
             OverflowError) as e:
         raise _bad(p, f"malformed graph document ({type(e).__name__}: {str(e)[:300]})") \
             from None
-    return GraphModule(g, owners, source=p)
+    gm = GraphModule(g, owners, source=p)
+    if device is not None:
+        return gm.to(device)
+    devices = {n.device for n in g.nodes}
+    if len(devices) == 1 and devices != {"cpu"}:
+        return gm.to(devices.pop())     # saved on one GPU: its weights go there too
+    return gm
 
 
 def _need(cond: bool, why: str) -> None:
@@ -371,7 +378,7 @@ def _check_document(doc: dict, weights: dict) -> None:
         _need(isinstance(name, str) and name in weights, f"constant {k}: missing weights")
 
 
-def _build(doc: dict, weights: dict, device: str | None) -> tuple[Graph, list]:
+def _build(doc: dict, weights: dict) -> tuple[Graph, list]:
     from .creation import from_numpy
     _check_document(doc, weights)
     gd = doc["graph"]
@@ -407,11 +414,6 @@ def _build(doc: dict, weights: dict, device: str | None) -> tuple[Graph, list]:
             g.bindings[n] = (t, b[1])
         elif n.op == "random":
             g.bindings[n] = None
-    if device is not None:
-        from ._device import Device
-        dev = str(Device(device))
-        for n in g.nodes:
-            n.device = dev
     _validate(g, by_id)
     return g, owners
 
@@ -761,6 +763,25 @@ class GraphModule:
         return (f"<GraphModule {self.graph.name}({ins}): {len(self.graph.nodes)} nodes, "
                 f"{len(self._owners)} variables>")
 
+    def to(self, device) -> GraphModule:
+        """Move the graph to ``device`` in place: every node, its constants and its variables
+        (which keep their identity, so an optimizer over ``parameters()`` still holds them).
+
+        >>> m = tl.onnx.load("model.onnx").to("cuda")
+        """
+        from ._device import Device
+        from .backends import to_device
+        from .nn.module import move_
+        dev = Device(device)
+        for _, t in self._owners:
+            move_(t, dev)
+        for n in self.graph.nodes:
+            n.device = str(dev)
+            if n.op == "constant":
+                n.attrs["value"] = to_device(n.attrs["value"], dev)
+        self.graph.invalidate()
+        return self
+
     # --- running ----------------------------------------------------------------------
     def _feeds(self, args, kwargs) -> list:
         from ._tensor import Tensor
@@ -789,6 +810,8 @@ class GraphModule:
                                  f"{tuple(f.shape)}")
             if f.dtype != v.dtype:
                 raise TypeError(f"{g.name}: input {v.label()} expects {v.dtype}, got {f.dtype}")
+            if str(f.device) != v.node.device:
+                f = f.to(v.node.device)
             out.append(f)
         key = tuple(tuple(f.shape) for f in out)
         if key not in self._checked:

@@ -646,3 +646,23 @@ def test_out_of_range_indices_on_cuda_poison_instead_of_syncing():
     assert np.isnan(out.numpy()).all()
     with pytest.raises(IndexError, match="out of range"):   # the CPU still raises
         F.cross_entropy(x.detach().cpu(), bad.cpu())
+
+
+@gpu
+@pytest.mark.gpu
+def test_loaded_graphs_and_onnx_imports_run_on_cuda(tmp_path):
+    pytest.importorskip("onnx")
+    tl.manual_seed(0)
+    m = tl.nn.Sequential(tl.nn.Linear(4, 8), tl.nn.ReLU(), tl.nn.Linear(8, 3))
+    x = tl.randn(5, 4)
+    f = tl.function(lambda a: tl.nn.functional.softmax(m(a), -1))
+    want = f(x).numpy()
+    tl.save_graph(f, tmp_path / "m.tlg")
+    gm = tl.load_graph(tmp_path / "m.tlg", device="cuda")
+    assert all(t.device.type == "cuda" for t in gm.parameters())
+    np.testing.assert_allclose(gm(x).numpy(), want, rtol=1e-4, atol=1e-6)
+    tl.onnx.export(m, (x,), tmp_path / "m.onnx")
+    om = tl.onnx.load(tmp_path / "m.onnx", device="cuda")
+    assert all(t.device.type == "cuda" for t in om.parameters())
+    with tl.no_grad():
+        np.testing.assert_allclose(om(x).numpy(), m(x).numpy(), rtol=1e-4, atol=1e-5)

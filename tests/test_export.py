@@ -52,6 +52,29 @@ def test_inference_graph_round_trip(tmp_path):
         g(np.zeros((2, 5), np.float32))
 
 
+def test_graph_saved_on_a_gpu_loads_where_asked(tmp_path):
+    # a file whose nodes say cuda:0: device="cpu" moves nodes, constants and weights; with
+    # no device the graph goes where it was saved, so without a GPU that is a clear error
+    m = _mlp()
+    x = tl.randn(5, 4)
+    with tl.capture(x) as g:
+        y = F.softmax(m(x) * 2.0, -1)
+    g.set_outputs(y)
+    for n in g.nodes:
+        n.device = "cuda:0"
+    path = tmp_path / "gpu.tlg"
+    tl.save_graph(g, path)
+    gm = tl.load_graph(path, device="cpu")
+    assert {n.device for n in gm.graph.nodes} == {"cpu"}
+    assert all(t.device == tl.device("cpu") for t in gm.parameters())
+    np.testing.assert_allclose(gm(x).numpy(), y.numpy(), rtol=1e-6)
+    if not tl.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            tl.load_graph(path)
+    params = gm.parameters()
+    assert gm.to("cpu") is gm and gm.parameters() == params     # identity kept
+
+
 def test_training_step_round_trip(tmp_path):
     m = _mlp()
     opt = tl.optim.SGD(m.parameters(), lr=0.1)

@@ -274,18 +274,7 @@ class Module:
             raise TypeError(f"Module.to: only floating-point dtypes are allowed, got {dt}")
 
         def move(t: Tensor) -> None:
-            data = t._data
-            if dt is not None and data.dtype.kind == "f" and data.dtype != dt:
-                data = data.astype(dt)
-            if dev is not None and dev is not t._device:
-                from ..backends import to_device
-                data = to_device(data, dev)
-                t._device = dev
-            if data is not t._data:
-                t._data = data
-                t._version[0] += 1
-            if t.grad is not None:
-                move(t.grad)
+            move_(t, dev, dt)
 
         for m in self.modules():
             for p in m._parameters.values():
@@ -416,3 +405,20 @@ class _Handle:
 
     def remove(self) -> None:
         self._store.pop(self.id, None)
+
+
+def move_(t: Tensor, dev: Device | None, dt=None) -> None:
+    """Move tensor ``t`` (and its ``.grad``) to ``dev`` and/or cast a floating ``t`` to ``dt``,
+    in place: ``t`` keeps its identity, so optimizers and graphs holding it see the move."""
+    data = t._data
+    if dt is not None and data.dtype.kind == "f" and data.dtype != dt:
+        data = data.astype(dt)
+    if dev is not None and dev is not t._device:
+        from ..backends import to_device
+        data = to_device(data, dev)
+        t._device = dev
+    if data is not t._data:
+        t._data = data
+        t._version[0] += 1
+    if t.grad is not None:
+        move_(t.grad, dev, dt)

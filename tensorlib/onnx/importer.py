@@ -891,7 +891,7 @@ def load(path_or_model, device: str = "cpu"):
         raise NotImplementedError(f"tl.onnx.load: the model uses ONNX ops tensorlib cannot "
                                   f"import: {', '.join(missing)} (supported: "
                                   f"{', '.join(supported_onnx_ops())})")
-    b = Builder(opset, device)
+    b = Builder(opset, "cpu")      # built on the host, then moved (GraphModule.to)
     inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     for name, arr in inits.items():
         if arr.dtype.kind == "f":
@@ -903,7 +903,7 @@ def load(path_or_model, device: str = "cpu"):
         tt = vi.type.tensor_type
         dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim)
         dt = helper.tensor_dtype_to_np_dtype(tt.elem_type)
-        b.env[vi.name] = b.g.placeholder(dims, dt, device, name=vi.name)
+        b.env[vi.name] = b.g.placeholder(dims, dt, "cpu", name=vi.name)
     for nd in graph.node:
         ins = [b.value(x) for x in nd.input]
         try:
@@ -927,7 +927,8 @@ def load(path_or_model, device: str = "cpu"):
     _validate(g, {n.id: n for n in g.nodes})
     owners = [(n.name, g.bindings[n][0]) for n in g.nodes if n.op == "variable"]
     meta = {"opset": opset, "producer": f"{model.producer_name} {model.producer_version}"}
-    return GraphModule(g, owners, source=src, meta=meta)
+    gm = GraphModule(g, owners, source=src, meta=meta)
+    return gm.to(device) if device != "cpu" else gm
 
 
 def _prune(g: Graph) -> None:
