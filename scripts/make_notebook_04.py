@@ -102,6 +102,35 @@ te, tc = timed(eager), timed(captured)
 print(f"eager {te:.2f} ms/step, captured {tc:.2f} ms/step, speed-up {te / tc:.2f}x")
 print("final loss:", lc[-1], "first:", lc[0])
 assert lc[-1] < lc[0]"""),
+    ("md", """## State the step advances: Adam's step count, a scheduled learning rate
+
+What a step changes on every call must live in tensors the graph reads and updates,
+or every call would retrace. Adam's step count is a 0-d tensor advanced in place (as in
+PyTorch), so a captured Adam step traces once more for its new buffers and then replays.
+A learning rate that a schedule changes every step is a Python float the graph would
+freeze (a guard notices and retraces each step); given as a tensor, `lr=tl.tensor(...)`,
+the scheduler updates it in place and the graph reads its current value."""),
+    ("code", """tl.manual_seed(2)
+m3 = nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
+opt3 = tl.optim.Adam(m3.parameters(), lr=tl.tensor(3e-3))
+sched = tl.optim.lr_scheduler.ExponentialLR(opt3, gamma=0.95)
+
+@tl.function
+def adam_step(x, y):
+    opt3.zero_grad()
+    loss = F.cross_entropy(m3(x), y)
+    loss.backward()
+    opt3.step()
+    return loss
+
+la = []
+for x, y in batches[:20]:
+    la.append(float(adam_step(x, y)))
+    sched.step()
+print("losses", [round(v, 3) for v in la[::5]], "lr now", sched.get_last_lr())
+print("traces:", adam_step.trace_count, "step count:", int(opt3.state[m3[0].weight]["step"]))
+assert adam_step.trace_count <= 2 and la[-1] < la[0]
+assert int(opt3.state[m3[0].weight]["step"]) == 20"""),
     ("md", """## Never silently wrong
 
 Reading a traced value into Python would freeze it into the graph, so it raises and
