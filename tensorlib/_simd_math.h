@@ -18,7 +18,8 @@
 #include <stddef.h>
 #include <math.h>
 
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) \
+    && !defined(__clang__)   /* ifunc dispatch: GNU toolchain and glibc (not musl) */
 #define TL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define TL_CLONES
