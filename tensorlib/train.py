@@ -177,15 +177,30 @@ def evaluate(model, loader: Iterable, loss_fn: Callable | None = None,
     return {k: v / n for k, v in totals.items()}
 
 
+def _train_step(model, loss_fn, optimizer):
+    def step(x, y):
+        out = model(x)
+        loss = loss_fn(out, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss, out.detach()
+    return step
+
+
 def fit(model, loader: Iterable, loss_fn: Callable, optimizer, epochs: int = 1,
         metrics=None, val_loader: Iterable | None = None, scheduler=None, device=None,
-        progress: bool = True, history: History | None = None) -> History:
+        progress: bool = True, history: History | None = None,
+        capture: bool = False) -> History:
     """Train ``model`` for ``epochs`` passes over ``loader`` and return a ``History``.
 
     Each step: ``loss_fn(model(x), y)``, ``zero_grad``, ``backward``, ``optimizer.step()``.
     The bar shows the running loss and metrics; after each epoch ``val_loader`` (if any)
     is evaluated, and ``scheduler.step()`` runs (if given). ``metrics`` are names
-    (``"accuracy"``) or a dict of ``fn(output, target) -> float``.
+    (``"accuracy"``) or a dict of ``fn(output, target) -> float``. ``capture=True`` runs
+    the step as one captured graph (``tl.function``: forward, backward and update),
+    traced on the first batch of each shape and replayed after; with a ``scheduler``, a
+    learning rate given as a tensor (``lr=tl.tensor(0.1)``) saves the retrace each epoch.
     """
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
@@ -195,6 +210,12 @@ def fit(model, loader: Iterable, loss_fn: Callable, optimizer, epochs: int = 1,
         steps_per_epoch = len(loader)  # type: ignore[arg-type]
     except TypeError:
         steps_per_epoch = None
+    train_step = _train_step(model, loss_fn, optimizer)
+    if capture:
+        from .graph import function
+        # a float learning rate changed by the scheduler retraces once per epoch and batch
+        # shape: expected here, so no warning for it (a tensor lr avoids even that)
+        train_step = function(train_step, max_retraces=4 * (epochs + 1))
     for epoch in range(epochs):
         model.train()
         t0 = time.perf_counter()
@@ -205,11 +226,7 @@ def fit(model, loader: Iterable, loss_fn: Callable, optimizer, epochs: int = 1,
         for batch in bar:
             x, y = _split(batch)
             x, y = _to(x, device), _to(y, device)
-            out = model(x)
-            loss = loss_fn(out, y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            loss, out = train_step(x, y)
             lv = float(loss)
             if not math.isfinite(lv):
                 bar.close()
@@ -220,7 +237,7 @@ def fit(model, loader: Iterable, loss_fn: Callable, optimizer, epochs: int = 1,
             hist.steps["loss"].append(lv)
             sums["loss"] += lv * b
             for k, f in fns.items():
-                sums[k] += f(out.detach(), y) * b
+                sums[k] += f(out, y) * b
             n += b
             if progress:
                 bar.set_postfix({k: f"{v / n:.4f}" for k, v in sums.items()}, refresh=False)

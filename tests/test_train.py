@@ -39,6 +39,28 @@ def test_fit_learns_and_records_history(capsys):
     plt.close(fig)
 
 
+@pytest.mark.parametrize("lr", [0.05, "tensor"])
+def test_fit_with_a_captured_step_matches_eager(lr):
+    # 200 samples in batches of 32: a short last batch, so two shapes (two traces at most
+    # per shape: the first call creates gradients and Adam's buffers)
+    hists, models = [], []
+    for capture in (False, True):
+        tl.manual_seed(0)
+        model = nn.Sequential(nn.Linear(2, 16), nn.Dropout(0.0), nn.ReLU(), nn.Linear(16, 3))
+        opt = tl.optim.Adam(model.parameters(), lr=tl.tensor(0.05) if lr == "tensor" else lr)
+        sched = tl.optim.StepLR(opt, step_size=1, gamma=0.5)
+        train = DataLoader(_blobs(), batch_size=32, shuffle=True, seed=0)
+        hists.append(tl.train.fit(model, train, F.cross_entropy, opt, epochs=3,
+                                  metrics=["accuracy"], scheduler=sched, progress=False,
+                                  capture=capture))
+        models.append(model)
+    np.testing.assert_allclose(hists[1].steps["loss"], hists[0].steps["loss"], rtol=1e-4,
+                               atol=1e-5)
+    np.testing.assert_allclose(hists[1]["acc"], hists[0]["acc"])
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_fit_progress_bar_and_custom_metric(capsys):
     model = nn.Linear(2, 3)
     opt = tl.optim.SGD(model.parameters(), lr=0.1)
