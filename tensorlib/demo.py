@@ -53,6 +53,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data", default=None, help="folder with the MNIST IDX files (optional)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--capture", action="store_true",
+                   help="train with the step captured as one graph (tl.function)")
     return p.parse_args(argv)
 
 
@@ -74,7 +76,8 @@ def train(model, mnist, args, device) -> tl.train.History:
     loader = tl.data.DataLoader(ds, batch_size=args.batch_size, shuffle=True, seed=args.seed)
     opt = tl.optim.Adam(model.parameters(), lr=args.lr)
     return tl.train.fit(model, loader, F.cross_entropy, opt, epochs=args.epochs,
-                        metrics=["accuracy"], device=device, progress=not args.no_progress)
+                        metrics=["accuracy"], device=device, progress=not args.no_progress,
+                        capture=args.capture)
 
 
 def predict(model, images: np.ndarray, device, batch_size: int = 500) -> np.ndarray:

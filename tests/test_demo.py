@@ -39,6 +39,16 @@ def test_demo_flags_and_cuda_fallback(tmp_path, capsys):
         assert "no CUDA GPU is available; running on cpu" in out
 
 
+@needs_sample
+def test_demo_trains_with_a_captured_step(tmp_path, capsys):
+    from tensorlib import demo
+    code = demo.main(["--epochs", "1", "--capture", "--out", str(tmp_path), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0 and "predictions match" in out
+    acc = float(re.search(r"test accuracy: ([0-9.]+)", out).group(1))
+    assert acc >= 0.9, out
+
+
 def _gpu() -> bool:
     import tensorlib as tl
     return tl.cuda.is_available()
