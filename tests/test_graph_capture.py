@@ -191,6 +191,7 @@ def test_graphs_kept_are_bounded_when_python_state_changes_every_call():
         f(x, 1.0)               # the most recent graph (same lr, same k) replays
         f(x, 1.0)
         assert f.trace_count == n
+        assert f.graphs[-1] is f.get_graph(x, 1.0)     # graphs: oldest trace first
 
 
 def test_input_signature_none_dims_one_graph_any_batch():

@@ -74,7 +74,7 @@ class _Entry:
     """One traced graph of a tl.function, ready to replay."""
 
     __slots__ = ("graph", "plan", "template", "guards", "constants", "out_kinds", "n_calls",
-                 "shapes_ok")
+                 "shapes_ok", "trace_no")
 
     def __init__(self, graph, plan, template, guards, constants, out_kinds):
         self.shapes_ok: set | None = None
@@ -140,7 +140,9 @@ class Function:
 
     @property
     def graphs(self) -> list[Graph]:
-        return [e.graph for es in self._cache.values() for e in es]
+        """The graphs kept (see ``max_cached``), oldest trace first."""
+        entries = [e for es in self._cache.values() for e in es]
+        return [e.graph for e in sorted(entries, key=lambda e: e.trace_no)]
 
     def get_graph(self, *args, **kwargs) -> Graph:
         """The graph a call with these arguments runs (traces it, running the function)."""
@@ -217,6 +219,7 @@ class Function:
         plan = Plan(g, g.outputs, g.assigns, memory=self.memory_plan)
         g._plans[(tuple(v.id for v in g.outputs), tuple(n.id for n in g.assigns))] = plan
         entry = _Entry(g, plan, template, guards, tracer.constants, out_kinds)
+        entry.trace_no = self.trace_count
         if specs and any(d is None for s in specs for d in s.shape):
             entry.shapes_ok = {tuple(t.shape for t in tensors)}
         g._tracer = None
