@@ -21,3 +21,12 @@ def test_quick_mode_runs_every_workload(tmp_path):
         for fw in r["results"].values():
             assert all(v > 0 for v in fw["values"])
     assert "| W1 " in proc.stdout and "ratio tl/torch" in proc.stdout
+
+
+def test_w4_by_hand_bound_computes_the_same_step():
+    # the W7 bound (benchmarks/w4_by_hand.py) is only meaningful if it trains the same model
+    # the same way: one step from the same start gives the eager loss and weights
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "w4_by_hand.py"),
+                           "--quick"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "by hand with the graph rewrites" in proc.stdout
