@@ -217,8 +217,7 @@ class Optimizer:
                 if isinstance(g.get(k), Tensor) and g[k].ndim == 0:
                     # update in place: a captured step holds this tensor
                     with no_grad():
-                        g[k].fill_(float(v.item() if isinstance(v, (Tensor, np.ndarray))
-                                         else v))
+                        g[k].fill_(_as_float(v))
                 else:
                     g[k] = copy.deepcopy(v)
 
@@ -233,13 +232,17 @@ class Optimizer:
         return "\n".join(lines)
 
 
+def _as_float(v) -> float:
+    """A saved scalar (a Python number, a 0-d array or tensor) as a float."""
+    return float(v.item() if isinstance(v, (Tensor, np.ndarray)) else v)
+
+
 def _to_param(v, p: Tensor, key: str):
     """A copy of saved state value ``v`` on ``p``'s device (floats in ``p``'s dtype); the
     step count stays a float64 CPU tensor (``Optimizer._count_step``)."""
     if key == "step":
         from ..creation import tensor
-        return tensor(float(v.item() if isinstance(v, (Tensor, np.ndarray)) else v),
-                      dtype=np.float64)
+        return tensor(_as_float(v), dtype=np.float64)
     if isinstance(v, np.ndarray):
         from ..creation import tensor
         v = tensor(v)
