@@ -323,8 +323,8 @@ cdef extern from "_simd_math.h" nogil:
     void tl_lstm_cell_bwd_f32(const float *acts, const float *c, const float *c_new,
                               const float *gh, const float *gc, const float *gacts,
                               float *dgates, float *dc, Py_ssize_t n, Py_ssize_t h)
-    void tl_softmax_xent_f32(const float *x, const cnp.int64_t *t, float *prob, float *loss,
-                             Py_ssize_t n, Py_ssize_t c)
+    void tl_softmax_xent_row_f32(const float *x, cnp.int64_t t, float *prob, float *loss,
+                                 Py_ssize_t c)
     void tl_layer_norm_row_f32(const float *x, const float *w, const float *b, float *y,
                                float *mean, float *rstd, Py_ssize_t d, double eps)
     void tl_layer_norm_bwd_row_f32(const float *x, float m, float r, const float *gy,
@@ -345,7 +345,7 @@ def softmax_xent(const floating[:, ::1] x, const cnp.int64_t[::1] t, floating[:,
         if N and C:
             with nogil:
                 for n in prange(N, schedule="static", num_threads=nthreads(N * C)):
-                    tl_softmax_xent_f32(&x[n, 0], &t[n], &prob[n, 0], &loss[n], 1, C)
+                    tl_softmax_xent_row_f32(&x[n, 0], t[n], &prob[n, 0], &loss[n], C)
     else:
         with nogil:
             for n in prange(N, schedule="static", num_threads=nthreads(N * C)):

@@ -150,29 +150,25 @@ static void tl_lstm_cell_bwd_f32(const float *acts, const float *c, const float 
     }
 }
 
-/* Row-wise softmax of (n, c) float32 logits into prob, and -log softmax[t] per row into loss
- * (every t[r] in [0, c), checked by the caller). Sums in double; NaN and inf behave as the
- * plain formula (a NaN or +inf logit makes its row NaN). */
+/* Softmax of one row of c float32 logits into prob, and -log softmax[t] into *loss (t in
+ * [0, c), checked by the caller). Sums in double; NaN and inf behave as the plain formula
+ * (a NaN or +inf logit makes the row NaN). */
 TL_CLONES
-static void tl_softmax_xent_f32(const float *x, const int64_t *t, float *prob, float *loss,
-                                ptrdiff_t n, ptrdiff_t c) {
-    for (ptrdiff_t r = 0; r < n; r++) {
-        const float *restrict xr = x + r * c;
-        float *restrict pr = prob + r * c;
-        float m = xr[0];
-        for (ptrdiff_t k = 1; k < c; k++)
-            m = xr[k] > m ? xr[k] : m;
-        double s = 0.0;
-        for (ptrdiff_t k = 0; k < c; k++) {
-            float e = tl_expf(xr[k] - m);
-            pr[k] = e;
-            s += e;
-        }
-        float inv = (float)(1.0 / s);
-        for (ptrdiff_t k = 0; k < c; k++)
-            pr[k] *= inv;
-        loss[r] = (float)(log(s) + (double)m - (double)xr[t[r]]);
+static void tl_softmax_xent_row_f32(const float *restrict x, int64_t t, float *restrict prob,
+                                    float *loss, ptrdiff_t c) {
+    float m = x[0];
+    for (ptrdiff_t k = 1; k < c; k++)
+        m = x[k] > m ? x[k] : m;
+    double s = 0.0;
+    for (ptrdiff_t k = 0; k < c; k++) {
+        float e = tl_expf(x[k] - m);
+        prob[k] = e;
+        s += e;
     }
+    float inv = (float)(1.0 / s);
+    for (ptrdiff_t k = 0; k < c; k++)
+        prob[k] *= inv;
+    *loss = (float)(log(s) + (double)m - (double)x[t]);
 }
 
 /* Layer norm of one row of d float32 values (w, b may be NULL): y = (x - mean) * rstd * w + b,
