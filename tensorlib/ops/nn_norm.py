@@ -27,9 +27,16 @@ def _split_affine(wb, affine: str):
     return (next(it) if "w" in affine else None), (next(it) if "b" in affine else None)
 
 
+def _ln_axes(x, ndim: int):
+    """(normalised axes, leading axes, 1 / D) for the trailing ``ndim`` dims of ``x``; an
+    empty row counts as D = 1, so its mean and variance come out 0."""
+    lead = x.ndim - ndim
+    return (tuple(range(lead, x.ndim)), tuple(range(lead)),
+            1.0 / max(1, math.prod(x.shape[lead:])))
+
+
 def _ln_fwd(xp, x, *wb, eps, ndim, affine):
-    axes = tuple(range(x.ndim - ndim, x.ndim))
-    inv_d = 1.0 / max(1, math.prod(x.shape[x.ndim - ndim:]))   # empty rows: mean 0, var 0
+    axes, _, inv_d = _ln_axes(x, ndim)
     mean = x.sum(axis=axes, keepdims=True) * inv_d
     xc = x - mean
     var = (xc * xc).sum(axis=axes, keepdims=True) * inv_d
@@ -92,9 +99,7 @@ def _ln_grad_cpu(x, mean, rstd, gy, gmean, grstd, *w, ndim):
 
 def _ln_grad_fwd(xp, x, mean, rstd, gy, gmean, grstd, *w, ndim):
     """(dx, sum of gy * xhat, sum of gy) over the leading dims: the weight and bias grads."""
-    axes = tuple(range(x.ndim - ndim, x.ndim))
-    lead = tuple(range(x.ndim - ndim))
-    inv_d = 1.0 / max(1, math.prod(x.shape[x.ndim - ndim:]))
+    axes, lead, inv_d = _ln_axes(x, ndim)
     xhat = (x - mean) * rstd
     gx = gy * w[0] if w else gy
     dx = gx - gx.sum(axis=axes, keepdims=True) * inv_d
@@ -114,9 +119,7 @@ def _ln_vjp(n, gy, gmean, grstd):
         dx, dw, db = apply(LAYER_NORM_GRAD, x, mean.detach(), rstd.detach(), gy, gmean, grstd,
                            *([w] if w is not None else []), ndim=k)
     else:
-        axes = tuple(range(x.ndim - k, x.ndim))
-        lead = tuple(range(x.ndim - k))
-        inv_d = 1.0 / max(1, math.prod(x.shape[x.ndim - k:]))
+        axes, lead, inv_d = _ln_axes(x, k)
         xhat = (x - mean) * rstd
         gx = gy * w if w is not None else gy
         dx = (gx - gx.sum(axis=axes, keepdims=True) * inv_d
