@@ -21,12 +21,14 @@ IMPORTERS: dict = {}
 
 
 class Builder:
-    """Emits registry nodes into a Graph, folding ops whose inputs are all constants."""
+    """Emits registry nodes into a Graph, folding ops whose inputs are all constants. The
+    graph is built on the host; ``load`` moves it afterwards (``GraphModule.to``)."""
 
-    def __init__(self, opset: int, device: str = "cpu"):
+    device = "cpu"
+
+    def __init__(self, opset: int):
         self.g = Graph("onnx")
         self.opset = opset
-        self.device = device
         self.env: dict[str, Value | None] = {}
         self.owners: dict[str, object] = {}
         self._pending: dict[str, np.ndarray] = {}   # float initializers not yet used
@@ -891,7 +893,7 @@ def load(path_or_model, device: str = "cpu"):
         raise NotImplementedError(f"tl.onnx.load: the model uses ONNX ops tensorlib cannot "
                                   f"import: {', '.join(missing)} (supported: "
                                   f"{', '.join(supported_onnx_ops())})")
-    b = Builder(opset, "cpu")      # built on the host, then moved (GraphModule.to)
+    b = Builder(opset)
     inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     for name, arr in inits.items():
         if arr.dtype.kind == "f":
@@ -903,7 +905,7 @@ def load(path_or_model, device: str = "cpu"):
         tt = vi.type.tensor_type
         dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim)
         dt = helper.tensor_dtype_to_np_dtype(tt.elem_type)
-        b.env[vi.name] = b.g.placeholder(dims, dt, "cpu", name=vi.name)
+        b.env[vi.name] = b.g.placeholder(dims, dt, b.device, name=vi.name)
     for nd in graph.node:
         ins = [b.value(x) for x in nd.input]
         try:
