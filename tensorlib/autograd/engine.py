@@ -46,9 +46,16 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
 
     prev_mode = state.grad_enabled
     state.grad_enabled = create_graph
+    tracer = state.tracer
+    # under capture the tracer notes what the walk does, so a graph pass can re-derive the
+    # same gradients symbolically after rewriting the forward part
+    run = (tracer.on_backward(roots, grads, create_graph=create_graph, inputs=inputs)
+           if tracer is not None else None)
     try:
         leaf_grads = walk(list(roots), list(grads), retain_graph, create_graph, node_targets,
                           results, _check_versions, _check_anomaly, _node_hooks)
+        if run is not None:
+            tracer.on_backward_done(run, leaf_grads)
         # leaves last: hooks see the summed gradient, as AccumulateGrad does in PyTorch
         for t, g in leaf_grads.values():
             if t._hooks:

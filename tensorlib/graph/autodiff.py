@@ -10,7 +10,6 @@ graph is correct for any feed.
 from __future__ import annotations
 
 from ..autograd.mode import no_grad, state
-from .executor import Plan
 from .ir import Graph, Value
 from .tracer import CaptureError, Tracer
 
@@ -48,9 +47,60 @@ def _reach_forward(g: Graph, start: set[int]) -> set[int]:
     return seen
 
 
-def gradients(g: Graph, loss, wrt, grad_loss=None) -> list[Value | None]:
+def grad_path(g: Graph, wrt_vals, loss_v: Value):
+    """The nodes between ``wrt_vals`` and ``loss_v`` (in graph order), and the ids of the
+    Values that depend on ``wrt_vals``."""
+    fwd = _reach_forward(g, {v.id for v in wrt_vals})
+    need: set[int] = {loss_v.id}
+    path = []
+    for n in reversed(g.nodes):
+        if any(v.id in need for v in n.outputs) and n.op != "assign":
+            if any(v.id in fwd for v in n.inputs):
+                path.append(n)
+            need.update(v.id for v in n.inputs if v.id in fwd)
+    path.reverse()
+    return path, fwd
+
+
+def example_values(g: Graph, values, known: dict | None = None) -> list:
+    """Arrays for ``values`` on the example feeds kept from capture. ``known`` (Value id ->
+    array) holds values seen while tracing: only the nodes the others need run, so a random
+    draw seen while tracing is not drawn again."""
+    from .executor import _asarray, _kernel
+    from .runtime import _random, _read_grad
+    from .passes._rewrite import upstream
+    known = dict(known or {})
+    need = upstream(values, stop=known)
+    feeds = getattr(g, "_examples", None)
+    for n in g.nodes:
+        if n.id not in need:
+            continue
+        if n.op == "placeholder":
+            if feeds is None or len(feeds) != len(g.inputs):
+                raise ValueError("gradients: this graph has no example inputs to derive "
+                                 "gradient shapes from (build it with tl.capture/tl.function)")
+            outs = (feeds[n.attrs["index"]],)
+        elif n.op == "variable":
+            owner = g.bindings[n][0]
+            outs = ((_read_grad(owner, n.name) if n.attrs.get("slot") == "grad"
+                     else owner._data),)
+        elif n.op == "constant":
+            outs = (n.attrs["value"],)
+        elif n.op == "random":
+            outs = (_random(g.bindings.get(n), n.attrs),)
+        else:
+            _, k = _kernel(n)
+            out = k(*[known[v.id] for v in n.inputs], **n.attrs)
+            outs = out if isinstance(out, tuple) else (_asarray(out),)
+        known.update((v.id, a) for v, a in zip(n.outputs, outs))
+    return [known[v.id] for v in values]
+
+
+def gradients(g: Graph, loss, wrt, grad_loss=None, examples: dict | None = None
+              ) -> list[Value | None]:
     """Add nodes computing d(loss)/d(w) for each w of ``wrt``; return their Values
-    (None where the loss does not depend on w)."""
+    (None where the loss does not depend on w). ``examples`` (Value id -> array) are values
+    already known for the example feeds (see :func:`example_values`)."""
     from .._tensor import _wrap
     from ..creation import ones_like
     from ..ops.registry import REGISTRY
@@ -61,25 +111,12 @@ def gradients(g: Graph, loss, wrt, grad_loss=None) -> list[Value | None]:
     loss_v = g.value(loss)
     if loss_v.dtype.kind != "f":
         raise TypeError(f"gradients: the loss must be floating point, got {loss_v.dtype}")
-    fwd = _reach_forward(g, {v.id for v in wrt_vals})
-    # nodes between wrt and loss, in order
-    need: set[int] = {loss_v.id}
-    path = []
-    for n in reversed(g.nodes):
-        if any(v.id in need for v in n.outputs) and n.op != "assign":
-            if any(v.id in fwd for v in n.inputs):
-                path.append(n)
-            need.update(v.id for v in n.inputs if v.id in fwd)
-    path.reverse()
+    path, fwd = grad_path(g, wrt_vals, loss_v)
     values = {v.id: v for v in g.values}
     needed_vals = {v.id for n in path for v in n.inputs} | {v.id for n in path for v in n.outputs}
     needed_vals |= {v.id for v in wrt_vals} | {loss_v.id}
     fetch = [values[i] for i in sorted(needed_vals)]
-    feeds = getattr(g, "_examples", None)
-    if g.inputs and (feeds is None or len(feeds) != len(g.inputs)):
-        raise ValueError("gradients: this graph has no example inputs to derive gradient "
-                         "shapes from (build it with tl.capture/tl.function)")
-    arrays = Plan(g, fetch, (), memory=False)(list(feeds or []), None)
+    arrays = example_values(g, fetch, examples)
     tracer = Tracer(g)
     tensors = {}
     for v, a in zip(fetch, arrays):

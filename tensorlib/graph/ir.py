@@ -138,6 +138,8 @@ class Graph:
         self._plans: dict = {}
         self._tracer = None                  # the capture that built the graph, for lookups
         self._examples: list = []            # example feeds seen at capture (for gradients)
+        self._backward_runs = None           # backward() calls seen at capture (passes.rederive)
+        self._rederive_why = None            # why passes.rederive left the backward as recorded
 
     # --- building -------------------------------------------------------------
     def add_node(self, op: str, inputs: Iterable[Value], attrs: dict, device: str,

@@ -52,6 +52,8 @@ class Tracer:
         self.placeholders: list = []              # eager tensors fed as inputs
         self.constants: list[tuple] = []          # (tensor, box, version) guards
         self._keep: list = []                     # keeps ids stable during the trace
+        self.tape_nodes: dict[int, tuple] = {}    # id(tape node) -> (tape node, graph node)
+        self.backward_runs: list[BackwardRun] = []
         self.n_vars = 0
         for t, _ in self.reachable.values():
             self._note_grad(t)
@@ -153,6 +155,9 @@ class Tracer:
         node = self.g.add_node(op.name, ins, attrs, str(outs[0]._device),
                                [(o._data.shape, o._data.dtype) for o in outs])
         dyn = any(v.id in self.dynamic for v in ins)
+        tape = outs[0]._node
+        if tape is not None:
+            self.tape_nodes[id(tape)] = (tape, node)
         for o, v in zip(outs, node.outputs):
             self._keep.append(o._data)
             self.bind(o, v)
@@ -199,9 +204,68 @@ class Tracer:
         self.dynamic.add(node.outputs[0].id)
         self.bind(t, node.outputs[0])
 
+    def on_backward(self, roots, grads, *, create_graph: bool, inputs) -> BackwardRun:
+        """``backward()`` starts: note what a graph pass needs to derive the same gradients
+        symbolically (see :class:`BackwardRun`), or why it cannot."""
+        run = BackwardRun(self.g._next_node)
+        self.backward_runs.append(run)
+        if create_graph or inputs is not None or len(roots) != 1:
+            run.why = "create_graph, tl.grad or several roots"
+            return run
+        root, seed = roots[0], grads[0]
+        run.root = self.lookup(root)
+        run.seed = seed
+        seen, stack = set(), [root._node] if root._node is not None else []
+        while stack:
+            tn = stack.pop()
+            if id(tn) in seen:
+                continue
+            seen.add(id(tn))
+            mapped = self.tape_nodes.get(id(tn))
+            if mapped is None or mapped[0] is not tn:
+                run.why = f"the tape holds a node the graph did not record ({tn!r})"
+                return run
+            if tn.hooks is not None or tn.retained is not None:
+                run.why = "a gradient hook or retain_grad() on an intermediate tensor"
+                return run
+            run.tape.add(mapped[1].id)
+            for t in tn.inputs:
+                if t._node is not None:
+                    stack.append(t._node)
+                elif t._rg:
+                    if t._hooks:
+                        run.why = "a gradient hook on a leaf tensor"
+                        return run
+                    run.leaves[id(t)] = (t, self.lookup(t))
+        run.ok = run.root is not None and None not in (v for _, v in run.leaves.values())
+        return run
+
+    def on_backward_done(self, run: BackwardRun, leaf_grads) -> None:
+        """``backward()`` walked the tape: the gradient Value each leaf received."""
+        run.end = self.g._next_node
+        seed = self.lookup(run.seed) if run.seed is not None else None
+        run.seed = seed
+        if not run.ok:
+            return
+        value = seed.node.attrs.get("value") if seed is not None else None
+        if (value is None or seed.node.op != "constant" or seed.shape != run.root.shape
+                or not bool((value == 1).all())):
+            run.ok, run.why = False, "a gradient other than ones was passed to backward()"
+            return
+        for t, gt in leaf_grads.values():
+            if id(t) not in run.leaves:
+                run.ok, run.why = False, "a leaf gradient the tape walk did not predict"
+                return
+            gv = self.lookup(gt)
+            if gv is None:
+                run.ok, run.why = False, "a leaf gradient the graph did not record"
+                return
+            run.grads.append((run.leaves[id(t)][1], gv))
+
     # --- end of trace -------------------------------------------------------------
     def finish(self) -> None:
         """Turn observed state changes into ``assign`` nodes."""
+        self.g._backward_runs = self.backward_runs
         for owner, start in list(self.start_grad.values()):
             if owner.grad is start:
                 continue
@@ -237,6 +301,23 @@ class Tracer:
     def release(self) -> None:
         """Drop the references that kept ids stable (after the graph is built)."""
         self._keep = []
+
+
+class BackwardRun:
+    """One ``backward()`` call seen during capture: the nodes it recorded (ids in
+    ``[start, end)``), the loss Value, and for each leaf its Value and the Value of the
+    gradient the tape gave it; ``tape``: ids of the forward nodes the tape walked. ``ok`` is
+    False (with ``why``) when a symbolic re-derivation could differ from what the tape did."""
+
+    def __init__(self, start: int):
+        self.start, self.end = start, start
+        self.root: Value | None = None
+        self.seed = None
+        self.tape: set[int] = set()
+        self.leaves: dict[int, tuple] = {}
+        self.grads: list[tuple[Value, Value]] = []
+        self.ok = False
+        self.why = ""
 
 
 def _clean_path(path: str) -> str:

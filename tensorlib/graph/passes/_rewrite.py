@@ -21,6 +21,91 @@ def remove_nodes(g, dead: set[int]) -> None:
     g.invalidate()
 
 
+def users_of(g, ignore=()) -> dict[int, list]:
+    """Value id -> the nodes reading it (nodes whose id is in ``ignore`` do not count)."""
+    users: dict[int, list] = {}
+    for n in g.nodes:
+        if n.id not in ignore:
+            for v in n.inputs:
+                users.setdefault(v.id, []).append(n)
+    return users
+
+
+def upstream(values, stop=()) -> set[int]:
+    """Ids of the nodes ``values`` depend on (data and control edges), not looking past the
+    Values whose id is in ``stop``."""
+    seen: set[int] = set()
+    stack = [v.node for v in values if v.node is not None and v.id not in stop]
+    while stack:
+        n = stack.pop()
+        if n.id not in seen:
+            seen.add(n.id)
+            stack.extend(v.node for v in n.inputs if v.node is not None and v.id not in stop)
+            stack.extend(n.control)
+    return seen
+
+
+def commit(g, dead: set[int]) -> None:
+    """End of a rewrite: drop the replaced nodes and put the new ones in order."""
+    if dead:
+        remove_nodes(g, dead)
+        toposort(g)
+
+
 def is_pure(n) -> bool:
     """Nodes whose output depends only on their inputs and attrs."""
     return n.op not in ("placeholder", "variable", "random", "assign")
+
+
+def emit(g, op: str, inputs, attrs: dict | None = None, device: str | None = None):
+    """Append a node of registry op ``op``; its output types come from the op's ``infer``.
+    Returns the node (callers reorder with :func:`toposort`)."""
+    from ...ops.registry import REGISTRY
+    attrs = attrs or {}
+    spec = REGISTRY[op].infer(*[(v.shape, v.dtype) for v in inputs], **attrs)
+    multi = (isinstance(spec, (tuple, list)) and len(spec) > 0 and isinstance(spec[0], tuple)
+             and len(spec[0]) > 0 and isinstance(spec[0][0], tuple))
+    specs = list(spec) if multi else [spec]
+    dev = device if device is not None else inputs[0].node.device
+    return g.add_node(op, inputs, attrs, dev, [(tuple(s), d) for s, d in specs])
+
+
+def toposort(g) -> None:
+    """Reorder ``g.nodes`` so every node follows its data and control dependencies, keeping
+    the existing order wherever it is already valid."""
+    member = {n.id for n in g.nodes}
+    placed: set[int] = set()
+    open_: set[int] = set()        # expanded, not yet placed: the current DFS path
+    order = []
+    for root in g.nodes:
+        stack = [(root, False)]
+        while stack:
+            n, expanded = stack.pop()
+            if n.id in placed:
+                continue
+            if expanded:
+                placed.add(n.id)
+                open_.discard(n.id)
+                order.append(n)
+                continue
+            if n.id in open_:
+                raise RuntimeError(f"graph rewrite made a cycle through node {n.id} ({n.op})")
+            open_.add(n.id)
+            stack.append((n, True))
+            deps = [v.node for v in n.inputs if v.node is not None] + list(n.control)
+            stack.extend((d, False) for d in reversed(deps)
+                         if d.id not in placed and d.id in member)
+    g.nodes = order
+    g.invalidate()
+
+
+def refresh_control(g) -> None:
+    """Give every ``assign`` control edges from all readers of the location it writes (after a
+    rewrite added readers), so no schedule writes a variable before its readers ran."""
+    users = g.consumers()
+    by_name = {n.name: n for n in g.nodes if n.op == "variable"}
+    for a in g.assigns:
+        src = (g.inputs[a.attrs["input"]].node if "input" in a.attrs
+               else by_name.get(a.attrs["var"]))
+        if src is not None:
+            a.control = [u for u in users.get(src.outputs[0], []) if u is not a]

@@ -9,7 +9,13 @@ other leaves of the tree are added to the result.
 """
 from __future__ import annotations
 
-from ._rewrite import remove_nodes, replace_uses
+import math
+
+import numpy as np
+
+from ..._device import Device
+from ...backends import to_device
+from ._rewrite import commit, emit, replace_uses, upstream, users_of
 
 
 def _tree(root, users, out_ids):
@@ -58,55 +64,117 @@ def _product(v, users, out_ids):
     return a, b, m, tn
 
 
-def batch_matmul_sums(g) -> int:
-    users: dict[int, list] = {}
-    for n in g.nodes:
-        for v in n.inputs:
-            users.setdefault(v.id, []).append(n)
+def _rewrite_sum_trees(g, rewrite, ignore=(), protect=()) -> int:
+    """Call ``rewrite(root, leaves, users, out_ids)`` on each maximal add tree of ``g`` (leaves
+    in graph order); it returns the ids of the nodes it replaced, or None. The tree's inner
+    adds go with them. Returns the number of trees rewritten."""
+    users = users_of(g, ignore)
     out_ids = {v.id for v in g.outputs}
-    done: set[int] = set()
-    rewrites = 0
+    pos = {n.id: i for i, n in enumerate(g.nodes)}
+    dead: set[int] = set()
+    count = 0
     for root in list(g.nodes):
-        if root.op != "add" or root.id in done:
+        rv = root.outputs[0] if root.outputs else None
+        if root.op != "add" or root.id in dead or root.id in ignore or rv.id in protect:
             continue
-        rv = root.outputs[0]
         us = users.get(rv.id, [])
         if len(us) == 1 and us[0].op == "add" and rv.id not in out_ids:
             continue        # not the root of its tree
         leaves, inner = _tree(root, users, out_ids)
+        leaves.sort(key=lambda v: pos.get(v.node.id, -1) if v.node is not None else -1)
+        gone = rewrite(root, leaves, users, out_ids)
+        if gone is not None:
+            dead |= gone | {n.id for n in inner}
+            count += 1
+    commit(g, dead)
+    return count
+
+
+def batch_matmul_sums(g) -> int:
+    """Sums of thin products ``A_t^T @ B_t`` as one product of concatenations (see the
+    module docstring)."""
+    def rewrite(root, leaves, users, out_ids):
+        rv = root.outputs[0]
         prods, rest = [], []
         for v in leaves:
             p = _product(v, users, out_ids)
             (prods if p is not None and v.shape == rv.shape else rest).append(p or v)
         if len(prods) < 2:
-            continue
-        pos = g.nodes.index(root)
-        new = []
-
-        def add(op, ins, attrs, spec):
-            n = g.add_node(op, ins, attrs, root.device, [spec])
-            g.nodes.remove(n)
-            new.append(n)
-            return n.outputs[0]
-        k = sum(a.shape[0] for a, *_ in prods)
-        a0, b0 = prods[0][0], prods[0][1]
-        ca = add("concatenate", [p[0] for p in prods], {"axis": 0}, ((k, a0.shape[1]), a0.dtype))
-        cb = add("concatenate", [p[1] for p in prods], {"axis": 0}, ((k, b0.shape[1]), b0.dtype))
-        ta = add("transpose", [ca], {"axes": (1, 0)}, ((a0.shape[1], k), a0.dtype))
-        out = add("matmul", [ta, cb], {}, (rv.shape, rv.dtype))
+            return None
+        ca = _op(g, root, "concatenate", [p[0] for p in prods], axis=0)
+        cb = _op(g, root, "concatenate", [p[1] for p in prods], axis=0)
+        out = _op(g, root, "matmul", [_op(g, root, "transpose", [ca], axes=(1, 0)), cb])
         for v in rest:
-            out = add("add", [out, v], {}, (rv.shape, rv.dtype))
-        g.nodes[pos:pos] = new
+            out = _op(g, root, "add", [out, v])
         replace_uses(g, rv, out)
-        dead = {n.id for n in inner} | {p[2].id for p in prods}
-        dead |= {p[3].id for p in prods if p[3] is not None}
         for p in prods:
             if p[3] is None:
                 _drop_weight_grad(g, p[2])
-        done.update(dead)
-        remove_nodes(g, dead)
-        rewrites += 1
-    return rewrites
+        return {p[2].id for p in prods} | {p[3].id for p in prods if p[3] is not None}
+    return _rewrite_sum_trees(g, rewrite)
+
+
+def batch_embedding_grads(g) -> int:
+    """A sum of ``embedding_grad(g_t, i_t)`` into the same table becomes one
+    ``embedding_grad`` of the concatenated rows and indices (one scatter-add instead of a
+    zeroed table per lookup plus an add chain). Returns the number of sums rewritten."""
+    def rewrite(root, leaves, users, out_ids):
+        rv = root.outputs[0]
+        embs, rest = [], []
+        for v in leaves:
+            m = v.node
+            ok = (m is not None and m.op == "embedding_grad" and v.id not in out_ids
+                  and len(users.get(v.id, [])) == 1 and v.shape == rv.shape
+                  and v.dtype == rv.dtype and m.device == root.device
+                  and None not in m.inputs[0].shape + m.inputs[1].shape
+                  and (not embs or m.attrs == embs[0].attrs))
+            (embs if ok else rest).append(m if ok else v)
+        if len(embs) < 2:
+            return None
+        D = rv.shape[-1]
+
+        def rows(v, shape):
+            return v if v.shape == shape else _op(g, root, "reshape", [v], shape=shape)
+        cg = _op(g, root, "concatenate", [rows(m.inputs[0], (math.prod(m.inputs[1].shape), D))
+                                          for m in embs], axis=0)
+        ci = _op(g, root, "concatenate", [rows(m.inputs[1], (math.prod(m.inputs[1].shape),))
+                                          for m in embs], axis=0)
+        out = _op(g, root, "embedding_grad", [cg, ci], **embs[0].attrs)
+        for v in rest:
+            out = _op(g, root, "add", [out, v])
+        replace_uses(g, rv, out)
+        return {m.id for m in embs}
+    return _rewrite_sum_trees(g, rewrite)
+
+
+def sum_slices(g, ignore=(), protect=()) -> int:
+    """An add tree over ``v[0], v[1], ..., v[n-1]`` of a 1-D ``v`` (each element once, as the
+    per-step losses of :func:`batch_class_losses` are summed) becomes ``v.sum()``; its
+    gradient is then one broadcast instead of a scatter per element."""
+    def rewrite(root, leaves, users, out_ids):
+        m0 = leaves[0].node
+        src = m0.inputs[0] if m0 is not None and m0.op == "slice" else None
+        if (root.outputs[0].shape != () or src is None or src.ndim != 1
+                or src.shape[0] != len(leaves)):
+            return None
+        ks = set()
+        for v in leaves:
+            m = v.node
+            idx = m.attrs.get("index") if m is not None and m.op == "slice" else None
+            if (idx is None or m.inputs[0] is not src or len(idx) != 1
+                    or not isinstance(idx[0], int) or len(users.get(v.id, [])) != 1):
+                return None
+            ks.add(idx[0] % len(leaves))
+        if len(ks) != len(leaves):
+            return None
+        replace_uses(g, root.outputs[0], _op(g, root, "sum", [src], axis=None, keepdims=False))
+        return {v.node.id for v in leaves}
+    return _rewrite_sum_trees(g, rewrite, ignore, protect)
+
+
+def _op(g, at, name, ins, **attrs):
+    """The output of a new ``name`` node on ``at``'s device."""
+    return emit(g, name, ins, attrs, at.device).outputs[0]
 
 
 def _drop_weight_grad(g, lg) -> None:
@@ -123,3 +191,68 @@ def _drop_weight_grad(g, lg) -> None:
         v.node, v.index = n, i
     n.outputs = outs
     lg.outputs = [v for v in lg.outputs if v not in outs]
+
+
+def batch_class_losses(g, ignore=(), protect=()) -> int:
+    """``cross_entropy(linear(h_t, W, b), y_t)`` for t = 1..T, independent of each other, as
+    one projection and one loss over the concatenated rows (an RNN's per-step output layer):
+    per-step losses are the row sums of the unreduced loss (divided by the step's count of
+    targets that are not ``ignore_index``, for ``'mean'``), so each keeps its own value and
+    gradient. Returns the number of losses batched."""
+    users = users_of(g, ignore)
+    outs = {v.id for v in g.outputs}
+    groups: dict[tuple, list] = {}
+    for n in g.nodes:
+        if (n.op != "cross_entropy" or n.id in ignore or len(n.inputs) != 2
+                or n.attrs.get("reduction") not in ("mean", "sum")
+                or n.outputs[0].id in protect):
+            continue
+        z, y = n.inputs
+        lin = z.node
+        if (lin is None or lin.op != "linear" or len(users.get(z.id, [])) != 1
+                or z.id in outs or z.id in protect):
+            continue
+        h = lin.inputs[0]
+        if h.ndim != 2 or y.ndim != 1 or None in h.shape or None in y.shape:
+            continue
+        key = (tuple(v.id for v in lin.inputs[1:]), tuple(sorted(n.attrs.items())), h.shape,
+               y.shape, h.dtype.name, y.dtype.name, n.device, lin.device)
+        groups.setdefault(key, []).append((lin, n))
+    done = 0
+    dead: set[int] = set()
+    for members in groups.values():
+        members = _independent(members)
+        if len(members) < 2:
+            continue
+        lin0, ce0 = members[0]
+        T, B = len(members), lin0.inputs[0].shape[0]
+        dev = ce0.device
+
+        def op(name, ins, **attrs):
+            return _op(g, ce0, name, ins, **attrs)
+        x = op("concatenate", [lin.inputs[0] for lin, _ in members], axis=0)
+        y = op("concatenate", [ce.inputs[1] for _, ce in members], axis=0)
+        z = emit(g, "linear", [x] + lin0.inputs[1:], dict(lin0.attrs), lin0.device).outputs[0]
+        attrs = dict(ce0.attrs, reduction="none")
+        per = op("sum", [op("reshape", [op("cross_entropy", [z, y], **attrs)], shape=(T, B))],
+                 axis=(1,), keepdims=False)
+        if ce0.attrs["reduction"] == "mean":
+            ii = g.constant(to_device(np.asarray(ce0.attrs["ignore_index"], y.dtype),
+                                      Device(dev)), dev)
+            valid = op("cast", [op("ne", [y, ii])], dtype=z.dtype.name)
+            count = op("sum", [op("reshape", [valid], shape=(T, B))], axis=(1,),
+                       keepdims=False)
+            per = op("div", [per, count])
+        for t, (lin, ce) in enumerate(members):
+            replace_uses(g, ce.outputs[0], op("slice", [per], index=(t,)))
+            dead |= {lin.id, ce.id}
+            done += 1
+    commit(g, dead)
+    return done
+
+
+def _independent(members):
+    """The members (in graph order) none of whose inputs depend on another member."""
+    ids = {n.id for m in members for n in m}
+    anc = upstream([v for lin, ce in members for v in (lin.inputs[0], ce.inputs[1])])
+    return members if not (anc & ids) else []

@@ -1,0 +1,97 @@
+"""Projecting embedding tables: ``linear(embedding(i, E), W, b)`` -> ``embedding(i, T)``
+with ``T = linear(E, W, b)``.
+
+Both give row ``E[i] @ W.T + b`` for each index. The right side computes the projection
+once per table row instead of once per looked-up row, so it wins when the lookups that
+share ``(E, W, b)`` take more rows in all than the table has (an RNN's input projection:
+a small vocabulary, a row per token and time step), and it turns the backward's
+input-projection GEMMs into one scatter-add into the table's gradient. Only without
+``padding_idx``: the padding row gets no gradient, which the projected table cannot say.
+"""
+from __future__ import annotations
+
+import math
+
+from ._rewrite import commit, emit, replace_uses, users_of
+
+
+def project_embedding_tables(g, ignore=(), protect=()) -> int:
+    """Rewrite the lookups that pay off (see the module docstring); returns how many."""
+    users = users_of(g, ignore)
+    outs = {v.id for v in g.outputs}
+    groups: dict[tuple, list] = {}
+    for n in g.nodes:
+        if n.op != "linear" or n.id in ignore or n.outputs[0].id in protect:
+            continue
+        e = n.inputs[0]
+        emb = e.node
+        if (emb is None or emb.op != "embedding" or emb.attrs.get("padding_idx") is not None
+                or len(users.get(e.id, [])) != 1 or e.id in outs or e.id in protect):
+            continue
+        table, idx = emb.inputs
+        if table.ndim != 2 or None in table.shape or None in idx.shape \
+                or n.device != emb.device:
+            continue
+        key = (table.id,) + tuple(v.id for v in n.inputs[1:])
+        groups.setdefault(key, []).append((emb, n))
+    done = 0
+    dead: set[int] = set()
+    for members in groups.values():
+        emb0, lin0 = members[0]
+        rows = sum(math.prod(emb.inputs[1].shape) for emb, _ in members)
+        if rows <= emb0.inputs[0].shape[0]:
+            continue
+        proj = emit(g, "linear", [emb0.inputs[0]] + lin0.inputs[1:], dict(lin0.attrs),
+                    lin0.device).outputs[0]
+        for emb, lin in members:
+            new = emit(g, "embedding", [proj, emb.inputs[1]], {"padding_idx": None},
+                       emb.device).outputs[0]
+            replace_uses(g, lin.outputs[0], new)
+            dead |= {emb.id, lin.id}
+            done += 1
+    commit(g, dead)
+    return done
+
+
+def fold_bias_into_tables(g, ignore=(), protect=()) -> int:
+    """``embedding(i, T) + linear(h, W, b)`` -> ``embedding(i, T + b) + linear(h, W)``: the
+    bias added once per table row instead of once per looked-up row (an LSTM's recurrent
+    bias next to a projected input table), so its gradient is one column sum of the table's
+    gradient. Only where the lookups sharing ``(T, b)`` take more rows than T has."""
+    users = users_of(g, ignore)
+    outs = {v.id for v in g.outputs}
+
+    def only(v, n):
+        return users.get(v.id) == [n] and v.id not in outs and v.id not in protect
+    groups: dict[tuple, list] = {}
+    for n in g.nodes:
+        if n.op != "add" or n.id in ignore or n.outputs[0].id in protect:
+            continue
+        for k in (0, 1):
+            a, c = n.inputs[k], n.inputs[1 - k]
+            emb, lin = a.node, c.node
+            if (emb is not None and lin is not None and emb.op == "embedding"
+                    and lin.op == "linear" and len(lin.inputs) == 3 and not lin.attrs
+                    and emb.attrs.get("padding_idx") is None and only(a, n) and only(c, n)
+                    and a.shape == c.shape == n.outputs[0].shape and a.dtype == c.dtype
+                    and emb.inputs[0].ndim == 2 and None not in emb.inputs[1].shape
+                    and lin.inputs[2].ndim == 1):
+                groups.setdefault((emb.inputs[0].id, lin.inputs[2].id), []).append(
+                    (n, emb, lin))
+                break
+    done = 0
+    dead: set[int] = set()
+    for members in groups.values():
+        n0, emb0, lin0 = members[0]
+        if sum(math.prod(e.inputs[1].shape) for _, e, _ in members) <= emb0.inputs[0].shape[0]:
+            continue
+        table = emit(g, "add", [emb0.inputs[0], lin0.inputs[2]], {}, emb0.device).outputs[0]
+        for n, emb, lin in members:
+            rows = emit(g, "embedding", [table, emb.inputs[1]], {"padding_idx": None},
+                        emb.device).outputs[0]
+            proj = emit(g, "linear", lin.inputs[:2], {}, lin.device).outputs[0]
+            replace_uses(g, n.outputs[0], emit(g, "add", [rows, proj], {}, n.device).outputs[0])
+            dead |= {n.id, emb.id, lin.id}
+            done += 1
+    commit(g, dead)
+    return done
