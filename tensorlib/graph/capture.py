@@ -294,7 +294,11 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     ``loss.backward()`` and updates parameters in place is captured as one graph:
     forward, backward and update. A per-step learning-rate schedule retraces each step
     when the rate is a Python float; pass it as a tensor (``SGD(params, lr=tl.tensor(0.1))``)
-    and the graph reads its current value instead.
+    and the graph reads its current value instead. With ``optimize=True`` a training step
+    whose forward can be made cheaper (an RNN's embedding-then-projection, per-step output
+    layers) is rewritten and its backward derived again from the rewritten forward
+    (``tensorlib.graph.passes.rederive``): the results equal the eager step's up to float
+    rounding.
 
     >>> @tl.function
     ... def step(x, y):
