@@ -198,7 +198,7 @@ def test_dropout_draws_are_not_consumed_by_the_rewrite():
 def _graph(fn, *inputs):
     with tl.capture(*inputs) as g:
         out = fn(*inputs)
-    g.set_outputs(*(out if isinstance(out, list) else [out]))
+    g.set_outputs(*(out if isinstance(out, (list, tuple)) else [out]))
     return g, out
 
 
@@ -299,3 +299,44 @@ def test_toposort_refuses_a_cycle():
     add.inputs = [mul.outputs[0], add.inputs[1]]
     with pytest.raises(RuntimeError, match="cycle"):
         toposort(g)
+
+
+def test_relu_after_max_pool_same_values_and_training_step():
+    rng = np.random.default_rng(0)
+    # windows that are all negative, mixed, tied and positive
+    x = tl.tensor(np.round(rng.standard_normal((2, 3, 6, 6)), 1))
+    g, ref = _graph(lambda x: F.max_pool2d(F.relu(x), 2), x)
+    assert passes.relu_after_max_pool(g) == 1
+    passes.dce(g)
+    assert [n.op for n in g.nodes if n.op not in ("placeholder",)] == ["max_pool2d", "relu"]
+    np.testing.assert_array_equal(g.run({0: x}).numpy(), ref.numpy())
+    g, _ = _graph(lambda x: F.max_pool2d(F.relu(x), 2, return_indices=True), x)
+    assert passes.relu_after_max_pool(g) == 0        # the indices are an output
+
+    def build():
+        r = np.random.default_rng(1)
+        w = tl.tensor(r.standard_normal((4, 3, 3, 3)) * 0.5, requires_grad=True)
+        b = tl.tensor(r.standard_normal(4) * 0.5, requires_grad=True)
+        v = tl.tensor(r.standard_normal((4 * 3 * 3, 5)) * 0.3, requires_grad=True)
+        opt = tl.optim.SGD([w, b, v], lr=0.3)
+
+        def step(x, y):
+            h = F.max_pool2d(F.relu(F.conv2d(x, w, b, padding=1)), 2)
+            loss = F.cross_entropy(h.reshape(x.shape[0], -1) @ v, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+        return step, [w, b, v]
+    (se, pe), (sc, pc) = build(), build()
+    f = tl.function(sc)
+    for k in range(3):
+        xk = tl.tensor(np.round(rng.standard_normal((2, 3, 6, 6)), 1))
+        yk = tl.tensor(rng.integers(0, 5, 2))
+        np.testing.assert_allclose(f(xk, yk).numpy(), se(xk, yk).numpy(), rtol=1e-12)
+    for a, c in zip(pe, pc):
+        np.testing.assert_allclose(c.numpy(), a.numpy(), rtol=1e-12, atol=1e-14)
+    g = f.graphs[-1]
+    assert g._rederive_why is None
+    ops = [n.op for n in g.nodes]
+    assert ops.index("relu") > ops.index("max_pool2d")

@@ -22,8 +22,10 @@ from ._rewrite import refresh_control, remove_nodes, replace_uses, toposort
 
 def _forward_rewrites():
     from .batching import batch_class_losses, sum_slices
+    from .reorder import relu_after_max_pool
     from .tables import fold_bias_into_tables, project_embedding_tables
-    return (project_embedding_tables, fold_bias_into_tables, batch_class_losses, sum_slices)
+    return (project_embedding_tables, fold_bias_into_tables, batch_class_losses, sum_slices,
+            relu_after_max_pool)
 
 
 def _safe(g, run) -> str | None:
