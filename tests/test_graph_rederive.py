@@ -330,7 +330,7 @@ def test_relu_after_max_pool_same_values_and_training_step():
         return step, [w, b, v]
     (se, pe), (sc, pc) = build(), build()
     f = tl.function(sc)
-    for k in range(3):
+    for _ in range(3):
         xk = tl.tensor(np.round(rng.standard_normal((2, 3, 6, 6)), 1))
         yk = tl.tensor(rng.integers(0, 5, 2))
         np.testing.assert_allclose(f(xk, yk).numpy(), se(xk, yk).numpy(), rtol=1e-12)
