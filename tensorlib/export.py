@@ -605,7 +605,9 @@ def _validate(g: Graph, by_id) -> None:
             _need(a.get("dtype") is not None and np.dtype(a["dtype"]) == n.out.dtype,
                   f"random node {n.id}: dtype does not match its output")
         elif n.op == "assign":
-            _need(not n.outputs and len(n.inputs) <= 1, f"assign {n.id}: bad arity")
+            _need(not n.outputs and (len(n.inputs) <= 1 or len(n.inputs) == 2
+                                     and n.attrs.get("update") == "sgd_gemm"),
+                  f"assign {n.id}: bad arity")
             slot = n.attrs.get("slot")
             if slot == "input":
                 k = n.attrs.get("input")
@@ -614,13 +616,14 @@ def _validate(g: Graph, by_id) -> None:
                       f"assign {n.id}: shape differs from the input it writes")
             else:
                 t, bslot = g.bindings[n]
-                if n.inputs:
+                if n.inputs and n.attrs.get("update") != "sgd_gemm":   # checked when unfused
                     ref = t._data
                     _need(_same(ref.shape, n.inputs[0].shape),
                           f"assign {n.id}: writes {n.inputs[0].type_str()} to a variable of "
                           f"shape {ref.shape}")
             if n.attrs.get("update") is not None:
-                _need(n.attrs["update"] == "sgd" and isinstance(n.attrs.get("lr"), float)
+                _need(n.attrs["update"] in ("sgd", "sgd_gemm")
+                      and isinstance(n.attrs.get("lr"), float)
                       and n.inputs, f"assign {n.id}: unknown update")
                 _unfuse_sgd(g, n)
         elif n.op == "fused":
@@ -645,15 +648,27 @@ def _unfuse_sgd(g: Graph, a: Node) -> None:
     var = next((n for n in g.nodes if n.op == "variable" and g.bindings.get(n, (None,))[0] is t
                 and n.attrs.get("slot") == "data"), None)
     _need(var is not None, f"assign {a.id}: sgd update of a variable the graph never reads")
-    grad = a.inputs[0]
+    k = g.nodes.index(a)
+    made = []
+    if a.attrs["update"] == "sgd_gemm":      # the gradient g^T @ x the GEMM folded in
+        gv, xv = a.inputs
+        _need(gv.ndim == 2 and xv.ndim == 2 and gv.shape[0] == xv.shape[0]
+              and gv.dtype == xv.dtype, f"assign {a.id}: bad sgd_gemm operands")
+        t = g.add_node("transpose", [gv], {"axes": (1, 0)}, a.device,
+                       [((gv.shape[1], gv.shape[0]), gv.dtype)])
+        mm = g.add_node("matmul", [t.out, xv], {}, a.device,
+                        [((gv.shape[1], xv.shape[1]), gv.dtype)])
+        made = [mm, t]
+        grad = mm.out
+    else:
+        grad = a.inputs[0]
     _need(grad.shape == var.out.shape and grad.dtype == var.out.dtype,
           f"assign {a.id}: sgd gradient {grad.type_str()} does not match {var.out.type_str()}")
     lr = np.asarray(a.attrs["lr"], dtype=grad.dtype)
-    k = g.nodes.index(a)
     c = g.add_node("constant", [], {"value": lr}, a.device, [((), grad.dtype)])
     m = g.add_node("mul", [c.out, grad], {}, a.device, [(grad.shape, grad.dtype)])
     s = g.add_node("sub", [var.out, m.out], {}, a.device, [(grad.shape, grad.dtype)])
-    for x in (s, m, c):       # move them just before the assign, in order
+    for x in (s, m, c, *made):       # move them just before the assign, in order
         g.nodes.remove(x)
         g.nodes.insert(k, x)
     a.inputs = [s.out]

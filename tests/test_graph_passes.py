@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import tensorlib as tl
+from tensorlib import _blas
 from tensorlib.graph import passes
 from tensorlib.graph.executor import Plan
 from tensorlib.graph.passes.memory import buffer_stats
@@ -140,7 +142,9 @@ def test_fusion_keeps_values_used_elsewhere():
     _check_same(g, before, {x: x})
 
 
-def test_sgd_chain_maps_to_in_place_kernel():
+@pytest.mark.parametrize("fold_gemm", [False, pytest.param(True, marks=pytest.mark.skipif(
+    not _blas.AVAILABLE, reason="no BLAS gemm found next to NumPy"))])
+def test_sgd_chain_maps_to_in_place_kernel(fold_gemm):
     x = _x(4, 3)
     w = _x(3, 2, seed=1).requires_grad_()
     with tl.capture(x) as g:
@@ -153,6 +157,9 @@ def test_sgd_chain_maps_to_in_place_kernel():
     (a,) = g.assigns
     assert a.attrs["update"] == "sgd" and abs(a.attrs["lr"] - 0.1) < 1e-7
     assert "sgd_update[lr=" in str(g)
+    if fold_gemm:       # the gradient x^T @ g folded into the update: one GEMM into w
+        assert passes.fuse_sgd_gemm(g) == 1 and a.attrs["update"] == "sgd_gemm"
+        assert len(a.inputs) == 2 and g.op_counts()["matmul"] == 1     # the forward one
     w0 = w.numpy().copy()
     xn = _x(4, 3, seed=3)
     g.run({x: xn})

@@ -145,6 +145,10 @@ def _compile(plan: Plan, memory: bool):
         src = nm(n.inputs[0]) if n.inputs else "None"
         if mode == "input":
             lines.append(f"    _write_data(inputs[{n.attrs['input']}], {src})")
+        elif n.attrs.get("update") == "sgd_gemm":
+            ns[f"W{n.id}"] = g.bindings[n][0]
+            lines.append(f"    _sgd_gemm_inplace(W{n.id}, {src}, {nm(n.inputs[1])}, "
+                         f"{n.attrs['lr']!r})")
         elif n.attrs.get("update") == "sgd":
             ns[f"W{n.id}"] = g.bindings[n][0]
             lines.append(f"    _sgd_inplace(W{n.id}, {src}, {n.attrs['lr']!r})")

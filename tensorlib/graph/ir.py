@@ -412,7 +412,8 @@ def format_graph(g: Graph) -> str:
         dev = f"  @{n.device}" if n.device not in ("cpu", "cpu:0") else ""
         name = f"  # {n.name}" if n.name and n.op in ("variable", "assign") else ""
         if n.op == "assign":
-            kind = (f"sgd_update[lr={n.attrs['lr']!r}]" if n.attrs.get("update") == "sgd"
+            upd = n.attrs.get("update")
+            kind = (f"{upd}_update[lr={n.attrs['lr']!r}]" if upd in ("sgd", "sgd_gemm")
                     else "assign")
             lines.append(f"  {n.attrs['var']} <- {kind} {args}{dev}".rstrip())
         else:

@@ -48,6 +48,16 @@ def _sgd_inplace(t, g, lr: float) -> None:
     t._version[0] += 1
 
 
+def _sgd_gemm_inplace(t, g, x, lr: float) -> None:
+    """``t -= lr * g.T @ x``: a weight gradient folded into its SGD update (one BLAS GEMM
+    adding into the variable's storage, see ``passes.fusion.fuse_sgd_gemm``)."""
+    from .. import _blas
+    p = t._data
+    if not (isinstance(p, np.ndarray) and _blas.add_at_b(p, g, x, -lr)):
+        p -= lr * (g.T @ x)
+    t._version[0] += 1
+
+
 def _random(generator, attrs):
     """Draw like tensorlib.creation does, so a captured draw matches the eager one."""
     from ..random import rng
@@ -73,4 +83,4 @@ def _random(generator, attrs):
 
 RUNTIME = {"_read_grad": _read_grad, "_write_data": _write_data,
            "_write_grad_data": _write_grad_data, "_set_grad": _set_grad, "_random": _random,
-           "_sgd_inplace": _sgd_inplace}
+           "_sgd_inplace": _sgd_inplace, "_sgd_gemm_inplace": _sgd_gemm_inplace}

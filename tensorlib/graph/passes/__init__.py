@@ -12,7 +12,7 @@ from .batching import batch_class_losses, batch_embedding_grads, batch_matmul_su
 from .cse import cse
 from .dce import dce
 from .fold import fold_constants
-from .fusion import fuse_elementwise, fuse_sgd_updates
+from .fusion import fuse_elementwise, fuse_sgd_gemm, fuse_sgd_updates
 from .rederive import rederive_backward
 from .reorder import relu_after_max_pool
 from .simplify import simplify
@@ -21,14 +21,14 @@ from .tables import fold_bias_into_tables, project_embedding_tables
 __all__ = ["batch_class_losses", "batch_embedding_grads", "batch_matmul_sums",
            "fold_bias_into_tables", "project_embedding_tables", "rederive_backward",
            "relu_after_max_pool", "sum_slices", "cse", "dce", "fold_constants", "fuse_elementwise",
-           "fuse_sgd_updates", "simplify", "optimize", "PIPELINE"]
+           "fuse_sgd_gemm", "fuse_sgd_updates", "simplify", "optimize", "PIPELINE"]
 
 # the forward rewrites run inside rederive_backward on a training step (its backward is then
 # derived again); on their own they rewrite graphs without a recorded backward
 PIPELINE = (rederive_backward, project_embedding_tables, fold_bias_into_tables,
             batch_class_losses, sum_slices, relu_after_max_pool, cse, fold_constants, simplify,
             cse, batch_matmul_sums, batch_embedding_grads, cse, fuse_sgd_updates,
-            fuse_elementwise, dce)
+            fuse_sgd_gemm, fuse_elementwise, dce)
 
 
 def optimize(g, passes=None, fetches=None):

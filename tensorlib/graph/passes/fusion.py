@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._rewrite import remove_nodes
+from ._rewrite import remove_nodes, users_of
 
 ACC = -1   # operand reference to the chain's running result
 
@@ -31,10 +31,7 @@ def fuse_sgd_updates(g) -> int:
     """Known chain: ``p <- assign(sub(p, mul(lr, grad)))`` on a float data variable becomes an
     assign with ``update="sgd"`` that the executor runs as the in-place Cython SGD kernel
     (no temporary, no copy back)."""
-    users: dict[int, list] = {}
-    for n in g.nodes:
-        for v in n.inputs:
-            users.setdefault(v.id, []).append(n)
+    users = users_of(g)
     out_ids = {v.id for v in g.outputs}
     changed = 0
     dead: set[int] = set()
@@ -65,6 +62,52 @@ def fuse_sgd_updates(g) -> int:
         changed += 1
     remove_nodes(g, dead)
     return changed
+
+
+def fuse_sgd_gemm(g) -> int:
+    """An SGD update of a weight gradient ``g^T @ x`` (a ``linear_grad`` weight output, or a
+    ``matmul(transpose(A), B)`` from ``batch_matmul_sums``) becomes one BLAS GEMM that adds
+    ``-lr * g^T @ x`` into the variable (``update="sgd_gemm"``): the gradient is never
+    written out and read back. Needs a BLAS with ``gemm`` (``tensorlib._blas``)."""
+    from ... import _blas
+    from .batching import _drop_weight_grad
+    if not _blas.AVAILABLE:
+        return 0
+    users = users_of(g)
+    outs = {v.id for v in g.outputs}
+    dead: set[int] = set()
+    done = 0
+    for a in g.assigns:
+        if a.attrs.get("update") != "sgd" or len(a.inputs) != 1:
+            continue
+        dw = a.inputs[0]
+        m = dw.node
+        if (m is None or dw.ndim != 2 or dw.id in outs or len(users.get(dw.id, [])) != 1
+                or not _blas.supports(dw.dtype) or not m.device.startswith("cpu")):
+            continue
+        if (m.op == "linear_grad" and m.attrs.get("need_w")
+                and dw.index == int(m.attrs["need_x"])):
+            ops = m.inputs[0], m.inputs[1]
+            if any(v.ndim != 2 or v.dtype != dw.dtype for v in ops):
+                continue
+            _drop_weight_grad(g, m)
+            dead.add(m.id)
+        elif m.op == "matmul":
+            t, b = m.inputs
+            tn = t.node
+            if (tn is None or tn.op != "transpose" or tuple(tn.attrs.get("axes") or ()) != (1, 0)
+                    or users.get(t.id) != [m] or t.id in outs or tn.inputs[0].ndim != 2
+                    or b.ndim != 2 or tn.inputs[0].dtype != dw.dtype or b.dtype != dw.dtype):
+                continue
+            ops = tn.inputs[0], b
+            dead |= {m.id, tn.id}
+        else:
+            continue
+        a.inputs = list(ops)
+        a.attrs["update"] = "sgd_gemm"
+        done += 1
+    remove_nodes(g, dead)
+    return done
 
 
 def _scalar_const(v):

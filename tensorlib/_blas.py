@@ -1,0 +1,79 @@
+"""GEMM with accumulation (``C += alpha * A^T @ B``) from the BLAS NumPy already loaded.
+
+NumPy's ``matmul`` always writes a fresh result; BLAS's ``gemm`` can add into an existing
+matrix (``beta = 1``). A captured SGD step uses that to fold the update into the weight
+gradient: ``p -= lr * g^T @ x`` in one call, without writing the gradient and reading it
+back (``passes.fusion.fuse_sgd_gemm``). The library is the OpenBLAS that NumPy's wheels
+bundle (ILP64 ``scipy_cblas_*gemm64_``) or a system CBLAS that NumPy linked (LP64
+``cblas_*gemm``); where neither is found :data:`AVAILABLE` is False and the pass leaves
+graphs alone.
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+
+import numpy as np
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+def _load():
+    root = os.path.dirname(os.path.dirname(np.__file__))
+    names = [("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", ctypes.c_int64),
+             ("cblas_sgemm64_", "cblas_dgemm64_", ctypes.c_int64),
+             ("cblas_sgemm", "cblas_dgemm", ctypes.c_int)]
+    paths = sorted(glob.glob(os.path.join(root, "numpy.libs", "*openblas*")))
+    paths += sorted(glob.glob(os.path.join(os.path.dirname(np.__file__), ".dylibs",
+                                           "*openblas*")))
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for s, d, idx in names:
+            fs, fd = getattr(lib, s, None), getattr(lib, d, None)
+            if fs is None or fd is None:
+                continue
+            fns = {}
+            for dtype, f, real in ((np.float32, fs, ctypes.c_float),
+                                   (np.float64, fd, ctypes.c_double)):
+                f.restype = None
+                f.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, idx, idx, idx, real,
+                              ctypes.c_void_p, idx, ctypes.c_void_p, idx, real,
+                              ctypes.c_void_p, idx]
+                fns[np.dtype(dtype)] = f
+            return fns
+    return {}
+
+
+_GEMM = _load() if os.environ.get("TENSORLIB_BLAS", "1") != "0" else {}
+AVAILABLE = bool(_GEMM)
+
+
+def supports(dtype) -> bool:
+    """Whether :func:`add_at_b` can run on arrays of ``dtype``."""
+    return np.dtype(dtype) in _GEMM
+
+
+def add_at_b(c: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: float) -> bool:
+    """``c += alpha * a.T @ b`` in place for 2-D ``a`` (N, M), ``b`` (N, K), ``c`` (M, K) of
+    one float dtype. Returns False (and changes nothing) when it cannot run: no BLAS, other
+    dtypes or shapes, ``c`` not a writeable C-contiguous array, or ``c`` overlapping an
+    input (BLAS would read what it already overwrote)."""
+    f = _GEMM.get(c.dtype)
+    if (f is None or a.dtype != c.dtype or b.dtype != c.dtype or a.ndim != 2 or b.ndim != 2
+            or c.ndim != 2 or a.shape[0] != b.shape[0] or c.shape != (a.shape[1], b.shape[1])
+            or not c.flags.c_contiguous or not c.flags.writeable
+            or np.may_share_memory(c, a) or np.may_share_memory(c, b)):
+        return False
+    if c.size == 0:
+        return True
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b)
+    n, m = a.shape
+    k = b.shape[1]
+    f(_ROW_MAJOR, _TRANS, _NO_TRANS, m, k, n, alpha, a.ctypes.data, m, b.ctypes.data, k, 1.0,
+      c.ctypes.data, k)
+    return True
