@@ -26,7 +26,8 @@ class Scale(tl.autograd.Function):
 
 
 def lstm_lm(vocab=7, emb=5, hidden=6, seq=5, batch=4, dtype="float64", seed=0,
-            padding_idx=None, detach_at=None, hook=None, custom=False, retain=False):
+            padding_idx=None, detach_at=None, hook=None, custom=False, retain=False,
+            zero_grad=True):
     """A char-LSTM language model step (W4's shape of computation, small), its parameters and
     data; ``step(x, y)`` runs forward, backward and an SGD update and returns the loss."""
     rng = np.random.default_rng(seed)
@@ -53,7 +54,8 @@ def lstm_lm(vocab=7, emb=5, hidden=6, seq=5, batch=4, dtype="float64", seed=0,
             lt = F.cross_entropy(F.linear(h, ps[5], ps[6]), y[:, t])
             loss = lt if loss is None else loss + lt
         loss = loss * (1.0 / seq)
-        opt.zero_grad()
+        if zero_grad:
+            opt.zero_grad()
         loss.backward()
         opt.step()
         return loss
@@ -74,6 +76,9 @@ def _run_both(n_steps=3, data=None, rtol=1e-10, **kw):
         np.testing.assert_allclose(lc.numpy(), le.numpy(), rtol=rtol, atol=1e-12)
         for a, b in zip(pe, pc):
             np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=rtol, atol=1e-12)
+            ga = a.grad.numpy()
+            np.testing.assert_allclose(b.grad.numpy(), ga, rtol=rtol,
+                                       atol=rtol * float(np.nanmax(np.abs(ga), initial=0.0)))
     assert f.trace_count <= 2       # the optimizer's state dict fills on the first step
     return f
 
@@ -99,6 +104,12 @@ def test_rewritten_graph_is_right_for_new_data():
         return tl.tensor(rng.integers(0, 7, (4, 5))), tl.tensor(y)
     f = _run_both(n_steps=4, data=data)
     assert f.graphs[-1]._rederive_why is None
+
+
+def test_gradients_accumulated_across_steps_are_rewritten_too():
+    f = _run_both(zero_grad=False)        # .grad keeps growing: backward adds to it
+    assert f.graphs[-1]._rederive_why is None
+    assert f.graphs[-1].op_counts()["cross_entropy"] == 1
 
 
 def test_float32_step_matches_eager():
