@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from harness import time_per_call  # noqa: E402
 from workloads_nn import LR, tl_lstm  # noqa: E402
 
 from tensorlib import _ops  # noqa: E402
@@ -107,14 +107,6 @@ def check(rtol: float = 2e-4) -> None:
         np.testing.assert_allclose(a, b.numpy(), rtol=rtol, atol=1e-6)
 
 
-def _ms(f, n: int) -> float:
-    f()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        f()
-    return (time.perf_counter() - t0) / n * 1e3
-
-
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     quick = "--quick" in argv
@@ -122,8 +114,8 @@ def main(argv=None) -> int:
     hand, _ = make_step()
     eager = tl_lstm()
     n, rounds = (1, 1) if quick else (10, 5)
-    e = sorted(_ms(eager, n) for _ in range(rounds))[rounds // 2]
-    h = sorted(_ms(hand, n) for _ in range(rounds))[rounds // 2]
+    e = sorted(time_per_call(eager, n, warmup=1) * 1e3 for _ in range(rounds))[rounds // 2]
+    h = sorted(time_per_call(hand, n, warmup=1) * 1e3 for _ in range(rounds))[rounds // 2]
     print(f"W4 eager {e:.2f} ms, by hand with the graph rewrites {h:.2f} ms: "
           f"{e / h:.2f}x (the bound for W7 on W4; target 1.5x)")
     return 0

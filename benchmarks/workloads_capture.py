@@ -13,12 +13,11 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tensorlib as tl  # noqa: E402
-from harness import Workload  # noqa: E402
+from harness import Workload, time_per_call  # noqa: E402
 from workloads_nn import tl_convnet, tl_lstm, tl_mlp  # noqa: E402
 
 BUILDERS = {"W2": (tl_mlp, 20), "W3": (tl_convnet, 5), "W4": (tl_lstm, 10)}
@@ -35,22 +34,14 @@ def _steps(wid: str):
     return _CACHE[wid]
 
 
-def _ms(step, n: int) -> float:
-    step()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        step()
-    return (time.perf_counter() - t0) / n * 1e3
-
-
 def measure(wid: str, quick: bool = False, rounds: int = 3) -> dict:
     """{'eager': [ms...], 'captured': [ms...]} over ``rounds`` alternating rounds."""
     eager, captured = _steps(wid)
     n = 1 if quick else BUILDERS[wid][1]
     out: dict = {"eager": [], "captured": []}
     for _ in range(1 if quick else rounds):
-        out["eager"].append(_ms(eager, n))
-        out["captured"].append(_ms(captured, n))
+        out["eager"].append(time_per_call(eager, n, warmup=1) * 1e3)
+        out["captured"].append(time_per_call(captured, n, warmup=1) * 1e3)
     if captured.trace_count != 1:
         raise RuntimeError(f"{wid}: the captured step retraced: {captured.retrace_reasons}")
     return out
