@@ -605,9 +605,14 @@ def _validate(g: Graph, by_id) -> None:
             _need(a.get("dtype") is not None and np.dtype(a["dtype"]) == n.out.dtype,
                   f"random node {n.id}: dtype does not match its output")
         elif n.op == "assign":
-            _need(not n.outputs and (len(n.inputs) <= 1 or len(n.inputs) == 2
-                                     and n.attrs.get("update") == "sgd_gemm"),
-                  f"assign {n.id}: bad arity")
+            if n.attrs.get("update") is not None:   # back to checked ops, then checked as such
+                upd = n.attrs["update"]
+                _need(upd in ("sgd", "sgd_gemm") and isinstance(n.attrs.get("lr"), float)
+                      and n.inputs, f"assign {n.id}: unknown update")
+                _need(len(n.inputs) == (2 if upd == "sgd_gemm" else 1),
+                      f"assign {n.id}: bad arity")
+                _unfuse_sgd(g, n)
+            _need(not n.outputs and len(n.inputs) <= 1, f"assign {n.id}: bad arity")
             slot = n.attrs.get("slot")
             if slot == "input":
                 k = n.attrs.get("input")
@@ -616,16 +621,11 @@ def _validate(g: Graph, by_id) -> None:
                       f"assign {n.id}: shape differs from the input it writes")
             else:
                 t, bslot = g.bindings[n]
-                if n.inputs and n.attrs.get("update") != "sgd_gemm":   # checked when unfused
+                if n.inputs:
                     ref = t._data
                     _need(_same(ref.shape, n.inputs[0].shape),
                           f"assign {n.id}: writes {n.inputs[0].type_str()} to a variable of "
                           f"shape {ref.shape}")
-            if n.attrs.get("update") is not None:
-                _need(n.attrs["update"] in ("sgd", "sgd_gemm")
-                      and isinstance(n.attrs.get("lr"), float)
-                      and n.inputs, f"assign {n.id}: unknown update")
-                _unfuse_sgd(g, n)
         elif n.op == "fused":
             prog = n.attrs.get("program")
             _need(isinstance(prog, list) and prog and len(n.outputs) == 1,
