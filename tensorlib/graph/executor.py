@@ -171,6 +171,12 @@ def _returns_tuple(op, n: Node) -> bool:
         spec = op.infer(*[(v.shape, v.dtype) for v in n.inputs], **n.attrs)
     except Exception:
         return False
+    return multi_spec(spec)
+
+
+def multi_spec(spec) -> bool:
+    """Whether an op's ``infer`` result lists several ``(shape, dtype)`` pairs (a tuple of
+    outputs) rather than being one pair."""
     return (isinstance(spec, (tuple, list)) and len(spec) > 0 and isinstance(spec[0], tuple)
             and len(spec[0]) > 0 and isinstance(spec[0][0], tuple))
 

@@ -61,11 +61,10 @@ def emit(g, op: str, inputs, attrs: dict | None = None, device: str | None = Non
     """Append a node of registry op ``op``; its output types come from the op's ``infer``.
     Returns the node (callers reorder with :func:`toposort`)."""
     from ...ops.registry import REGISTRY
+    from ..executor import multi_spec
     attrs = attrs or {}
     spec = REGISTRY[op].infer(*[(v.shape, v.dtype) for v in inputs], **attrs)
-    multi = (isinstance(spec, (tuple, list)) and len(spec) > 0 and isinstance(spec[0], tuple)
-             and len(spec[0]) > 0 and isinstance(spec[0][0], tuple))
-    specs = list(spec) if multi else [spec]
+    specs = list(spec) if multi_spec(spec) else [spec]
     dev = device if device is not None else inputs[0].node.device
     return g.add_node(op, inputs, attrs, dev, [(tuple(s), d) for s, d in specs])
 

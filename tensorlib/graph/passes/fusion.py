@@ -118,10 +118,7 @@ def _scalar_const(v):
 
 
 def fuse_elementwise(g) -> int:
-    users: dict[int, list] = {}
-    for n in g.nodes:
-        for v in n.inputs:
-            users.setdefault(v.id, []).append(n)
+    users = users_of(g)
     pinned = {v.id for v in g.outputs}
     for n in g.nodes:
         if n.op == "assign":
