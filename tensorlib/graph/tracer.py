@@ -273,7 +273,6 @@ class Tracer:
             v = None if owner.grad is None else self.value_of(owner.grad)
             self.writes[key] = (v, "set")
             self.loc_objs.setdefault(key, (owner, "grad"))
-        users = self.g.consumers()
         for key, (v, how) in self.writes.items():
             var = self.var_nodes.get(key)
             if var is None:                       # a location only written (p.grad = ...)
@@ -296,7 +295,8 @@ class Tracer:
                 node.attrs["input"] = key[1]
             else:
                 self.g.bindings[node] = self.g.bindings[var]
-            node.control = [u for u in users.get(var.outputs[0], []) if u is not node]
+        from .passes._rewrite import refresh_control
+        refresh_control(self.g)
 
     def release(self) -> None:
         """Drop the references that kept ids stable (after the graph is built)."""

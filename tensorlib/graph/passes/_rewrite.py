@@ -99,12 +99,17 @@ def toposort(g) -> None:
 
 
 def refresh_control(g) -> None:
-    """Give every ``assign`` control edges from all readers of the location it writes (after a
-    rewrite added readers), so no schedule writes a variable before its readers ran."""
+    """Give every ``assign`` control edges from all (non-assign) readers of the location it
+    writes, so no schedule writes a variable before its readers ran. The tracer sets them
+    when it creates the assigns; a rewrite that adds readers calls it again."""
     users = g.consumers()
-    by_name = {n.name: n for n in g.nodes if n.op == "variable"}
+    var_of = {(id(g.bindings[n][0]), g.bindings[n][1]): n for n in g.nodes
+              if n.op == "variable" and n in g.bindings}
     for a in g.assigns:
-        src = (g.inputs[a.attrs["input"]].node if "input" in a.attrs
-               else by_name.get(a.attrs["var"]))
+        if "input" in a.attrs:
+            src = g.inputs[a.attrs["input"]].node
+        else:
+            owner, slot = g.bindings.get(a, (None, None))
+            src = var_of.get((id(owner), slot))
         if src is not None:
-            a.control = [u for u in users.get(src.outputs[0], []) if u is not a]
+            a.control = [u for u in users.get(src.outputs[0], []) if u.op != "assign"]
