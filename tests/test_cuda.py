@@ -80,6 +80,40 @@ def test_without_gpu_cuda_use_raises_a_clear_error():
             call()
 
 
+@pytest.mark.parametrize("make_opt", [
+    lambda o, ps: o.SGD(ps, lr=0.1, momentum=0.9),
+    lambda o, ps: o.Adam(ps, lr=1e-2, weight_decay=0.1),
+    lambda o, ps: o.AdamW(ps, lr=1e-2)], ids=["sgd", "adam", "adamw"])
+def test_optimizers_route_cuda_parameters_to_the_cuda_kernels(make_opt, monkeypatch):
+    """Runs anywhere: a parameter that says it is on cuda goes to tensorlib.cuda.optim
+    (a CPU array stands in for the device array; the stand-in kernels record the call)."""
+    from tensorlib.cuda import optim as cuda_optim
+    optim = pytest.importorskip("tensorlib.optim")
+    calls = []
+    monkeypatch.setattr(cuda_optim, "sgd", lambda p, g, buf, lr, *a: calls.append(
+        ("sgd", p, g, lr)) or True)
+    monkeypatch.setattr(cuda_optim, "adam", lambda p, g, m, v, step, lr, *a: calls.append(
+        ("adam", p, g, lr, step)) or True)
+    cuda0 = tl.device("cuda:0")
+
+    def on_cuda(t):
+        t._device = cuda0
+        return t
+    from tensorlib import creation   # Adam's state buffers: CPU stand-ins too
+    monkeypatch.setattr(creation, "zeros_like",
+                        lambda t: on_cuda(tl.zeros(tuple(t.shape), dtype=t.dtype)))
+    p = on_cuda(tl.ones(3, requires_grad=True))
+    p.grad = on_cuda(tl.full((3,), 2.0))
+    opt = make_opt(optim, [p])
+    opt.step()
+    opt.step()
+    assert [c[1] for c in calls] == [p, p] and calls[0][2] is p.grad
+    assert calls[-1][0] == ("sgd" if isinstance(opt, optim.SGD) else "adam")
+    if calls[-1][0] == "adam":
+        assert [c[4] for c in calls] == [1, 2]    # eager steps reach the kernel as ints
+    np.testing.assert_array_equal(p.numpy(), 1.0)   # only the (stand-in) kernel may update
+
+
 # --- on a GPU ----------------------------------------------------------------------------------
 def _cmp(got, want, rtol, atol, what):
     got, want = np.asarray(got), np.asarray(want)
@@ -265,9 +299,15 @@ OPTIMIZERS = {   # the CUDA-fused SGD/Adam steps (tensorlib/cuda/optim.py) again
 @gpu
 @pytest.mark.gpu
 @pytest.mark.parametrize("make_opt", list(OPTIMIZERS.values()), ids=list(OPTIMIZERS))
-def test_module_and_optimizer_on_cuda(make_opt):
+def test_module_and_optimizer_on_cuda(make_opt, monkeypatch):
     nn = pytest.importorskip("tensorlib.nn")
     optim = pytest.importorskip("tensorlib.optim")
+    from tensorlib.cuda import kernels
+    launches = []   # the fused CUDA update must do the step, not the tensor-op fallback
+    for name in ("sgd_update_", "adam_update_"):
+        real = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name, lambda *a, _f=real, _n=name, **k: (
+            launches.append(_n), _f(*a, **k))[1])
     tl.manual_seed(0)
     m_cpu = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
     m_gpu = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
@@ -285,6 +325,7 @@ def test_module_and_optimizer_on_cuda(make_opt):
     for a, b in zip(m_cpu.parameters(), m_gpu.parameters()):
         assert b.device == tl.device("cuda:0")
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-5)
+    assert len(launches) == 3 * 4, launches     # 3 steps x 4 parameters, one kernel each
 
 
 @gpu

@@ -45,14 +45,14 @@ def sgd(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, state) -> bo
     return True
 
 
-def adam(p, g, m, v, step_size, b1, b2, eps, bc2_sqrt) -> bool:
-    """``tensorlib.optim.Adam``'s moment updates and step for one parameter (weight decay
-    already applied by the caller): ``p -= step_size * m / (sqrt(v) / bc2_sqrt + eps)``."""
-    if not _usable(p, g, m, v):
+def adam(p, g, m, v, step, lr, b1, b2, eps, weight_decay, decoupled) -> bool:
+    """``tensorlib.optim.Adam``/``AdamW``'s step number ``step`` (an int from 1) for one
+    parameter: weight decay (decoupled for AdamW), the moment updates and the step."""
+    if not isinstance(step, (int, np.integer)) or not _usable(p, g, m, v):
         return False
     from .kernels import adam_update_
-    adam_update_(p._data, g._data, m._data, v._data, 1, step_size, b1, b2, eps,
-                 bias_corrections=(1.0, bc2_sqrt * bc2_sqrt))
+    adam_update_(p._data, g._data, m._data, v._data, int(step), lr, b1, b2, eps,
+                 weight_decay, decoupled)
     for t in (p, m, v):
         t._version[0] += 1
     return True

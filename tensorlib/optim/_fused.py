@@ -1,8 +1,9 @@
-"""Bridges to the fused in-place update kernels of ``tensorlib.nn._kernels``.
+"""Bridges to the fused in-place update kernels: ``tensorlib.nn._kernels`` (Cython) for CPU
+parameters, ``tensorlib.cuda.optim`` (one CUDA kernel per parameter) for CUDA ones.
 
 Each function returns True when a fused kernel did the whole update, False when the
-caller should run the plain tensor-op update (other devices or dtypes, mixed dtypes,
-non-contiguous storage).
+caller should run the plain tensor-op update (other dtypes, mixed dtypes, non-contiguous
+storage, graph capture).
 """
 from __future__ import annotations
 
@@ -27,7 +28,15 @@ def _eligible(p, *others) -> bool:
     return a.flags.writeable
 
 
+def _on_cuda(p) -> bool:
+    return p._device.type == "cuda"
+
+
 def sgd(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, state) -> bool:
+    if _on_cuda(p):
+        from ..cuda import optim as cuda_optim
+        return cuda_optim.sgd(p, g, buf, lr, momentum, dampening, weight_decay, nesterov,
+                              state)
     from ..nn import _kernels
     first = False
     if momentum and buf is None:
@@ -44,6 +53,9 @@ def sgd(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, state) -> bo
 
 
 def adam(p, g, m, v, step, lr, b1, b2, eps, weight_decay, decoupled) -> bool:
+    if _on_cuda(p):
+        from ..cuda import optim as cuda_optim
+        return cuda_optim.adam(p, g, m, v, step, lr, b1, b2, eps, weight_decay, decoupled)
     if not _eligible(p, g, m, v):
         return False
     from ..nn import _kernels
