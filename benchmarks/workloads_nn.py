@@ -11,6 +11,7 @@ Each ``wN_<framework>(quick) -> float`` runs one round (ms per step, or MiB for 
 on a model built once and cached; ``WORKLOADS`` lists them for benchmarks/run.py.
 tensorlib runs through the functional API on raw parameter tensors; PyTorch uses
 its nn modules and optim.SGD, as a PyTorch user would write it. float32, fixed seeds.
+The builders take a ``device``: benchmarks/gpu.py (G1) runs the same models on a GPU.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ from harness import Workload, table  # noqa: E402
 
 import tensorlib as tl  # noqa: E402
 import tensorlib.nn.functional as F  # noqa: E402
-from tensorlib.nn._kernels import sgd_update_  # noqa: E402
+from tensorlib.optim import _fused  # noqa: E402
 
 LR = 0.01
 _CACHE: dict = {}
@@ -73,24 +74,28 @@ def _torch():
 
 
 # --- tensorlib ------------------------------------------------------------------------------
-def _p(rng, shape, fan_in):
-    a = rng.uniform(-1, 1, shape) / np.sqrt(fan_in)
-    return tl.tensor(a.astype(np.float32), requires_grad=True)
+def _params(device, seed_shapes):
+    """Parameters for (shape, fan_in) pairs, uniform in +-1/sqrt(fan_in), seed 0."""
+    rng = np.random.default_rng(0)
+    return rng, [tl.tensor((rng.uniform(-1, 1, shape) / np.sqrt(fan_in)).astype(np.float32),
+                           device=device, requires_grad=True) for shape, fan_in in seed_shapes]
 
 
 def _tl_sgd(params):
+    """Plain SGD through the fused in-place kernel of the parameters' device (Cython on the
+    CPU, one CUDA kernel per parameter on a GPU); under capture it records tensor ops."""
     with tl.no_grad():
         for p in params:
-            sgd_update_(p, p.grad, lr=LR)
+            if not _fused.sgd(p, p.grad, None, LR, 0.0, 0.0, 0.0, False, {}):
+                p.sub_(LR * p.grad)
             p.grad = None
 
 
-def tl_mlp(batch=128):
-    rng = np.random.default_rng(0)
-    ps = [_p(rng, (512, 784), 784), _p(rng, (512,), 784), _p(rng, (512, 512), 512),
-          _p(rng, (512,), 512), _p(rng, (10, 512), 512), _p(rng, (10,), 512)]
-    x = tl.tensor(rng.standard_normal((batch, 784)).astype(np.float32))
-    y = tl.tensor(rng.integers(0, 10, batch))
+def tl_mlp(batch=128, device="cpu"):
+    rng, ps = _params(device, [((512, 784), 784), ((512,), 784), ((512, 512), 512),
+                               ((512,), 512), ((10, 512), 512), ((10,), 512)])
+    x = tl.tensor(rng.standard_normal((batch, 784)).astype(np.float32), device=device)
+    y = tl.tensor(rng.integers(0, 10, batch), device=device)
 
     def step():
         h = F.relu(F.linear(x, ps[0], ps[1]))
@@ -102,13 +107,12 @@ def tl_mlp(batch=128):
     return step
 
 
-def tl_convnet(batch=64):
-    rng = np.random.default_rng(0)
-    ps = [_p(rng, (32, 1, 5, 5), 25), _p(rng, (32,), 25), _p(rng, (64, 32, 5, 5), 800),
-          _p(rng, (64,), 800), _p(rng, (1024, 3136), 3136), _p(rng, (1024,), 3136),
-          _p(rng, (10, 1024), 1024), _p(rng, (10,), 1024)]
-    x = tl.tensor(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32))
-    y = tl.tensor(rng.integers(0, 10, batch))
+def tl_convnet(batch=64, device="cpu"):
+    rng, ps = _params(device, [((32, 1, 5, 5), 25), ((32,), 25), ((64, 32, 5, 5), 800),
+                               ((64,), 800), ((1024, 3136), 3136), ((1024,), 3136),
+                               ((10, 1024), 1024), ((10,), 1024)])
+    x = tl.tensor(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32), device=device)
+    y = tl.tensor(rng.integers(0, 10, batch), device=device)
 
     def step():
         h = F.max_pool2d(F.relu(F.conv2d(x, ps[0], ps[1], padding=2)), 2)
@@ -121,15 +125,14 @@ def tl_convnet(batch=64):
     return step
 
 
-def tl_lstm(vocab=64, emb=64, hidden=256, seq=32, batch=32):
-    rng = np.random.default_rng(0)
-    ps = [_p(rng, (vocab, emb), 1), _p(rng, (4 * hidden, emb), hidden),
-          _p(rng, (4 * hidden, hidden), hidden), _p(rng, (4 * hidden,), hidden),
-          _p(rng, (4 * hidden,), hidden), _p(rng, (vocab, hidden), hidden),
-          _p(rng, (vocab,), hidden)]
-    x = tl.tensor(rng.integers(0, vocab, (batch, seq)))
-    y = tl.tensor(rng.integers(0, vocab, (batch, seq)))
-    zeros = tl.zeros(batch, hidden)
+def tl_lstm(vocab=64, emb=64, hidden=256, seq=32, batch=32, device="cpu"):
+    rng, ps = _params(device, [((vocab, emb), 1), ((4 * hidden, emb), hidden),
+                               ((4 * hidden, hidden), hidden), ((4 * hidden,), hidden),
+                               ((4 * hidden,), hidden), ((vocab, hidden), hidden),
+                               ((vocab,), hidden)])
+    x = tl.tensor(rng.integers(0, vocab, (batch, seq)), device=device)
+    y = tl.tensor(rng.integers(0, vocab, (batch, seq)), device=device)
+    zeros = tl.zeros(batch, hidden, device=device)
 
     def step():
         h = c = zeros
@@ -148,16 +151,19 @@ def tl_lstm(vocab=64, emb=64, hidden=256, seq=32, batch=32):
 
 
 # --- PyTorch ---------------------------------------------------------------------------------
-def torch_model(kind: str, batch: int):
+def torch_model(kind: str, batch: int, device: str = "cpu"):
     torch = _torch()
     nn, TF = torch.nn, torch.nn.functional
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
+
+    def data(a):
+        return torch.tensor(a, device=device)
     if kind == "mlp":
         m = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
                           nn.Linear(512, 10))
-        x = torch.tensor(rng.standard_normal((batch, 784)).astype(np.float32))
-        y = torch.tensor(rng.integers(0, 10, batch))
+        x = data(rng.standard_normal((batch, 784)).astype(np.float32))
+        y = data(rng.integers(0, 10, batch))
 
         def loss_fn():
             return TF.cross_entropy(m(x), y)
@@ -165,8 +171,8 @@ def torch_model(kind: str, batch: int):
         m = nn.Sequential(nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Flatten(), nn.Linear(3136, 1024), nn.ReLU(), nn.Linear(1024, 10))
-        x = torch.tensor(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32))
-        y = torch.tensor(rng.integers(0, 10, batch))
+        x = data(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32))
+        y = data(rng.integers(0, 10, batch))
 
         def loss_fn():
             return TF.cross_entropy(m(x), y)
@@ -175,8 +181,8 @@ def torch_model(kind: str, batch: int):
         m = nn.ModuleDict(dict(emb=nn.Embedding(vocab, emb),
                                rnn=nn.LSTM(emb, hidden, batch_first=True),
                                out=nn.Linear(hidden, vocab)))
-        x = torch.tensor(rng.integers(0, vocab, (batch, seq)))
-        y = torch.tensor(rng.integers(0, vocab, (batch, seq)))
+        x = data(rng.integers(0, vocab, (batch, seq)))
+        y = data(rng.integers(0, vocab, (batch, seq)))
 
         def loss_fn():
             hs, _ = m["rnn"](m["emb"](x))
@@ -185,9 +191,9 @@ def torch_model(kind: str, batch: int):
         vocab, emb, hidden, seq = 64, 64, 256, 32
         m = nn.ModuleDict(dict(emb=nn.Embedding(vocab, emb), cell=nn.LSTMCell(emb, hidden),
                                out=nn.Linear(hidden, vocab)))
-        x = torch.tensor(rng.integers(0, vocab, (batch, seq)))
-        y = torch.tensor(rng.integers(0, vocab, (batch, seq)))
-        zeros = torch.zeros(batch, hidden)
+        x = data(rng.integers(0, vocab, (batch, seq)))
+        y = data(rng.integers(0, vocab, (batch, seq)))
+        zeros = torch.zeros(batch, hidden, device=device)
 
         def loss_fn():
             h = c = zeros
@@ -196,6 +202,7 @@ def torch_model(kind: str, batch: int):
                 h, c = m["cell"](m["emb"](x[:, t]), (h, c))
                 loss = loss + TF.cross_entropy(m["out"](h), y[:, t])
             return loss / seq
+    m.to(device)
     opt = torch.optim.SGD(m.parameters(), lr=LR)
 
     def step():

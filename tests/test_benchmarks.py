@@ -30,3 +30,23 @@ def test_w4_by_hand_bound_computes_the_same_step():
                            "--quick"], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "by hand with the graph rewrites" in proc.stdout
+
+
+def test_gpu_benchmark_harness_runs_on_the_cpu(tmp_path):
+    # G1 (benchmarks/gpu.py) needs a GPU for its figures; --device cpu runs the same code
+    # (the workloads_nn builders, capture, the PyTorch side, profiling) so that a GPU session
+    # does not spend its minutes on a broken script
+    out = tmp_path / "g1.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--quick",
+                           "--device", "cpu", "--only", "W2,W2c,W4,W4c", "--profile", "W2",
+                           "--json", str(out)], capture_output=True, text=True, timeout=600,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    rows = {r["id"]: r for r in res["rows"]}
+    assert set(rows) == {"W2", "W2c", "W4", "W4c"}
+    for r in rows.values():
+        assert not [k for k in r if k.endswith("_error")], r
+        assert r["tensorlib"] and all(v > 0 for v in r["tensorlib"])
+    assert res["meta"]["device"] == "cpu"
+    assert "tensorlib._core.apply" in res["profiles"]["W2"]
