@@ -114,6 +114,43 @@ def test_optimizers_route_cuda_parameters_to_the_cuda_kernels(make_opt, monkeypa
     np.testing.assert_array_equal(p.numpy(), 1.0)   # only the (stand-in) kernel may update
 
 
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_layer_norm_bindings_glue_with_stand_in_kernels(data, monkeypatch):
+    """Runs anywhere: the CUDA bindings of layer_norm / layer_norm_grad (reshapes, argument
+    order, which arrays reach the kernel) on NumPy arrays, with stand-ins that keep the
+    contract of tensorlib.cuda.kernels: rows are the trailing ``n_last`` dims, statistics
+    come one per row. test_kernel_layer_norm checks the real kernels against that contract."""
+    from tensorlib.cuda import bindings, kernels
+    fwd, bwd = BY_ID["layer_norm"], BY_ID["layer_norm_grad"]
+
+    def stat_shape(x, n_last):
+        return x.shape[:x.ndim - n_last] + (1,) * n_last
+
+    def layer_norm(x, w, b, eps, n_last=1):
+        wb = [a for a in (w, b) if a is not None]
+        affine = ("w" if w is not None else "") + ("b" if b is not None else "")
+        y, mean, rstd = fwd.ref(x, *wb, eps=eps, ndim=n_last, affine=affine)
+        return y, mean.reshape(-1), rstd.reshape(-1)
+
+    def layer_norm_backward_input(x, g, w, mean, rstd, n_last=1, gmean=None, grstd=None):
+        stat = stat_shape(x, n_last)
+        gm, gr = (np.zeros(stat) if v is None else v.reshape(stat) for v in (gmean, grstd))
+        return bwd.ref(x, mean.reshape(stat), rstd.reshape(stat), g, gm, gr,
+                       *([] if w is None else [w]), ndim=n_last)[0]
+    with monkeypatch.context() as mp:   # undone after each example, not after the test
+        mp.setattr(kernels, "layer_norm", layer_norm)
+        mp.setattr(kernels, "layer_norm_backward_input", layer_norm_backward_input)
+        for case, bound in ((fwd, bindings._layer_norm), (bwd, bindings._layer_norm_grad)):
+            arrays, params = draw_inputs(case, data.draw)
+            got, want = bound(*arrays, **params), case.ref(*arrays, **params)
+            assert len(got) == len(want) == 3
+            for g, w in zip(got, want):
+                assert g.shape == w.shape and g.dtype == w.dtype
+                np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
 # --- on a GPU ----------------------------------------------------------------------------------
 def _cmp(got, want, rtol, atol, what):
     got, want = np.asarray(got), np.asarray(want)
@@ -505,6 +542,13 @@ def test_kernel_layer_norm(affine):
     r = 1 / np.sqrt(x.var(1, keepdims=True) + 1e-5)
     ref = r * (gw_ - gw_.mean(1, keepdims=True) - xhat * (gw_ * xhat).mean(1, keepdims=True))
     np.testing.assert_allclose(gx, ref, rtol=1e-9, atol=1e-9)
+    # the statistics are outputs too: their gradients add (gmean - grstd rstd^2 xhat) / D
+    gm, gr = rng.standard_normal(6), rng.standard_normal(6)
+    gx2 = K.layer_norm_backward_input(cp.asarray(x), cp.asarray(g),
+                                      None if w is None else cp.asarray(w), mean, rstd,
+                                      gmean=cp.asarray(gm), grstd=cp.asarray(gr)).get()
+    ref2 = ref + (gm[:, None] - gr[:, None] * r ** 2 * xhat) / x.shape[1]
+    np.testing.assert_allclose(gx2, ref2, rtol=1e-9, atol=1e-9)
 
 
 @gpu

@@ -190,6 +190,42 @@ BINDINGS["sub"] = _binary("sub", "subtract")
 BINDINGS["mul"] = _binary("mul", "multiply")
 
 
+# --- layer norm: one block per row each way (statistics two-pass, in the row's registers) -----
+def _ln_rows(x, ndim):
+    """(rows, statistics' shape) of layer_norm over the trailing ``ndim`` dims of ``x``."""
+    lead = x.shape[:x.ndim - ndim]
+    return int(np.prod(lead, dtype=np.int64)), lead + (1,) * ndim
+
+
+@_bind("layer_norm")
+def _layer_norm(x, *wb, eps, ndim, affine):
+    if x.dtype.name not in _KERNEL_FLOATS or not x.size or any(a.dtype != x.dtype for a in wb):
+        return _generic("layer_norm")(x, *wb, eps=eps, ndim=ndim, affine=affine)
+    from ..ops.nn_norm import _split_affine
+    from .kernels import layer_norm
+    w, b = _split_affine(wb, affine)
+    y, mean, rstd = layer_norm(x, w, b, eps, n_last=ndim)
+    _, stat = _ln_rows(x, ndim)
+    return (y, mean.astype(x.dtype, copy=False).reshape(stat),
+            rstd.astype(x.dtype, copy=False).reshape(stat))
+
+
+@_bind("layer_norm_grad")
+def _layer_norm_grad(x, mean, rstd, gy, gmean, grstd, *w, ndim):
+    rows, stat = _ln_rows(x, ndim)
+    if (x.dtype.name not in _KERNEL_FLOATS or not x.size or gy.shape != x.shape
+            or not mean.shape == rstd.shape == gmean.shape == grstd.shape == stat
+            or any(a.dtype != x.dtype for a in (mean, rstd, gy, gmean, grstd, *w))):
+        return _generic("layer_norm_grad")(x, mean, rstd, gy, gmean, grstd, *w, ndim=ndim)
+    from .kernels import layer_norm_backward_input
+    dx = layer_norm_backward_input(x, gy, w[0] if w else None, mean, rstd, ndim, gmean, grstd)
+    # the weight and bias gradients: sums over the rows of gy * xhat and of gy
+    ns = x.shape[x.ndim - ndim:]
+    xhat = (x.reshape(rows, -1) - mean.reshape(rows, 1)) * rstd.reshape(rows, 1)
+    g2 = gy.reshape(rows, -1)
+    return dx, (g2 * xhat).sum(axis=0).reshape(ns), g2.sum(axis=0).reshape(ns)
+
+
 # --- LSTM cell: the gate nonlinearities and the state update in one pass ----------------------
 @_bind("lstm_cell")
 def _lstm_cell(gates, c):

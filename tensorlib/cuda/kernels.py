@@ -332,20 +332,24 @@ def layer_norm(x, weight, bias, eps: float, n_last: int = 1):
     return y.astype(dt, copy=False), mean, rstd
 
 
-def layer_norm_backward_input(x, g, weight, mean, rstd, n_last: int = 1):
-    """d loss / d x of layer_norm (weight/bias gradients are plain reductions)."""
+def layer_norm_backward_input(x, g, weight, mean, rstd, n_last: int = 1, gmean=None,
+                              grstd=None):
+    """d loss / d x of layer_norm (weight/bias gradients are plain reductions); ``gmean``
+    and ``grstd`` (one per row, optional) are the gradients reaching the statistics."""
     cp = _cupy()
     a, dt = _work(x)
     ga = cp.ascontiguousarray(g, dtype=a.dtype)
     cols = int(np.prod(a.shape[a.ndim - n_last:], dtype=np.int64))
     rows = a.size // cols if cols else 0
-    w = None if weight is None else cp.ascontiguousarray(weight, dtype=a.dtype).reshape(-1)
+
+    def rowwise(v):
+        return _null() if v is None else cp.ascontiguousarray(v, dtype=a.dtype).reshape(-1)
     gx = cp.empty_like(a)
     if rows and cols:
         f = function(S.NORM, f"layernorm_bwd<{_t(a.dtype)}>")
         f(_rows_grid(rows), _row_threads(cols),
-          (a, ga, w if w is not None else _null(), cp.ascontiguousarray(mean, dtype=a.dtype),
-           cp.ascontiguousarray(rstd, dtype=a.dtype), gx, _i64(rows), _i64(cols)))
+          (a, ga, rowwise(weight), rowwise(mean), rowwise(rstd), rowwise(gmean), rowwise(grstd),
+           gx, _i64(rows), _i64(cols)))
     return gx.astype(dt, copy=False)
 
 

@@ -432,11 +432,15 @@ __global__ void layernorm_fwd(const T* __restrict__ x, const T* __restrict__ w,
     }
 }
 
-// gx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)) with gw = g * w (w may be null).
+// gx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)) with gw = g * w (w may be null),
+// plus (gmean - grstd * rstd^2 * xhat) / cols when the statistics, outputs of the op too,
+// have gradients (gmean, grstd: one per row, may be null).
 template <typename T>
 __global__ void layernorm_bwd(const T* __restrict__ x, const T* __restrict__ g,
                               const T* __restrict__ w, const T* __restrict__ mean,
-                              const T* __restrict__ rstd, T* __restrict__ gx, i64 rows, i64 cols) {
+                              const T* __restrict__ rstd, const T* __restrict__ gmean,
+                              const T* __restrict__ grstd, T* __restrict__ gx, i64 rows,
+                              i64 cols) {
     __shared__ T sh[32];
     for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
         const T* xr = x + r * cols;
@@ -450,9 +454,12 @@ __global__ void layernorm_bwd(const T* __restrict__ x, const T* __restrict__ g,
         }
         a = block_sum(a, sh) / T(cols);
         c = block_sum(c, sh) / T(cols);
+        const T gm = gmean ? gmean[r] / T(cols) : T(0);
+        const T gs = grstd ? grstd[r] * rs * rs / T(cols) : T(0);
         for (i64 j = threadIdx.x; j < cols; j += blockDim.x) {
             const T gw = w ? gr[j] * w[j] : gr[j];
-            gx[r * cols + j] = rs * (gw - a - (xr[j] - mu) * rs * c);
+            const T xh = (xr[j] - mu) * rs;
+            gx[r * cols + j] = rs * (gw - a - xh * c) + gm - gs * xh;
         }
     }
 }
