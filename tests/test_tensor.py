@@ -231,3 +231,19 @@ def test_device_objects():
     x = tl.ones(2)
     y = x.to("cpu:1")
     assert y.device == "cpu:1" and y.to("cpu").device == "cpu"
+
+
+def test_to_takes_a_dtype_or_a_tensor_as_pytorch_does():
+    x = tl.ones(2, requires_grad=True)
+    assert x.to(tl.float64).dtype == np.float64 and x.to("float16").dtype == np.float16
+    assert x.to(np.int64).dtype == np.int64
+    y = x.to("cpu:1", tl.float64)
+    assert y.device == "cpu:1" and y.dtype == np.float64
+    z = x.to(y)                       # another tensor's device and dtype
+    assert z.device == "cpu:1" and z.dtype == np.float64
+    x.to(tl.float64).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])
+    with pytest.raises(TypeError, match="two dtypes"):
+        x.to(tl.float64, tl.float16)
+    with pytest.raises(ValueError, match="invalid device"):
+        x.to("gpu")
