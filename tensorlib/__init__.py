@@ -49,6 +49,7 @@ from .ops.linalg import dot, einsum, matmul, outer, tensordot
 from .ops.reduction import (all, amax, amin, any, argmax, argmin, cumprod, cumsum, logsumexp,
                             max, mean, min, norm, prod, std, sum, var)
 from .ops.registry import REGISTRY, OpDef
+from .ops.sorting import argsort, sort, topk
 from .ops.shape import (astype, broadcast_to, cat, chunk, clone, concat, concatenate, expand,
                         expand_dims, flatten, flip, pad, permute, repeat, reshape, roll, split,
                         split_sizes, squeeze, stack, swapaxes, tile, to_device, transpose, tril,

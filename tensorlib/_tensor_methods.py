@@ -13,6 +13,7 @@ from .ops import indexing as I
 from .ops import linalg as L
 from .ops import reduction as R
 from .ops import shape as S
+from .ops import sorting as SO
 from .ops._util import promote_for_scalar, weak_scalar
 
 _SCALARS = (int, float, bool, np.number, np.bool_)
@@ -221,6 +222,8 @@ _METHODS = {
     "take_along_axis": I.take_along_axis, "gather": I.take_along_axis, "take": I.take,
     "scatter_add": I.scatter_add, "masked_fill": I.masked_fill, "index_select": I.index_select,
     "index_add": I.index_add,
+    # sorting
+    "sort": SO.sort, "argsort": SO.argsort, "topk": SO.topk,
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)

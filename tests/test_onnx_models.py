@@ -273,3 +273,23 @@ def test_not_an_onnx_file(tmp_path):
     p.write_bytes(b"\x00garbage" * 10)
     with pytest.raises(ValueError, match="not a valid ONNX model"):
         tl.onnx.load(p)
+
+
+@pytest.mark.parametrize("largest", [0, 1])
+def test_topk_imports_and_matches_onnxruntime(largest):
+    from onnx import TensorProto, helper, numpy_helper
+    ort = pytest.importorskip("onnxruntime")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 7])
+    outs = [helper.make_tensor_value_info(n, t, None)
+            for n, t in (("v", TensorProto.FLOAT), ("i", TensorProto.INT64))]
+    k = numpy_helper.from_array(np.array([3], np.int64), "k")
+    node = helper.make_node("TopK", ["x", "k"], ["v", "i"], axis=1, largest=largest)
+    model = helper.make_model(helper.make_graph([node], "g", [x], outs, [k]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    a = np.random.default_rng(0).integers(0, 3, (3, 7)).astype(np.float32)   # ties
+    want = ort.InferenceSession(model.SerializeToString(),
+                                providers=["CPUExecutionProvider"]).run(None, {"x": a})
+    with tl.no_grad():
+        got = tl.onnx.load(model)(a)
+    np.testing.assert_array_equal(got[0].numpy(), want[0])
+    np.testing.assert_array_equal(got[1].numpy(), want[1])

@@ -93,3 +93,26 @@ def test_reduction_gradients_match_torch(name):
     (f_tl(x) * tl.tensor(w)).sum().backward()
     (f_pt(y) * torch.tensor(w)).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort_and_topk_match_torch_with_ties_and_nan(descending):
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, 4, (6, 9)).astype(np.float64)   # many ties
+    a[1, 3] = a[4, 0] = np.nan                           # NaN sorts as the largest value
+    x, y = tl.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    for axis in (0, 1, -1):
+        v, i = tl.sort(x, axis=axis, descending=descending)
+        tv, ti = torch.sort(y, dim=axis, descending=descending, stable=True)
+        np.testing.assert_array_equal(i.numpy(), ti.numpy())
+        np.testing.assert_array_equal(v.numpy(), tv.detach().numpy())
+        np.testing.assert_array_equal(tl.argsort(x, axis, descending).numpy(), ti.numpy())
+    b = np.random.default_rng(3).permutation(54).reshape(6, 9).astype(np.float64)  # no ties
+    x, y = tl.tensor(b, requires_grad=True), torch.tensor(b, requires_grad=True)
+    v, i = x.topk(4, axis=1, largest=descending)
+    tv, ti = y.topk(4, dim=1, largest=descending)
+    np.testing.assert_array_equal(i.numpy(), ti.numpy())
+    w = rng.standard_normal((6, 4))
+    (v * tl.tensor(w)).sum().backward()
+    (tv * torch.tensor(w)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), y.grad.numpy())

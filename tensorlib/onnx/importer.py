@@ -766,6 +766,19 @@ def _argmax(b, n, ins, at):
                  keepdims=bool(at.get("keepdims", 1)))]
 
 
+@imp("TopK")
+def _topk(b, n, ins, at):
+    if b.opset < 10:
+        raise NotImplementedError("ONNX import: TopK before opset 10 (k as an attribute)")
+    x = ins[0]
+    axis = _ax(at.get("axis", -1), x.ndim)
+    k = int(b.array(ins[1], "TopK k").reshape(-1)[0])
+    order = b.op("argsort", x, axis=axis, descending=bool(at.get("largest", 1)))
+    # (sorted=0 allows any order; sorted order is one of them)
+    idx = b.op("slice", order, index=(slice(None),) * axis + (slice(0, k),))
+    return [b.op("take_along_axis", x, idx, axis=axis), idx]
+
+
 @imp("CumSum")
 def _cumsum(b, n, ins, at):
     x = ins[0]

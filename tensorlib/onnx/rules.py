@@ -356,6 +356,19 @@ RULES["argmax"] = _arg("ArgMax")
 RULES["argmin"] = _arg("ArgMin")
 
 
+@rule("argsort")
+def _argsort(ctx, n):
+    # TopK over the whole axis sorts it; ONNX puts the lower index first among equal
+    # values, ascending or descending, which is argsort's stable order
+    x = ctx.name(n.inputs[0])
+    axis = int(n.attrs["axis"])
+    d = n.inputs[0].shape[axis]
+    k = ctx.ints([d]) if d is not None else ctx.op(
+        "Gather", [ctx.op("Shape", [x]), ctx.ints([axis])], axis=0)
+    return ctx.op("TopK", [x, k], n_out=2, axis=axis,
+                  largest=int(bool(n.attrs["descending"])), sorted=1)[1]
+
+
 @rule("cumsum")
 def _cumsum(ctx, n):
     x = ctx.cast(ctx.name(n.inputs[0]), _dt(n.inputs[0]), _dt(n.out))

@@ -1,0 +1,111 @@
+"""Sorting: ``argsort`` (one registry op) and ``sort`` / ``topk`` built on it.
+
+``sort`` and ``topk`` gather the values with ``take_along_axis`` at the indices ``argsort``
+gives, so their gradients (and gradients of gradients) flow back through that gather and
+no sort needs a backward rule of its own. Sorts are stable: equal values keep their order,
+ascending or descending (as ``torch.sort(stable=True)`` and ONNX TopK). NaN counts as the
+largest value.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._apply import apply
+from .._tensor import Tensor
+from ._util import norm_axis, numel, to_tensor
+from .indexing import take_along_axis
+from .nn_util import io_cost
+from .registry import OpDef, register
+from .shape import reshape
+
+
+def _argsort_fwd(xp, x, *, axis, descending):
+    kind = {"kind": "stable"} if xp is np else {}   # CuPy's sorts are stable already
+    if not descending:
+        return xp.argsort(x, axis=axis, **kind).astype(np.int64, copy=False)
+    # descending and still stable: sort the reversed axis ascending, then read it backwards,
+    # so that among equal values the first in the input comes first
+    r = xp.flip(xp.argsort(xp.flip(x, axis), axis=axis, **kind), axis)
+    return (x.shape[axis] - 1 - r).astype(np.int64, copy=False)
+
+
+def _argsort_infer(x, *, axis, descending):
+    shape, dt = x
+    if not len(shape):
+        raise ValueError("argsort: needs at least one dimension")
+    if np.dtype(dt).kind == "c":
+        raise TypeError(f"argsort: complex values have no order, got {np.dtype(dt)}")
+    return tuple(shape), np.dtype(np.int64)
+
+
+def _argsort_flops(ins, outs, *, axis, descending):
+    n = ins[0][0][axis] or 2      # n log n comparisons per sorted line
+    return numel(ins[0][0]) * max(1.0, math.log2(n))
+
+
+ARGSORT = register(OpDef(
+    "argsort", _argsort_fwd, infer=_argsort_infer, cost=io_cost(_argsort_flops),
+    doc="Indices that sort ``x`` along ``axis`` (stable)."))
+
+
+def _prepare(x, axis: int, op: str) -> tuple[Tensor, int, bool]:
+    """(x as at least 1-d, the normalised axis, whether x was 0-d)."""
+    x = to_tensor(x)
+    scalar = x.ndim == 0
+    if scalar:
+        x = reshape(x, (1,))
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+    return x, norm_axis(int(axis), x.ndim, op), scalar
+
+
+def argsort(x, axis: int = -1, descending: bool = False) -> Tensor:
+    """Indices (int64) that sort ``x`` along ``axis``; stable, NaN last ascending.
+
+    >>> tl.argsort(tl.tensor([3.0, 1.0, 2.0]))
+    tensor([1, 2, 0])
+    """
+    x, ax, scalar = _prepare(x, axis, "argsort")
+    idx = apply(ARGSORT, x, axis=ax, descending=bool(descending))
+    return reshape(idx, ()) if scalar else idx
+
+
+def sort(x, axis: int = -1, descending: bool = False) -> tuple[Tensor, Tensor]:
+    """``(values, indices)`` of ``x`` sorted along ``axis``; differentiable in the values.
+
+    >>> values, indices = tl.sort(tl.tensor([3.0, 1.0, 2.0]), descending=True)
+    >>> values
+    tensor([3., 2., 1.])
+    """
+    x, ax, scalar = _prepare(x, axis, "sort")
+    idx = apply(ARGSORT, x, axis=ax, descending=bool(descending))
+    values = take_along_axis(x, idx, ax)
+    if scalar:
+        return reshape(values, ()), reshape(idx, ())
+    return values, idx
+
+
+def topk(x, k: int, axis: int = -1, largest: bool = True,
+         sorted: bool = True) -> tuple[Tensor, Tensor]:
+    """The ``k`` largest (``largest=False``: smallest) values along ``axis`` and their
+    indices, in order; ties keep their input order. Differentiable in the values.
+
+    >>> tl.topk(tl.tensor([[1.0, 5.0, 3.0]]), 2)[1]
+    tensor([[1, 2]])
+    """
+    x, ax, scalar = _prepare(x, axis, "topk")
+    n = x.shape[ax]
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+        raise TypeError(f"topk: k must be an int, got {k!r}")
+    if n is not None and not 0 <= k <= n:
+        raise ValueError(f"topk: k={k} is out of range for a dimension of size {n} "
+                         f"(axis {ax} of shape {tuple(x.shape)})")
+    del sorted   # the values always come out in order (a sorted result is a valid unsorted one)
+    order = apply(ARGSORT, x, axis=ax, descending=bool(largest))
+    idx = order[(slice(None),) * ax + (slice(0, int(k)),)]
+    values = take_along_axis(x, idx, ax)
+    if scalar and k == 1:     # a 0-d input gives 0-d results, as PyTorch's topk
+        return reshape(values, ()), reshape(idx, ())
+    return values, idx
