@@ -48,6 +48,7 @@ from .ops.indexing import (gather, getitem, index_add, index_select, masked_fill
 from .ops.linalg import dot, einsum, matmul, outer, tensordot
 from .ops.reduction import (all, amax, amin, any, argmax, argmin, cumprod, cumsum, logsumexp,
                             max, mean, min, norm, prod, std, sum, var)
+from .ops.nn_act import log_softmax, softmax
 from .ops.registry import REGISTRY, OpDef
 from .ops.sorting import argsort, sort, topk
 from .ops.shape import (astype, broadcast_to, cat, chunk, clone, concat, concatenate, expand,

@@ -13,6 +13,7 @@ from .ops import indexing as I
 from .ops import linalg as L
 from .ops import reduction as R
 from .ops import shape as S
+from .ops import nn_act as A
 from .ops import sorting as SO
 from .ops._util import promote_for_scalar, weak_scalar
 
@@ -224,6 +225,8 @@ _METHODS = {
     "index_add": I.index_add,
     # sorting
     "sort": SO.sort, "argsort": SO.argsort, "topk": SO.topk,
+    # normalised exponentials (also in tl.nn.functional)
+    "softmax": A.softmax, "log_softmax": A.log_softmax,
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)

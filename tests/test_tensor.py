@@ -247,3 +247,12 @@ def test_to_takes_a_dtype_or_a_tensor_as_pytorch_does():
         x.to(tl.float64, tl.float16)
     with pytest.raises(ValueError, match="invalid device"):
         x.to("gpu")
+
+
+def test_softmax_as_a_method_and_at_top_level():
+    x = tl.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    want = np.exp(x.numpy()) / np.exp(x.numpy()).sum(1, keepdims=True)
+    np.testing.assert_allclose(x.softmax(1).numpy(), want, rtol=1e-6)
+    np.testing.assert_allclose(tl.softmax(x, dim=-1).numpy(), want, rtol=1e-6)
+    np.testing.assert_allclose(x.log_softmax(axis=1).numpy(), np.log(want), rtol=1e-5)
+    assert tl.log_softmax is tl.nn.functional.log_softmax
