@@ -751,3 +751,31 @@ def test_loaded_graphs_and_onnx_imports_run_on_cuda(tmp_path):
     assert all(t.device.type == "cuda" for t in om.parameters())
     with tl.no_grad():
         np.testing.assert_allclose(om(x).numpy(), m(x).numpy(), rtol=1e-4, atol=1e-5)
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-10), ("float32", 2e-5)])
+def test_captured_lstm_training_step_on_cuda_equals_eager(dtype, rtol):
+    # the W4 shape of step with every rewrite of the optimize pipeline (re-derived backward,
+    # batched losses, projected tables, one scatter-add), run by the executor on cuda
+    from test_graph_rederive import _run_both
+    f = _run_both(dtype=dtype, rtol=rtol, device="cuda")
+    g = f.graphs[-1]
+    assert g._rederive_why is None and g.op_counts()["cross_entropy"] == 1
+    assert "sgd_gemm" not in g.op_counts()     # the BLAS-fused update is CPU-only
+
+
+@gpu
+@pytest.mark.gpu
+def test_captured_mlp_and_convnet_steps_on_cuda_equal_eager():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from workloads_nn import tl_convnet, tl_mlp
+    for make in (lambda: tl_mlp(16, "cuda"), lambda: tl_convnet(4, "cuda")):
+        eager, captured = make(), make()
+        f = tl.function(captured)
+        for _ in range(3):
+            np.testing.assert_allclose(f().numpy(), eager().numpy(), rtol=1e-4, atol=1e-5)
+        assert f.trace_count == 1

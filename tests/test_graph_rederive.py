@@ -27,20 +27,21 @@ class Scale(tl.autograd.Function):
 
 def lstm_lm(vocab=7, emb=5, hidden=6, seq=5, batch=4, dtype="float64", seed=0,
             padding_idx=None, detach_at=None, hook=None, custom=False, retain=False,
-            zero_grad=True):
+            zero_grad=True, device="cpu"):
     """A char-LSTM language model step (W4's shape of computation, small), its parameters and
-    data; ``step(x, y)`` runs forward, backward and an SGD update and returns the loss."""
+    data on ``device``; ``step(x, y)`` runs forward, backward and an SGD update and returns
+    the loss."""
     rng = np.random.default_rng(seed)
     shapes = [(vocab, emb), (4 * hidden, emb), (4 * hidden, hidden), (4 * hidden,),
               (4 * hidden,), (vocab, hidden), (vocab,)]
-    ps = [tl.tensor((rng.standard_normal(s) * 0.4).astype(dtype), requires_grad=True)
-          for s in shapes]
+    ps = [tl.tensor((rng.standard_normal(s) * 0.4).astype(dtype), device=device,
+                    requires_grad=True) for s in shapes]
     opt = tl.optim.SGD(ps, lr=0.5)
     if hook is not None:
         ps[2].register_hook(hook)
 
     def step(x, y):
-        h = c = tl.zeros(batch, hidden, dtype=dtype)
+        h = c = tl.zeros(batch, hidden, dtype=dtype, device=device)
         loss = None
         for t in range(seq):
             e = F.embedding(x[:, t], ps[0], padding_idx=padding_idx)
@@ -59,8 +60,8 @@ def lstm_lm(vocab=7, emb=5, hidden=6, seq=5, batch=4, dtype="float64", seed=0,
         loss.backward()
         opt.step()
         return loss
-    x = tl.tensor(rng.integers(0, vocab, (batch, seq)))
-    y = tl.tensor(rng.integers(0, vocab, (batch, seq)))
+    x = tl.tensor(rng.integers(0, vocab, (batch, seq)), device=device)
+    y = tl.tensor(rng.integers(0, vocab, (batch, seq)), device=device)
     return step, ps, x, y
 
 
