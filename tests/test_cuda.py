@@ -779,3 +779,6 @@ def test_captured_mlp_and_convnet_steps_on_cuda_equal_eager():
         for _ in range(3):
             np.testing.assert_allclose(f().numpy(), eager().numpy(), rtol=1e-4, atol=1e-5)
         assert f.trace_count == 1
+        updates = [a.attrs.get("update") for a in f.graphs[-1].assigns
+                   if a.attrs.get("slot") == "data"]
+        assert updates and set(updates) == {"sgd"}, updates   # one SGD kernel per parameter

@@ -35,14 +35,19 @@ def _set_grad(owner, arr) -> None:
 
 
 def _sgd_inplace(t, g, lr: float) -> None:
-    """``t -= lr * g`` in the variable's storage (the Cython kernel when it applies)."""
+    """``t -= lr * g`` in the variable's storage (one fused kernel when it applies: Cython on
+    the CPU, tensorlib.cuda's SGD kernel on a GPU)."""
     p = t._data
-    if (isinstance(p, np.ndarray) and p.flags.c_contiguous and p.flags.writeable
-            and p.dtype in (np.float32, np.float64) and g.dtype == p.dtype and p.size):
+    fused = (p.flags.c_contiguous and p.dtype in (np.float32, np.float64) and g.dtype == p.dtype
+             and g.shape == p.shape and p.size)
+    if fused and isinstance(p, np.ndarray) and p.flags.writeable:
         from .. import _ops
         gf = np.ascontiguousarray(g).reshape(-1)
         pf = p.reshape(-1)
         _ops.sgd_update(pf, gf, pf, lr, 0.0, 0.0, 0.0, False, False)
+    elif fused and hasattr(p, "__cuda_array_interface__"):
+        from ..cuda.kernels import sgd_update_
+        sgd_update_(p, g, None, lr)
     else:
         p -= lr * g
     t._version[0] += 1

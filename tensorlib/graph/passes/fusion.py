@@ -29,8 +29,8 @@ def _elementwise(n) -> bool:
 
 def fuse_sgd_updates(g) -> int:
     """Known chain: ``p <- assign(sub(p, mul(lr, grad)))`` on a float data variable becomes an
-    assign with ``update="sgd"`` that the executor runs as the in-place Cython SGD kernel
-    (no temporary, no copy back)."""
+    assign with ``update="sgd"`` that the executor runs as one in-place SGD kernel (Cython on
+    the CPU, tensorlib.cuda's on a GPU): no temporary, no copy back."""
     users = users_of(g)
     out_ids = {v.id for v in g.outputs}
     changed = 0
@@ -39,7 +39,7 @@ def fuse_sgd_updates(g) -> int:
         if a.attrs.get("slot") != "data" or len(a.inputs) != 1 or "update" in a.attrs:
             continue
         sub = a.inputs[0].node
-        if sub is None or sub.op != "sub" or not sub.device.startswith("cpu"):
+        if sub is None or sub.op != "sub":
             continue
         var, step = sub.inputs
         if (var.node.op != "variable" or var.node.name != a.attrs["var"]
