@@ -116,3 +116,28 @@ def test_sort_and_topk_match_torch_with_ties_and_nan(descending):
     (v * tl.tensor(w)).sum().backward()
     (tv * torch.tensor(w)).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), y.grad.numpy())
+
+
+@pytest.mark.parametrize("name", ["inv", "solve", "det", "slogdet", "cholesky", "eigh"])
+def test_matrix_function_gradients_match_torch(name):
+    rng = np.random.default_rng(4)
+    a = rng.uniform(-1, 1, (2, 4, 4)) + 4 * np.eye(4)
+    b = rng.standard_normal((2, 4, 3))
+    x, y = tl.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    ls, lt = tl.linalg, torch.linalg
+    f_tl, f_pt = {
+        "inv": (ls.inv, lt.inv),
+        "solve": (lambda m: ls.solve(m, tl.tensor(b)), lambda m: lt.solve(m, torch.tensor(b))),
+        "det": (ls.det, lt.det),
+        "slogdet": (lambda m: ls.slogdet(m)[1], lambda m: lt.slogdet(m)[1]),
+        "cholesky": (lambda m: ls.cholesky(m @ m.mT), lambda m: lt.cholesky(m @ m.mT)),
+        # w and, free of each eigenvector's sign, the products of two entries of a column
+        "eigh": (lambda m: (lambda w, v: w + v[..., 0, :] * v[..., 1, :])(*ls.eigh(m + m.mT)),
+                 lambda m: (lambda w, v: w + v[..., 0, :] * v[..., 1, :])(*lt.eigh(m + m.mT))),
+    }[name]
+    out_tl, out_pt = f_tl(x), f_pt(y)
+    np.testing.assert_allclose(out_tl.numpy(), out_pt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    w = rng.standard_normal(out_pt.shape)
+    (out_tl * tl.tensor(w)).sum().backward()
+    (out_pt * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=1e-8, atol=1e-10)

@@ -766,6 +766,11 @@ def _argmax(b, n, ins, at):
                  keepdims=bool(at.get("keepdims", 1)))]
 
 
+@imp("Det")
+def _det(b, n, ins, at):
+    return [b.op("det", ins[0])]
+
+
 @imp("TopK")
 def _topk(b, n, ins, at):
     if b.opset < 10:

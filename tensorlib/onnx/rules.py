@@ -29,6 +29,11 @@ UNSUPPORTED = {
     "cross_entropy_grad": "a gradient kernel (export inference graphs)",
     "linear_grad": "a gradient kernel (export inference graphs)",
     "layer_norm_grad": "a gradient kernel (export inference graphs)",
+    "inv": "the ONNX standard has no matrix inverse",
+    "solve": "the ONNX standard has no linear solve",
+    "slogdet": "the ONNX standard has no log-determinant (det is exported as Det)",
+    "cholesky": "the ONNX standard has no Cholesky factorisation",
+    "eigh": "the ONNX standard has no eigendecomposition",
 }
 # ops whose rule covers only some attribute values (the rule raises otherwise)
 PARTIAL = {
@@ -376,6 +381,7 @@ def _cumsum(ctx, n):
 
 
 # --- linear algebra ------------------------------------------------------------------------
+RULES["det"] = lambda ctx, n: ctx.op("Det", ctx.ins(n))
 RULES["matmul"] = _binary("MatMul")
 RULES["dot"] = _binary("MatMul")
 

@@ -1,0 +1,240 @@
+"""Matrix functions of square matrices (or stacks of them, ``(..., n, n)``): inv, solve, det,
+slogdet, cholesky, eigh.
+
+Forwards are LAPACK through ``xp.linalg`` (NumPy on the CPU, CuPy's cuSOLVER on a GPU).
+Backward rules are written in tensorlib ops on the op's outputs, so gradients of gradients
+work. ``cholesky`` and ``eigh`` read only the lower triangle (as NumPy and PyTorch do) and
+return the gradient of a symmetric input: symmetrise what you feed them, ``(A + A.mT) / 2``,
+for the gradient to match finite differences taken in every entry.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._apply import apply
+from .._tensor import Tensor
+from ._util import broadcast_shapes, numel, to_float, to_tensor, unbroadcast
+from .nn_util import io_cost
+from .registry import OpDef, register
+
+
+def _mT(x: Tensor) -> Tensor:
+    return x.swapaxes(-1, -2)
+
+
+def _square(op: str, spec) -> tuple:
+    shape, dt = tuple(spec[0]), np.dtype(spec[1])
+    if len(shape) < 2 or (None not in shape[-2:] and shape[-1] != shape[-2]):
+        raise ValueError(f"{op}: expected a square matrix or a stack of them (..., n, n), got "
+                         f"shape {shape}")
+    if dt.kind != "f" or dt.itemsize < 4:
+        raise TypeError(f"{op}: needs float32 or float64 matrices, got {dt}")
+    return shape, dt
+
+
+def _cubic(ins, outs, **attrs):   # flops of an O(n^3) factorisation per matrix
+    shape = ins[0][0]
+    n = shape[-1] or 1
+    return numel(shape[:-2]) * n ** 3
+
+
+def _prepare(a, op: str) -> Tensor:
+    a = to_float(to_tensor(a))
+    _square(op, (a.shape, a.dtype))
+    return a
+
+
+# --- inverse ----------------------------------------------------------------------------------
+def _inv_vjp(n, g):
+    y = n.output(0)
+    return (-(_mT(y) @ g @ _mT(y)),)
+
+
+INV = register(OpDef("inv", lambda xp, a: xp.linalg.inv(a), vjp=_inv_vjp, saves=False,
+                     saves_output=True, infer=lambda a: _square("inv", a),
+                     cost=io_cost(_cubic)))
+
+
+def inv(a) -> Tensor:
+    """The inverse of a square matrix (or of each in a stack).
+
+    >>> tl.linalg.inv(tl.tensor([[2.0, 0.0], [0.0, 4.0]]))
+    tensor([[0.5 , 0.  ],
+            [0.  , 0.25]])
+    """
+    return apply(INV, _prepare(a, "inv"))
+
+
+# --- solve ------------------------------------------------------------------------------------
+def _solve_infer(a, b):
+    sa, dt = _square("solve", a)
+    sb = tuple(b[0])
+    if np.dtype(b[1]) != dt:
+        raise TypeError(f"solve: A and B must have one dtype, got {dt} and {np.dtype(b[1])}")
+    n = sa[-1]
+    if len(sb) == 1:      # one right-hand side vector (NumPy 2's rule: only when B is 1-D)
+        if None not in (n, sb[0]) and sb[0] != n:
+            raise ValueError(f"solve: A {sa} and b {sb} do not align ({n} != {sb[0]})")
+        return sa[:-1], dt
+    if len(sb) < 2 or (None not in (n, sb[-2]) and sb[-2] != n):
+        raise ValueError(f"solve: A {sa} and B {sb} do not align: B must be (..., {n}, k) "
+                         f"or ({n},)")
+    return broadcast_shapes("solve", sa[:-2], sb[:-2]) + sb[-2:], dt
+
+
+def _solve_vjp(n, g):
+    a, b = n.inputs
+    x = n.output(0)
+    if b.ndim == 1:   # one vector for every matrix of the stack: solve with it as a column
+        gb = apply(SOLVE, _mT(a), g.unsqueeze(-1)).squeeze(-1)
+        ga = -(gb.unsqueeze(-1) * x.unsqueeze(-2)) if a._rg else None
+    else:
+        gb = apply(SOLVE, _mT(a), g)
+        ga = -(gb @ _mT(x)) if a._rg else None
+    return (None if ga is None else unbroadcast(ga, a.shape),
+            unbroadcast(gb, b.shape) if b._rg else None)
+
+
+def _solve_fwd(xp, a, b):
+    # a vector b becomes one column, and batch dimensions are broadcast here, so that NumPy
+    # 1 and 2 and CuPy (which disagree on what a (..., n) right-hand side means) all agree
+    vec = b.ndim == 1
+    if vec:
+        b = b[:, None]
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    x = xp.linalg.solve(xp.broadcast_to(a, batch + a.shape[-2:]),
+                        xp.broadcast_to(b, batch + b.shape[-2:]))
+    return x[..., 0] if vec else x
+
+
+SOLVE = register(OpDef("solve", _solve_fwd, vjp=_solve_vjp,
+                       saves=True, saves_output=True, infer=_solve_infer, cost=io_cost(_cubic)))
+
+
+def solve(a, b) -> Tensor:
+    """``X`` with ``A @ X = B`` for square ``A``; ``B`` is ``(..., n, k)`` or one vector
+    ``(n,)``; batch dimensions broadcast.
+
+    >>> tl.linalg.solve(tl.tensor([[2.0, 0.0], [0.0, 4.0]]), tl.tensor([1.0, 1.0]))
+    tensor([0.5 , 0.25])
+    """
+    a = _prepare(a, "solve")
+    return apply(SOLVE, a, to_tensor(b).astype(a.dtype))
+
+
+# --- determinants -----------------------------------------------------------------------------
+def _batch_of(op: str):
+    def infer(a):
+        shape, dt = _square(op, a)
+        return shape[:-2], dt
+    return infer
+
+
+def _det_vjp(n, g):
+    a = n.inputs[0]
+    d = n.output(0)
+    # d det(A) = det(A) tr(A^-1 dA): the gradient exists where A is invertible
+    return ((g * d).unsqueeze(-1).unsqueeze(-1) * _mT(inv(a)),)
+
+
+DET = register(OpDef("det", lambda xp, a: xp.linalg.det(a), vjp=_det_vjp, saves=True,
+                     saves_output=True, infer=_batch_of("det"), cost=io_cost(_cubic)))
+
+
+def det(a) -> Tensor:
+    """The determinant of a square matrix (or of each in a stack); differentiable where the
+    matrix is invertible."""
+    return apply(DET, _prepare(a, "det"))
+
+
+def _slogdet_fwd(xp, a):
+    sign, logabs = xp.linalg.slogdet(a)    # NumPy gives scalars for one matrix
+    return xp.asarray(sign, dtype=a.dtype), xp.asarray(logabs, dtype=a.dtype)
+
+
+def _slogdet_infer(a):
+    out = _batch_of("slogdet")(a)
+    return out, out
+
+
+def _slogdet_vjp(n, gsign, glog):
+    a = n.inputs[0]
+    return (glog.unsqueeze(-1).unsqueeze(-1) * _mT(inv(a)),)
+
+
+SLOGDET = register(OpDef("slogdet", _slogdet_fwd, vjp=_slogdet_vjp, saves=True,
+                         infer=_slogdet_infer, cost=io_cost(_cubic)))
+
+
+def slogdet(a) -> tuple[Tensor, Tensor]:
+    """``(sign, log|det|)`` of a square matrix (or of each in a stack), without the overflow
+    of ``det``; differentiable in ``log|det|``."""
+    return apply(SLOGDET, _prepare(a, "slogdet"))
+
+
+# --- symmetric factorisations -----------------------------------------------------------------
+def _sym(x: Tensor) -> Tensor:
+    return (x + _mT(x)) * 0.5
+
+
+def _cholesky_vjp(n, g):
+    low = n.output(0)
+    # Murray (2016): with P = Phi(L^T G) (lower triangle, halved diagonal), the gradient of
+    # the symmetric input is sym(L^-T P L^-1)
+    p = _mT(low) @ g
+    p = p.tril() - 0.5 * (p * _eye_like(p)).tril()
+    z = apply(SOLVE, _mT(low), p)
+    s = _mT(apply(SOLVE, _mT(low), _mT(z)))
+    return (_sym(s),)
+
+
+def _eye_like(x: Tensor) -> Tensor:
+    from ..creation import eye
+    return eye(x.shape[-1], dtype=x.dtype, device=x.device)
+
+
+def _cholesky_fwd(xp, a):
+    return xp.linalg.cholesky(a)
+
+
+CHOLESKY = register(OpDef("cholesky", _cholesky_fwd, vjp=_cholesky_vjp, saves=False,
+                          saves_output=True, infer=lambda a: _square("cholesky", a),
+                          cost=io_cost(_cubic)))
+
+
+def cholesky(a) -> Tensor:
+    """The lower-triangular ``L`` with ``A = L @ L.mT`` of a symmetric positive-definite
+    matrix (only its lower triangle is read)."""
+    return apply(CHOLESKY, _prepare(a, "cholesky"))
+
+
+def _eigh_infer(a):
+    shape, dt = _square("eigh", a)
+    return (shape[:-1], dt), (shape, dt)
+
+
+def _eigh_vjp(n, gw, gv):
+    w, v = n.output(0), n.output(1)
+    eye = _eye_like(v)
+    # F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it (distinct eigenvalues assumed)
+    diff = w.unsqueeze(-2) - w.unsqueeze(-1)
+    f = (1.0 - eye) / (diff + eye)
+    inner = gw.unsqueeze(-1) * eye + f * (_mT(v) @ gv)
+    return (_sym(v @ inner @ _mT(v)),)
+
+
+EIGH = register(OpDef("eigh", lambda xp, a: tuple(xp.linalg.eigh(a)), vjp=_eigh_vjp,
+                      saves=False, saves_output=True, infer=_eigh_infer, cost=io_cost(_cubic)))
+
+
+def eigh(a) -> tuple[Tensor, Tensor]:
+    """Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix, reading its
+    lower triangle. The gradient assumes distinct eigenvalues, and a loss that does not
+    depend on each eigenvector's sign.
+
+    >>> w, v = tl.linalg.eigh(tl.tensor([[2.0, 1.0], [1.0, 2.0]]))
+    >>> w
+    tensor([1., 3.])
+    """
+    return apply(EIGH, _prepare(a, "eigh"))
+

@@ -1,0 +1,66 @@
+"""Cases for the matrix functions (tl.linalg): inv, solve, det, slogdet, cholesky, eigh."""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+import tensorlib as tl
+
+from . import add, arr, shapes
+
+
+def _stack(draw, n=None):
+    """A shape (..., n, n) with up to two batch dimensions."""
+    n = draw(st.integers(1, 4)) if n is None else n
+    return draw(shapes(min_dims=0, max_dims=2, min_side=1, max_side=3)) + (n, n)
+
+
+def _well_conditioned(draw):
+    """Entries in [-1, 1] plus n on the diagonal: diagonally dominant, so invertible with a
+    condition number that keeps finite differences accurate."""
+    shape = _stack(draw)
+    return arr(draw, shape, -1, 1) + shape[-1] * np.eye(shape[-1])
+
+
+def _square_inputs(draw):
+    return [_well_conditioned(draw)]
+
+
+def _solve_inputs(draw):
+    a = _well_conditioned(draw)
+    n = a.shape[-1]
+    if draw(st.booleans()):
+        return [a, arr(draw, (n,))]                        # one right-hand side vector
+    batch = a.shape[:-2][draw(st.integers(0, len(a.shape) - 2)):]   # broadcast batch dims
+    return [a, arr(draw, batch + (n, draw(st.integers(1, 3))))]
+
+
+def _spd(x):       # x x^T + I: symmetric positive definite for any x
+    return x @ np.swapaxes(x, -1, -2) + np.eye(x.shape[-1])
+
+
+def _sym_spread(draw):
+    """Symmetric with eigenvalues kept apart (the eigenvector gradient divides by gaps)."""
+    shape = _stack(draw)
+    n = shape[-1]
+    return [arr(draw, shape, -0.5, 0.5) + 3.0 * np.diag(np.arange(n, dtype=np.float64))]
+
+
+def _eigh_ref(a):
+    s = (a + np.swapaxes(a, -1, -2)) / 2
+    w, v = np.linalg.eigh(s)
+    return w, v * v[..., :1, :]       # sign-free: each column times its own first entry
+
+
+def _eigh_fn(a):
+    w, v = tl.linalg.eigh((a + a.mT) * 0.5)
+    return w, v * v[..., :1, :]
+
+
+add("inv", tl.linalg.inv, _square_inputs, np.linalg.inv, atol=1e-6)
+add("solve", tl.linalg.solve, _solve_inputs, np.linalg.solve, atol=1e-6)
+add("det", tl.linalg.det, _square_inputs, np.linalg.det, rtol=1e-4, atol=1e-6)
+add("slogdet", tl.linalg.slogdet, _square_inputs, np.linalg.slogdet, atol=1e-6)
+add("cholesky", lambda x: tl.linalg.cholesky(x @ x.mT + tl.eye(x.shape[-1], dtype=x.dtype)),
+    lambda draw: [arr(draw, _stack(draw))], lambda x: np.linalg.cholesky(_spd(x)), atol=1e-6)
+add("eigh", _eigh_fn, _sym_spread, _eigh_ref, atol=1e-6)
