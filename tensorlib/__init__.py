@@ -35,6 +35,9 @@ from .autograd import (Function, detect_anomaly, enable_grad, grad, gradcheck, g
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy,
                        full, full_like, linspace, normal, ones, ones_like, rand, randint, randn,
                        randperm, tensor, uniform, zeros, zeros_like)
+from .ops.elementwise import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2,
+                              arctanh, asin, asinh, atan, atan2, atanh, cosh, hypot, logaddexp,
+                              sinh)
 from .ops.elementwise import (abs, add, ceil, clamp, clip, cos, div, divide, elu, eq, equal,
                               erf, exp, exp2, expm1, floor, floor_divide, ge, gelu, greater,
                               greater_equal, gt, isfinite, isinf, isnan, le, leaky_relu, less,

@@ -204,7 +204,10 @@ _METHODS = {
     "isnan": E.isnan, "isinf": E.isinf, "isfinite": E.isfinite, "maximum": E.maximum,
     "minimum": E.minimum, "logical_not": E.logical_not, "logical_and": E.logical_and,
     "logical_or": E.logical_or, "add": E.add, "sub": E.sub, "mul": E.mul, "div": E.div,
-    "pow": E.power,
+    "pow": E.power, "asin": E.asin, "acos": E.acos, "atan": E.atan, "sinh": E.sinh,
+    "cosh": E.cosh, "asinh": E.asinh, "acosh": E.acosh, "atanh": E.atanh, "atan2": E.atan2,
+    "arcsin": E.asin, "arccos": E.acos, "arctan": E.atan, "logaddexp": E.logaddexp,
+    "hypot": E.hypot,
     # reductions
     "sum": R.sum, "mean": R.mean, "prod": R.prod, "max": R.max, "min": R.min,
     "amax": R.max, "amin": R.min, "argmax": R.argmax, "argmin": R.argmin, "var": R.var,

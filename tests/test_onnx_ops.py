@@ -116,3 +116,16 @@ def test_docs_list_is_current():
     from tensorlib.onnx.docs import render
     doc = Path(__file__).resolve().parents[1] / "docs" / "onnx_ops.md"
     assert doc.read_text() == render(), "docs/onnx_ops.md is stale: python -m tensorlib.onnx.docs"
+
+
+def test_atan2_export_covers_every_quadrant_and_both_axes():
+    y = np.array([1, -1, 1, -1, 0, 0, 2, -2, 0], np.float32)
+    x = np.array([1, 1, -1, -1, 1, -1, 0, 0, 0], np.float32)
+    ty, tx = tl.tensor(y), tl.tensor(x)
+    with tl.capture(ty, tx) as g:
+        out = tl.atan2(ty, tx)
+    g.set_outputs(out)
+    model = tl.onnx.to_model(g, opset=17)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {i.name: a for i, a in zip(model.graph.input, [y, x])})[0]
+    np.testing.assert_allclose(got, np.arctan2(y, x), atol=1e-6)

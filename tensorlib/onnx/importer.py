@@ -134,7 +134,9 @@ def _axes_input(b, ins, attrs, pos=1):
 _UNARY = {"Neg": "neg", "Abs": "abs", "Sign": "sign", "Exp": "exp", "Log": "log",
           "Sqrt": "sqrt", "Reciprocal": "reciprocal", "Sin": "sin", "Cos": "cos", "Tan": "tan",
           "Tanh": "tanh", "Erf": "erf", "Sigmoid": "sigmoid", "Relu": "relu", "Floor": "floor",
-          "Ceil": "ceil", "Round": "round", "IsNaN": "isnan", "Not": "logical_not"}
+          "Ceil": "ceil", "Round": "round", "IsNaN": "isnan", "Not": "logical_not",
+          "Asin": "asin", "Acos": "acos", "Atan": "atan", "Sinh": "sinh", "Cosh": "cosh",
+          "Asinh": "asinh", "Acosh": "acosh", "Atanh": "atanh"}
 for _k, _v in _UNARY.items():
     IMPORTERS[_k] = (lambda op: lambda b, n, ins, at: [b.op(op, ins[0])])(_v)
 

@@ -69,7 +69,9 @@ _UNARY = {"neg": "Neg", "abs": "Abs", "sign": "Sign", "exp": "Exp", "log": "Log"
           "sqrt": "Sqrt", "reciprocal": "Reciprocal", "sin": "Sin", "cos": "Cos",
           "tan": "Tan", "tanh": "Tanh", "erf": "Erf", "sigmoid": "Sigmoid", "relu": "Relu",
           "floor": "Floor", "ceil": "Ceil", "round": "Round", "isnan": "IsNaN",
-          "isinf": "IsInf", "logical_not": "Not", "copy": "Identity", "to_device": "Identity"}
+          "isinf": "IsInf", "logical_not": "Not", "copy": "Identity", "to_device": "Identity",
+          "asin": "Asin", "acos": "Acos", "atan": "Atan", "sinh": "Sinh", "cosh": "Cosh",
+          "asinh": "Asinh", "acosh": "Acosh", "atanh": "Atanh"}
 
 
 def _unary(onnx_op):
@@ -83,6 +85,38 @@ def _unary(onnx_op):
 
 for _k, _v in _UNARY.items():
     RULES[_k] = _unary(_v)
+
+
+@rule("atan2")
+def _atan2(ctx, n):
+    # ONNX has no Atan2: atan(y / x), moved by +-pi into the left half-plane, and +-pi/2 (or 0)
+    # on the y axis
+    y, x = ctx.ins(n)
+    dt = n.out
+    zero, pi, half = (_scalar(ctx, v, dt) for v in (0.0, math.pi, math.pi / 2))
+    y_neg = ctx.op("Less", [y, zero])
+    base = ctx.op("Atan", [ctx.op("Div", [y, x])])
+    shift = ctx.op("Where", [y_neg, ctx.op("Neg", [pi]), pi])
+    left = ctx.op("Add", [base, shift])
+    axis = ctx.op("Where", [y_neg, ctx.op("Neg", [half]),
+                            ctx.op("Where", [ctx.op("Greater", [y, zero]), half, zero])])
+    on_axis = ctx.op("Where", [ctx.op("Less", [x, zero]), left, axis])
+    return ctx.op("Where", [ctx.op("Greater", [x, zero]), base, on_axis])
+
+
+@rule("logaddexp")
+def _logaddexp(ctx, n):
+    a, b = ctx.ins(n)
+    m = ctx.op("Max", [a, b])
+    s = ctx.op("Add", [ctx.op("Exp", [ctx.op("Sub", [a, m])]),
+                       ctx.op("Exp", [ctx.op("Sub", [b, m])])])
+    return ctx.op("Add", [m, ctx.op("Log", [s])])
+
+
+@rule("hypot")
+def _hypot(ctx, n):
+    a, b = ctx.ins(n)
+    return ctx.op("Sqrt", [ctx.op("Add", [ctx.op("Mul", [a, a]), ctx.op("Mul", [b, b])])])
 
 
 @rule("exp2")

@@ -77,6 +77,22 @@ COS, cos = _unary("cos", ufunc="cos", vjp=lambda n, g: (-g * sin(n.inputs[0]),))
 TAN, tan = _unary("tan", ufunc="tan", vjp=lambda n, g: (g * (1.0 + n.out * n.out),),
                   saves=False, saves_output=True)
 
+# inverse trigonometric and hyperbolic functions (NumPy's arc* names are aliases)
+ASIN, asin = _unary("asin", ufunc="arcsin", vjp=lambda n, g: (g * rsqrt(1.0 - square(
+    n.inputs[0])),))
+ACOS, acos = _unary("acos", ufunc="arccos", vjp=lambda n, g: (-g * rsqrt(1.0 - square(
+    n.inputs[0])),))
+ATAN, atan = _unary("atan", ufunc="arctan", vjp=lambda n, g: (g / (1.0 + square(
+    n.inputs[0])),))
+SINH, sinh = _unary("sinh", ufunc="sinh", vjp=lambda n, g: (g * cosh(n.inputs[0]),))
+COSH, cosh = _unary("cosh", ufunc="cosh", vjp=lambda n, g: (g * sinh(n.inputs[0]),))
+ASINH, asinh = _unary("asinh", ufunc="arcsinh", vjp=lambda n, g: (g * rsqrt(square(
+    n.inputs[0]) + 1.0),))
+ACOSH, acosh = _unary("acosh", ufunc="arccosh", vjp=lambda n, g: (g * rsqrt(square(
+    n.inputs[0]) - 1.0),))
+ATANH, atanh = _unary("atanh", ufunc="arctanh", vjp=lambda n, g: (g / (1.0 - square(
+    n.inputs[0])),))
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
 
 # Backward ops of tanh and sigmoid are ops of their own (one kernel call instead of three);
 # their own vjps keep grad-of-grad working.
@@ -383,6 +399,48 @@ LOGICAL_OR, logical_or = _binary("logical_or", ufunc="logical_or", result_dtype=
 LOGICAL_XOR, logical_xor = _binary("logical_xor", ufunc="logical_xor",
                                    result_dtype=_dtypes.bool_)
 equal, not_equal, less, less_equal, greater, greater_equal = eq, ne, lt, le, gt, ge
+
+
+# --- binary functions of floats ------------------------------------------------
+def _float_binary(name, ufunc, vjp, saves_output=False, doc=""):
+    op, _ = _binary(name, ufunc=ufunc, vjp=vjp, saves_output=saves_output, doc=doc)
+
+    def public(a, b) -> Tensor:
+        a, b = as_operands(a, b)
+        return apply(op, to_float(a), to_float(b))
+    public.__name__ = public.__qualname__ = name
+    public.__doc__ = doc
+    return op, public
+
+
+def _atan2_vjp(n, g):
+    y, x = n.inputs
+    r2 = square(x) + square(y)
+    return (unbroadcast(g * x / r2, y._data.shape) if y._rg else None,
+            unbroadcast(-g * y / r2, x._data.shape) if x._rg else None)
+
+
+def _logaddexp_vjp(n, g):
+    a, b = n.inputs
+    return (unbroadcast(g * exp(a - n.out), a._data.shape) if a._rg else None,
+            unbroadcast(g * exp(b - n.out), b._data.shape) if b._rg else None)
+
+
+def _hypot_vjp(n, g):
+    a, b = n.inputs
+    return (unbroadcast(g * a / n.out, a._data.shape) if a._rg else None,
+            unbroadcast(g * b / n.out, b._data.shape) if b._rg else None)
+
+
+ATAN2, atan2 = _float_binary("atan2", "arctan2", _atan2_vjp,
+                             doc="The angle of the point (x, y): ``atan2(y, x)``, in "
+                                 "[-pi, pi].")
+LOGADDEXP, logaddexp = _float_binary("logaddexp", "logaddexp", _logaddexp_vjp,
+                                     saves_output=True,
+                                     doc="log(exp(a) + exp(b)) without overflow.")
+HYPOT, hypot = _float_binary("hypot", "hypot", _hypot_vjp, saves_output=True,
+                             doc="sqrt(a**2 + b**2) without overflow.")
+arctan2 = atan2
 
 
 # --- where --------------------------------------------------------------------

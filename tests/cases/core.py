@@ -65,6 +65,14 @@ UNARY = [
     ("relu", tl.relu, lambda x: np.maximum(x, 0), {"away_from": 0.0}),
     ("erf", tl.erf, _erf, {}),
     ("silu", tl.silu, lambda x: x * sigmoid_ref(x), {}),
+    ("asin", tl.asin, np.arcsin, {"low": -0.9, "high": 0.9}),
+    ("acos", tl.acos, np.arccos, {"low": -0.9, "high": 0.9}),
+    ("atan", tl.atan, np.arctan, {}),
+    ("sinh", tl.sinh, np.sinh, {}),
+    ("cosh", tl.cosh, np.cosh, {}),
+    ("asinh", tl.asinh, np.arcsinh, {}),
+    ("acosh", tl.acosh, np.arccosh, {"low": 1.2, "high": 3.0}),
+    ("atanh", tl.atanh, np.arctanh, {"low": -0.9, "high": 0.9}),
 ]
 for name, fn, ref, kw in UNARY:
     add(name, fn, unary_inputs(**kw), ref)
@@ -111,9 +119,14 @@ BINARY = [
     ("pow", tl.pow, np.power, {"low": 0.3, "high": 2.0}),
     ("maximum", tl.maximum, np.maximum, {"away": _away_equal}),
     ("minimum", tl.minimum, np.minimum, {"away": _away_equal}),
+    ("logaddexp", tl.logaddexp, np.logaddexp, {}),
+    ("hypot", tl.hypot, np.hypot, {"low": 0.2, "high": 2.0}),
 ]
 for name, fn, ref, kw in BINARY:
     add(name, fn, binary_inputs(**kw), ref)
+# atan2 in every quadrant, away from the origin (where it has no derivative)
+add("atan2", tl.atan2, binary_inputs(away=lambda y, x: (y, np.where(np.abs(x) < 0.2, x + 0.5,
+                                                                     x))), np.arctan2)
 add("floordiv", tl.floor_divide, binary_inputs(0.2, 3.0, 0.7, 1.3,
                                                away=lambda a, b: (a + 0.0, b)),
     np.floor_divide, gradgrad=False,
