@@ -256,3 +256,16 @@ def test_softmax_as_a_method_and_at_top_level():
     np.testing.assert_allclose(tl.softmax(x, dim=-1).numpy(), want, rtol=1e-6)
     np.testing.assert_allclose(x.log_softmax(axis=1).numpy(), np.log(want), rtol=1e-5)
     assert tl.log_softmax is tl.nn.functional.log_softmax
+
+
+def test_linalg_failures_name_the_op():
+    with pytest.raises(ValueError, match="inv: singular matrix"):
+        tl.linalg.inv(tl.ones(2, 2))
+    with pytest.raises(ValueError, match="cholesky: matrix is not positive definite"):
+        tl.linalg.cholesky(-tl.eye(2))
+    with pytest.raises(ValueError, match=r"solve: A \(3, 3\) and b \(2,\) do not align"):
+        tl.linalg.solve(tl.eye(3), tl.ones(2))
+    with pytest.raises(ValueError, match="square matrix"):
+        tl.linalg.det(tl.ones(2, 3))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        tl.linalg.inv(tl.eye(2).half())

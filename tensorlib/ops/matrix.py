@@ -38,6 +38,15 @@ def _cubic(ins, outs, **attrs):   # flops of an O(n^3) factorisation per matrix
     return numel(shape[:-2]) * n ** 3
 
 
+def _lapack(op: str, fn, *arrays):
+    """``fn(*arrays)``, with NumPy's LAPACK failures (a singular or indefinite matrix) as a
+    ValueError naming the op. (CuPy does not check: its results hold NaN or inf instead.)"""
+    try:
+        return fn(*arrays)
+    except np.linalg.LinAlgError as e:
+        raise ValueError(f"{op}: {str(e)[:1].lower()}{str(e)[1:]}") from None
+
+
 def _prepare(a, op: str) -> Tensor:
     a = to_float(to_tensor(a))
     _square(op, (a.shape, a.dtype))
@@ -50,8 +59,8 @@ def _inv_vjp(n, g):
     return (-(_mT(y) @ g @ _mT(y)),)
 
 
-INV = register(OpDef("inv", lambda xp, a: xp.linalg.inv(a), vjp=_inv_vjp, saves=False,
-                     saves_output=True, infer=lambda a: _square("inv", a),
+INV = register(OpDef("inv", lambda xp, a: _lapack("inv", xp.linalg.inv, a), vjp=_inv_vjp,
+                     saves=False, saves_output=True, infer=lambda a: _square("inv", a),
                      cost=io_cost(_cubic)))
 
 
@@ -102,8 +111,8 @@ def _solve_fwd(xp, a, b):
     if vec:
         b = b[:, None]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    x = xp.linalg.solve(xp.broadcast_to(a, batch + a.shape[-2:]),
-                        xp.broadcast_to(b, batch + b.shape[-2:]))
+    x = _lapack("solve", xp.linalg.solve, xp.broadcast_to(a, batch + a.shape[-2:]),
+                xp.broadcast_to(b, batch + b.shape[-2:]))
     return x[..., 0] if vec else x
 
 
@@ -194,7 +203,7 @@ def _eye_like(x: Tensor) -> Tensor:
 
 
 def _cholesky_fwd(xp, a):
-    return xp.linalg.cholesky(a)
+    return _lapack("cholesky", xp.linalg.cholesky, a)
 
 
 CHOLESKY = register(OpDef("cholesky", _cholesky_fwd, vjp=_cholesky_vjp, saves=False,
