@@ -197,6 +197,43 @@ def test_regression_losses(red):
     check(F.mse_loss, TF.mse_loss, [a, b], kw_tl=dict(reduction=red))
     check(F.l1_loss, TF.l1_loss, [a, b], kw_tl=dict(reduction=red))
     check(F.huber_loss, TF.huber_loss, [a, b], kw_tl=dict(reduction=red, delta=0.7))
+    check(F.smooth_l1_loss, TF.smooth_l1_loss, [a, b], kw_tl=dict(reduction=red, beta=0.7))
+    check(F.smooth_l1_loss, TF.smooth_l1_loss, [a, b], kw_tl=dict(reduction=red, beta=0.0))
+
+
+@pytest.mark.parametrize("red", ["mean", "sum", "none", "batchmean"])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div(red, log_target):
+    logp = np.log(rng.dirichlet(np.ones(5), size=4))
+    q = rng.dirichlet(np.ones(5), size=4)
+    q[0, 1] = 0.0                          # zero target probabilities contribute 0
+    target = np.log(q + 1e-3) if log_target else q
+    # the gradient with respect to the input (the target's is NaN at 0 in PyTorch, 0 here)
+    check(lambda x: F.kl_div(x, tl.tensor(target), red, log_target),
+          lambda x: TF.kl_div(x, torch.tensor(target), reduction=red, log_target=log_target),
+          [logp])
+
+
+def test_similarities_and_activations():
+    a, b = rn(4, 6), rn(4, 6)
+    check(F.cosine_similarity, TF.cosine_similarity, [a, b])
+    b0 = b.copy()
+    b0[1] = 0.0                            # a zero vector: the eps clamp gives 0, not NaN
+    np.testing.assert_allclose(F.cosine_similarity(tl.tensor(a), tl.tensor(b0)).numpy(),
+                               TF.cosine_similarity(torch.tensor(a), torch.tensor(b0)).numpy(),
+                               atol=1e-12)
+    check(lambda x, y: F.cosine_similarity(x, y, dim=0),
+          lambda x, y: TF.cosine_similarity(x, y, dim=0), [a, b[:1]])
+    check(F.normalize, TF.normalize, [a])
+    check(lambda x: F.normalize(x, p=1, axis=0), lambda x: TF.normalize(x, p=1, dim=0), [a])
+    check(F.pairwise_distance, TF.pairwise_distance, [a, b])
+    x = rn(5, 4) * 3
+    check(F.hardtanh, TF.hardtanh, [x])
+    check(lambda t: F.hardtanh(t, -0.5, 2.0), lambda t: TF.hardtanh(t, -0.5, 2.0), [x])
+    check(F.softsign, TF.softsign, [x])
+    check(F.mish, TF.mish, [x])
+    np.testing.assert_array_equal(F.one_hot(tl.tensor([0, 2]), 3).numpy(),
+                                  TF.one_hot(torch.tensor([0, 2]), 3).numpy())
 
 
 def test_binary_losses():

@@ -5,12 +5,14 @@ Each is a registry op or a short composite of registry ops (see tensorlib/ops/nn
 from __future__ import annotations
 
 from ..ops.elementwise import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
-from ..ops.nn_act import log_softmax, softmax
+from ..ops.indexing import one_hot
+from ..ops.nn_act import hardtanh, log_softmax, mish, softmax, softsign
 from ..ops.nn_attention import scaled_dot_product_attention
 from ..ops.nn_conv import conv1d, conv2d, conv_transpose2d
+from ..ops.nn_distance import cosine_similarity, normalize, pairwise_distance
 from ..ops.nn_layers import dropout, embedding, linear
 from ..ops.nn_loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
-                           huber_loss, l1_loss, mse_loss, nll_loss)
+                           huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
 from ..ops.nn_norm import batch_norm, group_norm, layer_norm
 from ..ops.nn_pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from ..ops.nn_rnn import gru_cell, lstm_cell
@@ -18,8 +20,9 @@ from ..ops.nn_rnn import gru_cell, lstm_cell
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "conv1d", "conv2d", "conv_transpose2d",
-    "cross_entropy", "dropout", "elu", "embedding", "gelu", "group_norm", "gru_cell",
-    "huber_loss", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "lstm_cell",
-    "max_pool2d", "mse_loss", "nll_loss", "relu", "scaled_dot_product_attention", "sigmoid",
-    "silu", "softmax", "softplus", "tanh",
+    "cosine_similarity", "cross_entropy", "dropout", "elu", "embedding", "gelu", "group_norm",
+    "gru_cell", "hardtanh", "huber_loss", "kl_div", "l1_loss", "layer_norm", "leaky_relu",
+    "linear", "log_softmax", "lstm_cell", "max_pool2d", "mish", "mse_loss", "nll_loss",
+    "normalize", "one_hot", "pairwise_distance", "relu", "scaled_dot_product_attention",
+    "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "softsign", "tanh",
 ]

@@ -96,3 +96,23 @@ def log_softmax(x, axis: int = -1, *, dim: int | None = None) -> Tensor:
     """log(softmax(x)) along ``axis``, computed without overflow."""
     x = as_float_tensor(x, "log_softmax")
     return apply(LOG_SOFTMAX, x, axis=_axis(x, axis, dim, "log_softmax"))
+
+
+def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """``x`` clipped to [min_val, max_val]."""
+    if not min_val < max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} must be below max_val {max_val}")
+    return as_float_tensor(x, "hardtanh").clip(min_val, max_val)
+
+
+def softsign(x) -> Tensor:
+    """``x / (1 + |x|)``."""
+    x = as_float_tensor(x, "softsign")
+    return x / (x.abs() + 1.0)
+
+
+def mish(x) -> Tensor:
+    """``x * tanh(softplus(x))`` (Misra, 2019)."""
+    from .elementwise import softplus
+    x = as_float_tensor(x, "mish")
+    return x * softplus(x).tanh()

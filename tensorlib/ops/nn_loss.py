@@ -354,6 +354,33 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Te
     return _reduce(loss, reduction)
 
 
+def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - beta / 2 (``huber_loss`` / beta)."""
+    check_reduction("smooth_l1_loss", reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    return huber_loss(input, target, reduction, beta) * (1.0 / beta)
+
+
+def kl_div(input, target, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """KL divergence with ``input`` as log-probabilities, PyTorch's ``F.kl_div``: pointwise
+    ``target * (log(target) - input)`` (0 where target is 0); ``reduction="batchmean"``
+    divides the sum by the batch size, which is the true KL divergence."""
+    if reduction != "batchmean":
+        check_reduction("kl_div", reduction)
+    x, y = _pair("kl_div", input, target)
+    if log_target:
+        loss = y.exp() * (y - x)
+    else:
+        safe = E.where(y > 0, y, 1.0)
+        loss = E.where(y > 0, y * (safe.log() - x), 0.0)
+    if reduction == "batchmean":
+        return loss.sum() * (1.0 / (x.shape[0] if x.ndim else 1))
+    return _reduce(loss, reduction)
+
+
 def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") -> Tensor:
     """-(y log p + (1 - y) log(1 - p)) with the logs clamped at -100 (as PyTorch)."""
     check_reduction("binary_cross_entropy", reduction)

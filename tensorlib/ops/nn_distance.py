@@ -1,0 +1,47 @@
+"""Similarities and normalisation along an axis: normalize, cosine_similarity,
+pairwise_distance. Composites of registry ops (their gradients come from those ops)."""
+from __future__ import annotations
+
+from .._tensor import Tensor
+from . import elementwise as E
+from . import reduction as R
+from ._util import broadcast_shapes, norm_axis
+from .shape import broadcast_to
+from .nn_util import as_float_tensor
+
+
+def normalize(input, p: float = 2.0, axis: int = 1, eps: float = 1e-12, *,
+              dim: int | None = None) -> Tensor:
+    """``x / max(||x||_p, eps)`` along ``axis`` (PyTorch's ``F.normalize``; ``dim`` is
+    accepted as its name for the axis).
+
+    >>> F.normalize(tl.tensor([[3.0, 4.0]]))
+    tensor([[0.6, 0.8]])
+    """
+    x = as_float_tensor(input, "normalize")
+    ax = norm_axis(axis if dim is None else dim, x.ndim, "normalize")
+    n = R.norm(x, ord=p, axis=ax, keepdims=True)
+    return x / E.maximum(n, eps)
+
+
+def cosine_similarity(x1, x2, axis: int = 1, eps: float = 1e-8, *,
+                      dim: int | None = None) -> Tensor:
+    """Cosine of the angle between ``x1`` and ``x2`` along ``axis`` (the rest broadcasts):
+    the dot product of the two, each divided by ``max(||x||, eps)`` (as PyTorch 2 does)."""
+    a = as_float_tensor(x1, "cosine_similarity", "x1")
+    b = as_float_tensor(x2, "cosine_similarity", "x2")
+    # broadcast first, as PyTorch does: a row repeated along the axis has a larger norm
+    shape = broadcast_shapes("cosine_similarity", a.shape, b.shape)
+    a, b = broadcast_to(a, shape), broadcast_to(b, shape)
+    ax = norm_axis(axis if dim is None else dim, len(shape), "cosine_similarity")
+    unit_a = a / E.maximum(R.norm(a, axis=ax, keepdims=True), eps)
+    unit_b = b / E.maximum(R.norm(b, axis=ax, keepdims=True), eps)
+    return R.sum(unit_a * unit_b, axis=ax)
+
+
+def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:
+    """``||x1 - x2 + eps||_p`` over the last axis."""
+    a = as_float_tensor(x1, "pairwise_distance", "x1")
+    b = as_float_tensor(x2, "pairwise_distance", "x2")
+    return R.norm(a - b + eps, ord=p, axis=-1, keepdims=keepdim)
