@@ -731,6 +731,10 @@ def test_out_of_range_indices_on_cuda_poison_instead_of_syncing():
     assert np.isnan(out.numpy()).all()
     with pytest.raises(IndexError, match="out of range"):   # the CPU still raises
         F.cross_entropy(x.detach().cpu(), bad.cpu())
+    p = tl.tensor([0.2, 1.5], device="cuda")              # not a probability
+    assert np.isnan(F.binary_cross_entropy(p, tl.ones(2, device="cuda")).item())
+    ok = F.binary_cross_entropy(tl.tensor([0.2, 0.5], device="cuda"), tl.ones(2, device="cuda"))
+    np.testing.assert_allclose(ok.item(), -(np.log(0.2) + np.log(0.5)) / 2, rtol=1e-6)
 
 
 @gpu

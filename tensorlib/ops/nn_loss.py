@@ -385,11 +385,16 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") ->
     """-(y log p + (1 - y) log(1 - p)) with the logs clamped at -100 (as PyTorch)."""
     check_reduction("binary_cross_entropy", reduction)
     p, y = _pair("binary_cross_entropy", input, target)
-    ph = p._host()
-    if ph.size and not ((ph >= 0) & (ph <= 1)).all():
-        raise ValueError("binary_cross_entropy: every element of input must be a probability "
-                         "in [0, 1]; use binary_cross_entropy_with_logits for logits")
+    on_cpu = p.device.type == "cpu"
+    if on_cpu:
+        ph = p._host()
+        if ph.size and not ((ph >= 0) & (ph <= 1)).all():
+            raise ValueError("binary_cross_entropy: every element of input must be a "
+                             "probability in [0, 1]; use binary_cross_entropy_with_logits for "
+                             "logits")
     loss = -(y * p.log().clip(min=-100.0) + (1.0 - y) * (1.0 - p).log().clip(min=-100.0))
+    if not on_cpu:   # checked on the device (NaN): a copy to the host would synchronise
+        loss = E.where(((p < 0.0) | (p > 1.0)).any(), float("nan"), loss)
     if weight is not None:
         loss = loss * as_float_tensor(weight, "binary_cross_entropy", "weight")
     return _reduce(loss, reduction)
