@@ -88,6 +88,34 @@ def profile_step(make, sync=_tl_sync, steps: int = 3, top: int = 25) -> str:
     return out.getvalue()
 
 
+def find_syncs(make) -> str:
+    """Run one step with CuPy's synchronisation detector armed: where the step makes the
+    host wait for the device (a copy to the host, a Python bool of a device value), with
+    the frames of tensorlib and of this benchmark. The detector sees CuPy's own
+    synchronisations only (and CuPy marks it deprecated), so "none" is a lower bound."""
+    import traceback
+    import warnings
+
+    import cupyx
+    step = make()
+    step()
+    _tl_sync()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with cupyx.allow_synchronize(False):
+                step()
+    except cupyx.DeviceSynchronized as e:
+        frames = [f for f in traceback.extract_tb(e.__traceback__)
+                  if "tensorlib" in f.filename or "benchmarks" in f.filename]
+        where = " <- ".join(f"{os.path.basename(f.filename)}:{f.lineno} {f.name}"
+                            for f in reversed(frames[-6:]))
+        return f"synchronises: {where}"
+    finally:
+        _tl_sync()
+    return "no host synchronisation detected"
+
+
 # --- bandwidth ----------------------------------------------------------------------------------
 def bandwidth(n: int, rounds: int, steps: int, torch=None) -> dict:
     """Achieved GB/s of c = a + b on n float32 elements (3 * 4n bytes moved per call)."""
@@ -123,6 +151,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default="", help="comma list of W2,W3,W4,W2c,W3c,W4c,BW")
     ap.add_argument("--profile", default="", help="comma list of W2,W3,W4: cProfile the "
                     "tensorlib eager step (3 steps) and print the top functions")
+    ap.add_argument("--find-syncs", default="", help="comma list of W2,W3,W4 (W2c... for the "
+                    "captured steps): report where one step makes the host wait for the GPU")
     ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
                     help="cpu: run the same harness on the CPU (a check of this script, "
                     "no G1 figure; BW needs cuda)")
@@ -184,7 +214,15 @@ def main(argv=None) -> int:
         profiles[wid] = profile_step(makers[wid], tl_sync)
         print(f"--- profile of tensorlib's eager {wid} step on {dev} (3 steps) ---")
         print(profiles[wid])
-    result = {"meta": meta, "rows": rows, "profiles": profiles,
+    syncs = {}
+    for wid in filter(None, a.find_syncs.split(",")):
+        try:
+            syncs[wid] = (find_syncs(_tl(makers[wid.rstrip("c")], wid.endswith("c")))
+                          if dev == "cuda" else "not checked: needs cuda")
+        except Exception as e:   # a diagnostic: never the reason the figures are lost
+            syncs[wid] = f"check failed: {type(e).__name__}: {e}"
+        print(f"  syncs {wid}: {syncs[wid]}")
+    result = {"meta": meta, "rows": rows, "profiles": profiles, "syncs": syncs,
               "memory": {"max_allocated_mib": tl.cuda.max_memory_allocated() / 2**20}}
     if a.json:
         with open(a.json, "w") as f:

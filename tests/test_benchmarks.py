@@ -39,6 +39,7 @@ def test_gpu_benchmark_harness_runs_on_the_cpu(tmp_path):
     out = tmp_path / "g1.json"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--quick",
                            "--device", "cpu", "--only", "W2,W2c,W4,W4c", "--profile", "W2",
+                           "--find-syncs", "W2,W4c",
                            "--json", str(out)], capture_output=True, text=True, timeout=600,
                           cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -50,3 +51,4 @@ def test_gpu_benchmark_harness_runs_on_the_cpu(tmp_path):
         assert r["tensorlib"] and all(v > 0 for v in r["tensorlib"])
     assert res["meta"]["device"] == "cpu"
     assert "tensorlib._core.apply" in res["profiles"]["W2"]
+    assert set(res["syncs"]) == {"W2", "W4c"}
