@@ -265,6 +265,34 @@ def test_clip_grad_value_and_nonfinite():
     np.testing.assert_allclose(small.grad.numpy(), [0.3, 0.4])
 
 
+def test_clip_grad_norm_inside_a_captured_step_matches_eager():
+    # the scale is a tensor (no float() of the norm), so capture records it and each replay
+    # clips by that step's own norm: small gradients pass unchanged, large ones are scaled
+    def make():
+        tl.manual_seed(0)
+        m = nn.Linear(4, 3)
+        opt = optim.SGD(m.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = ((m(x) - y) ** 2).mean()
+            loss.backward()
+            total = optim.clip_grad_norm_(m.parameters(), 0.5)
+            opt.step()
+            return total
+        return m, step
+    (m1, eager), (m2, captured) = make(), make()
+    captured = tl.function(captured)
+    rng = np.random.default_rng(1)
+    for scale in (0.01, 10.0, 0.01, 10.0):       # below and above max_norm, alternating
+        x = tl.tensor(rng.standard_normal((5, 4)).astype(np.float32))
+        y = tl.tensor((rng.standard_normal((5, 3)) * scale).astype(np.float32))
+        np.testing.assert_allclose(captured(x, y).numpy(), eager(x, y).numpy(), rtol=1e-5)
+        for a, b in zip(m1.parameters(), m2.parameters()):
+            np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-7)
+    assert captured.trace_count <= 2        # the optimizer's state fills on the first step
+
+
 @pytest.mark.parametrize("name,kw", OPTIMIZERS[:8], ids=lambda v: str(v))
 def test_fused_kernels_match_tensor_op_updates(name, kw, monkeypatch):
     """The fused in-place kernels and the plain tensor-op updates agree."""

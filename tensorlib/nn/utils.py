@@ -47,14 +47,19 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,
         dev = norms[0].device
         norms = [n.to(dev).astype(norms[0].dtype) for n in norms]
         total = norm(stack(norms), ord=norm_type)
-        t = float(total)
-        if error_if_nonfinite and not math.isfinite(t):
-            raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
-                               f"gradients is {t}; set error_if_nonfinite=False to clip anyway")
-        coef = float(max_norm) / (t + 1e-6)
-        if coef < 1.0:
-            for g in grads:
-                g.mul_(coef)
+        if error_if_nonfinite:   # reads the value (a GPU waits here; capture refuses it)
+            t = float(total)
+            if not math.isfinite(t):
+                raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of "
+                                   f"the gradients is {t}; set error_if_nonfinite=False to clip "
+                                   "anyway")
+        # the scale stays a tensor, as in PyTorch: no host read, so a GPU does not wait and a
+        # captured step recomputes it on every replay (multiplying by exactly 1.0 when the
+        # norm is within max_norm changes nothing)
+        coef = (float(max_norm) / (total + 1e-6)).clip(max=1.0)
+        for g in grads:
+            g.mul_(coef if g.device == dev and g.dtype == coef.dtype
+                   else coef.to(g.device).astype(g.dtype))
     return total
 
 
