@@ -1,4 +1,5 @@
 """Autograd: the tape, the backward engine, grad modes, custom Functions, checks."""
+from . import functional
 from .anomaly import detect_anomaly
 from .engine import AnomalyError, backward, grad
 from .function import Context, Function
@@ -7,5 +8,5 @@ from .mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .node import Node
 
 __all__ = ["AnomalyError", "Context", "Function", "Node", "backward", "detect_anomaly",
-           "enable_grad", "grad", "gradcheck", "gradgradcheck", "is_grad_enabled", "no_grad",
-           "set_grad_enabled"]
+           "enable_grad", "functional", "grad", "gradcheck", "gradgradcheck", "is_grad_enabled",
+           "no_grad", "set_grad_enabled"]

@@ -1,0 +1,182 @@
+"""Derivatives of functions, built on :func:`tl.grad`: ``vjp``, ``jvp``, ``jacobian``,
+``hessian``, ``hvp`` (``tl.autograd.functional``, as in PyTorch).
+
+Each takes ``func`` and ``inputs`` (a tensor or a tuple of tensors) and differentiates
+``func(*inputs)`` at ``inputs``. The inputs are not modified: each call differentiates fresh
+copies. ``create_graph=True`` keeps the results differentiable (derivatives of
+derivatives). ``jvp`` uses the double-vjp identity ``J v = d/du <J^T u, v>``, which needs
+nothing beyond reverse mode.
+
+>>> f = lambda x: (x ** 3).sum()
+>>> tl.autograd.functional.hessian(f, tl.tensor([1.0, 2.0]))
+tensor([[ 6.,  0.],
+        [ 0., 12.]])
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .engine import grad
+from .mode import enable_grad
+
+if TYPE_CHECKING:
+    from .._tensor import Tensor
+
+__all__ = ["hessian", "hvp", "jacobian", "jvp", "vjp"]
+
+
+def _tuple(x, what: str) -> tuple[tuple[Tensor, ...], bool]:
+    from .._tensor import Tensor   # (autograd is imported by _tensor itself)
+    if isinstance(x, Tensor):
+        return (x,), True
+    if isinstance(x, Sequence) and all(isinstance(t, Tensor) for t in x):
+        return tuple(x), False
+    raise TypeError(f"{what} must be a Tensor or a tuple of Tensors, got {type(x).__name__}")
+
+
+def _scalar_output(out, what: str) -> Tensor:
+    outs, single = _tuple(out, what)
+    if not single or outs[0].size != 1:
+        raise ValueError(f"{what} must be a single-element tensor")
+    return outs[0].reshape(())
+
+
+def _fresh(inputs: tuple[Tensor, ...], create_graph: bool) -> tuple[Tensor, ...]:
+    """The tensors to differentiate at: with ``create_graph`` the caller's own tensors when
+    they require grad (so the results stay connected to them), else new leaves that share
+    their storage (``requires_grad`` of the caller's tensors is left alone)."""
+    out = []
+    for t in inputs:
+        if t.dtype.kind != "f":
+            raise TypeError(f"autograd.functional: inputs must be floating point, got {t.dtype}")
+        out.append(t if create_graph and t.requires_grad else t.detach().requires_grad_(True))
+    return tuple(out)
+
+
+def _grads(outputs, inputs, grad_outputs, create_graph: bool) -> tuple[Tensor, ...]:
+    """Gradients of ``outputs`` (weighted by ``grad_outputs``) for each input; zeros where
+    an input does not reach any output (or no output depends on the inputs at all)."""
+    from ..creation import zeros_like
+    gos = list(grad_outputs) if grad_outputs is not None else [None] * len(outputs)
+    pairs = [(o, g) for o, g in zip(outputs, gos) if o.requires_grad]
+    gs: tuple = (None,) * len(inputs)
+    if pairs:
+        gs = grad([o for o, _ in pairs], inputs, [g for _, g in pairs], retain_graph=True,
+                  create_graph=create_graph, allow_unused=True)
+    return tuple(zeros_like(x) if g is None else g for g, x in zip(gs, inputs))
+
+
+def _out(res: tuple, single: bool):
+    return res[0] if single else res
+
+
+def _check_like(vs: tuple[Tensor, ...], like: tuple[Tensor, ...], what: str) -> None:
+    if len(vs) != len(like):
+        raise ValueError(f"{what}: expected {len(like)} tensors, got {len(vs)}")
+    for v, t in zip(vs, like):
+        if tuple(v.shape) != tuple(t.shape):
+            raise ValueError(f"{what}: shape {tuple(v.shape)} does not match {tuple(t.shape)}")
+
+
+def vjp(func: Callable, inputs, v=None, create_graph: bool = False) -> tuple[Any, Any]:
+    """``(func(*inputs), v^T J)``: the vector-Jacobian product; ``v`` may be omitted when
+    ``func`` returns one element."""
+    ins, single_in = _tuple(inputs, "vjp: inputs")
+    with enable_grad():
+        xs = _fresh(ins, create_graph)
+        outs = func(*xs)
+        os_, single_out = _tuple(outs, "vjp: func's output")
+        if v is None:
+            if len(os_) != 1 or os_[0].size != 1:
+                raise ValueError("vjp: v is needed unless func returns a single element")
+            vs = None
+        else:
+            vs, _ = _tuple(v, "vjp: v")
+            _check_like(vs, os_, "vjp: v")
+        g = _grads(os_, xs, vs, create_graph)
+    res = g if create_graph else tuple(t.detach() for t in g)
+    outs = os_ if create_graph else tuple(o.detach() for o in os_)
+    return _out(outs, single_out), _out(res, single_in)
+
+
+def jvp(func: Callable, inputs, v=None, create_graph: bool = False) -> tuple[Any, Any]:
+    """``(func(*inputs), J v)``: the Jacobian-vector product; ``v`` may be omitted when the
+    input is a single element."""
+    from ..creation import zeros_like
+    ins, single_in = _tuple(inputs, "jvp: inputs")
+    if v is None:
+        if len(ins) != 1 or ins[0].size != 1:
+            raise ValueError("jvp: v is needed unless the input is a single element")
+        from ..creation import ones_like
+        vs = (ones_like(ins[0]),)
+    else:
+        vs, _ = _tuple(v, "jvp: v")
+        _check_like(vs, ins, "jvp: v")
+    with enable_grad():
+        xs = _fresh(ins, True)
+        os_, single_out = _tuple(func(*xs), "jvp: func's output")
+        # g(u) = J^T u is linear in u; its vjp with v is J v
+        us = tuple(zeros_like(o).requires_grad_(True) for o in os_)
+        g = _grads(os_, xs, us, True)
+        jv = _grads(g, us, vs, create_graph)
+    res = jv if create_graph else tuple(t.detach() for t in jv)
+    outs = os_ if create_graph else tuple(o.detach() for o in os_)
+    return _out(outs, single_out), _out(res, single_out)
+
+
+def jacobian(func: Callable, inputs, create_graph: bool = False):
+    """The Jacobian of ``func`` at ``inputs``, of shape ``output.shape + input.shape`` (a
+    tuple over inputs and/or outputs when there are several), one backward pass per output
+    element."""
+    from ..ops.shape import stack
+    ins, single_in = _tuple(inputs, "jacobian: inputs")
+    with enable_grad():
+        xs = _fresh(ins, create_graph)
+        os_, single_out = _tuple(func(*xs), "jacobian: func's output")
+        rows = []
+        for o in os_:
+            flat = o.reshape(-1)
+            per_input: list[list[Tensor]] = [[] for _ in xs]
+            for k in range(flat.shape[0]):
+                g = _grads((flat[k],), xs, None, create_graph)
+                for i, gi in enumerate(g):
+                    per_input[i].append(gi if create_graph else gi.detach())
+            blocks = []
+            for i, x in enumerate(xs):
+                if per_input[i]:
+                    j = stack(per_input[i]).reshape(tuple(o.shape) + tuple(x.shape))
+                else:   # an output with no elements
+                    from ..creation import zeros
+                    j = zeros(*(tuple(o.shape) + tuple(x.shape)), dtype=x.dtype,
+                              device=x.device)
+                blocks.append(j)
+            rows.append(_out(tuple(blocks), single_in))
+    return _out(tuple(rows), single_out)
+
+
+def hessian(func: Callable, inputs, create_graph: bool = False):
+    """The Hessian of a function returning one element: shape ``input.shape * 2`` (nested
+    tuples for several inputs)."""
+    _, single_in = _tuple(inputs, "hessian: inputs")
+
+    def gradient(*xs):
+        out = _scalar_output(func(*xs), "hessian: func's output")
+        return _out(_grads((out,), xs, None, True), single_in)
+    return jacobian(gradient, inputs, create_graph=create_graph)
+
+
+def hvp(func: Callable, inputs, v, create_graph: bool = False) -> tuple[Any, Any]:
+    """``(func(*inputs), H v)`` for a function returning one element, without forming the
+    Hessian: the gradient of ``<grad func, v>``."""
+    ins, single_in = _tuple(inputs, "hvp: inputs")
+    vs, _ = _tuple(v, "hvp: v")
+    _check_like(vs, ins, "hvp: v")
+    with enable_grad():
+        xs = _fresh(ins, True)
+        out = _scalar_output(func(*xs), "hvp: func's output")
+        g = _grads((out,), xs, None, True)
+        dot = sum((gi * vi).sum() for gi, vi in zip(g, vs))
+        hv = _grads((dot,), xs, None, create_graph)
+    res = hv if create_graph else tuple(t.detach() for t in hv)
+    return (out if create_graph else out.detach()), _out(res, single_in)
