@@ -1,0 +1,134 @@
+"""Activation checkpointing: keep a block's inputs, not its intermediate results, and run
+the block again in the backward pass when its gradients are needed.
+
+Memory for the block's activations becomes memory for its inputs, at the price of a
+second forward pass. The parameters the block uses are explicit inputs of the
+checkpoint (found on a Module, or passed as ``params=``), so gradients flow to them
+through whatever asked for them: ``loss.backward()`` accumulates into ``.grad``,
+``tl.grad(loss, [w])`` returns them, and ``create_graph=True`` makes them differentiable.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .engine import grad
+from .function import Function
+from .mode import enable_grad, is_grad_enabled
+
+__all__ = ["checkpoint"]
+
+
+def _module_params(function) -> list:
+    from ..nn.module import Module
+    owner = function if isinstance(function, Module) else getattr(function, "__self__", None)
+    if isinstance(owner, Module):
+        return [p for p in owner.parameters() if p.requires_grad]
+    return []
+
+
+@contextlib.contextmanager
+def _rng_state(saved):
+    """Run with the global generator as it was at the forward pass (dropout draws the same
+    mask), then put back the state the rest of the program is at."""
+    if saved is None:
+        yield
+        return
+    from ..random import default_generator
+    now = default_generator.get_state()
+    default_generator.set_state(saved)
+    try:
+        yield
+    finally:
+        default_generator.set_state(now)
+
+
+def _undeclared_leaves(outs, known: set[int]) -> list:
+    """Tensors requiring grad that the recomputed outputs depend on, other than ``known``
+    (the checkpoint's own inputs): parameters the function closes over."""
+    found, seen = [], set()
+    stack = [o._node for o in outs if o._node is not None and id(o) not in known]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        for t in node.inputs or ():
+            if id(t) in known:
+                continue
+            if t._node is not None:
+                stack.append(t._node)
+            elif t._rg and all(t is not f for f in found):
+                found.append(t)
+    return found
+
+
+class _Checkpoint(Function):
+    @staticmethod
+    def forward(ctx, function, n_args, rng, *tensors):
+        ctx.function, ctx.n_args, ctx.rng = function, n_args, rng
+        ctx.save_for_backward(*tensors)
+        return function(*tensors[:n_args])
+
+    @staticmethod
+    def backward(ctx, *grads):
+        tensors = ctx.saved_tensors
+        args, params = tensors[:ctx.n_args], tensors[ctx.n_args:]
+        # a recorded outer backward (create_graph=True) differentiates through the
+        # recomputation itself, so it must stay connected to the caller's tensors
+        create = is_grad_enabled()
+        with enable_grad():
+            xs = tuple(t if create else t.detach().requires_grad_(t.requires_grad)
+                       for t in args)
+            with _rng_state(ctx.rng):
+                out = ctx.function(*xs)
+            outs = out if isinstance(out, tuple) else (out,)
+            params = tuple(params)
+            known = {id(t) for t in xs + params}
+            extra = _undeclared_leaves(outs, known)
+            if extra:
+                shapes = ", ".join(str(tuple(t.shape)) for t in extra[:4])
+                raise RuntimeError(
+                    f"checkpoint: the function uses {len(extra)} tensor(s) that require grad "
+                    f"but are not its arguments (shapes {shapes}); pass them with "
+                    "checkpoint(fn, *args, params=[...]) so their gradients are not lost")
+            targets = [t for t in xs + params if t.requires_grad]
+            pairs = [(o, g) for o, g in zip(outs, grads)
+                     if g is not None and o.requires_grad]
+            gs = iter(grad([o for o, _ in pairs], targets, [g for _, g in pairs],
+                           create_graph=create, allow_unused=True)
+                      if pairs and targets else [None] * len(targets))
+        res = [next(gs) if t.requires_grad else None for t in xs + params]
+        return (None, None, None, *res)
+
+
+def checkpoint(function: Callable, *args: Any, params: Iterable | None = None,
+               preserve_rng_state: bool = True) -> Any:
+    """``function(*args)``, keeping only ``args`` (and the parameters) for the backward pass,
+    which runs ``function`` again to get the intermediate results.
+
+    The parameters are found when ``function`` is a Module or a Module's method; a plain
+    function that closes over tensors requiring grad must pass them as ``params``
+    (otherwise the backward pass raises, instead of dropping their gradients).
+    ``preserve_rng_state`` replays the forward pass's random draws (dropout masks).
+    Layers with running statistics (BatchNorm in training mode) update them twice.
+
+    >>> h = tl.autograd.checkpoint(block, x)      # block: an nn.Module
+    >>> loss = head(h).sum(); loss.backward()
+    """
+    from .._tensor import Tensor
+    if not callable(function):
+        raise TypeError(f"checkpoint: function must be callable, got {type(function).__name__}")
+    bad = [type(a).__name__ for a in args if not isinstance(a, Tensor)]
+    if bad:
+        raise TypeError(f"checkpoint: arguments must be tensors (close over other values), "
+                        f"got {', '.join(bad)}")
+    ps = list(params) if params is not None else _module_params(function)
+    if any(not isinstance(p, Tensor) for p in ps):
+        raise TypeError("checkpoint: params must be tensors")
+    rng = None
+    if preserve_rng_state:
+        from ..random import default_generator
+        rng = default_generator.get_state()
+    return _Checkpoint.apply(function, len(args), rng, *args, *ps)
