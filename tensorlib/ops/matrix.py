@@ -14,12 +14,9 @@ import numpy as np
 from .._apply import apply
 from .._tensor import Tensor
 from ._util import broadcast_shapes, numel, to_float, to_tensor, unbroadcast
+from .linalg import _mT
 from .nn_util import io_cost
 from .registry import OpDef, register
-
-
-def _mT(x: Tensor) -> Tensor:
-    return x.swapaxes(-1, -2)
 
 
 def _square(op: str, spec) -> tuple:

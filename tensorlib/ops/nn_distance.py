@@ -34,9 +34,7 @@ def cosine_similarity(x1, x2, axis: int = 1, eps: float = 1e-8, *,
     shape = broadcast_shapes("cosine_similarity", a.shape, b.shape)
     a, b = broadcast_to(a, shape), broadcast_to(b, shape)
     ax = norm_axis(axis if dim is None else dim, len(shape), "cosine_similarity")
-    unit_a = a / E.maximum(R.norm(a, axis=ax, keepdims=True), eps)
-    unit_b = b / E.maximum(R.norm(b, axis=ax, keepdims=True), eps)
-    return R.sum(unit_a * unit_b, axis=ax)
+    return R.sum(normalize(a, 2.0, ax, eps) * normalize(b, 2.0, ax, eps), axis=ax)
 
 
 def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6,
