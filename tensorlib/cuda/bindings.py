@@ -193,8 +193,8 @@ BINDINGS["mul"] = _binary("mul", "multiply")
 # --- layer norm: one block per row each way (statistics two-pass, in the row's registers) -----
 def _ln_rows(x, ndim):
     """(rows, statistics' shape) of layer_norm over the trailing ``ndim`` dims of ``x``."""
-    lead = x.shape[:x.ndim - ndim]
-    return int(np.prod(lead, dtype=np.int64)), lead + (1,) * ndim
+    from ..ops.nn_norm import _ln_stat_shape
+    return int(np.prod(x.shape[:x.ndim - ndim], dtype=np.int64)), _ln_stat_shape(x.shape, ndim)
 
 
 @_bind("layer_norm")

@@ -35,6 +35,12 @@ def _ln_axes(x, ndim: int):
             1.0 / max(1, math.prod(x.shape[lead:])))
 
 
+def _ln_stat_shape(shape, ndim: int) -> tuple:
+    """The shape of layer_norm's mean and rstd: the leading dims, then a 1 for each
+    normalised one (they broadcast against the input)."""
+    return tuple(shape[:len(shape) - ndim]) + (1,) * ndim
+
+
 def _ln_fwd(xp, x, *wb, eps, ndim, affine):
     axes, _, inv_d = _ln_axes(x, ndim)
     mean = x.sum(axis=axes, keepdims=True) * inv_d
@@ -70,7 +76,7 @@ def _ln_cpu(x, *wb, eps, ndim, affine):
     w, b = _split_affine(wb, affine)
     D = math.prod(x.shape[x.ndim - ndim:])
     M = x.size // D if D else math.prod(x.shape[:x.ndim - ndim])
-    stat_shape = x.shape[:x.ndim - ndim] + (1,) * ndim
+    stat_shape = _ln_stat_shape(x.shape, ndim)
     y = np.empty_like(x)
     mean, rstd = np.empty(M, np.float32), np.empty(M, np.float32)
     _ops.layer_norm_fwd(x.reshape(M, D), None if w is None else w.reshape(D),
@@ -132,7 +138,7 @@ def _ln_vjp(n, gy, gmean, grstd):
 
 def _ln_infer(x, *wb, eps, ndim, affine):
     shape, dt = x
-    stat = (tuple(shape[:len(shape) - ndim]) + (1,) * ndim, dt)
+    stat = (_ln_stat_shape(shape, ndim), dt)
     return (x, stat, stat)
 
 
