@@ -28,7 +28,7 @@ import numpy as np
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(_HERE), _HERE]
 import tensorlib as tl  # noqa: E402
-from workloads_nn import tl_convnet, tl_lstm, tl_mlp  # noqa: E402
+from workloads_nn import tl_convnet, tl_lstm, tl_mlp, torch_model  # noqa: E402
 
 
 # --- timing ---------------------------------------------------------------------------
@@ -64,7 +64,6 @@ def _tl(builder, captured: bool):
 
 
 def _torch(kind: str, batch: int, device: str):
-    from workloads_nn import torch_model
     return lambda: torch_model(kind, batch, device)
 
 

@@ -47,7 +47,8 @@ def _rng_state(saved):
 def _undeclared_leaves(outs, known: set[int]) -> list:
     """Tensors requiring grad that the recomputed outputs depend on, other than ``known``
     (the checkpoint's own inputs): parameters the function closes over."""
-    found, seen = [], set()
+    found: dict[int, object] = {}     # id -> tensor, in the order met
+    seen: set[int] = set()
     stack = [o._node for o in outs if o._node is not None and id(o) not in known]
     while stack:
         node = stack.pop()
@@ -59,9 +60,9 @@ def _undeclared_leaves(outs, known: set[int]) -> list:
                 continue
             if t._node is not None:
                 stack.append(t._node)
-            elif t._rg and all(t is not f for f in found):
-                found.append(t)
-    return found
+            elif t._rg:
+                found.setdefault(id(t), t)
+    return list(found.values())
 
 
 class _Checkpoint(Function):

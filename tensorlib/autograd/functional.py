@@ -67,6 +67,11 @@ def _grads(outputs, inputs, grad_outputs, create_graph: bool) -> tuple[Tensor, .
     return tuple(zeros_like(x) if g is None else g for g, x in zip(gs, inputs))
 
 
+def _results(ts: tuple, create_graph: bool) -> tuple:
+    """What the caller gets: the tensors themselves with ``create_graph``, else detached."""
+    return ts if create_graph else tuple(t.detach() for t in ts)
+
+
 def _out(res: tuple, single: bool):
     return res[0] if single else res
 
@@ -95,9 +100,8 @@ def vjp(func: Callable, inputs, v=None, create_graph: bool = False) -> tuple[Any
             vs, _ = _tuple(v, "vjp: v")
             _check_like(vs, os_, "vjp: v")
         g = _grads(os_, xs, vs, create_graph)
-    res = g if create_graph else tuple(t.detach() for t in g)
-    outs = os_ if create_graph else tuple(o.detach() for o in os_)
-    return _out(outs, single_out), _out(res, single_in)
+    return (_out(_results(os_, create_graph), single_out),
+            _out(_results(g, create_graph), single_in))
 
 
 def jvp(func: Callable, inputs, v=None, create_graph: bool = False) -> tuple[Any, Any]:
@@ -120,9 +124,8 @@ def jvp(func: Callable, inputs, v=None, create_graph: bool = False) -> tuple[Any
         us = tuple(zeros_like(o).requires_grad_(True) for o in os_)
         g = _grads(os_, xs, us, True)
         jv = _grads(g, us, vs, create_graph)
-    res = jv if create_graph else tuple(t.detach() for t in jv)
-    outs = os_ if create_graph else tuple(o.detach() for o in os_)
-    return _out(outs, single_out), _out(res, single_out)
+    return (_out(_results(os_, create_graph), single_out),
+            _out(_results(jv, create_graph), single_out))
 
 
 def jacobian(func: Callable, inputs, create_graph: bool = False):
@@ -140,8 +143,8 @@ def jacobian(func: Callable, inputs, create_graph: bool = False):
             per_input: list[list[Tensor]] = [[] for _ in xs]
             for k in range(flat.shape[0]):
                 g = _grads((flat[k],), xs, None, create_graph)
-                for i, gi in enumerate(g):
-                    per_input[i].append(gi if create_graph else gi.detach())
+                for i, gi in enumerate(_results(g, create_graph)):
+                    per_input[i].append(gi)
             blocks = []
             for i, x in enumerate(xs):
                 if per_input[i]:
@@ -178,5 +181,4 @@ def hvp(func: Callable, inputs, v, create_graph: bool = False) -> tuple[Any, Any
         g = _grads((out,), xs, None, True)
         dot = sum((gi * vi).sum() for gi, vi in zip(g, vs))
         hv = _grads((dot,), xs, None, create_graph)
-    res = hv if create_graph else tuple(t.detach() for t in hv)
-    return (out if create_graph else out.detach()), _out(res, single_in)
+    return _results((out,), create_graph)[0], _out(_results(hv, create_graph), single_in)
