@@ -9,7 +9,7 @@ MAX_FOLD_BYTES = 1 << 24
 
 
 def fold_constants(g) -> int:
-    from ..executor import _kernel
+    from ..executor import _asarray, _kernel
     folded: set[int] = set()
     for n in list(g.nodes):
         if (n.op in ("constant", "fused") or not is_pure(n) or not n.inputs
@@ -25,7 +25,7 @@ def fold_constants(g) -> int:
         out = k(*arrays, **n.attrs)
         outs = out if isinstance(out, tuple) else (out,)
         for v, a in zip(n.outputs, outs):
-            a = np.asarray(a)
+            a = _asarray(a)      # a NumPy or CuPy array, on the node's device
             if a.base is not None or any(a is x for x in arrays):
                 a = a.copy()      # never alias another constant
             c = g.add_node("constant", [], {"value": a}, n.device, [(a.shape, a.dtype)])

@@ -114,7 +114,8 @@ def _scalar_const(v):
     n = v.node
     if n is None or n.op != "constant" or v.shape != ():
         return None
-    return np.asarray(n.attrs["value"]).item()
+    a = n.attrs["value"]
+    return a.item() if hasattr(a, "item") else a     # NumPy or CuPy (a one-off read)
 
 
 def fuse_elementwise(g) -> int:
