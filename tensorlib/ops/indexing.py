@@ -76,11 +76,7 @@ def _getitem_grad_fwd(xp, g, index, shape, basic):
 
 
 def _add_at(xp, z, index, v):
-    if xp is np:
-        np.add.at(z, index, v)
-    else:
-        import cupyx
-        cupyx.scatter_add(z, index, v)
+    xp.add.at(z, index, v)      # NumPy's and CuPy's (cupyx.scatter_add is deprecated)
 
 
 def _slice_vjp(n, g):

@@ -105,11 +105,7 @@ def _emb_grad_fwd(xp, g, idx, *, num_weights, padding_idx):
     D = g.shape[-1]
     out = xp.zeros((num_weights, D), g.dtype)
     flat = idx.reshape(-1)
-    if xp is np:
-        np.add.at(out, flat, g.reshape(-1, D))
-    else:
-        import cupyx
-        cupyx.scatter_add(out, flat, g.reshape(-1, D))
+    xp.add.at(out, flat, g.reshape(-1, D))
     if padding_idx is not None:
         out[padding_idx] = 0
     return out

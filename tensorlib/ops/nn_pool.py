@@ -84,14 +84,8 @@ def _max_grad_fwd(xp, g, idx, *, input_hw):
     H, W = input_hw
     out = xp.zeros((N, C, H * W), g.dtype)
     if g.size:
-        import importlib
-        if xp is np:
-            np.add.at(out, (np.arange(N)[:, None, None], np.arange(C)[None, :, None],
-                            idx.reshape(N, C, -1)), g.reshape(N, C, -1))
-        else:
-            importlib.import_module("cupyx").scatter_add(
-                out, (xp.arange(N)[:, None, None], xp.arange(C)[None, :, None],
-                      idx.reshape(N, C, -1)), g.reshape(N, C, -1))
+        xp.add.at(out, (xp.arange(N)[:, None, None], xp.arange(C)[None, :, None],
+                        idx.reshape(N, C, -1)), g.reshape(N, C, -1))
     return out.reshape(N, C, H, W)
 
 

@@ -61,6 +61,7 @@ add("inv", tl.linalg.inv, _square_inputs, np.linalg.inv, atol=1e-6)
 add("solve", tl.linalg.solve, _solve_inputs, np.linalg.solve, atol=1e-6)
 add("det", tl.linalg.det, _square_inputs, np.linalg.det, rtol=1e-4, atol=1e-6)
 add("slogdet", tl.linalg.slogdet, _square_inputs, np.linalg.slogdet, atol=1e-6)
-add("cholesky", lambda x: tl.linalg.cholesky(x @ x.mT + tl.eye(x.shape[-1], dtype=x.dtype)),
+add("cholesky", lambda x: tl.linalg.cholesky(x @ x.mT + tl.eye(x.shape[-1], dtype=x.dtype,
+                                                                     device=x.device)),
     lambda draw: [arr(draw, _stack(draw))], lambda x: np.linalg.cholesky(_spd(x)), atol=1e-6)
 add("eigh", _eigh_fn, _sym_spread, _eigh_ref, atol=1e-6)
