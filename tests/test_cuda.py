@@ -114,6 +114,30 @@ def test_optimizers_route_cuda_parameters_to_the_cuda_kernels(make_opt, monkeypa
     np.testing.assert_array_equal(p.numpy(), 1.0)   # only the (stand-in) kernel may update
 
 
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_sum_in_two_passes_equals_one_sum(data):
+    # the CUDA sum binding's plan, run with NumPy: same values as one sum, any axes it takes
+    from tensorlib.cuda.bindings import sum_in_two_passes
+    shape = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=5), label="shape")
+    nd = len(shape)
+    axes = data.draw(st.one_of(st.none(), st.integers(-nd, nd - 1),
+                               st.sets(st.integers(0, nd - 1), min_size=1).map(tuple)),
+                     label="axis")
+    keep = data.draw(st.booleans(), label="keepdims")
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]), label="dtype")
+    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    got = sum_in_two_passes(np, x, axes, keep)
+    want = x.sum(axis=axes, keepdims=keep)
+    ax = set(range(nd)) if axes is None else {a % nd for a in np.atleast_1d(axes)}
+    if got is None:    # declined: the last axis is kept, or the axes are one trailing run
+        assert nd - 1 not in ax or ax == set(range(min(ax), nd))
+        return
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-5)
+
+
 @settings(max_examples=25, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
@@ -435,6 +459,19 @@ def test_kernel_cross_entropy(dtype):
     onehot = np.eye(10)[np.where(t < 0, 0, t)]
     ref = (np.exp(logp) - onehot) * (gl * (t >= 0))[:, None]
     np.testing.assert_allclose(gx, ref, rtol=tol * 10, atol=tol * 10)
+    # the reduced forms, one block over 1000+ rows (more than a block's threads)
+    x = rng.standard_normal((1100, 10)).astype(dtype)
+    t = rng.integers(0, 10, 1100)
+    t[::7] = -100
+    logp = _np_softmax(x.astype(np.float64), 1, log=True)
+    rows = -logp[np.arange(1100), np.where(t < 0, 0, t)] * (t >= 0)
+    for reduction, want in (("sum", rows.sum()), ("mean", rows.sum() / (t >= 0).sum())):
+        got = K.cross_entropy_reduced(cp.asarray(x), cp.asarray(t), -100, reduction)
+        assert got.shape == () and got.dtype == dtype
+        np.testing.assert_allclose(got.get(), want, rtol=tol, atol=tol)
+    allign = cp.full(4, -100)
+    assert np.isnan(K.cross_entropy_reduced(cp.asarray(x[:4]), allign, -100, "mean").get())
+    assert K.cross_entropy_reduced(cp.asarray(x[:4]), allign, -100, "sum").get() == 0
 
 
 @gpu
@@ -471,12 +508,16 @@ def test_kernel_bias_act(act):
 @pytest.mark.gpu
 @pytest.mark.parametrize("geo", [((3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
                                  ((5, 5), (2, 2), (2, 2, 2, 2), (1, 1)),
-                                 ((2, 3), (2, 1), (0, 1, 1, 0), (2, 1))])
-def test_kernel_im2col_col2im(geo):
+                                 ((2, 3), (2, 1), (0, 1, 1, 0), (2, 1)),
+                                 ((3, 2), (2, 3), (2, 0, 0, 3), (2, 2))])
+@pytest.mark.parametrize("index", ["int", "long long"])
+def test_kernel_im2col_col2im(geo, index, monkeypatch):
     import cupy as cp
 
     from tensorlib.cuda import kernels as K
     from tensorlib.ops import nn_conv
+    if index == "long long":    # the path for arrays of 2**31 elements or more
+        monkeypatch.setattr(K, "_conv_index", lambda *sizes: ("long long", np.int64))
     (kh, kw), stride, pad, dil = geo
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 9, 8))
@@ -549,6 +590,24 @@ def test_kernel_layer_norm(affine):
                                       gmean=cp.asarray(gm), grstd=cp.asarray(gr)).get()
     ref2 = ref + (gm[:, None] - gr[:, None] * r ** 2 * xhat) / x.shape[1]
     np.testing.assert_allclose(gx2, ref2, rtol=1e-9, atol=1e-9)
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_embedding_forward(dtype):
+    import cupy as cp
+
+    from tensorlib.cuda import kernels as K
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((7, 3)).astype(dtype)
+    idx = rng.integers(0, 7, (5, 4))
+    got = K.embedding_forward(cp.asarray(w), cp.asarray(idx)).get()
+    assert got.shape == (5, 4, 3) and got.dtype == dtype
+    np.testing.assert_array_equal(got, w[idx])
+    got = K.embedding_forward(cp.asarray(w)[:, ::2], cp.asarray(np.array([-1, 7, 6]))).get()
+    assert np.isnan(got[:2]).all()
+    np.testing.assert_array_equal(got[2], w[6, ::2])
 
 
 @gpu
@@ -735,6 +794,37 @@ def test_out_of_range_indices_on_cuda_poison_instead_of_syncing():
     assert np.isnan(F.binary_cross_entropy(p, tl.ones(2, device="cuda")).item())
     ok = F.binary_cross_entropy(tl.tensor([0.2, 0.5], device="cuda"), tl.ones(2, device="cuda"))
     np.testing.assert_allclose(ok.item(), -(np.log(0.2) + np.log(0.5)) / 2, rtol=1e-6)
+
+
+@gpu
+@pytest.mark.gpu
+def test_captured_index_checks_on_cuda_poison_instead_of_syncing():
+    # a replayed graph checks class targets and embedding indices as eager code does on a GPU:
+    # on the device (NaN), never by reading them on the host at every call
+    import warnings
+
+    import cupyx
+    F = tl.nn.functional
+    w = tl.randn(5, 3, device="cuda")
+
+    @tl.function
+    def f(x, t, idx):
+        return F.cross_entropy(x, t), F.embedding(idx, w)
+    x = tl.randn(4, 5, device="cuda")
+    good, bad = tl.tensor([0, 4, 1, 2], device="cuda"), tl.tensor([0, 7, 1, 2], device="cuda")
+    idx_good, idx_bad = tl.tensor([[1, 2]], device="cuda"), tl.tensor([[1, 9]], device="cuda")
+    f(x, good, idx_good)
+    tl.cuda.synchronize()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with cupyx.allow_synchronize(False):
+            loss, e = f(x, bad, idx_bad)
+    assert f.trace_count == 1
+    assert np.isnan(loss.item())
+    e = e.numpy()
+    assert np.isfinite(e[0, 0]).all() and np.isnan(e[0, 1]).all()
+    loss, e = f(x, good, idx_good)
+    assert np.isfinite(loss.item()) and np.isfinite(e.numpy()).all()
 
 
 @gpu

@@ -42,14 +42,10 @@ def _cross_entropy(x, t, *w, ignore_index, reduction, label_smoothing):
         loss = nn_loss._ce_fwd(cp, x, t, *w, ignore_index=ignore_index, reduction=reduction,
                                label_smoothing=label_smoothing)
         return _poison_bad_targets(cp, loss, t, x.shape[1], ignore_index, reduction)
-    from .kernels import cross_entropy   # NaN rows for out-of-range targets
-    loss, _ = cross_entropy(x, t, ignore_index)
+    from .kernels import cross_entropy, cross_entropy_reduced   # NaN rows: bad targets
     if reduction == "none":
-        return loss
-    s = loss.sum(dtype=loss.dtype)
-    if reduction == "sum":
-        return s
-    return (s / (t != ignore_index).sum()).astype(x.dtype)
+        return cross_entropy(x, t, ignore_index)[0]
+    return cross_entropy_reduced(x, t, ignore_index, reduction)
 
 
 def _poison_bad_targets(cp, loss, t, C, ignore_index, reduction):
@@ -143,11 +139,41 @@ def _embedding_grad(g, idx, *, num_weights, padding_idx):
 def _embedding(w, idx, *, padding_idx):
     from ..backends import cupy
     cp = cupy()
+    if w.ndim == 2 and w.dtype.name in _FLOATS and idx.dtype.kind in "iu":
+        from .kernels import embedding_forward
+        return embedding_forward(w, idx)
     out = cp.take(w, idx, axis=0)    # CuPy wraps out-of-range indices: never reads outside
     if out.dtype.kind != "f" or not out.size:
         return out
     bad = (idx < 0) | (idx >= w.shape[0])
     return cp.where(bad[..., None], cp.full((), np.nan, out.dtype), out)
+
+
+# --- sum over leading and trailing axes at once (a conv bias gradient): two passes -----------
+def sum_in_two_passes(xp, x, axis, keepdims):
+    """``x.sum(axis)`` when ``axis`` holds the last axes and some leading ones, as
+    (N, C, H, W) -> (C,) does: the trailing run first (contiguous rows, one block each), then
+    the rest. One CuPy reduction over (0, 2, 3) gives only C blocks for all the work."""
+    nd = x.ndim
+    ax = (tuple(range(nd)) if axis is None else
+          tuple(sorted(a % nd for a in ((axis,) if isinstance(axis, int) else axis))))
+    t = 0
+    while t < len(ax) and ax[len(ax) - 1 - t] == nd - 1 - t:
+        t += 1
+    if not (0 < t < len(ax)) or not x.flags.c_contiguous or x.dtype.name not in _FLOATS:
+        return None
+    y = x.reshape(x.shape[:nd - t] + (-1,)).sum(axis=-1)
+    y = y.sum(axis=ax[:len(ax) - t])
+    if keepdims:
+        y = y.reshape(tuple(1 if i in ax else d for i, d in enumerate(x.shape)))
+    return y
+
+
+@_bind("sum")
+def _sum(x, *, axis, keepdims):
+    from ..backends import cupy
+    y = sum_in_two_passes(cupy(), x, axis, keepdims)
+    return y if y is not None else _generic("sum")(x, axis=axis, keepdims=keepdims)
 
 
 # --- elementwise: one kernel launch where the generic code launches several -------------------

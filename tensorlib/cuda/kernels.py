@@ -136,6 +136,18 @@ def cross_entropy(logits, labels, ignore_index: int = -100):
     return loss.astype(dt, copy=False), lse
 
 
+def cross_entropy_reduced(logits, labels, ignore_index: int, reduction: str):
+    """0-d mean or sum of the per-row losses over the rows not ignored (two launches)."""
+    cp = _cupy()
+    lab = cp.ascontiguousarray(labels, dtype=np.int64)   # one copy of a strided column
+    loss, _ = cross_entropy(logits, lab, ignore_index)
+    lw, dt = _work(loss)
+    out = cp.empty((), lw.dtype)
+    f = function(S.SOFTMAX, f"xent_reduce<{_t(lw.dtype)},{int(reduction == 'mean')}>")
+    f((1,), (_THREADS,), (lw, lab, out, _i64(lw.size), _i64(ignore_index)))
+    return out.astype(dt, copy=False)
+
+
 def cross_entropy_backward(logits, labels, lse, gloss, ignore_index: int = -100):
     """d loss / d logits, with ``gloss`` the per-row upstream gradient (N,)."""
     cp = _cupy()
@@ -226,7 +238,10 @@ def act_backward(g, v, act: str):
     shape = v.shape
     va, dt = _work(v)
     va = va.reshape(-1)  # kernels see flat buffers, never 0-d arrays
-    ga = cp.broadcast_to(g, shape).astype(va.dtype, order="C", copy=True).reshape(-1)
+    if g.shape == shape and g.dtype == va.dtype and g.flags.c_contiguous:
+        ga = g.reshape(-1)      # the kernel only reads it: no copy
+    else:
+        ga = cp.broadcast_to(g, shape).astype(va.dtype, order="C", copy=True).reshape(-1)
     gx = cp.empty_like(va)
     if va.size:
         f = function(S.ACTIVATION, f"act_bwd<{_t(va.dtype)},{S.ACTS[act]}>")
@@ -239,18 +254,32 @@ def conv_out(size: int, k: int, s: int, p0: int, p1: int, d: int) -> int:
     return (size + p0 + p1 - d * (k - 1) - 1) // s + 1
 
 
+def _conv_index(*sizes):
+    """The kernels' index type and its NumPy scalar: int32 when every index fits."""
+    return ("int", np.int32) if max(sizes) < 2**31 else ("long long", np.int64)
+
+
+def _conv_args(N, C, H, W, kh, kw, stride, padding, dilation, Ho, Wo, it):
+    return (*map(it, (N, C, H, W)),
+            *map(np.int32, (kh, kw, stride[0], stride[1], padding[0], padding[2], dilation[0],
+                            dilation[1])), it(Ho), it(Wo))
+
+
 def im2col(x, kh, kw, stride, padding, dilation, Ho, Wo):
     """(N, C, H, W) -> (C*kh*kw, N*Ho*Wo) patches; ``padding`` is (top, bottom, left, right)."""
     cp = _cupy()
     a, dt = _work(x)
     N, C, H, W = a.shape
-    col = cp.empty((C * kh * kw, N * Ho * Wo), a.dtype)
+    K = C * kh * kw
+    col = cp.empty((K, N * Ho * Wo), a.dtype)
     if col.size:
-        f = function(S.CONV, f"im2col<{_t(a.dtype)}>")
-        f(_grid(col.size), (_THREADS,),
-          (a, col, _i64(N), _i64(C), _i64(H), _i64(W),
-           *map(np.int32, (kh, kw, stride[0], stride[1], padding[0], padding[2], dilation[0],
-                           dilation[1])), _i64(Ho), _i64(Wo)))
+        name, it = _conv_index(col.size, a.size)
+        f = function(S.CONV, f"im2col<{_t(a.dtype)},{name}>")
+        # x: the plane in blocks of 128; y: the rows; z: up to 16 images, each thread
+        # looping over the rest (few, fuller blocks rather than one per element row)
+        P = Ho * Wo
+        f((max(1, min((P + 127) // 128, _MAX_BLOCKS)), min(K, 65535), min(N, 16)), (128,),
+          (a, col, *_conv_args(N, C, H, W, kh, kw, stride, padding, dilation, Ho, Wo, it)))
     return col.astype(dt, copy=False)
 
 
@@ -261,11 +290,10 @@ def col2im(col, shape, kh, kw, stride, padding, dilation, Ho, Wo):
     N, C, H, W = shape
     x = cp.empty((N, C, H, W), a.dtype)
     if x.size:
-        f = function(S.CONV, f"col2im<{_t(a.dtype)}>")
+        name, it = _conv_index(a.size, x.size)
+        f = function(S.CONV, f"col2im<{_t(a.dtype)},{name}>")
         f(_grid(x.size), (_THREADS,),
-          (a, x, _i64(N), _i64(C), _i64(H), _i64(W),
-           *map(np.int32, (kh, kw, stride[0], stride[1], padding[0], padding[2], dilation[0],
-                           dilation[1])), _i64(Ho), _i64(Wo)))
+          (a, x, *_conv_args(N, C, H, W, kh, kw, stride, padding, dilation, Ho, Wo, it)))
     return x.astype(dt, copy=False)
 
 
@@ -371,6 +399,19 @@ def embedding_backward(idx, g, num_embeddings: int, padding_idx: int | None = No
           (ii, ga.reshape(-1, D), gw, _i64(ii.size), _i64(D),
            _i64(-1 if padding_idx is None else padding_idx), _i64(num_embeddings)))
     return gw.astype(dt, copy=False)
+
+
+def embedding_forward(weight, idx):
+    """Rows ``weight[idx]`` (idx.shape + (D,)); NaN rows for indices outside [0, V)."""
+    cp = _cupy()
+    w = _contiguous(weight)
+    V, D = w.shape
+    ii = cp.ascontiguousarray(idx, dtype=np.int64).reshape(-1)
+    out = cp.empty((ii.size, D), w.dtype)
+    if out.size:
+        f = function(S.EMBEDDING, f"embedding_fwd<{_t(w.dtype)}>")
+        f(_grid(out.size), (_THREADS,), (ii, w, out, _i64(ii.size), _i64(D), _i64(V)))
+    return out.reshape(tuple(idx.shape) + (D,))
 
 
 # --- LSTM cell -----------------------------------------------------------------------------------

@@ -197,11 +197,28 @@ __global__ void xent_grad(const T* __restrict__ x, const i64* __restrict__ label
             out[j] = (exp(xr[j] - m) / s - (j == tc ? T(1) : T(0))) * scale;
     }
 }
+
+// out[0] = the sum of loss over the rows whose label is not ignore_index, divided by their
+// count when MEAN (0/0 = NaN, as PyTorch, when every row is ignored). One block: the host
+// launches one kernel where sum, compare, count and divide were four.
+template <typename T, int MEAN>
+__global__ void xent_reduce(const T* __restrict__ loss, const i64* __restrict__ label,
+                            T* __restrict__ out, i64 rows, i64 ignore_index) {
+    __shared__ T sh[32];
+    T s = T(0), n = T(0);
+    for (i64 r = threadIdx.x; r < rows; r += blockDim.x) {
+        if (label[r] != ignore_index) { s += loss[r]; n += T(1); }
+    }
+    s = block_sum(s, sh);
+    if (MEAN) n = block_sum(n, sh);
+    if (threadIdx.x == 0) out[0] = MEAN ? s / n : s;
+}
 """, tuple(f"softmax_fwd<{t},{k}>" for t in FLOAT_TYPES for k in (0, 1))
     + tuple(f"softmax_bwd<{t},{k}>" for t in FLOAT_TYPES for k in (0, 1))
     + tuple(f"xent_fwd<{t}>" for t in FLOAT_TYPES)
     + tuple(f"xent_grad<{t}>" for t in FLOAT_TYPES)
-    + tuple(f"xent_bwd<{t}>" for t in FLOAT_TYPES))
+    + tuple(f"xent_bwd<{t}>" for t in FLOAT_TYPES)
+    + tuple(f"xent_reduce<{t},{m}>" for t in FLOAT_TYPES for m in (0, 1)))
 
 # --- bias + activation, activation backward -----------------------------------------------
 ACTS = {"none": 0, "relu": 1, "tanh": 2, "sigmoid": 3, "gelu_tanh": 4, "gelu": 5}
@@ -309,56 +326,68 @@ __global__ void binary_vec(const T* __restrict__ a, const T* __restrict__ b, T* 
 """, tuple(f"binary_vec<{t},{o}>" for t in FLOAT_TYPES for o in BINOPS.values()))
 
 # --- im2col / col2im (NCHW), the layout of tensorlib.ops.nn_conv -------------------------
+# I is the index type: int when every index fits (the wrappers check), else long long.
+# 64-bit integer division costs tens of instructions on a GPU, and these kernels divide
+# several times per element: with long long throughout, W3's im2col ran at a few percent
+# of memory bandwidth.
 CONV = Source("conv", r"""
-typedef long long i64;
-
 // col[(c*KH + ki)*KW + kj, (n*OH + oh)*OW + ow] = x[n, c, oh*SH - PT + ki*DH, ow*SW - PL + kj*DW]
-// (0 outside the image): a (C*KH*KW, N*OH*OW) matrix, one thread per element.
-template <typename T>
-__global__ void im2col(const T* __restrict__ x, T* __restrict__ col, i64 N, i64 C, i64 H,
-                       i64 W, int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW,
-                       i64 OH, i64 OW) {
-    const i64 L = N * OH * OW, n_all = C * KH * KW * L;
-    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n_all;
-         i += (i64)gridDim.x * blockDim.x) {
-        const i64 l = i % L, k = i / L;
-        const i64 ow = l % OW, oh = (l / OW) % OH, n = l / (OW * OH);
-        const int kj = (int)(k % KW), ki = (int)((k / KW) % KH);
-        const i64 c = k / ((i64)KH * KW);
-        const i64 h = oh * SH - PT + (i64)ki * DH, w = ow * SW - PL + (i64)kj * DW;
-        col[i] = (h >= 0 && h < H && w >= 0 && w < W) ? x[((n * C + c) * H + h) * W + w] : T(0);
+// (0 outside the image): a (C*KH*KW, N*OH*OW) matrix. blockIdx.y walks the rows k and
+// blockIdx.z the images n, so (c, ki, kj) is worked out once per row and the only division
+// per element is oh = p / OW; threads along a plane write consecutive columns.
+template <typename T, typename I>
+__global__ void im2col(const T* __restrict__ x, T* __restrict__ col, I N, I C, I H, I W,
+                       int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW,
+                       I OH, I OW) {
+    const I P = OH * OW, L = N * P, K = C * KH * KW;
+    for (I k = blockIdx.y; k < K; k += gridDim.y) {
+        const I kj = k % KW, ki = (k / KW) % KH, c = k / ((I)KH * KW);
+        const I h0 = ki * DH - PT, w0 = kj * DW - PL;
+        for (I n = blockIdx.z; n < N; n += gridDim.z) {
+            const T* __restrict__ xc = x + (n * C + c) * H * W;
+            T* __restrict__ row = col + k * L + n * P;
+            for (I p = (I)blockIdx.x * blockDim.x + threadIdx.x; p < P;
+                 p += (I)gridDim.x * blockDim.x) {
+                const I oh = p / OW, ow = p - oh * OW;
+                const I h = oh * SH + h0, w = ow * SW + w0;
+                row[p] = (h >= 0 && h < H && w >= 0 && w < W) ? xc[h * W + w] : T(0);
+            }
+        }
     }
 }
 
 // The adjoint of im2col: each input pixel sums the col entries that read it (a gather,
 // so no atomics and a deterministic result). One thread per element of x.
-template <typename T>
-__global__ void col2im(const T* __restrict__ col, T* __restrict__ x, i64 N, i64 C, i64 H,
-                       i64 W, int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW,
-                       i64 OH, i64 OW) {
-    const i64 L = N * OH * OW, n_all = N * C * H * W;
-    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n_all;
-         i += (i64)gridDim.x * blockDim.x) {
-        const i64 w = i % W, h = (i / W) % H, c = (i / (W * H)) % C, n = i / (W * H * C);
+template <typename T, typename I>
+__global__ void col2im(const T* __restrict__ col, T* __restrict__ x, I N, I C, I H, I W,
+                       int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW,
+                       I OH, I OW) {
+    const I L = N * OH * OW, n_all = N * C * H * W;
+    for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n_all;
+         i += (I)gridDim.x * blockDim.x) {
+        const I w = i % W, t0 = i / W, h = t0 % H, t1 = t0 / H, c = t1 % C, n = t1 / C;
         T acc = T(0);
         for (int ki = 0; ki < KH; ++ki) {
-            const i64 th = h + PT - (i64)ki * DH;
-            if (th < 0 || th % SH) continue;
-            const i64 oh = th / SH;
+            const I th = h + PT - (I)ki * DH;
+            if (th < 0) break;                    // th only falls as ki grows
+            if (SH != 1 && th % SH) continue;
+            const I oh = th / SH;
             if (oh >= OH) continue;
+            const T* __restrict__ crow = col + ((c * KH + ki) * KW) * L + (n * OH + oh) * OW;
             for (int kj = 0; kj < KW; ++kj) {
-                const i64 tw = w + PL - (i64)kj * DW;
-                if (tw < 0 || tw % SW) continue;
-                const i64 ow = tw / SW;
+                const I tw = w + PL - (I)kj * DW;
+                if (tw < 0) break;
+                if (SW != 1 && tw % SW) continue;
+                const I ow = tw / SW;
                 if (ow >= OW) continue;
-                const i64 k = (c * KH + ki) * KW + kj;
-                acc += col[k * L + (n * OH + oh) * OW + ow];
+                acc += crow[(I)kj * L + ow];
             }
         }
         x[i] = acc;
     }
 }
-""", tuple(f"{k}<{t}>" for k in ("im2col", "col2im") for t in FLOAT_TYPES))
+""", tuple(f"{k}<{t},{i}>" for k in ("im2col", "col2im") for t in FLOAT_TYPES
+           for i in ("int", "long long")))
 
 # --- pooling ---------------------------------------------------------------------------------
 POOL = Source("pool", COMMON + r"""
@@ -466,8 +495,7 @@ __global__ void layernorm_bwd(const T* __restrict__ x, const T* __restrict__ g,
 """, tuple(f"{k}<{t}>" for k in ("layernorm_fwd", "layernorm_bwd") for t in FLOAT_TYPES))
 
 # --- embedding backward ---------------------------------------------------------------------------
-EMBEDDING = Source("embedding", r"""
-typedef long long i64;
+EMBEDDING = Source("embedding", COMMON + r"""
 
 // gw (zeroed by the caller) [idx[i], :] += g[i, :]; rows equal to padding_idx, and indices
 // outside [0, V), are skipped.
@@ -481,7 +509,20 @@ __global__ void embedding_bwd(const i64* __restrict__ idx, const T* __restrict__
         if (t != padding_idx && t >= 0 && t < V) atomicAdd(gw + t * D + j, g[i]);
     }
 }
-""", tuple(f"embedding_bwd<{t}>" for t in FLOAT_TYPES))
+
+// out[i, :] = w[idx[i], :], or NaN for an index outside [0, V): the range is checked here,
+// on the device, as a gather and a select in one pass.
+template <typename T>
+__global__ void embedding_fwd(const i64* __restrict__ idx, const T* __restrict__ w,
+                              T* __restrict__ out, i64 n, i64 D, i64 V) {
+    const i64 n_all = n * D;
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n_all;
+         i += (i64)gridDim.x * blockDim.x) {
+        const i64 r = i / D, j = i - r * D, t = idx[r];
+        out[i] = (t >= 0 && t < V) ? w[t * D + j] : qnan<T>();
+    }
+}
+""", tuple(f"embedding_{d}<{t}>" for d in ("bwd", "fwd") for t in FLOAT_TYPES))
 
 # --- LSTM cell (gate order i, f, g, o as in PyTorch) ---------------------------------------------
 LSTM = Source("lstm", r"""
