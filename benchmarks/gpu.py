@@ -32,7 +32,11 @@ from workloads_nn import tl_convnet, tl_lstm, tl_mlp, torch_model  # noqa: E402
 
 
 # --- timing ---------------------------------------------------------------------------
-def _rounds(step, sync, steps: int, rounds: int, warmup: int = 3) -> list[float]:
+def _rounds(step, sync, steps: int, rounds: int, warmup: int = 3,
+            host: list | None = None) -> list[float]:
+    """Seconds per step of each round. ``host`` (a list) also gets each round's seconds per
+    step before the final synchronisation: the host's own time to issue a step, which equals
+    the step time when the host, not the GPU, is the bottleneck."""
     for _ in range(warmup):
         step()
     sync()
@@ -41,8 +45,11 @@ def _rounds(step, sync, steps: int, rounds: int, warmup: int = 3) -> list[float]
         t0 = time.perf_counter()
         for _ in range(steps):
             step()
+        t1 = time.perf_counter()
         sync()
         out.append((time.perf_counter() - t0) / steps)
+        if host is not None:
+            host.append((t1 - t0) / steps)
     return out
 
 
@@ -181,8 +188,10 @@ def main(argv=None) -> int:
             if fn is None:
                 continue
             try:
-                ts = _rounds(fn(), sync, a.steps, a.rounds)
+                host: list = []
+                ts = _rounds(fn(), sync, a.steps, a.rounds, host=host)
                 entry[name] = [t * 1e3 for t in ts]
+                entry[name + "_host"] = [t * 1e3 for t in host]
             except Exception as e:  # report and go on: one broken workload must not hide others
                 entry[name + "_error"] = f"{type(e).__name__}: {e}"
                 print(f"  {wid} {name}: FAILED {type(e).__name__}: {e}")
@@ -200,6 +209,8 @@ def main(argv=None) -> int:
         if wid in only:
             record(wid, title, "ms", _tl(make, False),
                    _torch(kind, batch, dev) if torch is not None else None, label)
+            if wid == "W3" and torch is not None and dev == "cuda":
+                _fp32_convs_row(rows[-1], a, torch, _torch(kind, batch, dev), torch_sync)
         if wid + "c" in only:   # captured: against the same PyTorch eager step, W4 vs nn.LSTM
             if wid == "W4":
                 kind, label = "nnlstm", "torch nn.LSTM"
@@ -228,6 +239,27 @@ def main(argv=None) -> int:
             json.dump(result, f, indent=1)
         print(f"results written to {a.json}")
     return 0
+
+
+def _fp32_convs_row(entry: dict, a, torch, make, sync) -> None:
+    """PyTorch runs convolutions in TF32 by default (torch.backends.cudnn.allow_tf32); tensorlib
+    computes them in float32. Time PyTorch's W3 step again with TF32 off, for the like-for-like
+    ratio, and note it on the W3 row."""
+    old = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        ts = [t * 1e3 for t in _rounds(make(), sync, a.steps, a.rounds)]
+    except Exception as e:  # a second figure: never the reason the first is lost
+        print(f"  W3 torch without TF32: FAILED {type(e).__name__}: {e}")
+        return
+    finally:
+        torch.backends.cudnn.allow_tf32 = old
+    entry["torch_fp32_convs"] = ts
+    t = entry.get("tensorlib")
+    r = statistics.median(t) / statistics.median(ts) if t else None
+    entry["ratio_fp32_convs"] = r
+    print(f"  W3         torch with float32 convolutions (allow_tf32 off) "
+          f"{statistics.median(ts):8.3f} ms" + (f"  ratio {r:.2f}" if r else ""), flush=True)
 
 
 def _import_torch(dev: str):
@@ -278,7 +310,9 @@ def _print_row(entry, other):
     for name, v in (("tensorlib", t), (other, o)):
         if v:
             parts.append(f"{name} {statistics.median(v):8.3f} ms (spread {min(v):.3f}-"
-                         f"{max(v):.3f})")
+                         f"{max(v):.3f}")
+            h = entry.get(name + "_host")
+            parts[-1] += f"; host {statistics.median(h):.3f})" if h else ")"
     if t and o:
         r = statistics.median(t) / statistics.median(o)
         entry["ratio"] = r

