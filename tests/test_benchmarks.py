@@ -1,8 +1,11 @@
 """The benchmark harness runs end to end in its quick mode (no timing is asserted)."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import tensorlib as tl
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,3 +55,23 @@ def test_gpu_benchmark_harness_runs_on_the_cpu(tmp_path):
     assert res["meta"]["device"] == "cpu"
     assert "tensorlib._core.apply" in res["profiles"]["W2"]
     assert set(res["syncs"]) == {"W2", "W4c"}
+
+
+def test_gpu_profile_script_runs_on_the_cpu():
+    # scripts/gpu_profile.py's op breakdown (the captured plan re-run with a timer after each
+    # statement) on the CPU, so that a GPU session finds it working; the CUPTI part needs cuda
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_profile.py"), "--device",
+                           "cpu", "--batch", "8"], capture_output=True, text=True, timeout=600,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name, op in (("W3c", "conv2d"), ("W4c", "lstm_cell")):
+        assert f"{name} breakdown:" in proc.stdout
+        assert re.search(rf"{name}\s+{op}\s+\d+\.\d+ ms", proc.stdout), proc.stdout
+
+
+def test_gpu_launch_benchmark_without_a_gpu_says_so():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_launch.py")],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    if not tl.cuda.is_available():
+        assert "no CUDA GPU here" in proc.stdout
