@@ -712,8 +712,8 @@ def _embedding_grad_check(g, idx, *, num_weights, padding_idx):
     """Index range of embedding_grad, whose Cython kernel scatters without bounds checks
     (eager code only reaches it from a checked embedding; a graph file could feed it). The
     CUDA kernel skips indices out of range itself: on a GPU the range is not read back."""
-    from .graph.checks import _on_gpu
-    if idx.size and not _on_gpu(idx) and (int(idx.min()) < 0 or int(idx.max()) >= num_weights):
+    from .graph.checks import on_gpu
+    if idx.size and not on_gpu(idx) and (int(idx.min()) < 0 or int(idx.max()) >= num_weights):
         raise IndexError(f"embedding_grad: indices must lie in [0, {num_weights}), got range "
                          f"[{int(idx.min())}, {int(idx.max())}]")
     if tuple(g.shape[:-1]) != tuple(idx.shape):

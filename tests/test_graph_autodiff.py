@@ -97,6 +97,27 @@ def test_graph_gradients_equal_eager_for_every_op(cid, data):
                                    err_msg=f"{cid}: graph gradient != eager gradient")
 
 
+def test_padding_mask_in_a_graph_gradient_follows_the_fed_indices():
+    # embedding_grad's vjp zeroes the padding rows; in a graph it must compare the indices
+    # the graph is fed, not keep the traced ones' mask as a constant (found by the thorough
+    # profile of the test above, whose permuted feeds only sometimes move a padding index)
+    from tensorlib.ops.nn_layers import EMBEDDING_GRAD
+    from tensorlib._apply import apply
+    w = tl.tensor(np.arange(1.0, 7.0).reshape(3, 2))
+    gin = tl.tensor(np.ones((2, 2)), requires_grad=True)
+    idx = tl.tensor([0, 1])
+
+    def loss_of(g, i):
+        return (apply(EMBEDDING_GRAD, g, i, num_weights=3, padding_idx=0) * w).sum()
+    with tl.capture(gin, idx) as g:
+        loss = loss_of(gin, idx)
+    (grad,) = g.gradients(loss, [g.inputs[0]])
+    for feed in ([0, 1], [1, 0], [2, 2]):
+        got = g.run({0: np.ones((2, 2)), 1: np.array(feed)}, fetches=[grad])[0].numpy()
+        want = w.numpy()[feed] * (np.array(feed) != 0)[:, None]
+        np.testing.assert_array_equal(got, want)
+
+
 # --- whole training steps ------------------------------------------------------------------
 def _mlp(seed=0):
     tl.manual_seed(seed)

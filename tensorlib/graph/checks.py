@@ -11,14 +11,15 @@ the GPU at every replay.
 from __future__ import annotations
 
 
-def _on_gpu(a) -> bool:
+def on_gpu(a) -> bool:
+    """Whether ``a`` is a device (CuPy) array."""
     return hasattr(a, "__cuda_array_interface__")
 
 
 def _class_targets(op):
     def check(x, t, *w, ignore_index, **attrs):
         C = x.shape[1]
-        if t.size and not _on_gpu(t):
+        if t.size and not on_gpu(t):
             bad = (t != ignore_index) & ((t < 0) | (t >= C))
             if bad.any():
                 raise IndexError(f"{op}: target value {int(t[bad].flat[0])} is out of range for "
@@ -28,7 +29,7 @@ def _class_targets(op):
 
 def _embedding(w, idx, **attrs):
     V = w.shape[0]
-    if idx.size and not _on_gpu(idx) and (int(idx.min()) < 0 or int(idx.max()) >= V):
+    if idx.size and not on_gpu(idx) and (int(idx.min()) < 0 or int(idx.max()) >= V):
         raise IndexError(f"embedding: indices must lie in [0, {V}), got range "
                          f"[{int(idx.min())}, {int(idx.max())}]")
 

@@ -8,7 +8,7 @@ import numpy as np
 from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import state
-from .nn_util import as_float_tensor, as_index_tensor, const, io_cost, same_dtype
+from .nn_util import as_float_tensor, as_index_tensor, io_cost, same_dtype
 from .registry import OpDef, register
 
 
@@ -133,7 +133,9 @@ def _emb_grad_vjp(n, gg):
     pi = n.attrs["padding_idx"]
     out = apply(EMBEDDING, gg, idx, padding_idx=pi)
     if pi is not None:
-        out = out.masked_fill(const((idx._data == pi)[..., None], idx), 0.0)
+        # a tensor op, not a constant of idx's values: a captured graph's symbolic gradient
+        # must mask the rows of the indices it is fed, not those it was traced with
+        out = out.masked_fill((idx == pi)[..., None], 0.0)
     return out, None
 
 
