@@ -232,6 +232,15 @@ def test_similarities_and_activations():
     check(lambda t: F.hardtanh(t, -0.5, 2.0), lambda t: TF.hardtanh(t, -0.5, 2.0), [x])
     check(F.softsign, TF.softsign, [x])
     check(F.mish, TF.mish, [x])
+    for name in ("selu", "relu6", "hardsigmoid", "hardswish", "logsigmoid"):
+        check(getattr(F, name), getattr(TF, name), [x])
+    big = np.array([-800.0, -30.0, 0.0, 30.0, 800.0])    # logsigmoid without overflow
+    check(F.logsigmoid, TF.logsigmoid, [big])
+    g = rn(3, 4, 6)
+    check(F.glu, TF.glu, [g])
+    check(lambda t: F.glu(t, 1), lambda t: TF.glu(t, 1), [g])
+    with pytest.raises(ValueError, match="glu: dim 1 has size 3; halving it needs an even"):
+        F.glu(tl.ones(2, 3), 1)
     np.testing.assert_array_equal(F.one_hot(tl.tensor([0, 2]), 3).numpy(),
                                   TF.one_hot(torch.tensor([0, 2]), 3).numpy())
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from ..ops.elementwise import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from ..ops.indexing import one_hot
-from ..ops.nn_act import hardtanh, log_softmax, mish, softmax, softsign
+from ..ops.nn_act import (glu, hardsigmoid, hardswish, hardtanh, log_softmax, logsigmoid, mish,
+                          relu6, selu, softmax, softsign)
 from ..ops.nn_attention import scaled_dot_product_attention
 from ..ops.nn_conv import conv1d, conv2d, conv_transpose2d
 from ..ops.nn_distance import cosine_similarity, normalize, pairwise_distance
@@ -20,9 +21,10 @@ from ..ops.nn_rnn import gru_cell, lstm_cell
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "conv1d", "conv2d", "conv_transpose2d",
-    "cosine_similarity", "cross_entropy", "dropout", "elu", "embedding", "gelu", "group_norm",
-    "gru_cell", "hardtanh", "huber_loss", "kl_div", "l1_loss", "layer_norm", "leaky_relu",
-    "linear", "log_softmax", "lstm_cell", "max_pool2d", "mish", "mse_loss", "nll_loss",
-    "normalize", "one_hot", "pairwise_distance", "relu", "scaled_dot_product_attention",
-    "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "softsign", "tanh",
+    "cosine_similarity", "cross_entropy", "dropout", "elu", "embedding", "gelu", "glu",
+    "group_norm", "gru_cell", "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "kl_div",
+    "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "logsigmoid", "lstm_cell",
+    "max_pool2d", "mish", "mse_loss", "nll_loss", "normalize", "one_hot", "pairwise_distance",
+    "relu", "relu6", "scaled_dot_product_attention", "selu", "sigmoid", "silu",
+    "smooth_l1_loss", "softmax", "softplus", "softsign", "tanh",
 ]

@@ -116,3 +116,50 @@ def mish(x) -> Tensor:
     from .elementwise import softplus
     x = as_float_tensor(x, "mish")
     return x * softplus(x).tanh()
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x) -> Tensor:
+    """``scale * elu(x, alpha)`` with the self-normalising constants of Klambauer et al. (2017)."""
+    from .elementwise import elu
+    return elu(as_float_tensor(x, "selu"), _SELU_ALPHA) * _SELU_SCALE
+
+
+def relu6(x) -> Tensor:
+    """``min(max(x, 0), 6)``."""
+    return as_float_tensor(x, "relu6").clip(0.0, 6.0)
+
+
+def hardsigmoid(x) -> Tensor:
+    """``relu6(x + 3) / 6``: a piecewise-linear sigmoid."""
+    return (as_float_tensor(x, "hardsigmoid") * (1.0 / 6.0) + 0.5).clip(0.0, 1.0)
+
+
+def hardswish(x) -> Tensor:
+    """``x * hardsigmoid(x)`` (MobileNetV3)."""
+    x = as_float_tensor(x, "hardswish")
+    return x * hardsigmoid(x)
+
+
+def logsigmoid(x) -> Tensor:
+    """``log(sigmoid(x))``, computed as ``-softplus(-x)`` (no overflow for large ``|x|``)."""
+    from .elementwise import softplus
+    return -softplus(-as_float_tensor(x, "logsigmoid"))
+
+
+def glu(x, dim: int = -1) -> Tensor:
+    """Gated linear unit: ``a * sigmoid(b)`` for the two halves ``a, b`` of ``x`` along ``dim``.
+
+    >>> F.glu(tl.ones(2, 4)).shape
+    (2, 2)
+    """
+    x = as_float_tensor(x, "glu")
+    a = norm_axis(dim, x.ndim, "glu")
+    n = x.shape[a]
+    if n % 2:
+        raise ValueError(f"glu: dim {dim} has size {n}; halving it needs an even size")
+    first, second = x.split(2, axis=a)
+    return first * second.sigmoid()
