@@ -344,3 +344,86 @@ def test_dropout_statistics_and_seed():
     assert abs((a == 0).mean() - 0.3) < 0.01
     np.testing.assert_allclose(a[a != 0], 1 / 0.7, rtol=1e-6)
     assert F.dropout(x, 0.3, training=False) is x
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("pads", [(1, 2), (2, 0, 1, 1), (0, 1, 2, 1, 1, 0)])
+def test_pad_matches_torch(mode, pads):
+    # the input ranks PyTorch takes for each padding length in its non-constant modes
+    x = rn(*{2: (2, 3, 5), 4: (2, 3, 4, 5), 6: (1, 2, 3, 4, 5)}[len(pads)])
+    kw = dict(mode=mode, value=1.5) if mode == "constant" else dict(mode=mode)
+    check(lambda t: F.pad(t, pads, **kw), lambda t: TF.pad(t, pads, **kw), [x])
+
+
+def test_pad_crops_and_checks():
+    x = rn(2, 3, 6)
+    check(lambda t: F.pad(t, (-1, 2, 1, -2)), lambda t: TF.pad(t, (-1, 2, 1, -2)), [x])
+    with pytest.raises(ValueError, match="even length"):
+        F.pad(tl.tensor(x), (1, 2, 3))
+    with pytest.raises(ValueError, match="3 dims of padding for a 2-d input"):
+        F.pad(tl.ones(2, 2), (1,) * 6)
+    with pytest.raises(ValueError, match="only crops in 'constant' mode"):
+        F.pad(tl.tensor(x), (-1, 0), mode="reflect")
+    with pytest.raises(ValueError, match="circular padding"):
+        F.pad(tl.tensor(x), (7, 0), mode="circular")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        F.pad(tl.tensor(x), (1, 1), mode="wrap")
+
+
+@pytest.mark.parametrize("mode, shape, kw", [
+    ("nearest", (2, 3, 5), dict(size=8)),
+    ("nearest", (2, 3, 4, 5), dict(scale_factor=2)),
+    ("nearest", (1, 2, 7, 6), dict(size=(3, 4))),
+    ("nearest", (1, 2, 5, 4), dict(scale_factor=(1.5, 0.75))),
+    ("nearest", (1, 1, 2, 3, 4), dict(size=(3, 5, 2))),
+    ("linear", (2, 3, 5), dict(size=9)),
+    ("linear", (2, 3, 5), dict(size=9, align_corners=True)),
+    ("bilinear", (2, 3, 4, 5), dict(scale_factor=2)),
+    ("bilinear", (2, 3, 4, 5), dict(scale_factor=2, align_corners=True)),
+    ("bilinear", (1, 2, 7, 6), dict(size=(3, 4))),
+    ("bilinear", (1, 2, 7, 6), dict(size=(3, 4), align_corners=True)),
+    ("bilinear", (1, 2, 5, 4), dict(scale_factor=(1.5, 0.75))),
+    ("bilinear", (1, 1, 4, 4), dict(size=(1, 1), align_corners=True)),
+    ("trilinear", (1, 2, 3, 4, 5), dict(size=(5, 3, 6))),
+    ("area", (2, 3, 8, 6), dict(size=(4, 3))),
+])
+def test_interpolate_matches_torch(mode, shape, kw):
+    check(lambda t: F.interpolate(t, mode=mode, **kw),
+          lambda t: TF.interpolate(t, mode=mode, **kw), [rn(*shape)])
+
+
+def test_interpolate_checks_and_float32():
+    x = tl.ones(1, 2, 3, 3)
+    with pytest.raises(ValueError, match="exactly one of size and scale_factor"):
+        F.interpolate(x)
+    with pytest.raises(ValueError, match="'bilinear' takes 4-d input"):
+        F.interpolate(tl.ones(1, 2, 3), size=4, mode="bilinear")
+    with pytest.raises(ValueError, match="align_corners only applies"):
+        F.interpolate(x, size=4, align_corners=True)
+    with pytest.raises(ValueError, match="mode must be"):
+        F.interpolate(x, size=4, mode="bicubic")
+    with pytest.raises(ValueError, match="must give 2 spatial sizes"):
+        F.interpolate(x, size=(4, 4, 4))
+    a = rn(2, 3, 5, 7).astype(np.float32)
+    got = F.interpolate(tl.tensor(a), scale_factor=1.7, mode="bilinear")
+    want = TF.interpolate(torch.tensor(a), scale_factor=1.7, mode="bilinear")
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_pixel_shuffle_and_unshuffle_match_torch():
+    check(lambda t: F.pixel_shuffle(t, 2), lambda t: TF.pixel_shuffle(t, 2), [rn(2, 12, 3, 4)])
+    check(lambda t: F.pixel_shuffle(t, 3), lambda t: TF.pixel_shuffle(t, 3), [rn(5, 9, 2, 2)])
+    for shape in ((8, 2, 3), (2, 3, 8, 2, 2)):     # no batch dim, two leading dims
+        check(lambda t: F.pixel_shuffle(t, 2), lambda t: TF.pixel_shuffle(t, 2), [rn(*shape)])
+    check(lambda t: F.pixel_unshuffle(t, 2), lambda t: TF.pixel_unshuffle(t, 2),
+          [rn(2, 3, 4, 6)])
+    x = tl.tensor(rn(2, 8, 3, 5))
+    np.testing.assert_array_equal(F.pixel_unshuffle(F.pixel_shuffle(x, 2), 2).numpy(),
+                                  x.numpy())
+    with pytest.raises(ValueError, match="divisible by upscale_factor"):
+        F.pixel_shuffle(tl.ones(1, 6, 2, 2), 2)
+    with pytest.raises(ValueError, match="positive integer"):
+        F.pixel_shuffle(tl.ones(1, 4, 2, 2), 1.5)
+    with pytest.raises(ValueError, match="divisible by downscale_factor"):
+        F.pixel_unshuffle(tl.ones(1, 1, 3, 4), 2)

@@ -38,10 +38,16 @@ def _models():
         "transformer": (lambda: nn.TransformerEncoderLayer(16, 4, dim_feedforward=32,
                                                            batch_first=True),
                         lambda n: rng.standard_normal((n, 5, 16)).astype(np.float32), False),
+        # resizing and padding layers: composites of take, pad, slices and transposes
+        "upsampler": (lambda: nn.Sequential(
+            nn.Conv2d(3, 8, 3), nn.Upsample(scale_factor=2, mode="bilinear"), nn.ReLU(),
+            nn.ReflectionPad2d(1), nn.Conv2d(8, 8, 3), nn.Upsample(size=(9, 7)),
+            nn.ReplicationPad2d((1, 0, 0, 1)), nn.PixelShuffle(2)),
+            lambda n: rng.standard_normal((n, 3, 6, 5)).astype(np.float32), True),
     }
 
 
-@pytest.mark.parametrize("name", ["mlp", "convnet", "lstm_lm", "transformer"])
+@pytest.mark.parametrize("name", ["mlp", "convnet", "lstm_lm", "transformer", "upsampler"])
 def test_model_matches_onnxruntime(name, tmp_path):
     make, data, dynamic = _models()[name]
     tl.manual_seed(0)

@@ -1,0 +1,203 @@
+"""PyTorch-style ``F.pad`` and ``F.interpolate``, composed of registry ops.
+
+``F.pad`` takes PyTorch's flat padding tuple, last dimension first; ``tl.pad`` keeps NumPy's
+per-axis widths. ``F.interpolate`` resizes the spatial dims of (N, C, *spatial) tensors by
+gathering source rows (``take``) and blending them, one axis at a time (bilinear is linear
+along H, then W), so gradients, capture and export come from the ops it is made of.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from .._tensor import Tensor
+from ._util import to_tensor
+from .nn_pool import adaptive_avg_pool2d
+from .nn_util import as_float_tensor
+from .shape import concatenate
+from .shape import pad as _np_pad
+
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge",
+              "circular": None}
+
+
+def pad(input, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
+    """Pad the last ``len(pad) // 2`` dims: ``pad`` is (left, right, top, bottom, ...) from
+    the last dim backwards, as in PyTorch. Modes: 'constant' (with ``value``; negative
+    widths crop), 'reflect', 'replicate' and 'circular'.
+
+    >>> F.pad(tl.ones(1, 2, 3), (1, 2)).shape
+    (1, 2, 6)
+    """
+    x = to_tensor(input)
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {sorted(_PAD_MODES)}, got {mode!r}")
+    p = [int(v) for v in pad]
+    if len(p) % 2:
+        raise ValueError(f"pad: the padding {tuple(p)} must have an even length (a before, "
+                         "after pair per dim, last dim first)")
+    if len(p) // 2 > x.ndim:
+        raise ValueError(f"pad: {len(p) // 2} dims of padding for a {x.ndim}-d input")
+    widths = [[0, 0] for _ in range(x.ndim)]
+    for i in range(len(p) // 2):
+        widths[x.ndim - 1 - i] = p[2 * i:2 * i + 2]
+    if any(w < 0 for pair in widths for w in pair):
+        if mode != "constant":
+            raise ValueError(f"pad: negative padding {tuple(p)} only crops in 'constant' mode")
+        crop = tuple(slice(max(-b, 0), n - max(-a, 0)) for (b, a), n in zip(widths, x.shape))
+        if any(s.start > s.stop for s in crop):
+            raise ValueError(f"pad: negative padding {tuple(p)} crops more than input "
+                             f"{tuple(x.shape)} holds")
+        x = x[crop]
+        widths = [[max(b, 0), max(a, 0)] for b, a in widths]
+    if mode != "circular":
+        return _np_pad(x, widths, mode=_PAD_MODES[mode], value=value)
+    for ax, (b, a) in enumerate(widths):
+        n = x.shape[ax]
+        if b > n or a > n:
+            raise ValueError(f"pad: circular padding ({b}, {a}) is larger than the size {n} of "
+                             f"dim {ax}")
+        if b or a:
+            parts = ([_slice(x, ax, n - b, n)] if b else []) + [x] + \
+                ([_slice(x, ax, 0, a)] if a else [])
+            x = concatenate(parts, axis=ax)
+    return x
+
+
+def _slice(x: Tensor, ax: int, start: int, stop: int) -> Tensor:
+    return x[(slice(None),) * ax + (slice(start, stop),)]
+
+
+# --- interpolate ---------------------------------------------------------------------------------
+_LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
+
+
+def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
+                align_corners: bool | None = None) -> Tensor:
+    """Resize the spatial dims of an (N, C, *spatial) tensor, as PyTorch's ``interpolate``.
+
+    ``mode``: 'nearest', 'linear' (3-D input), 'bilinear' (4-D), 'trilinear' (5-D) or 'area'
+    (4-D, adaptive average pooling). Give either ``size`` or ``scale_factor``.
+
+    >>> F.interpolate(tl.ones(1, 1, 2, 3), scale_factor=2, mode="bilinear").shape
+    (1, 1, 4, 6)
+    """
+    x = as_float_tensor(input, "interpolate")
+    nsp = x.ndim - 2
+    if nsp < 1:
+        raise ValueError(f"interpolate: input must be (N, C, *spatial), got shape "
+                         f"{tuple(x.shape)}")
+    if mode not in ("nearest", "area") and mode not in _LINEAR:
+        raise ValueError(f"interpolate: mode must be 'nearest', 'linear', 'bilinear', "
+                         f"'trilinear' or 'area', got {mode!r}")
+    if mode in _LINEAR and _LINEAR[mode] != nsp:
+        raise ValueError(f"interpolate: mode {mode!r} takes {_LINEAR[mode] + 2}-d input, got "
+                         f"{x.ndim}-d")
+    if align_corners is not None and mode not in _LINEAR:
+        raise ValueError("interpolate: align_corners only applies to the linear modes")
+    in_sizes = tuple(x.shape[2:])
+    out_sizes, scales = _out_sizes(in_sizes, size, scale_factor)
+    if mode == "area":
+        if nsp != 2:
+            raise ValueError("interpolate: mode 'area' takes 4-d input")
+        return adaptive_avg_pool2d(x, out_sizes)
+    for k in range(nsp):
+        ax = 2 + k
+        n_in, n_out = in_sizes[k], out_sizes[k]
+        if mode == "nearest":
+            x = x.take(_nearest(n_in, n_out, scales[k], x.device), axis=ax)
+        else:
+            i0, i1, w1 = _linear(n_in, n_out, scales[k], bool(align_corners), x.device)
+            shape = [1] * x.ndim
+            shape[ax] = n_out
+            w1 = w1.astype(x.dtype).reshape(shape)
+            lo, hi = x.take(i0, axis=ax), x.take(i1, axis=ax)
+            x = lo + (hi - lo) * w1
+    return x
+
+
+def _out_sizes(in_sizes, size, scale_factor):
+    """Output sizes and the scale (input / output) PyTorch maps coordinates with per dim:
+    1 / scale_factor when a scale factor is given, else in / out."""
+    n = len(in_sizes)
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    if size is not None:
+        out = (int(size),) * n if np.isscalar(size) else tuple(int(s) for s in size)
+        if len(out) != n:
+            raise ValueError(f"interpolate: size {tuple(out)} must give {n} spatial sizes")
+        if any(s <= 0 for s in out):
+            raise ValueError(f"interpolate: size {tuple(out)} must be positive")
+        return out, [i / o for i, o in zip(in_sizes, out)]
+    sf = (float(scale_factor),) * n if np.isscalar(scale_factor) else \
+        tuple(float(s) for s in scale_factor)
+    if len(sf) != n:
+        raise ValueError(f"interpolate: scale_factor {sf} must give {n} factors")
+    if any(not s > 0 for s in sf):
+        raise ValueError(f"interpolate: scale_factor {sf} must be positive")
+    out = tuple(int(math.floor(i * s)) for i, s in zip(in_sizes, sf))
+    if any(o <= 0 for o in out):
+        raise ValueError(f"interpolate: scale_factor {sf} gives an empty output from "
+                         f"{tuple(in_sizes)}")
+    return out, [1.0 / s for s in sf]
+
+
+def _nearest(n_in: int, n_out: int, scale: float, device) -> Tensor:
+    from ..creation import tensor
+    # PyTorch computes the source index in float32: floor(dst * scale), clamped
+    src = np.floor(np.arange(n_out, dtype=np.float32) * np.float32(scale)).astype(np.int64)
+    return tensor(np.minimum(src, n_in - 1), device=device)
+
+
+def _linear(n_in: int, n_out: int, scale: float, align_corners: bool, device):
+    from ..creation import tensor
+    dst = np.arange(n_out, dtype=np.float64)
+    if align_corners:
+        src = dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(n_out)
+    else:
+        src = np.maximum((dst + 0.5) * scale - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    return (tensor(i0, device=device), tensor(i1, device=device),
+            tensor(src - i0, device=device))
+
+
+# --- pixel shuffle ------------------------------------------------------------------------------
+def pixel_shuffle(input, upscale_factor: int) -> Tensor:
+    """(N, C*r*r, H, W) -> (N, C, H*r, W*r): channels rearranged into r x r blocks (Shi et
+    al., 2016), as PyTorch's ``pixel_shuffle``."""
+    x = to_tensor(input)
+    r = _factor(upscale_factor, "pixel_shuffle")
+    if x.ndim < 3 or x.shape[-3] % (r * r):
+        raise ValueError(f"pixel_shuffle: input {tuple(x.shape)} needs (..., C*{r * r}, H, W) "
+                         f"channels divisible by upscale_factor**2 = {r * r}")
+    *lead, c, h, w = x.shape
+    c //= r * r
+    # leading dims as -1 (one flattened dim in between): a graph keeps a dynamic batch size
+    head, nl = ((-1,), 1) if lead else ((), 0)
+    y = x.reshape(*head, c, r, r, h, w)
+    y = y.transpose((*range(nl), nl, nl + 3, nl + 1, nl + 4, nl + 2))
+    return y.reshape(*head, *lead[1:], c, h * r, w * r)
+
+
+def pixel_unshuffle(input, downscale_factor: int) -> Tensor:
+    """The inverse of :func:`pixel_shuffle`: (N, C, H*r, W*r) -> (N, C*r*r, H, W)."""
+    x = to_tensor(input)
+    r = _factor(downscale_factor, "pixel_unshuffle")
+    if x.ndim < 3 or x.shape[-2] % r or x.shape[-1] % r:
+        raise ValueError(f"pixel_unshuffle: input {tuple(x.shape)} needs H and W divisible by "
+                         f"downscale_factor {r}")
+    *lead, c, h, w = x.shape
+    h, w = h // r, w // r
+    head, nl = ((-1,), 1) if lead else ((), 0)
+    y = x.reshape(*head, c, h, r, w, r)
+    y = y.transpose((*range(nl), nl, nl + 2, nl + 4, nl + 1, nl + 3))
+    return y.reshape(*head, *lead[1:], c * r * r, h, w)
+
+
+def _factor(r, op: str) -> int:
+    if int(r) != r or r < 1:
+        raise ValueError(f"{op}: the factor must be a positive integer, got {r!r}")
+    return int(r)
