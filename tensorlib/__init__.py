@@ -31,10 +31,10 @@ from . import ops as _ops_registry  # noqa: F401  (registers every op)
 from . import _tensor_methods  # noqa: F401  (binds operators to the registry)
 from ._apply import apply
 from .autograd import (Function, detect_anomaly, enable_grad, grad, gradcheck, gradgradcheck,
-                       is_grad_enabled, no_grad, set_grad_enabled)
+                       inference_mode, is_grad_enabled, no_grad, set_grad_enabled)
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy,
-                       full, full_like, linspace, normal, ones, ones_like, rand, randint, randn,
-                       randperm, tensor, uniform, zeros, zeros_like)
+                       full, full_like, linspace, normal, ones, ones_like, rand, rand_like,
+                       randint, randn, randn_like, randperm, tensor, uniform, zeros, zeros_like)
 from .ops.elementwise import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2,
                               arctanh, asin, asinh, atan, atan2, atanh, cosh, hypot, logaddexp,
                               sinh)
@@ -54,6 +54,10 @@ from .ops.reduction import (all, amax, amin, any, argmax, argmin, cumprod, cumsu
 from .ops.nn_act import log_softmax, softmax
 from .ops.registry import REGISTRY, OpDef
 from .ops.sorting import argsort, sort, topk
+from .ops.diagonal import diag, diagonal, trace
+from .ops.numeric import allclose, isclose, lerp, nan_to_num
+from .ops.rearrange import meshgrid, moveaxis, movedim, repeat_interleave
+from .ops.statistics import median, quantile
 from .ops.shape import (astype, broadcast_to, cat, chunk, clone, concat, concatenate, expand,
                         expand_dims, flatten, flip, pad, permute, repeat, reshape, roll, split,
                         split_sizes, squeeze, stack, swapaxes, tile, to_device, transpose, tril,

@@ -177,6 +177,26 @@ def full_like(t: Tensor, fill_value, dtype=None, device=None,
     return full(t.shape, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
+def rand_like(t: Tensor, generator: Generator | None = None, dtype=None, device=None,
+              requires_grad: bool = False) -> Tensor:
+    """Uniform on [0, 1), with ``t``'s shape, floating dtype and device."""
+    dt, dev = _like(t, dtype, device)
+    return rand(*t.shape, generator=generator, dtype=_float_like(dt), device=dev,
+                requires_grad=requires_grad)
+
+
+def randn_like(t: Tensor, generator: Generator | None = None, dtype=None, device=None,
+               requires_grad: bool = False) -> Tensor:
+    """Standard normal, with ``t``'s shape, floating dtype and device."""
+    dt, dev = _like(t, dtype, device)
+    return randn(*t.shape, generator=generator, dtype=_float_like(dt), device=dev,
+                 requires_grad=requires_grad)
+
+
+def _float_like(dt):
+    return dt if np.dtype(dt).kind == "f" else None     # an integer ``t`` gets the default
+
+
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Like ``numpy.arange``; integer arguments give int64, any float gives float32."""
     if end is None:

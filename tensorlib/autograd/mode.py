@@ -48,6 +48,13 @@ class no_grad(_GradMode):
     _mode = False
 
 
+class inference_mode(no_grad):
+    """PyTorch's name for :class:`no_grad` when nothing computed will be differentiated."""
+
+    def __init__(self, mode: bool = True):
+        self._mode = not mode
+
+
 class enable_grad(_GradMode):
     """Re-enable recording inside a ``no_grad`` block."""
 

@@ -1,0 +1,94 @@
+"""Rearranging elements: ``moveaxis`` (``movedim``), ``repeat_interleave`` and ``meshgrid``.
+
+Composites of ``transpose``, ``take``, ``reshape`` and ``broadcast_to``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .._tensor import Tensor
+from ._util import norm_axis, to_tensor
+
+
+def _axes(a, ndim: int, op: str) -> list[int]:
+    a = [a] if isinstance(a, (int, np.integer)) else list(a)
+    out = [norm_axis(int(v), ndim, op) for v in a]
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {a}")
+    return out
+
+
+def moveaxis(x, source, destination) -> Tensor:
+    """Move axes ``source`` to positions ``destination`` (NumPy's ``moveaxis``; PyTorch's
+    ``movedim``), keeping the order of the others.
+
+    >>> tl.moveaxis(tl.zeros(2, 3, 4), 0, -1).shape
+    (3, 4, 2)
+    """
+    x = to_tensor(x)
+    src = _axes(source, x.ndim, "moveaxis")
+    dst = _axes(destination, x.ndim, "moveaxis")
+    if len(src) != len(dst):
+        raise ValueError(f"moveaxis: {len(src)} source axes but {len(dst)} destinations")
+    order = [a for a in range(x.ndim) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return x.transpose(tuple(order))
+
+
+movedim = moveaxis
+
+
+def repeat_interleave(x, repeats, axis: int | None = None) -> Tensor:
+    """Repeat each element ``repeats`` times along ``axis`` (the flattened tensor when None):
+    ``repeats`` is an int or one count per element (PyTorch's ``repeat_interleave``, NumPy's
+    ``repeat``). The counts are read on the host, so they cannot be a captured tensor.
+
+    >>> tl.repeat_interleave(tl.tensor([1, 2]), 2)
+    tensor([1, 1, 2, 2])
+    """
+    x = to_tensor(x)
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    ax = norm_axis(axis, x.ndim, "repeat_interleave")
+    n = x.shape[ax]
+    r = repeats._host() if isinstance(repeats, Tensor) else np.asarray(repeats)
+    if r.dtype.kind not in "iu" and not (r.dtype.kind == "f" and np.all(r == np.round(r))):
+        raise TypeError(f"repeat_interleave: repeats must be integers, got {r.dtype}")
+    r = r.astype(np.int64)
+    if r.ndim > 1 or (r.ndim == 1 and r.size not in (1, n)):
+        raise ValueError(f"repeat_interleave: repeats of shape {r.shape} for an axis of size "
+                         f"{n} (give an int or {n} counts)")
+    if (r < 0).any():
+        raise ValueError("repeat_interleave: repeats must not be negative")
+    from ..creation import tensor
+    idx = np.repeat(np.arange(n), r.reshape(-1) if r.ndim else int(r))
+    return x.take(tensor(idx, device=x.device), axis=ax)
+
+
+def meshgrid(*xs, indexing: str = "xy") -> tuple[Tensor, ...]:
+    """Coordinate grids from 1-d tensors, as NumPy's ``meshgrid``: ``indexing='xy'`` (the
+    default, NumPy's) swaps the first two output dims; ``'ij'`` is PyTorch's matrix indexing.
+
+    >>> X, Y = tl.meshgrid(tl.arange(3), tl.arange(2))
+    >>> X.shape
+    (2, 3)
+    """
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")
+    if len(xs) == 1 and isinstance(xs[0], Sequence) and not isinstance(xs[0], Tensor):
+        xs = tuple(xs[0])
+    ts = [to_tensor(x).reshape(-1) for x in xs]
+    sizes = [t.shape[0] for t in ts]
+    pos = list(range(len(ts)))
+    if indexing == "xy" and len(ts) > 1:
+        pos[0], pos[1] = 1, 0
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    out = []
+    for t, p in zip(ts, pos):
+        shape = [1] * len(ts)
+        shape[p] = t.shape[0]
+        out.append(t.reshape(tuple(shape)).broadcast_to(tuple(sizes)))
+    return tuple(out)
