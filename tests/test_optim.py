@@ -20,6 +20,16 @@ OPTIMIZERS = [
     ("RMSprop", dict(lr=1e-2, momentum=0.9, centered=True, weight_decay=1e-2)),
     ("Adagrad", dict(lr=0.1)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.1)),
+    ("Adamax", dict(lr=1e-2)),
+    ("Adamax", dict(lr=1e-2, betas=(0.8, 0.95), weight_decay=0.1, maximize=True)),
+    ("NAdam", dict(lr=1e-2)),
+    ("NAdam", dict(lr=1e-2, weight_decay=0.1, momentum_decay=0.01)),
+    ("NAdam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("RAdam", dict(lr=1e-2)),
+    ("RAdam", dict(lr=1e-2, betas=(0.9, 0.9), weight_decay=0.1)),   # rectified from step 7
+    ("RAdam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.8, weight_decay=0.1)),
 ]
 
 
@@ -34,7 +44,7 @@ def test_matches_torch(name, kw):
     rng = np.random.default_rng(1)
     shapes = [(3, 4), (4,)]
     init = [rng.standard_normal(s).astype(np.float32) for s in shapes]
-    grads = _grads(rng, shapes, 6)
+    grads = _grads(rng, shapes, 12)     # RAdam's rectification starts after a few steps
     ours = [nn.Parameter(tl.tensor(a)) for a in init]
     theirs = [torch.nn.Parameter(torch.tensor(a)) for a in init]
     o = getattr(optim, name)(ours, **kw)
@@ -80,11 +90,16 @@ def test_parameters_without_grad_are_skipped():
     assert q not in o.state
 
 
-def test_state_dict_round_trip_continues_identically(tmp_path):
+@pytest.mark.parametrize("make_opt", [lambda ps: optim.Adam(ps, lr=0.05, amsgrad=True),
+                                      lambda ps: optim.NAdam(ps, lr=0.05),
+                                      lambda ps: optim.RAdam(ps, lr=0.05),
+                                      lambda ps: optim.Adadelta(ps)],
+                         ids=["Adam", "NAdam", "RAdam", "Adadelta"])
+def test_state_dict_round_trip_continues_identically(tmp_path, make_opt):
     def make():
         tl.manual_seed(0)
         m = nn.Linear(3, 2)
-        return m, optim.Adam(m.parameters(), lr=0.05, amsgrad=True)
+        return m, make_opt(m.parameters())
     x, y = tl.randn(8, 3), tl.randn(8, 2)
 
     def step(m, o):
@@ -138,6 +153,14 @@ def test_bad_hyperparameters():
         optim.SGD(p, lr=0.1, nesterov=True)
     with pytest.raises(ValueError, match="betas"):
         optim.Adam(p, betas=(1.0, 0.9))
+    with pytest.raises(ValueError, match="RAdam: invalid betas"):
+        optim.RAdam(p, betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match="Adamax: invalid eps"):
+        optim.Adamax(p, eps=-1.0)
+    with pytest.raises(ValueError, match="NAdam: invalid momentum_decay"):
+        optim.NAdam(p, momentum_decay=-0.1)
+    with pytest.raises(ValueError, match="Adadelta: invalid rho"):
+        optim.Adadelta(p, rho=1.5)
     with pytest.raises(ValueError, match="empty parameter list"):
         optim.Adam([])
     with pytest.raises(TypeError, match="single Tensor"):
@@ -345,3 +368,32 @@ def test_tensor_learning_rate_validation_and_groups_do_not_share_it():
     lr = tl.tensor(0.1)
     o = optim.SGD([{"params": [w1]}, {"params": [w2]}], lr=lr)
     assert o.param_groups[0]["lr"] is lr and o.param_groups[1]["lr"] is not lr
+
+
+@pytest.mark.parametrize("name,kw", OPTIMIZERS, ids=lambda v: str(v))
+def test_captured_training_step_matches_eager(name, kw):
+    # step counts and running products are tensors, so a captured step replays with the
+    # current count (RAdam's switch to the rectified update happens inside the graph)
+    def make():
+        tl.manual_seed(0)
+        m = nn.Linear(4, 3)
+        opt = getattr(optim, name)(m.parameters(), **kw)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = ((m(x) - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        return m, step
+    (m1, eager), (m2, captured) = make(), make()
+    captured = tl.function(captured)
+    rng = np.random.default_rng(2)
+    for _ in range(9):
+        x = tl.tensor(rng.standard_normal((5, 4)).astype(np.float32))
+        y = tl.tensor(rng.standard_normal((5, 3)).astype(np.float32))
+        np.testing.assert_allclose(captured(x, y).numpy(), eager(x, y).numpy(), rtol=1e-5,
+                                   atol=1e-6)
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_allclose(q.numpy(), p.numpy(), rtol=1e-5, atol=1e-6)
+    assert captured.trace_count <= 2        # the optimizer's state fills on the first step

@@ -6,12 +6,15 @@
 from ..nn.utils import clip_grad_norm_, clip_grad_value_
 from . import lr_scheduler
 from .adam import Adam, AdamW
+from .adam_variants import Adamax, NAdam, RAdam
 from .lr_scheduler import (CosineAnnealingLR, ExponentialLR, LambdaLR, LinearLR, LRScheduler,
                            MultiStepLR, SequentialLR, StepLR)
 from .optimizer import Optimizer
-from .rmsprop import Adagrad, RMSprop
+from .rmsprop import Adadelta, Adagrad, RMSprop
 from .sgd import SGD
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialLR", "LRScheduler",
-           "LambdaLR", "LinearLR", "MultiStepLR", "Optimizer", "RMSprop", "SequentialLR",
-           "StepLR", "clip_grad_norm_", "clip_grad_value_", "lr_scheduler"]
+__all__ = [
+    "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "CosineAnnealingLR", "ExponentialLR",
+    "LRScheduler", "LambdaLR", "LinearLR", "MultiStepLR", "NAdam", "Optimizer", "RAdam", "RMSprop",
+    "SGD", "SequentialLR", "StepLR", "clip_grad_norm_", "clip_grad_value_", "lr_scheduler",
+]

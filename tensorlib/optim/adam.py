@@ -9,6 +9,17 @@ from . import _fused
 from .optimizer import Optimizer
 
 
+def check_adam_hyperparameters(name: str, group: dict) -> None:
+    """betas in [0, 1), eps and weight_decay >= 0: the checks Adam's relatives share."""
+    b1, b2 = group["betas"]
+    if not 0.0 <= b1 < 1.0 or not 0.0 <= b2 < 1.0:
+        raise ValueError(f"{name}: invalid betas {group['betas']} (each must be in [0, 1))")
+    if not group["eps"] >= 0.0:
+        raise ValueError(f"{name}: invalid eps {group['eps']} (must be >= 0)")
+    if not group["weight_decay"] >= 0.0:
+        raise ValueError(f"{name}: invalid weight_decay {group['weight_decay']}")
+
+
 class Adam(Optimizer):
     """Adam (Kingma & Ba), with optional AMSGrad and L2 weight decay added to the
     gradient. For decoupled weight decay use ``AdamW``.
@@ -27,14 +38,7 @@ class Adam(Optimizer):
 
     def _validate(self, group):
         super()._validate(group)
-        name = type(self).__name__
-        b1, b2 = group["betas"]
-        if not 0.0 <= b1 < 1.0 or not 0.0 <= b2 < 1.0:
-            raise ValueError(f"{name}: invalid betas {group['betas']} (each must be in [0, 1))")
-        if not group["eps"] >= 0.0:
-            raise ValueError(f"{name}: invalid eps {group['eps']} (must be >= 0)")
-        if not group["weight_decay"] >= 0.0:
-            raise ValueError(f"{name}: invalid weight_decay {group['weight_decay']}")
+        check_adam_hyperparameters(type(self).__name__, group)
 
     def _update(self, group):
         lr, (b1, b2), eps = self._lr(group), group["betas"], group["eps"]

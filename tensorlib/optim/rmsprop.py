@@ -1,4 +1,4 @@
-"""RMSprop and Adagrad."""
+"""RMSprop, Adagrad and Adadelta."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -91,3 +91,38 @@ class Adagrad(Optimizer):
             s = st["sum"]
             s.add_(g * g)
             p.sub_(clr * g / (s.sqrt() + eps))
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler, 2012): steps scaled by the ratio of running RMS of past updates to
+    running RMS of gradients (``lr`` multiplies the result; 1.0 as in the paper)."""
+
+    def __init__(self, params: Iterable, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0.0, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    def _validate(self, group):
+        super()._validate(group)
+        if not 0.0 <= group["rho"] <= 1.0:
+            raise ValueError(f"Adadelta: invalid rho {group['rho']} (must be in [0, 1])")
+        for k in ("eps", "weight_decay"):
+            if not group[k] >= 0.0:
+                raise ValueError(f"Adadelta: invalid {k} {group[k]} (must be >= 0)")
+
+    def _update(self, group):
+        lr, rho, eps, wd = self._lr(group), group["rho"], group["eps"], group["weight_decay"]
+
+        def init(p):
+            return {"square_avg": creation.zeros_like(p), "acc_delta": creation.zeros_like(p)}
+        for p, g, st in self._with_grads(group, init):
+            self._count_step(st)
+            if wd:
+                g = g + wd * p
+            sq, acc = st["square_avg"], st["acc_delta"]
+            sq.mul_(rho)
+            sq.add_((1.0 - rho) * g * g)
+            delta = (acc + eps).sqrt() / (sq + eps).sqrt() * g
+            acc.mul_(rho)
+            acc.add_((1.0 - rho) * delta * delta)
+            p.sub_(lr * delta)

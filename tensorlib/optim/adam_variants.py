@@ -1,0 +1,160 @@
+"""Adam's relatives, as PyTorch defines them: Adamax, NAdam and RAdam.
+
+Step counts (and NAdam's running product of momentum coefficients) are 0-d tensors updated in
+place, so a captured training step keeps them as graph state; eagerly they are read as
+numbers.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from .. import creation
+from .._tensor import Tensor
+from ..ops.elementwise import maximum, where
+from .adam import check_adam_hyperparameters
+from .optimizer import Optimizer
+
+
+def _as_param(v, p: Tensor):
+    """A float stays a float; a 0-d tensor (under capture) moves to ``p``'s dtype and device."""
+    return v.to(device=p.device, dtype=p.dtype) if isinstance(v, Tensor) else v
+
+
+class _AdamLike(Optimizer):
+    """What Adamax, NAdam and RAdam share: Adam's hyperparameter checks and reading, and
+    weight decay either added to the gradient (L2) or applied to the weights (decoupled)."""
+
+    def _validate(self, group):
+        super()._validate(group)
+        check_adam_hyperparameters(type(self).__name__, group)
+
+    def _hyper(self, group):
+        return self._lr(group), *group["betas"], group["eps"], group["weight_decay"]
+
+    @staticmethod
+    def _decay(p: Tensor, g: Tensor, group, lr, wd) -> Tensor:
+        if not wd:
+            return g
+        if group.get("decoupled_weight_decay"):
+            p.mul_(1.0 - lr * wd)
+            return g
+        return g + wd * p
+
+
+class Adamax(_AdamLike):
+    """Adamax (Kingma & Ba): Adam with the infinity norm of past gradients as the scale."""
+
+    def __init__(self, params: Iterable, lr: float = 2e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, maximize=maximize))
+
+    def _update(self, group):
+        lr, b1, b2, eps, wd = self._hyper(group)
+
+        def init(p):
+            return {"exp_avg": creation.zeros_like(p), "exp_inf": creation.zeros_like(p)}
+        for p, g, st in self._with_grads(group, init):
+            step = self._count_step(st)
+            g = self._decay(p, g, group, lr, wd)
+            m, u = st["exp_avg"], st["exp_inf"]
+            m.mul_(b1)
+            m.add_((1.0 - b1) * g)
+            u.copy_(maximum(u * b2, g.abs() + eps))
+            bc1 = _as_param(1.0 - b1 ** step, p)
+            p.sub_((lr / bc1) * m / u)
+
+
+class NAdam(_AdamLike):
+    """Adam with Nesterov momentum (Dozat, 2016), with PyTorch's momentum decay schedule
+    ``mu_t = b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))``."""
+
+    def __init__(self, params: Iterable, lr: float = 2e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum_decay: float = 4e-3,
+                 decoupled_weight_decay: bool = False, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, momentum_decay=momentum_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize))
+
+    def _validate(self, group):
+        super()._validate(group)
+        if not group["momentum_decay"] >= 0.0:
+            raise ValueError(f"NAdam: invalid momentum_decay {group['momentum_decay']}")
+
+    def _update(self, group):
+        lr, b1, b2, eps, wd = self._hyper(group)
+        md = group["momentum_decay"]
+
+        def init(p):
+            return {"exp_avg": creation.zeros_like(p), "exp_avg_sq": creation.zeros_like(p),
+                    "mu_product": creation.tensor(1.0, dtype=np.float64)}
+        for p, g, st in self._with_grads(group, init):
+            step = self._count_step(st)
+            g = self._decay(p, g, group, lr, wd)
+            mu = b1 * (1.0 - 0.5 * 0.96 ** (step * md))
+            mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * md))
+            mp = st["mu_product"]
+            mp.mul_(mu)
+            prod = mp if isinstance(step, Tensor) else float(mp._data)
+            prod_next = prod * mu_next
+            m, v = st["exp_avg"], st["exp_avg_sq"]
+            m.mul_(b1)
+            m.add_((1.0 - b1) * g)
+            v.mul_(b2)
+            v.add_((1.0 - b2) * g * g)
+            bc2 = _as_param(1.0 - b2 ** step, p)
+            denom = (v / bc2).sqrt() + eps
+            c_grad = _as_param(lr * (1.0 - mu) / (1.0 - prod), p)
+            c_avg = _as_param(lr * mu_next / (1.0 - prod_next), p)
+            p.sub_(c_grad * g / denom)
+            p.sub_(c_avg * m / denom)
+
+
+class RAdam(_AdamLike):
+    """Rectified Adam (Liu et al., 2019): plain momentum SGD while the variance estimate is
+    unreliable (rho_t <= 5), then Adam scaled by the rectification term."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False,
+                 maximize: bool = False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize))
+
+    def _update(self, group):
+        lr, b1, b2, eps, wd = self._hyper(group)
+        rho_inf = 2.0 / (1.0 - b2) - 1.0
+
+        def init(p):
+            return {"exp_avg": creation.zeros_like(p), "exp_avg_sq": creation.zeros_like(p)}
+        for p, g, st in self._with_grads(group, init):
+            step = self._count_step(st)
+            g = self._decay(p, g, group, lr, wd)
+            m, v = st["exp_avg"], st["exp_avg_sq"]
+            m.mul_(b1)
+            m.add_((1.0 - b1) * g)
+            v.mul_(b2)
+            v.add_((1.0 - b2) * g * g)
+            bc1, bc2 = 1.0 - b1 ** step, 1.0 - b2 ** step
+            rho_t = rho_inf - 2.0 * step * b2 ** step / bc2
+            if isinstance(step, Tensor):     # captured: both branches, selected in the graph
+                ok = rho_t > 5.0
+                r2 = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
+                      / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+                rect = _as_param(where(ok, r2.clip(0.0, None).sqrt() * bc2.sqrt(), 0.0), p)
+                adapt = where(ok.to(device=p.device), rect / (v.sqrt() + eps), 1.0)
+            elif rho_t > 5.0:
+                rect = math.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
+                                 / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+                adapt = rect * math.sqrt(bc2) / (v.sqrt() + eps)
+            else:
+                adapt = 1.0
+            p.sub_((lr / _as_param(bc1, p)) * m * adapt)
