@@ -81,6 +81,20 @@ LAYERS = [
     ("encoder-norm_first-gelu", lambda m: m.TransformerEncoderLayer(
         8, 2, 16, dropout=0.0, activation="gelu", batch_first=True, norm_first=True),
      [f32(2, 5, 8)]),
+    ("encoder-stack", lambda m: m.TransformerEncoder(
+        m.TransformerEncoderLayer(8, 2, 16, dropout=0.0), 2, norm=m.LayerNorm(8),
+        enable_nested_tensor=False) if m is torch.nn else m.TransformerEncoder(
+        m.TransformerEncoderLayer(8, 2, 16, dropout=0.0), 2, norm=m.LayerNorm(8)),
+     [f32(5, 2, 8)]),
+    ("decoder", lambda m: m.TransformerDecoderLayer(8, 2, 16, dropout=0.0),
+     [f32(4, 2, 8), f32(6, 2, 8)]),
+    ("decoder-norm_first-batch_first", lambda m: m.TransformerDecoderLayer(
+        8, 4, 16, dropout=0.0, activation="gelu", batch_first=True, norm_first=True),
+     [f32(2, 4, 8), f32(2, 6, 8)]),
+    ("decoder-stack", lambda m: m.TransformerDecoder(
+        m.TransformerDecoderLayer(8, 2, 16, dropout=0.0), 3), [f32(4, 2, 8), f32(6, 2, 8)]),
+    ("transformer", lambda m: m.Transformer(8, 2, 2, 2, 16, dropout=0.0),
+     [f32(6, 2, 8), f32(4, 2, 8)]),
 ]
 
 
@@ -186,6 +200,36 @@ def test_mha_masks_match_torch():
         assert (w is None) == (tw is None)
         if w is not None:
             np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_transformer_masks_match_torch_and_capture():
+    ours = nn.Transformer(8, 2, 2, 1, 16, dropout=0.0, batch_first=True)
+    theirs = torch.nn.Transformer(8, 2, 2, 1, 16, dropout=0.0, batch_first=True)
+    _copy_weights(ours, theirs)
+    src, tgt = f32(2, 6, 8), f32(2, 4, 8)
+    causal = nn.Transformer.generate_square_subsequent_mask(4)
+    np.testing.assert_array_equal(
+        causal.numpy(), torch.nn.Transformer.generate_square_subsequent_mask(4).numpy())
+    spad = np.zeros((2, 6), bool)
+    spad[1, -2:] = True
+    kw = dict(tgt_mask=causal, src_key_padding_mask=tl.tensor(spad),
+              memory_key_padding_mask=tl.tensor(spad))
+    tkw = dict(tgt_mask=torch.tensor(causal.numpy()), src_key_padding_mask=torch.tensor(spad),
+               memory_key_padding_mask=torch.tensor(spad))
+    o = ours(tl.tensor(src), tl.tensor(tgt), **kw)
+    t = theirs(torch.tensor(src), torch.tensor(tgt), **tkw)
+    np.testing.assert_allclose(o.numpy(), t.detach().numpy(), rtol=1e-4, atol=1e-5)
+    # the whole encoder-decoder as one captured graph: same outputs on new inputs
+    f = tl.function(lambda s_, t_: ours(s_, t_, tgt_mask=causal))
+    for _ in range(2):
+        s_, t_ = tl.tensor(f32(2, 6, 8)), tl.tensor(f32(2, 4, 8))
+        np.testing.assert_allclose(f(s_, t_).numpy(), ours(s_, t_, tgt_mask=causal).numpy(),
+                                   rtol=1e-5, atol=1e-6)
+    assert f.trace_count == 1
+    with pytest.raises(ValueError, match="same batch size"):
+        ours(tl.tensor(f32(3, 6, 8)), tl.tensor(tgt))
+    with pytest.raises(ValueError, match="num_layers must be at least 1"):
+        nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2), 0)
 
 
 LOSSES = [

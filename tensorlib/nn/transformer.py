@@ -1,13 +1,16 @@
-"""Attention layers: MultiheadAttention and TransformerEncoderLayer (PyTorch's
-parameter names and semantics, so weights copy over one to one)."""
+"""Attention layers: MultiheadAttention, the Transformer encoder and decoder layers and
+stacks, and Transformer (PyTorch's parameter names and semantics, so weights copy over one to
+one)."""
 from __future__ import annotations
 
 import math
+import copy
 from collections.abc import Callable
 
 import numpy as np
 
 from .. import creation
+from .containers import ModuleList
 from .._tensor import Tensor
 from ..ops.elementwise import where
 from . import functional as F
@@ -172,14 +175,12 @@ def _activation(a) -> Callable:
                      f"callable, got {a!r}")
 
 
-class TransformerEncoderLayer(Module):
-    """Self-attention then a feed-forward block, each with a residual connection and
-    LayerNorm (after each block, or before with ``norm_first``), as PyTorch."""
+class _Layer(Module):
+    """What the encoder and decoder layers share: self-attention, the feed-forward block,
+    ``n_blocks`` LayerNorms and dropouts (one per residual block), with PyTorch's names."""
 
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
-                 dropout: float = 0.1, activation="relu", layer_norm_eps: float = 1e-5,
-                 batch_first: bool = False, norm_first: bool = False, bias: bool = True,
-                 dtype=None, device=None):
+    def __init__(self, d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
+                 batch_first, norm_first, bias, dtype, device, n_blocks):
         super().__init__()
         kw = dict(dtype=dtype, device=device)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
@@ -188,11 +189,33 @@ class TransformerEncoderLayer(Module):
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
         self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
+        for i in range(1, n_blocks + 1):
+            setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw))
+        for i in range(1, n_blocks + 1):
+            setattr(self, f"dropout{i}", Dropout(dropout))
+        self._ff_dropout = f"dropout{n_blocks}"
         self.activation = _activation(activation)
+
+    def _sa(self, x, mask, kpm, is_causal):
+        out, _ = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=kpm,
+                                need_weights=False, is_causal=is_causal and mask is None)
+        return self.dropout1(out)
+
+    def _ff(self, x):
+        out = self.linear2(self.dropout(self.activation(self.linear1(x))))
+        return getattr(self, self._ff_dropout)(out)
+
+
+class TransformerEncoderLayer(_Layer):
+    """Self-attention then a feed-forward block, each with a residual connection and
+    LayerNorm (after each block, or before with ``norm_first``), as PyTorch."""
+
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
+                 dropout: float = 0.1, activation="relu", layer_norm_eps: float = 1e-5,
+                 batch_first: bool = False, norm_first: bool = False, bias: bool = True,
+                 dtype=None, device=None):
+        super().__init__(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
+                         batch_first, norm_first, bias, dtype, device, n_blocks=2)
 
     def forward(self, src: Tensor, src_mask: Tensor | None = None,
                 src_key_padding_mask: Tensor | None = None, is_causal: bool = False) -> Tensor:
@@ -205,10 +228,149 @@ class TransformerEncoderLayer(Module):
             x = self.norm2(x + self._ff(x))
         return x
 
-    def _sa(self, x, mask, kpm, is_causal):
-        out, _ = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=kpm,
-                                need_weights=False, is_causal=is_causal and mask is None)
-        return self.dropout1(out)
 
-    def _ff(self, x):
-        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+class TransformerDecoderLayer(_Layer):
+    """Self-attention over the target, attention over the encoder's output (``memory``), then
+    a feed-forward block; each with a residual connection and LayerNorm, as PyTorch."""
+
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
+                 dropout: float = 0.1, activation="relu", layer_norm_eps: float = 1e-5,
+                 batch_first: bool = False, norm_first: bool = False, bias: bool = True,
+                 dtype=None, device=None):
+        super().__init__(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
+                         batch_first, norm_first, bias, dtype, device, n_blocks=3)
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                                 batch_first=batch_first, dtype=dtype,
+                                                 device=device)
+
+    def forward(self, tgt: Tensor, memory: Tensor, tgt_mask: Tensor | None = None,
+                memory_mask: Tensor | None = None, tgt_key_padding_mask: Tensor | None = None,
+                memory_key_padding_mask: Tensor | None = None, tgt_is_causal: bool = False,
+                memory_is_causal: bool = False) -> Tensor:
+        x = tgt
+        if self.norm_first:
+            x = x + self._sa(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
+            x = x + self._mha(self.norm2(x), memory, memory_mask, memory_key_padding_mask,
+                              memory_is_causal)
+            x = x + self._ff(self.norm3(x))
+        else:
+            x = self.norm1(x + self._sa(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
+            x = self.norm2(x + self._mha(x, memory, memory_mask, memory_key_padding_mask,
+                                         memory_is_causal))
+            x = self.norm3(x + self._ff(x))
+        return x
+
+    def _mha(self, x, mem, mask, kpm, is_causal):
+        out, _ = self.multihead_attn(x, mem, mem, attn_mask=mask, key_padding_mask=kpm,
+                                     need_weights=False, is_causal=is_causal and mask is None)
+        return self.dropout2(out)
+
+
+def _clones(layer: Module, n: int, what: str) -> ModuleList:
+    if n < 1:
+        raise ValueError(f"{what}: num_layers must be at least 1, got {n}")
+    return ModuleList(copy.deepcopy(layer) for _ in range(n))
+
+
+class TransformerEncoder(Module):
+    """``num_layers`` copies of ``encoder_layer`` (each with its own weights), then ``norm``
+    when given.
+
+    >>> enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 4, 32), num_layers=2)
+    """
+
+    def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int,
+                 norm: Module | None = None):
+        super().__init__()
+        self.layers = _clones(encoder_layer, num_layers, "TransformerEncoder")
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(self, src: Tensor, mask: Tensor | None = None,
+                src_key_padding_mask: Tensor | None = None,
+                is_causal: bool | None = None) -> Tensor:
+        x = src
+        for layer in self.layers:
+            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
+                      is_causal=bool(is_causal))
+        return self.norm(x) if self.norm is not None else x
+
+
+class TransformerDecoder(Module):
+    """``num_layers`` copies of ``decoder_layer``, then ``norm`` when given."""
+
+    def __init__(self, decoder_layer: TransformerDecoderLayer, num_layers: int,
+                 norm: Module | None = None):
+        super().__init__()
+        self.layers = _clones(decoder_layer, num_layers, "TransformerDecoder")
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(self, tgt: Tensor, memory: Tensor, tgt_mask: Tensor | None = None,
+                memory_mask: Tensor | None = None, tgt_key_padding_mask: Tensor | None = None,
+                memory_key_padding_mask: Tensor | None = None,
+                tgt_is_causal: bool | None = None, memory_is_causal: bool = False) -> Tensor:
+        x = tgt
+        for layer in self.layers:
+            x = layer(x, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                      tgt_key_padding_mask=tgt_key_padding_mask,
+                      memory_key_padding_mask=memory_key_padding_mask,
+                      tgt_is_causal=bool(tgt_is_causal), memory_is_causal=memory_is_causal)
+        return self.norm(x) if self.norm is not None else x
+
+
+class Transformer(Module):
+    """The encoder-decoder model of "Attention Is All You Need", as PyTorch's
+    ``nn.Transformer``: encoder and decoder stacks, each ending in a LayerNorm.
+
+    >>> model = nn.Transformer(d_model=16, nhead=4, num_encoder_layers=2,
+    ...                        num_decoder_layers=2, dim_feedforward=32)
+    >>> out = model(src, tgt)          # (T, N, E), or (N, T, E) with batch_first
+    """
+
+    def __init__(self, d_model: int = 512, nhead: int = 8, num_encoder_layers: int = 6,
+                 num_decoder_layers: int = 6, dim_feedforward: int = 2048,
+                 dropout: float = 0.1, activation="relu", layer_norm_eps: float = 1e-5,
+                 batch_first: bool = False, norm_first: bool = False, bias: bool = True,
+                 dtype=None, device=None):
+        super().__init__()
+        kw = dict(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
+                  layer_norm_eps=layer_norm_eps, batch_first=batch_first,
+                  norm_first=norm_first, bias=bias, dtype=dtype, device=device)
+        nkw = dict(eps=layer_norm_eps, bias=bias, dtype=dtype, device=device)
+        self.encoder = TransformerEncoder(TransformerEncoderLayer(d_model, nhead, **kw),
+                                          num_encoder_layers, LayerNorm(d_model, **nkw))
+        self.decoder = TransformerDecoder(TransformerDecoderLayer(d_model, nhead, **kw),
+                                          num_decoder_layers, LayerNorm(d_model, **nkw))
+        self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
+        for p in self.parameters():      # as PyTorch: Xavier-uniform for every matrix
+            if p.ndim > 1:
+                init.xavier_uniform_(p)
+
+    def forward(self, src: Tensor, tgt: Tensor, src_mask: Tensor | None = None,
+                tgt_mask: Tensor | None = None, memory_mask: Tensor | None = None,
+                src_key_padding_mask: Tensor | None = None,
+                tgt_key_padding_mask: Tensor | None = None,
+                memory_key_padding_mask: Tensor | None = None,
+                src_is_causal: bool | None = None, tgt_is_causal: bool | None = None,
+                memory_is_causal: bool = False) -> Tensor:
+        b = 0 if self.batch_first else 1
+        if src.ndim == 3 and src.shape[b] != tgt.shape[b]:
+            raise ValueError(f"Transformer: src {tuple(src.shape)} and tgt {tuple(tgt.shape)} "
+                             "must have the same batch size")
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise ValueError(f"Transformer: the feature size of src {tuple(src.shape)} and tgt "
+                             f"{tuple(tgt.shape)} must be d_model={self.d_model}")
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
+                              is_causal=src_is_causal)
+        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                            tgt_key_padding_mask=tgt_key_padding_mask,
+                            memory_key_padding_mask=memory_key_padding_mask,
+                            tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz: int, dtype=None, device=None) -> Tensor:
+        """An (sz, sz) float mask: -inf above the diagonal, 0 elsewhere (causal attention)."""
+        m = np.triu(np.full((sz, sz), -np.inf), 1)
+        return creation.tensor(m, dtype=dtype if dtype is not None else np.float32,
+                               device=device)
