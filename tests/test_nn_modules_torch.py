@@ -51,6 +51,17 @@ LAYERS = [
     ("logsigmoid", lambda m: m.LogSigmoid(), [f32(4, 5)]),
     ("glu", lambda m: m.GLU(dim=1), [f32(4, 6)]),
     ("upsample-nearest", lambda m: m.Upsample(scale_factor=2), [f32(2, 3, 4, 5)]),
+    ("maxpool1d", lambda m: m.MaxPool1d(3, stride=2, padding=1), [f32(2, 3, 9)]),
+    ("maxpool1d-dilation-ceil", lambda m: m.MaxPool1d(2, dilation=2, ceil_mode=True),
+     [f32(2, 3, 10)]),
+    ("avgpool1d", lambda m: m.AvgPool1d(3, stride=2, padding=1, count_include_pad=False),
+     [f32(2, 3, 9)]),
+    ("adaptive_avgpool1d", lambda m: m.AdaptiveAvgPool1d(4), [f32(2, 3, 10)]),
+    ("instancenorm1d", lambda m: m.InstanceNorm1d(3), [f32(2, 3, 7)]),
+    ("instancenorm2d-affine", lambda m: m.InstanceNorm2d(3, affine=True), [f32(2, 3, 4, 5)]),
+    ("instancenorm2d-tracked", lambda m: m.InstanceNorm2d(3, track_running_stats=True),
+     [f32(2, 3, 4, 5)]),
+    ("instancenorm2d-unbatched", lambda m: m.InstanceNorm2d(3, affine=True), [f32(3, 4, 5)]),
     ("upsample-bilinear", lambda m: m.Upsample(size=(7, 3), mode="bilinear",
                                                align_corners=True), [f32(2, 3, 4, 5)]),
     ("pixel_shuffle", lambda m: m.PixelShuffle(2), [f32(2, 8, 3, 4)]),
@@ -230,6 +241,60 @@ def test_transformer_masks_match_torch_and_capture():
         ours(tl.tensor(f32(3, 6, 8)), tl.tensor(tgt))
     with pytest.raises(ValueError, match="num_layers must be at least 1"):
         nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2), 0)
+
+
+def test_instance_norm_running_stats_and_eval_match_torch():
+    ours = nn.InstanceNorm2d(3, affine=True, track_running_stats=True, momentum=0.3)
+    theirs = torch.nn.InstanceNorm2d(3, affine=True, track_running_stats=True, momentum=0.3)
+    _copy_weights(ours, theirs)
+    for _ in range(3):
+        x = f32(4, 3, 5, 6)
+        ours(tl.tensor(x))
+        theirs(torch.tensor(x))
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        np.testing.assert_allclose(getattr(ours, name).numpy(),
+                                   getattr(theirs, name).numpy(), rtol=1e-5, err_msg=name)
+    ours.eval()
+    theirs.eval()
+    x = f32(2, 3, 5, 6)
+    np.testing.assert_allclose(ours(tl.tensor(x)).numpy(),
+                               theirs(torch.tensor(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_max_pool1d_indices_and_channel_dropout():
+    x = f32(2, 3, 9)
+    o, i = nn.functional.max_pool1d(tl.tensor(x), 3, 2, 1, return_indices=True)
+    to, ti = torch.nn.functional.max_pool1d(torch.tensor(x), 3, 2, 1, return_indices=True)
+    np.testing.assert_allclose(o.numpy(), to.numpy())
+    np.testing.assert_array_equal(i.numpy(), ti.numpy())
+    tl.manual_seed(0)
+    for drop, shape, spatial in ((nn.Dropout2d(0.5), (8, 16, 3, 3), 2),
+                                 (nn.Dropout1d(0.5), (8, 16, 4), 1),
+                                 (nn.Dropout2d(0.5), (16, 3, 3), 2)):
+        y = drop(tl.ones(*shape)).numpy()
+        per_channel = y.reshape(y.shape[:-spatial] + (-1,))
+        # each channel is all zeros or all 2s, and both occur
+        assert set(np.unique(per_channel)) <= {0.0, 2.0}
+        assert (per_channel.min(axis=-1) == per_channel.max(axis=-1)).all()
+        assert 0 < (per_channel[..., 0] == 0).mean() < 1
+        drop.eval()
+        np.testing.assert_array_equal(drop(tl.ones(*shape)).numpy(), np.ones(shape))
+    with pytest.raises(ValueError, match="dropout2d: input must be"):
+        nn.functional.dropout2d(tl.ones(2, 3), 0.5)
+
+
+def test_parameter_list_registers_and_state_dict_matches_torch():
+    ours = nn.ParameterList([tl.zeros(2), nn.Parameter(tl.ones(3))])
+    ours.append(tl.ones(1))
+    theirs = torch.nn.ParameterList([torch.zeros(2), torch.ones(3), torch.ones(1)])
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["0", "1", "2"]
+    assert len(ours) == 3 and len(list(ours.parameters())) == 3
+    assert all(isinstance(p, nn.Parameter) for p in ours)
+    assert ours[-1].shape == (1,) and len(ours[1:]) == 2
+    with pytest.raises(IndexError, match="out of range for 3 parameters"):
+        ours[3]
+    with pytest.raises(TypeError, match="Parameter or Tensor"):
+        ours.append(3.0)
 
 
 LOSSES = [

@@ -4,7 +4,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 
+from .._tensor import Tensor
 from .module import Module
+from .parameter import Parameter
 
 
 def _check_module(m, where: str) -> Module:
@@ -115,6 +117,59 @@ class ModuleList(Module):
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList has no forward(); iterate over it in yours")
+
+
+class ParameterList(Module):
+    """A list of parameters, registered as ``"0"``, ``"1"``, ... (a tensor is wrapped in a
+    Parameter).
+
+    >>> ps = nn.ParameterList([nn.Parameter(tl.zeros(3)) for _ in range(2)])
+    """
+
+    def __init__(self, values: Iterable | None = None):
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    @staticmethod
+    def _param(v) -> Parameter:
+        if isinstance(v, Parameter):
+            return v
+        if isinstance(v, Tensor):
+            return Parameter(v)
+        raise TypeError(f"ParameterList: expected a Parameter or Tensor, got {type(v).__name__}")
+
+    def _key(self, idx: int) -> str:
+        n = len(self._parameters)
+        if not -n <= idx < n:
+            raise IndexError(f"ParameterList index {idx} out of range for {n} parameters")
+        return str(idx % n)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return ParameterList(list(self._parameters.values())[idx])
+        return self._parameters[self._key(idx)]
+
+    def __setitem__(self, idx: int, value) -> None:
+        self._parameters[self._key(idx)] = self._param(value)
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(self._parameters.values())
+
+    def append(self, value) -> ParameterList:
+        self.register_parameter(str(len(self._parameters)), self._param(value))
+        return self
+
+    def extend(self, values: Iterable) -> ParameterList:
+        for v in values:
+            self.append(v)
+        return self
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ParameterList has no forward(); use its parameters in yours")
 
 
 class ModuleDict(Module):

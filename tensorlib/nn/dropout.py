@@ -26,6 +26,20 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
+class Dropout1d(Dropout):
+    """Zeroes whole channels of (N, C, L) with probability ``p`` in training."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout1d(x, self.p, self.training)
+
+
+class Dropout2d(Dropout):
+    """Zeroes whole feature maps of (N, C, H, W) with probability ``p`` in training."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout2d(x, self.p, self.training)
+
+
 class Embedding(Module):
     """A lookup table: integer ids (any shape) -> rows of ``weight`` (num, dim), drawn
     from N(0, 1); the ``padding_idx`` row starts at zero and gets no gradient."""

@@ -84,6 +84,43 @@ class BatchNorm2d(_BatchNorm):
     _dims = (4,)
 
 
+class _InstanceNorm(_BatchNorm):
+    """Per-sample, per-channel normalisation over the spatial positions. By default no
+    affine and no running statistics (PyTorch's defaults); with ``track_running_stats``
+    the running statistics normalise in eval mode."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
+                 affine: bool = False, track_running_stats: bool = False, dtype=None,
+                 device=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype, device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in self._dims:
+            dims = " or ".join(map(str, self._dims))
+            raise ValueError(f"{type(self).__name__}: expected a {dims}-d input, got shape "
+                             f"{tuple(x.shape)}")
+        unbatched = x.ndim == self._dims[0]
+        if unbatched:
+            x = x.unsqueeze(0)
+        use_input = self.training or not self.track_running_stats
+        track = self.training and self.track_running_stats
+        # (num_batches_tracked stays 0, as in PyTorch: momentum is never cumulative here)
+        y = F.instance_norm(x, self.running_mean if track or not use_input else None,
+                            self.running_var if track or not use_input else None,
+                            self.weight, self.bias, use_input, self.momentum or 0.0, self.eps)
+        return y.squeeze(0) if unbatched else y
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of (N, C, L) or (C, L)."""
+    _dims = (2, 3)
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of (N, C, H, W) or (C, H, W)."""
+    _dims = (3, 4)
+
+
 class LayerNorm(Module):
     """Normalises over the trailing ``normalized_shape`` dims, with an elementwise affine."""
 

@@ -172,6 +172,37 @@ def embedding(input, weight, padding_idx: int | None = None) -> Tensor:
 
 
 # --- dropout ----------------------------------------------------------------------------------
+def _channel_dropout(name: str, spatial: int, input, p: float, training: bool,
+                     generator) -> Tensor:
+    """Zero whole channels of (N, C, *spatial) or (C, *spatial) with probability ``p``."""
+    from ..creation import rand
+    x = as_float_tensor(input, name)
+    if x.ndim not in (spatial + 1, spatial + 2):
+        raise ValueError(f"{name}: input must be (N, C, {'L' if spatial == 1 else 'H, W'}) or "
+                         f"without N, got shape {tuple(x.shape)}")
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name}: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    lead = x.shape[:x.ndim - spatial]
+    keep = rand(*lead, generator=generator, dtype="float64", device=x.device) >= p
+    mask = keep.astype(x.dtype).reshape(tuple(lead) + (1,) * spatial)
+    return x * (mask * (1.0 / (1.0 - p)))
+
+
+def dropout1d(input, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
+    """Zero whole channels of (N, C, L) in training (scaling the rest by 1 / (1 - p))."""
+    return _channel_dropout("dropout1d", 1, input, p, training, generator)
+
+
+def dropout2d(input, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
+    """Zero whole channels (feature maps) of (N, C, H, W) in training."""
+    return _channel_dropout("dropout2d", 2, input, p, training, generator)
+
+
 def dropout(input, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p) in
     training; the identity otherwise. Seeded by ``tl.manual_seed`` (or ``generator``)."""

@@ -162,19 +162,43 @@ def _affine(y: Tensor, weight, bias, shape) -> Tensor:
     return y
 
 
+def _per_channel_args(op: str, x: Tensor, min_ndim: int, what: str, tensors) -> int:
+    """Check (N, C, ...) input and the (C,)-shaped running statistics, weight and bias."""
+    if x.ndim < min_ndim:
+        raise ValueError(f"{op}: input must be {what}, got shape {tuple(x.shape)}")
+    C = x.shape[1]
+    for name, t in tensors:
+        if t is not None and tuple(t.shape) != (C,):
+            raise ValueError(f"{op}: {name} must have shape ({C},), got {tuple(t.shape)}")
+    return C
+
+
+def _update_running(running_mean, running_var, mean_c: Tensor, unbiased_c: Tensor,
+                    momentum: float) -> None:
+    """``running = (1 - momentum) * running + momentum * new``, in place, untracked."""
+    with no_grad():
+        m = float(momentum)
+        for run, new in ((running_mean, mean_c), (running_var, unbiased_c)):
+            if run is not None:
+                run.mul_(1.0 - m).add_(new.astype(run.dtype) * m)
+
+
+def _running(op: str, when: str, running_mean, running_var, x: Tensor, shape):
+    if running_mean is None or running_var is None:
+        raise ValueError(f"{op}: {when} needs running_mean and running_var")
+    return (running_mean.astype(x.dtype).reshape(shape),
+            running_var.astype(x.dtype).reshape(shape))
+
+
 def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
                training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Normalise (N, C, ...) per channel C with batch statistics (training) or the running
     ones (inference). In training, running_mean/var (when given) are updated in place
     with ``momentum`` (running_var gets the unbiased batch variance, as PyTorch)."""
     x = as_float_tensor(input, "batch_norm")
-    if x.ndim < 2:
-        raise ValueError(f"batch_norm: input must be (N, C, ...), got shape {tuple(x.shape)}")
-    C = x.shape[1]
-    for name, t in (("running_mean", running_mean), ("running_var", running_var),
-                    ("weight", weight), ("bias", bias)):
-        if t is not None and tuple(t.shape) != (C,):
-            raise ValueError(f"batch_norm: {name} must have shape ({C},), got {tuple(t.shape)}")
+    C = _per_channel_args("batch_norm", x, 2, "(N, C, ...)",
+                          (("running_mean", running_mean), ("running_var", running_var),
+                           ("weight", weight), ("bias", bias)))
     same_dtype("batch_norm", x, ("weight", weight), ("bias", bias))
     if eps <= 0:
         raise ValueError(f"batch_norm: eps must be positive, got {eps}")
@@ -188,20 +212,12 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
         mean = x.mean(axis=axes, keepdims=True)
         var = x.var(axis=axes, correction=0, keepdims=True)
         if running_mean is not None or running_var is not None:
-            with no_grad():
-                m = float(momentum)
-                if running_mean is not None:
-                    running_mean.mul_(1.0 - m).add_(mean.detach().reshape(C).astype(
-                        running_mean.dtype) * m)
-                if running_var is not None:
-                    unbiased = var.detach().reshape(C) * (count / (count - 1))
-                    running_var.mul_(1.0 - m).add_(unbiased.astype(running_var.dtype) * m)
+            m_, v_ = mean.detach(), var.detach()     # no tape for the statistics' update
+            _update_running(running_mean, running_var, m_.reshape(C),
+                            v_.reshape(C) * (count / (count - 1)), momentum)
     else:
-        if running_mean is None or running_var is None:
-            raise ValueError("batch_norm: inference (training=False) needs running_mean and "
-                             "running_var")
-        mean = running_mean.astype(x.dtype).reshape(shape)
-        var = running_var.astype(x.dtype).reshape(shape)
+        mean, var = _running("batch_norm", "inference (training=False)", running_mean,
+                             running_var, x, shape)
     y = (x - mean) * (var + eps).rsqrt()
     return _affine(y, weight, bias, shape)
 
@@ -245,3 +261,35 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     var = xg.var(axis=2, correction=0, keepdims=True)
     y = ((xg - mean) * (var + eps).rsqrt()).reshape(x.shape)
     return _affine(y, weight, bias, (1, C) + (1,) * (x.ndim - 2))
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats: bool = True, momentum: float = 0.1,
+                  eps: float = 1e-5) -> Tensor:
+    """Normalise (N, C, *spatial) per sample and channel over the spatial positions. With
+    ``use_input_stats`` and running statistics given, these are updated in place with the
+    instances' mean (and unbiased variance) averaged over the batch, as PyTorch; without
+    ``use_input_stats`` the running statistics normalise instead."""
+    x = as_float_tensor(input, "instance_norm")
+    C = _per_channel_args("instance_norm", x, 3, "(N, C, *spatial)",
+                          (("running_mean", running_mean), ("running_var", running_var),
+                           ("weight", weight), ("bias", bias)))
+    same_dtype("instance_norm", x, ("weight", weight), ("bias", bias))
+    axes = tuple(range(2, x.ndim))
+    shape = (1, C) + (1,) * (x.ndim - 2)
+    if use_input_stats:
+        count = int(np.prod(x.shape[2:]))
+        if count <= 1:
+            raise ValueError(f"instance_norm: expected more than 1 spatial element per "
+                             f"channel, got input of shape {tuple(x.shape)}")
+        mean = x.mean(axis=axes, keepdims=True)
+        var = x.var(axis=axes, correction=0, keepdims=True)
+        if running_mean is not None or running_var is not None:
+            m_, v_ = mean.detach(), var.detach()
+            _update_running(running_mean, running_var, m_.mean(axis=0).reshape(C),
+                            (v_ * (count / (count - 1))).mean(axis=0).reshape(C), momentum)
+    else:
+        mean, var = _running("instance_norm", "use_input_stats=False", running_mean,
+                             running_var, x, shape)
+    y = (x - mean) * (var + eps).rsqrt()
+    return _affine(y, weight, bias, shape)

@@ -294,3 +294,50 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
     ph = const(_adaptive_matrix(H, Ho, x.dtype), x)
     pw = const(_adaptive_matrix(W, Wo, x.dtype).T.copy(), x)
     return ph @ (x @ pw)
+
+
+# --- 1-d pooling: the 2-d ops on (N, C, 1, L) ---------------------------------------------------
+def _one(v, name: str, what: str) -> int:
+    if isinstance(v, (tuple, list)):
+        if len(v) != 1:
+            raise ValueError(f"{name}: {what} must be an int or a 1-tuple, got {v!r}")
+        v = v[0]
+    return int(v)
+
+
+def _as_2d(input, name: str):
+    x = as_float_tensor(input, name)
+    if x.ndim not in (2, 3):
+        raise ValueError(f"{name}: input must be (N, C, L) or (C, L), got shape "
+                         f"{tuple(x.shape)}")
+    return x.unsqueeze(-2)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """1-d max pooling over (N, C, L) or (C, L); indices are positions along L."""
+    n = "max_pool1d"
+    k = _one(kernel_size, n, "kernel_size")
+    s = k if stride is None else _one(stride, n, "stride")
+    out = max_pool2d(_as_2d(input, n), (1, k), (1, s), (0, _one(padding, n, "padding")),
+                     (1, _one(dilation, n, "dilation")), ceil_mode, return_indices)
+    if return_indices:
+        return out[0].squeeze(-2), out[1].squeeze(-2)
+    return out.squeeze(-2)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """1-d average pooling over (N, C, L) or (C, L)."""
+    n = "avg_pool1d"
+    k = _one(kernel_size, n, "kernel_size")
+    s = k if stride is None else _one(stride, n, "stride")
+    return avg_pool2d(_as_2d(input, n), (1, k), (1, s), (0, _one(padding, n, "padding")),
+                      ceil_mode, count_include_pad).squeeze(-2)
+
+
+def adaptive_avg_pool1d(input, output_size) -> Tensor:
+    """Average pooling of (N, C, L) or (C, L) to ``output_size`` positions."""
+    n = "adaptive_avg_pool1d"
+    return adaptive_avg_pool2d(_as_2d(input, n), (1, _one(output_size, n, "output_size"))
+                               ).squeeze(-2)
