@@ -230,3 +230,18 @@ def test_rand_like_and_inference_mode():
     def f():
         return (x * 2).requires_grad
     assert not f()
+
+
+def test_host_read_arguments_refuse_capture():
+    # counts and quantile levels given as graph inputs are read on the host: a captured graph
+    # would freeze them, so capture says so instead (a constant made inside may be read)
+    from tensorlib.graph import CaptureError
+    x, r, q = tl.tensor(rn(4)), tl.tensor([1, 2, 0, 1]), tl.tensor(0.5)
+    with pytest.raises(CaptureError, match="while tracing"):
+        with tl.capture(x, r):
+            tl.repeat_interleave(x, r)
+    with pytest.raises(CaptureError, match="while tracing"):
+        with tl.capture(x, q):
+            tl.quantile(x, q)
+    with tl.capture(x):
+        tl.repeat_interleave(x, tl.tensor([1, 2, 0, 1]))
