@@ -19,6 +19,8 @@ _SUPPORTED = set(_dtypes.ALL)
 def _to_array(data: Any, dtype=None) -> np.ndarray:
     dt = _dtypes.as_dtype(dtype) if dtype is not None else None
     if isinstance(data, Tensor):
+        data._read("tl.tensor(t) (a copy of a traced tensor would be a frozen constant; "
+                   "use t.detach().clone())")
         arr = data._host()
         return arr.astype(dt) if dt is not None else arr.copy()
     if isinstance(data, np.ndarray):

@@ -227,7 +227,7 @@ def test_outputs_identity_for_inputs_and_variables():
 
 # --- reading values during capture ----------------------------------------------------------
 @pytest.mark.parametrize("read", [bool, float, int, lambda t: t.item(), lambda t: t.numpy(),
-                                  lambda t: t.tolist(), np.asarray])
+                                  lambda t: t.tolist(), np.asarray, tl.tensor])
 def test_reading_a_traced_value_raises_with_advice(read):
     @tl.function
     def f(x):
