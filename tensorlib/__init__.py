@@ -69,6 +69,7 @@ from . import nn, optim, data, train  # noqa: E402  (training stack)
 from .io import load, save  # noqa: E402  (checkpoints, safetensors)
 from . import graph  # noqa: E402  (graph capture)
 from . import linalg  # noqa: E402  (tl.linalg: matrix functions)
+from . import distributions  # noqa: E402  (tl.distributions: Normal, Categorical, ...)
 from .graph import Graph, TensorSpec, capture, function  # noqa: E402
 from .export import GraphModule, load_graph, save_graph  # noqa: E402  (native graph file)
 from . import onnx  # noqa: E402  (ONNX export/import; imports the onnx package lazily)

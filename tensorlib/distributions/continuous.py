@@ -1,0 +1,92 @@
+"""Continuous distributions: Normal and Uniform (both reparameterizable)."""
+from __future__ import annotations
+
+import math
+
+from .._tensor import Tensor
+from ..ops.elementwise import log, where
+from .base import Distribution, broadcast_params
+
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class Normal(Distribution):
+    """The normal distribution N(loc, scale**2), ``scale > 0``.
+
+    >>> tl.distributions.Normal(0.0, 1.0).log_prob(tl.tensor(0.0))
+    tensor(-0.9189)
+    """
+
+    has_rsample = True
+
+    def __init__(self, loc, scale, validate_args: bool | None = None):
+        self.loc, self.scale = broadcast_params(loc, scale)
+        super().__init__(self.loc.shape, validate_args=validate_args)
+        self._check(self.scale > 0, "scale must be positive")
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc
+
+    @property
+    def variance(self) -> Tensor:
+        return self.scale * self.scale
+
+    @property
+    def stddev(self) -> Tensor:
+        return self.scale
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        from ..creation import randn
+        eps = randn(*self._extended_shape(sample_shape), dtype=self.loc.dtype,
+                    device=self.loc.device)
+        return self.loc + eps * self.scale
+
+    def log_prob(self, value) -> Tensor:
+        v = self._value(value)
+        z = (v - self.loc) / self.scale
+        return -0.5 * z * z - self.scale.log() - _LOG_SQRT_2PI
+
+    def cdf(self, value) -> Tensor:
+        from ..ops.elementwise import erf
+        return 0.5 * (1.0 + erf((self._value(value) - self.loc) / (self.scale * math.sqrt(2))))
+
+    def entropy(self) -> Tensor:
+        return 0.5 + _LOG_SQRT_2PI + self.scale.log()
+
+
+class Uniform(Distribution):
+    """The uniform distribution on [low, high), ``low < high``."""
+
+    has_rsample = True
+
+    def __init__(self, low, high, validate_args: bool | None = None):
+        self.low, self.high = broadcast_params(low, high)
+        super().__init__(self.low.shape, validate_args=validate_args)
+        self._check(self.low < self.high, "low must be below high")
+
+    @property
+    def mean(self) -> Tensor:
+        return (self.low + self.high) * 0.5
+
+    @property
+    def variance(self) -> Tensor:
+        w = self.high - self.low
+        return w * w / 12.0
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        from ..creation import rand
+        u = rand(*self._extended_shape(sample_shape), dtype=self.low.dtype,
+                 device=self.low.device)
+        return self.low + u * (self.high - self.low)
+
+    def log_prob(self, value) -> Tensor:
+        v = self._value(value)
+        inside = (v >= self.low) & (v < self.high)
+        return where(inside, -log(self.high - self.low), -math.inf)
+
+    def cdf(self, value) -> Tensor:
+        return ((self._value(value) - self.low) / (self.high - self.low)).clip(0.0, 1.0)
+
+    def entropy(self) -> Tensor:
+        return log(self.high - self.low)

@@ -1,0 +1,59 @@
+"""KL divergences KL(p || q) between distributions, looked up by their types."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from .._tensor import Tensor
+from ..ops.elementwise import log, where
+from .base import Distribution
+from .continuous import Normal, Uniform
+from .discrete import Bernoulli, Categorical
+
+_KL: dict[tuple[type, type], Callable] = {}
+
+
+def register_kl(type_p: type, type_q: type):
+    """Decorator: register ``fn(p, q)`` as KL(p || q) for these two distribution types."""
+    def deco(fn):
+        _KL[(type_p, type_q)] = fn
+        return fn
+    return deco
+
+
+def kl_divergence(p: Distribution, q: Distribution) -> Tensor:
+    """KL(p || q), elementwise over the batch shape; differentiable in both."""
+    for tp in type(p).__mro__:
+        for tq in type(q).__mro__:
+            fn = _KL.get((tp, tq))
+            if fn is not None:
+                return fn(p, q)
+    raise NotImplementedError(f"kl_divergence: no rule for {type(p).__name__} and "
+                              f"{type(q).__name__} (add one with register_kl)")
+
+
+@register_kl(Normal, Normal)
+def _kl_normal(p: Normal, q: Normal) -> Tensor:
+    r = p.scale / q.scale
+    d = (p.loc - q.loc) / q.scale
+    return 0.5 * (r * r + d * d - 1.0) - log(r)
+
+
+@register_kl(Bernoulli, Bernoulli)
+def _kl_bernoulli(p: Bernoulli, q: Bernoulli) -> Tensor:
+    from ..ops.elementwise import softplus
+    # log p - log q and log(1-p) - log(1-q) from the logits, without log(0)
+    return (p.probs * (softplus(-q.logits) - softplus(-p.logits))
+            + (1.0 - p.probs) * (softplus(q.logits) - softplus(p.logits)))
+
+
+@register_kl(Categorical, Categorical)
+def _kl_categorical(p: Categorical, q: Categorical) -> Tensor:
+    t = p.probs * (p.logits - q.logits)
+    return where(p.probs == 0, 0.0, t).sum(axis=-1)
+
+
+@register_kl(Uniform, Uniform)
+def _kl_uniform(p: Uniform, q: Uniform) -> Tensor:
+    inside = (q.low <= p.low) & (p.high <= q.high)
+    return where(inside, log((q.high - q.low) / (p.high - p.low)), math.inf)
