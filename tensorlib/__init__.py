@@ -58,6 +58,8 @@ from .ops.diagonal import diag, diagonal, trace
 from .ops.numeric import allclose, isclose, lerp, nan_to_num
 from .ops.rearrange import meshgrid, moveaxis, movedim, repeat_interleave
 from .ops.statistics import median, quantile
+from .ops.data_dependent import argwhere, bincount, nonzero, searchsorted, unique
+from .ops.sampling import bernoulli, multinomial
 from .ops.shape import (astype, broadcast_to, cat, chunk, clone, concat, concatenate, expand,
                         expand_dims, flatten, flip, pad, permute, repeat, reshape, roll, split,
                         split_sizes, squeeze, stack, swapaxes, tile, to_device, transpose, tril,

@@ -1,0 +1,94 @@
+"""Ops that run eagerly on the tensor's device (NumPy or CuPy), without gradient and outside
+the registry: ``unique``, ``argwhere``, ``nonzero`` and ``bincount``, whose output shape
+depends on the values, and ``searchsorted``. A captured graph cannot hold them, so capture
+raises (with advice) instead of freezing the traced result.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._tensor import Tensor, _wrap
+from ..backends import xp_for
+from ._util import to_tensor
+
+
+def _data(x: Tensor, op: str, why: str = "its result's shape depends on the values"):
+    x._read(f"tl.{op} ({why})")
+    return x._data
+
+
+def _out(a, x: Tensor) -> Tensor:
+    return _wrap(a, x._device, False, None, 0)
+
+
+def unique(x, return_inverse: bool = False, return_counts: bool = False,
+           axis: int | None = None):
+    """The sorted unique values (NumPy's ``unique``), optionally with the inverse indices
+    (``values[inverse]`` rebuilds ``x``) and the counts.
+
+    >>> tl.unique(tl.tensor([3, 1, 3, 2]), return_counts=True)
+    (tensor([1, 2, 3]), tensor([1, 1, 2]))
+    """
+    x = to_tensor(x)
+    xp = xp_for(x._device)
+    res = xp.unique(_data(x, "unique"), return_inverse=return_inverse,
+                    return_counts=return_counts, axis=axis)
+    if not (return_inverse or return_counts):
+        return _out(res, x)
+    values, *rest = res
+    if return_inverse and axis is None:
+        rest[0] = rest[0].reshape(x.shape)      # NumPy 2's inverse has the input's shape
+    return tuple(_out(a.astype(np.int64) if i else a, x)
+                 for i, a in enumerate([values, *rest]))
+
+
+def argwhere(x) -> Tensor:
+    """The indices of the non-zero elements, one row per element: (n, ndim) int64 (PyTorch's
+    ``nonzero``)."""
+    x = to_tensor(x)
+    return _out(xp_for(x._device).argwhere(_data(x, "argwhere")).astype(np.int64), x)
+
+
+def nonzero(x) -> tuple[Tensor, ...]:
+    """The indices of the non-zero elements, one int64 tensor per axis (NumPy's ``nonzero``;
+    ``x[tl.nonzero(x)]`` selects them)."""
+    x = to_tensor(x)
+    idx = xp_for(x._device).nonzero(_data(x, "nonzero"))
+    return tuple(_out(i.astype(np.int64), x) for i in idx)
+
+
+def bincount(x, weights=None, minlength: int = 0) -> Tensor:
+    """Occurrences of each value 0..max of a 1-d non-negative int tensor (summed ``weights``
+    when given), at least ``minlength`` bins."""
+    x = to_tensor(x)
+    if x.ndim != 1 or x.dtype.kind not in "iub":
+        raise ValueError(f"bincount: takes a 1-d integer tensor, got {x.dtype} of shape "
+                         f"{tuple(x.shape)}")
+    d = _data(x, "bincount")
+    if d.size and int(d.min()) < 0:
+        raise ValueError("bincount: values must not be negative")
+    w = None
+    if weights is not None:
+        weights = to_tensor(weights)
+        if tuple(weights.shape) != tuple(x.shape):
+            raise ValueError(f"bincount: weights {tuple(weights.shape)} must match the input "
+                             f"{tuple(x.shape)}")
+        w = _data(weights, "bincount")
+    return _out(xp_for(x._device).bincount(d, weights=w, minlength=int(minlength)), x)
+
+
+def searchsorted(a, v, side: str = "left") -> Tensor:
+    """Indices where the values ``v`` would be inserted into the sorted 1-d ``a`` to keep it
+    sorted (NumPy's argument order and ``side``)."""
+    a, v = to_tensor(a), to_tensor(v)
+    if side not in ("left", "right"):
+        raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
+    if a.ndim != 1:
+        raise ValueError(f"searchsorted: the sorted sequence must be 1-d, got shape "
+                         f"{tuple(a.shape)}")
+    if a._device != v._device:
+        raise RuntimeError(f"searchsorted: tensors on {a.device} and {v.device}")
+    why = "an eager op, not recorded in graphs"
+    out = xp_for(a._device).searchsorted(_data(a, "searchsorted", why),
+                                         _data(v, "searchsorted", why), side=side)
+    return _out(out.astype(np.int64), v)
