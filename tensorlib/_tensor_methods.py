@@ -14,7 +14,12 @@ from .ops import linalg as L
 from .ops import reduction as R
 from .ops import shape as S
 from .ops import nn_act as A
+from .ops import data_dependent as DD
+from .ops import diagonal as DG
+from .ops import numeric as NU
+from .ops import rearrange as RA
 from .ops import sorting as SO
+from .ops import statistics as ST
 from .ops._util import promote_for_scalar, weak_scalar
 
 _SCALARS = (int, float, bool, np.number, np.bool_)
@@ -230,6 +235,12 @@ _METHODS = {
     "sort": SO.sort, "argsort": SO.argsort, "topk": SO.topk,
     # normalised exponentials (also in tl.nn.functional)
     "softmax": A.softmax, "log_softmax": A.log_softmax,
+    # diagonals, rearranging, numeric helpers, order statistics, eager data-dependent ops
+    "diagonal": DG.diagonal, "trace": DG.trace, "moveaxis": RA.moveaxis, "movedim": RA.movedim,
+    "repeat_interleave": RA.repeat_interleave, "isclose": NU.isclose, "allclose": NU.allclose,
+    "lerp": NU.lerp, "nan_to_num": NU.nan_to_num, "quantile": ST.quantile,
+    "median": ST.median, "unique": DD.unique, "argwhere": DD.argwhere, "nonzero": DD.nonzero,
+    "bincount": DD.bincount,
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)

@@ -245,3 +245,17 @@ def test_host_read_arguments_refuse_capture():
             tl.quantile(x, q)
     with tl.capture(x):
         tl.repeat_interleave(x, tl.tensor([1, 2, 0, 1]))
+
+
+def test_tensor_methods_forward_to_the_functions():
+    a = rn(3, 4)
+    x = tl.tensor(a)
+    np.testing.assert_array_equal(x.diagonal(1).numpy(), a.diagonal(1))
+    np.testing.assert_allclose(x.trace().numpy(), a.trace())
+    np.testing.assert_array_equal(x.moveaxis(0, 1).numpy(), np.moveaxis(a, 0, 1))
+    np.testing.assert_allclose(x.median(axis=1).numpy(), np.median(a, axis=1))
+    np.testing.assert_allclose(x.quantile(0.3).numpy(), np.quantile(a, 0.3))
+    assert x.isclose(x).all().item() and x.allclose(x)
+    np.testing.assert_array_equal(x.repeat_interleave(2, 0).numpy(), np.repeat(a, 2, 0))
+    np.testing.assert_array_equal(tl.tensor([2, 0, 2]).unique().numpy(), [0, 2])
+    np.testing.assert_array_equal(tl.tensor([0, 3]).nonzero()[0].numpy(), [1])
