@@ -1,9 +1,9 @@
-"""Generate the training-stack teaching notebooks (02, 03, 05, 07) with nbformat.
+"""Generate the training-stack teaching notebooks (02, 03, 05, 07, 08) with nbformat.
 
 The notebooks are written from the cell sources below, so a review reads this file,
 and a change is made here and regenerated:
 
-    python scripts/make_notebooks.py            # writes notebooks/0{2,3,5,7}_*.ipynb
+    python scripts/make_notebooks.py            # writes notebooks/0{2,3,5,7,8}_*.ipynb
 
 Outputs are not stored; tests/test_notebooks.py executes every notebook and the
 ``assert`` lines inside them check the key results.
@@ -425,11 +425,130 @@ NB07 = [
     """),
 ]
 
+# --- 08: a variational autoencoder -----------------------------------------------------------
+NB08 = [
+    md("""
+    # A variational autoencoder on MNIST
+
+    An encoder maps each digit to a Gaussian over a 16-dimensional code; a decoder maps a
+    code back to pixel probabilities. Training maximises the evidence lower bound (ELBO):
+    reconstruct the image from a code *sampled* from the encoder's Gaussian, while keeping
+    that Gaussian close to a standard normal. The sample is taken with the
+    reparameterisation trick (`rsample`), so gradients flow through it.
+    """),
+    SETUP,
+    DEVICE_NOTE,
+    code("""
+    from tensorlib import distributions as D
+    mnist = tl.data.mnist.load(test_size=1000, seed=0)
+    # binarised pixels: each is a Bernoulli outcome the decoder predicts
+    train_x = (mnist.train.images > 0.5).astype(np.float32)
+    test_x = (mnist.test.images > 0.5).astype(np.float32)
+    loader = tl.data.DataLoader(tl.data.TensorDataset(tl.tensor(train_x)), batch_size=100,
+                                shuffle=True, seed=0, device=DEVICE)
+    print(train_x.shape, test_x.shape)
+    """),
+    md("""
+    ## Encoder and decoder
+    The encoder outputs the mean and the log standard deviation of q(z | x); the decoder
+    outputs the logits of p(x | z), one Bernoulli per pixel.
+    """),
+    code("""
+    class VAE(nn.Module):
+        def __init__(self, latent=16, hidden=256):
+            super().__init__()
+            self.enc = nn.Sequential(nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent))
+            self.dec = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, 784))
+            self.latent = latent
+
+        def posterior(self, x):
+            mu, log_sigma = self.enc(x).chunk(2, axis=-1)
+            return D.Normal(mu, log_sigma.exp())
+
+        def forward(self, x):
+            q = self.posterior(x)
+            z = q.rsample()                                   # differentiable sample
+            logits = self.dec(z)
+            # -log p(x | z): binary cross-entropy of the pixels, summed per image
+            rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(axis=-1)
+            kl = D.kl_divergence(q, D.Normal(0.0, 1.0)).sum(axis=-1)
+            return rec.mean(), kl.mean()
+
+    model = VAE().to(DEVICE)
+    """),
+    md("""
+    ## Training: the whole step as one captured graph
+    `tl.function` captures forward, backward and the Adam update once; each call replays
+    the graph, and the normal draw inside `rsample` is a random node of that graph, drawn
+    anew on every call.
+    """),
+    code("""
+    opt = tl.optim.Adam(model.parameters(), lr=2e-3)
+
+    @tl.function
+    def train_step(x):
+        rec, kl = model(x)
+        loss = rec + kl                                       # the negative ELBO
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return rec, kl
+
+    history = []
+    for epoch in range(8):
+        for (x,) in loader:
+            rec, kl = train_step(x)
+            history.append((float(rec), float(kl)))
+        print(f"epoch {epoch + 1}: reconstruction {history[-1][0]:.1f}, KL {history[-1][1]:.1f} nats/image")
+    print("traces:", train_step.trace_count)
+    """),
+    code("""
+    import matplotlib.pyplot as plt
+    h = np.array(history)
+    plt.figure(figsize=(5, 3))
+    plt.plot(h[:, 0] + h[:, 1], label="-ELBO"); plt.plot(h[:, 1], label="KL")
+    plt.xlabel("step"); plt.ylabel("nats / image"); plt.legend(); plt.show()
+    first, last = h[:20].sum(axis=1).mean(), h[-20:].sum(axis=1).mean()
+    print(f"-ELBO: first 20 steps {first:.1f}, last 20 steps {last:.1f}")
+    assert last < 0.5 * first
+    assert h[-20:, 1].mean() > 1.0          # the codes carry information (no collapse)
+    assert train_step.trace_count <= 2       # Adam's state fills on the first call
+    """),
+    md("""
+    ## Held-out digits: the bound, reconstructions, and new digits from the prior
+    """),
+    code("""
+    # a baseline without a code: every pixel a Bernoulli with its training-set frequency
+    m = train_x.mean(axis=0).clip(1e-3, 1 - 1e-3)
+    baseline = -(test_x * np.log(m) + (1 - test_x) * np.log(1 - m)).sum(axis=1).mean()
+    model.eval()
+    with tl.no_grad():
+        xt = tl.tensor(test_x).to(DEVICE)
+        rec, kl = model(xt)
+        elbo = float(rec) + float(kl)
+        print(f"held-out -ELBO: {elbo:.1f} nats/image (pixel frequencies alone: {baseline:.1f})")
+        q = model.posterior(xt[:8])
+        recon = model.dec(q.mean).sigmoid().numpy()          # decode the posterior means
+        z = D.Normal(tl.zeros(8, model.latent), tl.ones(8, model.latent)).sample()
+        fresh = model.dec(z.to(DEVICE)).sigmoid().numpy()
+    fig, axes = plt.subplots(3, 8, figsize=(8, 3))
+    for i in range(8):
+        for row, img in enumerate((test_x[i], recon[i], fresh[i])):
+            axes[row, i].imshow(img.reshape(28, 28), cmap="gray"); axes[row, i].axis("off")
+    plt.show()
+    assert elbo < 0.7 * baseline             # the 16-number codes explain much of each image
+    assert 0.0 <= recon.min() and recon.max() <= 1.0
+    # the reconstructions look like their inputs: most pixels agree
+    assert ((recon > 0.5) == (test_x[:8] > 0.5)).mean() > 0.9
+    """),
+]
+
 NOTEBOOKS = {
     "02_mnist_softmax_regression.ipynb": NB02,
     "03_deep_mnist_convnet.ipynb": NB03,
     "05_transfer_learning.ipynb": NB05,
     "07_char_rnn.ipynb": NB07,
+    "08_variational_autoencoder.ipynb": NB08,
 }
 
 
