@@ -427,3 +427,41 @@ def test_pixel_shuffle_and_unshuffle_match_torch():
         F.pixel_shuffle(tl.ones(1, 4, 2, 2), 1.5)
     with pytest.raises(ValueError, match="divisible by downscale_factor"):
         F.pixel_unshuffle(tl.ones(1, 1, 3, 4), 2)
+
+
+@pytest.mark.parametrize("red", ["mean", "sum", "none"])
+def test_margin_and_embedding_losses_match_torch(red):
+    a, b, c = rn(6, 5), rn(6, 5), rn(6, 5)
+    y = np.where(rng.standard_normal(6) > 0, 1.0, -1.0)
+    ty = torch.tensor(y)
+    check(lambda p, q: F.margin_ranking_loss(p, q, tl.tensor(y), 0.3, red),
+          lambda p, q: TF.margin_ranking_loss(p, q, ty, 0.3, reduction=red), [a[:, 0], b[:, 0]])
+    d = np.abs(a[:, 0]) * 2
+    check(lambda x: F.hinge_embedding_loss(x, tl.tensor(y), 1.5, red),
+          lambda x: TF.hinge_embedding_loss(x, ty, 1.5, reduction=red), [d])
+    yy = np.where(rng.standard_normal((6, 5)) > 0, 1.0, -1.0)
+    check(lambda x: F.soft_margin_loss(x, tl.tensor(yy), red),
+          lambda x: TF.soft_margin_loss(x, torch.tensor(yy), reduction=red), [a])
+    check(lambda p, q: F.cosine_embedding_loss(p, q, tl.tensor(y), 0.2, red),
+          lambda p, q: TF.cosine_embedding_loss(p, q, ty, 0.2, reduction=red), [a, b])
+    for kw in (dict(), dict(margin=0.5, p=1.0, swap=True)):
+        check(lambda p, q, r: F.triplet_margin_loss(p, q, r, reduction=red, **kw),
+              lambda p, q, r: TF.triplet_margin_loss(p, q, r, reduction=red, **kw), [a, b, c])
+
+
+@pytest.mark.parametrize("red", ["mean", "sum", "none"])
+def test_likelihood_losses_match_torch(red):
+    mu, t = rn(5, 3), rn(5, 3)
+    var = rng.uniform(0.1, 2.0, (5, 3))
+    var[0, 0] = 1e-9                       # below eps: clamped in value, gradient still flows
+    for v, full in ((var, False), (var, True), (var[:, 0], False), (var[:, :1], True)):
+        check(lambda m, s: F.gaussian_nll_loss(m, tl.tensor(t), s, full=full, reduction=red),
+              lambda m, s: TF.gaussian_nll_loss(m, torch.tensor(t), s, full=full,
+                                                reduction=red), [mu, v], rtol=1e-6)
+    counts = rng.poisson(3.0, (5, 3)).astype(np.float64)
+    rate = rng.uniform(0.5, 4.0, (5, 3))
+    for x, log_input, full in ((np.log(rate), True, False), (np.log(rate), True, True),
+                               (rate, False, False), (rate, False, True)):
+        check(lambda r: F.poisson_nll_loss(r, tl.tensor(counts), log_input, full, reduction=red),
+              lambda r: TF.poisson_nll_loss(r, torch.tensor(counts), log_input, full,
+                                            reduction=red), [x])

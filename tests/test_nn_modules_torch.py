@@ -297,6 +297,10 @@ def test_parameter_list_registers_and_state_dict_matches_torch():
         ours.append(3.0)
 
 
+def _signs(*shape):
+    return np.where(R.standard_normal(shape) > 0, 1, -1)     # int: not differentiated
+
+
 LOSSES = [
     ("cross_entropy", lambda m: m.CrossEntropyLoss(), [f32(4, 5), R.integers(0, 5, 4)]),
     ("cross_entropy-smooth-sum", lambda m: m.CrossEntropyLoss(label_smoothing=0.1,
@@ -310,6 +314,18 @@ LOSSES = [
                                     R.uniform(0, 1, (4, 5)).astype(np.float32)]),
     ("bce_logits", lambda m: m.BCEWithLogitsLoss(), [f32(4, 5),
                                                      R.uniform(0, 1, (4, 5)).astype(np.float32)]),
+    ("margin_ranking", lambda m: m.MarginRankingLoss(0.2), [f32(6), f32(6), _signs(6)]),
+    ("hinge_embedding", lambda m: m.HingeEmbeddingLoss(reduction="sum"),
+     [np.abs(f32(6)), _signs(6)]),
+    ("soft_margin", lambda m: m.SoftMarginLoss(), [f32(4, 5), _signs(4, 5)]),
+    ("cosine_embedding", lambda m: m.CosineEmbeddingLoss(0.1), [f32(6, 4), f32(6, 4),
+                                                               _signs(6)]),
+    ("triplet_margin", lambda m: m.TripletMarginLoss(swap=True), [f32(6, 4), f32(6, 4),
+                                                                 f32(6, 4)]),
+    ("gaussian_nll", lambda m: m.GaussianNLLLoss(full=True),
+     [f32(4, 3), f32(4, 3), R.uniform(0.2, 2, (4, 3)).astype(np.float32)]),
+    ("poisson_nll", lambda m: m.PoissonNLLLoss(), [f32(4, 3),
+                                                   R.poisson(2.0, (4, 3)).astype(np.float32)]),
 ]
 
 
