@@ -362,3 +362,35 @@ def test_deep_mnist_training_steps_match_torch():
         t.step()
     np.testing.assert_allclose(ours.fc2.weight.numpy(), theirs[9].weight.detach().numpy(),
                                rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_pad_sequence_matches_torch(batch_first, side):
+    from tensorlib.nn.utils.rnn import pad_sequence
+    seqs = [f32(n, 3) for n in (4, 1, 6)]
+    ours = [tl.tensor(s, requires_grad=True) for s in seqs]
+    theirs = [torch.tensor(s, requires_grad=True) for s in seqs]
+    o = pad_sequence(ours, batch_first, -1.0, side)
+    t = torch.nn.utils.rnn.pad_sequence(theirs, batch_first, -1.0, side)
+    np.testing.assert_array_equal(o.numpy(), t.detach().numpy())
+    w = f32(*o.shape)
+    (o * tl.tensor(w)).sum().backward()
+    (t * torch.tensor(w)).sum().backward()
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy())
+    with pytest.raises(ValueError, match="same trailing dims"):
+        pad_sequence([tl.ones(2, 3), tl.ones(2, 4)])
+
+
+def test_parameters_to_vector_and_back_match_torch():
+    ours, theirs = nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    _copy_weights(ours, theirs)
+    v = nn.utils.parameters_to_vector(ours.parameters())
+    np.testing.assert_allclose(v.numpy(), torch.nn.utils.parameters_to_vector(
+        theirs.parameters()).detach().numpy())
+    nn.utils.vector_to_parameters(tl.arange(8.0), ours.parameters())
+    np.testing.assert_array_equal(ours.weight.numpy().ravel(), np.arange(6.0))
+    np.testing.assert_array_equal(ours.bias.numpy(), [6.0, 7.0])
+    with pytest.raises(ValueError, match="a vector of 8 elements"):
+        nn.utils.vector_to_parameters(tl.ones(5), ours.parameters())

@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from .._tensor import Tensor
-from ..autograd.mode import no_grad
+from ..._tensor import Tensor
+from ...autograd.mode import no_grad
 
 
 def _grads(parameters) -> list[Tensor]:
@@ -33,9 +33,9 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,
 
     >>> total = tl.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
     """
-    from ..creation import tensor
-    from ..ops.reduction import norm
-    from ..ops.shape import stack
+    from ...creation import tensor
+    from ...ops.reduction import norm
+    from ...ops.shape import stack
     grads = _grads(parameters)
     norm_type = float(norm_type)
     if not max_norm >= 0:
