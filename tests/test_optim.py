@@ -203,11 +203,17 @@ SCHEDULERS = [
     ("ExponentialLR", dict(gamma=0.9)),
     ("CosineAnnealingLR", dict(T_max=6, eta_min=0.01)),
     ("LinearLR", dict(start_factor=0.25, total_iters=4)),
+    ("ConstantLR", dict(factor=0.5, total_iters=3)),
+    ("PolynomialLR", dict(total_iters=6, power=2.0)),
+    ("CosineAnnealingWarmRestarts", dict(T_0=3, eta_min=0.01)),
+    ("CosineAnnealingWarmRestarts", dict(T_0=2, T_mult=2)),
+    ("MultiplicativeLR", dict(lr_lambda=lambda e: 0.9 if e % 2 else 0.5)),
 ]
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("name,kw", SCHEDULERS, ids=[s[0] for s in SCHEDULERS])
+@pytest.mark.parametrize("name,kw", SCHEDULERS,
+                         ids=[f"{s[0]}-{i}" for i, s in enumerate(SCHEDULERS)])
 def test_schedulers_match_torch(name, kw):
     torch = pytest.importorskip("torch")
     o = optim.SGD([nn.Parameter(tl.ones(1))], lr=0.5)
@@ -397,3 +403,58 @@ def test_captured_training_step_matches_eager(name, kw):
     for p, q in zip(m1.parameters(), m2.parameters()):
         np.testing.assert_allclose(q.numpy(), p.numpy(), rtol=1e-5, atol=1e-6)
     assert captured.trace_count <= 2        # the optimizer's state fills on the first step
+
+
+@pytest.mark.parametrize("opt_name, kw", [
+    ("SGD", dict(max_lr=0.5, total_steps=20)),
+    ("SGD", dict(max_lr=0.5, epochs=4, steps_per_epoch=5, pct_start=0.4,
+                 anneal_strategy="linear", three_phase=True, div_factor=10.0)),
+    ("Adam", dict(max_lr=0.01, total_steps=12, base_momentum=0.8, max_momentum=0.9)),
+    ("Adam", dict(max_lr=0.01, total_steps=12, cycle_momentum=False)),
+])
+def test_one_cycle_matches_torch_with_momentum(opt_name, kw):
+    torch = pytest.importorskip("torch")
+    okw = dict(momentum=0.9) if opt_name == "SGD" else {}
+    o = getattr(optim, opt_name)([nn.Parameter(tl.ones(1))], lr=0.1, **okw)
+    t = getattr(torch.optim, opt_name)([torch.nn.Parameter(torch.ones(1))], lr=0.1, **okw)
+    s, ts = optim.OneCycleLR(o, **kw), torch.optim.lr_scheduler.OneCycleLR(t, **kw)
+    key = "momentum" if opt_name == "SGD" else "betas"
+    steps = kw.get("total_steps") or kw["epochs"] * kw["steps_per_epoch"]
+    for _ in range(steps - 1):
+        np.testing.assert_allclose(o.param_groups[0]["lr"], t.param_groups[0]["lr"], rtol=1e-9)
+        np.testing.assert_allclose(o.param_groups[0][key], t.param_groups[0][key], rtol=1e-9)
+        o.step()
+        t.step()
+        s.step()
+        ts.step()
+    with pytest.raises(ValueError, match="total_steps"):
+        for _ in range(3):
+            s.step()
+
+
+def test_one_cycle_needs_momentum_or_lengths():
+    p = [nn.Parameter(tl.ones(1))]
+    with pytest.raises(ValueError, match="cycle_momentum needs"):
+        optim.OneCycleLR(optim.Adagrad(p, lr=0.1), max_lr=1.0, total_steps=5)
+    with pytest.raises(ValueError, match="epochs and steps_per_epoch"):
+        optim.OneCycleLR(optim.SGD(p, lr=0.1, momentum=0.9), max_lr=1.0)
+
+
+@pytest.mark.parametrize("kw", [dict(patience=2), dict(mode="max", factor=0.5, patience=1,
+                                                        cooldown=2, threshold_mode="abs",
+                                                        threshold=0.05, min_lr=0.02)])
+def test_reduce_on_plateau_matches_torch(kw):
+    torch = pytest.importorskip("torch")
+    o = optim.SGD([nn.Parameter(tl.ones(1))], lr=0.5)
+    t = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.5)
+    s = optim.ReduceLROnPlateau(o, **kw)
+    ts = torch.optim.lr_scheduler.ReduceLROnPlateau(t, **kw)
+    metrics = [1.0, 0.9, 0.95, 0.92, 0.91, 0.93, 0.5, 0.52, 0.51, 0.55, 0.56, 0.57, 0.6, 0.4]
+    for m in metrics:
+        s.step(m)
+        ts.step(m)
+        assert o.param_groups[0]["lr"] == pytest.approx(t.param_groups[0]["lr"], rel=1e-12)
+        assert s.get_last_lr() == pytest.approx(ts.get_last_lr(), rel=1e-12)
+    assert o.param_groups[0]["lr"] < 0.5          # it did reduce
+    with pytest.raises(TypeError, match="needs the metric"):
+        s.step()

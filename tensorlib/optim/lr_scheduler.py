@@ -147,7 +147,7 @@ class LambdaLR(LRScheduler):
         n = len(optimizer.param_groups)
         fns = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
         if len(fns) != n:
-            raise ValueError(f"LambdaLR: expected {n} lr_lambdas, got {len(fns)}")
+            raise ValueError(f"{type(self).__name__}: expected {n} lr_lambdas, got {len(fns)}")
         self.lr_lambdas = fns
         super().__init__(optimizer, last_epoch)
 
@@ -177,3 +177,219 @@ class SequentialLR(LRScheduler):
         i = bisect.bisect_right(self.milestones, epoch)
         start = self.milestones[i - 1] if i else 0
         return self.schedulers[i].lr_at(epoch - start)
+
+
+class ConstantLR(LRScheduler):
+    """``lr = base * factor`` for the first ``total_iters`` epochs, then ``base``."""
+
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5,
+                 last_epoch: int = -1):
+        if not 0 < factor <= 1:
+            raise ValueError(f"ConstantLR: factor must be in (0, 1], got {factor}")
+        self.factor, self.total_iters = float(factor), int(total_iters)
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch):
+        f = self.factor if epoch < self.total_iters else 1.0
+        return [b * f for b in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """``lr = base * (1 - min(epoch, total_iters) / total_iters) ** power``."""
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0,
+                 last_epoch: int = -1):
+        if total_iters <= 0:
+            raise ValueError(f"PolynomialLR: total_iters must be positive, got {total_iters}")
+        self.total_iters, self.power = int(total_iters), float(power)
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch):
+        f = (1.0 - min(epoch, self.total_iters) / self.total_iters) ** self.power
+        return [b * f for b in self.base_lrs]
+
+
+class MultiplicativeLR(LambdaLR):
+    """``lr(epoch) = lr(epoch - 1) * lr_lambda(epoch)``: the product of the factors so far."""
+
+    def lr_at(self, epoch):
+        return [b * math.prod(f(e) for e in range(1, epoch + 1))
+                for b, f in zip(self.base_lrs, self.lr_lambdas)]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """Cosine annealing restarted every ``T_i`` epochs, ``T_0`` first, each period ``T_mult``
+    times longer (SGDR, Loshchilov & Hutter)."""
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
+                 last_epoch: int = -1):
+        if T_0 <= 0 or int(T_0) != T_0:
+            raise ValueError(f"CosineAnnealingWarmRestarts: T_0 must be a positive int, got {T_0}")
+        if T_mult < 1 or int(T_mult) != T_mult:
+            raise ValueError(f"CosineAnnealingWarmRestarts: T_mult must be an int >= 1, got "
+                             f"{T_mult}")
+        self.T_0, self.T_mult, self.eta_min = int(T_0), int(T_mult), float(eta_min)
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch):
+        T_cur, T_i = epoch, self.T_0
+        if epoch >= self.T_0:
+            if self.T_mult == 1:
+                T_cur = epoch % self.T_0
+            else:
+                n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+                T_i = self.T_0 * self.T_mult ** n
+        c = (1 + math.cos(math.pi * T_cur / T_i)) / 2
+        return [self.eta_min + (b - self.eta_min) * c for b in self.base_lrs]
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith & Topin), stepped once per batch: the learning rate rises from
+    ``max_lr / div_factor`` to ``max_lr`` over ``pct_start`` of ``total_steps`` and falls to
+    ``max_lr / div_factor / final_div_factor``; momentum (SGD's ``momentum`` or Adam's first
+    beta) moves the opposite way between ``base_momentum`` and ``max_momentum``."""
+
+    def __init__(self, optimizer: Optimizer, max_lr, total_steps: int | None = None,
+                 epochs: int | None = None, steps_per_epoch: int | None = None,
+                 pct_start: float = 0.3, anneal_strategy: str = "cos",
+                 cycle_momentum: bool = True, base_momentum: float = 0.85,
+                 max_momentum: float = 0.95, div_factor: float = 25.0,
+                 final_div_factor: float = 1e4, three_phase: bool = False,
+                 last_epoch: int = -1):
+        if total_steps is None:
+            if epochs is None or steps_per_epoch is None:
+                raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
+            total_steps = int(epochs) * int(steps_per_epoch)
+        if total_steps <= 0:
+            raise ValueError(f"OneCycleLR: total_steps must be positive, got {total_steps}")
+        if not 0 <= pct_start <= 1:
+            raise ValueError(f"OneCycleLR: pct_start must be in [0, 1], got {pct_start}")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got "
+                             f"{anneal_strategy!r}")
+        self.total_steps, self.anneal_strategy = int(total_steps), anneal_strategy
+        groups = optimizer.param_groups
+        maxes = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * len(groups)
+        T = float(self.total_steps)
+        if three_phase:
+            ends = [pct_start * T - 1, 2 * pct_start * T - 2, T - 1]
+            keys = [("initial_lr", "max_lr"), ("max_lr", "initial_lr"), ("initial_lr", "min_lr")]
+            moms = [("max_momentum", "base_momentum"), ("base_momentum", "max_momentum"),
+                    ("max_momentum", "max_momentum")]
+        else:
+            ends = [pct_start * T - 1, T - 1]
+            keys = [("initial_lr", "max_lr"), ("max_lr", "min_lr")]
+            moms = [("max_momentum", "base_momentum"), ("base_momentum", "max_momentum")]
+        self._phases = list(zip(ends, keys, moms))
+        self.cycle_momentum = cycle_momentum
+        for g, m in zip(groups, maxes):
+            if last_epoch == -1:
+                g["initial_lr"] = m / div_factor
+                g["max_lr"] = m
+                g["min_lr"] = g["initial_lr"] / final_div_factor
+            if cycle_momentum:
+                self._beta = "betas" in g
+                if not self._beta and "momentum" not in g:
+                    raise ValueError("OneCycleLR: cycle_momentum needs an optimizer with "
+                                     "momentum or betas (or pass cycle_momentum=False)")
+                if last_epoch == -1:
+                    g["max_momentum"], g["base_momentum"] = max_momentum, base_momentum
+                    self._set_momentum(g, max_momentum)
+        super().__init__(optimizer, last_epoch)
+
+    def _set_momentum(self, g, m: float) -> None:
+        if self._beta:
+            g["betas"] = (m, g["betas"][1])
+        else:
+            g["momentum"] = m
+
+    def _anneal(self, start: float, end: float, pct: float) -> float:
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def _at(self, g, epoch: int):
+        if epoch > self.total_steps:
+            raise ValueError(f"OneCycleLR: stepped {epoch} times for total_steps="
+                             f"{self.total_steps}")
+        start = 0.0
+        for i, (end, (k0, k1), (m0, m1)) in enumerate(self._phases):
+            if epoch <= end or i == len(self._phases) - 1:
+                pct = (epoch - start) / (end - start) if end != start else 0.0
+                mom = self._anneal(g[m0], g[m1], pct) if self.cycle_momentum else None
+                return self._anneal(g[k0], g[k1], pct), mom
+            start = end
+        raise AssertionError("unreachable")
+
+    def lr_at(self, epoch):
+        return [self._at(g, epoch)[0] for g in self.optimizer.param_groups]
+
+    def step(self) -> None:
+        super().step()
+        if self.cycle_momentum:
+            for g in self.optimizer.param_groups:
+                self._set_momentum(g, self._at(g, self.last_epoch)[1])
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """Multiply the learning rates by ``factor`` when a metric has not improved for
+    ``patience`` epochs: ``step(metric)`` after each evaluation.
+
+    >>> sched = tl.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=2)
+    >>> sched.step(val_loss)
+    """
+
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
+                 patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
+                 cooldown: int = 0, min_lr: float | Sequence[float] = 0.0, eps: float = 1e-8):
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be below 1, got {factor}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got "
+                             f"{threshold_mode!r}")
+        n = len(optimizer.param_groups)
+        self.min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * n
+        if len(self.min_lrs) != n:
+            raise ValueError(f"ReduceLROnPlateau: expected {n} min_lrs, got {len(self.min_lrs)}")
+        self.mode, self.factor, self.patience = mode, float(factor), int(patience)
+        self.threshold, self.threshold_mode = float(threshold), threshold_mode
+        self.cooldown, self.eps = int(cooldown), float(eps)
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = self.cooldown_counter = 0
+        self.optimizer = optimizer
+        self.last_epoch = 0
+        self._last_lr = [_value(g["lr"]) for g in optimizer.param_groups]
+
+    def _better(self, a: float) -> bool:
+        rel = self.threshold_mode == "rel"
+        if self.mode == "min":
+            return a < (self.best * (1 - self.threshold) if rel else self.best - self.threshold)
+        return a > (self.best * (1 + self.threshold) if rel else self.best + self.threshold)
+
+    def step(self, metrics=None) -> None:
+        if metrics is None:
+            raise TypeError("ReduceLROnPlateau.step needs the metric: step(val_loss)")
+        current = float(metrics)
+        self.last_epoch += 1
+        if self._better(current):
+            self.best, self.num_bad_epochs = current, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            for g, lo in zip(self.optimizer.param_groups, self.min_lrs):
+                old = _value(g["lr"])
+                new = max(old * self.factor, lo)
+                if old - new > self.eps:
+                    if isinstance(g["lr"], Tensor):
+                        with no_grad():
+                            g["lr"].fill_(new)
+                    else:
+                        g["lr"] = new
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        self._last_lr = [_value(g["lr"]) for g in self.optimizer.param_groups]
