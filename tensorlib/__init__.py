@@ -26,7 +26,7 @@ from . import _dtypes as dtypes
 from ._device import Device, device
 from ._dtypes import (bool_, double, float16, float32, float64, half, int8, int16, int32,
                       int64, long, uint8)
-from ._tensor import Tensor
+from ._tensor import Tensor, set_printoptions
 from . import ops as _ops_registry  # noqa: F401  (registers every op)
 from . import _tensor_methods  # noqa: F401  (binds operators to the registry)
 from ._apply import apply
@@ -84,4 +84,16 @@ def is_tensor(obj) -> bool:
 
 
 def get_default_dtype():
+    """The dtype of tensors made from Python floats, and of new layers' parameters."""
     return dtypes.default_float
+
+
+def set_default_dtype(dtype) -> None:
+    """Set :func:`get_default_dtype`: float32 (the default), float64 or float16.
+
+    >>> tl.set_default_dtype(tl.float64)     # e.g. for gradient checks in a notebook
+    """
+    dt = dtypes.as_dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"set_default_dtype: only floating dtypes can be the default, got {dt}")
+    dtypes.default_float = dt

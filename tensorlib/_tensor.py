@@ -267,8 +267,14 @@ class Tensor(TensorBase):
         if a.size == 0:
             body = "[]" if a.ndim <= 1 else "[]"
         else:
-            body = np.array2string(a, separator=", ", prefix=prefix, threshold=1000,
-                                   edgeitems=3, precision=4, floatmode="maxprec")
+            o = PRINT_OPTIONS
+            fmt = None
+            if o["sci_mode"] and a.dtype.kind == "f":
+                fmt = {"float_kind": lambda v: f"{v:.{o['precision']}e}"}
+            body = np.array2string(a, separator=", ", prefix=prefix, threshold=o["threshold"],
+                                   edgeitems=o["edgeitems"], precision=o["precision"],
+                                   max_line_width=o["linewidth"], floatmode="maxprec",
+                                   suppress_small=o["sci_mode"] is False, formatter=fmt)
         extras = []
         if a.size == 0 and a.ndim != 1:
             extras.append(f"size={tuple(a.shape)}")
@@ -283,6 +289,35 @@ class Tensor(TensorBase):
         return prefix + body + "".join(", " + e for e in extras) + ")"
 
     __str__ = __repr__
+
+
+# How tensors print (``tl.set_printoptions``): NumPy's array2string settings
+PRINT_OPTIONS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80,
+                 "sci_mode": None}
+_PROFILES = {"default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
+             "short": dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
+             "full": dict(precision=4, threshold=2**63 - 1, edgeitems=3, linewidth=80)}
+
+
+def set_printoptions(precision: int | None = None, threshold: int | None = None,
+                     edgeitems: int | None = None, linewidth: int | None = None,
+                     profile: str | None = None, sci_mode: bool | None = None) -> None:
+    """How tensors print, as PyTorch's ``set_printoptions``: digits after the point, the
+    element count above which the middle is elided, the items kept at each edge, the line
+    width, a ``profile`` ('default', 'short', 'full') and ``sci_mode`` (True: always
+    scientific; False: never; None: NumPy's choice)."""
+    if profile is not None:
+        if profile not in _PROFILES:
+            raise ValueError(f"set_printoptions: profile must be one of {sorted(_PROFILES)}, "
+                             f"got {profile!r}")
+        PRINT_OPTIONS.update(_PROFILES[profile])
+    for k, v in (("precision", precision), ("threshold", threshold),
+                 ("edgeitems", edgeitems), ("linewidth", linewidth)):
+        if v is not None:
+            if int(v) < 0:
+                raise ValueError(f"set_printoptions: {k} must not be negative, got {v}")
+            PRINT_OPTIONS[k] = int(v)
+    PRINT_OPTIONS["sci_mode"] = sci_mode
 
 
 class _HookHandle:

@@ -33,6 +33,10 @@ def test_registration_and_traversal():
     assert [n for n, _ in m.named_children()] == ["conv", "bn", "head"]
     assert [n for n, _ in m.named_modules()] == ["", "conv", "bn", "head", "head.0", "head.1"]
     assert m.get_submodule("head.1") is m.head[1]
+    assert m.get_parameter("head.1.bias") is m.head[1].bias
+    assert m.get_parameter("conv.weight") is m.conv.weight
+    with pytest.raises(AttributeError, match="has no parameter 'running_mean'"):
+        m.get_parameter("bn.running_mean")          # a buffer, not a parameter
     assert m.num_parameters() == 4 * 9 + 4 + 4 + 4 + 256 * 10 + 10
 
 
@@ -292,3 +296,11 @@ def test_layer_argument_errors():
         nn.GroupNorm(3, 4)
     with pytest.raises(ValueError, match="nonlinearity"):
         nn.RNN(2, 2, nonlinearity="gelu")
+
+
+def test_dtype_conversions_of_a_module():
+    m = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    assert m.double()[0].weight.dtype == np.float64
+    assert m[1].running_mean.dtype == np.float64
+    assert m.half()[0].weight.dtype == np.float16
+    assert m.float()[1].weight.dtype == np.float32

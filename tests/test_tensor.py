@@ -269,3 +269,35 @@ def test_linalg_failures_name_the_op():
         tl.linalg.det(tl.ones(2, 3))
     with pytest.raises(TypeError, match="float32 or float64"):
         tl.linalg.inv(tl.eye(2).half())
+
+
+def test_set_printoptions_controls_repr():
+    x = tl.tensor(np.arange(12.0) / 3)
+    try:
+        tl.set_printoptions(precision=2)
+        assert "0.33" in repr(x) and "0.3333" not in repr(x)
+        tl.set_printoptions(threshold=5, edgeitems=1)
+        assert "..." in repr(x) and repr(x).count(",") < 6
+        tl.set_printoptions(sci_mode=True)
+        assert "e+00" in repr(tl.tensor([1.5]))
+        with pytest.raises(ValueError, match="profile must be one of"):
+            tl.set_printoptions(profile="long")
+        tl.set_printoptions(profile="full")
+        assert "..." not in repr(tl.tensor(np.zeros(5000)))
+    finally:
+        tl.set_printoptions(profile="default")
+    assert repr(tl.tensor([1 / 3])) == "tensor([0.3333])"
+
+
+def test_set_default_dtype():
+    try:
+        tl.set_default_dtype(tl.float64)
+        assert tl.get_default_dtype() == np.float64
+        assert tl.tensor(1.5).dtype == np.float64
+        assert tl.nn.Linear(2, 2).weight.dtype == np.float64
+        assert tl.randn(2).dtype == np.float64 and tl.arange(0.5, 2).dtype == np.float64
+        with pytest.raises(TypeError, match="only floating dtypes"):
+            tl.set_default_dtype(tl.int64)
+    finally:
+        tl.set_default_dtype(tl.float32)
+    assert tl.tensor(1.5).dtype == np.float32

@@ -141,6 +141,16 @@ class Module:
             mod = mod._modules[part]
         return mod
 
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at a dotted path such as ``"encoder.0.weight"``."""
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        p = mod._parameters.get(name)
+        if p is None:
+            raise AttributeError(f"{type(mod).__name__} has no parameter {name!r} (looking up "
+                                 f"{target!r})")
+        return p
+
     # --- calling ----------------------------------------------------------------------
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
@@ -296,6 +306,9 @@ class Module:
 
     def double(self) -> Module:
         return self.to(dtype=_dtypes.float64)
+
+    def half(self) -> Module:
+        return self.to(dtype=_dtypes.float16)
 
     # --- state dict -------------------------------------------------------------------
     def state_dict(self, destination: dict | None = None, prefix: str = "",
