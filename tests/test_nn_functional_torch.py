@@ -465,3 +465,30 @@ def test_likelihood_losses_match_torch(red):
         check(lambda r: F.poisson_nll_loss(r, tl.tensor(counts), log_input, full, reduction=red),
               lambda r: TF.poisson_nll_loss(r, torch.tensor(counts), log_input, full,
                                             reduction=red), [x])
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, padding=1),
+                                dict(kernel_size=(2, 3), dilation=2, stride=(1, 2)),
+                                dict(kernel_size=(3, 1), padding=(2, 0), stride=3)])
+def test_unfold_and_fold_match_torch(kw):
+    x = rn(2, 3, 8, 7)
+    check(lambda t: F.unfold(t, **kw), lambda t: TF.unfold(t, **kw), [x])
+    cols = TF.unfold(torch.tensor(x), **kw).numpy()
+    check(lambda t: F.fold(t, (8, 7), **kw), lambda t: TF.fold(t, (8, 7), **kw),
+          [rn(*cols.shape)])
+    with pytest.raises(ValueError, match="does not fit"):
+        F.unfold(tl.ones(1, 1, 2, 2), 5)
+    with pytest.raises(ValueError, match="needs C \\* 4 rows"):
+        F.fold(tl.ones(1, 5, 9), (4, 4), 2)
+
+
+def test_prelu_and_bilinear_functions_match_torch():
+    x = rn(2, 3, 4)
+    check(lambda t, w: F.prelu(t, w), lambda t, w: TF.prelu(t, w), [x, np.array([0.3])])
+    check(lambda t, w: F.prelu(t, w), lambda t, w: TF.prelu(t, w), [x, rn(3)])
+    check(lambda t, w: F.prelu(t, w), lambda t, w: TF.prelu(t, w), [rn(5), np.array([0.2])])
+    with pytest.raises(ValueError, match="must have 4 entries"):
+        F.prelu(tl.tensor(x), tl.ones(4))
+    check(F.bilinear, TF.bilinear, [rn(5, 3), rn(5, 2), rn(4, 3, 2), rn(4)])
+    with pytest.raises(ValueError, match="do not fit weight"):
+        F.bilinear(tl.ones(5, 3), tl.ones(5, 2), tl.ones(4, 2, 2))

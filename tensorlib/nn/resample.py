@@ -1,4 +1,5 @@
-"""Resizing and padding layers: Upsample, PixelShuffle/PixelUnshuffle and the padding layers."""
+"""Resizing, padding and patch layers: Upsample, PixelShuffle/PixelUnshuffle, the padding
+layers, Unfold/Fold."""
 from __future__ import annotations
 
 from .._tensor import Tensor
@@ -81,3 +82,34 @@ class ReflectionPad2d(_Pad2d):
 class ReplicationPad2d(_Pad2d):
     """Pad the last two dims by repeating the edge."""
     mode = "replicate"
+
+
+class Unfold(Module):
+    """Sliding blocks as columns: (N, C, H, W) -> (N, C * kh * kw, L) (``F.unfold``)."""
+
+    def __init__(self, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.kernel_size, self.dilation = kernel_size, dilation
+        self.padding, self.stride = padding, stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, "
+                f"padding={self.padding}, stride={self.stride}")
+
+
+class Fold(Unfold):
+    """The adjoint of Unfold: (N, C * kh * kw, L) -> (N, C, H, W), overlaps summed."""
+
+    def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__(kernel_size, dilation, padding, stride)
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.fold(x, self.output_size, self.kernel_size, self.dilation, self.padding,
+                      self.stride)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}, " + super().extra_repr()

@@ -163,3 +163,20 @@ def glu(x, dim: int = -1) -> Tensor:
         raise ValueError(f"glu: dim {dim} has size {n}; halving it needs an even size")
     first, second = x.split(2, axis=a)
     return first * second.sigmoid()
+
+
+def prelu(x, weight) -> Tensor:
+    """``x`` where positive, else ``weight * x``; ``weight`` has one slope, or one per
+    channel (dim 1 of an input with at least 2 dims), as PyTorch's ``prelu``."""
+    from .elementwise import where
+    x = as_float_tensor(x, "prelu")
+    w = as_float_tensor(weight, "prelu", "weight")
+    if w.ndim != 1:
+        raise ValueError(f"prelu: weight must be 1-d, got shape {tuple(w.shape)}")
+    n = w.shape[0]
+    if n != 1:
+        if x.ndim < 2 or x.shape[1] != n:
+            raise ValueError(f"prelu: {n} slopes for input {tuple(x.shape)}: the channel dim "
+                             f"(dim 1) must have {n} entries")
+        w = w.reshape((n,) + (1,) * (x.ndim - 2))
+    return where(x >= 0, x, w * x)

@@ -96,6 +96,23 @@ def linear(input, weight, bias=None) -> Tensor:
     return apply(LINEAR, *((x, w) + ((b,) if b is not None else ())))
 
 
+def bilinear(input1, input2, weight, bias=None) -> Tensor:
+    """``y[..., o] = x1 @ weight[o] @ x2 + bias[o]`` for weight (out, in1, in2)."""
+    from .linalg import einsum
+    a = as_float_tensor(input1, "bilinear", "input1")
+    b = as_float_tensor(input2, "bilinear", "input2")
+    w = as_float_tensor(weight, "bilinear", "weight")
+    if w.ndim != 3 or a.shape[-1] != w.shape[1] or b.shape[-1] != w.shape[2] or \
+            tuple(a.shape[:-1]) != tuple(b.shape[:-1]):
+        raise ValueError(f"bilinear: inputs {tuple(a.shape)} and {tuple(b.shape)} do not fit "
+                         f"weight {tuple(w.shape)} (out, in1, in2)")
+    lead = tuple(a.shape[:-1])
+    y = einsum("bi,oij,bj->bo", a.reshape(-1, a.shape[-1]), w, b.reshape(-1, b.shape[-1]))
+    if bias is not None:
+        y = y + bias
+    return y.reshape(lead + (w.shape[0],))
+
+
 # --- embedding --------------------------------------------------------------------------------
 def _emb_fwd(xp, w, idx, *, padding_idx):
     return xp.take(w, idx, axis=0)
