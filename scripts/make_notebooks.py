@@ -1,9 +1,9 @@
-"""Generate the training-stack teaching notebooks (02, 03, 05, 07, 08) with nbformat.
+"""Generate the training-stack teaching notebooks (02, 03, 05, 07, 08, 09) with nbformat.
 
 The notebooks are written from the cell sources below, so a review reads this file,
 and a change is made here and regenerated:
 
-    python scripts/make_notebooks.py            # writes notebooks/0{2,3,5,7,8}_*.ipynb
+    python scripts/make_notebooks.py            # writes notebooks/0{2,3,5,7,8,9}_*.ipynb
 
 Outputs are not stored; tests/test_notebooks.py executes every notebook and the
 ``assert`` lines inside them check the key results.
@@ -543,12 +543,132 @@ NB08 = [
     """),
 ]
 
+# --- 09: a Transformer learns to reverse sequences ------------------------------------------
+NB09 = [
+    md("""
+    # An encoder-decoder Transformer that reverses sequences
+
+    The architecture of "Attention Is All You Need" on a task small enough for a laptop:
+    read 8 digits, write them back in reverse order. The encoder attends over the whole
+    input; the decoder writes one digit at a time, attending to what it has written so far
+    (a causal mask) and to the encoder's output. Training feeds the decoder the true previous
+    digits (teacher forcing); at test time it decodes greedily from its own outputs. Then
+    the trained model goes to ONNX and runs in onnxruntime.
+    """),
+    SETUP,
+    DEVICE_NOTE,
+    code("""
+    V, L, BOS = 10, 8, 10            # digits 0-9, sequence length, start-of-output token
+    rng = np.random.default_rng(0)
+
+    def batch(n):
+        src = rng.integers(0, V, (n, L))
+        tgt = src[:, ::-1].copy()
+        tgt_in = np.concatenate([np.full((n, 1), BOS), tgt[:, :-1]], axis=1)   # shifted right
+        return src, tgt_in, tgt
+
+    src, tgt_in, tgt = batch(2)
+    print("input   ", src[0]); print("decoder ", tgt_in[0]); print("target  ", tgt[0])
+    """),
+    md("""
+    ## The model
+    Token embeddings plus a learned position embedding, `nn.Transformer` (2 encoder and
+    2 decoder layers), and a linear readout over the 10 digits. The causal mask is
+    `-inf` above the diagonal: position i of the output may only look at positions <= i.
+    """),
+    code("""
+    class Reverser(nn.Module):
+        def __init__(self, d=64):
+            super().__init__()
+            self.src_emb = nn.Embedding(V, d)
+            self.tgt_emb = nn.Embedding(V + 1, d)
+            self.pos = nn.Parameter(tl.randn(L, d) * 0.1)
+            self.transformer = nn.Transformer(d, nhead=4, num_encoder_layers=2,
+                                              num_decoder_layers=2, dim_feedforward=128,
+                                              dropout=0.0, batch_first=True)
+            self.out = nn.Linear(d, V)
+            self.register_buffer("causal", nn.Transformer.generate_square_subsequent_mask(L))
+
+        def forward(self, src, tgt_in):
+            n = tgt_in.shape[1]
+            s = self.src_emb(src) + self.pos
+            t = self.tgt_emb(tgt_in) + self.pos[:n]
+            return self.out(self.transformer(s, t, tgt_mask=self.causal[:n, :n]))
+
+    model = Reverser().to(DEVICE)
+    print(f"{model.num_parameters():,} parameters")
+    print(model.causal[:4, :4])
+    """),
+    md("""
+    ## Training, the whole step captured
+    """),
+    code("""
+    opt = tl.optim.Adam(model.parameters(), lr=1e-3)
+
+    @tl.function
+    def train_step(src, tgt_in, tgt):
+        logits = model(src, tgt_in)
+        loss = F.cross_entropy(logits.reshape(-1, V), tgt.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    losses = []
+    for i in range(400):
+        src, tgt_in, tgt = (tl.tensor(a).to(DEVICE) for a in batch(64))
+        losses.append(float(train_step(src, tgt_in, tgt)))
+        if i % 100 == 0:
+            print(f"step {i}: loss {losses[-1]:.3f}")
+    print(f"final loss {np.mean(losses[-20:]):.4f}; traces: {train_step.trace_count}")
+    assert np.mean(losses[-20:]) < 0.1
+    """),
+    md("""
+    ## Greedy decoding
+    Start from `BOS`, predict the next digit, append it, repeat: the decoder only ever sees
+    its own outputs.
+    """),
+    code("""
+    model.eval()
+    src, _, tgt = batch(200)
+    out = np.full((200, 1), BOS)
+    with tl.no_grad():
+        for _ in range(L):
+            logits = model(tl.tensor(src).to(DEVICE), tl.tensor(out).to(DEVICE))
+            nxt = logits.numpy()[:, -1].argmax(axis=-1)
+            out = np.concatenate([out, nxt[:, None]], axis=1)
+    pred = out[:, 1:]
+    exact, token = (pred == tgt).all(axis=1).mean(), (pred == tgt).mean()
+    print("input    ", src[0]); print("reversed ", pred[0])
+    print(f"exact sequences: {exact:.1%}, digits: {token:.1%}")
+    assert exact > 0.8 and token > 0.95
+    """),
+    md("""
+    ## Export to ONNX and run in onnxruntime
+    """),
+    code("""
+    import onnxruntime as ort
+    src, tgt_in, _ = batch(16)
+    model.cpu()
+    tl.onnx.export(model, (tl.tensor(src), tl.tensor(tgt_in)), "reverser.onnx")
+    sess = ort.InferenceSession("reverser.onnx", providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    got = sess.run(None, {names[0]: src, names[1]: tgt_in})[0]
+    with tl.no_grad():
+        want = model(tl.tensor(src), tl.tensor(tgt_in)).numpy()
+    print("largest difference:", np.abs(got - want).max())
+    assert np.allclose(got, want, atol=1e-4)
+    os.remove("reverser.onnx")
+    """),
+]
+
 NOTEBOOKS = {
     "02_mnist_softmax_regression.ipynb": NB02,
     "03_deep_mnist_convnet.ipynb": NB03,
     "05_transfer_learning.ipynb": NB05,
     "07_char_rnn.ipynb": NB07,
     "08_variational_autoencoder.ipynb": NB08,
+    "09_transformer_reverse.ipynb": NB09,
 }
 
 
