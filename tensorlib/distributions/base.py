@@ -67,9 +67,9 @@ class Distribution:
     def stddev(self) -> Tensor:
         return self.variance.sqrt()
 
-    def _value(self, value) -> Tensor:
-        v = to_tensor(value)
-        return v
+    @staticmethod
+    def _value(value) -> Tensor:
+        return to_tensor(value)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(batch_shape={self.batch_shape})"
