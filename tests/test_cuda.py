@@ -876,3 +876,65 @@ def test_captured_mlp_and_convnet_steps_on_cuda_equal_eager():
         updates = [a.attrs.get("update") for a in f.graphs[-1].assigns
                    if a.attrs.get("slot") == "data"]
         assert updates and set(updates) == {"sgd"}, updates   # one SGD kernel per parameter
+
+
+# --- this session's composites (F.pad, interpolate, unfold/fold, utilities, distributions) ----
+def _composite_cases():
+    """(name, fn(tensors) -> tensor or tuple, input arrays): each is run on the CPU and on a
+    device and must agree; gradients of the float inputs are compared too."""
+    import tensorlib.nn.functional as F
+    from tensorlib import distributions as D
+    r = np.random.default_rng(0)
+    x4 = r.standard_normal((2, 3, 6, 5))
+    return [
+        ("pad-reflect", lambda x: F.pad(x, (1, 2, 2, 1), mode="reflect"), [x4]),
+        ("pad-circular", lambda x: F.pad(x, (1, 1), mode="circular"), [x4]),
+        ("interpolate-bilinear", lambda x: F.interpolate(x, scale_factor=1.5, mode="bilinear",
+                                                         align_corners=True), [x4]),
+        ("interpolate-nearest", lambda x: F.interpolate(x, size=(4, 7)), [x4]),
+        ("pixel_shuffle", lambda x: F.pixel_shuffle(x, 2), [r.standard_normal((2, 8, 3, 3))]),
+        ("unfold", lambda x: F.unfold(x, (3, 2), padding=1, stride=2), [x4]),
+        ("fold", lambda c: F.fold(c, (6, 5), 2), [r.standard_normal((2, 12, 20))]),
+        ("instance_norm", lambda x: F.instance_norm(x), [x4]),
+        ("quantile", lambda x: tl.quantile(x, [0.2, 0.5], axis=2), [x4]),
+        ("diag-trace", lambda m: tl.diag(m, 1).sum() + tl.trace(m), [r.standard_normal((4, 4))]),
+        ("repeat_interleave", lambda x: tl.repeat_interleave(x, [1, 0, 2], axis=1), [x4]),
+        ("glu-hardswish", lambda x: F.hardswish(F.glu(x, 2)), [x4]),
+        ("normal-log_prob-kl", lambda m, s: D.Normal(m, s.exp()).log_prob(m * 0.5).sum()
+         + D.kl_divergence(D.Normal(m, s.exp()), D.Normal(0.0, 1.0)).sum(),
+         [r.standard_normal(5), r.standard_normal(5)]),
+        ("categorical-entropy", lambda z: D.Categorical(logits=z).entropy(),
+         [r.standard_normal((3, 4))]),
+        ("unique", lambda i: tl.unique(i, return_counts=True), [r.integers(0, 4, 12)]),
+    ]
+
+
+def check_composites_on(device: str) -> None:
+    for name, fn, arrays in _composite_cases():
+        outs = []
+        grads = []
+        for dev in ("cpu", device):
+            ts = [tl.tensor(a, device=dev, requires_grad=a.dtype.kind == "f") for a in arrays]
+            out = fn(*ts)
+            out = out if isinstance(out, tuple) else (out,)
+            outs.append([o.numpy() for o in out])
+            fl = [o for o in out if o.dtype.kind == "f"]
+            if fl:
+                sum((o * o).sum() for o in fl).backward()
+            grads.append([t.grad.numpy() if t.grad is not None else None for t in ts])
+        for a, b in zip(*outs):
+            np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-9, err_msg=name)
+        for a, b in zip(*grads):
+            if a is not None:
+                np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-9, err_msg=name)
+
+
+def test_composite_harness_runs_on_the_cpu():
+    # the harness of the GPU test below, cpu against cpu: every case and its gradients run
+    check_composites_on("cpu")
+
+
+@gpu
+@pytest.mark.gpu
+def test_composites_on_cuda_match_cpu():
+    check_composites_on("cuda")
