@@ -492,3 +492,44 @@ def test_prelu_and_bilinear_functions_match_torch():
     check(F.bilinear, TF.bilinear, [rn(5, 3), rn(5, 2), rn(4, 3, 2), rn(4)])
     with pytest.raises(ValueError, match="do not fit weight"):
         F.bilinear(tl.ones(5, 3), tl.ones(5, 2), tl.ones(4, 2, 2))
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_matches_torch(mode):
+    w = rn(10, 4)
+    flat = np.array([1, 2, 4, 5, 4, 3, 2, 9, 0])
+    cases = [(rng.integers(0, 10, (3, 5)), None, {}),                       # bags as rows
+             (flat, np.array([0, 2, 2, 6]), {}),                           # an empty bag
+             (flat, np.array([0, 3, 7, 9]), dict(include_last_offset=True)),
+             (flat, np.array([0, 4]), dict(padding_idx=4))]
+    for idx, off, kw in cases:
+        o = dict(offsets=tl.tensor(off)) if off is not None else {}
+        t = dict(offsets=torch.tensor(off)) if off is not None else {}
+        check(lambda W: F.embedding_bag(tl.tensor(idx), W, mode=mode, **o, **kw),
+              lambda W: TF.embedding_bag(torch.tensor(idx), W, mode=mode, **t, **kw), [w])
+    if mode == "sum":
+        psw = rn(9)
+        check(lambda W, p: F.embedding_bag(tl.tensor(flat), W, tl.tensor([0, 4]), mode="sum",
+                                           per_sample_weights=p),
+              lambda W, p: TF.embedding_bag(torch.tensor(flat), W, torch.tensor([0, 4]),
+                                            mode="sum", per_sample_weights=p), [w, psw])
+    with pytest.raises(ValueError, match="needs offsets"):
+        F.embedding_bag(tl.tensor(flat), tl.tensor(w))
+    with pytest.raises(ValueError, match="must start at 0"):
+        F.embedding_bag(tl.tensor(flat), tl.tensor(w), tl.tensor([1, 3]))
+
+
+def test_gumbel_softmax_samples_and_gradients():
+    tl.manual_seed(0)
+    logits = np.log(np.array([0.1, 0.2, 0.7]))
+    x = tl.tensor(np.tile(logits, (4000, 1)), requires_grad=True)
+    soft = F.gumbel_softmax(x, tau=0.5)
+    np.testing.assert_allclose(soft.numpy().sum(-1), 1.0, rtol=1e-12)
+    hard = F.gumbel_softmax(x, hard=True)
+    h = hard.numpy()
+    assert set(np.unique(h)) == {0.0, 1.0} and (h.sum(-1) == 1).all()
+    np.testing.assert_allclose(h.mean(0), [0.1, 0.2, 0.7], atol=0.03)     # Gumbel-max
+    (hard * tl.tensor(rng.standard_normal(h.shape))).sum().backward()
+    assert x.grad is not None and np.abs(x.grad.numpy()).sum() > 0      # straight-through
+    with pytest.raises(ValueError, match="tau must be positive"):
+        F.gumbel_softmax(x, tau=0.0)

@@ -10,7 +10,7 @@ from .activation import (ELU, GELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh,
 from .distance import CosineSimilarity, PairwiseDistance
 from .containers import ModuleDict, ModuleList, ParameterList, Sequential
 from .conv import Conv1d, Conv2d, ConvTranspose2d
-from .dropout import Dropout, Dropout1d, Dropout2d, Embedding
+from .dropout import Dropout, Dropout1d, Dropout2d, Embedding, EmbeddingBag
 from .linear import Bilinear, Flatten, Identity, Linear, Unflatten
 from .resample import (Fold, PixelShuffle, PixelUnshuffle, ReflectionPad2d, ReplicationPad2d,
                        Unfold, Upsample, ZeroPad2d)
@@ -32,8 +32,8 @@ __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "BCELoss",
     "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Bilinear", "Conv1d", "Conv2d",
     "ConvTranspose2d", "CosineEmbeddingLoss", "CosineSimilarity", "CrossEntropyLoss", "Dropout",
-    "Dropout1d", "Dropout2d", "ELU", "Embedding", "Flatten", "Fold", "GELU", "GLU", "GRU",
-    "GRUCell", "GaussianNLLLoss", "GroupNorm", "Hardsigmoid", "Hardswish", "Hardtanh",
+    "Dropout1d", "Dropout2d", "ELU", "Embedding", "EmbeddingBag", "Flatten", "Fold", "GELU", "GLU",
+    "GRU", "GRUCell", "GaussianNLLLoss", "GroupNorm", "Hardsigmoid", "Hardswish", "Hardtanh",
     "HingeEmbeddingLoss", "HuberLoss", "Identity", "InstanceNorm1d", "InstanceNorm2d", "KLDivLoss",
     "L1Loss", "LSTM", "LSTMCell", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "LogSoftmax",
     "MSELoss", "MarginRankingLoss", "MaxPool1d", "MaxPool2d", "Mish", "Module", "ModuleDict",

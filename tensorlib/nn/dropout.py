@@ -89,3 +89,23 @@ class Embedding(Module):
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"
         return s + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+
+
+class EmbeddingBag(Embedding):
+    """Sums, means or maxima of bags of embedding rows (``F.embedding_bag``): a (B, N) input
+    is B bags; a 1-d input is split into bags by ``offsets``."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, mode: str = "mean",
+                 padding_idx: int | None = None, include_last_offset: bool = False,
+                 dtype=None, device=None, _weight: Tensor | None = None):
+        if mode not in ("sum", "mean", "max"):
+            raise ValueError(f"EmbeddingBag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+        super().__init__(num_embeddings, embedding_dim, padding_idx, dtype, device, _weight)
+        self.mode, self.include_last_offset = mode, include_last_offset
+
+    def forward(self, input: Tensor, offsets=None, per_sample_weights=None) -> Tensor:
+        return F.embedding_bag(input, self.weight, offsets, self.mode, per_sample_weights,
+                               self.padding_idx, self.include_last_offset)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", mode={self.mode!r}"

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from ..ops.elementwise import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from ..ops.indexing import one_hot
-from ..ops.nn_act import (glu, hardsigmoid, hardswish, hardtanh, log_softmax, logsigmoid, mish,
-                          prelu, relu6, selu, softmax, softsign)
+from ..ops.nn_act import (glu, gumbel_softmax, hardsigmoid, hardswish, hardtanh, log_softmax,
+                          logsigmoid, mish, prelu, relu6, selu, softmax, softsign)
 from ..ops.nn_attention import scaled_dot_product_attention
 from ..ops.nn_conv import conv1d, conv2d, conv_transpose2d
 from ..ops.nn_distance import cosine_similarity, normalize, pairwise_distance
-from ..ops.nn_layers import bilinear, dropout, dropout1d, dropout2d, embedding, linear
+from ..ops.nn_layers import (bilinear, dropout, dropout1d, dropout2d, embedding, embedding_bag,
+                             linear)
 from ..ops.nn_loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                            huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
 from ..ops.nn_loss_likelihood import gaussian_nll_loss, poisson_nll_loss
@@ -28,12 +29,13 @@ __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm",
     "bilinear", "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv1d", "conv2d",
     "conv_transpose2d", "cosine_embedding_loss", "cosine_similarity", "cross_entropy", "dropout",
-    "dropout1d", "dropout2d", "elu", "embedding", "fold", "gaussian_nll_loss", "gelu", "glu",
-    "group_norm", "gru_cell", "hardsigmoid", "hardswish", "hardtanh", "hinge_embedding_loss",
-    "huber_loss", "instance_norm", "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu",
-    "linear", "log_softmax", "logsigmoid", "lstm_cell", "margin_ranking_loss", "max_pool1d",
-    "max_pool2d", "mish", "mse_loss", "nll_loss", "normalize", "one_hot", "pad",
-    "pairwise_distance", "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss", "prelu", "relu",
-    "relu6", "scaled_dot_product_attention", "selu", "sigmoid", "silu", "smooth_l1_loss",
-    "soft_margin_loss", "softmax", "softplus", "softsign", "tanh", "triplet_margin_loss", "unfold",
+    "dropout1d", "dropout2d", "elu", "embedding", "embedding_bag", "fold", "gaussian_nll_loss",
+    "gelu", "glu", "group_norm", "gru_cell", "gumbel_softmax", "hardsigmoid", "hardswish",
+    "hardtanh", "hinge_embedding_loss", "huber_loss", "instance_norm", "interpolate", "kl_div",
+    "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "logsigmoid", "lstm_cell",
+    "margin_ranking_loss", "max_pool1d", "max_pool2d", "mish", "mse_loss", "nll_loss", "normalize",
+    "one_hot", "pad", "pairwise_distance", "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss",
+    "prelu", "relu", "relu6", "scaled_dot_product_attention", "selu", "sigmoid", "silu",
+    "smooth_l1_loss", "soft_margin_loss", "softmax", "softplus", "softsign", "tanh",
+    "triplet_margin_loss", "unfold",
 ]

@@ -180,3 +180,25 @@ def prelu(x, weight) -> Tensor:
                              f"(dim 1) must have {n} entries")
         w = w.reshape((n,) + (1,) * (x.ndim - 2))
     return where(x >= 0, x, w * x)
+
+
+def gumbel_softmax(logits, tau: float = 1.0, hard: bool = False, dim: int = -1,
+                   generator=None) -> Tensor:
+    """A differentiable sample from the categorical distribution of ``logits`` (Jang et al.,
+    2017): ``softmax((logits + Gumbel noise) / tau)``; with ``hard`` the result is one-hot in
+    value and keeps the soft sample's gradient (straight-through)."""
+    from ..creation import rand
+    from .elementwise import where
+    x = as_float_tensor(logits, "gumbel_softmax")
+    if not tau > 0:
+        raise ValueError(f"gumbel_softmax: tau must be positive, got {tau}")
+    ax = norm_axis(dim, x.ndim, "gumbel_softmax")
+    u = rand(*x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    tiny = float(np.finfo(x.dtype).tiny)
+    g = -(-(u.clip(tiny, None)).log()).log()
+    y = softmax((x + g) * (1.0 / tau), ax)
+    if not hard:
+        return y
+    top = y.detach().max(axis=ax, keepdims=True)
+    onehot = where(y.detach() == top, 1.0, 0.0).astype(y.dtype)
+    return onehot - y.detach() + y

@@ -188,6 +188,73 @@ def embedding(input, weight, padding_idx: int | None = None) -> Tensor:
     return apply(EMBEDDING, w, idx, padding_idx=padding_idx)
 
 
+def embedding_bag(input, weight, offsets=None, mode: str = "mean", per_sample_weights=None,
+                  padding_idx: int | None = None, include_last_offset: bool = False) -> Tensor:
+    """Sums, means or maxima of bags of embeddings without materialising the bags'
+    intermediate per PyTorch's ``embedding_bag``: ``input`` is (B, N) (one bag per row) or
+    1-d with ``offsets`` (bag i is ``input[offsets[i]:offsets[i+1]]``); entries equal to
+    ``padding_idx`` are left out; an empty bag gives zeros. The offsets are read on the host.
+
+    >>> F.embedding_bag(tl.tensor([1, 2, 4, 5, 4]), w, tl.tensor([0, 2]), mode="sum").shape
+    (2, dim)
+    """
+    from .elementwise import where
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"embedding_bag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+    idx = as_index_tensor(input, "embedding_bag", "input")
+    w = as_float_tensor(weight, "embedding_bag", "weight")
+    psw = None if per_sample_weights is None else as_float_tensor(
+        per_sample_weights, "embedding_bag", "per_sample_weights")
+    if psw is not None and mode != "sum":
+        raise ValueError("embedding_bag: per_sample_weights only go with mode='sum'")
+    if idx.ndim == 2:
+        if offsets is not None:
+            raise ValueError("embedding_bag: offsets only go with a 1-d input")
+        pos, keep = None, np.ones(tuple(idx.shape), bool)
+    elif idx.ndim == 1:
+        if offsets is None:
+            raise ValueError("embedding_bag: a 1-d input needs offsets (where each bag starts)")
+        off = offsets.numpy() if isinstance(offsets, Tensor) else np.asarray(offsets)
+        off = off.astype(np.int64).reshape(-1)
+        n = idx.shape[0]
+        if not include_last_offset:
+            off = np.append(off, n)
+        if off.size < 2 or off[0] != 0 or (np.diff(off) < 0).any() or off[-1] > n:
+            raise ValueError(f"embedding_bag: offsets {off.tolist()} must start at 0 and not "
+                             f"decrease past the input's {n} entries")
+        lengths = np.diff(off)
+        M = max(int(lengths.max()), 1)
+        cols = np.arange(M)
+        keep = cols[None, :] < lengths[:, None]
+        pos = np.where(keep, off[:-1, None] + cols[None, :], 0)
+    else:
+        raise ValueError(f"embedding_bag: input must be 1-d (with offsets) or 2-d, got shape "
+                         f"{tuple(idx.shape)}")
+    from ..creation import tensor
+    if pos is not None:
+        gather = tensor(pos.reshape(-1), device=idx.device)
+        idx = idx.take(gather).reshape(pos.shape)
+        if psw is not None:
+            psw = psw.take(gather).reshape(pos.shape)
+    elif psw is not None and tuple(psw.shape) != tuple(idx.shape):
+        raise ValueError(f"embedding_bag: per_sample_weights {tuple(psw.shape)} must match the "
+                         f"input {tuple(idx.shape)}")
+    mask = tensor(keep, device=idx.device)
+    if padding_idx is not None:
+        mask = mask & (idx != int(padding_idx) % w.shape[0])
+    rows = embedding(idx, w)                                   # (B, M, D)
+    m = mask.unsqueeze(-1)
+    if mode == "max":
+        big = where(m, rows, -np.inf).max(axis=1)
+        return where(mask.any(axis=1).unsqueeze(-1), big, 0.0)
+    scale = mask.astype(w.dtype) if psw is None else psw * mask.astype(w.dtype)
+    total = (rows * scale.unsqueeze(-1)).sum(axis=1)
+    if mode == "sum":
+        return total
+    count = mask.astype(w.dtype).sum(axis=1, keepdims=True)
+    return total / count.clip(1.0, None)
+
+
 # --- dropout ----------------------------------------------------------------------------------
 def _channel_dropout(name: str, spatial: int, input, p: float, training: bool,
                      generator) -> Tensor:
