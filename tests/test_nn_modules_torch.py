@@ -408,3 +408,17 @@ def test_parameters_to_vector_and_back_match_torch():
     np.testing.assert_array_equal(ours.bias.numpy(), [6.0, 7.0])
     with pytest.raises(ValueError, match="a vector of 8 elements"):
         nn.utils.vector_to_parameters(tl.ones(5), ours.parameters())
+
+
+def test_a_pytorch_state_dict_loads_as_it_is():
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4),
+                                 torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 3))
+    ours = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(),
+                         nn.Linear(4 * 6 * 6, 3))
+    theirs.train()(torch.randn(5, 1, 8, 8))            # running statistics move off 0 / 1
+    theirs.eval()
+    ours.load_state_dict(theirs.state_dict())          # torch tensors, no conversion
+    ours.eval()
+    x = f32(2, 1, 8, 8)
+    np.testing.assert_allclose(ours(tl.tensor(x)).numpy(),
+                               theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)

@@ -344,8 +344,8 @@ class Module:
             if k not in state_dict:
                 continue
             v = state_dict[k]
-            if not isinstance(v, (Tensor, np.ndarray)):
-                bad_type.append(f"{k!r} is a {type(v).__name__}, expected a tensor")
+            if not _array_like(v):
+                bad_type.append(f"{k!r} is a {type(v).__name__}, expected a tensor or array")
                 continue
             if tuple(v.shape) != tuple(target.shape):
                 mismatched.append(f"{k!r}: checkpoint has shape {tuple(v.shape)}, "
@@ -367,7 +367,7 @@ class Module:
                 if k not in state_dict:
                     continue
                 v = state_dict[k]
-                src = v._host() if isinstance(v, Tensor) else np.asarray(v)
+                src = _host_array(v)
                 if target._device.type == "cpu":
                     np.copyto(target._data, src, casting="unsafe")
                 else:
@@ -435,3 +435,21 @@ def move_(t: Tensor, dev: Device | None, dt=None) -> None:
         t._version[0] += 1
     if t.grad is not None:
         move_(t.grad, dev, dt)
+
+
+def _array_like(v) -> bool:
+    """A state-dict value we can load: a tensorlib Tensor, a NumPy or CuPy array, or another
+    framework's tensor that NumPy can read (a PyTorch state dict loads as it is)."""
+    return isinstance(v, (Tensor, np.ndarray)) or (
+        hasattr(v, "shape") and (hasattr(v, "__array__")
+                                 or hasattr(v, "__cuda_array_interface__")))
+
+
+def _host_array(v) -> np.ndarray:
+    if isinstance(v, Tensor):
+        return v._host()
+    if hasattr(v, "__cuda_array_interface__") and hasattr(v, "get"):
+        return v.get()                                   # CuPy
+    if hasattr(v, "detach") and hasattr(v, "cpu"):       # a PyTorch tensor, on any device
+        v = v.detach().cpu()
+    return np.asarray(v)
