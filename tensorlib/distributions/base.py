@@ -37,7 +37,7 @@ class Distribution:
     def __init__(self, batch_shape=(), event_shape=(), validate_args: bool | None = None):
         self.batch_shape = tuple(batch_shape)
         self.event_shape = tuple(event_shape)
-        self._validate = validate_args is not False and state.tracer is None
+        self._validate = validate_args is not False
 
     def _check(self, ok: Tensor, what: str) -> None:
         if self._validate and state.tracer is None and not bool(ok.all().item()):

@@ -71,14 +71,13 @@ class Categorical(Distribution):
         src = as_float(probs if probs is not None else logits)
         if src.ndim < 1:
             raise ValueError("Categorical: probs/logits need a last dim of classes")
+        super().__init__(src.shape[:-1], validate_args=validate_args)
         if probs is not None:
-            super().__init__(src.shape[:-1], validate_args=validate_args)
             self._check(src >= 0, "probs must not be negative")
             self.probs = src / src.sum(axis=-1, keepdims=True)
             tiny = float(np.finfo(src.dtype).tiny)
             self.logits = log(self.probs.clip(tiny, None))
         else:
-            super().__init__(src.shape[:-1], validate_args=validate_args)
             self.logits = log_softmax(src, -1)
             self.probs = softmax(src, -1)
         self.num_classes = src.shape[-1]

@@ -51,11 +51,14 @@ class _BatchNorm(Module):
             init.ones_(self.weight)
             init.zeros_(self.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def _check_input(self, x: Tensor) -> None:
         if x.ndim not in self._dims:
             dims = " or ".join(map(str, self._dims))
             raise ValueError(f"{type(self).__name__}: expected a {dims}-d input, got shape "
                              f"{tuple(x.shape)}")
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x)
         use_batch = self.training or self.running_mean is None
         momentum = self.momentum
         if self.training and self.track_running_stats:
@@ -95,10 +98,7 @@ class _InstanceNorm(_BatchNorm):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype, device)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim not in self._dims:
-            dims = " or ".join(map(str, self._dims))
-            raise ValueError(f"{type(self).__name__}: expected a {dims}-d input, got shape "
-                             f"{tuple(x.shape)}")
+        self._check_input(x)
         unbatched = x.ndim == self._dims[0]
         if unbatched:
             x = x.unsqueeze(0)

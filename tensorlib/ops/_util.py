@@ -91,6 +91,14 @@ def to_tensor(x) -> Tensor:
     return as_tensor(x)
 
 
+def host_values(x, dtype=None) -> np.ndarray:
+    """An argument's values on the host, for ops that need them as Python-side data (counts,
+    offsets, levels). A tensor is read through ``.numpy()``, so graph capture refuses one
+    that is a graph input instead of freezing its traced value."""
+    a = x.numpy() if isinstance(x, Tensor) else np.asarray(x)
+    return a if dtype is None else a.astype(dtype, copy=False)
+
+
 def to_float(x: Tensor) -> Tensor:
     """Integer/bool inputs of transcendental ops compute in the default float type."""
     if x._data.dtype.kind == "f":

@@ -10,6 +10,7 @@ from .._tensor import Tensor
 from ..autograd.mode import state
 from .nn_util import as_float_tensor, as_index_tensor, io_cost, same_dtype
 from .registry import OpDef, register
+from ._util import host_values
 
 
 # --- linear: x @ w.T + b in one op ------------------------------------------------------------
@@ -214,8 +215,7 @@ def embedding_bag(input, weight, offsets=None, mode: str = "mean", per_sample_we
     elif idx.ndim == 1:
         if offsets is None:
             raise ValueError("embedding_bag: a 1-d input needs offsets (where each bag starts)")
-        off = offsets.numpy() if isinstance(offsets, Tensor) else np.asarray(offsets)
-        off = off.astype(np.int64).reshape(-1)
+        off = host_values(offsets, np.int64).reshape(-1)
         n = idx.shape[0]
         if not include_last_offset:
             off = np.append(off, n)

@@ -298,11 +298,7 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
 
 # --- 1-d pooling: the 2-d ops on (N, C, 1, L) ---------------------------------------------------
 def _one(v, name: str, what: str) -> int:
-    if isinstance(v, (tuple, list)):
-        if len(v) != 1:
-            raise ValueError(f"{name}: {what} must be an int or a 1-tuple, got {v!r}")
-        v = v[0]
-    return int(v)
+    return tuple_n(v, 1, name, what)[0]
 
 
 def _as_2d(input, name: str):

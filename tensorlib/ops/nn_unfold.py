@@ -5,26 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import Tensor
-from .nn_util import as_float_tensor
+from .nn_util import as_float_tensor, tuple_n
 from .shape import pad
-
-
-def _pair(v, name: str, what: str) -> tuple[int, int]:
-    t = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
-    if len(t) != 2 or any(int(a) != a for a in t):
-        raise ValueError(f"{name}: {what} must be an int or a pair of ints, got {v!r}")
-    return int(t[0]), int(t[1])
 
 
 def _blocks(name, hw, kernel_size, dilation, padding, stride):
     """Block positions: for each of the kh*kw kernel offsets and each of the L blocks, the
     flat index into the padded (H + 2p) x (W + 2p) plane; and the block grid."""
-    (kh, kw), (dh, dw) = _pair(kernel_size, name, "kernel_size"), _pair(dilation, name,
-                                                                         "dilation")
-    (ph, pw), (sh, sw) = _pair(padding, name, "padding"), _pair(stride, name, "stride")
-    if min(kh, kw, dh, dw, sh, sw) < 1 or min(ph, pw) < 0:
-        raise ValueError(f"{name}: kernel_size, dilation and stride must be positive and "
-                         f"padding non-negative")
+    kh, kw = tuple_n(kernel_size, 2, name, "kernel_size", 1)
+    dh, dw = tuple_n(dilation, 2, name, "dilation", 1)
+    ph, pw = tuple_n(padding, 2, name, "padding", 0)
+    sh, sw = tuple_n(stride, 2, name, "stride", 1)
     H, W = hw[0] + 2 * ph, hw[1] + 2 * pw
     nh, nw = (H - dh * (kh - 1) - 1) // sh + 1, (W - dw * (kw - 1) - 1) // sw + 1
     if nh < 1 or nw < 1:
@@ -66,7 +57,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Te
     if x.ndim != 3:
         raise ValueError(f"fold: input must be (N, C * kh * kw, L), got shape "
                          f"{tuple(x.shape)}")
-    out_hw = _pair(output_size, "fold", "output_size")
+    out_hw = tuple_n(output_size, 2, "fold", "output_size", 1)
     idx, (ph, pw), (H, W), K, L = _blocks("fold", out_hw, kernel_size, dilation, padding,
                                           stride)
     N, CK, Lx = x.shape

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .._tensor import Tensor
-from ._util import norm_axis, to_tensor
+from ._util import host_values, norm_axis, to_tensor
 
 
 def _axes(a, ndim: int, op: str) -> list[int]:
@@ -54,7 +54,7 @@ def repeat_interleave(x, repeats, axis: int | None = None) -> Tensor:
         x, axis = x.reshape(-1), 0
     ax = norm_axis(axis, x.ndim, "repeat_interleave")
     n = x.shape[ax]
-    r = repeats.numpy() if isinstance(repeats, Tensor) else np.asarray(repeats)
+    r = host_values(repeats)
     if r.dtype.kind not in "iu" and not (r.dtype.kind == "f" and np.all(r == np.round(r))):
         raise TypeError(f"repeat_interleave: repeats must be integers, got {r.dtype}")
     r = r.astype(np.int64)

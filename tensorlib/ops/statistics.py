@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .._tensor import Tensor
-from ._util import norm_axis, to_tensor
+from ._util import host_values, norm_axis, to_tensor
 
 _METHODS = ("linear", "lower", "higher", "nearest", "midpoint")
 
@@ -28,7 +28,7 @@ def quantile(x, q, axis: int | None = None, keepdims: bool = False,
         x = x.astype(np.float64)
     if method not in _METHODS:
         raise ValueError(f"quantile: method must be one of {_METHODS}, got {method!r}")
-    qs = np.asarray(q.numpy() if isinstance(q, Tensor) else q, dtype=np.float64)
+    qs = host_values(q, np.float64)
     if qs.ndim > 1:
         raise ValueError(f"quantile: q must be a number or 1-d, got shape {qs.shape}")
     if np.any((qs < 0) | (qs > 1)) or np.any(np.isnan(qs)):

@@ -19,6 +19,14 @@ def _value(lr) -> float:
     return float(lr._data) if isinstance(lr, Tensor) else lr
 
 
+def _set_lr(group: dict, lr: float) -> None:
+    if isinstance(group["lr"], Tensor):    # in place: a captured step reads this tensor
+        with no_grad():
+            group["lr"].fill_(lr)
+    else:
+        group["lr"] = lr
+
+
 class LRScheduler:
     """Base: sets each group's ``lr`` to ``lr_at(epoch)`` on every ``step()``."""
 
@@ -46,11 +54,7 @@ class LRScheduler:
     def step(self) -> None:
         self.last_epoch += 1
         for g, lr in zip(self.optimizer.param_groups, self.lr_at(self.last_epoch)):
-            if isinstance(g["lr"], Tensor):    # in place: a captured step reads this tensor
-                with no_grad():
-                    g["lr"].fill_(lr)
-            else:
-                g["lr"] = lr
+            _set_lr(g, lr)
         self._last_lr = [_value(g["lr"]) for g in self.optimizer.param_groups]
 
     def get_last_lr(self) -> list[float]:
@@ -386,10 +390,6 @@ class ReduceLROnPlateau(LRScheduler):
                 old = _value(g["lr"])
                 new = max(old * self.factor, lo)
                 if old - new > self.eps:
-                    if isinstance(g["lr"], Tensor):
-                        with no_grad():
-                            g["lr"].fill_(new)
-                    else:
-                        g["lr"] = new
+                    _set_lr(g, new)
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
         self._last_lr = [_value(g["lr"]) for g in self.optimizer.param_groups]
