@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(_HERE), _HERE]
 import tensorlib as tl  # noqa: E402
 import tensorlib.nn.functional as F  # noqa: E402
+from gpu import _rounds  # noqa: E402  (G1's timing loop)
 
 
 def per_call(fn, sync, n: int = 3000) -> tuple[float, float]:
-    for _ in range(50):
-        fn()
-    sync()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    t1 = time.perf_counter()
-    sync()
-    return (t1 - t0) / n * 1e6, (time.perf_counter() - t0) / n * 1e6
+    """Microseconds per call: the host's issue time, and with the final synchronisation."""
+    host: list = []
+    total = _rounds(fn, sync, n, 1, warmup=50, host=host)
+    return host[0] * 1e6, total[0] * 1e6
 
 
 def main() -> int:

@@ -38,14 +38,8 @@ def kernel_summary(name: str, step, steps: int = 3, top: int = 10) -> None:
     """Launches, kernel time and wall time per step, and the ``top`` kernels by time."""
     import torch
     from torch.profiler import ProfilerActivity, profile
-    for _ in range(3):
-        step()
-    _sync()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync()
-    wall = (time.perf_counter() - t0) / steps * 1e3
+    from gpu import _rounds        # G1's timing loop (benchmarks/ is on the path)
+    wall = _rounds(step, _sync, steps, 1)[0] * 1e3
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(steps):
             step()
