@@ -12,7 +12,8 @@ macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 extensions = [
     # kernels: OpenMP, fast math that still honours NaN/inf
     Extension("tensorlib._ops", ["tensorlib/_ops.pyx"],
-              include_dirs=[np.get_include(), "tensorlib"], depends=["tensorlib/_simd_math.h"],
+              include_dirs=[np.get_include(), "tensorlib"],
+              depends=["tensorlib/_simd_math.h", "tensorlib/_sgemm.h"],
               extra_compile_args=["-O3", "-ffast-math", "-fno-finite-math-only"] + openmp,
               extra_link_args=openmp, define_macros=macros),
     # the dispatch hot path: Tensor slots, tape nodes, apply

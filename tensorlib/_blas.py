@@ -70,6 +70,9 @@ def add_at_b(c: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: float) -> bool:
         return False
     if c.size == 0:
         return True
+    from . import _gemm
+    if _gemm.add_product(c, a.T, b, alpha):     # float32 on an AVX-512 CPU: the faster GEMM
+        return True
     a = np.ascontiguousarray(a)
     b = np.ascontiguousarray(b)
     n, m = a.shape

@@ -490,3 +490,37 @@ def layer_norm_bwd(const float[:, ::1] x, const float[::1] mean, const float[::1
         for r in prange(M, schedule="static", num_threads=nthreads(M * D // 16)):
             tl_layer_norm_bwd_row_f32(&x[r, 0], mean[r], rstd[r], &gy[r, 0], gm[r], gr[r], wp,
                                       &dx[r, 0], &gyx[r, 0], D)
+
+
+# --- float32 GEMM (AVX-512; tensorlib/_sgemm.h) ----------------------------------------------
+cdef extern from "_sgemm.h" nogil:
+    int tl_sgemm_supported()
+    int tl_sgemm(int M, int N, int K, float alpha, const float *A, Py_ssize_t rsa,
+                 Py_ssize_t csa, const float *B, Py_ssize_t rsb, Py_ssize_t csb, float beta,
+                 float *C, Py_ssize_t ldc, int nthreads)
+
+
+SGEMM_SUPPORTED = bool(tl_sgemm_supported())
+
+
+def sgemm(const float[:, :] a, const float[:, :] b, float[:, :] c, float alpha=1.0,
+          float beta=0.0, int threads=0):
+    """``c = alpha * a @ b + beta * c`` for float32 matrices of any strides, ``c`` with unit
+    column stride and no overlap with ``a``/``b`` (checked by tensorlib._gemm). ``threads``
+    0 means OpenMP's maximum. Needs :data:`SGEMM_SUPPORTED`."""
+    cdef int M = c.shape[0], N = c.shape[1], K = a.shape[1], r
+    cdef Py_ssize_t ldc = c.strides[0] // 4
+    if not SGEMM_SUPPORTED:
+        raise RuntimeError("sgemm: this CPU has no AVX-512")
+    if a.shape[0] != M or b.shape[0] != K or b.shape[1] != N or c.strides[1] != 4:
+        raise ValueError("sgemm: shapes or strides do not fit")
+    if threads <= 0:
+        threads = omp_get_max_threads()
+    if M == 0 or N == 0:
+        return
+    with nogil:
+        r = tl_sgemm(M, N, K, alpha, &a[0, 0] if K else NULL, a.strides[0] // 4,
+                     a.strides[1] // 4, &b[0, 0] if K else NULL, b.strides[0] // 4,
+                     b.strides[1] // 4, beta, &c[0, 0], ldc, threads)
+    if r:
+        raise MemoryError("sgemm: could not allocate packing buffers")

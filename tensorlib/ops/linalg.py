@@ -6,6 +6,7 @@ import string
 
 import numpy as np
 
+from .. import _gemm
 from .._apply import apply
 from .._tensor import Tensor
 from .registry import OpDef, register
@@ -38,7 +39,7 @@ def _matmul_fwd(xp, a, b):
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
                          f"{a.shape} and {b.shape}")
-    return xp.matmul(a, b)
+    return _gemm.matmul(a, b) if xp is np else xp.matmul(a, b)
 
 
 def _mT(x: Tensor) -> Tensor:

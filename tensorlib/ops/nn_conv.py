@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from .. import _gemm
 from .._apply import apply
 from .._tensor import Tensor
 from .nn_util import as_float_tensor, io_cost, same_dtype, tuple_n
@@ -193,11 +194,11 @@ def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
         c = _view(cols, C * kh * kw, nb)
         _ops.im2col(x[n0:n1], c, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
         if n1 - n0 == 1 and groups == 1:
-            np.matmul(wm, c, out=out[n0])
+            _gemm.matmul(wm, c, out=out[n0])
             continue
         t = _view(tmp, O, nb)
         for gi in range(groups):
-            np.matmul(wm[gi * Og:(gi + 1) * Og], c[gi * K:(gi + 1) * K],
+            _gemm.matmul(wm[gi * Og:(gi + 1) * Og], c[gi * K:(gi + 1) * K],
                       out=t[gi * Og:(gi + 1) * Og])
         np.copyto(out[n0:n1], t.reshape(O, n1 - n0, HW).transpose(1, 0, 2))
     if bias is not None:
@@ -229,7 +230,7 @@ def _input_grad_cpu(g, w, *, stride, padding, dilation, groups, input_hw):
         g2 = _as_rows(g, n0, n1, O, HW, gbuf)
         c = _view(cols, C * kh * kw, nb)
         for gi in range(groups):
-            np.matmul(wm[gi * Og:(gi + 1) * Og].T, g2[gi * Og:(gi + 1) * Og],
+            _gemm.matmul(wm[gi * Og:(gi + 1) * Og].T, g2[gi * Og:(gi + 1) * Og],
                       out=c[gi * K:(gi + 1) * K])
         _ops.col2im(c, dx[n0:n1], kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
     return dx
@@ -260,7 +261,7 @@ def _weight_grad_cpu(x, g, *, stride, padding, dilation, groups, kernel):
         g2 = _as_rows(g, n0, n1, O, HW, gbuf)
         dst = gw if n0 == 0 else tmp
         for gi in range(groups):
-            np.matmul(g2[gi * Og:(gi + 1) * Og], c[gi * K:(gi + 1) * K].T,
+            _gemm.matmul(g2[gi * Og:(gi + 1) * Og], c[gi * K:(gi + 1) * K].T,
                       out=dst[gi * Og:(gi + 1) * Og])
         if n0:
             gw += tmp

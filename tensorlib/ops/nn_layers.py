@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from .. import _gemm
 from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import state
@@ -14,10 +15,15 @@ from ._util import host_values
 
 
 # --- linear: x @ w.T + b in one op ------------------------------------------------------------
+def _matmul(xp):
+    """2-D matrix product for the backend: tensorlib's float32 GEMM on the CPU."""
+    return _gemm.matmul if xp is np else xp.matmul
+
+
 def _linear_fwd(xp, x, w, *b):
     lead = x.shape[:-1]
     x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-    out = xp.matmul(x2, w.T)
+    out = _matmul(xp)(x2, w.T)
     if b:
         out += b[0]
     return out.reshape(lead + (w.shape[0],)) if x.ndim != 2 else out
@@ -25,11 +31,12 @@ def _linear_fwd(xp, x, w, *b):
 
 def _linear_grad_fwd(xp, g, x, w, *, need_x, need_w, need_b):
     out = []
+    mm = _matmul(xp)
     g2 = g.reshape(-1, g.shape[-1])
     if need_x:
-        out.append(xp.matmul(g, w))
+        out.append(mm(g2, w).reshape(g.shape[:-1] + (w.shape[1],)))
     if need_w:
-        out.append(xp.matmul(g2.T, x.reshape(-1, x.shape[-1])))
+        out.append(mm(g2.T, x.reshape(-1, x.shape[-1])))
     if need_b:
         out.append(g2.sum(axis=0))
     return tuple(out)

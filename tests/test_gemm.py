@@ -1,0 +1,160 @@
+"""tensorlib's float32 GEMM (tensorlib/_sgemm.h through _ops.sgemm and tensorlib._gemm)
+against NumPy in float64: every edge of the register tile and the packing blocks, transposed
+and strided operands, alpha/beta, threads, and the fallbacks to NumPy."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tensorlib import _gemm, _ops
+
+needs_avx512 = pytest.mark.skipif(not _ops.SGEMM_SUPPORTED, reason="CPU without AVX-512")
+
+
+def _operand(rng, rows, cols, layout):
+    """A (rows, cols) float32 matrix: C order, a transposed view, or a strided slice."""
+    if layout == "t":
+        return rng.standard_normal((cols, rows), dtype=np.float32).T
+    if layout == "s":
+        return rng.standard_normal((rows * 2, cols * 3), dtype=np.float32)[::2, 1::3]
+    return rng.standard_normal((rows, cols), dtype=np.float32)
+
+
+def _close(c, ref, k):
+    scale = max(1.0, float(np.abs(ref).max())) if ref.size else 1.0
+    np.testing.assert_allclose(c, ref, rtol=1e-5, atol=2e-6 * scale * max(1, k) ** 0.5)
+
+
+@needs_avx512
+@given(m=st.integers(0, 70), k=st.integers(0, 70), n=st.integers(0, 100),
+       la=st.sampled_from("nts"), lb=st.sampled_from("nts"),
+       alpha=st.sampled_from([1.0, -0.5]), beta=st.sampled_from([0.0, 1.0, 2.5]),
+       threads=st.sampled_from([1, 2]), seed=st.integers(0, 2**16))
+def test_sgemm_matches_numpy(m, k, n, la, lb, alpha, beta, threads, seed):
+    rng = np.random.default_rng(seed)
+    a, b = _operand(rng, m, k, la), _operand(rng, k, n, lb)
+    c0 = rng.standard_normal((m, n), dtype=np.float32)
+    c = c0.copy()
+    _ops.sgemm(a, b, c, alpha, beta, threads)
+    ref = alpha * (a.astype(np.float64) @ b.astype(np.float64)) + beta * c0
+    _close(c, ref, k)
+
+
+@needs_avx512
+@pytest.mark.parametrize("m,k,n", [(300, 600, 2100), (513, 257, 33), (7, 1000, 4500),
+                                   (900, 40, 5), (64, 800, 1568)])
+@pytest.mark.parametrize("la,lb", [("n", "n"), ("t", "t"), ("n", "t"), ("t", "n")])
+def test_sgemm_across_blocks_and_threads(m, k, n, la, lb):
+    """Sizes past every block (MC=256 rows, KC=256 deep, NC=2048 columns), a narrow C that
+    splits rows between threads, and W3's convolution shape."""
+    rng = np.random.default_rng(m + n)
+    a, b = _operand(rng, m, k, la), _operand(rng, k, n, lb)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    for threads in (1, 2):
+        c = np.full((m, n), np.nan, np.float32)
+        _ops.sgemm(a, b, c, 1.0, 0.0, threads)
+        _close(c, ref, k)
+
+
+@needs_avx512
+def test_sgemm_nan_semantics():
+    """beta = 0 never reads C (garbage NaN stays out); NaN and inf in A propagate as in BLAS."""
+    a = np.ones((9, 5), np.float32)
+    b = np.ones((5, 33), np.float32)
+    c = np.full((9, 33), np.nan, np.float32)
+    _ops.sgemm(a, b, c)
+    assert (c == 5).all()
+    a[3, 2] = np.nan
+    a[4, 1] = np.inf
+    _ops.sgemm(a, b, c)
+    assert np.isnan(c[3]).all() and np.isposinf(c[4]).all()
+    assert (c[[0, 1, 2, 5, 6, 7, 8]] == 5).all()
+
+
+@needs_avx512
+def test_sgemm_k_zero_scales_c():
+    c = np.full((3, 4), 2.0, np.float32)
+    _ops.sgemm(np.ones((3, 0), np.float32), np.ones((0, 4), np.float32), c, 1.0, 0.5)
+    assert (c == 1.0).all()
+    _ops.sgemm(np.ones((3, 0), np.float32), np.ones((0, 4), np.float32), c, 1.0, 0.0)
+    assert (c == 0.0).all()
+
+
+@needs_avx512
+def test_sgemm_checks_shapes():
+    with pytest.raises(ValueError, match="sgemm"):
+        _ops.sgemm(np.ones((3, 4), np.float32), np.ones((5, 6), np.float32),
+                   np.ones((3, 6), np.float32))
+    with pytest.raises(ValueError, match="sgemm"):   # C must have unit column stride
+        _ops.sgemm(np.ones((3, 4), np.float32), np.ones((4, 6), np.float32),
+                   np.ones((6, 3), np.float32).T)
+
+
+@pytest.mark.parametrize("case", ["float64", "batched", "tiny", "int"])
+def test_matmul_falls_back_to_numpy(case):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((40, 50))
+    b = rng.standard_normal((50, 60))
+    if case == "float64":
+        pass
+    elif case == "batched":
+        a, b = a[None].astype(np.float32).repeat(2, 0), b[None].astype(np.float32).repeat(2, 0)
+    elif case == "tiny":
+        a, b = a[:3, :3].astype(np.float32), b[:3, :3].astype(np.float32)
+    else:
+        a, b = (a * 10).astype(np.int64), (b * 10).astype(np.int64)
+    out = _gemm.matmul(a, b)
+    np.testing.assert_array_equal(out, np.matmul(a, b))
+    assert out.dtype == np.matmul(a, b).dtype
+
+
+@pytest.mark.parametrize("out", ["fresh", "given", "overlapping", "column_major", "readonly"])
+def test_matmul_out_argument(out):
+    """Every ``out`` works: the kernel writes the ones it can, NumPy takes the rest."""
+    rng = np.random.default_rng(1)
+    buf = rng.standard_normal((64, 64), dtype=np.float32)
+    a = buf[:, :48]
+    b = rng.standard_normal((48, 40), dtype=np.float32)
+    ref = a.astype(np.float64) @ b
+    if out == "fresh":
+        res = _gemm.matmul(a, b)
+    elif out == "given":
+        o = np.empty((64, 40), np.float32)
+        res = _gemm.matmul(a, b, out=o)
+        assert res is o
+    elif out == "overlapping":          # out aliases a: NumPy copies first
+        res = _gemm.matmul(a, b, out=buf[:, 24:])
+    elif out == "column_major":
+        res = _gemm.matmul(a, b, out=np.empty((40, 64), np.float32).T)
+    else:
+        o = np.empty((64, 40), np.float32)
+        o.flags.writeable = False
+        with pytest.raises(ValueError):
+            _gemm.matmul(a, b, out=o)
+        return
+    _close(res, ref, 48)
+
+
+@needs_avx512
+def test_add_product_accumulates_or_declines():
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((50, 30), dtype=np.float32)
+    b = rng.standard_normal((50, 70), dtype=np.float32)
+    c = rng.standard_normal((30, 70), dtype=np.float32)
+    ref = c.astype(np.float64) - 0.1 * (a.T.astype(np.float64) @ b)
+    assert _gemm.add_product(c, a.T, b, -0.1)
+    _close(c, ref, 50)
+    assert not _gemm.add_product(c.astype(np.float64), a.T, b, 1.0)
+    assert not _gemm.add_product(a[:30, :30], a.T[:, :30], a[:30, :30], 1.0)   # c aliases a
+
+
+def test_sgemm_can_be_switched_off():
+    code = "import tensorlib._gemm as g; print(g.ENABLED)"
+    env = dict(os.environ, TENSORLIB_SGEMM="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
