@@ -12,7 +12,7 @@ into them; callers allocate them with the right shape and dtype. Inputs are
 """
 import numpy as np
 cimport numpy as cnp
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.math cimport erf as c_erf, exp, log, sqrt
 from openmp cimport omp_get_max_threads
 from libc.string cimport memset
@@ -79,44 +79,78 @@ cdef inline Py_ssize_t range_hi(Py_ssize_t off, Py_ssize_t s, Py_ssize_t n, Py_s
 
 
 # --- im2col / col2im ------------------------------------------------------------------------
+cdef void _plane_patches(floating* cols, Py_ssize_t ld, floating* plane, Py_ssize_t H,
+                         Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+                         Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
+                         Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo, bint adjoint) noexcept nogil:
+    """im2col of one input plane (H, W): its kh*kw rows of ``cols`` (row stride ``ld``, Ho*Wo
+    long) get the patches, zero outside the plane. ``adjoint`` (col2im) instead adds the rows
+    back into the plane, which the caller has zeroed."""
+    cdef Py_ssize_t i, j, ho, wo, hi, off, lo, hi_w
+    cdef floating* row
+    cdef floating* img
+    for i in range(kh):
+        for j in range(kw):
+            off = j * dw - pl
+            lo = range_lo(off, sw, Wo)
+            hi_w = range_hi(off, sw, W, lo, Wo)
+            for ho in range(Ho):
+                hi = ho * sh - pt + i * dh
+                row = cols + (i * kw + j) * ld + ho * Wo
+                if hi < 0 or hi >= H:
+                    if not adjoint:
+                        memset(row, 0, Wo * sizeof(floating))
+                    continue
+                img = plane + hi * W
+                if adjoint:
+                    if sw == 1:
+                        for wo in range(lo, hi_w):
+                            img[wo + off] += row[wo]
+                    else:
+                        for wo in range(lo, hi_w):
+                            img[wo * sw + off] += row[wo]
+                    continue
+                for wo in range(lo):
+                    row[wo] = 0
+                if sw == 1:
+                    for wo in range(lo, hi_w):
+                        row[wo] = img[wo + off]
+                else:
+                    for wo in range(lo, hi_w):
+                        row[wo] = img[wo * sw + off]
+                for wo in range(hi_w, Wo):
+                    row[wo] = 0
+
+
+cdef inline void _im2col_plane(const floating* src, floating* dst, Py_ssize_t ld, Py_ssize_t H,
+                               Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+                               Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
+                               Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo) noexcept nogil:
+    # the plane is only read when adjoint is False
+    _plane_patches(dst, ld, <floating*> src, H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo, False)
+
+
+cdef inline void _col2im_plane(const floating* src, Py_ssize_t ld, floating* dst, Py_ssize_t H,
+                               Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+                               Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
+                               Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo) noexcept nogil:
+    memset(dst, 0, H * W * sizeof(floating))
+    # cols are only read when adjoint is True
+    _plane_patches(<floating*> src, ld, dst, H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo, True)
+
+
 def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] out, Py_ssize_t kh, Py_ssize_t kw,
            Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
            Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo):
     """out[(c*kh + i)*kw + j, (n*Ho + ho)*Wo + wo] = x[n, c, ho*sh - pt + i*dh, wo*sw - pl + j*dw]
     (0 outside the input). out: (C*kh*kw, N*Ho*Wo)."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t R = C * kh * kw, HW = Ho * Wo
-    cdef Py_ssize_t r, c, i, j, n, ho, wo, hi, base, off, lo, hi_w
-    cdef floating* dst
-    cdef const floating* src
+    cdef Py_ssize_t HW = Ho * Wo, ld = out.shape[1], p
     with nogil:
-        for r in prange(R, schedule="static", num_threads=nthreads(R * N * HW)):
-            c = r // (kh * kw)
-            i = (r // kw) % kh
-            j = r % kw
-            off = j * dw - pl
-            lo = range_lo(off, sw, Wo)
-            hi_w = range_hi(off, sw, W, lo, Wo)
-            for n in range(N):
-                for ho in range(Ho):
-                    hi = ho * sh - pt + i * dh
-                    base = n * HW + ho * Wo
-                    dst = &out[r, base]
-                    if hi < 0 or hi >= H:
-                        for wo in range(Wo):
-                            dst[wo] = 0
-                        continue
-                    src = &x[n, c, hi, 0]
-                    for wo in range(lo):
-                        dst[wo] = 0
-                    if sw == 1:
-                        for wo in range(lo, hi_w):
-                            dst[wo] = src[wo + off]
-                    else:
-                        for wo in range(lo, hi_w):
-                            dst[wo] = src[wo * sw + off]
-                    for wo in range(hi_w, Wo):
-                        dst[wo] = 0
+        # channel-major: each thread fills whole rows of the output, image after image
+        for p in prange(N * C, schedule="static", num_threads=nthreads(N * C * kh * kw * HW)):
+            _im2col_plane(&x[p % N, p // N, 0, 0], &out[(p // N) * kh * kw, (p % N) * HW], ld,
+                          H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
 
 
 def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] out, Py_ssize_t kh, Py_ssize_t kw,
@@ -124,33 +158,11 @@ def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] out, Py_ssize_t k
            Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo):
     """The adjoint of im2col: out (N, C, H, W) = sum of the patches in cols."""
     cdef Py_ssize_t N = out.shape[0], C = out.shape[1], H = out.shape[2], W = out.shape[3]
-    cdef Py_ssize_t HW = Ho * Wo
-    cdef Py_ssize_t p, n, c, i, j, r, ho, wo, hi, off, lo, hi_w
-    cdef floating* dst
-    cdef const floating* src
+    cdef Py_ssize_t HW = Ho * Wo, ld = cols.shape[1], p
     with nogil:
         for p in prange(N * C, schedule="static", num_threads=nthreads(N * C * kh * kw * HW)):
-            n = p // C
-            c = p % C
-            memset(&out[n, c, 0, 0], 0, H * W * sizeof(floating))
-            for i in range(kh):
-                for j in range(kw):
-                    r = (c * kh + i) * kw + j
-                    off = j * dw - pl
-                    lo = range_lo(off, sw, Wo)
-                    hi_w = range_hi(off, sw, W, lo, Wo)
-                    for ho in range(Ho):
-                        hi = ho * sh - pt + i * dh
-                        if hi < 0 or hi >= H:
-                            continue
-                        dst = &out[n, c, hi, 0]
-                        src = &cols[r, n * HW + ho * Wo]
-                        if sw == 1:
-                            for wo in range(lo, hi_w):
-                                dst[wo + off] += src[wo]
-                        else:
-                            for wo in range(lo, hi_w):
-                                dst[wo * sw + off] += src[wo]
+            _col2im_plane(&cols[(p % C) * kh * kw, (p // C) * HW], ld, &out[p // C, p % C, 0, 0],
+                          H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
 
 
 # --- pooling ----------------------------------------------------------------------------------
@@ -524,3 +536,93 @@ def sgemm(const float[:, :] a, const float[:, :] b, float[:, :] c, float alpha=1
                      b.strides[1] // 4, beta, &c[0, 0], ldc, threads)
     if r:
         raise MemoryError("sgemm: could not allocate packing buffers")
+
+
+# --- float32 convolutions one image at a time ------------------------------------------------
+# Each thread takes whole images: it unfolds one image into its own column buffer (cache-
+# resident) and runs single-threaded GEMMs on it, so a call is one parallel region with no
+# barrier inside, where image chunks with a threaded GEMM each wake the thread team twice.
+# Callers (tensorlib.ops.nn_conv) check shapes and pass ``bufs`` (threads, C*kh*kw*Ho*Wo).
+def conv2d_images(const float[:, :, :, ::1] x, const float[:, ::1] wm, const float[::1] bias,
+                  float[:, :, ::1] out, float[:, ::1] bufs, Py_ssize_t groups, Py_ssize_t kh,
+                  Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                  Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo):
+    """out[n] (O, Ho*Wo) = conv of x[n] with wm (O, C/groups*kh*kw), plus bias (or None)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t O = wm.shape[0], K = wm.shape[1], HW = Ho * Wo, Og = O // groups
+    cdef Py_ssize_t n, c, gi, o, j
+    cdef int failed = 0
+    cdef float* cols
+    cdef float* row
+    cdef const float* bp = &bias[0] if bias is not None else NULL
+    with nogil:
+        for n in prange(N, schedule="static", num_threads=bufs.shape[0]):
+            cols = &bufs[threadid(), 0]
+            for c in range(C):
+                _im2col_plane(&x[n, c, 0, 0], cols + c * kh * kw * HW, HW, H, W, kh, kw, sh, sw,
+                              pt, pl, dh, dw, Ho, Wo)
+            for gi in range(groups):
+                failed += tl_sgemm(Og, HW, K, 1.0, &wm[gi * Og, 0], K, 1, cols + gi * K * HW,
+                                   HW, 1, 0.0, &out[n, gi * Og, 0], HW, 1) != 0
+            if bp != NULL:
+                for o in range(O):
+                    row = &out[n, o, 0]
+                    for j in range(HW):
+                        row[j] = row[j] + bp[o]
+    if failed:
+        raise MemoryError("conv2d: could not allocate GEMM packing buffers")
+
+
+def conv2d_input_grad_images(const float[:, :, ::1] g, const float[:, ::1] wm,
+                             float[:, :, :, ::1] dx, float[:, ::1] bufs, Py_ssize_t groups,
+                             Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                             Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
+                             Py_ssize_t Ho, Py_ssize_t Wo):
+    """dx[n] (C, H, W) = col2im(wm^T @ g[n]) for g (N, O, Ho*Wo)."""
+    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t O = wm.shape[0], K = wm.shape[1], HW = Ho * Wo, Og = O // groups
+    cdef Py_ssize_t n, c, gi
+    cdef int failed = 0
+    cdef float* cols
+    with nogil:
+        for n in prange(N, schedule="static", num_threads=bufs.shape[0]):
+            cols = &bufs[threadid(), 0]
+            for gi in range(groups):
+                failed += tl_sgemm(K, HW, Og, 1.0, &wm[gi * Og, 0], 1, K, &g[n, gi * Og, 0], HW,
+                                   1, 0.0, cols + gi * K * HW, HW, 1) != 0
+            for c in range(C):
+                _col2im_plane(cols + c * kh * kw * HW, HW, &dx[n, c, 0, 0], H, W, kh, kw, sh,
+                              sw, pt, pl, dh, dw, Ho, Wo)
+    if failed:
+        raise MemoryError("conv2d_input_grad: could not allocate GEMM packing buffers")
+
+
+def conv2d_weight_grad_images(const float[:, :, :, ::1] x, const float[:, :, ::1] g,
+                              float[:, :, ::1] parts, float[:, ::1] bufs, Py_ssize_t groups,
+                              Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                              Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
+                              Py_ssize_t Ho, Py_ssize_t Wo):
+    """parts[t] (O, C/groups*kh*kw) += g[n] @ im2col(x[n])^T over the images thread t takes
+    (the caller zeroes ``parts`` and sums it over t)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t O = parts.shape[1], K = parts.shape[2], HW = Ho * Wo, Og = O // groups
+    cdef Py_ssize_t n, c, gi, t
+    cdef int failed = 0
+    cdef float* cols
+    with nogil:
+        for n in prange(N, schedule="static", num_threads=bufs.shape[0]):
+            t = threadid()
+            cols = &bufs[t, 0]
+            for c in range(C):
+                _im2col_plane(&x[n, c, 0, 0], cols + c * kh * kw * HW, HW, H, W, kh, kw, sh, sw,
+                              pt, pl, dh, dw, Ho, Wo)
+            for gi in range(groups):
+                failed += tl_sgemm(Og, K, HW, 1.0, &g[n, gi * Og, 0], HW, 1, cols + gi * K * HW,
+                                   1, HW, 1.0, &parts[t, gi * Og, 0], K, 1) != 0
+    if failed:
+        raise MemoryError("conv2d_weight_grad: could not allocate GEMM packing buffers")
+
+
+def max_threads():
+    """OpenMP's thread count for a parallel region."""
+    return omp_get_max_threads()

@@ -165,6 +165,11 @@ static void tl_kernel_8x32(int kc, const float *ap, const float *bp, ptrdiff_t l
     }
 }
 
+/* n floats, 64-byte aligned (aligned_alloc wants a size that is a multiple of 64) */
+static float *tl_floats(size_t n) {
+    return (float *)aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+}
+
 /* one thread's share: C[m0:m1, n0:n1]. When all its rows fit one packed block of A and B is
  * row-major, full NR-wide panels of B are read in place: each is used by only mc / MR
  * register tiles, too few to pay for packing it (the edge panel is still packed). */
@@ -173,8 +178,12 @@ static int tl_sgemm_block(int m0, int m1, int n0, int n1, int K, float alpha,
                           const float *B, ptrdiff_t rsb, ptrdiff_t csb,
                           float beta, float *C, ptrdiff_t ldc) {
     int direct = csb == 1 && m1 - m0 <= TL_MC;
-    float *ap = (float *)aligned_alloc(64, sizeof(float) * TL_MC * TL_KC);
-    float *bp = (float *)aligned_alloc(64, sizeof(float) * TL_KC * TL_NC);
+    /* buffers for the panels this call packs, not the largest blocks (many calls are small) */
+    int mcap = m1 - m0 < TL_MC ? m1 - m0 : TL_MC, ncap = n1 - n0 < TL_NC ? n1 - n0 : TL_NC;
+    int kcap = K < TL_KC ? K : TL_KC;
+    mcap = (mcap + TL_MR - 1) / TL_MR * TL_MR;
+    ncap = direct ? TL_NR : (ncap + TL_NR - 1) / TL_NR * TL_NR;
+    float *ap = tl_floats((size_t)mcap * kcap), *bp = tl_floats((size_t)kcap * ncap);
     if (ap == NULL || bp == NULL) {
         free(ap);
         free(bp);
@@ -236,6 +245,8 @@ static int tl_sgemm(int M, int N, int K, float alpha, const float *A, ptrdiff_t 
     int parts = split_n ? npan : mpan;
     if (nthreads > parts) nthreads = parts;
     if (nthreads < 1) nthreads = 1;
+    if (nthreads == 1)   /* no parallel region: callers run this inside their own */
+        return tl_sgemm_block(0, M, 0, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc);
     int failed = 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nthreads) reduction(|:failed)

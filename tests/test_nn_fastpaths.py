@@ -1,14 +1,15 @@
 """CPU fast paths against the general kernels / xp fallbacks they shortcut: the 2x2 max-pool
-kernel, the chunked conv kernels (several chunks, uneven last chunk, groups), relu_grad, the
+kernel, the chunked conv kernels (several chunks, uneven last chunk, groups), the float32
+one-image-per-thread conv kernels, relu_grad, the
 fused float32 LSTM cell and its SIMD exp/tanh."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tensorlib import _ops
+from tensorlib import _gemm, _ops
 from tensorlib.ops import nn_act, nn_conv
 
 
@@ -50,6 +51,43 @@ def test_chunked_conv_matches_xp_path(monkeypatch, groups, stride, pad, dil, chu
     ref = nn_conv._weight_grad_impl(nn_conv._im2col_xp, np, x, g, kernel=(3, 2), **geo)
     np.testing.assert_allclose(nn_conv._weight_grad_cpu(x, g, kernel=(3, 2), **geo), ref,
                                rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(not _gemm.ENABLED, reason="no AVX-512 GEMM on this CPU")
+@given(n=st.integers(1, 5), c=st.sampled_from([2, 4]), groups=st.sampled_from([1, 2]),
+       hw=st.tuples(st.integers(1, 9), st.integers(1, 9)), k=st.tuples(st.integers(1, 3),
+       st.integers(1, 3)), stride=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+       pad=st.tuples(*[st.integers(0, 2)] * 4), dil=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+       threaded=st.booleans(), bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_per_image_float32_conv_matches_float64(n, c, groups, hw, k, stride, pad, dil, threaded,
+                                                bias, seed):
+    """The one-image-per-thread float32 kernels (_ops.conv2d_*images), on one thread and on
+    all (``threaded`` lowers the threading threshold), against the float64 reference."""
+    geo = dict(stride=stride, padding=pad, dilation=dil, groups=groups)
+    ho = nn_conv.out_size(hw[0], k[0], stride[0], pad[0], pad[1], dil[0])
+    wo = nn_conv.out_size(hw[1], k[1], stride[1], pad[2], pad[3], dil[1])
+    assume(ho > 0 and wo > 0)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c) + hw).astype(np.float32)
+    w = rng.standard_normal((4, c // groups) + k).astype(np.float32)
+    b = (rng.standard_normal(4).astype(np.float32),) if bias else ()
+    g = rng.standard_normal((n, 4, ho, wo)).astype(np.float32)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_gemm, "PARALLEL_WORK", 0 if threaded else 1 << 60)
+        t = _ops.max_threads()
+        expect = 1 if not threaded else (t if n >= t else 0)   # 0: the chunked path
+        assert nn_conv._image_threads(x.dtype, n, 1) == expect
+        outs = (nn_conv._conv_cpu(x, w, *b, **geo),
+                nn_conv._input_grad_cpu(g, w, input_hw=hw, **geo),
+                nn_conv._weight_grad_cpu(x, g, kernel=k, **geo))
+    x64, w64, g64 = x.astype(np.float64), w.astype(np.float64), g.astype(np.float64)
+    refs = (nn_conv._conv_impl(nn_conv._im2col_xp, np, x64, w64, *(a.astype(np.float64)
+                                                                    for a in b), **geo),
+            nn_conv._input_grad_impl(nn_conv._col2im_xp, np, g64, w64, input_hw=hw, **geo),
+            nn_conv._weight_grad_impl(nn_conv._im2col_xp, np, x64, g64, kernel=k, **geo))
+    for out, ref in zip(outs, refs):
+        assert out.dtype == np.float32 and out.shape == ref.shape
+        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

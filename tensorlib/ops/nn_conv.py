@@ -156,6 +156,19 @@ def _chunk(N, K, HW, itemsize):
     return min(N, b)
 
 
+def _image_threads(dtype, N, work) -> int:
+    """Threads for the one-image-per-thread float32 kernels (``_ops.conv2d_*images``), or 0
+    where the chunked path below serves better: other dtypes, no AVX-512 GEMM, or fewer
+    images than threads for a product worth threading (one image's GEMM then takes them)."""
+    if not _gemm.ENABLED or dtype != np.float32:
+        return 0
+    if work < _gemm.PARALLEL_WORK:
+        return 1
+    from .. import _ops
+    t = _ops.max_threads()
+    return t if N >= t else 0
+
+
 def _view(buf, rows, cols):
     """A C-contiguous (rows, cols) matrix at the start of a flat buffer (the kernels need
     contiguous arrays; the last chunk may be smaller)."""
@@ -184,6 +197,12 @@ def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
     if out.size == 0:
         return out.reshape(N, O, Ho, Wo)
     wm = w.reshape(O, K)
+    t = _image_threads(x.dtype, N, N * O * K * HW)
+    if t:
+        _ops.conv2d_images(x, wm, np.ascontiguousarray(b[0]) if b else None, out,
+                           np.empty((t, C * kh * kw * HW), np.float32), groups, kh, kw, sh, sw,
+                           pt, pl, dh, dw, Ho, Wo)
+        return out.reshape(N, O, Ho, Wo)
     B = _chunk(N, C * kh * kw, HW, x.itemsize)
     cols = np.empty(C * kh * kw * B * HW, x.dtype)
     tmp = np.empty(O * B * HW, x.dtype)
@@ -221,6 +240,12 @@ def _input_grad_cpu(g, w, *, stride, padding, dilation, groups, input_hw):
         dx.fill(0)
         return dx
     wm = w.reshape(O, K)
+    t = _image_threads(g.dtype, N, N * O * K * HW)
+    if t:
+        _ops.conv2d_input_grad_images(g.reshape(N, O, HW), wm, dx,
+                                      np.empty((t, C * kh * kw * HW), np.float32), groups, kh,
+                                      kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
+        return dx
     B = _chunk(N, C * kh * kw, HW, g.itemsize)
     cols = np.empty(C * kh * kw * B * HW, g.dtype)
     gbuf = np.empty(O * B * HW, g.dtype) if B > 1 else None
@@ -249,6 +274,13 @@ def _weight_grad_cpu(x, g, *, stride, padding, dilation, groups, kernel):
     gw = np.zeros((O, K), g.dtype)
     if N * HW == 0 or gw.size == 0:
         return gw.reshape(O, Cg, kh, kw)
+    t = _image_threads(x.dtype, N, N * O * K * HW)
+    if t:
+        parts = np.zeros((t, O, K), np.float32)
+        _ops.conv2d_weight_grad_images(x, g.reshape(N, O, HW), parts,
+                                       np.empty((t, C * kh * kw * HW), np.float32), groups, kh,
+                                       kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
+        return (parts[0] if t == 1 else parts.sum(axis=0)).reshape(O, Cg, kh, kw)
     B = _chunk(N, C * kh * kw, HW, x.itemsize)
     cols = np.empty(C * kh * kw * B * HW, x.dtype)
     gbuf = np.empty(O * B * HW, g.dtype) if B > 1 else None
