@@ -538,6 +538,43 @@ def sgemm(const float[:, :] a, const float[:, :] b, float[:, :] c, float alpha=1
         raise MemoryError("sgemm: could not allocate packing buffers")
 
 
+def sgemm_batched(const float[:, :, :] a, const float[:, :, :] b, float[:, :, ::1] c,
+                  int threads=0):
+    """``c[i] = a[i] @ b[i]`` for float32 stacks of any strides (0 broadcasts one matrix over
+    the stack); ``c`` contiguous and not overlapping the inputs (checked by tensorlib._gemm).
+    With at least as many matrices as threads, each thread takes whole products."""
+    cdef Py_ssize_t nb = c.shape[0], i
+    cdef int M = c.shape[1], N = c.shape[2], K = a.shape[2], failed = 0, inner
+    cdef Py_ssize_t sa = a.strides[0] // 4, sb = b.strides[0] // 4
+    cdef Py_ssize_t rsa = a.strides[1] // 4, csa = a.strides[2] // 4
+    cdef Py_ssize_t rsb = b.strides[1] // 4, csb = b.strides[2] // 4
+    if not SGEMM_SUPPORTED:
+        raise RuntimeError("sgemm_batched: this CPU has no AVX-512")
+    if (a.shape[0] != nb or b.shape[0] != nb or a.shape[1] != M or b.shape[1] != K
+            or b.shape[2] != N):
+        raise ValueError("sgemm_batched: shapes do not fit")
+    if threads <= 0:
+        threads = omp_get_max_threads()
+    if nb == 0 or M == 0 or N == 0:
+        return
+    cdef const float* pa = &a[0, 0, 0] if K else NULL
+    cdef const float* pb = &b[0, 0, 0] if K else NULL
+    cdef float* pc = &c[0, 0, 0]
+    with nogil:
+        if nb >= threads:
+            for i in prange(nb, schedule="static", num_threads=threads):
+                failed += tl_sgemm(M, N, K, 1.0, pa + i * sa if K else NULL, rsa, csa,
+                                   pb + i * sb if K else NULL, rsb, csb, 0.0,
+                                   pc + i * M * N, N, 1) != 0
+        else:
+            for i in range(nb):
+                failed += tl_sgemm(M, N, K, 1.0, pa + i * sa if K else NULL, rsa, csa,
+                                   pb + i * sb if K else NULL, rsb, csb, 0.0,
+                                   pc + i * M * N, N, threads) != 0
+    if failed:
+        raise MemoryError("sgemm_batched: could not allocate packing buffers")
+
+
 # --- float32 convolutions one image at a time ------------------------------------------------
 # Each thread takes whole images: it unfolds one image into its own column buffer (cache-
 # resident) and runs single-threaded GEMMs on it, so a call is one parallel region with no

@@ -94,15 +94,49 @@ def test_sgemm_checks_shapes():
                    np.ones((6, 3), np.float32).T)
 
 
-@pytest.mark.parametrize("case", ["float64", "batched", "tiny", "int"])
+@needs_avx512
+@given(batch_a=st.sampled_from([(), (1,), (3,), (2, 1), (2, 3)]),
+       batch_b=st.sampled_from([(), (1,), (3,), (4, 1, 3)]),
+       m=st.integers(1, 40), k=st.integers(1, 40), n=st.integers(1, 70),
+       ta=st.booleans(), tb=st.booleans(), threaded=st.booleans(), seed=st.integers(0, 2**16))
+def test_batched_matmul_matches_numpy(batch_a, batch_b, m, k, n, ta, tb, threaded, seed):
+    """Stacks with broadcast batch dimensions (stride-0 views) and transposed matrices, on
+    one thread and on all."""
+    if not batch_a and not batch_b:
+        batch_a = (2,)
+    rng = np.random.default_rng(seed)
+
+    def stack(batch, r, c, t):
+        x = rng.standard_normal(batch + ((c, r) if t else (r, c)), dtype=np.float32)
+        return np.swapaxes(x, -1, -2) if t else x
+    a, b = stack(batch_a, m, k, ta), stack(batch_b, k, n, tb)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_gemm, "MIN_WORK", 1)
+        mp.setattr(_gemm, "PARALLEL_WORK", 0 if threaded else 1 << 60)
+        c = _gemm.matmul(a, b)
+    ref = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    assert c.shape == ref.shape and c.dtype == np.float32
+    _close(c, ref, k)
+
+
+def test_batched_matmul_that_needs_a_copy_falls_back():
+    """A stack whose batch axes cannot merge into one strided axis goes to NumPy."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((3, 4, 40, 50), dtype=np.float32)[:, ::2].transpose(1, 0, 2, 3)
+    b = rng.standard_normal((50, 60), dtype=np.float32)
+    assert _gemm._stack(a, a.shape[:-2], 6) is None
+    np.testing.assert_allclose(_gemm.matmul(a, b), np.matmul(a, b), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", ["float64", "vector", "tiny", "int"])
 def test_matmul_falls_back_to_numpy(case):
     rng = np.random.default_rng(0)
     a = rng.standard_normal((40, 50))
     b = rng.standard_normal((50, 60))
     if case == "float64":
         pass
-    elif case == "batched":
-        a, b = a[None].astype(np.float32).repeat(2, 0), b[None].astype(np.float32).repeat(2, 0)
+    elif case == "vector":
+        a, b = a.astype(np.float32), b[:, 0].astype(np.float32)
     elif case == "tiny":
         a, b = a[:3, :3].astype(np.float32), b[:3, :3].astype(np.float32)
     else:
