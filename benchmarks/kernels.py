@@ -1,5 +1,6 @@
 """Micro-benchmarks: each Cython kernel in tensorlib/_ops.pyx against the NumPy
-expression it replaces (the op's xp fallback, which CuPy also runs).
+expression it replaces (the op's xp fallback, which CuPy also runs), and tensorlib's float32
+GEMM (tensorlib/_sgemm.h, where the CPU has AVX-512) against NumPy's BLAS.
 
     OMP_NUM_THREADS=1 python benchmarks/kernels.py [--quick]
 
@@ -58,18 +59,27 @@ def cases():
            lambda: nn_act._relu_grad_cpu(gr, x1))
     w2 = rng.standard_normal((64, 32, 5, 5)).astype(f32)
     cg = dict(stride=(1, 1), padding=(2, 2, 2, 2), dilation=(1, 1), groups=1)
-    yield ("conv2d fwd (64,32,14,14) 64x5x5: whole-batch im2col vs chunked",
+    yield ("conv2d fwd (64,32,14,14) 64x5x5: whole-batch im2col + BLAS vs per-image",
            lambda: nn_conv._conv_impl(nn_conv._im2col_cpu, np, x2, w2, **cg),
            lambda: nn_conv._conv_cpu(x2, w2, **cg))
     g2 = rng.standard_normal((64, 64, 14, 14)).astype(f32)
-    yield ("conv2d input grad: whole batch vs chunked",
+    yield ("conv2d input grad: whole batch vs per-image",
            lambda: nn_conv._input_grad_impl(nn_conv._col2im_cpu, np, g2, w2, input_hw=(14, 14),
                                             **cg),
            lambda: nn_conv._input_grad_cpu(g2, w2, input_hw=(14, 14), **cg))
-    yield ("conv2d weight grad: whole batch vs chunked",
+    yield ("conv2d weight grad: whole batch vs per-image",
            lambda: nn_conv._weight_grad_impl(nn_conv._im2col_cpu, np, x2, g2, kernel=(5, 5),
                                              **cg),
            lambda: nn_conv._weight_grad_cpu(x2, g2, kernel=(5, 5), **cg))
+    from tensorlib import _gemm
+    for (m, k, n, tb, what) in ((64, 800, 1568, False, "W3 conv2, 8 images"),
+                                (64, 3136, 1024, True, "W3 fc1, weight transposed"),
+                                (1024, 1024, 1024, False, "W5")):
+        ga = rng.standard_normal((m, k)).astype(f32)
+        gb = rng.standard_normal((n, k)).astype(f32).T if tb else \
+            rng.standard_normal((k, n)).astype(f32)
+        yield (f"float32 matmul {m}x{k}x{n} ({what}): BLAS vs tensorlib._gemm",
+               lambda ga=ga, gb=gb: np.matmul(ga, gb), lambda ga=ga, gb=gb: _gemm.matmul(ga, gb))
     yield ("max_pool2d bwd -> (64,32,28,28)",
            lambda: nn_pool._max_grad_fwd(np, g, idx, input_hw=(28, 28)),
            lambda: nn_pool._max_grad_cpu(g, idx, input_hw=(28, 28)))

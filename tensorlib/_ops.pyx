@@ -122,21 +122,43 @@ cdef void _plane_patches(floating* cols, Py_ssize_t ld, floating* plane, Py_ssiz
                     row[wo] = 0
 
 
-cdef inline void _im2col_plane(const floating* src, floating* dst, Py_ssize_t ld, Py_ssize_t H,
-                               Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
-                               Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
-                               Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo) noexcept nogil:
-    # the plane is only read when adjoint is False
-    _plane_patches(dst, ld, <floating*> src, H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo, False)
+# tensorlib/_im2col.h: one float32 plane's patches with AVX-512 masked loads
+cdef extern from "_im2col.h" nogil:
+    void tl_im2col_f32(float *cols, Py_ssize_t ld, const float *plane, Py_ssize_t H,
+                       Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                       Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t Ho,
+                       Py_ssize_t Wo)
+    void tl_col2im_f32(const float *cols, Py_ssize_t ld, float *plane, Py_ssize_t H,
+                       Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                       Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t Ho,
+                       Py_ssize_t Wo)
+
+# tensorlib/_sgemm.h: float32 GEMM for CPUs with AVX-512
+cdef extern from "_sgemm.h" nogil:
+    int tl_sgemm_supported()
+    int tl_sgemm(int M, int N, int K, float alpha, const float *A, Py_ssize_t rsa,
+                 Py_ssize_t csa, const float *B, Py_ssize_t rsb, Py_ssize_t csb, float beta,
+                 float *C, Py_ssize_t ldc, int nthreads)
+
+cdef int AVX512 = tl_sgemm_supported()
 
 
-cdef inline void _col2im_plane(const floating* src, Py_ssize_t ld, floating* dst, Py_ssize_t H,
-                               Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
-                               Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
-                               Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo) noexcept nogil:
-    memset(dst, 0, H * W * sizeof(floating))
-    # cols are only read when adjoint is True
-    _plane_patches(<floating*> src, ld, dst, H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo, True)
+cdef inline void _patches(floating* cols, Py_ssize_t ld, floating* plane, Py_ssize_t H,
+                          Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+                          Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
+                          Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo, bint adjoint) noexcept nogil:
+    """_plane_patches (the adjoint overwrites the plane), on the AVX-512 versions (_im2col.h)
+    for float32 where the CPU has them."""
+    if floating is float:
+        if AVX512 and sw == 1 and (sh == 1 or not adjoint):
+            if adjoint:
+                tl_col2im_f32(cols, ld, plane, H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
+            else:
+                tl_im2col_f32(cols, ld, plane, H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
+            return
+    if adjoint:
+        memset(plane, 0, H * W * sizeof(floating))
+    _plane_patches(cols, ld, plane, H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo, adjoint)
 
 
 def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] out, Py_ssize_t kh, Py_ssize_t kw,
@@ -149,8 +171,8 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] out, Py_ssize_t kh, 
     with nogil:
         # channel-major: each thread fills whole rows of the output, image after image
         for p in prange(N * C, schedule="static", num_threads=nthreads(N * C * kh * kw * HW)):
-            _im2col_plane(&x[p % N, p // N, 0, 0], &out[(p // N) * kh * kw, (p % N) * HW], ld,
-                          H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
+            _patches(&out[(p // N) * kh * kw, (p % N) * HW], ld, <floating*> &x[p % N, p // N, 0, 0],
+                     H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo, False)
 
 
 def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] out, Py_ssize_t kh, Py_ssize_t kw,
@@ -161,8 +183,8 @@ def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] out, Py_ssize_t k
     cdef Py_ssize_t HW = Ho * Wo, ld = cols.shape[1], p
     with nogil:
         for p in prange(N * C, schedule="static", num_threads=nthreads(N * C * kh * kw * HW)):
-            _col2im_plane(&cols[(p % C) * kh * kw, (p // C) * HW], ld, &out[p // C, p % C, 0, 0],
-                          H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
+            _patches(<floating*> &cols[(p % C) * kh * kw, (p // C) * HW], ld,
+                     &out[p // C, p % C, 0, 0], H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo, True)
 
 
 # --- pooling ----------------------------------------------------------------------------------
@@ -505,14 +527,9 @@ def layer_norm_bwd(const float[:, ::1] x, const float[::1] mean, const float[::1
 
 
 # --- float32 GEMM (AVX-512; tensorlib/_sgemm.h) ----------------------------------------------
-cdef extern from "_sgemm.h" nogil:
-    int tl_sgemm_supported()
-    int tl_sgemm(int M, int N, int K, float alpha, const float *A, Py_ssize_t rsa,
-                 Py_ssize_t csa, const float *B, Py_ssize_t rsb, Py_ssize_t csb, float beta,
-                 float *C, Py_ssize_t ldc, int nthreads)
 
 
-SGEMM_SUPPORTED = bool(tl_sgemm_supported())
+SGEMM_SUPPORTED = bool(AVX512)
 
 
 def sgemm(const float[:, :] a, const float[:, :] b, float[:, :] c, float alpha=1.0,
@@ -576,6 +593,7 @@ def sgemm_batched(const float[:, :, :] a, const float[:, :, :] b, float[:, :, ::
 
 
 # --- float32 convolutions one image at a time ------------------------------------------------
+
 # Each thread takes whole images: it unfolds one image into its own column buffer (cache-
 # resident) and runs single-threaded GEMMs on it, so a call is one parallel region with no
 # barrier inside, where image chunks with a threaded GEMM each wake the thread team twice.
@@ -592,12 +610,14 @@ def conv2d_images(const float[:, :, :, ::1] x, const float[:, ::1] wm, const flo
     cdef float* cols
     cdef float* row
     cdef const float* bp = &bias[0] if bias is not None else NULL
+    if not SGEMM_SUPPORTED:
+        raise RuntimeError("conv2d_images: this CPU has no AVX-512")
     with nogil:
         for n in prange(N, schedule="static", num_threads=bufs.shape[0]):
             cols = &bufs[threadid(), 0]
             for c in range(C):
-                _im2col_plane(&x[n, c, 0, 0], cols + c * kh * kw * HW, HW, H, W, kh, kw, sh, sw,
-                              pt, pl, dh, dw, Ho, Wo)
+                _patches(cols + c * kh * kw * HW, HW, <float*> &x[n, c, 0, 0], H, W, kh, kw, sh,
+                         sw, pt, pl, dh, dw, Ho, Wo, False)
             for gi in range(groups):
                 failed += tl_sgemm(Og, HW, K, 1.0, &wm[gi * Og, 0], K, 1, cols + gi * K * HW,
                                    HW, 1, 0.0, &out[n, gi * Og, 0], HW, 1) != 0
@@ -621,6 +641,8 @@ def conv2d_input_grad_images(const float[:, :, ::1] g, const float[:, ::1] wm,
     cdef Py_ssize_t n, c, gi
     cdef int failed = 0
     cdef float* cols
+    if not SGEMM_SUPPORTED:
+        raise RuntimeError("conv2d_input_grad_images: this CPU has no AVX-512")
     with nogil:
         for n in prange(N, schedule="static", num_threads=bufs.shape[0]):
             cols = &bufs[threadid(), 0]
@@ -628,8 +650,8 @@ def conv2d_input_grad_images(const float[:, :, ::1] g, const float[:, ::1] wm,
                 failed += tl_sgemm(K, HW, Og, 1.0, &wm[gi * Og, 0], 1, K, &g[n, gi * Og, 0], HW,
                                    1, 0.0, cols + gi * K * HW, HW, 1) != 0
             for c in range(C):
-                _col2im_plane(cols + c * kh * kw * HW, HW, &dx[n, c, 0, 0], H, W, kh, kw, sh,
-                              sw, pt, pl, dh, dw, Ho, Wo)
+                _patches(cols + c * kh * kw * HW, HW, &dx[n, c, 0, 0], H, W, kh, kw, sh, sw, pt,
+                         pl, dh, dw, Ho, Wo, True)
     if failed:
         raise MemoryError("conv2d_input_grad: could not allocate GEMM packing buffers")
 
@@ -646,13 +668,15 @@ def conv2d_weight_grad_images(const float[:, :, :, ::1] x, const float[:, :, ::1
     cdef Py_ssize_t n, c, gi, t
     cdef int failed = 0
     cdef float* cols
+    if not SGEMM_SUPPORTED:
+        raise RuntimeError("conv2d_weight_grad_images: this CPU has no AVX-512")
     with nogil:
         for n in prange(N, schedule="static", num_threads=bufs.shape[0]):
             t = threadid()
             cols = &bufs[t, 0]
             for c in range(C):
-                _im2col_plane(&x[n, c, 0, 0], cols + c * kh * kw * HW, HW, H, W, kh, kw, sh, sw,
-                              pt, pl, dh, dw, Ho, Wo)
+                _patches(cols + c * kh * kw * HW, HW, <float*> &x[n, c, 0, 0], H, W, kh, kw, sh,
+                         sw, pt, pl, dh, dw, Ho, Wo, False)
             for gi in range(groups):
                 failed += tl_sgemm(Og, K, HW, 1.0, &g[n, gi * Og, 0], HW, 1, cols + gi * K * HW,
                                    1, HW, 1.0, &parts[t, gi * Og, 0], K, 1) != 0
