@@ -26,6 +26,13 @@ def test_quick_mode_runs_every_workload(tmp_path):
     assert "| W1 " in proc.stdout and "ratio tl/torch" in proc.stdout
 
 
+def test_steps_script_runs():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "steps.py"), "--quick"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r"W2 [0-9.]+ ms +W3 [0-9.]+ ms +W4 [0-9.]+ ms +W4c [0-9.]+ ms", proc.stdout)
+
+
 def test_w4_by_hand_bound_computes_the_same_step():
     # the W7 bound (benchmarks/w4_by_hand.py) is only meaningful if it trains the same model
     # the same way: one step from the same start gives the eager loss and weights
