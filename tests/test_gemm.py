@@ -16,7 +16,10 @@ needs_avx512 = pytest.mark.skipif(not _ops.SGEMM_SUPPORTED, reason="CPU without 
 
 
 def _operand(rng, rows, cols, layout):
-    """A (rows, cols) float32 matrix: C order, a transposed view, or a strided slice."""
+    """A (rows, cols) float32 matrix: C order, a transposed view, a strided slice or a
+    view with negative strides."""
+    if layout == "r":
+        return rng.standard_normal((rows, cols), dtype=np.float32)[::-1, ::-1]
     if layout == "t":
         return rng.standard_normal((cols, rows), dtype=np.float32).T
     if layout == "s":
@@ -31,7 +34,7 @@ def _close(c, ref, k):
 
 @needs_avx512
 @given(m=st.integers(0, 70), k=st.integers(0, 70), n=st.integers(0, 100),
-       la=st.sampled_from("nts"), lb=st.sampled_from("nts"),
+       la=st.sampled_from("ntsr"), lb=st.sampled_from("ntsr"),
        alpha=st.sampled_from([1.0, -0.5]), beta=st.sampled_from([0.0, 1.0, 2.5]),
        threads=st.sampled_from([1, 2]), seed=st.integers(0, 2**16))
 def test_sgemm_matches_numpy(m, k, n, la, lb, alpha, beta, threads, seed):
