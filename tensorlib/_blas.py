@@ -19,7 +19,13 @@ import numpy as np
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 
+_CORENAME = ("scipy_openblas_get_corename64_", "openblas_get_corename64_",
+             "openblas_get_corename")
+_corename = None    # OpenBLAS's name for the kernels it picked, when the library says
+
+
 def _load():
+    global _corename
     root = os.path.dirname(os.path.dirname(np.__file__))
     names = [("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", ctypes.c_int64),
              ("cblas_sgemm64_", "cblas_dgemm64_", ctypes.c_int64),
@@ -32,6 +38,12 @@ def _load():
             lib = ctypes.CDLL(path)
         except OSError:
             continue
+        for name in _CORENAME:
+            f = getattr(lib, name, None)
+            if f is not None:
+                f.restype, f.argtypes = ctypes.c_char_p, []
+                _corename = f
+                break
         for s, d, idx in names:
             fs, fd = getattr(lib, s, None), getattr(lib, d, None)
             if fs is None or fd is None:
@@ -50,6 +62,15 @@ def _load():
 
 _GEMM = _load() if os.environ.get("TENSORLIB_BLAS", "1") != "0" else {}
 AVAILABLE = bool(_GEMM)
+
+
+def core() -> str | None:
+    """The kernel set NumPy's OpenBLAS chose when it loaded ('Haswell', 'SkylakeX', ...), or
+    None where that is not OpenBLAS or it does not say."""
+    if _corename is None:
+        return None
+    name = _corename()
+    return name.decode() if name else None
 
 
 def supports(dtype) -> bool:

@@ -131,8 +131,10 @@ def run_file(path: str, inputs: dict[str, np.ndarray], runtime: str = "tensorlib
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tensorlib", description="Inspect and run tensorlib graph "
-                                "files (.tlg) and ONNX models.")
+                                "files (.tlg) and ONNX models; show the configuration.")
     sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("config", help="versions, CPU kernels, threads, BLAS and GPUs "
+                                  "(tl.show_config)")
     pi = sub.add_parser("inspect", help="signature, ops, parameters and opset of a file")
     pi.add_argument("file")
     pr = sub.add_parser("run", help="run a file on .npy inputs")
@@ -144,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
                                                                "onnxruntime"],
                     help="for ONNX files: run in tensorlib (import) or onnxruntime")
     args = p.parse_args(argv)
+    if args.cmd == "config":
+        from ._config import show_config
+        show_config()
+        return 0
     if not os.path.exists(args.file):
         print(f"tensorlib: no such file {args.file!r}", file=sys.stderr)
         return 2

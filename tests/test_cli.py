@@ -83,3 +83,27 @@ def test_run_errors(files):
     assert r.returncode == 1 and "not a valid tensorlib graph file" in r.stderr
     r = _cli("inspect", files["dir"] / "missing.tlg", cwd=files["dir"])
     assert r.returncode == 2
+
+
+def test_config_command_and_show_config(tmp_path, capsys):
+    """``tensorlib config`` and ``tl.show_config`` report the same facts, and the float32
+    GEMM line follows TENSORLIB_SGEMM."""
+    from tensorlib import _gemm, _ops
+    cfg = tl.show_config(mode="dicts")
+    assert set(cfg) == {"tensorlib", "python", "cpu", "numpy", "cuda"}
+    assert cfg["tensorlib"]["version"] == tl.__version__
+    assert cfg["cpu"]["avx512"] == bool(_ops.SGEMM_SUPPORTED)
+    assert cfg["cpu"]["openmp threads"] >= 1
+    assert ("tensorlib AVX-512" in cfg["cpu"]["float32 matmul"]) == _gemm.ENABLED
+    assert cfg["cuda"]["available"] is tl.cuda.is_available()
+    assert tl.show_config() is None
+    assert "float32 matmul:" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="mode"):
+        tl.show_config(mode="json")
+    env = dict(os.environ, TENSORLIB_SGEMM="0",
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "tensorlib.cli", "config"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "float32 matmul: NumPy's BLAS" in proc.stdout
+    assert f"version: {tl.__version__}" in proc.stdout
