@@ -18,6 +18,11 @@ import os as _os
 # the user set wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from . import _ops as _kernels  # noqa: E402  (loads OpenMP with the policy above)
+
+# a forked child (multiprocessing on Linux) cannot use the parent's OpenMP threads
+_os.register_at_fork(after_in_child=_kernels._after_fork_in_child)
+
 from . import _malloc
 
 _malloc.tune()     # keep freed step-sized arrays in the heap (see _malloc; opt out there)

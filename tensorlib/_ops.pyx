@@ -14,7 +14,7 @@ import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
 from libc.math cimport erf as c_erf, exp, log, sqrt
-from openmp cimport omp_get_max_threads
+from openmp cimport omp_get_max_threads, omp_set_num_threads
 from libc.string cimport memset
 
 cnp.import_array()
@@ -687,3 +687,11 @@ def conv2d_weight_grad_images(const float[:, :, :, ::1] x, const float[:, :, ::1
 def max_threads():
     """OpenMP's thread count for a parallel region."""
     return omp_get_max_threads()
+
+
+def _after_fork_in_child():
+    """GNU OpenMP's thread pool does not survive fork(): a child's first parallel region with
+    more than one thread waits forever for the parent's threads. Every kernel here takes its
+    thread count from omp_get_max_threads(), so one thread from now on keeps a forked child
+    (multiprocessing's default start method on Linux) working."""
+    omp_set_num_threads(1)
