@@ -26,7 +26,9 @@ MIN_WORK = 1 << 15
 # wait policy) costs ~50 µs, as much as the second core saves on ~25M multiply-adds
 PARALLEL_WORK = 24 << 20
 _F32 = np.dtype(np.float32)
-_INT_MAX = 2**31 - 1
+# the largest matrix dimension the kernel takes: it counts in 32-bit ints, rounded up to whole
+# register tiles
+MAX_DIM = 2**31 - 1024
 
 
 def _takes(a: np.ndarray) -> bool:
@@ -43,7 +45,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
         if c is not None:
             return c
     if (ENABLED and _takes(a) and _takes(b) and a.shape[1] == b.shape[0]
-            and max(a.shape[0], a.shape[1], b.shape[1]) <= _INT_MAX):
+            and max(a.shape[0], a.shape[1], b.shape[1]) <= MAX_DIM):
         m, k = a.shape
         n = b.shape[1]
         work = m * n * k
@@ -69,7 +71,7 @@ def _batched(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     for d in batch:
         nb *= d
     work = nb * m * n * k
-    if k != k2 or m * n * k < MIN_WORK or max(m, n, k) > _INT_MAX:
+    if k != k2 or m * n * k < MIN_WORK or max(m, n, k) > MAX_DIM:
         return None     # each product must be worth a call: NumPy's loop is lighter
     a3, b3 = _stack(a, batch, nb), _stack(b, batch, nb)
     if a3 is None or b3 is None:
@@ -94,7 +96,7 @@ def add_product(c: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: float) -> bo
     """``c += alpha * a @ b`` in place when :func:`matmul`'s GEMM takes these arrays; returns
     False (changing nothing) when it does not."""
     if not (ENABLED and _takes(a) and _takes(b) and a.shape[1] == b.shape[0]
-            and max(a.shape[0], a.shape[1], b.shape[1]) <= _INT_MAX
+            and max(a.shape[0], a.shape[1], b.shape[1]) <= MAX_DIM
             and _writable_result(c, a, b, (a.shape[0], b.shape[1]))):
         return False
     work = a.shape[0] * a.shape[1] * b.shape[1]

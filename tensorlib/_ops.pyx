@@ -561,7 +561,7 @@ def sgemm_batched(const float[:, :, :] a, const float[:, :, :] b, float[:, :, ::
     the stack); ``c`` contiguous and not overlapping the inputs (checked by tensorlib._gemm).
     With at least as many matrices as threads, each thread takes whole products."""
     cdef Py_ssize_t nb = c.shape[0], i
-    cdef int M = c.shape[1], N = c.shape[2], K = a.shape[2], failed = 0, inner
+    cdef int M = c.shape[1], N = c.shape[2], K = a.shape[2], failed = 0
     cdef Py_ssize_t sa = a.strides[0] // 4, sb = b.strides[0] // 4
     cdef Py_ssize_t rsa = a.strides[1] // 4, csa = a.strides[2] // 4
     cdef Py_ssize_t rsb = b.strides[1] // 4, csb = b.strides[2] // 4

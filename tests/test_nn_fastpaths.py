@@ -76,7 +76,9 @@ def test_per_image_float32_conv_matches_float64(n, c, groups, hw, k, stride, pad
         mp.setattr(_gemm, "PARALLEL_WORK", 0 if threaded else 1 << 60)
         t = _ops.max_threads()
         expect = 1 if not threaded else (t if n >= t else 0)   # 0: the chunked path
-        assert nn_conv._image_threads(x.dtype, n, 1) == expect
+        assert nn_conv._image_threads(x.dtype, n, 1, _gemm.MAX_DIM + 1, 4, 4) == 0
+        kk = c // groups * k[0] * k[1]
+        assert nn_conv._image_threads(x.dtype, n, 1, ho * wo, 4, kk) == expect
         outs = (nn_conv._conv_cpu(x, w, *b, **geo),
                 nn_conv._input_grad_cpu(g, w, input_hw=hw, **geo),
                 nn_conv._weight_grad_cpu(x, g, kernel=k, **geo))

@@ -156,11 +156,11 @@ def _chunk(N, K, HW, itemsize):
     return min(N, b)
 
 
-def _image_threads(dtype, N, work) -> int:
+def _image_threads(dtype, N, work, HW, O, K) -> int:
     """Threads for the one-image-per-thread float32 kernels (``_ops.conv2d_*images``), or 0
     where the chunked path below serves better: other dtypes, no AVX-512 GEMM, or fewer
     images than threads for a product worth threading (one image's GEMM then takes them)."""
-    if not _gemm.ENABLED or dtype != np.float32:
+    if not _gemm.ENABLED or dtype != np.float32 or max(HW, O, K) > _gemm.MAX_DIM:
         return 0
     if work < _gemm.PARALLEL_WORK:
         return 1
@@ -197,7 +197,7 @@ def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
     if out.size == 0:
         return out.reshape(N, O, Ho, Wo)
     wm = w.reshape(O, K)
-    t = _image_threads(x.dtype, N, N * O * K * HW)
+    t = _image_threads(x.dtype, N, N * O * K * HW, HW, O, K)
     if t:
         _ops.conv2d_images(x, wm, np.ascontiguousarray(b[0]) if b else None, out,
                            np.empty((t, C * kh * kw * HW), np.float32), groups, kh, kw, sh, sw,
@@ -218,7 +218,7 @@ def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
         t = _view(tmp, O, nb)
         for gi in range(groups):
             _gemm.matmul(wm[gi * Og:(gi + 1) * Og], c[gi * K:(gi + 1) * K],
-                      out=t[gi * Og:(gi + 1) * Og])
+                         out=t[gi * Og:(gi + 1) * Og])
         np.copyto(out[n0:n1], t.reshape(O, n1 - n0, HW).transpose(1, 0, 2))
     if bias is not None:
         out += bias
@@ -240,7 +240,7 @@ def _input_grad_cpu(g, w, *, stride, padding, dilation, groups, input_hw):
         dx.fill(0)
         return dx
     wm = w.reshape(O, K)
-    t = _image_threads(g.dtype, N, N * O * K * HW)
+    t = _image_threads(g.dtype, N, N * O * K * HW, HW, O, K)
     if t:
         _ops.conv2d_input_grad_images(g.reshape(N, O, HW), wm, dx,
                                       np.empty((t, C * kh * kw * HW), np.float32), groups, kh,
@@ -256,7 +256,7 @@ def _input_grad_cpu(g, w, *, stride, padding, dilation, groups, input_hw):
         c = _view(cols, C * kh * kw, nb)
         for gi in range(groups):
             _gemm.matmul(wm[gi * Og:(gi + 1) * Og].T, g2[gi * Og:(gi + 1) * Og],
-                      out=c[gi * K:(gi + 1) * K])
+                         out=c[gi * K:(gi + 1) * K])
         _ops.col2im(c, dx[n0:n1], kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
     return dx
 
@@ -274,7 +274,7 @@ def _weight_grad_cpu(x, g, *, stride, padding, dilation, groups, kernel):
     gw = np.zeros((O, K), g.dtype)
     if N * HW == 0 or gw.size == 0:
         return gw.reshape(O, Cg, kh, kw)
-    t = _image_threads(x.dtype, N, N * O * K * HW)
+    t = _image_threads(x.dtype, N, N * O * K * HW, HW, O, K)
     if t:
         parts = np.zeros((t, O, K), np.float32)
         _ops.conv2d_weight_grad_images(x, g.reshape(N, O, HW), parts,
@@ -294,7 +294,7 @@ def _weight_grad_cpu(x, g, *, stride, padding, dilation, groups, kernel):
         dst = gw if n0 == 0 else tmp
         for gi in range(groups):
             _gemm.matmul(g2[gi * Og:(gi + 1) * Og], c[gi * K:(gi + 1) * K].T,
-                      out=dst[gi * Og:(gi + 1) * Og])
+                         out=dst[gi * Og:(gi + 1) * Og])
         if n0:
             gw += tmp
     return gw.reshape(O, Cg, kh, kw)
