@@ -80,6 +80,13 @@ def cases():
             rng.standard_normal((k, n)).astype(f32)
         yield (f"float32 matmul {m}x{k}x{n} ({what}): BLAS vs tensorlib._gemm",
                lambda ga=ga, gb=gb: np.matmul(ga, gb), lambda ga=ga, gb=gb: _gemm.matmul(ga, gb))
+    from tensorlib.ops import linalg
+    for sub, shapes in (("bij,bjk->bik", ((32, 64, 64), (32, 64, 64))),
+                        ("bhqd,bhkd->bhqk", ((8, 4, 32, 16), (8, 4, 32, 16)))):
+        es = [rng.standard_normal(sh).astype(f32) for sh in shapes]
+        yield (f"einsum {sub} {shapes[0]}: one C loop vs planned path",
+               lambda sub=sub, es=es: np.einsum(sub, *es),
+               lambda sub=sub, es=es: linalg._einsum_fwd(np, *es, subscripts=sub))
     yield ("max_pool2d bwd -> (64,32,28,28)",
            lambda: nn_pool._max_grad_fwd(np, g, idx, input_hw=(28, 28)),
            lambda: nn_pool._max_grad_cpu(g, idx, input_hw=(28, 28)))

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+import tensorlib as tl
 from tensorlib import _gemm, _ops
 from tensorlib.ops import nn_act, nn_conv
 
@@ -273,3 +274,35 @@ def test_layer_norm_kernels_match_the_numpy_formulas(lead, ns, affine, transpose
     for a, b in zip(got, want):
         assert a.shape == b.shape and a.dtype == np.float32
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("subscripts,shapes", [
+    ("bij,bjk->bik", [(8, 30, 40), (8, 40, 50)]),
+    ("bhqd,bhkd->bhqk", [(2, 3, 20, 16), (2, 3, 24, 16)]),
+    ("i,i->", [(200_000,), (200_000,)]),
+    ("bi,oij,bj->bo", [(16, 32), (8, 32, 24), (16, 24)]),
+    ("ij,jk->ik", [(3, 4), (4, 5)]),
+])
+def test_einsum_contraction_path_matches_the_plain_loop(subscripts, shapes):
+    """Large contractions take a planned path (pairwise, through BLAS); small ones NumPy's
+    single loop. Values and gradients are the same either way."""
+    from tensorlib.ops import linalg
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal(s) for s in shapes]
+    plan = linalg._einsum_plan(subscripts, tuple(shapes))
+    naive = 1
+    for d in {c: d for sub, s in zip(subscripts.split("->")[0].split(","), shapes)
+              for c, d in zip(sub, s)}.values():
+        naive *= d
+    assert (plan is False) == (naive < linalg.EINSUM_PLAN_MIN)
+    ts = [tl.tensor(x, requires_grad=True) for x in xs]
+    out = tl.einsum(subscripts, *ts)
+    np.testing.assert_allclose(out.numpy(), np.einsum(subscripts, *xs), rtol=1e-10,
+                               atol=1e-10)
+    out.sum().backward()
+    for i, t in enumerate(ts):   # d sum / d x_i: the contraction of ones with the others
+        others = [np.ones(out.shape)] + [x for j, x in enumerate(xs) if j != i]
+        lhs = subscripts.split("->")
+        sub = ",".join([lhs[1]] + [s for j, s in enumerate(lhs[0].split(",")) if j != i])
+        ref = np.einsum(f"{sub}->{lhs[0].split(',')[i]}", *others)
+        np.testing.assert_allclose(t.grad.numpy(), ref, rtol=1e-9, atol=1e-9)
