@@ -4,10 +4,10 @@ NumPy's OpenBLAS chooses its kernels when it loads, from ``OPENBLAS_CORETYPE`` o
 CPU detection; an environment that pins an AVX2 core type on a CPU with full-width AVX-512
 units halves the speed of every convolution and linear layer, and nothing can change that
 once NumPy is imported. ``tensorlib/_sgemm.h`` is a packed-panel GEMM with an 8 x 32 AVX-512
-register tile (1.6-2x NumPy's float32 matmul on the benchmark's shapes under that setting;
-see benchmarks/README.md). :func:`matmul` uses it for float32 products on CPUs with AVX-512
-(stacks of matrices too) and leaves everything else (other dtypes, vectors, tiny products) to
-NumPy.
+register tile (1.1-1.9x NumPy's float32 matmul on large products under that setting; see
+benchmarks/README.md). :func:`matmul` uses it on CPUs with AVX-512 for the float32 products
+that OpenBLAS would thread (stacks of matrices too) and leaves the rest (other dtypes, small
+products, matrix-vector products) to NumPy.
 
 Set ``TENSORLIB_SGEMM=0`` before importing tensorlib to use NumPy's BLAS for everything.
 """
@@ -17,51 +17,109 @@ import os
 
 import numpy as np
 
-from . import _ops
+from . import _blas, _ops
 
 ENABLED: bool = bool(_ops.SGEMM_SUPPORTED) and os.environ.get("TENSORLIB_SGEMM", "1") != "0"
-# below this many multiply-adds NumPy's call costs the same and checks less
-MIN_WORK = 1 << 15
-# below this many, one thread: waking OpenMP's sleeping team (tensorlib sets the passive
-# wait policy) costs ~50 µs, as much as the second core saves on ~25M multiply-adds
+# From this many multiply-adds OpenBLAS runs a product on all its threads, which then spin
+# for a while after it and take the cores from the next OpenMP kernel (a 512^3 product of
+# ours right after such a call took 2.4 ms instead of 0.7). So every product that would wake
+# them and suits the kernel comes here; the others that large run on one OpenBLAS thread
+# (_blas.one_thread), and smaller ones (one OpenBLAS thread anyway) stay with NumPy.
+MIN_WORK = 1 << 18
+# from this many, both cores: below it waking OpenMP's sleeping team (tensorlib sets the
+# passive wait policy) costs ~50 µs, as much as the second core saves
 PARALLEL_WORK = 24 << 20
+# register-tile occupancy below which the kernel wastes too much: it computes C in whole
+# 8 x 32 tiles, so a matrix-vector product would do 32x the work (NumPy takes those)
+MIN_OCCUPANCY = 0.5
+# and depth below which each tile's store (and a shallow panel's packing) outweighs its sums:
+# products with k = 10-16 measured up to 3x slower than OpenBLAS
+MIN_DEPTH = 32
+_MR, _NR = 8, 32
 _F32 = np.dtype(np.float32)
 # the largest matrix dimension the kernel takes: it counts in 32-bit ints, rounded up to whole
 # register tiles
 MAX_DIM = 2**31 - 1024
 
 
-def _takes(a: np.ndarray) -> bool:
-    return a.dtype == _F32 and a.ndim == 2 and a.strides[0] % 4 == 0 and a.strides[1] % 4 == 0
+def occupancy(m: int, n: int) -> float:
+    """The fraction of the register tiles' work that lands in an (m, n) result."""
+    if m <= 0 or n <= 0:
+        return 0.0
+    return m / (-(-m // _MR) * _MR) * n / (-(-n // _NR) * _NR)
+
+
+def suits(m: int, n: int, k: int, min_occupancy: float = MIN_OCCUPANCY,
+          min_depth: int = MIN_DEPTH) -> bool:
+    """Whether an (m, k) @ (k, n) product suits the kernel's tile: no dimension past
+    :data:`MAX_DIM`, enough depth to amortise each tile's store, and enough of the tiles
+    filled."""
+    return (max(m, n, k) <= MAX_DIM and k >= min_depth
+            and occupancy(m, n) >= min_occupancy)
+
+
+def _route(a: np.ndarray, b: np.ndarray) -> str | None:
+    """Where a product of 2-D float32 arrays goes: "direct" (the kernel), "transposed" (the
+    kernel computes (a @ b).T = b.T @ a.T, for a tall result with few columns), or None
+    (NumPy)."""
+    m, k = a.shape
+    n = b.shape[1]
+    if m * n * k < MIN_WORK or b.shape[0] != k or not (_aligned(a) and _aligned(b)):
+        return None
+    if suits(m, n, k):
+        return "direct"
+    # the transposed result costs a copy: worth it only where both cores then help
+    return "transposed" if m * n * k >= PARALLEL_WORK and suits(n, m, k) else None
+
+
+def _aligned(a: np.ndarray) -> bool:
+    return a.strides[0] % 4 == 0 and a.strides[1] % 4 == 0
+
+
+def _threads(work: int) -> int:
+    return 1 if work < PARALLEL_WORK else 0     # 0: all of OpenMP's threads
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``np.matmul(a, b, out=out)``, on tensorlib's GEMM when both are float32 arrays of 2 or
-    more dimensions (any strides: transposed views are read in place; batch dimensions
-    broadcast) and the product is large enough."""
-    if (ENABLED and out is None and a.dtype == _F32 and b.dtype == _F32 and a.ndim >= 2
-            and b.ndim >= 2 and max(a.ndim, b.ndim) >= 3):
-        c = _batched(a, b)
-        if c is not None:
-            return c
-    if (ENABLED and _takes(a) and _takes(b) and a.shape[1] == b.shape[0]
-            and max(a.shape[0], a.shape[1], b.shape[1]) <= MAX_DIM):
-        m, k = a.shape
-        n = b.shape[1]
-        work = m * n * k
-        if work >= MIN_WORK:
-            if out is None:
-                out = np.empty((m, n), np.float32)
-            elif not _writable_result(out, a, b, (m, n)):
+    """``np.matmul(a, b, out=out)``, on tensorlib's GEMM for float32 products of 2 or more
+    dimensions (any strides: transposed views are read in place; batch dimensions broadcast)
+    large enough for OpenBLAS to thread; NumPy for the rest."""
+    if ENABLED and a.dtype == _F32 and b.dtype == _F32 and a.ndim >= 2 and b.ndim >= 2:
+        if a.ndim == 2 and b.ndim == 2:
+            route = _route(a, b)
+            if route is not None:
+                return _product(a, b, out, route)
+        elif out is None:
+            c = _batched(a, b)
+            if c is not None:
+                return c
+        if a.size * b.shape[-1] >= MIN_WORK:     # big enough for OpenBLAS to thread
+            with _blas.one_thread():
                 return np.matmul(a, b, out=out)
-            _ops.sgemm(a, b, out, 1.0, 0.0, 1 if work < PARALLEL_WORK else 0)
-            return out
     return np.matmul(a, b, out=out)
 
 
+def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None, route: str) -> np.ndarray:
+    m, k = a.shape
+    n = b.shape[1]
+    if out is not None and not _writable_result(out, a, b, (m, n)):
+        return np.matmul(a, b, out=out)
+    if route == "direct":
+        out = np.empty((m, n), np.float32) if out is None else out
+        _ops.sgemm(a, b, out, 1.0, 0.0, _threads(m * n * k))
+        return out
+    ct = np.empty((n, m), np.float32)
+    _ops.sgemm(b.T, a.T, ct, 1.0, 0.0, _threads(m * n * k))
+    if out is None:
+        return np.ascontiguousarray(ct.T)
+    np.copyto(out, ct.T)
+    return out
+
+
 def _batched(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-    """Stacked products on ``_ops.sgemm_batched``, or None where NumPy should take them
-    (mismatched shapes, for NumPy's own error; small products; stacks that would need a copy)."""
+    """Stacked products on ``_ops.sgemm_batched`` (each thread takes whole products), or None
+    where NumPy should take them: mismatched shapes (for NumPy's own error), products too
+    small or too skinny for the kernel, stacks that would need a copy."""
     (m, k), (k2, n) = a.shape[-2:], b.shape[-2:]
     try:
         batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
@@ -70,14 +128,14 @@ def _batched(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     nb = 1
     for d in batch:
         nb *= d
-    work = nb * m * n * k
-    if k != k2 or m * n * k < MIN_WORK or max(m, n, k) > MAX_DIM:
-        return None     # each product must be worth a call: NumPy's loop is lighter
+    each = m * n * k
+    if k != k2 or each < MIN_WORK or not suits(m, n, k):
+        return None
     a3, b3 = _stack(a, batch, nb), _stack(b, batch, nb)
     if a3 is None or b3 is None:
         return None
     c = np.empty(batch + (m, n), np.float32)
-    _ops.sgemm_batched(a3, b3, c.reshape(nb, m, n), 1 if work < PARALLEL_WORK else 0)
+    _ops.sgemm_batched(a3, b3, c.reshape(nb, m, n), _threads(nb * each))
     return c
 
 
@@ -95,12 +153,11 @@ def _stack(x: np.ndarray, batch: tuple, nb: int) -> np.ndarray | None:
 def add_product(c: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: float) -> bool:
     """``c += alpha * a @ b`` in place when :func:`matmul`'s GEMM takes these arrays; returns
     False (changing nothing) when it does not."""
-    if not (ENABLED and _takes(a) and _takes(b) and a.shape[1] == b.shape[0]
-            and max(a.shape[0], a.shape[1], b.shape[1]) <= MAX_DIM
+    if not (ENABLED and a.dtype == b.dtype == _F32 and a.ndim == b.ndim == 2
+            and _route(a, b) == "direct"
             and _writable_result(c, a, b, (a.shape[0], b.shape[1]))):
         return False
-    work = a.shape[0] * a.shape[1] * b.shape[1]
-    _ops.sgemm(a, b, c, alpha, 1.0, 1 if work < PARALLEL_WORK else 0)
+    _ops.sgemm(a, b, c, alpha, 1.0, _threads(a.shape[0] * a.shape[1] * b.shape[1]))
     return True
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tensorlib import _gemm, _ops
+from tensorlib import _blas, _gemm, _ops
 
 needs_avx512 = pytest.mark.skipif(not _ops.SGEMM_SUPPORTED, reason="CPU without AVX-512")
 
@@ -101,10 +101,10 @@ def test_sgemm_checks_shapes():
 @given(batch_a=st.sampled_from([(), (1,), (3,), (2, 1), (2, 3)]),
        batch_b=st.sampled_from([(), (1,), (3,), (4, 1, 3)]),
        m=st.integers(1, 40), k=st.integers(1, 40), n=st.integers(1, 70),
-       ta=st.booleans(), tb=st.booleans(), threaded=st.booleans(), seed=st.integers(0, 2**16))
-def test_batched_matmul_matches_numpy(batch_a, batch_b, m, k, n, ta, tb, threaded, seed):
-    """Stacks with broadcast batch dimensions (stride-0 views) and transposed matrices, on
-    one thread and on all."""
+       ta=st.booleans(), tb=st.booleans(), threads=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_batched_matmul_matches_numpy(batch_a, batch_b, m, k, n, ta, tb, threads, seed):
+    """Stacks with broadcast batch dimensions (stride-0 views) and transposed matrices, each
+    thread taking whole products or (more threads than products) all threads on each."""
     if not batch_a and not batch_b:
         batch_a = (2,)
     rng = np.random.default_rng(seed)
@@ -113,13 +113,51 @@ def test_batched_matmul_matches_numpy(batch_a, batch_b, m, k, n, ta, tb, threade
         x = rng.standard_normal(batch + ((c, r) if t else (r, c)), dtype=np.float32)
         return np.swapaxes(x, -1, -2) if t else x
     a, b = stack(batch_a, m, k, ta), stack(batch_b, k, n, tb)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_gemm, "MIN_WORK", 1)
-        mp.setattr(_gemm, "PARALLEL_WORK", 0 if threaded else 1 << 60)
-        c = _gemm.matmul(a, b)
     ref = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    batch = ref.shape[:-2]
+    nb = int(np.prod(batch))
+    a3, b3 = _gemm._stack(a, batch, nb), _gemm._stack(b, batch, nb)
+    if a3 is not None and b3 is not None:    # else a copy would be needed: NumPy's
+        c = np.empty((nb, m, n), np.float32)
+        _ops.sgemm_batched(a3, b3, c, threads)
+        _close(c.reshape(ref.shape), ref, k)
+    with pytest.MonkeyPatch.context() as mp:    # the same through tensorlib._gemm.matmul
+        mp.setattr(_gemm, "MIN_WORK", 1)
+        mp.setattr(_gemm, "PARALLEL_WORK", 0)
+        mp.setattr(_gemm, "suits", lambda *a: True)
+        c = _gemm.matmul(a, b)
     assert c.shape == ref.shape and c.dtype == np.float32
     _close(c, ref, k)
+
+
+@needs_avx512
+@pytest.mark.parametrize("m,k,n,route", [
+    (512, 512, 512, "direct"), (64, 3136, 1024, "direct"), (256, 256, 256, "direct"),
+    (50000, 784, 10, "transposed"),    # 10 of each tile's 32 columns: swap the roles
+    (32, 32, 32, None),                # OpenBLAS runs this on one thread: no spinning
+    (4096, 4096, 1, None), (1, 4096, 4096, None),   # matrix-vector products
+    (100000, 4, 64, None),             # depth 4: the tile's store costs more than its sums
+    (100000, 10, 10, None), (128, 512, 10, None)])   # shallow; small: not worth the copy
+def test_products_go_where_the_kernel_wins(m, k, n, route):
+    a = np.zeros((m, k), np.float32)
+    b = np.zeros((k, n), np.float32)
+    assert _gemm._route(a, b) == route
+
+
+@needs_avx512
+@pytest.mark.parametrize("given_out", [False, True])
+def test_transposed_route_matches_numpy(given_out, monkeypatch):
+    """A tall product with few columns runs as (b.T @ a.T).T (from PARALLEL_WORK on; lowered
+    here to keep the test small)."""
+    monkeypatch.setattr(_gemm, "PARALLEL_WORK", 1 << 20)
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((3000, 200), dtype=np.float32)
+    b = rng.standard_normal((10, 200), dtype=np.float32).T
+    assert _gemm._route(a, b) == "transposed"
+    out = np.empty((3000, 10), np.float32) if given_out else None
+    c = _gemm.matmul(a, b, out=out)
+    assert c.flags.c_contiguous and (c is out or not given_out)
+    _close(c, a.astype(np.float64) @ b, 200)
 
 
 def test_batched_matmul_that_needs_a_copy_falls_back():
@@ -150,8 +188,9 @@ def test_matmul_falls_back_to_numpy(case):
 
 
 @pytest.mark.parametrize("out", ["fresh", "given", "overlapping", "column_major", "readonly"])
-def test_matmul_out_argument(out):
+def test_matmul_out_argument(out, monkeypatch):
     """Every ``out`` works: the kernel writes the ones it can, NumPy takes the rest."""
+    monkeypatch.setattr(_gemm, "MIN_WORK", 1)   # a product this small is NumPy's else
     rng = np.random.default_rng(1)
     buf = rng.standard_normal((64, 64), dtype=np.float32)
     a = buf[:, :48]
@@ -177,7 +216,8 @@ def test_matmul_out_argument(out):
 
 
 @needs_avx512
-def test_add_product_accumulates_or_declines():
+def test_add_product_accumulates_or_declines(monkeypatch):
+    monkeypatch.setattr(_gemm, "MIN_WORK", 1)
     rng = np.random.default_rng(2)
     a = rng.standard_normal((50, 30), dtype=np.float32)
     b = rng.standard_normal((50, 70), dtype=np.float32)
@@ -195,3 +235,27 @@ def test_sgemm_can_be_switched_off():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.skipif(_blas._threads is None, reason="NumPy's BLAS is not OpenBLAS")
+def test_openblas_runs_on_one_thread_for_what_tensorlib_leaves_it(monkeypatch):
+    """Products tensorlib leaves to NumPy (a matrix-vector product here) run on one OpenBLAS
+    thread when they are large enough for OpenBLAS to thread, so that its spinning workers
+    do not slow the next OpenMP kernel; its thread count is restored afterwards."""
+    get = _blas._threads[0]
+    before = get()
+    seen = []
+    real = np.matmul
+
+    def spy(*args, **kwargs):
+        seen.append(get())
+        return real(*args, **kwargs)
+    monkeypatch.setattr(np, "matmul", spy)
+    big = _gemm.matmul(np.ones((4096, 64), np.float32), np.ones((64, 1), np.float32))
+    small = _gemm.matmul(np.ones((8, 8), np.float32), np.ones((8, 8), np.float32))
+    assert (big == 64).all() and (small == 8).all()
+    assert seen == ([1] if _gemm.ENABLED else [before]) + [before]
+    assert get() == before
+    with _blas.one_thread():
+        assert get() == 1
+    assert get() == before

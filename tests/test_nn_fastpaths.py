@@ -75,11 +75,10 @@ def test_per_image_float32_conv_matches_float64(n, c, groups, hw, k, stride, pad
     g = rng.standard_normal((n, 4, ho, wo)).astype(np.float32)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_gemm, "PARALLEL_WORK", 0 if threaded else 1 << 60)
+        mp.setattr(_gemm, "suits", lambda *a: True)     # these kernels, whatever the shape
         t = _ops.max_threads()
         expect = 1 if not threaded else (t if n >= t else 0)   # 0: the chunked path
-        assert nn_conv._image_threads(x.dtype, n, 1, _gemm.MAX_DIM + 1, 4, 4) == 0
-        kk = c // groups * k[0] * k[1]
-        assert nn_conv._image_threads(x.dtype, n, 1, ho * wo, 4, kk) == expect
+        assert nn_conv._image_threads(x.dtype, n, groups, 4, ho * wo, 9) == expect
         outs = (nn_conv._conv_cpu(x, w, *b, **geo),
                 nn_conv._input_grad_cpu(g, w, input_hw=hw, **geo),
                 nn_conv._weight_grad_cpu(x, g, kernel=k, **geo))
@@ -274,6 +273,24 @@ def test_layer_norm_kernels_match_the_numpy_formulas(lead, ns, affine, transpose
     for a, b in zip(got, want):
         assert a.shape == b.shape and a.dtype == np.float32
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(not _gemm.ENABLED, reason="no AVX-512 GEMM on this CPU")
+def test_per_image_conv_is_chosen_by_its_gemm_shape():
+    """The per-image kernels take convolutions whose GEMMs suit the 8 x 32 tile, and leave
+    the rest (a depthwise weight gradient: 1 x 9 results) to the chunked path."""
+    t = _ops.max_threads()
+    w3 = dict(N=64, groups=1)
+    assert nn_conv._image_threads(np.float32, m=64, n=196, k=800, **w3) == t      # conv2 fwd
+    assert nn_conv._image_threads(np.float32, m=800, n=196, k=64, **w3) == t      # input grad
+    assert nn_conv._image_threads(np.float32, m=32, n=25, k=784, **w3) == t       # conv1 wgrad
+    assert nn_conv._image_threads(np.float32, N=8, groups=1, m=32, n=25, k=784) == 1
+    assert nn_conv._image_threads(np.float64, m=64, n=196, k=800, **w3) == 0
+    assert nn_conv._image_threads(np.float32, N=64, groups=32, m=1, n=9, k=784) == 0
+    assert nn_conv._image_threads(np.float32, N=64, groups=1, m=144, n=1024, k=4) == 0
+    assert nn_conv._image_threads(np.float32, N=1, groups=1, m=64, n=4096, k=800) == 0
+    assert nn_conv._image_threads(np.float32, N=64, groups=1, m=_gemm.MAX_DIM + 1, n=64,
+                                  k=64) == 0
 
 
 @pytest.mark.parametrize("subscripts,shapes", [

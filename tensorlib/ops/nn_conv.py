@@ -156,13 +156,15 @@ def _chunk(N, K, HW, itemsize):
     return min(N, b)
 
 
-def _image_threads(dtype, N, work, HW, O, K) -> int:
-    """Threads for the one-image-per-thread float32 kernels (``_ops.conv2d_*images``), or 0
-    where the chunked path below serves better: other dtypes, no AVX-512 GEMM, or fewer
-    images than threads for a product worth threading (one image's GEMM then takes them)."""
-    if not _gemm.ENABLED or dtype != np.float32 or max(HW, O, K) > _gemm.MAX_DIM:
+def _image_threads(dtype, N, groups, m, n, k) -> int:
+    """Threads for the one-image-per-thread float32 kernels (``_ops.conv2d_*images``), whose
+    GEMM per image and group is (m, k) @ (k, n); or 0 where the chunked path below serves
+    better: other dtypes, no AVX-512 GEMM, a GEMM that suits the kernel's tile too badly
+    (depthwise weight gradients), or fewer images than threads for a product worth threading
+    (one image's GEMM then takes them)."""
+    if not _gemm.ENABLED or dtype != np.float32 or not _gemm.suits(m, n, k, 0.1, 8):
         return 0
-    if work < _gemm.PARALLEL_WORK:
+    if N * groups * m * n * k < _gemm.PARALLEL_WORK:
         return 1
     from .. import _ops
     t = _ops.max_threads()
@@ -197,7 +199,7 @@ def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
     if out.size == 0:
         return out.reshape(N, O, Ho, Wo)
     wm = w.reshape(O, K)
-    t = _image_threads(x.dtype, N, N * O * K * HW, HW, O, K)
+    t = _image_threads(x.dtype, N, groups, Og, HW, K)
     if t:
         _ops.conv2d_images(x, wm, np.ascontiguousarray(b[0]) if b else None, out,
                            np.empty((t, C * kh * kw * HW), np.float32), groups, kh, kw, sh, sw,
@@ -240,7 +242,7 @@ def _input_grad_cpu(g, w, *, stride, padding, dilation, groups, input_hw):
         dx.fill(0)
         return dx
     wm = w.reshape(O, K)
-    t = _image_threads(g.dtype, N, N * O * K * HW, HW, O, K)
+    t = _image_threads(g.dtype, N, groups, K, HW, Og)
     if t:
         _ops.conv2d_input_grad_images(g.reshape(N, O, HW), wm, dx,
                                       np.empty((t, C * kh * kw * HW), np.float32), groups, kh,
@@ -274,7 +276,7 @@ def _weight_grad_cpu(x, g, *, stride, padding, dilation, groups, kernel):
     gw = np.zeros((O, K), g.dtype)
     if N * HW == 0 or gw.size == 0:
         return gw.reshape(O, Cg, kh, kw)
-    t = _image_threads(x.dtype, N, N * O * K * HW, HW, O, K)
+    t = _image_threads(x.dtype, N, groups, Og, K, HW)
     if t:
         parts = np.zeros((t, O, K), np.float32)
         _ops.conv2d_weight_grad_images(x, g.reshape(N, O, HW), parts,
