@@ -134,6 +134,7 @@ def test_batched_matmul_matches_numpy(batch_a, batch_b, m, k, n, ta, tb, threads
 @pytest.mark.parametrize("m,k,n,route", [
     (512, 512, 512, "direct"), (64, 3136, 1024, "direct"), (256, 256, 256, "direct"),
     (50000, 784, 10, "transposed"),    # 10 of each tile's 32 columns: swap the roles
+    (2048, 16, 64, "direct"),          # shallow, but one core of ours beats one of OpenBLAS
     (32, 32, 32, None),                # OpenBLAS runs this on one thread: no spinning
     (4096, 4096, 1, None), (1, 4096, 4096, None),   # matrix-vector products
     (100000, 4, 64, None),             # depth 4: the tile's store costs more than its sums
