@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import glob
 import os
+import threading
 
 import numpy as np
 
@@ -85,6 +86,11 @@ def core() -> str | None:
     return name.decode() if name else None
 
 
+_lock = threading.Lock()
+_depth = 0          # one_thread blocks open, over all Python threads
+_saved = 1          # OpenBLAS's thread count before the outermost one
+
+
 @contextlib.contextmanager
 def one_thread():
     """Run NumPy's OpenBLAS on one thread inside the block. After a threaded call its worker
@@ -92,16 +98,23 @@ def one_thread():
     step took 42 ms instead of 23 when its 64 x 1024 x 10 classifier product (left to NumPy)
     ran threaded. tensorlib wraps the float32 products it leaves to NumPy in this wherever its
     own GEMM takes the large ones (tensorlib._gemm)."""
+    global _depth, _saved
     if _threads is None:
         yield
         return
     get, set_ = _threads
-    n = get()
-    set_(1)
+    with _lock:     # nested or concurrent blocks (Python threads): the outermost restores
+        if _depth == 0:
+            _saved = get()
+            set_(1)
+        _depth += 1
     try:
         yield
     finally:
-        set_(n)
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                set_(_saved)
 
 
 def supports(dtype) -> bool:

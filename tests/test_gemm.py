@@ -260,3 +260,32 @@ def test_openblas_runs_on_one_thread_for_what_tensorlib_leaves_it(monkeypatch):
     with _blas.one_thread():
         assert get() == 1
     assert get() == before
+
+
+@pytest.mark.skipif(_blas._threads is None, reason="NumPy's BLAS is not OpenBLAS")
+def test_one_thread_blocks_overlapping_in_python_threads_restore_the_count():
+    """Blocks that overlap (nested, or in several Python threads) keep OpenBLAS on one thread
+    while any is open and leave its count as it was once the last one closes, whatever
+    order they close in."""
+    import threading
+    get = _blas._threads[0]
+    before = get()
+    other_in, main_done = threading.Event(), threading.Event()
+    inside = []
+
+    def other():
+        with _blas.one_thread():
+            other_in.set()
+            main_done.wait(10)          # closes after the main thread's block has closed
+            inside.append(get())
+
+    t = threading.Thread(target=other)
+    with _blas.one_thread():
+        t.start()
+        other_in.wait(10)
+        with _blas.one_thread():
+            assert get() == 1
+    main_done.set()
+    t.join(10)
+    assert inside == [1]                # still one thread after the main block closed
+    assert get() == before
