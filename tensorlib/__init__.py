@@ -84,6 +84,7 @@ from . import onnx  # noqa: E402  (ONNX export/import; imports the onnx package 
 __version__ = "0.1.0"
 
 from ._config import show_config  # noqa: E402
+from ._threads import get_num_threads, set_num_threads  # noqa: E402
 
 
 def is_tensor(obj) -> bool:

@@ -44,7 +44,7 @@ def config() -> dict:
         "tensorlib": {"version": __version__, "path": os.path.dirname(__file__)},
         "python": {"version": platform.python_version(), "executable": sys.executable},
         "cpu": {"machine": platform.machine(), "avx512": bool(_ops.SGEMM_SUPPORTED),
-                "float32 matmul": _gemm_status(), "openmp threads": _ops.max_threads(),
+                "float32 matmul": _gemm_status(), "threads": _ops.max_threads(),
                 "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
                 "heap settings applied": _malloc.applied},
         "numpy": {"version": np.__version__, "blas": _numpy_blas(),

@@ -691,6 +691,11 @@ def max_threads():
     return omp_get_max_threads()
 
 
+def set_threads(int n):
+    """Set OpenMP's thread count for later parallel regions (n >= 1, checked by the caller)."""
+    omp_set_num_threads(n)
+
+
 def _after_fork_in_child():
     """GNU OpenMP's thread pool does not survive fork(): a child's first parallel region with
     more than one thread waits forever for the parent's threads. Every kernel here takes its

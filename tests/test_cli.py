@@ -93,7 +93,7 @@ def test_config_command_and_show_config(tmp_path, capsys):
     assert set(cfg) == {"tensorlib", "python", "cpu", "numpy", "cuda"}
     assert cfg["tensorlib"]["version"] == tl.__version__
     assert cfg["cpu"]["avx512"] == bool(_ops.SGEMM_SUPPORTED)
-    assert cfg["cpu"]["openmp threads"] >= 1
+    assert cfg["cpu"]["threads"] == tl.get_num_threads() >= 1
     assert ("tensorlib AVX-512" in cfg["cpu"]["float32 matmul"]) == _gemm.ENABLED
     assert cfg["cuda"]["available"] is tl.cuda.is_available()
     assert tl.show_config() is None

@@ -289,3 +289,35 @@ def test_one_thread_blocks_overlapping_in_python_threads_restore_the_count():
     t.join(10)
     assert inside == [1]                # still one thread after the main block closed
     assert get() == before
+
+
+def test_set_num_threads_controls_the_kernels():
+    """tl.set_num_threads sets the threads of tensorlib's CPU kernels (the per-image
+    convolutions and the GEMM follow it) and results do not depend on it."""
+    import tensorlib as tl
+    import tensorlib.nn.functional as F
+    from tensorlib.ops import nn_conv
+    before = tl.get_num_threads()
+    rng = np.random.default_rng(5)
+    a = tl.tensor(rng.standard_normal((512, 512)).astype(np.float32))
+    x = tl.tensor(rng.standard_normal((8, 8, 12, 12)).astype(np.float32))
+    w = tl.tensor(rng.standard_normal((16, 8, 3, 3)).astype(np.float32))
+    try:
+        results = []
+        for n in (1, 2):
+            tl.set_num_threads(n)
+            assert tl.get_num_threads() == n
+            if _gemm.ENABLED:   # a large float32 convolution takes as many threads
+                assert nn_conv._image_threads(np.float32, 64, 1, 64, 196, 800) == n
+            results.append(((a @ a).numpy(), F.conv2d(x, w, padding=1).numpy()))
+        for r1, r2 in zip(*results):
+            np.testing.assert_allclose(r1, r2, rtol=1e-5, atol=1e-4)
+        with pytest.raises(ValueError, match="at least 1"):
+            tl.set_num_threads(0)
+        with pytest.raises(TypeError, match="integer"):
+            tl.set_num_threads(1.5)
+        with pytest.raises(TypeError, match="integer"):
+            tl.set_num_threads(True)
+    finally:
+        tl.set_num_threads(before)
+    assert tl.get_num_threads() == before
