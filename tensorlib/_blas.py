@@ -142,7 +142,7 @@ def add_at_b(c: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: float) -> bool:
     b = np.ascontiguousarray(b)
     n, m = a.shape
     k = b.shape[1]
-    with one_thread() if _gemm.ENABLED and c.dtype == np.float32 else contextlib.nullcontext():
+    with _gemm.numpy_blas(c.dtype):
         f(_ROW_MAJOR, _TRANS, _NO_TRANS, m, k, n, alpha, a.ctypes.data, m, b.ctypes.data, k,
           1.0, c.ctypes.data, k)
     return True

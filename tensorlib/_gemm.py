@@ -13,6 +13,7 @@ Set ``TENSORLIB_SGEMM=0`` before importing tensorlib to use NumPy's BLAS for eve
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -77,6 +78,13 @@ def _aligned(a: np.ndarray) -> bool:
     return a.strides[0] % 4 == 0 and a.strides[1] % 4 == 0
 
 
+def numpy_blas(dtype):
+    """The context for a product of ``dtype`` left to NumPy's BLAS: OpenBLAS on one thread
+    (:func:`_blas.one_thread`) where this kernel takes the large float32 products, so that
+    OpenBLAS's spinning workers do not slow the OpenMP kernels around it; else nothing."""
+    return _blas.one_thread() if ENABLED and dtype == _F32 else contextlib.nullcontext()
+
+
 def _threads(work: int) -> int:
     return 1 if work < PARALLEL_WORK else 0     # 0: all of OpenMP's threads
 
@@ -95,7 +103,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
             if c is not None:
                 return c
         if a.size * b.shape[-1] >= MIN_WORK:     # big enough for OpenBLAS to thread
-            with _blas.one_thread():
+            with numpy_blas(a.dtype):
                 return np.matmul(a, b, out=out)
     return np.matmul(a, b, out=out)
 

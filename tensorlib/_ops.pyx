@@ -595,6 +595,16 @@ def sgemm_batched(const float[:, :, :] a, const float[:, :, :] b, float[:, :, ::
 
 
 # --- float32 convolutions one image at a time ------------------------------------------------
+cdef inline void _unfold_image(const float* x, float* cols, Py_ssize_t C, Py_ssize_t H,
+                               Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+                               Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
+                               Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo) noexcept nogil:
+    """im2col of one (C, H, W) image into cols (C*kh*kw, Ho*Wo)."""
+    cdef Py_ssize_t c
+    for c in range(C):
+        _patches(cols + c * kh * kw * Ho * Wo, Ho * Wo, <float*> x + c * H * W, H, W, kh, kw,
+                 sh, sw, pt, pl, dh, dw, Ho, Wo, False)
+
 
 # Each thread takes whole images: it unfolds one image into its own column buffer (cache-
 # resident) and runs single-threaded GEMMs on it, so a call is one parallel region with no
@@ -607,7 +617,7 @@ def conv2d_images(const float[:, :, :, ::1] x, const float[:, ::1] wm, const flo
     """out[n] (O, Ho*Wo) = conv of x[n] with wm (O, C/groups*kh*kw), plus bias (or None)."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t O = wm.shape[0], K = wm.shape[1], HW = Ho * Wo, Og = O // groups
-    cdef Py_ssize_t n, c, gi, o, j
+    cdef Py_ssize_t n, gi, o, j
     cdef int failed = 0
     cdef float* cols
     cdef float* row
@@ -617,9 +627,7 @@ def conv2d_images(const float[:, :, :, ::1] x, const float[:, ::1] wm, const flo
     with nogil:
         for n in prange(N, schedule="static", num_threads=bufs.shape[0]):
             cols = &bufs[threadid(), 0]
-            for c in range(C):
-                _patches(cols + c * kh * kw * HW, HW, <float*> &x[n, c, 0, 0], H, W, kh, kw, sh,
-                         sw, pt, pl, dh, dw, Ho, Wo, False)
+            _unfold_image(&x[n, 0, 0, 0], cols, C, H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
             for gi in range(groups):
                 failed += tl_sgemm(Og, HW, K, 1.0, &wm[gi * Og, 0], K, 1, cols + gi * K * HW,
                                    HW, 1, 0.0, &out[n, gi * Og, 0], HW, 1) != 0
@@ -667,7 +675,7 @@ def conv2d_weight_grad_images(const float[:, :, :, ::1] x, const float[:, :, ::1
     (the caller zeroes ``parts`` and sums it over t)."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t O = parts.shape[1], K = parts.shape[2], HW = Ho * Wo, Og = O // groups
-    cdef Py_ssize_t n, c, gi, t
+    cdef Py_ssize_t n, gi, t
     cdef int failed = 0
     cdef float* cols
     if not SGEMM_SUPPORTED:
@@ -676,9 +684,7 @@ def conv2d_weight_grad_images(const float[:, :, :, ::1] x, const float[:, :, ::1
         for n in prange(N, schedule="static", num_threads=bufs.shape[0]):
             t = threadid()
             cols = &bufs[t, 0]
-            for c in range(C):
-                _patches(cols + c * kh * kw * HW, HW, <float*> &x[n, c, 0, 0], H, W, kh, kw, sh,
-                         sw, pt, pl, dh, dw, Ho, Wo, False)
+            _unfold_image(&x[n, 0, 0, 0], cols, C, H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
             for gi in range(groups):
                 failed += tl_sgemm(Og, K, HW, 1.0, &g[n, gi * Og, 0], HW, 1, cols + gi * K * HW,
                                    1, HW, 1.0, &parts[t, gi * Og, 0], K, 1) != 0

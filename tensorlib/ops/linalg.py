@@ -1,7 +1,6 @@
 """Linear algebra: matmul, dot, outer, einsum, tensordot."""
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import string
@@ -235,11 +234,7 @@ def _einsum_fwd(xp, *xs, subscripts):
         plan = _einsum_plan(subscripts, tuple(x.shape for x in xs))
         if plan is False:
             return np.einsum(subscripts, *xs, optimize=False)
-        from .. import _blas, _gemm
-        # the path's products run on OpenBLAS: one thread where tensorlib's GEMM takes the big
-        # float32 ones, so its workers do not spin against the next OpenMP kernel
-        with (_blas.one_thread() if _gemm.ENABLED and xs[0].dtype == np.float32
-              else contextlib.nullcontext()):
+        with _gemm.numpy_blas(xs[0].dtype):     # the path's products run on OpenBLAS
             return np.einsum(subscripts, *xs, optimize=plan)
     return xp.einsum(subscripts, *xs)
 
