@@ -80,6 +80,17 @@ def cases():
             rng.standard_normal((k, n)).astype(f32)
         yield (f"float32 matmul {m}x{k}x{n} ({what}): BLAS vs tensorlib._gemm",
                lambda ga=ga, gb=gb: np.matmul(ga, gb), lambda ga=ga, gb=gb: _gemm.matmul(ga, gb))
+    from tensorlib import _blas
+    for (m, k, tr) in ((4096, 4096, False), (4096, 4096, True)):
+        ma = rng.standard_normal((k, m)).astype(f32).T if tr else \
+            rng.standard_normal((m, k)).astype(f32)
+        va = rng.standard_normal((k, 1)).astype(f32)
+
+        def blas_one(ma=ma, va=va):
+            with _blas.one_thread():     # how tensorlib ran it before its own loops
+                return np.matmul(ma, va)
+        yield (f"float32 matvec {m}x{k}{' (transposed)' if tr else ''}: one-thread BLAS vs "
+               "tensorlib._gemm", blas_one, lambda ma=ma, va=va: _gemm.matmul(ma, va))
     from tensorlib.ops import linalg
     for sub, shapes in (("bij,bjk->bik", ((32, 64, 64), (32, 64, 64))),
                         ("bhqd,bhkd->bhqk", ((8, 4, 32, 16), (8, 4, 32, 16)))):

@@ -37,6 +37,10 @@ MIN_OCCUPANCY = 0.5
 # 100000 x 10 x 10 took 765 µs against OpenBLAS's 206; at k = 16 the kernel on one core
 # (2048 x 16 x 64: 28 µs) still beats OpenBLAS on one (42 µs)
 MIN_DEPTH = 16
+# matrix-vector products of matrices this large (16 MiB) run on tensorlib's loops on all
+# threads: below it a second core saves less than waking it costs, and one OpenBLAS thread
+# reads as fast as one of ours
+GEMV_PARALLEL = 4 << 20
 _MR, _NR = 8, 32
 _F32 = np.dtype(np.float32)
 # the largest matrix dimension the kernel takes: it counts in 32-bit ints, rounded up to whole
@@ -92,20 +96,50 @@ def _threads(work: int) -> int:
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``np.matmul(a, b, out=out)``, on tensorlib's GEMM for float32 products of 2 or more
     dimensions (any strides: transposed views are read in place; batch dimensions broadcast)
-    large enough for OpenBLAS to thread; NumPy for the rest."""
-    if ENABLED and a.dtype == _F32 and b.dtype == _F32 and a.ndim >= 2 and b.ndim >= 2:
+    large enough for OpenBLAS to thread, and on its matrix-vector loops for large matrices
+    times a vector; NumPy for the rest."""
+    if ENABLED and a.dtype == _F32 and b.dtype == _F32 and a.ndim >= 1 and b.ndim >= 1:
+        if a.ndim <= 2 and b.ndim <= 2:
+            c = _matvec(a, b, out)
+            if c is not None:
+                return c
         if a.ndim == 2 and b.ndim == 2:
             route = _route(a, b)
             if route is not None:
                 return _product(a, b, out, route)
-        elif out is None:
+        elif out is None and a.ndim >= 2 and b.ndim >= 2:
             c = _batched(a, b)
             if c is not None:
                 return c
-        if a.size * b.shape[-1] >= MIN_WORK:     # big enough for OpenBLAS to thread
+        if a.size * (b.shape[-1] if b.ndim >= 2 else 1) >= MIN_WORK:   # OpenBLAS would thread
             with numpy_blas(a.dtype):
                 return np.matmul(a, b, out=out)
     return np.matmul(a, b, out=out)
+
+
+def _matvec(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray | None:
+    """A matrix times a vector (1-D, or a matrix's single row or column) on ``_ops.sgemv``,
+    for matrices of at least :data:`GEMV_PARALLEL` elements: reading the matrix is the whole
+    cost, and both cores read it faster. None for everything else."""
+    if a.ndim == 2 and (b.ndim == 1 or b.shape[1] == 1):
+        mat, vec = a, b.reshape(-1) if b.ndim == 2 else b
+    elif b.ndim == 2 and (a.ndim == 1 or a.shape[0] == 1):
+        mat, vec = b.T, a.reshape(-1) if a.ndim == 2 else a
+    else:
+        return None
+    m, k = mat.shape
+    if (m * k < GEMV_PARALLEL or vec.shape[0] != k or max(m, k) > MAX_DIM
+            or 4 not in mat.strides or not _aligned(mat)):
+        return None
+    shape = a.shape[:-1] + b.shape[1:]
+    if out is not None and out.shape != shape:
+        return None     # NumPy's error
+    y = np.empty(m, np.float32)
+    _ops.sgemv(mat, np.ascontiguousarray(vec), y, 0)
+    if out is None:
+        return y.reshape(shape)
+    np.copyto(out, y.reshape(shape))
+    return out
 
 
 def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None, route: str) -> np.ndarray:

@@ -144,6 +144,11 @@ cdef extern from "_sgemm.h" nogil:
 
 cdef int AVX512 = tl_sgemm_supported()
 
+# tensorlib/_sgemv.h: float32 matrix-vector products (AVX-512)
+cdef extern from "_sgemv.h" nogil:
+    void tl_sgemv(int M, int K, const float *A, Py_ssize_t rsa, Py_ssize_t csa,
+                  const float *x, float *y, int nthreads)
+
 
 cdef inline void _patches(floating* cols, Py_ssize_t ld, floating* plane, Py_ssize_t H,
                           Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
@@ -592,6 +597,30 @@ def sgemm_batched(const float[:, :, :] a, const float[:, :, :] b, float[:, :, ::
                                    pc + i * M * N, N, threads) != 0
     if failed:
         raise MemoryError("sgemm_batched: could not allocate packing buffers")
+
+
+def sgemv(const float[:, :] a, const float[::1] x, float[::1] y, int threads=0):
+    """``y = a @ x`` for a float32 matrix with one unit stride (either: a transposed matrix
+    is read in place) and contiguous vectors. ``threads`` 0 means OpenMP's maximum. Needs
+    :data:`SGEMM_SUPPORTED`."""
+    cdef int M = a.shape[0], K = a.shape[1]
+    cdef Py_ssize_t rsa = a.strides[0] // 4, csa = a.strides[1] // 4
+    if not SGEMM_SUPPORTED:
+        raise RuntimeError("sgemv: this CPU has no AVX-512")
+    if x.shape[0] != K or y.shape[0] != M:
+        raise ValueError(f"sgemv: shapes ({M}, {K}), ({x.shape[0]},) and ({y.shape[0]},) "
+                         "do not fit")
+    if M > 1 and K > 1 and csa != 1 and rsa != 1:
+        raise ValueError("sgemv: the matrix needs a unit stride")
+    if K == 1:
+        csa = 1      # one column: the dot form reads one element per row, at any row stride
+    if threads <= 0:
+        threads = omp_get_max_threads()
+    if M == 0:
+        return
+    with nogil:
+        tl_sgemv(M, K, &a[0, 0] if K else NULL, rsa, csa, &x[0] if K else NULL, &y[0],
+                 threads)
 
 
 # --- float32 convolutions one image at a time ------------------------------------------------

@@ -36,6 +36,17 @@
 #define TL_MC 256        /* rows of A packed at once: MC x KC floats is 256 KiB (L2) */
 #define TL_NC 2048       /* columns of B packed at once: KC x NC floats is 2 MiB */
 
+/* inside a parallel region: this thread's static share [lo, hi) of parts work units */
+static inline void tl_thread_share(int parts, int *lo, int *hi) {
+    int t = 0, nt = 1;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+    nt = omp_get_num_threads();
+#endif
+    *lo = (int)((long long)parts * t / nt);
+    *hi = (int)((long long)parts * (t + 1) / nt);
+}
+
 #if TL_SGEMM_X86
 
 static int tl_sgemm_supported(void) {
@@ -252,12 +263,8 @@ static int tl_sgemm(int M, int N, int K, float alpha, const float *A, ptrdiff_t 
 #pragma omp parallel num_threads(nthreads) reduction(|:failed)
 #endif
     {
-        int t = 0, nt = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-        nt = omp_get_num_threads();
-#endif
-        int lo = (int)((long long)parts * t / nt), hi = (int)((long long)parts * (t + 1) / nt);
+        int lo, hi;
+        tl_thread_share(parts, &lo, &hi);
         if (hi > lo) {
             int r;
             if (split_n) {

@@ -98,6 +98,76 @@ def test_sgemm_checks_shapes():
 
 
 @needs_avx512
+@given(m=st.integers(0, 80), k=st.integers(0, 80), layout=st.sampled_from("ntsr"),
+       threads=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**16))
+def test_sgemv_matches_numpy(m, k, layout, threads, seed):
+    """Both loops (rows of the matrix contiguous, or its columns), every tail of the 16-lane
+    vectors, the four-row and eight-row groups, and more threads than work."""
+    rng = np.random.default_rng(seed)
+    a = _operand(rng, m, k, layout)
+    x = rng.standard_normal(k, dtype=np.float32)
+    y = np.full(m, np.nan, np.float32)
+    if 4 not in a.strides and m > 1 and k > 1:
+        with pytest.raises(ValueError, match="unit stride"):
+            _ops.sgemv(a, x, y, threads)
+        return
+    _ops.sgemv(a, x, y, threads)
+    _close(y, a.astype(np.float64) @ x, k)
+
+
+@needs_avx512
+@pytest.mark.parametrize("m,k", [(5000, 3001), (3001, 5000), (1, 9000), (9000, 1)])
+@pytest.mark.parametrize("layout", ["n", "t"])
+def test_sgemv_across_blocks_and_threads(m, k, layout):
+    rng = np.random.default_rng(m + k)
+    a = _operand(rng, m, k, layout)
+    x = rng.standard_normal(k, dtype=np.float32)
+    y = np.empty(m, np.float32)
+    _ops.sgemv(a, x, y, 2)
+    _close(y, a.astype(np.float64) @ x, k)
+
+
+@needs_avx512
+@pytest.mark.parametrize("layout", ["n", "t"])
+def test_sgemv_nan_semantics(layout):
+    """inf and NaN reach exactly the results they should: no padding lane or zero weight
+    multiplies them."""
+    rng = np.random.default_rng(4)
+    a = _operand(rng, 70, 37, layout)
+    a[3, 36], a[9, 0], a[69, 20] = np.inf, np.nan, -np.inf
+    x = rng.uniform(0.5, 1.0, 37).astype(np.float32)
+    y = np.empty(70, np.float32)
+    _ops.sgemv(a, x, y, 2)
+    assert y[3] == np.inf and np.isnan(y[9]) and y[69] == -np.inf
+    assert np.isfinite(np.delete(y, [3, 9, 69])).all()
+
+
+@needs_avx512
+@pytest.mark.parametrize("case", ["matrix_vector", "matrix_column", "vector_matrix",
+                                  "row_matrix", "transposed", "given_out"])
+def test_large_matrix_vector_products_take_the_loops(case, monkeypatch):
+    """_gemm.matmul sends a large matrix times a vector (however it is written) to
+    _ops.sgemv, with NumPy's result shape."""
+    monkeypatch.setattr(_gemm, "GEMV_PARALLEL", 1000)
+    calls = []
+    real = _ops.sgemv
+    monkeypatch.setattr(_ops, "sgemv", lambda *a: calls.append(a[0].shape) or real(*a))
+    rng = np.random.default_rng(5)
+    m = rng.standard_normal((60, 50), dtype=np.float32)
+    v = rng.standard_normal(50, dtype=np.float32)
+    w = rng.standard_normal(60, dtype=np.float32)
+    a, b = {"matrix_vector": (m, v), "matrix_column": (m, v[:, None]),
+            "vector_matrix": (w, m), "row_matrix": (w[None], m),
+            "transposed": (m.T, w), "given_out": (m, v)}[case]
+    ref = a.astype(np.float64) @ b
+    out = np.empty(ref.shape, np.float32) if case == "given_out" else None
+    res = _gemm.matmul(a, b, out=out)
+    assert res.shape == ref.shape and (out is None or res is out)
+    _close(res, ref, 60)
+    assert len(calls) == 1
+
+
+@needs_avx512
 @given(batch_a=st.sampled_from([(), (1,), (3,), (2, 1), (2, 3)]),
        batch_b=st.sampled_from([(), (1,), (3,), (4, 1, 3)]),
        m=st.integers(1, 40), k=st.integers(1, 40), n=st.integers(1, 70),
