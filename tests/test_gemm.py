@@ -208,7 +208,10 @@ def test_batched_matmul_matches_numpy(batch_a, batch_b, m, k, n, ta, tb, threads
     (32, 32, 32, None),                # OpenBLAS runs this on one thread: no spinning
     (4096, 4096, 1, None), (1, 4096, 4096, None),   # matrix-vector products
     (100000, 4, 64, None),             # depth 4: the tile's store costs more than its sums
-    (100000, 10, 10, None), (128, 512, 10, None)])   # shallow; small: not worth the copy
+    (100000, 10, 10, None),            # shallow: the tile's stores dominate either way
+    (100000, 16, 10, None),            # a transposed copy of the result costs more than it saves
+    (128, 512, 10, "transposed"),      # W2's classifier: 10 of 32 columns, or 10 of 16 rows
+    (256, 4096, 16, "transposed")])    # half the tile one way, all of it the other
 def test_products_go_where_the_kernel_wins(m, k, n, route):
     a = np.zeros((m, k), np.float32)
     b = np.zeros((k, n), np.float32)
@@ -217,10 +220,8 @@ def test_products_go_where_the_kernel_wins(m, k, n, route):
 
 @needs_avx512
 @pytest.mark.parametrize("given_out", [False, True])
-def test_transposed_route_matches_numpy(given_out, monkeypatch):
-    """A tall product with few columns runs as (b.T @ a.T).T (from PARALLEL_WORK on; lowered
-    here to keep the test small)."""
-    monkeypatch.setattr(_gemm, "PARALLEL_WORK", 1 << 20)
+def test_transposed_route_matches_numpy(given_out):
+    """A tall product with few columns runs as (b.T @ a.T).T."""
     rng = np.random.default_rng(4)
     a = rng.standard_normal((3000, 200), dtype=np.float32)
     b = rng.standard_normal((10, 200), dtype=np.float32).T
