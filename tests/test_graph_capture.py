@@ -454,13 +454,42 @@ def test_stale_view_after_in_place_update_is_an_error():
         f(_arr(2, 2))
 
 
-def test_input_signature_with_size_baked_into_python_is_caught():
+def test_reshape_to_a_traced_none_dim_follows_the_input(tmp_path):
+    """``x.reshape(x.shape[0], ...)`` and ``flatten(x, 1)`` under a None batch dim copy the
+    batch size at run time: in the graph, after saving it, and in ONNX."""
     w = tl.ones(784, 10)
 
     @tl.function(input_signature=[tl.TensorSpec((None, 28, 28), "float32")])
     def f(x):
-        return x.reshape(x.shape[0], 784) @ w     # x.shape[0] becomes a Python int
+        return x.reshape(x.shape[0], -1).sum(axis=1), tl.flatten(x, 1) @ w
 
-    assert f(_arr(4, 28, 28)).shape == (4, 10)
+    x4, x6 = _arr(4, 28, 28), _arr(6, 28, 28)
+    assert [t.shape for t in f(x4)] == [(4,), (4, 10)]
+    got = f(x6)
+    assert [t.shape for t in got] == [(6,), (6, 10)]
+    np.testing.assert_allclose(got[0].numpy(), x6.numpy().reshape(6, -1).sum(1), rtol=1e-5)
+    g = f.get_graph(x4)
+    assert [v.shape for v in g.outputs] == [(None,), (None, 10)]
+    assert f.trace_count == 1
+    path = tmp_path / "f.tlg"
+    tl.save_graph(g, path)
+    np.testing.assert_allclose(tl.load_graph(path)(x6.numpy())[1], got[1].numpy(),
+                               rtol=1e-4, atol=1e-3)
+    ort = pytest.importorskip("onnxruntime")
+    g.to_onnx(tmp_path / "f.onnx")
+    sess = ort.InferenceSession(str(tmp_path / "f.onnx"))
+    res = sess.run(None, {sess.get_inputs()[0].name: x6.numpy()})
+    assert [r.shape for r in res] == [(6,), (6, 10)]
+    np.testing.assert_allclose(res[1], got[1].numpy(), rtol=1e-4, atol=1e-3)
+
+
+def test_input_signature_with_size_computed_in_python_is_caught():
+    w = tl.ones(392, 10)
+
+    @tl.function(input_signature=[tl.TensorSpec((None, 28, 28), "float32")])
+    def f(x):
+        return x.reshape(2 * x.shape[0], 392) @ w     # a Python int the trace cannot see
+
+    assert f(_arr(4, 28, 28)).shape == (8, 10)
     with pytest.raises(CaptureError, match="does not fit inputs"):
         f(_arr(6, 28, 28))

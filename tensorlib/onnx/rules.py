@@ -452,13 +452,8 @@ def _linear(ctx, n):
 @rule("reshape")
 def _reshape(ctx, n):
     shape = list(n.attrs["shape"])
-    src = n.inputs[0].shape
-    # a dynamic leading dim traced at its example size: copy it from the input (ONNX 0)
-    for i in range(min(len(src), len(shape))):
-        if src[i] is not None:
-            break
-        if shape[i] != -1:
-            shape[i] = 0
+    for i in n.attrs.get("keep", ()):   # a dynamic dim copied from the input: ONNX's 0
+        shape[i] = 0
     return ctx.op("Reshape", [ctx.name(n.inputs[0]), ctx.ints(shape)])
 
 

@@ -43,14 +43,34 @@ def _resolve_shape(shape, total, op="reshape", src=None):
     return shape
 
 
-def _reshape_infer(x, *, shape):
-    if any(d is None for d in x[0]):
-        return tuple(None if s == -1 else s for s in shape), x[1]
-    return _resolve_shape(shape, math.prod(x[0]), src=tuple(x[0])), x[1]
+def _kept(shape, keep, src):
+    """``shape`` with the dims at positions ``keep`` taken from ``src`` (the input's shape):
+    a captured graph's reshape of a ``None`` dim copies it at run time (ONNX Reshape's 0)."""
+    if not keep:
+        return shape
+    shape = list(shape)
+    for i in keep:
+        shape[i] = src[i]
+    return tuple(shape)
 
 
-RESHAPE = _op("reshape", lambda xp, x, shape: x.reshape(
-    _resolve_shape(shape, x.size, src=x.shape)),
+def _reshape_infer(x, *, shape, keep=()):
+    src = tuple(x[0])
+    shape = _kept(shape, keep, src)
+    dynamic = {i for i, d in enumerate(src) if d is None}
+    if not dynamic:
+        return _resolve_shape(shape, math.prod(src), src=src), x[1]
+    if dynamic == set(keep) and -1 in shape:
+        # every unknown size is copied through, so -1 stands for known sizes only
+        rest = math.prod(d for i, d in enumerate(src) if i not in dynamic)
+        known = math.prod(d for i, d in enumerate(shape) if i not in dynamic and d != -1)
+        if known and rest % known == 0:
+            return tuple(rest // known if d == -1 else d for d in shape), x[1]
+    return tuple(None if s == -1 else s for s in shape), x[1]
+
+
+RESHAPE = _op("reshape", lambda xp, x, shape, keep=(): x.reshape(
+    _resolve_shape(_kept(shape, keep, x.shape), x.size, src=x.shape)),
     lambda n, g: (g.reshape(n.inputs[0]._data.shape),), _reshape_infer, view=True)
 
 

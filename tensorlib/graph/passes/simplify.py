@@ -57,7 +57,10 @@ def simplify(g) -> int:
             repl = n.inputs[0]
         elif op == "reshape":
             src = n.inputs[0]
-            if src.node is not None and src.node.op == "reshape":
+            # a kept (copied) dim refers to the input's dim at its position: collapsing is
+            # sound only where the inner reshape copied those dims through too
+            if (src.node is not None and src.node.op == "reshape"
+                    and set(n.attrs.get("keep", ())) <= set(src.node.attrs.get("keep", ()))):
                 n.inputs = [src.node.inputs[0]]
                 changed += 1
             if _same(n.inputs[0], out) and None not in out.shape:
