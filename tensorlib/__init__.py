@@ -43,6 +43,8 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, f
 from .ops.elementwise import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2,
                               arctanh, asin, asinh, atan, atan2, atanh, cosh, hypot, logaddexp,
                               sinh)
+from .ops.elementwise import (bitwise_and, bitwise_not, bitwise_or, bitwise_xor, left_shift,
+                              right_shift)
 from .ops.elementwise import (abs, add, ceil, clamp, clip, cos, div, divide, elu, eq, equal,
                               erf, exp, exp2, expm1, floor, floor_divide, ge, gelu, greater,
                               greater_equal, gt, isfinite, isinf, isnan, le, leaky_relu, less,

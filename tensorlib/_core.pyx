@@ -23,6 +23,7 @@ cdef class TensorBase:
     cdef public object _version
     cdef public object grad
     cdef public object _hooks
+    cdef public object _base      # for a view: the tensor it was taken from (else None)
     cdef object __weakref__
 
 
@@ -45,6 +46,7 @@ cdef inline TensorBase wrap(object data, object dev, bint rg, object node, Py_ss
     t._version = box
     t.grad = None
     t._hooks = None
+    t._base = None
     return t
 
 
@@ -153,19 +155,25 @@ def apply(op, *inputs, **attrs):
     multi = type(out) is tuple
     if not multi and type(out) is not _ndarray and dev.type == "cpu":
         out = _asarray(out)
-    if rg and st.grad_enabled and op.vjp is not None:
+    if rg and st.grad_enabled and op.vjp is not None and (multi or out.dtype.kind in "fc"):
+        # (an integer or boolean result has no gradient: it never requires grad, as in
+        # PyTorch; several outputs are sorted out one by one in _record)
         res = _record(op, inputs, attrs, out, multi, dev, st)
     elif multi:
         res = tuple([wrap(o, dev, False, None, 0, [0]) for o in out])
     else:
         res = wrap(out, dev, False, None, 0, [0])
     if op.view:  # outputs alias input 0's storage: in-place changes bump one counter
-        box = (<TensorBase>inputs[0])._version
+        t = <TensorBase>inputs[0]
+        box = t._version
+        base = t
         if multi:
             for r in res:
                 r._version = box
+                r._base = base
         else:
             (<TensorBase>res)._version = box
+            (<TensorBase>res)._base = base
     tracer = st.tracer
     if tracer is not None:
         tracer.record(op, inputs, attrs, res)
@@ -198,7 +206,20 @@ cdef object _record(op, tuple inputs, dict attrs, out, bint multi, dev, st):
             out_boxes = [[0] for _ in outs]
             for b in out_boxes:
                 versions.append((b, 0))
-    node = Node(op, inputs, attrs, outs if saves_output else None, versions, len(outs))
+    # The node keeps its own alias of each input that has a history: an in-place op later
+    # gives the input tensor a new history, and this node must still reach the old one
+    # (y = x * 1; z = y * 3; y.mul_(2) -> z's gradient must not see the mul_). Leaves stay
+    # themselves: their gradients are delivered to them by identity.
+    ins = inputs
+    for i in range(len(inputs)):
+        t = <TensorBase>inputs[i]
+        if t._node is not None:
+            if ins is inputs:
+                ins = list(inputs)
+            ins[i] = wrap(t._data, t._device, t._rg, t._node, t._idx, t._version)
+    if ins is not inputs:
+        ins = tuple(ins)
+    node = Node(op, ins, attrs, outs if saves_output else None, versions, len(outs))
     if st.anomaly:
         from ._apply import _user_stack
         node.trace = _user_stack()

@@ -20,7 +20,7 @@ from .ops import numeric as NU
 from .ops import rearrange as RA
 from .ops import sorting as SO
 from .ops import statistics as ST
-from .ops._util import promote_for_scalar, weak_scalar
+from .ops._util import promote_for_scalar, to_tensor, weak_scalar
 
 _SCALARS = (int, float, bool, np.number, np.bool_)
 
@@ -33,6 +33,8 @@ def _binop(op):
             elif isinstance(other, _SCALARS):
                 other = weak_scalar(other, self)
                 return apply(op, promote_for_scalar(self, other), other)
+            elif isinstance(other, np.ndarray):   # a constant operand: the result is a Tensor
+                other = to_tensor(other)
             else:
                 return NotImplemented
         return apply(op, self, other)
@@ -41,7 +43,9 @@ def _binop(op):
         if isinstance(other, _SCALARS):
             other = weak_scalar(other, self)
             return apply(op, other, promote_for_scalar(self, other))
-        if not isinstance(other, Tensor):
+        if isinstance(other, np.ndarray):
+            other = to_tensor(other)
+        elif not isinstance(other, Tensor):
             return NotImplemented
         return apply(op, other, self)
     return fwd, rev
@@ -55,18 +59,19 @@ for _name, _op in [("add", E.ADD), ("sub", E.SUB), ("mul", E.MUL), ("truediv", E
     setattr(Tensor, f"__r{_name}__", _r)
 
 for _name, _op in [("eq", E.EQ), ("ne", E.NE), ("lt", E.LT), ("le", E.LE), ("gt", E.GT),
-                   ("ge", E.GE), ("and", E.LOGICAL_AND), ("or", E.LOGICAL_OR),
-                   ("xor", E.LOGICAL_XOR)]:
+                   ("ge", E.GE), ("and", E.BITWISE_AND), ("or", E.BITWISE_OR),
+                   ("xor", E.BITWISE_XOR), ("lshift", E.LEFT_SHIFT),
+                   ("rshift", E.RIGHT_SHIFT)]:
     _f, _r = _binop(_op)
     setattr(Tensor, f"__{_name}__", _f)
-    if _name in ("and", "or", "xor"):
+    if _name in ("and", "or", "xor", "lshift", "rshift"):
         setattr(Tensor, f"__r{_name}__", _r)
 
 Tensor.__hash__ = lambda self: id(self)
 Tensor.__neg__ = lambda self: apply(E.NEG, self)
 Tensor.__pos__ = lambda self: self
 Tensor.__abs__ = lambda self: apply(E.ABS, self)
-Tensor.__invert__ = lambda self: E.logical_not(self)
+Tensor.__invert__ = lambda self: E.bitwise_not(self)
 Tensor.__getitem__ = I.getitem
 
 
@@ -93,10 +98,57 @@ def _alias(self: Tensor) -> Tensor:
     return t
 
 
+def _source(self: Tensor, saves) -> Tensor:
+    """What an in-place op recorded for autograd reads as its input: an alias of ``self``, or
+    a recorded copy when the op's backward reads the inputs (``saves``), since the result
+    overwrites ``self``'s storage (``h.relu_()``, ``y *= w`` on non-leaf tensors)."""
+    return S.clone(self) if saves else _alias(self)
+
+
+def _same_layout(view: Tensor, base: Tensor) -> bool:
+    a, b = view._data, base._data
+    return (a.size == b.size and a.flags.c_contiguous and b.flags.c_contiguous
+            and _address(a) == _address(b))
+
+
+def _address(a) -> int:
+    return a.__array_interface__["data"][0] if isinstance(a, np.ndarray) else a.data.ptr
+
+
+def _rebase(self: Tensor) -> None:
+    """After an in-place op on a whole-base view: the tensors it was taken from, up the
+    chain, take its new history, reshaped. (Another view taken from the same base keeps the
+    old one.)"""
+    view, base = self, self._base
+    while base is not None and view._rg:
+        b = S.reshape(view, base._data.shape)
+        base._node, base._idx, base._rg = b._node, b._idx, True
+        if state.tracer is not None:
+            state.tracer.rebind(base, b)
+        view, base = base, base._base
+
+
 def _check_leaf(self: Tensor, name: str) -> None:
     if self._rg and self._node is None and state.grad_enabled:
         raise RuntimeError(f"{name}: a leaf tensor that requires grad is used in an in-place "
                            "operation; wrap the update in `with tl.no_grad():`")
+
+
+def _check_view(self: Tensor, name: str) -> None:
+    """An in-place op autograd records on a view would give the view a new history but not
+    its base, whose later uses would then differentiate the old values. A view that is the
+    whole base in the same order (a reshape, a squeeze: ``nn.Linear`` on one sample returns
+    one) passes its new history on (:func:`_rebase`); any other is refused."""
+    view, base = self, self._base
+    while base is not None and _same_layout(view, base):
+        view, base = base, base._base
+    if base is not None:
+        raise RuntimeError(
+            f"{name}: in-place operation on a view (of a tensor of shape "
+            f"{tuple(self._base.shape)}) with autograd history: tensorlib would not carry the "
+            "change into the base tensor's gradient. Write through the base instead "
+            "(y[:, 0] = v rather than y.T[0] = v, y[1, 0] = v rather than y[1][0] = v), use an "
+            "out-of-place op, or .clone() the view first.")
 
 
 def _inplace(op, name):
@@ -118,10 +170,16 @@ def _inplace(op, name):
                 raise ValueError(f"{name}: shapes {self.shape} and {other.shape}: {e}") from None
             self._version[0] += 1
             return self
-        res = apply(op, _alias(self), other)
+        recorded = (self._rg or other._rg) and state.grad_enabled
+        if recorded:
+            _check_view(self, name)
+        res = apply(op, _source(self, recorded and op.saves is not False), other)
         if tracer is not None:
             tracer.rebind(self, res)
-        return _assign(self, res, name)
+        _assign(self, res, name)
+        if recorded:
+            _rebase(self)
+        return self
     method.__name__ = name
     return method
 
@@ -147,10 +205,14 @@ def _setitem(self: Tensor, key, value) -> None:
             raise type(e)(f"setitem: {e}") from None
         self._version[0] += 1
         return
+    if (self._rg or v._rg) and state.grad_enabled:
+        _check_view(self, "__setitem__")
     res = apply(I.SETITEM, _alias(self), v, index=index)
     if tracer is not None:
         tracer.rebind(self, res)
     _assign(self, res, "__setitem__")
+    if (self._rg or v._rg) and state.grad_enabled:
+        _rebase(self)
 
 
 Tensor.__setitem__ = _setitem
@@ -159,11 +221,16 @@ Tensor.__setitem__ = _setitem
 def _unary_inplace(fn, name):
     def method(self, *args, **kwargs):
         _check_leaf(self, name)
-        res = fn(_alias(self), *args, **kwargs)
+        if self._rg and state.grad_enabled:
+            _check_view(self, name)
+        res = fn(_source(self, self._rg and state.grad_enabled), *args, **kwargs)
         tracer = state.tracer
         if tracer is not None:
             tracer.rebind(self, res)
-        return _assign(self, res, name)
+        _assign(self, res, name)
+        if self._rg and state.grad_enabled:
+            _rebase(self)
+        return self
     method.__name__ = name
     return method
 

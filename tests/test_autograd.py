@@ -261,3 +261,113 @@ def test_zero_dim_gradients_keep_their_shape():
         x = tl.tensor(0.7, requires_grad=True)
         f(x).backward()
         assert x.grad.shape == ()
+
+
+# --- in-place ops on tensors with a history (checked against PyTorch's results) -------------
+def _leaf(*vals):
+    return tl.tensor(np.array(vals, np.float64), requires_grad=True)
+
+
+def test_in_place_op_keeps_earlier_uses_on_the_old_history():
+    x = _leaf(1.0, 2.0)
+    y = x * 1
+    z = y * 3
+    y.mul_(2)
+    z.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+
+    x = _leaf(1.0, 2.0)
+    y = x * 1
+    z = y + 0
+    y *= 5
+    (z + y).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [6.0, 6.0])
+
+
+def test_setitem_reading_the_tensor_it_writes():
+    x = _leaf(1.0, 2.0)
+    y = x * 1
+    y[0] = y[0] * 2
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 1.0])
+
+    w = tl.tensor(2.0, requires_grad=True)
+    y = tl.zeros(3)
+    y[0] = w
+    y[1] = y[0] * 3
+    y[2] = y[1] + w
+    y.sum().backward()
+    assert float(w.grad) == 8.0
+
+
+@pytest.mark.parametrize("op", ["relu_", "clamp_", "pow_", "imul", "idiv", "ipow", "exp_",
+                                "masked_fill_"])
+def test_in_place_ops_whose_backward_reads_the_input(op):
+    """The backward of relu_, pow_, y *= w... reads the values the op overwrote."""
+    torch = pytest.importorskip("torch")
+    xs, ws = np.array([0.5, -1.2, 2.0]), np.array([1.5, 2.0, -3.0])
+
+    def run(make):
+        x, w = make(xs.copy(), requires_grad=True), make(ws.copy(), requires_grad=True)
+        h = x * 2
+        if op == "relu_":
+            h.relu_()
+        elif op == "clamp_":
+            h.clamp_(-1, 1.5)
+        elif op == "pow_":
+            h.pow_(2)
+        elif op == "imul":
+            h *= w
+        elif op == "idiv":
+            h /= w
+        elif op == "ipow":
+            h **= 3
+        elif op == "exp_":
+            h.exp_()
+        else:
+            h.masked_fill_(make(np.array([True, False, False])), 0.0)
+        (h * h).sum().backward()
+        return [np.asarray(t.grad.tolist()) if t.grad is not None else None for t in (x, w)]
+
+    got, want = run(tl.tensor), run(torch.tensor)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+    assert (got[1] is None) == (want[1] is None)
+    if want[1] is not None:
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
+
+
+def test_in_place_on_a_whole_base_view_carries_into_the_base():
+    x = _leaf(1.0, 2.0, 3.0)
+    y = (x * 2).reshape(1, 3)
+    y.reshape(-1).mul_(3)
+    (y * y).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [72.0, 144.0, 216.0])
+    lin = tl.nn.Linear(3, 3)
+    h = lin(tl.ones(3))      # one sample: a view of the (1, 3) product
+    h.relu_()
+    h.sum().backward()
+    assert lin.weight.grad is not None
+
+
+@pytest.mark.parametrize("write", ["slice_mul", "transposed_setitem", "chained_setitem",
+                                   "leaf_view"])
+def test_in_place_on_a_partial_view_with_history_is_refused(write):
+    """It would leave the base's gradient history stale: PyTorch rewrites the base's history;
+    tensorlib refuses, naming the way that works."""
+    x = tl.tensor(np.ones((2, 2)), requires_grad=True)
+    y = x * 1
+    with pytest.raises(RuntimeError, match="view"):
+        if write == "slice_mul":
+            y[:1].mul_(3)
+        elif write == "transposed_setitem":
+            y.T[0] = 0.0
+        elif write == "chained_setitem":
+            y[1][0] = 7.0
+        else:
+            v = x[:1]
+            v += 5
+    y[:, 0] = 0.0          # the supported spelling of the transposed write
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0.0, 1.0], [0.0, 1.0]])
+    with tl.no_grad():     # no history to keep: views may be written
+        y[:1].mul_(3)

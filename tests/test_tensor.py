@@ -301,3 +301,42 @@ def test_set_default_dtype():
     finally:
         tl.set_default_dtype(tl.float32)
     assert tl.tensor(1.5).dtype == np.float32
+
+
+def test_numpy_array_operands_give_tensors_with_gradients():
+    x = tl.tensor([1.0, 2.0], requires_grad=True)
+    a = np.ones(2, np.float32)
+    for r in (x + a, a + x, x * a, a * x, x - a, a - x, x @ a, a @ x, x == a, a < x):
+        assert isinstance(r, tl.Tensor)
+    assert (x == np.array([1.0, 3.0])).tolist() == [True, False]
+    (x * a + a * x).sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+
+
+def test_integer_results_never_require_grad():
+    x = tl.tensor([1.5, 2.5], requires_grad=True)
+    assert not x.long().requires_grad and not (x > 1).requires_grad
+    w = tl.tensor([1.0, 1.0], requires_grad=True)
+    (x.long() * w).sum().backward()
+    assert x.grad is None and w.grad.tolist() == [1.0, 2.0]
+
+
+def test_gradient_has_the_leaf_dtype():
+    x = tl.tensor([1.0, 2.0], requires_grad=True)
+    (x * tl.tensor([1, 2])).sum().backward()
+    assert x.grad.dtype == tl.float32
+    g = tl.grad((x * tl.tensor([1.0, 2.0], dtype=tl.float64)).sum(), [x])[0]
+    assert g.dtype == tl.float32
+
+
+def test_bitwise_operators_on_integers_and_booleans():
+    i = tl.tensor([1, 2, 3])
+    assert (~i).tolist() == [-2, -3, -4]
+    assert (i & 1).tolist() == [1, 0, 1] and (1 & i).tolist() == [1, 0, 1]
+    assert (i | 4).tolist() == [5, 6, 7] and (i ^ 1).tolist() == [0, 3, 2]
+    assert (i << 2).tolist() == [4, 8, 12] and (i >> 1).tolist() == [0, 1, 1]
+    m = i > 1
+    assert (~m).tolist() == [True, False, False] and (m & (i < 3)).tolist() == [False, True,
+                                                                                False]
+    with pytest.raises(TypeError, match="integer or boolean"):
+        tl.tensor([1.0]) & 1

@@ -58,6 +58,8 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
             tracer.on_backward_done(run, leaf_grads)
         # leaves last: hooks see the summed gradient, as AccumulateGrad does in PyTorch
         for t, g in leaf_grads.values():
+            if g._data.dtype != t._data.dtype:   # a float32 leaf gets a float32 gradient
+                g = g.astype(t._data.dtype)
             if t._hooks:
                 for h in t._hooks:
                     r = h(g)

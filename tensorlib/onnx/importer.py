@@ -136,15 +136,22 @@ _UNARY = {"Neg": "neg", "Abs": "abs", "Sign": "sign", "Exp": "exp", "Log": "log"
           "Tanh": "tanh", "Erf": "erf", "Sigmoid": "sigmoid", "Relu": "relu", "Floor": "floor",
           "Ceil": "ceil", "Round": "round", "IsNaN": "isnan", "Not": "logical_not",
           "Asin": "asin", "Acos": "acos", "Atan": "atan", "Sinh": "sinh", "Cosh": "cosh",
-          "Asinh": "asinh", "Acosh": "acosh", "Atanh": "atanh"}
+          "Asinh": "asinh", "Acosh": "acosh", "Atanh": "atanh", "BitwiseNot": "bitwise_not"}
 for _k, _v in _UNARY.items():
     IMPORTERS[_k] = (lambda op: lambda b, n, ins, at: [b.op(op, ins[0])])(_v)
 
 _BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Pow": "pow", "Equal": "eq",
            "Less": "lt", "LessOrEqual": "le", "Greater": "gt", "GreaterOrEqual": "ge",
-           "And": "logical_and", "Or": "logical_or", "Xor": "logical_xor"}
+           "And": "logical_and", "Or": "logical_or", "Xor": "logical_xor",
+           "BitwiseAnd": "bitwise_and", "BitwiseOr": "bitwise_or", "BitwiseXor": "bitwise_xor"}
 for _k, _v in _BINARY.items():
     IMPORTERS[_k] = (lambda op: lambda b, n, ins, at: [b.op(op, ins[0], ins[1])])(_v)
+
+
+@imp("BitShift")
+def _bitshift(b, n, ins, at):
+    op = "left_shift" if at.get("direction", b"LEFT") in (b"LEFT", "LEFT") else "right_shift"
+    return [b.op(op, ins[0], ins[1])]
 
 
 @imp("Identity", "Dropout")

@@ -37,6 +37,10 @@ UNSUPPORTED = {
 }
 # ops whose rule covers only some attribute values (the rule raises otherwise)
 PARTIAL = {
+    **{op: "booleans at any opset; integers from opset 18 (Bitwise*)"
+       for op in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not")},
+    "left_shift": "unsigned integers only (ONNX BitShift)",
+    "right_shift": "unsigned integers only (ONNX BitShift)",
     "getitem": "one integer index array among full slices (Gather); boolean masks and "
                "several index arrays are not exported",
     "setitem": "static shapes and indices that hit each element at most once",
@@ -276,6 +280,32 @@ RULES["ne"] = _compare("Equal", negate=True)
 
 for _k, _v in {"logical_and": "And", "logical_or": "Or", "logical_xor": "Xor"}.items():
     RULES[_k] = (lambda o: lambda ctx, n: ctx.op(o, _operands(ctx, n, np.bool_)))(_v)
+
+
+def _bitwise(logical, bitwise):
+    def r(ctx, n):
+        if _dt(n.out).kind == "b":
+            return ctx.op(logical, ctx.ins(n))
+        if ctx.opset < 18:
+            ctx.unsupported(f"{bitwise} on integers needs opset 18 or later (opset={ctx.opset})")
+        return ctx.op(bitwise, _operands(ctx, n, _dt(n.out)))
+    return r
+
+
+for _k, _v in {"bitwise_and": ("And", "BitwiseAnd"), "bitwise_or": ("Or", "BitwiseOr"),
+               "bitwise_xor": ("Xor", "BitwiseXor"), "bitwise_not": ("Not", "BitwiseNot")}.items():
+    RULES[_k] = _bitwise(*_v)
+
+
+def _shift(direction):
+    def r(ctx, n):
+        if _dt(n.out).kind != "u":   # ONNX's BitShift takes unsigned integers only
+            ctx.unsupported(f"BitShift takes unsigned integers, got {_dt(n.out)}")
+        return ctx.op("BitShift", _operands(ctx, n, _dt(n.out)), direction=direction)
+    return r
+
+
+RULES["left_shift"], RULES["right_shift"] = _shift("LEFT"), _shift("RIGHT")
 
 
 @rule("floordiv")

@@ -401,6 +401,47 @@ LOGICAL_XOR, logical_xor = _binary("logical_xor", ufunc="logical_xor",
 equal, not_equal, less, less_equal, greater, greater_equal = eq, ne, lt, le, gt, ge
 
 
+# bitwise ops: integers and booleans (on booleans they are the logical ones); no gradient
+def _integer_check(name):
+    def check(*arrays, **attrs):
+        for a in arrays:
+            if a.dtype.kind not in "biu":
+                raise TypeError(f"{name}: needs integer or boolean tensors, got {a.dtype}")
+    return check
+
+
+def _bitwise(name, ufunc, n_in, doc):
+    op = register(OpDef(name, ufunc=ufunc, check=_integer_check(name), cost=elementwise_cost,
+                        infer=same_infer if n_in == 1 else make_binary_infer(name, None),
+                        saves=False, doc=doc))
+    if n_in == 1:
+        def public(x) -> Tensor:
+            return apply(op, to_tensor(x))
+    else:
+        def public(a, b) -> Tensor:
+            return apply(op, *as_operands(a, b))
+    public.__name__ = public.__qualname__ = name
+    public.__doc__ = doc
+    return op, public
+
+
+BITWISE_AND, bitwise_and = _bitwise("bitwise_and", "bitwise_and", 2,
+                                    "Elementwise bitwise AND of integer or boolean tensors "
+                                    "(``a & b``).")
+BITWISE_OR, bitwise_or = _bitwise("bitwise_or", "bitwise_or", 2,
+                                  "Elementwise bitwise OR (``a | b``).")
+BITWISE_XOR, bitwise_xor = _bitwise("bitwise_xor", "bitwise_xor", 2,
+                                    "Elementwise bitwise XOR (``a ^ b``).")
+BITWISE_NOT, bitwise_not = _bitwise("bitwise_not", "invert", 1,
+                                    "Elementwise bitwise NOT (``~x``): ``-x - 1`` on signed "
+                                    "integers, logical not on booleans.")
+LEFT_SHIFT, left_shift = _bitwise("left_shift", "left_shift", 2,
+                                  "Elementwise ``a << b`` of integer tensors.")
+RIGHT_SHIFT, right_shift = _bitwise("right_shift", "right_shift", 2,
+                                    "Elementwise ``a >> b`` of integer tensors "
+                                    "(arithmetic on signed integers).")
+
+
 # --- binary functions of floats ------------------------------------------------
 def _float_binary(name, ufunc, vjp, saves_output=False, doc=""):
     op, _ = _binary(name, ufunc=ufunc, vjp=vjp, saves_output=saves_output, doc=doc)

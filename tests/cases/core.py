@@ -155,6 +155,32 @@ for name, fn, ref in [("logical_and", tl.logical_and, np.logical_and),
     add(name, fn, lambda draw: [arr(draw, (2, 3)) > 0, arr(draw, (3,)) > 0], ref, grad=False)
 
 
+def _int_inputs(low, high, b_low, b_high, dtype=np.int64):
+    def inputs(draw):
+        rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+        sa = draw(shapes(min_side=0))
+        sb = broadcastable(draw, sa)
+        return [rng.integers(low, high, sa).astype(dtype),
+                rng.integers(b_low, b_high, sb).astype(dtype)]
+    return inputs
+
+
+for name, fn, ref in [("bitwise_and", tl.bitwise_and, np.bitwise_and),
+                      ("bitwise_or", tl.bitwise_or, np.bitwise_or),
+                      ("bitwise_xor", tl.bitwise_xor, np.bitwise_xor)]:
+    add(name, fn, _int_inputs(-100, 100, -100, 100), ref, grad=False)
+    add(name, fn, lambda draw: [arr(draw, (2, 3)) > 0, arr(draw, (3,)) > 0], ref, grad=False,
+        name="bool")
+add("bitwise_not", tl.bitwise_not, lambda draw: [_int_inputs(-100, 100, 0, 1)(draw)[0]],
+    np.invert, grad=False)
+add("bitwise_not", tl.bitwise_not, lambda draw: [arr(draw, (2, 3)) > 0], np.invert,
+    grad=False, name="bool")
+for name, fn, ref in [("left_shift", tl.left_shift, np.left_shift),
+                      ("right_shift", tl.right_shift, np.right_shift)]:
+    add(name, fn, _int_inputs(-1000, 1000, 0, 8), ref, grad=False)
+    add(name, fn, _int_inputs(0, 32, 0, 3, np.uint8), ref, grad=False, name="unsigned")
+
+
 def _where_inputs(draw):
     s = draw(shapes())
     return [arr(draw, s) > 0, arr(draw, broadcastable(draw, s)), arr(draw, s)]
