@@ -203,7 +203,9 @@ def test_input_signature_none_dims_one_graph_any_batch():
 
     for n in (4, 7, 1):
         x = _arr(n, 5, seed=n)
-        np.testing.assert_allclose(f(x).numpy(), F.relu(lin(x)).sum(axis=1).detach().numpy(),
+        with tl.no_grad():
+            got = f(x)
+        np.testing.assert_allclose(got.numpy(), F.relu(lin(x)).sum(axis=1).detach().numpy(),
                                    rtol=1e-5)
     assert f.trace_count == 1
     g = f.graphs[0]
@@ -384,11 +386,12 @@ def test_footgun_method_shared_by_two_instances():
 
     s1, s2 = Scaler(2), Scaler(3)
     x = _arr(3)
-    np.testing.assert_allclose(s1(x).numpy(), x.numpy() * 2 + 2, rtol=1e-6)
-    np.testing.assert_allclose(s2(x).numpy(), x.numpy() * 3 + 3, rtol=1e-6)
-    np.testing.assert_allclose(s1(x).numpy(), x.numpy() * 2 + 2, rtol=1e-6)
-    s1.offset = 10.0          # Python attribute of the instance changed: retrace
-    np.testing.assert_allclose(s1(x).numpy(), x.numpy() * 2 + 10, rtol=1e-6)
+    with tl.no_grad():        # the graphs replay (outputs needing gradients run eagerly)
+        np.testing.assert_allclose(s1(x).numpy(), x.numpy() * 2 + 2, rtol=1e-6)
+        np.testing.assert_allclose(s2(x).numpy(), x.numpy() * 3 + 3, rtol=1e-6)
+        np.testing.assert_allclose(s1(x).numpy(), x.numpy() * 2 + 2, rtol=1e-6)
+        s1.offset = 10.0          # Python attribute of the instance changed: retrace
+        np.testing.assert_allclose(s1(x).numpy(), x.numpy() * 2 + 10, rtol=1e-6)
 
 
 def test_footgun_parameters_created_on_a_later_call():
@@ -408,13 +411,14 @@ def test_footgun_parameters_created_on_a_later_call():
     m = Lazy()
     f = tl.function(lambda x, grow: m(x, grow))
     x = _arr(4)
-    np.testing.assert_allclose(f(x, False).numpy(), x.numpy() * 2, rtol=1e-6)
-    np.testing.assert_allclose(f(x, True).numpy(), x.numpy() * 2 + 3, rtol=1e-6)
-    # the parameter now exists: a call with grow=False must use it too
-    np.testing.assert_allclose(f(x, False).numpy(), x.numpy() * 2 + 3, rtol=1e-6)
+    with tl.no_grad():
+        np.testing.assert_allclose(f(x, False).numpy(), x.numpy() * 2, rtol=1e-6)
+        np.testing.assert_allclose(f(x, True).numpy(), x.numpy() * 2 + 3, rtol=1e-6)
+        # the parameter now exists: a call with grow=False must use it too
+        np.testing.assert_allclose(f(x, False).numpy(), x.numpy() * 2 + 3, rtol=1e-6)
     with tl.no_grad():
         m.extra.fill_(7.0)     # eager update of the new parameter seen by the graph
-    np.testing.assert_allclose(f(x, False).numpy(), x.numpy() * 2 + 7, rtol=1e-6)
+        np.testing.assert_allclose(f(x, False).numpy(), x.numpy() * 2 + 7, rtol=1e-6)
 
 
 def test_footgun_module_train_eval_flag():
@@ -493,3 +497,45 @@ def test_input_signature_with_size_computed_in_python_is_caught():
     assert f(_arr(4, 28, 28)).shape == (8, 10)
     with pytest.raises(CaptureError, match="does not fit inputs"):
         f(_arr(6, 28, 28))
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batch_norm_statistics_advance_in_a_captured_step(momentum):
+    """num_batches_tracked and the cumulative average (momentum=None) are tensor state the
+    replayed graph updates, not Python numbers frozen at the trace."""
+    rng = np.random.default_rng(0)
+    xs = [tl.tensor(rng.standard_normal((8, 3)).astype(np.float32) * (i + 1))
+          for i in range(4)]
+    eager, cap = tl.nn.BatchNorm1d(3, momentum=momentum), tl.nn.BatchNorm1d(3, momentum=momentum)
+    f = tl.function(cap)
+    for x in xs:
+        eager(x)
+        with tl.no_grad():     # so that the graph replays
+            f(x)
+    assert int(cap.num_batches_tracked.item()) == int(eager.num_batches_tracked.item()) == 4
+    np.testing.assert_allclose(cap.running_var.numpy(), eager.running_var.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(cap.running_mean.numpy(), eager.running_mean.numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_outputs_that_need_gradients_run_eagerly_with_a_warning():
+    """A replayed graph's outputs have no autograd history: where the caller could
+    differentiate them (grad enabled, parameters that require grad, no backward() inside)
+    tl.function runs the Python instead of silently cutting the gradient off."""
+    import warnings
+    tl.manual_seed(0)
+    backbone, head = tl.nn.Sequential(tl.nn.Linear(3, 8), tl.nn.ReLU()), tl.nn.Linear(8, 2)
+    fast = tl.function(backbone)
+    x, y = tl.randn(4, 3), tl.tensor(np.array([0, 1, 1, 0]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            backbone.zero_grad()
+            tl.nn.functional.cross_entropy(head(fast(x)), y).backward()
+            assert backbone[0].weight.grad is not None
+    assert sum("runs eagerly" in str(w.message) for w in caught) == 1
+    entry = next(e for es in fast._cache.values() for e in es)
+    assert entry.grad_outputs and entry.n_calls == 0
+    with tl.no_grad():                       # inference: the graph replays
+        np.testing.assert_allclose(fast(x).numpy(), backbone(x).numpy(), rtol=1e-6)
+    assert entry.n_calls == 1

@@ -352,3 +352,42 @@ def test_relu_after_max_pool_same_values_and_training_step():
     assert g._rederive_why is None
     ops = [n.op for n in g.nodes]
     assert ops.index("relu") > ops.index("max_pool2d")
+
+
+def test_detach_between_time_steps_keeps_the_recorded_backward():
+    """Truncated backprop through time: with a loss at every step the same ops lie on the
+    gradient path with or without the detach, which cuts one edge; re-deriving the backward
+    from the graph would differentiate through it."""
+    B, T, V, H = 4, 6, 11, 8
+    rng = np.random.default_rng(0)
+    x, y = tl.tensor(rng.integers(0, V, (B, T))), tl.tensor(rng.integers(0, V, (B, T)))
+
+    def make():
+        tl.manual_seed(3)
+        emb, cell, out = tl.nn.Embedding(V, H), tl.nn.LSTMCell(H, H), tl.nn.Linear(H, V)
+        ps = [*emb.parameters(), *cell.parameters(), *out.parameters()]
+        opt = tl.optim.SGD(ps, lr=1.0)
+
+        def step(x, y):
+            h = c = tl.zeros(B, H)
+            loss = 0.0
+            for t in range(T):
+                if t == 3:
+                    h = h.detach()
+                h, c = cell(emb(x[:, t]), (h, c))
+                loss = loss + F.cross_entropy(out(h), y[:, t])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+        return step, ps
+
+    (eager, pe), (cap, pc) = make(), make()
+    cap = tl.function(cap)
+    for _ in range(3):
+        eager(x, y)
+        cap(x, y)
+    for a, b in zip(pe, pc):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6)
+    g = next(e for es in cap._cache.values() for e in es).graph
+    assert g._rederive_why == "the graph's path from the parameters to the loss is not the tape's"

@@ -74,10 +74,13 @@ class _Entry:
     """One traced graph of a tl.function, ready to replay."""
 
     __slots__ = ("graph", "plan", "template", "guards", "constants", "out_kinds", "n_calls",
-                 "shapes_ok", "trace_no")
+                 "shapes_ok", "trace_no", "grad_outputs")
 
     def __init__(self, graph, plan, template, guards, constants, out_kinds):
         self.shapes_ok: set | None = None
+        # outputs computed from tensors that require grad, by a function that does not call
+        # backward() itself: with grad enabled the caller expects to differentiate them
+        self.grad_outputs = False
         self.graph = graph
         self.plan = plan
         self.template = template
@@ -129,6 +132,7 @@ class Function:
         self.optimize = optimize
         self.memory_plan = memory_plan
         self._cache: OrderedDict[Any, list[_Entry]] = OrderedDict()   # least recent first
+        self._warned_eager = False
         self.trace_count = 0
         self.retrace_reasons: list[str] = []
         functools.update_wrapper(self, fn)
@@ -163,10 +167,29 @@ class Function:
                     if i:       # most recently used first: that is the one checked first
                         entries.insert(0, entries.pop(i))
                     self._cache.move_to_end(key)
+                    if e.grad_outputs and state.grad_enabled:
+                        return self._eager(args, kwargs)
                     return e.run(tensors)
         else:
             reason = _key_reason(key, list(self._cache)) if self._cache else None
         return self._trace(key, args, kwargs, tensors, objects, reason)
+
+    @property
+    def _name(self) -> str:
+        return getattr(self.fn, "__name__", type(self.fn).__name__)
+
+    def _eager(self, args, kwargs):
+        """A call whose outputs need gradients: a replayed graph's outputs have no autograd
+        history (the graph is not differentiable from outside), so run the Python."""
+        if not self._warned_eager:
+            self._warned_eager = True
+            warnings.warn(
+                f"tl.function {self._name}: its outputs depend on tensors that require grad "
+                "and gradients are enabled, so it runs eagerly (a replayed graph's outputs "
+                "cannot be differentiated). Capture the whole training step, backward() and "
+                "optimizer step included, or call it under `with tl.no_grad():` for inference.",
+                stacklevel=3)
+        return self.fn(*args, **kwargs)
 
     def _trace(self, key, args, kwargs, tensors, objects, reason):
         self.trace_count += 1
@@ -174,7 +197,7 @@ class Function:
             self.retrace_reasons.append(reason)
             if self.trace_count > self.max_retraces:
                 warnings.warn(
-                    f"tl.function {self.__name__}: traced {self.trace_count} times; this time "
+                    f"tl.function {self._name}: traced {self.trace_count} times; this time "
                     f"because {reason}. Each trace runs the Python again and builds a new "
                     "graph: pass values that change as tensors, use input_signature with None "
                     "dims for varying sizes, and keep state in tensors updated in place.",
@@ -220,6 +243,9 @@ class Function:
         g._plans[(tuple(v.id for v in g.outputs), tuple(n.id for n in g.assigns))] = plan
         entry = _Entry(g, plan, template, guards, tracer.constants, out_kinds)
         entry.trace_no = self.trace_count
+        entry.grad_outputs = (not tracer.backward_runs
+                              and _needs_grad(g, tensors, [v for k, v in zip(out_kinds, fetches)
+                                                           if k[0] in ("new", "copy")]))
         if specs and any(d is None for s in specs for d in s.shape):
             entry.shapes_ok = {tuple(t.shape for t in tensors)}
         g._tracer = None
@@ -237,6 +263,8 @@ class Function:
             if not old:
                 del self._cache[old_key]
             total -= 1
+        if entry.grad_outputs and state.grad_enabled:
+            return out          # the traced run's own results, with their autograd history
         return rebuild(template, first)
 
 
@@ -290,7 +318,10 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     accept it (a reshape to a traced ``x.shape[0]`` raises). A Python *number* computed
     from a size (``x.sum() / x.shape[0]``) cannot be seen: use ``x.mean()``, or leave
     the dim concrete so each size gets its own trace. Reading a traced tensor's value in Python
-    (``bool(t)``, ``t.item()``...) raises a clear error. A step that calls
+    (``bool(t)``, ``t.item()``...) raises a clear error. A replayed graph's outputs have no
+    autograd history: a call with gradients enabled whose outputs depend on tensors that
+    require grad (a captured forward used inside an eager training step) runs the Python
+    eagerly instead, with a warning; call such a forward under ``tl.no_grad()``. A step that calls
     ``loss.backward()`` and updates parameters in place is captured as one graph:
     forward, backward and update. A per-step learning-rate schedule retraces each step
     when the rate is a Python float; pass it as a tensor (``SGD(params, lr=tl.tensor(0.1))``)
@@ -311,6 +342,21 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
         return Function(f, input_signature=input_signature, max_retraces=max_retraces,
                         optimize=optimize, memory_plan=memory_plan, max_cached=max_cached)
     return wrap(fn) if fn is not None else wrap
+
+
+def _needs_grad(g: Graph, tensors, outputs) -> bool:
+    """Whether any of ``outputs`` is computed from an input or a captured tensor that
+    requires grad (whatever the grad mode was while tracing)."""
+    src = {v.id for v, t in zip(g.inputs, tensors) if t._rg}
+    src |= {node.outputs[0].id for node, b in g.bindings.items()
+            if b is not None and b[1] == "data" and getattr(b[0], "_rg", False)}
+    want = {v.id for v in outputs}
+    if not src or not want:
+        return False
+    for n in g.nodes:
+        if any(v.id in src for v in n.inputs):
+            src.update(v.id for v in n.outputs if v.dtype.kind in "fc")
+    return bool(want & src)
 
 
 def _template(out, tensors: list):

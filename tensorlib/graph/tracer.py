@@ -232,6 +232,9 @@ class Tracer:
             for t in tn.inputs:
                 if t._node is not None:
                     stack.append(t._node)
+                    src = self.tape_nodes.get(id(t._node))
+                    if src is not None and src[0] is t._node:
+                        run.edges.add((mapped[1].id, src[1].id))
                 elif t._rg:
                     if t._hooks:
                         run.why = "a gradient hook on a leaf tensor"
@@ -306,14 +309,16 @@ class Tracer:
 class BackwardRun:
     """One ``backward()`` call seen during capture: the nodes it recorded (ids in
     ``[start, end)``), the loss Value, and for each leaf its Value and the Value of the
-    gradient the tape gave it; ``tape``: ids of the forward nodes the tape walked. ``ok`` is
-    False (with ``why``) when a symbolic re-derivation could differ from what the tape did."""
+    gradient the tape gave it; ``tape``: ids of the forward nodes the tape walked, ``edges``
+    the (consumer, producer) pairs it walked between them (a ``detach()`` cuts one). ``ok``
+    is False (with ``why``) when a symbolic re-derivation could differ from the tape."""
 
     def __init__(self, start: int):
         self.start, self.end = start, start
         self.root: Value | None = None
         self.seed = None
         self.tape: set[int] = set()
+        self.edges: set[tuple[int, int]] = set()   # (consumer, producer) graph node ids
         self.leaves: dict[int, tuple] = {}
         self.grads: list[tuple[Value, Value]] = []
         self.ok = False

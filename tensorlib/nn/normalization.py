@@ -1,6 +1,8 @@
 """Normalisation layers: BatchNorm1d/2d, LayerNorm, GroupNorm."""
 from __future__ import annotations
 
+from ..autograd.mode import no_grad
+
 from .. import creation
 from .._dtypes import int64
 from .._tensor import Tensor
@@ -62,15 +64,16 @@ class _BatchNorm(Module):
         use_batch = self.training or self.running_mean is None
         momentum = self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked._data[...] += 1
-            self.num_batches_tracked._version[0] += 1
-            if momentum is None:  # cumulative moving average
-                momentum = 1.0 / int(self.num_batches_tracked.item())
+            # tensor ops, not Python numbers: a captured step (tl.function) replays them
+            with no_grad():
+                self.num_batches_tracked.add_(1)
+                if momentum is None:  # cumulative moving average
+                    momentum = 1.0 / self.num_batches_tracked.astype(self.running_mean.dtype)
         track = self.training and self.track_running_stats
         return F.batch_norm(x, self.running_mean if track or not use_batch else None,
                             self.running_var if track or not use_batch else None,
-                            self.weight, self.bias, use_batch, momentum if momentum else 0.0,
-                            self.eps)
+                            self.weight, self.bias, use_batch,
+                            0.0 if momentum is None else momentum, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

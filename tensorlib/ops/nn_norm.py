@@ -175,9 +175,10 @@ def _per_channel_args(op: str, x: Tensor, min_ndim: int, what: str, tensors) -> 
 
 def _update_running(running_mean, running_var, mean_c: Tensor, unbiased_c: Tensor,
                     momentum: float) -> None:
-    """``running = (1 - momentum) * running + momentum * new``, in place, untracked."""
+    """``running = (1 - momentum) * running + momentum * new``, in place, untracked;
+    ``momentum`` a number or a 0-d tensor (BatchNorm's cumulative average)."""
     with no_grad():
-        m = float(momentum)
+        m = momentum if isinstance(momentum, Tensor) else float(momentum)
         for run, new in ((running_mean, mean_c), (running_var, unbiased_c)):
             if run is not None:
                 run.mul_(1.0 - m).add_(new.astype(run.dtype) * m)
@@ -191,7 +192,8 @@ def _running(op: str, when: str, running_mean, running_var, x: Tensor, shape):
 
 
 def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
-               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+               training: bool = False, momentum: float | Tensor = 0.1,
+               eps: float = 1e-5) -> Tensor:
     """Normalise (N, C, ...) per channel C with batch statistics (training) or the running
     ones (inference). In training, running_mean/var (when given) are updated in place
     with ``momentum`` (running_var gets the unbiased batch variance, as PyTorch)."""

@@ -46,6 +46,12 @@ def _safe(g, run) -> str | None:
            and REGISTRY[n.op].vjp is not None and any(v.dtype.kind == "f" for v in n.outputs)}
     if ops != run.tape:
         return "the graph's path from the parameters to the loss is not the tape's"
+    # the same ops can be joined differently: a detach() between two time steps of an RNN
+    # whose loss reads every step cuts an edge the graph still has
+    edges = {(n.id, v.node.id) for n in path if n.id in ops
+             for v in n.inputs if v.node is not None and v.node.id in ops}
+    if edges != run.edges:
+        return "the graph's path from the parameters to the loss is not the tape's"
     return None
 
 
