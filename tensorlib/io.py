@@ -149,6 +149,19 @@ def _serialize(tensors: dict[str, np.ndarray], meta: dict[str, str]) -> list:
     return [struct.pack("<Q", len(hb)), hb] + chunks
 
 
+def _umask() -> int:
+    try:   # Linux: read it without changing it (os.umask both sets and returns)
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _fsync(fd: int) -> None:
     os.fsync(fd)
 
@@ -165,6 +178,9 @@ def _atomic_write(path: str, chunks: list) -> None:
                 f.write(c.reshape(-1).view(np.uint8).data if isinstance(c, np.ndarray) else c)
             f.flush()
             _fsync(f.fileno())
+        # mkstemp makes the file owner-only; a saved model should get the permissions of
+        # any file the user writes (a server running as another user reads it)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:

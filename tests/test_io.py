@@ -217,3 +217,15 @@ def test_killed_writer_leaves_old_checkpoint_intact(tmp_path, mode):
         else:  # either the old or a completely written new checkpoint, never a mix
             assert (w == w.flat[0]).all() and w.flat[0] in (1.0, 2.0)
             assert (back["v"].numpy() == w.flat[0]).all()
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    """Not mkstemp's owner-only 0600: the user's umask decides, as for any file they write."""
+    import stat
+    old = os.umask(0o022)
+    try:
+        tl.save({"w": tl.ones(2)}, tmp_path / "ck.safetensors")
+        mode = stat.S_IMODE(os.stat(tmp_path / "ck.safetensors").st_mode)
+        assert mode == 0o644
+    finally:
+        os.umask(old)

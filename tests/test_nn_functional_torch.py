@@ -533,3 +533,23 @@ def test_gumbel_softmax_samples_and_gradients():
     assert x.grad is not None and np.abs(x.grad.numpy()).sum() > 0      # straight-through
     with pytest.raises(ValueError, match="tau must be positive"):
         F.gumbel_softmax(x, tau=0.0)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("order", ["first", "second"])
+def test_cross_entropy_with_every_target_ignored(weighted, order):
+    """The mean over no targets is NaN, its gradient 0 (a batch of padding must not turn
+    every weight into NaN), as PyTorch; through the fused backward kernel and the composite
+    one that grad-of-grad records."""
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    y = np.full(3, -100)
+    w = np.array([1.0, 2.0, 3.0, 4.0]) if weighted else None
+    a = tl.tensor(x, requires_grad=True)
+    loss = F.cross_entropy(a, tl.tensor(y), weight=None if w is None else tl.tensor(w))
+    (g,) = tl.grad(loss, [a], create_graph=order == "second")
+    b = torch.tensor(x, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(b, torch.tensor(y),
+                                            weight=None if w is None else torch.tensor(w))
+    (gb,) = torch.autograd.grad(ref, [b])
+    assert np.isnan(float(loss)) and np.isnan(float(ref))
+    np.testing.assert_array_equal(g.numpy(), gb.numpy())

@@ -185,7 +185,7 @@ __global__ void xent_grad(const T* __restrict__ x, const i64* __restrict__ label
         }
         const i64 tc = valid ? t : 0;
         T scale = (valid ? T(1) : T(0)) * g[r * gstride];
-        if (denom) scale = scale / denom[0];
+        if (denom && valid) scale = scale / denom[0];   // all rows ignored: 0, not 0/0
         T m = neg_inf<T>();
         for (i64 j = threadIdx.x; j < cols; j += blockDim.x) m = fmax(m, xr[j]);
         m = block_max(m, sh);

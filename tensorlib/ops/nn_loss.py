@@ -97,7 +97,11 @@ def _ce_cpu(x, t, *w, ignore_index, reduction, label_smoothing):
 def _grad_scale(n, g, wt):
     """The upstream gradient per position, divided by the mean's denominator."""
     if n.attrs["reduction"] == "mean":
-        g = g / wt.sum()      # 0 valid targets: inf, and the gradient below is NaN (as eager)
+        # no valid target: the loss is 0/0 = NaN, the gradient 0 (as PyTorch), so that a
+        # batch of padding leaves the weights alone
+        from ..creation import ones_like
+        total = wt.sum()
+        g = g / E.where(total == 0, ones_like(total), total)
     if n.attrs["reduction"] == "none" and n.inputs[0].ndim >= 2:
         g = g.unsqueeze(1)
     return g
@@ -137,8 +141,7 @@ def _ce_grad_fwd(xp, x, t, g, *, ignore_index, reduction):
     else:
         scale = vf[:, None] * g
         if reduction == "mean":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                scale = scale / vf.sum()   # no valid target: NaN, as the composite gives
+            scale = scale / xp.maximum(vf.sum(), 1)   # no valid target: 0 (as PyTorch)
     return (p * scale).astype(x.dtype, copy=False)
 
 
