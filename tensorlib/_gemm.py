@@ -80,7 +80,7 @@ def _route(a: np.ndarray, b: np.ndarray, may_flip: bool = True) -> str | None:
     direct = occupancy(m, n) if suits(m, n, k) else 0.0
     flipped = (occupancy(n, m) if may_flip and k >= TRANSPOSE_DEPTH and suits(n, m, k)
                else 0.0)
-    if flipped > direct:
+    if flipped >= 1.5 * direct and flipped:   # worth the copy only for a much fuller tile
         return "transposed"
     return "direct" if direct else None
 

@@ -211,7 +211,8 @@ def test_batched_matmul_matches_numpy(batch_a, batch_b, m, k, n, ta, tb, threads
     (100000, 10, 10, None),            # shallow: the tile's stores dominate either way
     (100000, 16, 10, None),            # a transposed copy of the result costs more than it saves
     (128, 512, 10, "transposed"),      # W2's classifier: 10 of 32 columns, or 10 of 16 rows
-    (256, 4096, 16, "transposed")])    # half the tile one way, all of it the other
+    (256, 4096, 16, "transposed"),     # half the tile one way, all of it the other
+    (512, 128, 784, "direct")])        # W2's first weight gradient: 98% full, not worth a copy
 def test_products_go_where_the_kernel_wins(m, k, n, route):
     a = np.zeros((m, k), np.float32)
     b = np.zeros((k, n), np.float32)
