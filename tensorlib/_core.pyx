@@ -155,9 +155,7 @@ def apply(op, *inputs, **attrs):
     multi = type(out) is tuple
     if not multi and type(out) is not _ndarray and dev.type == "cpu":
         out = _asarray(out)
-    if rg and st.grad_enabled and op.vjp is not None and (multi or out.dtype.kind in "fc"):
-        # (an integer or boolean result has no gradient: it never requires grad, as in
-        # PyTorch; several outputs are sorted out one by one in _record)
+    if rg and st.grad_enabled and op.vjp is not None:
         res = _record(op, inputs, attrs, out, multi, dev, st)
     elif multi:
         res = tuple([wrap(o, dev, False, None, 0, [0]) for o in out])

@@ -564,6 +564,8 @@ def astype(x, dtype) -> Tensor:
     dt = _dtypes.as_dtype(dtype)
     if dt == x._data.dtype:
         return x
+    if dt.kind not in "fc" and x._rg:   # an integer or boolean result has no gradient
+        x = x.detach()
     return apply(CAST, x, dtype=dt.name)
 
 
