@@ -271,6 +271,9 @@ class Tensor(TensorBase):
             fmt = None
             if o["sci_mode"] and a.dtype.kind == "f":
                 fmt = {"float_kind": lambda v: f"{v:.{o['precision']}e}"}
+            elif o["sci_mode"] is False and a.dtype.kind == "f":
+                fmt = {"float_kind": lambda v: np.format_float_positional(
+                    v, precision=o["precision"], unique=False, trim="k")}
             body = np.array2string(a, separator=", ", prefix=prefix, threshold=o["threshold"],
                                    edgeitems=o["edgeitems"], precision=o["precision"],
                                    max_line_width=o["linewidth"], floatmode="maxprec",
@@ -289,6 +292,15 @@ class Tensor(TensorBase):
         return prefix + body + "".join(", " + e for e in extras) + ")"
 
     __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats a one-element tensor's value, as PyTorch."""
+        if self._data.size == 1 and spec:
+            return format(self.item(), spec)
+        if spec:
+            raise TypeError(f"unsupported format string {spec!r} for a tensor of shape "
+                            f"{tuple(self.shape)} (only one-element tensors take one)")
+        return str(self)
 
 
 # How tensors print (``tl.set_printoptions``): NumPy's array2string settings

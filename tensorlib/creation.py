@@ -242,6 +242,9 @@ def eye(n: int, m: int | None = None, dtype=None, device=None,
 # --- random -----------------------------------------------------------------
 def _random(arr, dtype, device, requires_grad) -> Tensor:
     dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
+    if np.dtype(dt).kind != "f":
+        raise TypeError(f"random floats cannot have dtype {np.dtype(dt).name} (use "
+                        "tl.randint for integers)")
     return _place(np.asarray(arr).astype(dt, copy=False), device, requires_grad)
 
 
@@ -262,7 +265,12 @@ def randn(*size, generator: Generator | None = None, dtype=None, device=None,
 
 def randint(low: int, high: int | None = None, size: Sequence[int] = (), generator=None,
             dtype=None, device=None) -> Tensor:
-    """Integers in [low, high) (or [0, low) with one bound)."""
+    """Integers in [low, high) (or [0, low) with one bound); ``randint(10, (3,))`` is
+    ``randint(0, 10, (3,))``, as PyTorch."""
+    if isinstance(high, (tuple, list)):
+        if size != ():
+            raise TypeError("randint: size given twice")
+        high, size = None, high
     if high is None:
         low, high = 0, low
     if high <= low:

@@ -340,3 +340,23 @@ def test_bitwise_operators_on_integers_and_booleans():
                                                                                 False]
     with pytest.raises(TypeError, match="integer or boolean"):
         tl.tensor([1.0]) & 1
+
+
+def test_conveniences_users_expect_from_pytorch():
+    loss = tl.tensor(1.23456)
+    assert f"{loss:.3f}" == "1.235" and f"{tl.ones(1):.1f}" == "1.0" and f"{loss}" == str(loss)
+    with pytest.raises(TypeError, match="one-element"):
+        f"{tl.ones(2):.2f}"
+    x = tl.randn(2, 3, 4)
+    assert x.transpose(2, 0, 1).shape == (4, 2, 3) == x.transpose((2, 0, 1)).shape
+    assert x.transpose().shape == (4, 3, 2)
+    assert tl.randint(10, (3,)).shape == (3,) and tl.randint(2, 5, (2, 2)).shape == (2, 2)
+    with pytest.raises(TypeError, match="randint"):
+        tl.randint(10, (3,), size=(2,))
+    with pytest.raises(TypeError, match="tl.randint"):
+        tl.randn(3, dtype=tl.int64)
+    tl.set_printoptions(sci_mode=False)
+    try:
+        assert repr(tl.tensor([1e-8, 1e8])) == "tensor([0.0000, 100000000.0000])"
+    finally:
+        tl.set_printoptions(sci_mode=None)

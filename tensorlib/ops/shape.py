@@ -163,11 +163,14 @@ TRANSPOSE = _op("transpose", lambda xp, x, axes: xp.transpose(x, axes),
                 _transpose_infer, view=True)
 
 
-def transpose(x, axes=None) -> Tensor:
-    """Permute axes (reverse them when ``axes`` is None)."""
+def transpose(x, *axes) -> Tensor:
+    """Permute axes (reverse them when none are given); ``x.transpose(1, 0)`` or
+    ``x.transpose((1, 0))``, as NumPy's ndarray.transpose."""
     x = to_tensor(x)
     nd = x.ndim
-    if axes is None:
+    if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+        axes = axes[0]
+    if axes is None or axes == ():
         axes = tuple(range(nd))[::-1]
     axes = tuple(norm_axis(a, nd, "transpose") for a in axes)
     if sorted(axes) != list(range(nd)):
