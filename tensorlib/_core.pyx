@@ -21,10 +21,34 @@ cdef class TensorBase:
     cdef public object _node
     cdef public Py_ssize_t _idx
     cdef public object _version
-    cdef public object grad
+    cdef object _grad
     cdef public object _hooks
     cdef public object _base      # for a view: the tensor it was taken from (else None)
     cdef object __weakref__
+
+    @property
+    def grad(self):
+        """The gradient backward() accumulated into this tensor (None before any)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        # checked here, where the mistake is made, not later inside an optimizer step
+        if value is not None:
+            if not isinstance(value, TensorBase):
+                raise TypeError(f"assigned grad must be a Tensor or None, got "
+                                f"{type(value).__name__}")
+            g = <TensorBase>value
+            if g._data.shape != self._data.shape:
+                raise ValueError(f"assigned grad has shape {tuple(g._data.shape)}, the tensor "
+                                 f"has shape {tuple(self._data.shape)}")
+            if g._data.dtype != self._data.dtype:
+                raise TypeError(f"assigned grad has dtype {g._data.dtype}, the tensor has "
+                                f"dtype {self._data.dtype}")
+            if g._device != self._device:
+                raise ValueError(f"assigned grad is on {g._device}, the tensor on "
+                                 f"{self._device}")
+        self._grad = value
 
 
 cdef type _Tensor = None
@@ -44,7 +68,7 @@ cdef inline TensorBase wrap(object data, object dev, bint rg, object node, Py_ss
     t._node = node
     t._idx = idx
     t._version = box
-    t.grad = None
+    t._grad = None
     t._hooks = None
     t._base = None
     return t

@@ -371,3 +371,18 @@ def test_in_place_on_a_partial_view_with_history_is_refused(write):
     np.testing.assert_allclose(x.grad.numpy(), [[0.0, 1.0], [0.0, 1.0]])
     with tl.no_grad():     # no history to keep: views may be written
         y[:1].mul_(3)
+
+
+def test_assigned_grad_is_checked():
+    p = tl.ones(2, requires_grad=True)
+    with pytest.raises(ValueError, match="shape"):
+        p.grad = tl.ones(5)
+    with pytest.raises(TypeError, match="Tensor or None"):
+        p.grad = np.ones(2, np.float32)
+    with pytest.raises(TypeError, match="dtype"):
+        p.grad = tl.ones(2, dtype=tl.float64)
+    p.grad = tl.zeros(2)
+    (p * 2).sum().backward()
+    assert p.grad.tolist() == [2.0, 2.0]
+    p.grad = None
+    assert p.grad is None
