@@ -102,8 +102,9 @@ assert (native.argmax(1) == eager.argmax(1)).all() and (onnx_out.argmax(1) == ea
 `tl.onnx.load` turns the ONNX file into a tensorlib graph whose weights are trainable
 tensors. We freeze everything except the last layer and teach it the digits 5-9 (as labels
 0-4): the features learned on 0-4 are reused, only 1285 numbers are trained (a linear
-probe: expect about 0.8 accuracy, from chance before). This part runs on the CPU:
-the imported graph keeps its weights in host memory."""),
+probe: expect about 0.8 accuracy, from chance before). This part runs on the CPU, where
+`tl.onnx.load` puts the weights by default (`tl.onnx.load(path, device="cuda")`, or
+`.to("cuda")` on the imported graph, would put them on the GPU)."""),
     ("code", """imported = tl.onnx.load(os.path.join(work, "digits.onnx"))
 print(imported)
 for name, p in imported.named_parameters():

@@ -279,8 +279,8 @@ NB05 = [
     md("""
     ## 2. Frozen features + a new head, against training from scratch
     `requires_grad_(False)` freezes the feature extractor; only the new head's parameters
-    (1% of the network) go to the optimizer. The from-scratch network trains all of its
-    parameters on the same examples for the same number of steps.
+    (7,845 of the network's 21,093, about 37%) go to the optimizer. The from-scratch
+    network trains all of its parameters on the same examples for the same number of steps.
     """),
     code("""
     def train_few(model, params, data, epochs=10):
