@@ -299,3 +299,33 @@ def test_topk_imports_and_matches_onnxruntime(largest):
         got = tl.onnx.load(model)(a)
     np.testing.assert_array_equal(got[0].numpy(), want[0])
     np.testing.assert_array_equal(got[1].numpy(), want[1])
+
+
+@pytest.mark.parametrize("kind,batch_first", [("LSTM", True), ("GRU", False), ("RNN", True)])
+def test_rnn_exports_with_a_dynamic_batch(kind, batch_first, tmp_path):
+    """The default zero state follows the batch (an op on the input's shape, not a constant of
+    the traced size): ONNX and a captured graph with a None batch run any batch size."""
+    ort = pytest.importorskip("onnxruntime")
+    tl.manual_seed(0)
+    rnn = getattr(tl.nn, kind)(4, 5, num_layers=2, bidirectional=True, batch_first=batch_first)
+    rnn.eval()
+
+    def model(x):
+        return rnn(x)[0]
+
+    def shaped(n):
+        return tl.randn(n, 3, 4) if batch_first else tl.randn(3, n, 4)
+    axis = 0 if batch_first else 1
+    tl.onnx.export(tl.function(model), (shaped(2),), tmp_path / "m.onnx",
+                   dynamic_axes={0: [axis]})
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    x6 = shaped(6)
+    want = model(x6).detach().numpy()
+    np.testing.assert_allclose(sess.run(None, {"input0": x6.numpy()})[0], want, rtol=1e-5,
+                               atol=1e-6)
+    spec = [None if i == axis else d for i, d in enumerate(x6.shape)]
+    f = tl.function(model, input_signature=[tl.TensorSpec(tuple(spec))])
+    with tl.no_grad():
+        f(shaped(2))
+        np.testing.assert_allclose(f(x6).numpy(), want, rtol=1e-6, atol=1e-7)
+    assert f.trace_count == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from .. import creation
+from ..ops.fill import fill
 from .._tensor import Tensor
 from ..ops.shape import concatenate, stack
 from . import functional as F
@@ -93,8 +94,8 @@ class RNNBase(Module):
                              f"shape {tuple(input.shape)}")
         dirs = 2 if self.bidirectional else 1
         state_shape = (self.num_layers * dirs, N, self.hidden_size)
-        if hx is None:
-            z = creation.zeros(state_shape, dtype=x.dtype, device=x.device)
+        if hx is None:      # x's batch axis (1) at run time: see RNNCellBase._zeros
+            z = fill(x, state_shape, dims=[(1, 1)])
             h0, c0 = z, (z if lstm else None)
         else:
             h0, c0 = hx if lstm else (hx, None)
@@ -217,7 +218,8 @@ class _CellBase(Module):
             init.uniform_(p, -k, k)
 
     def _zeros(self, x: Tensor) -> Tensor:
-        return creation.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
+        # sized by x's batch at run time, so a captured graph follows a None batch dim
+        return fill(x, (x.shape[0], self.hidden_size), dims=[(0, 0)])
 
     def _w(self):
         return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh

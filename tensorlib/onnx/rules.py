@@ -308,6 +308,22 @@ def _shift(direction):
 RULES["left_shift"], RULES["right_shift"] = _shift("LEFT"), _shift("RIGHT")
 
 
+@rule("fill")
+def _fill(ctx, n):
+    from onnx import numpy_helper
+    shape, src = n.attrs["shape"], n.inputs[0].shape
+    dynamic = {p: a for p, a in n.attrs["dims"] if src[a] is None}
+    if dynamic:     # sizes of a None dim: read from the input's shape at run time
+        sizes = ctx.op("Shape", [ctx.name(n.inputs[0])])
+        parts = [ctx.op("Gather", [sizes, ctx.ints([dynamic[i]])], axis=0)
+                 if i in dynamic else ctx.ints([s]) for i, s in enumerate(shape)]
+        target = ctx.op("Concat", parts, axis=0) if len(parts) > 1 else parts[0]
+    else:
+        target = ctx.ints(shape)
+    value = np.array([n.attrs["value"]], dtype=n.attrs["dtype"])
+    return ctx.op("ConstantOfShape", [target], value=numpy_helper.from_array(value, "value"))
+
+
 @rule("floordiv")
 def _floordiv(ctx, n):
     a, b = _operands(ctx, n)

@@ -7,6 +7,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import tensorlib as tl
+from tensorlib.ops.fill import fill
 
 from . import COVERED_ELSEWHERE, add, arr, broadcastable, shapes
 
@@ -179,6 +180,11 @@ for name, fn, ref in [("left_shift", tl.left_shift, np.left_shift),
                       ("right_shift", tl.right_shift, np.right_shift)]:
     add(name, fn, _int_inputs(-1000, 1000, 0, 8), ref, grad=False)
     add(name, fn, _int_inputs(0, 32, 0, 3, np.uint8), ref, grad=False, name="unsigned")
+
+
+add("fill", lambda a: fill(a, (2, a.shape[0], 3), 1.5, dims=[(1, 0)]),
+    lambda draw: [arr(draw, draw(shapes(min_dims=1, min_side=0)))],
+    lambda a: np.full((2, a.shape[0], 3), 1.5, a.dtype), grad=False)
 
 
 def _where_inputs(draw):
