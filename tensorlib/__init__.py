@@ -90,6 +90,7 @@ from ._threads import get_num_threads, set_num_threads  # noqa: E402
 
 
 def is_tensor(obj) -> bool:
+    """Whether ``obj`` is a :class:`Tensor` (a Parameter is one)."""
     return isinstance(obj, Tensor)
 
 
@@ -102,6 +103,7 @@ def set_default_dtype(dtype) -> None:
     """Set :func:`get_default_dtype`: float32 (the default), float64 or float16.
 
     >>> tl.set_default_dtype(tl.float64)     # e.g. for gradient checks in a notebook
+    >>> tl.set_default_dtype(tl.float32)     # back to the default
     """
     dt = dtypes.as_dtype(dtype)
     if dt.kind != "f":

@@ -89,4 +89,6 @@ CPU = Device("cpu")
 
 
 def device(spec: str | Device) -> Device:
+    """The :class:`Device` named ``spec`` (``'cpu'``, ``'cuda:0'``...); a Device passes
+    through."""
     return Device(spec)

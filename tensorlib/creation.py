@@ -139,15 +139,19 @@ def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``tl.ones(2, 3)`` or ``tl.ones((2, 3))``; the default float dtype unless ``dtype``."""
     return _filled("ones", size, 1, dtype, device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uninitialised values (whatever the memory held); sizes and dtype as ``zeros``."""
     return _filled("empty", size, 0, dtype, device, requires_grad)
 
 
 def full(size: Sequence[int] | int, fill_value, dtype=None, device=None,
          requires_grad: bool = False) -> Tensor:
+    """``size`` (an int or a tuple) filled with ``fill_value``. Without ``dtype`` the value
+    picks it, as PyTorch: a bool gives bool, an int int64, a float the default float."""
     size = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
     if isinstance(fill_value, float) and dtype is None:
         dtype = _dtypes.default_float
@@ -159,22 +163,27 @@ def _like(t: Tensor, dtype, device):
 
 
 def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Zeros with ``t``'s shape, and its dtype and device unless given."""
     dt, dev = _like(t, dtype, device)
     return zeros(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
 def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Ones with ``t``'s shape, and its dtype and device unless given."""
     dt, dev = _like(t, dtype, device)
     return ones(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
 def empty_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uninitialised values with ``t``'s shape, and its dtype and device unless given."""
     dt, dev = _like(t, dtype, device)
     return empty(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
 def full_like(t: Tensor, fill_value, dtype=None, device=None,
               requires_grad: bool = False) -> Tensor:
+    """``fill_value`` with ``t``'s shape, and its dtype and device unless given (so
+    ``full_like(int_tensor, 0.5)`` is zeros)."""
     dt, dev = _like(t, dtype, device)
     return full(t.shape, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
 
@@ -218,6 +227,8 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
 
 def linspace(start: float, end: float, steps: int, dtype=None, device=None,
              requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end``, both included; the default
+    float dtype unless ``dtype``."""
     if steps < 0:
         raise ValueError(f"linspace: steps must be non-negative, got {steps}")
     dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
@@ -231,6 +242,8 @@ def linspace(start: float, end: float, steps: int, dtype=None, device=None,
 
 def eye(n: int, m: int | None = None, dtype=None, device=None,
         requires_grad: bool = False) -> Tensor:
+    """An ``n`` x ``m`` matrix (square when ``m`` is None) with ones on the main diagonal;
+    the default float dtype unless ``dtype``."""
     dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
     dev = Device(device) if device is not None else CPU
     t = _wrap(xp_for(dev).eye(n, m, dtype=dt), dev, False, None, 0)
@@ -282,6 +295,8 @@ def randint(low: int, high: int | None = None, size: Sequence[int] = (), generat
 
 def normal(mean: float = 0.0, std: float = 1.0, size: Sequence[int] = (), generator=None,
            dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Normal draws with mean ``mean`` and standard deviation ``std``; ``size`` is a tuple
+    (the default ``()`` gives a 0-d tensor)."""
     if std < 0:
         raise ValueError(f"normal: std must be non-negative, got {std}")
     t = _random(rng(generator).normal(mean, std, _shape(tuple(size))), dtype, device,
@@ -291,6 +306,8 @@ def normal(mean: float = 0.0, std: float = 1.0, size: Sequence[int] = (), genera
 
 def uniform(low: float = 0.0, high: float = 1.0, size: Sequence[int] = (), generator=None,
             dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uniform on [``low``, ``high``); ``size`` is a tuple (the default ``()`` gives a 0-d
+    tensor)."""
     if high < low:
         raise ValueError(f"uniform: high ({high}) must be >= low ({low})")
     t = _random(rng(generator).uniform(low, high, _shape(tuple(size))), dtype, device,
@@ -299,6 +316,7 @@ def uniform(low: float = 0.0, high: float = 1.0, size: Sequence[int] = (), gener
 
 
 def randperm(n: int, generator=None, device=None) -> Tensor:
+    """A random permutation of 0 .. n-1, as int64."""
     t = _place(rng(generator).permutation(n).astype(np.int64), device, False)
     return _traced(t, "randperm", {"n": int(n)}, generator)
 

@@ -128,6 +128,12 @@ def _check_anomaly(node, grads):
 
 
 def backward(root, gradient=None, *, retain_graph=None, create_graph=False) -> None:
+    """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad, as
+    ``root.backward(gradient)``.
+
+    ``root`` is one tensor (PyTorch's ``torch.autograd.backward`` also takes a sequence);
+    ``gradient`` may be left out only for a one-element root; ``retain_graph`` defaults to
+    ``create_graph``."""
     if not root._rg:
         raise RuntimeError("backward(): this tensor does not require grad and has no grad_fn "
                            "(did you forget requires_grad=True, or run it under no_grad?)")

@@ -8,6 +8,7 @@ from .._state import state
 
 
 def is_grad_enabled() -> bool:
+    """Whether ops record the tape in this thread (False inside ``no_grad``)."""
     return state.grad_enabled
 
 

@@ -30,6 +30,8 @@ class TensorSpec:
     """Shape/dtype for ``input_signature``; ``None`` dims match any size.
 
     >>> @tl.function(input_signature=[tl.TensorSpec((None, 784), "float32")])
+    ... def predict(x):
+    ...     return x.sum(axis=1)
     """
 
     def __init__(self, shape, dtype="float32", name: str | None = None):

@@ -67,11 +67,13 @@ class SiLU(Module):
 
 
 class Sigmoid(Module):
+    """``1 / (1 + exp(-x))``."""
     def forward(self, x: Tensor) -> Tensor:
         return F.sigmoid(x)
 
 
 class Tanh(Module):
+    """Hyperbolic tangent, ``tanh(x)``."""
     def forward(self, x: Tensor) -> Tensor:
         return F.tanh(x)
 

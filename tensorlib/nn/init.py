@@ -65,6 +65,7 @@ def _fans(t: Tensor, name: str) -> tuple[int, int]:
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0,
              generator: Generator | None = None) -> Tensor:
+    """Uniform on [a, b)."""
     _check_float(t, "uniform_")
     if b < a:
         raise ValueError(f"init.uniform_: b ({b}) must be >= a ({a})")
@@ -73,6 +74,7 @@ def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0,
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0,
             generator: Generator | None = None) -> Tensor:
+    """Normal with mean ``mean`` and standard deviation ``std``."""
     _check_float(t, "normal_")
     if std < 0:
         raise ValueError(f"init.normal_: std must be non-negative, got {std}")
@@ -93,19 +95,23 @@ def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.
 
 
 def constant_(t: Tensor, val: float) -> Tensor:
+    """Every element set to ``val``."""
     _check_float(t, "constant_")
     return _write(t, val, "constant_")
 
 
 def zeros_(t: Tensor) -> Tensor:
+    """Every element set to 0."""
     return _write(t, 0, "zeros_")
 
 
 def ones_(t: Tensor) -> Tensor:
+    """Every element set to 1."""
     return _write(t, 1, "ones_")
 
 
 def eye_(t: Tensor) -> Tensor:
+    """A 2-d tensor set to the identity: ones on the main diagonal (also when not square)."""
     if t.ndim != 2:
         raise ValueError(f"init.eye_: expected a 2-d tensor, got shape {t.shape}")
     return _write(t, np.eye(*t.shape), "eye_")

@@ -46,16 +46,20 @@ class NLLLoss(_Loss):
 
 
 class MSELoss(_Loss):
+    """Squared error ``(input - target) ** 2``, reduced by ``reduction`` (default mean)."""
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(input, target, self.reduction)
 
 
 class L1Loss(_Loss):
+    """Absolute error ``|input - target|``, reduced by ``reduction`` (default mean)."""
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.l1_loss(input, target, self.reduction)
 
 
 class HuberLoss(_Loss):
+    """With d = input - target: ``0.5 d**2`` where ``|d| < delta``, else
+    ``delta * (|d| - delta / 2)``."""
     def __init__(self, reduction: str = "mean", delta: float = 1.0):
         super().__init__(reduction)
         self.delta = delta
@@ -65,6 +69,8 @@ class HuberLoss(_Loss):
 
 
 class SmoothL1Loss(_Loss):
+    """``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - beta / 2`` (HuberLoss / beta;
+    L1Loss when beta is 0)."""
     def __init__(self, reduction: str = "mean", beta: float = 1.0):
         super().__init__(reduction)
         self.beta = beta

@@ -867,6 +867,7 @@ def _lstm(b, n, ins, at):
 
 # --- the loader --------------------------------------------------------------------------------
 def supported_onnx_ops() -> list[str]:
+    """The ONNX op types that :func:`load` can import, sorted."""
     return sorted(IMPORTERS)
 
 

@@ -167,6 +167,7 @@ LEAKY_RELU = register(OpDef(
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """``x`` for x > 0, else ``negative_slope * x``."""
     return apply(LEAKY_RELU, to_float(to_tensor(x)), negative_slope=float(negative_slope))
 
 
@@ -181,6 +182,7 @@ ELU = register(OpDef(
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """``x`` for x > 0, else ``alpha * (exp(x) - 1)``."""
     return apply(ELU, to_float(to_tensor(x)), alpha=float(alpha))
 
 
@@ -251,6 +253,7 @@ SOFTPLUS = register(OpDef(
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """``log(1 + exp(beta * x)) / beta``; just ``x`` where ``beta * x > threshold``."""
     return apply(SOFTPLUS, to_float(to_tensor(x)), beta=float(beta), threshold=float(threshold))
 
 

@@ -250,6 +250,7 @@ def take(x, indices, axis: int | None = None) -> Tensor:
 
 
 def index_select(x, axis: int, indices) -> Tensor:
+    """``take`` along ``axis``, with PyTorch's argument order (``x, axis, indices``)."""
     return take(x, indices, axis)
 
 

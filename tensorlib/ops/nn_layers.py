@@ -203,8 +203,9 @@ def embedding_bag(input, weight, offsets=None, mode: str = "mean", per_sample_we
     1-d with ``offsets`` (bag i is ``input[offsets[i]:offsets[i+1]]``); entries equal to
     ``padding_idx`` are left out; an empty bag gives zeros. The offsets are read on the host.
 
+    >>> w = tl.randn(10, 3)
     >>> F.embedding_bag(tl.tensor([1, 2, 4, 5, 4]), w, tl.tensor([0, 2]), mode="sum").shape
-    (2, dim)
+    (2, 3)
     """
     from .elementwise import where
     if mode not in ("sum", "mean", "max"):

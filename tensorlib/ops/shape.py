@@ -86,6 +86,8 @@ def reshape(x, *shape) -> Tensor:
 
 
 def flatten(x, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+    """Merge axes ``start_axis`` to ``end_axis`` (both included) into one; a 0-d tensor
+    becomes shape (1,)."""
     x = to_tensor(x)
     if x.ndim == 0:
         return reshape(x, (1,))
@@ -180,12 +182,14 @@ def transpose(x, *axes) -> Tensor:
 
 
 def permute(x, *axes) -> Tensor:
+    """Reorder the axes, as PyTorch: ``x.permute(2, 0, 1)`` or ``x.permute((2, 0, 1))``."""
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
     return transpose(x, axes)
 
 
 def swapaxes(x, axis1: int, axis2: int) -> Tensor:
+    """Exchange two axes (what PyTorch's ``transpose(x, dim0, dim1)`` does)."""
     x = to_tensor(x)
     nd = x.ndim
     a, b = norm_axis(axis1, nd, "swapaxes"), norm_axis(axis2, nd, "swapaxes")
@@ -362,6 +366,7 @@ def split_sizes(x, sizes, axis: int = 0) -> tuple[Tensor, ...]:
 
 
 def unbind(x, axis: int = 0) -> tuple[Tensor, ...]:
+    """The slices along ``axis``, as a tuple of tensors without that axis."""
     x = to_tensor(x)
     a = norm_axis(axis, x.ndim, "unbind")
     return tuple(x[(slice(None),) * a + (i,)] for i in range(x.shape[a]))
@@ -441,6 +446,8 @@ FLIP = _op("flip", lambda xp, x, axis: xp.flip(x, axis),
 
 
 def flip(x, axis=None) -> Tensor:
+    """Reverse the order of elements along ``axis`` (int or tuple; every axis when None, as
+    NumPy)."""
     x = to_tensor(x)
     return apply(FLIP, x, axis=norm_axes(axis, x.ndim, "flip"))
 
@@ -456,6 +463,8 @@ ROLL = _op("roll", lambda xp, x, shift, axis: xp.roll(x, shift, axis), _roll_vjp
 
 
 def roll(x, shift, axis=None) -> Tensor:
+    """Shift elements cyclically by ``shift`` along ``axis`` (ints, or tuples of the same
+    length); with ``axis=None`` the flattened tensor is rolled and the shape restored."""
     x = to_tensor(x)
     if axis is not None:
         if isinstance(axis, (int, np.integer)):
@@ -521,6 +530,12 @@ TILE = _op("tile", lambda xp, x, reps: xp.tile(x, reps), _tile_vjp, _tile_infer)
 
 
 def tile(x, reps) -> Tensor:
+    """Repeat the whole tensor ``reps`` times along each axis (NumPy's ``tile``): ``reps``
+    shorter than ``x.ndim`` is padded with leading 1s, a longer one adds leading axes.
+
+    >>> tl.tile(tl.tensor([1, 2]), 2)
+    tensor([1, 2, 1, 2])
+    """
     x = to_tensor(x)
     reps = (int(reps),) if isinstance(reps, (int, np.integer)) else tuple(int(r) for r in reps)
     if any(r < 0 for r in reps):
@@ -544,10 +559,16 @@ TRIU = _op("triu", _tri_check("triu"), lambda n, g: (g.triu(n.attrs["k"]),),
 
 
 def tril(x, k: int = 0) -> Tensor:
+    """Lower triangle of the last two axes: elements on and below diagonal ``k`` kept, the
+    rest zero; ``k`` > 0 is above the main diagonal, < 0 below (PyTorch's ``diagonal``).
+    Needs at least 2 dimensions."""
     return apply(TRIL, to_tensor(x), k=int(k))
 
 
 def triu(x, k: int = 0) -> Tensor:
+    """Upper triangle of the last two axes: elements on and above diagonal ``k`` kept, the
+    rest zero; ``k`` > 0 is above the main diagonal, < 0 below (PyTorch's ``diagonal``).
+    Needs at least 2 dimensions."""
     return apply(TRIU, to_tensor(x), k=int(k))
 
 
