@@ -386,3 +386,16 @@ def test_assigned_grad_is_checked():
     assert p.grad.tolist() == [2.0, 2.0]
     p.grad = None
     assert p.grad is None
+
+
+def test_gradients_at_degenerate_points_match_pytorch():
+    """std of a constant: 0 (not 0/0); max over a NaN: the NaN's position gets it."""
+    c = tl.tensor([2.0, 2.0, 2.0], requires_grad=True)
+    c.std().backward()
+    assert c.grad.tolist() == [0.0, 0.0, 0.0]
+    m = tl.tensor([1.0, float("nan"), 3.0], requires_grad=True)
+    m.max().backward()
+    assert m.grad.tolist() == [0.0, 1.0, 0.0]
+    m = tl.tensor([[1.0, float("nan")], [4.0, 2.0]], requires_grad=True)
+    m.min(axis=1).sum().backward()
+    assert m.grad.tolist() == [[0.0, 1.0], [0.0, 1.0]]

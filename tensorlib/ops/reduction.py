@@ -89,8 +89,11 @@ MEAN = _define("mean", lambda xp, x, axis, keepdims: xp.mean(x, axis=axis, keepd
 
 
 def _extreme_vjp(n, g):
+    from . import elementwise as E
     x = n.inputs[0]
-    mask = (x == _kept(n.out, n)).astype(g.dtype)
+    m = _kept(n.out, n)
+    # a NaN is the max (NumPy propagates it): its gradient goes there, as PyTorch's
+    mask = ((x == m) | (E.isnan(x) & E.isnan(m))).astype(g.dtype)
     count = mask.sum(axis=n.attrs["axis"], keepdims=True)
     return (_expand(g, n) * mask / count,)
 
@@ -127,7 +130,11 @@ def _std_vjp(n, g):
     x = n.inputs[0]
     dof = builtins.max(_axes_count(n) - n.attrs["correction"], 0)
     centered = x - x.mean(axis=n.attrs["axis"], keepdims=True)
-    return (_expand(g, n) * centered / (_kept(n.out, n) * (dof if dof else math.nan)),)
+    from . import elementwise as E
+    s = _kept(n.out, n)
+    # a constant input (std 0) has centered values 0 too: gradient 0, not 0/0 (as PyTorch)
+    s = E.where(s == 0, math.inf, s)
+    return (_expand(g, n) * centered / (s * (dof if dof else math.nan)),)
 
 
 VAR = _define("var", _var_fwd, vjp=_var_vjp)
@@ -272,10 +279,13 @@ def sum(x, axis=None, keepdims: bool = False) -> Tensor:
 
 
 def mean(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Mean over ``axis``; integer and bool inputs give the default float dtype."""
     return _call(MEAN, x, axis, keepdims, floating=True)
 
 
 def prod(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Product over ``axis``; signed ints and bools give int64. The gradient is exact where
+    inputs are zero."""
     return _call(PROD, x, axis, keepdims)
 
 
@@ -285,6 +295,8 @@ def max(x, axis=None, keepdims: bool = False) -> Tensor:
 
 
 def min(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Smallest value over ``axis`` (values only, as NumPy; ``argmin`` gives the indices);
+    ties share the gradient equally. ``amin`` is the same function."""
     return _call(MIN, x, axis, keepdims)
 
 
@@ -292,10 +304,12 @@ amax, amin = max, min
 
 
 def all(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Whether every element over ``axis`` is nonzero, as a bool tensor."""
     return _call(ALL, x, axis, keepdims)
 
 
 def any(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Whether some element over ``axis`` is nonzero, as a bool tensor."""
     return _call(ANY, x, axis, keepdims)
 
 
@@ -305,6 +319,8 @@ def var(x, axis=None, correction: int = 1, keepdims: bool = False) -> Tensor:
 
 
 def std(x, axis=None, correction: int = 1, keepdims: bool = False) -> Tensor:
+    """Standard deviation with ``correction`` (1: unbiased, as PyTorch; 0: as NumPy's
+    default)."""
     return _call(STD, x, axis, keepdims, floating=True, correction=int(correction))
 
 
@@ -324,10 +340,14 @@ def norm(x, ord: float = 2, axis=None, keepdims: bool = False) -> Tensor:
 
 
 def argmax(x, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """Index of the largest value along ``axis`` (into the flattened tensor when None), as
+    int64; the first one on ties. Not differentiable."""
     return _arg(ARGMAX, x, axis, keepdims)
 
 
 def argmin(x, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """Index of the smallest value along ``axis`` (into the flattened tensor when None), as
+    int64; the first one on ties. Not differentiable."""
     return _arg(ARGMIN, x, axis, keepdims)
 
 
@@ -339,11 +359,15 @@ def _arg(op, x, axis, keepdims):
 
 
 def cumsum(x, axis: int = 0) -> Tensor:
+    """Running sum along ``axis``, an int (default 0; NumPy's None, which flattens, is not
+    accepted); signed ints and bools give int64."""
     x = to_tensor(x)
     return apply(CUMSUM, x, axis=norm_axis(axis, x.ndim, "cumsum"))
 
 
 def cumprod(x, axis: int = 0) -> Tensor:
+    """Running product along ``axis``, an int (default 0); signed ints and bools give int64.
+    The gradient is exact where inputs are zero."""
     x = to_tensor(x)
     return apply(CUMPROD, x, axis=norm_axis(axis, x.ndim, "cumprod"))
 
