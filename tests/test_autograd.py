@@ -399,3 +399,14 @@ def test_gradients_at_degenerate_points_match_pytorch():
     m = tl.tensor([[1.0, float("nan")], [4.0, 2.0]], requires_grad=True)
     m.min(axis=1).sum().backward()
     assert m.grad.tolist() == [[0.0, 1.0], [0.0, 1.0]]
+
+
+def test_autograd_backward_takes_a_sequence():
+    x = tl.tensor([1.0, 2.0], requires_grad=True)
+    tl.autograd.backward([(x * 2).sum(), (x * x).sum()])
+    assert x.grad.tolist() == [4.0, 6.0]
+    x.grad = None
+    tl.autograd.backward([x * 2], [tl.ones(2)])
+    assert x.grad.tolist() == [2.0, 2.0]
+    with pytest.raises(ValueError, match="2 tensors but 1 gradients"):
+        tl.autograd.backward([x.sum(), x.sum()], [tl.ones(())])

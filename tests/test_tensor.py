@@ -360,3 +360,17 @@ def test_conveniences_users_expect_from_pytorch():
         assert repr(tl.tensor([1e-8, 1e8])) == "tensor([0.0000, 100000000.0000])"
     finally:
         tl.set_printoptions(sci_mode=None)
+
+
+def test_reductions_accumulate_as_pytorch():
+    """uint8 sums give int64 (NumPy's uint64 is not a tensorlib dtype); float16 statistics
+    accumulate in float32 (their squares overflowed at 256); a 0-d scan stays 0-d."""
+    u = tl.tensor(np.array([200, 100], np.uint8))
+    for r in (tl.sum(u), tl.prod(u), tl.cumsum(u), tl.cumprod(u)):
+        assert r.dtype == tl.int64
+    assert tl.sum(u).item() == 300 and tl.cumprod(u).tolist() == [200, 20000]
+    h = tl.tensor([1e4] * 8, dtype=tl.float16)
+    assert float(h.std()) == 0.0 and float(h.var()) == 0.0 and h.std().dtype == tl.float16
+    assert float(tl.tensor([300.0] * 4, dtype=tl.float16).norm()) == 600.0
+    assert float(tl.ones(1000, dtype=tl.float16).sum()) == 1000.0
+    assert tl.cumsum(tl.tensor(3.0)).shape == () and tl.cumprod(tl.tensor(2)).item() == 2

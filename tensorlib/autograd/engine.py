@@ -131,16 +131,28 @@ def backward(root, gradient=None, *, retain_graph=None, create_graph=False) -> N
     """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad, as
     ``root.backward(gradient)``.
 
-    ``root`` is one tensor (PyTorch's ``torch.autograd.backward`` also takes a sequence);
-    ``gradient`` may be left out only for a one-element root; ``retain_graph`` defaults to
+    ``root`` is a tensor or a sequence of tensors (their gradients add up, as
+    ``torch.autograd.backward``), with ``gradient`` one tensor or a sequence to match; a
+    gradient may be left out only for a one-element root. ``retain_graph`` defaults to
     ``create_graph``."""
-    if not root._rg:
-        raise RuntimeError("backward(): this tensor does not require grad and has no grad_fn "
-                           "(did you forget requires_grad=True, or run it under no_grad?)")
-    g = _as_grad(root, gradient)
+    roots = list(root) if isinstance(root, (list, tuple)) else [root]
+    if gradient is None:
+        grads = [None] * len(roots)
+    elif isinstance(gradient, (list, tuple)) and isinstance(root, (list, tuple)):
+        grads = list(gradient)
+    else:
+        grads = [gradient]
+    if len(grads) != len(roots):
+        raise ValueError(f"backward: {len(roots)} tensors but {len(grads)} gradients")
+    for r in roots:
+        if not r._rg:
+            raise RuntimeError("backward(): this tensor does not require grad and has no "
+                               "grad_fn (did you forget requires_grad=True, or run it under "
+                               "no_grad?)")
+    gs = [_as_grad(r, g) for r, g in zip(roots, grads)]
     if retain_graph is None:
         retain_graph = create_graph
-    run_backward([root], [g], retain_graph=retain_graph, create_graph=create_graph)
+    run_backward(roots, gs, retain_graph=retain_graph, create_graph=create_graph)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,

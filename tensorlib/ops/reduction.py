@@ -28,6 +28,22 @@ def _sum_dtype(dt):
     return np.int64 if dt.kind in "biu" else dt
 
 
+def _acc(dt):
+    """The accumulator of a sum-like reduction, as PyTorch: int64 for every integer and bool
+    (NumPy gives uint8 a uint64, a dtype tensorlib lacks), float32 for float16 (whose sums
+    overflow at 65504), else the input's."""
+    return np.int64 if dt.kind in "biu" else (np.float32 if dt == np.float16 else None)
+
+
+def _narrow(out, dt):
+    """A float16 reduction computed in float32, back to float16 (inf past its range, as
+    PyTorch, without NumPy's cast warning)."""
+    if dt != np.float16:
+        return out
+    with np.errstate(over="ignore"):
+        return out.astype(np.float16)
+
+
 _reduce_infer = _reduce_infer_factory(lambda d: d)
 _sum_infer = _reduce_infer_factory(_sum_dtype)
 _bool_reduce_infer = _reduce_infer_factory(lambda d: np.bool_)
@@ -81,7 +97,8 @@ def _call(op, x, axis, keepdims, floating=False, **attrs):
     return apply(op, x, axis=None if axis is None else axes, keepdims=bool(keepdims), **attrs)
 
 
-SUM = _define("sum", lambda xp, x, axis, keepdims: xp.sum(x, axis=axis, keepdims=keepdims),
+SUM = _define("sum", lambda xp, x, axis, keepdims: _narrow(
+    xp.sum(x, axis=axis, keepdims=keepdims, dtype=_acc(x.dtype)), x.dtype),
               vjp=lambda n, g: (_expand(g, n),), infer=_sum_infer, saves=False)
 MEAN = _define("mean", lambda xp, x, axis, keepdims: xp.mean(x, axis=axis, keepdims=keepdims),
                vjp=lambda n, g: (_expand(g, n) * (1.0 / builtins.max(_axes_count(n), 1)),),
@@ -116,7 +133,8 @@ ANY = _define("any", lambda xp, x, axis, keepdims: xp.any(x, axis=axis, keepdims
 
 
 def _var_fwd(xp, x, axis, keepdims, correction):
-    return xp.var(x, axis=axis, keepdims=keepdims, ddof=correction)
+    return _narrow(xp.var(x, axis=axis, keepdims=keepdims, ddof=correction,
+                          dtype=_acc(x.dtype)), x.dtype)
 
 
 def _var_vjp(n, g):
@@ -138,8 +156,9 @@ def _std_vjp(n, g):
 
 
 VAR = _define("var", _var_fwd, vjp=_var_vjp)
-STD = _define("std", lambda xp, x, axis, keepdims, correction: xp.std(
-    x, axis=axis, keepdims=keepdims, ddof=correction), vjp=_std_vjp, saves_output=True)
+STD = _define("std", lambda xp, x, axis, keepdims, correction: _narrow(xp.std(
+    x, axis=axis, keepdims=keepdims, ddof=correction, dtype=_acc(x.dtype)), x.dtype),
+    vjp=_std_vjp, saves_output=True)
 
 
 def _lse_fwd(xp, x, axis, keepdims):
@@ -158,6 +177,9 @@ LOGSUMEXP = _define("logsumexp", _lse_fwd, saves_output=True,
 
 
 def _norm_fwd(xp, x, axis, keepdims, ord):
+    dt = x.dtype
+    if dt == np.float16:      # squares of float16 overflow at 256: work in float32
+        x = x.astype(np.float32)
     a = xp.abs(x)
     if ord == 2:
         out = xp.sqrt(xp.sum(x * x, axis=axis, keepdims=keepdims))
@@ -169,7 +191,7 @@ def _norm_fwd(xp, x, axis, keepdims, ord):
         out = xp.min(a, axis=axis, keepdims=keepdims)
     else:
         out = xp.sum(a ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
-    return out.astype(x.dtype, copy=False)
+    return out.astype(dt, copy=False)
 
 
 def _norm_vjp(n, g):
@@ -237,14 +259,22 @@ def _cumprod_vjp(n, g):
     return (gi.swapaxes(a, -1) if nd else gi,)
 
 
-CUMSUM = register(OpDef("cumsum", lambda xp, x, axis: xp.cumsum(x, axis=axis),
+def _scan(name):
+    def fwd(xp, x, axis):
+        if x.ndim == 0:     # a 0-d tensor scans to itself (NumPy would give shape (1,))
+            return x.astype(_sum_dtype(x.dtype))
+        return _narrow(getattr(xp, name)(x, axis=axis, dtype=_acc(x.dtype)), x.dtype)
+    return fwd
+
+
+CUMSUM = register(OpDef("cumsum", _scan("cumsum"),
                         infer=_scan_infer, cost=_reduce_cost, saves=False, vjp=_cumsum_vjp))
-CUMPROD = register(OpDef("cumprod", lambda xp, x, axis: xp.cumprod(x, axis=axis),
+CUMPROD = register(OpDef("cumprod", _scan("cumprod"),
                          infer=_scan_infer, cost=_reduce_cost, vjp=_cumprod_vjp))
 
 
 def _prod_fwd(xp, x, axis, keepdims):
-    return xp.prod(x, axis=axis, keepdims=keepdims)
+    return _narrow(xp.prod(x, axis=axis, keepdims=keepdims, dtype=_acc(x.dtype)), x.dtype)
 
 
 def _prod_vjp(n, g):
