@@ -23,7 +23,7 @@ cdef class TensorBase:
     cdef public object _version
     cdef object _grad
     cdef public object _hooks
-    cdef public object _base      # for a view: the tensor it was taken from (else None)
+    cdef public object _base      # a view's (base tensor, view op name, attrs, output)
     cdef object __weakref__
 
     @property
@@ -188,14 +188,13 @@ def apply(op, *inputs, **attrs):
     if op.view:  # outputs alias input 0's storage: in-place changes bump one counter
         t = <TensorBase>inputs[0]
         box = t._version
-        base = t
         if multi:
-            for r in res:
-                r._version = box
-                r._base = base
+            for i in range(len(res)):
+                (<TensorBase>res[i])._version = box
+                (<TensorBase>res[i])._base = (t, op.name, attrs, i)
         else:
             (<TensorBase>res)._version = box
-            (<TensorBase>res)._base = base
+            (<TensorBase>res)._base = (t, op.name, attrs, 0)
     tracer = st.tracer
     if tracer is not None:
         tracer.record(op, inputs, attrs, res)

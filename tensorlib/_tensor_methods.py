@@ -105,27 +105,36 @@ def _source(self: Tensor, saves) -> Tensor:
     return S.clone(self) if saves else _alias(self)
 
 
-def _same_layout(view: Tensor, base: Tensor) -> bool:
-    a, b = view._data, base._data
-    return (a.size == b.size and a.flags.c_contiguous and b.flags.c_contiguous
-            and _address(a) == _address(b))
+# how an in-place op on a view carries into its base: the base's new value, as tensorlib
+# ops on the view's new value (so autograd and capture see it), per view op
+def _write_back(view: Tensor, base: Tensor, op: str, attrs: dict) -> Tensor:
+    if op == "slice":        # basic indexing: the base with that region replaced
+        return apply(I.SETITEM, _alias(base), view, index=attrs["index"])
+    if op in ("reshape", "squeeze", "expand_dims"):
+        return S.reshape(view, base._data.shape)
+    if op == "transpose":
+        return S.transpose(view, tuple(int(a) for a in np.argsort(attrs["axes"])))
+    return S.flip(view, attrs["axis"])
 
 
-def _address(a) -> int:
-    return a.__array_interface__["data"][0] if isinstance(a, np.ndarray) else a.data.ptr
+_WRITABLE_VIEWS = ("slice", "reshape", "squeeze", "expand_dims", "transpose", "flip")
 
 
 def _rebase(self: Tensor) -> None:
-    """After an in-place op on a whole-base view: the tensors it was taken from, up the
-    chain, take its new history, reshaped. (Another view taken from the same base keeps the
-    old one.)"""
-    view, base = self, self._base
-    while base is not None and view._rg:
-        b = S.reshape(view, base._data.shape)
+    """After an in-place op autograd recorded on a view: each tensor it was taken from, up
+    the chain, takes a history in which the view's new value is written into it (as
+    PyTorch's CopySlices). Another view taken from the same base keeps its old history."""
+    view, link = self, self._base
+    tracer = state.tracer
+    while link is not None and view._rg:
+        base, op, attrs, _ = link
+        if tracer is not None:   # the write below replaces exactly what the view changed
+            tracer.restamp(base)
+        b = _write_back(view, base, op, attrs)
         base._node, base._idx, base._rg = b._node, b._idx, True
-        if state.tracer is not None:
-            state.tracer.rebind(base, b)
-        view, base = base, base._base
+        if tracer is not None:
+            tracer.rebind(base, b, bump=0)
+        view, link = base, base._base
 
 
 def _check_leaf(self: Tensor, name: str) -> None:
@@ -135,20 +144,22 @@ def _check_leaf(self: Tensor, name: str) -> None:
 
 
 def _check_view(self: Tensor, name: str) -> None:
-    """An in-place op autograd records on a view would give the view a new history but not
-    its base, whose later uses would then differentiate the old values. A view that is the
-    whole base in the same order (a reshape, a squeeze: ``nn.Linear`` on one sample returns
-    one) passes its new history on (:func:`_rebase`); any other is refused."""
-    view, base = self, self._base
-    while base is not None and _same_layout(view, base):
-        view, base = base, base._base
-    if base is not None:
-        raise RuntimeError(
-            f"{name}: in-place operation on a view (of a tensor of shape "
-            f"{tuple(self._base.shape)}) with autograd history: tensorlib would not carry the "
-            "change into the base tensor's gradient. Write through the base instead "
-            "(y[:, 0] = v rather than y.T[0] = v, y[1, 0] = v rather than y[1][0] = v), use an "
-            "out-of-place op, or .clone() the view first.")
+    """An in-place op autograd records on a view must reach its base's history too
+    (:func:`_rebase`): refuse views made by ops that cannot write back (broadcast_to, split)
+    rather than leave the base's gradient stale."""
+    link = self._base
+    while link is not None:
+        base, op, _, _ = link
+        if base._rg and base._node is None:
+            raise RuntimeError(f"{name}: a view of a leaf tensor that requires grad is used in "
+                               "an in-place operation; wrap the update in `with tl.no_grad():`")
+        if op not in _WRITABLE_VIEWS:
+            raise RuntimeError(
+                f"{name}: in-place operation with autograd history on a view made by {op} "
+                f"(of a tensor of shape {tuple(base.shape)}): tensorlib cannot carry the change "
+                "into that tensor's gradient. Use an out-of-place op, or .clone() the view "
+                "first.")
+        link = base._base
 
 
 def _inplace(op, name):

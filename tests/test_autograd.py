@@ -350,27 +350,42 @@ def test_in_place_on_a_whole_base_view_carries_into_the_base():
 
 
 @pytest.mark.parametrize("write", ["slice_mul", "transposed_setitem", "chained_setitem",
-                                   "leaf_view"])
-def test_in_place_on_a_partial_view_with_history_is_refused(write):
-    """It would leave the base's gradient history stale: PyTorch rewrites the base's history;
-    tensorlib refuses, naming the way that works."""
-    x = tl.tensor(np.ones((2, 2)), requires_grad=True)
-    y = x * 1
-    with pytest.raises(RuntimeError, match="view"):
+                                   "augmented_setitem", "reshaped_slice"])
+def test_in_place_on_a_view_carries_into_the_base(write):
+    """PyTorch's semantics: the base's history becomes "the view's new value written into
+    the old base" (CopySlices), up the chain of views."""
+    torch = pytest.importorskip("torch")
+
+    def run(make):
+        x = make(np.array([[1.0, 2.0], [3.0, 4.0]]), requires_grad=True)
+        y = x * 1
         if write == "slice_mul":
             y[:1].mul_(3)
         elif write == "transposed_setitem":
             y.T[0] = 0.0
         elif write == "chained_setitem":
             y[1][0] = 7.0
+        elif write == "augmented_setitem":
+            y[:, 0] *= 2
         else:
-            v = x[:1]
-            v += 5
-    y[:, 0] = 0.0          # the supported spelling of the transposed write
-    y.sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), [[0.0, 1.0], [0.0, 1.0]])
+            y.reshape(-1)[1:3].mul_(10)
+        (y * y).sum().backward()
+        return y.tolist(), x.grad.tolist()
+
+    assert run(tl.tensor) == run(torch.tensor)
+
+
+def test_in_place_on_a_view_of_a_leaf_or_a_split_is_refused():
+    x = tl.tensor(np.ones((2, 2)), requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf"):
+        x[:1] += 5
+    v = x[:1]
+    with pytest.raises(RuntimeError, match="view made by split"):
+        a, _ = (x * 1).split(2, axis=1)
+        a.mul_(2)
     with tl.no_grad():     # no history to keep: views may be written
-        y[:1].mul_(3)
+        v.mul_(3)
+    assert x.tolist() == [[3.0, 3.0], [1.0, 1.0]]
 
 
 def test_assigned_grad_is_checked():

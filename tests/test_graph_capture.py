@@ -539,3 +539,25 @@ def test_outputs_that_need_gradients_run_eagerly_with_a_warning():
     with tl.no_grad():                       # inference: the graph replays
         np.testing.assert_allclose(fast(x).numpy(), backbone(x).numpy(), rtol=1e-6)
     assert entry.n_calls == 1
+
+
+def test_in_place_writes_through_views_in_a_captured_training_step():
+    w = tl.tensor(np.array([[1.0, 2.0], [3.0, 4.0]], np.float32), requires_grad=True)
+
+    def step(x):
+        y = x @ w
+        y[:, 0] *= 2
+        y.T[1] = y[:, 1] * 3
+        loss = (y * y).sum()
+        loss.backward()
+        g = w.grad.clone()
+        w.grad = None
+        return loss, g
+
+    x = tl.tensor(np.array([[1.0, 0.5], [2.0, 1.0]], np.float32))
+    want = step(x)
+    f = tl.function(step)
+    for _ in range(3):
+        got = f(x)
+    assert f.trace_count == 1 and float(got[0]) == float(want[0])
+    np.testing.assert_allclose(got[1].numpy(), want[1].numpy(), rtol=1e-6)

@@ -175,8 +175,16 @@ class Tracer:
         raise CaptureError(f"{what} on a tensor of shape {tuple(t.shape)} while tracing a "
                            f"graph (tl.function / tl.capture). {_READ_HELP}")
 
-    def rebind(self, t, res) -> None:
-        """In-place op: tensor ``t`` now holds the value of ``res`` (written next)."""
+    def restamp(self, t) -> None:
+        """``t``'s storage changed through a view whose write is about to be recorded as a
+        write into ``t``'s graph value: its binding is current again until then."""
+        e = self._by_array.get(id(t._data))
+        if e is not None and e[0] is t._data:
+            self._by_array[id(t._data)] = (e[0], e[1], e[2], e[2][0])
+
+    def rebind(self, t, res, bump: int = 1) -> None:
+        """In-place op: tensor ``t`` now holds the value of ``res`` (written next; ``bump``
+        0: already written)."""
         v = self.value_of(res)
         old = self.lookup(t)
         if old is None:
@@ -192,7 +200,7 @@ class Tracer:
                     node.name = node.outputs[0].name = self._name_for(owner, key[1])
                     self.constants = [c for c in self.constants if c[0] is not owner]
             self.writes[key] = (v, "write")
-        self.bind(t, v, bump=1)
+        self.bind(t, v, bump=bump)
 
     def on_random(self, t, dist: str, params: dict, generator) -> None:
         """A random draw made during capture: record a node that draws anew on each run."""
