@@ -201,9 +201,17 @@ def apply(op, *inputs, **attrs):
     return res
 
 
+cdef inline object _own(object x):
+    """A tape node's own alias of an input that has a history; a leaf itself."""
+    cdef TensorBase t = <TensorBase>x
+    if t._node is None:
+        return x
+    return wrap(t._data, t._device, t._rg, t._node, t._idx, t._version)
+
+
 cdef object _record(op, tuple inputs, dict attrs, out, bint multi, dev, st):
     cdef TensorBase t
-    cdef Py_ssize_t i, n_rg
+    cdef Py_ssize_t i, n_rg, n
     outs = out if multi else (out,)
     saves = op.saves
     saves_output = op.saves_output
@@ -231,15 +239,13 @@ cdef object _record(op, tuple inputs, dict attrs, out, bint multi, dev, st):
     # gives the input tensor a new history, and this node must still reach the old one
     # (y = x * 1; z = y * 3; y.mul_(2) -> z's gradient must not see the mul_). Leaves stay
     # themselves: their gradients are delivered to them by identity.
-    ins = inputs
-    for i in range(len(inputs)):
-        t = <TensorBase>inputs[i]
-        if t._node is not None:
-            if ins is inputs:
-                ins = list(inputs)
-            ins[i] = wrap(t._data, t._device, t._rg, t._node, t._idx, t._version)
-    if ins is not inputs:
-        ins = tuple(ins)
+    n = len(inputs)
+    if n == 1:
+        ins = (_own(inputs[0]),)
+    elif n == 2:
+        ins = (_own(inputs[0]), _own(inputs[1]))
+    else:
+        ins = tuple([_own(x) for x in inputs])
     node = Node(op, ins, attrs, outs if saves_output else None, versions, len(outs))
     if st.anomaly:
         from ._apply import _user_stack
