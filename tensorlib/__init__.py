@@ -31,6 +31,7 @@ from . import _dtypes as dtypes
 from ._device import Device, device
 from ._dtypes import (bool_, double, float16, float32, float64, half, int8, int16, int32,
                       int64, long, uint8)
+from ._dtypes import bool_ as bool  # noqa: A001  (tl.bool, as torch.bool; no bool() below)
 from ._tensor import Tensor, set_printoptions
 from . import ops as _ops_registry  # noqa: F401  (registers every op)
 from . import _tensor_methods  # noqa: F401  (binds operators to the registry)

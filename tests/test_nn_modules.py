@@ -304,3 +304,26 @@ def test_dtype_conversions_of_a_module():
     assert m[1].running_mean.dtype == np.float64
     assert m.half()[0].weight.dtype == np.float16
     assert m.float()[1].weight.dtype == np.float32
+
+
+def test_state_and_mask_mistakes_are_named():
+    with pytest.raises(TypeError, match=r"LSTM: hx must be a pair of tensors \(h, c\)"):
+        tl.nn.LSTM(4, 5)(tl.randn(3, 2, 4), tl.zeros(1, 2, 5))
+    with pytest.raises(TypeError, match="GRU: hx must be one tensor"):
+        tl.nn.GRU(4, 5)(tl.randn(3, 2, 4), (tl.zeros(1, 2, 5), tl.zeros(1, 2, 5)))
+    with pytest.raises(TypeError, match="LSTMCell: hx must be a pair"):
+        tl.nn.LSTMCell(4, 5)(tl.randn(2, 4), tl.zeros(2, 5))
+    attn = tl.nn.MultiheadAttention(8, 2)
+    with pytest.raises(ValueError, match=r"attn_mask must be \(L, S\) = \(4, 3\)"):
+        attn(tl.randn(4, 2, 8), tl.randn(3, 2, 8), tl.randn(3, 2, 8), attn_mask=tl.zeros(3, 3))
+
+
+def test_regression_loss_warns_when_target_broadcasts_the_input():
+    import tensorlib.nn.functional as F
+    with pytest.warns(UserWarning, match=r"broadcasts against input of shape \(4, 1\)"):
+        F.mse_loss(tl.randn(4, 1), tl.randn(4))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        F.mse_loss(tl.randn(4, 3), tl.randn(3))       # broadcasting to the input: fine
+        assert tl.zeros(2, dtype=tl.bool).dtype == tl.bool_

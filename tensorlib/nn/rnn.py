@@ -29,6 +29,21 @@ def _rnn_step(mode: str):
     return step
 
 
+
+def _state(hx, lstm: bool, name: str):
+    """``hx`` as (h, c) for an LSTM (a pair of tensors), (h, None) otherwise (one tensor)."""
+    if lstm:
+        if not (isinstance(hx, (tuple, list)) and len(hx) == 2
+                and all(isinstance(t, Tensor) for t in hx)):
+            raise TypeError(f"{name}: hx must be a pair of tensors (h, c), got "
+                            f"{type(hx).__name__}")
+        return hx[0], hx[1]
+    if not isinstance(hx, Tensor):
+        raise TypeError(f"{name}: hx must be one tensor (h), got {type(hx).__name__}"
+                        + (" (an LSTM's state is a pair; this layer's is not)"
+                           if isinstance(hx, (tuple, list)) else ""))
+    return hx, None
+
 class RNNBase(Module):
     """Shared machinery of RNN, LSTM and GRU."""
 
@@ -98,7 +113,7 @@ class RNNBase(Module):
             z = fill(x, state_shape, dims=[(1, 1)])
             h0, c0 = z, (z if lstm else None)
         else:
-            h0, c0 = hx if lstm else (hx, None)
+            h0, c0 = _state(hx, lstm, name)
             if not batched:
                 h0 = h0.unsqueeze(1)
                 c0 = c0.unsqueeze(1) if c0 is not None else None
@@ -249,6 +264,7 @@ class RNNCell(_CellBase):
 
     def forward(self, x: Tensor, hx: Tensor | None = None) -> Tensor:
         x, unb = _batch1(x, "RNNCell")
+        hx = None if hx is None else _state(hx, False, "RNNCell")[0]
         h = self._zeros(x) if hx is None else (hx.unsqueeze(0) if unb else hx)
         out = _rnn_step(self.mode)(x, h, *self._w())
         return out.squeeze(0) if unb else out
@@ -264,7 +280,7 @@ class LSTMCell(_CellBase):
         if hx is None:
             h = c = self._zeros(x)
         else:
-            h, c = hx
+            h, c = _state(hx, True, "LSTMCell")
             if unb:
                 h, c = h.unsqueeze(0), c.unsqueeze(0)
         h, c = F.lstm_cell(x, (h, c), *self._w())
@@ -278,6 +294,7 @@ class GRUCell(_CellBase):
 
     def forward(self, x: Tensor, hx: Tensor | None = None) -> Tensor:
         x, unb = _batch1(x, "GRUCell")
+        hx = None if hx is None else _state(hx, False, "GRUCell")[0]
         h = self._zeros(x) if hx is None else (hx.unsqueeze(0) if unb else hx)
         out = F.gru_cell(x, h, *self._w())
         return out.squeeze(0) if unb else out

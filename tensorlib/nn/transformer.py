@@ -123,11 +123,13 @@ class MultiheadAttention(Module):
         v = F.linear(value, wv, bv).reshape(S, N, h, d).permute(1, 2, 0, 3)
         mask = _additive(attn_mask, q.dtype, "attn_mask")
         if mask is not None:
-            if mask.ndim == 3:  # (N * heads, L, S)
+            want = (L, S) if mask.ndim == 2 else (N * h, L, S)
+            if mask.ndim not in (2, 3) or tuple(mask.shape) != want:
+                raise ValueError(f"MultiheadAttention: attn_mask must be (L, S) = {(L, S)} or "
+                                 f"(N * num_heads, L, S) = {(N * h, L, S)}, got "
+                                 f"{tuple(attn_mask.shape)}")
+            if mask.ndim == 3:
                 mask = mask.reshape(N, h, L, S)
-            elif mask.ndim != 2:
-                raise ValueError(f"MultiheadAttention: attn_mask must be (L, S) or "
-                                 f"(N * num_heads, L, S), got {tuple(attn_mask.shape)}")
         elif is_causal:
             causal = creation.tensor(np.triu(np.ones((L, S), bool), 1), device=q.device)
             mask = _additive(causal, q.dtype, "causal mask")

@@ -326,7 +326,13 @@ def _pair(op, input, target):
     same_dtype(op, x, ("target", y))
     if tuple(x.shape) != tuple(y.shape):
         from ._util import broadcast_shapes
-        broadcast_shapes(op, x.shape, y.shape)
+        out = broadcast_shapes(op, x.shape, y.shape)
+        if out != tuple(x.shape):   # (N, 1) against (N,) gives an (N, N) loss: a common slip
+            import warnings
+            warnings.warn(f"{op}: target of shape {tuple(y.shape)} broadcasts against input "
+                          f"of shape {tuple(x.shape)} to {out}; the loss then compares every "
+                          "pair, which is rarely meant. Reshape one of them to match.",
+                          stacklevel=3)
     return x, y
 
 
