@@ -561,3 +561,29 @@ def test_in_place_writes_through_views_in_a_captured_training_step():
         got = f(x)
     assert f.trace_count == 1 and float(got[0]) == float(want[0])
     np.testing.assert_allclose(got[1].numpy(), want[1].numpy(), rtol=1e-6)
+
+
+def test_retrace_reasons_read_as_what_changed():
+    """A per-step learning rate set by a scheduler inside the step retraces each call; the
+    reason names it (the most recent graph's reason, not the oldest's), in words."""
+    import warnings
+    m = nn.Linear(3, 2)
+    opt = tl.optim.SGD(m.parameters(), lr=0.1)
+    sched = tl.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+
+    @tl.function
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(m(x), y)
+        loss.backward()
+        opt.step()
+        sched.step()
+        return loss
+
+    x, y = tl.randn(4, 3), tl.randn(4, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(4):
+            step(x, y)
+    assert step.retrace_reasons[0].endswith("._parameters['weight'] changed: .grad None -> set")
+    assert step.retrace_reasons[-1].endswith("['lr'] changed from 0.025 to 0.0125")

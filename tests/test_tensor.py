@@ -374,3 +374,10 @@ def test_reductions_accumulate_as_pytorch():
     assert float(tl.tensor([300.0] * 4, dtype=tl.float16).norm()) == 600.0
     assert float(tl.ones(1000, dtype=tl.float16).sum()) == 1000.0
     assert tl.cumsum(tl.tensor(3.0)).shape == () and tl.cumprod(tl.tensor(2)).item() == 2
+
+
+def test_empty_list_index_selects_nothing():
+    t = tl.randn(3, 2, requires_grad=True)
+    assert t[[]].shape == (0, 2) and t[:, []].shape == (3, 0)
+    t[[]].sum().backward()
+    assert t.grad.tolist() == [[0.0, 0.0]] * 3

@@ -162,8 +162,10 @@ class Function:
         if entries:
             reason = None
             for i, e in enumerate(entries):
-                reason = e.check()
-                if reason is None:
+                why = e.check()
+                # the most recently used graph's reason: the one closest to this call
+                reason = reason or why
+                if why is None:
                     if i:       # most recently used first: that is the one checked first
                         entries.insert(0, entries.pop(i))
                     self._cache.move_to_end(key)

@@ -140,9 +140,29 @@ class Guards:
             return None
         for a, b in zip(self.snapshot, now):
             if a != b:
-                return f"{a[0]} changed ({_short(a[1:])} -> {_short(b[1:])})"
+                return _change(a, b)
         return f"the state reachable from the function changed ({len(self.snapshot)} -> " \
                f"{len(now)} items)"
+
+
+def _change(a, b) -> str:
+    """One guard's change in words: what a user would look for in their code."""
+    if a[1:2] == b[1:2] == ("T",) and a[2] == b[2]:
+        _, _, _, shape0, dt0, rg0, nog0 = a
+        _, _, _, shape1, dt1, rg1, nog1 = b
+        what = []
+        if shape0 != shape1:
+            what.append(f"shape {shape0} -> {shape1}")
+        if dt0 != dt1:
+            what.append(f"dtype {np.dtype(dt0).name} -> {np.dtype(dt1).name}")
+        if rg0 != rg1:
+            what.append(f"requires_grad {rg0} -> {rg1}")
+        if nog0 != nog1:
+            what.append(".grad " + ("None -> set" if nog0 else "set -> None"))
+        return f"tensor {a[0]} changed: {', '.join(what)}"
+    if len(a) == 2 and len(b) == 2:
+        return f"{a[0]} changed from {a[1]!r} to {b[1]!r}"
+    return f"{a[0]} changed ({_short(a[1:])} -> {_short(b[1:])})"
 
 
 def _short(x) -> str:

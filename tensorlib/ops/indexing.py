@@ -30,7 +30,8 @@ def _normalize_key(key):
         elif isinstance(k, (int, np.integer)):
             k = int(k)
         elif isinstance(k, (list, np.ndarray)):
-            k = np.asarray(k)
+            # an empty list selects nothing (NumPy reads it as float64, then refuses it)
+            k = np.asarray(k, dtype=np.int64) if isinstance(k, list) and not k else np.asarray(k)
             if k.dtype.kind not in "biu":
                 raise IndexError(f"getitem: arrays used as indices must be integer or bool, "
                                  f"got {k.dtype}")
