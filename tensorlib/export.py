@@ -60,7 +60,7 @@ def _as_graph(obj) -> Graph:
     if isinstance(obj, Function):
         gs = obj.graphs
         if len(gs) != 1:
-            raise ValueError(f"save_graph: the tl.function {obj.__name__} holds {len(gs)} traced "
+            raise ValueError(f"save_graph: the tl.function {obj._name} holds {len(gs)} traced "
                              "graphs; pass the one to save (fn.get_graph(*example_args)) or give "
                              "it an input_signature so one graph serves every call")
         return gs[0]
@@ -145,10 +145,15 @@ def graph_document(graph: Graph) -> tuple[dict, dict[str, np.ndarray]]:
 def signature(graph: Graph) -> dict:
     """Inputs and outputs of a graph: name, shape (None for dynamic dims), dtype, device."""
     def spec(v: Value, i: int, kind: str) -> dict:
-        return {"name": v.name or f"{kind}{i}", "shape": list(v.shape), "dtype": v.dtype.name,
+        names = graph.output_names if kind == "output" else None
+        name = names[i] if names and i < len(names) else v.name or f"{kind}{i}"
+        return {"name": name, "shape": list(v.shape), "dtype": v.dtype.name,
                 "device": v.node.device if v.node is not None else "cpu"}
-    return {"inputs": [spec(v, i, "input") for i, v in enumerate(graph.inputs)],
-            "outputs": [spec(v, i, "output") for i, v in enumerate(graph.outputs)]}
+    sig = {"inputs": [spec(v, i, "input") for i, v in enumerate(graph.inputs)],
+           "outputs": [spec(v, i, "output") for i, v in enumerate(graph.outputs)]}
+    if graph.output_structure:
+        sig["structure"] = graph.output_structure
+    return sig
 
 
 def save_graph(graph_or_function, path: str | os.PathLike) -> None:
@@ -388,6 +393,10 @@ def _build(doc: dict, weights: dict) -> tuple[Graph, list]:
         if nd["op"] == "constant":
             _need(str(nd["id"]) in consts, f"constant node {nd['id']} has no value")
     g = Graph.from_dict(gd)
+    sig = doc.get("signature", {})
+    if sig.get("structure") == "dict":     # the function returned a dict: keep its keys
+        g.output_names = [str(s["name"]) for s in sig["outputs"]]
+        g.output_structure = "dict"
     owners = []
     for o in doc["owners"]:
         t = from_numpy(weights[o["name"]])
@@ -845,8 +854,10 @@ class GraphModule:
                       or any(f.requires_grad for f in feeds)))
         outs = self._eager(feeds) if eager else g.run(dict(enumerate(feeds)))
         if not isinstance(outs, (tuple, list)):
-            return outs
+            outs = (outs,)
         outs = tuple(outs)
+        if g.output_structure == "dict":
+            return dict(zip(g.output_names, outs))
         return outs[0] if len(outs) == 1 else outs
 
     def run(self, feeds: dict | None = None, fetches=None):

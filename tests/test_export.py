@@ -333,3 +333,24 @@ def test_fuzz_document(valid_file, data, tmp_path_factory):
     path = _write(tmp_path_factory.mktemp("fd") / "f.tlg",
                   {"graph.json": doc, "weights.safetensors": w})
     _try_load_and_run(path)
+
+
+def test_dict_outputs_keep_their_names(tmp_path):
+    """A function returning {"logits": ..., "probs": ...}: the saved graph returns the dict,
+    its signature and the ONNX outputs carry the keys."""
+    lin = tl.nn.Linear(3, 2).eval()
+    f = tl.function(lambda x: {"logits": lin(x), "probs": tl.nn.functional.softmax(lin(x), -1)},
+                    input_signature=[tl.TensorSpec((None, 3))])
+    x = tl.randn(4, 3)
+    with tl.no_grad():
+        want = f(x)
+    tl.save_graph(f, tmp_path / "d.tlg")
+    got = tl.load_graph(tmp_path / "d.tlg")(x.numpy())
+    assert isinstance(got, dict) and list(got) == ["logits", "probs"]
+    np.testing.assert_allclose(got["probs"].numpy(), want["probs"].numpy(), rtol=1e-6)
+    assert [s["name"] for s in tl.load_graph(tmp_path / "d.tlg").signature["outputs"]] == [
+        "logits", "probs"]
+    onnx = pytest.importorskip("onnx")
+    f.graphs[0].to_onnx(tmp_path / "d.onnx")
+    assert [o.name for o in onnx.load(str(tmp_path / "d.onnx")).graph.output] == ["logits",
+                                                                                   "probs"]

@@ -236,6 +236,10 @@ class Function:
                 out_kinds.append((kind, None, t._device))
                 first.append(t.detach() if t._node is not None or t._rg else t)
         g.outputs = fetches
+        if (template[0] == "D" and all(isinstance(k, str) and v[0] == "T" for k, v in template[1])
+                and len({v[1] for _, v in template[1]}) == len(template[1])):
+            g.output_names = [k for k, _ in sorted(template[1], key=lambda kv: kv[1][1])]
+            g.output_structure = "dict"
         if specs and any(d is None for s in specs for d in s.shape):
             g.infer_shapes()
         if self.optimize:

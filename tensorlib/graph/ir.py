@@ -132,6 +132,10 @@ class Graph:
         self.values: list[Value] = []
         self.inputs: list[Value] = []       # placeholder outputs, in feed order
         self.outputs: list[Value] = []      # default fetches
+        # names of the outputs and "dict" when the captured function returned a dict of
+        # tensors: saved files and ONNX keep the names, a loaded graph returns the dict
+        self.output_names: list[str] | None = None
+        self.output_structure: str | None = None
         self.bindings: dict[Node, Any] = {}  # variable/constant/random node -> eager object
         self._next_node = 0
         self._next_value = 0

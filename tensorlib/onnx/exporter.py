@@ -113,6 +113,7 @@ def to_model(g: Graph, opset: int = DEFAULT_OPSET, input_names: Sequence[str] | 
             if o is not None:
                 ctx.names[v.id] = o
     outputs = []
+    output_names = output_names or g.output_names
     for i, v in enumerate(g.outputs):
         name = unique(output_names[i] if output_names and i < len(output_names)
                       else f"output{i}" if not v.name or v.name in used else v.name)
