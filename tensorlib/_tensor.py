@@ -80,8 +80,19 @@ class Tensor(TensorBase):
 
     @property
     def data(self) -> Tensor:
-        """A detached Tensor sharing this one's storage."""
+        """A detached Tensor sharing this one's storage; assigning one replaces the
+        storage (``p.data = new``, as PyTorch: no autograd record, same shape not required)."""
         return self.detach()
+
+    @data.setter
+    def data(self, value) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: expected a Tensor, got {type(value).__name__}")
+        if value._device != self._device:
+            raise ValueError(f"data: the new value is on {value._device}, this tensor on "
+                             f"{self._device}")
+        self._data = value._data
+        self._version[0] += 1
 
     @property
     def requires_grad(self) -> bool:

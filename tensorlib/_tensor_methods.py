@@ -274,6 +274,7 @@ Tensor.clip_ = Tensor.clamp_
 Tensor.relu_ = _unary_inplace(E.relu, "relu_")
 Tensor.exp_ = _unary_inplace(E.exp, "exp_")
 Tensor.neg_ = _unary_inplace(E.neg, "neg_")
+Tensor.abs_ = _unary_inplace(E.abs, "abs_")
 Tensor.masked_fill_ = _unary_inplace(I.masked_fill, "masked_fill_")
 
 # --- methods ---------------------------------------------------------------------------
@@ -306,7 +307,7 @@ _METHODS = {
     "repeat": S.repeat, "tile": S.tile, "tril": S.tril, "triu": S.triu, "astype": S.astype,
     "clone": S.clone, "pad": S.pad, "unbind": S.unbind,
     # indexing
-    "take_along_axis": I.take_along_axis, "gather": I.take_along_axis, "take": I.take,
+    "take_along_axis": I.take_along_axis, "gather": I.gather, "take": I.take,
     "scatter_add": I.scatter_add, "masked_fill": I.masked_fill, "index_select": I.index_select,
     "index_add": I.index_add,
     # sorting
@@ -319,6 +320,8 @@ _METHODS = {
     "lerp": NU.lerp, "nan_to_num": NU.nan_to_num, "quantile": ST.quantile,
     "median": ST.median, "unique": DD.unique, "argwhere": DD.argwhere, "nonzero": DD.nonzero,
     "bincount": DD.bincount,
+    # comparisons by name (PyTorch's)
+    "eq": E.eq, "ne": E.ne, "lt": E.lt, "le": E.le, "gt": E.gt, "ge": E.ge,
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
@@ -334,6 +337,44 @@ Tensor.bool = lambda self: S.astype(self, _dtypes.bool_)
 Tensor.type = lambda self, dtype: S.astype(self, dtype)
 Tensor.size_of = lambda self, axis: self.shape[axis]
 Tensor.dim = lambda self: self.ndim
+
+
+def _t(self):
+    if self.ndim > 2:
+        raise ValueError(f"t: expects a tensor of at most 2 dimensions, got shape "
+                         f"{tuple(self.shape)} (use .transpose or .mT)")
+    return S.transpose(self) if self.ndim == 2 else self
+
+
+def _contiguous(self):
+    """Self when its storage is C-contiguous, else a (recorded) contiguous copy."""
+    return self if self._data.flags.c_contiguous else S.clone(self)
+
+
+def _new(fill):
+    def method(self, *size, dtype=None, device=None, requires_grad: bool = False):
+        from . import creation
+        shape = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+        return creation.full(tuple(shape), fill, dtype=dtype or self.dtype,
+                             device=device or self.device, requires_grad=requires_grad)
+    method.__doc__ = f"A new tensor of {fill} with this one's dtype and device (PyTorch's)."
+    return method
+
+
+def _new_full(self, size, fill_value, *, dtype=None, device=None,
+              requires_grad: bool = False):
+    return _new(fill_value)(self, tuple(size), dtype=dtype, device=device,
+                            requires_grad=requires_grad)
+
+
+Tensor.t = _t
+Tensor.contiguous = _contiguous
+Tensor.new_zeros = _new(0)
+Tensor.new_ones = _new(1)
+Tensor.new_empty = _new(0)
+Tensor.new_full = _new_full
+Tensor.__round__ = lambda self, ndigits=None: E.round(self) if not ndigits else \
+    E.round(self * 10.0 ** ndigits) * 10.0 ** -ndigits
 
 
 def _iter(self):

@@ -381,3 +381,25 @@ def test_empty_list_index_selects_nothing():
     assert t[[]].shape == (0, 2) and t[:, []].shape == (3, 0)
     t[[]].sum().backward()
     assert t.grad.tolist() == [[0.0, 0.0]] * 3
+
+
+def test_pytorch_spellings():
+    x = tl.tensor([[1.0, 2.0], [3.0, 4.0]])
+    idx = tl.tensor([[0, 0], [1, 0]])
+    want = [[1.0, 1.0], [4.0, 3.0]]
+    for got in (x.gather(1, idx), x.gather(idx, 1), tl.gather(x, 1, idx), tl.gather(x, idx, 1),
+                x.gather(dim=1, index=idx)):
+        assert got.tolist() == want
+    assert x.eq(1.0).tolist() == [[True, False], [False, False]] and x.ge(3.0).sum().item() == 2
+    assert x.t().tolist() == [[1.0, 3.0], [2.0, 4.0]] and x.T.contiguous()._data.flags.c_contiguous
+    assert x.new_zeros(2, 3).shape == (2, 3) and x.new_full((2,), 7.0).tolist() == [7.0, 7.0]
+    assert x.new_ones((1,)).dtype == x.dtype
+    assert float(round(tl.tensor(2.6))) == 3.0
+    assert abs(float(round(tl.tensor(1.2345), 2)) - 1.23) < 1e-6
+    assert tl.cat([x, x], dim=1).shape == (2, 4) and tl.stack([x, x], dim=1).shape == (2, 2, 2)
+    y = -tl.ones(2)
+    y.abs_()
+    assert y.tolist() == [1.0, 1.0]
+    p = tl.nn.Parameter(tl.ones(2))
+    p.data = tl.zeros(3)
+    assert p.shape == (3,) and p.requires_grad

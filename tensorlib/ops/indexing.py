@@ -202,7 +202,17 @@ def take_along_axis(x, indices, axis: int) -> Tensor:
     return apply(TAKE_ALONG_AXIS, x, indices, axis=norm_axis(axis, x.ndim, "take_along_axis"))
 
 
-gather = take_along_axis
+def gather(x, indices=None, axis=None, *, dim: int | None = None, index=None) -> Tensor:
+    """``take_along_axis`` in NumPy's order ``gather(x, indices, axis)`` or PyTorch's
+    ``gather(x, dim, index)`` / ``x.gather(dim, index)`` / ``x.gather(dim=1, index=i)``
+    (told apart by which is the int)."""
+    if isinstance(indices, (int, np.integer)) and not isinstance(axis, (int, np.integer)):
+        indices, axis = axis, indices            # PyTorch's order
+    indices = indices if index is None else index
+    axis = axis if dim is None else dim
+    if axis is None:
+        raise TypeError("gather: needs an axis (or dim)")
+    return take_along_axis(x, indices, axis)
 
 
 def scatter_add(x, indices, src, axis: int) -> Tensor:

@@ -263,8 +263,9 @@ CONCATENATE = _op("concatenate", lambda xp, *xs, axis: xp.concatenate(xs, axis=a
                   _concat_vjp, _concat_infer)
 
 
-def concatenate(tensors, axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
+def concatenate(tensors, axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors along an existing axis (``dim`` is PyTorch's name for it)."""
+    axis = axis if dim is None else dim
     ts = [to_tensor(t) for t in tensors]
     if not ts:
         raise ValueError("concatenate: needs at least one tensor")
@@ -299,8 +300,9 @@ def _stack_vjp(n, g):
 STACK = _op("stack", lambda xp, *xs, axis: xp.stack(xs, axis=axis), _stack_vjp, _stack_infer)
 
 
-def stack(tensors, axis: int = 0) -> Tensor:
-    """Join same-shaped tensors along a new axis."""
+def stack(tensors, axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join same-shaped tensors along a new axis (``dim`` is PyTorch's name for it)."""
+    axis = axis if dim is None else dim
     ts = [to_tensor(t) for t in tensors]
     if not ts:
         raise ValueError("stack: needs at least one tensor")
