@@ -250,3 +250,31 @@ def test_corpus_and_vocab():
     x, y = ds[0]
     assert len(ds) == 5 and x.shape == (20,)
     assert v.decode(x.numpy()[1:]) == v.decode(y.numpy()[:-1])
+
+
+class _Augmented(Dataset):
+    """A dataset whose samples cost Python work and draw random noise (an augmentation)."""
+
+    def __len__(self):
+        return 40
+
+    def __getitem__(self, i):
+        return tl.tensor(np.full(3, i, np.float32)) + tl.rand(3) * 1e-3, i
+
+
+def test_worker_processes_give_the_same_batches_in_order():
+    plain = [(x.numpy(), y.numpy()) for x, y in DataLoader(_Augmented(), batch_size=6,
+                                                          shuffle=True, seed=3)]
+    workers = [(x.numpy(), y.numpy()) for x, y in DataLoader(_Augmented(), batch_size=6,
+                                                            shuffle=True, seed=3,
+                                                            num_workers=2)]
+    assert [y.tolist() for _, y in plain] == [y.tolist() for _, y in workers]
+    for (xp, _), (xw, _) in zip(plain, workers):
+        np.testing.assert_allclose(xw, xp, atol=2e-3)
+    tl.manual_seed(0)
+    again = [x.numpy() for x, _ in DataLoader(_Augmented(), batch_size=6, num_workers=2)]
+    tl.manual_seed(0)
+    same = [x.numpy() for x, _ in DataLoader(_Augmented(), batch_size=6, num_workers=2)]
+    assert all(np.array_equal(a, b) for a, b in zip(again, same))   # seeded: reproducible
+    with pytest.raises(ValueError, match="num_workers"):
+        DataLoader(_Augmented(), num_workers=-1)

@@ -49,6 +49,29 @@ def default_collate(samples: Sequence[Any]) -> Any:
                     "pass collate_fn")
 
 
+def _load(dataset, collate_fn, idx):
+    fast = getattr(dataset, "get_batch", None) if collate_fn is None else None
+    if fast is not None:
+        return fast(idx)
+    return (collate_fn or default_collate)([dataset[int(i)] for i in idx])
+
+
+_WORKER: tuple = ()
+
+
+def _worker_init(dataset, collate_fn, base_seed: int) -> None:
+    global _WORKER
+    _WORKER = (dataset, collate_fn, base_seed)
+
+
+def _worker_load(job):
+    from ..random import manual_seed
+    k, idx = job
+    dataset, collate_fn, base = _WORKER
+    manual_seed(base + k)     # per batch: the same draws whichever worker builds it
+    return _load(dataset, collate_fn, idx)
+
+
 class DataLoader:
     """Iterate over a dataset in batches.
 
@@ -60,19 +83,27 @@ class DataLoader:
     ``tl.manual_seed`` seeds). ``drop_last`` drops a final short batch.
     ``device`` moves each batch there; ``pin_memory`` first copies CPU batches into
     page-locked host memory, from which host-to-GPU copies run at full bus speed (without
-    a GPU it warns once and has no effect, as in PyTorch).
+    a GPU it warns once and has no effect, as in PyTorch). ``num_workers`` > 0 builds the
+    batches in that many worker processes (for datasets whose ``__getitem__`` does real
+    work: decoding, augmentation), in the same order; tensorlib's global generator is
+    seeded per batch from the epoch's draw, so random augmentations differ between batches
+    and repeat after ``tl.manual_seed`` whichever worker builds a batch.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int | None = 1, shuffle: bool = False,
                  drop_last: bool = False, collate_fn: Callable | None = None,
                  generator: Generator | None = None, seed: int | None = None,
-                 device=None, pin_memory: bool = False):
+                 device=None, pin_memory: bool = False, num_workers: int = 0):
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
                                        or batch_size <= 0):
             raise ValueError(f"DataLoader: batch_size must be a positive integer, "
                              f"got {batch_size!r}")
         if generator is not None and seed is not None:
             raise ValueError("DataLoader: pass generator or seed, not both")
+        if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
+            raise ValueError(f"DataLoader: num_workers must be a non-negative integer, got "
+                             f"{num_workers!r}")
+        self.num_workers = int(num_workers)
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)
@@ -109,17 +140,26 @@ class DataLoader:
                 yield self._move(self.dataset[int(i)])
             return
         bs = self.batch_size
-        fast = getattr(self.dataset, "get_batch", None) if self.collate_fn is None else None
-        collate = self.collate_fn or default_collate
-        for start in range(0, len(order), bs):
-            idx = order[start:start + bs]
-            if len(idx) < bs and self.drop_last:
-                return
-            if fast is not None:
-                batch = fast(idx)
-            else:
-                batch = collate([self.dataset[int(i)] for i in idx])
-            yield self._move(batch)
+        batches = [order[s:s + bs] for s in range(0, len(order), bs)]
+        if batches and len(batches[-1]) < bs and self.drop_last:
+            batches.pop()
+        if self.num_workers and len(batches) > 1:
+            yield from (self._move(b) for b in self._in_workers(batches))
+            return
+        for idx in batches:
+            yield self._move(_load(self.dataset, self.collate_fn, idx))
+
+    def _in_workers(self, batches):
+        import multiprocessing as mp
+        from ..random import rng
+        # fork shares the dataset with the workers without pickling it; elsewhere each
+        # worker unpickles it once
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        base = int(rng(self.generator).integers(0, 2**31 - 1))
+        n = min(self.num_workers, len(batches))
+        with ctx.Pool(n, initializer=_worker_init,
+                      initargs=(self.dataset, self.collate_fn, base)) as pool:
+            yield from pool.imap(_worker_load, enumerate(batches))
 
     def _move(self, batch):
         if self.device is None and not self.pin_memory:
