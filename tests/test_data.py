@@ -278,3 +278,13 @@ def test_worker_processes_give_the_same_batches_in_order():
     assert all(np.array_equal(a, b) for a, b in zip(again, same))   # seeded: reproducible
     with pytest.raises(ValueError, match="num_workers"):
         DataLoader(_Augmented(), num_workers=-1)
+
+
+def test_idx_reader_names_the_real_problem(tmp_path):
+    (tmp_path / "d.gz").mkdir()
+    with pytest.raises(IsADirectoryError):
+        mnist.read_idx(tmp_path / "d.gz")
+    with pytest.raises(mnist.IDXError, match="200 dimensions"):
+        mnist.parse_idx(bytes([0, 0, 8, 200]) + bytes(100), "x")
+    with pytest.raises(FileNotFoundError):
+        tl.onnx.load(str(tmp_path / "nope.onnx"))

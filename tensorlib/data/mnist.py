@@ -51,7 +51,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             with open(path, "rb") as f:
                 data = f.read()
     except (OSError, EOFError) as e:
-        if isinstance(e, FileNotFoundError):
+        if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
             raise
         raise IDXError(f"read_idx: cannot read {path!r}: {e} (corrupt or truncated gzip?)") \
             from None
@@ -69,6 +69,9 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
         raise IDXError(f"{name}: bad IDX magic number {data[:4].hex()} (expected 0000 followed "
                        "by a type code 08/09/0b/0c/0d/0e and the number of dimensions); "
                        "not an IDX file?")
+    if not 1 <= ndim <= 16:    # MNIST's have 1 (labels) or 3 (images); garbage has any
+        raise IDXError(f"{name}: bad IDX header: {ndim} dimensions (byte 4 of the magic "
+                       f"number {data[:4].hex()}); not an IDX file?")
     head = 4 + 4 * ndim
     if len(data) < head:
         raise IDXError(f"{name}: truncated header: {ndim} dimensions need {head} bytes, "

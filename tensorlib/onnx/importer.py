@@ -909,6 +909,8 @@ def load(path_or_model, device: str = "cpu"):
         src = os.fspath(path_or_model)
         try:
             model = onnx.load(src)
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            raise
         except Exception as e:   # protobuf DecodeError and friends
             raise ValueError(f"tl.onnx.load: {src!r} is not a valid ONNX model ({e})") from None
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
