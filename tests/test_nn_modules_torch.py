@@ -424,3 +424,25 @@ def test_a_pytorch_state_dict_loads_as_it_is():
     x = f32(2, 1, 8, 8)
     np.testing.assert_allclose(ours(tl.tensor(x)).numpy(),
                                theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("padding", [1, (2, 1), "same"])
+@pytest.mark.parametrize("nd", [1, 2])
+def test_conv_padding_modes_match_torch(mode, padding, nd):
+    if nd == 1 and isinstance(padding, tuple):
+        padding = 2
+    t = getattr(torch.nn, f"Conv{nd}d")(3, 4, 3, padding=padding, padding_mode=mode,
+                                         dilation=2 if padding == "same" else 1)
+    m = getattr(tl.nn, f"Conv{nd}d")(3, 4, 3, padding=padding, padding_mode=mode,
+                                      dilation=2 if padding == "same" else 1)
+    m.weight.data = tl.tensor(t.weight.detach().numpy())
+    m.bias.data = tl.tensor(t.bias.detach().numpy())
+    x = np.random.default_rng(0).standard_normal((2, 3, 9, 8)[:nd + 2]).astype(np.float32)
+    xt, xl = torch.tensor(x, requires_grad=True), tl.tensor(x, requires_grad=True)
+    yt, yl = t(xt), m(xl)
+    yt.square().sum().backward()
+    yl.square().sum().backward()
+    np.testing.assert_allclose(yl.detach().numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(xl.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-4)
+    assert f"padding_mode='{mode}'" in repr(m)

@@ -9,6 +9,10 @@ from .module import Module
 from .parameter import Parameter
 
 
+_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate",
+              "circular": "circular"}
+
+
 def _tuple(v, n: int, name: str, layer: str) -> tuple[int, ...]:
     if isinstance(v, int):
         return (v,) * n
@@ -23,9 +27,16 @@ class _ConvNd(Module):
     _transposed = False
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                 groups, bias, output_padding=0, dtype=None, device=None):
+                 groups, bias, output_padding=0, dtype=None, device=None,
+                 padding_mode: str = "zeros"):
         super().__init__()
         name = type(self).__name__
+        if padding_mode not in _PAD_MODES:
+            raise ValueError(f"{name}: padding_mode must be one of {sorted(_PAD_MODES)}, got "
+                             f"{padding_mode!r}")
+        if padding_mode != "zeros" and self._transposed:
+            raise ValueError(f"{name}: only padding_mode='zeros' is supported (as PyTorch)")
+        self.padding_mode = padding_mode
         _positive("in_channels", name, in_channels)
         _positive("out_channels", name, out_channels)
         _positive("groups", name, groups)
@@ -58,6 +69,21 @@ class _ConvNd(Module):
             fan_in *= k
         reset_uniform_fan_in(w, self.bias, fan_in)
 
+    def _padded(self, x: Tensor):
+        """(input, padding for the conv): with a padding_mode other than zeros the input is
+        padded here (F.pad) and the convolution itself pads nothing."""
+        if self.padding_mode == "zeros":
+            return x, self.padding
+        if self.padding == "valid":
+            return x, 0
+        if self.padding == "same":
+            amounts = [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
+                       for k, d in zip(self.kernel_size, self.dilation)]
+        else:
+            amounts = [(p, p) for p in self.padding]
+        flat = [v for pair in reversed(amounts) for v in pair]   # last dim first
+        return F.pad(x, flat, mode=_PAD_MODES[self.padding_mode]), 0
+
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
@@ -71,6 +97,8 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
         return s
 
 
@@ -80,12 +108,14 @@ class Conv1d(_ConvNd):
     _nd = 1
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, dtype=None, device=None):
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 dtype=None, device=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, dtype=dtype, device=device)
+                         groups, bias, dtype=dtype, device=device, padding_mode=padding_mode)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+        x, padding = self._padded(x)
+        return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation,
                         self.groups)
 
 
@@ -98,12 +128,14 @@ class Conv2d(_ConvNd):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, dtype=None, device=None):
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 dtype=None, device=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, dtype=dtype, device=device)
+                         groups, bias, dtype=dtype, device=device, padding_mode=padding_mode)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+        x, padding = self._padded(x)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation,
                         self.groups)
 
 
