@@ -458,3 +458,36 @@ def test_reduce_on_plateau_matches_torch(kw):
     assert o.param_groups[0]["lr"] < 0.5          # it did reduce
     with pytest.raises(TypeError, match="needs the metric"):
         s.step()
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("make", [
+    lambda S, o: S.CyclicLR(o, 0.01, 0.1, step_size_up=4, step_size_down=3),
+    lambda S, o: S.CyclicLR(o, 0.01, 0.1, step_size_up=3, mode="triangular2"),
+    lambda S, o: S.CyclicLR(o, 0.01, 0.1, step_size_up=3, mode="exp_range", gamma=0.9),
+    lambda S, o: S.CyclicLR(o, 0.01, 0.1, step_size_up=2, scale_fn=lambda c: 0.5 ** c),
+    lambda S, o: S.ChainedScheduler([S.ConstantLR(o, factor=0.1, total_iters=3),
+                                     S.ExponentialLR(o, gamma=0.9)]),
+], ids=["cyclic", "cyclic-triangular2", "cyclic-exp_range", "cyclic-scale_fn", "chained"])
+def test_cyclic_and_chained_schedulers_match_torch(make):
+    """Rates and the cycled momentum, step for step."""
+    torch = pytest.importorskip("torch")
+
+    def run(S, opt):
+        sch, out = make(S, opt), []
+        for _ in range(25):
+            opt.step()
+            sch.step()
+            out.append((opt.param_groups[0]["lr"], opt.param_groups[0]["momentum"]))
+        return np.array(out)
+    ours = run(optim.lr_scheduler, optim.SGD([nn.Parameter(tl.ones(2))], lr=0.1, momentum=0.9))
+    theirs = run(torch.optim.lr_scheduler,
+                 torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1, momentum=0.9))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+
+
+def test_cyclic_lr_needs_momentum_to_cycle_it():
+    o = optim.Adagrad([nn.Parameter(tl.ones(1))], lr=0.1)
+    with pytest.raises(ValueError, match="cycle_momentum"):
+        optim.lr_scheduler.CyclicLR(o, 0.01, 0.1)
+    optim.lr_scheduler.CyclicLR(o, 0.01, 0.1, cycle_momentum=False)

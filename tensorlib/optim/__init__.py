@@ -7,18 +7,18 @@ from ..nn.utils import clip_grad_norm_, clip_grad_value_
 from . import lr_scheduler
 from .adam import Adam, AdamW
 from .adam_variants import Adamax, NAdam, RAdam
-from .lr_scheduler import (ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
-                           ExponentialLR, LambdaLR, LinearLR, LRScheduler, MultiplicativeLR,
-                           MultiStepLR, OneCycleLR, PolynomialLR, ReduceLROnPlateau,
-                           SequentialLR, StepLR)
+from .lr_scheduler import (ChainedScheduler, ConstantLR, CosineAnnealingLR,
+                           CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR, LambdaLR,
+                           LinearLR, LRScheduler, MultiplicativeLR, MultiStepLR, OneCycleLR,
+                           PolynomialLR, ReduceLROnPlateau, SequentialLR, StepLR)
 from .optimizer import Optimizer
 from .rmsprop import Adadelta, Adagrad, RMSprop
 from .sgd import SGD
 
 __all__ = [
-    "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "ConstantLR", "CosineAnnealingLR",
-    "CosineAnnealingWarmRestarts", "ExponentialLR", "LRScheduler", "LambdaLR", "LinearLR",
-    "MultiStepLR", "MultiplicativeLR", "NAdam", "OneCycleLR", "Optimizer", "PolynomialLR", "RAdam",
-    "RMSprop", "ReduceLROnPlateau", "SGD", "SequentialLR", "StepLR", "clip_grad_norm_",
-    "clip_grad_value_", "lr_scheduler",
+    "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "ChainedScheduler", "ConstantLR",
+    "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "CyclicLR", "ExponentialLR",
+    "LRScheduler", "LambdaLR", "LinearLR", "MultiStepLR", "MultiplicativeLR", "NAdam",
+    "OneCycleLR", "Optimizer", "PolynomialLR", "RAdam", "RMSprop", "ReduceLROnPlateau", "SGD",
+    "SequentialLR", "StepLR", "clip_grad_norm_", "clip_grad_value_", "lr_scheduler",
 ]

@@ -336,6 +336,123 @@ class OneCycleLR(LRScheduler):
                 self._set_momentum(g, self._at(g, self.last_epoch)[1])
 
 
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates (Smith), stepped once per batch: the rate climbs from
+    ``base_lr`` to ``max_lr`` over ``step_size_up`` steps and back over ``step_size_down``
+    (default: the same), the amplitude scaled by ``mode``: 'triangular' (constant),
+    'triangular2' (halved each cycle), 'exp_range' (``gamma ** step``), or by ``scale_fn``
+    of the cycle number (``scale_mode='cycle'``) or of the step ('iterations'). Momentum
+    (SGD's ``momentum`` or Adam's first beta) cycles the opposite way between
+    ``max_momentum`` and ``base_momentum``. As PyTorch's."""
+
+    def __init__(self, optimizer: Optimizer, base_lr, max_lr, step_size_up: int = 2000,
+                 step_size_down: int | None = None, mode: str = "triangular",
+                 gamma: float = 1.0, scale_fn: Callable[[float], float] | None = None,
+                 scale_mode: str = "cycle", cycle_momentum: bool = True,
+                 base_momentum: float = 0.8, max_momentum: float = 0.9,
+                 last_epoch: int = -1):
+        groups = optimizer.param_groups
+
+        def per_group(v, what):
+            vs = list(v) if isinstance(v, (list, tuple)) else [v] * len(groups)
+            if len(vs) != len(groups):
+                raise ValueError(f"CyclicLR: {len(vs)} values of {what} for {len(groups)} "
+                                 "param groups")
+            return [float(x) for x in vs]
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError(f"CyclicLR: mode must be 'triangular', 'triangular2' or "
+                             f"'exp_range', got {mode!r}")
+        up = int(step_size_up)
+        down = int(step_size_down) if step_size_down is not None else up
+        if up <= 0 or down < 0:
+            raise ValueError(f"CyclicLR: step sizes must be positive, got {up} and {down}")
+        self.total_size, self.step_ratio = float(up + down), up / float(up + down)
+        self.max_lrs = per_group(max_lr, "max_lr")
+        self.mode, self.gamma, self._scale_fn = mode, float(gamma), scale_fn
+        self.scale_mode = scale_mode if scale_fn is not None else (
+            "iterations" if mode == "exp_range" else "cycle")
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if not all("momentum" in g or "betas" in g for g in groups):
+                raise ValueError("CyclicLR: cycle_momentum needs an optimizer with momentum or "
+                                 "betas (or pass cycle_momentum=False)")
+            self._beta = "betas" in groups[0]
+            self.base_momentums = per_group(base_momentum, "base_momentum")
+            self.max_momentums = per_group(max_momentum, "max_momentum")
+            if last_epoch == -1:
+                for g, m in zip(groups, self.max_momentums):
+                    self._set_momentum(g, m)
+        if last_epoch == -1:
+            for g, b in zip(groups, per_group(base_lr, "base_lr")):
+                g["initial_lr"] = b
+        super().__init__(optimizer, last_epoch)
+
+    def _set_momentum(self, g, m: float) -> None:
+        if self._beta:
+            g["betas"] = (m, g["betas"][1])
+        else:
+            g["momentum"] = m
+
+    def _scale(self, epoch: int) -> tuple[float, float]:
+        """(the triangle's height in [0, 1], the amplitude's scale) at ``epoch``."""
+        cycle = math.floor(1 + epoch / self.total_size)
+        x = 1.0 + epoch / self.total_size - cycle
+        height = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+        arg = cycle if self.scale_mode == "cycle" else epoch
+        if self._scale_fn is not None:
+            amp = self._scale_fn(arg)
+        elif self.mode == "triangular":
+            amp = 1.0
+        elif self.mode == "triangular2":
+            amp = 1 / (2.0 ** (cycle - 1))
+        else:
+            amp = self.gamma ** arg
+        return height, amp
+
+    def lr_at(self, epoch):
+        height, amp = self._scale(epoch)
+        return [b + (m - b) * height * amp for b, m in zip(self.base_lrs, self.max_lrs)]
+
+    def step(self) -> None:
+        super().step()
+        if self.cycle_momentum:
+            height, amp = self._scale(self.last_epoch)
+            for g, b, m in zip(self.optimizer.param_groups, self.base_momentums,
+                               self.max_momentums):
+                self._set_momentum(g, m - (m - b) * height * amp)
+
+
+class ChainedScheduler(LRScheduler):
+    """Several schedules at once on one optimizer: each group's rate is its initial rate
+    times every schedule's factor at this step (``ConstantLR`` warm-up times
+    ``ExponentialLR`` decay, say), which is what PyTorch's chaining gives for such
+    multiplicative schedules. ``step()`` steps them all."""
+
+    def __init__(self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None):
+        if not schedulers:
+            raise ValueError("ChainedScheduler: needs at least one scheduler")
+        optimizer = optimizer or schedulers[0].optimizer
+        for sch in schedulers:
+            if sch.optimizer is not optimizer:
+                raise ValueError("ChainedScheduler: every scheduler must wrap the same "
+                                 "optimizer")
+        self.schedulers = list(schedulers)
+        super().__init__(optimizer, schedulers[0].last_epoch - 1)
+
+    def lr_at(self, epoch):
+        out = list(self.base_lrs)
+        for sch in self.schedulers:
+            for i, (lr, b) in enumerate(zip(sch.lr_at(epoch), sch.base_lrs)):
+                out[i] *= lr / b if b else 1.0
+        return out
+
+    def step(self) -> None:
+        super().step()
+        for sch in self.schedulers:     # their counters follow (state_dict, get_last_lr)
+            sch.last_epoch = self.last_epoch
+            sch._last_lr = self._last_lr
+
+
 class ReduceLROnPlateau(LRScheduler):
     """Multiply the learning rates by ``factor`` when a metric has not improved for
     ``patience`` epochs: ``step(metric)`` after each evaluation.
