@@ -553,3 +553,19 @@ def test_cross_entropy_with_every_target_ignored(weighted, order):
     (gb,) = torch.autograd.grad(ref, [b])
     assert np.isnan(float(loss)) and np.isnan(float(ref))
     np.testing.assert_array_equal(g.numpy(), gb.numpy())
+
+
+@pytest.mark.parametrize("shape,out", [((2, 3, 8, 8), (4, 4)), ((2, 3, 7, 9), (3, 4)),
+                                       ((3, 10, 5), (2, None)), ((2, 3, 7, 9), 1)])
+def test_adaptive_max_pool2d(shape, out):
+    x = np.random.default_rng(1).standard_normal(shape)
+    a, b = tl.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ya = F.adaptive_max_pool2d(a, out)
+    yb = torch.nn.functional.adaptive_max_pool2d(b, out)
+    (ya * ya).sum().backward()
+    (yb * yb).sum().backward()
+    np.testing.assert_allclose(ya.detach().numpy(), yb.detach().numpy())
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy())
+    x1 = np.random.default_rng(2).standard_normal((2, 3, 10))
+    np.testing.assert_allclose(tl.nn.AdaptiveMaxPool1d(4)(tl.tensor(x1)).numpy(),
+                               torch.nn.AdaptiveMaxPool1d(4)(torch.tensor(x1)).numpy())

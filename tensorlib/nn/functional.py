@@ -19,14 +19,16 @@ from ..ops.nn_loss_likelihood import gaussian_nll_loss, poisson_nll_loss
 from ..ops.nn_loss_margin import (cosine_embedding_loss, hinge_embedding_loss, margin_ranking_loss,
                                   soft_margin_loss, triplet_margin_loss)
 from ..ops.nn_norm import batch_norm, group_norm, instance_norm, layer_norm
-from ..ops.nn_pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d, avg_pool2d,
+from ..ops.nn_pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,
+                           adaptive_max_pool2d, avg_pool1d, avg_pool2d,
                            max_pool1d, max_pool2d)
 from ..ops.nn_unfold import fold, unfold
 from ..ops.nn_resample import interpolate, pad, pixel_shuffle, pixel_unshuffle
 from ..ops.nn_rnn import gru_cell, lstm_cell
 
 __all__ = [
-    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+    "avg_pool1d", "avg_pool2d", "batch_norm",
     "bilinear", "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv1d", "conv2d",
     "conv_transpose2d", "cosine_embedding_loss", "cosine_similarity", "cross_entropy", "dropout",
     "dropout1d", "dropout2d", "elu", "embedding", "embedding_bag", "fold", "gaussian_nll_loss",

@@ -46,7 +46,7 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class _AdaptiveAvgPool(Module):
+class _AdaptivePool(Module):
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size
@@ -58,7 +58,7 @@ class _AdaptiveAvgPool(Module):
         return f"output_size={self.output_size}"
 
 
-class AdaptiveAvgPool2d(_AdaptiveAvgPool):
+class AdaptiveAvgPool2d(_AdaptivePool):
     """Average pooling to a fixed (H, W) output whatever the input size."""
     _pool = staticmethod(F.adaptive_avg_pool2d)
 
@@ -86,6 +86,16 @@ class AvgPool1d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AdaptiveAvgPool1d(_AdaptiveAvgPool):
+class AdaptiveAvgPool1d(_AdaptivePool):
     """Average pooling of (N, C, L) to a fixed length whatever the input length."""
     _pool = staticmethod(F.adaptive_avg_pool1d)
+
+
+class AdaptiveMaxPool2d(_AdaptivePool):
+    """Max pooling to a fixed (H, W) output whatever the input size."""
+    _pool = staticmethod(F.adaptive_max_pool2d)
+
+
+class AdaptiveMaxPool1d(_AdaptivePool):
+    """Max pooling of (N, C, L) to a fixed length whatever the input length."""
+    _pool = staticmethod(F.adaptive_max_pool1d)

@@ -272,28 +272,51 @@ def _adaptive_matrix(n_in, n_out, dtype):
     return m
 
 
-def adaptive_avg_pool2d(input, output_size) -> Tensor:
-    """Average pooling to a fixed output size (windows as PyTorch); None keeps that side."""
-    x = as_float_tensor(input, "adaptive_avg_pool2d")
+def _adaptive_args(name: str, input, output_size):
+    x = as_float_tensor(input, name)
     if x.ndim not in (3, 4):
-        raise ValueError(f"adaptive_avg_pool2d: input must be (N, C, H, W) or (C, H, W), got "
+        raise ValueError(f"{name}: input must be (N, C, H, W) or (C, H, W), got "
                          f"shape {tuple(x.shape)}")
     H, W = x.shape[-2:]
     if isinstance(output_size, (int, np.integer)) or output_size is None:
         output_size = (output_size, output_size)
     if len(output_size) != 2:
-        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or a pair, got "
-                         f"{output_size!r}")
+        raise ValueError(f"{name}: output_size must be an int or a pair, got {output_size!r}")
     Ho, Wo = (H if output_size[0] is None else int(output_size[0]),
               W if output_size[1] is None else int(output_size[1]))
     if Ho < 1 or Wo < 1:
-        raise ValueError(f"adaptive_avg_pool2d: output_size must be positive, got {(Ho, Wo)}")
+        raise ValueError(f"{name}: output_size must be positive, got {(Ho, Wo)}")
     if H == 0 or W == 0:
-        raise ValueError(f"adaptive_avg_pool2d: input of shape {tuple(x.shape)} has an empty "
-                         "spatial dimension")
+        raise ValueError(f"{name}: input of shape {tuple(x.shape)} has an empty spatial "
+                         "dimension")
+    return x, H, W, Ho, Wo
+
+
+def adaptive_avg_pool2d(input, output_size) -> Tensor:
+    """Average pooling to a fixed output size (windows as PyTorch); None keeps that side."""
+    x, H, W, Ho, Wo = _adaptive_args("adaptive_avg_pool2d", input, output_size)
     ph = const(_adaptive_matrix(H, Ho, x.dtype), x)
     pw = const(_adaptive_matrix(W, Wo, x.dtype).T.copy(), x)
     return ph @ (x @ pw)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices: bool = False) -> Tensor:
+    """Max pooling to a fixed output size: window i covers [floor(i*H/Ho), ceil((i+1)*H/Ho))
+    as PyTorch (equal windows when the sizes divide); None keeps that side. A tie shares the
+    gradient (PyTorch gives it to one element)."""
+    if return_indices:
+        raise ValueError("adaptive_max_pool2d: return_indices is not supported")
+    x, H, W, Ho, Wo = _adaptive_args("adaptive_max_pool2d", input, output_size)
+    if H % Ho == 0 and W % Wo == 0:
+        lead = tuple(x.shape[:-2])
+        return x.reshape(lead + (Ho, H // Ho, Wo, W // Wo)).max(axis=(-3, -1))
+    from .shape import stack
+    rows = []
+    for i in range(Ho):
+        h0, h1 = (i * H) // Ho, -(-((i + 1) * H) // Ho)
+        rows.append(stack([x[..., h0:h1, (j * W) // Wo:-(-((j + 1) * W) // Wo)]
+                           .max(axis=(-2, -1)) for j in range(Wo)], axis=-1))
+    return stack(rows, axis=-2)
 
 
 # --- 1-d pooling: the 2-d ops on (N, C, 1, L) ---------------------------------------------------
@@ -330,6 +353,13 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     s = k if stride is None else _one(stride, n, "stride")
     return avg_pool2d(_as_2d(input, n), (1, k), (1, s), (0, _one(padding, n, "padding")),
                       ceil_mode, count_include_pad).squeeze(-2)
+
+
+def adaptive_max_pool1d(input, output_size, return_indices: bool = False) -> Tensor:
+    """Max pooling of (N, C, L) or (C, L) to ``output_size`` positions."""
+    n = "adaptive_max_pool1d"
+    return adaptive_max_pool2d(_as_2d(input, n), (1, _one(output_size, n, "output_size")),
+                               return_indices).squeeze(-2)
 
 
 def adaptive_avg_pool1d(input, output_size) -> Tensor:
