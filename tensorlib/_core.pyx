@@ -190,15 +190,25 @@ def apply(op, *inputs, **attrs):
         box = t._version
         if multi:
             for i in range(len(res)):
-                (<TensorBase>res[i])._version = box
-                (<TensorBase>res[i])._base = (t, op.name, attrs, i)
-        else:
+                if _shares(out[i], arrays[0]):
+                    (<TensorBase>res[i])._version = box
+                    (<TensorBase>res[i])._base = (t, op.name, attrs, i)
+        elif _shares(out, arrays[0]):   # (a reshape NumPy had to copy is no view)
             (<TensorBase>res)._version = box
             (<TensorBase>res)._base = (t, op.name, attrs, 0)
     tracer = st.tracer
     if tracer is not None:
         tracer.record(op, inputs, attrs, res)
     return res
+
+
+cdef object _may_share = np.may_share_memory
+
+
+cdef inline bint _shares(object a, object b):
+    if type(a) is _ndarray:
+        return _may_share(a, b)
+    return True     # CuPy: its view ops return views (a copying reshape is rare there)
 
 
 cdef inline object _own(object x):

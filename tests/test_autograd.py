@@ -425,3 +425,20 @@ def test_autograd_backward_takes_a_sequence():
     assert x.grad.tolist() == [2.0, 2.0]
     with pytest.raises(ValueError, match="2 tensors but 1 gradients"):
         tl.autograd.backward([x.sum(), x.sum()], [tl.ones(())])
+
+
+def test_in_place_on_a_reshape_that_copied_leaves_the_base_alone():
+    """NumPy copies a reshape of a transposed array: that result is no view, and writing
+    into it must not rewrite the base's history."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((2, 3, 4))
+
+    def run(make, perm):
+        xx = make(x, requires_grad=True)
+        h = xx * 1
+        f = perm(h).reshape(2, -1)
+        f.relu_()
+        (f.sum() + (h * h).sum()).backward()
+        return h.tolist(), xx.grad.tolist()
+    assert run(tl.tensor, lambda h: h.transpose(0, 2, 1)) == \
+        run(torch.tensor, lambda h: h.permute(0, 2, 1))
