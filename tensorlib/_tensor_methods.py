@@ -164,7 +164,9 @@ def _check_view(self: Tensor, name: str) -> None:
 
 def _inplace(op, name):
     def method(self, other):
-        if not isinstance(other, Tensor):
+        if isinstance(other, np.ndarray):
+            other = to_tensor(other)
+        elif not isinstance(other, Tensor):
             other = weak_scalar(other, self)
         _check_leaf(self, name)
         tracer = state.tracer

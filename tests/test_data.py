@@ -288,3 +288,36 @@ def test_idx_reader_names_the_real_problem(tmp_path):
         mnist.parse_idx(bytes([0, 0, 8, 200]) + bytes(100), "x")
     with pytest.raises(FileNotFoundError):
         tl.onnx.load(str(tmp_path / "nope.onnx"))
+
+
+class _Failing(Dataset):
+    """Item 13 fails: an exception the main process could not rebuild, or a dead worker."""
+
+    class Err(Exception):
+        def __init__(self, i, why):
+            super().__init__(f"{i}:{why}")
+
+    def __init__(self, mode):
+        self.mode = mode
+
+    def __len__(self):
+        return 40
+
+    def __getitem__(self, i):
+        if i == 13 and self.mode == "raise":
+            raise self.Err(i, "corrupt")
+        if i == 13 and self.mode == "die":
+            import os
+            os._exit(3)
+        return tl.tensor(np.full(2, i, np.float32))
+
+
+@pytest.mark.parametrize("mode", ["raise", "die"])
+def test_worker_failures_raise_instead_of_hanging(mode):
+    from concurrent.futures.process import BrokenProcessPool
+    want = RuntimeError if mode == "raise" else BrokenProcessPool
+    with pytest.raises(want, match="13:corrupt" if mode == "raise" else ""):
+        for _ in DataLoader(_Failing(mode), batch_size=4, num_workers=2):
+            pass
+    for _ in DataLoader(_Failing("ok"), batch_size=4, num_workers=2):
+        break       # leaving early shuts the workers down

@@ -390,6 +390,13 @@ def test_pytorch_spellings():
     for got in (x.gather(1, idx), x.gather(idx, 1), tl.gather(x, 1, idx), tl.gather(x, idx, 1),
                 x.gather(dim=1, index=idx)):
         assert got.tolist() == want
+    torch = pytest.importorskip("torch")
+    y = np.arange(12.0).reshape(3, 4)
+    for d, i in ((1, [[1, 2]]), (0, [[2], [0]]), (1, [[1], [2]])):   # no broadcasting
+        assert tl.tensor(y).gather(d, tl.tensor(i)).tolist() == \
+            torch.tensor(y).gather(d, torch.tensor(i)).tolist()
+    with pytest.raises(ValueError, match="does not fit"):
+        tl.tensor(y).gather(1, tl.tensor([[1], [2], [0], [1]]))
     assert x.eq(1.0).tolist() == [[True, False], [False, False]] and x.ge(3.0).sum().item() == 2
     assert x.t().tolist() == [[1.0, 3.0], [2.0, 4.0]] and x.T.contiguous()._data.flags.c_contiguous
     assert x.new_zeros(2, 3).shape == (2, 3) and x.new_full((2,), 7.0).tolist() == [7.0, 7.0]
@@ -403,3 +410,9 @@ def test_pytorch_spellings():
     p = tl.nn.Parameter(tl.ones(2))
     p.data = tl.zeros(3)
     assert p.shape == (3,) and p.requires_grad
+
+
+def test_in_place_with_an_ndarray_operand():
+    u = tl.ones(2) * 1
+    u += np.ones(2, np.float32)
+    assert u.tolist() == [2.0, 2.0]

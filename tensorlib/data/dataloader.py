@@ -65,11 +65,17 @@ def _worker_init(dataset, collate_fn, base_seed: int) -> None:
 
 
 def _worker_load(job):
+    """(True, batch), or (False, the error and its traceback as text): an exception the
+    main process could not rebuild would otherwise break the pool."""
+    import traceback
     from ..random import manual_seed
     k, idx = job
     dataset, collate_fn, base = _WORKER
     manual_seed(base + k)     # per batch: the same draws whichever worker builds it
-    return _load(dataset, collate_fn, idx)
+    try:
+        return True, _load(dataset, collate_fn, idx)
+    except Exception as e:
+        return False, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
 
 
 class DataLoader:
@@ -86,8 +92,11 @@ class DataLoader:
     a GPU it warns once and has no effect, as in PyTorch). ``num_workers`` > 0 builds the
     batches in that many worker processes (for datasets whose ``__getitem__`` does real
     work: decoding, augmentation), in the same order; tensorlib's global generator is
-    seeded per batch from the epoch's draw, so random augmentations differ between batches
-    and repeat after ``tl.manual_seed`` whichever worker builds a batch.
+    seeded per batch from one draw per epoch (of ``generator``, or the global one), so
+    random augmentations differ between batches and repeat after ``tl.manual_seed``
+    whichever worker builds a batch. That draw moves the generator on: later epochs
+    shuffle differently than with ``num_workers=0``. An error in a worker is raised here
+    as RuntimeError with the worker's traceback; a worker that dies raises too.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int | None = 1, shuffle: bool = False,
@@ -150,16 +159,35 @@ class DataLoader:
             yield self._move(_load(self.dataset, self.collate_fn, idx))
 
     def _in_workers(self, batches):
+        import collections
         import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
         from ..random import rng
         # fork shares the dataset with the workers without pickling it; elsewhere each
-        # worker unpickles it once
+        # worker unpickles it once. A process pool (not multiprocessing.Pool) notices a
+        # worker that died (killed for memory, say) instead of waiting for it forever.
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         base = int(rng(self.generator).integers(0, 2**31 - 1))
         n = min(self.num_workers, len(batches))
-        with ctx.Pool(n, initializer=_worker_init,
-                      initargs=(self.dataset, self.collate_fn, base)) as pool:
-            yield from pool.imap(_worker_load, enumerate(batches))
+        ex = ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init,
+                                 initargs=(self.dataset, self.collate_fn, base))
+        try:
+            pending: collections.deque = collections.deque()
+            jobs = iter(enumerate(batches))
+            for job in jobs:        # a window of batches in flight, not the whole epoch
+                pending.append(ex.submit(_worker_load, job))
+                if len(pending) >= 2 * n:
+                    break
+            while pending:
+                ok, value = pending.popleft().result()
+                if not ok:
+                    raise RuntimeError(f"DataLoader worker: {value}")
+                nxt = next(jobs, None)
+                if nxt is not None:
+                    pending.append(ex.submit(_worker_load, nxt))
+                yield value
+        finally:
+            ex.shutdown(wait=True, cancel_futures=True)
 
     def _move(self, batch):
         if self.device is None and not self.pin_memory:

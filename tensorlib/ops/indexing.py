@@ -203,16 +203,33 @@ def take_along_axis(x, indices, axis: int) -> Tensor:
 
 
 def gather(x, indices=None, axis=None, *, dim: int | None = None, index=None) -> Tensor:
-    """``take_along_axis`` in NumPy's order ``gather(x, indices, axis)`` or PyTorch's
-    ``gather(x, dim, index)`` / ``x.gather(dim, index)`` / ``x.gather(dim=1, index=i)``
-    (told apart by which is the int)."""
-    if isinstance(indices, (int, np.integer)) and not isinstance(axis, (int, np.integer)):
-        indices, axis = axis, indices            # PyTorch's order
-    indices = indices if index is None else index
-    axis = axis if dim is None else dim
-    if axis is None:
-        raise TypeError("gather: needs an axis (or dim)")
-    return take_along_axis(x, indices, axis)
+    """Values along an axis picked by an index tensor, in either convention:
+
+    - NumPy's ``gather(x, indices, axis)`` / ``x.gather(indices, axis)``: ``take_along_axis``
+      (``indices`` broadcasts against ``x``);
+    - PyTorch's ``gather(x, dim, index)`` / ``x.gather(dim, index)`` / ``x.gather(dim=1,
+      index=i)``: the result has ``index``'s shape, which may be smaller than ``x`` in the
+      other dimensions (no broadcasting), as ``torch.gather``.
+    """
+    torch_order = dim is not None or index is not None or (
+        isinstance(indices, (int, np.integer)) and not isinstance(axis, (int, np.integer)))
+    if not torch_order:
+        if axis is None:
+            raise TypeError("gather: needs an axis (or dim)")
+        return take_along_axis(x, indices, axis)
+    d = dim if dim is not None else (indices if isinstance(indices, (int, np.integer)) else axis)
+    idx = index if index is not None else (axis if isinstance(indices, (int, np.integer))
+                                           else indices)
+    x, idx = to_tensor(x), to_tensor(idx)
+    if d is None or idx is None:
+        raise TypeError("gather: needs dim and index")
+    d = norm_axis(d, x.ndim, "gather")
+    if idx.ndim != x.ndim or any(i != d and idx.shape[i] > x.shape[i] for i in range(x.ndim)):
+        raise ValueError(f"gather: index of shape {tuple(idx.shape)} does not fit input of "
+                         f"shape {tuple(x.shape)} along dim {d} (same number of dimensions, "
+                         "no larger than the input in the others)")
+    window = tuple(slice(None) if i == d else slice(0, idx.shape[i]) for i in range(x.ndim))
+    return take_along_axis(x[window], idx, d)
 
 
 def scatter_add(x, indices, src, axis: int) -> Tensor:
