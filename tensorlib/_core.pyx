@@ -24,6 +24,7 @@ cdef class TensorBase:
     cdef object _grad
     cdef public object _hooks
     cdef public object _base      # a view's (base tensor, view op name, attrs, output)
+    cdef public Py_ssize_t _hv    # the version counter's value when _node was set
     cdef object __weakref__
 
     @property
@@ -71,6 +72,7 @@ cdef inline TensorBase wrap(object data, object dev, bint rg, object node, Py_ss
     t._grad = None
     t._hooks = None
     t._base = None
+    t._hv = box[0]
     return t
 
 
@@ -202,6 +204,16 @@ def apply(op, *inputs, **attrs):
     return res
 
 
+cdef object _regen = None
+
+
+def set_view_regen(fn):
+    """Install ``fn(view)``, which rebuilds a view's history from its base's current one
+    (tensorlib._tensor_methods: the base changed in place after the view was taken)."""
+    global _regen
+    _regen = fn
+
+
 cdef object _may_share = np.may_share_memory
 
 
@@ -212,8 +224,12 @@ cdef inline bint _shares(object a, object b):
 
 
 cdef inline object _own(object x):
-    """A tape node's own alias of an input that has a history; a leaf itself."""
+    """A tape node's own alias of an input that has a history; a leaf itself. A view whose
+    base changed in place since its history was set first gets a history from the base's
+    current one (its values changed with the base)."""
     cdef TensorBase t = <TensorBase>x
+    if t._base is not None and t._hv != t._version[0]:
+        _regen(t)
     if t._node is None:
         return x
     return wrap(t._data, t._device, t._rg, t._node, t._idx, t._version)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _dtypes
+from . import _core, _dtypes
 from ._apply import apply
 from ._tensor import Tensor, _wrap
 from .autograd.mode import state
@@ -89,6 +89,7 @@ def _assign(self: Tensor, result: Tensor, name: str) -> Tensor:
     self._version[0] += 1
     if result._rg:
         self._node, self._idx, self._rg = result._node, result._idx, True
+        self._hv = self._version[0]
     return self
 
 
@@ -132,6 +133,7 @@ def _rebase(self: Tensor) -> None:
             tracer.restamp(base)
         b = _write_back(view, base, op, attrs)
         base._node, base._idx, base._rg = b._node, b._idx, True
+        base._hv = base._version[0]
         if tracer is not None:
             tracer.rebind(base, b, bump=0)
         view, link = base, base._base
@@ -141,6 +143,23 @@ def _check_leaf(self: Tensor, name: str) -> None:
     if self._rg and self._node is None and state.grad_enabled:
         raise RuntimeError(f"{name}: a leaf tensor that requires grad is used in an in-place "
                            "operation; wrap the update in `with tl.no_grad():`")
+
+
+def _regenerate(view: Tensor) -> None:
+    """The view's history after its base changed in place: the view op again, on the base's
+    current history (the view's values are the base's). A stale base first, up the chain."""
+    base, op, attrs, i = view._base
+    if base._base is not None and base._hv != base._version[0]:
+        _regenerate(base)
+    from .ops.registry import REGISTRY
+    r = apply(REGISTRY[op], base, **attrs)
+    r = r[i] if type(r) is tuple else r
+    view._node, view._idx, view._rg = r._node, r._idx, r._rg
+    view._hv = view._version[0]
+    tracer = state.tracer
+    if tracer is not None:
+        tracer.restamp(view)
+        tracer.rebind(view, r, bump=0)
 
 
 def _check_view(self: Tensor, name: str) -> None:
@@ -229,6 +248,7 @@ def _setitem(self: Tensor, key, value) -> None:
 
 
 Tensor.__setitem__ = _setitem
+_core.set_view_regen(_regenerate)
 
 
 def _unary_inplace(fn, name):

@@ -442,3 +442,35 @@ def test_in_place_on_a_reshape_that_copied_leaves_the_base_alone():
         return h.tolist(), xx.grad.tolist()
     assert run(tl.tensor, lambda h: h.transpose(0, 2, 1)) == \
         run(torch.tensor, lambda h: h.permute(0, 2, 1))
+
+
+@pytest.mark.parametrize("case", ["base_scaled", "base_relu", "sibling", "setitem_region"])
+def test_views_taken_before_the_base_changed_follow_it(case):
+    """A view shares its base's storage: after an in-place op on the base (or on a sibling
+    view), its history is rebuilt from the base's current one, as PyTorch regenerates a
+    view's grad_fn."""
+    torch = pytest.importorskip("torch")
+
+    def run(make):
+        x = make([1.0, 2.0, 3.0], requires_grad=True)
+        y = x * 1
+        if case == "base_scaled":
+            v = y[:2]
+            y.mul_(2)
+            v.sum().backward()
+        elif case == "base_relu":
+            h = x * 1 - 2
+            first = h[:2]
+            h.relu_()
+            first.sum().backward()
+        elif case == "sibling":
+            a, b = y[0:1], y[0:1]
+            a.mul_(3)
+            (b * b).sum().backward()
+        else:
+            y2 = x.reshape(1, 3) * 1
+            b = y2[:, 1]
+            y2[:, 1] = 5.0
+            (b + y2.sum()).sum().backward()
+        return x.grad.tolist()
+    assert run(tl.tensor) == run(torch.tensor)
