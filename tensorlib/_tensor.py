@@ -49,6 +49,11 @@ class Tensor(TensorBase):
     # --- metadata -------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
+        tracer = state.tracer
+        if tracer is not None:   # capture: sizes of None dims are marked (reshape keeps them)
+            s = tracer.traced_shape(self)
+            if s is not None:
+                return s
         return self._data.shape
 
     @property

@@ -587,3 +587,47 @@ def test_retrace_reasons_read_as_what_changed():
             step(x, y)
     assert step.retrace_reasons[0].endswith("._parameters['weight'] changed: .grad None -> set")
     assert step.retrace_reasons[-1].endswith("['lr'] changed from 0.025 to 0.0125")
+
+
+def test_reshape_literals_equal_to_the_traced_batch_stay_literals():
+    """Only a size read from the None dim itself follows it: x.reshape(2, -1) traced at batch
+    2 keeps 2 rows at batch 8, and a size moved to another position fails loudly."""
+    f = tl.function(lambda x: x.reshape(2, -1).sum(0),
+                    input_signature=[tl.TensorSpec((None, 3))])
+    with tl.no_grad():
+        f(tl.ones(2, 3))
+        assert f(tl.ones(8, 3)).shape == (12,)
+    g = tl.function(lambda x: x.reshape(x.shape[1], x.shape[0], 4),
+                    input_signature=[tl.TensorSpec((None, None, 4))])
+    with tl.no_grad():
+        g(tl.ones(3, 3, 4))
+        with pytest.raises(CaptureError, match="does not fit"):
+            g(tl.ones(2, 5, 4))
+
+
+def test_training_step_with_none_dims_is_traced_per_batch_size():
+    """A backward holds sizes from the batch (a mean's 1/N, broadcasts to the batch): with a
+    None batch dim the step still matches eager at every size, one graph per size."""
+    import warnings
+    lin, lin2 = nn.Linear(6, 1), nn.Linear(6, 1)
+    lin2.load_state_dict(lin.state_dict())
+    opt, opt2 = tl.optim.SGD(lin.parameters(), lr=0.1), tl.optim.SGD(lin2.parameters(), lr=0.1)
+
+    def make(layer, o):
+        def step(x):
+            o.zero_grad()
+            loss = layer(x.reshape(x.shape[0], -1)).mean()
+            loss.backward()
+            o.step()
+            return loss
+        return step
+    f = tl.function(make(lin, opt), input_signature=[tl.TensorSpec((None, 2, 3))])
+    eager = make(lin2, opt2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for n in (4, 9, 2, 4, 9):
+            x = tl.randn(n, 2, 3)
+            assert abs(float(f(x)) - float(eager(x))) < 1e-5
+    assert sum("traced once per input shape" in str(w.message) for w in caught) == 1
+    np.testing.assert_allclose(lin.weight.numpy(), lin2.weight.numpy(), rtol=1e-5, atol=1e-6)
+    assert f.trace_count == 4      # 4 (twice: .grad None, then set), 9, 2

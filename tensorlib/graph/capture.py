@@ -74,13 +74,16 @@ class _Entry:
     """One traced graph of a tl.function, ready to replay."""
 
     __slots__ = ("graph", "plan", "template", "guards", "constants", "out_kinds", "n_calls",
-                 "shapes_ok", "trace_no", "grad_outputs")
+                 "shapes_ok", "trace_no", "grad_outputs", "sizes")
 
     def __init__(self, graph, plan, template, guards, constants, out_kinds):
         self.shapes_ok: set | None = None
         # outputs computed from tensors that require grad, by a function that does not call
         # backward() itself: with grad enabled the caller expects to differentiate them
         self.grad_outputs = False
+        # the input shapes a training step with None dims was traced at: its backward holds
+        # sizes (a mean's 1/N, broadcasts to the batch) that only fit those
+        self.sizes: tuple | None = None
         self.graph = graph
         self.plan = plan
         self.template = template
@@ -133,6 +136,7 @@ class Function:
         self.memory_plan = memory_plan
         self._cache: OrderedDict[Any, list[_Entry]] = OrderedDict()   # least recent first
         self._warned_eager = False
+        self._warned_sizes = False
         self.trace_count = 0
         self.retrace_reasons: list[str] = []
         functools.update_wrapper(self, fn)
@@ -161,8 +165,14 @@ class Function:
         entries = self._cache.get(key)
         if entries:
             reason = None
+            shapes = None
             for i, e in enumerate(entries):
                 why = e.check()
+                if why is None and e.sizes is not None:
+                    shapes = shapes or tuple(tuple(t.shape) for t in tensors)
+                    if shapes != e.sizes:
+                        why = (f"the captured training step was traced for input shapes "
+                               f"{e.sizes}, not {shapes}")
                 # the most recently used graph's reason: the one closest to this call
                 reason = reason or why
                 if why is None:
@@ -249,6 +259,15 @@ class Function:
         g._plans[(tuple(v.id for v in g.outputs), tuple(n.id for n in g.assigns))] = plan
         entry = _Entry(g, plan, template, guards, tracer.constants, out_kinds)
         entry.trace_no = self.trace_count
+        if tracer.backward_runs and specs and any(d is None for sp in specs for d in sp.shape):
+            entry.sizes = tuple(tuple(t.shape) for t in tensors)
+            if not self._warned_sizes:
+                self._warned_sizes = True
+                warnings.warn(
+                    f"tl.function {self._name}: a training step (it calls backward()) is "
+                    "traced once per input shape even with None dims in input_signature: its "
+                    "gradients hold sizes taken from the batch. None dims serve inference "
+                    "graphs.", stacklevel=3)
         entry.grad_outputs = (not tracer.backward_runs
                               and _needs_grad(g, tensors, [v for k, v in zip(out_kinds, fetches)
                                                            if k[0] in ("new", "copy")]))
@@ -320,7 +339,9 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     call that does not match retraces (and warns, with the reason, past
     ``max_retraces``); the ``max_cached`` most recently used graphs per signature are
     kept. ``input_signature=[tl.TensorSpec((None, 784))]`` gives one
-    graph for every batch size; before it runs on a new size, every op's ``infer`` must
+    graph for every batch size (for inference graphs: a training step, which calls
+    ``backward()``, is still traced once per input shape); before it runs on a new size,
+    every op's ``infer`` must
     accept it (a reshape to a traced ``x.shape[0]`` raises). A Python *number* computed
     from a size (``x.sum() / x.shape[0]``) cannot be seen: use ``x.mean()``, or leave
     the dim concrete so each size gets its own trace. Reading a traced tensor's value in Python

@@ -42,6 +42,9 @@ class Tracer:
         self.g = graph
         self._by_array: dict[int, tuple] = {}     # id(ndarray) -> (arr, Value, box, version)
         self.dynamic: set[int] = set()            # Value ids that depend on inputs/state
+        # shapes with None for the sizes that follow a None dim of input_signature, as the
+        # ops' infer derives them while tracing (traced_shape marks those sizes)
+        self.sym: dict[int, tuple] = {}
         self.reachable = reachable or {}          # id(tensor) -> (tensor, path name)
         self.locations: dict[int, tuple] = {}     # id(storage array) -> location
         self.var_nodes: dict[tuple, Node] = {}    # location key -> variable/constant node
@@ -145,8 +148,37 @@ class Tracer:
         self.locations[id(t._data)] = key
         self._keep.append(t)
         self.dynamic.add(v.id)
+        if shape is not None and None in tuple(shape):
+            self.sym[v.id] = tuple(shape)
         self.bind(t, v)
         return v
+
+    def traced_shape(self, t):
+        """``t``'s shape with the sizes that follow a None dim as :class:`TracedSize`, or
+        None when it has none."""
+        if not self.sym:
+            return None
+        try:
+            v = self.lookup(t)
+        except CaptureError:
+            return None
+        sym = self.sym.get(v.id) if v is not None else None
+        if sym is None:
+            return None
+        return tuple(TracedSize(d, i) if s is None else d
+                     for i, (d, s) in enumerate(zip(t._data.shape, sym)))
+
+    def _infer_sym(self, op, ins, attrs, node) -> None:
+        if op.infer is None:
+            return
+        try:
+            out = op.infer(*[(self.sym.get(v.id, v.shape), v.dtype) for v in ins], **attrs)
+        except (ValueError, TypeError, IndexError):
+            return          # the graph's own shape pass reports it, if it matters
+        outs = list(out) if len(node.outputs) > 1 else [out]
+        for v, (shape, _) in zip(node.outputs, outs):
+            if None in tuple(shape):
+                self.sym[v.id] = tuple(shape)
 
     # --- hooks called by the core -------------------------------------------------
     def record(self, op, inputs, attrs, result) -> None:
@@ -155,6 +187,8 @@ class Tracer:
         node = self.g.add_node(op.name, ins, attrs, str(outs[0]._device),
                                [(o._data.shape, o._data.dtype) for o in outs])
         dyn = any(v.id in self.dynamic for v in ins)
+        if self.sym and any(v.id in self.sym for v in ins):
+            self._infer_sym(op, ins, attrs, node)
         tape = outs[0]._node
         if tape is not None:
             self.tape_nodes[id(tape)] = (tape, node)
@@ -342,6 +376,17 @@ def _clean_path(path: str) -> str:
     head = (m.group(1) or "").lower() or m.group(2) or m.group(3)
     parts = [head] + [p for p in re.split(r"[.\[\]']+", m.group(4)) if p]
     return ".".join(p for p in parts if not p.startswith("_"))
+
+
+class TracedSize(int):
+    """A size read from a traced tensor's None dim (``x.shape[0]`` under input_signature
+    with None): an int that remembers its ``axis``, so that a reshape putting it back at the
+    same position follows the dim at run time."""
+
+    def __new__(cls, value: int, axis: int):
+        self = super().__new__(cls, value)
+        self.axis = axis
+        return self
 
 
 def is_dynamic(tracer: Tracer, v: Value) -> bool:

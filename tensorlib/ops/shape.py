@@ -8,6 +8,7 @@ import numpy as np
 from .. import _dtypes
 from .._apply import apply
 from .._tensor import Tensor
+from ..autograd.mode import state
 from .registry import OpDef, register
 from ._util import broadcast_shapes, norm_axes, norm_axis, to_tensor, unbroadcast
 
@@ -71,7 +72,7 @@ def _reshape_infer(x, *, shape, keep=()):
 
 RESHAPE = _op("reshape", lambda xp, x, shape, keep=(): x.reshape(
     _resolve_shape(_kept(shape, keep, x.shape), x.size, src=x.shape)),
-    lambda n, g: (g.reshape(n.inputs[0]._data.shape),), _reshape_infer, view=True)
+    lambda n, g: (g.reshape(n.inputs[0].shape),), _reshape_infer, view=True)
 
 
 def reshape(x, *shape) -> Tensor:
@@ -79,10 +80,31 @@ def reshape(x, *shape) -> Tensor:
     x = to_tensor(x)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
+    keep, dynamic = _kept_dims(x, shape) if state.tracer is not None else ((), ())
     shape = tuple(int(s) for s in shape)
-    if shape == x._data.shape:
+    if keep:
+        return apply(RESHAPE, x, shape=shape, keep=keep)
+    if shape == x._data.shape and not dynamic:
+        # (under capture a None dim's traced size is no identity: another size is)
         return x if not x._rg else apply(RESHAPE, x, shape=shape)
     return apply(RESHAPE, x, shape=shape)
+
+
+def _kept_dims(x, shape) -> tuple:
+    """Capture with None dims: the target positions holding a size read from a None dim at
+    that same position (``x.reshape(x.shape[0], -1)``, ``flatten(x, 1)``, a gradient
+    reshaped back to its input's shape) where ``x``'s own dim there follows a None dim too;
+    the graph copies those at run time. A literal equal to the traced size stays a literal,
+    and a size moved to another position stays what it was traced at (a new size then
+    fails the graph's shape check instead of reshaping wrongly). Returns (those positions,
+    ``x``'s dynamic positions)."""
+    from ..graph.tracer import TracedSize
+    sizes = x.shape                # marked where x's own dims follow a None dim
+    dynamic = tuple(i for i, d in enumerate(sizes) if isinstance(d, TracedSize))
+    keep = tuple(i for i, s in enumerate(shape)
+                 if isinstance(s, TracedSize) and s.axis == i and i in dynamic
+                 and int(sizes[i]) == int(s))
+    return keep, dynamic
 
 
 def flatten(x, start_axis: int = 0, end_axis: int = -1) -> Tensor:
