@@ -197,7 +197,13 @@ def apply(op, *inputs, **attrs):
                     (<TensorBase>res[i])._base = (t, op.name, attrs, i)
         elif _shares(out, arrays[0]):   # (a reshape NumPy had to copy is no view)
             (<TensorBase>res)._version = box
-            (<TensorBase>res)._base = (t, op.name, attrs, 0)
+            link = t._base
+            if link is not None and op.name in _RESHAPES and link[1] in _RESHAPES:
+                # a reshape of a reshape is one reshape of the first base: chains of them
+                # (acc = acc.reshape(...) in a loop) stay one link long
+                (<TensorBase>res)._base = (link[0], "reshape", {"shape": out.shape}, 0)
+            else:
+                (<TensorBase>res)._base = (t, op.name, attrs, 0)
     tracer = st.tracer
     if tracer is not None:
         tracer.record(op, inputs, attrs, res)
@@ -205,6 +211,7 @@ def apply(op, *inputs, **attrs):
 
 
 cdef object _regen = None
+cdef tuple _RESHAPES = ("reshape", "squeeze", "expand_dims")
 
 
 def set_view_regen(fn):
