@@ -416,3 +416,24 @@ def test_in_place_with_an_ndarray_operand():
     u = tl.ones(2) * 1
     u += np.ones(2, np.float32)
     assert u.tolist() == [2.0, 2.0]
+
+
+@pytest.mark.parametrize("e", [2, 3, 4, 2.5])
+def test_power_fast_paths_match_numpy(e):
+    a = np.random.default_rng(0).standard_normal((7, 5)).astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose((tl.tensor(a) ** e).numpy(), np.power(a, e), rtol=2e-6)
+    x = tl.tensor(a.astype(np.float64), requires_grad=True)
+    (x ** 3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 3 * a.astype(np.float64) ** 2, rtol=1e-6)
+
+
+def test_float32_sigmoid_kernel_is_accurate():
+    x = np.concatenate([np.linspace(-90, 90, 1001), np.random.default_rng(1).standard_normal(
+        1000) * 8]).astype(np.float32)
+    ref = 1 / (1 + np.exp(-x.astype(np.float64)))
+    got = tl.sigmoid(tl.tensor(x)).numpy().astype(np.float64)
+    big = ref > 1e-37
+    assert (np.abs(got - ref)[big] / ref[big]).max() < 1e-6
+    t = tl.tensor(x[::3].copy().reshape(-1, 1)[:100].T)     # non-contiguous view too
+    np.testing.assert_allclose(tl.sigmoid(t).numpy(), 1 / (1 + np.exp(-t.numpy())), rtol=1e-6)
