@@ -437,3 +437,13 @@ def test_float32_sigmoid_kernel_is_accurate():
     assert (np.abs(got - ref)[big] / ref[big]).max() < 1e-6
     t = tl.tensor(x[::3].copy().reshape(-1, 1)[:100].T)     # non-contiguous view too
     np.testing.assert_allclose(tl.sigmoid(t).numpy(), 1 / (1 + np.exp(-t.numpy())), rtol=1e-6)
+
+
+def test_float32_erf_kernel_is_accurate():
+    import math
+    x = np.concatenate([np.linspace(-6, 6, 20001), np.logspace(-30, 0, 300),
+                        -np.logspace(-30, 0, 300), [0.0, np.inf, -np.inf]]).astype(np.float32)
+    ref = np.array([math.erf(float(v)) for v in x])
+    got = tl.erf(tl.tensor(x)).numpy().astype(np.float64)
+    assert (np.abs(got - ref) / np.maximum(np.abs(ref), 1e-30)).max() < 5e-7
+    assert np.isnan(tl.erf(tl.tensor(np.float32(np.nan))).item())
