@@ -441,6 +441,13 @@ RULES["argmax"] = _arg("ArgMax")
 RULES["argmin"] = _arg("ArgMin")
 
 
+@rule("topk_indices")
+def _topk_indices(ctx, n):
+    return ctx.op("TopK", [ctx.name(n.inputs[0]), ctx.ints([int(n.attrs["k"])])], n_out=2,
+                  axis=int(n.attrs["axis"]), largest=int(bool(n.attrs["largest"])),
+                  sorted=1)[1]
+
+
 @rule("argsort")
 def _argsort(ctx, n):
     # TopK over the whole axis sorts it; ONNX puts the lower index first among equal

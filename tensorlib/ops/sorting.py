@@ -50,6 +50,45 @@ ARGSORT = register(OpDef(
     doc="Indices that sort ``x`` along ``axis`` (stable)."))
 
 
+def _topk_fwd(xp, x, *, axis, k, largest):
+    return _argsort_fwd(xp, x, axis=axis, descending=largest)[
+        (slice(None),) * axis + (slice(0, k),)]
+
+
+def _topk_cpu(x, *, axis, k, largest):
+    """The first ``k`` of the stable sort's indices without sorting everything: partition
+    out k candidates, then sort only those (4096 x 1024, k=10: 153 -> ~10 ms). Falls back to
+    the full sort where a tie straddles the k-th place, for NaN, for non-floats, or when k
+    is a large share of the axis."""
+    n = x.shape[axis]
+    if (x.dtype.kind != "f" or k == 0 or 4 * k > n or not x.size
+            or np.isnan(x).any()):
+        return _topk_fwd(np, x, axis=axis, k=k, largest=largest)
+    key = np.moveaxis(x, axis, -1)
+    key = -key if largest else key      # the k smallest keys, ties by index
+    part = np.argpartition(key, k - 1, axis=-1)[..., :k]
+    chosen = np.take_along_axis(key, part, -1)
+    kth = chosen.max(axis=-1, keepdims=True)
+    if ((chosen == kth).sum(-1) != (key == kth).sum(-1)).any():
+        return _topk_fwd(np, x, axis=axis, k=k, largest=largest)
+    sel = np.sort(part, axis=-1)        # index order, so the stable sort keeps ties in it
+    order = np.argsort(np.take_along_axis(key, sel, -1), axis=-1, kind="stable")
+    return np.moveaxis(np.take_along_axis(sel, order, -1), -1, axis).astype(np.int64)
+
+
+def _topk_infer(x, *, axis, k, largest):
+    shape = list(x[0])
+    shape[axis] = k
+    return tuple(shape), np.dtype(np.int64)
+
+
+TOPK_INDICES = register(OpDef(
+    "topk_indices", _topk_fwd, kernels={"cpu": _topk_cpu}, infer=_topk_infer,
+    cost=io_cost(lambda ins, outs, **a: numel(ins[0][0])),
+    doc="The indices of the ``k`` largest (or smallest) values along ``axis``, in order; "
+        "ties in input order (the first k of the stable sort)."))
+
+
 def _prepare(x, axis: int, op: str) -> tuple[Tensor, int, bool]:
     """(x as at least 1-d, the normalised axis, whether x was 0-d)."""
     x = to_tensor(x)
@@ -103,8 +142,7 @@ def topk(x, k: int, axis: int = -1, largest: bool = True,
         raise ValueError(f"topk: k={k} is out of range for a dimension of size {n} "
                          f"(axis {ax} of shape {tuple(x.shape)})")
     del sorted   # the values always come out in order (a sorted result is a valid unsorted one)
-    order = apply(ARGSORT, x, axis=ax, descending=bool(largest))
-    idx = order[(slice(None),) * ax + (slice(0, int(k)),)]
+    idx = apply(TOPK_INDICES, x, axis=ax, k=int(k), largest=bool(largest))
     values = take_along_axis(x, idx, ax)
     if scalar and k == 1:     # a 0-d input gives 0-d results, as PyTorch's topk
         return reshape(values, ()), reshape(idx, ())

@@ -55,11 +55,29 @@ add("argsort", lambda x, axis, descending: tl.sort(x, axis=axis, descending=desc
     if descending else np.sort(x, axis=axis), name="sort_values")
 add("argsort", lambda x, axis: tl.sort(x, axis)[1], _ties,
     lambda x, axis: np.argsort(x, axis=axis, kind="stable"), grad=False, name="sort_indices")
-add("argsort", lambda x, axis, descending, k: tl.topk(x, k, axis=axis, largest=descending)[0],
+add("topk_indices", lambda x, axis, descending, k: tl.topk(x, k, axis=axis, largest=descending)[0],
     _topk_inputs, lambda x, axis, descending, k: np.take_along_axis(x, _first_k(
         _stable_desc(x, axis) if descending else np.argsort(x, axis=axis, kind="stable"),
         k, axis), axis), name="topk_values")
-add("argsort", lambda x, axis, descending, k: tl.topk(x, k, axis=axis, largest=descending)[1],
+add("topk_indices", lambda x, axis, descending, k: tl.topk(x, k, axis=axis, largest=descending)[1],
     _topk_inputs, lambda x, axis, descending, k: _first_k(
         _stable_desc(x, axis) if descending else np.argsort(x, axis=axis, kind="stable"),
         k, axis), grad=False, name="topk_indices")
+
+
+def _wide_topk_inputs(draw):
+    """Rows long enough for the partition path (k <= n / 4), with ties drawn from a few
+    values (a tie across the k-th place takes the full sort) or none."""
+    rng = _rng(draw)
+    shape = (draw(st.integers(1, 3)), draw(st.integers(8, 40)))
+    x = (rng.integers(0, 5, shape) * 1.0 if draw(st.booleans())
+         else rng.permutation(shape[0] * shape[1]).reshape(shape) * 0.5)
+    axis = draw(st.sampled_from([-1, 0] if shape[0] >= 4 else [-1]))
+    return [x], {"axis": axis, "descending": draw(st.booleans()),
+                 "k": draw(st.integers(1, max(1, x.shape[axis] // 4)))}
+
+
+add("topk_indices", lambda x, axis, descending, k: tl.topk(x, k, axis=axis, largest=descending)[1],
+    _wide_topk_inputs, lambda x, axis, descending, k: _first_k(
+        _stable_desc(x, axis) if descending else np.argsort(x, axis=axis, kind="stable"),
+        k, axis), grad=False, name="partitioned")
