@@ -260,8 +260,36 @@ def _index_add_fwd(xp, x, indices, src, axis):
     if xp is np and indices.size and (int(indices.max()) >= n or int(indices.min()) < -n):
         raise IndexError(f"index_add: index out of range for axis {axis} of size {n}")
     out = x.copy()
+    if xp is np:
+        _index_add_np(out, indices, src, axis)
+        return out
     _add_at(xp, out, (slice(None),) * axis + (indices,), src)
-    return out if xp is np else _poison_out_of_range(xp, out, indices, n)
+    return _poison_out_of_range(xp, out, indices, n)
+
+
+def _index_add_np(out, indices, src, axis):
+    """``out[..., indices, ...] += src`` along ``axis``, duplicates summed: one fancy-indexed
+    add per multiplicity rank. np.add.at, which this replaces, took ~10 ms for the backward
+    of a (16, 64, 32, 32) reflect pad."""
+    n = out.shape[axis]
+    idx = indices.reshape(-1) % n if indices.size else indices.reshape(-1)
+    rows = np.moveaxis(src.reshape(out.shape[:axis] + (idx.size,) + out.shape[axis + 1:]),
+                       axis, 0)
+    target = np.moveaxis(out, axis, 0)     # a view: writes land in out
+    order = np.argsort(idx, kind="stable")
+    sidx = idx[order]
+    if sidx.size < 2 or (sidx[1:] != sidx[:-1]).all():
+        target[idx] += rows
+        return
+    # each entry's rank among equal indices: rank r's entries hit distinct indices, so one
+    # fancy-indexed add per rank (a reflect pad's border: two ranks)
+    pos = np.arange(sidx.size)
+    start = np.concatenate(([True], sidx[1:] != sidx[:-1]))
+    rank = np.empty_like(pos)
+    rank[order] = pos - np.maximum.accumulate(np.where(start, pos, 0))
+    for r in range(int(rank.max()) + 1):
+        sel = np.flatnonzero(rank == r)
+        target[idx[sel]] += rows[sel]
 
 
 INDEX_ADD = register(OpDef(
