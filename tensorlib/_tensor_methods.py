@@ -121,19 +121,23 @@ def _write_back(view: Tensor, base: Tensor, op: str, attrs: dict) -> Tensor:
 _WRITABLE_VIEWS = ("slice", "reshape", "squeeze", "expand_dims", "transpose", "flip")
 
 
-def _rebase(self: Tensor) -> None:
-    """After an in-place op autograd recorded on a view: each tensor it was taken from, up
-    the chain, takes a history in which the view's new value is written into it (as
-    PyTorch's CopySlices). Another view taken from the same base keeps its old history."""
+def _rebase(self: Tensor, recorded: bool) -> None:
+    """After an in-place op on a view: each tensor it was taken from, up the chain, takes a
+    history in which the view's new value is written into it (as PyTorch's CopySlices) when
+    autograd ``recorded`` the op, and, under capture, the graph value of that write even
+    when it did not (a buffer updated through a view under no_grad). Another view taken
+    from the same base keeps its old history."""
     view, link = self, self._base
     tracer = state.tracer
-    while link is not None and view._rg:
+    history = recorded and view._rg
+    while link is not None and (history or tracer is not None):
         base, op, attrs, _ = link
         if tracer is not None:   # the write below replaces exactly what the view changed
             tracer.restamp(base)
         b = _write_back(view, base, op, attrs)
-        base._node, base._idx, base._rg = b._node, b._idx, True
-        base._hv = base._version[0]
+        if history:
+            base._node, base._idx, base._rg = b._node, b._idx, True
+            base._hv = base._version[0]
         if tracer is not None:
             tracer.rebind(base, b, bump=0)
         view, link = base, base._base
@@ -209,8 +213,7 @@ def _inplace(op, name):
         if tracer is not None:
             tracer.rebind(self, res)
         _assign(self, res, name)
-        if recorded:
-            _rebase(self)
+        _rebase(self, recorded)
         return self
     method.__name__ = name
     return method
@@ -243,8 +246,7 @@ def _setitem(self: Tensor, key, value) -> None:
     if tracer is not None:
         tracer.rebind(self, res)
     _assign(self, res, "__setitem__")
-    if (self._rg or v._rg) and state.grad_enabled:
-        _rebase(self)
+    _rebase(self, (self._rg or v._rg) and state.grad_enabled)
 
 
 Tensor.__setitem__ = _setitem
@@ -260,9 +262,9 @@ def _unary_inplace(fn, name):
         tracer = state.tracer
         if tracer is not None:
             tracer.rebind(self, res)
+        recorded = self._rg and state.grad_enabled
         _assign(self, res, name)
-        if self._rg and state.grad_enabled:
-            _rebase(self)
+        _rebase(self, recorded)
         return self
     method.__name__ = name
     return method
