@@ -220,6 +220,15 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
     else:
         mean, var = _running("batch_norm", "inference (training=False)", running_mean,
                              running_var, x, shape)
+        # fixed statistics: fold everything into one scale and shift per channel, so the
+        # full-size work is one multiply and one add (it was four passes and temporaries)
+        scale = (var + eps).rsqrt()
+        if weight is not None:
+            scale = scale * weight.reshape(shape)
+        shift = -mean * scale
+        if bias is not None:
+            shift = shift + bias.reshape(shape)
+        return x * scale + shift
     y = (x - mean) * (var + eps).rsqrt()
     return _affine(y, weight, bias, shape)
 
