@@ -180,10 +180,10 @@ def _norm_fwd(xp, x, axis, keepdims, ord):
     dt = x.dtype
     if dt == np.float16:      # squares of float16 overflow at 256: work in float32
         x = x.astype(np.float32)
-    a = xp.abs(x)
     if ord == 2:
-        out = xp.sqrt(xp.sum(x * x, axis=axis, keepdims=keepdims))
-    elif ord == 1:
+        return _norm2(xp, x, axis, keepdims).astype(dt, copy=False)
+    a = xp.abs(x)
+    if ord == 1:
         out = xp.sum(a, axis=axis, keepdims=keepdims)
     elif ord == math.inf:
         out = xp.max(a, axis=axis, keepdims=keepdims)
@@ -192,6 +192,19 @@ def _norm_fwd(xp, x, axis, keepdims, ord):
     else:
         out = xp.sum(a ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
     return out.astype(dt, copy=False)
+
+
+def _norm2(xp, x, axis, keepdims):
+    # along the contiguous last axis a dot product of x with itself makes no x * x
+    # temporary (4096 x 1024 by rows: 1.15 -> 0.3 ms); elsewhere (NumPy's vecdot is slow
+    # across rows) and over the whole array (where the pairwise sum is the more accurate)
+    # the sum of squares
+    if (xp is np and axis is not None and len(axis) == 1 and x.ndim
+            and axis[0] % x.ndim == x.ndim - 1 and x.strides[-1] == x.itemsize
+            and x.dtype.kind == "f" and x.size):
+        out = np.sqrt(np.vecdot(x, x, axis=-1))
+        return out[..., None] if keepdims else out
+    return xp.sqrt(xp.sum(x * x, axis=axis, keepdims=keepdims))
 
 
 def _norm_vjp(n, g):
