@@ -81,6 +81,15 @@ def cases():
         yield (f"float32 matmul {m}x{k}x{n} ({what}): BLAS vs tensorlib._gemm",
                lambda ga=ga, gb=gb: np.matmul(ga, gb), lambda ga=ga, gb=gb: _gemm.matmul(ga, gb))
     from tensorlib import _blas
+    for (m, k, n) in ((2048, 512, 8), (256, 4096, 16), (128, 512, 10)):
+        sa = rng.standard_normal((m, k)).astype(f32)
+        sb = rng.standard_normal((k, n)).astype(f32)
+
+        def blas_one_mm(sa=sa, sb=sb):
+            with _blas.one_thread():
+                return np.matmul(sa, sb)
+        yield (f"float32 matmul {m}x{k}x{n} (few columns): one-thread BLAS vs tensorlib._gemm",
+               blas_one_mm, lambda sa=sa, sb=sb: _gemm.matmul(sa, sb))
     for (m, k, tr) in ((4096, 4096, False), (4096, 4096, True)):
         ma = rng.standard_normal((k, m)).astype(f32).T if tr else \
             rng.standard_normal((m, k)).astype(f32)

@@ -33,6 +33,13 @@ def test_steps_script_runs():
     assert re.search(r"W2 [0-9.]+ ms +W3 [0-9.]+ ms +W4 [0-9.]+ ms +W4c [0-9.]+ ms", proc.stdout)
 
 
+def test_ops_script_runs():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ops.py"), "--quick"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "| topk k=10, rows (4096x1024) |" in proc.stdout
+
+
 def test_w4_by_hand_bound_computes_the_same_step():
     # the W7 bound (benchmarks/w4_by_hand.py) is only meaningful if it trains the same model
     # the same way: one step from the same start gives the eager loss and weights

@@ -1,0 +1,110 @@
+"""Single ops at interactive sizes, tensorlib against PyTorch: the cases a user trial found
+slowest (a cube of negative numbers, sigmoid, gelu, topk, the backward of a reflect pad...).
+
+    python benchmarks/ops.py [--quick]                       # this checkout
+    PYTHONPATH=/other/checkout python benchmarks/ops.py     # another one, for before/after
+
+Prints µs per call (the minimum of 5 rounds; each round a loop of a few calls), tensorlib and
+PyTorch (when installed) and the ratio. Results are kept alive between calls as a user's
+would be only for the last call, so each call allocates its output as in a real step.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+import tensorlib as tl
+import tensorlib.nn.functional as F
+
+
+def _time(fn, quick: bool) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(1 if quick else 5):
+        n = 1 if quick else 5
+        t0 = time.perf_counter()
+        for _ in range(n):
+            out = fn()
+        best = min(best, (time.perf_counter() - t0) / n)
+        del out
+    return best * 1e6
+
+
+def cases(lib):
+    """(name, function) pairs for ``lib`` in ("tl", "torch")."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((1024, 1024)).astype(np.float32)
+    big = rng.standard_normal((4096, 1024)).astype(np.float32)
+    img = rng.standard_normal((16, 64, 32, 32)).astype(np.float32)
+    act = rng.standard_normal((32, 64, 32, 32)).astype(np.float32)
+    if lib == "tl":
+        x, xb, xa = tl.tensor(a), tl.tensor(big), tl.tensor(act)
+        p = tl.tensor(img, requires_grad=True)
+        bn = tl.nn.BatchNorm2d(64).eval()
+        ctx = tl.no_grad
+
+        def pad_fb():
+            p.grad = None
+            F.pad(p, (2, 2, 2, 2), mode="reflect").sum().backward()
+        return [
+            ("x ** 3 (1024^2)", lambda: x ** 3),
+            ("sigmoid (1024^2)", lambda: tl.sigmoid(x)),
+            ("erf (1024^2)", lambda: tl.erf(x)),
+            ("gelu (1024^2)", lambda: F.gelu(x)),
+            ("relu (1024^2)", lambda: tl.relu(x)),
+            ("clamp(-1, 1) (1024^2)", lambda: x.clamp(-1, 1)),
+            ("topk k=10, rows (4096x1024)", lambda: tl.topk(xb, 10, axis=1)),
+            ("norm, rows (4096x1024)", lambda: tl.norm(xb, axis=1)),
+            ("pad reflect 2, fwd+bwd (16,64,32,32)", pad_fb),
+            ("batch_norm eval (32,64,32,32)", lambda: _under(ctx, bn, xa)),
+            ("matvec 4096x1024 @ 1024", lambda: xb @ x[0]),
+        ]
+    import torch
+    x, xb = torch.tensor(a), torch.tensor(big)
+    xa = torch.tensor(act)
+    p = torch.tensor(img, requires_grad=True)
+    bn = torch.nn.BatchNorm2d(64).eval()
+
+    def tpad_fb():
+        p.grad = None
+        torch.nn.functional.pad(p, (2, 2, 2, 2), mode="reflect").sum().backward()
+    return [
+        ("x ** 3 (1024^2)", lambda: x ** 3),
+        ("sigmoid (1024^2)", lambda: torch.sigmoid(x)),
+        ("erf (1024^2)", lambda: torch.erf(x)),
+        ("gelu (1024^2)", lambda: torch.nn.functional.gelu(x)),
+        ("relu (1024^2)", lambda: torch.relu(x)),
+        ("clamp(-1, 1) (1024^2)", lambda: x.clamp(-1, 1)),
+        ("topk k=10, rows (4096x1024)", lambda: torch.topk(xb, 10, dim=1)),
+        ("norm, rows (4096x1024)", lambda: torch.linalg.vector_norm(xb, dim=1)),
+        ("pad reflect 2, fwd+bwd (16,64,32,32)", tpad_fb),
+        ("batch_norm eval (32,64,32,32)", lambda: _under(torch.no_grad, bn, xa)),
+        ("matvec 4096x1024 @ 1024", lambda: xb @ x[0]),
+    ]
+
+
+def _under(ctx, module, x):
+    with ctx():
+        return module(x)
+
+
+def main(argv=None) -> int:
+    quick = "--quick" in (argv if argv is not None else sys.argv[1:])
+    ours = [(name, _time(fn, quick)) for name, fn in cases("tl")]
+    try:
+        theirs = dict((name, _time(fn, quick)) for name, fn in cases("torch"))
+    except ImportError:
+        theirs = {}
+    print(f"{tl.__file__}")
+    print("| op | tensorlib µs | PyTorch µs | ratio |\n|---|---|---|---|")
+    for name, t in ours:
+        o = theirs.get(name)
+        print(f"| {name} | {t:.0f} | {o:.0f} | {t / o:.2f} |" if o
+              else f"| {name} | {t:.0f} | — | — |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
