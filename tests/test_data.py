@@ -316,7 +316,7 @@ class _Failing(Dataset):
 def test_worker_failures_raise_instead_of_hanging(mode):
     from concurrent.futures.process import BrokenProcessPool
     want = RuntimeError if mode == "raise" else BrokenProcessPool
-    with pytest.raises(want, match="13:corrupt" if mode == "raise" else ""):
+    with pytest.raises(want, match="13:corrupt" if mode == "raise" else None):
         for _ in DataLoader(_Failing(mode), batch_size=4, num_workers=2):
             pass
     for _ in DataLoader(_Failing("ok"), batch_size=4, num_workers=2):
