@@ -250,6 +250,24 @@ static inline float tl_erff(float x) {
     return a < 0.5f ? s : l;
 }
 
+/* GELU (exact form) and its gradient, one pass each: x * Phi(x), and g * (Phi(x) + x phi(x))
+ * with Phi the normal CDF, 0.5 (1 + erf(x / sqrt 2)), and phi its density. */
+TL_CLONES
+static void tl_gelu_f32(const float *x, float *out, ptrdiff_t m) {
+    for (ptrdiff_t k = 0; k < m; k++)
+        out[k] = 0.5f * x[k] * (1.0f + tl_erff(x[k] * 0.70710678118654752f));
+}
+
+TL_CLONES
+static void tl_gelu_grad_f32(const float *g, const float *x, float *out, ptrdiff_t m) {
+    for (ptrdiff_t k = 0; k < m; k++) {
+        float v = x[k];
+        float cdf = 0.5f * (1.0f + tl_erff(v * 0.70710678118654752f));
+        float pdf = 0.39894228040143268f * tl_expf(-0.5f * v * v);
+        out[k] = g[k] * (cdf + v * pdf);
+    }
+}
+
 /* Elementwise erf over a flat array (float32). */
 TL_CLONES
 static void tl_erf_f32(const float *x, float *out, ptrdiff_t m) {

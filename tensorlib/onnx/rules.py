@@ -22,6 +22,7 @@ UNSUPPORTED = {
     "cumprod": "ONNX has no cumulative product",
     "getitem_grad": "a gradient kernel (export inference graphs)",
     "conv2d_weight_grad": "a gradient kernel (export inference graphs)",
+    "gelu_grad": "a gradient kernel (export inference graphs)",
     "max_pool2d_grad": "a gradient kernel (export inference graphs)",
     "avg_pool2d_grad": "a gradient kernel (export inference graphs)",
     "embedding_grad": "a gradient kernel (export inference graphs)",

@@ -419,6 +419,9 @@ def _grad_op_inputs(draw):
 
 add("tanh_grad", lambda g, y: tl.apply(tl.REGISTRY["tanh_grad"], g, y), _grad_op_inputs,
     lambda g, y: g * (1 - y * y))
+add("gelu_grad", lambda g, x: tl.apply(tl.REGISTRY["gelu_grad"], g, x), _grad_op_inputs,
+    lambda g, x: g * (0.5 * (1 + _erf(x / np.sqrt(2))) + x * np.exp(-x * x / 2)
+                      / np.sqrt(2 * np.pi)))
 add("sigmoid_grad", lambda g, y: tl.apply(tl.REGISTRY["sigmoid_grad"], g, y),
     lambda draw: [arr(draw, (3, 2)), arr(draw, (3, 2), 0.05, 0.95)],
     lambda g, y: g * y * (1 - y))
