@@ -171,6 +171,21 @@ def _image_threads(dtype, N, groups, m, n, k) -> int:
     return t if N >= t else 0
 
 
+def _grouped(a, b, out, subscripts: str) -> None:
+    """``out[g] = a[g] @ b[g]`` for every group g: one product per group for few large
+    groups; for many small ones (a depthwise convolution: 64 groups of one output channel)
+    one einsum over all of them, where a loop of tiny GEMMs cost ~10x PyTorch."""
+    G, m, k = a.shape
+    n = b.shape[2]
+    if G == 1:
+        _gemm.matmul(a[0], b[0], out=out[0])
+    elif m * n * k >= _gemm.MIN_WORK:
+        for gi in range(G):
+            _gemm.matmul(a[gi], b[gi], out=out[gi])
+    else:
+        np.einsum(subscripts, a, b, out=out, optimize=False)
+
+
 def _view(buf, rows, cols):
     """A C-contiguous (rows, cols) matrix at the start of a flat buffer (the kernels need
     contiguous arrays; the last chunk may be smaller)."""
@@ -199,7 +214,8 @@ def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
     if out.size == 0:
         return out.reshape(N, O, Ho, Wo)
     wm = w.reshape(O, K)
-    t = _image_threads(x.dtype, N, groups, Og, HW, K)
+    # one output channel per group (depthwise): the chunked path's einsum over all groups
+    t = _image_threads(x.dtype, N, groups, Og, HW, K) if Og > 1 or groups == 1 else 0
     if t:
         _ops.conv2d_images(x, wm, np.ascontiguousarray(b[0]) if b else None, out,
                            np.empty((t, C * kh * kw * HW), np.float32), groups, kh, kw, sh, sw,
@@ -218,9 +234,8 @@ def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
             _gemm.matmul(wm, c, out=out[n0])
             continue
         t = _view(tmp, O, nb)
-        for gi in range(groups):
-            _gemm.matmul(wm[gi * Og:(gi + 1) * Og], c[gi * K:(gi + 1) * K],
-                         out=t[gi * Og:(gi + 1) * Og])
+        _grouped(wm.reshape(groups, Og, K), c.reshape(groups, K, nb), t.reshape(groups, Og, nb),
+                 "gok,gkp->gop")
         np.copyto(out[n0:n1], t.reshape(O, n1 - n0, HW).transpose(1, 0, 2))
     if bias is not None:
         out += bias
@@ -256,9 +271,8 @@ def _input_grad_cpu(g, w, *, stride, padding, dilation, groups, input_hw):
         nb = (n1 - n0) * HW
         g2 = _as_rows(g, n0, n1, O, HW, gbuf)
         c = _view(cols, C * kh * kw, nb)
-        for gi in range(groups):
-            _gemm.matmul(wm[gi * Og:(gi + 1) * Og].T, g2[gi * Og:(gi + 1) * Og],
-                         out=c[gi * K:(gi + 1) * K])
+        _grouped(wm.reshape(groups, Og, K).transpose(0, 2, 1), g2.reshape(groups, Og, nb),
+                 c.reshape(groups, K, nb), "gko,gop->gkp")
         _ops.col2im(c, dx[n0:n1], kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
     return dx
 
@@ -294,9 +308,8 @@ def _weight_grad_cpu(x, g, *, stride, padding, dilation, groups, kernel):
         _ops.im2col(x[n0:n1], c, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
         g2 = _as_rows(g, n0, n1, O, HW, gbuf)
         dst = gw if n0 == 0 else tmp
-        for gi in range(groups):
-            _gemm.matmul(g2[gi * Og:(gi + 1) * Og], c[gi * K:(gi + 1) * K].T,
-                         out=dst[gi * Og:(gi + 1) * Og])
+        _grouped(g2.reshape(groups, Og, nb), c.reshape(groups, K, nb).transpose(0, 2, 1),
+                 dst.reshape(groups, Og, K), "gop,gpk->gok")
         if n0:
             gw += tmp
     return gw.reshape(O, Cg, kh, kw)
