@@ -474,3 +474,35 @@ def test_views_taken_before_the_base_changed_follow_it(case):
             (b + y2.sum()).sum().backward()
         return x.grad.tolist()
     assert run(tl.tensor) == run(torch.tensor)
+
+
+def test_custom_function_with_an_unused_output():
+    class Two(tl.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            return x * y, x + y
+
+        @staticmethod
+        def backward(ctx, ga, gb):
+            return ga * 3 + gb, None
+    x = tl.tensor([1.0, 2.0], requires_grad=True)
+    a, _ = Two.apply(x, tl.tensor([3.0, 4.0]))
+    a.sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0]
+    x.grad = None
+    out = tl.autograd.checkpoint(lambda t: (t.tanh(), t * 3), x)
+    out[0].sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 1 - np.tanh([1.0, 2.0]) ** 2, rtol=1e-6)
+
+
+def test_checkpoint_of_a_non_leaf_input_with_create_graph():
+    """A gradient penalty through a checkpointed block whose input comes from another
+    layer: the recomputed graph holds aliases of that input, which must count as it."""
+    tl.manual_seed(0)
+    lin, block = tl.nn.Linear(3, 4), tl.nn.Sequential(tl.nn.Linear(4, 4), tl.nn.Tanh())
+    x = tl.randn(2, 3, requires_grad=True)
+    (g,) = tl.grad(tl.autograd.checkpoint(block, lin(x)).sum(), [x], create_graph=True)
+    (want,) = tl.grad(block(lin(x)).sum(), [x], create_graph=True)
+    np.testing.assert_allclose(g.detach().numpy(), want.detach().numpy(), rtol=1e-6)
+    (g * g).sum().backward()
+    assert lin.weight.grad is not None

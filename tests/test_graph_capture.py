@@ -656,3 +656,14 @@ def test_writes_through_views_without_grad_are_captured():
     with tl.no_grad():
         for _ in range(2):
             assert f(tl.ones(3, 2)).tolist() == [[1.0, 2.0]] * 3
+
+
+@pytest.mark.parametrize("index", ["[:, 0]", "[0]", "[:, -1]", "[:, 1:]", "[None]",
+                                   "[..., None]", "[:, :3]"])
+def test_indexing_with_two_none_dims(index):
+    fn = eval(f"lambda x: x{index}")
+    f = tl.function(fn, input_signature=[tl.TensorSpec((None, None, 4))])
+    with tl.no_grad():
+        f(tl.zeros((2, 5, 4)))
+        x = tl.randn(3, 7, 4)
+        np.testing.assert_array_equal(f(x).numpy(), fn(x).numpy())

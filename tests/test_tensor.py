@@ -350,6 +350,10 @@ def test_conveniences_users_expect_from_pytorch():
     x = tl.randn(2, 3, 4)
     assert x.transpose(2, 0, 1).shape == (4, 2, 3) == x.transpose((2, 0, 1)).shape
     assert x.transpose().shape == (4, 3, 2)
+    assert x.transpose(-2, -1).shape == (2, 4, 3)          # two ints swap (PyTorch's)
+    m = tl.arange(6).reshape(2, 3)
+    assert m.transpose(0, 1).shape == (3, 2) == m.transpose(1, 0).shape
+    assert m.transpose((0, 1)).shape == (2, 3)             # a permutation tuple (NumPy's)
     assert tl.randint(10, (3,)).shape == (3,) and tl.randint(2, 5, (2, 2)).shape == (2, 2)
     with pytest.raises(TypeError, match="randint"):
         tl.randint(10, (3,), size=(2,))

@@ -44,19 +44,25 @@ def _rng_state(saved):
         default_generator.set_state(now)
 
 
-def _undeclared_leaves(outs, known: set[int]) -> list:
+def _key(t) -> tuple:
+    """A tensor's identity as the tape sees it: tape nodes hold their own aliases of inputs
+    that have a history (same storage, same history), not the tensor objects."""
+    return id(t._data), id(t._node), t._idx
+
+
+def _undeclared_leaves(outs, known: set) -> list:
     """Tensors requiring grad that the recomputed outputs depend on, other than ``known``
-    (the checkpoint's own inputs): parameters the function closes over."""
+    (the checkpoint's own inputs, as :func:`_key`): parameters the function closes over."""
     found: dict[int, object] = {}     # id -> tensor, in the order met
     seen: set[int] = set()
-    stack = [o._node for o in outs if o._node is not None and id(o) not in known]
+    stack = [o._node for o in outs if o._node is not None and _key(o) not in known]
     while stack:
         node = stack.pop()
         if id(node) in seen:
             continue
         seen.add(id(node))
         for t in node.inputs or ():
-            if id(t) in known:
+            if _key(t) in known:
                 continue
             if t._node is not None:
                 stack.append(t._node)
@@ -86,7 +92,7 @@ class _Checkpoint(Function):
                 out = ctx.function(*xs)
             outs = out if isinstance(out, tuple) else (out,)
             params = tuple(params)
-            known = {id(t) for t in xs + params}
+            known = {_key(t) for t in xs + params}
             extra = _undeclared_leaves(outs, known)
             if extra:
                 shapes = ", ".join(str(tuple(t.shape)) for t in extra[:4])

@@ -1,6 +1,8 @@
 """Indexing: getitem/setitem, gather/scatter, take/index_add, masked_fill, one_hot."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._apply import apply
@@ -59,11 +61,16 @@ _SYMBOLIC = 1 << 40  # stands in for a None dim; slicing it leaves a dim near th
 
 
 def _index_infer(x, *, index):
-    # a zero-strided array of the input's shape costs no memory whatever the sizes
-    dummy = np.broadcast_to(np.zeros((), x[1]), tuple(_SYMBOLIC if d is None else d
+    # a zero-strided array of the input's shape costs no memory whatever the sizes; a None
+    # dim stands in as a huge size (sliced, it stays above half of it). With several None
+    # dims the stand-in shrinks so that their product still fits NumPy's iterator.
+    nones = sum(d is None for d in x[0])
+    fixed = max(1, math.prod(d for d in x[0] if d is not None)) * np.dtype(x[1]).itemsize
+    big = min(_SYMBOLIC, max(1 << 10, int((2.0 ** 60 / fixed) ** (1.0 / max(nones, 1)))))
+    dummy = np.broadcast_to(np.zeros((), x[1]), tuple(big if d is None else d
                                                       for d in x[0]))
     shape = dummy[index].shape
-    return tuple(None if d > _SYMBOLIC // 2 else d for d in shape), x[1]
+    return tuple(None if d > big // 2 else d for d in shape), x[1]
 
 
 def _getitem_grad_fwd(xp, g, index, shape, basic):

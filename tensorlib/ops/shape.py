@@ -188,10 +188,15 @@ TRANSPOSE = _op("transpose", lambda xp, x, axes: xp.transpose(x, axes),
 
 
 def transpose(x, *axes) -> Tensor:
-    """Permute axes (reverse them when none are given); ``x.transpose(1, 0)`` or
-    ``x.transpose((1, 0))``, as NumPy's ndarray.transpose."""
+    """Permute axes: all of them reversed when none are given, a full permutation as a
+    tuple or as several ints (``x.transpose((2, 0, 1))``, NumPy's), and two ints swap those
+    two axes (``x.transpose(-2, -1)``, PyTorch's; on a matrix both readings of ``(1, 0)``
+    agree, and ``(0, 1)`` swaps too rather than doing nothing)."""
     x = to_tensor(x)
     nd = x.ndim
+    if (len(axes) == 2 and all(isinstance(a, (int, np.integer)) for a in axes)
+            and not isinstance(axes[0], bool)):
+        return swapaxes(x, int(axes[0]), int(axes[1]))
     if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
         axes = axes[0]
     if axes is None or axes == ():
