@@ -114,6 +114,28 @@ def _shape(size) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _traced_sizes(size) -> list:
+    """The sizes in ``size`` read from a None dim while capturing (TracedSize)."""
+    from .graph.tracer import TracedSize
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    return [(i, s) for i, s in enumerate(size) if isinstance(s, TracedSize)]
+
+
+def _from_traced(kind: str, size, fill, dt, traced) -> Tensor:
+    """Under capture with None dims: a tensor whose traced sizes follow their dims at run
+    time (ops.fill), instead of a constant of the example's sizes."""
+    from .graph.tracer import CaptureError
+    srcs = {id(s.src) for _, s in traced}
+    if len(srcs) != 1 or any(s.src is None for _, s in traced):
+        raise CaptureError(
+            f"{kind}: sizes read from None dims of several tensors; a captured graph can "
+            "follow the sizes of one tensor per creation (or leave the dims concrete)")
+    from .ops.fill import fill as _fill
+    src = traced[0][1].src
+    return _fill(src, _shape(size), fill, dims=[(i, s.axis) for i, s in traced], dtype=dt)
+
+
 def _filled(kind: str, size, fill, dtype, device, requires_grad) -> Tensor:
     dev = Device(device) if device is not None else CPU
     dt = _dtypes.as_dtype(dtype) if dtype is not None else None
@@ -124,6 +146,13 @@ def _filled(kind: str, size, fill, dtype, device, requires_grad) -> Tensor:
             dt = _dtypes.int64
         else:
             dt = _dtypes.default_float
+    if state.tracer is not None:
+        traced = _traced_sizes(size)
+        if traced:
+            t = _from_traced(kind, size, fill, dt, traced)
+            if requires_grad:
+                t.requires_grad = True
+            return t
     xp = xp_for(dev)
     shape = _shape(size)
     arr = xp.empty(shape, dt) if kind == "empty" else xp.full(shape, fill, dt)
@@ -217,6 +246,17 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
     if dtype is None:
         dtype = (_dtypes.default_float if any(isinstance(v, float) for v in (start, end, step))
                  else _dtypes.int64)
+    if state.tracer is not None and _traced_sizes((start, end, step)):
+        # arange(x.shape[1]) under capture with None dims: ones of that size, summed up,
+        # so the graph counts to the size it runs with
+        from .graph.tracer import CaptureError
+        if _traced_sizes((start, step)) or start != 0 or step != 1:
+            raise CaptureError("arange: under capture with None dims only arange(n) with n "
+                               "read from a None dim follows it; write the rest as tensor "
+                               "arithmetic on it (e.g. tl.arange(n) * step + start)")
+        (_, n), = _traced_sizes((end,))
+        t = _from_traced("arange", (n,), 1, _dtypes.int64, [(0, n)]).cumsum(0) - 1
+        return t.astype(dtype) if _dtypes.as_dtype(dtype) != np.int64 else t
     dev = Device(device) if device is not None else CPU
     arr = xp_for(dev).arange(start, end, step, dtype=_dtypes.as_dtype(dtype))
     t = _wrap(arr, dev, False, None, 0)
@@ -253,6 +293,16 @@ def eye(n: int, m: int | None = None, dtype=None, device=None,
 
 
 # --- random -----------------------------------------------------------------
+def _fixed(kind: str, size) -> tuple:
+    """``size`` for a random draw; under capture a size read from a None dim cannot follow
+    the dim (the graph draws a fixed shape), so it raises rather than go stale."""
+    if state.tracer is not None and _traced_sizes(tuple(size)):
+        from .graph.tracer import CaptureError
+        raise CaptureError(f"{kind}: a random draw sized from a None dim of input_signature "
+                           "would keep the traced size; leave that dim concrete")
+    return _shape(size)
+
+
 def _random(arr, dtype, device, requires_grad) -> Tensor:
     dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
     if np.dtype(dt).kind != "f":
@@ -264,14 +314,14 @@ def _random(arr, dtype, device, requires_grad) -> Tensor:
 def rand(*size, generator: Generator | None = None, dtype=None, device=None,
          requires_grad: bool = False) -> Tensor:
     """Uniform on [0, 1)."""
-    t = _random(rng(generator).random(_shape(size)), dtype, device, requires_grad)
+    t = _random(rng(generator).random(_fixed("rand", size)), dtype, device, requires_grad)
     return _traced(t, "rand", {}, generator)
 
 
 def randn(*size, generator: Generator | None = None, dtype=None, device=None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal."""
-    t = _random(rng(generator).standard_normal(_shape(size), dtype=np.float64), dtype,
+    t = _random(rng(generator).standard_normal(_fixed("randn", size), dtype=np.float64), dtype,
                 device, requires_grad)
     return _traced(t, "randn", {}, generator)
 

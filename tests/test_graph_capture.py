@@ -667,3 +667,30 @@ def test_indexing_with_two_none_dims(index):
         f(tl.zeros((2, 5, 4)))
         x = tl.randn(3, 7, 4)
         np.testing.assert_array_equal(f(x).numpy(), fn(x).numpy())
+
+
+def test_sizes_read_from_none_dims_create_tensors_that_follow_them(tmp_path):
+    """tl.arange(x.shape[1]) (positions), tl.zeros(x.shape[0], ...) and the causal mask of
+    attention follow the sequence length they run with, in the graph and in ONNX; a random
+    draw sized from a None dim raises."""
+    pos = tl.nn.Embedding(32, 8)
+    layer = tl.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True).eval()
+
+    def model(x):
+        h = x + pos(tl.arange(x.shape[1])) + tl.zeros(x.shape[0], 1, 8)
+        return layer(h, is_causal=True)
+    f = tl.function(model, input_signature=[tl.TensorSpec((None, None, 8))])
+    x = tl.randn(3, 9, 8)
+    with tl.no_grad():
+        f(tl.randn(1, 1, 8))          # traced at length 1: a constant would broadcast
+        want = model(x).numpy()
+        np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-5, atol=1e-6)
+        f.graphs[0].to_onnx(tmp_path / "m.onnx")
+    ort = pytest.importorskip("onnxruntime")
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    r = tl.function(lambda x: x + tl.randn(x.shape[0], 8),
+                    input_signature=[tl.TensorSpec((None, 8))])
+    with pytest.raises(CaptureError, match="random draw"):
+        r(tl.ones(2, 8))

@@ -165,7 +165,7 @@ class Tracer:
         sym = self.sym.get(v.id) if v is not None else None
         if sym is None:
             return None
-        return tuple(TracedSize(d, i) if s is None else d
+        return tuple(TracedSize(d, i, t) if s is None else d
                      for i, (d, s) in enumerate(zip(t._data.shape, sym)))
 
     def _infer_sym(self, op, ins, attrs, node) -> None:
@@ -383,9 +383,10 @@ class TracedSize(int):
     with None): an int that remembers its ``axis``, so that a reshape putting it back at the
     same position follows the dim at run time."""
 
-    def __new__(cls, value: int, axis: int):
+    def __new__(cls, value: int, axis: int, src=None):
         self = super().__new__(cls, value)
         self.axis = axis
+        self.src = src      # the tensor it was read from (creation functions follow it)
         return self
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import creation
+from ..ops.nn_attention import causal_mask
 from .containers import ModuleList
 from .._tensor import Tensor
 from ..ops.elementwise import where
@@ -131,8 +132,7 @@ class MultiheadAttention(Module):
             if mask.ndim == 3:
                 mask = mask.reshape(N, h, L, S)
         elif is_causal:
-            causal = creation.tensor(np.triu(np.ones((L, S), bool), 1), device=q.device)
-            mask = _additive(causal, q.dtype, "causal mask")
+            mask = _additive(causal_mask(L, S, q.device), q.dtype, "causal mask")
         kpm = _additive(key_padding_mask, q.dtype, "key_padding_mask")
         if kpm is not None:
             if tuple(kpm.shape) != (N, S):

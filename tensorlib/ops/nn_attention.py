@@ -8,8 +8,16 @@ import numpy as np
 from .._tensor import Tensor
 from .nn_act import softmax
 from .nn_layers import dropout
-from .nn_util import as_float_tensor, const, same_dtype
+from .nn_util import as_float_tensor, same_dtype
 from ._util import broadcast_shapes, to_tensor
+
+
+def causal_mask(L: int, S: int, device=None) -> Tensor:
+    """(L, S) bool, True above the diagonal (the positions causal attention hides). Built
+    from ``arange`` comparisons, not a constant, so that under capture with None dims it
+    follows the sequence lengths it runs with."""
+    from ..creation import arange
+    return arange(S, device=device)[None, :] > arange(L, device=device)[:, None]
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
@@ -35,8 +43,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     s = (1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0) if scale is None else float(scale)
     scores = (q @ k.swapaxes(-1, -2)) * s
     if is_causal:
-        keep = np.tril(np.ones((L, S), dtype=bool))
-        scores = scores.masked_fill(const(~keep, scores), -math.inf)
+        scores = scores.masked_fill(causal_mask(L, S, scores.device), -math.inf)
     elif attn_mask is not None:
         m = to_tensor(attn_mask)
         broadcast_shapes(op, m.shape, scores.shape)
