@@ -48,6 +48,18 @@ def cases(lib):
         def pad_fb():
             p.grad = None
             F.pad(p, (2, 2, 2, 2), mode="reflect").sum().backward()
+
+        gw = tl.tensor(np.ones(64, np.float32), requires_grad=True)
+        dw = tl.tensor(rng.standard_normal((64, 1, 3, 3)).astype(np.float32),
+                       requires_grad=True)
+
+        def gn_fb():
+            p.grad = None
+            F.group_norm(p, 8, gw).sum().backward()
+
+        def dw_fb():
+            p.grad = None
+            F.conv2d(p, dw, padding=1, groups=64).sum().backward()
         return [
             ("x ** 3 (1024^2)", lambda: x ** 3),
             ("sigmoid (1024^2)", lambda: tl.sigmoid(x)),
@@ -59,6 +71,8 @@ def cases(lib):
             ("norm, rows (4096x1024)", lambda: tl.norm(xb, axis=1)),
             ("pad reflect 2, fwd+bwd (16,64,32,32)", pad_fb),
             ("batch_norm eval (32,64,32,32)", lambda: _under(ctx, bn, xa)),
+            ("group_norm 8 groups, fwd+bwd (16,64,32,32)", gn_fb),
+            ("depthwise conv 3x3, fwd+bwd (16,64,32,32)", dw_fb),
             ("matvec 4096x1024 @ 1024", lambda: xb @ x[0]),
         ]
     import torch
@@ -70,6 +84,18 @@ def cases(lib):
     def tpad_fb():
         p.grad = None
         torch.nn.functional.pad(p, (2, 2, 2, 2), mode="reflect").sum().backward()
+
+    gw = torch.ones(64, requires_grad=True)
+    dw = torch.tensor(rng.standard_normal((64, 1, 3, 3)).astype(np.float32),
+                      requires_grad=True)
+
+    def tgn_fb():
+        p.grad = None
+        torch.nn.functional.group_norm(p, 8, gw).sum().backward()
+
+    def tdw_fb():
+        p.grad = None
+        torch.nn.functional.conv2d(p, dw, padding=1, groups=64).sum().backward()
     return [
         ("x ** 3 (1024^2)", lambda: x ** 3),
         ("sigmoid (1024^2)", lambda: torch.sigmoid(x)),
@@ -81,6 +107,8 @@ def cases(lib):
         ("norm, rows (4096x1024)", lambda: torch.linalg.vector_norm(xb, dim=1)),
         ("pad reflect 2, fwd+bwd (16,64,32,32)", tpad_fb),
         ("batch_norm eval (32,64,32,32)", lambda: _under(torch.no_grad, bn, xa)),
+        ("group_norm 8 groups, fwd+bwd (16,64,32,32)", tgn_fb),
+        ("depthwise conv 3x3, fwd+bwd (16,64,32,32)", tdw_fb),
         ("matvec 4096x1024 @ 1024", lambda: xb @ x[0]),
     ]
 
