@@ -341,14 +341,17 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     kept. ``input_signature=[tl.TensorSpec((None, 784))]`` gives one
     graph for every batch size (for inference graphs: a training step, which calls
     ``backward()``, is still traced once per input shape); before it runs on a new size,
-    every op's ``infer`` must
-    accept it (a reshape to a traced ``x.shape[0]`` raises). A Python *number* computed
-    from a size (``x.sum() / x.shape[0]``) cannot be seen: use ``x.mean()``, or leave
-    the dim concrete so each size gets its own trace. Reading a traced tensor's value in Python
-    (``bool(t)``, ``t.item()``...) raises a clear error. A replayed graph's outputs have no
-    autograd history: a call with gradients enabled whose outputs depend on tensors that
-    require grad (a captured forward used inside an eager training step) runs the Python
-    eagerly instead, with a warning; call such a forward under ``tl.no_grad()``. A step that calls
+    every op's ``infer`` must accept it. ``x.reshape(x.shape[0], -1)``,
+    ``tl.arange(x.shape[1])`` and ``tl.zeros(x.shape[0], ...)`` follow the None dim. A
+    Python *number* computed from a size (``x.sum() / x.shape[0]``, a loop
+    ``for t in range(x.shape[1])``) cannot be seen: the graph keeps the traced value (a
+    loop runs the traced number of steps), so use tensor ops (``x.mean()``), or leave the
+    dim concrete so each size gets its own trace. Reading a traced tensor's value in
+    Python (``bool(t)``, ``t.item()``...) raises a clear error. A replayed graph's outputs
+    have no autograd history: a call with gradients enabled whose outputs depend on
+    tensors that require grad (a captured forward used inside an eager training step) runs
+    the Python eagerly instead, with a warning; call such a forward under
+    ``tl.no_grad()``. A step that calls
     ``loss.backward()`` and updates parameters in place is captured as one graph:
     forward, backward and update. A per-step learning-rate schedule retraces each step
     when the rate is a Python float; pass it as a tensor (``SGD(params, lr=tl.tensor(0.1))``)
