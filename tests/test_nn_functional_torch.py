@@ -569,3 +569,24 @@ def test_adaptive_max_pool2d(shape, out):
     x1 = np.random.default_rng(2).standard_normal((2, 3, 10))
     np.testing.assert_allclose(tl.nn.AdaptiveMaxPool1d(4)(tl.tensor(x1)).numpy(),
                                torch.nn.AdaptiveMaxPool1d(4)(torch.tensor(x1)).numpy())
+
+
+@pytest.mark.parametrize("hw,k,stride,pad,dil,ceil", [
+    ((1, 1), 2, None, 1, 2, False),   # the window is all padding: -inf, no gradient
+    ((2, 2), 2, None, 0, 2, True),    # kernel 2, stride 2 with dilation: not the 2x2 path
+    ((2, 3), 2, 2, 0, 2, True)])
+def test_max_pool_windows_at_the_edges(hw, k, stride, pad, dil, ceil):
+    """Against the generic loop (and PyTorch's values); the Cython kernel read outside the
+    input for an all-padding window, and the 2x2 fast path ignored dilation."""
+    from tensorlib.ops.registry import REGISTRY
+    x = np.random.default_rng(0).standard_normal((2, 1) + hw).astype(np.float32)
+    out, idx = F.max_pool2d(tl.tensor(x), k, stride, pad, dil, ceil, return_indices=True)
+    attrs = dict(kernel=(k, k), dilation=(dil, dil), padding=(pad, pad),
+                 out_hw=out.shape[-2:], stride=(k, k) if stride is None else (stride, stride))
+    want, want_idx = REGISTRY["max_pool2d"].fwd(np, x, **attrs)
+    np.testing.assert_array_equal(out.numpy(), want)
+    ref = torch.nn.functional.max_pool2d(torch.tensor(x), k, stride or k, pad, dil, ceil)
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())
+    xt = tl.tensor(x, requires_grad=True)
+    F.max_pool2d(xt, k, stride, pad, dil, ceil).sum().backward()
+    assert np.isfinite(xt.grad.numpy()).all()

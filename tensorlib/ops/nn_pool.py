@@ -62,6 +62,15 @@ def _max_fwd(xp, x, *, kernel, stride, padding, dilation, out_hw):
     return best, arg
 
 
+def _has_empty_window(hw, kernel, stride, padding, dilation, out_hw) -> bool:
+    """Whether some pooling window holds no input element along either axis."""
+    for n, k, s, p, d, o in zip(hw, kernel, stride, padding, dilation, out_hw):
+        pos = (np.arange(o)[:, None] * s - p) + np.arange(k)[None, :] * d
+        if not ((pos >= 0) & (pos < n)).any(axis=1).all():
+            return True
+    return False
+
+
 def _max_fwd_cpu(x, *, kernel, stride, padding, dilation, out_hw):
     from .. import _ops
     x = np.ascontiguousarray(x)
@@ -71,8 +80,13 @@ def _max_fwd_cpu(x, *, kernel, stride, padding, dilation, out_hw):
     if not out.size:
         return out, idx
     Ho, Wo = out_hw
+    if _has_empty_window(x.shape[2:], kernel, stride, padding, dilation, out_hw):
+        # a window all padding (dilation can skip over the whole input): -inf and index -1,
+        # as the generic loop gives; the Cython kernel assumes every window holds an element
+        return _max_fwd(np, x, kernel=kernel, stride=stride, padding=padding,
+                        dilation=dilation, out_hw=out_hw)
     if (tuple(kernel) == (2, 2) and tuple(stride) == (2, 2) and tuple(padding) == (0, 0)
-            and 2 * Ho <= x.shape[2] and 2 * Wo <= x.shape[3]):
+            and tuple(dilation) == (1, 1) and 2 * Ho <= x.shape[2] and 2 * Wo <= x.shape[3]):
         _ops.max_pool2d_2x2(x, out, idx)   # the common case, unrolled (2x the general loop)
     else:
         _ops.max_pool2d(x, out, idx, *kernel, *stride, *padding, *dilation)
@@ -83,10 +97,19 @@ def _max_grad_fwd(xp, g, idx, *, input_hw):
     N, C, Ho, Wo = g.shape
     H, W = input_hw
     out = xp.zeros((N, C, H * W), g.dtype)
+    g, idx = _skip_empty(xp, g, idx)
     if g.size:
         xp.add.at(out, (xp.arange(N)[:, None, None], xp.arange(C)[None, :, None],
                         idx.reshape(N, C, -1)), g.reshape(N, C, -1))
     return out.reshape(N, C, H, W)
+
+
+def _skip_empty(xp, g, idx):
+    """Windows that held no element (index -1) pass no gradient: a zero at index 0."""
+    if idx.size and bool((idx == -1).any()):
+        empty = idx == -1
+        return xp.where(empty, 0, g).astype(g.dtype), xp.where(empty, 0, idx)
+    return g, idx
 
 
 def _max_grad_cpu(g, idx, *, input_hw):
@@ -95,6 +118,7 @@ def _max_grad_cpu(g, idx, *, input_hw):
     if idx.shape != g.shape or idx.dtype != np.int64:
         raise ValueError(f"max_pool2d_grad: indices {idx.shape} {idx.dtype} must be int64 with "
                          f"the gradient's shape {g.shape}")
+    g, idx = _skip_empty(np, g, idx)
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= H * W):
         raise IndexError(f"max_pool2d_grad: indices must lie in [0, {H * W})")
     out = np.empty(g.shape[:2] + (H, W), g.dtype)
