@@ -242,6 +242,12 @@ cdef inline object _own(object x):
     return wrap(t._data, t._device, t._rg, t._node, t._idx, t._version)
 
 
+def node_input(x):
+    """What a tape node keeps of input ``x`` (``_own``), for nodes made outside ``apply``
+    (custom autograd Functions)."""
+    return _own(x)
+
+
 cdef object _record(op, tuple inputs, dict attrs, out, bint multi, dev, st):
     cdef TensorBase t
     cdef Py_ssize_t i, n_rg, n

@@ -511,7 +511,7 @@ def lstm_cell_bwd(const float[:, ::1] acts, const float[:, ::1] c, const float[:
 
 
 def sigmoid_f32(const float[::1] x, float[::1] out):
-    """Vectorised float32 sigmoid (the LSTM kernels' own; for tests of its accuracy)."""
+    """Vectorised float32 sigmoid (the LSTM kernels' own; tl.sigmoid's float32 kernel)."""
     with nogil:
         tl_sigmoid_f32(&x[0] if x.shape[0] else NULL, &out[0] if out.shape[0] else NULL,
                        x.shape[0])

@@ -143,6 +143,17 @@ def _rebase(self: Tensor, recorded: bool) -> None:
         view, link = base, base._base
 
 
+def _commit(self: Tensor, res: Tensor, name: str, recorded: bool) -> Tensor:
+    """The end of every in-place op that went through ``apply``: the capture learns that
+    ``self`` now holds ``res``, the storage takes it, and the bases of a view follow."""
+    tracer = state.tracer
+    if tracer is not None:
+        tracer.rebind(self, res)
+    _assign(self, res, name)
+    _rebase(self, recorded)
+    return self
+
+
 def _check_leaf(self: Tensor, name: str) -> None:
     if self._rg and self._node is None and state.grad_enabled:
         raise RuntimeError(f"{name}: a leaf tensor that requires grad is used in an in-place "
@@ -210,11 +221,7 @@ def _inplace(op, name):
         if recorded:
             _check_view(self, name)
         res = apply(op, _source(self, recorded and op.saves is not False), other)
-        if tracer is not None:
-            tracer.rebind(self, res)
-        _assign(self, res, name)
-        _rebase(self, recorded)
-        return self
+        return _commit(self, res, name, recorded)
     method.__name__ = name
     return method
 
@@ -240,13 +247,10 @@ def _setitem(self: Tensor, key, value) -> None:
             raise type(e)(f"setitem: {e}") from None
         self._version[0] += 1
         return
-    if (self._rg or v._rg) and state.grad_enabled:
+    recorded = (self._rg or v._rg) and state.grad_enabled
+    if recorded:
         _check_view(self, "__setitem__")
-    res = apply(I.SETITEM, _alias(self), v, index=index)
-    if tracer is not None:
-        tracer.rebind(self, res)
-    _assign(self, res, "__setitem__")
-    _rebase(self, (self._rg or v._rg) and state.grad_enabled)
+    _commit(self, apply(I.SETITEM, _alias(self), v, index=index), "__setitem__", recorded)
 
 
 Tensor.__setitem__ = _setitem
@@ -256,16 +260,10 @@ _core.set_view_regen(_regenerate)
 def _unary_inplace(fn, name):
     def method(self, *args, **kwargs):
         _check_leaf(self, name)
-        if self._rg and state.grad_enabled:
-            _check_view(self, name)
-        res = fn(_source(self, self._rg and state.grad_enabled), *args, **kwargs)
-        tracer = state.tracer
-        if tracer is not None:
-            tracer.rebind(self, res)
         recorded = self._rg and state.grad_enabled
-        _assign(self, res, name)
-        _rebase(self, recorded)
-        return self
+        if recorded:
+            _check_view(self, name)
+        return _commit(self, fn(_source(self, recorded), *args, **kwargs), name, recorded)
     method.__name__ = name
     return method
 

@@ -246,16 +246,16 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
     if dtype is None:
         dtype = (_dtypes.default_float if any(isinstance(v, float) for v in (start, end, step))
                  else _dtypes.int64)
-    if state.tracer is not None and _traced_sizes((start, end, step)):
+    traced = _traced_sizes((start, end, step)) if state.tracer is not None else []
+    if traced:
         # arange(x.shape[1]) under capture with None dims: ones of that size, summed up,
         # so the graph counts to the size it runs with
         from .graph.tracer import CaptureError
-        if _traced_sizes((start, step)) or start != 0 or step != 1:
+        if [i for i, _ in traced] != [1] or start != 0 or step != 1:
             raise CaptureError("arange: under capture with None dims only arange(n) with n "
                                "read from a None dim follows it; write the rest as tensor "
                                "arithmetic on it (e.g. tl.arange(n) * step + start)")
-        (_, n), = _traced_sizes((end,))
-        t = _from_traced("arange", (n,), 1, _dtypes.int64, [(0, n)]).cumsum(0) - 1
+        t = _from_traced("arange", (end,), 1, _dtypes.int64, [(0, end)]).cumsum(0) - 1
         return t.astype(dtype) if _dtypes.as_dtype(dtype) != np.int64 else t
     dev = Device(device) if device is not None else CPU
     arr = xp_for(dev).arange(start, end, step, dtype=_dtypes.as_dtype(dtype))

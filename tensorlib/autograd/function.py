@@ -82,10 +82,10 @@ class Function:
         single = not isinstance(out, tuple)
         outs = (out,) if single else out
         if state.grad_enabled and any(t._rg for t in tensors):
-            from .._tensor_methods import _alias
-            # the node's own aliases of inputs with a history (see _core._own), and the
-            # outputs' specs, for a zero gradient of an output nobody used
-            ins = tuple(_alias(t) if t._node is not None else t for t in tensors)
+            from .._core import node_input
+            # what apply's nodes keep of their inputs (own aliases of those with a history),
+            # and the outputs' specs, for a zero gradient of an output nobody used
+            ins = tuple(node_input(t) for t in tensors)
             node = Node(cls._op(), ins, {"ctx": ctx, "positions": positions}, None, None,
                         len(outs))
             node.out_meta = [(o._data.shape, o._data.dtype) for o in outs]

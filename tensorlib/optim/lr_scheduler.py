@@ -27,6 +27,15 @@ def _set_lr(group: dict, lr: float) -> None:
         group["lr"] = lr
 
 
+def _set_momentum(g: dict, m: float) -> None:
+    """A param group's momentum: Adam's first beta, or SGD's/RMSprop's ``momentum``
+    (OneCycleLR and CyclicLR cycle it against the learning rate)."""
+    if "betas" in g:
+        g["betas"] = (m, g["betas"][1])
+    else:
+        g["momentum"] = m
+
+
 class LRScheduler:
     """Base: sets each group's ``lr`` to ``lr_at(epoch)`` on every ``step()``."""
 
@@ -293,20 +302,14 @@ class OneCycleLR(LRScheduler):
                 g["max_lr"] = m
                 g["min_lr"] = g["initial_lr"] / final_div_factor
             if cycle_momentum:
-                self._beta = "betas" in g
-                if not self._beta and "momentum" not in g:
+                if "betas" not in g and "momentum" not in g:
                     raise ValueError("OneCycleLR: cycle_momentum needs an optimizer with "
                                      "momentum or betas (or pass cycle_momentum=False)")
                 if last_epoch == -1:
                     g["max_momentum"], g["base_momentum"] = max_momentum, base_momentum
-                    self._set_momentum(g, max_momentum)
+                    _set_momentum(g, max_momentum)
         super().__init__(optimizer, last_epoch)
 
-    def _set_momentum(self, g, m: float) -> None:
-        if self._beta:
-            g["betas"] = (m, g["betas"][1])
-        else:
-            g["momentum"] = m
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
         if self.anneal_strategy == "cos":
@@ -333,7 +336,7 @@ class OneCycleLR(LRScheduler):
         super().step()
         if self.cycle_momentum:
             for g in self.optimizer.param_groups:
-                self._set_momentum(g, self._at(g, self.last_epoch)[1])
+                _set_momentum(g, self._at(g, self.last_epoch)[1])
 
 
 class CyclicLR(LRScheduler):
@@ -376,22 +379,16 @@ class CyclicLR(LRScheduler):
             if not all("momentum" in g or "betas" in g for g in groups):
                 raise ValueError("CyclicLR: cycle_momentum needs an optimizer with momentum or "
                                  "betas (or pass cycle_momentum=False)")
-            self._beta = "betas" in groups[0]
             self.base_momentums = per_group(base_momentum, "base_momentum")
             self.max_momentums = per_group(max_momentum, "max_momentum")
             if last_epoch == -1:
                 for g, m in zip(groups, self.max_momentums):
-                    self._set_momentum(g, m)
+                    _set_momentum(g, m)
         if last_epoch == -1:
             for g, b in zip(groups, per_group(base_lr, "base_lr")):
                 g["initial_lr"] = b
         super().__init__(optimizer, last_epoch)
 
-    def _set_momentum(self, g, m: float) -> None:
-        if self._beta:
-            g["betas"] = (m, g["betas"][1])
-        else:
-            g["momentum"] = m
 
     def _scale(self, epoch: int) -> tuple[float, float]:
         """(the triangle's height in [0, 1], the amplitude's scale) at ``epoch``."""
@@ -419,7 +416,7 @@ class CyclicLR(LRScheduler):
             height, amp = self._scale(self.last_epoch)
             for g, b, m in zip(self.optimizer.param_groups, self.base_momentums,
                                self.max_momentums):
-                self._set_momentum(g, m - (m - b) * height * amp)
+                _set_momentum(g, m - (m - b) * height * amp)
 
 
 class ChainedScheduler(LRScheduler):
