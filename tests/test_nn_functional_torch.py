@@ -401,7 +401,7 @@ def test_interpolate_checks_and_float32():
     with pytest.raises(ValueError, match="align_corners only applies"):
         F.interpolate(x, size=4, align_corners=True)
     with pytest.raises(ValueError, match="mode must be"):
-        F.interpolate(x, size=4, mode="bicubic")
+        F.interpolate(x, size=4, mode="cubic")
     with pytest.raises(ValueError, match="must give 2 spatial sizes"):
         F.interpolate(x, size=(4, 4, 4))
     a = rn(2, 3, 5, 7).astype(np.float32)

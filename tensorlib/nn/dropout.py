@@ -42,11 +42,18 @@ class Dropout2d(Dropout):
 
 class Embedding(Module):
     """A lookup table: integer ids (any shape) -> rows of ``weight`` (num, dim), drawn
-    from N(0, 1); the ``padding_idx`` row starts at zero and gets no gradient."""
+    from N(0, 1); the ``padding_idx`` row starts at zero and gets no gradient. With
+    ``max_norm``, each looked-up row whose ``norm_type``-norm exceeds it is renormalised in
+    place in ``weight`` before the lookup, as in PyTorch."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 dtype=None, device=None, _weight: Tensor | None = None):
+                 max_norm: float | None = None, norm_type: float = 2.0, dtype=None,
+                 device=None, _weight: Tensor | None = None):
         super().__init__()
+        if max_norm is not None and not float(max_norm) >= 0:
+            raise ValueError(f"{type(self).__name__}: max_norm must be >= 0, got {max_norm!r}")
+        self.max_norm = None if max_norm is None else float(max_norm)
+        self.norm_type = float(norm_type)
         for name, v in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
             if not isinstance(v, int) or v <= 0:
                 raise ValueError(f"Embedding: {name} must be a positive integer, got {v!r}")
@@ -74,21 +81,25 @@ class Embedding(Module):
 
     @classmethod
     def from_pretrained(cls, embeddings: Tensor, freeze: bool = True,
-                        padding_idx: int | None = None) -> Embedding:
+                        padding_idx: int | None = None, max_norm: float | None = None,
+                        norm_type: float = 2.0) -> Embedding:
+        """An Embedding holding a copy of ``embeddings`` (num, dim), frozen by default."""
         if embeddings.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: expected a 2-d tensor, got shape "
                              f"{tuple(embeddings.shape)}")
-        m = cls(embeddings.shape[0], embeddings.shape[1], padding_idx,
-                _weight=embeddings.detach().clone())
+        m = cls(embeddings.shape[0], embeddings.shape[1], padding_idx=padding_idx,
+                max_norm=max_norm, norm_type=norm_type, _weight=embeddings.detach().clone())
         m.weight.requires_grad = not freeze
         return m
 
     def forward(self, ids: Tensor) -> Tensor:
-        return F.embedding(ids, self.weight, self.padding_idx)
+        return F.embedding(ids, self.weight, self.padding_idx, self.max_norm, self.norm_type)
 
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"
-        return s + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+        s += f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
+        s += f", max_norm={self.max_norm}" if self.max_norm is not None else ""
+        return s + (f", norm_type={self.norm_type}" if self.norm_type != 2.0 else "")
 
 
 class EmbeddingBag(Embedding):
@@ -97,15 +108,19 @@ class EmbeddingBag(Embedding):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, mode: str = "mean",
                  padding_idx: int | None = None, include_last_offset: bool = False,
-                 dtype=None, device=None, _weight: Tensor | None = None):
+                 dtype=None, device=None, _weight: Tensor | None = None,
+                 max_norm: float | None = None, norm_type: float = 2.0):
         if mode not in ("sum", "mean", "max"):
             raise ValueError(f"EmbeddingBag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
-        super().__init__(num_embeddings, embedding_dim, padding_idx, dtype, device, _weight)
+        super().__init__(num_embeddings, embedding_dim, padding_idx=padding_idx,
+                         max_norm=max_norm, norm_type=norm_type, dtype=dtype, device=device,
+                         _weight=_weight)
         self.mode, self.include_last_offset = mode, include_last_offset
 
     def forward(self, input: Tensor, offsets=None, per_sample_weights=None) -> Tensor:
         return F.embedding_bag(input, self.weight, offsets, self.mode, per_sample_weights,
-                               self.padding_idx, self.include_last_offset)
+                               self.padding_idx, self.include_last_offset, self.max_norm,
+                               self.norm_type)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", mode={self.mode!r}"

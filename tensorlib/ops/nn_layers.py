@@ -173,9 +173,39 @@ EMBEDDING_GRAD = register(OpDef(
     infer=lambda g, i, *, num_weights, padding_idx: ((num_weights, g[0][-1]), g[1])))
 
 
-def embedding(input, weight, padding_idx: int | None = None) -> Tensor:
+def embedding_renorm_(weight: Tensor, input, max_norm: float, norm_type: float = 2.0) -> Tensor:
+    """Scale, in place and without recording a gradient, each row of ``weight`` indexed by
+    ``input`` whose ``norm_type``-norm exceeds ``max_norm`` to norm ``max_norm`` (PyTorch's
+    ``embedding_renorm_``: the factor is ``max_norm / (norm + 1e-7)``). Returns ``weight``."""
+    from ..backends import xp_of
+    idx = as_index_tensor(input, "embedding", "input")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape "
+                         f"{tuple(weight.shape)}")
+    max_norm, norm_type = float(max_norm), float(norm_type)
+    if not max_norm >= 0:
+        raise ValueError(f"embedding: max_norm must be >= 0, got {max_norm}")
+    data = weight._data
+    xp = xp_of(data)
+    rows = xp.unique(idx._data.reshape(-1))
+    if rows.size == 0:
+        return weight
+    sub = data[rows]
+    norms = xp.linalg.norm(sub, ord=norm_type, axis=1)
+    big = norms > max_norm
+    if bool(big.any()):
+        scale = xp.where(big, max_norm / (norms.astype(np.float64) + 1e-7), 1.0)
+        data[rows] = (sub * scale[:, None]).astype(data.dtype)
+        weight._version[0] += 1
+    return weight
+
+
+def embedding(input, weight, padding_idx: int | None = None, max_norm: float | None = None,
+              norm_type: float = 2.0) -> Tensor:
     """Rows of ``weight`` (num_embeddings, dim) at the integer indices ``input``; the row at
-    ``padding_idx`` gets no gradient."""
+    ``padding_idx`` gets no gradient. With ``max_norm``, the looked-up rows of ``weight`` whose
+    ``norm_type``-norm exceeds it are first renormalised in place (see
+    :func:`embedding_renorm_`), as in PyTorch; the gradient is the lookup's alone."""
     idx = as_index_tensor(input, "embedding", "input")
     w = as_float_tensor(weight, "embedding", "weight")
     if w.ndim != 2:
@@ -193,15 +223,31 @@ def embedding(input, weight, padding_idx: int | None = None) -> Tensor:
     if d.size and (int(d.min()) < 0 or int(d.max()) >= V):
         raise IndexError(f"embedding: indices must lie in [0, {V}), got range "
                          f"[{int(d.min())}, {int(d.max())}]")
+    if max_norm is not None:
+        embedding_renorm_(w, idx, max_norm, norm_type)
+        if state.tracer is not None:
+            # a captured graph cannot write into its weights: it renormalises the rows it
+            # looks up instead (the values match; the gradient also flows through the scale)
+            rows = apply(EMBEDDING, w, idx, padding_idx=padding_idx)
+            return rows * _renorm_scale(rows, float(max_norm), float(norm_type))
     return apply(EMBEDDING, w, idx, padding_idx=padding_idx)
 
 
+def _renorm_scale(rows: Tensor, max_norm: float, norm_type: float) -> Tensor:
+    from .elementwise import where
+    norms = rows.norm(norm_type, axis=-1, keepdims=True)
+    return where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
+
+
 def embedding_bag(input, weight, offsets=None, mode: str = "mean", per_sample_weights=None,
-                  padding_idx: int | None = None, include_last_offset: bool = False) -> Tensor:
+                  padding_idx: int | None = None, include_last_offset: bool = False,
+                  max_norm: float | None = None, norm_type: float = 2.0) -> Tensor:
     """Sums, means or maxima of bags of embeddings without materialising the bags'
     intermediate per PyTorch's ``embedding_bag``: ``input`` is (B, N) (one bag per row) or
     1-d with ``offsets`` (bag i is ``input[offsets[i]:offsets[i+1]]``); entries equal to
     ``padding_idx`` are left out; an empty bag gives zeros. The offsets are read on the host.
+    ``max_norm`` renormalises the looked-up rows of ``weight`` in place first, as
+    :func:`embedding`.
 
     >>> w = tl.randn(10, 3)
     >>> F.embedding_bag(tl.tensor([1, 2, 4, 5, 4]), w, tl.tensor([0, 2]), mode="sum").shape
@@ -216,6 +262,8 @@ def embedding_bag(input, weight, offsets=None, mode: str = "mean", per_sample_we
         per_sample_weights, "embedding_bag", "per_sample_weights")
     if psw is not None and mode != "sum":
         raise ValueError("embedding_bag: per_sample_weights only go with mode='sum'")
+    if max_norm is not None:
+        embedding_renorm_(w, idx, max_norm, norm_type)
     if idx.ndim == 2:
         if offsets is not None:
             raise ValueError("embedding_bag: offsets only go with a 1-d input")
@@ -250,7 +298,9 @@ def embedding_bag(input, weight, offsets=None, mode: str = "mean", per_sample_we
     mask = tensor(keep, device=idx.device)
     if padding_idx is not None:
         mask = mask & (idx != int(padding_idx) % w.shape[0])
-    rows = embedding(idx, w)                                   # (B, M, D)
+    # under capture, embedding renormalises the rows it looks up in the graph too
+    rows = embedding(idx, w, max_norm=max_norm if state.tracer is not None else None,
+                     norm_type=norm_type)                     # (B, M, D)
     m = mask.unsqueeze(-1)
     if mode == "max":
         big = where(m, rows, -np.inf).max(axis=1)

@@ -3,7 +3,8 @@
 ``F.pad`` takes PyTorch's flat padding tuple, last dimension first; ``tl.pad`` keeps NumPy's
 per-axis widths. ``F.interpolate`` resizes the spatial dims of (N, C, *spatial) tensors by
 gathering source rows (``take``) and blending them, one axis at a time (bilinear is linear
-along H, then W), so gradients, capture and export come from the ops it is made of.
+along H, then W; bicubic blends four rows along H, then four along W), so gradients, capture
+and export come from the ops it is made of.
 """
 from __future__ import annotations
 
@@ -72,14 +73,19 @@ def _slice(x: Tensor, ax: int, start: int, stop: int) -> Tensor:
 
 # --- interpolate ---------------------------------------------------------------------------------
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
+# modes that blend neighbours, with the number of spatial dims they take
+_BLENDED = {**_LINEAR, "bicubic": 2}
+_CUBIC_A = -0.75        # PyTorch's (and ONNX Resize's usual) cubic convolution coefficient
 
 
 def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
                 align_corners: bool | None = None) -> Tensor:
     """Resize the spatial dims of an (N, C, *spatial) tensor, as PyTorch's ``interpolate``.
 
-    ``mode``: 'nearest', 'linear' (3-D input), 'bilinear' (4-D), 'trilinear' (5-D) or 'area'
-    (4-D, adaptive average pooling). Give either ``size`` or ``scale_factor``.
+    ``mode``: 'nearest', 'linear' (3-D input), 'bilinear' or 'bicubic' (4-D), 'trilinear'
+    (5-D) or 'area' (4-D, adaptive average pooling). Give either ``size`` or ``scale_factor``.
+    'bicubic' is Keys' cubic convolution with a = -0.75, reading indices past the border at the
+    border, as PyTorch (so, like PyTorch's, it can overshoot the input's range).
 
     >>> F.interpolate(tl.ones(1, 1, 2, 3), scale_factor=2, mode="bilinear").shape
     (1, 1, 4, 6)
@@ -89,14 +95,15 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
     if nsp < 1:
         raise ValueError(f"interpolate: input must be (N, C, *spatial), got shape "
                          f"{tuple(x.shape)}")
-    if mode not in ("nearest", "area") and mode not in _LINEAR:
+    if mode not in ("nearest", "area") and mode not in _BLENDED:
         raise ValueError(f"interpolate: mode must be 'nearest', 'linear', 'bilinear', "
-                         f"'trilinear' or 'area', got {mode!r}")
-    if mode in _LINEAR and _LINEAR[mode] != nsp:
-        raise ValueError(f"interpolate: mode {mode!r} takes {_LINEAR[mode] + 2}-d input, got "
-                         f"{x.ndim}-d")
-    if align_corners is not None and mode not in _LINEAR:
-        raise ValueError("interpolate: align_corners only applies to the linear modes")
+                         f"'bicubic', 'trilinear' or 'area', got {mode!r}")
+    if mode in _BLENDED and _BLENDED[mode] != nsp:
+        raise ValueError(f"interpolate: mode {mode!r} takes {_BLENDED[mode] + 2}-d input "
+                         f"(N, C, *spatial), got {x.ndim}-d")
+    if align_corners is not None and mode not in _BLENDED:
+        raise ValueError("interpolate: align_corners only applies to the modes 'linear', "
+                         f"'bilinear', 'bicubic' and 'trilinear', not {mode!r}")
     in_sizes = tuple(x.shape[2:])
     out_sizes, scales = _out_sizes(in_sizes, size, scale_factor)
     if mode == "area":
@@ -108,10 +115,18 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
         n_in, n_out = in_sizes[k], out_sizes[k]
         if mode == "nearest":
             x = x.take(_nearest(n_in, n_out, scales[k], x.device), axis=ax)
+            continue
+        shape = [1] * x.ndim
+        shape[ax] = n_out
+        if mode == "bicubic":
+            taps = _cubic(n_in, n_out, scales[k], bool(align_corners), x.device)
+            y = None
+            for idx, w in taps:
+                term = x.take(idx, axis=ax) * w.astype(x.dtype).reshape(shape)
+                y = term if y is None else y + term
+            x = y
         else:
             i0, i1, w1 = _linear(n_in, n_out, scales[k], bool(align_corners), x.device)
-            shape = [1] * x.ndim
-            shape[ax] = n_out
             w1 = w1.astype(x.dtype).reshape(shape)
             lo, hi = x.take(i0, axis=ax), x.take(i1, axis=ax)
             x = lo + (hi - lo) * w1
@@ -151,17 +166,46 @@ def _nearest(n_in: int, n_out: int, scale: float, device) -> Tensor:
     return tensor(np.minimum(src, n_in - 1), device=device)
 
 
-def _linear(n_in: int, n_out: int, scale: float, align_corners: bool, device):
-    from ..creation import tensor
+def _source(n_in: int, n_out: int, scale: float, align_corners: bool,
+            cubic: bool) -> np.ndarray:
+    """The input coordinate of each output position, as PyTorch's
+    ``area_pixel_compute_source_index``: the linear modes clamp it at 0, cubic does not (its
+    taps are clamped instead)."""
     dst = np.arange(n_out, dtype=np.float64)
     if align_corners:
-        src = dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(n_out)
-    else:
-        src = np.maximum((dst + 0.5) * scale - 0.5, 0.0)
+        return dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(n_out)
+    src = (dst + 0.5) * scale - 0.5
+    return src if cubic else np.maximum(src, 0.0)
+
+
+def _linear(n_in: int, n_out: int, scale: float, align_corners: bool, device):
+    from ..creation import tensor
+    src = _source(n_in, n_out, scale, align_corners, cubic=False)
     i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
     i1 = np.minimum(i0 + 1, n_in - 1)
     return (tensor(i0, device=device), tensor(i1, device=device),
             tensor(src - i0, device=device))
+
+
+def _cubic(n_in: int, n_out: int, scale: float, align_corners: bool,
+           device) -> list[tuple[Tensor, Tensor]]:
+    """The four (index, weight) taps of cubic convolution along one axis: source rows
+    floor(src) - 1 .. floor(src) + 2, clamped into [0, n_in - 1]."""
+    from ..creation import tensor
+    src = _source(n_in, n_out, scale, align_corners, cubic=True)
+    base = np.floor(src)
+    t = src - base
+    a = _CUBIC_A
+    # Keys' kernel: |d| <= 1 for the two inner taps, 1 < |d| < 2 for the outer two
+    def near(d):
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+
+    def far(d):
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    weights = (far(t + 1), near(t), near(1 - t), far(2 - t))
+    base = base.astype(np.int64)
+    return [(tensor(np.clip(base + k - 1, 0, n_in - 1), device=device),
+             tensor(w, device=device)) for k, w in enumerate(weights)]
 
 
 # --- pixel shuffle ------------------------------------------------------------------------------
