@@ -10,7 +10,8 @@ import numpy as np
 from .. import _dtypes
 from .._device import Device
 from .._tensor import Tensor
-from ..autograd.mode import no_grad
+from ..autograd.function import Function
+from ..autograd.mode import no_grad, state
 from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -155,18 +156,29 @@ class Module:
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
+    # class-level empty defaults: the registering methods give an instance its own
+    _backward_hooks: dict = {}
+    _backward_pre_hooks: dict = {}
+
     def __call__(self, *args, **kwargs):
         if self._forward_pre_hooks:
             for hook in list(self._forward_pre_hooks.values()):
                 res = hook(self, args)
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
+        bw = None
+        if (self._backward_hooks or self._backward_pre_hooks) and state.grad_enabled \
+                and state.tracer is None:
+            bw = _BackwardHooks(self)
+            args = bw.wrap_inputs(args)
         out = self.forward(*args, **kwargs)
         if self._forward_hooks:
             for hook in list(self._forward_hooks.values()):
                 res = hook(self, args, out)
                 if res is not None:
                     out = res
+        if bw is not None:
+            out = bw.wrap_outputs(out)
         return out
 
     def register_forward_hook(self, hook: Callable) -> _Handle:
@@ -177,6 +189,25 @@ class Module:
     def register_forward_pre_hook(self, hook: Callable) -> _Handle:
         """``hook(module, args)`` runs before forward; a non-None result replaces args."""
         return _Handle(self._forward_pre_hooks, hook)
+
+    def register_full_backward_hook(self, hook: Callable) -> _Handle:
+        """``hook(module, grad_input, grad_output)`` runs when the gradients with respect to
+        the module's positional inputs have been computed, as PyTorch's: ``grad_input`` has one
+        entry per positional argument (None where it is not a tensor requiring grad),
+        ``grad_output`` one per output. A non-None result (a tuple as long as ``grad_input``)
+        replaces ``grad_input``. When no input requires grad the hook runs with all-None
+        ``grad_input`` once ``grad_output`` is known. Not run inside graph capture."""
+        if "_backward_hooks" not in self.__dict__:
+            object.__setattr__(self, "_backward_hooks", OrderedDict())
+        return _Handle(self._backward_hooks, hook)
+
+    def register_full_backward_pre_hook(self, hook: Callable) -> _Handle:
+        """``hook(module, grad_output)`` runs when the gradients with respect to the module's
+        outputs have been computed, before those with respect to its inputs; a non-None
+        result (a tuple as long as ``grad_output``) replaces ``grad_output``."""
+        if "_backward_pre_hooks" not in self.__dict__:
+            object.__setattr__(self, "_backward_pre_hooks", OrderedDict())
+        return _Handle(self._backward_pre_hooks, hook)
 
     # --- traversal --------------------------------------------------------------------
     def named_modules(self, memo: set | None = None, prefix: str = "",
@@ -405,6 +436,98 @@ def _check_name(module: Module, name: str, what: str) -> None:
         raise KeyError(f"{what} name must be non-empty and contain no '.', got {name!r}")
     if hasattr(type(module), name):
         raise KeyError(f"attribute {name!r} already exists on {type(module).__name__}")
+
+
+class _HookIdentity(Function):
+    """Identity on the tensors it is given; its backward hands their gradients to
+    ``on_grads``, which returns the gradients to pass on (how a module sees, and may replace,
+    the gradients at its boundary, as PyTorch's BackwardHookFunction)."""
+
+    @staticmethod
+    def forward(ctx, on_grads, *tensors):
+        ctx.on_grads = on_grads
+        return tensors
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return (None, *ctx.on_grads(grads))
+
+
+def _hook_result(res, n: int, what: str) -> tuple:
+    res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+    if len(res) != n:
+        raise RuntimeError(f"backward hook returned {len(res)} values for {what}, expected {n} "
+                           f"(one per entry of {what}, None where there is no gradient)")
+    return res
+
+
+class _BackwardHooks:
+    """One module call's full backward hooks: the output side records ``grad_output`` (after
+    the pre-hooks), the input side calls the hooks with ``grad_input``."""
+
+    def __init__(self, module: Module):
+        self.module = module
+        self.hooks = list(module._backward_hooks.values())
+        self.pre_hooks = list(module._backward_pre_hooks.values())
+        self.n_in, self.in_pos = 0, []
+        self.n_out, self.out_pos = 0, []
+        self.grad_output: tuple = ()
+
+    def wrap_inputs(self, args: tuple) -> tuple:
+        self.n_in = len(args)
+        self.in_pos = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a._rg]
+        if not self.in_pos:
+            return args
+        new = list(args)
+        outs = _HookIdentity.apply(self._input_grads, *(args[i] for i in self.in_pos))
+        for i, t in zip(self.in_pos, outs):
+            new[i] = t
+        return tuple(new)
+
+    def wrap_outputs(self, out):
+        single = isinstance(out, Tensor)
+        if not single and not isinstance(out, tuple):
+            return out
+        outs = (out,) if single else out
+        self.n_out = len(outs)
+        self.out_pos = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o._rg]
+        if not self.out_pos:
+            return out
+        new = list(outs)
+        wrapped = _HookIdentity.apply(self._output_grads, *(outs[i] for i in self.out_pos))
+        for i, t in zip(self.out_pos, wrapped):
+            new[i] = t
+        return new[0] if single else tuple(new)
+
+    def _output_grads(self, grads: tuple) -> tuple:
+        go: list = [None] * self.n_out
+        for i, g in zip(self.out_pos, grads):
+            go[i] = g
+        gout = tuple(go)
+        for hook in self.pre_hooks:
+            res = hook(self.module, gout)
+            if res is not None:
+                gout = _hook_result(res, self.n_out, "grad_output")
+        self.grad_output = gout
+        if not self.in_pos:
+            # no input side will ever run backward: PyTorch calls the hooks here
+            for hook in self.hooks:
+                res = hook(self.module, (None,) * self.n_in, gout)
+                if res is not None and any(r is not None for r in
+                                           _hook_result(res, self.n_in, "grad_input")):
+                    raise RuntimeError("backward hook returned gradients for inputs of "
+                                       f"{type(self.module).__name__} that do not require "
+                                       "grad")
+        return tuple(gout[i] for i in self.out_pos)
+
+    def _input_grads(self, grads: tuple) -> tuple:
+        gi: tuple = tuple(grads[self.in_pos.index(i)] if i in self.in_pos else None
+                          for i in range(self.n_in))
+        for hook in self.hooks:
+            res = hook(self.module, gi, self.grad_output)
+            if res is not None:
+                gi = _hook_result(res, self.n_in, "grad_input")
+        return tuple(gi[i] for i in self.in_pos)
 
 
 class _Handle:
