@@ -865,6 +865,71 @@ def _lstm(b, n, ins, at):
     return [y, b.op("stack", *hs, axis=0), b.op("stack", *cs, axis=0)]
 
 
+@imp("GRU")
+def _gru(b, n, ins, at):
+    """ONNX GRU (gate order z, r, h), either ``linear_before_reset`` (1 is what PyTorch
+    exports: the reset gate scales ``R_h h + Rb_h``; 0 scales ``h`` before ``R_h``)."""
+    x, w, r = ins[0], ins[1], ins[2]
+    bias = ins[3] if len(ins) > 3 else None
+    if len(ins) > 4 and ins[4] is not None:
+        lens = b.array(ins[4], "GRU sequence_lens") if b.is_const(ins[4]) else None
+        if lens is None or not np.all(lens == x.shape[0]):
+            raise NotImplementedError("ONNX import: GRU with varying sequence_lens")
+    h0 = ins[5] if len(ins) > 5 else None
+    acts = [a.decode() if isinstance(a, bytes) else a for a in at.get("activations", [])]
+    if acts and [a.lower() for a in acts] not in (["sigmoid", "tanh"], ["sigmoid", "tanh"] * 2):
+        raise NotImplementedError(f"ONNX import: GRU activations {acts}")
+    if at.get("clip") is not None or at.get("layout", 0):
+        raise NotImplementedError("ONNX import: GRU with clip or layout=1")
+    direction = at.get("direction", "forward")
+    if direction not in ("forward", "reverse", "bidirectional"):
+        raise ValueError(f"ONNX import: GRU direction {direction!r}")
+    before_reset = bool(at.get("linear_before_reset", 0))
+    H = int(at["hidden_size"])
+    T = x.shape[0]
+    if T is None:
+        raise NotImplementedError("ONNX import: GRU over a dynamic sequence length")
+    W, R = b.array(w, "GRU W"), b.array(r, "GRU R")
+    B = b.array(bias, "GRU B") if bias is not None else np.zeros((W.shape[0], 6 * H), W.dtype)
+    dirs = ["forward", "reverse"] if direction == "bidirectional" else [direction]
+    base = n.name or n.output[0]
+    steps = [b.op("slice", x, index=(t,)) for t in range(T)]
+    zr, hh = (slice(None), slice(0, 2 * H)), (slice(None), slice(2 * H, 3 * H))
+    ys, hs = [], []
+    for d, kind in enumerate(dirs):
+        wd = b.param(f"{base}.W{d}", W[d])
+        bw = b.param(f"{base}.Wb{d}", B[d][:3 * H])
+        # the z, r rows of R and the h rows apart: with linear_before_reset=0 the h rows act
+        # on r * h, which is only known after the z, r gates
+        r_zr = b.param(f"{base}.R{d}", R[d][:2 * H])
+        b_zr = b.param(f"{base}.Rb{d}", B[d][3 * H:5 * H])
+        r_h = b.param(f"{base}.Rh{d}", R[d][2 * H:])
+        b_h = b.param(f"{base}.Rbh{d}", B[d][5 * H:])
+        if h0 is not None:
+            h = b.op("slice", h0, index=(d,))
+        else:
+            h = b.op("matmul", steps[0], b.const(np.zeros((x.shape[2], H), W.dtype)))
+        order = range(T - 1, -1, -1) if kind == "reverse" else range(T)
+        outs = [None] * T
+        for t in order:
+            xw = b.op("linear", steps[t], wd, bw)
+            gates = b.op("sigmoid", b.op("add", b.op("slice", xw, index=zr),
+                                         b.op("linear", h, r_zr, b_zr)))
+            z = b.op("slice", gates, index=(slice(None), slice(0, H)))
+            rg = b.op("slice", gates, index=(slice(None), slice(H, 2 * H)))
+            if before_reset:
+                rec = b.op("mul", rg, b.op("linear", h, r_h, b_h))
+            else:
+                rec = b.op("linear", b.op("mul", rg, h), r_h, b_h)
+            cand = b.op("tanh", b.op("add", b.op("slice", xw, index=hh), rec))
+            # h' = (1 - z) * cand + z * h = cand + z * (h - cand)
+            h = b.op("add", cand, b.op("mul", z, b.op("sub", h, cand)))
+            outs[t] = h
+        ys.append(b.op("stack", *outs, axis=0))
+        hs.append(h)
+    return [b.op("stack", *ys, axis=1), b.op("stack", *hs, axis=0)]
+
+
 # --- the loader --------------------------------------------------------------------------------
 def supported_onnx_ops() -> list[str]:
     """The ONNX op types that :func:`load` can import, sorted."""
