@@ -1,18 +1,25 @@
-"""Recurrent layers: RNN, LSTM, GRU (multi-layer, batch_first, bidirectional) and their
-single-step cells. Parameter names, shapes, gate orders and initialisation follow
-PyTorch, so weights copy over one to one."""
+"""Recurrent layers: RNN, LSTM, GRU (multi-layer, batch_first, bidirectional, packed
+variable-length batches, LSTM projections) and their single-step cells. Parameter names,
+shapes, gate orders and initialisation follow PyTorch, so weights copy over one to one."""
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import creation
+from .._apply import apply
+from .._state import state as _state_flags
 from ..ops.fill import fill
+from ..ops.indexing import take
+from ..ops.nn_rnn import LSTM_CELL
 from .._tensor import Tensor
-from ..ops.shape import concatenate, stack
+from ..ops.shape import concatenate, split, stack
 from . import functional as F
 from . import init
 from .module import Module
 from .parameter import Parameter
+from .utils.rnn import PackedSequence
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -28,6 +35,38 @@ def _rnn_step(mode: str):
         return act(F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh))
     return step
 
+
+def _lstm_proj_step(x, hc, w_ih, w_hh, b_ih, b_hh, w_hr):
+    """One LSTM step with a projection (proj_size): h' = W_hr (o * tanh(c'))."""
+    h, c = hc
+    gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+    h, c, _ = apply(LSTM_CELL, gates, c)
+    return F.linear(h, w_hr), c
+
+
+def _packed_cell(mode: str, hidden: int):
+    """A step on precomputed input gates ``gi`` (x W_ih^T + b_ih, for the active rows):
+    (gi, h, c, w_hh, b_hh, w_hr) -> (h', c')."""
+    if mode == "LSTM":
+        def lstm(gi, h, c, w_hh, b_hh, w_hr):
+            h, c, _ = apply(LSTM_CELL, gi + F.linear(h, w_hh, b_hh), c)
+            return (h if w_hr is None else F.linear(h, w_hr)), c
+        return lstm
+    if mode == "GRU":
+        H = hidden
+
+        def gru(gi, h, c, w_hh, b_hh, w_hr):   # F.gru_cell's formula
+            gh = F.linear(h, w_hh, b_hh)
+            rz = (gi[:, :2 * H] + gh[:, :2 * H]).sigmoid()
+            r, z = rz[:, :H], rz[:, H:]
+            n = (gi[:, 2 * H:] + r * gh[:, 2 * H:]).tanh()
+            return n + z * (h - n), None
+        return gru
+    act = F.tanh if mode == "RNN_TANH" else F.relu
+
+    def rnn(gi, h, c, w_hh, b_hh, w_hr):
+        return act(gi + F.linear(h, w_hh, b_hh)), None
+    return rnn
 
 
 def _state(hx, lstm: bool, name: str):
@@ -48,10 +87,11 @@ class RNNBase(Module):
     """Shared machinery of RNN, LSTM and GRU."""
 
     mode = "RNN_TANH"
+    proj_size = 0       # a class default too, so modules pickled before it existed still run
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, dtype=None, device=None):
+                 bidirectional: bool = False, dtype=None, device=None, proj_size: int = 0):
         super().__init__()
         name = type(self).__name__
         for k, v in (("input_size", input_size), ("hidden_size", hidden_size),
@@ -60,24 +100,39 @@ class RNNBase(Module):
                 raise ValueError(f"{name}: {k} must be a positive integer, got {v!r}")
         if not 0.0 <= dropout <= 1.0:
             raise ValueError(f"{name}: dropout must be in [0, 1], got {dropout}")
+        if not isinstance(proj_size, int) or isinstance(proj_size, bool) or proj_size < 0:
+            raise ValueError(f"{name}: proj_size must be a positive integer, or 0 for no "
+                             f"projection, got {proj_size!r}")
+        if proj_size and self.mode != "LSTM":
+            raise ValueError(f"{name}: proj_size is only supported by LSTM")
+        if proj_size >= hidden_size:
+            raise ValueError(f"{name}: proj_size ({proj_size}) must be smaller than "
+                             f"hidden_size ({hidden_size})")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first = bias, batch_first
         self.dropout, self.bidirectional = float(dropout), bidirectional
+        self.proj_size = proj_size
         g = _GATES[self.mode] * hidden_size
+        out_size = proj_size or hidden_size      # h's features (c keeps hidden_size)
         dirs = 2 if bidirectional else 1
         kw = dict(dtype=dtype, device=device)
+        # PyTorch's registration order (ih, hh, biases, hr), so state_dict orders match too
         self._names: list[list[str]] = []
         for layer in range(num_layers):
-            in_size = input_size if layer == 0 else hidden_size * dirs
+            in_size = input_size if layer == 0 else out_size * dirs
             for d in range(dirs):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
                 names = [f"weight_ih{sfx}", f"weight_hh{sfx}"]
                 setattr(self, names[0], Parameter(creation.empty(g, in_size, **kw)))
-                setattr(self, names[1], Parameter(creation.empty(g, hidden_size, **kw)))
+                setattr(self, names[1], Parameter(creation.empty(g, out_size, **kw)))
                 if bias:
                     names += [f"bias_ih{sfx}", f"bias_hh{sfx}"]
                     setattr(self, names[2], Parameter(creation.empty(g, **kw)))
                     setattr(self, names[3], Parameter(creation.empty(g, **kw)))
+                if proj_size:
+                    names.append(f"weight_hr{sfx}")
+                    setattr(self, names[-1],
+                            Parameter(creation.empty(proj_size, hidden_size, **kw)))
                 self._names.append(names)
         self.reset_parameters()
 
@@ -90,10 +145,27 @@ class RNNBase(Module):
     def _weights(self, idx: int) -> list[Tensor]:
         return [getattr(self, n) for n in self._names[idx]]
 
-    def forward(self, input: Tensor, hx=None):
-        """``input``: (L, N, in), or (N, L, in) with batch_first, or unbatched (L, in).
-        ``hx``: initial state (num_layers * directions, N, hidden) (a pair (h0, c0) for
-        LSTM), zeros by default. Returns (output, h_n) (``(h_n, c_n)`` for LSTM)."""
+    def _weights5(self, idx: int) -> tuple:
+        """(w_ih, w_hh, b_ih, b_hh, w_hr), None where the layer has none."""
+        w = self._weights(idx)
+        b = (w[2], w[3]) if self.bias else (None, None)
+        return (w[0], w[1], *b, w[-1] if self.proj_size else None)
+
+    def forward(self, input: Tensor | PackedSequence, hx=None):
+        """``input``: (L, N, in), or (N, L, in) with batch_first, or unbatched (L, in), or a
+        ``PackedSequence`` (see ``nn.utils.rnn.pack_padded_sequence``).
+        ``hx``: initial state (num_layers * directions, N, out) (a pair (h0, c0) for LSTM,
+        c0 of (num_layers * directions, N, hidden)), zeros by default; out is proj_size for
+        an LSTM with a projection, hidden_size otherwise. Returns (output, h_n)
+        (``(h_n, c_n)`` for LSTM); for a packed input, output is packed too and h_n holds
+        each sequence's state after its own last step.
+
+        >>> packed = nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
+        >>> out, (h_n, c_n) = lstm(packed)
+        >>> out, lengths = nn.utils.rnn.pad_packed_sequence(out)
+        """
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         name = type(self).__name__
         lstm = self.mode == "LSTM"
         if input.ndim not in (2, 3):
@@ -108,30 +180,32 @@ class RNNBase(Module):
             raise ValueError(f"{name}: expected input_size {self.input_size}, got input of "
                              f"shape {tuple(input.shape)}")
         dirs = 2 if self.bidirectional else 1
+        proj = self.proj_size
         state_shape = (self.num_layers * dirs, N, self.hidden_size)
+        h_shape = (self.num_layers * dirs, N, proj) if proj else state_shape
         if hx is None:      # x's batch axis (1) at run time: see RNNCellBase._zeros
             z = fill(x, state_shape, dims=[(1, 1)])
-            h0, c0 = z, (z if lstm else None)
+            h0, c0 = (fill(x, h_shape, dims=[(1, 1)]) if proj else z), (z if lstm else None)
         else:
             h0, c0 = _state(hx, lstm, name)
             if not batched:
                 h0 = h0.unsqueeze(1)
                 c0 = c0.unsqueeze(1) if c0 is not None else None
-            for what, t in (("h0", h0), ("c0", c0)):
-                if t is not None and tuple(t.shape) != state_shape:
-                    want = state_shape if batched else (state_shape[0], state_shape[2])
+            for what, t, shp in (("h0", h0, h_shape), ("c0", c0, state_shape)):
+                if t is not None and tuple(t.shape) != shp:
+                    want = shp if batched else (shp[0], shp[2])
                     raise ValueError(f"{name}: expected {what} of shape {want}, got "
                                      f"{tuple(t.shape if batched else t.squeeze(1).shape)}")
         h0s = h0.unbind(0)
         c0s = c0.unbind(0) if lstm else None
-        step = _rnn_step(self.mode)
+        step = _lstm_proj_step if proj else _rnn_step(self.mode)
         steps = list(x.unbind(0))
         h_n, c_n = [], []
         for layer in range(self.num_layers):
             outs_per_dir = []
             for d in range(dirs):
                 idx = layer * dirs + d
-                w = self._weights(idx)
+                w = self._weights5(idx) if proj else self._weights(idx)
                 h = h0s[idx]
                 c = c0s[idx] if lstm else None
                 outs = []
@@ -165,6 +239,67 @@ class RNNBase(Module):
             cn = cn.squeeze(1) if cn is not None else None
         return (output, (hn, cn)) if lstm else (output, hn)
 
+    def _forward_packed(self, packed: PackedSequence, hx):
+        name = type(self).__name__
+        if _state_flags.tracer is not None:
+            raise NotImplementedError(f"{name}: a PackedSequence input is not supported under "
+                                      "graph capture (tl.function, export): its lengths "
+                                      "decide the graph; capture the padded batch instead")
+        lstm = self.mode == "LSTM"
+        data, batch_sizes, sorted_idx, unsorted_idx = packed
+        if data.ndim != 2 or data.shape[1] != self.input_size:
+            raise ValueError(f"{name}: expected packed data of shape (steps, "
+                             f"{self.input_size}), got {tuple(data.shape)}")
+        bs = [int(b) for b in np.asarray(batch_sizes.cpu().numpy()).reshape(-1)]
+        if not bs or sum(bs) != data.shape[0] or any(a < b for a, b in zip(bs, bs[1:])):
+            raise ValueError(f"{name}: batch_sizes {bs} do not describe packed data of "
+                             f"{data.shape[0]} rows; build the PackedSequence with "
+                             "pack_padded_sequence or pack_sequence")
+        N, dirs, H = bs[0], 2 if self.bidirectional else 1, self.hidden_size
+        P = self.proj_size or H
+        n_states = self.num_layers * dirs
+        if hx is None:
+            h0s = c0s = [None] * n_states
+        else:
+            h0, c0 = _state(hx, lstm, name)
+            for what, t, shp in (("h0", h0, (n_states, N, P)), ("c0", c0, (n_states, N, H))):
+                if t is not None and tuple(t.shape) != shp:
+                    raise ValueError(f"{name}: expected {what} of shape {shp}, got "
+                                     f"{tuple(t.shape)}")
+            if sorted_idx is not None:     # hx is in the caller's batch order
+                h0 = take(h0, sorted_idx, axis=1)
+                c0 = take(c0, sorted_idx, axis=1) if lstm else None
+            h0s = h0.unbind(0)
+            c0s = c0.unbind(0) if lstm else [None] * n_states
+        cell = _packed_cell(self.mode, H)
+        splits = np.cumsum(bs)[:-1].tolist()
+        x = data
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(dirs):
+                idx = layer * dirs + d
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights5(idx)
+                # the input half of every step's gates in one matmul over all rows
+                gi = F.linear(x, w_ih, b_ih)
+                gis = split(gi, splits, axis=0) if splits else (gi,)
+                run = _packed_reverse if d else _packed_forward
+                out, h, c = run(cell, gis, bs, h0s[idx], c0s[idx], (w_hh, b_hh, w_hr),
+                                lstm, (P, H), data)
+                outs.append(out)
+                h_n.append(h)
+                c_n.append(c)
+            x = concatenate(outs, axis=1) if dirs == 2 else outs[0]
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, True)
+        hn = stack(h_n)
+        cn = stack(c_n) if lstm else None
+        if unsorted_idx is not None:      # back to the caller's batch order
+            hn = take(hn, unsorted_idx, axis=1)
+            cn = take(cn, unsorted_idx, axis=1) if lstm else None
+        output = PackedSequence(x, batch_sizes, sorted_idx, unsorted_idx)
+        return (output, (hn, cn)) if lstm else (output, hn)
+
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:
@@ -177,7 +312,56 @@ class RNNBase(Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += ", bidirectional=True"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         return s
+
+
+def _zeros(like: Tensor, n: int, size: int) -> Tensor:
+    return creation.zeros(n, size, dtype=like.dtype, device=like.device)
+
+
+def _packed_forward(cell, gis, bs, h0, c0, w, lstm, sizes, like):
+    """One forward direction over packed steps. Sequences are sorted longest first, so at
+    step t only the first bs[t] rows run: the rows that end are split off (they are those
+    sequences' final states) and the state shrinks; nothing is masked."""
+    N = bs[0]
+    h = _zeros(like, N, sizes[0]) if h0 is None else h0
+    c = (_zeros(like, N, sizes[1]) if c0 is None else c0) if lstm else None
+    outs, done_h, done_c = [], [], []
+    for t, b in enumerate(bs):
+        if b < h.shape[0]:
+            h, hd = split(h, [b], axis=0)
+            done_h.append(hd)
+            if lstm:
+                c, cd = split(c, [b], axis=0)
+                done_c.append(cd)
+        h, c = cell(gis[t], h, c, *w)
+        outs.append(h)
+    # rows that ended earlier sit further down the batch: latest-ending first
+    h_n = concatenate([h] + done_h[::-1], axis=0) if done_h else h
+    c_n = (concatenate([c] + done_c[::-1], axis=0) if done_c else c) if lstm else None
+    return (concatenate(outs, axis=0) if len(outs) > 1 else outs[0]), h_n, c_n
+
+
+def _packed_reverse(cell, gis, bs, h0, c0, w, lstm, sizes, like):
+    """One reverse direction over packed steps: each sequence starts at its own last step,
+    so the rows whose last step is t join the state (from h0) as the walk reaches t."""
+    T = len(bs)
+    h = c = None
+    outs = [None] * T
+    for t in range(T - 1, -1, -1):
+        b = bs[t]
+        cur = 0 if h is None else h.shape[0]
+        if b > cur:
+            hs = _zeros(like, b - cur, sizes[0]) if h0 is None else h0[cur:b]
+            h = hs if h is None else concatenate([h, hs], axis=0)
+            if lstm:
+                cs = _zeros(like, b - cur, sizes[1]) if c0 is None else c0[cur:b]
+                c = cs if c is None else concatenate([c, cs], axis=0)
+        h, c = cell(gis[t], h, c, *w)
+        outs[t] = h
+    return (concatenate(outs, axis=0) if T > 1 else outs[0]), h, c
 
 
 class RNN(RNNBase):
