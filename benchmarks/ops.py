@@ -60,6 +60,11 @@ def cases(lib):
         def dw_fb():
             p.grad = None
             F.conv2d(p, dw, padding=1, groups=64).sum().backward()
+        bnt = tl.nn.BatchNorm2d(64)
+
+        def bn_fb():
+            p.grad = None
+            bnt(p).sum().backward()
         return [
             ("x ** 3 (1024^2)", lambda: x ** 3),
             ("sigmoid (1024^2)", lambda: tl.sigmoid(x)),
@@ -71,6 +76,7 @@ def cases(lib):
             ("norm, rows (4096x1024)", lambda: tl.norm(xb, axis=1)),
             ("pad reflect 2, fwd+bwd (16,64,32,32)", pad_fb),
             ("batch_norm eval (32,64,32,32)", lambda: _under(ctx, bn, xa)),
+            ("batch_norm train, fwd+bwd (16,64,32,32)", bn_fb),
             ("group_norm 8 groups, fwd+bwd (16,64,32,32)", gn_fb),
             ("depthwise conv 3x3, fwd+bwd (16,64,32,32)", dw_fb),
             ("matvec 4096x1024 @ 1024", lambda: xb @ x[0]),
@@ -96,6 +102,11 @@ def cases(lib):
     def tdw_fb():
         p.grad = None
         torch.nn.functional.conv2d(p, dw, padding=1, groups=64).sum().backward()
+    tbnt = torch.nn.BatchNorm2d(64)
+
+    def tbn_fb():
+        p.grad = None
+        tbnt(p).sum().backward()
     return [
         ("x ** 3 (1024^2)", lambda: x ** 3),
         ("sigmoid (1024^2)", lambda: torch.sigmoid(x)),
@@ -107,6 +118,7 @@ def cases(lib):
         ("norm, rows (4096x1024)", lambda: torch.linalg.vector_norm(xb, dim=1)),
         ("pad reflect 2, fwd+bwd (16,64,32,32)", tpad_fb),
         ("batch_norm eval (32,64,32,32)", lambda: _under(torch.no_grad, bn, xa)),
+        ("batch_norm train, fwd+bwd (16,64,32,32)", tbn_fb),
         ("group_norm 8 groups, fwd+bwd (16,64,32,32)", tgn_fb),
         ("depthwise conv 3x3, fwd+bwd (16,64,32,32)", tdw_fb),
         ("matvec 4096x1024 @ 1024", lambda: xb @ x[0]),

@@ -404,6 +404,14 @@ cdef extern from "_simd_math.h" nogil:
     void tl_layer_norm_bwd_row_f32(const float *x, float m, float r, const float *gy,
                                    float gm, float gr, const float *w, float *dx, float *gyx,
                                    Py_ssize_t d)
+    void tl_bn_stats_f32(const float *x, Py_ssize_t n, Py_ssize_t cs, Py_ssize_t s,
+                         double *mean, double *var)
+    void tl_bn_apply_f32(const float *x, float *y, Py_ssize_t n, Py_ssize_t cs, Py_ssize_t s,
+                         float m, float scale, float shift)
+    void tl_bn_bwd_sums_f32(const float *x, const float *gy, Py_ssize_t n, Py_ssize_t cs,
+                            Py_ssize_t s, float m, double *sg, double *sgx)
+    void tl_bn_bwd_dx_f32(const float *x, const float *gy, float *dx, Py_ssize_t n,
+                          Py_ssize_t cs, Py_ssize_t s, float m, float a, float b, float d)
     void tl_sigmoid_f32(const float *x, float *out, Py_ssize_t m)
     void tl_tanh_f32(const float *x, float *out, Py_ssize_t m)
 
@@ -564,6 +572,67 @@ def layer_norm_bwd(const float[:, ::1] x, const float[::1] mean, const float[::1
         for r in prange(M, schedule="static", num_threads=nthreads(M * D // 16)):
             tl_layer_norm_bwd_row_f32(&x[r, 0], mean[r], rstd[r], &gy[r, 0], gm[r], gr[r], wp,
                                       &dx[r, 0], &gyx[r, 0], D)
+
+
+def batch_norm_fwd(const float[:, :, ::1] x, w, b, float[:, :, ::1] y, float[::1] mean,
+                   float[::1] var, double eps):
+    """Batch norm of x (N, C, S) per channel C into y (times w, plus b: (C,) float32 arrays
+    or None); the channels' mean and biased variance into mean and var. N * S > 0."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2], c
+    cdef const float[::1] wv, bv
+    cdef const float *wp = NULL
+    cdef const float *bp = NULL
+    cdef double m, v
+    cdef float r
+    if C == 0 or N * S == 0:
+        return
+    if w is not None:
+        wv = w
+        wp = &wv[0]
+    if b is not None:
+        bv = b
+        bp = &bv[0]
+    with nogil:
+        for c in prange(C, schedule="static", num_threads=nthreads(N * C * S // 16)):
+            m = 0.0     # assigned in the loop, so private to each thread (its address is taken)
+            v = 0.0
+            tl_bn_stats_f32(&x[0, c, 0], N, C * S, S, &m, &v)
+            mean[c] = <float>m
+            var[c] = <float>v
+            r = <float>(1.0 / sqrt(v + eps))
+            tl_bn_apply_f32(&x[0, c, 0], &y[0, c, 0], N, C * S, S, <float>m,
+                            r * wp[c] if wp != NULL else r, bp[c] if bp != NULL else 0.0)
+
+
+def batch_norm_bwd(const float[:, :, ::1] x, const float[::1] mean, const float[::1] var,
+                   const float[:, :, ::1] gy, const float[::1] gm, const float[::1] gv, w,
+                   double eps, float[:, :, ::1] dx, float[::1] dw, float[::1] db):
+    """dx of batch_norm_fwd from gy and the statistics' own gradients gm, gv; the weight's
+    gradient (sum of gy * xhat) into dw and the bias's (sum of gy) into db, per channel."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2], c
+    cdef const float[::1] wv
+    cdef const float *wp = NULL
+    cdef double sg, sgx, cnt = <double>(N * S)
+    cdef float r, wc
+    if C == 0 or N * S == 0:
+        return
+    if w is not None:
+        wv = w
+        wp = &wv[0]
+    with nogil:
+        for c in prange(C, schedule="static", num_threads=nthreads(N * C * S // 16)):
+            sg = 0.0    # private to each thread, as above
+            sgx = 0.0
+            tl_bn_bwd_sums_f32(&x[0, c, 0], &gy[0, c, 0], N, C * S, S, mean[c], &sg, &sgx)
+            r = <float>(1.0 / sqrt(var[c] + eps))
+            wc = wp[c] if wp != NULL else 1.0
+            dw[c] = <float>(r * sgx)
+            db[c] = <float>sg
+            # dx = r w (gy - mean gy - xhat mean(gy xhat)) + gm / cnt + 2 gv (x - m) / cnt
+            tl_bn_bwd_dx_f32(&x[0, c, 0], &gy[0, c, 0], &dx[0, c, 0], N, C * S, S, mean[c],
+                             r * wc,
+                             <float>((2.0 * gv[c] - r * r * r * wc * sgx) / cnt),
+                             <float>((gm[c] - r * wc * sg) / cnt))
 
 
 # --- float32 GEMM (AVX-512; tensorlib/_sgemm.h) ----------------------------------------------

@@ -222,6 +222,73 @@ static void tl_layer_norm_bwd_row_f32(const float *restrict x, float m, float r,
     }
 }
 
+/* Batch norm over x laid out (N, C, S), one channel at a time: its N rows of S values lie
+ * cs = C * S apart. The statistics accumulate in double per row of S (float partial sums
+ * would lose digits on large batches). */
+TL_CLONES
+static void tl_bn_stats_f32(const float *restrict x, ptrdiff_t n, ptrdiff_t cs, ptrdiff_t s,
+                            double *mean, double *var) {
+    double sum = 0.0, ss = 0.0, cnt = (double)n * (double)s;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const float *p = x + i * cs;
+        for (ptrdiff_t k = 0; k < s; k++)
+            sum += p[k];
+    }
+    float m = (float)(sum / cnt);
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const float *p = x + i * cs;
+        for (ptrdiff_t k = 0; k < s; k++) {
+            float c = p[k] - m;
+            ss += (double)c * c;
+        }
+    }
+    *mean = sum / cnt;
+    *var = ss / cnt;
+}
+
+/* y = (x - m) * scale + shift over one channel; centring first keeps the digits of a
+ * channel whose mean is large against its spread. */
+TL_CLONES
+static void tl_bn_apply_f32(const float *restrict x, float *restrict y, ptrdiff_t n,
+                            ptrdiff_t cs, ptrdiff_t s, float m, float scale, float shift) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const float *p = x + i * cs;
+        float *q = y + i * cs;
+        for (ptrdiff_t k = 0; k < s; k++)
+            q[k] = (p[k] - m) * scale + shift;
+    }
+}
+
+/* The backward's two sums over one channel: sum gy and sum gy * (x - m). */
+TL_CLONES
+static void tl_bn_bwd_sums_f32(const float *restrict x, const float *restrict gy, ptrdiff_t n,
+                               ptrdiff_t cs, ptrdiff_t s, float m, double *sg, double *sgx) {
+    double a = 0.0, b = 0.0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const float *p = x + i * cs, *g = gy + i * cs;
+        for (ptrdiff_t k = 0; k < s; k++) {
+            a += g[k];
+            b += (double)g[k] * (p[k] - m);
+        }
+    }
+    *sg = a;
+    *sgx = b;
+}
+
+/* dx = a * gy + b * (x - m) + d over one channel (the coefficients fold the statistics'
+ * gradients and the weight in; tensorlib/ops/nn_norm.py derives them). */
+TL_CLONES
+static void tl_bn_bwd_dx_f32(const float *restrict x, const float *restrict gy,
+                             float *restrict dx, ptrdiff_t n, ptrdiff_t cs, ptrdiff_t s,
+                             float m, float a, float b, float d) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const float *p = x + i * cs, *g = gy + i * cs;
+        float *q = dx + i * cs;
+        for (ptrdiff_t k = 0; k < s; k++)
+            q[k] = a * g[k] + b * (p[k] - m) + d;
+    }
+}
+
 static inline float tl_erff(float x) {
     /* |x| < 0.5: the Maclaurin series to x^13 (relative error < 2e-8; no cancellation near
      * 0); else 1 - erfc with Numerical Recipes' Chebyshev erfc (fractional error < 1.2e-7),

@@ -1,7 +1,7 @@
 """CPU fast paths against the general kernels / xp fallbacks they shortcut: the 2x2 max-pool
 kernel, the chunked conv kernels (several chunks, uneven last chunk, groups), the float32
 one-image-per-thread conv kernels, relu_grad, the
-fused float32 LSTM cell and its SIMD exp/tanh."""
+fused float32 LSTM cell and its SIMD exp/tanh, the layer and batch norm kernels."""
 from __future__ import annotations
 
 import numpy as np
@@ -196,6 +196,8 @@ def test_kernels_accept_read_only_inputs():
         "cross_entropy": (lambda a: F.cross_entropy(a.reshape(2, -1), ro(np.array([1, 5]))),
                           [x]),
         "relu": (lambda a: F.relu(a), [x]),
+        "batch_norm": (lambda a, b: F.batch_norm(a, weight=b[0, :, 0, 0], bias=b[1, :, 0, 0],
+                                                 training=True), [x, w]),
     }
     for name, (fn, ins) in checks.items():
         copies = [tl.tensor(t.numpy().copy()) for t in ins]
@@ -273,6 +275,36 @@ def test_layer_norm_kernels_match_the_numpy_formulas(lead, ns, affine, transpose
     for a, b in zip(got, want):
         assert a.shape == b.shape and a.dtype == np.float32
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@given(st.integers(1, 5), st.integers(1, 6), st.lists(st.integers(1, 9), min_size=1,
+       max_size=2), st.sampled_from(["wb", "w", "b", ""]), st.booleans(),
+       st.integers(0, 2**31 - 1))
+def test_batch_norm_kernels_match_the_numpy_formulas(n, c, spatial, affine, transposed, seed):
+    from tensorlib.ops import nn_norm
+    rng = np.random.default_rng(seed)
+    shape = (n, c) + tuple(spatial)
+    # a mean far from 0 against the spread: the kernels centre before they scale
+    x = (rng.standard_normal(shape) * 3 + 50).astype(np.float32)
+    if transposed:
+        x = np.ascontiguousarray(x.swapaxes(0, 1)).swapaxes(0, 1)   # not C-contiguous
+    wb = [rng.standard_normal(c).astype(np.float32) for _ in affine]
+    kw = dict(eps=1e-5, affine=affine)
+    got = nn_norm._bn_cpu(x, *wb, **kw)
+    want = nn_norm._bn_fwd(np, x.astype(np.float64), *(a.astype(np.float64) for a in wb), **kw)
+    for a, b in zip(got, want):
+        assert a.shape == b.shape and a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    mean, var = got[1], got[2]
+    gy = rng.standard_normal(shape).astype(np.float32)
+    gm, gv = (rng.standard_normal(c).astype(np.float32) for _ in range(2))
+    w = wb[:1] if "w" in affine else []
+    got = nn_norm._bn_grad_cpu(x, mean, var, gy, gm, gv, *w, eps=1e-5)
+    want = nn_norm._bn_grad_fwd(np, *(a.astype(np.float64) for a in (x, mean, var, gy, gm, gv,
+                                                                       *w)), eps=1e-5)
+    for a, b in zip(got, want):
+        assert a.shape == b.shape and a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.skipif(not _gemm.ENABLED, reason="no AVX-512 GEMM on this CPU")

@@ -111,6 +111,27 @@ def test_layer_norm_exports_at_each_opset(tmp_path, opset, affine):
     np.testing.assert_allclose(got, y.numpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(4, 3, 5, 6), (6, 3, 7), (8, 3)])
+def test_batch_norm_in_training_exports_its_batch_statistics(tmp_path, shape):
+    # ONNX's BatchNormalization returns running statistics; the rule writes the batch ones out
+    rng = np.random.default_rng(0)
+    x = tl.tensor((rng.standard_normal(shape) * 2 + 5).astype(np.float32))
+    w, b = (tl.tensor(rng.standard_normal(3).astype(np.float32)) for _ in range(2))
+    with tl.capture(x) as g:
+        y = F.batch_norm(x, weight=w, bias=b, training=True, eps=1e-3)
+    g.set_outputs(y)
+    g.to_onnx(tmp_path / "g.onnx")
+    sess = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    np.testing.assert_allclose(got, y.numpy(), rtol=1e-4, atol=1e-4)
+    axes = (0,) + tuple(range(2, len(shape)))
+    want = (x.numpy() - x.numpy().mean(axes, keepdims=True)) / np.sqrt(
+        x.numpy().var(axes, keepdims=True) + 1e-3)
+    np.testing.assert_allclose(got, want * w.numpy().reshape(-1, *[1] * (len(shape) - 2))
+                               + b.numpy().reshape(-1, *[1] * (len(shape) - 2)),
+                               rtol=1e-4, atol=1e-4)
+
+
 def test_bad_opset_is_rejected(tmp_path):
     x = tl.randn(2, 2)
     with tl.capture(x) as g:

@@ -30,6 +30,7 @@ UNSUPPORTED = {
     "cross_entropy_grad": "a gradient kernel (export inference graphs)",
     "linear_grad": "a gradient kernel (export inference graphs)",
     "layer_norm_grad": "a gradient kernel (export inference graphs)",
+    "batch_norm_grad": "a gradient kernel (export inference graphs)",
     "inv": "the ONNX standard has no matrix inverse",
     "solve": "the ONNX standard has no linear solve",
     "slogdet": "the ONNX standard has no log-determinant (det is exported as Det)",
@@ -876,17 +877,41 @@ def _layer_norm(ctx, n):
             w = ctx.const(np.ones(ns, dt))
         return ctx.op("LayerNormalization", [x, w] + ([b] if b is not None else []), n_out=3,
                       axis=-k, epsilon=eps)
-    axes = list(range(nd - k, nd))
+    y, mean, _, rstd = _normalize(ctx, x, list(range(nd - k, nd)), eps, dt)
+    return [_scale_shift(ctx, y, w, b), mean, rstd]
+
+
+def _normalize(ctx, x, axes, eps: float, dt):
+    """(x - mean) * rstd over ``axes``, and the mean, biased variance and rstd it used
+    (kept dims): the normalisation ops written out in ONNX's primitives."""
     mean = ctx.reduce("Mean", x, axes, True)
     xc = ctx.op("Sub", [x, mean])
     var = ctx.reduce("Mean", ctx.op("Mul", [xc, xc]), axes, True)
     rstd = ctx.op("Reciprocal", [ctx.op("Sqrt", [ctx.op("Add", [var, ctx.const(eps, dt)])])])
-    y = ctx.op("Mul", [xc, rstd])
+    return ctx.op("Mul", [xc, rstd]), mean, var, rstd
+
+
+def _scale_shift(ctx, y, w, b):
     if w is not None:
         y = ctx.op("Mul", [y, w])
     if b is not None:
         y = ctx.op("Add", [y, b])
-    return [y, mean, rstd]
+    return y
+
+
+@rule("batch_norm")
+def _batch_norm(ctx, n):
+    # training-mode statistics; ONNX's BatchNormalization returns the running ones instead
+    x, *wb = ctx.ins(n)
+    affine, nd = n.attrs["affine"], n.inputs[0].ndim
+    per_channel = ctx.const(np.array([1, -1] + [1] * (nd - 2), np.int64))
+    w, b = (ctx.op("Reshape", [wb[0], per_channel]) if "w" in affine else None,
+            ctx.op("Reshape", [wb[-1], per_channel]) if "b" in affine else None)
+    y, mean, var, _ = _normalize(ctx, x, [0] + list(range(2, nd)), float(n.attrs["eps"]),
+                                 n.inputs[0].dtype)
+    flat = ctx.const(np.array([-1], np.int64))
+    return [_scale_shift(ctx, y, w, b), ctx.op("Reshape", [mean, flat]),
+            ctx.op("Reshape", [var, flat])]
 
 
 @rule("lstm_cell")

@@ -1,11 +1,12 @@
-"""Normalisation: layer_norm (one fused op), batch_norm and group_norm (composites).
+"""Normalisation: layer_norm and batch_norm (fused ops), group_norm and instance_norm.
 
 ``layer_norm`` is one registry op, (x, [weight], [bias]) -> (y, mean, rstd), whose backward
 is one op (``layer_norm_grad``) when it is not itself recorded and the same formula in
 tensorlib ops when it is, so grad of grad works; mean and rstd are outputs (ONNX's
-LayerNormalization has the same three). batch_norm and group_norm are built from
-mean/var/rsqrt, so their backward comes from the core ops' rules. Running statistics are
-updated in place, outside the tape.
+LayerNormalization has the same three). ``batch_norm`` in training is built the same way,
+(x, [weight], [bias]) -> (y, mean, var) per channel, with ``batch_norm_grad``. group_norm
+reuses layer_norm's kernels and instance_norm batch_norm's; batch_norm in inference is a
+composite of the core ops. Running statistics are updated in place, outside the tape.
 """
 from __future__ import annotations
 
@@ -25,6 +26,13 @@ from ._util import numel
 def _split_affine(wb, affine: str):
     it = iter(wb)
     return (next(it) if "w" in affine else None), (next(it) if "b" in affine else None)
+
+
+def _affine_inputs(weight, bias) -> tuple[list, str]:
+    """The norm ops' optional weight and bias: (those given, in order; the affine attr that
+    names them, "wb", "w", "b" or "")."""
+    return ([t for t in (weight, bias) if t is not None],
+            ("w" if weight is not None else "") + ("b" if bias is not None else ""))
 
 
 def _ln_axes(x, ndim: int):
@@ -117,6 +125,13 @@ def _ln_grad_fwd(xp, x, mean, rstd, gy, gmean, grstd, *w, ndim):
             gy.sum(axis=lead))
 
 
+def _norm_dx(gx, xhat, rstd, axes, inv_n):
+    """d loss / d x of xhat = (x - mean) * rstd over ``axes`` (1 / inv_n values), from the
+    gradient gx at xhat: the recorded backward of both norm ops (so grad of grad works)."""
+    return (gx - gx.sum(axis=axes, keepdims=True) * inv_n
+            - xhat * ((gx * xhat).sum(axis=axes, keepdims=True) * inv_n)) * rstd
+
+
 def _ln_vjp(n, gy, gmean, grstd):
     x, (w, b) = n.inputs[0], _split_affine(n.inputs[1:], n.attrs["affine"])
     mean, rstd = n.output(1), n.output(2)
@@ -127,9 +142,7 @@ def _ln_vjp(n, gy, gmean, grstd):
     else:
         axes, lead, inv_d = _ln_axes(x, k)
         xhat = (x - mean) * rstd
-        gx = gy * w if w is not None else gy
-        dx = (gx - gx.sum(axis=axes, keepdims=True) * inv_d
-              - xhat * ((gx * xhat).sum(axis=axes, keepdims=True) * inv_d)) * rstd
+        dx = _norm_dx(gy * w if w is not None else gy, xhat, rstd, axes, inv_d)
         dx = dx + (gmean - grstd * rstd * rstd * xhat) * inv_d
         dw = (gy * xhat).sum(axis=lead) if w is not None else None
         db = gy.sum(axis=lead) if b is not None else None
@@ -152,6 +165,117 @@ LAYER_NORM_GRAD = register(OpDef(
     infer=lambda x, m, r, gy, gm, gr, *w, ndim: (
         x, (tuple(x[0][len(x[0]) - ndim:]), x[1]), (tuple(x[0][len(x[0]) - ndim:]), x[1])),
     cost=io_cost(lambda i, o, **a: 10 * numel(i[0][0]))))
+
+
+# --- batch_norm in training: one op forward, one op backward ----------------------------------
+def _bn_axes(x):
+    """(reduced axes, the (1, C, 1, ...) shape the per-channel statistics broadcast as,
+    1 / count) for (N, C, ...) input."""
+    C = x.shape[1]
+    return ((0,) + tuple(range(2, x.ndim)), (1, C) + (1,) * (x.ndim - 2),
+            1.0 / max(1, x.size // max(C, 1)))
+
+
+def _bn_fwd(xp, x, *wb, eps, affine):
+    axes, shape, _ = _bn_axes(x)
+    # float16 accumulates in float32, as the reductions do
+    acc = xp.float32 if x.dtype == xp.float16 else x.dtype
+    mean = x.mean(axis=axes, dtype=acc)
+    xc = x - mean.reshape(shape)
+    var = (xc * xc).mean(axis=axes, dtype=acc)
+    y = xc * (1.0 / xp.sqrt(var + eps)).astype(x.dtype).reshape(shape)
+    w, b = _split_affine(wb, affine)
+    if w is not None:
+        y *= w.reshape(shape)
+    if b is not None:
+        y += b.reshape(shape)
+    return y, mean.astype(x.dtype), var.astype(x.dtype)
+
+
+def _nc_s(x):
+    """x as a C-contiguous (N, C, S) float32 array for the Cython kernels, or None: other
+    dtypes, and (N, C) input, whose per-channel loops would stride by C (NumPy's column
+    reductions do that layout better)."""
+    if type(x) is not np.ndarray or x.dtype != np.float32 or x.ndim < 3 or x.size == 0:
+        return None
+    return np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
+
+
+def _bn_cpu(x, *wb, eps, affine):
+    x3 = _nc_s(x)
+    f = None if x3 is None else _f32_flat(*wb)
+    if f is None:
+        return _bn_fwd(np, x, *wb, eps=eps, affine=affine)
+    from .. import _ops
+    w, b = _split_affine(f, affine)
+    C = x3.shape[1]
+    y = np.empty_like(x3)
+    mean, var = np.empty(C, np.float32), np.empty(C, np.float32)
+    _ops.batch_norm_fwd(x3, w, b, y, mean, var, float(eps))
+    return y.reshape(x.shape), mean, var
+
+
+def _bn_grad_fwd(xp, x, mean, var, gy, gmean, gvar, *w, eps):
+    """(dx, sum of gy * xhat, sum of gy) per channel: the weight and bias grads."""
+    axes, shape, inv_n = _bn_axes(x)
+    rstd = (1.0 / xp.sqrt(var + eps)).reshape(shape)
+    xc = x - mean.reshape(shape)
+    sg = gy.sum(axis=axes)
+    sgx = (gy * xc).sum(axis=axes).reshape(shape) * rstd
+    wr = rstd * w[0].reshape(shape) if w else rstd
+    # d/dx of y, and of the statistics themselves: d mean/dx = 1/n, d var/dx = 2 xc / n
+    dx = wr * (gy - sg.reshape(shape) * inv_n - xc * (rstd * sgx * inv_n))
+    dx += (gmean.reshape(shape) + 2.0 * gvar.reshape(shape) * xc) * inv_n
+    return dx.astype(x.dtype, copy=False), sgx.reshape(-1), sg
+
+
+def _bn_grad_cpu(x, mean, var, gy, gmean, gvar, *w, eps):
+    x3, g3 = _nc_s(x), _nc_s(gy)
+    f = _f32_flat(mean, var, gmean, gvar, *w)
+    if x3 is None or g3 is None or f is None or gy.shape != x.shape:
+        return _bn_grad_fwd(np, x, mean, var, gy, gmean, gvar, *w, eps=eps)
+    from .. import _ops
+    mean, var, gmean, gvar, *w = f
+    C = x3.shape[1]
+    dx, dw, db = np.empty_like(x3), np.empty(C, np.float32), np.empty(C, np.float32)
+    _ops.batch_norm_bwd(x3, mean, var, g3, gmean, gvar, w[0] if w else None, float(eps),
+                        dx, dw, db)
+    return dx.reshape(x.shape), dw, db
+
+
+def _bn_vjp(n, gy, gmean, gvar):
+    x, (w, b) = n.inputs[0], _split_affine(n.inputs[1:], n.attrs["affine"])
+    mean, var = n.output(1), n.output(2)
+    eps = n.attrs["eps"]
+    if not state.grad_enabled:
+        dx, dw, db = apply(BATCH_NORM_GRAD, x, mean.detach(), var.detach(), gy, gmean, gvar,
+                           *([w] if w is not None else []), eps=eps)
+    else:
+        axes, shape, inv_n = _bn_axes(x)
+        rstd = (var + eps).rsqrt().reshape(shape)
+        xc = x - mean.reshape(shape)
+        xhat = xc * rstd
+        dx = _norm_dx(gy * w.reshape(shape) if w is not None else gy, xhat, rstd, axes, inv_n)
+        dx = dx + (gmean.reshape(shape) + 2.0 * gvar.reshape(shape) * xc) * inv_n
+        dw = (gy * xhat).sum(axis=axes) if w is not None else None
+        db = gy.sum(axis=axes) if b is not None else None
+    return (dx,) + ((dw,) if w is not None else ()) + ((db,) if b is not None else ())
+
+
+def _bn_infer(x, *wb, eps, affine):
+    shape, dt = x
+    return (x, ((shape[1],), dt), ((shape[1],), dt))
+
+
+BATCH_NORM = register(OpDef(
+    "batch_norm", _bn_fwd, kernels={"cpu": _bn_cpu}, vjp=_bn_vjp, saves=True,
+    saves_output=True, infer=_bn_infer,
+    cost=io_cost(lambda i, o, **a: 7 * numel(i[0][0]))))
+# the first-order backward, used only when the backward is not recorded
+BATCH_NORM_GRAD = register(OpDef(
+    "batch_norm_grad", _bn_grad_fwd, kernels={"cpu": _bn_grad_cpu}, vjp=None, saves=False,
+    infer=lambda x, m, v, gy, gm, gv, *w, eps: (x, m, m),
+    cost=io_cost(lambda i, o, **a: 8 * numel(i[0][0]))))
 
 
 def _affine(y: Tensor, weight, bias, shape) -> Tensor:
@@ -204,33 +328,30 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
     same_dtype("batch_norm", x, ("weight", weight), ("bias", bias))
     if eps <= 0:
         raise ValueError(f"batch_norm: eps must be positive, got {eps}")
-    axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, C) + (1,) * (x.ndim - 2)
     if training:
         count = x.size // max(C, 1)
         if count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel in training, "
                              f"got input of shape {tuple(x.shape)}")
-        mean = x.mean(axis=axes, keepdims=True)
-        var = x.var(axis=axes, correction=0, keepdims=True)
+        wb, affine = _affine_inputs(weight, bias)
+        y, mean, var = apply(BATCH_NORM, x, *wb, eps=float(eps), affine=affine)
         if running_mean is not None or running_var is not None:
-            m_, v_ = mean.detach(), var.detach()     # no tape for the statistics' update
-            _update_running(running_mean, running_var, m_.reshape(C),
-                            v_.reshape(C) * (count / (count - 1)), momentum)
-    else:
-        mean, var = _running("batch_norm", "inference (training=False)", running_mean,
-                             running_var, x, shape)
-        # fixed statistics: fold everything into one scale and shift per channel, so the
-        # full-size work is one multiply and one add (it was four passes and temporaries)
-        scale = (var + eps).rsqrt()
-        if weight is not None:
-            scale = scale * weight.reshape(shape)
-        shift = -mean * scale
-        if bias is not None:
-            shift = shift + bias.reshape(shape)
-        return x * scale + shift
-    y = (x - mean) * (var + eps).rsqrt()
-    return _affine(y, weight, bias, shape)
+            # no tape for the statistics' update
+            _update_running(running_mean, running_var, mean.detach(),
+                            var.detach() * (count / (count - 1)), momentum)
+        return y
+    mean, var = _running("batch_norm", "inference (training=False)", running_mean,
+                         running_var, x, shape)
+    # fixed statistics: fold everything into one scale and shift per channel, so the
+    # full-size work is one multiply and one add (it was four passes and temporaries)
+    scale = (var + eps).rsqrt()
+    if weight is not None:
+        scale = scale * weight.reshape(shape)
+    shift = -mean * scale
+    if bias is not None:
+        shift = shift + bias.reshape(shape)
+    return x * scale + shift
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
@@ -249,8 +370,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     same_dtype("layer_norm", x, ("weight", weight), ("bias", bias))
     if not eps > 0:
         raise ValueError(f"layer_norm: eps must be positive, got {eps}")
-    wb = [t for t in (weight, bias) if t is not None]
-    affine = ("w" if weight is not None else "") + ("b" if bias is not None else "")
+    wb, affine = _affine_inputs(weight, bias)
     return apply(LAYER_NORM, x, *wb, eps=float(eps), ndim=k, affine=affine)[0]
 
 
@@ -286,21 +406,25 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                           (("running_mean", running_mean), ("running_var", running_var),
                            ("weight", weight), ("bias", bias)))
     same_dtype("instance_norm", x, ("weight", weight), ("bias", bias))
-    axes = tuple(range(2, x.ndim))
     shape = (1, C) + (1,) * (x.ndim - 2)
     if use_input_stats:
         count = int(np.prod(x.shape[2:]))
         if count <= 1:
             raise ValueError(f"instance_norm: expected more than 1 spatial element per "
                              f"channel, got input of shape {tuple(x.shape)}")
-        mean = x.mean(axis=axes, keepdims=True)
-        var = x.var(axis=axes, correction=0, keepdims=True)
+        if not eps > 0:
+            raise ValueError(f"instance_norm: eps must be positive, got {eps}")
+        # each (sample, channel) is a channel of a batch of one: batch_norm's fused op
+        N = x.shape[0]
+        y, mean, var = apply(BATCH_NORM, x.reshape((1, N * C) + tuple(x.shape[2:])),
+                             eps=float(eps), affine="")
         if running_mean is not None or running_var is not None:
-            m_, v_ = mean.detach(), var.detach()
-            _update_running(running_mean, running_var, m_.mean(axis=0).reshape(C),
-                            (v_ * (count / (count - 1))).mean(axis=0).reshape(C), momentum)
+            m_, v_ = mean.detach().reshape(N, C), var.detach().reshape(N, C)
+            _update_running(running_mean, running_var, m_.mean(axis=0),
+                            (v_ * (count / (count - 1))).mean(axis=0), momentum)
+        y = y.reshape(x.shape)
     else:
         mean, var = _running("instance_norm", "use_input_stats=False", running_mean,
                              running_var, x, shape)
-    y = (x - mean) * (var + eps).rsqrt()
+        y = (x - mean) * (var + eps).rsqrt()
     return _affine(y, weight, bias, shape)

@@ -448,3 +448,57 @@ def _ln_grad_ref(x, mean, rstd, gy, gm, gr, *w, ndim):
 # first-order only: the kernel layer_norm's vjp uses when the backward is not recorded
 add("layer_norm_grad", lambda *a, **kw: _apply(nn_norm.LAYER_NORM_GRAD, *a, **kw),
     _ln_grad_inputs, _ln_grad_ref, grad=False)
+
+
+# --- batch_norm in training (one op: y, mean, var per channel) and its first-order backward ----
+def _bn_ref(x, *wb, eps, affine):
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    mean = x.mean(axis=axes)
+    var = ((x - mean.reshape(shape)) ** 2).mean(axis=axes)
+    y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
+    it = iter(wb)
+    if "w" in affine:
+        y = y * next(it).reshape(shape)
+    if "b" in affine:
+        y = y + next(it).reshape(shape)
+    return y, mean, var
+
+
+def _bn_inputs(draw):
+    n, c = draw(st.integers(2, 4)), draw(st.integers(1, 3))
+    spatial = tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=2)))
+    affine = draw(st.sampled_from(["wb", "w", "b", ""]))
+    x = arr(draw, (n, c) + spatial, low=-3, high=3)
+    return [x] + [arr(draw, (c,)) for _ in affine], {"eps": 1e-5, "affine": affine}
+
+
+add("batch_norm", lambda x, *wb, **kw: _apply(nn_norm.BATCH_NORM, x, *wb, **kw), _bn_inputs,
+    _bn_ref)
+
+
+def _bn_grad_inputs(draw):
+    (x, *wb), kw = _bn_inputs(draw)
+    _, mean, var = _bn_ref(x, eps=1e-5, affine="")
+    c = x.shape[1]
+    ins = [x, mean, var, arr(draw, x.shape), arr(draw, (c,)), arr(draw, (c,))]
+    return ins + wb[:1] if "w" in kw["affine"] else ins, {"eps": 1e-5}
+
+
+def _bn_grad_ref(x, mean, var, gy, gm, gv, *w, eps):
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    count = x.size // x.shape[1]
+    rstd = 1 / np.sqrt(var.reshape(shape) + eps)
+    xc = x - mean.reshape(shape)
+    xhat = xc * rstd
+    gx = gy * w[0].reshape(shape) if w else gy
+    dx = rstd * (gx - gx.mean(axis=axes, keepdims=True)
+                 - xhat * (gx * xhat).mean(axis=axes, keepdims=True))
+    dx = dx + gm.reshape(shape) / count + 2 * gv.reshape(shape) * xc / count
+    return dx, (gy * xhat).sum(axis=axes), gy.sum(axis=axes)
+
+
+# first-order only: the kernel batch_norm's vjp uses when the backward is not recorded
+add("batch_norm_grad", lambda *a, **kw: _apply(nn_norm.BATCH_NORM_GRAD, *a, **kw),
+    _bn_grad_inputs, _bn_grad_ref, grad=False)
