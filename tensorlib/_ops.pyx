@@ -604,6 +604,21 @@ def batch_norm_fwd(const float[:, :, ::1] x, w, b, float[:, :, ::1] y, float[::1
                             r * wp[c] if wp != NULL else r, bp[c] if bp != NULL else 0.0)
 
 
+def batch_norm_apply(const float[:, :, ::1] x, const float[::1] mean,
+                     const float[::1] scale, const float[::1] shift, float[:, :, ::1] y):
+    """y = (x - mean) * scale + shift per channel of x (N, C, S): batch norm with fixed
+    statistics, the weight and bias folded into scale and shift. Each thread takes whole
+    (sample, channel) rows, so it writes one stretch of y."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2], i, c
+    if N * C * S == 0:
+        return
+    with nogil:
+        for i in prange(N * C, schedule="static", num_threads=nthreads(N * C * S // 16)):
+            c = i % C
+            tl_bn_apply_f32(&x[i // C, c, 0], &y[i // C, c, 0], 1, 0, S, mean[c], scale[c],
+                            shift[c])
+
+
 def batch_norm_bwd(const float[:, :, ::1] x, const float[::1] mean, const float[::1] var,
                    const float[:, :, ::1] gy, const float[::1] gm, const float[::1] gv, w,
                    double eps, float[:, :, ::1] dx, float[::1] dw, float[::1] db):

@@ -305,6 +305,12 @@ def test_batch_norm_kernels_match_the_numpy_formulas(n, c, spatial, affine, tran
     for a, b in zip(got, want):
         assert a.shape == b.shape and a.dtype == np.float32
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+    # inference: the running statistics' kernel
+    got = nn_norm._bn_eval_cpu(x, mean, var + 0.5, *wb, **kw)
+    want = nn_norm._bn_eval_fwd(np, *(a.astype(np.float64) for a in (x, mean, var + 0.5, *wb)),
+                                **kw)
+    assert got.shape == want.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.skipif(not _gemm.ENABLED, reason="no AVX-512 GEMM on this CPU")

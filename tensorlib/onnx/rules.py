@@ -914,6 +914,19 @@ def _batch_norm(ctx, n):
             ctx.op("Reshape", [var, flat])]
 
 
+@rule("batch_norm_eval")
+def _batch_norm_eval(ctx, n):
+    x, mean, var, *wb = ctx.ins(n)
+    affine, C, dt = n.attrs["affine"], n.inputs[0].shape[1], n.inputs[0].dtype
+    if "w" not in affine or "b" not in affine:
+        if C is None:
+            ctx.unsupported("batch_norm_eval without weight or bias needs a static channel count")
+    # ONNX's scale and bias are not optional
+    w = wb[0] if "w" in affine else ctx.const(np.ones(C, dt))
+    b = wb[-1] if "b" in affine else ctx.const(np.zeros(C, dt))
+    return ctx.op("BatchNormalization", [x, w, b, mean, var], epsilon=float(n.attrs["eps"]))
+
+
 @rule("lstm_cell")
 def _lstm_cell(ctx, n):
     gates, c = ctx.ins(n)

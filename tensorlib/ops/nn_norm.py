@@ -278,6 +278,60 @@ BATCH_NORM_GRAD = register(OpDef(
     cost=io_cost(lambda i, o, **a: 8 * numel(i[0][0]))))
 
 
+# --- batch_norm with fixed statistics (inference): one op, ONNX's BatchNormalization -----------
+def _bn_eval_scale(xp, var, w, eps):
+    scale = 1.0 / xp.sqrt(var + eps)
+    return scale if w is None else scale * w
+
+
+def _bn_eval_fwd(xp, x, mean, var, *wb, eps, affine):
+    _, shape, _ = _bn_axes(x)
+    w, b = _split_affine(wb, affine)
+    y = (x - mean.reshape(shape)) * _bn_eval_scale(xp, var, w, eps).reshape(shape)
+    if b is not None:
+        y += b.reshape(shape)
+    return y
+
+
+def _bn_eval_cpu(x, mean, var, *wb, eps, affine):
+    x3 = _nc_s(x)
+    f = None if x3 is None else _f32_flat(mean, var, *wb)
+    if f is None:
+        return _bn_eval_fwd(np, x, mean, var, *wb, eps=eps, affine=affine)
+    from .. import _ops
+    mean, var, *wb = f
+    w, b = _split_affine(wb, affine)
+    scale = _bn_eval_scale(np, var, w, eps).astype(np.float32)
+    y = np.empty_like(x3)
+    _ops.batch_norm_apply(x3, mean, scale, b if b is not None else np.zeros_like(mean), y)
+    return y.reshape(x.shape)
+
+
+def _bn_eval_vjp(n, g):
+    x, mean, var, *wb = n.inputs
+    w, b = _split_affine(wb, n.attrs["affine"])
+    axes, shape, _ = _bn_axes(x)
+    rstd = (var + n.attrs["eps"]).rsqrt()
+    scale = rstd * w if w is not None else rstd
+    gs = g.sum(axis=axes) if mean._rg or (b is not None and b._rg) else None
+    gxc = (g * (x - mean.reshape(shape))).sum(axis=axes) \
+        if var._rg or (w is not None and w._rg) else None
+    grads = [g * scale.reshape(shape),
+             -gs * scale if mean._rg else None,
+             -0.5 * gxc * scale * rstd * rstd if var._rg else None]
+    if w is not None:
+        grads.append(gxc * rstd if w._rg else None)
+    if b is not None:
+        grads.append(gs if b._rg else None)
+    return tuple(grads)
+
+
+BATCH_NORM_EVAL = register(OpDef(
+    "batch_norm_eval", _bn_eval_fwd, kernels={"cpu": _bn_eval_cpu}, vjp=_bn_eval_vjp,
+    saves=True, infer=lambda x, m, v, *wb, eps, affine: x,
+    cost=io_cost(lambda i, o, **a: 2 * numel(i[0][0]))))
+
+
 def _affine(y: Tensor, weight, bias, shape) -> Tensor:
     if weight is not None:
         y = y * weight.reshape(shape)
@@ -308,11 +362,14 @@ def _update_running(running_mean, running_var, mean_c: Tensor, unbiased_c: Tenso
                 run.mul_(1.0 - m).add_(new.astype(run.dtype) * m)
 
 
-def _running(op: str, when: str, running_mean, running_var, x: Tensor, shape):
+def _fixed_stats(op: str, when: str, x: Tensor, running_mean, running_var, weight, bias,
+                 eps: float) -> Tensor:
+    """Normalisation with the running statistics (batch_norm_eval)."""
     if running_mean is None or running_var is None:
         raise ValueError(f"{op}: {when} needs running_mean and running_var")
-    return (running_mean.astype(x.dtype).reshape(shape),
-            running_var.astype(x.dtype).reshape(shape))
+    wb, affine = _affine_inputs(weight, bias)
+    return apply(BATCH_NORM_EVAL, x, running_mean.astype(x.dtype), running_var.astype(x.dtype),
+                 *wb, eps=float(eps), affine=affine)
 
 
 def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
@@ -326,9 +383,8 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
                           (("running_mean", running_mean), ("running_var", running_var),
                            ("weight", weight), ("bias", bias)))
     same_dtype("batch_norm", x, ("weight", weight), ("bias", bias))
-    if eps <= 0:
+    if not eps > 0:
         raise ValueError(f"batch_norm: eps must be positive, got {eps}")
-    shape = (1, C) + (1,) * (x.ndim - 2)
     if training:
         count = x.size // max(C, 1)
         if count <= 1:
@@ -341,17 +397,8 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
             _update_running(running_mean, running_var, mean.detach(),
                             var.detach() * (count / (count - 1)), momentum)
         return y
-    mean, var = _running("batch_norm", "inference (training=False)", running_mean,
-                         running_var, x, shape)
-    # fixed statistics: fold everything into one scale and shift per channel, so the
-    # full-size work is one multiply and one add (it was four passes and temporaries)
-    scale = (var + eps).rsqrt()
-    if weight is not None:
-        scale = scale * weight.reshape(shape)
-    shift = -mean * scale
-    if bias is not None:
-        shift = shift + bias.reshape(shape)
-    return x * scale + shift
+    return _fixed_stats("batch_norm", "inference (training=False)", x, running_mean,
+                        running_var, weight, bias, eps)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
@@ -406,14 +453,14 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                           (("running_mean", running_mean), ("running_var", running_var),
                            ("weight", weight), ("bias", bias)))
     same_dtype("instance_norm", x, ("weight", weight), ("bias", bias))
+    if not eps > 0:
+        raise ValueError(f"instance_norm: eps must be positive, got {eps}")
     shape = (1, C) + (1,) * (x.ndim - 2)
     if use_input_stats:
         count = int(np.prod(x.shape[2:]))
         if count <= 1:
             raise ValueError(f"instance_norm: expected more than 1 spatial element per "
                              f"channel, got input of shape {tuple(x.shape)}")
-        if not eps > 0:
-            raise ValueError(f"instance_norm: eps must be positive, got {eps}")
         # each (sample, channel) is a channel of a batch of one: batch_norm's fused op
         N = x.shape[0]
         y, mean, var = apply(BATCH_NORM, x.reshape((1, N * C) + tuple(x.shape[2:])),
@@ -422,9 +469,6 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
             m_, v_ = mean.detach().reshape(N, C), var.detach().reshape(N, C)
             _update_running(running_mean, running_var, m_.mean(axis=0),
                             (v_ * (count / (count - 1))).mean(axis=0), momentum)
-        y = y.reshape(x.shape)
-    else:
-        mean, var = _running("instance_norm", "use_input_stats=False", running_mean,
-                             running_var, x, shape)
-        y = (x - mean) * (var + eps).rsqrt()
-    return _affine(y, weight, bias, shape)
+        return _affine(y.reshape(x.shape), weight, bias, shape)
+    return _fixed_stats("instance_norm", "use_input_stats=False", x, running_mean, running_var,
+                        weight, bias, eps)

@@ -450,19 +450,25 @@ add("layer_norm_grad", lambda *a, **kw: _apply(nn_norm.LAYER_NORM_GRAD, *a, **kw
     _ln_grad_inputs, _ln_grad_ref, grad=False)
 
 
-# --- batch_norm in training (one op: y, mean, var per channel) and its first-order backward ----
-def _bn_ref(x, *wb, eps, affine):
-    axes = (0,) + tuple(range(2, x.ndim))
+# --- batch_norm with fixed statistics (inference), and in training (y, mean, var) ------------
+def _bn_eval_ref(x, mean, var, *wb, eps, affine):
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    mean = x.mean(axis=axes)
-    var = ((x - mean.reshape(shape)) ** 2).mean(axis=axes)
     y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
     it = iter(wb)
     if "w" in affine:
         y = y * next(it).reshape(shape)
     if "b" in affine:
         y = y + next(it).reshape(shape)
-    return y, mean, var
+    return y
+
+
+# --- batch_norm in training (one op: y, mean, var per channel) and its first-order backward ----
+def _bn_ref(x, *wb, eps, affine):
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    mean = x.mean(axis=axes)
+    var = ((x - mean.reshape(shape)) ** 2).mean(axis=axes)
+    return _bn_eval_ref(x, mean, var, *wb, eps=eps, affine=affine), mean, var
 
 
 def _bn_inputs(draw):
@@ -502,3 +508,15 @@ def _bn_grad_ref(x, mean, var, gy, gm, gv, *w, eps):
 # first-order only: the kernel batch_norm's vjp uses when the backward is not recorded
 add("batch_norm_grad", lambda *a, **kw: _apply(nn_norm.BATCH_NORM_GRAD, *a, **kw),
     _bn_grad_inputs, _bn_grad_ref, grad=False)
+
+
+# --- batch_norm with fixed statistics (inference) -----------------------------------------------
+
+def _bn_eval_inputs(draw):
+    (x, *wb), kw = _bn_inputs(draw)
+    c = x.shape[1]
+    return [x, arr(draw, (c,)), arr(draw, (c,), low=0.2, high=2.0)] + wb, kw
+
+
+add("batch_norm_eval", lambda *a, **kw: _apply(nn_norm.BATCH_NORM_EVAL, *a, **kw),
+    _bn_eval_inputs, _bn_eval_ref)
