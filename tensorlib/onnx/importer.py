@@ -420,10 +420,6 @@ def _global_pool(b, n, ins, at):
     return [b.op(op, x, axis=tuple(range(2, x.ndim)), keepdims=True)]
 
 
-def _per_channel(b, v, nd):
-    return b.op("reshape", v, shape=(1, -1) + (1,) * (nd - 2))
-
-
 @imp("BatchNormalization")
 def _batch_norm(b, n, ins, at):
     x, scale, bias, mean, var = ins[:5]
@@ -431,12 +427,8 @@ def _batch_norm(b, n, ins, at):
         raise NotImplementedError("ONNX import: BatchNormalization in training mode")
     b.freeze(mean)
     b.freeze(var)
-    eps = float(at.get("epsilon", 1e-5))
-    nd = x.ndim
-    inv = b.op("rsqrt", b.op("add", _per_channel(b, var, nd), b.scalar(eps, x)))
-    y = b.op("mul", b.op("sub", x, _per_channel(b, mean, nd)), inv)
-    y = b.op("mul", y, _per_channel(b, scale, nd))
-    return [b.op("add", y, _per_channel(b, bias, nd))]
+    return [b.op("batch_norm_eval", x, mean, var, scale, bias,
+                 eps=float(at.get("epsilon", 1e-5)), affine="wb")]
 
 
 @imp("LayerNormalization")
