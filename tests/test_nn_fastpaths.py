@@ -136,6 +136,30 @@ def test_simd_sigmoid_and_tanh_accuracy_and_special_values():
     assert np.signbit(t2[1])
 
 
+@pytest.mark.parametrize("n", [(1 << 20) + 777, (1 << 18) + 16384 * 3 + 5, 40_000])
+def test_threaded_vectorised_maps_match_their_one_thread_results(n):
+    # large arrays run in 16384-element tasks on several threads; a slice of 1000 runs on one:
+    # the results must agree, chunk edges and the ragged last task included (to rounding: an
+    # element can land in the vector body in one call and the scalar tail in the other)
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal(n) * 3).astype(np.float32)
+    g = rng.standard_normal(n).astype(np.float32)
+    maps = {"gelu": (_ops.gelu_f32, [x]), "gelu_grad": (_ops.gelu_grad_f32, [g, x]),
+            "erf": (_ops._erf_f32, [x]), "sigmoid": (_ops.sigmoid_f32, [x]),
+            "tanh": (_ops.tanh_f32, [x])}
+    for name, (f, ins) in maps.items():
+        out = np.full(n, np.nan, np.float32)
+        f(*ins, out)
+        piece = np.empty(1000, np.float32)
+        for lo in list(range(0, n - 1000, 16384)) + [n - 1000]:
+            f(*(a[lo:lo + 1000] for a in ins), piece)
+            np.testing.assert_allclose(out[lo:lo + 1000], piece, rtol=1e-6, atol=1e-7,
+                                       err_msg=f"{name} at {lo}")
+        assert not np.isnan(out).any(), name
+    with pytest.raises(ValueError, match="differ in length"):
+        _ops.gelu_grad_f32(g, x[:-1], np.empty(n, np.float32))
+
+
 @given(st.integers(0, 5), st.integers(0, 37), st.booleans(), st.integers(0, 2**31 - 1))
 def test_lstm_cell_kernels_match_the_numpy_formulas(n, h, with_gacts, seed):
     from tensorlib.ops import nn_rnn
