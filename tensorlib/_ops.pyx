@@ -15,6 +15,7 @@ cimport numpy as cnp
 from cython.parallel cimport prange, threadid
 from libc.math cimport erf as c_erf, exp, log, sqrt
 from openmp cimport omp_get_max_threads, omp_set_num_threads
+from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 cnp.import_array()
@@ -905,3 +906,60 @@ def _after_fork_in_child():
     thread count from omp_get_max_threads(), so one thread from now on keeps a forked child
     (multiprocessing's default start method on Linux) working."""
     omp_set_num_threads(1)
+
+
+# --- top-k along rows ------------------------------------------------------------------------
+cdef inline bint _before(floating a, floating b, bint largest) noexcept nogil:
+    # a strictly ahead of b in topk's order; NaN counts as the largest value
+    if largest:
+        return a > b or (a != a and b == b)
+    return a < b or (a == a and b != b)
+
+
+cdef void _topk_row(const floating *x, Py_ssize_t n, Py_ssize_t k, cnp.int64_t *idx,
+                    floating *vals, bint largest) noexcept nogil:
+    # a best-first buffer of k; most elements lose to its last entry and cost one comparison.
+    # A newcomer goes after its equals: they came first, as in the stable sort
+    cdef Py_ssize_t i, j, lo, hi, mid, cnt = 0
+    cdef floating v
+    for i in range(n):
+        v = x[i]
+        if cnt == k:
+            if not _before(v, vals[k - 1], largest):
+                continue
+            cnt -= 1
+        lo = 0
+        hi = cnt
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if _before(v, vals[mid], largest):
+                hi = mid
+            else:
+                lo = mid + 1
+        j = cnt
+        while j > lo:
+            vals[j] = vals[j - 1]
+            idx[j] = idx[j - 1]
+            j -= 1
+        vals[lo] = v
+        idx[lo] = i
+        cnt += 1
+
+
+def topk_rows(const floating[:, ::1] x, cnp.int64_t[:, ::1] out, bint largest):
+    """The indices of each row's ``out.shape[1]`` largest (smallest) values, best first, ties
+    in index order: the first k of the stable sort. 0 < k <= row length (checked)."""
+    cdef Py_ssize_t M = x.shape[0], n = x.shape[1], k = out.shape[1], r
+    cdef floating *vals
+    if out.shape[0] != M or not 0 < k <= n:
+        raise ValueError("topk_rows: out must be (rows, k) with 0 < k <= row length")
+    with nogil:
+        for r in prange(M, schedule="static", num_threads=nthreads(M * n)):
+            vals = <floating *> malloc(k * sizeof(floating))
+            if vals != NULL:
+                _topk_row(&x[r, 0], n, k, &out[r, 0], vals, largest)
+                free(vals)
+            else:
+                out[r, 0] = -1
+    if M and np.asarray(out)[:, 0].min() < 0:
+        raise MemoryError("topk_rows: out of memory")

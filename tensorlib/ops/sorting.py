@@ -55,12 +55,23 @@ def _topk_fwd(xp, x, *, axis, k, largest):
         (slice(None),) * axis + (slice(0, k),)]
 
 
+# up to this k, topk scans each row once keeping a best-first buffer of k (Cython)
+_TOPK_SCAN_MAX_K = 128
+
+
 def _topk_cpu(x, *, axis, k, largest):
-    """The first ``k`` of the stable sort's indices without sorting everything: partition
-    out k candidates, then sort only those (4096 x 1024, k=10: 153 -> ~10 ms). Falls back to
+    """The first ``k`` of the stable sort's indices without sorting everything. float32/64
+    with k up to _TOPK_SCAN_MAX_K: one scan per row (``_ops.topk_rows``; 4096 x 1024, k=10:
+    21 -> ~4 ms). Otherwise partition out k candidates and sort only those, falling back to
     the full sort where a tie straddles the k-th place, for NaN, for non-floats, or when k
     is a large share of the axis."""
     n = x.shape[axis]
+    if x.dtype in (np.float32, np.float64) and 0 < k <= _TOPK_SCAN_MAX_K and x.size:
+        from .. import _ops
+        rows = np.ascontiguousarray(np.moveaxis(x, axis, -1))
+        out = np.empty(rows.shape[:-1] + (k,), np.int64)
+        _ops.topk_rows(rows.reshape(-1, n), out.reshape(-1, k), bool(largest))
+        return np.moveaxis(out, -1, axis)
     if (x.dtype.kind != "f" or k == 0 or 4 * k > n or not x.size
             or np.isnan(x).any()):
         return _topk_fwd(np, x, axis=axis, k=k, largest=largest)

@@ -66,8 +66,8 @@ add("topk_indices", lambda x, axis, descending, k: tl.topk(x, k, axis=axis, larg
 
 
 def _wide_topk_inputs(draw):
-    """Rows long enough for the partition path (k <= n / 4), with ties drawn from a few
-    values (a tie across the k-th place takes the full sort) or none."""
+    """Longer rows (the row scan, along either axis), with ties drawn from a few values or
+    none."""
     rng = _rng(draw)
     shape = (draw(st.integers(1, 3)), draw(st.integers(8, 40)))
     x = (rng.integers(0, 5, shape) * 1.0 if draw(st.booleans())
@@ -80,4 +80,39 @@ def _wide_topk_inputs(draw):
 add("topk_indices", lambda x, axis, descending, k: tl.topk(x, k, axis=axis, largest=descending)[1],
     _wide_topk_inputs, lambda x, axis, descending, k: _first_k(
         _stable_desc(x, axis) if descending else np.argsort(x, axis=axis, kind="stable"),
-        k, axis), grad=False, name="partitioned")
+        k, axis), grad=False, name="wide")
+
+
+def _nan_topk_inputs(draw):
+    """The row scan's order: NaN counts as the largest value, ties (NaN among them) keep
+    their input order."""
+    rng = _rng(draw)
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 30)))
+    x = rng.integers(0, 4, shape) * 1.0
+    x[rng.random(shape) < 0.2] = np.nan
+    return [x], {"axis": -1, "descending": draw(st.booleans()),
+                 "k": draw(st.integers(1, shape[1]))}
+
+
+def _nan_last_order(x, descending):
+    key = np.where(np.isnan(x), -np.inf, -x) if descending else x   # NumPy sorts NaN last
+    return np.argsort(key, axis=-1, kind="stable")
+
+
+add("topk_indices", lambda x, axis, descending, k: tl.topk(x, k, axis=axis, largest=descending)[1],
+    _nan_topk_inputs, lambda x, axis, descending, k: _nan_last_order(x, descending)[..., :k],
+    grad=False, name="nan")
+
+
+def _long_topk_inputs(draw):
+    """k past the row scan's limit (128): the partition path."""
+    rng = _rng(draw)
+    x = rng.integers(0, 50, (2, 700)) * 1.0 if draw(st.booleans()) else \
+        rng.permutation(1400).reshape(2, 700) * 0.5
+    return [x], {"axis": -1, "descending": draw(st.booleans()), "k": draw(st.integers(129, 175))}
+
+
+add("topk_indices", lambda x, axis, descending, k: tl.topk(x, k, axis=axis, largest=descending)[1],
+    _long_topk_inputs, lambda x, axis, descending, k: _first_k(
+        _stable_desc(x, axis) if descending else np.argsort(x, axis=axis, kind="stable"),
+        k, axis), grad=False, name="long_k")
