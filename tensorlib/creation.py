@@ -125,15 +125,8 @@ def _traced_sizes(size) -> list:
 def _from_traced(kind: str, size, fill, dt, traced) -> Tensor:
     """Under capture with None dims: a tensor whose traced sizes follow their dims at run
     time (ops.fill), instead of a constant of the example's sizes."""
-    from .graph.tracer import CaptureError
-    srcs = {id(s.src) for _, s in traced}
-    if len(srcs) != 1 or any(s.src is None for _, s in traced):
-        raise CaptureError(
-            f"{kind}: sizes read from None dims of several tensors; a captured graph can "
-            "follow the sizes of one tensor per creation (or leave the dims concrete)")
-    from .ops.fill import fill as _fill
-    src = traced[0][1].src
-    return _fill(src, _shape(size), fill, dims=[(i, s.axis) for i, s in traced], dtype=dt)
+    from .ops.fill import fill_traced
+    return fill_traced(kind, size, fill, dt)
 
 
 def _filled(kind: str, size, fill, dtype, device, requires_grad) -> Tensor:

@@ -57,7 +57,12 @@ class capture:
     def __exit__(self, exc_type, exc, tb) -> None:
         state.tracer = None
         if exc_type is None:
-            self.graph._tracer.finish()
+            tracer = self.graph._tracer
+            tracer.finish()
+            if tracer.size_escapes and _specialize(self.graph, tracer):
+                warnings.warn(f"tl.capture: {tracer.size_escapes[0]}; the graph cannot "
+                              "recompute it for other sizes, so its inputs keep the traced "
+                              f"shapes. {_ESCAPE_HELP}", stacklevel=2)
 
 
 def _set_outputs(self: Graph, *outs) -> Graph:
@@ -137,6 +142,7 @@ class Function:
         self._cache: OrderedDict[Any, list[_Entry]] = OrderedDict()   # least recent first
         self._warned_eager = False
         self._warned_sizes = False
+        self._warned_escape = False
         self.trace_count = 0
         self.retrace_reasons: list[str] = []
         functools.update_wrapper(self, fn)
@@ -230,6 +236,7 @@ class Function:
         template = _template(out, out_tensors)
         fetches = [tracer.value_of(t) for t in out_tensors]
         tracer.finish()
+        specialized = bool(tracer.size_escapes) and _specialize(g, tracer)
         out_kinds = []
         first = []
         for t, v in zip(out_tensors, fetches):
@@ -250,7 +257,7 @@ class Function:
                 and len({v[1] for _, v in template[1]}) == len(template[1])):
             g.output_names = [k for k, _ in sorted(template[1], key=lambda kv: kv[1][1])]
             g.output_structure = "dict"
-        if specs and any(d is None for s in specs for d in s.shape):
+        if specs and any(d is None for s in specs for d in s.shape) or specialized:
             g.infer_shapes()
         if self.optimize:
             from .passes import optimize
@@ -268,6 +275,14 @@ class Function:
                     "traced once per input shape even with None dims in input_signature: its "
                     "gradients hold sizes taken from the batch. None dims serve inference "
                     "graphs.", stacklevel=3)
+        if specialized:
+            entry.sizes = tuple(tuple(t.shape) for t in tensors)
+            if not self._warned_escape:
+                self._warned_escape = True
+                warnings.warn(
+                    f"tl.function {self._name}: {tracer.size_escapes[0]}; the graph cannot "
+                    "recompute it for other sizes, so it is traced once per input shape "
+                    f"even with None dims in input_signature. {_ESCAPE_HELP}", stacklevel=3)
         entry.grad_outputs = (not tracer.backward_runs
                               and _needs_grad(g, tensors, [v for k, v in zip(out_kinds, fetches)
                                                            if k[0] in ("new", "copy")]))
@@ -291,6 +306,27 @@ class Function:
         if entry.grad_outputs and state.grad_enabled:
             return out          # the traced run's own results, with their autograd history
         return rebuild(template, first)
+
+
+_ESCAPE_HELP = ("Sizes used directly in reshape/view/expand/broadcast_to/zeros/ones/full/"
+                "new_zeros/arange, with + - * // % between them and ints, are computed when "
+                "the graph runs; for a number in tensor math use tensor ops (x.mean() rather "
+                "than x.sum() / x.shape[0]).")
+
+
+def _specialize(g: Graph, tracer) -> bool:
+    """A traced size became a plain Python number (``tracer.size_escapes``): the graph holds
+    values of the traced shapes, so its inputs take those shapes (other sizes are refused
+    or retraced, never run wrong; save_graph and ONNX export write fixed shapes). Returns
+    whether any input had a None dim."""
+    changed = False
+    for v, t in zip(g.inputs, tracer.placeholders):
+        if None in v.shape:
+            v.shape = tuple(t._data.shape)
+            changed = True
+    if changed:
+        g.size_specialized = tracer.size_escapes[0]
+    return changed
 
 
 def _check_concrete_shapes(g: Graph, shapes) -> None:
@@ -341,12 +377,17 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     kept. ``input_signature=[tl.TensorSpec((None, 784))]`` gives one
     graph for every batch size (for inference graphs: a training step, which calls
     ``backward()``, is still traced once per input shape); before it runs on a new size,
-    every op's ``infer`` must accept it. ``x.reshape(x.shape[0], -1)``,
-    ``tl.arange(x.shape[1])`` and ``tl.zeros(x.shape[0], ...)`` follow the None dim. A
-    Python *number* computed from a size (``x.sum() / x.shape[0]``, a loop
-    ``for t in range(x.shape[1])``) cannot be seen: the graph keeps the traced value (a
-    loop runs the traced number of steps), so use tensor ops (``x.mean()``), or leave the
-    dim concrete so each size gets its own trace. Reading a traced tensor's value in
+    every op's ``infer`` must accept it. A size read from a None dim (``x.shape[0]``) is a
+    ``TracedSize``; ``+ - * // %`` on it keep it one, and reshape/view/expand/broadcast_to,
+    ``tl.zeros``/``ones``/``full``/``arange`` and ``x.new_zeros`` compute such sizes when
+    the graph runs (``x.reshape(x.shape[0] * 3, -1)``, ``y.reshape(x.shape[0], -1)`` after
+    the batch was merged, ``tl.zeros(n // 2, 4)``), in ONNX too (Shape/Gather/Mul/Concat).
+    A size turned into a plain Python number (``x.sum() / x.shape[0]``, ``int(n)``, a slice
+    ``x[:n // 2]``) cannot be recomputed: the function is then traced once per input shape,
+    with one warning naming the size, and ONNX export with dynamic axes refuses it; use
+    tensor ops (``x.mean()``). ``for t in range(x.shape[1])`` is not seen at all (Python's
+    range takes the int as is): the loop runs the traced number of steps, so leave that dim
+    concrete so each size gets its own trace. Reading a traced tensor's value in
     Python (``bool(t)``, ``t.item()``...) raises a clear error. A replayed graph's outputs
     have no autograd history: a call with gradients enabled whose outputs depend on
     tensors that require grad (a captured forward used inside an eager training step) runs

@@ -144,6 +144,9 @@ class Graph:
         self._examples: list = []            # example feeds seen at capture (for gradients)
         self._backward_runs = None           # backward() calls seen at capture (passes.rederive)
         self._rederive_why = None            # why passes.rederive left the backward as recorded
+        # why a capture with None dims gave its inputs the traced shapes (a traced size
+        # became a plain Python number the graph cannot recompute), else None
+        self.size_specialized: str | None = None
 
     # --- building -------------------------------------------------------------
     def add_node(self, op: str, inputs: Iterable[Value], attrs: dict, device: str,

@@ -45,6 +45,7 @@ class Tracer:
         # shapes with None for the sizes that follow a None dim of input_signature, as the
         # ops' infer derives them while tracing (traced_shape marks those sizes)
         self.sym: dict[int, tuple] = {}
+        self.size_escapes: list[str] = []         # TracedSizes turned into plain numbers
         self.reachable = reachable or {}          # id(tensor) -> (tensor, path name)
         self.locations: dict[int, tuple] = {}     # id(storage array) -> location
         self.var_nodes: dict[tuple, Node] = {}    # location key -> variable/constant node
@@ -165,8 +166,27 @@ class Tracer:
         sym = self.sym.get(v.id) if v is not None else None
         if sym is None:
             return None
-        return tuple(TracedSize(d, i, t) if s is None else d
+        return tuple(TracedSize(d, i, t, tracer=self) if s is None else d
                      for i, (d, s) in enumerate(zip(t._data.shape, sym)))
+
+    def note_size_escape(self, size, how: str) -> None:
+        """A TracedSize became a plain Python number (see :class:`TracedSize`): remember
+        which, how and where (the first frame outside tensorlib), for the warning."""
+        if len(self.size_escapes) >= 8:
+            return
+        import os
+        import sys
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        f, where = sys._getframe(1), ""
+        while f is not None:
+            fn = f.f_code.co_filename
+            if not os.path.abspath(fn).startswith(root + os.sep):
+                where = f" at {os.path.basename(fn)}:{f.f_lineno}"
+                break
+            f = f.f_back
+        self.size_escapes.append(f"the size {size.describe()} (traced as "
+                                 f"{int.__int__(size)}) was turned into a plain Python number "
+                                 f"({how}){where}")
 
     def _infer_sym(self, op, ins, attrs, node) -> None:
         if op.infer is None:
@@ -380,14 +400,140 @@ def _clean_path(path: str) -> str:
 
 class TracedSize(int):
     """A size read from a traced tensor's None dim (``x.shape[0]`` under input_signature
-    with None): an int that remembers its ``axis``, so that a reshape putting it back at the
-    same position follows the dim at run time."""
+    with None): an int that remembers where it came from (``axis``, ``src``, and ``expr``,
+    see :mod:`tensorlib.graph.sizes`). ``+ - * // %`` with ints or other TracedSizes give
+    TracedSizes, so ``x.reshape(x.shape[0] * 3, -1)``, ``expand(n, 4)`` and
+    ``tl.zeros(n // 2, 4)`` compute the size when the graph runs. Turning one into a plain
+    Python number (``int(n)``, ``n / 2``, ``float(n)``, ``n ** 2``, ``range(n)``...) is
+    noted: the graph cannot recompute it, so ``tl.function`` traces once per input shape."""
 
-    def __new__(cls, value: int, axis: int, src=None):
+    def __new__(cls, value: int, axis, src=None, expr=None, tracer=None):
         self = super().__new__(cls, value)
-        self.axis = axis
+        self.axis = axis    # the axis of ``src`` it was read from (None: an expression)
         self.src = src      # the tensor it was read from (creation functions follow it)
+        self.expr = ("dim", src, axis) if expr is None else expr
+        self.tracer = tracer
         return self
+
+    def __reduce__(self):
+        return (int, (int.__int__(self),))
+
+    def describe(self) -> str:
+        from .sizes import to_str
+        return to_str(_plain_expr(self.expr))
+
+    def escape(self, how: str) -> None:
+        """This size becomes a plain Python number: the trace cannot follow it."""
+        tracer = self.tracer
+        if tracer is not None and state_tracer() is tracer:
+            tracer.note_size_escape(self, how)
+
+    def _bin(self, other, op, swap=False):
+        if isinstance(other, bool) or not isinstance(other, (int, np.integer)):
+            return NotImplemented
+        a = int.__int__(self)
+        b = int(other) if not isinstance(other, TracedSize) else int.__int__(other)
+        ea = self.expr
+        eb = other.expr if isinstance(other, TracedSize) else int(other)
+        if swap:
+            a, b, ea, eb = b, a, eb, ea
+        from .sizes import OPS
+        if op in ("floordiv", "mod") and b == 0:
+            return OPS[op](a, b)        # ZeroDivisionError, as for ints
+        return TracedSize(OPS[op](a, b), None, None, (op, ea, eb), self.tracer)
+
+    def __add__(self, o): return self._bin(o, "add")
+    def __radd__(self, o): return self._bin(o, "add", True)
+    def __sub__(self, o): return self._bin(o, "sub")
+    def __rsub__(self, o): return self._bin(o, "sub", True)
+    def __mul__(self, o): return self._bin(o, "mul")
+    def __rmul__(self, o): return self._bin(o, "mul", True)
+    def __floordiv__(self, o): return self._bin(o, "floordiv")
+    def __rfloordiv__(self, o): return self._bin(o, "floordiv", True)
+    def __mod__(self, o): return self._bin(o, "mod")
+    def __rmod__(self, o): return self._bin(o, "mod", True)
+
+    def __neg__(self):
+        return self._bin(-1, "mul")
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return self if int.__int__(self) >= 0 else -self
+
+    __ceil__ = __floor__ = __trunc__ = __pos__
+
+    def __round__(self, ndigits=None):
+        return self if ndigits is None else int.__round__(self, ndigits)
+
+    def __int__(self):
+        self.escape("int()")
+        return int.__int__(self)
+
+    def __index__(self):
+        self.escape("used as an index")
+        return int.__int__(self)
+
+    def __float__(self):
+        self.escape("float()")
+        return int.__float__(self)
+
+    def __truediv__(self, o):
+        self.escape("divided with /")
+        return int.__truediv__(self, o)
+
+    def __rtruediv__(self, o):
+        self.escape("divided with /")
+        return int.__rtruediv__(self, o)
+
+    def __pow__(self, o, mod=None):
+        self.escape("raised to a power")
+        return int.__pow__(self, o, mod)
+
+    def __rpow__(self, o, mod=None):
+        self.escape("used as an exponent")
+        return int.__rpow__(self, o, mod)
+
+    def __divmod__(self, o):
+        self.escape("divmod()")
+        return int.__divmod__(self, o)
+
+    def __and__(self, o):
+        self.escape("a bitwise op")
+        return int.__and__(self, o)
+
+    __rand__ = __and__
+
+    def __or__(self, o):
+        self.escape("a bitwise op")
+        return int.__or__(self, o)
+
+    __ror__ = __or__
+
+    def __lshift__(self, o):
+        self.escape("a shift")
+        return int.__lshift__(self, o)
+
+    def __rshift__(self, o):
+        self.escape("a shift")
+        return int.__rshift__(self, o)
+
+    __hash__ = int.__hash__
+
+
+def state_tracer():
+    from ..autograd.mode import state
+    return state.tracer
+
+
+def _plain_expr(e):
+    """An expression with tensors in its leaves, as text-friendly data (input 0)."""
+    if isinstance(e, tuple) and e and e[0] == "dim":
+        return ("dim", 0, e[2])
+    if isinstance(e, tuple):
+        return (e[0], _plain_expr(e[1]), _plain_expr(e[2]))
+    return e
 
 
 def is_dynamic(tracer: Tracer, v: Value) -> bool:

@@ -220,6 +220,13 @@ def export(model, example_inputs, path: str | os.PathLike, dynamic_axes=None,
     finally:
         if was_training:
             model.train()
+    if dyn and g.size_specialized:
+        raise UnsupportedOpError(
+            f"ONNX export: dynamic_axes were asked for, but {g.size_specialized}, so the "
+            "captured graph only fits the example's shapes. Use the size in reshape/view/"
+            "expand/zeros directly (x.shape[0] * 3, n // 2 follow the dim), compute numbers "
+            "with tensor ops (x.mean() rather than x.sum() / x.shape[0]), or export without "
+            "dynamic_axes.")
     _name_parameters(g, model)
     export_graph(g, path, opset=opset, input_names=names, output_names=output_names,
                  dim_names=dims)

@@ -314,16 +314,50 @@ RULES["left_shift"], RULES["right_shift"] = _shift("LEFT"), _shift("RIGHT")
 def _fill(ctx, n):
     from onnx import numpy_helper
     shape, src = n.attrs["shape"], n.inputs[0].shape
-    dynamic = {p: a for p, a in n.attrs["dims"] if src[a] is None}
-    if dynamic:     # sizes of a None dim: read from the input's shape at run time
-        sizes = ctx.op("Shape", [ctx.name(n.inputs[0])])
-        parts = [ctx.op("Gather", [sizes, ctx.ints([dynamic[i]])], axis=0)
-                 if i in dynamic else ctx.ints([s]) for i, s in enumerate(shape)]
-        target = ctx.op("Concat", parts, axis=0) if len(parts) > 1 else parts[0]
+    dynamic = {p: ("dim", 0, a) for p, a in n.attrs["dims"] if src[a] is None}
+    dynamic.update(dict(n.attrs.get("sizes", ())))
+    if dynamic:     # sizes of a None dim: read from the inputs' shapes at run time
+        target = _shape_input(ctx, n, [dynamic.get(i, s) for i, s in enumerate(shape)])
     else:
         target = ctx.ints(shape)
     value = np.array([n.attrs["value"]], dtype=n.attrs["dtype"])
     return ctx.op("ConstantOfShape", [target], value=numpy_helper.from_array(value, "value"))
+
+
+def _size_expr(ctx, n, e, shapes: dict) -> str:
+    """A run-time size (tensorlib.graph.sizes expression over ``n``'s inputs) as a 1-element
+    int64 tensor: Shape, Gather, Add/Sub/Mul, floor division and Python's modulo."""
+    if isinstance(e, int):
+        return ctx.ints([e])
+    if e[0] == "dim":
+        k = e[1]
+        if k not in shapes:
+            shapes[k] = ctx.op("Shape", [ctx.name(n.inputs[k])])
+        return ctx.op("Gather", [shapes[k], ctx.ints([e[2]])], axis=0)
+    a, b = _size_expr(ctx, n, e[1], shapes), _size_expr(ctx, n, e[2], shapes)
+    if e[0] in ("add", "sub", "mul"):
+        return ctx.op({"add": "Add", "sub": "Sub", "mul": "Mul"}[e[0]], [a, b])
+    mod = ctx.op("Mod", [a, b], fmod=0)         # Python's sign: the divisor's
+    if e[0] == "mod":
+        return mod
+    return ctx.op("Div", [ctx.op("Sub", [a, mod]), b])      # exact: floor division
+
+
+def _shape_input(ctx, n, parts) -> str:
+    """A 1-D int64 shape whose entries are ints or size expressions over ``n``'s inputs."""
+    shapes: dict = {}
+    out, run = [], []
+    for p in parts:
+        if isinstance(p, int):
+            run.append(p)
+            continue
+        if run:
+            out.append(ctx.ints(run))
+            run = []
+        out.append(_size_expr(ctx, n, p, shapes))
+    if run:
+        out.append(ctx.ints(run))
+    return ctx.op("Concat", out, axis=0) if len(out) > 1 else out[0]
 
 
 @rule("floordiv")
@@ -509,6 +543,10 @@ def _reshape(ctx, n):
     shape = list(n.attrs["shape"])
     for i in n.attrs.get("keep", ()):   # a dynamic dim copied from the input: ONNX's 0
         shape[i] = 0
+    for i, e in n.attrs.get("sizes", ()):   # computed from the inputs' shapes at run time
+        shape[i] = e
+    if n.attrs.get("sizes"):
+        return ctx.op("Reshape", [ctx.name(n.inputs[0]), _shape_input(ctx, n, shape)])
     return ctx.op("Reshape", [ctx.name(n.inputs[0]), ctx.ints(shape)])
 
 
@@ -530,10 +568,14 @@ def _transpose(ctx, n):
 @rule("broadcast_to")
 def _broadcast_to(ctx, n):
     src, shape = n.inputs[0].shape, list(n.attrs["shape"])
+    sizes = dict(n.attrs.get("sizes", ()))
     lead = len(shape) - len(src)
     for i, d in enumerate(src):   # dynamic dims broadcast from the input (Expand with 1)
-        if d is None:
+        if d is None and lead + i not in sizes:
             shape[lead + i] = 1
+    if sizes:       # sizes computed from the inputs' shapes at run time
+        parts = [sizes.get(i, s) for i, s in enumerate(shape)]
+        return ctx.op("Expand", [ctx.name(n.inputs[0]), _shape_input(ctx, n, parts)])
     return ctx.op("Expand", [ctx.name(n.inputs[0]), ctx.ints(shape)])
 
 

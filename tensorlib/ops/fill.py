@@ -15,6 +15,7 @@ import numpy as np
 from .._apply import apply
 from .._tensor import Tensor
 from .. import _dtypes
+from ..graph.sizes import apply_sizes
 from .registry import OpDef, register
 from ._util import numel, to_tensor
 
@@ -26,12 +27,22 @@ def _sizes(shape, dims, src) -> tuple:
     return tuple(out)
 
 
-def _fill_fwd(xp, x, *, shape, dims, value, dtype):
-    return xp.full(_sizes(shape, dims, x.shape), value, dtype=dtype)
+def _target(shape, dims, sizes, shapes) -> tuple:
+    return apply_sizes(_sizes(shape, dims, shapes[0]), sizes, shapes)
 
 
-def _fill_infer(x, *, shape, dims, value, dtype):
-    return _sizes(shape, dims, x[0]), np.dtype(dtype)
+def _fill_fwd(xp, *xs, shape, dims, value, dtype, sizes=()):
+    tgt = _target(shape, dims, sizes, [x.shape for x in xs])
+    if any(d < 0 for d in tgt):
+        raise ValueError(f"fill: negative size in {tgt}")
+    return xp.full(tgt, value, dtype=dtype)
+
+
+def _fill_infer(*xs, shape, dims, value, dtype, sizes=()):
+    tgt = _target(shape, dims, sizes, [tuple(x[0]) for x in xs])
+    if any(d is not None and d < 0 for d in tgt):
+        raise ValueError(f"fill: negative size in {tgt}")
+    return tgt, np.dtype(dtype)
 
 
 def _fill_cost(in_specs, out_specs, **attrs):
@@ -57,5 +68,39 @@ def fill(like: Tensor, shape: Sequence[int], value: float = 0.0,
     like = to_tensor(like)
     dt = np.dtype(_dtypes.as_dtype(dtype)) if dtype is not None else like._data.dtype
     dims = tuple((int(p), int(a)) for p, a in dims)
+    from ..autograd.mode import state
+    sizes, srcs = (), []
+    if state.tracer is not None:    # other traced sizes (x.shape[0] * 2): run-time too
+        from ..graph.sizes import lower
+        at = {p for p, _ in dims}
+        plain, sizes, srcs = lower([0 if i in at else s for i, s in enumerate(shape)],
+                                   [like], 1)
+        shape = tuple(0 if i in at else d for i, d in enumerate(plain))
     shape = _sizes(tuple(int(s) for s in shape), dims, like._data.shape)
-    return apply(FILL, like, shape=shape, dims=dims, value=float(value), dtype=dt.name)
+    extra = {"sizes": sizes} if sizes else {}
+    return apply(FILL, like, *srcs, shape=shape, dims=dims, value=float(value),
+                 dtype=dt.name, **extra)
+
+
+def fill_traced(kind: str, size, value, dtype) -> Tensor:
+    """Under capture with None dims: a tensor of ``value`` whose sizes read from None dims
+    (TracedSize, ``x.shape[0] * 2`` included) follow them at run time, on the device of the
+    tensor they were read from (``tl.zeros(x.shape[0], 4)``, ``x.new_zeros(...)``)."""
+    from ..graph.sizes import lower
+    from ..graph.tracer import TracedSize
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for s in size:
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"{kind}: sizes must be integers, got {s!r}")
+    plain, sizes, srcs = lower(size)
+    if any(d < 0 for d in plain):
+        raise ValueError(f"{kind}: negative dimension in size {plain}")
+    dt = np.dtype(_dtypes.as_dtype(dtype))
+    leaves = [(p, e[2]) for p, e in sizes if e[0] == "dim" and e[1] == 0]
+    if len(srcs) == 1 and len(leaves) == len(sizes):      # sizes of one tensor: ``dims``
+        return apply(FILL, srcs[0], shape=plain, dims=tuple(leaves), value=float(value),
+                     dtype=dt.name)
+    assert any(isinstance(s, TracedSize) for s in size)
+    return apply(FILL, *srcs, shape=plain, dims=(), value=float(value), dtype=dt.name,
+                 sizes=sizes)

@@ -10,7 +10,7 @@ from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import state
 from .registry import OpDef, register
-from ._util import broadcast_shapes, norm_axes, norm_axis, to_tensor, unbroadcast
+from ._util import norm_axes, norm_axis, to_tensor, unbroadcast
 
 
 def _move_cost(in_specs, out_specs, **attrs):
@@ -55,56 +55,105 @@ def _kept(shape, keep, src):
     return tuple(shape)
 
 
-def _reshape_infer(x, *, shape, keep=()):
+def _target(shape, keep, sizes, shapes, op):
+    """The target shape at run time: ``keep`` copies input 0's dims, ``sizes`` evaluates its
+    expressions over the inputs' shapes (:mod:`tensorlib.graph.sizes`)."""
+    from ..graph.sizes import apply_sizes, inputs_of
+    shape = _kept(tuple(shape), keep, shapes[0])
+    if sizes and any(k >= len(shapes) for _, e in sizes for k in inputs_of(e)):
+        # a view's history rebuilt from its base (one input): the recorded sizes stand
+        if state.tracer is not None:
+            from ..graph.tracer import CaptureError
+            raise CaptureError(f"{op}: a view whose size is computed at run time was used "
+                               "after its base changed in place; .clone() the view first")
+        return shape
+    return apply_sizes(shape, sizes, shapes)
+
+
+def _reshape_fwd(xp, x, *srcs, shape, keep=(), sizes=()):
+    tgt = _target(shape, keep, sizes, [x.shape] + [s.shape for s in srcs], "reshape")
+    return x.reshape(_resolve_shape(tgt, x.size, src=x.shape))
+
+
+def _reshape_infer(x, *srcs, shape, keep=(), sizes=()):
     src = tuple(x[0])
-    shape = _kept(shape, keep, src)
+    tgt = _target(shape, keep, sizes, [src] + [tuple(s[0]) for s in srcs], "reshape")
     dynamic = {i for i, d in enumerate(src) if d is None}
-    if not dynamic:
-        return _resolve_shape(shape, math.prod(src), src=src), x[1]
-    if dynamic == set(keep) and -1 in shape:
+    if not dynamic and None not in tgt:
+        return _resolve_shape(tgt, math.prod(src), src=src), x[1]
+    if dynamic == set(keep) and -1 in tgt and None not in tgt:
         # every unknown size is copied through, so -1 stands for known sizes only
         rest = math.prod(d for i, d in enumerate(src) if i not in dynamic)
-        known = math.prod(d for i, d in enumerate(shape) if i not in dynamic and d != -1)
+        known = math.prod(d for i, d in enumerate(tgt) if i not in dynamic and d != -1)
         if known and rest % known == 0:
-            return tuple(rest // known if d == -1 else d for d in shape), x[1]
-    return tuple(None if s == -1 else s for s in shape), x[1]
+            return tuple(rest // known if d == -1 else d for d in tgt), x[1]
+    if -1 not in tgt and None not in tgt:      # fully given: the element count must agree
+        return _resolve_shape(tgt, math.prod(tgt), src=src), x[1]
+    return tuple(None if s is None or s == -1 else s for s in tgt), x[1]
 
 
-RESHAPE = _op("reshape", lambda xp, x, shape, keep=(): x.reshape(
-    _resolve_shape(_kept(shape, keep, x.shape), x.size, src=x.shape)),
-    lambda n, g: (g.reshape(n.inputs[0].shape),), _reshape_infer, view=True)
+def _reshape_vjp(n, g):
+    return (g.reshape(n.inputs[0].shape),) + (None,) * (len(n.inputs) - 1)
+
+
+RESHAPE = _op("reshape", _reshape_fwd, _reshape_vjp, _reshape_infer, view=True)
+
+
+def _plain(s) -> int:
+    """An int without noting a TracedSize's escape (the caller handles traced sizes)."""
+    return int.__int__(s) if isinstance(s, int) else int(s)
 
 
 def reshape(x, *shape) -> Tensor:
-    """Reshape; one dimension may be -1. ``x.reshape(2, -1)`` or ``x.reshape((2, -1))``."""
+    """Reshape; one dimension may be -1. ``x.reshape(2, -1)`` or ``x.reshape((2, -1))``.
+    Under capture with None dims, sizes read from them (``x.shape[0]``, ``n * 3``,
+    ``n // 2``) are computed when the graph runs."""
     x = to_tensor(x)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    keep, dynamic = _kept_dims(x, shape) if state.tracer is not None else ((), ())
-    shape = tuple(int(s) for s in shape)
-    if keep:
-        return apply(RESHAPE, x, shape=shape, keep=keep)
+    if state.tracer is not None:
+        keep, dynamic, sizes, srcs = _traced_target(x, shape)
+    else:
+        keep, dynamic, sizes, srcs = (), (), (), []
+    shape = tuple(_plain(s) for s in shape)
+    if keep or sizes:
+        attrs = {"shape": shape}
+        if keep:
+            attrs["keep"] = keep
+        if sizes:
+            attrs["sizes"] = sizes
+        return apply(RESHAPE, x, *srcs, **attrs)
     if shape == x._data.shape and not dynamic:
         # (under capture a None dim's traced size is no identity: another size is)
         return x if not x._rg else apply(RESHAPE, x, shape=shape)
     return apply(RESHAPE, x, shape=shape)
 
 
+def _traced_target(x, shape) -> tuple:
+    """Capture with None dims: how the target ``shape`` follows the dims at run time.
+    ``keep``: positions holding ``x``'s own size at that position where that dim follows a
+    None dim (``x.reshape(x.shape[0], -1)``; ONNX Reshape's 0); ``sizes``: every other
+    traced size, as an expression over the dims of ``x`` (input 0) and of the tensors the
+    sizes were read from (``srcs``, inputs 1...). A literal equal to the traced size stays
+    a literal. Returns (keep, ``x``'s dynamic positions, sizes, srcs)."""
+    from ..graph.sizes import lower
+    from ..graph.tracer import TracedSize
+    dynamic, keep = _kept_dims(x, shape)
+    rest = [None if i in keep else s for i, s in enumerate(shape)]
+    _, sizes, srcs = lower([s if isinstance(s, TracedSize) else 0 for s in rest], [x], 1)
+    return keep, dynamic, sizes, srcs
+
+
 def _kept_dims(x, shape) -> tuple:
-    """Capture with None dims: the target positions holding a size read from a None dim at
-    that same position (``x.reshape(x.shape[0], -1)``, ``flatten(x, 1)``, a gradient
-    reshaped back to its input's shape) where ``x``'s own dim there follows a None dim too;
-    the graph copies those at run time. A literal equal to the traced size stays a literal,
-    and a size moved to another position stays what it was traced at (a new size then
-    fails the graph's shape check instead of reshaping wrongly). Returns (those positions,
-    ``x``'s dynamic positions)."""
+    """(``x``'s positions whose size follows a None dim, the target positions holding
+    exactly that size of ``x`` itself at the same position)."""
     from ..graph.tracer import TracedSize
     sizes = x.shape                # marked where x's own dims follow a None dim
     dynamic = tuple(i for i, d in enumerate(sizes) if isinstance(d, TracedSize))
     keep = tuple(i for i, s in enumerate(shape)
-                 if isinstance(s, TracedSize) and s.axis == i and i in dynamic
-                 and int(sizes[i]) == int(s))
-    return keep, dynamic
+                 if isinstance(s, TracedSize) and s.src is x and s.axis == i
+                 and i in dynamic)
+    return dynamic, keep
 
 
 def flatten(x, start_axis: int = 0, end_axis: int = -1) -> Tensor:
@@ -226,30 +275,52 @@ def swapaxes(x, axis1: int, axis2: int) -> Tensor:
 
 
 # --- broadcast -------------------------------------------------------------------
-def _broadcast_infer(x, *, shape):
-    broadcast_shapes("broadcast_to", x[0], shape)
+def _broadcast_infer(x, *srcs, shape, sizes=()):
+    from ..graph.sizes import apply_sizes
+    shape = apply_sizes(shape, sizes, [tuple(x[0])] + [tuple(s[0]) for s in srcs])
     if len(x[0]) > len(shape):
         raise ValueError(f"broadcast_to: cannot broadcast shape {x[0]} to fewer dimensions "
                          f"{shape}")
-    return tuple(shape), x[1]
+    lead = len(shape) - len(x[0])
+    out = []
+    for i, d in enumerate(shape):
+        s = x[0][i - lead] if i >= lead else 1
+        if d is not None and s is not None and s != 1 and s != d:
+            raise ValueError(f"broadcast_to: cannot broadcast shape {tuple(x[0])} to "
+                             f"{tuple(shape)}")
+        out.append(d)
+    return tuple(out), x[1]
 
 
-def _broadcast_fwd(xp, x, shape):
-    return xp.broadcast_to(x, shape)
+def _broadcast_fwd(xp, x, *srcs, shape, sizes=()):
+    tgt = _target(shape, (), sizes, [x.shape] + [s.shape for s in srcs], "broadcast_to")
+    return xp.broadcast_to(x, tgt)
 
 
-BROADCAST_TO = _op("broadcast_to", _broadcast_fwd,
-                   lambda n, g: (unbroadcast(g, n.inputs[0]._data.shape),), _broadcast_infer,
+def _broadcast_vjp(n, g):
+    return (unbroadcast(g, n.inputs[0]._data.shape),) + (None,) * (len(n.inputs) - 1)
+
+
+BROADCAST_TO = _op("broadcast_to", _broadcast_fwd, _broadcast_vjp, _broadcast_infer,
                    view=True)
 
 
 def broadcast_to(x, shape) -> Tensor:
-    """A read-only broadcast view with the given shape."""
+    """A read-only broadcast view with the given shape. Under capture with None dims, sizes
+    read from them (``y.shape``, ``x.shape[0] * 2``) are computed when the graph runs."""
     x = to_tensor(x)
+    shape = tuple(shape)
+    if state.tracer is not None:
+        from ..graph.tracer import TracedSize
+        if any(isinstance(s, TracedSize) for s in shape):
+            from ..graph.sizes import lower
+            plain, sizes, srcs = lower(shape, [x], 1)
+            lead = len(shape) - x.ndim
+            if plain == x._data.shape and all(e == ("dim", 0, p - lead) for p, e in sizes):
+                return x            # x's own sizes, each at its own position
+            return apply(BROADCAST_TO, x, *srcs, shape=plain, sizes=sizes)
     shape = tuple(int(s) for s in shape)
-    if shape == x._data.shape:
-        return x
-    return apply(BROADCAST_TO, x, shape=shape)
+    return x if shape == x._data.shape else apply(BROADCAST_TO, x, shape=shape)
 
 
 def expand(x, *sizes) -> Tensor:
@@ -260,7 +331,8 @@ def expand(x, *sizes) -> Tensor:
     lead = len(sizes) - x.ndim
     if lead < 0:
         raise ValueError(f"expand: {len(sizes)} sizes given for a tensor of {x.ndim} dimensions")
-    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    shp = x.shape
+    shape = tuple(shp[i - lead] if s == -1 else s for i, s in enumerate(sizes))
     return broadcast_to(x, shape)
 
 

@@ -56,12 +56,15 @@ def simplify(g) -> int:
         elif op == "cast" and _same(n.inputs[0], out):
             repl = n.inputs[0]
         elif op == "reshape":
+            from ..sizes import inputs_of
             src = n.inputs[0]
             # a kept (copied) dim refers to the input's dim at its position: collapsing is
             # sound only where the inner reshape copied those dims through too
             if (src.node is not None and src.node.op == "reshape"
-                    and set(n.attrs.get("keep", ())) <= set(src.node.attrs.get("keep", ()))):
-                n.inputs = [src.node.inputs[0]]
+                    and set(n.attrs.get("keep", ())) <= set(src.node.attrs.get("keep", ()))
+                    and not any(0 in inputs_of(e) for _, e in n.attrs.get("sizes", ()))):
+                # (the outer reshape's own size sources, inputs 1..., stay)
+                n.inputs = [src.node.inputs[0]] + list(n.inputs[1:])
                 changed += 1
             if _same(n.inputs[0], out) and None not in out.shape:
                 repl = n.inputs[0]

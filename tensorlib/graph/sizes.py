@@ -1,0 +1,114 @@
+"""Sizes computed at run time: small integer expressions over the dims of a node's inputs.
+
+Under capture with ``None`` dims, ``x.shape[0]`` is a :class:`~tensorlib.graph.tracer.
+TracedSize`; arithmetic on it (``x.shape[0] * 3``, ``n // 2``, ``a.shape[0] * a.shape[1]``)
+gives another one that carries its expression. An op that takes a shape (reshape,
+broadcast_to, fill) receives the tensors the sizes were read from as extra inputs and an
+attr ``sizes = ((position, expr), ...)``; the kernel, ``infer``, the saved graph file and the
+ONNX rule (Shape, Gather, Mul, Concat) all evaluate the same expression. An expression is
+plain data (it round-trips through JSON):
+
+- an ``int``: a literal;
+- ``("dim", k, axis)``: the size of the node's input ``k`` along ``axis``;
+- ``(op, a, b)`` with ``op`` in ``add sub mul floordiv mod``: Python's integer arithmetic.
+"""
+from __future__ import annotations
+
+import operator
+
+OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
+       "floordiv": operator.floordiv, "mod": operator.mod}
+SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "floordiv": "//", "mod": "%"}
+_MAX_DEPTH = 64
+
+
+def evaluate(e, shapes, depth: int = 0):
+    """The value of expression ``e`` for input shapes ``shapes`` (None where a dim it reads
+    is unknown). Raises ValueError on a malformed expression or a division by zero."""
+    if depth > _MAX_DEPTH:
+        raise ValueError("size expression nested too deeply")
+    if isinstance(e, bool):
+        raise ValueError(f"bad size expression {e!r}")
+    if isinstance(e, int):
+        return e
+    if not isinstance(e, (tuple, list)) or not e:
+        raise ValueError(f"bad size expression {e!r}")
+    if e[0] == "dim":
+        if len(e) != 3 or not all(isinstance(i, int) and not isinstance(i, bool)
+                                  for i in e[1:]):
+            raise ValueError(f"bad size expression {e!r}")
+        k, axis = e[1], e[2]
+        if not 0 <= k < len(shapes) or not 0 <= axis < len(shapes[k]):
+            raise ValueError(f"size expression {e!r} reads a dim the node's inputs lack")
+        d = shapes[k][axis]
+        return None if d is None else int(d)
+    if e[0] not in OPS or len(e) != 3:
+        raise ValueError(f"bad size expression {e!r}")
+    a, b = evaluate(e[1], shapes, depth + 1), evaluate(e[2], shapes, depth + 1)
+    if a is None or b is None:
+        return None
+    if e[0] in ("floordiv", "mod") and b == 0:
+        raise ValueError(f"size expression {to_str(e)} divides by zero")
+    return OPS[e[0]](a, b)
+
+
+def inputs_of(e) -> set:
+    """The input indices expression ``e`` reads."""
+    if isinstance(e, (tuple, list)) and e:
+        if e[0] == "dim":
+            return {e[1]}
+        return inputs_of(e[1]) | inputs_of(e[2])
+    return set()
+
+
+def apply_sizes(shape, sizes, shapes) -> tuple:
+    """``shape`` with the positions in ``sizes`` replaced by their expressions' values."""
+    if not sizes:
+        return tuple(shape)
+    out = list(shape)
+    for pos, e in sizes:
+        if not isinstance(pos, int) or not 0 <= pos < len(out):
+            raise ValueError(f"size position {pos!r} outside a target of {len(out)} dims")
+        out[pos] = evaluate(e, shapes)
+    return tuple(out)
+
+
+def to_str(e, names=None) -> str:
+    """``e`` as Python-like text (``shape[0] * 3``); ``names`` labels the inputs."""
+    if isinstance(e, int):
+        return str(e)
+    if e[0] == "dim":
+        who = names[e[1]] if names is not None else ""
+        return f"{who}shape[{e[2]}]"
+    return f"({to_str(e[1], names)} {SYMBOLS[e[0]]} {to_str(e[2], names)})"
+
+
+def lower(values, first=(), offset: int = 0):
+    """Turn the TracedSize entries of ``values`` into expressions over input indices.
+    ``first``: tensors that are already the node's inputs (indexed from 0); new source
+    tensors are numbered from ``offset`` on. Returns (plain ints with the traced values,
+    ``sizes`` attr, extra source tensors)."""
+    from .tracer import TracedSize
+    srcs: list = []
+    index = {id(t): k for k, t in enumerate(first)}
+
+    def conv(e):
+        if isinstance(e, tuple) and e and e[0] == "dim":
+            t = e[1]
+            k = index.get(id(t))
+            if k is None:
+                k = index[id(t)] = offset + len(srcs)
+                srcs.append(t)
+            return ("dim", k, e[2])
+        if isinstance(e, tuple):
+            return (e[0], conv(e[1]), conv(e[2]))
+        return int(e)
+
+    plain, sizes = [], []
+    for i, s in enumerate(values):
+        if isinstance(s, TracedSize):
+            sizes.append((i, conv(s.expr)))
+            plain.append(int.__int__(s))
+        else:
+            plain.append(int(s))
+    return tuple(plain), tuple(sizes), srcs
