@@ -56,6 +56,7 @@ from .ops.elementwise import (abs, add, ceil, clamp, clip, cos, div, divide, elu
                               sub, subtract, tan, tanh, true_divide, trunc, where)
 from .ops.indexing import (gather, getitem, index_add, index_select, masked_fill, one_hot,
                            scatter_add, setitem, take, take_along_axis)
+from .ops.indexing import index_fill, index_put, masked_select, scatter
 from .ops.linalg import dot, einsum, matmul, outer, tensordot
 from .ops.reduction import (all, amax, amin, any, argmax, argmin, cumprod, cumsum, logsumexp,
                             max, mean, min, norm, prod, std, sum, var)
@@ -63,7 +64,7 @@ from .ops.nn_act import log_softmax, softmax
 from .ops.registry import REGISTRY, OpDef
 from .ops.sorting import argsort, sort, topk
 from .ops.diagonal import diag, diagonal, trace
-from .ops.numeric import allclose, isclose, lerp, nan_to_num
+from .ops.numeric import addcdiv, addcmul, allclose, isclose, lerp, nan_to_num
 from .ops.rearrange import meshgrid, moveaxis, movedim, repeat_interleave
 from .ops.statistics import median, quantile
 from .ops.data_dependent import argwhere, bincount, nonzero, searchsorted, unique
@@ -72,7 +73,14 @@ from .ops.shape import (astype, broadcast_to, cat, chunk, clone, concat, concate
                         expand_dims, flatten, flip, pad, permute, repeat, reshape, roll, split,
                         split_sizes, squeeze, stack, swapaxes, tile, to_device, transpose, tril,
                         triu, unbind, unsqueeze)
+from .ops.shape import narrow, unflatten
 from .random import Generator, manual_seed
+from .ops.cumulative import cummax, cummin, diff, logcumsumexp
+from .ops.moments import nanmean, nansum, std_mean, var_mean
+from .ops.pairwise import cdist
+from .ops.rotation import rot90
+from .ops.special_fns import digamma, erfc, erfinv, i0, lgamma, polygamma
+from . import special  # noqa: E402  (tl.special: torch.special's functions)
 from . import autograd  # noqa: E402
 from . import cuda  # noqa: E402  (GPU queries and kernels; imports without a GPU)
 from . import nn, optim, data, train  # noqa: E402  (training stack)

@@ -10,6 +10,38 @@ from ._device import CPU, Device
 from .autograd.mode import state
 
 
+class Size(int):
+    """``x.size``: the element count (an int, as NumPy's ``a.size``) that is also callable
+    as PyTorch's ``x.size()``, which gives the shape, and ``x.size(d)``, the length of dim
+    ``d`` (negative counts from the end). Arithmetic on it gives plain ints; it prints,
+    compares, hashes and pickles as its int value."""
+
+    def __new__(cls, n: int, shape: tuple) -> Size:
+        self = super().__new__(cls, n)
+        self._shape = shape
+        return self
+
+    def __call__(self, dim: int | None = None):
+        if dim is None:
+            return tuple(self._shape)
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+            raise TypeError(f"size: dim must be an int, got {dim!r}")
+        nd = len(self._shape)
+        if not -nd <= dim < nd:
+            raise IndexError(f"size: dim {dim} is out of range for a tensor of {nd} "
+                             "dimensions")
+        return self._shape[dim]
+
+    def __reduce__(self):
+        return int, (int(self),)
+
+    __repr__ = int.__repr__
+    __str__ = int.__repr__
+
+
+_int_new = int.__new__
+
+
 class Tensor(TensorBase):
     """An n-dimensional array on a device, recorded on the tape when it needs a grad.
 
@@ -61,8 +93,14 @@ class Tensor(TensorBase):
         return self._data.ndim
 
     @property
-    def size(self) -> int:
-        return self._data.size
+    def size(self) -> Size:
+        """The element count, as NumPy's ``a.size``: an int that can also be called as
+        PyTorch's method, ``x.size()`` (the shape) and ``x.size(d)`` (the length of dim d)."""
+        d = self._data
+        n = _int_new(Size, d.size)
+        # under capture x.size(0) of a None dim follows it, as x.shape[0] does
+        n._shape = d.shape if state.tracer is None else self.shape
+        return n
 
     def numel(self) -> int:
         return self._data.size

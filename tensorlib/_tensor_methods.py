@@ -406,3 +406,97 @@ def _iter(self):
 
 
 Tensor.__iter__ = _iter
+
+
+# --- PyTorch spellings (see README, "Coming from PyTorch") --------------------------------
+def _inplace_fn(fn, name):
+    """An in-place method from the out-of-place ``fn(self, *args, **kwargs)``, through the
+    in-place machinery (leaf check, views' write-back, version counter, capture): recorded
+    for autograd when ``self`` or a tensor argument requires grad."""
+    def method(self, *args, **kwargs):
+        _check_leaf(self, name)
+        recorded = state.grad_enabled and (self._rg or any(
+            isinstance(a, Tensor) and a._rg for a in (*args, *kwargs.values())))
+        if recorded:
+            _check_view(self, name)
+        return _commit(self, fn(_source(self, recorded), *args, **kwargs), name, recorded)
+    method.__name__ = name
+    method.__doc__ = f"In-place ``{name[:-1]}`` (PyTorch's ``{name}``)."
+    return method
+
+
+def _alpha_inplace(base, name):
+    plain = Tensor.__dict__[base]
+
+    def method(self, other, *, alpha=None):
+        if alpha is not None and alpha != 1:
+            other = (other if isinstance(other, Tensor) else to_tensor(other)) * alpha
+        return plain(self, other)
+    method.__name__ = name
+    method.__doc__ = f"In-place ``{base[:-1]}`` of ``alpha * other`` (PyTorch's ``{name}``)."
+    return method
+
+
+Tensor.add_ = _alpha_inplace("add_", "add_")
+Tensor.sub_ = _alpha_inplace("sub_", "sub_")
+
+Tensor.amax = R.amax
+Tensor.amin = R.amin
+Tensor.sigmoid_ = _unary_inplace(E.sigmoid, "sigmoid_")
+Tensor.tanh_ = _unary_inplace(E.tanh, "tanh_")
+Tensor.log_ = _unary_inplace(E.log, "log_")
+Tensor.sqrt_ = _unary_inplace(E.sqrt, "sqrt_")
+Tensor.reciprocal_ = _unary_inplace(E.reciprocal, "reciprocal_")
+Tensor.addcmul = NU.addcmul
+Tensor.addcdiv = NU.addcdiv
+Tensor.addcmul_ = _inplace_fn(NU.addcmul, "addcmul_")
+Tensor.addcdiv_ = _inplace_fn(NU.addcdiv, "addcdiv_")
+Tensor.lerp_ = _inplace_fn(NU.lerp, "lerp_")
+Tensor.index_add_ = _inplace_fn(I.index_add, "index_add_")
+Tensor.scatter_add_ = _inplace_fn(I.scatter_add, "scatter_add_")
+Tensor.scatter = I.scatter
+Tensor.scatter_ = _inplace_fn(I.scatter, "scatter_")
+Tensor.index_fill = I.index_fill
+Tensor.index_fill_ = _inplace_fn(I.index_fill, "index_fill_")
+Tensor.index_put = I.index_put
+Tensor.index_put_ = _inplace_fn(I.index_put, "index_put_")
+Tensor.masked_select = I.masked_select
+Tensor.narrow = S.narrow
+Tensor.unflatten = S.unflatten
+
+
+def _view_as(self, other: Tensor) -> Tensor:
+    """This tensor reshaped to ``other``'s shape (PyTorch's ``view_as``)."""
+    return S.reshape(self, tuple(other.shape))
+
+
+def _new_tensor(self, data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data``, with this one's dtype and device unless given
+    (PyTorch's ``new_tensor``; a tensor's values are copied, without its history)."""
+    from . import creation
+    if isinstance(data, Tensor):
+        data = np.array(data._host())
+    return creation.tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+                           requires_grad=requires_grad)
+
+
+def _uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
+    """Fill with draws from U[a, b) in place (PyTorch's ``uniform_``; not recorded)."""
+    from . import creation
+    r = creation.uniform(a, b, tuple(self._data.shape), generator=generator, dtype=self.dtype,
+                         device=self.device)
+    return _copy_(self, r)
+
+
+def _normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+    """Fill with draws from N(mean, std**2) in place (PyTorch's ``normal_``; not recorded)."""
+    from . import creation
+    r = creation.normal(mean, std, tuple(self._data.shape), generator=generator,
+                        dtype=self.dtype, device=self.device)
+    return _copy_(self, r)
+
+
+Tensor.view_as = _view_as
+Tensor.new_tensor = _new_tensor
+Tensor.uniform_ = _uniform_
+Tensor.normal_ = _normal_

@@ -51,6 +51,17 @@ class Normal(Distribution):
         from ..ops.elementwise import erf
         return 0.5 * (1.0 + erf((self._value(value) - self.loc) / (self.scale * math.sqrt(2))))
 
+    def icdf(self, value) -> Tensor:
+        """The quantile function (inverse of :meth:`cdf`) at probabilities ``value`` in [0, 1],
+        ``loc + scale * sqrt(2) * erfinv(2 value - 1)``, as PyTorch's; differentiable.
+
+        >>> tl.distributions.Normal(0.0, 1.0).icdf(tl.tensor(0.975))      # 1.96
+        """
+        from ..ops.special_fns import erfinv
+        v = self._value(value)
+        self._check((v >= 0) & (v <= 1), "icdf: value must be a probability in [0, 1]")
+        return self.loc + self.scale * erfinv(2.0 * v - 1.0) * math.sqrt(2)
+
     def entropy(self) -> Tensor:
         return 0.5 + _LOG_SQRT_2PI + self.scale.log()
 

@@ -17,6 +17,7 @@ from ..ops.nn_loss import (binary_cross_entropy, binary_cross_entropy_with_logit
                            huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
 from ..ops.nn_loss_likelihood import gaussian_nll_loss, poisson_nll_loss
 from ..ops.nn_loss_margin import (cosine_embedding_loss, hinge_embedding_loss, margin_ranking_loss,
+                                  multi_margin_loss, multilabel_soft_margin_loss,
                                   soft_margin_loss, triplet_margin_loss)
 from ..ops.nn_norm import batch_norm, group_norm, instance_norm, layer_norm
 from ..ops.nn_pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,
@@ -35,7 +36,8 @@ __all__ = [
     "gelu", "glu", "group_norm", "gru_cell", "gumbel_softmax", "hardsigmoid", "hardswish",
     "hardtanh", "hinge_embedding_loss", "huber_loss", "instance_norm", "interpolate", "kl_div",
     "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "logsigmoid", "lstm_cell",
-    "margin_ranking_loss", "max_pool1d", "max_pool2d", "mish", "mse_loss", "nll_loss", "normalize",
+    "margin_ranking_loss", "max_pool1d", "max_pool2d", "mish", "mse_loss", "multi_margin_loss",
+    "multilabel_soft_margin_loss", "nll_loss", "normalize",
     "one_hot", "pad", "pairwise_distance", "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss",
     "prelu", "relu", "relu6", "scaled_dot_product_attention", "selu", "sigmoid", "silu",
     "smooth_l1_loss", "soft_margin_loss", "softmax", "softplus", "softsign", "tanh",

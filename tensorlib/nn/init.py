@@ -83,15 +83,35 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0,
 
 def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0, generator: Generator | None = None) -> Tensor:
-    """Normal(mean, std) redrawn until inside [a, b]."""
+    """Normal(mean, std) truncated to [a, b], by PyTorch's inverse-CDF method: uniform on
+    [2 cdf(a) - 1, 2 cdf(b) - 1], then ``mean + std * sqrt(2) * erfinv(u)``, clamped to
+    [a, b]. Warns, as PyTorch, when ``mean`` is more than 2 std outside [a, b] (the CDF
+    values round there).
+
+    >>> w = tl.empty(256, 128)
+    >>> tl.nn.init.trunc_normal_(w, std=0.02, a=-0.04, b=0.04)
+    """
     _check_float(t, "trunc_normal_")
-    g = rng(generator)
-    out = g.normal(mean, std, t.size)
-    bad = (out < a) | (out > b)
-    while bad.any():
-        out[bad] = g.normal(mean, std, int(bad.sum()))
-        bad = (out < a) | (out > b)
-    return _write(t, out.reshape(t.shape), "trunc_normal_")
+    if std < 0:
+        raise ValueError(f"init.trunc_normal_: std must be non-negative, got {std}")
+    if a > b:
+        raise ValueError(f"init.trunc_normal_: a ({a}) must be <= b ({b})")
+    if mean < a - 2 * std or mean > b + 2 * std:
+        import warnings
+        warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The "
+                      "distribution of values may be incorrect.", stacklevel=2)
+    from ..ops.special_fns import ERFINV
+
+    def cdf(x: float) -> float:
+        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+    if std == 0:
+        return _write(t, np.full(t.shape, min(max(mean, a), b)), "trunc_normal_")
+    lo, hi = cdf((a - mean) / std), cdf((b - mean) / std)
+    u = rng(generator).uniform(2 * lo - 1, 2 * hi - 1, t.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = ERFINV.kernel_for("cpu")(np.asarray(u, np.float64)) * (std * math.sqrt(2.0)) + mean
+    return _write(t, np.clip(out, a, b), "trunc_normal_")
 
 
 def constant_(t: Tensor, val: float) -> Tensor:

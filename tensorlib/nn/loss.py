@@ -193,3 +193,41 @@ class PoissonNLLLoss(_Loss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.poisson_nll_loss(input, target, self.log_input, self.full, self.eps,
                                   self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_Loss):
+    """One-vs-all logistic loss over C labels, averaged over the labels
+    (``torch.nn.MultiLabelSoftMarginLoss``).
+
+    >>> nn.MultiLabelSoftMarginLoss()(tl.randn(4, 3), tl.tensor([[1.0, 0, 1]] * 4))
+    """
+
+    def __init__(self, weight: Tensor | None = None, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.multilabel_soft_margin_loss(input, target, self.weight, self.reduction)
+
+
+class MultiMarginLoss(_Loss):
+    """Multi-class hinge loss ``sum_{i != y} max(0, margin - x[y] + x[i])**p / C``
+    (``torch.nn.MultiMarginLoss``; p is 1 or 2).
+
+    >>> nn.MultiMarginLoss()(tl.tensor([[0.1, 0.2, 0.4, 0.8]]), tl.tensor([3]))   # 0.325
+    """
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight: Tensor | None = None,
+                 reduction: str = "mean"):
+        super().__init__(reduction)
+        if p not in (1, 2):
+            raise ValueError(f"MultiMarginLoss: only p == 1 and p == 2 are supported, got {p}")
+        self.p, self.margin = p, margin
+        self.register_buffer("weight", weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.multi_margin_loss(input, target, self.p, self.margin, self.weight,
+                                   self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, margin={self.margin}, reduction={self.reduction!r}"

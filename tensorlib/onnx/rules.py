@@ -36,6 +36,13 @@ UNSUPPORTED = {
     "slogdet": "the ONNX standard has no log-determinant (det is exported as Det)",
     "cholesky": "the ONNX standard has no Cholesky factorisation",
     "eigh": "the ONNX standard has no eigendecomposition",
+    "cum_extreme_indices": "ONNX has no cumulative max/min (cummax, cummin)",
+    "erfinv": "the ONNX standard has no inverse error function",
+    "lgamma": "the ONNX standard has no log-gamma function",
+    "digamma": "the ONNX standard has no digamma function",
+    "polygamma": "the ONNX standard has no polygamma function",
+    "i0": "the ONNX standard has no Bessel functions",
+    "i1": "the ONNX standard has no Bessel functions",
 }
 # ops whose rule covers only some attribute values (the rule raises otherwise)
 PARTIAL = {
@@ -51,6 +58,7 @@ PARTIAL = {
     "roll": "static sizes along the rolled axes",
     "repeat": "static trailing sizes",
     "gelu": "opset >= 20 uses Gelu, older opsets the erf/tanh formula",
+    "logcumsumexp": "a static size along the scanned axis",
 }
 
 
@@ -495,6 +503,40 @@ def _argsort(ctx, n):
         "Gather", [ctx.op("Shape", [x]), ctx.ints([axis])], axis=0)
     return ctx.op("TopK", [x, k], n_out=2, axis=axis,
                   largest=int(bool(n.attrs["descending"])), sorted=1)[1]
+
+
+@rule("erfc")
+def _erfc(ctx, n):
+    # 1 - Erf: exact to the dtype's absolute precision (the far tail rounds to 0)
+    x = ctx.name(n.inputs[0])
+    return ctx.op("Sub", [_scalar(ctx, 1.0, n.out), ctx.op("Erf", [x])])
+
+
+@rule("logcumsumexp")
+def _logcumsumexp(ctx, n):
+    # log2(size) doubling steps y = logaddexp(y, y shifted by k along the axis), padded with
+    # a value far below any term (ONNX has CumSum but no stable log-cum-sum-exp)
+    y = ctx.name(n.inputs[0])
+    shape = n.inputs[0].shape
+    if not shape:
+        return ctx.op("Identity", [y])
+    a = n.attrs["axis"]
+    size = shape[a]
+    if size is None:
+        ctx.unsupported("logcumsumexp along a dynamic axis")
+    floor = _scalar(ctx, float(np.finfo(_dt(n.out)).min) / 4, n.out)
+    k = 1
+    while k < size:
+        head = ctx.slice(y, [0], [size - k], [a])
+        pads = [0] * (2 * len(shape))
+        pads[a] = k
+        shifted = ctx.op("Pad", [head, ctx.ints(pads), floor])
+        m = ctx.op("Max", [y, shifted])
+        s = ctx.op("Add", [ctx.op("Exp", [ctx.op("Sub", [y, m])]),
+                           ctx.op("Exp", [ctx.op("Sub", [shifted, m])])])
+        y = ctx.op("Add", [m, ctx.op("Log", [s])])
+        k *= 2
+    return ctx.op("Identity", [y])
 
 
 @rule("cumsum")

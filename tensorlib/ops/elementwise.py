@@ -438,8 +438,20 @@ def _floordiv_vjp(n, g):
     return zeros_like(a), zeros_like(b)
 
 
-ADD, add = _binary("add", ufunc="add", vjp=_add_vjp, saves=False)
-SUB, sub = _binary("sub", ufunc="subtract", vjp=_sub_vjp, saves=False)
+ADD, _add = _binary("add", ufunc="add", vjp=_add_vjp, saves=False)
+SUB, _sub = _binary("sub", ufunc="subtract", vjp=_sub_vjp, saves=False)
+
+
+def add(a, b, *, alpha=None) -> Tensor:
+    """Elementwise ``a + alpha * b`` with NumPy broadcasting (``alpha``: PyTorch's scale of
+    ``b``, default 1)."""
+    return _add(a, b if alpha is None or alpha == 1 else b * alpha)
+
+
+def sub(a, b, *, alpha=None) -> Tensor:
+    """Elementwise ``a - alpha * b`` with NumPy broadcasting (``alpha``: PyTorch's scale of
+    ``b``, default 1)."""
+    return _sub(a, b if alpha is None or alpha == 1 else b * alpha)
 MUL, mul = _binary("mul", ufunc="multiply", vjp=_mul_vjp, saves="others")
 DIV, div = _binary("div", fwd=_div_fwd, vjp=_div_vjp)
 FLOORDIV, floor_divide = _binary("floordiv", ufunc="floor_divide", vjp=_floordiv_vjp,

@@ -200,7 +200,8 @@ def _poison_out_of_range(xp, out, indices, n):
 SCATTER_ADD = register(OpDef(
     "scatter_add", _scatter_add_fwd, saves=False,
     infer=lambda x, i, s, *, axis: x,
-    vjp=lambda n, g: (g, None, take_along_axis(g, n.inputs[1], n.attrs["axis"]))))
+    # src's gradient: gather (an index smaller than x outside axis reads that window of g)
+    vjp=lambda n, g: (g, None, gather(g, n.attrs["axis"], n.inputs[1]))))
 
 
 def take_along_axis(x, indices, axis: int) -> Tensor:
@@ -237,12 +238,6 @@ def gather(x, indices=None, axis=None, *, dim: int | None = None, index=None) ->
                          "no larger than the input in the others)")
     window = tuple(slice(None) if i == d else slice(0, idx.shape[i]) for i in range(x.ndim))
     return take_along_axis(x[window], idx, d)
-
-
-def scatter_add(x, indices, src, axis: int) -> Tensor:
-    """Out-of-place: ``out = x.copy(); out[..., indices[i], ...] += src[i]`` along ``axis``."""
-    x, indices, src = to_tensor(x), to_tensor(indices), to_tensor(src)
-    return apply(SCATTER_ADD, x, indices, src, axis=norm_axis(axis, x.ndim, "scatter_add"))
 
 
 def _take_fwd(xp, x, indices, axis):
@@ -317,12 +312,6 @@ def index_select(x, axis: int, indices) -> Tensor:
     return take(x, indices, axis)
 
 
-def index_add(x, indices, src, axis: int = 0) -> Tensor:
-    """Out-of-place: ``out = x.copy(); out[..., indices, ...] += src`` along ``axis``."""
-    x, indices, src = to_tensor(x), to_tensor(indices), to_tensor(src)
-    return apply(INDEX_ADD, x, indices, src, axis=norm_axis(axis, x.ndim, "index_add"))
-
-
 def _masked_fill_fwd(xp, x, mask, value):
     if mask.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be bool, got {mask.dtype}")
@@ -376,3 +365,277 @@ def one_hot(indices, num_classes: int = -1) -> Tensor:
 def zeros_like(x):
     from ..creation import zeros_like as z
     return z(x)
+
+
+# --- PyTorch's argument order ---------------------------------------------------------
+# ``x.index_add(dim, index, source)``, ``x.scatter_add(dim, index, src)``, ``x.scatter(dim,
+# index, src)``, ``x.index_fill(dim, index, value)``, ``x.index_put(indices, values)``: as
+# ``gather``, an int where tensorlib's own order has the index tensor selects PyTorch's.
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _torch_args(name: str, positional, names, given) -> list:
+    """Fill PyTorch's parameter ``names`` in order from the ``positional`` arguments (None
+    where not passed), then from the keywords ``given`` (name -> value or None)."""
+    pos = list(positional)
+    while pos and pos[-1] is None:
+        pos.pop()
+    if len(pos) > len(names):
+        raise TypeError(f"{name}: takes {len(names)} arguments ({', '.join(names)}), got "
+                        f"{len(pos)}")
+    out = []
+    for i, n in enumerate(names):
+        p = pos[i] if i < len(pos) else None
+        k = given.get(n)
+        if p is not None and k is not None:
+            raise TypeError(f"{name}: got {n} both by position and as {n}=")
+        out.append(p if p is not None else k)
+    return out
+
+
+def _check_index(name: str, idx: Tensor) -> None:
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{name}: index must be an integer tensor, got {idx.dtype}")
+
+
+def _check_range(name: str, idx: Tensor, n: int, d: int) -> None:
+    """Eager CPU check that the values of ``idx`` address a dim of size ``n`` (under capture
+    or on a GPU the kernels' own rules apply)."""
+    from ..autograd.mode import state
+    if state.tracer is not None or not isinstance(idx._data, np.ndarray) or not idx.size:
+        return
+    lo, hi = int(idx._data.min()), int(idx._data.max())
+    if hi >= n or lo < -n:
+        raise IndexError(f"{name}: index {hi if hi >= n else lo} is out of range for dim {d} "
+                         f"of size {n}")
+
+
+def _torch_index_add(x, d, idx, src, alpha, name="index_add") -> Tensor:
+    x, idx, src = to_tensor(x), to_tensor(idx), to_tensor(src)
+    if not _is_int(d):
+        raise TypeError(f"{name}: dim must be an int, got {type(d).__name__}")
+    d = norm_axis(d, x.ndim, name)
+    _check_index(name, idx)
+    if idx.ndim > 1:
+        raise ValueError(f"{name}: index must be 0-d or 1-d, got shape {tuple(idx.shape)}")
+    want = tuple(x.shape[:d]) + (idx.size,) + tuple(x.shape[d + 1:]) if x.ndim else ()
+    if tuple(src.shape) != want and not (src.size == idx.size == 1 and x.ndim <= 1):
+        raise ValueError(f"{name}: source of shape {tuple(src.shape)} does not fit: expected "
+                         f"{want} (the input's shape {tuple(x.shape)} with dim {d} the length "
+                         f"of index, {idx.size})")
+    _check_range(name, idx, x.shape[d] if x.ndim else 1, d)
+    if alpha is not None and alpha != 1:
+        src = src * alpha
+    if src.dtype != x.dtype:
+        src = src.astype(x.dtype)
+    return apply(INDEX_ADD, x, idx.reshape(-1), src, axis=d)
+
+
+def index_add(x, indices=None, src=None, axis=None, *, dim: int | None = None, index=None,
+              source=None, alpha=None) -> Tensor:
+    """Out-of-place ``out = x.copy(); out[..., indices, ...] += src`` along ``axis``
+    (default 0), in either argument order:
+
+    - tensorlib's ``index_add(x, indices, src, axis=0)``;
+    - PyTorch's ``index_add(x, dim, index, source, alpha=1)`` / ``x.index_add(dim, index,
+      source)`` (an int first): ``index`` 1-d, ``source`` shaped as ``x`` with ``dim`` of
+      ``len(index)``; duplicates accumulate. Differentiable in ``x`` and ``source``.
+    """
+    if index is not None or source is not None or alpha is not None or (
+            _is_int(indices) and axis is not None and not _is_int(axis)):
+        d, idx, s = _torch_args("index_add", (indices, src, axis), ("dim", "index", "source"),
+                                {"dim": dim, "index": index, "source": source})
+        if d is None or idx is None or s is None:
+            raise TypeError("index_add: PyTorch's order needs dim, index and source")
+        return _torch_index_add(x, d, idx, s, alpha)
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("index_add: got both axis= and dim=; pass one")
+        axis = dim
+    x, indices, src = to_tensor(x), to_tensor(indices), to_tensor(src)
+    axis = 0 if axis is None else axis
+    return apply(INDEX_ADD, x, indices, src, axis=norm_axis(axis, x.ndim, "index_add"))
+
+
+def _torch_scatter_window(name, x, d, idx, src):
+    """(dim, index, the part of ``src`` that ``index`` addresses), checked as PyTorch's
+    scatter: same number of dims, ``index`` no larger than ``src`` anywhere and than ``x``
+    outside ``dim``."""
+    if not _is_int(d):
+        raise TypeError(f"{name}: dim must be an int, got {type(d).__name__}")
+    d = norm_axis(d, x.ndim, name)
+    _check_index(name, idx)
+    if idx.ndim != x.ndim or (src is not None and src.ndim != x.ndim):
+        raise ValueError(f"{name}: index{'' if src is None else ', src'} and input must have "
+                         f"the same number of dimensions, got index {tuple(idx.shape)}"
+                         f"{'' if src is None else f', src {tuple(src.shape)}'} and input "
+                         f"{tuple(x.shape)}")
+    for i in range(x.ndim):
+        if (i != d and idx.shape[i] > x.shape[i]) or (src is not None
+                                                      and idx.shape[i] > src.shape[i]):
+            raise ValueError(f"{name}: index of shape {tuple(idx.shape)} is larger than "
+                             f"{'the input' if i != d else 'src'} in dim {i} (input "
+                             f"{tuple(x.shape)}"
+                             f"{'' if src is None else f', src {tuple(src.shape)}'})")
+    _check_range(name, idx, x.shape[d] if x.ndim else 1, d)
+    if src is not None and tuple(src.shape) != tuple(idx.shape):
+        src = src[tuple(slice(0, n) for n in idx.shape)]
+    return d, src
+
+
+def scatter_add(x, indices=None, src=None, axis=None, *, dim: int | None = None, index=None
+                ) -> Tensor:
+    """Out-of-place ``out = x.copy(); out[..., indices[i], ...] += src[i]`` along ``axis``,
+    in either argument order:
+
+    - tensorlib's ``scatter_add(x, indices, src, axis)`` (``indices`` and ``src`` of one
+      shape);
+    - PyTorch's ``scatter_add(x, dim, index, src)`` / ``x.scatter_add(dim, index, src)``
+      (an int first): ``index`` may be smaller than ``src`` (the part it addresses is used).
+    """
+    if index is not None or (_is_int(indices) and not _is_int(axis)):
+        d, idx, s = _torch_args("scatter_add", (indices, src, axis), ("dim", "index", "src"),
+                                {"dim": dim, "index": index})
+        if d is None or idx is None or s is None:
+            raise TypeError("scatter_add: PyTorch's order needs dim, index and src")
+        x, idx, s = to_tensor(x), to_tensor(idx), to_tensor(s)
+        d, s = _torch_scatter_window("scatter_add", x, d, idx, s)
+        if s.dtype != x.dtype:
+            s = s.astype(x.dtype)
+        return apply(SCATTER_ADD, x, idx, s, axis=d)
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("scatter_add: got both axis= and dim=; pass one")
+        axis = dim
+    if axis is None:
+        raise TypeError("scatter_add: needs an axis (or dim)")
+    x, indices, src = to_tensor(x), to_tensor(indices), to_tensor(src)
+    return apply(SCATTER_ADD, x, indices, src, axis=norm_axis(axis, x.ndim, "scatter_add"))
+
+
+def _written(x: Tensor, d: int, idx: Tensor) -> Tensor:
+    """Bool mask of the elements of ``x`` that ``scatter(d, idx, ...)`` writes."""
+    from ..creation import ones, zeros
+    hits = apply(SCATTER_ADD, zeros(x.shape, dtype=np.int64, device=x.device), idx,
+                 ones(idx.shape, dtype=np.int64, device=x.device), axis=d)
+    return hits > 0
+
+
+def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = None) -> Tensor:
+    """PyTorch's out-of-place ``scatter``: ``out = x.clone(); out[index[i][j]][j] = src[i][j]``
+    along ``dim`` (shown for dim 0). ``src`` is a tensor (only the part ``index`` addresses
+    is read) or a number (also as ``value=``); ``reduce='add'`` is ``scatter_add``.
+
+    With a number it is capture-friendly; with a tensor ``src`` it reads ``index`` on the
+    host (eager only, as ``nonzero``), and where ``index`` repeats a target the last write
+    wins (PyTorch leaves that order unspecified). Differentiable in ``x`` and ``src``.
+    """
+    from .elementwise import where
+    x, index = to_tensor(x), to_tensor(index)
+    if src is not None and value is not None:
+        raise TypeError("scatter: got both src and value=; pass one")
+    if src is None:
+        src = value
+    if src is None:
+        raise TypeError("scatter: needs src (a tensor) or value (a number)")
+    if reduce is not None:
+        if reduce != "add":
+            raise ValueError(f"scatter: reduce must be None or 'add', got {reduce!r}")
+        if not isinstance(src, Tensor):
+            src = weak_scalar(src, x).broadcast_to(tuple(index.shape))
+        return scatter_add(x, dim, index, src)
+    if not isinstance(src, Tensor):        # a number: the written elements take it
+        d, _ = _torch_scatter_window("scatter", x, dim, index, None)
+        return where(_written(x, d, index), weak_scalar(src, x), x)
+    d, src = _torch_scatter_window("scatter", x, dim, index, src)
+    index._read("scatter with a tensor src (it reads the index on the host; a number src "
+                "works under capture)")
+    xp = np if isinstance(index._data, np.ndarray) else None
+    if xp is None:
+        from ..backends import xp_of
+        xp = xp_of(index._data)
+    key = _full_index(xp, index._data, d)
+    if src.dtype != x.dtype:
+        src = src.astype(x.dtype)
+    return apply(SETITEM, x, src, index=key)
+
+
+def index_fill(x, dim: int, index, value) -> Tensor:
+    """PyTorch's out-of-place ``index_fill``: the slices ``index`` (1-d) along ``dim`` set
+    to ``value`` (a number or a 0-d tensor, differentiable). Capture-friendly."""
+    from ..creation import ones, zeros
+    from .elementwise import where
+    x, index = to_tensor(x), to_tensor(index)
+    if not _is_int(dim):
+        raise TypeError(f"index_fill: dim must be an int, got {type(dim).__name__}")
+    d = norm_axis(dim, x.ndim, "index_fill")
+    _check_index("index_fill", index)
+    if index.ndim > 1:
+        raise ValueError(f"index_fill: index must be 0-d or 1-d, got shape {tuple(index.shape)}")
+    if isinstance(value, Tensor) and value.ndim:
+        raise ValueError(f"index_fill: value must be a number or a 0-d tensor, got shape "
+                         f"{tuple(value.shape)}")
+    n = x.shape[d] if x.ndim else 1
+    _check_range("index_fill", index, n, d)
+    idx = index.reshape(-1)
+    hits = apply(INDEX_ADD, zeros((n,), dtype=np.int64, device=x.device), idx,
+                 ones(tuple(idx.shape), dtype=np.int64, device=x.device), axis=0)
+    mask = (hits > 0).reshape(tuple(n if i == d else 1 for i in range(x.ndim)))
+    v = value if isinstance(value, Tensor) else weak_scalar(value, x)
+    if v.dtype != x.dtype:
+        v = v.astype(x.dtype)
+    return where(mask, v, x)
+
+
+def _index_tuple(name: str, x: Tensor, indices):
+    if isinstance(indices, Tensor) or not isinstance(indices, (tuple, list)):
+        raise TypeError(f"{name}: indices must be a tuple of index tensors, got "
+                        f"{type(indices).__name__}")
+    key, _ = _normalize_key(tuple(indices))
+    try:
+        target = _index_infer((tuple(x.shape), x.dtype), index=key)[0]
+    except (IndexError, ValueError) as e:
+        raise type(e)(f"{name}: {e}") from None
+    return key, target
+
+
+def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
+    """PyTorch's out-of-place ``index_put``: ``out = x.clone(); out[indices] = values``
+    (``indices`` a tuple of integer or bool tensors; ``accumulate=True``: ``+=``, duplicates
+    summed). Reads the indices on the host (eager only); differentiable in ``x`` and
+    ``values``."""
+    x = to_tensor(x)
+    key, target = _index_tuple("index_put", x, indices)
+    v = values if isinstance(values, Tensor) else weak_scalar(values, x)
+    if v.dtype != x.dtype:
+        v = v.astype(x.dtype)
+    from ._util import broadcast_shapes
+    try:
+        if tuple(broadcast_shapes("index_put", tuple(v.shape), target)) != tuple(target):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"index_put: values of shape {tuple(v.shape)} do not broadcast to "
+                         f"the indexed shape {tuple(target)}") from None
+    if not accumulate:
+        return apply(SETITEM, x, v, index=key)
+    if tuple(v.shape) != tuple(target):
+        v = v.broadcast_to(tuple(target))
+    return x + apply(GETITEM_GRAD, v, index=key, shape=x._data.shape, basic=False)
+
+
+def masked_select(x, mask) -> Tensor:
+    """The elements of ``x`` where ``mask`` (bool, broadcast with ``x``) is True, as a 1-d
+    tensor in row-major order, as ``torch.masked_select``. Reads the mask (eager only, as
+    ``nonzero``); differentiable in ``x``."""
+    from ._util import broadcast_shapes
+    x, mask = to_tensor(x), to_tensor(mask)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"masked_select: mask must be bool, got {mask.dtype}")
+    shape = tuple(broadcast_shapes("masked_select", tuple(x.shape), tuple(mask.shape)))
+    if tuple(x.shape) != shape:
+        x = x.broadcast_to(shape)
+    if tuple(mask.shape) != shape:
+        mask = mask.broadcast_to(shape)
+    return x[mask]

@@ -4,8 +4,11 @@ Targets in {1, -1} say whether a pair should be similar/ranked first (1) or not 
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .._tensor import Tensor
 from . import elementwise as E
+from .nn_act import logsigmoid
 from .nn_distance import pairwise_distance
 from .nn_loss import _reduce
 from ._util import to_tensor
@@ -76,3 +79,78 @@ def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: floa
     if swap:
         d_an = E.minimum(d_an, pairwise_distance(pos, neg, p, eps))
     return _reduce((d_ap - d_an + margin).clip(0.0, None), reduction)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, reduction: str = "mean") -> Tensor:
+    """One-vs-all logistic loss of ``input`` (N, C) or (C,) against 0/1 ``target`` of the same
+    shape, averaged over the C classes, as ``torch.nn.functional.multilabel_soft_margin_loss``:
+    ``-mean_c(w_c (y_c log sigmoid(x_c) + (1 - y_c) log sigmoid(-x_c)))``; ``reduction``
+    applies over the N samples.
+
+    >>> x = tl.tensor([[0.3, -1.2, 2.0]])
+    >>> F.multilabel_soft_margin_loss(x, tl.tensor([[1.0, 0.0, 1.0]]))
+    """
+    op = "multilabel_soft_margin_loss"
+    check_reduction(op, reduction)
+    x = as_float_tensor(input, op)
+    if x.ndim == 0:
+        raise ValueError(f"{op}: input must have a class dimension, got a 0-d tensor")
+    y = to_tensor(target)
+    if tuple(y.shape) != tuple(x.shape):
+        raise ValueError(f"{op}: target of shape {tuple(y.shape)} must have input's shape "
+                         f"{tuple(x.shape)}")
+    y = y.astype(x.dtype) if y.dtype != x.dtype else y
+    loss = -(y * logsigmoid(x) + (1.0 - y) * logsigmoid(-x))
+    if weight is not None:
+        loss = loss * as_float_tensor(weight, op, "weight")
+    loss = loss.sum(axis=-1) * (1.0 / x.shape[-1])
+    return _reduce(loss, reduction)
+
+
+def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=None,
+                      reduction: str = "mean") -> Tensor:
+    """Multi-class hinge loss, as ``torch.nn.functional.multi_margin_loss``: for input (N, C)
+    (or (C,)) and class indices ``target`` (N,) (or 0-d),
+    ``sum_{i != y} w_y max(0, margin - x[y] + x[i])**p / C`` per sample (p is 1 or 2);
+    ``reduction`` applies over the samples.
+
+    >>> F.multi_margin_loss(tl.tensor([[0.1, 0.2, 0.4, 0.8]]), tl.tensor([3]))   # 0.325
+    """
+    op = "multi_margin_loss"
+    check_reduction(op, reduction)
+    if p not in (1, 2) or isinstance(p, bool):
+        raise ValueError(f"{op}: only p == 1 and p == 2 are supported, got p={p!r}")
+    x = as_float_tensor(input, op)
+    t = to_tensor(target)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{op}: input must be (N, C) or (C,), got shape {tuple(x.shape)}")
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must hold integer class indices, got {t.dtype}")
+    want = x.shape[:1] if x.ndim == 2 else ()
+    if tuple(t.shape) != tuple(want) and not (x.ndim == 1 and tuple(t.shape) == (1,)):
+        raise ValueError(f"{op}: target of shape {tuple(t.shape)} does not match input of "
+                         f"shape {tuple(x.shape)} (expected {want})")
+    C = x.shape[-1]
+    if t.device.type == "cpu" and t.size:
+        td = t._host()
+        if ((td < 0) | (td >= C)).any():
+            raise IndexError(f"{op}: target value {int(td[(td < 0) | (td >= C)].flat[0])} is "
+                             f"out of range for {C} classes")
+    x2 = x.reshape(1, C) if x.ndim == 1 else x
+    t2 = t.reshape(-1, 1).astype(np.int64)
+    from ..creation import arange
+    from .indexing import take_along_axis
+    xy = take_along_axis(x2, t2, 1)                                   # (N, 1)
+    z = (x2 - xy + float(margin)).clip(0.0, None)
+    if p == 2:
+        z = z * z
+    if weight is not None:
+        w = as_float_tensor(weight, op, "weight")
+        if tuple(w.shape) != (C,):
+            raise ValueError(f"{op}: weight must have shape ({C},), got {tuple(w.shape)}")
+        z = z * w.take(t2.reshape(-1)).reshape(-1, 1)
+    is_target = t2 == arange(C, device=x.device).reshape(1, C)
+    loss = E.where(is_target, 0.0, z).sum(axis=1) * (1.0 / C)
+    if x.ndim == 1:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)

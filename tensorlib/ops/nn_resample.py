@@ -79,11 +79,16 @@ _CUBIC_A = -0.75        # PyTorch's (and ONNX Resize's usual) cubic convolution 
 
 
 def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
-                align_corners: bool | None = None) -> Tensor:
+                align_corners: bool | None = None,
+                recompute_scale_factor: bool | None = None) -> Tensor:
     """Resize the spatial dims of an (N, C, *spatial) tensor, as PyTorch's ``interpolate``.
 
-    ``mode``: 'nearest', 'linear' (3-D input), 'bilinear' or 'bicubic' (4-D), 'trilinear'
-    (5-D) or 'area' (4-D, adaptive average pooling). Give either ``size`` or ``scale_factor``.
+    ``mode``: 'nearest' (source index ``floor(dst * scale)``, PyTorch's legacy rule),
+    'nearest-exact' (``floor((dst + 0.5) * scale)``, as PIL and scikit-image), 'linear' (3-D
+    input), 'bilinear' or 'bicubic' (4-D), 'trilinear' (5-D) or 'area' (4-D, adaptive average
+    pooling). Give either ``size`` or ``scale_factor``; with ``recompute_scale_factor=True``
+    the output size is ``floor(in * scale_factor)`` and coordinates are mapped with
+    ``in / out`` instead of ``1 / scale_factor``, as PyTorch.
     'bicubic' is Keys' cubic convolution with a = -0.75, reading indices past the border at the
     border, as PyTorch (so, like PyTorch's, it can overshoot the input's range).
 
@@ -95,9 +100,9 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
     if nsp < 1:
         raise ValueError(f"interpolate: input must be (N, C, *spatial), got shape "
                          f"{tuple(x.shape)}")
-    if mode not in ("nearest", "area") and mode not in _BLENDED:
-        raise ValueError(f"interpolate: mode must be 'nearest', 'linear', 'bilinear', "
-                         f"'bicubic', 'trilinear' or 'area', got {mode!r}")
+    if mode not in ("nearest", "nearest-exact", "area") and mode not in _BLENDED:
+        raise ValueError(f"interpolate: mode must be 'nearest', 'nearest-exact', 'linear', "
+                         f"'bilinear', 'bicubic', 'trilinear' or 'area', got {mode!r}")
     if mode in _BLENDED and _BLENDED[mode] != nsp:
         raise ValueError(f"interpolate: mode {mode!r} takes {_BLENDED[mode] + 2}-d input "
                          f"(N, C, *spatial), got {x.ndim}-d")
@@ -105,7 +110,12 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
         raise ValueError("interpolate: align_corners only applies to the modes 'linear', "
                          f"'bilinear', 'bicubic' and 'trilinear', not {mode!r}")
     in_sizes = tuple(x.shape[2:])
+    if recompute_scale_factor and size is not None:
+        raise ValueError("interpolate: recompute_scale_factor is not meaningful with an "
+                         "explicit size; give scale_factor instead")
     out_sizes, scales = _out_sizes(in_sizes, size, scale_factor)
+    if recompute_scale_factor:
+        scales = [i / o for i, o in zip(in_sizes, out_sizes)]
     if mode == "area":
         if nsp != 2:
             raise ValueError("interpolate: mode 'area' takes 4-d input")
@@ -113,8 +123,9 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
     for k in range(nsp):
         ax = 2 + k
         n_in, n_out = in_sizes[k], out_sizes[k]
-        if mode == "nearest":
-            x = x.take(_nearest(n_in, n_out, scales[k], x.device), axis=ax)
+        if mode in ("nearest", "nearest-exact"):
+            x = x.take(_nearest(n_in, n_out, scales[k], x.device, mode == "nearest-exact"),
+                       axis=ax)
             continue
         shape = [1] * x.ndim
         shape[ax] = n_out
@@ -159,10 +170,14 @@ def _out_sizes(in_sizes, size, scale_factor):
     return out, [1.0 / s for s in sf]
 
 
-def _nearest(n_in: int, n_out: int, scale: float, device) -> Tensor:
+def _nearest(n_in: int, n_out: int, scale: float, device, exact: bool = False) -> Tensor:
     from ..creation import tensor
-    # PyTorch computes the source index in float32: floor(dst * scale), clamped
-    src = np.floor(np.arange(n_out, dtype=np.float32) * np.float32(scale)).astype(np.int64)
+    # PyTorch computes the source index in float32: floor(dst * scale) ('nearest') or
+    # floor((dst + 0.5) * scale) ('nearest-exact'), clamped
+    dst = np.arange(n_out, dtype=np.float32)
+    if exact:
+        dst = dst + np.float32(0.5)
+    src = np.floor(dst * np.float32(scale)).astype(np.int64)
     return tensor(np.minimum(src, n_in - 1), device=device)
 
 

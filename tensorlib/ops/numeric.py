@@ -45,3 +45,17 @@ def nan_to_num(x, nan: float = 0.0, posinf: float | None = None,
     y = where(x.isnan(), nan, x)
     y = where(y == np.inf, hi, y)
     return where(y == -np.inf, lo, y)
+
+
+def addcmul(x, tensor1, tensor2, *, value: float = 1) -> Tensor:
+    """``x + value * tensor1 * tensor2`` (PyTorch's ``addcmul``), broadcasting."""
+    x = to_tensor(x)
+    p = to_tensor(tensor1) * tensor2
+    return x + (p if value == 1 else p * value)
+
+
+def addcdiv(x, tensor1, tensor2, *, value: float = 1) -> Tensor:
+    """``x + value * tensor1 / tensor2`` (PyTorch's ``addcdiv``), broadcasting."""
+    x = to_tensor(x)
+    q = to_tensor(tensor1) / tensor2
+    return x + (q if value == 1 else q * value)

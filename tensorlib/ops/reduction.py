@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import builtins
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -316,81 +317,245 @@ PROD = _define("prod", _prod_fwd, vjp=_prod_vjp, infer=_sum_infer)
 
 
 # --- public functions -----------------------------------------------------------
-def sum(x, axis=None, keepdims: bool = False) -> Tensor:
-    """Sum over ``axis`` (int, tuple or None for all); ints and bools sum to int64."""
-    return _call(SUM, x, axis, keepdims)
+# Every reduction takes NumPy's ``axis=``/``keepdims=`` and, as aliases, PyTorch's
+# ``dim=``/``keepdim=`` (passing both spellings of one argument is a TypeError).
+
+class max_result(NamedTuple):
+    """``(values, indices)`` of ``max(x, dim=d)`` (``torch.return_types.max``)."""
+    values: Tensor
+    indices: Tensor
 
 
-def mean(x, axis=None, keepdims: bool = False) -> Tensor:
-    """Mean over ``axis``; integer and bool inputs give the default float dtype."""
-    return _call(MEAN, x, axis, keepdims, floating=True)
+class min_result(NamedTuple):
+    """``(values, indices)`` of ``min(x, dim=d)`` (``torch.return_types.min``)."""
+    values: Tensor
+    indices: Tensor
 
 
-def prod(x, axis=None, keepdims: bool = False) -> Tensor:
-    """Product over ``axis``; signed ints and bools give int64. The gradient is exact where
-    inputs are zero."""
-    return _call(PROD, x, axis, keepdims)
+def _axis_args(name: str, axis, keepdims, dim, keepdim):
+    """``(axis, keepdims)`` from NumPy's and PyTorch's spellings of the same arguments."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{name}: got both axis= and dim= (NumPy's and PyTorch's names "
+                            "for the same argument); pass one")
+        axis = dim
+    if keepdim is not None:
+        if keepdims:
+            raise TypeError(f"{name}: got both keepdims= and keepdim= (NumPy's and PyTorch's "
+                            "names for the same argument); pass one")
+        keepdims = keepdim
+    return axis, bool(keepdims)
 
 
-def max(x, axis=None, keepdims: bool = False) -> Tensor:
-    """Largest value over ``axis``; ties share the gradient equally."""
+def _cast_in(name: str, x, dtype, floating: bool = False) -> Tensor:
+    """``x`` cast to ``dtype`` before a reduction (PyTorch's and NumPy's ``dtype=``)."""
+    x = to_tensor(x)
+    if dtype is None:
+        return x
+    from .. import _dtypes
+    dt = np.dtype(_dtypes.as_dtype(dtype))
+    if floating and dt.kind != "f":
+        raise TypeError(f"{name}: dtype must be a floating dtype, got {dt}")
+    return x if x.dtype == dt else x.astype(dt)
+
+
+def _cast_out(out: Tensor, dtype) -> Tensor:
+    if dtype is None:
+        return out
+    from .. import _dtypes
+    dt = np.dtype(_dtypes.as_dtype(dtype))
+    return out if out.dtype == dt else out.astype(dt)
+
+
+def sum(x, axis=None, keepdims: bool = False, *, dim=None, keepdim: bool | None = None,
+        dtype=None) -> Tensor:
+    """Sum over ``axis`` (int, tuple or None for all; ``dim=`` is PyTorch's name); ints and
+    bools sum to int64 unless ``dtype`` is given (the input is cast to it first)."""
+    axis, keepdims = _axis_args("sum", axis, keepdims, dim, keepdim)
+    return _cast_out(_call(SUM, _cast_in("sum", x, dtype), axis, keepdims), dtype)
+
+
+def mean(x, axis=None, keepdims: bool = False, *, dim=None, keepdim: bool | None = None,
+         dtype=None) -> Tensor:
+    """Mean over ``axis`` (``dim=``); integer and bool inputs give the default float dtype,
+    ``dtype`` (a float dtype) casts the input first."""
+    axis, keepdims = _axis_args("mean", axis, keepdims, dim, keepdim)
+    return _call(MEAN, _cast_in("mean", x, dtype, floating=True), axis, keepdims,
+                 floating=True)
+
+
+def prod(x, axis=None, keepdims: bool = False, *, dim=None, keepdim: bool | None = None,
+         dtype=None) -> Tensor:
+    """Product over ``axis`` (``dim=``); signed ints and bools give int64 unless ``dtype`` is
+    given. The gradient is exact where inputs are zero."""
+    axis, keepdims = _axis_args("prod", axis, keepdims, dim, keepdim)
+    return _cast_out(_call(PROD, _cast_in("prod", x, dtype), axis, keepdims), dtype)
+
+
+def _extreme(name, op, arg_op, pairwise, result, x, axis, keepdims, dim, keepdim, other):
+    if other is not None or isinstance(axis, Tensor):
+        # torch.max(a, b): the elementwise maximum
+        if other is not None and axis is not None:
+            raise TypeError(f"{name}: got both a second tensor and an axis")
+        if dim is not None or keepdim is not None or keepdims:
+            raise TypeError(f"{name}: a second tensor takes no dim/keepdim (elementwise "
+                            f"{'maximum' if name == 'max' else 'minimum'})")
+        return pairwise(x, axis if other is None else other)
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{name}: got both axis= and dim= (NumPy's and PyTorch's names "
+                            "for the same argument); pass one")
+        _, keepdims = _axis_args(name, None, keepdims, None, keepdim)
+        return _extreme_dim(name, arg_op, result, x, dim, keepdims)
+    axis, keepdims = _axis_args(name, axis, keepdims, dim, keepdim)
+    return _call(op, x, axis, keepdims)
+
+
+def _extreme_dim(name, arg_op, result, x, dim, keepdims):
+    """PyTorch's ``max(x, dim=d)``: values and the index of each (the first on ties); the
+    gradient goes to that one index per reduced row."""
+    from .indexing import take_along_axis
+    x = to_tensor(x)
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{name}: dim= must be an int (PyTorch's {name}(dim=) gives values and "
+                        f"indices along one dim), got {dim!r}; for several axes use axis= or "
+                        f"a{name}")
+    scalar = x.ndim == 0
+    src = x.reshape((1,)) if scalar else x
+    d = norm_axis(dim, src.ndim, name)
+    if src.shape[d] == 0:
+        raise ValueError(f"{name}: cannot reduce dim {d} of size 0 (tensor of shape "
+                         f"{tuple(x.shape)})")
+    idx = apply(arg_op, src, axis=d, keepdims=True)
+    values = take_along_axis(src, idx, d)
+    if scalar:
+        return result(values.reshape(()), idx.reshape(()))
+    if not keepdims:
+        values, idx = values.squeeze(d), idx.squeeze(d)
+    return result(values, idx)
+
+
+def max(x, axis=None, keepdims: bool = False, *, dim=None, keepdim: bool | None = None,
+        other=None):
+    """Largest value over ``axis`` (int, tuple or None), values only, as NumPy's ``max``;
+    ties share the gradient equally. The PyTorch spellings keep PyTorch's meaning:
+
+    - ``max(x, dim=d)`` / ``x.max(dim=d, keepdim=...)``: a ``(values, indices)`` named tuple
+      (the first index on ties); the gradient goes to that index only;
+    - ``max(a, b)`` with a second tensor: the elementwise ``maximum``.
+
+    A positional ``x.max(1)`` is NumPy's: values only.
+    """
+    from .elementwise import maximum
+    return _extreme("max", MAX, ARGMAX, maximum, max_result, x, axis, keepdims, dim, keepdim,
+                    other)
+
+
+def min(x, axis=None, keepdims: bool = False, *, dim=None, keepdim: bool | None = None,
+        other=None):
+    """Smallest value over ``axis``, values only, as NumPy's ``min``; ties share the gradient
+    equally. ``min(x, dim=d)`` gives PyTorch's ``(values, indices)`` and ``min(a, b)`` the
+    elementwise ``minimum`` (see :func:`max`)."""
+    from .elementwise import minimum
+    return _extreme("min", MIN, ARGMIN, minimum, min_result, x, axis, keepdims, dim, keepdim,
+                    other)
+
+
+def amax(x, axis=None, keepdims: bool = False, *, dim=None,
+         keepdim: bool | None = None) -> Tensor:
+    """Largest value over ``axis`` (``dim=``), values only (also with ``dim=``, as
+    ``torch.amax``); ties share the gradient equally."""
+    axis, keepdims = _axis_args("amax", axis, keepdims, dim, keepdim)
     return _call(MAX, x, axis, keepdims)
 
 
-def min(x, axis=None, keepdims: bool = False) -> Tensor:
-    """Smallest value over ``axis`` (values only, as NumPy; ``argmin`` gives the indices);
-    ties share the gradient equally. ``amin`` is the same function."""
+def amin(x, axis=None, keepdims: bool = False, *, dim=None,
+         keepdim: bool | None = None) -> Tensor:
+    """Smallest value over ``axis`` (``dim=``), values only (as ``torch.amin``)."""
+    axis, keepdims = _axis_args("amin", axis, keepdims, dim, keepdim)
     return _call(MIN, x, axis, keepdims)
 
 
-amax, amin = max, min
-
-
-def all(x, axis=None, keepdims: bool = False) -> Tensor:
-    """Whether every element over ``axis`` is nonzero, as a bool tensor."""
+def all(x, axis=None, keepdims: bool = False, *, dim=None,
+        keepdim: bool | None = None) -> Tensor:
+    """Whether every element over ``axis`` (``dim=``) is nonzero, as a bool tensor."""
+    axis, keepdims = _axis_args("all", axis, keepdims, dim, keepdim)
     return _call(ALL, x, axis, keepdims)
 
 
-def any(x, axis=None, keepdims: bool = False) -> Tensor:
-    """Whether some element over ``axis`` is nonzero, as a bool tensor."""
+def any(x, axis=None, keepdims: bool = False, *, dim=None,
+        keepdim: bool | None = None) -> Tensor:
+    """Whether some element over ``axis`` (``dim=``) is nonzero, as a bool tensor."""
+    axis, keepdims = _axis_args("any", axis, keepdims, dim, keepdim)
     return _call(ANY, x, axis, keepdims)
 
 
-def var(x, axis=None, correction: int = 1, keepdims: bool = False) -> Tensor:
-    """Variance with ``correction`` (1: unbiased, as PyTorch; 0: as NumPy's default)."""
-    return _call(VAR, x, axis, keepdims, floating=True, correction=int(correction))
+def _correction(name: str, correction, unbiased) -> int:
+    if unbiased is not None:
+        if correction is not None:
+            raise TypeError(f"{name}: got both correction= and unbiased=; pass one")
+        return 1 if unbiased else 0
+    return 1 if correction is None else int(correction)
 
 
-def std(x, axis=None, correction: int = 1, keepdims: bool = False) -> Tensor:
-    """Standard deviation with ``correction`` (1: unbiased, as PyTorch; 0: as NumPy's
-    default)."""
-    return _call(STD, x, axis, keepdims, floating=True, correction=int(correction))
+def var(x, axis=None, correction: int | None = None, keepdims: bool = False, *, dim=None,
+        keepdim: bool | None = None, unbiased: bool | None = None) -> Tensor:
+    """Variance with ``correction`` (1, the default: unbiased, as PyTorch; 0: as NumPy's
+    default). PyTorch's ``unbiased=True/False`` is ``correction=1/0``."""
+    axis, keepdims = _axis_args("var", axis, keepdims, dim, keepdim)
+    return _call(VAR, x, axis, keepdims, floating=True,
+                 correction=_correction("var", correction, unbiased))
 
 
-def logsumexp(x, axis=None, keepdims: bool = False) -> Tensor:
-    """log(sum(exp(x))) computed without overflow."""
+def std(x, axis=None, correction: int | None = None, keepdims: bool = False, *, dim=None,
+        keepdim: bool | None = None, unbiased: bool | None = None) -> Tensor:
+    """Standard deviation with ``correction`` (1, the default: unbiased, as PyTorch; 0: as
+    NumPy's default). PyTorch's ``unbiased=True/False`` is ``correction=1/0``."""
+    axis, keepdims = _axis_args("std", axis, keepdims, dim, keepdim)
+    return _call(STD, x, axis, keepdims, floating=True,
+                 correction=_correction("std", correction, unbiased))
+
+
+def logsumexp(x, axis=None, keepdims: bool = False, *, dim=None,
+              keepdim: bool | None = None) -> Tensor:
+    """log(sum(exp(x))) over ``axis`` (``dim=``), computed without overflow."""
+    axis, keepdims = _axis_args("logsumexp", axis, keepdims, dim, keepdim)
     return _call(LOGSUMEXP, x, axis, keepdims, floating=True)
 
 
-def norm(x, ord: float = 2, axis=None, keepdims: bool = False) -> Tensor:
-    """Vector p-norm over ``axis`` (all elements for None): ord in {1, 2, inf, -inf, p>0}."""
+def norm(x, ord: float | str | None = None, axis=None, keepdims: bool = False, *,
+         p: float | str | None = None, dim=None, keepdim: bool | None = None,
+         dtype=None) -> Tensor:
+    """Vector p-norm over ``axis`` (all elements for None): ord (PyTorch's ``p=``) in
+    {1, 2 (the default, also 'fro'), inf, -inf, p>0}."""
+    if p is not None:
+        if ord is not None:
+            raise TypeError("norm: got both ord= and p= (NumPy's and PyTorch's names for the "
+                            "same argument); pass one")
+        ord = p
+    axis, keepdims = _axis_args("norm", axis, keepdims, dim, keepdim)
     if ord in ("fro", None):
         ord = 2
     if not isinstance(ord, (int, float)) or (ord <= 0 and ord != -math.inf):
         raise ValueError(f"norm: ord must be a positive number or +-inf, got {ord!r}")
     ord = ord if ord in (1, 2) else float(ord)
+    x = _cast_in("norm", x, dtype, floating=True)
     return _call(NORM, x, axis, keepdims, floating=True, ord=ord)
 
 
-def argmax(x, axis: int | None = None, keepdims: bool = False) -> Tensor:
-    """Index of the largest value along ``axis`` (into the flattened tensor when None), as
-    int64; the first one on ties. Not differentiable."""
+def argmax(x, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
+           keepdim: bool | None = None) -> Tensor:
+    """Index of the largest value along ``axis`` (``dim=``; into the flattened tensor when
+    None), as int64; the first one on ties. Not differentiable."""
+    axis, keepdims = _axis_args("argmax", axis, keepdims, dim, keepdim)
     return _arg(ARGMAX, x, axis, keepdims)
 
 
-def argmin(x, axis: int | None = None, keepdims: bool = False) -> Tensor:
-    """Index of the smallest value along ``axis`` (into the flattened tensor when None), as
-    int64; the first one on ties. Not differentiable."""
+def argmin(x, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
+           keepdim: bool | None = None) -> Tensor:
+    """Index of the smallest value along ``axis`` (``dim=``; into the flattened tensor when
+    None), as int64; the first one on ties. Not differentiable."""
+    axis, keepdims = _axis_args("argmin", axis, keepdims, dim, keepdim)
     return _arg(ARGMIN, x, axis, keepdims)
 
 
@@ -401,16 +566,21 @@ def _arg(op, x, axis, keepdims):
     return apply(op, x, axis=axis, keepdims=bool(keepdims))
 
 
-def cumsum(x, axis: int = 0) -> Tensor:
-    """Running sum along ``axis``, an int (default 0; NumPy's None, which flattens, is not
-    accepted); signed ints and bools give int64."""
-    x = to_tensor(x)
-    return apply(CUMSUM, x, axis=norm_axis(axis, x.ndim, "cumsum"))
+def cumsum(x, axis: int | None = None, *, dim: int | None = None, dtype=None) -> Tensor:
+    """Running sum along ``axis`` (``dim=``), an int (default 0; NumPy's None, which
+    flattens, is not accepted); signed ints and bools give int64 unless ``dtype`` is given
+    (the input is cast to it first)."""
+    axis, _ = _axis_args("cumsum", axis, False, dim, None)
+    axis = 0 if axis is None else axis
+    x = _cast_in("cumsum", x, dtype)
+    return _cast_out(apply(CUMSUM, x, axis=norm_axis(axis, x.ndim, "cumsum")), dtype)
 
 
-def cumprod(x, axis: int = 0) -> Tensor:
-    """Running product along ``axis``, an int (default 0); signed ints and bools give int64.
-    The gradient is exact where inputs are zero."""
-    x = to_tensor(x)
-    return apply(CUMPROD, x, axis=norm_axis(axis, x.ndim, "cumprod"))
+def cumprod(x, axis: int | None = None, *, dim: int | None = None, dtype=None) -> Tensor:
+    """Running product along ``axis`` (``dim=``), an int (default 0); signed ints and bools
+    give int64 unless ``dtype`` is given. The gradient is exact where inputs are zero."""
+    axis, _ = _axis_args("cumprod", axis, False, dim, None)
+    axis = 0 if axis is None else axis
+    x = _cast_in("cumprod", x, dtype)
+    return _cast_out(apply(CUMPROD, x, axis=norm_axis(axis, x.ndim, "cumprod")), dtype)
 

@@ -431,8 +431,16 @@ SPLIT = _op("split", lambda xp, x, indices, axis: tuple(xp.split(x, list(indices
             _split_vjp, _split_infer, view=True)
 
 
-def split(x, indices_or_sections, axis: int = 0) -> tuple[Tensor, ...]:
-    """NumPy's split: an int ``n`` gives n equal parts; a list gives split points."""
+def split(x, indices_or_sections=None, axis: int = 0, *, dim: int | None = None,
+          split_size_or_sections=None) -> tuple[Tensor, ...]:
+    """NumPy's split: an int ``n`` gives n equal parts; a list gives split points.
+
+    PyTorch's spellings keep PyTorch's meaning: with ``dim=`` or
+    ``split_size_or_sections=`` an int is the size of each part (the last may be smaller)
+    and a list the sizes of the parts (``x.split(2, dim=0)`` is ``torch.split(x, 2)``).
+    """
+    if dim is not None or split_size_or_sections is not None:
+        return _torch_split(x, indices_or_sections, axis, dim, split_size_or_sections)
     x = to_tensor(x)
     a = norm_axis(axis, x.ndim, "split")
     n = x.shape[a]
@@ -446,8 +454,33 @@ def split(x, indices_or_sections, axis: int = 0) -> tuple[Tensor, ...]:
     return apply(SPLIT, x, indices=indices, axis=a)
 
 
-def chunk(x, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
-    """PyTorch's chunk: ``chunks`` parts of ceil(n / chunks), the last possibly smaller."""
+def _torch_split(x, size, axis, dim, split_size_or_sections) -> tuple[Tensor, ...]:
+    """PyTorch's ``split``: parts of ``size`` (an int; the last may be smaller) or of the
+    listed sizes, along ``dim``."""
+    if split_size_or_sections is not None:
+        if size is not None:
+            raise TypeError("split: got both indices_or_sections and split_size_or_sections")
+        size = split_size_or_sections
+    if dim is not None:
+        if axis != 0:
+            raise TypeError("split: got both axis= and dim=; pass one")
+        axis = dim
+    if size is None:
+        raise TypeError("split: needs split_size_or_sections")
+    x = to_tensor(x)
+    a = norm_axis(axis, x.ndim, "split")
+    if isinstance(size, (int, np.integer)):
+        size, n = int(size), x.shape[a]
+        if size <= 0 and not (size == 0 and n == 0):
+            raise ValueError(f"split: split_size must be positive, got {size}")
+        return apply(SPLIT, x, indices=tuple(range(size, n, size)) if size else (), axis=a)
+    return split_sizes(x, [int(v) for v in size], axis=a)
+
+
+def chunk(x, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
+    """PyTorch's chunk: ``chunks`` parts of ceil(n / chunks), the last possibly smaller
+    (``dim`` is PyTorch's name for ``axis``)."""
+    axis = axis if dim is None else dim
     x = to_tensor(x)
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
@@ -466,8 +499,9 @@ def split_sizes(x, sizes, axis: int = 0) -> tuple[Tensor, ...]:
     return apply(SPLIT, x, indices=tuple(np.cumsum(sizes)[:-1].tolist()), axis=a)
 
 
-def unbind(x, axis: int = 0) -> tuple[Tensor, ...]:
-    """The slices along ``axis``, as a tuple of tensors without that axis."""
+def unbind(x, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
+    """The slices along ``axis`` (``dim``), as a tuple of tensors without that axis."""
+    axis = axis if dim is None else dim
     x = to_tensor(x)
     a = norm_axis(axis, x.ndim, "unbind")
     return tuple(x[(slice(None),) * a + (i,)] for i in range(x.shape[a]))
@@ -719,3 +753,38 @@ def to_device(x, device) -> Tensor:
     """Copy to ``device``; differentiable (the gradient comes back to x's device)."""
     from .._device import Device
     return apply(TO_DEVICE, to_tensor(x), device=str(Device(device)))
+
+
+# --- PyTorch's narrow / unflatten ---------------------------------------------------------
+def narrow(x, dim: int, start: int, length: int) -> Tensor:
+    """``length`` elements of ``x`` along ``dim`` from ``start`` (negative counts from the
+    end), as ``torch.narrow``: a view (basic slicing)."""
+    x = to_tensor(x)
+    d = norm_axis(dim, x.ndim, "narrow")
+    n = x.shape[d]
+    if not isinstance(start, (int, np.integer)) or not isinstance(length, (int, np.integer)):
+        raise TypeError(f"narrow: start and length must be ints, got {start!r}, {length!r}")
+    if not -n <= start <= n:
+        raise IndexError(f"narrow: start {start} is out of range for dim {d} of size {n}")
+    start = int(start) % n if n and start < 0 else int(start)
+    if length < 0 or start + length > n:
+        raise ValueError(f"narrow: start ({start}) + length ({length}) exceeds dim {d} of "
+                         f"size {n}")
+    return x[(slice(None),) * d + (slice(start, start + int(length)),)]
+
+
+def unflatten(x, dim: int, sizes) -> Tensor:
+    """Split dim ``dim`` into ``sizes`` (one of them may be -1), as ``torch.unflatten``."""
+    x = to_tensor(x)
+    d = norm_axis(dim, x.ndim, "unflatten")
+    sizes = tuple(int(v) for v in sizes)
+    if not sizes:
+        raise ValueError("unflatten: sizes must not be empty")
+    shp = tuple(x.shape)
+    known = math.prod(v for v in sizes if v != -1)
+    if sizes.count(-1) > 1 or (-1 not in sizes and known != shp[d]) or (
+            -1 in sizes and (known == 0 or shp[d] % known)):
+        raise ValueError(f"unflatten: sizes {sizes} do not fill dim {d} of size {shp[d]} "
+                         f"(shape {shp})")
+    return reshape(x, shp[:d] + sizes + shp[d + 1:])
+

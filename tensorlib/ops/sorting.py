@@ -9,6 +9,7 @@ largest value.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -100,6 +101,29 @@ TOPK_INDICES = register(OpDef(
         "ties in input order (the first k of the stable sort)."))
 
 
+class sort_result(NamedTuple):
+    """``(values, indices)`` of :func:`sort` (``torch.return_types.sort``)."""
+    values: Tensor
+    indices: Tensor
+
+
+class topk_result(NamedTuple):
+    """``(values, indices)`` of :func:`topk` (``torch.return_types.topk``)."""
+    values: Tensor
+    indices: Tensor
+
+
+def _dim(op: str, axis, dim):
+    """``axis`` or its PyTorch name ``dim`` (not both; an ``axis`` left at its default -1
+    gives way to ``dim``)."""
+    if dim is not None:
+        if axis != -1:
+            raise TypeError(f"{op}: got both axis= and dim= (NumPy's and PyTorch's names for "
+                            "the same argument); pass one")
+        return dim
+    return axis
+
+
 def _prepare(x, axis: int, op: str) -> tuple[Tensor, int, bool]:
     """(x as at least 1-d, the normalised axis, whether x was 0-d)."""
     x = to_tensor(x)
@@ -111,41 +135,48 @@ def _prepare(x, axis: int, op: str) -> tuple[Tensor, int, bool]:
     return x, norm_axis(int(axis), x.ndim, op), scalar
 
 
-def argsort(x, axis: int = -1, descending: bool = False) -> Tensor:
-    """Indices (int64) that sort ``x`` along ``axis``; stable, NaN last ascending.
+def argsort(x, axis: int = -1, descending: bool = False, *, dim: int | None = None,
+            stable: bool = True) -> Tensor:
+    """Indices (int64) that sort ``x`` along ``axis`` (``dim=``, default -1); stable (so
+    PyTorch's ``stable=`` changes nothing), NaN last ascending.
 
     >>> tl.argsort(tl.tensor([3.0, 1.0, 2.0]))
     tensor([1, 2, 0])
     """
-    x, ax, scalar = _prepare(x, axis, "argsort")
+    del stable
+    x, ax, scalar = _prepare(x, _dim("argsort", axis, dim), "argsort")
     idx = apply(ARGSORT, x, axis=ax, descending=bool(descending))
     return reshape(idx, ()) if scalar else idx
 
 
-def sort(x, axis: int = -1, descending: bool = False) -> tuple[Tensor, Tensor]:
-    """``(values, indices)`` of ``x`` sorted along ``axis``; differentiable in the values.
+def sort(x, axis: int = -1, descending: bool = False, *, dim: int | None = None,
+         stable: bool = True) -> sort_result:
+    """``(values, indices)`` (a named tuple, as ``torch.sort``) of ``x`` sorted along
+    ``axis`` (``dim=``, default -1); stable; differentiable in the values.
 
     >>> values, indices = tl.sort(tl.tensor([3.0, 1.0, 2.0]), descending=True)
     >>> values
     tensor([3., 2., 1.])
     """
-    x, ax, scalar = _prepare(x, axis, "sort")
+    del stable
+    x, ax, scalar = _prepare(x, _dim("sort", axis, dim), "sort")
     idx = apply(ARGSORT, x, axis=ax, descending=bool(descending))
     values = take_along_axis(x, idx, ax)
     if scalar:
-        return reshape(values, ()), reshape(idx, ())
-    return values, idx
+        return sort_result(reshape(values, ()), reshape(idx, ()))
+    return sort_result(values, idx)
 
 
-def topk(x, k: int, axis: int = -1, largest: bool = True,
-         sorted: bool = True) -> tuple[Tensor, Tensor]:
-    """The ``k`` largest (``largest=False``: smallest) values along ``axis`` and their
-    indices, in order; ties keep their input order. Differentiable in the values.
+def topk(x, k: int, axis: int = -1, largest: bool = True, sorted: bool = True, *,
+         dim: int | None = None) -> topk_result:
+    """The ``k`` largest (``largest=False``: smallest) values along ``axis`` (``dim=``,
+    default -1) and their indices, in order, as a ``(values, indices)`` named tuple; ties
+    keep their input order. Differentiable in the values.
 
     >>> tl.topk(tl.tensor([[1.0, 5.0, 3.0]]), 2)[1]
     tensor([[1, 2]])
     """
-    x, ax, scalar = _prepare(x, axis, "topk")
+    x, ax, scalar = _prepare(x, _dim("topk", axis, dim), "topk")
     n = x.shape[ax]
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
         raise TypeError(f"topk: k must be an int, got {k!r}")
@@ -156,5 +187,5 @@ def topk(x, k: int, axis: int = -1, largest: bool = True,
     idx = apply(TOPK_INDICES, x, axis=ax, k=int(k), largest=bool(largest))
     values = take_along_axis(x, idx, ax)
     if scalar and k == 1:     # a 0-d input gives 0-d results, as PyTorch's topk
-        return reshape(values, ()), reshape(idx, ())
-    return values, idx
+        return topk_result(reshape(values, ()), reshape(idx, ()))
+    return topk_result(values, idx)

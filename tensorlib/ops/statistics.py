@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -13,16 +14,25 @@ _METHODS = ("linear", "lower", "higher", "nearest", "midpoint")
 
 
 def quantile(x, q, axis: int | None = None, keepdims: bool = False,
-             method: str = "linear") -> Tensor:
+             method: str = "linear", *, dim: int | None = None, keepdim: bool | None = None,
+             interpolation: str | None = None) -> Tensor:
     """The ``q``-th quantiles (``q`` in [0, 1], a number or a 1-d sequence) along ``axis`` (of
     the flattened tensor when None), as NumPy's ``quantile``: the dims of ``q`` come first. A
-    NaN along the axis gives NaN.
+    NaN along the axis gives NaN. PyTorch's ``dim=``, ``keepdim=`` and ``interpolation=``
+    are accepted for ``axis``, ``keepdims`` and ``method``.
 
     >>> tl.quantile(tl.tensor([1.0, 2.0, 3.0, 4.0]), 0.5)
     tensor(2.5)
     """
     from .elementwise import where
+    from .reduction import _axis_args
     from .sorting import sort
+    axis, keepdims = _axis_args("quantile", axis, keepdims, dim, keepdim)
+    if interpolation is not None:
+        if method != "linear":
+            raise TypeError("quantile: got both method= and interpolation= (NumPy's and "
+                            "PyTorch's names for the same argument); pass one")
+        method = interpolation
     x = to_tensor(x)
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
@@ -68,10 +78,59 @@ def quantile(x, q, axis: int | None = None, keepdims: bool = False,
     return out
 
 
-def median(x, axis: int | None = None, keepdims: bool = False) -> Tensor:
+class median_result(NamedTuple):
+    """``(values, indices)`` of ``median(x, dim=d)`` (``torch.return_types.median``)."""
+    values: Tensor
+    indices: Tensor
+
+
+def median(x, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
+           keepdim: bool | None = None):
     """NumPy's ``median``: the mean of the two middle values for an even count (PyTorch's
-    ``median`` returns the lower one; use ``quantile(x, 0.5, method='lower')`` for that)."""
-    return quantile(x, 0.5, axis=axis, keepdims=keepdims)
+    ``median`` returns the lower one; use ``quantile(x, 0.5, method='lower')`` for that).
+
+    PyTorch's spelling ``median(x, dim=d)`` / ``x.median(dim=d, keepdim=...)`` has
+    PyTorch's meaning: the lower median along ``d`` and its index, as a ``(values,
+    indices)`` named tuple (a NaN in the row gives NaN); the gradient goes to that index.
+    """
+    if dim is None:
+        from .reduction import _axis_args
+        axis, keepdims = _axis_args("median", axis, keepdims, None, keepdim)
+        return quantile(x, 0.5, axis=axis, keepdims=keepdims)
+    if axis is not None:
+        raise TypeError("median: got both axis= and dim= (NumPy's and PyTorch's names for the "
+                        "same argument, with NumPy's and PyTorch's results); pass one")
+    if keepdims:
+        raise TypeError("median: dim= (PyTorch's) takes keepdim=, not keepdims=")
+    return _median_dim(to_tensor(x), dim, bool(keepdim))
+
+
+def _median_dim(x: Tensor, dim, keepdim: bool) -> median_result:
+    from .elementwise import where
+    from .indexing import take_along_axis
+    from .sorting import argsort
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"median: dim= must be an int, got {dim!r}")
+    scalar = x.ndim == 0
+    src = x.reshape((1,)) if scalar else x
+    d = norm_axis(dim, src.ndim, "median")
+    n = src.shape[d]
+    if n == 0:
+        raise ValueError(f"median: cannot reduce dim {d} of size 0 (tensor of shape "
+                         f"{tuple(x.shape)})")
+    order = argsort(src, axis=d)                  # stable, NaN last
+    pick = _at(order, d, (n - 1) // 2).unsqueeze(d)
+    if src.dtype.kind == "f":                     # a NaN in the row is its median
+        nans = src.isnan()
+        k = nans.sum(axis=d, keepdims=True)
+        first_nan = take_along_axis(order, (n - k).clip(0, n - 1), d)
+        pick = where(k > 0, first_nan, pick)
+    values = take_along_axis(src, pick, d)
+    if scalar:
+        return median_result(values.reshape(()), pick.reshape(()))
+    if not keepdim:
+        values, pick = values.squeeze(d), pick.squeeze(d)
+    return median_result(values, pick)
 
 
 def _at(s: Tensor, ax: int, i: int) -> Tensor:

@@ -1,0 +1,203 @@
+"""Scans and differences along one dim, with PyTorch's names and semantics: ``logcumsumexp``,
+``cummax``/``cummin`` (values and indices), ``diff``.
+
+Two registry ops: ``logcumsumexp`` (a stable running log-sum-exp; the composite
+``log(cumsum(exp(x - max)))`` underflows to -inf wherever a prefix is far below the
+row's maximum) and ``cum_extreme_indices`` (the running arg-max/arg-min, not
+differentiable). ``cummax``/``cummin`` values are ``take_along_axis`` of those indices,
+so their gradient goes to the index each value came from, as PyTorch's.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .._apply import apply
+from .._tensor import Tensor
+from . import elementwise as E
+from .registry import OpDef, register
+from ._util import elementwise_cost, float_infer, norm_axis, to_float, to_tensor
+
+
+def _inclusive_scan(xp, ufunc: str, x, axis: int):
+    """Running ``ufunc`` (an associative binary ufunc) along ``axis``: NumPy's accumulate on
+    the CPU, log2(n) doubling steps (Hillis-Steele) elsewhere."""
+    if xp is np:
+        return getattr(np, ufunc).accumulate(x, axis=axis)
+    f = getattr(xp, ufunc)
+    n = x.shape[axis]
+    y = x.copy()
+    k = 1
+    while k < n:
+        hi = [slice(None)] * x.ndim
+        lo = [slice(None)] * x.ndim
+        hi[axis], lo[axis] = slice(k, None), slice(0, n - k)
+        nxt = y.copy()
+        nxt[tuple(hi)] = f(y[tuple(hi)], y[tuple(lo)])
+        y = nxt
+        k *= 2
+    return y
+
+
+# --- logcumsumexp ----------------------------------------------------------------------------
+def _lcse_fwd(xp, x, axis):
+    if x.ndim == 0 or x.size == 0:
+        return x.copy()
+    return _inclusive_scan(xp, "logaddexp", x, axis).astype(x.dtype, copy=False)
+
+
+def _reverse_lcse(t: Tensor, axis: int) -> Tensor:
+    return logcumsumexp(t.flip(axis), axis).flip(axis)
+
+
+def _lcse_vjp(n, g):
+    # PyTorch's (and TensorFlow's) rule: grad_j = sum_{i >= j} g_i exp(x_j - out_i), as two
+    # reverse log-cum-sum-exps of log|g| (positive and negative parts), so nothing overflows
+    x, out, a = n.inputs[0], n.out, n.attrs["axis"]
+    if x.ndim == 0:
+        return (g,)
+    # "log 0" for the masked signs: far below any real term, yet two of them (as the grad of
+    # this grad adds) still sum without overflow
+    lowest = float(np.finfo(x.dtype).min) / 4
+    pos, neg = g > 0, g < 0
+    log_abs = E.where(pos | neg, g.abs(), 1.0).log()
+    lp = E.where(pos, log_abs, lowest) - out
+    ln = E.where(neg, log_abs, lowest) - out
+    return ((_reverse_lcse(lp, a) + x).exp() - (_reverse_lcse(ln, a) + x).exp(),)
+
+
+def _scan_cost(in_specs, out_specs, **attrs):
+    return elementwise_cost(in_specs, out_specs)
+
+
+LOGCUMSUMEXP = register(OpDef("logcumsumexp", _lcse_fwd, vjp=_lcse_vjp, infer=float_infer,
+                              cost=_scan_cost, saves=True, saves_output=True,
+                              doc="log(cumsum(exp(x))) along an axis, computed stably"))
+
+
+def logcumsumexp(input, dim: int) -> Tensor:
+    """``log(cumsum(exp(input), dim))`` without overflow or underflow, as
+    ``torch.logcumsumexp``; integer inputs compute in the default float dtype.
+
+    >>> tl.logcumsumexp(tl.tensor([-1000.0, 0.0]), dim=0)      # [-1000., 0.]
+    """
+    x = to_float(to_tensor(input))
+    return apply(LOGCUMSUMEXP, x, axis=norm_axis(dim, x.ndim, "logcumsumexp"))
+
+
+# --- cummax / cummin ---------------------------------------------------------------------------
+def _cum_idx_fwd(xp, x, axis, mode):
+    if x.ndim == 0 or x.size == 0:
+        return xp.zeros(x.shape, np.int64)
+    m = _inclusive_scan(xp, "maximum" if mode == "max" else "minimum", x, axis)
+    # position i takes the last j <= i that reached the running extreme; once a NaN is seen
+    # the running value is NaN and the index is the last NaN's (as PyTorch)
+    flag = x == m
+    if x.dtype.kind == "f":
+        flag |= xp.isnan(x)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    pos = xp.arange(x.shape[axis], dtype=np.int64).reshape(shape)
+    return _inclusive_scan(xp, "maximum", xp.where(flag, pos, -1), axis)
+
+
+def _cum_idx_infer(x, *, axis, mode):
+    return x[0], np.dtype(np.int64)
+
+
+CUM_EXTREME_INDICES = register(OpDef(
+    "cum_extreme_indices", _cum_idx_fwd, infer=_cum_idx_infer, cost=_scan_cost,
+    doc="index of the running max (mode='max') or min along an axis; last index on ties"))
+
+
+class cummax_result(NamedTuple):
+    """``(values, indices)`` of :func:`cummax` (``torch.return_types.cummax``)."""
+    values: Tensor
+    indices: Tensor
+
+
+class cummin_result(NamedTuple):
+    """``(values, indices)`` of :func:`cummin` (``torch.return_types.cummin``)."""
+    values: Tensor
+    indices: Tensor
+
+
+def _cum_extreme(x, dim, mode):
+    x = to_tensor(x)
+    name = "cum" + mode
+    if x.dtype.kind == "c":
+        raise TypeError(f"{name}: complex input is not supported")
+    axis = norm_axis(dim, x.ndim, name)
+    idx = apply(CUM_EXTREME_INDICES, x, axis=axis, mode=mode)
+    if x.ndim == 0:
+        return x.clone(), idx
+    from .indexing import take_along_axis
+    return take_along_axis(x, idx, axis), idx
+
+
+def cummax(input, dim: int) -> cummax_result:
+    """Running maximum along ``dim`` and the index of each value (the last one on ties; a
+    NaN propagates, indexed by the last NaN so far), as ``torch.cummax``. The gradient goes
+    to the element each value came from.
+
+    >>> v, i = tl.cummax(tl.tensor([1.0, 3.0, 2.0, 3.0]), dim=0)   # [1,3,3,3], [0,1,1,3]
+    """
+    return cummax_result(*_cum_extreme(input, dim, "max"))
+
+
+def cummin(input, dim: int) -> cummin_result:
+    """Running minimum along ``dim`` and the index of each value (last one on ties), as
+    ``torch.cummin``.
+
+    >>> v, i = tl.cummin(tl.tensor([2.0, 1.0, 3.0, 1.0]), dim=0)   # [2,1,1,1], [0,1,1,3]
+    """
+    return cummin_result(*_cum_extreme(input, dim, "min"))
+
+
+# --- diff ------------------------------------------------------------------------------------
+def _along(x: Tensor, axis: int, sl: slice) -> Tensor:
+    key = (slice(None),) * axis + (sl,)
+    return x[key]
+
+
+def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
+    """``n``-th forward difference along ``dim``, after concatenating ``prepend`` and
+    ``append`` along it, as ``torch.diff``: ``out[i] = x[i + 1] - x[i]``; bool input gives
+    ``x[i + 1] != x[i]``. A dim shorter than ``n`` gives an empty result.
+
+    >>> tl.diff(tl.tensor([1.0, 4.0, 9.0, 16.0]))            # [3., 5., 7.]
+    >>> tl.diff(tl.tensor([1.0, 4.0, 9.0]), n=2)             # [2.]
+    """
+    x = to_tensor(input)
+    if x.ndim == 0:
+        raise ValueError("diff: expects input to be at least one-dimensional")
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"diff: order n must be a non-negative integer, got {n!r}")
+    axis = norm_axis(dim, x.ndim, "diff")
+    if n == 0:          # as PyTorch: the input itself, prepend and append unused
+        return x
+    parts = []
+    from .shape import broadcast_to, concatenate
+    for what, t in (("prepend", prepend), ("append", append)):
+        if t is None:
+            continue
+        t = to_tensor(t)
+        if t.ndim == 0:     # a scalar is broadcast to size 1 along dim, as PyTorch
+            shape = list(x.shape)
+            shape[axis] = 1
+            t = broadcast_to(t.astype(x.dtype), tuple(shape))
+        elif t.ndim != x.ndim:
+            raise ValueError(f"diff: {what} must have the same number of dimensions as input "
+                             f"({x.ndim}), got shape {t.shape}")
+        parts.append((what, t))
+    pre = [t for w, t in parts if w == "prepend"]
+    post = [t for w, t in parts if w == "append"]
+    if pre or post:
+        x = concatenate(pre + [x] + post, axis=axis)
+    for _ in range(int(n)):
+        if x.shape[axis] == 0:
+            break
+        hi, lo = _along(x, axis, slice(1, None)), _along(x, axis, slice(None, -1))
+        x = E.not_equal(hi, lo) if x.dtype == np.bool_ else hi - lo
+    return x

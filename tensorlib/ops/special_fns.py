@@ -1,0 +1,268 @@
+"""Registry ops for special functions NumPy lacks: ``erfc``, ``erfinv``, ``lgamma``,
+``digamma``, ``polygamma`` (n >= 1), ``i0``, ``i1``. The public names are in
+:mod:`tensorlib.special`.
+
+Forward kernels: SciPy's ``scipy.special`` on the CPU when it is installed (tensorlib does
+not depend on it), else the NumPy fallbacks below (libm through Python's ``math`` for erfc
+and lgamma, series and asymptotic expansions for the rest); ``cupyx.scipy.special`` on
+GPUs. The vjps are written in these ops, so every order of gradient works.
+"""
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+
+from .._apply import apply
+from .._tensor import Tensor
+from . import elementwise as E
+from .registry import OpDef, register
+from ._util import elementwise_cost, float_infer, to_float, to_tensor
+
+try:                               # optional: faster and exact where installed
+    import scipy.special as _sc
+except ImportError:                # pragma: no cover - depends on the environment
+    _sc = None
+
+_SQRT_PI = math.sqrt(math.pi)
+
+
+def _out(v, x):
+    return np.asarray(v, dtype=np.float64).astype(x.dtype, copy=False)
+
+
+def _map(fn, x):
+    """A scalar Python function over an array, in float64 (the slow, exact fallback)."""
+    flat = x.astype(np.float64).ravel()
+    res = np.fromiter((fn(float(v)) for v in flat), np.float64, flat.size)
+    return _out(res.reshape(x.shape), x)
+
+
+# --- NumPy fallbacks (float64 inside) ---------------------------------------------------------
+def _lgamma_scalar(v: float) -> float:
+    try:
+        return math.lgamma(v)
+    except ValueError:             # poles (0, -1, -2, ...): +inf, as PyTorch
+        return math.inf
+
+
+def _erfinv_scalar(y: float) -> float:
+    if math.isnan(y) or abs(y) > 1:
+        return math.nan
+    if abs(y) == 1:
+        return math.copysign(math.inf, y)
+    a = abs(y)
+    if a < 0.5:
+        x = a * _SQRT_PI / 2           # Newton on erf from the series' first term
+        for _ in range(6):
+            x -= (math.erf(x) - a) / (2 / _SQRT_PI * math.exp(-x * x))
+    else:                              # erfc(x) = 1 - a, exact (Sterbenz) for a >= 0.5
+        q = 1.0 - a
+        x = -NormalDist().inv_cdf(q / 2) / math.sqrt(2)
+        for _ in range(2):
+            x += (math.erfc(x) - q) / (2 / _SQRT_PI * math.exp(-x * x))
+    return math.copysign(x, y)
+
+
+# Bernoulli numbers B2, B4, ..., B20
+_B2K = [1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798,
+        -174611 / 330]
+
+
+def _digamma_np(x):
+    x = np.asarray(x, np.float64)
+    with np.errstate(all="ignore"):
+        neg = x < 0
+        pole_neg = neg & (x == np.floor(x))
+        xr = np.where(neg, 1.0 - x, x)                     # psi(x) = psi(1-x) - pi/tan(pi x)
+        res = np.zeros_like(xr)
+        for _ in range(10):                                # psi(x) = psi(x+1) - 1/x
+            small = xr < 10
+            res = np.where(small, res - 1.0 / np.where(small, xr, 1.0), res)
+            xr = np.where(small, xr + 1.0, xr)
+        inv2 = 1.0 / (xr * xr)
+        series = np.zeros_like(xr)
+        for k in range(len(_B2K), 0, -1):                  # sum B_2k / (2k x^2k), Horner
+            series = (series + _B2K[k - 1] / (2 * k)) * inv2
+        out = res + np.log(xr) - 0.5 / xr - series
+        r = x - np.round(x)                                # tan has period pi: reduce exactly
+        out = np.where(neg, out - np.pi / np.tan(np.pi * r), out)
+        out = np.where(pole_neg, np.nan, out)
+        out = np.where(x == 0, np.copysign(np.inf, -np.copysign(1.0, x)), out)
+        out = np.where(np.isposinf(x), np.inf, out)
+        return np.where(np.isneginf(x), np.nan, out)
+
+
+def _polygamma_np(n: int, x):
+    """(-1)^(n+1) n! zeta(n+1, x) for n >= 1: shift x up to n + 20 by the recurrence, then
+    the Euler-Maclaurin tail."""
+    x = np.asarray(x, np.float64)
+    s = n + 1
+    target = n + 20.0
+    with np.errstate(all="ignore"):
+        lo = float(np.nanmin(x)) if x.size and np.isfinite(x).any() else target
+        steps = int(max(0, math.ceil(target - min(lo, target))))
+        acc = np.zeros_like(x)
+        xs = x.copy()
+        for _ in range(steps):
+            small = xs < target
+            acc = np.where(small, acc + np.where(small, xs, 1.0) ** -s, acc)
+            xs = np.where(small, xs + 1.0, xs)
+        tail = xs ** (1 - s) / (s - 1) + 0.5 * xs ** -s
+        rising = float(s)              # (s)_(2k-1): s (s+1) ... (s+2k-2)
+        fact = 2.0                     # (2k)!
+        for k in range(1, len(_B2K) + 1):
+            if k > 1:
+                rising *= (s + 2 * k - 3) * (s + 2 * k - 2)
+                fact *= (2 * k - 1) * (2 * k)
+            tail = tail + _B2K[k - 1] / fact * rising * xs ** (-s - 2 * k + 1)
+        z = acc + tail
+        z = np.where(np.isposinf(x), 0.0, z)
+        z = np.where((x <= 0) & (x == np.floor(x)), np.inf, z)
+        return (-1.0) ** (n + 1) * math.factorial(n) * z
+
+
+def _i1_np(x):
+    x = np.asarray(x, np.float64)
+    a = np.abs(x)
+    with np.errstate(all="ignore"):
+        h = a / 2
+        term = h.copy()
+        total = term.copy()
+        for k in range(1, 80):                             # (x/2)^(2k+1) / (k! (k+1)!)
+            term = term * h * h / (k * (k + 1))
+            total = total + term
+        big = np.maximum(a, 30.0)
+        s = np.ones_like(a)
+        t = np.ones_like(a)
+        for k in range(1, 30):                             # Hankel's expansion, nu = 1
+            t = t * -(4.0 - (2 * k - 1) ** 2) / (k * 8.0 * big)
+            s = s + t
+        asym = np.exp(big) / np.sqrt(2 * np.pi * big) * s
+        out = np.where(a < 30, total, asym)
+        return np.where(np.isnan(x), np.nan, np.copysign(out, x))
+
+
+# --- kernels per backend -----------------------------------------------------------------------
+def _cpu(name, fallback):
+    def k(x):
+        if _sc is not None:
+            return _out(_fix(name, getattr(_sc, name)(x), x, np), x)
+        return fallback(x)
+    return k
+
+
+def _cuda(name):
+    def k(x):
+        from cupyx.scipy import special as cs
+        import cupy
+        return _fix(name, getattr(cs, name)(x), x, cupy).astype(x.dtype, copy=False)
+    return k
+
+
+def _fix(name, out, x, xp):
+    if name == "gammaln":          # PyTorch: lgamma(-inf) = +inf (SciPy: -inf)
+        return xp.where(xp.isneginf(x), xp.inf, out)
+    return out
+
+
+ERFC = register(OpDef(
+    "erfc", kernels={"cpu": _cpu("erfc", lambda x: _map(math.erfc, x)), "cuda": _cuda("erfc")},
+    vjp=lambda n, g: (g * (-2.0 / _SQRT_PI) * E.exp(-E.square(n.inputs[0])),),
+    infer=float_infer, cost=elementwise_cost, doc="complementary error function 1 - erf(x)"))
+ERFINV = register(OpDef(
+    "erfinv", kernels={"cpu": _cpu("erfinv", lambda x: _map(_erfinv_scalar, x)),
+                       "cuda": _cuda("erfinv")},
+    vjp=lambda n, g: (g * (_SQRT_PI / 2) * E.exp(E.square(n.out)),), saves=False,
+    saves_output=True, infer=float_infer, cost=elementwise_cost,
+    doc="inverse error function"))
+LGAMMA = register(OpDef(
+    "lgamma", kernels={"cpu": _cpu("gammaln", lambda x: _map(_lgamma_scalar, x)),
+                       "cuda": _cuda("gammaln")},
+    vjp=lambda n, g: (g * digamma(n.inputs[0]),), infer=float_infer, cost=elementwise_cost,
+    doc="log |Gamma(x)|"))
+DIGAMMA = register(OpDef(
+    "digamma", kernels={"cpu": _cpu("psi", lambda x: _out(_digamma_np(x), x)),
+                        "cuda": _cuda("digamma")},
+    vjp=lambda n, g: (g * polygamma(1, n.inputs[0]),), infer=float_infer,
+    cost=elementwise_cost, doc="digamma: d/dx lgamma(x)"))
+
+
+def _polygamma_cpu(x, *, n):
+    if _sc is not None:
+        return _out(_sc.polygamma(n, x), x)
+    return _out(_polygamma_np(n, x), x)
+
+
+def _polygamma_cuda(x, *, n):
+    from cupyx.scipy import special as cs
+    return cs.polygamma(n, x).astype(x.dtype, copy=False)
+
+
+POLYGAMMA = register(OpDef(
+    "polygamma", kernels={"cpu": _polygamma_cpu, "cuda": _polygamma_cuda},
+    vjp=lambda nd, g: (g * polygamma(nd.attrs["n"] + 1, nd.inputs[0]),), infer=float_infer,
+    cost=elementwise_cost, doc="n-th derivative of digamma (n >= 1)"))
+I0 = register(OpDef(
+    "i0", kernels={"cpu": _cpu("i0", lambda x: _out(np.i0(x.astype(np.float64)), x)),
+                   "cuda": _cuda("i0")},
+    vjp=lambda n, g: (g * i1(n.inputs[0]),), infer=float_infer, cost=elementwise_cost,
+    doc="modified Bessel function of the first kind, order 0"))
+
+
+def _i1_vjp(n, g):
+    x = n.inputs[0]
+    nz = x != 0
+    xs = E.where(nz, x, 1.0)
+    # I1'(x) = I0(x) - I1(x) / x, 1/2 at 0
+    return (g * E.where(nz, i0(x) - n.out / xs, 0.5),)
+
+
+I1 = register(OpDef(
+    "i1", kernels={"cpu": _cpu("i1", lambda x: _out(_i1_np(x), x)), "cuda": _cuda("i1")},
+    vjp=_i1_vjp, saves_output=True, infer=float_infer, cost=elementwise_cost,
+    doc="modified Bessel function of the first kind, order 1"))
+
+
+def _unary(op: OpDef, x) -> Tensor:
+    return apply(op, to_float(to_tensor(x)))
+
+
+def erfc(x) -> Tensor:
+    """``1 - erf(x)``, accurate where erf is near 1 (``tl.special.erfc(tl.tensor(6.0))``)."""
+    return _unary(ERFC, x)
+
+
+def erfinv(x) -> Tensor:
+    """The inverse of ``erf`` on (-1, 1); +-inf at +-1, NaN outside."""
+    return _unary(ERFINV, x)
+
+
+def lgamma(x) -> Tensor:
+    """``log|Gamma(x)|`` (+inf at the poles 0, -1, -2, ...), as ``torch.lgamma``."""
+    return _unary(LGAMMA, x)
+
+
+def digamma(x) -> Tensor:
+    """``d/dx lgamma(x)`` (-inf at 0, NaN at negative integers), as ``torch.digamma``."""
+    return _unary(DIGAMMA, x)
+
+
+def polygamma(n: int, x) -> Tensor:
+    """The ``n``-th derivative of digamma, as ``torch.polygamma(n, x)``; n = 0 is digamma."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"polygamma: n must be a non-negative integer, got {n!r}")
+    if n == 0:
+        return digamma(x)
+    return apply(POLYGAMMA, to_float(to_tensor(x)), n=int(n))
+
+
+def i0(x) -> Tensor:
+    """Modified Bessel function of the first kind of order 0, as ``torch.special.i0``."""
+    return _unary(I0, x)
+
+
+def i1(x) -> Tensor:
+    """Modified Bessel function of the first kind of order 1, as ``torch.special.i1``."""
+    return _unary(I1, x)
