@@ -132,6 +132,23 @@ def test_batch_norm_in_training_exports_its_batch_statistics(tmp_path, shape):
                                rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("track", [False, True])
+def test_instance_norm_exports_with_a_dynamic_batch(tmp_path, track):
+    # instance_norm once reshaped to (1, N*C, ...): the exported file kept the example's N
+    rng = np.random.default_rng(0)
+    m = nn.InstanceNorm2d(4, affine=True, track_running_stats=track)
+    if track:
+        m.running_mean.copy_(tl.tensor(rng.standard_normal(4).astype(np.float32)))
+    tl.onnx.export(m, (tl.randn(2, 4, 3, 3),), tmp_path / "in.onnx", dynamic_axes={0: [0]})
+    sess = ort.InferenceSession(str(tmp_path / "in.onnx"), providers=["CPUExecutionProvider"])
+    m.eval()
+    for n in (1, 3, 5):
+        x = rng.standard_normal((n, 4, 3, 3)).astype(np.float32)
+        got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        with tl.no_grad():
+            np.testing.assert_allclose(got, m(tl.tensor(x)).numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_bad_opset_is_rejected(tmp_path):
     x = tl.randn(2, 2)
     with tl.capture(x) as g:

@@ -5,8 +5,9 @@ is one op (``layer_norm_grad``) when it is not itself recorded and the same form
 tensorlib ops when it is, so grad of grad works; mean and rstd are outputs (ONNX's
 LayerNormalization has the same three). ``batch_norm`` in training is built the same way,
 (x, [weight], [bias]) -> (y, mean, var) per channel, with ``batch_norm_grad``. group_norm
-reuses layer_norm's kernels and instance_norm batch_norm's; batch_norm in inference is a
-composite of the core ops. Running statistics are updated in place, outside the tape.
+and instance_norm reuse layer_norm's kernels; batch_norm with running statistics is one op
+too (``batch_norm_eval``, ONNX's BatchNormalization). Running statistics are updated in
+place, outside the tape.
 """
 from __future__ import annotations
 
@@ -461,14 +462,15 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         if count <= 1:
             raise ValueError(f"instance_norm: expected more than 1 spatial element per "
                              f"channel, got input of shape {tuple(x.shape)}")
-        # each (sample, channel) is a channel of a batch of one: batch_norm's fused op
-        N = x.shape[0]
-        y, mean, var = apply(BATCH_NORM, x.reshape((1, N * C) + tuple(x.shape[2:])),
-                             eps=float(eps), affine="")
+        # each (sample, channel) is a row over the spatial dims: layer_norm's fused op, with
+        # no reshape that would fix the batch size in a captured graph
+        y, mean, rstd = apply(LAYER_NORM, x, eps=float(eps), ndim=x.ndim - 2, affine="")
         if running_mean is not None or running_var is not None:
-            m_, v_ = mean.detach().reshape(N, C), var.detach().reshape(N, C)
+            with no_grad():
+                m_ = mean.detach().reshape(-1, C)
+                v_ = (rstd.detach() ** -2 - eps).clip(min=0.0).reshape(-1, C)
             _update_running(running_mean, running_var, m_.mean(axis=0),
                             (v_ * (count / (count - 1))).mean(axis=0), momentum)
-        return _affine(y.reshape(x.shape), weight, bias, shape)
+        return _affine(y, weight, bias, shape)
     return _fixed_stats("instance_norm", "use_input_stats=False", x, running_mean, running_var,
                         weight, bias, eps)
