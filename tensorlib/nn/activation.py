@@ -79,16 +79,14 @@ class Tanh(Module):
 
 
 class Softplus(Module):
-    """``log(1 + exp(beta * x)) / beta``."""
+    """``log(1 + exp(beta * x)) / beta``; ``x`` where ``beta * x > threshold``."""
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0):
         super().__init__()
         self.beta, self.threshold = beta, threshold
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.beta == 1.0:
-            return F.softplus(x)
-        return F.softplus(x * self.beta) / self.beta
+        return F.softplus(x, self.beta, self.threshold)
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}, threshold={self.threshold}"

@@ -234,6 +234,17 @@ def _gelu(ctx, n):
     return ctx.op("Mul", [ctx.op("Mul", [half, x]), ctx.op("Add", [one, t])])
 
 
+@rule("binary_cross_entropy")
+def _bce(ctx, n):
+    p, y = ctx.ins(n)
+    one, floor = _scalar(ctx, 1.0, n.out), _scalar(ctx, -100.0, n.out)
+    lp = ctx.op("Max", [ctx.op("Log", [p]), floor])
+    lq = ctx.op("Max", [ctx.op("Log", [ctx.op("Sub", [one, p])]), floor])
+    both = ctx.op("Add", [ctx.op("Mul", [y, lp]),
+                          ctx.op("Mul", [ctx.op("Sub", [one, y]), lq])])
+    return ctx.op("Neg", [both])
+
+
 @rule("softplus")
 def _softplus(ctx, n):
     x = ctx.name(n.inputs[0])

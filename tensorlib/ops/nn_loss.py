@@ -14,7 +14,7 @@ from . import elementwise as E
 from .nn_act import _log_softmax_fwd, log_softmax, softmax
 from .nn_util import (as_float_tensor, check_reduction, io_cost, same_dtype)
 from .registry import OpDef, register
-from ._util import numel, to_tensor
+from ._util import elementwise_cost, make_binary_infer, numel, to_tensor
 
 
 # --- shared pieces of the class-index losses ------------------------------------------
@@ -390,8 +390,36 @@ def kl_div(input, target, reduction: str = "mean", log_target: bool = False) -> 
     return _reduce(loss, reduction)
 
 
+def _bce_fwd(xp, p, y):
+    # the logs clamped at -100 (log(0) would make 0 * -inf); errstate: log(0) is meant
+    with np.errstate(divide="ignore"):
+        lp = xp.maximum(xp.log(p), -100.0)
+        lq = xp.maximum(xp.log1p(-p), -100.0)
+    return (-(y * lp + (1.0 - y) * lq)).astype(p.dtype, copy=False)
+
+
+def _bce_vjp(n, g):
+    p, y = n.inputs
+    from ._util import unbroadcast
+    # PyTorch's gradient: (p - y) / max(p (1 - p), 1e-12), finite where p is 0 or 1 (the
+    # chain rule through the clamped logs gives 0 * inf there)
+    gp = g * (p - y) / (p * (1.0 - p)).clip(min=1e-12) if p._rg else None
+    gy = None
+    if y._rg:
+        gy = g * ((-p).log1p().clip(min=-100.0) - p.log().clip(min=-100.0))
+    return (None if gp is None else unbroadcast(gp, p.shape),
+            None if gy is None else unbroadcast(gy, y.shape))
+
+
+BCE = register(OpDef(
+    "binary_cross_entropy", _bce_fwd, vjp=_bce_vjp, saves=True,
+    infer=make_binary_infer("binary_cross_entropy"), cost=elementwise_cost,
+    doc="Elementwise -(y log p + (1 - y) log(1 - p)), the logs clamped at -100."))
+
+
 def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") -> Tensor:
-    """-(y log p + (1 - y) log(1 - p)) with the logs clamped at -100 (as PyTorch)."""
+    """-(y log p + (1 - y) log(1 - p)) with the logs clamped at -100 and the gradient
+    (p - y) / max(p (1 - p), 1e-12), as PyTorch (finite at p = 0 or 1)."""
     check_reduction("binary_cross_entropy", reduction)
     p, y = _pair("binary_cross_entropy", input, target)
     on_cpu = p.device.type == "cpu"
@@ -401,7 +429,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") ->
             raise ValueError("binary_cross_entropy: every element of input must be a "
                              "probability in [0, 1]; use binary_cross_entropy_with_logits for "
                              "logits")
-    loss = -(y * p.log().clip(min=-100.0) + (1.0 - y) * (1.0 - p).log().clip(min=-100.0))
+    loss = apply(BCE, p, y)
     if not on_cpu:   # checked on the device (NaN): a copy to the host would synchronise
         loss = E.where(((p < 0.0) | (p > 1.0)).any(), float("nan"), loss)
     if weight is not None:

@@ -520,3 +520,13 @@ def _bn_eval_inputs(draw):
 
 add("batch_norm_eval", lambda *a, **kw: _apply(nn_norm.BATCH_NORM_EVAL, *a, **kw),
     _bn_eval_inputs, _bn_eval_ref)
+
+
+# --- binary_cross_entropy (elementwise, unreduced) --------------------------------------------
+def _bce_inputs(draw):
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=0, max_size=2)))
+    return [arr(draw, shape, low=0.05, high=0.95), arr(draw, shape, low=0.0, high=1.0)]
+
+
+add("binary_cross_entropy", lambda p, y: _apply(nn_loss.BCE, p, y), _bce_inputs,
+    lambda p, y: -(y * np.log(p) + (1 - y) * np.log1p(-p)))
