@@ -262,6 +262,10 @@ cdef object _record(op, tuple inputs, dict attrs, out, bint multi, dev, st):
             for x in inputs:
                 t = <TensorBase>x
                 versions.append((t._version, t._version[0]))
+        elif type(saves) is tuple:  # the inputs at these positions only
+            for i in saves:
+                t = <TensorBase>inputs[i]
+                versions.append((t._version, t._version[0]))
         elif saves:  # "others": input i is read only for the others' gradients
             n_rg = 0
             for x in inputs:

@@ -99,11 +99,22 @@ def _alias(self: Tensor) -> Tensor:
     return t
 
 
+def _current(self: Tensor) -> Tensor:
+    """An alias for an in-place op's recorded input. A view whose base changed in place
+    first takes its history from the base's current one, as the tape's own aliases do (a
+    stale history lost the base's change: y = x.reshape(2); x.mul_(2); y.sub_(1) dropped the
+    factor 2 from x's gradient). Not for the write-back into bases (:func:`_rebase`): there
+    a base's version is ahead of its history by the write itself."""
+    if self._base is not None and self._hv != self._version[0]:
+        _regenerate(self)
+    return _alias(self)
+
+
 def _source(self: Tensor, saves) -> Tensor:
     """What an in-place op recorded for autograd reads as its input: an alias of ``self``, or
     a recorded copy when the op's backward reads the inputs (``saves``), since the result
     overwrites ``self``'s storage (``h.relu_()``, ``y *= w`` on non-leaf tensors)."""
-    return S.clone(self) if saves else _alias(self)
+    return S.clone(self) if saves else _current(self)
 
 
 # how an in-place op on a view carries into its base: the base's new value, as tensorlib
@@ -115,10 +126,13 @@ def _write_back(view: Tensor, base: Tensor, op: str, attrs: dict) -> Tensor:
         return S.reshape(view, base._data.shape)
     if op == "transpose":
         return S.transpose(view, tuple(int(a) for a in np.argsort(attrs["axes"])))
+    if op == "diagonal":
+        return DG.diagonal_write_back(view, _alias(base), attrs)
     return S.flip(view, attrs["axis"])
 
 
-_WRITABLE_VIEWS = ("slice", "reshape", "squeeze", "expand_dims", "transpose", "flip")
+_WRITABLE_VIEWS = ("slice", "reshape", "squeeze", "expand_dims", "transpose", "flip",
+                   "diagonal")
 
 
 def _rebase(self: Tensor, recorded: bool) -> None:
@@ -250,7 +264,7 @@ def _setitem(self: Tensor, key, value) -> None:
     recorded = (self._rg or v._rg) and state.grad_enabled
     if recorded:
         _check_view(self, "__setitem__")
-    _commit(self, apply(I.SETITEM, _alias(self), v, index=index), "__setitem__", recorded)
+    _commit(self, apply(I.SETITEM, _current(self), v, index=index), "__setitem__", recorded)
 
 
 Tensor.__setitem__ = _setitem

@@ -43,6 +43,32 @@ def test_diag_matches_numpy_and_has_gradients(k):
     assert tl.autograd.gradcheck(lambda t: tl.trace(t.tanh(), 1), [tl.tensor(a)])
 
 
+def test_diagonal_is_a_writable_view_as_in_pytorch():
+    # NumPy's diagonal is read-only and tensorlib's was a copy: m.diagonal().add_(1) did
+    # nothing, silently
+    for lib in (torch, tl):
+        m = lib.zeros(3, 4)
+        m.diagonal().add_(1.0)
+        m.diagonal(1).fill_(2.0) if lib is torch else m.diagonal(1).mul_(0).add_(2.0)
+        x = lib.arange(24.0).reshape(2, 3, 4)
+        x.diagonal(0, 0, 2).mul_(-1)
+        if lib is torch:
+            want_m, want_x = m.numpy(), x.numpy()
+    np.testing.assert_array_equal(m.numpy(), want_m)
+    np.testing.assert_array_equal(x.numpy(), want_x)
+    # gradients through an in-place op on the view, against PyTorch
+    a = rn(3, 3)
+    grads = []
+    for lib in (torch, tl):
+        w = lib.tensor(a, requires_grad=True)
+        c = w @ w.T
+        c.diagonal().add_(w[0] ** 2)
+        c.diagonal(-1).mul_(3.0)
+        (c * c).sum().backward()
+        grads.append(w.grad.numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)
+
+
 def test_diagonal_errors():
     with pytest.raises(ValueError, match="at least 2 dims"):
         tl.diagonal(tl.ones(3))

@@ -30,6 +30,7 @@ UNSUPPORTED = {
     "cross_entropy_grad": "a gradient kernel (export inference graphs)",
     "linear_grad": "a gradient kernel (export inference graphs)",
     "layer_norm_grad": "a gradient kernel (export inference graphs)",
+    "diagonal_embed": "a gradient kernel (export inference graphs)",
     "batch_norm_grad": "a gradient kernel (export inference graphs)",
     "inv": "the ONNX standard has no matrix inverse",
     "solve": "the ONNX standard has no linear solve",
@@ -822,6 +823,20 @@ def _setitem(ctx, n):
     xf = ctx.op("Reshape", [ctx.name(x), ctx.ints([-1])])
     out = ctx.op("ScatterElements", [xf, ctx.const(flat), val], axis=0)
     return ctx.op("Reshape", [out, ctx.ints(x.shape)])
+
+
+@rule("diagonal")
+def _diagonal(ctx, n):
+    # the two axes moved last and merged, then a Gather of the diagonal's flat positions
+    x = n.inputs[0]
+    a1, a2, off = int(n.attrs["axis1"]), int(n.attrs["axis2"]), int(n.attrs["offset"])
+    rest = [a for a in range(x.ndim) if a not in (a1, a2)]
+    rows, cols = x.shape[a1], x.shape[a2]
+    y = ctx.op("Transpose", [ctx.name(x)], perm=rest + [a1, a2])
+    flat = ctx.op("Reshape", [y, ctx.ints([0] * len(rest) + [rows * cols])])
+    r0 = max(0, -off)
+    r = np.arange(r0, r0 + n.out.shape[-1])
+    return ctx.op("Gather", [flat, ctx.const(r * cols + r + off)], axis=len(rest))
 
 
 @rule("take")

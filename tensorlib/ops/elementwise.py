@@ -591,8 +591,10 @@ def _where_vjp(n, g):
             unbroadcast(where(c, 0.0, g), b._data.shape))
 
 
+# the backward reads the condition, not the branches' values: changing a branch in place
+# later is fine (a view's write-back is a where over its base)
 WHERE = register(OpDef("where", lambda xp, c, a, b: xp.where(c, a, b), infer=_where_infer,
-                       cost=elementwise_cost, vjp=_where_vjp))
+                       cost=elementwise_cost, vjp=_where_vjp, saves=(0,)))
 
 
 def where(condition, x, y) -> Tensor:

@@ -92,7 +92,14 @@ def _slice_vjp(n, g):
                   basic=n.op is SLICE),)
 
 
-SLICE = register(OpDef("slice", lambda xp, x, index: x[index], vjp=_slice_vjp,
+def _slice_fwd(xp, x, index):
+    r = x[index]
+    # an integer for every axis gives NumPy a scalar copy; a trailing Ellipsis gives the 0-d
+    # view (as PyTorch's x[0] is), so in-place ops on it reach x
+    return r if isinstance(r, xp.ndarray) else x[index + (Ellipsis,)]
+
+
+SLICE = register(OpDef("slice", _slice_fwd, vjp=_slice_vjp,
                        infer=_index_infer, saves=False, view=True))
 GETITEM = register(OpDef("getitem", lambda xp, x, index: x[_on(xp, index)], vjp=_slice_vjp,
                          infer=_index_infer, saves=False))

@@ -36,7 +36,7 @@ class OpDef:
     saves: whether ``vjp`` reads the input values (so in-place changes to
         them must be detected): True, False (linear ops such as add), or
         "others" (input i is read only when another input needs a gradient,
-        as in mul).
+        as in mul), or a tuple of the input positions it reads (where: the condition).
     saves_output: whether ``vjp`` reads the output (``node.out``).
     view: the output may share memory with input 0 (shares its version).
     check: ``check(arrays, attrs)`` validation run before the kernel, for
@@ -50,7 +50,7 @@ class OpDef:
     def __init__(self, name: str, fwd: Callable | None = None, *, ufunc: str | None = None,
                  kernels: dict[str, Callable] | None = None, vjp: Callable | None = None,
                  infer: Callable | None = None, cost: Callable | None = None,
-                 onnx: Any = None, saves: bool = True, saves_output: bool = False,
+                 onnx: Any = None, saves: bool | str | tuple = True, saves_output: bool = False,
                  view: bool = False, check: Callable | None = None, doc: str = ""):
         if fwd is None and ufunc is None and not kernels:
             raise ValueError(f"op {name}: needs fwd, ufunc or kernels")

@@ -5,6 +5,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import tensorlib as tl
+from tensorlib.ops import diagonal as DG
 
 from . import add, arr, shapes
 
@@ -65,3 +66,34 @@ add("cholesky", lambda x: tl.linalg.cholesky(x @ x.mT + tl.eye(x.shape[-1], dtyp
                                                                      device=x.device)),
     lambda draw: [arr(draw, _stack(draw))], lambda x: np.linalg.cholesky(_spd(x)), atol=1e-6)
 add("eigh", _eigh_fn, _sym_spread, _eigh_ref, atol=1e-6)
+
+
+# --- diagonal (a view) and diagonal_embed (its backward) -------------------------------------
+def _diag_inputs(draw):
+    lead = tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=1)))
+    n, m = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    x = arr(draw, lead + (n, m))
+    axes = draw(st.sampled_from([(-2, -1), (-1, -2)] + ([(0, 2), (2, 0)] if lead else [])))
+    return [x], {"offset": draw(st.integers(-3, 3)), "axis1": axes[0] % x.ndim,
+                 "axis2": axes[1] % x.ndim}
+
+
+add("diagonal", lambda x, **kw: tl.apply(DG.DIAGONAL, x, **kw), _diag_inputs,
+    lambda x, offset, axis1, axis2: np.diagonal(x, offset, axis1, axis2))
+
+
+def _embed_inputs(draw):
+    (x,), kw = _diag_inputs(draw)
+    g = np.diagonal(x, kw["offset"], kw["axis1"], kw["axis2"]).copy()
+    return [g], dict(kw, shape=x.shape)
+
+
+def _embed_ref(g, shape, offset, axis1, axis2):
+    out = np.zeros(shape)
+    idx = np.diagonal(np.arange(out.size).reshape(shape), offset, axis1, axis2)
+    out.reshape(-1)[idx.reshape(-1)] = g.reshape(-1)
+    return out
+
+
+add("diagonal_embed", lambda g, **kw: tl.apply(DG.DIAGONAL_EMBED, g, **kw), _embed_inputs,
+    _embed_ref)
