@@ -16,7 +16,7 @@ from cython.parallel cimport prange, threadid
 from libc.math cimport erf as c_erf, exp, log, sqrt
 from openmp cimport omp_get_max_threads, omp_set_num_threads
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 cnp.import_array()
 
@@ -464,6 +464,10 @@ cdef extern from "_simd_math.h" nogil:
                             Py_ssize_t s, float m, double *sg, double *sgx)
     void tl_bn_bwd_dx_f32(const float *x, const float *gy, float *dx, Py_ssize_t n,
                           Py_ssize_t cs, Py_ssize_t s, float m, float a, float b, float d)
+    void tl_axpy_f32(float *y, const float *x, float a, Py_ssize_t n)
+    void tl_axpy_f64(double *y, const double *x, double a, Py_ssize_t n)
+    double tl_dot_f32(const float *a, const float *b, Py_ssize_t n)
+    double tl_dot_f64(const double *a, const double *b, Py_ssize_t n)
     void tl_sigmoid_f32(const float *x, float *out, Py_ssize_t m)
     void tl_tanh_f32(const float *x, float *out, Py_ssize_t m)
 
@@ -963,3 +967,245 @@ def topk_rows(const floating[:, ::1] x, cnp.int64_t[:, ::1] out, bint largest):
                 out[r, 0] = -1
     if M and np.asarray(out)[:, 0].min() < 0:
         raise MemoryError("topk_rows: out of memory")
+
+
+# --- depthwise convolution: one input channel per group, direct loops ------------------------
+# im2col copies each input pixel kh * kw times for a GEMM with one row per group, which costs
+# more than the products; these loops read each input plane once. Output channel o reads input
+# channel o // m (m outputs per group). Stride 1: the input plane is copied into a zero-padded
+# buffer whose rows are Wp = Wo + (kw - 1) dw wide, so each tap is ONE long axpy (or dot
+# product) over all Ho rows at once, the columns past Wo being scratch; the C loops are
+# compiled per instruction set. Other strides walk output rows.
+cdef inline void _axpy(floating *y, const floating *x, floating a, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        tl_axpy_f32(y, x, a, n)
+    else:
+        tl_axpy_f64(y, x, a, n)
+
+
+cdef inline double _dot(const floating *a, const floating *b, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return tl_dot_f32(a, b, n)
+    else:
+        return tl_dot_f64(a, b, n)
+
+
+cdef inline void _dw_span(Py_ssize_t j, Py_ssize_t dw, Py_ssize_t pl, Py_ssize_t sw,
+                          Py_ssize_t W, Py_ssize_t Wo, Py_ssize_t *lo,
+                          Py_ssize_t *hi) noexcept nogil:
+    # the output columns whose tap j reads a column of the input, [lo, hi)
+    cdef Py_ssize_t off = j * dw - pl
+    lo[0] = 0 if off >= 0 else (-off + sw - 1) // sw
+    hi[0] = 0 if W - 1 - off < 0 else min(Wo, (W - 1 - off) // sw + 1)
+
+
+cdef inline void _pad_plane(const floating *src, Py_ssize_t H, Py_ssize_t W, floating *dst,
+                            Py_ssize_t Hp, Py_ssize_t Wp, Py_ssize_t pt, Py_ssize_t pl,
+                            Py_ssize_t size) noexcept nogil:
+    # src (H, W) at (pt, pl) of a zeroed (Hp, Wp) buffer of `size` elements
+    cdef Py_ssize_t h, cols = min(W, Wp - pl)
+    memset(dst, 0, size * sizeof(floating))
+    if cols <= 0:
+        return
+    for h in range(H):
+        if h + pt < Hp:
+            memcpy(dst + (h + pt) * Wp + pl, src + h * W, cols * sizeof(floating))
+
+
+cdef inline void _rows_in(const floating *src, Py_ssize_t rows, Py_ssize_t cols,
+                          floating *dst, Py_ssize_t ld) noexcept nogil:
+    # rows of `cols` into a buffer whose rows are ld wide (its other columns untouched)
+    cdef Py_ssize_t r
+    for r in range(rows):
+        memcpy(dst + r * ld, src + r * cols, cols * sizeof(floating))
+
+
+cdef inline void _rows_out(const floating *src, Py_ssize_t ld, Py_ssize_t rows,
+                           Py_ssize_t cols, floating *dst) noexcept nogil:
+    cdef Py_ssize_t r
+    for r in range(rows):
+        memcpy(dst + r * cols, src + r * ld, cols * sizeof(floating))
+
+
+def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] w, b,
+                     floating[:, :, :, ::1] out, Py_ssize_t m, Py_ssize_t kh, Py_ssize_t kw,
+                     Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                     Py_ssize_t dh, Py_ssize_t dw):
+    """out[n, o] = sum over taps of w[o, tap] * x[n, o // m] shifted (zero padding), plus
+    b[o]; w is (O, kh * kw)."""
+    cdef Py_ssize_t N = out.shape[0], O = out.shape[1], Ho = out.shape[2], Wo = out.shape[3]
+    cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t Hp = Ho + (kh - 1) * dh, Wp = Wo + (kw - 1) * dw
+    cdef Py_ssize_t size = Hp * Wp + (kw - 1) * dw, p, n, c, o, ho, i, j, hi, lo, hi2, k
+    cdef const floating[::1] bv
+    cdef const floating *bp = NULL
+    cdef const floating *xr
+    cdef floating *orow
+    cdef floating *pad
+    cdef floating *big
+    cdef int failed = 0
+    if N * O * Ho * Wo == 0:
+        return
+    if b is not None:
+        bv = b
+        bp = &bv[0]
+    with nogil:
+        if sh == 1 and sw == 1:
+            for p in prange(N * C, schedule="static",
+                            num_threads=nthreads(N * O * Ho * Wo * kh * kw // 4)):
+                n = p // C
+                c = p % C
+                pad = <floating *> malloc((size + Ho * Wp) * sizeof(floating))
+                if pad == NULL:
+                    failed = 1
+                    continue
+                big = pad + size
+                _pad_plane(&x[n, c, 0, 0], H, W, pad, Hp, Wp, pt, pl, size)
+                for o in range(c * m, c * m + m):
+                    for k in range(Ho * Wp):
+                        big[k] = bp[o] if bp != NULL else 0
+                    for i in range(kh):
+                        for j in range(kw):
+                            _axpy(big, pad + i * dh * Wp + j * dw, w[o, i * kw + j], Ho * Wp)
+                    _rows_out(big, Wp, Ho, Wo, &out[n, o, 0, 0])
+                free(pad)
+        else:
+            for p in prange(N * O, schedule="static",
+                            num_threads=nthreads(N * O * Ho * Wo * kh * kw // 4)):
+                n = p // O
+                o = p % O
+                for ho in range(Ho):
+                    orow = &out[n, o, ho, 0]
+                    for k in range(Wo):
+                        orow[k] = bp[o] if bp != NULL else 0
+                    for i in range(kh):
+                        hi = ho * sh + i * dh - pt
+                        if hi < 0 or hi >= H:
+                            continue
+                        xr = &x[n, o // m, hi, 0]
+                        for j in range(kw):
+                            _dw_span(j, dw, pl, sw, W, Wo, &lo, &hi2)
+                            for k in range(lo, hi2):
+                                orow[k] += w[o, i * kw + j] * xr[k * sw + j * dw - pl]
+    if failed:
+        raise MemoryError("depthwise_conv2d: out of memory")
+
+
+def depthwise_conv2d_input_grad(const floating[:, :, :, ::1] g, const floating[:, ::1] w,
+                                floating[:, :, :, ::1] dx, Py_ssize_t m, Py_ssize_t kh,
+                                Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt,
+                                Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw):
+    """dx of depthwise_conv2d: each (image, input channel) plane gathers its m output
+    channels' gradients through the taps (one thread per plane: no two write the same)."""
+    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t Ho = g.shape[2], Wo = g.shape[3]
+    cdef Py_ssize_t Hp = Ho + (kh - 1) * dh, Wp = Wo + (kw - 1) * dw
+    cdef Py_ssize_t size = Hp * Wp + (kw - 1) * dw, p, n, c, o, ho, i, j, hi, lo, hi2, k, h
+    cdef Py_ssize_t cols
+    cdef const floating *grow
+    cdef floating *dr
+    cdef floating *pad
+    cdef floating *big
+    cdef int failed = 0
+    if N * C * H * W == 0:
+        return
+    with nogil:
+        if sh == 1 and sw == 1:
+            for p in prange(N * C, schedule="static",
+                            num_threads=nthreads(N * C * Ho * Wo * m * kh * kw // 4)):
+                n = p // C
+                c = p % C
+                pad = <floating *> malloc((size + Ho * Wp) * sizeof(floating))
+                if pad == NULL:
+                    failed = 1
+                    continue
+                big = pad + size
+                memset(pad, 0, (size + Ho * Wp) * sizeof(floating))   # big's scratch columns stay 0
+                for o in range(c * m, c * m + m):
+                    _rows_in(&g[n, o, 0, 0], Ho, Wo, big, Wp)
+                    for i in range(kh):
+                        for j in range(kw):
+                            _axpy(pad + i * dh * Wp + j * dw, big, w[o, i * kw + j], Ho * Wp)
+                cols = min(W, Wp - pl)
+                memset(&dx[n, c, 0, 0], 0, H * W * sizeof(floating))
+                for h in range(H):
+                    if h + pt < Hp and cols > 0:
+                        memcpy(&dx[n, c, h, 0], pad + (h + pt) * Wp + pl, cols * sizeof(floating))
+                free(pad)
+        else:
+            for p in prange(N * C, schedule="static",
+                            num_threads=nthreads(N * C * Ho * Wo * m * kh * kw // 4)):
+                n = p // C
+                c = p % C
+                memset(&dx[n, c, 0, 0], 0, H * W * sizeof(floating))
+                for o in range(c * m, c * m + m):
+                    for ho in range(Ho):
+                        grow = &g[n, o, ho, 0]
+                        for i in range(kh):
+                            hi = ho * sh + i * dh - pt
+                            if hi < 0 or hi >= H:
+                                continue
+                            dr = &dx[n, c, hi, 0]
+                            for j in range(kw):
+                                _dw_span(j, dw, pl, sw, W, Wo, &lo, &hi2)
+                                for k in range(lo, hi2):
+                                    dr[k * sw + j * dw - pl] += w[o, i * kw + j] * grow[k]
+    if failed:
+        raise MemoryError("depthwise_conv2d_input_grad: out of memory")
+
+
+def depthwise_conv2d_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] g,
+                                 floating[:, ::1] gw, Py_ssize_t m, Py_ssize_t kh,
+                                 Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt,
+                                 Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw):
+    """gw (O, kh * kw) of depthwise_conv2d: per output channel (one thread each), each tap's
+    dot products of the gradient with the shifted input, summed over the images."""
+    cdef Py_ssize_t N = g.shape[0], O = g.shape[1], Ho = g.shape[2], Wo = g.shape[3]
+    cdef Py_ssize_t H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t Hp = Ho + (kh - 1) * dh, Wp = Wo + (kw - 1) * dw
+    cdef Py_ssize_t size = Hp * Wp + (kw - 1) * dw, o, n, ho, i, j, hi, lo, hi2, k
+    cdef const floating *grow
+    cdef const floating *xr
+    cdef floating *pad
+    cdef floating *big
+    cdef double s
+    cdef int failed = 0
+    if O * kh * kw == 0:
+        return
+    with nogil:
+        for o in prange(O, schedule="static",
+                        num_threads=nthreads(N * O * Ho * Wo * kh * kw // 4)):
+            for k in range(kh * kw):
+                gw[o, k] = 0
+            if sh == 1 and sw == 1:
+                pad = <floating *> malloc((size + Ho * Wp) * sizeof(floating))
+                if pad == NULL:
+                    failed = 1
+                    continue
+                big = pad + size
+                memset(big, 0, Ho * Wp * sizeof(floating))      # scratch columns stay 0
+                for n in range(N):
+                    _pad_plane(&x[n, o // m, 0, 0], H, W, pad, Hp, Wp, pt, pl, size)
+                    _rows_in(&g[n, o, 0, 0], Ho, Wo, big, Wp)
+                    for i in range(kh):
+                        for j in range(kw):
+                            gw[o, i * kw + j] += <floating>_dot(big, pad + i * dh * Wp + j * dw,
+                                                                Ho * Wp)
+                free(pad)
+            else:
+                for i in range(kh):
+                    for j in range(kw):
+                        _dw_span(j, dw, pl, sw, W, Wo, &lo, &hi2)
+                        s = 0.0
+                        for n in range(N):
+                            for ho in range(Ho):
+                                hi = ho * sh + i * dh - pt
+                                if hi < 0 or hi >= H:
+                                    continue
+                                grow = &g[n, o, ho, 0]
+                                xr = &x[n, o // m, hi, 0]
+                                for k in range(lo, hi2):
+                                    s = s + grow[k] * xr[k * sw + j * dw - pl]
+                        gw[o, i * kw + j] = <floating>s
+    if failed:
+        raise MemoryError("depthwise_conv2d_weight_grad: out of memory")

@@ -289,6 +289,36 @@ static void tl_bn_bwd_dx_f32(const float *restrict x, const float *restrict gy,
     }
 }
 
+/* y += a * x and the dot product over n elements, float32 and float64: the depthwise
+ * convolution's taps (compiled per instruction set, unlike the Cython loops). */
+TL_CLONES
+static void tl_axpy_f32(float *restrict y, const float *restrict x, float a, ptrdiff_t n) {
+    for (ptrdiff_t k = 0; k < n; k++)
+        y[k] += a * x[k];
+}
+
+TL_CLONES
+static void tl_axpy_f64(double *restrict y, const double *restrict x, double a, ptrdiff_t n) {
+    for (ptrdiff_t k = 0; k < n; k++)
+        y[k] += a * x[k];
+}
+
+TL_CLONES
+static double tl_dot_f32(const float *restrict a, const float *restrict b, ptrdiff_t n) {
+    float s = 0.0f;
+    for (ptrdiff_t k = 0; k < n; k++)
+        s += a[k] * b[k];
+    return s;
+}
+
+TL_CLONES
+static double tl_dot_f64(const double *restrict a, const double *restrict b, ptrdiff_t n) {
+    double s = 0.0;
+    for (ptrdiff_t k = 0; k < n; k++)
+        s += a[k] * b[k];
+    return s;
+}
+
 static inline float tl_erff(float x) {
     /* |x| < 0.5: the Maclaurin series to x^13 (relative error < 2e-8; no cancellation near
      * 0); else 1 - erfc with Numerical Recipes' Chebyshev erfc (fractional error < 1.2e-7),

@@ -337,6 +337,38 @@ def test_batch_norm_kernels_match_the_numpy_formulas(n, c, spatial, affine, tran
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 3), st.integers(1, 9),
+       st.integers(1, 9), st.integers(1, 4), st.integers(1, 4), st.sampled_from([1, 2]),
+       st.sampled_from([1, 2]), st.integers(0, 2), st.integers(0, 2),
+       st.sampled_from([np.float32, np.float64]), st.booleans(), st.integers(0, 2**31 - 1))
+def test_depthwise_kernels_match_the_im2col_path(n, c, m, h, w, kh, kw, stride, dil, pt, pl,
+                                                 dtype, bias, seed):
+    # one input channel per group: the direct loops (padded-plane taps at stride 1, output
+    # rows otherwise) against im2col + GEMM, forward and both gradients
+    pb, pr = (pt + 1) % 3, pl
+    Ho = (h + pt + pb - dil * (kh - 1) - 1) // stride + 1
+    Wo = (w + pl + pr - dil * (kw - 1) - 1) // stride + 1
+    assume(Ho > 0 and Wo > 0)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((c * m, 1, kh, kw)).astype(dtype)
+    b = [rng.standard_normal(c * m).astype(dtype)] if bias else []
+    geo = dict(stride=(stride, stride), padding=(pt, pb, pl, pr), dilation=(dil, dil),
+               groups=c)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    ref = nn_conv._conv_impl(nn_conv._im2col_xp, np, x, wt, *b, **geo)
+    out = nn_conv._conv_cpu(x, wt, *b, **geo)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, ref, **tol)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    ref = nn_conv._input_grad_impl(nn_conv._col2im_xp, np, g, wt, input_hw=(h, w), **geo)
+    np.testing.assert_allclose(nn_conv._input_grad_cpu(g, wt, input_hw=(h, w), **geo), ref,
+                               **tol)
+    ref = nn_conv._weight_grad_impl(nn_conv._im2col_xp, np, x, g, kernel=(kh, kw), **geo)
+    np.testing.assert_allclose(nn_conv._weight_grad_cpu(x, g, kernel=(kh, kw), **geo), ref,
+                               **tol)
+
+
 @pytest.mark.skipif(not _gemm.ENABLED, reason="no AVX-512 GEMM on this CPU")
 def test_per_image_conv_is_chosen_by_its_gemm_shape():
     """The per-image kernels take convolutions whose GEMMs suit the 8 x 32 tile, and leave

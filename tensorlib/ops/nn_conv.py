@@ -201,6 +201,12 @@ def _as_rows(a, n0, n1, O, HW, buf):
     return rows
 
 
+def _depthwise(a, Cg: int, groups: int) -> bool:
+    """Whether the direct depthwise loops (``_ops.depthwise_conv2d*``) take this convolution:
+    one input channel per group, several groups, float32 or float64."""
+    return Cg == 1 and groups > 1 and a.dtype in (np.float32, np.float64)
+
+
 def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
     from .. import _ops
     sh, sw, pt, pb, pl, pr, dh, dw = _hw(stride, padding, dilation)
@@ -214,7 +220,11 @@ def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
     if out.size == 0:
         return out.reshape(N, O, Ho, Wo)
     wm = w.reshape(O, K)
-    # one output channel per group (depthwise): the chunked path's einsum over all groups
+    if _depthwise(x, Cg, groups):
+        _ops.depthwise_conv2d(x, wm, np.ascontiguousarray(b[0]) if b else None,
+                              out.reshape(N, O, Ho, Wo), Og, kh, kw, sh, sw, pt, pl, dh, dw)
+        return out.reshape(N, O, Ho, Wo)
+    # one output channel per group: the chunked path's einsum over all groups
     t = _image_threads(x.dtype, N, groups, Og, HW, K) if Og > 1 or groups == 1 else 0
     if t:
         _ops.conv2d_images(x, wm, np.ascontiguousarray(b[0]) if b else None, out,
@@ -257,6 +267,9 @@ def _input_grad_cpu(g, w, *, stride, padding, dilation, groups, input_hw):
         dx.fill(0)
         return dx
     wm = w.reshape(O, K)
+    if _depthwise(g, Cg, groups):
+        _ops.depthwise_conv2d_input_grad(g, wm, dx, Og, kh, kw, sh, sw, pt, pl, dh, dw)
+        return dx
     t = _image_threads(g.dtype, N, groups, K, HW, Og)
     if t:
         _ops.conv2d_input_grad_images(g.reshape(N, O, HW), wm, dx,
@@ -289,6 +302,9 @@ def _weight_grad_cpu(x, g, *, stride, padding, dilation, groups, kernel):
     K, Og = Cg * kh * kw, O // groups
     gw = np.zeros((O, K), g.dtype)
     if N * HW == 0 or gw.size == 0:
+        return gw.reshape(O, Cg, kh, kw)
+    if _depthwise(x, Cg, groups):
+        _ops.depthwise_conv2d_weight_grad(x, g, gw, Og, kh, kw, sh, sw, pt, pl, dh, dw)
         return gw.reshape(O, Cg, kh, kw)
     t = _image_threads(x.dtype, N, groups, Og, K, HW)
     if t:
