@@ -20,6 +20,10 @@ from .ops import numeric as NU
 from .ops import rearrange as RA
 from .ops import sorting as SO
 from .ops import statistics as ST
+from .ops import cumulative as CU
+from .ops import moments as MO
+from .ops import rotation as RO
+from .ops import special_fns as SF
 from .ops._util import promote_for_scalar, to_tensor, weak_scalar
 
 _SCALARS = (int, float, bool, np.number, np.bool_)
@@ -358,9 +362,28 @@ _METHODS = {
     "bincount": DD.bincount,
     # comparisons by name (PyTorch's)
     "eq": E.eq, "ne": E.ne, "lt": E.lt, "le": E.le, "gt": E.gt, "ge": E.ge,
+    # cumulative, NaN-ignoring and special functions (PyTorch's methods)
+    "logcumsumexp": CU.logcumsumexp, "cummax": CU.cummax, "cummin": CU.cummin,
+    "diff": CU.diff, "rot90": RO.rot90, "nansum": MO.nansum, "nanmean": MO.nanmean,
+    "erfc": SF.erfc, "erfinv": SF.erfinv, "lgamma": SF.lgamma, "digamma": SF.digamma,
+    "i0": SF.i0,
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
+
+Tensor.polygamma = lambda self, n: SF.polygamma(n, self)   # torch's x.polygamma(n)
+
+
+def _special(name):
+    def method(self, *args, **kwargs):
+        from . import special
+        return getattr(special, name)(self, *args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+for _name in ("xlogy", "logit", "sinc"):
+    setattr(Tensor, _name, _special(_name))
 
 Tensor.T = property(lambda self: S.transpose(self))
 Tensor.mT = property(lambda self: S.swapaxes(self, -1, -2))
