@@ -579,13 +579,9 @@ def _scatter_elements(b, n, ins, at):
 
 @imp("Shape")
 def _shape(b, n, ins, at):
-    shape = ins[0].shape
-    s = shape[at.get("start", 0):at.get("end", len(shape))] if ("start" in at or "end" in at) \
-        else shape
-    if None in s:
-        raise NotImplementedError("ONNX import: Shape of a tensor with dynamic dims (shape "
-                                  "arithmetic at run time)")
-    return [b.const(np.asarray(s, np.int64))]
+    # dynamic dims: followed symbolically to the ops that consume the shape (import_shapes)
+    from .import_shapes import shape_of
+    return [shape_of(b, ins[0], int(at.get("start", 0)), at.get("end"))]
 
 
 @imp("Size")
@@ -993,10 +989,20 @@ def load(path_or_model, device: str = "cpu"):
         dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim)
         dt = helper.tensor_dtype_to_np_dtype(tt.elem_type)
         b.env[vi.name] = b.g.placeholder(dims, dt, b.device, name=vi.name)
+    from .import_shapes import SYM_IMPORTERS, SymShape
     for nd in graph.node:
         ins = [b.value(x) for x in nd.input]
         try:
-            outs = IMPORTERS[nd.op_type](b, nd, ins, _attrs(nd))
+            importer = IMPORTERS[nd.op_type]
+            if any(isinstance(v, SymShape) for v in ins):
+                # a shape computed at run time: only the shape ops follow it
+                importer = SYM_IMPORTERS.get(nd.op_type)
+                if importer is None:
+                    raise NotImplementedError(
+                        f"ONNX import: {nd.op_type} of a shape computed at run time (from "
+                        "Shape of a dynamic dim); tensorlib follows such shapes through "
+                        f"{', '.join(sorted(SYM_IMPORTERS))}")
+            outs = importer(b, nd, ins, _attrs(nd))
         except (NotImplementedError, ValueError, TypeError, KeyError) as e:
             raise type(e)(f"tl.onnx.load: node {nd.name or nd.output[0]!r} ({nd.op_type}): "
                           f"{e}") from None
@@ -1008,6 +1014,9 @@ def load(path_or_model, device: str = "cpu"):
     g.outputs = []
     for o in graph.output:
         v = b.value(o.name)
+        if isinstance(v, SymShape):
+            raise NotImplementedError(f"tl.onnx.load: output {o.name!r} is a shape computed at "
+                                      "run time; tensorlib graphs output tensors only")
         if v.node.op in ("constant", "variable", "placeholder") or v.name:
             v = b.op("copy", v) if v.node.op != "constant" else v
         v.name = o.name
