@@ -1209,3 +1209,35 @@ def depthwise_conv2d_weight_grad(const floating[:, :, :, ::1] x, const floating[
                         gw[o, i * kw + j] = <floating>s
     if failed:
         raise MemoryError("depthwise_conv2d_weight_grad: out of memory")
+
+
+# --- transposed copies --------------------------------------------------------------------------
+# NumPy copies a transposed matrix element by element along the destination's rows, each read
+# a stride apart: 1024 x 1024 float32 took ~3.7 ms here (PyTorch ~0.5 ms). Tiles of 32 x 32
+# keep the source lines in cache while a tile is written.
+DEF TILE = 32
+
+
+def transpose_copy(const floating[:, :] src, floating[:, :] dst):
+    """``dst[i, j] = src[i, j]`` for same-shaped 2-d arrays of any strides, in tiles, on all
+    threads when large (tiles of rows per thread: no two write the same row)."""
+    cdef Py_ssize_t M = dst.shape[0], N = dst.shape[1], ib, i, j, j0, i1, j1
+    cdef Py_ssize_t sr = src.strides[0] // sizeof(floating), sc = src.strides[1] // sizeof(floating)
+    cdef Py_ssize_t dr = dst.strides[0] // sizeof(floating), dc = dst.strides[1] // sizeof(floating)
+    cdef const floating *s
+    cdef floating *d
+    if src.shape[0] != M or src.shape[1] != N:
+        raise ValueError("transpose_copy: shapes differ")
+    if M == 0 or N == 0:
+        return
+    s = &src[0, 0]
+    d = &dst[0, 0]
+    with nogil:
+        for ib in prange((M + TILE - 1) // TILE, schedule="static",
+                         num_threads=nthreads(M * N * 4)):
+            i1 = min(M, ib * TILE + TILE)
+            for j0 in range(0, N, TILE):
+                j1 = min(N, j0 + TILE)
+                for i in range(ib * TILE, i1):
+                    for j in range(j0, j1):
+                        d[i * dr + j * dc] = s[i * sr + j * sc]

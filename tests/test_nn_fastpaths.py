@@ -369,6 +369,34 @@ def test_depthwise_kernels_match_the_im2col_path(n, c, m, h, w, kh, kw, stride, 
                                **tol)
 
 
+@given(st.lists(st.integers(1, 40), min_size=2, max_size=4), st.randoms(),
+       st.sampled_from([np.float32, np.float64, np.int32]), st.booleans())
+def test_tiled_contiguous_copy_matches_numpy(shape, rnd, dtype, sliced):
+    # permuted (and sliced) layouts: the tiled transpose path for large float arrays
+    from tensorlib.ops.shape import contiguous_copy
+    shape = [d * 6 if i < 2 else d for i, d in enumerate(shape)]     # often over 32K elements
+    assume(np.prod(shape) <= 400_000)
+    a = np.arange(np.prod(shape), dtype=dtype).reshape(shape)
+    if sliced:
+        a = a[::2]
+    perm = list(range(a.ndim))
+    rnd.shuffle(perm)
+    v = a.transpose(perm)
+    c = contiguous_copy(v)
+    assert c.flags.c_contiguous and c.dtype == v.dtype
+    np.testing.assert_array_equal(c, v)
+
+
+def test_reshape_keeps_views_and_copies_transposes_in_tiles():
+    base = tl.tensor(np.zeros((2048, 32), np.float32))
+    v = base[::2].reshape(2, 512, 32)         # NumPy can make this a view: it stays one
+    v.add_(1.0)
+    assert float(base.sum()) == 1024 * 32 and float(base[1::2].sum()) == 0
+    x = tl.tensor(np.random.default_rng(0).standard_normal((300, 200)).astype(np.float32))
+    np.testing.assert_array_equal(x.T.reshape(-1).numpy(), x.numpy().T.reshape(-1))
+    np.testing.assert_array_equal(x.T.contiguous().numpy(), x.numpy().T)
+
+
 @pytest.mark.skipif(not _gemm.ENABLED, reason="no AVX-512 GEMM on this CPU")
 def test_per_image_conv_is_chosen_by_its_gemm_shape():
     """The per-image kernels take convolutions whose GEMMs suit the 8 x 32 tile, and leave

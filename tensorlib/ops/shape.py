@@ -72,7 +72,13 @@ def _target(shape, keep, sizes, shapes, op):
 
 def _reshape_fwd(xp, x, *srcs, shape, keep=(), sizes=()):
     tgt = _target(shape, keep, sizes, [x.shape] + [s.shape for s in srcs], "reshape")
-    return x.reshape(_resolve_shape(tgt, x.size, src=x.shape))
+    tgt = _resolve_shape(tgt, x.size, src=x.shape)
+    if xp is np and not x.flags.c_contiguous and x.size >= _TILED_COPY_MIN:
+        try:
+            return np.reshape(x, tgt, copy=False)      # a view where NumPy can make one
+        except ValueError:
+            return contiguous_copy(x).reshape(tgt)     # else the copy NumPy would make
+    return x.reshape(tgt)
 
 
 def _reshape_infer(x, *srcs, shape, keep=(), sizes=()):
@@ -728,7 +734,41 @@ def astype(x, dtype) -> Tensor:
     return apply(CAST, x, dtype=dt.name)
 
 
-COPY = _op("copy", lambda xp, x: x.copy(), lambda n, g: (g,), lambda x: x)
+# below this many elements NumPy's own copy is as fast (no threads, no tiles to pay for)
+_TILED_COPY_MIN = 1 << 15
+
+
+def contiguous_copy(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of NumPy array ``a``. A float array whose innermost source axis
+    is not its last one (a transpose, ``permute(0, 2, 3, 1)``) is copied in tiles
+    (``_ops.transpose_copy``): NumPy walks it element by element with a large stride, 4-8x
+    slower here. Other arrays go through NumPy."""
+    if (a.dtype not in (np.float32, np.float64) or a.ndim < 2 or a.size < _TILED_COPY_MIN
+            or a.strides[-1] == a.itemsize or a.flags.c_contiguous):
+        return np.array(a, order="C", copy=True)
+    inner = [i for i, s in enumerate(a.strides) if s == a.itemsize and a.shape[i] > 1]
+    if len(inner) != 1:
+        return np.array(a, order="C", copy=True)
+    from .. import _ops
+    p = inner[0]
+    out = np.empty(a.shape, a.dtype)
+    # the source's unit-stride axis and the destination's: one tiled 2-d copy per
+    # combination of the other axes
+    src, dst = np.moveaxis(a, p, -2), np.moveaxis(out, p, -2)
+    lead = src.shape[:-2]
+    if math.prod(lead) > 64 and math.prod(src.shape[-2:]) < _TILED_COPY_MIN:
+        return np.array(a, order="C", copy=True)     # many small planes: Python overhead
+    for idx in np.ndindex(*lead):
+        _ops.transpose_copy(src[idx], dst[idx])
+    return out
+
+
+def _copy_cpu(x):
+    return contiguous_copy(x) if type(x) is np.ndarray else x.copy()
+
+
+COPY = _op("copy", lambda xp, x: x.copy(), lambda n, g: (g,), lambda x: x,
+           kernels={"cpu": _copy_cpu})
 
 
 def clone(x) -> Tensor:
