@@ -171,6 +171,9 @@ class Tensor(TensorBase):
     def __len__(self) -> int:
         if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
+        if state.tracer is not None:        # a None dim's size becomes a plain int
+            from .graph.tracer import note_split
+            note_split(self, 0, "len()")
         return self._data.shape[0]
 
     # --- values into Python --------------------------------------------

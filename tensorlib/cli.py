@@ -15,10 +15,30 @@ from collections import Counter
 import numpy as np
 
 
+_FORMATS = {"native": "tensorlib graph file (.tlg)", "onnx": "ONNX model"}
+
+
 def _kind(path: str) -> str:
-    with open(path, "rb") as f:
-        head = f.read(4)
-    return "native" if head.startswith(b"PK") else "onnx"
+    """The file's format: by its extension (``.tlg`` native, ``.onnx`` ONNX), by its content
+    for other names (a zip archive is a native file). An empty or broken file is reported
+    as a bad file of that format."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".tlg":
+        kind = "native"
+    elif ext == ".onnx":
+        kind = "onnx"
+    else:
+        with open(path, "rb") as f:
+            head = f.read(4)
+        kind = "native" if head.startswith(b"PK") else "onnx"
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{path} is empty, not a valid {_FORMATS[kind]}")
+    if kind == "native":
+        import zipfile
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{path} is not a valid {_FORMATS[kind]}: it is not a zip "
+                             "archive (a .tlg file is written by tl.save_graph)")
+    return kind
 
 
 def _fmt_bytes(n: int) -> str:
@@ -95,11 +115,15 @@ def inspect_file(path: str) -> str:
 def _load_onnx(onnx, path: str):
     """onnx.load with a user's mistakes (an empty or non-ONNX file) as ValueError."""
     if os.path.getsize(path) == 0:
-        raise ValueError(f"{path} is empty")
+        raise ValueError(f"{path} is empty, not a valid {_FORMATS['onnx']}")
     try:
-        return onnx.load(path)
+        m = onnx.load(path)
     except Exception as e:      # protobuf's DecodeError and friends
-        raise ValueError(f"{path} is not an ONNX model ({type(e).__name__}: {e})") from None
+        raise ValueError(f"{path} is not an {_FORMATS['onnx']} ({type(e).__name__}: {e})") \
+            from None
+    if not m.graph.node and not m.graph.output:   # bytes protobuf happens to accept
+        raise ValueError(f"{path} is not an {_FORMATS['onnx']}: it holds no graph")
+    return m
 
 
 def _inputs(specs: list[str]) -> dict[str, np.ndarray]:
@@ -114,7 +138,8 @@ def _inputs(specs: list[str]) -> dict[str, np.ndarray]:
 
 def run_file(path: str, inputs: dict[str, np.ndarray], runtime: str = "tensorlib") -> dict:
     """Run a native or ONNX file on named inputs; returns {output name: array}."""
-    if _kind(path) == "onnx" and runtime in ("ort", "onnxruntime"):
+    kind = _kind(path)
+    if kind == "onnx" and runtime in ("ort", "onnxruntime"):
         import onnxruntime as ort
         try:
             sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
@@ -123,12 +148,15 @@ def run_file(path: str, inputs: dict[str, np.ndarray], runtime: str = "tensorlib
         except Exception as e:  # onnxruntime's own error types (bad model, bad input)
             raise ValueError(f"onnxruntime: {str(e).strip()}") from None
     from . import no_grad
-    if _kind(path) == "native":
+    if kind == "native":
         from .export import load_graph
         g = load_graph(path)
     else:
+        import onnx
+
         from .onnx import load
-        g = load(path)
+        g = load(_load_onnx(onnx, path))    # an empty or broken file, named as such
+        g.source = path
     names = g.input_names
     missing = [n for n in names if n not in inputs]
     unknown = [n for n in inputs if n not in names]
@@ -140,6 +168,10 @@ def run_file(path: str, inputs: dict[str, np.ndarray], runtime: str = "tensorlib
     res = res if isinstance(res, tuple) else (res,)
     out_names = [s["name"] for s in g.signature["outputs"]]
     return {n: r.numpy() for n, r in zip(out_names, res)}
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         outs = run_file(args.file, _inputs(args.input), args.runtime)
     except (ValueError, TypeError, NotImplementedError, OSError) as e:
-        print(f"tensorlib {args.cmd}: {e}", file=sys.stderr)
+        print(f"tensorlib {args.cmd}: {_one_line(e)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"tensorlib {args.cmd}: out of memory running {args.file!r} (a tensor larger "
+              "than this machine's memory)", file=sys.stderr)
         return 1
     if not args.output.endswith(".npz") and len(outs) != 1:
         print(f"tensorlib run: the graph has {len(outs)} outputs {list(outs)}; write them "

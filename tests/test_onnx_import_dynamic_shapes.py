@@ -112,3 +112,103 @@ def test_a_run_time_shape_used_as_data_is_named(tmp_path):
                       input_names=["x"], dynamic_axes={"x": {0: "N"}})
     with pytest.raises(NotImplementedError, match="shape computed at run time"):
         tl.onnx.load(path)
+
+
+# --- recurrent language models exported by PyTorch; constant shapes too large -------------------
+class RecurrentLM(tnn.Module):
+    def __init__(self, cell: str, bidirectional: bool = False):
+        super().__init__()
+        self.emb = tnn.Embedding(20, 8)
+        self.rnn = getattr(tnn, cell)(8, 16, num_layers=2, batch_first=True,
+                                      bidirectional=bidirectional)
+        self.out = tnn.Linear(32 if bidirectional else 16, 20)
+
+    def forward(self, x):
+        h, _ = self.rnn(self.emb(x))
+        return self.out(h)
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_torch_recurrent_lm_with_a_dynamic_batch_imports_and_matches(cell, bidirectional,
+                                                                      tmp_path):
+    torch.manual_seed(0)
+    m = RecurrentLM(cell, bidirectional).eval()
+    path = tmp_path / "lm.onnx"
+    torch.onnx.export(m, (torch.randint(0, 20, (2, 5)),), str(path), dynamo=False,
+                      input_names=["x"], dynamic_axes={"x": {0: "N"}})
+    g = tl.onnx.load(path)
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7):
+        x = rng.integers(0, 20, (n, 5))
+        with torch.no_grad():
+            want = m(torch.tensor(x)).numpy()
+        with tl.no_grad():
+            np.testing.assert_allclose(g(x).numpy(), want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+def test_torch_recurrent_lm_with_a_dynamic_time_axis_says_to_fix_the_length(cell, tmp_path):
+    m = RecurrentLM(cell).eval()
+    path = tmp_path / "lm.onnx"
+    torch.onnx.export(m, (torch.randint(0, 20, (2, 5)),), str(path), dynamo=False,
+                      input_names=["x"], dynamic_axes={"x": {0: "N", 1: "T"}})
+    with pytest.raises(NotImplementedError, match=f"{cell} over a dynamic sequence length.*"
+                                                  "fixed sequence length"):
+        tl.onnx.load(path)
+
+
+def _const_model(path, kind, arg):
+    from onnx import TensorProto, helper, numpy_helper
+    i64 = lambda v, n: numpy_helper.from_array(np.array(v, np.int64), n)   # noqa: E731
+    if kind == "ConstantOfShape":
+        inits, ins = [i64(arg, "s")], ["s"]
+    elif kind == "Range":
+        inits, ins = [i64(0, "a"), i64(arg, "b"), i64(1, "c")], ["a", "b", "c"]
+    elif kind == "Tile":
+        inits, ins = [i64([1, 2, 3, 4], "x"), i64([arg], "r")], ["x", "r"]
+    else:
+        inits, ins = [i64([7], "x"), i64(arg, "r")], ["x", "r"]
+    out_type = TensorProto.FLOAT if kind == "ConstantOfShape" else TensorProto.INT64
+    g = helper.make_graph([helper.make_node(kind, ins, ["y"], name=f"big_{kind}")], "g", [],
+                          [helper.make_tensor_value_info("y", out_type, None)],
+                          initializer=inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+@pytest.mark.parametrize("kind,arg", [("ConstantOfShape", [10 ** 6] * 3),
+                                      ("ConstantOfShape", [-1, 4]), ("Range", 10 ** 12),
+                                      ("Tile", 10 ** 12), ("Expand", [10 ** 6, 10 ** 6])])
+def test_constant_shapes_beyond_the_element_limit_are_refused_naming_the_node(kind, arg,
+                                                                              tmp_path):
+    _const_model(tmp_path / "m.onnx", kind, arg)
+    with pytest.raises(ValueError, match=f"node 'big_{kind}' \\({kind}\\).*"
+                                         "(elements|negative)"):
+        tl.onnx.load(tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("kind,arg,want", [
+    ("ConstantOfShape", [500_000_000], ((500_000_000,), 0.0)),
+    ("Range", 500_000_000, ((500_000_000,), None)), ("Tile", 10 ** 8, ((4 * 10 ** 8,), None)),
+    ("Expand", [10 ** 8], ((10 ** 8,), 7))])
+def test_large_constants_are_not_allocated_at_import(kind, arg, want, tmp_path):
+    """A 100-byte model must not make tl.onnx.load allocate gigabytes: a result over the
+    import-time folding limit is a node that allocates when the graph runs."""
+    _const_model(tmp_path / "m.onnx", kind, arg)
+    g = tl.onnx.load(tmp_path / "m.onnx")
+    held = sum(np.asarray(n.attrs["value"]).nbytes for n in g.graph.nodes if n.op == "constant")
+    assert held <= 8 << 20           # bytes: nothing near the 2 GB the output will take
+    assert g.graph.outputs[0].shape == want[0]
+
+
+@pytest.mark.parametrize("kind,arg,want", [
+    ("ConstantOfShape", [(1 << 20) + 3], np.zeros((1 << 20) + 3, np.float32)),
+    ("Range", (1 << 20) + 3, np.arange((1 << 20) + 3)),
+    ("Tile", (1 << 18) + 1, np.tile([1, 2, 3, 4], (1 << 18) + 1)),
+    ("Expand", [(1 << 20) + 3], np.full((1 << 20) + 3, 7))])
+def test_constants_computed_at_run_time_have_the_right_values(kind, arg, want, tmp_path):
+    _const_model(tmp_path / "m.onnx", kind, arg)
+    g = tl.onnx.load(tmp_path / "m.onnx")
+    got = g().numpy()
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)

@@ -62,7 +62,8 @@ class capture:
             if tracer.size_escapes and _specialize(self.graph, tracer):
                 warnings.warn(f"tl.capture: {tracer.size_escapes[0]}; the graph cannot "
                               "recompute it for other sizes, so its inputs keep the traced "
-                              f"shapes. {_ESCAPE_HELP}", stacklevel=2)
+                              f"sizes {_fixed_words(self.graph.size_fixed)}."
+                              f"{_escape_help(tracer)}", stacklevel=2)
 
 
 def _set_outputs(self: Graph, *outs) -> Graph:
@@ -79,7 +80,7 @@ class _Entry:
     """One traced graph of a tl.function, ready to replay."""
 
     __slots__ = ("graph", "plan", "template", "guards", "constants", "out_kinds", "n_calls",
-                 "shapes_ok", "trace_no", "grad_outputs", "sizes")
+                 "shapes_ok", "trace_no", "grad_outputs", "sizes", "fixed", "fixed_why")
 
     def __init__(self, graph, plan, template, guards, constants, out_kinds):
         self.shapes_ok: set | None = None
@@ -89,6 +90,9 @@ class _Entry:
         # the input shapes a training step with None dims was traced at: its backward holds
         # sizes (a mean's 1/N, broadcasts to the batch) that only fit those
         self.sizes: tuple | None = None
+        # the input dims an escaped size fixed ({(input, axis): size}) and that escape in words
+        self.fixed: dict = {}
+        self.fixed_why = ""
         self.graph = graph
         self.plan = plan
         self.template = template
@@ -179,6 +183,8 @@ class Function:
                     if shapes != e.sizes:
                         why = (f"the captured training step was traced for input shapes "
                                f"{e.sizes}, not {shapes}")
+                if why is None and e.fixed:
+                    why = _fixed_mismatch(e, tensors)
                 # the most recently used graph's reason: the one closest to this call
                 reason = reason or why
                 if why is None:
@@ -213,7 +219,9 @@ class Function:
         self.trace_count += 1
         if reason is not None:
             self.retrace_reasons.append(reason)
-            if self.trace_count > self.max_retraces:
+            # a size the graph fixed was warned about once (traced once per input shape)
+            per_shape = isinstance(reason, _PerShape)
+            if self.trace_count > self.max_retraces and not per_shape:
                 warnings.warn(
                     f"tl.function {self._name}: traced {self.trace_count} times; this time "
                     f"because {reason}. Each trace runs the Python again and builds a new "
@@ -276,13 +284,19 @@ class Function:
                     "gradients hold sizes taken from the batch. None dims serve inference "
                     "graphs.", stacklevel=3)
         if specialized:
-            entry.sizes = tuple(tuple(t.shape) for t in tensors)
+            entry.fixed = dict(g.size_fixed)
+            entry.fixed_why = tracer.size_escapes[0]
             if not self._warned_escape:
                 self._warned_escape = True
+                free = [(i, a) for i, v in enumerate(g.inputs) for a, d in enumerate(v.shape)
+                        if d is None]
+                keep = (f"; its other None dims ({_dims_words(free)}) stay dynamic"
+                        if free else "")
                 warnings.warn(
                     f"tl.function {self._name}: {tracer.size_escapes[0]}; the graph cannot "
                     "recompute it for other sizes, so it is traced once per input shape "
-                    f"even with None dims in input_signature. {_ESCAPE_HELP}", stacklevel=3)
+                    f"along {_dims_words(g.size_fixed)} even with None dims in "
+                    f"input_signature{keep}.{_escape_help(tracer)}", stacklevel=3)
         entry.grad_outputs = (not tracer.backward_runs
                               and _needs_grad(g, tensors, [v for k, v in zip(out_kinds, fetches)
                                                            if k[0] in ("new", "copy")]))
@@ -308,6 +322,34 @@ class Function:
         return rebuild(template, first)
 
 
+class _PerShape(str):
+    """A retrace reason: a call's size differs from one the graph fixed (already warned)."""
+
+
+def _fixed_mismatch(e: _Entry, tensors) -> str | None:
+    for (i, a), n in e.fixed.items():
+        got = tensors[i]._data.shape[a]
+        if got != n:
+            return _PerShape(
+                f"input {i} axis {a} is {got}, but the graph keeps the {n} it was traced "
+                f"with, because {e.fixed_why}")
+    return None
+
+
+def _dims_words(dims) -> str:
+    return ", ".join(f"input {i} axis {a}" for i, a in sorted(dims))
+
+
+def _fixed_words(fixed: dict) -> str:
+    return ", ".join(f"input {i} axis {a} = {n}" for (i, a), n in sorted(fixed.items()))
+
+
+def _escape_help(tracer) -> str:
+    """The generic advice, unless the library explained the escape itself (an RNN's loop
+    over time steps has no tensor-op rewrite)."""
+    return "" if 0 in tracer.reasoned else " " + _ESCAPE_HELP
+
+
 _ESCAPE_HELP = ("Sizes used directly in reshape/view/expand/broadcast_to/zeros/ones/full/"
                 "new_zeros/arange, with + - * // % between them and ints, are computed when "
                 "the graph runs; for a number in tensor math use tensor ops (x.mean() rather "
@@ -316,17 +358,94 @@ _ESCAPE_HELP = ("Sizes used directly in reshape/view/expand/broadcast_to/zeros/o
 
 def _specialize(g: Graph, tracer) -> bool:
     """A traced size became a plain Python number (``tracer.size_escapes``): the graph holds
-    values of the traced shapes, so its inputs take those shapes (other sizes are refused
-    or retraced, never run wrong; save_graph and ONNX export write fixed shapes). Returns
-    whether any input had a None dim."""
+    values of the traced size, so the input dims that size follows take their traced values
+    (other sizes are refused or retraced, never run wrong; save_graph and ONNX export write
+    them fixed). The other None dims stay dynamic: an LSTM that loops over the traced time
+    steps still takes any batch size. Sets ``g.size_fixed`` ``{(input, axis): size}``.
+    Returns whether any input dim was fixed."""
+    free = [(i, a) for i, v in enumerate(g.inputs) for a, d in enumerate(v.shape) if d is None]
+    if not free:
+        return False
+    fixed = _escaped_input_dims(g, tracer, free)
     changed = False
-    for v, t in zip(g.inputs, tracer.placeholders):
-        if None in v.shape:
-            v.shape = tuple(t._data.shape)
+    for i, a in fixed:
+        v, t = g.inputs[i], tracer.placeholders[i]
+        if v.shape[a] is None:
+            shape = list(v.shape)
+            shape[a] = int(t._data.shape[a])
+            v.shape = tuple(shape)
             changed = True
     if changed:
-        g.size_specialized = tracer.size_escapes[0]
+        g.size_fixed = {(i, a): int(tracer.placeholders[i]._data.shape[a])
+                        for i, a in sorted(fixed)}
+        g.size_specialized = (
+            f"{tracer.size_escapes[0]}; the graph keeps {_fixed_words(g.size_fixed)} (export "
+            f"with a fixed size there: leave {_dims_words(g.size_fixed)} out of the dynamic "
+            "axes)")
     return changed
+
+
+def _escaped_input_dims(g: Graph, tracer, free) -> set:
+    """The None input dims ``(input, axis)`` that the escaped sizes were computed from: for
+    each, the shapes are inferred with only that dim unknown; an escaped size whose dim
+    comes out unknown depends on it. Where that cannot be told (an alias the trace lost, an
+    op without ``infer``), every None dim is fixed, as before."""
+    leaves = {(v.id if v is not None else None, axis)
+              for dims in tracer.escaped_dims for v, axis in dims}
+    if not leaves or any(vid is None for vid, _ in leaves):
+        return set(free)
+    pos = {v.id: i for i, v in enumerate(g.inputs)}
+    out = set()
+    rest = set()
+    for vid, axis in leaves:        # read straight from an input: that dim
+        if vid in pos:
+            out.add((pos[vid], axis))
+        else:
+            rest.add((vid, axis))
+    if not rest:
+        return out
+    from ..ops.registry import REGISTRY
+    want = {vid for vid, _ in rest}
+    traced = [t._data.shape for t in tracer.placeholders]
+    for i, a in free:
+        cur = {}
+        for k, v in enumerate(g.inputs):
+            shape = list(traced[k])
+            if k == i:
+                shape[a] = None
+            cur[v.id] = tuple(shape)
+        seen = set()
+        for n in g.nodes:
+            if n.op == "placeholder" or not n.outputs:
+                continue
+            if n.op in ("variable", "constant", "random"):
+                continue
+            ins = [(cur.get(v.id, v.shape), v.dtype) for v in n.inputs]
+            unknown = any(None in s for s, _ in ins)
+            op = REGISTRY.get(n.op)
+            res = None
+            if unknown and op is not None and op.infer is not None:
+                try:
+                    res = op.infer(*ins, **n.attrs)
+                    res = list(res) if len(n.outputs) > 1 else [res]
+                except (ValueError, TypeError, IndexError):
+                    res = None
+            for k, v in enumerate(n.outputs):
+                if not unknown:
+                    continue
+                if res is not None and k < len(res):
+                    cur[v.id] = tuple(None if d is None else int(d) for d in res[k][0])
+                else:
+                    cur[v.id] = (None,) * len(v.shape)
+                if v.id in want:
+                    seen.add(v.id)
+            if seen == want:
+                break
+        for vid, axis in rest:
+            shape = cur.get(vid)      # absent: computed from known dims only
+            if shape is not None and (axis >= len(shape) or shape[axis] is None):
+                out.add((i, a))
+    return out
 
 
 def _check_concrete_shapes(g: Graph, shapes) -> None:
@@ -385,9 +504,17 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     A size turned into a plain Python number (``x.sum() / x.shape[0]``, ``int(n)``, a slice
     ``x[:n // 2]``) cannot be recomputed: the function is then traced once per input shape,
     with one warning naming the size, and ONNX export with dynamic axes refuses it; use
-    tensor ops (``x.mean()``). ``for t in range(x.shape[1])`` is not seen at all (Python's
-    range takes the int as is): the loop runs the traced number of steps, so leave that dim
-    concrete so each size gets its own trace. Reading a traced tensor's value in
+    tensor ops (``x.mean()``). Only the None dims that size was computed from are fixed;
+    the others stay dynamic. Cutting a None dim into a Python count of pieces
+    (``unbind``, ``split``/``chunk`` into equal parts, ``len(x)``) is such an escape, and so
+    is ``nn.LSTM``/``GRU``/``RNN``'s loop over the time steps: a None time dim is traced per
+    sequence length while the batch stays dynamic. ``for t in range(x.shape[1])``,
+    ``for t in x`` and ``x[:, t]`` are not seen at all (Python's range takes the int as is):
+    the loop runs the traced number of steps, so leave that dim concrete so each size gets
+    its own trace. A NumPy array the traced code reads (a global, a closure variable, an
+    attribute of an argument) is guarded: up to 2**20 elements its contents are compared
+    on each call (an in-place change retraces); a larger one is checked by identity, shape
+    and dtype only, so pass large tables as tensors. Reading a traced tensor's value in
     Python (``bool(t)``, ``t.item()``...) raises a clear error. A replayed graph's outputs
     have no autograd history: a call with gradients enabled whose outputs depend on
     tensors that require grad (a captured forward used inside an eager training step) runs

@@ -147,6 +147,8 @@ class Graph:
         # why a capture with None dims gave its inputs the traced shapes (a traced size
         # became a plain Python number the graph cannot recompute), else None
         self.size_specialized: str | None = None
+        # the None input dims fixed to their traced sizes by an escaped size {(input, axis): n}
+        self.size_fixed: dict = {}
 
     # --- building -------------------------------------------------------------
     def add_node(self, op: str, inputs: Iterable[Value], attrs: dict, device: str,

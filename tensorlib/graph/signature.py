@@ -119,6 +119,10 @@ class Guards:
         self.fn = fn
         self.roots = _roots(fn, objects)
         self.tensors: dict[int, tuple[Any, str]] = {}
+        # NumPy arrays reachable from that state, up to _MAX_ARRAY elements: (path, array,
+        # its bytes at trace time); a value the trace read from one (tl.tensor(arr)) is a
+        # constant in the graph, so an in-place change must retrace
+        self.arrays: list[tuple[str, np.ndarray, bytes]] = []
         self.snapshot = self._take(collect=True)
 
     def _take(self, collect: bool = False) -> list:
@@ -130,13 +134,18 @@ class Guards:
             except (KeyError, NameError, ValueError):
                 out.append((name, "<missing>"))
                 continue
-            _describe(obj, name, out, seen, 0, self.tensors if collect else None)
+            _describe(obj, name, out, seen, 0, self.tensors if collect else None,
+                      self.arrays if collect else None)
         return out
 
     def check(self) -> str | None:
         """None when the state matches the snapshot, else the reason it does not."""
         now = self._take()
         if now == self.snapshot:
+            for path, arr, blob in self.arrays:
+                if arr.tobytes() != blob:
+                    return (f"NumPy array {path} was changed in place since the trace (the "
+                            "graph holds the values it read from it as constants)")
             return None
         for a, b in zip(self.snapshot, now):
             if a != b:
@@ -219,7 +228,10 @@ def _code_roots(fn, roots, seen_code, depth) -> None:
                 roots.append((f"closure variable {name!r}", (lambda c=cell: c.cell_contents)))
 
 
-def _describe(x, path, out, seen, depth, tensors) -> None:
+_MAX_ARRAY = 1 << 20     # NumPy arrays up to this many elements are compared by value
+
+
+def _describe(x, path, out, seen, depth, tensors, arrays=None) -> None:
     from .._tensor import Tensor
     if isinstance(x, _SCALARS):
         out.append((path, x))
@@ -238,12 +250,14 @@ def _describe(x, path, out, seen, depth, tensors) -> None:
     seen.add(id(x))
     if isinstance(x, np.ndarray):
         out.append((path, "ndarray", id(x), x.shape, x.dtype.str))
+        if arrays is not None and x.size <= _MAX_ARRAY and x.dtype.kind != "O":
+            arrays.append((path, x, x.tobytes()))
         return
     if isinstance(x, (list, tuple)):
         out.append((path, type(x).__name__, id(x), len(x)))
         if len(x) <= _MAX_ITEMS:
             for i, y in enumerate(x):
-                _describe(y, f"{path}[{i}]", out, seen, depth + 1, tensors)
+                _describe(y, f"{path}[{i}]", out, seen, depth + 1, tensors, arrays)
         return
     if isinstance(x, dict):
         out.append((path, "dict", id(x), len(x)))
@@ -253,7 +267,7 @@ def _describe(x, path, out, seen, depth, tensors) -> None:
                 if isinstance(k, Tensor):
                     kn = f"<tensor {id(k)}>"
                     out.append((f"{path} key", "T", id(k)))
-                _describe(y, f"{path}[{kn!r}]", out, seen, depth + 1, tensors)
+                _describe(y, f"{path}[{kn!r}]", out, seen, depth + 1, tensors, arrays)
         return
     if isinstance(x, (set, frozenset)):
         out.append((path, "set", id(x), len(x)))
@@ -262,4 +276,4 @@ def _describe(x, path, out, seen, depth, tensors) -> None:
     out.append((path, "obj", id(x), type(x).__name__))
     if d is not None:
         for k, y in list(d.items()):
-            _describe(y, f"{path}.{k}", out, seen, depth + 1, tensors)
+            _describe(y, f"{path}.{k}", out, seen, depth + 1, tensors, arrays)

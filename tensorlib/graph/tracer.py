@@ -46,6 +46,9 @@ class Tracer:
         # ops' infer derives them while tracing (traced_shape marks those sizes)
         self.sym: dict[int, tuple] = {}
         self.size_escapes: list[str] = []         # TracedSizes turned into plain numbers
+        # for each escape: the (Value, axis) dims its expression read (Value None: unknown)
+        self.escaped_dims: list[list[tuple]] = []
+        self.reasoned: set[int] = set()           # size_escapes the library explained
         self.reachable = reachable or {}          # id(tensor) -> (tensor, path name)
         self.locations: dict[int, tuple] = {}     # id(storage array) -> location
         self.var_nodes: dict[tuple, Node] = {}    # location key -> variable/constant node
@@ -169,9 +172,20 @@ class Tracer:
         return tuple(TracedSize(d, i, t, tracer=self) if s is None else d
                      for i, (d, s) in enumerate(zip(t._data.shape, sym)))
 
-    def note_size_escape(self, size, how: str) -> None:
+    def note_size_escape(self, size, how: str, reason: str | None = None) -> None:
         """A TracedSize became a plain Python number (see :class:`TracedSize`): remember
-        which, how and where (the first frame outside tensorlib), for the warning."""
+        which, how and where (the first frame outside tensorlib), for the warning, and the
+        dims it was read from (only the input dims those follow get fixed, see
+        ``capture._specialize``). ``reason``: the escape in words, when the library knows
+        it better than ``how`` (``nn.LSTM loops over the time steps``)."""
+        dims = []
+        for src, axis in _dim_leaves(size.expr):
+            try:
+                v = self.lookup(src)
+            except CaptureError:
+                v = None
+            dims.append((v, axis))
+        self.escaped_dims.append(dims)
         if len(self.size_escapes) >= 8:
             return
         import os
@@ -184,9 +198,14 @@ class Tracer:
                 where = f" at {os.path.basename(fn)}:{f.f_lineno}"
                 break
             f = f.f_back
-        self.size_escapes.append(f"the size {size.describe()} (traced as "
-                                 f"{int.__int__(size)}) was turned into a plain Python number "
-                                 f"({how}){where}")
+        if reason:
+            self.reasoned.add(len(self.size_escapes))
+            self.size_escapes.append(f"{reason} ({how}: {int.__int__(size)} when traced)"
+                                     f"{where}")
+        else:
+            self.size_escapes.append(f"the size {size.describe()} (traced as "
+                                     f"{int.__int__(size)}) was turned into a plain Python "
+                                     f"number ({how}){where}")
 
     def _infer_sym(self, op, ins, attrs, node) -> None:
         if op.infer is None:
@@ -422,11 +441,12 @@ class TracedSize(int):
         from .sizes import to_str
         return to_str(_plain_expr(self.expr))
 
-    def escape(self, how: str) -> None:
-        """This size becomes a plain Python number: the trace cannot follow it."""
+    def escape(self, how: str, reason: str | None = None) -> None:
+        """This size becomes a plain Python number: the trace cannot follow it (``reason``:
+        why, in words, for the warning)."""
         tracer = self.tracer
         if tracer is not None and state_tracer() is tracer:
-            tracer.note_size_escape(self, how)
+            tracer.note_size_escape(self, how, reason)
 
     def _bin(self, other, op, swap=False):
         if isinstance(other, bool) or not isinstance(other, (int, np.integer)):
@@ -520,6 +540,27 @@ class TracedSize(int):
         return int.__rshift__(self, o)
 
     __hash__ = int.__hash__
+
+
+def note_split(x, axis: int, what: str, reason: str | None = None) -> None:
+    """``x`` is cut into a Python-counted number of pieces along ``axis`` (unbind, equal
+    splits, chunk, iteration, ``len``): the count is the traced size, fixed in the graph.
+    When that axis follows a None dim of input_signature, its size escapes."""
+    tracer = state_tracer()
+    if tracer is None:
+        return
+    shape = tracer.traced_shape(x)
+    if shape is not None and isinstance(shape[axis], TracedSize):
+        shape[axis].escape(what, reason)
+
+
+def _dim_leaves(e) -> list:
+    """The (tensor, axis) pairs a size expression reads."""
+    if isinstance(e, tuple) and e and e[0] == "dim":
+        return [(e[1], e[2])]
+    if isinstance(e, tuple):
+        return _dim_leaves(e[1]) + _dim_leaves(e[2])
+    return []
 
 
 def state_tracer():

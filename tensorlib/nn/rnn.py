@@ -176,6 +176,14 @@ class RNNBase(Module):
         if batched and self.batch_first:
             x = x.swapaxes(0, 1)
         T, N, C = x.shape
+        if _state_flags.tracer is not None:
+            # the steps are unrolled in Python: under capture with a None time dim the graph
+            # holds the traced number of steps, so it is traced per sequence length (the
+            # batch dim stays dynamic)
+            from ..graph.tracer import note_split
+            note_split(x, 0, "the number of steps the loop unrolls",
+                       reason=f"nn.{name} loops over the time steps: traced per sequence "
+                              "length")
         if C != self.input_size:
             raise ValueError(f"{name}: expected input_size {self.input_size}, got input of "
                              f"shape {tuple(input.shape)}")

@@ -372,7 +372,16 @@ class Transformer(Module):
 
     @staticmethod
     def generate_square_subsequent_mask(sz: int, dtype=None, device=None) -> Tensor:
-        """An (sz, sz) float mask: -inf above the diagonal, 0 elsewhere (causal attention)."""
-        m = np.triu(np.full((sz, sz), -np.inf), 1)
-        return creation.tensor(m, dtype=dtype if dtype is not None else np.float32,
-                               device=device)
+        """An (sz, sz) float mask: -inf above the diagonal, 0 elsewhere (causal attention);
+        ``dtype`` defaults to the default float dtype, as PyTorch.
+
+        Built from ``arange`` comparisons (``causal_mask``), not NumPy: under capture with a
+        None sequence dim, ``generate_square_subsequent_mask(x.shape[1])`` follows the
+        length the graph runs with."""
+        from .. import _dtypes
+        dt = _dtypes.default_float if dtype is None else _dtypes.as_dtype(dtype)
+        if dt.kind not in "fc":
+            raise TypeError(f"generate_square_subsequent_mask: dtype must be floating (the "
+                            f"mask holds -inf), got {dt}")
+        hide = causal_mask(sz, sz, device)
+        return hide.astype(dt).masked_fill(hide, -math.inf)

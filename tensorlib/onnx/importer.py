@@ -89,11 +89,23 @@ class Builder:
         from ..ops.registry import REGISTRY
         op = REGISTRY[name]
         if ins and all(self.is_const(v) for v in ins):
-            res = op.cpu(*[np.asarray(v.node.attrs["value"]) for v in ins], **attrs)
-            if isinstance(res, tuple):
-                return tuple(self.const(np.asarray(r)) for r in res)
-            return self.const(np.asarray(res))
+            try:
+                out = _specs(op.infer(*[(v.shape, v.dtype) for v in ins], **attrs))
+            except (ValueError, TypeError, IndexError):
+                out = None          # the kernel reports it
+            if out is not None:
+                for shape, _ in out:
+                    check_elements(shape, f"{name} output")
+            # a large result (a Tile or Expand of a constant) is computed when the graph
+            # runs, not held in memory from the load on
+            if out is None or sum(math.prod(s) for s, _ in out) <= FOLD_MAX_ELEMENTS:
+                res = op.cpu(*[np.asarray(v.node.attrs["value"]) for v in ins], **attrs)
+                if isinstance(res, tuple):
+                    return tuple(self.const(np.asarray(r)) for r in res)
+                return self.const(np.asarray(res))
         specs = _specs(op.infer(*[(v.shape, v.dtype) for v in ins], **attrs))
+        for shape, _ in specs:
+            check_elements(shape, f"{name} output")
         node = self.g.add_node(name, list(ins), attrs, self.device,
                                [(tuple(s), np.dtype(d)) for s, d in specs])
         return node.outputs[0] if len(node.outputs) == 1 else tuple(node.outputs)
@@ -104,6 +116,31 @@ class Builder:
     def cast(self, v: Value, dtype) -> Value:
         dt = np.dtype(dtype)
         return v if v.dtype == dt else self.op("cast", v, dtype=dt.name)
+
+
+# constants computed at import up to this many elements; larger ones (ConstantOfShape,
+# Range, Tile, Expand of constants) become nodes that allocate when the graph runs
+FOLD_MAX_ELEMENTS = 1 << 20
+
+
+def check_elements(shape, what: str) -> tuple:
+    """``shape`` as ints, or a ValueError when it is negative or holds more elements than
+    the limit of tl.load_graph and the executor (``export.MAX_ELEMENTS``): a broken or
+    hostile file, refused before anything is allocated. ``None`` dims count as 1."""
+    from ..export import MAX_ELEMENTS
+    dims = tuple(None if d is None else int(d) for d in shape)
+    if any(d is not None and d < 0 for d in dims):
+        raise ValueError(f"{what} {list(dims)} has a negative size")
+    n = math.prod(d for d in dims if d is not None)
+    if n > MAX_ELEMENTS:
+        raise ValueError(f"{what} {list(dims)} has {n:,} elements, more than the "
+                         f"{MAX_ELEMENTS:,} a tensorlib graph allows")
+    return dims
+
+
+_DYNAMIC_T = ("ONNX import: {op} over a dynamic sequence length: tensorlib unrolls the time "
+              "steps at import, so it needs a fixed one. Export with a fixed sequence length "
+              "(no dynamic time axis; a dynamic batch axis is fine)")
 
 
 def imp(*names):
@@ -606,16 +643,33 @@ def _constant(b, n, ins, at):
 
 @imp("ConstantOfShape")
 def _constant_of_shape(b, n, ins, at):
-    shape = b.array(ins[0], "ConstantOfShape shape").astype(np.int64)
-    val = at.get("value", np.zeros(1, np.float32))
-    return [b.const(np.full(tuple(shape), np.asarray(val).reshape(-1)[0],
-                            dtype=np.asarray(val).dtype))]
+    shape = check_elements(b.array(ins[0], "ConstantOfShape shape").astype(np.int64)
+                           .reshape(-1), "ConstantOfShape shape")
+    val = np.asarray(at.get("value", np.zeros(1, np.float32)))
+    fill = np.asarray(val.reshape(-1)[0], dtype=val.dtype)
+    if math.prod(shape) <= FOLD_MAX_ELEMENTS:
+        return [b.const(np.full(shape, fill, dtype=val.dtype))]
+    return [b.op("broadcast_to", b.const(fill), shape=shape)]     # allocated at run time
 
 
 @imp("Range")
 def _range(b, n, ins, at):
-    s, e, d = (b.array(v, "Range bound") for v in ins)
-    return [b.const(np.arange(s.item(), e.item(), d.item(), dtype=s.dtype))]
+    s, e, d = (b.array(v, "Range bound").reshape(-1)[0] for v in ins)
+    if d == 0:
+        raise ValueError("Range delta is 0")
+    if s.dtype.kind in "iu":
+        count = max(-(-(int(e) - int(s)) // int(d)), 0)
+    else:
+        count = max(math.ceil((float(e) - float(s)) / float(d)), 0)
+    check_elements((count,), "Range output")
+    if count <= FOLD_MAX_ELEMENTS:
+        return [b.const(np.arange(s.item(), e.item(), d.item(), dtype=s.dtype))]
+    # start + i * delta, counted when the graph runs (ones summed, as tl.arange under capture)
+    ones = b.op("broadcast_to", b.const(np.asarray(1, np.int64)), shape=(count,))
+    i = b.op("sub", b.op("cumsum", ones, axis=0), b.const(np.asarray(1, np.int64)))
+    i = b.cast(i, s.dtype)
+    return [b.op("add", b.op("mul", i, b.const(np.asarray(d, s.dtype))),
+                 b.const(np.asarray(s, s.dtype)))]
 
 
 @imp("Slice")
@@ -824,7 +878,7 @@ def _lstm(b, n, ins, at):
     H = int(at["hidden_size"])
     T = x.shape[0]
     if T is None:
-        raise NotImplementedError("ONNX import: LSTM over a dynamic sequence length")
+        raise NotImplementedError(_DYNAMIC_T.format(op="LSTM"))
     W, R = b.array(w, "LSTM W"), b.array(r, "LSTM R")
     B = b.array(bias, "LSTM B") if bias is not None else np.zeros((W.shape[0], 8 * H),
                                                                    W.dtype)
@@ -876,7 +930,7 @@ def _gru(b, n, ins, at):
     H = int(at["hidden_size"])
     T = x.shape[0]
     if T is None:
-        raise NotImplementedError("ONNX import: GRU over a dynamic sequence length")
+        raise NotImplementedError(_DYNAMIC_T.format(op="GRU"))
     W, R = b.array(w, "GRU W"), b.array(r, "GRU R")
     B = b.array(bias, "GRU B") if bias is not None else np.zeros((W.shape[0], 6 * H), W.dtype)
     dirs = ["forward", "reverse"] if direction == "bidirectional" else [direction]

@@ -319,9 +319,37 @@ def _adaptive_args(name: str, input, output_size):
 def adaptive_avg_pool2d(input, output_size) -> Tensor:
     """Average pooling to a fixed output size (windows as PyTorch); None keeps that side."""
     x, H, W, Ho, Wo = _adaptive_args("adaptive_avg_pool2d", input, output_size)
-    ph = const(_adaptive_matrix(H, Ho, x.dtype), x)
-    pw = const(_adaptive_matrix(W, Wo, x.dtype).T.copy(), x)
-    return ph @ (x @ pw)
+    if Ho == 1 and Wo == 1:
+        # a mean over the spatial axes: no size in it, so under capture with None dims the
+        # graph follows H and W (a ResNet head) rather than fixing them
+        return x.mean(axis=(-2, -1), keepdims=True)
+    if Wo is not W:         # a side whose output_size is None stays as it is
+        x = x @ _pool_matrix(W, Wo, x).swapaxes(0, 1)
+    if Ho is not H:
+        x = _pool_matrix(H, Ho, x) @ x
+    return x
+
+
+def _pool_matrix(n, n_out: int, x) -> Tensor:
+    """The (n_out, n) averaging matrix of adaptive pooling: a constant, or, for a size read
+    from a None dim under capture, computed when the graph runs from ``arange(n)``
+    comparisons (window i is [i*n // n_out, ceil((i+1)*n / n_out))), so the graph follows
+    any n, evenly dividing or not."""
+    if not _traced(n):
+        return const(_adaptive_matrix(n, n_out, x.dtype), x)
+    from ..creation import arange
+    h = arange(n, device=x.device)                  # counts to n at run time
+    size = h[-1:] + 1                               # (1,) holding n
+    i = arange(int(n_out), device=x.device)[:, None]
+    lo = (i * size) // n_out
+    hi = ((i + 1) * size + (n_out - 1)) // n_out
+    m = (h >= lo).astype(x.dtype) * (h < hi).astype(x.dtype)
+    return m / m.sum(axis=1, keepdims=True)
+
+
+def _traced(*sizes) -> bool:
+    """Whether any size was read from a None dim under capture (a ``TracedSize``)."""
+    return any(type(n) is not int and hasattr(n, "expr") for n in sizes)
 
 
 def adaptive_max_pool2d(input, output_size, return_indices: bool = False) -> Tensor:

@@ -451,6 +451,7 @@ def split(x, indices_or_sections=None, axis: int = 0, *, dim: int | None = None,
     a = norm_axis(axis, x.ndim, "split")
     n = x.shape[a]
     if isinstance(indices_or_sections, (int, np.integer)):
+        _pieces(x, a, "split into equal sections")
         k = int(indices_or_sections)
         if k <= 0 or n % k:
             raise ValueError(f"split: axis {a} of size {n} cannot be split into {k} equal parts")
@@ -476,6 +477,7 @@ def _torch_split(x, size, axis, dim, split_size_or_sections) -> tuple[Tensor, ..
     x = to_tensor(x)
     a = norm_axis(axis, x.ndim, "split")
     if isinstance(size, (int, np.integer)):
+        _pieces(x, a, "split into parts of a given size")
         size, n = int(size), x.shape[a]
         if size <= 0 and not (size == 0 and n == 0):
             raise ValueError(f"split: split_size must be positive, got {size}")
@@ -491,6 +493,7 @@ def chunk(x, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple[Ten
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     a = norm_axis(axis, x.ndim, "chunk")
+    _pieces(x, a, "split by chunk()")
     n = x.shape[a]
     size = -(-n // chunks) if n else 1
     return apply(SPLIT, x, indices=tuple(range(size, n, size)), axis=a)
@@ -500,9 +503,19 @@ def split_sizes(x, sizes, axis: int = 0) -> tuple[Tensor, ...]:
     """Split into parts of the given sizes (PyTorch's ``split`` with a list)."""
     x = to_tensor(x)
     a = norm_axis(axis, x.ndim, "split")
+    _pieces(x, a, "split into listed sizes that must add up to it")
     if sum(sizes) != x.shape[a]:
         raise ValueError(f"split: sizes {list(sizes)} do not sum to axis size {x.shape[a]}")
     return apply(SPLIT, x, indices=tuple(np.cumsum(sizes)[:-1].tolist()), axis=a)
+
+
+def _pieces(x, axis: int, what: str) -> None:
+    """Under capture, ``x`` is cut into a Python-counted number of pieces along ``axis``:
+    if that axis follows a None dim, the graph holds the traced count (see
+    ``graph.tracer.note_split``)."""
+    if state.tracer is not None:
+        from ..graph.tracer import note_split
+        note_split(x, axis, what)
 
 
 def unbind(x, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
@@ -510,6 +523,7 @@ def unbind(x, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
     axis = axis if dim is None else dim
     x = to_tensor(x)
     a = norm_axis(axis, x.ndim, "unbind")
+    _pieces(x, a, "the number of tensors unbind() returns")
     return tuple(x[(slice(None),) * a + (i,)] for i in range(x.shape[a]))
 
 
