@@ -53,21 +53,20 @@ from .ops.elementwise import (abs, add, ceil, clamp, clip, cos, div, divide, elu
                               logical_or, logical_xor, lt, maximum, minimum, mod, mul, multiply,
                               ne, neg, not_equal, pow, power, reciprocal, relu, remainder,
                               round, rsqrt, sigmoid, sign, silu, sin, softplus, sqrt, square,
-                              sub, subtract, tan, tanh, true_divide, trunc, where)
+                              sub, subtract, tan, tanh, true_divide, trunc)
 from .ops.indexing import (gather, getitem, index_add, index_select, masked_fill, one_hot,
                            scatter_add, setitem, take, take_along_axis)
 from .ops.indexing import index_fill, index_put, masked_select, scatter
 from .ops.linalg import dot, einsum, matmul, outer, tensordot
 from .ops.reduction import (all, amax, amin, any, argmax, argmin, cumprod, cumsum, logsumexp,
                             max, mean, min, norm, prod, std, sum, var)
-from .ops.nn_act import log_softmax, softmax
 from .ops.registry import REGISTRY, OpDef
 from .ops.sorting import argsort, sort, topk
 from .ops.diagonal import diag, diagonal, trace
 from .ops.numeric import addcdiv, addcmul, allclose, isclose, lerp, nan_to_num
 from .ops.rearrange import meshgrid, moveaxis, movedim, repeat_interleave
 from .ops.statistics import median, quantile
-from .ops.data_dependent import argwhere, bincount, nonzero, searchsorted, unique
+from .ops.data_dependent import argwhere, bincount, nonzero, searchsorted, unique, where
 from .ops.sampling import bernoulli, multinomial
 from .ops.shape import (astype, broadcast_to, cat, chunk, clone, concat, concatenate, expand,
                         expand_dims, flatten, flip, pad, permute, repeat, reshape, roll, split,
@@ -76,7 +75,8 @@ from .ops.shape import (astype, broadcast_to, cat, chunk, clone, concat, concate
 from .ops.shape import narrow, unflatten
 from .random import Generator, manual_seed
 from .ops.cumulative import cummax, cummin, diff, logcumsumexp
-from .ops.moments import nanmean, nansum, std_mean, var_mean
+from .ops.moments import count_nonzero, nanmean, nansum, std_mean, var_mean
+from .ops.batched import addmm, baddbmm, bmm
 from .ops.pairwise import cdist
 from .ops.rotation import rot90
 from .ops.special_fns import digamma, erfc, erfinv, i0, lgamma, polygamma
@@ -84,6 +84,7 @@ from . import special  # noqa: E402  (tl.special: torch.special's functions)
 from . import autograd  # noqa: E402
 from . import cuda  # noqa: E402  (GPU queries and kernels; imports without a GPU)
 from . import nn, optim, data, train  # noqa: E402  (training stack)
+softmax, log_softmax = nn.functional.softmax, nn.functional.log_softmax  # F's, float16 too
 from .io import load, save  # noqa: E402  (checkpoints, safetensors)
 from . import graph  # noqa: E402  (graph capture)
 from . import linalg  # noqa: E402  (tl.linalg: matrix functions)

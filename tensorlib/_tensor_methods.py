@@ -40,6 +40,7 @@ def _binop(op):
             elif isinstance(other, np.ndarray):   # a constant operand: the result is a Tensor
                 other = to_tensor(other)
             else:
+                _foreign(other, op)
                 return NotImplemented
         return apply(op, self, other)
 
@@ -50,9 +51,21 @@ def _binop(op):
         if isinstance(other, np.ndarray):
             other = to_tensor(other)
         elif not isinstance(other, Tensor):
+            _foreign(other, op)
             return NotImplemented
         return apply(op, other, self)
     return fwd, rev
+
+
+def _foreign(other, op) -> None:
+    """A clear TypeError for another library's tensor as an operand (its class is also
+    called Tensor, so Python's own message reads "'Tensor' and 'Tensor'")."""
+    cls = type(other)
+    mod = cls.__module__.split(".")[0]
+    if mod in ("torch", "jax", "jaxlib", "tensorflow", "cupy", "mxnet", "paddle"):
+        raise TypeError(
+            f"{op.name}: cannot combine a tensorlib Tensor with a {mod}.{cls.__name__}; "
+            f"convert it first: tl.from_dlpack(t) (zero-copy) or tl.tensor(t.numpy())")
 
 
 for _name, _op in [("add", E.ADD), ("sub", E.SUB), ("mul", E.MUL), ("truediv", E.DIV),
@@ -393,7 +406,23 @@ Tensor.half = lambda self: S.astype(self, _dtypes.float16)
 Tensor.long = lambda self: S.astype(self, _dtypes.int64)
 Tensor.int = lambda self: S.astype(self, _dtypes.int32)
 Tensor.bool = lambda self: S.astype(self, _dtypes.bool_)
-Tensor.type = lambda self, dtype: S.astype(self, dtype)
+_TYPE_NAMES = {"FloatTensor": "float32", "DoubleTensor": "float64", "HalfTensor": "float16",
+               "LongTensor": "int64", "IntTensor": "int32", "ShortTensor": "int16",
+               "CharTensor": "int8", "ByteTensor": "uint8", "BoolTensor": "bool"}
+
+
+def _type(self, dtype=None):
+    """With no argument, the dtype's name (``'float32'``; PyTorch gives
+    ``'torch.FloatTensor'``); with a dtype (or a name such as ``'float64'`` or PyTorch's
+    ``'torch.DoubleTensor'``), the tensor cast to it."""
+    if dtype is None:
+        return str(self.dtype)
+    if isinstance(dtype, str):
+        dtype = _TYPE_NAMES.get(dtype.rsplit(".", 1)[-1], dtype)
+    return S.astype(self, dtype)
+
+
+Tensor.type = _type
 Tensor.size_of = lambda self, axis: self.shape[axis]
 Tensor.dim = lambda self: self.ndim
 

@@ -2,7 +2,10 @@
 
 Products (``matmul``, ``dot``, ``outer``, ``einsum``, ``tensordot``) are also at the top
 level; the matrix functions (``inv``, ``solve``, ``det``, ``slogdet``, ``cholesky``, ``eigh``)
-live here. All take stacks of matrices ``(..., n, n)`` and are differentiable, to any order.
+live here, with ``svd``, ``qr`` and PyTorch's ``norm`` / ``vector_norm`` / ``matrix_norm``
+(``tl.linalg.norm`` is ``torch.linalg.norm``: a matrix norm for 2-d input; the top-level
+``tl.norm`` is a vector norm). All take stacks of matrices ``(..., n, n)`` and are
+differentiable, to any order.
 
 >>> a = tl.tensor([[4.0, 2.0], [2.0, 3.0]], requires_grad=True)
 >>> tl.linalg.det(a).backward()
@@ -12,7 +15,7 @@ tensor([[ 3., -2.],
 """
 from .ops.linalg import dot, einsum, matmul, outer, tensordot
 from .ops.matrix import cholesky, det, eigh, inv, slogdet, solve
-from .ops.reduction import norm
+from .ops.decompositions import matrix_norm, norm, qr, svd, svdvals, vector_norm
 
-__all__ = ["cholesky", "det", "dot", "eigh", "einsum", "inv", "matmul", "norm", "outer",
-           "slogdet", "solve", "tensordot"]
+__all__ = ["cholesky", "det", "dot", "eigh", "einsum", "inv", "matmul", "matrix_norm", "norm",
+           "outer", "qr", "slogdet", "solve", "svd", "svdvals", "tensordot", "vector_norm"]

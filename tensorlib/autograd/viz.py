@@ -5,6 +5,8 @@ from __future__ import annotations
 def _walk(root):
     """Nodes and leaves reachable from ``root`` with their edges, without recursion."""
     nodes, leaves, edges = {}, {}, []
+    if root._node is None:          # a leaf (or a tensor without history): one box
+        leaves[id(root)] = root
     stack = [root._node] if root._node is not None else []
     seen = set()
     while stack:

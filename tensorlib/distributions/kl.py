@@ -57,3 +57,12 @@ def _kl_categorical(p: Categorical, q: Categorical) -> Tensor:
 def _kl_uniform(p: Uniform, q: Uniform) -> Tensor:
     inside = (q.low <= p.low) & (p.high <= q.high)
     return where(inside, log((q.high - q.low) / (p.high - p.low)), math.inf)
+
+
+@register_kl(Uniform, Normal)
+def _kl_uniform_normal(p: Uniform, q: Normal) -> Tensor:
+    width = p.high - p.low
+    t1 = log(math.sqrt(2 * math.pi) * q.scale / width)
+    t2 = width * width / 12
+    t3 = ((p.high + p.low - 2 * q.loc) / 2) ** 2
+    return t1 + 0.5 * (t2 + t3) / (q.scale * q.scale)

@@ -45,6 +45,20 @@ class ELU(Module):
         return f"alpha={self.alpha}"
 
 
+class CELU(Module):
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))`` (Barron, 2017)."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.celu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
 class GELU(Module):
     """Gaussian error linear unit; ``approximate="tanh"`` for the tanh form."""
 

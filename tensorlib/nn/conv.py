@@ -1,4 +1,5 @@
-"""Convolution layers: Conv1d, Conv2d, ConvTranspose2d."""
+"""Convolution layers: Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d (each also takes
+an unbatched sample, as PyTorch)."""
 from __future__ import annotations
 
 from .. import creation
@@ -72,6 +73,9 @@ class _ConvNd(Module):
     def _padded(self, x: Tensor):
         """(input, padding for the conv): with a padding_mode other than zeros the input is
         padded here (F.pad) and the convolution itself pads nothing."""
+        if self.padding_mode != "zeros" and x.ndim == self._nd + 1:   # unbatched (C, ...)
+            y, p = self._padded(x.unsqueeze(0))
+            return y.squeeze(0), p
         if self.padding_mode == "zeros":
             return x, self.padding
         if self.padding == "valid":
@@ -137,6 +141,47 @@ class Conv2d(_ConvNd):
         x, padding = self._padded(x)
         return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation,
                         self.groups)
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution over (N, C_in, D, H, W) (or (C_in, D, H, W)); weight
+    (C_out, C_in/groups, kd, kh, kw).
+
+    >>> nn.Conv3d(2, 4, 3, padding=1)(tl.randn(1, 2, 5, 6, 7)).shape
+    (1, 4, 5, 6, 7)
+    """
+
+    _nd = 3
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 dtype=None, device=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, dtype=dtype, device=device, padding_mode=padding_mode)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x, padding = self._padded(x)
+        return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation,
+                        self.groups)
+
+
+class ConvTranspose1d(_ConvNd):
+    """Transposed 1-D convolution over (N, C_in, L) (or (C_in, L)); weight
+    (C_in, C_out/groups, k)."""
+
+    _nd = 1
+    _transposed = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1, dtype=None,
+                 device=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, output_padding=output_padding, dtype=dtype,
+                         device=device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv_transpose1d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self.output_padding, self.groups, self.dilation)
 
 
 class ConvTranspose2d(_ConvNd):

@@ -1,15 +1,18 @@
 """Stateless neural-network functions (``import tensorlib.nn.functional as F``).
 
 Each is a registry op or a short composite of registry ops (see tensorlib/ops/nn_*.py).
+The functions with float32/float64 kernels also take float16 tensors, as PyTorch's CPU
+ops do: they compute in float32 and return float16 (``half_via_float32``).
 """
 from __future__ import annotations
 
 from ..ops.elementwise import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from ..ops.indexing import one_hot
-from ..ops.nn_act import (glu, gumbel_softmax, hardsigmoid, hardswish, hardtanh, log_softmax,
+from ..ops.nn_act import (celu, glu, gumbel_softmax, hardsigmoid, hardswish, hardtanh, log_softmax,
                           logsigmoid, mish, prelu, relu6, selu, softmax, softsign)
 from ..ops.nn_attention import scaled_dot_product_attention
-from ..ops.nn_conv import conv1d, conv2d, conv_transpose2d
+from ..ops.nn_conv import (conv1d, conv2d, conv3d, conv_transpose1d,
+                           conv_transpose2d)
 from ..ops.nn_distance import cosine_similarity, normalize, pairwise_distance
 from ..ops.nn_layers import (bilinear, dropout, dropout1d, dropout2d, embedding, embedding_bag,
                              linear)
@@ -30,8 +33,9 @@ from ..ops.nn_rnn import gru_cell, lstm_cell
 __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
     "avg_pool1d", "avg_pool2d", "batch_norm",
-    "bilinear", "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv1d", "conv2d",
-    "conv_transpose2d", "cosine_embedding_loss", "cosine_similarity", "cross_entropy", "dropout",
+    "bilinear", "binary_cross_entropy", "binary_cross_entropy_with_logits", "celu", "conv1d",
+    "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "cosine_embedding_loss",
+    "cosine_similarity", "cross_entropy", "dropout",
     "dropout1d", "dropout2d", "elu", "embedding", "embedding_bag", "fold", "gaussian_nll_loss",
     "gelu", "glu", "group_norm", "gru_cell", "gumbel_softmax", "hardsigmoid", "hardswish",
     "hardtanh", "hinge_embedding_loss", "huber_loss", "instance_norm", "interpolate", "kl_div",
@@ -43,3 +47,17 @@ __all__ = [
     "smooth_l1_loss", "soft_margin_loss", "softmax", "softplus", "softsign", "tanh",
     "triplet_margin_loss", "unfold",
 ]
+
+
+def _accept_half() -> None:
+    """Rebind this module's functions whose kernels take only float32/float64 so that they
+    accept float16 (computed in float32). The elementwise activations (relu, tanh, ...) run in
+    float16 as they are."""
+    from ..ops.nn_util import half_via_float32
+    g = globals()
+    for name in __all__:
+        if getattr(g[name], "__module__", "").startswith("tensorlib.ops.nn_"):
+            g[name] = half_via_float32(g[name])
+
+
+_accept_half()

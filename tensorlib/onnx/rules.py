@@ -37,6 +37,8 @@ UNSUPPORTED = {
     "slogdet": "the ONNX standard has no log-determinant (det is exported as Det)",
     "cholesky": "the ONNX standard has no Cholesky factorisation",
     "eigh": "the ONNX standard has no eigendecomposition",
+    "svd": "the ONNX standard has no singular value decomposition",
+    "qr": "the ONNX standard has no QR decomposition",
     "cum_extreme_indices": "ONNX has no cumulative max/min (cummax, cummin)",
     "erfinv": "the ONNX standard has no inverse error function",
     "lgamma": "the ONNX standard has no log-gamma function",

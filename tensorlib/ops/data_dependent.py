@@ -77,10 +77,16 @@ def bincount(x, weights=None, minlength: int = 0) -> Tensor:
     return _out(xp_for(x._device).bincount(d, weights=w, minlength=int(minlength)), x)
 
 
-def searchsorted(a, v, side: str = "left") -> Tensor:
+def searchsorted(a, v, side: str | None = None, *, right: bool | None = None) -> Tensor:
     """Indices where the values ``v`` would be inserted into the sorted 1-d ``a`` to keep it
-    sorted (NumPy's argument order and ``side``)."""
+    sorted (NumPy's argument order and ``side``, default 'left'; PyTorch's ``right=True`` is
+    ``side='right'``)."""
     a, v = to_tensor(a), to_tensor(v)
+    if right is not None:
+        if side is not None and (side == "right") != bool(right):
+            raise ValueError(f"searchsorted: side={side!r} and right={right!r} disagree")
+        side = "right" if right else "left"
+    side = "left" if side is None else side
     if side not in ("left", "right"):
         raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
     if a.ndim != 1:
@@ -92,3 +98,16 @@ def searchsorted(a, v, side: str = "left") -> Tensor:
     out = xp_for(a._device).searchsorted(_data(a, "searchsorted", why),
                                          _data(v, "searchsorted", why), side=side)
     return _out(out.astype(np.int64), v)
+
+
+def where(condition, x=None, y=None) -> Tensor | tuple[Tensor, ...]:
+    """``where(condition, x, y)``: elementwise ``x`` where ``condition`` else ``y``; with the
+    condition alone, ``nonzero(condition)`` (a tuple of index tensors, eager), as PyTorch's
+    and NumPy's one-argument ``where``."""
+    from .elementwise import where as _where
+    if x is None and y is None:
+        return nonzero(condition)
+    if x is None or y is None:
+        raise TypeError("where: pass both x and y, or neither (where(condition) gives the "
+                        "indices of the non-zero elements)")
+    return _where(condition, x, y)

@@ -62,8 +62,14 @@ LOG2, log2 = _unary("log2", ufunc="log2",
 LOG1P, log1p = _unary("log1p", ufunc="log1p", vjp=lambda n, g: (g / (n.inputs[0] + 1.0),))
 EXPM1, expm1 = _unary("expm1", ufunc="expm1", vjp=lambda n, g: (g * (n.out + 1.0),),
                       saves=False, saves_output=True)
-SQRT, sqrt = _unary("sqrt", ufunc="sqrt", vjp=lambda n, g: (g * 0.5 / n.out,), saves=False,
-                    saves_output=True)
+
+
+def _sqrt_vjp(n, g):
+    with np.errstate(divide="ignore", invalid="ignore"):   # at 0: inf (0/0: nan), as PyTorch
+        return (g * 0.5 / n.out,)
+
+
+SQRT, sqrt = _unary("sqrt", ufunc="sqrt", vjp=_sqrt_vjp, saves=False, saves_output=True)
 RSQRT, rsqrt = _unary("rsqrt", fwd=lambda xp, x: 1.0 / xp.sqrt(x),
                       vjp=lambda n, g: (g * -0.5 * n.out * n.out * n.out,), saves=False,
                       saves_output=True)
@@ -405,6 +411,13 @@ def _div_fwd(xp, a, b):
 
 
 def _pow_vjp(n, g):
+    # a**(b-1) is inf at a == 0 for b < 1 (masked to 0 where b == 0) and log(a) nan for a < 0:
+    # the values PyTorch gives, without NumPy's warnings
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _pow_vjp_impl(n, g)
+
+
+def _pow_vjp_impl(n, g):
     a, b = n.inputs
     out = n.out
     ga = gb = None
@@ -414,9 +427,10 @@ def _pow_vjp(n, g):
         else:
             ga = where(b == 0, 0.0, g * b * power(a, b - 1))
         ga = unbroadcast(ga, a._data.shape)
-    if b._rg:  # d/db a**b = a**b log a, taken as 0 where a == 0
-        gb = unbroadcast(where(a == 0, 0.0, g * out * log(where(a == 0, 1.0, a))),
-                         b._data.shape)
+    if b._rg:  # d/db a**b = a**b log a, taken as 0 where a == 0 and b >= 0 (as PyTorch:
+        # 0 ** b with b < 0 gives inf * -inf = -inf)
+        zero = (a == 0) & (b >= 0)
+        gb = unbroadcast(where(zero, 0.0, g * out * log(where(zero, 1.0, a))), b._data.shape)
     return ga, gb
 
 
@@ -470,7 +484,8 @@ def _pow_cpu(a, b):
         if e == 4:
             sq = a * a
             return sq * sq
-    return np.power(a, b)
+    with np.errstate(divide="ignore", invalid="ignore"):   # 0 ** -1 = inf, as PyTorch, quietly
+        return np.power(a, b)
 
 
 POW, power = _binary("pow", ufunc="power", vjp=_pow_vjp, saves_output=True)

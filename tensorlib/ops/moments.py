@@ -1,5 +1,6 @@
 """PyTorch's NaN-skipping reductions and paired moments: ``nansum``, ``nanmean``,
-``var_mean``, ``std_mean`` (``dim=``/``keepdim=``), composed of registry ops."""
+``var_mean``, ``std_mean`` (``dim=``/``keepdim=``) and ``count_nonzero``, composed of
+registry ops."""
 from __future__ import annotations
 
 import math
@@ -98,3 +99,11 @@ def std_mean(input, dim=None, unbiased: bool | None = None, keepdim: bool = Fals
     >>> s, m = tl.std_mean(tl.tensor([1.0, 3.0]), correction=0)    # 1., 2.
     """
     return _moment("std_mean", R.std, input, dim, unbiased, keepdim, correction)
+
+
+def count_nonzero(input, dim=None) -> Tensor:
+    """The number of non-zero elements over ``dim`` (int, tuple, or every element for None),
+    as int64 (``torch.count_nonzero``)."""
+    x = to_tensor(input)
+    axes = _axes(dim, x.ndim, "count_nonzero")
+    return R.sum((x != 0).astype(_dtypes.int64), axis=axes)

@@ -128,6 +128,16 @@ def selu(x) -> Tensor:
     return elu(as_float_tensor(x, "selu"), _SELU_ALPHA) * _SELU_SCALE
 
 
+def celu(x, alpha: float = 1.0) -> Tensor:
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``: ``alpha * elu(x / alpha)``."""
+    from .elementwise import elu
+    alpha = float(alpha)
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0 (it divides the input)")
+    x = as_float_tensor(x, "celu")
+    return elu(x / alpha, 1.0) * alpha
+
+
 def relu6(x) -> Tensor:
     """``min(max(x, 0), 6)``."""
     return as_float_tensor(x, "relu6").clip(0.0, 6.0)

@@ -1,6 +1,7 @@
 """Convolutions: conv2d and its two gradient ops (input: col2im, weight: im2col + GEMM).
 
-conv1d and conv_transpose2d are views of these three ops. The vjps close over
+conv1d, conv_transpose1d/2d and conv3d (one conv2d per kernel depth tap) are built from
+these three ops; each takes an unbatched sample too. The vjps close over
 the same three ops, so grad of grad works to any order:
   conv2d(x, w)              -> d/dx: conv2d_input_grad(g, w),  d/dw: conv2d_weight_grad(x, g)
   conv2d_input_grad(g, w)   -> d/dg: conv2d(gg, w),            d/dw: conv2d_weight_grad(gg, g)
@@ -18,6 +19,7 @@ import numpy as np
 from .. import _gemm
 from .._apply import apply
 from .._tensor import Tensor
+from ._util import to_tensor
 from .nn_util import as_float_tensor, io_cost, same_dtype, tuple_n
 from .registry import OpDef, register
 
@@ -456,8 +458,24 @@ def _validate_geometry(op, xshape, wshape, b, stride, pad, dilation, groups):
     return Ho, Wo
 
 
+def _unbatched(nd: int):
+    """Let a conv function take one unbatched sample (C, *spatial), as PyTorch does: it is
+    run as a batch of one and the batch axis dropped again."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(input, *args, **kwargs):
+            x = to_tensor(input)
+            if x.ndim == nd + 1:
+                return fn(x.unsqueeze(0), *args, **kwargs).squeeze(0)
+            return fn(x, *args, **kwargs)
+        return inner
+    return wrap
+
+
+@_unbatched(2)
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
-    """2-D convolution (cross-correlation) of (N, C, H, W) with weight (O, C/groups, kh, kw).
+    """2-D convolution (cross-correlation) of (N, C, H, W) (or unbatched (C, H, W)) with
+    weight (O, C/groups, kh, kw).
 
     ``padding`` is an int, (ph, pw), 'valid' or 'same' (stride 1; extra padding goes
     bottom/right, as PyTorch).
@@ -474,8 +492,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     return apply(CONV2D, *ins, stride=stride, padding=pad, dilation=dilation, groups=groups)
 
 
+@_unbatched(1)
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
-    """1-D convolution of (N, C, L) with weight (O, C/groups, k): conv2d on a height-1 image."""
+    """1-D convolution of (N, C, L) (or unbatched (C, L)) with weight (O, C/groups, k): conv2d
+    on a height-1 image."""
     x = as_float_tensor(input, "conv1d")
     w = as_float_tensor(weight, "conv1d", "weight")
     b = None if bias is None else as_float_tensor(bias, "conv1d", "bias")
@@ -492,9 +512,11 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     return out.reshape(out.shape[0], out.shape[1], out.shape[3])
 
 
+@_unbatched(2)
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups: int = 1, dilation=1) -> Tensor:
-    """Transposed 2-D convolution (the gradient of conv2d w.r.t. its input).
+    """Transposed 2-D convolution (the gradient of conv2d w.r.t. its input) of (N, C_in, H, W)
+    or unbatched (C_in, H, W).
 
     ``weight`` is (C_in, C_out/groups, kh, kw), as PyTorch.
     """
@@ -536,4 +558,82 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                 groups=groups, input_hw=(Hout, Wout))
     if b is not None:
         out = out + b.reshape(1, -1, 1, 1)
+    return out
+
+
+@_unbatched(1)
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     groups: int = 1, dilation=1) -> Tensor:
+    """Transposed 1-D convolution of (N, C_in, L) (or unbatched (C_in, L)) with weight
+    (C_in, C_out/groups, k), as PyTorch: conv_transpose2d on a height-1 image."""
+    op = "conv_transpose1d"
+    x = as_float_tensor(input, op)
+    w = as_float_tensor(weight, op, "weight")
+    if x.ndim != 3:
+        raise ValueError(f"{op}: input must be 3-D (N, C, L) or 2-D (C, L), got shape "
+                         f"{tuple(x.shape)}")
+    if w.ndim != 3:
+        raise ValueError(f"{op}: weight must be 3-D (C_in, C_out/groups, k), got shape "
+                         f"{tuple(w.shape)}")
+    (s,) = tuple_n(stride, 1, op, "stride", 1)
+    (p,) = tuple_n(padding, 1, op, "padding", 0)
+    (o,) = tuple_n(output_padding, 1, op, "output_padding", 0)
+    (d,) = tuple_n(dilation, 1, op, "dilation", 1)
+    out = conv_transpose2d(x.unsqueeze(2), w.unsqueeze(2), bias, (1, s), (0, p), (0, o),
+                           groups, (1, d))
+    return out.squeeze(2)
+
+
+@_unbatched(3)
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """3-D convolution (cross-correlation) of (N, C, D, H, W) (or unbatched (C, D, H, W)) with
+    weight (O, C/groups, kd, kh, kw); ``padding`` an int, a 3-tuple, 'valid' or 'same'.
+
+    Runs as one conv2d per kernel depth tap, each over every output depth slice at once
+    (the slices are folded into the batch), summed.
+    """
+    op = "conv3d"
+    x = as_float_tensor(input, op)
+    w = as_float_tensor(weight, op, "weight")
+    b = None if bias is None else as_float_tensor(bias, op, "bias")
+    if x.ndim != 5:
+        raise ValueError(f"{op}: input must be 5-D (N, C, D, H, W) or 4-D (C, D, H, W), got "
+                         f"shape {tuple(x.shape)}")
+    if w.ndim != 5:
+        raise ValueError(f"{op}: weight must be 5-D (O, C/groups, kd, kh, kw), got shape "
+                         f"{tuple(w.shape)}")
+    same_dtype(op, x, ("weight", w), ("bias", b))
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
+    groups = int(groups)
+    stride = tuple_n(stride, 3, op, "stride", 1)
+    dilation = tuple_n(dilation, 3, op, "dilation", 1)
+    pad = _padding(op, padding, w.shape[2:], dilation, stride, 3)
+    N, C, D, H, W = x.shape
+    O, Cg, kd = w.shape[0], w.shape[1], w.shape[2]
+    if kd < 1:
+        raise ValueError(f"{op}: kernel size must be positive, got {tuple(w.shape[2:])}")
+    Do = out_size(D, kd, stride[0], pad[0], pad[1], dilation[0])
+    if Do < 1:
+        raise ValueError(f"{op}: the (dilated) kernel depth {kd} with dilation {dilation[0]} is "
+                         f"larger than the padded input depth {D + pad[0] + pad[1]} (input "
+                         f"{tuple(x.shape)}, padding {pad})")
+    # checks channels, bias, H/W geometry with conv2d's messages
+    Ho, Wo = _validate_geometry(op, (N, C, H, W), (O, Cg) + tuple(w.shape[3:]), b,
+                                stride[1:], pad[2:], dilation[1:], groups)
+    if pad[0] or pad[1]:
+        from .nn_resample import pad as _pad
+        x = _pad(x, (0, 0, 0, 0, pad[0], pad[1]))
+    sd, dd = stride[0], dilation[0]
+    out = None
+    for t in range(kd):
+        start = t * dd
+        xs = x[:, :, start:start + (Do - 1) * sd + 1:sd]               # (N, C, Do, H, W)
+        xs = xs.permute(0, 2, 1, 3, 4).reshape(N * Do, C, H, W)
+        y = apply(CONV2D, xs, w[:, :, t], stride=stride[1:], padding=pad[2:],
+                  dilation=dilation[1:], groups=groups)
+        out = y if out is None else out + y
+    out = out.reshape(N, Do, O, Ho, Wo).permute(0, 2, 1, 3, 4)
+    if b is not None:
+        out = out + b.reshape(1, -1, 1, 1, 1)
     return out

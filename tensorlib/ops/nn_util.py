@@ -79,3 +79,61 @@ def io_cost(flops_fn=None):
         fl = flops_fn(in_specs, outs, **attrs) if flops_fn else sum(numel(s) for s, _ in outs)
         return int(fl), nbytes(list(in_specs) + list(outs))
     return cost
+
+
+_F16 = np.dtype(np.float16)
+_F32 = np.dtype(np.float32)
+
+
+def _has_half(args, kwargs) -> bool:
+    for a in args:
+        if isinstance(a, Tensor) and a._data.dtype == _F16:
+            return True
+        if isinstance(a, (list, tuple)) and a and isinstance(a[0], Tensor) and \
+                any(isinstance(t, Tensor) and t._data.dtype == _F16 for t in a):
+            return True
+    return any(isinstance(a, Tensor) and a._data.dtype == _F16 for a in kwargs.values())
+
+
+def half_via_float32(fn):
+    """``fn`` taking float16 tensors as PyTorch's CPU ops do: float16 arguments are cast to
+    float32 (a recorded cast, so gradients flow back to them in float16), ``fn`` computes in
+    float32 and its float32 results are cast back to float16. A float16 buffer that ``fn``
+    updates in place (batch norm's running statistics) gets the new values written back.
+    Calls without float16 tensors go straight to ``fn``."""
+    import functools
+
+    def up(a, cast):
+        if isinstance(a, Tensor) and a._data.dtype == _F16:
+            b = a.astype(_F32)
+            cast.append((a, b, b._version[0]))
+            return b
+        if isinstance(a, (list, tuple)) and not hasattr(a, "_fields") and \
+                any(isinstance(t, Tensor) for t in a):
+            return type(a)(up(t, cast) for t in a)
+        return a
+
+    def down(r):
+        if isinstance(r, Tensor):
+            return r.astype(_F16) if r._data.dtype == _F32 else r
+        if isinstance(r, tuple):
+            items = [down(v) for v in r]
+            return type(r)(*items) if hasattr(r, "_fields") else tuple(items)
+        if isinstance(r, list):
+            return [down(v) for v in r]
+        return r
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not _has_half(args, kwargs):
+            return fn(*args, **kwargs)
+        cast: list = []
+        args = tuple(up(a, cast) for a in args)
+        kwargs = {k: up(v, cast) for k, v in kwargs.items()}
+        out = fn(*args, **kwargs)
+        for orig, copy, version in cast:     # in-place updates of float16 buffers
+            if copy._version[0] != version and not orig.requires_grad:
+                orig._data[...] = copy._data.astype(_F16)
+                orig._version[0] += 1
+        return down(out)
+    return wrapper

@@ -192,9 +192,14 @@ SQUEEZE = _op("squeeze", _squeeze_fwd, lambda n, g: (g.reshape(n.inputs[0]._data
               _squeeze_infer, view=True)
 
 
-def squeeze(x, axis=None) -> Tensor:
-    """Remove size-1 axes (all of them, or those named by ``axis``)."""
+def squeeze(x, axis=None, *, dim=None) -> Tensor:
+    """Remove size-1 axes (all of them, or those named by ``axis``: an int or a tuple;
+    ``dim=`` is PyTorch's name). A named axis must have size 1."""
     x = to_tensor(x)
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("squeeze: got both axis= and dim=; pass one")
+        axis = dim
     if axis is None:
         axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
     else:
@@ -371,6 +376,12 @@ CONCATENATE = _op("concatenate", lambda xp, *xs, axis: xp.concatenate(xs, axis=a
 def concatenate(tensors, axis: int = 0, *, dim: int | None = None) -> Tensor:
     """Join tensors along an existing axis (``dim`` is PyTorch's name for it)."""
     axis = axis if dim is None else dim
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)) and \
+            not hasattr(tensors, "__iter__"):
+        extra = (" (the second positional argument is the axis: tl.cat([a, b]), not "
+                 "tl.cat(a, b))" if isinstance(axis, Tensor) else "")
+        raise TypeError(f"concatenate: takes a sequence of tensors, got a "
+                        f"{type(tensors).__name__}; write tl.cat([a, b], dim=0){extra}")
     ts = [to_tensor(t) for t in tensors]
     if not ts:
         raise ValueError("concatenate: needs at least one tensor")
@@ -600,10 +611,14 @@ FLIP = _op("flip", lambda xp, x, axis: xp.flip(x, axis),
            lambda n, g: (g.flip(n.attrs["axis"]),), lambda x, axis: x, view=True)
 
 
-def flip(x, axis=None) -> Tensor:
+def flip(x, axis=None, *, dims=None) -> Tensor:
     """Reverse the order of elements along ``axis`` (int or tuple; every axis when None, as
-    NumPy)."""
+    NumPy; ``dims=`` is PyTorch's name)."""
     x = to_tensor(x)
+    if dims is not None:
+        if axis is not None:
+            raise TypeError("flip: got both axis= and dims=; pass one")
+        axis = dims
     return apply(FLIP, x, axis=norm_axes(axis, x.ndim, "flip"))
 
 
@@ -713,18 +728,26 @@ TRIU = _op("triu", _tri_check("triu"), lambda n, g: (g.triu(n.attrs["k"]),),
            lambda x, k: x)
 
 
-def tril(x, k: int = 0) -> Tensor:
+def _diag_k(op: str, k, diagonal) -> int:
+    if diagonal is not None:
+        if k:
+            raise TypeError(f"{op}: got both k= and diagonal=; pass one")
+        return int(diagonal)
+    return int(k)
+
+
+def tril(x, k: int = 0, *, diagonal: int | None = None) -> Tensor:
     """Lower triangle of the last two axes: elements on and below diagonal ``k`` kept, the
-    rest zero; ``k`` > 0 is above the main diagonal, < 0 below (PyTorch's ``diagonal``).
-    Needs at least 2 dimensions."""
-    return apply(TRIL, to_tensor(x), k=int(k))
+    rest zero; ``k`` > 0 is above the main diagonal, < 0 below (``diagonal=`` is PyTorch's
+    name). Needs at least 2 dimensions."""
+    return apply(TRIL, to_tensor(x), k=_diag_k("tril", k, diagonal))
 
 
-def triu(x, k: int = 0) -> Tensor:
+def triu(x, k: int = 0, *, diagonal: int | None = None) -> Tensor:
     """Upper triangle of the last two axes: elements on and above diagonal ``k`` kept, the
-    rest zero; ``k`` > 0 is above the main diagonal, < 0 below (PyTorch's ``diagonal``).
-    Needs at least 2 dimensions."""
-    return apply(TRIU, to_tensor(x), k=int(k))
+    rest zero; ``k`` > 0 is above the main diagonal, < 0 below (``diagonal=`` is PyTorch's
+    name). Needs at least 2 dimensions."""
+    return apply(TRIU, to_tensor(x), k=_diag_k("triu", k, diagonal))
 
 
 # --- dtype and device -----------------------------------------------------------------

@@ -1,0 +1,332 @@
+"""Matrix decompositions and norms of ``tl.linalg``: ``svd``, ``qr``, ``vector_norm``,
+``matrix_norm`` and ``norm`` (``torch.linalg``'s semantics).
+
+``svd`` and ``qr`` are registry ops (LAPACK through ``xp.linalg``) whose backward rules follow
+PyTorch's (``svd_backward`` / ``linalg_qr_backward``), written in tensorlib ops so they are
+differentiable again. The norms are composites of existing ops.
+"""
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import numpy as np
+
+from .._apply import apply
+from .._tensor import Tensor
+from ._util import numel, to_float, to_tensor
+from .linalg import _mT
+from .matrix import _lapack, solve
+from .nn_util import io_cost
+from .registry import OpDef, register
+
+SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
+QRResult = namedtuple("QRResult", ["Q", "R"])
+
+
+def _matrix_spec(op: str, spec) -> tuple:
+    shape, dt = tuple(spec[0]), np.dtype(spec[1])
+    if len(shape) < 2:
+        raise ValueError(f"{op}: expected a matrix or a stack of them (..., m, n), got shape "
+                         f"{shape}")
+    if dt.kind != "f" or dt.itemsize < 4:
+        raise TypeError(f"{op}: needs float32 or float64 matrices, got {dt}")
+    return shape, dt
+
+
+def _mnk_flops(ins, outs, **attrs):
+    shape = ins[0][0]
+    m, n = shape[-2] or 1, shape[-1] or 1
+    return numel(shape[:-2]) * m * n * min(m, n)
+
+
+def _prepare(a, op: str) -> Tensor:
+    a = to_float(to_tensor(a))
+    _matrix_spec(op, (a.shape, a.dtype))
+    return a
+
+
+def _eye(n: int, like: Tensor) -> Tensor:
+    from ..creation import eye
+    return eye(n, dtype=like.dtype, device=like.device)
+
+
+def _diag_embed(v: Tensor) -> Tensor:
+    return v.unsqueeze(-1) * _eye(v.shape[-1], v)
+
+
+# --- singular value decomposition -------------------------------------------------------------
+def _svd_fwd(xp, a, full_matrices, uv=True):
+    u, s, vh = _lapack("svd", xp.linalg.svd, a, full_matrices)
+    return u, s, vh
+
+
+def _svd_infer(a, *, full_matrices, uv=True):
+    shape, dt = _matrix_spec("svd", a)
+    m, n = shape[-2], shape[-1]
+    k = None if None in (m, n) else min(m, n)
+    batch = shape[:-2]
+    if full_matrices:
+        return (batch + (m, m), dt), (batch + (k,), dt), (batch + (n, n), dt)
+    return (batch + (m, k), dt), (batch + (k,), dt), (batch + (k, n), dt)
+
+
+def _svd_vjp(node, gU, gS, gVh):
+    """PyTorch's ``svd_backward`` (real case): assumes distinct, non-zero singular values and
+    a loss that does not depend on the singular vectors' signs."""
+    U, S, Vh = node.output(0), node.output(1), node.output(2)
+    m, n = U.shape[-2], Vh.shape[-1]
+    k = S.shape[-1]
+    if not node.attrs.get("uv", True):   # svdvals: U and Vh are not the caller's outputs
+        gU = gVh = None
+    if node.attrs["full_matrices"]:   # the extra columns/rows carry no gradient (as PyTorch)
+        U = U[..., :, :k]
+        Vh = Vh[..., :k, :]
+        gU = None if gU is None else gU[..., :, :k]
+        gVh = None if gVh is None else gVh[..., :k, :]
+    if gU is None and gVh is None:
+        if gS is None:
+            return (None,)
+        return ((U * gS.unsqueeze(-2)) @ Vh,)
+    s_row, s_col = S.unsqueeze(-2), S.unsqueeze(-1)
+    eye = _eye(k, S)
+    s2 = S * S
+    E = s2.unsqueeze(-2) - s2.unsqueeze(-1) + eye      # E_ij = S_j^2 - S_i^2, 1 on the diagonal
+    if gU is not None:
+        x = _mT(U) @ gU
+        UhgU = x - _mT(x)
+    if gVh is not None:
+        y = Vh @ _mT(gVh)
+        VhgV = y - _mT(y)
+    if gU is not None and gVh is not None:
+        ret = (UhgU * s_row + s_col * VhgV) / E
+    elif gU is not None:
+        ret = (UhgU / E) * s_row
+    else:
+        ret = s_col * (VhgV / E)
+    if gS is not None:
+        ret = ret + _diag_embed(gS)
+    if m > k and gU is not None:
+        gA = U @ ret
+        gUSinv = gU / s_row
+        gA = gA + gUSinv - U @ (_mT(U) @ gUSinv)
+        gA = gA @ Vh
+    elif n > k and gVh is not None:
+        gA = ret @ Vh
+        SinvgVh = gVh / s_col
+        gA = gA + SinvgVh - (SinvgVh @ _mT(Vh)) @ Vh
+        gA = U @ gA
+    else:
+        gA = U @ (ret @ Vh)
+    return (gA,)
+
+
+SVD = register(OpDef("svd", _svd_fwd, vjp=_svd_vjp, saves=False, saves_output=True,
+                     infer=_svd_infer, cost=io_cost(_mnk_flops)))
+
+
+def svd(A, full_matrices: bool = True) -> SVDResult:
+    """``A = U @ diag(S) @ Vh`` for a matrix or a stack ``(..., m, n)`` (``torch.linalg.svd``):
+    a named tuple ``(U, S, Vh)``, singular values descending. ``full_matrices=False`` gives the
+    reduced ``U (..., m, k)`` and ``Vh (..., k, n)``, k = min(m, n).
+
+    Differentiable as PyTorch's: the gradient assumes distinct non-zero singular values and
+    a loss that does not depend on the singular vectors' signs; with ``full_matrices=True``
+    the columns beyond k get no gradient.
+
+    >>> tl.linalg.svd(tl.tensor([[3.0, 0.0], [0.0, 4.0]])).S
+    tensor([4., 3.])
+    """
+    out = apply(SVD, _prepare(A, "svd"), full_matrices=bool(full_matrices))
+    return SVDResult(*out)
+
+
+def svdvals(A) -> Tensor:
+    """The singular values of ``A`` (descending), as ``torch.linalg.svdvals``; the gradient
+    ``U diag(gS) Vh`` is defined for repeated singular values too."""
+    return apply(SVD, _prepare(A, "svdvals"), full_matrices=False, uv=False)[1]
+
+
+# --- QR decomposition -------------------------------------------------------------------------
+_QR_MODES = ("reduced", "complete", "r")
+
+
+def _qr_fwd(xp, a, mode):
+    if mode == "r":
+        r = _lapack("qr", xp.linalg.qr, a, "r")
+        return xp.empty((0,), a.dtype), r
+    q, r = _lapack("qr", xp.linalg.qr, a, mode)
+    return q, r
+
+
+def _qr_infer(a, *, mode):
+    shape, dt = _matrix_spec("qr", a)
+    m, n = shape[-2], shape[-1]
+    k = None if None in (m, n) else min(m, n)
+    batch = shape[:-2]
+    if mode == "r":
+        return ((0,), dt), (batch + (k, n), dt)
+    if mode == "complete":
+        return (batch + (m, m), dt), (batch + (m, n), dt)
+    return (batch + (m, k), dt), (batch + (k, n), dt)
+
+
+def _qr_vjp(node, gQ, gR):
+    """PyTorch's ``linalg_qr_backward`` for m >= n (full-rank square or tall input)."""
+    mode = node.attrs["mode"]
+    Q, R = node.output(0), node.output(1)
+    m, n = node.inputs[0].shape[-2:]
+    if mode == "r":
+        raise RuntimeError("qr: the gradient needs Q, which mode='r' does not compute; use "
+                           "mode='reduced'")
+    if mode == "complete" and m > n:
+        raise RuntimeError("qr: not differentiable with mode='complete' when the input has "
+                           f"more rows than columns ({m} > {n}), as in PyTorch; use "
+                           "mode='reduced'")
+    if m < n:
+        raise NotImplementedError(f"qr: the gradient of a wide matrix ({m} x {n}, m < n) is "
+                                  "not implemented; transpose it or use a tall/square one")
+    # gA = (Q syminvadj(triu(gR R^T - Q^T gQ)) + gQ) R^{-T}
+    M = None
+    if gR is not None:
+        M = gR @ _mT(R)
+    if gQ is not None:
+        t = _mT(Q) @ gQ
+        M = -t if M is None else M - t
+    M = M.triu()
+    M = M + _mT(M) - M * _eye(n, M)      # syminvadj: X + X^T with the diagonal halved back
+    gA = Q @ M
+    if gQ is not None:
+        gA = gA + gQ
+    # B R^{-T}: solve R X^T = B^T
+    return (_mT(solve(R, _mT(gA))),)
+
+
+QR = register(OpDef("qr", _qr_fwd, vjp=_qr_vjp, saves=False, saves_output=True,
+                    infer=_qr_infer, cost=io_cost(_mnk_flops)))
+
+
+def qr(A, mode: str = "reduced") -> QRResult:
+    """``A = Q @ R`` for a matrix or a stack ``(..., m, n)`` (``torch.linalg.qr``): a named
+    tuple ``(Q, R)``. ``mode``: 'reduced' (Q (..., m, k), R (..., k, n)), 'complete'
+    (Q (..., m, m)) or 'r' (R only; Q is empty). Differentiable as PyTorch's for full-rank
+    square or tall inputs (m >= n; not 'complete' with m > n).
+    """
+    if mode not in _QR_MODES:
+        raise ValueError(f"qr: mode must be one of {_QR_MODES}, got {mode!r}")
+    return QRResult(*apply(QR, _prepare(A, "qr"), mode=mode))
+
+
+# --- norms ------------------------------------------------------------------------------------
+def _dims(dim, ndim: int, op: str) -> tuple[int, ...] | None:
+    if dim is None:
+        return None
+    ds = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    out = []
+    for d in ds:
+        if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
+            raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {dim!r}")
+        if not -ndim <= d < max(ndim, 1):
+            raise ValueError(f"{op}: dim {d} is out of range for a {ndim}-d tensor")
+        out.append(int(d) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: dim {dim!r} repeats a dimension")
+    return tuple(out)
+
+
+def vector_norm(x, ord: float = 2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """The vector ``ord``-norm over ``dim`` (int, tuple, or every element for None), as
+    ``torch.linalg.vector_norm``: ord any real number or +-inf (0 counts non-zeros).
+
+    >>> tl.linalg.vector_norm(tl.tensor([3.0, -4.0]), ord=1)
+    tensor(7.)
+    """
+    from .reduction import amax, amin, norm as _norm
+    x = to_float(to_tensor(x))
+    if dtype is not None:
+        x = x.astype(dtype)
+    if isinstance(ord, str) or not isinstance(ord, (int, float, np.number)):
+        raise TypeError(f"vector_norm: ord must be a number or +-inf, got {ord!r}")
+    ord = float(ord)
+    axes = _dims(dim, x.ndim, "vector_norm")
+    kw = dict(keepdims=bool(keepdim))
+    if ord == math.inf:
+        return amax(x.abs(), axis=axes, **kw)
+    if ord == -math.inf:
+        return amin(x.abs(), axis=axes, **kw)
+    if ord == 0:
+        return (x != 0).astype(x.dtype).sum(axis=axes, **kw)
+    if ord > 0:
+        return _norm(x, ord=ord if ord not in (1.0, 2.0) else int(ord), axis=axes, **kw)
+    return (x.abs() ** ord).sum(axis=axes, **kw) ** (1.0 / ord)
+
+
+_MATRIX_ORDS = ("fro", "nuc", 1, -1, 2, -2, math.inf, -math.inf)
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None) -> Tensor:
+    """The matrix norm over the two dims ``dim`` (``torch.linalg.matrix_norm``): ord 'fro'
+    (Frobenius), 'nuc' (sum of singular values), 2 / -2 (largest / smallest singular value),
+    1 / -1 (max / min column sum of |A|), inf / -inf (max / min row sum of |A|).
+
+    >>> tl.linalg.matrix_norm(tl.tensor([[3.0, 0.0], [0.0, 4.0]]), ord=2)
+    tensor(4.)
+    """
+    from .reduction import amax, amin
+    A = to_float(to_tensor(A))
+    if dtype is not None:
+        A = A.astype(dtype)
+    if A.ndim < 2:
+        raise ValueError(f"matrix_norm: needs a tensor of at least 2 dimensions, got shape "
+                         f"{tuple(A.shape)}")
+    if ord not in _MATRIX_ORDS or isinstance(ord, bool):
+        raise ValueError(f"matrix_norm: ord must be one of 'fro', 'nuc', 1, -1, 2, -2, inf, "
+                         f"-inf, got {ord!r}")
+    dims = _dims(dim, A.ndim, "matrix_norm")
+    if dims is None or len(dims) != 2:
+        raise ValueError(f"matrix_norm: dim must be a 2-tuple of dimensions, got {dim!r}")
+    d0, d1 = dims
+    if ord == "fro":
+        return vector_norm(A, 2, dim=dims, keepdim=keepdim)
+    if ord in ("nuc", 2, -2):
+        Am = A.movedim((d0, d1), (-2, -1))
+        s = svdvals(Am)
+        out = s.sum(axis=-1) if ord == "nuc" else (amax(s, axis=-1) if ord == 2
+                                                     else amin(s, axis=-1))
+        if keepdim:
+            for d in sorted((d0, d1)):
+                out = out.unsqueeze(d)
+        return out
+    # 1/-1: sums over rows (d0) then extreme over columns; inf/-inf: the other way round
+    sum_dim, ext_dim = (d0, d1) if ord in (1, -1) else (d1, d0)
+    pick = amax if ord in (1, math.inf) else amin
+    s = A.abs().sum(axis=sum_dim, keepdims=True)
+    out = pick(s, axis=ext_dim, keepdims=True)
+    return out if keepdim else out.squeeze((d0, d1))
+
+
+def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """``torch.linalg.norm``: a vector norm when ``dim`` is an int, or when ``dim`` is None and
+    ``A`` is 1-d (or ``ord`` is None: the 2-norm of every element); a matrix norm when ``dim``
+    is a 2-tuple or ``A`` is 2-d (ord 'fro' by default, 'nuc', +-1, +-2, +-inf).
+    (The top-level ``tl.norm`` stays a vector norm of NumPy's kind.)
+
+    >>> tl.linalg.norm(tl.tensor([[3.0, 0.0], [0.0, 4.0]]), ord=2)
+    tensor(4.)
+    """
+    A = to_float(to_tensor(A))
+    if dim is not None:
+        dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+        if len(dims) == 1:
+            return vector_norm(A, 2 if ord is None else ord, dims, keepdim, dtype=dtype)
+        if len(dims) == 2:
+            return matrix_norm(A, "fro" if ord is None else ord, dims, keepdim, dtype=dtype)
+        raise ValueError(f"linalg.norm: dim must be an int or a 2-tuple, got {dim!r}")
+    if ord is None:
+        return vector_norm(A, 2, None, keepdim, dtype=dtype)
+    if A.ndim == 1:
+        return vector_norm(A, ord, None, keepdim, dtype=dtype)
+    if A.ndim == 2:
+        return matrix_norm(A, ord, (-2, -1), keepdim, dtype=dtype)
+    raise ValueError(f"linalg.norm: with ord={ord!r} and dim=None the input must be 1-d or "
+                     f"2-d, got shape {tuple(A.shape)}; pass dim")
