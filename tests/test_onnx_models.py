@@ -367,3 +367,29 @@ def test_rnn_exports_with_a_dynamic_batch(kind, batch_first, tmp_path):
         f(shaped(2))
         np.testing.assert_allclose(f(x6).numpy(), want, rtol=1e-6, atol=1e-7)
     assert f.trace_count == 1
+
+
+def test_integer_true_division_is_float_everywhere(tmp_path):
+    # the graph recorded int64 for a / 2 of an int64 input, ONNX exported an integer Div,
+    # and the three paths gave three answers ([-3.5, .5, 1.5], [-3, 0, 1], [-4, 0, 1])
+    f = tl.function(lambda a: a / 2, input_signature=[tl.TensorSpec((None,), dtype=tl.int64)])
+    a = np.array([-7, 1, 3])
+    want = f(tl.tensor(a)).numpy()
+    np.testing.assert_array_equal(want, [-3.5, 0.5, 1.5])
+    assert f.graphs[0].outputs[0].dtype == np.float32
+    f.graphs[0].to_onnx(tmp_path / "d.onnx")
+    sess = ort.InferenceSession(str(tmp_path / "d.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(sess.run(None, {sess.get_inputs()[0].name: a})[0], want)
+    np.testing.assert_array_equal(tl.onnx.load(tmp_path / "d.onnx")(a).numpy(), want)
+
+
+def test_onnx_integer_div_imports_as_truncation(tmp_path):
+    from onnx import TensorProto, helper
+    vi = [helper.make_tensor_value_info(k, TensorProto.INT64, [None]) for k in "xyz"]
+    g = helper.make_graph([helper.make_node("Div", ["x", "y"], ["z"])], "g", vi[:2], vi[2:])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]),
+              str(tmp_path / "i.onnx"))
+    x, y = np.array([-7, 7, -7, 7, 6, -6, 0, -1]), np.array([2, 2, -2, -2, 3, 3, 5, 4])
+    sess = ort.InferenceSession(str(tmp_path / "i.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(tl.onnx.load(tmp_path / "i.onnx")(x, y).numpy(),
+                                  sess.run(None, {"x": x, "y": y})[0])

@@ -211,7 +211,13 @@ def _isinf(b, n, ins, at):
 def _div(b, n, ins, at):
     x, y = ins
     if x.dtype.kind in "iu" and y.dtype.kind in "iu":
-        return [b.op("floordiv", x, y)]    # equal to ONNX's truncation for non-negative values
+        # ONNX's integer Div truncates toward zero; floor division rounds down: one more
+        # where the remainder is not 0 and the signs differ
+        q = b.op("floordiv", x, y)
+        zero = b.scalar(0, x)
+        inexact = b.op("ne", b.op("mod", x, y), zero)
+        signs = b.op("ne", b.op("lt", x, zero), b.op("lt", y, b.scalar(0, y)))
+        return [b.op("add", q, b.cast(b.op("logical_and", inexact, signs), q.dtype))]
     return [b.op("div", x, y)]
 
 

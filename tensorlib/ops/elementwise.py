@@ -468,6 +468,16 @@ def sub(a, b, *, alpha=None) -> Tensor:
     return _sub(a, b if alpha is None or alpha == 1 else b * alpha)
 MUL, mul = _binary("mul", ufunc="multiply", vjp=_mul_vjp, saves="others")
 DIV, div = _binary("div", fwd=_div_fwd, vjp=_div_vjp)
+
+
+def _div_infer(a, b, **attrs):
+    # true division of integers gives the default float, as the kernel does (the graph
+    # recorded int64, and ONNX exported an integer Div that truncates)
+    shape, dt = make_binary_infer("div")(a, b)
+    return shape, (dt if dt.kind == "f" else np.dtype(_dtypes.default_float))
+
+
+DIV.infer = _div_infer
 FLOORDIV, floor_divide = _binary("floordiv", ufunc="floor_divide", vjp=_floordiv_vjp,
                                  saves=False)
 MOD, mod = _binary("mod", ufunc="remainder", vjp=_mod_vjp)
