@@ -602,3 +602,20 @@ def test_max_pool_windows_at_the_edges(hw, k, stride, pad, dil, ceil):
     xt = tl.tensor(x, requires_grad=True)
     F.max_pool2d(xt, k, stride, pad, dil, ceil).sum().backward()
     assert np.isfinite(xt.grad.numpy()).all()
+
+
+def test_class_target_shape_errors_say_what_to_do():
+    # the messages read "target of shape (3, 4) does not match input of shape (3, 4)"
+    onehot = tl.tensor(np.eye(4, dtype=np.int64)[[0, 1, 2]])
+    with pytest.raises(ValueError, match=r"must hold class probabilities \(floats\), got "
+                                         r"int64; for one-hot labels pass target.float\(\)"):
+        F.cross_entropy(tl.randn(3, 4), onehot)
+    with pytest.raises(ValueError, match=r"1-d input of shape \(4,\) is one sample's scores"):
+        F.cross_entropy(tl.ones(4), tl.tensor([0, 1, 0, 1]))
+    with pytest.raises(ValueError, match=r"nll_loss: target of shape \(2,\) does not fit input "
+                                         r"of shape \(3, 4\): class indices need shape \(3,\)"):
+        F.nll_loss(tl.randn(3, 4), tl.tensor([0, 1]))
+    # one-hot labels as floats are probabilities, as PyTorch
+    x = rng.standard_normal((3, 4))
+    check(lambda a: F.cross_entropy(a, onehot.float().astype(tl.float64)),
+          lambda a: TF.cross_entropy(a, torch.tensor(np.eye(4)[[0, 1, 2]])), [x])

@@ -204,13 +204,26 @@ def test_max_dim_of_0d_and_errors():
         tl.ones(2, 0).min(dim=1)
 
 
-def test_positional_max_stays_numpy():
-    a = np.random.default_rng(9).standard_normal((3, 4))
-    x = tl.tensor(a)
-    out = x.max(1)
+def test_positional_max_is_pytorchs_and_axis_is_numpys():
+    # _, pred = out.max(1), the PyTorch tutorials' idiom, unpacked a batch of two rows into
+    # two values silently when a positional axis was NumPy's
+    a = np.random.default_rng(9).standard_normal((2, 4))
+    x, t = tl.tensor(a), torch.tensor(a)
+    for args in [(1,), (0,), (1, True), (-1, False)]:
+        for name in ("max", "min"):
+            got, want = getattr(x, name)(*args), getattr(t, name)(*args)
+            np.testing.assert_array_equal(got.values.numpy(), want.values.numpy())
+            np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
+            got = getattr(tl, name)(x, *args)
+            np.testing.assert_array_equal(got[1].numpy(), want[1].numpy())
+    _, pred = x.max(1)
+    np.testing.assert_array_equal(pred.numpy(), a.argmax(1))
+    out = x.max(axis=1)
     assert isinstance(out, tl.Tensor)
     np.testing.assert_array_equal(out.numpy(), a.max(1))
-    np.testing.assert_array_equal(tl.min(x, 0, True).numpy(), a.min(0, keepdims=True))
+    np.testing.assert_array_equal(tl.min(x, axis=0, keepdims=True).numpy(),
+                                  a.min(0, keepdims=True))
+    np.testing.assert_array_equal(x.max((0, 1)).numpy(), a.max())
     np.testing.assert_array_equal(x.max(axis=(0, 1)).numpy(), a.max())
     # amax with dim= is values only, as torch.amax
     assert isinstance(x.amax(dim=1), tl.Tensor)

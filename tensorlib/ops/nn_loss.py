@@ -219,14 +219,27 @@ NLL_LOSS = register(OpDef("nll_loss", _nll_fwd, vjp=_nll_vjp, infer=_loss_infer,
                           cost=io_cost(), saves=False, onnx="NegativeLogLikelihoodLoss"))
 
 
+def _class_shape_message(op, x, target, want) -> str:
+    xs, ts = tuple(x.shape), tuple(target.shape)
+    if x.ndim == 1:
+        return (f"{op}: a 1-d input of shape {xs} is one sample's scores over {xs[0]} classes, "
+                f"so the target is one class index (a 0-d tensor), got shape {ts}; for a "
+                f"batch of {xs[0]} samples the input is (N, C)")
+    if ts == xs:
+        return (f"{op}: a target of the input's shape {xs} must hold class probabilities "
+                f"(floats), got {target.dtype}; for one-hot labels pass target.float(), or "
+                f"the class indices target.argmax(1) (shape {want})")
+    return (f"{op}: target of shape {ts} does not fit input of shape {xs}: class indices "
+            f"need shape {want} (the input without its class dim 1)")
+
+
 def _check_class_args(op, x, target, weight, ignore_index):
     if x.ndim == 0:
         raise ValueError(f"{op}: input must have a class dimension, got a 0-d tensor")
     C = x.shape[1] if x.ndim >= 2 else x.shape[0]
     want = (x.shape[:1] + x.shape[2:]) if x.ndim >= 2 else ()
     if tuple(target.shape) != tuple(want):
-        raise ValueError(f"{op}: target of shape {tuple(target.shape)} does not match input "
-                         f"of shape {tuple(x.shape)} (expected target shape {want})")
+        raise ValueError(_class_shape_message(op, x, target, want))
     if weight is not None:
         same_dtype(op, x, ("weight", weight))
         if tuple(weight.shape) != (C,):

@@ -435,28 +435,65 @@ def _extreme_dim(name, arg_op, result, x, dim, keepdims):
     return result(values, idx)
 
 
-def max(x, axis=None, keepdims: bool = False, *, dim=None, keepdim: bool | None = None,
-        other=None):
-    """Largest value over ``axis`` (int, tuple or None), values only, as NumPy's ``max``;
-    ties share the gradient equally. The PyTorch spellings keep PyTorch's meaning:
+def _positional(name: str, args: tuple, axis, keepdims, dim, keepdim, other):
+    """Sort ``max``/``min``'s positional arguments after x: an int is PyTorch's ``dim``
+    (``x.max(1)``, ``x.max(1, True)``: values and indices), a tensor PyTorch's second operand,
+    a tuple NumPy's ``axis`` (then ``keepdims``)."""
+    if len(args) > 2:
+        raise TypeError(f"{name}: takes at most 2 positional arguments after the tensor, got "
+                        f"{len(args)}")
+    if not args:
+        return axis, keepdims, dim, keepdim, other
+    first, rest = args[0], args[1:]
+    if isinstance(first, Tensor):
+        if other is not None:
+            raise TypeError(f"{name}: got two second tensors")
+        other = first
+    elif isinstance(first, (int, np.integer)) and not isinstance(first, bool):
+        if dim is not None or axis is not None:
+            raise TypeError(f"{name}: got a positional dim and dim=/axis=")
+        dim = first
+    else:
+        if axis is not None:
+            raise TypeError(f"{name}: got a positional axis and axis=")
+        axis = first
+    if rest:
+        if dim is not None:
+            keepdim = bool(rest[0])
+        else:
+            keepdims = bool(rest[0])
+    return axis, keepdims, dim, keepdim, other
 
-    - ``max(x, dim=d)`` / ``x.max(dim=d, keepdim=...)``: a ``(values, indices)`` named tuple
-      (the first index on ties); the gradient goes to that index only;
+
+def max(x, *args, axis=None, keepdims: bool = False, dim=None, keepdim: bool | None = None,
+        other=None):
+    """Largest value. NumPy's spelling gives values only: ``max(x)``, ``max(x, axis=1)``
+    (int, tuple or None), ties sharing the gradient equally. PyTorch's spellings give
+    PyTorch's results:
+
+    - ``x.max(1)``, ``x.max(1, True)``, ``max(x, dim=1, keepdim=True)``: a
+      ``(values, indices)`` named tuple (the first index on ties), the gradient to that
+      index only, so ``_, pred = out.max(1)`` works;
     - ``max(a, b)`` with a second tensor: the elementwise ``maximum``.
 
-    A positional ``x.max(1)`` is NumPy's: values only.
+    >>> tl.tensor([[1.0, 5.0], [7.0, 2.0]]).max(1).indices
+    tensor([1, 0])
     """
     from .elementwise import maximum
+    axis, keepdims, dim, keepdim, other = _positional("max", args, axis, keepdims, dim,
+                                                      keepdim, other)
     return _extreme("max", MAX, ARGMAX, maximum, max_result, x, axis, keepdims, dim, keepdim,
                     other)
 
 
-def min(x, axis=None, keepdims: bool = False, *, dim=None, keepdim: bool | None = None,
+def min(x, *args, axis=None, keepdims: bool = False, dim=None, keepdim: bool | None = None,
         other=None):
-    """Smallest value over ``axis``, values only, as NumPy's ``min``; ties share the gradient
-    equally. ``min(x, dim=d)`` gives PyTorch's ``(values, indices)`` and ``min(a, b)`` the
-    elementwise ``minimum`` (see :func:`max`)."""
+    """Smallest value: ``min(x, axis=...)`` values only, ``x.min(1)`` / ``min(x, dim=1)``
+    PyTorch's ``(values, indices)``, ``min(a, b)`` the elementwise ``minimum`` (see
+    :func:`max`)."""
     from .elementwise import minimum
+    axis, keepdims, dim, keepdim, other = _positional("min", args, axis, keepdims, dim,
+                                                      keepdim, other)
     return _extreme("min", MIN, ARGMIN, minimum, min_result, x, axis, keepdims, dim, keepdim,
                     other)
 
