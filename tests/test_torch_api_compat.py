@@ -630,3 +630,16 @@ def test_method_forms_of_the_new_functions_match_torch(name, args):
     np.testing.assert_array_equal(i.numpy(), ti.numpy())
     np.testing.assert_allclose(tl.tensor(a).xlogy(tl.tensor(a)).numpy(),
                                torch.tensor(a).xlogy(torch.tensor(a)).numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("expr", [
+    "m.tensor([1, 2]) + m.ones(2)", "m.ones(2) * m.tensor([1, 2])",
+    "m.tensor([1, 2]) * m.ones(2, dtype=m.float16)", "m.ones(2) + m.tensor([True, False])",
+    "m.ones(2) / m.tensor([1, 2])", "m.tensor([3, 4]) // (m.ones(2) * 2)",
+    "m.tensor([1, 2]) < m.ones(2)", "m.tensor([1, 2]) + m.tensor([1, 2])",
+    "m.ones(2, dtype=m.float64) + m.tensor([1, 2])"])
+def test_integer_with_float_tensors_promote_as_pytorch(expr):
+    # NumPy's rule made int64 with float32 float64, which then failed against float32 weights
+    got, want = eval(expr, {"m": tl}), eval(expr, {"m": torch})
+    assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+    np.testing.assert_array_equal(got.numpy(), want.numpy())

@@ -57,7 +57,7 @@ def as_operands(a, b) -> tuple[Tensor, Tensor]:
     ta = type(a) is Tensor or isinstance(a, Tensor)
     tb = type(b) is Tensor or isinstance(b, Tensor)
     if ta and tb:
-        return a, b
+        return same_category(a, b)
     if ta:
         if _is_scalar(b):
             b = weak_scalar(b, a)
@@ -70,6 +70,18 @@ def as_operands(a, b) -> tuple[Tensor, Tensor]:
         return to_tensor(a), b
     from ..creation import tensor
     return tensor(a), tensor(b)
+
+
+def same_category(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """An integer or bool tensor meeting a float tensor takes the float's dtype, as in
+    PyTorch (NumPy makes int64 and float32 float64, which then fails against float32
+    weights far from where it began)."""
+    ka, kb = a._data.dtype.kind, b._data.dtype.kind
+    if ka == "f" and kb in "iub":
+        return a, b.astype(a._data.dtype)
+    if kb == "f" and ka in "iub":
+        return a.astype(b._data.dtype), b
+    return a, b
 
 
 def promote_for_scalar(t: Tensor, scalar: Tensor) -> Tensor:
