@@ -16,6 +16,16 @@ from .random import Generator, rng
 _SUPPORTED = set(_dtypes.ALL)
 
 
+def _python_floats(data) -> bool:
+    """Whether float64 values came from Python floats (which default to float32), not from
+    an array-like or NumPy scalars that carry float64 (a torch tensor, np.float64(1.0),
+    [np.float64(1.0)]: those keep it, as PyTorch's tensor() does)."""
+    while isinstance(data, (list, tuple)) and data:
+        data = data[0]
+    return not (isinstance(data, np.floating) or hasattr(data, "__array__")
+                or hasattr(data, "__array_interface__") or hasattr(data, "__dlpack__"))
+
+
 def _to_array(data: Any, dtype=None) -> np.ndarray:
     dt = _dtypes.as_dtype(dtype) if dtype is not None else None
     if isinstance(data, Tensor):
@@ -33,7 +43,7 @@ def _to_array(data: Any, dtype=None) -> np.ndarray:
         except ValueError as e:
             raise ValueError(f"tensor(): cannot build a tensor from {type(data).__name__}: "
                              f"{e}") from None
-        if arr.dtype == np.float64 and dt is None:
+        if arr.dtype == np.float64 and dt is None and _python_floats(data):
             arr = arr.astype(_dtypes.default_float)  # Python floats default to float32
     if arr.dtype == object:
         raise TypeError("tensor(): data must be numbers or nested sequences of numbers of a "
@@ -59,7 +69,8 @@ def _place(arr, device, requires_grad: bool) -> Tensor:
 def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data``.
 
-    Python floats become float32, ints int64, bools bool; NumPy arrays keep their dtype.
+    Python floats become float32, ints int64, bools bool; arrays (NumPy, PyTorch, DLPack)
+    and NumPy scalars keep their dtype.
 
     >>> tl.tensor([[1., 2.], [3., 4.]], requires_grad=True)
     """

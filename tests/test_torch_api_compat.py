@@ -643,3 +643,12 @@ def test_integer_with_float_tensors_promote_as_pytorch(expr):
     got, want = eval(expr, {"m": tl}), eval(expr, {"m": torch})
     assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
     np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_tensor_keeps_float64_that_did_not_come_from_python_floats():
+    # torch tensors, NumPy float64 scalars and lists of them were cut to float32 silently
+    cases = [torch.ones(2, dtype=torch.float64), np.float64(1.5), [np.float64(1.5)],
+             [1.0, 2.0], 1.0, [[1.0]], torch.ones(2), (1.5,), torch.ones(2, dtype=torch.int64)]
+    for d in cases:
+        want = torch.as_tensor(d).dtype
+        assert str(tl.tensor(d).dtype) == str(want).split(".")[-1], repr(d)
