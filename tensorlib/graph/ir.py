@@ -265,7 +265,12 @@ class Graph:
         from .viz import to_dot
         return to_dot(self)
 
-    def _repr_svg_(self) -> str:
+    def _repr_svg_(self) -> str | None:
+        # Jupyter's picture; None (Jupyter then shows the text form) without Graphviz, as a
+        # notebook cell ending in a graph must not fail on a machine without it
+        import shutil
+        if shutil.which("dot") is None:
+            return None
         from .viz import to_svg
         return to_svg(self)
 
