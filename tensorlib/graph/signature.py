@@ -15,11 +15,13 @@ from __future__ import annotations
 import dis
 import threading
 import types
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
 _SCALARS = (int, float, bool, str, bytes, complex, type(None), np.number, np.bool_)
+_PLAIN_SCALARS = frozenset({int, float, bool, str, bytes, complex, type(None)})
 _SKIP = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
          type, types.CodeType)
 _MAX_DEPTH = 6
@@ -144,7 +146,7 @@ class Guards:
         if now == self.snapshot:
             for path, arr, blob in self.arrays:
                 if arr.tobytes() != blob:
-                    return (f"NumPy array {path} was changed in place since the trace (the "
+                    return (f"NumPy array {path_text(path)} was changed in place since the trace (the "
                             "graph holds the values it read from it as constants)")
             return None
         for a, b in zip(self.snapshot, now):
@@ -168,10 +170,10 @@ def _change(a, b) -> str:
             what.append(f"requires_grad {rg0} -> {rg1}")
         if nog0 != nog1:
             what.append(".grad " + ("None -> set" if nog0 else "set -> None"))
-        return f"tensor {a[0]} changed: {', '.join(what)}"
+        return f"tensor {path_text(a[0])} changed: {', '.join(what)}"
     if len(a) == 2 and len(b) == 2:
-        return f"{a[0]} changed from {a[1]!r} to {b[1]!r}"
-    return f"{a[0]} changed ({_short(a[1:])} -> {_short(b[1:])})"
+        return f"{path_text(a[0])} changed from {a[1]!r} to {b[1]!r}"
+    return f"{path_text(a[0])} changed ({_short(a[1:])} -> {_short(b[1:])})"
 
 
 def _short(x) -> str:
@@ -228,18 +230,46 @@ def _code_roots(fn, roots, seen_code, depth) -> None:
                 roots.append((f"closure variable {name!r}", (lambda c=cell: c.cell_contents)))
 
 
+def path_text(path) -> str:
+    """A guard's path in words (``arg0:Net.fc.weight``): paths are kept as (parent, how,
+    key) tuples while the state is walked, and written out only for a message."""
+    if isinstance(path, str):
+        return path
+    parent, how, key = path
+    base = path_text(parent)
+    if how == ".":
+        return f"{base}.{key}"
+    if how == "[]":
+        return f"{base}[{key}]"
+    if how == "[r]":
+        return f"{base}[{key!r}]"
+    return f"{base} key"
+
+
+_Tensor = None
+
+
 _MAX_ARRAY = 1 << 20     # NumPy arrays up to this many elements are compared by value
 
 
 def _describe(x, path, out, seen, depth, tensors, arrays=None) -> None:
-    from .._tensor import Tensor
-    if isinstance(x, _SCALARS):
+    # runs on every call of a captured function over all the state it can reach (a model,
+    # its optimizer): no imports, and paths as tuples, not formatted strings
+    global _Tensor
+    if _Tensor is None:
+        from .._tensor import Tensor as _T
+        _Tensor = _T
+    t = type(x)
+    if t in _PLAIN_SCALARS or isinstance(x, _SCALARS):
         out.append((path, x))
         return
-    if isinstance(x, Tensor):
+    if (t is dict or t is OrderedDict) and not x:     # a module's many empty hook dicts
+        out.append((path, "dict", id(x), 0))
+        return
+    if t is _Tensor or isinstance(x, _Tensor):
         out.append((path, "T", id(x), x.shape, x.dtype.str, x._rg, x.grad is None))
         if tensors is not None and id(x) not in tensors:
-            tensors[id(x)] = (x, path)
+            tensors[id(x)] = (x, path_text(path))
         return
     if isinstance(x, _SKIP) or depth > _MAX_DEPTH:
         out.append((path, "id", id(x)))
@@ -257,17 +287,17 @@ def _describe(x, path, out, seen, depth, tensors, arrays=None) -> None:
         out.append((path, type(x).__name__, id(x), len(x)))
         if len(x) <= _MAX_ITEMS:
             for i, y in enumerate(x):
-                _describe(y, f"{path}[{i}]", out, seen, depth + 1, tensors, arrays)
+                _describe(y, (path, "[]", i), out, seen, depth + 1, tensors, arrays)
         return
     if isinstance(x, dict):
         out.append((path, "dict", id(x), len(x)))
         if len(x) <= _MAX_ITEMS:
             for k, y in list(x.items()):
                 kn = k if isinstance(k, (str, int)) else f"<{type(k).__name__}>"
-                if isinstance(k, Tensor):
+                if isinstance(k, _Tensor):
                     kn = f"<tensor {id(k)}>"
-                    out.append((f"{path} key", "T", id(k)))
-                _describe(y, f"{path}[{kn!r}]", out, seen, depth + 1, tensors, arrays)
+                    out.append(((path, "key", None), "T", id(k)))
+                _describe(y, (path, "[r]", kn), out, seen, depth + 1, tensors, arrays)
         return
     if isinstance(x, (set, frozenset)):
         out.append((path, "set", id(x), len(x)))
@@ -276,4 +306,4 @@ def _describe(x, path, out, seen, depth, tensors, arrays=None) -> None:
     out.append((path, "obj", id(x), type(x).__name__))
     if d is not None:
         for k, y in list(d.items()):
-            _describe(y, f"{path}.{k}", out, seen, depth + 1, tensors, arrays)
+            _describe(y, (path, ".", k), out, seen, depth + 1, tensors, arrays)
