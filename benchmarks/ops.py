@@ -81,6 +81,9 @@ def cases(lib):
             ("group_norm 8 groups, fwd+bwd (16,64,32,32)", gn_fb),
             ("depthwise conv 3x3, fwd+bwd (16,64,32,32)", dw_fb),
             ("matvec 4096x1024 @ 1024", lambda: xb @ x[0]),
+            ("x.T.contiguous() (1024^2)", lambda: x.T.contiguous()),
+            ("permute NCHW->NHWC, contiguous (32,64,32,32)",
+             lambda: xa.permute(0, 2, 3, 1).contiguous()),
         ]
     import torch
     x, xb = torch.tensor(a), torch.tensor(big)
@@ -124,6 +127,9 @@ def cases(lib):
         ("group_norm 8 groups, fwd+bwd (16,64,32,32)", tgn_fb),
         ("depthwise conv 3x3, fwd+bwd (16,64,32,32)", tdw_fb),
         ("matvec 4096x1024 @ 1024", lambda: xb @ x[0]),
+        ("x.T.contiguous() (1024^2)", lambda: x.T.contiguous()),
+        ("permute NCHW->NHWC, contiguous (32,64,32,32)",
+         lambda: xa.permute(0, 2, 3, 1).contiguous()),
     ]
 
 
