@@ -18,7 +18,8 @@ extensions = [
               extra_compile_args=["-O3", "-ffast-math", "-fno-finite-math-only"] + openmp,
               extra_link_args=openmp, define_macros=macros),
     # the dispatch hot path: Tensor slots, tape nodes, apply
-    Extension("tensorlib._core", ["tensorlib/_core.pyx"], extra_compile_args=["-O2"]),
+    Extension("tensorlib._core", ["tensorlib/_core.pyx"], include_dirs=[np.get_include()],
+              extra_compile_args=["-O2"], define_macros=macros),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives={"language_level": 3}))

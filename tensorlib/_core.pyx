@@ -6,6 +6,7 @@ the error helpers it calls on failure). It runs per op in eager code and per
 vjp op in backward, so each attribute access counts.
 """
 import numpy as np
+cimport numpy as cnp
 
 from ._state import state as _state
 
@@ -162,6 +163,11 @@ def apply(op, *inputs, **attrs):
         if t._rg:
             rg = True
         arrays[i] = t._data
+    if n == 2 and _dtypes_differ(arrays[0], arrays[1]) and op.promote:
+        # an integer or bool tensor meeting a float one takes the float's dtype
+        from .ops._util import same_category
+        inputs = same_category(inputs[0], inputs[1])
+        arrays = [(<TensorBase>inputs[0])._data, (<TensorBase>inputs[1])._data]
     check = op.check
     if check is not None:
         check(*arrays, **attrs)
@@ -222,6 +228,14 @@ def set_view_regen(fn):
 
 
 cdef object _may_share = np.may_share_memory
+
+
+cdef inline bint _dtypes_differ(object a, object b):
+    # NumPy arrays: compare their descriptors' addresses (a builtin dtype has one), no
+    # attribute lookups on the hot path; other arrays (CuPy) through .dtype
+    if type(a) is _ndarray and type(b) is _ndarray:
+        return (<cnp.ndarray>a).descr is not (<cnp.ndarray>b).descr
+    return a.dtype is not b.dtype
 
 
 cdef inline bint _shares(object a, object b):

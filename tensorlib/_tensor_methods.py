@@ -24,7 +24,7 @@ from .ops import cumulative as CU
 from .ops import moments as MO
 from .ops import rotation as RO
 from .ops import special_fns as SF
-from .ops._util import promote_for_scalar, same_category, to_tensor, weak_scalar
+from .ops._util import promote_for_scalar, to_tensor, weak_scalar
 
 _SCALARS = (int, float, bool, np.number, np.bool_)
 
@@ -42,8 +42,6 @@ def _binop(op):
             else:
                 _foreign(other, op)
                 return NotImplemented
-        if self._data.dtype is not other._data.dtype:   # int with float: the float's dtype
-            self, other = same_category(self, other)
         return apply(op, self, other)
 
     def rev(self, other):
@@ -55,8 +53,6 @@ def _binop(op):
         elif not isinstance(other, Tensor):
             _foreign(other, op)
             return NotImplemented
-        if self._data.dtype is not other._data.dtype:
-            other, self = same_category(other, self)
         return apply(op, other, self)
     return fwd, rev
 

@@ -57,7 +57,7 @@ def as_operands(a, b) -> tuple[Tensor, Tensor]:
     ta = type(a) is Tensor or isinstance(a, Tensor)
     tb = type(b) is Tensor or isinstance(b, Tensor)
     if ta and tb:
-        return same_category(a, b)
+        return a, b
     if ta:
         if _is_scalar(b):
             b = weak_scalar(b, a)

@@ -366,7 +366,7 @@ def _binary(name, *, ufunc=None, fwd=None, vjp=None, saves=True, saves_output=Fa
             result_dtype=None, doc=""):
     op = register(OpDef(name, fwd, ufunc=ufunc, vjp=vjp,
                         infer=make_binary_infer(name, result_dtype), cost=elementwise_cost,
-                        saves=saves, saves_output=saves_output, doc=doc))
+                        saves=saves, saves_output=saves_output, doc=doc, promote=True))
 
     def public(a, b) -> Tensor:
         a, b = as_operands(a, b)

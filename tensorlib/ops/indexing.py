@@ -96,7 +96,9 @@ def _slice_fwd(xp, x, index):
     r = x[index]
     # an integer for every axis gives NumPy a scalar copy; a trailing Ellipsis gives the 0-d
     # view (as PyTorch's x[0] is), so in-place ops on it reach x
-    return r if isinstance(r, xp.ndarray) else x[index + (Ellipsis,)]
+    if type(r) is np.ndarray or isinstance(r, xp.ndarray):
+        return r
+    return x[index + (Ellipsis,)]
 
 
 SLICE = register(OpDef("slice", _slice_fwd, vjp=_slice_vjp,

@@ -371,7 +371,10 @@ def sum(x, axis=None, keepdims: bool = False, *, dim=None, keepdim: bool | None 
         dtype=None) -> Tensor:
     """Sum over ``axis`` (int, tuple or None for all; ``dim=`` is PyTorch's name); ints and
     bools sum to int64 unless ``dtype`` is given (the input is cast to it first)."""
-    axis, keepdims = _axis_args("sum", axis, keepdims, dim, keepdim)
+    if dim is not None or keepdim is not None:
+        axis, keepdims = _axis_args("sum", axis, keepdims, dim, keepdim)
+    if dtype is None:       # the common call: no extra Python frames (W1b's per-op cost)
+        return _call(SUM, x, axis, keepdims)
     return _cast_out(_call(SUM, _cast_in("sum", x, dtype), axis, keepdims), dtype)
 
 
@@ -379,9 +382,11 @@ def mean(x, axis=None, keepdims: bool = False, *, dim=None, keepdim: bool | None
          dtype=None) -> Tensor:
     """Mean over ``axis`` (``dim=``); integer and bool inputs give the default float dtype,
     ``dtype`` (a float dtype) casts the input first."""
-    axis, keepdims = _axis_args("mean", axis, keepdims, dim, keepdim)
-    return _call(MEAN, _cast_in("mean", x, dtype, floating=True), axis, keepdims,
-                 floating=True)
+    if dim is not None or keepdim is not None:
+        axis, keepdims = _axis_args("mean", axis, keepdims, dim, keepdim)
+    if dtype is not None:
+        x = _cast_in("mean", x, dtype, floating=True)
+    return _call(MEAN, x, axis, keepdims, floating=True)
 
 
 def prod(x, axis=None, keepdims: bool = False, *, dim=None, keepdim: bool | None = None,

@@ -41,17 +41,20 @@ class OpDef:
     view: the output may share memory with input 0 (shares its version).
     check: ``check(arrays, attrs)`` validation run before the kernel, for
         kernels that must never see bad input (Cython).
+    promote: for a binary op, an integer or bool input meeting a float input is cast
+        to the float's dtype first (PyTorch's category rule; ``apply`` does it).
     """
 
     __slots__ = ("name", "fwd", "ufunc", "kernels", "vjp", "infer", "cost", "onnx",
                  "saves", "saves_output", "view", "check", "doc", "cpu", "_cache",
-                 "out_device")
+                 "out_device", "promote")
 
     def __init__(self, name: str, fwd: Callable | None = None, *, ufunc: str | None = None,
                  kernels: dict[str, Callable] | None = None, vjp: Callable | None = None,
                  infer: Callable | None = None, cost: Callable | None = None,
                  onnx: Any = None, saves: bool | str | tuple = True, saves_output: bool = False,
-                 view: bool = False, check: Callable | None = None, doc: str = ""):
+                 view: bool = False, check: Callable | None = None, doc: str = "",
+                 promote: bool = False):
         if fwd is None and ufunc is None and not kernels:
             raise ValueError(f"op {name}: needs fwd, ufunc or kernels")
         self.name = name
@@ -67,6 +70,7 @@ class OpDef:
         self.view = view
         self.check = check
         self.doc = doc
+        self.promote = promote
         self.out_device: Callable | None = None  # for transfer ops: attrs -> device name
         self._cache: dict[str, Callable] = {}
         self.cpu = self.kernel_for("cpu")

@@ -58,6 +58,8 @@ def _kept(shape, keep, src):
 def _target(shape, keep, sizes, shapes, op):
     """The target shape at run time: ``keep`` copies input 0's dims, ``sizes`` evaluates its
     expressions over the inputs' shapes (:mod:`tensorlib.graph.sizes`)."""
+    if not keep and not sizes:
+        return shape
     from ..graph.sizes import apply_sizes, inputs_of
     shape = _kept(tuple(shape), keep, shapes[0])
     if sizes and any(k >= len(shapes) for _, e in sizes for k in inputs_of(e)):
@@ -71,8 +73,9 @@ def _target(shape, keep, sizes, shapes, op):
 
 
 def _reshape_fwd(xp, x, *srcs, shape, keep=(), sizes=()):
-    tgt = _target(shape, keep, sizes, [x.shape] + [s.shape for s in srcs], "reshape")
-    tgt = _resolve_shape(tgt, x.size, src=x.shape)
+    if keep or sizes:
+        shape = _target(shape, keep, sizes, [x.shape] + [s.shape for s in srcs], "reshape")
+    tgt = _resolve_shape(shape, x.size, src=x.shape)
     if xp is np and not x.flags.c_contiguous and x.size >= _TILED_COPY_MIN:
         try:
             return np.reshape(x, tgt, copy=False)      # a view where NumPy can make one
@@ -117,10 +120,12 @@ def reshape(x, *shape) -> Tensor:
     x = to_tensor(x)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    if state.tracer is not None:
-        keep, dynamic, sizes, srcs = _traced_target(x, shape)
-    else:
-        keep, dynamic, sizes, srcs = (), (), (), []
+    if state.tracer is None:
+        shape = tuple(map(int, shape))
+        if shape == x._data.shape:
+            return x if not x._rg else apply(RESHAPE, x, shape=shape)
+        return apply(RESHAPE, x, shape=shape)
+    keep, dynamic, sizes, srcs = _traced_target(x, shape)
     shape = tuple(_plain(s) for s in shape)
     if keep or sizes:
         attrs = {"shape": shape}
