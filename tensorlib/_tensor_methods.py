@@ -468,6 +468,9 @@ Tensor.__round__ = lambda self, ndigits=None: E.round(self) if not ndigits else 
 def _iter(self):
     if self.ndim == 0:
         raise TypeError("iteration over a 0-d tensor")
+    if state.tracer is not None:    # a None dim's count of steps becomes a plain int
+        from .graph.tracer import note_split
+        note_split(self, 0, "iteration (for t in x)")
     return (self[i] for i in range(self.shape[0]))
 
 

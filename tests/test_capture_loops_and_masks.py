@@ -127,13 +127,8 @@ def test_a_saved_lstm_graph_refuses_other_lengths_and_takes_other_batches(tmp_pa
                 g(_x(2, t, 4))
 
 
-_ITER_GAP = pytest.mark.xfail(
-    strict=True, reason="`for t in x` runs Tensor.__iter__ from _tensor_methods.py, which "
-    "reads x.shape[0] through range() (no hook on an int subclass): not yet an escape")
-
-
 @pytest.mark.parametrize("how", ["unbind", "chunk", "split", "len", "split_size",
-                                 pytest.param("iterate", marks=_ITER_GAP)])
+                                 "iterate"])
 def test_splitting_a_none_dim_into_a_python_count_of_pieces_is_traced_per_size(how):
     def fn(x):
         if how == "unbind":

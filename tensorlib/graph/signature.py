@@ -146,8 +146,8 @@ class Guards:
         if now == self.snapshot:
             for path, arr, blob in self.arrays:
                 if arr.tobytes() != blob:
-                    return (f"NumPy array {path_text(path)} was changed in place since the trace (the "
-                            "graph holds the values it read from it as constants)")
+                    return (f"NumPy array {path_text(path)} was changed in place since the "
+                            "trace (the graph holds the values it read from it as constants)")
             return None
         for a, b in zip(self.snapshot, now):
             if a != b:
