@@ -244,8 +244,7 @@ class Tensor(TensorBase):
     def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None,
                  create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
-        from .autograd.engine import backward
-        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+        _backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
     def detach(self) -> Tensor:
         """A tensor sharing storage (and version counter) with no gradient history."""
@@ -415,3 +414,10 @@ def _is_dtype(obj) -> bool:
     except TypeError:
         return False
     return True
+
+
+def _backward(root, gradient, **kwargs) -> None:
+    # bound on first use (autograd.engine imports this module): no import per backward()
+    global _backward
+    from .autograd.engine import backward as _backward
+    _backward(root, gradient, **kwargs)

@@ -14,15 +14,15 @@ class AnomalyError(RuntimeError):
 
 
 def _as_grad(root, grad):
-    from ..creation import ones_like
     from .._tensor import Tensor, _wrap
     if grad is None:
-        if root.size != 1:
+        if root._data.size != 1:    # (not root.size: that builds a callable Size per call)
             raise RuntimeError(f"grad can be implicitly created only for scalar outputs; this "
                                f"output has shape {root.shape}: pass gradient=")
         if root._device.type == "cpu":
             return _wrap(np.ones(root._data.shape, root._data.dtype), root._device, False,
                          None, 0)
+        from ..creation import ones_like
         return ones_like(root)
     if not isinstance(grad, Tensor):
         from ..creation import tensor
