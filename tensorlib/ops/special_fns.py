@@ -20,10 +20,21 @@ from . import elementwise as E
 from .registry import OpDef, register
 from ._util import elementwise_cost, float_infer, to_float, to_tensor
 
-try:                               # optional: faster and exact where installed
-    import scipy.special as _sc
-except ImportError:                # pragma: no cover - depends on the environment
-    _sc = None
+_UNSET = object()
+_sc = _UNSET      # scipy.special, imported on first use: it costs ~20 MiB and 300 modules,
+                  # which `import tensorlib` should not pay for ops most programs never call
+
+
+def _scipy():
+    """scipy.special when installed (optional: faster and exact), else None."""
+    global _sc
+    if _sc is _UNSET:
+        try:
+            import scipy.special as sc
+        except ImportError:        # pragma: no cover - depends on the environment
+            sc = None
+        _sc = sc
+    return _sc
 
 _SQRT_PI = math.sqrt(math.pi)
 
@@ -147,8 +158,9 @@ def _i1_np(x):
 # --- kernels per backend -----------------------------------------------------------------------
 def _cpu(name, fallback):
     def k(x):
-        if _sc is not None:
-            return _out(_fix(name, getattr(_sc, name)(x), x, np), x)
+        sc = _scipy()
+        if sc is not None:
+            return _out(_fix(name, getattr(sc, name)(x), x, np), x)
         return fallback(x)
     return k
 
@@ -190,8 +202,9 @@ DIGAMMA = register(OpDef(
 
 
 def _polygamma_cpu(x, *, n):
-    if _sc is not None:
-        return _out(_sc.polygamma(n, x), x)
+    sc = _scipy()
+    if sc is not None:
+        return _out(sc.polygamma(n, x), x)
     return _out(_polygamma_np(n, x), x)
 
 
