@@ -36,14 +36,6 @@ def _rnn_step(mode: str):
     return step
 
 
-def _lstm_proj_step(x, hc, w_ih, w_hh, b_ih, b_hh, w_hr):
-    """One LSTM step with a projection (proj_size): h' = W_hr (o * tanh(c'))."""
-    h, c = hc
-    gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
-    h, c, _ = apply(LSTM_CELL, gates, c)
-    return F.linear(h, w_hr), c
-
-
 def _packed_cell(mode: str, hidden: int):
     """A step on precomputed input gates ``gi`` (x W_ih^T + b_ih, for the active rows):
     (gi, h, c, w_hh, b_hh, w_hr) -> (h', c')."""
@@ -206,38 +198,32 @@ class RNNBase(Module):
                                      f"{tuple(t.shape if batched else t.squeeze(1).shape)}")
         h0s = h0.unbind(0)
         c0s = c0.unbind(0) if lstm else None
-        step = _lstm_proj_step if proj else _rnn_step(self.mode)
-        steps = list(x.unbind(0))
+        cell = _packed_cell(self.mode, self.hidden_size)
         h_n, c_n = [], []
         for layer in range(self.num_layers):
             outs_per_dir = []
             for d in range(dirs):
                 idx = layer * dirs + d
-                w = self._weights5(idx) if proj else self._weights(idx)
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights5(idx)
+                # the input half of every step's gates in one matmul over all steps; the
+                # loop multiplies only the state
+                gis = F.linear(x, w_ih, b_ih).unbind(0)
                 h = h0s[idx]
                 c = c0s[idx] if lstm else None
                 outs = []
                 for t in (range(T - 1, -1, -1) if d else range(T)):
-                    if lstm:
-                        h, c = step(steps[t], (h, c), *w)
-                    else:
-                        h = step(steps[t], h, *w)
+                    h, c = cell(gis[t], h, c, w_hh, b_hh, w_hr)
                     outs.append(h)
                 if d:
                     outs.reverse()
-                outs_per_dir.append(outs)
+                outs_per_dir.append(stack(outs))
                 h_n.append(h)
                 if lstm:
                     c_n.append(c)
-            if dirs == 2:
-                out = concatenate([stack(outs_per_dir[0]), stack(outs_per_dir[1])], axis=2)
-            else:
-                out = None
+            x = concatenate(outs_per_dir, axis=2) if dirs == 2 else outs_per_dir[0]
             if self.dropout and self.training and layer < self.num_layers - 1:
-                out = F.dropout(out if out is not None else stack(outs_per_dir[0]),
-                                self.dropout, True)
-            steps = list(out.unbind(0)) if out is not None else outs_per_dir[0]
-        output = out if out is not None else stack(steps)
+                x = F.dropout(x, self.dropout, True)
+        output = x
         if batched and self.batch_first:
             output = output.swapaxes(0, 1)
         hn = stack(h_n)

@@ -657,6 +657,13 @@ def _split(ctx, n):
     return outs
 
 
+@rule("unbind")
+def _unbind(ctx, n):
+    x, axis = ctx.name(n.inputs[0]), int(n.attrs["axis"])
+    return [ctx.op("Gather", [x, ctx.const(np.asarray(i, np.int64))], axis=axis)
+            for i in range(int(n.attrs["n"]))]
+
+
 @rule("pad")
 def _pad(ctx, n):
     pw = n.attrs["pad_width"]

@@ -534,13 +534,36 @@ def _pieces(x, axis: int, what: str) -> None:
         note_split(x, axis, what)
 
 
+def _unbind_infer(x, *, axis, n):
+    shape, dt = x
+    one = (tuple(shape[:axis]) + tuple(shape[axis + 1:]), dt)
+    return one if n == 1 else tuple(one for _ in range(n))
+
+
+def _unbind_fwd(xp, x, axis, n):
+    out = tuple(xp.moveaxis(x, axis, 0))
+    return out[0] if n == 1 else out      # one output: a plain array, as other ops
+
+
+# one op with n outputs (views), whose backward is one stack: as n separate slices, each
+# slice's backward spread a full-size zero tensor, O(n^2) for an RNN's steps
+UNBIND = _op("unbind", _unbind_fwd,
+             lambda n, *gs: (stack(list(gs), axis=n.attrs["axis"]),), _unbind_infer,
+             view=True)
+
+
 def unbind(x, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
-    """The slices along ``axis`` (``dim``), as a tuple of tensors without that axis."""
+    """The slices along ``axis`` (``dim``), as a tuple of tensors without that axis (views;
+    as in PyTorch, in-place ops on them under autograd are refused)."""
     axis = axis if dim is None else dim
     x = to_tensor(x)
     a = norm_axis(axis, x.ndim, "unbind")
     _pieces(x, a, "the number of tensors unbind() returns")
-    return tuple(x[(slice(None),) * a + (i,)] for i in range(x.shape[a]))
+    n = int(x._data.shape[a])
+    if n == 0:
+        return ()
+    out = apply(UNBIND, x, axis=a, n=n)
+    return out if type(out) is tuple else (out,)
 
 
 # --- pad ------------------------------------------------------------------------

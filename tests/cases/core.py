@@ -323,6 +323,11 @@ add("concatenate", lambda a, b: tl.concatenate([a, b], axis=1),
     lambda draw: [arr(draw, (2, 3)), arr(draw, (2, 1))], lambda a, b: np.concatenate([a, b], 1))
 add("stack", lambda a, b: tl.stack([a, b], axis=-1),
     lambda draw: [arr(draw, (2, 3)), arr(draw, (2, 3))], lambda a, b: np.stack([a, b], -1))
+add("unbind", lambda x: tl.unbind(x, 1), one((2, 3, 4)),
+    lambda x: tuple(np.moveaxis(x, 1, 0)))
+add("unbind", lambda x: tl.unbind(x, -1)[2] * tl.unbind(x, 0)[1][2], one((3, 3)),
+    lambda x: x[:, 2] * x[1, 2], name="some_outputs")
+add("unbind", lambda x: tl.unbind(x, 0)[0], one((1, 3)), lambda x: x[0], name="one_output")
 add("split", lambda x: tl.split(x, [1, 3], axis=1), one((2, 5)),
     lambda x: tuple(np.split(x, [1, 3], axis=1)))
 add("split", lambda x: tl.chunk(x, 3, axis=0), one((5, 2)),
