@@ -1057,7 +1057,7 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] w, b
                 c = p % C
                 pad = <floating *> malloc((size + Ho * Wp) * sizeof(floating))
                 if pad == NULL:
-                    failed = 1
+                    failed += 1     # a reduction: no thread's failure is lost
                     continue
                 big = pad + size
                 _pad_plane(&x[n, c, 0, 0], H, W, pad, Hp, Wp, pt, pl, size)
@@ -1084,6 +1084,8 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] w, b
                             continue
                         xr = &x[n, o // m, hi, 0]
                         for j in range(kw):
+                            lo = 0      # assigned here, so private to each thread (written through a pointer
+                            hi2 = 0     # only, they were shared: a data race)
                             _dw_span(j, dw, pl, sw, W, Wo, &lo, &hi2)
                             for k in range(lo, hi2):
                                 orow[k] += w[o, i * kw + j] * xr[k * sw + j * dw - pl]
@@ -1117,7 +1119,7 @@ def depthwise_conv2d_input_grad(const floating[:, :, :, ::1] g, const floating[:
                 c = p % C
                 pad = <floating *> malloc((size + Ho * Wp) * sizeof(floating))
                 if pad == NULL:
-                    failed = 1
+                    failed += 1     # a reduction: no thread's failure is lost
                     continue
                 big = pad + size
                 memset(pad, 0, (size + Ho * Wp) * sizeof(floating))   # big's scratch columns stay 0
@@ -1147,6 +1149,8 @@ def depthwise_conv2d_input_grad(const floating[:, :, :, ::1] g, const floating[:
                                 continue
                             dr = &dx[n, c, hi, 0]
                             for j in range(kw):
+                                lo = 0      # assigned here, so private to each thread (written through a pointer
+                                hi2 = 0     # only, they were shared: a data race)
                                 _dw_span(j, dw, pl, sw, W, Wo, &lo, &hi2)
                                 for k in range(lo, hi2):
                                     dr[k * sw + j * dw - pl] += w[o, i * kw + j] * grow[k]
@@ -1180,7 +1184,7 @@ def depthwise_conv2d_weight_grad(const floating[:, :, :, ::1] x, const floating[
             if sh == 1 and sw == 1:
                 pad = <floating *> malloc((size + Ho * Wp) * sizeof(floating))
                 if pad == NULL:
-                    failed = 1
+                    failed += 1     # a reduction: no thread's failure is lost
                     continue
                 big = pad + size
                 memset(big, 0, Ho * Wp * sizeof(floating))      # scratch columns stay 0
@@ -1195,6 +1199,8 @@ def depthwise_conv2d_weight_grad(const floating[:, :, :, ::1] x, const floating[
             else:
                 for i in range(kh):
                     for j in range(kw):
+                        lo = 0      # assigned here, so private to each thread (written through a pointer
+                        hi2 = 0     # only, they were shared: a data race)
                         _dw_span(j, dw, pl, sw, W, Wo, &lo, &hi2)
                         s = 0.0
                         for n in range(N):
@@ -1228,6 +1234,9 @@ def transpose_copy(const floating[:, :] src, floating[:, :] dst):
     cdef floating *d
     if src.shape[0] != M or src.shape[1] != N:
         raise ValueError("transpose_copy: shapes differ")
+    if (src.strides[0] % sizeof(floating) or src.strides[1] % sizeof(floating)
+            or dst.strides[0] % sizeof(floating) or dst.strides[1] % sizeof(floating)):
+        raise ValueError("transpose_copy: strides must be multiples of the item size")
     if M == 0 or N == 0:
         return
     s = &src[0, 0]

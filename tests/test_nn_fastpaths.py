@@ -369,6 +369,26 @@ def test_depthwise_kernels_match_the_im2col_path(n, c, m, h, w, kh, kw, stride, 
                                **tol)
 
 
+@pytest.mark.parametrize("k, stride", [(3, 2), (5, 2), (3, 1)])
+def test_depthwise_kernels_on_threads_match_the_im2col_path(k, stride):
+    # large enough for OpenMP: the strided loops once shared their column bounds between
+    # threads (wrong sums, then heap corruption); small geometries never showed it
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((16, 96, 48, 48)).astype(np.float32)     # over PAR_MIN's work
+    w = rng.standard_normal((96, 1, k, k)).astype(np.float32)
+    geo = dict(stride=(stride, stride), padding=(k // 2,) * 4, dilation=(1, 1), groups=96)
+    ref = nn_conv._conv_impl(nn_conv._im2col_xp, np, x, w, **geo)
+    g = rng.standard_normal(ref.shape).astype(np.float32)
+    ref_dx = nn_conv._input_grad_impl(nn_conv._col2im_xp, np, g, w, input_hw=(48, 48), **geo)
+    ref_dw = nn_conv._weight_grad_impl(nn_conv._im2col_xp, np, x, g, kernel=(k, k), **geo)
+    for _ in range(3):
+        np.testing.assert_allclose(nn_conv._conv_cpu(x, w, **geo), ref, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(nn_conv._input_grad_cpu(g, w, input_hw=(48, 48), **geo),
+                                   ref_dx, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(nn_conv._weight_grad_cpu(x, g, kernel=(k, k), **geo),
+                                   ref_dw, rtol=1e-3, atol=1e-3)
+
+
 @given(st.lists(st.integers(1, 40), min_size=2, max_size=4), st.randoms(),
        st.sampled_from([np.float32, np.float64, np.int32]), st.booleans())
 def test_tiled_contiguous_copy_matches_numpy(shape, rnd, dtype, sliced):
@@ -385,6 +405,18 @@ def test_tiled_contiguous_copy_matches_numpy(shape, rnd, dtype, sliced):
     c = contiguous_copy(v)
     assert c.flags.c_contiguous and c.dtype == v.dtype
     np.testing.assert_array_equal(c, v)
+
+
+def test_tiled_copy_leaves_strides_that_are_not_whole_items_to_numpy():
+    # a packed record array's field has a row stride of 801 bytes: as whole float32 items
+    # the tiled copy read garbage
+    rec = np.zeros(300, dtype=[("v", "<f4", (200,)), ("flag", "u1")])
+    rec["v"] = np.random.default_rng(0).standard_normal((300, 200))
+    v = tl.from_numpy(rec["v"])
+    np.testing.assert_array_equal(v.T.contiguous().numpy(), rec["v"].T)
+    np.testing.assert_array_equal(v.T.reshape(-1).numpy(), rec["v"].T.reshape(-1))
+    with pytest.raises(ValueError, match="multiples of the item size"):
+        _ops.transpose_copy(rec["v"].T, np.empty((200, 300), np.float32))
 
 
 def test_reshape_keeps_views_and_copies_transposes_in_tiles():

@@ -809,7 +809,8 @@ def contiguous_copy(a: np.ndarray) -> np.ndarray:
     (``_ops.transpose_copy``): NumPy walks it element by element with a large stride, 4-8x
     slower here. Other arrays go through NumPy."""
     if (a.dtype not in (np.float32, np.float64) or a.ndim < 2 or a.size < _TILED_COPY_MIN
-            or a.strides[-1] == a.itemsize or a.flags.c_contiguous):
+            or a.strides[-1] == a.itemsize or a.flags.c_contiguous
+            or any(st % a.itemsize for st in a.strides)):   # (a packed record's field)
         return np.array(a, order="C", copy=True)
     inner = [i for i, s in enumerate(a.strides) if s == a.itemsize and a.shape[i] > 1]
     if len(inner) != 1:
