@@ -171,6 +171,32 @@ def test_sliced_by_a_computed_size_retraces_rather_than_freezes():
                 assert f(tl.ones(n, 2)).shape == fn(tl.ones(n, 2)).shape == (n // 2, 2)
 
 
+ESCAPES = {
+    # a float operand: float's own __radd__/__rmul__ took the int silently
+    "minus a float": lambda x: x.sum(1) / (x.shape[0] - 1.0),
+    "times a float": lambda x: x * (x.shape[0] * 0.5),
+    # comparisons decide Python control flow on the traced value
+    "min()": lambda x: tl.zeros(min(x.shape[0], 4), 3) + x.sum(),
+    "if n > k": lambda x: x * (2.0 if x.shape[0] > 3 else 3.0),
+    "truth value": lambda x: x * (2.0 if x.shape[0] - 2 else 3.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ESCAPES))
+def test_floats_and_comparisons_on_a_size_retrace_rather_than_freeze(name):
+    # these kept the traced value silently, in replay, saved graphs and ONNX
+    fn = ESCAPES[name]
+    f = tl.function(fn, input_signature=[tl.TensorSpec((None, 3))])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with tl.no_grad():
+            for n in (8, 2, 5):
+                x = _x(n, 3, seed=n)
+                np.testing.assert_allclose(f(x).numpy(), fn(x).numpy(), rtol=1e-6)
+    assert any("traced once per input shape" in str(w.message) for w in caught)
+    assert f.trace_count == 3
+
+
 def test_onnx_dynamic_axes_refuse_a_size_the_graph_cannot_recompute(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

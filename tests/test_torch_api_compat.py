@@ -652,3 +652,21 @@ def test_tensor_keeps_float64_that_did_not_come_from_python_floats():
     for d in cases:
         want = torch.as_tensor(d).dtype
         assert str(tl.tensor(d).dtype) == str(want).split(".")[-1], repr(d)
+
+
+def test_scatter_add_takes_pytorchs_keywords_and_where_promotes_as_pytorch():
+    x, idx = np.zeros((2, 2)), np.array([[1, 0]])
+    src = np.array([[5.0, 6.0]])
+    want = torch.zeros(2, 2, dtype=torch.float64).scatter_add(
+        0, torch.tensor(idx), torch.tensor(src)).numpy()
+    t = tl.tensor(x)
+    for got in (t.scatter_add(dim=0, index=tl.tensor(idx), src=tl.tensor(src)),
+                t.scatter_add(0, tl.tensor(idx), src=tl.tensor(src)),
+                tl.scatter_add(t, dim=0, index=tl.tensor(idx), src=tl.tensor(src)),
+                tl.scatter_add(t, tl.tensor([[1, 0]]), tl.tensor(src), 0)):
+        np.testing.assert_array_equal(got.numpy(), want)
+    m = [True, False]
+    got = tl.where(tl.tensor(m), tl.tensor([1, 2]), tl.ones(2))
+    assert got.dtype == tl.float32
+    assert str(torch.where(torch.tensor(m), torch.tensor([1, 2]), torch.ones(2)).dtype) \
+        == "torch.float32"

@@ -16,6 +16,8 @@ become constants bound by reference and guarded by their version counter.
 """
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -188,14 +190,10 @@ class Tracer:
         self.escaped_dims.append(dims)
         if len(self.size_escapes) >= 8:
             return
-        import os
-        import sys
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         f, where = sys._getframe(1), ""
         while f is not None:
-            fn = f.f_code.co_filename
-            if not os.path.abspath(fn).startswith(root + os.sep):
-                where = f" at {os.path.basename(fn)}:{f.f_lineno}"
+            if _outside_tensorlib(f):
+                where = f" at {os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
                 break
             f = f.f_back
         if reason:
@@ -450,6 +448,13 @@ class TracedSize(int):
 
     def _bin(self, other, op, swap=False):
         if isinstance(other, bool) or not isinstance(other, (int, np.integer)):
+            if isinstance(other, (float, np.floating)):
+                # n - 1.0, n * 0.5: a float the graph cannot recompute (float's own
+                # __radd__ would take the int silently)
+                self.escape("combined with a float")
+                from .sizes import OPS
+                a, b = (other, int.__int__(self)) if swap else (int.__int__(self), other)
+                return OPS[op](a, b)
             return NotImplemented
         a = int.__int__(self)
         b = int(other) if not isinstance(other, TracedSize) else int.__int__(other)
@@ -539,7 +544,32 @@ class TracedSize(int):
         self.escape("a shift")
         return int.__rshift__(self, o)
 
+    # comparisons in the user's code decide Python control flow (if n > 3, min(n, 4)) on the
+    # traced value; tensorlib's own shape checks compare too, and are not escapes
+    def _compared(self, other, how: str, result):
+        if _outside_tensorlib(sys._getframe(2)):
+            self.escape(how)
+        return result
+
+    def __lt__(self, o): return self._compared(o, "compared", int.__lt__(self, o))
+    def __le__(self, o): return self._compared(o, "compared", int.__le__(self, o))
+    def __gt__(self, o): return self._compared(o, "compared", int.__gt__(self, o))
+    def __ge__(self, o): return self._compared(o, "compared", int.__ge__(self, o))
+    def __eq__(self, o): return self._compared(o, "compared", int.__eq__(self, o))
+    def __ne__(self, o): return self._compared(o, "compared", int.__ne__(self, o))
+
+    def __bool__(self):
+        return self._compared(None, "used as a truth value", int.__bool__(self))
+
     __hash__ = int.__hash__
+
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _outside_tensorlib(frame) -> bool:
+    return frame is not None and not os.path.abspath(
+        frame.f_code.co_filename).startswith(_ROOT + os.sep)
 
 
 def note_split(x, axis: int, what: str, reason: str | None = None) -> None:

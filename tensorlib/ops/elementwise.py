@@ -631,4 +631,7 @@ def where(condition, x, y) -> Tensor:
         from ..creation import tensor
         x = tensor(x, device=condition.device)   # the condition's device, not the default
     x, y = as_operands(x, y)
+    if x._data.dtype is not y._data.dtype:      # an integer branch takes the float's dtype
+        from ._util import same_category
+        x, y = same_category(x, y)
     return apply(WHERE, condition, x, y)

@@ -494,19 +494,26 @@ def _torch_scatter_window(name, x, d, idx, src):
     return d, src
 
 
-def scatter_add(x, indices=None, src=None, axis=None, *, dim: int | None = None, index=None
-                ) -> Tensor:
+def scatter_add(x, *args, indices=None, src=None, axis=None, dim: int | None = None,
+                index=None) -> Tensor:
     """Out-of-place ``out = x.copy(); out[..., indices[i], ...] += src[i]`` along ``axis``,
     in either argument order:
 
     - tensorlib's ``scatter_add(x, indices, src, axis)`` (``indices`` and ``src`` of one
       shape);
     - PyTorch's ``scatter_add(x, dim, index, src)`` / ``x.scatter_add(dim, index, src)``
-      (an int first): ``index`` may be smaller than ``src`` (the part it addresses is used).
+      (an int first, or the keywords ``dim=``/``index=``): ``index`` may be smaller than
+      ``src`` (the part it addresses is used).
     """
-    if index is not None or (_is_int(indices) and not _is_int(axis)):
-        d, idx, s = _torch_args("scatter_add", (indices, src, axis), ("dim", "index", "src"),
-                                {"dim": dim, "index": index})
+    if len(args) > 3:
+        raise TypeError(f"scatter_add: takes at most 3 arguments after the tensor, got "
+                        f"{len(args)}")
+    if index is not None or (args and _is_int(args[0])) or (not args and dim is not None):
+        if indices is not None or axis is not None:
+            raise TypeError("scatter_add: PyTorch's order (dim, index, src) takes no "
+                            "indices=/axis=")
+        d, idx, s = _torch_args("scatter_add", args, ("dim", "index", "src"),
+                                {"dim": dim, "index": index, "src": src})
         if d is None or idx is None or s is None:
             raise TypeError("scatter_add: PyTorch's order needs dim, index and src")
         x, idx, s = to_tensor(x), to_tensor(idx), to_tensor(s)
@@ -514,12 +521,16 @@ def scatter_add(x, indices=None, src=None, axis=None, *, dim: int | None = None,
         if s.dtype != x.dtype:
             s = s.astype(x.dtype)
         return apply(SCATTER_ADD, x, idx, s, axis=d)
+    indices, src, axis = _torch_args("scatter_add", args, ("indices", "src", "axis"),
+                                     {"indices": indices, "src": src, "axis": axis})
     if dim is not None:
         if axis is not None:
             raise TypeError("scatter_add: got both axis= and dim=; pass one")
         axis = dim
     if axis is None:
         raise TypeError("scatter_add: needs an axis (or dim)")
+    if indices is None or src is None:
+        raise TypeError("scatter_add: needs indices and src")
     x, indices, src = to_tensor(x), to_tensor(indices), to_tensor(src)
     return apply(SCATTER_ADD, x, indices, src, axis=norm_axis(axis, x.ndim, "scatter_add"))
 
