@@ -58,10 +58,24 @@ class ClsPositions(tnn.Module):
         return h.sum(1) + state
 
 
+class Encoder(tnn.Module):
+    """PyTorch's encoder layer: its attention casts the head dim (a static size read at run
+    time) to float for the scale, and a padding mask expands to the batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = tnn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True)
+
+    def forward(self, x):
+        return self.layer(x, src_key_padding_mask=x[..., 0] > 1.5)
+
+
 CASES = {
     "view-flatten": (ViewFlatten, (3, 8, 8), {0: "N"}, [(1, 3, 8, 8), (4, 3, 8, 8)]),
     "heads": (Heads, (5, 8), {0: "N", 1: "T"}, [(1, 3, 8), (3, 7, 8)]),
     "cls-positions": (ClsPositions, (5, 8), {0: "N", 1: "T"}, [(1, 2, 8), (3, 9, 8)]),
+    # (PyTorch's attention export fixes the sequence length; the batch stays dynamic)
+    "encoder": (Encoder, (5, 16), {0: "N"}, [(1, 5, 16), (3, 5, 16)]),
 }
 
 
@@ -212,3 +226,31 @@ def test_constants_computed_at_run_time_have_the_right_values(kind, arg, want, t
     got = g().numpy()
     assert got.shape == want.shape and got.dtype == want.dtype
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("fn, shape", [
+    (lambda x: x.reshape(x.shape[0], -1), (None, None, 4)),
+    (lambda x: x.reshape(-1, x.shape[1]), (None, None, 4)),
+    (lambda x: tl.flatten(x, 1), (None, None, 4)),
+])
+def test_own_exports_with_a_copied_dim_and_another_dynamic_one_import(fn, shape, tmp_path):
+    # ONNX Reshape's 0 (copy a dim) beside another unknown dim was refused at import
+    tl.onnx.export(fn, (tl.ones(2, 3, 4),), tmp_path / "r.onnx", dynamic_axes={0: [0, 1]})
+    g = tl.onnx.load(tmp_path / "r.onnx")
+    x = np.random.default_rng(0).standard_normal((5, 7, 4)).astype(np.float32)
+    np.testing.assert_allclose(g(x).numpy(), fn(tl.tensor(x)).numpy(), rtol=1e-6)
+
+
+def test_a_slice_at_a_run_time_bound_is_refused_clearly(tmp_path):
+    class Positions(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pos = tnn.Parameter(torch.randn(1, 16, 8))
+
+        def forward(self, x):
+            return x + self.pos[:, :x.size(1)]
+    path = tmp_path / "p.onnx"
+    torch.onnx.export(Positions(), (torch.randn(2, 5, 8),), str(path), dynamo=False,
+                      input_names=["x"], dynamic_axes={"x": {0: "N", 1: "T"}})
+    with pytest.raises(NotImplementedError, match="indexed by a size known only at run time"):
+        tl.onnx.load(path)

@@ -393,3 +393,13 @@ def test_onnx_integer_div_imports_as_truncation(tmp_path):
     sess = ort.InferenceSession(str(tmp_path / "i.onnx"), providers=["CPUExecutionProvider"])
     np.testing.assert_array_equal(tl.onnx.load(tmp_path / "i.onnx")(x, y).numpy(),
                                   sess.run(None, {"x": x, "y": y})[0])
+
+
+def test_logcumsumexp_exports_infinities(tmp_path):
+    # the rule's shift was -inf where both terms were -inf (NaN), and its padding leaked out
+    x = np.array([[-np.inf, -np.inf, 1.0, -np.inf, 2.0], [0.5, -np.inf, -np.inf, 3, 1]],
+                 np.float32)
+    tl.onnx.export(lambda t: tl.logcumsumexp(t, 1), [tl.tensor(x)], tmp_path / "l.onnx")
+    sess = ort.InferenceSession(str(tmp_path / "l.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, tl.logcumsumexp(tl.tensor(x), 1).numpy(), rtol=1e-6)

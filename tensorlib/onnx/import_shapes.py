@@ -76,9 +76,13 @@ def lower(exprs, first=(), offset: int = 0):
 
 
 def _items(b, v, what: str) -> tuple[list, bool]:
-    """(the elements, whether 0-d) of a shape operand: a SymShape or a constant."""
+    """(the elements, whether 0-d) of a shape operand: a SymShape or an integer constant."""
     if isinstance(v, SymShape):
         return list(v.items), v.scalar
+    if v is not None and (v.dtype.kind not in "iu" or v.node.op != "constant"):
+        # a data tensor sliced or gathered at run-time bounds (pos[:, :x.size(1)])
+        raise NotImplementedError(f"{what}: a tensor indexed by a size known only at run "
+                                  "time (a dynamic slice or gather); export with fixed sizes")
     a = b.array(v, what)
     return [int(x) for x in np.asarray(a).reshape(-1)], np.ndim(a) == 0
 

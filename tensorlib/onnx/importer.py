@@ -541,6 +541,10 @@ def _shape_attr(b, x, target, allowzero=0):
 @imp("Reshape")
 def _reshape(b, n, ins, at):
     x = ins[0]
+    if None in x.shape:
+        # ONNX's 0 copies a dim that may be dynamic: the run-time-shape importer keeps it
+        from .import_shapes import SYM_IMPORTERS
+        return SYM_IMPORTERS["Reshape"](b, n, ins, at)
     shape = _shape_attr(b, x, b.array(ins[1], "Reshape shape"), at.get("allowzero", 0))
     return [b.op("reshape", x, shape=shape)]
 
@@ -556,8 +560,12 @@ def _flatten(b, n, ins, at):
             shape = (1, math.prod(tail))
     elif None not in lead:
         shape = (math.prod(lead), -1)
-    else:
-        raise NotImplementedError("ONNX import: Flatten with dynamic dims on both sides")
+    else:       # dynamic on both sides: the leading size as a run-time product
+        from .import_shapes import SYM_IMPORTERS, SymShape, fold
+        lead_size = 1
+        for i in range(a):
+            lead_size = fold(("mul", lead_size, ("dim", x, i)))
+        return SYM_IMPORTERS["Reshape"](b, n, [x, SymShape([lead_size, -1])], {"allowzero": 1})
     return [b.op("reshape", x, shape=shape)]
 
 
@@ -749,9 +757,10 @@ def _pad(b, n, ins, at):
 @imp("Expand")
 def _expand(b, n, ins, at):
     x = ins[0]
+    if None in x.shape:         # dynamic input dims kept where the target has a 1
+        from .import_shapes import SYM_IMPORTERS
+        return SYM_IMPORTERS["Expand"](b, n, ins, at)
     shape = [int(s) for s in b.array(ins[1], "Expand shape")]
-    if None in x.shape:
-        raise NotImplementedError("ONNX import: Expand of a tensor with dynamic dims")
     out = tuple(np.broadcast_shapes(tuple(x.shape), tuple(shape)))
     return [x if out == x.shape else b.op("broadcast_to", x, shape=out)]
 
@@ -999,6 +1008,16 @@ def _attrs(node) -> dict:
     return out
 
 
+def _settled(b, v):
+    """A run-time shape whose elements are all known at import is a constant again (the
+    head dim of an attention, read from a static dim, then cast to float for the scale)."""
+    from .import_shapes import SymShape
+    if isinstance(v, SymShape) and all(isinstance(e, int) for e in v.items):
+        a = np.asarray(v.items, np.int64)
+        return b.const(a.reshape(()) if v.scalar else a)
+    return v
+
+
 def load(path_or_model, device: str = "cpu"):
     """Import an ONNX model (a path, bytes or ``onnx.ModelProto``) as a runnable
     :class:`~tensorlib.export.GraphModule`.
@@ -1062,7 +1081,7 @@ def load(path_or_model, device: str = "cpu"):
                         f"ONNX import: {nd.op_type} of a shape computed at run time (from "
                         "Shape of a dynamic dim); tensorlib follows such shapes through "
                         f"{', '.join(sorted(SYM_IMPORTERS))}")
-            outs = importer(b, nd, ins, _attrs(nd))
+            outs = [_settled(b, v) for v in importer(b, nd, ins, _attrs(nd))]
         except (NotImplementedError, ValueError, TypeError, KeyError) as e:
             raise type(e)(f"tl.onnx.load: node {nd.name or nd.output[0]!r} ({nd.op_type}): "
                           f"{e}") from None

@@ -538,14 +538,17 @@ def _logcumsumexp(ctx, n):
     size = shape[a]
     if size is None:
         ctx.unsupported("logcumsumexp along a dynamic axis")
-    floor = _scalar(ctx, float(np.finfo(_dt(n.out)).min) / 4, n.out)
+    # padded with -inf (no term); the shift m is 0 where both terms are infinite, so -inf
+    # and -inf give -inf (inf - inf would be NaN)
+    neg_inf, zero = _scalar(ctx, -np.inf, n.out), _scalar(ctx, 0.0, n.out)
     k = 1
     while k < size:
         head = ctx.slice(y, [0], [size - k], [a])
         pads = [0] * (2 * len(shape))
         pads[a] = k
-        shifted = ctx.op("Pad", [head, ctx.ints(pads), floor])
+        shifted = ctx.op("Pad", [head, ctx.ints(pads), neg_inf])
         m = ctx.op("Max", [y, shifted])
+        m = ctx.op("Where", [ctx.op("IsInf", [m]), zero, m])
         s = ctx.op("Add", [ctx.op("Exp", [ctx.op("Sub", [y, m])]),
                            ctx.op("Exp", [ctx.op("Sub", [shifted, m])])])
         y = ctx.op("Add", [m, ctx.op("Log", [s])])

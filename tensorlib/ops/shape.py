@@ -90,7 +90,8 @@ def _reshape_infer(x, *srcs, shape, keep=(), sizes=()):
     dynamic = {i for i, d in enumerate(src) if d is None}
     if not dynamic and None not in tgt:
         return _resolve_shape(tgt, math.prod(src), src=src), x[1]
-    if dynamic == set(keep) and -1 in tgt and None not in tgt:
+    if dynamic == set(keep) and -1 in tgt and \
+            all(d is not None for i, d in enumerate(tgt) if i not in dynamic):
         # every unknown size is copied through, so -1 stands for known sizes only
         rest = math.prod(d for i, d in enumerate(src) if i not in dynamic)
         known = math.prod(d for i, d in enumerate(tgt) if i not in dynamic and d != -1)
