@@ -177,14 +177,18 @@ class Function:
             reason = None
             shapes = None
             for i, e in enumerate(entries):
-                why = e.check()
-                if why is None and e.sizes is not None:
+                # the shape checks first: O(1) against the guard's walk over the state, and
+                # a per-shape cache holds one entry per length to pass over
+                why = None
+                if e.sizes is not None:
                     shapes = shapes or tuple(tuple(t.shape) for t in tensors)
                     if shapes != e.sizes:
                         why = (f"the captured training step was traced for input shapes "
                                f"{e.sizes}, not {shapes}")
                 if why is None and e.fixed:
                     why = _fixed_mismatch(e, tensors)
+                if why is None:
+                    why = e.check()
                 # the most recently used graph's reason: the one closest to this call
                 reason = reason or why
                 if why is None:
@@ -221,7 +225,10 @@ class Function:
             self.retrace_reasons.append(reason)
             # a size the graph fixed was warned about once (traced once per input shape)
             per_shape = isinstance(reason, _PerShape)
-            if self.trace_count > self.max_retraces and not per_shape:
+            # per-shape retraces were warned about once; more shapes than the cache holds
+            # retrace on every call, and that is worth a warning too
+            if self.trace_count > self.max_retraces and (
+                    not per_shape or self.trace_count > 2 * self.max_cached):
                 warnings.warn(
                     f"tl.function {self._name}: traced {self.trace_count} times; this time "
                     f"because {reason}. Each trace runs the Python again and builds a new "
@@ -501,20 +508,21 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     ``tl.zeros``/``ones``/``full``/``arange`` and ``x.new_zeros`` compute such sizes when
     the graph runs (``x.reshape(x.shape[0] * 3, -1)``, ``y.reshape(x.shape[0], -1)`` after
     the batch was merged, ``tl.zeros(n // 2, 4)``), in ONNX too (Shape/Gather/Mul/Concat).
-    A size turned into a plain Python number (``x.sum() / x.shape[0]``, ``int(n)``, a slice
-    ``x[:n // 2]``) cannot be recomputed: the function is then traced once per input shape,
+    A size turned into a plain Python number (``x.sum() / x.shape[0]``, ``int(n)``,
+    ``n - 1.0``, a comparison or ``min(n, 4)`` in your code, a slice ``x[:n // 2]``) cannot
+    be recomputed: the function is then traced once per input shape,
     with one warning naming the size, and ONNX export with dynamic axes refuses it; use
     tensor ops (``x.mean()``). Only the None dims that size was computed from are fixed;
     the others stay dynamic. Cutting a None dim into a Python count of pieces
-    (``unbind``, ``split``/``chunk`` into equal parts, ``len(x)``) is such an escape, and so
-    is ``nn.LSTM``/``GRU``/``RNN``'s loop over the time steps: a None time dim is traced per
-    sequence length while the batch stays dynamic. ``for t in range(x.shape[1])``,
-    ``for t in x`` and ``x[:, t]`` are not seen at all (Python's range takes the int as is):
-    the loop runs the traced number of steps, so leave that dim concrete so each size gets
-    its own trace. A NumPy array the traced code reads (a global, a closure variable, an
-    attribute of an argument) is guarded: up to 2**20 elements its contents are compared
-    on each call (an in-place change retraces); a larger one is checked by identity, shape
-    and dtype only, so pass large tables as tensors. Reading a traced tensor's value in
+    (``unbind``, ``split``/``chunk`` into equal parts, ``len(x)``, ``for t in x``) is such
+    an escape, and so is ``nn.LSTM``/``GRU``/``RNN``'s loop over the time steps: a None time
+    dim is traced per sequence length while the batch stays dynamic. ``for t in
+    range(x.shape[1])`` and ``x[:, t]`` are not seen at all (Python's range takes the int as
+    is): the loop runs the traced number of steps, so leave that dim concrete so each size
+    gets its own trace. NumPy arrays the traced code can reach (globals, closure variables,
+    attributes of arguments) are guarded: up to 4 MiB in all, their contents are compared
+    on each call (an in-place change retraces); beyond that, by identity, shape and dtype
+    only, so pass large tables as tensors. Reading a traced tensor's value in
     Python (``bool(t)``, ``t.item()``...) raises a clear error. A replayed graph's outputs
     have no autograd history: a call with gradients enabled whose outputs depend on
     tensors that require grad (a captured forward used inside an eager training step) runs
