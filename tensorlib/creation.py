@@ -269,12 +269,25 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
     return t
 
 
+def _escapes(kind: str, sizes) -> None:
+    """Under capture, sizes read from None dims that NumPy reads as plain ints (np.eye,
+    np.linspace take an int subclass without calling it): the graph keeps the traced size,
+    so note the escape (the function is traced per shape, ONNX export refuses it)."""
+    if state.tracer is None:
+        return
+    from .graph.tracer import TracedSize
+    for s in sizes:
+        if isinstance(s, TracedSize):
+            s.escape(f"the size of tl.{kind}")
+
+
 def linspace(start: float, end: float, steps: int, dtype=None, device=None,
              requires_grad: bool = False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end``, both included; the default
     float dtype unless ``dtype``."""
     if steps < 0:
         raise ValueError(f"linspace: steps must be non-negative, got {steps}")
+    _escapes("linspace", (steps,))
     dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
     dev = Device(device) if device is not None else CPU
     arr = xp_for(dev).linspace(start, end, steps, dtype=dt)
@@ -288,6 +301,7 @@ def eye(n: int, m: int | None = None, dtype=None, device=None,
         requires_grad: bool = False) -> Tensor:
     """An ``n`` x ``m`` matrix (square when ``m`` is None) with ones on the main diagonal;
     the default float dtype unless ``dtype``."""
+    _escapes("eye", (n, m))
     dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
     dev = Device(device) if device is not None else CPU
     t = _wrap(xp_for(dev).eye(n, m, dtype=dt), dev, False, None, 0)

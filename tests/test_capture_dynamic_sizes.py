@@ -179,6 +179,9 @@ ESCAPES = {
     "min()": lambda x: tl.zeros(min(x.shape[0], 4), 3) + x.sum(),
     "if n > k": lambda x: x * (2.0 if x.shape[0] > 3 else 3.0),
     "truth value": lambda x: x * (2.0 if x.shape[0] - 2 else 3.0),
+    # NumPy takes the int subclass as is in np.eye / np.linspace
+    "eye": lambda x: tl.eye(x.shape[0]) @ x,
+    "linspace": lambda x: x * tl.linspace(0, 1, x.shape[0]).reshape(-1, 1),
 }
 
 
