@@ -108,10 +108,22 @@ def ndtri(input) -> Tensor:
     return math.sqrt(2.0) * erfinv(2.0 * to_float(to_tensor(input)) - 1.0)
 
 
+_LOG_NDTR_TAIL = -10.0
+
+
 def log_ndtr(input) -> Tensor:
-    """``log(ndtr(x))``, as ``torch.special.log_ndtr`` (computed as log of :func:`ndtr`: it
-    underflows to -inf below about x = -38)."""
-    return E.log(ndtr(input))
+    """``log(ndtr(x))``, as ``torch.special.log_ndtr``: below x = -10 the asymptotic series
+    of the normal tail (log of ndtr underflowed to -inf there, with a NaN gradient, from
+    about x = -38 in float64 and -13 in float32); above, the log of :func:`ndtr`."""
+    x = to_float(to_tensor(input))
+    tail = x < _LOG_NDTR_TAIL
+    # each branch evaluated where it is valid only, so neither sends NaN into the gradient
+    xt = E.where(tail, x, _LOG_NDTR_TAIL)
+    head = E.log(ndtr(E.where(tail, 0.0, x)))
+    r = 1.0 / (xt * xt)
+    series = 1.0 + r * (-1.0 + r * (3.0 + r * (-15.0 + r * (105.0 + r * -945.0))))
+    asym = -0.5 * xt * xt - E.log(-xt) - 0.5 * math.log(2 * math.pi) + E.log(series)
+    return E.where(tail, asym, head)
 
 
 def _with_dtype(x, dtype) -> Tensor:

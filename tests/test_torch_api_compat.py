@@ -670,3 +670,16 @@ def test_scatter_add_takes_pytorchs_keywords_and_where_promotes_as_pytorch():
     assert got.dtype == tl.float32
     assert str(torch.where(torch.tensor(m), torch.tensor([1, 2]), torch.ones(2)).dtype) \
         == "torch.float32"
+
+
+def test_log_ndtr_keeps_the_far_tail():
+    # log(ndtr(x)) was -inf (and a NaN gradient) below about -38 in float64
+    v = np.array([-60.0, -40.0, -12.0, -10.5, -9.5, -3.0, 0.0, 5.0])
+    x = tl.tensor(v, requires_grad=True)
+    y = tl.special.log_ndtr(x)
+    y.sum().backward()
+    t = torch.tensor(v, requires_grad=True)
+    torch.special.log_ndtr(t).sum().backward()
+    np.testing.assert_allclose(y.numpy(), torch.special.log_ndtr(t).detach().numpy(),
+                               rtol=1e-9)
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-8)
