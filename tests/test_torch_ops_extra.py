@@ -316,6 +316,9 @@ def test_special_fallbacks_without_scipy(monkeypatch):
         _close(tl.special.polygamma(n, _t(pos)), sc.polygamma(n, pos), rtol=1e-12)
         _close(tl.special.polygamma(n, _t(pos)), torch.special.polygamma(n, _tt(pos)),
                rtol=1e-8)
+    # infinities: -inf raised OverflowError in the fallback (ceil of inf)
+    inf = np.array([-np.inf, np.inf, np.nan, 1.0])
+    _close(tl.special.polygamma(1, _t(inf)), torch.special.polygamma(1, _tt(inf)), rtol=1e-8)
     xb = np.concatenate([rng.uniform(-60, 60, 200), [0.0, 29.999, 30.0, 700.0]])
     _close(tl.special.i0(_t(xb)), torch.special.i0(_tt(xb)), rtol=1e-13)
     _close(tl.special.i1(_t(xb)), torch.special.i1(_tt(xb)), rtol=1e-13)

@@ -112,7 +112,8 @@ def _polygamma_np(n: int, x):
     s = n + 1
     target = n + 20.0
     with np.errstate(all="ignore"):
-        lo = float(np.nanmin(x)) if x.size and np.isfinite(x).any() else target
+        finite = x[np.isfinite(x)]      # (-inf in the input: ceil(inf) overflowed)
+        lo = float(finite.min()) if finite.size else target
         steps = int(max(0, math.ceil(target - min(lo, target))))
         acc = np.zeros_like(x)
         xs = x.copy()
@@ -131,6 +132,7 @@ def _polygamma_np(n: int, x):
         z = acc + tail
         z = np.where(np.isposinf(x), 0.0, z)
         z = np.where((x <= 0) & (x == np.floor(x)), np.inf, z)
+        z = np.where(np.isneginf(x), np.nan, z)
         return (-1.0) ** (n + 1) * math.factorial(n) * z
 
 
