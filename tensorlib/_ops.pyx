@@ -1250,3 +1250,39 @@ def transpose_copy(const floating[:, :] src, floating[:, :] dst):
                 for i in range(ib * TILE, i1):
                     for j in range(j0, j1):
                         d[i * dr + j * dc] = s[i * sr + j * sc]
+
+
+def transpose_copy_planes(const floating[:, :, :, :] src, floating[:, :, :, :] dst):
+    """``transpose_copy`` of every (M, N) plane of 4-d arrays of any strides (the first two
+    axes index the planes), planes shared among the threads: a batch of transposes too
+    small one by one (NCHW -> NHWC of 32 x 32 images, a batched k.transpose(-2, -1))."""
+    cdef Py_ssize_t A = dst.shape[0], B = dst.shape[1], M = dst.shape[2], N = dst.shape[3]
+    cdef Py_ssize_t p, a, b, i, j, i0, j0, i1, j1
+    cdef Py_ssize_t sa = src.strides[0] // sizeof(floating), sb = src.strides[1] // sizeof(floating)
+    cdef Py_ssize_t sr = src.strides[2] // sizeof(floating), sc = src.strides[3] // sizeof(floating)
+    cdef Py_ssize_t da = dst.strides[0] // sizeof(floating), db = dst.strides[1] // sizeof(floating)
+    cdef Py_ssize_t dr = dst.strides[2] // sizeof(floating), dc = dst.strides[3] // sizeof(floating)
+    cdef const floating *s
+    cdef floating *d
+    cdef int k
+    for k in range(4):
+        if src.shape[k] != dst.shape[k]:
+            raise ValueError("transpose_copy_planes: shapes differ")
+        if src.strides[k] % sizeof(floating) or dst.strides[k] % sizeof(floating):
+            raise ValueError("transpose_copy_planes: strides must be multiples of the item "
+                             "size")
+    if A * B * M * N == 0:
+        return
+    with nogil:
+        for p in prange(A * B, schedule="static", num_threads=nthreads(A * B * M * N * 4)):
+            a = p // B
+            b = p % B
+            s = &src[a, b, 0, 0]
+            d = &dst[a, b, 0, 0]
+            for i0 in range(0, M, TILE):
+                i1 = min(M, i0 + TILE)
+                for j0 in range(0, N, TILE):
+                    j1 = min(N, j0 + TILE)
+                    for i in range(i0, i1):
+                        for j in range(j0, j1):
+                            d[i * dr + j * dc] = s[i * sr + j * sc]

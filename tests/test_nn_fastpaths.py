@@ -407,6 +407,22 @@ def test_tiled_contiguous_copy_matches_numpy(shape, rnd, dtype, sliced):
     np.testing.assert_array_equal(c, v)
 
 
+@pytest.mark.parametrize("shape, perm", [
+    ((300, 200), (1, 0)),                       # one plane, tiles of rows on the threads
+    ((16, 64, 24, 24), (0, 2, 3, 1)),           # NCHW -> NHWC: two plane axes
+    ((4, 50, 60, 70), (3, 1, 0, 2)),
+    ((32, 8, 128, 64), (0, 1, 3, 2)),           # a batched transpose of the last two
+    ((2, 3, 4, 50, 60), (0, 1, 2, 4, 3)),       # three plane axes: one call per plane
+])
+def test_tiled_copies_of_permuted_layouts(shape, perm):
+    from tensorlib.ops.shape import contiguous_copy
+    for dt in (np.float32, np.float64):
+        a = np.random.default_rng(1).standard_normal(shape).astype(dt).transpose(perm)
+        c = contiguous_copy(a)
+        assert c.flags.c_contiguous
+        np.testing.assert_array_equal(c, a)
+
+
 def test_tiled_copy_leaves_strides_that_are_not_whole_items_to_numpy():
     # a packed record array's field has a row stride of 801 bytes: as whole float32 items
     # the tiled copy read garbage

@@ -823,6 +823,14 @@ def contiguous_copy(a: np.ndarray) -> np.ndarray:
     # combination of the other axes
     src, dst = np.moveaxis(a, p, -2), np.moveaxis(out, p, -2)
     lead = src.shape[:-2]
+    if math.prod(lead) == 1:    # one plane: its tiles of rows shared among the threads
+        _ops.transpose_copy(src.reshape(src.shape[-2:]), dst.reshape(dst.shape[-2:]))
+        return out
+    if len(lead) <= 2:          # up to two plane axes: the planes shared among the threads
+        pad = (1,) * (2 - len(lead))
+        _ops.transpose_copy_planes(src.reshape(pad + src.shape) if pad else src,
+                                   dst.reshape(pad + dst.shape) if pad else dst)
+        return out
     if math.prod(lead) > 64 and math.prod(src.shape[-2:]) < _TILED_COPY_MIN:
         return np.array(a, order="C", copy=True)     # many small planes: Python overhead
     for idx in np.ndindex(*lead):
