@@ -169,6 +169,12 @@ def test_nansum_nanmean_match_torch(shape, data, keepdim):
                                st.sets(st.integers(0, len(shape) - 1), min_size=1).map(tuple)))
     for name in ("nansum", "nanmean"):
         kw = {} if dims is None else {"dim": dims, "keepdim": keepdim}
+        want = getattr(torch, name)(_tt(x), **kw)
+        if name == "nanmean" and bool(torch.isnan(want).any()):
+            # an all-NaN slice: torch's gradient there is NaN (inf * 0), tensorlib's 0 (a
+            # documented difference); the values agree
+            _close(getattr(tl, name)(_t(x), **kw), want)
+            continue
         _grads(lambda a, nm=name: getattr(tl, nm)(a, **kw),
                lambda a, nm=name: getattr(torch, nm)(a, **kw), [x])
 

@@ -40,7 +40,7 @@ def nansum(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
 
 def nanmean(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Mean of the non-NaN values over ``dim``, as ``torch.nanmean`` (NaN where all are
-    NaN); floating input only.
+    NaN; the gradient there is 0, PyTorch's NaN); floating input only.
 
     >>> tl.nanmean(tl.tensor([1.0, float("nan"), 2.0]))         # 1.5
     """
