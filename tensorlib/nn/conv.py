@@ -106,10 +106,10 @@ class _ConvNd(Module):
         return s
 
 
-class Conv1d(_ConvNd):
-    """1-D convolution over (N, C_in, L) (or (C_in, L)); weight (C_out, C_in/groups, k)."""
+class _Conv(_ConvNd):
+    """Conv1d/2d/3d: one constructor and forward, the functional per dimension."""
 
-    _nd = 1
+    _functional = staticmethod(F.conv2d)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
@@ -119,11 +119,18 @@ class Conv1d(_ConvNd):
 
     def forward(self, x: Tensor) -> Tensor:
         x, padding = self._padded(x)
-        return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation,
-                        self.groups)
+        return self._functional(x, self.weight, self.bias, self.stride, padding,
+                                self.dilation, self.groups)
 
 
-class Conv2d(_ConvNd):
+class Conv1d(_Conv):
+    """1-D convolution over (N, C_in, L) (or (C_in, L)); weight (C_out, C_in/groups, k)."""
+
+    _nd = 1
+    _functional = staticmethod(F.conv1d)
+
+
+class Conv2d(_Conv):
     """2-D convolution over (N, C_in, H, W); weight (C_out, C_in/groups, kh, kw).
 
     >>> conv = nn.Conv2d(1, 32, 5, padding=2)
@@ -131,19 +138,8 @@ class Conv2d(_ConvNd):
     (8, 32, 28, 28)
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 dtype=None, device=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, dtype=dtype, device=device, padding_mode=padding_mode)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x, padding = self._padded(x)
-        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation,
-                        self.groups)
-
-
-class Conv3d(_ConvNd):
+class Conv3d(_Conv):
     """3-D convolution over (N, C_in, D, H, W) (or (C_in, D, H, W)); weight
     (C_out, C_in/groups, kd, kh, kw).
 
@@ -152,17 +148,7 @@ class Conv3d(_ConvNd):
     """
 
     _nd = 3
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 dtype=None, device=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, dtype=dtype, device=device, padding_mode=padding_mode)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x, padding = self._padded(x)
-        return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation,
-                        self.groups)
+    _functional = staticmethod(F.conv3d)
 
 
 class ConvTranspose1d(_ConvNd):
