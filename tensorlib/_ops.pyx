@@ -120,6 +120,13 @@ def gelu_grad_f32(const float[::1] g, const float[::1] x, float[::1] out):
               MAP_PAR_SLOW)
 
 
+def relu_f32(const float[::1] x, float[::1] out):
+    """ReLU of a flat float32 array (vectorised; threaded when large)."""
+    _same_length("relu_f32", x, out)
+    with nogil:
+        _map1(<unary_f32>tl_relu_f32, _cp(x), _mp(out), x.shape[0], MAP_PAR_FAST)
+
+
 def _erf_f32(const float[::1] x, float[::1] out):
     with nogil:
         _map1(<unary_f32>tl_erf_f32, _cp(x), _mp(out), x.shape[0], MAP_PAR_SLOW)
@@ -468,6 +475,7 @@ cdef extern from "_simd_math.h" nogil:
     void tl_axpy_f64(double *y, const double *x, double a, Py_ssize_t n)
     double tl_dot_f32(const float *a, const float *b, Py_ssize_t n)
     double tl_dot_f64(const double *a, const double *b, Py_ssize_t n)
+    void tl_relu_f32(const float *x, float *out, Py_ssize_t n)
     void tl_sigmoid_f32(const float *x, float *out, Py_ssize_t m)
     void tl_tanh_f32(const float *x, float *out, Py_ssize_t m)
 

@@ -319,6 +319,13 @@ static double tl_dot_f64(const double *restrict a, const double *restrict b, ptr
     return s;
 }
 
+/* ReLU of a flat float32 array: x where x is not negative (NaN passes through), else 0. */
+TL_CLONES
+static void tl_relu_f32(const float *restrict x, float *restrict out, ptrdiff_t n) {
+    for (ptrdiff_t k = 0; k < n; k++)
+        out[k] = x[k] < 0.0f ? 0.0f : x[k];
+}
+
 static inline float tl_erff(float x) {
     /* |x| < 0.5: the Maclaurin series to x^13 (relative error < 2e-8; no cancellation near
      * 0); else 1 - erfc with Numerical Recipes' Chebyshev erfc (fractional error < 1.2e-7),

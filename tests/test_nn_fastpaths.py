@@ -136,6 +136,15 @@ def test_simd_sigmoid_and_tanh_accuracy_and_special_values():
     assert np.signbit(t2[1])
 
 
+def test_relu_kernel_matches_numpy_with_special_values():
+    x = np.concatenate([np.random.default_rng(0).standard_normal((1 << 20) + 5),
+                        [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-45, -1e-45]]).astype(np.float32)
+    out = np.empty_like(x)
+    _ops.relu_f32(x, out)
+    np.testing.assert_array_equal(out, np.maximum(x, np.float32(0)))
+    np.testing.assert_array_equal(tl.relu(tl.tensor(x)).numpy(), out)
+
+
 @pytest.mark.parametrize("n", [(1 << 20) + 777, (1 << 18) + 16384 * 3 + 5, 40_000])
 def test_threaded_vectorised_maps_match_their_one_thread_results(n):
     # large arrays run in 16384-element tasks on several threads; a slice of 1000 runs on one:
@@ -146,6 +155,7 @@ def test_threaded_vectorised_maps_match_their_one_thread_results(n):
     g = rng.standard_normal(n).astype(np.float32)
     maps = {"gelu": (_ops.gelu_f32, [x]), "gelu_grad": (_ops.gelu_grad_f32, [g, x]),
             "erf": (_ops._erf_f32, [x]), "sigmoid": (_ops.sigmoid_f32, [x]),
+            "relu": (_ops.relu_f32, [x]),
             "tanh": (_ops.tanh_f32, [x])}
     for name, (f, ins) in maps.items():
         out = np.full(n, np.nan, np.float32)

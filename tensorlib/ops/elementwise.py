@@ -158,7 +158,18 @@ def _relu_vjp(n, g):
     return (relu_grad(g, n.inputs[0]),)
 
 
+def _relu_cpu(x):
+    # float32: one vectorised pass, threaded from 1M elements (NumPy's maximum is neither)
+    if x.dtype == np.float32 and x.flags.c_contiguous and x.size:
+        from .. import _ops
+        out = np.empty_like(x)
+        _ops.relu_f32(x.reshape(-1), out.reshape(-1))
+        return out
+    return _relu(np, x)
+
+
 RELU, relu = _unary("relu", fwd=_relu, vjp=_relu_vjp, floating=False)
+RELU.set_kernel("cpu", _relu_cpu)
 
 # rounding: piecewise constant, zero gradient
 FLOOR, floor = _unary("floor", ufunc="floor", vjp=_zero_grad, saves=False, floating=False)
