@@ -619,3 +619,15 @@ def test_class_target_shape_errors_say_what_to_do():
     x = rng.standard_normal((3, 4))
     check(lambda a: F.cross_entropy(a, onehot.float().astype(tl.float64)),
           lambda a: TF.cross_entropy(a, torch.tensor(np.eye(4)[[0, 1, 2]])), [x])
+
+
+def test_reflect_pad_gradient_matches_torch_over_random_geometry():
+    # the backward folds each pad band back onto the elements it mirrors
+    r = np.random.default_rng(3)
+    for _ in range(20):
+        shape = (2, 3) + tuple(int(d) for d in r.integers(2, 7, r.integers(1, 4)))
+        pads = []
+        for d in shape[2:][::-1]:
+            pads += [int(r.integers(0, d)), int(r.integers(0, d))]
+        check(lambda a, p=pads: F.pad(a, p, mode="reflect"),
+              lambda a, p=pads: TF.pad(a, p, mode="reflect"), [r.standard_normal(shape)])

@@ -599,10 +599,32 @@ def _pad_vjp(n, g):
         b, a = pw[ax]
         if b == 0 and a == 0:
             continue
+        if mode == "reflect" and b < shape[ax] and a < shape[ax]:
+            g = _reflect_fold(g, ax, shape[ax], b, a)
+            continue
         idx = tensor(_pad_source_index(shape[ax], b, a, mode), device=g.device)
         zshape = g.shape[:ax] + (shape[ax],) + g.shape[ax + 1:]
         g = index_add(zeros(zshape, dtype=g.dtype, device=g.device), idx, g, axis=ax)
     return (g,)
+
+
+def _reflect_fold(g: Tensor, ax: int, n: int, b: int, a: int) -> Tensor:
+    """The gradient of a reflect pad along ``ax`` (``b`` before, ``a`` after, both < n):
+    the interior, plus each pad band flipped back onto the elements it mirrors (slices and
+    zero pads: a few passes, where an index_add gathered and scattered every element)."""
+    def part(lo, hi):
+        return g[(slice(None),) * ax + (slice(lo, hi),)]
+    out = part(b, b + n)
+    zero = [(0, 0)] * g.ndim
+    if b:   # pad element -k mirrors element k: the band lands on 1..b, reversed
+        widths = list(zero)
+        widths[ax] = (1, n - 1 - b)
+        out = out + pad(flip(part(0, b), ax), tuple(widths))
+    if a:   # element n-1+k mirrors n-1-k: the band lands on n-1-a..n-2, reversed
+        widths = list(zero)
+        widths[ax] = (n - 1 - a, 1)
+        out = out + pad(flip(part(b + n, b + n + a), ax), tuple(widths))
+    return out
 
 
 PAD = _op("pad", _pad_fwd, _pad_vjp, _pad_infer)
