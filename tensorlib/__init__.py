@@ -27,6 +27,15 @@ from . import _malloc
 
 _malloc.tune()     # keep freed step-sized arrays in the heap (see _malloc; opt out there)
 
+# NumPy's floating-point warnings (log of a negative, 0 / 0) surface at tensorlib's own call
+# sites, pointing into the library; tensors give inf and nan silently, as PyTorch's do. The
+# filter matches warnings attributed to tensorlib's modules only (the user's own NumPy code
+# still warns); TENSORLIB_FP_WARNINGS=1 keeps them, and tl.autograd.detect_anomaly finds NaN.
+if _os.environ.get("TENSORLIB_FP_WARNINGS", "0") != "1":
+    import warnings as _warnings
+
+    _warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tensorlib(\.|$)")
+
 from . import _dtypes as dtypes
 from ._device import Device, device
 from ._dtypes import (bool_, double, float16, float32, float64, half, int8, int16, int32,

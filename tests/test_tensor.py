@@ -468,3 +468,20 @@ def test_float32_gelu_kernels_are_accurate():
     y.sum().backward()
     want = cdf + xd * np.exp(-xd * xd / 2) / math.sqrt(2 * math.pi)
     np.testing.assert_allclose(a.grad.numpy(), want, rtol=2e-6, atol=1e-7)
+
+
+def test_invalid_values_give_nan_without_numpys_warnings():
+    # PyTorch is silent; NumPy's warnings pointed into tensorlib's own lines. In a fresh
+    # process (pytest replaces the warning filters per test)
+    import subprocess
+    import sys
+    code = ("import numpy as np, tensorlib as tl\n"
+            "x = tl.tensor([-1.0, 0.0, 1.0], requires_grad=True)\n"
+            "y = (tl.log(x) + 1 / x).sum(); y.backward()\n"
+            "assert np.isnan(y.item()) and np.isnan(x.grad.numpy()[1])\n"
+            "np.log(np.array([-1.0]))\n")
+    out = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "tensorlib" not in out.stderr, out.stderr            # none from tensorlib
+    assert "invalid value encountered in log" in out.stderr      # the user's own NumPy code
