@@ -871,51 +871,77 @@ def _gate_perm(a: np.ndarray, H: int, axis: int = 0) -> np.ndarray:
     return np.concatenate([blocks[i] for i in _IOFC_TO_IFGO], axis=axis)
 
 
-@imp("LSTM")
-def _lstm(b, n, ins, at):
-    x, w, r = ins[0], ins[1], ins[2]
+def _recurrent(b, ins, at, op: str, acts: list):
+    """The checks ONNX's LSTM and GRU share (sequence_lens, activations); (x, bias)."""
+    x = ins[0]
     bias = ins[3] if len(ins) > 3 else None
     if len(ins) > 4 and ins[4] is not None:
-        lens = b.array(ins[4], "LSTM sequence_lens") if b.is_const(ins[4]) else None
+        lens = b.array(ins[4], f"{op} sequence_lens") if b.is_const(ins[4]) else None
         if lens is None or not np.all(lens == x.shape[0]):
-            raise NotImplementedError("ONNX import: LSTM with varying sequence_lens")
+            raise NotImplementedError(f"ONNX import: {op} with varying sequence_lens")
+    given = [a.decode() if isinstance(a, bytes) else a for a in at.get("activations", [])]
+    if given and [a.lower() for a in given] not in (acts, acts * 2):
+        raise NotImplementedError(f"ONNX import: {op} activations {given}")
+    return x, bias
+
+
+def _recurrent_arrays(b, n, ins, at, op: str, n_gates: int, x, bias):
+    """(H, T, W, R, B, directions, per-step inputs, a zero state matrix, name base)."""
+    H = int(at["hidden_size"])
+    T = x.shape[0]
+    if T is None:
+        raise NotImplementedError(_DYNAMIC_T.format(op=op))
+    W, R = b.array(ins[1], f"{op} W"), b.array(ins[2], f"{op} R")
+    B = b.array(bias, f"{op} B") if bias is not None else np.zeros(
+        (W.shape[0], 2 * n_gates * H), W.dtype)
+    direction = at.get("direction", "forward")
+    dirs = ["forward", "reverse"] if direction == "bidirectional" else [direction]
+    steps = [b.op("slice", x, index=(t,)) for t in range(T)]
+    zeros = b.const(np.zeros((x.shape[2], H), W.dtype))
+    return H, T, W, R, B, dirs, steps, zeros, n.name or n.output[0]
+
+
+def _initial(b, state, d: int, steps, zeros):
+    """Direction d's initial state: the given one, or zeros with the batch of the input."""
+    return b.op("slice", state, index=(d,)) if state is not None else \
+        b.op("matmul", steps[0], zeros)
+
+
+def _unroll(b, kind: str, T: int, step, state):
+    """``state = step(t, state)`` over the steps in the direction's order; (the stacked
+    first element of each step's state, the last state)."""
+    outs = [None] * T
+    for t in (range(T - 1, -1, -1) if kind == "reverse" else range(T)):
+        state = step(t, state)
+        outs[t] = state[0]
+    return b.op("stack", *outs, axis=0), state
+
+
+@imp("LSTM")
+def _lstm(b, n, ins, at):
+    x, bias = _recurrent(b, ins, at, "LSTM", ["sigmoid", "tanh", "tanh"])
     h0 = ins[5] if len(ins) > 5 else None
     c0 = ins[6] if len(ins) > 6 else None
     if len(ins) > 7 and ins[7] is not None:
         raise NotImplementedError("ONNX import: LSTM with peepholes")
-    acts = [a.decode() if isinstance(a, bytes) else a for a in at.get("activations", [])]
-    if acts and [a.lower() for a in acts] not in (["sigmoid", "tanh", "tanh"],
-                                                  ["sigmoid", "tanh", "tanh"] * 2):
-        raise NotImplementedError(f"ONNX import: LSTM activations {acts}")
     if at.get("clip") is not None or at.get("input_forget", 0) or at.get("layout", 0):
         raise NotImplementedError("ONNX import: LSTM with clip, input_forget or layout=1")
-    direction = at.get("direction", "forward")
-    H = int(at["hidden_size"])
-    T = x.shape[0]
-    if T is None:
-        raise NotImplementedError(_DYNAMIC_T.format(op="LSTM"))
-    W, R = b.array(w, "LSTM W"), b.array(r, "LSTM R")
-    B = b.array(bias, "LSTM B") if bias is not None else np.zeros((W.shape[0], 8 * H),
-                                                                   W.dtype)
-    dirs = ["forward", "reverse"] if direction == "bidirectional" else [direction]
-    base = n.name or n.output[0]
-    steps = [b.op("slice", x, index=(t,)) for t in range(T)]
+    H, T, W, R, B, dirs, steps, zeros, base = _recurrent_arrays(b, n, ins, at, "LSTM", 4, x,
+                                                                 bias)
     ys, hs, cs = [], [], []
     for d, kind in enumerate(dirs):
         wd = b.param(f"{base}.W{d}", _gate_perm(W[d], H))
         rd = b.param(f"{base}.R{d}", _gate_perm(R[d], H))
         bw = b.param(f"{base}.Wb{d}", _gate_perm(B[d][:4 * H], H))
         br = b.param(f"{base}.Rb{d}", _gate_perm(B[d][4 * H:], H))
-        zeros = b.const(np.zeros((x.shape[2], H), W.dtype))
-        h = b.op("slice", h0, index=(d,)) if h0 is not None else b.op("matmul", steps[0], zeros)
-        c = b.op("slice", c0, index=(d,)) if c0 is not None else b.op("matmul", steps[0], zeros)
-        order = range(T - 1, -1, -1) if kind == "reverse" else range(T)
-        outs = [None] * T
-        for t in order:
-            gates = b.op("add", b.op("linear", steps[t], wd, bw), b.op("linear", h, rd, br))
-            h, c, _ = b.op("lstm_cell", gates, c)
-            outs[t] = h
-        ys.append(b.op("stack", *outs, axis=0))
+
+        def step(t, hc, wd=wd, rd=rd, bw=bw, br=br):
+            gates = b.op("add", b.op("linear", steps[t], wd, bw), b.op("linear", hc[0], rd, br))
+            h, c, _ = b.op("lstm_cell", gates, hc[1])
+            return h, c
+        y, (h, c) = _unroll(b, kind, T, step, (_initial(b, h0, d, steps, zeros),
+                                               _initial(b, c0, d, steps, zeros)))
+        ys.append(y)
         hs.append(h)
         cs.append(c)
     y = b.op("stack", *ys, axis=1)
@@ -926,31 +952,16 @@ def _lstm(b, n, ins, at):
 def _gru(b, n, ins, at):
     """ONNX GRU (gate order z, r, h), either ``linear_before_reset`` (1 is what PyTorch
     exports: the reset gate scales ``R_h h + Rb_h``; 0 scales ``h`` before ``R_h``)."""
-    x, w, r = ins[0], ins[1], ins[2]
-    bias = ins[3] if len(ins) > 3 else None
-    if len(ins) > 4 and ins[4] is not None:
-        lens = b.array(ins[4], "GRU sequence_lens") if b.is_const(ins[4]) else None
-        if lens is None or not np.all(lens == x.shape[0]):
-            raise NotImplementedError("ONNX import: GRU with varying sequence_lens")
+    x, bias = _recurrent(b, ins, at, "GRU", ["sigmoid", "tanh"])
     h0 = ins[5] if len(ins) > 5 else None
-    acts = [a.decode() if isinstance(a, bytes) else a for a in at.get("activations", [])]
-    if acts and [a.lower() for a in acts] not in (["sigmoid", "tanh"], ["sigmoid", "tanh"] * 2):
-        raise NotImplementedError(f"ONNX import: GRU activations {acts}")
     if at.get("clip") is not None or at.get("layout", 0):
         raise NotImplementedError("ONNX import: GRU with clip or layout=1")
     direction = at.get("direction", "forward")
     if direction not in ("forward", "reverse", "bidirectional"):
         raise ValueError(f"ONNX import: GRU direction {direction!r}")
     before_reset = bool(at.get("linear_before_reset", 0))
-    H = int(at["hidden_size"])
-    T = x.shape[0]
-    if T is None:
-        raise NotImplementedError(_DYNAMIC_T.format(op="GRU"))
-    W, R = b.array(w, "GRU W"), b.array(r, "GRU R")
-    B = b.array(bias, "GRU B") if bias is not None else np.zeros((W.shape[0], 6 * H), W.dtype)
-    dirs = ["forward", "reverse"] if direction == "bidirectional" else [direction]
-    base = n.name or n.output[0]
-    steps = [b.op("slice", x, index=(t,)) for t in range(T)]
+    H, T, W, R, B, dirs, steps, zeros, base = _recurrent_arrays(b, n, ins, at, "GRU", 3, x,
+                                                                 bias)
     zr, hh = (slice(None), slice(0, 2 * H)), (slice(None), slice(2 * H, 3 * H))
     ys, hs = [], []
     for d, kind in enumerate(dirs):
@@ -962,13 +973,9 @@ def _gru(b, n, ins, at):
         b_zr = b.param(f"{base}.Rb{d}", B[d][3 * H:5 * H])
         r_h = b.param(f"{base}.Rh{d}", R[d][2 * H:])
         b_h = b.param(f"{base}.Rbh{d}", B[d][5 * H:])
-        if h0 is not None:
-            h = b.op("slice", h0, index=(d,))
-        else:
-            h = b.op("matmul", steps[0], b.const(np.zeros((x.shape[2], H), W.dtype)))
-        order = range(T - 1, -1, -1) if kind == "reverse" else range(T)
-        outs = [None] * T
-        for t in order:
+
+        def step(t, state, wd=wd, bw=bw, r_zr=r_zr, b_zr=b_zr, r_h=r_h, b_h=b_h):
+            h = state[0]
             xw = b.op("linear", steps[t], wd, bw)
             gates = b.op("sigmoid", b.op("add", b.op("slice", xw, index=zr),
                                          b.op("linear", h, r_zr, b_zr)))
@@ -980,9 +987,9 @@ def _gru(b, n, ins, at):
                 rec = b.op("linear", b.op("mul", rg, h), r_h, b_h)
             cand = b.op("tanh", b.op("add", b.op("slice", xw, index=hh), rec))
             # h' = (1 - z) * cand + z * h = cand + z * (h - cand)
-            h = b.op("add", cand, b.op("mul", z, b.op("sub", h, cand)))
-            outs[t] = h
-        ys.append(b.op("stack", *outs, axis=0))
+            return (b.op("add", cand, b.op("mul", z, b.op("sub", h, cand))),)
+        y, (h,) = _unroll(b, kind, T, step, (_initial(b, h0, d, steps, zeros),))
+        ys.append(y)
         hs.append(h)
     return [b.op("stack", *ys, axis=1), b.op("stack", *hs, axis=0)]
 
