@@ -461,6 +461,18 @@ def _hook_result(res, n: int, what: str) -> tuple:
     return res
 
 
+def _through(items: tuple, on_grads) -> tuple[list, tuple]:
+    """The tensors among ``items`` that require grad, passed through one ``_HookIdentity``
+    whose backward calls ``on_grads``: (their positions, ``items`` with them replaced)."""
+    pos = [i for i, a in enumerate(items) if isinstance(a, Tensor) and a._rg]
+    if not pos:
+        return pos, items
+    new = list(items)
+    for i, t in zip(pos, _HookIdentity.apply(on_grads, *(items[i] for i in pos))):
+        new[i] = t
+    return pos, tuple(new)
+
+
 class _BackwardHooks:
     """One module call's full backward hooks: the output side records ``grad_output`` (after
     the pre-hooks), the input side calls the hooks with ``grad_input``."""
@@ -475,14 +487,8 @@ class _BackwardHooks:
 
     def wrap_inputs(self, args: tuple) -> tuple:
         self.n_in = len(args)
-        self.in_pos = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a._rg]
-        if not self.in_pos:
-            return args
-        new = list(args)
-        outs = _HookIdentity.apply(self._input_grads, *(args[i] for i in self.in_pos))
-        for i, t in zip(self.in_pos, outs):
-            new[i] = t
-        return tuple(new)
+        self.in_pos, args = _through(args, self._input_grads)
+        return args
 
     def wrap_outputs(self, out):
         single = isinstance(out, Tensor)
@@ -490,14 +496,8 @@ class _BackwardHooks:
             return out
         outs = (out,) if single else out
         self.n_out = len(outs)
-        self.out_pos = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o._rg]
-        if not self.out_pos:
-            return out
-        new = list(outs)
-        wrapped = _HookIdentity.apply(self._output_grads, *(outs[i] for i in self.out_pos))
-        for i, t in zip(self.out_pos, wrapped):
-            new[i] = t
-        return new[0] if single else tuple(new)
+        self.out_pos, outs = _through(outs, self._output_grads)
+        return outs[0] if single else outs
 
     def _output_grads(self, grads: tuple) -> tuple:
         go: list = [None] * self.n_out
