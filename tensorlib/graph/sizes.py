@@ -83,32 +83,34 @@ def to_str(e, names=None) -> str:
     return f"({to_str(e[1], names)} {SYMBOLS[e[0]]} {to_str(e[2], names)})"
 
 
-def lower(values, first=(), offset: int = 0):
-    """Turn the TracedSize entries of ``values`` into expressions over input indices.
-    ``first``: tensors that are already the node's inputs (indexed from 0); new source
-    tensors are numbered from ``offset`` on. Returns (plain ints with the traced values,
-    ``sizes`` attr, extra source tensors)."""
-    from .tracer import TracedSize
+def number_sources(exprs, first=(), offset: int = 0) -> tuple[list, list]:
+    """Expressions whose ``("dim", source, axis)`` leaves name their source object (a
+    tensor while tracing, a graph value in the ONNX importer) -> expressions over input
+    indices: ``first`` are the consumer's own inputs (from 0), other sources are numbered
+    from ``offset`` on. Returns (the expressions, the extra sources in that order)."""
     srcs: list = []
     index = {id(t): k for k, t in enumerate(first)}
 
     def conv(e):
         if isinstance(e, tuple) and e and e[0] == "dim":
-            t = e[1]
-            k = index.get(id(t))
+            k = index.get(id(e[1]))
             if k is None:
-                k = index[id(t)] = offset + len(srcs)
-                srcs.append(t)
+                k = index[id(e[1])] = offset + len(srcs)
+                srcs.append(e[1])
             return ("dim", k, e[2])
         if isinstance(e, tuple):
             return (e[0], conv(e[1]), conv(e[2]))
         return int(e)
+    return [conv(e) for e in exprs], srcs
 
-    plain, sizes = [], []
-    for i, s in enumerate(values):
-        if isinstance(s, TracedSize):
-            sizes.append((i, conv(s.expr)))
-            plain.append(int.__int__(s))
-        else:
-            plain.append(int(s))
+
+def lower(values, first=(), offset: int = 0):
+    """Turn the TracedSize entries of ``values`` into expressions over input indices
+    (:func:`number_sources`). Returns (plain ints with the traced values, ``sizes`` attr,
+    extra source tensors)."""
+    from .tracer import TracedSize
+    traced = [(i, s) for i, s in enumerate(values) if isinstance(s, TracedSize)]
+    exprs, srcs = number_sources([s.expr for _, s in traced], first, offset)
+    plain = [int.__int__(s) if isinstance(s, TracedSize) else int(s) for s in values]
+    sizes = [(i, e) for (i, _), e in zip(traced, exprs)]
     return tuple(plain), tuple(sizes), srcs

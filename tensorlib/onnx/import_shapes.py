@@ -8,13 +8,14 @@ shapes as attributes, with sizes that follow a dim at run time written as small 
 through Gather, Slice, Concat, (Un)squeeze, Cast and integer arithmetic, and the ops that
 consume a shape (Reshape, Expand, ConstantOfShape, Range) receive those expressions as their
 ``sizes``. An expression here names a graph value in place of an input index:
-``("dim", value, axis)``; :func:`lower` numbers them when a consumer is built.
+``("dim", value, axis)``; ``graph.sizes.number_sources`` numbers them when a consumer is
+built.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..graph.sizes import OPS
+from ..graph.sizes import OPS, number_sources
 
 SYM_IMPORTERS: dict = {}
 
@@ -53,26 +54,6 @@ def fold(e):
             raise ValueError("shape arithmetic divides by zero")
         return OPS[e[0]](a, b)
     return (e[0], a, b)
-
-
-def lower(exprs, first=(), offset: int = 0):
-    """Expressions over values -> expressions over input indices: ``first`` are the
-    consumer's own inputs from 0, other values are numbered from ``offset``. Returns (the
-    expressions, the extra source values)."""
-    srcs: list = []
-    index = {id(v): k for k, v in enumerate(first)}
-
-    def conv(e):
-        if isinstance(e, int):
-            return e
-        if e[0] == "dim":
-            k = index.get(id(e[1]))
-            if k is None:
-                k = index[id(e[1])] = offset + len(srcs)
-                srcs.append(e[1])
-            return ("dim", k, e[2])
-        return (e[0], conv(e[1]), conv(e[2]))
-    return [conv(e) for e in exprs], srcs
 
 
 def _items(b, v, what: str) -> tuple[list, bool]:
@@ -249,7 +230,7 @@ def _reshape(b, n, ins, at):
         else:
             shape.append(0)
             exprs.append((i, e))
-    lowered, srcs = lower([e for _, e in exprs], [x], 1)
+    lowered, srcs = number_sources([e for _, e in exprs], [x], 1)
     attrs = {"shape": tuple(shape)}
     if keep:
         attrs["keep"] = tuple(keep)
@@ -272,7 +253,7 @@ def _expand(b, n, ins, at):
             e = fold(("dim", x, j))
         target.append(e)
     exprs = [(i, e) for i, e in enumerate(target) if not isinstance(e, int)]
-    lowered, srcs = lower([e for _, e in exprs], [x], 1)
+    lowered, srcs = number_sources([e for _, e in exprs], [x], 1)
     plain = tuple(0 if not isinstance(e, int) else e for e in target)
     return [b.op("broadcast_to", x, *srcs, shape=plain,
                  sizes=tuple((i, e) for (i, _), e in zip(exprs, lowered)))]
@@ -283,7 +264,7 @@ def _constant_of_shape(b, n, ins, at):
     items, _ = _items(b, ins[0], "ConstantOfShape shape")
     val = np.asarray(at.get("value", np.zeros(1, np.float32))).reshape(-1)
     exprs = [(i, e) for i, e in enumerate(items) if not isinstance(e, int)]
-    lowered, srcs = lower([e for _, e in exprs])
+    lowered, srcs = number_sources([e for _, e in exprs])
     plain = tuple(0 if not isinstance(e, int) else e for e in items)
     return [b.op("fill", *srcs, shape=plain, dims=(), value=val[0].item(),
                  dtype=val.dtype.name,
@@ -302,7 +283,7 @@ def _range(b, n, ins, at):
                                   "delta 1")
     dt = (ins[0].dtype if not isinstance(ins[0], SymShape) else np.dtype(np.int64))
     length = fold(("sub", limit, start))
-    lowered, srcs = lower([length])
+    lowered, srcs = number_sources([length])
     ones = b.op("fill", *srcs, shape=(0,), dims=(), value=1, dtype=np.dtype(dt).name,
                 sizes=((0, lowered[0]),))
     r = b.op("cumsum", ones, axis=0)
