@@ -275,10 +275,8 @@ def _escapes(kind: str, sizes) -> None:
     so note the escape (the function is traced per shape, ONNX export refuses it)."""
     if state.tracer is None:
         return
-    from .graph.tracer import TracedSize
-    for s in sizes:
-        if isinstance(s, TracedSize):
-            s.escape(f"the size of tl.{kind}")
+    for _, s in _traced_sizes(sizes):
+        s.escape(f"the size of tl.{kind}")
 
 
 def linspace(start: float, end: float, steps: int, dtype=None, device=None,
