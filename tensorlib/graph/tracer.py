@@ -546,20 +546,20 @@ class TracedSize(int):
 
     # comparisons in the user's code decide Python control flow (if n > 3, min(n, 4)) on the
     # traced value; tensorlib's own shape checks compare too, and are not escapes
-    def _compared(self, other, how: str, result):
+    def _compared(self, how: str, result):
         if _outside_tensorlib(sys._getframe(2)):
             self.escape(how)
         return result
 
-    def __lt__(self, o): return self._compared(o, "compared", int.__lt__(self, o))
-    def __le__(self, o): return self._compared(o, "compared", int.__le__(self, o))
-    def __gt__(self, o): return self._compared(o, "compared", int.__gt__(self, o))
-    def __ge__(self, o): return self._compared(o, "compared", int.__ge__(self, o))
-    def __eq__(self, o): return self._compared(o, "compared", int.__eq__(self, o))
-    def __ne__(self, o): return self._compared(o, "compared", int.__ne__(self, o))
+    def __lt__(self, o): return self._compared("compared", int.__lt__(self, o))
+    def __le__(self, o): return self._compared("compared", int.__le__(self, o))
+    def __gt__(self, o): return self._compared("compared", int.__gt__(self, o))
+    def __ge__(self, o): return self._compared("compared", int.__ge__(self, o))
+    def __eq__(self, o): return self._compared("compared", int.__eq__(self, o))
+    def __ne__(self, o): return self._compared("compared", int.__ne__(self, o))
 
     def __bool__(self):
-        return self._compared(None, "used as a truth value", int.__bool__(self))
+        return self._compared("used as a truth value", int.__bool__(self))
 
     __hash__ = int.__hash__
 
