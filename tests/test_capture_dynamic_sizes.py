@@ -271,3 +271,30 @@ def test_expression_evaluation_rejects_hostile_attrs():
                 ("dim", 0, "a")]:
         with pytest.raises(ValueError):
             evaluate(bad, [(1, 5)])
+
+
+_KEYS = [slice(None), slice(1, 3), 1, -1, None, Ellipsis, np.array([0, 1]),
+         np.array([[1], [2]]), np.array([True, False, True]), np.ones((3, 3), bool),
+         np.asarray(True)]
+
+
+@pytest.mark.parametrize("first", range(len(_KEYS)))
+def test_index_shape_inference_matches_numpy_and_keeps_none_dims(first):
+    # advanced indexing is inferred without gathering from the stand-in of a None dim,
+    # which would allocate terabytes (x[:, np.array([t])] under a None batch did)
+    from itertools import product
+
+    from tensorlib.ops.indexing import _index_infer
+    a = np.zeros((3, 3, 4, 5))
+    for rest in product(_KEYS, repeat=2):
+        key = (_KEYS[first],) + rest
+        if sum(k is Ellipsis for k in key) > 1:
+            continue
+        try:
+            want = a[key].shape
+        except IndexError:
+            continue
+        assert _index_infer((a.shape, a.dtype), index=key)[0] == want, key
+        got = _index_infer(((None, 3, None, 5), a.dtype), index=key)[0]
+        assert len(got) == len(want), key
+        assert all(g is None or g == w for g, w in zip(got, want)), (key, got, want)

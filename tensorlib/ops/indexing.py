@@ -69,8 +69,47 @@ def _index_infer(x, *, index):
     big = min(_SYMBOLIC, max(1 << 10, int((2.0 ** 60 / fixed) ** (1.0 / max(nones, 1)))))
     dummy = np.broadcast_to(np.zeros((), x[1]), tuple(big if d is None else d
                                                       for d in x[0]))
-    shape = dummy[index].shape
+    if any(isinstance(k, np.ndarray) for k in index):
+        shape = _advanced_shape(dummy, index)
+    else:
+        shape = dummy[index].shape
     return tuple(None if d > big // 2 else d for d in shape), x[1]
+
+
+def _advanced_shape(dummy, index) -> tuple:
+    """The shape NumPy's advanced indexing gives, without indexing: gathering from the
+    zero-strided stand-in would allocate its full (huge) result. Each array (and, beside
+    one, each int) is swapped for length-1 slices to index the rest as a view; the index
+    arrays' broadcast shape then goes where NumPy puts it: in place of the first when they
+    are adjacent, in front otherwise."""
+    # adv: each array's shape; where: its first basic item and how many; at: its index item
+    adv, basic, where, at = [], [], [], []
+    for n, k in enumerate(index):
+        if isinstance(k, (np.ndarray, int)):
+            at.append(n)
+        if isinstance(k, np.ndarray) and k.dtype == np.bool_:
+            adv.append((int(np.count_nonzero(k)),))
+            where.append((len(basic), max(k.ndim, 1)))
+            basic.extend([slice(0, 1)] * k.ndim if k.ndim else [None])
+        elif isinstance(k, (np.ndarray, int)):
+            adv.append(np.shape(k))
+            where.append((len(basic), 1))
+            basic.append(slice(0, 1))
+        else:
+            basic.append(k)
+    bshape = np.broadcast_shapes(*adv)
+    rest = dummy[tuple(basic)].shape
+    pos, out = [], 0                    # each basic item's first dim in ``rest``
+    ell = len(dummy.shape) - sum(k is not None and k is not Ellipsis for k in basic)
+    for k in basic:
+        pos.append(out)
+        out += ell if k is Ellipsis else 1
+    drop = {pos[i] + j for i, m in where for j in range(m)}
+    kept = [d for i, d in enumerate(rest) if i not in drop]
+    if at[-1] - at[0] == len(at) - 1:       # adjacent: in place of the first
+        cut = sum(1 for i in range(min(drop)) if i not in drop)
+        return tuple(kept[:cut]) + bshape + tuple(kept[cut:])
+    return bshape + tuple(kept)
 
 
 def _getitem_grad_fwd(xp, g, index, shape, basic):
