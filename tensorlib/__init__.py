@@ -81,7 +81,7 @@ from .ops.shape import (astype, broadcast_to, cat, chunk, clone, concat, concate
                         expand_dims, flatten, flip, pad, permute, repeat, reshape, roll, split,
                         split_sizes, squeeze, stack, swapaxes, tile, to_device, transpose, tril,
                         triu, unbind, unsqueeze)
-from .ops.shape import narrow, unflatten
+from .ops.shape import narrow, select, unflatten
 from .random import Generator, manual_seed
 from .ops.cumulative import cummax, cummin, diff, logcumsumexp
 from .ops.moments import count_nonzero, nanmean, nansum, std_mean, var_mean

@@ -531,6 +531,7 @@ Tensor.index_put = I.index_put
 Tensor.index_put_ = _inplace_fn(I.index_put, "index_put_")
 Tensor.masked_select = I.masked_select
 Tensor.narrow = S.narrow
+Tensor.select = S.select
 Tensor.unflatten = S.unflatten
 
 

@@ -490,6 +490,22 @@ def test_view_as_new_tensor_narrow_unflatten():
     _close(x.grad, t.grad)
 
 
+def test_select_matches_torch_and_is_a_view():
+    x, t = _pair(np.random.default_rng(21).standard_normal((3, 4, 5)))
+    for d, i in ((0, 1), (1, -1), (2, 4), (-1, 0)):
+        _close(x.select(d, i), t.select(d, i))
+        _close(tl.select(x, d, i), torch.select(t, d, i))
+    _backward_both(x.select(1, 2) * 3, t.select(1, 2) * 3)
+    _close(x.grad, t.grad)
+    with pytest.raises(IndexError, match="select: index 4 is out of range for dim 1 of size 4"):
+        x.select(1, 4)
+    with pytest.raises(TypeError, match="select: index must be an int"):
+        x.select(1, 1.0)
+    z = tl.zeros(2, 3)
+    z.select(1, 1).fill_(1.0)
+    assert z.numpy()[:, 1].tolist() == [1.0, 1.0] and z.numpy().sum() == 2
+
+
 def test_narrow_is_a_view():
     x, t = tl.zeros(3, 4), torch.zeros(3, 4)
     x.narrow(1, 1, 2).fill_(1.0)

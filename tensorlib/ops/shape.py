@@ -893,6 +893,19 @@ def to_device(x, device) -> Tensor:
 
 
 # --- PyTorch's narrow / unflatten ---------------------------------------------------------
+def select(x, dim: int, index: int) -> Tensor:
+    """``x`` at position ``index`` of ``dim`` (negative counts from the end), that dim
+    removed, as ``torch.select``: a view, ``x[:, index]`` for ``dim=1``."""
+    x = to_tensor(x)
+    d = norm_axis(dim, x.ndim, "select")
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise TypeError(f"select: index must be an int, got {index!r}")
+    n = x.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f"select: index {index} is out of range for dim {d} of size {n}")
+    return x[(slice(None),) * d + (int(index),)]
+
+
 def narrow(x, dim: int, start: int, length: int) -> Tensor:
     """``length`` elements of ``x`` along ``dim`` from ``start`` (negative counts from the
     end), as ``torch.narrow``: a view (basic slicing)."""
