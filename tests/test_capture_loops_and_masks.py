@@ -161,6 +161,67 @@ def test_split_along_a_concrete_dim_keeps_the_none_batch():
     assert f.trace_count == 1
 
 
+@pytest.mark.parametrize("how", ["int", "slice", "select", "narrow", "setitem", "transposed",
+                                 "array"])
+def test_a_python_loop_over_range_of_a_none_size_is_traced_per_size(how):
+    # range(x.shape[1]) takes the TracedSize as a plain int; the constant positions the
+    # loop reads, all of 0..n-1, tell the trace instead
+    cell = nn.RNNCell(3, 5)
+
+    def fn(x):
+        h = tl.zeros(x.shape[0], 5)
+        if how == "setitem":
+            out = tl.zeros(x.shape[0], x.shape[1], 5)
+        hs = []
+        for t in range(x.shape[1]):
+            if how == "int":
+                xt = x[:, t]
+            elif how == "slice":
+                xt = x[:, t:t + 1, :].squeeze(1)
+            elif how == "select":
+                xt = x.select(1, t)
+            elif how == "narrow":
+                xt = x.narrow(1, t, 1)[:, 0]
+            elif how == "transposed":
+                xt = x.transpose(0, 1)[t]
+            elif how == "array":
+                xt = x[:, np.array([t])][:, 0]
+            else:
+                xt = x[:, t]
+            h = cell(xt, h)
+            if how == "setitem":
+                out[:, t] = h
+            hs.append(h)
+        return out if how == "setitem" else tl.stack(hs, 1)
+    f = tl.function(fn, input_signature=[tl.TensorSpec((None, None, 3))])
+    msgs = _calls(f, fn, [(2, 4), (2, 6), (5, 4), (3, 2)], feat=3)
+    assert f.trace_count == 3
+    assert sum("each of the 4 positions of the None dim" in w for w in msgs) == 1
+    assert f.graphs[0].inputs[0].shape == (None, 4, 3)
+
+
+def test_reading_some_positions_of_a_none_dim_keeps_it_dynamic():
+    # the first token, the last (relative to the end) and shifted windows are no loop
+    def fn(x):
+        return x[:, 0] + x[:, -1] + x[:, 1] + (x[:, 1:] - x[:, :-1]).sum(1)
+    f = tl.function(fn, input_signature=[tl.TensorSpec((None, None, 3))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _calls(f, fn, [(2, 3), (2, 6), (4, 9)], feat=3)
+    assert f.trace_count == 1
+
+
+def test_onnx_export_refuses_a_python_loop_over_a_dynamic_axis(tmp_path):
+    class Loop(nn.Module):
+        def forward(self, x):
+            return tl.stack([x[:, t] * (t + 1) for t in range(x.shape[1])], 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(UnsupportedOpError, match="each of the 3 positions"):
+            tl.onnx.export(Loop(), (_x(2, 3, 4),), tmp_path / "l.onnx",
+                           dynamic_axes={0: [0, 1]})
+
+
 # --- 2. Transformer's causal mask -------------------------------------------------------------
 def test_square_subsequent_mask_eager_matches_torch():
     torch = pytest.importorskip("torch")

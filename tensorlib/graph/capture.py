@@ -516,10 +516,11 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     the others stay dynamic. Cutting a None dim into a Python count of pieces
     (``unbind``, ``split``/``chunk`` into equal parts, ``len(x)``, ``for t in x``) is such
     an escape, and so is ``nn.LSTM``/``GRU``/``RNN``'s loop over the time steps: a None time
-    dim is traced per sequence length while the batch stays dynamic. ``for t in
-    range(x.shape[1])`` and ``x[:, t]`` are not seen at all (Python's range takes the int as
-    is): the loop runs the traced number of steps, so leave that dim concrete so each size
-    gets its own trace. NumPy arrays the traced code can reach (globals, closure variables,
+    dim is traced per sequence length while the batch stays dynamic. So is a Python loop
+    ``for t in range(x.shape[1])`` (range takes the int as is): it is seen once constant
+    indices (``x[:, t]``, ``x.select(1, t)``, ``out[:, t] = h``) have read every position of
+    that dim; a dim traced at size 1 cannot tell, so trace with a length of 2 or more.
+    NumPy arrays the traced code can reach (globals, closure variables,
     attributes of arguments) are guarded: up to 4 MiB in all, their contents are compared
     on each call (an in-place change retraces); beyond that, by identity, shape and dtype
     only, so pass large tables as tensors. Reading a traced tensor's value in

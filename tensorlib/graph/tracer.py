@@ -51,6 +51,10 @@ class Tracer:
         # for each escape: the (Value, axis) dims its expression read (Value None: unknown)
         self.escaped_dims: list[list[tuple]] = []
         self.reasoned: set[int] = set()           # size_escapes the library explained
+        # (Value id, axis) of a None dim -> the positions constant indices read there
+        self.positions: dict[tuple, set] = {}
+        # (Value id, axis) -> the (Value id, axis) it is a permuted or copied view of
+        self.dim_origin: dict[tuple, tuple] = {}
         self.reachable = reachable or {}          # id(tensor) -> (tensor, path name)
         self.locations: dict[int, tuple] = {}     # id(storage array) -> location
         self.var_nodes: dict[tuple, Node] = {}    # location key -> variable/constant node
@@ -226,6 +230,14 @@ class Tracer:
         dyn = any(v.id in self.dynamic for v in ins)
         if self.sym and any(v.id in self.sym for v in ins):
             self._infer_sym(op, ins, attrs, node)
+            if op.name in _POSITIONAL:
+                self._note_positions(inputs[0], ins[0], attrs["index"])
+            elif op.name in _SAME_DIMS and ins[0].id in self.sym:
+                src = ins[0].id
+                axes = attrs.get("axes") or range(len(self.sym[src]))
+                for a, b in enumerate(axes):
+                    self.dim_origin[(node.outputs[0].id, a)] = self.dim_origin.get(
+                        (src, b), (src, b))
         tape = outs[0]._node
         if tape is not None:
             self.tape_nodes[id(tape)] = (tape, node)
@@ -234,6 +246,52 @@ class Tracer:
             self.bind(o, v)
             if dyn:
                 self.dynamic.add(v.id)
+
+    def _note_positions(self, t, v: Value, index: tuple) -> None:
+        """A Python loop over ``range(x.shape[1])`` reads ``x[:, t]`` at constant positions
+        and unrolls to the traced count; range() takes the TracedSize as a plain int without
+        a hook. The trace sees it here instead: once constant indices (ints, or slices with
+        both ends from the start) have read every position 0..n-1 of a None dim (n >= 2),
+        that size escapes, and the function is traced per size. Negative indices and slices
+        open at the end stay relative to the size and are not counted."""
+        sym = self.sym.get(v.id)
+        if sym is None:
+            return
+        ndim = len(sym)
+        consumed = sum(0 if k is None or k is Ellipsis else
+                       getattr(k, "ndim", 1) if getattr(k, "dtype", None) == np.bool_ else 1
+                       for k in index)
+        axis = 0
+        for k in index:
+            if k is None:
+                continue
+            if k is Ellipsis:
+                axis += ndim - consumed
+                continue
+            if getattr(k, "dtype", None) == np.bool_:
+                axis += getattr(k, "ndim", 1)
+                continue
+            if axis < ndim and sym[axis] is None:
+                self._add_positions(t, v, axis, _constant_positions(k))
+            axis += 1
+
+    def _add_positions(self, t, v: Value, axis: int, got) -> None:
+        if not got:
+            return
+        key = self.dim_origin.get((v.id, axis), (v.id, axis))
+        seen = self.positions.setdefault(key, set())
+        if seen is _DONE:
+            return
+        n = int(t._data.shape[axis])
+        seen.update(p for p in got if p < n)
+        if n >= 2 and len(seen) == n:
+            self.positions[key] = _DONE
+            size = self.traced_shape(t)[axis]
+            if isinstance(size, TracedSize):
+                size.escape("read at every position with constant indices",
+                            f"constant indices read each of the {n} positions of the None "
+                            f"dim {axis} (a Python loop over range(x.shape[{axis}]) unrolls "
+                            "to the traced count)")
 
     def on_read(self, t, what: str) -> None:
         v = self.lookup(t)
@@ -582,6 +640,27 @@ def note_split(x, axis: int, what: str, reason: str | None = None) -> None:
     shape = tracer.traced_shape(x)
     if shape is not None and isinstance(shape[axis], TracedSize):
         shape[axis].escape(what, reason)
+
+
+_POSITIONAL = frozenset(("slice", "getitem", "setitem"))
+# ops whose output dims are their input's, permuted (``axes``) or in order
+_SAME_DIMS = frozenset(("transpose", "copy", "cast", "to_device"))
+_DONE: Any = object()           # a (Value, axis) whose positions already escaped
+
+
+def _constant_positions(k) -> range | set | None:
+    """The absolute positions an index item reads along its axis; None where they are
+    relative to the size (negative, or a slice open at the end)."""
+    if isinstance(k, int):
+        return range(k, k + 1) if k >= 0 else None
+    if isinstance(k, slice):
+        start, stop, step = k.start or 0, k.stop, k.step or 1
+        if stop is None or start < 0 or stop < 0 or step < 0:
+            return None
+        return range(start, stop, step)
+    if isinstance(k, np.ndarray) and k.dtype.kind in "iu" and k.size and k.min() >= 0:
+        return set(k.ravel().tolist())
+    return None
 
 
 def _dim_leaves(e) -> list:
