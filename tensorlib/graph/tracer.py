@@ -257,23 +257,10 @@ class Tracer:
         sym = self.sym.get(v.id)
         if sym is None:
             return
-        ndim = len(sym)
-        consumed = sum(0 if k is None or k is Ellipsis else
-                       getattr(k, "ndim", 1) if getattr(k, "dtype", None) == np.bool_ else 1
-                       for k in index)
-        axis = 0
-        for k in index:
-            if k is None:
-                continue
-            if k is Ellipsis:
-                axis += ndim - consumed
-                continue
-            if getattr(k, "dtype", None) == np.bool_:
-                axis += getattr(k, "ndim", 1)
-                continue
-            if axis < ndim and sym[axis] is None:
+        from ..ops.indexing import index_axes
+        for k, axis, m in index_axes(index, len(sym)):
+            if m == 1 and axis < len(sym) and sym[axis] is None:
                 self._add_positions(t, v, axis, _constant_positions(k))
-            axis += 1
 
     def _add_positions(self, t, v: Value, axis: int, got) -> None:
         if not got:

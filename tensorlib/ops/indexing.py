@@ -70,6 +70,7 @@ def _index_infer(x, *, index):
     dummy = np.broadcast_to(np.zeros((), x[1]), tuple(big if d is None else d
                                                       for d in x[0]))
     if any(isinstance(k, np.ndarray) for k in index):
+        _check_arrays(x[0], index)
         shape = _advanced_shape(dummy, index)
     else:
         shape = dummy[index].shape
@@ -110,6 +111,30 @@ def _advanced_shape(dummy, index) -> tuple:
         cut = sum(1 for i in range(min(drop)) if i not in drop)
         return tuple(kept[:cut]) + bshape + tuple(kept[cut:])
     return bshape + tuple(kept)
+
+
+def index_axes(index: tuple, ndim: int):
+    """(item, first input axis, how many axes) for each item of a normalised ``index`` that
+    indexes axes of an ``ndim``-dim array (not None, nor Ellipsis, which it expands)."""
+    def width(k):
+        return k.ndim if isinstance(k, np.ndarray) and k.dtype == np.bool_ else 1
+    consumed = sum(0 if k is None or k is Ellipsis else width(k) for k in index)
+    axis = 0
+    for k in index:
+        if k is Ellipsis:
+            axis += ndim - consumed
+        elif k is not None:
+            yield k, axis, width(k)
+            axis += width(k)
+
+
+def _check_arrays(shape, index) -> None:
+    """NumPy's range and bool-shape errors for each array (or int) of ``index``: each is
+    tried alone on a zero-strided stand-in of the axes it indexes (its result is no larger
+    than the index); over a None dim (in ``shape``) the run decides."""
+    for k, axis, m in index_axes(index, len(shape)):
+        if isinstance(k, (np.ndarray, int)) and None not in shape[axis:axis + m]:
+            np.broadcast_to(np.zeros((), np.int8), shape[axis:axis + m])[k]
 
 
 def _getitem_grad_fwd(xp, g, index, shape, basic):
