@@ -714,6 +714,95 @@ def batch_norm_bwd(const float[:, :, ::1] x, const float[::1] mean, const float[
                              <float>((gm[c] - r * wc * sg) / cnt))
 
 
+cdef void _gn_fwd_row(const float *x, const float *w, const float *b, float *y,
+                      float *mean, float *rstd, Py_ssize_t cg, Py_ssize_t s,
+                      double eps) noexcept nogil:
+    # one (sample, group): the statistics over its cg channels of s positions (contiguous),
+    # then each channel's affine folded into one scale and shift
+    cdef double m = 0.0, v = 0.0
+    cdef float r
+    cdef Py_ssize_t c
+    tl_bn_stats_f32(x, 1, 0, cg * s, &m, &v)
+    r = <float>(1.0 / sqrt(v + eps))
+    mean[0] = <float>m
+    rstd[0] = r
+    for c in range(cg):
+        tl_bn_apply_f32(x + c * s, y + c * s, 1, 0, s, <float>m,
+                        r * w[c] if w != NULL else r, b[c] if b != NULL else 0.0)
+
+
+def group_norm_fwd(const float[:, :, ::1] x, w, b, float[:, :, ::1] y, float[:, ::1] mean,
+                   float[:, ::1] rstd, double eps):
+    """Group norm of x (N, C, S) over groups of C / G channels (G = mean.shape[1]) into y,
+    times w plus b per channel ((C,) float32 arrays or None); each group's mean and rstd
+    into mean and rstd (N, G). N * C * S > 0."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2], G = mean.shape[1]
+    cdef Py_ssize_t cg = C // G, r, n, g
+    cdef const float[::1] wv, bv
+    cdef const float *wp = NULL
+    cdef const float *bp = NULL
+    if w is not None:
+        wv = w
+        wp = &wv[0]
+    if b is not None:
+        bv = b
+        bp = &bv[0]
+    with nogil:
+        for r in prange(N * G, schedule="static", num_threads=nthreads(N * C * S // 16)):
+            n = r // G
+            g = r % G
+            _gn_fwd_row(&x[n, g * cg, 0], wp + g * cg if wp != NULL else NULL,
+                        bp + g * cg if bp != NULL else NULL, &y[n, g * cg, 0], &mean[n, g],
+                        &rstd[n, g], cg, S, eps)
+
+
+cdef void _gn_bwd_row(const float *x, const float *gy, float m, float r, float gm, float gr,
+                      const float *w, float *dx, float *sg, float *sgx, Py_ssize_t cg,
+                      Py_ssize_t s) noexcept nogil:
+    # dx = r (gx - mean gx - xhat mean(gx xhat)) + (gm - gr r^2 xhat) / D with gx = w_c gy,
+    # per channel as a gy + b (x - m) + d; the channel's sum gy and sum gy xhat to sg, sgx
+    cdef double s1 = 0.0, s2 = 0.0, a, bb, inv_d = 1.0 / <double>(cg * s)
+    cdef float wc, q
+    cdef Py_ssize_t c
+    for c in range(cg):
+        a = 0.0
+        bb = 0.0
+        tl_bn_bwd_sums_f32(x + c * s, gy + c * s, 1, 0, s, m, &a, &bb)
+        wc = w[c] if w != NULL else 1.0
+        s1 += wc * a
+        s2 += wc * bb
+        sg[c] = <float>a
+        sgx[c] = <float>(r * bb)
+    q = <float>(-r * r * (r * s2 + gr * r) * inv_d)
+    for c in range(cg):
+        wc = w[c] if w != NULL else 1.0
+        tl_bn_bwd_dx_f32(x + c * s, gy + c * s, dx + c * s, 1, 0, s, m, r * wc, q,
+                         <float>((gm - r * s1) * inv_d))
+
+
+def group_norm_bwd(const float[:, :, ::1] x, const float[:, ::1] mean,
+                   const float[:, ::1] rstd, const float[:, :, ::1] gy, const float[:, ::1] gm,
+                   const float[:, ::1] gr, w, float[:, :, ::1] dx, float[:, ::1] sg,
+                   float[:, ::1] sgx):
+    """dx of group_norm_fwd from gy and the statistics' own gradients gm, gr (N, G); per
+    sample and channel, sum gy into sg and sum gy * xhat into sgx (N, C): summed over N, the
+    bias's and the weight's gradients. N * C * S > 0."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2], G = mean.shape[1]
+    cdef Py_ssize_t cg = C // G, r, n, g
+    cdef const float[::1] wv
+    cdef const float *wp = NULL
+    if w is not None:
+        wv = w
+        wp = &wv[0]
+    with nogil:
+        for r in prange(N * G, schedule="static", num_threads=nthreads(N * C * S // 16)):
+            n = r // G
+            g = r % G
+            _gn_bwd_row(&x[n, g * cg, 0], &gy[n, g * cg, 0], mean[n, g], rstd[n, g], gm[n, g],
+                        gr[n, g], wp + g * cg if wp != NULL else NULL, &dx[n, g * cg, 0],
+                        &sg[n, g * cg], &sgx[n, g * cg], cg, S)
+
+
 # --- float32 GEMM (AVX-512; tensorlib/_sgemm.h) ----------------------------------------------
 
 

@@ -315,6 +315,26 @@ def test_adaptive_avg_pool_exports_with_dynamic_spatial_axes(size, tmp_path):
                                    atol=1e-6)
 
 
+@pytest.mark.parametrize("affine", [True, False])
+def test_group_norm_follows_none_spatial_dims_captured_and_in_onnx(affine, tmp_path):
+    # one op over (N, G, D) rows: no reshape whose -1 froze D at the traced spatial size
+    tl.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.GroupNorm(4, 8, affine=affine)).eval()
+    f = tl.function(m, input_signature=[tl.TensorSpec((None, 3, None, None))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _calls(f, m, [(2, 3, 5, 6), (4, 3, 7, 3)], feat=0)
+        tl.onnx.export(m, (_x(2, 3, 5, 6),), tmp_path / "g.onnx", dynamic_axes={0: [0, 2, 3]})
+    assert f.trace_count == 1
+    sess = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
+    for shape in ((2, 3, 5, 6), (3, 3, 7, 11), (1, 3, 2, 2)):
+        x = _x(*shape, seed=6)
+        with tl.no_grad():
+            want = m(x).numpy()
+        np.testing.assert_allclose(sess.run(None, {"input0": x.numpy()})[0], want, rtol=1e-4,
+                                   atol=1e-5)
+
+
 def test_retrace_reason_of_an_inference_graph_names_the_size_and_where():
     def by_hand(x):
         return x.sum(0) / x.shape[0]

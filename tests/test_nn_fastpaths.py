@@ -1,7 +1,7 @@
 """CPU fast paths against the general kernels / xp fallbacks they shortcut: the 2x2 max-pool
 kernel, the chunked conv kernels (several chunks, uneven last chunk, groups), the float32
 one-image-per-thread conv kernels, relu_grad, the
-fused float32 LSTM cell and its SIMD exp/tanh, the layer and batch norm kernels."""
+fused float32 LSTM cell and its SIMD exp/tanh, the layer, batch and group norm kernels."""
 from __future__ import annotations
 
 import numpy as np
@@ -345,6 +345,35 @@ def test_batch_norm_kernels_match_the_numpy_formulas(n, c, spatial, affine, tran
                                 **kw)
     assert got.shape == want.shape and got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@given(st.integers(1, 4), st.sampled_from([(1, 1), (4, 2), (6, 3), (6, 6), (8, 1)]),
+       st.lists(st.integers(1, 9), min_size=0, max_size=2), st.sampled_from(["wb", "w", "b", ""]),
+       st.booleans(), st.integers(0, 2**31 - 1))
+def test_group_norm_kernels_match_the_numpy_formulas(n, cg, spatial, affine, transposed, seed):
+    from tensorlib.ops import nn_norm
+    rng = np.random.default_rng(seed)
+    (c, groups), shape = cg, (n, cg[0]) + tuple(spatial)
+    x = (rng.standard_normal(shape) * 3 + 50).astype(np.float32)
+    if transposed:
+        x = np.ascontiguousarray(x.swapaxes(0, 1)).swapaxes(0, 1)   # not C-contiguous
+    wb = [rng.standard_normal(c).astype(np.float32) for _ in affine]
+    kw = dict(groups=groups, eps=1e-5, affine=affine)
+    got = nn_norm._gn_cpu(x, *wb, **kw)
+    want = nn_norm._gn_fwd(np, x.astype(np.float64), *(a.astype(np.float64) for a in wb), **kw)
+    for a, b in zip(got, want):
+        assert a.shape == b.shape and a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    mean, rstd = got[1], got[2]
+    gy = rng.standard_normal(shape).astype(np.float32)
+    gm, gr = (rng.standard_normal((n, groups)).astype(np.float32) for _ in range(2))
+    w = wb[:1] if "w" in affine else []
+    got = nn_norm._gn_grad_cpu(x, mean, rstd, gy, gm, gr, *w, groups=groups)
+    want = nn_norm._gn_grad_fwd(np, *(a.astype(np.float64) for a in (x, mean, rstd, gy, gm, gr,
+                                                                       *w)), groups=groups)
+    for a, b in zip(got, want):
+        assert a.shape == b.shape and a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
 
 
 @given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 3), st.integers(1, 9),

@@ -32,6 +32,7 @@ UNSUPPORTED = {
     "layer_norm_grad": "a gradient kernel (export inference graphs)",
     "diagonal_embed": "a gradient kernel (export inference graphs)",
     "batch_norm_grad": "a gradient kernel (export inference graphs)",
+    "group_norm_grad": "a gradient kernel (export inference graphs)",
     "inv": "the ONNX standard has no matrix inverse",
     "solve": "the ONNX standard has no linear solve",
     "slogdet": "the ONNX standard has no log-determinant (det is exported as Det)",
@@ -1034,6 +1035,23 @@ def _batch_norm(ctx, n):
     flat = ctx.const(np.array([-1], np.int64))
     return [_scale_shift(ctx, y, w, b), ctx.op("Reshape", [mean, flat]),
             ctx.op("Reshape", [var, flat])]
+
+
+@rule("group_norm")
+def _group_norm(ctx, n):
+    # (N, G, D) rows normalised, back to x's shape, then the per-channel affine (opset 21's
+    # GroupNormalization would do it in one node; 17 is the default)
+    x, *wb = ctx.ins(n)
+    affine, nd, G = n.attrs["affine"], n.inputs[0].ndim, int(n.attrs["groups"])
+    xg = ctx.op("Reshape", [x, ctx.const(np.array([0, G, -1], np.int64))])
+    y, mean, _, rstd = _normalize(ctx, xg, [2], float(n.attrs["eps"]), n.inputs[0].dtype)
+    y = ctx.op("Reshape", [y, ctx.op("Shape", [x])])
+    per_channel = ctx.const(np.array([1, -1] + [1] * (nd - 2), np.int64))
+    w, b = (ctx.op("Reshape", [wb[0], per_channel]) if "w" in affine else None,
+            ctx.op("Reshape", [wb[-1], per_channel]) if "b" in affine else None)
+    stats = ctx.const(np.array([0, G], np.int64))
+    return [_scale_shift(ctx, y, w, b), ctx.op("Reshape", [mean, stats]),
+            ctx.op("Reshape", [rstd, stats])]
 
 
 @rule("batch_norm_eval")

@@ -4,10 +4,10 @@
 is one op (``layer_norm_grad``) when it is not itself recorded and the same formula in
 tensorlib ops when it is, so grad of grad works; mean and rstd are outputs (ONNX's
 LayerNormalization has the same three). ``batch_norm`` in training is built the same way,
-(x, [weight], [bias]) -> (y, mean, var) per channel, with ``batch_norm_grad``. group_norm
-and instance_norm reuse layer_norm's kernels; batch_norm with running statistics is one op
-too (``batch_norm_eval``, ONNX's BatchNormalization). Running statistics are updated in
-place, outside the tape.
+(x, [weight], [bias]) -> (y, mean, var) per channel, with ``batch_norm_grad``, and so is
+``group_norm`` ((y, mean, rstd) per sample and group); instance_norm reuses layer_norm's;
+batch_norm with running statistics is one op too (``batch_norm_eval``, ONNX's
+BatchNormalization). Running statistics are updated in place, outside the tape.
 """
 from __future__ import annotations
 
@@ -21,6 +21,19 @@ from ..autograd.mode import no_grad, state
 from .nn_util import as_float_tensor, io_cost, same_dtype
 from .registry import OpDef, register
 from ._util import numel
+
+
+def _fused_norm(name: str, fwd, cpu, vjp, infer, grad_fwd, grad_cpu, grad_infer,
+                flops: int) -> tuple[OpDef, OpDef]:
+    """A norm op (x, [weight], [bias]) -> (y, statistics...) and its first-order backward
+    op, which its vjp uses only when the backward is not itself recorded."""
+    op = register(OpDef(name, fwd, kernels={"cpu": cpu}, vjp=vjp, saves=True,
+                        saves_output=True, infer=infer,
+                        cost=io_cost(lambda i, o, **a: flops * numel(i[0][0]))))
+    grad = register(OpDef(name + "_grad", grad_fwd, kernels={"cpu": grad_cpu}, vjp=None,
+                          saves=False, infer=grad_infer,
+                          cost=io_cost(lambda i, o, **a: (flops + 2) * numel(i[0][0]))))
+    return op, grad
 
 
 # --- layer_norm: one op forward, one op backward ---------------------------------------------
@@ -156,16 +169,11 @@ def _ln_infer(x, *wb, eps, ndim, affine):
     return (x, stat, stat)
 
 
-LAYER_NORM = register(OpDef(
-    "layer_norm", _ln_fwd, kernels={"cpu": _ln_cpu}, vjp=_ln_vjp, saves=True,
-    saves_output=True, infer=_ln_infer,
-    cost=io_cost(lambda i, o, **a: 8 * numel(i[0][0]))))
-# the first-order backward, used only when the backward is not recorded
-LAYER_NORM_GRAD = register(OpDef(
-    "layer_norm_grad", _ln_grad_fwd, kernels={"cpu": _ln_grad_cpu}, vjp=None, saves=False,
-    infer=lambda x, m, r, gy, gm, gr, *w, ndim: (
+LAYER_NORM, LAYER_NORM_GRAD = _fused_norm(
+    "layer_norm", _ln_fwd, _ln_cpu, _ln_vjp, _ln_infer, _ln_grad_fwd, _ln_grad_cpu,
+    lambda x, m, r, gy, gm, gr, *w, ndim: (
         x, (tuple(x[0][len(x[0]) - ndim:]), x[1]), (tuple(x[0][len(x[0]) - ndim:]), x[1])),
-    cost=io_cost(lambda i, o, **a: 10 * numel(i[0][0]))))
+    flops=8)
 
 
 # --- batch_norm in training: one op forward, one op backward ----------------------------------
@@ -268,15 +276,107 @@ def _bn_infer(x, *wb, eps, affine):
     return (x, ((shape[1],), dt), ((shape[1],), dt))
 
 
-BATCH_NORM = register(OpDef(
-    "batch_norm", _bn_fwd, kernels={"cpu": _bn_cpu}, vjp=_bn_vjp, saves=True,
-    saves_output=True, infer=_bn_infer,
-    cost=io_cost(lambda i, o, **a: 7 * numel(i[0][0]))))
-# the first-order backward, used only when the backward is not recorded
-BATCH_NORM_GRAD = register(OpDef(
-    "batch_norm_grad", _bn_grad_fwd, kernels={"cpu": _bn_grad_cpu}, vjp=None, saves=False,
-    infer=lambda x, m, v, gy, gm, gv, *w, eps: (x, m, m),
-    cost=io_cost(lambda i, o, **a: 8 * numel(i[0][0]))))
+BATCH_NORM, BATCH_NORM_GRAD = _fused_norm(
+    "batch_norm", _bn_fwd, _bn_cpu, _bn_vjp, _bn_infer, _bn_grad_fwd, _bn_grad_cpu,
+    lambda x, m, v, gy, gm, gv, *w, eps: (x, m, m), flops=7)
+
+
+# --- group_norm: one op forward (y, mean, rstd per sample and group), one op backward ---------
+def _gn_view(x, groups: int):
+    """(x as (N, G, D), the (1, C, 1, ...) shape per-channel values broadcast as, 1 / D)."""
+    N, C = x.shape[0], x.shape[1]
+    D = (C // groups) * math.prod(x.shape[2:])
+    return x.reshape(N, groups, D), (1, C) + (1,) * (x.ndim - 2), 1.0 / max(1, D)
+
+
+def _gn_fwd(xp, x, *wb, groups, eps, affine):
+    xg, shape, inv_d = _gn_view(x, groups)
+    acc = xp.float32 if x.dtype == xp.float16 else x.dtype
+    mean = xg.sum(axis=2, keepdims=True, dtype=acc) * inv_d
+    xc = xg - mean.astype(x.dtype)
+    var = (xc * xc).sum(axis=2, keepdims=True, dtype=acc) * inv_d
+    rstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype)
+    y = (xc * rstd).reshape(x.shape)
+    w, b = _split_affine(wb, affine)
+    if w is not None:
+        y *= w.reshape(shape)
+    if b is not None:
+        y += b.reshape(shape)
+    return y, mean[..., 0].astype(x.dtype), rstd[..., 0]
+
+
+def _gn_cpu(x, *wb, groups, eps, affine):
+    x3 = _nc_s(x)
+    f = None if x3 is None else _f32_flat(*wb)
+    if f is None:
+        return _gn_fwd(np, x, *wb, groups=groups, eps=eps, affine=affine)
+    from .. import _ops
+    w, b = _split_affine(f, affine)
+    y = np.empty_like(x3)
+    mean, rstd = (np.empty((x3.shape[0], groups), np.float32) for _ in range(2))
+    _ops.group_norm_fwd(x3, w, b, y, mean, rstd, float(eps))
+    return y.reshape(x.shape), mean, rstd
+
+
+def _gn_grad_fwd(xp, x, mean, rstd, gy, gmean, grstd, *w, groups):
+    """(dx, sum of gy * xhat, sum of gy) per channel: the weight and bias grads."""
+    xg, shape, inv_d = _gn_view(x, groups)
+    axes = (0,) + tuple(range(2, x.ndim))
+    r = rstd[..., None]
+    xhat = (xg - mean[..., None]) * r
+    gx = (gy * w[0].reshape(shape) if w else gy).reshape(xg.shape)
+    dx = r * (gx - gx.sum(axis=2, keepdims=True) * inv_d
+              - xhat * ((gx * xhat).sum(axis=2, keepdims=True) * inv_d))
+    dx += (gmean[..., None] - grstd[..., None] * r * r * xhat) * inv_d
+    return (dx.reshape(x.shape).astype(x.dtype, copy=False),
+            (gy * xhat.reshape(x.shape)).sum(axis=axes), gy.sum(axis=axes))
+
+
+def _gn_grad_cpu(x, mean, rstd, gy, gmean, grstd, *w, groups):
+    x3, g3 = _nc_s(x), _nc_s(gy)
+    f = _f32_flat(mean, rstd, gmean, grstd, *w)
+    if x3 is None or g3 is None or f is None or gy.shape != x.shape \
+            or gmean.shape != mean.shape or grstd.shape != mean.shape:
+        return _gn_grad_fwd(np, x, mean, rstd, gy, gmean, grstd, *w, groups=groups)
+    from .. import _ops
+    mean, rstd, gmean, grstd, *w = f
+    dx = np.empty_like(x3)
+    sg, sgx = (np.empty(x3.shape[:2], np.float32) for _ in range(2))
+    _ops.group_norm_bwd(x3, mean, rstd, g3, gmean, grstd, w[0] if w else None, dx, sg, sgx)
+    return dx.reshape(x.shape), sgx.sum(axis=0), sg.sum(axis=0)
+
+
+def _gn_vjp(n, gy, gmean, grstd):
+    x, (w, b) = n.inputs[0], _split_affine(n.inputs[1:], n.attrs["affine"])
+    mean, rstd = n.output(1), n.output(2)
+    groups = n.attrs["groups"]
+    if not state.grad_enabled:
+        dx, dw, db = apply(GROUP_NORM_GRAD, x, mean.detach(), rstd.detach(), gy, gmean, grstd,
+                           *([w] if w is not None else []), groups=groups)
+    else:
+        xg, shape, inv_d = _gn_view(x, groups)
+        axes = (0,) + tuple(range(2, x.ndim))
+        r = rstd.reshape(*rstd.shape, 1)
+        xhat = (xg - mean.reshape(*mean.shape, 1)) * r
+        gx = (gy * w.reshape(shape) if w is not None else gy).reshape(xg.shape)
+        dx = _norm_dx(gx, xhat, r, (2,), inv_d)
+        dx = (dx + (gmean.reshape(*mean.shape, 1) - grstd.reshape(*mean.shape, 1) * r * r
+                    * xhat) * inv_d).reshape(x.shape)
+        dw = (gy * xhat.reshape(x.shape)).sum(axis=axes) if w is not None else None
+        db = gy.sum(axis=axes) if b is not None else None
+    return (dx,) + ((dw,) if w is not None else ()) + ((db,) if b is not None else ())
+
+
+def _gn_infer(x, *wb, groups, eps, affine):
+    shape, dt = x
+    stat = ((shape[0], groups), dt)
+    return (x, stat, stat)
+
+
+GROUP_NORM, GROUP_NORM_GRAD = _fused_norm(
+    "group_norm", _gn_fwd, _gn_cpu, _gn_vjp, _gn_infer, _gn_grad_fwd, _gn_grad_cpu,
+    lambda x, m, r, gy, gm, gr, *w, groups: (x, ((x[0][1],), x[1]), ((x[0][1],), x[1])),
+    flops=7)
 
 
 # --- batch_norm with fixed statistics (inference): one op, ONNX's BatchNormalization -----------
@@ -435,11 +535,10 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
         if t is not None and tuple(t.shape) != (C,):
             raise ValueError(f"group_norm: {name} must have shape ({C},), got {tuple(t.shape)}")
     same_dtype("group_norm", x, ("weight", weight), ("bias", bias))
-    xg = x.reshape(N, num_groups, -1)
-    # each group is a row that layer_norm normalises (its fused kernels, forward and
-    # backward), then the per-channel affine
-    y = layer_norm(xg, (xg.shape[-1],), eps=eps).reshape(x.shape)
-    return _affine(y, weight, bias, (1, C) + (1,) * (x.ndim - 2))
+    if not eps > 0:
+        raise ValueError(f"group_norm: eps must be positive, got {eps}")
+    wb, affine = _affine_inputs(weight, bias)
+    return apply(GROUP_NORM, x, *wb, groups=num_groups, eps=float(eps), affine=affine)[0]
 
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,

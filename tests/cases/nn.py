@@ -510,6 +510,63 @@ add("batch_norm_grad", lambda *a, **kw: _apply(nn_norm.BATCH_NORM_GRAD, *a, **kw
     _bn_grad_inputs, _bn_grad_ref, grad=False)
 
 
+# --- group_norm (one op: y, mean, rstd per sample and group) and its first-order backward ------
+def _gn_ref(x, *wb, groups, eps, affine):
+    N, C = x.shape[:2]
+    xg = x.reshape(N, groups, -1)
+    mean = xg.mean(axis=2)
+    rstd = 1 / np.sqrt(((xg - mean[..., None]) ** 2).mean(axis=2) + eps)
+    y = ((xg - mean[..., None]) * rstd[..., None]).reshape(x.shape)
+    shape = (1, C) + (1,) * (x.ndim - 2)
+    it = iter(wb)
+    if "w" in affine:
+        y = y * next(it).reshape(shape)
+    if "b" in affine:
+        y = y + next(it).reshape(shape)
+    return y, mean, rstd
+
+
+def _gn_inputs(draw):
+    n, groups, per = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    spatial = tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=2)))
+    if groups * per * max(1, int(np.prod(spatial))) == 1:
+        spatial = (2,)      # a group of one value has no spread: rstd is eps's
+    affine = draw(st.sampled_from(["wb", "w", "b", ""]))
+    x = arr(draw, (n, groups * per) + spatial, low=-3, high=3)
+    return ([x] + [arr(draw, (groups * per,)) for _ in affine],
+            {"groups": groups, "eps": 1e-5, "affine": affine})
+
+
+add("group_norm", lambda x, *wb, **kw: _apply(nn_norm.GROUP_NORM, x, *wb, **kw), _gn_inputs,
+    _gn_ref)
+
+
+def _gn_grad_inputs(draw):
+    (x, *wb), kw = _gn_inputs(draw)
+    _, mean, rstd = _gn_ref(x, groups=kw["groups"], eps=1e-5, affine="")
+    ins = [x, mean, rstd, arr(draw, x.shape), arr(draw, mean.shape), arr(draw, mean.shape)]
+    return ins + wb[:1] if "w" in kw["affine"] else ins, {"groups": kw["groups"]}
+
+
+def _gn_grad_ref(x, mean, rstd, gy, gm, gr, *w, groups):
+    N, C = x.shape[:2]
+    axes = (0,) + tuple(range(2, x.ndim))
+    xg = x.reshape(N, groups, -1)
+    D = xg.shape[2]
+    xhat = (xg - mean[..., None]) * rstd[..., None]
+    gx = (gy * w[0].reshape((1, C) + (1,) * (x.ndim - 2)) if w else gy).reshape(xg.shape)
+    dx = rstd[..., None] * (gx - gx.mean(axis=2, keepdims=True)
+                            - xhat * (gx * xhat).mean(axis=2, keepdims=True))
+    dx = dx + gm[..., None] / D - gr[..., None] * rstd[..., None] ** 2 * xhat / D
+    return (dx.reshape(x.shape), (gy * xhat.reshape(x.shape)).sum(axis=axes),
+            gy.sum(axis=axes))
+
+
+# first-order only: the kernel group_norm's vjp uses when the backward is not recorded
+add("group_norm_grad", lambda *a, **kw: _apply(nn_norm.GROUP_NORM_GRAD, *a, **kw),
+    _gn_grad_inputs, _gn_grad_ref, grad=False)
+
+
 # --- batch_norm with fixed statistics (inference) -----------------------------------------------
 
 def _bn_eval_inputs(draw):
