@@ -565,3 +565,34 @@ def test_checkpoint_of_a_non_leaf_input_with_create_graph():
     np.testing.assert_allclose(g.detach().numpy(), want.detach().numpy(), rtol=1e-6)
     (g * g).sum().backward()
     assert lin.weight.grad is not None
+
+
+def test_gradgradcheck_catches_a_wrong_second_derivative():
+    # it ran the first derivative under no_grad for the finite differences, got no outputs
+    # and compared nothing: any function passed
+    class Cube(tl.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x ** 3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 3 * x.detach() ** 2       # second derivative 0 instead of 6x
+    x = tl.tensor([0.5, 1.5, -2.0], dtype="float64", requires_grad=True)
+    assert tl.autograd.gradcheck(Cube.apply, [x])
+    assert not tl.autograd.gradgradcheck(Cube.apply, [x], raise_exception=False)
+    with pytest.raises(AssertionError, match="Jacobians differ"):
+        tl.autograd.gradgradcheck(Cube.apply, [x])
+    assert tl.autograd.gradgradcheck(lambda t: t ** 3, [x])
+
+
+def test_gradcheck_refuses_to_check_nothing_and_takes_non_tensor_arguments():
+    with pytest.raises(ValueError, match="no input requires grad"):
+        tl.autograd.gradcheck(lambda a: a.sin(), [tl.tensor([1.0], dtype="float64")])
+    x = tl.tensor([1.0, 2.0], dtype="float64", requires_grad=True)
+    assert tl.autograd.gradcheck(lambda a, s: (a * s).sin().sum(), [x, 2.5])
+    assert tl.autograd.gradgradcheck(lambda a, s: (a * s).sin().sum(), [x, 2.5])
+    with pytest.raises(AssertionError, match="no floating-point tensor outputs"):
+        tl.autograd.gradcheck(lambda a: a.argmax(), [x])

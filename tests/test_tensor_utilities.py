@@ -38,9 +38,10 @@ def test_diag_matches_numpy_and_has_gradients(k):
     np.testing.assert_array_equal(tl.diag(tl.tensor(a), k).numpy(), np.diag(a, k))
     np.testing.assert_array_equal(tl.diag(tl.tensor([1, 2]), k).numpy(), np.diag([1, 2], k))
     w = tl.tensor(rn(*np.diag(v, k).shape))
-    assert tl.autograd.gradcheck(lambda t: (tl.diag(t, k) * w).sum(), [tl.tensor(v)])
-    assert tl.autograd.gradcheck(lambda t: tl.diag(t, k).sum() * 2, [tl.tensor(a)])
-    assert tl.autograd.gradcheck(lambda t: tl.trace(t.tanh(), 1), [tl.tensor(a)])
+    vg, ag = tl.tensor(v, requires_grad=True), tl.tensor(a, requires_grad=True)
+    assert tl.autograd.gradcheck(lambda t: (tl.diag(t, k) * w).sum(), [vg])
+    assert tl.autograd.gradcheck(lambda t: tl.diag(t, k).sum() * 2, [ag])
+    assert tl.autograd.gradcheck(lambda t: tl.trace(t.tanh(), 1), [ag])
 
 
 def test_diagonal_is_a_writable_view_as_in_pytorch():
@@ -86,8 +87,9 @@ def test_moveaxis_matches_numpy_and_torch(src, dst):
     np.testing.assert_array_equal(tl.moveaxis(tl.tensor(a), src, dst).numpy(), want)
     np.testing.assert_array_equal(tl.movedim(tl.tensor(a), src, dst).numpy(),
                                   torch.movedim(torch.tensor(a), src, dst).numpy())
-    assert tl.autograd.gradcheck(lambda t: (tl.moveaxis(t, src, dst) * tl.tensor(
-        rn(*want.shape))).sum(), [tl.tensor(a)])
+    wt = tl.tensor(rn(*want.shape))
+    assert tl.autograd.gradcheck(lambda t: (tl.moveaxis(t, src, dst) * wt).sum(),
+                                 [tl.tensor(a, requires_grad=True)])
     with pytest.raises(ValueError, match="repeated axis"):
         tl.moveaxis(tl.tensor(a), (0, 0), (1, 2))
     with pytest.raises(ValueError, match="2 source axes but 1 destinations"):
@@ -105,7 +107,7 @@ def test_repeat_interleave_matches_torch(repeats, axis):
         tl.repeat_interleave(tl.tensor(a), tl.tensor(np.asarray(repeats)), axis).numpy(), want)
     r = tl.tensor(rn(*want.shape))
     assert tl.autograd.gradcheck(lambda t: (tl.repeat_interleave(t, repeats, axis) * r).sum(),
-                                 [tl.tensor(a)])
+                                 [tl.tensor(a, requires_grad=True)])
 
 
 def test_repeat_interleave_errors():
@@ -131,7 +133,7 @@ def test_meshgrid_matches_numpy_and_torch(indexing, n):
     ws = [tl.tensor(rn(*g.shape)) for g in got]
     assert tl.autograd.gradcheck(
         lambda *ts: sum((g * w).sum() for g, w in zip(tl.meshgrid(*ts, indexing=indexing), ws)),
-        [tl.tensor(x) for x in xs])
+        [tl.tensor(x, requires_grad=True) for x in xs])
     with pytest.raises(ValueError, match="indexing must be"):
         tl.meshgrid(tl.ones(2), indexing="ji")
 
@@ -157,7 +159,7 @@ def test_lerp_matches_torch_with_gradients():
     np.testing.assert_allclose(tl.lerp(tl.tensor(s), tl.tensor(e), 0.3).numpy(),
                                torch.lerp(torch.tensor(s), torch.tensor(e), 0.3).numpy(),
                                atol=1e-14)
-    ins = [tl.tensor(s), tl.tensor(e), tl.tensor(w)]
+    ins = [tl.tensor(a, requires_grad=True) for a in (s, e, w)]
     assert tl.autograd.gradcheck(lambda a, b, c: (tl.lerp(a, b, c) ** 2).sum(), ins)
     assert tl.autograd.gradgradcheck(lambda a, b, c: (tl.lerp(a, b, c) ** 2).sum(), ins)
 
@@ -212,7 +214,7 @@ def test_median_and_quantile_details():
                                torch.quantile(torch.tensor(a), qt, dim=0).numpy(), atol=1e-12)
     np.testing.assert_allclose(tl.median(tl.tensor([3, 1, 2, 8])).numpy(), 2.5)
     assert tl.autograd.gradcheck(lambda t: tl.quantile(t, [0.3, 0.75], axis=1).sum(),
-                                 [tl.tensor(a)])
+                                 [tl.tensor(a, requires_grad=True)])
     with pytest.raises(ValueError, match="q must lie in"):
         tl.quantile(tl.tensor(a), 1.5)
     with pytest.raises(ValueError, match="method must be one of"):

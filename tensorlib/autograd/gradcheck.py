@@ -13,14 +13,21 @@ def _flat_outputs(fn, inputs):
     return [o for o in outs if isinstance(o, Tensor) and o.dtype.kind == "f"]
 
 
+def _numel(t) -> int:
+    """Columns of the Jacobian for an input: its elements, none for a non-tensor argument."""
+    from .._tensor import Tensor
+    return t._data.size if isinstance(t, Tensor) else 0
+
+
 def numerical_jacobian(fn, inputs, eps):
     """J[k][i] = d out_k / d input_i, by central differences, as float64 arrays."""
+    from .._tensor import Tensor
     from .mode import no_grad
     with no_grad():
         outs0 = _flat_outputs(fn, inputs)
-        jac = [[np.zeros((o.size, t.size)) for t in inputs] for o in outs0]
+        jac = [[np.zeros((o.size, _numel(t))) for t in inputs] for o in outs0]
         for i, t in enumerate(inputs):
-            if not t.requires_grad:
+            if not isinstance(t, Tensor) or not t.requires_grad:
                 continue
             flat = t._data.reshape(-1)
             for j in range(t.size):
@@ -41,7 +48,7 @@ def analytical_jacobian(fn, inputs):
     from .engine import grad
     outs = _flat_outputs(fn, inputs)
     diff = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
-    jac = [[np.zeros((o.size, t.size)) for t in inputs] for o in outs]
+    jac = [[np.zeros((o.size, _numel(t))) for t in inputs] for o in outs]
     for k, o in enumerate(outs):
         if not o.requires_grad:
             continue
@@ -62,12 +69,25 @@ def gradcheck(fn: Callable, inputs: Sequence, eps: float = 1e-6, atol: float = 1
 
     Use float64 inputs with ``requires_grad=True``.
     """
+    from .._tensor import Tensor
     inputs = list(inputs)
     for t in inputs:
-        if t.requires_grad and t.dtype != np.float64:
+        if isinstance(t, Tensor) and t.requires_grad and t.dtype != np.float64:
             raise TypeError(f"gradcheck: use float64 inputs, got {t.dtype}")
+    if not any(isinstance(t, Tensor) and t.requires_grad for t in inputs):
+        raise ValueError("gradcheck: no input requires grad, so there is nothing to check "
+                         "(pass tensors made with requires_grad=True)")
     num = numerical_jacobian(fn, inputs, eps)
     ana = analytical_jacobian(fn, inputs)
+    if len(num) != len(ana) or not num:
+        # nothing compared must not pass: a function whose outputs vanish without grad
+        # mode would check nothing
+        if raise_exception:
+            raise AssertionError(f"gradcheck: {len(num)} outputs without autograd and "
+                                 f"{len(ana)} with it; nothing to compare"
+                                 if num or ana else "gradcheck: the function returned no "
+                                 "floating-point tensor outputs")
+        return False
     for k, (rn, ra) in enumerate(zip(num, ana)):
         for i, (n, a) in enumerate(zip(rn, ra)):
             if not np.allclose(a, n, atol=atol, rtol=rtol, equal_nan=True):
@@ -81,11 +101,14 @@ def gradcheck(fn: Callable, inputs: Sequence, eps: float = 1e-6, atol: float = 1
 
 
 def gradgradcheck(fn: Callable, inputs: Sequence, eps: float = 1e-6, atol: float = 1e-5,
-                  rtol: float = 1e-3, seed: int = 0) -> bool:
-    """Check second derivatives: gradcheck of x -> grad(fn(x) . v, x, create_graph=True)."""
+                  rtol: float = 1e-3, seed: int = 0, raise_exception: bool = True) -> bool:
+    """Check second derivatives: gradcheck of x -> grad(fn(x) . v, x, create_graph=True)
+    (the first derivatives are computed with grad mode on, also for the finite
+    differences)."""
     from .._tensor import Tensor
-    from ..creation import tensor
+    from ..creation import tensor, zeros_like
     from .engine import grad
+    from .mode import enable_grad
     inputs = list(inputs)
     diff_idx = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     rng = np.random.default_rng(seed)
@@ -93,12 +116,15 @@ def gradgradcheck(fn: Callable, inputs: Sequence, eps: float = 1e-6, atol: float
     vs = [tensor(rng.standard_normal(o.shape), dtype=np.float64) for o in outs]
 
     def first(*xs):
-        os = _flat_outputs(fn, xs)
-        pairs = [(o, v) for o, v in zip(os, vs) if o.requires_grad]
-        if not pairs:
-            return ()
-        total = sum((o * v).sum() for o, v in pairs)
-        gs = grad([total], [xs[i] for i in diff_idx], create_graph=True, allow_unused=True)
-        return tuple(g for g in gs if g is not None)
+        with enable_grad():
+            os = _flat_outputs(fn, xs)
+            pairs = [(o, v) for o, v in zip(os, vs) if o.requires_grad]
+            if not pairs:
+                return tuple(zeros_like(xs[i]) for i in diff_idx)
+            total = sum((o * v).sum() for o, v in pairs)
+            gs = grad([total], [xs[i] for i in diff_idx], create_graph=True,
+                      allow_unused=True)
+        return tuple(zeros_like(xs[i]) if g is None else g for i, g in zip(diff_idx, gs))
 
-    return gradcheck(first, inputs, eps=eps, atol=atol, rtol=rtol)
+    return gradcheck(first, inputs, eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception)
