@@ -596,3 +596,50 @@ def test_gradcheck_refuses_to_check_nothing_and_takes_non_tensor_arguments():
     assert tl.autograd.gradgradcheck(lambda a, s: (a * s).sin().sum(), [x, 2.5])
     with pytest.raises(AssertionError, match="no floating-point tensor outputs"):
         tl.autograd.gradcheck(lambda a: a.argmax(), [x])
+
+
+def test_leaf_grads_never_share_memory_and_take_in_place_updates():
+    # add's vjp hands one gradient to both inputs; the caller's gradient= passed through;
+    # a sum's gradient is a read-only broadcast: clip_grad_norm_ scaled a shared buffer
+    # twice, x.grad.zero_() zeroed the caller's tensor, x.grad.mul_() raised
+    a = tl.tensor([1.0, 2.0], requires_grad=True)
+    b = tl.tensor([3.0, 4.0], requires_grad=True)
+    ((a + b) * tl.tensor([0.3, 0.4])).sum().backward()
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    tl.nn.utils.clip_grad_norm_([a, b], 0.5)       # total norm 0.5 ** 0.5: scaled by 0.707
+    np.testing.assert_allclose(a.grad.numpy(), [0.2121, 0.2828], atol=1e-4)
+    np.testing.assert_allclose(b.grad.numpy(), [0.2121, 0.2828], atol=1e-4)
+    x, v = tl.tensor([1.0, 2.0], requires_grad=True), tl.tensor([1.0, 1.0])
+    (x + 1).backward(v)
+    x.grad.zero_()
+    assert v.tolist() == [1.0, 1.0]
+    r = tl.ones(4, requires_grad=True)
+    m = tl.ones(2, 2, requires_grad=True)
+    (r.reshape(2, 2) + m).sum().backward()
+    assert not np.shares_memory(r.grad.numpy(), m.grad.numpy())
+    m.grad.mul_(2.0)
+    assert r.grad.tolist() == [1.0] * 4 and m.grad.tolist() == [[2.0, 2.0], [2.0, 2.0]]
+
+
+def test_a_second_backward_adds_into_the_same_grad_tensor():
+    x = tl.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    g = x.grad
+    (x * x).sum().backward()
+    assert x.grad is g and g.tolist() == [5.0, 7.0]     # as PyTorch's AccumulateGrad
+
+
+def test_captured_step_clips_unshared_grads_as_eager():
+    a = tl.tensor([1.0, 2.0], requires_grad=True)
+    b = tl.tensor([3.0, 4.0], requires_grad=True)
+
+    def step(c):
+        a.grad = b.grad = None
+        ((a + b) * c).sum().backward()
+        tl.nn.utils.clip_grad_norm_([a, b], 0.1)
+        return a.grad + 0, b.grad + 0
+    f = tl.function(step)
+    c = tl.tensor([0.5, 0.5])
+    for _ in range(2):
+        for got in f(c):
+            np.testing.assert_allclose(got.numpy(), [0.05, 0.05], rtol=1e-5)

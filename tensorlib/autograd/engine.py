@@ -57,6 +57,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
         if run is not None:
             tracer.on_backward_done(run, leaf_grads)
         # leaves last: hooks see the summed gradient, as AccumulateGrad does in PyTorch
+        taken = _given_buffers(grads, roots) if results is None else None
         for t, g in leaf_grads.values():
             if g._data.dtype != t._data.dtype:   # a float32 leaf gets a float32 gradient
                 g = g.astype(t._data.dtype)
@@ -72,7 +73,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                 continue
             if not create_graph:
                 g = g.detach() if g._node is not None else g
-            t.grad = g if t.grad is None else t.grad + g
+            _accumulate(t, g, taken, create_graph or tracer is not None)
     finally:
         state.grad_enabled = prev_mode
     if results is not None:
@@ -82,6 +83,44 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                                    "the outputs; pass allow_unused=True to get None for it")
         return results
     return None
+
+
+def _root_buffer(a):
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return a
+
+
+def _given_buffers(grads, roots) -> dict:
+    """The buffers a leaf's new ``.grad`` must not share (id -> buffer, kept alive): the
+    caller's ``gradient=`` tensors, and each stored gradient as it is stored. A vjp may
+    hand the same gradient to several inputs (add), or pass the caller's through."""
+    return {id(b): b for b in (_root_buffer(g._data) for g in grads if g is not None)}
+
+
+def _accumulate(t, g, taken: dict, traced: bool) -> None:
+    """``t.grad = g`` or ``t.grad += g``, as PyTorch's AccumulateGrad: a first gradient that
+    shares memory with another leaf's, with the caller's or that is a read-only broadcast
+    view is copied, so in-place updates of ``.grad`` (clipping, ``zero_()``, ``mul_()``)
+    touch that gradient alone; a later one is added in place, so references to ``.grad``
+    see the sum. Recorded (``create_graph``) or traced gradients are added out of place."""
+    if t.grad is None:
+        a = g._data
+        base = _root_buffer(a)
+        if id(base) in taken or not getattr(a.flags, "writeable", True):
+            g = g.clone()
+            base = g._data
+        taken[id(base)] = base
+        t.grad = g
+        return
+    cur = t.grad
+    if (traced or cur._node is not None or cur._rg or cur._data.shape != g._data.shape
+            or cur._data.dtype != g._data.dtype
+            or not getattr(cur._data.flags, "writeable", True)):
+        t.grad = cur + g
+        return
+    cur._data += g._data
+    cur._version[0] += 1
 
 
 def _node_hooks(node, gouts, node_targets, results, create_graph):
