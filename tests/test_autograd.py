@@ -643,3 +643,81 @@ def test_captured_step_clips_unshared_grads_as_eager():
     for _ in range(2):
         for got in f(c):
             np.testing.assert_allclose(got.numpy(), [0.05, 0.05], rtol=1e-5)
+
+
+def _exp_function(lib):
+    class Exp(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = x.exp()
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, g):
+            (y,) = ctx.saved_tensors
+            return g * y
+    return Exp
+
+
+def test_double_backward_through_a_saved_output_of_a_custom_function():
+    # the saved output was the forward's own tensor, without the returned one's history:
+    # the term through it was missing from second derivatives (hessian of sum exp was 0)
+    torch = pytest.importorskip("torch")
+    for lib in (tl, torch):
+        x = lib.tensor([0.5, 1.0], dtype=lib.float64, requires_grad=True)
+        y = _exp_function(lib).apply(x)
+        (g,) = lib.autograd.grad((x * y).sum(), [x], create_graph=True)
+        (gg,) = lib.autograd.grad(g.sum(), [x])
+        if lib is tl:
+            got = gg.numpy()
+        else:
+            want = gg.detach().numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    h = tl.autograd.functional.hessian(lambda t: _exp_function(tl).apply(t).sum(),
+                                       tl.tensor([0.5, 1.0], dtype="float64"))
+    np.testing.assert_allclose(h.numpy(), np.diag(np.exp([0.5, 1.0])), rtol=1e-12)
+    assert tl.autograd.gradgradcheck(_exp_function(tl).apply,
+                                     [tl.tensor([0.3, -0.2], dtype="float64",
+                                                requires_grad=True)])
+
+
+def test_custom_function_backward_gradient_count_and_non_differentiable_outputs():
+    class TooMany(tl.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, k):
+            return x * k
+
+        @staticmethod
+        def backward(ctx, g):
+            return g, g, g
+    x = tl.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="returned 3 gradients, expected 2"):
+        TooMany.apply(x, 2.0).sum().backward()
+
+    class ForScalar(TooMany):
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2, g
+    with pytest.raises(RuntimeError, match="gradient for argument 1, which is not a tensor"):
+        ForScalar.apply(x, 2.0).sum().backward()
+
+    class Trailing(TooMany):
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2, None, None
+    Trailing.apply(x, 2.0).sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+
+    class SortIdx(tl.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            idx = tl.tensor(np.argsort(x.numpy()).astype(np.float64))
+            ctx.mark_non_differentiable(idx)
+            return x * 2, idx
+
+        @staticmethod
+        def backward(ctx, g, gidx):
+            return g * 2
+    y, idx = SortIdx.apply(tl.tensor([3.0, 1.0], requires_grad=True))
+    assert y.requires_grad and not idx.requires_grad

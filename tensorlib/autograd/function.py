@@ -13,7 +13,13 @@ class Context:
     def __init__(self):
         self._saved = ()
         self._versions = ()
+        self._non_diff: set[int] = set()
         self.needs_input_grad: tuple[bool, ...] = ()
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        """Outputs of ``forward`` that get no gradient (indices, masks): they come out with
+        ``requires_grad=False`` and ``backward`` receives zeros for them."""
+        self._non_diff.update(id(t) for t in tensors)
 
     def save_for_backward(self, *tensors) -> None:
         self._saved = tensors
@@ -61,10 +67,17 @@ class Function:
                 res = cls.backward(node.attrs["ctx"], *grads)
                 if not isinstance(res, tuple):
                     res = (res,)
-                tensor_pos = node.attrs["positions"]
-                if len(res) < max(tensor_pos, default=-1) + 1:
+                tensor_pos, n_args = node.attrs["positions"], node.attrs["n_args"]
+                # extra trailing Nones are allowed (PyTorch too); anything else is a bug in
+                # backward that would otherwise pass unnoticed
+                if len(res) < n_args or any(r is not None for r in res[n_args:]):
                     raise RuntimeError(f"{cls.__name__}.backward returned {len(res)} gradients, "
-                                       f"expected one per forward argument")
+                                       f"expected {n_args} (one per forward argument)")
+                for i, r in enumerate(res[:n_args]):
+                    if r is not None and i not in tensor_pos:
+                        raise RuntimeError(
+                            f"{cls.__name__}.backward returned a gradient for argument {i}, "
+                            "which is not a tensor; return None there")
                 return tuple(res[p] for p in tensor_pos)
             # never registered: a user Function is not part of the global registry
             cls._opdef = OpDef(cls.__name__, kernels={"cpu": _no_kernel}, vjp=vjp, saves=False)
@@ -86,16 +99,22 @@ class Function:
             # what apply's nodes keep of their inputs (own aliases of those with a history),
             # and the outputs' specs, for a zero gradient of an output nobody used
             ins = tuple(node_input(t) for t in tensors)
-            node = Node(cls._op(), ins, {"ctx": ctx, "positions": positions}, None, None,
-                        len(outs))
+            node = Node(cls._op(), ins, {"ctx": ctx, "positions": positions,
+                                         "n_args": len(args)}, None, None, len(outs))
             node.out_meta = [(o._data.shape, o._data.dtype) for o in outs]
             new = []
             for i, o in enumerate(outs):
                 t = o.detach()
-                t._node = node
-                t._idx = i
-                t._rg = o._data.dtype.kind == "f"
+                if id(o) not in ctx._non_diff:
+                    t._node = node
+                    t._idx = i
+                    t._rg = o._data.dtype.kind == "f"
                 new.append(t)
+            # an output saved for backward is the returned tensor, with its history, so a
+            # backward that reads it is differentiated through it (grad of grad)
+            swap = {id(o): t for o, t in zip(outs, new)
+                    if not any(o is a for a in tensors)}    # an input returned as is stays one
+            ctx._saved = tuple(swap.get(id(t), t) for t in ctx._saved)
             outs = tuple(new)
         return outs[0] if single else outs
 
