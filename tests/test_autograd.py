@@ -721,3 +721,13 @@ def test_custom_function_backward_gradient_count_and_non_differentiable_outputs(
             return g * 2
     y, idx = SortIdx.apply(tl.tensor([3.0, 1.0], requires_grad=True))
     assert y.requires_grad and not idx.requires_grad
+
+
+def test_tl_grad_runs_no_hooks_of_leaves_it_was_not_asked_for():
+    a = tl.tensor([1.0, 2.0], requires_grad=True)
+    b = tl.tensor([3.0, 4.0], requires_grad=True)
+    seen = []
+    b.register_hook(lambda g: seen.append("b"))
+    a.register_hook(lambda g: seen.append("a"))
+    (ga,) = tl.grad((a * b).sum(), [a])
+    assert ga.tolist() == [3.0, 4.0] and seen == ["a"] and b.grad is None

@@ -59,6 +59,8 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
         # leaves last: hooks see the summed gradient, as AccumulateGrad does in PyTorch
         taken = _given_buffers(grads, roots) if results is None else None
         for t, g in leaf_grads.values():
+            if results is not None and not any(x is t for x in inputs):
+                continue        # tl.grad: leaves it was not asked for keep their hooks idle
             if g._data.dtype != t._data.dtype:   # a float32 leaf gets a float32 gradient
                 g = g.astype(t._data.dtype)
             if t._hooks:
