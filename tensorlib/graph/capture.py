@@ -512,7 +512,10 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     ``n - 1.0``, a comparison or ``min(n, 4)`` in your code, a slice ``x[:n // 2]``) cannot
     be recomputed: the function is then traced once per input shape,
     with one warning naming the size, and ONNX export with dynamic axes refuses it; use
-    tensor ops (``x.mean()``). Only the None dims that size was computed from are fixed;
+    tensor ops (``x.mean()``). A float on the left (``1.0 / n``, ``0.5 * n``) runs float's
+    own arithmetic, which takes the int without any hook: the traced value is frozen
+    unseen, so write ``n * 0.5`` (an escape, retraced) or, better, tensor ops. Only the None
+    dims that size was computed from are fixed;
     the others stay dynamic. Cutting a None dim into a Python count of pieces
     (``unbind``, ``split``/``chunk`` into equal parts, ``len(x)``, ``for t in x``) is such
     an escape, and so is ``nn.LSTM``/``GRU``/``RNN``'s loop over the time steps: a None time

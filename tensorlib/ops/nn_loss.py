@@ -399,7 +399,9 @@ def kl_div(input, target, reduction: str = "mean", log_target: bool = False) -> 
         safe = E.where(y > 0, y, 1.0)
         loss = E.where(y > 0, y * (safe.log() - x), 0.0)
     if reduction == "batchmean":
-        return loss.sum() * (1.0 / (x.shape[0] if x.ndim else 1))
+        # the sum over the non-batch axes, averaged over the batch: a mean follows a None
+        # batch dim under capture (1.0 / x.shape[0] would freeze the traced size silently)
+        return loss.sum(axis=tuple(range(1, x.ndim))).mean() if x.ndim else loss.sum()
     return _reduce(loss, reduction)
 
 

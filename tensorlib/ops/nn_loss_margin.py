@@ -103,7 +103,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction: str = "me
     loss = -(y * logsigmoid(x) + (1.0 - y) * logsigmoid(-x))
     if weight is not None:
         loss = loss * as_float_tensor(weight, op, "weight")
-    loss = loss.sum(axis=-1) * (1.0 / x.shape[-1])
+    loss = loss.mean(axis=-1)
     return _reduce(loss, reduction)
 
 
@@ -150,7 +150,7 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
             raise ValueError(f"{op}: weight must have shape ({C},), got {tuple(w.shape)}")
         z = z * w.take(t2.reshape(-1)).reshape(-1, 1)
     is_target = t2 == arange(C, device=x.device).reshape(1, C)
-    loss = E.where(is_target, 0.0, z).sum(axis=1) * (1.0 / C)
+    loss = E.where(is_target, 0.0, z).mean(axis=1)
     if x.ndim == 1:
         loss = loss.reshape(())
     return _reduce(loss, reduction)
