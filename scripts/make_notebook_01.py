@@ -61,19 +61,18 @@ y = (x ** 3).sum()
 (g3,) = tl.grad(g2.sum(), [x])                # 6
 print(g1, g2, g3, sep="\\n")
 assert np.allclose(g3.numpy(), 6.0)"""),
-    ("md", "## A custom op\nSubclass `tl.autograd.Function`; the backward written with tensorlib ops is itself differentiable."),
+    ("md", "## A custom op\nSubclass `tl.autograd.Function`; the backward written with tensorlib ops is itself differentiable. `forward` runs without recording, so a tensor made there (`y` below) has no history: save the inputs (or the returned outputs) and recompute the rest in `backward`, or the second derivative misses its terms, which `gradgradcheck` reports."),
     ("code", """class SmoothAbs(tl.autograd.Function):
     \"\"\"sqrt(x^2 + 1) - 1, a smooth |x|.\"\"\"
     @staticmethod
     def forward(ctx, x):
-        y = (x * x + 1).sqrt()
-        ctx.save_for_backward(x, y)
-        return y - 1
+        ctx.save_for_backward(x)
+        return (x * x + 1).sqrt() - 1
 
     @staticmethod
     def backward(ctx, g):
-        x, y = ctx.saved_tensors
-        return g * x / y
+        (x,) = ctx.saved_tensors
+        return g * x / (x * x + 1).sqrt()
 
 x = tl.tensor([-2.0, 0.0, 3.0], dtype=tl.float64, requires_grad=True)
 assert tl.autograd.gradcheck(SmoothAbs.apply, [x])
