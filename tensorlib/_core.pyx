@@ -290,8 +290,12 @@ cdef object _record(op, tuple inputs, dict attrs, out, bint multi, dev, st):
                     versions.append((t._version, t._version[0]))
         if saves_output:
             out_boxes = [[0] for _ in outs]
-            for b in out_boxes:
-                versions.append((b, 0))
+            if saves_output is True:
+                for b in out_boxes:
+                    versions.append((b, 0))
+            else:  # the outputs at these positions only
+                for i in saves_output:
+                    versions.append((out_boxes[i], 0))
     # The node keeps its own alias of each input that has a history: an in-place op later
     # gives the input tensor a new history, and this node must still reach the old one
     # (y = x * 1; z = y * 3; y.mul_(2) -> z's gradient must not see the mul_). Leaves stay

@@ -327,3 +327,34 @@ def test_regression_loss_warns_when_target_broadcasts_the_input():
         warnings.simplefilter("error")
         F.mse_loss(tl.randn(4, 3), tl.randn(3))       # broadcasting to the input: fine
         assert tl.zeros(2, dtype=tl.bool).dtype == tl.bool_
+
+
+@pytest.mark.parametrize("layer", ["bn", "ln", "gn", "in", "maxpool", "lstm_cell"])
+def test_in_place_ops_on_a_layers_output_backprop_as_torch(layer):
+    # the norms' and max pooling's backward read their statistics / indices, not y, so
+    # torchvision's BasicBlock (out = bn2(...); out += identity; relu_) must train
+    torch = pytest.importorskip("torch")
+    xa = np.random.default_rng(0).standard_normal((2, 4, 6, 6)).astype(np.float32)
+    mk = {"bn": lambda lib: lib.nn.BatchNorm2d(4), "ln": lambda lib: lib.nn.LayerNorm(6),
+          "gn": lambda lib: lib.nn.GroupNorm(2, 4), "maxpool": lambda lib: lib.nn.MaxPool2d(2),
+          "in": lambda lib: lib.nn.InstanceNorm2d(4, affine=True),
+          "lstm_cell": lambda lib: lib.nn.LSTMCell(6, 6)}[layer]
+    grads = []
+    torch.manual_seed(0)
+    ref = mk(torch)
+    for lib in (torch, tl):
+        m = ref if lib is torch else mk(tl)
+        if lib is tl:
+            m.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+        x = lib.tensor(xa, requires_grad=True)
+        if layer == "lstm_cell":
+            out, c = m(x.reshape(-1, 6))
+            out += 1.0
+            (out * out + c * c).sum().backward()
+        else:
+            out = m(x)
+            out += x[..., :out.shape[-2], :out.shape[-1]]
+            out.relu_()
+            (out * out).sum().backward()
+        grads.append(x.grad.numpy() if lib is tl else x.grad.detach().numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4, atol=1e-5)

@@ -27,8 +27,9 @@ def _fused_norm(name: str, fwd, cpu, vjp, infer, grad_fwd, grad_cpu, grad_infer,
                 flops: int) -> tuple[OpDef, OpDef]:
     """A norm op (x, [weight], [bias]) -> (y, statistics...) and its first-order backward
     op, which its vjp uses only when the backward is not itself recorded."""
+    # the vjp reads the statistics, not y: y may be changed in place (out += identity)
     op = register(OpDef(name, fwd, kernels={"cpu": cpu}, vjp=vjp, saves=True,
-                        saves_output=True, infer=infer,
+                        saves_output=(1, 2), infer=infer,
                         cost=io_cost(lambda i, o, **a: flops * numel(i[0][0]))))
     grad = register(OpDef(name + "_grad", grad_fwd, kernels={"cpu": grad_cpu}, vjp=None,
                           saves=False, infer=grad_infer,

@@ -150,7 +150,7 @@ def _pool_flops(i, o, **a):
 
 
 MAX_POOL2D = register(OpDef("max_pool2d", _max_fwd, kernels={"cpu": _max_fwd_cpu},
-                            vjp=_max_vjp, saves=False, saves_output=True, infer=_max_infer,
+                            vjp=_max_vjp, saves=False, saves_output=(1,), infer=_max_infer,
                             cost=io_cost(_pool_flops), onnx="MaxPool"))
 MAX_POOL2D_GRAD = register(OpDef(
     "max_pool2d_grad", _max_grad_fwd, kernels={"cpu": _max_grad_cpu}, vjp=_max_grad_vjp,

@@ -93,7 +93,7 @@ def _cell_vjp(n, gh, gc, gacts):
 
 LSTM_CELL = register(OpDef(
     "lstm_cell", _cell_fwd, kernels={"cpu": _cell_cpu}, vjp=_cell_vjp, saves=True,
-    saves_output=True, cost=io_cost(lambda i, o, **a: 12 * numel(i[1][0])),
+    saves_output=(1, 2), cost=io_cost(lambda i, o, **a: 12 * numel(i[1][0])),
     infer=lambda gates, c: (c, c, gates)))
 # the first-order backward of lstm_cell, used only when the backward is not recorded
 LSTM_CELL_GRAD = register(OpDef(

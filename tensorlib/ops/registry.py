@@ -37,7 +37,8 @@ class OpDef:
         them must be detected): True, False (linear ops such as add), or
         "others" (input i is read only when another input needs a gradient,
         as in mul), or a tuple of the input positions it reads (where: the condition).
-    saves_output: whether ``vjp`` reads the output (``node.out``).
+    saves_output: whether ``vjp`` reads the outputs (``node.out``): True, or a tuple of
+        the output positions it reads (an in-place change to another output is fine).
     view: the output may share memory with input 0 (shares its version).
     check: ``check(arrays, attrs)`` validation run before the kernel, for
         kernels that must never see bad input (Cython).
@@ -52,7 +53,8 @@ class OpDef:
     def __init__(self, name: str, fwd: Callable | None = None, *, ufunc: str | None = None,
                  kernels: dict[str, Callable] | None = None, vjp: Callable | None = None,
                  infer: Callable | None = None, cost: Callable | None = None,
-                 onnx: Any = None, saves: bool | str | tuple = True, saves_output: bool = False,
+                 onnx: Any = None, saves: bool | str | tuple = True,
+                 saves_output: bool | tuple = False,
                  view: bool = False, check: Callable | None = None, doc: str = "",
                  promote: bool = False):
         if fwd is None and ufunc is None and not kernels:
