@@ -99,31 +99,96 @@ def entr(input) -> Tensor:
 def ndtr(input) -> Tensor:
     """Standard normal CDF ``(1 + erf(x / sqrt 2)) / 2``, from erfc so the lower tail keeps its
     precision, as ``torch.special.ndtr``."""
-    return 0.5 * erfc(to_float(to_tensor(input)) * (-1.0 / math.sqrt(2.0)))
+    # sqrt(0.5) is correctly rounded (1 / sqrt(2) is one ulp off): in the tails erfc's
+    # relative error is about 2 t^2 times its argument's, 3e-13 at x = -37 for that ulp
+    return 0.5 * erfc(to_float(to_tensor(input)) * -math.sqrt(0.5))
+
+
+# Cephes' ndtri (S. L. Moshier, Cephes Math Library 2.1, 1989; also scipy's and torch's):
+# rational approximations, P with its leading coefficient first, Q with a leading 1 implied
+_NDTRI_P0 = (-5.99633501014107895267E1, 9.80010754185999661536E1, -5.66762857469070293439E1,
+             1.39312609387279679503E1, -1.23916583867381258016E0)
+_NDTRI_Q0 = (1.95448858338141759834E0, 4.67627912898881538453E0, 8.63602421390890590575E1,
+             -2.25462687854119370527E2, 2.00260212380060660359E2, -8.20372256168333339912E1,
+             1.59056225126211695515E1, -1.18331621121330003142E0)
+_NDTRI_P1 = (4.05544892305962419923E0, 3.15251094599893866154E1, 5.71628192246421288162E1,
+             4.40805073893200834700E1, 1.46849561928858024014E1, 2.18663306850790267539E0,
+             -1.40256079171354495875E-1, -3.50424626827848203418E-2,
+             -8.57456785154685413611E-4)
+_NDTRI_Q1 = (1.57799883256466749731E1, 4.53907635128879210584E1, 4.13172038254672030440E1,
+             1.50425385692907503408E1, 2.50464946208309415979E0, -1.42182922854787788574E-1,
+             -3.80806407691578277194E-2, -9.33259480895457427372E-4)
+_NDTRI_P2 = (3.23774891776946035970E0, 6.91522889068984211695E0, 3.93881025292474443415E0,
+             1.33303460815807542389E0, 2.01485389549179081538E-1, 1.23716634817820021358E-2,
+             3.01581553508235416007E-4, 2.65806974686737550832E-6, 6.23974539184983293730E-9)
+_NDTRI_Q2 = (6.02427039364742014255E0, 3.67983563856160859403E0, 1.37702099489081330271E0,
+             2.16236993594496635890E-1, 1.34204006088543189037E-2, 3.28014464682127739104E-4,
+             2.89247864745380683936E-6, 6.79019408009981274425E-9)
+_EXP_M2 = 0.1353352832366127       # exp(-2): below it (and above 1 - it) the tail formula
+_S2PI = 2.50662827463100050242E0      # sqrt(2 pi)
+
+
+def _polevl(x: Tensor, coefs) -> Tensor:     # Horner, highest power first
+    r = x * coefs[0] + coefs[1]
+    for c in coefs[2:]:
+        r = r * x + c
+    return r
+
+
+def _p1evl(x: Tensor, coefs) -> Tensor:     # the same with a leading coefficient 1
+    r = x + coefs[0]
+    for c in coefs[1:]:
+        r = r * x + c
+    return r
 
 
 def ndtri(input) -> Tensor:
-    """Inverse of :func:`ndtr`: ``sqrt 2 * erfinv(2p - 1)``, as ``torch.special.ndtri`` (its
-    relative precision drops for p below about 1e-8, where 2p - 1 rounds)."""
-    return math.sqrt(2.0) * erfinv(2.0 * to_float(to_tensor(input)) - 1.0)
-
-
-_LOG_NDTR_TAIL = -10.0
+    """Inverse of :func:`ndtr`, as ``torch.special.ndtri`` (Cephes' algorithm, as torch and
+    scipy): ``p - 1/2`` through a rational function for p in (exp(-2), 1 - exp(-2)), else
+    ``z = sqrt(-2 log q)``, q = min(p, 1 - p), through ``z - log(z)/z - R(1/z)/z``, so the
+    tails keep full relative precision down to the smallest p. -inf at 0, inf at 1, NaN
+    outside [0, 1]. Differentiable through those formulas (in the tails the gradient
+    ``sqrt(2 pi) exp(x^2 / 2)`` stays finite down to p ~ 1e-300)."""
+    p = to_float(to_tensor(input))
+    upper = p > 1.0 - _EXP_M2
+    q = E.where(upper, 1.0 - p, p)          # exact for p >= 1/2
+    central = q > _EXP_M2
+    tail = E.logical_not(central) & (q > 0)
+    # each branch evaluated on safe stand-ins where it is not taken, so that neither sends
+    # inf or NaN into the other's gradient
+    y = E.where(central, p, 0.5) - 0.5
+    y2 = y * y
+    x_mid = (y + y * (y2 * _polevl(y2, _NDTRI_P0) / _p1evl(y2, _NDTRI_Q0))) * _S2PI
+    z = E.sqrt(-2.0 * E.log(E.where(tail, q, 0.01)))
+    r = 1.0 / z
+    near = r * _polevl(r, _NDTRI_P1) / _p1evl(r, _NDTRI_Q1)      # z < 8: q > exp(-32)
+    far = r * _polevl(r, _NDTRI_P2) / _p1evl(r, _NDTRI_Q2)
+    x_tail = z - E.log(z) / z - E.where(z < 8.0, near, far)
+    out = E.where(central, x_mid, E.where(upper, x_tail, -x_tail))
+    out = E.where(p == 0, -math.inf, E.where(p == 1, math.inf, out))
+    return E.where((p >= 0) & (p <= 1), out, math.nan)
 
 
 def log_ndtr(input) -> Tensor:
-    """``log(ndtr(x))``, as ``torch.special.log_ndtr``: below x = -10 the asymptotic series
-    of the normal tail (log of ndtr underflowed to -inf there, with a NaN gradient, from
-    about x = -38 in float64 and -13 in float32); above, the log of :func:`ndtr`."""
+    """``log(ndtr(x))``, as ``torch.special.log_ndtr``, to about 1e-15 relative:
+    ``log1p(-ndtr(-x))`` for x > 0 (``log(ndtr(x))`` rounds to 0 from x ~ 8 and loses digits
+    before); ``log(ndtr(x))`` down to the switch, -20 in float64 (-10 in float32: ndtr
+    stays normal to about -37 and -13); below it the normal tail's asymptotic series to 12
+    terms, whose truncation error at the switch is below rounding."""
     x = to_float(to_tensor(input))
-    tail = x < _LOG_NDTR_TAIL
-    # each branch evaluated where it is valid only, so neither sends NaN into the gradient
-    xt = E.where(tail, x, _LOG_NDTR_TAIL)
-    head = E.log(ndtr(E.where(tail, 0.0, x)))
+    cut = -20.0 if x.dtype == np.float64 else -10.0
+    tail = x < cut
+    pos = x > 0
+    # each branch evaluated where it is valid only, so none sends NaN into the gradient
+    xt = E.where(tail, x, cut)
+    mid = E.log(ndtr(E.where(tail | pos, -1.0, x)))
+    right = log1p(-ndtr(-E.where(pos, x, 1.0)))
     r = 1.0 / (xt * xt)
-    series = 1.0 + r * (-1.0 + r * (3.0 + r * (-15.0 + r * (105.0 + r * -945.0))))
-    asym = -0.5 * xt * xt - E.log(-xt) - 0.5 * math.log(2 * math.pi) + E.log(series)
-    return E.where(tail, asym, head)
+    u = -23.0 * r                   # sum_{k=1..12} (-1)^k (2k-1)!! r^k, by Horner
+    for k in range(11, 0, -1):
+        u = -(2 * k - 1) * r * (1.0 + u)
+    asym = -0.5 * xt * xt - E.log(-xt) - 0.5 * math.log(2 * math.pi) + log1p(u)
+    return E.where(tail, asym, E.where(pos, right, mid))
 
 
 def _with_dtype(x, dtype) -> Tensor:

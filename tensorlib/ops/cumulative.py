@@ -47,24 +47,37 @@ def _lcse_fwd(xp, x, axis):
     return _inclusive_scan(xp, "logaddexp", x, axis).astype(x.dtype, copy=False)
 
 
-def _reverse_lcse(t: Tensor, axis: int) -> Tensor:
-    return logcumsumexp(t.flip(axis), axis).flip(axis)
-
-
 def _lcse_vjp(n, g):
-    # PyTorch's (and TensorFlow's) rule: grad_j = sum_{i >= j} g_i exp(x_j - out_i), as two
-    # reverse log-cum-sum-exps of log|g| (positive and negative parts), so nothing overflows
+    # grad_j = sum_{i >= j} g_i exp(x_j - out_i) = exp(x_j - out_j) t_j, where
+    # t_j = g_j + exp(out_j - out_{j+1}) t_{j+1}: a reverse linear recurrence whose factors lie
+    # in [0, 1] (out is non-decreasing), so nothing overflows whatever the spread of x, and the
+    # result is linear in g, as the grad of this grad (jvp by double vjp, Hessians) needs
     x, out, a = n.inputs[0], n.out, n.attrs["axis"]
     if x.ndim == 0:
         return (g,)
-    # "log 0" for the masked signs: far below any real term, yet two of them (as the grad of
-    # this grad adds) still sum without overflow
-    lowest = float(np.finfo(x.dtype).min) / 4
-    pos, neg = g > 0, g < 0
-    log_abs = E.where(pos | neg, g.abs(), 1.0).log()
-    lp = E.where(pos, log_abs, lowest) - out
-    ln = E.where(neg, log_abs, lowest) - out
-    return ((_reverse_lcse(lp, a) + x).exp() - (_reverse_lcse(ln, a) + x).exp(),)
+    lo, hi = _along(out, a, slice(None, -1)), _along(out, a, slice(1, None))
+    # equal infinite neighbours (a -inf prefix, or after a +inf) would give exp(nan): 1
+    step = lo - hi
+    step = E.exp(E.where((lo == hi) & E.isinf(lo), 0.0, step))
+    return (E.exp(x - out) * _reverse_linear_scan(g, step, a),)
+
+
+def _reverse_linear_scan(g: Tensor, f: Tensor, axis: int) -> Tensor:
+    """``t`` with ``t_j = g_j + f_j t_{j+1}`` along ``axis`` (``f`` one shorter than ``g``),
+    in log2(n) doubling steps of tensorlib ops (so it is differentiable again): after the
+    step of stride k, ``t_j`` sums g over j..j+2k-1 and ``f_j`` is the product of the factors
+    over j..j+2k-1."""
+    from .shape import concatenate
+    size = g.shape[axis]
+    k = 1
+    while k < size:
+        head = _along(g, axis, slice(None, size - k))
+        g = concatenate([head + f * _along(g, axis, slice(k, None)),
+                         _along(g, axis, slice(size - k, None))], axis=axis)
+        if 2 * k < size:
+            f = _along(f, axis, slice(None, size - 2 * k)) * _along(f, axis, slice(k, size - k))
+        k *= 2
+    return g
 
 
 def _scan_cost(in_specs, out_specs, **attrs):

@@ -16,7 +16,7 @@ from .._apply import apply
 from .._tensor import Tensor
 from ._util import numel, to_float, to_tensor
 from .linalg import _mT
-from .matrix import _lapack, solve
+from .matrix import _lapack, _unused, solve
 from .nn_util import io_cost
 from .registry import OpDef, register
 
@@ -72,13 +72,17 @@ def _svd_infer(a, *, full_matrices, uv=True):
 
 
 def _svd_vjp(node, gU, gS, gVh):
-    """PyTorch's ``svd_backward`` (real case): assumes distinct, non-zero singular values and
-    a loss that does not depend on the singular vectors' signs."""
+    """PyTorch's ``svd_backward`` (real case), for a loss that does not depend on the singular
+    vectors' signs. The singular-vector terms are skipped when their cotangents are unused
+    (so the gradient of S alone, ``U diag(gS) Vh``, is defined for repeated and zero singular
+    values); otherwise they assume distinct non-zero singular values. svdvals (``uv=False``)
+    keeps them: its first-order gradient reads U and Vh, so its second derivatives come back
+    through them."""
     U, S, Vh = node.output(0), node.output(1), node.output(2)
     m, n = U.shape[-2], Vh.shape[-1]
     k = S.shape[-1]
-    if not node.attrs.get("uv", True):   # svdvals: U and Vh are not the caller's outputs
-        gU = gVh = None
+    gU = None if _unused(gU) else gU
+    gVh = None if _unused(gVh) else gVh
     if node.attrs["full_matrices"]:   # the extra columns/rows carry no gradient (as PyTorch)
         U = U[..., :, :k]
         Vh = Vh[..., :k, :]
@@ -130,9 +134,10 @@ def svd(A, full_matrices: bool = True) -> SVDResult:
     a named tuple ``(U, S, Vh)``, singular values descending. ``full_matrices=False`` gives the
     reduced ``U (..., m, k)`` and ``Vh (..., k, n)``, k = min(m, n).
 
-    Differentiable as PyTorch's: the gradient assumes distinct non-zero singular values and
-    a loss that does not depend on the singular vectors' signs; with ``full_matrices=True``
-    the columns beyond k get no gradient.
+    Differentiable as PyTorch's: the gradient of S alone is defined everywhere; through U and
+    Vh it assumes distinct non-zero singular values and a loss that does not depend on the
+    singular vectors' signs; with ``full_matrices=True`` the columns beyond k get no
+    gradient.
 
     >>> tl.linalg.svd(tl.tensor([[3.0, 0.0], [0.0, 4.0]])).S
     tensor([4., 3.])
@@ -143,7 +148,8 @@ def svd(A, full_matrices: bool = True) -> SVDResult:
 
 def svdvals(A) -> Tensor:
     """The singular values of ``A`` (descending), as ``torch.linalg.svdvals``; the gradient
-    ``U diag(gS) Vh`` is defined for repeated singular values too."""
+    ``U diag(gS) Vh`` is defined for repeated singular values too, and second derivatives
+    (through U and Vh) where they are distinct."""
     return apply(SVD, _prepare(A, "svdvals"), full_matrices=False, uv=False)[1]
 
 
@@ -172,7 +178,8 @@ def _qr_infer(a, *, mode):
 
 
 def _qr_vjp(node, gQ, gR):
-    """PyTorch's ``linalg_qr_backward`` for m >= n (full-rank square or tall input)."""
+    """PyTorch's ``linalg_qr_backward``: full-rank square or tall input (m >= n), or wide
+    (m < n) where the leading m x m block is invertible."""
     mode = node.attrs["mode"]
     Q, R = node.output(0), node.output(1)
     m, n = node.inputs[0].shape[-2:]
@@ -183,10 +190,31 @@ def _qr_vjp(node, gQ, gR):
         raise RuntimeError("qr: not differentiable with mode='complete' when the input has "
                            f"more rows than columns ({m} > {n}), as in PyTorch; use "
                            "mode='reduced'")
-    if m < n:
-        raise NotImplementedError(f"qr: the gradient of a wide matrix ({m} x {n}, m < n) is "
-                                  "not implemented; transpose it or use a tall/square one")
+    if m >= n:
+        return (_qr_square_tall_vjp(Q, R, gQ, gR),)
+    # wide: A = [X | Y] with X = Q U square, R = [U | V], so Y = Q V. Y's part is Q gV, and
+    # V = Q^T Y adds Y gV^T to the cotangent of Q in X's factorisation (Y = Q V: the
+    # factors' own output, so no input is saved)
+    U, V = R[..., :, :m], R[..., :, m:]
+    gU = gV = None
+    if gR is not None:
+        gU, gV = gR[..., :, :m], gR[..., :, m:]
+        yv = (Q @ V) @ _mT(gV)
+        gQ = yv if gQ is None else gQ + yv
+    gX = _qr_square_tall_vjp(Q, U, gQ, gU)
+    if gV is None:
+        from ..creation import zeros
+        gY = zeros(Q.shape[:-1] + (n - m,), dtype=Q.dtype, device=Q.device)
+    else:
+        gY = Q @ gV
+    from .shape import concatenate
+    return (concatenate([gX, gY], axis=-1),)
+
+
+def _qr_square_tall_vjp(Q, R, gQ, gR):
+    """The gradient of ``A = Q R`` with R square (k x k) and invertible."""
     # gA = (Q syminvadj(triu(gR R^T - Q^T gQ)) + gQ) R^{-T}
+    k = R.shape[-1]
     M = None
     if gR is not None:
         M = gR @ _mT(R)
@@ -194,12 +222,12 @@ def _qr_vjp(node, gQ, gR):
         t = _mT(Q) @ gQ
         M = -t if M is None else M - t
     M = M.triu()
-    M = M + _mT(M) - M * _eye(n, M)      # syminvadj: X + X^T with the diagonal halved back
+    M = M + _mT(M) - M * _eye(k, M)      # syminvadj: X + X^T with the diagonal halved back
     gA = Q @ M
     if gQ is not None:
         gA = gA + gQ
     # B R^{-T}: solve R X^T = B^T
-    return (_mT(solve(R, _mT(gA))),)
+    return _mT(solve(R, _mT(gA)))
 
 
 QR = register(OpDef("qr", _qr_fwd, vjp=_qr_vjp, saves=False, saves_output=True,
@@ -209,8 +237,9 @@ QR = register(OpDef("qr", _qr_fwd, vjp=_qr_vjp, saves=False, saves_output=True,
 def qr(A, mode: str = "reduced") -> QRResult:
     """``A = Q @ R`` for a matrix or a stack ``(..., m, n)`` (``torch.linalg.qr``): a named
     tuple ``(Q, R)``. ``mode``: 'reduced' (Q (..., m, k), R (..., k, n)), 'complete'
-    (Q (..., m, m)) or 'r' (R only; Q is empty). Differentiable as PyTorch's for full-rank
-    square or tall inputs (m >= n; not 'complete' with m > n).
+    (Q (..., m, m)) or 'r' (R only; Q is empty). Differentiable as PyTorch's: full-rank
+    square or tall inputs (not 'complete' with m > n), and wide ones (m < n) whose first m
+    columns are independent.
     """
     if mode not in _QR_MODES:
         raise ValueError(f"qr: mode must be one of {_QR_MODES}, got {mode!r}")

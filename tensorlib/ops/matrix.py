@@ -13,6 +13,8 @@ import numpy as np
 
 from .._apply import apply
 from .._tensor import Tensor
+from ..autograd.mode import no_grad, state
+from . import elementwise as E
 from ._util import broadcast_shapes, numel, to_float, to_tensor, unbroadcast
 from .linalg import _mT
 from .nn_util import io_cost
@@ -50,6 +52,26 @@ def _prepare(a, op: str) -> Tensor:
     return a
 
 
+def _unused(g) -> bool:
+    """Whether cotangent ``g`` of one output of a multi-output op is zero and stays zero (the
+    placeholder the backward walk makes for an output the loss does not use, or a zero that
+    is not differentiated further), so a rule may skip its term, which can hold ``inf * 0``
+    (the eigenvector term at repeated eigenvalues). A zero that requires grad (as the
+    double-vjp jvp feeds in) still carries derivatives; under graph capture only a value that
+    does not depend on the graph's inputs may be read (it is then the same for every feed)."""
+    if g is None:
+        return True
+    if g._rg:
+        return False
+    tracer = state.tracer
+    if tracer is not None:
+        from ..graph.tracer import is_dynamic
+        v = tracer.lookup(g)
+        if v is not None and is_dynamic(tracer, v):
+            return False
+    return not bool(g._data.any())
+
+
 # --- inverse ----------------------------------------------------------------------------------
 def _inv_vjp(n, g):
     y = n.output(0)
@@ -72,26 +94,38 @@ def inv(a) -> Tensor:
 
 
 # --- solve ------------------------------------------------------------------------------------
+def _vector_rhs(sa: tuple, sb: tuple) -> bool:
+    """``torch.linalg.solve``'s rule: B is one vector per matrix when it is 1-D, or when
+    ``B.shape == A.shape[:-1]`` (a batch of vectors, ``(*, n)`` against ``(*, n, n)``); else
+    it is ``(*, n, k)``. (NumPy 2 takes only a 1-D B as a vector, NumPy 1 any B with one
+    dimension fewer than A.) A dimension unknown at capture matches any size."""
+    if len(sb) == 1:
+        return True
+    return len(sb) == len(sa) - 1 and all(x is None or y is None or x == y
+                                          for x, y in zip(sb, sa[:-1]))
+
+
 def _solve_infer(a, b):
     sa, dt = _square("solve", a)
     sb = tuple(b[0])
     if np.dtype(b[1]) != dt:
         raise TypeError(f"solve: A and B must have one dtype, got {dt} and {np.dtype(b[1])}")
     n = sa[-1]
-    if len(sb) == 1:      # one right-hand side vector (NumPy 2's rule: only when B is 1-D)
-        if None not in (n, sb[0]) and sb[0] != n:
-            raise ValueError(f"solve: A {sa} and b {sb} do not align ({n} != {sb[0]})")
-        return sa[:-1], dt
+    if _vector_rhs(sa, sb):
+        if None not in (n, sb[-1]) and sb[-1] != n:
+            raise ValueError(f"solve: A {sa} and b {sb} do not align ({n} != {sb[-1]})")
+        return broadcast_shapes("solve", sa[:-2], sb[:-1]) + (n,), dt
     if len(sb) < 2 or (None not in (n, sb[-2]) and sb[-2] != n):
-        raise ValueError(f"solve: A {sa} and B {sb} do not align: B must be (..., {n}, k) "
-                         f"or ({n},)")
+        raise ValueError(f"solve: A {sa} and B {sb} do not align: B must be (..., {n}, k), "
+                         f"({n},) or {sa[:-1]}")
     return broadcast_shapes("solve", sa[:-2], sb[:-2]) + sb[-2:], dt
 
 
 def _solve_vjp(n, g):
     a, b = n.inputs
     x = n.output(0)
-    if b.ndim == 1:   # one vector for every matrix of the stack: solve with it as a column
+    # the arrays' shapes: plain sizes, so a captured None dim is not compared (and fixed)
+    if _vector_rhs(a._data.shape, b._data.shape):   # vectors: solve with each as a column
         gb = apply(SOLVE, _mT(a), g.unsqueeze(-1)).squeeze(-1)
         ga = -(gb.unsqueeze(-1) * x.unsqueeze(-2)) if a._rg else None
     else:
@@ -102,11 +136,11 @@ def _solve_vjp(n, g):
 
 
 def _solve_fwd(xp, a, b):
-    # a vector b becomes one column, and batch dimensions are broadcast here, so that NumPy
-    # 1 and 2 and CuPy (which disagree on what a (..., n) right-hand side means) all agree
-    vec = b.ndim == 1
+    # a vector right-hand side becomes one column, and batch dimensions are broadcast here,
+    # so that NumPy 1 and 2 and CuPy (which disagree on what a (..., n) B means) all agree
+    vec = _vector_rhs(a.shape, b.shape)
     if vec:
-        b = b[:, None]
+        b = b[..., None]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     x = _lapack("solve", xp.linalg.solve, xp.broadcast_to(a, batch + a.shape[-2:]),
                 xp.broadcast_to(b, batch + b.shape[-2:]))
@@ -118,8 +152,9 @@ SOLVE = register(OpDef("solve", _solve_fwd, vjp=_solve_vjp,
 
 
 def solve(a, b) -> Tensor:
-    """``X`` with ``A @ X = B`` for square ``A``; ``B`` is ``(..., n, k)`` or one vector
-    ``(n,)``; batch dimensions broadcast.
+    """``X`` with ``A @ X = B`` for square ``A`` (``(..., n, n)``), as ``torch.linalg.solve``:
+    ``B`` is one vector per matrix when it is ``(n,)`` or has A's shape less the last
+    dimension (``(..., n)``), and ``(..., n, k)`` otherwise; batch dimensions broadcast.
 
     >>> tl.linalg.solve(tl.tensor([[2.0, 0.0], [0.0, 4.0]]), tl.tensor([1.0, 1.0]))
     tensor([0.5 , 0.25])
@@ -139,8 +174,26 @@ def _batch_of(op: str):
 def _det_vjp(n, g):
     a = n.inputs[0]
     d = n.output(0)
-    # d det(A) = det(A) tr(A^-1 dA): the gradient exists where A is invertible
-    return ((g * d).unsqueeze(-1).unsqueeze(-1) * _mT(inv(a)),)
+    # d det(A) = tr(adj(A) dA): the gradient is the cofactor matrix adj(A)^T, which is
+    # det(A) A^-T where A is invertible (the fast path) and from an SVD where det(A) is 0
+    # (LAPACK met an exact zero pivot, or the product underflowed); eagerly only, as under
+    # capture the branch cannot depend on values
+    if state.tracer is not None or bool(d._data.all()):
+        return ((g * d).unsqueeze(-1).unsqueeze(-1) * _mT(inv(a)),)
+    return (g.unsqueeze(-1).unsqueeze(-1) * _cofactor(a),)
+
+
+def _cofactor(a: Tensor) -> Tensor:
+    """``adj(A)^T`` of any square A, singular or not: with ``A = U diag(S) Vh`` it is
+    ``det(U) det(Vh) U diag(prod_{j != i} S_j) Vh``; the products leave out one factor
+    instead of dividing by it, so zero singular values are fine."""
+    from .decompositions import svd
+    from .reduction import prod
+    u, s, vh = svd(a, full_matrices=False)
+    with no_grad():       # +-1, constant where the SVD is differentiable
+        sign = apply(DET, u.detach()) * apply(DET, vh.detach())
+    others = E.where(_eye_like(s).astype(bool), 1.0, s.unsqueeze(-2))
+    return (u * (sign.unsqueeze(-1) * prod(others, axis=-1)).unsqueeze(-2)) @ vh
 
 
 DET = register(OpDef("det", lambda xp, a: xp.linalg.det(a), vjp=_det_vjp, saves=True,
@@ -148,8 +201,8 @@ DET = register(OpDef("det", lambda xp, a: xp.linalg.det(a), vjp=_det_vjp, saves=
 
 
 def det(a) -> Tensor:
-    """The determinant of a square matrix (or of each in a stack); differentiable where the
-    matrix is invertible."""
+    """The determinant of a square matrix (or of each in a stack); differentiable everywhere,
+    singular matrices included (the gradient is the cofactor matrix)."""
     return apply(DET, _prepare(a, "det"))
 
 
@@ -221,11 +274,14 @@ def _eigh_infer(a):
 
 def _eigh_vjp(n, gw, gv):
     w, v = n.output(0), n.output(1)
+    # V (diag(gw) + F * (V^T gV)) V^T, F_ij = 1 / (w_j - w_i) off the diagonal. Eigenvalues
+    # alone (gV unused) skip the F term, so repeated eigenvalues give V diag(gw) V^T; through
+    # the eigenvectors a tie gives inf or NaN, as PyTorch: that gradient is not defined there
     eye = _eye_like(v)
-    # F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it (distinct eigenvalues assumed)
-    diff = w.unsqueeze(-2) - w.unsqueeze(-1)
-    f = (1.0 - eye) / (diff + eye)
-    inner = gw.unsqueeze(-1) * eye + f * (_mT(v) @ gv)
+    inner = gw.unsqueeze(-1) * eye
+    if not _unused(gv):
+        diff = w.unsqueeze(-2) - w.unsqueeze(-1)
+        inner = inner + (1.0 - eye) / (diff + eye) * (_mT(v) @ gv)
     return (_sym(v @ inner @ _mT(v)),)
 
 
@@ -235,8 +291,9 @@ EIGH = register(OpDef("eigh", lambda xp, a: tuple(xp.linalg.eigh(a)), vjp=_eigh_
 
 def eigh(a) -> tuple[Tensor, Tensor]:
     """Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix, reading its
-    lower triangle. The gradient assumes distinct eigenvalues, and a loss that does not
-    depend on each eigenvector's sign.
+    lower triangle. The gradient of the eigenvalues alone is defined for repeated eigenvalues
+    too; through the eigenvectors it assumes distinct eigenvalues (as PyTorch's) and a loss
+    that does not depend on each eigenvector's sign.
 
     >>> w, v = tl.linalg.eigh(tl.tensor([[2.0, 1.0], [1.0, 2.0]]))
     >>> w

@@ -32,6 +32,8 @@ def _solve_inputs(draw):
     n = a.shape[-1]
     if draw(st.booleans()):
         return [a, arr(draw, (n,))]                        # one right-hand side vector
+    if a.ndim > 2 and draw(st.booleans()):
+        return [a, arr(draw, a.shape[:-1])]                # a vector per matrix (torch's)
     batch = a.shape[:-2][draw(st.integers(0, len(a.shape) - 2)):]   # broadcast batch dims
     return [a, arr(draw, batch + (n, draw(st.integers(1, 3))))]
 
@@ -59,7 +61,14 @@ def _eigh_fn(a):
 
 
 add("inv", tl.linalg.inv, _square_inputs, np.linalg.inv, atol=1e-6)
-add("solve", tl.linalg.solve, _solve_inputs, np.linalg.solve, atol=1e-6)
+def _solve_ref(a, b):
+    # torch.linalg.solve's rule: B is a batch of vectors when 1-d or shaped A.shape[:-1]
+    if b.ndim == 1 or b.shape == a.shape[:-1]:
+        return np.linalg.solve(a, b[..., None])[..., 0]
+    return np.linalg.solve(a, b)
+
+
+add("solve", tl.linalg.solve, _solve_inputs, _solve_ref, atol=1e-6)
 add("det", tl.linalg.det, _square_inputs, np.linalg.det, rtol=1e-4, atol=1e-6)
 add("slogdet", tl.linalg.slogdet, _square_inputs, np.linalg.slogdet, atol=1e-6)
 add("cholesky", lambda x: tl.linalg.cholesky(x @ x.mT + tl.eye(x.shape[-1], dtype=x.dtype,
