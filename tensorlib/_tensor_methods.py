@@ -273,7 +273,7 @@ def _setitem(self: Tensor, key, value) -> None:
     tracer = state.tracer
     if tracer is None and not ((self._rg or v._rg) and state.grad_enabled):
         try:
-            self._data[I._on(xp_of(self._data), index)] = v._data
+            I._setitem_data(xp_of(self._data), self._data, index, v._data)
         except (ValueError, IndexError) as e:
             raise type(e)(f"setitem: {e}") from None
         self._version[0] += 1
@@ -281,7 +281,7 @@ def _setitem(self: Tensor, key, value) -> None:
     recorded = (self._rg or v._rg) and state.grad_enabled
     if recorded:
         _check_view(self, "__setitem__")
-    _commit(self, apply(I.SETITEM, _current(self), v, index=index), "__setitem__", recorded)
+    _commit(self, I._setitem_apply(_current(self), v, index), "__setitem__", recorded)
 
 
 Tensor.__setitem__ = _setitem
@@ -312,6 +312,10 @@ def _zero_(self):
 
 
 def _copy_(self, src):
+    if not isinstance(src, Tensor) and (isinstance(src, np.ndarray)
+                                        or _dtypes.is_torch_tensor(src)):  # sd[k].copy_(hf[k])
+        from .creation import tensor
+        src = tensor(src)
     src = src if isinstance(src, Tensor) else weak_scalar(src, self)
     if src._device is not self._device:
         src = src.to(self._device)
@@ -566,7 +570,39 @@ def _normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Te
     return _copy_(self, r)
 
 
+def _expand_as(self, other: Tensor) -> Tensor:
+    """This tensor broadcast to ``other``'s shape (PyTorch's ``expand_as``)."""
+    return S.expand(self, tuple(other.shape))
+
+
+def _type_as(self, other: Tensor) -> Tensor:
+    """This tensor cast to ``other``'s dtype, and moved to its device (PyTorch's
+    ``type_as``)."""
+    out = S.astype(self, other.dtype)
+    return out if out.device == other.device else out.to(other.device)
+
+
+_div_plain = Tensor.__dict__["div_"]
+
+
+def _div_(self, other, *, rounding_mode=None) -> Tensor:
+    """In-place division; ``rounding_mode`` (``"trunc"``, ``"floor"``) as PyTorch's."""
+    if rounding_mode is None:
+        return _div_plain(self, other)
+    return _div_rounded_(self, other, rounding_mode=rounding_mode)
+
+
+_div_rounded_ = _inplace_fn(E.div, "div_")
+
 Tensor.view_as = _view_as
+Tensor.expand_as = _expand_as
+Tensor.type_as = _type_as
+Tensor.roll = S.roll
+Tensor.div_ = _div_
+Tensor.divide_ = _div_
+# a tensor bound that requires grad is recorded too (clamp_(min=lo) with lo learnable)
+Tensor.clamp_ = _inplace_fn(E.clip, "clamp_")
+Tensor.clip_ = Tensor.clamp_
 Tensor.new_tensor = _new_tensor
 Tensor.uniform_ = _uniform_
 Tensor.normal_ = _normal_

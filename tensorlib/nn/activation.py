@@ -1,4 +1,5 @@
-"""Activation modules: thin Module wrappers over the functional forms."""
+"""Activation modules: thin Module wrappers over the functional forms (``inplace=True`` writes
+into the input and returns it, as PyTorch's)."""
 from __future__ import annotations
 
 from .._tensor import Tensor
@@ -6,15 +7,23 @@ from . import functional as F
 from .module import Module
 
 
+def _inplace_repr(m: Module, sep: str = "") -> str:
+    """``inplace=True`` in a layer's repr when set, as PyTorch's."""
+    return f"{sep}inplace=True" if getattr(m, "inplace", False) else ""
+
+
 class ReLU(Module):
     """``max(x, 0)``."""
 
     def __init__(self, inplace: bool = False):
         super().__init__()
-        self.inplace = inplace  # accepted for PyTorch compatibility; always out of place
+        self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(x)
+        return F.relu(x, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self)
 
 
 class LeakyReLU(Module):
@@ -22,13 +31,13 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.leaky_relu(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope, inplace=self.inplace)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + _inplace_repr(self, ", ")
 
 
 class ELU(Module):
@@ -36,13 +45,13 @@ class ELU(Module):
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
-        self.alpha = alpha
+        self.alpha, self.inplace = alpha, inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.elu(x, self.alpha)
+        return F.elu(x, self.alpha, inplace=self.inplace)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}" + _inplace_repr(self, ", ")
 
 
 class CELU(Module):
@@ -50,13 +59,13 @@ class CELU(Module):
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
-        self.alpha = alpha
+        self.alpha, self.inplace = alpha, inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.celu(x, self.alpha)
+        return F.celu(x, self.alpha, inplace=self.inplace)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}" + _inplace_repr(self, ", ")
 
 
 class GELU(Module):
@@ -76,8 +85,15 @@ class GELU(Module):
 class SiLU(Module):
     """``x * sigmoid(x)`` (swish)."""
 
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x: Tensor) -> Tensor:
-        return F.silu(x)
+        return F.silu(x, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self)
 
 
 class Sigmoid(Module):
@@ -139,13 +155,13 @@ class Hardtanh(Module):
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
         super().__init__()
-        self.min_val, self.max_val = min_val, max_val
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.hardtanh(x, self.min_val, self.max_val)
+        return F.hardtanh(x, self.min_val, self.max_val, inplace=self.inplace)
 
     def extra_repr(self) -> str:
-        return f"min_val={self.min_val}, max_val={self.max_val}"
+        return f"min_val={self.min_val}, max_val={self.max_val}" + _inplace_repr(self, ", ")
 
 
 class Softsign(Module):
@@ -158,8 +174,15 @@ class Softsign(Module):
 class Mish(Module):
     """``x * tanh(softplus(x))``."""
 
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x: Tensor) -> Tensor:
-        return F.mish(x)
+        return F.mish(x, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self)
 
 
 class SELU(Module):
@@ -167,9 +190,13 @@ class SELU(Module):
 
     def __init__(self, inplace: bool = False):
         super().__init__()
+        self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.selu(x)
+        return F.selu(x, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self)
 
 
 class ReLU6(Module):
@@ -177,9 +204,13 @@ class ReLU6(Module):
 
     def __init__(self, inplace: bool = False):
         super().__init__()
+        self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu6(x)
+        return F.relu6(x, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self)
 
 
 class Hardsigmoid(Module):
@@ -187,9 +218,10 @@ class Hardsigmoid(Module):
 
     def __init__(self, inplace: bool = False):
         super().__init__()
+        self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.hardsigmoid(x)
+        return F.hardsigmoid(x, inplace=self.inplace)
 
 
 class Hardswish(Module):
@@ -197,9 +229,10 @@ class Hardswish(Module):
 
     def __init__(self, inplace: bool = False):
         super().__init__()
+        self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.hardswish(x)
+        return F.hardswish(x, inplace=self.inplace)
 
 
 class LogSigmoid(Module):

@@ -88,6 +88,32 @@ class _ConvNd(Module):
         flat = [v for pair in reversed(amounts) for v in pair]   # last dim first
         return F.pad(x, flat, mode=_PAD_MODES[self.padding_mode]), 0
 
+    def _output_padding(self, x: Tensor, output_size) -> tuple[int, ...]:
+        """A transposed convolution's output_padding: the layer's, or, for a requested
+        ``output_size`` (spatial sizes, or the full shape), the one that gives it, as
+        PyTorch's (the stride makes several output sizes map to the same input size)."""
+        if output_size is None:
+            return self.output_padding
+        n = self._nd
+        name = type(self).__name__
+        size = tuple(int(s) for s in output_size)
+        lead = 2 if x.ndim == n + 2 else 1
+        if len(size) == lead + n:
+            size = size[lead:]
+        if len(size) != n:
+            raise ValueError(f"{name}: output_size must have {n} or {n + lead} elements "
+                             f"(got {len(size)}: {tuple(output_size)})")
+        spatial = tuple(int(s) for s in x.shape[lead:])
+        if isinstance(self.padding, str):
+            raise ValueError(f"{name}: output_size needs numeric padding")
+        lo = tuple((i - 1) * s - 2 * p + d * (k - 1) + 1 for i, s, p, d, k in
+                   zip(spatial, self.stride, self.padding, self.dilation, self.kernel_size))
+        hi = tuple(m + s - 1 for m, s in zip(lo, self.stride))
+        if any(not a <= want <= b for want, a, b in zip(size, lo, hi)):
+            raise ValueError(f"{name}: requested an output size of {size}, but valid sizes "
+                             f"range from {lo} to {hi} (for an input of {spatial})")
+        return tuple(want - a for want, a in zip(size, lo))
+
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
@@ -165,9 +191,12 @@ class ConvTranspose1d(_ConvNd):
                          groups, bias, output_padding=output_padding, dtype=dtype,
                          device=device)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, output_size=None) -> Tensor:
+        """``output_size`` (PyTorch's): the wanted output length (or full shape), which picks
+        the output_padding."""
         return F.conv_transpose1d(x, self.weight, self.bias, self.stride, self.padding,
-                                  self.output_padding, self.groups, self.dilation)
+                                  self._output_padding(x, output_size), self.groups,
+                                  self.dilation)
 
 
 class ConvTranspose2d(_ConvNd):
@@ -183,6 +212,9 @@ class ConvTranspose2d(_ConvNd):
                          groups, bias, output_padding=output_padding, dtype=dtype,
                          device=device)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, output_size=None) -> Tensor:
+        """``output_size`` (PyTorch's): the wanted (H, W) (or full shape), which picks the
+        output_padding, e.g. ``up(x, output_size=skip.shape)`` in a UNet."""
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
-                                  self.output_padding, self.groups, self.dilation)
+                                  self._output_padding(x, output_size), self.groups,
+                                  self.dilation)

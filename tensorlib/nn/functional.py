@@ -6,6 +6,8 @@ ops do: they compute in float32 and return float16 (``half_via_float32``).
 """
 from __future__ import annotations
 
+
+from .._tensor import Tensor
 from ..ops.elementwise import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from ..ops.indexing import one_hot
 from ..ops.nn_act import (celu, glu, gumbel_softmax, hardsigmoid, hardswish, hardtanh, log_softmax,
@@ -22,7 +24,7 @@ from ..ops.nn_loss_likelihood import gaussian_nll_loss, poisson_nll_loss
 from ..ops.nn_loss_margin import (cosine_embedding_loss, hinge_embedding_loss, margin_ranking_loss,
                                   multi_margin_loss, multilabel_soft_margin_loss,
                                   soft_margin_loss, triplet_margin_loss)
-from ..ops.nn_norm import batch_norm, group_norm, instance_norm, layer_norm
+from ..ops.nn_norm import batch_norm, group_norm, instance_norm, layer_norm, rms_norm
 from ..ops.nn_pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,
                            adaptive_max_pool2d, avg_pool1d, avg_pool2d,
                            max_pool1d, max_pool2d)
@@ -43,7 +45,8 @@ __all__ = [
     "margin_ranking_loss", "max_pool1d", "max_pool2d", "mish", "mse_loss", "multi_margin_loss",
     "multilabel_soft_margin_loss", "nll_loss", "normalize",
     "one_hot", "pad", "pairwise_distance", "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss",
-    "prelu", "relu", "relu6", "scaled_dot_product_attention", "selu", "sigmoid", "silu",
+    "prelu", "relu", "relu6", "rms_norm", "scaled_dot_product_attention", "selu", "sigmoid",
+    "silu",
     "smooth_l1_loss", "soft_margin_loss", "softmax", "softplus", "softsign", "tanh",
     "triplet_margin_loss", "unfold",
 ]
@@ -61,3 +64,127 @@ def _accept_half() -> None:
 
 
 _accept_half()
+
+
+# --- PyTorch spellings over the functions above ---------------------------------------------
+# (defined after _accept_half, so they wrap the float16-accepting forms)
+
+_relu, _relu6, _elu, _celu, _selu, _leaky_relu = relu, relu6, elu, celu, selu, leaky_relu
+_hardtanh, _hardsigmoid, _hardswish, _silu, _mish = hardtanh, hardsigmoid, hardswish, silu, mish
+_dropout, _dropout1d, _dropout2d = dropout, dropout1d, dropout2d
+
+
+def _act(fn, name: str, x, inplace: bool, *args) -> Tensor:
+    """``fn(x, *args)``; with ``inplace`` (PyTorch's ``inplace=True``) the result is written
+    into ``x``, which is returned: its version counter is bumped and, under autograd, the op
+    becomes its history (the in-place rules of ``x.relu_()``: a leaf that requires grad is
+    refused, and a tensor saved for a backward pass then fails that backward)."""
+    if not inplace:
+        return fn(x, *args)
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: inplace=True needs a tensor input, got {type(x).__name__}")
+    from .._tensor_methods import _inplace_fn
+    return _inplace_fn(fn, f"{name}_")(x, *args)
+
+
+def relu(input, inplace: bool = False) -> Tensor:
+    """``max(x, 0)``; ``inplace=True`` writes the result into ``input`` and returns it."""
+    return _act(_relu, "relu", input, inplace)
+
+
+def relu6(input, inplace: bool = False) -> Tensor:
+    """``min(max(x, 0), 6)`` (gradient 0 at 0 and 6, as PyTorch's); ``inplace`` as relu's."""
+    return _act(_relu6, "relu6", input, inplace)
+
+
+def elu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """``x`` for x > 0, else ``alpha * (exp(x) - 1)``; ``inplace`` as relu's."""
+    return _act(_elu, "elu", input, inplace, alpha)
+
+
+def celu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``; ``inplace`` as relu's."""
+    return _act(_celu, "celu", input, inplace, alpha)
+
+
+def selu(input, inplace: bool = False) -> Tensor:
+    """Self-normalising ``scale * elu(x, alpha)``; ``inplace`` as relu's."""
+    return _act(_selu, "selu", input, inplace)
+
+
+def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """``x`` for x > 0, else ``negative_slope * x``; ``inplace`` as relu's."""
+    return _act(_leaky_relu, "leaky_relu", input, inplace, negative_slope)
+
+
+def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    """``x`` clipped to [min_val, max_val] (gradient 1 strictly inside, as PyTorch's);
+    ``inplace`` as relu's."""
+    return _act(_hardtanh, "hardtanh", input, inplace, min_val, max_val)
+
+
+def hardsigmoid(input, inplace: bool = False) -> Tensor:
+    """``relu6(x + 3) / 6``; ``inplace`` as relu's."""
+    return _act(_hardsigmoid, "hardsigmoid", input, inplace)
+
+
+def hardswish(input, inplace: bool = False) -> Tensor:
+    """``x * hardsigmoid(x)`` (MobileNetV3); ``inplace`` as relu's."""
+    return _act(_hardswish, "hardswish", input, inplace)
+
+
+def silu(input, inplace: bool = False) -> Tensor:
+    """``x * sigmoid(x)``; ``inplace`` as relu's."""
+    return _act(_silu, "silu", input, inplace)
+
+
+def mish(input, inplace: bool = False) -> Tensor:
+    """``x * tanh(softplus(x))``; ``inplace`` as relu's."""
+    return _act(_mish, "mish", input, inplace)
+
+
+def _dropout_act(fn, name, input, p, training, generator, inplace):
+    if inplace and not training:    # the identity: nothing to write (PyTorch returns input)
+        return input
+    if not inplace:
+        return fn(input, p, training, generator)
+    return _act(lambda x: fn(x, p, training, generator), name, input, True)
+
+
+def dropout(input, p: float = 0.5, training: bool = True, generator=None, *,
+            inplace: bool = False) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p) in
+    training; the identity otherwise. ``inplace=True`` writes into ``input`` (a keyword here:
+    the fourth positional argument is ``generator``)."""
+    return _dropout_act(_dropout, "dropout", input, p, training, generator, inplace)
+
+
+def dropout1d(input, p: float = 0.5, training: bool = True, generator=None, *,
+              inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, L) in training; ``inplace`` as dropout's."""
+    return _dropout_act(_dropout1d, "dropout1d", input, p, training, generator, inplace)
+
+
+def dropout2d(input, p: float = 0.5, training: bool = True, generator=None, *,
+              inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, H, W) in training; ``inplace`` as dropout's."""
+    return _dropout_act(_dropout2d, "dropout2d", input, p, training, generator, inplace)
+
+
+# --- softmax(dtype=) ------------------------------------------------------------------------
+def _cast_first(fn):
+    """``fn`` also taking PyTorch's ``dtype=``: the input is cast to it before ``fn`` runs
+    (so float16 with ``dtype=tl.float32`` gives float32, as HF's ``softmax(..., dtype=)``)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(input, *args, dtype=None, **kwargs):
+        if dtype is not None:
+            from ..ops._util import to_tensor
+            input = to_tensor(input).astype(dtype)
+        return fn(input, *args, **kwargs)
+    return wrapper
+
+
+softmax, log_softmax = _cast_first(softmax), _cast_first(log_softmax)

@@ -91,11 +91,22 @@ class AdaptiveAvgPool1d(_AdaptivePool):
     _pool = staticmethod(F.adaptive_avg_pool1d)
 
 
-class AdaptiveMaxPool2d(_AdaptivePool):
-    """Max pooling to a fixed (H, W) output whatever the input size."""
+class _AdaptiveMaxPool(_AdaptivePool):
+    def __init__(self, output_size, return_indices: bool = False):
+        super().__init__(output_size)
+        self.return_indices = return_indices
+
+    def forward(self, x: Tensor):
+        return type(self)._pool(x, self.output_size, return_indices=self.return_indices)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPool):
+    """Max pooling to a fixed (H, W) output whatever the input size; ``return_indices``
+    also gives the flat (h * W + w) positions of the maxima, as PyTorch's."""
     _pool = staticmethod(F.adaptive_max_pool2d)
 
 
-class AdaptiveMaxPool1d(_AdaptivePool):
-    """Max pooling of (N, C, L) to a fixed length whatever the input length."""
+class AdaptiveMaxPool1d(_AdaptiveMaxPool):
+    """Max pooling of (N, C, L) to a fixed length whatever the input length;
+    ``return_indices`` also gives the positions of the maxima."""
     _pool = staticmethod(F.adaptive_max_pool1d)

@@ -262,7 +262,12 @@ def _softplus(ctx, n):
 
 @rule("clip")
 def _clip(ctx, n):
+    # ("strict" only changes the gradient); crossed bounds give max, as PyTorch's clamp:
+    # spelled Max then Min, since ONNX leaves Clip with min > max unspecified
     lo, hi = n.attrs["min"], n.attrs["max"]
+    if lo is not None and hi is not None and lo > hi:
+        return ctx.op("Min", [ctx.op("Max", [ctx.name(n.inputs[0]), _scalar(ctx, lo, n.out)]),
+                              _scalar(ctx, hi, n.out)])
     return ctx.op("Clip", [ctx.name(n.inputs[0]),
                            "" if lo is None else _scalar(ctx, lo, n.out),
                            "" if hi is None else _scalar(ctx, hi, n.out)])

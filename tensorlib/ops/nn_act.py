@@ -7,7 +7,7 @@ from .._apply import apply
 from .._tensor import Tensor
 from .nn_util import FLOATS, as_float_tensor, io_cost
 from .registry import OpDef, register
-from ._util import norm_axis, numel
+from ._util import norm_axis, numel, to_tensor
 
 
 def _softmax_fwd(xp, x, axis):
@@ -86,23 +86,30 @@ def _axis(x: Tensor, axis, dim, op):
     return norm_axis(axis, x._data.ndim, op)
 
 
-def softmax(x, axis: int = -1, *, dim: int | None = None) -> Tensor:
-    """exp(x) / sum(exp(x)) along ``axis`` (``dim`` is accepted as PyTorch's name)."""
+def softmax(x, axis: int = -1, *, dim: int | None = None, dtype=None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``axis`` (``dim`` is accepted as PyTorch's name; ``dtype``
+    casts the input first, as PyTorch's)."""
+    if dtype is not None:
+        x = to_tensor(x).astype(dtype)
     x = as_float_tensor(x, "softmax")
     return apply(SOFTMAX, x, axis=_axis(x, axis, dim, "softmax"))
 
 
-def log_softmax(x, axis: int = -1, *, dim: int | None = None) -> Tensor:
-    """log(softmax(x)) along ``axis``, computed without overflow."""
+def log_softmax(x, axis: int = -1, *, dim: int | None = None, dtype=None) -> Tensor:
+    """log(softmax(x)) along ``axis``, computed without overflow (``dtype`` as softmax's)."""
+    if dtype is not None:
+        x = to_tensor(x).astype(dtype)
     x = as_float_tensor(x, "log_softmax")
     return apply(LOG_SOFTMAX, x, axis=_axis(x, axis, dim, "log_softmax"))
 
 
 def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
-    """``x`` clipped to [min_val, max_val]."""
+    """``x`` clipped to [min_val, max_val]; the gradient is 1 strictly inside, 0 at and
+    beyond the bounds (as PyTorch's)."""
+    from .elementwise import clip_interior
     if not min_val < max_val:
         raise ValueError(f"hardtanh: min_val {min_val} must be below max_val {max_val}")
-    return as_float_tensor(x, "hardtanh").clip(min_val, max_val)
+    return clip_interior(as_float_tensor(x, "hardtanh"), min_val, max_val)
 
 
 def softsign(x) -> Tensor:
@@ -139,17 +146,21 @@ def celu(x, alpha: float = 1.0) -> Tensor:
 
 
 def relu6(x) -> Tensor:
-    """``min(max(x, 0), 6)``."""
-    return as_float_tensor(x, "relu6").clip(0.0, 6.0)
+    """``min(max(x, 0), 6)``; the gradient is 0 at 0 and at 6, as PyTorch's (and relu's at 0)."""
+    from .elementwise import clip_interior
+    return clip_interior(as_float_tensor(x, "relu6"), 0.0, 6.0)
 
 
 def hardsigmoid(x) -> Tensor:
-    """``relu6(x + 3) / 6``: a piecewise-linear sigmoid."""
-    return (as_float_tensor(x, "hardsigmoid") * (1.0 / 6.0) + 0.5).clip(0.0, 1.0)
+    """``relu6(x + 3) / 6``: a piecewise-linear sigmoid (gradient 1/6 strictly inside
+    (-3, 3), 0 at and beyond the breakpoints, as PyTorch's)."""
+    from .elementwise import clip_interior
+    # x + 3 is exact near -3 and 3, so the breakpoints are exactly PyTorch's
+    return clip_interior(as_float_tensor(x, "hardsigmoid") + 3.0, 0.0, 6.0) / 6.0
 
 
 def hardswish(x) -> Tensor:
-    """``x * hardsigmoid(x)`` (MobileNetV3)."""
+    """``x * hardsigmoid(x)`` (MobileNetV3); its gradient is 0 at -3 and 1 at 3, as PyTorch's."""
     x = as_float_tensor(x, "hardswish")
     return x * hardsigmoid(x)
 

@@ -289,6 +289,13 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100,
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {ls}")
     weight = None if weight is None else as_float_tensor(weight, "cross_entropy", "weight")
     if target._data.dtype.kind == "f":
+        if tuple(target.shape) != tuple(x.shape) and \
+                tuple(target.shape) == _index_target_shape(x):
+            raise TypeError(
+                f"cross_entropy: target of shape {tuple(target.shape)} has the shape of class "
+                f"indices for input {tuple(x.shape)}, but dtype {target._data.dtype}: class-index "
+                "targets must be integers (use target.long()); a float target is read as class "
+                "probabilities and must have the input's shape")
         return _soft_cross_entropy(x, target, weight, reduction, ls)
     if target._data.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: target must hold class indices (integers) or "
@@ -296,6 +303,13 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100,
     _check_class_args("cross_entropy", x, target, weight, ignore_index)
     return _class_loss(CROSS_ENTROPY, x, target, weight, reduction,
                        ignore_index=int(ignore_index), label_smoothing=ls)
+
+
+def _index_target_shape(x) -> tuple:
+    """The shape of a class-index target for input ``x``: (N, d1, ...) for (N, C, d1, ...),
+    () for an unbatched (C,)."""
+    shape = tuple(x.shape)
+    return shape[:1] + shape[2:] if len(shape) >= 2 else ()
 
 
 def _soft_cross_entropy(x, target, weight, reduction, ls):

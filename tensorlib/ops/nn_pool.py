@@ -14,6 +14,7 @@ import numpy as np
 
 from .._apply import apply
 from .._tensor import Tensor
+from ..autograd.mode import no_grad
 from .indexing import take_along_axis
 from .nn_util import as_float_tensor, const, io_cost, tuple_n
 from .registry import OpDef, register
@@ -352,13 +353,47 @@ def _traced(*sizes) -> bool:
     return any(type(n) is not int and hasattr(n, "expr") for n in sizes)
 
 
-def adaptive_max_pool2d(input, output_size, return_indices: bool = False) -> Tensor:
+def _adaptive_taps(n: int, n_out: int) -> np.ndarray:
+    """(n_out, k): the input positions of each adaptive window [floor(i*n/n_out),
+    ceil((i+1)*n/n_out)), padded to the widest window by repeating its last position."""
+    starts = [(i * n) // n_out for i in range(n_out)]
+    ends = [-(-((i + 1) * n) // n_out) for i in range(n_out)]
+    k = max(e - s for s, e in zip(starts, ends))
+    return np.array([[min(s + t, e - 1) for t in range(k)] for s, e in zip(starts, ends)],
+                    dtype=np.int64)
+
+
+def _adaptive_max_indices(x, H: int, W: int, Ho: int, Wo: int) -> Tensor:
+    """The flat (h * W + w) position of each window's maximum, as PyTorch's: the first in
+    row-major order on ties. Built from gathers and an argmax, so it is captured too."""
+    rows, cols = _adaptive_taps(H, Ho), _adaptive_taps(W, Wo)
+    kh, kw = rows.shape[1], cols.shape[1]
+    flat = (rows[:, None, :, None] * W + cols[None, :, None, :]).reshape(Ho, Wo, kh * kw)
+    lead = tuple(x.shape[:-2])
+    nl = len(lead)
+    with no_grad():
+        v = x.detach().take(const(rows.reshape(-1), x), axis=-2)
+        v = v.take(const(cols.reshape(-1), x), axis=-1)          # (..., Ho*kh, Wo*kw)
+        v = v.reshape(lead + (Ho, kh, Wo, kw)).permute(
+            tuple(range(nl)) + (nl, nl + 2, nl + 1, nl + 3)).reshape(lead + (Ho, Wo, kh * kw))
+        local = v.argmax(axis=-1, keepdims=True)
+        table = const(flat, x).broadcast_to(lead + (Ho, Wo, kh * kw))
+        return take_along_axis(table, local, axis=-1).squeeze(-1)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices: bool = False):
     """Max pooling to a fixed output size: window i covers [floor(i*H/Ho), ceil((i+1)*H/Ho))
-    as PyTorch (equal windows when the sizes divide); None keeps that side. A tie shares the
-    gradient (PyTorch gives it to one element)."""
-    if return_indices:
-        raise ValueError("adaptive_max_pool2d: return_indices is not supported")
+    as PyTorch (equal windows when the sizes divide); None keeps that side. With
+    ``return_indices`` also the int64 flat positions (h * W + w) of the maxima, as PyTorch's.
+    A tie shares the gradient (PyTorch gives it to one element)."""
     x, H, W, Ho, Wo = _adaptive_args("adaptive_max_pool2d", input, output_size)
+    out = _adaptive_max(x, H, W, Ho, Wo)
+    if not return_indices:
+        return out
+    return out, _adaptive_max_indices(x, int(H), int(W), Ho, Wo)
+
+
+def _adaptive_max(x, H, W, Ho, Wo) -> Tensor:
     if H % Ho == 0 and W % Wo == 0:
         lead = tuple(x.shape[:-2])
         return x.reshape(lead + (Ho, H // Ho, Wo, W // Wo)).max(axis=(-3, -1))
@@ -407,11 +442,15 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
                       ceil_mode, count_include_pad).squeeze(-2)
 
 
-def adaptive_max_pool1d(input, output_size, return_indices: bool = False) -> Tensor:
-    """Max pooling of (N, C, L) or (C, L) to ``output_size`` positions."""
+def adaptive_max_pool1d(input, output_size, return_indices: bool = False):
+    """Max pooling of (N, C, L) or (C, L) to ``output_size`` positions; ``return_indices``
+    also gives the positions of the maxima along L."""
     n = "adaptive_max_pool1d"
-    return adaptive_max_pool2d(_as_2d(input, n), (1, _one(output_size, n, "output_size")),
-                               return_indices).squeeze(-2)
+    out = adaptive_max_pool2d(_as_2d(input, n), (1, _one(output_size, n, "output_size")),
+                              return_indices)
+    if not return_indices:
+        return out.squeeze(-2)
+    return out[0].squeeze(-2), out[1].squeeze(-2)
 
 
 def adaptive_avg_pool1d(input, output_size) -> Tensor:

@@ -16,7 +16,7 @@ import numpy as np
 from .._tensor import Tensor
 from ._util import to_tensor
 from .nn_pool import adaptive_avg_pool2d
-from .nn_util import as_float_tensor
+from .nn_util import as_float_tensor, const
 from .shape import concatenate
 from .shape import pad as _np_pad
 
@@ -80,7 +80,7 @@ _CUBIC_A = -0.75        # PyTorch's (and ONNX Resize's usual) cubic convolution 
 
 def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
                 align_corners: bool | None = None,
-                recompute_scale_factor: bool | None = None) -> Tensor:
+                recompute_scale_factor: bool | None = None, antialias: bool = False) -> Tensor:
     """Resize the spatial dims of an (N, C, *spatial) tensor, as PyTorch's ``interpolate``.
 
     ``mode``: 'nearest' (source index ``floor(dst * scale)``, PyTorch's legacy rule),
@@ -91,6 +91,10 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
     ``in / out`` instead of ``1 / scale_factor``, as PyTorch.
     'bicubic' is Keys' cubic convolution with a = -0.75, reading indices past the border at the
     border, as PyTorch (so, like PyTorch's, it can overshoot the input's range).
+
+    ``antialias=True`` ('bilinear' or 'bicubic', 4-D input), as PyTorch's and PIL's: when
+    shrinking, the triangle (or Keys' a = -0.5 cubic) filter is widened by the scale so that
+    every input pixel contributes; computed as two constant matrix products.
 
     >>> F.interpolate(tl.ones(1, 1, 2, 3), scale_factor=2, mode="bilinear").shape
     (1, 1, 4, 6)
@@ -120,6 +124,8 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
         if nsp != 2:
             raise ValueError("interpolate: mode 'area' takes 4-d input")
         return adaptive_avg_pool2d(x, out_sizes)
+    if antialias:
+        return _antialiased(x, mode, in_sizes, out_sizes, scales, align_corners)
     for k in range(nsp):
         ax = 2 + k
         n_in, n_out = in_sizes[k], out_sizes[k]
@@ -142,6 +148,47 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
             lo, hi = x.take(i0, axis=ax), x.take(i1, axis=ax)
             x = lo + (hi - lo) * w1
     return x
+
+
+def _antialiased(x, mode, in_sizes, out_sizes, scales, align_corners) -> Tensor:
+    if mode not in ("bilinear", "bicubic"):
+        raise ValueError(f"interpolate: antialias=True takes mode 'bilinear' or 'bicubic', got "
+                         f"{mode!r}")
+    (H, W), (Ho, Wo) = (int(s) for s in in_sizes), out_sizes
+    sh, sw = ([(i - 1) / (o - 1) if o > 1 else 0.0 for i, o in zip((H, W), out_sizes)]
+              if align_corners else scales)
+    cubic = mode == "bicubic"
+    mh = const(_aa_matrix(H, Ho, sh, cubic).astype(x.dtype), x)
+    mw = const(_aa_matrix(W, Wo, sw, cubic).T.astype(x.dtype), x)
+    return mh @ (x @ mw)
+
+
+def _aa_filter(t: np.ndarray, cubic: bool) -> np.ndarray:
+    t = np.abs(t)
+    if not cubic:   # the triangle
+        return np.where(t < 1.0, 1.0 - t, 0.0)
+    a = -0.5        # Keys' cubic with a = -0.5, as PIL's and PyTorch's antialiasing
+    near = ((a + 2) * t - (a + 3)) * t * t + 1
+    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+    return np.where(t < 1.0, near, np.where(t < 2.0, far, 0.0))
+
+
+def _aa_matrix(n_in: int, n_out: int, scale: float, cubic: bool) -> np.ndarray:
+    """(n_out, n_in) weights of PyTorch's (and PIL's) antialiased resampling along one axis:
+    when shrinking (scale = in / out > 1) the filter is stretched by the scale, so every
+    input pixel contributes; each row sums to 1."""
+    support = (2.0 if cubic else 1.0) * (scale if scale >= 1.0 else 1.0)
+    inv = 1.0 / scale if scale >= 1.0 else 1.0
+    m = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        center = scale * (i + 0.5)
+        lo = max(int(center - support + 0.5), 0)    # int(): toward zero, as the C++ cast
+        hi = min(int(center + support + 0.5), n_in)
+        j = np.arange(lo, hi)
+        w = _aa_filter((j - center + 0.5) * inv, cubic)
+        total = w.sum()
+        m[i, lo:hi] = w / total if total != 0 else w
+    return m
 
 
 def _out_sizes(in_sizes, size, scale_factor):

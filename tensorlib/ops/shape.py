@@ -683,10 +683,18 @@ ROLL = _op("roll", lambda xp, x, shift, axis: xp.roll(x, shift, axis), _roll_vjp
            lambda x, shift, axis: x)
 
 
-def roll(x, shift, axis=None) -> Tensor:
+def roll(x, shift=None, axis=None, *, shifts=None, dims=None) -> Tensor:
     """Shift elements cyclically by ``shift`` along ``axis`` (ints, or tuples of the same
-    length); with ``axis=None`` the flattened tensor is rolled and the shape restored."""
+    length); with ``axis=None`` the flattened tensor is rolled and the shape restored.
+    PyTorch's names ``shifts=``/``dims=`` are accepted too."""
     x = to_tensor(x)
+    for name, given, alias in (("shift", shift, shifts), ("axis", axis, dims)):
+        if given is not None and alias is not None:
+            raise TypeError(f"roll: give {name} or its PyTorch name, not both")
+    shift = shifts if shift is None else shift
+    axis = dims if axis is None else axis
+    if shift is None:
+        raise TypeError("roll: missing the shifts argument")
     if axis is not None:
         if isinstance(axis, (int, np.integer)):
             axis = norm_axis(axis, x.ndim, "roll")
