@@ -76,6 +76,8 @@ from .ops.numeric import addcdiv, addcmul, allclose, isclose, lerp, nan_to_num
 from .ops.rearrange import meshgrid, moveaxis, movedim, repeat_interleave
 from .ops.statistics import median, quantile
 from .ops.data_dependent import argwhere, bincount, nonzero, searchsorted, unique, where
+from .ops.data_dependent import bucketize, isin
+from ._dtypes import finfo, iinfo
 from .ops.sampling import bernoulli, multinomial
 from .ops.shape import (astype, broadcast_to, cat, chunk, clone, concat, concatenate, expand,
                         expand_dims, flatten, flip, pad, permute, repeat, reshape, roll, split,

@@ -23,8 +23,40 @@ _BY_NAME.update({"half": float16, "float": float32, "double": float64, "long": i
 default_float = float32
 
 
+BFLOAT16 = "bfloat16 is not supported by tensorlib; convert with .float() first (float32)"
+
+
+def torch_dtype_name(d) -> str | None:
+    """The name of a PyTorch dtype (``torch.float16`` -> ``"float16"``), None for anything
+    else; torch is not imported."""
+    if type(d).__name__ == "dtype" and type(d).__module__ == "torch":
+        return str(d).rpartition(".")[2]
+    return None
+
+
+def is_torch_tensor(v) -> bool:
+    """Whether ``v`` is a PyTorch tensor (torch is not imported)."""
+    return any(c.__module__ == "torch" and c.__name__ == "Tensor" for c in type(v).__mro__)
+
+
+def unsupported_hint(dt) -> str:
+    """What to do about an array of an unsupported dtype, for error messages."""
+    name = getattr(dt, "name", str(dt))
+    if name == "bfloat16":
+        return BFLOAT16
+    conv = "int64" if name.startswith(("uint", "int")) else "float32"
+    return (f"dtype {name} is not supported; tensorlib supports "
+            + ", ".join(x.name for x in ALL) + f": convert first, e.g. a.astype(np.{conv})")
+
+
 def as_dtype(d) -> np.dtype:
-    """Normalise a dtype given as a tensorlib/NumPy dtype, a type or a name."""
+    """Normalise a dtype given as a tensorlib/NumPy dtype, a type, a name, or a PyTorch
+    dtype (``torch.float16``)."""
+    name = torch_dtype_name(d)
+    if name is not None:
+        d = name
+    if isinstance(d, str) and d == "bfloat16":
+        raise TypeError(BFLOAT16)
     if isinstance(d, np.dtype):
         dt = d
     elif isinstance(d, str):
@@ -43,10 +75,52 @@ def as_dtype(d) -> np.dtype:
         except TypeError:
             raise TypeError(f"unknown dtype {d!r}") from None
     if dt not in ALL:
-        raise TypeError(f"dtype {dt} is not supported; tensorlib supports "
+        raise TypeError(BFLOAT16 if dt.name == "bfloat16" else
+                        f"dtype {dt} is not supported; tensorlib supports "
                         + ", ".join(x.name for x in ALL))
     return dt
 
 
 def is_floating(d: np.dtype) -> bool:
     return d.kind == "f"
+
+
+class finfo:
+    """Machine limits of a float dtype, as ``torch.finfo``: ``bits``, ``eps``, ``max``,
+    ``min``, ``tiny`` (= ``smallest_normal``), ``resolution`` (Python floats) and ``dtype``
+    (its name). ``tl.finfo()`` is the default float dtype's; ``tl.finfo(x.dtype).min`` is the
+    usual attention-mask value."""
+
+    def __init__(self, dtype=None):
+        dt = default_float if dtype is None else as_dtype(dtype)
+        if dt.kind != "f":
+            raise TypeError(f"finfo: {dt} is not a floating-point dtype (tl.iinfo takes "
+                            "integer dtypes)")
+        f = np.finfo(dt)
+        self.bits, self.dtype = builtins.int(f.bits), dt.name
+        self.eps, self.max, self.min = builtins.float(f.eps), builtins.float(f.max), \
+            builtins.float(f.min)
+        self.tiny = self.smallest_normal = builtins.float(f.tiny)
+        self.resolution = 10.0 ** -builtins.int(f.precision)
+
+    def __repr__(self) -> str:
+        return (f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, "
+                f"eps={self.eps}, smallest_normal={self.tiny}, tiny={self.tiny}, "
+                f"dtype={self.dtype})")
+
+
+class iinfo:
+    """Limits of an integer dtype, as ``torch.iinfo``: ``bits``, ``min``, ``max`` (Python
+    ints) and ``dtype`` (its name)."""
+
+    def __init__(self, dtype):
+        dt = as_dtype(dtype)
+        if dt.kind not in "iu":
+            raise TypeError(f"iinfo: {dt} is not an integer dtype (tl.finfo takes float "
+                            "dtypes)")
+        i = np.iinfo(dt)
+        self.bits, self.dtype = builtins.int(i.bits), dt.name
+        self.min, self.max = builtins.int(i.min), builtins.int(i.max)
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"

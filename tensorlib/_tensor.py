@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _dtypes
 from ._core import TensorBase, make_tensor, set_tensor_class
 from ._device import CPU, Device
 from .autograd.mode import state
@@ -112,6 +113,11 @@ class Tensor(TensorBase):
     @property
     def device(self) -> Device:
         return self._device
+
+    @property
+    def is_cuda(self) -> bool:
+        """Whether the tensor lives on a CUDA device (PyTorch's ``is_cuda``)."""
+        return self._device.type == "cuda"
 
     @property
     def itemsize(self) -> int:
@@ -407,6 +413,10 @@ def _is_dtype(obj) -> bool:
     if isinstance(obj, str):
         if obj.split(":")[0] in ("cpu", "cuda"):
             return False
+        if obj == "bfloat16":           # a dtype: astype says it is not supported
+            return True
+    elif _dtypes.torch_dtype_name(obj) is not None:     # torch.float16
+        return True
     elif not isinstance(obj, (type, np.dtype)):
         return False
     try:

@@ -35,6 +35,11 @@ def _to_array(data: Any, dtype=None) -> np.ndarray:
         return arr.astype(dt) if dt is not None else arr.copy()
     if isinstance(data, np.ndarray):
         arr = data
+    elif _dtypes.is_torch_tensor(data):
+        # any device, requires_grad or not; bfloat16 has no NumPy dtype
+        if _dtypes.torch_dtype_name(data.dtype) == "bfloat16":
+            raise TypeError(f"tensor(): {_dtypes.BFLOAT16}")
+        arr = data.detach().cpu().numpy()
     elif hasattr(data, "__cuda_array_interface__"):
         arr = data.get()
     else:
@@ -51,8 +56,7 @@ def _to_array(data: Any, dtype=None) -> np.ndarray:
     if dt is not None:
         arr = arr.astype(dt, copy=False)
     elif arr.dtype not in _SUPPORTED:
-        raise TypeError(f"tensor(): dtype {arr.dtype} is not supported; tensorlib supports "
-                        + ", ".join(d.name for d in _dtypes.ALL))
+        raise TypeError(f"tensor(): {_dtypes.unsupported_hint(arr.dtype)}")
     return arr
 
 
@@ -75,8 +79,9 @@ def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> T
     >>> tl.tensor([[1., 2.], [3., 4.]], requires_grad=True)
     """
     arr = _to_array(data, dtype)
-    if isinstance(data, np.ndarray) and arr is data:
-        arr = arr.copy()
+    if (isinstance(data, np.ndarray) and arr is data) or (
+            _dtypes.is_torch_tensor(data) and not arr.flags.owndata):
+        arr = arr.copy()         # a torch tensor's .numpy() shares its memory
     return _place(arr, device, requires_grad)
 
 
@@ -95,7 +100,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
     if array.dtype not in _SUPPORTED:
-        raise TypeError(f"from_numpy: dtype {array.dtype} is not supported")
+        raise TypeError(f"from_numpy: {_dtypes.unsupported_hint(array.dtype)}")
     return _wrap(array, CPU, False, None, 0)
 
 

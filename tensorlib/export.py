@@ -60,12 +60,35 @@ def _as_graph(obj) -> Graph:
     if isinstance(obj, Function):
         gs = obj.graphs
         if len(gs) != 1:
+            pick = "pass the one to save (fn.get_graph(*example_args))"
+            if obj.input_signature is None:
+                raise ValueError(f"save_graph: the tl.function {obj._name} holds {len(gs)} "
+                                 f"traced graphs; {pick} or give it an input_signature so "
+                                 "one graph serves every call")
             raise ValueError(f"save_graph: the tl.function {obj._name} holds {len(gs)} traced "
-                             "graphs; pass the one to save (fn.get_graph(*example_args)) or give "
-                             "it an input_signature so one graph serves every call")
+                             f"graphs although it has an input_signature: {_why_retraced(obj)}"
+                             f"; {pick}")
         return gs[0]
     raise TypeError(f"save_graph: expected a Graph, a tl.function or a GraphModule, got "
                     f"{type(obj).__name__}")
+
+
+def _why_retraced(fn) -> str:
+    """Why a tl.function with an input_signature holds several graphs, in words."""
+    entries = [e for es in fn._cache.values() for e in es]
+    why = next((e.fixed_why for e in entries if getattr(e, "fixed_why", "")), "")
+    if why:
+        return (f"{why}, so the graph cannot recompute that size and is traced once per input "
+                "shape. Fix that line so one graph serves every call (a size may go to "
+                "reshape/expand/zeros/arange as it is; slicing with it, as buf[:T, :T], fixes "
+                "it: build such a mask from tl.arange comparisons)")
+    if any(getattr(e, "sizes", None) is not None for e in entries):
+        return ("it calls backward(), and a training step is traced once per input shape "
+                "(None dims serve inference graphs)")
+    if fn.retrace_reasons:
+        return f"it was traced again because {fn.retrace_reasons[-1]}"
+    return ("its calls differ in something the input_signature does not cover (a Python "
+            "argument, a module's train/eval mode or attributes)")
 
 
 def _host(a) -> np.ndarray:

@@ -111,7 +111,7 @@ class _Checkpoint(Function):
 
 
 def checkpoint(function: Callable, *args: Any, params: Iterable | None = None,
-               preserve_rng_state: bool = True) -> Any:
+               preserve_rng_state: bool = True, use_reentrant: bool | None = None) -> Any:
     """``function(*args)``, keeping only ``args`` (and the parameters) for the backward pass,
     which runs ``function`` again to get the intermediate results.
 
@@ -120,6 +120,8 @@ def checkpoint(function: Callable, *args: Any, params: Iterable | None = None,
     (otherwise the backward pass raises, instead of dropping their gradients).
     ``preserve_rng_state`` replays the forward pass's random draws (dropout masks).
     Layers with running statistics (BatchNorm in training mode) update them twice.
+    PyTorch's ``use_reentrant`` is accepted and ignored: there is one implementation, and
+    either way the arguments must be tensors.
 
     >>> h = tl.autograd.checkpoint(block, x)      # block: an nn.Module
     >>> loss = head(h).sum(); loss.backward()

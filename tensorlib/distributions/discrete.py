@@ -106,4 +106,7 @@ class Categorical(Distribution):
         return take_along_axis(logits, v, -1).squeeze(-1)
 
     def entropy(self) -> Tensor:
-        return -(self.probs * self.logits).sum(axis=-1)
+        # a -inf logit (a masked class) has probability 0: clamped to the dtype's lowest
+        # finite value, as PyTorch, 0 * logit is 0 and its gradient finite (not NaN)
+        logits = self.logits.clip(float(np.finfo(self.logits.dtype).min), None)
+        return -(self.probs * logits).sum(axis=-1)

@@ -49,8 +49,10 @@ def _kl_bernoulli(p: Bernoulli, q: Bernoulli) -> Tensor:
 
 @register_kl(Categorical, Categorical)
 def _kl_categorical(p: Categorical, q: Categorical) -> Tensor:
-    t = p.probs * (p.logits - q.logits)
-    return where(p.probs == 0, 0.0, t).sum(axis=-1)
+    # where p has probability 0 the term is 0; masking the log ratio (not the product)
+    # also keeps the gradient finite there (0 * -inf would be NaN)
+    zero = p.probs == 0
+    return (p.probs * where(zero, 0.0, p.logits - q.logits)).sum(axis=-1)
 
 
 @register_kl(Uniform, Uniform)

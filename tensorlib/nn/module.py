@@ -357,12 +357,16 @@ class Module:
                 m.state_dict(out, prefix + name + ".", keep_vars)
         return out
 
-    def load_state_dict(self, state_dict: dict, strict: bool = True) -> IncompatibleKeys:
+    def load_state_dict(self, state_dict: dict, strict: bool = True,
+                        assign: bool = False) -> IncompatibleKeys:
         """Copy values from ``state_dict`` into this module's parameters and buffers.
 
         With ``strict`` every key must match exactly. Shape mismatches always raise.
         The error lists every missing, unexpected and mis-shaped key at once.
-        Returns ``(missing_keys, unexpected_keys)``.
+        Returns ``(missing_keys, unexpected_keys)``. Values are cast to each tensor's dtype;
+        with ``assign=True`` (PyTorch's) a tensor takes the value's dtype instead (each
+        parameter stays the same object, keeping its ``requires_grad``, and stays on its
+        device). bfloat16 values raise (tensorlib has no bfloat16: ``.float()`` them first).
         """
         if not isinstance(state_dict, dict):
             raise TypeError(f"load_state_dict: expected a dict, got {type(state_dict).__name__}")
@@ -371,12 +375,17 @@ class Module:
         unexpected = [k for k in state_dict if k not in own]
         mismatched = []
         bad_type = []
+        bf16 = []
         for k, target in own.items():
             if k not in state_dict:
                 continue
             v = state_dict[k]
             if not _array_like(v):
                 bad_type.append(f"{k!r} is a {type(v).__name__}, expected a tensor or array")
+                continue
+            if "bfloat16" in (_dtypes.torch_dtype_name(getattr(v, "dtype", None)),
+                              getattr(getattr(v, "dtype", None), "name", None)):
+                bf16.append(repr(k))
                 continue
             if tuple(v.shape) != tuple(target.shape):
                 mismatched.append(f"{k!r}: checkpoint has shape {tuple(v.shape)}, "
@@ -390,6 +399,10 @@ class Module:
             errors.append("size mismatch for " + "; ".join(mismatched))
         if bad_type:
             errors.append("wrong type: " + "; ".join(bad_type))
+        if bf16:
+            errors.append("bfloat16 values, which tensorlib does not support (convert the "
+                          "state dict first: {k: v.float() for k, v in sd.items()}): "
+                          + ", ".join(bf16))
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n  "
                                + "\n  ".join(errors))
@@ -399,7 +412,10 @@ class Module:
                     continue
                 v = state_dict[k]
                 src = _host_array(v)
-                if target._device.type == "cpu":
+                if assign and src.dtype != target.dtype:
+                    from ..creation import tensor
+                    target.data = tensor(src, device=target._device)
+                elif target._device.type == "cpu":
                     np.copyto(target._data, src, casting="unsafe")
                 else:
                     from ..backends import to_device

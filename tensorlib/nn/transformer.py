@@ -276,13 +276,15 @@ def _clones(layer: Module, n: int, what: str) -> ModuleList:
 
 class TransformerEncoder(Module):
     """``num_layers`` copies of ``encoder_layer`` (each with its own weights), then ``norm``
-    when given.
+    when given. PyTorch's ``enable_nested_tensor`` (a fast path for padded batches) is
+    accepted and ignored; ``mask_check`` too.
 
     >>> enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 4, 32), num_layers=2)
     """
 
     def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int,
-                 norm: Module | None = None):
+                 norm: Module | None = None, enable_nested_tensor: bool = True,
+                 mask_check: bool = True):
         super().__init__()
         self.layers = _clones(encoder_layer, num_layers, "TransformerEncoder")
         self.num_layers = num_layers

@@ -111,3 +111,29 @@ def where(condition, x=None, y=None) -> Tensor | tuple[Tensor, ...]:
         raise TypeError("where: pass both x and y, or neither (where(condition) gives the "
                         "indices of the non-zero elements)")
     return _where(condition, x, y)
+
+
+def isin(elements, test_elements, *, assume_unique: bool = False,
+         invert: bool = False) -> Tensor:
+    """Whether each element of ``elements`` is among ``test_elements``: a bool tensor of
+    ``elements``' shape (PyTorch's and NumPy's ``isin``; either may be a Python number).
+    Eager, as searchsorted."""
+    a = to_tensor(elements)
+    b = to_tensor(test_elements)
+    if a._device != b._device:
+        raise RuntimeError(f"isin: tensors on {a.device} and {b.device}")
+    why = "an eager op, not recorded in graphs"
+    out = xp_for(a._device).isin(_data(a, "isin", why), _data(b, "isin", why),
+                                 assume_unique=assume_unique, invert=invert)
+    return _out(out, a)
+
+
+def bucketize(input, boundaries, *, out_int32: bool = False, right: bool = False) -> Tensor:
+    """The bucket of each value of ``input`` among the sorted 1-d ``boundaries`` (PyTorch's
+    ``bucketize``): ``i`` with ``boundaries[i-1] < x <= boundaries[i]``, or
+    ``boundaries[i-1] <= x < boundaries[i]`` with ``right=True``; int64 (int32 with
+    ``out_int32``). ``searchsorted(boundaries, input, right=right)``, eager."""
+    out = searchsorted(boundaries, input, right=right)
+    if out_int32:
+        out = _out(out._data.astype(np.int32), out)
+    return out

@@ -175,10 +175,52 @@ GETITEM_GRAD = register(OpDef(
     vjp=lambda n, gg: ((gg[n.attrs["index"]]),)))
 
 
+def _is_int_item(k) -> bool:
+    """An int in a normalised key, or a 0-d integer array (PyTorch selects with a 0-d
+    integer tensor as with an int)."""
+    return isinstance(k, int) or (not isinstance(k, slice) and k is not None
+                                  and k is not Ellipsis and k.ndim == 0 and k.dtype.kind in "iu")
+
+
+def _ints_first(index: tuple):
+    """PyTorch's order for a key that mixes ints with index arrays: the ints select first
+    (basic indexing), then the arrays index what is left, so ``x[0, :, [i, j]]`` on (B, T, V)
+    is (T, 2) (NumPy counts the int as an advanced index and, the two being apart, puts the
+    advanced dims first: (2, T)). Returns (the first key: the ints, slices, None and
+    Ellipsis, each array a full slice; the second: the arrays, each other item a full
+    slice, the ints dropped), or None where one NumPy step gives PyTorch's result already
+    (no int beside an array, or the ints and arrays adjacent in the key)."""
+    adv = [i for i, k in enumerate(index)
+           if not (k is None or k is Ellipsis or isinstance(k, slice))]
+    ints = [i for i in adv if _is_int_item(index[i])]
+    if not ints or len(ints) == len(adv) or adv[-1] - adv[0] == len(adv) - 1:
+        return None
+    first, rest = [], []
+    for k in index:
+        if k is Ellipsis:
+            first.append(k)
+            rest.append(k)
+        elif k is None or isinstance(k, slice):
+            first.append(k)
+            rest.append(slice(None))
+        elif _is_int_item(k):
+            first.append(int(k))
+        else:
+            first.extend([slice(None)] * (k.ndim if k.dtype == np.bool_ else 1))
+            rest.append(k)
+    return tuple(first), tuple(rest)
+
+
 def getitem(x, key) -> Tensor:
-    """``x[key]`` with NumPy semantics; differentiable (duplicate indices accumulate)."""
+    """``x[key]`` with NumPy semantics, except that ints beside index arrays select first,
+    as PyTorch's (``x[0, :, [i, j]]`` is (T, 2) on (B, T, V)); differentiable (duplicate
+    indices accumulate)."""
     x = to_tensor(x)
     index, basic = _normalize_key(key)
+    if not basic:
+        split = _ints_first(index)
+        if split is not None:
+            x, index = apply(SLICE, x, index=split[0]), split[1]
     return apply(SLICE if basic else GETITEM, x, index=index)
 
 
@@ -201,11 +243,32 @@ SETITEM = register(OpDef("setitem", _setitem_fwd, vjp=_setitem_vjp, saves=False,
 
 
 def setitem(x, key, value) -> Tensor:
-    """Out-of-place ``x[key] = value``: a new tensor (``Tensor.__setitem__`` is in place)."""
+    """Out-of-place ``x[key] = value``: a new tensor (``Tensor.__setitem__`` is in place).
+    Ints beside index arrays select first, as in :func:`getitem`."""
     x = to_tensor(x)
     index, _ = _normalize_key(key)
     v = weak_scalar(value, x) if not isinstance(value, Tensor) else value
+    return _setitem_apply(x, v, index)
+
+
+def _setitem_apply(x: Tensor, v: Tensor, index: tuple) -> Tensor:
+    """``SETITEM`` of a normalised key; a key that mixes ints with arrays in PyTorch's order
+    (:func:`_ints_first`): the region the ints select, written by the arrays, then put back
+    (three ops NumPy's index semantics describe, so capture and ONNX follow)."""
+    split = _ints_first(index)
+    if split is not None:
+        sub = apply(SETITEM, apply(SLICE, x, index=split[0]), v, index=split[1])
+        return apply(SETITEM, x, sub, index=split[0])
     return apply(SETITEM, x, v, index=index)
+
+
+def _setitem_data(xp, data, index: tuple, v) -> None:
+    """``data[index] = v`` in place on a backend array, in PyTorch's order as
+    :func:`_setitem_apply` (the ints' selection is a view)."""
+    split = _ints_first(index)
+    if split is not None:
+        data, index = data[split[0]], split[1]
+    data[_on(xp, index)] = v
 
 
 # --- gather / scatter ---------------------------------------------------------------
@@ -273,8 +336,9 @@ def _poison_out_of_range(xp, out, indices, n):
 SCATTER_ADD = register(OpDef(
     "scatter_add", _scatter_add_fwd, saves=False,
     infer=lambda x, i, s, *, axis: x,
-    # src's gradient: gather (an index smaller than x outside axis reads that window of g)
-    vjp=lambda n, g: (g, None, gather(g, n.attrs["axis"], n.inputs[1]))))
+    # src's gradient: gather (an index smaller than x outside axis reads that window of g;
+    # a negative index, which scatter_add takes, reads as it wrote)
+    vjp=lambda n, g: (g, None, _torch_gather(g, n.attrs["axis"], n.inputs[1], checked=False))))
 
 
 def take_along_axis(x, indices, axis: int) -> Tensor:
@@ -291,26 +355,58 @@ def gather(x, indices=None, axis=None, *, dim: int | None = None, index=None) ->
     - PyTorch's ``gather(x, dim, index)`` / ``x.gather(dim, index)`` / ``x.gather(dim=1,
       index=i)``: the result has ``index``'s shape, which may be smaller than ``x`` in the
       other dimensions (no broadcasting), as ``torch.gather``.
+
+    Either way an index must be in ``[0, n)``: a negative one raises IndexError, as in
+    PyTorch (checked in eager CPU runs; ``take_along_axis`` wraps negative indices, as
+    NumPy and ``torch.take_along_dim``).
     """
     torch_order = dim is not None or index is not None or (
         isinstance(indices, (int, np.integer)) and not isinstance(axis, (int, np.integer)))
     if not torch_order:
         if axis is None:
             raise TypeError("gather: needs an axis (or dim)")
+        x, indices = to_tensor(x), to_tensor(indices)
+        _check_nonnegative("gather", indices, x, axis)
         return take_along_axis(x, indices, axis)
     d = dim if dim is not None else (indices if isinstance(indices, (int, np.integer)) else axis)
     idx = index if index is not None else (axis if isinstance(indices, (int, np.integer))
                                            else indices)
-    x, idx = to_tensor(x), to_tensor(idx)
     if d is None or idx is None:
         raise TypeError("gather: needs dim and index")
+    return _torch_gather(x, d, idx)
+
+
+def _check_nonnegative(name: str, idx: Tensor, x: Tensor, axis) -> None:
+    """PyTorch's range check for gather/index_select: every index in [0, n) (NumPy, and
+    take/take_along_axis, wrap negative ones). Eager CPU only, as ``_check_range``."""
+    from ..autograd.mode import state
+    if (state.tracer is not None or not isinstance(idx._data, np.ndarray) or not idx.size
+            or idx.dtype.kind not in "iu" or not isinstance(axis, (int, np.integer))):
+        return
+    d = norm_axis(axis, x.ndim, name) if x.ndim else 0
+    n = x.shape[d] if x.ndim else 1
+    lo, hi = int(idx._data.min()), int(idx._data.max())
+    if lo < 0 or hi >= n:
+        raise IndexError(f"{name}: index {lo if lo < 0 else hi} is out of range for dim {d} of "
+                         f"size {n} (indices must be in [0, {n}), as in PyTorch; "
+                         "tl.take_along_axis and tl.take wrap negative indices, as NumPy)")
+
+
+def _torch_gather(x, d, idx, checked: bool = True) -> Tensor:
+    x, idx = to_tensor(x), to_tensor(idx)
     d = norm_axis(d, x.ndim, "gather")
+    # comparing sizes in tensorlib's own code does not fix a traced None dim (int() and
+    # slicing with it would): only an index smaller than x outside ``d`` crops x
     if idx.ndim != x.ndim or any(i != d and idx.shape[i] > x.shape[i] for i in range(x.ndim)):
         raise ValueError(f"gather: index of shape {tuple(idx.shape)} does not fit input of "
                          f"shape {tuple(x.shape)} along dim {d} (same number of dimensions, "
                          "no larger than the input in the others)")
-    window = tuple(slice(None) if i == d else slice(0, idx.shape[i]) for i in range(x.ndim))
-    return take_along_axis(x[window], idx, d)
+    if checked:
+        _check_nonnegative("gather", idx, x, d)
+    if any(i != d and idx.shape[i] != x.shape[i] for i in range(x.ndim)):
+        x = x[tuple(slice(None) if i == d or idx.shape[i] == x.shape[i]
+                    else slice(0, idx.shape[i]) for i in range(x.ndim))]
+    return take_along_axis(x, idx, d)
 
 
 def _take_fwd(xp, x, indices, axis):
@@ -381,7 +477,10 @@ def take(x, indices, axis: int | None = None) -> Tensor:
 
 
 def index_select(x, axis: int, indices) -> Tensor:
-    """``take`` along ``axis``, with PyTorch's argument order (``x, axis, indices``)."""
+    """``take`` along ``axis``, with PyTorch's argument order (``x, axis, indices``); an
+    index must be in ``[0, n)`` (a negative one raises IndexError, as in PyTorch)."""
+    x, indices = to_tensor(x), to_tensor(indices)
+    _check_nonnegative("index_select", indices, x, axis)
     return take(x, indices, axis)
 
 

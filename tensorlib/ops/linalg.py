@@ -244,7 +244,12 @@ EINSUM = register(OpDef("einsum", _einsum_fwd, vjp=_einsum_vjp, infer=_einsum_in
 
 
 def einsum(subscripts: str, *operands) -> Tensor:
-    """Einstein summation, e.g. ``tl.einsum('bij,bjk->bik', a, b)``; '...' allowed."""
+    """Einstein summation, e.g. ``tl.einsum('bij,bjk->bik', a, b)``; '...' allowed. The
+    operands may also come as one list or tuple (PyTorch's ``einsum('ij,jk', [a, b])``)."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)) and (
+            subscripts.count(",") + 1 == len(operands[0]) > 1
+            or any(isinstance(t, Tensor) for t in operands[0])):
+        operands = tuple(operands[0])
     ts = [to_tensor(t) for t in operands]
     subs = _normalize_subscripts(subscripts, [t.ndim for t in ts])
     return apply(EINSUM, *ts, subscripts=subs)

@@ -21,11 +21,16 @@ def causal_mask(L: int, S: int, device=None) -> Tensor:
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
-                                 is_causal: bool = False, scale: float | None = None) -> Tensor:
+                                 is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False) -> Tensor:
     """softmax(q k^T * scale + mask) v over (..., L, E), (..., S, E), (..., S, Ev).
 
     A bool ``attn_mask`` marks the positions that take part (True), a float one is added
-    to the scores; ``is_causal`` masks the upper triangle (as PyTorch).
+    to the scores; ``is_causal`` masks the upper triangle (as PyTorch). A query row whose
+    mask hides every key (all False, or all ``-inf``) gives 0, as PyTorch 2.5+, and
+    passes no gradient (no NaN). ``enable_gqa`` (grouped-query attention, as PyTorch's):
+    key and value may have fewer heads (dim -3) than query, a divisor of its count; each is
+    repeated for its group of query heads.
     """
     op = "scaled_dot_product_attention"
     q, k, v = (as_float_tensor(t, op, n) for t, n in ((query, "query"), (key, "key"),
@@ -33,6 +38,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     same_dtype(op, q, ("key", k), ("value", v))
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
         raise ValueError(f"{op}: query, key and value need at least 2 dimensions (L, E)")
+    if enable_gqa and min(q.ndim, k.ndim, v.ndim) >= 3 and k.shape[-3] != q.shape[-3]:
+        hq, hk = q.shape[-3], k.shape[-3]
+        if not hk or hq % hk or v.shape[-3] != hk:
+            raise ValueError(f"{op}: enable_gqa needs the query's heads ({hq}) to be a "
+                             f"multiple of the key's and value's ({hk}, {v.shape[-3]})")
+        k, v = (t.repeat_interleave(hq // hk, axis=-3) for t in (k, v))
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(f"{op}: shapes query {tuple(q.shape)}, key {tuple(k.shape)}, value "
                          f"{tuple(v.shape)} do not align (query/key last dims and key/value "
@@ -42,18 +53,27 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     L, S = q.shape[-2], k.shape[-2]
     s = (1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0) if scale is None else float(scale)
     scores = (q @ k.swapaxes(-1, -2)) * s
+    dead = None  # query rows whose mask hides every key: output 0 there (as PyTorch)
     if is_causal:
         scores = scores.masked_fill(causal_mask(L, S, scores.device), -math.inf)
     elif attn_mask is not None:
         m = to_tensor(attn_mask)
         broadcast_shapes(op, m.shape, scores.shape)
         if m.dtype == np.bool_:
-            scores = scores.masked_fill(~m, -math.inf)
+            # a fully hidden row keeps its finite scores (so neither the softmax nor its
+            # gradient sees an all -inf row: no NaN reaches other positions' gradients)
+            # and is zeroed after the softmax
+            dead = ~m.any(axis=-1, keepdims=True)
+            scores = scores.masked_fill(~(m | dead), -math.inf)
         elif m.dtype.kind == "f":
-            scores = scores + m.astype(scores.dtype)
+            m = m.astype(scores.dtype)
+            dead = (m == -math.inf).all(axis=-1, keepdims=True)
+            scores = (scores + m).masked_fill(dead, 0.0)
         else:
             raise TypeError(f"{op}: attn_mask must be bool or float, got {m.dtype}")
     attn = softmax(scores, axis=-1)
+    if dead is not None:
+        attn = attn.masked_fill(dead, 0.0)
     if dropout_p:
         attn = dropout(attn, dropout_p, training=True)
     return attn @ v

@@ -542,6 +542,27 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     return apply(GROUP_NORM, x, *wb, groups=num_groups, eps=float(eps), affine=affine)[0]
 
 
+def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> Tensor:
+    """Root-mean-square normalisation over the trailing ``normalized_shape`` dims, as
+    PyTorch's: ``x / sqrt(mean(x ** 2) + eps) * weight``; ``eps=None`` is the machine epsilon
+    of the dtype it computes in. Composed of registry ops, so it differentiates, captures
+    and exports to ONNX."""
+    x = as_float_tensor(input, "rms_norm")
+    ns = ((int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer))
+          else tuple(int(s) for s in normalized_shape))
+    k = len(ns)
+    if not 0 < k <= x.ndim or tuple(x.shape[x.ndim - k:]) != ns:
+        raise ValueError(f"rms_norm: normalized_shape {ns} must be the trailing dims of the "
+                         f"input, of shape {tuple(x.shape)}")
+    if weight is not None and tuple(weight.shape) != ns:
+        raise ValueError(f"rms_norm: weight of shape {tuple(weight.shape)} must have "
+                         f"normalized_shape {ns}")
+    same_dtype("rms_norm", x, ("weight", weight))
+    e = float(np.finfo(x.dtype).eps) if eps is None else float(eps)
+    y = x * ((x * x).mean(axis=tuple(range(-k, 0)), keepdims=True) + e).rsqrt()
+    return y if weight is None else y * weight
+
+
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
                   use_input_stats: bool = True, momentum: float = 0.1,
                   eps: float = 1e-5) -> Tensor:

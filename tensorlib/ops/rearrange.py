@@ -41,15 +41,21 @@ def moveaxis(x, source, destination) -> Tensor:
 movedim = moveaxis
 
 
-def repeat_interleave(x, repeats, axis: int | None = None) -> Tensor:
+def repeat_interleave(x, repeats, axis: int | None = None, *, dim: int | None = None,
+                      output_size: int | None = None) -> Tensor:
     """Repeat each element ``repeats`` times along ``axis`` (the flattened tensor when None):
     ``repeats`` is an int or one count per element (PyTorch's ``repeat_interleave``, NumPy's
     ``repeat``). The counts are read on the host, so they cannot be a captured tensor.
+    PyTorch's ``dim=`` is ``axis``; its ``output_size=`` hint is accepted and ignored.
 
     >>> tl.repeat_interleave(tl.tensor([1, 2]), 2)
     tensor([1, 1, 2, 2])
     """
     x = to_tensor(x)
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("repeat_interleave: got both axis= and dim=; pass one")
+        axis = dim
     if axis is None:
         x, axis = x.reshape(-1), 0
     ax = norm_axis(axis, x.ndim, "repeat_interleave")

@@ -22,7 +22,9 @@ def check_adam_hyperparameters(name: str, group: dict) -> None:
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba), with optional AMSGrad and L2 weight decay added to the
-    gradient. For decoupled weight decay use ``AdamW``.
+    gradient. For decoupled weight decay use ``AdamW``. PyTorch's ``foreach=``, ``fused=``
+    and ``capturable=`` (which pick among implementations of the same update) are accepted
+    and ignored.
 
     >>> opt = tl.optim.Adam(model.parameters(), lr=1e-3)
     """
@@ -31,7 +33,11 @@ class Adam(Optimizer):
 
     def __init__(self, params: Iterable, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False):
+                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False, *,
+                 foreach: bool | None = None, fused: bool | None = None,
+                 capturable: bool = False):
+        # PyTorch's foreach/fused/capturable choose among its implementations of the same
+        # update: accepted and ignored (tensorlib's CPU step is a fused kernel already)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize))
@@ -74,11 +80,14 @@ class Adam(Optimizer):
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter): ``p *= 1 - lr * wd``
-    before the Adam step. Default ``weight_decay`` is 0.01, as in PyTorch."""
+    before the Adam step. Default ``weight_decay`` is 0.01, as in PyTorch; ``foreach=``,
+    ``fused=`` and ``capturable=`` are accepted and ignored, as Adam's."""
 
     _decoupled = True
 
     def __init__(self, params: Iterable, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False):
+                 weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False, *,
+                 foreach: bool | None = None, fused: bool | None = None,
+                 capturable: bool = False):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
