@@ -236,8 +236,64 @@ def _bad(path: str, why: str) -> CheckpointError:
     return CheckpointError(f"load: {path!r} is not a valid checkpoint: {why}")
 
 
+def _foreign(data: bytes, path: str) -> CheckpointError | None:
+    """A file in another library's format (PyTorch's ``torch.save``, NumPy's), recognised by
+    its first bytes: the error says how to load it, instead of reading its first 8 bytes as
+    a safetensors header length. Nothing is unpickled."""
+    head = data[:8]
+    if head[:4] == b"PK\x03\x04":        # a zip archive: torch.save (since 1.6) or np.savez
+        import io
+        import zipfile
+        try:
+            members = zipfile.ZipFile(io.BytesIO(data)).namelist()
+        except (zipfile.BadZipFile, ValueError, OSError):
+            members = []
+        if members and all(m.endswith(".npy") for m in members):
+            return CheckpointError(
+                f"load: {path!r} is a NumPy .npz archive, not a safetensors checkpoint: read "
+                "it with np.load(path) and wrap the arrays with tl.from_numpy")
+        if "graph.json" in members and "weights.safetensors" in members:
+            return CheckpointError(
+                f"load: {path!r} is a graph file written by tl.save_graph, not a checkpoint: "
+                "load it with tl.load_graph(path)")
+        if members and not any(m == "data.pkl" or m.endswith("/data.pkl") for m in members):
+            return CheckpointError(
+                f"load: {path!r} is a zip archive, not a safetensors checkpoint (tl.save "
+                "writes safetensors)")
+        return CheckpointError(_TORCH_HELP.format(
+            path=path, what="a PyTorch file (torch.save's zip format)"))
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:     # a pickle's PROTO op
+        if data[2:14] == _TORCH_LEGACY:
+            return CheckpointError(_TORCH_HELP.format(
+                path=path, what="a PyTorch file (torch.save's legacy pickle format)"))
+        return CheckpointError(_TORCH_HELP.format(
+            path=path, what="a Python pickle (as torch.save's legacy format and pickle.dump "
+                            "write)"))
+    if head[:6] == b"\x93NUMPY":
+        return CheckpointError(
+            f"load: {path!r} is a NumPy .npy file, not a safetensors checkpoint: read it with "
+            "np.load(path) and wrap the array with tl.from_numpy")
+    return None
+
+
+# torch.save's legacy format opens with a pickled magic number: LONG1, 10 bytes
+_TORCH_LEGACY = b"\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+_TORCH_HELP = (
+    "load: {path!r} is {what}, not a safetensors checkpoint; tensorlib never unpickles files "
+    "(unpickling can run code). Load it with PyTorch and pass the state_dict to "
+    "load_state_dict: model.load_state_dict(torch.load({path!r}, map_location='cpu')) "
+    "(tensorlib's modules take PyTorch's parameter names and tensors). To keep a file "
+    "tl.load reads, convert it once: safetensors.torch.save_file(state_dict, "
+    "'model.safetensors').")
+
+
 def _parse(data: bytes, path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     size = len(data)
+    n = struct.unpack("<Q", data[:8])[0] if size >= 8 else 0
+    if size < 8 or n > _MAX_HEADER or 8 + n > size or data[8:9] != b"{":
+        foreign = _foreign(data, path)      # not a safetensors header: another format?
+        if foreign is not None:
+            raise foreign
     if size < 8:
         raise _bad(path, f"the file has {size} bytes, fewer than the 8-byte header length "
                          "(empty or truncated file?)")

@@ -321,3 +321,10 @@ def test_worker_failures_raise_instead_of_hanging(mode):
             pass
     for _ in DataLoader(_Failing("ok"), batch_size=4, num_workers=2):
         break       # leaving early shuts the workers down
+
+
+def test_collate_of_unequal_shapes_names_them_and_the_way_out():
+    from tensorlib.data.dataloader import default_collate
+    for make in (np.zeros, tl.zeros):
+        with pytest.raises(ValueError, match=r"equal shapes.*\(2, 3\), \(2, 4\).*collate_fn"):
+            default_collate([make((2, 3)), make((2, 4))])

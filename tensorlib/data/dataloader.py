@@ -23,11 +23,15 @@ def default_collate(samples: Sequence[Any]) -> Any:
     if not samples:
         raise ValueError("default_collate: empty batch")
     first = samples[0]
-    if isinstance(first, Tensor):
-        shapes = {tuple(s.shape) for s in samples}
+    if isinstance(first, (Tensor, np.ndarray, np.number)):
+        shapes = {tuple(np.shape(s) if not isinstance(s, Tensor) else s.shape)
+                  for s in samples}
         if len(shapes) != 1:
-            raise ValueError(f"default_collate: tensors in a batch must have equal shapes, got "
-                             f"{sorted(shapes)}")
+            raise ValueError(f"default_collate: the samples of a batch must have equal shapes "
+                             f"to be stacked, got {sorted(shapes)}: pad, crop or resize them "
+                             "in the dataset, or pass DataLoader(collate_fn=...) to batch them "
+                             "your own way")
+    if isinstance(first, Tensor):
         from ..ops.shape import stack
         return stack(list(samples))
     if isinstance(first, np.ndarray) or isinstance(first, np.number):
@@ -57,11 +61,58 @@ def _load(dataset, collate_fn, idx):
 
 
 _WORKER: tuple = ()
+_WORKER_INFO = None
 
 
-def _worker_init(dataset, collate_fn, base_seed: int) -> None:
-    global _WORKER
+class WorkerInfo:
+    """What :func:`get_worker_info` returns inside a DataLoader worker process (as
+    ``torch.utils.data.get_worker_info()``): ``id`` (0 .. ``num_workers`` - 1),
+    ``num_workers``, ``seed`` (the worker's seed this epoch) and ``dataset`` (the worker's
+    copy)."""
+
+    __slots__ = ("id", "num_workers", "seed", "dataset")
+
+    def __init__(self, id: int, num_workers: int, seed: int, dataset):
+        self.id = id
+        self.num_workers = num_workers
+        self.seed = seed
+        self.dataset = dataset
+
+    def __repr__(self) -> str:
+        return (f"WorkerInfo(id={self.id}, num_workers={self.num_workers}, "
+                f"seed={self.seed})")
+
+
+def get_worker_info() -> WorkerInfo | None:
+    """In a DataLoader worker process, its :class:`WorkerInfo`; in the main process None
+    (as ``torch.utils.data.get_worker_info``)."""
+    return _WORKER_INFO
+
+
+def _seed_python_rngs(*entropy: int) -> None:
+    """Seed NumPy's global generator (``np.random``) and Python's ``random`` from
+    ``entropy`` (two unrelated streams; a fork copies the parent's NumPy state, and
+    augmentations written with ``np.random`` would repeat between workers and epochs)."""
+    import random
+    a, b = np.random.SeedSequence(list(entropy)).generate_state(2)
+    np.random.seed(int(a))
+    random.seed(int(b))
+
+
+def _worker_init(dataset, collate_fn, base_seed: int, counter, num_workers: int,
+                 worker_init_fn) -> None:
+    global _WORKER, _WORKER_INFO
+    from ..random import manual_seed
+    with counter.get_lock():
+        wid = int(counter.value)
+        counter.value += 1
+    seed = base_seed + wid
     _WORKER = (dataset, collate_fn, base_seed)
+    _WORKER_INFO = WorkerInfo(wid, num_workers, seed, dataset)
+    manual_seed(seed)
+    _seed_python_rngs(base_seed, 1, wid)
+    if worker_init_fn is not None:
+        worker_init_fn(wid)
 
 
 def _worker_load(job):
@@ -71,8 +122,12 @@ def _worker_load(job):
     from ..random import manual_seed
     k, idx = job
     dataset, collate_fn, base = _WORKER
-    manual_seed(base + k)     # per batch: the same draws whichever worker builds it
     try:
+        # per batch: the same draws whichever worker builds it, other draws in each batch
+        # and each epoch (base is drawn per epoch), for tensorlib's generator, np.random
+        # and random alike
+        manual_seed(base + k)
+        _seed_python_rngs(base, 0, k)
         return True, _load(dataset, collate_fn, idx)
     except Exception as e:
         return False, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
@@ -94,15 +149,22 @@ class DataLoader:
     work: decoding, augmentation), in the same order; tensorlib's global generator is
     seeded per batch from one draw per epoch (of ``generator``, or the global one), so
     random augmentations differ between batches and repeat after ``tl.manual_seed``
-    whichever worker builds a batch. That draw moves the generator on: later epochs
-    shuffle differently than with ``num_workers=0``. An error in a worker is raised here
-    as RuntimeError with the worker's traceback; a worker that dies raises too.
+    whichever worker builds a batch. NumPy's global generator (``np.random``) and Python's
+    ``random`` are seeded per batch from the same draw in each worker (PyTorch seeds them
+    per worker and epoch), so augmentations written with them differ between batches and
+    epochs too and repeat after ``tl.manual_seed``. That draw moves the generator on: later
+    epochs shuffle differently than with ``num_workers=0``. ``worker_init_fn(worker_id)``
+    runs once in each worker when it starts (after that worker's seeding), as PyTorch's;
+    :func:`get_worker_info` tells the dataset which worker it runs in. An error in a worker
+    is raised here as RuntimeError with the worker's traceback; a worker that dies raises
+    too.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int | None = 1, shuffle: bool = False,
                  drop_last: bool = False, collate_fn: Callable | None = None,
                  generator: Generator | None = None, seed: int | None = None,
-                 device=None, pin_memory: bool = False, num_workers: int = 0):
+                 device=None, pin_memory: bool = False, num_workers: int = 0,
+                 worker_init_fn: Callable[[int], Any] | None = None):
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
                                        or batch_size <= 0):
             raise ValueError(f"DataLoader: batch_size must be a positive integer, "
@@ -112,7 +174,11 @@ class DataLoader:
         if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
             raise ValueError(f"DataLoader: num_workers must be a non-negative integer, got "
                              f"{num_workers!r}")
+        if worker_init_fn is not None and not callable(worker_init_fn):
+            raise TypeError(f"DataLoader: worker_init_fn must be callable, got "
+                            f"{type(worker_init_fn).__name__}")
         self.num_workers = int(num_workers)
+        self.worker_init_fn = worker_init_fn
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)
@@ -169,8 +235,10 @@ class DataLoader:
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         base = int(rng(self.generator).integers(0, 2**31 - 1))
         n = min(self.num_workers, len(batches))
+        counter = ctx.Value("i", 0)      # hands out the worker ids
         ex = ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init,
-                                 initargs=(self.dataset, self.collate_fn, base))
+                                 initargs=(self.dataset, self.collate_fn, base, counter, n,
+                                           self.worker_init_fn))
         try:
             pending: collections.deque = collections.deque()
             jobs = iter(enumerate(batches))

@@ -9,6 +9,7 @@ later calls.
 from __future__ import annotations
 
 import functools
+import types
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
@@ -149,7 +150,12 @@ class Function:
         self._warned_escape = False
         self.trace_count = 0
         self.retrace_reasons: list[str] = []
-        functools.update_wrapper(self, fn)
+        # the name and docstring only: merging a Module's (or any object's) __dict__ into
+        # this one would overwrite fn, _cache... with the model's attributes of those names
+        functools.update_wrapper(self, fn, updated=())
+        for k, v in (getattr(fn, "__dict__", None) or {}).items():
+            if isinstance(fn, types.FunctionType) and k not in self.__dict__:
+                setattr(self, k, v)         # a plain function's own attributes, as before
 
     def __get__(self, obj, objtype=None):
         if obj is None:

@@ -7,12 +7,24 @@ Python state the traced code may have read without it being an argument: the
 scalar attributes, tensors (identity, shape, dtype, whether ``.grad`` is set)
 and containers reachable from the object arguments (modules, optimizers), and
 the globals and closure variables that the function's code (and the code of
-functions it names) refers to. A call replays a graph only when its key and
-guards match; otherwise it retraces and says why.
+functions it names) refers to, and the object the function belongs to: a Module or
+other callable object passed as the function (``tl.function(model)``), a bound method's
+``__self__`` (``tl.function(model.forward)``), a ``functools.partial``'s arguments. A
+call replays a graph only when its key and guards match; otherwise it retraces and says
+why.
+
+The guard runs on every call, so the state walked at trace time is also compiled into a
+:class:`_Plan` of identity checks (the same containers still hold the same objects, the
+same scalars, tensors of the same shape/dtype/grad state): that check is a few loops over
+flat tuples. Only when it fails is the state walked again, to say what changed (or, when
+the plan was stricter than the walk, to take a new plan).
 """
 from __future__ import annotations
 
 import dis
+import functools
+import itertools
+import operator
 import threading
 import types
 from collections import OrderedDict
@@ -125,9 +137,11 @@ class Guards:
         # its bytes at trace time); a value the trace read from one (tl.tensor(arr)) is a
         # constant in the graph, so an in-place change must retrace
         self.arrays: list[tuple[str, np.ndarray, bytes]] = []
-        self.snapshot = self._take(collect=True)
+        plan = _Plan()
+        self.snapshot = self._take(collect=True, plan=plan)
+        self.plan: _Plan | None = plan.freeze() if plan.ok else None
 
-    def _take(self, collect: bool = False) -> list:
+    def _take(self, collect: bool = False, plan: _Plan | None = None) -> list:
         out: list = []
         seen: set[int] = set()
         for name, get in self.roots:
@@ -135,25 +149,165 @@ class Guards:
                 obj = get()
             except (KeyError, NameError, ValueError):
                 out.append((name, "<missing>"))
+                if plan is not None:
+                    plan.roots.append((_MISSING, False))
                 continue
+            if plan is not None:
+                plan.roots.append((obj, _is_scalar(obj)))
             _describe(obj, name, out, seen, 0, self.tensors if collect else None,
-                      self.arrays if collect else None)
+                      self.arrays if collect else None, plan)
         return out
 
     def check(self) -> str | None:
         """None when the state matches the snapshot, else the reason it does not."""
-        now = self._take()
-        if now == self.snapshot:
-            for path, arr, blob in self.arrays:
-                if arr.tobytes() != blob:
-                    return (f"NumPy array {path_text(path)} was changed in place since the "
-                            "trace (the graph holds the values it read from it as constants)")
-            return None
-        for a, b in zip(self.snapshot, now):
-            if a != b:
-                return _change(a, b)
-        return f"the state reachable from the function changed ({len(self.snapshot)} -> " \
-               f"{len(now)} items)"
+        plan = self.plan
+        if plan is None or not _holds(plan, self.roots):
+            # the plan failed (or there is none): walk the state to say what changed
+            new = _Plan() if plan is not None else None
+            now = self._take(plan=new)
+            if now != self.snapshot:
+                for a, b in zip(self.snapshot, now):
+                    if a != b:
+                        return _change(a, b)
+                return f"the state reachable from the function changed " \
+                       f"({len(self.snapshot)} -> {len(now)} items)"
+            # the same state, by other objects of equal value (a key re-inserted, a dict
+            # swapped for an equal one): check against them from now on
+            self.plan = new.freeze() if new is not None and new.ok else None
+        for path, arr, blob in self.arrays:
+            if arr.tobytes() != blob:
+                return (f"NumPy array {path_text(path)} was changed in place since the "
+                        "trace (the graph holds the values it read from it as constants)")
+        return None
+
+
+_MISSING = object()
+
+
+class _Plan:
+    """The state a trace read, as flat identity checks (see the module's docstring): what
+    ``_describe`` records, held by reference. ``_holds`` passing implies that walking the
+    state again would give the same snapshot; it may fail where the walk would not (then
+    the walk decides). ``_describe`` fills the lists; ``freeze`` turns them into the tuples
+    ``_holds`` compares in C loops (``map``), a few per kind of item rather than one Python
+    step per item."""
+
+    __slots__ = ("roots", "objs", "maps", "slow_maps", "lists", "tensors", "arrays", "sized",
+                 "ok", "f_types", "f_objs", "f_dicts", "f_dict_objs", "f_maps", "f_lens",
+                 "f_keys", "f_vals", "f_sized", "f_sizes", "f_tensors", "f_shapes",
+                 "f_dtypes", "f_rgs", "f_nogs")
+
+    def __init__(self):
+        self.roots: list = []        # (object or _MISSING, is a scalar), one per root
+        self.objs: list = []         # (object, its type, its __dict__ or None)
+        self.maps: list = []         # (dict, keys, values): dicts and __dict__s
+        self.slow_maps: list = []    # the same for dict subclasses (their own items())
+        self.lists: list = []        # (list, items)
+        self.tensors: list = []      # (tensor, shape, dtype, requires_grad, grad is None)
+        self.arrays: list = []       # (ndarray, shape, dtype)
+        self.sized: list = []        # (container, len): sets, empty dicts, long containers
+        self.ok = True               # False: an object's __dict__ is not stable; walk always
+
+    def freeze(self) -> _Plan:
+        self.f_objs = tuple(o[0] for o in self.objs)
+        self.f_types = tuple(o[1] for o in self.objs)
+        self.f_dict_objs = tuple(o[0] for o in self.objs if o[2] is not None)
+        self.f_dicts = tuple(o[2] for o in self.objs if o[2] is not None)
+        self.f_maps = tuple(m[0] for m in self.maps)
+        self.f_lens = tuple(len(m[1]) for m in self.maps)
+        self.f_keys = tuple(k for m in self.maps for k in m[1])
+        self.f_vals = tuple(v for m in self.maps for v in m[2])
+        self.f_sized = tuple(x for x, _ in self.sized)
+        self.f_sizes = tuple(n for _, n in self.sized)
+        self.f_tensors = tuple(t[0] for t in self.tensors)
+        self.f_shapes = tuple(t[1] for t in self.tensors)
+        self.f_dtypes = tuple(t[2] for t in self.tensors)
+        self.f_rgs = tuple(t[3] for t in self.tensors)
+        self.f_nogs = tuple(t[4] for t in self.tensors)
+        return self
+
+
+_is = operator.is_
+_get_dict = operator.attrgetter("__dict__")
+_get_data = operator.attrgetter("_data")
+_get_shape = operator.attrgetter("shape")
+_get_dtype = operator.attrgetter("dtype")
+_get_rg = operator.attrgetter("_rg")
+_get_grad = operator.attrgetter("grad")
+_values = operator.methodcaller("values")
+_chain = itertools.chain.from_iterable
+
+
+def _is_scalar(x) -> bool:
+    return type(x) in _PLAIN_SCALARS or isinstance(x, _SCALARS)
+
+
+def _same(v, e) -> bool:
+    """An item the identity check missed: equal scalars (as the walk compares them)."""
+    return v is e or (_is_scalar(v) and _is_scalar(e) and bool(v == e))
+
+
+def _same_map(items, n, keys, vals) -> bool:
+    items = list(items)
+    if len(items) != n:
+        return False
+    for (k, v), k0, v0 in zip(items, keys, vals):
+        if k is not k0 and not (type(k) is type(k0) and type(k) in (str, int) and k == k0):
+            return False
+        if v is not v0 and not _same(v, v0):
+            return False
+    return True
+
+
+def _holds(plan: _Plan, roots) -> bool:
+    """Whether the state still is what ``plan`` recorded. Runs on every call of a captured
+    function: the items of each kind are compared in C loops (``map`` over the frozen
+    tuples); only where one differs are its items compared in Python (a scalar attribute
+    set again to an equal value is the same state)."""
+    for (_, get), (exp, scalar) in zip(roots, plan.roots):
+        try:
+            v = get()
+        except (KeyError, NameError, ValueError):
+            v = _MISSING
+        if v is not exp and not (scalar and _same(v, exp)):
+            return False
+    if tuple(map(type, plan.f_objs)) != plan.f_types or \
+            not all(map(_is, map(_get_dict, plan.f_dict_objs), plan.f_dicts)):
+        return False
+    if tuple(map(len, plan.f_maps)) != plan.f_lens or \
+            not all(map(_is, _chain(plan.f_maps), plan.f_keys)) or \
+            not all(map(_is, _chain(map(_values, plan.f_maps)), plan.f_vals)):
+        for d, keys, vals in plan.maps:
+            if not _same_map(d.items(), len(keys), keys, vals):
+                return False
+    if tuple(map(len, plan.f_sized)) != plan.f_sizes:
+        return False
+    for d, keys, vals in plan.slow_maps:
+        if not _same_map(d.items(), len(keys), keys, vals):
+            return False
+    for x, vals in plan.lists:
+        if len(x) != len(vals):
+            return False
+        if not all(map(_is, x, vals)) and \
+                not all(v is e or _same(v, e) for v, e in zip(x, vals)):
+            return False
+    if plan.f_tensors:
+        datas = tuple(map(_get_data, plan.f_tensors))
+        if tuple(map(_get_shape, datas)) != plan.f_shapes:
+            return False
+        if not all(map(_is, map(_get_dtype, datas), plan.f_dtypes)) and \
+                tuple(map(_get_dtype, datas)) != plan.f_dtypes:
+            return False
+        if tuple(map(_get_rg, plan.f_tensors)) != plan.f_rgs or \
+                tuple(map(_is, map(_get_grad, plan.f_tensors), _NONES)) != plan.f_nogs:
+            return False
+    for a, shape, dt in plan.arrays:
+        if a.shape != shape or a.dtype != dt:
+            return False
+    return True
+
+
+_NONES = itertools.repeat(None)
 
 
 def _change(a, b) -> str:
@@ -186,8 +340,50 @@ def _roots(fn, objects):
     for i, o in enumerate(objects):
         roots.append((f"arg{i}:{type(o).__name__}", (lambda o=o: o)))
     seen_code: set = set()
-    _code_roots(fn, roots, seen_code, 0)
+    _owner_roots(fn, roots, seen_code, 0)
     return roots
+
+
+def _owner_roots(fn, roots, seen_code, depth) -> None:
+    """The function's code and the object it belongs to, which its code reads as ``self``:
+    ``tl.function(model)`` (a Module or other callable object: itself, and the code of its
+    ``forward``/``__call__``), ``tl.function(model.forward)`` (a bound method's
+    ``__self__``), ``functools.partial(f, model)`` (its arguments), a ``tl.function`` of
+    one of those. Guarded as the arguments are: the module tree's training flags, Python
+    attributes, submodules, parameters and buffers."""
+    if depth > 3:
+        return
+    if type(fn).__name__ == "Function" and hasattr(fn, "retrace_reasons"):
+        _owner_roots(fn.fn, roots, seen_code, depth + 1)    # tl.function(tl.function(f))
+        return
+    if isinstance(fn, functools.partial):
+        for i, a in enumerate(fn.args):
+            if not isinstance(a, _SKIP):
+                roots.append((f"partial arg{i}:{type(a).__name__}", (lambda a=a: a)))
+        for k, a in (fn.keywords or {}).items():
+            if not isinstance(a, _SKIP):
+                roots.append((f"partial arg {k}:{type(a).__name__}", (lambda a=a: a)))
+        _owner_roots(fn.func, roots, seen_code, depth + 1)
+        return
+    if isinstance(fn, types.FunctionType):
+        _code_roots(fn, roots, seen_code, depth)
+        return
+    owner = getattr(fn, "__self__", None) if isinstance(fn, types.MethodType) else fn
+    if isinstance(fn, types.MethodType):
+        _code_roots(fn.__func__, roots, seen_code, depth)
+    elif not isinstance(fn, (types.BuiltinFunctionType, type)):
+        # a callable object: the code its call runs (a Module's forward, else __call__),
+        # unless that is the library's own (an nn.Sequential's forward reads only self)
+        code_fn = getattr(type(fn), "forward", None)
+        if code_fn is None and callable(fn):
+            code_fn = type(fn).__call__
+        if isinstance(code_fn, types.FunctionType) and \
+                not (code_fn.__module__ or "").startswith("tensorlib."):
+            _code_roots(code_fn, roots, seen_code, depth)
+    if owner is not None and not isinstance(owner, _SKIP) and \
+            not isinstance(owner, threading.local) and \
+            not (type(owner).__name__ == "Function" and hasattr(owner, "retrace_reasons")):
+        roots.append((f"self:{type(owner).__name__}", (lambda o=owner: o)))
 
 
 def _code_roots(fn, roots, seen_code, depth) -> None:
@@ -254,24 +450,30 @@ _Tensor = None
 _MAX_ARRAY_BYTES = 4 << 20
 
 
-def _describe(x, path, out, seen, depth, tensors, arrays=None) -> None:
-    # runs on every call of a captured function over all the state it can reach (a model,
-    # its optimizer): no imports, and paths as tuples, not formatted strings
+def _describe(x, path, out, seen, depth, tensors, arrays=None, plan=None) -> None:
+    # walks all the state a captured function can reach (a model, its optimizer): at trace
+    # time (also filling ``plan``, the per-call check) and when that check fails: no imports,
+    # and paths as tuples, not formatted strings
     global _Tensor
     if _Tensor is None:
         from .._tensor import Tensor as _T
         _Tensor = _T
     t = type(x)
     if t in _PLAIN_SCALARS or isinstance(x, _SCALARS):
-        out.append((path, x))
+        out.append((path, x))       # the plan: its container's check compares the value
         return
     if (t is dict or t is OrderedDict) and not x:     # a module's many empty hook dicts
         out.append((path, "dict", id(x), 0))
+        if plan is not None:
+            plan.sized.append((x, 0))
         return
     if t is _Tensor or isinstance(x, _Tensor):
-        out.append((path, "T", id(x), x.shape, x.dtype.str, x._rg, x.grad is None))
+        nog = x.grad is None
+        out.append((path, "T", id(x), x.shape, x.dtype.str, x._rg, nog))
         if tensors is not None and id(x) not in tensors:
             tensors[id(x)] = (x, path_text(path))
+        if plan is not None:
+            plan.tensors.append((x, x._data.shape, x._data.dtype, x._rg, nog))
         return
     if isinstance(x, _SKIP) or depth > _MAX_DEPTH:
         out.append((path, "id", id(x)))
@@ -285,28 +487,51 @@ def _describe(x, path, out, seen, depth, tensors, arrays=None) -> None:
         if arrays is not None and x.dtype.kind != "O" and \
                 x.nbytes + sum(len(a[2]) for a in arrays) <= _MAX_ARRAY_BYTES:
             arrays.append((path, x, x.tobytes()))
+        if plan is not None:
+            plan.arrays.append((x, x.shape, x.dtype))
         return
     if isinstance(x, (list, tuple)):
         out.append((path, type(x).__name__, id(x), len(x)))
+        if plan is not None and isinstance(x, list):    # a tuple cannot change its items
+            if len(x) <= _MAX_ITEMS:
+                plan.lists.append((x, tuple(x)))
+            else:
+                plan.sized.append((x, len(x)))
         if len(x) <= _MAX_ITEMS:
             for i, y in enumerate(x):
-                _describe(y, (path, "[]", i), out, seen, depth + 1, tensors, arrays)
+                _describe(y, (path, "[]", i), out, seen, depth + 1, tensors, arrays, plan)
         return
     if isinstance(x, dict):
         out.append((path, "dict", id(x), len(x)))
+        items = list(x.items())
+        if plan is not None:
+            if len(x) > _MAX_ITEMS:
+                plan.sized.append((x, len(x)))
+            else:
+                (plan.maps if t is dict or t is OrderedDict else plan.slow_maps).append(
+                    (x, tuple(k for k, _ in items), tuple(y for _, y in items)))
         if len(x) <= _MAX_ITEMS:
-            for k, y in list(x.items()):
+            for k, y in items:
                 kn = k if isinstance(k, (str, int)) else f"<{type(k).__name__}>"
                 if isinstance(k, _Tensor):
                     kn = f"<tensor {id(k)}>"
                     out.append(((path, "key", None), "T", id(k)))
-                _describe(y, (path, "[r]", kn), out, seen, depth + 1, tensors, arrays)
+                _describe(y, (path, "[r]", kn), out, seen, depth + 1, tensors, arrays, plan)
         return
     if isinstance(x, (set, frozenset)):
         out.append((path, "set", id(x), len(x)))
+        if plan is not None:
+            plan.sized.append((x, len(x)))
         return
     d = getattr(x, "__dict__", None)
     out.append((path, "obj", id(x), type(x).__name__))
+    if plan is not None:
+        if getattr(x, "__dict__", None) is not d or (d is not None and type(d) is not dict):
+            plan.ok = False     # a __dict__ made anew on each access: the walk decides
+        plan.objs.append((x, t, d))
     if d is not None:
-        for k, y in list(d.items()):
-            _describe(y, (path, ".", k), out, seen, depth + 1, tensors, arrays)
+        items = list(d.items())
+        if plan is not None:
+            plan.maps.append((d, tuple(k for k, _ in items), tuple(y for _, y in items)))
+        for k, y in items:
+            _describe(y, (path, ".", k), out, seen, depth + 1, tensors, arrays, plan)

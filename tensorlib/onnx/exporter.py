@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -182,11 +183,16 @@ def export(model, example_inputs, path: str | os.PathLike, dynamic_axes=None,
            output_names: Sequence[str] | None = None) -> Graph:
     """Capture ``model(*example_inputs)`` and write it as ONNX in one call.
 
-    ``dynamic_axes`` maps an input (name or index) to the axes that vary: a list of axes
-    or ``{axis: name}`` (as ``torch.onnx.export``). A module is captured in eval mode
-    (dropout off, batch-norm running statistics), then put back. Returns the graph.
+    ``dynamic_axes`` maps an input (name or index) or an output (name) to the axes that
+    vary: a list of axes or ``{axis: name}`` (as ``torch.onnx.export``). An output's axes
+    follow the inputs' dynamic axes they are computed from; naming one writes it symbolic
+    (with that name) in the model's outputs, and an output axis that follows no dynamic
+    input axis is an error. A module is captured in eval mode (dropout off, batch-norm
+    running statistics), then put back. Returns the graph.
 
     >>> tl.onnx.export(model, (tl.randn(1, 784),), "mlp.onnx", dynamic_axes={0: [0]})
+    >>> tl.onnx.export(model, (x,), "m.onnx", input_names=["images"], output_names=["logits"],
+    ...                dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
     """
     from .. import TensorSpec, function
     from .._tensor import Tensor
@@ -197,14 +203,24 @@ def export(model, example_inputs, path: str | os.PathLike, dynamic_axes=None,
     names = list(input_names) if input_names else [f"input{i}" for i in range(len(ex))]
     dims: dict[tuple[int, int], str] = {}
     dyn: dict[int, set] = {}
+    out_axes: dict[str, Any] = {}       # output name -> its axes, resolved after capture
+    if dynamic_axes is not None and not isinstance(dynamic_axes, Mapping):
+        raise TypeError(f"tl.onnx.export: dynamic_axes must be a dict {{input or output name: "
+                        f"axes}}, got {type(dynamic_axes).__name__}")
     for key, axes in (dynamic_axes or {}).items():
+        if isinstance(key, str) and key not in names:
+            if output_names is not None and key not in output_names:
+                raise ValueError(_unknown_name(key, names, list(output_names)))
+            out_axes[key] = axes
+            continue
+        if not isinstance(key, (str, int, np.integer)) or isinstance(key, bool):
+            raise TypeError(f"tl.onnx.export: dynamic_axes keys are input or output names "
+                            f"(or input indices), got {key!r}")
         i = names.index(key) if isinstance(key, str) else int(key)
         if not 0 <= i < len(ex):
             raise ValueError(f"tl.onnx.export: dynamic_axes names input {key!r}, but there are "
                              f"{len(ex)} inputs {names}")
-        items = axes.items() if isinstance(axes, Mapping) else ((a, None) for a in axes)
-        for a, nm in items:
-            a = int(a) % max(ex[i].ndim, 1)
+        for a, nm in _axes_items(key, axes, ex[i].ndim, "input"):
             dyn.setdefault(i, set()).add(a)
             if nm:
                 dims[(i, a)] = str(nm)
@@ -228,9 +244,77 @@ def export(model, example_inputs, path: str | os.PathLike, dynamic_axes=None,
             "with tensor ops (x.mean() rather than x.sum() / x.shape[0]), or export without "
             "dynamic_axes.")
     _name_parameters(g, model)
-    export_graph(g, path, opset=opset, input_names=names, output_names=output_names,
-                 dim_names=dims)
+    import onnx
+    onnx_model = to_model(g, DEFAULT_OPSET if opset is None else int(opset), names,
+                          output_names, dims)
+    if out_axes:
+        _output_axes(onnx_model, g, out_axes, names)
+    onnx.checker.check_model(onnx_model, full_check=True)
+    from ..io import _atomic_write
+    _atomic_write(os.fspath(path), [onnx_model.SerializeToString()])
     return g
+
+
+def _unknown_name(key, inputs: list, outputs: list) -> str:
+    import difflib
+    near = difflib.get_close_matches(key, [*inputs, *outputs], n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return (f"tl.onnx.export: dynamic_axes names {key!r}, which is neither an input nor an "
+            f"output{hint}: the inputs are {inputs} and the outputs {outputs} (set them with "
+            "input_names= and output_names=)")
+
+
+def _axes_items(key, axes, ndim: int, what: str):
+    """``[(axis, name or None)]`` of one dynamic_axes entry (a list of axes or
+    ``{axis: name}``), each axis checked against the tensor's rank and made non-negative."""
+    if isinstance(axes, Mapping):
+        items = list(axes.items())
+    elif isinstance(axes, (list, tuple, set, range)):
+        items = [(a, None) for a in axes]
+    else:
+        raise TypeError(f"tl.onnx.export: dynamic_axes[{key!r}] must be a list of axes or "
+                        f"{{axis: name}}, got {axes!r}")
+    out = []
+    for a, nm in items:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool) or \
+                not -max(ndim, 1) <= a < max(ndim, 1):
+            raise ValueError(f"tl.onnx.export: dynamic_axes[{key!r}] names axis {a!r}, but "
+                             f"the {what} has {ndim} dims")
+        out.append((int(a) % max(ndim, 1), nm))
+    return out
+
+
+def _output_axes(model, g: Graph, out_axes: Mapping[str, Any], inputs: list) -> None:
+    """Mark the outputs' dynamic axes (``{output name: axes}``) symbolic in ``model``:
+    named as asked, else as shape inference named them, else ``<output>_dim<axis>``. An
+    axis the graph computes with a fixed size (it follows no dynamic input axis) raises."""
+    outs = [o.name for o in model.graph.output]
+    for key, axes in out_axes.items():
+        if key not in outs:
+            raise ValueError(_unknown_name(key, inputs, outs))
+        i = outs.index(key)
+        v = g.outputs[i]
+        shape = model.graph.output[i].type.tensor_type.shape
+        if not model.graph.output[i].type.tensor_type.HasField("shape"):
+            for d in v.shape:         # shape inference could not tell: the graph's own
+                dim = shape.dim.add()
+                if d is not None:
+                    dim.dim_value = int(d)
+        for a, nm in _axes_items(key, axes, len(v.shape), f"output {key!r}"):
+            if v.shape[a] is not None:
+                dyn = [f"{inputs[k]}[{ax}]" for k, u in enumerate(g.inputs)
+                       for ax, d in enumerate(u.shape) if d is None]
+                raise ValueError(
+                    f"tl.onnx.export: dynamic_axes asks for axis {a} of output {key!r} to be "
+                    f"dynamic, but the exported graph computes it with the fixed size "
+                    f"{v.shape[a]}: it follows no dynamic input axis (the dynamic input axes "
+                    f"are {', '.join(dyn) or 'none'}). Make the input axis it comes from "
+                    "dynamic too.")
+            dim = shape.dim[a]
+            if nm:
+                dim.dim_param = str(nm)
+            elif not dim.dim_param:
+                dim.dim_param = f"{key}_dim{a}"
 
 
 def _name_parameters(g: Graph, model) -> None:
