@@ -363,3 +363,18 @@ def test_load_recognises_pytorch_and_numpy_files(tmp_path):
         tl.load(tmp_path / "junk.bin")
     tl.save({"w": tl.ones(2)}, tmp_path / "ok.safetensors")
     assert tl.load(tmp_path / "ok.safetensors")["w"].numpy().tolist() == [1.0, 1.0]
+
+
+def test_variables_of_a_wrapped_module_are_named_by_their_path():
+    class Net(tl.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = tl.nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.fc(x).relu()
+    f = tl.function(Net())
+    with tl.no_grad():
+        f(tl.randn(4, 3))
+    names = [n.name for n in f.graphs[0].nodes if n.op == "variable"]
+    assert names == ["net.fc.weight", "net.fc.bias"]

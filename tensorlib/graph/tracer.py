@@ -450,9 +450,11 @@ class BackwardRun:
 
 
 def _clean_path(path: str) -> str:
-    """'arg0:Sequential._modules['0']._parameters['weight']' -> 'sequential.0.weight'."""
+    """'arg0:Sequential._modules['0']._parameters['weight']' -> 'sequential.0.weight' (also
+    'self:Net...', the module a tl.function wraps)."""
     import re
-    m = re.match(r"(?:arg\d+:(\w+)|global '(\w+)'|closure variable '(\w+)')(.*)", path)
+    m = re.match(r"(?:(?:arg\d+|self):(\w+)|global '(\w+)'|closure variable '(\w+)')(.*)",
+                 path)
     if m is None:
         return ""
     head = (m.group(1) or "").lower() or m.group(2) or m.group(3)
