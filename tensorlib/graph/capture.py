@@ -9,6 +9,7 @@ later calls.
 from __future__ import annotations
 
 import functools
+import threading
 import types
 import warnings
 from collections import OrderedDict
@@ -145,6 +146,7 @@ class Function:
         self.optimize = optimize
         self.memory_plan = memory_plan
         self._cache: OrderedDict[Any, list[_Entry]] = OrderedDict()   # least recent first
+        self._lock = threading.RLock()
         self._warned_eager = False
         self._warned_sizes = False
         self._warned_escape = False
@@ -177,36 +179,45 @@ class Function:
     def __call__(self, *args, **kwargs):
         if state.tracer is not None:      # inside another capture: inline the Python
             return self.fn(*args, **kwargs)
-        key, tensors, objects = flatten(args, kwargs, self.input_signature)
+        # the cache is looked up (and a miss traced) by one thread at a time: concurrent
+        # first calls trace once; the replay itself runs outside the lock
+        with self._lock:
+            key, tensors, objects = flatten(args, kwargs, self.input_signature)
+            hit = self._lookup(key, tensors)
+            if not isinstance(hit, _Entry):
+                return self._trace(key, args, kwargs, tensors, objects, hit)
+        if hit.grad_outputs and state.grad_enabled:
+            return self._eager(args, kwargs)
+        return hit.run(tensors)
+
+    def _lookup(self, key, tensors):
+        """The cached entry this call replays, or why none fits (None: nothing cached)."""
         entries = self._cache.get(key)
-        if entries:
-            reason = None
-            shapes = None
-            for i, e in enumerate(entries):
-                # the shape checks first: O(1) against the guard's walk over the state, and
-                # a per-shape cache holds one entry per length to pass over
-                why = None
-                if e.sizes is not None:
-                    shapes = shapes or tuple(tuple(t.shape) for t in tensors)
-                    if shapes != e.sizes:
-                        why = (f"the captured training step was traced for input shapes "
-                               f"{e.sizes}, not {shapes}")
-                if why is None and e.fixed:
-                    why = _fixed_mismatch(e, tensors)
-                if why is None:
-                    why = e.check()
-                # the most recently used graph's reason: the one closest to this call
-                reason = reason or why
-                if why is None:
-                    if i:       # most recently used first: that is the one checked first
-                        entries.insert(0, entries.pop(i))
-                    self._cache.move_to_end(key)
-                    if e.grad_outputs and state.grad_enabled:
-                        return self._eager(args, kwargs)
-                    return e.run(tensors)
-        else:
-            reason = _key_reason(key, list(self._cache)) if self._cache else None
-        return self._trace(key, args, kwargs, tensors, objects, reason)
+        if not entries:
+            return _key_reason(key, list(self._cache)) if self._cache else None
+        reason = None
+        shapes = None
+        for i, e in enumerate(entries):
+            # the shape checks first: O(1) against the guard's walk over the state, and
+            # a per-shape cache holds one entry per length to pass over
+            why = None
+            if e.sizes is not None:
+                shapes = shapes or tuple(tuple(t.shape) for t in tensors)
+                if shapes != e.sizes:
+                    why = (f"the captured training step was traced for input shapes "
+                           f"{e.sizes}, not {shapes}")
+            if why is None and e.fixed:
+                why = _fixed_mismatch(e, tensors)
+            if why is None:
+                why = e.check()
+            # the most recently used graph's reason: the one closest to this call
+            reason = reason or why
+            if why is None:
+                if i:       # most recently used first: that is the one checked first
+                    entries.insert(0, entries.pop(i))
+                self._cache.move_to_end(key)
+                return e
+        return reason
 
     @property
     def _name(self) -> str:

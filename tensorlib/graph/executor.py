@@ -11,6 +11,7 @@ write into preallocated buffers that are reused once their values are dead.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,11 +35,28 @@ class Plan:
         self.nodes = needed_nodes(graph, self.fetches, self.targets)
         self.placeholders = [n for n in self.nodes if n.op == "placeholder"]
         self.memory = memory
-        self._fn, self.source, self.buffers = _compile(self, memory)
+        self._fn, self.source, self.buffers, self._ns, self._code = _compile(self, memory)
+        self._owner = threading.get_ident()
+        self._local = threading.local()
 
     def __call__(self, feeds: list, input_tensors: list | None = None) -> list:
-        """Run with ``feeds`` (arrays, indexed like ``graph.inputs``); returns fetch arrays."""
+        """Run with ``feeds`` (arrays, indexed like ``graph.inputs``); returns fetch arrays.
+        Safe to call from several threads at once (a model server): each thread other than
+        the one that compiled the plan runs on its own copy of the preallocated buffers."""
+        if self.buffers and threading.get_ident() != self._owner:
+            return self._thread_fn()(feeds, input_tensors)
         return self._fn(feeds, input_tensors)
+
+    def _thread_fn(self):
+        fn = getattr(self._local, "fn", None)
+        if fn is None:
+            ns, fresh = dict(self._ns), {}
+            for k, v in self._ns.items():   # O<id>: the buffers (shared ones stay shared)
+                if k.startswith("O") and isinstance(v, np.ndarray):
+                    ns[k] = fresh.setdefault(id(v), np.empty_like(v))
+            exec(self._code, ns)
+            fn = self._local.fn = ns["_run"]
+        return fn
 
 
 def needed_nodes(graph: Graph, fetches, targets) -> list[Node]:
@@ -160,7 +178,7 @@ def _compile(plan: Plan, memory: bool):
     src = "\n".join(lines) + "\n"
     code = compile(src, f"<tensorlib graph {g.name}>", "exec")
     exec(code, ns)
-    return ns["_run"], src, buffers
+    return ns["_run"], src, buffers, ns, code
 
 
 def _returns_tuple(op, n: Node) -> bool:
