@@ -700,3 +700,20 @@ def test_sizes_read_from_none_dims_create_tensors_that_follow_them(tmp_path):
                     input_signature=[tl.TensorSpec((None, 8))])
     with pytest.raises(CaptureError, match="random draw"):
         r(tl.ones(2, 8))
+
+
+def test_an_in_place_update_of_a_parameter_without_backward_is_captured():
+    # a manual SGD or EMA step: tracing raised IndexError (assign nodes have no outputs)
+    w = tl.ones(3, requires_grad=True)
+    ema = tl.zeros(3)
+
+    @tl.function
+    def update(g):
+        with tl.no_grad():
+            w.sub_(0.1 * g)
+            ema.mul_(0.5).add_(w * 0.5)
+    for _ in range(3):
+        update(tl.ones(3))
+    assert update.trace_count == 1
+    np.testing.assert_allclose(w.numpy(), [0.7] * 3, rtol=1e-6)
+    np.testing.assert_allclose(ema.numpy(), [0.6625] * 3, rtol=1e-6)    # 0.45, 0.625, 0.6625
