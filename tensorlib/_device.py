@@ -14,7 +14,9 @@ class Device:
     >>> tl.device("cuda:0").type
     'cuda'
 
-    Used as a context manager it pins ops captured in its block to it.
+    Used as a context manager it is the default device of the tensors created in its block
+    (``tl.zeros``, ``tl.tensor``, ``tl.randn``...; an explicit ``device=`` wins), as
+    ``torch.device``'s is: ``with tl.device("cuda"): x = tl.zeros(3)``.
     """
 
     __slots__ = ("type", "index", "worker", "_str")
@@ -66,7 +68,7 @@ class Device:
     def __reduce__(self):
         return (Device, (self._str,))
 
-    # placement scope during capture
+    # the default device of the creation functions in a with block (creation._target)
     def __enter__(self) -> Device:
         stack = _scope.__dict__.setdefault("stack", [])
         stack.append(self)

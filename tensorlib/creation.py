@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import _dtypes
-from ._device import CPU, Device
+from ._device import CPU, Device, current_scope
 from ._tensor import Tensor, _wrap
 from .backends import to_device, xp_for
 from .autograd.mode import state
@@ -60,8 +60,16 @@ def _to_array(data: Any, dtype=None) -> np.ndarray:
     return arr
 
 
+def _target(device) -> Device:
+    """``device``, or the innermost ``with tl.device(...)`` block's, or the CPU."""
+    if device is not None:
+        return Device(device)
+    scope = current_scope()
+    return scope if scope is not None else CPU
+
+
 def _place(arr, device, requires_grad: bool) -> Tensor:
-    dev = Device(device) if device is not None else CPU
+    dev = _target(device)
     if dev.type != "cpu":
         arr = to_device(arr, dev)
     t = _wrap(arr, dev, False, None, 0)
@@ -146,7 +154,7 @@ def _from_traced(kind: str, size, fill, dt, traced) -> Tensor:
 
 
 def _filled(kind: str, size, fill, dtype, device, requires_grad) -> Tensor:
-    dev = Device(device) if device is not None else CPU
+    dev = _target(device)
     dt = _dtypes.as_dtype(dtype) if dtype is not None else None
     if dt is None:
         if isinstance(fill, bool):
@@ -266,7 +274,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
                                "arithmetic on it (e.g. tl.arange(n) * step + start)")
         t = _from_traced("arange", (end,), 1, _dtypes.int64, [(0, end)]).cumsum(0) - 1
         return t.astype(dtype) if _dtypes.as_dtype(dtype) != np.int64 else t
-    dev = Device(device) if device is not None else CPU
+    dev = _target(device)
     arr = xp_for(dev).arange(start, end, step, dtype=_dtypes.as_dtype(dtype))
     t = _wrap(arr, dev, False, None, 0)
     if requires_grad:
@@ -292,7 +300,7 @@ def linspace(start: float, end: float, steps: int, dtype=None, device=None,
         raise ValueError(f"linspace: steps must be non-negative, got {steps}")
     _escapes("linspace", (steps,))
     dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
-    dev = Device(device) if device is not None else CPU
+    dev = _target(device)
     arr = xp_for(dev).linspace(start, end, steps, dtype=dt)
     t = _wrap(arr, dev, False, None, 0)
     if requires_grad:
@@ -306,7 +314,7 @@ def eye(n: int, m: int | None = None, dtype=None, device=None,
     the default float dtype unless ``dtype``."""
     _escapes("eye", (n, m))
     dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
-    dev = Device(device) if device is not None else CPU
+    dev = _target(device)
     t = _wrap(xp_for(dev).eye(n, m, dtype=dt), dev, False, None, 0)
     if requires_grad:
         t.requires_grad = True

@@ -485,3 +485,17 @@ def test_invalid_values_give_nan_without_numpys_warnings():
     assert out.returncode == 0, out.stderr
     assert "tensorlib" not in out.stderr, out.stderr            # none from tensorlib
     assert "invalid value encountered in log" in out.stderr      # the user's own NumPy code
+
+
+def test_a_device_block_is_the_default_device_of_created_tensors():
+    # the docstring said the block pinned captured ops, and nothing read it
+    with tl.device("cpu:1"):
+        made = [tl.zeros(3), tl.ones(2, 2), tl.tensor([1.0]), tl.randn(2), tl.arange(3),
+                tl.full((2,), 7.0), tl.eye(2), tl.linspace(0, 1, 3)]
+        explicit = tl.zeros(2, device="cpu")
+        like = tl.zeros_like(explicit)         # *_like keep their argument's device
+        with tl.device("cpu:2"):
+            inner = tl.zeros(1)
+    assert all(str(t.device) == "cpu:1" for t in made)
+    assert str(explicit.device) == "cpu" and str(like.device) == "cpu"
+    assert str(inner.device) == "cpu:2" and str(tl.zeros(1).device) == "cpu"
