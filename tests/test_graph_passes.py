@@ -236,3 +236,15 @@ def test_batching_sums_of_products_into_one_matmul():
     after = _outs(g, {i: x for i, x in enumerate(xs)})
     for a, r in zip(after, before):      # same values up to float reassociation
         np.testing.assert_allclose(a.numpy(), r.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_fetching_a_value_optimize_removed_says_so():
+    x, w = tl.randn(3, 4), tl.randn(4, 4)
+    with tl.capture(x) as g:
+        h = (x @ w) * 2.0 + 1.0
+        o = h.exp().sum()
+    g.set_outputs(o)
+    assert g.run({x: x}, fetches=[h])[0].shape == (3, 4)
+    g.optimize()
+    with pytest.raises(ValueError, match="no longer computed.*Fetch it before optimizing"):
+        g.run({x: x}, fetches=[h])

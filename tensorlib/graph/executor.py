@@ -32,6 +32,14 @@ class Plan:
         self.graph = graph
         self.fetches = list(fetches)
         self.targets = list(targets)
+        live = {n.id for n in graph.nodes}
+        gone = [v for v in self.fetches if v.node is not None and v.node.id not in live]
+        if gone:
+            raise ValueError(
+                f"fetch {gone[0].label()} is no longer computed by graph {graph.name!r}: a pass "
+                "(optimize: fusion, CSE, dead-code elimination) removed or merged the node "
+                "that made it. Fetch it before optimizing, or make it an output "
+                "(set_outputs) so the passes keep it")
         self.nodes = needed_nodes(graph, self.fetches, self.targets)
         self.placeholders = [n for n in self.nodes if n.op == "placeholder"]
         self.memory = memory
