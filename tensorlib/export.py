@@ -285,13 +285,37 @@ def load_graph(path: str | os.PathLike, device: str | None = None,
             OverflowError) as e:
         raise _bad(p, f"malformed graph document ({type(e).__name__}: {str(e)[:300]})") \
             from None
+    devices = {n.device for n in g.nodes}
+    if device is None and len(devices) > 1:
+        owners = _place_owners(g, owners)
     gm = GraphModule(g, owners, source=p)
     if device is not None:
         return gm.to(device)
-    devices = {n.device for n in g.nodes}
     if len(devices) == 1 and devices != {"cpu"}:
         return gm.to(devices.pop())     # saved on one GPU: its weights go there too
     return gm
+
+
+def _place_owners(g: Graph, owners: list) -> list:
+    """A graph spanning several devices: each weight goes to the device of the node that
+    reads it (they load on the CPU), so eager calls find their operands together."""
+    from .creation import tensor
+    where = {id(g.bindings[n][0]): n.device for n in g.nodes if n.op == "variable"}
+    moved = {}
+    out = []
+    for name, t in owners:
+        dev = where.get(id(t), "cpu")
+        if dev != str(t.device):
+            new = tensor(t._data, device=dev, requires_grad=t.requires_grad)
+            if t.grad is not None:
+                new.grad = tensor(t.grad._data, device=dev)
+            moved[id(t)] = new
+            t = new
+        out.append((name, t))
+    for n, b in list(g.bindings.items()):
+        if b is not None and id(b[0]) in moved:
+            g.bindings[n] = (moved[id(b[0])], b[1])
+    return out
 
 
 def _need(cond: bool, why: str) -> None:

@@ -25,3 +25,21 @@ def test_export_and_verify(tmp_path, capsys):
     assert child["model_modules"] == []          # the fresh process had no model code
     model.eval()
     np.testing.assert_allclose(child["native"], model(tl.tensor(x)).numpy(), rtol=1e-6)
+
+
+def test_a_graph_over_two_devices_loads_its_weights_on_theirs(tmp_path):
+    # every weight loaded on 'cpu', so an eager call of the module mixed devices and raised
+    a = tl.nn.Linear(3, 5)
+    b = tl.nn.Linear(5, 2).to("cpu:1")
+
+    def model(x):
+        return b(a(x).relu().to("cpu:1")).tanh().to("cpu")
+    f = tl.function(model, input_signature=[tl.TensorSpec((None, 3))])
+    x = tl.randn(4, 3)
+    with tl.no_grad():
+        ref = f(x).numpy()
+    tl.save_graph(f, tmp_path / "two.tlg")
+    gm = tl.load_graph(tmp_path / "two.tlg")
+    assert {n: str(p.device) for n, p in gm.named_parameters()} == {
+        "a.weight": "cpu", "a.bias": "cpu", "b.weight": "cpu:1", "b.bias": "cpu:1"}
+    np.testing.assert_allclose(gm(x).detach().numpy(), ref, rtol=1e-6)
