@@ -498,3 +498,21 @@ def test_logcumsumexp_exports_to_onnx_stably():
     # the 'nearly -inf' padding of the doubling steps never shows: a naive
     # log(cumsum(exp(x))) gives -inf for the first prefix of [-200, 0, ...] in float32
     assert got[0, 0] == np.float32(-80.0)
+
+
+@pytest.mark.parametrize("sub,shapes", [("ii", [(3, 3)]), ("ii->i", [(3, 3)]),
+                                        ("iij,jk->ik", [(3, 3, 4), (4, 2)]),
+                                        ("iii->", [(2, 2, 2)]), ("bii->bi", [(2, 3, 3)])])
+def test_einsum_with_repeated_subscripts_differentiates_as_torch(sub, shapes):
+    # a diagonal or trace: the gradient was NotImplementedError
+    rng = np.random.default_rng(3)
+    arrs = [rng.standard_normal(s) for s in shapes]
+    w = rng.standard_normal(np.einsum(sub, *arrs).shape)
+    xs = [tl.tensor(a, requires_grad=True) for a in arrs]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrs]
+    (tl.einsum(sub, *xs) * tl.tensor(w)).sum().backward()
+    (torch.einsum(sub, *ts) * torch.tensor(w)).sum().backward()
+    for x, t in zip(xs, ts):
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), atol=1e-12)
+    assert tl.gradgradcheck(lambda *a: (tl.einsum(sub, *a) ** 2).sum(),
+                            [tl.tensor(a, requires_grad=True) for a in arrs])

@@ -193,21 +193,43 @@ def _einsum_grads(subscripts, inputs, g):
             grads.append(None)
             continue
         target = ins[i]
-        if len(set(target)) != len(target):
-            raise NotImplementedError(f"einsum: no gradient for repeated subscripts in "
-                                      f"'{target}' (diagonals); use a mask instead")
+        # a repeated subscript ('ii', 'iij') reads a diagonal: the gradient of that diagonal,
+        # over each letter once, is put back on it below
+        uniq = "".join(dict.fromkeys(target))
+        size = {c: t.shape[target.index(c)] for c in uniq}
         others = [(s, inputs[j]) for j, s in enumerate(ins) if j != i]
         avail = set(out) | set("".join(s for s, _ in others))
-        kept = "".join(c for c in target if c in avail)
+        kept = "".join(c for c in uniq if c in avail)
         sub = ",".join([out] + [s for s, _ in others]) + "->" + kept
         gi = einsum(sub, g, *[o for _, o in others])
-        if kept != target:
-            shape = tuple(t.shape[k] if c in avail else 1 for k, c in enumerate(target))
-            gi = gi.reshape(shape).broadcast_to(t.shape)
-        else:
-            gi = unbroadcast(gi, t.shape) if gi.shape != t.shape else gi
+        if kept != uniq:
+            shape = tuple(size[c] if c in avail else 1 for c in uniq)
+            gi = gi.reshape(shape).broadcast_to(tuple(size[c] for c in uniq))
+        if uniq != target:
+            gi = _on_diagonal(gi, uniq, target, size, subscripts)
+        elif gi.shape != t.shape:
+            gi = unbroadcast(gi, t.shape)
         grads.append(gi)
     return tuple(grads)
+
+
+def _on_diagonal(d, uniq: str, target: str, size: dict, subscripts: str):
+    """``d`` (subscripts ``uniq``) placed on the diagonal of a tensor subscripted ``target``
+    ('ii', 'iij'), zeros elsewhere: each repeat of a letter gets a fresh one, tied to it by
+    an identity matrix, so the placement is an einsum (differentiable again)."""
+    from ..creation import eye
+    fresh = iter(c for c in string.ascii_letters if c not in subscripts)
+    seen, full, ties = set(), "", []
+    for c in target:
+        if c in seen:
+            f = next(fresh)
+            full += f
+            ties.append((c + f, eye(size[c], dtype=d.dtype, device=d.device)))
+        else:
+            seen.add(c)
+            full += c
+    return einsum(",".join([uniq] + [s for s, _ in ties]) + "->" + full, d,
+                  *[m for _, m in ties])
 
 
 # below this many multiply-adds NumPy's single C loop beats planning a contraction path
