@@ -313,7 +313,7 @@ def _place_owners(g: Graph, owners: list) -> list:
             t = new
         out.append((name, t))
     for n, b in list(g.bindings.items()):
-        if b is not None and id(b[0]) in moved:
+        if n.op in ("variable", "assign") and id(b[0]) in moved:
             g.bindings[n] = (moved[id(b[0])], b[1])
     return out
 

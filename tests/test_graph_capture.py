@@ -717,3 +717,22 @@ def test_an_in_place_update_of_a_parameter_without_backward_is_captured():
     assert update.trace_count == 1
     np.testing.assert_allclose(w.numpy(), [0.7] * 3, rtol=1e-6)
     np.testing.assert_allclose(ema.numpy(), [0.6625] * 3, rtol=1e-6)    # 0.45, 0.625, 0.6625
+
+
+def test_a_draw_from_an_explicit_generator_is_captured_and_replays_fresh():
+    # tracing raised TypeError: the generator bound to the random node is not a tuple
+    g = tl.Generator()
+    g.manual_seed(0)
+
+    def act(mu):
+        return mu + 0.1 * tl.randn(*mu.shape, generator=g)
+    f = tl.function(act)
+    mu = tl.zeros(3)
+    with tl.no_grad():
+        a, b = f(mu).numpy(), f(mu).numpy()
+    assert f.trace_count == 1 and not np.array_equal(a, b)
+    g.manual_seed(0)
+    want = act(mu).numpy()
+    g.manual_seed(0)
+    with tl.no_grad():
+        np.testing.assert_allclose(f(mu).numpy(), want, rtol=1e-6)

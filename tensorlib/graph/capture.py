@@ -575,9 +575,10 @@ def _needs_grad(g: Graph, tensors, outputs) -> bool:
     """Whether any of ``outputs`` is computed from an input or a captured tensor that
     requires grad (whatever the grad mode was while tracing)."""
     src = {v.id for v, t in zip(g.inputs, tensors) if t._rg}
-    src |= {node.outputs[0].id for node, b in g.bindings.items()     # (assign nodes have
-            if node.outputs and b is not None and b[1] == "data"      # no outputs)
-            and getattr(b[0], "_rg", False)}
+    # variables bind (tensor, slot); random nodes bind their generator; assigns have no
+    # outputs
+    src |= {node.outputs[0].id for node, b in g.bindings.items()
+            if node.op == "variable" and b[1] == "data" and getattr(b[0], "_rg", False)}
     want = {v.id for v in outputs}
     if not src or not want:
         return False
