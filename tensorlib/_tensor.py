@@ -57,9 +57,20 @@ class Tensor(TensorBase):
 
     __array_priority__ = 1000  # make ndarray + Tensor defer to Tensor.__radd__
 
-    def __init__(self, data: Any, *, dtype=None, device=None, requires_grad: bool = False):
+    def __init__(self, *data: Any, dtype=None, device=None, requires_grad: bool = False):
+        """``Tensor(data)`` as ``torch.Tensor(data)``: the default float dtype (float32)
+        unless ``dtype`` is given, whatever the data's (``tl.tensor`` keeps it);
+        ``Tensor(2, 3)`` is a (2, 3) tensor of zeros (PyTorch's is uninitialised)."""
         from .creation import _to_array
-        arr = _to_array(data, dtype)
+        sizes = len(data) != 1 or (isinstance(data[0], (int, np.integer))
+                                   and not isinstance(data[0], (bool, np.bool_)))
+        dt = dtype if dtype is not None else _dtypes.default_float
+        if sizes:
+            if not all(isinstance(d, (int, np.integer)) for d in data):
+                raise TypeError(f"Tensor(): give data, or sizes as ints, got {data!r}")
+            arr = np.zeros(tuple(int(d) for d in data) if data else (0,), _dtypes.as_dtype(dt))
+        else:
+            arr = _to_array(data[0], dt)
         dev = Device(device) if device is not None else CPU
         if dev.type != "cpu":
             from .backends import to_device

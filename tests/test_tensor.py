@@ -499,3 +499,16 @@ def test_a_device_block_is_the_default_device_of_created_tensors():
     assert all(str(t.device) == "cpu:1" for t in made)
     assert str(explicit.device) == "cpu" and str(like.device) == "cpu"
     assert str(inner.device) == "cpu:2" and str(tl.zeros(1).device) == "cpu"
+
+
+def test_the_tensor_constructor_is_torch_tensor_s():
+    # Tensor([0, 0, 1]) was int64, so a discounted return built in place in it truncated
+    torch = pytest.importorskip("torch")
+    for data in ([0, 0, 1], [True, False], np.arange(3), [[1.5, 2]]):
+        t, want = tl.Tensor(data), torch.Tensor(data)
+        assert t.dtype == np.float32 and t.tolist() == want.tolist()
+    assert tl.Tensor(2, 3).shape == (2, 3) and tl.Tensor(5).shape == (5,)
+    assert tl.Tensor().shape == tuple(torch.Tensor().shape) == (0,)
+    assert tl.Tensor([1, 2], dtype="int64").dtype == np.int64
+    assert tl.tensor([1, 2]).dtype == np.int64          # tl.tensor keeps the data's dtype
+    assert tl.nn.Parameter(np.ones(2)).dtype == np.float64

@@ -22,7 +22,10 @@ class Parameter(Tensor):
             from ..creation import empty
             data = empty(0)
         # share storage with a given tensor, as torch.nn.Parameter does
-        src = data if isinstance(data, Tensor) else Tensor(data)
+        if not isinstance(data, Tensor):
+            from ..creation import tensor
+            data = tensor(data)         # keeps an array's dtype
+        src = data
         self._init_leaf(src._data, src._device, requires_grad)
 
     def __repr__(self) -> str:
