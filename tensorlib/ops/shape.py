@@ -388,7 +388,7 @@ def concatenate(tensors, axis: int = 0, *, dim: int | None = None) -> Tensor:
                  "tl.cat(a, b))" if isinstance(axis, Tensor) else "")
         raise TypeError(f"concatenate: takes a sequence of tensors, got a "
                         f"{type(tensors).__name__}; write tl.cat([a, b], dim=0){extra}")
-    ts = [to_tensor(t) for t in tensors]
+    ts = [t if type(t) is Tensor else to_tensor(t) for t in tensors]
     if not ts:
         raise ValueError("concatenate: needs at least one tensor")
     nd = ts[0].ndim
@@ -401,7 +401,10 @@ cat = concat = concatenate
 
 
 def _common(ts):
-    dt = np.result_type(*[t._data.dtype for t in ts])
+    dts = {t._data.dtype for t in ts}
+    if len(dts) == 1:
+        return ts
+    dt = np.result_type(*dts)
     return [t if t._data.dtype == dt else t.astype(dt) for t in ts]
 
 
@@ -415,20 +418,29 @@ def _stack_infer(*xs, axis):
 
 
 def _stack_vjp(n, g):
-    a = n.attrs["axis"]
-    return tuple(g[(slice(None),) * a + (i,)] for i in range(len(n.inputs)))
+    # one unbind op rather than a slice per input (2048 getitems for 2048 stacked tensors)
+    return unbind(g, n.attrs["axis"])
 
 
-STACK = _op("stack", lambda xp, *xs, axis: xp.stack(xs, axis=axis), _stack_vjp, _stack_infer)
+def _stack_cpu(*xs, axis):
+    # along axis 0, one concatenate and a free reshape: np.stack expands each array first,
+    # which costs more than the copy for many small ones (2048 x (4,): 440 -> 120 us)
+    if axis == 0 and xs[0].ndim:
+        return np.concatenate(xs).reshape((len(xs),) + xs[0].shape)
+    return np.stack(xs, axis=axis)
+
+
+STACK = _op("stack", lambda xp, *xs, axis: xp.stack(xs, axis=axis), _stack_vjp, _stack_infer,
+            kernels={"cpu": _stack_cpu})
 
 
 def stack(tensors, axis: int = 0, *, dim: int | None = None) -> Tensor:
     """Join same-shaped tensors along a new axis (``dim`` is PyTorch's name for it)."""
     axis = axis if dim is None else dim
-    ts = [to_tensor(t) for t in tensors]
+    ts = [t if type(t) is Tensor else to_tensor(t) for t in tensors]
     if not ts:
         raise ValueError("stack: needs at least one tensor")
-    shapes = {t.shape for t in ts}
+    shapes = {t._data.shape for t in ts}
     if len(shapes) != 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
     return apply(STACK, *_common(ts), axis=norm_axis(axis, ts[0].ndim + 1, "stack"))
