@@ -731,3 +731,87 @@ def test_tl_grad_runs_no_hooks_of_leaves_it_was_not_asked_for():
     a.register_hook(lambda g: seen.append("a"))
     (ga,) = tl.grad((a * b).sum(), [a])
     assert ga.tolist() == [3.0, 4.0] and seen == ["a"] and b.grad is None
+
+
+def test_grads_seen_by_hooks_or_retained_are_not_the_leaf_s_buffer():
+    # the first gradient became .grad without a copy, and the next backward added into it
+    seen = []
+    x = tl.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: seen.append(g))
+    for _ in range(2):
+        (x * 2.0).sum().backward()
+    assert seen[0].tolist() == [2.0, 2.0] and x.grad.tolist() == [4.0, 4.0]
+    buf = tl.tensor([5.0, 5.0])
+    y = tl.tensor([1.0, 2.0], requires_grad=True)
+    h = y.register_hook(lambda g: buf)
+    (y * 2.0).sum().backward()
+    h.remove()
+    (y * 2.0).sum().backward()
+    assert buf.tolist() == [5.0, 5.0] and y.grad.tolist() == [7.0, 7.0]
+    a, b = tl.tensor([1.0, 2.0], requires_grad=True), tl.tensor([1.0, 2.0], requires_grad=True)
+    m = a * 2.0
+    m.retain_grad()
+    ((m + b) * 3.0).sum().backward()
+    b.grad.zero_()
+    assert m.grad.tolist() == [3.0, 3.0]
+
+
+def test_a_zero_stride_writable_first_gradient_is_copied():
+    # a broadcast that is writable (CuPy's always are): adding into it wrote every element
+    # to one address
+    from numpy.lib.stride_tricks import as_strided
+
+    class Spread(tl.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.sum()
+
+        @staticmethod
+        def backward(ctx, g):
+            one = np.ones(1, np.float32)
+            return tl.from_numpy(as_strided(one, (4,), (0,)))
+    x = tl.zeros(4, requires_grad=True)
+    Spread.apply(x).backward()
+    (x * tl.tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
+    assert x.grad.tolist() == [2.0, 3.0, 4.0, 5.0]
+
+
+def test_a_saved_output_does_not_keep_the_graph_alive():
+    import gc
+    import weakref
+    x = tl.tensor([0.5, 1.0], dtype="float64", requires_grad=True)
+    gc.disable()
+    try:
+        y = _exp_function(tl).apply(x)
+        ref = weakref.ref(y)
+        del y
+        assert ref() is None        # no cycle through the context
+        y = _exp_function(tl).apply(x)
+        y.sum().backward()
+        ref = weakref.ref(y)
+        del y
+        assert ref() is None
+    finally:
+        gc.enable()
+    np.testing.assert_allclose(x.grad.numpy(), np.exp([0.5, 1.0]))
+
+
+def test_a_non_differentiable_output_gets_zeros_in_backward():
+    got = []
+
+    class WithIdx(tl.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            idx = tl.tensor(np.argsort(x.numpy()).astype(np.float64))
+            ctx.mark_non_differentiable(idx)
+            return x * 2, idx
+
+        @staticmethod
+        def backward(ctx, g, gidx):
+            got.append(gidx)
+            return g * 2
+    x = tl.tensor([3.0, 1.0], requires_grad=True)
+    y, idx = WithIdx.apply(x)
+    (y + idx).sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+    assert got[0] is None or not got[0].numpy().any()

@@ -58,24 +58,28 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
             tracer.on_backward_done(run, leaf_grads)
         # leaves last: hooks see the summed gradient, as AccumulateGrad does in PyTorch
         taken = _given_buffers(grads, roots) if results is None else None
+        wanted: dict = {}
+        for k, x in enumerate(inputs or ()):
+            wanted.setdefault(id(x), []).append(k)
         for t, g in leaf_grads.values():
-            if results is not None and not any(x is t for x in inputs):
+            if results is not None and id(t) not in wanted:
                 continue        # tl.grad: leaves it was not asked for keep their hooks idle
             if g._data.dtype != t._data.dtype:   # a float32 leaf gets a float32 gradient
                 g = g.astype(t._data.dtype)
-            if t._hooks:
+            hooked = bool(t._hooks)
+            if hooked:
                 for h in t._hooks:
                     r = h(g)
                     if r is not None:
                         g = r
             if results is not None:
-                for k, x in enumerate(inputs):
-                    if x is t:
-                        results[k] = g
+                for k in wanted[id(t)]:
+                    results[k] = g
                 continue
             if not create_graph:
                 g = g.detach() if g._node is not None else g
-            _accumulate(t, g, taken, create_graph or tracer is not None)
+            # a hook may have kept the gradient it saw, or returned a tensor of its own
+            _accumulate(t, g, taken, create_graph or tracer is not None, copy=hooked)
     finally:
         state.grad_enabled = prev_mode
     if results is not None:
@@ -100,16 +104,17 @@ def _given_buffers(grads, roots) -> dict:
     return {id(b): b for b in (_root_buffer(g._data) for g in grads if g is not None)}
 
 
-def _accumulate(t, g, taken: dict, traced: bool) -> None:
-    """``t.grad = g`` or ``t.grad += g``, as PyTorch's AccumulateGrad: a first gradient that
-    shares memory with another leaf's, with the caller's or that is a read-only broadcast
-    view is copied, so in-place updates of ``.grad`` (clipping, ``zero_()``, ``mul_()``)
-    touch that gradient alone; a later one is added in place, so references to ``.grad``
-    see the sum. Recorded (``create_graph``) or traced gradients are added out of place."""
+def _accumulate(t, g, taken: dict, traced: bool, copy: bool = False) -> None:
+    """``t.grad = g`` or ``t.grad += g``, as PyTorch's AccumulateGrad: a first gradient is
+    copied unless the leaf can own it (it shares memory with another leaf's or the caller's
+    gradient, a hook saw it, or it is a broadcast view), so in-place updates of ``.grad``
+    (clipping, ``zero_()``, ``mul_()``) touch that gradient alone; a later one is added in
+    place, so references to ``.grad`` see the sum. Recorded (``create_graph``) or traced
+    gradients are added out of place."""
     if t.grad is None:
         a = g._data
         base = _root_buffer(a)
-        if id(base) in taken or not getattr(a.flags, "writeable", True):
+        if copy or id(base) in taken or not _writable(a):
             g = g.clone()
             base = g._data
         taken[id(base)] = base
@@ -117,12 +122,19 @@ def _accumulate(t, g, taken: dict, traced: bool) -> None:
         return
     cur = t.grad
     if (traced or cur._node is not None or cur._rg or cur._data.shape != g._data.shape
-            or cur._data.dtype != g._data.dtype
-            or not getattr(cur._data.flags, "writeable", True)):
+            or cur._data.dtype != g._data.dtype or not _writable(cur._data)):
         t.grad = cur + g
         return
     cur._data += g._data
     cur._version[0] += 1
+
+
+def _writable(a) -> bool:
+    """Whether an in-place add into ``a`` writes each element once: not a read-only NumPy
+    view, and no zero stride over a dim longer than 1 (a broadcast; CuPy's are writable)."""
+    if not getattr(a.flags, "writeable", True):
+        return False
+    return all(s != 0 or d <= 1 for s, d in zip(a.strides, a.shape))
 
 
 def _node_hooks(node, gouts, node_targets, results, create_graph):
@@ -138,8 +150,8 @@ def _node_hooks(node, gouts, node_targets, results, create_graph):
             gouts[i] = g
         if node.retained and i in node.retained:
             t = node.retained[i]()
-            if t is not None:
-                t.grad = g.detach() if not create_graph else g
+            if t is not None:       # its own copy: g flows on, and may become a leaf's .grad
+                t.grad = g.detach().clone() if not create_graph else g
         for k in node_targets.get((node, i), ()):
             results[k] = g
 

@@ -14,6 +14,7 @@ class Context:
         self._saved = ()
         self._versions = ()
         self._non_diff: set[int] = set()
+        self._node = None       # the op's tape node, while its backward runs
         self.needs_input_grad: tuple[bool, ...] = ()
 
     def mark_non_differentiable(self, *tensors) -> None:
@@ -32,7 +33,27 @@ class Context:
             if v is not None and v[0][0] != v[1]:
                 raise RuntimeError("a tensor saved with save_for_backward was modified in place "
                                    "after it was saved; its gradient would be wrong")
-        return self._saved
+        return tuple(t.rebuild(self._node) if isinstance(t, _SavedOutput) else t
+                     for t in self._saved)
+
+
+class _SavedOutput:
+    """An output of the Function saved for its backward, kept without its history (the
+    history holds the context: keeping the output would make a reference cycle that keeps
+    the graph alive until the cyclic collector runs); ``rebuild`` gives it back with that
+    history while the backward runs, so grad of grad goes through it."""
+
+    __slots__ = ("data", "idx")
+
+    def __init__(self, data, idx: int):
+        self.data, self.idx = data, idx
+
+    def rebuild(self, node):
+        if node is None:
+            return self.data
+        t = self.data.detach()
+        t._node, t._idx, t._rg = node, self.idx, True
+        return t
 
 
 class Function:
@@ -64,7 +85,12 @@ class Function:
         from ..ops.registry import OpDef
         if cls.__dict__.get("_opdef") is None:
             def vjp(node, *grads):
-                res = cls.backward(node.attrs["ctx"], *grads)
+                ctx = node.attrs["ctx"]
+                ctx._node = node
+                try:
+                    res = cls.backward(ctx, *grads)
+                finally:
+                    ctx._node = None
                 if not isinstance(res, tuple):
                     res = (res,)
                 tensor_pos, n_args = node.attrs["positions"], node.attrs["n_args"]
@@ -110,10 +136,10 @@ class Function:
                     t._idx = i
                     t._rg = o._data.dtype.kind == "f"
                 new.append(t)
-            # an output saved for backward is the returned tensor, with its history, so a
-            # backward that reads it is differentiated through it (grad of grad)
-            swap = {id(o): t for o, t in zip(outs, new)
-                    if not any(o is a for a in tensors)}    # an input returned as is stays one
+            # an output saved for backward comes back with its history when the backward
+            # runs, so grad of grad goes through it (an input returned as is stays one)
+            swap = {id(o): _SavedOutput(t.detach(), i) for i, (o, t) in enumerate(zip(outs, new))
+                    if t._node is node and not any(o is a for a in tensors)}
             ctx._saved = tuple(swap.get(id(t), t) for t in ctx._saved)
             outs = tuple(new)
         return outs[0] if single else outs
