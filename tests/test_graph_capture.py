@@ -547,6 +547,7 @@ def test_outputs_that_need_gradients_run_eagerly_with_a_warning():
         fast(x)     # traced again: the module's state is guarded, .grad went None -> set
         np.testing.assert_allclose(fast(x).numpy(), backbone(x).numpy(), rtol=1e-6)
     assert sum(e.n_calls for es in fast._cache.values() for e in es) == 1
+    assert fast.trace_count == 2
 
 
 def test_in_place_writes_through_views_in_a_captured_training_step():

@@ -539,7 +539,10 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     dim is traced per sequence length while the batch stays dynamic. So is a Python loop
     ``for t in range(x.shape[1])`` (range takes the int as is): it is seen once constant
     indices (``x[:, t]``, ``x.select(1, t)``, ``out[:, t] = h``) have read every position of
-    that dim; a dim traced at size 1 cannot tell, so trace with a length of 2 or more.
+    that dim. So trace with an example longer than the positions your code reads by a
+    constant index: at length 1 a loop cannot be told from ``x[:, 0]`` (it unrolls
+    unseen), and code reading ``x[:, 0]`` and ``x[:, 1]`` traced at length 2 looks like a
+    loop (traced per length; ONNX export with that axis dynamic refuses).
     NumPy arrays the traced code can reach (globals, closure variables,
     attributes of arguments) are guarded: up to 4 MiB in all, their contents are compared
     on each call (an in-place change retraces); beyond that, by identity, shape and dtype
