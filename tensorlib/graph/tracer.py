@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .ir import Graph, Node, Value
+from .._state import state as _state
+from .ir import SOURCE_OPS, Graph, Node, Value
 
 
 class CaptureError(RuntimeError):
@@ -40,8 +41,16 @@ _READ_HELP = (
 class Tracer:
     """Records op calls into ``graph`` (see the module docstring)."""
 
-    def __init__(self, graph: Graph, reachable: dict[int, tuple[Any, str]] | None = None):
+    def __init__(self, graph: Graph, reachable: dict[int, tuple[Any, str]] | None = None,
+                 derived: bool = False):
         self.g = graph
+        # what autograd did at each recorded op, for g.gradients (see GradInfo); ``derived``:
+        # this tracer records g.gradients' own rules into the graph
+        self.info = grad_info(graph)
+        self.derived = derived
+        self._carrier: dict[int, Any] = {}        # id(ndarray) -> the tensor bound to it
+        self._alias_at: dict[int, list] = {}      # node id -> [alias tensors it read]
+        self._aliases: dict[int, list] = {}       # id(alias) -> [alias, edges it feeds...]
         self._by_array: dict[int, tuple] = {}     # id(ndarray) -> (arr, Value, box, version)
         self.dynamic: set[int] = set()            # Value ids that depend on inputs/state
         # shapes with None for the sizes that follow a None dim of input_signature, as the
@@ -81,6 +90,9 @@ class Tracer:
     def bind(self, t, v: Value, bump: int = 0) -> None:
         arr = t._data
         self._by_array[id(arr)] = (arr, v, t._version, t._version[0] + bump)
+        self._carrier[id(arr)] = t
+        if t._rg and not self.derived:
+            self.info.tracked.add(v.id)
 
     def lookup(self, t) -> Value | None:
         """The Value a tensor stands for in the graph, or None if the trace never saw it."""
@@ -238,6 +250,7 @@ class Tracer:
                 for a, b in enumerate(axes):
                     self.dim_origin[(node.outputs[0].id, a)] = self.dim_origin.get(
                         (src, b), (src, b))
+        self._note_grad_edges(op, inputs, ins, node.id)
         tape = outs[0]._node
         if tape is not None:
             self.tape_nodes[id(tape)] = (tape, node)
@@ -246,6 +259,45 @@ class Tracer:
             self.bind(o, v)
             if dyn:
                 self.dynamic.add(v.id)
+
+    def _note_grad_edges(self, op, inputs, ins, nid: int) -> None:
+        """What eager autograd does with this op, for g.gradients (see :class:`GradInfo`):
+        nothing under no_grad or for an op without vjp; otherwise a gradient reaches each
+        input that requires grad, and none reaches a detach()ed alias (a tensor other than
+        the one the input's Value was bound to), which the graph cannot tell by its Value."""
+        info = self.info
+        if not _state.grad_enabled or op.vjp is None:
+            info.stops.add(nid)
+            return
+        for i, t in enumerate(inputs):
+            if t._rg:
+                v = ins[i]
+                if not self.derived:
+                    info.tracked.add(v.id)
+                tn = t._node
+                if tn is not None and v.node.op not in SOURCE_OPS:
+                    m = self.tape_nodes.get(id(tn))
+                    if m is None or m[0] is not tn or m[1] is not v.node:
+                        info.opaque[(nid, i)] = _op_name(tn)
+            elif self._carrier.get(id(t._data)) is not t:
+                info.cuts.add((nid, i))
+                self._alias_at.setdefault(nid, []).append(t)
+                self._aliases.setdefault(id(t), [t]).append((nid, i))
+            elif not self.derived:
+                info.norg.add((nid, i))
+
+    def _resolve_alias(self, t, v: Value) -> None:
+        """``t``, the tensor its Value was bound to, takes Value ``v`` in place: the aliases
+        of ``t`` that ``v``'s op read are the in-place op's own (``_alias``), not detach()es,
+        so their uses read ``t`` itself (no gradient if ``t`` did not require grad)."""
+        for a in self._alias_at.pop(v.node.id, ()):
+            e = self._aliases.get(id(a))
+            if a._data is t._data and e is not None and e[0] is a:
+                del self._aliases[id(a)]
+                for key in e[1:]:
+                    self.info.cuts.discard(key)
+                    if not self.derived:
+                        self.info.norg.add(key)
 
     def _note_positions(self, t, v: Value, index: tuple) -> None:
         """A Python loop over ``range(x.shape[1])`` reads ``x[:, t]`` at constant positions
@@ -316,7 +368,10 @@ class Tracer:
                     node.name = node.outputs[0].name = self._name_for(owner, key[1])
                     self.constants = [c for c in self.constants if c[0] is not owner]
             self.writes[key] = (v, "write")
+        carrier = self._carrier.get(id(t._data)) is t
         self.bind(t, v, bump=bump)
+        if self._alias_at and carrier:
+            self._resolve_alias(t, v)
 
     def on_random(self, t, dist: str, params: dict, generator) -> None:
         """A random draw made during capture: record a node that draws anew on each run."""
@@ -428,6 +483,9 @@ class Tracer:
     def release(self) -> None:
         """Drop the references that kept ids stable (after the graph is built)."""
         self._keep = []
+        self._carrier = {}
+        self._alias_at = {}
+        self._aliases = {}
 
 
 class BackwardRun:
@@ -447,6 +505,45 @@ class BackwardRun:
         self.grads: list[tuple[Value, Value]] = []
         self.ok = False
         self.why = ""
+
+
+class GradInfo:
+    """How eager autograd treated each op recorded into a graph (``grad_info(g)``), so that
+    ``g.gradients`` stops where the tape stopped: the graph keeps one Value for a tensor and
+    its ``detach()``ed aliases, and records ops run under ``no_grad`` like any other. Keys
+    are node ids and ``(node id, input position)`` edges."""
+
+    __slots__ = ("stops", "cuts", "norg", "tracked", "opaque")
+
+    def __init__(self):
+        self.stops: set[int] = set()          # no gradient leaves: no_grad, or no vjp
+        self.cuts: set[tuple] = set()         # read through an alias (detach(), .data)
+        # read through a tensor that did not require grad: no gradient where the Value is
+        # ``tracked``; else the input was not differentiated while tracing (a placeholder)
+        self.norg: set[tuple] = set()
+        self.tracked: set[int] = set()        # Values a tensor requiring grad stood for
+        self.opaque: dict[tuple, str] = {}    # through a tape node the graph lacks (a
+        #                                       custom autograd.Function): op name
+
+    def cut_edges(self, g: Graph) -> set:
+        """The edges of ``g`` that pass no gradient."""
+        if not self.norg:
+            return set(self.cuts)
+        by_id = {n.id: n for n in g.nodes}
+        return self.cuts | {(nid, i) for nid, i in self.norg
+                            if nid in by_id and by_id[nid].inputs[i].id in self.tracked}
+
+
+def grad_info(g: Graph) -> GradInfo:
+    info = getattr(g, "_grad_info", None)
+    if info is None:
+        info = g._grad_info = GradInfo()
+    return info
+
+
+def _op_name(tape_node) -> str:
+    """The op (a custom Function's class name) of a tape node, for messages."""
+    return getattr(getattr(tape_node, "op", None), "name", None) or repr(tape_node)
 
 
 def _clean_path(path: str) -> str:
