@@ -606,3 +606,17 @@ Tensor.clip_ = Tensor.clamp_
 Tensor.new_tensor = _new_tensor
 Tensor.uniform_ = _uniform_
 Tensor.normal_ = _normal_
+
+
+def _data_ptr(self) -> int:
+    """The address of the first element (PyTorch's ``data_ptr``): tensors that share memory
+    at the same offset (a view from the start, ``detach()``) give the same address."""
+    d = self._data
+    if isinstance(d, np.ndarray):
+        return d.__array_interface__["data"][0]
+    return int(d.data.ptr)
+
+
+Tensor.data_ptr = _data_ptr
+Tensor.is_floating_point = lambda self: self._data.dtype.kind == "f"
+Tensor.count_nonzero = MO.count_nonzero

@@ -375,12 +375,53 @@ def randint(low: int, high: int | None = None, size: Sequence[int] = (), generat
 def normal(mean: float = 0.0, std: float = 1.0, size: Sequence[int] = (), generator=None,
            dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Normal draws with mean ``mean`` and standard deviation ``std``; ``size`` is a tuple
-    (the default ``()`` gives a 0-d tensor)."""
+    (the default ``()`` gives a 0-d tensor).
+
+    As PyTorch's overloads, ``mean`` and/or ``std`` may be tensors: one draw per element of
+    their broadcast shape (``size`` not given), with their float dtype and device.
+    PyTorch's result is not differentiable in them (their gradient is zero); here it is
+    detached. Use ``mean + std * tl.randn_like(mean)`` for a reparameterized draw.
+
+    >>> a = tl.normal(mu, 0.1)                  # exploration noise around mu, mu's shape
+    """
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        return _normal_elementwise(mean, std, size, generator, dtype, device, requires_grad)
     if std < 0:
         raise ValueError(f"normal: std must be non-negative, got {std}")
     t = _random(rng(generator).normal(mean, std, _shape(tuple(size))), dtype, device,
                 requires_grad)
     return _traced(t, "normal", {"mean": float(mean), "std": float(std)}, generator)
+
+
+def _normal_elementwise(mean, std, size, generator, dtype, device, requires_grad) -> Tensor:
+    """``normal(mean, std)`` with a tensor mean and/or std (PyTorch's tensor overloads)."""
+    if tuple(size) != ():
+        raise TypeError("normal: size cannot be given with a tensor mean or std (the draw "
+                        "has their broadcast shape)")
+    if dtype is not None or device is not None or requires_grad:
+        raise TypeError("normal: dtype, device and requires_grad cannot be given with a "
+                        "tensor mean or std (the draw takes theirs)")
+    ts = [t for t in (mean, std) if isinstance(t, Tensor)]
+    for t in ts:
+        if t.dtype.kind != "f":
+            raise TypeError(f"normal: a tensor mean or std must be floating point, got "
+                            f"{t.dtype}")
+    if len(ts) == 2 and ts[0].device != ts[1].device:
+        raise ValueError(f"normal: mean is on {ts[0].device}, std on {ts[1].device}")
+    if isinstance(std, Tensor):
+        std = std.detach()
+        if state.tracer is None:       # values cannot be read while capturing a graph
+            s = std._data
+            if not bool((s >= 0).all()):
+                raise ValueError("normal: std must be non-negative (and not NaN)")
+    elif not std >= 0:
+        raise ValueError(f"normal: std must be non-negative, got {std}")
+    mean = mean.detach() if isinstance(mean, Tensor) else float(mean)
+    std = std if isinstance(std, Tensor) else float(std)
+    dt = np.result_type(*[t.dtype for t in ts])
+    shape = np.broadcast_shapes(*[tuple(t.shape) for t in ts])
+    eps = randn(*shape, generator=generator, dtype=dt, device=ts[0].device)
+    return eps * std + mean
 
 
 def uniform(low: float = 0.0, high: float = 1.0, size: Sequence[int] = (), generator=None,

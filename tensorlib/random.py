@@ -1,7 +1,25 @@
 """Random numbers: a global seedable generator and explicit ``Generator`` objects."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+# get_rng_state's bytes: this header, then PCG64's 128-bit state and increment, its
+# buffered 32-bit half (a flag byte and 4 bytes), and the initial seed (a flag byte, a
+# 2-byte length and the seed's bytes); every integer little-endian
+_MAGIC = b"TLPCG64\x01"
+
+
+def _fresh_seed() -> int:
+    """A non-deterministic seed below 2**63, from the OS's entropy."""
+    return int.from_bytes(os.urandom(8), "little") >> 1
+
+
+def _check_seed(seed) -> int:
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
 
 
 class Generator:
@@ -12,19 +30,90 @@ class Generator:
     """
 
     def __init__(self, seed: int | None = None):
+        if seed is None:
+            seed = _fresh_seed()
         self._rng = np.random.default_rng(seed)
+        self._seed = int(seed) if isinstance(seed, (int, np.integer)) else None
 
     def manual_seed(self, seed: int) -> Generator:
-        if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        self._rng = np.random.default_rng(int(seed))
+        self._seed = _check_seed(seed)
+        self._rng = np.random.default_rng(self._seed)
         return self
 
+    def seed(self) -> int:
+        """Reseed from the OS's entropy; returns the new seed (PyTorch's ``seed``)."""
+        s = _fresh_seed()
+        self.manual_seed(s)
+        return s
+
+    def initial_seed(self) -> int:
+        """The seed this generator was last seeded with (at creation, by ``manual_seed``
+        or ``seed``, or restored by ``set_state``)."""
+        if self._seed is None:
+            raise RuntimeError("initial_seed: this generator was seeded with a "
+                               "non-integer seed")
+        return self._seed
+
     def get_state(self) -> dict:
+        """The bit generator's state, as NumPy's dict (``set_state`` restores it; see
+        :func:`get_rng_state` for a uint8 tensor)."""
         return self._rng.bit_generator.state
 
-    def set_state(self, st: dict) -> None:
-        self._rng.bit_generator.state = st
+    def set_state(self, st) -> None:
+        """Restore a state from :meth:`get_state` (a dict) or :func:`get_rng_state` (a
+        uint8 tensor)."""
+        if isinstance(st, dict):
+            self._rng.bit_generator.state = st
+        else:
+            self._set_state_bytes(st)
+
+    def _state_bytes(self) -> bytes:
+        st = self._rng.bit_generator.state
+        if st.get("bit_generator") != "PCG64":
+            raise RuntimeError(f"get_rng_state: a {st.get('bit_generator')} bit generator "
+                               "cannot be serialised (PCG64 only)")
+        out = [_MAGIC, st["state"]["state"].to_bytes(16, "little"),
+               st["state"]["inc"].to_bytes(16, "little"),
+               bytes([int(st["has_uint32"])]), int(st["uinteger"]).to_bytes(4, "little")]
+        if self._seed is None:
+            out.append(b"\x00")
+        else:
+            n = max(1, (self._seed.bit_length() + 7) // 8)
+            out += [b"\x01", n.to_bytes(2, "little"), self._seed.to_bytes(n, "little")]
+        return b"".join(out)
+
+    def _set_state_bytes(self, state) -> None:
+        from ._tensor import Tensor
+        if isinstance(state, Tensor):
+            state = state.numpy()
+        if isinstance(state, np.ndarray):
+            if state.dtype != np.uint8 or state.ndim != 1:
+                raise TypeError(f"set_rng_state: expected a 1-d uint8 tensor, got dtype "
+                                f"{state.dtype} and {state.ndim} dims")
+            state = state.tobytes()
+        if not isinstance(state, (bytes, bytearray)):
+            raise TypeError(f"set_rng_state: expected a uint8 tensor from get_rng_state, got "
+                            f"{type(state).__name__}")
+        b = bytes(state)
+        bad = ValueError("set_rng_state: not a state from tl.get_rng_state (wrong header or "
+                         "length)")
+        if len(b) < 46 or b[:8] != _MAGIC:
+            raise bad
+        seed, rest = None, b[45:]
+        if rest[:1] == b"\x01" and len(rest) >= 3:
+            n = int.from_bytes(rest[1:3], "little")
+            if len(rest) != 3 + n:
+                raise bad
+            seed = int.from_bytes(rest[3:], "little")
+        elif rest != b"\x00":
+            raise bad
+        rng = np.random.default_rng(0)
+        rng.bit_generator.state = {
+            "bit_generator": "PCG64",
+            "state": {"state": int.from_bytes(b[8:24], "little"),
+                      "inc": int.from_bytes(b[24:40], "little")},
+            "has_uint32": b[40], "uinteger": int.from_bytes(b[41:45], "little")}
+        self._rng, self._seed = rng, seed
 
     @property
     def numpy(self) -> np.random.Generator:
@@ -37,6 +126,32 @@ default_generator = Generator()
 def manual_seed(seed: int) -> Generator:
     """Seed the global generator used by ``rand``, ``randn``, dropout and initializers."""
     return default_generator.manual_seed(seed)
+
+
+def seed() -> int:
+    """Seed the global generator from the OS's entropy; returns the seed (as PyTorch)."""
+    return default_generator.seed()
+
+
+def initial_seed() -> int:
+    """The global generator's seed (random at import, unless ``manual_seed`` set one)."""
+    return default_generator.initial_seed()
+
+
+def get_rng_state():
+    """The global generator's state as a 1-d uint8 tensor (a copy), for checkpoints:
+    :func:`set_rng_state` restores it, initial seed included. Plain bytes, no pickle.
+
+    >>> s = tl.get_rng_state(); a = tl.rand(3)
+    >>> tl.set_rng_state(s); b = tl.rand(3)          # a == b
+    """
+    from .creation import tensor
+    return tensor(np.frombuffer(default_generator._state_bytes(), dtype=np.uint8).copy())
+
+
+def set_rng_state(new_state) -> None:
+    """Restore the global generator from a :func:`get_rng_state` tensor."""
+    default_generator._set_state_bytes(new_state)
 
 
 def rng(generator: Generator | None = None) -> np.random.Generator:

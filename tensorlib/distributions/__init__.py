@@ -7,8 +7,9 @@ gradient through the sample), ``log_prob``, ``entropy`` and ``kl_divergence``.
 """
 from .base import Distribution
 from .continuous import Normal, Uniform
-from .discrete import Bernoulli, Categorical
+from .discrete import Bernoulli, Categorical, OneHotCategorical
+from .independent import Independent
 from .kl import kl_divergence, register_kl
 
-__all__ = ["Bernoulli", "Categorical", "Distribution", "Normal", "Uniform", "kl_divergence",
-           "register_kl"]
+__all__ = ["Bernoulli", "Categorical", "Distribution", "Independent", "Normal",
+           "OneHotCategorical", "Uniform", "kl_divergence", "register_kl"]

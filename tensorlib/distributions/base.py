@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _dtypes
 from .._tensor import Tensor
 from ..autograd.mode import state
 from ..ops._util import to_tensor
@@ -10,13 +11,16 @@ from ..ops.shape import broadcast_to
 
 
 def as_float(v, like: Tensor | None = None) -> Tensor:
-    """A parameter as a float tensor (a Python number takes ``like``'s dtype and device)."""
+    """A parameter as a float tensor: a Python number takes ``like``'s dtype and device, or
+    the default dtype (``tl.set_default_dtype``) without ``like``, as PyTorch; an integer
+    tensor becomes the default dtype too."""
     if isinstance(v, Tensor):
-        return v if v.dtype.kind == "f" else v.astype(np.float32)
+        return v if v.dtype.kind == "f" else v.astype(_dtypes.default_float)
     from ..creation import tensor
     if like is not None:
         return tensor(v, dtype=like.dtype, device=like.device)
-    return tensor(v, dtype=np.float32) if np.ndim(v) == 0 else tensor(v)
+    t = tensor(v, dtype=_dtypes.default_float) if np.ndim(v) == 0 else tensor(v)
+    return t if t.dtype.kind == "f" else t.astype(_dtypes.default_float)
 
 
 def broadcast_params(*params) -> tuple[Tensor, ...]:
@@ -27,21 +31,76 @@ def broadcast_params(*params) -> tuple[Tensor, ...]:
     return tuple(t if tuple(t.shape) == tuple(shape) else broadcast_to(t, shape) for t in ts)
 
 
+def _host(a) -> np.ndarray:
+    return a if isinstance(a, np.ndarray) else np.asarray(a.get() if hasattr(a, "get") else a)
+
+
+def describe_invalid(values, ok) -> str:
+    """The values where ``ok`` is False, for an error message: ``NaN`` when they all are,
+    else the first few (``[-0.5, NaN]``)."""
+    values, ok = _host(values), _host(ok)
+    bad = np.broadcast_to(values, ok.shape)[~ok]
+    if bad.dtype.kind == "f" and bad.size and np.isnan(bad).all():
+        return "NaN"
+    shown = ", ".join("NaN" if v != v else repr(v) for v in bad[:5].tolist())
+    more = f" (and {bad.size - 5} more)" if bad.size > 5 else ""
+    return f"[{shown}]{more}"
+
+
 class Distribution:
     """Base class: ``batch_shape`` (independent distributions) and ``event_shape`` (the shape
-    of one draw); ``validate_args`` checks parameters and values eagerly (never while
-    capturing a graph, where reading them would freeze them)."""
+    of one draw).
+
+    Arguments are validated as PyTorch's are by default: NaN or out-of-range parameters
+    raise ``ValueError`` when the distribution is built, and so does a value outside the
+    support given to ``log_prob`` (``Categorical(...).log_prob(1.5)``). ``validate_args=False``
+    skips the checks for one distribution, ``Distribution.set_default_validate_args(False)``
+    for all that do not say. Under graph capture (``tl.function``) the checks are skipped,
+    as in a compiled PyTorch model: reading the values would freeze them into the graph.
+    """
 
     has_rsample = False
+    has_enumerate_support = False
+    _validate_args = __debug__
+
+    @staticmethod
+    def set_default_validate_args(value: bool) -> None:
+        """Whether distributions built without ``validate_args`` check their arguments
+        (True by default, as PyTorch; False under ``python -O``)."""
+        if value not in (True, False):
+            raise ValueError(f"set_default_validate_args: expected True or False, got "
+                             f"{value!r}")
+        Distribution._validate_args = bool(value)
 
     def __init__(self, batch_shape=(), event_shape=(), validate_args: bool | None = None):
         self.batch_shape = tuple(batch_shape)
         self.event_shape = tuple(event_shape)
-        self._validate = validate_args is not False
+        if validate_args is not None:
+            self._validate_args = bool(validate_args)
 
-    def _check(self, ok: Tensor, what: str) -> None:
-        if self._validate and state.tracer is None and not bool(ok.all().item()):
-            raise ValueError(f"{type(self).__name__}: {what}")
+    @property
+    def _validating(self) -> bool:
+        """Whether to check arguments now (asked for, and not capturing a graph)."""
+        return self._validate_args and state.tracer is None
+
+    def _check(self, ok, what: str, values=None) -> None:
+        """Raise ``ValueError`` unless ``ok`` (a bool tensor or backend array) holds
+        everywhere; ``values`` (same shape, or broadcastable) are quoted in the message."""
+        if not self._validating:
+            return
+        ok = ok._data if isinstance(ok, Tensor) else ok
+        if bool(ok.all()):
+            return
+        msg = f"{type(self).__name__}: {what}"
+        if values is not None:
+            v = values._data if isinstance(values, Tensor) else values
+            msg += f", but found invalid values: {describe_invalid(v, ok)}"
+        raise ValueError(msg)
+
+    def _check_not_nan(self, t: Tensor, name: str) -> None:
+        if self._validating and t.dtype.kind == "f":
+            a = t._data
+            self._check(a == a, f"{name} must not be NaN", a)
 
     def _extended_shape(self, sample_shape=()) -> tuple[int, ...]:
         if isinstance(sample_shape, int):
@@ -62,6 +121,13 @@ class Distribution:
 
     def entropy(self) -> Tensor:
         raise NotImplementedError
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no finite support to enumerate")
+
+    @property
+    def mode(self) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not implement mode")
 
     @property
     def stddev(self) -> Tensor:

@@ -22,10 +22,17 @@ class Normal(Distribution):
     def __init__(self, loc, scale, validate_args: bool | None = None):
         self.loc, self.scale = broadcast_params(loc, scale)
         super().__init__(self.loc.shape, validate_args=validate_args)
-        self._check(self.scale > 0, "scale must be positive")
+        if self._validating:
+            self._check_not_nan(self.loc, "loc")
+            s = self.scale._data
+            self._check(s > 0, "scale must be positive", s)
 
     @property
     def mean(self) -> Tensor:
+        return self.loc
+
+    @property
+    def mode(self) -> Tensor:
         return self.loc
 
     @property
@@ -44,12 +51,15 @@ class Normal(Distribution):
 
     def log_prob(self, value) -> Tensor:
         v = self._value(value)
+        self._check_not_nan(v, "value")
         z = (v - self.loc) / self.scale
         return -0.5 * z * z - self.scale.log() - _LOG_SQRT_2PI
 
     def cdf(self, value) -> Tensor:
         from ..ops.elementwise import erf
-        return 0.5 * (1.0 + erf((self._value(value) - self.loc) / (self.scale * math.sqrt(2))))
+        v = self._value(value)
+        self._check_not_nan(v, "value")
+        return 0.5 * (1.0 + erf((v - self.loc) / (self.scale * math.sqrt(2))))
 
     def icdf(self, value) -> Tensor:
         """The quantile function (inverse of :meth:`cdf`) at probabilities ``value`` in [0, 1],
@@ -59,7 +69,9 @@ class Normal(Distribution):
         """
         from ..ops.special_fns import erfinv
         v = self._value(value)
-        self._check((v >= 0) & (v <= 1), "icdf: value must be a probability in [0, 1]")
+        if self._validating:
+            a = v._data
+            self._check((a >= 0) & (a <= 1), "icdf: value must be a probability in [0, 1]", a)
         return self.loc + self.scale * erfinv(2.0 * v - 1.0) * math.sqrt(2)
 
     def entropy(self) -> Tensor:
@@ -74,11 +86,20 @@ class Uniform(Distribution):
     def __init__(self, low, high, validate_args: bool | None = None):
         self.low, self.high = broadcast_params(low, high)
         super().__init__(self.low.shape, validate_args=validate_args)
-        self._check(self.low < self.high, "low must be below high")
+        if self._validating:
+            self._check_not_nan(self.low, "low")
+            self._check_not_nan(self.high, "high")
+            lo = self.low._data
+            self._check(lo < self.high._data, "low must be below high", lo)
 
     @property
     def mean(self) -> Tensor:
         return (self.low + self.high) * 0.5
+
+    @property
+    def mode(self) -> Tensor:
+        """NaN: every point of the interval is a mode (as PyTorch)."""
+        return self.high.detach() * math.nan
 
     @property
     def variance(self) -> Tensor:
@@ -92,7 +113,10 @@ class Uniform(Distribution):
         return self.low + u * (self.high - self.low)
 
     def log_prob(self, value) -> Tensor:
+        """``-log(high - low)`` inside [low, high), ``-inf`` outside (PyTorch's validation
+        raises there instead); a NaN value raises."""
         v = self._value(value)
+        self._check_not_nan(v, "value")
         inside = (v >= self.low) & (v < self.high)
         return where(inside, -log(self.high - self.low), -math.inf)
 

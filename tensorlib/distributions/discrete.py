@@ -1,11 +1,14 @@
-"""Discrete distributions: Bernoulli and Categorical, from probabilities or logits."""
+"""Discrete distributions: Bernoulli, Categorical and OneHotCategorical, from probabilities
+or logits."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from .._tensor import Tensor
-from ..ops.elementwise import log, softplus
-from ..ops.indexing import take_along_axis
+from ..ops.elementwise import log, softplus, where
+from ..ops.indexing import one_hot, take_along_axis
 from ..ops.nn_act import log_softmax, softmax
 from .base import Distribution, as_float, broadcast_params
 
@@ -22,23 +25,34 @@ class Bernoulli(Distribution):
     >>> tl.distributions.Bernoulli(probs=0.3).sample((5,))
     """
 
+    has_enumerate_support = True
+
     def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
         probs, logits = _probs_or_logits("Bernoulli", probs, logits)
         if probs is not None:
             (self.probs,) = broadcast_params(probs)
             super().__init__(self.probs.shape, validate_args=validate_args)
-            self._check((self.probs >= 0) & (self.probs <= 1), "probs must lie in [0, 1]")
+            if self._validating:
+                p = self.probs._data
+                self._check((p >= 0) & (p <= 1), "probs must lie in [0, 1]", p)
             eps = float(np.finfo(self.probs.dtype).eps)
             p = self.probs.clip(eps, 1 - eps)
             self.logits = log(p) - log(1.0 - p)
         else:
             (self.logits,) = broadcast_params(logits)
             super().__init__(self.logits.shape, validate_args=validate_args)
+            self._check_not_nan(self.logits, "logits")
             self.probs = self.logits.sigmoid()
 
     @property
     def mean(self) -> Tensor:
         return self.probs
+
+    @property
+    def mode(self) -> Tensor:
+        """1 where ``probs > 0.5``, 0 where below, NaN at exactly 0.5 (as PyTorch)."""
+        p = self.probs.detach()
+        return where(p == 0.5, math.nan, (p > 0.5).astype(p.dtype))
 
     @property
     def variance(self) -> Tensor:
@@ -52,19 +66,33 @@ class Bernoulli(Distribution):
 
     def log_prob(self, value) -> Tensor:
         v = as_float(self._value(value), self.logits)
-        self._check((v == 0) | (v == 1), "values must be 0 or 1")
+        if self._validating:
+            a = v._data
+            self._check((a == 0) | (a == 1), "values must be 0 or 1", a)
         return v * self.logits - softplus(self.logits)
 
     def entropy(self) -> Tensor:
         return softplus(self.logits) - self.probs * self.logits
 
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        """The values 0 and 1, shaped ``(2,) + batch_shape`` (``(2, 1, ...)`` without
+        ``expand``), as PyTorch's."""
+        from ..creation import arange
+        v = arange(2, dtype=self.probs.dtype, device=self.probs.device)
+        v = v.reshape((-1,) + (1,) * len(self.batch_shape))
+        return v.broadcast_to((2,) + self.batch_shape) if expand else v
+
 
 class Categorical(Distribution):
     """One of K classes (the last dim of ``probs`` or ``logits``), probabilities normalised.
 
+    A class of probability 0 (a ``-inf`` logit, e.g. a masked action) is never sampled.
+
     >>> c = tl.distributions.Categorical(logits=scores)     # scores: (..., K)
     >>> c.sample(), c.log_prob(labels)
     """
+
+    has_enumerate_support = True
 
     def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
         probs, logits = _probs_or_logits("Categorical", probs, logits)
@@ -73,33 +101,68 @@ class Categorical(Distribution):
             raise ValueError("Categorical: probs/logits need a last dim of classes")
         super().__init__(src.shape[:-1], validate_args=validate_args)
         if probs is not None:
-            self._check(src >= 0, "probs must not be negative")
             self.probs = src / src.sum(axis=-1, keepdims=True)
+            if self._validating:
+                self._check_probs(src._data, self.probs._data)
             tiny = float(np.finfo(src.dtype).tiny)
             self.logits = log(self.probs.clip(tiny, None))
         else:
             self.logits = log_softmax(src, -1)
+            if self._validating:
+                self._check_logits(src._data, self.logits._data)
             self.probs = softmax(src, -1)
         self.num_classes = src.shape[-1]
+
+    def _check_probs(self, raw, normed) -> None:
+        if bool((raw >= 0).all()) and bool((normed == normed).all()):
+            return
+        self._check(raw == raw, "probs must not be NaN", raw)
+        self._check(raw >= 0, "probs must not be negative", raw)
+        self._check(abs(raw) != math.inf, "probs must be finite", raw)
+        total = raw.sum(axis=-1)
+        self._check(total > 0, "probs must not all be 0 along the last dim (no class could "
+                    "be drawn)", total)
+
+    def _check_logits(self, raw, normed) -> None:
+        if bool((normed == normed).all()):
+            return
+        self._check(raw == raw, "logits must not be NaN", raw)
+        self._check(raw != math.inf, "logits must not be +inf", raw)
+        self._check((raw != -math.inf).any(axis=-1), "logits must not all be -inf along the "
+                    "last dim (every class would have probability 0)")
 
     @property
     def mean(self) -> Tensor:
         raise NotImplementedError("Categorical: the mean of class labels is not defined")
 
+    @property
+    def mode(self) -> Tensor:
+        """The most probable class (the first of ties)."""
+        return self.probs.detach().argmax(axis=-1)
+
     def sample(self, sample_shape=()) -> Tensor:
+        # inverse CDF with u uniform in (0, total]: the class drawn is the number of cdf
+        # entries below u, and a class of probability 0 (cdf[k] == cdf[k-1], or cdf[0] == 0)
+        # can never have u in (cdf[k-1], cdf[k]]. Drawing against the float64 total (not 1)
+        # keeps a trailing masked class out when the float32 probs sum below 1.
         from ..creation import rand
         shape = self._extended_shape(sample_shape)
-        u = rand(*shape, dtype=np.float64, device=self.probs.device).unsqueeze(-1)
         cdf = self.probs.detach().astype(np.float64).cumsum(axis=-1)
-        idx = (cdf < u).astype(np.int64).sum(axis=-1)      # inverse CDF
-        return idx.clip(0, self.num_classes - 1)
+        u = (1.0 - rand(*shape, dtype=np.float64, device=self.probs.device)).unsqueeze(-1)
+        u = u * cdf[..., -1:]
+        idx = (cdf < u).astype(np.int64).sum(axis=-1)
+        return idx.clip(0, self.num_classes - 1)      # only NaN probs (unvalidated) need it
 
     def log_prob(self, value) -> Tensor:
         v = self._value(value)
+        if self._validating:
+            a = v._data
+            ok = (a >= 0) & (a < self.num_classes)
+            if a.dtype.kind == "f":
+                ok &= a % 1 == 0
+            self._check(ok, f"values must be class indices in [0, {self.num_classes})", a)
         if v.dtype.kind not in "iu":
             v = v.astype(np.int64)
-        self._check((v >= 0) & (v < self.num_classes),
-                    f"values must be class indices in [0, {self.num_classes})")
         shape = np.broadcast_shapes(tuple(v.shape), self.batch_shape)
         logits = self.logits.broadcast_to(shape + (self.num_classes,))
         v = v.broadcast_to(shape).unsqueeze(-1)
@@ -110,3 +173,73 @@ class Categorical(Distribution):
         # finite value, as PyTorch, 0 * logit is 0 and its gradient finite (not NaN)
         logits = self.logits.clip(float(np.finfo(self.logits.dtype).min), None)
         return -(self.probs * logits).sum(axis=-1)
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        """The classes ``0 .. K-1`` as int64, shaped ``(K,) + batch_shape`` (``(K, 1, ...)``
+        without ``expand``), as PyTorch's."""
+        from ..creation import arange
+        v = arange(self.num_classes, device=self.probs.device)
+        v = v.reshape((-1,) + (1,) * len(self.batch_shape))
+        return v.broadcast_to((self.num_classes,) + self.batch_shape) if expand else v
+
+
+class OneHotCategorical(Distribution):
+    """A :class:`Categorical` draw as a one-hot vector: ``event_shape`` is ``(K,)`` and a
+    sample has the probabilities' float dtype, as PyTorch's.
+
+    >>> d = tl.distributions.OneHotCategorical(logits=scores)   # scores: (..., K)
+    >>> a = d.sample()                                        # (..., K), one 1 per row
+    >>> d.log_prob(a)
+    """
+
+    has_enumerate_support = True
+
+    def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
+        self._categorical = Categorical(probs, logits, validate_args=validate_args)
+        c = self._categorical
+        super().__init__(c.batch_shape, (c.num_classes,), validate_args=validate_args)
+
+    @property
+    def probs(self) -> Tensor:
+        return self._categorical.probs
+
+    @property
+    def logits(self) -> Tensor:
+        return self._categorical.logits
+
+    @property
+    def mean(self) -> Tensor:
+        return self.probs
+
+    @property
+    def mode(self) -> Tensor:
+        return one_hot(self._categorical.mode, self.event_shape[0]).astype(self.probs.dtype)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.probs * (1.0 - self.probs)
+
+    def sample(self, sample_shape=()) -> Tensor:
+        idx = self._categorical.sample(sample_shape)
+        return one_hot(idx, self.event_shape[0]).astype(self.probs.dtype)
+
+    def log_prob(self, value) -> Tensor:
+        v = self._value(value)
+        if self._validating:
+            a = v._data
+            ok = ((a == 0) | (a == 1)).all(axis=-1) & (a.sum(axis=-1) == 1)
+            self._check(ok, "values must be one-hot vectors along the last dim (one 1, "
+                        "the rest 0)")
+        return self._categorical.log_prob(v.argmax(axis=-1))
+
+    def entropy(self) -> Tensor:
+        return self._categorical.entropy()
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        """The K one-hot vectors, shaped ``(K,) + batch_shape + (K,)`` (``(K, 1, ..., K)``
+        without ``expand``), as PyTorch's."""
+        from ..creation import eye
+        n = self.event_shape[0]
+        v = eye(n, dtype=self.probs.dtype, device=self.probs.device)
+        v = v.reshape((n,) + (1,) * len(self.batch_shape) + (n,))
+        return v.broadcast_to((n,) + self.batch_shape + (n,)) if expand else v

@@ -8,7 +8,8 @@ from .._tensor import Tensor
 from ..ops.elementwise import log, where
 from .base import Distribution
 from .continuous import Normal, Uniform
-from .discrete import Bernoulli, Categorical
+from .discrete import Bernoulli, Categorical, OneHotCategorical
+from .independent import Independent, sum_rightmost
 
 _KL: dict[tuple[type, type], Callable] = {}
 
@@ -53,6 +54,19 @@ def _kl_categorical(p: Categorical, q: Categorical) -> Tensor:
     # also keeps the gradient finite there (0 * -inf would be NaN)
     zero = p.probs == 0
     return (p.probs * where(zero, 0.0, p.logits - q.logits)).sum(axis=-1)
+
+
+@register_kl(OneHotCategorical, OneHotCategorical)
+def _kl_onehot_categorical(p: OneHotCategorical, q: OneHotCategorical) -> Tensor:
+    return _kl_categorical(p._categorical, q._categorical)
+
+
+@register_kl(Independent, Independent)
+def _kl_independent(p: Independent, q: Independent) -> Tensor:
+    if p.reinterpreted_batch_ndims != q.reinterpreted_batch_ndims:
+        raise NotImplementedError("kl_divergence: Independent distributions that reinterpret "
+                                  "different numbers of batch dims")
+    return sum_rightmost(kl_divergence(p.base_dist, q.base_dist), p.reinterpreted_batch_ndims)
 
 
 @register_kl(Uniform, Uniform)
