@@ -316,10 +316,15 @@ def test_adaptive_avg_pool_exports_with_dynamic_spatial_axes(size, tmp_path):
 
 
 @pytest.mark.parametrize("affine", [True, False])
-def test_group_norm_follows_none_spatial_dims_captured_and_in_onnx(affine, tmp_path):
-    # one op over (N, G, D) rows: no reshape whose -1 froze D at the traced spatial size
+@pytest.mark.parametrize("norm", ["group", "instance"])
+def test_group_and_instance_norm_follow_none_spatial_dims_captured_and_in_onnx(
+        norm, affine, tmp_path):
+    # group_norm is one op over (N, G, D) rows: its reshape's -1 froze D at the traced size;
+    # instance_norm checked its spatial count with int()
     tl.manual_seed(0)
-    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.GroupNorm(4, 8, affine=affine)).eval()
+    layer = (nn.GroupNorm(4, 8, affine=affine) if norm == "group"
+             else nn.InstanceNorm2d(8, affine=affine))
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), layer).eval()
     f = tl.function(m, input_signature=[tl.TensorSpec((None, 3, None, None))])
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -579,14 +579,17 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         raise ValueError(f"instance_norm: eps must be positive, got {eps}")
     shape = (1, C) + (1,) * (x.ndim - 2)
     if use_input_stats:
-        count = int(np.prod(x.shape[2:]))
-        if count <= 1:
+        # the example's count: checking it turns no traced size into a number
+        if math.prod(x._data.shape[2:]) <= 1:
             raise ValueError(f"instance_norm: expected more than 1 spatial element per "
                              f"channel, got input of shape {tuple(x.shape)}")
         # each (sample, channel) is a row over the spatial dims: layer_norm's fused op, with
         # no reshape that would fix the batch size in a captured graph
         y, mean, rstd = apply(LAYER_NORM, x, eps=float(eps), ndim=x.ndim - 2, affine="")
         if running_mean is not None or running_var is not None:
+            # the unbiased correction is a Python number: under capture with None spatial
+            # dims it escapes (the graph is then traced per size), never frozen unseen
+            count = math.prod(x.shape[2:])
             with no_grad():
                 m_ = mean.detach().reshape(-1, C)
                 v_ = (rstd.detach() ** -2 - eps).clip(min=0.0).reshape(-1, C)
