@@ -393,3 +393,24 @@ def test_a_numpy_array_in_a_closure_or_module_attribute_changed_in_place_retrace
         table[1, 2] = 0
         np.testing.assert_array_equal(f(x).numpy()[1], [6, 3, 2])
     assert f.trace_count == 3
+
+
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+def test_nearest_upsampling_by_whole_factors_follows_none_spatial_dims(mode, tmp_path):
+    # the gather indices were built for the traced size: traced per image size, and ONNX
+    # export with dynamic H, W refused
+    tl.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Upsample(scale_factor=2, mode=mode))
+    f = tl.function(m, input_signature=[tl.TensorSpec((None, 3, None, None))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _calls(f, m, [(2, 3, 5, 6), (1, 3, 7, 4)], feat=0)
+        tl.onnx.export(m, (_x(2, 3, 5, 6),), tmp_path / "u.onnx", dynamic_axes={0: [0, 2, 3]})
+    assert f.trace_count == 1
+    sess = ort.InferenceSession(str(tmp_path / "u.onnx"), providers=["CPUExecutionProvider"])
+    for shape in ((2, 3, 5, 6), (1, 3, 7, 4)):
+        x = _x(*shape, seed=8)
+        with tl.no_grad():
+            want = m(x).numpy()
+        np.testing.assert_allclose(sess.run(None, {"input0": x.numpy()})[0], want, rtol=1e-5,
+                                   atol=1e-6)

@@ -114,6 +114,9 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
         raise ValueError("interpolate: align_corners only applies to the modes 'linear', "
                          f"'bilinear', 'bicubic' and 'trilinear', not {mode!r}")
     in_sizes = tuple(x.shape[2:])
+    whole = _whole_factors(scale_factor, nsp)
+    if mode in ("nearest", "nearest-exact") and size is None and whole and not antialias:
+        return _repeat_each(x, whole)
     if recompute_scale_factor and size is not None:
         raise ValueError("interpolate: recompute_scale_factor is not meaningful with an "
                          "explicit size; give scale_factor instead")
@@ -148,6 +151,28 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
             lo, hi = x.take(i0, axis=ax), x.take(i1, axis=ax)
             x = lo + (hi - lo) * w1
     return x
+
+
+def _whole_factors(scale_factor, n: int) -> tuple[int, ...] | None:
+    """The scale factors as ints when each is a whole number >= 1, else None."""
+    if scale_factor is None:
+        return None
+    sf = (scale_factor,) * n if np.isscalar(scale_factor) else tuple(scale_factor)
+    if len(sf) != n or not all(float(f).is_integer() and f >= 1 for f in sf):
+        return None
+    return tuple(int(f) for f in sf)
+
+
+def _repeat_each(x: Tensor, factors: tuple[int, ...]) -> Tensor:
+    """Nearest upsampling by whole factors: each input element repeated, which is what both
+    nearest rules give then (floor(dst / f) = floor((dst + 0.5) / f)). A reshape, a
+    broadcast and a reshape, so sizes read from None dims follow them when the graph runs
+    (gather indices would be built for the traced size)."""
+    lead, sp = tuple(x.shape[:2]), tuple(x.shape[2:])
+    ones = sum(((d, 1) for d in sp), ())
+    wide = sum(((d, f) for d, f in zip(sp, factors)), ())
+    return x.reshape(lead + ones).broadcast_to(lead + wide).reshape(
+        lead + tuple(d * f for d, f in zip(sp, factors)))
 
 
 def _antialiased(x, mode, in_sizes, out_sizes, scales, align_corners) -> Tensor:
