@@ -485,6 +485,29 @@ def _layer_norm(b, n, ins, at):
     return list(outs[:max(1, len(n.output))])
 
 
+@imp("InstanceNormalization")
+def _instance_norm(b, n, ins, at):
+    """Normalise (N, C, *spatial) per sample and channel: tensorlib's ``group_norm`` with one
+    channel per group (PyTorch exports GroupNorm as this over (N, G, -1) plus Mul and Add)."""
+    x, scale, bias = ins[:3]
+    if x.ndim < 2:
+        raise ValueError(f"ONNX import: InstanceNormalization of a {x.ndim}-D input (ONNX "
+                         "defines it for (N, C, D1, ...))")
+    C = x.shape[1] if x.shape[1] is not None else scale.shape[0]
+    if C is None or tuple(scale.shape) != (C,) or tuple(bias.shape) != (C,):
+        raise ValueError(f"ONNX import: InstanceNormalization scale {scale.shape} and B "
+                         f"{bias.shape} must have the {C} channels of the input {x.shape}")
+    wb, affine = [], ""
+    # constant ones and zeros (PyTorch's GroupNorm export) apply nothing
+    if not (b.is_const(scale) and np.all(b.array(scale) == 1)):
+        wb, affine = [scale], "w"
+    if not (b.is_const(bias) and np.all(b.array(bias) == 0)):
+        wb, affine = wb + [bias], affine + "b"
+    y = b.op("group_norm", x, *wb, groups=int(C), eps=float(at.get("epsilon", 1e-5)),
+             affine=affine)
+    return [y[0]]
+
+
 @imp("Softmax", "LogSoftmax")
 def _softmax(b, n, ins, at):
     x = ins[0]
@@ -992,6 +1015,17 @@ def _gru(b, n, ins, at):
         ys.append(y)
         hs.append(h)
     return [b.op("stack", *ys, axis=1), b.op("stack", *hs, axis=0)]
+
+
+# --- resampling (import_resize) --------------------------------------------------------------
+def _register_resize():
+    from .import_resize import resize
+    from .import_shapes import SYM_IMPORTERS
+    IMPORTERS["Resize"] = resize
+    SYM_IMPORTERS["Resize"] = resize     # sizes from Shape of a dynamic batch
+
+
+_register_resize()
 
 
 # --- the loader --------------------------------------------------------------------------------
