@@ -17,7 +17,10 @@ The guard runs on every call, so the state walked at trace time is also compiled
 :class:`_Plan` of identity checks (the same containers still hold the same objects, the
 same scalars, tensors of the same shape/dtype/grad state): that check is a few loops over
 flat tuples. Only when it fails is the state walked again, to say what changed (or, when
-the plan was stricter than the walk, to take a new plan).
+the plan was stricter than the walk, to take a new plan). The plan holds what it checks by
+reference, so a failed check whose walk no longer reaches some of those objects (a replaced
+attribute) drops the plan: a stale graph left in the cache does not keep the old state
+alive, and its guard walks (taking a new plan if the state comes back) until then.
 """
 from __future__ import annotations
 
@@ -140,6 +143,9 @@ class Guards:
         plan = _Plan()
         self.snapshot = self._take(collect=True, plan=plan)
         self.plan: _Plan | None = plan.freeze() if plan.ok else None
+        # whether a plan can be taken (every __dict__ stable); a plan dropped by a failed
+        # check (see ``check``) is taken again by the walk of a later check that matches
+        self._plannable = plan.ok
 
     def _take(self, collect: bool = False, plan: _Plan | None = None) -> list:
         out: list = []
@@ -163,16 +169,27 @@ class Guards:
         plan = self.plan
         if plan is None or not _holds(plan, self.roots):
             # the plan failed (or there is none): walk the state to say what changed
-            new = _Plan() if plan is not None else None
+            new = _Plan() if self._plannable else None
             now = self._take(plan=new)
             if now != self.snapshot:
+                if plan is not None and _released(plan, new):
+                    # the plan holds objects the state no longer reaches (a replaced table,
+                    # tensor or submodule): drop it, so that this entry, left in the cache,
+                    # does not keep them alive; a later walk that matches takes a new one.
+                    # A plan whose objects are all still reached (a training flag flipped,
+                    # a key added) is kept for the state to come back to.
+                    self.plan = None
+                    self.tensors = {}       # read by the tracer only, while tracing
                 for a, b in zip(self.snapshot, now):
                     if a != b:
                         return _change(a, b)
                 return f"the state reachable from the function changed " \
                        f"({len(self.snapshot)} -> {len(now)} items)"
             # the same state, by other objects of equal value (a key re-inserted, a dict
-            # swapped for an equal one): check against them from now on
+            # swapped for an equal one), or a dropped plan's state back: check against
+            # these objects from now on
+            if new is not None and not new.ok:
+                self._plannable = False
             self.plan = new.freeze() if new is not None and new.ok else None
         for path, arr, blob in self.arrays:
             if arr.tobytes() != blob:
@@ -195,7 +212,7 @@ class _Plan:
     __slots__ = ("roots", "objs", "maps", "slow_maps", "lists", "tensors", "arrays", "sized",
                  "ok", "f_types", "f_objs", "f_dicts", "f_dict_objs", "f_maps", "f_lens",
                  "f_keys", "f_vals", "f_sized", "f_sizes", "f_tensors", "f_shapes",
-                 "f_dtypes", "f_rgs", "f_nogs")
+                 "f_dtypes", "f_rgs", "f_nogs", "held")
 
     def __init__(self):
         self.roots: list = []        # (object or _MISSING, is a scalar), one per root
@@ -207,6 +224,7 @@ class _Plan:
         self.arrays: list = []       # (ndarray, shape, dtype)
         self.sized: list = []        # (container, len): sets, empty dicts, long containers
         self.ok = True               # False: an object's __dict__ is not stable; walk always
+        self.held: list | None = None   # what it holds, once a check failed (_released)
 
     def freeze(self) -> _Plan:
         self.f_objs = tuple(o[0] for o in self.objs)
@@ -236,10 +254,43 @@ _get_rg = operator.attrgetter("_rg")
 _get_grad = operator.attrgetter("grad")
 _values = operator.methodcaller("values")
 _chain = itertools.chain.from_iterable
+_first = operator.itemgetter(0)
+_second = operator.itemgetter(1)
+_third = operator.itemgetter(2)
 
 
 def _is_scalar(x) -> bool:
     return type(x) in _PLAIN_SCALARS or isinstance(x, _SCALARS)
+
+
+def _held(plan: _Plan) -> list:
+    """The objects ``plan`` keeps alive (scalars among them): compared, by id, between the
+    plan of a failed check and the plan of the walk that followed it (on the failure path
+    only, in C loops). The plan holds them, so an id found in both is the same object."""
+    return list(_chain((
+        map(_first, plan.roots), map(_first, plan.objs), map(_third, plan.objs),
+        map(_first, plan.maps), _chain(map(_second, plan.maps)), _chain(map(_third, plan.maps)),
+        map(_first, plan.slow_maps), _chain(map(_second, plan.slow_maps)),
+        _chain(map(_third, plan.slow_maps)), map(_first, plan.lists),
+        _chain(map(_second, plan.lists)), map(_first, plan.tensors), map(_first, plan.arrays),
+        map(_first, plan.sized))))
+
+
+def _released(old: _Plan, new: _Plan) -> bool:
+    """Whether ``old`` holds an object (not a scalar) that ``new``, the plan of the state as
+    it is now, does not reach: a replaced attribute that only ``old`` keeps alive."""
+    held = old.held
+    if held is None:
+        held = old.held = _held(old)
+    now = _held(new)
+    if len(held) == len(now) and all(map(_is_scalar, itertools.compress(
+            held, map(operator.is_not, held, now)))):
+        return False    # the same objects in the same places: only scalars changed
+    lost = set(map(id, held)).difference(map(id, now))
+    if not lost:
+        return False
+    by_id = dict(zip(map(id, held), held))
+    return any(not _is_scalar(by_id[i]) and by_id[i] is not _MISSING for i in lost)
 
 
 def _same(v, e) -> bool:

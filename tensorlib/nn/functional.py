@@ -6,6 +6,7 @@ ops do: they compute in float32 and return float16 (``half_via_float32``).
 """
 from __future__ import annotations
 
+import numpy as np
 
 from .._tensor import Tensor
 from ..ops.elementwise import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
@@ -144,7 +145,13 @@ def mish(input, inplace: bool = False) -> Tensor:
     return _act(_mish, "mish", input, inplace)
 
 
-def _dropout_act(fn, name, input, p, training, generator, inplace):
+def _dropout_act(fn, name, input, p, training, inplace, generator):
+    if not isinstance(inplace, (bool, np.bool_, int)):
+        # a generator in the fourth place (where tensorlib had it before torch's inplace)
+        if generator is not None:
+            raise TypeError(f"{name}: generator given twice (the fourth positional argument "
+                            "is inplace, as PyTorch's; pass generator= by keyword)")
+        inplace, generator = False, inplace
     if inplace and not training:    # the identity: nothing to write (PyTorch returns input)
         return input
     if not inplace:
@@ -152,39 +159,24 @@ def _dropout_act(fn, name, input, p, training, generator, inplace):
     return _act(lambda x: fn(x, p, training, generator), name, input, True)
 
 
-def dropout(input, p: float = 0.5, training: bool = True, generator=None, *,
-            inplace: bool = False) -> Tensor:
+def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False, *,
+            generator=None) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p) in
-    training; the identity otherwise. ``inplace=True`` writes into ``input`` (a keyword here:
-    the fourth positional argument is ``generator``)."""
-    return _dropout_act(_dropout, "dropout", input, p, training, generator, inplace)
+    training; the identity otherwise. ``inplace=True`` writes into ``input``. PyTorch's
+    signature (``F.dropout(x, p, training, inplace)``, as ``nn.Dropout.forward`` calls it);
+    ``generator=`` is a keyword."""
+    return _dropout_act(_dropout, "dropout", input, p, training, inplace, generator)
 
 
-def dropout1d(input, p: float = 0.5, training: bool = True, generator=None, *,
-              inplace: bool = False) -> Tensor:
+def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *,
+              generator=None) -> Tensor:
     """Zero whole channels of (N, C, L) in training; ``inplace`` as dropout's."""
-    return _dropout_act(_dropout1d, "dropout1d", input, p, training, generator, inplace)
+    return _dropout_act(_dropout1d, "dropout1d", input, p, training, inplace, generator)
 
 
-def dropout2d(input, p: float = 0.5, training: bool = True, generator=None, *,
-              inplace: bool = False) -> Tensor:
+def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *,
+              generator=None) -> Tensor:
     """Zero whole channels of (N, C, H, W) in training; ``inplace`` as dropout's."""
-    return _dropout_act(_dropout2d, "dropout2d", input, p, training, generator, inplace)
+    return _dropout_act(_dropout2d, "dropout2d", input, p, training, inplace, generator)
 
 
-# --- softmax(dtype=) ------------------------------------------------------------------------
-def _cast_first(fn):
-    """``fn`` also taking PyTorch's ``dtype=``: the input is cast to it before ``fn`` runs
-    (so float16 with ``dtype=tl.float32`` gives float32, as HF's ``softmax(..., dtype=)``)."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(input, *args, dtype=None, **kwargs):
-        if dtype is not None:
-            from ..ops._util import to_tensor
-            input = to_tensor(input).astype(dtype)
-        return fn(input, *args, **kwargs)
-    return wrapper
-
-
-softmax, log_softmax = _cast_first(softmax), _cast_first(log_softmax)

@@ -161,17 +161,23 @@ def export_graph(g: Graph, path: str | os.PathLike, opset: int | None = None,
                  input_names: Sequence[str] | None = None,
                  output_names: Sequence[str] | None = None,
                  dim_names: Mapping[tuple[int, int], str] | None = None,
-                 check: bool = True) -> None:
+                 check: bool = True,
+                 output_axes: Mapping[str, Any] | None = None) -> None:
     """Write graph ``g`` as an ONNX model to ``path``.
 
     ``None`` dims of the inputs become symbolic (dynamic) axes, named by ``dim_names``
     ``{(input index, axis): name}`` or ``<input>_dim<axis>``; variables and constants
-    become initializers. With ``check`` the model passes ``onnx.checker.check_model(
-    full_check=True)`` before it is written.
+    become initializers. ``output_axes`` ``{output name: axes}`` (a list of axes or
+    ``{axis: name}``, as ``export``'s ``dynamic_axes``) writes those output axes symbolic;
+    one the graph computes with a fixed size raises. With ``check`` the model passes
+    ``onnx.checker.check_model(full_check=True)`` before it is written.
     """
     import onnx
     model = to_model(g, DEFAULT_OPSET if opset is None else int(opset), input_names,
                      output_names, dim_names)
+    if output_axes:
+        inputs = list(input_names) if input_names else [i.name for i in model.graph.input]
+        _output_axes(model, g, output_axes, inputs)
     if check:
         onnx.checker.check_model(model, full_check=True)
     from ..io import _atomic_write
@@ -244,14 +250,7 @@ def export(model, example_inputs, path: str | os.PathLike, dynamic_axes=None,
             "with tensor ops (x.mean() rather than x.sum() / x.shape[0]), or export without "
             "dynamic_axes.")
     _name_parameters(g, model)
-    import onnx
-    onnx_model = to_model(g, DEFAULT_OPSET if opset is None else int(opset), names,
-                          output_names, dims)
-    if out_axes:
-        _output_axes(onnx_model, g, out_axes, names)
-    onnx.checker.check_model(onnx_model, full_check=True)
-    from ..io import _atomic_write
-    _atomic_write(os.fspath(path), [onnx_model.SerializeToString()])
+    export_graph(g, path, opset, names, output_names, dims, check=True, output_axes=out_axes)
     return g
 
 

@@ -290,17 +290,40 @@ def _check_int(name, idx):
         raise TypeError(f"{name}: indices must be an integer tensor, got {idx.dtype}")
 
 
-def _gather_fwd(xp, x, indices, axis):
+def _in_range_check(name: str):
+    """The op's ``check`` (run before the kernel in eager calls and in a replayed or loaded
+    graph): with the ``strict`` attribute (PyTorch's ``gather``/``index_select``), every index
+    must lie in ``[0, n)``; without it, negative indices wrap, as NumPy's
+    ``take``/``take_along_axis`` (and ``torch.take_along_dim``). On a GPU the kernel checks
+    instead (NaN results, no host sync)."""
+    def check(x, indices, *, axis, strict=False):
+        if not strict or not indices.size or indices.dtype.kind not in "iu" or \
+                not isinstance(indices, np.ndarray):
+            return
+        d = axis if x.ndim else 0
+        n = x.shape[d] if x.ndim else 1
+        lo, hi = int(indices.min()), int(indices.max())
+        if lo < 0 or hi >= n:
+            raise IndexError(f"{name}: index {lo if lo < 0 else hi} is out of range for dim "
+                             f"{d} of size {n} (indices must be in [0, {n}), as in PyTorch; "
+                             "tl.take_along_axis and tl.take wrap negative indices, as NumPy)")
+    return check
+
+
+def _gather_fwd(xp, x, indices, axis, strict=False):
     _check_int("take_along_axis", indices)
     if indices.ndim != x.ndim:
         raise ValueError(f"take_along_axis: indices must have as many dimensions as the input "
                          f"({indices.shape} vs {x.shape})")
-    return xp.take_along_axis(x, indices, axis=axis)
+    out = xp.take_along_axis(x, indices, axis=axis)
+    if strict and xp is not np:
+        return _poison_out_of_range(xp, out, indices, x.shape[axis], lo=0)
+    return out
 
 
 TAKE_ALONG_AXIS = register(OpDef(
-    "take_along_axis", _gather_fwd, saves=False,
-    infer=lambda x, i, *, axis: (tuple(i[0]), x[1]),
+    "take_along_axis", _gather_fwd, saves=False, check=_in_range_check("gather"),
+    infer=lambda x, i, *, axis, strict=False: (tuple(i[0]), x[1]),
     vjp=lambda n, g: (scatter_add(zeros_like(n.inputs[0]), n.inputs[1], g, n.attrs["axis"]),
                       None)))
 
@@ -323,13 +346,14 @@ def _scatter_add_fwd(xp, x, indices, src, axis):
     return out if xp is np else _poison_out_of_range(xp, out, indices, n)
 
 
-def _poison_out_of_range(xp, out, indices, n):
-    """On the GPU: NaN everywhere when an index is outside [-n, n), checked on the device (a
-    host-side check would synchronise every call; CuPy wraps such indices, so nothing was
-    written outside). Integer results cannot hold NaN and are left as computed."""
+def _poison_out_of_range(xp, out, indices, n, lo=None):
+    """On the GPU: NaN everywhere when an index is outside [-n, n) (``[lo, n)`` when given),
+    checked on the device (a host-side check would synchronise every call; CuPy wraps such
+    indices, so nothing was written outside). Integer results cannot hold NaN and are left
+    as computed."""
     if out.dtype.kind not in "fc" or not indices.size:
         return out
-    bad = ((indices >= n) | (indices < -n)).any()
+    bad = ((indices >= n) | (indices < (-n if lo is None else lo))).any()
     return xp.where(bad, xp.full((), np.nan, out.dtype), out)
 
 
@@ -342,9 +366,17 @@ SCATTER_ADD = register(OpDef(
 
 
 def take_along_axis(x, indices, axis: int) -> Tensor:
-    """Gather values along ``axis`` (PyTorch's ``gather``)."""
+    """Gather values along ``axis`` (NumPy's ``take_along_axis``, ``torch.take_along_dim``): a
+    negative index counts from the end."""
     x, indices = to_tensor(x), to_tensor(indices)
     return apply(TAKE_ALONG_AXIS, x, indices, axis=norm_axis(axis, x.ndim, "take_along_axis"))
+
+
+def _strict_take_along_axis(x, indices, axis: int) -> Tensor:
+    """``take_along_axis`` whose indices must lie in [0, n) (PyTorch's ``gather``): the op
+    checks, so a replayed graph refuses what the eager call refuses."""
+    return apply(TAKE_ALONG_AXIS, x, indices, axis=norm_axis(axis, x.ndim, "gather"),
+                 strict=True)
 
 
 def gather(x, indices=None, axis=None, *, dim: int | None = None, index=None) -> Tensor:
@@ -357,39 +389,22 @@ def gather(x, indices=None, axis=None, *, dim: int | None = None, index=None) ->
       other dimensions (no broadcasting), as ``torch.gather``.
 
     Either way an index must be in ``[0, n)``: a negative one raises IndexError, as in
-    PyTorch (checked in eager CPU runs; ``take_along_axis`` wraps negative indices, as
-    NumPy and ``torch.take_along_dim``).
+    PyTorch (the op checks, also when a captured graph replays; on a GPU the result is NaN
+    instead, without a host sync). ``take_along_axis`` wraps negative indices, as NumPy and
+    ``torch.take_along_dim``.
     """
     torch_order = dim is not None or index is not None or (
         isinstance(indices, (int, np.integer)) and not isinstance(axis, (int, np.integer)))
     if not torch_order:
         if axis is None:
             raise TypeError("gather: needs an axis (or dim)")
-        x, indices = to_tensor(x), to_tensor(indices)
-        _check_nonnegative("gather", indices, x, axis)
-        return take_along_axis(x, indices, axis)
+        return _strict_take_along_axis(to_tensor(x), to_tensor(indices), axis)
     d = dim if dim is not None else (indices if isinstance(indices, (int, np.integer)) else axis)
     idx = index if index is not None else (axis if isinstance(indices, (int, np.integer))
                                            else indices)
     if d is None or idx is None:
         raise TypeError("gather: needs dim and index")
     return _torch_gather(x, d, idx)
-
-
-def _check_nonnegative(name: str, idx: Tensor, x: Tensor, axis) -> None:
-    """PyTorch's range check for gather/index_select: every index in [0, n) (NumPy, and
-    take/take_along_axis, wrap negative ones). Eager CPU only, as ``_check_range``."""
-    from ..autograd.mode import state
-    if (state.tracer is not None or not isinstance(idx._data, np.ndarray) or not idx.size
-            or idx.dtype.kind not in "iu" or not isinstance(axis, (int, np.integer))):
-        return
-    d = norm_axis(axis, x.ndim, name) if x.ndim else 0
-    n = x.shape[d] if x.ndim else 1
-    lo, hi = int(idx._data.min()), int(idx._data.max())
-    if lo < 0 or hi >= n:
-        raise IndexError(f"{name}: index {lo if lo < 0 else hi} is out of range for dim {d} of "
-                         f"size {n} (indices must be in [0, {n}), as in PyTorch; "
-                         "tl.take_along_axis and tl.take wrap negative indices, as NumPy)")
 
 
 def _torch_gather(x, d, idx, checked: bool = True) -> Tensor:
@@ -401,26 +416,27 @@ def _torch_gather(x, d, idx, checked: bool = True) -> Tensor:
         raise ValueError(f"gather: index of shape {tuple(idx.shape)} does not fit input of "
                          f"shape {tuple(x.shape)} along dim {d} (same number of dimensions, "
                          "no larger than the input in the others)")
-    if checked:
-        _check_nonnegative("gather", idx, x, d)
     if any(i != d and idx.shape[i] != x.shape[i] for i in range(x.ndim)):
         x = x[tuple(slice(None) if i == d or idx.shape[i] == x.shape[i]
                     else slice(0, idx.shape[i]) for i in range(x.ndim))]
-    return take_along_axis(x, idx, d)
+    return _strict_take_along_axis(x, idx, d) if checked else take_along_axis(x, idx, d)
 
 
-def _take_fwd(xp, x, indices, axis):
+def _take_fwd(xp, x, indices, axis, strict=False):
     _check_int("take", indices)
-    return xp.take(x, indices, axis=axis)
+    out = xp.take(x, indices, axis=axis)
+    if strict and xp is not np:
+        return _poison_out_of_range(xp, out, indices, x.shape[axis] if x.ndim else 1, lo=0)
+    return out
 
 
-def _take_infer(x, i, *, axis):
+def _take_infer(x, i, *, axis, strict=False):
     s = tuple(x[0])
     return s[:axis] + tuple(i[0]) + s[axis + 1:], x[1]
 
 
 TAKE = register(OpDef(
-    "take", _take_fwd, saves=False, infer=_take_infer,
+    "take", _take_fwd, saves=False, infer=_take_infer, check=_in_range_check("index_select"),
     vjp=lambda n, g: (index_add(zeros_like(n.inputs[0]), n.inputs[1], g, n.attrs["axis"]),
                       None)))
 
@@ -478,10 +494,10 @@ def take(x, indices, axis: int | None = None) -> Tensor:
 
 def index_select(x, axis: int, indices) -> Tensor:
     """``take`` along ``axis``, with PyTorch's argument order (``x, axis, indices``); an
-    index must be in ``[0, n)`` (a negative one raises IndexError, as in PyTorch)."""
+    index must be in ``[0, n)`` (a negative one raises IndexError, as in PyTorch, also when a
+    captured graph replays)."""
     x, indices = to_tensor(x), to_tensor(indices)
-    _check_nonnegative("index_select", indices, x, axis)
-    return take(x, indices, axis)
+    return apply(TAKE, x, indices, axis=norm_axis(axis, x.ndim, "index_select"), strict=True)
 
 
 def _masked_fill_fwd(xp, x, mask, value):

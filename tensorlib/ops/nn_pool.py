@@ -365,7 +365,8 @@ def _adaptive_taps(n: int, n_out: int) -> np.ndarray:
 
 def _adaptive_max_indices(x, H: int, W: int, Ho: int, Wo: int) -> Tensor:
     """The flat (h * W + w) position of each window's maximum, as PyTorch's: the first in
-    row-major order on ties. Built from gathers and an argmax, so it is captured too."""
+    row-major order on ties, and the last NaN of a window holding NaN (PyTorch's kernel takes
+    ``val > max || isnan(val)``). Built from gathers and reductions, so it is captured too."""
     rows, cols = _adaptive_taps(H, Ho), _adaptive_taps(W, Wo)
     kh, kw = rows.shape[1], cols.shape[1]
     flat = (rows[:, None, :, None] * W + cols[None, :, None, :]).reshape(Ho, Wo, kh * kw)
@@ -377,6 +378,11 @@ def _adaptive_max_indices(x, H: int, W: int, Ho: int, Wo: int) -> Tensor:
         v = v.reshape(lead + (Ho, kh, Wo, kw)).permute(
             tuple(range(nl)) + (nl, nl + 2, nl + 1, nl + 3)).reshape(lead + (Ho, Wo, kh * kw))
         local = v.argmax(axis=-1, keepdims=True)
+        # the window's last NaN (-1: none), over the first maximum; the windows' padding
+        # repeats their last position, so the last NaN tap is the last NaN position
+        from .elementwise import where
+        last = where(v != v, const(np.arange(kh * kw), x), -1).max(axis=-1, keepdims=True)
+        local = where(last >= 0, last, local)
         table = const(flat, x).broadcast_to(lead + (Ho, Wo, kh * kw))
         return take_along_axis(table, local, axis=-1).squeeze(-1)
 

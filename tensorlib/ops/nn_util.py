@@ -111,7 +111,10 @@ def half_via_float32(fn):
     float32 (a recorded cast, so gradients flow back to them in float16), ``fn`` computes in
     float32 and its float32 results are cast back to float16. A float16 buffer that ``fn``
     updates in place (batch norm's running statistics) gets the new values written back.
-    Calls without float16 tensors go straight to ``fn``."""
+    Calls without float16 tensors go straight to ``fn``. A ``dtype=`` keyword (PyTorch's
+    ``softmax(x, dtype=)``: the input is cast to it first) decides the result's dtype
+    instead: its results are left as ``fn`` returns them, and ``dtype=float16`` is computed
+    as float32 and cast back."""
     import functools
 
     def up(a, cast):
@@ -136,12 +139,22 @@ def half_via_float32(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        if kwargs and kwargs.get("dtype") is not None:
+            from .._dtypes import as_dtype
+            if as_dtype(kwargs["dtype"]) != _F16:
+                # the result is in the dtype asked for: float16 inputs go up, nothing down
+                return run(args, kwargs, False) if _has_half(args, kwargs) else \
+                    fn(*args, **kwargs)
+            return run(args, dict(kwargs, dtype=_F32), True)
         # the common call: a float32/64 input first (a float16 weight with it is a dtype
         # mismatch that fn reports); only then look at every argument
         if args and type(args[0]) is Tensor and args[0]._data.dtype in _WIDE:
             return fn(*args, **kwargs)
         if not _has_half(args, kwargs):
             return fn(*args, **kwargs)
+        return run(args, kwargs, True)
+
+    def run(args, kwargs, back: bool):
         cast: list = []
         args = tuple(up(a, cast) for a in args)
         kwargs = {k: up(v, cast) for k, v in kwargs.items()}
@@ -150,5 +163,5 @@ def half_via_float32(fn):
             if copy._version[0] != version and not orig.requires_grad:
                 orig._data[...] = copy._data.astype(_F16)
                 orig._version[0] += 1
-        return down(out)
+        return down(out) if back else out
     return wrapper
