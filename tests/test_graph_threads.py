@@ -74,3 +74,20 @@ def test_concurrent_first_calls_trace_once():
         t.join()
     assert f.trace_count == 1 and len(f.graphs) == 1
     assert _hammer(f, xs, refs, calls=5) == 0
+
+
+def test_a_trace_waiting_on_another_thread_s_call_does_not_deadlock():
+    # the trace held the function's lock while the Python ran: a traced call that waited
+    # for another thread's call of the same function never finished
+    done = threading.Event()
+
+    def step(x):
+        if x.shape[0] == 2:             # the first caller waits for the second one
+            helper = threading.Thread(target=lambda: (f(tl.ones(3, 4)), done.set()))
+            helper.start()
+            helper.join(timeout=5)
+        return x * 2
+    f = tl.function(step)
+    with tl.no_grad():
+        out = f(tl.ones(2, 4))
+    assert done.is_set() and out.tolist() == [[2.0] * 4] * 2

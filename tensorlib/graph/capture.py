@@ -9,9 +9,11 @@ later calls.
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import types
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -132,6 +134,20 @@ class _Entry:
         return rebuild(self.template, res)
 
 
+# every tl.function, so a forked child can reset what another thread of its parent held
+_LIVE: weakref.WeakSet = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for f in list(_LIVE):
+        f._lock = threading.RLock()
+        f._tracing = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
 class Function:
     """A Python function whose calls run as captured graphs (see :func:`function`)."""
 
@@ -147,6 +163,8 @@ class Function:
         self.memory_plan = memory_plan
         self._cache: OrderedDict[Any, list[_Entry]] = OrderedDict()   # least recent first
         self._lock = threading.RLock()
+        self._tracing: int | None = None      # the thread tracing now, if any
+        _LIVE.add(self)
         self._warned_eager = False
         self._warned_sizes = False
         self._warned_escape = False
@@ -179,13 +197,23 @@ class Function:
     def __call__(self, *args, **kwargs):
         if state.tracer is not None:      # inside another capture: inline the Python
             return self.fn(*args, **kwargs)
-        # the cache is looked up (and a miss traced) by one thread at a time: concurrent
-        # first calls trace once; the replay itself runs outside the lock
+        # the cache is read and written under a lock, never held while user code runs: a
+        # trace runs outside it, and while one thread traces, calls from other threads that
+        # find no graph run the Python as it is (waiting could deadlock on user code that
+        # waits for them); replays run outside it too
         with self._lock:
             key, tensors, objects = flatten(args, kwargs, self.input_signature)
             hit = self._lookup(key, tensors)
-            if not isinstance(hit, _Entry):
+            busy = not isinstance(hit, _Entry) and self._tracing is not None
+            if not isinstance(hit, _Entry) and not busy:
+                self._tracing = threading.get_ident()
+        if busy:
+            return self.fn(*args, **kwargs)
+        if not isinstance(hit, _Entry):
+            try:
                 return self._trace(key, args, kwargs, tensors, objects, hit)
+            finally:
+                self._tracing = None
         if hit.grad_outputs and state.grad_enabled:
             return self._eager(args, kwargs)
         return hit.run(tensors)
@@ -328,19 +356,20 @@ class Function:
             entry.shapes_ok = {tuple(t.shape for t in tensors)}
         g._tracer = None
         tracer.release()
-        entries = self._cache.setdefault(key, [])
-        entries.insert(0, entry)
-        self._cache.move_to_end(key)
-        # a Python value that changes every call (a per-step learning rate, a scalar
-        # argument) would otherwise keep one graph per call alive: keep the few most recently
-        # used (the least recently used signature loses its oldest graph first)
-        total = sum(len(es) for es in self._cache.values())
-        while total > max(self.max_cached, 1):
-            old_key, old = next(iter(self._cache.items()))
-            old.pop()
-            if not old:
-                del self._cache[old_key]
-            total -= 1
+        with self._lock:
+            entries = self._cache.setdefault(key, [])
+            entries.insert(0, entry)
+            self._cache.move_to_end(key)
+            # a Python value that changes every call (a per-step learning rate, a scalar
+            # argument) would otherwise keep one graph per call alive: keep the few most
+            # recently used (the least recently used signature loses its oldest graph first)
+            total = sum(len(es) for es in self._cache.values())
+            while total > max(self.max_cached, 1):
+                old_key, old = next(iter(self._cache.items()))
+                old.pop()
+                if not old:
+                    del self._cache[old_key]
+                total -= 1
         if entry.grad_outputs and state.grad_enabled:
             return out          # the traced run's own results, with their autograd history
         return rebuild(template, first)
