@@ -186,8 +186,38 @@ def test_rederived_training_step_with_a_detach_matches_eager(extra):
         _close(float(f(x, y)), float(se(x, y)))
     for a, c in zip(pe, pc):
         _close(c.numpy(), a.numpy())
-    # the step was rewritten and its backward derived again by g.gradients
-    assert f.graphs[-1]._rederive_why is None
+    # rewritten and derived again by g.gradients only without a detach: where a detach()ed
+    # alias stops the gradient is kept per node, and a forward rewrite replaces nodes
+    why = f.graphs[-1]._rederive_why
+    assert (why is None) if not extra else "detach" in why
+
+
+def test_a_detached_weight_in_a_rewritable_step_keeps_its_cut():
+    # the review's case: the linear reads Wl.detach() and Wl learns only from an L2 term;
+    # re-deriving after the table rewrite lost the cut and gave Wl a wrong gradient
+    def make():
+        rng = np.random.default_rng(0)
+        E, Wl = _t(rng.standard_normal((6, 4)), True), _t(rng.standard_normal((5, 4)), True)
+        opt = tl.optim.SGD([E, Wl], lr=0.1)
+
+        def step(x, y):
+            loss = 0.01 * (Wl * Wl).sum()
+            for t in range(4):
+                loss = loss + F.cross_entropy(F.linear(F.embedding(x[:, t], E), Wl.detach()),
+                                              y[:, t])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+        return step, [E, Wl]
+    rng = np.random.default_rng(1)
+    x, y = tl.tensor(rng.integers(0, 6, (3, 4))), tl.tensor(rng.integers(0, 5, (3, 4)))
+    (se, pe), (sc, pc) = make(), make()
+    f = tl.function(sc, optimize=True)
+    for _ in range(3):
+        _close(float(f(x, y)), float(se(x, y)))
+    for a, c in zip(pe, pc):
+        _close(c.numpy(), a.numpy())
 
 
 # --- item 2: second order through fast first-order ops ---------------------------------------
@@ -367,3 +397,42 @@ def test_gradients_with_none_dims_are_refused():
         (gv,) = gn.gradients(ln, [v])
         (ev,) = tl.grad(fn(xn), [v])
         _close(gn.run({0: xn}, fetches=[gv])[0].numpy(), ev.numpy())
+
+
+def test_cse_keeps_a_no_grad_twin_apart_from_its_grad_mode_op():
+    # CSE merged them and the survivor's no_grad stopped the gradient: None
+    rng = np.random.default_rng(0)
+    w = _t(rng.standard_normal((3, 3)), True)
+
+    def fn(x):
+        with tl.no_grad():
+            target = x @ w
+        h = x @ w
+        return ((h - target) ** 2).sum() + (h * 2.0).sum()
+    x = _t(rng.standard_normal((4, 3)))
+    (want,) = tl.grad(fn(x), [w])
+    with tl.capture(x) as g:
+        loss = fn(x)
+    g.set_outputs(loss)
+    from tensorlib.graph.passes import cse
+    cse(g)
+    (gw,) = g.gradients(loss, [w])
+    _close(g.run({0: x}, fetches=[gw])[0].numpy(), want.numpy())
+
+
+def test_a_detached_leaf_that_requires_grad_stops_the_gradient():
+    # truncated BPTT: h = h.detach().requires_grad_() was taken for h itself
+    rng = np.random.default_rng(2)
+    w = _t(rng.standard_normal((3, 3)), True)
+
+    def fn(x):
+        h = (x @ w).tanh()
+        h = h.detach().requires_grad_()
+        return ((h @ w).tanh() ** 2).sum()
+    x = _t(rng.standard_normal((2, 3)))
+    (want,) = tl.grad(fn(x), [w])
+    with tl.capture(x) as g:
+        loss = fn(x)
+    g.set_outputs(loss)
+    (gw,) = g.gradients(loss, [w])
+    _close(g.run({0: x}, fetches=[gw])[0].numpy(), want.numpy())

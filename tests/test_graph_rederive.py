@@ -131,7 +131,7 @@ def test_rewrite_agrees_with_eager_for_any_shape(seq, batch, vocab, seed):
 
 
 @pytest.mark.parametrize("case, why", [
-    (dict(detach_at=2), "path"),
+    (dict(detach_at=2), "detach()ed"),
     (dict(hook=lambda g: g * 2.0), "hook"),
     (dict(retain=True), "retain_grad"),
     (dict(custom=True), "did not record"),
@@ -390,4 +390,4 @@ def test_detach_between_time_steps_keeps_the_recorded_backward():
     for a, b in zip(pe, pc):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6)
     g = next(e for es in cap._cache.values() for e in es).graph
-    assert g._rederive_why == "the graph's path from the parameters to the loss is not the tape's"
+    assert "detach()ed" in g._rederive_why

@@ -279,6 +279,11 @@ class Tracer:
                     m = self.tape_nodes.get(id(tn))
                     if m is None or m[0] is not tn or m[1] is not v.node:
                         info.opaque[(nid, i)] = _op_name(tn)
+                elif (tn is None and v.node.op not in SOURCE_OPS
+                      and self._carrier.get(id(t._data)) is not t):
+                    # a leaf alias of a computed value (h.detach().requires_grad_(), truncated
+                    # BPTT): the tape starts there, so the graph's gradient stops there too
+                    info.cuts.add((nid, i))
             elif self._carrier.get(id(t._data)) is not t:
                 info.cuts.add((nid, i))
                 self._alias_at.setdefault(nid, []).append(t)

@@ -22,9 +22,21 @@ def _key_attr(a):
     return (type(a).__name__, a)
 
 
+def _grad_facts(info, n) -> tuple:
+    """What eager autograd did at ``n`` while tracing (``tracer.GradInfo``): two nodes that
+    compute the same but differ there (one under no_grad, one reading a detach()) must stay
+    two, or ``g.gradients`` would follow the survivor's facts for both."""
+    if info is None:
+        return ()
+    edges = [(n.id, i) for i in range(len(n.inputs))]
+    return (n.id in info.stops, tuple(e in info.cuts for e in edges),
+            tuple(e in info.norg for e in edges), tuple(e in info.opaque for e in edges))
+
+
 def cse(g) -> int:
     seen: dict = {}
     dead: set[int] = set()
+    info = getattr(g, "_grad_info", None)
     for n in list(g.nodes):
         if not is_pure(n) or n.op == "constant" and n.attrs.get("value") is None:
             continue
@@ -35,7 +47,8 @@ def cse(g) -> int:
             k = ("constant", n.device, a.dtype.str, a.shape, a.tobytes())
         else:
             k = (n.op, n.device, tuple(v.id for v in n.inputs),
-                 tuple(sorted((name, _key_attr(a)) for name, a in n.attrs.items())))
+                 tuple(sorted((name, _key_attr(a)) for name, a in n.attrs.items())),
+                 _grad_facts(info, n))
         first = seen.get(k)
         if first is None:
             seen[k] = n

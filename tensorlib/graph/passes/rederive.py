@@ -34,6 +34,11 @@ def _safe(g, run) -> str | None:
     from ...ops.registry import REGISTRY
     if not run.ok:
         return run.why
+    info = getattr(g, "_grad_info", None)
+    if info is not None and (info.cuts or info.opaque):
+        # where the tape stopped is kept per node id, and a forward rewrite replaces nodes
+        return "the step reads a detach()ed or .data alias (a forward rewrite could lose " \
+               "where its gradient stops)"
     inside = {n.id for n in g.nodes if run.start <= n.id < run.end}
     made = {v.id for n in g.nodes if n.id in inside for v in n.outputs}
     grads = {gv.id for _, gv in run.grads}
