@@ -118,6 +118,13 @@ def test_train_op_with_fetched_variable_gives_the_value_the_step_read():
         for expect in ([1.0, 1.0], [0.5, 0.5]):
             _, val = s.run([step, v])
             np.testing.assert_allclose(val, expect)
+        # views and casts of the variable too: they read the value after the update, or
+        # the tracer refused the view
+        for fetch in (tf.stop_gradient(v), tf.cast(v, tf.float32), tf.reshape(v, [2, 1]),
+                      tf.transpose(tf.reshape(v, [2, 1]))):
+            before = s.run(v).copy()
+            _, val = s.run([step, fetch])
+            np.testing.assert_allclose(np.ravel(val), before)
 
 
 # --- 4. evaluation fetches replay the graph, without the tl.function warning ----------------

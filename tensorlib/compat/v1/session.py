@@ -209,8 +209,9 @@ class Session:
                 outs = []
                 for f in tensors:
                     v = env(f).detach()
-                    # a variable updated by this run: the value its forward read
-                    outs.append(v.clone() if clone and isinstance(f, Variable) else v)
+                    # a run that updates variables: the values its forward read (a fetch may
+                    # be a variable, or a view or cast of one, that the update would change)
+                    outs.append(v.clone() if clone else v)
                 for op in ops:        # every op's inputs before any op changes a variable
                     for i in op.inputs:
                         env(i)
