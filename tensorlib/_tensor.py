@@ -64,7 +64,9 @@ class Tensor(TensorBase):
         from .creation import _to_array
         sizes = len(data) != 1 or (isinstance(data[0], (int, np.integer))
                                    and not isinstance(data[0], (bool, np.bool_)))
-        dt = dtype if dtype is not None else _dtypes.default_float
+        # a tensor argument keeps its dtype, as torch.Tensor(t) does
+        dt = (dtype if dtype is not None else data[0].dtype
+              if len(data) == 1 and isinstance(data[0], TensorBase) else _dtypes.default_float)
         if sizes:
             if not all(isinstance(d, (int, np.integer)) for d in data):
                 raise TypeError(f"Tensor(): give data, or sizes as ints, got {data!r}")

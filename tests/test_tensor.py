@@ -512,3 +512,4 @@ def test_the_tensor_constructor_is_torch_tensor_s():
     assert tl.Tensor([1, 2], dtype="int64").dtype == np.int64
     assert tl.tensor([1, 2]).dtype == np.int64          # tl.tensor keeps the data's dtype
     assert tl.nn.Parameter(np.ones(2)).dtype == np.float64
+    assert tl.Tensor(tl.tensor([1, 2])).dtype == np.int64      # a tensor keeps its dtype
