@@ -225,7 +225,7 @@ class Function:
             return _key_reason(key, list(self._cache)) if self._cache else None
         reason = None
         shapes = None
-        for i, e in enumerate(entries):
+        for e in list(entries):
             # the shape checks first: O(1) against the guard's walk over the state, and
             # a per-shape cache holds one entry per length to pass over
             why = None
@@ -238,13 +238,20 @@ class Function:
                 why = _fixed_mismatch(e, tensors)
             if why is None:
                 why = e.check()
+                if why is not None and getattr(e.guards, "stale", False):
+                    # its state was replaced: its graph's bindings would keep the old
+                    # objects (weights, tables) alive for as long as it stayed cached
+                    entries.remove(e)
             # the most recently used graph's reason: the one closest to this call
             reason = reason or why
             if why is None:
-                if i:       # most recently used first: that is the one checked first
-                    entries.insert(0, entries.pop(i))
+                if entries[0] is not e:     # most recently used first: checked first
+                    entries.remove(e)
+                    entries.insert(0, e)
                 self._cache.move_to_end(key)
                 return e
+        if not entries:
+            del self._cache[key]
         return reason
 
     @property

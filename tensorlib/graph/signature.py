@@ -180,6 +180,8 @@ class Guards:
                     # a key added) is kept for the state to come back to.
                     self.plan = None
                     self.tensors = {}       # read by the tracer only, while tracing
+                    self.stale = True       # tl.function evicts the entry (its graph's
+                    #                         bindings hold the old state too)
                 for a, b in zip(self.snapshot, now):
                     if a != b:
                         return _change(a, b)
