@@ -201,13 +201,14 @@ def test_a_python_loop_over_range_of_a_none_size_is_traced_per_size(how):
 
 
 def test_reading_some_positions_of_a_none_dim_keeps_it_dynamic():
-    # the first token, the last (relative to the end) and shifted windows are no loop
+    # the first tokens, the last and shifted windows are no loop when traced at a length
+    # beyond the positions read (at 3, three reads cover it and it is traced per length)
     def fn(x):
         return x[:, 0] + x[:, -1] + x[:, 1] + (x[:, 1:] - x[:, :-1]).sum(1)
     f = tl.function(fn, input_signature=[tl.TensorSpec((None, None, 3))])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _calls(f, fn, [(2, 3), (2, 6), (4, 9)], feat=3)
+        _calls(f, fn, [(2, 6), (2, 3), (4, 9)], feat=3)
     assert f.trace_count == 1
 
 
@@ -414,3 +415,27 @@ def test_nearest_upsampling_by_whole_factors_follows_none_spatial_dims(mode, tmp
             want = m(x).numpy()
         np.testing.assert_allclose(sess.run(None, {"input0": x.numpy()})[0], want, rtol=1e-5,
                                    atol=1e-6)
+
+
+@pytest.mark.parametrize("how", ["reverse", "from_one"])
+def test_loops_reading_from_the_end_or_writing_from_one_are_traced_per_size(how):
+    # x[:, -t - 1] (a backward direction) and outputs[t] = h for t in 1..T-1 (the classic
+    # seq2seq decoder) got past the every-position rule and unrolled silently
+    cell = nn.RNNCell(3, 5)
+
+    def fn(x):
+        h = tl.zeros(x.shape[0], 5)
+        if how == "reverse":
+            hs = []
+            for t in range(x.shape[1]):
+                h = cell(x[:, -t - 1], h)
+                hs.append(h)
+            return tl.stack(hs, 1)
+        out = tl.zeros(x.shape[0], x.shape[1], 5)
+        for t in range(1, x.shape[1]):
+            h = cell(x[:, 0] * t, h)
+            out[:, t] = h
+        return out
+    f = tl.function(fn, input_signature=[tl.TensorSpec((None, None, 3))])
+    _calls(f, fn, [(2, 4), (2, 6), (3, 4)], feat=3)
+    assert f.trace_count == 2

@@ -737,3 +737,18 @@ def test_a_draw_from_an_explicit_generator_is_captured_and_replays_fresh():
     g.manual_seed(0)
     with tl.no_grad():
         np.testing.assert_allclose(f(mu).numpy(), want, rtol=1e-6)
+
+
+def test_host_random_draws_while_tracing_are_warned_about():
+    # a teacher-forcing coin flip with random.random() is frozen into the graph
+    import random
+
+    def step(x):
+        return x * 2 if random.random() < 0.5 else x * 3
+    f = tl.function(step)
+    with pytest.warns(UserWarning, match="drew from Python's `random`"):
+        f(tl.ones(2))
+    g = tl.function(lambda x: x * 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g(tl.ones(2))

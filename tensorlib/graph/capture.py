@@ -168,6 +168,7 @@ class Function:
         self._warned_eager = False
         self._warned_sizes = False
         self._warned_escape = False
+        self._warned_rng = False
         self.trace_count = 0
         self.retrace_reasons: list[str] = []
         # the name and docstring only: merging a Module's (or any object's) __dict__ into
@@ -294,11 +295,21 @@ class Function:
         specs = self.input_signature
         for k, t in enumerate(tensors):
             tracer.add_input(t, name=f"arg{k}", shape=specs[k].shape if specs else None)
+        rngs = _host_rng_states()
         state.tracer = tracer
         try:
             out = self.fn(*args, **kwargs)
         finally:
             state.tracer = None
+        if not self._warned_rng and _host_rng_states() != rngs:
+            self._warned_rng = True
+            warnings.warn(
+                f"tl.function {self._name}: the Python code drew from Python's `random` or "
+                "NumPy's global generator while tracing; the graph keeps those draws as they "
+                "came out, and every replay reuses them (a teacher-forcing coin flip, a "
+                "random crop). Draw with tensorlib (tl.rand(()) < p, tl.bernoulli, "
+                "tl.randint) to draw anew on each replay, or pass the value as an argument.",
+                stacklevel=3)
         out_tensors: list = []
         template = _template(out, out_tensors)
         fetches = [tracer.value_of(t) for t in out_tensors]
@@ -608,6 +619,15 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
         return Function(f, input_signature=input_signature, max_retraces=max_retraces,
                         optimize=optimize, memory_plan=memory_plan, max_cached=max_cached)
     return wrap(fn) if fn is not None else wrap
+
+
+def _host_rng_states() -> tuple:
+    """Python's and NumPy's global generator states, comparable with ==."""
+    import random
+
+    import numpy as np
+    kind, keys, pos, gauss, cached = np.random.get_state()
+    return random.getstate(), kind, keys.tobytes(), pos, gauss, cached
 
 
 def _needs_grad(g: Graph, tensors, outputs) -> bool:

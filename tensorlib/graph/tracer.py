@@ -244,7 +244,9 @@ class Tracer:
             self._infer_sym(op, ins, attrs, node)
             if op.name in _POSITIONAL:
                 self._note_positions(inputs[0], ins[0], attrs["index"])
-            elif op.name in _SAME_DIMS and ins[0].id in self.sym:
+            if (op.name in _SAME_DIMS or op.name == "setitem") and ins[0].id in self.sym:
+                # (a setitem's result is the tensor written into: outputs[t] = h in a loop
+                # writes each position into a new Value of the same buffer)
                 src = ins[0].id
                 axes = attrs.get("axes") or range(len(self.sym[src]))
                 for a, b in enumerate(axes):
@@ -317,7 +319,8 @@ class Tracer:
         from ..ops.indexing import index_axes
         for k, axis, m in index_axes(index, len(sym)):
             if m == 1 and axis < len(sym) and sym[axis] is None:
-                self._add_positions(t, v, axis, _constant_positions(k))
+                self._add_positions(t, v, axis,
+                                    _constant_positions(k, int(t._data.shape[axis])))
 
     def _add_positions(self, t, v: Value, axis: int, got) -> None:
         if not got:
@@ -328,7 +331,9 @@ class Tracer:
             return
         n = int(t._data.shape[axis])
         seen.update(p for p in got if p < n)
-        if n >= 2 and len(seen) == n:
+        # every position, or all but one from 3 on (a loop from 1, outputs[t] = ... for t in
+        # range(1, T)): erring toward tracing per size is never wrong, only slower
+        if n >= 2 and len(seen) >= (n if n < 3 else n - 1):
             self.positions[key] = _DONE
             size = self.traced_shape(t)[axis]
             if isinstance(size, TracedSize):
@@ -739,11 +744,12 @@ _SAME_DIMS = frozenset(("transpose", "copy", "cast", "to_device"))
 _DONE: Any = object()           # a (Value, axis) whose positions already escaped
 
 
-def _constant_positions(k) -> range | set | None:
-    """The absolute positions an index item reads along its axis; None where they are
-    relative to the size (negative, or a slice open at the end)."""
+def _constant_positions(k, n: int) -> range | set | None:
+    """The positions of an axis of traced size ``n`` an index item reads; None for a slice
+    relative to the size (open at the end, or with negative bounds). A negative int counts
+    as its position at the traced size: a loop over ``x[:, -t - 1]`` reads them all."""
     if isinstance(k, int):
-        return range(k, k + 1) if k >= 0 else None
+        return range(k % n, k % n + 1) if -n <= k < n else None
     if isinstance(k, slice):
         start, stop, step = k.start or 0, k.stop, k.step or 1
         if stop is None or start < 0 or stop < 0 or step < 0:

@@ -48,11 +48,15 @@ class Module:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called; "
                                  "call super().__init__() first in your __init__")
         params, bufs, mods = self._parameters, self._buffers, self._modules
+        # re-assigning keeps the slot (weight tying, reset_parameters): as PyTorch, since
+        # parameters() order is what optimizer state is matched by
         if isinstance(value, Parameter):
-            self._discard(name)
+            if name not in params:
+                self._discard(name)
             params[name] = value
         elif isinstance(value, Module):
-            self._discard(name)
+            if name not in mods:
+                self._discard(name)
             mods[name] = value
         elif name in params:
             if value is not None:

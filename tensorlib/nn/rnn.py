@@ -128,6 +128,16 @@ class RNNBase(Module):
                 self._names.append(names)
         self.reset_parameters()
 
+    def flatten_parameters(self) -> None:
+        """Nothing to do: PyTorch packs the weights into one buffer for cuDNN; tensorlib's
+        kernels read them where they are. Kept so ported models run unchanged."""
+
+    @property
+    def all_weights(self) -> list[list[Parameter]]:
+        """The parameters per layer and direction, in PyTorch's order (``weight_ih``,
+        ``weight_hh``, then the biases and ``weight_hr`` when present)."""
+        return [[getattr(self, n) for n in names] for names in self._names]
+
     def reset_parameters(self) -> None:
         """Every weight and bias ~ U(-1/sqrt(hidden), 1/sqrt(hidden)), as PyTorch."""
         k = 1.0 / math.sqrt(self.hidden_size)

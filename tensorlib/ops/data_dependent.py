@@ -49,9 +49,12 @@ def argwhere(x) -> Tensor:
     return _out(xp_for(x._device).argwhere(_data(x, "argwhere")).astype(np.int64), x)
 
 
-def nonzero(x) -> tuple[Tensor, ...]:
+def nonzero(x, *, as_tuple: bool | None = None) -> tuple[Tensor, ...] | Tensor:
     """The indices of the non-zero elements, one int64 tensor per axis (NumPy's ``nonzero``;
-    ``x[tl.nonzero(x)]`` selects them)."""
+    ``x[tl.nonzero(x)]`` selects them). PyTorch's spelling gets PyTorch's result:
+    ``as_tuple=False`` is one (n, ndim) tensor (``tl.argwhere``)."""
+    if as_tuple is False:
+        return argwhere(x)
     x = to_tensor(x)
     idx = xp_for(x._device).nonzero(_data(x, "nonzero"))
     return tuple(_out(i.astype(np.int64), x) for i in idx)

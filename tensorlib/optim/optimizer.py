@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _dtypes
 from .._tensor import Tensor
 from ..autograd.mode import no_grad, state as _mode
 
@@ -243,9 +244,9 @@ def _to_param(v, p: Tensor, key: str):
     if key == "step":
         from ..creation import tensor
         return tensor(_as_float(v), dtype=np.float64)
-    if isinstance(v, np.ndarray):
+    if isinstance(v, np.ndarray) or _dtypes.is_torch_tensor(v):
         from ..creation import tensor
-        v = tensor(v)
+        v = tensor(v)         # a PyTorch optimizer's state_dict holds torch tensors
     if isinstance(v, Tensor):
         if v.ndim and v.shape != p.shape:
             raise ValueError(f"load_state_dict: state {key!r} has shape {v.shape}, its "
