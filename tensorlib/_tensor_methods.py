@@ -258,7 +258,11 @@ def _inplace(op, name):
 
 
 for _name, _op in [("add", E.ADD), ("sub", E.SUB), ("mul", E.MUL), ("truediv", E.DIV),
-                   ("floordiv", E.FLOORDIV), ("mod", E.MOD), ("pow", E.POW)]:
+                   ("floordiv", E.FLOORDIV), ("mod", E.MOD), ("pow", E.POW),
+                   ("and", E.BITWISE_AND), ("or", E.BITWISE_OR), ("xor", E.BITWISE_XOR),
+                   ("lshift", E.LEFT_SHIFT), ("rshift", E.RIGHT_SHIFT)]:
+    # (without __iand__ and the others, x &= m rebound x to a new tensor: a view's write
+    # never reached its base)
     _m = _inplace(_op, f"__i{_name}__")
     setattr(Tensor, f"__i{_name}__", _m)
 for _name, _op in [("add_", E.ADD), ("sub_", E.SUB), ("mul_", E.MUL), ("div_", E.DIV),

@@ -513,3 +513,21 @@ def test_the_tensor_constructor_is_torch_tensor_s():
     assert tl.tensor([1, 2]).dtype == np.int64          # tl.tensor keeps the data's dtype
     assert tl.nn.Parameter(np.ones(2)).dtype == np.float64
     assert tl.Tensor(tl.tensor([1, 2])).dtype == np.int64      # a tensor keeps its dtype
+
+
+def test_bitwise_augmented_assignments_are_in_place():
+    # x &= m rebound x to a new tensor: the write never reached a view's base
+    x = tl.tensor(np.array([1, 2, 3, 4]))
+    v = x[1:3]
+    v |= 8
+    assert x.tolist() == [1, 10, 11, 4]
+    import operator
+    for op, want in ((operator.iand, [0, 2, 1, 0]), (operator.ixor, [3, 0, 2, 6]),
+                     (operator.ilshift, [2, 4, 6, 8]), (operator.irshift, [0, 1, 1, 2])):
+        y = tl.tensor(np.array([1, 2, 3, 4]))
+        other = tl.tensor(np.array([2, 2, 1, 2])) if op in (operator.iand, operator.ixor) \
+            else 1
+        assert op(y, other) is y and y.tolist() == want, op
+    with pytest.raises(ValueError, match="__ixor__"):
+        a = tl.tensor(5)
+        a ^= tl.tensor([[4, 3, 1]])
