@@ -38,7 +38,7 @@ def op_error(op, inputs, attrs, e: Exception) -> Exception:
             text = str(ie)
             if not text.startswith(op.name + ":"):
                 text = f"{op.name}: {text}"
-            return type(ie)(text)
+            return _remade(ie, text)
         except Exception:
             pass
     if msg.startswith(op.name + ":") and isinstance(e, (ValueError, TypeError, IndexError)):
@@ -49,4 +49,19 @@ def op_error(op, inputs, attrs, e: Exception) -> Exception:
         return e  # MemoryError, KeyboardInterrupt...: not an input problem
     cls = type(e) if isinstance(e, (ValueError, TypeError, IndexError)) else ValueError
     extra = f" with {attrs}" if attrs else ""
-    return cls(f"{op.name}: invalid inputs of shapes {shapes} and dtypes {dtypes}{extra}: {msg}")
+    return _remade(e, f"{op.name}: invalid inputs of shapes {shapes} and dtypes "
+                      f"{dtypes}{extra}: {msg}", cls)
+
+
+def _remade(e: Exception, text: str, cls=None) -> Exception:
+    """``cls`` (default ``type(e)``) with the message ``text``; where that class cannot be
+    made from a message alone (NumPy's ``_UFuncNoLoopError`` wants its dtypes too), the
+    plain built-in it derives from."""
+    cls = cls or type(e)
+    try:
+        return cls(text)
+    except Exception:
+        for base in (TypeError, IndexError, ValueError):
+            if isinstance(e, base):
+                return base(text)
+        return ValueError(text)

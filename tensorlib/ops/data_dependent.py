@@ -98,9 +98,10 @@ def searchsorted(a, v, side: str | None = None, *, right: bool | None = None) ->
     if a._device != v._device:
         raise RuntimeError(f"searchsorted: tensors on {a.device} and {v.device}")
     why = "an eager op, not recorded in graphs"
-    out = xp_for(a._device).searchsorted(_data(a, "searchsorted", why),
-                                         _data(v, "searchsorted", why), side=side)
-    return _out(out.astype(np.int64), v)
+    xp = xp_for(a._device)
+    out = xp.searchsorted(_data(a, "searchsorted", why), _data(v, "searchsorted", why),
+                          side=side)
+    return _out(xp.asarray(out, dtype=np.int64), v)    # a 0-d array for 0-d v, no scalar
 
 
 def where(condition, x=None, y=None) -> Tensor | tuple[Tensor, ...]:

@@ -111,12 +111,6 @@ def diag(x, k: int = 0) -> Tensor:
         return diagonal(x, k)
     if x.ndim != 1:
         raise ValueError(f"diag: takes a 1-d or 2-d tensor, got shape {tuple(x.shape)}")
-    from ..creation import eye
     k = int(k)
-    n = x.shape[0]
-    d = eye(n, dtype=x.dtype, device=x.device) * x
-    if k == 0:
-        return d
-    from .shape import pad
-    widths = ((0, k), (k, 0)) if k > 0 else ((-k, 0), (0, -k))
-    return pad(d, widths)
+    m = x.shape[0] + abs(k)     # embedded, not eye(n) * x: 0 * inf would put NaN off it
+    return apply(DIAGONAL_EMBED, x, shape=(m, m), offset=k, axis1=0, axis2=1)

@@ -10,7 +10,8 @@ from .._apply import apply
 from .._tensor import Tensor
 from .registry import OpDef, register
 from ._util import (as_operands, bool_infer, elementwise_cost, float_infer,
-                    make_binary_infer, same_infer, to_float, to_tensor, unbroadcast)
+                    make_binary_infer, same_category, same_infer, to_float, to_tensor,
+                    unbroadcast)
 
 
 def _erf_cpu(x):
@@ -377,6 +378,13 @@ def clip(x: Tensor, min=None, max=None) -> Tensor:
     x = to_tensor(x)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         return _clip_by_tensors(x, min, max)
+    kind = x._data.dtype.kind
+    if kind in "iub":   # promote as PyTorch: int/bool with a float bound gives the default
+        bounds = [v for v in (min, max) if v is not None]   # float, bool with an int, int64
+        if any(isinstance(v, (float, np.floating)) for v in bounds):
+            x = x.astype(_dtypes.default_float)
+        elif kind == "b" and any(not isinstance(v, (bool, np.bool_)) for v in bounds):
+            x = x.astype(_dtypes.int64)
     return apply(CLIP, x, min=min, max=max)
 
 
@@ -495,16 +503,30 @@ ADD, _add = _binary("add", ufunc="add", vjp=_add_vjp, saves=False)
 SUB, _sub = _binary("sub", ufunc="subtract", vjp=_sub_vjp, saves=False)
 
 
+def _scaled(a, b, alpha):
+    # ``alpha * b`` computed in the result's dtype, as PyTorch: promoting first keeps
+    # int32 * 2 or float16 * 3 from overflowing before meeting an int64/float64 ``a``
+    a, b = same_category(*as_operands(a, b))
+    dt = np.result_type(a._data.dtype, b._data.dtype)
+    if b._data.dtype != dt:
+        b = b.astype(dt)
+    return a, b * alpha
+
+
 def add(a, b, *, alpha=None) -> Tensor:
     """Elementwise ``a + alpha * b`` with NumPy broadcasting (``alpha``: PyTorch's scale of
     ``b``, default 1)."""
-    return _add(a, b if alpha is None or alpha == 1 else b * alpha)
+    if alpha is None or alpha == 1:
+        return _add(a, b)
+    return _add(*_scaled(a, b, alpha))
 
 
 def sub(a, b, *, alpha=None) -> Tensor:
     """Elementwise ``a - alpha * b`` with NumPy broadcasting (``alpha``: PyTorch's scale of
     ``b``, default 1)."""
-    return _sub(a, b if alpha is None or alpha == 1 else b * alpha)
+    if alpha is None or alpha == 1:
+        return _sub(a, b)
+    return _sub(*_scaled(a, b, alpha))
 MUL, mul = _binary("mul", ufunc="multiply", vjp=_mul_vjp, saves="others")
 DIV, true_divide = _binary("div", fwd=_div_fwd, vjp=_div_vjp)
 

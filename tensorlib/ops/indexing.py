@@ -50,6 +50,19 @@ def _normalize_key(key):
     return tuple(out), basic
 
 
+def _drop_empty_ellipsis(index: tuple, ndim: int) -> tuple:
+    """``index`` without an Ellipsis that stands for no dims, in a key with index arrays:
+    PyTorch then counts the arrays on either side of it as adjacent (their broadcast dims
+    stay in place; NumPy's rule would move them to the front). A no-op otherwise."""
+    if not any(k is Ellipsis for k in index) or not any(hasattr(k, "dtype") for k in index):
+        return index
+    used = sum(0 if k is None or k is Ellipsis else
+               (k.ndim if hasattr(k, "dtype") and k.dtype == np.bool_ else 1) for k in index)
+    if used != ndim:
+        return index
+    return tuple(k for k in index if k is not Ellipsis)
+
+
 def _on(xp, index):
     """Index arrays on the indexed array's backend (a CPU index for a GPU array or back)."""
     if xp is np:
@@ -69,6 +82,7 @@ def _index_infer(x, *, index):
     big = min(_SYMBOLIC, max(1 << 10, int((2.0 ** 60 / fixed) ** (1.0 / max(nones, 1)))))
     dummy = np.broadcast_to(np.zeros((), x[1]), tuple(big if d is None else d
                                                       for d in x[0]))
+    index = _drop_empty_ellipsis(index, len(x[0]))
     if any(isinstance(k, np.ndarray) for k in index):
         _check_arrays(x[0], index)
         shape = _advanced_shape(dummy, index)
@@ -218,6 +232,7 @@ def getitem(x, key) -> Tensor:
     x = to_tensor(x)
     index, basic = _normalize_key(key)
     if not basic:
+        index = _drop_empty_ellipsis(index, x.ndim)
         split = _ints_first(index)
         if split is not None:
             x, index = apply(SLICE, x, index=split[0]), split[1]
@@ -255,6 +270,7 @@ def _setitem_apply(x: Tensor, v: Tensor, index: tuple) -> Tensor:
     """``SETITEM`` of a normalised key; a key that mixes ints with arrays in PyTorch's order
     (:func:`_ints_first`): the region the ints select, written by the arrays, then put back
     (three ops NumPy's index semantics describe, so capture and ONNX follow)."""
+    index = _drop_empty_ellipsis(index, x.ndim)
     split = _ints_first(index)
     if split is not None:
         sub = apply(SETITEM, apply(SLICE, x, index=split[0]), v, index=split[1])
@@ -265,6 +281,7 @@ def _setitem_apply(x: Tensor, v: Tensor, index: tuple) -> Tensor:
 def _setitem_data(xp, data, index: tuple, v) -> None:
     """``data[index] = v`` in place on a backend array, in PyTorch's order as
     :func:`_setitem_apply` (the ints' selection is a view)."""
+    index = _drop_empty_ellipsis(index, data.ndim)
     split = _ints_first(index)
     if split is not None:
         data, index = data[split[0]], split[1]
@@ -324,8 +341,14 @@ def _gather_fwd(xp, x, indices, axis, strict=False):
 TAKE_ALONG_AXIS = register(OpDef(
     "take_along_axis", _gather_fwd, saves=False, check=_in_range_check("gather"),
     infer=lambda x, i, *, axis, strict=False: (tuple(i[0]), x[1]),
-    vjp=lambda n, g: (scatter_add(zeros_like(n.inputs[0]), n.inputs[1], g, n.attrs["axis"]),
-                      None)))
+    vjp=lambda n, g: (scatter_add(zeros_like(n.inputs[0]), _index_as(n.inputs[1], g), g,
+                                  n.attrs["axis"]), None)))
+
+
+def _index_as(index, g):
+    """take_along_axis's index broadcast to its output's shape (NumPy's, as PyTorch's
+    take_along_dim, broadcasts it), for the backward's scatter_add."""
+    return index if tuple(index.shape) == tuple(g.shape) else index.broadcast_to(tuple(g.shape))
 
 
 def _scatter_add_fwd(xp, x, indices, src, axis):
@@ -747,7 +770,10 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
         return scatter_add(x, dim, index, src)
     if not isinstance(src, Tensor):        # a number: the written elements take it
         d, _ = _torch_scatter_window("scatter", x, dim, index, None)
-        return where(_written(x, d, index), weak_scalar(src, x), x)
+        v = weak_scalar(src, x)
+        if v.dtype != x.dtype:             # the number takes x's dtype, as PyTorch's
+            v = v.astype(x.dtype)
+        return where(_written(x, d, index), v, x)
     d, src = _torch_scatter_window("scatter", x, dim, index, src)
     index._read("scatter with a tensor src (it reads the index on the host; a number src "
                 "works under capture)")

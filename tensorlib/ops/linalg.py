@@ -11,7 +11,7 @@ from .. import _gemm
 from .._apply import apply
 from .._tensor import Tensor
 from .registry import OpDef, register
-from ._util import broadcast_shapes, numel, to_tensor, unbroadcast
+from ._util import broadcast_shapes, numel, same_category, to_tensor, unbroadcast
 
 
 def _matmul_infer(a, b):
@@ -25,7 +25,18 @@ def _matmul_infer(a, b):
         raise ValueError(f"matmul: shapes {sa} and {sb} do not align ({ka} != {kb})")
     batch = broadcast_shapes("matmul", sa[:-2], sb[:-2])
     out = batch + (sa[-2:-1] if len(sa) >= 2 else ()) + (sb[-1:] if len(sb) >= 2 else ())
-    return out, np.result_type(a[1], b[1])
+    return out, _result_dtype(a[1], b[1])
+
+
+def _result_dtype(da, db) -> np.dtype:
+    """The dtype of a product of the two: an integer or bool meeting a float takes the float's
+    (the ops promote so, as the library's binary ops), else NumPy's promotion."""
+    da, db = np.dtype(da), np.dtype(db)
+    if da.kind == "f" and db.kind in "iub":
+        return da
+    if db.kind == "f" and da.kind in "iub":
+        return db
+    return np.result_type(da, db)
 
 
 def _matmul_cost(in_specs, out_specs, **attrs):
@@ -72,12 +83,12 @@ def _matmul_vjp(n, g):
 
 
 MATMUL = register(OpDef("matmul", _matmul_fwd, vjp=_matmul_vjp, infer=_matmul_infer,
-                        cost=_matmul_cost, saves="others"))
+                        cost=_matmul_cost, saves="others", promote=True))
 
 
 def matmul(a, b) -> Tensor:
     """Matrix product with NumPy semantics (1-D, 2-D, batched, broadcast batch dims)."""
-    a, b = to_tensor(a), to_tensor(b)
+    a, b = same_category(to_tensor(a), to_tensor(b))    # int x float: the float's dtype
     return apply(MATMUL, a, b)
 
 
@@ -93,15 +104,15 @@ def _dot_fwd(xp, a, b):
     return xp.asarray(xp.dot(a, b))
 
 
-DOT = register(OpDef("dot", _dot_fwd, saves="others",
-                     infer=lambda a, b: ((), np.result_type(a[1], b[1])),
+DOT = register(OpDef("dot", _dot_fwd, saves="others", promote=True,
+                     infer=lambda a, b: ((), _result_dtype(a[1], b[1])),
                      vjp=lambda n, g: (g * n.inputs[1] if n.inputs[0]._rg else None,
                                        g * n.inputs[0] if n.inputs[1]._rg else None)))
 
 
 def dot(a, b) -> Tensor:
     """Inner product of two 1-D tensors."""
-    return apply(DOT, to_tensor(a), to_tensor(b))
+    return apply(DOT, *same_category(to_tensor(a), to_tensor(b)))
 
 
 def _outer_fwd(xp, a, b):
@@ -109,15 +120,15 @@ def _outer_fwd(xp, a, b):
     return xp.outer(a, b)
 
 
-OUTER = register(OpDef("outer", _outer_fwd, saves="others",
-                       infer=lambda a, b: ((a[0][0], b[0][0]), np.result_type(a[1], b[1])),
+OUTER = register(OpDef("outer", _outer_fwd, saves="others", promote=True,
+                       infer=lambda a, b: ((a[0][0], b[0][0]), _result_dtype(a[1], b[1])),
                        vjp=lambda n, g: (g @ n.inputs[1] if n.inputs[0]._rg else None,
                                          n.inputs[0] @ g if n.inputs[1]._rg else None)))
 
 
 def outer(a, b) -> Tensor:
     """Outer product of two 1-D tensors."""
-    return apply(OUTER, to_tensor(a), to_tensor(b))
+    return apply(OUTER, *same_category(to_tensor(a), to_tensor(b)))
 
 
 # --- einsum ----------------------------------------------------------------------------

@@ -20,9 +20,15 @@ def _matmul(xp):
     return _gemm.matmul if xp is np else xp.matmul
 
 
+def _rows(a):
+    """``a`` as a 2-D (rows, last dim) array; the row count spelled out, as ``-1`` cannot be
+    resolved when the last dim is 0 (out_features or in_features of 0)."""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
+
+
 def _linear_fwd(xp, x, w, *b):
     lead = x.shape[:-1]
-    x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+    x2 = _rows(x) if x.ndim != 2 else x
     out = _matmul(xp)(x2, w.T)
     if b:
         out += b[0]
@@ -32,11 +38,11 @@ def _linear_fwd(xp, x, w, *b):
 def _linear_grad_fwd(xp, g, x, w, *, need_x, need_w, need_b):
     out = []
     mm = _matmul(xp)
-    g2 = g.reshape(-1, g.shape[-1])
+    g2 = _rows(g)
     if need_x:
         out.append(mm(g2, w).reshape(g.shape[:-1] + (w.shape[1],)))
     if need_w:
-        out.append(mm(g2.T, x.reshape(-1, x.shape[-1])))
+        out.append(mm(g2.T, _rows(x)))
     if need_b:
         out.append(g2.sum(axis=0))
     return tuple(out)
@@ -65,9 +71,9 @@ def _linear_vjp(n, g):
             return grads if has_b else grads[:2]
     gx = g @ w if x._rg else None
     gw = gb = None
-    g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+    g2 = _rows(g) if g.ndim != 2 else g
     if w._rg:
-        x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+        x2 = _rows(x) if x.ndim != 2 else x
         gw = g2.T @ x2
     if len(n.inputs) == 3:
         gb = g2.sum(axis=0) if n.inputs[2]._rg else None

@@ -233,7 +233,9 @@ NORM = _define("norm", _norm_fwd, vjp=_norm_vjp, saves_output=True)
 
 def _index_fwd(fn):
     def fwd(xp, x, axis, keepdims):
-        if x.size == 0:
+        # only an empty reduced dim has no answer: (4, 0, 3) over axis 0 gives (0, 3)
+        if x.size == 0 and (axis is None or x.ndim == 0 or
+                            0 in [x.shape[a] for a in np.atleast_1d(axis)]):
             raise ValueError(f"{fn}: cannot take {fn} of a zero-size tensor")
         return getattr(xp, fn)(x, axis=axis, keepdims=keepdims)
     return fwd
@@ -261,6 +263,8 @@ def _cumprod_vjp(n, g):
     x = n.inputs[0]
     a = n.attrs["axis"]
     nd = x.ndim
+    if nd == 0:                                  # a 0-d tensor scans to itself
+        return (g,)
     xl = x.swapaxes(a, -1)                       # (..., n)
     gl = g.swapaxes(a, -1)
     m = xl.shape[-1]

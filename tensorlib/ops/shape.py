@@ -554,7 +554,8 @@ def _unbind_infer(x, *, axis, n):
 
 
 def _unbind_fwd(xp, x, axis, n):
-    out = tuple(xp.moveaxis(x, axis, 0))
+    m = xp.moveaxis(x, axis, 0)
+    out = tuple(m[i, ...] for i in range(m.shape[0]))     # 0-d arrays (views), no scalars
     return out[0] if n == 1 else out      # one output: a plain array, as other ops
 
 
