@@ -439,3 +439,32 @@ def test_loops_reading_from_the_end_or_writing_from_one_are_traced_per_size(how)
     f = tl.function(fn, input_signature=[tl.TensorSpec((None, None, 3))])
     _calls(f, fn, [(2, 4), (2, 6), (3, 4)], feat=3)
     assert f.trace_count == 2
+
+
+def test_a_loop_whose_count_comes_from_a_size_is_caught_by_tracing_again():
+    # greedy decoding for 2 * T steps reading only src[:, 0]: no index reveals the loop;
+    # the first call at another length traces again, finds another graph and keeps the
+    # length per trace (the replay returned 2 * the traced T steps)
+    cell = nn.RNNCell(3, 3)
+
+    def decode(src):
+        h, inp, outs = tl.zeros(src.shape[0], 3), src[:, 0], []
+        for _ in range(src.shape[1] * 2):
+            h = cell(inp, h)
+            outs.append(h)
+            inp = h
+        return tl.stack(outs, 1)
+    f = tl.function(decode, input_signature=[tl.TensorSpec((None, None, 3))])
+    msgs = _calls(f, decode, [(2, 3), (2, 5), (4, 3), (4, 5)], feat=3)
+    assert f.trace_count == 2
+    assert sum("built another graph" in m for m in msgs) == 1
+
+
+def test_a_graph_that_is_the_same_at_another_size_is_verified_once():
+    mlp = nn.Sequential(nn.Linear(3, 4), nn.ReLU()).eval()
+    f = tl.function(mlp, input_signature=[tl.TensorSpec((None, 3))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _calls(f, mlp, [(2,), (5,), (7,), (1,)], feat=3)
+    assert f.trace_count == 1 and len(f.graphs) == 1
+    assert next(e for es in f._cache.values() for e in es).verified

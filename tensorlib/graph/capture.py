@@ -84,7 +84,8 @@ class _Entry:
     """One traced graph of a tl.function, ready to replay."""
 
     __slots__ = ("graph", "plan", "template", "guards", "constants", "out_kinds", "n_calls",
-                 "shapes_ok", "trace_no", "grad_outputs", "sizes", "fixed", "fixed_why")
+                 "shapes_ok", "trace_no", "grad_outputs", "sizes", "fixed", "fixed_why",
+                 "traced", "verified")
 
     def __init__(self, graph, plan, template, guards, constants, out_kinds):
         self.shapes_ok: set | None = None
@@ -97,6 +98,10 @@ class _Entry:
         # the input dims an escaped size fixed ({(input, axis): size}) and that escape in words
         self.fixed: dict = {}
         self.fixed_why = ""
+        # the input shapes it was traced at, and whether a trace at other sizes of its None
+        # dims built the same graph (until then a call at other sizes traces to compare)
+        self.traced: tuple | None = None
+        self.verified = False
         self.graph = graph
         self.plan = plan
         self.template = template
@@ -169,6 +174,9 @@ class Function:
         self._warned_sizes = False
         self._warned_escape = False
         self._warned_rng = False
+        self._warned_structure = False
+        # None dims whose sizes change the traced graph (found by _probe): fixed per trace
+        self._structural: set = set()
         self.trace_count = 0
         self.retrace_reasons: list[str] = []
         # the name and docstring only: merging a Module's (or any object's) __dict__ into
@@ -217,7 +225,50 @@ class Function:
                 self._tracing = None
         if hit.grad_outputs and state.grad_enabled:
             return self._eager(args, kwargs)
+        if not hit.verified and hit.traced is not None and \
+                tuple(tuple(t._data.shape) for t in tensors) != hit.traced:
+            probe = self._probe(hit, key, args, kwargs, tensors, objects)
+            if probe is not None:
+                return probe
         return hit.run(tensors)
+
+    def _probe(self, e: _Entry, key, args, kwargs, tensors, objects):
+        """The first call at other sizes of a graph's None dims traces again and compares
+        the two graphs: a Python loop over a size (``range(x.shape[1])``) or any number
+        computed from one builds another graph, which the replay would get wrong. The same
+        graph: it is verified for every size. Another: the dims that differ are traced per
+        size from now on. Returns the traced call's outputs, or None when another thread
+        traces (the call replays, unverified, as before)."""
+        with self._lock:
+            if self._tracing is not None:
+                return None
+            self._tracing = threading.get_ident()
+        try:
+            out = self._trace(key, args, kwargs, tensors, objects, None, count=False)
+        finally:
+            self._tracing = None
+        with self._lock:
+            fresh = self._cache[key][0]
+            now = tuple(tuple(t._data.shape) for t in tensors)
+            if _fingerprint(fresh.graph) == _fingerprint(e.graph):
+                e.verified = True
+                self._cache[key].remove(fresh)
+                return out
+            dims = {(i, a) for i, (s0, s1) in enumerate(zip(e.traced, now))
+                    for a, (d0, d1) in enumerate(zip(s0, s1)) if d0 != d1}
+            self._structural |= dims
+            for entry, shape in ((e, e.traced), (fresh, now)):
+                entry.fixed.update({(i, a): shape[i][a] for i, a in dims})
+                entry.fixed_why = entry.fixed_why or _STRUCTURAL
+            self.trace_count += 1
+            if not self._warned_structure:
+                self._warned_structure = True
+                warnings.warn(
+                    f"tl.function {self._name}: traced again at other sizes of "
+                    f"{_dims_words(dims)}, it built another graph (a Python loop over a size, "
+                    "or a number computed from one), so it is traced once per size there; "
+                    "the other None dims stay dynamic.", stacklevel=3)
+        return out
 
     def _lookup(self, key, tensors):
         """The cached entry this call replays, or why none fits (None: nothing cached)."""
@@ -272,8 +323,8 @@ class Function:
                 stacklevel=3)
         return self.fn(*args, **kwargs)
 
-    def _trace(self, key, args, kwargs, tensors, objects, reason):
-        self.trace_count += 1
+    def _trace(self, key, args, kwargs, tensors, objects, reason, count: bool = True):
+        self.trace_count += count
         if reason is not None:
             self.retrace_reasons.append(reason)
             # a size the graph fixed was warned about once (traced once per input shape)
@@ -372,6 +423,12 @@ class Function:
                                                            if k[0] in ("new", "copy")]))
         if specs and any(d is None for s in specs for d in s.shape):
             entry.shapes_ok = {tuple(t.shape for t in tensors)}
+            if entry.sizes is None:     # (a training step is traced per shape anyway)
+                entry.traced = tuple(tuple(t._data.shape) for t in tensors)
+                if self._structural:
+                    entry.fixed.update({(i, a): entry.traced[i][a]
+                                        for i, a in self._structural})
+                    entry.fixed_why = entry.fixed_why or _STRUCTURAL
         g._tracer = None
         tracer.release()
         with self._lock:
@@ -587,9 +644,12 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     ``for t in range(x.shape[1])`` (range takes the int as is): it is seen once constant
     indices (``x[:, t]``, ``x.select(1, t)``, ``out[:, t] = h``) have read every position of
     that dim. So trace with an example longer than the positions your code reads by a
-    constant index: at length 1 a loop cannot be told from ``x[:, 0]`` (it unrolls
-    unseen), and code reading ``x[:, 0]`` and ``x[:, 1]`` traced at length 2 looks like a
-    loop (traced per length; ONNX export with that axis dynamic refuses).
+    constant index: at length 1 a loop cannot be told from ``x[:, 0]``, and code reading
+    ``x[:, 0]`` and ``x[:, 1]`` traced at length 2 looks like a loop (traced per length;
+    ONNX export with that axis dynamic refuses). Whatever the code, the first call at other
+    sizes of a graph's None dims traces again and compares the two graphs: the same, the
+    graph serves every size from then on; another (a loop of ``2 * x.shape[1]`` steps, a
+    number computed from a size), those dims are traced per size, with one warning.
     NumPy arrays the traced code can reach (globals, closure variables,
     attributes of arguments) are guarded: up to 4 MiB in all, their contents are compared
     on each call (an in-place change retraces); beyond that, by identity, shape and dtype
@@ -619,6 +679,50 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
         return Function(f, input_signature=input_signature, max_retraces=max_retraces,
                         optimize=optimize, memory_plan=memory_plan, max_cached=max_cached)
     return wrap(fn) if fn is not None else wrap
+
+
+_STRUCTURAL = ("traced at other sizes, the function built another graph (a Python loop over "
+               "a size, or a number computed from one)")
+
+
+def _fingerprint(g: Graph) -> list:
+    """A graph's structure, comparable between two traces: each node's op, device, attrs
+    (arrays by shape, dtype and content) and which earlier outputs it reads."""
+    import hashlib
+
+    import numpy as np
+
+    def attr(a):
+        if isinstance(a, np.ndarray):
+            digest = (hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16)
+                      .hexdigest() if a.nbytes <= 1 << 20 else None)
+            return ("nd", a.dtype.str, a.shape, digest)
+        if isinstance(a, (list, tuple)):
+            return (type(a).__name__,) + tuple(attr(x) for x in a)
+        if isinstance(a, dict):
+            return ("d",) + tuple(sorted((str(k), attr(v)) for k, v in a.items()))
+        if isinstance(a, slice):
+            return ("s", a.start, a.stop, a.step)
+        if a is None or isinstance(a, (bool, int, float, str, complex, np.generic)):
+            return a
+        return ("obj", type(a).__name__)
+    where: dict[int, tuple] = {}
+    out = []
+    for k, n in enumerate(g.nodes):
+        ins = tuple(where.get(v.id, ("?",)) for v in n.inputs)
+        attrs = dict(n.attrs)
+        # positions of a shape computed when the graph runs (graph.sizes): the example's
+        # values there are not part of the structure
+        run_time = ({p for p, _ in attrs.get("sizes", ())} | set(attrs.get("keep", ()))
+                    | ({p for p, _ in attrs.get("dims", ())} if n.op == "fill" else set()))
+        if run_time and isinstance(attrs.get("shape"), (tuple, list)):
+            attrs["shape"] = tuple("*" if i in run_time else d
+                                   for i, d in enumerate(attrs["shape"]))
+        out.append((n.op, n.device, ins, attr(attrs)))
+        for j, v in enumerate(n.outputs):
+            where[v.id] = (k, j)
+    out.append(("outputs", tuple(where.get(v.id, ("?",)) for v in g.outputs)))
+    return out
 
 
 def _host_rng_states() -> tuple:
