@@ -468,3 +468,23 @@ def test_a_graph_that_is_the_same_at_another_size_is_verified_once():
         _calls(f, mlp, [(2,), (5,), (7,), (1,)], feat=3)
     assert f.trace_count == 1 and len(f.graphs) == 1
     assert next(e for es in f._cache.values() for e in es).verified
+
+
+def test_onnx_export_refuses_a_loop_that_no_index_reveals(tmp_path):
+    # export traces once: it now traces again with the dynamic axes doubled and compares
+    cell = nn.RNNCell(3, 3)
+
+    class Decode(nn.Module):
+        def forward(self, src):
+            h, inp, outs = tl.zeros(src.shape[0], 3), src[:, 0], []
+            for _ in range(src.shape[1] * 2):
+                h = cell(inp, h)
+                outs.append(h)
+                inp = h
+            return tl.stack(outs, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(UnsupportedOpError, match="built another graph"):
+            tl.onnx.export(Decode(), (_x(2, 3, 3),), tmp_path / "d.onnx",
+                           dynamic_axes={0: [0, 1]})
+        tl.onnx.export(Decode(), (_x(2, 3, 3),), tmp_path / "d.onnx", dynamic_axes={0: [0]})
