@@ -140,6 +140,18 @@ def _ln_grad_fwd(xp, x, mean, rstd, gy, gmean, grstd, *w, ndim):
             gy.sum(axis=lead))
 
 
+def _first_order(grad_op, n, gy, gstats, w, **attrs) -> tuple:
+    """A norm's backward as its one first-order op (x, the two statistics' values and
+    gradients, the weight): (dx, dw, db); used when the backward is not itself recorded."""
+    return apply(grad_op, n.inputs[0], n.output(1).detach(), n.output(2).detach(), gy, *gstats,
+                 *([w] if w is not None else []), **attrs)
+
+
+def _per_input(dx, dw, db, w, b) -> tuple:
+    """One gradient per input of a norm op: x, then the weight and bias it was given."""
+    return (dx,) + ((dw,) if w is not None else ()) + ((db,) if b is not None else ())
+
+
 def _norm_dx(gx, xhat, rstd, axes, inv_n):
     """d loss / d x of xhat = (x - mean) * rstd over ``axes`` (1 / inv_n values), from the
     gradient gx at xhat: the recorded backward of both norm ops (so grad of grad works)."""
@@ -152,8 +164,7 @@ def _ln_vjp(n, gy, gmean, grstd):
     mean, rstd = n.output(1), n.output(2)
     k = n.attrs["ndim"]
     if not state.grad_enabled:
-        dx, dw, db = apply(LAYER_NORM_GRAD, x, mean.detach(), rstd.detach(), gy, gmean, grstd,
-                           *([w] if w is not None else []), ndim=k)
+        dx, dw, db = _first_order(LAYER_NORM_GRAD, n, gy, (gmean, grstd), w, ndim=k)
     else:
         axes, lead, inv_d = _ln_axes(x, k)
         xhat = (x - mean) * rstd
@@ -161,7 +172,7 @@ def _ln_vjp(n, gy, gmean, grstd):
         dx = dx + (gmean - grstd * rstd * rstd * xhat) * inv_d
         dw = (gy * xhat).sum(axis=lead) if w is not None else None
         db = gy.sum(axis=lead) if b is not None else None
-    return (dx,) + ((dw,) if w is not None else ()) + ((db,) if b is not None else ())
+    return _per_input(dx, dw, db, w, b)
 
 
 def _ln_infer(x, *wb, eps, ndim, affine):
@@ -258,8 +269,7 @@ def _bn_vjp(n, gy, gmean, gvar):
     mean, var = n.output(1), n.output(2)
     eps = n.attrs["eps"]
     if not state.grad_enabled:
-        dx, dw, db = apply(BATCH_NORM_GRAD, x, mean.detach(), var.detach(), gy, gmean, gvar,
-                           *([w] if w is not None else []), eps=eps)
+        dx, dw, db = _first_order(BATCH_NORM_GRAD, n, gy, (gmean, gvar), w, eps=eps)
     else:
         axes, shape, inv_n = _bn_axes(x)
         rstd = (var + eps).rsqrt().reshape(shape)
@@ -269,7 +279,7 @@ def _bn_vjp(n, gy, gmean, gvar):
         dx = dx + (gmean.reshape(shape) + 2.0 * gvar.reshape(shape) * xc) * inv_n
         dw = (gy * xhat).sum(axis=axes) if w is not None else None
         db = gy.sum(axis=axes) if b is not None else None
-    return (dx,) + ((dw,) if w is not None else ()) + ((db,) if b is not None else ())
+    return _per_input(dx, dw, db, w, b)
 
 
 def _bn_infer(x, *wb, eps, affine):
@@ -352,8 +362,7 @@ def _gn_vjp(n, gy, gmean, grstd):
     mean, rstd = n.output(1), n.output(2)
     groups = n.attrs["groups"]
     if not state.grad_enabled:
-        dx, dw, db = apply(GROUP_NORM_GRAD, x, mean.detach(), rstd.detach(), gy, gmean, grstd,
-                           *([w] if w is not None else []), groups=groups)
+        dx, dw, db = _first_order(GROUP_NORM_GRAD, n, gy, (gmean, grstd), w, groups=groups)
     else:
         xg, shape, inv_d = _gn_view(x, groups)
         axes = (0,) + tuple(range(2, x.ndim))
@@ -365,7 +374,7 @@ def _gn_vjp(n, gy, gmean, grstd):
                     * xhat) * inv_d).reshape(x.shape)
         dw = (gy * xhat.reshape(x.shape)).sum(axis=axes) if w is not None else None
         db = gy.sum(axis=axes) if b is not None else None
-    return (dx,) + ((dw,) if w is not None else ()) + ((db,) if b is not None else ())
+    return _per_input(dx, dw, db, w, b)
 
 
 def _gn_infer(x, *wb, groups, eps, affine):
