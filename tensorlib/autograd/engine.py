@@ -57,7 +57,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
         if run is not None:
             tracer.on_backward_done(run, leaf_grads)
         # leaves last: hooks see the summed gradient, as AccumulateGrad does in PyTorch
-        taken = _given_buffers(grads, roots) if results is None else None
+        taken = _given_buffers(grads) if results is None else None
         wanted: dict = {}
         for k, x in enumerate(inputs or ()):
             wanted.setdefault(id(x), []).append(k)
@@ -97,7 +97,7 @@ def _root_buffer(a):
     return a
 
 
-def _given_buffers(grads, roots) -> dict:
+def _given_buffers(grads) -> dict:
     """The buffers a leaf's new ``.grad`` must not share (id -> buffer, kept alive): the
     caller's ``gradient=`` tensors, and each stored gradient as it is stored. A vjp may
     hand the same gradient to several inputs (add), or pass the caller's through."""
