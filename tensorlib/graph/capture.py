@@ -20,7 +20,7 @@ from typing import Any
 
 from ..autograd.mode import state
 from .executor import Plan
-from .ir import Graph
+from .ir import Graph, attr_key
 from .signature import Guards, TensorSpec, flatten, rebuild
 from .tracer import CaptureError, Tracer
 
@@ -692,20 +692,16 @@ def _fingerprint(g: Graph) -> list:
 
     import numpy as np
 
-    def attr(a):
-        if isinstance(a, np.ndarray):
-            digest = (hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16)
-                      .hexdigest() if a.nbytes <= 1 << 20 else None)
-            return ("nd", a.dtype.str, a.shape, digest)
-        if isinstance(a, (list, tuple)):
-            return (type(a).__name__,) + tuple(attr(x) for x in a)
-        if isinstance(a, dict):
-            return ("d",) + tuple(sorted((str(k), attr(v)) for k, v in a.items()))
-        if isinstance(a, slice):
-            return ("s", a.start, a.stop, a.step)
+    def array(a):
+        digest = (hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16)
+                  .hexdigest() if a.nbytes <= 1 << 20 else None)
+        return ("nd", a.dtype.str, a.shape, digest)
+
+    def leaf(a):
         if a is None or isinstance(a, (bool, int, float, str, complex, np.generic)):
             return a
         return ("obj", type(a).__name__)
+
     where: dict[int, tuple] = {}
     out = []
     for k, n in enumerate(g.nodes):
@@ -718,7 +714,7 @@ def _fingerprint(g: Graph) -> list:
         if run_time and isinstance(attrs.get("shape"), (tuple, list)):
             attrs["shape"] = tuple("*" if i in run_time else d
                                    for i, d in enumerate(attrs["shape"]))
-        out.append((n.op, n.device, ins, attr(attrs)))
+        out.append((n.op, n.device, ins, attr_key(attrs, array, leaf)))
         for j, v in enumerate(n.outputs):
             where[v.id] = (k, j)
     out.append(("outputs", tuple(where.get(v.id, ("?",)) for v in g.outputs)))

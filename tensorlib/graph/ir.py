@@ -436,3 +436,18 @@ def format_graph(g: Graph) -> str:
     lines.append(f"  return ({outs})")
     lines.append("}")
     return "\n".join(lines)
+
+
+def attr_key(a, array, leaf):
+    """A comparable form of a node attribute: lists, tuples, dicts and slices are walked;
+    each NumPy array is given by ``array(a)`` and every other value by ``leaf(a)`` (CSE and
+    tl.function's graph comparison differ only there)."""
+    if isinstance(a, np.ndarray):
+        return array(a)
+    if isinstance(a, (list, tuple)):
+        return (type(a).__name__,) + tuple(attr_key(x, array, leaf) for x in a)
+    if isinstance(a, dict):
+        return ("d",) + tuple(sorted((k, attr_key(v, array, leaf)) for k, v in a.items()))
+    if isinstance(a, slice):
+        return ("s", a.start, a.stop, a.step)
+    return leaf(a)

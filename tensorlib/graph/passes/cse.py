@@ -3,23 +3,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir import attr_key
 from ._rewrite import is_pure, remove_nodes, replace_uses
 
 
-def _key_attr(a):
-    if isinstance(a, np.ndarray):
-        return ("nd", a.dtype.str, a.shape, a.tobytes()) if a.size <= 64 else ("nd", id(a))
-    if isinstance(a, (list, tuple)):
-        return (type(a).__name__,) + tuple(_key_attr(x) for x in a)
-    if isinstance(a, dict):
-        return ("d",) + tuple(sorted((k, _key_attr(v)) for k, v in a.items()))
-    if isinstance(a, slice):
-        return ("s", a.start, a.stop, a.step)
+def _array_key(a):
+    # small arrays by value; a large one only merges with itself (comparing costs too much)
+    return ("nd", a.dtype.str, a.shape, a.tobytes()) if a.size <= 64 else ("nd", id(a))
+
+
+def _leaf_key(a):
     try:
         hash(a)
     except TypeError:
         return ("id", id(a))
     return (type(a).__name__, a)
+
+
+def _key_attr(a):
+    return attr_key(a, _array_key, _leaf_key)
 
 
 def _grad_facts(info, n) -> tuple:
