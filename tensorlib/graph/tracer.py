@@ -244,9 +244,7 @@ class Tracer:
             self._infer_sym(op, ins, attrs, node)
             if op.name in _POSITIONAL:
                 self._note_positions(inputs[0], ins[0], attrs["index"])
-            if (op.name in _SAME_DIMS or op.name == "setitem") and ins[0].id in self.sym:
-                # (a setitem's result is the tensor written into: outputs[t] = h in a loop
-                # writes each position into a new Value of the same buffer)
+            if op.name in _SAME_DIMS and ins[0].id in self.sym:
                 src = ins[0].id
                 axes = attrs.get("axes") or range(len(self.sym[src]))
                 for a, b in enumerate(axes):
@@ -739,8 +737,10 @@ def note_split(x, axis: int, what: str, reason: str | None = None) -> None:
 
 
 _POSITIONAL = frozenset(("slice", "getitem", "setitem"))
-# ops whose output dims are their input's, permuted (``axes``) or in order
-_SAME_DIMS = frozenset(("transpose", "copy", "cast", "to_device"))
+# ops whose output dims are their input's, permuted (``axes``) or in order (a setitem's
+# result is the tensor written into: outputs[t] = h in a loop writes each position into a
+# new Value of one buffer)
+_SAME_DIMS = frozenset(("transpose", "copy", "cast", "to_device", "setitem"))
 _DONE: Any = object()           # a (Value, axis) whose positions already escaped
 
 
