@@ -154,9 +154,7 @@ def _dropout_act(fn, name, input, p, training, inplace, generator):
         inplace, generator = False, inplace
     if inplace and not training:    # the identity: nothing to write (PyTorch returns input)
         return input
-    if not inplace:
-        return fn(input, p, training, generator)
-    return _act(lambda x: fn(x, p, training, generator), name, input, True)
+    return _act(lambda x: fn(x, p, training, generator), name, input, inplace)
 
 
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False, *,
