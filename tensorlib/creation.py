@@ -61,11 +61,13 @@ def _to_array(data: Any, dtype=None) -> np.ndarray:
 
 
 def _target(device) -> Device:
-    """``device``, or the innermost ``with tl.device(...)`` block's, or the CPU."""
+    """``device``, or the innermost ``with tl.device(...)`` block's, or the CPU. While a
+    graph is captured the block pins the ops for the placer instead, so the trace runs on
+    one device and can mix freely with tensors made outside the block."""
     if device is not None:
         return Device(device)
     scope = current_scope()
-    return scope if scope is not None else CPU
+    return scope if scope is not None and state.tracer is None else CPU
 
 
 def _place(arr, device, requires_grad: bool) -> Tensor:

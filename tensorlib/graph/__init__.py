@@ -8,6 +8,7 @@ gradients; the executor replays it with feeds and fetches.
 from .capture import CaptureError, Function, TensorSpec, capture, function
 from .executor import Plan
 from .ir import Graph, Node, Value
+from .placement import Placement, place
 
-__all__ = ["CaptureError", "Function", "Graph", "Node", "Plan", "TensorSpec", "Value",
-           "capture", "function"]
+__all__ = ["CaptureError", "Function", "Graph", "Node", "Placement", "Plan", "TensorSpec",
+           "Value", "capture", "function", "place"]

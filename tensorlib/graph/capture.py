@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..autograd.mode import state
-from .executor import Plan
+from .executor import make_plan
 from .ir import Graph, attr_key
 from .signature import Guards, TensorSpec, flatten, rebuild
 from .tracer import CaptureError, Tracer
@@ -157,8 +157,10 @@ class Function:
     """A Python function whose calls run as captured graphs (see :func:`function`)."""
 
     def __init__(self, fn: Callable, input_signature=None, max_retraces: int = 5,
-                 optimize: bool = True, memory_plan: bool = True, max_cached: int = 8):
+                 optimize: bool = True, memory_plan: bool = True, max_cached: int = 8,
+                 devices=None):
         self.fn = fn
+        self.devices = None if devices is None else list(devices)
         self.max_cached = max_cached
         self.input_signature = (None if input_signature is None
                                 else [s if isinstance(s, TensorSpec) else TensorSpec(*s)
@@ -391,7 +393,15 @@ class Function:
         if self.optimize:
             from .passes import optimize
             optimize(g)
-        plan = Plan(g, g.outputs, g.assigns, memory=self.memory_plan)
+        devices = self.devices
+        if devices is None and any(n.pin for n in g.nodes):
+            # `with tl.device(...)` in fn pins ops: honour them as the eager code would
+            devices = list(dict.fromkeys([n.device for n in g.nodes] +
+                                         [n.pin for n in g.nodes if n.pin]))
+        if devices is not None:
+            from .placement import place
+            place(g, devices)
+        plan = make_plan(g, g.outputs, g.assigns, memory=self.memory_plan)
         g._plans[(tuple(v.id for v in g.outputs), tuple(n.id for n in g.assigns))] = plan
         entry = _Entry(g, plan, template, guards, tracer.constants, out_kinds)
         entry.trace_no = self.trace_count
@@ -612,7 +622,8 @@ _SIZE_HELP = ("tl.function: the graph traced for input_signature with None dims 
 
 
 def function(fn: Callable | None = None, *, input_signature=None, max_retraces: int = 5,
-             optimize: bool = True, memory_plan: bool = True, max_cached: int = 8):
+             optimize: bool = True, memory_plan: bool = True, max_cached: int = 8,
+             devices=None):
     """Capture ``fn`` as a graph on its first call and replay the graph afterwards.
 
     The graph is specialised on the call's signature: tensor shapes, dtypes,
@@ -662,7 +673,12 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     ``loss.backward()`` and updates parameters in place is captured as one graph:
     forward, backward and update. A per-step learning-rate schedule retraces each step
     when the rate is a Python float; pass it as a tensor (``SGD(params, lr=tl.tensor(0.1))``)
-    and the graph reads its current value instead. With ``optimize=True`` a training step
+    and the graph reads its current value instead. ``devices=["cpu:0", "cpu:1"]`` places
+    each traced graph over those devices (``tl.graph.place``) and runs each device's part on
+    its own thread; the graph's ``placement`` says where each node went. While ``fn`` is
+    traced, a ``with tl.device(...)`` block pins the ops in it (TensorFlow's meaning), the
+    trace itself running where the inputs are: without ``devices``, such a graph is placed
+    over the devices it names. With ``optimize=True`` a training step
     whose forward can be made cheaper (an RNN's embedding-then-projection, per-step output
     layers) is rewritten and its backward derived again from the rewritten forward
     (``tensorlib.graph.passes.rederive``): the results equal the eager step's up to float
@@ -677,7 +693,8 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     """
     def wrap(f):
         return Function(f, input_signature=input_signature, max_retraces=max_retraces,
-                        optimize=optimize, memory_plan=memory_plan, max_cached=max_cached)
+                        optimize=optimize, memory_plan=memory_plan, max_cached=max_cached,
+                        devices=devices)
     return wrap(fn) if fn is not None else wrap
 
 

@@ -67,6 +67,16 @@ class Plan:
         return fn
 
 
+def make_plan(graph: Graph, fetches: Sequence[Value], targets: Sequence[Node] = (),
+              memory: bool = True):
+    """A :class:`Plan`, or a placed graph's per-device plans (same interface) when the
+    nodes it needs compute on several devices (see :mod:`tensorlib.graph.placement`)."""
+    from .placement.runtime import PlacedPlan, spans_devices
+    if spans_devices(needed_nodes(graph, fetches, targets)):
+        return PlacedPlan(graph, fetches, targets)
+    return Plan(graph, fetches, targets, memory=memory)
+
+
 def needed_nodes(graph: Graph, fetches, targets) -> list[Node]:
     """The nodes that fetches and targets depend on (data and control), in graph order."""
     need: set[int] = set()
@@ -134,6 +144,10 @@ def _compile(plan: Plan, memory: bool):
             lines.append(f"    {outs[0]} = _random(R{n.id}, A{n.id})")
         elif n.op == "assign":
             continue    # writes go last
+        elif n.op in ("send", "recv"):     # a placed graph's edge to another device
+            ns[f"X{n.id}"] = g.bindings[n]
+            lines.append(f"    X{n.id}.send({args})" if n.op == "send"
+                         else f"    {outs[0]} = X{n.id}.recv()")
         elif n.op == "fused":
             from .passes.fusion import fused_kernel
             ns[f"K{n.id}"] = fused_kernel(n)
@@ -257,7 +271,7 @@ def run_graph(graph: Graph, feeds=None, fetches=None, targets=None):
     key = (tuple(v.id for v in vals), tuple(n.id for n in tg))
     plan = graph._plans.get(key)
     if plan is None:
-        plan = graph._plans[key] = Plan(graph, vals, tg)
+        plan = graph._plans[key] = make_plan(graph, vals, tg)
     for n in plan.placeholders:
         if arrays[n.attrs["index"]] is None:
             raise ValueError(f"graph input {n.outputs[0].label()} "

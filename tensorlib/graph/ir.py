@@ -28,9 +28,15 @@ Node kinds (``Node.op``):
 - ``"fused"``: a chain of elementwise ops produced by the fusion pass
   (``attrs["program"]``: the chain as ``[op, [operand refs], attrs]`` rows).
 
-Every node has a ``device`` (a device name such as ``"cpu"`` or ``"cuda:0"``),
-so a placer/partitioner can later rewrite devices and insert Send/Recv pairs
-without changing this IR.
+- ``"send"`` / ``"recv"``: the two ends of an edge between devices, made by the
+  partitioner (:mod:`tensorlib.graph.placement`) inside the per-device
+  subgraphs; ``attrs["key"]`` names the edge (source device, destination
+  device, value id). A send copies its input, so the receiver owns what it gets.
+
+Every node has a ``device`` (a device name such as ``"cpu"`` or ``"cuda:0"``)
+and may have a ``pin``: the device a ``with tl.device(...)`` block asked for
+while it was captured (the placer honours it). The placer rewrites devices; the
+partitioner splits a placed graph into one subgraph per device.
 
 Serialization: :meth:`Graph.to_json` / :meth:`Graph.from_json` give a plain
 JSON document: ``{"format": "tensorlib.graph", "version": 1, "values": [...],
@@ -87,7 +93,7 @@ class Value:
 class Node:
     """One op application (or a source: placeholder, variable, constant, random)."""
 
-    __slots__ = ("id", "op", "inputs", "outputs", "attrs", "device", "control", "name",
+    __slots__ = ("id", "op", "inputs", "outputs", "attrs", "device", "control", "name", "pin",
                  "__weakref__")
 
     def __init__(self, id: int, op: str, inputs: list[Value], attrs: dict, device: str,
@@ -100,6 +106,7 @@ class Node:
         self.device = device
         self.control: list[Node] = []
         self.name = name
+        self.pin: str | None = None     # a device asked for by `with tl.device` at capture
 
     @property
     def out(self) -> Value:
@@ -149,6 +156,7 @@ class Graph:
         self.size_specialized: str | None = None
         # the None input dims fixed to their traced sizes by an escaped size {(input, axis): n}
         self.size_fixed: dict = {}
+        self.placement = None               # what graph.placement.place decided, if placed
 
     # --- building -------------------------------------------------------------
     def add_node(self, op: str, inputs: Iterable[Value], attrs: dict, device: str,
@@ -237,6 +245,12 @@ class Graph:
         from .autodiff import gradients
         return gradients(self, loss, wrt, grad_loss)
 
+    def place(self, devices, **kwargs):
+        """Place the nodes over ``devices`` (see :func:`tensorlib.graph.placement.place`);
+        later runs execute each device's part on its own thread."""
+        from .placement import place
+        return place(self, devices, **kwargs)
+
     def optimize(self, passes=None, fetches=None) -> Graph:
         """Run the standard passes in place (DCE, CSE, folding, simplification, fusion)."""
         from .passes import optimize
@@ -284,7 +298,8 @@ class Graph:
                        "inputs": [v.id for v in n.inputs],
                        "outputs": [v.id for v in n.outputs],
                        "control": [c.id for c in n.control],
-                       "attrs": {k: encode_attr(a) for k, a in n.attrs.items()}}
+                       "attrs": {k: encode_attr(a) for k, a in n.attrs.items()},
+                       **({"pin": n.pin} if n.pin else {})}
                       for n in self.nodes],
             "inputs": [v.id for v in self.inputs],
             "outputs": [v.id for v in self.outputs],
@@ -314,6 +329,7 @@ class Graph:
                 node.outputs.append(v)
                 g.values.append(v)
             node.control = [nodes[c] for c in nd["control"]]
+            node.pin = nd.get("pin")
             nodes[node.id] = node
             g.nodes.append(node)
         g.inputs = [vals[i] for i in d["inputs"]]
@@ -419,6 +435,11 @@ def format_graph(g: Graph) -> str:
                 shown = {"value": attrs["value"]}
         elif n.op == "assign":
             shown = {"var": attrs["var"]}
+        elif n.op in ("send", "recv"):
+            src, dst, _ = attrs["key"]
+            lines.append(f"  send {args} -> {dst}" if n.op == "send"
+                         else f"  {outs} = recv <- {src}")
+            continue
         else:
             shown = attrs
         at = ", ".join(_attr_str(k, a) for k, a in shown.items())

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .._device import current_scope
 from .._state import state as _state
 from .ir import SOURCE_OPS, Graph, Node, Value
 
@@ -239,6 +240,9 @@ class Tracer:
         outs = result if type(result) is tuple else (result,)
         node = self.g.add_node(op.name, ins, attrs, str(outs[0]._device),
                                [(o._data.shape, o._data.dtype) for o in outs])
+        scope = current_scope()
+        if scope is not None:       # the placer's constraint (the trace runs on the inputs')
+            node.pin = str(scope)
         dyn = any(v.id in self.dynamic for v in ins)
         if self.sym and any(v.id in self.sym for v in ins):
             self._infer_sym(op, ins, attrs, node)
@@ -386,6 +390,8 @@ class Tracer:
         attrs = {"dist": dist, "shape": tuple(t._data.shape), "dtype": t._data.dtype, **params}
         node = self.g.add_node("random", [], attrs, str(t._device),
                                [(t._data.shape, t._data.dtype)])
+        scope = current_scope()
+        node.pin = str(scope) if scope is not None else None
         self.g.bindings[node] = generator
         self._keep.append(t)
         self.dynamic.add(node.outputs[0].id)

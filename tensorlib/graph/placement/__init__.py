@@ -1,0 +1,17 @@
+"""Placing a graph over several devices: constraints, a cost model, a greedy placer,
+the partition into per-device subgraphs with Send/Recv, and the threaded runtime.
+
+>>> placement = tl.graph.place(g, ["cpu:0", "cpu:1"])   # rewrites Node.device
+>>> g.run({x: batch})        # each device's part on its own thread
+
+``cpu:N`` are virtual CPU devices of this process (one executor thread each),
+which is how placement is exercised without GPUs; ``cuda:N`` are GPUs. Remote
+workers (``/worker:K/...``, Ray) are not supported yet.
+"""
+from .costs import PROFILES, DeviceProfile, measure, transfer_time
+from .partition import Partition, partition
+from .placer import Placement, place
+from .runtime import PlacedPlan, Rendezvous, StepAborted
+
+__all__ = ["PROFILES", "DeviceProfile", "Partition", "PlacedPlan", "Placement", "Rendezvous",
+           "StepAborted", "measure", "partition", "place", "transfer_time"]

@@ -1,0 +1,293 @@
+"""The placer: which device runs each node of a graph.
+
+Constraints first (as in the TensorFlow whitepaper):
+
+- a node captured inside ``with tl.device("cpu:1"):`` (``Node.pin``), or named in
+  ``pins``, goes to that device; a pin to a device that is not offered or cannot
+  run the op falls back to the greedy choice with a warning (``soft=True``);
+- a variable, the assigns that update it and its ``.grad`` slot form one
+  colocation group, placed where the variable's tensor memory is reachable
+  without a copy (any ``cpu:N`` for a host tensor, its own GPU for a CUDA one);
+- random draws of one generator share a device, so the stream's order is the
+  eager order; random draws and fused CPU chains run on CPU devices only;
+- a ``to_device`` node goes to the device it moves to.
+
+Then a greedy simulation walks the nodes in topological order and puts each
+one on the allowed device where it would finish soonest, given when each
+device is free and when its inputs arrive there (transfers priced by
+:mod:`.costs`). Placeholders and constants are free everywhere: the
+partitioner gives each device its own copy.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ..._device import Device
+from ..ir import Graph, Node
+from .costs import compute_time, memory_space, transfer_time, value_bytes
+
+_REPLICATED = ("placeholder", "constant")
+
+
+@dataclass
+class Placement:
+    """What :func:`place` decided (the graph's ``Node.device`` fields hold it too).
+
+    ``makespan``: the simulated seconds of one run over the devices;
+    ``serial``: the same graph simulated on the fastest single device;
+    ``busy``: seconds of work per device; ``transfers``: ``(value id, source, destination,
+    bytes)`` per edge that crosses devices.
+    """
+
+    devices: list[str]
+    assignment: dict[int, str]
+    makespan: float
+    serial: float
+    busy: dict[str, float]
+    transfers: list[tuple] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """Nodes per device."""
+        out = {d: 0 for d in self.devices}
+        for d in self.assignment.values():
+            out[d] = out.get(d, 0) + 1
+        return out
+
+    def __repr__(self) -> str:
+        per = ", ".join(f"{d}: {c} nodes" for d, c in self.counts().items())
+        return (f"<Placement {per}; {len(self.transfers)} transfers; simulated "
+                f"{self.makespan * 1e3:.3f} ms (one device {self.serial * 1e3:.3f} ms)>")
+
+
+def place(graph: Graph, devices: Iterable, *, pins: Mapping | None = None,
+          measured: Mapping | None = None, none_dim: int = 32, soft: bool = True) -> Placement:
+    """Assign every node of ``graph`` a device from ``devices`` (rewrites ``Node.device`` in
+    place) and return the :class:`Placement`. ``Graph.run`` then runs each device's part
+    on its own thread, with Send/Recv between them.
+
+    pins: ``{node, graph Value or captured Tensor: device}``, on top of the ``with
+    tl.device(...)`` blocks seen at capture. measured: node times from
+    :func:`~tensorlib.graph.placement.measure`. none_dim: the size assumed for ``None``
+    dims by the cost model. soft: a pin that cannot be honoured warns (else raises).
+
+    >>> with tl.capture(x) as g:
+    ...     with tl.device("cpu:1"):
+    ...         h = tower_b(x)
+    ...     y = tower_a(x) + h
+    >>> g.set_outputs(y)
+    >>> tl.graph.place(g, ["cpu:0", "cpu:1"])
+    <Placement cpu:0: ... nodes, cpu:1: ... nodes; ...>
+    """
+    devs = _devices(devices)
+    if any(n.op in ("send", "recv") for n in graph.nodes):
+        raise ValueError("place: the graph is already partitioned (it has send/recv nodes); "
+                         "place the graph that was captured")
+    req = _requests(graph, pins)
+    groups = _colocation_groups(graph)
+    allowed = {n.id: _allowed(graph, n, devs, req.get(n.id), soft) for n in graph.nodes}
+    # a group may go only where all its members may
+    for members in groups.values():
+        common = [d for d in devs if all(d in allowed[m.id] for m in members)]
+        if not common:
+            raise ValueError(f"place: variable or random stream {members[0].name or ''} "
+                             f"(node {members[0].id}) has members that can share no device "
+                             f"of {[str(d) for d in devs]}")
+        for m in members:
+            allowed[m.id] = common
+    group_of = {m.id: key for key, members in groups.items() for m in members}
+
+    sim = _Simulation(devs, measured, none_dim)
+    chosen: dict[int, Device] = {}
+    group_dev: dict = {}
+
+    def fix_group(key, d):
+        # the group's variables (read at the start of a run) are available there at once
+        group_dev[key] = d
+        for m in groups[key]:
+            if m.op == "variable" and m.id not in chosen:
+                chosen[m.id] = d
+                sim.source(m, d)
+
+    for n in graph.nodes:
+        g = group_of.get(n.id)
+        if n.op in _REPLICATED or (n.op == "variable" and g not in group_dev):
+            continue    # copied to each reader's device / placed with its first reader
+        cands = [group_dev[g]] if g in group_dev else allowed[n.id]
+        best = min(cands, key=lambda d: (sim.finish(n, d, chosen, allowed), devs.index(d)))
+        for v in n.inputs:      # variables deferred so far land here, with their groups
+            src = v.node
+            if src is not None and src.op == "variable" and src.id not in chosen:
+                fix_group(group_of[src.id], best if best in allowed[src.id]
+                          else allowed[src.id][0])
+        chosen[n.id] = best
+        if g is not None and g not in group_dev:
+            fix_group(g, best)
+        sim.commit(n, best, chosen)
+    # variables nobody reads (only assigned) and the replicated sources: any allowed device
+    users = graph.consumers()
+    for n in graph.nodes:
+        if n.id in chosen:
+            continue
+        g = group_of.get(n.id)
+        if g in group_dev:
+            chosen[n.id] = group_dev[g]
+            continue
+        readers = [chosen[u.id] for u in users.get(n.outputs[0], []) if u.id in chosen] \
+            if n.outputs else []
+        ok = [d for d in readers if d in allowed[n.id]]
+        chosen[n.id] = ok[0] if ok else allowed[n.id][0]
+    for n in graph.nodes:
+        n.device = str(chosen[n.id])
+    graph.invalidate()
+    serial = min(sum(compute_time(n, d, none_dim, measured) for n in graph.nodes)
+                 for d in devs)
+    graph.placement = Placement([str(d) for d in devs], {n.id: n.device for n in graph.nodes},
+                                sim.makespan(), serial,
+                                {str(d): t for d, t in sim.busy.items()}, sim.transfers)
+    return graph.placement
+
+
+def _devices(devices) -> list[Device]:
+    if isinstance(devices, (str, Device)):
+        devices = [devices]
+    devs: list[Device] = []
+    for d in devices:
+        d = Device(d)
+        if d not in devs:
+            devs.append(d)
+    if not devs:
+        raise ValueError("place: give at least one device, e.g. ['cpu:0', 'cpu:1']")
+    for d in devs:
+        if d.worker is not None:
+            raise NotImplementedError(
+                f"place: device {d} is on a remote worker; tensorlib runs placed graphs on "
+                "the devices of this process (cpu:N, cuda:N) only, the Ray runtime for "
+                "workers is not built yet")
+        if d.type == "cuda":
+            from ... import cuda
+            if not cuda.is_available() or d.index >= cuda.device_count():
+                raise ValueError(f"place: device {d} is not available here "
+                                 f"({cuda.device_count()} CUDA devices)")
+    return devs
+
+
+def _requests(graph: Graph, pins) -> dict[int, Device]:
+    """Node id -> the device a pin asks for (``pins`` over the capture's ``with`` blocks)."""
+    req = {n.id: Device(n.pin) for n in graph.nodes if n.pin}
+    for key, dev in (pins or {}).items():
+        node = key if isinstance(key, Node) else graph.value(key).node
+        if node is None:
+            raise ValueError(f"place: pin {key!r} names no node of graph {graph.name!r}")
+        req[node.id] = Device(dev)
+    for n in graph.nodes:
+        if n.op == "to_device":     # a move's result lives where it was moved to
+            req[n.id] = Device(n.attrs["device"])
+    return req
+
+
+def _colocation_groups(graph: Graph) -> dict:
+    groups: dict = {}
+    for n in graph.nodes:
+        key = None
+        if n.op in ("variable", "assign"):
+            key = ("var", id(graph.bindings[n][0])) if n in graph.bindings else ("node", n.id)
+        elif n.op == "random":
+            key = ("rng", id(graph.bindings.get(n)))
+        if key is not None:
+            groups.setdefault(key, []).append(n)
+    return groups
+
+
+def _allowed(graph: Graph, n: Node, devs: list[Device], want: Device | None,
+             soft: bool) -> list[Device]:
+    ok = [d for d in devs if _can_run(graph, n, d)]
+    if not ok:
+        raise ValueError(f"place: node {n.id} ({n.op}) can run on none of "
+                         f"{[str(d) for d in devs]}")
+    if want is None:
+        return ok
+    if want in ok:
+        return [want]
+    why = ("is not among the placement's devices" if want not in devs
+           else f"cannot run {n.op} here")
+    msg = f"place: node {n.id} ({n.op}) is pinned to {want}, which {why}"
+    if not soft:
+        raise ValueError(msg)
+    warnings.warn(msg + f"; placing it on one of {[str(d) for d in ok]} instead",
+                  stacklevel=3)
+    return ok
+
+
+def _can_run(graph: Graph, n: Node, d: Device) -> bool:
+    if n.op in ("random", "fused"):
+        return d.type == "cpu"          # drawn with NumPy's generator / NumPy ufunc chains
+    if n.op in ("variable", "assign"):
+        owner = graph.bindings.get(n, (None,))[0]
+        dev = getattr(owner, "_device", None)
+        return dev is None or memory_space(dev) == memory_space(d)
+    if n.op in _REPLICATED:
+        return True
+    from ...ops.registry import REGISTRY
+    op = REGISTRY.get(n.op)
+    return op is not None and op.has_kernel(d.type)
+
+
+class _Simulation:
+    """When each device is free and when each value is available where."""
+
+    def __init__(self, devs, measured, none_dim):
+        self.devs = devs
+        self.measured = measured
+        self.none_dim = none_dim
+        self.free = {d: 0.0 for d in devs}
+        self.busy = {d: 0.0 for d in devs}
+        self.ready: dict[int, float] = {}      # value id -> time on its device
+        self.home: dict[int, Device] = {}      # value id -> device (absent: everywhere)
+        self.arrive: dict[tuple, float] = {}   # (value id, device) -> arrival time
+        self.transfers: list[tuple] = []
+
+    def source(self, node, d):
+        for v in node.outputs:
+            self.ready[v.id] = 0.0
+            self.home[v.id] = d
+
+    def _avail(self, v, d, chosen, allowed, commit=False) -> float:
+        src = v.node
+        if src is None or src.op in _REPLICATED:
+            return 0.0
+        if src.op == "variable" and src.id not in chosen:
+            if d in allowed[src.id]:
+                return 0.0          # would be placed here with its reader
+            home, ready = allowed[src.id][0], 0.0
+        else:
+            home, ready = self.home[v.id], self.ready[v.id]
+        if home is d:
+            return ready
+        key = (v.id, d)
+        if key in self.arrive:
+            return self.arrive[key]
+        nbytes = value_bytes(v.shape, v.dtype, self.none_dim)
+        t = ready + transfer_time(nbytes, home, d)
+        if commit:
+            self.arrive[key] = t
+            self.transfers.append((v.id, str(home), str(d), nbytes))
+        return t
+
+    def finish(self, n, d, chosen, allowed) -> float:
+        start = max([self.free[d]] + [self._avail(v, d, chosen, allowed) for v in n.inputs])
+        return start + compute_time(n, d, self.none_dim, self.measured)
+
+    def commit(self, n, d, chosen) -> None:
+        start = max([self.free[d]] + [self._avail(v, d, chosen, {}, commit=True)
+                                      for v in n.inputs])
+        dt = compute_time(n, d, self.none_dim, self.measured)
+        self.free[d] = start + dt
+        self.busy[d] += dt
+        for v in n.outputs:
+            self.ready[v.id] = start + dt
+            self.home[v.id] = d
+
+    def makespan(self) -> float:
+        return max(self.free.values(), default=0.0)

@@ -1,0 +1,389 @@
+"""Placement over devices: constraints, the greedy placer, partition with Send/Recv, and the
+threaded runtime on virtual CPU devices (cpu:N), with CUDA where a GPU exists."""
+from __future__ import annotations
+
+import json
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tensorlib as tl
+import tensorlib.nn as nn
+import tensorlib.nn.functional as F
+from tensorlib.graph import Graph
+from tensorlib.graph.placement import measure, place
+from tensorlib.graph.placement.costs import node_cost
+
+DEVS = ["cpu:0", "cpu:1"]
+
+
+def _arr(*shape, seed=0, dtype=np.float32):
+    return tl.tensor(np.random.default_rng(seed).standard_normal(shape).astype(dtype))
+
+
+def _towers(width=256):
+    tl.manual_seed(0)
+    a = nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Linear(width, 8))
+    b = nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Linear(width, 8))
+    return a, b
+
+
+def _partitions(g):
+    plans = [p for p in g._plans.values() if hasattr(p, "partitions")]
+    assert len(plans) == 1
+    return plans[0].partitions
+
+
+def test_independent_towers_go_to_two_devices_and_match_one_device():
+    a, b = _towers()
+    x = _arr(32, 64)
+    with tl.capture(x) as g:
+        y = a(x) + b(x)
+    g.set_outputs(y)
+    ref = g.run({x: x}).numpy()
+    p = place(g, DEVS)
+    first, second = (n for n in g.nodes if n.op == "linear" and n.inputs[0].node.op ==
+                     "placeholder")
+    assert {first.device, second.device} == {"cpu", "cpu:1"}
+    assert p.makespan < p.serial and len(p.transfers) == 1
+    x2 = _arr(32, 64, seed=3)
+    out = g.run({x: x2})
+    np.testing.assert_allclose(out.numpy(), (a(x2) + b(x2)).detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(g.run({x: x}).numpy(), ref, rtol=1e-6)
+    parts = _partitions(g)
+    ops = {str(pt.device): [n.op for n in pt.graph.nodes] for pt in parts}
+    assert ops["cpu:1"].count("send") + ops["cpu"].count("send") == 1
+    assert ops["cpu:1"].count("recv") + ops["cpu"].count("recv") == 1
+    text = "\n".join(str(pt.graph) for pt in parts)
+    assert "send %" in text and "= recv <- cpu" in text
+
+
+def test_a_chain_stays_on_one_device():
+    x = _arr(16, 16)
+    with tl.capture(x) as g:
+        y = x.exp().tanh().sin().sum()
+    g.set_outputs(y)
+    p = place(g, DEVS)
+    assert p.transfers == [] and len({n.device for n in g.nodes}) == 1
+    assert not any(hasattr(pl, "partitions") for pl in g._plans.values())
+
+
+def _pinned_towers(dev="cpu:1"):
+    """Tower a pinned to ``dev`` by a with block, tower b free; returns the graph too."""
+    a, b = _towers(32)
+    x = _arr(8, 64)
+    with tl.capture(x) as g:
+        with tl.device(dev):
+            ha = a(x)
+        hb = b(x)
+        y = ha + hb
+    g.set_outputs(y)
+    return a, b, x, g, ha, hb, y
+
+
+def test_with_device_during_capture_pins_and_pins_argument_overrides():
+    a, b, x, g, h, _, y = _pinned_towers()
+    assert {n.pin for n in g.nodes if n.op == "linear"} == {"cpu:1", None}
+    place(g, DEVS)
+    pinned = [n for n in g.nodes if n.pin == "cpu:1"]
+    assert pinned and all(n.device == "cpu:1" for n in pinned)
+    # eager semantics inside the block are unchanged: the ops ran on their inputs' device
+    assert h.device == tl.device("cpu")
+    np.testing.assert_allclose(g.run({x: x}).numpy(), (a(x) + b(x)).detach().numpy(),
+                               rtol=1e-5)
+    last = [n for n in g.nodes if n.op == "add"][-1]
+    place(g, DEVS, pins={y: "cpu:1"})
+    assert last.device == "cpu:1"
+    # the pins are part of the saved graph
+    doc = json.loads(g.to_json())
+    assert sum(1 for n in doc["nodes"] if n.get("pin") == "cpu:1") == len(pinned)
+    assert [n.pin for n in Graph.from_json(g.to_json()).nodes] == [n.pin for n in g.nodes]
+
+
+def test_a_pin_that_cannot_be_honoured_warns_or_raises():
+    x = _arr(4, 4)
+    with tl.capture(x) as g:
+        with tl.device("cpu:3"):
+            y = x.exp()
+    g.set_outputs(y)
+    with pytest.warns(UserWarning, match=r"pinned to cpu:3, which is not among"):
+        place(g, DEVS)
+    with pytest.raises(ValueError, match=r"pinned to cpu:3"):
+        place(g, DEVS, soft=False)
+    with pytest.raises(NotImplementedError, match="remote worker"):
+        place(g, ["cpu:0", "/worker:1/cpu:0"])
+    if not tl.cuda.is_available():
+        with pytest.raises(ValueError, match="cuda:0 is not available"):
+            place(g, ["cpu:0", "cuda:0"])
+    with pytest.raises(ValueError, match="at least one device"):
+        place(g, [])
+
+
+@pytest.mark.parametrize("opt", ["SGD", "Adam"])
+def test_a_captured_training_step_placed_over_two_devices_trains_like_eager(opt):
+    x, y = _arr(32, 20), tl.tensor(np.random.default_rng(1).integers(0, 5, 32))
+
+    def make():
+        tl.manual_seed(0)
+        m = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 5))
+        return m, getattr(tl.optim, opt)(m.parameters(), lr=0.05)
+
+    def step(m, o):
+        o.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        o.step()
+        return loss
+
+    (m1, o1), (m2, o2) = make(), make()
+    step(m1, o1)
+    step(m2, o2)
+    with tl.capture(x, y) as g:
+        with tl.device("cpu:1"):
+            loss = step(m2, o2)
+    step(m1, o1)
+    g.set_outputs(loss)
+    p = place(g, DEVS, pins={n: "cpu" for n in g.nodes if n.op == "cross_entropy"})
+    assert set(p.counts()) == {"cpu", "cpu:1"} and all(p.counts().values())
+    # a variable, its .grad and the assigns that update them share a device
+    by_owner: dict = {}
+    for n in g.nodes:
+        if n.op in ("variable", "assign"):
+            by_owner.setdefault(id(g.bindings[n][0]), set()).add(n.device)
+    assert all(len(d) == 1 for d in by_owner.values())
+    for _ in range(4):
+        l1 = step(m1, o1).item()
+        l2 = g.run({0: x, 1: y}).item()
+        assert l2 == pytest.approx(l1, rel=1e-5)
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_allclose(p2.numpy(), p1.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_random_draws_of_one_generator_share_a_device():
+    gen = tl.Generator().manual_seed(5)
+    x = _arr(8, 8)
+    with tl.capture(x) as g:
+        with tl.device("cpu:1"):
+            a = (x + tl.randn(8, 8, generator=gen)).exp()
+        b = (x * tl.rand(8, 8, generator=gen)).tanh()
+        y = a + b
+    g.set_outputs(y)
+    place(g, DEVS)
+    assert {n.device for n in g.nodes if n.op == "random"} == {"cpu:1"}
+    gen.manual_seed(5)
+    first = g.run({x: x}).numpy()
+    gen.manual_seed(5)
+    np.testing.assert_array_equal(g.run({x: x}).numpy(), first)
+
+
+def test_an_error_on_one_device_stops_the_step_everywhere():
+    a, b = tl.tensor(np.eye(3)), tl.tensor(np.eye(3))
+    with tl.capture(a, b) as g:
+        with tl.device("cpu:1"):
+            c = tl.linalg.cholesky(b)
+        y = (a @ a) + c
+    g.set_outputs(y)
+    place(g, DEVS)
+    with pytest.raises(ValueError, match="not positive definite") as info:
+        g.run({0: np.eye(3), 1: -np.eye(3)})
+    assert any("device cpu:1" in note for note in info.value.__notes__)
+    # the next step starts clean
+    np.testing.assert_allclose(g.run({0: np.eye(3), 1: 4 * np.eye(3)}).numpy(), 3 * np.eye(3))
+    # and a failure on the device that waits for the other
+    with tl.capture(a, b) as g2:
+        with tl.device("cpu:1"):
+            c = b.exp()
+        y = tl.linalg.cholesky(a) + c
+    g2.set_outputs(y)
+    place(g2, DEVS)
+    with pytest.raises(ValueError, match="not positive definite"):
+        g2.run({0: -np.eye(3), 1: np.eye(3)})
+
+
+def test_fetching_one_tower_runs_only_what_it_needs():
+    a, b, x, g, ha, hb, _ = _pinned_towers()
+    place(g, DEVS)
+    out = g.run({x: x}, fetches=[ha])
+    np.testing.assert_allclose(out[0].numpy(), a(x).detach().numpy(), rtol=1e-5)
+    assert out[0].device == tl.device("cpu:1")
+    both = g.run({x: x}, fetches=[ha, hb])
+    np.testing.assert_allclose(both[1].numpy(), b(x).detach().numpy(), rtol=1e-5)
+    plan = g._plans[((g.value(ha).id, g.value(hb).id), ())]
+    assert sorted(str(pt.device) for pt in plan.partitions) == ["cpu", "cpu:1"]
+    assert not any(n.op in ("send", "recv") for pt in plan.partitions for n in pt.graph.nodes)
+
+
+def test_tl_function_with_devices_places_each_trace():
+    a, b = _towers(32)
+
+    @tl.function(devices=DEVS)
+    def f(x):
+        with tl.device("cpu:1"):
+            h = a(x)
+        return h + b(x)
+
+    x = _arr(8, 64)
+    with tl.no_grad():
+        y1, y2 = f(x), f(x)
+        ref = (a(x) + b(x)).numpy()
+    np.testing.assert_allclose(y1.numpy(), ref, rtol=1e-5)
+    np.testing.assert_allclose(y2.numpy(), ref, rtol=1e-5)
+    (entry,) = [e for es in f._cache.values() for e in es]
+    assert entry.graph.placement is not None
+    assert set(entry.graph.placement.counts()) == {"cpu", "cpu:1"}
+
+
+def test_a_placed_graph_serves_several_threads():
+    a, b = _towers(64)
+    x = _arr(16, 64)
+    with tl.capture(x) as g:
+        y = a(x) + b(x)
+    g.set_outputs(y)
+    place(g, DEVS)
+    feeds = [_arr(16, 64, seed=s) for s in range(8)]
+    want = [(a(f) + b(f)).detach().numpy() for f in feeds]
+    got: dict = {}
+
+    def work(i):
+        for _ in range(5):
+            got[i] = g.run({x: feeds[i]}).numpy()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(8):
+        np.testing.assert_allclose(got[i], want[i], rtol=1e-5)
+
+
+def test_the_cost_model_prices_matmul_and_takes_measured_times():
+    x = _arr(64, 128)
+    w = _arr(128, 32, seed=1)
+    with tl.capture(x) as g:
+        y = (x @ w).relu()
+    g.set_outputs(y)
+    mm = next(n for n in g.nodes if n.op == "matmul")
+    flops, nbytes = node_cost(mm, none_dim=1)
+    assert flops == 2 * 64 * 128 * 32
+    assert nbytes == 4 * (64 * 128 + 128 * 32 + 64 * 32)
+    times = measure(g, {x: x})
+    assert {k[0] for k in times} == {n.id for n in g.nodes if n.op in ("matmul", "relu")}
+    assert all(t > 0 for t in times.values())
+    fake = {(n.id, "cpu"): 1.0 for n in g.nodes if n.op in ("matmul", "relu")}
+    p = place(g, DEVS, measured=fake)
+    assert p.makespan == pytest.approx(2.0) and p.serial == pytest.approx(2.0)
+
+
+def test_every_op_with_a_cost_rule_prices_a_captured_model():
+    tl.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                      nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 4 * 4, 10))
+    x = _arr(2, 3, 8, 8)
+    with tl.capture(x) as g:
+        loss = F.log_softmax(m(x), axis=-1).mean()
+        loss.backward()
+    g.set_outputs(loss)
+    for n in g.nodes:
+        fl, by = node_cost(n, none_dim=4)
+        assert np.isfinite(fl) and np.isfinite(by) and fl >= 0 and by >= 0, n.op
+    p = place(g, ["cpu:0", "cpu:1", "cpu:2"])
+    assert p.makespan <= p.serial * 1.0001
+    np.testing.assert_allclose(g.run({x: x}).numpy(), loss.detach().numpy(), rtol=1e-5)
+
+
+_UNARY = ["exp", "tanh", "sin", "neg", "relu", "sigmoid"]
+_BINARY = ["add", "mul", "sub", "maximum"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(steps=st.lists(st.tuples(st.booleans(), st.integers(0, 5), st.integers(0, 100),
+                                st.integers(0, 100), st.integers(0, 2)),
+                      min_size=1, max_size=14),
+       nfetch=st.integers(1, 3))
+def test_any_device_assignment_runs_like_one_device(steps, nfetch):
+    """Devices drawn at random per node (not by the placer): partition and runtime must
+    give the single-device results, whatever crosses where, and never hang."""
+    x = _arr(4, 5)
+    with tl.capture(x) as g:
+        vals = [x, x * 0.5]
+        for binary, k, i, j, _ in steps:
+            a, b = vals[i % len(vals)], vals[j % len(vals)]
+            if binary:
+                vals.append(getattr(tl, _BINARY[k % len(_BINARY)])(a, b))
+            else:
+                vals.append(getattr(tl, _UNARY[k % len(_UNARY)])(a))
+    outs = vals[-nfetch:]
+    g.set_outputs(*outs)
+    fetches = list(g.outputs)
+    ref = [t.numpy() for t in g.run({x: x}, fetches=fetches)]
+    devs = ["cpu", "cpu:1", "cpu:2"]
+    compute = [n for n in g.nodes if n.op not in ("placeholder", "constant")]
+    for n, (_, _, _, _, d) in zip(compute, steps + [(0, 0, 0, 0, 1)] * len(compute)):
+        n.device = devs[d]
+    g.invalidate()
+    got = g.run({x: x}, fetches=fetches)
+    for r, t in zip(ref, got):
+        np.testing.assert_allclose(t.numpy(), r, rtol=1e-6)
+
+
+@pytest.mark.skipif(not tl.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cpu_and_cuda_placement_moves_values_between_memories():
+    a, b, x, g, *_ = _pinned_towers("cuda:0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        place(g, ["cpu", "cuda:0"])
+    np.testing.assert_allclose(g.run({x: x}).numpy(), (a(x) + b(x)).detach().numpy(),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_tl_function_honours_with_device_blocks_without_a_devices_list():
+    @tl.function
+    def f(x):
+        with tl.device("cpu:1"):
+            z = tl.ones(4, 4) * 2.0     # folded into a constant by the optimizer
+            h = (x @ z).exp()
+        return h.sum(0)
+
+    x = _arr(3, 4)
+    y = f(x)
+    np.testing.assert_allclose(y.numpy(), np.exp(x.numpy() @ (2 * np.ones((4, 4)))).sum(0),
+                               rtol=1e-5)
+    (entry,) = [e for es in f._cache.values() for e in es]
+    assert "cpu:1" in entry.graph.placement.counts()
+    # eager code keeps torch's meaning: the block is the default device of new tensors
+    with tl.device("cpu:1"):
+        assert tl.ones(2).device == tl.device("cpu:1")
+
+
+def test_a_variable_read_on_another_device_is_the_value_before_the_update():
+    """The owner of a variable assigns to it at the end of its part while another device
+    may still be computing with what it received: a send copies, so that device sees the
+    value at the start of the step."""
+    x = _arr(256, 256)
+    w = _arr(256, 256, seed=1).requires_grad_()
+    with tl.capture(x) as g:
+        with tl.device("cpu:1"):
+            h = x
+            for _ in range(30):        # keeps cpu:1 busy while cpu finishes and assigns
+                h = (h * 0.5).tanh()
+            y = (h @ w).sum()
+        with tl.no_grad():
+            w.mul_(0.5)
+    g.set_outputs(y)
+    var = next(n for n in g.nodes if n.op == "variable")
+    place(g, DEVS, pins={var: "cpu"})
+    assert {n.device for n in g.nodes if n.op in ("variable", "assign")} == {"cpu"}
+    assert next(n for n in g.nodes if n.op == "matmul").device == "cpu:1"
+    hx = x.numpy()
+    for _ in range(30):
+        hx = np.tanh(hx * 0.5)
+    for _ in range(3):
+        before = w.detach().numpy().copy()
+        got = g.run({x: x}).item()
+        assert got == pytest.approx(float((hx @ before).sum()), rel=1e-4)
+        np.testing.assert_allclose(w.detach().numpy(), before * 0.5)
