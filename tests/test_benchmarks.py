@@ -89,3 +89,10 @@ def test_gpu_launch_benchmark_without_a_gpu_says_so():
     assert proc.returncode == 0, proc.stderr[-3000:]
     if not tl.cuda.is_available():
         assert "no CUDA GPU here" in proc.stdout
+
+
+def test_placement_script_runs():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "placement.py"), "--quick"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r"\| training step \| 1 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+x \|", proc.stdout)

@@ -39,7 +39,7 @@ def _partitions(g):
 
 
 def test_independent_towers_go_to_two_devices_and_match_one_device():
-    a, b = _towers()
+    a, b = _towers(1024)
     x = _arr(32, 64)
     with tl.capture(x) as g:
         y = a(x) + b(x)
@@ -79,7 +79,8 @@ def _pinned_towers(dev="cpu:1"):
     with tl.capture(x) as g:
         with tl.device(dev):
             ha = a(x)
-        hb = b(x)
+        with tl.device("cpu"):
+            hb = b(x)
         y = ha + hb
     g.set_outputs(y)
     return a, b, x, g, ha, hb, y
@@ -87,7 +88,7 @@ def _pinned_towers(dev="cpu:1"):
 
 def test_with_device_during_capture_pins_and_pins_argument_overrides():
     a, b, x, g, h, _, y = _pinned_towers()
-    assert {n.pin for n in g.nodes if n.op == "linear"} == {"cpu:1", None}
+    assert {n.pin for n in g.nodes if n.op == "linear"} == {"cpu:1", "cpu"}
     place(g, DEVS)
     pinned = [n for n in g.nodes if n.pin == "cpu:1"]
     assert pinned and all(n.device == "cpu:1" for n in pinned)
@@ -185,7 +186,8 @@ def test_an_error_on_one_device_stops_the_step_everywhere():
     with tl.capture(a, b) as g:
         with tl.device("cpu:1"):
             c = tl.linalg.cholesky(b)
-        y = (a @ a) + c
+        with tl.device("cpu"):
+            y = (a @ a) + c
     g.set_outputs(y)
     place(g, DEVS)
     with pytest.raises(ValueError, match="not positive definite") as info:
@@ -197,7 +199,8 @@ def test_an_error_on_one_device_stops_the_step_everywhere():
     with tl.capture(a, b) as g2:
         with tl.device("cpu:1"):
             c = b.exp()
-        y = tl.linalg.cholesky(a) + c
+        with tl.device("cpu"):
+            y = tl.linalg.cholesky(a) + c
     g2.set_outputs(y)
     place(g2, DEVS)
     with pytest.raises(ValueError, match="not positive definite"):
@@ -387,3 +390,14 @@ def test_a_variable_read_on_another_device_is_the_value_before_the_update():
         got = g.run({x: x}).item()
         assert got == pytest.approx(float((hx @ before).sum()), rel=1e-4)
         np.testing.assert_allclose(w.detach().numpy(), before * 0.5)
+
+
+def test_a_split_that_does_not_pay_for_its_threads_stays_on_one_device():
+    a, b = _towers(8)
+    x = _arr(2, 64)
+    with tl.capture(x) as g:
+        y = a(x) + b(x)
+    g.set_outputs(y)
+    p = place(g, DEVS)
+    assert len({n.device for n in g.nodes}) == 1 and p.transfers == []
+    assert p.makespan == pytest.approx(p.serial)

@@ -30,15 +30,19 @@ class DeviceProfile:
     overhead: float
 
 
-# rough figures for one CPU socket and one data-centre GPU: only their ratios steer the
-# placer, and measured times (measure) replace them where they matter
-PROFILES = {"cpu": DeviceProfile(flops=5e10, bandwidth=1e10, overhead=4e-6),
+# rough figures for one CPU core (a virtual cpu:N device runs on about one) and one
+# data-centre GPU; measured times (measure) replace them where they matter
+PROFILES = {"cpu": DeviceProfile(flops=1e11, bandwidth=1e10, overhead=4e-6),
             "cuda": DeviceProfile(flops=5e13, bandwidth=2e12, overhead=1e-5)}
 
 # (latency s, bandwidth B/s) of a link: within one process's host memory (a copy), host <->
 # GPU, GPU <-> GPU on one machine, and between workers (machines)
-LINKS = {"host": (2e-6, 1e10), "pcie": (1e-5, 2e10), "peer": (1e-5, 5e10),
+# measured on a 2-core VM: a handoff between two Python threads costs some 20 us
+LINKS = {"host": (2e-5, 1e10), "pcie": (2e-5, 2e10), "peer": (2e-5, 5e10),
          "network": (1e-4, 1e9)}
+
+# seconds per extra device in a step (waking its thread, joining it)
+DISPATCH = 5e-5
 
 
 def memory_space(dev: Device) -> tuple:

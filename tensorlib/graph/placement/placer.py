@@ -16,7 +16,10 @@ Then a greedy simulation walks the nodes in topological order and puts each
 one on the allowed device where it would finish soonest, given when each
 device is free and when its inputs arrive there (transfers priced by
 :mod:`.costs`). Placeholders and constants are free everywhere: the
-partitioner gives each device its own copy.
+partitioner gives each device its own copy. A split that would not beat the
+best single device by more than the cost of running the extra devices' threads
+(``costs.DISPATCH`` each) is dropped for that device, where the constraints
+allow one device.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 
 from ..._device import Device
 from ..ir import Graph, Node
-from .costs import compute_time, memory_space, transfer_time, value_bytes
+from .costs import DISPATCH, compute_time, memory_space, transfer_time, value_bytes
 
 _REPLICATED = ("placeholder", "constant")
 
@@ -138,14 +141,24 @@ def place(graph: Graph, devices: Iterable, *, pins: Mapping | None = None,
             if n.outputs else []
         ok = [d for d in readers if d in allowed[n.id]]
         chosen[n.id] = ok[0] if ok else allowed[n.id][0]
+    # a split must pay for the extra devices' threads; else the best single device, where
+    # the constraints allow one
+    serial = {d: sum(compute_time(n, d, none_dim, measured) for n in graph.nodes)
+              for d in devs if all(d in allowed[n.id] for n in graph.nodes)}
+    used = len(set(chosen.values()))
+    makespan, busy, transfers = sim.makespan(), sim.busy, sim.transfers
+    if serial and used > 1 and makespan + DISPATCH * (used - 1) >= min(serial.values()):
+        one = min(serial, key=serial.get)
+        chosen = {n.id: one for n in graph.nodes}
+        makespan, busy, transfers = serial[one], {one: serial[one]}, []
     for n in graph.nodes:
         n.device = str(chosen[n.id])
     graph.invalidate()
-    serial = min(sum(compute_time(n, d, none_dim, measured) for n in graph.nodes)
-                 for d in devs)
+    best_serial = min(serial.values()) if serial else min(
+        sum(compute_time(n, d, none_dim, measured) for n in graph.nodes) for d in devs)
     graph.placement = Placement([str(d) for d in devs], {n.id: n.device for n in graph.nodes},
-                                sim.makespan(), serial,
-                                {str(d): t for d, t in sim.busy.items()}, sim.transfers)
+                                makespan, best_serial,
+                                {str(d): busy.get(d, 0.0) for d in devs}, transfers)
     return graph.placement
 
 

@@ -96,7 +96,7 @@ class PlacedPlan:
         self.rendezvous = Rendezvous()
         self.partitions = partition(graph, self.fetches, list(targets), self.rendezvous)
         self.placeholders = [n for p in self.partitions for n in p.plan.placeholders]
-        self._threads = [_DeviceThread(p.device) for p in self.partitions]
+        self._threads = [_DeviceThread(p.device) for p in self.partitions[1:]]
         self._lock = threading.Lock()       # one step at a time: the rendezvous is per step
         weakref.finalize(self, _stop_all, list(self._threads))
 
@@ -126,8 +126,9 @@ class PlacedPlan:
 
         with self._lock:
             rv.start()
-            for part, thread in zip(self.partitions, self._threads):
+            for part, thread in zip(self.partitions[1:], self._threads):
                 thread.jobs.put(job(part))
+            job(self.partitions[0])()      # the first device's part runs in this thread
             for _ in self.partitions:
                 done.acquire()
         first = next(((d, e) for d, e in errors if not isinstance(e, StepAborted)),
