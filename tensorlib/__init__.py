@@ -99,6 +99,7 @@ from . import nn, optim, data, train  # noqa: E402  (training stack)
 softmax, log_softmax = nn.functional.softmax, nn.functional.log_softmax  # F's, float16 too
 from .io import load, save  # noqa: E402  (checkpoints, safetensors)
 from . import graph  # noqa: E402  (graph capture)
+from . import distributed  # noqa: E402  (remote workers on Ray; imports ray lazily)
 from . import linalg  # noqa: E402  (tl.linalg: matrix functions)
 from . import distributions  # noqa: E402  (tl.distributions: Normal, Categorical, ...)
 from .graph import Graph, TensorSpec, capture, function  # noqa: E402

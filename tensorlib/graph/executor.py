@@ -94,15 +94,21 @@ def needed_nodes(graph: Graph, fetches, targets) -> list[Node]:
 def _kernel(node: Node):
     from ..ops.registry import get
     op = get(node.op)
-    dev = node.device.split(":")[0] if ":" in node.device else node.device
-    dev = dev.rsplit("/", 1)[-1]
+    dev = _device_type(node.device)
     k = op.cpu if dev == "cpu" else op.kernel_for(dev)
     return op, k
 
 
+@functools.cache
+def _device_type(name: str) -> str:
+    """``"cpu"`` or ``"cuda"`` for a device name (``"cuda:1"``, ``"/worker:0/cpu:0"``...)."""
+    from .._device import Device
+    return Device(name).type
+
+
 def _ufunc_kernel(op, node):
     """The NumPy ufunc behind a CPU op, when its kernel is exactly that ufunc."""
-    if op.ufunc is None or node.device.split(":")[0] != "cpu" or node.attrs:
+    if op.ufunc is None or _device_type(node.device) != "cpu" or node.attrs:
         return None
     u = getattr(np, op.ufunc)
     return u if op.cpu is u else None

@@ -37,12 +37,19 @@ PROFILES = {"cpu": DeviceProfile(flops=1e11, bandwidth=1e10, overhead=4e-6),
 
 # (latency s, bandwidth B/s) of a link: within one process's host memory (a copy), host <->
 # GPU, GPU <-> GPU on one machine, and between workers (machines)
-# measured on a 2-core VM: a handoff between two Python threads costs some 20 us
+# measured on a 2-core VM: a handoff between two Python threads costs some 20 us; a value
+# through a local Ray cluster's exchange actor about 1 ms
 LINKS = {"host": (2e-5, 1e10), "pcie": (2e-5, 2e10), "peer": (2e-5, 5e10),
-         "network": (1e-4, 1e9)}
+         "network": (1e-3, 1e9)}
 
-# seconds per extra device in a step (waking its thread, joining it)
-DISPATCH = 5e-5
+# seconds per extra device in a step: waking a local device's thread and joining it; a
+# call into a remote worker (a Ray actor task and its reply)
+DISPATCH = {"local": 5e-5, "remote": 1e-3}
+
+
+def dispatch_time(dev: Device) -> float:
+    """What using ``dev`` in a step costs on top of its work."""
+    return DISPATCH["remote" if dev.worker is not None else "local"]
 
 
 def memory_space(dev: Device) -> tuple:

@@ -54,10 +54,12 @@ class Endpoint:
         return to_device(self.rendezvous.recv(self.key), self.device)
 
 
-def partition(graph: Graph, fetches: list[Value], targets: list[Node], rendezvous,
+def partition(graph: Graph, fetches: list[Value], targets: list[Node], endpoint,
               compile: bool = True) -> list[Partition]:
     """Split the nodes that ``fetches`` and ``targets`` need into per-device subgraphs
-    (see the module docstring); with ``compile``, each gets its executor Plan."""
+    (see the module docstring). ``endpoint(key, device)`` makes the object a send or recv
+    node calls (``key``: source, destination, value id). With ``compile``, each subgraph of
+    this process gets its executor Plan (a remote worker compiles its own)."""
     nodes = needed_nodes(graph, fetches, targets)
     dev_of = {n.id: Device(n.device) for n in nodes}
     # the destinations of each value that crosses devices, to send right after it is made
@@ -105,7 +107,7 @@ def partition(graph: Graph, fetches: list[Value], targets: list[Node], rendezvou
             return local[d][v.id]
         key = (str(dev_of[src.id]), str(d), v.id)
         r = subs[d].add_node("recv", [], {"key": key}, str(d), [(v.shape, v.dtype)])
-        subs[d].bindings[r] = Endpoint(rendezvous, key, d)
+        subs[d].bindings[r] = endpoint(key, d)
         local[d][v.id] = r.outputs[0]
         return r.outputs[0]
 
@@ -118,7 +120,7 @@ def partition(graph: Graph, fetches: list[Value], targets: list[Node], rendezvou
             for dst in dests.get(v.id, ()):
                 key = (str(d), str(dst), v.id)
                 s = subs[d].add_node("send", [local[d][v.id]], {"key": key}, str(d), [])
-                subs[d].bindings[s] = Endpoint(rendezvous, key, dst)
+                subs[d].bindings[s] = endpoint(key, dst)
     parts = []
     for d in devices:
         fv, pos = [], []
@@ -129,7 +131,7 @@ def partition(graph: Graph, fetches: list[Value], targets: list[Node], rendezvou
         sub = subs[d]
         sub.outputs = fv
         part = Partition(d, sub, fv, pos)
-        if compile:
+        if compile and d.worker is None:
             ends = [n for n in sub.nodes if n.op in ("send", "assign")] + \
                 [copies[t.id] for t in targets if dev_of[t.id] is d and t.op != "assign"]
             part.plan = Plan(sub, fv, ends)

@@ -18,7 +18,7 @@ device is free and when its inputs arrive there (transfers priced by
 :mod:`.costs`). Placeholders and constants are free everywhere: the
 partitioner gives each device its own copy. A split that would not beat the
 best single device by more than the cost of running the extra devices' threads
-(``costs.DISPATCH`` each) is dropped for that device, where the constraints
+(``costs.dispatch_time`` each) is dropped for that device, where the constraints
 allow one device.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from ..._device import Device
 from ..ir import Graph, Node
-from .costs import DISPATCH, compute_time, memory_space, transfer_time, value_bytes
+from .costs import compute_time, dispatch_time, memory_space, transfer_time, value_bytes
 
 _REPLICATED = ("placeholder", "constant")
 
@@ -147,7 +147,8 @@ def place(graph: Graph, devices: Iterable, *, pins: Mapping | None = None,
               for d in devs if all(d in allowed[n.id] for n in graph.nodes)}
     used = len(set(chosen.values()))
     makespan, busy, transfers = sim.makespan(), sim.busy, sim.transfers
-    if serial and used > 1 and makespan + DISPATCH * (used - 1) >= min(serial.values()):
+    extra = sorted(dispatch_time(d) for d in set(chosen.values()))[:-1] if used else []
+    if serial and used > 1 and makespan + sum(extra) >= min(serial.values()):
         one = min(serial, key=serial.get)
         chosen = {n.id: one for n in graph.nodes}
         makespan, busy, transfers = serial[one], {one: serial[one]}, []
@@ -174,11 +175,18 @@ def _devices(devices) -> list[Device]:
         raise ValueError("place: give at least one device, e.g. ['cpu:0', 'cpu:1']")
     for d in devs:
         if d.worker is not None:
-            raise NotImplementedError(
-                f"place: device {d} is on a remote worker; tensorlib runs placed graphs on "
-                "the devices of this process (cpu:N, cuda:N) only, the Ray runtime for "
-                "workers is not built yet")
-        if d.type == "cuda":
+            from ...distributed import current
+            cluster = current()
+            if cluster is None or d.worker >= len(cluster.workers):
+                raise ValueError(
+                    f"place: device {d} is on remote worker {d.worker}, but "
+                    + ("no cluster is running: start one with tl.distributed.init()"
+                       if cluster is None else f"the cluster has {len(cluster.workers)}"
+                       " workers"))
+            if d.type != "cpu" or d.index != 0:
+                raise NotImplementedError(f"place: remote workers offer /worker:K/cpu:0 only, "
+                                          f"got {d}")
+        elif d.type == "cuda":
             from ... import cuda
             if not cuda.is_available() or d.index >= cuda.device_count():
                 raise ValueError(f"place: device {d} is not available here "
@@ -234,8 +242,12 @@ def _allowed(graph: Graph, n: Node, devs: list[Device], want: Device | None,
 
 
 def _can_run(graph: Graph, n: Node, d: Device) -> bool:
-    if n.op in ("random", "fused"):
-        return d.type == "cpu"          # drawn with NumPy's generator / NumPy ufunc chains
+    if d.worker is not None and not _portable(n):
+        return False
+    if n.op == "random":                # this process's generator, drawn with NumPy
+        return d.type == "cpu" and d.worker is None
+    if n.op == "fused":
+        return d.type == "cpu"          # a chain of NumPy ufuncs
     if n.op in ("variable", "assign"):
         owner = graph.bindings.get(n, (None,))[0]
         dev = getattr(owner, "_device", None)
@@ -304,3 +316,14 @@ class _Simulation:
 
     def makespan(self) -> float:
         return max(self.free.values(), default=0.0)
+
+
+def _portable(n: Node) -> bool:
+    """Whether a node can be shipped to a remote worker (its attributes encode as JSON)."""
+    from ..ir import encode_attr
+    try:
+        for a in n.attrs.values():
+            encode_attr(a)
+    except TypeError:
+        return False
+    return True

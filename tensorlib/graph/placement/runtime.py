@@ -82,30 +82,80 @@ class _DeviceThread:
         self.jobs.put(None)
 
 
-def _stop_all(threads) -> None:
+def _release(threads, remote) -> None:
     for t in threads:
         t.stop()
+    if remote is not None:
+        workers, plan_id = remote
+        try:
+            for w in workers:
+                w.unload.remote(plan_id)
+        except Exception:   # noqa: BLE001 - Ray already shut down: nothing left to free
+            pass
 
 
 class PlacedPlan:
-    """The partitions of one (fetches, targets) set of a placed graph, and their threads."""
+    """The partitions of one (fetches, targets) set of a placed graph, and their threads.
+
+    Partitions on remote workers (``/worker:K/...``) are loaded into their worker once and
+    run there each step; edges that leave this process go through the cluster's exchange
+    (see :mod:`tensorlib.distributed`)."""
 
     def __init__(self, graph: Graph, fetches: list[Value], targets: list[Node]):
+        from .partition import Endpoint
         self.graph = graph
         self.fetches = list(fetches)
         self.rendezvous = Rendezvous()
-        self.partitions = partition(graph, self.fetches, list(targets), self.rendezvous)
-        self.placeholders = [n for p in self.partitions for n in p.plan.placeholders]
-        self._threads = [_DeviceThread(p.device) for p in self.partitions[1:]]
+        self._cluster = self._clock = None
+        remote = any(Device(n.device).worker is not None for n in graph.nodes)
+        if remote:
+            from ...distributed import current
+            from ...distributed.endpoints import RemoteEndpoint, StepClock
+            self._cluster = current()
+            if self._cluster is None:
+                raise RuntimeError(f"graph {graph.name!r} is placed on remote workers: start "
+                                   "them with tl.distributed.init() first")
+            self._clock = StepClock(self._cluster.next_plan_id())
+
+        def endpoint(key, dst):
+            src = Device(key[0])
+            if src.worker is None and dst.worker is None:
+                return Endpoint(self.rendezvous, key, dst)
+            return RemoteEndpoint(self._cluster.exchange, self._clock, key, str(dst))
+
+        self.partitions = partition(graph, self.fetches, list(targets), endpoint)
+        self.placeholders = [n for p in self.partitions for n in p.graph.nodes
+                             if n.op == "placeholder"]
+        self._local = [p for p in self.partitions if p.device.worker is None]
+        self._remote = [p for p in self.partitions if p.device.worker is not None]
+        for p in self._remote:
+            self._load(p)
+        self._threads = [_DeviceThread(p.device) for p in self._local[1:]]
         self._lock = threading.Lock()       # one step at a time: the rendezvous is per step
-        weakref.finalize(self, _stop_all, list(self._threads))
+        weakref.finalize(self, _release, list(self._threads),
+                         (self._cluster.workers, self._clock.plan_id) if remote else None)
+
+    def _load(self, part) -> None:
+        import ray
+        k = part.device.worker
+        if k >= len(self._cluster.workers):
+            raise ValueError(f"graph {self.graph.name!r} is placed on {part.device}, but the "
+                             f"cluster has {len(self._cluster.workers)} workers")
+        doc = part.graph.to_dict()
+        doc["n_inputs"] = len(self.graph.inputs)
+        ray.get(self._cluster.workers[k].load.remote(self._clock.plan_id, str(part.device),
+                                                      doc))
+
+    def _abort(self, error: BaseException) -> None:
+        self.rendezvous.abort(error)
+        if self._clock is not None:
+            self._cluster.exchange.abort.remote((self._clock.plan_id, self._clock.step))
 
     def __call__(self, feeds: list, input_tensors: list | None = None) -> list:
         from ...backends import to_device
         results: list = [None] * len(self.fetches)
         errors: list = []
         done = threading.Semaphore(0)
-        rv = self.rendezvous
 
         def job(part):
             def run():
@@ -119,18 +169,34 @@ class PlacedPlan:
                         results[pos] = a
                 except BaseException as e:   # noqa: BLE001 - reported to the caller below
                     errors.append((part.device, e))
-                    rv.abort(e)
+                    self._abort(e)
                 finally:
                     done.release()
             return run
 
         with self._lock:
-            rv.start()
-            for part, thread in zip(self.partitions[1:], self._threads):
+            self.rendezvous.start()
+            futures = []
+            if self._remote:
+                self._clock.step += 1
+                for part in self._remote:
+                    mine = {n.attrs["index"]: feeds[n.attrs["index"]] for n in part.graph.nodes
+                            if n.op == "placeholder"}
+                    futures.append(self._cluster.workers[part.device.worker].run.remote(
+                        self._clock.plan_id, str(part.device), self._clock.step, mine))
+            for part, thread in zip(self._local[1:], self._threads):
                 thread.jobs.put(job(part))
-            job(self.partitions[0])()      # the first device's part runs in this thread
-            for _ in self.partitions:
+            if self._local:
+                job(self._local[0])()      # the first device's part runs in this thread
+            for _ in self._local:
                 done.acquire()
+            for part, fut in zip(self._remote, futures):
+                import ray
+                try:
+                    for pos, a in zip(part.fetch_positions, ray.get(fut)):
+                        results[pos] = a
+                except Exception as e:   # noqa: BLE001 - reported to the caller below
+                    errors.append((part.device, e))
         first = next(((d, e) for d, e in errors if not isinstance(e, StepAborted)),
                      errors[0] if errors else None)
         if first is not None:

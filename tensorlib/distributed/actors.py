@@ -1,0 +1,90 @@
+"""The Ray actors of a cluster: an exchange for values between processes, and a worker that
+runs the subgraphs placed on its devices. Imported only once Ray is (``tl.distributed.init``).
+"""
+from __future__ import annotations
+
+import asyncio
+
+import ray
+
+ABORTED = "__tensorlib_step_aborted__"
+
+
+@ray.remote(num_cpus=0)
+class Exchange:
+    """Values in flight between processes, keyed by (plan, step, source, destination, value).
+
+    ``put`` never waits; ``get`` waits for its key, or returns ``ABORTED`` once the step was
+    aborted (by the device that failed)."""
+
+    def __init__(self):
+        self.slots: dict = {}
+        self.events: dict = {}
+        self.aborted: set = set()
+
+    async def put(self, key, value) -> None:
+        self.slots[key] = value
+        ev = self.events.pop(key, None)
+        if ev is not None:
+            ev.set()
+
+    async def get(self, key):
+        while key not in self.slots:
+            if key[:2] in self.aborted:
+                return ABORTED
+            ev = self.events.setdefault(key, asyncio.Event())
+            await ev.wait()
+        return self.slots.pop(key)
+
+    async def abort(self, plan_step) -> None:
+        self.aborted.add(tuple(plan_step))
+        for key in [k for k in self.events if k[:2] == tuple(plan_step)]:
+            self.events.pop(key).set()
+        # what the failed step left behind
+        for key in [k for k in self.slots if k[:2] == tuple(plan_step)]:
+            del self.slots[key]
+
+
+@ray.remote(max_concurrency=16)
+class Worker:
+    """One remote worker (``/worker:K/...``): holds the subgraphs placed on its devices and
+    runs one of them per call (several at once, each in its own actor thread)."""
+
+    def __init__(self, index: int, exchange):
+        self.index = index
+        self.exchange = exchange
+        self.plans: dict = {}
+
+    def load(self, plan_id: int, device: str, doc: dict) -> None:
+        from tensorlib.graph.executor import Plan
+        from tensorlib.graph.ir import Graph
+
+        from .endpoints import RemoteEndpoint, StepClock
+        g = Graph.from_dict(doc)
+        clock = StepClock(plan_id)
+        for n in g.nodes:
+            if n.op in ("send", "recv"):
+                g.bindings[n] = RemoteEndpoint(self.exchange, clock, tuple(n.attrs["key"]),
+                                               n.device)
+        ends = [n for n in g.nodes if n.op == "send"]
+        self.plans[(plan_id, device)] = (Plan(g, list(g.outputs), ends), clock, doc["n_inputs"])
+
+    def run(self, plan_id: int, device: str, step: int, feeds: dict) -> list:
+        plan, clock, n_inputs = self.plans[(plan_id, device)]
+        clock.step = step
+        arrays = [None] * n_inputs
+        for i, a in feeds.items():
+            arrays[int(i)] = a
+        try:
+            return plan(arrays, None)
+        except BaseException:
+            self.exchange.abort.remote((plan_id, step))
+            raise
+
+    def unload(self, plan_id: int) -> None:
+        for key in [k for k in self.plans if k[0] == plan_id]:
+            del self.plans[key]
+
+    def pid(self) -> int:
+        import os
+        return os.getpid()
