@@ -883,8 +883,8 @@ class GraphModule:
                                  f"{tuple(f.shape)}")
             if f.dtype != v.dtype:
                 raise TypeError(f"{g.name}: input {v.label()} expects {v.dtype}, got {f.dtype}")
-            if str(f.device) != v.node.device:
-                f = f.to(v.node.device)
+            if str(f.device) != self.graph.traced_device(v.node):
+                f = f.to(self.graph.traced_device(v.node))
             out.append(f)
         key = tuple(tuple(f.shape) for f in out)
         if key not in self._checked:
@@ -927,6 +927,11 @@ class GraphModule:
         env: dict[int, Any] = {}
         for v, t in zip(self.graph.inputs, feeds):
             env[v.id] = t
+        g = self.graph
+
+        def at(n, t):       # a placed graph: each op where it was placed (.to records it)
+            return t if t is None or str(t.device) == n.device else t.to(n.device)
+
         for n in self.graph.nodes:
             if n.op == "placeholder":
                 continue
@@ -939,7 +944,7 @@ class GraphModule:
                 env[n.out.id] = _wrap(_random(self.graph.bindings.get(n), n.attrs),
                                       Device(n.device), False, None, 0)
             elif n.op == "fused":
-                ins = [env[v.id] for v in n.inputs]
+                ins = [at(n, env[v.id]) for v in n.inputs]
                 acc = None
                 for op, refs in n.attrs["program"]:
                     acc = apply(REGISTRY[op], *[acc if r == -1 else ins[r] for r in refs])
@@ -947,11 +952,16 @@ class GraphModule:
             elif n.op == "assign":
                 continue
             else:
-                res = apply(REGISTRY[n.op], *[env[v.id] for v in n.inputs], **n.attrs)
+                res = apply(REGISTRY[n.op], *[at(n, env[v.id]) for v in n.inputs],
+                            **n.attrs)
                 res = res if isinstance(res, tuple) else (res,)
                 for v, r in zip(n.outputs, res):
                     env[v.id] = r
-        return tuple(env[v.id] for v in self.graph.outputs)
+        outs = []
+        for v in g.outputs:
+            t, home = env[v.id], g.traced_device(v.node)
+            outs.append(t if t is None or str(t.device) == home else t.to(home))
+        return tuple(outs)
 
     # --- export -----------------------------------------------------------------------
     def save(self, path) -> None:

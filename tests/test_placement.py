@@ -190,7 +190,8 @@ def test_fetching_one_tower_runs_only_what_it_needs():
     place(g, DEVS)
     out = g.run({x: x}, fetches=[ha])
     np.testing.assert_allclose(out[0].numpy(), a(x).detach().numpy(), rtol=1e-5)
-    assert out[0].device == tl.device("cpu:1")
+    # results come back on the device the eager code made them on, wherever they ran
+    assert out[0].device == tl.device("cpu")
     both = g.run({x: x}, fetches=[ha, hb])
     np.testing.assert_allclose(both[1].numpy(), b(x).detach().numpy(), rtol=1e-5)
     plan = g._plans[((g.value(ha).id, g.value(hb).id), ())]
@@ -379,3 +380,125 @@ def test_a_split_that_does_not_pay_for_its_threads_stays_on_one_device():
     p = place(g, DEVS)
     assert len({n.device for n in g.nodes}) == 1 and p.transfers == []
     assert p.makespan == pytest.approx(p.serial)
+
+
+def test_an_input_written_in_place_waits_for_its_reader_on_another_device():
+    """x.add_ on cpu while cpu:1 still reads x: the write waits for every device."""
+    w = _arr(256, 256, seed=2) * 0.05
+
+    def f(x):
+        with tl.device("cpu:1"):
+            h = x @ w
+            for _ in range(10):
+                h = (h @ w).tanh()
+            late = h.sum() + x.sum()        # x read late, on cpu:1
+        with tl.device("cpu"):
+            x.add_(1.0)
+        return late
+
+    x0 = _arr(256, 256, seed=3).numpy()
+    want_x = tl.tensor(x0.copy())
+    want = f(want_x).item()
+    fn = tl.function(f)
+    for _ in range(3):
+        x = tl.tensor(x0.copy())
+        assert fn(x).item() == pytest.approx(want, rel=1e-5)
+        np.testing.assert_allclose(x.numpy(), want_x.numpy())
+    (entry,) = [e for es in fn._cache.values() for e in es]
+    assert {n.device for n in entry.graph.nodes if n.op != "placeholder"} == {"cpu", "cpu:1"}
+
+
+def test_a_failed_step_writes_nothing_on_any_device():
+    emb = nn.Embedding(10, 4)
+    b = tl.ones(4, 4)
+
+    def f(idx):
+        with tl.device("cpu:1"):
+            e = emb(idx).sum()          # raises for an index out of range
+        with tl.device("cpu"), tl.no_grad():
+            b.add_(1.0)
+        return e
+
+    fn = tl.function(f, devices=DEVS)
+    with tl.no_grad():
+        fn(tl.tensor(np.array([1, 2])))
+        before = b.numpy().copy()
+        with pytest.raises(IndexError, match="indices must lie in"):
+            fn(tl.tensor(np.array([1, 99])))
+        np.testing.assert_array_equal(b.numpy(), before)
+        fn(tl.tensor(np.array([3, 4])))
+    np.testing.assert_array_equal(b.numpy(), before + 1)
+
+
+def test_pins_survive_the_optimizer_passes():
+    x = _arr(64, 64)
+
+    def f(x):
+        with tl.device("cpu:1"):
+            a = x.exp().tanh()          # an elementwise chain: fused, still pinned
+            s1 = x.sin()
+        s2 = x.sin()                    # the same op outside the block: not merged by CSE
+        return (x @ x) + a + s1 * s2
+
+    fn = tl.function(f)
+    with tl.no_grad():
+        out = fn(x)
+        want = (x @ x) + x.exp().tanh() + x.sin() * x.sin()
+    np.testing.assert_allclose(out.numpy(), want.numpy(), rtol=1e-5)
+    (entry,) = [e for es in fn._cache.values() for e in es]
+    g = entry.graph
+    assert any(n.op == "fused" and n.pin == "cpu:1" for n in g.nodes)
+    assert any(n.op == "sin" and n.pin == "cpu:1" for n in g.nodes)
+
+
+def test_placing_a_traced_or_loaded_graph_afterwards_is_used_by_its_callers(tmp_path):
+    tl.manual_seed(0)
+    m = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    x = _arr(5, 8)
+    f = tl.function(lambda x: m(x))
+    with tl.no_grad():
+        ref = m(x).numpy()
+        f(x)
+        g = f.get_graph(x)
+        lin = [n for n in g.nodes if n.op == "linear"]
+        place(g, DEVS, pins={lin[0]: "cpu:1", lin[1]: "cpu"})
+        np.testing.assert_allclose(f(x).numpy(), ref, rtol=1e-5)
+    (entry,) = [e for es in f._cache.values() for e in es]
+    assert hasattr(entry.plan, "partitions")
+    # saved with its placement; loaded, it runs placed, with gradients too (the eager path)
+    tl.save_graph(g, tmp_path / "m.tlg")
+    gm = tl.load_graph(tmp_path / "m.tlg")
+    assert {n.device for n in gm.graph.nodes if n.op == "linear"} == {"cpu", "cpu:1"}
+    with tl.no_grad():
+        np.testing.assert_allclose(gm(x).numpy(), ref, rtol=1e-5)
+    out = gm(x)
+    assert out.device == tl.device("cpu")
+    np.testing.assert_allclose(out.detach().numpy(), ref, rtol=1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(reads=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)), min_size=1,
+                      max_size=6),
+       writer=st.integers(0, 2))
+def test_random_devices_with_reads_and_in_place_writes_match_one_device(reads, writer):
+    """Readers of a variable on random devices, its in-place update on another: every reader
+    sees the value from before the write, and the write happens once."""
+    w = tl.tensor(np.arange(12, dtype=np.float32).reshape(3, 4))
+    x = _arr(3, 4)
+    devs = ["cpu", "cpu:1", "cpu:2"]
+    with tl.capture(x) as g:
+        outs = []
+        for d, k in reads:
+            with tl.device(devs[d]):
+                outs.append((x * w + k).tanh().sum())
+        with tl.device(devs[writer]), tl.no_grad():
+            w.mul_(0.5)
+        total = outs[0]
+        for o in outs[1:]:
+            total = total + o
+    g.set_outputs(total)
+    place(g, devs)
+    before = w.numpy().copy()
+    want = sum(float(np.tanh(x.numpy() * before + k).sum()) for _, k in reads)
+    assert g.run({x: x}).item() == pytest.approx(want, rel=1e-5)
+    np.testing.assert_allclose(w.numpy(), before * 0.5)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..autograd.mode import state
-from .executor import make_plan
+from .executor import Plan, make_plan
 from .ir import Graph, attr_key
 from .signature import Guards, TensorSpec, flatten, rebuild
 from .tracer import CaptureError, Tracer
@@ -124,6 +124,12 @@ class _Entry:
             if shapes not in self.shapes_ok:
                 _check_concrete_shapes(self.graph, shapes)
                 self.shapes_ok.add(shapes)
+        if not self.graph._plans:       # the graph was edited (placed) after it was traced
+            g = self.graph
+            self.plan = make_plan(g, g.outputs, g.assigns, memory=self.plan.memory
+                                  if isinstance(self.plan, Plan) else True)
+            g._plans[(tuple(v.id for v in g.outputs), tuple(n.id for n in g.assigns))] = \
+                self.plan
         outs = self.plan([t._data for t in tensors], tensors)
         res = []
         for arr, (kind, ref, dev) in zip(outs, self.out_kinds):
@@ -731,7 +737,7 @@ def _fingerprint(g: Graph) -> list:
         if run_time and isinstance(attrs.get("shape"), (tuple, list)):
             attrs["shape"] = tuple("*" if i in run_time else d
                                    for i, d in enumerate(attrs["shape"]))
-        out.append((n.op, n.device, ins, attr_key(attrs, array, leaf)))
+        out.append((n.op, g.traced_device(n), ins, attr_key(attrs, array, leaf)))
         for j, v in enumerate(n.outputs):
             where[v.id] = (k, j)
     out.append(("outputs", tuple(where.get(v.id, ("?",)) for v in g.outputs)))

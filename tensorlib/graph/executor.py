@@ -28,8 +28,9 @@ class Plan:
     """A compiled schedule for (fetches, targets) of one graph."""
 
     def __init__(self, graph: Graph, fetches: Sequence[Value], targets: Sequence[Node] = (),
-                 memory: bool = True):
+                 memory: bool = True, barrier=None):
         self.graph = graph
+        self.barrier = barrier
         self.fetches = list(fetches)
         self.targets = list(targets)
         live = {n.id for n in graph.nodes}
@@ -183,6 +184,9 @@ def _compile(plan: Plan, memory: bool):
             if len(n.outputs) == 1 and n.outputs[0].ndim == 0 and not one_tuple:
                 call = f"_asarray({call})"
             lines.append(f"    {lhs} = {call}")
+    if plan.barrier is not None:    # a placed graph: write only once every device is done
+        ns["_barrier"] = plan.barrier
+        lines.append("    _barrier()")
     # writes back, after every reader ran
     for n in plan.nodes:
         if n.op != "assign":
@@ -284,7 +288,13 @@ def run_graph(graph: Graph, feeds=None, fetches=None, targets=None):
                              f"({n.outputs[0].type_str()}) must be fed to compute the "
                              "requested fetches")
     outs = plan(arrays, tensors)
-    res = [_wrap(o, Device(v.node.device), False, None, 0) for o, v in zip(outs, vals)]
+    res = []
+    for o, v in zip(outs, vals):
+        home = graph.traced_device(v.node)    # placed or not: back where eager code made it
+        if home != v.node.device:
+            from ..backends import to_device
+            o = to_device(o, Device(home))
+        res.append(_wrap(o, Device(home), False, None, 0))
     if fetches is None:
         return res[0] if len(res) == 1 else tuple(res)
     return res[0] if single else res

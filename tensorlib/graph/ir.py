@@ -157,6 +157,9 @@ class Graph:
         # the None input dims fixed to their traced sizes by an escaped size {(input, axis): n}
         self.size_fixed: dict = {}
         self.placement = None               # what graph.placement.place decided, if placed
+        # node id -> the device it had when traced, for the nodes placement moved: a placed
+        # graph's results come back where the eager code made them
+        self.traced_devices: dict[int, str] = {}
 
     # --- building -------------------------------------------------------------
     def add_node(self, op: str, inputs: Iterable[Value], attrs: dict, device: str,
@@ -245,6 +248,10 @@ class Graph:
         from .autodiff import gradients
         return gradients(self, loss, wrt, grad_loss)
 
+    def traced_device(self, node: Node) -> str:
+        """The device ``node`` ran on when the graph was traced (before any placement)."""
+        return self.traced_devices.get(node.id, node.device)
+
     def place(self, devices, **kwargs):
         """Place the nodes over ``devices`` (see :func:`tensorlib.graph.placement.place`);
         later runs execute each device's part on its own thread."""
@@ -303,6 +310,8 @@ class Graph:
                       for n in self.nodes],
             "inputs": [v.id for v in self.inputs],
             "outputs": [v.id for v in self.outputs],
+            **({"traced_devices": {str(k): d for k, d in self.traced_devices.items()}}
+               if self.traced_devices else {}),
         }
 
     def to_json(self, **kwargs) -> str:
@@ -334,6 +343,7 @@ class Graph:
             g.nodes.append(node)
         g.inputs = [vals[i] for i in d["inputs"]]
         g.outputs = [vals[i] for i in d["outputs"]]
+        g.traced_devices = {int(k): dev for k, dev in d.get("traced_devices", {}).items()}
         g._next_node = max(nodes, default=-1) + 1
         g._next_value = max(vals, default=-1) + 1
         return g

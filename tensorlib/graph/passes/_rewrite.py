@@ -66,7 +66,10 @@ def emit(g, op: str, inputs, attrs: dict | None = None, device: str | None = Non
     spec = REGISTRY[op].infer(*[(v.shape, v.dtype) for v in inputs], **attrs)
     specs = list(spec) if multi_spec(spec) else [spec]
     dev = device if device is not None else inputs[0].node.device
-    return g.add_node(op, inputs, attrs, dev, [(tuple(s), d) for s, d in specs])
+    node = g.add_node(op, inputs, attrs, dev, [(tuple(s), d) for s, d in specs])
+    if inputs and inputs[0].node is not None:
+        node.pin = inputs[0].node.pin       # a rewrite stays in its with tl.device block
+    return node
 
 
 def toposort(g) -> None:

@@ -48,7 +48,7 @@ def cse(g) -> int:
                 continue
             k = ("constant", n.device, a.dtype.str, a.shape, a.tobytes())
         else:
-            k = (n.op, n.device, tuple(v.id for v in n.inputs),
+            k = (n.op, n.device, n.pin, tuple(v.id for v in n.inputs),
                  tuple(sorted((name, _key_attr(a)) for name, a in n.attrs.items())),
                  _grad_facts(info, n))
         first = seen.get(k)

@@ -134,6 +134,7 @@ def fuse_elementwise(g) -> int:
         for v in n.inputs:
             c = chain_of.get(v.node.id) if v.node is not None else None
             if (c is not None and c[-1] is v.node and v.id not in pinned
+                    and v.node.pin == n.pin     # a with tl.device block stays its own
                     and len(users.get(v.id, [])) == 1 and v.shape == out.shape
                     and v.dtype == out.dtype and sum(x is v for x in n.inputs) == 1):
                 c.append(n)
@@ -164,6 +165,7 @@ def fuse_elementwise(g) -> int:
             program.append([m.op, refs])
         last = c[-1]
         node = g.add_node("fused", ext, {"program": program}, last.device, [])
+        node.pin = last.pin
         g.nodes.remove(node)
         g.nodes.insert(g.nodes.index(last), node)
         # the fused node takes over the last node's output Value

@@ -9,10 +9,11 @@ reads them instead of being sent.
 Each subgraph keeps the original topological order, so the devices cannot
 deadlock: a ``recv`` waits only for a ``send`` that comes earlier in that order,
 and sends never block. A ``send`` copies its input, so what a device receives
-is its own: a variable read on another device is the value at the start of the
-run even though the variable's owner assigns to it at the end of its part.
-That is why the control edges from readers to an ``assign`` are kept only
-within a device.
+is its own (the memory plan may reuse the sender's buffer at once). The writes
+(assigns, which the executor runs last) wait at a barrier until every device
+finished computing without error: so a reader on one device always sees the
+value from before a write on another (control edges to an assign matter only
+within its device), and a failed step writes nothing.
 """
 from __future__ import annotations
 
@@ -55,11 +56,12 @@ class Endpoint:
 
 
 def partition(graph: Graph, fetches: list[Value], targets: list[Node], endpoint,
-              compile: bool = True) -> list[Partition]:
+              compile: bool = True, barrier=None) -> list[Partition]:
     """Split the nodes that ``fetches`` and ``targets`` need into per-device subgraphs
     (see the module docstring). ``endpoint(key, device)`` makes the object a send or recv
     node calls (``key``: source, destination, value id). With ``compile``, each subgraph of
-    this process gets its executor Plan (a remote worker compiles its own)."""
+    this process gets its executor Plan (a remote worker compiles its own), which calls
+    ``barrier()`` before its writes."""
     nodes = needed_nodes(graph, fetches, targets)
     dev_of = {n.id: Device(n.device) for n in nodes}
     # the destinations of each value that crosses devices, to send right after it is made
@@ -92,8 +94,8 @@ def partition(graph: Graph, fetches: list[Value], targets: list[Node], endpoint,
             sub.bindings[c] = graph.bindings[n]
         if n.op == "placeholder":
             sub.inputs.append(c.outputs[0])
-        c.control = [copies[m.id] for m in n.control
-                     if m.id in copies and dev_of[m.id] is d]
+        # a reader on another device needs no edge: writes wait for every device (barrier)
+        c.control = [copies[m.id] for m in n.control if m.id in copies and dev_of[m.id] is d]
         copies[n.id] = c
         return c
 
@@ -134,6 +136,6 @@ def partition(graph: Graph, fetches: list[Value], targets: list[Node], endpoint,
         if compile and d.worker is None:
             ends = [n for n in sub.nodes if n.op in ("send", "assign")] + \
                 [copies[t.id] for t in targets if dev_of[t.id] is d and t.op != "assign"]
-            part.plan = Plan(sub, fv, ends)
+            part.plan = Plan(sub, fv, ends, barrier=barrier)
         parts.append(part)
     return parts

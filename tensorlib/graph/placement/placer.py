@@ -94,9 +94,12 @@ def place(graph: Graph, devices: Iterable, *, pins: Mapping | None = None,
     for members in groups.values():
         common = [d for d in devs if all(d in allowed[m.id] for m in members)]
         if not common:
-            raise ValueError(f"place: variable or random stream {members[0].name or ''} "
-                             f"(node {members[0].id}) has members that can share no device "
-                             f"of {[str(d) for d in devs]}")
+            asked = sorted({str(req[m.id]) for m in members if m.id in req})
+            raise ValueError(
+                f"place: variable or random stream {members[0].name or ''} (node "
+                f"{members[0].id}) must stay on one device with the {len(members) - 1} nodes "
+                "that read or update the same state, but they can share none of "
+                f"{[str(d) for d in devs]}" + (f" (pinned to {asked})" if asked else ""))
         for m in members:
             allowed[m.id] = common
     group_of = {m.id: key for key, members in groups.items() for m in members}
@@ -153,6 +156,8 @@ def place(graph: Graph, devices: Iterable, *, pins: Mapping | None = None,
         chosen = {n.id: one for n in graph.nodes}
         makespan, busy, transfers = serial[one], {one: serial[one]}, []
     for n in graph.nodes:
+        if str(chosen[n.id]) != n.device and n.id not in graph.traced_devices:
+            graph.traced_devices[n.id] = n.device
         n.device = str(chosen[n.id])
     graph.invalidate()
     best_serial = min(serial.values()) if serial else min(
@@ -213,12 +218,21 @@ def _colocation_groups(graph: Graph) -> dict:
     for n in graph.nodes:
         key = None
         if n.op in ("variable", "assign"):
-            key = ("var", id(graph.bindings[n][0])) if n in graph.bindings else ("node", n.id)
+            key = (("var", _storage(graph.bindings[n][0])) if n in graph.bindings
+                   else ("node", n.id))
         elif n.op == "random":
             key = ("rng", id(graph.bindings.get(n)))
         if key is not None:
             groups.setdefault(key, []).append(n)
     return groups
+
+
+def _storage(t) -> int:
+    """The memory a variable's tensor views (views of one array share a group)."""
+    a = getattr(t, "_data", None)
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return id(a) if a is not None else id(t)
 
 
 def _allowed(graph: Graph, n: Node, devs: list[Device], want: Device | None,
@@ -248,6 +262,8 @@ def _can_run(graph: Graph, n: Node, d: Device) -> bool:
         return d.type == "cpu" and d.worker is None
     if n.op == "fused":
         return d.type == "cpu"          # a chain of NumPy ufuncs
+    if n.op == "assign" and d.worker is not None:
+        return False        # writes go to this process's tensors
     if n.op in ("variable", "assign"):
         owner = graph.bindings.get(n, (None,))[0]
         dev = getattr(owner, "_device", None)

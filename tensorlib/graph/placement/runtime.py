@@ -77,21 +77,87 @@ class _DeviceThread:
             if job is None:
                 return
             job()
+            job = None      # the step's closure (feeds, results) is not kept until the next
 
     def stop(self) -> None:
         self.jobs.put(None)
 
 
-def _release(threads, remote) -> None:
-    for t in threads:
+class _GraphRuntime:
+    """Per placed graph: one thread per device, shared by the plans of all its fetch sets,
+    and the lock that runs one step of the graph at a time (two plans sharing a device's
+    thread could otherwise each wait for the other)."""
+
+    def __init__(self, graph: Graph):
+        self.lock = threading.Lock()
+        self.threads: dict[Device, _DeviceThread] = {}
+        weakref.finalize(graph, _stop_threads, self.threads)
+
+    def thread(self, device: Device) -> _DeviceThread:
+        t = self.threads.get(device)
+        if t is None:
+            t = self.threads[device] = _DeviceThread(device)
+        return t
+
+
+def _stop_threads(threads) -> None:
+    for t in list(threads.values()):
         t.stop()
-    if remote is not None:
-        workers, plan_id = remote
-        try:
-            for w in workers:
-                w.unload.remote(plan_id)
-        except Exception:   # noqa: BLE001 - Ray already shut down: nothing left to free
-            pass
+
+
+def _runtime(graph: Graph) -> _GraphRuntime:
+    rt = graph.__dict__.get("_placed_runtime")
+    if rt is None:
+        rt = graph.__dict__["_placed_runtime"] = _GraphRuntime(graph)
+    return rt
+
+
+def _unload(workers, plan_id) -> None:
+    try:
+        for w in workers:
+            w.unload.remote(plan_id)
+    except Exception:   # noqa: BLE001 - Ray already shut down: nothing left to free
+        pass
+
+
+class _CommitGate:
+    """Every device of a step computes, then waits here; the writes (assigns) run only once
+    all of them finished without error, so a failed step changes no state anywhere."""
+
+    def __init__(self):
+        self._cv = threading.Condition()
+
+    def start(self, parties: int, remote_wait) -> None:
+        self.parties = parties
+        self.arrived = 0
+        self.remote_wait = remote_wait      # the last arrival waits for the remote parts
+        self.verdict: BaseException | bool | None = None
+
+    def fail(self, error: BaseException) -> None:
+        with self._cv:
+            if self.verdict is None or self.verdict is True:
+                self.verdict = error
+            self._cv.notify_all()
+
+    def __call__(self) -> None:
+        with self._cv:
+            self.arrived += 1
+            last = self.arrived == self.parties and self.verdict is None
+        if last:
+            try:
+                self.remote_wait()
+                ok: BaseException | bool = True
+            except BaseException as e:   # noqa: BLE001 - every device learns of it below
+                ok = e
+            with self._cv:
+                if self.verdict is None:
+                    self.verdict = ok
+                self._cv.notify_all()
+        with self._cv:
+            while self.verdict is None:
+                self._cv.wait()
+            if self.verdict is not True:
+                raise StepAborted("the step failed on another device; nothing was written")
 
 
 class PlacedPlan:
@@ -123,17 +189,21 @@ class PlacedPlan:
                 return Endpoint(self.rendezvous, key, dst)
             return RemoteEndpoint(self._cluster.exchange, self._clock, key, str(dst))
 
-        self.partitions = partition(graph, self.fetches, list(targets), endpoint)
+        self._gate = _CommitGate()
+        self.partitions = partition(graph, self.fetches, list(targets), endpoint,
+                                    barrier=self._gate)
         self.placeholders = [n for p in self.partitions for n in p.graph.nodes
                              if n.op == "placeholder"]
         self._local = [p for p in self.partitions if p.device.worker is None]
         self._remote = [p for p in self.partitions if p.device.worker is not None]
         for p in self._remote:
             self._load(p)
-        self._threads = [_DeviceThread(p.device) for p in self._local[1:]]
-        self._lock = threading.Lock()       # one step at a time: the rendezvous is per step
-        weakref.finalize(self, _release, list(self._threads),
-                         (self._cluster.workers, self._clock.plan_id) if remote else None)
+        rt = _runtime(graph)
+        self._lock = rt.lock
+        self._threads = [rt.thread(p.device) for p in self._local[1:]]
+        self._remote_results: list = []
+        if remote:
+            weakref.finalize(self, _unload, list(self._cluster.workers), self._clock.plan_id)
 
     def _load(self, part) -> None:
         import ray
@@ -148,6 +218,7 @@ class PlacedPlan:
 
     def _abort(self, error: BaseException) -> None:
         self.rendezvous.abort(error)
+        self._gate.fail(error)
         if self._clock is not None:
             self._cluster.exchange.abort.remote((self._clock.plan_id, self._clock.step))
 
@@ -174,9 +245,27 @@ class PlacedPlan:
                     done.release()
             return run
 
+        def remote_wait():
+            # the remote parts (no writes there: variables stay in this process) must have
+            # finished before any local write
+            import ray
+            failed = None
+            for part, fut in zip(self._remote, futures):
+                try:
+                    for pos, a in zip(part.fetch_positions, ray.get(fut)):
+                        results[pos] = a
+                except Exception as e:   # noqa: BLE001 - reported to the caller below
+                    errors.append((part.device, e))
+                    failed = failed or e
+            futures.clear()
+            if failed is not None:
+                self.rendezvous.abort(failed)
+                raise failed
+
         with self._lock:
             self.rendezvous.start()
-            futures = []
+            self._gate.start(len(self._local), remote_wait)
+            futures: list = []
             if self._remote:
                 self._clock.step += 1
                 for part in self._remote:
@@ -190,13 +279,11 @@ class PlacedPlan:
                 job(self._local[0])()      # the first device's part runs in this thread
             for _ in self._local:
                 done.acquire()
-            for part, fut in zip(self._remote, futures):
-                import ray
+            if futures:         # a local part failed before the gate: collect the rest
                 try:
-                    for pos, a in zip(part.fetch_positions, ray.get(fut)):
-                        results[pos] = a
-                except Exception as e:   # noqa: BLE001 - reported to the caller below
-                    errors.append((part.device, e))
+                    remote_wait()
+                except Exception:   # noqa: BLE001 - already in errors
+                    pass
         first = next(((d, e) for d, e in errors if not isinstance(e, StepAborted)),
                      errors[0] if errors else None)
         if first is not None:
