@@ -49,3 +49,49 @@ def placed_step_trains_like_eager(make_opt, pin: str, devices, run=None, steps: 
     for p1, p2 in zip(m1.parameters(), m2.parameters()):
         np.testing.assert_allclose(p2.numpy(), p1.numpy(), rtol=1e-5, atol=1e-6)
     return g
+
+
+def data_parallel_trains_like_eager(devices, run=None, steps: int = 3, shard: int = 8):
+    """Capture an SGD-with-momentum step on one shard, rewrite it with
+    ``tl.graph.data_parallel`` over ``devices`` and train it on batches of
+    ``len(devices) * shard`` beside an eager twin that takes the whole batch: averaged
+    shard gradients equal the batch gradient of a mean loss. The step also returns its
+    logits, which come back concatenated. Returns the data-parallel graph."""
+    k = len(devices)
+    rng = np.random.default_rng(0)
+    x = tl.tensor(rng.standard_normal((k * shard, 20)).astype(np.float32))
+    y = tl.tensor(rng.integers(0, 5, k * shard))
+
+    def make():
+        tl.manual_seed(0)
+        m = nn.Sequential(nn.Linear(20, 32), nn.Tanh(), nn.Linear(32, 5))
+        return m, tl.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+
+    def step(m, o, xb, yb):
+        o.zero_grad()
+        logits = m(xb)
+        loss = F.cross_entropy(logits, yb)
+        loss.backward()
+        o.step()
+        return loss, logits
+
+    (m1, o1), (m2, o2) = make(), make()
+    xs, ys = x[:shard], y[:shard]
+    for m, o in ((m1, o1), (m2, o2)):
+        step(m, o, xs, ys)      # .grad and the momentum buffers exist when captured
+    with tl.capture(xs, ys) as g:
+        loss, logits = step(m2, o2, xs, ys)
+    g.set_outputs(loss, logits)
+    step(m1, o1, xs, ys)
+    dp = tl.graph.data_parallel(g, devices)
+    assert dp.inputs[0].shape == (k * shard, 20)
+    run = run or (lambda graph, feeds: graph.run(feeds))
+    for _ in range(steps):
+        want_loss, want_logits = step(m1, o1, x, y)
+        got_loss, got_logits = run(dp, {0: x, 1: y})
+        assert got_loss.item() == pytest.approx(want_loss.item(), rel=1e-5)
+        np.testing.assert_allclose(got_logits.numpy(), want_logits.detach().numpy(),
+                                   rtol=1e-4, atol=1e-5)
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_allclose(p2.numpy(), p1.numpy(), rtol=1e-5, atol=1e-6)
+    return dp

@@ -11,7 +11,7 @@ import tensorlib as tl
 import tensorlib.nn as nn
 from tensorlib.graph.placement import place
 
-from placed_training import placed_step_trains_like_eager
+from placed_training import data_parallel_trains_like_eager, placed_step_trains_like_eager
 
 ray = pytest.importorskip("ray")
 
@@ -120,3 +120,9 @@ def test_random_draws_stay_in_the_driver_and_workers_must_exist(cluster):
     assert _run(g, {x: x}).shape == (4, 4)
     with pytest.raises(ValueError, match="the cluster has 2 workers"):
         place(g, ["cpu", "/worker:5/cpu:0"])
+
+
+def test_data_parallel_over_the_driver_and_two_workers_trains_like_eager(cluster):
+    dp = data_parallel_trains_like_eager(["cpu", W0, W1], run=_run)
+    assert set(dp.placement.counts()) == {"cpu", W0, W1}
+    assert all(dp.placement.counts().values())

@@ -18,7 +18,7 @@ from tensorlib.graph import Graph
 from tensorlib.graph.placement import measure, place
 from tensorlib.graph.placement.costs import node_cost
 
-from placed_training import placed_step_trains_like_eager
+from placed_training import data_parallel_trains_like_eager, placed_step_trains_like_eager
 
 DEVS = ["cpu:0", "cpu:1"]
 
@@ -502,3 +502,49 @@ def test_random_devices_with_reads_and_in_place_writes_match_one_device(reads, w
     want = sum(float(np.tanh(x.numpy() * before + k).sum()) for _, k in reads)
     assert g.run({x: x}).item() == pytest.approx(want, rel=1e-5)
     np.testing.assert_allclose(w.numpy(), before * 0.5)
+
+
+def test_data_parallel_replicas_average_their_gradients_like_one_big_batch():
+    dp = data_parallel_trains_like_eager(DEVS)
+    counts = dp.placement.counts()
+    assert counts["cpu:1"] > 0 and counts["cpu"] > counts["cpu:1"]   # update on the first
+    assert {n.device for n in dp.nodes if n.op in ("variable", "assign")} == {"cpu"}
+
+
+def test_data_parallel_averages_batch_statistics_and_refuses_what_it_cannot_split():
+    tl.manual_seed(0)
+    m = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    opt = tl.optim.SGD(m.parameters(), lr=0.1)
+    rng = np.random.default_rng(0)
+    x = tl.tensor(rng.standard_normal((12, 6)).astype(np.float32))
+    y = tl.tensor(rng.integers(0, 3, 12))
+
+    def step(xb, yb):
+        opt.zero_grad()
+        loss = F.cross_entropy(m(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    xs, ys = x[:4], y[:4]
+    step(xs, ys)
+    with tl.capture(xs, ys) as g:
+        loss = step(xs, ys)
+    g.set_outputs(loss)
+    dp = tl.graph.data_parallel(g, ["cpu", "cpu:1", "cpu:2"])
+    bn = m[1]
+    before = bn.running_mean.numpy().copy()
+    with tl.no_grad():
+        h = m[0](x).numpy()         # the batch statistics come from the layer before
+    dp.run({0: x, 1: y})
+    # the shards' means, averaged: the whole batch's mean (equal shards)
+    np.testing.assert_allclose(bn.running_mean.numpy(), 0.9 * before + 0.1 * h.mean(0),
+                               rtol=1e-5, atol=1e-6)
+    assert int(bn.num_batches_tracked.item()) == 3      # once per step, not per replica
+    with pytest.raises(ValueError, match="two or more distinct devices"):
+        tl.graph.data_parallel(g, ["cpu"])
+    with tl.no_grad(), tl.capture(x) as g2:
+        out = m(x)
+    g2.set_outputs(out)
+    with pytest.raises(ValueError, match="writes no gradients"):
+        tl.graph.data_parallel(g2, DEVS)

@@ -8,7 +8,7 @@ gradients; the executor replays it with feeds and fetches.
 from .capture import CaptureError, Function, TensorSpec, capture, function
 from .executor import Plan
 from .ir import Graph, Node, Value
-from .placement import Placement, place
+from .placement import Placement, data_parallel, place
 
 __all__ = ["CaptureError", "Function", "Graph", "Node", "Placement", "Plan", "TensorSpec",
-           "Value", "capture", "function", "place"]
+           "Value", "capture", "data_parallel", "function", "place"]
