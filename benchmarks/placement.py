@@ -3,7 +3,9 @@
 A model of two independent towers (as in the whitepaper's model-parallel
 examples) is captured twice, as an inference forward and as a training step
 (forward, backward, SGD), and timed with ``Graph.run`` before and after
-``tl.graph.place(g, ["cpu:0", "cpu:1"])``. Each figure is the best of 5 loops.
+``tl.graph.place(g, ["cpu:0", "cpu:1"])``; and one MLP's training step on a
+batch is timed against ``tl.graph.data_parallel`` of the step over the two
+devices (each replica takes half the batch). Each figure is the best of 5 loops.
 With tensorlib's kernels on one thread each, the two devices are two cores
 working at once; with the default threads one large GEMM already uses every core.
 
@@ -27,6 +29,34 @@ def _towers(width: int, depth: int, classes: int):
     return [nn.Sequential(*[m for _ in range(depth) for m in (nn.Linear(width, width),
                                                               nn.ReLU())],
                           nn.Linear(width, classes)) for _ in range(2)]
+
+
+def _data_parallel(width: int, depth: int, batch: int):
+    """One MLP's training step at ``batch``, and the same step captured at half the batch
+    and rewritten by tl.graph.data_parallel over cpu:0 and cpu:1 (same batch in all)."""
+    tl.manual_seed(0)
+    model = nn.Sequential(*[m for _ in range(depth) for m in (nn.Linear(width, width),
+                                                              nn.ReLU())],
+                          nn.Linear(width, 10))
+    opt = tl.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    x = tl.randn(batch, width)
+    y = tl.tensor(np.random.default_rng(0).integers(0, 10, batch))
+
+    def step(xb, yb):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    graphs = []
+    for xb, yb in ((x, y), (x[: batch // 2], y[: batch // 2])):
+        step(xb, yb)
+        with tl.capture(xb, yb) as g:
+            out = step(xb, yb)
+        g.set_outputs(out)
+        graphs.append(g)
+    return graphs[0], tl.graph.data_parallel(graphs[1], ["cpu:0", "cpu:1"]), {0: x, 1: y}
 
 
 def _capture(kind: str, width: int, depth: int, batch: int):
@@ -84,6 +114,13 @@ def main(argv=None) -> list[dict]:
                 two = _time(g, feeds, loops)
                 rows.append({"graph": kind, "threads": threads, "one": one, "two": two})
                 print(f"| {kind} | {threads} | {one:.3f} | {two:.3f} | {one / two:.2f}x |")
+        for threads in sorted({1, before}):
+            tl.set_num_threads(threads)
+            single, dp, feeds = _data_parallel(width, depth, 2 * batch)
+            one, two = _time(single, feeds, loops), _time(dp, feeds, loops)
+            rows.append({"graph": "data parallel", "threads": threads, "one": one, "two": two})
+            print(f"| data-parallel step (one MLP, batch {2 * batch}) | {threads} | {one:.3f} "
+                  f"| {two:.3f} | {one / two:.2f}x |")
     finally:
         tl.set_num_threads(before)
     return rows

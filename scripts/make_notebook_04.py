@@ -268,8 +268,11 @@ plan = next(p for p in g3._plans.values() if hasattr(p, "partitions"))
 for part in plan.partitions:
     print(part.graph)"""),
     ("md", """`tl.function(step, devices=["cpu:0", "cpu:1"])` places every graph it traces, a
-whole training step included. `python benchmarks/placement.py` times two towers on one
-device and on two."""),
+whole training step included; `tl.graph.data_parallel(step_graph, devices)` turns a
+captured training step into one replica per device with averaged gradients; after
+`tl.distributed.init(num_workers=2)` the devices may be Ray workers,
+`"/worker:0/cpu:0"`. `python benchmarks/placement.py` times two towers and a data-parallel
+step on one device and on two."""),
     ("md", """## The seed's Session-style code
 
 `tensorlib.compat.v1` builds the same graphs behind TF1's placeholder/Variable/Session
