@@ -126,3 +126,27 @@ def test_data_parallel_over_the_driver_and_two_workers_trains_like_eager(cluster
     dp = data_parallel_trains_like_eager(["cpu", W0, W1], run=_run)
     assert set(dp.placement.counts()) == {"cpu", W0, W1}
     assert all(dp.placement.counts().values())
+
+
+def test_a_placed_graph_follows_the_cluster_through_a_restart():
+    """Runs on its own cluster (after the module's): shut down, the graph says so; a new
+    cluster, the graph loads itself into it."""
+    tl.distributed.init(num_workers=1, num_cpus=2)
+    try:
+        x = tl.randn(4, 4)
+        with tl.no_grad(), tl.capture(x) as g:
+            with tl.device(W0):
+                h = x.exp()
+            with tl.device("cpu"):
+                y = h + 1
+        g.set_outputs(y)
+        place(g, ["cpu", W0])
+        want = np.exp(x.numpy()) + 1
+        np.testing.assert_allclose(_run(g, {x: x}).numpy(), want, rtol=1e-6)
+        tl.distributed.shutdown()
+        with pytest.raises(RuntimeError, match="the cluster was shut down"):
+            g.run({x: x})
+        tl.distributed.init(num_workers=1, num_cpus=2)
+        np.testing.assert_allclose(_run(g, {x: x}).numpy(), want, rtol=1e-6)
+    finally:
+        tl.distributed.shutdown()

@@ -548,3 +548,80 @@ def test_data_parallel_averages_batch_statistics_and_refuses_what_it_cannot_spli
     g2.set_outputs(out)
     with pytest.raises(ValueError, match="writes no gradients"):
         tl.graph.data_parallel(g2, DEVS)
+
+
+def test_data_parallel_clips_the_averaged_gradients_and_draws_per_replica():
+    """Clipping reads the gradients after they were averaged (DDP's order), and a dropout
+    mask is drawn by each replica, not shared."""
+    rng = np.random.default_rng(0)
+    x = tl.tensor(rng.standard_normal((16, 6)).astype(np.float32))
+    y = tl.tensor(rng.integers(0, 3, 16))
+
+    def make():
+        tl.manual_seed(0)
+        m = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+        return m, tl.optim.SGD(m.parameters(), lr=0.5)
+
+    def step(m, o, xb, yb):
+        o.zero_grad()
+        loss = F.cross_entropy(m(xb), yb)
+        loss.backward()
+        norm = nn.utils.clip_grad_norm_(m.parameters(), 0.05)
+        o.step()
+        return loss, norm
+
+    (m1, o1), (m2, o2) = make(), make()
+    for m, o in ((m1, o1), (m2, o2)):
+        step(m, o, x[:8], y[:8])
+    xs, ys = x[:8], y[:8]
+    with tl.capture(xs, ys) as g:
+        outs = step(m2, o2, xs, ys)
+    g.set_outputs(*outs)
+    step(m1, o1, xs, ys)
+    dp = tl.graph.data_parallel(g, DEVS, combine={1: "first"})
+    for _ in range(2):
+        loss1, norm1 = step(m1, o1, x, y)
+        loss2, norm2 = dp.run({0: x, 1: y})
+        assert norm2.item() == pytest.approx(norm1.item(), rel=1e-5)
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_allclose(p2.numpy(), p1.numpy(), rtol=1e-5, atol=1e-6)
+
+    drop = nn.Dropout(0.5)
+    w = tl.ones(6, 6, requires_grad=True)
+    sgd = tl.optim.SGD([w], lr=0.0)
+    same = tl.tensor(np.ones((4, 6), np.float32))
+    with tl.capture(same) as g2:
+        sgd.zero_grad()
+        out = drop(same @ w)
+        out.sum().backward()
+        sgd.step()
+    g2.set_outputs(out)
+    dp2 = tl.graph.data_parallel(g2, DEVS)
+    both = dp2.run({0: np.ones((8, 6), np.float32)}).numpy()
+    assert both.shape == (8, 6) and not np.array_equal(both[:4], both[4:])
+
+
+def test_data_parallel_shard_and_combine_arguments():
+    w = tl.ones(3, requires_grad=True)
+    sgd = tl.optim.SGD([w], lr=0.1)
+    x, scale = tl.tensor(np.arange(6, dtype=np.float32).reshape(2, 3)), tl.tensor([2.0])
+    with tl.capture(x, scale) as g:
+        sgd.zero_grad()
+        per_row = (x * w * scale).sum(1)
+        loss = per_row.mean()
+        loss.backward()
+        sgd.step()
+        count = (per_row > 5).sum()
+    g.set_outputs(loss, per_row, count)
+    with pytest.raises(ValueError, match="shard names input 2, the graph has 2"):
+        tl.graph.data_parallel(g, DEVS, shard=[0, 2])
+    with pytest.raises(ValueError, match="combine"):
+        tl.graph.data_parallel(g, DEVS, combine={0: "max"})
+    dp = tl.graph.data_parallel(g, DEVS, shard=[0], combine={1: "concat"})
+    assert [v.shape for v in dp.inputs] == [(4, 3), (1,)]
+    xx = np.arange(12, dtype=np.float32).reshape(4, 3)
+    want = 2 * (xx * w.detach().numpy()).sum(1)     # the captured step already moved w
+    loss, rows, count = dp.run({0: xx, 1: np.array([2.0], np.float32)})
+    np.testing.assert_allclose(rows.numpy(), want, rtol=1e-6)
+    assert loss.item() == pytest.approx(want.mean())
+    assert count.item() == int((want > 5).sum())

@@ -36,6 +36,13 @@ class Exchange:
             await ev.wait()
         return self.slots.pop(key)
 
+    async def forget(self, plan_step) -> None:
+        """A failed step is over everywhere: drop what it left (its abort mark, values)."""
+        ps = tuple(plan_step)
+        self.aborted.discard(ps)
+        for key in [k for k in self.slots if k[:2] == ps]:
+            del self.slots[key]
+
     async def abort(self, plan_step) -> None:
         self.aborted.add(tuple(plan_step))
         for key in [k for k in self.events if k[:2] == tuple(plan_step)]:

@@ -1,36 +1,49 @@
 """Synchronous data parallelism as a graph rewrite: one replica of a captured training step's
 gradient computation per device, the gradients averaged, one optimizer update.
 
-The replicated part is every node that depends on a batched graph input and is
-not downstream of a gradient (the values the step writes to ``.grad``): the
-forward, the backward, and the batch statistics a layer keeps (BatchNorm's
-running averages). Each replica reads its shard of the batch (the captured
-batch size; the new graph's inputs are ``len(devices)`` times longer). Where a
-replicated value meets the rest of the step (the optimizer update, an assign,
-an output) it is averaged over the replicas: gradients as PyTorch's
-DistributedDataParallel averages them, so the step's loss must be a mean over
-its batch; integer values take the first replica's. Scalar outputs (the loss)
-are averaged, others concatenated along the batch. The parameters, the
+The replicated part is every node that depends on a sharded graph input (or on
+a random draw: each replica draws its own) and is not downstream of a
+gradient: the forward, the backward, and the batch statistics a layer keeps
+(BatchNorm's running averages). A gradient is a value the backward pass
+produced that later code reads (clipping, the optimizer, the write to
+``.grad``), so clipping sees the averaged gradients, as with PyTorch's
+DistributedDataParallel. Each replica reads its shard of each sharded input
+(the captured batch size along axis 0; the new graph's inputs are
+``len(devices)`` times longer). Where a replicated value meets the rest of the
+step (the optimizer update, an assign) it is averaged over the replicas
+(integer values take the first replica's); so the step's loss must be a mean
+over its batch (a ``reduction='sum'`` loss gets the gradient of the mean of the
+shards' sums). Outputs are combined as ``combine`` says. The parameters, the
 optimizer state and the update stay on the first device, which sends the
 parameters to the replicas each step and receives their gradients: a
 parameter-server reduce, not a ring allreduce.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import numpy as np
 
 from ..._device import Device
 from ..ir import Graph, Node, Value
-from .placer import Placement, place
+from .placer import place
 
 _GRAD_SLOTS = ("grad", "grad_data")
+_COMBINE = ("mean", "sum", "concat", "first")
 
 
-def data_parallel(graph: Graph, devices, **place_kwargs) -> Graph:
+def data_parallel(graph: Graph, devices, *, shard: Iterable[int] | None = None,
+                  combine: Mapping[int, str] | None = None, **place_kwargs) -> Graph:
     """A new graph that runs ``graph`` (a captured training step) as one replica per device
     on equal shards of a batch ``len(devices)`` times the captured one, averaging the
     gradients; placed over ``devices`` (see the module docstring). The original graph is
     unchanged.
+
+    shard: the positions of the inputs split along axis 0 (default: every input with at
+    least one dim); the others reach every replica whole. combine: how each output (by
+    position) is made from the replicas' values: ``"mean"``, ``"sum"``, ``"concat"`` (along
+    axis 0) or ``"first"``; by default float scalars are averaged (a mean loss), integer
+    scalars summed (a count of correct predictions), other outputs concatenated.
 
     >>> with tl.capture(x, y) as step:          # x: one shard, e.g. 32 examples
     ...     opt.zero_grad(); loss = F.cross_entropy(model(x), y); loss.backward()
@@ -43,31 +56,60 @@ def data_parallel(graph: Graph, devices, **place_kwargs) -> Graph:
     if len(devs) < 2 or len(set(devs)) != len(devs):
         raise ValueError(f"data_parallel: give two or more distinct devices, got "
                          f"{[str(d) for d in devs]}")
-    grads = {n.inputs[0].id for n in graph.nodes
-             if n.op == "assign" and n.attrs.get("slot") in _GRAD_SLOTS and n.inputs}
+    grads = _gradients(graph)
     if not grads:
         raise ValueError("data_parallel: the graph writes no gradients: capture a training "
                          "step (loss.backward() and the optimizer step) with tl.capture")
-    for v in graph.inputs:
-        if v.ndim and v.shape[0] is None:
-            raise ValueError(f"data_parallel: input {v.label()} has a None batch dim; "
-                             "capture the step at the per-device batch size")
-    return _Rewrite(graph, devs, grads).build(place_kwargs)
+    split = (sorted({int(i) for i in shard}) if shard is not None
+             else [i for i, v in enumerate(graph.inputs) if v.ndim])
+    for i in split:
+        if not 0 <= i < len(graph.inputs):
+            raise ValueError(f"data_parallel: shard names input {i}, the graph has "
+                             f"{len(graph.inputs)}")
+        v = graph.inputs[i]
+        if not v.ndim or v.shape[0] is None:
+            raise ValueError(f"data_parallel: input {v.label()} ({v.type_str()}) cannot be "
+                             "sharded: it needs a static first dim (capture the step at the "
+                             "per-device batch size)")
+    how = dict(combine or {})
+    for i, c in how.items():
+        if not 0 <= i < len(graph.outputs) or c not in _COMBINE:
+            raise ValueError(f"data_parallel: combine={{{i}: {c!r}}}: give an output position "
+                             f"below {len(graph.outputs)} and one of {_COMBINE}")
+    return _Rewrite(graph, devs, grads, {graph.inputs[i].id for i in split}).build(
+        how, place_kwargs)
+
+
+def _gradients(graph: Graph) -> set[int]:
+    """The gradient values: made by a backward() run and read after it; without the record
+    of the runs (a loaded graph, a re-derived backward), the values written to ``.grad``."""
+    runs = [r for r in (getattr(graph, "_backward_runs", None) or []) if r.end > r.start]
+    if runs:
+        inside = {n.id for n in graph.nodes if any(r.start <= n.id < r.end for r in runs)}
+        made = {v.id for n in graph.nodes if n.id in inside for v in n.outputs}
+        out = {v.id for n in graph.nodes if n.id not in inside for v in n.inputs
+               if v.id in made}
+        out |= {v.id for v in graph.outputs if v.id in made}
+        if out:
+            return out
+    return {n.inputs[0].id for n in graph.nodes
+            if n.op == "assign" and n.attrs.get("slot") in _GRAD_SLOTS and n.inputs}
 
 
 class _Rewrite:
-    def __init__(self, graph: Graph, devs: list[Device], grads: set[int]):
+    def __init__(self, graph: Graph, devs: list[Device], grads: set[int], split: set[int]):
         self.g = graph
         self.devs = devs
         self.k = len(devs)
+        self.split = split
         self.new = Graph(f"{graph.name}_x{self.k}")
         self.shared: dict[int, Value] = {}                # value id -> its one copy
         self.rep: list[dict[int, Value]] = [{} for _ in devs]   # per replica
         self.reduced: dict[int, Value] = {}
         self.copies: dict[int, list[Node]] = {}            # node id -> its copies
-        # which nodes are replicated: they read a batched input (or a replicated value) and
-        # nothing downstream of a gradient
-        batched = {v.id for v in graph.inputs if v.ndim}
+        # which nodes are replicated: they read a shard (or a random draw, or a replicated
+        # value) and nothing downstream of a gradient
+        batched = set(split) | {n.outputs[0].id for n in graph.nodes if n.op == "random"}
         after: set[int] = set()
         self.replicated: set[int] = set()
         for n in graph.nodes:
@@ -82,10 +124,9 @@ class _Rewrite:
                 batched |= outs
         self.batched = batched
 
-    def _add(self, n: Node, inputs, dev: Device | None, attrs=None) -> Node:
-        c = self.new.add_node(n.op, inputs, n.attrs if attrs is None else attrs,
-                              str(dev or self.devs[0]), [(v.shape, v.dtype) for v in n.outputs],
-                              name=n.name)
+    def _add(self, n: Node, inputs, dev: Device | None) -> Node:
+        c = self.new.add_node(n.op, inputs, n.attrs, str(dev or self.devs[0]),
+                              [(v.shape, v.dtype) for v in n.outputs], name=n.name)
         c.pin = str(dev) if dev is not None else None
         for v, cv in zip(n.outputs, c.outputs):
             cv.name = v.name
@@ -101,51 +142,55 @@ class _Rewrite:
 
     def value(self, v: Value, r: int | None) -> Value:
         """``v`` as replica ``r`` sees it (None: the shared part, which sees averages)."""
+        if r is not None and v.id in self.rep[r]:
+            return self.rep[r][v.id]
         if v.id in self.shared:
             return self.shared[v.id]
-        if r is not None:
-            return self.rep[r][v.id]
-        return self._reduce(v)
+        if v.node is not None and v.node.op == "random":
+            return self.rep[0][v.id]        # one draw, not an average of several
+        return self._reduce(v, "mean")
 
-    def _reduce(self, v: Value) -> Value:
-        if v.id not in self.reduced:
-            parts = [self.rep[r][v.id] for r in range(self.k)]
-            if v.dtype.kind != "f":
-                self.reduced[v.id] = parts[0]
-            else:
-                acc = parts[0]
-                for p in parts[1:]:
-                    acc = self._op("add", [acc, p], {}, (v.shape, v.dtype))
+    def _reduce(self, v: Value, how: str) -> Value:
+        parts = [self.rep[r][v.id] for r in range(self.k)]
+        if how == "mean" and v.dtype.kind != "f" or how == "first":
+            return parts[0]
+        if how == "concat":
+            shape = (v.shape[0] * self.k,) + v.shape[1:]
+            return self._op("concatenate", parts, {"axis": 0}, (shape, v.dtype))
+        key = (v.id, how)
+        if key not in self.reduced:
+            acc = parts[0]
+            for p in parts[1:]:
+                acc = self._op("add", [acc, p], {}, (v.shape, v.dtype))
+            if how == "mean":
                 scale = self.new.constant(np.asarray(1.0 / self.k, dtype=v.dtype),
                                           device=str(self.devs[0]))
-                self.reduced[v.id] = self._op("mul", [acc, scale], {}, (v.shape, v.dtype))
-        return self.reduced[v.id]
+                acc = self._op("mul", [acc, scale], {}, (v.shape, v.dtype))
+            self.reduced[key] = acc
+        return self.reduced[key]
 
-    def build(self, place_kwargs) -> Graph:
+    def build(self, how: dict, place_kwargs) -> Graph:
         g = self.g
-        users = g.consumers()
         for n in g.nodes:
             if n.op == "placeholder":
                 self._placeholder(n)
-            elif n.op == "random" and any(u.id in self.replicated for u in
-                                          users.get(n.outputs[0], [])):
+            elif n.op == "random":
                 for r in range(self.k):     # each replica draws its own
                     self.rep[r][n.outputs[0].id] = self._add(n, [], None).outputs[0]
-                self.shared[n.outputs[0].id] = self.rep[0][n.outputs[0].id]
             elif n.id in self.replicated:
                 for r, d in enumerate(self.devs):
                     c = self._add(n, [self.value(v, r) for v in n.inputs], d)
                     for v, cv in zip(n.outputs, c.outputs):
                         self.rep[r][v.id] = cv
             else:
-                home = self.devs[0] if n.op not in ("constant", "random") else None
+                home = self.devs[0] if n.op != "constant" else None
                 c = self._add(n, [self.value(v, None) for v in n.inputs], home)
                 for v, cv in zip(n.outputs, c.outputs):
                     self.shared[v.id] = cv
         for n in g.nodes:       # control edges: an assign after every copy of each reader
             for c in self.copies.get(n.id, []) if n.op == "assign" else ():
                 c.control = [cc for m in n.control for cc in self.copies.get(m.id, [])]
-        self.new.outputs = [self._output(v) for v in g.outputs]
+        self.new.outputs = [self._output(v, how.get(i)) for i, v in enumerate(g.outputs)]
         self.new.output_names = g.output_names
         self.new.output_structure = g.output_structure
         place(self.new, self.devs, **place_kwargs)
@@ -153,24 +198,26 @@ class _Rewrite:
 
     def _placeholder(self, n: Node) -> None:
         v = n.outputs[0]
-        full = (v.shape[0] * self.k,) + v.shape[1:] if v.ndim else v.shape
-        p = self.new.placeholder(full, v.dtype, device=str(self.devs[0]), name=v.name)
-        if not v.ndim:
-            self.shared[v.id] = p
+        if v.id not in self.split:
+            self.shared[v.id] = self.new.placeholder(v.shape, v.dtype, device=str(self.devs[0]),
+                                                     name=v.name)
             return
+        full = (v.shape[0] * self.k,) + v.shape[1:]
+        p = self.new.placeholder(full, v.dtype, device=str(self.devs[0]), name=v.name)
         b = v.shape[0]
         for r in range(self.k):
             index = (slice(r * b, (r + 1) * b, None),)
             self.rep[r][v.id] = self._op("slice", [p], {"index": index}, (v.shape, v.dtype))
 
-    def _output(self, v: Value) -> Value:
-        if v.id not in self.batched:
-            return self.value(v, None)
-        if v.ndim == 0:
-            return self._reduce(v)
-        parts = [self.rep[r][v.id] for r in range(self.k)]
-        shape = (v.shape[0] * self.k,) + v.shape[1:]
-        return self._op("concatenate", parts, {"axis": 0}, (shape, v.dtype))
+    def _output(self, v: Value, how: str | None) -> Value:
+        if v.id in self.shared:
+            return self.shared[v.id]
+        if how is None:
+            how = ("concat" if v.ndim else "mean" if v.dtype.kind == "f" else "sum")
+        if how == "concat" and not v.ndim:
+            raise ValueError(f"data_parallel: output {v.label()} is a scalar; it cannot be "
+                             "concatenated (combine it by 'mean', 'sum' or 'first')")
+        return self._reduce(v, how)
 
 
-__all__ = ["Placement", "data_parallel"]
+__all__ = ["data_parallel"]

@@ -171,6 +171,7 @@ class PlacedPlan:
         from .partition import Endpoint
         self.graph = graph
         self.fetches = list(fetches)
+        self._targets = list(targets)
         self.rendezvous = Rendezvous()
         self._cluster = self._clock = None
         remote = any(Device(n.device).worker is not None for n in graph.nodes)
@@ -222,8 +223,21 @@ class PlacedPlan:
         if self._clock is not None:
             self._cluster.exchange.abort.remote((self._clock.plan_id, self._clock.step))
 
+    def _check_cluster(self) -> None:
+        from ...distributed import current
+        now = current()
+        if now is self._cluster:
+            return
+        if now is None:
+            raise RuntimeError(f"graph {self.graph.name!r} is placed on remote workers, but "
+                               "the cluster was shut down: start one with "
+                               "tl.distributed.init()")
+        self.__init__(self.graph, self.fetches, self._targets)    # load into the new one
+
     def __call__(self, feeds: list, input_tensors: list | None = None) -> list:
         from ...backends import to_device
+        if self._remote:
+            self._check_cluster()
         results: list = [None] * len(self.fetches)
         errors: list = []
         done = threading.Semaphore(0)
@@ -284,6 +298,8 @@ class PlacedPlan:
                     remote_wait()
                 except Exception:   # noqa: BLE001 - already in errors
                     pass
+        if errors and self._remote:     # every part is done: nothing of the step is in flight
+            self._cluster.exchange.forget.remote((self._clock.plan_id, self._clock.step))
         first = next(((d, e) for d, e in errors if not isinstance(e, StepAborted)),
                      errors[0] if errors else None)
         if first is not None:
