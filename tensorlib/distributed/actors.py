@@ -74,11 +74,15 @@ class Worker:
                 g.bindings[n] = RemoteEndpoint(self.exchange, clock, tuple(n.attrs["key"]),
                                                n.device)
         ends = [n for n in g.nodes if n.op == "send"]
-        self.plans[(plan_id, device)] = (Plan(g, list(g.outputs), ends), clock, doc["n_inputs"])
+        recvs = [g.bindings[n] for n in g.nodes if n.op == "recv"]
+        self.plans[(plan_id, device)] = (Plan(g, list(g.outputs), ends), clock,
+                                         doc["n_inputs"], recvs)
 
     def run(self, plan_id: int, device: str, step: int, feeds: dict) -> list:
-        plan, clock, n_inputs = self.plans[(plan_id, device)]
+        plan, clock, n_inputs, recvs = self.plans[(plan_id, device)]
         clock.step = step
+        for r in recvs:
+            r.prefetch()
         arrays = [None] * n_inputs
         for i, a in feeds.items():
             arrays[int(i)] = a

@@ -199,6 +199,8 @@ class PlacedPlan:
         self._remote = [p for p in self.partitions if p.device.worker is not None]
         for p in self._remote:
             self._load(p)
+        self._prefetch = [p.graph.bindings[n] for p in self._local for n in p.graph.nodes
+                          if n.op == "recv" and hasattr(p.graph.bindings[n], "prefetch")]
         rt = _runtime(graph)
         self._lock = rt.lock
         self._threads = [rt.thread(p.device) for p in self._local[1:]]
@@ -282,6 +284,8 @@ class PlacedPlan:
             futures: list = []
             if self._remote:
                 self._clock.step += 1
+                for ep in self._prefetch:
+                    ep.prefetch()
                 for part in self._remote:
                     mine = {n.attrs["index"]: feeds[n.attrs["index"]] for n in part.graph.nodes
                             if n.op == "placeholder"}
