@@ -11,6 +11,7 @@ working at once; with the default threads one large GEMM already uses every core
 
     python benchmarks/placement.py            # full sizes
     python benchmarks/placement.py --quick    # tiny sizes (the test suite runs this)
+    python benchmarks/placement.py --ray      # over the driver and two local Ray workers
 """
 from __future__ import annotations
 
@@ -31,9 +32,9 @@ def _towers(width: int, depth: int, classes: int):
                           nn.Linear(width, classes)) for _ in range(2)]
 
 
-def _data_parallel(width: int, depth: int, batch: int):
-    """One MLP's training step at ``batch``, and the same step captured at half the batch
-    and rewritten by tl.graph.data_parallel over cpu:0 and cpu:1 (same batch in all)."""
+def _data_parallel(width: int, depth: int, batch: int, devices: list[str]):
+    """One MLP's training step at ``batch``, and the same step captured at a shard of the
+    batch and rewritten by tl.graph.data_parallel over ``devices`` (same batch in all)."""
     tl.manual_seed(0)
     model = nn.Sequential(*[m for _ in range(depth) for m in (nn.Linear(width, width),
                                                               nn.ReLU())],
@@ -50,13 +51,14 @@ def _data_parallel(width: int, depth: int, batch: int):
         return loss
 
     graphs = []
-    for xb, yb in ((x, y), (x[: batch // 2], y[: batch // 2])):
+    shard = batch // len(devices)
+    for xb, yb in ((x, y), (x[:shard], y[:shard])):
         step(xb, yb)
         with tl.capture(xb, yb) as g:
             out = step(xb, yb)
         g.set_outputs(out)
         graphs.append(g)
-    return graphs[0], tl.graph.data_parallel(graphs[1], ["cpu:0", "cpu:1"]), {0: x, 1: y}
+    return graphs[0], tl.graph.data_parallel(graphs[1], devices), {0: x, 1: y}
 
 
 def _capture(kind: str, width: int, depth: int, batch: int):
@@ -97,32 +99,39 @@ def _time(g, feeds, loops: int) -> float:
 def main(argv=None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--ray", action="store_true")
     args = ap.parse_args(argv)
     width, depth, batch, loops = (32, 1, 8, 2) if args.quick else (1024, 3, 256, 10)
+    if args.ray:
+        tl.distributed.init(num_workers=2)
+        devices = ["cpu", "/worker:0/cpu:0", "/worker:1/cpu:0"]
+    else:
+        devices = ["cpu:0", "cpu:1"]
     before = tl.get_num_threads()
     rows = []
     print(f"| graph (two towers, width {width}, depth {depth}, batch {batch}) | kernel threads "
-          "| one device ms | cpu:0 + cpu:1 ms | speed-up |")
+          f"| one device ms | {' + '.join(devices)} ms | speed-up |")
     print("|---|---|---|---|---|")
     try:
-        for kind in ("forward", "training step"):
-            for threads in sorted({1, before}):
-                tl.set_num_threads(threads)
+        for threads in sorted({1, before}):
+            tl.set_num_threads(threads)
+            for kind in ("forward", "training step"):
                 g, feeds = _capture(kind, width, depth, batch)
                 one = _time(g, feeds, loops)
-                g.place(["cpu:0", "cpu:1"])
+                g.place(devices)
                 two = _time(g, feeds, loops)
                 rows.append({"graph": kind, "threads": threads, "one": one, "two": two})
                 print(f"| {kind} | {threads} | {one:.3f} | {two:.3f} | {one / two:.2f}x |")
-        for threads in sorted({1, before}):
-            tl.set_num_threads(threads)
-            single, dp, feeds = _data_parallel(width, depth, 2 * batch)
+            n = len(devices) * batch
+            single, dp, feeds = _data_parallel(width, depth, n, devices)
             one, two = _time(single, feeds, loops), _time(dp, feeds, loops)
             rows.append({"graph": "data parallel", "threads": threads, "one": one, "two": two})
-            print(f"| data-parallel step (one MLP, batch {2 * batch}) | {threads} | {one:.3f} "
+            print(f"| data-parallel step (one MLP, batch {n}) | {threads} | {one:.3f} "
                   f"| {two:.3f} | {one / two:.2f}x |")
     finally:
         tl.set_num_threads(before)
+        if args.ray:
+            tl.distributed.shutdown()
     return rows
 
 

@@ -31,8 +31,8 @@ class Device:
             return d
         m = _PATTERN.match(spec.strip())
         if m is None:
-            raise ValueError(f"invalid device {spec!r}: expected 'cpu', 'cpu:N', 'cuda:N' "
-                             "or '/worker:K/cuda:N'")
+            raise ValueError(f"invalid device {spec!r}: expected 'cpu', 'cpu:N', 'cuda:N', "
+                             "'/worker:K/cpu:0' or '/worker:K/cuda:N'")
         worker, typ, idx = m.groups()
         index = int(idx) if idx is not None else 0
         canon = (f"/worker:{worker}/" if worker is not None else "") + (

@@ -51,7 +51,8 @@ def placed_step_trains_like_eager(make_opt, pin: str, devices, run=None, steps: 
     return g
 
 
-def data_parallel_trains_like_eager(devices, run=None, steps: int = 3, shard: int = 8):
+def data_parallel_trains_like_eager(devices, run=None, steps: int = 3, shard: int = 8,
+                                    **dp_kwargs):
     """Capture an SGD-with-momentum step on one shard, rewrite it with
     ``tl.graph.data_parallel`` over ``devices`` and train it on batches of
     ``len(devices) * shard`` beside an eager twin that takes the whole batch: averaged
@@ -83,7 +84,7 @@ def data_parallel_trains_like_eager(devices, run=None, steps: int = 3, shard: in
         loss, logits = step(m2, o2, xs, ys)
     g.set_outputs(loss, logits)
     step(m1, o1, xs, ys)
-    dp = tl.graph.data_parallel(g, devices)
+    dp = tl.graph.data_parallel(g, devices, **dp_kwargs)
     assert dp.inputs[0].shape == (k * shard, 20)
     run = run or (lambda graph, feeds: graph.run(feeds))
     for _ in range(steps):

@@ -114,7 +114,7 @@ def test_random_draws_stay_in_the_driver_and_workers_must_exist(cluster):
         with tl.device(W0):
             y = (x + tl.randn(4, 4)).exp()
     g.set_outputs(y)
-    with pytest.warns(UserWarning, match="cannot run random here"):
+    with pytest.warns(UserWarning, match="cannot run random there"):
         place(g, ["cpu", W0])
     assert next(n for n in g.nodes if n.op == "random").device == "cpu"
     assert _run(g, {x: x}).shape == (4, 4)
@@ -128,6 +128,16 @@ def test_data_parallel_over_the_driver_and_two_workers_trains_like_eager(cluster
     assert all(dp.placement.counts().values())
 
 
+def test_data_parallel_with_every_replica_on_a_worker(cluster):
+    with pytest.raises(ValueError, match="stay in this process, so give a local device"):
+        data_parallel_trains_like_eager([W0, W1], run=_run, steps=1)
+    dp = data_parallel_trains_like_eager([W0, W1], run=_run, steps=2, home="cpu")
+    counts = dp.placement.counts()
+    assert counts[W0] > 0 and counts[W1] > 0 and counts["cpu"] > 0
+    assert {n.device for n in dp.nodes if n.op in ("variable", "assign")} == {"cpu"}
+
+
+# last: it replaces the module's cluster
 def test_a_placed_graph_follows_the_cluster_through_a_restart():
     """Runs on its own cluster (after the module's): shut down, the graph says so; a new
     cluster, the graph loads itself into it."""

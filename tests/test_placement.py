@@ -133,7 +133,7 @@ def test_a_captured_training_step_placed_over_two_devices_trains_like_eager(opt)
         lambda params: getattr(tl.optim, opt)(params, lr=0.05), "cpu:1", DEVS, steps=4,
         pins=lambda g: {n: "cpu" for n in g.nodes if n.op == "cross_entropy"})
     counts = g.placement.counts()
-    assert set(counts) == {"cpu", "cpu:1"} and all(counts.values())
+    assert set(counts) == {"cpu:0", "cpu:1"} and all(counts.values())
     # a variable, its .grad and the assigns that update them share a device
     by_owner: dict = {}
     for n in g.nodes:
@@ -216,7 +216,7 @@ def test_tl_function_with_devices_places_each_trace():
     np.testing.assert_allclose(y2.numpy(), ref, rtol=1e-5)
     (entry,) = [e for es in f._cache.values() for e in es]
     assert entry.graph.placement is not None
-    assert set(entry.graph.placement.counts()) == {"cpu", "cpu:1"}
+    assert set(entry.graph.placement.counts()) == {"cpu:0", "cpu:1"}
 
 
 def test_a_placed_graph_serves_several_threads():
@@ -507,7 +507,7 @@ def test_random_devices_with_reads_and_in_place_writes_match_one_device(reads, w
 def test_data_parallel_replicas_average_their_gradients_like_one_big_batch():
     dp = data_parallel_trains_like_eager(DEVS)
     counts = dp.placement.counts()
-    assert counts["cpu:1"] > 0 and counts["cpu"] > counts["cpu:1"]   # update on the first
+    assert counts["cpu:1"] > 0 and counts["cpu:0"] > counts["cpu:1"]   # update on the first
     assert {n.device for n in dp.nodes if n.op in ("variable", "assign")} == {"cpu"}
 
 
@@ -625,3 +625,54 @@ def test_data_parallel_shard_and_combine_arguments():
     np.testing.assert_allclose(rows.numpy(), want, rtol=1e-6)
     assert loss.item() == pytest.approx(want.mean())
     assert count.item() == int((want > 5).sum())
+
+
+def test_inputs_never_read_are_reported_by_capture_and_data_parallel():
+    x = _arr(8, 4)
+    w = tl.ones(4, requires_grad=True)
+    sgd = tl.optim.SGD([w], lr=0.1)
+    with pytest.warns(UserWarning, match=r"input 0 \(%x\) is never read"):
+        with tl.capture(x[:4]) as g:        # the block reads another slice: a new tensor
+            sgd.zero_grad()
+            loss = (x[:4] * w).sum(1).mean()
+            loss.backward()
+            sgd.step()
+    g.set_outputs(loss)
+    with pytest.raises(ValueError, match="no node of the step reads input %x"):
+        tl.graph.data_parallel(g, DEVS)
+
+
+def test_placement_reports_devices_by_the_names_given_and_warns_once_for_unmet_pins():
+    a, b = _towers(1024)
+    x = _arr(32, 64)
+    with tl.capture(x) as g:
+        with tl.device("cpu:7"):
+            h = a(x)
+        y = h + b(x)
+    g.set_outputs(y)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        p = place(g, DEVS)
+    unmet = [w for w in seen if "pinned to cpu:7" in str(w.message)]
+    assert len(unmet) == 1 and "node(s) (" in str(unmet[0].message)
+    assert unmet[0].filename == __file__
+    assert set(p.counts()) == {"cpu:0", "cpu:1"} and p.devices == DEVS
+    assert set(p.assignment.values()) <= {"cpu:0", "cpu:1"}
+
+
+def test_data_parallel_sums_scalars_made_by_a_sum():
+    w = tl.ones(3, requires_grad=True)
+    sgd = tl.optim.SGD([w], lr=0.0)
+    x = tl.tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+    with tl.capture(x) as g:
+        sgd.zero_grad()
+        rows = (x * w).sum(1)
+        loss = rows.mean()
+        loss.backward()
+        sgd.step()
+        big = (rows > 5).float().sum()      # a float count: summed over replicas
+    g.set_outputs(loss, big)
+    dp = tl.graph.data_parallel(g, DEVS)
+    xx = np.arange(12, dtype=np.float32).reshape(4, 3)
+    loss, big = dp.run({0: xx})
+    assert big.item() == float((xx.sum(1) > 5).sum()) and loss.item() == xx.sum(1).mean()

@@ -63,6 +63,16 @@ class capture:
         if exc_type is None:
             tracer = self.graph._tracer
             tracer.finish()
+            read = {v.id for n in self.graph.nodes for v in n.inputs}
+            unread = [f"{i} ({v.label()})" for i, v in enumerate(self.graph.inputs)
+                      if v.id not in read]
+            if unread:
+                warnings.warn(
+                    f"tl.capture: input {', '.join(unread)} is never read inside the block, "
+                    "so the graph ignores what is fed there and computes from the tensors the "
+                    "block did read, held as constants. A slice or copy taken inside the block "
+                    "(x[:16]) is a new tensor: take it before the block and pass that.",
+                    stacklevel=2)
             if tracer.size_escapes and _specialize(self.graph, tracer):
                 warnings.warn(f"tl.capture: {tracer.size_escapes[0]}; the graph cannot "
                               "recompute it for other sizes, so its inputs keep the traced "

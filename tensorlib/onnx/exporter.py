@@ -173,6 +173,11 @@ def export_graph(g: Graph, path: str | os.PathLike, opset: int | None = None,
     ``onnx.checker.check_model(full_check=True)`` before it is written.
     """
     import onnx
+    if g.assigns:
+        import warnings
+        warnings.warn(f"ONNX export: graph {g.name!r} updates state ({len(g.assigns)} assigns: "
+                      "a training step); ONNX has no variables, so the model computes the "
+                      "outputs only and the updates are left out", stacklevel=2)
     model = to_model(g, DEFAULT_OPSET if opset is None else int(opset), input_names,
                      output_names, dim_names)
     if output_axes:

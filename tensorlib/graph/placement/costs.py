@@ -38,13 +38,13 @@ PROFILES = {"cpu": DeviceProfile(flops=1e11, bandwidth=1e10, overhead=4e-6),
 # (latency s, bandwidth B/s) of a link: within one process's host memory (a copy), host <->
 # GPU, GPU <-> GPU on one machine, and between workers (machines)
 # measured on a 2-core VM: a handoff between two Python threads costs some 20 us; a value
-# through a local Ray cluster's exchange actor about 1 ms
+# through a local Ray cluster's exchange actor 1.3 ms when small, 8 ms at 1 MB, 11 ms at 4 MB
 LINKS = {"host": (2e-5, 1e10), "pcie": (2e-5, 2e10), "peer": (2e-5, 5e10),
-         "network": (1e-3, 1e9)}
+         "network": (2e-3, 4e8)}
 
 # seconds per extra device in a step: waking a local device's thread and joining it; a
 # call into a remote worker (a Ray actor task and its reply)
-DISPATCH = {"local": 5e-5, "remote": 1e-3}
+DISPATCH = {"local": 5e-5, "remote": 2e-3}
 
 
 def dispatch_time(dev: Device) -> float:

@@ -52,7 +52,7 @@ class Placement:
     transfers: list[tuple] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        """Nodes per device."""
+        """Nodes per device (named as given to :func:`place`)."""
         out = {d: 0 for d in self.devices}
         for d in self.assignment.values():
             out[d] = out.get(d, 0) + 1
@@ -89,7 +89,14 @@ def place(graph: Graph, devices: Iterable, *, pins: Mapping | None = None,
                          "place the graph that was captured")
     req = _requests(graph, pins)
     groups = _colocation_groups(graph)
-    allowed = {n.id: _allowed(graph, n, devs, req.get(n.id), soft) for n in graph.nodes}
+    unmet: dict = {}
+    allowed = {n.id: _allowed(graph, n, devs, req.get(n.id), soft, unmet)
+               for n in graph.nodes}
+    for (want, why), nodes in unmet.items():
+        ops = sorted({n.op for n in nodes})
+        warnings.warn(f"place: {len(nodes)} node(s) ({', '.join(ops[:5])}"
+                      f"{', ...' if len(ops) > 5 else ''}) are pinned to {want}, which {why}; "
+                      "the placer chooses their devices instead", stacklevel=2)
     # a group may go only where all its members may
     for members in groups.values():
         common = [d for d in devs if all(d in allowed[m.id] for m in members)]
@@ -162,9 +169,14 @@ def place(graph: Graph, devices: Iterable, *, pins: Mapping | None = None,
     graph.invalidate()
     best_serial = min(serial.values()) if serial else min(
         sum(compute_time(n, d, none_dim, measured) for n in graph.nodes) for d in devs)
-    graph.placement = Placement([str(d) for d in devs], {n.id: n.device for n in graph.nodes},
-                                makespan, best_serial,
-                                {str(d): busy.get(d, 0.0) for d in devs}, transfers)
+    # reported under the names the caller used ("cpu:0" stays "cpu:0", Node.device is "cpu")
+    names = {str(Device(d)): d if isinstance(d, str) else str(d)
+             for d in ([devices] if isinstance(devices, (str, Device)) else devices)}
+    name = {str(d): names.get(str(d), str(d)) for d in devs}
+    graph.placement = Placement(
+        [name[str(d)] for d in devs], {n.id: name.get(n.device, n.device) for n in graph.nodes},
+        makespan, best_serial, {name[str(d)]: busy.get(d, 0.0) for d in devs},
+        [(v, name.get(a, a), name.get(b, b), nb) for v, a, b, nb in transfers])
     return graph.placement
 
 
@@ -236,22 +248,23 @@ def _storage(t) -> int:
 
 
 def _allowed(graph: Graph, n: Node, devs: list[Device], want: Device | None,
-             soft: bool) -> list[Device]:
+             soft: bool, unmet: dict) -> list[Device]:
     ok = [d for d in devs if _can_run(graph, n, d)]
     if not ok:
+        why = (": variables, their updates and random draws stay in this process, so give "
+               "a local device too (e.g. 'cpu')" if n.op in ("variable", "assign", "random")
+               and all(d.worker is not None for d in devs) else "")
         raise ValueError(f"place: node {n.id} ({n.op}) can run on none of "
-                         f"{[str(d) for d in devs]}")
+                         f"{[str(d) for d in devs]}{why}")
     if want is None:
         return ok
     if want in ok:
         return [want]
     why = ("is not among the placement's devices" if want not in devs
-           else f"cannot run {n.op} here")
-    msg = f"place: node {n.id} ({n.op}) is pinned to {want}, which {why}"
+           else f"cannot run {n.op} there")
     if not soft:
-        raise ValueError(msg)
-    warnings.warn(msg + f"; placing it on one of {[str(d) for d in ok]} instead",
-                  stacklevel=3)
+        raise ValueError(f"place: node {n.id} ({n.op}) is pinned to {want}, which {why}")
+    unmet.setdefault((str(want), why), []).append(n)     # one warning for them all
     return ok
 
 

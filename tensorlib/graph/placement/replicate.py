@@ -14,7 +14,7 @@ step (the optimizer update, an assign) it is averaged over the replicas
 (integer values take the first replica's); so the step's loss must be a mean
 over its batch (a ``reduction='sum'`` loss gets the gradient of the mean of the
 shards' sums). Outputs are combined as ``combine`` says. The parameters, the
-optimizer state and the update stay on the first device, which sends the
+optimizer state and the update stay on the first device (or ``home``), which sends the
 parameters to the replicas each step and receives their gradients: a
 parameter-server reduce, not a ring allreduce.
 """
@@ -33,7 +33,8 @@ _COMBINE = ("mean", "sum", "concat", "first")
 
 
 def data_parallel(graph: Graph, devices, *, shard: Iterable[int] | None = None,
-                  combine: Mapping[int, str] | None = None, **place_kwargs) -> Graph:
+                  combine: Mapping[int, str] | None = None, home=None,
+                  **place_kwargs) -> Graph:
     """A new graph that runs ``graph`` (a captured training step) as one replica per device
     on equal shards of a batch ``len(devices)`` times the captured one, averaging the
     gradients; placed over ``devices`` (see the module docstring). The original graph is
@@ -42,8 +43,11 @@ def data_parallel(graph: Graph, devices, *, shard: Iterable[int] | None = None,
     shard: the positions of the inputs split along axis 0 (default: every input with at
     least one dim); the others reach every replica whole. combine: how each output (by
     position) is made from the replicas' values: ``"mean"``, ``"sum"``, ``"concat"`` (along
-    axis 0) or ``"first"``; by default float scalars are averaged (a mean loss), integer
-    scalars summed (a count of correct predictions), other outputs concatenated.
+    axis 0) or ``"first"``; by default a scalar made by a sum (``.sum()``, a loss with
+    ``reduction='sum'``) or of an integer dtype is summed (a count of correct predictions),
+    other scalars averaged (a mean loss), other outputs concatenated. home: the device of
+    the parameters, the optimizer state and the update (default: the first of ``devices``;
+    ``home="cpu"`` with ``devices`` all Ray workers keeps every replica remote).
 
     >>> with tl.capture(x, y) as step:          # x: one shard, e.g. 32 examples
     ...     opt.zero_grad(); loss = F.cross_entropy(model(x), y); loss.backward()
@@ -52,7 +56,8 @@ def data_parallel(graph: Graph, devices, *, shard: Iterable[int] | None = None,
     >>> dp = tl.graph.data_parallel(step, ["cpu:0", "cpu:1"])
     >>> dp.run({0: x64, 1: y64})                # 64 examples, 32 per device
     """
-    devs = [Device(d) for d in (devices if not isinstance(devices, str) else [devices])]
+    names = list(devices) if not isinstance(devices, (str, Device)) else [devices]
+    devs = [Device(d) for d in names]
     if len(devs) < 2 or len(set(devs)) != len(devs):
         raise ValueError(f"data_parallel: give two or more distinct devices, got "
                          f"{[str(d) for d in devs]}")
@@ -76,8 +81,11 @@ def data_parallel(graph: Graph, devices, *, shard: Iterable[int] | None = None,
         if not 0 <= i < len(graph.outputs) or c not in _COMBINE:
             raise ValueError(f"data_parallel: combine={{{i}: {c!r}}}: give an output position "
                              f"below {len(graph.outputs)} and one of {_COMBINE}")
-    return _Rewrite(graph, devs, grads, {graph.inputs[i].id for i in split}).build(
-        how, place_kwargs)
+    home_dev = Device(home) if home is not None else devs[0]
+    if home is not None and home_dev not in devs:
+        names.append(home)
+    return _Rewrite(graph, devs, grads, {graph.inputs[i].id for i in split},
+                    home_dev).build(how, names, place_kwargs)
 
 
 def _gradients(graph: Graph) -> set[int]:
@@ -97,9 +105,11 @@ def _gradients(graph: Graph) -> set[int]:
 
 
 class _Rewrite:
-    def __init__(self, graph: Graph, devs: list[Device], grads: set[int], split: set[int]):
+    def __init__(self, graph: Graph, devs: list[Device], grads: set[int], split: set[int],
+                 home: Device):
         self.g = graph
         self.devs = devs
+        self.home = home
         self.k = len(devs)
         self.split = split
         self.new = Graph(f"{graph.name}_x{self.k}")
@@ -123,9 +133,17 @@ class _Rewrite:
                 self.replicated.add(n.id)
                 batched |= outs
         self.batched = batched
+        read = {v.id for n in graph.nodes for v in n.inputs}
+        unread = [v.label() for v in graph.inputs if v.id in split and v.id not in read]
+        if unread or not self.replicated:
+            raise ValueError(
+                f"data_parallel: no node of the step reads input {', '.join(unread) or 'any'}"
+                ", so there is nothing to split (the step computes from tensors held as "
+                "constants: a slice taken inside the capture block is a new tensor; take it "
+                "before the block and pass that)")
 
     def _add(self, n: Node, inputs, dev: Device | None) -> Node:
-        c = self.new.add_node(n.op, inputs, n.attrs, str(dev or self.devs[0]),
+        c = self.new.add_node(n.op, inputs, n.attrs, str(dev or self.home),
                               [(v.shape, v.dtype) for v in n.outputs], name=n.name)
         c.pin = str(dev) if dev is not None else None
         for v, cv in zip(n.outputs, c.outputs):
@@ -136,8 +154,8 @@ class _Rewrite:
         return c
 
     def _op(self, op: str, inputs: list[Value], attrs: dict, spec) -> Value:
-        node = self.new.add_node(op, inputs, attrs, str(self.devs[0]), [spec])
-        node.pin = str(self.devs[0])
+        node = self.new.add_node(op, inputs, attrs, str(self.home), [spec])
+        node.pin = str(self.home)
         return node.outputs[0]
 
     def value(self, v: Value, r: int | None) -> Value:
@@ -164,12 +182,12 @@ class _Rewrite:
                 acc = self._op("add", [acc, p], {}, (v.shape, v.dtype))
             if how == "mean":
                 scale = self.new.constant(np.asarray(1.0 / self.k, dtype=v.dtype),
-                                          device=str(self.devs[0]))
+                                          device=str(self.home))
                 acc = self._op("mul", [acc, scale], {}, (v.shape, v.dtype))
             self.reduced[key] = acc
         return self.reduced[key]
 
-    def build(self, how: dict, place_kwargs) -> Graph:
+    def build(self, how: dict, names: list, place_kwargs) -> Graph:
         g = self.g
         for n in g.nodes:
             if n.op == "placeholder":
@@ -183,7 +201,7 @@ class _Rewrite:
                     for v, cv in zip(n.outputs, c.outputs):
                         self.rep[r][v.id] = cv
             else:
-                home = self.devs[0] if n.op != "constant" else None
+                home = self.home if n.op != "constant" else None
                 c = self._add(n, [self.value(v, None) for v in n.inputs], home)
                 for v, cv in zip(n.outputs, c.outputs):
                     self.shared[v.id] = cv
@@ -193,17 +211,17 @@ class _Rewrite:
         self.new.outputs = [self._output(v, how.get(i)) for i, v in enumerate(g.outputs)]
         self.new.output_names = g.output_names
         self.new.output_structure = g.output_structure
-        place(self.new, self.devs, **place_kwargs)
+        place(self.new, names, **place_kwargs)
         return self.new
 
     def _placeholder(self, n: Node) -> None:
         v = n.outputs[0]
         if v.id not in self.split:
-            self.shared[v.id] = self.new.placeholder(v.shape, v.dtype, device=str(self.devs[0]),
+            self.shared[v.id] = self.new.placeholder(v.shape, v.dtype, device=str(self.home),
                                                      name=v.name)
             return
         full = (v.shape[0] * self.k,) + v.shape[1:]
-        p = self.new.placeholder(full, v.dtype, device=str(self.devs[0]), name=v.name)
+        p = self.new.placeholder(full, v.dtype, device=str(self.home), name=v.name)
         b = v.shape[0]
         for r in range(self.k):
             index = (slice(r * b, (r + 1) * b, None),)
@@ -213,7 +231,11 @@ class _Rewrite:
         if v.id in self.shared:
             return self.shared[v.id]
         if how is None:
-            how = ("concat" if v.ndim else "mean" if v.dtype.kind == "f" else "sum")
+            made = v.node
+            summed = made is not None and (made.op == "sum" or
+                                           made.attrs.get("reduction") == "sum")
+            how = ("concat" if v.ndim else "sum" if summed or v.dtype.kind != "f"
+                   else "mean")
         if how == "concat" and not v.ndim:
             raise ValueError(f"data_parallel: output {v.label()} is a scalar; it cannot be "
                              "concatenated (combine it by 'mean', 'sum' or 'first')")
