@@ -689,7 +689,9 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     ``loss.backward()`` and updates parameters in place is captured as one graph:
     forward, backward and update. A per-step learning-rate schedule retraces each step
     when the rate is a Python float; pass it as a tensor (``SGD(params, lr=tl.tensor(0.1))``)
-    and the graph reads its current value instead. ``devices=["cpu:0", "cpu:1"]`` places
+    and the graph reads its current value instead (OneCycleLR and CyclicLR then keep the
+    momentum they cycle, or Adam's first beta, a tensor too; ``momentum=tl.tensor(0.9)``
+    works directly). ``devices=["cpu:0", "cpu:1"]`` places
     each traced graph over those devices (``tl.graph.place``) and runs each device's part on
     its own thread; the graph's ``placement`` says where each node went. While ``fn`` is
     traced, a ``with tl.device(...)`` block pins the ops in it (TensorFlow's meaning), the

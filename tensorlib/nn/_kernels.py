@@ -42,9 +42,10 @@ def sgd_update_(param: Tensor, grad: Tensor, momentum_buffer: Tensor | None = No
     weight decay, through the momentum buffer when ``momentum`` != 0 (``first_step``
     initialises the buffer with d, as PyTorch does on a parameter's first step)."""
     from .. import _ops
-    if momentum and momentum_buffer is None:
+    from ..optim.optimizer import enabled, hyper_value
+    if enabled(momentum) and momentum_buffer is None:
         raise ValueError("sgd_update_: momentum != 0 needs a momentum_buffer tensor")
-    if nesterov and (momentum <= 0 or dampening != 0):
+    if nesterov and (hyper_value(momentum) <= 0 or dampening != 0):
         raise ValueError("sgd_update_: nesterov needs momentum > 0 and zero dampening")
     buf_t = momentum_buffer if momentum_buffer is not None else param
     p, g, buf = _check("sgd_update_", param, ("grad", grad), ("momentum_buffer", buf_t))
@@ -69,8 +70,9 @@ def adam_update_(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tenso
     traced = isinstance(step, Tensor) and state.tracer is not None
     if not traced and (not isinstance(step, (int, np.integer)) or step < 1):
         raise ValueError(f"adam_update_: step must be an int >= 1, got {step!r}")
+    from ..optim.optimizer import hyper_value
     for name, b in (("beta1", beta1), ("beta2", beta2)):
-        if not 0.0 <= b < 1.0:
+        if not 0.0 <= hyper_value(b) < 1.0:
             raise ValueError(f"adam_update_: {name} must be in [0, 1), got {b}")
     p, g, m, v = _check("adam_update_", param, ("grad", grad), ("exp_avg", exp_avg),
                         ("exp_avg_sq", exp_avg_sq))
@@ -91,11 +93,12 @@ def adam_update_(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tenso
 # ops, which capture records; the graph's fusion pass maps the plain SGD chain back
 # onto the Cython kernel.
 def _sgd_ops(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step):
+    from ..optim.optimizer import enabled
     with no_grad():
         d = g
         if weight_decay:
             d = d + weight_decay * p
-        if momentum:
+        if enabled(momentum):
             if first_step:
                 buf.copy_(d)
             else:

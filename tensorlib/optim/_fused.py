@@ -38,15 +38,16 @@ def sgd(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, state) -> bo
         return cuda_optim.sgd(p, g, buf, lr, momentum, dampening, weight_decay, nesterov,
                               state)
     from ..nn import _kernels
+    from .optimizer import enabled
     first = False
-    if momentum and buf is None:
+    if enabled(momentum) and buf is None:
         if not _eligible(p, g):
             return False
         buf = state["momentum_buffer"] = creation.zeros_like(p)
         first = True
     if not _eligible(p, g, *([buf] if buf is not None else [])):
         return False
-    _kernels.sgd_update_(p, g, buf if momentum else None, lr=lr, momentum=momentum,
+    _kernels.sgd_update_(p, g, buf if enabled(momentum) else None, lr=lr, momentum=momentum,
                          dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
                          first_step=first)
     return True

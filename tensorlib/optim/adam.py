@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from .. import creation
 from ..ops.elementwise import maximum
 from . import _fused
-from .optimizer import Optimizer
+from .optimizer import Optimizer, hyper_value
 
 
 def check_adam_hyperparameters(name: str, group: dict) -> None:
     """betas in [0, 1), eps and weight_decay >= 0: the checks Adam's relatives share."""
-    b1, b2 = group["betas"]
+    b1, b2 = (hyper_value(b) for b in group["betas"])
     if not 0.0 <= b1 < 1.0 or not 0.0 <= b2 < 1.0:
         raise ValueError(f"{name}: invalid betas {group['betas']} (each must be in [0, 1))")
     if not group["eps"] >= 0.0:
@@ -47,7 +47,8 @@ class Adam(Optimizer):
         check_adam_hyperparameters(type(self).__name__, group)
 
     def _update(self, group):
-        lr, (b1, b2), eps = self._lr(group), group["betas"], group["eps"]
+        lr, eps = self._lr(group), group["eps"]
+        b1, b2 = (self._hyper(b) for b in group["betas"])
         wd, amsgrad = group["weight_decay"], group["amsgrad"]
         def init(p):
             st = {"exp_avg": creation.zeros_like(p), "exp_avg_sq": creation.zeros_like(p)}

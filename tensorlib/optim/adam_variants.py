@@ -31,8 +31,9 @@ class _AdamLike(Optimizer):
         super()._validate(group)
         check_adam_hyperparameters(type(self).__name__, group)
 
-    def _hyper(self, group):
-        return self._lr(group), *group["betas"], group["eps"], group["weight_decay"]
+    def _read(self, group):
+        return (self._lr(group), *(self._hyper(b) for b in group["betas"]), group["eps"],
+                group["weight_decay"])
 
     @staticmethod
     def _decay(p: Tensor, g: Tensor, group, lr, wd) -> Tensor:
@@ -54,7 +55,7 @@ class Adamax(_AdamLike):
                                       weight_decay=weight_decay, maximize=maximize))
 
     def _update(self, group):
-        lr, b1, b2, eps, wd = self._hyper(group)
+        lr, b1, b2, eps, wd = self._read(group)
 
         def init(p):
             return {"exp_avg": creation.zeros_like(p), "exp_inf": creation.zeros_like(p)}
@@ -88,7 +89,7 @@ class NAdam(_AdamLike):
             raise ValueError(f"NAdam: invalid momentum_decay {group['momentum_decay']}")
 
     def _update(self, group):
-        lr, b1, b2, eps, wd = self._hyper(group)
+        lr, b1, b2, eps, wd = self._read(group)
         md = group["momentum_decay"]
 
         def init(p):
@@ -130,7 +131,7 @@ class RAdam(_AdamLike):
                                       maximize=maximize))
 
     def _update(self, group):
-        lr, b1, b2, eps, wd = self._hyper(group)
+        lr, b1, b2, eps, wd = self._read(group)
         rho_inf = 2.0 / (1.0 - b2) - 1.0
 
         def init(p):

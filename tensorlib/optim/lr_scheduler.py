@@ -29,9 +29,21 @@ def _set_lr(group: dict, lr: float) -> None:
 
 def _set_momentum(g: dict, m: float) -> None:
     """A param group's momentum: Adam's first beta, or SGD's/RMSprop's ``momentum``
-    (OneCycleLR and CyclicLR cycle it against the learning rate)."""
-    if "betas" in g:
-        g["betas"] = (m, g["betas"][1])
+    (OneCycleLR and CyclicLR cycle it against the learning rate). A tensor one is written in
+    place; a group with a tensor learning rate gets a tensor momentum too, so that a
+    captured step reads both each replay instead of retracing when the number changes."""
+    betas = "betas" in g
+    cur = g["betas"][0] if betas else g["momentum"]
+    if not isinstance(cur, Tensor) and isinstance(g.get("lr"), Tensor):
+        from ..creation import tensor
+        cur = tensor(float(m), dtype=g["lr"].dtype, device=g["lr"].device)
+    if isinstance(cur, Tensor):
+        with no_grad():
+            cur.fill_(m)
+        m = cur
+    if betas:
+        if g["betas"][0] is not m:      # the same tuple while its tensor changes in place
+            g["betas"] = (m, g["betas"][1])
     else:
         g["momentum"] = m
 

@@ -82,13 +82,14 @@ class Optimizer:
 
     def _validate(self, group: dict[str, Any]) -> None:
         """Check a group's hyper-parameters; subclasses extend."""
-        lr = group.get("lr")
-        if isinstance(lr, Tensor):
-            if lr.ndim != 0 or lr.dtype.kind != "f" or lr.requires_grad:
-                raise ValueError(f"{type(self).__name__}: a tensor learning rate must be a 0-d "
-                                 f"float tensor without requires_grad, got shape "
-                                 f"{tuple(lr.shape)}, dtype {lr.dtype}")
-            lr = float(lr._data)
+        for key in ("lr", "momentum", "betas"):
+            for v in (group.get(key) if key == "betas" else [group.get(key)]) or ():
+                if isinstance(v, Tensor) and (v.ndim != 0 or v.dtype.kind != "f"
+                                              or v.requires_grad):
+                    raise ValueError(f"{type(self).__name__}: a tensor {key} must be a 0-d "
+                                     f"float tensor without requires_grad, got shape "
+                                     f"{tuple(v.shape)}, dtype {v.dtype}")
+        lr = hyper_value(group.get("lr"))
         if lr is not None and not lr >= 0.0:
             raise ValueError(f"{type(self).__name__}: invalid learning rate {lr} (must be >= 0)")
 
@@ -114,13 +115,18 @@ class Optimizer:
 
     @staticmethod
     def _lr(group: dict[str, Any]) -> float | Tensor:
-        """The group's learning rate as a float; a tensor learning rate (``lr=tl.tensor(0.1)``,
-        which schedulers update in place) stays a tensor under graph capture, so a captured
-        step reads its current value on every replay instead of retracing when it changes."""
-        lr = group["lr"]
-        if isinstance(lr, Tensor):
-            return lr if _mode.tracer is not None else float(lr._data)
-        return lr
+        """The group's learning rate (see :meth:`_hyper`)."""
+        return Optimizer._hyper(group["lr"])
+
+    @staticmethod
+    def _hyper(value) -> float | Tensor:
+        """A hyper-parameter as a float; a tensor one (``lr=tl.tensor(0.1)``,
+        ``momentum=tl.tensor(0.9)``, ``betas=(tl.tensor(0.9), 0.999)``: schedulers update it
+        in place) stays a tensor under graph capture, so a captured step reads its current
+        value on every replay instead of retracing when it changes."""
+        if isinstance(value, Tensor):
+            return value if _mode.tracer is not None else float(value._data)
+        return value
 
     @staticmethod
     def _count_step(st: dict[str, Any]) -> int | Tensor:
@@ -255,3 +261,14 @@ def _to_param(v, p: Tensor, key: str):
         out = v.to(device=p.device, dtype=dt).detach()
         return out.clone() if out._data is v._data else out
     return copy.deepcopy(v)
+
+
+def hyper_value(v):
+    """A hyper-parameter's number (a tensor one's current value)."""
+    return float(v._data) if isinstance(v, Tensor) else v
+
+
+def enabled(v) -> bool:
+    """Whether a hyper-parameter switches its term on: a tensor one always does (its value
+    may change between replays of a captured step), a number when it is not 0."""
+    return isinstance(v, Tensor) or bool(v)

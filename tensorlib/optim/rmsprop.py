@@ -5,7 +5,7 @@ from collections.abc import Iterable
 
 from .. import creation
 from .._tensor import Tensor
-from .optimizer import Optimizer
+from .optimizer import Optimizer, enabled, hyper_value
 
 
 class RMSprop(Optimizer):
@@ -22,15 +22,16 @@ class RMSprop(Optimizer):
     def _validate(self, group):
         super()._validate(group)
         for k in ("alpha", "eps", "weight_decay", "momentum"):
-            if not group[k] >= 0.0:
+            if not hyper_value(group[k]) >= 0.0:
                 raise ValueError(f"RMSprop: invalid {k} {group[k]} (must be >= 0)")
 
     def _update(self, group):
         lr, alpha, eps = self._lr(group), group["alpha"], group["eps"]
-        wd, mom, centered = group["weight_decay"], group["momentum"], group["centered"]
+        wd, mom, centered = group["weight_decay"], self._hyper(group["momentum"]), \
+            group["centered"]
         def init(p):
             st = {"square_avg": creation.zeros_like(p)}
-            if mom > 0:
+            if enabled(mom):
                 st["momentum_buffer"] = creation.zeros_like(p)
             if centered:
                 st["grad_avg"] = creation.zeros_like(p)
@@ -49,7 +50,7 @@ class RMSprop(Optimizer):
                 avg = (sq - ga * ga).sqrt() + eps
             else:
                 avg = sq.sqrt() + eps
-            if mom > 0:
+            if enabled(mom):
                 buf = st["momentum_buffer"]
                 buf.mul_(mom)
                 buf.add_(g / avg)

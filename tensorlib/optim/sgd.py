@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import _fused
-from .optimizer import Optimizer, required
+from .optimizer import Optimizer, enabled, hyper_value, required
 
 
 class SGD(Optimizer):
@@ -24,15 +24,16 @@ class SGD(Optimizer):
 
     def _validate(self, group):
         super()._validate(group)
-        if group["momentum"] < 0.0:
+        if hyper_value(group["momentum"]) < 0.0:
             raise ValueError(f"SGD: invalid momentum {group['momentum']} (must be >= 0)")
         if group["weight_decay"] < 0.0:
             raise ValueError(f"SGD: invalid weight_decay {group['weight_decay']} (must be >= 0)")
-        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+        if group["nesterov"] and (hyper_value(group["momentum"]) <= 0
+                                  or group["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum requires a momentum > 0 and zero dampening")
 
     def _update(self, group):
-        lr, mom, damp = self._lr(group), group["momentum"], group["dampening"]
+        lr, mom, damp = self._lr(group), self._hyper(group["momentum"]), group["dampening"]
         wd, nesterov = group["weight_decay"], group["nesterov"]
         for p, g, st in self._with_grads(group, lambda p: {}):
             buf = st.get("momentum_buffer")
@@ -40,7 +41,7 @@ class SGD(Optimizer):
                 continue
             if wd:
                 g = g + wd * p
-            if mom:
+            if enabled(mom):
                 if buf is None:
                     buf = st["momentum_buffer"] = g.clone()
                 else:
