@@ -140,3 +140,19 @@ def test_take_along_axis_backward_with_a_broadcast_index():
     y.sum().backward()
     ty.sum().backward()
     _same(x.grad, t.grad)
+
+
+def test_integer_floor_division_and_remainder_by_zero_raise_as_in_pytorch():
+    a, b = tl.tensor([5, 7]), tl.tensor([0, 2])
+    for f in (lambda: a // b, lambda: a % b, lambda: a // 0, lambda: 5 % tl.tensor([0]),
+              lambda: tl.floor_divide(a, tl.tensor([1, 0]))):
+        with pytest.raises(ZeroDivisionError, match="integer division by zero"):
+            f()
+    np.testing.assert_array_equal((a // tl.tensor([2, 3])).numpy(), [2, 2])
+    assert np.isinf((tl.tensor([1.0]) // 0).numpy()).all()    # floats follow IEEE
+    c = tl.tensor([1, 2])
+    with tl.capture(a, c) as g:
+        y = a // c
+    g.set_outputs(y)
+    with pytest.raises(ZeroDivisionError):
+        g.run({0: np.array([1, 2]), 1: np.array([1, 0])})

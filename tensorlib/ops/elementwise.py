@@ -544,6 +544,18 @@ FLOORDIV, floor_divide = _binary("floordiv", ufunc="floor_divide", vjp=_floordiv
 MOD, mod = _binary("mod", ufunc="remainder", vjp=_mod_vjp)
 
 
+def _integer_zero_check(name):
+    # NumPy's integer // and % by zero give 0 (with a warning at most); PyTorch raises
+    def check(a, b, **attrs):
+        if b.dtype.kind in "iub" and a.dtype.kind in "iub" and bool((b == 0).any()):
+            raise ZeroDivisionError(f"{name}: integer division by zero")
+    return check
+
+
+FLOORDIV.check = _integer_zero_check("floordiv")
+MOD.check = _integer_zero_check("mod")
+
+
 def div(a, b, *, rounding_mode: str | None = None) -> Tensor:
     """Elementwise ``a / b`` with NumPy broadcasting (true division: integers give the
     default float dtype).
