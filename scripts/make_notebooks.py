@@ -1,9 +1,9 @@
-"""Generate the training-stack teaching notebooks (02, 03, 05, 07, 08, 09) with nbformat.
+"""Generate the training-stack teaching notebooks (02, 03, 05, 07-10) with nbformat.
 
 The notebooks are written from the cell sources below, so a review reads this file,
 and a change is made here and regenerated:
 
-    python scripts/make_notebooks.py            # writes notebooks/0{2,3,5,7,8,9}_*.ipynb
+    python scripts/make_notebooks.py            # writes notebooks/{02,03,05,07,08,09,10}_*
 
 Outputs are not stored; tests/test_notebooks.py executes every notebook and the
 ``assert`` lines inside them check the key results.
@@ -662,6 +662,170 @@ NB09 = [
     """),
 ]
 
+# --- 10: devices, placement and data parallelism ------------------------------------------
+NB10 = [
+    md("""
+    # One step, several devices: placement and data parallelism
+
+    The whitepaper's two ways to use more than one device, on a captured training step:
+
+    - **model parallelism**: the placer puts each op of the graph on a device; values that
+      cross devices travel through Send/Recv pairs, each device runs its part at once;
+    - **data parallelism**: every device runs a replica of the step on its share of the
+      batch; their gradients are averaged into one update.
+
+    `cpu:0` and `cpu:1` are virtual CPU devices (a thread each), so this notebook runs on
+    any machine; the same code takes `cuda:0`, `cuda:1`, or Ray workers
+    (`/worker:0/cpu:0`) at the end.
+    """),
+    code("""
+    import importlib.util
+    import numpy as np
+    import tensorlib as tl
+    import tensorlib.nn.functional as F
+    from tensorlib import nn
+    mnist = tl.data.mnist.load(one_hot=False, verbose=False)
+    X, Y = mnist.train.images.astype(np.float32), mnist.train.labels.astype(np.int64)
+    print(X.shape, Y.shape)
+    """),
+    md("""
+    ## Model parallelism: two towers on two devices
+
+    While a step is captured, a `with tl.device(...)` block pins the ops inside it (the
+    capture itself still runs where the tensors are). `tl.graph.place` honours the pins,
+    keeps each parameter with the ops that update it, and places the rest where its cost
+    model says they finish soonest.
+    """),
+    code("""
+    def towers():
+        tl.manual_seed(0)
+        a = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+        b = nn.Sequential(nn.Linear(784, 128), nn.Tanh(), nn.Linear(128, 10))
+        opt = tl.optim.SGD([*a.parameters(), *b.parameters()], lr=0.05, momentum=0.9)
+        return a, b, opt
+
+    def step(a, b, opt, x, y, pin=None):
+        opt.zero_grad()
+        with tl.device(pin or "cpu"):
+            lb = b(x)
+        loss = F.cross_entropy(a(x) + lb, y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    xb, yb = tl.tensor(X[:128]), tl.tensor(Y[:128])
+    eager, placed = towers(), towers()
+    step(*eager, xb, yb); step(*placed, xb, yb)          # .grad and momentum exist now
+    with tl.capture(xb, yb) as g:
+        loss = step(*placed, xb, yb, pin="cpu:1")
+    step(*eager, xb, yb)
+    g.set_outputs(loss)
+    placement = tl.graph.place(g, ["cpu:0", "cpu:1"])
+    print(placement)
+    """),
+    code("""
+    for i in range(20):
+        lo = slice(128 * i, 128 * (i + 1))
+        want = step(*eager, tl.tensor(X[lo]), tl.tensor(Y[lo])).item()
+        got = g.run({0: X[lo], 1: Y[lo]}).item()
+        assert abs(got - want) < 1e-4, (got, want)
+    print(f"placed and eager agree over 20 steps; last loss {got:.4f}")
+    plan = next(p for p in g._plans.values() if hasattr(p, "partitions"))
+    for part in plan.partitions:
+        ops = [n.op for n in part.graph.nodes]
+        print(part.device, len(ops), "nodes,", ops.count("send"), "sends,",
+              ops.count("recv"), "receives")
+    """),
+    md("""
+    ## Data parallelism: replicas with averaged gradients
+
+    `tl.graph.data_parallel` rewrites a step captured on one shard (64 examples here) into
+    one replica per device; the new graph takes the whole batch (128), gives each replica
+    its half and averages their gradients before the single optimizer update, as PyTorch's
+    DistributedDataParallel does. With a mean loss this equals the full-batch step.
+    """),
+    code("""
+    def mlp():
+        tl.manual_seed(1)
+        m = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+        return m, tl.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+
+    def train_step(m, opt, x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    (m1, o1), (m2, o2) = mlp(), mlp()
+    xs, ys = tl.tensor(X[:64]), tl.tensor(Y[:64])
+    train_step(m1, o1, xs, ys); train_step(m2, o2, xs, ys)
+    with tl.capture(xs, ys) as shard_step:
+        loss = train_step(m2, o2, xs, ys)
+    train_step(m1, o1, xs, ys)
+    shard_step.set_outputs(loss)
+    dp = tl.graph.data_parallel(shard_step, ["cpu:0", "cpu:1"])
+    print(dp.placement)
+
+    rng = np.random.default_rng(0)
+    losses = []
+    for epoch in range(3):
+        order = rng.permutation(len(X))
+        for i in range(len(X) // 128):
+            idx = order[128 * i:128 * (i + 1)]
+            want = train_step(m1, o1, tl.tensor(X[idx]), tl.tensor(Y[idx])).item()
+            got = dp.run({0: X[idx], 1: Y[idx]}).item()
+            assert abs(got - want) < 1e-3, (got, want)
+            losses.append(got)
+        print(f"epoch {epoch}: loss {np.mean(losses[-(len(X) // 128):]):.4f}")
+    worst = max(float(np.abs(p.numpy() - q.numpy()).max())
+                for p, q in zip(m1.parameters(), m2.parameters()))
+    print("largest parameter difference from full-batch training:", worst)
+    assert worst < 1e-3
+    """),
+    code("""
+    with tl.no_grad():
+        logits = m2(tl.tensor(mnist.test.images.astype(np.float32)))
+    acc = float((logits.numpy().argmax(1) == mnist.test.labels).mean())
+    print(f"test accuracy: {acc:.3f}")
+    assert acc > 0.85
+    """),
+    md("""
+    ## The same graph on Ray workers
+
+    `tl.distributed.init` starts Ray (here a local cluster) and one worker process per
+    `/worker:K/`. Parameters stay in this process and are sent to the replicas each step,
+    so the model here is always current. On one machine the round trips (about a
+    millisecond each) make workers slower than the `cpu:N` threads; they pay off when each
+    device's work per step is much larger, on several machines.
+    """),
+    code("""
+    if importlib.util.find_spec("ray") is None:
+        print("Ray is not installed: pip install ray")
+    else:
+        tl.distributed.init(num_workers=2)
+        try:
+            devices = ["cpu", "/worker:0/cpu:0", "/worker:1/cpu:0"]
+            (m3, o3), (m4, o4) = mlp(), mlp()
+            xs3, ys3 = tl.tensor(X[:32]), tl.tensor(Y[:32])
+            train_step(m3, o3, xs3, ys3); train_step(m4, o4, xs3, ys3)
+            with tl.capture(xs3, ys3) as g3:
+                l3 = train_step(m4, o4, xs3, ys3)
+            train_step(m3, o3, xs3, ys3)
+            g3.set_outputs(l3)
+            remote = tl.graph.data_parallel(g3, devices)
+            print(remote.placement)
+            for i in range(5):
+                lo = slice(96 * i, 96 * (i + 1))
+                want = train_step(m3, o3, tl.tensor(X[lo]), tl.tensor(Y[lo])).item()
+                got = remote.run({0: X[lo], 1: Y[lo]}).item()
+                assert abs(got - want) < 1e-4, (got, want)
+            print("three replicas, two of them Ray workers, agree with one big batch")
+        finally:
+            tl.distributed.shutdown()
+    """),
+]
+
 NOTEBOOKS = {
     "02_mnist_softmax_regression.ipynb": NB02,
     "03_deep_mnist_convnet.ipynb": NB03,
@@ -669,6 +833,7 @@ NOTEBOOKS = {
     "07_char_rnn.ipynb": NB07,
     "08_variational_autoencoder.ipynb": NB08,
     "09_transformer_reverse.ipynb": NB09,
+    "10_devices_and_data_parallel.ipynb": NB10,
 }
 
 

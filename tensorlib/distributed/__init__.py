@@ -33,7 +33,7 @@ class Cluster:
 
     def __init__(self, num_workers: int, address: str | None, ray_kwargs: dict):
         try:
-            import ray
+            ray = _import_ray()
         except ImportError:
             raise ImportError("tl.distributed needs Ray: pip install ray") from None
         self._started = not ray.is_initialized()
@@ -65,6 +65,24 @@ class Cluster:
 
     def __repr__(self) -> str:
         return f"<tensorlib cluster: {len(self.workers)} Ray workers>"
+
+
+def _import_ray():
+    """Ray, imported without the notices its import prints in a notebook (tqdm's widget
+    warning, a log line about ipywidgets): they are about Ray's progress bars, not ours."""
+    import logging
+    import warnings
+    log = logging.getLogger("ray")
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import ray
+            import ray.util   # noqa: F401
+    finally:
+        log.setLevel(level)
+    return ray
 
 
 def init(num_workers: int = 2, address: str | None = None, **ray_kwargs) -> Cluster:
