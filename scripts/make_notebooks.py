@@ -757,13 +757,19 @@ NB10 = [
         opt.step()
         return loss
 
-    (m1, o1), (m2, o2) = mlp(), mlp()
-    xs, ys = tl.tensor(X[:64]), tl.tensor(Y[:64])
-    train_step(m1, o1, xs, ys); train_step(m2, o2, xs, ys)
-    with tl.capture(xs, ys) as shard_step:
-        loss = train_step(m2, o2, xs, ys)
-    train_step(m1, o1, xs, ys)
-    shard_step.set_outputs(loss)
+    def twins(shard):
+        # an eager model, and a model whose training step on `shard` examples is captured
+        # (after one step each, so that .grad and the momentum exist when it is captured)
+        (m1, o1), (m2, o2) = mlp(), mlp()
+        xs, ys = tl.tensor(X[:shard]), tl.tensor(Y[:shard])
+        train_step(m1, o1, xs, ys); train_step(m2, o2, xs, ys)
+        with tl.capture(xs, ys) as g:
+            loss = train_step(m2, o2, xs, ys)
+        train_step(m1, o1, xs, ys)
+        g.set_outputs(loss)
+        return (m1, o1), m2, g
+
+    (m1, o1), m2, shard_step = twins(64)
     dp = tl.graph.data_parallel(shard_step, ["cpu:0", "cpu:1"])
     print(dp.placement)
 
@@ -806,13 +812,7 @@ NB10 = [
         tl.distributed.init(num_workers=2)
         try:
             devices = ["cpu", "/worker:0/cpu:0", "/worker:1/cpu:0"]
-            (m3, o3), (m4, o4) = mlp(), mlp()
-            xs3, ys3 = tl.tensor(X[:32]), tl.tensor(Y[:32])
-            train_step(m3, o3, xs3, ys3); train_step(m4, o4, xs3, ys3)
-            with tl.capture(xs3, ys3) as g3:
-                l3 = train_step(m4, o4, xs3, ys3)
-            train_step(m3, o3, xs3, ys3)
-            g3.set_outputs(l3)
+            (m3, o3), _, g3 = twins(32)
             remote = tl.graph.data_parallel(g3, devices)
             print(remote.placement)
             for i in range(5):

@@ -34,6 +34,16 @@ def _towers(width=256):
     return a, b
 
 
+def _towers_graph(width: int, batch: int):
+    """Two towers' sum, captured: (tower a, tower b, the input, the graph)."""
+    a, b = _towers(width)
+    x = _arr(batch, 64)
+    with tl.capture(x) as g:
+        y = a(x) + b(x)
+    g.set_outputs(y)
+    return a, b, x, g
+
+
 def _partitions(g):
     plans = [p for p in g._plans.values() if hasattr(p, "partitions")]
     assert len(plans) == 1
@@ -41,11 +51,7 @@ def _partitions(g):
 
 
 def test_independent_towers_go_to_two_devices_and_match_one_device():
-    a, b = _towers(1024)
-    x = _arr(32, 64)
-    with tl.capture(x) as g:
-        y = a(x) + b(x)
-    g.set_outputs(y)
+    a, b, x, g = _towers_graph(1024, 32)
     ref = g.run({x: x}).numpy()
     p = place(g, DEVS)
     first, second = (n for n in g.nodes if n.op == "linear" and n.inputs[0].node.op ==
@@ -220,11 +226,7 @@ def test_tl_function_with_devices_places_each_trace():
 
 
 def test_a_placed_graph_serves_several_threads():
-    a, b = _towers(64)
-    x = _arr(16, 64)
-    with tl.capture(x) as g:
-        y = a(x) + b(x)
-    g.set_outputs(y)
+    a, b, x, g = _towers_graph(64, 16)
     place(g, DEVS)
     feeds = [_arr(16, 64, seed=s) for s in range(8)]
     want = [(a(f) + b(f)).detach().numpy() for f in feeds]
@@ -372,11 +374,7 @@ def test_a_variable_read_on_another_device_is_the_value_before_the_update():
 
 
 def test_a_split_that_does_not_pay_for_its_threads_stays_on_one_device():
-    a, b = _towers(8)
-    x = _arr(2, 64)
-    with tl.capture(x) as g:
-        y = a(x) + b(x)
-    g.set_outputs(y)
+    _, _, _, g = _towers_graph(8, 2)
     p = place(g, DEVS)
     assert len({n.device for n in g.nodes}) == 1 and p.transfers == []
     assert p.makespan == pytest.approx(p.serial)
