@@ -62,12 +62,15 @@ def _to_array(data: Any, dtype=None) -> np.ndarray:
 
 def _target(device) -> Device:
     """``device``, or the innermost ``with tl.device(...)`` block's, or the CPU. While a
-    graph is captured the block pins the ops for the placer instead, so the trace runs on
-    one device and can mix freely with tensors made outside the block."""
+    graph is captured, a block naming a CPU device (``cpu:1``, ``/worker:0/cpu:0``) only
+    pins the ops for the placer: the trace runs in host memory, where tensors made inside
+    the block mix with those made outside. A GPU block keeps its eager meaning (and pins)."""
     if device is not None:
         return Device(device)
     scope = current_scope()
-    return scope if scope is not None and state.tracer is None else CPU
+    if scope is None or (state.tracer is not None and scope.type == "cpu"):
+        return CPU
+    return scope
 
 
 def _place(arr, device, requires_grad: bool) -> Tensor:

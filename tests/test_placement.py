@@ -674,3 +674,20 @@ def test_data_parallel_sums_scalars_made_by_a_sum():
     xx = np.arange(12, dtype=np.float32).reshape(4, 3)
     loss, big = dp.run({0: xx})
     assert big.item() == float((xx.sum(1) > 5).sum()) and loss.item() == xx.sum(1).mean()
+
+
+@pytest.mark.skipif(not tl.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_cuda_block_inside_tl_function_keeps_its_eager_meaning():
+    """Only CPU blocks leave creation in host memory while tracing; a GPU block creates on
+    the GPU as in eager code (torch's meaning), so mixing with GPU inputs works."""
+    @tl.function
+    def f(x):
+        with tl.device("cuda"):
+            z = tl.ones(3) * 2.0
+        return x + z
+
+    x = tl.ones(3, device="cuda")
+    with tl.no_grad():
+        y = f(x)
+    assert y.device.type == "cuda"
+    np.testing.assert_allclose(tl.tensor(y.numpy()).numpy(), [3.0, 3.0, 3.0])

@@ -694,9 +694,10 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     works directly). ``devices=["cpu:0", "cpu:1"]`` places
     each traced graph over those devices (``tl.graph.place``) and runs each device's part on
     its own thread; the graph's ``placement`` says where each node went. While ``fn`` is
-    traced, a ``with tl.device(...)`` block pins the ops in it (TensorFlow's meaning), the
-    trace itself running where the inputs are: without ``devices``, such a graph is placed
-    over the devices it names. With ``optimize=True`` a training step
+    traced, a ``with tl.device(...)`` block pins the ops in it (TensorFlow's meaning); a
+    block naming a CPU device (``cpu:1``) does not move the tensors made inside it, so the
+    trace runs in host memory; without ``devices``, such a graph is placed over the
+    devices it names. With ``optimize=True`` a training step
     whose forward can be made cheaper (an RNN's embedding-then-projection, per-step output
     layers) is rewritten and its backward derived again from the rewritten forward
     (``tensorlib.graph.passes.rederive``): the results equal the eager step's up to float
