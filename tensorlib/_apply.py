@@ -26,6 +26,19 @@ def _device_error(op, inputs):
                         "move them with .to(device)")
 
 
+def _same_device(op, inputs):
+    """Inputs on several devices: an error, except while a graph is traced with them all in
+    this process's host memory (``cpu``, ``cpu:1``): there a ``with tl.device("cpu:1")``
+    block pins ops for the placer rather than separating memories, so the others are moved
+    (recorded, no copy) to the first input's device."""
+    from ._state import state
+    host = all(t._device.type == "cpu" and t._device.worker is None for t in inputs)
+    if state.tracer is None or not host:
+        raise _device_error(op, inputs)
+    dev = inputs[0]._device
+    return [t if t._device is dev else t.to(dev) for t in inputs]
+
+
 def op_error(op, inputs, attrs, e: Exception) -> Exception:
     """Turn an error from deep inside a kernel into one that names the op."""
     msg = str(e)

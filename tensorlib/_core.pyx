@@ -158,8 +158,8 @@ def apply(op, *inputs, **attrs):
     for i in range(n):
         t = <TensorBase?>inputs[i]
         if t._device is not dev:
-            from ._apply import _device_error
-            raise _device_error(op, inputs)
+            from ._apply import _same_device
+            return apply(op, *_same_device(op, inputs), **attrs)
         if t._rg:
             rg = True
         arrays[i] = t._data

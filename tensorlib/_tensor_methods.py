@@ -242,6 +242,8 @@ def _inplace(op, name):
             if not np.can_cast(res_dt, self._data.dtype, "same_kind"):
                 raise TypeError(f"{name}: result of dtype {res_dt} cannot be stored in a tensor "
                                 f"of dtype {self._data.dtype}")
+            if op.check is not None:        # what apply would check (// and % by zero)
+                op.check(self._data, other._data)
             try:
                 getattr(np, op.ufunc)(self._data, other._data, out=self._data)
             except ValueError as e:

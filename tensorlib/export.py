@@ -883,8 +883,8 @@ class GraphModule:
                                  f"{tuple(f.shape)}")
             if f.dtype != v.dtype:
                 raise TypeError(f"{g.name}: input {v.label()} expects {v.dtype}, got {f.dtype}")
-            if str(f.device) != self.graph.traced_device(v.node):
-                f = f.to(self.graph.traced_device(v.node))
+            if str(f.device) != self.graph.traced_device(v):
+                f = f.to(self.graph.traced_device(v))
             out.append(f)
         key = tuple(tuple(f.shape) for f in out)
         if key not in self._checked:
@@ -959,7 +959,7 @@ class GraphModule:
                     env[v.id] = r
         outs = []
         for v in g.outputs:
-            t, home = env[v.id], g.traced_device(v.node)
+            t, home = env[v.id], g.traced_device(v)
             outs.append(t if t is None or str(t.device) == home else t.to(home))
         return tuple(outs)
 

@@ -158,5 +158,10 @@ def test_a_placed_graph_follows_the_cluster_through_a_restart():
             g.run({x: x})
         tl.distributed.init(num_workers=1, num_cpus=2)
         np.testing.assert_allclose(_run(g, {x: x}).numpy(), want, rtol=1e-6)
+        # a worker that dies: the step fails (it does not hang), and so do later ones
+        ray.kill(tl.distributed.current().workers[0])
+        for _ in range(2):
+            with pytest.raises(Exception, match="(?i)actor|died|worker"):
+                _run(g, {x: x})
     finally:
         tl.distributed.shutdown()

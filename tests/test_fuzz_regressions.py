@@ -156,3 +156,16 @@ def test_integer_floor_division_and_remainder_by_zero_raise_as_in_pytorch():
     g.set_outputs(y)
     with pytest.raises(ZeroDivisionError):
         g.run({0: np.array([1, 2]), 1: np.array([1, 0])})
+    # an intermediate result (a buffered ufunc, fused chains) and the in-place forms too
+    with tl.capture(a, c) as g2:
+        z = ((a // c) * 2 + 1).sum() + (a % c).sum()
+    g2.set_outputs(z)
+    g2.optimize()
+    with pytest.raises(ZeroDivisionError):
+        g2.run({0: np.array([1, 2]), 1: np.array([1, 0])})
+    for f in (lambda t: t.__ifloordiv__(tl.tensor([0, 1])),
+              lambda t: t.__imod__(tl.tensor([1, 0]))):
+        t = tl.tensor([5, 7])
+        with pytest.raises(ZeroDivisionError):
+            f(t)
+        np.testing.assert_array_equal(t.numpy(), [5, 7])

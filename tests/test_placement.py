@@ -691,3 +691,50 @@ def test_a_cuda_block_inside_tl_function_keeps_its_eager_meaning():
         y = f(x)
     assert y.device.type == "cuda"
     np.testing.assert_allclose(tl.tensor(y.numpy()).numpy(), [3.0, 3.0, 3.0])
+
+
+def test_a_cpu_block_mixes_with_inputs_on_its_own_device_while_tracing():
+    """Inside tl.function, a with tl.device("cpu:1") block pins; creations stay in host
+    memory and meet inputs that already live on cpu:1 (as the eager code does)."""
+    def f(x):
+        with tl.device("cpu:1"):
+            return (x * tl.arange(3) + tl.ones(3)).sum()
+
+    x1 = tl.ones(3, device="cpu:1")
+    want = f(x1)
+    got = tl.function(f)(x1)
+    assert got.item() == want.item() == 6.0 and got.device == want.device
+
+
+def test_results_come_back_on_the_traced_device_after_optimize_and_data_parallel():
+    _, _, x, g = _towers_graph(64, 4)
+    place(g, ["cpu:1", "cpu:2"])
+    g.optimize()            # rebuilds nodes (fusion): the traced device goes with the values
+    assert g.run({x: x}).device == tl.device("cpu")
+    w = tl.ones(3, requires_grad=True)
+    sgd = tl.optim.SGD([w], lr=0.1)
+    xs = tl.ones(2, 3)
+    with tl.capture(xs) as step:
+        sgd.zero_grad()
+        loss = (xs * w).sum(1).mean()
+        loss.backward()
+        sgd.step()
+    step.set_outputs(loss)
+    dp = tl.graph.data_parallel(step, ["cpu:1", "cpu:2"])
+    out = dp.run({0: np.ones((4, 3), np.float32)})
+    assert out.device == tl.device("cpu")
+    assert (out + tl.tensor(1.0)).item() == pytest.approx(out.item() + 1.0)
+
+
+def test_an_optimizer_state_dict_is_a_snapshot_of_tensor_hyperparameters():
+    m = nn.Linear(3, 2)
+    opt = tl.optim.Adam(m.parameters(), lr=tl.tensor(0.01), betas=(tl.tensor(0.9), 0.999))
+    saved = opt.state_dict()
+    betas = opt.param_groups[0]["betas"]
+    betas[0].fill_(0.3)
+    opt.param_groups[0]["lr"].fill_(0.5)
+    assert float(saved["param_groups"][0]["betas"][0]) == pytest.approx(0.9)
+    opt.load_state_dict(saved)
+    # restored in place: a captured step holding these tensors reads the restored values
+    assert opt.param_groups[0]["betas"] is betas and float(betas[0]) == pytest.approx(0.9)
+    assert float(opt.param_groups[0]["lr"]) == pytest.approx(0.01)

@@ -20,7 +20,7 @@ class Exchange:
     def __init__(self):
         self.slots: dict = {}
         self.events: dict = {}
-        self.aborted: set = set()
+        self.aborted: dict = {}     # (plan, step) -> None, oldest first, bounded
 
     async def put(self, key, value) -> None:
         self.slots[key] = value
@@ -39,12 +39,14 @@ class Exchange:
     async def forget(self, plan_step) -> None:
         """A failed step is over everywhere: drop what it left (its abort mark, values)."""
         ps = tuple(plan_step)
-        self.aborted.discard(ps)
+        self.aborted.pop(ps, None)
         for key in [k for k in self.slots if k[:2] == ps]:
             del self.slots[key]
 
     async def abort(self, plan_step) -> None:
-        self.aborted.add(tuple(plan_step))
+        self.aborted[tuple(plan_step)] = None
+        while len(self.aborted) > 1024:     # a late abort after forget must not pile up
+            del self.aborted[next(iter(self.aborted))]
         for key in [k for k in self.events if k[:2] == tuple(plan_step)]:
             self.events.pop(key).set()
         # what the failed step left behind

@@ -63,21 +63,40 @@ class capture:
         if exc_type is None:
             tracer = self.graph._tracer
             tracer.finish()
-            read = {v.id for n in self.graph.nodes for v in n.inputs}
-            unread = [f"{i} ({v.label()})" for i, v in enumerate(self.graph.inputs)
-                      if v.id not in read]
-            if unread:
+            frozen = _frozen_inputs(self.graph, self._inputs)
+            if frozen:
                 warnings.warn(
-                    f"tl.capture: input {', '.join(unread)} is never read inside the block, "
-                    "so the graph ignores what is fed there and computes from the tensors the "
-                    "block did read, held as constants. A slice or copy taken inside the block "
-                    "(x[:16]) is a new tensor: take it before the block and pass that.",
-                    stacklevel=2)
+                    f"tl.capture: input {', '.join(frozen)} is never read inside the block, "
+                    "but the block read a tensor sharing its memory, which the graph holds as "
+                    "a constant or variable: it ignores what is fed there. A slice or copy "
+                    "taken inside the block (x[:16]) is a new tensor: take it before the block "
+                    "and pass that.", stacklevel=2)
             if tracer.size_escapes and _specialize(self.graph, tracer):
                 warnings.warn(f"tl.capture: {tracer.size_escapes[0]}; the graph cannot "
                               "recompute it for other sizes, so its inputs keep the traced "
                               f"sizes {_fixed_words(self.graph.size_fixed)}."
                               f"{_escape_help(tracer)}", stacklevel=2)
+
+
+def _frozen_inputs(g: Graph, inputs) -> list[str]:
+    """The inputs no node reads although the graph reads their memory through another tensor
+    (a slice of the input's base taken inside the block): their data is baked in."""
+    def root(a):
+        while getattr(a, "base", None) is not None:
+            a = a.base
+        return id(a)
+    held = set()
+    for n in g.nodes:
+        if n.op == "constant" and n.attrs.get("value") is not None:
+            held.add(root(n.attrs["value"]))
+        if n.op in ("constant", "variable") and n in g.bindings:
+            bound = g.bindings[n]
+            t = bound[0] if isinstance(bound, tuple) else bound
+            if hasattr(t, "_data"):
+                held.add(root(t._data))
+    read = {v.id for n in g.nodes for v in n.inputs}
+    return [f"{i} ({v.label()})" for i, (v, t) in enumerate(zip(g.inputs, inputs))
+            if v.id not in read and root(t._data) in held]
 
 
 def _set_outputs(self: Graph, *outs) -> Graph:
@@ -95,7 +114,7 @@ class _Entry:
 
     __slots__ = ("graph", "plan", "template", "guards", "constants", "out_kinds", "n_calls",
                  "shapes_ok", "trace_no", "grad_outputs", "sizes", "fixed", "fixed_why",
-                 "traced", "verified")
+                 "traced", "verified", "version")
 
     def __init__(self, graph, plan, template, guards, constants, out_kinds):
         self.shapes_ok: set | None = None
@@ -114,6 +133,7 @@ class _Entry:
         self.verified = False
         self.graph = graph
         self.plan = plan
+        self.version = graph.version    # an edit after tracing (placement) means a new plan
         self.template = template
         self.guards = guards
         self.constants = constants
@@ -134,12 +154,13 @@ class _Entry:
             if shapes not in self.shapes_ok:
                 _check_concrete_shapes(self.graph, shapes)
                 self.shapes_ok.add(shapes)
-        if not self.graph._plans:       # the graph was edited (placed) after it was traced
+        if self.graph.version != self.version:     # edited (placed) after it was traced
             g = self.graph
             self.plan = make_plan(g, g.outputs, g.assigns, memory=self.plan.memory
                                   if isinstance(self.plan, Plan) else True)
             g._plans[(tuple(v.id for v in g.outputs), tuple(n.id for n in g.assigns))] = \
                 self.plan
+            self.version = g.version
         outs = self.plan([t._data for t in tensors], tensors)
         res = []
         for arr, (kind, ref, dev) in zip(outs, self.out_kinds):
@@ -750,7 +771,8 @@ def _fingerprint(g: Graph) -> list:
         if run_time and isinstance(attrs.get("shape"), (tuple, list)):
             attrs["shape"] = tuple("*" if i in run_time else d
                                    for i, d in enumerate(attrs["shape"]))
-        out.append((n.op, g.traced_device(n), ins, attr_key(attrs, array, leaf)))
+        dev = g.traced_device(n.outputs[0]) if n.outputs else n.device
+        out.append((n.op, dev, ins, attr_key(attrs, array, leaf)))
         for j, v in enumerate(n.outputs):
             where[v.id] = (k, j)
     out.append(("outputs", tuple(where.get(v.id, ("?",)) for v in g.outputs)))

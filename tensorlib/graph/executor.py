@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .checks import VALUE_CHECKS
-from .ir import Graph, Node, Value
+from .ir import EDGE_OPS, Graph, Node, Value
 
 def _asarray(a):
     """NumPy kernels may return 0-d results as NumPy scalars; CuPy's are arrays already."""
@@ -151,7 +151,7 @@ def _compile(plan: Plan, memory: bool):
             lines.append(f"    {outs[0]} = _random(R{n.id}, A{n.id})")
         elif n.op == "assign":
             continue    # writes go last
-        elif n.op in ("send", "recv"):     # a placed graph's edge to another device
+        elif n.op in EDGE_OPS:     # a placed graph's edge to another device
             ns[f"X{n.id}"] = g.bindings[n]
             lines.append(f"    X{n.id}.send({args})" if n.op == "send"
                          else f"    {outs[0]} = X{n.id}.recv()")
@@ -166,6 +166,10 @@ def _compile(plan: Plan, memory: bool):
                 lines.append(f"    {outs[0]} = K{n.id}({args})")
         else:
             op, k = _kernel(n)
+            chk = op.check if op.check is not None else VALUE_CHECKS.get(n.op)
+            if chk is not None:
+                ns[f"Q{n.id}"] = functools.partial(chk, **n.attrs) if n.attrs else chk
+                lines.append(f"    Q{n.id}({args})")
             b = buffers.get(n.outputs[0].id) if len(n.outputs) == 1 else None
             if b is not None and _ufunc_kernel(op, n) is not None:
                 ns[f"K{n.id}"] = _ufunc_kernel(op, n)
@@ -173,10 +177,6 @@ def _compile(plan: Plan, memory: bool):
                 buf_arrays.append(b)
                 lines.append(f"    {outs[0]} = K{n.id}({args}, out=O{n.id})")
                 continue
-            chk = op.check if op.check is not None else VALUE_CHECKS.get(n.op)
-            if chk is not None:
-                ns[f"Q{n.id}"] = functools.partial(chk, **n.attrs) if n.attrs else chk
-                lines.append(f"    Q{n.id}({args})")
             ns[f"K{n.id}"] = functools.partial(k, **n.attrs) if n.attrs else k
             one_tuple = len(outs) == 1 and _returns_tuple(op, n)
             lhs = ", ".join(outs) + ("," if one_tuple else "")
@@ -290,7 +290,7 @@ def run_graph(graph: Graph, feeds=None, fetches=None, targets=None):
     outs = plan(arrays, tensors)
     res = []
     for o, v in zip(outs, vals):
-        home = graph.traced_device(v.node)    # placed or not: back where eager code made it
+        home = graph.traced_device(v)         # placed or not: back where eager code made it
         if home != v.node.device:
             from ..backends import to_device
             o = to_device(o, Device(home))

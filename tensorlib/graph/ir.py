@@ -56,10 +56,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Graph", "Node", "Value", "encode_attr", "decode_attr", "SOURCE_OPS"]
+__all__ = ["Graph", "Node", "Value", "encode_attr", "decode_attr", "SOURCE_OPS",
+           "REPLICATED_OPS", "EDGE_OPS"]
 
 # nodes with no registry kernel: the executor handles them itself
 SOURCE_OPS = frozenset({"placeholder", "variable", "constant", "random"})
+# sources a placed graph copies into every device that reads them (no transfer)
+REPLICATED_OPS = frozenset({"placeholder", "constant"})
+# the two ends of an edge between devices in a partitioned graph
+EDGE_OPS = frozenset({"send", "recv"})
 
 
 class Value:
@@ -157,9 +162,11 @@ class Graph:
         # the None input dims fixed to their traced sizes by an escaped size {(input, axis): n}
         self.size_fixed: dict = {}
         self.placement = None               # what graph.placement.place decided, if placed
-        # node id -> the device it had when traced, for the nodes placement moved: a placed
-        # graph's results come back where the eager code made them
+        # value id -> the device it was made on when traced, for the values placement moved:
+        # a placed graph's results come back where the eager code made them (by value, so
+        # a pass that rebuilds a node keeps it)
         self.traced_devices: dict[int, str] = {}
+        self.version = 0                     # bumped by every edit: callers re-plan
 
     # --- building -------------------------------------------------------------
     def add_node(self, op: str, inputs: Iterable[Value], attrs: dict, device: str,
@@ -173,7 +180,7 @@ class Graph:
             node.outputs.append(v)
             self.values.append(v)
         self.nodes.append(node)
-        self._plans.clear()
+        self.invalidate()
         return node
 
     def placeholder(self, shape, dtype, device: str = "cpu", name: str | None = None) -> Value:
@@ -194,6 +201,7 @@ class Graph:
     def invalidate(self) -> None:
         """Forget cached execution plans (call after editing nodes by hand)."""
         self._plans.clear()
+        self.version += 1
 
     # --- queries --------------------------------------------------------------
     def consumers(self) -> dict[Value, list[Node]]:
@@ -248,9 +256,9 @@ class Graph:
         from .autodiff import gradients
         return gradients(self, loss, wrt, grad_loss)
 
-    def traced_device(self, node: Node) -> str:
-        """The device ``node`` ran on when the graph was traced (before any placement)."""
-        return self.traced_devices.get(node.id, node.device)
+    def traced_device(self, v: Value) -> str:
+        """The device ``v`` was made on when the graph was traced (before any placement)."""
+        return self.traced_devices.get(v.id, v.node.device if v.node is not None else "cpu")
 
     def place(self, devices, **kwargs):
         """Place the nodes over ``devices`` (see :func:`tensorlib.graph.placement.place`);
@@ -445,7 +453,7 @@ def format_graph(g: Graph) -> str:
                 shown = {"value": attrs["value"]}
         elif n.op == "assign":
             shown = {"var": attrs["var"]}
-        elif n.op in ("send", "recv"):
+        elif n.op in EDGE_OPS:
             src, dst, _ = attrs["key"]
             lines.append(f"  send {args} -> {dst}" if n.op == "send"
                          else f"  {outs} = recv <- {src}")

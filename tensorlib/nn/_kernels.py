@@ -42,7 +42,7 @@ def sgd_update_(param: Tensor, grad: Tensor, momentum_buffer: Tensor | None = No
     weight decay, through the momentum buffer when ``momentum`` != 0 (``first_step``
     initialises the buffer with d, as PyTorch does on a parameter's first step)."""
     from .. import _ops
-    from ..optim.optimizer import enabled, hyper_value
+    from .._hyper import enabled, hyper_value
     if enabled(momentum) and momentum_buffer is None:
         raise ValueError("sgd_update_: momentum != 0 needs a momentum_buffer tensor")
     if nesterov and (hyper_value(momentum) <= 0 or dampening != 0):
@@ -70,7 +70,7 @@ def adam_update_(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tenso
     traced = isinstance(step, Tensor) and state.tracer is not None
     if not traced and (not isinstance(step, (int, np.integer)) or step < 1):
         raise ValueError(f"adam_update_: step must be an int >= 1, got {step!r}")
-    from ..optim.optimizer import hyper_value
+    from .._hyper import hyper_value
     for name, b in (("beta1", beta1), ("beta2", beta2)):
         if not 0.0 <= hyper_value(b) < 1.0:
             raise ValueError(f"adam_update_: {name} must be in [0, 1), got {b}")
@@ -93,7 +93,7 @@ def adam_update_(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tenso
 # ops, which capture records; the graph's fusion pass maps the plain SGD chain back
 # onto the Cython kernel.
 def _sgd_ops(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step):
-    from ..optim.optimizer import enabled
+    from .._hyper import enabled
     with no_grad():
         d = g
         if weight_decay:

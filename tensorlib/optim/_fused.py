@@ -38,7 +38,7 @@ def sgd(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, state) -> bo
         return cuda_optim.sgd(p, g, buf, lr, momentum, dampening, weight_decay, nesterov,
                               state)
     from ..nn import _kernels
-    from .optimizer import enabled
+    from .._hyper import enabled
     first = False
     if enabled(momentum) and buf is None:
         if not _eligible(p, g):

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from .. import creation
 from ..ops.elementwise import maximum
 from . import _fused
-from .optimizer import Optimizer, hyper_value
+from .._hyper import hyper_value
+from .optimizer import Optimizer
 
 
 def check_adam_hyperparameters(name: str, group: dict) -> None:

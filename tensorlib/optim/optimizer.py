@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import _dtypes
 from .._tensor import Tensor
+from .._hyper import hyper_value
 from ..autograd.mode import no_grad, state as _mode
 
 
@@ -175,7 +176,8 @@ class Optimizer:
         index: dict[int, int] = {}
         groups = []
         for g in self.param_groups:
-            packed = {k: v for k, v in g.items() if k != "params"}
+            # a snapshot: tensor hyper-parameters change in place as schedulers step
+            packed = {k: _snapshot(v) for k, v in g.items() if k != "params"}
             ids = []
             for p in g["params"]:
                 index.setdefault(id(p), len(index))
@@ -221,12 +223,7 @@ class Optimizer:
             for k, v in sg.items():
                 if k == "params":
                     continue
-                if isinstance(g.get(k), Tensor) and g[k].ndim == 0:
-                    # update in place: a captured step holds this tensor
-                    with no_grad():
-                        g[k].fill_(_as_float(v))
-                else:
-                    g[k] = copy.deepcopy(v)
+                g[k] = _restore(g.get(k), v)
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -263,12 +260,24 @@ def _to_param(v, p: Tensor, key: str):
     return copy.deepcopy(v)
 
 
-def hyper_value(v):
-    """A hyper-parameter's number (a tensor one's current value)."""
-    return float(v._data) if isinstance(v, Tensor) else v
+def _snapshot(v):
+    """A hyper-parameter as saved: tensors (and tuples of them) copied."""
+    if isinstance(v, Tensor):
+        return v.detach().clone()
+    if isinstance(v, tuple):
+        return tuple(_snapshot(x) for x in v)
+    return v
 
 
-def enabled(v) -> bool:
-    """Whether a hyper-parameter switches its term on: a tensor one always does (its value
-    may change between replays of a captured step), a number when it is not 0."""
-    return isinstance(v, Tensor) or bool(v)
+def _restore(cur, saved):
+    """The value a group takes from a saved hyper-parameter: a tensor it holds is written in
+    place (a captured step reads that tensor), also inside a tuple such as ``betas``."""
+    if isinstance(cur, Tensor) and cur.ndim == 0:
+        with no_grad():
+            cur.fill_(_as_float(saved))
+        return cur
+    if isinstance(cur, tuple) and isinstance(saved, (tuple, list)) and len(cur) == len(saved) \
+            and any(isinstance(c, Tensor) for c in cur):
+        new = tuple(_restore(c, s) for c, s in zip(cur, saved))
+        return cur if all(a is b for a, b in zip(new, cur)) or new == cur else new
+    return copy.deepcopy(saved)

@@ -5,7 +5,8 @@ from collections.abc import Iterable
 
 from .. import creation
 from .._tensor import Tensor
-from .optimizer import Optimizer, enabled, hyper_value
+from .._hyper import enabled, hyper_value
+from .optimizer import Optimizer
 
 
 class RMSprop(Optimizer):

@@ -4,7 +4,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import _fused
-from .optimizer import Optimizer, enabled, hyper_value, required
+from .._hyper import enabled, hyper_value
+from .optimizer import Optimizer, required
 
 
 class SGD(Optimizer):

@@ -20,8 +20,9 @@ def _elementwise(n) -> bool:
     if n.op in ("placeholder", "variable", "constant", "random", "assign", "fused"):
         return False
     op = REGISTRY.get(n.op)
-    if op is None or op.ufunc is None or n.attrs or len(n.outputs) != 1:
-        return False
+    if op is None or op.ufunc is None or op.check is not None or n.attrs \
+            or len(n.outputs) != 1:
+        return False        # (a checked op, // by zero, keeps its own node and check)
     if not n.device.startswith("cpu") or op.cpu is not getattr(np, op.ufunc, None):
         return False
     return None not in n.outputs[0].shape

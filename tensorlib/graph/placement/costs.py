@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..._device import Device
-from ..ir import SOURCE_OPS, Graph, Node
+from ..ir import EDGE_OPS, SOURCE_OPS, Graph, Node
+
+_FREE = SOURCE_OPS | EDGE_OPS | {"assign"}     # no work of their own to price
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def node_cost(node: Node, none_dim: int) -> tuple[float, float]:
     """``(flops, bytes)`` of a node from its op's ``cost`` rule; ``None`` dims count as
     ``none_dim``. An op without a rule counts one flop per output element and the bytes
     of its inputs and outputs."""
-    if node.op in SOURCE_OPS or node.op in ("assign", "send", "recv"):
+    if node.op in _FREE:
         return 0.0, 0.0
 
     def spec(v):
@@ -101,7 +103,7 @@ def node_cost(node: Node, none_dim: int) -> tuple[float, float]:
         try:
             fl, by = rule(ins, outs if len(outs) > 1 else outs[0], **node.attrs)
             return float(fl), float(by)
-        except Exception:   # a rule that cannot price these attrs: fall back below
+        except (ValueError, TypeError, KeyError, IndexError):   # priced by the fallback
             pass
     fl = sum(int(np.prod(s)) for s, _ in outs)
     by = sum(value_bytes(s, d, none_dim) for s, d in ins + outs)
@@ -118,7 +120,7 @@ def compute_time(node: Node, dev: Device, none_dim: int,
         t = measured.get((node.id, dev.type))
         if t is not None:
             return t
-    if node.op in SOURCE_OPS or node.op in ("assign", "send", "recv"):
+    if node.op in _FREE:
         return 0.0
     prof = PROFILES[dev.type]
     fl, by = node_cost(node, none_dim)

@@ -21,9 +21,7 @@ from dataclasses import dataclass
 
 from ..._device import Device
 from ..executor import Plan, needed_nodes
-from ..ir import Graph, Node, Value
-
-_REPLICATED = ("placeholder", "constant")
+from ..ir import REPLICATED_OPS, Graph, Node, Value
 
 
 @dataclass
@@ -35,24 +33,6 @@ class Partition:
     fetches: list[Value]        # values of ``graph``
     fetch_positions: list[int]  # where each goes in the caller's fetch list
     plan: Plan | None = None
-
-
-class Endpoint:
-    """A send or recv node's end of one edge of a rendezvous."""
-
-    __slots__ = ("rendezvous", "key", "device")
-
-    def __init__(self, rendezvous, key: tuple, device: Device):
-        self.rendezvous = rendezvous
-        self.key = key
-        self.device = device
-
-    def send(self, array) -> None:
-        self.rendezvous.send(self.key, array.copy())
-
-    def recv(self):
-        from ...backends import to_device
-        return to_device(self.rendezvous.recv(self.key), self.device)
 
 
 def partition(graph: Graph, fetches: list[Value], targets: list[Node], endpoint,
@@ -69,13 +49,13 @@ def partition(graph: Graph, fetches: list[Value], targets: list[Node], endpoint,
     for n in nodes:
         for v in n.inputs:
             src = v.node
-            if src is None or src.op in _REPLICATED:
+            if src is None or src.op in REPLICATED_OPS:
                 continue
             d = dev_of[n.id]
             if dev_of[src.id] is not d and d not in dests.setdefault(v.id, []):
                 dests[v.id].append(d)
     devices = list(dict.fromkeys(dev_of[n.id] for n in nodes
-                                 if n.op not in _REPLICATED))
+                                 if n.op not in REPLICATED_OPS))
     for v in fetches:       # a fetched placeholder/constant is served where it is placed
         if v.node is not None and dev_of[v.node.id] not in devices:
             devices.append(dev_of[v.node.id])
@@ -104,7 +84,7 @@ def partition(graph: Graph, fetches: list[Value], targets: list[Node], endpoint,
         if lv is not None:
             return lv
         src = v.node
-        if src.op in _REPLICATED:
+        if src.op in REPLICATED_OPS:
             copy_node(src, d, [])
             return local[d][v.id]
         key = (str(dev_of[src.id]), str(d), v.id)
@@ -115,7 +95,7 @@ def partition(graph: Graph, fetches: list[Value], targets: list[Node], endpoint,
 
     for n in nodes:
         d = dev_of[n.id]
-        if n.op in _REPLICATED:
+        if n.op in REPLICATED_OPS:
             continue
         copy_node(n, d, [local_value(v, d) for v in n.inputs])
         for v in n.outputs:

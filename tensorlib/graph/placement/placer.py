@@ -28,10 +28,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..._device import Device
-from ..ir import Graph, Node
+from ..ir import EDGE_OPS, REPLICATED_OPS, Graph, Node
 from .costs import compute_time, dispatch_time, memory_space, transfer_time, value_bytes
 
-_REPLICATED = ("placeholder", "constant")
 
 
 @dataclass
@@ -84,7 +83,7 @@ def place(graph: Graph, devices: Iterable, *, pins: Mapping | None = None,
     <Placement cpu:0: ... nodes, cpu:1: ... nodes; ...>
     """
     devs = _devices(devices)
-    if any(n.op in ("send", "recv") for n in graph.nodes):
+    if any(n.op in EDGE_OPS for n in graph.nodes):
         raise ValueError("place: the graph is already partitioned (it has send/recv nodes); "
                          "place the graph that was captured")
     req = _requests(graph, pins)
@@ -125,7 +124,7 @@ def place(graph: Graph, devices: Iterable, *, pins: Mapping | None = None,
 
     for n in graph.nodes:
         g = group_of.get(n.id)
-        if n.op in _REPLICATED or (n.op == "variable" and g not in group_dev):
+        if n.op in REPLICATED_OPS or (n.op == "variable" and g not in group_dev):
             continue    # copied to each reader's device / placed with its first reader
         cands = [group_dev[g]] if g in group_dev else allowed[n.id]
         best = min(cands, key=lambda d: (sim.finish(n, d, chosen, allowed), devs.index(d)))
@@ -153,8 +152,13 @@ def place(graph: Graph, devices: Iterable, *, pins: Mapping | None = None,
         chosen[n.id] = ok[0] if ok else allowed[n.id][0]
     # a split must pay for the extra devices' threads; else the best single device, where
     # the constraints allow one
+    # (only onto a device in the memory the graph was traced in: a plain plan on one device
+    # moves no feeds and no results, so a CPU-traced graph may not collapse onto a GPU)
+    home = {memory_space(Device(graph.traced_device(v))) for n in graph.nodes
+            for v in n.outputs}
     serial = {d: sum(compute_time(n, d, none_dim, measured) for n in graph.nodes)
-              for d in devs if all(d in allowed[n.id] for n in graph.nodes)}
+              for d in devs if all(d in allowed[n.id] for n in graph.nodes)
+              and memory_space(d) in home}
     used = len(set(chosen.values()))
     makespan, busy, transfers = sim.makespan(), sim.busy, sim.transfers
     extra = sorted(dispatch_time(d) for d in set(chosen.values()))[:-1] if used else []
@@ -163,8 +167,9 @@ def place(graph: Graph, devices: Iterable, *, pins: Mapping | None = None,
         chosen = {n.id: one for n in graph.nodes}
         makespan, busy, transfers = serial[one], {one: serial[one]}, []
     for n in graph.nodes:
-        if str(chosen[n.id]) != n.device and n.id not in graph.traced_devices:
-            graph.traced_devices[n.id] = n.device
+        if str(chosen[n.id]) != n.device:
+            for v in n.outputs:
+                graph.traced_devices.setdefault(v.id, n.device)
         n.device = str(chosen[n.id])
     graph.invalidate()
     best_serial = min(serial.values()) if serial else min(
@@ -281,7 +286,7 @@ def _can_run(graph: Graph, n: Node, d: Device) -> bool:
         owner = graph.bindings.get(n, (None,))[0]
         dev = getattr(owner, "_device", None)
         return dev is None or memory_space(dev) == memory_space(d)
-    if n.op in _REPLICATED:
+    if n.op in REPLICATED_OPS:
         return True
     from ...ops.registry import REGISTRY
     op = REGISTRY.get(n.op)
@@ -309,7 +314,7 @@ class _Simulation:
 
     def _avail(self, v, d, chosen, allowed, commit=False) -> float:
         src = v.node
-        if src is None or src.op in _REPLICATED:
+        if src is None or src.op in REPLICATED_OPS:
             return 0.0
         if src.op == "variable" and src.id not in chosen:
             if d in allowed[src.id]:

@@ -209,6 +209,8 @@ class _Rewrite:
             for c in self.copies.get(n.id, []) if n.op == "assign" else ():
                 c.control = [cc for m in n.control for cc in self.copies.get(m.id, [])]
         self.new.outputs = [self._output(v, how.get(i)) for i, v in enumerate(g.outputs)]
+        for old, new in zip(g.outputs, self.new.outputs):   # results come back where traced
+            self.new.traced_devices[new.id] = g.traced_device(old)
         self.new.output_names = g.output_names
         self.new.output_structure = g.output_structure
         place(self.new, names, **place_kwargs)

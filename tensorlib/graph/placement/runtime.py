@@ -15,7 +15,8 @@ import threading
 import weakref
 
 from ..._device import Device
-from ..ir import Graph, Node, Value
+from ..executor import needed_nodes
+from ..ir import REPLICATED_OPS, Graph, Node, Value
 from .partition import partition
 
 
@@ -61,6 +62,25 @@ class Rendezvous:
             self._cv.notify_all()
 
 
+class Endpoint:
+    """A send or recv node's end of one edge between two devices of this process."""
+
+    __slots__ = ("rendezvous", "key", "device")
+
+    def __init__(self, rendezvous: Rendezvous, key: tuple, device: Device):
+        self.rendezvous = rendezvous
+        self.key = key
+        self.device = device
+
+    def send(self, array) -> None:
+        # a copy: the sender's memory plan may reuse the buffer at once
+        self.rendezvous.send(self.key, array.copy())
+
+    def recv(self):
+        from ...backends import to_device
+        return to_device(self.rendezvous.recv(self.key), self.device)
+
+
 class _DeviceThread:
     """A daemon thread that runs one device's jobs in order."""
 
@@ -94,10 +114,14 @@ class _GraphRuntime:
         weakref.finalize(graph, _stop_threads, self.threads)
 
     def thread(self, device: Device) -> _DeviceThread:
-        t = self.threads.get(device)
-        if t is None:
-            t = self.threads[device] = _DeviceThread(device)
-        return t
+        with _RUNTIMES:
+            t = self.threads.get(device)
+            if t is None:
+                t = self.threads[device] = _DeviceThread(device)
+            return t
+
+
+_RUNTIMES = threading.Lock()    # creating a graph's runtime and its threads
 
 
 def _stop_threads(threads) -> None:
@@ -106,10 +130,11 @@ def _stop_threads(threads) -> None:
 
 
 def _runtime(graph: Graph) -> _GraphRuntime:
-    rt = graph.__dict__.get("_placed_runtime")
-    if rt is None:
-        rt = graph.__dict__["_placed_runtime"] = _GraphRuntime(graph)
-    return rt
+    with _RUNTIMES:
+        rt = graph.__dict__.get("_placed_runtime")
+        if rt is None:
+            rt = graph.__dict__["_placed_runtime"] = _GraphRuntime(graph)
+        return rt
 
 
 def _unload(workers, plan_id) -> None:
@@ -122,7 +147,8 @@ def _unload(workers, plan_id) -> None:
 
 class _CommitGate:
     """Every device of a step computes, then waits here; the writes (assigns) run only once
-    all of them finished without error, so a failed step changes no state anywhere."""
+    all of them finished computing without error, so a step that fails while computing
+    changes no state anywhere."""
 
     def __init__(self):
         self._cv = threading.Condition()
@@ -135,7 +161,7 @@ class _CommitGate:
 
     def fail(self, error: BaseException) -> None:
         with self._cv:
-            if self.verdict is None or self.verdict is True:
+            if self.verdict is None:        # after a pass, the writes have begun
                 self.verdict = error
             self._cv.notify_all()
 
@@ -160,6 +186,16 @@ class _CommitGate:
                 raise StepAborted("the step failed on another device; nothing was written")
 
 
+class _Step:
+    """One run of a PlacedPlan: its results, errors and remote futures."""
+
+    def __init__(self, n_fetches: int):
+        self.results: list = [None] * n_fetches
+        self.errors: list = []
+        self.futures: list = []
+        self.done = threading.Semaphore(0)
+
+
 class PlacedPlan:
     """The partitions of one (fetches, targets) set of a placed graph, and their threads.
 
@@ -168,30 +204,29 @@ class PlacedPlan:
     (see :mod:`tensorlib.distributed`)."""
 
     def __init__(self, graph: Graph, fetches: list[Value], targets: list[Node]):
-        from .partition import Endpoint
         self.graph = graph
         self.fetches = list(fetches)
         self._targets = list(targets)
+        rt = _runtime(graph)
+        self._lock = rt.lock
+        with self._lock:
+            self._build(rt)
+
+    def _build(self, rt: _GraphRuntime) -> None:
+        graph = self.graph
         self.rendezvous = Rendezvous()
         self._cluster = self._clock = None
-        remote = any(Device(n.device).worker is not None for n in graph.nodes)
-        if remote:
+        needed = needed_nodes(graph, self.fetches, self._targets)
+        if any(Device(n.device).worker is not None for n in needed):
             from ...distributed import current
-            from ...distributed.endpoints import RemoteEndpoint, StepClock
+            from ...distributed.endpoints import StepClock
             self._cluster = current()
             if self._cluster is None:
                 raise RuntimeError(f"graph {graph.name!r} is placed on remote workers: start "
                                    "them with tl.distributed.init() first")
             self._clock = StepClock(self._cluster.next_plan_id())
-
-        def endpoint(key, dst):
-            src = Device(key[0])
-            if src.worker is None and dst.worker is None:
-                return Endpoint(self.rendezvous, key, dst)
-            return RemoteEndpoint(self._cluster.exchange, self._clock, key, str(dst))
-
         self._gate = _CommitGate()
-        self.partitions = partition(graph, self.fetches, list(targets), endpoint,
+        self.partitions = partition(graph, self.fetches, self._targets, self._endpoint,
                                     barrier=self._gate)
         self.placeholders = [n for p in self.partitions for n in p.graph.nodes
                              if n.op == "placeholder"]
@@ -201,12 +236,16 @@ class PlacedPlan:
             self._load(p)
         self._prefetch = [p.graph.bindings[n] for p in self._local for n in p.graph.nodes
                           if n.op == "recv" and hasattr(p.graph.bindings[n], "prefetch")]
-        rt = _runtime(graph)
-        self._lock = rt.lock
         self._threads = [rt.thread(p.device) for p in self._local[1:]]
-        self._remote_results: list = []
-        if remote:
+        self._home = [Device(graph.traced_device(v)) for v in self.fetches]
+        if self._remote:
             weakref.finalize(self, _unload, list(self._cluster.workers), self._clock.plan_id)
+
+    def _endpoint(self, key: tuple, dst: Device):
+        if Device(key[0]).worker is None and dst.worker is None:
+            return Endpoint(self.rendezvous, key, dst)
+        from ...distributed.endpoints import RemoteEndpoint
+        return RemoteEndpoint(self._cluster.exchange, self._clock, key, str(dst))
 
     def _load(self, part) -> None:
         import ray
@@ -219,13 +258,18 @@ class PlacedPlan:
         ray.get(self._cluster.workers[k].load.remote(self._clock.plan_id, str(part.device),
                                                       doc))
 
+    def _abort_if_failed(self, future) -> None:
+        error = future.exception()
+        if error is not None:
+            self._abort(error)
+
     def _abort(self, error: BaseException) -> None:
         self.rendezvous.abort(error)
         self._gate.fail(error)
         if self._clock is not None:
             self._cluster.exchange.abort.remote((self._clock.plan_id, self._clock.step))
 
-    def _check_cluster(self) -> None:
+    def _check_cluster(self, rt: _GraphRuntime) -> None:
         from ...distributed import current
         now = current()
         if now is self._cluster:
@@ -234,84 +278,102 @@ class PlacedPlan:
             raise RuntimeError(f"graph {self.graph.name!r} is placed on remote workers, but "
                                "the cluster was shut down: start one with "
                                "tl.distributed.init()")
-        self.__init__(self.graph, self.fetches, self._targets)    # load into the new one
+        self._build(rt)             # load the remote parts into the new cluster
 
+    # --- one step ------------------------------------------------------------------------
     def __call__(self, feeds: list, input_tensors: list | None = None) -> list:
-        from ...backends import to_device
-        if self._remote:
-            self._check_cluster()
-        results: list = [None] * len(self.fetches)
-        errors: list = []
-        done = threading.Semaphore(0)
-
-        def job(part):
-            def run():
-                try:
-                    local = list(feeds)
-                    for n in part.plan.placeholders:   # feeds are host arrays
-                        i = n.attrs["index"]
-                        local[i] = to_device(local[i], part.device)
-                    outs = _on_device(part.device, part.plan, local, input_tensors)
-                    for pos, a in zip(part.fetch_positions, outs):
-                        results[pos] = a
-                except BaseException as e:   # noqa: BLE001 - reported to the caller below
-                    errors.append((part.device, e))
-                    self._abort(e)
-                finally:
-                    done.release()
-            return run
-
-        def remote_wait():
-            # the remote parts (no writes there: variables stay in this process) must have
-            # finished before any local write
-            import ray
-            failed = None
-            for part, fut in zip(self._remote, futures):
-                try:
-                    for pos, a in zip(part.fetch_positions, ray.get(fut)):
-                        results[pos] = a
-                except Exception as e:   # noqa: BLE001 - reported to the caller below
-                    errors.append((part.device, e))
-                    failed = failed or e
-            futures.clear()
-            if failed is not None:
-                self.rendezvous.abort(failed)
-                raise failed
-
+        step = _Step(len(self.fetches))
         with self._lock:
-            self.rendezvous.start()
-            self._gate.start(len(self._local), remote_wait)
-            futures: list = []
             if self._remote:
-                self._clock.step += 1
-                for ep in self._prefetch:
-                    ep.prefetch()
-                for part in self._remote:
-                    mine = {n.attrs["index"]: feeds[n.attrs["index"]] for n in part.graph.nodes
-                            if n.op == "placeholder"}
-                    futures.append(self._cluster.workers[part.device.worker].run.remote(
-                        self._clock.plan_id, str(part.device), self._clock.step, mine))
+                self._check_cluster(_runtime(self.graph))
+            self.rendezvous.start()
+            self._gate.start(len(self._local), lambda: self._collect_remote(step))
+            self._start_remote(step, feeds)
             for part, thread in zip(self._local[1:], self._threads):
-                thread.jobs.put(job(part))
-            if self._local:
-                job(self._local[0])()      # the first device's part runs in this thread
+                thread.jobs.put(self._job(step, part, feeds, input_tensors))
+            if self._local:     # the first device's part runs in this thread
+                self._job(step, self._local[0], feeds, input_tensors)()
             for _ in self._local:
-                done.acquire()
-            if futures:         # a local part failed before the gate: collect the rest
+                step.done.acquire()
+            if step.futures:    # a local part failed before the gate: collect the rest
                 try:
-                    remote_wait()
-                except Exception:   # noqa: BLE001 - already in errors
+                    self._collect_remote(step)
+                except Exception:   # noqa: BLE001 - already in step.errors
                     pass
-        if errors and self._remote:     # every part is done: nothing of the step is in flight
+        return self._finish(step)
+
+    def _job(self, step: _Step, part, feeds: list, input_tensors):
+        from ...backends import to_device
+
+        def run():
+            try:
+                local = list(feeds)
+                for n in part.plan.placeholders:   # feeds are host arrays
+                    i = n.attrs["index"]
+                    local[i] = to_device(local[i], part.device)
+                outs = _on_device(part.device, part.plan, local, input_tensors)
+                for pos, a in zip(part.fetch_positions, outs):
+                    step.results[pos] = a
+            except BaseException as e:   # noqa: BLE001 - reported to the caller
+                step.errors.append((part.device, e))
+                self._abort(e)
+            finally:
+                step.done.release()
+        return run
+
+    def _start_remote(self, step: _Step, feeds: list) -> None:
+        if not self._remote:
+            return
+        self._clock.step += 1
+        for ep in self._prefetch:
+            ep.prefetch()
+        for part in self._remote:
+            mine = {n.attrs["index"]: feeds[n.attrs["index"]] for n in part.graph.nodes
+                    if n.op == "placeholder"}
+            fut = self._cluster.workers[part.device.worker].run.remote(
+                self._clock.plan_id, str(part.device), self._clock.step, mine)
+            # a worker that dies (or fails before it could abort the step itself) must not
+            # leave the local parts waiting in recv or at the gate
+            fut.future().add_done_callback(self._abort_if_failed)
+            step.futures.append((part, fut))
+
+    def _collect_remote(self, step: _Step) -> None:
+        """The remote parts' results; they (no writes there: variables stay in this
+        process) must have finished before any local write."""
+        import ray
+        failed = None
+        for part, fut in step.futures:
+            try:
+                for pos, a in zip(part.fetch_positions, ray.get(fut)):
+                    step.results[pos] = a
+            except Exception as e:   # noqa: BLE001 - reported to the caller
+                step.errors.append((part.device, e))
+                failed = failed or e
+        step.futures.clear()
+        if failed is not None:
+            self.rendezvous.abort(failed)
+            raise failed
+
+    def _finish(self, step: _Step) -> list:
+        from ...backends import to_device
+        if step.errors and self._remote:    # every part is done: nothing is in flight
             self._cluster.exchange.forget.remote((self._clock.plan_id, self._clock.step))
-        first = next(((d, e) for d, e in errors if not isinstance(e, StepAborted)),
-                     errors[0] if errors else None)
+        first = next(((d, e) for d, e in step.errors if not isinstance(e, StepAborted)),
+                     step.errors[0] if step.errors else None)
         if first is not None:
             dev, err = first
             err.add_note(f"(raised on device {dev} while running placed graph "
                          f"{self.graph.name!r}; the step was stopped on every device)")
             raise err
-        return results
+        # results go back to the device the eager code made them on (a GPU's to the host...)
+        return [a if _is_on(a, home) else to_device(a, home)
+                for a, home in zip(step.results, self._home)]
+
+
+def _is_on(array, device: Device) -> bool:
+    on_gpu = hasattr(array, "__cuda_array_interface__")
+    return (device.type == "cuda") == on_gpu and (
+        not on_gpu or array.device.id == device.index)
 
 
 def _on_device(device: Device, plan, feeds, input_tensors):
@@ -324,5 +386,5 @@ def _on_device(device: Device, plan, feeds, input_tensors):
 
 def spans_devices(nodes) -> bool:
     """Whether ``nodes`` (a plan's) compute on more than one device."""
-    devs = {n.device for n in nodes if n.op not in ("placeholder", "constant")}
+    devs = {n.device for n in nodes if n.op not in REPLICATED_OPS}
     return len({str(Device(d)) for d in devs}) > 1
