@@ -13,7 +13,7 @@ is its own (the memory plan may reuse the sender's buffer at once). The writes
 (assigns, which the executor runs last) wait at a barrier until every device
 finished computing without error: so a reader on one device always sees the
 value from before a write on another (control edges to an assign matter only
-within its device), and a failed step writes nothing.
+within its device), and a step that fails while computing writes nothing.
 """
 from __future__ import annotations
 
