@@ -86,6 +86,30 @@ def place(graph: Graph, devices: Iterable, *, pins: Mapping | None = None,
     if any(n.op in EDGE_OPS for n in graph.nodes):
         raise ValueError("place: the graph is already partitioned (it has send/recv nodes); "
                          "place the graph that was captured")
+    allowed, groups = _constraints(graph, devs, pins, soft)
+    chosen, sim = _greedy(graph, devs, allowed, groups, measured, none_dim)
+    chosen, makespan, busy, transfers, serial = _collapse(graph, devs, allowed, chosen, sim,
+                                                          measured, none_dim)
+    for n in graph.nodes:
+        if str(chosen[n.id]) != n.device:
+            for v in n.outputs:
+                graph.traced_devices.setdefault(v.id, n.device)
+        n.device = str(chosen[n.id])
+    graph.invalidate()
+    # reported under the names the caller used ("cpu:0" stays "cpu:0", Node.device is "cpu")
+    names = {str(Device(d)): d if isinstance(d, str) else str(d)
+             for d in ([devices] if isinstance(devices, (str, Device)) else devices)}
+    name = {str(d): names.get(str(d), str(d)) for d in devs}
+    graph.placement = Placement(
+        [name[str(d)] for d in devs], {n.id: name.get(n.device, n.device) for n in graph.nodes},
+        makespan, serial, {name[str(d)]: busy.get(d, 0.0) for d in devs},
+        [(v, name.get(a, a), name.get(b, b), nb) for v, a, b, nb in transfers])
+    return graph.placement
+
+
+def _constraints(graph: Graph, devs: list[Device], pins, soft: bool):
+    """The devices each node may go to (pins, kernels, memory, colocation groups) and the
+    colocation groups ``{key: [nodes]}``."""
     req = _requests(graph, pins)
     groups = _colocation_groups(graph)
     unmet: dict = {}
@@ -95,7 +119,7 @@ def place(graph: Graph, devices: Iterable, *, pins: Mapping | None = None,
         ops = sorted({n.op for n in nodes})
         warnings.warn(f"place: {len(nodes)} node(s) ({', '.join(ops[:5])}"
                       f"{', ...' if len(ops) > 5 else ''}) are pinned to {want}, which {why}; "
-                      "the placer chooses their devices instead", stacklevel=2)
+                      "the placer chooses their devices instead", stacklevel=3)
     # a group may go only where all its members may
     for members in groups.values():
         common = [d for d in devs if all(d in allowed[m.id] for m in members)]
@@ -108,8 +132,13 @@ def place(graph: Graph, devices: Iterable, *, pins: Mapping | None = None,
                 f"{[str(d) for d in devs]}" + (f" (pinned to {asked})" if asked else ""))
         for m in members:
             allowed[m.id] = common
-    group_of = {m.id: key for key, members in groups.items() for m in members}
+    return allowed, groups
 
+
+def _greedy(graph: Graph, devs, allowed, groups, measured, none_dim):
+    """Each node, in topological order, on the allowed device where it finishes soonest;
+    variables with their first reader (and their group); replicated sources with a reader."""
+    group_of = {m.id: key for key, members in groups.items() for m in members}
     sim = _Simulation(devs, measured, none_dim)
     chosen: dict[int, Device] = {}
     group_dev: dict = {}
@@ -150,39 +179,28 @@ def place(graph: Graph, devices: Iterable, *, pins: Mapping | None = None,
             if n.outputs else []
         ok = [d for d in readers if d in allowed[n.id]]
         chosen[n.id] = ok[0] if ok else allowed[n.id][0]
-    # a split must pay for the extra devices' threads; else the best single device, where
-    # the constraints allow one
-    # (only onto a device in the memory the graph was traced in: a plain plan on one device
-    # moves no feeds and no results, so a CPU-traced graph may not collapse onto a GPU)
+    return chosen, sim
+
+
+def _collapse(graph: Graph, devs, allowed, chosen, sim, measured, none_dim):
+    """A split must pay for its extra devices' dispatch; else everything goes to the best
+    single device the constraints allow, in the memory the graph was traced in (a plain
+    plan on one device moves no feeds or results, so a CPU-traced graph may not collapse
+    onto a GPU). Returns (chosen, makespan, busy, transfers, best serial time)."""
     home = {memory_space(Device(graph.traced_device(v))) for n in graph.nodes
             for v in n.outputs}
     serial = {d: sum(compute_time(n, d, none_dim, measured) for n in graph.nodes)
               for d in devs if all(d in allowed[n.id] for n in graph.nodes)
               and memory_space(d) in home}
-    used = len(set(chosen.values()))
-    makespan, busy, transfers = sim.makespan(), sim.busy, sim.transfers
-    extra = sorted(dispatch_time(d) for d in set(chosen.values()))[:-1] if used else []
-    if serial and used > 1 and makespan + sum(extra) >= min(serial.values()):
-        one = min(serial, key=serial.get)
-        chosen = {n.id: one for n in graph.nodes}
-        makespan, busy, transfers = serial[one], {one: serial[one]}, []
-    for n in graph.nodes:
-        if str(chosen[n.id]) != n.device:
-            for v in n.outputs:
-                graph.traced_devices.setdefault(v.id, n.device)
-        n.device = str(chosen[n.id])
-    graph.invalidate()
     best_serial = min(serial.values()) if serial else min(
         sum(compute_time(n, d, none_dim, measured) for n in graph.nodes) for d in devs)
-    # reported under the names the caller used ("cpu:0" stays "cpu:0", Node.device is "cpu")
-    names = {str(Device(d)): d if isinstance(d, str) else str(d)
-             for d in ([devices] if isinstance(devices, (str, Device)) else devices)}
-    name = {str(d): names.get(str(d), str(d)) for d in devs}
-    graph.placement = Placement(
-        [name[str(d)] for d in devs], {n.id: name.get(n.device, n.device) for n in graph.nodes},
-        makespan, best_serial, {name[str(d)]: busy.get(d, 0.0) for d in devs},
-        [(v, name.get(a, a), name.get(b, b), nb) for v, a, b, nb in transfers])
-    return graph.placement
+    used = set(chosen.values())
+    extra = sorted(dispatch_time(d) for d in used)[:-1]
+    if serial and len(used) > 1 and sim.makespan() + sum(extra) >= best_serial:
+        one = min(serial, key=serial.get)
+        return ({n.id: one for n in graph.nodes}, serial[one], {one: serial[one]}, [],
+                best_serial)
+    return chosen, sim.makespan(), sim.busy, sim.transfers, best_serial
 
 
 def _devices(devices) -> list[Device]:
