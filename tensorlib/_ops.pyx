@@ -467,6 +467,7 @@ cdef extern from "_simd_math.h" nogil:
                          double *mean, double *var)
     void tl_bn_apply_f32(const float *x, float *y, Py_ssize_t n, Py_ssize_t cs, Py_ssize_t s,
                          float m, float scale, float shift)
+    double tl_f32_residual(double m)
     void tl_bn_bwd_sums_f32(const float *x, const float *gy, Py_ssize_t n, Py_ssize_t cs,
                             Py_ssize_t s, float m, double *sg, double *sgx)
     void tl_bn_bwd_dx_f32(const float *x, const float *gy, float *dx, Py_ssize_t n,
@@ -647,7 +648,7 @@ def batch_norm_fwd(const float[:, :, ::1] x, w, b, float[:, :, ::1] y, float[::1
     cdef const float *wp = NULL
     cdef const float *bp = NULL
     cdef double m, v
-    cdef float r
+    cdef float r, sc
     if C == 0 or N * S == 0:
         return
     if w is not None:
@@ -664,8 +665,9 @@ def batch_norm_fwd(const float[:, :, ::1] x, w, b, float[:, :, ::1] y, float[::1
             mean[c] = <float>m
             var[c] = <float>v
             r = <float>(1.0 / sqrt(v + eps))
-            tl_bn_apply_f32(&x[0, c, 0], &y[0, c, 0], N, C * S, S, <float>m,
-                            r * wp[c] if wp != NULL else r, bp[c] if bp != NULL else 0.0)
+            sc = r * wp[c] if wp != NULL else r
+            tl_bn_apply_f32(&x[0, c, 0], &y[0, c, 0], N, C * S, S, <float>m, sc,
+                            <float>((bp[c] if bp != NULL else 0.0) - tl_f32_residual(m) * sc))
 
 
 def batch_norm_apply(const float[:, :, ::1] x, const float[::1] mean,
@@ -720,15 +722,18 @@ cdef void _gn_fwd_row(const float *x, const float *w, const float *b, float *y,
     # one (sample, group): the statistics over its cg channels of s positions (contiguous),
     # then each channel's affine folded into one scale and shift
     cdef double m = 0.0, v = 0.0
-    cdef float r
+    cdef float r, sc
     cdef Py_ssize_t c
     tl_bn_stats_f32(x, 1, 0, cg * s, &m, &v)
     r = <float>(1.0 / sqrt(v + eps))
     mean[0] = <float>m
     rstd[0] = r
     for c in range(cg):
-        tl_bn_apply_f32(x + c * s, y + c * s, 1, 0, s, <float>m,
-                        r * w[c] if w != NULL else r, b[c] if b != NULL else 0.0)
+        # x - float(m) is exact for x near m; what float(m) lost goes into the shift, so a
+        # group of tiny spread around a large mean keeps its precision
+        sc = r * w[c] if w != NULL else r
+        tl_bn_apply_f32(x + c * s, y + c * s, 1, 0, s, <float>m, sc,
+                        <float>((b[c] if b != NULL else 0.0) - tl_f32_residual(m) * sc))
 
 
 def group_norm_fwd(const float[:, :, ::1] x, w, b, float[:, :, ::1] y, float[:, ::1] mean,

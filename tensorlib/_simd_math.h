@@ -246,6 +246,13 @@ static void tl_bn_stats_f32(const float *restrict x, ptrdiff_t n, ptrdiff_t cs, 
     *var = ss / cnt;
 }
 
+/* m - (float)m: what a float32 copy of a mean loses, for the shift to give back. The
+ * volatile keeps -ffast-math from folding it to 0. */
+static inline double tl_f32_residual(double m) {
+    volatile float t = (float)m;
+    return m - (double)t;
+}
+
 /* y = (x - m) * scale + shift over one channel; centring first keeps the digits of a
  * channel whose mean is large against its spread. */
 TL_CLONES

@@ -303,11 +303,15 @@ def _gn_view(x, groups: int):
 def _gn_fwd(xp, x, *wb, groups, eps, affine):
     xg, shape, inv_d = _gn_view(x, groups)
     acc = xp.float32 if x.dtype == xp.float16 else x.dtype
-    mean = xg.sum(axis=2, keepdims=True, dtype=acc) * inv_d
-    xc = xg - mean.astype(x.dtype)
+    mean = xg.sum(axis=2, keepdims=True, dtype=xp.float64 if acc == xp.float32 else acc) \
+        * inv_d
+    low = mean.astype(x.dtype)
+    xc = xg - low
     var = (xc * xc).sum(axis=2, keepdims=True, dtype=acc) * inv_d
     rstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype)
-    y = (xc * rstd).reshape(x.shape)
+    # what the low-precision mean lost, given back per group: a group of tiny spread around
+    # a large mean keeps its digits (as the Cython kernel does)
+    y = (xc * rstd - ((mean - low) * rstd).astype(x.dtype)).reshape(x.shape)
     w, b = _split_affine(wb, affine)
     if w is not None:
         y *= w.reshape(shape)
