@@ -10,13 +10,10 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._hyper import hyper_value
 from .._tensor import Tensor
 from ..autograd.mode import no_grad
 from .optimizer import Optimizer
-
-
-def _value(lr) -> float:
-    return float(lr._data) if isinstance(lr, Tensor) else lr
 
 
 def _set_lr(group: dict, lr: float) -> None:
@@ -58,7 +55,7 @@ class LRScheduler:
         self.optimizer = optimizer
         if last_epoch == -1:
             for g in optimizer.param_groups:
-                g.setdefault("initial_lr", _value(g["lr"]))
+                g.setdefault("initial_lr", hyper_value(g["lr"]))
         else:
             for i, g in enumerate(optimizer.param_groups):
                 if "initial_lr" not in g:
@@ -76,7 +73,7 @@ class LRScheduler:
         self.last_epoch += 1
         for g, lr in zip(self.optimizer.param_groups, self.lr_at(self.last_epoch)):
             _set_lr(g, lr)
-        self._last_lr = [_value(g["lr"]) for g in self.optimizer.param_groups]
+        self._last_lr = [hyper_value(g["lr"]) for g in self.optimizer.param_groups]
 
     def get_last_lr(self) -> list[float]:
         return list(self._last_lr)
@@ -491,7 +488,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.num_bad_epochs = self.cooldown_counter = 0
         self.optimizer = optimizer
         self.last_epoch = 0
-        self._last_lr = [_value(g["lr"]) for g in optimizer.param_groups]
+        self._last_lr = [hyper_value(g["lr"]) for g in optimizer.param_groups]
 
     def _better(self, a: float) -> bool:
         rel = self.threshold_mode == "rel"
@@ -513,9 +510,9 @@ class ReduceLROnPlateau(LRScheduler):
             self.num_bad_epochs = 0
         if self.num_bad_epochs > self.patience:
             for g, lo in zip(self.optimizer.param_groups, self.min_lrs):
-                old = _value(g["lr"])
+                old = hyper_value(g["lr"])
                 new = max(old * self.factor, lo)
                 if old - new > self.eps:
                     _set_lr(g, new)
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
-        self._last_lr = [_value(g["lr"]) for g in self.optimizer.param_groups]
+        self._last_lr = [hyper_value(g["lr"]) for g in self.optimizer.param_groups]
