@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .._core import walk
+from ..backends import root_buffer
 from .mode import state
 
 
@@ -91,17 +92,11 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
     return None
 
 
-def _root_buffer(a):
-    while getattr(a, "base", None) is not None:
-        a = a.base
-    return a
-
-
 def _given_buffers(grads) -> dict:
     """The buffers a leaf's new ``.grad`` must not share (id -> buffer, kept alive): the
     caller's ``gradient=`` tensors, and each stored gradient as it is stored. A vjp may
     hand the same gradient to several inputs (add), or pass the caller's through."""
-    return {id(b): b for b in (_root_buffer(g._data) for g in grads if g is not None)}
+    return {id(b): b for b in (root_buffer(g._data) for g in grads if g is not None)}
 
 
 def _accumulate(t, g, taken: dict, traced: bool, copy: bool = False) -> None:
@@ -113,7 +108,7 @@ def _accumulate(t, g, taken: dict, traced: bool, copy: bool = False) -> None:
     gradients are added out of place."""
     if t.grad is None:
         a = g._data
-        base = _root_buffer(a)
+        base = root_buffer(a)
         if copy or id(base) in taken or not _writable(a):
             g = g.clone()
             base = g._data

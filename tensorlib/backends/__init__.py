@@ -30,6 +30,14 @@ def cupy():
     return _cupy
 
 
+def root_buffer(a):
+    """The array whose memory ``a`` views (``a`` itself when it owns it): NumPy and CuPy
+    views chain through ``.base``."""
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return a
+
+
 def xp_for(device: Device):
     return np if device.type == "cpu" else cupy()
 

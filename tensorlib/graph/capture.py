@@ -81,10 +81,10 @@ class capture:
 def _frozen_inputs(g: Graph, inputs) -> list[str]:
     """The inputs no node reads although the graph reads their memory through another tensor
     (a slice of the input's base taken inside the block): their data is baked in."""
+    from ..backends import root_buffer
+
     def root(a):
-        while getattr(a, "base", None) is not None:
-            a = a.base
-        return id(a)
+        return id(root_buffer(a))
     held = set()
     for n in g.nodes:
         if n.op == "constant" and n.attrs.get("value") is not None:

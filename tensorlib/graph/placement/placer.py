@@ -264,10 +264,9 @@ def _colocation_groups(graph: Graph) -> dict:
 
 def _storage(t) -> int:
     """The memory a variable's tensor views (views of one array share a group)."""
+    from ...backends import root_buffer
     a = getattr(t, "_data", None)
-    while getattr(a, "base", None) is not None:
-        a = a.base
-    return id(a) if a is not None else id(t)
+    return id(root_buffer(a)) if a is not None else id(t)
 
 
 def _allowed(graph: Graph, n: Node, devs: list[Device], want: Device | None,
