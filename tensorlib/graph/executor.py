@@ -288,13 +288,10 @@ def run_graph(graph: Graph, feeds=None, fetches=None, targets=None):
                              f"({n.outputs[0].type_str()}) must be fed to compute the "
                              "requested fetches")
     outs = plan(arrays, tensors)
-    res = []
-    for o, v in zip(outs, vals):
-        home = graph.traced_device(v)         # placed or not: back where eager code made it
-        if home != v.node.device:
-            from ..backends import to_device
-            o = to_device(o, Device(home))
-        res.append(_wrap(o, Device(home), False, None, 0))
+    # placed or not, results come back where the eager code made them (a placed plan has
+    # moved them there)
+    res = [_wrap(o, Device(graph.traced_device(v)), False, None, 0)
+           for o, v in zip(outs, vals)]
     if fetches is None:
         return res[0] if len(res) == 1 else tuple(res)
     return res[0] if single else res
