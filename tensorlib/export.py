@@ -929,8 +929,8 @@ class GraphModule:
             env[v.id] = t
         g = self.graph
 
-        def at(n, t):       # a placed graph: each op where it was placed (.to records it)
-            return t if t is None or str(t.device) == n.device else t.to(n.device)
+        def at(t, dev: str):    # a placed graph: each op where it was placed (.to records it)
+            return t if t is None or str(t.device) == dev else t.to(dev)
 
         for n in self.graph.nodes:
             if n.op == "placeholder":
@@ -944,7 +944,7 @@ class GraphModule:
                 env[n.out.id] = _wrap(_random(self.graph.bindings.get(n), n.attrs),
                                       Device(n.device), False, None, 0)
             elif n.op == "fused":
-                ins = [at(n, env[v.id]) for v in n.inputs]
+                ins = [at(env[v.id], n.device) for v in n.inputs]
                 acc = None
                 for op, refs in n.attrs["program"]:
                     acc = apply(REGISTRY[op], *[acc if r == -1 else ins[r] for r in refs])
@@ -952,16 +952,12 @@ class GraphModule:
             elif n.op == "assign":
                 continue
             else:
-                res = apply(REGISTRY[n.op], *[at(n, env[v.id]) for v in n.inputs],
+                res = apply(REGISTRY[n.op], *[at(env[v.id], n.device) for v in n.inputs],
                             **n.attrs)
                 res = res if isinstance(res, tuple) else (res,)
                 for v, r in zip(n.outputs, res):
                     env[v.id] = r
-        outs = []
-        for v in g.outputs:
-            t, home = env[v.id], g.traced_device(v)
-            outs.append(t if t is None or str(t.device) == home else t.to(home))
-        return tuple(outs)
+        return tuple(at(env[v.id], g.traced_device(v)) for v in g.outputs)
 
     # --- export -----------------------------------------------------------------------
     def save(self, path) -> None:
