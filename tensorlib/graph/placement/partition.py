@@ -36,13 +36,15 @@ class Partition:
 
 
 def partition(graph: Graph, fetches: list[Value], targets: list[Node], endpoint,
-              compile: bool = True, barrier=None) -> list[Partition]:
+              compile: bool = True, barrier=None,
+              nodes: list[Node] | None = None) -> list[Partition]:
     """Split the nodes that ``fetches`` and ``targets`` need into per-device subgraphs
     (see the module docstring). ``endpoint(key, device)`` makes the object a send or recv
     node calls (``key``: source, destination, value id). With ``compile``, each subgraph of
     this process gets its executor Plan (a remote worker compiles its own), which calls
-    ``barrier()`` before its writes."""
-    nodes = needed_nodes(graph, fetches, targets)
+    ``barrier()`` before its writes. ``nodes``: the needed nodes, when the caller has them."""
+    if nodes is None:
+        nodes = needed_nodes(graph, fetches, targets)
     dev_of = {n.id: Device(n.device) for n in nodes}
     # the destinations of each value that crosses devices, to send right after it is made
     dests: dict[int, list[Device]] = {}

@@ -227,7 +227,7 @@ class PlacedPlan:
             self._clock = StepClock(self._cluster.next_plan_id())
         self._gate = _CommitGate()
         self.partitions = partition(graph, self.fetches, self._targets, self._endpoint,
-                                    barrier=self._gate)
+                                    barrier=self._gate, nodes=needed)
         self.placeholders = [n for p in self.partitions for n in p.graph.nodes
                              if n.op == "placeholder"]
         self._local = [p for p in self.partitions if p.device.worker is None]
