@@ -2,6 +2,7 @@
 threaded runtime on virtual CPU devices (cpu:N), with CUDA where a GPU exists."""
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import warnings
@@ -449,6 +450,46 @@ def test_pins_survive_the_optimizer_passes():
     assert any(n.op == "sin" and n.pin == "cpu:1" for n in g.nodes)
 
 
+def test_batching_and_reorder_passes_keep_pins_and_do_not_merge_across_them():
+    """The rewrites that build new nodes (per-step losses batched, matmul sums batched,
+    relu after max_pool) keep each with-block's pin and merge only nodes that share one."""
+    from tensorlib.graph import passes
+    rng = np.random.default_rng(0)
+    w, b = _arr(5, 8), _arr(5)
+    hs = [_arr(4, 8) for _ in range(4)]
+    ys = [tl.tensor(rng.integers(0, 5, 4)) for _ in range(4)]
+    img = _arr(2, 3, 8, 8)
+    a_s, b_s = [_arr(6, 3) for _ in range(4)], [_arr(6, 2) for _ in range(4)]
+    feeds = [*hs, *ys, img, *a_s, *b_s]
+
+    def where(t):             # steps 2 and 3 inside a with tl.device("cpu:1") block
+        return tl.device("cpu:1") if t >= 2 else contextlib.nullcontext()
+    with tl.no_grad(), tl.capture(*feeds) as g:
+        losses, prods = [], []
+        for t in range(4):
+            with where(t):
+                losses.append(F.cross_entropy(F.linear(hs[t], w, b), ys[t]))
+                prods.append(a_s[t].T @ b_s[t])
+        with tl.device("cpu:1"):
+            pooled = F.max_pool2d(F.relu(img), 2)
+        total, acc = losses[0], prods[0]
+        for t in range(1, 4):
+            total, acc = total + losses[t], acc + prods[t]
+    g.set_outputs(total, pooled, acc)
+    want = [o.numpy() for o in g.run(dict(enumerate(feeds)))]
+    assert passes.batch_class_losses(g) == 4
+    assert passes.relu_after_max_pool(g) == 1
+    assert passes.batch_matmul_sums(g) == 1
+    pins = {op: {n.pin for n in g.nodes if n.op == op}
+            for op in ("linear", "max_pool2d", "relu", "matmul")}
+    assert pins["linear"] == {None, "cpu:1"}        # one batched projection per block
+    assert sum(n.op == "linear" for n in g.nodes) == 2
+    assert pins["max_pool2d"] == pins["relu"] == {"cpu:1"}
+    assert pins["matmul"] == {None, "cpu:1"}        # the pinned products stay apart
+    for got, ref in zip(g.run(dict(enumerate(feeds))), want):
+        np.testing.assert_allclose(got.numpy(), ref, rtol=1e-5, atol=1e-6)
+
+
 def test_placing_a_traced_or_loaded_graph_afterwards_is_used_by_its_callers(tmp_path):
     tl.manual_seed(0)
     m = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
@@ -467,6 +508,10 @@ def test_placing_a_traced_or_loaded_graph_afterwards_is_used_by_its_callers(tmp_
     tl.save_graph(g, tmp_path / "m.tlg")
     gm = tl.load_graph(tmp_path / "m.tlg")
     assert {n.device for n in gm.graph.nodes if n.op == "linear"} == {"cpu", "cpu:1"}
+    # the placer's summary comes back too, equal to the one the placed graph had
+    assert gm.graph.placement is not None
+    assert gm.graph.placement.to_dict() == g.placement.to_dict()
+    assert gm.graph.placement.counts() == g.placement.counts()
     with tl.no_grad():
         np.testing.assert_allclose(gm(x).numpy(), ref, rtol=1e-5)
     out = gm(x)

@@ -320,6 +320,7 @@ class Graph:
             "outputs": [v.id for v in self.outputs],
             **({"traced_devices": {str(k): d for k, d in self.traced_devices.items()}}
                if self.traced_devices else {}),
+            **({"placement": self.placement.to_dict()} if self.placement is not None else {}),
         }
 
     def to_json(self, **kwargs) -> str:
@@ -352,6 +353,9 @@ class Graph:
         g.inputs = [vals[i] for i in d["inputs"]]
         g.outputs = [vals[i] for i in d["outputs"]]
         g.traced_devices = {int(k): dev for k, dev in d.get("traced_devices", {}).items()}
+        if "placement" in d:
+            from .placement.placer import Placement
+            g.placement = Placement.from_dict(d["placement"])
         g._next_node = max(nodes, default=-1) + 1
         g._next_value = max(vals, default=-1) + 1
         return g

@@ -57,19 +57,26 @@ def is_pure(n) -> bool:
     return n.op not in ("placeholder", "variable", "random", "assign")
 
 
-def emit(g, op: str, inputs, attrs: dict | None = None, device: str | None = None):
+def emit(g, op: str, inputs, attrs: dict | None = None, at=None):
     """Append a node of registry op ``op``; its output types come from the op's ``infer``.
-    Returns the node (callers reorder with :func:`toposort`)."""
+    It takes the device and ``with tl.device`` pin of node ``at`` (the node it rewrites),
+    else of its first input's producer. Returns the node (callers reorder with
+    :func:`toposort`)."""
     from ...ops.registry import REGISTRY
     from ..executor import multi_spec
     attrs = attrs or {}
     spec = REGISTRY[op].infer(*[(v.shape, v.dtype) for v in inputs], **attrs)
     specs = list(spec) if multi_spec(spec) else [spec]
-    dev = device if device is not None else inputs[0].node.device
-    node = g.add_node(op, inputs, attrs, dev, [(tuple(s), d) for s, d in specs])
-    if inputs and inputs[0].node is not None:
-        node.pin = inputs[0].node.pin       # a rewrite stays in its with tl.device block
+    like = at if at is not None else inputs[0].node
+    node = g.add_node(op, inputs, attrs, like.device, [(tuple(s), d) for s, d in specs])
+    node.pin = like.pin       # a rewrite stays in its with tl.device block
     return node
+
+
+def same_place(a, b) -> bool:
+    """Nodes ``a`` and ``b`` run on one device and in one ``with tl.device`` block, so a
+    rewrite may merge them."""
+    return a.device == b.device and a.pin == b.pin
 
 
 def toposort(g) -> None:

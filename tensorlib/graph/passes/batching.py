@@ -15,7 +15,7 @@ import numpy as np
 
 from ..._device import Device
 from ...backends import to_device
-from ._rewrite import commit, emit, replace_uses, upstream, users_of
+from ._rewrite import commit, emit, replace_uses, same_place, upstream, users_of
 
 
 def _tree(root, users, out_ids):
@@ -28,7 +28,7 @@ def _tree(root, users, out_ids):
             m = v.node
             if (m is not None and m.op == "add" and len(users.get(v.id, [])) == 1
                     and v.id not in out_ids and v.shape == root.outputs[0].shape
-                    and v.dtype == root.outputs[0].dtype
+                    and v.dtype == root.outputs[0].dtype and same_place(m, root)
                     and all(i.shape == v.shape for i in m.inputs)):
                 stack.append(m)
             else:
@@ -98,7 +98,8 @@ def batch_matmul_sums(g) -> int:
         prods, rest = [], []
         for v in leaves:
             p = _product(v, users, out_ids)
-            (prods if p is not None and v.shape == rv.shape else rest).append(p or v)
+            ok = p is not None and v.shape == rv.shape and same_place(p[2], root)
+            (prods if ok else rest).append(p if ok else v)
         if len(prods) < 2:
             return None
         ca = _op(g, root, "concatenate", [p[0] for p in prods], axis=0)
@@ -125,7 +126,7 @@ def batch_embedding_grads(g) -> int:
             m = v.node
             ok = (m is not None and m.op == "embedding_grad" and v.id not in out_ids
                   and len(users.get(v.id, [])) == 1 and v.shape == rv.shape
-                  and v.dtype == rv.dtype and m.device == root.device
+                  and v.dtype == rv.dtype and same_place(m, root)
                   and None not in m.inputs[0].shape + m.inputs[1].shape
                   and (not embs or m.attrs == embs[0].attrs))
             (embs if ok else rest).append(m if ok else v)
@@ -174,7 +175,7 @@ def sum_slices(g, ignore=(), protect=()) -> int:
 
 def _op(g, at, name, ins, **attrs):
     """The output of a new ``name`` node on ``at``'s device."""
-    return emit(g, name, ins, attrs, at.device).outputs[0]
+    return emit(g, name, ins, attrs, at).outputs[0]
 
 
 def _drop_weight_grad(g, lg) -> None:
@@ -185,6 +186,7 @@ def _drop_weight_grad(g, lg) -> None:
         return
     attrs = dict(lg.attrs, need_w=False)
     n = g.add_node("linear_grad", list(lg.inputs), attrs, lg.device, [])
+    n.pin = lg.pin
     g.nodes.remove(n)
     g.nodes.insert(g.nodes.index(lg), n)
     for i, v in enumerate(outs):
@@ -216,7 +218,7 @@ def batch_class_losses(g, ignore=(), protect=()) -> int:
         if h.ndim != 2 or y.ndim != 1 or None in h.shape or None in y.shape:
             continue
         key = (tuple(v.id for v in lin.inputs[1:]), tuple(sorted(n.attrs.items())), h.shape,
-               y.shape, h.dtype.name, y.dtype.name, n.device, lin.device)
+               y.shape, h.dtype.name, y.dtype.name, n.device, lin.device, n.pin, lin.pin)
         groups.setdefault(key, []).append((lin, n))
     done = 0
     dead: set[int] = set()
@@ -232,7 +234,7 @@ def batch_class_losses(g, ignore=(), protect=()) -> int:
             return _op(g, ce0, name, ins, **attrs)
         x = op("concatenate", [lin.inputs[0] for lin, _ in members], axis=0)
         y = op("concatenate", [ce.inputs[1] for _, ce in members], axis=0)
-        z = emit(g, "linear", [x] + lin0.inputs[1:], dict(lin0.attrs), lin0.device).outputs[0]
+        z = emit(g, "linear", [x] + lin0.inputs[1:], dict(lin0.attrs), lin0).outputs[0]
         attrs = dict(ce0.attrs, reduction="none")
         per = op("sum", [op("reshape", [op("cross_entropy", [z, y], **attrs)], shape=(T, B))],
                  axis=(1,), keepdims=False)

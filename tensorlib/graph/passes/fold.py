@@ -29,6 +29,7 @@ def fold_constants(g) -> int:
             if a.base is not None or any(a is x for x in arrays):
                 a = a.copy()      # never alias another constant
             c = g.add_node("constant", [], {"value": a}, n.device, [(a.shape, a.dtype)])
+            c.pin = n.pin
             # keep topological order: the constant goes where the folded node was
             g.nodes.remove(c)
             g.nodes.insert(g.nodes.index(n), c)

@@ -29,8 +29,8 @@ def relu_after_max_pool(g, ignore=(), protect=()) -> int:
                 or y.id in outs or y.id in protect or vals.id in protect
                 or users.get(idx.id) or idx.id in outs):
             continue
-        pooled = emit(g, "max_pool2d", [r.inputs[0]], dict(p.attrs), p.device).outputs[0]
-        replace_uses(g, vals, emit(g, "relu", [pooled], {}, r.device).outputs[0])
+        pooled = emit(g, "max_pool2d", [r.inputs[0]], dict(p.attrs), p).outputs[0]
+        replace_uses(g, vals, emit(g, "relu", [pooled], {}, r).outputs[0])
         dead |= {p.id, r.id}
     commit(g, dead)
     return len(dead) // 2

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from ._rewrite import commit, emit, replace_uses, users_of
+from ._rewrite import commit, emit, replace_uses, same_place, users_of
 
 
 def project_embedding_tables(g, ignore=(), protect=()) -> int:
@@ -30,9 +30,9 @@ def project_embedding_tables(g, ignore=(), protect=()) -> int:
             continue
         table, idx = emb.inputs
         if table.ndim != 2 or None in table.shape or None in idx.shape \
-                or n.device != emb.device:
+                or not same_place(n, emb):
             continue
-        key = (table.id,) + tuple(v.id for v in n.inputs[1:])
+        key = (table.id, n.device, n.pin) + tuple(v.id for v in n.inputs[1:])
         groups.setdefault(key, []).append((emb, n))
     done = 0
     dead: set[int] = set()
@@ -42,10 +42,10 @@ def project_embedding_tables(g, ignore=(), protect=()) -> int:
         if rows <= emb0.inputs[0].shape[0]:
             continue
         proj = emit(g, "linear", [emb0.inputs[0]] + lin0.inputs[1:], dict(lin0.attrs),
-                    lin0.device).outputs[0]
+                    lin0).outputs[0]
         for emb, lin in members:
             new = emit(g, "embedding", [proj, emb.inputs[1]], {"padding_idx": None},
-                       emb.device).outputs[0]
+                       emb).outputs[0]
             replace_uses(g, lin.outputs[0], new)
             dead |= {emb.id, lin.id}
             done += 1
@@ -76,7 +76,9 @@ def fold_bias_into_tables(g, ignore=(), protect=()) -> int:
                     and a.shape == c.shape == n.outputs[0].shape and a.dtype == c.dtype
                     and emb.inputs[0].ndim == 2 and None not in emb.inputs[1].shape
                     and lin.inputs[2].ndim == 1):
-                groups.setdefault((emb.inputs[0].id, lin.inputs[2].id), []).append(
+                key = (emb.inputs[0].id, lin.inputs[2].id, n.device, n.pin, emb.device,
+                       emb.pin, lin.device, lin.pin)
+                groups.setdefault(key, []).append(
                     (n, emb, lin))
                 break
     done = 0
@@ -85,12 +87,12 @@ def fold_bias_into_tables(g, ignore=(), protect=()) -> int:
         n0, emb0, lin0 = members[0]
         if sum(math.prod(e.inputs[1].shape) for _, e, _ in members) <= emb0.inputs[0].shape[0]:
             continue
-        table = emit(g, "add", [emb0.inputs[0], lin0.inputs[2]], {}, emb0.device).outputs[0]
+        table = emit(g, "add", [emb0.inputs[0], lin0.inputs[2]], {}, emb0).outputs[0]
         for n, emb, lin in members:
             rows = emit(g, "embedding", [table, emb.inputs[1]], {"padding_idx": None},
-                        emb.device).outputs[0]
-            proj = emit(g, "linear", lin.inputs[:2], {}, lin.device).outputs[0]
-            replace_uses(g, n.outputs[0], emit(g, "add", [rows, proj], {}, n.device).outputs[0])
+                        emb).outputs[0]
+            proj = emit(g, "linear", lin.inputs[:2], {}, lin).outputs[0]
+            replace_uses(g, n.outputs[0], emit(g, "add", [rows, proj], {}, n).outputs[0])
             dead |= {n.id, emb.id, lin.id}
             done += 1
     commit(g, dead)

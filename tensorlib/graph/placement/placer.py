@@ -57,6 +57,19 @@ class Placement:
             out[d] = out.get(d, 0) + 1
         return out
 
+    def to_dict(self) -> dict:
+        """Plain JSON, saved with the graph (node ids are the graph's)."""
+        return {"devices": list(self.devices),
+                "assignment": {str(k): d for k, d in self.assignment.items()},
+                "makespan": self.makespan, "serial": self.serial, "busy": dict(self.busy),
+                "transfers": [list(t) for t in self.transfers]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Placement:
+        return cls(list(d["devices"]), {int(k): v for k, v in d["assignment"].items()},
+                   float(d["makespan"]), float(d["serial"]), dict(d["busy"]),
+                   [tuple(t) for t in d.get("transfers", [])])
+
     def __repr__(self) -> str:
         per = ", ".join(f"{d}: {c} nodes" for d, c in self.counts().items())
         return (f"<Placement {per}; {len(self.transfers)} transfers; simulated "
