@@ -237,7 +237,8 @@ template <typename T, int ACT> __device__ __forceinline__ T act(T v) {
         const T k = T(0.7978845608028654);
         return T(0.5) * v * (T(1) + tanh(k * (v + T(0.044715) * v * v * v)));
     }
-    if (ACT == 5) return T(0.5) * v * (T(1) + erf(v * T(0.7071067811865476)));
+    // Phi(v) as erfc(-v / sqrt 2) / 2: 1 + erf(.) cancels in the left tail
+    if (ACT == 5) return T(0.5) * v * erfc(v * T(-0.7071067811865476));
     return v;
 }
 
@@ -276,7 +277,7 @@ __global__ void act_bwd(const T* __restrict__ g, const T* __restrict__ v, T* __r
             d = T(0.5) * (T(1) + t) + T(0.5) * a * (T(1) - t * t) * k *
                 (T(1) + T(3) * T(0.044715) * a * a);
         } else if (ACT == 5) {
-            d = T(0.5) * (T(1) + erf(a * T(0.7071067811865476))) +
+            d = T(0.5) * erfc(a * T(-0.7071067811865476)) +
                 a * exp(T(-0.5) * a * a) * T(0.3989422804014327);
         } else d = T(1);
         gx[i] = g[i] * d;
