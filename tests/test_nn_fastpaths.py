@@ -532,3 +532,37 @@ def test_einsum_contraction_path_matches_the_plain_loop(subscripts, shapes):
         sub = ",".join([lhs[1]] + [s for j, s in enumerate(lhs[0].split(",")) if j != i])
         ref = np.einsum(f"{sub}->{lhs[0].split(',')[i]}", *others)
         np.testing.assert_allclose(t.grad.numpy(), ref, rtol=1e-9, atol=1e-9)
+
+
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=4), st.sampled_from(["reflect", "edge"]),
+       st.data(), st.sampled_from([np.float32, np.float64]))
+def test_pad_planes_kernels_match_numpys_pad_and_its_adjoint(shape, mode, data, dtype):
+    """F.pad's reflect/edge pads of the last two axes run in _ops.pad_planes and their
+    gradient in pad_planes_grad: both against np.pad and the transpose of its Jacobian
+    (sum of x * pad_grad(g) == sum of pad(x) * g)."""
+    n = len(shape)
+    widths = [(0, 0)] * n
+    for ax in range(max(0, n - 2), n):
+        hi = shape[ax] - 1 if mode == "reflect" else 3
+        widths[ax] = (data.draw(st.integers(0, hi)), data.draw(st.integers(0, hi)))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(dtype)
+    y = tl.pad(tl.tensor(x), widths, mode=mode)
+    np.testing.assert_array_equal(y.numpy(), np.pad(x, widths, mode=mode))
+    g = rng.standard_normal(y.shape).astype(dtype)
+    gx = tl.apply(tl.REGISTRY["pad_grad"], tl.tensor(g), pad_width=tuple(widths), mode=mode)
+    assert gx.shape == x.shape
+    np.testing.assert_allclose(float((x * gx.numpy()).sum()),
+                               float((np.pad(x, widths, mode=mode) * g).sum()), rtol=1e-4)
+
+
+def test_pad_planes_kernels_check_their_maps():
+    x, out = np.zeros((1, 3, 4), np.float32), np.zeros((1, 5, 6), np.float32)
+    rows, cols = np.array([1, 0, 1, 2, 1]), np.array([1, 0, 1, 2, 3, 2])
+    _ops.pad_planes(x, out, rows, cols, 1)
+    with pytest.raises(ValueError, match="row index out of range"):
+        _ops.pad_planes(x, out, np.array([1, 0, 1, 2, 3]), cols, 1)
+    with pytest.raises(ValueError, match="column index out of range"):
+        _ops.pad_planes_grad(out, x, rows, np.array([1, 0, 1, 2, 3, -1]), 1)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        _ops.pad_planes(x, out, rows, cols, 3)

@@ -337,6 +337,35 @@ add("split", lambda x: tl.split(x, [1, 3], axis=1)[1], one((2, 5)),
 for mode in ("constant", "reflect", "edge"):
     add("pad", lambda x, mode=mode: tl.pad(x, ((1, 2), (2, 1)), mode=mode), one((3, 4)),
         lambda x, mode=mode: np.pad(x, ((1, 2), (2, 1)), mode=mode), name=mode)
+
+
+def _pad_adjoint(g, widths, mode):
+    """The transpose of np.pad's Jacobian applied to ``g``: the reference for pad_grad."""
+    shape = tuple(n - b - a for n, (b, a) in zip(g.shape, widths))
+    out = np.zeros(shape, g.dtype)
+    for i in np.ndindex(*shape):
+        e = np.zeros(shape, g.dtype)
+        e[i] = 1
+        out[i] = (np.pad(e, widths, mode=mode) * g).sum()
+    return out
+
+
+# the first two: the planes kernel (pads of the last two axes); the next: NumPy slices
+for mode in ("reflect", "edge"):
+    for widths, shape in ((((1, 2), (2, 1)), (6, 7)), (((0, 0), (0, 0), (2, 3)), (2, 1, 9)),
+                          (((1, 1), (0, 0), (2, 0)), (5, 2, 5)), (((3, 1),), (8,))):
+        add("pad_grad", lambda g, mode=mode, w=widths: tl.apply(
+                tl.REGISTRY["pad_grad"], g, pad_width=w, mode=mode),
+            one(shape), lambda g, mode=mode, w=widths: _pad_adjoint(g, w, mode),
+            name=f"{mode}-{widths}")
+    add("pad", lambda x, mode=mode: tl.pad(x, ((0, 0), (3, 3), (1, 0)), mode=mode),
+        one((2, 4, 3)), lambda x, mode=mode: np.pad(x, ((0, 0), (3, 3), (1, 0)), mode=mode),
+        name=f"{mode}-3d-widest")
+    add("pad", lambda x, mode=mode: tl.pad(x, ((2, 1), (0, 0), (1, 3)), mode=mode),
+        one((3, 2, 4)), lambda x, mode=mode: np.pad(x, ((2, 1), (0, 0), (1, 3)), mode=mode),
+        name=f"{mode}-3d-first-axis")
+    add("pad", lambda x, mode=mode: tl.pad(x, (2, 1), mode=mode), one((4,)),
+        lambda x, mode=mode: np.pad(x, (2, 1), mode=mode), name=f"{mode}-1d")
 add("flip", lambda x: x.flip((0, 2)), one((2, 3, 4)), lambda x: np.flip(x, (0, 2)))
 add("roll", lambda x: x.roll(2, 1), one((2, 5)), lambda x: np.roll(x, 2, 1))
 add("roll", lambda x: x.roll((1, -1), (0, 1)), one((2, 5)),
