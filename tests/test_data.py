@@ -92,6 +92,32 @@ def test_random_split_and_subset():
     assert len(cat) == 10
 
 
+def test_a_subclass_that_overrides_getitem_is_read_through_it():
+    """An augmenting TensorDataset subclass (and a random_split of one) goes through its own
+    __getitem__, not the inherited whole-batch shortcut; one that overrides get_batch too
+    keeps the shortcut."""
+    class Augmented(TensorDataset):
+        def __getitem__(self, i):
+            x, y = super().__getitem__(i)
+            return x + 100.0, y
+
+    class Both(Augmented):
+        def get_batch(self, idx):
+            x, y = super().get_batch(idx)
+            return x + 100.0, y
+
+    for cls in (Augmented, Both):
+        ds = cls(tl.zeros(8, 2), tl.arange(8))
+        for source in (ds, random_split(ds, [6, 2], generator=tl.Generator(0))[0]):
+            bx, by = next(iter(DataLoader(source, batch_size=4)))
+            np.testing.assert_array_equal(bx.numpy(), np.full((4, 2), 100.0, np.float32))
+            assert by.shape == (4,)
+    plain = TensorDataset(tl.zeros(8, 2), tl.arange(8))
+    assert tl.data.dataset.batch_getter(plain) is not None
+    assert tl.data.dataset.batch_getter(Augmented(tl.zeros(2, 1))) is None
+    assert tl.data.dataset.batch_getter(Both(tl.zeros(2, 1))) is not None
+
+
 # --- MNIST IDX ---------------------------------------------------------------------------
 def _idx(arr: np.ndarray, code=0x08) -> bytes:
     return bytes([0, 0, code, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + \

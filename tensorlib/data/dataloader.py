@@ -10,7 +10,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..random import Generator
-from .dataset import Dataset
+from .dataset import Dataset, batch_getter
 
 
 def default_collate(samples: Sequence[Any]) -> Any:
@@ -54,7 +54,7 @@ def default_collate(samples: Sequence[Any]) -> Any:
 
 
 def _load(dataset, collate_fn, idx):
-    fast = getattr(dataset, "get_batch", None) if collate_fn is None else None
+    fast = batch_getter(dataset) if collate_fn is None else None
     if fast is not None:
         return fast(idx)
     return (collate_fn or default_collate)([dataset[int(i)] for i in idx])

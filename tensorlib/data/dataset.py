@@ -16,7 +16,9 @@ class Dataset:
 
     A dataset may also define ``get_batch(indices)`` returning a whole collated batch
     at once; ``DataLoader`` then uses it instead of one ``__getitem__`` per sample
-    (this is what makes ``TensorDataset`` fast).
+    (this is what makes ``TensorDataset`` fast). A subclass that overrides
+    ``__getitem__`` but not ``get_batch`` (an augmenting ``TensorDataset``) is read one
+    sample at a time, so its ``__getitem__`` always runs.
     """
 
     def __getitem__(self, index: int) -> Any:
@@ -27,6 +29,21 @@ class Dataset:
 
     def __add__(self, other: Dataset) -> ConcatDataset:
         return ConcatDataset([self, other])
+
+
+def batch_getter(dataset):
+    """``dataset.get_batch`` when it gives what ``__getitem__`` would, sample by sample:
+    None where a subclass overrides ``__getitem__`` below the class that defines
+    ``get_batch`` (the batch path would skip the override)."""
+    fn = getattr(dataset, "get_batch", None)
+    if fn is None or "get_batch" in getattr(dataset, "__dict__", {}):
+        return fn
+    mro = type(dataset).__mro__
+    owner = next((c for c in mro if "get_batch" in c.__dict__), None)
+    item = next((c for c in mro if "__getitem__" in c.__dict__), None)
+    if owner is not None and item is not None and item is not owner and issubclass(item, owner):
+        return None
+    return fn
 
 
 def _as_array(t) -> np.ndarray:
@@ -85,7 +102,7 @@ class Subset(Dataset):
         return self.dataset[int(self.indices[index])]
 
     def get_batch(self, indices: np.ndarray):
-        inner = getattr(self.dataset, "get_batch", None)
+        inner = batch_getter(self.dataset)
         if inner is None:
             from .dataloader import default_collate
             return default_collate([self.dataset[int(i)] for i in self.indices[indices]])
