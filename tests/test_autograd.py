@@ -124,8 +124,19 @@ def test_retain_grad():
     x = tl.ones(2, requires_grad=True)
     h = x * 2
     h.retain_grad()
-    (h * h).sum().backward()
+    (h * h).sum().backward(retain_graph=True)
     np.testing.assert_allclose(h.grad.numpy(), [4, 4])
+    # a retained gradient adds up over backward calls, as a leaf's does
+    h.sum().backward()
+    np.testing.assert_allclose(h.grad.numpy(), [5, 5])
+    np.testing.assert_allclose(x.grad.numpy(), [10, 10])
+    # and with create_graph too
+    x2 = tl.tensor([1.0, 2.0], requires_grad=True)
+    h2 = x2 * x2
+    h2.retain_grad()
+    h2.sum().backward(create_graph=True)
+    (h2 * 3).sum().backward(create_graph=True)
+    np.testing.assert_allclose(h2.grad.numpy(), [4, 4])
 
 
 def test_detach_and_requires_grad_():

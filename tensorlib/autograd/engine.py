@@ -146,7 +146,10 @@ def _node_hooks(node, gouts, node_targets, results, create_graph):
         if node.retained and i in node.retained:
             t = node.retained[i]()
             if t is not None:       # its own copy: g flows on, and may become a leaf's .grad
-                t.grad = g.detach().clone() if not create_graph else g
+                mine = g if create_graph else g.detach()
+                # adds up over backward calls, as a leaf's .grad does (and PyTorch's)
+                t.grad = (mine if create_graph else mine.clone()) if t.grad is None \
+                    else t.grad + mine
         for k in node_targets.get((node, i), ()):
             results[k] = g
 
