@@ -4,6 +4,7 @@ with + - * // % on them), in the replayed graph, in ONNX with dynamic axes and i
 graph file; or, where a size became a plain Python number the graph cannot recompute,
 traced once per shape with one warning (and a clear error for ONNX dynamic axes). Never a
 silently wrong result."""
+import math
 import warnings
 
 import numpy as np
@@ -159,6 +160,63 @@ def test_a_size_turned_into_a_python_number_retraces_per_shape_with_one_warning(
     assert f.trace_count == 3
     g = f.graphs[0]
     assert g.size_specialized and None not in g.inputs[0].shape
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: x * math.log(x.shape[0]),          # math reads the int's value directly
+    lambda x: x * (1.0 / x.shape[0]),            # float's own division goes first
+    lambda x: x + tl.tensor(np.ones(tuple(x.shape), np.float32)),   # NumPy reads it too
+], ids=["math.log", "float-divided", "numpy-shape"])
+def test_get_graph_checks_none_dims_before_a_graph_is_saved_or_exported(fn, tmp_path):
+    """Sizes that escape where the tracer cannot see (no TracedSize method runs): get_graph
+    traces again at doubled None dims, finds another graph, and returns one whose inputs keep
+    the traced size, so run, save_graph and to_onnx refuse or fix other sizes instead of
+    computing with the traced one."""
+    f = tl.function(fn, input_signature=[tl.TensorSpec((None, 3))])
+    x4, x7 = _x(4, 3, seed=1), _x(7, 3, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with tl.no_grad():
+            g = f.get_graph(x4)
+            np.testing.assert_allclose(f(x7).numpy(), fn(x7).numpy(), rtol=1e-6)
+    assert g.inputs[0].shape == (4, 3) and g.size_fixed == {(0, 0): 4}
+    assert "another graph" in g.size_specialized
+    with pytest.raises(ValueError):
+        g.run({0: x7})
+    tl.save_graph(g, tmp_path / "g.tlg")
+    assert tl.load_graph(tmp_path / "g.tlg").graph.inputs[0].shape == (4, 3)
+    g.to_onnx(str(tmp_path / "g.onnx"))
+    sess = ort.InferenceSession(str(tmp_path / "g.onnx"))
+    assert sess.get_inputs()[0].shape == [4, 3]
+
+
+def test_get_graph_keeps_none_dims_that_the_check_finds_the_same():
+    mlp = tl.nn.Sequential(tl.nn.Linear(3, 4), tl.nn.ReLU()).eval()
+    f = tl.function(mlp, input_signature=[tl.TensorSpec((None, 3))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with tl.no_grad():
+            g = f.get_graph(_x(4, 3))
+            assert g.inputs[0].shape == (None, 3) and not g.size_fixed
+            np.testing.assert_allclose(g.run({0: _x(9, 3)}).numpy(), mlp(_x(9, 3)).numpy(),
+                                       rtol=1e-6)
+    assert f.trace_count == 1
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_follows_a_none_batch_dim_into_onnx(mode, tmp_path):
+    # its 2-d input's mask was a constant of the traced batch size
+    tl.manual_seed(0)
+    bag = tl.nn.EmbeddingBag(10, 4, mode=mode, padding_idx=0)
+    i4 = tl.tensor(np.arange(12).reshape(4, 3) % 10)
+    i7 = tl.tensor(np.arange(21).reshape(7, 3) % 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tl.onnx.export(bag, (i4,), tmp_path / "bag.onnx", dynamic_axes={0: [0]})
+    sess = ort.InferenceSession(str(tmp_path / "bag.onnx"))
+    got = sess.run(None, {sess.get_inputs()[0].name: i7.numpy()})[0]
+    with tl.no_grad():
+        np.testing.assert_allclose(got, bag(i7).numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_sliced_by_a_computed_size_retraces_rather_than_freezes():

@@ -237,10 +237,46 @@ class Function:
         return [e.graph for e in sorted(entries, key=lambda e: e.trace_no)]
 
     def get_graph(self, *args, **kwargs) -> Graph:
-        """The graph a call with these arguments runs (traces it, running the function)."""
+        """The graph a call with these arguments runs (traces it, running the function).
+
+        With None dims in ``input_signature``, a graph not yet checked at other sizes is
+        checked first (for what you will save or export): the function is traced again with
+        those dims doubled, as a later call at another size would; where that builds another
+        graph, the returned graph's inputs keep the traced sizes (``graph.size_fixed``). The
+        check runs only for calls with tensor arguments alone and graphs that write no state
+        and draw no random numbers (it runs the function once more)."""
         self(*args, **kwargs)
-        key, _, _ = flatten(args, kwargs, self.input_signature)
-        return self._cache[key][0].graph
+        key, tensors, _ = flatten(args, kwargs, self.input_signature)
+        hit = self._lookup(key, tensors)
+        if isinstance(hit, _Entry) and self._probe_sizes(hit, args, kwargs):
+            hit = self._lookup(key, tensors)
+        return hit.graph if isinstance(hit, _Entry) else self._cache[key][0].graph
+
+    def _probe_sizes(self, e: _Entry, args, kwargs) -> bool:
+        """For get_graph: call the function at doubled None dims (each tensor repeated along
+        them) so ``_probe`` compares the graphs. Returns whether it ran."""
+        from .._tensor import Tensor
+        from ..autograd.mode import no_grad
+        from ..ops.shape import concatenate
+        g = e.graph
+        if (e.verified or e.traced is None or e.sizes is not None or kwargs
+                or not all(isinstance(a, Tensor) for a in args) or len(args) != len(g.inputs)
+                or g.assigns or any(n.op == "random" for n in g.nodes)):
+            return False
+        free = [[a for a, d in enumerate(v.shape) if d is None] for v in g.inputs]
+        if not any(free):
+            return False
+        bigger = []
+        for t, axes in zip(args, free):
+            for a in axes:
+                t = concatenate([t, t], axis=a)
+            bigger.append(t)
+        try:
+            with no_grad():
+                self(*bigger)
+        except Exception:       # noqa: BLE001 - sizes the function refuses: nothing to compare
+            return False
+        return True
 
     def __call__(self, *args, **kwargs):
         if state.tracer is not None:      # inside another capture: inline the Python
@@ -297,8 +333,7 @@ class Function:
                     for a, (d0, d1) in enumerate(zip(s0, s1)) if d0 != d1}
             self._structural |= dims
             for entry, shape in ((e, e.traced), (fresh, now)):
-                entry.fixed.update({(i, a): shape[i][a] for i, a in dims})
-                entry.fixed_why = entry.fixed_why or _STRUCTURAL
+                _fix_entry(entry, {(i, a): shape[i][a] for i, a in dims})
             self.trace_count += 1
             if not self._warned_structure:
                 self._warned_structure = True
@@ -473,9 +508,8 @@ class Function:
             if entry.sizes is None:     # (a training step is traced per shape anyway)
                 entry.traced = tuple(tuple(t._data.shape) for t in tensors)
                 if self._structural:
-                    entry.fixed.update({(i, a): entry.traced[i][a]
-                                        for i, a in self._structural})
-                    entry.fixed_why = entry.fixed_why or _STRUCTURAL
+                    _fix_entry(entry, {(i, a): entry.traced[i][a]
+                                       for i, a in self._structural})
         g._tracer = None
         tracer.release()
         with self._lock:
@@ -542,22 +576,36 @@ def _specialize(g: Graph, tracer) -> bool:
     if not free:
         return False
     fixed = _escaped_input_dims(g, tracer, free)
-    changed = False
-    for i, a in fixed:
-        v, t = g.inputs[i], tracer.placeholders[i]
+    return _fix_dims(g, {(i, a): int(tracer.placeholders[i]._data.shape[a])
+                         for i, a in sorted(fixed)}, tracer.size_escapes[0])
+
+
+def _fix_dims(g: Graph, sizes: dict, why: str) -> bool:
+    """Give the graph's input dims ``{(input, axis): size}`` those sizes (they were None),
+    note them in ``g.size_fixed`` and ``why`` in ``g.size_specialized`` (read by ONNX
+    export); returns whether any dim was None."""
+    changed = {}
+    for (i, a), n in sizes.items():
+        v = g.inputs[i]
         if v.shape[a] is None:
             shape = list(v.shape)
-            shape[a] = int(t._data.shape[a])
+            shape[a] = int(n)
             v.shape = tuple(shape)
-            changed = True
+            changed[(i, a)] = int(n)
     if changed:
-        g.size_fixed = {(i, a): int(tracer.placeholders[i]._data.shape[a])
-                        for i, a in sorted(fixed)}
-        g.size_specialized = (
-            f"{tracer.size_escapes[0]}; the graph keeps {_fixed_words(g.size_fixed)} (export "
-            f"with a fixed size there: leave {_dims_words(g.size_fixed)} out of the dynamic "
-            "axes)")
-    return changed
+        g.size_fixed = dict(sorted({**g.size_fixed, **changed}.items()))
+        g.size_specialized = g.size_specialized or (
+            f"{why}; the graph keeps {_fixed_words(g.size_fixed)} (export with a fixed size "
+            f"there: leave {_dims_words(g.size_fixed)} out of the dynamic axes)")
+    return bool(changed)
+
+
+def _fix_entry(entry, sizes: dict) -> None:
+    """A graph that another size would trace differently: ``entry`` is looked up only at
+    these sizes ``{(input, axis): size}``, and its graph's inputs say so."""
+    entry.fixed.update(sizes)
+    entry.fixed_why = entry.fixed_why or _STRUCTURAL
+    _fix_dims(entry.graph, sizes, _STRUCTURAL)
 
 
 def _escaped_input_dims(g: Graph, tracer, free) -> set:

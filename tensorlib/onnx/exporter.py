@@ -243,18 +243,11 @@ def export(model, example_inputs, path: str | os.PathLike, dynamic_axes=None,
         model.eval()
     try:
         fn = function(lambda *xs: model(*xs), input_signature=specs)
+        # (get_graph traces again with the dynamic axes doubled and compares the graphs)
         g = fn.get_graph(*ex)
-        changed = _changes_with_size(fn, ex, dyn) if dyn and not g.size_specialized else None
     finally:
         if was_training:
             model.train()
-    if changed:
-        raise UnsupportedOpError(
-            f"ONNX export: dynamic_axes were asked for, but traced again with the dynamic "
-            f"axes doubled ({changed}), the function built another graph (a Python loop "
-            "over a size, or a "
-            "number computed from one), so one ONNX graph cannot serve every size. Export "
-            "without those dynamic axes, or write the loop with tensor ops.")
     if dyn and g.size_specialized:
         raise UnsupportedOpError(
             f"ONNX export: dynamic_axes were asked for, but {g.size_specialized}, so the "
@@ -265,27 +258,6 @@ def export(model, example_inputs, path: str | os.PathLike, dynamic_axes=None,
     _name_parameters(g, model)
     export_graph(g, path, opset, names, output_names, dims, check=True, output_axes=out_axes)
     return g
-
-
-def _changes_with_size(fn, ex: list, dyn: dict) -> str | None:
-    """Trace ``fn`` again with every dynamic axis of the examples doubled (each example
-    repeated along it): tl.function compares the two graphs (``Function._probe``). The axes
-    whose size changed the graph, in words, or None (the same graph, or a model that does
-    not run at the doubled size, which cannot be checked this way)."""
-    from ..autograd.mode import no_grad
-    from ..graph.capture import _dims_words
-    from ..ops.shape import concatenate
-    probe = []
-    for i, t in enumerate(ex):
-        for a in sorted(dyn.get(i, ())):
-            t = concatenate([t, t], axis=a)
-        probe.append(t)
-    try:
-        with no_grad():
-            fn(*probe)
-    except Exception:       # noqa: BLE001 - sizes the model refuses: nothing to compare
-        return None
-    return _dims_words(fn._structural) if fn._structural else None
 
 
 def _unknown_name(key, inputs: list, outputs: list) -> str:

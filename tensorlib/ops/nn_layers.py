@@ -273,7 +273,7 @@ def embedding_bag(input, weight, offsets=None, mode: str = "mean", per_sample_we
     if idx.ndim == 2:
         if offsets is not None:
             raise ValueError("embedding_bag: offsets only go with a 1-d input")
-        pos, keep = None, np.ones(tuple(idx.shape), bool)
+        pos, keep = None, None
     elif idx.ndim == 1:
         if offsets is None:
             raise ValueError("embedding_bag: a 1-d input needs offsets (where each bag starts)")
@@ -301,7 +301,9 @@ def embedding_bag(input, weight, offsets=None, mode: str = "mean", per_sample_we
     elif psw is not None and tuple(psw.shape) != tuple(idx.shape):
         raise ValueError(f"embedding_bag: per_sample_weights {tuple(psw.shape)} must match the "
                          f"input {tuple(idx.shape)}")
-    mask = tensor(keep, device=idx.device)
+    # a 2-d input keeps every entry: a mask computed from idx, so a captured graph follows
+    # its None dims (a constant would hold the traced batch size)
+    mask = (idx == idx) if keep is None else tensor(keep, device=idx.device)
     if padding_idx is not None:
         mask = mask & (idx != int(padding_idx) % w.shape[0])
     # under capture, embedding renormalises the rows it looks up in the graph too
