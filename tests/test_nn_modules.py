@@ -329,6 +329,18 @@ def test_regression_loss_warns_when_target_broadcasts_the_input():
         assert tl.zeros(2, dtype=tl.bool).dtype == tl.bool_
 
 
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "binary_cross_entropy_with_logits"])
+def test_binary_cross_entropy_needs_the_inputs_shape(loss):
+    # as PyTorch: a (N, 1) logit against (N,) labels raises (it broadcast to an (N, N) loss)
+    import tensorlib.nn.functional as F
+    f = getattr(F, loss)
+    x, y = tl.rand(6, 1) * 0.5 + 0.25, tl.ones(6)
+    with pytest.raises(ValueError, match=r"target of shape \(6,\) must have the input's shape "
+                                         r"\(6, 1\)"):
+        f(x, y)
+    assert f(x.squeeze(-1), y).shape == ()
+
+
 @pytest.mark.parametrize("layer", ["bn", "ln", "gn", "in", "maxpool", "lstm_cell"])
 def test_in_place_ops_on_a_layers_output_backprop_as_torch(layer):
     # the norms' and max pooling's backward read their statistics / indices, not y, so

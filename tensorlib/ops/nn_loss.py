@@ -347,10 +347,16 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100,
 
 
 # --- regression and binary losses (composites of core ops) ----------------------------
-def _pair(op, input, target):
+def _pair(op, input, target, same_shape: bool = False):
+    """(input, target) as float tensors of one dtype. same_shape: they must match exactly
+    (the binary cross entropies, as in PyTorch); else a target that broadcasts the loss
+    past the input's shape warns."""
     x = as_float_tensor(input, op)
     y = as_float_tensor(target, op, "target")
     same_dtype(op, x, ("target", y))
+    if same_shape and tuple(x.shape) != tuple(y.shape):
+        raise ValueError(f"{op}: target of shape {tuple(y.shape)} must have the input's shape "
+                         f"{tuple(x.shape)} (reshape one of them, e.g. input.squeeze(-1))")
     if tuple(x.shape) != tuple(y.shape):
         from ._util import broadcast_shapes
         out = broadcast_shapes(op, x.shape, y.shape)
@@ -450,7 +456,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") ->
     """-(y log p + (1 - y) log(1 - p)) with the logs clamped at -100 and the gradient
     (p - y) / max(p (1 - p), 1e-12), as PyTorch (finite at p = 0 or 1)."""
     check_reduction("binary_cross_entropy", reduction)
-    p, y = _pair("binary_cross_entropy", input, target)
+    p, y = _pair("binary_cross_entropy", input, target, same_shape=True)
     on_cpu = p.device.type == "cpu"
     if on_cpu:
         ph = p._host()
@@ -470,7 +476,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
                                      pos_weight=None) -> Tensor:
     """Sigmoid + binary cross-entropy in one numerically stable expression."""
     check_reduction("binary_cross_entropy_with_logits", reduction)
-    x, y = _pair("binary_cross_entropy_with_logits", input, target)
+    x, y = _pair("binary_cross_entropy_with_logits", input, target, same_shape=True)
     sp = E.softplus(-x)                     # -log(sigmoid(x)), stable for large |x|
     if pos_weight is not None:
         pw = as_float_tensor(pos_weight, "binary_cross_entropy_with_logits", "pos_weight")
