@@ -280,6 +280,12 @@ cdef object _record(op, tuple inputs, dict attrs, out, bint multi, dev, st):
             for i in saves:
                 t = <TensorBase>inputs[i]
                 versions.append((t._version, t._version[0]))
+        elif type(saves) is dict:  # {i: inputs whose gradients read input i}
+            for i, readers in (<dict>saves).items():
+                if i < len(inputs) and any([(<TensorBase>inputs[r])._rg for r in readers
+                                            if r < len(inputs)]):
+                    t = <TensorBase>inputs[i]
+                    versions.append((t._version, t._version[0]))
         elif saves:  # "others": input i is read only for the others' gradients
             n_rg = 0
             for x in inputs:

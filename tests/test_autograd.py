@@ -184,6 +184,28 @@ def test_version_check_follows_what_the_backward_reads():
         y.sum().backward()
 
 
+def test_linear_checks_only_the_inputs_its_backward_reads():
+    # x needs no grad: the weight is never read (a step between two backwards is fine, as in
+    # PyTorch); with x needing grad the updated weight would give a wrong x.grad: raises
+    lin = tl.nn.Linear(2, 2)
+    opt = tl.optim.SGD(lin.parameters(), lr=0.1)
+    h = lin(tl.ones(1, 2))
+    h.sum().backward(retain_graph=True)
+    opt.step()
+    (h * h).sum().backward()
+    x = tl.ones(1, 2, requires_grad=True)
+    h = lin(x)
+    h.sum().backward(retain_graph=True)
+    opt.step()
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        h.sum().backward()
+    b = lin.bias                             # the bias is never read
+    h = lin(x)
+    with tl.no_grad():
+        b.add_(1.0)
+    h.sum().backward()
+
+
 def _stale_view_program(lib, case):
     w = lib.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     y = w * 1

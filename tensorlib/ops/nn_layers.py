@@ -86,7 +86,7 @@ def _linear_infer(x, w, *b):
 
 
 LINEAR = register(OpDef("linear", _linear_fwd, vjp=_linear_vjp, infer=_linear_infer,
-                        saves="others", onnx="Gemm",
+                        saves={0: (1,), 1: (0,)}, onnx="Gemm",
                         cost=io_cost(lambda i, o, **a: 2 * math.prod(d or 1 for d in o[0][0])
                                      * (i[1][0][1] or 1))))
 

@@ -36,7 +36,9 @@ class OpDef:
     saves: whether ``vjp`` reads the input values (so in-place changes to
         them must be detected): True, False (linear ops such as add), or
         "others" (input i is read only when another input needs a gradient,
-        as in mul), or a tuple of the input positions it reads (where: the condition).
+        as in mul), a tuple of the input positions it reads, or ``{i: readers}``
+        (input i is read only when one of the inputs ``readers`` needs a gradient:
+        linear reads x for the weight's gradient, the weight for x's, never the bias).
     saves_output: whether ``vjp`` reads the outputs (``node.out``): True, or a tuple of
         the output positions it reads (an in-place change to another output is fine).
     view: the output may share memory with input 0 (shares its version).
@@ -53,7 +55,7 @@ class OpDef:
     def __init__(self, name: str, fwd: Callable | None = None, *, ufunc: str | None = None,
                  kernels: dict[str, Callable] | None = None, vjp: Callable | None = None,
                  infer: Callable | None = None, cost: Callable | None = None,
-                 onnx: Any = None, saves: bool | str | tuple = True,
+                 onnx: Any = None, saves: bool | str | tuple | dict = True,
                  saves_output: bool | tuple = False,
                  view: bool = False, check: Callable | None = None, doc: str = "",
                  promote: bool = False):
