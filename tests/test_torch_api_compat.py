@@ -699,3 +699,15 @@ def test_log_ndtr_keeps_the_far_tail():
     np.testing.assert_allclose(y.numpy(), torch.special.log_ndtr(t).detach().numpy(),
                                rtol=1e-9)
     np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-8)
+
+
+def test_squeeze_of_a_named_dim_that_is_not_one_is_a_no_op():
+    torch = pytest.importorskip("torch")
+    for dims in (0, -1, (0, 1), (0, 2)):
+        want = torch.ones(2, 1, 3).squeeze(dims).shape
+        assert tl.ones(2, 1, 3).squeeze(dims).shape == tuple(want)
+        assert tl.squeeze(tl.ones(2, 1, 3), dim=dims).shape == tuple(want)
+    x = tl.ones(2, 3, requires_grad=True)
+    y = x.squeeze(0)
+    y.sum().backward()
+    assert y.shape == (2, 3) and x.grad.shape == (2, 3)

@@ -200,7 +200,8 @@ SQUEEZE = _op("squeeze", _squeeze_fwd, lambda n, g: (g.reshape(n.inputs[0]._data
 
 def squeeze(x, axis=None, *, dim=None) -> Tensor:
     """Remove size-1 axes (all of them, or those named by ``axis``: an int or a tuple;
-    ``dim=`` is PyTorch's name). A named axis must have size 1."""
+    ``dim=`` is PyTorch's name). A named axis of another size stays, as in PyTorch
+    (``x.squeeze(-1)`` on an already squeezed tensor is a no-op)."""
     x = to_tensor(x)
     if dim is not None:
         if axis is not None:
@@ -209,7 +210,7 @@ def squeeze(x, axis=None, *, dim=None) -> Tensor:
     if axis is None:
         axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
     else:
-        axes = norm_axes(axis, x.ndim, "squeeze")
+        axes = tuple(a for a in norm_axes(axis, x.ndim, "squeeze") if x._data.shape[a] == 1)
     return apply(SQUEEZE, x, axis=axes)
 
 
