@@ -384,7 +384,7 @@ _METHODS = {
     "median": ST.median, "unique": DD.unique, "argwhere": DD.argwhere, "nonzero": DD.nonzero,
     "bincount": DD.bincount,
     # comparisons by name (PyTorch's)
-    "eq": E.eq, "ne": E.ne, "lt": E.lt, "le": E.le, "gt": E.gt, "ge": E.ge,
+    "eq": E.eq, "ne": E.ne, "lt": E.lt, "le": E.le, "gt": E.gt, "ge": E.ge, "equal": E.equal,
     # cumulative, NaN-ignoring and special functions (PyTorch's methods)
     "logcumsumexp": CU.logcumsumexp, "cummax": CU.cummax, "cummin": CU.cummin,
     "diff": CU.diff, "rot90": RO.rot90, "nansum": MO.nansum, "nanmean": MO.nanmean,

@@ -711,3 +711,15 @@ def test_squeeze_of_a_named_dim_that_is_not_one_is_a_no_op():
     y = x.squeeze(0)
     y.sum().backward()
     assert y.shape == (2, 3) and x.grad.shape == (2, 3)
+
+
+def test_equal_is_one_bool_as_torch_equal():
+    torch = pytest.importorskip("torch")
+    pairs = [([1.0, 2.0], [1.0, 2.0]), ([1.0, 2.0], [1.0, 3.0]), ([1.0], [1.0, 1.0]),
+             ([float("nan")], [float("nan")])]
+    for a, b in pairs:
+        want = torch.equal(torch.tensor(a), torch.tensor(b))
+        assert tl.equal(tl.tensor(a), tl.tensor(b)) is want
+        assert tl.tensor(a).equal(tl.tensor(b)) is want
+    np.testing.assert_array_equal(tl.eq(tl.tensor([1, 2]), tl.tensor([1, 3])).numpy(),
+                                  [True, False])

@@ -613,7 +613,18 @@ LOGICAL_AND, logical_and = _binary("logical_and", ufunc="logical_and",
 LOGICAL_OR, logical_or = _binary("logical_or", ufunc="logical_or", result_dtype=_dtypes.bool_)
 LOGICAL_XOR, logical_xor = _binary("logical_xor", ufunc="logical_xor",
                                    result_dtype=_dtypes.bool_)
-equal, not_equal, less, less_equal, greater, greater_equal = eq, ne, lt, le, gt, ge
+not_equal, less, less_equal, greater, greater_equal = ne, lt, le, gt, ge
+
+
+def equal(a, b) -> bool:
+    """Whether ``a`` and ``b`` have the same shape and the same elements: a Python bool, as
+    ``torch.equal`` (the elementwise comparison is :func:`eq`).
+
+    >>> tl.equal(tl.ones(2), tl.ones(2))
+    True
+    """
+    a, b = to_tensor(a), to_tensor(b)
+    return tuple(a.shape) == tuple(b.shape) and bool(eq(a, b).all())
 
 
 # bitwise ops: integers and booleans (on booleans they are the logical ones); no gradient
