@@ -363,7 +363,7 @@ _METHODS = {
     # linalg
     "matmul": L.matmul, "dot": L.dot, "outer": L.outer,
     # shape
-    "reshape": S.reshape, "view": S.reshape, "flatten": S.flatten, "squeeze": S.squeeze,
+    "reshape": S.reshape, "view": S.view, "flatten": S.flatten, "squeeze": S.squeeze,
     "unsqueeze": S.expand_dims, "expand_dims": S.expand_dims, "transpose": S.transpose,
     "permute": S.permute, "swapaxes": S.swapaxes, "broadcast_to": S.broadcast_to,
     "expand": S.expand, "split": S.split, "chunk": S.chunk, "flip": S.flip, "roll": S.roll,

@@ -723,3 +723,23 @@ def test_equal_is_one_bool_as_torch_equal():
         assert tl.tensor(a).equal(tl.tensor(b)) is want
     np.testing.assert_array_equal(tl.eq(tl.tensor([1, 2]), tl.tensor([1, 3])).numpy(),
                                   [True, False])
+
+
+def test_view_shares_memory_or_raises_where_torch_does():
+    torch = pytest.importorskip("torch")
+    for lib in (tl, torch):
+        a = lib.zeros(2, 3)
+        v = a.view(6)
+        v[0] = 1.0
+        assert float(a[0, 0]) == 1.0                     # writes go through
+        assert tuple(a.t().view(3, 2).shape) == (3, 2)   # a view the strides allow
+    with pytest.raises(ValueError, match=r"cannot be viewed as \(6,\) without a copy; use "
+                                         r"\.reshape"):
+        tl.zeros(2, 3).t().view(6)
+    with pytest.raises(RuntimeError):
+        torch.zeros(2, 3).t().view(6)
+    with pytest.raises(TypeError, match=r"view\(dtype\).*x\.to\(dtype\)"):
+        tl.zeros(2, 3).view(tl.int32)
+    x = tl.ones(2, 3, requires_grad=True)
+    (x.view(-1) * tl.arange(6)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.arange(6).reshape(2, 3))

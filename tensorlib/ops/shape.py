@@ -141,6 +141,31 @@ def reshape(x, *shape) -> Tensor:
     return apply(RESHAPE, x, shape=shape)
 
 
+def view(x, *shape) -> Tensor:
+    """PyTorch's ``view``: :func:`reshape` that always shares ``x``'s memory (writes through
+    the result change ``x``). Raises where ``x``'s strides (a transpose, a strided slice)
+    would need a copy: use ``reshape`` (copies when it must) or ``x.contiguous().view``."""
+    x = to_tensor(x)
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+        raise TypeError(f"view: got {shape[0]!r}; view(dtype), which reinterprets the bits, is "
+                        "not supported: convert the values with x.to(dtype) or x.astype(dtype)")
+    arr = x._data
+    if isinstance(arr, np.ndarray) and arr.ndim and not arr.flags.c_contiguous:
+        # int.__int__: a traced size read here does not become a plain number
+        target = tuple(int.__int__(int(s) if isinstance(s, np.integer) else s) for s in shape)
+        try:
+            np.reshape(arr, target, copy=False)
+        except ValueError:
+            raise ValueError(
+                f"view: a tensor of shape {tuple(arr.shape)} and strides "
+                f"{tuple(st // arr.itemsize for st in arr.strides)} (a transpose or strided "
+                f"slice) cannot be viewed as {target} without a copy; use .reshape(...), "
+                "which copies when it must, or .contiguous().view(...)") from None
+    return reshape(x, *shape)
+
+
 def _traced_target(x, shape) -> tuple:
     """Capture with None dims: how the target ``shape`` follows the dims at run time.
     ``keep``: positions holding ``x``'s own size at that position where that dim follows a
