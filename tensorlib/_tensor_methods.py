@@ -186,9 +186,16 @@ def _commit(self: Tensor, res: Tensor, name: str, recorded: bool) -> Tensor:
 
 
 def _check_leaf(self: Tensor, name: str) -> None:
+    """What every in-place op checks first: a leaf that requires grad, read-only memory."""
     if self._rg and self._node is None and state.grad_enabled:
         raise RuntimeError(f"{name}: a leaf tensor that requires grad is used in an in-place "
                            "operation; wrap the update in `with tl.no_grad():`")
+    flags = getattr(self._data, "flags", None)
+    if flags is not None and not flags.writeable:
+        raise ValueError(f"{name}: this tensor cannot be written in place: its memory is "
+                         "read-only (an expand()/broadcast_to() view, whose elements share "
+                         "one memory location, or a read-only NumPy array); write to a "
+                         ".clone() instead")
 
 
 def _regenerate(view: Tensor) -> None:
@@ -364,7 +371,7 @@ _METHODS = {
     "matmul": L.matmul, "dot": L.dot, "outer": L.outer,
     # shape
     "reshape": S.reshape, "view": S.view, "flatten": S.flatten, "squeeze": S.squeeze,
-    "unsqueeze": S.expand_dims, "expand_dims": S.expand_dims, "transpose": S.transpose,
+    "unsqueeze": S.unsqueeze, "expand_dims": S.expand_dims, "transpose": S.transpose,
     "permute": S.permute, "swapaxes": S.swapaxes, "broadcast_to": S.broadcast_to,
     "expand": S.expand, "split": S.split, "chunk": S.chunk, "flip": S.flip, "roll": S.roll,
     "repeat": S.repeat, "tile": S.tile, "tril": S.tril, "triu": S.triu, "astype": S.astype,

@@ -743,3 +743,26 @@ def test_view_shares_memory_or_raises_where_torch_does():
     x = tl.ones(2, 3, requires_grad=True)
     (x.view(-1) * tl.arange(6)).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.arange(6).reshape(2, 3))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: tl.ones(2, 3).unsqueeze(5),
+     r"unsqueeze: axis 5 is out of range for the result of 3 dimensions \(valid: -3 to 2\)"),
+    (lambda: tl.ones(2, 3).permute(0, 0), r"permute: dims \(0, 0\) are not a permutation"),
+    (lambda: tl.ones(2, 3).transpose(0, 5), r"transpose: axis 5 .* \(valid: -2 to 1\)"),
+    (lambda: tl.ones(2, 3).expand(4, 3), r"expand: dim 0 of shape \(2, 3\) has size 2"),
+    (lambda: tl.zeros(3).expand(2, 3).add_(1), r"add_: .* read-only .*\.clone\(\)"),
+    (lambda: tl.nn.BatchNorm2d(3)(tl.ones(2, 4, 5, 5)),
+     r"batch_norm: the input has 4 channels .* running_mean has 3"),
+], ids=["unsqueeze", "permute", "transpose", "expand", "inplace-on-expand", "batchnorm"])
+def test_shape_mistakes_are_named_in_the_callers_words(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_grad_of_a_non_scalar_names_grad_outputs():
+    x = tl.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="pass grad_outputs="):
+        tl.autograd.grad(x * 2, [x])
+    with pytest.raises(RuntimeError, match="pass gradient="):
+        (x * 2).backward()

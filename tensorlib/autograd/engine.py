@@ -14,12 +14,12 @@ class AnomalyError(RuntimeError):
     pass
 
 
-def _as_grad(root, grad):
+def _as_grad(root, grad, keyword: str = "gradient"):
     from .._tensor import Tensor, _wrap
     if grad is None:
         if root._data.size != 1:    # (not root.size: that builds a callable Size per call)
             raise RuntimeError(f"grad can be implicitly created only for scalar outputs; this "
-                               f"output has shape {root.shape}: pass gradient=")
+                               f"output has shape {root.shape}: pass {keyword}=")
         if root._device.type == "cpu":
             return _wrap(np.ones(root._data.shape, root._data.dtype), root._device, False,
                          None, 0)
@@ -231,7 +231,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if not o._rg:
             raise RuntimeError("grad: one of the outputs does not require grad (it does not "
                                "depend on any input that requires grad)")
-    gs = [_as_grad(o, g) for o, g in zip(outs, gos)]
+    gs = [_as_grad(o, g, "grad_outputs") for o, g in zip(outs, gos)]
     if retain_graph is None:
         retain_graph = create_graph
     res = run_backward(outs, gs, retain_graph=retain_graph, create_graph=create_graph,

@@ -133,16 +133,19 @@ def unbroadcast(g: Tensor, shape: tuple[int, ...]) -> Tensor:
     return out
 
 
-def norm_axis(axis: int, ndim: int, op: str) -> int:
+def norm_axis(axis: int, ndim: int, op: str, of: str = "a tensor") -> int:
     if not isinstance(axis, (int, np.integer)):
         raise TypeError(f"{op}: axis must be an integer, got {axis!r}")
     if not -max(ndim, 1) <= axis < max(ndim, 1):
-        raise ValueError(f"{op}: axis {axis} is out of range for a tensor of {ndim} dimensions")
+        n = max(ndim, 1)
+        raise ValueError(f"{op}: axis {axis} is out of range for {of} of {ndim} dimensions "
+                         f"(valid: {-n} to {n - 1})")
     return int(axis) % max(ndim, 1)
 
 
-def norm_axes(axis, ndim: int, op: str) -> tuple[int, ...]:
-    """Normalise an ``axis`` argument (None, int or sequence) to sorted positive axes."""
+def norm_axes(axis, ndim: int, op: str, of: str = "a tensor") -> tuple[int, ...]:
+    """Normalise an ``axis`` argument (None, int or sequence) to sorted positive axes
+    (``of``: what has the ``ndim`` dims, for the error)."""
     if axis is None:
         return tuple(range(ndim))
     if isinstance(axis, (int, np.integer)):
@@ -151,7 +154,7 @@ def norm_axes(axis, ndim: int, op: str) -> tuple[int, ...]:
     for a in axis:
         if ndim == 0 and a in (0, -1):
             continue
-        out.append(norm_axis(a, ndim, op))
+        out.append(norm_axis(a, ndim, op, of))
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated axis in {tuple(axis)}")
     return tuple(sorted(out))

@@ -462,7 +462,10 @@ def _per_channel_args(op: str, x: Tensor, min_ndim: int, what: str, tensors) -> 
     C = x.shape[1]
     for name, t in tensors:
         if t is not None and tuple(t.shape) != (C,):
-            raise ValueError(f"{op}: {name} must have shape ({C},), got {tuple(t.shape)}")
+            raise ValueError(f"{op}: the input has {C} channels (dim 1 of shape "
+                             f"{tuple(x.shape)}) but {name} has {t.shape[0] if t.ndim else 1} "
+                             f"(shape {tuple(t.shape)}): it was made for that many "
+                             "(num_features)")
     return C
 
 

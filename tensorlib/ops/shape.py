@@ -255,15 +255,17 @@ EXPAND_DIMS = _op("expand_dims", _expand_dims_fwd,
                   view=True)
 
 
-def expand_dims(x, axis) -> Tensor:
+def expand_dims(x, axis, *, _op: str = "expand_dims") -> Tensor:
     """Insert size-1 axes at ``axis`` (int or tuple) of the result."""
     x = to_tensor(x)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     nd = x.ndim + len(axes)
-    return apply(EXPAND_DIMS, x, axis=norm_axes(axes, nd, "expand_dims"))
+    return apply(EXPAND_DIMS, x, axis=norm_axes(axes, nd, _op, "the result"))
 
 
-unsqueeze = expand_dims
+def unsqueeze(x, dim) -> Tensor:
+    """A size-1 dim inserted at ``dim`` of the result (PyTorch's name for expand_dims)."""
+    return expand_dims(x, dim, _op="unsqueeze")
 
 
 # --- transpose -----------------------------------------------------------------
@@ -288,7 +290,7 @@ def transpose(x, *axes) -> Tensor:
     nd = x.ndim
     if (len(axes) == 2 and all(isinstance(a, (int, np.integer)) for a in axes)
             and not isinstance(axes[0], bool)):
-        return swapaxes(x, int(axes[0]), int(axes[1]))
+        return swapaxes(x, int(axes[0]), int(axes[1]), _op="transpose")
     if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
         axes = axes[0]
     if axes is None or axes == ():
@@ -302,16 +304,22 @@ def transpose(x, *axes) -> Tensor:
 
 def permute(x, *axes) -> Tensor:
     """Reorder the axes, as PyTorch: ``x.permute(2, 0, 1)`` or ``x.permute((2, 0, 1))``."""
+    x = to_tensor(x)
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
+    nd = x.ndim
+    got = [norm_axis(a, nd, "permute") for a in axes]
+    if sorted(got) != list(range(nd)):
+        raise ValueError(f"permute: dims {tuple(axes)} are not a permutation of the {nd} dims "
+                         f"of a tensor of shape {tuple(x.shape)} (each of 0..{nd - 1} once)")
     return transpose(x, axes)
 
 
-def swapaxes(x, axis1: int, axis2: int) -> Tensor:
+def swapaxes(x, axis1: int, axis2: int, *, _op: str = "swapaxes") -> Tensor:
     """Exchange two axes (what PyTorch's ``transpose(x, dim0, dim1)`` does)."""
     x = to_tensor(x)
     nd = x.ndim
-    a, b = norm_axis(axis1, nd, "swapaxes"), norm_axis(axis2, nd, "swapaxes")
+    a, b = norm_axis(axis1, nd, _op), norm_axis(axis2, nd, _op)
     axes = list(range(nd))
     axes[a], axes[b] = axes[b], axes[a]
     return apply(TRANSPOSE, x, axes=tuple(axes))
@@ -376,6 +384,12 @@ def expand(x, *sizes) -> Tensor:
         raise ValueError(f"expand: {len(sizes)} sizes given for a tensor of {x.ndim} dimensions")
     shp = x.shape
     shape = tuple(shp[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    for i in range(x.ndim):
+        have, want = shp[i], shape[lead + i]
+        if have != 1 and have != want and have is not None and want is not None:
+            raise ValueError(f"expand: dim {i} of shape {tuple(shp)} has size {have}, which "
+                             f"cannot become {want} (only size-1 dims expand; tl.tile "
+                             "copies)")
     return broadcast_to(x, shape)
 
 
