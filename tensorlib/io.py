@@ -41,8 +41,9 @@ class CheckpointError(ValueError):
 
 
 # --- save --------------------------------------------------------------------------------
-def save(obj: Any, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
-    """Write ``obj`` to ``path`` atomically in safetensors format.
+def save(obj: Any, path, metadata: Mapping[str, str] | None = None) -> None:
+    """Write ``obj`` to ``path`` atomically in safetensors format (or into a binary file
+    object such as ``io.BytesIO``, which gets the bytes as they are).
 
     ``obj`` is a Tensor, NumPy array, or a (nested) dict/list/tuple of those, numbers,
     strings, bools and None; dict keys are strings, ints, floats, bools or None.
@@ -50,7 +51,8 @@ def save(obj: Any, path: str | os.PathLike, metadata: Mapping[str, str] | None =
 
     >>> tl.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": 3}, "ck.st")
     """
-    path = os.fspath(path)
+    fileobj = path if hasattr(path, "write") else None
+    path = "<file object>" if fileobj is not None else os.fspath(path)
     tensors: dict[str, np.ndarray] = {}
     flat = _flat_tensor_dict(obj)
     if flat is not None:
@@ -70,6 +72,9 @@ def save(obj: Any, path: str | os.PathLike, metadata: Mapping[str, str] | None =
             if k in (_STRUCT_KEY,):
                 raise ValueError(f"save: metadata key {k!r} is reserved")
             meta[k] = v
+    if fileobj is not None:
+        _write_chunks(fileobj, _serialize(tensors, meta))
+        return
     _atomic_write(path, _serialize(tensors, meta))
 
 
@@ -166,6 +171,11 @@ def _fsync(fd: int) -> None:
     os.fsync(fd)
 
 
+def _write_chunks(f, chunks: list) -> None:
+    for c in chunks:
+        f.write(c.reshape(-1).view(np.uint8).data if isinstance(c, np.ndarray) else c)
+
+
 def _atomic_write(path: str, chunks: list) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
@@ -174,8 +184,7 @@ def _atomic_write(path: str, chunks: list) -> None:
                                dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            for c in chunks:
-                f.write(c.reshape(-1).view(np.uint8).data if isinstance(c, np.ndarray) else c)
+            _write_chunks(f, chunks)
             f.flush()
             _fsync(f.fileno())
         # mkstemp makes the file owner-only; a saved model should get the permissions of
@@ -201,16 +210,29 @@ def _atomic_write(path: str, chunks: list) -> None:
 
 
 # --- load --------------------------------------------------------------------------------
-def load(path: str | os.PathLike, device=None) -> Any:
-    """Read a checkpoint written by ``save`` (or any safetensors file).
+def load(path, device=None, *, map_location=None, weights_only: bool | None = None) -> Any:
+    """Read a checkpoint written by ``save`` (or any safetensors file) from a path or a
+    binary file object.
 
     Returns what was saved: tensors come back as Tensors (on ``device`` if given), NumPy
     arrays as arrays. A plain safetensors file gives a ``{name: Tensor}`` dict.
+    ``map_location`` is PyTorch's name for ``device`` (a device or its name); the format
+    holds data only, so ``weights_only`` is accepted and changes nothing.
     Raises ``CheckpointError`` for corrupt or truncated files.
     """
-    path = os.fspath(path)
-    with open(path, "rb") as f:
-        data = f.read()
+    if map_location is not None:
+        if device is not None:
+            raise TypeError("load: got both device= and map_location=; pass one")
+        if callable(map_location) or isinstance(map_location, Mapping):
+            raise TypeError("load: map_location takes a device (tl.device('cpu') or 'cpu'), "
+                            "not a function or a mapping")
+        device = map_location
+    if hasattr(path, "read"):
+        data, path = path.read(), "<file object>"
+    else:
+        path = os.fspath(path)
+        with open(path, "rb") as f:
+            data = f.read()
     tensors, meta = _parse(data, path)
     from .creation import from_numpy
     dev = device

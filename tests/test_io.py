@@ -229,3 +229,23 @@ def test_saved_files_get_the_usual_permissions(tmp_path):
         assert mode == 0o644
     finally:
         os.umask(old)
+
+
+def test_file_objects_and_torchs_keyword_names():
+    import io
+    buf = io.BytesIO()
+    tl.save({"w": tl.arange(3.0), "epoch": 2}, buf)
+    buf.seek(0)
+    back = tl.load(buf, map_location="cpu", weights_only=True)
+    np.testing.assert_array_equal(back["w"].numpy(), [0.0, 1.0, 2.0])
+    assert back["epoch"] == 2
+    buf.seek(0)
+    assert tl.load(buf, map_location=tl.device("cpu"))["w"].device == tl.device("cpu")
+    buf.seek(0)
+    with pytest.raises(TypeError, match="both device= and map_location="):
+        tl.load(buf, device="cpu", map_location="cpu")
+    buf.seek(0)
+    with pytest.raises(TypeError, match="map_location takes a device"):
+        tl.load(buf, map_location=lambda s, loc: s)
+    with pytest.raises(CheckpointError):
+        tl.load(io.BytesIO(b"not a checkpoint at all"))
