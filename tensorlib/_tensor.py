@@ -261,9 +261,11 @@ class Tensor(TensorBase):
 
     # --- autograd --------------------------------------------------------
     def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None,
-                 create_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
-        _backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+                 create_graph: bool = False, inputs=None) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad
+        (only into those of ``inputs``, leaves or not, when given)."""
+        _backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,
+                  inputs=inputs)
 
     def detach(self) -> Tensor:
         """A tensor sharing storage (and version counter) with no gradient history."""
@@ -292,6 +294,20 @@ class Tensor(TensorBase):
             lst = node.hooks.setdefault(self._idx, [])
         lst.append(hook)
         return _HookHandle(lst, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` on this leaf after a backward pass has added into its
+        ``.grad`` (an optimizer step per parameter as soon as its gradient is ready).
+        Returns a handle with ``remove()``."""
+        if not self._rg or self._node is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only a leaf tensor that "
+                               "requires grad has an accumulated .grad to hook")
+        from .autograd.engine import PostAccumulateHook
+        if self._hooks is None:
+            self._hooks = []
+        entry = PostAccumulateHook(hook)
+        self._hooks.append(entry)
+        return _HookHandle(self._hooks, entry)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward."""

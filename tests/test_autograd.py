@@ -836,3 +836,41 @@ def test_a_non_differentiable_output_gets_zeros_in_backward():
     (y + idx).sum().backward()
     assert x.grad.tolist() == [2.0, 2.0]
     assert got[0] is not None and got[0].shape == (2,) and not got[0].numpy().any()
+
+
+def test_backward_inputs_accumulates_only_into_those_as_torch():
+    torch = pytest.importorskip("torch")
+    got = []
+    for lib in (tl, torch):
+        a = lib.tensor([1.0, 2.0], requires_grad=True)
+        b = lib.tensor([3.0, 4.0], requires_grad=True)
+        h = a * b
+        h.retain_grad()
+        loss = (h * h).sum()
+        loss.backward(inputs=[a], retain_graph=True)
+        first = (a.grad.numpy().copy(), b.grad)
+        loss.backward(inputs=[a, h], retain_graph=True)
+        m = a * 2                                   # a non-leaf input, not retained
+        (m * m).sum().backward(inputs=[m])
+        got.append((first[0], first[1] is None, a.grad.numpy(), h.grad.numpy(),
+                    m.grad.numpy()))
+    for x, y in zip(*got):
+        np.testing.assert_allclose(x, y)
+    with pytest.raises(RuntimeError, match=r"inputs\[0\] does not require grad"):
+        (tl.ones(2, requires_grad=True) * 2).sum().backward(inputs=[tl.ones(2)])
+
+
+def test_post_accumulate_grad_hooks_see_the_summed_grad():
+    w = tl.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    handle = w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.numpy().copy()))
+    pre = []
+    w.register_hook(lambda g: pre.append(g.numpy().copy()))
+    (w * w).sum().backward()
+    (w * 3).sum().backward()
+    handle.remove()
+    (w * w).sum().backward()
+    np.testing.assert_allclose(seen, [[2, 4], [5, 7]])
+    np.testing.assert_allclose(pre, [[2, 4], [3, 3], [2, 4]])
+    with pytest.raises(RuntimeError, match="only a leaf"):
+        (w * 2).register_post_accumulate_grad_hook(lambda p: None)

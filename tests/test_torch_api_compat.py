@@ -766,3 +766,10 @@ def test_grad_of_a_non_scalar_names_grad_outputs():
         tl.autograd.grad(x * 2, [x])
     with pytest.raises(RuntimeError, match="pass gradient="):
         (x * 2).backward()
+
+
+def test_flatten_takes_torchs_keyword_names():
+    x = tl.ones(2, 3, 4)
+    assert x.flatten(start_dim=1).shape == (2, 12)
+    assert tl.flatten(x, end_dim=1).shape == (6, 4)
+    assert x.flatten(1, 2).shape == (2, 12)

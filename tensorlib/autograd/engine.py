@@ -14,6 +14,16 @@ class AnomalyError(RuntimeError):
     pass
 
 
+class PostAccumulateHook:
+    """A leaf's hook that runs after its ``.grad`` is accumulated (kept in the leaf's hook
+    list, which the engine reads in two phases)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+
 def _as_grad(root, grad, keyword: str = "gradient"):
     from .._tensor import Tensor, _wrap
     if grad is None:
@@ -67,12 +77,13 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                 continue        # tl.grad: leaves it was not asked for keep their hooks idle
             if g._data.dtype != t._data.dtype:   # a float32 leaf gets a float32 gradient
                 g = g.astype(t._data.dtype)
-            hooked = bool(t._hooks)
-            if hooked:
-                for h in t._hooks:
-                    r = h(g)
-                    if r is not None:
-                        g = r
+            pre = [h for h in t._hooks if type(h) is not PostAccumulateHook] \
+                if t._hooks else ()
+            hooked = bool(pre)
+            for h in pre:
+                r = h(g)
+                if r is not None:
+                    g = r
             if results is not None:
                 for k in wanted[id(t)]:
                     results[k] = g
@@ -81,6 +92,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                 g = g.detach() if g._node is not None else g
             # a hook may have kept the gradient it saw, or returned a tensor of its own
             _accumulate(t, g, taken, create_graph or tracer is not None, copy=hooked)
+            _post_accumulate(t)
     finally:
         state.grad_enabled = prev_mode
     if results is not None:
@@ -178,14 +190,16 @@ def _check_anomaly(node, grads):
                 f"input {i}. The forward call that created this node:\n{where}")
 
 
-def backward(root, gradient=None, *, retain_graph=None, create_graph=False) -> None:
+def backward(root, gradient=None, *, retain_graph=None, create_graph=False,
+             inputs=None) -> None:
     """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad, as
     ``root.backward(gradient)``.
 
     ``root`` is a tensor or a sequence of tensors (their gradients add up, as
     ``torch.autograd.backward``), with ``gradient`` one tensor or a sequence to match; a
     gradient may be left out only for a one-element root. ``retain_graph`` defaults to
-    ``create_graph``."""
+    ``create_graph``. ``inputs``: accumulate into these tensors' ``.grad`` only (leaves or
+    not), as PyTorch's ``backward(inputs=...)``."""
     roots = list(root) if isinstance(root, (list, tuple)) else [root]
     if gradient is None:
         grads = [None] * len(roots)
@@ -203,7 +217,35 @@ def backward(root, gradient=None, *, retain_graph=None, create_graph=False) -> N
     gs = [_as_grad(r, g) for r, g in zip(roots, grads)]
     if retain_graph is None:
         retain_graph = create_graph
-    run_backward(roots, gs, retain_graph=retain_graph, create_graph=create_graph)
+    if inputs is None:
+        run_backward(roots, gs, retain_graph=retain_graph, create_graph=create_graph)
+        return
+    from .._tensor import Tensor
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if not ins:
+        raise ValueError("backward: inputs= is empty; leave it out to reach every leaf")
+    for k, t in enumerate(ins):
+        if not isinstance(t, Tensor) or not t._rg:
+            raise RuntimeError(f"backward: inputs[{k}] does not require grad")
+    got = run_backward(roots, gs, retain_graph=retain_graph, create_graph=create_graph,
+                       inputs=ins, allow_unused=True)
+    taken = _given_buffers(gs)
+    for t, g in zip(ins, got):
+        node = t._node
+        if g is None or (node is not None and node.retained and t._idx in node.retained):
+            continue        # (a retained non-leaf gradient was added during the walk)
+        if g._data.dtype != t._data.dtype:
+            g = g.astype(t._data.dtype)
+        _accumulate(t, g if create_graph else g.detach(), taken,
+                    create_graph or state.tracer is not None)
+        _post_accumulate(t)
+
+
+def _post_accumulate(t) -> None:
+    if t._hooks:
+        for h in list(t._hooks):
+            if type(h) is PostAccumulateHook:
+                h.fn(t)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,

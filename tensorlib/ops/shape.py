@@ -193,9 +193,12 @@ def _kept_dims(x, shape) -> tuple:
     return dynamic, keep
 
 
-def flatten(x, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+def flatten(x, start_axis: int = 0, end_axis: int = -1, *, start_dim: int | None = None,
+            end_dim: int | None = None) -> Tensor:
     """Merge axes ``start_axis`` to ``end_axis`` (both included) into one; a 0-d tensor
-    becomes shape (1,)."""
+    becomes shape (1,). ``start_dim``/``end_dim`` are PyTorch's names."""
+    start_axis = start_axis if start_dim is None else start_dim
+    end_axis = end_axis if end_dim is None else end_dim
     x = to_tensor(x)
     if x.ndim == 0:
         return reshape(x, (1,))
