@@ -354,3 +354,67 @@ def test_collate_of_unequal_shapes_names_them_and_the_way_out():
     for make in (np.zeros, tl.zeros):
         with pytest.raises(ValueError, match=r"equal shapes.*\(2, 3\), \(2, 4\).*collate_fn"):
             default_collate([make((2, 3)), make((2, 4))])
+
+
+# --- samplers and iterable datasets ----------------------------------------------------------
+def test_weighted_sampler_balances_classes_through_the_loader():
+    from tensorlib.data import WeightedRandomSampler
+    labels = np.array([0] * 90 + [1] * 10)
+    ds = TensorDataset(tl.arange(100), tl.tensor(labels))
+    w = 1.0 / np.bincount(labels)[labels]
+    s = WeightedRandomSampler(w, num_samples=4000, generator=tl.Generator(0))
+    loader = DataLoader(ds, batch_size=500, sampler=s)
+    assert len(loader) == 8
+    got = np.concatenate([y.numpy() for _, y in loader])
+    assert len(got) == 4000 and abs(got.mean() - 0.5) < 0.05     # 10% of the data, half the draws
+    with pytest.raises(ValueError, match="not all zero"):
+        WeightedRandomSampler([0.0, 0.0], 2)
+    with pytest.raises(ValueError, match="only 1 weights are positive"):
+        WeightedRandomSampler([0.0, 1.0], 2, replacement=False)
+
+
+def test_random_subset_and_batch_samplers():
+    from tensorlib.data import (BatchSampler, RandomSampler, SequentialSampler,
+                                SubsetRandomSampler)
+    ds = TensorDataset(tl.arange(10))
+    perm = list(RandomSampler(ds, generator=tl.Generator(1)))
+    assert sorted(perm) == list(range(10)) and perm != list(range(10))
+    draws = list(RandomSampler(ds, replacement=True, num_samples=25, generator=tl.Generator(1)))
+    assert len(draws) == 25 and set(draws) <= set(range(10))
+    sub = list(SubsetRandomSampler([2, 4, 6], generator=tl.Generator(0)))
+    assert sorted(sub) == [2, 4, 6]
+    bs = BatchSampler(SequentialSampler(ds), 4, drop_last=False)
+    assert list(bs) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]] and len(bs) == 3
+    assert len(BatchSampler(SequentialSampler(ds), 4, drop_last=True)) == 2
+    loader = DataLoader(ds, batch_sampler=bs)
+    assert [b[0].tolist() for b in loader] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert len(loader) == 3
+    # a sampler's order reaches the batches, with or without worker processes
+    order = [9, 3, 3, 0, 7]
+    for workers in (0, 2):
+        got = [b[0].tolist() for b in DataLoader(ds, batch_size=2, sampler=order,
+                                                  num_workers=workers)]
+        assert got == [[9, 3], [3, 0], [7]]
+    with pytest.raises(ValueError, match="leave shuffle out"):
+        DataLoader(ds, sampler=order, shuffle=True)
+    with pytest.raises(ValueError, match="batch_sampler gives whole batches"):
+        DataLoader(ds, batch_sampler=bs, batch_size=4)
+
+
+def test_iterable_dataset_batches_consecutive_items():
+    from tensorlib.data import IterableDataset
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            for i in range(7):
+                yield tl.tensor([float(i)]), i % 2
+
+    xs = [(x.numpy().ravel().tolist(), y.tolist()) for x, y in DataLoader(Stream(), 3)]
+    assert xs == [([0, 1, 2], [0, 1, 0]), ([3, 4, 5], [1, 0, 1]), ([6], [0])]
+    assert len(list(DataLoader(Stream(), 3, drop_last=True))) == 2
+    with pytest.raises(ValueError, match="its own order"):
+        DataLoader(Stream(), 3, shuffle=True)
+    with pytest.raises(ValueError, match="num_workers must be 0"):
+        DataLoader(Stream(), 3, num_workers=2)
+    with pytest.raises(TypeError, match="iterate over it"):
+        Stream()[0]

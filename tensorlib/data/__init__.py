@@ -4,7 +4,12 @@
 """
 from . import mnist, text
 from .dataloader import DataLoader, WorkerInfo, default_collate, get_worker_info
-from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from .dataset import (ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset,
+                      random_split)
+from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,
+                      SubsetRandomSampler, WeightedRandomSampler)
 
-__all__ = ["ConcatDataset", "DataLoader", "Dataset", "Subset", "TensorDataset", "WorkerInfo",
-           "default_collate", "get_worker_info", "mnist", "random_split", "text"]
+__all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "IterableDataset",
+           "RandomSampler", "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler",
+           "TensorDataset", "WeightedRandomSampler", "WorkerInfo", "default_collate",
+           "get_worker_info", "mnist", "random_split", "text"]

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..random import Generator
-from .dataset import Dataset, batch_getter
+from .dataset import Dataset, IterableDataset, batch_getter
 
 
 def default_collate(samples: Sequence[Any]) -> Any:
@@ -157,14 +157,21 @@ class DataLoader:
     runs once in each worker when it starts (after that worker's seeding), as PyTorch's;
     :func:`get_worker_info` tells the dataset which worker it runs in. An error in a worker
     is raised here as RuntimeError with the worker's traceback; a worker that dies raises
-    too.
+    too. ``prefetch_factor`` batches per worker are in flight at once.
+
+    ``sampler`` (a :mod:`~tensorlib.data.sampler` or any iterable of indices: weighted,
+    subset, with replacement) gives the order instead of ``shuffle``; ``batch_sampler``
+    gives whole batches of indices instead of ``batch_size``/``shuffle``/``sampler``/
+    ``drop_last``. An :class:`~tensorlib.data.dataset.IterableDataset` is read in its own
+    order, consecutive items batched (in this process: ``num_workers`` must be 0).
     """
 
     def __init__(self, dataset: Dataset, batch_size: int | None = 1, shuffle: bool = False,
                  drop_last: bool = False, collate_fn: Callable | None = None,
                  generator: Generator | None = None, seed: int | None = None,
                  device=None, pin_memory: bool = False, num_workers: int = 0,
-                 worker_init_fn: Callable[[int], Any] | None = None):
+                 worker_init_fn: Callable[[int], Any] | None = None, sampler=None,
+                 batch_sampler=None, prefetch_factor: int = 2):
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
                                        or batch_size <= 0):
             raise ValueError(f"DataLoader: batch_size must be a positive integer, "
@@ -177,6 +184,27 @@ class DataLoader:
         if worker_init_fn is not None and not callable(worker_init_fn):
             raise TypeError(f"DataLoader: worker_init_fn must be callable, got "
                             f"{type(worker_init_fn).__name__}")
+        if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None
+                                          or drop_last):
+            raise ValueError("DataLoader: batch_sampler gives whole batches: leave batch_size, "
+                             "shuffle, sampler and drop_last out")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: a sampler sets the order; leave shuffle out (use "
+                             "RandomSampler to shuffle)")
+        if isinstance(dataset, IterableDataset):
+            if shuffle or sampler is not None or batch_sampler is not None:
+                raise ValueError("DataLoader: an IterableDataset yields its own order: no "
+                                 "shuffle, sampler or batch_sampler")
+            if num_workers:
+                raise ValueError("DataLoader: an IterableDataset is read in this process; "
+                                 "num_workers must be 0 (shard it yourself, or use a "
+                                 "map-style Dataset for worker processes)")
+        if not isinstance(prefetch_factor, (int, np.integer)) or prefetch_factor < 1:
+            raise ValueError(f"DataLoader: prefetch_factor must be a positive integer, got "
+                             f"{prefetch_factor!r}")
+        self.sampler = sampler
+        self.batch_sampler = batch_sampler
+        self.prefetch_factor = int(prefetch_factor)
         self.num_workers = int(num_workers)
         self.worker_init_fn = worker_init_fn
         self.dataset = dataset
@@ -196,28 +224,53 @@ class DataLoader:
                 self.pin_memory = False
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        n = len(self.sampler if self.sampler is not None else self.dataset)
         if self.batch_size is None:
             return n
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def _order(self) -> np.ndarray:
+        if self.sampler is not None:
+            return np.fromiter((int(i) for i in self.sampler), dtype=np.int64)
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
         from ..random import rng
         return rng(self.generator).permutation(n)
 
-    def __iter__(self) -> Iterator[Any]:
-        order = self._order()
+    def _from_iterable(self) -> Iterator[Any]:
+        collate = self.collate_fn or default_collate
         if self.batch_size is None:
-            for i in order:
-                yield self._move(self.dataset[int(i)])
+            for item in self.dataset:
+                yield self._move(item)
             return
-        bs = self.batch_size
-        batches = [order[s:s + bs] for s in range(0, len(order), bs)]
-        if batches and len(batches[-1]) < bs and self.drop_last:
-            batches.pop()
+        batch: list = []
+        for item in self.dataset:
+            batch.append(item)
+            if len(batch) == self.batch_size:
+                yield self._move(collate(batch))
+                batch = []
+        if batch and not self.drop_last:
+            yield self._move(collate(batch))
+
+    def __iter__(self) -> Iterator[Any]:
+        if isinstance(self.dataset, IterableDataset):
+            yield from self._from_iterable()
+            return
+        if self.batch_sampler is not None:
+            batches = [np.asarray(list(b), dtype=np.int64) for b in self.batch_sampler]
+        else:
+            order = self._order()
+            if self.batch_size is None:
+                for i in order:
+                    yield self._move(self.dataset[int(i)])
+                return
+            bs = self.batch_size
+            batches = [order[s:s + bs] for s in range(0, len(order), bs)]
+            if batches and len(batches[-1]) < bs and self.drop_last:
+                batches.pop()
         if self.num_workers and len(batches) > 1:
             yield from (self._move(b) for b in self._in_workers(batches))
             return
@@ -244,7 +297,7 @@ class DataLoader:
             jobs = iter(enumerate(batches))
             for job in jobs:        # a window of batches in flight, not the whole epoch
                 pending.append(ex.submit(_worker_load, job))
-                if len(pending) >= 2 * n:
+                if len(pending) >= self.prefetch_factor * n:
                     break
             while pending:
                 ok, value = pending.popleft().result()

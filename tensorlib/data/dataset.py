@@ -31,6 +31,26 @@ class Dataset:
         return ConcatDataset([self, other])
 
 
+class IterableDataset(Dataset):
+    """A stream of samples: define ``__iter__`` (a generator over a file, a database
+    cursor, synthetic data). A DataLoader batches consecutive samples.
+
+    >>> class Counting(tl.data.IterableDataset):
+    ...     def __iter__(self):
+    ...         yield from (tl.tensor(i) for i in range(10))
+    """
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __getitem__(self, index: int):
+        raise TypeError(f"{type(self).__name__} is an IterableDataset: iterate over it")
+
+    def __len__(self) -> int:
+        # TypeError (not NotImplementedError): list() and len() hints treat it as "unknown"
+        raise TypeError(f"{type(self).__name__} is an IterableDataset without __len__")
+
+
 def batch_getter(dataset):
     """``dataset.get_batch`` when it gives what ``__getitem__`` would, sample by sample:
     None where a subclass overrides ``__getitem__`` below the class that defines

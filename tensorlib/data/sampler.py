@@ -1,0 +1,145 @@
+"""Samplers: the order (and choice) of dataset indices a DataLoader reads, as PyTorch's.
+
+>>> w = 1.0 / class_counts[labels]                      # rare classes drawn as often
+>>> s = tl.data.WeightedRandomSampler(w, num_samples=len(w))
+>>> loader = tl.data.DataLoader(ds, batch_size=64, sampler=s)
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence, Sized
+
+import numpy as np
+
+from .._tensor import Tensor
+from ..random import Generator, rng
+
+
+class Sampler:
+    """Yields dataset indices; define ``__iter__`` (and ``__len__`` for ``len(loader)``)."""
+
+    def __iter__(self) -> Iterator[int]:
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+
+class SequentialSampler(Sampler):
+    """0, 1, ..., len(data_source) - 1."""
+
+    def __init__(self, data_source: Sized):
+        self.data_source = data_source
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(len(self.data_source)))
+
+    def __len__(self) -> int:
+        return len(self.data_source)
+
+
+class RandomSampler(Sampler):
+    """A new random order each epoch; with ``replacement``, ``num_samples`` independent
+    draws (default: the dataset's length). Draws come from ``generator`` or the global
+    generator (``tl.manual_seed``)."""
+
+    def __init__(self, data_source: Sized, replacement: bool = False,
+                 num_samples: int | None = None, generator: Generator | None = None):
+        self.data_source = data_source
+        self.replacement = bool(replacement)
+        self._num_samples = _count(num_samples, "RandomSampler")
+        self.generator = generator
+        if not self.replacement and num_samples is not None and \
+                self._num_samples > len(data_source):
+            raise ValueError(f"RandomSampler: num_samples={num_samples} without replacement "
+                             f"exceeds the {len(data_source)} samples")
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.data_source) if self._num_samples is None else self._num_samples
+
+    def __iter__(self) -> Iterator[int]:
+        n, g = len(self.data_source), rng(self.generator)
+        if self.replacement:
+            return iter(g.integers(0, n, self.num_samples).tolist())
+        return iter(g.permutation(n)[:self.num_samples].tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class SubsetRandomSampler(Sampler):
+    """The given ``indices`` in a new random order each epoch."""
+
+    def __init__(self, indices: Sequence[int], generator: Generator | None = None):
+        self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        self.generator = generator
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices[rng(self.generator).permutation(len(self.indices))].tolist())
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class WeightedRandomSampler(Sampler):
+    """``num_samples`` indices drawn with probability proportional to ``weights`` (one per
+    sample; need not sum to 1), with replacement by default: class-balanced sampling.
+
+    >>> s = tl.data.WeightedRandomSampler([0.1, 0.9], num_samples=4, generator=tl.Generator(0))
+    """
+
+    def __init__(self, weights, num_samples: int, replacement: bool = True,
+                 generator: Generator | None = None):
+        w = weights._host() if isinstance(weights, Tensor) else np.asarray(weights)
+        w = np.asarray(w, dtype=np.float64).reshape(-1)
+        if w.size == 0 or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError("WeightedRandomSampler: weights must be finite, non-negative and "
+                             "not all zero")
+        self.weights = w
+        self.num_samples = _count(num_samples, "WeightedRandomSampler")
+        self.replacement = bool(replacement)
+        if not self.replacement and self.num_samples > int((w > 0).sum()):
+            raise ValueError(f"WeightedRandomSampler: {self.num_samples} samples without "
+                             f"replacement, but only {int((w > 0).sum())} weights are "
+                             "positive")
+        self.generator = generator
+
+    def __iter__(self) -> Iterator[int]:
+        p = self.weights / self.weights.sum()
+        idx = rng(self.generator).choice(len(p), size=self.num_samples,
+                                         replace=self.replacement, p=p)
+        return iter(idx.tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class BatchSampler(Sampler):
+    """Groups another sampler's indices into lists of ``batch_size`` (the last one shorter
+    unless ``drop_last``); give it to ``DataLoader(batch_sampler=...)``."""
+
+    def __init__(self, sampler: Iterable[int], batch_size: int, drop_last: bool):
+        self.sampler = sampler
+        self.batch_size = _count(batch_size, "BatchSampler")
+        if self.batch_size == 0:
+            raise ValueError("BatchSampler: batch_size must be positive")
+        self.drop_last = bool(drop_last)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batch: list[int] = []
+        for i in self.sampler:
+            batch.append(int(i))
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []
+        if batch and not self.drop_last:
+            yield batch
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+def _count(n, who: str):
+    if n is None:
+        return None
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"{who}: expected a non-negative integer, got {n!r}")
+    return int(n)
