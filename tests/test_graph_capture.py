@@ -752,3 +752,28 @@ def test_host_random_draws_while_tracing_are_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         g(tl.ones(2))
+
+
+def test_dict_batches_in_input_signature_and_in_retrace_reasons():
+    lin, emb = tl.nn.Linear(3, 2), tl.nn.Embedding(10, 2)
+
+    def fn(b):
+        return lin(b["x"]) + emb(b["ids"])
+    f = tl.function(fn, input_signature=[{"x": tl.TensorSpec((None, 3)),
+                                          "ids": tl.TensorSpec((None,), "int64")}])
+    with tl.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for n in (4, 5, 7):     # any batch size, keys in either order: one trace
+            b = {"ids": tl.tensor(np.arange(n) % 10), "x": tl.ones(n, 3)}
+            if n == 5:
+                b = {"x": b["x"], "ids": b["ids"]}
+            np.testing.assert_allclose(f(b).numpy(), fn(b).numpy(), rtol=1e-6)
+    assert f.trace_count == 1
+    g = tl.function(fn)
+    with tl.no_grad():
+        for n in (4, 5):
+            g({"x": tl.ones(n, 3), "ids": tl.tensor(np.arange(n))})
+    assert g.retrace_reasons == ["the positional arguments[0]['ids']: tensor shape changed "
+                                 "from (4,) to (5,)"]
+    with pytest.raises(TypeError, match=r"input_signature\[0\]\['x'\] is 'bad'"):
+        tl.function(fn, input_signature=[{"x": "bad"}])

@@ -21,7 +21,7 @@ from typing import Any
 from ..autograd.mode import state
 from .executor import Plan, make_plan
 from .ir import Graph, attr_key
-from .signature import Guards, TensorSpec, flatten, rebuild
+from .signature import Guards, TensorSpec, flat_specs, flatten, rebuild
 from .tracer import CaptureError, Tracer
 
 __all__ = ["capture", "function", "Function", "TensorSpec", "CaptureError"]
@@ -200,8 +200,7 @@ class Function:
         self.devices = None if devices is None else list(devices)
         self.max_cached = max_cached
         self.input_signature = (None if input_signature is None
-                                else [s if isinstance(s, TensorSpec) else TensorSpec(*s)
-                                      for s in input_signature])
+                                else flat_specs(input_signature))
         self.max_retraces = max_retraces
         self.optimize = optimize
         self.memory_plan = memory_plan
@@ -718,7 +717,9 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     call that does not match retraces (and warns, with the reason, past
     ``max_retraces``); the ``max_cached`` most recently used graphs per signature are
     kept. ``input_signature=[tl.TensorSpec((None, 784))]`` gives one
-    graph for every batch size (for inference graphs: a training step, which calls
+    graph for every batch size (an argument that is a list, tuple or dict of tensors takes
+    the same structure of specs: ``[{"x": TensorSpec((None, 3)), "ids": TensorSpec((None,),
+    "int64")}]``) (for inference graphs: a training step, which calls
     ``backward()``, is still traced once per input shape); before it runs on a new size,
     every op's ``infer`` must accept it. A size read from a None dim (``x.shape[0]``) is a
     ``TracedSize``; ``+ - * // %`` on it keep it one, and reshape/view/expand/broadcast_to,
@@ -891,7 +892,15 @@ def _diff(a, b, where) -> str | None:
             return f"{where}: Python value changed from {a[2]!r} to {b[2]!r}"
         if tag == "O":
             return f"{where}: a different {b[2] if len(b) > 2 else 'object'} was passed"
-        if tag in ("L", "U", "D") and len(a[1]) == len(b[1]):
+        if tag == "D":
+            ka, kb = [k for k, _ in a[1]], [k for k, _ in b[1]]
+            if ka != kb:
+                return f"{where}: dict keys changed from {ka} to {kb}"
+            for (k, x), (_, y) in zip(a[1], b[1]):
+                d = _diff(x, y, f"{where}[{k!r}]")
+                if d is not None:
+                    return d
+        if tag in ("L", "U") and len(a[1]) == len(b[1]):
             for i, (x, y) in enumerate(zip(a[1], b[1])):
                 d = _diff(x, y, f"{where}[{i}]")
                 if d is not None:
