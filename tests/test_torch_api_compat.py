@@ -773,3 +773,22 @@ def test_flatten_takes_torchs_keyword_names():
     assert x.flatten(start_dim=1).shape == (2, 12)
     assert tl.flatten(x, end_dim=1).shape == (6, 4)
     assert x.flatten(1, 2).shape == (2, 12)
+
+
+def test_cat_and_stack_promote_by_category_and_diag_copies():
+    torch = pytest.importorskip("torch")
+    pairs = [(tl.int64, torch.int64, tl.float32, torch.float32),
+             (tl.bool, torch.bool, tl.float16, torch.float16),
+             (tl.int32, torch.int32, tl.int64, torch.int64)]
+    for a, ta, b, tb in pairs:
+        for f, tf in ((tl.cat, torch.cat), (tl.stack, torch.stack)):
+            got = f([tl.ones(2, dtype=a), tl.ones(2, dtype=b)]).dtype
+            want = tf([torch.ones(2, dtype=ta), torch.ones(2, dtype=tb)]).dtype
+            assert str(want).endswith(got.name), (got, want)
+    x = tl.ones(3, 3)
+    tl.diag(x).add_(1.0)
+    x.diag().add_(1.0)
+    assert x.numpy().sum() == 9.0                   # copies, as torch.diag
+    d = x.diagonal()                                # the view
+    d.add_(1.0)
+    assert x.numpy().sum() == 12.0

@@ -99,8 +99,9 @@ def trace(x, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
 
 
 def diag(x, k: int = 0) -> Tensor:
-    """NumPy's ``diag``: a 1-d ``x`` becomes the ``k``-th diagonal of a square matrix, and a
-    2-d ``x`` gives its ``k``-th diagonal.
+    """A 1-d ``x`` becomes the ``k``-th diagonal of a square matrix, and a 2-d ``x`` gives a
+    copy of its ``k``-th diagonal (as ``torch.diag`` and ``np.diag``; :func:`diagonal` is
+    the view).
 
     >>> tl.diag(tl.tensor([1.0, 2.0]))
     tensor([[1., 0.],
@@ -108,7 +109,7 @@ def diag(x, k: int = 0) -> Tensor:
     """
     x = to_tensor(x)
     if x.ndim == 2:
-        return diagonal(x, k)
+        return diagonal(x, k).clone()
     if x.ndim != 1:
         raise ValueError(f"diag: takes a 1-d or 2-d tensor, got shape {tuple(x.shape)}")
     k = int(k)

@@ -437,17 +437,27 @@ def concatenate(tensors, axis: int = 0, *, dim: int | None = None) -> Tensor:
     nd = ts[0].ndim
     if nd == 0:
         raise ValueError("concatenate: zero-dimensional tensors cannot be concatenated")
-    return apply(CONCATENATE, *_common(ts), axis=norm_axis(axis, nd, "concatenate"))
+    return apply(CONCATENATE, *to_common_dtype(ts), axis=norm_axis(axis, nd, "concatenate"))
 
 
 cat = concat = concatenate
 
 
-def _common(ts):
+def category_dtype(dtypes) -> np.dtype:
+    """The dtype tensors of ``dtypes`` are joined in, by PyTorch's category rule: integers
+    and bools meeting floats take the floats' dtype (int64 with float32 is float32; NumPy
+    would give float64)."""
+    dtypes = list(dtypes)
+    floats = [d for d in dtypes if d.kind in "fc"]
+    return np.result_type(*(floats or dtypes))
+
+
+def to_common_dtype(ts: list) -> list:
+    """``ts`` cast to their :func:`category_dtype` where they differ (cat, stack)."""
     dts = {t._data.dtype for t in ts}
     if len(dts) == 1:
         return ts
-    dt = np.result_type(*dts)
+    dt = category_dtype(dts)
     return [t if t._data.dtype == dt else t.astype(dt) for t in ts]
 
 
@@ -486,7 +496,7 @@ def stack(tensors, axis: int = 0, *, dim: int | None = None) -> Tensor:
     shapes = {t._data.shape for t in ts}
     if len(shapes) != 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
-    return apply(STACK, *_common(ts), axis=norm_axis(axis, ts[0].ndim + 1, "stack"))
+    return apply(STACK, *to_common_dtype(ts), axis=norm_axis(axis, ts[0].ndim + 1, "stack"))
 
 
 def _split_infer(x, *, indices, axis):
