@@ -92,6 +92,12 @@ from .ops.batched import addmm, baddbmm, bmm
 from .ops.pairwise import cdist
 from .ops.rotation import rot90
 from .ops.special_fns import digamma, erfc, erfinv, i0, lgamma, polygamma
+from .ops.torch_api import (atleast_1d, atleast_2d, atleast_3d, block_diag, broadcast_shapes,
+                            broadcast_tensors, cartesian_prod, clamp_max, clamp_min,
+                            column_stack, combinations, dstack, fmod, hstack, is_floating_point,
+                            kthvalue, logspace, mm, mode, mv, nanmedian, nanquantile, numel,
+                            randint_like, tril_indices, triu_indices, vstack)
+from . import _torch_methods  # noqa: F401  (more of PyTorch's Tensor methods)
 from . import special  # noqa: E402  (tl.special: torch.special's functions)
 from . import autograd  # noqa: E402
 from . import cuda  # noqa: E402  (GPU queries and kernels; imports without a GPU)

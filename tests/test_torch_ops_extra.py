@@ -15,36 +15,8 @@ import tensorlib as tl
 import tensorlib.nn.functional as F
 
 torch = pytest.importorskip("torch")
+from torch_ref import _close, _grads, _t, _tt  # noqa: E402
 TF = torch.nn.functional
-
-
-def _t(a, grad=False):
-    return tl.tensor(np.asarray(a, np.float64), requires_grad=grad)
-
-
-def _tt(a, grad=False):
-    return torch.tensor(np.asarray(a, np.float64), requires_grad=grad)
-
-
-def _close(got, want, rtol=1e-9, atol=1e-10):
-    want = want.detach().numpy() if isinstance(want, torch.Tensor) else np.asarray(want)
-    got = got.numpy() if isinstance(got, tl.Tensor) else np.asarray(got)
-    assert got.shape == want.shape, (got.shape, want.shape)
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
-
-
-def _grads(tl_fn, torch_fn, arrays, rtol=1e-8, atol=1e-10, seed=0):
-    """Values and the gradients of sum(out * r) for one random r, tensorlib vs torch."""
-    xs = [_t(a, True) for a in arrays]
-    ys = [_tt(a, True) for a in arrays]
-    out, ref = tl_fn(*xs), torch_fn(*ys)
-    _close(out, ref, rtol, atol)
-    r = np.random.default_rng(seed).normal(size=ref.shape)
-    gs = tl.grad((out * _t(r)).sum(), xs, allow_unused=True)
-    gr = torch.autograd.grad((ref * _tt(r)).sum(), ys, allow_unused=True)
-    for g, w, x in zip(gs, gr, ys):
-        _close(np.zeros(x.shape) if g is None else g, torch.zeros_like(x) if w is None else w,
-               rtol, atol)
 
 
 def _arr(data, shape, low=-2.0, high=2.0):

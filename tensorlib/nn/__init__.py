@@ -8,7 +8,7 @@ from .activation import (CELU, ELU, GELU, GLU, SELU, Hardsigmoid, Hardswish, Har
                          LeakyReLU, LogSigmoid, LogSoftmax, Mish, PReLU, ReLU, ReLU6, SiLU,
                          Sigmoid, Softmax, Softplus, Softsign, Tanh)
 from .distance import CosineSimilarity, PairwiseDistance
-from .containers import ModuleDict, ModuleList, ParameterList, Sequential
+from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
 from .dropout import Dropout, Dropout1d, Dropout2d, Embedding, EmbeddingBag
 from .linear import Bilinear, Flatten, Identity, Linear, Unflatten
@@ -27,6 +27,9 @@ from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d,
                       AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d,
                       MaxPool2d)
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
+from .modules_extra import (ChannelShuffle, ConstantPad1d, ConstantPad2d, ConstantPad3d,
+                            LocalResponseNorm, LPPool1d, LPPool2d, RReLU, Softmax2d, Softmin,
+                            Threshold)
 from .transformer import (MultiheadAttention, Transformer, TransformerDecoder,
                           TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer)
 
@@ -51,3 +54,6 @@ __all__ = [
     "TransformerEncoderLayer", "TripletMarginLoss", "Unflatten", "Unfold", "Upsample", "ZeroPad2d",
     "functional", "init", "utils",
 ]
+__all__ += ["ChannelShuffle", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "LPPool1d",
+            "LPPool2d", "LocalResponseNorm", "ParameterDict", "RReLU", "Softmax2d", "Softmin",
+            "Threshold"]

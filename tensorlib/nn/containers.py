@@ -172,7 +172,69 @@ class ParameterList(Module):
         raise NotImplementedError("ParameterList has no forward(); use its parameters in yours")
 
 
-class ModuleDict(Module):
+class _KeyedModule(Module):
+    """The dict protocol over one of a module's registries (``_modules`` or
+    ``_parameters``): what ModuleDict and ParameterDict share."""
+
+    _store = "_modules"
+
+    def _d(self) -> dict:
+        return getattr(self, self._store)
+
+    def __getitem__(self, key: str):
+        try:
+            return self._d()[key]
+        except KeyError:
+            raise KeyError(f"{type(self).__name__} has no key {key!r}; keys: "
+                           f"{list(self._d())}") from None
+
+    def __delitem__(self, key: str) -> None:
+        del self._d()[key]
+
+    def __contains__(self, key) -> bool:
+        return key in self._d()
+
+    def __len__(self) -> int:
+        return len(self._d())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._d()))
+
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(list(self._d()))
+
+    def keys(self):
+        """The keys, in order."""
+        return self._d().keys()
+
+    def values(self):
+        """The entries, in key order."""
+        return self._d().values()
+
+    def items(self):
+        """``(key, entry)`` pairs, in order."""
+        return self._d().items()
+
+    def get(self, key: str, default=None):
+        """The entry at ``key``, or ``default``."""
+        return self._d().get(key, default)
+
+    def pop(self, key: str):
+        """Remove ``key`` and return its entry."""
+        v = self[key]
+        del self._d()[key]
+        return v
+
+    def clear(self) -> None:
+        """Remove every entry."""
+        self._d().clear()
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward(); look its entries "
+                                  "up in yours")
+
+
+class ModuleDict(_KeyedModule):
     """A dict of modules whose parameters are registered, in insertion order."""
 
     def __init__(self, modules: Mapping[str, Module] | Iterable | None = None):
@@ -180,49 +242,79 @@ class ModuleDict(Module):
         if modules is not None:
             self.update(modules)
 
-    def __getitem__(self, key: str) -> Module:
-        try:
-            return self._modules[key]
-        except KeyError:
-            raise KeyError(f"ModuleDict has no key {key!r}; keys: {list(self._modules)}") \
-                from None
-
     def __setitem__(self, key: str, module: Module) -> None:
         self.add_module(key, _check_module(module, "ModuleDict.__setitem__"))
-
-    def __delitem__(self, key: str) -> None:
-        del self._modules[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._modules
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._modules)
-
-    def keys(self):
-        return self._modules.keys()
-
-    def values(self):
-        return self._modules.values()
-
-    def items(self):
-        return self._modules.items()
-
-    def pop(self, key: str) -> Module:
-        m = self[key]
-        del self._modules[key]
-        return m
-
-    def clear(self) -> None:
-        self._modules.clear()
 
     def update(self, modules) -> None:
         items = modules.items() if isinstance(modules, Mapping) else modules
         for k, m in items:
             self[k] = m
 
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ModuleDict has no forward(); look modules up in yours")
+
+class ParameterDict(_KeyedModule):
+    """A dict of parameters registered under their keys (so ``state_dict`` has the keys, as
+    PyTorch's); a tensor is wrapped in a Parameter. As PyTorch's ``update``, a plain dict's
+    items are added in sorted key order, an OrderedDict's, a ParameterDict's or a sequence
+    of pairs' in theirs.
+
+    >>> pd = nn.ParameterDict({"scale": nn.Parameter(tl.ones(3))})
+    """
+
+    _store = "_parameters"
+
+    def __init__(self, parameters: Mapping | Iterable | None = None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __setitem__(self, key: str, value) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"ParameterDict: keys must be strings, got {type(key).__name__}")
+        if not isinstance(value, Tensor):
+            raise TypeError(f"ParameterDict: value for {key!r} must be a Parameter or Tensor, "
+                            f"got {type(value).__name__}")
+        self.register_parameter(key, value if isinstance(value, Parameter)
+                                else Parameter(value))
+
+    def popitem(self) -> tuple[str, Parameter]:
+        """Remove and return the last ``(key, parameter)`` pair."""
+        if not self._parameters:
+            raise KeyError("popitem(): ParameterDict is empty")
+        return self._parameters.popitem()
+
+    def setdefault(self, key: str, default=None):
+        """The parameter at ``key``, after setting it to ``default`` if absent."""
+        if key not in self._parameters and default is not None:
+            self[key] = default
+        return self._parameters.get(key)
+
+    def copy(self) -> ParameterDict:
+        """A new ParameterDict holding the same parameters."""
+        return ParameterDict(OrderedDict(self._parameters.items()))
+
+    def fromkeys(self, keys: Iterable[str], default=None) -> ParameterDict:
+        """A new ParameterDict with each key set to ``default`` (a tensor)."""
+        return ParameterDict((k, default) for k in keys)
+
+    def update(self, parameters) -> None:
+        """Add or replace parameters from a mapping or an iterable of ``(key, value)`` pairs."""
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            items = list(parameters.items())
+        elif isinstance(parameters, Mapping):
+            items = sorted(parameters.items())
+        elif isinstance(parameters, Iterable):
+            items = []
+            for j, p in enumerate(parameters):
+                if not isinstance(p, (tuple, list)) or len(p) != 2:
+                    raise ValueError(f"ParameterDict.update: element #{j} must be a (key, "
+                                     f"value) pair, got {p!r}")
+                items.append((p[0], p[1]))
+        else:
+            raise TypeError(f"ParameterDict.update: expects a mapping or an iterable of "
+                            f"(key, value) pairs, got {type(parameters).__name__}")
+        for k, v in items:
+            self[k] = v
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"({k}): Parameter containing: [{v.dtype} of size {tuple(v.shape)}]"
+                         for k, v in self._parameters.items())
