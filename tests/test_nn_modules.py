@@ -370,3 +370,21 @@ def test_in_place_ops_on_a_layers_output_backprop_as_torch(layer):
             (out * out).sum().backward()
         grads.append(x.grad.numpy() if lib is tl else x.grad.detach().numpy())
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy_with_logits", "mse_loss", "l1_loss",
+                                  "binary_cross_entropy"])
+def test_a_float64_target_promotes_the_loss_as_torch(loss):
+    torch = pytest.importorskip("torch")
+    import tensorlib.nn.functional as F
+    x = np.array([0.2, 0.5, 0.7], np.float32)
+    y = np.array([0.0, 1.0, 1.0])               # pandas labels: float64
+    xt = tl.tensor(x, requires_grad=True)
+    got = getattr(F, loss)(xt, tl.tensor(y))
+    # (torch's binary_cross_entropy refuses mixed dtypes; the others promote: all in float64)
+    want = getattr(torch.nn.functional, loss)(torch.tensor(x, dtype=torch.float64),
+                                              torch.tensor(y))
+    assert got.dtype == tl.float64
+    np.testing.assert_allclose(got.item(), want.item(), rtol=1e-6)
+    got.backward()
+    assert xt.grad.dtype == tl.float32

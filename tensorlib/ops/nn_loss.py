@@ -348,12 +348,15 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100,
 
 # --- regression and binary losses (composites of core ops) ----------------------------
 def _pair(op, input, target, same_shape: bool = False):
-    """(input, target) as float tensors of one dtype. same_shape: they must match exactly
-    (the binary cross entropies, as in PyTorch); else a target that broadcasts the loss
-    past the input's shape warns."""
+    """(input, target) as float tensors of one dtype (the wider). same_shape: they must
+    match exactly (the binary cross entropies, as in PyTorch); else a target that
+    broadcasts the loss past the input's shape warns."""
     x = as_float_tensor(input, op)
     y = as_float_tensor(target, op, "target")
-    same_dtype(op, x, ("target", y))
+    if x._data.dtype != y._data.dtype:     # float32 logits, float64 labels: as PyTorch, the
+        from .shape import category_dtype   # loss is computed in the wider dtype
+        dt = category_dtype([x._data.dtype, y._data.dtype])
+        x, y = x.astype(dt), y.astype(dt)
     if same_shape and tuple(x.shape) != tuple(y.shape):
         raise ValueError(f"{op}: target of shape {tuple(y.shape)} must have the input's shape "
                          f"{tuple(x.shape)} (reshape one of them, e.g. input.squeeze(-1))")
