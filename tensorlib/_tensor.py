@@ -367,7 +367,7 @@ class Tensor(TensorBase):
                     v, precision=o["precision"], unique=False, trim="k")}
             body = np.array2string(a, separator=", ", prefix=prefix, threshold=o["threshold"],
                                    edgeitems=o["edgeitems"], precision=o["precision"],
-                                   max_line_width=o["linewidth"], floatmode="maxprec",
+                                   max_line_width=o["linewidth"], floatmode=_float_mode(a),
                                    suppress_small=o["sci_mode"] is False, formatter=fmt)
         extras = []
         if a.size == 0 and a.ndim != 1:
@@ -400,6 +400,16 @@ PRINT_OPTIONS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth":
 _PROFILES = {"default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
              "short": dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
              "full": dict(precision=4, threshold=2**63 - 1, edgeitems=3, linewidth=80)}
+
+
+def _float_mode(a: np.ndarray) -> str:
+    """As PyTorch prints: whole numbers as ``1., 2.``, anything else with ``precision``
+    digits in every column (``0.1000, 2.0000``), not NumPy's trimmed ``0.1 , 2.``."""
+    if a.dtype.kind not in "fc":
+        return "maxprec"
+    v = a.reshape(-1)[:10000]     # (a large tensor prints a summary: its head decides)
+    v = v[np.isfinite(v)]
+    return "maxprec" if v.size == 0 or bool((v == np.round(v)).all()) else "fixed"
 
 
 def set_printoptions(precision: int | None = None, threshold: int | None = None,

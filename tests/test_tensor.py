@@ -114,6 +114,14 @@ def test_repr():
     assert repr(tl.tensor(3)) == "tensor(3)"
 
 
+def test_float_reprs_print_as_torchs():
+    # fixed digits in every column (NumPy trims to "0.1 , 2.  "), whole numbers as "1., 2."
+    torch = pytest.importorskip("torch")
+    for v in ([0.1, 2.0, 3.25], [1.0, 2.0, 3.0], [1e-5, 1.0], [float("nan"), 0.5],
+              [[0.6, -0.6541], [1.0, 2.0]], [[-1.5, 2.25, 1e3]]):
+        assert repr(tl.tensor(v)) == repr(torch.tensor(v)), v
+
+
 def test_properties():
     x = tl.randn(2, 3, requires_grad=True)
     assert x.shape == (2, 3) and x.ndim == 2 and x.size == 6 and len(x) == 2
