@@ -777,3 +777,18 @@ def test_dict_batches_in_input_signature_and_in_retrace_reasons():
                                  "from (4,) to (5,)"]
     with pytest.raises(TypeError, match=r"input_signature\[0\]\['x'\] is 'bad'"):
         tl.function(fn, input_signature=[{"x": "bad"}])
+
+
+def test_function_repr_and_spec_names_reach_the_graph_and_onnx(tmp_path):
+    lin = tl.nn.Linear(3, 2)
+    f = tl.function(lambda x: lin(x), input_signature=[tl.TensorSpec((None, 3),
+                                                                     name="features")])
+    assert "traced 0 times" in repr(f) and "TensorSpec((None, 3), float32)" in repr(f)
+    with tl.no_grad():
+        g = f.get_graph(tl.ones(2, 3))
+    assert "traced 1 time, 1 graph kept" in repr(f)
+    assert g.inputs[0].name == "features"
+    onnx = pytest.importorskip("onnx")
+    g.to_onnx(str(tmp_path / "f.onnx"))
+    assert [i.name for i in onnx.load(str(tmp_path / "f.onnx")).graph.input] == ["features"]
+    assert tl.autograd.viz.__name__ == "tensorlib.autograd.viz"

@@ -32,6 +32,9 @@ OPTIMIZERS = [
     ("Adadelta", dict(lr=0.5, rho=0.8, weight_decay=0.1)),
 ]
 
+# the schedule tests step schedules without an optimizer step, which warns (as PyTorch)
+pytestmark = pytest.mark.filterwarnings("ignore:.*step\\(\\) was called before optimizer")
+
 
 def _grads(rng, shapes, steps):
     return [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(steps)]
@@ -491,3 +494,18 @@ def test_cyclic_lr_needs_momentum_to_cycle_it():
     with pytest.raises(ValueError, match="cycle_momentum"):
         optim.lr_scheduler.CyclicLR(o, 0.01, 0.1)
     optim.lr_scheduler.CyclicLR(o, 0.01, 0.1, cycle_momentum=False)
+
+
+def test_a_scheduler_stepped_before_the_optimizer_warns_as_torch():
+    m = tl.nn.Linear(2, 2)
+    opt = tl.optim.SGD(m.parameters(), lr=0.1)
+    sched = tl.optim.lr_scheduler.StepLR(opt, 1)        # its own first step: silent
+    with pytest.warns(UserWarning, match=r"StepLR.step\(\) was called before optimizer"):
+        sched.step()
+    opt2 = tl.optim.SGD(m.parameters(), lr=0.1)
+    sched2 = tl.optim.lr_scheduler.StepLR(opt2, 1)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt2.step()
+        sched2.step()

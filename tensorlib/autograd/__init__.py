@@ -13,3 +13,11 @@ __all__ = [
     "enable_grad", "functional", "grad", "gradcheck", "gradgradcheck", "inference_mode",
     "is_grad_enabled", "no_grad", "set_grad_enabled",
 ]
+
+
+def __getattr__(name: str):
+    # tl.autograd.viz without importing it first (it is loaded on use: matplotlib is optional)
+    if name == "viz":
+        import importlib
+        return importlib.import_module(f"{__name__}.viz")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

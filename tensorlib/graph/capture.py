@@ -229,6 +229,14 @@ class Function:
             return self
         return functools.partial(self.__call__, obj)
 
+    def __repr__(self) -> str:
+        sig = ("" if self.input_signature is None else
+               f", input_signature=[{', '.join(map(repr, self.input_signature))}]")
+        kept = sum(len(es) for es in self._cache.values())
+        return (f"<tl.function {self._name}{sig}: traced {self.trace_count} time"
+                f"{'s' if self.trace_count != 1 else ''}, {kept} graph"
+                f"{'s' if kept != 1 else ''} kept>")
+
     @property
     def graphs(self) -> list[Graph]:
         """The graphs kept (see ``max_cached``), oldest trace first."""
@@ -418,7 +426,8 @@ class Function:
         g._tracer = tracer
         specs = self.input_signature
         for k, t in enumerate(tensors):
-            tracer.add_input(t, name=f"arg{k}", shape=specs[k].shape if specs else None)
+            tracer.add_input(t, name=(specs[k].name if specs and specs[k].name else f"arg{k}"),
+                             shape=specs[k].shape if specs else None)
         rngs = _host_rng_states()
         state.tracer = tracer
         try:

@@ -70,6 +70,12 @@ class LRScheduler:
         raise NotImplementedError
 
     def step(self) -> None:
+        if self.last_epoch >= 0 and not self.optimizer._stepped:
+            import warnings
+            warnings.warn(f"{type(self).__name__}.step() was called before optimizer.step(): "
+                          "the schedule's first learning rate is skipped. Call "
+                          "optimizer.step() first, then the scheduler's step() (as in "
+                          "PyTorch).", UserWarning, stacklevel=2)
         self.last_epoch += 1
         for g, lr in zip(self.optimizer.param_groups, self.lr_at(self.last_epoch)):
             _set_lr(g, lr)

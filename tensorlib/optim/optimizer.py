@@ -28,6 +28,8 @@ class Optimizer:
     Subclasses implement ``_update(group)`` for one group under ``no_grad``.
     """
 
+    _stepped = False        # whether step() ever ran (a schedule stepped first warns)
+
     def __init__(self, params: Iterable, defaults: dict[str, Any]):
         self.defaults = dict(defaults)
         self.state: dict[Tensor, dict[str, Any]] = {}
@@ -109,6 +111,8 @@ class Optimizer:
         with no_grad():
             for g in self.param_groups:
                 self._update(g)
+        if not self._stepped:       # set once (schedulers check it): no per-step state
+            self._stepped = True
         return loss
 
     def _update(self, group: dict[str, Any]) -> None:
