@@ -254,3 +254,47 @@ def test_a_slice_at_a_run_time_bound_is_refused_clearly(tmp_path):
                       input_names=["x"], dynamic_axes={"x": {0: "N", 1: "T"}})
     with pytest.raises(NotImplementedError, match="indexed by a size known only at run time"):
         tl.onnx.load(path)
+
+
+class LastStep(tnn.Module):
+    """The last valid step of a padded batch: torch.onnx writes ``squeeze(1)`` of a dim it
+    cannot prove is 1 as an If on that dim's size (static here: the gather keeps one step)."""
+
+    def forward(self, x, lens):
+        idx = (lens - 1).view(-1, 1, 1).expand(-1, 1, x.shape[2])
+        return x.gather(1, idx).squeeze(1)
+
+
+def test_an_if_on_a_static_size_imports_as_its_branch(tmp_path):
+    path = tmp_path / "last.onnx"
+    torch.onnx.export(LastStep(), (torch.randn(4, 6, 3), torch.tensor([6, 2, 3, 1])),
+                      str(path), dynamo=False, input_names=["x", "lens"], opset_version=17,
+                      dynamic_axes={"x": {0: "B", 1: "T"}, "lens": {0: "B"}})
+    assert "If" in [n.op_type for n in onnx.load(str(path)).graph.node]
+    m = tl.onnx.load(str(path))
+    for b, t in ((4, 6), (7, 9), (1, 2)):
+        x = np.random.default_rng(b).standard_normal((b, t, 3)).astype(np.float32)
+        lens = np.random.default_rng(t).integers(1, t + 1, b)
+        want = LastStep()(torch.from_numpy(x), torch.from_numpy(lens)).numpy()
+        with tl.no_grad():
+            got = m(tl.tensor(x), tl.tensor(lens)).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_an_if_on_a_run_time_value_is_refused_clearly(tmp_path):
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3])
+    then_g = helper.make_graph([helper.make_node("Identity", ["x"], ["t"])], "then", [],
+                               [helper.make_tensor_value_info("t", TensorProto.FLOAT, None)])
+    else_g = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [],
+                               [helper.make_tensor_value_info("e", TensorProto.FLOAT, None)])
+    nodes = [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
+             helper.make_node("Constant", [], ["z"], value=helper.make_tensor(
+                 "z", TensorProto.FLOAT, [], [0.0])),
+             helper.make_node("Greater", ["s", "z"], ["c"]),
+             helper.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(NotImplementedError, match="condition depends on the inputs at run time"):
+        tl.onnx.load(model)

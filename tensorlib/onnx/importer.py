@@ -1089,9 +1089,7 @@ def load(path_or_model, device: str = "cpu"):
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
                 default=1)
     graph = model.graph
-    missing = sorted({f"{nd.domain + '.' if nd.domain else ''}{nd.op_type}"
-                      for nd in graph.node
-                      if nd.op_type not in IMPORTERS or nd.domain not in ("", "ai.onnx")})
+    missing = sorted(_op_types(graph))
     if missing:
         raise NotImplementedError(f"tl.onnx.load: the model uses ONNX ops tensorlib cannot "
                                   f"import: {', '.join(missing)} (supported: "
@@ -1109,26 +1107,9 @@ def load(path_or_model, device: str = "cpu"):
         dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim)
         dt = helper.tensor_dtype_to_np_dtype(tt.elem_type)
         b.env[vi.name] = b.g.placeholder(dims, dt, b.device, name=vi.name)
-    from .import_shapes import SYM_IMPORTERS, SymShape
+    from .import_shapes import SymShape
     for nd in graph.node:
-        ins = [b.value(x) for x in nd.input]
-        try:
-            importer = IMPORTERS[nd.op_type]
-            if any(isinstance(v, SymShape) for v in ins):
-                # a shape computed at run time: only the shape ops follow it
-                importer = SYM_IMPORTERS.get(nd.op_type)
-                if importer is None:
-                    raise NotImplementedError(
-                        f"ONNX import: {nd.op_type} of a shape computed at run time (from "
-                        "Shape of a dynamic dim); tensorlib follows such shapes through "
-                        f"{', '.join(sorted(SYM_IMPORTERS))}")
-            outs = [_settled(b, v) for v in importer(b, nd, ins, _attrs(nd))]
-        except (NotImplementedError, ValueError, TypeError, KeyError) as e:
-            raise type(e)(f"tl.onnx.load: node {nd.name or nd.output[0]!r} ({nd.op_type}): "
-                          f"{e}") from None
-        for name, v in zip(nd.output, outs):
-            if name:
-                b.env[name] = v
+        _import_node(b, nd)
     g = b.g
     g.name = graph.name or "onnx"
     g.outputs = []
@@ -1147,6 +1128,70 @@ def load(path_or_model, device: str = "cpu"):
     meta = {"opset": opset, "producer": f"{model.producer_name} {model.producer_version}"}
     gm = GraphModule(g, owners, source=src, meta=meta)
     return gm.to(device) if device != "cpu" else gm
+
+
+def _import_node(b, nd) -> None:
+    """One ONNX node into the builder: its outputs go into ``b.env`` under their names."""
+    from .import_shapes import SYM_IMPORTERS, SymShape
+    ins = [b.value(x) for x in nd.input]
+    try:
+        importer = IMPORTERS[nd.op_type]
+        if any(isinstance(v, SymShape) for v in ins):
+            # a shape computed at run time: only the shape ops follow it
+            importer = SYM_IMPORTERS.get(nd.op_type)
+            if importer is None:
+                raise NotImplementedError(
+                    f"ONNX import: {nd.op_type} of a shape computed at run time (from "
+                    "Shape of a dynamic dim); tensorlib follows such shapes through "
+                    f"{', '.join(sorted(SYM_IMPORTERS))}")
+        outs = [_settled(b, v) for v in importer(b, nd, ins, _attrs(nd))]
+    except (NotImplementedError, ValueError, TypeError, KeyError) as e:
+        raise type(e)(f"tl.onnx.load: node {nd.name or nd.output[0]!r} ({nd.op_type}): "
+                      f"{e}") from None
+    for name, v in zip(nd.output, outs):
+        if name:
+            b.env[name] = v
+
+
+def _op_types(graph) -> set[str]:
+    """The op types of ``graph`` and of the subgraphs its nodes hold (If branches)."""
+    out = set()
+    for nd in graph.node:
+        out.add(f"{nd.domain + '.' if nd.domain else ''}{nd.op_type}"
+                if nd.op_type not in IMPORTERS or nd.domain not in ("", "ai.onnx") else "")
+        for a in nd.attribute:
+            if a.HasField("g"):
+                out |= _op_types(a.g)
+    return out - {""}
+
+
+def _static(b, v):
+    """The value of graph Value ``v`` as an array when it depends on no input, variable or
+    random draw (shape arithmetic on static dims), else None."""
+    from ..graph.executor import needed_nodes
+    if any(n.op in ("placeholder", "variable", "random") for n in needed_nodes(b.g, [v], [])):
+        return None
+    out = b.g.run({}, fetches=[v])
+    return (out[0] if isinstance(out, (list, tuple)) else out).numpy()
+
+
+@imp("If")
+def _if(b, n, ins, at):
+    # tensorlib graphs have no control flow: an If whose condition is known at import (the
+    # size of a static dim, as torch.onnx writes for squeeze(dim)) becomes its branch
+    cond = _static(b, ins[0])
+    if cond is None:
+        raise NotImplementedError(
+            "If: its condition depends on the inputs at run time, and tensorlib graphs have "
+            "no control flow; only an If whose condition is known at import (a static size) "
+            "is imported. Export with that size fixed, or without the branch")
+    branch = at["then_branch"] if bool(np.asarray(cond).reshape(-1)[0]) else at["else_branch"]
+    from onnx import numpy_helper
+    for t in branch.initializer:
+        b.env[t.name] = b.const(numpy_helper.to_array(t))
+    for nd in branch.node:
+        _import_node(b, nd)
+    return [b.value(o.name) for o in branch.output]
 
 
 def _prune(g: Graph) -> None:
