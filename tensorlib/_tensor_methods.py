@@ -190,8 +190,7 @@ def _check_leaf(self: Tensor, name: str) -> None:
     if self._rg and self._node is None and state.grad_enabled:
         raise RuntimeError(f"{name}: a leaf tensor that requires grad is used in an in-place "
                            "operation; wrap the update in `with tl.no_grad():`")
-    flags = getattr(self._data, "flags", None)
-    if flags is not None and not flags.writeable:
+    if not getattr(getattr(self._data, "flags", None), "writeable", True):   # (CuPy: none)
         raise ValueError(f"{name}: this tensor cannot be written in place: its memory is "
                          "read-only (an expand()/broadcast_to() view, whose elements share "
                          "one memory location, or a read-only NumPy array); write to a "
