@@ -874,3 +874,113 @@ def test_post_accumulate_grad_hooks_see_the_summed_grad():
     np.testing.assert_allclose(pre, [[2, 4], [3, 3], [2, 4]])
     with pytest.raises(RuntimeError, match="only a leaf"):
         (w * 2).register_post_accumulate_grad_hook(lambda p: None)
+
+
+# --- custom Functions: PyTorch's variants -------------------------------------------------------
+def test_function_with_non_tensor_outputs_broadcast_grads_and_kwargs():
+    class WithCount(tl.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2, 5
+
+        @staticmethod
+        def backward(ctx, g, none):
+            assert none is None
+            return g * 2
+
+    x = tl.ones(2, requires_grad=True)
+    y, k = WithCount.apply(x)
+    y.sum().backward()
+    assert k == 5 and x.grad.tolist() == [2.0, 2.0]
+
+    class Add(tl.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, b, *, scale=1.0):
+            ctx.scale = scale
+            return (x + b) * scale
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.scale, g * ctx.scale     # (3, 4) for b of shape (4,): summed
+
+    x, b = tl.ones(3, 4, requires_grad=True), tl.ones(4, requires_grad=True)
+    Add.apply(x, b, scale=2.0).sum().backward()
+    assert b.grad.tolist() == [6.0] * 4 and x.grad.shape == (3, 4)
+
+    class Wrong(tl.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.sum()
+
+        @staticmethod
+        def backward(ctx, g):
+            return tl.ones(5)
+
+    with pytest.raises(RuntimeError, match=r"Wrong.backward returned a gradient of shape "
+                                           r"\(5,\) for argument 0 of shape \(3,\)"):
+        Wrong.apply(tl.ones(3, requires_grad=True)).backward()
+
+
+def test_function_setup_context_mark_dirty_and_once_differentiable():
+    torch = pytest.importorskip("torch")
+
+    def make(lib):
+        class MulAdd(lib.autograd.Function):
+            @staticmethod
+            def forward(x, w):
+                return x * w
+
+            @staticmethod
+            def setup_context(ctx, inputs, output):
+                ctx.save_for_backward(*inputs)
+
+            @staticmethod
+            def backward(ctx, g):
+                x, w = ctx.saved_tensors
+                return g * w, g * x
+
+        class AddOne_(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                x.add_(1)
+                ctx.mark_dirty(x)
+                return x
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+        return MulAdd, AddOne_
+
+    got = []
+    for lib in (tl, torch):
+        MulAdd, AddOne_ = make(lib)
+        a = lib.tensor([1.0, 2.0], requires_grad=True)
+        w = lib.tensor([3.0, 4.0], requires_grad=True)
+        h = MulAdd.apply(a, w)
+        r = AddOne_.apply(h)
+        assert r is h
+        (h * h).sum().backward()
+        got.append((h.detach().numpy().copy(), a.grad.numpy(), w.grad.numpy()))
+    for x, y in zip(*got):
+        np.testing.assert_allclose(x, y)
+    _, AddOne_ = make(tl)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad was changed"):
+        AddOne_.apply(tl.ones(2, requires_grad=True))
+
+    class Sq(tl.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        @tl.autograd.once_differentiable
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return tl.tensor(2 * x.numpy() * g.numpy())   # NumPy: not differentiable
+
+    x = tl.tensor([1.0, 2.0], requires_grad=True)
+    y = Sq.apply(x) * x                                   # the incoming gradient needs grad
+    (g,) = tl.grad(y.sum(), [x], create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        tl.grad(g.sum(), [x])

@@ -15,7 +15,13 @@ class Context:
         self._versions = ()
         self._non_diff: set[int] = set()
         self._node = None       # the op's tape node, while its backward runs
+        self._dirty: set[int] = set()
         self.needs_input_grad: tuple[bool, ...] = ()
+
+    def mark_dirty(self, *tensors) -> None:
+        """Inputs that ``forward`` changed in place (and returns): they come out as the same
+        tensor objects, with this op as their history, as PyTorch's ``mark_dirty``."""
+        self._dirty = {id(t) for t in tensors}
 
     def mark_non_differentiable(self, *tensors) -> None:
         """Outputs of ``forward`` that get no gradient (indices, masks): they come out with
@@ -59,7 +65,11 @@ class _SavedOutput:
 class Function:
     """Subclass with static ``forward(ctx, *args)`` and ``backward(ctx, *grads)``; call
     ``MyFn.apply(*args)``. ``backward`` returns one gradient (or None) per argument of
-    ``forward``; write it with tensorlib ops and grad-of-grad works through it.
+    ``forward``; write it with tensorlib ops and grad-of-grad works through it. PyTorch 2's
+    form works too: ``forward(*args)`` without ``ctx`` plus
+    ``setup_context(ctx, inputs, output)``. ``forward`` may return non-tensors beside the
+    tensors (``backward`` gets None for them); a gradient that broadcasts to its argument's
+    shape is summed down to it, as in PyTorch.
 
     >>> class Exp(tl.autograd.Function):
     ...     @staticmethod
@@ -77,6 +87,10 @@ class Function:
         raise NotImplementedError
 
     @staticmethod
+    def setup_context(ctx: Context, inputs: tuple, output: Any) -> None:
+        raise NotImplementedError
+
+    @staticmethod
     def backward(ctx: Context, *grads: Any) -> Any:
         raise NotImplementedError
 
@@ -86,9 +100,12 @@ class Function:
         if cls.__dict__.get("_opdef") is None:
             def vjp(node, *grads):
                 ctx = node.attrs["ctx"]
+                full = [None] * node.attrs["n_outs"]    # None for the non-tensor outputs
+                for k, i in enumerate(node.attrs["out_positions"]):
+                    full[i] = grads[k]
                 ctx._node = node
                 try:
-                    res = cls.backward(ctx, *grads)
+                    res = cls.backward(ctx, *full)
                 finally:
                     ctx._node = None
                 if not isinstance(res, tuple):
@@ -104,45 +121,121 @@ class Function:
                         raise RuntimeError(
                             f"{cls.__name__}.backward returned a gradient for argument {i}, "
                             "which is not a tensor; return None there")
-                return tuple(res[p] for p in tensor_pos)
+                return tuple(_fit(cls, p, res[p], x) for p, x in zip(tensor_pos, node.inputs))
             # never registered: a user Function is not part of the global registry
             cls._opdef = OpDef(cls.__name__, kernels={"cpu": _no_kernel}, vjp=vjp, saves=False)
         return cls._opdef
 
     @classmethod
-    def apply(cls, *args: Any) -> Any:
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
         from .._tensor import Tensor
         ctx = Context()
         positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         tensors = tuple(args[i] for i in positions)
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
+        two_step = cls.setup_context is not Function.setup_context
         with no_grad():
-            out = cls.forward(ctx, *args)
+            if two_step:        # PyTorch 2's form: forward without ctx, then setup_context
+                out = cls.forward(*args, **kwargs)
+                cls.setup_context(ctx, args, out)
+            else:
+                out = cls.forward(ctx, *args, **kwargs)
         single = not isinstance(out, tuple)
         outs = (out,) if single else out
-        if state.grad_enabled and any(t._rg for t in tensors):
+        out_pos = [i for i, o in enumerate(outs) if isinstance(o, Tensor)]
+        if state.grad_enabled and any(t._rg for t in tensors) and out_pos:
             from .._core import node_input
             # what apply's nodes keep of their inputs (own aliases of those with a history),
             # and the outputs' specs, for a zero gradient of an output nobody used
             ins = tuple(node_input(t) for t in tensors)
             node = Node(cls._op(), ins, {"ctx": ctx, "positions": positions,
-                                         "n_args": len(args)}, None, None, len(outs))
-            node.out_meta = [(o._data.shape, o._data.dtype) for o in outs]
-            new = []
-            for i, o in enumerate(outs):
-                t = o.detach()
+                                         "n_args": len(args), "out_positions": out_pos,
+                                         "n_outs": len(outs)}, None, None, len(out_pos))
+            node.out_meta = [(outs[i]._data.shape, outs[i]._data.dtype) for i in out_pos]
+            new = list(outs)
+            for k, i in enumerate(out_pos):
+                o = outs[i]
+                if id(o) in ctx._dirty:
+                    t = _rebase_dirty(cls, o, tensors)
+                else:
+                    t = o.detach()
                 if id(o) not in ctx._non_diff:
                     t._node = node
-                    t._idx = i
+                    t._idx = k
                     t._rg = o._data.dtype.kind == "f"
-                new.append(t)
+                new[i] = t
             # an output saved for backward comes back with its history when the backward
             # runs, so grad of grad goes through it (an input returned as is stays one)
-            swap = {id(o): _SavedOutput(t.detach(), i) for i, (o, t) in enumerate(zip(outs, new))
-                    if t._node is node and not any(o is a for a in tensors)}
+            swap = {id(outs[i]): _SavedOutput(new[i].detach(), k)
+                    for k, i in enumerate(out_pos)
+                    if new[i]._node is node and not any(outs[i] is a for a in tensors)}
             ctx._saved = tuple(swap.get(id(t), t) for t in ctx._saved)
             outs = tuple(new)
         return outs[0] if single else outs
+
+
+def _fit(cls, pos: int, g, x):
+    """Gradient ``g`` for argument ``pos`` (node input ``x``) at ``x``'s shape: summed down
+    where it broadcasts to it, as PyTorch; else an error naming the Function."""
+    if g is None or g._data.shape == x._data.shape:
+        return g
+    from ..ops._util import unbroadcast
+    gs, xs = tuple(g._data.shape), tuple(x._data.shape)
+    lead = len(gs) - len(xs)
+    if lead >= 0 and all(a == b or a == 1 for a, b in zip(xs, gs[lead:])):
+        return unbroadcast(g, xs)
+    raise RuntimeError(f"{cls.__name__}.backward returned a gradient of shape {gs} for "
+                       f"argument {pos} of shape {xs}; return one of that shape (or one that "
+                       "broadcasts to it)")
+
+
+def _rebase_dirty(cls, o, inputs):
+    """The input ``o`` that forward changed in place (``mark_dirty``), to take the op's
+    history as the same object: a leaf that requires grad cannot, as in PyTorch."""
+    if not any(o is a for a in inputs):
+        raise RuntimeError(f"{cls.__name__}: mark_dirty names a tensor that is not an input "
+                           "of forward")
+    if o._rg and o._node is None:
+        raise RuntimeError(f"{cls.__name__}: a leaf tensor that requires grad was changed in "
+                           "place (mark_dirty); clone it before the call")
+    o._version[0] += 1
+    return o
+
+
+def once_differentiable(backward):
+    """Decorate a Function's ``backward`` that is written with non-differentiable code
+    (NumPy, a kernel): it runs without recording, and differentiating its result again
+    raises instead of giving a silent zero (as PyTorch's ``once_differentiable``)."""
+    import functools
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grads):
+        from .._tensor import Tensor
+        recording = state.grad_enabled and any(isinstance(g, Tensor) and g._rg for g in grads)
+        with no_grad():
+            res = backward(ctx, *grads)
+        if not recording:
+            return res
+        single = not isinstance(res, tuple)
+        items = (res,) if single else res
+        tens = [g for g in grads if isinstance(g, Tensor) and g._rg]
+        marked = tuple(_Twice.apply(r, *tens) if isinstance(r, Tensor) else r for r in items)
+        return marked[0] if single else marked
+    return wrapper
+
+
+class _Twice(Function):
+    """Passes a once_differentiable backward's result through, tied to the incoming
+    gradients; differentiating it raises."""
+
+    @staticmethod
+    def forward(ctx, r, *grads):
+        return r.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        raise RuntimeError("a backward decorated with @once_differentiable was differentiated "
+                           "again (create_graph): it is not differentiable twice")
 
 
 def _no_kernel(*a, **k):
