@@ -344,8 +344,13 @@ def test_engine_rejects_gradients_of_the_wrong_shape():
             return g.reshape(-1)[:1]
 
     x = tl.ones(2, 2, requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"gradient of shape \(1,\) for an input of shape"):
+    with pytest.raises(RuntimeError, match=r"Bad.backward returned a gradient of shape \(1,\) "
+                                           r"for argument 0 of shape \(2, 2\)"):
         Bad.apply(x).sum().backward()
+    # an op's vjp of the wrong shape: the engine's own check
+    op = tl.OpDef("bad_double", lambda xp, a: a * 2, vjp=lambda n, g: (g.reshape(-1)[:1],))
+    with pytest.raises(RuntimeError, match=r"gradient of shape \(1,\) for an input of shape"):
+        tl.apply(op, x).sum().backward()
 
 
 def test_zero_dim_gradients_keep_their_shape():
