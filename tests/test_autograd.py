@@ -989,3 +989,31 @@ def test_function_setup_context_mark_dirty_and_once_differentiable():
     (g,) = tl.grad(y.sum(), [x], create_graph=True)
     with pytest.raises(RuntimeError, match="once_differentiable"):
         tl.grad(g.sum(), [x])
+
+
+@pytest.mark.parametrize("act", ["ReLU", "LeakyReLU"])
+def test_second_derivative_through_piecewise_linear_nets_is_zeros(act):
+    # x reaches the gradient only through relu's zero second derivative: zeros, as PyTorch,
+    # not "input was not used"
+    torch = pytest.importorskip("torch")
+    got = []
+    for lib in (tl, torch):
+        lib.manual_seed(0)
+        net = lib.nn.Sequential(lib.nn.Linear(3, 8), getattr(lib.nn, act)(), lib.nn.Linear(8, 1))
+        x = lib.randn(5, 3, requires_grad=True)
+        grad = tl.grad if lib is tl else torch.autograd.grad
+        (g,) = grad(net(x).sum(), [x], create_graph=True)
+        (h,) = grad(g[:, 0].sum(), [x])
+        got.append(h.numpy())
+    np.testing.assert_array_equal(got[0], got[1])
+    assert not got[0].any()
+
+
+def test_grad_materialize_grads_and_unused_inputs():
+    x, y = tl.ones(2, requires_grad=True), tl.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="was not used"):
+        tl.grad((x * 2).sum(), [x, y])
+    gx, gy = tl.grad((x * 2).sum(), [x, y], allow_unused=True)
+    assert gy is None and gx.tolist() == [2.0, 2.0]
+    gx, gy = tl.grad((x * 2).sum(), [x, y], materialize_grads=True)
+    assert gy.tolist() == [0.0, 0.0, 0.0]

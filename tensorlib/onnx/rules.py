@@ -24,6 +24,7 @@ UNSUPPORTED = {
     "conv2d_weight_grad": "a gradient kernel (export inference graphs)",
     "gelu_grad": "a gradient kernel (export inference graphs)",
     "pad_grad": "a gradient kernel (export inference graphs)",
+    "leaky_relu_grad": "a gradient kernel (export inference graphs)",
     "max_pool2d_grad": "a gradient kernel (export inference graphs)",
     "avg_pool2d_grad": "a gradient kernel (export inference graphs)",
     "embedding_grad": "a gradient kernel (export inference graphs)",

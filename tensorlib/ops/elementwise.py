@@ -191,9 +191,20 @@ def _leaky_fwd(xp, x, negative_slope):
     return xp.where(x > 0, x, x * x.dtype.type(negative_slope))
 
 
+def _leaky_grad_fwd(xp, g, x, negative_slope):
+    return xp.where(x > 0, g, g * g.dtype.type(negative_slope))
+
+
+# leaky_relu's backward as an op of (g, x), as relu_grad: linear in g, and x stays an input
+# (its gradient is zero), so a second derivative through it reaches x (zeros, as PyTorch)
+# instead of finding x unused
+LEAKY_RELU_GRAD = register(OpDef(
+    "leaky_relu_grad", _leaky_grad_fwd, infer=make_binary_infer("leaky_relu_grad"),
+    cost=elementwise_cost, saves=(1,),
+    vjp=lambda n, gg: (apply(LEAKY_RELU_GRAD, gg, n.inputs[1], **n.attrs), None)))
 LEAKY_RELU = register(OpDef(
     "leaky_relu", _leaky_fwd, infer=same_infer, cost=elementwise_cost,
-    vjp=lambda n, g: (where(n.inputs[0] > 0, g, g * n.attrs["negative_slope"]),)))
+    vjp=lambda n, g: (apply(LEAKY_RELU_GRAD, g, n.inputs[0], **n.attrs),)))
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
