@@ -388,3 +388,22 @@ def test_a_float64_target_promotes_the_loss_as_torch(loss):
     np.testing.assert_allclose(got.item(), want.item(), rtol=1e-6)
     got.backward()
     assert xt.grad.dtype == tl.float32
+
+
+def test_register_buffer_over_a_parameter_or_submodule_raises_as_torch():
+    m = tl.nn.Linear(2, 2)
+    with pytest.raises(KeyError, match="'weight' already exists: Linear has a parameter"):
+        m.register_buffer("weight", tl.ones(1))
+    m.sub = tl.nn.Linear(1, 1)
+    with pytest.raises(KeyError, match="'sub' already exists: Linear has a module"):
+        m.register_buffer("sub", tl.ones(1))
+    with pytest.raises(KeyError, match="'bias' already exists"):
+        m.add_module("bias", tl.nn.ReLU())
+    assert [n for n, _ in m.named_parameters()] == ["weight", "bias", "sub.weight", "sub.bias"]
+    m.register_buffer("scale", tl.ones(1))
+    m.register_buffer("scale", tl.zeros(1))                # the same kind: replaced
+    assert m.get_buffer("scale").tolist() == [0.0]
+    seq = tl.nn.Sequential(tl.nn.BatchNorm1d(3))
+    assert seq.get_buffer("0.running_mean").shape == (3,)
+    with pytest.raises(AttributeError, match="no buffer 'nope'"):
+        seq.get_buffer("0.nope")

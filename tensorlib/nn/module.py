@@ -146,6 +146,15 @@ class Module:
             mod = mod._modules[part]
         return mod
 
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer at a dotted path such as ``"bn.running_mean"``."""
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if name not in mod._buffers:
+            raise AttributeError(f"{type(mod).__name__} has no buffer {name!r} (looking up "
+                                 f"{target!r})")
+        return mod._buffers[name]
+
     def get_parameter(self, target: str) -> Parameter:
         """The parameter at a dotted path such as ``"encoder.0.weight"``."""
         mod_path, _, name = target.rpartition(".")
@@ -447,7 +456,13 @@ class Module:
         return f"{self._get_name()}(\n  " + "\n  ".join(lines) + "\n)"
 
 
+_STORES = {"parameter": "_parameters", "buffer": "_buffers", "module": "_modules"}
+
+
 def _check_name(module: Module, name: str, what: str) -> None:
+    """A name ``register_<what>`` may take: valid, and not already another kind of
+    attribute (a buffer registered over a parameter would drop it from the optimizer's
+    parameters silently; PyTorch raises too). Re-registering the same kind replaces."""
     if "_parameters" not in module.__dict__:
         raise AttributeError(f"cannot register a {what} before Module.__init__() is called")
     if not isinstance(name, str):
@@ -456,6 +471,13 @@ def _check_name(module: Module, name: str, what: str) -> None:
         raise KeyError(f"{what} name must be non-empty and contain no '.', got {name!r}")
     if hasattr(type(module), name):
         raise KeyError(f"attribute {name!r} already exists on {type(module).__name__}")
+    d = module.__dict__
+    for kind, store in _STORES.items():
+        if kind != what and name in d[store]:
+            raise KeyError(f"attribute {name!r} already exists: {type(module).__name__} has a "
+                           f"{kind} of that name (delattr it first to replace it with a {what})")
+    if name in d:
+        raise KeyError(f"attribute {name!r} already exists on this {type(module).__name__}")
 
 
 class _HookIdentity(Function):
