@@ -98,6 +98,7 @@ from .ops.torch_api import (atleast_1d, atleast_2d, atleast_3d, block_diag, broa
                             kthvalue, logspace, mm, mode, mv, nanmedian, nanquantile, numel,
                             randint_like, tril_indices, triu_indices, vstack)
 from . import _torch_methods  # noqa: F401  (more of PyTorch's Tensor methods)
+from . import func  # noqa: E402  (tl.func: functional_call, grad)
 from . import special  # noqa: E402  (tl.special: torch.special's functions)
 from . import autograd  # noqa: E402
 from . import cuda  # noqa: E402  (GPU queries and kernels; imports without a GPU)

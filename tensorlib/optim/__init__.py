@@ -4,7 +4,7 @@
 >>> sched = tl.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
 """
 from ..nn.utils import clip_grad_norm_, clip_grad_value_
-from . import lr_scheduler
+from . import lr_scheduler, swa_utils
 from .adam import Adam, AdamW
 from .adam_variants import Adamax, NAdam, RAdam
 from .lr_scheduler import (ChainedScheduler, ConstantLR, CosineAnnealingLR,
@@ -21,4 +21,5 @@ __all__ = [
     "LRScheduler", "LambdaLR", "LinearLR", "MultiStepLR", "MultiplicativeLR", "NAdam",
     "OneCycleLR", "Optimizer", "PolynomialLR", "RAdam", "RMSprop", "ReduceLROnPlateau", "SGD",
     "SequentialLR", "StepLR", "clip_grad_norm_", "clip_grad_value_", "lr_scheduler",
+    "swa_utils",
 ]

@@ -1,0 +1,324 @@
+"""Function transforms, as ``torch.func``: ``functional_call`` (run a module with other
+tensors in place of its parameters and buffers), ``grad`` and ``grad_and_value`` (the
+gradient of a scalar function as a function), built on :func:`tl.grad`. No ``vmap``.
+
+>>> params = {k: v.detach() for k, v in model.named_parameters()}
+>>> def loss(params, x, y):
+...     return F.mse_loss(tl.func.functional_call(model, params, (x,)), y)
+>>> grads = tl.func.grad(loss)(params, x, y)       # a dict like params
+"""
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ._tensor import Tensor
+from .autograd.engine import grad as _tl_grad
+from .autograd.mode import enable_grad
+from .nn.module import Module
+
+__all__ = ["functional_call", "grad", "grad_and_value"]
+
+_MISSING = object()
+
+
+# --- functional_call ----------------------------------------------------------------------
+def functional_call(module: Module, parameter_and_buffer_dicts, args=None,
+                    kwargs: dict | None = None, *, tie_weights: bool = True,
+                    strict: bool = False):
+    """Call ``module(*args, **kwargs)`` with the tensors of ``parameter_and_buffer_dicts``
+    (a dict from dotted names such as ``"fc.weight"`` to tensors, or a list of such dicts
+    with no key twice) in place of its parameters and buffers of those names; the module's
+    own tensors are put back afterwards, also when the call raises. Gradients flow to the
+    given tensors. As ``torch.func.functional_call``:
+
+    - ``args`` is a tuple of positional arguments (anything else is the one argument);
+    - with ``tie_weights`` a value given for one name of a tied (shared) tensor is used for
+      all of its names; two different values for one tied tensor raise;
+    - with ``strict`` the names must be exactly the module's parameters and buffers;
+    - a name that is not a parameter or buffer sets (then restores) that attribute;
+    - on a parametrized module (``tl.nn.utils.parametrize``), the name of the parametrized
+      tensor (``"weight"``) gives the tensor to use as it is, the parametrization not run;
+      to have it run on a value, give ``"parametrizations.weight.original"``.
+    - a module that reassigns a given name during the call (rather than updating it in
+      place) has the new tensor written back into the caller's dict.
+
+    >>> out = tl.func.functional_call(model, {"fc.weight": w}, (x,))
+    """
+    if isinstance(parameter_and_buffer_dicts, dict):
+        values = parameter_and_buffer_dicts
+    elif isinstance(parameter_and_buffer_dicts, Sequence):
+        if not all(isinstance(d, dict) for d in parameter_and_buffer_dicts):
+            raise ValueError("Expected all elements of parameter_and_buffer_dicts to be "
+                             "dictionaries")
+        seen: dict[str, int] = {}
+        for d in parameter_and_buffer_dicts:
+            for k in d:
+                seen[k] = seen.get(k, 0) + 1
+        repeated = [k for k, n in seen.items() if n > 1]
+        if repeated:
+            raise ValueError(f"{repeated} appeared in multiple dictionaries; behavior of "
+                             "functional call is ambiguous")
+        values = {k: v for d in parameter_and_buffer_dicts for k, v in d.items()}
+    else:
+        raise ValueError("Expected parameter_and_buffer_dicts to be a dict, or a list/tuple "
+                         f"of dicts, but got {type(parameter_and_buffer_dicts)}")
+    if not isinstance(module, Module):
+        raise TypeError(f"functional_call: expected an nn.Module, got {type(module).__name__}")
+    if kwargs is None:
+        kwargs = {}
+    if args is None:
+        args = ()
+    elif not isinstance(args, tuple):
+        args = (args,)
+    untied = _untie(module, values) if tie_weights else dict(values)
+    if strict:
+        valid = {n for n, _ in _named_tensors(module)}
+        missing, unexpected = sorted(valid - set(untied)), sorted(set(untied) - valid)
+        msgs = []
+        if unexpected:
+            msgs.append(f"Unexpected key(s): {', '.join(map(repr, unexpected))}.")
+        if missing:
+            msgs.append(f"Missing key(s): {', '.join(map(repr, missing))}.")
+        if msgs:
+            raise RuntimeError(f"Error(s) in reparametrizing for {module._get_name()}:\n\t"
+                               + "\n\t".join(msgs))
+    for k, v in untied.items():
+        if v is not None and not isinstance(v, Tensor):
+            raise TypeError(f"functional_call: the value for {k!r} is a {type(v).__name__}, "
+                            "expected a Tensor")
+    originals: list[tuple[str, Any]] = []
+    try:
+        for name, value in untied.items():
+            originals.append((name, _swap(module, name, value)))
+        return module(*args, **kwargs)
+    finally:
+        now = {}
+        for name, orig in reversed(originals):
+            now[name] = _swap(module, name, orig)
+        values.update({k: now[k] for k in values if k in now and now[k] is not _MISSING})
+
+
+def _named_tensors(module: Module):
+    yield from module.named_parameters(remove_duplicate=False)
+    yield from module.named_buffers(remove_duplicate=False)
+
+
+def _untie(module: Module, values: dict) -> dict:
+    """``values`` with each value given for a name of a tied tensor spread to all of the
+    tensor's names (PyTorch's ``_untie_named_tensors_map``)."""
+    names_of: dict[int, set] = {}
+    for name, t in _named_tensors(module):
+        names_of.setdefault(id(t), set()).add(name)
+    tied = {n: names for names in names_of.values() if len(names) > 1 for n in names}
+    given_tied = [n for n in values if n in tied]
+    for n in given_tied:
+        group = tied[n]
+        given = [m for m in group if m in values]
+        if len(given) > 1 and len({id(values[m]) for m in given}) != 1:
+            raise ValueError(f"functional_call got multiple values for keys {sorted(group)}, "
+                             "which are tied. Consider using tie_weights=False")
+    out = dict(values)
+    for n in given_tied:
+        for m in tied[n]:
+            out[m] = values[n]
+    return out
+
+
+def _swap(module: Module, name: str, value):
+    """Put ``value`` at dotted ``name`` (``_MISSING``: remove it); return what was there
+    (``_MISSING`` when nothing was). As PyTorch's ``NamedMemberAccessor.swap_tensor``."""
+    from .nn.utils import parametrize
+    prefix, _, attr = name.rpartition(".")
+    if not attr:
+        raise KeyError('tensor name can\'t be empty string ""')
+    mod = module.get_submodule(prefix)
+    for store in (mod._parameters, mod._buffers):
+        if attr in store:
+            orig = store[attr]
+            if value is _MISSING:
+                del store[attr]
+            else:
+                store[attr] = value
+            return orig
+    if parametrize.is_parametrized(mod, attr):
+        return parametrize._swap_override(mod, attr, value)
+    orig = getattr(mod, attr, _MISSING)
+    if orig is not _MISSING and orig is not None and not isinstance(orig, Tensor):
+        raise TypeError(f"functional_call: attribute {name!r} of {type(mod).__name__} is a "
+                        f"{type(orig).__name__}, not a Tensor")
+    if value is not _MISSING:
+        setattr(mod, attr, value)
+    elif hasattr(mod, attr):
+        delattr(mod, attr)
+    return orig
+
+
+# --- grad -------------------------------------------------------------------------------
+def _flatten(tree) -> tuple[list, Callable]:
+    """The tensors (and other leaves) of a pytree of tuples, lists and dicts, and a function
+    rebuilding the same structure from a list of new leaves."""
+    if isinstance(tree, (list, tuple)):
+        parts = [_flatten(x) for x in tree]
+        leaves = [leaf for p in parts for leaf in p[0]]
+
+        def rebuild(new, parts=parts, tree=tree):
+            out, i = [], 0
+            for p_leaves, p_rebuild in parts:
+                out.append(p_rebuild(new[i:i + len(p_leaves)]))
+                i += len(p_leaves)
+            if isinstance(tree, tuple):
+                return type(tree)(*out) if hasattr(tree, "_fields") else tuple(out)
+            return out
+        return leaves, rebuild
+    if isinstance(tree, dict):
+        keys = list(tree)
+        parts = [_flatten(tree[k]) for k in keys]
+        leaves = [leaf for p in parts for leaf in p[0]]
+
+        def rebuild(new, parts=parts, keys=keys, tree=tree):
+            out, i = [], 0
+            for p_leaves, p_rebuild in parts:
+                out.append(p_rebuild(new[i:i + len(p_leaves)]))
+                i += len(p_leaves)
+            pairs = zip(keys, out)
+            return OrderedDict(pairs) if isinstance(tree, OrderedDict) else dict(pairs)
+        return leaves, rebuild
+    return [tree], lambda new: new[0]
+
+
+def _reaches_outer(roots: list, private: set[int]) -> bool:
+    """Whether any of ``roots`` depends, through the tape, on a tensor that requires grad
+    other than the ``private`` leaves (ids): then derivatives must stay differentiable."""
+    stack = [t for t in roots if isinstance(t, Tensor) and t.requires_grad]
+    seen: set[int] = set()
+    while stack:
+        t = stack.pop()
+        node = t.grad_fn
+        if node is None:
+            if id(t) not in private:
+                return True
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        inputs = getattr(node, "inputs", None)
+        if inputs is None:
+            return True        # a node we cannot look into: assume it does
+        stack.extend(x for x in inputs if isinstance(x, Tensor) and x.requires_grad)
+    return False
+
+
+def grad_and_value(func: Callable, argnums: int | tuple[int, ...] = 0,
+                   has_aux: bool = False) -> Callable:
+    """``func`` transformed to return ``(gradient, value)``: the gradient of its scalar
+    result with respect to positional argument(s) ``argnums`` (each a tensor or a
+    tuple/list/dict of tensors; the gradient has the same structure, a tuple of such for a
+    tuple ``argnums``), and the result itself. With ``has_aux``, ``func`` returns
+    ``(scalar, aux)`` and this returns ``(gradient, (value, aux))``. As
+    ``torch.func.grad_and_value``: the arguments are not modified, an argument the result
+    does not depend on gets zeros, and transforms nest (``grad(grad(f))``); results stay
+    differentiable with respect to tensors outside that require grad.
+    """
+    if isinstance(argnums, int):
+        nums: tuple[int, ...] = (argnums,)
+    elif isinstance(argnums, tuple) and argnums and all(isinstance(a, int) for a in argnums):
+        nums = argnums
+    else:
+        raise RuntimeError(f"argnums must be an int or a non-empty tuple of ints, got "
+                           f"{argnums!r}")
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from .creation import zeros_like
+        n = len(args)
+        for a in nums:
+            if not -n <= a < n:
+                raise RuntimeError(f"Got argnums={argnums}, but only {n} positional inputs")
+        idx = [a % n for a in nums]
+        if len(set(idx)) != len(idx):
+            raise RuntimeError(f"argnums must be unique, got {argnums}")
+        new_args = list(args)
+        diff_leaves: list[list[Tensor]] = []
+        rebuilds = []
+        private: set[int] = set()
+        for i in idx:
+            leaves, rebuild = _flatten(args[i])
+            ins = []
+            for leaf in leaves:
+                if not isinstance(leaf, Tensor):
+                    raise RuntimeError(f"grad: argument {i} holds a {type(leaf).__name__}; "
+                                       "the arguments differentiated must be tensors (or "
+                                       "tuples, lists, dicts of them)")
+                if leaf.dtype.kind not in "fc":
+                    raise RuntimeError(f"grad: only floating-point tensors can be "
+                                       f"differentiated, argument {i} holds a {leaf.dtype} "
+                                       "one")
+                x = leaf.view(leaf.shape) if leaf.requires_grad else \
+                    leaf.detach().requires_grad_(True)
+                if not leaf.requires_grad:
+                    private.add(id(x))
+                ins.append(x)
+            diff_leaves.append(ins)
+            rebuilds.append(rebuild)
+            new_args[i] = rebuild(ins)
+        with enable_grad():
+            out = func(*new_args, **kwargs)
+            if has_aux:
+                if not (isinstance(out, tuple) and len(out) == 2):
+                    raise RuntimeError("grad_and_value(f)(*args): output of function f should "
+                                       "be a tuple: (output, aux) if has_aux is True")
+                out, aux = out
+            if not isinstance(out, Tensor):
+                raise RuntimeError("grad_and_value(f)(*args): Expected f(*args) to return a "
+                                   f"Tensor, got {type(out).__name__}")
+            if out.ndim != 0:
+                raise RuntimeError("grad_and_value(f)(*args): Expected f(*args) to return a "
+                                   f"scalar Tensor, got tensor with {out.ndim} dims. Maybe "
+                                   "you wanted to use the vjp or jacrev APIs instead?")
+            flat_in = [x for ins in diff_leaves for x in ins]
+            outer = _reaches_outer([out], private)
+            if out.requires_grad:
+                gs = _tl_grad(out, flat_in, create_graph=outer, allow_unused=True)
+            else:
+                gs = [None] * len(flat_in)
+        gs = [zeros_like(x) if g is None else g for x, g in zip(flat_in, gs)]
+        if not outer:
+            gs = [g.detach() for g in gs]
+            out = out.detach()
+        grads, k = [], 0
+        for ins, rebuild in zip(diff_leaves, rebuilds):
+            grads.append(rebuild(gs[k:k + len(ins)]))
+            k += len(ins)
+        result = grads[0] if isinstance(argnums, int) else tuple(grads)
+        if has_aux:
+            if not outer:
+                aux_leaves, aux_rebuild = _flatten(aux)
+                aux = aux_rebuild([a.detach() if isinstance(a, Tensor) else a
+                                   for a in aux_leaves])
+            return result, (out, aux)
+        return result, out
+    return wrapper
+
+
+def grad(func: Callable, argnums: int | tuple[int, ...] = 0,
+         has_aux: bool = False) -> Callable:
+    """``func`` transformed to return the gradient of its scalar result with respect to
+    positional argument(s) ``argnums`` (``(gradient, aux)`` with ``has_aux``), as
+    ``torch.func.grad``; see :func:`grad_and_value`.
+
+    >>> tl.func.grad(lambda x: (x ** 3).sum())(tl.tensor([1.0, 2.0]))
+    tensor([ 3., 12.])
+    >>> tl.func.grad(tl.func.grad(lambda x: x.sin()))(tl.tensor(0.5))   # -sin(0.5)
+    """
+    gv = grad_and_value(func, argnums, has_aux)
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        g, value = gv(*args, **kwargs)
+        if has_aux:
+            return g, value[1]
+        return g
+    return wrapper
