@@ -94,9 +94,11 @@ from .ops.rotation import rot90
 from .ops.special_fns import digamma, erfc, erfinv, i0, lgamma, polygamma
 from .ops.torch_api import (atleast_1d, atleast_2d, atleast_3d, block_diag, broadcast_shapes,
                             broadcast_tensors, cartesian_prod, clamp_max, clamp_min,
-                            column_stack, combinations, dstack, fmod, hstack, is_floating_point,
-                            kthvalue, logspace, mm, mode, mv, nanmedian, nanquantile, numel,
-                            randint_like, tril_indices, triu_indices, vstack)
+                            column_stack, combinations, cov, cross, dstack, fmod, histc, hstack,
+                            is_floating_point, kron, kthvalue, logspace, mm, mode, mv,
+                            nanmedian, nanquantile, numel, randint_like, tril_indices,
+                            triu_indices, vstack)
+from .special import xlogy
 from . import _torch_methods  # noqa: F401  (more of PyTorch's Tensor methods)
 from . import func  # noqa: E402  (tl.func: functional_call, grad)
 from . import special  # noqa: E402  (tl.special: torch.special's functions)

@@ -309,6 +309,13 @@ class Tensor(TensorBase):
         self._hooks.append(entry)
         return _HookHandle(self._hooks, entry)
 
+    @property
+    def retains_grad(self) -> bool:
+        """Whether :meth:`retain_grad` was called on this non-leaf tensor."""
+        node = self._node
+        return bool(node is not None and node.retained and self._idx in node.retained
+                    and node.retained[self._idx]() is self)
+
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward."""
         if self._node is None:

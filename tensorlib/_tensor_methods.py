@@ -527,6 +527,9 @@ Tensor.sub_ = _alpha_inplace("sub_", "sub_")
 
 Tensor.amax = R.amax
 Tensor.amin = R.amin
+for _name in ("sin", "cos", "tan", "floor", "ceil", "round", "trunc", "sign", "square",
+              "rsqrt", "log1p", "expm1", "log2", "exp2", "erf"):
+    setattr(Tensor, _name + "_", _unary_inplace(getattr(E, _name), _name + "_"))
 Tensor.sigmoid_ = _unary_inplace(E.sigmoid, "sigmoid_")
 Tensor.tanh_ = _unary_inplace(E.tanh, "tanh_")
 Tensor.log_ = _unary_inplace(E.log, "log_")

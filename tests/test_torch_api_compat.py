@@ -792,3 +792,48 @@ def test_cat_and_stack_promote_by_category_and_diag_copies():
     d = x.diagonal()                                # the view
     d.add_(1.0)
     assert x.numpy().sum() == 12.0
+
+
+def test_small_torch_apis_the_research_trial_reached_for():
+    torch = pytest.importorskip("torch")
+    import tensorlib.nn.functional as F
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 5))
+    for name in ("sin_", "cos_", "floor_", "round_", "sign_", "trunc_", "square_"):
+        a, b = tl.tensor(x.copy()), torch.tensor(x.copy())
+        getattr(a, name)()
+        getattr(b, name)()
+        np.testing.assert_allclose(a.numpy(), b.numpy(), err_msg=name)
+    w = rng.random(5)
+    fw = np.array([1, 2, 1, 3, 1])
+    for kw in ({}, {"correction": 0}, {"aweights": w}, {"fweights": fw},
+               {"fweights": fw, "aweights": w}):
+        tkw = {k: torch.tensor(v) for k, v in kw.items() if k != "correction"}
+        if "correction" in kw:
+            tkw["correction"] = kw["correction"]
+        got = tl.cov(tl.tensor(x), **{k: (tl.tensor(v) if k != "correction" else v)
+                                      for k, v in kw.items()})
+        np.testing.assert_allclose(got.numpy(), torch.cov(torch.tensor(x), **tkw).numpy(),
+                                   rtol=1e-10, err_msg=str(kw))
+    np.testing.assert_allclose(tl.cov(tl.tensor(x[0])).numpy(),
+                               torch.cov(torch.tensor(x[0])).numpy(), rtol=1e-10)
+    np.testing.assert_allclose(F.softmin(tl.tensor(x), 1).numpy(),
+                               torch.nn.functional.softmin(torch.tensor(x), 1).numpy(),
+                               rtol=1e-10)
+    np.testing.assert_allclose(tl.kron(tl.tensor(x[:2, :2]), tl.tensor(x[1:3, 1:3])).numpy(),
+                               torch.kron(torch.tensor(x[:2, :2]),
+                                          torch.tensor(x[1:3, 1:3])).numpy(), rtol=1e-10)
+    assert tl.xlogy(tl.tensor([0.0, 2.0]), tl.tensor([0.0, 3.0])).tolist()[0] == 0.0
+    a = tl.ones(2, requires_grad=True)
+    b = a * 2
+    assert not b.retains_grad
+    b.retain_grad()
+    assert b.retains_grad and not a.retains_grad
+    f = lambda v: (v ** 3).sum()                                   # noqa: E731
+    _, hv = tl.autograd.functional.vhp(f, tl.tensor([1.0, 2.0]), tl.tensor([1.0, 0.0]))
+    assert hv.tolist() == [6.0, 0.0]
+    with pytest.raises(RuntimeError, match="does not depend on input 1"):
+        tl.autograd.functional.jacobian(lambda p, q: p * 2, (tl.ones(2), tl.ones(2)),
+                                        strict=True)
+    j = tl.autograd.functional.jacobian(lambda p: p * 2, tl.ones(2), vectorize=True)
+    assert j.tolist() == [[2.0, 0.0], [0.0, 2.0]]

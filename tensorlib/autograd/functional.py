@@ -1,5 +1,5 @@
 """Derivatives of functions, built on :func:`tl.grad`: ``vjp``, ``jvp``, ``jacobian``,
-``hessian``, ``hvp`` (``tl.autograd.functional``, as in PyTorch).
+``hessian``, ``hvp``, ``vhp`` (``tl.autograd.functional``, as in PyTorch).
 
 Each takes ``func`` and ``inputs`` (a tensor or a tuple of tensors) and differentiates
 ``func(*inputs)`` at ``inputs``. The inputs are not modified: each call differentiates fresh
@@ -54,9 +54,11 @@ def _fresh(inputs: tuple[Tensor, ...], create_graph: bool) -> tuple[Tensor, ...]
     return tuple(out)
 
 
-def _grads(outputs, inputs, grad_outputs, create_graph: bool) -> tuple[Tensor, ...]:
+def _grads(outputs, inputs, grad_outputs, create_graph: bool,
+           strict: bool = False) -> tuple[Tensor, ...]:
     """Gradients of ``outputs`` (weighted by ``grad_outputs``) for each input; zeros where
-    an input does not reach any output (or no output depends on the inputs at all)."""
+    an input does not reach any output (or no output depends on the inputs at all), or an
+    error with ``strict`` (as PyTorch's)."""
     from ..creation import zeros_like
     gos = list(grad_outputs) if grad_outputs is not None else [None] * len(outputs)
     pairs = [(o, g) for o, g in zip(outputs, gos) if o.requires_grad]
@@ -64,6 +66,11 @@ def _grads(outputs, inputs, grad_outputs, create_graph: bool) -> tuple[Tensor, .
     if pairs:
         gs = grad([o for o, _ in pairs], inputs, [g for _, g in pairs], retain_graph=True,
                   create_graph=create_graph, allow_unused=True)
+    if strict:
+        for i, g in enumerate(gs):
+            if g is None:
+                raise RuntimeError(f"the output does not depend on input {i} (strict=True; "
+                                   "leave strict out to get zeros)")
     return tuple(zeros_like(x) if g is None else g for g, x in zip(gs, inputs))
 
 
@@ -128,11 +135,18 @@ def jvp(func: Callable, inputs, v=None, create_graph: bool = False) -> tuple[Any
             _out(_results(jv, create_graph), single_out))
 
 
-def jacobian(func: Callable, inputs, create_graph: bool = False):
+def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = False,
+             vectorize: bool = False, strategy: str = "reverse-mode"):
     """The Jacobian of ``func`` at ``inputs``, of shape ``output.shape + input.shape`` (a
     tuple over inputs and/or outputs when there are several), one backward pass per output
-    element."""
+    element. ``strict``: raise when an output does not depend on an input (else zeros).
+    ``vectorize`` and ``strategy`` are PyTorch's speed choices: the result is the same, so
+    they are accepted (only ``"reverse-mode"`` is computed here)."""
     from ..ops.shape import stack
+    if strategy not in ("reverse-mode", "forward-mode"):
+        raise ValueError(f"jacobian: strategy must be 'reverse-mode' or 'forward-mode', got "
+                         f"{strategy!r}")
+    del vectorize
     ins, single_in = _tuple(inputs, "jacobian: inputs")
     with enable_grad():
         xs = _fresh(ins, create_graph)
@@ -142,7 +156,7 @@ def jacobian(func: Callable, inputs, create_graph: bool = False):
             flat = o.reshape(-1)
             per_input: list[list[Tensor]] = [[] for _ in xs]
             for k in range(flat.shape[0]):
-                g = _grads((flat[k],), xs, None, create_graph)
+                g = _grads((flat[k],), xs, None, create_graph, strict)
                 for i, gi in enumerate(_results(g, create_graph)):
                     per_input[i].append(gi)
             blocks = []
@@ -158,15 +172,17 @@ def jacobian(func: Callable, inputs, create_graph: bool = False):
     return _out(tuple(rows), single_out)
 
 
-def hessian(func: Callable, inputs, create_graph: bool = False):
+def hessian(func: Callable, inputs, create_graph: bool = False, strict: bool = False,
+            vectorize: bool = False, outer_jacobian_strategy: str = "reverse-mode"):
     """The Hessian of a function returning one element: shape ``input.shape * 2`` (nested
-    tuples for several inputs)."""
+    tuples for several inputs). ``strict``, ``vectorize``: as :func:`jacobian`."""
     _, single_in = _tuple(inputs, "hessian: inputs")
 
     def gradient(*xs):
         out = _scalar_output(func(*xs), "hessian: func's output")
-        return _out(_grads((out,), xs, None, True), single_in)
-    return jacobian(gradient, inputs, create_graph=create_graph)
+        return _out(_grads((out,), xs, None, True, strict), single_in)
+    return jacobian(gradient, inputs, create_graph=create_graph, strict=strict,
+                    vectorize=vectorize, strategy=outer_jacobian_strategy)
 
 
 def hvp(func: Callable, inputs, v, create_graph: bool = False) -> tuple[Any, Any]:
@@ -182,3 +198,9 @@ def hvp(func: Callable, inputs, v, create_graph: bool = False) -> tuple[Any, Any
         dot = sum((gi * vi).sum() for gi, vi in zip(g, vs))
         hv = _grads((dot,), xs, None, create_graph)
     return _results((out,), create_graph)[0], _out(_results(hv, create_graph), single_in)
+
+
+def vhp(func: Callable, inputs, v, create_graph: bool = False) -> tuple[Any, Any]:
+    """``(func(*inputs), v^T H)`` for a function returning one element. The Hessian of a
+    twice-differentiable function is symmetric, so this is :func:`hvp`'s product."""
+    return hvp(func, inputs, v, create_graph=create_graph)

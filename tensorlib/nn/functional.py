@@ -178,3 +178,13 @@ def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
     return _dropout_act(_dropout2d, "dropout2d", input, p, training, inplace, generator)
 
 
+def softmin(input, dim: int | None = None, dtype=None) -> Tensor:
+    """``softmax(-input)`` along ``dim`` (PyTorch's; without ``dim``, its rule for layers
+    built without one: 0 for 0-, 1- and 3-d input, else 1)."""
+    from ..ops._util import to_tensor
+    from .modules_extra import _legacy_softmax_dim
+    x = to_tensor(input)
+    return softmax(-x, dim=_legacy_softmax_dim(x.ndim) if dim is None else dim, dtype=dtype)
+
+
+__all__.append("softmin")     # (after _accept_half: composed of functions it wrapped)

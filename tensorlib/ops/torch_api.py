@@ -31,7 +31,7 @@ from .shape import category_dtype, to_common_dtype
 __all__ = [
     "addmv", "addr", "aminmax", "atleast_1d", "atleast_2d", "atleast_3d", "block_diag",
     "broadcast_shapes", "broadcast_tensors", "cartesian_prod", "clamp_max", "clamp_min",
-    "column_stack", "combinations", "copysign", "cross", "diag_embed", "dist", "dstack",
+    "column_stack", "combinations", "copysign", "cov", "cross", "diag_embed", "dist", "dstack",
     "fill_diagonal_mask", "fix", "fliplr", "flipud", "fmod", "frac", "histc", "hsplit",
     "hstack", "index_copy", "inner", "is_floating_point", "kron", "kthvalue", "logdet",
     "logspace", "matrix_power", "mm", "mode", "msort", "mv", "nanmedian", "nanquantile",
@@ -831,6 +831,45 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
 
 
 # --- creation ---------------------------------------------------------------------------------
+def cov(input, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:
+    """The covariance matrix of the variables in the rows of ``input`` (observations in the
+    columns; a 1-d input is one variable), as ``torch.cov``: ``correction`` 1 is Bessel's
+    (0: the population covariance); ``fweights`` (integer repeat counts) and ``aweights``
+    (importance weights) weigh the observations."""
+    x = to_tensor(input)
+    if x.ndim > 2:
+        raise ValueError(f"cov: expects a 1-d or 2-d input, got shape {_shape(x)}")
+    x2 = to_float(x).reshape((1, -1)) if x.ndim < 2 else to_float(x)
+    n = x2.shape[1]
+    w = None
+    for name, wt in (("fweights", fweights), ("aweights", aweights)):
+        if wt is None:
+            continue
+        wt = to_tensor(wt)
+        if wt.ndim != 1 or wt.shape[0] != n:
+            raise ValueError(f"cov: {name} must be 1-d with one weight per observation ({n}), "
+                             f"got shape {_shape(wt)}")
+        if name == "fweights" and wt.dtype.kind not in "iu":
+            raise TypeError("cov: fweights must be integers (repeat counts)")
+        wt = wt.astype(x2.dtype)
+        w = wt if w is None else w * wt
+    if w is None:
+        avg = x2.mean(axis=1, keepdims=True)
+        norm = n - correction
+    else:
+        wsum = w.sum()
+        avg = (x2 * w).sum(axis=1, keepdims=True) / wsum
+        if aweights is None or correction == 0:
+            norm = wsum - correction
+        else:
+            aw = to_tensor(aweights).astype(x2.dtype)
+            norm = wsum - correction * (w * aw).sum() / wsum
+    d = x2 - avg
+    dw = d if w is None else d * w
+    out = matmul(dw, d.T) / norm
+    return out.reshape(()) if x.ndim < 2 else out
+
+
 def randint_like(input, low: int = 0, high: int | None = None, *, dtype=None, device=None,
                  requires_grad: bool = False, generator=None) -> Tensor:
     """Random integers in [low, high) (or [0, low) with one bound) with ``input``'s shape,
