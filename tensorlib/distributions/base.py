@@ -125,6 +125,59 @@ class Distribution:
     def enumerate_support(self, expand: bool = True) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no finite support to enumerate")
 
+    def cdf(self, value) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not implement cdf")
+
+    def icdf(self, value) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not implement icdf")
+
+    def perplexity(self) -> Tensor:
+        """``exp(entropy())``, elementwise over the batch shape (as PyTorch)."""
+        return self.entropy().exp()
+
+    # the attributes holding parameters shaped ``batch_shape + (their own event dims)``, for
+    # the generic :meth:`expand` (a class without them does not implement expand)
+    _expand_params: tuple[str, ...] | None = None
+
+    def expand(self, batch_shape, _instance=None) -> Distribution:
+        """This distribution with its batch shape broadcast to ``batch_shape`` (the
+        parameters become broadcast views, nothing is copied or re-validated), as
+        PyTorch's ``expand``.
+
+        >>> tl.distributions.Gamma(tl.tensor([1.0, 2.0]), 1.0).expand((3, 2)).batch_shape
+        (3, 2)
+        """
+        if self._expand_params is None:
+            raise NotImplementedError(f"{type(self).__name__} does not implement expand")
+        batch_shape = self._expanded_shape(batch_shape)
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        nb = len(self.batch_shape)
+        for attr in self._expand_params:
+            t = getattr(self, attr)
+            setattr(new, attr, broadcast_to(t, batch_shape + tuple(t.shape[nb:])))
+        new.batch_shape = batch_shape
+        self._expand_more(new, batch_shape)
+        return new
+
+    def _expanded_shape(self, batch_shape) -> tuple[int, ...]:
+        """``batch_shape`` for :meth:`expand`, checked: this batch shape broadcasts to it."""
+        if isinstance(batch_shape, int):
+            batch_shape = (batch_shape,)
+        batch_shape = tuple(int(d) for d in batch_shape)
+        try:
+            ok = np.broadcast_shapes(self.batch_shape, batch_shape) == batch_shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{type(self).__name__}.expand: batch_shape {self.batch_shape} "
+                             f"cannot be broadcast to {batch_shape}")
+        return batch_shape
+
+    def _expand_more(self, new: Distribution, batch_shape: tuple[int, ...]) -> None:
+        """Hook for :meth:`expand`: expand what is not a plain parameter (a base
+        distribution)."""
+
     @property
     def mode(self) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not implement mode")

@@ -6,10 +6,14 @@ from collections.abc import Callable
 
 from .._tensor import Tensor
 from ..ops.elementwise import log, where
+from ..ops.special_fns import digamma, lgamma
 from .base import Distribution
 from .continuous import Normal, Uniform
+from .continuous_extra import Beta, Dirichlet, Exponential, Gamma, Laplace, LogNormal
 from .discrete import Bernoulli, Categorical, OneHotCategorical
+from .discrete_extra import Poisson
 from .independent import Independent, sum_rightmost
+from .multivariate import MultivariateNormal, _batch_solve, half_log_det, mahalanobis
 
 _KL: dict[tuple[type, type], Callable] = {}
 
@@ -82,3 +86,63 @@ def _kl_uniform_normal(p: Uniform, q: Normal) -> Tensor:
     t2 = width * width / 12
     t3 = ((p.high + p.low - 2 * q.loc) / 2) ** 2
     return t1 + 0.5 * (t2 + t3) / (q.scale * q.scale)
+
+
+@register_kl(Exponential, Exponential)
+def _kl_exponential(p: Exponential, q: Exponential) -> Tensor:
+    r = q.rate / p.rate
+    return r - log(r) - 1.0
+
+
+@register_kl(Laplace, Laplace)
+def _kl_laplace(p: Laplace, q: Laplace) -> Tensor:
+    r = p.scale / q.scale
+    d = (p.loc - q.loc).abs()
+    return -log(r) + d / q.scale + r * (-d / p.scale).exp() - 1.0
+
+
+@register_kl(Gamma, Gamma)
+def _kl_gamma(p: Gamma, q: Gamma) -> Tensor:
+    a, b, c, d = p.concentration, p.rate, q.concentration, q.rate
+    return (c * log(b / d) + lgamma(c) - lgamma(a) + (a - c) * digamma(a)
+            + (d - b) * (a / b))
+
+
+@register_kl(Beta, Beta)
+def _kl_beta(p: Beta, q: Beta) -> Tensor:
+    a1, b1, a2, b2 = p.concentration1, p.concentration0, q.concentration1, q.concentration0
+    s1, s2 = a1 + b1, a2 + b2
+    return (lgamma(a2) + lgamma(b2) + lgamma(s1) - lgamma(a1) - lgamma(b1) - lgamma(s2)
+            + (a1 - a2) * digamma(a1) + (b1 - b2) * digamma(b1) + (s2 - s1) * digamma(s1))
+
+
+@register_kl(Dirichlet, Dirichlet)
+def _kl_dirichlet(p: Dirichlet, q: Dirichlet) -> Tensor:
+    cp, cq = p.concentration, q.concentration
+    sp, sq = cp.sum(axis=-1), cq.sum(axis=-1)
+    t = (cp - cq) * (digamma(cp) - digamma(sp).unsqueeze(-1))
+    return lgamma(sp) - lgamma(sq) - (lgamma(cp) - lgamma(cq)).sum(axis=-1) + t.sum(axis=-1)
+
+
+@register_kl(Poisson, Poisson)
+def _kl_poisson(p: Poisson, q: Poisson) -> Tensor:
+    # as PyTorch: rate_p (log rate_p - log rate_q) - (rate_p - rate_q); NaN at rate_p = 0
+    return p.rate * (log(p.rate) - log(q.rate)) - (p.rate - q.rate)
+
+
+@register_kl(LogNormal, LogNormal)
+def _kl_lognormal(p: LogNormal, q: LogNormal) -> Tensor:
+    return _kl_normal(p.base_dist, q.base_dist)
+
+
+@register_kl(MultivariateNormal, MultivariateNormal)
+def _kl_mvn(p: MultivariateNormal, q: MultivariateNormal) -> Tensor:
+    if p.event_shape != q.event_shape:
+        raise ValueError(f"kl_divergence: MultivariateNormals of different event shapes "
+                         f"({p.event_shape} and {q.event_shape})")
+    n = p.event_shape[0]
+    lp, lq = p._unbroadcasted_scale_tril, q._unbroadcasted_scale_tril
+    m = _batch_solve(lq, lp)                       # Lq^-1 Lp: tr(Sq^-1 Sp) = |m|_F^2
+    term2 = (m * m).sum(axis=(-2, -1))
+    term3 = mahalanobis(lq, q.loc - p.loc)
+    return half_log_det(lq) - half_log_det(lp) + 0.5 * (term2 + term3 - n)
