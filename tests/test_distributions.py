@@ -2,6 +2,8 @@
 sampling statistics, argument checks and capture."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -175,3 +177,38 @@ def test_vae_style_step_captures_and_replays():
         want = loss_fn(x)
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5)
     assert f.trace_count == 1
+
+
+def test_expand_on_the_first_families_and_the_reported_fixes():
+    torch = pytest.importorskip("torch")
+    D, TD = tl.distributions, torch.distributions
+    pairs = [(D.Normal(tl.zeros(2), 1.0), TD.Normal(torch.zeros(2), 1.0)),
+             (D.Uniform(tl.zeros(2), 1.0), TD.Uniform(torch.zeros(2), 1.0)),
+             (D.Bernoulli(probs=tl.tensor([0.3, 0.6])),
+              TD.Bernoulli(probs=torch.tensor([0.3, 0.6]))),
+             (D.Categorical(logits=tl.zeros(2, 4)), TD.Categorical(logits=torch.zeros(2, 4))),
+             (D.OneHotCategorical(logits=tl.zeros(2, 4)),
+              TD.OneHotCategorical(logits=torch.zeros(2, 4))),
+             (D.Independent(D.Normal(tl.zeros(2, 3), 1.0), 1),
+              TD.Independent(TD.Normal(torch.zeros(2, 3), 1.0), 1))]
+    for d, td in pairs:
+        e, te = d.expand((5, 2)), td.expand((5, 2))
+        assert (e.batch_shape, e.event_shape) == (tuple(te.batch_shape), tuple(te.event_shape))
+        s = e.sample()
+        np.testing.assert_allclose(e.log_prob(s).numpy(),
+                                   te.log_prob(torch.tensor(s.numpy())).numpy(), rtol=1e-6)
+    # a number as value takes the parameters' dtype (it was float32)
+    n64 = D.Normal(tl.tensor(0.0, dtype=tl.float64), 1.0)
+    assert n64.log_prob(0.1).dtype == tl.float64
+    np.testing.assert_allclose(n64.log_prob(0.1).item(),
+                               TD.Normal(torch.tensor(0.0, dtype=torch.float64), 1.0)
+                               .log_prob(torch.tensor(0.1, dtype=torch.float64)).item(),
+                               rtol=1e-15)
+    # KL to a categorical that cannot draw a class p can: inf, as torch
+    p, q = D.Categorical(probs=tl.tensor([0.5, 0.5])), D.Categorical(probs=tl.tensor([1.0, 0.0]))
+    assert D.kl_divergence(p, q).item() == math.inf
+    np.testing.assert_allclose(D.kl_divergence(q, p).item(), math.log(2.0), rtol=1e-6)
+    assert np.isnan(D.Categorical(logits=tl.zeros(3, 4)).mean.numpy()).all()
+    assert D.Uniform(0.0, 2.0).icdf(tl.tensor(0.25)).item() == 0.5
+    with pytest.raises(ValueError, match="must not be NaN"):
+        D.Uniform(0.0, 2.0).cdf(tl.tensor(math.nan))

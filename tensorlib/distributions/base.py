@@ -10,6 +10,14 @@ from ..ops._util import to_tensor
 from ..ops.shape import broadcast_to
 
 
+def value_like(value, like: Tensor) -> Tensor:
+    """A value for log_prob / cdf: a Python number or list takes ``like``'s dtype and device,
+    an integer tensor ``like``'s float dtype."""
+    if isinstance(value, Tensor):
+        return value if value.dtype.kind == "f" else value.astype(like.dtype)
+    return as_float(value, like)
+
+
 def as_float(v, like: Tensor | None = None) -> Tensor:
     """A parameter as a float tensor: a Python number takes ``like``'s dtype and device, or
     the default dtype (``tl.set_default_dtype``) without ``like``, as PyTorch; an integer

@@ -5,7 +5,7 @@ import math
 
 from .._tensor import Tensor
 from ..ops.elementwise import log, where
-from .base import Distribution, broadcast_params
+from .base import Distribution, broadcast_params, value_like
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -18,6 +18,7 @@ class Normal(Distribution):
     """
 
     has_rsample = True
+    _expand_params = ("loc", "scale")
 
     def __init__(self, loc, scale, validate_args: bool | None = None):
         self.loc, self.scale = broadcast_params(loc, scale)
@@ -50,14 +51,14 @@ class Normal(Distribution):
         return self.loc + eps * self.scale
 
     def log_prob(self, value) -> Tensor:
-        v = self._value(value)
+        v = value_like(value, self.loc)
         self._check_not_nan(v, "value")
         z = (v - self.loc) / self.scale
         return -0.5 * z * z - self.scale.log() - _LOG_SQRT_2PI
 
     def cdf(self, value) -> Tensor:
         from ..ops.elementwise import erf
-        v = self._value(value)
+        v = value_like(value, self.loc)
         self._check_not_nan(v, "value")
         return 0.5 * (1.0 + erf((v - self.loc) / (self.scale * math.sqrt(2))))
 
@@ -68,7 +69,7 @@ class Normal(Distribution):
         >>> tl.distributions.Normal(0.0, 1.0).icdf(tl.tensor(0.975))      # 1.96
         """
         from ..ops.special_fns import erfinv
-        v = self._value(value)
+        v = value_like(value, self.loc)
         if self._validating:
             a = v._data
             self._check((a >= 0) & (a <= 1), "icdf: value must be a probability in [0, 1]", a)
@@ -82,6 +83,7 @@ class Uniform(Distribution):
     """The uniform distribution on [low, high), ``low < high``."""
 
     has_rsample = True
+    _expand_params = ("low", "high")
 
     def __init__(self, low, high, validate_args: bool | None = None):
         self.low, self.high = broadcast_params(low, high)
@@ -115,13 +117,23 @@ class Uniform(Distribution):
     def log_prob(self, value) -> Tensor:
         """``-log(high - low)`` inside [low, high), ``-inf`` outside (PyTorch's validation
         raises there instead); a NaN value raises."""
-        v = self._value(value)
+        v = value_like(value, self.low)
         self._check_not_nan(v, "value")
         inside = (v >= self.low) & (v < self.high)
         return where(inside, -log(self.high - self.low), -math.inf)
 
     def cdf(self, value) -> Tensor:
-        return ((self._value(value) - self.low) / (self.high - self.low)).clip(0.0, 1.0)
+        v = value_like(value, self.low)
+        self._check_not_nan(v, "value")
+        return ((v - self.low) / (self.high - self.low)).clip(0.0, 1.0)
+
+    def icdf(self, value) -> Tensor:
+        """The point below which a fraction ``value`` (in [0, 1]) of the mass lies."""
+        v = value_like(value, self.low)
+        if self._validating:
+            a = v._data
+            self._check((a >= 0) & (a <= 1), "icdf takes probabilities in [0, 1]", a)
+        return self.low + v * (self.high - self.low)
 
     def entropy(self) -> Tensor:
         return log(self.high - self.low)

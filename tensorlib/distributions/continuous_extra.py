@@ -18,15 +18,10 @@ from ..ops.special_fns import digamma, lgamma
 from ..special import xlogy
 from ._gamma import regularized_gamma_p, standard_gamma
 from .base import Distribution, as_float, broadcast_params
+from .base import value_like as _val
 from .continuous import Normal
 
 
-def _val(value, like: Tensor) -> Tensor:
-    """A value for log_prob / cdf: a Python number or list takes ``like``'s dtype and device,
-    an integer tensor ``like``'s float dtype."""
-    if isinstance(value, Tensor):
-        return value if value.dtype.kind == "f" else value.astype(like.dtype)
-    return as_float(value, like)
 
 
 def _rand(d: Distribution, sample_shape, like: Tensor) -> Tensor:

@@ -26,6 +26,7 @@ class Bernoulli(Distribution):
     """
 
     has_enumerate_support = True
+    _expand_params = ("probs", "logits")
 
     def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
         probs, logits = _probs_or_logits("Bernoulli", probs, logits)
@@ -93,6 +94,7 @@ class Categorical(Distribution):
     """
 
     has_enumerate_support = True
+    _expand_params = ("probs", "logits")
 
     def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
         probs, logits = _probs_or_logits("Categorical", probs, logits)
@@ -133,7 +135,8 @@ class Categorical(Distribution):
 
     @property
     def mean(self) -> Tensor:
-        raise NotImplementedError("Categorical: the mean of class labels is not defined")
+        """NaN: class labels have no mean (as PyTorch, which returns NaN too)."""
+        return self.probs.detach()[..., 0] * math.nan
 
     @property
     def mode(self) -> Tensor:
@@ -198,6 +201,11 @@ class OneHotCategorical(Distribution):
         self._categorical = Categorical(probs, logits, validate_args=validate_args)
         c = self._categorical
         super().__init__(c.batch_shape, (c.num_classes,), validate_args=validate_args)
+
+    _expand_params = ()
+
+    def _expand_more(self, new, batch_shape) -> None:
+        new._categorical = self._categorical.expand(batch_shape)
 
     @property
     def probs(self) -> Tensor:

@@ -35,6 +35,13 @@ class Independent(Distribution):
         cut = len(shape) - len(base_distribution.event_shape) - n
         super().__init__(shape[:cut], shape[cut:], validate_args=validate_args)
 
+    _expand_params = ()
+
+    def _expand_more(self, new, batch_shape) -> None:
+        n = self.reinterpreted_batch_ndims
+        new.base_dist = self.base_dist.expand(
+            batch_shape + tuple(self.base_dist.batch_shape[len(self.base_dist.batch_shape) - n:]))
+
     @property
     def has_rsample(self) -> bool:
         return self.base_dist.has_rsample

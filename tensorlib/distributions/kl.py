@@ -57,7 +57,9 @@ def _kl_categorical(p: Categorical, q: Categorical) -> Tensor:
     # where p has probability 0 the term is 0; masking the log ratio (not the product)
     # also keeps the gradient finite there (0 * -inf would be NaN)
     zero = p.probs == 0
-    return (p.probs * where(zero, 0.0, p.logits - q.logits)).sum(axis=-1)
+    t = p.probs * where(zero, 0.0, p.logits - q.logits)
+    # a class q cannot draw that p can: infinite (q's logit there is only clamped)
+    return where((q.probs == 0) & ~zero, math.inf, t).sum(axis=-1)
 
 
 @register_kl(OneHotCategorical, OneHotCategorical)
