@@ -72,15 +72,31 @@ def test_second_order_through_a_checkpoint():
     np.testing.assert_allclose(h.numpy(), h2.numpy(), rtol=1e-12)
 
 
-def test_undeclared_parameters_are_an_error_not_lost_gradients():
+def test_undeclared_parameters_are_found_or_an_error_not_lost_gradients():
     w = tl.randn(4, 4, requires_grad=True)
     x = tl.randn(2, 4, requires_grad=True)
-    y = tl.autograd.checkpoint(lambda v: v @ w, x)      # w closed over, not passed
+    want = np.broadcast_to(x.numpy().sum(0)[:, None], (4, 4))
+    # closed over (a lambda, a Module in a closure, a partial's keyword): found, as PyTorch
+    tl.autograd.checkpoint(lambda v: v @ w, x).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), want, rtol=1e-5)
+    lin = tl.nn.Linear(4, 3)
+    tl.autograd.checkpoint(lambda v: lin(v), x).sum().backward()
+    assert lin.weight.grad is not None and lin.bias.grad.tolist() == [2.0, 2.0, 2.0]
+    w.grad = None
+    tl.autograd.checkpoint(lambda v, scale: (v @ w) * scale, x, scale=1.0).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), want, rtol=1e-5)
+
+    class Holder:                                       # reached through an attribute: missed
+        pass
+    h = Holder()
+    h.w = w
+    y = tl.autograd.checkpoint(lambda v: v @ h.w, x)
     with pytest.raises(RuntimeError, match="pass them with"):
         y.sum().backward()
-    y = tl.autograd.checkpoint(lambda v: v @ w, x, params=[w])
-    y.sum().backward()
-    np.testing.assert_allclose(w.grad.numpy(), np.broadcast_to(x.numpy().sum(0)[:, None],
-                                                               (4, 4)), rtol=1e-5)
+    w.grad = None
+    tl.autograd.checkpoint(lambda v: v @ h.w, x, params=[w]).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), want, rtol=1e-5)
+    with pytest.raises(TypeError, match="need gradients; pass them positionally"):
+        tl.autograd.checkpoint(lambda v, m: v @ m, x, m=w)
     with pytest.raises(TypeError, match="arguments must be tensors"):
         tl.autograd.checkpoint(lambda v, k: v * k, x, 2)

@@ -3,7 +3,8 @@ the block again in the backward pass when its gradients are needed.
 
 Memory for the block's activations becomes memory for its inputs, at the price of a
 second forward pass. The parameters the block uses are explicit inputs of the
-checkpoint (found on a Module, or passed as ``params=``), so gradients flow to them
+checkpoint (found on a Module, in what a function closes over, or passed as ``params=``),
+so gradients flow to them
 through whatever asked for them: ``loss.backward()`` accumulates into ``.grad``,
 ``tl.grad(loss, [w])`` returns them, and ``create_graph=True`` makes them differentiable.
 """
@@ -21,11 +22,51 @@ __all__ = ["checkpoint"]
 
 
 def _module_params(function) -> list:
+    """The tensors requiring grad that ``function`` reaches without taking them as
+    arguments: a Module's (or a bound method's) parameters, and the Modules and tensors a
+    plain function or ``functools.partial`` closes over or names as globals, as PyTorch's
+    checkpoint finds them by itself. What this misses still raises in backward."""
+    import functools
+
+    from .._tensor import Tensor
     from ..nn.module import Module
-    owner = function if isinstance(function, Module) else getattr(function, "__self__", None)
-    if isinstance(owner, Module):
-        return [p for p in owner.parameters() if p.requires_grad]
-    return []
+    found: dict[int, object] = {}
+
+    def add(obj) -> None:
+        if isinstance(obj, Module):
+            for p in obj.parameters():
+                if p.requires_grad:
+                    found.setdefault(id(p), p)
+        elif isinstance(obj, Tensor) and obj.requires_grad and obj.is_leaf:
+            found.setdefault(id(obj), obj)
+
+    seen: set[int] = set()
+
+    def visit(fn, depth: int = 0) -> None:
+        if id(fn) in seen or depth > 3:
+            return
+        seen.add(id(fn))
+        add(fn)
+        add(getattr(fn, "__self__", None))
+        if isinstance(fn, functools.partial):
+            for a in (*fn.args, *fn.keywords.values()):
+                add(a)
+            visit(fn.func, depth + 1)
+        code = getattr(fn, "__code__", None)
+        for cell in getattr(fn, "__closure__", None) or ():
+            try:
+                v = cell.cell_contents
+            except ValueError:      # an empty cell
+                continue
+            add(v)
+            if callable(v) and not isinstance(v, (Module, type)):
+                visit(v, depth + 1)
+        if code is not None:
+            g = getattr(fn, "__globals__", {})
+            for name in code.co_names:
+                add(g.get(name))
+    visit(function)
+    return list(found.values())
 
 
 @contextlib.contextmanager
@@ -111,13 +152,16 @@ class _Checkpoint(Function):
 
 
 def checkpoint(function: Callable, *args: Any, params: Iterable | None = None,
-               preserve_rng_state: bool = True, use_reentrant: bool | None = None) -> Any:
-    """``function(*args)``, keeping only ``args`` (and the parameters) for the backward pass,
-    which runs ``function`` again to get the intermediate results.
+               preserve_rng_state: bool = True, use_reentrant: bool | None = None,
+               **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)``, keeping only ``args`` (and the parameters) for the
+    backward pass, which runs ``function`` again to get the intermediate results.
 
-    The parameters are found when ``function`` is a Module or a Module's method; a plain
-    function that closes over tensors requiring grad must pass them as ``params``
-    (otherwise the backward pass raises, instead of dropping their gradients).
+    The parameters are found when ``function`` is a Module or a Module's method, and in
+    the Modules and tensors a plain function (a lambda, a ``functools.partial``) closes
+    over or names as globals; others must be passed as ``params`` (otherwise the backward
+    pass raises, instead of dropping their gradients). ``kwargs`` are passed as they are
+    (tensors that need gradients go in ``args``).
     ``preserve_rng_state`` replays the forward pass's random draws (dropout masks).
     Layers with running statistics (BatchNorm in training mode) update them twice.
     PyTorch's ``use_reentrant`` is accepted and ignored: there is one implementation, and
@@ -133,6 +177,12 @@ def checkpoint(function: Callable, *args: Any, params: Iterable | None = None,
     if bad:
         raise TypeError(f"checkpoint: arguments must be tensors (close over other values), "
                         f"got {', '.join(bad)}")
+    grad_kw = [k for k, v in kwargs.items() if isinstance(v, Tensor) and v.requires_grad]
+    if grad_kw:
+        raise TypeError(f"checkpoint: keyword argument(s) {grad_kw} need gradients; pass them "
+                        "positionally")
+    if kwargs:
+        function = _with_kwargs(function, kwargs)
     ps = list(params) if params is not None else _module_params(function)
     if any(not isinstance(p, Tensor) for p in ps):
         raise TypeError("checkpoint: params must be tensors")
@@ -141,3 +191,8 @@ def checkpoint(function: Callable, *args: Any, params: Iterable | None = None,
         from ..random import default_generator
         rng = default_generator.get_state()
     return _Checkpoint.apply(function, len(args), rng, *args, *ps)
+
+
+def _with_kwargs(function, kwargs):
+    import functools
+    return functools.partial(function, **kwargs)
