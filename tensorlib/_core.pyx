@@ -422,10 +422,6 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
             if t._node is None:
                 if g is not None:
                     _add_leaf(leaf_grads, t, g)
-                elif results is not None and id(t) not in leaf_grads:
-                    # tl.grad: reached with a zero gradient (relu's second derivative) is
-                    # not unused: the caller gets zeros, as PyTorch
-                    leaf_grads[id(t)] = [t, None]
                 continue
             m = <Node>t._node
             if g is not None:
@@ -447,4 +443,4 @@ cdef inline void _add_leaf(dict leaf_grads, TensorBase t, g):
     if entry is None:
         leaf_grads[id(t)] = [t, g]
     else:
-        entry[1] = g if entry[1] is None else entry[1] + g
+        entry[1] = entry[1] + g

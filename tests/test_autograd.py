@@ -1017,3 +1017,27 @@ def test_grad_materialize_grads_and_unused_inputs():
     assert gy is None and gx.tolist() == [2.0, 2.0]
     gx, gy = tl.grad((x * 2).sum(), [x, y], materialize_grads=True)
     assert gy.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_an_input_no_gradient_reaches_is_unused_as_torch():
+    # a backward that returns None, and a sibling output, give nothing: unused (PyTorch too)
+    class Half(tl.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            return a * 2 + b
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2, None
+
+    a, b = tl.ones(2, requires_grad=True), tl.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="was not used"):
+        tl.grad(Half.apply(a, b).sum(), [a, b])
+    ga, gb = tl.grad(Half.apply(a, b).sum(), [a, b], allow_unused=True)
+    assert gb is None and ga.tolist() == [2.0, 2.0]
+    Half.apply(a, b).sum().backward(inputs=[a, b])
+    assert b.grad is None
+    x = tl.ones(4, requires_grad=True)
+    first, second = tl.split(x * 2, 2)
+    with pytest.raises(RuntimeError, match="was not used"):
+        tl.grad(first.sum(), [second])

@@ -14,8 +14,6 @@ class AnomalyError(RuntimeError):
     pass
 
 
-_REACHED = object()     # tl.grad: an input the walk reached with no gradient (zeros)
-
 
 class PostAccumulateHook:
     """A leaf's hook that runs after its ``.grad`` is accumulated (kept in the leaf's hook
@@ -78,9 +76,6 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
         for t, g in leaf_grads.values():
             if results is not None and id(t) not in wanted:
                 continue        # tl.grad: leaves it was not asked for keep their hooks idle
-            if g is None:       # reached with a zero gradient only (see walk)
-                from ..creation import zeros_like
-                g = zeros_like(t)
             if g._data.dtype != t._data.dtype:   # a float32 leaf gets a float32 gradient
                 g = g.astype(t._data.dtype)
             pre = [h for h in t._hooks if type(h) is not PostAccumulateHook] \
@@ -103,9 +98,6 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
         state.grad_enabled = prev_mode
     if results is not None:
         for k, (t, r) in enumerate(zip(inputs, results)):
-            if r is _REACHED:   # a non-leaf input reached with a zero gradient only
-                from ..creation import zeros_like
-                results[k] = r = zeros_like(t).detach()
             if r is None and not allow_unused:
                 raise RuntimeError(f"grad: input {k} (shape {t.shape}) was not used to compute "
                                    "the outputs; pass allow_unused=True to get None for it")
@@ -157,9 +149,6 @@ def _node_hooks(node, gouts, node_targets, results, create_graph):
     for i in range(node.n_out):
         g = gouts[i]
         if g is None:
-            for k in node_targets.get((node, i), ()):
-                if results[k] is None:
-                    results[k] = _REACHED
             continue
         if node.hooks and i in node.hooks:
             for h in node.hooks[i]:
@@ -263,9 +252,8 @@ def _post_accumulate(t) -> None:
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=None, materialize_grads=False):
     """Gradients of ``outputs`` with respect to ``inputs``, returned (not accumulated).
-    An input the outputs do not depend on raises, or gives None with ``allow_unused``, or
-    zeros with ``materialize_grads`` (as PyTorch); one they reach only through zero
-    derivatives (relu's second derivative) gets zeros.
+    An input no gradient reaches raises, or gives None with ``allow_unused``, or zeros
+    with ``materialize_grads`` (as PyTorch).
 
     >>> (gx,) = tl.grad((x ** 3).sum(), [x], create_graph=True)
     >>> (ggx,) = tl.grad(gx.sum(), [x])     # second derivative

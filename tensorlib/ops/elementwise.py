@@ -195,13 +195,16 @@ def _leaky_grad_fwd(xp, g, x, negative_slope):
     return xp.where(x > 0, g, g * g.dtype.type(negative_slope))
 
 
-# leaky_relu's backward as an op of (g, x), as relu_grad: linear in g, and x stays an input
-# (its gradient is zero), so a second derivative through it reaches x (zeros, as PyTorch)
-# instead of finding x unused
+def _leaky_grad_vjp(n, gg):
+    from .nn_act import _zero_grad
+    return apply(LEAKY_RELU_GRAD, gg, n.inputs[1], **n.attrs), _zero_grad(n.inputs[1])
+
+
+# leaky_relu's backward as an op of (g, x), as relu_grad: linear in g, piecewise constant in
+# x (zeros, as PyTorch, so a second derivative w.r.t. x is zeros, not "x was not used")
 LEAKY_RELU_GRAD = register(OpDef(
     "leaky_relu_grad", _leaky_grad_fwd, infer=make_binary_infer("leaky_relu_grad"),
-    cost=elementwise_cost, saves=(1,),
-    vjp=lambda n, gg: (apply(LEAKY_RELU_GRAD, gg, n.inputs[1], **n.attrs), None)))
+    cost=elementwise_cost, saves=(1,), vjp=_leaky_grad_vjp))
 LEAKY_RELU = register(OpDef(
     "leaky_relu", _leaky_fwd, infer=same_infer, cost=elementwise_cost,
     vjp=lambda n, g: (apply(LEAKY_RELU_GRAD, g, n.inputs[0], **n.attrs),)))

@@ -70,9 +70,19 @@ def _relu_grad_cpu(g, x):
 
 RELU_GRAD = register(OpDef(
     "relu_grad", _relu_grad_fwd, kernels={"cpu": _relu_grad_cpu},
-    # linear in g; piecewise constant in x (zero gradient), so grad of grad stays exact
-    vjp=lambda n, gg: (apply(RELU_GRAD, gg, n.inputs[1]), None), saves="others",
+    # linear in g; piecewise constant in x: a zero gradient, given as zeros (not None) as
+    # PyTorch's, so a second derivative w.r.t. x is zeros rather than "x was not used"
+    vjp=lambda n, gg: (apply(RELU_GRAD, gg, n.inputs[1]), _zero_grad(n.inputs[1])),
+    saves="others",
     infer=lambda g, x: g, cost=io_cost(lambda i, o, **a: numel(i[0][0]))))
+
+
+def _zero_grad(x: Tensor) -> Tensor | None:
+    """The zero gradient of a piecewise-constant input (None when it needs none)."""
+    if not x.requires_grad:
+        return None
+    from ..creation import zeros_like
+    return zeros_like(x)
 
 
 def relu_grad(g: Tensor, x: Tensor) -> Tensor:
