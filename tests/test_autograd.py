@@ -972,6 +972,22 @@ def test_function_setup_context_mark_dirty_and_once_differentiable():
     with pytest.raises(RuntimeError, match="leaf tensor that requires grad was changed"):
         AddOne_.apply(tl.ones(2, requires_grad=True))
 
+    class AddInto(tl.autograd.Function):      # a buffer without a history, changed in place
+        @staticmethod
+        def forward(ctx, x, w):
+            x.add_(w)
+            ctx.mark_dirty(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, g):
+            return g, g
+
+    buf, w = tl.zeros(3), tl.ones(3, requires_grad=True)
+    y = AddInto.apply(buf, w)
+    (y * 2).sum().backward()
+    assert y is buf and w.grad.tolist() == [2.0, 2.0, 2.0]
+
     class Sq(tl.autograd.Function):
         @staticmethod
         def forward(ctx, x):

@@ -147,7 +147,10 @@ class Function:
             from .._core import node_input
             # what apply's nodes keep of their inputs (own aliases of those with a history),
             # and the outputs' specs, for a zero gradient of an output nobody used
-            ins = tuple(node_input(t) for t in tensors)
+            # (a dirty input without a history becomes this node's output object: the node
+            # keeps a detached alias of it, or it would be its own input)
+            ins = tuple(t.detach() if id(t) in ctx._dirty and t._node is None else node_input(t)
+                        for t in tensors)
             node = Node(cls._op(), ins, {"ctx": ctx, "positions": positions,
                                          "n_args": len(args), "out_positions": out_pos,
                                          "n_outs": len(outs)}, None, None, len(out_pos))
