@@ -66,28 +66,20 @@ class TensorSpec:
         return f"TensorSpec({self.shape}, {self.dtype.name})"
 
 
-def dict_items(d: dict) -> list:
-    """A dict's items in the order calls and specs are walked: sorted by key when the keys
-    are strings (so a batch dict built in another order is the same signature), else as
-    inserted."""
-    items = list(d.items())
-    if all(type(k) is str for k, _ in items):
-        items.sort(key=lambda kv: kv[0])
-    return items
-
-
 def flat_specs(signature) -> list:
     """``input_signature`` as the flat list of TensorSpecs :func:`flatten` walks: entries
     are TensorSpecs, ``(shape, dtype)`` pairs, or lists/tuples/dicts of them following the
     arguments' structure (``[{"x": TensorSpec((None, 3)), "ids": TensorSpec((None,),
-    "int64")}]`` for one dict argument)."""
+    "int64")}]`` for one dict argument). A dict's specs are matched in key order, so pass
+    the dict with its keys in the signature's order (the call's insertion order is part of
+    its signature: code may read the dict in that order)."""
     out: list = []
 
     def walk(s, where):
         if isinstance(s, TensorSpec):
             out.append(s)
         elif isinstance(s, dict):
-            for k, v in dict_items(s):
+            for k, v in s.items():
                 walk(v, f"{where}[{k!r}]")
         elif isinstance(s, (list, tuple)) and s and all(
                 isinstance(x, (TensorSpec, dict, list)) for x in s):
@@ -140,7 +132,7 @@ def flatten(args, kwargs, specs=None):
             tag = "L" if isinstance(x, list) else "U"
             return (tag, tuple(walk(y, depth + 1) for y in x))
         if isinstance(x, dict):
-            return ("D", tuple((k, walk(v, depth + 1)) for k, v in dict_items(x)))
+            return ("D", tuple((k, walk(v, depth + 1)) for k, v in x.items()))
         if isinstance(x, np.ndarray):
             raise TypeError("tl.function: NumPy array arguments would be frozen into the "
                             "graph; pass tl.from_numpy(array) (a tensor input) instead")
