@@ -886,3 +886,13 @@ def test_func_grad_stays_differentiable_for_outer_tensors():
     g.sum().backward()
     tg.sum().backward()
     _close(w.grad, tw.grad)
+
+
+def test_hook_style_norms_under_capture_say_to_use_the_parametrizations():
+    import warnings as _w
+    with _w.catch_warnings():
+        _w.simplefilter("ignore", FutureWarning)
+        m = tl.nn.utils.weight_norm(tl.nn.Linear(3, 2))
+    f = tl.function(lambda x: m(x))
+    with tl.no_grad(), pytest.warns(UserWarning, match="parametrizations.weight_norm"):
+        f(tl.ones(2, 3))

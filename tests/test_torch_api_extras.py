@@ -774,3 +774,11 @@ def test_new_ops_run_under_graph_capture():
     _close(fn(x, y), f(x, y))
     x2, y2 = _t(_a(3, 4, seed=2)), _t(_a(4, seed=3) + 3)
     _close(fn(x2, y2), f(x2, y2))
+
+
+@pytest.mark.parametrize("cls, shape", [("LPPool1d", (2, 3, 8)), ("LPPool2d", (2, 3, 4, 4))])
+def test_lp_pool_of_infinite_order_is_the_max_of_abs(cls, shape):
+    x = _a(*shape, seed=3)
+    got = getattr(nn, cls)(float("inf"), 2)(_t(x))
+    want = getattr(torch.nn, cls)(float("inf"), 2)(_tt(x))
+    _close(got, want)

@@ -63,7 +63,7 @@ def _module_params(function) -> list:
                 visit(v, depth + 1)
         if code is not None:
             g = getattr(fn, "__globals__", {})
-            for name in code.co_names:
+            for name in _global_loads(code):
                 add(g.get(name))
     visit(function)
     return list(found.values())
@@ -191,6 +191,13 @@ def checkpoint(function: Callable, *args: Any, params: Iterable | None = None,
         from ..random import default_generator
         rng = default_generator.get_state()
     return _Checkpoint.apply(function, len(args), rng, *args, *ps)
+
+
+def _global_loads(code) -> set[str]:
+    """The global names ``code`` reads (``co_names`` also holds attribute names: a
+    ``self.model`` would pick up a global ``model``)."""
+    import dis
+    return {i.argval for i in dis.get_instructions(code) if i.opname == "LOAD_GLOBAL"}
 
 
 def _with_kwargs(function, kwargs):

@@ -3,6 +3,8 @@ Softmax2d, LocalResponseNorm, ChannelShuffle, RReLU and the power-average pools,
 composite of tensorlib ops (so autograd and graph capture follow)."""
 from __future__ import annotations
 
+import math
+
 
 from .._tensor import Tensor
 from ..ops import elementwise as E
@@ -201,8 +203,10 @@ class LPPool1d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         k = self.kernel_size if isinstance(self.kernel_size, int) else self.kernel_size[0]
-        out = F.avg_pool1d(x ** self.norm_type, k, self.stride if self.stride is not None
-                           else k, 0, self.ceil_mode)
+        stride = self.stride if self.stride is not None else k
+        if math.isinf(self.norm_type):      # the limit: the window's largest |x|, as PyTorch
+            return F.max_pool1d(E.abs(x), k, stride, 0, ceil_mode=self.ceil_mode)
+        out = F.avg_pool1d(x ** self.norm_type, k, stride, 0, self.ceil_mode)
         return _lp(out, float(self.norm_type), k)
 
     def extra_repr(self) -> str:
@@ -222,8 +226,10 @@ class LPPool2d(Module):
     def forward(self, x: Tensor) -> Tensor:
         ks = self.kernel_size
         kh, kw = (ks, ks) if isinstance(ks, int) else tuple(ks)
-        out = F.avg_pool2d(x ** self.norm_type, (kh, kw), self.stride if self.stride is not None
-                           else (kh, kw), 0, self.ceil_mode)
+        stride = self.stride if self.stride is not None else (kh, kw)
+        if math.isinf(self.norm_type):      # the limit: the window's largest |x|, as PyTorch
+            return F.max_pool2d(E.abs(x), (kh, kw), stride, 0, ceil_mode=self.ceil_mode)
+        out = F.avg_pool2d(x ** self.norm_type, (kh, kw), stride, 0, self.ceil_mode)
         return _lp(out, float(self.norm_type), kh * kw)
 
     def extra_repr(self) -> str:

@@ -57,7 +57,23 @@ class WeightNorm:
         setattr(module, self.name, Parameter(weight.detach()))
 
     def __call__(self, module: Module, inputs) -> None:
+        _warn_if_traced("weight_norm")
         setattr(module, self.name, self.compute_weight(module))
+
+
+_TRACE_WARNED: set[str] = set()
+
+
+def _warn_if_traced(what: str) -> None:
+    """The hook assigns a new tensor to the module on every forward: under tl.function
+    that state change makes each call trace again. Say so once, with the way out."""
+    from ...autograd.mode import state
+    if state.tracer is not None and what not in _TRACE_WARNED:
+        _TRACE_WARNED.add(what)
+        warnings.warn(f"tl.nn.utils.{what} (hook-style) sets the weight anew on every "
+                      "forward, so tl.function traces again on every call; use "
+                      f"tl.nn.utils.parametrizations.{what}, which captures once.",
+                      UserWarning, stacklevel=4)
 
 
 def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Module:
@@ -129,6 +145,7 @@ class SpectralNorm:
         module.register_parameter(self.name, Parameter(weight.detach()))
 
     def __call__(self, module: Module, inputs) -> None:
+        _warn_if_traced("spectral_norm")
         setattr(module, self.name,
                 self.compute_weight(module, do_power_iteration=module.training))
 
