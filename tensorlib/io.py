@@ -228,7 +228,7 @@ def load(path, device=None, *, map_location=None, weights_only: bool | None = No
                             "not a function or a mapping")
         device = map_location
     if hasattr(path, "read"):
-        data, path = path.read(), "<file object>"
+        data, path = _read_one(path), "<file object>"
     else:
         path = os.fspath(path)
         with open(path, "rb") as f:
@@ -307,6 +307,26 @@ _TORCH_HELP = (
     "(tensorlib's modules take PyTorch's parameter names and tensors). To keep a file "
     "tl.load reads, convert it once: safetensors.torch.save_file(state_dict, "
     "'model.safetensors').")
+
+
+def _read_one(f) -> bytes:
+    """One checkpoint's bytes from file object ``f``, leaving it just past them (so several
+    saved one after another read back one by one); what is not a checkpoint is read to the
+    end, for :func:`_parse` to name."""
+    head = f.read(8)
+    if len(head) < 8:
+        return head
+    (n,) = struct.unpack("<Q", head)
+    if n > _MAX_HEADER:
+        return head + f.read()
+    text = f.read(n)
+    try:
+        header = json.loads(text.decode("utf-8"))
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, TypeError,
+            ValueError, IndexError):
+        return head + text + f.read()
+    return head + text + f.read(max(ends, default=0))
 
 
 def _parse(data: bytes, path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:

@@ -249,3 +249,11 @@ def test_file_objects_and_torchs_keyword_names():
         tl.load(buf, map_location=lambda s, loc: s)
     with pytest.raises(CheckpointError):
         tl.load(io.BytesIO(b"not a checkpoint at all"))
+    # several checkpoints in one stream read back one by one
+    buf = io.BytesIO()
+    tl.save({"a": tl.ones(2)}, buf)
+    tl.save({"b": tl.zeros(3), "step": 7}, buf)
+    buf.seek(0)
+    assert list(tl.load(buf)) == ["a"]
+    second = tl.load(buf)
+    assert second["step"] == 7 and second["b"].shape == (3,)
