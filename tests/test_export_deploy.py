@@ -43,3 +43,62 @@ def test_a_graph_over_two_devices_loads_its_weights_on_theirs(tmp_path):
     assert {n: str(p.device) for n, p in gm.named_parameters()} == {
         "a.weight": "cpu", "a.bias": "cpu", "b.weight": "cpu:1", "b.bias": "cpu:1"}
     np.testing.assert_allclose(gm(x).detach().numpy(), ref, rtol=1e-6)
+
+
+def test_results_never_alias_inputs_weights_or_each_other_after_the_passes(tmp_path):
+    """The passes turn x * 1.0 into x and merge two equal results; a replay (and a loaded
+    graph) must still hand out memory of their own, as eager and ONNX Runtime do."""
+    lin = tl.nn.Linear(3, 3)
+    w = tl.ones(3)
+
+    def f(x):
+        return x * 1.0, w * 1.0, lin(x).relu(), lin(x).relu()
+    fn = tl.function(f)
+    x = tl.zeros(2, 3)
+    with tl.no_grad():
+        for _ in range(3):                     # traced, then replayed
+            a, b, c, d = fn(x)
+            a += 5.0
+            b += 5.0
+            c += 100.0
+            assert x.numpy().sum() == 0.0 and w.tolist() == [1.0, 1.0, 1.0]
+            assert not np.allclose(c.numpy(), d.numpy())
+        tl.save_graph(fn, tmp_path / "f.tlg")
+        m = tl.load_graph(tmp_path / "f.tlg")
+        a, b, c, d = m(x)
+        a += 5.0
+        c += 100.0
+        assert x.numpy().sum() == 0.0 and not np.allclose(c.numpy(), d.numpy())
+        # a view of the input stays a view, as in eager
+        v = tl.function(lambda t: t.reshape(-1))
+        v(x)
+        v(x)[0] += 1.0
+        assert x.numpy()[0, 0] == 1.0
+
+
+def test_deployment_mistakes_are_named(tmp_path):
+    m = tl.nn.Sequential(tl.nn.Linear(3, 4), tl.nn.BatchNorm1d(4))
+    f = tl.function(lambda x: m(x), input_signature=[tl.TensorSpec((None, 3))])
+    with pytest.raises(ValueError, match="has not been called yet"):
+        tl.save_graph(f, tmp_path / "n.tlg")
+    with tl.no_grad():
+        f(tl.ones(5, 3))
+    with pytest.warns(UserWarning, match=r"model.eval\(\)"):   # BatchNorm left in training
+        tl.save_graph(f, tmp_path / "bn.tlg")
+    with pytest.raises(ValueError, match="write None where -1 stands"):
+        tl.TensorSpec((-1, 3))
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    with pytest.raises(ValueError, match="no graph outputs"):
+        tl.onnx.load(tmp_path / "empty.onnx")
+    w = tl.ones(6, 2)
+    g = tl.function(lambda x: x.reshape(x.shape[0], -1) @ w,
+                    input_signature=[tl.TensorSpec((None, 2, 3))])
+    with tl.no_grad():
+        g(tl.ones(4, 2, 3))
+    tl.save_graph(g, tmp_path / "r.tlg")
+    loaded = tl.load_graph(tmp_path / "r.tlg")
+    assert loaded(tl.ones(5, 2, 3)).shape == (5, 2)
+    # the file is fine, these inputs are not: a ValueError, not GraphFileError
+    with pytest.raises(ValueError, match=r"cannot run on inputs of shape \(0, 2, 3\)") as e:
+        loaded(tl.zeros(0, 2, 3))
+    assert not isinstance(e.value, tl.export.GraphFileError)
