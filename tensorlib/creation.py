@@ -333,7 +333,8 @@ def _fixed(kind: str, size) -> tuple:
     if state.tracer is not None and _traced_sizes(tuple(size)):
         from .graph.tracer import CaptureError
         raise CaptureError(f"{kind}: a random draw sized from a None dim of input_signature "
-                           "would keep the traced size; leave that dim concrete")
+                           "would keep the traced size; leave that dim concrete (a Dropout "
+                           "in training mode? call model.eval() for an inference graph)")
     return _shape(size)
 
 

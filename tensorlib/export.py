@@ -59,6 +59,10 @@ def _as_graph(obj) -> Graph:
         return obj.graph
     if isinstance(obj, Function):
         gs = obj.graphs
+        if not gs:
+            raise ValueError(f"save_graph: the tl.function {obj._name} has not been called "
+                             "yet, so it holds no graph: call it once on an example, or pass "
+                             "fn.get_graph(*example_args)")
         if len(gs) != 1:
             pick = "pass the one to save (fn.get_graph(*example_args))"
             if obj.input_signature is None:
@@ -189,6 +193,13 @@ def save_graph(graph_or_function, path: str | os.PathLike) -> None:
     """
     from .io import _atomic_write, _serialize
     g = _as_graph(graph_or_function)
+    if g.assigns and not g._backward_runs and not any(n.op == "assign" and
+                                                      n.attrs.get("slot") == "grad"
+                                                      for n in g.assigns):
+        import warnings
+        warnings.warn("save_graph: the graph writes state when it runs but trains nothing "
+                      "(BatchNorm running statistics in training mode?): a deployed model "
+                      "usually wants model.eval() before capturing", UserWarning, stacklevel=2)
     doc, weights = graph_document(g)
     chunks = _serialize(weights, {"format": FORMAT})
     buf = _io.BytesIO()
@@ -888,7 +899,12 @@ class GraphModule:
             out.append(f)
         key = tuple(tuple(f.shape) for f in out)
         if key not in self._checked:
-            check_concrete(g, list(key))
+            try:
+                check_concrete(g, list(key))
+            except GraphFileError as e:     # the file is fine: these inputs are not
+                shapes = ", ".join(str(k) for k in key)
+                raise ValueError(f"{g.name}: the graph cannot run on inputs of shape "
+                                 f"{shapes}: {e}") from None
             self._checked.add(key)
         return out
 

@@ -54,6 +54,9 @@ class TensorSpec:
     def __init__(self, shape, dtype="float32", name: str | None = None):
         from .. import _dtypes
         self.shape = tuple(None if d is None else int(d) for d in shape)
+        if any(d is not None and d < 0 for d in self.shape):
+            raise ValueError(f"TensorSpec: dims must be sizes or None (any size), got "
+                             f"{tuple(shape)}; write None where -1 stands")
         self.dtype = np.dtype(_dtypes.as_dtype(dtype))
         self.name = name
 

@@ -1089,6 +1089,9 @@ def load(path_or_model, device: str = "cpu"):
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
                 default=1)
     graph = model.graph
+    if not graph.output:
+        raise ValueError(f"tl.onnx.load: {src or 'the model'} has no graph outputs (an "
+                         "empty or truncated file?)")
     missing = sorted(_op_types(graph))
     if missing:
         raise NotImplementedError(f"tl.onnx.load: the model uses ONNX ops tensorlib cannot "
