@@ -124,6 +124,21 @@ def test_bicubic_matches_torch(seed, h, w, align, by_size, out, sf):
     g = rng.standard_normal(tuple(y.shape))
     (y * tl.tensor(g)).sum().backward()
     (yt * torch.tensor(g)).sum().backward()
+    if tuple(y.shape) == x.shape and not by_size and sf != (1.0, 1.0):
+        # PyTorch's backward copies the gradient when the sizes match, though its forward
+        # interpolated with the scale (found by a thorough hypothesis run: h=3, sf 1.3): the
+        # gradient is checked against finite differences of the forward instead
+        def fwd(a):
+            return F.interpolate(tl.tensor(a), mode="bicubic", align_corners=align,
+                                 **kw).numpy()
+        num = np.zeros_like(x)
+        for i in np.ndindex(x.shape):
+            up, down = x.copy(), x.copy()
+            up[i] += 1e-6
+            down[i] -= 1e-6
+            num[i] = ((fwd(up) - fwd(down)) * g).sum() / 2e-6
+        np.testing.assert_allclose(xl.grad.numpy(), num, rtol=1e-6, atol=1e-7)
+        return
     np.testing.assert_allclose(xl.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
