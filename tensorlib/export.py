@@ -183,16 +183,51 @@ def signature(graph: Graph) -> dict:
     return sig
 
 
-def save_graph(graph_or_function, path: str | os.PathLike) -> None:
+def name_parameters(g: Graph, model) -> None:
+    """Name the variables after the module's parameters/buffers (``fc.weight``): the ONNX
+    initializers and a saved graph's ``state_dict`` keys carry the names PyTorch users
+    expect (and ``model.load_state_dict`` takes)."""
+    named = {}
+    for attr in ("named_parameters", "named_buffers"):
+        fn = getattr(model, attr, None)
+        if fn is not None:
+            named.update({id(t): k for k, t in fn()})
+    for n in g.nodes:
+        if n.op == "variable" and n in g.bindings and n.attrs.get("slot") == "data":
+            k = named.get(id(g.bindings[n][0]))
+            if k is not None:
+                n.name = n.out.name = k
+
+
+def _owning_module(obj):
+    """The one Module a tl.function runs (itself, or the only top-level Module its Python
+    function reaches), whose names the saved variables take; else None."""
+    from .graph.capture import Function
+    from .nn.module import Module
+    if not isinstance(obj, Function):
+        return None
+    from ._closures import reachable
+    mods = [o for o in reachable(obj.fn) if isinstance(o, Module)]
+    subs = {id(m) for top in mods for _, m in top.named_modules() if m is not top}
+    tops = [m for m in mods if id(m) not in subs]
+    return tops[0] if len(tops) == 1 else None
+
+
+def save_graph(graph_or_function, path: str | os.PathLike, model=None) -> None:
     """Write a captured graph (``tl.capture`` / ``tl.function`` / a loaded GraphModule) to
     ``path``: one zip file with ``graph.json`` and ``weights.safetensors`` (no pickle).
     Inference graphs and whole training steps (variables, gradients, updates) both work.
+    The variables take the names of ``model``'s parameters (by default the one Module a
+    ``tl.function`` runs), so the loaded graph's ``state_dict()`` loads into that model.
 
     >>> tl.save_graph(predict, "model.tlg")          # predict = tl.function(...)
     >>> m = tl.load_graph("model.tlg"); m(x)
     """
     from .io import _atomic_write, _serialize
     g = _as_graph(graph_or_function)
+    owner = model if model is not None else _owning_module(graph_or_function)
+    if owner is not None:
+        name_parameters(g, owner)
     if g.assigns and not g._backward_runs and not any(n.op == "assign" and
                                                       n.attrs.get("slot") == "grad"
                                                       for n in g.assigns):

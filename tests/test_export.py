@@ -100,8 +100,7 @@ def test_training_step_round_trip(tmp_path):
     np.testing.assert_allclose(loaded, eager, rtol=1e-6)
     assert loaded[-1] < loaded[0]
     for k, p in m.named_parameters():          # the variables moved exactly as the model's
-        np.testing.assert_allclose(g["m." + k].numpy(), p.numpy(), rtol=1e-6,
-                                   atol=1e-7)
+        np.testing.assert_allclose(g[k].numpy(), p.numpy(), rtol=1e-6, atol=1e-7)
 
 
 def test_loaded_graph_is_trainable(tmp_path):

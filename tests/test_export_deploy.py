@@ -102,3 +102,28 @@ def test_deployment_mistakes_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"cannot run on inputs of shape \(0, 2, 3\)") as e:
         loaded(tl.zeros(0, 2, 3))
     assert not isinstance(e.value, tl.export.GraphFileError)
+
+
+def test_saved_variables_take_the_models_parameter_names(tmp_path):
+    # a lambda over one model: the loaded graph's state_dict loads back into that model
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0,
+                                                           batch_first=True), 2).eval()
+    f = tl.function(lambda x: enc(x), input_signature=[tl.TensorSpec((None, 5, 8))])
+    x = tl.randn(3, 5, 8)
+    with tl.no_grad():
+        want = f(x).numpy()
+    tl.save_graph(f, tmp_path / "e.tlg")
+    state = tl.load_graph(tmp_path / "e.tlg").state_dict()
+    assert sorted(state) == sorted(k for k, _ in enc.named_parameters())
+    fresh = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0,
+                                                             batch_first=True), 2).eval()
+    fresh.load_state_dict(state)
+    with tl.no_grad():
+        np.testing.assert_allclose(fresh(x).numpy(), want, atol=1e-6)
+    # two models in reach: names as traced, unless model= says which
+    a, b = nn.Linear(3, 3), nn.Linear(3, 2)
+    g = tl.function(lambda x: b(a(x)))
+    with tl.no_grad():
+        g(tl.ones(2, 3))
+    tl.save_graph(g, tmp_path / "ab.tlg", model=a)
+    assert {"weight", "bias"} <= set(tl.load_graph(tmp_path / "ab.tlg").state_dict())

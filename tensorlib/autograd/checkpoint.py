@@ -26,46 +26,17 @@ def _module_params(function) -> list:
     arguments: a Module's (or a bound method's) parameters, and the Modules and tensors a
     plain function or ``functools.partial`` closes over or names as globals, as PyTorch's
     checkpoint finds them by itself. What this misses still raises in backward."""
-    import functools
-
+    from .._closures import reachable
     from .._tensor import Tensor
     from ..nn.module import Module
     found: dict[int, object] = {}
-
-    def add(obj) -> None:
+    for obj in reachable(function):
         if isinstance(obj, Module):
             for p in obj.parameters():
                 if p.requires_grad:
                     found.setdefault(id(p), p)
         elif isinstance(obj, Tensor) and obj.requires_grad and obj.is_leaf:
             found.setdefault(id(obj), obj)
-
-    seen: set[int] = set()
-
-    def visit(fn, depth: int = 0) -> None:
-        if id(fn) in seen or depth > 3:
-            return
-        seen.add(id(fn))
-        add(fn)
-        add(getattr(fn, "__self__", None))
-        if isinstance(fn, functools.partial):
-            for a in (*fn.args, *fn.keywords.values()):
-                add(a)
-            visit(fn.func, depth + 1)
-        code = getattr(fn, "__code__", None)
-        for cell in getattr(fn, "__closure__", None) or ():
-            try:
-                v = cell.cell_contents
-            except ValueError:      # an empty cell
-                continue
-            add(v)
-            if callable(v) and not isinstance(v, (Module, type)):
-                visit(v, depth + 1)
-        if code is not None:
-            g = getattr(fn, "__globals__", {})
-            for name in _global_loads(code):
-                add(g.get(name))
-    visit(function)
     return list(found.values())
 
 
@@ -191,13 +162,6 @@ def checkpoint(function: Callable, *args: Any, params: Iterable | None = None,
         from ..random import default_generator
         rng = default_generator.get_state()
     return _Checkpoint.apply(function, len(args), rng, *args, *ps)
-
-
-def _global_loads(code) -> set[str]:
-    """The global names ``code`` reads (``co_names`` also holds attribute names: a
-    ``self.model`` would pick up a global ``model``)."""
-    import dis
-    return {i.argval for i in dis.get_instructions(code) if i.opname == "LOAD_GLOBAL"}
 
 
 def _with_kwargs(function, kwargs):

@@ -255,7 +255,8 @@ def export(model, example_inputs, path: str | os.PathLike, dynamic_axes=None,
             "expand/zeros directly (x.shape[0] * 3, n // 2 follow the dim), compute numbers "
             "with tensor ops (x.mean() rather than x.sum() / x.shape[0]), or export without "
             "dynamic_axes.")
-    _name_parameters(g, model)
+    from ..export import name_parameters
+    name_parameters(g, model)
     export_graph(g, path, opset, names, output_names, dims, check=True, output_axes=out_axes)
     return g
 
@@ -320,18 +321,3 @@ def _output_axes(model, g: Graph, out_axes: Mapping[str, Any], inputs: list) -> 
                 dim.dim_param = str(nm)
             elif not dim.dim_param:
                 dim.dim_param = f"{key}_dim{a}"
-
-
-def _name_parameters(g: Graph, model) -> None:
-    """Name the variables after the module's parameters/buffers (``fc.weight``), so the
-    ONNX initializers carry the names PyTorch users expect."""
-    named = {}
-    for attr in ("named_parameters", "named_buffers"):
-        fn = getattr(model, attr, None)
-        if fn is not None:
-            named.update({id(t): k for k, t in fn()})
-    for n in g.nodes:
-        if n.op == "variable" and n in g.bindings and n.attrs.get("slot") == "data":
-            k = named.get(id(g.bindings[n][0]))
-            if k is not None:
-                n.name = n.out.name = k
