@@ -1057,3 +1057,33 @@ def test_an_input_no_gradient_reaches_is_unused_as_torch():
     first, second = tl.split(x * 2, 2)
     with pytest.raises(RuntimeError, match="was not used"):
         tl.grad(first.sum(), [second])
+
+
+def test_grad_mode_decorators_hold_inside_a_generator_and_not_outside():
+    w = tl.ones(2, requires_grad=True)
+
+    @tl.no_grad()
+    def predict(n):
+        got = []
+        for _ in range(n):
+            got.append((yield (w * 2).requires_grad))
+        return got
+
+    gen = predict(2)
+    assert next(gen) is False
+    assert tl.is_grad_enabled() and (w * 2).requires_grad     # the caller's mode between
+    assert gen.send("a") is False
+    with pytest.raises(StopIteration) as stop:
+        gen.send("b")
+    assert stop.value.value == ["a", "b"]
+
+    @tl.inference_mode()
+    def boom():
+        try:
+            yield 1
+        except ValueError:
+            yield tl.is_grad_enabled()
+    g = boom()
+    next(g)
+    assert g.throw(ValueError("x")) is False
+    g.close()

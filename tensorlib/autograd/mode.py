@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 
 # the state object lives outside this package so the compiled core can import it first
 from .._state import state
@@ -27,6 +28,35 @@ class _GradMode:
 
     def __call__(self, fn):
         mode = self._mode
+        if inspect.isgeneratorfunction(fn):
+            # the mode holds while the generator runs, between its yields too, and the
+            # caller's mode while the caller runs (as PyTorch's decorators)
+            @functools.wraps(fn)
+            def gen_wrapper(*args, **kwargs):
+                gen = fn(*args, **kwargs)
+
+                def step(how, value):
+                    prev = state.grad_enabled
+                    state.grad_enabled = mode
+                    try:
+                        return how(value)
+                    finally:
+                        state.grad_enabled = prev
+                how, value = gen.send, None
+                while True:
+                    try:
+                        item = step(how, value)
+                    except StopIteration as stop:
+                        return stop.value
+                    try:
+                        value = yield item
+                        how = gen.send
+                    except GeneratorExit:
+                        gen.close()
+                        raise
+                    except BaseException as e:      # thrown in: on into the generator
+                        how, value = gen.throw, e
+            return gen_wrapper
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
