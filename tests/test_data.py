@@ -418,3 +418,28 @@ def test_iterable_dataset_batches_consecutive_items():
         DataLoader(Stream(), 3, num_workers=2)
     with pytest.raises(TypeError, match="iterate over it"):
         Stream()[0]
+
+
+class _Slow(Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        import time
+        time.sleep(1.0)
+        return tl.tensor(float(i))
+
+
+def test_persistent_workers_timeout_and_context():
+    ds = TensorDataset(tl.arange(20))
+    runs = {}
+    for persistent in (False, True):
+        dl = DataLoader(ds, batch_size=4, shuffle=True, seed=0, num_workers=2,
+                        persistent_workers=persistent, multiprocessing_context="fork")
+        runs[persistent] = [[b[0].tolist() for b in dl] for _ in range(2)]
+        assert (dl._pool is not None) == persistent      # kept between epochs
+    assert runs[True] == runs[False] and runs[True][0] != runs[True][1]
+    with pytest.raises(ValueError, match="needs num_workers > 0"):
+        DataLoader(ds, persistent_workers=True)
+    with pytest.raises(RuntimeError, match=r"within timeout=0.2 s"):
+        list(DataLoader(_Slow(), batch_size=1, num_workers=2, timeout=0.2))

@@ -120,8 +120,8 @@ def _worker_load(job):
     main process could not rebuild would otherwise break the pool."""
     import traceback
     from ..random import manual_seed
-    k, idx = job
-    dataset, collate_fn, base = _WORKER
+    k, idx, base = job
+    dataset, collate_fn, _ = _WORKER
     try:
         # per batch: the same draws whichever worker builds it, other draws in each batch
         # and each epoch (base is drawn per epoch), for tensorlib's generator, np.random
@@ -171,7 +171,9 @@ class DataLoader:
                  generator: Generator | None = None, seed: int | None = None,
                  device=None, pin_memory: bool = False, num_workers: int = 0,
                  worker_init_fn: Callable[[int], Any] | None = None, sampler=None,
-                 batch_sampler=None, prefetch_factor: int = 2):
+                 batch_sampler=None, prefetch_factor: int = 2,
+                 persistent_workers: bool = False, timeout: float = 0,
+                 multiprocessing_context=None):
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
                                        or batch_size <= 0):
             raise ValueError(f"DataLoader: batch_size must be a positive integer, "
@@ -202,6 +204,14 @@ class DataLoader:
         if not isinstance(prefetch_factor, (int, np.integer)) or prefetch_factor < 1:
             raise ValueError(f"DataLoader: prefetch_factor must be a positive integer, got "
                              f"{prefetch_factor!r}")
+        if persistent_workers and not num_workers:
+            raise ValueError("DataLoader: persistent_workers needs num_workers > 0")
+        if not timeout >= 0:
+            raise ValueError(f"DataLoader: timeout must be >= 0 seconds, got {timeout!r}")
+        self.persistent_workers = bool(persistent_workers)
+        self.timeout = float(timeout)
+        self.multiprocessing_context = multiprocessing_context
+        self._pool = None           # kept between epochs with persistent_workers
         self.sampler = sampler
         self.batch_sampler = batch_sampler
         self.prefetch_factor = int(prefetch_factor)
@@ -279,36 +289,61 @@ class DataLoader:
 
     def _in_workers(self, batches):
         import collections
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+        import concurrent.futures
         from ..random import rng
-        # fork shares the dataset with the workers without pickling it; elsewhere each
-        # worker unpickles it once. A process pool (not multiprocessing.Pool) notices a
-        # worker that died (killed for memory, say) instead of waiting for it forever.
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         base = int(rng(self.generator).integers(0, 2**31 - 1))
-        n = min(self.num_workers, len(batches))
-        counter = ctx.Value("i", 0)      # hands out the worker ids
-        ex = ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init,
-                                 initargs=(self.dataset, self.collate_fn, base, counter, n,
-                                           self.worker_init_fn))
+        ex = self._pool if self._pool is not None else self._start(len(batches), base)
         try:
             pending: collections.deque = collections.deque()
-            jobs = iter(enumerate(batches))
+            jobs = iter((k, idx, base) for k, idx in enumerate(batches))
+            n = ex._max_workers
             for job in jobs:        # a window of batches in flight, not the whole epoch
                 pending.append(ex.submit(_worker_load, job))
                 if len(pending) >= self.prefetch_factor * n:
                     break
             while pending:
-                ok, value = pending.popleft().result()
+                try:
+                    ok, value = pending.popleft().result(timeout=self.timeout or None)
+                except concurrent.futures.TimeoutError:
+                    raise RuntimeError(f"DataLoader: no batch from the workers within "
+                                       f"timeout={self.timeout} s") from None
                 if not ok:
                     raise RuntimeError(f"DataLoader worker: {value}")
                 nxt = next(jobs, None)
                 if nxt is not None:
                     pending.append(ex.submit(_worker_load, nxt))
                 yield value
-        finally:
-            ex.shutdown(wait=True, cancel_futures=True)
+        except BaseException:
+            self._stop(ex)
+            raise
+        if ex is not self._pool:
+            self._stop(ex)
+
+    def _start(self, n_batches: int, base: int):
+        import multiprocessing as mp
+        import weakref
+        from concurrent.futures import ProcessPoolExecutor
+        # fork shares the dataset with the workers without pickling it; elsewhere each
+        # worker unpickles it once. A process pool (not multiprocessing.Pool) notices a
+        # worker that died (killed for memory, say) instead of waiting for it forever.
+        ctx = self.multiprocessing_context
+        if ctx is None or isinstance(ctx, str):
+            ctx = mp.get_context(ctx or ("fork" if "fork" in mp.get_all_start_methods()
+                                         else "spawn"))
+        n = self.num_workers if self.persistent_workers else min(self.num_workers, n_batches)
+        counter = ctx.Value("i", 0)      # hands out the worker ids
+        ex = ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init,
+                                 initargs=(self.dataset, self.collate_fn, base, counter, n,
+                                           self.worker_init_fn))
+        if self.persistent_workers:
+            self._pool = ex
+            weakref.finalize(self, ex.shutdown, wait=False, cancel_futures=True)
+        return ex
+
+    def _stop(self, ex) -> None:
+        if ex is self._pool:
+            self._pool = None
+        ex.shutdown(wait=True, cancel_futures=True)
 
     def _move(self, batch):
         if self.device is None and not self.pin_memory:
