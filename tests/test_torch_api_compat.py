@@ -837,3 +837,21 @@ def test_small_torch_apis_the_research_trial_reached_for():
                                         strict=True)
     j = tl.autograd.functional.jacobian(lambda p: p * 2, tl.ones(2), vectorize=True)
     assert j.tolist() == [[2.0, 0.0], [0.0, 2.0]]
+
+
+def test_cv_trial_fixes_nearest_uint8_bincount_dtype_and_beta_range():
+    torch = pytest.importorskip("torch")
+    import tensorlib.nn.functional as F
+    x = np.random.default_rng(0).integers(0, 255, (1, 3, 4, 5)).astype(np.uint8)
+    for kw in (dict(scale_factor=2), dict(size=(3, 7))):
+        got = F.interpolate(tl.tensor(x), mode="nearest", **kw)
+        want = torch.nn.functional.interpolate(torch.tensor(x), mode="nearest", **kw)
+        assert got.dtype == tl.uint8
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    with pytest.raises(TypeError, match="needs a float input"):
+        F.interpolate(tl.tensor(x), scale_factor=2, mode="bilinear")
+    counts = tl.bincount(tl.tensor([0, 1, 1]), weights=tl.tensor([1.0, 2.0, 0.5]))
+    assert counts.dtype == tl.float32 and counts.tolist() == [1.0, 2.5]
+    tl.manual_seed(0)
+    s = tl.distributions.Beta(0.2, 0.2).sample((20000,)).numpy()
+    assert 0.0 < s.min() and s.max() < 1.0      # PyTorch's clamp: log_prob stays finite

@@ -389,7 +389,10 @@ class Beta(_Checks, Distribution):
         shape = self._extended_shape(sample_shape)
         x = standard_gamma(broadcast_to(self.concentration1, shape))
         y = standard_gamma(broadcast_to(self.concentration0, shape))
-        return x / (x + y)
+        # inside (0, 1), as PyTorch's: a draw rounded to 0 or 1 has log_prob inf and breaks
+        # log(1 - v) (small concentrations round there often in float32)
+        fi = np.finfo(x.dtype)
+        return (x / (x + y)).clip(float(fi.tiny), float(1.0 - fi.eps))
 
     def log_prob(self, value) -> Tensor:
         a, b = self.concentration1, self.concentration0

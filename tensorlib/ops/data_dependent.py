@@ -77,7 +77,10 @@ def bincount(x, weights=None, minlength: int = 0) -> Tensor:
             raise ValueError(f"bincount: weights {tuple(weights.shape)} must match the input "
                              f"{tuple(x.shape)}")
         w = _data(weights, "bincount")
-    return _out(xp_for(x._device).bincount(d, weights=w, minlength=int(minlength)), x)
+    out = xp_for(x._device).bincount(d, weights=w, minlength=int(minlength))
+    if w is not None and w.dtype.kind == "f" and out.dtype != w.dtype:
+        out = out.astype(w.dtype)      # float32 weights give float32 counts, as PyTorch
+    return _out(out, x)
 
 
 def searchsorted(a, v, side: str | None = None, *, right: bool | None = None) -> Tensor:

@@ -99,7 +99,14 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
     >>> F.interpolate(tl.ones(1, 1, 2, 3), scale_factor=2, mode="bilinear").shape
     (1, 1, 4, 6)
     """
-    x = as_float_tensor(input, "interpolate")
+    raw = to_tensor(input)
+    # nearest modes only pick elements: any dtype (uint8 images resize as uint8, as
+    # PyTorch); the blending modes compute in floats
+    if raw.dtype.kind in "uib" and mode not in ("nearest", "nearest-exact"):
+        raise TypeError(f"interpolate: mode {mode!r} blends values, so it needs a float input "
+                        f"(float16/32/64), got {raw.dtype}; convert first (x.float()), or "
+                        "use mode='nearest', which resizes integer images as they are")
+    x = raw if raw.dtype.kind in "uib" else as_float_tensor(raw, "interpolate")
     nsp = x.ndim - 2
     if nsp < 1:
         raise ValueError(f"interpolate: input must be (N, C, *spatial), got shape "
