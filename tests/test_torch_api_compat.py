@@ -855,3 +855,13 @@ def test_cv_trial_fixes_nearest_uint8_bincount_dtype_and_beta_range():
     tl.manual_seed(0)
     s = tl.distributions.Beta(0.2, 0.2).sample((20000,)).numpy()
     assert 0.0 < s.min() and s.max() < 1.0      # PyTorch's clamp: log_prob stays finite
+
+
+def test_vector_norm_over_an_empty_dim_tuple_is_over_every_dim():
+    torch = pytest.importorskip("torch")
+    x = np.array([[3.0, 4.0], [1.0, 2.0]])
+    for kw in (dict(dim=()), dict(dim=(), keepdim=True), dict(dim=[], ord=1)):
+        got = tl.linalg.vector_norm(tl.tensor(x), **kw)
+        want = torch.linalg.vector_norm(torch.tensor(x), **kw)
+        assert got.shape == tuple(want.shape)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)

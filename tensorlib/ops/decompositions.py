@@ -277,7 +277,9 @@ def vector_norm(x, ord: float = 2, dim=None, keepdim: bool = False, *, dtype=Non
     if isinstance(ord, str) or not isinstance(ord, (int, float, np.number)):
         raise TypeError(f"vector_norm: ord must be a number or +-inf, got {ord!r}")
     ord = float(ord)
-    axes = _dims(dim, x.ndim, "vector_norm")
+    # dim=() is every dim, as torch.linalg's (NumPy's axis=() would reduce none)
+    axes = _dims(None if isinstance(dim, (tuple, list)) and not dim else dim, x.ndim,
+                 "vector_norm")
     kw = dict(keepdims=bool(keepdim))
     if ord == math.inf:
         return amax(x.abs(), axis=axes, **kw)
