@@ -269,16 +269,22 @@ def test_weight_norm_captured_training_step_matches_eager():
             return loss
         return net, step
 
+    rng = np.random.default_rng(3)
+    batches = [(tl.tensor(rng.standard_normal((6, 4)).astype(np.float32)),
+                tl.tensor(rng.standard_normal((6, 2)).astype(np.float32))) for _ in range(4)]
+    assert _captured_trains_like_eager(make, batches).trace_count <= 2
+
+
+def _captured_trains_like_eager(make, batches):
+    """Two copies from ``make()`` (a model and its step), one stepped eagerly, one through
+    tl.function: equal losses and state after each batch. Returns the captured step."""
     (n1, eager), (n2, captured) = make(), make()
     captured = tl.function(captured)
-    rng = np.random.default_rng(3)
-    for _ in range(4):
-        x = tl.tensor(rng.standard_normal((6, 4)).astype(np.float32))
-        y = tl.tensor(rng.standard_normal((6, 2)).astype(np.float32))
-        _close(captured(x, y), eager(x, y))
+    for args in batches:
+        _close(captured(*args), eager(*args))
         for a, b in zip(n1.state_dict().values(), n2.state_dict().values()):
             _close(b, a, atol=1e-6)
-    assert captured.trace_count <= 2
+    return captured
 
 
 def test_spectral_norm_captured_training_step_advances_u_v_as_eager():
@@ -295,14 +301,9 @@ def test_spectral_norm_captured_training_step_advances_u_v_as_eager():
             return loss
         return net, step
 
-    (n1, eager), (n2, captured) = make(), make()
-    captured = tl.function(captured)
     rng = np.random.default_rng(4)
-    for _ in range(3):
-        x = tl.tensor(rng.standard_normal((5, 4)).astype(np.float32))
-        _close(captured(x), eager(x))
-        for a, b in zip(n1.state_dict().values(), n2.state_dict().values()):
-            _close(b, a, atol=1e-6)
+    captured = _captured_trains_like_eager(
+        make, [(tl.tensor(rng.standard_normal((5, 4)).astype(np.float32)),) for _ in range(3)])
     assert captured.trace_count <= 2
 
 
