@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..autograd.mode import state
-from .executor import Plan, aliases_state, make_plan
+from .executor import Plan, make_plan, shared_results
 from .ir import Graph, attr_key
 from .signature import Guards, TensorSpec, flat_specs, flatten, rebuild
 from .tracer import CaptureError, Tracer
@@ -472,16 +472,14 @@ class Function:
             g.infer_shapes()
         # what eager handed out as its own memory must stay so after the passes (x * 1.0
         # simplified to x, two equal results merged by CSE): those results are copied
-        fresh = [k[0] == "new" and not aliases_state(v) and v.id not in
-                 {w.id for w in fetches[:i]} for i, (k, v) in enumerate(zip(out_kinds, fetches))]
+        fresh = [k[0] == "new" and not shared
+                 for k, shared in zip(out_kinds, shared_results(fetches))]
         if self.optimize:
             from .passes import optimize
             optimize(g)
-        seen: set[int] = set()
-        for i, v in enumerate(g.outputs):
-            if fresh[i] and (v.id in seen or aliases_state(v)):
+        for i, shared in enumerate(shared_results(g.outputs)):
+            if fresh[i] and shared:
                 out_kinds[i] = ("copy", None, out_kinds[i][2])
-            seen.add(v.id)
         devices = self.devices
         if devices is None and any(n.pin for n in g.nodes):
             # `with tl.device(...)` in fn pins ops: honour them as the eager code would

@@ -260,14 +260,25 @@ def _feed_index(graph: Graph, key) -> int:
     return v.node.attrs["index"]
 
 
-def aliases_state(v: Value) -> bool:
-    """Whether ``v``'s array is (a view of) a graph input, variable or constant: handing it
-    out as a result would let a caller's in-place write change that state."""
+def _aliases_state(v: Value) -> bool:
+    """Whether ``v``'s array is (a view of) a graph input, variable or constant."""
     from ..ops.registry import REGISTRY
     node = v.node
     while node is not None and node.op in REGISTRY and REGISTRY[node.op].view and node.inputs:
         node = node.inputs[0].node
     return node is not None and node.op in ("placeholder", "variable", "constant")
+
+
+def shared_results(values) -> list[bool]:
+    """For each result Value: whether handing its array out would share memory with state
+    (a graph input, variable or constant, or a view of one) or with an earlier result, so
+    that a caller's in-place write to it would change that too."""
+    seen: set[int] = set()
+    out = []
+    for v in values:
+        out.append(v.id in seen or _aliases_state(v))
+        seen.add(v.id)
+    return out
 
 
 def run_graph(graph: Graph, feeds=None, fetches=None, targets=None):
@@ -300,12 +311,7 @@ def run_graph(graph: Graph, feeds=None, fetches=None, targets=None):
     outs = plan(arrays, tensors)
     # each result its own memory, as ONNX Runtime's: not an input's, a variable's or another
     # result's (a pass turned x * 1.0 into x, CSE merged two equal results)
-    seen: set[int] = set()
-    outs = list(outs)
-    for i, v in enumerate(vals):
-        if v.id in seen or aliases_state(v):
-            outs[i] = outs[i].copy()
-        seen.add(v.id)
+    outs = [o.copy() if shared else o for o, shared in zip(outs, shared_results(vals))]
     # placed or not, results come back where the eager code made them (a placed plan has
     # moved them there)
     res = [_wrap(o, Device(graph.traced_device(v)), False, None, 0)
