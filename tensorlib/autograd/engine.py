@@ -78,13 +78,15 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                 continue        # tl.grad: leaves it was not asked for keep their hooks idle
             if g._data.dtype != t._data.dtype:   # a float32 leaf gets a float32 gradient
                 g = g.astype(t._data.dtype)
-            pre = [h for h in t._hooks if type(h) is not PostAccumulateHook] \
-                if t._hooks else ()
-            hooked = bool(pre)
-            for h in pre:
-                r = h(g)
-                if r is not None:
-                    g = r
+            hooks = t._hooks        # (None on almost every leaf: no work then)
+            hooked = False
+            if hooks:
+                for h in tuple(hooks):      # (a hook may remove itself)
+                    if type(h) is not PostAccumulateHook:
+                        hooked = True
+                        r = h(g)
+                        if r is not None:
+                            g = r
             if results is not None:
                 for k in wanted[id(t)]:
                     results[k] = g
@@ -93,7 +95,8 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                 g = g.detach() if g._node is not None else g
             # a hook may have kept the gradient it saw, or returned a tensor of its own
             _accumulate(t, g, taken, create_graph or tracer is not None, copy=hooked)
-            _post_accumulate(t)
+            if hooks:
+                _post_accumulate(t)
     finally:
         state.grad_enabled = prev_mode
     if results is not None:
