@@ -72,15 +72,29 @@ def as_operands(a, b) -> tuple[Tensor, Tensor]:
     return tensor(a), tensor(b)
 
 
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
 def same_category(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """An integer or bool tensor meeting a float tensor takes the float's dtype, as in
-    PyTorch (NumPy makes int64 and float32 float64, which then fails against float32
-    weights far from where it began)."""
-    ka, kb = a._data.dtype.kind, b._data.dtype.kind
+    """The two operands cast as PyTorch's promotion would (NumPy's differs on both rules):
+
+    - an integer or bool tensor meeting a float tensor takes the float's dtype (NumPy makes
+      int64 and float32 float64, which then fails against float32 weights far from where it
+      began);
+    - a 0-d tensor of no higher category than a tensor with dims takes that tensor's dtype
+      (``x32 * tl.tensor(2.0, dtype=tl.float64)`` stays float32; NumPy gives float64).
+    """
+    da, db = a._data, b._data
+    ka, kb = da.dtype.kind, db.dtype.kind
+    if (da.ndim == 0) != (db.ndim == 0):
+        if da.ndim == 0 and _CATEGORY.get(ka, 9) <= _CATEGORY.get(kb, -1):
+            return a.astype(db.dtype), b
+        if db.ndim == 0 and _CATEGORY.get(kb, 9) <= _CATEGORY.get(ka, -1):
+            return a, b.astype(da.dtype)
     if ka == "f" and kb in "iub":
-        return a, b.astype(a._data.dtype)
+        return a, b.astype(da.dtype)
     if kb == "f" and ka in "iub":
-        return a.astype(b._data.dtype), b
+        return a.astype(db.dtype), b
     return a, b
 
 

@@ -687,7 +687,7 @@ def _float_binary(name, ufunc, vjp, saves_output=False, doc=""):
     op, _ = _binary(name, ufunc=ufunc, vjp=vjp, saves_output=saves_output, doc=doc)
 
     def public(a, b) -> Tensor:
-        a, b = as_operands(a, b)
+        a, b = same_category(*as_operands(a, b))    # int with float16: float16, as PyTorch
         return apply(op, to_float(a), to_float(b))
     public.__name__ = public.__qualname__ = name
     public.__doc__ = doc
