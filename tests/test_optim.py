@@ -509,3 +509,29 @@ def test_a_scheduler_stepped_before_the_optimizer_warns_as_torch():
         warnings.simplefilter("error")
         opt2.step()
         sched2.step()
+
+
+def test_state_reads_as_empty_dict_and_a_user_optimizer_loads_state_of_other_shapes():
+    # PyTorch's state is a defaultdict(dict) and load_state_dict does not check shapes:
+    # optimizers ported from it (L-BFGS-style flat history) rely on both
+    p = tl.zeros(3, requires_grad=True)
+    assert tl.optim.SGD([p], lr=0.1).state[p] == {}
+
+    class Flat(tl.optim.Optimizer):
+        def __init__(self, params):
+            super().__init__(params, {"lr": 1.0})
+
+        def step(self, closure=None):
+            self.state[self.param_groups[0]["params"][0]]["d"] = tl.arange(7.0)
+
+    a = Flat([p])
+    a.step()
+    b = Flat([p])
+    b.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(b.state[p]["d"].numpy(), np.arange(7.0))
+    # tensorlib's own optimizers still refuse a state from parameters of another shape
+    p.grad = tl.ones(3)
+    adam = tl.optim.Adam([p])
+    adam.step()
+    with pytest.raises(ValueError, match="exp_avg"):
+        tl.optim.Adam([tl.zeros(4, requires_grad=True)]).load_state_dict(adam.state_dict())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -29,10 +30,22 @@ class Optimizer:
     """
 
     _stepped = False        # whether step() ever ran (a schedule stepped first warns)
+    # load_state_dict checks that each state tensor has its parameter's shape (a state from
+    # another model fails there, not inside step()); an optimizer whose state holds other
+    # shapes (L-BFGS's flat history) turns this off. Only tensorlib's own optimizers check:
+    # a user's subclass loads any state, as PyTorch's do.
+    state_shaped_like_params: bool = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "state_shaped_like_params" not in cls.__dict__:
+            cls.state_shaped_like_params = cls.__module__.startswith("tensorlib.")
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]):
         self.defaults = dict(defaults)
-        self.state: dict[Tensor, dict[str, Any]] = {}
+        # a parameter without state reads as {} (PyTorch's defaultdict), so optimizers
+        # ported from PyTorch can write ``state = self.state[p]`` and fill it in
+        self.state: dict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         if isinstance(params, Tensor):
             raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors or "
@@ -215,13 +228,14 @@ class Optimizer:
         for sg, g in zip(saved, self.param_groups):
             for idx, p in zip(sg["params"], g["params"]):
                 by_index[int(idx)] = p
-        new_state: dict[Tensor, dict[str, Any]] = {}
+        new_state: dict[Tensor, dict[str, Any]] = defaultdict(dict)
+        check = self.state_shaped_like_params
         for idx, st in state_dict["state"].items():
             p = by_index.get(int(idx))
             if p is None:
                 raise ValueError(f"{name}.load_state_dict: state for parameter {idx} which no "
                                  "group holds")
-            new_state[p] = {k: _to_param(v, p, k) for k, v in st.items()}
+            new_state[p] = {k: _to_param(v, p, k, check) for k, v in st.items()}
         self.state = new_state
         for sg, g in zip(saved, self.param_groups):
             for k, v in sg.items():
@@ -245,7 +259,7 @@ def _as_float(v) -> float:
     return float(v.item() if isinstance(v, (Tensor, np.ndarray)) else v)
 
 
-def _to_param(v, p: Tensor, key: str):
+def _to_param(v, p: Tensor, key: str, check: bool = True):
     """A copy of saved state value ``v`` on ``p``'s device (floats in ``p``'s dtype); the
     step count stays a float64 CPU tensor (``Optimizer._count_step``)."""
     if key == "step":
@@ -255,7 +269,7 @@ def _to_param(v, p: Tensor, key: str):
         from ..creation import tensor
         v = tensor(v)         # a PyTorch optimizer's state_dict holds torch tensors
     if isinstance(v, Tensor):
-        if v.ndim and v.shape != p.shape:
+        if check and v.ndim and v.shape != p.shape:
             raise ValueError(f"load_state_dict: state {key!r} has shape {v.shape}, its "
                              f"parameter has shape {p.shape}")
         dt = p.dtype if v.dtype.kind == "f" else None
