@@ -1,4 +1,5 @@
-"""Thread-local switches read on every op call: grad mode, anomaly mode, active capture."""
+"""Thread-local switches read on every op call: grad mode, anomaly mode, active capture,
+autocast."""
 from __future__ import annotations
 
 import threading
@@ -8,6 +9,7 @@ class _State(threading.local):
     grad_enabled = True
     anomaly = False
     tracer = None  # the active graph capture of this thread, if any
+    autocast = None  # tensorlib.amp's settings while an autocast block is enabled, else None
 
 
 state = _State()

@@ -68,10 +68,23 @@ def _foreign(other, op) -> None:
             f"convert it first: tl.from_dlpack(t) (zero-copy) or tl.tensor(t.numpy())")
 
 
+def _autocast_aware(fwd, rev, public):
+    """``a @ b`` and ``a ** b`` through their public functions inside an autocast block
+    (where the cast decision is), straight to ``apply`` otherwise."""
+    def f(self, other):
+        return public(self, other) if state.autocast is not None else fwd(self, other)
+
+    def r(self, other):
+        return public(other, self) if state.autocast is not None else rev(self, other)
+    return f, r
+
+
 for _name, _op in [("add", E.ADD), ("sub", E.SUB), ("mul", E.MUL), ("truediv", E.DIV),
                    ("floordiv", E.FLOORDIV), ("mod", E.MOD), ("pow", E.POW),
                    ("matmul", L.MATMUL)]:
     _f, _r = _binop(_op)
+    if _name in ("pow", "matmul"):
+        _f, _r = _autocast_aware(_f, _r, E.power if _name == "pow" else L.matmul)
     setattr(Tensor, f"__{_name}__", _f)
     setattr(Tensor, f"__r{_name}__", _r)
 
@@ -347,6 +360,17 @@ Tensor.abs_ = _unary_inplace(E.abs, "abs_")
 Tensor.masked_fill_ = _unary_inplace(I.masked_fill, "masked_fill_")
 
 # --- methods ---------------------------------------------------------------------------
+def _via_functional(name: str, doc_of):
+    """The method form of ``tl.nn.functional.<name>``, which takes float16 as PyTorch's
+    does (imported when called: tl.nn.functional imports this module's package)."""
+    def method(x, *args, **kwargs):
+        from .nn import functional
+        return getattr(functional, name)(x, *args, **kwargs)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = doc_of.__doc__
+    return method
+
+
 _METHODS = {
     # elementwise
     "neg": E.neg, "abs": E.abs, "sign": E.sign, "exp": E.exp, "exp2": E.exp2, "log": E.log,
@@ -382,7 +406,8 @@ _METHODS = {
     # sorting
     "sort": SO.sort, "argsort": SO.argsort, "topk": SO.topk,
     # normalised exponentials (also in tl.nn.functional)
-    "softmax": A.softmax, "log_softmax": A.log_softmax,
+    "softmax": _via_functional("softmax", A.softmax),
+    "log_softmax": _via_functional("log_softmax", A.log_softmax),
     # diagonals, rearranging, numeric helpers, order statistics, eager data-dependent ops
     "diagonal": DG.diagonal, "trace": DG.trace, "moveaxis": RA.moveaxis, "movedim": RA.movedim,
     "repeat_interleave": RA.repeat_interleave, "isclose": NU.isclose, "allclose": NU.allclose,

@@ -797,3 +797,31 @@ def test_function_repr_and_spec_names_reach_the_graph_and_onnx(tmp_path):
     g.to_onnx(str(tmp_path / "f.onnx"))
     assert [i.name for i in onnx.load(str(tmp_path / "f.onnx")).graph.input] == ["features"]
     assert tl.autograd.viz.__name__ == "tensorlib.autograd.viz"
+
+
+def test_a_function_taking_tl_grad_returns_outputs_with_a_history():
+    # a PINN residual: tl.grad(create_graph=True) inside, no backward() into .grad. It is
+    # not a training step, so its outputs must carry the parameters' history (they came
+    # back without it, and the residual's term silently left the parameter gradients)
+    tl.manual_seed(0)
+    net = nn.Sequential(nn.Linear(2, 8, dtype=tl.float64), nn.Tanh(),
+                        nn.Linear(8, 1, dtype=tl.float64))
+    X = tl.rand(16, 2, dtype=tl.float64)
+
+    def resid(X):
+        X = X.detach().requires_grad_(True)
+        u = net(X)
+        (du,) = tl.autograd.grad(u, X, grad_outputs=tl.ones_like(u), create_graph=True)
+        return du[:, 0:1] + u
+
+    def weight_grad(f):
+        net.zero_grad()
+        f(X).pow(2).mean().backward()
+        return net[0].weight.grad.numpy().copy()
+
+    want = weight_grad(resid)
+    captured = tl.function(resid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # (it runs eagerly, with a warning that says so)
+        for _ in range(2):
+            np.testing.assert_allclose(weight_grad(captured), want, rtol=1e-12)

@@ -45,7 +45,8 @@ def _as_grad(root, grad, keyword: str = "gradient"):
 
 
 def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
-                 inputs: Sequence | None = None, allow_unused: bool = False):
+                 inputs: Sequence | None = None, allow_unused: bool = False,
+                 accumulates: bool | None = None):
     """Propagate ``grads`` from ``roots``. With ``inputs`` (tl.grad), return their gradients
     instead of accumulating into leaves."""
     node_targets: dict = {}
@@ -61,8 +62,10 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
     tracer = state.tracer
     # under capture the tracer notes what the walk does, so a graph pass can re-derive the
     # same gradients symbolically after rewriting the forward part
-    run = (tracer.on_backward(roots, grads, create_graph=create_graph, inputs=inputs)
-           if tracer is not None else None)
+    if accumulates is None:
+        accumulates = inputs is None
+    run = (tracer.on_backward(roots, grads, create_graph=create_graph, inputs=inputs,
+                              accumulates=accumulates) if tracer is not None else None)
     try:
         leaf_grads = walk(list(roots), list(grads), retain_graph, create_graph, node_targets,
                           results, _check_versions, _check_anomaly, _node_hooks)
@@ -232,7 +235,7 @@ def backward(root, gradient=None, *, retain_graph=None, create_graph=False,
         if not isinstance(t, Tensor) or not t._rg:
             raise RuntimeError(f"backward: inputs[{k}] does not require grad")
     got = run_backward(roots, gs, retain_graph=retain_graph, create_graph=create_graph,
-                       inputs=ins, allow_unused=True)
+                       inputs=ins, allow_unused=True, accumulates=True)
     taken = _given_buffers(gs)
     for t, g in zip(ins, got):
         node = t._node

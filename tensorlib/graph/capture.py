@@ -254,6 +254,7 @@ class Function:
         and draw no random numbers (it runs the function once more)."""
         self(*args, **kwargs)
         key, tensors, _ = flatten(args, kwargs, self.input_signature)
+        key = _with_autocast(key)
         hit = self._lookup(key, tensors)
         if isinstance(hit, _Entry) and self._probe_sizes(hit, args, kwargs):
             hit = self._lookup(key, tensors)
@@ -294,6 +295,7 @@ class Function:
         # waits for them); replays run outside it too
         with self._lock:
             key, tensors, objects = flatten(args, kwargs, self.input_signature)
+            key = _with_autocast(key)
             hit = self._lookup(key, tensors)
             busy = not isinstance(hit, _Entry) and self._tracing is not None
             if not isinstance(hit, _Entry) and not busy:
@@ -515,7 +517,10 @@ class Function:
                     "recompute it for other sizes, so it is traced once per input shape "
                     f"along {_dims_words(g.size_fixed)} even with None dims in "
                     f"input_signature{keep}.{_escape_help(tracer)}", stacklevel=3)
-        entry.grad_outputs = (not tracer.backward_runs
+        # a training step (backward() into .grad) returns values; a function that only
+        # takes tl.grad (a PINN's residual) gives outputs with a history, as plain forwards
+        steps = any(r.accumulates for r in tracer.backward_runs)
+        entry.grad_outputs = (not steps
                               and _needs_grad(g, tensors, [v for k, v in zip(out_kinds, fetches)
                                                            if k[0] in ("new", "copy")]))
         if specs and any(d is None for s in specs for d in s.shape):
@@ -852,6 +857,15 @@ def _host_rng_states() -> tuple:
     import numpy as np
     kind, keys, pos, gauss, cached = np.random.get_state()
     return random.getstate(), kind, keys.tobytes(), pos, gauss, cached
+
+
+def _with_autocast(key):
+    """The signature key, with the dtypes of an enabled ``tl.autocast`` block: a graph traced
+    outside one (or with other dtypes) holds other casts."""
+    ac = state.autocast
+    if ac is None:
+        return key
+    return (key, "autocast", tuple(sorted((d, str(t)) for d, t in ac.dtypes.items())))
 
 
 def _needs_grad(g: Graph, tensors, outputs) -> bool:

@@ -397,10 +397,13 @@ class Tracer:
         self.dynamic.add(node.outputs[0].id)
         self.bind(t, node.outputs[0])
 
-    def on_backward(self, roots, grads, *, create_graph: bool, inputs) -> BackwardRun:
+    def on_backward(self, roots, grads, *, create_graph: bool, inputs,
+                    accumulates: bool = True) -> BackwardRun:
         """``backward()`` starts: note what a graph pass needs to derive the same gradients
-        symbolically (see :class:`BackwardRun`), or why it cannot."""
+        symbolically (see :class:`BackwardRun`), or why it cannot. ``accumulates``: into
+        leaves' ``.grad`` (``backward()``, a training step), not ``tl.grad``."""
         run = BackwardRun(self.g._next_node)
+        run.accumulates = accumulates
         self.backward_runs.append(run)
         if create_graph or inputs is not None or len(roots) != 1:
             run.why = "create_graph, tl.grad or several roots"
@@ -519,6 +522,7 @@ class BackwardRun:
         self.grads: list[tuple[Value, Value]] = []
         self.ok = False
         self.why = ""
+        self.accumulates = True     # into leaves' .grad; False for tl.grad
 
 
 class GradInfo:

@@ -4,6 +4,8 @@ Composites of ``matmul`` (one GEMM per matrix of the stack), with PyTorch's shap
 """
 from __future__ import annotations
 
+from .._state import state
+from ..amp.cast import autocast_call
 from .._tensor import Tensor
 from ._util import to_tensor
 from .linalg import matmul
@@ -42,6 +44,8 @@ def bmm(input, mat2) -> Tensor:
 def addmm(input, mat1, mat2, *, beta: float = 1, alpha: float = 1) -> Tensor:
     """``beta * input + alpha * (mat1 @ mat2)`` for matrices (n, m) @ (m, p); ``input``
     broadcasts to (n, p) (``torch.addmm``)."""
+    if state.autocast is not None:
+        return autocast_call(addmm, "addmm", input, mat1, mat2, beta=beta, alpha=alpha)
     a, b = to_tensor(mat1), to_tensor(mat2)
     _check("addmm", "mat1", a, 2)
     _check("addmm", "mat2", b, 2)
@@ -54,4 +58,6 @@ def addmm(input, mat1, mat2, *, beta: float = 1, alpha: float = 1) -> Tensor:
 def baddbmm(input, batch1, batch2, *, beta: float = 1, alpha: float = 1) -> Tensor:
     """``beta * input + alpha * bmm(batch1, batch2)``; ``input`` broadcasts to (b, n, p)
     (``torch.baddbmm``)."""
+    if state.autocast is not None:
+        return autocast_call(baddbmm, "baddbmm", input, batch1, batch2, beta=beta, alpha=alpha)
     return _scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha)

@@ -5,6 +5,9 @@ import math
 
 import numpy as np
 
+from .._state import state
+from ..amp.cast import autocast_call
+from ..amp.policy import AUTOCAST_OPS
 from .. import _dtypes
 from .._apply import apply
 from .._tensor import Tensor
@@ -29,7 +32,12 @@ def _unary(name, *, ufunc=None, fwd=None, kernels=None, vjp=None, saves=True,
     op = register(OpDef(name, fwd, ufunc=ufunc, kernels=kernels, vjp=vjp,
                         infer=infer or (float_infer if floating else same_infer),
                         cost=elementwise_cost, saves=saves, saves_output=saves_output, doc=doc))
-    if floating:
+    if floating and name in AUTOCAST_OPS:      # (exp, log, ...: on an autocast list)
+        def public(x: Tensor) -> Tensor:
+            if state.autocast is not None:
+                return autocast_call(public, name, x)
+            return apply(op, to_float(to_tensor(x)))
+    elif floating:
         def public(x: Tensor) -> Tensor:
             return apply(op, to_float(to_tensor(x)))
     else:
@@ -345,6 +353,8 @@ SOFTPLUS = register(OpDef(
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """``log(1 + exp(beta * x)) / beta``; just ``x`` where ``beta * x > threshold``."""
+    if state.autocast is not None:
+        return autocast_call(softplus, "softplus", x, beta, threshold)
     return apply(SOFTPLUS, to_float(to_tensor(x)), beta=float(beta), threshold=float(threshold))
 
 
@@ -429,9 +439,16 @@ def _binary(name, *, ufunc=None, fwd=None, vjp=None, saves=True, saves_output=Fa
                         infer=make_binary_infer(name, result_dtype), cost=elementwise_cost,
                         saves=saves, saves_output=saves_output, doc=doc, promote=True))
 
-    def public(a, b) -> Tensor:
-        a, b = as_operands(a, b)
-        return apply(op, a, b)
+    if name in AUTOCAST_OPS:                   # (pow: on CUDA's float32 list)
+        def public(a, b) -> Tensor:
+            if state.autocast is not None:
+                return autocast_call(public, name, a, b)
+            a, b = as_operands(a, b)
+            return apply(op, a, b)
+    else:
+        def public(a, b) -> Tensor:
+            a, b = as_operands(a, b)
+            return apply(op, a, b)
     public.__name__ = public.__qualname__ = name
     public.__doc__ = doc or f"Elementwise {name} with NumPy broadcasting."
     return op, public

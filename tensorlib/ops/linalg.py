@@ -7,6 +7,8 @@ import string
 
 import numpy as np
 
+from .._state import state
+from ..amp.cast import autocast_call
 from .. import _gemm
 from .._apply import apply
 from .._tensor import Tensor
@@ -88,6 +90,8 @@ MATMUL = register(OpDef("matmul", _matmul_fwd, vjp=_matmul_vjp, infer=_matmul_in
 
 def matmul(a, b) -> Tensor:
     """Matrix product with NumPy semantics (1-D, 2-D, batched, broadcast batch dims)."""
+    if state.autocast is not None:
+        return autocast_call(matmul, "matmul", a, b)
     a, b = same_category(to_tensor(a), to_tensor(b))    # int x float: the float's dtype
     return apply(MATMUL, a, b)
 
@@ -279,6 +283,8 @@ EINSUM = register(OpDef("einsum", _einsum_fwd, vjp=_einsum_vjp, infer=_einsum_in
 def einsum(subscripts: str, *operands) -> Tensor:
     """Einstein summation, e.g. ``tl.einsum('bij,bjk->bik', a, b)``; '...' allowed. The
     operands may also come as one list or tuple (PyTorch's ``einsum('ij,jk', [a, b])``)."""
+    if state.autocast is not None:
+        return autocast_call(einsum, "einsum", subscripts, *operands)
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)) and (
             subscripts.count(",") + 1 == len(operands[0]) > 1
             or any(isinstance(t, Tensor) for t in operands[0])):
@@ -316,6 +322,8 @@ TENSORDOT = register(OpDef("tensordot", lambda xp, a, b, axes: xp.tensordot(a, b
 
 def tensordot(a, b, axes=2) -> Tensor:
     """Sum products over ``axes``: an int (last n of a with first n of b) or two lists."""
+    if state.autocast is not None:
+        return autocast_call(tensordot, "tensordot", a, b, axes)
     a, b = to_tensor(a), to_tensor(b)
     if isinstance(axes, (int, np.integer)):
         k = int(axes)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..amp.cast import autocast_call
 from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import no_grad, state
@@ -90,6 +91,8 @@ def inv(a) -> Tensor:
     tensor([[0.5 , 0.  ],
             [0.  , 0.25]])
     """
+    if state.autocast is not None:
+        return autocast_call(inv, "inv", a)
     return apply(INV, _prepare(a, "inv"))
 
 
@@ -159,6 +162,8 @@ def solve(a, b) -> Tensor:
     >>> tl.linalg.solve(tl.tensor([[2.0, 0.0], [0.0, 4.0]]), tl.tensor([1.0, 1.0]))
     tensor([0.5 , 0.25])
     """
+    if state.autocast is not None:
+        return autocast_call(solve, "solve", a, b)
     a = _prepare(a, "solve")
     return apply(SOLVE, a, to_tensor(b).astype(a.dtype))
 
@@ -264,6 +269,8 @@ CHOLESKY = register(OpDef("cholesky", _cholesky_fwd, vjp=_cholesky_vjp, saves=Fa
 def cholesky(a) -> Tensor:
     """The lower-triangular ``L`` with ``A = L @ L.mT`` of a symmetric positive-definite
     matrix (only its lower triangle is read)."""
+    if state.autocast is not None:
+        return autocast_call(cholesky, "cholesky", a)
     return apply(CHOLESKY, _prepare(a, "cholesky"))
 
 
@@ -299,5 +306,7 @@ def eigh(a) -> tuple[Tensor, Tensor]:
     >>> w
     tensor([1., 3.])
     """
+    if state.autocast is not None:
+        return autocast_call(eigh, "eigh", a)
     return apply(EIGH, _prepare(a, "eigh"))
 

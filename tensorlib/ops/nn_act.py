@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._state import state
+from ..amp.cast import autocast_call
 from .._apply import apply
 from .._tensor import Tensor
 from .nn_util import FLOATS, as_float_tensor, io_cost
@@ -99,6 +101,8 @@ def _axis(x: Tensor, axis, dim, op):
 def softmax(x, axis: int = -1, *, dim: int | None = None, dtype=None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``axis`` (``dim`` is accepted as PyTorch's name; ``dtype``
     casts the input first, as PyTorch's)."""
+    if state.autocast is not None:
+        return autocast_call(softmax, "softmax", x, axis, dim=dim, dtype=dtype)
     if dtype is not None:
         x = to_tensor(x).astype(dtype)
     x = as_float_tensor(x, "softmax")
@@ -107,6 +111,8 @@ def softmax(x, axis: int = -1, *, dim: int | None = None, dtype=None) -> Tensor:
 
 def log_softmax(x, axis: int = -1, *, dim: int | None = None, dtype=None) -> Tensor:
     """log(softmax(x)) along ``axis``, computed without overflow (``dtype`` as softmax's)."""
+    if state.autocast is not None:
+        return autocast_call(log_softmax, "log_softmax", x, axis, dim=dim, dtype=dtype)
     if dtype is not None:
         x = to_tensor(x).astype(dtype)
     x = as_float_tensor(x, "log_softmax")
@@ -199,6 +205,8 @@ def glu(x, dim: int = -1) -> Tensor:
 def prelu(x, weight) -> Tensor:
     """``x`` where positive, else ``weight * x``; ``weight`` has one slope, or one per
     channel (dim 1 of an input with at least 2 dims), as PyTorch's ``prelu``."""
+    if state.autocast is not None:
+        return autocast_call(prelu, "prelu", x, weight)
     from .elementwise import where
     x = as_float_tensor(x, "prelu")
     w = as_float_tensor(weight, "prelu", "weight")

@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 
+from .._state import state
+from ..amp.cast import autocast_call
 from .._tensor import Tensor
 from .nn_act import softmax
 from .nn_layers import dropout
@@ -32,6 +34,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     key and value may have fewer heads (dim -3) than query, a divisor of its count; each is
     repeated for its group of query heads.
     """
+    if state.autocast is not None:
+        return autocast_call(scaled_dot_product_attention, "scaled_dot_product_attention", query,
+                             key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
     op = "scaled_dot_product_attention"
     q, k, v = (as_float_tensor(t, op, n) for t, n in ((query, "query"), (key, "key"),
                                                       (value, "value")))

@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from .._state import state
+from ..amp.cast import autocast_call
 from .. import _gemm
 from .._apply import apply
 from .._tensor import Tensor
@@ -480,6 +482,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     ``padding`` is an int, (ph, pw), 'valid' or 'same' (stride 1; extra padding goes
     bottom/right, as PyTorch).
     """
+    if state.autocast is not None:
+        return autocast_call(conv2d, "conv2d", input, weight, bias, stride, padding, dilation,
+                             groups)
     x = as_float_tensor(input, "conv2d")
     w = as_float_tensor(weight, "conv2d", "weight")
     b = None if bias is None else as_float_tensor(bias, "conv2d", "bias")
@@ -496,6 +501,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     """1-D convolution of (N, C, L) (or unbatched (C, L)) with weight (O, C/groups, k): conv2d
     on a height-1 image."""
+    if state.autocast is not None:
+        return autocast_call(conv1d, "conv1d", input, weight, bias, stride, padding, dilation,
+                             groups)
     x = as_float_tensor(input, "conv1d")
     w = as_float_tensor(weight, "conv1d", "weight")
     b = None if bias is None else as_float_tensor(bias, "conv1d", "bias")
@@ -520,6 +528,9 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
     ``weight`` is (C_in, C_out/groups, kh, kw), as PyTorch.
     """
+    if state.autocast is not None:
+        return autocast_call(conv_transpose2d, "conv_transpose2d", input, weight, bias, stride,
+                             padding, output_padding, groups, dilation)
     op = "conv_transpose2d"
     x = as_float_tensor(input, op)
     w = as_float_tensor(weight, op, "weight")
@@ -566,6 +577,9 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
                      groups: int = 1, dilation=1) -> Tensor:
     """Transposed 1-D convolution of (N, C_in, L) (or unbatched (C_in, L)) with weight
     (C_in, C_out/groups, k), as PyTorch: conv_transpose2d on a height-1 image."""
+    if state.autocast is not None:
+        return autocast_call(conv_transpose1d, "conv_transpose1d", input, weight, bias, stride,
+                             padding, output_padding, groups, dilation)
     op = "conv_transpose1d"
     x = as_float_tensor(input, op)
     w = as_float_tensor(weight, op, "weight")
@@ -592,6 +606,9 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     Runs as one conv2d per kernel depth tap, each over every output depth slice at once
     (the slices are folded into the batch), summed.
     """
+    if state.autocast is not None:
+        return autocast_call(conv3d, "conv3d", input, weight, bias, stride, padding, dilation,
+                             groups)
     op = "conv3d"
     x = as_float_tensor(input, op)
     w = as_float_tensor(weight, op, "weight")

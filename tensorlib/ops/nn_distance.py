@@ -2,6 +2,8 @@
 pairwise_distance. Composites of registry ops (their gradients come from those ops)."""
 from __future__ import annotations
 
+from .._state import state
+from ..amp.cast import autocast_call
 from .._tensor import Tensor
 from . import elementwise as E
 from . import reduction as R
@@ -18,6 +20,8 @@ def normalize(input, p: float = 2.0, axis: int = 1, eps: float = 1e-12, *,
     >>> F.normalize(tl.tensor([[3.0, 4.0]]))
     tensor([[0.6, 0.8]])
     """
+    if state.autocast is not None:
+        return autocast_call(normalize, "normalize", input, p, axis, eps, dim=dim)
     x = as_float_tensor(input, "normalize")
     ax = norm_axis(axis if dim is None else dim, x.ndim, "normalize")
     n = R.norm(x, ord=p, axis=ax, keepdims=True)
@@ -28,6 +32,8 @@ def cosine_similarity(x1, x2, axis: int = 1, eps: float = 1e-8, *,
                       dim: int | None = None) -> Tensor:
     """Cosine of the angle between ``x1`` and ``x2`` along ``axis`` (the rest broadcasts):
     the dot product of the two, each divided by ``max(||x||, eps)`` (as PyTorch 2 does)."""
+    if state.autocast is not None:
+        return autocast_call(cosine_similarity, "cosine_similarity", x1, x2, axis, eps, dim=dim)
     a = as_float_tensor(x1, "cosine_similarity", "x1")
     b = as_float_tensor(x2, "cosine_similarity", "x2")
     # broadcast first, as PyTorch does: a row repeated along the axis has a larger norm

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from ..amp.cast import autocast_call
 from .. import _gemm
 from .._apply import apply
 from .._tensor import Tensor
@@ -93,6 +94,8 @@ LINEAR = register(OpDef("linear", _linear_fwd, vjp=_linear_vjp, infer=_linear_in
 
 def linear(input, weight, bias=None) -> Tensor:
     """``input @ weight.T + bias`` with weight (out_features, in_features)."""
+    if state.autocast is not None:
+        return autocast_call(linear, "linear", input, weight, bias)
     x = as_float_tensor(input, "linear")
     w = as_float_tensor(weight, "linear", "weight")
     b = None if bias is None else as_float_tensor(bias, "linear", "bias")
@@ -112,6 +115,8 @@ def linear(input, weight, bias=None) -> Tensor:
 
 def bilinear(input1, input2, weight, bias=None) -> Tensor:
     """``y[..., o] = x1 @ weight[o] @ x2 + bias[o]`` for weight (out, in1, in2)."""
+    if state.autocast is not None:
+        return autocast_call(bilinear, "bilinear", input1, input2, weight, bias)
     from .linalg import einsum
     a = as_float_tensor(input1, "bilinear", "input1")
     b = as_float_tensor(input2, "bilinear", "input2")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..amp.cast import autocast_call
 from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import state
@@ -281,6 +282,9 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100,
     ``target`` holds class indices (integer, shape (N, ...)) or class probabilities
     (float, the input's shape). As ``torch.nn.functional.cross_entropy``.
     """
+    if state.autocast is not None:
+        return autocast_call(cross_entropy, "cross_entropy", input, target, weight, ignore_index,
+                             reduction, label_smoothing)
     x = as_float_tensor(input, "cross_entropy")
     target = to_tensor(target)
     check_reduction("cross_entropy", reduction)
@@ -335,6 +339,8 @@ def _soft_cross_entropy(x, target, weight, reduction, ls):
 def nll_loss(input, target, weight=None, ignore_index: int = -100,
              reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at ``target``."""
+    if state.autocast is not None:
+        return autocast_call(nll_loss, "nll_loss", input, target, weight, ignore_index, reduction)
     x = as_float_tensor(input, "nll_loss")
     target = to_tensor(target)
     check_reduction("nll_loss", reduction)
@@ -374,6 +380,8 @@ def _pair(op, input, target, same_shape: bool = False):
 
 def mse_loss(input, target, reduction: str = "mean") -> Tensor:
     """Mean squared error (broadcasting input against target)."""
+    if state.autocast is not None:
+        return autocast_call(mse_loss, "mse_loss", input, target, reduction)
     check_reduction("mse_loss", reduction)
     x, y = _pair("mse_loss", input, target)
     d = x - y
@@ -382,6 +390,8 @@ def mse_loss(input, target, reduction: str = "mean") -> Tensor:
 
 def l1_loss(input, target, reduction: str = "mean") -> Tensor:
     """Mean absolute error."""
+    if state.autocast is not None:
+        return autocast_call(l1_loss, "l1_loss", input, target, reduction)
     check_reduction("l1_loss", reduction)
     x, y = _pair("l1_loss", input, target)
     return _reduce((x - y).abs(), reduction)
@@ -389,6 +399,8 @@ def l1_loss(input, target, reduction: str = "mean") -> Tensor:
 
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:
     """0.5 d^2 where |d| < delta, else delta (|d| - delta / 2)."""
+    if state.autocast is not None:
+        return autocast_call(huber_loss, "huber_loss", input, target, reduction, delta)
     check_reduction("huber_loss", reduction)
     if not delta > 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
@@ -401,6 +413,8 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Te
 
 def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, else |d| - beta / 2 (``huber_loss`` / beta)."""
+    if state.autocast is not None:
+        return autocast_call(smooth_l1_loss, "smooth_l1_loss", input, target, reduction, beta)
     check_reduction("smooth_l1_loss", reduction)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
@@ -413,6 +427,8 @@ def kl_div(input, target, reduction: str = "mean", log_target: bool = False) -> 
     """KL divergence with ``input`` as log-probabilities, PyTorch's ``F.kl_div``: pointwise
     ``target * (log(target) - input)`` (0 where target is 0); ``reduction="batchmean"``
     divides the sum by the batch size, which is the true KL divergence."""
+    if state.autocast is not None:
+        return autocast_call(kl_div, "kl_div", input, target, reduction, log_target)
     if reduction != "batchmean":
         check_reduction("kl_div", reduction)
     x, y = _pair("kl_div", input, target)
@@ -458,6 +474,9 @@ BCE = register(OpDef(
 def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") -> Tensor:
     """-(y log p + (1 - y) log(1 - p)) with the logs clamped at -100 and the gradient
     (p - y) / max(p (1 - p), 1e-12), as PyTorch (finite at p = 0 or 1)."""
+    if state.autocast is not None:
+        return autocast_call(binary_cross_entropy, "binary_cross_entropy", input, target, weight,
+                             reduction)
     check_reduction("binary_cross_entropy", reduction)
     p, y = _pair("binary_cross_entropy", input, target, same_shape=True)
     on_cpu = p.device.type == "cpu"
@@ -478,6 +497,9 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") ->
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean",
                                      pos_weight=None) -> Tensor:
     """Sigmoid + binary cross-entropy in one numerically stable expression."""
+    if state.autocast is not None:
+        return autocast_call(binary_cross_entropy_with_logits, "binary_cross_entropy_with_logits",
+                             input, target, weight, reduction, pos_weight)
     check_reduction("binary_cross_entropy_with_logits", reduction)
     x, y = _pair("binary_cross_entropy_with_logits", input, target, same_shape=True)
     sp = E.softplus(-x)                     # -log(sigmoid(x)), stable for large |x|

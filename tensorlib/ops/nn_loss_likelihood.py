@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from .._state import state
+from ..amp.cast import autocast_call
 from .._tensor import Tensor
 from . import elementwise as E
 from .nn_loss import _pair, _reduce
@@ -34,6 +36,9 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False,
     """The Poisson negative log-likelihood of counts ``target`` with rate ``exp(input)``
     (``log_input``) or ``input``; ``full`` adds Stirling's approximation of ``log(target!)``
     for targets above 1."""
+    if state.autocast is not None:
+        return autocast_call(poisson_nll_loss, "poisson_nll_loss", input, target, log_input, full,
+                             eps, reduction)
     check_reduction("poisson_nll_loss", reduction)
     x, y = _pair("poisson_nll_loss", input, target)
     loss = x.exp() - y * x if log_input else x - y * (x + eps).log()

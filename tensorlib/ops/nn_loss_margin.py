@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._state import state
+from ..amp.cast import autocast_call
 from .._tensor import Tensor
 from . import elementwise as E
 from .nn_act import logsigmoid
@@ -26,6 +28,9 @@ def _signs(op: str, target, like: Tensor) -> Tensor:
 def margin_ranking_loss(input1, input2, target, margin: float = 0.0,
                         reduction: str = "mean") -> Tensor:
     """``max(0, -y * (x1 - x2) + margin)``: x1 should rank above x2 where y = 1."""
+    if state.autocast is not None:
+        return autocast_call(margin_ranking_loss, "margin_ranking_loss", input1, input2, target,
+                             margin, reduction)
     check_reduction("margin_ranking_loss", reduction)
     a = as_float_tensor(input1, "margin_ranking_loss", "input1")
     b = as_float_tensor(input2, "margin_ranking_loss", "input2")
@@ -35,6 +40,9 @@ def margin_ranking_loss(input1, input2, target, margin: float = 0.0,
 
 def hinge_embedding_loss(input, target, margin: float = 1.0, reduction: str = "mean") -> Tensor:
     """``x`` where y = 1, ``max(0, margin - x)`` where y = -1 (x is usually a distance)."""
+    if state.autocast is not None:
+        return autocast_call(hinge_embedding_loss, "hinge_embedding_loss", input, target, margin,
+                             reduction)
     check_reduction("hinge_embedding_loss", reduction)
     x = as_float_tensor(input, "hinge_embedding_loss")
     y = _signs("hinge_embedding_loss", target, x)
@@ -44,6 +52,8 @@ def hinge_embedding_loss(input, target, margin: float = 1.0, reduction: str = "m
 
 def soft_margin_loss(input, target, reduction: str = "mean") -> Tensor:
     """``log(1 + exp(-y x))``: a logistic loss for targets in {1, -1}."""
+    if state.autocast is not None:
+        return autocast_call(soft_margin_loss, "soft_margin_loss", input, target, reduction)
     check_reduction("soft_margin_loss", reduction)
     x = as_float_tensor(input, "soft_margin_loss")
     y = _signs("soft_margin_loss", target, x)
@@ -54,6 +64,9 @@ def cosine_embedding_loss(input1, input2, target, margin: float = 0.0,
                           reduction: str = "mean") -> Tensor:
     """``1 - cos(x1, x2)`` where y = 1, ``max(0, cos(x1, x2) - margin)`` where y = -1; the
     cosine is taken along the last dim."""
+    if state.autocast is not None:
+        return autocast_call(cosine_embedding_loss, "cosine_embedding_loss", input1, input2, target,
+                             margin, reduction)
     check_reduction("cosine_embedding_loss", reduction)
     a = as_float_tensor(input1, "cosine_embedding_loss", "input1")
     b = as_float_tensor(input2, "cosine_embedding_loss", "input2")
@@ -70,6 +83,9 @@ def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: floa
                         eps: float = 1e-6, swap: bool = False, reduction: str = "mean") -> Tensor:
     """``max(0, d(a, p) - d(a, n) + margin)`` with ``d`` the p-norm distance; ``swap`` uses
     ``min(d(a, n), d(p, n))`` as the negative distance (Balntas et al., 2016)."""
+    if state.autocast is not None:
+        return autocast_call(triplet_margin_loss, "triplet_margin_loss", anchor, positive, negative,
+                             margin, p, eps, swap, reduction)
     check_reduction("triplet_margin_loss", reduction)
     a = as_float_tensor(anchor, "triplet_margin_loss", "anchor")
     pos = as_float_tensor(positive, "triplet_margin_loss", "positive")
@@ -116,6 +132,9 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
 
     >>> F.multi_margin_loss(tl.tensor([[0.1, 0.2, 0.4, 0.8]]), tl.tensor([3]))   # 0.325
     """
+    if state.autocast is not None:
+        return autocast_call(multi_margin_loss, "multi_margin_loss", input, target, p, margin,
+                             weight, reduction)
     op = "multi_margin_loss"
     check_reduction(op, reduction)
     if p not in (1, 2) or isinstance(p, bool):

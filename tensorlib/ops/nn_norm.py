@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from ..amp.cast import autocast_call
 from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import no_grad, state
@@ -521,6 +522,8 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """Normalise over the trailing ``normalized_shape`` dimensions."""
+    if state.autocast is not None:
+        return autocast_call(layer_norm, "layer_norm", input, normalized_shape, weight, bias, eps)
     x = as_float_tensor(input, "layer_norm")
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
@@ -541,6 +544,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
 
 def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """Normalise (N, C, ...) over groups of C // num_groups channels (and all positions)."""
+    if state.autocast is not None:
+        return autocast_call(group_norm, "group_norm", input, num_groups, weight, bias, eps)
     x = as_float_tensor(input, "group_norm")
     if x.ndim < 2:
         raise ValueError(f"group_norm: input must be (N, C, ...), got shape {tuple(x.shape)}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..amp.cast import autocast_call
 from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import state
@@ -123,6 +124,8 @@ def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple[Tensor, Tens
 
     ``hx`` is (h, c), each (N, hidden); w_ih (4*hidden, in), w_hh (4*hidden, hidden).
     """
+    if state.autocast is not None:
+        return autocast_call(lstm_cell, "lstm_cell", input, hx, w_ih, w_hh, b_ih, b_hh)
     op = "lstm_cell"
     x = as_float_tensor(input, op)
     h, c = (as_float_tensor(t, op, "hx") for t in hx)
@@ -137,6 +140,8 @@ def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple[Tensor, Tens
 
 def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> Tensor:
     """One GRU step (PyTorch's gate order r, z, n): returns h'."""
+    if state.autocast is not None:
+        return autocast_call(gru_cell, "gru_cell", input, hx, w_ih, w_hh, b_ih, b_hh)
     op = "gru_cell"
     x = as_float_tensor(input, op)
     h = as_float_tensor(hx, op, "hx")

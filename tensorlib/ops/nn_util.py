@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._state import state as _state
+from ..amp.cast import float32_results_to, takes_over
 from .._tensor import Tensor, _wrap
 from ._util import numel, to_tensor
 
@@ -13,9 +15,9 @@ def const(arr, like: Tensor) -> Tensor:
     """A constant (no-grad) tensor on ``like``'s device holding ``arr``."""
     if like._device.type == "cpu":
         a = np.asarray(arr)
-    else:
-        from ..backends import cupy
-        a = cupy().asarray(arr)
+    else:       # a GPU, or the unbatched value of a vmap level
+        from ..backends import to_device
+        a = to_device(arr if hasattr(arr, "dtype") else np.asarray(arr), like._device)
     return _wrap(a, like._device, False, None, 0)
 
 
@@ -127,18 +129,10 @@ def half_via_float32(fn):
             return type(a)(up(t, cast) for t in a)
         return a
 
-    def down(r):
-        if isinstance(r, Tensor):
-            return r.astype(_F16) if r._data.dtype == _F32 else r
-        if isinstance(r, tuple):
-            items = [down(v) for v in r]
-            return type(r)(*items) if hasattr(r, "_fields") else tuple(items)
-        if isinstance(r, list):
-            return [down(v) for v in r]
-        return r
-
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        if _state.autocast is not None and takes_over(fn.__name__, args, kwargs):
+            return fn(*args, **kwargs)      # autocast decides the dtypes (float32 losses)
         if kwargs and kwargs.get("dtype") is not None:
             from .._dtypes import as_dtype
             if as_dtype(kwargs["dtype"]) != _F16:
@@ -163,5 +157,5 @@ def half_via_float32(fn):
             if copy._version[0] != version and not orig.requires_grad:
                 orig._data[...] = copy._data.astype(_F16)
                 orig._version[0] += 1
-        return down(out) if back else out
+        return float32_results_to(out, _F16) if back else out
     return wrapper

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+from .._state import state
+from ..amp.cast import autocast_call
 from .._tensor import Tensor
 from . import elementwise as E
 from .linalg import matmul
@@ -36,6 +38,8 @@ def cdist(x1, x2, p: float = 2.0,
     >>> a, b = tl.tensor([[0.0, 0.0], [1.0, 1.0]]), tl.tensor([[3.0, 4.0]])
     >>> tl.cdist(a, b)                                   # [[5.], [3.6056]]
     """
+    if state.autocast is not None:
+        return autocast_call(cdist, "cdist", x1, x2, p, compute_mode)
     x1, x2 = to_float(to_tensor(x1)), to_float(to_tensor(x2))
     if x1.ndim < 2 or x2.ndim < 2:
         raise ValueError(f"cdist: x1 and x2 must be at least 2-D (..., rows, features), got "

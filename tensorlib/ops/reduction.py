@@ -7,6 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._state import state
+from ..amp.cast import autocast_call
 from .._apply import apply
 from .._tensor import Tensor
 from .registry import OpDef, register
@@ -375,6 +377,8 @@ def sum(x, axis=None, keepdims: bool = False, *, dim=None, keepdim: bool | None 
         dtype=None) -> Tensor:
     """Sum over ``axis`` (int, tuple or None for all; ``dim=`` is PyTorch's name); ints and
     bools sum to int64 unless ``dtype`` is given (the input is cast to it first)."""
+    if state.autocast is not None:
+        return autocast_call(sum, "sum", x, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
     if dim is not None or keepdim is not None:
         axis, keepdims = _axis_args("sum", axis, keepdims, dim, keepdim)
     if dtype is None:       # the common call: no extra Python frames (W1b's per-op cost)
@@ -397,6 +401,8 @@ def prod(x, axis=None, keepdims: bool = False, *, dim=None, keepdim: bool | None
          dtype=None) -> Tensor:
     """Product over ``axis`` (``dim=``); signed ints and bools give int64 unless ``dtype`` is
     given. The gradient is exact where inputs are zero."""
+    if state.autocast is not None:
+        return autocast_call(prod, "prod", x, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
     axis, keepdims = _axis_args("prod", axis, keepdims, dim, keepdim)
     return _cast_out(_call(PROD, _cast_in("prod", x, dtype), axis, keepdims), dtype)
 
@@ -565,6 +571,8 @@ def std(x, axis=None, correction: int | None = None, keepdims: bool = False, *, 
 def logsumexp(x, axis=None, keepdims: bool = False, *, dim=None,
               keepdim: bool | None = None) -> Tensor:
     """log(sum(exp(x))) over ``axis`` (``dim=``), computed without overflow."""
+    if state.autocast is not None:
+        return autocast_call(logsumexp, "logsumexp", x, axis, keepdims, dim=dim, keepdim=keepdim)
     axis, keepdims = _axis_args("logsumexp", axis, keepdims, dim, keepdim)
     return _call(LOGSUMEXP, x, axis, keepdims, floating=True)
 
@@ -574,6 +582,9 @@ def norm(x, ord: float | str | None = None, axis=None, keepdims: bool = False, *
          dtype=None) -> Tensor:
     """Vector p-norm over ``axis`` (all elements for None): ord (PyTorch's ``p=``) in
     {1, 2 (the default, also 'fro'), inf, -inf, p>0}."""
+    if state.autocast is not None:
+        return autocast_call(norm, "norm", x, ord, axis, keepdims, p=p, dim=dim, keepdim=keepdim,
+                             dtype=dtype)
     if p is not None:
         if ord is not None:
             raise TypeError("norm: got both ord= and p= (NumPy's and PyTorch's names for the "
@@ -616,6 +627,8 @@ def cumsum(x, axis: int | None = None, *, dim: int | None = None, dtype=None) ->
     """Running sum along ``axis`` (``dim=``), an int (default 0; NumPy's None, which
     flattens, is not accepted); signed ints and bools give int64 unless ``dtype`` is given
     (the input is cast to it first)."""
+    if state.autocast is not None:
+        return autocast_call(cumsum, "cumsum", x, axis, dim=dim, dtype=dtype)
     axis, _ = _axis_args("cumsum", axis, False, dim, None)
     axis = 0 if axis is None else axis
     x = _cast_in("cumsum", x, dtype)
@@ -625,6 +638,8 @@ def cumsum(x, axis: int | None = None, *, dim: int | None = None, dtype=None) ->
 def cumprod(x, axis: int | None = None, *, dim: int | None = None, dtype=None) -> Tensor:
     """Running product along ``axis`` (``dim=``), an int (default 0); signed ints and bools
     give int64 unless ``dtype`` is given. The gradient is exact where inputs are zero."""
+    if state.autocast is not None:
+        return autocast_call(cumprod, "cumprod", x, axis, dim=dim, dtype=dtype)
     axis, _ = _axis_args("cumprod", axis, False, dim, None)
     axis = 0 if axis is None else axis
     x = _cast_in("cumprod", x, dtype)
