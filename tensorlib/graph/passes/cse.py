@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import attr_key
-from ._rewrite import is_pure, remove_nodes, replace_uses
+from ._rewrite import is_pure, remove_nodes
 
 
 def _array_key(a):
@@ -38,8 +38,14 @@ def _grad_facts(info, n) -> tuple:
 def cse(g) -> int:
     seen: dict = {}
     dead: set[int] = set()
+    # uses of a merged node's outputs are redirected through one map as the walk reaches
+    # them (one pass: replacing each duplicate's uses over the whole graph was quadratic,
+    # seconds on a 100-step unrolled ODE)
+    sub: dict = {}
     info = getattr(g, "_grad_info", None)
     for n in list(g.nodes):
+        if sub and any(v.id in sub for v in n.inputs):
+            n.inputs = [sub.get(v.id, v) for v in n.inputs]
         if not is_pure(n) or n.op == "constant" and n.attrs.get("value") is None:
             continue
         if n.op == "constant":
@@ -56,7 +62,12 @@ def cse(g) -> int:
             seen[k] = n
             continue
         for old, new in zip(n.outputs, first.outputs):
-            replace_uses(g, old, new)
+            sub[old.id] = new
         dead.add(n.id)
+    if sub:
+        for n in g.nodes:       # (a node listed before the one it reads, if a pass put it so)
+            if any(v.id in sub for v in n.inputs):
+                n.inputs = [sub.get(v.id, v) for v in n.inputs]
+        g.outputs = [sub.get(v.id, v) for v in g.outputs]
     remove_nodes(g, dead)
     return len(dead)

@@ -148,6 +148,7 @@ def fuse_elementwise(g) -> int:
             chain_of[n.id] = c
     fused = 0
     dead: set[int] = set()
+    before: dict[int, object] = {}      # a chain's last node's id -> the fused node
     for c in chains:
         if len(c) < 2:
             continue
@@ -167,8 +168,7 @@ def fuse_elementwise(g) -> int:
         last = c[-1]
         node = g.add_node("fused", ext, {"program": program}, last.device, [])
         node.pin = last.pin
-        g.nodes.remove(node)
-        g.nodes.insert(g.nodes.index(last), node)
+        before[last.id] = node
         # the fused node takes over the last node's output Value
         out = last.outputs[0]
         out.node = node
@@ -176,6 +176,10 @@ def fuse_elementwise(g) -> int:
         last.outputs = []
         dead.update(m.id for m in c)
         fused += 1
+    if before:      # each fused node where its chain's last node was (one pass, not one each)
+        added = {m.id for m in before.values()}
+        g.nodes = [x for m in g.nodes if m.id not in added
+                   for x in ((before[m.id], m) if m.id in before else (m,))]
     remove_nodes(g, dead)
     return fused
 
