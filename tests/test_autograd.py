@@ -1087,3 +1087,25 @@ def test_grad_mode_decorators_hold_inside_a_generator_and_not_outside():
     next(g)
     assert g.throw(ValueError("x")) is False
     g.close()
+
+
+def test_grad_takes_pytorch_keywords_only_inputs_is_grads_batched_and_grad_tensors():
+    torch = pytest.importorskip("torch")
+    x = tl.randn(3, requires_grad=True)
+    xt = torch.tensor(x.numpy(), requires_grad=True)
+    eye = np.eye(3, dtype=np.float32)
+    (j,) = tl.autograd.grad(tl.sin(x) * x, x, tl.tensor(eye), only_inputs=True,
+                            is_grads_batched=True, create_graph=True)
+    (jt,) = torch.autograd.grad(torch.sin(xt) * xt, xt, torch.tensor(eye),
+                                is_grads_batched=True, create_graph=True)
+    np.testing.assert_allclose(j.numpy(), jt.detach().numpy(), rtol=1e-6)
+    (hj,) = tl.autograd.grad(j.sum(), x)          # the batched rows keep their history
+    (hjt,) = torch.autograd.grad(jt.sum(), xt)
+    np.testing.assert_allclose(hj.numpy(), hjt.numpy(), rtol=1e-5)
+    with pytest.raises(ValueError, match="same batch size"):
+        tl.autograd.grad([x * 2, x * 3], x, [tl.ones(2, 3), tl.ones(3, 3)],
+                         is_grads_batched=True)
+    loss = (x * 2).sum()
+    x.grad = None
+    tl.autograd.backward([loss], grad_tensors=[tl.tensor(3.0)])
+    np.testing.assert_allclose(x.grad.numpy(), [6.0, 6.0, 6.0])

@@ -198,7 +198,7 @@ def _check_anomaly(node, grads):
 
 
 def backward(root, gradient=None, *, retain_graph=None, create_graph=False,
-             inputs=None) -> None:
+             inputs=None, grad_tensors=None) -> None:
     """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad, as
     ``root.backward(gradient)``.
 
@@ -206,7 +206,12 @@ def backward(root, gradient=None, *, retain_graph=None, create_graph=False,
     ``torch.autograd.backward``), with ``gradient`` one tensor or a sequence to match; a
     gradient may be left out only for a one-element root. ``retain_graph`` defaults to
     ``create_graph``. ``inputs``: accumulate into these tensors' ``.grad`` only (leaves or
-    not), as PyTorch's ``backward(inputs=...)``."""
+    not), as PyTorch's ``backward(inputs=...)``. ``grad_tensors`` is
+    ``torch.autograd.backward``'s name for ``gradient``."""
+    if grad_tensors is not None:
+        if gradient is not None:
+            raise TypeError("backward: pass gradient or grad_tensors, not both")
+        gradient = grad_tensors
     roots = list(root) if isinstance(root, (list, tuple)) else [root]
     if gradient is None:
         grads = [None] * len(roots)
@@ -256,15 +261,22 @@ def _post_accumulate(t) -> None:
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=None, materialize_grads=False):
+         only_inputs=True, allow_unused=None, is_grads_batched=False,
+         materialize_grads=False):
     """Gradients of ``outputs`` with respect to ``inputs``, returned (not accumulated).
     An input no gradient reaches raises, or gives None with ``allow_unused``, or zeros
-    with ``materialize_grads`` (as PyTorch).
+    with ``materialize_grads`` (as PyTorch). With ``is_grads_batched`` the first dim of
+    each of ``grad_outputs`` is a batch of cotangents, and each result has that batch dim
+    in front (one vector-Jacobian product per row; rows of a Jacobian from an identity).
+    ``only_inputs`` is accepted and ignored, as PyTorch's (deprecated there).
 
     >>> (gx,) = tl.grad((x ** 3).sum(), [x], create_graph=True)
     >>> (ggx,) = tl.grad(gx.sum(), [x])     # second derivative
     """
     from .._tensor import Tensor
+    if is_grads_batched:
+        return _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph,
+                             allow_unused, materialize_grads)
     single = isinstance(outputs, Tensor)
     outs = [outputs] if single else list(outputs)
     single_in = isinstance(inputs, Tensor)
@@ -295,3 +307,30 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         from ..creation import zeros_like
         res = [zeros_like(t) if r is None else r for t, r in zip(ins, res)]
     return tuple(res)
+
+
+def _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
+                  materialize_grads):
+    """``grad(..., is_grads_batched=True)``: one vector-Jacobian product per row of the
+    cotangents, stacked (the tape is kept until the last row)."""
+    from .._tensor import Tensor
+    from ..ops.shape import stack
+    if grad_outputs is None:
+        raise ValueError("grad: is_grads_batched=True needs grad_outputs (a batch of "
+                         "cotangents in their first dim)")
+    gos = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
+    sizes = {g.shape[0] if g.ndim else None for g in gos}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError("grad: with is_grads_batched=True every grad_outputs tensor needs the "
+                         f"same batch size in its first dim, got shapes "
+                         f"{[tuple(g.shape) for g in gos]}")
+    (n,) = sizes
+    rows = []
+    for b in range(n):
+        last = b == n - 1
+        rows.append(grad(outputs, inputs, [g[b] for g in gos],
+                         retain_graph=retain_graph if last else True,
+                         create_graph=create_graph, allow_unused=allow_unused,
+                         materialize_grads=materialize_grads))
+    return tuple(None if any(r[i] is None for r in rows) else stack([r[i] for r in rows])
+                 for i in range(len(rows[0])))
