@@ -371,7 +371,7 @@ def _softplus_fwd(xp, x, beta, threshold):
     # log(1 + exp(bx)) = max(bx, 0) + log1p(exp(-|bx|)): no overflow, and ~15x faster than
     # logaddexp; x itself above the threshold (a mask that is rarely true: a cheap where)
     bx = x * x.dtype.type(beta) if beta != 1.0 else x
-    soft = xp.abs(bx)
+    soft = xp.asarray(xp.abs(bx))      # (a 0-d input gives a scalar: out= needs an array)
     xp.negative(soft, out=soft)
     xp.exp(soft, out=soft)
     xp.log1p(soft, out=soft)
