@@ -101,6 +101,7 @@ from .ops.torch_api import (atleast_1d, atleast_2d, atleast_3d, block_diag, broa
 from .special import xlogy
 from . import _torch_methods  # noqa: F401  (more of PyTorch's Tensor methods)
 from . import func  # noqa: E402  (tl.func: functional_call, grad)
+from .func import vmap  # noqa: E402  (tl.vmap, as tl.func.vmap)
 from . import special  # noqa: E402  (tl.special: torch.special's functions)
 from . import autograd  # noqa: E402
 from . import cuda  # noqa: E402  (GPU queries and kernels; imports without a GPU)

@@ -27,10 +27,16 @@ def _device_error(op, inputs):
 
 
 def _same_device(op, inputs):
-    """Inputs on several devices: an error, except while a graph is traced with them all in
-    this process's host memory (``cpu``, ``cpu:1``): there a ``with tl.device("cpu:1")``
-    block pins ops for the placer rather than separating memories, so the others are moved
-    (recorded, no copy) to the first input's device."""
+    """Inputs on several devices: an error, except inside ``tl.vmap`` (see below) and while
+    a graph is traced with them all in this process's host memory (``cpu``, ``cpu:1``):
+    there a ``with tl.device("cpu:1")`` block pins ops for the placer rather than
+    separating memories, so the others are moved (recorded, no copy) to the first input's
+    device."""
+    if any(t._device.type == "vmap" for t in inputs):
+        # inside tl.vmap: ordinary tensors (and those of outer vmap levels) join the
+        # innermost level as unbatched values, through a recorded op (tensorlib.vmap.levels)
+        from .vmap.levels import join_level
+        return join_level(op, inputs)
     from ._state import state
     host = all(t._device.type == "cpu" and t._device.worker is None for t in inputs)
     if state.tracer is None or not host:

@@ -94,3 +94,28 @@ def device(spec: str | Device) -> Device:
     """The :class:`Device` named ``spec`` (``'cpu'``, ``'cuda:0'``...); a Device passes
     through."""
     return Device(spec)
+
+
+def vmap_device(level: int, base: Device) -> Device:
+    """The internal device of the tensors inside one ``tl.vmap`` call (``tensorlib.vmap``):
+    type ``"vmap"``, the call's level as index, and ``base``, the device its arrays live on
+    in the end (``cpu`` or ``cuda:N``). ``apply`` sends their ops to the batching rules
+    (``OpDef.kernel_for("vmap")``). A fresh device per call, not interned (levels are
+    unique, so the cache would only grow); users never name it."""
+    d = object.__new__(_VmapDevice)
+    d.type = "vmap"
+    d.index = int(level)
+    d.worker = None
+    d._str = f"vmap:{level}"
+    d.base = base
+    return d
+
+
+class _VmapDevice(Device):
+    __slots__ = ("base",)
+
+    def __new__(cls, *args):    # only vmap_device makes these
+        raise TypeError("vmap devices are internal: use tl.vmap")
+
+    def __reduce__(self):
+        raise TypeError("a tensor inside tl.vmap cannot be pickled")

@@ -1,11 +1,14 @@
 """Function transforms, as ``torch.func``: ``functional_call`` (run a module with other
 tensors in place of its parameters and buffers), ``grad`` and ``grad_and_value`` (the
-gradient of a scalar function as a function), built on :func:`tl.grad`. No ``vmap``.
+gradient of a scalar function as a function), built on :func:`tl.grad`; ``vmap`` (a
+function of one example run on a batch, :mod:`tensorlib.vmap`), and on top of it ``vjp``,
+``jacrev``, ``hessian`` and ``stack_module_state`` (model ensembles).
 
 >>> params = {k: v.detach() for k, v in model.named_parameters()}
 >>> def loss(params, x, y):
 ...     return F.mse_loss(tl.func.functional_call(model, params, (x,)), y)
 >>> grads = tl.func.grad(loss)(params, x, y)       # a dict like params
+>>> per_sample = tl.func.vmap(tl.func.grad(loss), in_dims=(None, 0, 0))(params, xb, yb)
 """
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ from .autograd.engine import grad as _tl_grad
 from .autograd.mode import enable_grad
 from .nn.module import Module
 
-__all__ = ["functional_call", "grad", "grad_and_value"]
+__all__ = ["functional_call", "grad", "grad_and_value", "vmap", "vjp", "jacrev", "hessian",
+           "stack_module_state"]
 
 _MISSING = object()
 
@@ -322,3 +326,7 @@ def grad(func: Callable, argnums: int | tuple[int, ...] = 0,
             return g, value[1]
         return g
     return wrapper
+
+
+# the vmap family lives in tensorlib.vmap (it imports this module's pytree helpers)
+from .vmap import hessian, jacrev, stack_module_state, vjp, vmap  # noqa: E402

@@ -39,11 +39,21 @@ def root_buffer(a):
 
 
 def xp_for(device: Device):
-    return np if device.type == "cpu" else cupy()
+    if device.type == "cpu":
+        return np
+    if device.type == "vmap":       # inside tl.vmap: unbatched values of the level
+        from ..vmap.batched import array_module
+        return array_module(device)
+    return cupy()
 
 
 def xp_of(array):
-    return np if isinstance(array, np.ndarray) else cupy()
+    if isinstance(array, np.ndarray):
+        return np
+    from ..vmap.batched import BatchedArray, array_module
+    if type(array) is BatchedArray:
+        return array_module(array.dev)
+    return cupy()
 
 
 def to_device(array, device: Device):
@@ -52,6 +62,9 @@ def to_device(array, device: Device):
         if isinstance(array, np.ndarray):
             return array
         return array.get()
+    if device.type == "vmap":       # a constant inside tl.vmap: the same for every example
+        from ..vmap.batched import to_level
+        return to_level(array, device)
     cp = cupy()
     with cp.cuda.Device(device.index):
         return cp.asarray(array)

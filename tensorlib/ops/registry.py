@@ -86,6 +86,9 @@ class OpDef:
             return k
         if backend in self.kernels:
             k = self.kernels[backend]
+        elif backend == "vmap":     # inside tl.vmap: the op's batching rule (tensorlib.vmap)
+            from ..vmap.rules import rule_for
+            k = rule_for(self)
         elif self.ufunc is not None:
             if backend == "cpu":
                 k = getattr(np, self.ufunc)

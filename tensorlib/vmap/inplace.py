@@ -1,0 +1,72 @@
+"""Writing into a ``BatchedArray`` in place (``x[i] = v``, ``x.add_(y)`` inside vmap)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import phys as P
+from ._common import aligned
+from .batched import BatchedArray
+
+
+def _at_level(value, dev) -> BatchedArray:
+    if type(value) is BatchedArray:
+        if value.dev is dev:
+            return value
+        if value.dev.index > dev.index:
+            raise RuntimeError("vmap: an in-place write of a value of an inner vmap level into "
+                               "a tensor of an outer one is not supported")
+        return BatchedArray(value, None, dev)
+    if not hasattr(value, "dtype"):
+        value = np.asarray(value)
+    return BatchedArray(value, None, dev)
+
+
+def _key(key) -> tuple:
+    return key if isinstance(key, tuple) else (key,)
+
+
+def _plain_index(key: tuple, dev) -> tuple:
+    out = []
+    for k in key:
+        if type(k) is BatchedArray:
+            if k.dev is not dev or k.bdim is not None:
+                raise NotImplementedError(
+                    "vmap: an in-place write at per-example (batched) tensor indices is not "
+                    "supported; use the out-of-place tl.setitem / index ops instead")
+            k = k.get()
+        out.append(k)
+    return tuple(out)
+
+
+def set_items(target: BatchedArray, key, value) -> None:
+    """``target[key] = value`` for the logical arrays: each example's region written with
+    that example's value."""
+    from .rules_shape import _advanced_front, _selected_ndim
+    v = _at_level(value, target.dev)
+    key = _plain_index(_key(key), target.dev)
+    if target.bdim is None:
+        if v.bdim is not None:
+            raise RuntimeError(
+                "vmap: an in-place write of a batched value into a tensor that is the same for "
+                "every example (not batched: a closure or an in_dims=None argument) is not "
+                "supported; write into a batched tensor, or use an out-of-place op")
+        target.phys[key] = v.phys
+        return
+    if _advanced_front(key):
+        raise NotImplementedError("vmap: in-place writes with index arrays that are not next "
+                                  "to each other are not supported inside vmap")
+    nd = _selected_ndim(target.shape, target.dtype, key)
+    target.phys[(slice(None),) + key] = aligned(v, nd)
+
+
+def add_into(target: BatchedArray, other) -> None:
+    total = P.call(P.op("add"), target, _at_level(other, target.dev))
+    set_items(target, Ellipsis, total)
+
+
+def view_items(source: BatchedArray, key) -> BatchedArray:
+    """``source[key]`` as a view (basic indices), for writes through it."""
+    key = _plain_index(_key(key), source.dev)
+    if source.bdim is None:
+        return BatchedArray(source.phys[key], None, source.dev)
+    return BatchedArray(source.phys[(slice(None),) + key], 0, source.dev)
