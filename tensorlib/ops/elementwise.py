@@ -209,6 +209,8 @@ def _leaky_grad_fwd(xp, g, x, negative_slope):
     m = (x > 0).astype(g.dtype)
     m *= g.dtype.type(1) - slope
     m += slope
+    if m.shape != g.shape:      # (g and x broadcast against each other)
+        return m * g
     m *= g
     return m
 
