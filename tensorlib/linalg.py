@@ -14,8 +14,9 @@ tensor([[ 3., -2.],
         [-2.,  4.]])
 """
 from .ops.linalg import dot, einsum, matmul, outer, tensordot
-from .ops.matrix import cholesky, det, eigh, inv, slogdet, solve
+from .ops.matrix import LinAlgError, cholesky, det, eigh, inv, slogdet, solve
 from .ops.decompositions import matrix_norm, norm, qr, svd, svdvals, vector_norm
 
-__all__ = ["cholesky", "det", "dot", "eigh", "einsum", "inv", "matmul", "matrix_norm", "norm",
-           "outer", "qr", "slogdet", "solve", "svd", "svdvals", "tensordot", "vector_norm"]
+__all__ = ["LinAlgError", "cholesky", "det", "dot", "eigh", "einsum", "inv", "matmul",
+           "matrix_norm", "norm", "outer", "qr", "slogdet", "solve", "svd", "svdvals",
+           "tensordot", "vector_norm"]

@@ -98,5 +98,16 @@ def test_undeclared_parameters_are_found_or_an_error_not_lost_gradients():
     np.testing.assert_allclose(w.grad.numpy(), want, rtol=1e-5)
     with pytest.raises(TypeError, match="need gradients; pass them positionally"):
         tl.autograd.checkpoint(lambda v, m: v @ m, x, m=w)
-    with pytest.raises(TypeError, match="arguments must be tensors"):
-        tl.autograd.checkpoint(lambda v, k: v * k, x, 2)
+    # a non-tensor argument is passed as it is, a Module's parameters among them found
+    # (PyTorch's checkpoint(step, model, y) form; it raised "arguments must be tensors")
+    np.testing.assert_allclose(tl.autograd.checkpoint(lambda v, k: v * k, x, 2).numpy(),
+                               (x * 2).numpy())
+    lin = tl.nn.Linear(x.shape[-1], 2)
+    x.grad = None
+    tl.autograd.checkpoint(lambda model, v, dt: dt * model(v).tanh(), lin, x, 0.5).sum().backward()
+    gw, gx = lin.weight.grad.numpy().copy(), x.grad.numpy().copy()
+    lin.zero_grad()
+    x.grad = None
+    (0.5 * lin(x).tanh()).sum().backward()
+    np.testing.assert_allclose(gw, lin.weight.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(gx, x.grad.numpy(), rtol=1e-6)

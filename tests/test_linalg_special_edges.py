@@ -340,3 +340,49 @@ def test_qr_gradient_of_wide_matrices_matches_torch(shape, mode):
         return (q.sum(-1) ** 2).sum() + (r ** 3).sum()
     assert tl.gradcheck(f, [x])
     assert tl.gradgradcheck(f, [x])
+
+
+# --- PyTorch's keywords and error class (scientific-ML trial) -------------------------------
+def test_linalg_error_is_a_runtime_error_as_pytorch_and_a_value_error_as_numpy():
+    bad = tl.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=tl.float64)
+    for op in (tl.linalg.cholesky, tl.linalg.inv):
+        with pytest.raises(RuntimeError) as info:
+            op(tl.zeros(2, 2, dtype=tl.float64) if op is tl.linalg.inv else bad)
+        assert isinstance(info.value, (ValueError, tl.linalg.LinAlgError))
+        with pytest.raises(torch.linalg.LinAlgError):       # (what the same code sees there)
+            getattr(torch.linalg, op.__name__)(
+                torch.zeros(2, 2, dtype=torch.float64) if op is tl.linalg.inv
+                else torch.tensor(bad.numpy()))
+
+
+def test_cholesky_upper_eigh_uplo_solve_left_diagonal_dims_and_tensordot_dims():
+    rng = np.random.default_rng(0)
+    m = rng.standard_normal((3, 4, 4))
+    spd = m @ np.swapaxes(m, -1, -2) + 4 * np.eye(4)
+    a, at = tl.tensor(spd, requires_grad=True), torch.tensor(spd, requires_grad=True)
+    u, ut = tl.linalg.cholesky(a, upper=True), torch.linalg.cholesky(at, upper=True)
+    np.testing.assert_allclose(u.detach().numpy(), ut.detach().numpy(), rtol=1e-12)
+    g = rng.standard_normal(u.shape)
+    u.backward(tl.tensor(g))
+    ut.backward(torch.tensor(g))
+    np.testing.assert_allclose(a.grad.numpy(), at.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+    asym = rng.standard_normal((4, 4))          # the two triangles differ: UPLO matters
+    for uplo in ("L", "U"):
+        w, _ = tl.linalg.eigh(tl.tensor(asym), UPLO=uplo)
+        wt, _ = torch.linalg.eigh(torch.tensor(asym), UPLO=uplo)
+        np.testing.assert_allclose(w.numpy(), wt.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="UPLO"):
+        tl.linalg.eigh(tl.tensor(asym), UPLO="X")
+
+    b = rng.standard_normal((3, 2, 4))
+    x = tl.linalg.solve(tl.tensor(spd), tl.tensor(b), left=False)
+    xt = torch.linalg.solve(torch.tensor(spd), torch.tensor(b), left=False)
+    np.testing.assert_allclose(x.numpy(), xt.numpy(), rtol=1e-10)
+
+    np.testing.assert_allclose(tl.tensor(m).diagonal(offset=1, dim1=-2, dim2=-1).numpy(),
+                               torch.tensor(m).diagonal(offset=1, dim1=-2, dim2=-1).numpy())
+    c = rng.standard_normal((4, 5))
+    np.testing.assert_allclose(tl.tensordot(tl.tensor(m), tl.tensor(c), dims=1).numpy(),
+                               torch.tensordot(torch.tensor(m), torch.tensor(c), dims=1).numpy(),
+                               rtol=1e-12)

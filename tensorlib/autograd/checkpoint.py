@@ -135,8 +135,9 @@ def checkpoint(function: Callable, *args: Any, params: Iterable | None = None,
     (tensors that need gradients go in ``args``).
     ``preserve_rng_state`` replays the forward pass's random draws (dropout masks).
     Layers with running statistics (BatchNorm in training mode) update them twice.
-    PyTorch's ``use_reentrant`` is accepted and ignored: there is one implementation, and
-    either way the arguments must be tensors.
+    Arguments that are not tensors (a Module, a step size) are passed as they are; a
+    Module's parameters among them are found too. PyTorch's ``use_reentrant`` is accepted
+    and ignored: there is one implementation.
 
     >>> h = tl.autograd.checkpoint(block, x)      # block: an nn.Module
     >>> loss = head(h).sum(); loss.backward()
@@ -144,10 +145,7 @@ def checkpoint(function: Callable, *args: Any, params: Iterable | None = None,
     from .._tensor import Tensor
     if not callable(function):
         raise TypeError(f"checkpoint: function must be callable, got {type(function).__name__}")
-    bad = [type(a).__name__ for a in args if not isinstance(a, Tensor)]
-    if bad:
-        raise TypeError(f"checkpoint: arguments must be tensors (close over other values), "
-                        f"got {', '.join(bad)}")
+    fixed = {i: a for i, a in enumerate(args) if not isinstance(a, Tensor)}
     grad_kw = [k for k, v in kwargs.items() if isinstance(v, Tensor) and v.requires_grad]
     if grad_kw:
         raise TypeError(f"checkpoint: keyword argument(s) {grad_kw} need gradients; pass them "
@@ -155,6 +153,14 @@ def checkpoint(function: Callable, *args: Any, params: Iterable | None = None,
     if kwargs:
         function = _with_kwargs(function, kwargs)
     ps = list(params) if params is not None else _module_params(function)
+    if fixed:       # non-tensor arguments (a Module, a step size) are passed as they are
+        if params is None:
+            from ..nn.module import Module
+            for a in fixed.values():
+                if isinstance(a, Module):
+                    ps += [p for p in a.parameters() if all(p is not q for q in ps)]
+        function = _with_fixed(function, fixed, len(args))
+        args = tuple(a for a in args if isinstance(a, Tensor))
     if any(not isinstance(p, Tensor) for p in ps):
         raise TypeError("checkpoint: params must be tensors")
     rng = None
@@ -162,6 +168,14 @@ def checkpoint(function: Callable, *args: Any, params: Iterable | None = None,
         from ..random import default_generator
         rng = default_generator.get_state()
     return _Checkpoint.apply(function, len(args), rng, *args, *ps)
+
+
+def _with_fixed(function, fixed: dict, n: int):
+    """``function`` of the tensor arguments alone, the others put back at their places."""
+    def call(*tensors):
+        it = iter(tensors)
+        return function(*[fixed[i] if i in fixed else next(it) for i in range(n)])
+    return call
 
 
 def _with_kwargs(function, kwargs):

@@ -64,7 +64,8 @@ DIAGONAL_EMBED = register(OpDef(
     doc="Zeros of ``shape`` with ``g`` on the diagonal (diagonal's backward)."))
 
 
-def diagonal(x, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+def diagonal(x, offset: int = 0, axis1: int = 0, axis2: int = 1, *, dim1: int | None = None,
+             dim2: int | None = None) -> Tensor:
     """The diagonal ``x[..., i, i + offset]`` of the (axis1, axis2) planes, as the last axis.
     A view, as PyTorch's: in-place ops on it change ``x``.
 
@@ -74,6 +75,10 @@ def diagonal(x, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     tensor([[1., 0.],
             [0., 1.]])
     """
+    if dim1 is not None:        # PyTorch's names
+        axis1 = dim1
+    if dim2 is not None:
+        axis2 = dim2
     x = to_tensor(x)
     if x.ndim < 2:
         raise ValueError(f"diagonal: needs at least 2 dims, got shape {tuple(x.shape)}")

@@ -320,8 +320,11 @@ TENSORDOT = register(OpDef("tensordot", lambda xp, a, b, axes: xp.tensordot(a, b
                            vjp=_tensordot_vjp, infer=_tensordot_infer))
 
 
-def tensordot(a, b, axes=2) -> Tensor:
-    """Sum products over ``axes``: an int (last n of a with first n of b) or two lists."""
+def tensordot(a, b, axes=2, *, dims=None) -> Tensor:
+    """Sum products over ``axes`` (``dims``, PyTorch's name): an int (last n of a with first
+    n of b) or two lists."""
+    if dims is not None:
+        axes = dims.tolist() if isinstance(dims, Tensor) else dims
     if state.autocast is not None:
         return autocast_call(tensordot, "tensordot", a, b, axes)
     a, b = to_tensor(a), to_tensor(b)

@@ -38,13 +38,20 @@ def _cubic(ins, outs, **attrs):   # flops of an O(n^3) factorisation per matrix
     return numel(shape[:-2]) * n ** 3
 
 
+class LinAlgError(RuntimeError, ValueError):
+    """A matrix a linear-algebra op cannot handle (singular, not positive definite), as
+    ``torch.linalg.LinAlgError``: a RuntimeError as PyTorch's (``except RuntimeError:`` in
+    an add-jitter-and-retry loop around ``cholesky`` catches it), and a ValueError as
+    NumPy's."""
+
+
 def _lapack(op: str, fn, *arrays):
     """``fn(*arrays)``, with NumPy's LAPACK failures (a singular or indefinite matrix) as a
-    ValueError naming the op. (CuPy does not check: its results hold NaN or inf instead.)"""
+    LinAlgError naming the op. (CuPy does not check: its results hold NaN or inf instead.)"""
     try:
         return fn(*arrays)
     except np.linalg.LinAlgError as e:
-        raise ValueError(f"{op}: {str(e)[:1].lower()}{str(e)[1:]}") from None
+        raise LinAlgError(f"{op}: {str(e)[:1].lower()}{str(e)[1:]}") from None
 
 
 def _prepare(a, op: str) -> Tensor:
@@ -154,14 +161,21 @@ SOLVE = register(OpDef("solve", _solve_fwd, vjp=_solve_vjp,
                        saves=True, saves_output=True, infer=_solve_infer, cost=io_cost(_cubic)))
 
 
-def solve(a, b) -> Tensor:
+def solve(a, b, *, left: bool = True) -> Tensor:
     """``X`` with ``A @ X = B`` for square ``A`` (``(..., n, n)``), as ``torch.linalg.solve``:
     ``B`` is one vector per matrix when it is ``(n,)`` or has A's shape less the last
     dimension (``(..., n)``), and ``(..., n, k)`` otherwise; batch dimensions broadcast.
+    ``left=False`` solves ``X @ A = B`` (``B`` of shape ``(..., k, n)``).
 
     >>> tl.linalg.solve(tl.tensor([[2.0, 0.0], [0.0, 4.0]]), tl.tensor([1.0, 1.0]))
     tensor([0.5 , 0.25])
     """
+    if not left:        # X A = B  <=>  A^T X^T = B^T
+        b = to_tensor(b)
+        if b.ndim < 2:
+            raise ValueError(f"solve: left=False needs B with at least 2 dims (..., k, n), "
+                             f"got shape {tuple(b.shape)}")
+        return _mT(solve(_mT(to_tensor(a)), _mT(b)))
     if state.autocast is not None:
         return autocast_call(solve, "solve", a, b)
     a = _prepare(a, "solve")
@@ -266,12 +280,15 @@ CHOLESKY = register(OpDef("cholesky", _cholesky_fwd, vjp=_cholesky_vjp, saves=Fa
                           cost=io_cost(_cubic)))
 
 
-def cholesky(a) -> Tensor:
+def cholesky(a, *, upper: bool = False) -> Tensor:
     """The lower-triangular ``L`` with ``A = L @ L.mT`` of a symmetric positive-definite
-    matrix (only its lower triangle is read)."""
+    matrix (only its lower triangle is read); ``upper=True`` gives ``U = L.mT`` with
+    ``A = U.mT @ U``, as PyTorch's. A matrix that is not positive definite raises
+    :class:`LinAlgError`."""
     if state.autocast is not None:
-        return autocast_call(cholesky, "cholesky", a)
-    return apply(CHOLESKY, _prepare(a, "cholesky"))
+        return autocast_call(cholesky, "cholesky", a, upper=upper)
+    L = apply(CHOLESKY, _prepare(a, "cholesky"))
+    return _mT(L) if upper else L
 
 
 def _eigh_infer(a):
@@ -292,21 +309,27 @@ def _eigh_vjp(n, gw, gv):
     return (_sym(v @ inner @ _mT(v)),)
 
 
-EIGH = register(OpDef("eigh", lambda xp, a: tuple(xp.linalg.eigh(a)), vjp=_eigh_vjp,
+EIGH = register(OpDef("eigh", lambda xp, a, UPLO="L": tuple(xp.linalg.eigh(a, UPLO=UPLO)),
+                      vjp=_eigh_vjp,
                       saves=False, saves_output=True, infer=_eigh_infer, cost=io_cost(_cubic)))
 
 
-def eigh(a) -> tuple[Tensor, Tensor]:
+def eigh(a, UPLO: str = "L") -> tuple[Tensor, Tensor]:
     """Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix, reading its
-    lower triangle. The gradient of the eigenvalues alone is defined for repeated eigenvalues
-    too; through the eigenvectors it assumes distinct eigenvalues (as PyTorch's) and a loss
-    that does not depend on each eigenvector's sign.
+    lower triangle (``UPLO="U"``: the upper one). The gradient of the eigenvalues alone is
+    defined for repeated eigenvalues too; through the eigenvectors it assumes distinct
+    eigenvalues (as PyTorch's) and a loss that does not depend on each eigenvector's
+    sign.
 
     >>> w, v = tl.linalg.eigh(tl.tensor([[2.0, 1.0], [1.0, 2.0]]))
     >>> w
     tensor([1., 3.])
     """
+    if UPLO not in ("L", "U"):
+        raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
     if state.autocast is not None:
-        return autocast_call(eigh, "eigh", a)
+        return autocast_call(eigh, "eigh", a, UPLO)
+    if UPLO == "U":
+        return apply(EIGH, _prepare(a, "eigh"), UPLO="U")
     return apply(EIGH, _prepare(a, "eigh"))
 
