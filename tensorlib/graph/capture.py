@@ -758,8 +758,10 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     dims that size was computed from are fixed;
     the others stay dynamic. Cutting a None dim into a Python count of pieces
     (``unbind``, ``split``/``chunk`` into equal parts, ``len(x)``, ``for t in x``) is such
-    an escape, and so is ``nn.LSTM``/``GRU``/``RNN``'s loop over the time steps: a None time
-    dim is traced per sequence length while the batch stays dynamic. So is a Python loop
+    an escape, and so is a projection LSTM's (``proj_size``) or a packed sequence's loop over
+    the time steps: a None time dim is traced per sequence length while the batch stays
+    dynamic (``nn.LSTM``/``GRU``/``RNN`` otherwise run one sequence op per layer direction,
+    whose time dim stays dynamic). So is a Python loop
     ``for t in range(x.shape[1])`` (range takes the int as is): it is seen once constant
     indices (``x[:, t]``, ``x.select(1, t)``, ``out[:, t] = h``) have read every position of
     that dim. So trace with an example longer than the positions your code reads by a

@@ -17,6 +17,7 @@ from ..ops.nn_attention import scaled_dot_product_attention
 from ..ops.nn_conv import (conv1d, conv2d, conv3d, conv_transpose1d,
                            conv_transpose2d)
 from ..ops.nn_distance import cosine_similarity, normalize, pairwise_distance
+from ..ops.nn_grid import affine_grid, grid_sample
 from ..ops.nn_layers import (bilinear, dropout, dropout1d, dropout2d, embedding, embedding_bag,
                              linear)
 from ..ops.nn_loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
@@ -35,12 +36,13 @@ from ..ops.nn_rnn import gru_cell, lstm_cell
 
 __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
-    "avg_pool1d", "avg_pool2d", "batch_norm",
+    "affine_grid", "avg_pool1d", "avg_pool2d", "batch_norm",
     "bilinear", "binary_cross_entropy", "binary_cross_entropy_with_logits", "celu", "conv1d",
     "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "cosine_embedding_loss",
     "cosine_similarity", "cross_entropy", "dropout",
     "dropout1d", "dropout2d", "elu", "embedding", "embedding_bag", "fold", "gaussian_nll_loss",
-    "gelu", "glu", "group_norm", "gru_cell", "gumbel_softmax", "hardsigmoid", "hardswish",
+    "gelu", "glu", "grid_sample", "group_norm", "gru_cell", "gumbel_softmax", "hardsigmoid",
+    "hardswish",
     "hardtanh", "hinge_embedding_loss", "huber_loss", "instance_norm", "interpolate", "kl_div",
     "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "logsigmoid", "lstm_cell",
     "margin_ranking_loss", "max_pool1d", "max_pool2d", "mish", "mse_loss", "multi_margin_loss",

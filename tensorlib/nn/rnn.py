@@ -1,6 +1,11 @@
 """Recurrent layers: RNN, LSTM, GRU (multi-layer, batch_first, bidirectional, packed
 variable-length batches, LSTM projections) and their single-step cells. Parameter names,
-shapes, gate orders and initialisation follow PyTorch, so weights copy over one to one."""
+shapes, gate orders and initialisation follow PyTorch, so weights copy over one to one.
+
+Each layer direction of a padded batch is one whole-sequence op (``lstm_seq``, ``gru_seq``,
+``rnn_seq`` in ops/nn_rnn_seq.py), so a captured graph, a saved graph file and an ONNX export
+(LSTM/GRU/RNN nodes) serve every sequence length and batch. Packed batches and LSTM
+projections step in Python (a captured projection is traced per sequence length)."""
 from __future__ import annotations
 
 import math
@@ -13,6 +18,7 @@ from .._state import state as _state_flags
 from ..ops.fill import fill
 from ..ops.indexing import take
 from ..ops.nn_rnn import LSTM_CELL
+from ..ops.nn_rnn_seq import GRU_SEQ, LSTM_SEQ, RNN_SEQ
 from .._tensor import Tensor
 from ..ops.shape import concatenate, split, stack
 from . import functional as F
@@ -178,14 +184,14 @@ class RNNBase(Module):
         if batched and self.batch_first:
             x = x.swapaxes(0, 1)
         T, N, C = x.shape
-        if _state_flags.tracer is not None:
-            # the steps are unrolled in Python: under capture with a None time dim the graph
-            # holds the traced number of steps, so it is traced per sequence length (the
-            # batch dim stays dynamic)
+        if self.proj_size and _state_flags.tracer is not None:
+            # a projection's steps are unrolled in Python: under capture with a None time
+            # dim the graph holds the traced number of steps, so it is traced per sequence
+            # length (the batch dim stays dynamic)
             from ..graph.tracer import note_split
             note_split(x, 0, "the number of steps the loop unrolls",
-                       reason=f"nn.{name} loops over the time steps: traced per sequence "
-                              "length")
+                       reason=f"nn.{name} with proj_size loops over the time steps: traced "
+                              "per sequence length")
         if C != self.input_size:
             raise ValueError(f"{name}: expected input_size {self.input_size}, got input of "
                              f"shape {tuple(input.shape)}")
@@ -215,18 +221,14 @@ class RNNBase(Module):
             for d in range(dirs):
                 idx = layer * dirs + d
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights5(idx)
-                # the input half of every step's gates in one matmul over all steps; the
-                # loop multiplies only the state
-                gis = F.linear(x, w_ih, b_ih).unbind(0)
-                h = h0s[idx]
                 c = c0s[idx] if lstm else None
-                outs = []
-                for t in (range(T - 1, -1, -1) if d else range(T)):
-                    h, c = cell(gis[t], h, c, w_hh, b_hh, w_hr)
-                    outs.append(h)
-                if d:
-                    outs.reverse()
-                outs_per_dir.append(stack(outs))
+                if w_hr is None:    # one op runs all the steps: T stays dynamic in graphs
+                    y, h, c = _sequence(self.mode, x, h0s[idx], c, (w_ih, w_hh, b_ih, b_hh),
+                                        bool(d))
+                else:
+                    y, h, c = _unrolled(cell, x, T, h0s[idx], c, (w_ih, w_hh, b_ih, b_hh,
+                                                                   w_hr), bool(d))
+                outs_per_dir.append(y)
                 h_n.append(h)
                 if lstm:
                     c_n.append(c)
@@ -319,6 +321,37 @@ class RNNBase(Module):
         if self.proj_size:
             s += f", proj_size={self.proj_size}"
         return s
+
+
+def _sequence(mode: str, x: Tensor, h0: Tensor, c0, weights: tuple, reverse: bool):
+    """One layer direction through the whole-sequence op (ops/nn_rnn_seq.py): (y, h_T, c_T
+    or None)."""
+    w_ih, w_hh, b_ih, b_hh = weights
+    ws = (w_ih, w_hh) if b_ih is None else (w_ih, w_hh, b_ih, b_hh)
+    if mode == "LSTM":
+        y, h, c, _, _ = apply(LSTM_SEQ, x, h0, c0, *ws, reverse=reverse)
+        return y, h, c
+    if mode == "GRU":
+        y, h, _ = apply(GRU_SEQ, x, h0, *ws, reverse=reverse)
+        return y, h, None
+    y, h = apply(RNN_SEQ, x, h0, *ws, reverse=reverse,
+                 nonlinearity="relu" if mode == "RNN_RELU" else "tanh")
+    return y, h, None
+
+
+def _unrolled(cell, x: Tensor, T: int, h: Tensor, c, weights: tuple, reverse: bool):
+    """One layer direction stepped in Python (an LSTM with a projection): (y, h_T, c_T)."""
+    w_ih, w_hh, b_ih, b_hh, w_hr = weights
+    # the input half of every step's gates in one matmul over all steps; the loop
+    # multiplies only the state
+    gis = F.linear(x, w_ih, b_ih).unbind(0)
+    outs = []
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        h, c = cell(gis[t], h, c, w_hh, b_hh, w_hr)
+        outs.append(h)
+    if reverse:
+        outs.reverse()
+    return stack(outs), h, c
 
 
 def _zeros(like: Tensor, n: int, size: int) -> Tensor:

@@ -138,9 +138,11 @@ def check_elements(shape, what: str) -> tuple:
     return dims
 
 
-_DYNAMIC_T = ("ONNX import: {op} over a dynamic sequence length: tensorlib unrolls the time "
-              "steps at import, so it needs a fixed one. Export with a fixed sequence length "
-              "(no dynamic time axis; a dynamic batch axis is fine)")
+_DYNAMIC_T = ("ONNX import: {op} with linear_before_reset=0 over a dynamic sequence length: "
+              "tensorlib unrolls the time steps of that form at import, so it needs a fixed "
+              "one. Export with a fixed sequence length (no dynamic time axis; a dynamic batch "
+              "axis is fine), or with linear_before_reset=1 (PyTorch's GRU), which imports "
+              "with any length")
 
 
 def imp(*names):
@@ -889,13 +891,9 @@ def _cumsum(b, n, ins, at):
 _IOFC_TO_IFGO = [0, 2, 3, 1]
 
 
-def _gate_perm(a: np.ndarray, H: int, axis: int = 0) -> np.ndarray:
-    blocks = np.split(a, 4, axis=axis)
-    return np.concatenate([blocks[i] for i in _IOFC_TO_IFGO], axis=axis)
-
-
 def _recurrent(b, ins, at, op: str, acts: list):
-    """The checks ONNX's LSTM and GRU share (sequence_lens, activations); (x, bias)."""
+    """The checks of the unrolled GRU (linear_before_reset=0): sequence_lens, activations;
+    (x, bias)."""
     x = ins[0]
     bias = ins[3] if len(ins) > 3 else None
     if len(ins) > 4 and ins[4] is not None:
@@ -940,41 +938,95 @@ def _unroll(b, kind: str, T: int, step, state):
     return b.op("stack", *outs, axis=0), state
 
 
+# ONNX's gate blocks -> tensorlib's (PyTorch's) order: LSTM i,o,f,c -> i,f,g,o; GRU z,r,h ->
+# r,z,n (linear_before_reset=1 is PyTorch's GRU; 0 is unrolled by _gru below)
+_SEQ_OPS = {"LSTM": ("lstm_seq", _IOFC_TO_IFGO, 2), "GRU": ("gru_seq", [1, 0, 2], 1),
+            "RNN": ("rnn_seq", [0], 1)}
+
+
+def _seq_weight(b, v, index: tuple, order, H: int, name: str):
+    """One direction's block of an ONNX W, R or B (``index`` picks it) in tensorlib's gate
+    order: a new parameter when the tensor is known at import, gather ops otherwise."""
+    perm = np.concatenate([np.arange(k * H, (k + 1) * H) for k in order])
+    if v.node.op in ("constant", "variable"):
+        return b.param(name, np.ascontiguousarray(b.array(v)[index][perm]))
+    return b.op("take", b.op("slice", v, index=index), b.const(perm), axis=0)
+
+
+def _seq_import(b, n, ins, at, kind: str):
+    """ONNX LSTM / GRU (linear_before_reset=1) / RNN as one whole-sequence op per direction
+    (ops/nn_rnn_seq.py): the sequence length and the batch stay dynamic."""
+    op, order, ns = _SEQ_OPS[kind]
+    G = len(order)
+    x = ins[0]
+    if len(ins) > 4 and ins[4] is not None:
+        lens = b.array(ins[4], f"{kind} sequence_lens") if b.is_const(ins[4]) else None
+        if lens is None or x.shape[0] is None or not np.all(lens == x.shape[0]):
+            raise NotImplementedError(f"ONNX import: {kind} with sequence_lens (only all equal "
+                                      "to a static sequence length is supported)")
+    if at.get("clip") is not None:
+        raise NotImplementedError(f"ONNX import: {kind} with clip")
+    given = [a.lower() for a in at.get("activations", [])]
+    acts = {"LSTM": [["sigmoid", "tanh", "tanh"]], "GRU": [["sigmoid", "tanh"]],
+            "RNN": [["tanh"], ["relu"]]}[kind]
+    if given and not any(given in (a, a * 2) for a in acts):
+        raise NotImplementedError(f"ONNX import: {kind} activations {at['activations']}")
+    direction = at.get("direction", "forward")
+    if direction not in ("forward", "reverse", "bidirectional"):
+        raise ValueError(f"ONNX import: {kind} direction {direction!r}")
+    dirs = ["forward", "reverse"] if direction == "bidirectional" else [direction]
+    H = int(at["hidden_size"])
+    layout = int(at.get("layout", 0))
+    states = [ins[k] if len(ins) > k else None for k in (5, 6)[:ns]]
+    if layout:      # batch first: X (N, T, I), states (N, D, H)
+        x = b.op("transpose", x, axes=(1, 0, 2))
+        states = [None if s is None else b.op("transpose", s, axes=(1, 0, 2)) for s in states]
+    bias = ins[3] if len(ins) > 3 else None
+    base = n.name or n.output[0]
+    extra = {"nonlinearity": given[0] if given else "tanh"} if kind == "RNN" else {}
+    ys, finals = [], [[] for _ in range(ns)]
+    for d, walk in enumerate(dirs):
+        w = [_seq_weight(b, ins[1], (d,), order, H, f"{base}.W{d}"),
+             _seq_weight(b, ins[2], (d,), order, H, f"{base}.R{d}")]
+        if bias is not None:
+            w += [_seq_weight(b, bias, (d, slice(k * G * H, (k + 1) * G * H)), order, H,
+                              f"{base}.{nm}{d}") for k, nm in enumerate(("Wb", "Rb"))]
+        init = [b.op("slice", s, index=(d,)) if s is not None else
+                b.op("fill", x, shape=(0, H), dims=((0, 1),), value=0.0,
+                     dtype=np.dtype(x.dtype).name) for s in states]
+        outs = b.op(op, x, *init, *w, reverse=walk == "reverse", **extra)
+        ys.append(outs[0])
+        for k in range(ns):
+            finals[k].append(outs[1 + k])
+    y = b.op("stack", *ys, axis=1)                              # (T, D, N, H)
+    finals = [b.op("stack", *f, axis=0) for f in finals]        # (D, N, H)
+    if layout:
+        y = b.op("transpose", y, axes=(2, 0, 1, 3))
+        finals = [b.op("transpose", f, axes=(1, 0, 2)) for f in finals]
+    return [y, *finals]
+
+
 @imp("LSTM")
 def _lstm(b, n, ins, at):
-    x, bias = _recurrent(b, ins, at, "LSTM", ["sigmoid", "tanh", "tanh"])
-    h0 = ins[5] if len(ins) > 5 else None
-    c0 = ins[6] if len(ins) > 6 else None
     if len(ins) > 7 and ins[7] is not None:
         raise NotImplementedError("ONNX import: LSTM with peepholes")
-    if at.get("clip") is not None or at.get("input_forget", 0) or at.get("layout", 0):
-        raise NotImplementedError("ONNX import: LSTM with clip, input_forget or layout=1")
-    H, T, W, R, B, dirs, steps, zeros, base = _recurrent_arrays(b, n, ins, at, "LSTM", 4, x,
-                                                                 bias)
-    ys, hs, cs = [], [], []
-    for d, kind in enumerate(dirs):
-        wd = b.param(f"{base}.W{d}", _gate_perm(W[d], H))
-        rd = b.param(f"{base}.R{d}", _gate_perm(R[d], H))
-        bw = b.param(f"{base}.Wb{d}", _gate_perm(B[d][:4 * H], H))
-        br = b.param(f"{base}.Rb{d}", _gate_perm(B[d][4 * H:], H))
+    if at.get("input_forget", 0):
+        raise NotImplementedError("ONNX import: LSTM with input_forget")
+    return _seq_import(b, n, ins, at, "LSTM")
 
-        def step(t, hc, wd=wd, rd=rd, bw=bw, br=br):
-            gates = b.op("add", b.op("linear", steps[t], wd, bw), b.op("linear", hc[0], rd, br))
-            h, c, _ = b.op("lstm_cell", gates, hc[1])
-            return h, c
-        y, (h, c) = _unroll(b, kind, T, step, (_initial(b, h0, d, steps, zeros),
-                                               _initial(b, c0, d, steps, zeros)))
-        ys.append(y)
-        hs.append(h)
-        cs.append(c)
-    y = b.op("stack", *ys, axis=1)
-    return [y, b.op("stack", *hs, axis=0), b.op("stack", *cs, axis=0)]
+
+@imp("RNN")
+def _rnn(b, n, ins, at):
+    return _seq_import(b, n, ins, at, "RNN")
 
 
 @imp("GRU")
 def _gru(b, n, ins, at):
     """ONNX GRU (gate order z, r, h), either ``linear_before_reset`` (1 is what PyTorch
-    exports: the reset gate scales ``R_h h + Rb_h``; 0 scales ``h`` before ``R_h``)."""
+    exports: the reset gate scales ``R_h h + Rb_h``; 0 scales ``h`` before ``R_h``). The first
+    is one ``gru_seq`` op per direction; the second is unrolled (a static length only)."""
+    if at.get("linear_before_reset", 0):
+        return _seq_import(b, n, ins, at, "GRU")
     x, bias = _recurrent(b, ins, at, "GRU", ["sigmoid", "tanh"])
     h0 = ins[5] if len(ins) > 5 else None
     if at.get("clip") is not None or at.get("layout", 0):
@@ -1015,6 +1067,51 @@ def _gru(b, n, ins, at):
         ys.append(y)
         hs.append(h)
     return [b.op("stack", *ys, axis=1), b.op("stack", *hs, axis=0)]
+
+
+# --- grid sampling -----------------------------------------------------------------------------
+_GRID_MODES = {"bilinear": "bilinear", "linear": "bilinear", "nearest": "nearest",
+               "bicubic": "bicubic", "cubic": "bicubic"}
+
+
+@imp("GridSample")
+def _grid_sample(b, n, ins, at):
+    x, grid = ins[0], ins[1]
+    mode = at.get("mode", "linear" if b.opset >= 20 else "bilinear")
+    pad = at.get("padding_mode", "zeros")
+    if mode not in _GRID_MODES or pad not in ("zeros", "border", "reflection"):
+        raise NotImplementedError(f"ONNX import: GridSample with mode={mode!r}, "
+                                  f"padding_mode={pad!r}")
+    if x.ndim not in (4, 5) or (x.ndim == 5 and _GRID_MODES[mode] == "bicubic"):
+        raise NotImplementedError(f"ONNX import: GridSample {mode!r} of a {x.ndim}-d input; "
+                                  "tensorlib samples 4-d inputs and 5-d ones (not cubic)")
+    return [b.op("grid_sample", x, b.cast(grid, x.dtype), mode=_GRID_MODES[mode],
+                 padding_mode=pad, align_corners=bool(at.get("align_corners", 0)),
+                 deriv=(0,) * (x.ndim - 2))]
+
+
+def _affine_grid(b, n, ins, at):
+    from .import_shapes import SymShape
+    theta, size = ins[0], ins[1]
+    items = (list(size.items) if isinstance(size, SymShape)
+             else [int(v) for v in b.array(size, "AffineGrid size").reshape(-1)])
+    # the batch comes from theta; the other sizes must be known at import
+    rest = items[1:]
+    if len(items) not in (4, 5) or not all(isinstance(v, int) for v in rest):
+        raise NotImplementedError(f"ONNX import: AffineGrid with size {items}: tensorlib needs "
+                                  "(N, C, H, W) or (N, C, D, H, W) with C and the spatial "
+                                  "sizes known at import")
+    return [b.op("affine_grid", theta, size=tuple(rest),
+                 align_corners=bool(at.get("align_corners", 0)))]
+
+
+def _register_affine_grid():
+    from .import_shapes import SYM_IMPORTERS
+    IMPORTERS["AffineGrid"] = _affine_grid
+    SYM_IMPORTERS["AffineGrid"] = _affine_grid     # size from Shape of a dynamic batch
+
+
+_register_affine_grid()
 
 
 # --- resampling (import_resize) --------------------------------------------------------------

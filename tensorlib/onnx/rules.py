@@ -29,6 +29,9 @@ UNSUPPORTED = {
     "avg_pool2d_grad": "a gradient kernel (export inference graphs)",
     "embedding_grad": "a gradient kernel (export inference graphs)",
     "lstm_cell_grad": "a gradient kernel (export inference graphs)",
+    "lstm_seq_grad": "a gradient kernel (export inference graphs)",
+    "gru_seq_grad": "a gradient kernel (export inference graphs)",
+    "rnn_seq_grad": "a gradient kernel (export inference graphs)",
     "cross_entropy_grad": "a gradient kernel (export inference graphs)",
     "linear_grad": "a gradient kernel (export inference graphs)",
     "layer_norm_grad": "a gradient kernel (export inference graphs)",
@@ -49,6 +52,8 @@ UNSUPPORTED = {
     "polygamma": "the ONNX standard has no polygamma function",
     "i0": "the ONNX standard has no Bessel functions",
     "i1": "the ONNX standard has no Bessel functions",
+    "grid_sample_input_grad": "a gradient kernel (export inference graphs)",
+    "grid_sample_grid_grad": "a gradient kernel (export inference graphs)",
 }
 # ops whose rule covers only some attribute values (the rule raises otherwise)
 PARTIAL = {
@@ -65,6 +70,7 @@ PARTIAL = {
     "repeat": "static trailing sizes",
     "gelu": "opset >= 20 uses Gelu, older opsets the erf/tanh formula",
     "logcumsumexp": "a static size along the scanned axis",
+    "grid_sample": "GridSample: 4-d input from opset 16, 5-d input from opset 20",
 }
 
 
@@ -1089,6 +1095,83 @@ def _lstm_cell(ctx, n):
     h_new = ctx.op("Mul", [o, ctx.op("Tanh", [c_new])])
     acts = ctx.op("Concat", [ifg, g, o], axis=1)
     return [h_new, c_new, acts]
+
+
+# tensorlib's gate blocks (PyTorch's order) in ONNX's order: LSTM i,f,g,o -> i,o,f,c; GRU
+# r,z,n -> z,r,h (with linear_before_reset=1, PyTorch's GRU); an RNN has one block
+_SEQ_ONNX = {"lstm_seq": ("LSTM", (0, 3, 1, 2), 2), "gru_seq": ("GRU", (1, 0, 2), 1),
+             "rnn_seq": ("RNN", (0,), 1)}
+
+
+@rule("lstm_seq", "gru_seq", "rnn_seq")
+def _rnn_seq(ctx, n):
+    """One ONNX LSTM/GRU/RNN node (direction forward or reverse) for one layer direction:
+    the sequence and batch axes stay dynamic."""
+    kind, order, ns = _SEQ_ONNX[n.op]
+    ins = ctx.ins(n)
+    x, states, (w_ih, w_hh), biases = ins[0], ins[1:1 + ns], ins[1 + ns:3 + ns], ins[3 + ns:]
+    H = n.inputs[2 + ns].shape[1]           # w_hh (G * H, H)
+    if H is None:
+        ctx.unsupported(f"{n.op} needs a static hidden size")
+    perm = ctx.ints(np.concatenate([np.arange(k * H, (k + 1) * H) for k in order]))
+
+    def onnx_order(w):
+        return w if len(order) == 1 else ctx.op("Gather", [w, perm], axis=0)
+    W, R = (ctx.unsqueeze(onnx_order(w), [0]) for w in (w_ih, w_hh))
+    B = (ctx.unsqueeze(ctx.op("Concat", [onnx_order(b) for b in biases], axis=0), [0])
+         if biases else "")
+    attrs = {"hidden_size": int(H),
+             "direction": "reverse" if n.attrs.get("reverse") else "forward"}
+    if kind == "GRU":
+        attrs["linear_before_reset"] = 1
+    if kind == "RNN":
+        attrs["activations"] = ["Relu" if n.attrs.get("nonlinearity") == "relu" else "Tanh"]
+    outs = ctx.op(kind, [x, W, R, B, ""] + [ctx.unsqueeze(s, [0]) for s in states],
+                  n_out=1 + ns, **attrs)
+    # Y is (T, directions, N, H), the final states (directions, N, H); the workspace
+    # outputs (read only by the backward) have no ONNX form
+    workspace = {"lstm_seq": 2, "gru_seq": 1, "rnn_seq": 0}[n.op]
+    return ([ctx.squeeze(outs[0], [1])] + [ctx.squeeze(o, [0]) for o in outs[1:]]
+            + [None] * workspace)
+
+
+# --- grid sampling (tensorlib/ops/nn_grid.py) -----------------------------------------------
+_GRID_MODES_20 = {"bilinear": "linear", "nearest": "nearest", "bicubic": "cubic"}
+
+
+@rule("grid_sample")
+def _grid_sample(ctx, n):
+    if any(n.attrs["deriv"]):
+        ctx.unsupported("a derivative of the sampling weights (a gradient kernel; export "
+                        "inference graphs)")
+    nd = n.inputs[0].ndim
+    if ctx.opset < 16:
+        ctx.unsupported(f"GridSample needs opset >= 16 (opset={ctx.opset})")
+    if nd != 4 and ctx.opset < 20:
+        ctx.unsupported(f"GridSample of a {nd}-d input needs opset >= 20 (opset 16 samples "
+                        f"4-d inputs only; opset={ctx.opset})")
+    mode = n.attrs["mode"]
+    # opset 20 renamed the modes (and made GridSample N-d)
+    return ctx.op("GridSample", ctx.ins(n), mode=_GRID_MODES_20[mode] if ctx.opset >= 20
+                  else mode, padding_mode=n.attrs["padding_mode"],
+                  align_corners=int(bool(n.attrs["align_corners"])))
+
+
+@rule("affine_grid")
+def _affine_grid(ctx, n):
+    from ..ops.nn_grid import base_grid
+    theta, size = ctx.name(n.inputs[0]), [int(s) for s in n.attrs["size"]]
+    ac = bool(n.attrs["align_corners"])
+    if ctx.opset >= 20:
+        # AffineGrid reads the batch from its size input: the batch of theta, at run time
+        batch = ctx.op("Shape", [theta], start=0, end=1)
+        full = ctx.op("Concat", [batch, ctx.ints(size)], axis=0)
+        return ctx.op("AffineGrid", [theta, full], align_corners=int(ac))
+    # before opset 20: the base grid (positions, k + 1) times theta transposed
+    k = len(size) - 1
+    base = ctx.const(base_grid(size[1:], ac, _dt(n.inputs[0])))
+    grid = ctx.op("MatMul", [base, ctx.op("Transpose", [theta], perm=[0, 2, 1])])
+    return ctx.op("Reshape", [grid, ctx.ints([-1, *size[1:], k])])
 
 
 def attach() -> None:

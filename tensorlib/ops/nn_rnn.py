@@ -1,4 +1,5 @@
-"""Recurrent cells: lstm_cell (a fused gate kernel) and gru_cell (a composite).
+"""Recurrent cells: lstm_cell (a fused gate kernel) and gru_cell (a composite); the
+whole-sequence ops built on them live in ``nn_rnn_seq``.
 
 lstm_cell = two linear ops for the gate pre-activations, then one ``lstm_cell``
 op: (gates, c) -> (h', c', activated gates). Its vjp takes one fused op
@@ -45,24 +46,39 @@ def _f32_rows(*arrays) -> bool:
                and a.flags.c_contiguous for a in arrays)
 
 
-def _cell_cpu(gates, c):
+def _cell_cpu(gates, c, out=None):
+    """(h', c', acts); ``out``: three arrays to write them into (C-contiguous, the shapes of
+    c, c, gates), as the sequence kernels do for each step's rows of their outputs."""
     n, h = c.shape
-    if not _f32_rows(gates, c) or gates.shape != (n, 4 * h):
-        return _cell_fwd(np, gates, c)
+    if not _f32_rows(gates, c) or gates.shape != (n, 4 * h) or (
+            out is not None and not _f32_rows(*out)):
+        res = _cell_fwd(np, gates, c)
+        if out is None:
+            return res
+        for o, r in zip(out, res):
+            o[...] = r
+        return out
     from .. import _ops
-    h_new, c_new, acts = np.empty_like(c), np.empty_like(c), np.empty_like(gates)
+    h_new, c_new, acts = out if out is not None else (
+        np.empty_like(c), np.empty_like(c), np.empty_like(gates))
     _ops.lstm_cell_fwd(gates, c, h_new, c_new, acts)
     return h_new, c_new, acts
 
 
-def _cell_grad_cpu(acts, c, c_new, gh, gc, gacts):
+def _cell_grad_cpu(acts, c, c_new, gh, gc, gacts, out=None):
+    """(dgates, dc); ``out``: an array for dgates (C-contiguous, acts' shape)."""
     n, h = c.shape
     if (not _f32_rows(acts, c, c_new, gh, gc) or acts.shape != (n, 4 * h)
             or not c.shape == c_new.shape == gh.shape == gc.shape
-            or gacts is not None and (not _f32_rows(gacts) or gacts.shape != acts.shape)):
-        return _cell_grad_fwd(np, acts, c, c_new, gh, gc, gacts)
+            or gacts is not None and (not _f32_rows(gacts) or gacts.shape != acts.shape)
+            or out is not None and not _f32_rows(out)):
+        dgates, dc = _cell_grad_fwd(np, acts, c, c_new, gh, gc, gacts)
+        if out is not None:
+            out[...] = dgates
+            dgates = out
+        return dgates, dc
     from .. import _ops
-    dgates, dc = np.empty_like(acts), np.empty_like(c)
+    dgates, dc = np.empty_like(acts) if out is None else out, np.empty_like(c)
     _ops.lstm_cell_bwd(acts, c, c_new, gh, gc, gacts, dgates, dc)
     return dgates, dc
 
@@ -82,6 +98,11 @@ def _cell_vjp(n, gh, gc, gacts):
     acts, c_new = n.output(2), n.output(1)
     if not state.grad_enabled:
         return apply(LSTM_CELL_GRAD, acts.detach(), c, c_new.detach(), gh, gc, gacts)
+    return _cell_bwd_ops(acts, c, c_new, gh, gc, gacts)
+
+
+def _cell_bwd_ops(acts, c, c_new, gh, gc, gacts):
+    """The cell's backward in tensorlib ops (differentiable): (dgates, dc)."""
     H = c.shape[1]
     i, f, g, o = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:3 * H], acts[:, 3 * H:]
     tc = c_new.tanh()
@@ -154,3 +175,7 @@ def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> Tensor:
     r, z = rz[:, :H], rz[:, H:]
     n = (gi[:, 2 * H:] + r * gh[:, 2 * H:]).tanh()
     return n + z * (h - n)
+
+
+# the whole-sequence ops (lstm_seq, gru_seq, rnn_seq) build on the cell kernels above
+from . import nn_rnn_seq  # noqa: E402,F401  (registers them)
