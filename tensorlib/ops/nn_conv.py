@@ -153,6 +153,7 @@ def _weight_grad_impl(im2col, xp, x, g, *, stride, padding, dilation, groups, ke
 # step with one GEMM per image), and L3-sized chunks cost nothing measurable at 1 thread.
 CHUNK_BYTES = 1 << 20
 MAX_CHUNKS = 8
+_MIN_IMAGE_HW = 32
 
 
 def _chunk(N, K, HW, itemsize):
@@ -160,13 +161,15 @@ def _chunk(N, K, HW, itemsize):
     return min(N, b)
 
 
-def _image_threads(dtype, N, groups, m, n, k) -> int:
+def _image_threads(dtype, N, groups, m, n, k, hw: int | None = None) -> int:
     """Threads for the one-image-per-thread float32 kernels (``_ops.conv2d_*images``), whose
     GEMM per image and group is (m, k) @ (k, n); or 0 where the chunked path below serves
     better: other dtypes, no AVX-512 GEMM, a GEMM that suits the kernel's tile too badly
-    (depthwise weight gradients), or fewer images than threads for a product worth threading
-    (one image's GEMM then takes them)."""
-    if not _gemm.ENABLED or dtype != np.float32 or not _gemm.suits(m, n, k, 0.1, 8):
+    (depthwise weight gradients), few output positions per image (``hw`` < 32: a DCGAN's
+    4x4 maps; the chunked path's GEMM spans the images, 2-6x faster there), or fewer images
+    than threads for a product worth threading (one image's GEMM then takes them)."""
+    if (not _gemm.ENABLED or dtype != np.float32 or (hw is not None and hw < _MIN_IMAGE_HW)
+            or not _gemm.suits(m, n, k, 0.1, 8)):
         return 0
     if N * groups * m * n * k < _gemm.PARALLEL_WORK:
         return 1
@@ -229,7 +232,7 @@ def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
                               out.reshape(N, O, Ho, Wo), Og, kh, kw, sh, sw, pt, pl, dh, dw)
         return out.reshape(N, O, Ho, Wo)
     # one output channel per group: the chunked path's einsum over all groups
-    t = _image_threads(x.dtype, N, groups, Og, HW, K) if Og > 1 or groups == 1 else 0
+    t = _image_threads(x.dtype, N, groups, Og, HW, K, HW) if Og > 1 or groups == 1 else 0
     if t:
         _ops.conv2d_images(x, wm, np.ascontiguousarray(b[0]) if b else None, out,
                            np.empty((t, C * kh * kw * HW), np.float32), groups, kh, kw, sh, sw,
@@ -274,7 +277,7 @@ def _input_grad_cpu(g, w, *, stride, padding, dilation, groups, input_hw):
     if _depthwise(g, Cg, groups):
         _ops.depthwise_conv2d_input_grad(g, wm, dx, Og, kh, kw, sh, sw, pt, pl, dh, dw)
         return dx
-    t = _image_threads(g.dtype, N, groups, K, HW, Og)
+    t = _image_threads(g.dtype, N, groups, K, HW, Og, HW)
     if t:
         _ops.conv2d_input_grad_images(g.reshape(N, O, HW), wm, dx,
                                       np.empty((t, C * kh * kw * HW), np.float32), groups, kh,
@@ -310,7 +313,7 @@ def _weight_grad_cpu(x, g, *, stride, padding, dilation, groups, kernel):
     if _depthwise(x, Cg, groups):
         _ops.depthwise_conv2d_weight_grad(x, g, gw, Og, kh, kw, sh, sw, pt, pl, dh, dw)
         return gw.reshape(O, Cg, kh, kw)
-    t = _image_threads(x.dtype, N, groups, Og, K, HW)
+    t = _image_threads(x.dtype, N, groups, Og, K, HW, HW)
     if t:
         parts = np.zeros((t, O, K), np.float32)
         _ops.conv2d_weight_grad_images(x, g.reshape(N, O, HW), parts,
