@@ -139,6 +139,11 @@ class Categorical(Distribution):
         return self.probs.detach()[..., 0] * math.nan
 
     @property
+    def variance(self) -> Tensor:
+        """NaN, shaped ``batch_shape``, as PyTorch's (class labels have no variance)."""
+        return self.probs.detach()[..., 0] * math.nan
+
+    @property
     def mode(self) -> Tensor:
         """The most probable class (the first of ties)."""
         return self.probs.detach().argmax(axis=-1)

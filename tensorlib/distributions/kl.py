@@ -9,11 +9,15 @@ from ..ops.elementwise import log, where
 from ..ops.special_fns import digamma, lgamma
 from .base import Distribution
 from .continuous import Normal, Uniform
+from .continuous_bernoulli import ContinuousBernoulli
 from .continuous_extra import Beta, Dirichlet, Exponential, Gamma, Laplace, LogNormal
 from .discrete import Bernoulli, Categorical, OneHotCategorical
 from .discrete_extra import Poisson
 from .independent import Independent, sum_rightmost
+from .lowrank_mvn import (LowRankMultivariateNormal, lowrank_logdet, lowrank_mahalanobis,
+                          woodbury_a)
 from .multivariate import MultivariateNormal, _batch_solve, half_log_det, mahalanobis
+from .transformed import TransformedDistribution
 
 _KL: dict[tuple[type, type], Callable] = {}
 
@@ -148,3 +152,75 @@ def _kl_mvn(p: MultivariateNormal, q: MultivariateNormal) -> Tensor:
     term2 = (m * m).sum(axis=(-2, -1))
     term3 = mahalanobis(lq, q.loc - p.loc)
     return half_log_det(lq) - half_log_det(lp) + 0.5 * (term2 + term3 - n)
+
+
+def _check_events(p: Distribution, q: Distribution) -> None:
+    if p.event_shape != q.event_shape:
+        raise ValueError(f"kl_divergence: {type(p).__name__} and {type(q).__name__} of "
+                         f"different event shapes ({p.event_shape} and {q.event_shape})")
+
+
+def _trace_xxt(x: Tensor) -> Tensor:
+    """``tr(X X^T)`` over the last two dims."""
+    return (x * x).sum(axis=(-2, -1))
+
+
+def _lowrank_parts(p: LowRankMultivariateNormal):
+    return p._unbroadcasted_cov_factor, p._unbroadcasted_cov_diag, p._capacitance_tril
+
+
+@register_kl(LowRankMultivariateNormal, LowRankMultivariateNormal)
+def _kl_lowrank_lowrank(p: LowRankMultivariateNormal, q: LowRankMultivariateNormal) -> Tensor:
+    _check_events(p, q)
+    pw, pd, pc = _lowrank_parts(p)
+    qw, qd, qc = _lowrank_parts(q)
+    term1 = lowrank_logdet(qw, qd, qc) - lowrank_logdet(pw, pd, pc)
+    term3 = lowrank_mahalanobis(qw, qd, q.loc - p.loc, qc)
+    # tr(Sq^-1 Sp) with Sq^-1 = qD^-1 - A^T A and Sp = pD + pW pW^T
+    a = woodbury_a(qw, qd, qc)
+    term2 = ((pd / qd).sum(axis=-1) + _trace_xxt(pw * qd.rsqrt().unsqueeze(-1))
+             - _trace_xxt(a * pd.sqrt().unsqueeze(-2)) - _trace_xxt(a @ pw))
+    return 0.5 * (term1 + term2 + term3 - p.event_shape[0])
+
+
+@register_kl(MultivariateNormal, LowRankMultivariateNormal)
+def _kl_mvn_lowrank(p: MultivariateNormal, q: LowRankMultivariateNormal) -> Tensor:
+    _check_events(p, q)
+    qw, qd, qc = _lowrank_parts(q)
+    lp = p._unbroadcasted_scale_tril.tril()
+    term1 = lowrank_logdet(qw, qd, qc) - 2.0 * half_log_det(lp)
+    term3 = lowrank_mahalanobis(qw, qd, q.loc - p.loc, qc)
+    a = woodbury_a(qw, qd, qc)
+    term2 = _trace_xxt(lp * qd.rsqrt().unsqueeze(-1)) - _trace_xxt(a @ lp)
+    return 0.5 * (term1 + term2 + term3 - p.event_shape[0])
+
+
+@register_kl(LowRankMultivariateNormal, MultivariateNormal)
+def _kl_lowrank_mvn(p: LowRankMultivariateNormal, q: MultivariateNormal) -> Tensor:
+    _check_events(p, q)
+    pw, pd, pc = _lowrank_parts(p)
+    lq = q._unbroadcasted_scale_tril
+    term1 = 2.0 * half_log_det(lq) - lowrank_logdet(pw, pd, pc)
+    term3 = mahalanobis(lq, q.loc - p.loc)
+    from ..ops.torch_api import diag_embed
+    # tr(Sq^-1 Sp) = |Lq^-1 pW|_F^2 + |Lq^-1 sqrt(pD)|_F^2
+    term2 = _trace_xxt(_batch_solve(lq, pw)) + _trace_xxt(_batch_solve(lq, diag_embed(pd.sqrt())))
+    return 0.5 * (term1 + term2 + term3 - p.event_shape[0])
+
+
+@register_kl(TransformedDistribution, TransformedDistribution)
+def _kl_transformed(p: TransformedDistribution, q: TransformedDistribution) -> Tensor:
+    # as PyTorch: only through the same transforms, where KL is the bases'
+    if p.transforms != q.transforms:
+        raise NotImplementedError("kl_divergence: TransformedDistributions with different "
+                                  "transforms")
+    if p.event_shape != q.event_shape:
+        raise NotImplementedError("kl_divergence: TransformedDistributions of different "
+                                  "event shapes")
+    return kl_divergence(p.base_dist, q.base_dist)
+
+
+@register_kl(ContinuousBernoulli, ContinuousBernoulli)
+def _kl_continuous_bernoulli(p: ContinuousBernoulli, q: ContinuousBernoulli) -> Tensor:
+    return (p.mean * (p.logits - q.logits) + p._log_norm() + (-p.probs).log1p()
+            - q._log_norm() - (-q.probs).log1p())
