@@ -517,9 +517,11 @@ class Function:
                     "recompute it for other sizes, so it is traced once per input shape "
                     f"along {_dims_words(g.size_fixed)} even with None dims in "
                     f"input_signature{keep}.{_escape_help(tracer)}", stacklevel=3)
-        # a training step (backward() into .grad) returns values; a function that only
-        # takes tl.grad (a PINN's residual) gives outputs with a history, as plain forwards
-        steps = any(r.accumulates for r in tracer.backward_runs)
+        # a training step (backward() into .grad, or tl.grad and updates of variables: a
+        # TF1 minimize, a hand-written SGD) returns values; a function that only takes
+        # tl.grad (a PINN's residual) gives outputs with a history, as plain forwards
+        steps = any(r.accumulates for r in tracer.backward_runs) or bool(
+            tracer.backward_runs and g.assigns)
         entry.grad_outputs = (not steps
                               and _needs_grad(g, tensors, [v for k, v in zip(out_kinds, fetches)
                                                            if k[0] in ("new", "copy")]))
