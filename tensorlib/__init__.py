@@ -92,12 +92,8 @@ from .ops.batched import addmm, baddbmm, bmm
 from .ops.pairwise import cdist
 from .ops.rotation import rot90
 from .ops.special_fns import digamma, erfc, erfinv, i0, lgamma, polygamma
-from .ops.torch_api import (atleast_1d, atleast_2d, atleast_3d, block_diag, broadcast_shapes,
-                            broadcast_tensors, cartesian_prod, clamp_max, clamp_min,
-                            column_stack, combinations, cov, cross, dstack, fmod, histc, hstack,
-                            is_floating_point, kron, kthvalue, logspace, mm, mode, mv,
-                            nanmedian, nanquantile, numel, randint_like, tril_indices,
-                            triu_indices, vstack)
+from .ops.torch_api import EXPORTS as _torch_api_exports
+globals().update(_torch_api_exports)  # torch.* names; tl.range shadows the builtin below
 from .special import xlogy
 from . import _torch_methods  # noqa: F401  (more of PyTorch's Tensor methods)
 from . import func  # noqa: E402  (tl.func: functional_call, grad)

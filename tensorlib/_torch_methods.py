@@ -3,6 +3,12 @@
 ``tensorlib/ops/torch_api.py``, PyTorch's in-place random fills (drawn from tensorlib's global
 generator or a given ``tl.Generator``, as ``uniform_``/``normal_``, so ``tl.manual_seed``
 controls them) and ``fill_diagonal_``. A name some other module already bound is left alone.
+
+The second round adds the methods of the round-2 modules (``Tensor.unfold``,
+``scatter_reduce``, ``index_reduce``, the PyTorch spellings of comparisons and arithmetic,
+...), every in-place form generated from its out-of-place function by one helper
+(``_inplace_fn``: leaf check, views' write-back, version counter, capture) from the table
+``_INPLACE``, and the in-place shape changes (``t_``, ``squeeze_``, ``transpose_``, ...).
 """
 from __future__ import annotations
 
@@ -12,14 +18,26 @@ import numpy as np
 
 from . import linalg as _linalg
 from ._tensor import Tensor
-from ._tensor_methods import _copy_, _inplace_fn
+from ._tensor_methods import _copy_, _current, _inplace_fn
 from .autograd.mode import state
 from .ops import batched as B
 from .ops import data_dependent as DD
 from .ops import diagonal as DG
 from .ops import elementwise as E
+from .ops import nn_act as NA
+from .ops import numeric as NU
 from .ops import pairwise as PW
+from .ops import reduction as R
+from .ops import sampling as SA
+from .ops import scatter_reduce as SR
+from .ops import shape as S
+from .ops import special_fns as SF
+from .ops import stft as ST
 from .ops import torch_api as TA
+from .ops import torch_dtypes as TD
+from .ops import torch_linalg as TL
+from .ops import torch_math as TM
+from .ops import torch_views as TV
 
 
 # --- plain methods -----------------------------------------------------------------------------
@@ -293,3 +311,264 @@ _METHODS = {
 for _name, _fn in _METHODS.items():
     if not hasattr(Tensor, _name):        # another module's binding wins (none at writing)
         setattr(Tensor, _name, _fn)
+
+
+# --- round 2 -----------------------------------------------------------------------------------
+def _divide(self, other, *, rounding_mode: str | None = None) -> Tensor:
+    """``self / other``; ``rounding_mode`` ``"trunc"`` or ``"floor"`` (PyTorch's
+    ``divide``)."""
+    return E.div(self, other, rounding_mode=rounding_mode)
+
+
+def _subtract(self, other, *, alpha=1) -> Tensor:
+    """``self - alpha * other`` (PyTorch's ``subtract``)."""
+    return E.sub(self, other, alpha=alpha)
+
+
+def _bernoulli(self, p=None, *, generator=None) -> Tensor:
+    """Draws of 1 with probability ``self`` (elementwise, in [0, 1]), or with probability
+    ``p`` in this tensor's shape and dtype when ``p`` is given (PyTorch's ``bernoulli``)."""
+    if p is None:
+        return SA.bernoulli(self, generator=generator)
+    from .creation import zeros_like
+    return zeros_like(self).bernoulli_(p, generator=generator)
+
+
+def _multinomial(self, num_samples: int, replacement: bool = False, *,
+                 generator=None) -> Tensor:
+    """Indices drawn from the categorical distributions in the rows of ``self``
+    (``torch.multinomial``)."""
+    return SA.multinomial(self, num_samples, replacement, generator=generator)
+
+
+def _polygamma(self, n: int) -> Tensor:
+    return SF.polygamma(n, self)
+
+
+def _get_device(self) -> int:
+    """The GPU's index for a CUDA tensor, -1 for a CPU one (PyTorch's ``get_device``)."""
+    d = self.device
+    return -1 if d.type == "cpu" else int(d.index or 0)
+
+
+def _is_pinned(self) -> bool:
+    """False: tensorlib keeps no page-locked host memory (PyTorch's ``is_pinned``)."""
+    return False
+
+
+def _pin_memory(self) -> Tensor:
+    """The tensor itself: tensorlib keeps no page-locked host memory (CuPy stages its own
+    host-to-GPU copies), so ``pin_memory()`` in data-loading code has nothing to do. A GPU
+    tensor is refused, as PyTorch's."""
+    if self.device.type != "cpu":
+        raise RuntimeError(f"pin_memory: cannot pin a {self.device} tensor, only dense CPU "
+                           "tensors can be pinned")
+    return self
+
+
+def _dim_order(self) -> tuple[int, ...]:
+    """The dims from outermost to innermost in memory (PyTorch's ``dim_order``)."""
+    st = _stride(self)
+    return tuple(sorted(range(len(st)), key=lambda i: -st[i]))
+
+
+def _data_ptr_method(self) -> int:
+    """The address of the first element (PyTorch's ``const_data_ptr``, as ``data_ptr``)."""
+    return self.data_ptr()
+
+
+def _H(self) -> Tensor:
+    if self.ndim == 0:
+        return self
+    if self.ndim != 2:
+        raise ValueError(f"H: only supported on matrices (2-D tensors), got {self.ndim}-D "
+                         "(for batches of matrices, use .mH)")
+    return S.swapaxes(self, 0, 1)
+
+
+def _adjoint(self) -> Tensor:
+    """The transpose of the last two dims (PyTorch's ``adjoint``/``mH``; real tensors need
+    no conjugation)."""
+    if self.ndim == 0:
+        return self
+    if self.ndim < 2:
+        raise ValueError(f"adjoint: only supported on matrices or batches of matrices, got "
+                         f"a {self.ndim}-D tensor")
+    return S.swapaxes(self, -1, -2)
+
+
+def _float_power_(self, exponent) -> Tensor:
+    """In-place ``float_power``: the tensor must be float64, as PyTorch's."""
+    if self.dtype != np.float64:
+        raise TypeError(f"float_power_: the base has dtype {self.dtype} but the result is "
+                        "float64; call it on a float64 tensor (or use float_power)")
+    return _float_power_inplace(self, exponent)
+
+
+_float_power_inplace = _inplace_fn(TM.float_power, "float_power_")
+
+
+def _meta_inplace(fn, name: str):
+    """An in-place shape change (``t_``, ``squeeze_``, ...): the tensor takes the view
+    ``fn(self)`` makes of its memory, that view's history and a version bump, as PyTorch's.
+    Refused under capture, whose graph values keep their shapes."""
+    def method(self, *args, **kwargs):
+        if self._rg and self._node is None and state.grad_enabled:
+            raise RuntimeError(f"{name}: a leaf tensor that requires grad is used in an "
+                               "in-place operation; wrap it in `with tl.no_grad():` or use "
+                               f"the out-of-place {name[:-1]}")
+        if state.tracer is not None:
+            from .graph.tracer import CaptureError
+            raise CaptureError(f"{name} changes a tensor's shape in place, which a captured "
+                               f"graph cannot follow; use the out-of-place {name[:-1]}")
+        src = _current(self)              # stands for self's old layout, history and base
+        src._base, src._hv = self._base, self._hv
+        res = fn(src, *args, **kwargs)
+        self._data = res._data
+        self._version[0] += 1
+        if res._rg:
+            self._node, self._idx, self._rg = res._node, res._idx, True
+        self._base = res._base
+        self._hv = self._version[0]
+        return self
+    method.__name__ = name
+    method.__doc__ = f"In-place ``{name[:-1]}`` (PyTorch's ``{name}``): a new shape, same memory."
+    return method
+
+
+_METHODS2 = {
+    # shapes, windows, splits and out-of-place scatters
+    "unfold": TV.unfold, "ravel": TV.ravel, "sum_to_size": TV.sum_to_size,
+    "split_with_sizes": TV.split_with_sizes, "dsplit": TA.dsplit,
+    "unsafe_chunk": TA.unsafe_chunk, "unsafe_split": TA.unsafe_split,
+    "unsafe_split_with_sizes": TA.unsafe_split_with_sizes, "narrow_copy": TV.narrow_copy,
+    "diagflat": TV.diagflat, "slice_scatter": TV.slice_scatter,
+    "select_scatter": TV.select_scatter, "diagonal_scatter": TV.diagonal_scatter,
+    "masked_scatter": TV.masked_scatter, "put": TV.put, "index_reduce": SR.index_reduce,
+    "nonzero_static": TV.nonzero_static,
+    "scatter_reduce": SR.scatter_reduce, "adjoint": _adjoint,
+    # arithmetic and comparison spellings
+    "multiply": E.mul, "divide": _divide, "subtract": _subtract, "negative": E.neg,
+    "positive": TM.positive, "absolute": E.abs, "greater": E.gt, "greater_equal": E.ge,
+    "less": E.lt, "less_equal": E.le, "not_equal": E.ne, "bitwise_and": E.bitwise_and,
+    "bitwise_or": E.bitwise_or, "bitwise_xor": E.bitwise_xor, "bitwise_not": E.bitwise_not,
+    "bitwise_left_shift": E.left_shift, "bitwise_right_shift": E.right_shift,
+    "logical_xor": E.logical_xor,
+    # elementwise math
+    "arctan2": E.atan2, "arccosh": E.acosh, "arcsinh": E.asinh, "arctanh": E.atanh,
+    "log10": TM.log10, "logaddexp2": TM.logaddexp2, "deg2rad": TM.deg2rad,
+    "rad2deg": TM.rad2deg, "fmax": TM.fmax, "fmin": TM.fmin, "heaviside": TM.heaviside,
+    "float_power": TM.float_power, "ldexp": TM.ldexp, "gcd": TM.gcd, "lcm": TM.lcm,
+    "nextafter": TM.nextafter, "frexp": TM.frexp, "angle": TM.angle,
+    "isposinf": TM.isposinf, "isneginf": TM.isneginf, "isreal": TM.isreal,
+    "mvlgamma": TM.mvlgamma, "hardshrink": TM.hardshrink, "prelu": NA.prelu,
+    # matrices
+    "matrix_exp": TL.matrix_exp, "slogdet": _linalg.slogdet, "qr": TL.qr, "svd": TL.svd,
+    "cholesky": TL.cholesky, "cholesky_inverse": TL.cholesky_inverse,
+    "cholesky_solve": TL.cholesky_solve, "triangular_solve": TL.triangular_solve,
+    "vdot": TL.vdot, "addbmm": TL.addbmm, "corrcoef": TL.corrcoef, "cov": TA.cov,
+    "ger": TA._outer,
+    # sampling
+    "multinomial": _multinomial, "bernoulli": _bernoulli,
+    # dtype, device and memory queries
+    "is_complex": TD.is_complex, "is_signed": TD.is_signed, "is_nonzero": TD.is_nonzero,
+    "is_same_size": TD.is_same_size, "is_conj": TD.is_conj, "is_neg": TD.is_neg,
+    "get_device": _get_device, "is_pinned": _is_pinned, "pin_memory": _pin_memory,
+    "dim_order": _dim_order, "const_data_ptr": _data_ptr_method,
+    # signals
+    "stft": ST.stft, "istft": ST.istft,
+    "byte": lambda self: S.astype(self, np.uint8),
+    "char": lambda self: S.astype(self, np.int8),
+    "short": lambda self: S.astype(self, np.int16),
+}
+
+# in place, each from its out-of-place function (one helper, _inplace_fn)
+_INPLACE = {
+    "absolute_": E.abs, "acos_": E.acos, "acosh_": E.acosh, "arccos_": E.acos,
+    "arccosh_": E.acosh, "arcsin_": E.asin, "arcsinh_": E.asinh, "arctan_": E.atan,
+    "arctanh_": E.atanh, "asin_": E.asin, "asinh_": E.asinh, "atan_": E.atan,
+    "atanh_": E.atanh, "cosh_": E.cosh, "sinh_": E.sinh, "atan2_": E.atan2,
+    "arctan2_": E.atan2, "hypot_": E.hypot, "erfc_": SF.erfc, "erfinv_": SF.erfinv,
+    "digamma_": SF.digamma, "lgamma_": SF.lgamma, "i0_": SF.i0, "polygamma_": _polygamma,
+    "mvlgamma_": TM.mvlgamma, "logit_": TA.logit, "sinc_": TA.sinc,
+    "xlogy_": lambda self, other: _special_xlogy(self, other), "log10_": TM.log10,
+    "deg2rad_": TM.deg2rad, "rad2deg_": TM.rad2deg, "negative_": E.neg, "sgn_": TA.sgn,
+    "fix_": TA.fix, "frac_": TA.frac, "clamp_min_": TA.clamp_min, "clamp_max_": TA.clamp_max,
+    "copysign_": TA.copysign, "fmod_": TA.fmod, "remainder_": E.remainder,
+    "floor_divide_": E.floor_divide, "true_divide_": E.true_divide, "multiply_": E.mul,
+    "subtract_": _subtract, "eq_": E.eq, "ne_": E.ne, "lt_": E.lt, "le_": E.le, "gt_": E.gt,
+    "ge_": E.ge, "greater_": E.gt, "greater_equal_": E.ge, "less_": E.lt,
+    "less_equal_": E.le, "not_equal_": E.ne, "logical_and_": E.logical_and,
+    "logical_or_": E.logical_or, "logical_xor_": E.logical_xor,
+    "logical_not_": E.logical_not, "bitwise_and_": E.bitwise_and,
+    "bitwise_or_": E.bitwise_or, "bitwise_xor_": E.bitwise_xor,
+    "bitwise_not_": E.bitwise_not, "bitwise_left_shift_": E.left_shift,
+    "bitwise_right_shift_": E.right_shift, "heaviside_": TM.heaviside, "ldexp_": TM.ldexp,
+    "gcd_": TM.gcd, "lcm_": TM.lcm, "nextafter_": TM.nextafter,
+    "nan_to_num_": NU.nan_to_num, "renorm_": TA.renorm,
+    "cumsum_": lambda self, dim, *, dtype=None: R.cumsum(self, dim, dtype=dtype),
+    "cumprod_": lambda self, dim, *, dtype=None: R.cumprod(self, dim, dtype=dtype),
+    "tril_": S.tril, "triu_": S.triu, "addmm_": _addmm, "addmv_": _addmv, "addr_": _addr,
+    "baddbmm_": _baddbmm, "addbmm_": TL.addbmm, "index_reduce_": SR.index_reduce,
+    "scatter_reduce_": SR.scatter_reduce, "masked_scatter_": TV.masked_scatter,
+    "put_": TV.put,
+}
+
+
+def _special_xlogy(self, other) -> Tensor:
+    from .special import xlogy
+    return xlogy(self, other)
+
+
+def _zero_grad(fn):
+    """``fn`` for an in-place op whose result has no gradient (comparisons, logic): where the
+    target has a history, the result takes a zero-gradient link to it, as PyTorch's
+    (``EqBackward``); the in-place machinery would otherwise keep the target's old history
+    for the new values (see the report: ``_tensor_methods._assign``)."""
+    def wrapped(self, *args, **kwargs):
+        out = fn(self, *args, **kwargs)
+        if state.grad_enabled and self.requires_grad and not out.requires_grad:
+            from .creation import full
+            never = full(tuple(out.shape), False, device=self.device)
+            out = E.where(never, self, out.astype(self.dtype))
+        return out
+    return wrapped
+
+
+_NO_GRADIENT = ("eq_", "ne_", "lt_", "le_", "gt_", "ge_", "greater_", "greater_equal_",
+                "less_", "less_equal_", "not_equal_", "logical_and_", "logical_or_",
+                "logical_xor_", "logical_not_", "heaviside_", "nextafter_")
+_METHODS2.update({name: _inplace_fn(_zero_grad(fn) if name in _NO_GRADIENT else fn, name)
+                  for name, fn in _INPLACE.items()})
+_METHODS2["float_power_"] = _float_power_
+_METHODS2.update({
+    "t_": _meta_inplace(lambda x: x.t(), "t_"),
+    "squeeze_": _meta_inplace(S.squeeze, "squeeze_"),
+    "unsqueeze_": _meta_inplace(S.unsqueeze, "unsqueeze_"),
+    "transpose_": _meta_inplace(lambda x, dim0, dim1: S.swapaxes(x, dim0, dim1), "transpose_"),
+    "swapdims_": _meta_inplace(lambda x, dim0, dim1: S.swapaxes(x, dim0, dim1), "swapdims_"),
+    "swapaxes_": _meta_inplace(lambda x, axis0, axis1: S.swapaxes(x, axis0, axis1),
+                               "swapaxes_"),
+})
+
+for _name, _fn in _METHODS2.items():
+    if not hasattr(Tensor, _name):        # another module's binding wins
+        setattr(Tensor, _name, _fn)
+
+for _name, _prop in (("H", _H), ("mH", _adjoint), ("is_cpu", lambda self:
+                                                   self.device.type == "cpu")):
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, property(_prop))
+
+
+def _never(self) -> bool:
+    return False
+
+
+# the kinds of tensor tensorlib has none of (sparse, quantized, meta, nested) and the devices
+# it does not run on: code that asks (an optimizer's ``if grad.is_sparse``) gets False
+for _name in ("is_sparse", "is_sparse_csr", "is_quantized", "is_meta", "is_mkldnn",
+              "is_nested", "is_mps", "is_xla", "is_xpu", "is_ipu", "is_maia", "is_mtia",
+              "is_vulkan"):
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, property(_never))

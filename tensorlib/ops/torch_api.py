@@ -9,6 +9,16 @@ The functions PyTorch exposes as ``torch.<name>`` and that the user trial asked 
 exported at the top level (``tl.mm``, ``tl.hstack``, ...); the rest are bound as Tensor methods
 by ``tensorlib/_torch_methods.py``. Integer-valued results (indices, counts, ``signbit``,
 ``histc``, ``unique_consecutive``) carry no gradient, as in PyTorch.
+
+The second round's names live in modules of their own, gathered here: ``scatter_reduce``
+(scatter and index reductions), ``torch_views`` (windows, splits, out-of-place scatters),
+``torch_math`` (elementwise), ``torch_linalg`` (matrix functions, integration),
+``torch_dtypes`` (promotion queries), ``torch_creation``, ``windows`` (signal windows),
+``stft`` (``stft``/``istft`` with real and imaginary parts in a last dim),
+``torch_settings`` (global settings) and ``nn_aliases`` (``torch.conv2d`` and the other
+functional ops at ``torch.*``). :data:`EXPORTS` maps every name ``tl`` takes from here to
+its function (``tensorlib/__init__.py`` adds them); :data:`METHOD_ONLY` are helpers bound as
+Tensor methods only.
 """
 from __future__ import annotations
 
@@ -28,11 +38,11 @@ from .batched import _scaled_sum
 from .linalg import matmul, outer, tensordot
 from .shape import category_dtype, to_common_dtype
 
-__all__ = [
+_ROUND1 = [
     "addmv", "addr", "aminmax", "atleast_1d", "atleast_2d", "atleast_3d", "block_diag",
     "broadcast_shapes", "broadcast_tensors", "cartesian_prod", "clamp_max", "clamp_min",
     "column_stack", "combinations", "copysign", "cov", "cross", "diag_embed", "dist", "dstack",
-    "fill_diagonal_mask", "fix", "fliplr", "flipud", "fmod", "frac", "histc", "hsplit",
+    "dsplit", "fill_diagonal_mask", "fix", "fliplr", "flipud", "fmod", "frac", "histc", "hsplit",
     "hstack", "index_copy", "inner", "is_floating_point", "kron", "kthvalue", "logdet",
     "logspace", "matrix_power", "mm", "mode", "msort", "mv", "nanmedian", "nanquantile",
     "numel", "pinverse", "randint_like", "renorm", "sgn", "signbit", "swapdims",
@@ -495,23 +505,31 @@ def _even_split(name: str, x: Tensor, ios, d: int) -> tuple[Tensor, ...]:
     return tensor_split(x, ios, d)
 
 
+def _split_along(name: str, input, indices_or_sections, min_ndim: int, dim: int):
+    x = to_tensor(input)
+    if x.ndim < min_ndim:
+        raise ValueError(f"{name}: expects a tensor with at least {min_ndim} dimension"
+                         f"{'s' if min_ndim > 1 else ''}, got shape {_shape(x)}")
+    return _even_split(name, x, indices_or_sections, dim)
+
+
 def hsplit(input, indices_or_sections) -> tuple[Tensor, ...]:
     """Split horizontally: along dim 1 (dim 0 for 1-d input) into equal parts or at indices
     (``torch.hsplit``)."""
-    x = to_tensor(input)
-    if x.ndim < 1:
-        raise ValueError("hsplit: expects a tensor with at least 1 dimension, got a 0-d one")
-    return _even_split("hsplit", x, indices_or_sections, 0 if x.ndim == 1 else 1)
+    one_d = to_tensor(input).ndim == 1
+    return _split_along("hsplit", input, indices_or_sections, 1, 0 if one_d else 1)
 
 
 def vsplit(input, indices_or_sections) -> tuple[Tensor, ...]:
     """Split vertically (dim 0) into equal parts or at indices; at least 2-d
     (``torch.vsplit``)."""
-    x = to_tensor(input)
-    if x.ndim < 2:
-        raise ValueError(f"vsplit: expects a tensor with at least 2 dimensions, got shape "
-                         f"{_shape(x)}")
-    return _even_split("vsplit", x, indices_or_sections, 0)
+    return _split_along("vsplit", input, indices_or_sections, 2, 0)
+
+
+def dsplit(input, indices_or_sections) -> tuple[Tensor, ...]:
+    """Split depth-wise (dim 2) into equal parts or at indices; at least 3-d
+    (``torch.dsplit``)."""
+    return _split_along("dsplit", input, indices_or_sections, 3, 2)
 
 
 def take_along_dim(input, indices, dim: int | None = None) -> Tensor:
@@ -982,3 +1000,126 @@ def block_diag(*tensors) -> Tensor:
         rows.append(concatenate(parts, axis=1))
         left += c
     return concatenate(rows, axis=0)
+
+
+# --- round 2: the names gathered from their own modules ---------------------------------------
+# (imported as modules: names such as ``range``, ``t`` and ``svd`` must not shadow the
+# builtins and locals of the functions above)
+from . import elementwise as _E  # noqa: E402
+from . import matrix as _matrix  # noqa: E402
+from . import nn_aliases as _nn_aliases  # noqa: E402
+from . import scatter_reduce as _scatter_reduce  # noqa: E402
+from . import stft as _stft  # noqa: E402
+from . import torch_creation as _creation  # noqa: E402
+from . import torch_dtypes as _dtypes_api  # noqa: E402
+from . import torch_linalg as _linalg_api  # noqa: E402
+from . import torch_math as _math  # noqa: E402
+from . import torch_settings as _settings  # noqa: E402
+from . import torch_views as _views  # noqa: E402
+from . import windows as _windows  # noqa: E402
+from .linalg import outer as _outer  # noqa: E402
+
+
+def logit(input, eps: float | None = None) -> Tensor:
+    """``log(p / (1 - p))``, with ``p`` first clamped to [eps, 1 - eps] when ``eps`` is given
+    (``torch.logit``; the same as ``tl.special.logit``)."""
+    from ..special import logit as _logit
+    return _logit(input, eps)
+
+
+def sinc(input) -> Tensor:
+    """The normalised sinc, ``sin(pi x) / (pi x)`` and 1 at 0 (``torch.sinc``)."""
+    from ..special import sinc as _sinc
+    return _sinc(input)
+
+
+def detach(input) -> Tensor:
+    """``input`` cut from the tape (``torch.detach``)."""
+    return to_tensor(input).detach()
+
+
+def unsafe_chunk(input, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """``chunk`` (``torch.unsafe_chunk``: PyTorch's variant without the views' version
+    checks; tensorlib's views are as safe either way)."""
+    from .shape import chunk
+    return chunk(input, chunks, dim)
+
+
+def unsafe_split(input, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
+    """``split`` with PyTorch's arguments (``torch.unsafe_split``)."""
+    from .shape import split
+    return split(input, dim=dim, split_size_or_sections=split_size_or_sections)
+
+
+def unsafe_split_with_sizes(input, split_sizes, dim: int = 0) -> tuple[Tensor, ...]:
+    """``split_with_sizes`` (``torch.unsafe_split_with_sizes``)."""
+    return _views.split_with_sizes(input, split_sizes, dim)
+
+
+def adjoint(input) -> Tensor:
+    """The transpose of the last two dims (``torch.adjoint``; real tensors need no
+    conjugation)."""
+    return to_tensor(input).adjoint()
+
+
+def get_device(input) -> int:
+    """The GPU's index of a CUDA tensor, -1 for a CPU one (``torch.get_device``)."""
+    return to_tensor(input).get_device()
+
+
+def to_dlpack(tensor):
+    """A DLPack capsule sharing ``tensor``'s memory (``torch.to_dlpack``; read it with
+    another library's ``from_dlpack``)."""
+    return to_tensor(tensor).__dlpack__()
+
+
+def _top_inplace(name: str):
+    """``torch.<name>(input, ...)``: the Tensor method of that name (bound by
+    ``tensorlib/_torch_methods.py``), as a function."""
+    def fn(input, *args, **kwargs):
+        return getattr(Tensor, name)(input, *args, **kwargs)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"In place: ``input.{name}(...)`` (``torch.{name}``); returns ``input``."
+    return fn
+
+
+#: torch.* in-place functions that are the Tensor method of the same name
+TOP_INPLACE = (
+    "abs_", "acos_", "acosh_", "arccos_", "arccosh_", "arcsin_", "arcsinh_", "arctan_",
+    "arctanh_", "asin_", "asinh_", "atan_", "atanh_", "ceil_", "clamp_", "clamp_max_",
+    "clamp_min_", "clip_", "cos_", "cosh_", "deg2rad_", "detach_", "erf_", "erfc_", "exp2_",
+    "exp_", "expm1_", "fill_", "fix_", "floor_", "frac_", "gcd_", "i0_", "index_put_",
+    "lcm_", "ldexp_", "log10_", "log1p_", "log2_", "log_", "logit_", "nan_to_num_", "neg_",
+    "negative_", "rad2deg_", "reciprocal_", "round_", "rsqrt_", "sigmoid_", "sin_", "sinc_",
+    "sinh_", "sqrt_", "square_", "tan_", "tanh_", "trunc_", "xlogy_", "zero_", "addmv_",
+)
+
+#: Tensor-method helpers of the first round that torch has no ``torch.<name>`` for
+METHOD_ONLY = ("fill_diagonal_mask",)
+
+
+def _exports() -> dict:
+    out = {n: globals()[n] for n in _ROUND1 if n not in METHOD_ONLY}
+    for mod in (_scatter_reduce, _creation, _dtypes_api, _linalg_api, _math, _settings,
+                _stft, _views, _windows):
+        out.update({n: getattr(mod, n) for n in mod.__all__ if n != "COPY_VARIANTS"})
+    out.update(_views.COPY_VARIANTS)
+    out.update(_nn_aliases.TOP_LEVEL)
+    out.update({n: _top_inplace(n) for n in TOP_INPLACE})
+    out.update({
+        "logit": logit, "sinc": sinc, "detach": detach, "unsafe_chunk": unsafe_chunk,
+        "unsafe_split": unsafe_split, "unsafe_split_with_sizes": unsafe_split_with_sizes,
+        "absolute": _E.abs, "negative": _E.neg, "bitwise_left_shift": _E.left_shift,
+        "bitwise_right_shift": _E.right_shift, "row_stack": vstack, "ger": _outer,
+        "det": _matrix.det, "slogdet": _matrix.slogdet, "inverse": _matrix.inv,
+    })
+    out.update({"adjoint": adjoint, "get_device": get_device, "to_dlpack": to_dlpack})
+    del out["unfold"]           # Tensor.unfold only (torch.unfold_copy is the function)
+    del out["sum_to_size"]      # a Tensor method only in torch
+    return out
+
+
+#: every name ``tl`` exports from here: ``tensorlib/__init__.py`` adds them to ``tl``
+EXPORTS = _exports()
+__all__ = sorted({n for n in EXPORTS if n in globals()}
+                 | {"EXPORTS", "METHOD_ONLY", "TOP_INPLACE", "fill_diagonal_mask"})

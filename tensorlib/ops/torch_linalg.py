@@ -1,0 +1,416 @@
+"""PyTorch's matrix functions at ``torch.*`` that tensorlib lacked, as composites of registry
+ops (differentiable, grad of grad too): ``matrix_exp``, ``vdot``, ``addbmm``,
+``chain_matmul``, integration (``trapezoid``, ``trapz``, ``cumulative_trapezoid``),
+statistics (``corrcoef``, ``pdist``), Cholesky helpers (``cholesky_inverse``,
+``cholesky_solve``), ``triangular_solve`` and PyTorch's older spellings of
+``tl.linalg`` (``torch.svd`` returning V, ``torch.qr(some=)``, ``torch.cholesky(upper=)``,
+``frobenius_norm``, ``nuclear_norm``).
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from .._tensor import Tensor
+from . import elementwise as E
+from ._util import norm_axis, to_float, to_tensor
+from .linalg import matmul
+
+__all__ = [
+    "addbmm", "chain_matmul", "cholesky", "cholesky_inverse", "cholesky_solve", "corrcoef",
+    "cumulative_trapezoid", "frobenius_norm", "gradient", "matrix_exp", "nuclear_norm",
+    "pdist", "qr", "svd", "trapezoid", "trapz", "triangular_solve", "vander", "vdot",
+]
+
+
+def _shape(t: Tensor) -> tuple:
+    return tuple(t.shape)
+
+
+def _square(op: str, x: Tensor) -> None:
+    if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"{op}: expects a square matrix or a stack of them (..., n, n), got "
+                         f"shape {_shape(x)}")
+
+
+def _eye_like(x: Tensor) -> Tensor:
+    from ..creation import eye
+    return eye(x.shape[-1], dtype=x.dtype, device=x.device)
+
+
+def matrix_exp(input) -> Tensor:
+    """The matrix exponential ``sum_k A**k / k!`` of a square matrix or a stack
+    (``torch.matrix_exp``): scaling and squaring with a degree-18 Taylor polynomial (scaled
+    to 1-norm <= 1/2, where the truncation error is below float64's rounding).
+
+    It reads the largest norm (the number of squarings) on the host: eager only, refused
+    under capture. Differentiable (through the products)."""
+    x = to_float(to_tensor(input))
+    _square("matrix_exp", x)
+    if x.numel() == 0:
+        return x.clone()
+    norm1 = E.abs(x.detach()).sum(axis=-2).amax(axis=-1)
+    top = float(norm1.amax().item())
+    if not math.isfinite(top):
+        raise ValueError("matrix_exp: the input holds inf or NaN")
+    s = max(0, math.ceil(math.log2(top / 0.5))) if top > 0.5 else 0
+    a = x * (0.5 ** s) if s else x
+    eye = _eye_like(x)
+    out = eye + a / 18.0
+    for k in range(17, 0, -1):            # Horner: I + A/1 (I + A/2 (... (I + A/18)))
+        out = eye + matmul(a, out) / float(k)
+    for _ in range(s):
+        out = matmul(out, out)
+    return out
+
+
+def vdot(input, other) -> Tensor:
+    """The dot product of two 1-d tensors of one dtype (``torch.vdot``; on real tensors
+    the same as ``dot``)."""
+    from .linalg import dot
+    a, b = to_tensor(input), to_tensor(other)
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"vdot: expects 1-d tensors, got shapes {_shape(a)} and {_shape(b)}")
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"vdot: inconsistent sizes {a.shape[0]} and {b.shape[0]}")
+    if a.dtype != b.dtype:
+        raise TypeError(f"vdot: expects tensors of one dtype, got {a.dtype} and {b.dtype}")
+    return dot(a, b)
+
+
+def addbmm(input, batch1, batch2, *, beta: float = 1, alpha: float = 1) -> Tensor:
+    """``beta * input + alpha * sum_b batch1[b] @ batch2[b]`` (``torch.addbmm``): batches
+    (b, n, m) and (b, m, p); ``input`` broadcasts to (n, p)."""
+    from .batched import _scaled_sum, bmm
+    return _scaled_sum("addbmm", input, bmm(batch1, batch2).sum(axis=0), beta, alpha)
+
+
+def chain_matmul(*matrices) -> Tensor:
+    """The product of 2-d matrices, in order (``torch.chain_matmul``; PyTorch's newer name
+    is ``torch.linalg.multi_dot``)."""
+    if len(matrices) == 1 and isinstance(matrices[0], (list, tuple)):
+        matrices = tuple(matrices[0])
+    ms = [to_tensor(m) for m in matrices]
+    if not ms:
+        raise ValueError("chain_matmul: expects at least one matrix")
+    for m in ms:
+        if m.ndim != 2:
+            raise ValueError(f"chain_matmul: expects 2-d matrices, got shape {_shape(m)}")
+    out = ms[0]
+    for m in ms[1:]:
+        if out.shape[1] != m.shape[0]:
+            raise ValueError(f"chain_matmul: shapes {_shape(out)} and {_shape(m)} cannot be "
+                             "multiplied")
+        out = matmul(out, m)
+    return out if len(ms) > 1 else out.clone()
+
+
+# --- integration ---------------------------------------------------------------------------
+def _spacing(op: str, y: Tensor, x, dx, d: int):
+    """The step between samples along ``d``: a number (``dx``) or a tensor of differences
+    of ``x`` (1-d of the dim's length, or broadcasting with ``y``)."""
+    if x is not None and dx is not None:
+        raise TypeError(f"{op}: pass x or dx, not both")
+    if x is None:
+        return 1.0 if dx is None else float(dx)
+    xs = to_tensor(x)
+    n = y.shape[d]
+    if xs.ndim == 1:
+        if xs.shape[0] != n:
+            raise ValueError(f"{op}: x of length {xs.shape[0]} must match y's dim {d} of size "
+                             f"{n}")
+        shape = [1] * y.ndim
+        shape[d] = n
+        xs = xs.reshape(tuple(shape))
+        dd = d
+    else:
+        if xs.ndim != y.ndim:
+            raise ValueError(f"{op}: x of shape {_shape(xs)} must be 1-d or have y's number "
+                             f"of dims ({_shape(y)})")
+        dd = d
+    return xs.diff(dim=dd) if xs.shape[dd] > 1 else xs[(slice(None),) * dd + (slice(0, 0),)]
+
+
+def trapezoid(y, x=None, *, dx: float | None = None, dim: int = -1) -> Tensor:
+    """The integral of ``y`` along ``dim`` by the trapezoidal rule (``torch.trapezoid``):
+    samples spaced ``dx`` apart (default 1), or at positions ``x``."""
+    yt = to_tensor(y)
+    d = norm_axis(dim, yt.ndim, "trapezoid")
+    yt = to_float(yt)
+    n = yt.shape[d]
+    if n == 0:
+        return yt.sum(axis=d)
+    step = _spacing("trapezoid", yt, x, dx, d)
+    lo = yt[(slice(None),) * d + (slice(0, n - 1),)]
+    hi = yt[(slice(None),) * d + (slice(1, n),)]
+    return ((lo + hi) * step).sum(axis=d) * 0.5
+
+
+def trapz(y, x=None, *, dx: float | None = None, dim: int = -1) -> Tensor:
+    """An alias of :func:`trapezoid` (``torch.trapz``)."""
+    return trapezoid(y, x, dx=dx, dim=dim)
+
+
+def cumulative_trapezoid(y, x=None, *, dx: float | None = None, dim: int = -1) -> Tensor:
+    """The running trapezoidal integral along ``dim``, one element shorter than ``y``
+    (``torch.cumulative_trapezoid``)."""
+    yt = to_float(to_tensor(y))
+    d = norm_axis(dim, yt.ndim, "cumulative_trapezoid")
+    n = yt.shape[d]
+    step = _spacing("cumulative_trapezoid", yt, x, dx, d)
+    lo = yt[(slice(None),) * d + (slice(0, max(n - 1, 0)),)]
+    hi = yt[(slice(None),) * d + (slice(1, max(n, 1)),)]
+    return ((lo + hi) * step * 0.5).cumsum(d)
+
+
+# --- statistics ----------------------------------------------------------------------------
+def corrcoef(input) -> Tensor:
+    """Pearson correlation coefficients of the variables in the rows of ``input``
+    (``torch.corrcoef``), clipped to [-1, 1]."""
+    from .torch_api import cov
+    x = to_tensor(input)
+    c = cov(x)
+    if c.ndim == 0:
+        return c / c
+    sd = E.sqrt(c.diagonal())
+    c = c / sd.reshape((-1, 1)) / sd.reshape((1, -1))
+    return c.clip(-1.0, 1.0)
+
+
+def pdist(input, p: float = 2.0) -> Tensor:
+    """The ``p``-norm distances between each pair of rows of an (N, M) input, the upper
+    triangle of ``cdist(input, input)`` row by row: N (N - 1) / 2 values (``torch.pdist``).
+    """
+    from ..creation import tensor
+    from .decompositions import vector_norm
+    x = to_tensor(input)
+    if x.ndim != 2:
+        raise ValueError(f"pdist: only supports 2-d tensors, got shape {_shape(x)}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"pdist: only supports floating-point dtypes, got {x.dtype}")
+    if not p >= 0:
+        raise ValueError(f"pdist: only supports non-negative p values, got {p}")
+    i, j = np.triu_indices(x.shape[0], 1)
+    diff = x[tensor(i.astype(np.int64), device=x.device)] - \
+        x[tensor(j.astype(np.int64), device=x.device)]
+    return vector_norm(diff, ord=float(p), dim=-1)
+
+
+# --- Cholesky and triangular systems -------------------------------------------------------
+def _lower(op: str, L: Tensor, upper: bool) -> Tensor:
+    _square(op, L)
+    return L.mT if upper else L
+
+
+def cholesky(input, upper: bool = False) -> Tensor:
+    """The Cholesky factor of a symmetric positive-definite matrix (``torch.cholesky``):
+    lower ``L`` with ``A = L @ L.mT``, or ``upper=True`` for ``U = L.mT``."""
+    from .matrix import cholesky as chol
+    L = chol(to_tensor(input))
+    return L.mT if upper else L
+
+
+def cholesky_inverse(input, upper: bool = False) -> Tensor:
+    """The inverse of ``A = L @ L.mT`` from its Cholesky factor ``L`` (``upper=True``: from
+    ``U``, ``A = U.mT @ U``) (``torch.cholesky_inverse``)."""
+    from .matrix import inv
+    L = _lower("cholesky_inverse", to_float(to_tensor(input)), upper)
+    return inv(matmul(L, L.mT))
+
+
+def cholesky_solve(input, input2, upper: bool = False) -> Tensor:
+    """The solution ``X`` of ``A X = B`` for ``B = input`` and ``A`` given by its Cholesky
+    factor ``input2`` (``torch.cholesky_solve``)."""
+    from .matrix import solve
+    b = to_tensor(input)
+    L = _lower("cholesky_solve", to_float(to_tensor(input2)), upper)
+    if b.ndim < 2:
+        raise ValueError(f"cholesky_solve: B must be a matrix or a stack (..., n, k), got "
+                         f"shape {_shape(b)}")
+    return solve(matmul(L, L.mT), b)
+
+
+class triangular_solve_result(NamedTuple):
+    """``(solution, cloned_coefficient)`` (``torch.return_types.triangular_solve``)."""
+    solution: Tensor
+    cloned_coefficient: Tensor
+
+
+def triangular_solve(b, A, upper: bool = True, transpose: bool = False,
+                     unitriangular: bool = False) -> triangular_solve_result:
+    """The solution of ``A X = b`` with ``A`` triangular (only its ``upper`` or lower
+    triangle is read; ``unitriangular``: ones on the diagonal assumed; ``transpose``:
+    solve ``A.mT X = b``), as ``torch.triangular_solve``."""
+    from .matrix import solve
+    from .shape import tril, triu
+    bt, At = to_float(to_tensor(b)), to_float(to_tensor(A))
+    _square("triangular_solve", At)
+    T = triu(At) if upper else tril(At)
+    if unitriangular:
+        T = T - T.diagonal(0, -2, -1).diag_embed() + _eye_like(At)
+    M = T.mT if transpose else T
+    return triangular_solve_result(solve(M, bt), At.clone())
+
+
+# --- PyTorch's older spellings of tl.linalg ------------------------------------------------
+class svd_result(NamedTuple):
+    """``(U, S, V)`` of :func:`svd` (``torch.return_types.svd``): ``V``, not ``Vh``."""
+    U: Tensor
+    S: Tensor
+    V: Tensor
+
+
+def svd(input, some: bool = True, compute_uv: bool = True) -> svd_result:
+    """``input = U @ diag(S) @ V.mT`` (``torch.svd``: note ``V``, where ``tl.linalg.svd``
+    gives ``Vh``); ``some=False`` gives the full U and V; ``compute_uv=False`` gives zeros
+    for U and V, as PyTorch's."""
+    from ..creation import zeros
+    from .decompositions import svd as lsvd
+    x = to_float(to_tensor(input))
+    if x.ndim < 2:
+        raise ValueError(f"svd: expects a matrix or a stack (..., m, n), got shape "
+                         f"{_shape(x)}")
+    u, s, vh = lsvd(x, full_matrices=not some)
+    if not compute_uv:
+        m, n = x.shape[-2], x.shape[-1]
+        lead = _shape(x)[:-2]
+        return svd_result(zeros(lead + (m, m), dtype=x.dtype, device=x.device), s.detach(),
+                          zeros(lead + (n, n), dtype=x.dtype, device=x.device))
+    return svd_result(u, s, vh.mT)
+
+
+def qr(input, some: bool = True):
+    """``input = Q @ R`` (``torch.qr``): reduced with ``some=True``, complete otherwise."""
+    from .decompositions import qr as lqr
+    return lqr(to_tensor(input), mode="reduced" if some else "complete")
+
+
+def frobenius_norm(input, dim=(-2, -1), keepdim: bool = False) -> Tensor:
+    """The Frobenius norm over ``dim`` (``torch.frobenius_norm``)."""
+    from .decompositions import vector_norm
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    return vector_norm(to_tensor(input), ord=2, dim=dims, keepdim=keepdim)
+
+
+def nuclear_norm(input, dim=None, keepdim: bool = False) -> Tensor:
+    """The sum of singular values of a matrix (over the two ``dim``s, default the last
+    two) (``torch.nuclear_norm``)."""
+    from .decompositions import matrix_norm
+    if isinstance(dim, bool):                 # torch.nuclear_norm(input, keepdim)
+        dim, keepdim = None, dim
+    return matrix_norm(to_tensor(input), ord="nuc", dim=(-2, -1) if dim is None else dim,
+                       keepdim=keepdim)
+
+
+def vander(x, N: int | None = None, increasing: bool = False) -> Tensor:
+    """The Vandermonde matrix of a 1-d ``x``: columns ``x ** (N - 1), ..., x ** 0`` (or
+    ascending powers with ``increasing``), ``N`` defaulting to ``len(x)``
+    (``torch.vander``)."""
+    from ..creation import arange
+    v = to_tensor(x)
+    if v.ndim != 1:
+        raise ValueError(f"vander: x must be a one-dimensional tensor, got shape {_shape(v)}")
+    n = v.shape[0] if N is None else int(N)
+    if n < 0:
+        raise ValueError(f"vander: N must be non-negative, got {N}")
+    if v.dtype == np.bool_:
+        v = v.astype(np.int64)
+    p = arange(n, device=v.device)
+    if not increasing:
+        p = (n - 1) - p
+    if v.dtype.kind in "iu":
+        from ..creation import ones
+        cols, acc = [], ones(_shape(v), dtype=v.dtype, device=v.device)
+        for _ in range(n):             # integer powers by products: exact, as PyTorch's
+            cols.append(acc)
+            acc = acc * v
+        if not cols:
+            return v.reshape((-1, 1))[:, :0]
+        from .shape import stack
+        out = stack(cols, axis=1)
+        return out if increasing else out.flip(1)
+    return E.power(v.reshape((-1, 1)), p.astype(v.dtype).reshape((1, -1)))
+
+
+def _grad_along(f: Tensor, d: int, h, edge_order: int) -> Tensor:
+    """NumPy's/PyTorch's second-order accurate differences of ``f`` along ``d``: ``h`` a
+    number (uniform spacing) or the 1-d coordinates along the dim."""
+    from .shape import concatenate
+    n = f.shape[d]
+
+    def sl(a, b):
+        return f[(slice(None),) * d + (slice(a, b),)]
+    if isinstance(h, Tensor):
+        shape = [1] * f.ndim
+        shape[d] = n
+        x = h.astype(f.dtype).reshape(tuple(shape))
+        dx = x[(slice(None),) * d + (slice(1, None),)] - x[(slice(None),) * d +
+                                                            (slice(None, -1),)]
+        d1, d2 = dx[(slice(None),) * d + (slice(None, -1),)], dx[(slice(None),) * d +
+                                                                 (slice(1, None),)]
+        a, b, c = -d2 / (d1 * (d1 + d2)), (d2 - d1) / (d1 * d2), d1 / (d2 * (d1 + d2))
+        mid = a * sl(0, n - 2) + b * sl(1, n - 1) + c * sl(2, n)
+        dx0 = dx[(slice(None),) * d + (slice(0, 1),)]
+        dxl = dx[(slice(None),) * d + (slice(n - 2, n - 1),)]
+        if edge_order == 1:
+            first = (sl(1, 2) - sl(0, 1)) / dx0
+            last = (sl(n - 1, n) - sl(n - 2, n - 1)) / dxl
+        else:
+            dx1 = dx[(slice(None),) * d + (slice(1, 2),)]
+            a0 = -(2.0 * dx0 + dx1) / (dx0 * (dx0 + dx1))
+            b0 = (dx0 + dx1) / (dx0 * dx1)
+            c0 = -dx0 / (dx1 * (dx0 + dx1))
+            first = a0 * sl(0, 1) + b0 * sl(1, 2) + c0 * sl(2, 3)
+            dxm = dx[(slice(None),) * d + (slice(n - 3, n - 2),)]
+            al = dxl / (dxm * (dxm + dxl))
+            bl = -(dxl + dxm) / (dxm * dxl)
+            cl = (2.0 * dxl + dxm) / (dxl * (dxm + dxl))
+            last = al * sl(n - 3, n - 2) + bl * sl(n - 2, n - 1) + cl * sl(n - 1, n)
+    else:
+        h = float(h)
+        mid = (sl(2, n) - sl(0, n - 2)) / (2.0 * h)
+        if edge_order == 1:
+            first = (sl(1, 2) - sl(0, 1)) / h
+            last = (sl(n - 1, n) - sl(n - 2, n - 1)) / h
+        else:
+            first = (-1.5 * sl(0, 1) + 2.0 * sl(1, 2) - 0.5 * sl(2, 3)) / h
+            last = (0.5 * sl(n - 3, n - 2) - 2.0 * sl(n - 2, n - 1) + 1.5 * sl(n - 1, n)) / h
+    return concatenate([first, mid, last], axis=d)
+
+
+def gradient(input, *, spacing=1, dim=None, edge_order: int = 1) -> tuple[Tensor, ...]:
+    """The gradient of samples of a function along each of ``dim`` (all dims by default) by
+    central differences, one-sided of order ``edge_order`` (1 or 2) at the edges, as
+    ``torch.gradient``: ``spacing`` a number, one number per dim, or one 1-d coordinate
+    tensor per dim. A tuple, one tensor per dim."""
+    f = to_float(to_tensor(input))
+    if edge_order not in (1, 2):
+        raise ValueError(f"gradient: edge_order must be 1 or 2, got {edge_order}")
+    if dim is None:
+        dims = list(range(f.ndim))
+    elif isinstance(dim, (int, np.integer)):
+        dims = [norm_axis(dim, f.ndim, "gradient")]
+    else:
+        dims = [norm_axis(a, f.ndim, "gradient") for a in dim]
+    if isinstance(spacing, (list, tuple)):
+        sp = list(spacing)
+        if len(sp) != len(dims):
+            raise ValueError(f"gradient: expected spacing to be unspecified, a scalar, or a "
+                             f"list of length {len(dims)} (the dims), got {len(sp)} entries")
+    else:
+        sp = [spacing] * len(dims)
+    out = []
+    for d, h in zip(dims, sp):
+        if isinstance(h, Tensor) and h.ndim == 0:
+            h = float(h.item())
+        if isinstance(h, Tensor):
+            if h.ndim != 1 or h.shape[0] != f.shape[d]:
+                raise ValueError(f"gradient: the coordinates for dim {d} must be 1-d of its "
+                                 f"size {f.shape[d]}, got shape {_shape(h)}")
+        if f.shape[d] < edge_order + 1:
+            raise ValueError(f"gradient: each dimension size must be at least edge_order + 1 "
+                             f"= {edge_order + 1}, but dim {d} has size {f.shape[d]}")
+        out.append(_grad_along(f, d, h, edge_order))
+    return tuple(out)

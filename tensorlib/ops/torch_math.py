@@ -1,0 +1,245 @@
+"""PyTorch's elementwise functions that tensorlib lacked, as composites of registry ops
+(autograd, grad of grad and capture follow): ``float_power``, ``ldexp``, ``log10``,
+``logaddexp2``, ``deg2rad``/``rad2deg``, ``fmax``/``fmin``, ``heaviside``, ``gcd``/``lcm``,
+``frexp``, ``angle``, ``isposinf``/``isneginf``/``isreal``, ``mvlgamma``, ``hardshrink``,
+``positive`` and ``nextafter`` (eager: it reads the values on the host).
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from .._tensor import Tensor
+from . import elementwise as E
+from ._util import as_operands, same_category, to_float, to_tensor
+
+__all__ = [
+    "angle", "deg2rad", "float_power", "fmax", "fmin", "frexp", "gcd", "hardshrink",
+    "heaviside", "isneginf", "isposinf", "isreal", "lcm", "ldexp", "log10", "logaddexp2",
+    "mvlgamma", "nextafter", "positive", "rad2deg",
+]
+
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+
+
+def _pair(op: str, a, b) -> tuple[Tensor, Tensor]:
+    """Operands promoted as PyTorch's binary ops (weak Python scalars, float wins)."""
+    a, b = same_category(*as_operands(a, b))
+    if a.dtype != b.dtype:
+        dt = np.result_type(a.dtype, b.dtype)
+        a, b = a.astype(dt), b.astype(dt)
+    return a, b
+
+
+def float_power(input, exponent) -> Tensor:
+    """``input ** exponent`` computed in float64 (``torch.float_power``: the result is
+    float64 whatever the inputs' dtypes)."""
+    a, b = as_operands(input, exponent)
+    return E.power(a.astype(np.float64), b.astype(np.float64))
+
+
+def ldexp(input, other) -> Tensor:
+    """``input * 2 ** other`` (``torch.ldexp``; integer inputs give the default float)."""
+    a, b = _pair("ldexp", input, other)
+    a = to_float(a)
+    return a * E.exp2(b.astype(a.dtype))
+
+
+def log10(input) -> Tensor:
+    """Base-10 logarithm (``torch.log10``; integers give the default float)."""
+    return E.log(to_float(to_tensor(input))) * (1.0 / _LN10)
+
+
+def logaddexp2(input, other) -> Tensor:
+    """``log2(2**input + 2**other)`` without overflow (``torch.logaddexp2``; floating point
+    only, as PyTorch's)."""
+    a, b = _pair("logaddexp2", input, other)
+    if a.dtype.kind != "f":
+        raise TypeError(f"logaddexp2: expects floating-point inputs, got {a.dtype}")
+    return E.logaddexp(a * _LN2, b * _LN2) * (1.0 / _LN2)
+
+
+def deg2rad(input) -> Tensor:
+    """Degrees to radians (``torch.deg2rad``; integers give the default float)."""
+    return to_float(to_tensor(input)) * (math.pi / 180.0)
+
+
+def rad2deg(input) -> Tensor:
+    """Radians to degrees (``torch.rad2deg``)."""
+    return to_float(to_tensor(input)) * (180.0 / math.pi)
+
+
+def _nan_pick(a: Tensor, b: Tensor, larger: bool) -> Tensor:
+    # the gradient goes to the picked operand whole (ties to ``a``), as PyTorch's fmax/fmin
+    take_a = ((a >= b) if larger else (a <= b))
+    if a.dtype.kind == "f":
+        take_a = take_a | E.isnan(b)
+    return E.where(take_a, a, b)
+
+
+def fmax(input, other) -> Tensor:
+    """Elementwise maximum that ignores NaN (NaN only where both are), as ``torch.fmax``."""
+    a, b = _pair("fmax", input, other)
+    return _nan_pick(a, b, True)
+
+
+def fmin(input, other) -> Tensor:
+    """Elementwise minimum that ignores NaN, as ``torch.fmin``."""
+    a, b = _pair("fmin", input, other)
+    return _nan_pick(a, b, False)
+
+
+def heaviside(input, values) -> Tensor:
+    """The Heaviside step: 0 below zero, 1 above, ``values`` at zero (``torch.heaviside``;
+    ``input`` and ``values`` must share a dtype). Not differentiable, as PyTorch's."""
+    x, v = to_tensor(input), to_tensor(values)
+    if x.dtype != v.dtype:
+        raise TypeError(f"heaviside: input ({x.dtype}) and values ({v.dtype}) must have the "
+                        "same dtype")
+    x, v = x.detach(), v.detach()
+    step = (x > 0).astype(x.dtype)
+    return E.where(x == 0, v, step)
+
+
+def _integers(op: str, a, b) -> tuple[Tensor, Tensor]:
+    a, b = _pair(op, a, b)
+    if a.dtype.kind not in "iu" or b.dtype.kind not in "iu":
+        raise TypeError(f"{op}: expects integer tensors, got {a.dtype} and {b.dtype}")
+    return a, b
+
+
+def gcd(input, other) -> Tensor:
+    """Greatest common divisor, non-negative (``torch.gcd``; integers only).
+
+    Euclid's algorithm in tensorlib ops: eagerly it stops when every pair is done; under
+    capture it runs the worst case for the dtype (Fibonacci numbers)."""
+    from ..autograd.mode import state
+    a, b = _integers("gcd", input, other)
+    shape = tuple(np.broadcast_shapes(tuple(a.shape), tuple(b.shape)))
+    a, b = E.abs(a.broadcast_to(shape)), E.abs(b.broadcast_to(shape))
+    rounds = int(np.ceil(np.iinfo(a.dtype).bits * 1.45)) + 2
+    for _ in range(rounds):
+        if state.tracer is None and not bool((b != 0).any().item()):
+            break
+        nz = b != 0
+        r = E.mod(a, E.where(nz, b, 1))
+        a, b = E.where(nz, b, a), E.where(nz, r, 0)
+    return a
+
+
+def lcm(input, other) -> Tensor:
+    """Least common multiple, non-negative (``torch.lcm``; integers only; 0 when either is
+    0)."""
+    a, b = _integers("lcm", input, other)
+    g = gcd(a, b)
+    q = E.floor_divide(E.abs(a), E.where(g == 0, 1, g))
+    return E.abs(q * b)
+
+
+class frexp_result(NamedTuple):
+    """``(mantissa, exponent)`` of :func:`frexp` (``torch.return_types.frexp``)."""
+    mantissa: Tensor
+    exponent: Tensor
+
+
+def frexp(input) -> frexp_result:
+    """Split into mantissa in [0.5, 1) (by magnitude) and int32 exponent, ``input =
+    mantissa * 2 ** exponent`` (``torch.frexp``; floating point only; 0, inf and NaN keep
+    exponent 0). The mantissa is differentiable (``grad / 2 ** exponent``)."""
+    x = to_tensor(input)
+    if x.dtype.kind != "f":
+        raise TypeError(f"frexp: only supports floating-point dtypes, got {x.dtype}")
+    wide = x.detach().astype(np.float64)      # float32's subnormals are normal in float64
+    mag = E.abs(wide)
+    ok = E.isfinite(wide) & (mag > 0)
+    safe = E.where(ok, mag, 1.0)
+    e = E.floor(E.log2(safe)) + 1.0
+    # log2 rounds near powers of two: move the exponent by one where the mantissa left
+    # [0.5, 1); dividing by a power of two is exact
+    m = safe / E.exp2(e)
+    e = E.where(m >= 1.0, e + 1.0, E.where(m < 0.5, e - 1.0, e))
+    e = E.where(ok, e, 0.0)
+    # 2 ** -e in two halves: for subnormals 2 ** -e itself overflows the dtype; each product
+    # by a power of two is exact
+    h1 = E.floor(-e * 0.5)
+    mant = x * E.exp2(h1).astype(x.dtype) * E.exp2(-e - h1).astype(x.dtype)
+    return frexp_result(mant, e.astype(np.int32))
+
+
+def angle(input) -> Tensor:
+    """The argument of each element: pi for negative reals, 0 otherwise, NaN for NaN
+    (``torch.angle`` on real tensors; integers give the default float). Piecewise constant:
+    no gradient flows back."""
+    x = to_float(to_tensor(input))
+    out = (x.detach() < 0).astype(x.dtype) * math.pi
+    return E.where(E.isnan(x), x.detach(), out)
+
+
+def isposinf(input) -> Tensor:
+    """Whether each element is +inf (``torch.isposinf``)."""
+    x = to_tensor(input)
+    return E.isinf(x) & (x > 0) if x.dtype.kind == "f" else x != x
+
+
+def isneginf(input) -> Tensor:
+    """Whether each element is -inf (``torch.isneginf``)."""
+    x = to_tensor(input)
+    return E.isinf(x) & (x < 0) if x.dtype.kind == "f" else x != x
+
+
+def isreal(input) -> Tensor:
+    """Whether each element has a zero imaginary part: all True for real dtypes
+    (``torch.isreal``)."""
+    x = to_tensor(input)
+    if x.dtype.kind == "c":
+        from .. import creation
+        return creation.tensor(np.imag(x.numpy()) == 0, device=x.device)
+    from ..creation import full
+    return full(tuple(x.shape), True, device=x.device)
+
+
+def mvlgamma(input, p: int) -> Tensor:
+    """The multivariate log-gamma of dimension ``p``: ``sum_i lgamma(x - i / 2) + p (p - 1)
+    / 4 log(pi)`` for i in 0 .. p-1 (``torch.mvlgamma``)."""
+    from .special_fns import lgamma
+    x = to_float(to_tensor(input))
+    if not isinstance(p, (int, np.integer)) or isinstance(p, bool) or p < 1:
+        raise ValueError(f"mvlgamma: p has to be an integer >= 1, got {p!r}")
+    out = lgamma(x)
+    for i in range(1, int(p)):
+        out = out + lgamma(x - i / 2.0)
+    return out + p * (p - 1) / 4.0 * math.log(math.pi)
+
+
+def hardshrink(input, lambd: float = 0.5) -> Tensor:
+    """``x`` where ``|x| > lambd``, else 0 (``torch.hardshrink``)."""
+    x = to_tensor(input)
+    return E.where(E.abs(x) > lambd, x, 0.0 if x.dtype.kind == "f" else 0)
+
+
+def positive(input) -> Tensor:
+    """``input`` itself (``torch.positive``; bool tensors are refused, as PyTorch's)."""
+    x = to_tensor(input)
+    if x.dtype == np.bool_:
+        raise TypeError("positive: the + operator on a bool tensor is not supported; use "
+                        "logical ops instead")
+    return x
+
+
+def nextafter(input, other) -> Tensor:
+    """The next floating-point value after ``input`` towards ``other`` (``torch.nextafter``).
+    Eager only: it reads the values on the host (refused under capture); not
+    differentiable, as PyTorch's."""
+    from .._tensor import _wrap
+    from ..backends import xp_of
+    a, b = _pair("nextafter", input, other)
+    if a.dtype.kind != "f":
+        raise TypeError(f"nextafter: expects floating-point tensors, got {a.dtype}")
+    a._read("nextafter (computed on the host's values)")
+    b._read("nextafter (computed on the host's values)")
+    xp = xp_of(a._data)
+    return _wrap(xp.asarray(xp.nextafter(a._data, b._data)), a._device, False, None, 0)
+

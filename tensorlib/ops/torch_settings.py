@@ -1,0 +1,156 @@
+"""PyTorch's global settings, stored and read back as ``torch``'s: the default device,
+deterministic algorithms, float32 matmul precision, anomaly mode, warn-always.
+
+Each docstring says what the setting changes in tensorlib. The default device is
+thread-local, as PyTorch's: it sits under any ``with tl.device(...)`` block, which still
+wins inside the block.
+"""
+from __future__ import annotations
+
+import threading
+
+from .._device import CPU, Device, current_scope
+
+__all__ = [
+    "are_deterministic_algorithms_enabled", "get_default_device",
+    "get_deterministic_debug_mode", "get_float32_matmul_precision",
+    "is_anomaly_check_nan_enabled", "is_anomaly_enabled",
+    "is_deterministic_algorithms_warn_only_enabled", "is_warn_always_enabled",
+    "set_anomaly_enabled", "set_default_device", "set_deterministic_debug_mode",
+    "set_float32_matmul_precision", "set_warn_always", "use_deterministic_algorithms",
+]
+
+
+class _Settings:
+    deterministic = False
+    warn_only = False
+    matmul_precision = "highest"
+    warn_always = False
+
+
+_settings = _Settings()
+_default = threading.local()      # .device: the Device set_default_device put under the stack
+
+
+def set_default_device(device) -> None:
+    """Make ``device`` the device of tensors the creation functions make without a
+    ``device=`` (``torch.set_default_device``; None restores the CPU). Thread-local; a
+    ``with tl.device(...)`` block still wins inside it.
+
+    >>> tl.set_default_device("cpu:1"); tl.zeros(2).device
+    device('cpu:1')
+    """
+    from .._device import _scope
+    stack = _scope.__dict__.setdefault("stack", [])
+    old = getattr(_default, "device", None)
+    if old is not None and stack and stack[0] is old:
+        stack.pop(0)
+    _default.device = None
+    if device is None:
+        return
+    dev = Device(device)
+    stack.insert(0, dev)
+    _default.device = dev
+
+
+def get_default_device() -> Device:
+    """The device the creation functions use without ``device=``: the innermost ``with
+    tl.device(...)`` block's, else :func:`set_default_device`'s, else the CPU
+    (``torch.get_default_device``)."""
+    return current_scope() or CPU
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """Record whether only deterministic algorithms may run
+    (``torch.use_deterministic_algorithms``). tensorlib changes nothing: its CPU kernels
+    give the same result on every run already and no kernel choice reads this setting; on
+    a GPU, CuPy's atomic scatter-adds (``index_add``, ``scatter_add`` and their gradients)
+    stay order-dependent."""
+    _settings.deterministic = bool(mode)
+    _settings.warn_only = bool(warn_only)
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    """What :func:`use_deterministic_algorithms` set (False by default)."""
+    return _settings.deterministic
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> bool:
+    """The ``warn_only`` of :func:`use_deterministic_algorithms`."""
+    return _settings.warn_only
+
+
+_DEBUG_MODES = {"default": 0, "warn": 1, "error": 2}
+
+
+def set_deterministic_debug_mode(debug_mode) -> None:
+    """``torch.set_deterministic_debug_mode``: 0/"default" (off), 1/"warn" (deterministic,
+    warn only), 2/"error" (deterministic); stored as :func:`use_deterministic_algorithms`."""
+    mode = _DEBUG_MODES.get(debug_mode, debug_mode) if isinstance(debug_mode, str) \
+        else debug_mode
+    if mode not in (0, 1, 2):
+        raise ValueError(f"set_deterministic_debug_mode: invalid mode {debug_mode!r}; expected "
+                         "0, 1, 2, 'default', 'warn' or 'error'")
+    use_deterministic_algorithms(mode != 0, warn_only=mode == 1)
+
+
+def get_deterministic_debug_mode() -> int:
+    """0 (off), 1 (warn only) or 2 (deterministic), from the settings above."""
+    if not _settings.deterministic:
+        return 0
+    return 1 if _settings.warn_only else 2
+
+
+_PRECISIONS = ("highest", "high", "medium")
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """Record the internal precision of float32 matrix products
+    (``torch.set_float32_matmul_precision``: "highest", "high" or "medium"). tensorlib
+    changes nothing: on the CPU, float32 products are computed in float32 by BLAS whatever
+    the setting; on a GPU, CuPy's cuBLAS calls keep their default (TF32 is not enabled)."""
+    if precision not in _PRECISIONS:
+        raise ValueError(f"set_float32_matmul_precision: precision must be one of "
+                         f"{', '.join(_PRECISIONS)}, got {precision!r}")
+    _settings.matmul_precision = precision
+
+
+def get_float32_matmul_precision() -> str:
+    """What :func:`set_float32_matmul_precision` set ("highest" by default)."""
+    return _settings.matmul_precision
+
+
+def is_anomaly_enabled() -> bool:
+    """Whether ``tl.autograd.detect_anomaly`` (or :func:`set_anomaly_enabled`) is on in this
+    thread (``torch.is_anomaly_enabled``)."""
+    from .._state import state
+    return bool(state.anomaly)
+
+
+def is_anomaly_check_nan_enabled() -> bool:
+    """Whether anomaly mode checks gradients for NaN: tensorlib's always does when it is on
+    (``torch.is_anomaly_check_nan_enabled``)."""
+    return is_anomaly_enabled()
+
+
+def set_anomaly_enabled(mode: bool, check_nan: bool = True) -> None:
+    """Turn anomaly mode on or off for this thread, as ``detect_anomaly`` does for a block
+    (``torch.set_anomaly_enabled``; tensorlib's always checks NaN: ``check_nan=False`` is
+    refused)."""
+    from .._state import state
+    if mode and not check_nan:
+        raise ValueError("set_anomaly_enabled: tensorlib's anomaly mode always checks for NaN "
+                         "(check_nan=False is not supported)")
+    state.anomaly = bool(mode)
+
+
+def set_warn_always(b: bool) -> None:
+    """Record whether warnings PyTorch issues once should be issued every time
+    (``torch.set_warn_always``). tensorlib's own warnings go through Python's ``warnings``
+    filters, which decide on repeats; nothing else reads this setting."""
+    _settings.warn_always = bool(b)
+
+
+def is_warn_always_enabled() -> bool:
+    """What :func:`set_warn_always` set (False by default)."""
+    return _settings.warn_always
