@@ -543,3 +543,14 @@ def test_bitwise_augmented_assignments_are_in_place():
     with pytest.raises(ValueError, match="__ixor__"):
         a = tl.tensor(5)
         a ^= tl.tensor([[4, 3, 1]])
+
+
+def test_a_view_or_reshape_to_the_same_shape_is_a_new_tensor_sharing_memory():
+    # it was x itself: an in-place shape change of the "view" (t_, squeeze_) changed x
+    x = tl.zeros(2, 3)
+    for v in (x.view(2, 3), x.reshape(2, 3), x.view(x.shape)):
+        assert v is not x
+        v.t_()
+        assert x.shape == (2, 3) and v.shape == (3, 2)
+        v.add_(1.0)                          # the memory is still shared
+    np.testing.assert_array_equal(x.numpy(), np.full((2, 3), 3.0))

@@ -122,11 +122,10 @@ def reshape(x, *shape) -> Tensor:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     if state.tracer is None:
-        shape = tuple(map(int, shape))
-        if shape == x._data.shape:
-            return x if not x._rg else apply(RESHAPE, x, shape=shape)
-        return apply(RESHAPE, x, shape=shape)
-    keep, dynamic, sizes, srcs = _traced_target(x, shape)
+        # (the same shape too gives a new view, as PyTorch's: x itself would follow an
+        # in-place t_() or squeeze_() of the "view")
+        return apply(RESHAPE, x, shape=tuple(map(int, shape)))
+    keep, _, sizes, srcs = _traced_target(x, shape)
     shape = tuple(_plain(s) for s in shape)
     if keep or sizes:
         attrs = {"shape": shape}
@@ -135,9 +134,6 @@ def reshape(x, *shape) -> Tensor:
         if sizes:
             attrs["sizes"] = sizes
         return apply(RESHAPE, x, *srcs, **attrs)
-    if shape == x._data.shape and not dynamic:
-        # (under capture a None dim's traced size is no identity: another size is)
-        return x if not x._rg else apply(RESHAPE, x, shape=shape)
     return apply(RESHAPE, x, shape=shape)
 
 
