@@ -397,7 +397,7 @@ _METHODS = {
     "unsqueeze": S.unsqueeze, "expand_dims": S.expand_dims, "transpose": S.transpose,
     "permute": S.permute, "swapaxes": S.swapaxes, "broadcast_to": S.broadcast_to,
     "expand": S.expand, "split": S.split, "chunk": S.chunk, "flip": S.flip, "roll": S.roll,
-    "repeat": S.repeat, "tile": S.tile, "tril": S.tril, "triu": S.triu, "astype": S.astype,
+    "repeat": S.repeat_method, "tile": S.tile, "tril": S.tril, "triu": S.triu, "astype": S.astype,
     "clone": S.clone, "pad": S.pad, "unbind": S.unbind,
     # indexing
     "take_along_axis": I.take_along_axis, "gather": I.gather, "take": I.take,

@@ -846,7 +846,8 @@ def _all_optimizers():
     while todo:
         c = todo.pop()
         closure = inspect.signature(c.step).parameters.get("closure")
-        needs_closure = closure is not None and closure.default is inspect.Parameter.empty
+        needs_closure = (closure is not None and closure.default is inspect.Parameter.empty
+                         or c.__name__ == "LBFGS")   # (closure=None, but required to run)
         # (GradScaler refuses closures, as PyTorch's: L-BFGS cannot run under it)
         if c not in seen and not c.__name__.startswith("_") and not needs_closure \
                 and c.__module__.startswith("tensorlib."):

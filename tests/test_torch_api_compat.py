@@ -616,9 +616,13 @@ def test_split_dim_keyword_is_torch_split():
             _close(o, r)
         ours = tl.split(x, split_size_or_sections=size)
         assert [p.shape[0] for p in ours] == [p.shape[0] for p in theirs]
-    # NumPy's split without dim=: n equal parts / split points
-    assert [p.shape[0] for p in x.split(5)] == [2] * 5
-    assert [p.shape[0] for p in x.split([2, 3])] == [2, 1, 7]
+    # without dim= it is PyTorch's too; NumPy's axis= keyword gives n equal parts / points
+    assert [p.shape[0] for p in x.split(3)] == [3, 3, 3, 1]
+    assert [p.shape[0] for p in tl.split(x, [2, 3, 5])] == [2, 3, 5]
+    assert [p.shape[0] for p in x.split(5, axis=0)] == [2] * 5
+    assert [p.shape[0] for p in tl.split(x, [2, 3], axis=0)] == [2, 1, 7]
+    with pytest.raises(TypeError, match="axis= asks for NumPy's split"):
+        x.split(2, dim=0, axis=0)
     out = tl.stack([p.sum() for p in x.split(4, dim=0)])
     out_t = torch.stack([p.sum() for p in t.split(4, dim=0)])
     _backward_both(out, out_t)
@@ -865,3 +869,26 @@ def test_vector_norm_over_an_empty_dim_tuple_is_over_every_dim():
         want = torch.linalg.vector_norm(torch.tensor(x), **kw)
         assert got.shape == tuple(want.shape)
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)
+
+
+
+def test_repeat_is_pytorchs_tile_and_numpys_with_axis_and_meshgrid_is_ij():
+    a = np.arange(6.0).reshape(3, 2)
+    x, t = _pair(a)
+    for sizes in ((2, 1), (1, 3), (2, 2, 1), ((2, 1),)):
+        ours, theirs = x.repeat(*sizes), t.repeat(*sizes)
+        _close(ours, theirs)
+    _close(tl.arange(3).repeat(2), torch.arange(3).repeat(2))
+    np.testing.assert_array_equal(x.repeat(2, axis=0).numpy(), np.repeat(a, 2, axis=0))
+    np.testing.assert_array_equal(tl.repeat(x, 2).numpy(), np.repeat(a, 2))
+    with pytest.raises(ValueError, match="repeat_interleave"):
+        x.repeat(2)                 # fewer counts than dims: PyTorch raises too
+    out = x.repeat(2, 3).sum()
+    out_t = t.repeat(2, 3).sum()
+    _backward_both(out, out_t)
+    _close(x.grad, t.grad)
+    u, v = tl.arange(3), tl.arange(2)
+    for ours, theirs in zip(tl.meshgrid(u, v),
+                            torch.meshgrid(torch.arange(3), torch.arange(2), indexing="ij")):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert tl.meshgrid(u, v, indexing="xy")[0].shape == (2, 3)

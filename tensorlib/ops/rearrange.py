@@ -74,13 +74,13 @@ def repeat_interleave(x, repeats, axis: int | None = None, *, dim: int | None = 
     return x.take(tensor(idx, device=x.device), axis=ax)
 
 
-def meshgrid(*xs, indexing: str = "xy") -> tuple[Tensor, ...]:
-    """Coordinate grids from 1-d tensors, as NumPy's ``meshgrid``: ``indexing='xy'`` (the
-    default, NumPy's) swaps the first two output dims; ``'ij'`` is PyTorch's matrix indexing.
+def meshgrid(*xs, indexing: str = "ij") -> tuple[Tensor, ...]:
+    """Coordinate grids from 1-d tensors: ``indexing='ij'`` (the default, PyTorch's) gives
+    grids of shape (len(x0), len(x1), ...); ``'xy'`` (NumPy's default) swaps the first two.
 
     >>> X, Y = tl.meshgrid(tl.arange(3), tl.arange(2))
     >>> X.shape
-    (2, 3)
+    (3, 2)
     """
     if indexing not in ("xy", "ij"):
         raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")

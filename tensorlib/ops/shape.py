@@ -536,16 +536,24 @@ SPLIT = _op("split", lambda xp, x, indices, axis: tuple(xp.split(x, list(indices
             _split_vjp, _split_infer, view=True)
 
 
-def split(x, indices_or_sections=None, axis: int = 0, *, dim: int | None = None,
-          split_size_or_sections=None) -> tuple[Tensor, ...]:
-    """NumPy's split: an int ``n`` gives n equal parts; a list gives split points.
+_NUMPY = object()      # (a default that tells "axis= given" from "left out")
 
-    PyTorch's spellings keep PyTorch's meaning: with ``dim=`` or
-    ``split_size_or_sections=`` an int is the size of each part (the last may be smaller)
-    and a list the sizes of the parts (``x.split(2, dim=0)`` is ``torch.split(x, 2)``).
+
+def split(x, indices_or_sections=None, dim=_NUMPY, *, axis=_NUMPY,
+          split_size_or_sections=None) -> tuple[Tensor, ...]:
+    """PyTorch's split: an int is the size of each part (the last may be smaller), a list
+    the sizes of the parts, along ``dim`` (0 by default): ``x.split(2)`` is
+    ``torch.split(x, 2)``.
+
+    With NumPy's keyword ``axis=`` it is NumPy's split: an int ``n`` gives n equal parts,
+    a list gives split points (``tl.split(x, 3, axis=1)`` is ``np.split(x, 3, axis=1)``).
     """
-    if dim is not None or split_size_or_sections is not None:
-        return _torch_split(x, indices_or_sections, axis, dim, split_size_or_sections)
+    if axis is _NUMPY:
+        return _torch_split(x, indices_or_sections, 0, 0 if dim is _NUMPY else dim,
+                            split_size_or_sections)
+    if dim is not _NUMPY or split_size_or_sections is not None:
+        raise TypeError("split: axis= asks for NumPy's split; do not mix it with PyTorch's "
+                        "dim= or split_size_or_sections=")
     x = to_tensor(x)
     a = norm_axis(axis, x.ndim, "split")
     n = x.shape[a]
@@ -884,8 +892,32 @@ REPEAT = _op("repeat", lambda xp, x, repeats, axis: xp.repeat(x, repeats, axis),
              _repeat_infer)
 
 
+def repeat_method(x, *sizes, axis=_NUMPY, repeats=None) -> Tensor:
+    """``x.repeat(*sizes)``: PyTorch's, the whole tensor repeated ``sizes[i]`` times along
+    dim i (``tl.tile``; more sizes than dims add leading dims): ``x.repeat(2, 1)`` of a
+    (3, 2) tensor is (6, 2). With NumPy's keyword ``axis=`` (or ``repeats=``) it is NumPy's
+    repeat of each element (``x.repeat(2, axis=0)``; ``repeat_interleave`` is PyTorch's
+    name for that)."""
+    if axis is not _NUMPY or repeats is not None:
+        if repeats is None:
+            if len(sizes) != 1:
+                raise TypeError("repeat: with axis= (NumPy's repeat) give one count")
+            repeats = sizes[0]
+        return repeat(x, repeats, None if axis is _NUMPY else axis)
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    x = to_tensor(x)
+    if len(sizes) < x.ndim:
+        raise ValueError(f"repeat: {len(sizes)} repeat counts for a {x.ndim}-d tensor of shape "
+                         f"{tuple(x.shape)}: give one per dim (PyTorch's repeat, which tiles "
+                         "the whole tensor); to repeat each element use repeat_interleave or "
+                         "repeat(n, axis=...)")
+    return tile(x, sizes)
+
+
 def repeat(x, repeats: int, axis: int | None = None) -> Tensor:
-    """NumPy's repeat with an integer count (each element repeated ``repeats`` times)."""
+    """NumPy's repeat with an integer count (each element repeated ``repeats`` times); the
+    method ``x.repeat(*sizes)`` is PyTorch's (see :func:`repeat_method`)."""
     x = to_tensor(x)
     if not isinstance(repeats, (int, np.integer)) or repeats < 0:
         raise ValueError(f"repeat: repeats must be a non-negative integer, got {repeats!r}")

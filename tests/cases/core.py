@@ -371,7 +371,7 @@ add("roll", lambda x: x.roll(2, 1), one((2, 5)), lambda x: np.roll(x, 2, 1))
 add("roll", lambda x: x.roll((1, -1), (0, 1)), one((2, 5)),
     lambda x: np.roll(x, (1, -1), (0, 1)), name="multi")
 add("repeat", lambda x: x.repeat(3, axis=1), one((2, 3)), lambda x: np.repeat(x, 3, 1))
-add("repeat", lambda x: x.repeat(2), one((2, 3)), lambda x: np.repeat(x, 2), name="flat")
+add("repeat", lambda x: tl.repeat(x, 2), one((2, 3)), lambda x: np.repeat(x, 2), name="flat")
 add("tile", lambda x: x.tile((2, 1, 3)), one((2, 3)), lambda x: np.tile(x, (2, 1, 3)))
 add("tril", lambda x: x.tril(-1), one((2, 4, 4)), lambda x: np.tril(x, -1))
 add("triu", lambda x: x.triu(1), one((3, 5)), lambda x: np.triu(x, 1))
