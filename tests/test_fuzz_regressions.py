@@ -169,3 +169,14 @@ def test_integer_floor_division_and_remainder_by_zero_raise_as_in_pytorch():
         with pytest.raises(ZeroDivisionError):
             f(t)
         np.testing.assert_array_equal(t.numpy(), [5, 7])
+
+
+def test_embedding_indices_changed_in_place_before_backward_raise_not_write_out_of_bounds():
+    # embedding's backward reads the index tensor without a version check (it saves no
+    # values); its Cython scatter must not see an index outside the table
+    emb = tl.nn.Embedding(10, 4)
+    idx = tl.tensor([1, 2, 3])
+    out = emb(idx)
+    idx[2] = 10 ** 6
+    with pytest.raises(IndexError, match=r"embedding_grad: indices must lie in \[0, 10\)"):
+        out.sum().backward()

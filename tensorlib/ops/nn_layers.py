@@ -152,8 +152,13 @@ def _emb_grad_cpu(g, idx, *, num_weights, padding_idx):
     D = g.shape[-1]
     out = np.empty((num_weights, D), g.dtype)
     if out.size:
-        _ops.embedding_backward(np.ascontiguousarray(g.reshape(-1, D)),
-                                np.ascontiguousarray(idx.reshape(-1), dtype=np.int64), out,
+        flat = np.ascontiguousarray(idx.reshape(-1), dtype=np.int64)
+        # the Cython scatter does not check: indices changed in place after the forward
+        # pass (or fed to the op directly) must not write outside the table
+        if flat.size and (flat.min() < 0 or flat.max() >= num_weights):
+            raise IndexError(f"embedding_grad: indices must lie in [0, {num_weights}), got "
+                             f"range [{flat.min()}, {flat.max()}]")
+        _ops.embedding_backward(np.ascontiguousarray(g.reshape(-1, D)), flat, out,
                                 -1 if padding_idx is None else padding_idx)
     return out
 
