@@ -306,11 +306,32 @@ def linspace(start: float, end: float, steps: int, dtype=None, device=None,
     _escapes("linspace", (steps,))
     dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
     dev = _target(device)
-    arr = xp_for(dev).linspace(start, end, steps, dtype=dt)
+    xp = xp_for(dev)
+    if dt in (_dtypes.float32, _dtypes.float64) and steps > 1 and xp is np:
+        arr = _torch_linspace(start, end, steps, dt)
+    else:
+        arr = xp.linspace(start, end, steps, dtype=dt)
     t = _wrap(arr, dev, False, None, 0)
     if requires_grad:
         t.requires_grad = True
     return t
+
+
+def _torch_linspace(start, end, steps: int, dt):
+    """PyTorch's CPU linspace bit for bit (NumPy's differs by an ulp at some points, which
+    moved grid points built from it off pixel knots: a grid_sample warp trained otherwise):
+    the step in the dtype, the first half counted from ``start`` and the rest back from
+    ``end``, each ``start + step * i`` rounded once (a fused multiply-add, emulated in a
+    wider type)."""
+    wide = np.float64 if dt == _dtypes.float32 else np.longdouble
+    s, e = dt.type(start), dt.type(end)
+    step = wide((e - s) / dt.type(steps - 1))
+    half = steps // 2
+    i = np.arange(steps, dtype=wide)
+    out = np.empty(steps, dt)
+    out[:half] = wide(s) + step * i[:half]
+    out[half:] = wide(e) - step * (steps - 1 - i[half:])
+    return out
 
 
 def eye(n: int, m: int | None = None, dtype=None, device=None,

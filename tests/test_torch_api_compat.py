@@ -892,3 +892,18 @@ def test_repeat_is_pytorchs_tile_and_numpys_with_axis_and_meshgrid_is_ij():
                             torch.meshgrid(torch.arange(3), torch.arange(2), indexing="ij")):
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
     assert tl.meshgrid(u, v, indexing="xy")[0].shape == (2, 3)
+
+
+def test_linspace_rounds_as_pytorchs():
+    # NumPy's linspace differs from PyTorch's by an ulp at some points; a grid_sample warp
+    # whose base grid comes from linspace then sits on the other side of a pixel knot and
+    # trains differently (new-features trial). float32 is bit for bit; float64 within an ulp
+    import itertools
+    for start, end, steps in itertools.product([-1, 0, 0.1, -3.7, 5], [1, 2.5, -1, 100, 0.3],
+                                               [2, 3, 7, 10, 12, 33, 100, 1001]):
+        np.testing.assert_array_equal(tl.linspace(start, end, steps).numpy(),
+                                      torch.linspace(start, end, steps).numpy())
+        np.testing.assert_array_max_ulp(
+            tl.linspace(start, end, steps, dtype=tl.float64).numpy(),
+            torch.linspace(start, end, steps, dtype=torch.float64).numpy(), maxulp=1)
+    assert tl.linspace(0, 1, 1).tolist() == [0.0] and tl.linspace(0, 1, 0).shape == (0,)
