@@ -155,6 +155,10 @@ FP32_CASES = [
     ("solve", OM.solve, torch.linalg.solve, [spd(4), normal(4, 2)]),
     ("cholesky", OM.cholesky, torch.linalg.cholesky, [spd(4)]),
     ("eigh", lambda a: OM.eigh(a)[0], lambda a: torch.linalg.eigh(a)[0], [spd(4)]),
+    # (a spatial transformer's float16 affine grid: PyTorch samples in float32)
+    ("grid_sample", lambda x, g: F.grid_sample(x, g, align_corners=False),
+     lambda x, g: torch.nn.functional.grid_sample(x, g, align_corners=False),
+     [normal(2, 3, 5, 5), uniform(2, 4, 4, 2, lo=-0.9, hi=0.9)]),
 ]
 
 # ops on PyTorch's CUDA float32 list but on no CPU list: with autocast("cpu") float16 stays
@@ -453,6 +457,8 @@ CUDA_CALLS = {
     "multi_margin_loss": (lambda: OLM.multi_margin_loss(_h(2, 3), tl.tensor([0, 2])), F32),
     "bilinear": (lambda: OLY.bilinear(_h(2, 3), _f(2, 3), _f(4, 3, 3)), F32),
     "tensordot": (lambda: tl.tensordot(_h(2, 3), _f(3, 4), 1), F32),
+    "grid_sample": (lambda: F.grid_sample(_h(1, 2, 4, 4), _f(1, 3, 3, 2) * 0.5,
+                                          align_corners=False), F32),
     "binary_cross_entropy": (None, None),
 }
 

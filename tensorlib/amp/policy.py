@@ -22,7 +22,7 @@ lists (the "CUDA Ops that can autocast to float16 / float32 / promote" of the AM
 tests/test_amp.py). Both cover only the tensorlib functions that call the helper; PyTorch
 names that tensorlib computes elsewhere (``x ** y`` and ``a @ b`` on Tensors, ``mv``,
 ``addmv``, ``addr``, ``erfinv``, ``dist``, ``renorm``, ``pdist``, ``quantile``, ``trace``,
-``grid_sample``, ``cat``...) are not autocast.
+``cat``...) are not autocast.
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ CUDA: dict[str, str] = {
         "cosine_similarity", "normalize", "cdist", "logsumexp"), FP32),
     **dict.fromkeys(("softmax", "log_softmax", "sum", "prod", "cumsum", "cumprod", "norm"),
                     FP32_OPT),
-    **dict.fromkeys(("bilinear", "tensordot"), PROMOTE),
+    **dict.fromkeys(("bilinear", "tensordot", "grid_sample"), PROMOTE),
     "binary_cross_entropy": BANNED,
 }
 
@@ -59,7 +59,7 @@ CPU: dict[str, str] = {
     **dict.fromkeys(_LOWER_COMMON + ("tensordot",), LOWER),
     "einsum": LOWER_PRODUCT,
     **dict.fromkeys(_LOSSES + ("binary_cross_entropy", "prod", "cdist", "inv", "solve",
-                               "cholesky", "eigh"), FP32),
+                               "cholesky", "eigh", "grid_sample"), FP32),
     **dict.fromkeys(("lstm_cell", "gru_cell"), KEEP),
 }
 

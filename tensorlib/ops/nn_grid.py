@@ -31,7 +31,9 @@ import math
 import numpy as np
 
 from .._apply import apply
+from .._state import state
 from .._tensor import Tensor
+from ..amp.cast import autocast_call
 from .nn_util import as_float_tensor, const, io_cost
 from .registry import OpDef, register
 
@@ -521,6 +523,9 @@ def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros"
     >>> F.grid_sample(tl.randn(1, 3, 8, 8), grid, align_corners=False).shape
     (1, 3, 8, 8)
     """
+    if state.autocast is not None:      # (float32 on the CPU, the widest dtype on CUDA)
+        return autocast_call(grid_sample, "grid_sample", input, grid, mode, padding_mode,
+                             align_corners)
     x = as_float_tensor(input, "grid_sample")
     g = as_float_tensor(grid, "grid_sample", "grid")
     if mode not in MODES:
