@@ -2,7 +2,8 @@
 tensors in place of its parameters and buffers), ``grad`` and ``grad_and_value`` (the
 gradient of a scalar function as a function), built on :func:`tl.grad`; ``vmap`` (a
 function of one example run on a batch, :mod:`tensorlib.vmap`), and on top of it ``vjp``,
-``jacrev``, ``hessian`` and ``stack_module_state`` (model ensembles).
+``jacrev``, ``hessian`` and ``stack_module_state`` (model ensembles); ``jvp``, ``jacfwd``
+and ``linearize`` (forward mode, computed from reverse mode).
 
 >>> params = {k: v.detach() for k, v in model.named_parameters()}
 >>> def loss(params, x, y):
@@ -23,7 +24,7 @@ from .autograd.mode import enable_grad
 from .nn.module import Module
 
 __all__ = ["functional_call", "grad", "grad_and_value", "vmap", "vjp", "jacrev", "hessian",
-           "stack_module_state"]
+           "jvp", "jacfwd", "linearize", "stack_module_state"]
 
 _MISSING = object()
 
@@ -329,4 +330,5 @@ def grad(func: Callable, argnums: int | tuple[int, ...] = 0,
 
 
 # the vmap family lives in tensorlib.vmap (it imports this module's pytree helpers)
-from .vmap import hessian, jacrev, stack_module_state, vjp, vmap  # noqa: E402
+from .vmap import (hessian, jacfwd, jacrev, jvp, linearize, stack_module_state, vjp,  # noqa: E402
+                   vmap)

@@ -772,3 +772,57 @@ def test_benchmark_script_runs():
                           timeout=600, cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "tensorlib vmap(grad)" in proc.stdout and "torch.func vmap(grad)" in proc.stdout
+
+
+# --- forward-mode transforms (jvp, jacfwd, linearize), from reverse mode --------------------
+def _fwd_case():
+    rng = np.random.default_rng(3)
+    x, w, t = rng.standard_normal(4), rng.standard_normal((3, 4)), rng.standard_normal(4)
+
+    def f(m):
+        return lambda x, w: m.tanh(w @ x) * x[:3]
+    return x, w, t, f
+
+
+def test_jvp_and_linearize_match_torch_func():
+    x, w, t, f = _fwd_case()
+    zw = np.zeros_like(w)
+    out, jv = tl.func.jvp(f(tl), (tl.tensor(x), tl.tensor(w)), (tl.tensor(t), tl.tensor(zw)))
+    out_t, jv_t = torch.func.jvp(f(torch), (torch.tensor(x), torch.tensor(w)),
+                                 (torch.tensor(t), torch.tensor(zw)))
+    np.testing.assert_allclose(out.numpy(), out_t.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(jv.numpy(), jv_t.numpy(), rtol=1e-12, atol=1e-15)
+    _, lin = tl.func.linearize(f(tl), tl.tensor(x), tl.tensor(w))
+    for k in range(3):              # one linearization, many products
+        tk = np.roll(t, k)
+        _, want = torch.func.jvp(f(torch), (torch.tensor(x), torch.tensor(w)),
+                                 (torch.tensor(tk), torch.tensor(zw)))
+        np.testing.assert_allclose(lin(tl.tensor(tk), tl.tensor(zw)).numpy(), want.numpy(),
+                                   rtol=1e-12, atol=1e-15)
+    # has_aux, and a gradient through the product (transforms compose)
+    o, j, aux = tl.func.jvp(lambda x: (tl.sin(x), x.sum()), (tl.tensor(x),), (tl.tensor(t),),
+                            has_aux=True)
+    np.testing.assert_allclose(j.numpy(), np.cos(x) * t, rtol=1e-12)
+    assert float(aux) == pytest.approx(x.sum())
+    g = tl.func.grad(lambda x: tl.func.jvp(tl.sin, (x,), (tl.tensor(t),))[1].sum())(
+        tl.tensor(x))
+    np.testing.assert_allclose(g.numpy(), -np.sin(x) * t, rtol=1e-12)
+    with pytest.raises(RuntimeError, match="same length"):
+        tl.func.jvp(tl.sin, (tl.tensor(x),), ())
+    with pytest.raises(RuntimeError, match="tangent of shape"):
+        tl.func.jvp(tl.sin, (tl.tensor(x),), (tl.ones(3),))
+
+
+@pytest.mark.parametrize("argnums", [0, 1, (0, 1)])
+def test_jacfwd_matches_torch_func(argnums):
+    x, w, _, f = _fwd_case()
+    ours = tl.func.jacfwd(f(tl), argnums)(tl.tensor(x), tl.tensor(w))
+    theirs = torch.func.jacfwd(f(torch), argnums)(torch.tensor(x), torch.tensor(w))
+    if isinstance(argnums, int):
+        ours, theirs = (ours,), (theirs,)
+    for a, b in zip(ours, theirs):
+        assert tuple(a.shape) == tuple(b.shape)
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-12)
+    # the Hessian as jacfwd(jacrev), as torch.func.hessian builds it
+    h = tl.func.jacfwd(tl.func.jacrev(lambda v: (v ** 3).sum()))(tl.tensor(x))
+    np.testing.assert_allclose(h.numpy(), np.diag(6 * x), atol=1e-12)

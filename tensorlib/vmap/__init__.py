@@ -1,5 +1,6 @@
 """Vectorizing map: ``tl.vmap`` / ``tl.func.vmap``, and the transforms built on it
-(``jacrev``, ``hessian``, ``vjp``; ``stack_module_state`` for ensembles).
+(``jacrev``, ``hessian``, ``vjp``; ``stack_module_state`` for ensembles; and the forward-mode
+transforms ``jvp``, ``jacfwd``, ``linearize`` from reverse mode, :mod:`.forward`).
 
 vmap is another backend of the op registry, as CUDA is: inside a vmapped function tensors
 hold ``BatchedArray``s (:mod:`.batched`) on an internal ``vmap`` device, ``apply`` sends
@@ -11,6 +12,8 @@ works through vmap in both directions.
 from __future__ import annotations
 
 from .api import vmap
+from .forward import jacfwd, jvp, linearize
 from .transforms import hessian, jacrev, stack_module_state, vjp
 
-__all__ = ["vmap", "jacrev", "hessian", "vjp", "stack_module_state"]
+__all__ = ["vmap", "jacrev", "jacfwd", "hessian", "vjp", "jvp", "linearize",
+           "stack_module_state"]
