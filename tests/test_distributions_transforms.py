@@ -756,3 +756,12 @@ def test_tanh_log_jacobian_is_zero_at_zero():
     assert math.isclose(T.TanhTransform().log_abs_det_jacobian(tl.tensor(0.0),
                                                               tl.tensor(0.0)).item(), 0.0,
                         abs_tol=1e-7)
+
+
+def test_mean_and_variance_not_defined_raise_not_implemented_as_pytorch():
+    d = tl.distributions.TransformedDistribution(
+        tl.distributions.Normal(tl.zeros(2), tl.ones(2)),
+        [tl.distributions.transforms.ExpTransform()])
+    for prop in ("mean", "variance", "stddev"):
+        with pytest.raises(NotImplementedError, match=prop if prop != "stddev" else "variance"):
+            getattr(d, prop)

@@ -187,6 +187,14 @@ class Distribution:
         distribution)."""
 
     @property
+    def mean(self) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not implement mean")
+
+    @property
+    def variance(self) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not implement variance")
+
+    @property
     def mode(self) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not implement mode")
 
