@@ -1002,8 +1002,19 @@ def _cast_vjp(n, g):
     return (g.astype(src) if src.kind == "f" else None,)
 
 
+def _cast_cpu(x, dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f" and x.dtype.kind == "f" and x.dtype.itemsize > dtype.itemsize:
+        # a value beyond the narrower float's range becomes inf, as in PyTorch, without
+        # NumPy's warning: mixed-precision steps make such gradients on purpose (GradScaler
+        # skips those steps)
+        with np.errstate(over="ignore"):
+            return x.astype(dtype)
+    return x.astype(dtype)
+
+
 CAST = _op("cast", lambda xp, x, dtype: x.astype(dtype), _cast_vjp,
-           lambda x, dtype: (x[0], np.dtype(dtype)))
+           lambda x, dtype: (x[0], np.dtype(dtype)), kernels={"cpu": _cast_cpu})
 
 
 def astype(x, dtype) -> Tensor:
