@@ -216,6 +216,37 @@ def _reaches_outer(roots: list, private: set[int]) -> bool:
     return False
 
 
+def _argnums(argnums) -> tuple[int, ...]:
+    """``argnums`` (an int or a non-empty tuple of ints) as a tuple, as torch.func checks."""
+    if isinstance(argnums, int) and not isinstance(argnums, bool):
+        return (argnums,)
+    if isinstance(argnums, tuple) and argnums and all(isinstance(a, int) for a in argnums):
+        return argnums
+    raise RuntimeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+
+
+def _positions(argnums, nums: tuple[int, ...], n: int) -> list[int]:
+    """The positional indices ``nums`` name among ``n`` arguments (negative ones counted
+    from the end), checked in range and unique."""
+    for a in nums:
+        if not -n <= a < n:
+            raise RuntimeError(f"Got argnums={argnums}, but only {n} positional inputs")
+    idx = [a % n for a in nums]
+    if len(set(idx)) != len(idx):
+        raise RuntimeError(f"argnums must be unique, got {argnums}")
+    return idx
+
+
+def _with_args(func: Callable, args: tuple, kwargs: dict, idx: list[int]) -> Callable:
+    """``func`` of the arguments at ``idx`` alone, the others fixed to ``args``/``kwargs``."""
+    def f(*diff):
+        full = list(args)
+        for i, v in zip(idx, diff):
+            full[i] = v
+        return func(*full, **kwargs)
+    return f
+
+
 def grad_and_value(func: Callable, argnums: int | tuple[int, ...] = 0,
                    has_aux: bool = False) -> Callable:
     """``func`` transformed to return ``(gradient, value)``: the gradient of its scalar
@@ -227,24 +258,12 @@ def grad_and_value(func: Callable, argnums: int | tuple[int, ...] = 0,
     does not depend on gets zeros, and transforms nest (``grad(grad(f))``); results stay
     differentiable with respect to tensors outside that require grad.
     """
-    if isinstance(argnums, int):
-        nums: tuple[int, ...] = (argnums,)
-    elif isinstance(argnums, tuple) and argnums and all(isinstance(a, int) for a in argnums):
-        nums = argnums
-    else:
-        raise RuntimeError(f"argnums must be an int or a non-empty tuple of ints, got "
-                           f"{argnums!r}")
+    nums = _argnums(argnums)
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         from .creation import zeros_like
-        n = len(args)
-        for a in nums:
-            if not -n <= a < n:
-                raise RuntimeError(f"Got argnums={argnums}, but only {n} positional inputs")
-        idx = [a % n for a in nums]
-        if len(set(idx)) != len(idx):
-            raise RuntimeError(f"argnums must be unique, got {argnums}")
+        idx = _positions(argnums, nums, len(args))
         new_args = list(args)
         diff_leaves: list[list[Tensor]] = []
         rebuilds = []

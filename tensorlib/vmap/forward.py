@@ -17,8 +17,9 @@ import numpy as np
 from .._tensor import Tensor
 from ..autograd.engine import grad as _tl_grad
 from ..autograd.mode import enable_grad
+from ..func import _argnums, _positions, _with_args
 from .api import _flatten, vmap
-from .transforms import _argnums, vjp
+from .transforms import vjp
 
 
 def linearize(func: Callable, *primals, has_aux: bool = False):
@@ -99,21 +100,9 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        n = len(args)
-        for a in nums:
-            if not -n <= a < n:
-                raise RuntimeError(f"Got argnums={argnums}, but only {n} positional inputs")
-        idx = [a % n for a in nums]
-        if len(set(idx)) != len(idx):
-            raise RuntimeError(f"argnums must be unique, got {argnums}")
-
-        def f(*diff):
-            full = list(args)
-            for i, v in zip(idx, diff):
-                full[i] = v
-            return func(*full, **kwargs)
+        idx = _positions(argnums, nums, len(args))
         selected = [args[i] for i in idx]
-        res = linearize(f, *selected, has_aux=has_aux)
+        res = linearize(_with_args(func, args, kwargs, idx), *selected, has_aux=has_aux)
         out, jvp_fn = res[0], res[1]
         outs, out_rebuild = _flatten(out)
         ins, in_rebuild = _flatten(selected)

@@ -10,15 +10,8 @@ import numpy as np
 from .._tensor import Tensor
 from ..autograd.engine import grad as _tl_grad
 from ..autograd.mode import enable_grad
+from ..func import _argnums, _positions, _with_args
 from .api import _flatten, vmap
-
-
-def _argnums(argnums) -> tuple[int, ...]:
-    if isinstance(argnums, int) and not isinstance(argnums, bool):
-        return (argnums,)
-    if isinstance(argnums, tuple) and argnums and all(isinstance(a, int) for a in argnums):
-        return argnums
-    raise RuntimeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
 
 
 def vjp(func: Callable, *primals, has_aux: bool = False):
@@ -110,20 +103,9 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        n = len(args)
-        for a in nums:
-            if not -n <= a < n:
-                raise RuntimeError(f"Got argnums={argnums}, but only {n} positional inputs")
-        idx = [a % n for a in nums]
-        if len(set(idx)) != len(idx):
-            raise RuntimeError(f"argnums must be unique, got {argnums}")
-
-        def f(*diff):
-            full = list(args)
-            for i, v in zip(idx, diff):
-                full[i] = v
-            return func(*full, **kwargs)
-        res = vjp(f, *[args[i] for i in idx], has_aux=has_aux)
+        idx = _positions(argnums, nums, len(args))
+        res = vjp(_with_args(func, args, kwargs, idx), *[args[i] for i in idx],
+                  has_aux=has_aux)
         out, vjp_fn = res[0], res[1]
         outs, out_rebuild = _flatten(out)
         sizes = [o.size for o in outs]
