@@ -137,6 +137,17 @@ def _same_type(self, other) -> bool:
     return type(other) is type(self)
 
 
+class _Stateless(Transform):
+    """A transform without parameters: equal to any of its type, rebuilt from the cache
+    size alone."""
+
+    __eq__ = _same_type
+    __hash__ = Transform.__hash__
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        return self if self._cache_size == cache_size else type(self)(cache_size)
+
+
 def _same_value(a, b) -> bool:
     if isinstance(a, Tensor) or isinstance(b, Tensor):
         a = a.detach().numpy() if isinstance(a, Tensor) else a
@@ -427,18 +438,12 @@ class ReshapeTransform(Transform):
         return shape[:len(shape) - k] + dst
 
 
-class ExpTransform(Transform):
+class ExpTransform(_Stateless):
     """``y = exp(x)``."""
 
     bijective = True
     sign = 1
     codomain = constraints.positive
-
-    __eq__ = _same_type
-    __hash__ = Transform.__hash__
-
-    def with_cache(self, cache_size: int = 1) -> Transform:
-        return self if self._cache_size == cache_size else ExpTransform(cache_size)
 
     def _call(self, x):
         return x.exp()
@@ -495,18 +500,12 @@ def _clipped_sigmoid(x: Tensor) -> Tensor:
     return x.sigmoid().clip(float(fi.tiny), 1.0 - float(fi.eps))
 
 
-class SigmoidTransform(Transform):
+class SigmoidTransform(_Stateless):
     """``y = sigmoid(x)``, kept inside (0, 1) as PyTorch's (clipped to [tiny, 1 - eps])."""
 
     bijective = True
     sign = 1
     codomain = constraints.unit_interval
-
-    __eq__ = _same_type
-    __hash__ = Transform.__hash__
-
-    def with_cache(self, cache_size: int = 1) -> Transform:
-        return self if self._cache_size == cache_size else SigmoidTransform(cache_size)
 
     def _call(self, x):
         return _clipped_sigmoid(x)
@@ -520,19 +519,13 @@ class SigmoidTransform(Transform):
         return -softplus(-x) - softplus(x)
 
 
-class TanhTransform(Transform):
+class TanhTransform(_Stateless):
     """``y = tanh(x)``, with the stable log-Jacobian ``2 (log 2 - x - softplus(-2 x))``
     (the squashing of SAC-style policies)."""
 
     bijective = True
     sign = 1
     codomain = constraints.interval(-1.0, 1.0)
-
-    __eq__ = _same_type
-    __hash__ = Transform.__hash__
-
-    def with_cache(self, cache_size: int = 1) -> Transform:
-        return self if self._cache_size == cache_size else TanhTransform(cache_size)
 
     def _call(self, x):
         return x.tanh()
@@ -544,16 +537,10 @@ class TanhTransform(Transform):
         return 2.0 * (math.log(2.0) - x - softplus(-2.0 * x))
 
 
-class AbsTransform(Transform):
+class AbsTransform(_Stateless):
     """``y = |x|`` (not bijective: ``inv`` returns ``y``, the nonnegative preimage)."""
 
     codomain = constraints.positive
-
-    __eq__ = _same_type
-    __hash__ = Transform.__hash__
-
-    def with_cache(self, cache_size: int = 1) -> Transform:
-        return self if self._cache_size == cache_size else AbsTransform(cache_size)
 
     def _call(self, x):
         return x.abs()
@@ -627,18 +614,12 @@ class AffineTransform(Transform):
     inverse_shape = forward_shape
 
 
-class SoftmaxTransform(Transform):
+class SoftmaxTransform(_Stateless):
     """Logits to probabilities over the last dim (not bijective: ``inv`` gives the log
     probabilities, one preimage of many)."""
 
     domain = constraints.real_vector
     codomain = constraints.simplex
-
-    __eq__ = _same_type
-    __hash__ = Transform.__hash__
-
-    def with_cache(self, cache_size: int = 1) -> Transform:
-        return self if self._cache_size == cache_size else SoftmaxTransform(cache_size)
 
     def _call(self, x):
         p = (x - x.max(axis=-1, keepdims=True).detach()).exp()
