@@ -39,6 +39,8 @@ def cases(lib):
     big = rng.standard_normal((4096, 1024)).astype(np.float32)
     img = rng.standard_normal((16, 64, 32, 32)).astype(np.float32)
     act = rng.standard_normal((32, 64, 32, 32)).astype(np.float32)
+    small = rng.standard_normal((64, 128, 4, 4)).astype(np.float32)       # a DCGAN's 4x4 maps
+    w4 = (rng.standard_normal((256, 128, 4, 4)) * 0.05).astype(np.float32)
     if lib == "tl":
         x, xb, xa = tl.tensor(a), tl.tensor(big), tl.tensor(act)
         p = tl.tensor(img, requires_grad=True)
@@ -71,6 +73,14 @@ def cases(lib):
             ("sigmoid (1024^2)", lambda: tl.sigmoid(x)),
             ("erf (1024^2)", lambda: tl.erf(x)),
             ("gelu (1024^2)", lambda: F.gelu(x)),
+            ("silu (1024^2)", lambda: F.silu(x)),
+            ("leaky_relu (1024^2)", lambda: F.leaky_relu(x, 0.2)),
+            ("elu (1024^2)", lambda: F.elu(x)),
+            ("softplus (1024^2)", lambda: F.softplus(x)),
+            ("mish (1024^2)", lambda: F.mish(x)),
+            ("conv 128->256 k4 s2 on 4x4, batch 64", lambda: _under(
+                ctx, lambda a: F.conv2d(a, tl.tensor(w4), stride=2, padding=1),
+                tl.tensor(small))),
             ("relu (1024^2)", lambda: tl.relu(x)),
             ("clamp(-1, 1) (1024^2)", lambda: x.clamp(-1, 1)),
             ("topk k=10, rows (4096x1024)", lambda: tl.topk(xb, 10, axis=1)),
@@ -117,6 +127,14 @@ def cases(lib):
         ("sigmoid (1024^2)", lambda: torch.sigmoid(x)),
         ("erf (1024^2)", lambda: torch.erf(x)),
         ("gelu (1024^2)", lambda: torch.nn.functional.gelu(x)),
+        ("silu (1024^2)", lambda: torch.nn.functional.silu(x)),
+        ("leaky_relu (1024^2)", lambda: torch.nn.functional.leaky_relu(x, 0.2)),
+        ("elu (1024^2)", lambda: torch.nn.functional.elu(x)),
+        ("softplus (1024^2)", lambda: torch.nn.functional.softplus(x)),
+        ("mish (1024^2)", lambda: torch.nn.functional.mish(x)),
+        ("conv 128->256 k4 s2 on 4x4, batch 64", lambda: _under(
+            torch.no_grad, lambda a: torch.nn.functional.conv2d(
+                a, torch.tensor(w4), stride=2, padding=1), torch.tensor(small))),
         ("relu (1024^2)", lambda: torch.relu(x)),
         ("clamp(-1, 1) (1024^2)", lambda: x.clamp(-1, 1)),
         ("topk k=10, rows (4096x1024)", lambda: torch.topk(xb, 10, dim=1)),
