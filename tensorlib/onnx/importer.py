@@ -887,6 +887,25 @@ def _cumsum(b, n, ins, at):
     return [b.op("cumsum", x, axis=a)]
 
 
+@imp("DFT")
+def _dft(b, n, ins, at):
+    """The one-sided DFT of a real signal (tensorlib's ``rdft``): input (..., n, 1),
+    ``onesided=1``, no ``inverse``, no ``dft_length``, the signal axis next to last."""
+    x = ins[0]
+    axis = at.get("axis", 1)
+    if len(ins) > 2 and ins[2] is not None:
+        axis = int(b.array(ins[2], "DFT axis").item())
+    if len(ins) > 1 and ins[1] is not None:
+        raise NotImplementedError("ONNX import: DFT with dft_length")
+    if at.get("inverse", 0) or not at.get("onesided", 0) or x.shape[-1] != 1:
+        raise NotImplementedError("ONNX import: DFT other than the one-sided transform of a "
+                                  "real signal (inverse=0, onesided=1, last dim 1)")
+    if _ax(axis, x.ndim) != x.ndim - 2:
+        raise NotImplementedError("ONNX import: DFT over an axis other than the one before "
+                                  "the last")
+    return [b.op("rdft", b.op("squeeze", x, axis=(x.ndim - 1,)))]
+
+
 # --- recurrent ---------------------------------------------------------------------------------
 _IOFC_TO_IFGO = [0, 2, 3, 1]
 

@@ -53,6 +53,7 @@ UNSUPPORTED = {
     "i0": "the ONNX standard has no Bessel functions",
     "i1": "the ONNX standard has no Bessel functions",
     "grid_sample_input_grad": "a gradient kernel (export inference graphs)",
+    "rdft_adjoint": "the real DFT's gradient (export inference graphs)",
     "grid_sample_grid_grad": "a gradient kernel (export inference graphs)",
 }
 # ops whose rule covers only some attribute values (the rule raises otherwise)
@@ -574,6 +575,18 @@ def _logcumsumexp(ctx, n):
 def _cumsum(ctx, n):
     x = ctx.cast(ctx.name(n.inputs[0]), _dt(n.inputs[0]), _dt(n.out))
     return ctx.op("CumSum", [x, ctx.const(np.asarray(n.attrs["axis"], np.int64))])
+
+
+@rule("rdft")
+def _rdft(ctx, n):
+    """ONNX DFT over the signal axis with onesided=1: the same (..., n // 2 + 1, 2)."""
+    if ctx.opset < 17:
+        ctx.unsupported(f"the real DFT needs ONNX's DFT (opset >= 17, opset={ctx.opset})")
+    axis = len(n.inputs[0].shape) - 1
+    x = ctx.unsqueeze(ctx.ins(n)[0], [axis + 1])        # (..., n, 1): a real signal
+    if ctx.opset >= 20:     # (the axis became an input)
+        return ctx.op("DFT", [x, "", ctx.const(np.asarray(axis, np.int64))], onesided=1)
+    return ctx.op("DFT", [x], axis=axis, onesided=1)
 
 
 # --- linear algebra ------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 """PyTorch's short-time Fourier transform and its inverse (``torch.stft``, ``torch.istft``)
-as composites of registry ops: frames by ``unfold``, the DFT as products with cosine and
-sine matrices, the inverse's overlap-add by ``index_add``. Differentiable and capturable.
+as composites of registry ops: frames by ``unfold``, the one-sided DFT by the registry's
+real FFT (``rdft``, ``ops/fourier.py``; a two-sided spectrum by products with cosine and sine
+matrices), the inverse's overlap-add by ``index_add``. Differentiable and capturable.
 
 tensorlib has no complex dtype, so a spectrum is a real tensor whose last dim holds the real
 and imaginary parts (PyTorch's ``return_complex=False`` layout, ``torch.view_as_real`` of a
 complex spectrum): ``stft`` needs ``return_complex=False`` and ``istft`` takes that layout.
-The DFT products cost O(n_fft**2) per frame (no FFT): fine for the usual n_fft of a few
-hundred to a few thousand.
+The one-sided transforms cost O(n_fft log n_fft) per frame; the two-sided DFT products
+O(n_fft**2).
 """
 from __future__ import annotations
 
@@ -113,11 +114,15 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
     frames = x2.unfold(1, n_fft, hop) * w                       # (B, n_frames, n_fft)
     one = True if onesided is None else bool(onesided)
     n_freq = n_fft // 2 + 1 if one else n_fft
-    cos, sin = _dft_basis(n_fft, n_freq, x2.dtype, x2.device)
-    re = matmul(frames, cos.mT)                                 # (B, n_frames, n_freq)
-    im = -matmul(frames, sin.mT)
-    from .shape import stack
-    out = stack([re, im], axis=-1).swapaxes(1, 2)               # (B, n_freq, n_frames, 2)
+    if one:     # an FFT per frame (the registry's real DFT)
+        from .fourier import rdft
+        out = rdft(frames).swapaxes(1, 2)                       # (B, n_freq, n_frames, 2)
+    else:       # both sides of a real signal's spectrum: products with the DFT matrices
+        cos, sin = _dft_basis(n_fft, n_freq, x2.dtype, x2.device)
+        re = matmul(frames, cos.mT)                             # (B, n_frames, n_freq)
+        im = -matmul(frames, sin.mT)
+        from .shape import stack
+        out = stack([re, im], axis=-1).swapaxes(1, 2)           # (B, n_freq, n_frames, 2)
     if normalized:
         out = out * (1.0 / math.sqrt(n_fft))
     return out if batched else out.reshape(tuple(out.shape[1:]))
@@ -159,17 +164,13 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
                          f"frequencies, got {n_freq}")
     if normalized:
         s = s * math.sqrt(n_fft)
-    cos, sin = _dft_basis(n_fft, n_freq, s.dtype, s.device)
-    if one:   # the Hermitian half counts twice, except DC and (even n_fft) Nyquist
-        from ..creation import tensor
-        wk = np.full((n_freq, 1), 2.0)
-        wk[0] = 1.0
-        if n_fft % 2 == 0:
-            wk[-1] = 1.0
-        wt = tensor(wk.astype(s.dtype), device=s.device)
-        cos, sin = cos * wt, sin * wt
-    re, im = s[..., 0].swapaxes(1, 2), s[..., 1].swapaxes(1, 2)   # (B, n_frames, n_freq)
-    frames = (matmul(re, cos) - matmul(im, sin)) * (1.0 / n_fft)  # (B, n_frames, n_fft)
+    if one:     # an inverse FFT per frame
+        from .fourier import irdft
+        frames = irdft(s.swapaxes(1, 2), n_fft)                  # (B, n_frames, n_fft)
+    else:
+        cos, sin = _dft_basis(n_fft, n_freq, s.dtype, s.device)
+        re, im = s[..., 0].swapaxes(1, 2), s[..., 1].swapaxes(1, 2)   # (B, n_frames, n_freq)
+        frames = (matmul(re, cos) - matmul(im, sin)) * (1.0 / n_fft)  # (B, n_frames, n_fft)
     w = _window("istft", window, n_fft, wl, frames)
     frames = frames * w
     total = n_fft + hop * (n_frames - 1)
