@@ -83,7 +83,8 @@ def _segment_scan(lin: Tensor, v: Tensor, counts: Tensor, combine) -> Tensor:
     (Hillis-Steele: round r combines each element with the one 2**r places before it in the
     same run) leaves each run's total at its end; runs come in target order, so target t's
     ends at ``cumsum(counts)[t] - 1``. Eagerly the rounds stop at the longest run (read on the
-    host); under capture they cover the longest possible one."""
+    host); under capture, and inside vmap (where values cannot be read), they cover the
+    longest possible one."""
     from ..autograd.mode import state
     from . import elementwise as E
     from .indexing import take
@@ -91,7 +92,8 @@ def _segment_scan(lin: Tensor, v: Tensor, counts: Tensor, combine) -> Tensor:
     order = argsort(lin, axis=0)
     ks, vs = take(lin, order, 0), take(v, order, 0)
     m = ks.shape[0]
-    longest = m if state.tracer is not None else int(counts.max().item()) if m else 0
+    unread = state.tracer is not None or counts.device.type == "vmap"
+    longest = m if unread else int(counts.max().item()) if m else 0
     step = 1
     while step < longest:
         same = _shifted(ks, step, -1) == ks
