@@ -386,3 +386,40 @@ def test_cholesky_upper_eigh_uplo_solve_left_diagonal_dims_and_tensordot_dims():
     np.testing.assert_allclose(tl.tensordot(tl.tensor(m), tl.tensor(c), dims=1).numpy(),
                                torch.tensordot(torch.tensor(m), torch.tensor(c), dims=1).numpy(),
                                rtol=1e-12)
+
+
+def test_torch_linalg_names_match_pytorch_with_gradients():
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((3, 4, 5))
+    s = rng.standard_normal((4, 4))
+    s = s @ s.T + 4 * np.eye(4)
+    tri = np.triu(rng.standard_normal((4, 4))) + 3 * np.eye(4)
+    b, bl = rng.standard_normal((4, 2)), rng.standard_normal((2, 4))
+    v, m1, m2, w = (rng.standard_normal(3), rng.standard_normal((3, 5)),
+                    rng.standard_normal((5, 4)), rng.standard_normal(4))
+    x3, y3 = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    cases = [
+        (lambda L, p: L.pinv(p[0]), [a]),
+        (lambda L, p: L.eigvalsh(p[0]), [s]),
+        (lambda L, p: L.multi_dot([p[0], p[1], p[2], p[3]]), [v, m1, m2, w]),
+        (lambda L, p: L.solve_triangular(p[0], p[1], upper=True), [tri, b]),
+        (lambda L, p: L.solve_triangular(p[0], p[1], upper=True, left=False), [tri, bl]),
+        (lambda L, p: L.solve_triangular(p[0], p[1], upper=False, unitriangular=True),
+         [tri.T, b]),
+        (lambda L, p: L.cross(p[0], p[1]), [x3, y3]),
+        (lambda L, p: L.vecdot(p[0], p[1]), [x3, y3]),
+        (lambda L, p: L.matrix_exp(p[0]), [s / 10]),
+        (lambda L, p: L.matrix_power(p[0], 3), [s / 4]),
+    ]
+    for k, (f, arrays) in enumerate(cases):
+        ours = [tl.tensor(x, requires_grad=True) for x in arrays]
+        theirs = [torch.tensor(x, requires_grad=True) for x in arrays]
+        o, t = f(tl.linalg, ours), f(torch.linalg, theirs)
+        np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=1e-9,
+                                   atol=1e-12, err_msg=str(k))
+        g = rng.standard_normal(tuple(t.shape))
+        o.backward(tl.tensor(g))
+        t.backward(torch.tensor(g))
+        for x, y in zip(ours, theirs):
+            np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=1e-8, atol=1e-10,
+                                       err_msg=str(k))
