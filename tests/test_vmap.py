@@ -840,3 +840,26 @@ def test_scatter_reduce_with_a_batched_index_matches_torch(reduce):
     ours = tl.func.vmap(run(tl))(tl.tensor(src), tl.tensor(idx))
     theirs = torch.func.vmap(run(torch))(torch.tensor(src), torch.tensor(idx))
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("value", ["scalar", "batched"])
+def test_in_place_write_at_batched_indices_matches_torch(value):
+    # y[i] = v with a per-example index (it raised NotImplementedError; new-features trial)
+    rng = np.random.default_rng(2)
+    x, i, v = rng.standard_normal((3, 4)), np.array([[0, 1], [2, 3], [1, 1]]), \
+        rng.standard_normal((3, 2))
+
+    def f(m):
+        def g(x, i, v):
+            y = x.clone()
+            y[i] = 0.0 if value == "scalar" else v
+            return (y * y).sum()
+        return g
+    xs = tl.tensor(x, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    ours = tl.vmap(f(tl))(xs, tl.tensor(i), tl.tensor(v))
+    theirs = torch.func.vmap(f(torch))(xt, torch.tensor(i), torch.tensor(v))
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-12)
+    ours.sum().backward()
+    theirs.sum().backward()
+    np.testing.assert_allclose(xs.grad.numpy(), xt.grad.numpy(), rtol=1e-12)

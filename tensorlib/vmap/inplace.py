@@ -38,12 +38,37 @@ def _plain_index(key: tuple, dev) -> tuple:
     return tuple(out)
 
 
+def _batched_key(key: tuple, dev) -> bool:
+    return any(type(k) is BatchedArray and k.dev is dev and k.bdim is not None for k in key)
+
+
+def _write_per_example(target: BatchedArray, key: tuple, v: BatchedArray) -> None:
+    """``target[key] = v`` where the key holds per-example index arrays: example by example
+    (each writes its own positions; a Python loop over the batch, as in-place writes at
+    batched indices are rare enough that a batched scatter is not written)."""
+    parts = [k.phys if type(k) is BatchedArray and k.bdim is not None else
+             (k.get() if type(k) is BatchedArray else k) for k in key]
+    if any(type(p) is BatchedArray for p in parts) or type(target.phys) is BatchedArray or \
+            type(v.phys) is BatchedArray or target.bdim != 0:
+        raise NotImplementedError(
+            "vmap: an in-place write at per-example (batched) tensor indices inside nested "
+            "vmap is not supported; use the out-of-place tl.setitem instead")
+    batched = [type(k) is BatchedArray and k.bdim is not None for k in key]
+    for b in range(target.phys.shape[0]):
+        kb = tuple(p[b] if isb else p for p, isb in zip(parts, batched))
+        target.phys[b][kb] = v.phys[b] if v.bdim is not None else v.phys
+
+
 def set_items(target: BatchedArray, key, value) -> None:
     """``target[key] = value`` for the logical arrays: each example's region written with
     that example's value."""
     from .rules_shape import _advanced_front, _selected_ndim
     v = _at_level(value, target.dev)
-    key = _plain_index(_key(key), target.dev)
+    key = _key(key)
+    if target.bdim is not None and _batched_key(key, target.dev):
+        _write_per_example(target, key, v)
+        return
+    key = _plain_index(key, target.dev)
     if target.bdim is None:
         if v.bdim is not None:
             raise RuntimeError(
