@@ -650,6 +650,16 @@ class _Pieces(Transform):
             raise ValueError(f"{type(self).__name__}: dim {self.dim} is out of range for an "
                              f"input of shape {tuple(x.shape)}")
 
+    # subclasses give _pieces(x) (x cut along dim) and _join(parts) (put back together)
+    def _map(self, x: Tensor, fn) -> Tensor:
+        return self._join([fn(t, xi) for t, xi in zip(self.transforms, self._pieces(x))])
+
+    def _call(self, x):
+        return self._map(x, lambda t, xi: t(xi))
+
+    def _inverse(self, y):
+        return self._map(y, lambda t, yi: t.inv(yi))
+
 
 class StackTransform(_Pieces):
     """Applies ``tseq[i]`` to ``x.select(dim, i)`` and stacks the results along ``dim``.
@@ -664,7 +674,7 @@ class StackTransform(_Pieces):
         return self if self._cache_size == cache_size else StackTransform(
             self.transforms, self.dim, cache_size)
 
-    def _slices(self, x: Tensor):
+    def _pieces(self, x: Tensor):
         self._check_dim(x)
         if x.shape[self.dim] != len(self.transforms):
             raise ValueError(f"StackTransform: input of shape {tuple(x.shape)} has "
@@ -672,22 +682,13 @@ class StackTransform(_Pieces):
                              f"are {len(self.transforms)} transforms")
         return x.unbind(self.dim)
 
-    def _map(self, x: Tensor, fn) -> Tensor:
+    def _join(self, parts):
         from ..ops.shape import stack
-        return stack([fn(t, xi) for t, xi in zip(self.transforms, self._slices(x))],
-                     axis=self.dim)
-
-    def _call(self, x):
-        return self._map(x, lambda t, xi: t(xi))
-
-    def _inverse(self, y):
-        return self._map(y, lambda t, yi: t.inv(yi))
+        return stack(parts, axis=self.dim)
 
     def log_abs_det_jacobian(self, x, y):
-        from ..ops.shape import stack
-        parts = [t.log_abs_det_jacobian(xi, yi) for t, xi, yi in
-                 zip(self.transforms, self._slices(x), self._slices(y))]
-        return stack(parts, axis=self.dim)
+        return self._join([t.log_abs_det_jacobian(xi, yi) for t, xi, yi in
+                           zip(self.transforms, self._pieces(x), self._pieces(y))])
 
 
 class CatTransform(_Pieces):
@@ -714,7 +715,7 @@ class CatTransform(_Pieces):
     def event_dim(self) -> int:
         return max(t.event_dim for t in self.transforms)
 
-    def _blocks(self, x: Tensor):
+    def _pieces(self, x: Tensor):
         self._check_dim(x)
         if x.shape[self.dim] != sum(self.lengths):
             raise ValueError(f"CatTransform: input of shape {tuple(x.shape)} has "
@@ -726,23 +727,16 @@ class CatTransform(_Pieces):
             start += n
         return out
 
-    def _map(self, x: Tensor, fn) -> Tensor:
+    def _join(self, parts):
         from ..ops.shape import cat
-        return cat([fn(t, xi) for t, xi in zip(self.transforms, self._blocks(x))],
-                   axis=self.dim)
-
-    def _call(self, x):
-        return self._map(x, lambda t, xi: t(xi))
-
-    def _inverse(self, y):
-        return self._map(y, lambda t, yi: t.inv(yi))
+        return cat(parts, axis=self.dim)
 
     def log_abs_det_jacobian(self, x, y):
         from ..ops.shape import cat
         ed = self.event_dim
         dim = self.dim if self.dim < 0 else self.dim - x.ndim
         parts = []
-        for t, xi, yi in zip(self.transforms, self._blocks(x), self._blocks(y)):
+        for t, xi, yi in zip(self.transforms, self._pieces(x), self._pieces(y)):
             j = t.log_abs_det_jacobian(xi, yi)
             if t.event_dim < ed:
                 j = sum_rightmost(j, ed - t.event_dim)
