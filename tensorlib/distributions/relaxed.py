@@ -64,19 +64,17 @@ class LogitRelaxedBernoulli(Distribution):
         return self.temperature.log() + diff - 2.0 * softplus(diff)
 
 
-class RelaxedBernoulli(TransformedDistribution):
-    """A relaxed Bernoulli on (0, 1): ``sigmoid`` of a :class:`LogitRelaxedBernoulli` draw;
-    ``temperature`` -> 0 approaches Bernoulli(probs).
-
-    >>> RelaxedBernoulli(tl.tensor(0.1), probs=tl.tensor([0.2, 0.9])).rsample()
-    """
+class _Relaxed(TransformedDistribution):
+    """A transform (``_transform``) of a relaxed draw (``_base``), with its parameters."""
 
     has_rsample = True
+    _base: type
+    _transform: type
 
     def __init__(self, temperature, probs=None, logits=None,
                  validate_args: bool | None = None):
-        base = LogitRelaxedBernoulli(temperature, probs, logits, validate_args=validate_args)
-        super().__init__(base, SigmoidTransform(), validate_args=validate_args)
+        base = self._base(temperature, probs, logits, validate_args=validate_args)
+        super().__init__(base, self._transform(), validate_args=validate_args)
 
     @property
     def temperature(self) -> Tensor:
@@ -89,6 +87,17 @@ class RelaxedBernoulli(TransformedDistribution):
     @property
     def probs(self) -> Tensor:
         return self.base_dist.probs
+
+
+class RelaxedBernoulli(_Relaxed):
+    """A relaxed Bernoulli on (0, 1): ``sigmoid`` of a :class:`LogitRelaxedBernoulli` draw;
+    ``temperature`` -> 0 approaches Bernoulli(probs).
+
+    >>> RelaxedBernoulli(tl.tensor(0.1), probs=tl.tensor([0.2, 0.9])).rsample()
+    """
+
+    _base = LogitRelaxedBernoulli
+    _transform = SigmoidTransform
 
 
 class ExpRelaxedCategorical(Distribution):
@@ -137,30 +146,14 @@ class ExpRelaxedCategorical(Distribution):
         return score + log_scale
 
 
-class RelaxedOneHotCategorical(TransformedDistribution):
+class RelaxedOneHotCategorical(_Relaxed):
     """The Gumbel-softmax / Concrete distribution on the simplex: ``exp`` of an
     :class:`ExpRelaxedCategorical` draw.
 
     >>> y = RelaxedOneHotCategorical(tl.tensor(0.5), logits=scores).rsample()   # (..., K)
     """
 
-    has_rsample = True
-
-    def __init__(self, temperature, probs=None, logits=None,
-                 validate_args: bool | None = None):
-        base = ExpRelaxedCategorical(temperature, probs, logits, validate_args=validate_args)
-        super().__init__(base, ExpTransform(), validate_args=validate_args)
-
-    @property
-    def temperature(self) -> Tensor:
-        return self.base_dist.temperature
-
-    @property
-    def logits(self) -> Tensor:
-        return self.base_dist.logits
-
-    @property
-    def probs(self) -> Tensor:
-        return self.base_dist.probs
+    _base = ExpRelaxedCategorical
+    _transform = ExpTransform
 
 
