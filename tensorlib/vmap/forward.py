@@ -14,12 +14,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .._tensor import Tensor
 from ..autograd.engine import grad as _tl_grad
 from ..autograd.mode import enable_grad
 from ..func import _argnums, _positions, _with_args
 from .api import _flatten, vmap
-from .transforms import vjp
+from .transforms import check_like, vjp
 
 
 def linearize(func: Callable, *primals, has_aux: bool = False):
@@ -45,14 +44,7 @@ def linearize(func: Callable, *primals, has_aux: bool = False):
 
     def jvp_fn(*tangents):
         ts, _ = _flatten(tangents)
-        if len(ts) != len(prim_leaves):
-            raise RuntimeError(f"jvp_fn: expected tangents of the primals' structure "
-                               f"({len(prim_leaves)} tensors), got {len(ts)}")
-        for p, t in zip(prim_leaves, ts):
-            if not isinstance(t, Tensor) or tuple(t.shape) != tuple(p.shape):
-                got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
-                raise RuntimeError(f"jvp_fn: a tangent of shape {got} for a primal of shape "
-                                   f"{tuple(p.shape)}; they must match")
+        check_like("jvp_fn", "tangent", ts, "the primals'", "a primal", prim_leaves)
         pairs = [(g, t) for g, t in zip(g_leaves, ts) if g.requires_grad]
         with enable_grad():
             jv = (_tl_grad([g for g, _ in pairs], us, grad_outputs=[t for _, t in pairs],

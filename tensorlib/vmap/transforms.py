@@ -14,6 +14,18 @@ from ..func import _argnums, _positions, _with_args
 from .api import _flatten, vmap
 
 
+def check_like(fn: str, kind: str, given: list, whose: str, each: str, like: list) -> None:
+    """``given`` (flattened tangents or cotangents) match ``like`` in number and shapes."""
+    if len(given) != len(like):
+        raise RuntimeError(f"{fn}: expected {kind}s of {whose} structure ({len(like)} "
+                           f"tensors), got {len(given)}")
+    for r, x in zip(like, given):
+        if not isinstance(x, Tensor) or tuple(x.shape) != tuple(r.shape):
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise RuntimeError(f"{fn}: a {kind} of shape {got} for {each} of shape "
+                               f"{tuple(r.shape)}; they must match")
+
+
 def vjp(func: Callable, *primals, has_aux: bool = False):
     """``(func(*primals), vjp_fn)``: ``vjp_fn(cotangents)`` (cotangents shaped as the
     output) gives the vector-Jacobian products, a tuple with one entry per primal (each
@@ -60,14 +72,7 @@ def vjp(func: Callable, *primals, has_aux: bool = False):
     def vjp_fn(cotangents, *, retain_graph: bool = True, create_graph: bool | None = None):
         from ..creation import zeros_like
         cts, _ = _flatten(cotangents)
-        if len(cts) != len(outs):
-            raise RuntimeError(f"vjp_fn: expected cotangents of the output's structure ("
-                               f"{len(outs)} tensors), got {len(cts)}")
-        for o, c in zip(outs, cts):
-            if not isinstance(c, Tensor) or tuple(c.shape) != tuple(o.shape):
-                got = tuple(c.shape) if isinstance(c, Tensor) else type(c).__name__
-                raise RuntimeError(f"vjp_fn: a cotangent of shape {got} for an output of "
-                                   f"shape {tuple(o.shape)}; they must match")
+        check_like("vjp_fn", "cotangent", cts, "the output's", "an output", outs)
         cg = create_graph if create_graph is not None else (
             outer or any(c.requires_grad for c in cts))
         pairs = [(o, c) for o, c in zip(outs, cts) if o.requires_grad]
