@@ -90,6 +90,8 @@ def cases(lib):
             ("batch_norm train, fwd+bwd (16,64,32,32)", bn_fb),
             ("group_norm 8 groups, fwd+bwd (16,64,32,32)", gn_fb),
             ("depthwise conv 3x3, fwd+bwd (16,64,32,32)", dw_fb),
+            ("scatter_reduce amax, fwd+bwd (20000x64 -> 2000)", _segment_pool(tl, "amax")),
+            ("scatter_reduce mean, fwd+bwd (20000x64 -> 2000)", _segment_pool(tl, "mean")),
             ("matvec 4096x1024 @ 1024", lambda: xb @ x[0]),
             ("x.T.contiguous() (1024^2)", lambda: x.T.contiguous()),
             ("permute NCHW->NHWC, contiguous (32,64,32,32)",
@@ -144,11 +146,27 @@ def cases(lib):
         ("batch_norm train, fwd+bwd (16,64,32,32)", tbn_fb),
         ("group_norm 8 groups, fwd+bwd (16,64,32,32)", tgn_fb),
         ("depthwise conv 3x3, fwd+bwd (16,64,32,32)", tdw_fb),
+        ("scatter_reduce amax, fwd+bwd (20000x64 -> 2000)", _segment_pool(torch, "amax")),
+        ("scatter_reduce mean, fwd+bwd (20000x64 -> 2000)", _segment_pool(torch, "mean")),
         ("matvec 4096x1024 @ 1024", lambda: xb @ x[0]),
         ("x.T.contiguous() (1024^2)", lambda: x.T.contiguous()),
         ("permute NCHW->NHWC, contiguous (32,64,32,32)",
          lambda: xa.permute(0, 2, 3, 1).contiguous()),
     ]
+
+
+def _segment_pool(lib, reduce: str):
+    """A GNN's message pooling: 20000 edges' 64-wide messages reduced onto 2000 nodes,
+    forward and backward (the same code for tensorlib and PyTorch)."""
+    rng = np.random.default_rng(1)
+    idx = np.broadcast_to(rng.integers(0, 2000, 20000)[:, None], (20000, 64)).copy()
+    msg = lib.tensor(rng.standard_normal((20000, 64)).astype(np.float32), requires_grad=True)
+    index, base = lib.tensor(idx), lib.zeros(2000, 64)
+
+    def run():
+        msg.grad = None
+        base.scatter_reduce(0, index, msg, reduce, include_self=False).sum().backward()
+    return run
 
 
 def _under(ctx, module, x):

@@ -129,3 +129,26 @@ def test_atan2_export_covers_every_quadrant_and_both_axes():
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     got = sess.run(None, {i.name: a for i, a in zip(model.graph.input, [y, x])})[0]
     np.testing.assert_allclose(got, np.arctan2(y, x), atol=1e-6)
+
+
+@pytest.mark.parametrize("reduce", ["amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_extremes_export_at_opset_18(reduce, include_self):
+    x = np.array([[0.5, -1.0, 2.0], [1.0, 3.0, -2.0]], np.float32)
+    s = np.array([[4.0, -3.0, 1.0, 0.0], [-5.0, 2.0, 2.5, 1.5]], np.float32)
+    idx = tl.tensor(np.array([[0, 0, 2, 0], [1, 1, 1, 0]]))
+    tx, ts = tl.tensor(x), tl.tensor(s)
+    with tl.capture(tx, ts) as g:
+        out = tx.scatter_reduce(1, idx, ts, reduce, include_self=include_self)
+    g.set_outputs(out)
+    want = out.numpy()
+    with pytest.raises(tl.onnx.UnsupportedOpError, match="opset >= 18"):
+        tl.onnx.to_model(g, opset=17)
+    model = tl.onnx.to_model(g, opset=18)
+    onnx.checker.check_model(model, full_check=True)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {i.name: a for i, a in zip(model.graph.input, [x, s])})[0]
+    np.testing.assert_array_equal(got, want)
+    with tl.no_grad():
+        back = tl.onnx.load(model)(x, s)
+    np.testing.assert_array_equal(back.numpy(), want)

@@ -645,6 +645,8 @@ def _scatter_elements(b, n, ins, at):
     red = at.get("reduction", "none")
     if red == "add":
         return [b.op("scatter_add", x, idx, src, axis=axis)]
+    if red in ("max", "min") and x.ndim == 1:
+        return [b.op("scatter_extreme", x, idx, src, reduce="a" + red, include_self=True)]
     if red != "none":
         raise NotImplementedError(f"ONNX import: ScatterElements reduction={red!r}")
     # unique indices (as ONNX requires): clear the targets, then add

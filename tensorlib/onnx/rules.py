@@ -61,6 +61,7 @@ PARTIAL = {
     **{op: "booleans at any opset; integers from opset 18 (Bitwise*)"
        for op in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not")},
     "left_shift": "unsigned integers only (ONNX BitShift)",
+    "scatter_extreme": "opset >= 18 (ScatterElements reduction='max'/'min')",
     "right_shift": "unsigned integers only (ONNX BitShift)",
     "getitem": "one integer index array among full slices (Gather); boolean masks and "
                "several index arrays are not exported",

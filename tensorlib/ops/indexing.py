@@ -479,10 +479,13 @@ def _index_add_fwd(xp, x, indices, src, axis):
 
 def _index_add_np(out, indices, src, axis):
     """``out[..., indices, ...] += src`` along ``axis``, duplicates summed: one fancy-indexed
-    add per multiplicity rank. np.add.at, which this replaces, took ~10 ms for the backward
-    of a (16, 64, 32, 32) reflect pad."""
+    add per multiplicity rank. np.add.at, which this replaces for rows, took ~10 ms for the
+    backward of a (16, 64, 32, 32) reflect pad; for a 1-d ``out`` it is the fast one."""
     n = out.shape[axis]
     idx = indices.reshape(-1) % n if indices.size else indices.reshape(-1)
+    if out.ndim == 1:       # scalars: NumPy 2's ufunc.at is a tight loop (~1 ns an element)
+        np.add.at(out, idx, src.reshape(-1))
+        return
     rows = np.moveaxis(src.reshape(out.shape[:axis] + (idx.size,) + out.shape[axis + 1:]),
                        axis, 0)
     target = np.moveaxis(out, axis, 0)     # a view: writes land in out

@@ -3,21 +3,25 @@ reductions graph neural networks pool messages with), as composites of registry 
 autograd, grad of grad and graph capture follow with no op of their own:
 
 - ``sum`` and ``mean`` are ``scatter_add``s;
-- ``amax``/``amin``/``prod`` sort the scattered values by target (a stable ``argsort``) and
-  combine each target's run with a segmented scan (log2 of the longest run rounds of
-  ``maximum``/``minimum``/products); amax/amin give the gradient evenly to every element
-  equal to the result (the input's own element too with ``include_self``), as PyTorch's;
-  prod's gradient is the product of the others, also where some values are 0.
+- ``amax``/``amin`` take their value from one op of their own, ``scatter_extreme`` (an
+  unbuffered ``maximum.at``/``minimum.at``: O(n)); their gradient goes evenly to every
+  element equal to the result (the input's own element too with ``include_self``), as
+  PyTorch's, and is composed of ``index_add``s, so it needs no vjp of that op;
+- ``prod`` sorts the scattered values by target (a stable ``argsort``) and combines each
+  target's run with a segmented scan (log2 of the longest run rounds of products): its
+  gradient is then the product of the others, also where some values are 0.
 
-Cost: O(n log n) in the number of scattered values ``n`` for amax, amin and prod (PyTorch's
-kernels are O(n)); sum and mean are one ``scatter_add``.
+Cost: O(n) in the number of scattered values ``n`` for sum, mean, amax and amin, O(n log n)
+for prod.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .._apply import apply
 from .._tensor import Tensor
 from ._util import norm_axis, to_tensor
+from .registry import OpDef, register
 
 __all__ = ["index_reduce", "scatter_reduce"]
 
@@ -103,6 +107,47 @@ def _segment_scan(lin: Tensor, v: Tensor, counts: Tensor, combine) -> Tensor:
     return take(vs, ends.clip(0, max(m - 1, 0)), 0)
 
 
+def _extreme_fwd(xp, x, lin, v, *, reduce: str, include_self: bool):
+    if lin.size and (int(lin.min()) < 0 or int(lin.max()) >= x.shape[0]) and xp is np:
+        raise IndexError(f"scatter_extreme: target out of range for {x.shape[0]} elements")
+    out = x.copy()
+    if not include_self:        # where something lands, the input's value takes no part
+        out[lin] = _identity(x.dtype, reduce)
+    (xp.maximum if reduce == "amax" else xp.minimum).at(out, lin, v)
+    return out
+
+
+def _identity(dtype: np.dtype, reduce: str):
+    """The value that never wins ``reduce`` for ``dtype``: -inf/+inf, or the integer limits."""
+    if dtype.kind == "f":
+        return -np.inf if reduce == "amax" else np.inf
+    if dtype.kind == "b":
+        return reduce != "amax"
+    info = np.iinfo(dtype)
+    return info.min if reduce == "amax" else info.max
+
+
+def _extreme_onnx(ctx, n):
+    if ctx.opset < 18:
+        ctx.unsupported("scatter_reduce amax/amin needs opset >= 18 (ScatterElements "
+                        "reduction='max'/'min')")
+    x, lin, v = ctx.ins(n)
+    if not n.attrs["include_self"]:
+        fill = np.asarray(_identity(np.dtype(n.inputs[0].dtype), n.attrs["reduce"]),
+                          n.inputs[0].dtype)
+        x = ctx.op("ScatterElements", [x, lin, ctx.op("Expand", [ctx.const(fill),
+                                                                 ctx.op("Shape", [lin])])],
+                   axis=0)
+    return ctx.op("ScatterElements", [x, lin, v], axis=0, reduction=n.attrs["reduce"][1:])
+
+
+# The value of scatter_reduce's amax/amin on flat x (n,), targets lin (m,) and values v (m,);
+# no vjp: its callers pass detached values and compose the gradient themselves.
+SCATTER_EXTREME = register(OpDef(
+    "scatter_extreme", _extreme_fwd, saves=False, onnx=_extreme_onnx,
+    infer=lambda x, lin, v, *, reduce, include_self: x))
+
+
 def _extreme(x: Tensor, lin: Tensor, v: Tensor, counts: Tensor, reduce: str,
              include_self: bool) -> Tensor:
     """amax/amin on flat ``x`` (n,), targets ``lin`` and values ``v`` (m,); ``counts``: how
@@ -112,10 +157,8 @@ def _extreme(x: Tensor, lin: Tensor, v: Tensor, counts: Tensor, reduce: str,
     from .indexing import index_add, take
     hit = counts > 0
     vd = v.detach()
-    pick = E.maximum if reduce == "amax" else E.minimum
-    seg = _segment_scan(lin, vd, counts, pick)
     xd = x.detach()
-    m = E.where(hit, pick(xd, seg) if include_self else seg, xd)
+    m = apply(SCATTER_EXTREME, xd, lin, vd, reduce=reduce, include_self=include_self)
     from ..autograd.mode import state
     if not (state.grad_enabled and (x.requires_grad or v.requires_grad)):
         return m
