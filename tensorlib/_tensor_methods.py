@@ -293,7 +293,13 @@ for _name, _op in [("add_", E.ADD), ("sub_", E.SUB), ("mul_", E.MUL), ("div_", E
 
 def _setitem(self: Tensor, key, value) -> None:
     index, _ = I._normalize_key(key)
-    v = value if isinstance(value, Tensor) else weak_scalar(value, self)
+    if isinstance(value, Tensor):
+        v = value
+    elif isinstance(value, (np.ndarray, list, tuple)):    # as PyTorch: values in self's dtype
+        from .creation import tensor
+        v = tensor(np.asarray(value), dtype=self.dtype, device=self.device)
+    else:
+        v = weak_scalar(value, self)
     _check_leaf(self, "__setitem__")
     tracer = state.tracer
     if tracer is None and not ((self._rg or v._rg) and state.grad_enabled):

@@ -554,3 +554,18 @@ def test_a_view_or_reshape_to_the_same_shape_is_a_new_tensor_sharing_memory():
         assert x.shape == (2, 3) and v.shape == (3, 2)
         v.add_(1.0)                          # the memory is still shared
     np.testing.assert_array_equal(x.numpy(), np.full((2, 3), 3.0))
+
+
+def test_setitem_takes_arrays_and_lists_in_the_tensors_dtype():
+    # PyTorch ports copy NumPy weights in with p.data[...] = array
+    t = tl.zeros(2, 3)
+    t[...] = np.arange(6, dtype=np.float64).reshape(2, 3)
+    t[0] = [7, 8, 9]
+    t[1, :2] = (5, 6)
+    assert t.dtype == np.float32
+    np.testing.assert_array_equal(t.numpy(), [[7, 8, 9], [5, 6, 5]])
+    i = tl.zeros(3, dtype=tl.int64)
+    i[:] = np.array([1.7, 2.0, -3.2])
+    assert i.tolist() == [1, 2, -3]
+    with pytest.raises(ValueError, match="broadcast"):
+        t[0] = np.ones(4)
