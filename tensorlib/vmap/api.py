@@ -33,7 +33,8 @@ def vmap(func: Callable, in_dims: int | tuple = 0, out_dims: int | tuple = 0,
     - ``chunk_size``: map that many examples at a time (less memory), the results joined.
 
     Reading values inside (``.item()``, ``bool(t)``, ``.numpy()``) raises: the values differ
-    per example. Keyword arguments are passed through unbatched.
+    per example. Keyword arguments are passed through unbatched. Inside ``tl.function`` the
+    captured graph holds one copy of ``func`` per example (same values; a larger graph).
 
     >>> x = tl.randn(8, 3)
     >>> tl.vmap(lambda v: (v * v).sum())(x)                   # shape (8,)
@@ -163,14 +164,13 @@ def _structure(tree) -> str:
 
 
 def _call(func, in_dims, out_dims, randomness, chunk_size, args, kwargs):
-    if state.tracer is not None:
-        raise RuntimeError("vmap: not supported while a graph is captured (tl.function, "
-                           "tl.capture); call the vmapped function eagerly")
     if not _is_dims(out_dims):
         raise ValueError(f"vmap({_name(func)}, ..., out_dims={out_dims}): `out_dims` must be "
                          "an int, None or a python collection of ints representing where in "
                          "the outputs the vmapped dimension should appear.")
     B, dims, leaves, rebuild = _inputs(func, in_dims, args)
+    if state.tracer is not None:
+        return _captured(func, B, dims, leaves, rebuild, out_dims, randomness, kwargs)
     if randomness == "different":
         return _per_example(func, B, dims, leaves, rebuild, out_dims, kwargs)
     if chunk_size is not None and chunk_size < B:
@@ -292,8 +292,32 @@ def _chunked(func, B, dims, leaves, rebuild, out_dims, randomness, chunk_size, k
     return _join(func, results, out_dims, cat)
 
 
+def _captured(func, B, dims, leaves, rebuild, out_dims, randomness, kwargs):
+    """Under graph capture (tl.function, tl.capture): the graph holds one copy of ``func``
+    per example and stacks their results. The batching rules work on arrays, below what
+    the tracer records, so the batched form cannot be captured; the batch size is fixed by
+    the captured shapes, so the unrolled graph computes the same values (for large batches
+    it is large: capture a loop body instead, or call vmap eagerly)."""
+    tracer = state.tracer
+    n_random = sum(nd.op == "random" for nd in tracer.g.nodes)
+    before = _rng_state() if randomness == "error" else None
+    if B == 0:
+        raise ValueError("vmap: a batch of size 0 is not supported under graph capture")
+    out = _per_example(func, B, dims, leaves, rebuild, out_dims, kwargs)
+    if before is not None and _rng_state() != before:
+        raise RuntimeError("vmap: called random operation while in randomness error mode. "
+                           "Please either use the 'same' or 'different' randomness flags on "
+                           "vmap or perform the randomness operation out of vmap")
+    if randomness == "same" and sum(nd.op == "random" for nd in tracer.g.nodes) > n_random:
+        raise RuntimeError("vmap: randomness='same' is not supported under graph capture "
+                           "(the captured graph draws for each example); use "
+                           "randomness='different', or draw outside the vmapped function")
+    return out
+
+
 def _per_example(func, B, dims, leaves, rebuild, out_dims, kwargs):
-    """randomness="different": each example's own draws, so one call per example."""
+    """One call per example, the results stacked (randomness="different": each example's
+    own draws; and under graph capture)."""
     from ..ops.shape import stack
     results = [func(*rebuild(_select(leaves, dims, lambda a, d: a.select(d, i))), **kwargs)
                for i in range(B)]
