@@ -414,8 +414,6 @@ def test_iterable_dataset_batches_consecutive_items():
     assert len(list(DataLoader(Stream(), 3, drop_last=True))) == 2
     with pytest.raises(ValueError, match="its own order"):
         DataLoader(Stream(), 3, shuffle=True)
-    with pytest.raises(ValueError, match="num_workers must be 0"):
-        DataLoader(Stream(), 3, num_workers=2)
     with pytest.raises(TypeError, match="iterate over it"):
         Stream()[0]
 

@@ -3,13 +3,16 @@
 >>> loader = tl.data.DataLoader(tl.data.TensorDataset(x, y), batch_size=64, shuffle=True)
 """
 from . import mnist, text
-from .dataloader import DataLoader, WorkerInfo, default_collate, get_worker_info
-from .dataset import (ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset,
-                      random_split)
-from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,
-                      SubsetRandomSampler, WeightedRandomSampler)
+from .collate import default_collate, default_convert
+from .dataloader import DataLoader
+from .dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, StackDataset,
+                      Subset, TensorDataset, random_split)
+from .sampler import (BatchSampler, DistributedSampler, RandomSampler, Sampler,
+                      SequentialSampler, SubsetRandomSampler, WeightedRandomSampler)
+from .worker import WorkerInfo, get_worker_info
 
-__all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "IterableDataset",
-           "RandomSampler", "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler",
+__all__ = ["BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset",
+           "DistributedSampler", "IterableDataset", "RandomSampler", "Sampler",
+           "SequentialSampler", "StackDataset", "Subset", "SubsetRandomSampler",
            "TensorDataset", "WeightedRandomSampler", "WorkerInfo", "default_collate",
-           "get_worker_info", "mnist", "random_split", "text"]
+           "default_convert", "get_worker_info", "mnist", "random_split", "text"]

@@ -3,122 +3,49 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from .._tensor import Tensor
 from ..random import Generator
+from .collate import default_collate, default_convert
 from .dataset import Dataset, IterableDataset, batch_getter
+from .worker import (WorkerInfo, become_worker, capture_error, get_worker_info, reraise,
+                     seed_python_rngs)
 
-
-def default_collate(samples: Sequence[Any]) -> Any:
-    """Stack a list of samples into a batch, keeping the samples' structure.
-
-    Tensors and arrays are stacked on a new first axis; Python numbers become a tensor;
-    tuples/lists and dicts are collated field by field; strings become a list.
-    """
-    from ..creation import tensor
-    if not samples:
-        raise ValueError("default_collate: empty batch")
-    first = samples[0]
-    if isinstance(first, (Tensor, np.ndarray, np.number)):
-        shapes = {tuple(np.shape(s) if not isinstance(s, Tensor) else s.shape)
-                  for s in samples}
-        if len(shapes) != 1:
-            raise ValueError(f"default_collate: the samples of a batch must have equal shapes "
-                             f"to be stacked, got {sorted(shapes)}: pad, crop or resize them "
-                             "in the dataset, or pass DataLoader(collate_fn=...) to batch them "
-                             "your own way")
-    if isinstance(first, Tensor):
-        from ..ops.shape import stack
-        return stack(list(samples))
-    if isinstance(first, np.ndarray) or isinstance(first, np.number):
-        return tensor(np.stack([np.asarray(s) for s in samples]))
-    if isinstance(first, (bool, int, float)):
-        return tensor(samples)
-    if isinstance(first, (str, bytes)):
-        return list(samples)
-    if isinstance(first, Mapping):
-        return {k: default_collate([s[k] for s in samples]) for k in first}
-    if isinstance(first, tuple) and hasattr(first, "_fields"):  # namedtuple
-        return type(first)(*(default_collate(list(f)) for f in zip(*samples)))
-    if isinstance(first, (tuple, list)):
-        if len({len(s) for s in samples}) != 1:
-            raise ValueError("default_collate: samples in a batch have different lengths")
-        out = [default_collate(list(f)) for f in zip(*samples)]
-        return tuple(out) if isinstance(first, tuple) else out
-    raise TypeError(f"default_collate: cannot batch samples of type {type(first).__name__}; "
-                    "pass collate_fn")
+__all__ = ["DataLoader", "WorkerInfo", "default_collate", "default_convert",
+           "get_worker_info"]
 
 
 def _load(dataset, collate_fn, idx):
     fast = batch_getter(dataset) if collate_fn is None else None
     if fast is not None:
         return fast(idx)
-    return (collate_fn or default_collate)([dataset[int(i)] for i in idx])
+    many = getattr(dataset, "__getitems__", None)      # PyTorch's many-samples protocol
+    samples = many([int(i) for i in idx]) if many else [dataset[int(i)] for i in idx]
+    return (collate_fn or default_collate)(samples)
 
 
 _WORKER: tuple = ()
-_WORKER_INFO = None
-
-
-class WorkerInfo:
-    """What :func:`get_worker_info` returns inside a DataLoader worker process (as
-    ``torch.utils.data.get_worker_info()``): ``id`` (0 .. ``num_workers`` - 1),
-    ``num_workers``, ``seed`` (the worker's seed this epoch) and ``dataset`` (the worker's
-    copy)."""
-
-    __slots__ = ("id", "num_workers", "seed", "dataset")
-
-    def __init__(self, id: int, num_workers: int, seed: int, dataset):
-        self.id = id
-        self.num_workers = num_workers
-        self.seed = seed
-        self.dataset = dataset
-
-    def __repr__(self) -> str:
-        return (f"WorkerInfo(id={self.id}, num_workers={self.num_workers}, "
-                f"seed={self.seed})")
-
-
-def get_worker_info() -> WorkerInfo | None:
-    """In a DataLoader worker process, its :class:`WorkerInfo`; in the main process None
-    (as ``torch.utils.data.get_worker_info``)."""
-    return _WORKER_INFO
-
-
-def _seed_python_rngs(*entropy: int) -> None:
-    """Seed NumPy's global generator (``np.random``) and Python's ``random`` from
-    ``entropy`` (two unrelated streams; a fork copies the parent's NumPy state, and
-    augmentations written with ``np.random`` would repeat between workers and epochs)."""
-    import random
-    a, b = np.random.SeedSequence(list(entropy)).generate_state(2)
-    np.random.seed(int(a))
-    random.seed(int(b))
 
 
 def _worker_init(dataset, collate_fn, base_seed: int, counter, num_workers: int,
                  worker_init_fn) -> None:
-    global _WORKER, _WORKER_INFO
-    from ..random import manual_seed
+    global _WORKER
     with counter.get_lock():
         wid = int(counter.value)
         counter.value += 1
-    seed = base_seed + wid
     _WORKER = (dataset, collate_fn, base_seed)
-    _WORKER_INFO = WorkerInfo(wid, num_workers, seed, dataset)
-    manual_seed(seed)
-    _seed_python_rngs(base_seed, 1, wid)
+    become_worker(wid, num_workers, base_seed, dataset)
     if worker_init_fn is not None:
         worker_init_fn(wid)
 
 
 def _worker_load(job):
-    """(True, batch), or (False, the error and its traceback as text): an exception the
-    main process could not rebuild would otherwise break the pool."""
-    import traceback
+    """(True, batch), or (False, the error as :func:`~.worker.capture_error` gives it): an
+    exception the main process could not rebuild would otherwise break the pool."""
     from ..random import manual_seed
     k, idx, base = job
     dataset, collate_fn, _ = _WORKER
@@ -127,10 +54,11 @@ def _worker_load(job):
         # and each epoch (base is drawn per epoch), for tensorlib's generator, np.random
         # and random alike
         manual_seed(base + k)
-        _seed_python_rngs(base, 0, k)
+        seed_python_rngs(base, 0, k)
         return True, _load(dataset, collate_fn, idx)
-    except Exception as e:
-        return False, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+    except Exception:
+        info = get_worker_info()
+        return False, capture_error(f"in DataLoader worker process {info.id}")
 
 
 class DataLoader:
@@ -156,14 +84,32 @@ class DataLoader:
     epochs shuffle differently than with ``num_workers=0``. ``worker_init_fn(worker_id)``
     runs once in each worker when it starts (after that worker's seeding), as PyTorch's;
     :func:`get_worker_info` tells the dataset which worker it runs in. An error in a worker
-    is raised here as RuntimeError with the worker's traceback; a worker that dies raises
-    too. ``prefetch_factor`` batches per worker are in flight at once.
+    is raised here with the worker's traceback, as PyTorch does (the worker's exception
+    type where it takes a message, else RuntimeError); a worker that dies raises too.
+    ``prefetch_factor`` batches per worker are in flight at once.
 
     ``sampler`` (a :mod:`~tensorlib.data.sampler` or any iterable of indices: weighted,
     subset, with replacement) gives the order instead of ``shuffle``; ``batch_sampler``
     gives whole batches of indices instead of ``batch_size``/``shuffle``/``sampler``/
-    ``drop_last``. An :class:`~tensorlib.data.dataset.IterableDataset` is read in its own
-    order, consecutive items batched (in this process: ``num_workers`` must be 0).
+    ``drop_last``. With ``batch_size=None`` each sample is passed through ``collate_fn``
+    (default :func:`~tensorlib.data.collate.default_convert`: arrays become tensors).
+
+    An :class:`~tensorlib.data.dataset.IterableDataset` is read in its own order,
+    consecutive items batched. With ``num_workers`` > 0 each worker iterates its own copy
+    (as PyTorch: shard the stream in ``__iter__`` with :func:`get_worker_info`, or every
+    worker yields all of it), batching and collating there, ``drop_last`` per worker; the
+    batches come round-robin, worker 0, 1, ..., skipping workers whose stream has ended.
+    Each worker's generators are seeded once from ``seed + worker id``, the seed drawn
+    per epoch (once, with ``persistent_workers``). ``len(loader)`` uses the dataset's
+    ``__len__``; the loader warns when an epoch gives more batches than that.
+
+    >>> class Shards(tl.data.IterableDataset):
+    ...     def __iter__(self):
+    ...         info = tl.data.get_worker_info()
+    ...         k, n = (0, 1) if info is None else (info.id, info.num_workers)
+    ...         yield from (np.float32(i) for i in range(k, 10, n))
+    >>> [b.tolist() for b in tl.data.DataLoader(Shards(), batch_size=2, num_workers=2)]
+    [[0.0, 2.0], [1.0, 3.0], [4.0, 6.0], [5.0, 7.0], [8.0], [9.0]]
     """
 
     def __init__(self, dataset: Dataset, batch_size: int | None = 1, shuffle: bool = False,
@@ -197,10 +143,6 @@ class DataLoader:
             if shuffle or sampler is not None or batch_sampler is not None:
                 raise ValueError("DataLoader: an IterableDataset yields its own order: no "
                                  "shuffle, sampler or batch_sampler")
-            if num_workers:
-                raise ValueError("DataLoader: an IterableDataset is read in this process; "
-                                 "num_workers must be 0 (shard it yourself, or use a "
-                                 "map-style Dataset for worker processes)")
         if not isinstance(prefetch_factor, (int, np.integer)) or prefetch_factor < 1:
             raise ValueError(f"DataLoader: prefetch_factor must be a positive integer, got "
                              f"{prefetch_factor!r}")
@@ -212,6 +154,7 @@ class DataLoader:
         self.timeout = float(timeout)
         self.multiprocessing_context = multiprocessing_context
         self._pool = None           # kept between epochs with persistent_workers
+        self._len_told = None       # what len() said, for an IterableDataset
         self.sampler = sampler
         self.batch_sampler = batch_sampler
         self.prefetch_factor = int(prefetch_factor)
@@ -237,9 +180,19 @@ class DataLoader:
         if self.batch_sampler is not None:
             return len(self.batch_sampler)
         n = len(self.sampler if self.sampler is not None else self.dataset)
-        if self.batch_size is None:
-            return n
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        if self.batch_size is not None:
+            n = n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        if isinstance(self.dataset, IterableDataset):
+            self._len_told = (n, self._most_batches(n))     # checked while iterating
+        return n
+
+    def _most_batches(self, n_batches: int) -> int:
+        """The most batches a correctly sharded stream of ``len(dataset)`` samples gives:
+        each worker batches its own shard, so each may end on a short batch."""
+        w, bs = self.num_workers, self.batch_size
+        if w <= 1 or bs is None or self.drop_last:
+            return n_batches
+        return (len(self.dataset) + w * (bs - 1)) // bs
 
     def _order(self) -> np.ndarray:
         if self.sampler is not None:
@@ -251,19 +204,52 @@ class DataLoader:
         return rng(self.generator).permutation(n)
 
     def _from_iterable(self) -> Iterator[Any]:
-        collate = self.collate_fn or default_collate
-        if self.batch_size is None:
-            for item in self.dataset:
-                yield self._move(item)
-            return
-        batch: list = []
-        for item in self.dataset:
-            batch.append(item)
-            if len(batch) == self.batch_size:
-                yield self._move(collate(batch))
-                batch = []
-        if batch and not self.drop_last:
-            yield self._move(collate(batch))
+        if self.num_workers:
+            batches = self._iterable_in_workers()
+        else:
+            from .iterable_workers import Fetcher
+            batches = Fetcher(iter(self.dataset), self.batch_size, self.drop_last,
+                              self._collate())
+        told, most = self._len_told or (None, None)
+        for k, batch in enumerate(batches, 1):
+            if most is not None and k == most + 1:
+                warnings.warn(f"DataLoader: len() said {told} batches"
+                              + (f" (at most {most} with {self.num_workers} workers each "
+                                 "batching its own shard)" if most != told else "")
+                              + f", but the IterableDataset {self.dataset!r} gives more"
+                              + (": with num_workers > 0 each worker iterates its own "
+                                 "copy of it; shard the stream in __iter__ with "
+                                 "tl.data.get_worker_info()" if self.num_workers else ""),
+                              stacklevel=2)
+            yield self._move(batch)
+
+    def _iterable_in_workers(self) -> Iterator[Any]:
+        import weakref
+        from ..random import rng
+        from .iterable_workers import IterableWorkers
+        base = int(rng(self.generator).integers(0, 2**31 - 1))     # per epoch, as PyTorch
+        workers = self._pool
+        if workers is None:
+            workers = IterableWorkers(
+                self.dataset, self.num_workers, self.batch_size, self.drop_last,
+                self._collate(), base, self.worker_init_fn, self._context(), self.prefetch_factor,
+                self.timeout)
+            if self.persistent_workers:
+                self._pool = workers
+                weakref.finalize(self, workers.shutdown)
+        try:
+            yield from workers.run_epoch()
+        except GeneratorExit:       # the loop was broken off: persistent workers stay
+            if workers is not self._pool:
+                workers.shutdown()
+            raise
+        except BaseException:       # an error, a timeout, a dead worker: start afresh
+            if workers is self._pool:
+                self._pool = None
+            workers.shutdown()
+            raise
+        if workers is not self._pool:
+            workers.shutdown()
 
     def __iter__(self) -> Iterator[Any]:
         if isinstance(self.dataset, IterableDataset):
@@ -274,8 +260,9 @@ class DataLoader:
         else:
             order = self._order()
             if self.batch_size is None:
+                convert = self._collate()
                 for i in order:
-                    yield self._move(self.dataset[int(i)])
+                    yield self._move(convert(self.dataset[int(i)]))
                 return
             bs = self.batch_size
             batches = [order[s:s + bs] for s in range(0, len(order), bs)]
@@ -308,7 +295,7 @@ class DataLoader:
                     raise RuntimeError(f"DataLoader: no batch from the workers within "
                                        f"timeout={self.timeout} s") from None
                 if not ok:
-                    raise RuntimeError(f"DataLoader worker: {value}")
+                    reraise(value)
                 nxt = next(jobs, None)
                 if nxt is not None:
                     pending.append(ex.submit(_worker_load, nxt))
@@ -320,16 +307,12 @@ class DataLoader:
             self._stop(ex)
 
     def _start(self, n_batches: int, base: int):
-        import multiprocessing as mp
         import weakref
         from concurrent.futures import ProcessPoolExecutor
         # fork shares the dataset with the workers without pickling it; elsewhere each
         # worker unpickles it once. A process pool (not multiprocessing.Pool) notices a
         # worker that died (killed for memory, say) instead of waiting for it forever.
-        ctx = self.multiprocessing_context
-        if ctx is None or isinstance(ctx, str):
-            ctx = mp.get_context(ctx or ("fork" if "fork" in mp.get_all_start_methods()
-                                         else "spawn"))
+        ctx = self._context()
         n = self.num_workers if self.persistent_workers else min(self.num_workers, n_batches)
         counter = ctx.Value("i", 0)      # hands out the worker ids
         ex = ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init,
@@ -339,6 +322,19 @@ class DataLoader:
             self._pool = ex
             weakref.finalize(self, ex.shutdown, wait=False, cancel_futures=True)
         return ex
+
+    def _collate(self) -> Callable:
+        if self.collate_fn is not None:
+            return self.collate_fn
+        return default_convert if self.batch_size is None else default_collate
+
+    def _context(self):
+        import multiprocessing as mp
+        ctx = self.multiprocessing_context
+        if ctx is None or isinstance(ctx, str):
+            ctx = mp.get_context(ctx or ("fork" if "fork" in mp.get_all_start_methods()
+                                         else "spawn"))
+        return ctx
 
     def _stop(self, ex) -> None:
         if ex is self._pool:

@@ -50,6 +50,72 @@ class IterableDataset(Dataset):
         # TypeError (not NotImplementedError): list() and len() hints treat it as "unknown"
         raise TypeError(f"{type(self).__name__} is an IterableDataset without __len__")
 
+    def __add__(self, other: IterableDataset) -> ChainDataset:
+        return ChainDataset([self, other])
+
+
+def _refuse_streams(datasets, who: str, instead: str) -> None:
+    for d in datasets:
+        if isinstance(d, IterableDataset):
+            raise TypeError(f"{who}: {type(d).__name__} is an IterableDataset (a stream, "
+                            f"without indices); {instead}")
+
+
+class ChainDataset(IterableDataset):
+    """IterableDatasets one after another, read on the fly (as PyTorch's).
+
+    >>> stream = tl.data.ChainDataset([part1, part2])      # or part1 + part2
+    """
+
+    def __init__(self, datasets):
+        self.datasets = datasets
+
+    def _parts(self):
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise TypeError(f"ChainDataset chains IterableDatasets, got "
+                                f"{type(d).__name__}: use ConcatDataset for map-style ones")
+            yield d
+
+    def __iter__(self):
+        for d in self._parts():
+            yield from d
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self._parts())
+
+
+class StackDataset(Dataset):
+    """Datasets of equal length side by side: sample i is the tuple of their i-th samples,
+    or, given by keyword, the dict of them (as PyTorch's).
+
+    >>> ds = tl.data.StackDataset(images, captions)           # ds[0] == (image, caption)
+    >>> ds = tl.data.StackDataset(image=images, text=captions)
+    """
+
+    def __init__(self, *args: Dataset, **kwargs: Dataset):
+        if args and kwargs:
+            raise ValueError("StackDataset: give the datasets by position (tuple samples) or "
+                             "by keyword (dict samples), not both")
+        if not args and not kwargs:
+            raise ValueError("StackDataset needs at least one dataset")
+        parts = list(args) or list(kwargs.values())
+        _refuse_streams(parts, "StackDataset", "zip the streams in an IterableDataset")
+        lengths = [len(d) for d in parts]
+        if len(set(lengths)) != 1:
+            raise ValueError(f"StackDataset: the datasets must have the same length, got "
+                             f"{lengths}")
+        self.datasets = args if args else kwargs
+        self._length = lengths[0]
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: int):
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
 
 def batch_getter(dataset):
     """``dataset.get_batch`` when it gives what ``__getitem__`` would, sample by sample:
@@ -109,9 +175,14 @@ def _to_tensor(a) -> Tensor:
 
 
 class Subset(Dataset):
-    """The samples of ``dataset`` at ``indices``."""
+    """The samples of ``dataset`` at ``indices`` (a map-style dataset).
+
+    >>> first_ten = tl.data.Subset(ds, range(10))
+    """
 
     def __init__(self, dataset: Dataset, indices: Sequence[int]):
+        _refuse_streams([dataset], "Subset", "take items in its __iter__ (itertools.islice) "
+                        "or shard it with get_worker_info()")
         self.dataset = dataset
         self.indices = np.asarray(indices, dtype=np.int64)
 
@@ -124,18 +195,22 @@ class Subset(Dataset):
     def get_batch(self, indices: np.ndarray):
         inner = batch_getter(self.dataset)
         if inner is None:
-            from .dataloader import default_collate
+            from .collate import default_collate
             return default_collate([self.dataset[int(i)] for i in self.indices[indices]])
         return inner(self.indices[indices])
 
 
 class ConcatDataset(Dataset):
-    """Datasets one after another."""
+    """Map-style datasets one after another (ChainDataset chains IterableDatasets).
+
+    >>> both = tl.data.ConcatDataset([train, extra])          # or train + extra
+    """
 
     def __init__(self, datasets: Sequence[Dataset]):
         self.datasets = list(datasets)
         if not self.datasets:
             raise ValueError("ConcatDataset needs at least one dataset")
+        _refuse_streams(self.datasets, "ConcatDataset", "use ChainDataset for streams")
         self.cumulative = np.cumsum([len(d) for d in self.datasets])
 
     def __len__(self) -> int:
@@ -158,6 +233,7 @@ def random_split(dataset: Dataset, lengths: Sequence[int | float],
 
     >>> train, val = tl.data.random_split(ds, [0.8, 0.2], generator=tl.Generator(0))
     """
+    _refuse_streams([dataset], "random_split", "split the stream in its __iter__")
     n = len(dataset)
     lengths = list(lengths)
     if lengths and all(isinstance(x, float) for x in lengths) and \

@@ -137,6 +137,60 @@ class BatchSampler(Sampler):
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
 
+class DistributedSampler(Sampler):
+    """The share of the dataset's indices that replica ``rank`` of ``num_replicas`` reads
+    (data-parallel training), as PyTorch's: every ``num_replicas``-th index from ``rank``
+    of the (shuffled, with ``shuffle``) order, padded by repeating its start so each
+    replica gets the same count, or cut to a multiple of ``num_replicas`` with
+    ``drop_last``. Shuffling draws from a generator seeded with ``seed + epoch``: the same
+    order on every replica; call ``set_epoch`` before each epoch for a new one.
+
+    >>> s = tl.data.DistributedSampler(ds, num_replicas=4, rank=1, seed=0)
+    >>> loader = tl.data.DataLoader(ds, batch_size=32, sampler=s)
+    >>> for epoch in range(3):
+    ...     s.set_epoch(epoch)
+    """
+
+    def __init__(self, dataset: Sized, num_replicas: int, rank: int, shuffle: bool = True,
+                 seed: int = 0, drop_last: bool = False):
+        n = _count(num_replicas, "DistributedSampler num_replicas")
+        if not n:
+            raise ValueError("DistributedSampler: num_replicas must be positive")
+        r = _count(rank, "DistributedSampler rank")
+        if r is None or r >= n:
+            raise ValueError(f"DistributedSampler: rank must be in [0, {n - 1}], got {rank!r}")
+        self.dataset, self.num_replicas, self.rank = dataset, n, r
+        self.shuffle, self.seed, self.drop_last = bool(shuffle), int(seed), bool(drop_last)
+        self.epoch = 0
+        total = len(dataset)
+        if self.drop_last and total % n:
+            self.num_samples = -(-(total - n) // n)
+        else:
+            self.num_samples = -(-total // n)
+        self.total_size = self.num_samples * n
+
+    def __iter__(self) -> Iterator[int]:
+        total = len(self.dataset)
+        if self.shuffle:
+            order = rng(Generator(self.seed + self.epoch)).permutation(total)
+        else:
+            order = np.arange(total)
+        if self.drop_last:
+            order = order[:self.total_size]
+        elif self.total_size > total:
+            if total == 0:
+                raise ValueError("DistributedSampler: the dataset is empty")
+            order = np.resize(order, self.total_size)      # repeats from the start
+        return iter(order[self.rank:self.total_size:self.num_replicas].tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch whose order ``shuffle`` draws: call it before each epoch."""
+        self.epoch = int(epoch)
+
+
 def _count(n, who: str):
     if n is None:
         return None
