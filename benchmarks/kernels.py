@@ -44,7 +44,7 @@ def cases():
            lambda: nn_conv._col2im_xp(np, cols, x2.shape, 5, 5, Ho=14, Wo=14, **geo),
            lambda: nn_conv._col2im_cpu(np, cols, x2.shape, 5, 5, Ho=14, Wo=14, **geo))
     x1 = rng.standard_normal((64, 32, 28, 28)).astype(f32)
-    pk = dict(kernel=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), out_hw=(14, 14))
+    pk = dict(kernel=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), ceil_mode=False)
     _, idx = nn_pool._max_fwd_cpu(x1, **pk)
     g = rng.standard_normal((64, 32, 14, 14)).astype(f32)
     yield ("max_pool2d fwd (64,32,28,28) k2", lambda: nn_pool._max_fwd(np, x1, **pk),

@@ -20,6 +20,20 @@ def _user_stack(limit: int = 8) -> list[str]:
     return traceback.format_list(frames[-limit:])
 
 
+def plain_attrs(attrs: dict) -> dict:
+    """``attrs`` with traced sizes (``TracedSize``, also inside tuples and lists) as plain
+    ints, for a kernel run while a graph is traced."""
+    from .graph.tracer import TracedSize
+
+    def plain(v):
+        if isinstance(v, TracedSize):
+            return int.__int__(v)
+        if type(v) is tuple or type(v) is list:
+            return type(v)(plain(x) for x in v)
+        return v
+    return {k: plain(v) for k, v in attrs.items()}
+
+
 def _device_error(op, inputs):
     devs = ", ".join(str(t._device) for t in inputs)
     return RuntimeError(f"{op.name}: expected all tensors on one device, got {devs}; "

@@ -168,22 +168,28 @@ def apply(op, *inputs, **attrs):
         from .ops._util import same_category
         inputs = same_category(inputs[0], inputs[1])
         arrays = [(<TensorBase>inputs[0])._data, (<TensorBase>inputs[1])._data]
+    st = _state
+    kattrs = attrs
+    if st.tracer is not None and attrs:
+        # the kernel computes this trace's values: sizes as plain ints (the node keeps the
+        # traced ones, so a replay recomputes them; a kernel's arithmetic on them is no escape)
+        from ._apply import plain_attrs
+        kattrs = plain_attrs(attrs)
     check = op.check
     if check is not None:
-        check(*arrays, **attrs)
+        check(*arrays, **kattrs)
     if dev.type == "cpu":
         kernel = op.cpu
     else:
         kernel = op.kernel_for(dev.type)
     try:
-        out = kernel(*arrays, **attrs)
+        out = kernel(*arrays, **kattrs)
     except Exception as e:
         from ._apply import op_error
         raise op_error(op, inputs, attrs, e) from e
     if op.out_device is not None:
         from ._device import Device
         dev = Device(op.out_device(attrs))
-    st = _state
     multi = type(out) is tuple
     if not multi and type(out) is not _ndarray and dev.type == "cpu":
         out = _asarray(out)

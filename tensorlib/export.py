@@ -598,18 +598,20 @@ def _check_geometry(op: str, shapes: list[tuple], attrs: dict) -> None:
         for i in range(2):
             _need(p[i] <= (dil[i] * (k[i] - 1) + 1) // 2,
                   f"{op}: padding {p} exceeds half the kernel {k}")
+        _need(isinstance(a.get("ceil_mode"), bool), f"{op}: ceil_mode must be a bool")
+        if "divisor" in a:
+            _need(_is_int(a["divisor"]) and a["divisor"] >= 0, f"{op}: bad divisor")
         if op == "avg_pool2d_grad":
             _pos_pair(a.get("input_hw"), "input_hw", op)
             hw, out = a["input_hw"], shapes[0][2:]
-        else:
-            _pos_pair(a.get("out_hw"), "out_hw", op)
-            hw, out = shapes[0][2:], a["out_hw"]
-        if "divisor" in a:
-            _need(_is_int(a["divisor"]) and a["divisor"] >= 0, f"{op}: bad divisor")
-        for i in range(2):
-            _need(not _known(hw[i], out[i]) or out[i] in _pool_sizes(hw[i], k[i], s[i], p[i],
-                                                                       dil[i]),
-                  f"{op}: output size {tuple(out)} does not match the input {tuple(hw)}")
+            for i in range(2):
+                _need(not _known(hw[i], out[i]) or out[i] in _pool_sizes(
+                      hw[i], k[i], s[i], p[i], dil[i]),
+                      f"{op}: gradient size {tuple(out)} does not match the input {tuple(hw)}")
+        from .ops.nn_pool import _pool_out
+        for i, n in enumerate(shapes[0][2:] if op != "avg_pool2d_grad" else a["input_hw"]):
+            _need(not _known(n) or _pool_out(n, k[i], s[i], p[i], dil[i], a["ceil_mode"]) >= 1,
+                  f"{op}: the kernel {tuple(k)} does not fit the input size {n}")
     elif op == "embedding_grad":
         g, idx = shapes
         _need(len(g) >= 1 and tuple(g[:-1]) == tuple(idx) or not _known(*g, *idx),
@@ -653,10 +655,34 @@ def _specs(r) -> list:
     return list(r)
 
 
+def _upgrade_pool_attrs(n: Node, in_shapes: list[tuple]) -> None:
+    """Files written before the pools took ``ceil_mode`` hold the output size ``out_hw``
+    (max/avg_pool2d) or nothing (avg_pool2d_grad): ceil_mode is whether that size is the
+    ceil one."""
+    from .ops.nn_pool import _out_hw
+    a = n.attrs
+    if n.op in ("max_pool2d", "avg_pool2d") and "out_hw" in a and "ceil_mode" not in a:
+        hw, out = in_shapes[0][2:] if len(in_shapes[0]) == 4 else (None, None), a.pop("out_hw")
+    elif n.op == "avg_pool2d_grad" and "ceil_mode" not in a and len(in_shapes[0]) == 4:
+        hw, out = a.get("input_hw"), in_shapes[0][2:]
+    else:
+        return
+    a["ceil_mode"] = False
+    if hw is not None and None not in tuple(hw) and out is not None and None not in tuple(out):
+        geo = (a.get("kernel"), a.get("stride"), a.get("padding"), a.get("dilation", (1, 1)))
+        _need(all(isinstance(v, (tuple, list)) and len(v) == 2 for v in geo),
+              f"{n.op}: bad pooling attributes")
+        floor, ceil = _out_hw(tuple(hw), *geo, False), _out_hw(tuple(hw), *geo, True)
+        _need(tuple(out) in (floor, ceil), f"{n.op}: output size {tuple(out)} does not match "
+                                           f"the input {tuple(hw)}")
+        a["ceil_mode"] = tuple(out) != floor
+
+
 def check_node(n: Node, in_shapes: list[tuple], in_dtypes: list, out_specs=None) -> list:
     """Infer and validate one registry-op node; returns its output (shape, dtype) list."""
     from .ops.registry import REGISTRY
     op = REGISTRY[n.op]
+    _upgrade_pool_attrs(n, in_shapes)
     _check_geometry(n.op, in_shapes, n.attrs)
     try:
         got = _specs(op.infer(*[(s, d) for s, d in zip(in_shapes, in_dtypes)], **n.attrs))

@@ -200,9 +200,23 @@ def test_conv_geometry_is_checked(tmp_path):
             tl.load_graph(_write(tmp_path / "c.tlg", {"graph.json": doc,
                                                       "weights.safetensors": w}))
     doc, w = _parts(src)
-    _node(doc, "max_pool2d")["attrs"]["out_hw"] = {"__tuple__": [40, 40]}
-    with pytest.raises(GraphFileError, match="max_pool2d"):
+    _node(doc, "max_pool2d")["attrs"]["ceil_mode"] = 3
+    with pytest.raises(GraphFileError, match="max_pool2d: ceil_mode must be a bool"):
         tl.load_graph(_write(tmp_path / "p.tlg", {"graph.json": doc, "weights.safetensors": w}))
+    # files written before the pools took ceil_mode held the output size: still read, and a
+    # size that fits neither rounding is refused
+    x = tl.randn(1, 1, 8, 8)
+    for out_hw, ok in (([3, 3], True), ([40, 40], False)):
+        doc, w = _parts(src)
+        attrs = _node(doc, "max_pool2d")["attrs"]
+        del attrs["ceil_mode"]
+        attrs["out_hw"] = {"__tuple__": out_hw}
+        path = _write(tmp_path / "old.tlg", {"graph.json": doc, "weights.safetensors": w})
+        if ok:
+            np.testing.assert_array_equal(tl.load_graph(path)(x).numpy(), f(x).numpy())
+        else:
+            with pytest.raises(GraphFileError, match="max_pool2d: output size"):
+                tl.load_graph(path)
 
 
 def test_archive_level_attacks(tmp_path):

@@ -594,7 +594,7 @@ def test_max_pool_windows_at_the_edges(hw, k, stride, pad, dil, ceil):
     x = np.random.default_rng(0).standard_normal((2, 1) + hw).astype(np.float32)
     out, idx = F.max_pool2d(tl.tensor(x), k, stride, pad, dil, ceil, return_indices=True)
     attrs = dict(kernel=(k, k), dilation=(dil, dil), padding=(pad, pad),
-                 out_hw=out.shape[-2:], stride=(k, k) if stride is None else (stride, stride))
+                 ceil_mode=ceil, stride=(k, k) if stride is None else (stride, stride))
     want, want_idx = REGISTRY["max_pool2d"].fwd(np, x, **attrs)
     np.testing.assert_array_equal(out.numpy(), want)
     ref = torch.nn.functional.max_pool2d(torch.tensor(x), k, stride or k, pad, dil, ceil)

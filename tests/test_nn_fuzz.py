@@ -88,7 +88,7 @@ def test_pool_fuzz(data):
         out, idx = res
         x4 = x.reshape((1,) * (4 - x.ndim) + x.shape)
         attrs = dict(kernel=(k, k) if isinstance(k, int) else k, dilation=(dilation,) * 2,
-                     padding=(padding,) * 2, out_hw=out.shape[-2:])
+                     padding=(padding,) * 2, ceil_mode=ceil)
         attrs["stride"] = attrs["kernel"] if stride is None else (stride,) * 2
         want, want_idx = REGISTRY["max_pool2d"].fwd(np, x4, **attrs)
         _close(out.numpy().reshape(want.shape), want, dtype)

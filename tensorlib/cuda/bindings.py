@@ -104,13 +104,14 @@ def _generic(name):
 
 
 @_bind("max_pool2d")
-def _max_pool2d(x, *, kernel, stride, padding, dilation, out_hw):
+def _max_pool2d(x, *, kernel, stride, padding, dilation, ceil_mode):
     if x.dtype.name not in _KERNEL_FLOATS or x.ndim != 4:
         return _generic("max_pool2d")(x, kernel=kernel, stride=stride, padding=padding,
-                                      dilation=dilation, out_hw=out_hw)
+                                      dilation=dilation, ceil_mode=ceil_mode)
+    from ..ops.nn_pool import _out_hw
     from .kernels import maxpool2d
     return maxpool2d(x, tuple(kernel), tuple(stride), tuple(padding), tuple(dilation),
-                     tuple(out_hw))
+                     _out_hw(x.shape[2:], kernel, stride, padding, dilation, ceil_mode))
 
 
 @_bind("max_pool2d_grad")

@@ -414,21 +414,21 @@ def _conv_transpose(b, n, ins, at):
 
 
 def _pool_geometry(x, at):
-    from ..ops.nn_pool import _pool_out
+    """Kernel, strides, dilations, pads and ceil_mode of an ONNX pool (the spatial sizes may
+    be dynamic: the pool ops derive their output size from their input)."""
     _spatial_2d(x, "pooling")
     kernel = list(at["kernel_shape"])
+    if at.get("auto_pad", "NOTSET") not in ("NOTSET", "") and None in tuple(x.shape[2:]):
+        raise NotImplementedError("ONNX import: pooling with auto_pad needs static spatial "
+                                  "sizes")
     strides, dil, pads = _geometry(x.shape[2:], at, kernel)
-    ceil = bool(at.get("ceil_mode", 0))
-    H, W = x.shape[2:]
-    if H is None or W is None:
-        raise NotImplementedError("ONNX import: pooling needs static spatial sizes")
-    return kernel, strides, dil, pads, ceil, H, W, _pool_out
+    return kernel, strides, dil, pads, bool(at.get("ceil_mode", 0))
 
 
 @imp("MaxPool")
 def _max_pool(b, n, ins, at):
     x = ins[0]
-    kernel, strides, dil, pads, ceil, H, W, pool_out = _pool_geometry(x, at)
+    kernel, strides, dil, pads, ceil = _pool_geometry(x, at)
     if len(n.output) > 1 and n.output[1]:
         raise NotImplementedError("ONNX import: MaxPool's Indices output")
     sym = pads[0] == pads[2] and pads[1] == pads[3] and all(
@@ -436,25 +436,20 @@ def _max_pool(b, n, ins, at):
     if not sym:   # pad with -inf explicitly, then pool without padding
         x = b.op("pad", x, pad_width=((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])),
                  mode="constant", value=-math.inf)
-        H, W = x.shape[2:]
         pads = [0, 0, 0, 0]
-    out_hw = (pool_out(H, kernel[0], strides[0], pads[0], dil[0], ceil),
-              pool_out(W, kernel[1], strides[1], pads[1], dil[1], ceil))
     y, _ = b.op("max_pool2d", x, kernel=tuple(kernel), stride=tuple(strides),
-                padding=(pads[0], pads[1]), dilation=tuple(dil), out_hw=out_hw)
+                padding=(pads[0], pads[1]), dilation=tuple(dil), ceil_mode=ceil)
     return [y]
 
 
 @imp("AveragePool")
 def _avg_pool(b, n, ins, at):
     x = ins[0]
-    kernel, strides, dil, pads, ceil, H, W, pool_out = _pool_geometry(x, at)
+    kernel, strides, dil, pads, ceil = _pool_geometry(x, at)
     if pads[0] != pads[2] or pads[1] != pads[3]:
         raise NotImplementedError("ONNX import: AveragePool with asymmetric pads")
-    out_hw = (pool_out(H, kernel[0], strides[0], pads[0], 1, ceil),
-              pool_out(W, kernel[1], strides[1], pads[1], 1, ceil))
     return [b.op("avg_pool2d", x, kernel=tuple(kernel), stride=tuple(strides),
-                 padding=(pads[0], pads[1]), out_hw=out_hw,
+                 padding=(pads[0], pads[1]), ceil_mode=ceil,
                  count_include_pad=bool(at.get("count_include_pad", 0)), divisor=0)]
 
 

@@ -941,11 +941,17 @@ def _conv_transpose(ctx, n):
                   output_padding=[oph, opw])
 
 
-def _ceil_mode(n, hw, out_hw, dilation=(1, 1)) -> int:
-    from ..ops.nn_pool import _pool_out
-    k, s, p = n.attrs["kernel"], n.attrs["stride"], n.attrs["padding"]
-    floor = tuple(_pool_out(hw[i], k[i], s[i], p[i], dilation[i], False) for i in range(2))
-    return 0 if floor == tuple(out_hw) else 1
+def _ceil_mode(n, hw, dilation=(1, 1)) -> int:
+    """ONNX's ceil_mode: PyTorch's drops a last window that would start in the right padding,
+    so with known sizes it is 1 only where ceil and floor differ."""
+    from ..ops.nn_pool import _out_hw
+    a = n.attrs
+    if not a["ceil_mode"]:
+        return 0
+    if None in tuple(hw):
+        return 1
+    floor = _out_hw(hw, a["kernel"], a["stride"], a["padding"], dilation, False)
+    return int(floor != _out_hw(hw, a["kernel"], a["stride"], a["padding"], dilation, True))
 
 
 @rule("max_pool2d")
@@ -955,7 +961,7 @@ def _max_pool(ctx, n):
     res = ctx.op("MaxPool", ctx.ins(n), n_out=2 if want_idx else 1,
                  kernel_shape=list(n.attrs["kernel"]), strides=list(n.attrs["stride"]),
                  pads=[ph, pw, ph, pw], dilations=list(n.attrs["dilation"]),
-                 ceil_mode=_ceil_mode(n, hw, n.attrs["out_hw"], n.attrs["dilation"]))
+                 ceil_mode=_ceil_mode(n, hw, n.attrs["dilation"]))
     if not want_idx:
         return [res, None]
     y, idx = res
@@ -971,7 +977,7 @@ def _avg_pool(ctx, n):
     return ctx.op("AveragePool", ctx.ins(n), kernel_shape=list(n.attrs["kernel"]),
                   strides=list(n.attrs["stride"]), pads=[ph, pw, ph, pw],
                   count_include_pad=int(bool(n.attrs["count_include_pad"])),
-                  ceil_mode=_ceil_mode(n, hw, n.attrs["out_hw"]))
+                  ceil_mode=_ceil_mode(n, hw))
 
 
 @rule("embedding")

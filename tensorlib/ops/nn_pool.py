@@ -32,6 +32,13 @@ def _pool_out(n, k, s, p, d, ceil_mode):
     return o
 
 
+def _out_hw(hw, kernel, stride, padding, dilation, ceil_mode) -> tuple:
+    """The output (Ho, Wo) of a pool over spatial ``hw``: the kernels derive it from their
+    input, so a captured graph pools inputs of any size (a None dim stays dynamic)."""
+    return tuple(None if n is None else _pool_out(n, k, s, p, d, ceil_mode)
+                 for n, k, s, p, d in zip(hw, kernel, stride, padding, dilation))
+
+
 def _windows(Ho, Wo, attrs, H, W):
     """Input row/column of window offset 0 for every output, as (Ho, 1) and (1, Wo)."""
     (sh, sw), (ph, pw) = attrs["stride"], attrs["padding"]
@@ -39,10 +46,10 @@ def _windows(Ho, Wo, attrs, H, W):
 
 
 # --- max pooling ------------------------------------------------------------------------------
-def _max_fwd(xp, x, *, kernel, stride, padding, dilation, out_hw):
+def _max_fwd(xp, x, *, kernel, stride, padding, dilation, ceil_mode):
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    Ho, Wo = out_hw
+    Ho, Wo = _out_hw((H, W), kernel, stride, padding, dilation, ceil_mode)
     Hp = max(H + 2 * ph, (Ho - 1) * sh + dh * (kh - 1) + 1)
     Wp = max(W + 2 * pw, (Wo - 1) * sw + dw * (kw - 1) + 1)
     xpad = xp.full((N, C, Hp, Wp), -xp.inf, x.dtype)
@@ -72,10 +79,11 @@ def _has_empty_window(hw, kernel, stride, padding, dilation, out_hw) -> bool:
     return False
 
 
-def _max_fwd_cpu(x, *, kernel, stride, padding, dilation, out_hw):
+def _max_fwd_cpu(x, *, kernel, stride, padding, dilation, ceil_mode):
     from .. import _ops
     x = np.ascontiguousarray(x)
     N, C = x.shape[:2]
+    out_hw = _out_hw(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
     out = np.empty((N, C) + tuple(out_hw), x.dtype)
     idx = np.empty((N, C) + tuple(out_hw), np.int64)
     if not out.size:
@@ -85,7 +93,7 @@ def _max_fwd_cpu(x, *, kernel, stride, padding, dilation, out_hw):
         # a window all padding (dilation can skip over the whole input): -inf and index -1,
         # as the generic loop gives; the Cython kernel assumes every window holds an element
         return _max_fwd(np, x, kernel=kernel, stride=stride, padding=padding,
-                        dilation=dilation, out_hw=out_hw)
+                        dilation=dilation, ceil_mode=ceil_mode)
     if (tuple(kernel) == (2, 2) and tuple(stride) == (2, 2) and tuple(padding) == (0, 0)
             and tuple(dilation) == (1, 1) and 2 * Ho <= x.shape[2] and 2 * Wo <= x.shape[3]):
         _ops.max_pool2d_2x2(x, out, idx)   # the common case, unrolled (2x the general loop)
@@ -141,8 +149,8 @@ def _max_grad_vjp(n, gg):
     return picked.reshape(g.shape), None
 
 
-def _max_infer(x, *, kernel, stride, padding, dilation, out_hw):
-    s = tuple(x[0][:2]) + tuple(out_hw)
+def _max_infer(x, *, kernel, stride, padding, dilation, ceil_mode):
+    s = tuple(x[0][:2]) + _out_hw(x[0][2:], kernel, stride, padding, dilation, ceil_mode)
     return (s, x[1]), (s, np.dtype(np.int64))
 
 
@@ -184,9 +192,9 @@ def _avg_slices(H, W, Ho, Wo, kernel, stride, padding):
     return Hp, Wp, sl
 
 
-def _avg_fwd(xp, x, *, kernel, stride, padding, out_hw, count_include_pad, divisor):
+def _avg_fwd(xp, x, *, kernel, stride, padding, ceil_mode, count_include_pad, divisor):
     N, C, H, W = x.shape
-    Ho, Wo = out_hw
+    Ho, Wo = _out_hw((H, W), kernel, stride, padding, (1, 1), ceil_mode)
     ph, pw = padding
     Hp, Wp, sl = _avg_slices(H, W, Ho, Wo, kernel, stride, padding)
     xpad = xp.zeros((N, C, Hp, Wp), x.dtype)
@@ -198,7 +206,9 @@ def _avg_fwd(xp, x, *, kernel, stride, padding, out_hw, count_include_pad, divis
     return (acc / cnt).astype(x.dtype, copy=False)
 
 
-def _avg_grad_fwd(xp, g, *, kernel, stride, padding, input_hw, count_include_pad, divisor):
+def _avg_grad_fwd(xp, g, *, kernel, stride, padding, ceil_mode, input_hw, count_include_pad,
+                  divisor):
+    # (ceil_mode: for the vjp, an avg_pool2d of the input's size back to g's)
     N, C, Ho, Wo = g.shape
     H, W = input_hw
     ph, pw = padding
@@ -212,19 +222,20 @@ def _avg_grad_fwd(xp, g, *, kernel, stride, padding, input_hw, count_include_pad
 
 
 def _avg_common(attrs):
-    return {k: attrs[k] for k in ("kernel", "stride", "padding", "count_include_pad", "divisor")}
+    return {k: attrs[k] for k in ("kernel", "stride", "padding", "ceil_mode", "count_include_pad",
+                                  "divisor")}
 
 
 AVG_POOL2D = register(OpDef(
     "avg_pool2d", _avg_fwd, saves=False,
     vjp=lambda n, g: (apply(AVG_POOL2D_GRAD, g, input_hw=tuple(n.inputs[0].shape[2:]),
                             **_avg_common(n.attrs)),),
-    infer=lambda x, *, out_hw, **a: (tuple(x[0][:2]) + tuple(out_hw), x[1]),
+    infer=lambda x, *, kernel, stride, padding, ceil_mode, **a: (
+        tuple(x[0][:2]) + _out_hw(x[0][2:], kernel, stride, padding, (1, 1), ceil_mode), x[1]),
     cost=io_cost(_pool_flops), onnx="AveragePool"))
 AVG_POOL2D_GRAD = register(OpDef(
     "avg_pool2d_grad", _avg_grad_fwd, saves=False,
-    vjp=lambda n, gg: (apply(AVG_POOL2D, gg, out_hw=tuple(n.inputs[0].shape[2:]),
-                             **_avg_common(n.attrs)),),
+    vjp=lambda n, gg: (apply(AVG_POOL2D, gg, **_avg_common(n.attrs)),),
     infer=lambda g, *, input_hw, **a: (tuple(g[0][:2]) + tuple(input_hw), g[1]),
     cost=io_cost(_pool_flops)))
 
@@ -263,10 +274,11 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """2-D max pooling over (N, C, H, W) or (C, H, W); ``return_indices`` also gives the
     flat h * W + w position of each max (as PyTorch)."""
     x = as_float_tensor(input, "max_pool2d")
-    k, s, p, d, out_hw = _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation,
-                                    ceil_mode)
+    k, s, p, d, _ = _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation,
+                               ceil_mode)
     x, unb = _batched(x)
-    out, idx = apply(MAX_POOL2D, x, kernel=k, stride=s, padding=p, dilation=d, out_hw=out_hw)
+    out, idx = apply(MAX_POOL2D, x, kernel=k, stride=s, padding=p, dilation=d,
+                     ceil_mode=bool(ceil_mode))
     if unb:
         out, idx = out.squeeze(0), idx.squeeze(0)
     return (out, idx) if return_indices else out
@@ -276,14 +288,13 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """2-D average pooling over (N, C, H, W) or (C, H, W)."""
     x = as_float_tensor(input, "avg_pool2d")
-    k, s, p, _, out_hw = _pool_args("avg_pool2d", x, kernel_size, stride, padding, 1,
-                                    ceil_mode)
+    k, s, p, _, _ = _pool_args("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None and (not isinstance(divisor_override, int)
                                          or divisor_override <= 0):
         raise ValueError(f"avg_pool2d: divisor_override must be a positive int, got "
                          f"{divisor_override!r}")
     x, unb = _batched(x)
-    out = apply(AVG_POOL2D, x, kernel=k, stride=s, padding=p, out_hw=out_hw,
+    out = apply(AVG_POOL2D, x, kernel=k, stride=s, padding=p, ceil_mode=bool(ceil_mode),
                 count_include_pad=bool(count_include_pad), divisor=divisor_override or 0)
     return out.squeeze(0) if unb else out
 

@@ -207,7 +207,8 @@ def _avg_grad_ref(g, k, s, p, xs):
 
 add("avg_pool2d_grad",
     lambda g, k, s, p, xs: _apply(nn_pool.AVG_POOL2D_GRAD, g, kernel=k, stride=s, padding=p,
-                                  input_hw=tuple(xs[2:]), count_include_pad=True, divisor=0),
+                                  input_hw=tuple(xs[2:]), ceil_mode=False, count_include_pad=True,
+                                  divisor=0),
     _avg_grad_inputs, _avg_grad_ref)
 
 

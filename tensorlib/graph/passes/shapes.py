@@ -8,6 +8,7 @@ def infer_shapes(g) -> None:
     """Recompute Value shapes/dtypes from placeholder/variable/constant specs (``None`` dims
     propagate). Raises ValueError naming the node when an op's ``infer`` rejects them."""
     from ...ops.registry import REGISTRY
+    from ..tracer import TracedSize
     for n in g.nodes:
         if n.op in ("placeholder", "variable", "constant", "random", "assign", "fused"):
             continue
@@ -21,5 +22,7 @@ def infer_shapes(g) -> None:
             raise ValueError(f"shape inference failed at node {n.id} ({n.op}): {e}") from e
         outs = list(out) if len(n.outputs) > 1 else [out]
         for v, (shape, dt) in zip(n.outputs, outs):
-            v.shape = tuple(None if d is None else int(d) for d in shape)
+            # a traced size in an attr (a pool's output length) follows a None dim: None
+            v.shape = tuple(None if d is None or isinstance(d, TracedSize) else int(d)
+                            for d in shape)
             v.dtype = np.dtype(dt)

@@ -1,0 +1,84 @@
+"""Pooling over dynamic sizes: the pool ops derive their output size from their input
+(ceil_mode is an attribute), so a captured graph and an ONNX export with dynamic spatial
+axes pool inputs of any length without tracing again."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+import tensorlib.nn as nn
+
+torch = pytest.importorskip("torch")
+
+
+def _models():
+    return [
+        (nn.MaxPool1d(2), torch.nn.MaxPool1d(2), (2, 3, 10)),
+        (nn.MaxPool1d(3, 2, ceil_mode=True), torch.nn.MaxPool1d(3, 2, ceil_mode=True), (2, 3, 10)),
+        (nn.AvgPool1d(3, 2, padding=1), torch.nn.AvgPool1d(3, 2, padding=1), (2, 3, 10)),
+        (nn.MaxPool2d(3, 2, padding=1, ceil_mode=True),
+         torch.nn.MaxPool2d(3, 2, padding=1, ceil_mode=True), (2, 3, 9, 10)),
+        (nn.AvgPool2d(2, ceil_mode=True, count_include_pad=False),
+         torch.nn.AvgPool2d(2, ceil_mode=True, count_include_pad=False), (2, 3, 9, 10)),
+    ]
+
+
+@pytest.mark.parametrize("k", range(5))
+def test_captured_pool_serves_every_length_from_one_graph(k):
+    m, tm, shape = _models()[k]
+    spec = tl.TensorSpec((None,) + shape[1:-1] + (None,))
+    f = tl.function(lambda x: m(x), input_signature=[spec])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no "traced again at other sizes"
+        for n, t in ((2, shape[-1]), (3, shape[-1] + 7), (1, shape[-1] + 1)):
+            x = np.random.default_rng(t).standard_normal((n,) + shape[1:-1] + (t,))
+            x = x.astype(np.float32)
+            np.testing.assert_allclose(f(tl.tensor(x)).numpy(), tm(torch.tensor(x)).numpy(),
+                                       rtol=1e-6, atol=1e-6)
+    assert f.trace_count == 1
+
+
+@pytest.mark.parametrize("k", range(5))
+def test_pool_exports_with_dynamic_spatial_axes(k, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    m, tm, shape = _models()[k]
+    x = tl.randn(*shape)
+    path = tmp_path / "pool.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tl.onnx.export(m, (x,), path, dynamic_axes={0: {0: "B", len(shape) - 1: "T"}})
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    back = tl.onnx.load(path)
+    for t in (shape[-1] + 5, shape[-1] + 8):
+        x2 = np.random.default_rng(t).standard_normal(shape[:-1] + (t,)).astype(np.float32)
+        want = tm(torch.tensor(x2)).numpy()
+        got = sess.run(None, {sess.get_inputs()[0].name: x2})[0]
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+        with tl.no_grad():
+            np.testing.assert_allclose(back(x2).numpy(), want, rtol=1e-6, atol=1e-6)
+
+
+def test_captured_training_step_with_pooling_matches_eager_at_each_length():
+    def make():
+        tl.manual_seed(0)
+        conv = nn.Conv1d(2, 4, 3, padding=1)
+        opt = tl.optim.SGD(conv.parameters(), lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            loss = nn.functional.max_pool1d(conv(x), 2, ceil_mode=True).pow(2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+    xs = [tl.tensor(np.random.default_rng(t).standard_normal((3, 2, t)).astype(np.float32))
+          for t in (12, 15, 12, 9)]
+    f = tl.function(make(), input_signature=[tl.TensorSpec((None, 2, None))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # the backward may trace per length
+        got = [f(x).item() for x in xs]
+    eager = make()
+    np.testing.assert_allclose(got, [eager(x).item() for x in xs], rtol=1e-5)
