@@ -148,6 +148,9 @@ FP32_CASES = [
      [normal(4, 6), normal(4, 6), normal(4, 6)]),
     ("multi_margin_loss", OLM.multi_margin_loss, TF.multi_margin_loss,
      [normal(4, 6), classes(4, 6)]),
+    ("ctc_loss", lambda lp, t: F.ctc_loss(lp, t, [6, 5, 6], [2, 2, 1]),
+     lambda lp, t: TF.ctc_loss(lp, t, [6, 5, 6], [2, 2, 1]),
+     [normal(6, 3, 4), lambda rng: rng.integers(1, 4, (3, 2))]),
     ("prod", lambda x: OR.prod(x, axis=1), lambda x: torch.prod(x, 1), [uniform(4, 3, lo=0.5,
                                                                              hi=1.5)]),
     ("cdist", tl.cdist, torch.cdist, [normal(3, 4), normal(5, 4)]),
@@ -465,6 +468,7 @@ CUDA_CALLS = {
 
 # the CPU table's names that CUDA's lacks, with a call each
 CPU_ONLY_CALLS = {
+    "ctc_loss": lambda: F.ctc_loss(_h(4, 1, 3), tl.tensor([[1, 2]]), [4], [2]),
     "inv": lambda: OM.inv(_f(3, 3) + 3 * tl.eye(3)),
     "solve": lambda: OM.solve(_f(3, 3) + 3 * tl.eye(3), _f(3)),
     "cholesky": lambda: OM.cholesky(tl.eye(3)),

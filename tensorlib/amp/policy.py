@@ -59,7 +59,7 @@ CPU: dict[str, str] = {
     **dict.fromkeys(_LOWER_COMMON + ("tensordot",), LOWER),
     "einsum": LOWER_PRODUCT,
     **dict.fromkeys(_LOSSES + ("binary_cross_entropy", "prod", "cdist", "inv", "solve",
-                               "cholesky", "eigh", "grid_sample"), FP32),
+                               "cholesky", "eigh", "grid_sample", "ctc_loss"), FP32),
     **dict.fromkeys(("lstm_cell", "gru_cell"), KEEP),
 }
 

@@ -22,6 +22,7 @@ from ..ops.nn_layers import (bilinear, dropout, dropout1d, dropout2d, embedding,
                              linear)
 from ..ops.nn_loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                            huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
+from ..ops.nn_loss_ctc import ctc_loss  # noqa: F401  (public: F.ctc_loss)
 from ..ops.nn_loss_likelihood import gaussian_nll_loss, poisson_nll_loss
 from ..ops.nn_loss_margin import (cosine_embedding_loss, hinge_embedding_loss, margin_ranking_loss,
                                   multi_margin_loss, multilabel_soft_margin_loss,

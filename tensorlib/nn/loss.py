@@ -231,3 +231,26 @@ class MultiMarginLoss(_Loss):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, margin={self.margin}, reduction={self.reduction!r}"
+
+
+class CTCLoss(_Loss):
+    """Connectionist temporal classification loss of log-probabilities (T, N, C) against
+    unaligned label sequences (``torch.nn.CTCLoss``; see ``F.ctc_loss``).
+
+    >>> ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+    >>> lp = tl.randn(50, 2, 20).log_softmax(2)
+    >>> loss = ctc(lp, tl.tensor([[1, 2, 3], [4, 5, 0]]), [50, 40], [3, 2])
+    """
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False):
+        super().__init__(reduction)
+        self.blank, self.zero_infinity = blank, zero_infinity
+
+    def forward(self, log_probs: Tensor, targets: Tensor, input_lengths,
+                target_lengths) -> Tensor:
+        return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank,
+                          self.reduction, self.zero_infinity)
+
+    def extra_repr(self) -> str:
+        return (f"blank={self.blank}, reduction={self.reduction!r}, "
+                f"zero_infinity={self.zero_infinity}")
