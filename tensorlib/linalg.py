@@ -6,8 +6,14 @@ live here, with ``svd``, ``qr`` and PyTorch's ``norm`` / ``vector_norm`` / ``mat
 (``tl.linalg.norm`` is ``torch.linalg.norm``: a matrix norm for 2-d input; the top-level
 ``tl.norm`` is a vector norm), and ``torch.linalg``'s names ``pinv``, ``eigvalsh``,
 ``multi_dot``, ``solve_triangular``, ``cross``, ``vecdot``, ``matrix_exp``,
-``matrix_power``. All take stacks of matrices ``(..., n, n)`` and are differentiable, to
-any order; a singular or indefinite matrix raises :class:`LinAlgError`.
+``matrix_power``, the LU family (``lu_factor``, ``lu_factor_ex``, ``lu``, ``lu_solve``,
+``solve_ex``, ``inv_ex``), ``lstsq``, ``matrix_rank``, ``cond``, ``cholesky_ex``,
+``ldl_factor`` / ``ldl_factor_ex`` / ``ldl_solve``, ``householder_product``, ``vander``,
+``tensorinv``, ``tensorsolve`` and ``diagonal``. All take stacks of matrices
+``(..., n, n)`` and are differentiable, to any order (``ldl_*`` and ``matrix_rank`` are
+not, as PyTorch's); a singular or indefinite matrix raises :class:`LinAlgError`, except in
+the ``_ex`` variants, which report it in ``info``. ``eig`` and ``eigvals`` are not here:
+their results are complex and tensorlib has no complex dtype.
 
 >>> a = tl.tensor([[4.0, 2.0], [2.0, 3.0]], requires_grad=True)
 >>> tl.linalg.det(a).backward()
@@ -18,6 +24,12 @@ tensor([[ 3., -2.],
 from .ops.linalg import dot, einsum, matmul, outer, tensordot
 from .ops.matrix import LinAlgError, cholesky, det, eigh, inv, slogdet, solve
 from .ops.decompositions import matrix_norm, norm, qr, svd, svdvals, vector_norm
+# importing these modules registers their ops (lu_factor, lstsq, cholesky_ex, ldl_factor...)
+from .ops.linalg_ldl import ldl_factor, ldl_factor_ex, ldl_solve
+from .ops.linalg_lstsq import lstsq, matrix_rank
+from .ops.linalg_lu import inv_ex, lu, lu_factor, lu_factor_ex, lu_solve, solve_ex
+from .ops.linalg_more import (cholesky_ex, cond, diagonal, householder_product, tensorinv,
+                              tensorsolve, vander)
 
 __all__ = ["LinAlgError", "cholesky", "det", "dot", "eigh", "einsum", "inv", "matmul",
            "matrix_norm", "norm", "outer", "qr", "slogdet", "solve", "svd", "svdvals",
@@ -74,15 +86,27 @@ def multi_dot(tensors):
 
 def solve_triangular(A, B, *, upper: bool, left: bool = True, unitriangular: bool = False):
     """``X`` with ``A @ X = B`` (``X @ A = B`` with ``left=False``) for a triangular ``A``
-    (``torch.linalg.solve_triangular``; only the triangle ``upper`` names is read)."""
-    from .ops.linalg import _mT
-    from .ops._util import to_tensor
-    from .ops.torch_linalg import triangular_solve
-    A, B = to_tensor(A), to_tensor(B)
-    if left:
-        return triangular_solve(B, A, upper=upper, unitriangular=unitriangular).solution
-    return _mT(triangular_solve(_mT(B), _mT(A), upper=not upper,
-                                unitriangular=unitriangular).solution)
+    (``torch.linalg.solve_triangular``; only the triangle ``upper`` names is read): a
+    substitution, O(n^2) per column, that as PyTorch's gives inf / NaN for a zero on the
+    diagonal instead of raising; ``B`` is ``(..., n, k)`` (``(..., k, n)`` with
+    ``left=False``), batch dimensions broadcast.
+
+    >>> tl.linalg.solve_triangular(tl.tensor([[2.0, 1.0], [0.0, 4.0]]),
+    ...                            tl.tensor([[3.0], [4.0]]), upper=True)
+    tensor([[1.],
+            [1.]])
+    """
+    from .ops._util import to_float, to_tensor
+    from .ops.linalg_lu import _float_spec, _tri
+    A = to_float(to_tensor(A))
+    _float_spec("linalg.solve_triangular", (A.shape, A.dtype), square=True)
+    B = to_tensor(B)
+    n = A.shape[-1]
+    if B.ndim < 2 or B.shape[-2 if left else -1] != n:
+        want = f"(..., {n}, k)" if left else f"(..., k, {n})"
+        raise ValueError(f"linalg.solve_triangular: B of shape {tuple(B.shape)} must be "
+                         f"{want} for A of shape {tuple(A.shape)} (left={left})")
+    return _tri(A, B.astype(A.dtype), upper=upper, left=left, unit=unitriangular)
 
 
 def vecdot(x, y, *, dim: int = -1):
@@ -107,3 +131,6 @@ matrix_power = _torch_level("matrix_power")
 
 __all__ += ["cross", "eigvalsh", "matrix_exp", "matrix_power", "multi_dot", "pinv",
             "solve_triangular", "vecdot"]
+__all__ += ["cholesky_ex", "cond", "diagonal", "householder_product", "inv_ex", "ldl_factor",
+            "ldl_factor_ex", "ldl_solve", "lstsq", "lu", "lu_factor", "lu_factor_ex",
+            "lu_solve", "matrix_rank", "solve_ex", "tensorinv", "tensorsolve", "vander"]

@@ -20,6 +20,15 @@ RULES: dict = {}
 # op -> why it has no ONNX form (training-only gradient kernels, data-dependent ops)
 UNSUPPORTED = {
     "cumprod": "ONNX has no cumulative product",
+    "ctc_loss": "no CTC operator in ONNX (export the model up to its log_probs)",
+    "ctc_loss_grad": "a gradient kernel (export inference graphs)",
+    "lu_factor": "the ONNX standard has no LU factorisation",
+    "lu_pivots_to_permutation": "the ONNX standard has no LU factorisation",
+    "triangular_solve_nocheck": "the ONNX standard has no linear solve",
+    "lstsq": "the ONNX standard has no least-squares solve",
+    "cholesky_ex": "the ONNX standard has no Cholesky factorisation",
+    "ldl_factor": "the ONNX standard has no LDL factorisation",
+    "ldl_solve": "the ONNX standard has no linear solve",
     "getitem_grad": "a gradient kernel (export inference graphs)",
     "conv2d_weight_grad": "a gradient kernel (export inference graphs)",
     "gelu_grad": "a gradient kernel (export inference graphs)",

@@ -1,0 +1,279 @@
+"""The rest of ``torch.linalg`` for real dtypes: ``cholesky_ex`` (a registry op that reports
+``info`` instead of raising), and composites of existing ops (differentiable to any
+order): ``cond``, ``vander``, ``tensorinv``, ``tensorsolve``, ``householder_product``,
+``diagonal``.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from .._apply import apply
+from .._tensor import Tensor
+from ._util import numel, to_float, to_tensor
+from .linalg import _mT
+from .linalg_lu import _count, _float_spec
+from .matrix import LinAlgError, _cholesky_vjp, _unused
+from .nn_util import io_cost
+from .registry import OpDef, register
+
+
+class CholeskyExResult(NamedTuple):
+    """``(L, info)`` (``torch.return_types.linalg_cholesky_ex``)."""
+    L: Tensor
+    info: Tensor
+
+
+# --- cholesky_ex ------------------------------------------------------------------------------
+def _chol_check(info, op: str) -> None:
+    flat = np.asarray(info).reshape(-1)
+    bad = np.flatnonzero(flat > 0)
+    if bad.size:
+        where = f" (batch element {int(bad[0])})" if np.ndim(info) else ""
+        raise LinAlgError(f"cholesky_ex: the leading minor of order {int(flat[bad[0]])} is "
+                          f"not positive-definite{where} in {op}")
+
+
+def _chol_ex_generic(xp, a, *, check=""):
+    """Where the backend does not raise (CuPy fills a failed factor with NaN), ``info`` is
+    the first diagonal entry that is not finite, counted from 1."""
+    L = xp.linalg.cholesky(a)
+    n = a.shape[-1]
+    bad = ~xp.isfinite(xp.diagonal(L, 0, -2, -1))
+    info = xp.where(bad.any(axis=-1), xp.argmax(bad, axis=-1) + 1, 0).astype(np.int32)
+    if check:
+        _chol_check(info.get() if hasattr(info, "get") else info, check)
+    return L, info.reshape(a.shape[:-2]) if n else xp.zeros(a.shape[:-2], np.int32)
+
+
+def _chol_ex_cpu(a, *, check=""):
+    """NumPy's batched factorisation; where it fails, LAPACK ``potrf`` matrix by matrix for
+    each ``info`` (and PyTorch's partial factor)."""
+    batch = a.shape[:-2]
+    try:
+        return np.linalg.cholesky(a), np.zeros(batch, np.int32)
+    except np.linalg.LinAlgError:
+        pass
+    from scipy.linalg import lapack
+    potrf = lapack.dpotrf if a.dtype == np.float64 else lapack.spotrf
+    n = a.shape[-1]
+    flat = a.reshape((_count(batch), n, n))
+    L = np.empty_like(flat)
+    info = np.zeros((flat.shape[0],), np.int32)
+    for b in range(flat.shape[0]):
+        c, i = potrf(flat[b], lower=1, clean=1)
+        L[b], info[b] = np.tril(c), max(int(i), 0)
+    info = info.reshape(batch)
+    if check:
+        _chol_check(info, check)
+    return L.reshape(a.shape), info
+
+
+def _chol_ex_infer(a, *, check=""):
+    shape, dt = _float_spec("cholesky_ex", a, square=True)
+    return (shape, dt), (shape[:-2], np.dtype(np.int32))
+
+
+def _chol_flops(ins, outs, **attrs):
+    shape = ins[0][0]
+    return numel(shape[:-2]) * (shape[-1] or 1) ** 3 // 3
+
+
+def _chol_ex_vjp(node, gL, ginfo=None):
+    return (None,) if _unused(gL) else _cholesky_vjp(node, gL)
+
+
+CHOLESKY_EX = register(OpDef("cholesky_ex", _chol_ex_generic, kernels={"cpu": _chol_ex_cpu},
+                             vjp=_chol_ex_vjp, saves=False, saves_output=(0,),
+                             infer=_chol_ex_infer,
+                             cost=io_cost(_chol_flops)))
+
+
+def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False) -> CholeskyExResult:
+    """``(L, info)`` (``torch.linalg.cholesky_ex``): :func:`tl.linalg.cholesky` that reports
+    a matrix that is not positive definite in ``info`` (int32, per matrix: the order of the
+    leading minor that is not positive definite, else 0; ``L`` then holds LAPACK's partial
+    factor) instead of raising; ``check_errors=True`` raises. Only the lower triangle is
+    read; ``upper=True`` gives ``U = L.mT``. Differentiable as ``cholesky``.
+
+    >>> L, info = tl.linalg.cholesky_ex(tl.tensor([[1.0, 2.0], [2.0, 1.0]]))
+    >>> int(info)
+    2
+    """
+    A = to_float(to_tensor(A))
+    _float_spec("linalg.cholesky_ex", (A.shape, A.dtype), square=True)
+    L, info = apply(CHOLESKY_EX, A, check="linalg.cholesky_ex" if check_errors else "")
+    return CholeskyExResult(_mT(L) if upper else L, info)
+
+
+# --- condition number -------------------------------------------------------------------------
+_COND_ORDS = (None, 2, -2, 1, -1, math.inf, -math.inf, "fro", "nuc")
+
+
+def cond(A, p=None) -> Tensor:
+    """The condition number of ``A`` in the norm ``p`` (``torch.linalg.cond``): for
+    ``p`` None or 2 (-2) the ratio of the largest to the smallest singular value (its
+    inverse), any ``(..., m, n)``; for 'fro', 'nuc', 1, -1, inf, -inf
+    ``norm(A, p) * norm(inv(A), p)`` of square matrices, inf where ``A`` is singular.
+    Differentiable where ``A`` is invertible (and, for p 2 / -2, its extreme singular values
+    distinct from the others).
+
+    >>> tl.linalg.cond(tl.tensor([[1.0, 0.0], [0.0, 4.0]]))
+    tensor(4.)
+    """
+    from ..creation import eye
+    from . import elementwise as E
+    from .decompositions import matrix_norm, svdvals
+    from .linalg_lu import inv_ex
+    if p not in _COND_ORDS or isinstance(p, bool):
+        raise ValueError(f"linalg.cond: p must be one of None, 2, -2, 1, -1, inf, -inf, "
+                         f"'fro', 'nuc', got {p!r}")
+    A = to_float(to_tensor(A))
+    _float_spec("linalg.cond", (A.shape, A.dtype))
+    if p in (None, 2, -2):
+        s = svdvals(A)
+        if s.shape[-1] == 0:
+            return s.sum(axis=-1)
+        big, small = s[..., 0], s[..., -1]
+        return small / big if p == -2 else big / small
+    if A.shape[-1] != A.shape[-2]:
+        raise ValueError(f"linalg.cond: p={p!r} needs square matrices (..., n, n), got shape "
+                         f"{tuple(A.shape)}; p=None or 2 takes any")
+    inverse, info = inv_ex(A)
+    singular = (info > 0)
+    # a singular matrix's inverse (inf / NaN) is replaced before its norm, whose SVD would
+    # fail on it; its condition number is inf, as PyTorch's
+    inverse = E.where(singular.unsqueeze(-1).unsqueeze(-1),
+                      eye(A.shape[-1], dtype=A.dtype, device=A.device), inverse)
+    value = matrix_norm(A, p) * matrix_norm(inverse, p)
+    return E.where(singular, math.inf, value)
+
+
+# --- Vandermonde, tensor inverses and solves, Householder products ----------------------------
+def vander(x, *, N: int | None = None) -> Tensor:
+    """The Vandermonde matrix of ``x`` (``(..., n)``) with increasing powers, ``(..., n,
+    N)``: column j is ``x ** j`` (``torch.linalg.vander``; ``N`` defaults to n and must be
+    greater than 1). The powers are repeated products, so integer inputs stay exact and the
+    gradient is defined at 0.
+
+    >>> tl.linalg.vander(tl.tensor([1.0, 2.0, 3.0]))
+    tensor([[1., 1., 1.],
+            [1., 2., 4.],
+            [1., 3., 9.]])
+    """
+    from .shape import stack
+    v = to_tensor(x)
+    if v.ndim < 1:
+        raise ValueError("linalg.vander: x must have at least one dimension (..., n), got a "
+                         "0-d tensor")
+    n = v.shape[-1] if N is None else N
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n <= 1:
+        raise ValueError(f"linalg.vander: N must be an integer greater than 1, got {n!r}")
+    if v.dtype == np.bool_:
+        v = v.astype(np.int64)
+    from ..creation import ones_like
+    cols, acc = [ones_like(v)], v
+    for _ in range(int(n) - 1):
+        cols.append(acc)
+        acc = acc * v
+    return stack(cols, axis=-1)
+
+
+def tensorinv(A, ind: int = 2) -> Tensor:
+    """The inverse of ``A`` for ``tensordot(., ., ind)`` (``torch.linalg.tensorinv``):
+    ``A`` read as a square matrix with rows ``A.shape[:ind]`` and columns
+    ``A.shape[ind:]``; the result has shape ``A.shape[ind:] + A.shape[:ind]``.
+
+    >>> tl.linalg.tensorinv(tl.eye(4).reshape((4, 2, 2)), ind=1).shape
+    (2, 2, 4)
+    """
+    from .matrix import inv
+    A = to_float(to_tensor(A))
+    if not isinstance(ind, (int, np.integer)) or ind <= 0:
+        raise ValueError(f"linalg.tensorinv: ind must be a positive integer, got {ind!r}")
+    rows, cols = tuple(A.shape[:ind]), tuple(A.shape[ind:])
+    if math.prod(rows) != math.prod(cols):
+        raise ValueError(f"linalg.tensorinv: the product of A.shape[:ind] ({rows}) must equal "
+                         f"that of A.shape[ind:] ({cols}), for A of shape {tuple(A.shape)} "
+                         f"and ind={ind}")
+    return inv(A.reshape((math.prod(rows), math.prod(cols)))).reshape(cols + rows)
+
+
+def tensorsolve(A, B, dims=None) -> Tensor:
+    """``X`` with ``tensordot(A, X, X.ndim) == B`` (``torch.linalg.tensorsolve``): ``X``
+    has shape ``A.shape[B.ndim:]``; ``dims`` names dimensions of ``A`` to move to the end
+    first.
+
+    >>> tl.linalg.tensorsolve(2 * tl.eye(6).reshape((2, 3, 6)), tl.ones((2, 3))).shape
+    (6,)
+    """
+    from .matrix import solve
+    A = to_float(to_tensor(A))
+    B = to_tensor(B).astype(A.dtype)
+    if dims is not None:
+        ds = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+        A = A.movedim(ds, tuple(range(A.ndim - len(ds), A.ndim)))
+    out_shape = tuple(A.shape[B.ndim:])
+    lead = tuple(A.shape[:B.ndim])
+    if B.ndim > A.ndim or math.prod(out_shape) != math.prod(lead) or B.size != math.prod(lead):
+        raise ValueError(f"linalg.tensorsolve: A of shape {tuple(A.shape)} (after dims) must "
+                         f"start with B's shape {tuple(B.shape)} and the product of the rest "
+                         f"({out_shape}) must equal that of B's shape")
+    n = math.prod(lead)
+    return solve(A.reshape((n, n)), B.reshape((n,))).reshape(out_shape)
+
+
+def householder_product(A, tau) -> Tensor:
+    """The first n columns of ``H_1 ... H_k``, ``H_i = I - tau_i v_i v_i^T`` with ``v_i``
+    column i of ``A`` below the diagonal and 1 on it (``torch.linalg.householder_product``,
+    LAPACK's ``orgqr``): ``A`` ``(..., m, n)`` with m >= n, ``tau`` ``(..., k)``, k <= n.
+    Differentiable in both, to any order.
+
+    >>> q = tl.linalg.householder_product(tl.zeros((3, 2)), tl.zeros(2))
+    >>> q
+    tensor([[1., 0.],
+            [0., 1.],
+            [0., 0.]])
+    """
+    from ..creation import arange, eye
+    A = to_float(to_tensor(A))
+    tau = to_tensor(tau).astype(A.dtype)
+    if A.ndim < 2:
+        raise ValueError(f"linalg.householder_product: A must be (..., m, n), got shape "
+                         f"{tuple(A.shape)}")
+    m, n = A.shape[-2:]
+    if m < n:
+        raise ValueError(f"linalg.householder_product: A must have at least as many rows as "
+                         f"columns, got shape {tuple(A.shape)}")
+    if tau.ndim != A.ndim - 1 or tuple(tau.shape[:-1]) != tuple(A.shape[:-2]):
+        raise ValueError(f"linalg.householder_product: tau must be (..., k) with A's batch "
+                         f"dimensions, got shapes A {tuple(A.shape)} and tau "
+                         f"{tuple(tau.shape)}")
+    k = tau.shape[-1]
+    if k > n:
+        raise ValueError(f"linalg.householder_product: tau may have at most n = {n} entries "
+                         f"per matrix, got {k}")
+    Q = eye(m, n, dtype=A.dtype, device=A.device).broadcast_to(tuple(A.shape))
+    rows = arange(m, device=A.device)
+    for i in reversed(range(k)):       # Q <- H_i Q, from the last reflector back
+        below = (rows > i).astype(A.dtype)
+        v = A[..., :, i] * below + (rows == i).astype(A.dtype)
+        w = (v.unsqueeze(-2) @ Q)                               # (..., 1, n)
+        Q = Q - (tau[..., i].unsqueeze(-1) * v).unsqueeze(-1) * w
+    return Q
+
+
+def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """The diagonal ``offset`` of the matrices over ``dim1`` and ``dim2`` (last), as
+    ``torch.linalg.diagonal`` (``torch.diagonal`` with the last two dims by default).
+
+    >>> tl.linalg.diagonal(tl.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    tensor([1., 4.])
+    """
+    return to_tensor(A).diagonal(offset, dim1=dim1, dim2=dim2)
+
+
+__all__ = ["CholeskyExResult", "cholesky_ex", "cond", "diagonal", "householder_product",
+           "tensorinv", "tensorsolve", "vander"]
