@@ -688,3 +688,29 @@ def test_docstring_examples(module):
     mod = importlib.import_module(f"tensorlib.{module}")
     result = doctest.testmod(mod, extraglobs={"tl": tl}, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_numpy_forms_without_scipy(monkeypatch):
+    """SciPy is optional: without it LU, cholesky_ex and triangular solves take their NumPy
+    forms (same results as torch), and the LDL functions say what to install."""
+    from tensorlib.ops import _scipy
+    monkeypatch.setattr(_scipy, "DISABLED", True)
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((3, 5, 5))
+    spd = a @ np.swapaxes(a, -1, -2)
+    spd[1, 3, 3] = -50.0                    # fails at column 4
+    L, info = tl.linalg.cholesky_ex(_t(spd))
+    tL, tinfo = torch.linalg.cholesky_ex(_tt(spd))
+    assert info.tolist() == tinfo.tolist() == [0, 4, 0]
+    np.testing.assert_allclose(L.numpy(), tL.numpy(), atol=1e-10)
+    LU, piv = tl.linalg.lu_factor(_t(a))
+    tLU, tpiv = torch.linalg.lu_factor(_tt(a))
+    np.testing.assert_allclose(LU.numpy(), tLU.numpy(), atol=1e-12)
+    np.testing.assert_array_equal(piv.numpy(), tpiv.numpy())
+    t = np.triu(a[0]) + 4 * np.eye(5)
+    b = rng.standard_normal((5, 2))
+    x = tl.linalg.solve_triangular(_t(t), _t(b), upper=True)
+    np.testing.assert_allclose(x.numpy(), torch.linalg.solve_triangular(
+        _tt(t), _tt(b), upper=True).numpy(), atol=1e-12)
+    with pytest.raises(RuntimeError, match="ldl_factor needs SciPy.*pip install scipy"):
+        tl.linalg.ldl_factor(_t(spd[0]))

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._apply import apply
 from .._tensor import Tensor
+from . import _scipy
 from ._util import broadcast_shapes, numel, to_float, to_tensor
 from .linalg_lu import _count, _float_spec
 from .matrix import LinAlgError
@@ -37,7 +38,7 @@ class LDLFactorExResult(NamedTuple):
 
 
 def _lapack(name: str, dtype):
-    from scipy.linalg import lapack
+    lapack = _scipy.require(f"ldl_{'factor' if name == 'sytrf' else 'solve'}")
     return getattr(lapack, ("d" if dtype == np.float64 else "s") + name)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._apply import apply
 from .._tensor import Tensor
+from . import _scipy
 from ._util import broadcast_shapes, numel, to_float, to_tensor, unbroadcast
 from .linalg import _mT, matmul
 from .matrix import LinAlgError, _unused, _vector_rhs
@@ -110,13 +111,14 @@ _LU_BATCH_PER_ROW = 4
 def _lu_cpu(a, *, pivot=True, check=""):
     """LAPACK ``getrf`` one matrix at a time (NumPy has no LU of its own), or for many small
     matrices (and without pivoting) the batched elimination."""
-    if not pivot or _count(a.shape[:-2]) > _LU_BATCH_PER_ROW * min(a.shape[-2:]):
+    if not pivot or _count(a.shape[:-2]) > _LU_BATCH_PER_ROW * min(a.shape[-2:]) or \
+            _scipy.lapack() is None:
         return _lu_generic(np, a, pivot=pivot, check=check)
     return _lu_lapack(a, check=check)
 
 
 def _lu_lapack(a, *, check=""):
-    from scipy.linalg import lapack
+    lapack = _scipy.lapack()
     getrf = lapack.dgetrf if a.dtype == np.float64 else lapack.sgetrf
     m, n = a.shape[-2:]
     k = min(m, n)
@@ -265,9 +267,9 @@ def _trsolve_cpu(t, b, *, upper, unit=False):
     t, b, batch = _broadcast_tb(np, t, b)
     n = t.shape[-1]
     nb = _count(batch)
-    if nb > max(n, 1) or b.size == 0:
+    blas = _scipy.blas()
+    if nb > max(n, 1) or b.size == 0 or blas is None:
         return _trsolve_loop(np, t, b, upper, unit)
-    from scipy.linalg import blas
     trsm = blas.dtrsm if t.dtype == np.float64 else blas.strsm
     tf, bf = t.reshape((nb, n, n)), b.reshape((nb,) + b.shape[-2:])
     out = np.empty(bf.shape, t.dtype)

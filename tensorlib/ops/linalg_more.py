@@ -12,6 +12,7 @@ import numpy as np
 
 from .._apply import apply
 from .._tensor import Tensor
+from . import _scipy
 from ._util import numel, to_float, to_tensor
 from .linalg import _mT
 from .linalg_lu import _count, _float_spec
@@ -56,7 +57,9 @@ def _chol_ex_cpu(a, *, check=""):
         return np.linalg.cholesky(a), np.zeros(batch, np.int32)
     except np.linalg.LinAlgError:
         pass
-    from scipy.linalg import lapack
+    lapack = _scipy.lapack()
+    if lapack is None:
+        return _chol_ex_numpy(a, check)
     potrf = lapack.dpotrf if a.dtype == np.float64 else lapack.spotrf
     n = a.shape[-1]
     flat = a.reshape((_count(batch), n, n))
@@ -65,6 +68,30 @@ def _chol_ex_cpu(a, *, check=""):
     for b in range(flat.shape[0]):
         c, i = potrf(flat[b], lower=1, clean=1)
         L[b], info[b] = np.tril(c), max(int(i), 0)
+    info = info.reshape(batch)
+    if check:
+        _chol_check(info, check)
+    return L.reshape(a.shape), info
+
+
+def _chol_ex_numpy(a, check: str):
+    """Without SciPy: the columns of a Cholesky-Crout factorisation up to the first
+    non-positive pivot (``info``: its 1-based column), matrix by matrix; the failed column
+    keeps LAPACK's reduced diagonal, the ones after it the input's lower triangle."""
+    batch, n = a.shape[:-2], a.shape[-1]
+    flat = a.reshape((_count(batch), n, n))
+    L = np.tril(flat)
+    info = np.zeros((flat.shape[0],), np.int32)
+    for b in range(flat.shape[0]):
+        m = L[b]
+        for j in range(n):
+            d = m[j, j] - m[j, :j] @ m[j, :j]
+            if not d > 0:           # (also NaN)
+                m[j, j] = d
+                info[b] = j + 1
+                break
+            m[j, j] = np.sqrt(d)
+            m[j + 1:, j] = (m[j + 1:, j] - m[j + 1:, :j] @ m[j, :j]) / m[j, j]
     info = info.reshape(batch)
     if check:
         _chol_check(info, check)
