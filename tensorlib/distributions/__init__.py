@@ -9,25 +9,70 @@ Families: Normal, Uniform, Exponential, Laplace, LogNormal, Cauchy, Gamma, Beta,
 StudentT, MultivariateNormal (all with ``rsample``; Gamma, Beta, Dirichlet and StudentT by
 implicit reparameterization of the gamma draw), Bernoulli, Categorical, OneHotCategorical,
 Poisson, Binomial, Geometric, and Independent; LowRankMultivariateNormal, ContinuousBernoulli,
-RelaxedBernoulli, RelaxedOneHotCategorical (reparameterized), MixtureSameFamily, and
-TransformedDistribution over the bijections of ``tl.distributions.transforms``.
+RelaxedBernoulli, RelaxedOneHotCategorical (reparameterized), MixtureSameFamily, LKJCholesky
+(correlation-matrix Cholesky factors), Wishart (positive-definite matrices), LogisticNormal,
+HalfNormal, HalfCauchy, Chi2, and
+TransformedDistribution over the bijections of ``tl.distributions.transforms`` (also
+exported here, as PyTorch's). ``biject_to(constraint)`` / ``transform_to(constraint)`` give a
+transform from unconstrained space onto a constraint (``constraint_registry``).
+
+>>> u = tl.zeros(3, requires_grad=True)
+>>> probs = tl.distributions.biject_to(tl.distributions.constraints.simplex)(u)   # 4-simplex
 """
-from . import constraints, transforms
+from . import constraint_registry, constraints, transforms
 from .base import Distribution
+from .constraint_registry import biject_to, transform_to
 from .continuous import Normal, Uniform
 from .continuous_bernoulli import ContinuousBernoulli
-from .continuous_extra import (Beta, Cauchy, Dirichlet, Exponential, Gamma, Laplace, LogNormal,
-                               StudentT)
+from .continuous_extra import (
+                               Beta,
+                               Cauchy,
+                               Dirichlet,
+                               Exponential,
+                               Gamma,
+                               Laplace,
+                               LogNormal,
+                               StudentT,
+)
+from .derived import Chi2, HalfCauchy, HalfNormal, LogisticNormal
 from .discrete import Bernoulli, Categorical, OneHotCategorical
 from .discrete_extra import Binomial, Geometric, Poisson
 from .independent import Independent
 from .kl import kl_divergence, register_kl
+from .lkj_cholesky import LKJCholesky
 from .lowrank_mvn import LowRankMultivariateNormal
 from .mixture import MixtureSameFamily
 from .multivariate import MultivariateNormal
-from .relaxed import (ExpRelaxedCategorical, LogitRelaxedBernoulli, RelaxedBernoulli,
-                      RelaxedOneHotCategorical)
+from .relaxed import (
+                               ExpRelaxedCategorical,
+                               LogitRelaxedBernoulli,
+                               RelaxedBernoulli,
+                               RelaxedOneHotCategorical,
+)
 from .transformed import TransformedDistribution
+from .transforms import (
+                               AbsTransform,
+                               AffineTransform,
+                               CatTransform,
+                               ComposeTransform,
+                               CorrCholeskyTransform,
+                               CumulativeDistributionTransform,
+                               ExpTransform,
+                               IndependentTransform,
+                               LowerCholeskyTransform,
+                               PositiveDefiniteTransform,
+                               PowerTransform,
+                               ReshapeTransform,
+                               SigmoidTransform,
+                               SoftmaxTransform,
+                               SoftplusTransform,
+                               StackTransform,
+                               StickBreakingTransform,
+                               TanhTransform,
+                               Transform,
+                               identity_transform,
+)
+from .wishart import Wishart
 
 __all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "ContinuousBernoulli",
            "Dirichlet", "Distribution", "ExpRelaxedCategorical", "Exponential", "Gamma",
@@ -35,4 +80,11 @@ __all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Continuous
            "LowRankMultivariateNormal", "MixtureSameFamily", "MultivariateNormal", "Normal",
            "OneHotCategorical", "Poisson", "RelaxedBernoulli", "RelaxedOneHotCategorical",
            "StudentT", "TransformedDistribution", "Uniform", "constraints", "kl_divergence",
-           "register_kl", "transforms"]
+           "register_kl", "transforms", "AbsTransform", "AffineTransform", "CatTransform",
+           "ComposeTransform", "CorrCholeskyTransform", "CumulativeDistributionTransform",
+           "ExpTransform", "IndependentTransform", "LowerCholeskyTransform",
+           "PositiveDefiniteTransform", "PowerTransform", "ReshapeTransform",
+           "SigmoidTransform", "SoftmaxTransform", "SoftplusTransform", "StackTransform",
+           "StickBreakingTransform", "TanhTransform", "Transform", "biject_to",
+           "constraint_registry", "identity_transform", "transform_to", "LKJCholesky",
+           "Wishart", "Chi2", "HalfCauchy", "HalfNormal", "LogisticNormal"]

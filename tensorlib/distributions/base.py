@@ -187,6 +187,11 @@ class Distribution:
         distribution)."""
 
     @property
+    def support(self):
+        """The constraint every value of the distribution satisfies (``constraints``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define its support")
+
+    @property
     def mean(self) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not implement mean")
 

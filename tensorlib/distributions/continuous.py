@@ -5,6 +5,7 @@ import math
 
 from .._tensor import Tensor
 from ..ops.elementwise import log, where
+from . import constraints
 from .base import Distribution, broadcast_params, value_like
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -16,6 +17,8 @@ class Normal(Distribution):
     >>> tl.distributions.Normal(0.0, 1.0).log_prob(tl.tensor(0.0))
     tensor(-0.9189)
     """
+
+    support = constraints.real
 
     has_rsample = True
     _expand_params = ("loc", "scale")
@@ -81,6 +84,10 @@ class Normal(Distribution):
 
 class Uniform(Distribution):
     """The uniform distribution on [low, high), ``low < high``."""
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return constraints.interval(self.low, self.high)
 
     has_rsample = True
     _expand_params = ("low", "high")

@@ -12,6 +12,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..ops.elementwise import softplus, where
+from . import constraints
 from .base import Distribution, broadcast_params, value_like
 from .discrete import _probs_or_logits
 
@@ -28,6 +29,8 @@ class ContinuousBernoulli(Distribution):
     variance and cdf switch to Taylor expansions, as PyTorch's, where the closed forms divide
     0 by 0. ``rsample`` is the inverse cdf of a uniform draw.
     """
+
+    support = constraints.unit_interval
 
     has_rsample = True
     _expand_params = ("probs", "logits")

@@ -16,12 +16,11 @@ from ..ops.elementwise import where
 from ..ops.shape import broadcast_to
 from ..ops.special_fns import digamma, lgamma
 from ..special import xlogy
+from . import constraints
 from ._gamma import regularized_gamma_p, standard_gamma
 from .base import Distribution, as_float, broadcast_params
 from .base import value_like as _val
 from .continuous import Normal
-
-
 
 
 def _rand(d: Distribution, sample_shape, like: Tensor) -> Tensor:
@@ -70,6 +69,8 @@ class Exponential(_Checks, Distribution):
 
     >>> tl.distributions.Exponential(2.0).log_prob(tl.tensor(1.0))   # log 2 - 2
     """
+
+    support = constraints.nonnegative
 
     has_rsample = True
     _expand_params = ("rate",)
@@ -149,6 +150,8 @@ class Laplace(_LocScale):
     """The Laplace distribution with location ``loc`` and ``scale > 0``
     (density ``exp(-|x - loc| / scale) / (2 scale)``)."""
 
+    support = constraints.real
+
     @property
     def variance(self) -> Tensor:
         return 2.0 * self.scale * self.scale
@@ -190,6 +193,8 @@ class LogNormal(_Checks, Distribution):
 
     >>> tl.distributions.LogNormal(0.0, 1.0).mean      # exp(1/2)
     """
+
+    support = constraints.positive
 
     has_rsample = True
     _expand_params = ()
@@ -255,6 +260,8 @@ class Cauchy(_LocScale):
     """The Cauchy (Lorentz) distribution with median ``loc`` and half width ``scale > 0``:
     its mean is NaN and its variance infinite, as PyTorch's."""
 
+    support = constraints.real
+
     @property
     def mean(self) -> Tensor:
         return _full(self, math.nan, self.loc)
@@ -297,6 +304,8 @@ class Gamma(_Checks, Distribution):
     derivative through the draw raises, as PyTorch's). Draws come from NumPy on the host, so
     sampling cannot be captured in a graph (``tl.function``).
     """
+
+    support = constraints.nonnegative
 
     has_rsample = True
     _expand_params = ("concentration", "rate")
@@ -353,6 +362,8 @@ class Beta(_Checks, Distribution):
     """The beta distribution on [0, 1] with ``concentration1`` (alpha) and
     ``concentration0`` (beta), both positive; ``rsample`` as :class:`Gamma`'s
     (``X / (X + Y)`` of two gamma draws)."""
+
+    support = constraints.unit_interval
 
     has_rsample = True
     _expand_params = ("concentration1", "concentration0")
@@ -412,6 +423,8 @@ class Dirichlet(_Checks, Distribution):
     """The Dirichlet distribution on the simplex over the last dim of ``concentration``
     (all positive): ``event_shape`` is ``(K,)``. ``rsample`` normalises K gamma draws
     (implicitly reparameterized, as :class:`Gamma`'s)."""
+
+    support = constraints.simplex
 
     has_rsample = True
     _expand_params = ("concentration",)
@@ -481,6 +494,8 @@ class StudentT(_Checks, Distribution):
     The mean is NaN for ``df <= 1``; the variance is infinite for ``1 < df <= 2`` and NaN for
     ``df <= 1``, as PyTorch's. ``rsample`` is ``loc + scale * Z / sqrt(V / df)`` with a
     normal Z and a chi-squared V (a gamma draw, implicitly reparameterized in ``df``)."""
+
+    support = constraints.real
 
     has_rsample = True
     _expand_params = ("df", "loc", "scale")

@@ -10,6 +10,7 @@ from .._tensor import Tensor
 from ..ops.elementwise import log, softplus, where
 from ..ops.indexing import one_hot, take_along_axis
 from ..ops.nn_act import log_softmax, softmax
+from . import constraints
 from .base import Distribution, as_float, broadcast_params
 
 
@@ -24,6 +25,8 @@ class Bernoulli(Distribution):
 
     >>> tl.distributions.Bernoulli(probs=0.3).sample((5,))
     """
+
+    support = constraints.boolean
 
     has_enumerate_support = True
     _expand_params = ("probs", "logits")
@@ -92,6 +95,10 @@ class Categorical(Distribution):
     >>> c = tl.distributions.Categorical(logits=scores)     # scores: (..., K)
     >>> c.sample(), c.log_prob(labels)
     """
+
+    @constraints.dependent_property(is_discrete=True, event_dim=0)
+    def support(self):
+        return constraints.integer_interval(0, self.num_classes - 1)
 
     has_enumerate_support = True
     _expand_params = ("probs", "logits")
@@ -199,6 +206,8 @@ class OneHotCategorical(Distribution):
     >>> a = d.sample()                                        # (..., K), one 1 per row
     >>> d.log_prob(a)
     """
+
+    support = constraints.one_hot
 
     has_enumerate_support = True
 

@@ -10,6 +10,7 @@ from ..ops.elementwise import softplus, where
 from ..ops.shape import broadcast_to
 from ..ops.special_fns import lgamma
 from ..special import xlogy
+from . import constraints
 from ._gamma import host_draw
 from .base import Distribution, _host, as_float
 from .continuous_extra import _Checks, _val
@@ -60,6 +61,8 @@ class Poisson(_Checks, Distribution):
     """Counts with mean ``rate >= 0``: ``P(k) = rate^k exp(-rate) / k!``. Sampled by NumPy on
     the host (not capturable in a graph); no entropy, as PyTorch."""
 
+    support = constraints.nonnegative_integer
+
     _expand_params = ("rate",)
 
     def __init__(self, rate, validate_args: bool | None = None):
@@ -103,6 +106,10 @@ class Binomial(_Binary, Distribution):
 
     >>> tl.distributions.Binomial(10, probs=tl.tensor([0.2, 0.9])).sample()
     """
+
+    @constraints.dependent_property(is_discrete=True, event_dim=0)
+    def support(self):
+        return constraints.integer_interval(0, self.total_count)
 
     has_enumerate_support = True
     _expand_params = ("total_count", "probs", "logits")
@@ -176,6 +183,8 @@ class Geometric(_Binary, Distribution):
     """The number of failures before the first success of trials with success probability
     ``probs`` in (0, 1] (or ``sigmoid(logits)``): ``P(k) = (1 - p)^k p``, k = 0, 1, ...
     Sampled by inverting the CDF of a ``tl.rand`` draw (capturable)."""
+
+    support = constraints.nonnegative_integer
 
     _expand_params = ("probs", "logits")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .._tensor import Tensor
+from . import constraints
 from .base import Distribution
 
 
@@ -18,6 +19,10 @@ class Independent(Distribution):
     >>> d.batch_shape, d.event_shape            # (B,), (A,)
     >>> d.log_prob(a)                           # (B,): a diagonal Gaussian's log-density
     """
+
+    @property
+    def support(self):
+        return constraints.independent(self.base_dist.support, self.reinterpreted_batch_ndims)
 
     def __init__(self, base_distribution: Distribution, reinterpreted_batch_ndims: int,
                  validate_args: bool | None = None):

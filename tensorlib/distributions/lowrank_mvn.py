@@ -14,6 +14,7 @@ import numpy as np
 from .._tensor import Tensor
 from ..ops.matrix import cholesky
 from ..ops.shape import broadcast_to
+from . import constraints
 from .base import Distribution, _host, as_float
 from .multivariate import _batch_solve, _eye, half_log_det, mahalanobis
 
@@ -46,6 +47,8 @@ class LowRankMultivariateNormal(Distribution):
 
     ``rsample`` is ``loc + W eps_m + sqrt(D) eps_n`` (differentiable in all parameters).
     """
+
+    support = constraints.real_vector
 
     has_rsample = True
 

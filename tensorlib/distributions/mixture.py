@@ -10,6 +10,7 @@ from __future__ import annotations
 from .._tensor import Tensor
 from ..ops.indexing import take_along_axis
 from ..ops.nn_act import log_softmax
+from . import constraints
 from .base import Distribution, value_like
 from .discrete import Categorical
 
@@ -19,6 +20,10 @@ class MixtureSameFamily(Distribution):
     ``component_distribution``, weighted by ``mixture_distribution`` (a Categorical over
     those k). ``log_prob`` is a logsumexp over components; no ``rsample`` (as PyTorch).
     """
+
+    @property
+    def support(self):
+        return constraints.MixtureSameFamilyConstraint(self.component_distribution.support)
 
     has_rsample = False
 

@@ -9,6 +9,7 @@ import numpy as np
 from .._tensor import Tensor
 from ..ops.matrix import cholesky, solve
 from ..ops.shape import broadcast_to, flip
+from . import constraints
 from .base import Distribution, _host, as_float
 
 
@@ -63,6 +64,8 @@ class MultivariateNormal(Distribution):
     >>> d = tl.distributions.MultivariateNormal(tl.zeros(2), scale_tril=tl.eye(2))
     >>> d.log_prob(tl.tensor([0.0, 0.0]))            # -log(2 pi)
     """
+
+    support = constraints.real_vector
 
     has_rsample = True
     _MATRICES = ("covariance_matrix", "precision_matrix", "scale_tril")

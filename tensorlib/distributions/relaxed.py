@@ -11,6 +11,7 @@ import math
 from .._tensor import Tensor
 from ..ops.elementwise import softplus
 from ..ops.shape import broadcast_to
+from . import constraints
 from .base import Distribution, as_float, broadcast_params, value_like
 from .continuous_bernoulli import clamp_probs
 from .discrete import Categorical, _probs_or_logits
@@ -25,6 +26,8 @@ def _temperature(t, like: Tensor | None = None) -> Tensor:
 class LogitRelaxedBernoulli(Distribution):
     """The logit of a :class:`RelaxedBernoulli` draw: ``(logit(u) + logits) / temperature``
     for ``u`` uniform."""
+
+    support = constraints.real
 
     has_rsample = True
 
@@ -96,6 +99,8 @@ class RelaxedBernoulli(_Relaxed):
     >>> RelaxedBernoulli(tl.tensor(0.1), probs=tl.tensor([0.2, 0.9])).rsample()
     """
 
+    support = constraints.unit_interval
+
     _base = LogitRelaxedBernoulli
     _transform = SigmoidTransform
 
@@ -103,6 +108,8 @@ class RelaxedBernoulli(_Relaxed):
 class ExpRelaxedCategorical(Distribution):
     """The log of a :class:`RelaxedOneHotCategorical` draw (``event_shape`` ``(K,)``):
     ``log_softmax((logits + gumbel) / temperature)``."""
+
+    support = constraints.real_vector
 
     has_rsample = True
 
@@ -152,6 +159,8 @@ class RelaxedOneHotCategorical(_Relaxed):
 
     >>> y = RelaxedOneHotCategorical(tl.tensor(0.5), logits=scores).rsample()   # (..., K)
     """
+
+    support = constraints.simplex
 
     _base = ExpRelaxedCategorical
     _transform = ExpTransform

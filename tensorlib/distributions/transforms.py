@@ -20,8 +20,10 @@ from . import constraints
 from .independent import sum_rightmost
 
 __all__ = ["AbsTransform", "AffineTransform", "CatTransform", "ComposeTransform",
-           "ExpTransform", "IndependentTransform", "PowerTransform", "ReshapeTransform",
-           "SigmoidTransform", "SoftmaxTransform", "StackTransform", "TanhTransform",
+           "CorrCholeskyTransform", "CumulativeDistributionTransform", "ExpTransform",
+           "IndependentTransform", "LowerCholeskyTransform", "PositiveDefiniteTransform",
+           "PowerTransform", "ReshapeTransform", "SigmoidTransform", "SoftmaxTransform",
+           "SoftplusTransform", "StackTransform", "StickBreakingTransform", "TanhTransform",
            "Transform", "identity_transform"]
 
 
@@ -674,6 +676,14 @@ class StackTransform(_Pieces):
         return self if self._cache_size == cache_size else StackTransform(
             self.transforms, self.dim, cache_size)
 
+    @property
+    def domain(self):
+        return constraints.stack([t.domain for t in self.transforms], self.dim)
+
+    @property
+    def codomain(self):
+        return constraints.stack([t.codomain for t in self.transforms], self.dim)
+
     def _pieces(self, x: Tensor):
         self._check_dim(x)
         if x.shape[self.dim] != len(self.transforms):
@@ -715,6 +725,14 @@ class CatTransform(_Pieces):
     def event_dim(self) -> int:
         return max(t.event_dim for t in self.transforms)
 
+    @property
+    def domain(self):
+        return constraints.cat([t.domain for t in self.transforms], self.dim, self.lengths)
+
+    @property
+    def codomain(self):
+        return constraints.cat([t.codomain for t in self.transforms], self.dim, self.lengths)
+
     def _pieces(self, x: Tensor):
         self._check_dim(x)
         if x.shape[self.dim] != sum(self.lengths):
@@ -748,3 +766,9 @@ class CatTransform(_Pieces):
         for j in parts[1:]:
             total = total + j
         return total
+
+
+# the structured transforms live in their own module; they build on the classes above
+from .transforms_extra import (CorrCholeskyTransform, CumulativeDistributionTransform,  # noqa: E402
+                               LowerCholeskyTransform, PositiveDefiniteTransform,
+                               SoftplusTransform, StickBreakingTransform)
