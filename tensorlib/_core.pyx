@@ -86,6 +86,9 @@ def _camel(name):
     return "".join(p[:1].upper() + p[1:] for p in name.split("_"))
 
 
+cdef Py_ssize_t _seq = 0
+
+
 cdef class Node:
     """A recorded op call: what ``Tensor.grad_fn`` returns.
 
@@ -103,9 +106,13 @@ cdef class Node:
     cdef public object retained
     cdef public object trace
     cdef public object out_meta
+    cdef public Py_ssize_t seq      # creation order: a node only reads older ones
     cdef object __weakref__
 
     def __init__(self, op, inputs, attrs, out_data, versions, Py_ssize_t n_out):
+        global _seq
+        _seq += 1
+        self.seq = _seq
         self.op = op
         self.inputs = inputs
         self.attrs = attrs
@@ -361,12 +368,93 @@ cdef dict _collect(list roots):
     return deps
 
 
+cdef dict _reach(list roots, dict node_targets, set leaf_targets):
+    """For each node above ``roots``: whether a target (a tensor ``tl.grad`` was asked
+    about: a leaf in ``leaf_targets``, or a node output in ``node_targets``) lies above it,
+    so that its vjp must run. Iterative post-order (no recursion on deep tapes)."""
+    cdef dict reach = {}
+    cdef list stack = []
+    cdef Node node, m
+    cdef TensorBase r, t
+    cdef bint hit
+    # nodes older than every target node cannot read one (PyTorch's min topological number
+    # cut): the walk stays on the part of the tape made after the inputs (unless a leaf is
+    # a target: leaves carry no creation order)
+    cdef Py_ssize_t oldest = -1
+    if node_targets and not leaf_targets:
+        oldest = min([(<Node>key[0]).seq for key in node_targets])
+    for x in roots:
+        r = <TensorBase>x
+        if r._node is not None:
+            stack.append((r._node, False))
+    while stack:
+        node, expanded = stack.pop()
+        if not expanded:
+            if node in reach:
+                continue
+            if node.inputs is None:
+                from .autograd.node import _freed_message
+                raise RuntimeError(_freed_message(node))
+            reach[node] = None          # in progress
+            stack.append((node, True))
+            for x in node.inputs:
+                t = <TensorBase>x
+                if t._node is not None and t._rg and t._node not in reach and \
+                        (<Node>t._node).seq >= oldest:
+                    stack.append((t._node, False))
+            continue
+        hit = False
+        for x in node.inputs:
+            t = <TensorBase>x
+            if not t._rg:
+                continue
+            if t._node is None:
+                if id(t) in leaf_targets:
+                    hit = True
+            elif (t._node, t._idx) in node_targets or reach.get(t._node) is True:
+                hit = True
+        reach[node] = hit
+    return reach
+
+
+cdef dict _collect_pruned(list roots, dict reach, dict node_targets):
+    """``_collect`` over the part of the tape a ``tl.grad`` needs: consumers whose vjp runs
+    (reach True), producers that are such nodes or hold a target output."""
+    cdef set visit = {n for n, flag in reach.items() if flag is True}
+    visit.update(key[0] for key in node_targets)
+    cdef dict deps = {}
+    cdef Node node
+    cdef TensorBase r, t
+    for x in roots:
+        r = <TensorBase>x
+        if r._node is not None and r._node in visit:
+            deps[r._node] = 0
+    for node in visit:
+        deps.setdefault(node, 0)
+    for n, hit in reach.items():
+        if hit is not True:
+            continue
+        node = <Node>n
+        for x in node.inputs:
+            t = <TensorBase>x
+            if t._node is not None and t._rg and t._node in visit:
+                deps[t._node] = <Py_ssize_t>deps[t._node] + 1
+    return deps
+
+
 def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node_targets,
-         list results, check_versions, check_anomaly, node_hooks):
+         list results, check_versions, check_anomaly, node_hooks, leaf_targets=None):
     """Propagate ``grads`` from ``roots`` through the tape, in reverse topological order,
     without recursion. Returns {id(leaf): [leaf, summed gradient]} for the caller to deliver.
-    """
-    cdef dict deps = _collect(roots)
+
+    ``leaf_targets`` (a set of leaf ids; None: every leaf) with ``node_targets``: the
+    tensors ``tl.grad`` asks about. Then only the nodes between the roots and them run
+    their vjps (as PyTorch's engine: hooks above them stay idle, their tape is not freed,
+    and the work does not grow with the tape above the inputs)."""
+    cdef bint prune = leaf_targets is not None
+    cdef dict reach = _reach(roots, node_targets, leaf_targets) if prune else None
+    cdef dict deps = (_collect_pruned(roots, reach, node_targets) if prune
+                      else _collect(roots))
     cdef dict pending = {}
     cdef dict leaf_grads = {}
     cdef list ready = []
@@ -396,6 +484,8 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
             gouts = [None] * node.n_out
         if node.hooks is not None or node.retained is not None or node_targets:
             node_hooks(node, gouts, node_targets, results, create_graph)
+        if prune and reach.get(node) is not True:
+            continue            # holds a target output; nothing it reads is asked about
         if node.inputs is None:
             from .autograd.node import _freed_message
             raise RuntimeError(_freed_message(node))
@@ -426,10 +516,12 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
                     f"{(<TensorBase>g)._data.shape} for an input of shape {t._data.shape} "
                     "(a bug in that op's vjp)")
             if t._node is None:
-                if g is not None:
+                if g is not None and (not prune or id(t) in leaf_targets):
                     _add_leaf(leaf_grads, t, g)
                 continue
             m = <Node>t._node
+            if prune and m not in deps:
+                continue
             if g is not None:
                 slot = pending.get(m)
                 if slot is None:

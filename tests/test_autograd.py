@@ -1109,3 +1109,49 @@ def test_grad_takes_pytorch_keywords_only_inputs_is_grads_batched_and_grad_tenso
     x.grad = None
     tl.autograd.backward([loss], grad_tensors=[tl.tensor(3.0)])
     np.testing.assert_allclose(x.grad.numpy(), [6.0, 6.0, 6.0])
+
+
+def test_grad_walks_only_between_the_outputs_and_the_inputs():
+    """tl.grad (and backward(inputs=)) runs the vjps on the paths to the inputs only, as
+    PyTorch's engine: hooks and retained gradients above the inputs stay idle, the tape
+    above them is not freed (first-order MAML), and the work does not grow with it."""
+    calls = []
+
+    class Counted(tl.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1.0
+
+        @staticmethod
+        def backward(ctx, g):
+            calls.append(1)
+            return g
+
+    w = tl.tensor([1.0, 2.0], requires_grad=True)
+    u = w * 3.0
+    u.retain_grad()
+    seen = []
+    u.register_hook(lambda g: seen.append(g))
+    h = u
+    for _ in range(20):
+        h = Counted.apply(h)
+    a = h - 1.0
+    (g,) = tl.grad((a * a).sum(), [a])          # retain_graph=False
+    np.testing.assert_allclose(g.numpy(), 2 * (3 * w.numpy() - 1))
+    assert u.grad is None and seen == [] and calls == []
+    (a - 0.1 * g).sum().backward()              # the tape above a is still there
+    np.testing.assert_allclose(w.grad.numpy(), [3.0, 3.0])
+    assert len(calls) == 20 and len(seen) == 1
+    # a leaf among the inputs: the path to it runs, a branch that does not reach it does not
+    calls.clear()
+    x = tl.tensor([2.0], requires_grad=True)
+    other = Counted.apply(tl.tensor([1.0], requires_grad=True))
+    (gx,) = tl.grad((x * x + other).sum(), [x])
+    assert gx.item() == 4.0 and calls == []
+    # backward(inputs=) accumulates into those only, through the same pruned walk
+    calls.clear()
+    w2 = tl.tensor([1.0], requires_grad=True)
+    mid = Counted.apply(w2 * 2.0)
+    top = mid * mid
+    top.sum().backward(inputs=[mid])
+    assert mid.grad.item() == 4.0 and w2.grad is None and calls == []

@@ -51,11 +51,15 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
     instead of accumulating into leaves."""
     node_targets: dict = {}
     results = None
+    leaf_targets = None
     if inputs is not None:
         results = [None] * len(inputs)
+        leaf_targets = set()
         for k, t in enumerate(inputs):
             if t._node is not None:
                 node_targets.setdefault((t._node, t._idx), []).append(k)
+            else:
+                leaf_targets.add(id(t))
 
     prev_mode = state.grad_enabled
     state.grad_enabled = create_graph
@@ -68,7 +72,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                               accumulates=accumulates) if tracer is not None else None)
     try:
         leaf_grads = walk(list(roots), list(grads), retain_graph, create_graph, node_targets,
-                          results, _check_versions, _check_anomaly, _node_hooks)
+                          results, _check_versions, _check_anomaly, _node_hooks, leaf_targets)
         if run is not None:
             tracer.on_backward_done(run, leaf_grads)
         # leaves last: hooks see the summed gradient, as AccumulateGrad does in PyTorch
