@@ -73,11 +73,20 @@ def _target(device) -> Device:
     return scope
 
 
+def _made(t: Tensor) -> Tensor:
+    """A tensor this call created: under capture, the trace learns that it is the function's
+    own (an in-place write to it is a value of this run, not state kept between runs)."""
+    tracer = state.tracer
+    if tracer is not None:
+        tracer.note_fresh(t)
+    return t
+
+
 def _place(arr, device, requires_grad: bool) -> Tensor:
     dev = _target(device)
     if dev.type != "cpu":
         arr = to_device(arr, dev)
-    t = _wrap(arr, dev, False, None, 0)
+    t = _made(_wrap(arr, dev, False, None, 0))
     if requires_grad:
         t.requires_grad = True
     return t
@@ -95,7 +104,7 @@ def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> T
     if (isinstance(data, np.ndarray) and arr is data) or (
             _dtypes.is_torch_tensor(data) and not arr.flags.owndata):
         arr = arr.copy()         # a torch tensor's .numpy() shares its memory
-    return _place(arr, device, requires_grad)
+    return _made(_place(arr, device, requires_grad))
 
 
 def as_tensor(data: Any, dtype=None, device=None) -> Tensor:
@@ -178,7 +187,7 @@ def _filled(kind: str, size, fill, dtype, device, requires_grad) -> Tensor:
     xp = xp_for(dev)
     shape = _shape(size)
     arr = xp.empty(shape, dt) if kind == "empty" else xp.full(shape, fill, dt)
-    t = _wrap(arr, dev, False, None, 0)
+    t = _made(_wrap(arr, dev, False, None, 0))
     if requires_grad:
         t.requires_grad = True
     return t
@@ -281,7 +290,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
         return t.astype(dtype) if _dtypes.as_dtype(dtype) != np.int64 else t
     dev = _target(device)
     arr = xp_for(dev).arange(start, end, step, dtype=_dtypes.as_dtype(dtype))
-    t = _wrap(arr, dev, False, None, 0)
+    t = _made(_wrap(arr, dev, False, None, 0))
     if requires_grad:
         t.requires_grad = True
     return t
@@ -311,7 +320,7 @@ def linspace(start: float, end: float, steps: int, dtype=None, device=None,
         arr = _torch_linspace(start, end, steps, dt)
     else:
         arr = xp.linspace(start, end, steps, dtype=dt)
-    t = _wrap(arr, dev, False, None, 0)
+    t = _made(_wrap(arr, dev, False, None, 0))
     if requires_grad:
         t.requires_grad = True
     return t
@@ -341,7 +350,7 @@ def eye(n: int, m: int | None = None, dtype=None, device=None,
     _escapes("eye", (n, m))
     dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
     dev = _target(device)
-    t = _wrap(xp_for(dev).eye(n, m, dtype=dt), dev, False, None, 0)
+    t = _made(_wrap(xp_for(dev).eye(n, m, dtype=dt), dev, False, None, 0))
     if requires_grad:
         t.requires_grad = True
     return t

@@ -454,6 +454,8 @@ class Function:
         first = []
         for t, v in zip(out_tensors, fetches):
             loc = tracer.locations.get(id(t._data))
+            if loc is not None and loc[0] != "input" and tracer._is_fresh(tracer.loc_objs[loc][0]):
+                loc = None      # a tensor the function made: each call returns a new one
             if loc is not None and loc[0] == "input":
                 out_kinds.append(("input", loc[1], t._device))
                 first.append(tensors[loc[1]])

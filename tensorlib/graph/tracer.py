@@ -75,6 +75,7 @@ class Tracer:
         self.placeholders: list = []              # eager tensors fed as inputs
         self.constants: list[tuple] = []          # (tensor, box, version) guards
         self._keep: list = []                     # keeps ids stable during the trace
+        self.fresh: set[int] = set()              # ids of the buffers of tensors it created
         self.tape_nodes: dict[int, tuple] = {}    # id(tape node) -> (tape node, graph node)
         self.backward_runs: list[BackwardRun] = []
         self.n_vars = 0
@@ -113,7 +114,23 @@ class Tracer:
         return v if v is not None else self._capture(t)
 
     # --- captured eager tensors ---------------------------------------------------
+    def note_fresh(self, t) -> None:
+        """``t`` was created during the trace (tl.zeros, tl.tensor... in the function): its
+        value is a constant of the graph, and writes to it are values of each run."""
+        from ..backends import root_buffer
+        self.fresh.add(id(root_buffer(t._data)))
+        self._keep.append(t)
+
+    def _is_fresh(self, t) -> bool:
+        """Whether ``t`` (or the tensor it views) was created during the trace."""
+        if not self.fresh:
+            return False
+        from ..backends import root_buffer
+        return id(root_buffer(t._data)) in self.fresh
+
     def _classify(self, t) -> tuple[str, Any, str]:
+        if self._is_fresh(t):
+            return "constant", t, "data"
         owner = self.grad_owner.get(id(t))
         if owner is not None and owner.grad is t:
             return "variable", owner, "grad"
@@ -152,6 +169,10 @@ class Tracer:
                 self.dynamic.add(node.outputs[0].id)
                 if slot == "data":
                     self._note_grad(owner)
+            elif self._is_fresh(owner):
+                # the function's own tensor: its value now (an in-place write follows and
+                # must not reach the graph's copy); no guard, nothing outside can change it
+                node.attrs["value"] = t._data.copy()
             else:
                 node.attrs["value"] = t._data
                 self.constants.append((t, t._version, t._version[0]))
@@ -370,6 +391,8 @@ class Tracer:
         if old is None:
             self._capture(t)
         key = self.locations.get(id(t._data))
+        if key is not None and key[0] != "input" and self._is_fresh(self.loc_objs[key][0]):
+            key = None          # the function's own tensor: the write is this run's value
         if key is not None:
             if key[0] == "input" or self.var_nodes[key].op == "constant":
                 node = self.var_nodes[key]
