@@ -782,3 +782,38 @@ def test_lp_pool_of_infinite_order_is_the_max_of_abs(cls, shape):
     got = getattr(nn, cls)(float("inf"), 2)(_t(x))
     want = getattr(torch.nn, cls)(float("inf"), 2)(_tt(x))
     _close(got, want)
+
+
+def test_histc_on_decimal_data_matches_torch_bin_for_bin():
+    # values on bin edges (0.3 * 10 = 3.0000000000000004): PyTorch's own rounding
+    rng = np.random.default_rng(5)
+    for dt in (np.float32, np.float64):
+        v = np.round(rng.uniform(-1, 11, 1000), 1).astype(dt)
+        for lo, hi, bins in ((0, 10, 100), (0, 1, 10), (0.1, 9.3, 37), (-0.7, 10.2, 13)):
+            np.testing.assert_array_equal(tl.tensor(v).histc(bins, lo, hi).numpy(),
+                                          torch.tensor(v).histc(bins, lo, hi).numpy())
+
+
+def test_median_with_a_positional_dim_is_pytorchs():
+    a = np.array([[1.0, 5.0, 2.0, 8.0], [3.0, 4.0, 9.0, 0.0]])
+    for args in ((1,), (0, True), (-1, False)):
+        got, want = tl.tensor(a).median(*args), torch.tensor(a).median(*args)
+        np.testing.assert_array_equal(got.values.numpy(), want.values.numpy())
+        np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
+        got = tl.median(tl.tensor(a), *args)
+        np.testing.assert_array_equal(got.values.numpy(), want.values.numpy())
+    np.testing.assert_array_equal(tl.tensor(a).median(axis=1).numpy(), np.median(a, axis=1))
+
+
+def test_norm_and_cdist_gradients_at_zero_coordinates_for_p_below_one():
+    for p in (0.5, 0.8):
+        x = tl.tensor([1.0, 0.0, -2.0], requires_grad=True)
+        xt = torch.tensor([1.0, 0.0, -2.0], requires_grad=True)
+        tl.linalg.vector_norm(x, ord=p).backward()
+        torch.linalg.vector_norm(xt, ord=p).backward()
+        np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-6)
+        a = tl.tensor([[1.0, 1.0]], requires_grad=True)
+        at = torch.tensor([[1.0, 1.0]], requires_grad=True)
+        tl.cdist(a, tl.tensor([[0.0, 1.0]]), p=p).sum().backward()
+        torch.cdist(at, torch.tensor([[0.0, 1.0]]), p=p).sum().backward()
+        np.testing.assert_allclose(a.grad.numpy(), at.grad.numpy(), rtol=1e-6)

@@ -227,7 +227,9 @@ def _norm_vjp(n, g):
         return (ge * x.sign() * mask / mask.sum(axis=n.attrs["axis"], keepdims=True),)
     from .elementwise import where
     safe = where(out == 0, 1.0, out)
-    return (where(out == 0, 0.0, ge * x.sign() * x.abs() ** (p - 1) / safe ** (p - 1)),)
+    # a zero coordinate gets 0 (PyTorch's): |0| ** (p - 1) is inf for p < 1, sign(0) * inf NaN
+    mag = where(x == 0, 1.0, x.abs())
+    return (where(out == 0, 0.0, ge * x.sign() * mag ** (p - 1) / safe ** (p - 1)),)
 
 
 NORM = _define("norm", _norm_fwd, vjp=_norm_vjp, saves_output=True)

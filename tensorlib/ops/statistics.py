@@ -84,15 +84,26 @@ class median_result(NamedTuple):
     indices: Tensor
 
 
-def median(x, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
+def median(x, *args, axis: int | None = None, keepdims: bool = False, dim: int | None = None,
            keepdim: bool | None = None):
-    """NumPy's ``median``: the mean of the two middle values for an even count (PyTorch's
-    ``median`` returns the lower one; use ``quantile(x, 0.5, method='lower')`` for that).
+    """NumPy's ``median`` with ``axis=``: the mean of the two middle values for an even count
+    (PyTorch's ``median`` returns the lower one; ``quantile(x, 0.5, method='lower')``).
 
-    PyTorch's spelling ``median(x, dim=d)`` / ``x.median(dim=d, keepdim=...)`` has
-    PyTorch's meaning: the lower median along ``d`` and its index, as a ``(values,
-    indices)`` named tuple (a NaN in the row gives NaN); the gradient goes to that index.
+    PyTorch's spellings ``median(x, d)``, ``x.median(1)`` (a positional dim, as
+    ``x.max(1)``) and ``median(x, dim=d)`` / ``x.median(dim=d, keepdim=...)`` have PyTorch's
+    meaning: the lower median along ``d`` and its index, as a ``(values, indices)`` named
+    tuple (a NaN in the row gives NaN); the gradient goes to that index. ``x.median()``
+    with no dim is NumPy's average of the middle two.
     """
+    if args:
+        if len(args) > 2 or dim is not None or axis is not None:
+            raise TypeError("median: takes a dim and keepdim positionally (PyTorch's), or "
+                            "axis=/dim= as keywords, not both")
+        dim = args[0]
+        if len(args) == 2:
+            if keepdim is not None:
+                raise TypeError("median: got keepdim both positionally and as a keyword")
+            keepdim = args[1]
     if dim is None:
         from .reduction import _axis_args
         axis, keepdims = _axis_args("median", axis, keepdims, None, keepdim)

@@ -11,10 +11,10 @@ by ``tensorlib/_torch_methods.py``. Integer-valued results (indices, counts, ``s
 ``histc``, ``unique_consecutive``) carry no gradient, as in PyTorch.
 
 The second round's names live in modules of their own, gathered here: ``scatter_reduce``
-(scatter and index reductions), ``torch_views`` (windows, splits, out-of-place scatters),
-``torch_math`` (elementwise), ``torch_linalg`` (matrix functions, integration),
-``torch_dtypes`` (promotion queries), ``torch_creation``, ``windows`` (signal windows),
-``stft`` (``stft``/``istft`` with real and imaginary parts in a last dim),
+(scatter and index reductions), ``segment`` (``segment_reduce``), ``torch_views`` (windows,
+splits, out-of-place scatters), ``torch_math`` (elementwise), ``torch_linalg`` (matrix
+functions, integration), ``torch_dtypes`` (promotion queries), ``torch_creation``, ``windows``
+(signal windows), ``stft`` (``stft``/``istft`` with real and imaginary parts in a last dim),
 ``torch_settings`` (global settings) and ``nn_aliases`` (``torch.conv2d`` and the other
 functional ops at ``torch.*``). :data:`EXPORTS` maps every name ``tl`` takes from here to
 its function (``tensorlib/__init__.py`` adds them); :data:`METHOD_ONLY` are helpers bound as
@@ -818,8 +818,8 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
     """Counts of values in ``bins`` equal-width bins over [min, max] (``torch.histc``): with
     min = max the data's range is used; values outside are ignored, ``max`` falls in the last
     bin. Floating point only; not differentiable."""
-    from ..creation import linspace, zeros
-    from .indexing import index_add, take_along_axis
+    from ..creation import zeros
+    from .indexing import index_add
     x = to_tensor(input).detach()
     if x.dtype.kind != "f":
         raise TypeError(f"histc: input must be floating point, got {x.dtype}")
@@ -837,12 +837,12 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
         raise ValueError(f"histc: range of [{lo}, {hi}] is not finite")
     v = x.reshape(-1)
     inside = (v >= lo) & (v <= hi)
-    pos = ((E.where(inside, v, lo) - lo) / (hi - lo) * bins).astype(np.int64).clip(0, bins - 1)
-    # as PyTorch: the linear guess, moved by one where it misses the bin edges (rounding)
-    edges = linspace(lo, hi, bins + 1, dtype=x.dtype, device=x.device)
-    below = v < take_along_axis(edges, pos, 0)
-    above = (v >= take_along_axis(edges, pos + 1, 0)) & (pos + 1 < bins)
-    pos = E.where(below, pos - 1, E.where(above, pos + 1, pos)).clip(0, bins - 1)
+    # PyTorch's bin, rounding included: (x - min) * bins / (max - min) in the input's dtype,
+    # truncated (a value on an edge computed as 2.9999 lands in bin 2, as there)
+    lo_t, hi_t = x.dtype.type(lo), x.dtype.type(hi)
+    span = float(hi_t - lo_t)           # (max - min) in the input's dtype too
+    pos = ((E.where(inside, v, lo) - float(lo_t)) * bins / span).astype(np.int64)
+    pos = pos.clip(0, bins - 1)
     counts = index_add(zeros(bins, dtype=x.dtype, device=x.device), 0, pos,
                        inside.astype(x.dtype))
     return counts
@@ -1009,6 +1009,7 @@ from . import elementwise as _E  # noqa: E402
 from . import matrix as _matrix  # noqa: E402
 from . import nn_aliases as _nn_aliases  # noqa: E402
 from . import scatter_reduce as _scatter_reduce  # noqa: E402
+from . import segment as _segment  # noqa: E402
 from . import stft as _stft  # noqa: E402
 from . import torch_creation as _creation  # noqa: E402
 from . import torch_dtypes as _dtypes_api  # noqa: E402
@@ -1100,7 +1101,7 @@ METHOD_ONLY = ("fill_diagonal_mask",)
 
 def _exports() -> dict:
     out = {n: globals()[n] for n in _ROUND1 if n not in METHOD_ONLY}
-    for mod in (_scatter_reduce, _creation, _dtypes_api, _linalg_api, _math, _settings,
+    for mod in (_scatter_reduce, _segment, _creation, _dtypes_api, _linalg_api, _math, _settings,
                 _stft, _views, _windows):
         out.update({n: getattr(mod, n) for n in mod.__all__ if n != "COPY_VARIANTS"})
     out.update(_views.COPY_VARIANTS)
