@@ -418,8 +418,8 @@ _METHODS = {
     "diagonal": DG.diagonal, "trace": DG.trace, "moveaxis": RA.moveaxis, "movedim": RA.movedim,
     "repeat_interleave": RA.repeat_interleave, "isclose": NU.isclose, "allclose": NU.allclose,
     "lerp": NU.lerp, "nan_to_num": NU.nan_to_num, "quantile": ST.quantile,
-    "median": ST.median, "unique": DD.unique, "argwhere": DD.argwhere, "nonzero": DD.nonzero,
-    "bincount": DD.bincount,
+    "median": ST.median, "unique": DD.unique, "argwhere": DD.argwhere,
+    "nonzero": DD.nonzero_method, "bincount": DD.bincount,
     # comparisons by name (PyTorch's)
     "eq": E.eq, "ne": E.ne, "lt": E.lt, "le": E.le, "gt": E.gt, "ge": E.ge, "equal": E.equal,
     # cumulative, NaN-ignoring and special functions (PyTorch's methods)

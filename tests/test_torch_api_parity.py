@@ -1282,8 +1282,8 @@ _CATEGORIES = {
     "numerics": "set_flush_denormal bfloat16",
     "rnn": "gru lstm rnn_relu rnn_tanh",
     "nn": "conv_transpose3d conv_tbc ctc_loss embedding_bag max_pool3d",
-    "mode": "is_inference is_inference_mode_enabled",
-    "rare": "hash_tensor histogram histogramdd segment_reduce",
+    "mode": "is_inference",
+    "rare": "hash_tensor histogram histogramdd",
     "named": "name",
     "class": "dtype layout memory_format",
 }

@@ -5,11 +5,12 @@ raises (with advice) instead of freezing the traced result.
 """
 from __future__ import annotations
 
+
 import numpy as np
 
 from .._tensor import Tensor, _wrap
 from ..backends import xp_for
-from ._util import to_tensor
+from ._util import norm_axis, to_tensor
 
 
 def _data(x: Tensor, op: str, why: str = "its result's shape depends on the values"):
@@ -22,22 +23,42 @@ def _out(a, x: Tensor) -> Tensor:
 
 
 def unique(x, return_inverse: bool = False, return_counts: bool = False,
-           axis: int | None = None):
+           axis: int | None = None, *, sorted: bool = True, dim: int | None = None):
     """The sorted unique values (NumPy's ``unique``), optionally with the inverse indices
-    (``values[inverse]`` rebuilds ``x``) and the counts.
+    (``values[inverse]`` rebuilds ``x``) and the counts. With ``axis`` (PyTorch's ``dim``)
+    the unique slices along it: ``tl.unique(edge_index, dim=1)`` drops repeated columns of
+    a (2, E) edge list. NaNs are each their own value, as in PyTorch. ``sorted=False`` is
+    accepted and the result is sorted anyway (PyTorch's CPU result is too).
 
     >>> tl.unique(tl.tensor([3, 1, 3, 2]), return_counts=True)
     (tensor([1, 2, 3]), tensor([1, 1, 2]))
+    >>> tl.unique(tl.tensor([[0, 1, 0], [2, 3, 2]]), dim=1)
+    tensor([[0, 1],
+            [2, 3]])
     """
+    del sorted          # sorting is what makes the result independent of the backend
     x = to_tensor(x)
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("unique: got both axis= and dim=; pass one")
+        axis = dim
+    if axis is not None:
+        if x.ndim == 0:
+            raise ValueError(f"unique: dim={axis} given for a 0-d tensor")
+        axis = norm_axis(axis, x.ndim, "unique")
+        if x.numel() == 0 and x.shape[axis] != 0:
+            raise ValueError(f"unique: the input of shape {tuple(x.shape)} has 0-size dims "
+                             f"other than dim {axis}, so its slices along dim {axis} are all "
+                             f"empty; pass a dim of size 0 or drop the empty dims")
     xp = xp_for(x._device)
     res = xp.unique(_data(x, "unique"), return_inverse=return_inverse,
-                    return_counts=return_counts, axis=axis)
+                    return_counts=return_counts, axis=axis, equal_nan=False)
     if not (return_inverse or return_counts):
         return _out(res, x)
     values, *rest = res
-    if return_inverse and axis is None:
-        rest[0] = rest[0].reshape(x.shape)      # NumPy 2's inverse has the input's shape
+    if return_inverse:
+        # NumPy 2's inverse has the input's shape without axis, one index per slice with it
+        rest[0] = rest[0].reshape(x.shape if axis is None else (x.shape[axis],))
     return tuple(_out(a.astype(np.int64) if i else a, x)
                  for i, a in enumerate([values, *rest]))
 
@@ -52,12 +73,32 @@ def argwhere(x) -> Tensor:
 def nonzero(x, *, as_tuple: bool | None = None) -> tuple[Tensor, ...] | Tensor:
     """The indices of the non-zero elements, one int64 tensor per axis (NumPy's ``nonzero``;
     ``x[tl.nonzero(x)]`` selects them). PyTorch's spelling gets PyTorch's result:
-    ``as_tuple=False`` is one (n, ndim) tensor (``tl.argwhere``)."""
+    ``as_tuple=False`` is one (n, ndim) tensor (``tl.argwhere``). The method
+    ``x.nonzero()`` is PyTorch's (see :func:`nonzero_method`).
+
+    >>> tl.nonzero(tl.tensor([0, 3, 5]))
+    (tensor([1, 2]),)
+    """
     if as_tuple is False:
         return argwhere(x)
     x = to_tensor(x)
+    if as_tuple and x.ndim == 0:
+        x = x.reshape((1,))         # PyTorch's tuple for a 0-d tensor: one index tensor
     idx = xp_for(x._device).nonzero(_data(x, "nonzero"))
     return tuple(_out(i.astype(np.int64), x) for i in idx)
+
+
+def nonzero_method(self, *, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
+    """``x.nonzero()``, PyTorch's method: the indices of the non-zero elements as one
+    (n, ndim) int64 tensor (``tl.argwhere``); ``as_tuple=True`` gives one index tensor per
+    axis (NumPy's ``nonzero``, the function ``tl.nonzero``'s default).
+
+    >>> tl.tensor([0., 2., 3.]).nonzero().view(-1)
+    tensor([1, 2])
+    """
+    return nonzero(self, as_tuple=bool(as_tuple))
+
+
 
 
 def bincount(x, weights=None, minlength: int = 0) -> Tensor:

@@ -41,16 +41,50 @@ def moveaxis(x, source, destination) -> Tensor:
 movedim = moveaxis
 
 
-def repeat_interleave(x, repeats, axis: int | None = None, *, dim: int | None = None,
+def _check_output_size(output_size, total: int) -> None:
+    if output_size is not None and int(output_size) != total:
+        raise ValueError(f"repeat_interleave: output_size={output_size} but the repeats add up "
+                         f"to {total}; pass their sum or leave output_size out")
+
+
+def _counts(repeats) -> Tensor:
+    """``repeat_interleave(repeats)``: 0, 1, ... each repeated its count (``torch``'s
+    one-argument form), in ``repeats``' integer dtype."""
+    r = to_tensor(repeats)
+    if r.ndim != 1:
+        raise ValueError(f"repeat_interleave: a single argument is the 1-d tensor of counts, "
+                         f"got shape {tuple(r.shape)}")
+    if r.dtype.kind not in "iu":
+        raise TypeError(f"repeat_interleave: the counts must be an integer tensor, got "
+                        f"{r.dtype}")
+    c = host_values(r)
+    if (c < 0).any():
+        raise ValueError("repeat_interleave: repeats must not be negative")
+    from ..creation import tensor
+    return tensor(np.repeat(np.arange(c.shape[0], dtype=c.dtype), c), device=r.device)
+
+
+def repeat_interleave(x, repeats=None, axis: int | None = None, *, dim: int | None = None,
                       output_size: int | None = None) -> Tensor:
     """Repeat each element ``repeats`` times along ``axis`` (the flattened tensor when None):
     ``repeats`` is an int or one count per element (PyTorch's ``repeat_interleave``, NumPy's
-    ``repeat``). The counts are read on the host, so they cannot be a captured tensor.
-    PyTorch's ``dim=`` is ``axis``; its ``output_size=`` hint is accepted and ignored.
+    ``repeat``). With one argument, ``x`` is the 1-d tensor of counts and the result is each
+    index repeated its count (``repeat_interleave(sizes)`` gives the graph id of every node
+    of a batch). The counts are read on the host, so they cannot be a captured tensor.
+    PyTorch's ``dim=`` is ``axis``; ``output_size=``, when given, must be the result's length.
 
     >>> tl.repeat_interleave(tl.tensor([1, 2]), 2)
     tensor([1, 1, 2, 2])
+    >>> tl.repeat_interleave(tl.tensor([2, 0, 3]))
+    tensor([0, 0, 2, 2, 2])
     """
+    if repeats is None:
+        if axis is not None or dim is not None:
+            raise TypeError("repeat_interleave: with a single argument (the counts) there is "
+                            "no axis; pass repeat_interleave(x, repeats, dim) to repeat x")
+        out = _counts(x)
+        _check_output_size(output_size, out.shape[0])
+        return out
     x = to_tensor(x)
     if dim is not None:
         if axis is not None:
@@ -71,6 +105,7 @@ def repeat_interleave(x, repeats, axis: int | None = None, *, dim: int | None = 
         raise ValueError("repeat_interleave: repeats must not be negative")
     from ..creation import tensor
     idx = np.repeat(np.arange(n), r.reshape(-1) if r.ndim else int(r))
+    _check_output_size(output_size, idx.shape[0])
     return x.take(tensor(idx, device=x.device), axis=ax)
 
 
