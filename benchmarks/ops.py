@@ -92,6 +92,10 @@ def cases(lib):
             ("depthwise conv 3x3, fwd+bwd (16,64,32,32)", dw_fb),
             ("scatter_reduce amax, fwd+bwd (20000x64 -> 2000)", _segment_pool(tl, "amax")),
             ("scatter_reduce mean, fwd+bwd (20000x64 -> 2000)", _segment_pool(tl, "mean")),
+            ("scatter_add_ expanded index (50000x64 -> 5000)", _gnn_scatter(tl, "scatter_add_")),
+            ("gather, fwd+bwd (5000x64 -> 50000)", _gnn_scatter(tl, "gather")),
+            ("stft n_fft=400 hop 160 (16 x 1 s at 16 kHz)", _spectrogram(tl, 400, False)),
+            ("istft n_fft=512 hop 160 (16 x 1 s at 16 kHz)", _spectrogram(tl, 512, True)),
             ("matvec 4096x1024 @ 1024", lambda: xb @ x[0]),
             ("x.T.contiguous() (1024^2)", lambda: x.T.contiguous()),
             ("permute NCHW->NHWC, contiguous (32,64,32,32)",
@@ -148,6 +152,10 @@ def cases(lib):
         ("depthwise conv 3x3, fwd+bwd (16,64,32,32)", tdw_fb),
         ("scatter_reduce amax, fwd+bwd (20000x64 -> 2000)", _segment_pool(torch, "amax")),
         ("scatter_reduce mean, fwd+bwd (20000x64 -> 2000)", _segment_pool(torch, "mean")),
+        ("scatter_add_ expanded index (50000x64 -> 5000)", _gnn_scatter(torch, "scatter_add_")),
+        ("gather, fwd+bwd (5000x64 -> 50000)", _gnn_scatter(torch, "gather")),
+        ("stft n_fft=400 hop 160 (16 x 1 s at 16 kHz)", _spectrogram(torch, 400, False)),
+        ("istft n_fft=512 hop 160 (16 x 1 s at 16 kHz)", _spectrogram(torch, 512, True)),
         ("matvec 4096x1024 @ 1024", lambda: xb @ x[0]),
         ("x.T.contiguous() (1024^2)", lambda: x.T.contiguous()),
         ("permute NCHW->NHWC, contiguous (32,64,32,32)",
@@ -167,6 +175,41 @@ def _segment_pool(lib, reduce: str):
         msg.grad = None
         base.scatter_reduce(0, index, msg, reduce, include_self=False).sum().backward()
     return run
+
+
+def _gnn_scatter(lib, op: str):
+    """A GNN's scatter ops at a user trial's sizes: 50000 edges' 64-wide messages and 5000
+    nodes, the edge index expanded over the features (``scatter_add_``), or node features
+    gathered per edge, forward and backward (``gather``); the same code for both libraries."""
+    rng = np.random.default_rng(2)
+    idx = lib.tensor(rng.integers(0, 5000, 50000))[:, None].expand(-1, 64)
+    msg = lib.tensor(rng.standard_normal((50000, 64)).astype(np.float32))
+    nodes = lib.tensor(rng.standard_normal((5000, 64)).astype(np.float32), requires_grad=True)
+    base = lib.zeros(5000, 64)
+    if op == "scatter_add_":
+        return lambda: base.clone().scatter_add_(0, idx, msg)
+
+    def gather_fb():
+        nodes.grad = None
+        nodes.gather(0, idx).sum().backward()
+    return gather_fb
+
+
+def _spectrogram(lib, n_fft: int, inverse: bool):
+    """An audio trial's front end: 16 one-second clips at 16 kHz, hop 160, a Hann window;
+    stft, or istft of its spectrum (the same code for both libraries: PyTorch's complex
+    spectrum viewed as real and imaginary pairs is tensorlib's layout)."""
+    x = lib.tensor(np.random.default_rng(3).standard_normal((16, 16000)).astype(np.float32))
+    w = lib.hann_window(n_fft)
+    pairs = lib is tl       # tensorlib has no complex dtype
+
+    def stft():
+        s = lib.stft(x, n_fft, 160, window=w, return_complex=not pairs)
+        return s if pairs else lib.view_as_real(s)
+    if not inverse:
+        return stft
+    spec = lib.stft(x, n_fft, 160, window=w, return_complex=not pairs)
+    return lambda: lib.istft(spec, n_fft, 160, window=w)
 
 
 def _under(ctx, module, x):

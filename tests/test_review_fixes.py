@@ -182,7 +182,10 @@ def test_gather_gradient_and_scatter_add_negative_indices_still_work():
     x.gather(1, tl.tensor([[2, 2], [0, 1]])).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[0, 0, 2], [1, 1, 0]])
     src = tl.tensor(np.ones((1, 2)), requires_grad=True)
-    out = tl.scatter_add(tl.zeros(1, 3, dtype=tl.float64), 1, tl.tensor([[-1, 0]]), src)
+    # tensorlib's (NumPy-style) form wraps a negative index; PyTorch's form refuses it
+    with pytest.raises(IndexError, match="out of bounds"):
+        tl.scatter_add(tl.zeros(1, 3, dtype=tl.float64), 1, tl.tensor([[-1, 0]]), src)
+    out = tl.scatter_add(tl.zeros(1, 3, dtype=tl.float64), tl.tensor([[-1, 0]]), src, 1)
     (out * tl.tensor([[1.0, 2.0, 3.0]])).sum().backward()
     np.testing.assert_array_equal(src.grad.numpy(), [[3.0, 1.0]])
 

@@ -213,8 +213,8 @@ def test_gather_and_index_select_refuse_negative_indices():
 
 def test_scatter_add_negative_index_gradient_still_works():
     src = tl.tensor(f64(2, 2), requires_grad=True)
-    out = tl.scatter_add(tl.zeros(2, 3, dtype=tl.float64), 1, tl.tensor([[-1, 0], [1, -1]]),
-                         src)
+    out = tl.scatter_add(tl.zeros(2, 3, dtype=tl.float64), tl.tensor([[-1, 0], [1, -1]]), src,
+                         1)     # (tensorlib's form wraps; PyTorch's refuses, as PyTorch)
     w = f64(2, 3)
     (out * tl.tensor(w)).sum().backward()
     np.testing.assert_allclose(src.grad.numpy(), np.take_along_axis(w, np.array([[2, 0], [1, 2]]),

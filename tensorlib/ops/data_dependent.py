@@ -5,7 +5,6 @@ raises (with advice) instead of freezing the traced result.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from .._tensor import Tensor, _wrap

@@ -156,6 +156,8 @@ def _getitem_grad_fwd(xp, g, index, shape, basic):
     index = _on(xp, index)
     if basic:
         z[index] = g
+    elif xp is np:
+        _getitem_grad_np(z, index, g)
     else:
         _add_at(xp, z, index, g)
     return z
@@ -163,6 +165,186 @@ def _getitem_grad_fwd(xp, g, index, shape, basic):
 
 def _add_at(xp, z, index, v):
     xp.add.at(z, index, v)      # NumPy's and CuPy's (cupyx.scatter_add is deprecated)
+
+
+# --- CPU scatter-add kernels ----------------------------------------------------------
+# ``np.add.at`` with a tuple of index arrays costs ~6 ns an element (a GNN's 50000 x 64
+# messages: 20 ms); with one 1-d index into a 1-d target NumPy 2 runs a tight loop (~1 ns),
+# and where whole rows move together (an index constant outside the scatter axis: index_add,
+# an expanded scatter index, x[idx]'s backward) a sparse (n, m) one-hot matrix times the
+# (m, row) sources is ~0.5 ms (SciPy's csc_matvecs: one axpy per source row, no sort).
+
+_SPARSE_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64))
+
+
+def _sparse():
+    """``scipy.sparse``, or None without SciPy (an optional dependency) or while the tests
+    turn it off (``tensorlib.ops._scipy.DISABLED``) to check the NumPy forms."""
+    from . import _scipy
+    if _scipy.DISABLED:
+        return None
+    try:
+        import scipy.sparse as sp
+    except ImportError:
+        return None
+    return sp
+
+
+def _compact(a: np.ndarray, keep: int = -1) -> np.ndarray:
+    """``a`` with each broadcast (zero-stride) dim but ``keep`` cut to length 1: the same
+    values, read once (an expanded index's min/max then costs its rows, not its
+    elements)."""
+    cut = [s == 0 and n > 1 and i != keep for i, (s, n) in enumerate(zip(a.strides, a.shape))]
+    if not any(cut):
+        return a
+    return a[tuple(slice(0, 1) if c else slice(None) for c in cut)]
+
+
+def _wrapped(idx: np.ndarray, n: int) -> np.ndarray:
+    """``idx`` (in [-n, n)) with negative entries counted from the end."""
+    if idx.dtype.kind == "i" and idx.size and int(_compact(idx).min()) < 0:
+        return np.where(idx < 0, idx + n, idx)
+    return idx
+
+
+def _row_index(idx: np.ndarray, axis: int):
+    """The 1-d row index when ``idx`` is the same along every dim but ``axis`` (a broadcast
+    index, or one written out in full), else None."""
+    if idx.ndim <= 1:
+        return idx.reshape(-1)
+    if not idx.size:        # no rows to speak of where another dim is empty
+        return None
+    c = _compact(idx)
+    if all(n == 1 for i, n in enumerate(c.shape) if i != axis):
+        return c.reshape(-1)
+    first = idx[tuple(slice(None) if i == axis else slice(0, 1) for i in range(idx.ndim))]
+    probe = tuple(slice(0, 4) if i == axis else slice(None) for i in range(idx.ndim))
+    # a cheap look at a few rows first: a general index is rejected without a full pass
+    if (idx[probe] == first[probe]).all() and (idx == first).all():
+        return first.reshape(-1)
+    return None
+
+
+def _add_rows(target: np.ndarray, axis: int, rows: np.ndarray, src: np.ndarray) -> None:
+    """``target[..., rows[j], ...] += src[..., j, ...]`` along ``axis`` in place, duplicates
+    summed. ``target``: any NumPy view; ``rows``: 1-d, in [0, n); ``src``: ``target``'s
+    shape with ``axis`` of ``rows.size`` (a broadcast dim is summed once and added
+    broadcast)."""
+    m = rows.size
+    if not m or not target.size:
+        return
+    if src.dtype != target.dtype:       # NumPy's in-place rule: float64 into float32 is fine
+        src = src.astype(target.dtype, casting="same_kind")
+    src = _compact(src, keep=axis)
+    moved = np.moveaxis(src, axis, 0)   # source rows first
+    width = math.prod(moved.shape[1:])
+    if width == 1:                      # single elements: NumPy 2's 1-d ``add.at`` loop
+        lead = np.moveaxis(target, axis, 0)
+        if lead.size == lead.shape[0]:      # a view along ``axis`` alone: add in place
+            np.add.at(lead[(slice(None),) + (0,) * (lead.ndim - 1)], rows, moved.reshape(m))
+        else:                               # one value per row, added along the other dims
+            total = np.zeros(lead.shape[0], target.dtype)
+            np.add.at(total, rows, moved.reshape(m))
+            lead += total.reshape((-1,) + (1,) * (lead.ndim - 1))
+        return
+    sp = _sparse()
+    if sp is not None and target.dtype in _SPARSE_DTYPES:
+        one_hot = sp.csc_matrix((np.ones(m, target.dtype), rows, np.arange(m + 1)),
+                                shape=(target.shape[axis], m))
+        total = one_hot @ np.ascontiguousarray(moved.reshape(m, width))
+        np.moveaxis(target, axis, 0)[...] += np.asarray(total).reshape(
+            (target.shape[axis],) + moved.shape[1:])
+        return
+    _add_rows_by_rank(np.moveaxis(target, axis, 0), rows, moved)
+
+
+def _add_rows_by_rank(target: np.ndarray, rows: np.ndarray, src: np.ndarray) -> None:
+    """``target[rows] += src`` (rows first) without SciPy: one fancy-indexed add per
+    multiplicity rank (rank r's entries hit distinct rows), so few repeats cost few passes
+    (a fold's overlap: k*k)."""
+    order = np.argsort(rows, kind="stable")
+    srt = rows[order]
+    if srt.size < 2 or (srt[1:] != srt[:-1]).all():
+        target[rows] += src
+        return
+    pos = np.arange(srt.size)
+    start = np.concatenate(([True], srt[1:] != srt[:-1]))
+    rank = np.empty_like(pos)
+    rank[order] = pos - np.maximum.accumulate(np.where(start, pos, 0))
+    for r in range(int(rank.max()) + 1):
+        sel = np.flatnonzero(rank == r)
+        target[rows[sel]] += src[sel]
+
+
+def _c_strides(shape) -> list:
+    """Row-major strides of ``shape``, in elements."""
+    out, acc = [], 1
+    for n in reversed(shape):
+        out.append(acc)
+        acc *= n
+    return out[::-1]
+
+
+def _scatter_linear(out: np.ndarray, idx: np.ndarray, src: np.ndarray, axis: int) -> None:
+    """``out[..., idx[i], ...] += src[i]`` along ``axis`` (each other coordinate its own) by
+    one 1-d ``add.at`` on flat positions; ``out`` C-contiguous, ``idx`` in [0, n) and no
+    larger than ``out`` outside ``axis``, ``src`` broadcastable to ``idx``."""
+    if not idx.size:
+        return
+    cs = _c_strides(out.shape)
+    lin = np.multiply(idx, cs[axis], dtype=np.intp)      # a fresh array: summed in place
+    for i, n in enumerate(idx.shape):
+        if i != axis and n > 1:
+            shape = [1] * idx.ndim
+            shape[i] = n
+            lin += (np.arange(n, dtype=np.intp) * cs[i]).reshape(shape)
+    np.add.at(out.reshape(-1), lin.reshape(-1), np.broadcast_to(src, idx.shape).reshape(-1))
+
+
+def _scatter_add_np(out: np.ndarray, idx: np.ndarray, src: np.ndarray, axis: int) -> None:
+    """``out`` (C-contiguous, owned) plus ``src`` scattered along ``axis`` at ``idx`` (of
+    ``src``'s shape, no larger than ``out`` outside ``axis``, in [-n, n))."""
+    idx = _wrapped(idx, out.shape[axis])
+    rows = _row_index(idx, axis)
+    if rows is not None:
+        window = out[tuple(slice(None) if i == axis else slice(0, k)
+                           for i, k in enumerate(idx.shape))]
+        _add_rows(window, axis, rows, src)
+        return
+    _scatter_linear(out, idx, src, axis)
+
+
+def _expand_key(index: tuple, ndim: int) -> list:
+    """A normalised key with its Ellipsis spelled out as full slices and a full slice for
+    each dim it leaves out at the end."""
+    used = sum(0 if k is None or k is Ellipsis else
+               (k.ndim if isinstance(k, np.ndarray) and k.dtype == np.bool_ else 1)
+               for k in index)
+    out = []
+    for k in index:
+        out.extend([slice(None)] * (ndim - used) if k is Ellipsis else [k])
+    if not any(k is Ellipsis for k in index):
+        out.extend([slice(None)] * (ndim - used))
+    return out
+
+
+def _getitem_grad_np(z: np.ndarray, index: tuple, g: np.ndarray) -> None:
+    """``z[index] += g`` (duplicates summed) for an advanced ``index``: the key's trailing
+    full slices keep whole rows together, so the rest of the key picks row numbers from an
+    ``arange`` of the leading dims (NumPy's own indexing rules, errors and negative indices
+    included) and the rows are scattered at once."""
+    key = _expand_key(index, z.ndim)
+    t = 0
+    while key and isinstance(key[-1], slice) and \
+            key[-1].indices(z.shape[z.ndim - 1 - t]) == (0, z.shape[z.ndim - 1 - t], 1):
+        key.pop()
+        t += 1
+    lead = z.shape[:z.ndim - t]
+    size = math.prod(lead)
+    pos = np.arange(size, dtype=np.intp).reshape(lead)[tuple(key)].reshape(-1)
+    flat = z.reshape(size, math.prod(z.shape[z.ndim - t:]))  # a view: z is fresh
+    vals = g.reshape(pos.size, flat.shape[1])
+    _add_rows(flat, 0, pos, vals)
 
 
 def _slice_vjp(n, g):
@@ -332,6 +514,11 @@ def _gather_fwd(xp, x, indices, axis, strict=False):
     if indices.ndim != x.ndim:
         raise ValueError(f"take_along_axis: indices must have as many dimensions as the input "
                          f"({indices.shape} vs {x.shape})")
+    if xp is np and all(k == n for i, (k, n) in enumerate(zip(indices.shape, x.shape))
+                        if i != axis):
+        rows = _row_index(indices, axis)
+        if rows is not None:        # whole rows (an expanded index): one take, no fancy index
+            return np.take(x, rows, axis=axis)
     out = xp.take_along_axis(x, indices, axis=axis)
     if strict and xp is not np:
         return _poison_out_of_range(xp, out, indices, x.shape[axis], lo=0)
@@ -361,12 +548,16 @@ def _scatter_add_fwd(xp, x, indices, src, axis):
             raise ValueError(f"scatter_add: indices shape {indices.shape} exceeds input shape "
                              f"{x.shape} in dimension {d}")
     n = x.shape[axis]
-    if xp is np and indices.size and (int(indices.max()) >= n or int(indices.min()) < -n):
-        raise IndexError(f"scatter_add: index out of range for axis {axis} of size "
-                         f"{x.shape[axis]}")
+    if xp is np:
+        c = _compact(indices)
+        if c.size and (int(c.max()) >= n or int(c.min()) < -n):
+            raise IndexError(f"scatter_add: index out of range for axis {axis} of size {n}")
+        out = np.array(x, order="C")
+        _scatter_add_np(out, indices, src, axis)
+        return out
     out = x.copy()
     _add_at(xp, out, _full_index(xp, indices, axis), src)
-    return out if xp is np else _poison_out_of_range(xp, out, indices, n)
+    return _poison_out_of_range(xp, out, indices, n)
 
 
 def _poison_out_of_range(xp, out, indices, n, lo=None):
@@ -469,40 +660,21 @@ def _index_add_fwd(xp, x, indices, src, axis):
     n = x.shape[axis]
     if xp is np and indices.size and (int(indices.max()) >= n or int(indices.min()) < -n):
         raise IndexError(f"index_add: index out of range for axis {axis} of size {n}")
-    out = x.copy()
     if xp is np:
+        out = np.array(x, order="C")
         _index_add_np(out, indices, src, axis)
         return out
+    out = x.copy()
     _add_at(xp, out, (slice(None),) * axis + (indices,), src)
     return _poison_out_of_range(xp, out, indices, n)
 
 
 def _index_add_np(out, indices, src, axis):
-    """``out[..., indices, ...] += src`` along ``axis``, duplicates summed: one fancy-indexed
-    add per multiplicity rank. np.add.at, which this replaces for rows, took ~10 ms for the
-    backward of a (16, 64, 32, 32) reflect pad; for a 1-d ``out`` it is the fast one."""
-    n = out.shape[axis]
-    idx = indices.reshape(-1) % n if indices.size else indices.reshape(-1)
-    if out.ndim == 1:       # scalars: NumPy 2's ufunc.at is a tight loop (~1 ns an element)
-        np.add.at(out, idx, src.reshape(-1))
-        return
-    rows = np.moveaxis(src.reshape(out.shape[:axis] + (idx.size,) + out.shape[axis + 1:]),
-                       axis, 0)
-    target = np.moveaxis(out, axis, 0)     # a view: writes land in out
-    order = np.argsort(idx, kind="stable")
-    sidx = idx[order]
-    if sidx.size < 2 or (sidx[1:] != sidx[:-1]).all():
-        target[idx] += rows
-        return
-    # each entry's rank among equal indices: rank r's entries hit distinct indices, so one
-    # fancy-indexed add per rank (a reflect pad's border: two ranks)
-    pos = np.arange(sidx.size)
-    start = np.concatenate(([True], sidx[1:] != sidx[:-1]))
-    rank = np.empty_like(pos)
-    rank[order] = pos - np.maximum.accumulate(np.where(start, pos, 0))
-    for r in range(int(rank.max()) + 1):
-        sel = np.flatnonzero(rank == r)
-        target[idx[sel]] += rows[sel]
+    """``out[..., indices, ...] += src`` along ``axis`` in place, duplicates summed (``out``
+    C-contiguous; ``indices`` in [-n, n))."""
+    rows = _wrapped(indices.reshape(-1), out.shape[axis])
+    _add_rows(out, axis, rows, src.reshape(out.shape[:axis] + (rows.size,)
+                                           + out.shape[axis + 1:]))
 
 
 INDEX_ADD = register(OpDef(
@@ -521,8 +693,14 @@ def take(x, indices, axis: int | None = None) -> Tensor:
 def index_select(x, axis: int, indices) -> Tensor:
     """``take`` along ``axis``, with PyTorch's argument order (``x, axis, indices``); an
     index must be in ``[0, n)`` (a negative one raises IndexError, as in PyTorch, also when a
-    captured graph replays)."""
+    captured graph replays). A 0-d index keeps ``axis`` (length 1), as PyTorch's.
+
+    >>> tl.zeros(3, 4).index_select(0, tl.tensor(1)).shape
+    (1, 4)
+    """
     x, indices = to_tensor(x), to_tensor(indices)
+    if indices.ndim == 0:       # PyTorch keeps the dim: (3, 4) with a 0-d index is (1, 4)
+        indices = indices.reshape((1,))
     return apply(TAKE, x, indices, axis=norm_axis(axis, x.ndim, "index_select"), strict=True)
 
 
@@ -614,16 +792,19 @@ def _check_index(name: str, idx: Tensor) -> None:
         raise TypeError(f"{name}: index must be an integer tensor, got {idx.dtype}")
 
 
-def _check_range(name: str, idx: Tensor, n: int, d: int) -> None:
-    """Eager CPU check that the values of ``idx`` address a dim of size ``n`` (under capture
-    or on a GPU the kernels' own rules apply)."""
+def _check_range(name: str, idx: Tensor, n: int, d: int, wrap: bool = False) -> None:
+    """Eager CPU check that the values of ``idx`` lie in ``[0, n)`` (``[-n, n)`` with
+    ``wrap``: negative ones count from the end, as PyTorch's ``index_fill``); under capture
+    or on a GPU the kernels' own rules apply."""
     from ..autograd.mode import state
     if state.tracer is not None or not isinstance(idx._data, np.ndarray) or not idx.size:
         return
-    lo, hi = int(idx._data.min()), int(idx._data.max())
-    if hi >= n or lo < -n:
-        raise IndexError(f"{name}: index {hi if hi >= n else lo} is out of range for dim {d} "
-                         f"of size {n}")
+    c = _compact(idx._data)
+    lo, hi = int(c.min()), int(c.max())
+    if hi >= n or lo < (-n if wrap else 0):
+        raise IndexError(f"{name}: index {hi if hi >= n else lo} is out of bounds for "
+                         f"dimension {d} with size {n} (indices must be in "
+                         f"[{-n if wrap else 0}, {n}), as in PyTorch)")
 
 
 def _torch_index_add(x, d, idx, src, alpha, name="index_add") -> Tensor:
@@ -639,11 +820,14 @@ def _torch_index_add(x, d, idx, src, alpha, name="index_add") -> Tensor:
         raise ValueError(f"{name}: source of shape {tuple(src.shape)} does not fit: expected "
                          f"{want} (the input's shape {tuple(x.shape)} with dim {d} the length "
                          f"of index, {idx.size})")
+    if src.dtype != x.dtype:
+        raise TypeError(f"{name}: self ({x.dtype}) and source ({src.dtype}) must have the same "
+                        f"dtype, as in PyTorch (cast one: source.to({x.dtype}))")
     _check_range(name, idx, x.shape[d] if x.ndim else 1, d)
     if alpha is not None and alpha != 1:
         src = src * alpha
-    if src.dtype != x.dtype:
-        src = src.astype(x.dtype)
+        if src.dtype != x.dtype:        # an int source times a float alpha
+            src = src.astype(x.dtype)
     return apply(INDEX_ADD, x, idx.reshape(-1), src, axis=d)
 
 
@@ -652,10 +836,17 @@ def index_add(x, indices=None, src=None, axis=None, *, dim: int | None = None, i
     """Out-of-place ``out = x.copy(); out[..., indices, ...] += src`` along ``axis``
     (default 0), in either argument order:
 
-    - tensorlib's ``index_add(x, indices, src, axis=0)``;
+    - tensorlib's ``index_add(x, indices, src, axis=0)``: a negative index counts from the
+      end (as NumPy's, and as ``take``, whose gradient it is);
     - PyTorch's ``index_add(x, dim, index, source, alpha=1)`` / ``x.index_add(dim, index,
-      source)`` (an int first): ``index`` 1-d, ``source`` shaped as ``x`` with ``dim`` of
-      ``len(index)``; duplicates accumulate. Differentiable in ``x`` and ``source``.
+      source)`` (an int first): ``index`` 0-d or 1-d with values in ``[0, n)``, ``source``
+      of ``x``'s dtype, shaped as ``x`` with ``dim`` of ``len(index)``, as PyTorch's
+      (IndexError / TypeError otherwise).
+
+    Duplicates accumulate. Differentiable in ``x`` and ``source``.
+
+    >>> tl.zeros(3).index_add(0, tl.tensor([0, 2, 0]), tl.tensor([1., 2., 3.]))
+    tensor([4., 0., 2.])
     """
     if index is not None or source is not None or alpha is not None or (
             _is_int(indices) and axis is not None and not _is_int(axis)):
@@ -705,10 +896,18 @@ def scatter_add(x, *args, indices=None, src=None, axis=None, dim: int | None = N
     in either argument order:
 
     - tensorlib's ``scatter_add(x, indices, src, axis)`` (``indices`` and ``src`` of one
-      shape);
+      shape): a negative index counts from the end (as NumPy's, and as
+      ``take_along_axis``, whose gradient it is);
     - PyTorch's ``scatter_add(x, dim, index, src)`` / ``x.scatter_add(dim, index, src)``
       (an int first, or the keywords ``dim=``/``index=``): ``index`` may be smaller than
-      ``src`` (the part it addresses is used).
+      ``src`` (the part it addresses is used); its values must lie in ``[0, n)``
+      (IndexError otherwise, as PyTorch's).
+
+    Duplicates accumulate. Differentiable in ``x`` and ``src``.
+
+    >>> tl.zeros(2, 2).scatter_add(0, tl.tensor([[1, 0], [1, 1]]), tl.ones(2, 2))
+    tensor([[0., 1.],
+            [2., 1.]])
     """
     if len(args) > 3:
         raise TypeError(f"scatter_add: takes at most 3 arguments after the tensor, got "
@@ -806,7 +1005,7 @@ def index_fill(x, dim: int, index, value) -> Tensor:
         raise ValueError(f"index_fill: value must be a number or a 0-d tensor, got shape "
                          f"{tuple(value.shape)}")
     n = x.shape[d] if x.ndim else 1
-    _check_range("index_fill", index, n, d)
+    _check_range("index_fill", index, n, d, wrap=True)
     idx = index.reshape(-1)
     hits = apply(INDEX_ADD, zeros((n,), dtype=np.int64, device=x.device), idx,
                  ones(tuple(idx.shape), dtype=np.int64, device=x.device), axis=0)

@@ -37,7 +37,9 @@ def _check_index_range(name: str, idx: Tensor, n: int, d: int) -> None:
     from ..autograd.mode import state
     if state.tracer is not None or not isinstance(idx._data, np.ndarray) or not idx.numel():
         return
-    lo, hi = int(idx._data.min()), int(idx._data.max())
+    from .indexing import _compact
+    c = _compact(idx._data)      # an expanded index: its rows, not its elements
+    lo, hi = int(c.min()), int(c.max())
     if lo < 0 or hi >= n:
         raise IndexError(f"{name}: index {lo if lo < 0 else hi} is out of bounds for dimension "
                          f"{d} with size {n}")
@@ -63,8 +65,9 @@ def _hits(x: Tensor, d: int, idx: Tensor) -> Tensor:
     """How many scattered elements land on each element of ``x`` (int64, x's shape)."""
     from ..creation import ones, zeros
     from .indexing import scatter_add
-    return scatter_add(zeros(_shape(x), dtype=np.int64, device=x.device), d, idx,
-                       ones(_shape(idx), dtype=np.int64, device=x.device))
+    # a broadcast 1, not a materialised block of ones: the CPU kernel sums it once per row
+    one = ones((1,) * idx.ndim, dtype=np.int64, device=x.device).broadcast_to(_shape(idx))
+    return scatter_add(zeros(_shape(x), dtype=np.int64, device=x.device), d, idx, one)
 
 
 def _shifted(t: Tensor, step: int, fill) -> Tensor:
@@ -218,8 +221,8 @@ def scatter_reduce(input, dim: int, index, src, reduce: str, *,
         return x0.reshape(())
     d, s = _torch_scatter_window("scatter_reduce", x, dim, idx, s)
     _check_index_range("scatter_reduce", idx, x.shape[d], d)
-    if idx.numel() == 0:
-        return x.clone()
+    if idx.numel() == 0:        # x unchanged; src still connected (a zero gradient)
+        return scatter_add(x, d, idx, s)
     if reduce == "sum" and include_self:
         return scatter_add(x, d, idx, s)
     counts = _hits(x, d, idx)

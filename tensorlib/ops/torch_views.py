@@ -235,7 +235,7 @@ def put(input, index, source, accumulate: bool = False) -> Tensor:
         src = src.astype(x.dtype)
     flat, i, v = x.reshape(-1), idx.reshape(-1), src.reshape(-1)
     if accumulate:
-        out = index_add(flat, 0, i, v)
+        out = index_add(flat, i, v, 0)     # (tensorlib's form: a negative index wraps)
     else:
         idx._read("put (it reads the index on the host)")
         out = setitem(flat, (i,), v)
