@@ -46,7 +46,8 @@ from . import ops as _ops_registry  # noqa: F401  (registers every op)
 from . import _tensor_methods  # noqa: F401  (binds operators to the registry)
 from ._apply import apply
 from .autograd import (Function, detect_anomaly, enable_grad, grad, gradcheck, gradgradcheck,
-                       inference_mode, is_grad_enabled, no_grad, set_grad_enabled)
+                       inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+                       set_grad_enabled)
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy,
                        full, full_like, linspace, normal, ones, ones_like, rand, rand_like,
                        randint, randn, randn_like, randperm, tensor, uniform, zeros, zeros_like)

@@ -88,6 +88,33 @@ def _camel(name):
 
 cdef Py_ssize_t _seq = 0
 
+# inference tensors (made by ops inside inference_mode): their version box is of this list
+# subclass; _infer_depth counts the threads inside the mode (a cheap test on every op),
+# _infer_made turns on _record's check once one exists
+cdef object _InferBox = None
+cdef object _infer_msg = None
+cdef Py_ssize_t _infer_depth = 0
+cdef bint _infer_made = False
+
+
+def set_inference_box(cls, msg):
+    global _InferBox, _infer_msg
+    _InferBox, _infer_msg = cls, msg
+
+
+def inference_depth(Py_ssize_t delta):
+    """inference_mode's enter (+1) and exit (-1)."""
+    global _infer_depth
+    _infer_depth += delta
+
+
+cdef inline object _box(st):
+    global _infer_made
+    if _infer_depth and _InferBox is not None and getattr(st, "inference", False):
+        _infer_made = True
+        return _InferBox([0])
+    return [0]
+
 
 cdef class Node:
     """A recorded op call: what ``Tensor.grad_fn`` returns.
@@ -203,9 +230,9 @@ def apply(op, *inputs, **attrs):
     if rg and st.grad_enabled and op.vjp is not None:
         res = _record(op, inputs, attrs, out, multi, dev, st)
     elif multi:
-        res = tuple([wrap(o, dev, False, None, 0, [0]) for o in out])
+        res = tuple([wrap(o, dev, False, None, 0, _box(st)) for o in out])
     else:
-        res = wrap(out, dev, False, None, 0, [0])
+        res = wrap(out, dev, False, None, 0, _box(st))
     if op.view:  # outputs alias input 0's storage: in-place changes bump one counter
         t = <TensorBase>inputs[0]
         box = t._version
@@ -315,6 +342,10 @@ cdef object _record(op, tuple inputs, dict attrs, out, bint multi, dev, st):
             else:  # the outputs at these positions only
                 for i in saves_output:
                     versions.append((out_boxes[i], 0))
+    if _infer_made and versions:
+        for b, _ in versions:
+            if type(b) is _InferBox:
+                raise RuntimeError(_infer_msg)
     # The node keeps its own alias of each input that has a history: an in-place op later
     # gives the input tensor a new history, and this node must still reach the old one
     # (y = x * 1; z = y * 3; y.mul_(2) -> z's gradient must not see the mul_). Leaves stay

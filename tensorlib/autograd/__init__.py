@@ -1,17 +1,21 @@
 """Autograd: the tape, the backward engine, grad modes, custom Functions, checks."""
-from . import functional
-from .anomaly import detect_anomaly
+from . import functional, graph
+from .anomaly import (detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled,
+                      set_detect_anomaly)
 from .checkpoint import checkpoint
 from .engine import AnomalyError, backward, grad
 from .function import Context, Function, once_differentiable
 from .gradcheck import gradcheck, gradgradcheck
-from .mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,
+                   is_inference_tensor, no_grad, set_grad_enabled)
 from .node import Node
 
 __all__ = [
     "AnomalyError", "Context", "Function", "Node", "backward", "checkpoint", "detect_anomaly",
-    "enable_grad", "functional", "grad", "gradcheck", "gradgradcheck", "inference_mode",
-    "is_grad_enabled", "no_grad", "once_differentiable", "set_grad_enabled",
+    "enable_grad", "functional", "grad", "gradcheck", "gradgradcheck", "graph",
+    "inference_mode", "is_anomaly_check_nan_enabled", "is_anomaly_enabled", "is_grad_enabled",
+    "is_inference_mode_enabled", "is_inference_tensor", "no_grad", "once_differentiable",
+    "set_detect_anomaly", "set_grad_enabled",
 ]
 
 

@@ -156,6 +156,13 @@ def _writable(a) -> bool:
 
 
 def _node_hooks(node, gouts, node_targets, results, create_graph):
+    attrs = node.attrs
+    if attrs and "ctx" in attrs:
+        # a custom Function's node: which outputs got no gradient, before the walk fills
+        # in zeros for them (for ctx.set_materialize_grads(False))
+        ctx = attrs["ctx"]
+        if getattr(ctx, "_materialize", True) is False:
+            ctx._absent = {i for i, g in enumerate(gouts) if g is None}
     for i in range(node.n_out):
         g = gouts[i]
         if g is None:
@@ -190,15 +197,21 @@ def _check_versions(node):
 
 
 def _check_anomaly(node, grads):
+    """PyTorch's rule: a backward result with a NaN raises (inf is a valid gradient:
+    ``sqrt`` at 0, ``x / 0``); nothing is checked under ``detect_anomaly(check_nan=False)``."""
+    from .anomaly import _local
+    if not _local.check_nan:
+        return
     for i, g in enumerate(grads):
         if g is None:
             continue
         d = g._host()
-        if d.dtype.kind == "f" and not np.isfinite(d).all():
+        if d.dtype.kind == "f" and np.isnan(d).any():
             where = "".join(node.trace or ["(no forward trace recorded)\n"])
             raise AnomalyError(
-                f"{node!r}: backward returned non-finite values (NaN/inf) in its gradient for "
-                f"input {i}. The forward call that created this node:\n{where}")
+                f"Function '{node.name}Backward' returned nan values in its {i}th output "
+                f"({node!r}: its gradient for input {i}). The forward call that created this "
+                f"node:\n{where}")
 
 
 def backward(root, gradient=None, *, retain_graph=None, create_graph=False,

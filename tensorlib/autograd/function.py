@@ -16,7 +16,20 @@ class Context:
         self._non_diff: set[int] = set()
         self._node = None       # the op's tape node, while its backward runs
         self._dirty: set[int] = set()
+        self._materialize = True
+        self._absent: set[int] = set()  # outputs that got no gradient (set by the engine)
+        self._unpack = None         # saved_tensors_hooks' unpack, when they packed _saved
         self.needs_input_grad: tuple[bool, ...] = ()
+
+    def set_materialize_grads(self, value: bool) -> None:
+        """With False, ``backward`` receives None (not zeros) for an output that got no
+        gradient, as PyTorch's: call it in ``forward`` and handle None in ``backward``.
+
+        >>> def forward(ctx, x):
+        ...     ctx.set_materialize_grads(False)
+        ...     return x.clone(), x.clone()
+        """
+        self._materialize = bool(value)
 
     def mark_dirty(self, *tensors) -> None:
         """Inputs that ``forward`` changed in place (and returns): they come out as the same
@@ -29,6 +42,13 @@ class Context:
         self._non_diff.update(id(t) for t in tensors)
 
     def save_for_backward(self, *tensors) -> None:
+        """Keep ``tensors`` (or None) for ``backward``, read back as ``ctx.saved_tensors``
+        (checked then for in-place changes made after saving)."""
+        from .._tensor import Tensor
+        for i, t in enumerate(tensors):
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(f"save_for_backward can only save variables, but argument {i} "
+                                f"is of type {type(t).__name__}")
         self._saved = tensors
         self._versions = tuple((t._version, t._version[0]) if t is not None else None
                                for t in tensors)
@@ -39,8 +59,28 @@ class Context:
             if v is not None and v[0][0] != v[1]:
                 raise RuntimeError("a tensor saved with save_for_backward was modified in place "
                                    "after it was saved; its gradient would be wrong")
+        if self._unpack is not None:
+            from .graph import unpack_checked
+            return tuple(unpack_checked(self._unpack, *t) if type(t) is tuple else t
+                         for t in self._saved)
         return tuple(t.rebuild(self._node) if isinstance(t, _SavedOutput) else t
                      for t in self._saved)
+
+    def _pack_saved(self, outputs: dict) -> None:
+        """Run ``saved_tensors_hooks``' pack on the saved tensors (an output saved for
+        backward as the output tensor itself, with its history): ``_saved`` then keeps
+        (packed, (shape, dtype)) pairs, unpacked on each ``saved_tensors`` read."""
+        from .graph import current_hooks
+        hooks = current_hooks() if any(t is not None for t in self._saved) else None
+        if hooks is None:
+            return
+        pack, self._unpack = hooks
+        saved = []
+        for t in self._saved:
+            if isinstance(t, _SavedOutput):
+                t = outputs[t.idx]
+            saved.append(None if t is None else (pack(t), (t._data.shape, t._data.dtype)))
+        self._saved = tuple(saved)
 
 
 class _SavedOutput:
@@ -92,7 +132,19 @@ class Function:
 
     @staticmethod
     def backward(ctx: Context, *grads: Any) -> Any:
-        raise NotImplementedError
+        raise NotImplementedError(_NO_BACKWARD)
+
+    # PyTorch's other name for backward: a subclass defines one of the two
+    vjp = backward
+
+    @classmethod
+    def _backward_fn(cls):
+        has_bw = cls.backward is not Function.backward
+        has_vjp = cls.vjp is not Function.vjp
+        if has_bw and has_vjp:
+            raise RuntimeError("Implementing both 'backward' and 'vjp' for a custom Function "
+                               "is not allowed. You should only implement one of them.")
+        return cls.vjp if has_vjp else cls.backward
 
     @classmethod
     def _op(cls):
@@ -101,11 +153,13 @@ class Function:
             def vjp(node, *grads):
                 ctx = node.attrs["ctx"]
                 full = [None] * node.attrs["n_outs"]    # None for the non-tensor outputs
+                absent = ctx._absent if not ctx._materialize else ()
                 for k, i in enumerate(node.attrs["out_positions"]):
-                    full[i] = grads[k]
+                    full[i] = None if k in absent else grads[k]
+                backward = cls._backward_fn()
                 ctx._node = node
                 try:
-                    res = cls.backward(ctx, *full)
+                    res = backward(ctx, *full)
                 finally:
                     ctx._node = None
                 if not isinstance(res, tuple):
@@ -155,6 +209,11 @@ class Function:
                                          "n_args": len(args), "out_positions": out_pos,
                                          "n_outs": len(outs)}, None, None, len(out_pos))
             node.out_meta = [(outs[i]._data.shape, outs[i]._data.dtype) for i in out_pos]
+            if not ctx._materialize:
+                # makes the walk call the engine's node hook, which notes the outputs that
+                # got no gradient before it fills in zeros for them
+                node.hooks = {}
+            _check_not_inference(cls, ctx._saved)
             new = list(outs)
             for k, i in enumerate(out_pos):
                 o = outs[i]
@@ -173,8 +232,20 @@ class Function:
                     for k, i in enumerate(out_pos)
                     if new[i]._node is node and not any(outs[i] is a for a in tensors)}
             ctx._saved = tuple(swap.get(id(t), t) for t in ctx._saved)
+            ctx._pack_saved({k: new[i] for k, i in enumerate(out_pos)})
             outs = tuple(new)
         return outs[0] if single else outs
+
+
+_NO_BACKWARD = ("You must implement either the backward or vjp method for your custom "
+                "autograd.Function to use it with backward mode AD.")
+
+
+def _check_not_inference(cls, saved) -> None:
+    from .mode import INFERENCE_SAVED_MESSAGE, is_inference_tensor
+    for t in saved:
+        if t is not None and not isinstance(t, _SavedOutput) and is_inference_tensor(t):
+            raise RuntimeError(f"{cls.__name__}: {INFERENCE_SAVED_MESSAGE}")
 
 
 def _fit(cls, pos: int, g, x):

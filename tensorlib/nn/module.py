@@ -1,6 +1,8 @@
 """``Module``: the base class of every layer and model."""
 from __future__ import annotations
 
+import copy
+import warnings
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,6 +17,48 @@ from ..autograd.mode import no_grad, state
 from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+# hooks every module runs (register_module_forward_hook & co.), before its own
+_global_forward_pre_hooks: OrderedDict = OrderedDict()
+_global_forward_hooks: OrderedDict = OrderedDict()
+_global_backward_hooks: OrderedDict = OrderedDict()
+_global_backward_pre_hooks: OrderedDict = OrderedDict()
+_global_with_kwargs: set = set()        # ids of global forward hooks taking kwargs
+_global_always_called: set = set()      # ids of global forward hooks run on errors too
+
+
+def register_module_forward_pre_hook(hook: Callable) -> _Handle:
+    """``hook(module, args)`` before every module's forward (before the module's own
+    pre-hooks), as ``torch.nn.modules.module.register_module_forward_pre_hook``.
+
+    >>> h = tl.nn.module.register_module_forward_pre_hook(lambda m, args: None)
+    >>> h.remove()
+    """
+    return _Handle(_global_forward_pre_hooks, hook)
+
+
+def register_module_forward_hook(hook: Callable, *, with_kwargs: bool = False,
+                                 always_call: bool = False) -> _Handle:
+    """``hook(module, args, output)`` (``hook(module, args, kwargs, output)`` with
+    ``with_kwargs``) after every module's forward, before the module's own forward hooks; a
+    non-None result replaces the output. ``always_call``: also when forward raises."""
+    h = _Handle(_global_forward_hooks, hook, extra=(_global_with_kwargs, _global_always_called))
+    if with_kwargs:
+        _global_with_kwargs.add(h.id)
+    if always_call:
+        _global_always_called.add(h.id)
+    return h
+
+
+def register_module_full_backward_hook(hook: Callable) -> _Handle:
+    """``hook(module, grad_input, grad_output)`` for every module, run before the module's
+    own full backward hooks (see :meth:`Module.register_full_backward_hook`)."""
+    return _Handle(_global_backward_hooks, hook)
+
+
+def register_module_full_backward_pre_hook(hook: Callable) -> _Handle:
+    """``hook(module, grad_output)`` for every module, before its own backward pre-hooks."""
+    return _Handle(_global_backward_pre_hooks, hook)
 
 
 class Module:
@@ -41,6 +85,21 @@ class Module:
         object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "training", True)
+
+    # class-level empty defaults: the registering methods give an instance its own (a
+    # subclass that skips Module.__init__'s hook stores still works)
+    _forward_hooks_with_kwargs: frozenset = frozenset()
+    _forward_hooks_always_called: frozenset = frozenset()
+    _forward_pre_hooks_with_kwargs: frozenset = frozenset()
+    _old_backward_hooks: dict = {}
+    _state_dict_pre_hooks: dict = {}
+    _state_dict_hooks: dict = {}
+    _load_state_dict_post_hooks: dict = {}
+
+    def _own_store(self, name: str, factory=OrderedDict):
+        if name not in self.__dict__:
+            object.__setattr__(self, name, factory())
+        return self.__dict__[name]
 
     # --- attribute registration -------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -174,53 +233,131 @@ class Module:
     _backward_pre_hooks: dict = {}
 
     def __call__(self, *args, **kwargs):
-        if self._forward_pre_hooks:
-            for hook in list(self._forward_pre_hooks.values()):
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
+                or self._backward_pre_hooks or self._old_backward_hooks
+                or _global_forward_pre_hooks or _global_forward_hooks
+                or _global_backward_hooks or _global_backward_pre_hooks):
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(args, kwargs)
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict):
+        out = None
+        ran: set = set()        # always_call hooks that already ran
+        try:
+            return self._run_hooked(args, kwargs, ran)
+        except Exception:
+            for hid, hook in self._forward_hook_items():
+                if hid in ran or not (hid in self._forward_hooks_always_called
+                                      or hid in _global_always_called):
+                    continue
+                try:
+                    res = (hook(self, args, kwargs, out) if self._takes_kwargs(hid)
+                           else hook(self, args, out))
+                    if res is not None:
+                        out = res
+                except Exception as e:
+                    warnings.warn(f"forward hook with always_call=True raised an exception "
+                                  f"that was ignored: {e!r}", stacklevel=2)
+            raise
+
+    def _forward_hook_items(self):
+        return (*_global_forward_hooks.items(), *self._forward_hooks.items())
+
+    def _takes_kwargs(self, hid) -> bool:
+        return hid in self._forward_hooks_with_kwargs or hid in _global_with_kwargs
+
+    def _run_hooked(self, args: tuple, kwargs: dict, ran: set):
+        for hid, hook in (*_global_forward_pre_hooks.items(),
+                          *self._forward_pre_hooks.items()):
+            if hid in self._forward_pre_hooks_with_kwargs:
+                res = hook(self, args, kwargs)
+                if res is not None:
+                    if not (isinstance(res, tuple) and len(res) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of "
+                                           f"(new_args, new_kwargs), but got {res}.")
+                    args, kwargs = res
+            else:
                 res = hook(self, args)
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
         bw = None
-        if (self._backward_hooks or self._backward_pre_hooks) and state.grad_enabled \
-                and state.tracer is None:
+        if ((self._backward_hooks or self._backward_pre_hooks or _global_backward_hooks
+             or _global_backward_pre_hooks) and state.grad_enabled and state.tracer is None):
             bw = _BackwardHooks(self)
             args = bw.wrap_inputs(args)
         out = self.forward(*args, **kwargs)
-        if self._forward_hooks:
-            for hook in list(self._forward_hooks.values()):
-                res = hook(self, args, out)
-                if res is not None:
-                    out = res
+        for hid, hook in self._forward_hook_items():
+            ran.add(hid)
+            res = (hook(self, args, kwargs, out) if self._takes_kwargs(hid)
+                   else hook(self, args, out))
+            if res is not None:
+                out = res
         if bw is not None:
             out = bw.wrap_outputs(out)
+        if self._old_backward_hooks and state.grad_enabled and state.tracer is None:
+            _attach_old_backward_hooks(self, args, out)
         return out
 
-    def register_forward_hook(self, hook: Callable) -> _Handle:
-        """``hook(module, args, output)`` runs after forward; a non-None result replaces
-        the output."""
-        return _Handle(self._forward_hooks, hook)
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False,
+                              with_kwargs: bool = False, always_call: bool = False) -> _Handle:
+        """``hook(module, args, output)`` runs after forward (``hook(module, args, kwargs,
+        output)`` with ``with_kwargs``); a non-None result replaces the output. ``prepend``
+        runs it before the hooks already registered; ``always_call`` runs it even when
+        forward raises (then with output None), as PyTorch's.
 
-    def register_forward_pre_hook(self, hook: Callable) -> _Handle:
-        """``hook(module, args)`` runs before forward; a non-None result replaces args."""
-        return _Handle(self._forward_pre_hooks, hook)
+        >>> h = m.register_forward_hook(lambda mod, args, out: out * 2)
+        >>> h.remove()
+        """
+        wk = self._own_store("_forward_hooks_with_kwargs", set)
+        ac = self._own_store("_forward_hooks_always_called", set)
+        h = _Handle(self._forward_hooks, hook, prepend=prepend, extra=(wk, ac))
+        if with_kwargs:
+            wk.add(h.id)
+        if always_call:
+            ac.add(h.id)
+        return h
+
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> _Handle:
+        """``hook(module, args)`` runs before forward; a non-None result replaces args (a
+        non-tuple is wrapped in one). With ``with_kwargs``: ``hook(module, args, kwargs)``,
+        returning None or ``(args, kwargs)``. ``prepend`` runs it before the others."""
+        wk = self._own_store("_forward_pre_hooks_with_kwargs", set)
+        h = _Handle(self._forward_pre_hooks, hook, prepend=prepend, extra=(wk,))
+        if with_kwargs:
+            wk.add(h.id)
+        return h
+
+    def register_backward_hook(self, hook: Callable) -> _Handle:
+        """The old (deprecated in PyTorch) module backward hook: ``hook(module, grad_input,
+        grad_output)`` on the tape node of the module's output, so ``grad_input`` holds the
+        gradients for that last op's inputs (None for those that need none) and
+        ``grad_output`` its output gradients; a non-None result replaces ``grad_input``.
+        That is the gradient with respect to the module's input only for a module of one
+        op; otherwise it warns, as PyTorch. Prefer :meth:`register_full_backward_hook`."""
+        if self._backward_hooks:
+            raise RuntimeError("Cannot use both regular backward hooks and full backward "
+                               "hooks on a single Module. Please use only one of them.")
+        return _Handle(self._own_store("_old_backward_hooks"), hook)
 
     def register_full_backward_hook(self, hook: Callable) -> _Handle:
         """``hook(module, grad_input, grad_output)`` runs when the gradients with respect to
         the module's positional inputs have been computed, as PyTorch's: ``grad_input`` has one
-        entry per positional argument (None where it is not a tensor requiring grad),
-        ``grad_output`` one per output. A non-None result (a tuple as long as ``grad_input``)
+        entry per positional argument (None for a non-tensor; zeros for a tensor no gradient
+        reached, one that needs none included), ``grad_output`` one per output (None for an
+        output no gradient reached). A non-None result (a tuple as long as ``grad_input``)
         replaces ``grad_input``. When no input requires grad the hook runs with all-None
         ``grad_input`` once ``grad_output`` is known. Not run inside graph capture."""
-        if "_backward_hooks" not in self.__dict__:
-            object.__setattr__(self, "_backward_hooks", OrderedDict())
-        return _Handle(self._backward_hooks, hook)
+        if self._old_backward_hooks:
+            raise RuntimeError("Cannot use both regular backward hooks and full backward "
+                               "hooks on a single Module. Please use only one of them.")
+        return _Handle(self._own_store("_backward_hooks"), hook)
 
     def register_full_backward_pre_hook(self, hook: Callable) -> _Handle:
         """``hook(module, grad_output)`` runs when the gradients with respect to the module's
         outputs have been computed, before those with respect to its inputs; a non-None
         result (a tuple as long as ``grad_output``) replaces ``grad_output``."""
-        if "_backward_pre_hooks" not in self.__dict__:
-            object.__setattr__(self, "_backward_pre_hooks", OrderedDict())
-        return _Handle(self._backward_pre_hooks, hook)
+        return _Handle(self._own_store("_backward_pre_hooks"), hook)
 
     # --- traversal --------------------------------------------------------------------
     def named_modules(self, memo: set | None = None, prefix: str = "",
@@ -355,9 +492,37 @@ class Module:
         return self.to(dtype=_dtypes.float16)
 
     # --- state dict -------------------------------------------------------------------
+    def register_state_dict_pre_hook(self, hook: Callable) -> _Handle:
+        """``hook(module, prefix, keep_vars)`` runs before this module's ``state_dict`` adds
+        its entries (also when a parent's ``state_dict`` reaches it), as PyTorch's."""
+        return _Handle(self._own_store("_state_dict_pre_hooks"), hook)
+
+    def _register_state_dict_hook(self, hook: Callable) -> _Handle:
+        """``hook(module, state_dict, prefix, local_metadata)`` runs after this module (and
+        its children) added their entries; a non-None result replaces the state dict, as
+        PyTorch's private ``_register_state_dict_hook``."""
+        return _Handle(self._own_store("_state_dict_hooks"), hook)
+
+    def register_state_dict_post_hook(self, hook: Callable) -> _Handle:
+        """``hook(module, state_dict, prefix, local_metadata)`` after this module's entries
+        are in ``state_dict`` (it edits it in place; a returned value is an error)."""
+        def post(module, sd, prefix, meta):
+            if hook(module, sd, prefix, meta) is not None:
+                raise RuntimeError("state_dict post-hook must return None")
+        return _Handle(self._own_store("_state_dict_hooks"), post)
+
+    def register_load_state_dict_post_hook(self, hook: Callable) -> _Handle:
+        """``hook(module, incompatible_keys)`` after ``load_state_dict`` loaded this module
+        (also when it is a child of the module loaded); it may edit
+        ``incompatible_keys.missing_keys`` / ``.unexpected_keys`` in place (with
+        ``strict=True`` the keys still listed afterwards raise), and must return None."""
+        return _Handle(self._own_store("_load_state_dict_post_hooks"), hook)
+
     def state_dict(self, destination: dict | None = None, prefix: str = "",
                    keep_vars: bool = False) -> OrderedDict:
         """Parameters and persistent buffers by dotted name (detached, sharing storage)."""
+        for hook in self._state_dict_pre_hooks.values():
+            hook(self, prefix, keep_vars)
         out = OrderedDict() if destination is None else destination
         for name, p in self._parameters.items():
             if p is not None:
@@ -368,6 +533,10 @@ class Module:
         for name, m in self._modules.items():
             if m is not None:
                 m.state_dict(out, prefix + name + ".", keep_vars)
+        for hook in self._state_dict_hooks.values():
+            res = hook(self, out, prefix, {"version": 1})
+            if res is not None:
+                out = res
         return out
 
     def load_state_dict(self, state_dict: dict, strict: bool = True,
@@ -404,9 +573,12 @@ class Module:
                 mismatched.append(f"{k!r}: checkpoint has shape {tuple(v.shape)}, "
                                   f"model has {tuple(target.shape)}")
         errors = []
-        if strict and missing:
+        # with post-hooks (which may forgive keys), missing/unexpected keys are judged after
+        # loading the rest, as PyTorch's; without, nothing loads when any key is off
+        hooked = [m for m in self.modules() if m._load_state_dict_post_hooks]
+        if strict and missing and not hooked:
             errors.append("missing keys: " + ", ".join(repr(k) for k in missing))
-        if strict and unexpected:
+        if strict and unexpected and not hooked:
             errors.append("unexpected keys: " + ", ".join(repr(k) for k in unexpected))
         if mismatched:
             errors.append("size mismatch for " + "; ".join(mismatched))
@@ -434,7 +606,20 @@ class Module:
                     from ..backends import to_device
                     target._data[...] = to_device(src.astype(target.dtype), target._device)
                 target._version[0] += 1
-        return IncompatibleKeys(missing, unexpected)
+        result = IncompatibleKeys(missing, unexpected)
+        for m in hooked:
+            for hook in m._load_state_dict_post_hooks.values():
+                if hook(m, result) is not None:
+                    raise RuntimeError("load_state_dict post-hook must return None")
+        if strict and hooked and (missing or unexpected):
+            errors = []
+            if missing:
+                errors.append("missing keys: " + ", ".join(repr(k) for k in missing))
+            if unexpected:
+                errors.append("unexpected keys: " + ", ".join(repr(k) for k in unexpected))
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n  "
+                               + "\n  ".join(errors))
+        return result
 
     # --- printing ---------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -488,6 +673,8 @@ class _HookIdentity(Function):
     @staticmethod
     def forward(ctx, on_grads, *tensors):
         ctx.on_grads = on_grads
+        # an output nobody used reaches on_grads as None (PyTorch's grad_output has None)
+        ctx.set_materialize_grads(False)
         return tensors
 
     @staticmethod
@@ -521,15 +708,21 @@ class _BackwardHooks:
 
     def __init__(self, module: Module):
         self.module = module
-        self.hooks = list(module._backward_hooks.values())
-        self.pre_hooks = list(module._backward_pre_hooks.values())
+        self.hooks = [*_global_backward_hooks.values(), *module._backward_hooks.values()]
+        self.pre_hooks = [*_global_backward_pre_hooks.values(),
+                          *module._backward_pre_hooks.values()]
         self.n_in, self.in_pos = 0, []
+        self.zero_like: dict = {}   # tensor inputs that get a zero grad_input when none came
         self.n_out, self.out_pos = 0, []
         self.grad_output: tuple = ()
 
     def wrap_inputs(self, args: tuple) -> tuple:
         self.n_in = len(args)
         self.in_pos, args = _through(args, self._input_grads)
+        if self.in_pos:
+            # as PyTorch: every tensor argument has a grad_input entry, zeros where no
+            # gradient reached it (one that needs none included); other arguments get None
+            self.zero_like = {i: a for i, a in enumerate(args) if isinstance(a, Tensor)}
         return args
 
     def wrap_outputs(self, out):
@@ -563,7 +756,10 @@ class _BackwardHooks:
         return tuple(gout[i] for i in self.out_pos)
 
     def _input_grads(self, grads: tuple) -> tuple:
-        gi: tuple = tuple(grads[self.in_pos.index(i)] if i in self.in_pos else None
+        from ..creation import zeros_like
+        got = dict(zip(self.in_pos, grads))
+        gi: tuple = tuple(got[i] if got.get(i) is not None
+                          else zeros_like(self.zero_like[i]) if i in self.zero_like else None
                           for i in range(self.n_in))
         for hook in self.hooks:
             res = hook(self.module, gi, self.grad_output)
@@ -572,17 +768,94 @@ class _BackwardHooks:
         return tuple(gi[i] for i in self.in_pos)
 
 
+def _attach_old_backward_hooks(module: Module, args: tuple, out) -> None:
+    """``register_backward_hook``'s hooks on the tape node of the module's (first) output,
+    with PyTorch's warnings where that node is not the whole module."""
+    var = out
+    while not isinstance(var, Tensor):
+        if isinstance(var, dict):
+            var = next(v for v in var.values() if isinstance(v, Tensor))
+        else:
+            var = var[0]
+    node = var._node
+    if node is None:
+        return
+    hooks = list(module._old_backward_hooks.values())
+    op = copy.copy(node.op)     # this node's own rule, wrapped: grad_input is its result
+    inner = op.vjp
+
+    def vjp(nd, *gouts):
+        gin = tuple(inner(nd, *gouts))
+        gin = tuple(g if x._rg else None for g, x in zip(gin, nd.inputs))
+        for hook in hooks:
+            res = hook(module, gin, gouts)
+            if res is not None:
+                gin = _hook_result(res, len(gin), "grad_input")
+        return gin
+    op.vjp = vjp
+    node.op = op
+    _warn_old_backward_hook(args, out, node)
+
+
+def _warn_old_backward_hook(inputs, result, node) -> None:
+    end = (" is deprecated and will be removed in future versions. This hook will be missing "
+           "some ")
+    full = " Please use register_full_backward_hook to get the documented behavior."
+    if isinstance(result, Tensor):
+        result = (result,)
+    elif not (isinstance(result, tuple) and all(isinstance(r, Tensor) for r in result)):
+        warnings.warn("Using non-full backward hooks on a Module that does not return a single "
+                      "Tensor or a tuple of Tensors" + end + "of the grad_output." + full,
+                      FutureWarning, stacklevel=6)
+        return
+    if not all(isinstance(i, Tensor) for i in inputs):
+        warnings.warn("Using non-full backward hooks on a Module that does not take as input a "
+                      "single Tensor or a tuple of Tensors" + end + "of the grad_input." + full,
+                      FutureWarning, stacklevel=6)
+        return
+    out_nodes = {id(r._node) for r in result if r._node is not None}
+    if len(out_nodes) > 1:
+        warnings.warn("Using a non-full backward hook when outputs are generated by different "
+                      "autograd Nodes" + end + "grad_output." + full, FutureWarning,
+                      stacklevel=6)
+        return
+    # PyTorch compares the inputs' grad_fns with the node's next functions, where a leaf
+    # that requires grad appears as its AccumulateGrad: so a leaf input always differs
+    in_nodes = {id(i._node) for i in inputs if i._node is not None}
+    nexts = {("leaf", id(x)) if x._node is None else id(x._node)
+             for x in node.inputs if x._rg}
+    if in_nodes != nexts:
+        warnings.warn("Using a non-full backward hook when the forward contains multiple "
+                      "autograd Nodes" + end + "grad_input." + full, FutureWarning,
+                      stacklevel=6)
+
+
 class _Handle:
+    """What the register_*hook methods return: ``remove()`` unregisters the hook (also as a
+    context manager, on exit)."""
+
     _next = 0
 
-    def __init__(self, store: dict, hook: Callable):
+    def __init__(self, store: dict, hook: Callable, *, prepend: bool = False,
+                 extra: tuple = ()):
         _Handle._next += 1
         self.id = _Handle._next
         self._store = store
+        self._extra = extra         # sets of hook ids with options (with_kwargs, ...)
         store[self.id] = hook
+        if prepend:
+            store.move_to_end(self.id, last=False)
 
     def remove(self) -> None:
         self._store.pop(self.id, None)
+        for s in self._extra:
+            s.discard(self.id)
+
+    def __enter__(self) -> _Handle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
 
 
 def move_(t: Tensor, dev: Device | None, dt=None) -> None:

@@ -121,27 +121,22 @@ def get_float32_matmul_precision() -> str:
 
 
 def is_anomaly_enabled() -> bool:
-    """Whether ``tl.autograd.detect_anomaly`` (or :func:`set_anomaly_enabled`) is on in this
-    thread (``torch.is_anomaly_enabled``)."""
-    from .._state import state
-    return bool(state.anomaly)
+    """Whether anomaly mode is on in this thread (``torch.is_anomaly_enabled``)."""
+    from ..autograd.anomaly import is_anomaly_enabled as on
+    return on()
 
 
 def is_anomaly_check_nan_enabled() -> bool:
-    """Whether anomaly mode checks gradients for NaN: tensorlib's always does when it is on
-    (``torch.is_anomaly_check_nan_enabled``)."""
-    return is_anomaly_enabled()
+    """Whether anomaly mode checks gradients for NaN (``torch.is_anomaly_check_nan_enabled``)."""
+    from ..autograd.anomaly import is_anomaly_check_nan_enabled as on
+    return on()
 
 
 def set_anomaly_enabled(mode: bool, check_nan: bool = True) -> None:
     """Turn anomaly mode on or off for this thread, as ``detect_anomaly`` does for a block
-    (``torch.set_anomaly_enabled``; tensorlib's always checks NaN: ``check_nan=False`` is
-    refused)."""
-    from .._state import state
-    if mode and not check_nan:
-        raise ValueError("set_anomaly_enabled: tensorlib's anomaly mode always checks for NaN "
-                         "(check_nan=False is not supported)")
-    state.anomaly = bool(mode)
+    (``torch.set_anomaly_enabled``; ``check_nan=False``: tracebacks only)."""
+    from ..autograd.anomaly import set_detect_anomaly
+    set_detect_anomaly(mode, check_nan=check_nan)
 
 
 def set_warn_always(b: bool) -> None:

@@ -4,6 +4,9 @@
 >>> m = tl.nn.utils.parametrizations.weight_norm(nn.Linear(20, 40))
 >>> m.parametrizations.weight.original0.shape      # g
 (40, 1)
+>>> m = tl.nn.utils.parametrizations.orthogonal(nn.Linear(20, 40))
+>>> sorted(m.state_dict())
+['bias', 'parametrizations.weight.original', 'parametrizations.weight.0.base']
 >>> m = tl.nn.utils.parametrizations.spectral_norm(nn.Linear(20, 40))
 >>> sorted(m.state_dict())
 ['bias', 'parametrizations.weight.0._u', 'parametrizations.weight.0._v',
@@ -17,7 +20,7 @@ from ...ops.reduction import norm
 from ..module import Module
 from . import parametrize
 
-__all__ = ["spectral_norm", "weight_norm"]
+__all__ = ["orthogonal", "spectral_norm", "weight_norm"]
 
 
 def _norm_except_dim(v: Tensor, dim: int) -> Tensor:
@@ -142,4 +145,38 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
         dim = 1 if isinstance(module, transposed) else 0
     parametrize.register_parametrization(
         module, name, _SpectralNorm(weight, n_power_iterations, dim, eps))
+    return module
+
+
+def orthogonal(module: Module, name: str = "weight", orthogonal_map: str | None = None, *,
+               use_trivialization: bool = True) -> Module:
+    """Reparametrize ``module.<name>`` (a matrix or a batch of them, ``(..., m, n)``) to be
+    orthogonal: orthonormal columns when ``m >= n``, rows otherwise, as PyTorch's
+    ``parametrizations.orthogonal``. ``orthogonal_map``: ``"matrix_exp"`` or ``"cayley"``
+    (of a skew-symmetric matrix made from the lower triangle), or ``"householder"`` (a
+    product of reflectors); default ``"matrix_exp"`` for square matrices, else
+    ``"householder"``. With ``use_trivialization`` (PyTorch's dynamic trivialization) an
+    ``n x n`` base is kept as the buffer ``parametrizations.<name>.0.base``, and the
+    initial value is the tensor itself if orthogonal, else the Q of its QR decomposition;
+    the state dict's keys are PyTorch's, so its state dicts load.
+
+    >>> m = orthogonal(nn.Linear(4, 6))
+    >>> Q = m.weight
+    >>> tl.allclose(Q.T @ Q, tl.eye(4), atol=1e-5)
+    True
+    """
+    from ._orthogonal import MAPS, _Orthogonal
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"Module '{module}' has no parameter or buffer with name '{name}'")
+    if weight.ndim < 2:
+        raise ValueError("Expected a matrix or batch of matrices. "
+                         f"Got a tensor of {weight.ndim} dimensions.")
+    if orthogonal_map is None:
+        orthogonal_map = "matrix_exp" if weight.shape[-2] == weight.shape[-1] else "householder"
+    if orthogonal_map not in MAPS:
+        raise ValueError('orthogonal_map has to be one of "matrix_exp", "cayley", '
+                         f'"householder". Got: {orthogonal_map}')
+    orth = _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization)
+    parametrize.register_parametrization(module, name, orth, unsafe=True)
     return module
