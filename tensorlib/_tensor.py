@@ -43,6 +43,19 @@ class Size(int):
 _int_new = int.__new__
 
 
+# NumPy's operator ufuncs -> (Tensor's operator, the one to call when the Tensor is on the
+# right): ``array + t`` reaches Tensor.__array_ufunc__ as np.add(array, t)
+_OPERATOR_UFUNCS = {
+    **{u: (o, "r" + o) for u, o in (
+        ("add", "add"), ("subtract", "sub"), ("multiply", "mul"), ("true_divide", "truediv"),
+        ("divide", "truediv"), ("floor_divide", "floordiv"), ("remainder", "mod"),
+        ("power", "pow"), ("matmul", "matmul"), ("bitwise_and", "and"), ("bitwise_or", "or"),
+        ("bitwise_xor", "xor"), ("left_shift", "lshift"), ("right_shift", "rshift"))},
+    "equal": ("eq", "eq"), "not_equal": ("ne", "ne"), "less": ("lt", "gt"),
+    "less_equal": ("le", "ge"), "greater": ("gt", "lt"), "greater_equal": ("ge", "le"),
+}
+
+
 class Tensor(TensorBase):
     """An n-dimensional array on a device, recorded on the tape when it needs a grad.
 
@@ -216,6 +229,39 @@ class Tensor(TensorBase):
         if dtype is not None:
             a = a.astype(dtype, copy=False)
         return a
+
+    def is_inference(self) -> bool:
+        """Whether an op made this tensor inside ``tl.inference_mode()`` (PyTorch's)."""
+        from .autograd.mode import InferenceVersion
+        return type(self._version) is InferenceVersion
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """``np.exp(t)``, ``np.add(t, a)``: tensorlib's op for the ufunc, so the result is a
+        Tensor on the tape (as PyTorch). Other ufunc calls (``out=``, ``.reduce``, a ufunc
+        tensorlib lacks) run NumPy on the values, and refuse a tensor that requires grad
+        (its gradient would be lost silently)."""
+        if method == "__call__" and not kwargs:
+            ops = _OPERATOR_UFUNCS.get(ufunc.__name__)
+            if ops is not None and len(inputs) == 2:
+                # ndarray (op) Tensor: the Tensor's operator, as with __array_priority__
+                a, b = inputs
+                if isinstance(a, Tensor):
+                    return getattr(a, f"__{ops[0]}__")(b)
+                return getattr(b, f"__{ops[1]}__")(a)
+            from .ops.elementwise import UFUNC_PUBLIC
+            fn = UFUNC_PUBLIC.get(ufunc.__name__)
+            if fn is not None and len(inputs) == ufunc.nin:
+                return fn(*inputs)
+        from .autograd.mode import state
+        if state.grad_enabled and any(isinstance(x, Tensor) and x._rg for x in inputs):
+            call = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+            raise TypeError(f"{call} on a tensor that requires grad would lose its gradient; "
+                            f"use tensorlib's function, or .detach() the tensor first")
+        arrays = [x.numpy() if isinstance(x, Tensor) else x for x in inputs]
+        if "out" in kwargs:
+            kwargs["out"] = tuple(o.numpy() if isinstance(o, Tensor) else o
+                                  for o in kwargs["out"])
+        return getattr(ufunc, method)(*arrays, **kwargs)
 
     def item(self):
         self._read(".item()")

@@ -569,3 +569,21 @@ def test_setitem_takes_arrays_and_lists_in_the_tensors_dtype():
     assert i.tolist() == [1, 2, -3]
     with pytest.raises(ValueError, match="broadcast"):
         t[0] = np.ones(4)
+
+
+def test_numpy_ufuncs_on_tensors_are_tensorlib_ops():
+    # np.exp(w) on a tensor is tl.exp(w), on the tape (PyTorch returns a Tensor too); a ufunc
+    # tensorlib lacks refuses a tensor that needs grad rather than dropping its gradient
+    w = tl.tensor([0.0, 1.0], requires_grad=True)
+    y = np.exp(w) * w
+    assert isinstance(y, tl.Tensor)
+    y.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), np.exp([0.0, 1.0]) * (1 + np.array([0.0, 1.0])),
+                               rtol=1e-6)
+    a = np.array([3.0, 4.0], np.float32)
+    assert isinstance(np.maximum(a, w), tl.Tensor) and (a - w).requires_grad
+    np.testing.assert_array_equal((a < w).numpy(), [False, False])
+    with pytest.raises(TypeError, match="numpy.cbrt on a tensor that requires grad"):
+        np.cbrt(w)
+    np.testing.assert_allclose(np.cbrt(tl.tensor([8.0])), [2.0])     # values only: fine
+    assert np.add.reduce(tl.tensor([1.0, 2.0, 3.0])) == 6.0

@@ -27,6 +27,11 @@ def _erf_cuda(x):
     return erf(x)
 
 
+# NumPy ufunc name -> the public tensorlib function computing it (Tensor.__array_ufunc__:
+# np.exp(t) is tl.exp(t), recorded and differentiable)
+UFUNC_PUBLIC: dict = {}
+
+
 def _unary(name, *, ufunc=None, fwd=None, kernels=None, vjp=None, saves=True,
            saves_output=False, floating=True, infer=None, doc=""):
     op = register(OpDef(name, fwd, ufunc=ufunc, kernels=kernels, vjp=vjp,
@@ -45,6 +50,8 @@ def _unary(name, *, ufunc=None, fwd=None, kernels=None, vjp=None, saves=True,
             return apply(op, to_tensor(x))
     public.__name__ = public.__qualname__ = name
     public.__doc__ = doc or f"Elementwise {name}."
+    if ufunc is not None:
+        UFUNC_PUBLIC.setdefault(ufunc, public)
     return op, public
 
 
@@ -489,6 +496,8 @@ def _binary(name, *, ufunc=None, fwd=None, vjp=None, saves=True, saves_output=Fa
             return apply(op, a, b)
     public.__name__ = public.__qualname__ = name
     public.__doc__ = doc or f"Elementwise {name} with NumPy broadcasting."
+    if ufunc is not None:
+        UFUNC_PUBLIC.setdefault(ufunc, public)
     return op, public
 
 
