@@ -446,6 +446,78 @@ def embedding_backward(const floating[:, ::1] g, const cnp.int64_t[::1] idx, flo
                     out[row, d] += g[k, d]
 
 
+# --- sampling at precomputed taps (grid_sample) --------------------------------------------
+def _check_taps(str name, Py_ssize_t N, Py_ssize_t C, idx, w, Py_ssize_t P, Py_ssize_t P2):
+    if idx.shape[1] != N or tuple(w.shape) != tuple(idx.shape) or idx.shape[2] != P or P2 != C:
+        raise ValueError(f"{name}: taps {tuple(idx.shape)}, weights {tuple(w.shape)} do not "
+                         f"fit {N} images of {C} channels and {P} points")
+
+
+def gather_taps(const floating[:, :, ::1] x, const cnp.int64_t[:, :, ::1] idx,
+                const floating[:, :, ::1] w, floating[:, :, ::1] out):
+    """out[n, c, p] = sum over k of w[k, n, p] * x[n, c, idx[k, n, p]], the taps in order k;
+    a tap outside [0, S) reads zero. x (N, C, S), idx and w (K, N, P), out (N, C, P); any
+    idx value is safe."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2]
+    cdef Py_ssize_t K = idx.shape[0], P = out.shape[2]
+    _check_taps("gather_taps", N, C, idx, w, idx.shape[2], out.shape[1])
+    if out.shape[0] != N or out.shape[2] != idx.shape[2]:
+        raise ValueError("gather_taps: out does not fit")
+    cdef Py_ssize_t nc, n, k, p, j
+    cdef const floating *xp
+    cdef floating *op
+    cdef const cnp.int64_t *ip
+    cdef const floating *wp
+    if N * C * P == 0:
+        return
+    with nogil:
+        for nc in prange(N * C, schedule="static", num_threads=nthreads(N * C * P * K)):
+            n = nc // C
+            xp = &x[n, nc % C, 0]
+            op = &out[n, nc % C, 0]
+            memset(op, 0, P * sizeof(floating))
+            for k in range(K):
+                ip = &idx[k, n, 0]
+                wp = &w[k, n, 0]
+                for p in range(P):
+                    j = ip[p]
+                    # a tap outside reads 0 but still weighs it: a NaN weight (a NaN grid
+                    # point) gives NaN, as PyTorch's
+                    op[p] = op[p] + wp[p] * (xp[j] if 0 <= j < S else 0)
+
+
+def scatter_taps(const floating[:, :, ::1] g, const cnp.int64_t[:, :, ::1] idx,
+                 const floating[:, :, ::1] w, floating[:, :, ::1] out):
+    """The adjoint of gather_taps: out (N, C, S) = zeros, then out[n, c, idx[k, n, p]] +=
+    w[k, n, p] * g[n, c, p] (taps outside [0, S) dropped). Threads own whole (n, c) planes,
+    so repeated taps never race."""
+    cdef Py_ssize_t N = out.shape[0], C = out.shape[1], S = out.shape[2]
+    cdef Py_ssize_t K = idx.shape[0], P = g.shape[2]
+    _check_taps("scatter_taps", N, C, idx, w, P, g.shape[1])
+    if g.shape[0] != N:
+        raise ValueError("scatter_taps: g does not fit")
+    cdef Py_ssize_t nc, n, k, p, j
+    cdef const floating *gp
+    cdef floating *op
+    cdef const cnp.int64_t *ip
+    cdef const floating *wp
+    if N * C * S == 0:
+        return
+    with nogil:
+        for nc in prange(N * C, schedule="static", num_threads=nthreads(N * C * P * K)):
+            n = nc // C
+            gp = &g[n, nc % C, 0]
+            op = &out[n, nc % C, 0]
+            memset(op, 0, S * sizeof(floating))
+            for k in range(K):
+                ip = &idx[k, n, 0]
+                wp = &w[k, n, 0]
+                for p in range(P):
+                    j = ip[p]
+                    if 0 <= j < S:
+                        op[j] = op[j] + wp[p] * gp[p]
+
+
 # --- vectorised float32 kernels written in C (tensorlib/_simd_math.h) -----------------------
 cdef extern from "_simd_math.h" nogil:
     void tl_erf_f32(const float *x, float *out, Py_ssize_t m)

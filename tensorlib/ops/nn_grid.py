@@ -198,15 +198,31 @@ class _Plan:
     def combos(self):
         return itertools.product(*(range(a.idx.shape[0]) for a in self.axes))
 
+    def local(self, ks):
+        """Where one combination of taps reads inside each image (N * M,), and whether it
+        lies inside."""
+        pos, valid = 0, None
+        for a, k, s in zip(self.axes, ks, self.strides):
+            pos = pos + a.idx[k] * s
+            valid = a.valid[k] if valid is None else valid & a.valid[k]
+        return pos, valid
+
     def rows(self, ks):
         """Rows of the (N * S + 1, C) input that one combination of taps reads (the last
         row, zeros, where a tap lies outside)."""
-        xp = self.xp
-        rows, valid = self.base, None
-        for a, k, s in zip(self.axes, ks, self.strides):
-            rows = rows + a.idx[k] * s
-            valid = a.valid[k] if valid is None else valid & a.valid[k]
-        return xp.where(valid, rows, self.N * self.S)
+        pos, valid = self.local(ks)
+        return self.xp.where(valid, self.base + pos, self.N * self.S)
+
+    def taps(self, deriv, dtype):
+        """Every combination's positions (K, N, M) inside its image (-1 outside) and weights
+        (K, N, M): what the CPU kernels read in place of rows."""
+        idx, ws = [], []
+        for ks in self.combos():
+            pos, valid = self.local(ks)
+            idx.append(np.where(valid, pos, -1))
+            ws.append(self.weight(ks, deriv))
+        shape = (len(idx), self.N, -1)
+        return np.stack(idx).reshape(shape), np.stack(ws).astype(dtype, copy=False).reshape(shape)
 
     def weight(self, ks, orders):
         w = None
@@ -243,7 +259,7 @@ def _orders(deriv, d: int) -> tuple:
     return tuple(o + (i == d) for i, o in enumerate(deriv))
 
 
-# --- kernels (xp-generic; the CPU input gradient scatters with a Cython kernel) --------------
+# --- kernels (xp-generic; on the CPU the sample and its input gradient run in Cython) ----------
 def _sample_fwd(xp, x, grid, *, mode, padding_mode, align_corners, deriv):
     # a replayed graph can feed an input and a grid of different batches: never mix them
     _check_sample_shapes("grid_sample", x.shape, grid.shape)
@@ -261,10 +277,37 @@ def _sample_fwd(xp, x, grid, *, mode, padding_mode, align_corners, deriv):
     return _from_rows(xp, out, N, C, P)
 
 
+def _cpu_taps(x, grid, attrs):
+    """(plan, idx, w) for the CPU kernels, or None where they do not apply (other dtypes)."""
+    if x.dtype not in (np.float32, np.float64) or grid.dtype != x.dtype:
+        return None
+    plan = _Plan(np, grid, x.shape[0], x.shape[2:] if "input_size" not in attrs
+                 else attrs["input_size"], attrs["mode"], attrs["padding_mode"],
+                 attrs["align_corners"])
+    if plan.vanishes(attrs["deriv"]):
+        return None
+    return plan, *plan.taps(attrs["deriv"], x.dtype)
+
+
+def _sample_cpu(x, grid, **attrs):
+    """The sample gathered in place (NCHW, no transposes) by ``_ops.gather_taps``."""
+    _check_sample_shapes("grid_sample", x.shape, grid.shape)
+    N, C = x.shape[:2]
+    P = tuple(grid.shape[1:-1])
+    taps = _cpu_taps(x, grid, attrs) if N * C * math.prod(P) else None
+    if taps is None:
+        return _sample_fwd(np, x, grid, **attrs)
+    from .. import _ops
+    out = np.empty((N, C) + P, x.dtype)
+    _ops.gather_taps(np.ascontiguousarray(x).reshape(N, C, -1), taps[1], taps[2],
+                     out.reshape(N, C, -1))
+    return out
+
+
 _CHUNK = 1 << 24     # elements of weighted gradient rows scattered at once
 
 
-def _scatter_bincount(xp, dst, rows, vals, first: bool):
+def _scatter_bincount(xp, dst, rows, vals):
     """dst[rows[k]] += vals[k] (rows of C values), with repeated rows adding up."""
     C = dst.shape[1]
     flat = (rows[:, None] * C + xp.arange(C, dtype=np.int64)).reshape(-1)
@@ -272,8 +315,7 @@ def _scatter_bincount(xp, dst, rows, vals, first: bool):
         dst.shape).astype(dst.dtype)
 
 
-def _input_grad_fwd(xp, g, grid, *, input_size, mode, padding_mode, align_corners, deriv,
-                    scatter=_scatter_bincount):
+def _input_grad_fwd(xp, g, grid, *, input_size, mode, padding_mode, align_corners, deriv):
     N, C = g.shape[:2]
     _check_grad_shapes("grid_sample_input_grad", g.shape, grid.shape)
     if grid.shape[-1] != len(input_size) or len(input_size) + 2 != g.ndim:
@@ -294,26 +336,25 @@ def _input_grad_fwd(xp, g, grid, *, input_size, mode, padding_mode, align_corner
             for k, ks in enumerate(group):
                 xp.multiply(gt, plan.weight(ks, deriv)[:, None], out=vals[k * M:(k + 1) * M])
             rows = xp.concatenate([plan.rows(ks) for ks in group])
-            scatter(xp, dx, rows, vals, i == 0)
+            _scatter_bincount(xp, dx, rows, vals)
     return _from_rows(xp, dx, N, C, input_size)
 
 
-def _scatter_rows_cpu(xp, dst, rows, vals, first: bool):
-    from .. import _ops
-    # rows lie in [0, len(dst)) by construction (the zero row takes the taps outside); the
-    # Cython kernel zeroes its output first, so later groups go through a buffer
-    if first:
-        _ops.embedding_backward(vals, rows, dst, -1)
-        return
-    tmp = np.empty_like(dst)
-    _ops.embedding_backward(vals, rows, tmp, -1)
-    dst += tmp
-
-
 def _input_grad_cpu(g, grid, **attrs):
-    if g.dtype not in (np.float32, np.float64):
+    """The adjoint of ``_sample_cpu``: ``_ops.scatter_taps`` (threads own whole planes)."""
+    _check_grad_shapes("grid_sample_input_grad", g.shape, grid.shape)
+    size = tuple(attrs["input_size"])
+    if grid.shape[-1] != len(size) or len(size) + 2 != g.ndim:
+        return _input_grad_fwd(np, g, grid, **attrs)      # (raises its error)
+    N, C = g.shape[:2]
+    taps = _cpu_taps(g, grid, attrs) if N * C * math.prod(size) else None
+    if taps is None:
         return _input_grad_fwd(np, g, grid, **attrs)
-    return _input_grad_fwd(np, g, grid, scatter=_scatter_rows_cpu, **attrs)
+    from .. import _ops
+    out = np.empty((N, C) + size, g.dtype)
+    _ops.scatter_taps(np.ascontiguousarray(g).reshape(N, C, -1), taps[1], taps[2],
+                      out.reshape(N, C, -1))
+    return out
 
 
 def _grid_grad_fwd(xp, g, x, grid, *, mode, padding_mode, align_corners, deriv):
@@ -448,7 +489,8 @@ def _grid_grad_vjp(n, gb):
 
 
 GRID_SAMPLE = register(OpDef(
-    "grid_sample", _sample_fwd, vjp=_sample_vjp, infer=_sample_infer,
+    "grid_sample", _sample_fwd, kernels={"cpu": _sample_cpu}, vjp=_sample_vjp,
+    infer=_sample_infer,
     cost=io_cost(_taps_flops)))
 GRID_SAMPLE_INPUT_GRAD = register(OpDef(
     "grid_sample_input_grad", _input_grad_fwd, kernels={"cpu": _input_grad_cpu},
