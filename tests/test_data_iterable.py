@@ -18,7 +18,16 @@ from hypothesis import strategies as st
 import tensorlib as tl
 from tensorlib.data import DataLoader
 
-torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # torch's workers start faster on one thread; restored after, since torch and tensorlib
+    # may share one OpenMP runtime (its thread count would stay 1 for later tests)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -270,7 +270,7 @@ def test_tensor_index_with_traced_values_raises_and_take_works():
     assert np.allclose(good(x, tl.tensor([0, 4])).numpy(), x.numpy()[[0, 4]])
 
 
-def test_reading_a_constant_is_fine_but_a_captured_tensor_is_not():
+def test_reading_constants_and_guarded_state_is_fine_but_a_value_of_the_run_is_not():
     c = tl.tensor([2.0])
 
     @tl.function
@@ -279,11 +279,19 @@ def test_reading_a_constant_is_fine_but_a_captured_tensor_is_not():
 
     @tl.function
     def g(x):
-        return x * float(c)       # c may change eagerly: reading it would freeze it
+        return x * float(c)       # state: read under a version guard
+
+    @tl.function
+    def h(x):
+        return x * float(x.sum())     # a value of this run: refused
 
     assert np.allclose(f(_arr(2)).numpy(), _arr(2).numpy() * 3)
+    assert np.allclose(g(_arr(2)).numpy(), _arr(2).numpy() * 2)
+    c.mul_(5.0)                   # changed in place: the guard retraces
+    assert np.allclose(g(_arr(2)).numpy(), _arr(2).numpy() * 10)
+    assert g.trace_count == 2
     with pytest.raises(CaptureError):
-        g(_arr(2))
+        h(_arr(2))
 
 
 # --- footguns ---------------------------------------------------------------------------
@@ -859,3 +867,56 @@ def test_tensors_made_inside_the_function_start_fresh_on_every_replay():
         counter.add_(1.0)
         return x + counter
     assert [inc(tl.zeros(1)).item() for _ in range(3)] == [1.0, 2.0, 3.0]
+
+
+def test_index_and_mask_tensors_from_state_are_read_under_a_version_guard():
+    """x[idx] and out[train_mask] with tensors the function reaches (globals, buffers):
+    the graph holds the values read; an in-place change to them retraces."""
+    idx = tl.tensor([0, 2])
+    mask = tl.tensor([True, False, True])
+
+    @tl.function
+    def f(x):
+        return x[idx].sum(0) + x[mask].sum(0)
+    for seed in range(2):
+        x = tl.tensor(np.random.default_rng(seed).standard_normal((3, 4)))
+        np.testing.assert_allclose(f(x).numpy(), (x[idx].sum(0) + x[mask].sum(0)).numpy())
+    assert f.trace_count == 1
+    idx[1] = 1
+    np.testing.assert_allclose(f(x).numpy(), (x[idx].sum(0) + x[mask].sum(0)).numpy())
+    assert f.trace_count == 2
+    # a masked loss in a captured training step matches eager
+    y = tl.tensor([0, 1, 2])
+
+    def make():
+        tl.manual_seed(0)
+        lin = tl.nn.Linear(4, 3)
+        opt = tl.optim.SGD(lin.parameters(), lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            loss = tl.nn.functional.cross_entropy(lin(x)[mask], y[mask])
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+    x = tl.tensor(np.random.default_rng(3).standard_normal((3, 4)).astype(np.float32))
+    captured, eager = tl.function(make()), make()
+    np.testing.assert_allclose([captured(x).item() for _ in range(3)],
+                               [eager(x).item() for _ in range(3)], rtol=1e-6)
+
+
+def test_scatter_reduce_extremes_follow_a_none_dim():
+    def pool(x, idx):
+        return tl.zeros(5, 4).scatter_reduce(0, idx[:, None].expand(-1, 4), x, "amax",
+                                             include_self=False)
+    f = tl.function(pool, input_signature=[tl.TensorSpec((None, 4)),
+                                           tl.TensorSpec((None,), dtype=tl.int64)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for e in (7, 11, 3):
+            rng = np.random.default_rng(e)
+            x = tl.tensor(rng.standard_normal((e, 4)).astype(np.float32))
+            idx = tl.tensor(rng.integers(0, 5, e))
+            np.testing.assert_array_equal(f(x, idx).numpy(), pool(x, idx).numpy())
+    assert f.trace_count == 1

@@ -369,12 +369,29 @@ class Tracer:
         v = self.lookup(t)
         if v is None:
             kind = self._classify(t)[0]
-            if kind == "constant":
+            if kind == "constant" or self._guard_state(t, None):
                 return
-        elif v.id not in self.dynamic:
+        elif v.id not in self.dynamic or self._guard_state(t, v):
             return
         raise CaptureError(f"{what} on a tensor of shape {tuple(t.shape)} while tracing a "
                            f"graph (tl.function / tl.capture). {_READ_HELP}")
+
+    def _guard_state(self, t, v) -> bool:
+        """A value read from state the function reaches but does not write or differentiate
+        (a module-level index tensor, a mask buffer: ``x[idx]``, ``out[train_mask]``): the
+        graph holds the value read, guarded by the tensor's version, so an in-place change
+        retraces (as for a constant). Not for inputs, grads, or what the graph writes."""
+        if t._rg or id(t) in self.grad_owner:
+            return False
+        if v is not None:
+            key = self.locations.get(id(t._data))
+            if (v.node.op != "variable" or key is None or key[0] == "input"
+                    or key in self.writes or self.loc_objs[key][1] != "data"):
+                return False
+        elif id(t) not in self.reachable:
+            return False
+        self.constants.append((t, t._version, t._version[0]))
+        return True
 
     def restamp(self, t) -> None:
         """``t``'s storage changed through a view whose write is about to be recorded as a

@@ -16,6 +16,9 @@ for prod.
 """
 from __future__ import annotations
 
+import functools
+import operator
+
 import numpy as np
 
 from .._apply import apply
@@ -48,16 +51,17 @@ def _check_index_range(name: str, idx: Tensor, n: int, d: int) -> None:
 def _flat_targets(x: Tensor, d: int, idx: Tensor) -> Tensor:
     """For each element of ``idx``, the flat (row-major) position in ``x`` it scatters to:
     ``idx`` along ``d``, its own position in the other dims."""
-    from ..creation import tensor
+    from ..creation import arange
     xs = _shape(x)
-    strides = [int(np.prod(xs[i + 1:], dtype=np.int64)) for i in range(len(xs))]
-    offs = np.zeros(_shape(idx), np.int64)
+    # sizes as Python arithmetic (not NumPy's): under capture a size read from a None dim
+    # stays a traced size, and the graph recomputes the offsets for each edge count
+    strides = [functools.reduce(operator.mul, xs[i + 1:], 1) for i in range(len(xs))]
+    lin = idx.astype(np.int64) * strides[d]
     for i, n in enumerate(_shape(idx)):
         if i != d:
             shape = [1] * idx.ndim
             shape[i] = n
-            offs = offs + (np.arange(n, dtype=np.int64) * strides[i]).reshape(shape)
-    lin = idx.astype(np.int64) * strides[d] + tensor(offs, device=x.device)
+            lin = lin + (arange(n, device=x.device) * strides[i]).reshape(shape)
     return lin.reshape(-1)
 
 
