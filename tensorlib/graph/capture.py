@@ -762,10 +762,10 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     dims that size was computed from are fixed;
     the others stay dynamic. Cutting a None dim into a Python count of pieces
     (``unbind``, ``split``/``chunk`` into equal parts, ``len(x)``, ``for t in x``) is such
-    an escape, and so is a projection LSTM's (``proj_size``) or a packed sequence's loop over
-    the time steps: a None time dim is traced per sequence length while the batch stays
-    dynamic (``nn.LSTM``/``GRU``/``RNN`` otherwise run one sequence op per layer direction,
-    whose time dim stays dynamic). So is a Python loop
+    an escape, and so is a projection LSTM's (``proj_size``) loop over the time steps: a
+    None time dim is traced per sequence length while the batch stays dynamic
+    (``nn.LSTM``/``GRU``/``RNN`` otherwise run one sequence op per layer direction, whose
+    time dim stays dynamic). So is a Python loop
     ``for t in range(x.shape[1])`` (range takes the int as is): it is seen once constant
     indices (``x[:, t]``, ``x.select(1, t)``, ``out[:, t] = h``) have read every position of
     that dim. So trace with an example longer than the positions your code reads by a
@@ -775,6 +775,10 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     sizes of a graph's None dims traces again and compares the two graphs: the same, the
     graph serves every size from then on; another (a loop of ``2 * x.shape[1]`` steps, a
     number computed from a size), those dims are traced per size, with one warning.
+    Packed sequences are refused under capture: ``pack_padded_sequence``,
+    ``pad_packed_sequence``, ``pack_sequence`` and ``unpack_sequence`` raise
+    NotImplementedError while tracing (their lengths, read on the host, would be baked into
+    the graph); capture the padded batch instead.
     NumPy arrays the traced code can reach (globals, closure variables,
     attributes of arguments) are guarded: up to 4 MiB in all, their contents are compared
     on each call (an in-place change retraces); beyond that, by identity, shape and dtype

@@ -467,13 +467,22 @@ RULES["all"] = _bool_reduction("Min")
 RULES["any"] = _bool_reduction("Max")
 
 
-def _count(ctx, n) -> int:
+def _dof(ctx, n) -> str:
+    """The divisor ``max(count - correction, 0)`` of var/std as a scalar of the output dtype:
+    a constant when the reduced dims are static, else computed from the input's run-time
+    shape (Shape -> Gather -> ReduceProd), so dynamic axes export."""
     shape, axis = n.inputs[0].shape, n.attrs["axis"]
-    axes = range(len(shape)) if axis is None else axis
+    axes = list(range(len(shape))) if axis is None else [int(a) for a in axis]
     dims = [shape[a] for a in axes]
-    if None in dims:
-        ctx.unsupported("var/std over a dynamic axis")
-    return math.prod(dims)
+    c = n.attrs["correction"]
+    if None not in dims:
+        return _scalar(ctx, max(math.prod(dims) - c, 0), n.out)
+    sizes = ctx.op("Shape", [ctx.name(n.inputs[0])])
+    if axis is not None:
+        sizes = ctx.op("Gather", [sizes, ctx.ints(axes)], axis=0)
+    count = ctx.cast(ctx.reduce("Prod", sizes, None, False), np.int64, _dt(n.out))
+    dof = ctx.op("Sub", [count, _scalar(ctx, c, n.out)])
+    return ctx.op("Max", [dof, _scalar(ctx, 0, n.out)])
 
 
 def _var(ctx, n) -> str:
@@ -481,8 +490,7 @@ def _var(ctx, n) -> str:
     axis, keep = n.attrs["axis"], n.attrs["keepdims"]
     d = ctx.op("Sub", [x, ctx.reduce("Mean", x, axis, True)])
     s = ctx.reduce("Sum", ctx.op("Mul", [d, d]), axis, keep)
-    dof = max(_count(ctx, n) - n.attrs["correction"], 0)
-    return ctx.op("Div", [s, _scalar(ctx, dof, n.out)])
+    return ctx.op("Div", [s, _dof(ctx, n)])
 
 
 RULES["var"] = _var

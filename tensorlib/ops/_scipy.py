@@ -3,7 +3,8 @@
 NumPy has no LU, triangular solve or LDL of its own: with SciPy the CPU kernels call LAPACK
 (``getrf``, ``potrf``, ``sytrf``) and BLAS (``trsm``) directly; without it they use their
 NumPy forms (batched elimination, substitution), and the LDL functions, which need LAPACK's
-Bunch-Kaufman pivoting, raise an error that says to install SciPy.
+Bunch-Kaufman pivoting, raise an error that says to install SciPy. The scatter ops use its
+sparse products and the real FFTs its pocketfft (float32 kept in float32) the same way.
 """
 from __future__ import annotations
 
@@ -27,6 +28,16 @@ def blas() -> ModuleType | None:
         return None
     try:
         from scipy.linalg import blas as mod
+    except ImportError:
+        return None
+    return mod
+
+
+def fft() -> ModuleType | None:
+    if DISABLED:
+        return None
+    try:
+        import scipy.fft as mod
     except ImportError:
         return None
     return mod

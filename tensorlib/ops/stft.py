@@ -1,13 +1,14 @@
 """PyTorch's short-time Fourier transform and its inverse (``torch.stft``, ``torch.istft``)
-as composites of registry ops: frames by ``unfold``, the one-sided DFT by the registry's
-real FFT (``rdft``, ``ops/fourier.py``; a two-sided spectrum by products with cosine and sine
-matrices), the inverse's overlap-add by ``index_add``. Differentiable and capturable.
+as composites of registry ops: frames cut from the signal as ``hop``-sample blocks (a reshape)
+joined by one ``concatenate``; the one-sided DFT by the registry's real FFT (``rdft``,
+``ops/fourier.py``; a two-sided spectrum mirrors it); the inverse's overlap-add as a sum of
+``ceil(n_fft / hop)`` frame blocks, each shifted by a pad. Differentiable and capturable.
 
 tensorlib has no complex dtype, so a spectrum is a real tensor whose last dim holds the real
 and imaginary parts (PyTorch's ``return_complex=False`` layout, ``torch.view_as_real`` of a
 complex spectrum): ``stft`` needs ``return_complex=False`` and ``istft`` takes that layout.
-The one-sided transforms cost O(n_fft log n_fft) per frame; the two-sided DFT products
-O(n_fft**2).
+The transforms cost O(n_fft log n_fft) per frame, except the two-sided inverse (products
+with cosine and sine matrices, O(n_fft**2)).
 """
 from __future__ import annotations
 
@@ -61,6 +62,55 @@ def _dft_basis(n_fft: int, n_freq: int, dtype, device) -> tuple[Tensor, Tensor]:
             tensor(np.sin(ang).astype(dtype), device=device))
 
 
+def _traced(n) -> bool:
+    """Whether ``n`` is a size read from a dynamic axis under capture (a TracedSize)."""
+    return type(n) is not int and hasattr(n, "expr")
+
+
+def _span(length: int, n_fft: int, hop: int) -> int:
+    """The samples :func:`_frames` reads as whole blocks: (n_frames + r - 1) * hop."""
+    return ((length - n_fft) // hop + -(-n_fft // hop)) * hop
+
+
+def _frames(x: Tensor, n_fft: int, hop: int) -> Tensor:
+    """Every n_fft-sample frame of ``x`` (B, L), ``hop`` apart: (B, n_frames, n_fft).
+
+    A frame is r = ceil(n_fft / hop) consecutive hop-sample blocks, so the frames are r
+    shifted views of the blocks, joined by one copy (a gather by index costs several times
+    more, and its gradient is an index_add where this one is slices)."""
+    from .shape import concatenate, pad
+    b, length = x.shape
+    n_frames = (length - n_fft) // hop + 1
+    r = -(-n_fft // hop)
+    need = _span(length, n_fft, hop)
+    if need > length:       # samples past the last frame's end: read by no frame
+        x = pad(x, ((0, 0), (0, need - length)))
+    elif need < length:
+        x = x[:, :need]
+    blocks = x.reshape((b, n_frames + r - 1, hop))
+    last = n_fft - (r - 1) * hop
+    parts = [blocks[:, j:j + n_frames] for j in range(r - 1)]
+    parts.append(blocks[:, r - 1:r - 1 + n_frames, :last] if last < hop
+                 else blocks[:, r - 1:r - 1 + n_frames])
+    return parts[0] if r == 1 else concatenate(parts, axis=2)
+
+
+def _overlap_add(frames: Tensor, hop: int) -> Tensor:
+    """The adjoint of :func:`_frames`: frames (B, n_frames, n_fft) summed at ``hop``
+    offsets into (B, (n_frames + r - 1) * hop), r = ceil(n_fft / hop): the j-th hop-sample
+    block of every frame lands j blocks later, a pad along the frame axis and an add (its
+    gradient is slices, where an index_add's was a gather)."""
+    from .shape import pad
+    b, n_frames, n_fft = frames.shape
+    r = -(-n_fft // hop)
+    out = None
+    for j in range(r):
+        part = frames[:, :, j * hop:min((j + 1) * hop, n_fft)]
+        part = pad(part, ((0, 0), (j, r - 1 - j), (0, hop - part.shape[2])))
+        out = part if out is None else out + part
+    return out.reshape((b, (n_frames + r - 1) * hop))
+
+
 def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | None = None,
          window=None, center: bool = True, pad_mode: str = "reflect",
          normalized: bool = False, onesided: bool | None = None,
@@ -78,7 +128,6 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
     >>> tl.stft(tl.ones(8), 4, window=tl.hann_window(4), return_complex=False).shape
     (3, 9, 2)
     """
-    from .linalg import matmul
     from .shape import pad
     x = to_float(to_tensor(input))
     if return_complex is None:
@@ -100,32 +149,42 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
                          f"hop_length={hop}")
     batched = x.ndim == 2
     x2 = x if batched else x.reshape((1, -1))
-    if center:
-        if pad_mode not in _PAD_MODES:
-            raise ValueError(f"stft: pad_mode must be one of {', '.join(_PAD_MODES)}, got "
-                             f"{pad_mode!r}")
-        p = n_fft // 2
-        x2 = pad(x2, ((0, 0), (p, p)), mode=_PAD_MODES[pad_mode])
-    L = x2.shape[1]
+    p = n_fft // 2 if center else 0
+    if center and pad_mode not in _PAD_MODES:
+        raise ValueError(f"stft: pad_mode must be one of {', '.join(_PAD_MODES)}, got "
+                         f"{pad_mode!r}")
+    L = x2.shape[1] + 2 * p
     if not 0 < n_fft <= L:
         raise ValueError(f"stft: expected 0 < n_fft <= {L} (the padded signal's length), got "
                          f"n_fft={n_fft}")
     w = _window("stft", window, n_fft, wl, x2)
-    frames = x2.unfold(1, n_fft, hop) * w                       # (B, n_frames, n_fft)
-    one = True if onesided is None else bool(onesided)
-    n_freq = n_fft // 2 + 1 if one else n_fft
-    if one:     # an FFT per frame (the registry's real DFT)
-        from .fourier import rdft
-        out = rdft(frames).swapaxes(1, 2)                       # (B, n_freq, n_frames, 2)
-    else:       # both sides of a real signal's spectrum: products with the DFT matrices
-        cos, sin = _dft_basis(n_fft, n_freq, x2.dtype, x2.device)
-        re = matmul(frames, cos.mT)                             # (B, n_frames, n_freq)
-        im = -matmul(frames, sin.mT)
-        from .shape import stack
-        out = stack([re, im], axis=-1).swapaxes(1, 2)           # (B, n_freq, n_frames, 2)
-    if normalized:
-        out = out * (1.0 / math.sqrt(n_fft))
-    return out if batched else out.reshape(tuple(out.shape[1:]))
+    # a length read from a dynamic axis under capture: frames by a gather (unfold), whose
+    # indices follow the length when the graph runs (blocks need it as a Python number)
+    traced = _traced(L)
+    if center:
+        mode = _PAD_MODES[pad_mode]
+        # the zeros _frames appends past the last frame come with this pad where they can
+        # (they are read by no frame, so any mode's values do)
+        extra = 0 if traced else _span(L, n_fft, hop) - L
+        extra = extra if extra > 0 and (mode != "reflect" or p + extra < x2.shape[1]) else 0
+        x2 = pad(x2, ((0, 0), (p, p + extra)), mode=mode)
+    if normalized:      # scales the (short) window rather than the spectrum
+        w = w * (1.0 / math.sqrt(n_fft))
+    frames = x2.unfold(1, n_fft, hop) if traced else _frames(x2, n_fft, hop)
+    frames = frames * w                                     # (B, n_frames, n_fft)
+    from .fourier import rdft
+    out = rdft(frames)                                      # (B, n_frames, n_fft // 2 + 1, 2)
+    if onesided is not None and not onesided:
+        # a real signal's spectrum is Hermitian: X[n - k] = conj(X[k]) for the other side
+        from .shape import concatenate, flip
+        from ..creation import tensor
+        k = n_fft - (n_fft // 2 + 1)
+        # (k, 2) rather than (2,): see fourier._irfft_weights
+        conj = np.tile(np.array([1.0, -1.0], dtype=out.dtype), (k, 1))
+        mirror = flip(out[:, :, 1:k + 1], axis=2) * tensor(conj, device=out.device)
+        out = concatenate([out, mirror], axis=2)
+    out = out.swapaxes(1, 2)                                # (B, n_freq, n_frames, 2)
+    return out if batched else out[0]
 
 
 def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | None = None,
@@ -135,11 +194,16 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
     """The inverse of :func:`stft` (``torch.istft``): a spectrum ``(..., n_freq, n_frames,
     2)`` (real and imaginary parts last, as ``stft(..., return_complex=False)`` gives) back to
     a signal by inverse DFTs, windowing and overlap-add divided by the summed squared window.
-    ``length`` trims or zero-pads the result. Raises where the window's overlap-added square
-    is (near) zero, as PyTorch's NOLA check."""
-    from ..creation import arange, zeros
+    ``length`` trims or zero-pads the result. Raises RuntimeError where the window's
+    overlap-added square is (near) zero, as PyTorch's NOLA check.
+
+    >>> w = tl.hann_window(8)
+    >>> x = tl.randn(64)
+    >>> y = tl.istft(tl.stft(x, 8, 2, window=w, return_complex=False), 8, 2, window=w)
+    >>> bool((y - x).abs().max() < 1e-5)
+    True
+    """
     from .elementwise import where
-    from .indexing import index_add
     from .linalg import matmul
     spec = to_float(to_tensor(input))
     if return_complex:
@@ -152,6 +216,9 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
     n_fft = _int(n_fft, "istft", "n_fft")
     hop = n_fft // 4 if hop_length is None else _int(hop_length, "istft", "hop_length")
     wl = n_fft if win_length is None else _int(win_length, "istft", "win_length")
+    if not 0 < hop <= wl:       # (gaps between frames: PyTorch refuses them too)
+        raise ValueError(f"istft: expected 0 < hop_length <= win_length, got hop_length={hop}, "
+                         f"win_length={wl}")
     batched = spec.ndim == 4
     s = spec if batched else spec.reshape((1,) + tuple(spec.shape))
     n_freq, n_frames = s.shape[1], s.shape[2]
@@ -162,8 +229,6 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
     if not one and n_freq != n_fft:
         raise ValueError(f"istft: a two-sided spectrum of n_fft={n_fft} has {n_fft} "
                          f"frequencies, got {n_freq}")
-    if normalized:
-        s = s * math.sqrt(n_fft)
     if one:     # an inverse FFT per frame
         from .fourier import irdft
         frames = irdft(s.swapaxes(1, 2), n_fft)                  # (B, n_frames, n_fft)
@@ -172,16 +237,12 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
         re, im = s[..., 0].swapaxes(1, 2), s[..., 1].swapaxes(1, 2)   # (B, n_frames, n_freq)
         frames = (matmul(re, cos) - matmul(im, sin)) * (1.0 / n_fft)  # (B, n_frames, n_fft)
     w = _window("istft", window, n_fft, wl, frames)
-    frames = frames * w
+    # the normalization scales the window's copy the frames are multiplied by, not the
+    # spectrum (fewer elements); the envelope divides by the unscaled window's square
+    y = _overlap_add(frames * (w * math.sqrt(n_fft) if normalized else w), hop)
+    env = _overlap_add((w * w).reshape((1, 1, n_fft)).broadcast_to((1, n_frames, n_fft)),
+                       hop).reshape((-1,))
     total = n_fft + hop * (n_frames - 1)
-    pos = (arange(n_frames, device=s.device) * hop).reshape((-1, 1)) + \
-        arange(n_fft, device=s.device).reshape((1, -1))
-    pos = pos.reshape(-1)
-    b = s.shape[0]
-    y = index_add(zeros((b, total), dtype=s.dtype, device=s.device), 1, pos,
-                  frames.reshape((b, -1)))
-    env = index_add(zeros((total,), dtype=s.dtype, device=s.device), 0, pos,
-                    (w * w).reshape((1, -1)).broadcast_to((n_frames, n_fft)).reshape(-1))
     start = n_fft // 2 if center else 0
     end = total - n_fft // 2 if center else total
     if length is not None:
@@ -189,8 +250,9 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
     y, env = y[:, start:end], env[start:end]
     from ..autograd.mode import state
     if state.tracer is None and env.numel() and float(env.abs().min().item()) < 1e-11:
-        raise ValueError("istft: window overlap fails the NOLA condition (the overlap-added "
-                         "squared window is zero somewhere); use another window or hop_length")
+        raise RuntimeError("istft: window overlap fails the NOLA condition (the overlap-added "
+                           "squared window is zero somewhere); use another window or "
+                           "hop_length")
     y = y / where(env.abs() < 1e-11, 1.0, env)
     if length is not None and y.shape[1] < int(length):
         from .shape import pad

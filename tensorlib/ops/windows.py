@@ -44,10 +44,14 @@ def _cosine_sum(*coeffs):
 
 def hann_window(window_length: int, periodic: bool = True, *, dtype=None, device=None,
                 requires_grad: bool = False) -> Tensor:
-    """``0.5 - 0.5 cos(2 pi k / (N - 1))`` (``torch.hann_window``).
+    """``0.5 - 0.5 cos(2 pi k / M)`` for k = 0 .. N - 1 (``torch.hann_window``), N the
+    window_length: M = N for the default ``periodic=True``, M = N - 1 when
+    ``periodic=False`` (the symmetric window).
 
-    >>> tl.hann_window(4)
+    >>> tl.hann_window(4)                   # periodic: 2 pi k / 4
     tensor([0.0000, 0.5000, 1.0000, 0.5000])
+    >>> tl.hann_window(4, periodic=False)   # symmetric: 2 pi k / 3
+    tensor([0.0000, 0.7500, 0.7500, 0.0000])
     """
     return _make("hann_window", window_length, periodic, dtype, device, requires_grad,
                  _cosine_sum(0.5, 0.5))
@@ -56,30 +60,34 @@ def hann_window(window_length: int, periodic: bool = True, *, dtype=None, device
 def hamming_window(window_length: int, periodic: bool = True, alpha: float = 0.54,
                    beta: float = 0.46, *, dtype=None, device=None,
                    requires_grad: bool = False) -> Tensor:
-    """``alpha - beta cos(2 pi k / (N - 1))`` (``torch.hamming_window``)."""
+    """``alpha - beta cos(2 pi k / M)`` (``torch.hamming_window``): M = N (window_length)
+    for the default ``periodic=True``, N - 1 when ``periodic=False``."""
     return _make("hamming_window", window_length, periodic, dtype, device, requires_grad,
                  _cosine_sum(float(alpha), float(beta)))
 
 
 def blackman_window(window_length: int, periodic: bool = True, *, dtype=None, device=None,
                     requires_grad: bool = False) -> Tensor:
-    """``0.42 - 0.5 cos(2 pi k / (N - 1)) + 0.08 cos(4 pi k / (N - 1))``
-    (``torch.blackman_window``)."""
+    """``0.42 - 0.5 cos(2 pi k / M) + 0.08 cos(4 pi k / M)`` (``torch.blackman_window``):
+    M = N (window_length) for the default ``periodic=True``, N - 1 when
+    ``periodic=False``."""
     return _make("blackman_window", window_length, periodic, dtype, device, requires_grad,
                  _cosine_sum(0.42, 0.5, 0.08))
 
 
 def bartlett_window(window_length: int, periodic: bool = True, *, dtype=None, device=None,
                     requires_grad: bool = False) -> Tensor:
-    """The triangular window ``1 - |2 k / (N - 1) - 1|`` (``torch.bartlett_window``)."""
+    """The triangular window ``1 - |2 k / M - 1|`` (``torch.bartlett_window``): M = N
+    (window_length) for the default ``periodic=True``, N - 1 when ``periodic=False``."""
     return _make("bartlett_window", window_length, periodic, dtype, device, requires_grad,
                  lambda k, m: 1.0 - np.abs(2.0 * k / (m - 1) - 1.0))
 
 
 def kaiser_window(window_length: int, periodic: bool = True, beta: float = 12.0, *,
                   dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """``I0(beta sqrt(1 - (2 k / (N - 1) - 1)**2)) / I0(beta)`` (``torch.kaiser_window``;
-    I0 the modified Bessel function of order 0)."""
+    """``I0(beta sqrt(1 - (2 k / M - 1)**2)) / I0(beta)`` (``torch.kaiser_window``; I0 the
+    modified Bessel function of order 0): M = N (window_length) for the default
+    ``periodic=True``, N - 1 when ``periodic=False``."""
     b = float(beta)
 
     def formula(k, m):
