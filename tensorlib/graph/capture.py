@@ -217,6 +217,7 @@ class Function:
         self._structural: set = set()
         self.trace_count = 0
         self.retrace_reasons: list[str] = []
+        self._training = False      # a trace called backward(): sizes are per batch
         # the name and docstring only: merging a Module's (or any object's) __dict__ into
         # this one would overwrite fn, _cache... with the model's attributes of those names
         functools.update_wrapper(self, fn, updated=())
@@ -416,12 +417,15 @@ class Function:
             # retrace on every call, and that is worth a warning too
             if self.trace_count > self.max_retraces and (
                     not per_shape or self.trace_count > 2 * self.max_cached):
+                sizes = ("a training step's graph holds its batch's sizes (in its gradients), "
+                         "even with None dims: pad batches to a few sizes (bucketing) so their "
+                         "graphs are reused, or raise max_cached" if self._training else
+                         "use input_signature with None dims for varying sizes")
                 warnings.warn(
                     f"tl.function {self._name}: traced {self.trace_count} times; this time "
                     f"because {reason}. Each trace runs the Python again and builds a new "
-                    "graph: pass values that change as tensors, use input_signature with None "
-                    "dims for varying sizes, and keep state in tensors updated in place.",
-                    stacklevel=3)
+                    f"graph: pass values that change as tensors, {sizes}, and keep state in "
+                    "tensors updated in place.", stacklevel=3)
         guards = Guards(self.fn, objects)
         g = Graph(getattr(self.fn, "__name__", "function"))
         tracer = Tracer(g, reachable=guards.tensors)
@@ -496,6 +500,7 @@ class Function:
         g._plans[(tuple(v.id for v in g.outputs), tuple(n.id for n in g.assigns))] = plan
         entry = _Entry(g, plan, template, guards, tracer.constants, out_kinds)
         entry.trace_no = self.trace_count
+        self._training = self._training or bool(tracer.backward_runs)
         if tracer.backward_runs and specs and any(d is None for sp in specs for d in sp.shape):
             entry.sizes = tuple(tuple(t.shape) for t in tensors)
             if not self._warned_sizes:
@@ -775,6 +780,9 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     sizes of a graph's None dims traces again and compares the two graphs: the same, the
     graph serves every size from then on; another (a loop of ``2 * x.shape[1]`` steps, a
     number computed from a size), those dims are traced per size, with one warning.
+    Python side effects run while tracing only (a replay runs the graph, not the Python):
+    appending to a list, ``print``, a forward hook storing an activation in a dict see the
+    traced call; return such values from the function instead.
     Packed sequences are refused under capture: ``pack_padded_sequence``,
     ``pad_packed_sequence``, ``pack_sequence`` and ``unpack_sequence`` raise
     NotImplementedError while tracing (their lengths, read on the host, would be baked into
