@@ -6,7 +6,9 @@ import math
 
 import numpy as np
 
+from .._apply import apply
 from .._tensor import Tensor
+from ..ops.linalg_lu import TRSOLVE
 from ..ops.matrix import cholesky, solve
 from ..ops.shape import broadcast_to, flip
 from . import constraints
@@ -14,24 +16,41 @@ from .base import Distribution, _host, as_float
 
 
 def _batch_solve(low: Tensor, rhs: Tensor, lower_only: bool = True) -> Tensor:
-    """``low^-1 rhs`` for matrices ``rhs`` (..., n, k), batch dims broadcast first (so that
-    ``solve`` never takes ``rhs`` for a batch of vectors). With ``lower_only`` only the lower
-    triangle of ``low`` is read, as by PyTorch's ``solve_triangular``: entries of a
-    ``scale_tril`` above the diagonal (zero when validated) get no gradient from
-    ``log_prob``, ``entropy`` and KL, and do from ``rsample``, ``covariance_matrix`` and
-    ``precision_matrix``, there as here."""
+    """``low^-1 rhs`` for matrices ``rhs`` (..., n, k), batch dims broadcast. With
+    ``lower_only`` only the lower triangle of ``low`` is read (a triangular solve), as by
+    PyTorch's ``solve_triangular``: entries of a ``scale_tril`` above the diagonal (zero
+    when validated) get no gradient from ``log_prob``, ``entropy`` and KL, and do from
+    ``rsample``, ``covariance_matrix`` and ``precision_matrix``, there as here."""
     if lower_only:
-        low = low.tril()
+        if rhs.dtype != low.dtype:
+            rhs = rhs.astype(low.dtype)
+        return apply(TRSOLVE, low, rhs, upper=False, unit=False)
     batch = np.broadcast_shapes(tuple(low.shape[:-2]), tuple(rhs.shape[:-2]))
     return solve(broadcast_to(low, batch + tuple(low.shape[-2:])),
-                  broadcast_to(rhs, batch + tuple(rhs.shape[-2:])))
+                 broadcast_to(rhs, batch + tuple(rhs.shape[-2:])))
 
 
 def mahalanobis(low: Tensor, diff: Tensor) -> Tensor:
     """``diff^T (L L^T)^-1 diff`` over the last dim, for a lower factor ``low`` (..., n, n)
-    and vectors ``diff`` (..., n) whose batch dims broadcast together."""
-    y = _batch_solve(low, diff.unsqueeze(-1)).squeeze(-1)
-    return (y * y).sum(axis=-1)
+    and vectors ``diff`` (..., n) whose batch dims broadcast together.
+
+    As PyTorch's: one triangular solve per factor, with every vector that shares it as a
+    column of its right-hand side (not the factor broadcast to every vector)."""
+    n = diff.shape[-1]
+    lb = tuple(low.shape[:-2])
+    full = np.broadcast_shapes(lb, tuple(diff.shape[:-1]))
+    if tuple(diff.shape[:-1]) != full:
+        diff = broadcast_to(diff, full + (n,))
+    k = len(full) - len(lb)                   # the leading dims the factor does not have
+    lead, tail = full[:k], full[k:]
+    if tail != lb:
+        low = broadcast_to(low, tail + (n, n))
+    m = int(np.prod(lead, dtype=np.int64))
+    # (lead..., tail..., n) -> (tail..., n, lead): the vectors of one factor as its columns
+    cols = diff.reshape((m,) + tail + (n,)).permute(tuple(range(1, len(tail) + 2)) + (0,))
+    y = _batch_solve(low, cols)
+    q = (y * y).sum(axis=-2)                  # (tail..., m)
+    return q.permute((len(tail),) + tuple(range(len(tail)))).reshape(full)
 
 
 def half_log_det(low: Tensor) -> Tensor:

@@ -115,12 +115,30 @@ def _cum_idx_fwd(xp, x, axis, mode):
     return _inclusive_scan(xp, "maximum", xp.where(flag, pos, -1), axis)
 
 
+def _cum_idx_cpu(x, *, axis, mode):
+    """As :func:`_cum_idx_fwd` with one scan: a position that reaches the running extreme
+    (or is a NaN) starts a run that repeats its index, found with ``flatnonzero`` and
+    ``repeat`` on the rows (the axis last; the first of each row always starts one)."""
+    if x.ndim == 0 or x.size == 0:
+        return np.zeros(x.shape, np.int64)
+    m = (np.maximum if mode == "max" else np.minimum).accumulate(x, axis=axis)
+    flag = x == m
+    if x.dtype.kind == "f" and np.isnan(np.take(m, -1, axis=axis)).any():
+        flag |= np.isnan(x)             # a NaN stays the running value: its last index
+    rows = np.ascontiguousarray(np.moveaxis(flag, axis, -1))
+    n = rows.shape[-1]
+    starts = np.flatnonzero(rows)
+    idx = np.repeat(starts % n, np.diff(starts, append=rows.size))
+    return np.moveaxis(idx.reshape(rows.shape), -1, axis)
+
+
 def _cum_idx_infer(x, *, axis, mode):
     return x[0], np.dtype(np.int64)
 
 
 CUM_EXTREME_INDICES = register(OpDef(
-    "cum_extreme_indices", _cum_idx_fwd, infer=_cum_idx_infer, cost=_scan_cost,
+    "cum_extreme_indices", _cum_idx_fwd, kernels={"cpu": _cum_idx_cpu}, infer=_cum_idx_infer,
+    cost=_scan_cost,
     doc="index of the running max (mode='max') or min along an axis; last index on ties"))
 
 

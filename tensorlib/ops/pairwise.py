@@ -27,6 +27,22 @@ def _euclid_mm(x1: Tensor, x2: Tensor) -> Tensor:
     return E.where(pos, E.where(pos, d2, 1.0).sqrt(), 0.0)
 
 
+# from this many distances per matrix on, p = 1 sums over the features one at a time: a
+# (P, R) pass per feature stays in cache, where the (P, R, M) difference would not
+_L1_LOOP_MIN = 4096
+
+
+def _l1_by_feature(x1: Tensor, x2: Tensor) -> Tensor:
+    """``sum_m |x1[..., :, m, None] - x2[..., None, :, m]|`` (..., P, R)."""
+    a = x1.swapaxes(-1, -2).unsqueeze(-1)                              # (..., M, P, 1)
+    b = x2.swapaxes(-1, -2).unsqueeze(-2)                              # (..., M, 1, R)
+    out = None
+    for m in range(x1.shape[-1]):
+        d = E.abs(a[..., m, :, :] - b[..., m, :, :])
+        out = d if out is None else out + d
+    return out
+
+
 def cdist(x1, x2, p: float = 2.0,
           compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
     """p-norm distance between each row of ``x1`` (..., P, M) and each row of ``x2``
@@ -59,6 +75,8 @@ def cdist(x1, x2, p: float = 2.0,
     if p == 2 and (compute_mode == "use_mm_for_euclid_dist" or (
             compute_mode == _MODES[0] and (P > 25 or R > 25))):
         return _euclid_mm(x1, x2)
+    if p == 1 and P * R >= _L1_LOOP_MIN and x1.shape[-1] > 0:
+        return _l1_by_feature(x1, x2)
     diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)                         # (..., P, R, M)
     if p == 0:
         # a count: gradient 0 (kept connected to the inputs, as PyTorch's)

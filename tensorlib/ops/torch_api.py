@@ -969,10 +969,23 @@ def combinations(input, r: int = 2, with_replacement: bool = False) -> Tensor:
         raise ValueError(f"combinations: r must be non-negative, got {r}")
     if r == 0:
         return x[:0]
-    gen = itertools.combinations_with_replacement if with_replacement else \
-        itertools.combinations
-    idx = np.array(list(gen(range(x.shape[0]), r)), dtype=np.int64).reshape(-1, r)
-    return x[tensor(idx, device=x.device)]
+    return x[tensor(_combination_table(x.shape[0], r, with_replacement), device=x.device)]
+
+
+def _combination_table(n: int, r: int, with_replacement: bool) -> np.ndarray:
+    """The (count, r) positions of the length-``r`` combinations of ``range(n)`` in
+    lexicographic order (``itertools.combinations``' order), built a column at a time:
+    each row is followed by every larger (or equal, with replacement) next position."""
+    idx = np.arange(n, dtype=np.int64).reshape(-1, 1)
+    step = 0 if with_replacement else 1
+    for _ in range(r - 1):
+        first = idx[:, -1] + step                       # the smallest next position per row
+        counts = np.maximum(n - first, 0)
+        rows = np.repeat(idx, counts, axis=0)
+        starts = np.cumsum(counts) - counts
+        nxt = np.arange(rows.shape[0], dtype=np.int64) - np.repeat(starts - first, counts)
+        idx = np.concatenate([rows, nxt.reshape(-1, 1)], axis=1)
+    return idx
 
 
 def block_diag(*tensors) -> Tensor:
@@ -990,16 +1003,33 @@ def block_diag(*tensors) -> Tensor:
     ts = [t.reshape((1, 1)) if t.ndim == 0 else t.reshape((1, -1)) if t.ndim == 1 else t
           for t in ts]
     dt = category_dtype(t.dtype for t in ts)
-    width = sum(t.shape[1] for t in ts)
-    rows, left = [], 0
+    ts = [t.astype(dt) if t.dtype != dt else t for t in ts]
     dev = ts[0].device
+    if len({_shape(t) for t in ts}) == 1:
+        return _block_diag_uniform(ts)
+    width = sum(t.shape[1] for t in ts)
+    # one zeros tensor, sliced for every gap (creating a tensor per gap costs more)
+    zero = zeros(max(t.shape[0] for t in ts), width, dtype=dt, device=dev)
+    rows, left = [], 0
     for t in ts:
         r, c = t.shape
-        parts = [zeros(r, left, dtype=dt, device=dev), t.astype(dt) if t.dtype != dt else t,
-                 zeros(r, width - left - c, dtype=dt, device=dev)]
-        rows.append(concatenate(parts, axis=1))
+        rows.append(concatenate([zero[:r, :left], t, zero[:r, left + c:]], axis=1))
         left += c
     return concatenate(rows, axis=0)
+
+
+def _block_diag_uniform(ts: list) -> Tensor:
+    """``block_diag`` of k blocks of one shape (r, c) by copies only: row i of every block
+    followed by k c zeros, laid end to end, has block b's row at b (k + 1) c; cut into
+    rows of k c, that is column b c of row b (the trick that makes a diagonal matrix
+    from a vector)."""
+    from ..creation import zeros
+    from .shape import concatenate, stack
+    k, (r, c) = len(ts), _shape(ts[0])
+    s = stack(ts, axis=1)                                             # (r, k, c)
+    z = zeros(r, k, k * c, dtype=s.dtype, device=s.device)
+    flat = concatenate([s, z], axis=2).reshape((r, k * (k + 1) * c))[:, :k * k * c]
+    return flat.reshape((r, k, k * c)).permute((1, 0, 2)).reshape((k * r, k * c))
 
 
 # --- round 2: the names gathered from their own modules ---------------------------------------

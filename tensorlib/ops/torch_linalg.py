@@ -220,16 +220,59 @@ def cholesky_inverse(input, upper: bool = False) -> Tensor:
     return inv(matmul(L, L.mT))
 
 
+def _solve_args(op: str, b, A) -> tuple[Tensor, Tensor]:
+    """``b`` (..., n, k) and the square ``A`` (..., n, n) as floats of one dtype, checked."""
+    bt, At = to_float(to_tensor(b)), to_float(to_tensor(A))
+    _square(op, At)
+    if bt.ndim < 2 or bt.shape[-2] != At.shape[-1]:
+        raise ValueError(f"{op}: B of shape {_shape(bt)} must be (..., {At.shape[-1]}, k) for "
+                         f"a matrix of shape {_shape(At)}")
+    dt = np.promote_types(bt.dtype, At.dtype)
+    return (bt if bt.dtype == dt else bt.astype(dt)), (At if At.dtype == dt else At.astype(dt))
+
+
+def _trsolve(T: Tensor, b: Tensor, *, upper: bool, unit: bool = False) -> Tensor:
+    """``T^-1 b`` reading one triangle of ``T`` (BLAS ``trsm`` on the CPU), batch dims
+    broadcast."""
+    from .._apply import apply
+    from .linalg_lu import TRSOLVE
+    return apply(TRSOLVE, T, b, upper=upper, unit=unit)
+
+
+def _chol_solve(L: Tensor, b: Tensor) -> Tensor:
+    """``(L L^T)^-1 b`` by two triangular solves, reading the lower triangle of ``L``."""
+    return _trsolve(L.mT, _trsolve(L, b, upper=False), upper=True)
+
+
 def cholesky_solve(input, input2, upper: bool = False) -> Tensor:
-    """The solution ``X`` of ``A X = B`` for ``B = input`` and ``A`` given by its Cholesky
-    factor ``input2`` (``torch.cholesky_solve``)."""
-    from .matrix import solve
-    b = to_tensor(input)
-    L = _lower("cholesky_solve", to_float(to_tensor(input2)), upper)
-    if b.ndim < 2:
-        raise ValueError(f"cholesky_solve: B must be a matrix or a stack (..., n, k), got "
-                         f"shape {_shape(b)}")
-    return solve(matmul(L, L.mT), b)
+    """The solution ``X`` of ``A X = B`` for ``B = input`` (..., n, k) and ``A = L L^T``
+    given by its lower Cholesky factor ``L = input2`` (``upper=True``: ``A = U^T U``), as
+    ``torch.cholesky_solve``: two triangular solves, batch dims broadcast.
+
+    Only the factor's triangle is read, as PyTorch's; its gradient, also as PyTorch's, is
+    that of ``(L L^T)^-1 B`` in the whole of ``L`` (to second order).
+
+    >>> L = tl.tensor([[2.0, 0.0], [1.0, 1.0]])
+    >>> tl.cholesky_solve(tl.tensor([[4.0], [3.0]]), L)          # [[1.], [0.]]
+    """
+    from ..autograd.mode import is_grad_enabled
+    b, F = _solve_args("cholesky_solve", input, input2)
+    L = F.mT if upper else F
+    x = _chol_solve(L, b)
+    if not (L.requires_grad and is_grad_enabled()):
+        return x
+    # The triangular solves give no gradient to the unread triangle; PyTorch's has one (its
+    # rule differentiates L L^T). E = triu(L, 1) of value 0 carries it: with T = tril(L) and
+    # D = T E^T + E T^T + E E^T, (T T^T + D)^-1 B to second order in E (grad of grad as
+    # PyTorch's) is x - C(D x) + C(D C(D x)), C the Cholesky solve.
+    low, up = L.tril(), L.triu(1)
+    e = up - up.detach()
+
+    def dmul(y: Tensor) -> Tensor:
+        return matmul(low, matmul(e.mT, y)) + matmul(e, matmul(low.mT, y)) + \
+            matmul(e, matmul(e.mT, y))
+    first = _chol_solve(L, dmul(x))
+    return x - first + _chol_solve(L, dmul(first))
 
 
 class triangular_solve_result(NamedTuple):
@@ -242,16 +285,15 @@ def triangular_solve(b, A, upper: bool = True, transpose: bool = False,
                      unitriangular: bool = False) -> triangular_solve_result:
     """The solution of ``A X = b`` with ``A`` triangular (only its ``upper`` or lower
     triangle is read; ``unitriangular``: ones on the diagonal assumed; ``transpose``:
-    solve ``A.mT X = b``), as ``torch.triangular_solve``."""
-    from .matrix import solve
-    from .shape import tril, triu
-    bt, At = to_float(to_tensor(b)), to_float(to_tensor(A))
-    _square("triangular_solve", At)
-    T = triu(At) if upper else tril(At)
-    if unitriangular:
-        T = T - T.diagonal(0, -2, -1).diag_embed() + _eye_like(At)
-    M = T.mT if transpose else T
-    return triangular_solve_result(solve(M, bt), At.clone())
+    solve ``A.mT X = b``), as ``torch.triangular_solve``; batch dims broadcast.
+
+    >>> A = tl.tensor([[2.0, 1.0], [0.0, 4.0]])
+    >>> tl.triangular_solve(tl.tensor([[3.0], [4.0]]), A).solution   # [[1.], [1.]]
+    """
+    bt, At = _solve_args("triangular_solve", b, A)
+    T, up = (At.mT, not upper) if transpose else (At, upper)
+    return triangular_solve_result(_trsolve(T, bt, upper=bool(up),
+                                                  unit=bool(unitriangular)), At.clone())
 
 
 # --- PyTorch's older spellings of tl.linalg ------------------------------------------------
@@ -308,7 +350,6 @@ def vander(x, N: int | None = None, increasing: bool = False) -> Tensor:
     """The Vandermonde matrix of a 1-d ``x``: columns ``x ** (N - 1), ..., x ** 0`` (or
     ascending powers with ``increasing``), ``N`` defaulting to ``len(x)``
     (``torch.vander``)."""
-    from ..creation import arange
     v = to_tensor(x)
     if v.ndim != 1:
         raise ValueError(f"vander: x must be a one-dimensional tensor, got shape {_shape(v)}")
@@ -317,21 +358,18 @@ def vander(x, N: int | None = None, increasing: bool = False) -> Tensor:
         raise ValueError(f"vander: N must be non-negative, got {N}")
     if v.dtype == np.bool_:
         v = v.astype(np.int64)
-    p = arange(n, device=v.device)
-    if not increasing:
-        p = (n - 1) - p
-    if v.dtype.kind in "iu":
-        from ..creation import ones
-        cols, acc = [], ones(_shape(v), dtype=v.dtype, device=v.device)
-        for _ in range(n):             # integer powers by products: exact, as PyTorch's
-            cols.append(acc)
+    from ..creation import ones
+    from .shape import stack
+    # columns by repeated products (as PyTorch's cumprod): exact for integers, and far
+    # cheaper than a float power per element
+    cols, acc = [], ones(_shape(v), dtype=v.dtype, device=v.device)
+    for k in range(n):
+        cols.append(acc)
+        if k + 1 < n:
             acc = acc * v
-        if not cols:
-            return v.reshape((-1, 1))[:, :0]
-        from .shape import stack
-        out = stack(cols, axis=1)
-        return out if increasing else out.flip(1)
-    return E.power(v.reshape((-1, 1)), p.astype(v.dtype).reshape((1, -1)))
+    if not cols:
+        return v.reshape((-1, 1))[:, :0]
+    return stack(cols if increasing else cols[::-1], axis=1)
 
 
 def _grad_along(f: Tensor, d: int, h, edge_order: int) -> Tensor:
