@@ -62,7 +62,7 @@ from .ops.elementwise import (abs, add, ceil, clamp, clip, cos, div, divide, elu
                               less_equal, log, log1p, log2, logical_and, logical_not,
                               logical_or, logical_xor, lt, maximum, minimum, mod, mul, multiply,
                               ne, neg, not_equal, pow, power, reciprocal, relu, remainder,
-                              round, rsqrt, sigmoid, sign, silu, sin, softplus, sqrt, square,
+                              rsqrt, sigmoid, sign, silu, sin, softplus, sqrt, square,
                               sub, subtract, tan, tanh, true_divide, trunc)
 from .ops.indexing import (gather, getitem, index_add, index_select, masked_fill, one_hot,
                            scatter_add, setitem, take, take_along_axis)
@@ -95,6 +95,10 @@ from .ops.rotation import rot90
 from .ops.special_fns import digamma, erfc, erfinv, i0, lgamma, polygamma
 from .ops.torch_api import EXPORTS as _torch_api_exports
 globals().update(_torch_api_exports)  # torch.* names; tl.range shadows the builtin below
+from .ops.histogram import histogram, histogramdd
+from .ops.lowrank import pca_lowrank, svd_lowrank
+from .ops.rounding import round  # noqa: A004  (torch.round(x, decimals=); E.round without)
+from .random import poisson
 from .special import xlogy
 from . import _torch_methods  # noqa: F401  (more of PyTorch's Tensor methods)
 from . import func  # noqa: E402  (tl.func: functional_call, grad)

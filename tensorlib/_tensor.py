@@ -214,8 +214,10 @@ class Tensor(TensorBase):
         if tracer is not None:
             tracer.on_read(self, what)
 
-    def numpy(self) -> np.ndarray:
-        """The values as a NumPy array (shares memory on the CPU)."""
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The values as a NumPy array (shares memory on the CPU; a copy off the GPU).
+        ``force`` is PyTorch's and changes nothing: tensorlib hands out the values of a
+        tensor that requires grad too."""
         self._read(".numpy()")
         return self._host()
 

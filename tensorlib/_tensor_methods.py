@@ -18,6 +18,7 @@ from .ops import data_dependent as DD
 from .ops import diagonal as DG
 from .ops import numeric as NU
 from .ops import rearrange as RA
+from .ops import rounding as _rounding
 from .ops import sorting as SO
 from .ops import statistics as ST
 from .ops import cumulative as CU
@@ -29,13 +30,28 @@ from .ops._util import promote_for_scalar, to_tensor, weak_scalar
 _SCALARS = (int, float, bool, np.number, np.bool_)
 
 
+# ops computing in an integer tensor's own dtype: an out-of-range Python int wraps into it,
+# as PyTorch's (uint8 > -1 compares with 255; int8 + 200 wraps); true division divides by
+# the exact value
+_WRAPS = frozenset(("add", "sub", "mul", "floordiv", "mod", "eq", "ne", "lt", "le", "gt", "ge",
+                    "bitwise_and", "bitwise_or", "bitwise_xor", "left_shift", "right_shift"))
+
+
+def _scalar_for(op, other, ref: Tensor) -> Tensor:
+    if op.name == "div" and type(other) is int and ref._data.dtype.kind in "iu":
+        info = np.iinfo(ref._data.dtype)
+        if not info.min <= other <= info.max:
+            other = float(other)
+    return weak_scalar(other, ref, wrap=op.name in _WRAPS)
+
+
 def _binop(op):
     def fwd(self, other):
         if type(other) is not Tensor:
             if isinstance(other, Tensor):
                 pass
             elif isinstance(other, _SCALARS):
-                other = weak_scalar(other, self)
+                other = _scalar_for(op, other, self)
                 return apply(op, promote_for_scalar(self, other), other)
             elif isinstance(other, np.ndarray):   # a constant operand: the result is a Tensor
                 other = to_tensor(other)
@@ -46,7 +62,7 @@ def _binop(op):
 
     def rev(self, other):
         if isinstance(other, _SCALARS):
-            other = weak_scalar(other, self)
+            other = _scalar_for(op, other, self)
             return apply(op, other, promote_for_scalar(self, other))
         if isinstance(other, np.ndarray):
             other = to_tensor(other)
@@ -251,7 +267,7 @@ def _inplace(op, name):
         if isinstance(other, np.ndarray):
             other = to_tensor(other)
         elif not isinstance(other, Tensor):
-            other = weak_scalar(other, self)
+            other = _scalar_for(op, other, self)
         _check_leaf(self, name)
         tracer = state.tracer
         if tracer is None and not ((self._rg or other._rg) and state.grad_enabled) \
@@ -383,7 +399,7 @@ _METHODS = {
     "log2": E.log2, "log1p": E.log1p, "expm1": E.expm1, "sqrt": E.sqrt, "rsqrt": E.rsqrt,
     "square": E.square, "reciprocal": E.reciprocal, "sin": E.sin, "cos": E.cos, "tan": E.tan,
     "tanh": E.tanh, "sigmoid": E.sigmoid, "relu": E.relu, "erf": E.erf, "floor": E.floor,
-    "ceil": E.ceil, "round": E.round, "trunc": E.trunc, "clip": E.clip, "clamp": E.clip,
+    "ceil": E.ceil, "round": _rounding.round, "trunc": E.trunc, "clip": E.clip, "clamp": E.clip,
     "isnan": E.isnan, "isinf": E.isinf, "isfinite": E.isfinite, "maximum": E.maximum,
     "minimum": E.minimum, "logical_not": E.logical_not, "logical_and": E.logical_and,
     "logical_or": E.logical_or, "add": E.add, "sub": E.sub, "mul": E.mul, "div": E.div,

@@ -156,3 +156,27 @@ def set_rng_state(new_state) -> None:
 
 def rng(generator: Generator | None = None) -> np.random.Generator:
     return (generator or default_generator)._rng
+
+
+def poisson(input, generator: Generator | None = None):
+    """Draws from Poisson distributions with the rates in ``input`` (``torch.poisson``): a
+    tensor of ``input``'s shape, dtype and device, drawn from ``generator`` (the global one
+    when None). Rates must be finite and non-negative. Not differentiable (PyTorch's
+    gradient of a draw is 0).
+
+    >>> tl.poisson(tl.full((3,), 4.0), generator=tl.Generator().manual_seed(0))
+    """
+    from ._tensor import Tensor
+    from .creation import tensor
+    rates = input if isinstance(input, Tensor) else tensor(input)
+    if rates.dtype.kind != "f":
+        raise TypeError(f"poisson: rates must be a floating-point tensor, got {rates.dtype}")
+    if generator is not None and not isinstance(generator, Generator):
+        raise TypeError(f"poisson: generator must be a tl.Generator, got "
+                        f"{type(generator).__name__}")
+    lam = rates.detach().numpy().astype(np.float64)
+    if lam.size and not (np.isfinite(lam).all() and (lam >= 0).all()):
+        raise ValueError("poisson: rates must be finite and non-negative (got a negative, "
+                         "inf or NaN rate)")
+    draws = rng(generator).poisson(lam).astype(rates.dtype)
+    return tensor(draws, device=rates.device)

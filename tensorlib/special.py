@@ -4,8 +4,8 @@
 >>> tl.special.erfinv(tl.tensor([0.0, 0.5]))           # [0., 0.4769]
 >>> tl.special.xlogy(tl.tensor([0.0, 2.0]), tl.tensor([0.0, 3.0]))   # [0., 2.1972]
 
-Forward kernels of the functions NumPy lacks (erfc, erfinv, gammaln, digamma, polygamma,
-i0, i1) use SciPy when it is installed and NumPy fallbacks otherwise (see
+Forward kernels of the functions NumPy lacks (erfc, erfcx, erfinv, gammaln, digamma,
+polygamma, i0, i0e, i1, i1e, zeta) use SciPy when it is installed and NumPy fallbacks otherwise (see
 ``tensorlib/ops/special_fns.py``); the rest are composed of tensorlib ops.
 """
 from __future__ import annotations
@@ -23,14 +23,16 @@ from .ops.nn_act import log_softmax as _log_softmax
 from .ops.nn_act import softmax as _softmax
 from .ops.reduction import logsumexp as _logsumexp
 from .ops.special_fns import digamma, erfc, erfinv, i0, i1, polygamma
+from .ops.special_fns import erfcx, i0e, i1e, zeta
 from .ops.special_fns import lgamma as gammaln
 from .ops._util import as_operands, to_float, to_tensor
 
 psi = digamma
 
-__all__ = ["digamma", "entr", "erf", "erfc", "erfinv", "expit", "expm1", "gammaln", "i0", "i1",
-           "log1p", "log_ndtr", "log_softmax", "logit", "logsumexp", "ndtr", "ndtri",
-           "polygamma", "psi", "sinc", "softmax", "xlog1py", "xlogy"]
+__all__ = ["digamma", "entr", "erf", "erfc", "erfcx", "erfinv", "expit", "expm1", "gammaln",
+           "i0", "i0e", "i1", "i1e", "log1p", "log_ndtr", "log_softmax", "logit", "logsumexp",
+           "multigammaln", "ndtr", "ndtri", "polygamma", "psi", "sinc", "softmax", "xlog1py",
+           "xlogy", "zeta"]
 
 
 def _float_pair(x, y) -> tuple[Tensor, Tensor]:
@@ -209,3 +211,19 @@ def log_softmax(input, dim: int, *, dtype=None) -> Tensor:
 def logsumexp(input, dim, keepdim: bool = False) -> Tensor:
     """``torch.special.logsumexp``: ``log(sum(exp(x)))`` over ``dim`` (int or tuple), stable."""
     return _logsumexp(input, axis=dim, keepdims=keepdim)
+
+
+def multigammaln(input, p: int) -> Tensor:
+    """The log of the multivariate gamma function of dimension ``p``,
+    ``p (p - 1) / 4 log(pi) + sum_{j < p} lgamma(x - j / 2)`` (``torch.special.multigammaln``
+    and ``torch.mvlgamma``); differentiable, from ``lgamma``.
+
+    >>> tl.special.multigammaln(tl.tensor([2.5]), 3)          # [1.8810]
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1:
+        raise ValueError(f"multigammaln: p must be a positive integer, got {p!r}")
+    x = to_float(to_tensor(input))
+    out = gammaln(x)
+    for j in range(1, int(p)):
+        out = out + gammaln(x - 0.5 * j)
+    return out + p * (p - 1) / 4 * math.log(math.pi)

@@ -74,8 +74,12 @@ def test_weak_scalar_promotion():
     assert (h * 3.0).dtype == tl.float16
     assert (tl.ones(2, dtype=tl.float64) + tl.ones(2)).dtype == tl.float64
     assert (tl.ones(2, dtype=tl.int8) + 1).dtype == tl.int8
+    # an out-of-range Python int wraps into the dtype, as PyTorch's (int8: 1 + 1000 -> -23)
+    import torch
+    assert (tl.ones(2, dtype=tl.int8) + 1000).tolist() == \
+        (torch.ones(2, dtype=torch.int8) + 1000).tolist() == [-23, -23]
     with pytest.raises(OverflowError):
-        tl.ones(2, dtype=tl.int8) + 1000
+        tl.ones(2, dtype=tl.int8) + 2 ** 70
 
 
 def test_numpy_interop_and_zero_copy():

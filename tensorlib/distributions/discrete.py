@@ -113,8 +113,10 @@ class Categorical(Distribution):
             self.probs = src / src.sum(axis=-1, keepdims=True)
             if self._validating:
                 self._check_probs(src._data, self.probs._data)
-            tiny = float(np.finfo(src.dtype).tiny)
-            self.logits = log(self.probs.clip(tiny, None))
+            # PyTorch's probs_to_logits: clamped to [eps, 1 - eps] (not tiny), so a zero
+            # probability has logit log(eps) and the same gradients as there
+            eps = float(np.finfo(src.dtype).eps)
+            self.logits = log(self.probs.clip(eps, 1.0 - eps))
         else:
             self.logits = log_softmax(src, -1)
             if self._validating:

@@ -191,3 +191,7 @@ def softmin(input, dim: int | None = None, dtype=None) -> Tensor:
 
 
 __all__.append("softmin")     # (after _accept_half: composed of functions it wrapped)
+
+from ..ops.torch_linalg import pdist  # noqa: E402,F401  (F.pdist, as torch.nn.functional.pdist)
+
+__all__.append("pdist")

@@ -21,6 +21,10 @@ RULES: dict = {}
 UNSUPPORTED = {
     "cumprod": "ONNX has no cumulative product",
     "ctc_loss": "no CTC operator in ONNX (export the model up to its log_probs)",
+    "erfcx": "ONNX has no scaled complementary error function",
+    "i0e": "ONNX has no Bessel functions",
+    "i1e": "ONNX has no Bessel functions",
+    "zeta": "ONNX has no Hurwitz zeta function",
     "ctc_loss_grad": "a gradient kernel (export inference graphs)",
     "lu_factor": "the ONNX standard has no LU factorisation",
     "lu_pivots_to_permutation": "the ONNX standard has no LU factorisation",

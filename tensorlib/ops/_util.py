@@ -10,20 +10,29 @@ from .. import _dtypes
 from .._tensor import Tensor, _wrap
 
 
-def weak_scalar(value, ref: Tensor) -> Tensor:
+def weak_scalar(value, ref: Tensor, *, wrap: bool = False) -> Tensor:
     """A Python scalar as a 0-d tensor whose dtype defers to ``ref`` (weak typing).
 
-    float32 tensor + 2.0 stays float32; an integer tensor + 2.5 gives float32.
+    float32 tensor + 2.0 stays float32; an integer tensor + 2.5 gives float32. A Python int
+    outside an integer ``ref``'s range raises OverflowError, unless ``wrap``: then it is
+    wrapped into the dtype (:func:`wrap_int`), as PyTorch's integer arithmetic and
+    comparisons do (``uint8 > -1`` compares with 255). Pass ``wrap=True`` only for ops that
+    compute in the integer dtype; true division and float functions use the exact value in
+    PyTorch, and fills (setitem, ``masked_fill``) raise there.
+
+    >>> weak_scalar(200, tl.tensor([1], dtype=tl.int8), wrap=True)      # tensor(-56, int8)
     """
     kind = ref._data.dtype.kind
     if isinstance(value, (bool, np.bool_)):
         dt = ref._data.dtype
     elif isinstance(value, (int, np.integer)):
         dt = ref._data.dtype if kind != "b" else _dtypes.int64
-        if kind in "iu":
+        if kind in "iub":
             info = np.iinfo(dt)
             if not info.min <= value <= info.max:
-                raise OverflowError(f"Python integer {value} out of bounds for {dt}")
+                if not wrap:
+                    raise OverflowError(f"Python integer {value} out of bounds for {dt}")
+                value = wrap_int(int(value), dt)
     elif isinstance(value, (float, np.floating)):
         dt = ref._data.dtype if kind == "f" else _dtypes.default_float
     else:
@@ -32,6 +41,23 @@ def weak_scalar(value, ref: Tensor) -> Tensor:
     if ref._device.type == "cpu":
         return _wrap(np.array(value, dtype=dt), ref._device, False, None, 0)
     return _wrap(_device_constant(value, dt, ref._device), ref._device, False, None, 0)
+
+
+def wrap_int(value: int, dtype) -> int:
+    """``value`` converted to the integer ``dtype`` with two's-complement wraparound, as
+    PyTorch converts a Python int operand (``int8 + 200`` adds -56). Only ints that fit in
+    64 bits (-2**63 .. 2**64 - 1) have that conversion there; others raise OverflowError.
+
+    >>> wrap_int(256, np.uint8), wrap_int(-1, np.uint8), wrap_int(200, np.int8)
+    (0, 255, -56)
+    """
+    if not -(1 << 63) <= value < (1 << 64):
+        raise OverflowError(f"Python integer {value} does not fit in 64 bits (the widest "
+                            f"integer a tensor of {np.dtype(dtype)} can meet)")
+    info = np.iinfo(dtype)
+    span = 1 << info.bits
+    v = value % span
+    return v - span if v > info.max else v
 
 
 _DEVICE_CONSTANTS: dict = {}
@@ -52,20 +78,22 @@ def _device_constant(value, dt, device):
     return arr
 
 
-def as_operands(a, b) -> tuple[Tensor, Tensor]:
-    """Convert a binary op's operands; at least one must be a Tensor."""
+def as_operands(a, b, *, wrap: bool = False) -> tuple[Tensor, Tensor]:
+    """Convert a binary op's operands; at least one must be a Tensor. ``wrap``: an
+    out-of-range Python int meeting an integer tensor wraps into its dtype (see
+    :func:`weak_scalar`; for ops that compute in that integer dtype)."""
     ta = type(a) is Tensor or isinstance(a, Tensor)
     tb = type(b) is Tensor or isinstance(b, Tensor)
     if ta and tb:
         return a, b
     if ta:
         if _is_scalar(b):
-            b = weak_scalar(b, a)
+            b = weak_scalar(b, a, wrap=wrap)
             return promote_for_scalar(a, b), b
         return a, to_tensor(b)
     if tb:
         if _is_scalar(a):
-            a = weak_scalar(a, b)
+            a = weak_scalar(a, b, wrap=wrap)
             return a, promote_for_scalar(b, a)
         return to_tensor(a), b
     from ..creation import tensor

@@ -10,6 +10,7 @@ import numpy as np
 from .._tensor import Tensor, _wrap
 from ..backends import xp_for
 from ._util import norm_axis, to_tensor
+from .search import searchsorted  # noqa: F401  (tl.searchsorted; bucketize below)
 
 
 def _data(x: Tensor, op: str, why: str = "its result's shape depends on the values"):
@@ -123,30 +124,6 @@ def bincount(x, weights=None, minlength: int = 0) -> Tensor:
     return _out(out, x)
 
 
-def searchsorted(a, v, side: str | None = None, *, right: bool | None = None) -> Tensor:
-    """Indices where the values ``v`` would be inserted into the sorted 1-d ``a`` to keep it
-    sorted (NumPy's argument order and ``side``, default 'left'; PyTorch's ``right=True`` is
-    ``side='right'``)."""
-    a, v = to_tensor(a), to_tensor(v)
-    if right is not None:
-        if side is not None and (side == "right") != bool(right):
-            raise ValueError(f"searchsorted: side={side!r} and right={right!r} disagree")
-        side = "right" if right else "left"
-    side = "left" if side is None else side
-    if side not in ("left", "right"):
-        raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
-    if a.ndim != 1:
-        raise ValueError(f"searchsorted: the sorted sequence must be 1-d, got shape "
-                         f"{tuple(a.shape)}")
-    if a._device != v._device:
-        raise RuntimeError(f"searchsorted: tensors on {a.device} and {v.device}")
-    why = "an eager op, not recorded in graphs"
-    xp = xp_for(a._device)
-    out = xp.searchsorted(_data(a, "searchsorted", why), _data(v, "searchsorted", why),
-                          side=side)
-    return _out(xp.asarray(out, dtype=np.int64), v)    # a 0-d array for 0-d v, no scalar
-
-
 def where(condition, x=None, y=None) -> Tensor | tuple[Tensor, ...]:
     """``where(condition, x, y)``: elementwise ``x`` where ``condition`` else ``y``; with the
     condition alone, ``nonzero(condition)`` (a tuple of index tensors, eager), as PyTorch's
@@ -180,7 +157,8 @@ def bucketize(input, boundaries, *, out_int32: bool = False, right: bool = False
     ``bucketize``): ``i`` with ``boundaries[i-1] < x <= boundaries[i]``, or
     ``boundaries[i-1] <= x < boundaries[i]`` with ``right=True``; int64 (int32 with
     ``out_int32``). ``searchsorted(boundaries, input, right=right)``, eager."""
-    out = searchsorted(boundaries, input, right=right)
-    if out_int32:
-        out = _out(out._data.astype(np.int32), out)
-    return out
+    boundaries = to_tensor(boundaries)
+    if boundaries.ndim != 1:
+        raise ValueError(f"bucketize: boundaries must be 1-d, got shape "
+                         f"{tuple(boundaries.shape)} (tl.searchsorted takes batched ones)")
+    return searchsorted(boundaries, input, right=right, out_int32=out_int32)

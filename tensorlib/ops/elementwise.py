@@ -484,15 +484,18 @@ def _binary(name, *, ufunc=None, fwd=None, vjp=None, saves=True, saves_output=Fa
                         infer=make_binary_infer(name, result_dtype), cost=elementwise_cost,
                         saves=saves, saves_output=saves_output, doc=doc, promote=True))
 
+    # an out-of-range Python int meeting an integer tensor wraps for the ops computing in its
+    # dtype, as PyTorch's and the operators (tensorlib._tensor_methods._WRAPS)
+    wrap = name in ("add", "sub", "mul", "floordiv", "mod", "eq", "ne", "lt", "le", "gt", "ge")
     if name in AUTOCAST_OPS:                   # (pow: on CUDA's float32 list)
         def public(a, b) -> Tensor:
             if state.autocast is not None:
                 return autocast_call(public, name, a, b)
-            a, b = as_operands(a, b)
+            a, b = as_operands(a, b, wrap=wrap)
             return apply(op, a, b)
     else:
         def public(a, b) -> Tensor:
-            a, b = as_operands(a, b)
+            a, b = as_operands(a, b, wrap=wrap)
             return apply(op, a, b)
     public.__name__ = public.__qualname__ = name
     public.__doc__ = doc or f"Elementwise {name} with NumPy broadcasting."
@@ -723,7 +726,7 @@ def _bitwise(name, ufunc, n_in, doc):
             return apply(op, to_tensor(x))
     else:
         def public(a, b) -> Tensor:
-            return apply(op, *as_operands(a, b))
+            return apply(op, *as_operands(a, b, wrap=True))
     public.__name__ = public.__qualname__ = name
     public.__doc__ = doc
     return op, public

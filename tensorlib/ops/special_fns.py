@@ -18,7 +18,8 @@ from .._apply import apply
 from .._tensor import Tensor
 from . import elementwise as E
 from .registry import OpDef, register
-from ._util import elementwise_cost, float_infer, to_float, to_tensor
+from ._util import (as_operands, elementwise_cost, float_infer, make_binary_infer,
+                    same_category, to_float, to_tensor, unbroadcast)
 
 _UNSET = object()
 _sc = _UNSET      # scipy.special, imported on first use: it costs ~20 MiB and 300 modules,
@@ -281,3 +282,173 @@ def i0(x) -> Tensor:
 def i1(x) -> Tensor:
     """Modified Bessel function of the first kind of order 1, as ``torch.special.i1``."""
     return _unary(I1, x)
+
+
+# --- scaled functions: erfcx, i0e, i1e -------------------------------------------------------
+# NumPy fallbacks, float64 inside. The scaled forms exist because the plain ones overflow:
+# each switches to its asymptotic series where exp(x^2) or exp(|x|) would leave float64.
+def _erfcx_np(x):
+    x = np.asarray(x, np.float64)
+    with np.errstate(all="ignore"):
+        small = np.where(x < 10, x, 0.0)
+        direct = _map(lambda v: math.exp(v * v) * math.erfc(v) if v > -27 else math.inf,
+                      small)
+        big = np.maximum(x, 10.0)
+        inv = 1.0 / (2.0 * big * big)
+        s = np.ones_like(big)
+        t = np.ones_like(big)
+        for k in range(1, 14):              # sum (-1)^k (2k-1)!! / (2 x^2)^k
+            t = t * -(2 * k - 1) * inv
+            s = s + t
+        asym = s / (big * math.sqrt(math.pi))
+        return np.where(x < 10, direct, asym)
+
+
+def _bessel_e_np(x, order: int):
+    """exp(-|x|) I_order(x) for order 0 or 1: the series (through np.i0 / _i1_np) below 30,
+    Hankel's expansion of the scaled function above, where I overflows from ~700."""
+    x = np.asarray(x, np.float64)
+    a = np.abs(x)
+    with np.errstate(all="ignore"):
+        near = np.where(a < 30, x, 0.0)
+        series = (np.i0(near) if order == 0 else _i1_np(near)) * np.exp(-np.abs(near))
+        big = np.maximum(a, 30.0)
+        mu = 4.0 * order * order
+        s = np.ones_like(big)
+        t = np.ones_like(big)
+        for k in range(1, 30):
+            t = t * -(mu - (2 * k - 1) ** 2) / (k * 8.0 * big)
+            s = s + t
+        asym = s / np.sqrt(2 * np.pi * big)
+        if order == 1:
+            asym = np.copysign(asym, x)
+        out = np.where(a < 30, series, asym)
+        return np.where(np.isnan(x), np.nan, out)
+
+
+def _erfcx_vjp(n, g):
+    x = n.inputs[0]
+    return (g * (2.0 * x * n.out - 2.0 / _SQRT_PI),)
+
+
+def _i0e_vjp(n, g):
+    x = n.inputs[0]
+    return (g * (i1e(x) - E.sign(x) * n.out),)
+
+
+def _i1e_vjp(n, g):
+    x = n.inputs[0]
+    nz = x != 0
+    xs = E.where(nz, x, 1.0)
+    # d/dx exp(-|x|) I1(x) = i0e(x) - i1e(x) (sign(x) + 1/x), 1/2 at 0
+    return (g * E.where(nz, i0e(x) - n.out * (E.sign(x) + 1.0 / xs), 0.5),)
+
+
+ERFCX = register(OpDef(
+    "erfcx", kernels={"cpu": _cpu("erfcx", lambda x: _out(_erfcx_np(x), x)),
+                      "cuda": _cuda("erfcx")},
+    vjp=_erfcx_vjp, saves_output=True, infer=float_infer, cost=elementwise_cost,
+    doc="scaled complementary error function exp(x^2) erfc(x)"))
+I0E = register(OpDef(
+    "i0e", kernels={"cpu": _cpu("i0e", lambda x: _out(_bessel_e_np(x, 0), x)),
+                    "cuda": _cuda("i0e")},
+    vjp=_i0e_vjp, saves_output=True, infer=float_infer, cost=elementwise_cost,
+    doc="exponentially scaled modified Bessel function of order 0, exp(-|x|) I0(x)"))
+I1E = register(OpDef(
+    "i1e", kernels={"cpu": _cpu("i1e", lambda x: _out(_bessel_e_np(x, 1), x)),
+                    "cuda": _cuda("i1e")},
+    vjp=_i1e_vjp, saves_output=True, infer=float_infer, cost=elementwise_cost,
+    doc="exponentially scaled modified Bessel function of order 1, exp(-|x|) I1(x)"))
+
+
+def erfcx(x) -> Tensor:
+    """``exp(x^2) erfc(x)``, finite where the product overflows (``torch.special.erfcx``).
+
+    >>> tl.special.erfcx(tl.tensor([0.0, 30.0]))      # [1., 0.0188]
+    """
+    return _unary(ERFCX, x)
+
+
+def i0e(x) -> Tensor:
+    """``exp(-|x|) I0(x)`` (``torch.special.i0e``), finite for every x."""
+    return _unary(I0E, x)
+
+
+def i1e(x) -> Tensor:
+    """``exp(-|x|) I1(x)`` (``torch.special.i1e``), finite for every x."""
+    return _unary(I1E, x)
+
+
+# --- Hurwitz zeta --------------------------------------------------------------------------
+def _zeta_np(s, q):
+    """Hurwitz zeta sum_k (q + k)^-s, with Cephes' (and PyTorch's) special values: NaN for
+    s < 1, inf at s = 1 and at q a non-positive integer, NaN for q < 0 with s not an integer.
+    Terms up to q + k >= 20 + s summed, then the Euler-Maclaurin tail."""
+    s, q = np.broadcast_arrays(np.asarray(s, np.float64), np.asarray(q, np.float64))
+    with np.errstate(all="ignore"):
+        target = 20.0 + np.where(np.isfinite(s), np.clip(s, 0, 60), 0.0)
+        qf = np.where(np.isfinite(q), q, 0.0)
+        steps = int(max(0.0, float(np.max(np.ceil(target - qf), initial=0.0))))
+        acc = np.zeros(s.shape)
+        qs = qf.copy()
+        for _ in range(steps):
+            small = qs < target
+            acc = np.where(small, acc + np.where(small, qs, 1.0) ** -s, acc)
+            qs = np.where(small, qs + 1.0, qs)
+        tail = qs ** (1.0 - s) / (s - 1.0) + 0.5 * qs ** -s
+        rising, fact = s.copy(), 2.0          # s (s+1) ... (s+2k-2) and (2k)!
+        for k in range(1, len(_B2K) + 1):
+            if k > 1:
+                rising = rising * (s + 2 * k - 3) * (s + 2 * k - 2)
+                fact *= (2 * k - 1) * (2 * k)
+            tail = tail + _B2K[k - 1] / fact * rising * qs ** (-s - 2 * k + 1)
+        z = acc + tail
+        z = np.where(np.isposinf(q), 0.0, z)
+        z = np.where((q < 0) & (s != np.floor(s)), np.nan, z)
+        z = np.where((q <= 0) & (q == np.floor(q)), np.inf, z)
+        z = np.where(s == 1, np.inf, z)
+        return np.where((s < 1) | np.isnan(s) | np.isnan(q), np.nan, z)
+
+
+def _zeta_cpu(s, q):
+    sc = _scipy()
+    out = sc.zeta(s, q) if sc is not None else _zeta_np(s, q)
+    return np.asarray(out, np.float64).astype(np.result_type(s, q), copy=False)
+
+
+def _zeta_cuda(s, q):
+    from cupyx.scipy import special as cs
+    return cs.zeta(s, q).astype(s.dtype, copy=False)
+
+
+def _zeta_vjp(n, g):
+    s, q = n.inputs
+    if s._rg:
+        raise NotImplementedError(
+            "zeta: the derivative with respect to x (the first argument) is not implemented, "
+            "as in PyTorch; detach x, or differentiate in q only")
+    return None, unbroadcast(g * -s * zeta(s + 1.0, q), tuple(q.shape))
+
+
+ZETA = register(OpDef(
+    "zeta", kernels={"cpu": _zeta_cpu, "cuda": _zeta_cuda}, vjp=_zeta_vjp,
+    infer=make_binary_infer("zeta"), cost=elementwise_cost,
+    doc="Hurwitz zeta function sum_k (q + k)^-x"))
+
+
+def zeta(x, q) -> Tensor:
+    """The Hurwitz zeta function ``sum_k (q + k)^-x`` (``torch.special.zeta``; ``x`` or
+    ``q`` may be a Python number). Differentiable in ``q`` (``-x zeta(x + 1, q)``); the
+    derivative in ``x`` is not implemented, as in PyTorch.
+
+    >>> tl.special.zeta(tl.tensor([2.0]), 1.0)        # pi^2 / 6
+    tensor([1.6449])
+    """
+    a, b = same_category(*as_operands(x, q))
+    a, b = to_float(a), to_float(b)
+    if a.dtype != b.dtype:
+        dt = np.promote_types(a.dtype, b.dtype)
+        a, b = a.astype(dt), b.astype(dt)
+    if a._device != b._device:
+        raise RuntimeError(f"zeta: tensors on {a.device} and {b.device}")
+    return apply(ZETA, a, b)

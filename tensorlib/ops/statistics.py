@@ -2,13 +2,14 @@
 (so they are differentiable in the selected values)."""
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
 import numpy as np
 
 from .._tensor import Tensor
-from ._util import host_values, norm_axis, to_tensor
+from ._util import host_values, norm_axis, to_float, to_tensor
 
 _METHODS = ("linear", "lower", "higher", "nearest", "midpoint")
 
@@ -19,7 +20,9 @@ def quantile(x, q, axis: int | None = None, keepdims: bool = False,
     """The ``q``-th quantiles (``q`` in [0, 1], a number or a 1-d sequence) along ``axis`` (of
     the flattened tensor when None), as NumPy's ``quantile``: the dims of ``q`` come first. A
     NaN along the axis gives NaN. PyTorch's ``dim=``, ``keepdim=`` and ``interpolation=``
-    are accepted for ``axis``, ``keepdims`` and ``method``.
+    are accepted for ``axis``, ``keepdims`` and ``method``. With ``method='linear'`` and a
+    ``q`` tensor that requires grad, the result is differentiable in ``q`` too (the slope
+    ``(n - 1) (above - below)``, 0 where a NaN makes the result NaN), as PyTorch's.
 
     >>> tl.quantile(tl.tensor([1.0, 2.0, 3.0, 4.0]), 0.5)
     tensor(2.5)
@@ -38,7 +41,11 @@ def quantile(x, q, axis: int | None = None, keepdims: bool = False,
         x = x.astype(np.float64)
     if method not in _METHODS:
         raise ValueError(f"quantile: method must be one of {_METHODS}, got {method!r}")
-    qs = host_values(q, np.float64)
+    # the q tensor in the graph when it asks for a gradient (the values still come to the
+    # host: the ranks pick which sorted entries to read)
+    q_graph = q.astype(x.dtype).reshape(-1) if isinstance(q, Tensor) and q.requires_grad \
+        and method == "linear" else None
+    qs = host_values(q.detach() if isinstance(q, Tensor) else q, np.float64)
     if qs.ndim > 1:
         raise ValueError(f"quantile: q must be a number or 1-d, got shape {qs.shape}")
     if np.any((qs < 0) | (qs > 1)) or np.any(np.isnan(qs)):
@@ -49,13 +56,13 @@ def quantile(x, q, axis: int | None = None, keepdims: bool = False,
         src, ax = x, norm_axis(axis, x.ndim, "quantile")
     n = src.shape[ax]
     if n == 0:
-        raise ValueError("quantile: the axis is empty")
+        raise ValueError(f"quantile: the axis is empty (input of shape {tuple(x.shape)})")
     s, _ = sort(src, axis=ax)
     outs = []
-    for qv in qs.reshape(-1):
+    for i, qv in enumerate(qs.reshape(-1)):
         pos = qv * (n - 1)
         lo, hi = math.floor(pos), math.ceil(pos)
-        frac = pos - lo
+        frac = pos - lo if q_graph is None else q_graph[i] * (n - 1) - lo
         if method == "lower" or (method == "nearest" and _round_half_even(pos) == lo):
             v = _at(s, ax, lo)
         elif method in ("higher", "nearest"):
@@ -64,7 +71,10 @@ def quantile(x, q, axis: int | None = None, keepdims: bool = False,
             v = (_at(s, ax, lo) + _at(s, ax, hi)) * 0.5
         else:
             a = _at(s, ax, lo)
-            v = a + (_at(s, ax, hi) - a) * frac if hi != lo else a
+            if hi != lo:
+                v = a + (_at(s, ax, hi) - a) * frac
+            else:       # the slope in q is 0 here; (a - a) would make it NaN at inf
+                v = a if q_graph is None else a + frac * 0.0
         outs.append(v)
     from .shape import stack
     out = stack(outs, axis=0) if qs.ndim else outs[0]
@@ -107,6 +117,9 @@ def median(x, *args, axis: int | None = None, keepdims: bool = False, dim: int |
     if dim is None:
         from .reduction import _axis_args
         axis, keepdims = _axis_args("median", axis, keepdims, None, keepdim)
+        x = to_tensor(x)
+        if axis is None and x.numel() == 0:
+            return _empty_nan(x, keepdims)       # PyTorch's (and NumPy's) median of nothing
         return quantile(x, 0.5, axis=axis, keepdims=keepdims)
     if axis is not None:
         raise TypeError("median: got both axis= and dim= (NumPy's and PyTorch's names for the "
@@ -144,9 +157,128 @@ def _median_dim(x: Tensor, dim, keepdim: bool) -> median_result:
     return median_result(values, pick)
 
 
+def _empty_nan(x: Tensor, keepdims: bool = False) -> Tensor:
+    from ..creation import full
+    dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    return full((1,) * x.ndim if keepdims else (), math.nan, dtype=dt, device=x.device)
+
+
 def _at(s: Tensor, ax: int, i: int) -> Tensor:
     return s[(slice(None),) * ax + (i,)]
 
 
 def _round_half_even(v: float) -> int:
     return int(np.round(v))
+
+
+class nanmedian_result(NamedTuple):
+    """``(values, indices)`` of ``nanmedian(x, dim)`` (``torch.return_types.nanmedian``)."""
+    values: Tensor
+    indices: Tensor
+
+
+def nanmedian(input, dim: int | None = None, keepdim: bool = False):
+    """The lower median ignoring NaNs, as ``torch.nanmedian``: with no ``dim`` the value over
+    all elements (NaN for an empty or all-NaN tensor); with ``dim`` a ``(values, indices)``
+    named tuple, differentiable in the values. An all-NaN row gives NaN and PyTorch's index
+    for it (see :func:`_all_nan_index`).
+
+    >>> tl.nanmedian(tl.tensor([[1.0, float("nan"), 3.0, 2.0]]), 1)
+    nanmedian_result(values=tensor([2.]), indices=tensor([3]))
+    """
+    from .indexing import take_along_axis
+    from .sorting import argsort
+    x = to_tensor(input)
+    if dim is None:
+        if x.numel() == 0:
+            return _empty_nan(x)
+        return nanmedian(x.reshape(-1), 0).values
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"nanmedian: dim must be an int, got {dim!r}")
+    scalar = x.ndim == 0
+    src = x.reshape((1,)) if scalar else x
+    d = norm_axis(int(dim), src.ndim, "nanmedian")
+    n = src.shape[d]
+    if n == 0:
+        raise ValueError(f"nanmedian: cannot reduce dim {d} of size 0 (tensor of shape "
+                         f"{tuple(x.shape)})")
+    order = argsort(src, axis=d)                   # stable, NaN last
+    k = (src == src).astype(np.int64).sum(axis=d, keepdims=True)   # the non-NaN count
+    pick = take_along_axis(order, ((k - 1) // 2).clip(0, None), d)
+    if src.dtype.kind == "f":
+        from .elementwise import where
+        pick = where(k == 0, _all_nan_index(n), pick)
+    values = take_along_axis(src, pick, d)
+    if scalar:
+        return nanmedian_result(values.reshape(()), pick.reshape(()))
+    if not keepdim:
+        values, pick = values.squeeze(d), pick.squeeze(d)
+    return nanmedian_result(values, pick)
+
+
+@functools.lru_cache(maxsize=64)
+def _all_nan_index(n: int) -> int:
+    """The index PyTorch's CPU ``nanmedian`` reports for a row of ``n`` NaNs.
+
+    PyTorch runs ``std::nth_element`` (libstdc++'s introselect) for k = 0 over the row's
+    indices with a comparison that is false for every NaN pair, so the answer is where that
+    algorithm's swaps leave index 0's slot: 2 for n = 4, 5 for n = 7. With every pair
+    "equal", each round moves the middle element to the front and its unguarded partition
+    reverses the rest of the range, cutting it at the middle; ranges of 3 or fewer are left
+    alone (insertion sort moves nothing). Replayed here on an index array."""
+    a = np.arange(n)
+    first, last = 0, n
+    while last - first > 3:
+        mid = first + (last - first) // 2
+        a[first], a[mid] = a[mid], a[first]
+        a[first + 1:last] = a[first + 1:last][::-1].copy()
+        last = first + 1 + (last - first - 1) // 2     # the cut; k = 0 stays left of it
+    return int(a[0])
+
+
+def cov(input, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:
+    """The covariance matrix of the variables in the rows of ``input`` (observations in the
+    columns; a 1-d input is one variable), as ``torch.cov``: ``correction`` 1 is Bessel's
+    (0: the population covariance); ``fweights`` (integer repeat counts) and ``aweights``
+    (importance weights) weigh the observations. Float ``aweights`` take part in the type
+    promotion (float32 input with float64 ``aweights`` gives float64), as PyTorch's.
+
+    >>> tl.cov(tl.tensor([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]]))
+    tensor([[ 1., -1.],
+            [-1.,  1.]])
+    """
+    from .linalg import matmul
+    x = to_tensor(input)
+    if x.ndim > 2:
+        raise ValueError(f"cov: expects a 1-d or 2-d input, got shape {tuple(x.shape)}")
+    x2 = to_float(x).reshape((1, -1)) if x.ndim < 2 else to_float(x)
+    n = x2.shape[1]
+    aw = None if aweights is None else to_tensor(aweights)
+    if aw is not None and aw.dtype.kind == "f" and aw.dtype != x2.dtype:
+        x2 = x2.astype(np.promote_types(x2.dtype, aw.dtype))
+    w = None
+    for name, wt in (("fweights", fweights), ("aweights", aw)):
+        if wt is None:
+            continue
+        wt = to_tensor(wt)
+        if wt.ndim != 1 or wt.shape[0] != n:
+            raise ValueError(f"cov: {name} must be 1-d with one weight per observation ({n}), "
+                             f"got shape {tuple(wt.shape)}")
+        if name == "fweights" and wt.dtype.kind not in "iu":
+            raise TypeError("cov: fweights must be integers (repeat counts)")
+        wt = wt.astype(x2.dtype)
+        w = wt if w is None else w * wt
+    if w is None:
+        avg = x2.mean(axis=1, keepdims=True)
+        norm = n - correction
+    else:
+        wsum = w.sum()
+        avg = (x2 * w).sum(axis=1, keepdims=True) / wsum
+        if aw is None or correction == 0:
+            norm = wsum - correction
+        else:
+            norm = wsum - correction * (w * aw.astype(x2.dtype)).sum() / wsum
+    d = x2 - avg
+    dw = d if w is None else d * w
+    out = matmul(dw, d.T) / norm
+    return out.reshape(()) if x.ndim < 2 else out

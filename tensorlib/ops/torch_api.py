@@ -37,6 +37,7 @@ from ._util import host_values, norm_axis, to_float, to_tensor
 from .batched import _scaled_sum
 from .linalg import matmul, outer, tensordot
 from .shape import category_dtype, to_common_dtype
+from .statistics import cov, nanmedian, nanmedian_result  # noqa: F401  (torch.* names)
 
 _ROUND1 = [
     "addmv", "addr", "aminmax", "atleast_1d", "atleast_2d", "atleast_3d", "block_diag",
@@ -606,12 +607,6 @@ class kthvalue_result(NamedTuple):
     indices: Tensor
 
 
-class nanmedian_result(NamedTuple):
-    """``(values, indices)`` of :func:`nanmedian` along a dim."""
-    values: Tensor
-    indices: Tensor
-
-
 class mode_result(NamedTuple):
     """``(values, indices)`` of :func:`mode` (``torch.return_types.mode``)."""
     values: Tensor
@@ -667,23 +662,6 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False) -> kthvalue_re
     order = argsort(src, axis=d)
     idx = _along(order, d, slice(k - 1, k))
     return _finish(kthvalue_result, take_along_axis(src, idx, d), idx, d, keepdim, scalar)
-
-
-def nanmedian(input, dim: int | None = None, keepdim: bool = False):
-    """The lower median ignoring NaNs (``torch.nanmedian``): with no ``dim`` the value over
-    all elements; with ``dim`` a ``(values, indices)`` named tuple. All-NaN gives NaN."""
-    from .indexing import take_along_axis
-    from .sorting import argsort
-    x = to_tensor(input)
-    if dim is None:
-        if x.numel() == 0:
-            raise ValueError("nanmedian: cannot take the median of an empty tensor")
-        return nanmedian(x.reshape(-1), 0).values
-    src, d, scalar = _prepare_dim(x, dim, "nanmedian")
-    order = argsort(src, axis=d)                   # stable, NaN last
-    k = (src == src).astype(np.int64).sum(axis=d, keepdims=True)   # the non-NaN count
-    pick = take_along_axis(order, ((k - 1) // 2).clip(0, None), d)
-    return _finish(nanmedian_result, take_along_axis(src, pick, d), pick, d, keepdim, scalar)
 
 
 def mode(input, dim: int = -1, keepdim: bool = False) -> mode_result:
@@ -849,45 +827,6 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
 
 
 # --- creation ---------------------------------------------------------------------------------
-def cov(input, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:
-    """The covariance matrix of the variables in the rows of ``input`` (observations in the
-    columns; a 1-d input is one variable), as ``torch.cov``: ``correction`` 1 is Bessel's
-    (0: the population covariance); ``fweights`` (integer repeat counts) and ``aweights``
-    (importance weights) weigh the observations."""
-    x = to_tensor(input)
-    if x.ndim > 2:
-        raise ValueError(f"cov: expects a 1-d or 2-d input, got shape {_shape(x)}")
-    x2 = to_float(x).reshape((1, -1)) if x.ndim < 2 else to_float(x)
-    n = x2.shape[1]
-    w = None
-    for name, wt in (("fweights", fweights), ("aweights", aweights)):
-        if wt is None:
-            continue
-        wt = to_tensor(wt)
-        if wt.ndim != 1 or wt.shape[0] != n:
-            raise ValueError(f"cov: {name} must be 1-d with one weight per observation ({n}), "
-                             f"got shape {_shape(wt)}")
-        if name == "fweights" and wt.dtype.kind not in "iu":
-            raise TypeError("cov: fweights must be integers (repeat counts)")
-        wt = wt.astype(x2.dtype)
-        w = wt if w is None else w * wt
-    if w is None:
-        avg = x2.mean(axis=1, keepdims=True)
-        norm = n - correction
-    else:
-        wsum = w.sum()
-        avg = (x2 * w).sum(axis=1, keepdims=True) / wsum
-        if aweights is None or correction == 0:
-            norm = wsum - correction
-        else:
-            aw = to_tensor(aweights).astype(x2.dtype)
-            norm = wsum - correction * (w * aw).sum() / wsum
-    d = x2 - avg
-    dw = d if w is None else d * w
-    out = matmul(dw, d.T) / norm
-    return out.reshape(()) if x.ndim < 2 else out
-
-
 def randint_like(input, low: int = 0, high: int | None = None, *, dtype=None, device=None,
                  requires_grad: bool = False, generator=None) -> Tensor:
     """Random integers in [low, high) (or [0, low) with one bound) with ``input``'s shape,
