@@ -240,9 +240,11 @@ def apply(op, *inputs, **attrs):
             for i in range(len(res)):
                 if _shares(out[i], arrays[0]):
                     (<TensorBase>res[i])._version = box
+                    (<TensorBase>res[i])._hv = box[0]   # current: its history is fresh
                     (<TensorBase>res[i])._base = (t, op.name, attrs, i)
         elif _shares(out, arrays[0]):   # (a reshape NumPy had to copy is no view)
             (<TensorBase>res)._version = box
+            (<TensorBase>res)._hv = box[0]
             link = t._base
             if link is not None and op.name in _RESHAPES and link[1] in _RESHAPES:
                 # a reshape of a reshape is one reshape of the first base: chains of them

@@ -920,3 +920,27 @@ def test_scatter_reduce_extremes_follow_a_none_dim():
             idx = tl.tensor(rng.integers(0, 5, e))
             np.testing.assert_array_equal(f(x, idx).numpy(), pool(x, idx).numpy())
     assert f.trace_count == 1
+
+
+def test_a_view_made_after_its_base_changed_in_place_is_current():
+    """A view created after an in-place update (a trained or loaded parameter) has a fresh
+    history: expanding it to a dynamic batch captures and exports (recsys trial: a CLS
+    token parameter, expand(x.shape[0], -1, -1), failed after load_state_dict)."""
+    class M(tl.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cls = tl.nn.Parameter(tl.tensor(np.ones((1, 1, 4), np.float32)))
+
+        def forward(self, x):
+            return tl.cat([self.cls.expand(x.shape[0], -1, -1), x], 1)
+    m = M()
+    with tl.no_grad():
+        m.cls.mul_(2.0)
+    v = m.cls.expand(3, -1, -1)
+    assert v._hv == v._version[0] == 1
+    f = tl.function(lambda x: m(x), input_signature=[tl.TensorSpec((None, 3, 4))])
+    for n in (2, 5):
+        x = tl.tensor(np.random.default_rng(n).standard_normal((n, 3, 4)).astype(np.float32))
+        got = f(x)
+        assert got.shape == (n, 4, 4)
+        np.testing.assert_array_equal(got.numpy()[:, 0], np.full((n, 4), 2.0, np.float32))
