@@ -817,3 +817,16 @@ def test_norm_and_cdist_gradients_at_zero_coordinates_for_p_below_one():
         tl.cdist(a, tl.tensor([[0.0, 1.0]]), p=p).sum().backward()
         torch.cdist(at, torch.tensor([[0.0, 1.0]]), p=p).sum().backward()
         np.testing.assert_allclose(a.grad.numpy(), at.grad.numpy(), rtol=1e-6)
+
+
+def test_fractional_correction_in_var_std_and_their_means():
+    x = np.random.default_rng(4).standard_normal((3, 7))
+    for c in (0.5, 2.5, 1):
+        np.testing.assert_allclose(tl.tensor(x).var(dim=1, correction=c).numpy(),
+                                   torch.tensor(x).var(dim=1, correction=c).numpy())
+        np.testing.assert_allclose(tl.tensor(x).std(dim=1, correction=c).numpy(),
+                                   torch.tensor(x).std(dim=1, correction=c).numpy())
+        np.testing.assert_allclose(tl.var_mean(tl.tensor(x), 1, correction=c)[0].numpy(),
+                                   torch.var_mean(torch.tensor(x), 1, correction=c)[0].numpy())
+    xt = tl.tensor(x, requires_grad=True)
+    assert tl.autograd.gradcheck(lambda a: a.var(dim=1, correction=0.5), (xt,))

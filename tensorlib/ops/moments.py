@@ -3,7 +3,6 @@
 registry ops."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -72,14 +71,7 @@ def _moment(op: str, fn, input, dim, unbiased, keepdim, correction):
     c = _correction(op, unbiased, correction)
     axes = _axes(dim, x.ndim, op)
     mean = R.mean(x, axis=axes, keepdims=keepdim)
-    if float(c).is_integer():
-        spread = fn(x, axis=axes, correction=int(c), keepdims=keepdim)
-    else:            # a fractional correction: the biased variance rescaled
-        n = math.prod(x.shape[a] for a in (axes if axes is not None else range(x.ndim)))
-        v = R.var(x, axis=axes, correction=0, keepdims=keepdim)
-        v = v * (n / (n - c)) if n - c > 0 else v * math.inf
-        spread = v if fn is R.var else E.sqrt(v)
-    return spread, mean
+    return fn(x, axis=axes, correction=c, keepdims=keepdim), mean
 
 
 def var_mean(input, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,

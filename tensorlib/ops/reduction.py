@@ -544,12 +544,17 @@ def any(x, axis=None, keepdims: bool = False, *, dim=None,
     return _call(ANY, x, axis, keepdims)
 
 
-def _correction(name: str, correction, unbiased) -> int:
+def _correction(name: str, correction, unbiased) -> int | float:
     if unbiased is not None:
         if correction is not None:
             raise TypeError(f"{name}: got both correction= and unbiased=; pass one")
         return 1 if unbiased else 0
-    return 1 if correction is None else int(correction)
+    if correction is None:
+        return 1
+    if isinstance(correction, bool) or not isinstance(correction, (int, float, np.number)):
+        raise TypeError(f"{name}: correction must be a number, got {correction!r}")
+    # a fractional correction is PyTorch's too (it was truncated to an int here)
+    return int(correction) if float(correction).is_integer() else float(correction)
 
 
 def var(x, axis=None, correction: int | None = None, keepdims: bool = False, *, dim=None,
