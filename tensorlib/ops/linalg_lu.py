@@ -275,7 +275,13 @@ def _trsolve_cpu(t, b, *, upper, unit=False):
     out = np.empty(bf.shape, t.dtype)
     with np.errstate(divide="ignore", invalid="ignore"):
         for i in range(nb):
-            out[i] = trsm(1.0, tf[i], bf[i], lower=not upper, diag=int(bool(unit)))
+            ti = tf[i]
+            if ti.flags.c_contiguous and not ti.flags.f_contiguous:
+                # BLAS reads column-major: a row-major T is T.T's column-major storage, so
+                # solve with (T.T).T (trans_a) rather than let SciPy copy n^2 entries
+                out[i] = trsm(1.0, ti.T, bf[i], lower=upper, trans_a=1, diag=int(bool(unit)))
+            else:
+                out[i] = trsm(1.0, ti, bf[i], lower=not upper, diag=int(bool(unit)))
     return out.reshape(b.shape)
 
 
