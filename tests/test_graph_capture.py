@@ -885,6 +885,21 @@ def test_index_and_mask_tensors_from_state_are_read_under_a_version_guard():
     idx[1] = 1
     np.testing.assert_allclose(f(x).numpy(), (x[idx].sum(0) + x[mask].sum(0)).numpy())
     assert f.trace_count == 2
+
+    # an index computed from state only (a buffer + 1): guarded on the buffer
+    class M(tl.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("cols", tl.tensor([0, 2]))
+
+        def forward(self, z):
+            return z[:, self.cols + 1]
+    m = M()
+    g = tl.function(lambda z: m(z))
+    z = tl.tensor(np.arange(8.0).reshape(2, 4))
+    np.testing.assert_array_equal(g(z).numpy(), z.numpy()[:, [1, 3]])
+    m.cols.sub_(1)
+    np.testing.assert_array_equal(g(z).numpy(), z.numpy()[:, [0, 2]])
     # a masked loss in a captured training step matches eager
     y = tl.tensor([0, 1, 2])
 

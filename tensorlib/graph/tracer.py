@@ -384,14 +384,39 @@ class Tracer:
         if t._rg or id(t) in self.grad_owner:
             return False
         if v is not None:
-            key = self.locations.get(id(t._data))
-            if (v.node.op != "variable" or key is None or key[0] == "input"
-                    or key in self.writes or self.loc_objs[key][1] != "data"):
+            owners = self._state_sources(v)
+            if owners is None:
                 return False
-        elif id(t) not in self.reachable:
+            for o in owners:
+                self.constants.append((o, o._version, o._version[0]))
+            return True
+        if id(t) not in self.reachable:
             return False
         self.constants.append((t, t._version, t._version[0]))
         return True
+
+    def _state_sources(self, v, limit: int = 256):
+        """The state tensors ``v`` is computed from (``self.idx + 1``), when it depends on
+        nothing else that changes between runs: no input, draw, gradient or written state,
+        and nothing that needs a gradient; else None."""
+        owners, seen, stack = [], set(), [v.node]
+        while stack:
+            n = stack.pop()
+            if n.id in seen:
+                continue
+            seen.add(n.id)
+            if len(seen) > limit or n.op in ("placeholder", "random", "assign"):
+                return None
+            if n.op == "variable":
+                owner, slot = self.g.bindings.get(n, (None, None))
+                key = (id(owner), slot)
+                if (owner is None or slot != "data" or owner._rg or key in self.writes
+                        or id(owner) in self.grad_owner):
+                    return None
+                owners.append(owner)
+                continue
+            stack.extend(i.node for i in n.inputs)
+        return owners
 
     def restamp(self, t) -> None:
         """``t``'s storage changed through a view whose write is about to be recorded as a
