@@ -94,6 +94,7 @@ def cases(lib):
             ("scatter_reduce mean, fwd+bwd (20000x64 -> 2000)", _segment_pool(tl, "mean")),
             ("scatter_add_ expanded index (50000x64 -> 5000)", _gnn_scatter(tl, "scatter_add_")),
             ("gather, fwd+bwd (5000x64 -> 50000)", _gnn_scatter(tl, "gather")),
+            ("embedding_bag sum, 1-d+offsets (200000x64, 8192 bags of 30)", _emb_bag(tl)),
             ("stft n_fft=400 hop 160 (16 x 1 s at 16 kHz)", _spectrogram(tl, 400, False)),
             ("istft n_fft=512 hop 160 (16 x 1 s at 16 kHz)", _spectrogram(tl, 512, True)),
             ("matvec 4096x1024 @ 1024", lambda: xb @ x[0]),
@@ -154,6 +155,7 @@ def cases(lib):
         ("scatter_reduce mean, fwd+bwd (20000x64 -> 2000)", _segment_pool(torch, "mean")),
         ("scatter_add_ expanded index (50000x64 -> 5000)", _gnn_scatter(torch, "scatter_add_")),
         ("gather, fwd+bwd (5000x64 -> 50000)", _gnn_scatter(torch, "gather")),
+        ("embedding_bag sum, 1-d+offsets (200000x64, 8192 bags of 30)", _emb_bag(torch)),
         ("stft n_fft=400 hop 160 (16 x 1 s at 16 kHz)", _spectrogram(torch, 400, False)),
         ("istft n_fft=512 hop 160 (16 x 1 s at 16 kHz)", _spectrogram(torch, 512, True)),
         ("matvec 4096x1024 @ 1024", lambda: xb @ x[0]),
@@ -193,6 +195,15 @@ def _gnn_scatter(lib, op: str):
         nodes.grad = None
         nodes.gather(0, idx).sum().backward()
     return gather_fb
+
+
+def _emb_bag(lib):
+    """A recommender's bag lookup (no_grad): 8192 bags of 30 ids in a 200000 x 64 table."""
+    rng = np.random.default_rng(3)
+    ids, off = lib.tensor(rng.integers(0, 200000, 8192 * 30)), lib.tensor(np.arange(8192) * 30)
+    w = lib.tensor(rng.standard_normal((200000, 64)).astype(np.float32))
+    return lambda: _under(lib.no_grad, lambda i: lib.nn.functional.embedding_bag(
+        i, w, off, mode="sum"), ids)
 
 
 def _spectrogram(lib, n_fft: int, inverse: bool):

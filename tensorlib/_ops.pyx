@@ -446,6 +446,123 @@ def embedding_backward(const floating[:, ::1] g, const cnp.int64_t[::1] idx, flo
                     out[row, d] += g[k, d]
 
 
+# --- embedding bags (contiguous runs of a flat index list) ------------------------------------
+cdef extern from *:
+    """
+    /* the table rows of upcoming bag entries are random: fetch them ahead (their misses
+       overlap instead of stalling one after another) */
+    static inline void tl_prefetch_row(const void *p, Py_ssize_t bytes) {
+        const char *c = (const char *)p;
+        for (Py_ssize_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 0, 1);
+    }
+    """
+    void tl_prefetch_row(const void *p, Py_ssize_t bytes) nogil
+
+DEF BAG_AHEAD = 16      # entries ahead
+
+
+def _check_bags(str name, Py_ssize_t N, indptr, Py_ssize_t B, Py_ssize_t n_coef):
+    if indptr.shape[0] != B + 1 or (n_coef >= 0 and n_coef != N):
+        raise ValueError(f"{name}: {indptr.shape[0]} bag bounds for {B} bags, {n_coef} "
+                         f"coefficients for {N} entries")
+
+
+def bag_sum(const floating[:, ::1] w, const cnp.int64_t[::1] flat,
+            const cnp.int64_t[::1] indptr, const floating[::1] coef, floating[:, ::1] out):
+    """out[b] = sum over the entries n of bag b (indptr[b] <= n < indptr[b + 1]) of
+    coef[n] * w[flat[n]]. Threads own bags; bounds and indices outside the table are
+    skipped (the caller checks them and raises)."""
+    cdef Py_ssize_t B = out.shape[0], D = w.shape[1], V = w.shape[0], N = flat.shape[0]
+    _check_bags("bag_sum", N, indptr, B, coef.shape[0])
+    if out.shape[1] != D:
+        raise ValueError("bag_sum: out has another width than the table")
+    cdef Py_ssize_t b, n, d, j, lo, hi
+    cdef floating c
+    cdef floating *row
+    cdef const floating *src
+    with nogil:
+        for b in prange(B, schedule="dynamic", num_threads=nthreads(N * D)):
+            row = &out[b, 0] if D else NULL
+            if D:
+                memset(row, 0, D * sizeof(floating))
+            lo = min(max(indptr[b], 0), N)
+            hi = min(max(indptr[b + 1], lo), N)
+            for n in range(lo, hi):
+                if n + BAG_AHEAD < N and 0 <= flat[n + BAG_AHEAD] < V and D:
+                    tl_prefetch_row(&w[flat[n + BAG_AHEAD], 0], D * sizeof(floating))
+                j = flat[n]
+                if j < 0 or j >= V:
+                    continue
+                c = coef[n]
+                src = &w[j, 0]
+                for d in range(D):
+                    row[d] = row[d] + c * src[d]
+
+
+def bag_sum_grad(const floating[:, ::1] g, const cnp.int64_t[::1] flat,
+                 const cnp.int64_t[::1] indptr, const floating[::1] coef,
+                 floating[:, ::1] out):
+    """The adjoint of bag_sum: out (V, D) = zeros, then out[flat[n]] += coef[n] * g[b] for
+    each entry n of bag b. Threads split the columns, so repeated rows never race."""
+    cdef Py_ssize_t B = g.shape[0], D = g.shape[1], V = out.shape[0], N = flat.shape[0]
+    _check_bags("bag_sum_grad", N, indptr, B, coef.shape[0])
+    if out.shape[1] != D:
+        raise ValueError("bag_sum_grad: out has another width than the gradient")
+    cdef Py_ssize_t blk = 64, nblk = (D + blk - 1) // blk
+    cdef Py_ssize_t k, b, n, d, d0, d1, j, lo, hi
+    cdef floating c
+    with nogil:
+        if V * D:
+            memset(&out[0, 0], 0, V * D * sizeof(floating))
+        for k in prange(nblk, schedule="static", num_threads=nthreads(N * D)):
+            d0 = k * blk
+            d1 = min(d0 + blk, D)
+            for b in range(B):
+                lo = min(max(indptr[b], 0), N)
+                hi = min(max(indptr[b + 1], lo), N)
+                for n in range(lo, hi):
+                    j = flat[n]
+                    if j < 0 or j >= V:
+                        continue
+                    c = coef[n]
+                    for d in range(d0, d1):
+                        out[j, d] += c * g[b, d]
+
+
+def bag_max(const floating[:, ::1] w, const cnp.int64_t[::1] flat,
+            const cnp.int64_t[::1] indptr, floating[:, ::1] out, cnp.int64_t[:, ::1] arg):
+    """Per bag and column the largest w[flat[n]] and its table row (the first in the bag on
+    ties; a NaN wins, as PyTorch's max); an empty bag gives 0 and row -1."""
+    cdef Py_ssize_t B = out.shape[0], D = w.shape[1], V = w.shape[0], N = flat.shape[0]
+    _check_bags("bag_max", N, indptr, B, -1)
+    if out.shape[1] != D or arg.shape[0] != B or arg.shape[1] != D:
+        raise ValueError("bag_max: outputs of the wrong shape")
+    cdef Py_ssize_t b, n, d, j, lo, hi
+    cdef floating v, best
+    cdef bint seen
+    with nogil:
+        for b in prange(B, schedule="dynamic", num_threads=nthreads(N * D)):
+            lo = min(max(indptr[b], 0), N)
+            hi = min(max(indptr[b + 1], lo), N)
+            for d in range(D):
+                out[b, d] = 0
+                arg[b, d] = -1
+            seen = False
+            for n in range(lo, hi):
+                if n + BAG_AHEAD < N and 0 <= flat[n + BAG_AHEAD] < V and D:
+                    tl_prefetch_row(&w[flat[n + BAG_AHEAD], 0], D * sizeof(floating))
+                j = flat[n]
+                if j < 0 or j >= V:
+                    continue
+                for d in range(D):
+                    v = w[j, d]
+                    best = out[b, d]
+                    if not seen or v > best or (v != v and best == best):
+                        out[b, d] = v
+                        arg[b, d] = j
+                seen = True
+
+
 # --- sampling at precomputed taps (grid_sample) --------------------------------------------
 def _check_taps(str name, Py_ssize_t N, Py_ssize_t C, idx, w, Py_ssize_t P, Py_ssize_t P2):
     if idx.shape[1] != N or tuple(w.shape) != tuple(idx.shape) or idx.shape[2] != P or P2 != C:

@@ -632,6 +632,32 @@ def _gather_elements(b, n, ins, at):
                  axis=_ax(at.get("axis", 0), x.ndim))]
 
 
+@imp("GatherND")
+def _gather_nd(b, n, ins, at):
+    x, idx = ins
+    if not b.is_const(idx):
+        raise NotImplementedError(
+            "GatherND with indices computed at run time: tensorlib's getitem takes its index "
+            "arrays as constants; export the indices as an initializer or a Constant")
+    ind = b.array(idx, "GatherND indices").astype(np.int64)
+    bd = int(at.get("batch_dims", 0))
+    k = ind.shape[-1] if ind.ndim else 0
+    if k < 1 or not 0 <= bd < ind.ndim or bd + k > x.ndim or \
+            any(d is not None and d != e for d, e in zip(x.shape[:bd], ind.shape)):
+        raise ValueError(f"GatherND: indices of shape {ind.shape} (batch_dims={bd}) do not "
+                         f"fit data of shape {x.shape}")
+    if None in x.shape[:bd]:
+        raise NotImplementedError("GatherND with batch_dims over dynamic dims")
+    # x[i0, i1, ...] with the index columns as arrays: adjacent and leading, so NumPy puts
+    # their broadcast shape first, as GatherND does; a batch dim indexes itself with an
+    # arange along its own axis of the indices
+    lead = ind.shape[:-1]
+    key = tuple(np.arange(x.shape[j]).reshape([-1 if a == j else 1 for a in range(len(lead))])
+                for j in range(bd))
+    key += tuple(ind[..., j] for j in range(k))
+    return [b.op("getitem", x, index=key)]
+
+
 @imp("ScatterElements")
 def _scatter_elements(b, n, ins, at):
     x, idx, src = ins

@@ -26,6 +26,7 @@ UNSUPPORTED = {
     "i1e": "ONNX has no Bessel functions",
     "zeta": "ONNX has no Hurwitz zeta function",
     "ctc_loss_grad": "a gradient kernel (export inference graphs)",
+    "embedding_bag_grad": "a gradient kernel (export inference graphs)",
     "lu_factor": "the ONNX standard has no LU factorisation",
     "lu_pivots_to_permutation": "the ONNX standard has no LU factorisation",
     "triangular_solve_nocheck": "the ONNX standard has no linear solve",
@@ -74,10 +75,13 @@ PARTIAL = {
     **{op: "booleans at any opset; integers from opset 18 (Bitwise*)"
        for op in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not")},
     "left_shift": "unsigned integers only (ONNX BitShift)",
+    "embedding_bag_sum": "2-d input only (1-d input with offsets: pad to 2-d with padding_idx)",
+    "embedding_bag_max": "2-d input only (1-d input with offsets: pad to 2-d with padding_idx)",
     "scatter_extreme": "opset >= 18 (ScatterElements reduction='max'/'min')",
     "right_shift": "unsigned integers only (ONNX BitShift)",
-    "getitem": "one integer index array among full slices (Gather); boolean masks and "
-               "several index arrays are not exported",
+    "getitem": "integer index arrays (any number, broadcast, NumPy's placement of their "
+               "dims), ints, slices, None and boolean masks (as their nonzero indices) "
+               "through Gather/GatherND; not a boolean mask over a dynamic axis",
     "setitem": "static shapes and indices that hit each element at most once",
     "avg_pool2d": "no divisor_override",
     "cross_entropy": "no label smoothing",
@@ -856,17 +860,117 @@ def _basic_index(ctx, n):
     return ctx.unsqueeze(x, new)
 
 
+def _host_key(index) -> list:
+    """The key's index arrays as host NumPy arrays (a GPU tensor's index stays a CuPy array)."""
+    return [np.asarray(k.get()) if hasattr(k, "__cuda_array_interface__") else k
+            for k in index]
+
+
+def _is_array(k) -> bool:
+    return isinstance(k, np.ndarray)
+
+
+def _advanced_items(ctx, x, index):
+    """Walks a getitem key over input ``x``: the Slice of its non-full slices, the new axes
+    (None, and 0-d booleans, which add a length-1 axis they then index), and for each axis
+    of that sliced-and-unsqueezed tensor ``y`` its index array (int64) or None, with ``y``'s
+    static shape. A boolean mask becomes its nonzero indices, one array per masked axis
+    (NumPy defines ``x[mask]`` as ``x[mask.nonzero()]``)."""
+    consumed = sum(0 if k is None or k is Ellipsis else k.ndim if _is_array(k) and
+                   k.dtype == np.bool_ else 1 for k in index)
+    if not any(k is Ellipsis for k in index):
+        index = [*index, Ellipsis]           # the axes the key leaves out, at its end
+    starts, ends, axes, steps, new, items, shape = [], [], [], [], [], [], []
+    d = 0
+    for k in index:
+        if k is Ellipsis:
+            for _ in range(x.ndim - consumed):
+                items.append(None)
+                shape.append(x.shape[d])
+                d += 1
+        elif k is None:
+            new.append(len(items))
+            items.append(None)
+            shape.append(1)
+        elif isinstance(k, slice):
+            st = 1 if k.step is None else int(k.step)
+            size = x.shape[d]
+            if (k.start, k.stop, st) != (None, None, 1):
+                starts.append(k.start if k.start is not None else (0 if st > 0 else INT64_MAX))
+                ends.append(k.stop if k.stop is not None else (INT64_MAX if st > 0
+                                                               else INT64_MIN))
+                axes.append(d)
+                steps.append(st)
+                size = None if size is None else len(range(*k.indices(size)))
+            items.append(None)
+            shape.append(size)
+            d += 1
+        elif _is_array(k) and k.dtype == np.bool_ and k.ndim == 0:
+            new.append(len(items))
+            items.append(np.zeros(int(bool(k)), np.int64))
+            shape.append(1)
+        elif _is_array(k) and k.dtype == np.bool_:
+            dims = x.shape[d:d + k.ndim]
+            if None in dims:
+                ctx.unsupported(
+                    f"a boolean mask of shape {k.shape} over dynamic axes {x.shape}: the "
+                    "mask's constant length fixes those axes. Export with static sizes "
+                    "there (leave them out of dynamic_axes), or, where the same positions "
+                    "are meant at every size, index with integer arrays (mask.nonzero())")
+            for j, nz in enumerate(np.nonzero(k)):
+                items.append(nz.astype(np.int64))
+                shape.append(dims[j])
+            d += k.ndim
+        else:                                   # an int or an integer array
+            items.append(np.asarray(k, dtype=np.int64))
+            shape.append(x.shape[d])
+            d += 1
+    return (starts, ends, axes, steps), new, items, shape
+
+
 @rule("getitem")
 def _advanced_index(ctx, n):
-    index = _expand_ellipsis(list(n.attrs["index"]), n.inputs[0].ndim)
-    arrays = [i for i, k in enumerate(index) if isinstance(k, np.ndarray)]
-    full = all(isinstance(k, slice) and (k.start, k.stop, k.step) == (None, None, None)
-               for i, k in enumerate(index) if i not in arrays)
-    if len(arrays) != 1 or not full or index[arrays[0]].dtype == np.bool_:
-        ctx.unsupported("only one integer index array among full slices exports (Gather)")
-    a = arrays[0]
-    return ctx.op("Gather", [ctx.name(n.inputs[0]), ctx.const(index[a].astype(np.int64))],
-                  axis=a)
+    # NumPy's advanced indexing: the index arrays (ints count as 0-d arrays, a mask as its
+    # nonzero indices) broadcast together to B; B replaces their axes in place when they
+    # are adjacent in the key, else goes in front. Lowered as: Slice and Unsqueeze for the
+    # basic items, the indexed axes moved first (Transpose), GatherND with the arrays
+    # stacked into a constant (B..., k) index, then B moved back in place if adjacent.
+    x = n.inputs[0]
+    key = _host_key(n.attrs["index"])
+    adv = [i for i, k in enumerate(key) if _is_array(k) or isinstance(k, (int, np.integer))]
+    adjacent = bool(adv) and adv[-1] - adv[0] == len(adv) - 1
+    (starts, ends, axes, steps), new, items, shape = _advanced_items(ctx, x, key)
+    y = ctx.name(x)
+    if axes:
+        y = ctx.slice(y, starts, ends, axes, steps)
+    if new:
+        y = ctx.unsqueeze(y, new)
+    pos = [i for i, k in enumerate(items) if k is not None]
+    if not pos:
+        return ctx.op("Identity", [y])
+    # negative indices wrap here where the size is known; over a dynamic axis they stay
+    # negative, which Gather and GatherND take (indices in [-size, size))
+    arrs = [np.where(items[p] < 0, items[p] + shape[p], items[p])
+            if shape[p] is not None else items[p] for p in pos]
+    if len(pos) == 1:           # one array: its dims replace its axis (Gather's own rule)
+        return ctx.op("Gather", [y, ctx.const(arrs[0])], axis=pos[0])
+    bshape = np.broadcast_shapes(*(a.shape for a in arrs))
+    idx = np.stack([np.broadcast_to(a, bshape) for a in arrs], axis=-1)
+    rank, nb = len(items), len(bshape)
+    perm = pos + [i for i in range(rank) if i not in pos]
+    if perm != list(range(rank)):
+        y = ctx.op("Transpose", [y], perm=perm)
+    if rank == len(pos) and not nb:
+        # a single element: ONNX's shape inference gives a 0-d GatherND no shape (and the
+        # checker then refuses the model), so it gathers a (1,) and squeezes that
+        return ctx.squeeze(ctx.op("GatherND", [y, ctx.const(idx[None])]), [0])
+    out = ctx.op("GatherND", [y, ctx.const(idx)])
+    first = pos[0] if adjacent else 0   # where B goes among the remaining axes
+    if first:
+        n_rest = rank - len(pos)
+        out = ctx.op("Transpose", [out], perm=list(range(nb, nb + first)) + list(range(nb))
+                     + list(range(nb + first, nb + n_rest)))
+    return out
 
 
 @rule("setitem")

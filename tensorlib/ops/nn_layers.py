@@ -12,7 +12,6 @@ from .._tensor import Tensor
 from ..autograd.mode import state
 from .nn_util import as_float_tensor, as_index_tensor, io_cost, same_dtype
 from .registry import OpDef, register
-from ._util import host_values
 
 
 # --- linear: x @ w.T + b in one op ------------------------------------------------------------
@@ -189,6 +188,28 @@ EMBEDDING_GRAD = register(OpDef(
     infer=lambda g, i, *, num_weights, padding_idx: ((num_weights, g[0][-1]), g[1])))
 
 
+def _emb_freq_vjp(n, g):
+    """embedding's gradient with each row divided by its count in the indices: every entry's
+    share scaled by 1 / (count of its index), in tensor ops (grad of grad follows)."""
+    from ..creation import zeros
+    from .indexing import index_add
+    w, idx = n.inputs
+    flat = idx.reshape(-1)
+    cnt = index_add(zeros(w.shape[0], dtype=g.dtype, device=g.device), flat,
+                    (flat * 0 + 1).astype(g.dtype), axis=0)
+    share = (1.0 / cnt.take(idx, axis=0)).unsqueeze(-1)
+    return apply(EMBEDDING_GRAD, g * share, idx, num_weights=w.shape[0],
+                 padding_idx=n.attrs["padding_idx"]), None
+
+
+# the same lookup, with PyTorch's scale_grad_by_freq gradient (a separate entry: the CUDA
+# binding of ``embedding`` keeps its signature)
+EMBEDDING_FREQ = register(OpDef(
+    "embedding_scale_grad_by_freq", _emb_fwd, vjp=_emb_freq_vjp, saves=False,
+    onnx=lambda ctx, n: ctx.op("Gather", ctx.ins(n), axis=0),
+    infer=lambda w, i, *, padding_idx: (tuple(i[0]) + (w[0][1],), w[1]), cost=io_cost()))
+
+
 def embedding_renorm_(weight: Tensor, input, max_norm: float, norm_type: float = 2.0) -> Tensor:
     """Scale, in place and without recording a gradient, each row of ``weight`` indexed by
     ``input`` whose ``norm_type``-norm exceeds ``max_norm`` to norm ``max_norm`` (PyTorch's
@@ -217,11 +238,16 @@ def embedding_renorm_(weight: Tensor, input, max_norm: float, norm_type: float =
 
 
 def embedding(input, weight, padding_idx: int | None = None, max_norm: float | None = None,
-              norm_type: float = 2.0) -> Tensor:
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False) -> Tensor:
     """Rows of ``weight`` (num_embeddings, dim) at the integer indices ``input``; the row at
     ``padding_idx`` gets no gradient. With ``max_norm``, the looked-up rows of ``weight`` whose
     ``norm_type``-norm exceeds it are first renormalised in place (see
-    :func:`embedding_renorm_`), as in PyTorch; the gradient is the lookup's alone."""
+    :func:`embedding_renorm_`), as in PyTorch; the gradient is the lookup's alone.
+    ``scale_grad_by_freq`` divides each row's gradient by the times ``input`` holds it.
+
+    >>> F.embedding(tl.tensor([[0, 2]]), tl.randn(5, 3)).shape
+    (1, 2, 3)
+    """
     idx = as_index_tensor(input, "embedding", "input")
     w = as_float_tensor(weight, "embedding", "weight")
     if w.ndim != 2:
@@ -239,96 +265,21 @@ def embedding(input, weight, padding_idx: int | None = None, max_norm: float | N
     if d.size and (int(d.min()) < 0 or int(d.max()) >= V):
         raise IndexError(f"embedding: indices must lie in [0, {V}), got range "
                          f"[{int(d.min())}, {int(d.max())}]")
+    op = EMBEDDING_FREQ if scale_grad_by_freq else EMBEDDING
     if max_norm is not None:
         embedding_renorm_(w, idx, max_norm, norm_type)
         if state.tracer is not None:
             # a captured graph cannot write into its weights: it renormalises the rows it
             # looks up instead (the values match; the gradient also flows through the scale)
-            rows = apply(EMBEDDING, w, idx, padding_idx=padding_idx)
+            rows = apply(op, w, idx, padding_idx=padding_idx)
             return rows * _renorm_scale(rows, float(max_norm), float(norm_type))
-    return apply(EMBEDDING, w, idx, padding_idx=padding_idx)
+    return apply(op, w, idx, padding_idx=padding_idx)
 
 
 def _renorm_scale(rows: Tensor, max_norm: float, norm_type: float) -> Tensor:
     from .elementwise import where
     norms = rows.norm(norm_type, axis=-1, keepdims=True)
     return where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
-
-
-def embedding_bag(input, weight, offsets=None, mode: str = "mean", per_sample_weights=None,
-                  padding_idx: int | None = None, include_last_offset: bool = False,
-                  max_norm: float | None = None, norm_type: float = 2.0) -> Tensor:
-    """Sums, means or maxima of bags of embeddings without materialising the bags'
-    intermediate per PyTorch's ``embedding_bag``: ``input`` is (B, N) (one bag per row) or
-    1-d with ``offsets`` (bag i is ``input[offsets[i]:offsets[i+1]]``); entries equal to
-    ``padding_idx`` are left out; an empty bag gives zeros. The offsets are read on the host.
-    ``max_norm`` renormalises the looked-up rows of ``weight`` in place first, as
-    :func:`embedding`.
-
-    >>> w = tl.randn(10, 3)
-    >>> F.embedding_bag(tl.tensor([1, 2, 4, 5, 4]), w, tl.tensor([0, 2]), mode="sum").shape
-    (2, 3)
-    """
-    from .elementwise import where
-    if mode not in ("sum", "mean", "max"):
-        raise ValueError(f"embedding_bag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
-    idx = as_index_tensor(input, "embedding_bag", "input")
-    w = as_float_tensor(weight, "embedding_bag", "weight")
-    psw = None if per_sample_weights is None else as_float_tensor(
-        per_sample_weights, "embedding_bag", "per_sample_weights")
-    if psw is not None and mode != "sum":
-        raise ValueError("embedding_bag: per_sample_weights only go with mode='sum'")
-    if max_norm is not None:
-        embedding_renorm_(w, idx, max_norm, norm_type)
-    if idx.ndim == 2:
-        if offsets is not None:
-            raise ValueError("embedding_bag: offsets only go with a 1-d input")
-        pos, keep = None, None
-    elif idx.ndim == 1:
-        if offsets is None:
-            raise ValueError("embedding_bag: a 1-d input needs offsets (where each bag starts)")
-        off = host_values(offsets, np.int64).reshape(-1)
-        n = idx.shape[0]
-        if not include_last_offset:
-            off = np.append(off, n)
-        if off.size < 2 or off[0] != 0 or (np.diff(off) < 0).any() or off[-1] > n:
-            raise ValueError(f"embedding_bag: offsets {off.tolist()} must start at 0 and not "
-                             f"decrease past the input's {n} entries")
-        lengths = np.diff(off)
-        M = max(int(lengths.max()), 1)
-        cols = np.arange(M)
-        keep = cols[None, :] < lengths[:, None]
-        pos = np.where(keep, off[:-1, None] + cols[None, :], 0)
-    else:
-        raise ValueError(f"embedding_bag: input must be 1-d (with offsets) or 2-d, got shape "
-                         f"{tuple(idx.shape)}")
-    from ..creation import tensor
-    if pos is not None:
-        gather = tensor(pos.reshape(-1), device=idx.device)
-        idx = idx.take(gather).reshape(pos.shape)
-        if psw is not None:
-            psw = psw.take(gather).reshape(pos.shape)
-    elif psw is not None and tuple(psw.shape) != tuple(idx.shape):
-        raise ValueError(f"embedding_bag: per_sample_weights {tuple(psw.shape)} must match the "
-                         f"input {tuple(idx.shape)}")
-    # a 2-d input keeps every entry: a mask computed from idx, so a captured graph follows
-    # its None dims (a constant would hold the traced batch size)
-    mask = (idx == idx) if keep is None else tensor(keep, device=idx.device)
-    if padding_idx is not None:
-        mask = mask & (idx != int(padding_idx) % w.shape[0])
-    # under capture, embedding renormalises the rows it looks up in the graph too
-    rows = embedding(idx, w, max_norm=max_norm if state.tracer is not None else None,
-                     norm_type=norm_type)                     # (B, M, D)
-    m = mask.unsqueeze(-1)
-    if mode == "max":
-        big = where(m, rows, -np.inf).max(axis=1)
-        return where(mask.any(axis=1).unsqueeze(-1), big, 0.0)
-    scale = mask.astype(w.dtype) if psw is None else psw * mask.astype(w.dtype)
-    total = (rows * scale.unsqueeze(-1)).sum(axis=1)
-    if mode == "sum":
-        return total
-    count = mask.astype(w.dtype).sum(axis=1, keepdims=True)
-    return total / count.clip(1.0, None)
 
 
 # --- dropout ----------------------------------------------------------------------------------
@@ -379,3 +330,5 @@ def dropout(input, p: float = 0.5, training: bool = True, generator=None) -> Ten
     keep = rand(*x.shape, generator=generator, dtype="float64", device=x.device) >= p
     return x * (keep.astype(x.dtype) * (1.0 / (1.0 - p)))
 
+
+from .nn_embedding_bag import embedding_bag  # noqa: E402,F401  (it reads embedding)

@@ -1,0 +1,457 @@
+"""embedding_bag as segment reductions: each bag's sum, mean or max straight from the weight
+table, with no padding to the longest bag and no (bags, longest, dim) intermediate.
+
+Bags are contiguous runs of the flat index list: a (B, M) input is B runs of M, a 1-d input
+is split at ``offsets`` (an int tensor, so a captured graph takes it as an input). Sum and
+mean are one sparse (B, V) product with the table (SciPy, when installed), the weight
+gradient its transpose; max keeps, per bag and column, the table row that won (the first in
+the bag on ties, as PyTorch), and its gradient scatters there.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._apply import apply
+from .._tensor import Tensor
+from ..autograd.mode import state
+from .nn_util import as_float_tensor, as_index_tensor, io_cost
+from .registry import OpDef, register
+
+MODES = ("sum", "mean", "max")
+
+
+# --- layout: flat indices, bag starts, per-entry coefficients --------------------------------
+def _layout(xp, idx, rest, last):
+    """(flat indices (N,), indptr (B + 1,), per_sample_weights or None) of the op inputs."""
+    if idx.ndim == 2:
+        B, M = idx.shape
+        psw = rest[0].reshape(-1) if rest else None
+        return idx.reshape(-1), xp.arange(B + 1, dtype=np.int64) * M, psw
+    off = rest[0].astype(np.int64, copy=False)
+    if not last:
+        off = xp.concatenate([off, xp.asarray([idx.shape[0]], dtype=np.int64)])
+    return idx, off, (rest[1] if len(rest) > 1 else None)
+
+
+def _coef(xp, flat, indptr, psw, mode, padding_idx, dtype):
+    """Each entry's weight in its bag's sum: per_sample_weights, 1, or 1 / (bag size) for
+    mean; 0 for a padding entry (left out of the mean's count too)."""
+    lengths = xp.diff(indptr)
+    keep = None if padding_idx is None else (flat != padding_idx)
+    if mode == "mean":
+        if keep is None:
+            counts = lengths
+        else:
+            csum = xp.concatenate([xp.zeros(1, np.int64), xp.cumsum(keep, dtype=np.int64)])
+            counts = csum[indptr[1:]] - csum[indptr[:-1]]
+        c = xp.repeat((1.0 / xp.maximum(counts, 1)).astype(dtype), lengths)
+    elif psw is not None:
+        c = psw.astype(dtype, copy=True)
+    else:
+        c = xp.ones(flat.shape[0], dtype)
+    if keep is not None:
+        c *= keep
+    return c
+
+
+def _bag_of_entry(xp, indptr, n):
+    return xp.searchsorted(indptr[1:], xp.arange(n), side="right")
+
+
+def _sparse():
+    from .indexing import _sparse as sp
+    return sp()
+
+
+def _check(w, idx, *rest, last, padding_idx=None, **_):
+    """Index range and offsets, before any kernel (eager and captured replays alike)."""
+    if type(idx) is not np.ndarray:
+        return      # on the GPU: a host copy here would synchronise every call
+    V = w.shape[0]
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= V):
+        raise IndexError(f"embedding_bag: indices must lie in [0, {V}), got range "
+                         f"[{int(idx.min())}, {int(idx.max())}]")
+    if idx.ndim == 1:
+        off = rest[0].astype(np.int64, copy=False)
+        n = idx.shape[0]
+        full = off if last else np.append(off, n)
+        if full.size < 2 and last:
+            raise ValueError("embedding_bag: with include_last_offset, offsets need at least "
+                             "one entry besides the last")
+        if off.size and off[0] != 0 or (np.diff(full) < 0).any() or full[-1] > n:
+            raise ValueError(f"embedding_bag: offsets {off.tolist()[:8]}... must start at 0 "
+                             f"and not decrease past the input's {n} entries")
+
+
+def _num_bags(idx, rest, last):
+    if len(idx[0]) == 2:
+        return idx[0][0]
+    b = rest[0][0][0]
+    return None if b is None else b - int(last)
+
+
+# --- sum / mean ------------------------------------------------------------------------------
+def _sum_fwd(xp, w, idx, *rest, mode, padding_idx, last, freq=False):
+    flat, indptr, psw = _layout(xp, idx, rest, last)
+    c = _coef(xp, flat, indptr, psw, mode, padding_idx, w.dtype)
+    B = indptr.shape[0] - 1
+    out = xp.zeros((B, w.shape[1]), w.dtype)
+    xp.add.at(out, _bag_of_entry(xp, indptr, flat.shape[0]), w[flat] * c[:, None])
+    return out
+
+
+def _matrix(w_rows, idx, rest, mode, padding_idx, last, dtype):
+    """The (B, V) sparse bag matrix (None without SciPy) and the layout."""
+    flat, indptr, psw = _layout(np, idx, rest, last)
+    c = _coef(np, flat, indptr, psw, mode, padding_idx, dtype)
+    sp = _sparse()
+    if sp is None or np.dtype(dtype) not in (np.float32, np.float64):
+        return None, flat, indptr, c
+    A = sp.csr_matrix((c, flat, indptr), shape=(indptr.shape[0] - 1, w_rows))
+    return A, flat, indptr, c
+
+
+def _kernel_args(w_dtype, idx, rest, mode, padding_idx, last):
+    """(flat, indptr, coef) as the Cython bag kernels take them, or None (other dtypes)."""
+    if np.dtype(w_dtype) not in (np.float32, np.float64):
+        return None
+    flat, indptr, psw = _layout(np, idx, rest, last)
+    c = _coef(np, flat, indptr, psw, mode, padding_idx, w_dtype)
+    return (np.ascontiguousarray(flat, np.int64), np.ascontiguousarray(indptr, np.int64),
+            np.ascontiguousarray(c, w_dtype))
+
+
+def _sum_cpu(w, idx, *rest, mode, padding_idx, last, freq=False):
+    k = _kernel_args(w.dtype, idx, rest, mode, padding_idx, last)
+    if k is not None:       # one pass per bag over its table rows, threads own bags
+        from .. import _ops
+        out = np.empty((k[1].shape[0] - 1, w.shape[1]), w.dtype)
+        _ops.bag_sum(np.ascontiguousarray(w), *k, out)
+        return out
+    A, flat, indptr, c = _matrix(w.shape[0], idx, rest, mode, padding_idx, last, w.dtype)
+    if A is not None:
+        return np.asarray(A @ np.ascontiguousarray(w), dtype=w.dtype)
+    # NumPy form: one reduceat over the non-empty bags (bags are contiguous runs)
+    out = np.zeros((indptr.shape[0] - 1, w.shape[1]), w.dtype)
+    full = np.flatnonzero(np.diff(indptr))
+    if full.size:
+        out[full] = np.add.reduceat(w[flat] * c[:, None], indptr[full], axis=0)
+    return out
+
+
+def _grad_fwd(xp, g, idx, *rest, num_weights, mode, padding_idx, last, freq):
+    flat, indptr, psw = _layout(xp, idx, rest, last)
+    c = _coef(xp, flat, indptr, psw, mode, padding_idx, g.dtype)
+    out = xp.zeros((num_weights, g.shape[1]), g.dtype)
+    xp.add.at(out, flat, g[_bag_of_entry(xp, indptr, flat.shape[0])] * c[:, None])
+    if freq:
+        out /= xp.maximum(xp.bincount(flat, minlength=num_weights), 1)[:, None]
+    return out
+
+
+def _grad_cpu(g, idx, *rest, num_weights, mode, padding_idx, last, freq):
+    k = _kernel_args(g.dtype, idx, rest, mode, padding_idx, last)
+    if k is not None:
+        from .. import _ops
+        out = np.empty((num_weights, g.shape[1]), g.dtype)
+        _ops.bag_sum_grad(np.ascontiguousarray(g), *k, out)
+        if freq:
+            out /= np.maximum(np.bincount(k[0], minlength=num_weights),
+                              1)[:, None].astype(g.dtype)
+        return out
+    A, flat, indptr, c = _matrix(num_weights, idx, rest, mode, padding_idx, last, g.dtype)
+    if A is not None:
+        # the transpose is a CSC view: one axpy per entry into its row, no sort
+        out = np.asarray(A.T @ np.ascontiguousarray(g), dtype=g.dtype)
+    else:
+        from .indexing import _add_rows
+        out = np.zeros((num_weights, g.shape[1]), g.dtype)
+        bag = _bag_of_entry(np, indptr, flat.shape[0])
+        _add_rows(out, 0, flat.astype(np.intp), g[bag] * c[:, None])
+    if freq:
+        out /= np.maximum(np.bincount(flat, minlength=num_weights), 1)[:, None].astype(g.dtype)
+    return out
+
+
+def bag_ids(idx: Tensor, offsets: Tensor, last: bool) -> Tensor:
+    """Each entry's bag of a 1-d input, in tensor ops (a captured graph follows the offsets
+    it is fed): the number of bag starts at or before it, minus one."""
+    from ..creation import zeros
+    from .indexing import index_add
+    starts = (offsets[:-1] if last else offsets).astype(np.int64)
+    # one slot past the end: trailing empty bags start at N
+    base = zeros(1, dtype=np.int64, device=idx.device)
+    marks = _cat(((idx * 0).astype(np.int64), base))
+    marks = index_add(marks, starts, starts * 0 + 1, axis=0)
+    return marks.cumsum(0)[:-1] - 1
+
+
+def _cat(ts):
+    from .shape import concatenate
+    return concatenate(list(ts), axis=0)
+
+
+def _row_dots(idx, rest, last, rows_of, g, padding_idx):
+    """d/d per_sample_weights: each entry's table row (``rows_of``) dotted with its bag's
+    gradient; zero at padding entries."""
+    from .elementwise import where
+    from .nn_layers import embedding
+    rows = embedding(idx, rows_of)
+    if idx.ndim == 2:
+        out = (rows * g.unsqueeze(1)).sum(axis=-1)
+    else:
+        out = (rows * g.take(bag_ids(idx, rest[0], last), axis=0)).sum(axis=-1)
+    if padding_idx is not None:
+        out = where(idx == padding_idx, 0.0, out)
+    return out
+
+
+def _freq_scale(idx, V, dtype):
+    """1 / (times each row is indexed), (V, 1), in tensor ops."""
+    from ..creation import zeros
+    from .indexing import index_add
+    flat = idx.reshape(-1)
+    cnt = index_add(zeros(V, dtype=dtype, device=idx.device), flat,
+                    (flat * 0 + 1).astype(dtype), axis=0)
+    return (1.0 / cnt.clip(1.0, None)).unsqueeze(-1)
+
+
+def _sum_vjp(n, g):
+    w, idx, *rest = n.inputs
+    a = dict(n.attrs)
+    freq = a.pop("freq", False)
+    gw = apply(EMBEDDING_BAG_GRAD, g, idx, *rest, num_weights=w.shape[0], freq=freq, **a)
+    out = [gw, None] + [None] * len(rest)
+    if len(rest) > (1 if idx.ndim == 1 else 0) and n.inputs[-1].requires_grad:
+        out[-1] = _row_dots(idx, rest, a["last"], w, g, a["padding_idx"])
+    return tuple(out)
+
+
+def _grad_vjp(n, gg):
+    g, idx, *rest = n.inputs
+    a = dict(n.attrs)
+    freq, V = a.pop("freq"), a.pop("num_weights")
+    if freq:
+        gg = gg * _freq_scale(idx, V, gg.dtype)
+    out = [apply(EMBEDDING_BAG_SUM, gg, idx, *rest, **a), None] + [None] * len(rest)
+    if len(rest) > (1 if idx.ndim == 1 else 0) and n.inputs[-1].requires_grad:
+        out[-1] = _row_dots(idx, rest, a["last"], gg, g, a["padding_idx"])
+    return tuple(out)
+
+
+def _sum_infer(w, idx, *rest, mode, padding_idx, last, freq=False):
+    return (_num_bags(idx, rest, last), w[0][1]), w[1]
+
+
+# --- max -------------------------------------------------------------------------------------
+def _kept(xp, flat, indptr, padding_idx):
+    """The layout with padding entries dropped (still contiguous runs)."""
+    if padding_idx is None:
+        return flat, indptr
+    keep = flat != padding_idx
+    csum = xp.concatenate([xp.zeros(1, np.int64), xp.cumsum(keep, dtype=np.int64)])
+    return flat[keep], csum[indptr]
+
+
+def _max_fwd(xp, w, idx, *rest, padding_idx, last):
+    flat, indptr, _ = _layout(xp, idx, rest, last)
+    flat, indptr = _kept(xp, flat, indptr, padding_idx)
+    B, D = indptr.shape[0] - 1, w.shape[1]
+    rows = w[flat]
+    bag = _bag_of_entry(xp, indptr, flat.shape[0])
+    big = xp.full((B, D), -xp.inf, w.dtype)
+    xp.maximum.at(big, bag, rows)
+    won = rows == big[bag]
+    # the first winner in its bag: the lowest entry position among the ties
+    pos = xp.where(won, xp.arange(flat.shape[0])[:, None], flat.shape[0])
+    first = xp.full((B, D), flat.shape[0], np.int64)
+    xp.minimum.at(first, bag, pos)
+    return _max_finish(xp, big, first, flat, indptr)
+
+
+def _max_finish(xp, big, first, flat, indptr):
+    empty = (xp.diff(indptr) == 0)[:, None]
+    if not flat.shape[0]:       # every bag empty
+        return xp.zeros_like(big), xp.full(big.shape, -1, np.int64)
+    arg = xp.where(empty, -1, flat[xp.minimum(first, flat.shape[0] - 1)])
+    return xp.where(empty, 0, big).astype(big.dtype), arg.astype(np.int64)
+
+
+def _max_cpu(w, idx, *rest, padding_idx, last):
+    flat, indptr, _ = _layout(np, idx, rest, last)
+    flat, indptr = _kept(np, flat, indptr, padding_idx)
+    B, D = indptr.shape[0] - 1, w.shape[1]
+    if w.dtype in (np.float32, np.float64):
+        from .. import _ops
+        out, arg = np.empty((B, D), w.dtype), np.empty((B, D), np.int64)
+        _ops.bag_max(np.ascontiguousarray(w), np.ascontiguousarray(flat, np.int64),
+                     np.ascontiguousarray(indptr, np.int64), out, arg)
+        return out, arg
+    big = np.zeros((B, D), w.dtype)
+    first = np.zeros((B, D), np.int64)
+    full = np.flatnonzero(np.diff(indptr))
+    if full.size:
+        starts = indptr[full]
+        rows = w[flat]
+        big[full] = np.maximum.reduceat(rows, starts, axis=0)
+        lengths = np.diff(np.append(starts, flat.shape[0]))
+        top = np.repeat(big[full], lengths, axis=0)
+        won = (rows == top) | (np.isnan(rows) & np.isnan(top))
+        dt = np.int32 if flat.shape[0] < 2**31 else np.int64
+        pos = np.where(won, np.arange(flat.shape[0], dtype=dt)[:, None], flat.shape[0])
+        first[full] = np.minimum.reduceat(pos, starts, axis=0)
+    return _max_finish(np, big, first, flat, indptr)
+
+
+def _max_vjp(n, g, _garg):
+    from ..creation import zeros
+    from .elementwise import where
+    from .indexing import scatter_add
+    w = n.inputs[0]
+    arg = n.output(1).detach()
+    hit = arg >= 0                      # an empty bag's gradient goes nowhere
+    gw = scatter_add(zeros(tuple(w.shape), dtype=g.dtype, device=g.device),
+                     where(hit, arg, 0), where(hit, g, 0.0), 0)
+    return (gw,) + (None,) * (len(n.inputs) - 1)
+
+
+def _max_infer(w, idx, *rest, padding_idx, last):
+    s = (_num_bags(idx, rest, last), w[0][1])
+    return (s, w[1]), (s, np.dtype(np.int64))
+
+
+# --- ONNX: the 2-d form only -----------------------------------------------------------------
+_ONNX_1D = ("a 1-d input with offsets has no ONNX form here: export with a 2-d (bags, n) "
+            "input padded with padding_idx (F.embedding_bag(ids_2d, w, padding_idx=...))")
+
+
+def _onnx_rows(ctx, n):
+    """(rows (B, M, D), mask (B, M) float or None) of a 2-d node; raises for the 1-d form."""
+    w, idx = n.inputs[0], n.inputs[1]
+    if idx.ndim != 2:
+        ctx.unsupported(_ONNX_1D)
+    rows = ctx.op("Gather", [ctx.name(w), ctx.name(idx)], axis=0)
+    pad = n.attrs["padding_idx"]
+    if pad is None:
+        return rows, None
+    ids = ctx.name(idx)
+    keep = ctx.op("Not", [ctx.op("Equal", [ids, ctx.const(np.asarray(pad, np.dtype(idx.dtype)))])])
+    return rows, ctx.cast(keep, np.bool_, np.dtype(w.dtype))
+
+
+def _onnx_sum(ctx, n):
+    rows, mask = _onnx_rows(ctx, n)
+    dt = np.dtype(n.inputs[0].dtype)
+    mode = n.attrs["mode"]
+    coef = mask
+    if len(n.inputs) > 2:
+        psw = ctx.name(n.inputs[2])
+        coef = psw if coef is None else ctx.op("Mul", [psw, coef])
+    if mode == "mean":
+        if coef is None:
+            return ctx.reduce("Mean", rows, [1], False)
+        cnt = ctx.op("Max", [ctx.reduce("Sum", coef, [1], True), ctx.const(np.asarray(1, dt))])
+        coef = ctx.op("Div", [coef, cnt])
+    if coef is not None:
+        rows = ctx.op("Mul", [rows, ctx.unsqueeze(coef, [2])])
+    return ctx.reduce("Sum", rows, [1], False)
+
+
+def _onnx_max(ctx, n):
+    rows, mask = _onnx_rows(ctx, n)
+    if mask is None:
+        return [ctx.reduce("Max", rows, [1], False), None]
+    dt = np.dtype(n.inputs[0].dtype)
+    keep = ctx.unsqueeze(ctx.cast(mask, dt, np.bool_), [2])
+    low = ctx.op("Where", [keep, rows, ctx.const(np.asarray(-np.inf, dt))])
+    big = ctx.reduce("Max", low, [1], False)
+    any_ = ctx.op("Greater", [ctx.reduce("Sum", mask, [1], True), ctx.const(np.asarray(0, dt))])
+    return [ctx.op("Where", [any_, big, ctx.const(np.asarray(0, dt))]), None]
+
+
+EMBEDDING_BAG_SUM = register(OpDef(
+    "embedding_bag_sum", _sum_fwd, kernels={"cpu": _sum_cpu}, vjp=_sum_vjp, check=_check,
+    saves=False, infer=_sum_infer, cost=io_cost(), onnx=_onnx_sum))
+EMBEDDING_BAG_GRAD = register(OpDef(
+    "embedding_bag_grad", _grad_fwd, kernels={"cpu": _grad_cpu}, vjp=_grad_vjp, saves=False,
+    cost=io_cost(),
+    infer=lambda g, i, *r, num_weights, **_: ((num_weights, g[0][-1]), g[1])))
+EMBEDDING_BAG_MAX = register(OpDef(
+    "embedding_bag_max", _max_fwd, kernels={"cpu": _max_cpu}, vjp=_max_vjp, check=_check,
+    saves=False, saves_output=(1,), infer=_max_infer, cost=io_cost(), onnx=_onnx_max))
+
+
+# --- the public function ---------------------------------------------------------------------
+def embedding_bag(input, weight, offsets=None, mode: str = "mean", per_sample_weights=None,
+                  padding_idx: int | None = None, include_last_offset: bool = False,
+                  max_norm: float | None = None, norm_type: float = 2.0,
+                  scale_grad_by_freq: bool = False) -> Tensor:
+    """Sums, means or maxima of bags of rows of ``weight`` (V, D), as PyTorch's
+    ``embedding_bag``: ``input`` is (B, N) (one bag per row) or 1-d with ``offsets`` (bag i
+    is ``input[offsets[i]:offsets[i+1]]``; the last runs to the end unless
+    ``include_last_offset``). Each bag is reduced straight from the table (no padding to
+    the longest bag); entries equal to ``padding_idx`` are left out; an empty bag gives
+    zeros. ``per_sample_weights`` (input's shape) weight the entries of a sum. In max mode
+    the gradient goes to the first row of the bag holding the maximum. ``max_norm``
+    renormalises the looked-up rows of ``weight`` in place first, as :func:`embedding`;
+    ``scale_grad_by_freq`` divides each row's gradient by how often the input holds it.
+
+    >>> w = tl.randn(10, 3)
+    >>> F.embedding_bag(tl.tensor([1, 2, 4, 5, 4]), w, tl.tensor([0, 2]), mode="sum").shape
+    (2, 3)
+    """
+    from .nn_layers import _renorm_scale, embedding_renorm_
+    if mode not in MODES:
+        raise ValueError(f"embedding_bag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+    idx = as_index_tensor(input, "embedding_bag", "input")
+    w = as_float_tensor(weight, "embedding_bag", "weight")
+    if w.ndim != 2:
+        raise ValueError(f"embedding_bag: weight must be 2-D (num_embeddings, dim), got shape "
+                         f"{tuple(w.shape)}")
+    V = w.shape[0]
+    psw = None if per_sample_weights is None else as_float_tensor(
+        per_sample_weights, "embedding_bag", "per_sample_weights")
+    if psw is not None and mode != "sum":
+        raise ValueError("embedding_bag: per_sample_weights only go with mode='sum'")
+    if scale_grad_by_freq and mode == "max":
+        raise ValueError("embedding_bag: scale_grad_by_freq does not go with mode='max'")
+    if padding_idx is not None:
+        if not -V <= padding_idx < V:
+            raise ValueError(f"embedding_bag: padding_idx {padding_idx} is out of range for "
+                             f"{V} embeddings")
+        padding_idx = int(padding_idx) % V
+    rest = []
+    if idx.ndim == 2:
+        if offsets is not None:
+            raise ValueError("embedding_bag: offsets only go with a 1-d input")
+    elif idx.ndim == 1:
+        if offsets is None:
+            raise ValueError("embedding_bag: a 1-d input needs offsets (where each bag starts)")
+        off = as_index_tensor(offsets, "embedding_bag", "offsets")
+        if off.ndim != 1:
+            raise ValueError(f"embedding_bag: offsets must be 1-d, got shape {tuple(off.shape)}")
+        rest.append(off)
+    else:
+        raise ValueError(f"embedding_bag: input must be 1-d (with offsets) or 2-d, got shape "
+                         f"{tuple(idx.shape)}")
+    if psw is not None:
+        if tuple(psw.shape) != tuple(idx.shape):
+            raise ValueError(f"embedding_bag: per_sample_weights {tuple(psw.shape)} must match "
+                             f"the input {tuple(idx.shape)}")
+        if psw.dtype != w.dtype:
+            psw = psw.astype(w.dtype)
+        rest.append(psw)
+    if max_norm is not None:
+        embedding_renorm_(w, idx, max_norm, norm_type)
+        if state.tracer is not None:
+            # a captured graph cannot write into its weights: it renormalises the table it
+            # reads instead (rows not looked up do not reach the output)
+            w = w * _renorm_scale(w, float(max_norm), float(norm_type))
+    last = bool(include_last_offset) and idx.ndim == 1
+    if mode == "max":
+        return apply(EMBEDDING_BAG_MAX, w, idx, *rest, padding_idx=padding_idx, last=last)[0]
+    # only a set flag is an attribute: graphs saved before it existed stay the same
+    extra = {"freq": True} if scale_grad_by_freq else {}
+    return apply(EMBEDDING_BAG_SUM, w, idx, *rest, mode=mode, padding_idx=padding_idx,
+                 last=last, **extra)
+
