@@ -15,7 +15,7 @@ def _run(steps, captured: bool):
     w = rng.standard_normal((20, 4)).astype(np.float32)
     te = torch.nn.Embedding(20, 4, sparse=True)
     te.weight.data = torch.tensor(w)
-    le = tl.nn.Embedding(20, 4)
+    le = tl.nn.Embedding(20, 4, sparse=True)       # (accepted: the gradient stays dense)
     with tl.no_grad():
         le.weight[...] = w
     to = torch.optim.SparseAdam(te.parameters(), lr=0.1, betas=(0.8, 0.99))

@@ -49,6 +49,9 @@ class Embedding(Module):
     place in ``weight`` before the lookup, as in PyTorch; ``scale_grad_by_freq`` divides each
     row's gradient by the times the batch holds its index.
 
+    ``sparse=True`` is accepted for PyTorch ports: the gradient stays a dense table, and
+    :class:`tl.optim.SparseAdam` updates the rows a step touched, as PyTorch's does.
+
     >>> nn.Embedding(10, 3, scale_grad_by_freq=True)(tl.tensor([[1, 1, 4]])).shape
     (1, 3, 3)
     """
@@ -58,11 +61,10 @@ class Embedding(Module):
                  device=None, _weight: Tensor | None = None, scale_grad_by_freq: bool = False,
                  sparse: bool = False):
         super().__init__()
-        if sparse:
-            raise ValueError(f"{type(self).__name__}: sparse gradients are not supported; "
-                             "use sparse=False (the gradient is a dense table)")
         self.scale_grad_by_freq = bool(scale_grad_by_freq)
-        self.sparse = False
+        # PyTorch's sparse gradient: here the gradient stays a dense table, and
+        # tl.optim.SparseAdam moves the rows it touched (those with a nonzero gradient row)
+        self.sparse = bool(sparse)
         if max_norm is not None and not float(max_norm) >= 0:
             raise ValueError(f"{type(self).__name__}: max_norm must be >= 0, got {max_norm!r}")
         self.max_norm = None if max_norm is None else float(max_norm)
