@@ -591,3 +591,20 @@ def test_numpy_ufuncs_on_tensors_are_tensorlib_ops():
         np.cbrt(w)
     np.testing.assert_allclose(np.cbrt(tl.tensor([8.0])), [2.0])     # values only: fine
     assert np.add.reduce(tl.tensor([1.0, 2.0, 3.0])) == 6.0
+
+
+def test_flip_and_rot90_are_new_tensors_as_pytorch():
+    # augmentation writes into flipped batches (out = img.flip(3); out.mul_(2)): the source
+    # must stay as it was (a NumPy-style view changed it, and its gradient)
+    x = tl.tensor(np.arange(6.0).reshape(2, 3))
+    x.flip(1).mul_(2)
+    tl.rot90(x, 1, (0, 1)).add_(1)
+    tl.flip(x, [0])[0] = 0
+    np.testing.assert_array_equal(x.numpy(), np.arange(6.0).reshape(2, 3))
+    a = tl.tensor([1.0, 2.0], requires_grad=True)
+    b = a * 1
+    b.flip(0).mul_(3)
+    b.sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [1.0, 1.0])
+    var_true = tl.tensor([1.0, 2.0, 4.0]).var(True)     # PyTorch's positional unbiased
+    assert var_true.item() == pytest.approx(np.var([1.0, 2.0, 4.0], ddof=1))

@@ -551,7 +551,9 @@ def _correction(name: str, correction, unbiased) -> int | float:
         return 1 if unbiased else 0
     if correction is None:
         return 1
-    if isinstance(correction, bool) or not isinstance(correction, (int, float, np.number)):
+    if isinstance(correction, bool):        # x.var(True): PyTorch's positional unbiased
+        return int(correction)
+    if not isinstance(correction, (int, float, np.number)):
         raise TypeError(f"{name}: correction must be a number, got {correction!r}")
     # a fractional correction is PyTorch's too (it was truncated to an int here)
     return int(correction) if float(correction).is_integer() else float(correction)

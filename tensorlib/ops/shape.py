@@ -821,13 +821,15 @@ def pad(x, pad_width, mode: str = "constant", value: float = 0.0) -> Tensor:
 
 
 # --- flip / roll / repeat / tile / tri ---------------------------------------------
-FLIP = _op("flip", lambda xp, x, axis: xp.flip(x, axis),
-           lambda n, g: (g.flip(n.attrs["axis"]),), lambda x, axis: x, view=True)
+# a copy, as PyTorch's flip (NumPy's is a view): augmentation code writes into flipped
+# batches in place (out = img.flip(3); out.mul_(jitter)) and must not change the source
+FLIP = _op("flip", lambda xp, x, axis: xp.ascontiguousarray(xp.flip(x, axis)),
+           lambda n, g: (g.flip(n.attrs["axis"]),), lambda x, axis: x)
 
 
 def flip(x, axis=None, *, dims=None) -> Tensor:
     """Reverse the order of elements along ``axis`` (int or tuple; every axis when None, as
-    NumPy; ``dims=`` is PyTorch's name)."""
+    NumPy; ``dims=`` is PyTorch's name). A new tensor, as PyTorch's (NumPy's is a view)."""
     x = to_tensor(x)
     if dims is not None:
         if axis is not None:
