@@ -102,6 +102,16 @@ def set_inference_box(cls, msg):
     _InferBox, _infer_msg = cls, msg
 
 
+# threads inside a saved_tensors_hooks block (a cheap test in _record)
+cdef Py_ssize_t _hook_depth = 0
+
+
+def saved_hooks_depth(Py_ssize_t delta):
+    """saved_tensors_hooks' enter (+1) and exit (-1)."""
+    global _hook_depth
+    _hook_depth += delta
+
+
 def inference_depth(Py_ssize_t delta):
     """inference_mode's enter (+1) and exit (-1)."""
     global _infer_depth
@@ -134,6 +144,7 @@ cdef class Node:
     cdef public object trace
     cdef public object out_meta
     cdef public Py_ssize_t seq      # creation order: a node only reads older ones
+    cdef public object packed       # saved tensors packed by saved_tensors_hooks, or None
     cdef object __weakref__
 
     def __init__(self, op, inputs, attrs, out_data, versions, Py_ssize_t n_out):
@@ -312,38 +323,53 @@ cdef object _record(op, tuple inputs, dict attrs, out, bint multi, dev, st):
     saves_output = op.saves_output
     versions = None
     out_boxes = None
+    hooked = _hook_depth > 0 and getattr(st, "saved_hooks", None) is not None
+    saved_pos = [] if hooked else None
+    out_pos = [] if hooked else None
     if saves is not False or saves_output:
         versions = []
         if saves is True:
-            for x in inputs:
-                t = <TensorBase>x
+            for i in range(len(inputs)):
+                t = <TensorBase>inputs[i]
                 versions.append((t._version, t._version[0]))
+                if hooked:
+                    saved_pos.append(i)
         elif type(saves) is tuple:  # the inputs at these positions only
             for i in saves:
                 t = <TensorBase>inputs[i]
                 versions.append((t._version, t._version[0]))
+                if hooked:
+                    saved_pos.append(i)
         elif type(saves) is dict:  # {i: inputs whose gradients read input i}
             for i, readers in (<dict>saves).items():
                 if i < len(inputs) and any([(<TensorBase>inputs[r])._rg for r in readers
                                             if r < len(inputs)]):
                     t = <TensorBase>inputs[i]
                     versions.append((t._version, t._version[0]))
+                    if hooked:
+                        saved_pos.append(i)
         elif saves:  # "others": input i is read only for the others' gradients
             n_rg = 0
             for x in inputs:
                 n_rg += (<TensorBase>x)._rg
-            for x in inputs:
-                t = <TensorBase>x
+            for i in range(len(inputs)):
+                t = <TensorBase>inputs[i]
                 if n_rg - t._rg > 0:
                     versions.append((t._version, t._version[0]))
+                    if hooked:
+                        saved_pos.append(i)
         if saves_output:
             out_boxes = [[0] for _ in outs]
             if saves_output is True:
-                for b in out_boxes:
-                    versions.append((b, 0))
+                for i in range(len(out_boxes)):
+                    versions.append((out_boxes[i], 0))
+                    if hooked:
+                        out_pos.append(i)
             else:  # the outputs at these positions only
                 for i in saves_output:
                     versions.append((out_boxes[i], 0))
+                    if hooked:
+                        out_pos.append(i)
     if _infer_made and versions:
         for b, _ in versions:
             if type(b) is _InferBox:
@@ -360,6 +386,9 @@ cdef object _record(op, tuple inputs, dict attrs, out, bint multi, dev, st):
     else:
         ins = tuple([_own(x) for x in inputs])
     node = Node(op, ins, attrs, outs if saves_output else None, versions, len(outs))
+    if hooked and (saved_pos or out_pos):
+        from .autograd.graph import pack_saved
+        node.packed = pack_saved(node, saved_pos, out_pos)
     if st.anomaly:
         from ._apply import _user_stack
         node.trace = _user_stack()
@@ -524,21 +553,25 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
             raise RuntimeError(_freed_message(node))
         if node.versions is not None:
             check_versions(node)
+        # under saved_tensors_hooks the rule reads the unpacked values
+        vnode = node if node.packed is None else node.packed.node_for_vjp(node)
         if node.n_out == 1:
             g0 = gouts[0]
             in_grads = ((None,) * len(node.inputs) if g0 is None
-                        else node.op.vjp(node, g0))
+                        else node.op.vjp(vnode, g0))
         elif all(g is None for g in gouts):
             in_grads = (None,) * len(node.inputs)
         else:
             gouts = [g if g is not None else node.zeros_for(i) for i, g in enumerate(gouts)]
-            in_grads = node.op.vjp(node, *gouts)
+            in_grads = node.op.vjp(vnode, *gouts)
         if anomaly:
             check_anomaly(node, in_grads)
         inputs_ = node.inputs
+        vnode = None
         if not retain_graph:
             node.inputs = None
             node.out_data = None
+            node.packed = None
         for x, g in zip(inputs_, in_grads):
             t = <TensorBase>x
             if not t._rg:

@@ -5,10 +5,10 @@ for its backward goes through ``pack`` when it is saved (the result is kept inst
 tensor) and through ``unpack`` when the backward reads it. Blocks nest; the innermost pair
 applies. ``save_on_cpu()`` is the pair that keeps saved tensors in host memory.
 
-Custom ``tl.autograd.Function``s honour the hooks in full (``ctx.save_for_backward``).
-The registry's ops do not yet: that needs the compiled tape (``_core._record``) to call
-:func:`pack_saved` and its walk to run each rule on :meth:`SavedPack.node_for_vjp` (a
-change to ``_core.pyx`` not made here).
+Every op honours them: the compiled tape (``_core._record``) packs what an op's rule will
+read (the inputs its ``saves`` names, the outputs of ``saves_output``) with
+:func:`pack_saved`, and the walk runs the rule on :meth:`SavedPack.node_for_vjp`; custom
+``tl.autograd.Function``s through ``ctx.save_for_backward``.
 
 >>> with tl.autograd.graph.saved_tensors_hooks(lambda t: t.numpy().copy(),
 ...                                            lambda a: tl.tensor(a)):
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _core
 from .mode import state
 
 __all__ = ["disable_saved_tensors_hooks", "save_on_cpu", "saved_tensors_hooks"]
@@ -57,10 +58,12 @@ class saved_tensors_hooks:
     def __enter__(self):
         state.saved_hooks = (*(getattr(state, "saved_hooks", None) or ()),
                              (self.pack_hook, self.unpack_hook))
+        _core.saved_hooks_depth(1)
         return self
 
     def __exit__(self, *exc):
         state.saved_hooks = state.saved_hooks[:-1] or None
+        _core.saved_hooks_depth(-1)
 
 
 class save_on_cpu(saved_tensors_hooks):
@@ -94,10 +97,12 @@ class disable_saved_tensors_hooks:
 
     def __enter__(self):
         state.saved_hooks = (*(getattr(state, "saved_hooks", None) or ()), self.error_message)
+        _core.saved_hooks_depth(1)
         return self
 
     def __exit__(self, *exc):
         state.saved_hooks = state.saved_hooks[:-1] or None
+        _core.saved_hooks_depth(-1)
 
 
 def unpack_checked(unpack: Callable, packed: Any, like):
