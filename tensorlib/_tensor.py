@@ -180,8 +180,10 @@ class Tensor(TensorBase):
             raise RuntimeError("requires_grad can only be changed on leaf tensors; "
                                "use .detach() to get a tensor without gradient history")
         if value and self._data.dtype.kind != "f":
-            raise TypeError(f"only floating-point tensors can require gradients, "
-                            f"got dtype {self._data.dtype}")
+            # RuntimeError, as PyTorch's ("Only Tensors of floating point ... can require
+            # gradients"), so ports' except clauses catch it
+            raise RuntimeError(f"only floating-point tensors can require gradients, "
+                               f"got dtype {self._data.dtype}")
         self._rg = value
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:

@@ -295,8 +295,10 @@ def test_max_pool1d_indices_and_channel_dropout():
         assert 0 < (per_channel[..., 0] == 0).mean() < 1
         drop.eval()
         np.testing.assert_array_equal(drop(tl.ones(*shape)).numpy(), np.ones(shape))
-    with pytest.raises(ValueError, match="dropout2d: input must be"):
-        nn.functional.dropout2d(tl.ones(2, 3), 0.5)
+    # another rank warns and runs as PyTorch's: rows of a 2-d input are its channels
+    with pytest.warns(UserWarning, match="dropout2d: Received a 2-D input"):
+        y = nn.functional.dropout2d(tl.ones(6, 50), 0.5).numpy()
+    assert (y.min(axis=1) == y.max(axis=1)).all() and set(np.unique(y)) <= {0.0, 2.0}
 
 
 def test_parameter_list_registers_and_state_dict_matches_torch():

@@ -830,3 +830,22 @@ def test_fractional_correction_in_var_std_and_their_means():
                                    torch.var_mean(torch.tensor(x), 1, correction=c)[0].numpy())
     xt = tl.tensor(x, requires_grad=True)
     assert tl.autograd.gradcheck(lambda a: a.var(dim=1, correction=0.5), (xt,))
+
+
+def test_tutorial_idioms_from_the_pytorch_tutorials():
+    # "What is torch.nn really?": x[range(n), t], and TensorDataset batches by slicing
+    x = np.arange(12.0).reshape(3, 4)
+    t = np.array([0, 3, 1])
+    np.testing.assert_array_equal(tl.tensor(x)[range(3), tl.tensor(t)].numpy(),
+                                  torch.tensor(x)[range(3), torch.tensor(t)].numpy())
+    ds = tl.data.TensorDataset(tl.arange(10).float(), tl.arange(10))
+    tds = torch.utils.data.TensorDataset(torch.arange(10).float(), torch.arange(10))
+    for key in (slice(2, 5), [1, 7], tl.tensor([3, 0])):
+        tkey = torch.tensor(key.numpy()) if isinstance(key, tl.Tensor) else key
+        for a, b in zip(ds[key], tds[tkey]):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(IndexError):
+        ds[[3, 12]]
+    # an int tensor asked to require grad: RuntimeError, as PyTorch's
+    with pytest.raises(RuntimeError, match="only floating-point tensors can require"):
+        tl.tensor([1, 2], requires_grad=True)

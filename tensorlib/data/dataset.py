@@ -159,11 +159,23 @@ class TensorDataset(Dataset):
     def __len__(self) -> int:
         return len(self._arrays[0])
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index):
+        """One sample (an int), or a batch (a slice, a list or an index tensor): a tuple of
+        one tensor per field, as PyTorch's ``TensorDataset``."""
         n = len(self)
-        if not -n <= index < n:
-            raise IndexError(f"TensorDataset index {index} out of range for {n} samples")
-        return tuple(_to_tensor(a[index]) for a in self._arrays)
+        if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
+            if not -n <= index < n:
+                raise IndexError(f"TensorDataset index {index} out of range for {n} samples")
+            return tuple(_to_tensor(a[index]) for a in self._arrays)
+        if isinstance(index, slice):
+            return tuple(_to_tensor(a[index]) for a in self._arrays)
+        idx = np.asarray(index._host() if hasattr(index, "_host") else index)
+        if idx.dtype.kind not in "iub":
+            raise TypeError(f"TensorDataset: index with an int, a slice, or a list/tensor of "
+                            f"ints, got {type(index).__name__}")
+        if idx.dtype.kind in "iu" and idx.size and not (-n <= idx.min() and idx.max() < n):
+            raise IndexError(f"TensorDataset index out of range for {n} samples")
+        return tuple(_to_tensor(a[idx]) for a in self._arrays)
 
     def get_batch(self, indices: np.ndarray):
         return tuple(_to_tensor(a[indices]) for a in self._arrays)

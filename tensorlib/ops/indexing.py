@@ -31,6 +31,9 @@ def _normalize_key(key):
             basic = False
         elif isinstance(k, (int, np.integer)):
             k = int(k)
+        elif isinstance(k, range):      # x[range(n), t], as PyTorch (a list of its values)
+            k = np.arange(k.start, k.stop, k.step, dtype=np.int64)
+            basic = False
         elif isinstance(k, (list, np.ndarray)):
             # an empty list selects nothing (NumPy reads it as float64, then refuses it)
             k = np.asarray(k, dtype=np.int64) if isinstance(k, list) and not k else np.asarray(k)

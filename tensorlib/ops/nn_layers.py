@@ -310,8 +310,21 @@ def dropout1d(input, p: float = 0.5, training: bool = True, generator=None) -> T
 
 
 def dropout2d(input, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
-    """Zero whole channels (feature maps) of (N, C, H, W) in training."""
-    return _channel_dropout("dropout2d", 2, input, p, training, generator)
+    """Zero whole channels (feature maps) of (N, C, H, W) or (C, H, W) in training. Another
+    rank warns and runs as PyTorch's (deprecated there): the input is read as one unbatched
+    sample, its first dim the channels."""
+    x = as_float_tensor(input, "dropout2d")
+    if x.ndim not in (3, 4):
+        import warnings
+        warnings.warn(f"dropout2d: Received a {x.ndim}-D input to dropout2d, which is "
+                      "deprecated (in PyTorch too): use dropout instead. dropout2d drops whole "
+                      "channels of (N, C, H, W) or (C, H, W) inputs.", stacklevel=2)
+        if x.ndim == 0:
+            return dropout(x, p, training, generator)
+        lead = x.shape[0]
+        flat = x.reshape((lead, -1, 1))          # (C, rest, 1): channels dropped whole
+        return _channel_dropout("dropout2d", 2, flat, p, training, generator).reshape(x.shape)
+    return _channel_dropout("dropout2d", 2, x, p, training, generator)
 
 
 def dropout(input, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
