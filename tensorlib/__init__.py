@@ -135,6 +135,11 @@ def get_default_dtype():
     return dtypes.default_float
 
 
+from . import utils  # noqa: E402  (tensorlib.utils.data: torch.utils.data's path)
+from .ops.legacy_tensors import EXPORTS as _legacy  # noqa: E402
+globals().update(_legacy)       # LongTensor, FloatTensor, ...
+
+
 def set_default_dtype(dtype) -> None:
     """Set :func:`get_default_dtype`: float32 (the default), float64 or float16.
 
@@ -145,3 +150,9 @@ def set_default_dtype(dtype) -> None:
     if dt.kind != "f":
         raise TypeError(f"set_default_dtype: only floating dtypes can be the default, got {dt}")
     dtypes.default_float = dt
+
+
+# PyTorch's dtype names that shadow Python builtins, bound last (the code above uses the
+# builtins): tl.float is float32, tl.int int32, tl.bool bool, as torch.float/int/bool
+globals().update({"float": dtypes.float32, "int": dtypes.int32, "bool": dtypes.bool_,
+                  "short": dtypes.int16})

@@ -849,3 +849,13 @@ def test_tutorial_idioms_from_the_pytorch_tutorials():
     # an int tensor asked to require grad: RuntimeError, as PyTorch's
     with pytest.raises(RuntimeError, match="only floating-point tensors can require"):
         tl.tensor([1, 2], requires_grad=True)
+
+
+def test_pytorch_dtype_names_legacy_constructors_and_utils_data_path():
+    assert (tl.float, tl.int, tl.short, tl.bool) == (tl.float32, tl.int32, tl.int16, tl.bool_)
+    assert tl.LongTensor([1, 2]).dtype == tl.int64 and tl.FloatTensor(2, 3).shape == (2, 3)
+    assert tl.tensor([1.0]).to(tl.int).dtype == torch.tensor([1.0]).to(torch.int).numpy().dtype
+    from tensorlib.utils.data import DataLoader, TensorDataset
+    assert DataLoader is tl.data.DataLoader and TensorDataset is tl.data.TensorDataset
+    with pytest.raises(TypeError, match="LongTensor: pass data"):
+        tl.LongTensor(2, 2.5)
