@@ -113,9 +113,12 @@ def saved_hooks_depth(Py_ssize_t delta):
 
 
 def inference_depth(Py_ssize_t delta):
-    """inference_mode's enter (+1) and exit (-1)."""
-    global _infer_depth
+    """inference_mode's enter (+1) and exit (-1). Entering turns on _record's check (the
+    creation functions mark their tensors in Python)."""
+    global _infer_depth, _infer_made
     _infer_depth += delta
+    if delta > 0:
+        _infer_made = True
 
 
 cdef inline object _box(st):

@@ -75,10 +75,15 @@ def _target(device) -> Device:
 
 def _made(t: Tensor) -> Tensor:
     """A tensor this call created: under capture, the trace learns that it is the function's
-    own (an in-place write to it is a value of this run, not state kept between runs)."""
+    own (an in-place write to it is a value of this run, not state kept between runs);
+    inside ``inference_mode`` it is an inference tensor, as PyTorch's factories make."""
     tracer = state.tracer
     if tracer is not None:
         tracer.note_fresh(t)
+    if getattr(state, "inference", False):
+        from .autograd.mode import InferenceVersion
+        t._version = InferenceVersion([0])
+        t._hv = 0
     return t
 
 

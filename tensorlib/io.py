@@ -216,17 +216,20 @@ def load(path, device=None, *, map_location=None, weights_only: bool | None = No
 
     Returns what was saved: tensors come back as Tensors (on ``device`` if given), NumPy
     arrays as arrays. A plain safetensors file gives a ``{name: Tensor}`` dict.
-    ``map_location`` is PyTorch's name for ``device`` (a device or its name); the format
-    holds data only, so ``weights_only`` is accepted and changes nothing.
+    ``map_location`` is PyTorch's name for ``device``: a device or its name, a mapping from
+    the saved location to a device (tensors are saved from host memory: ``"cpu"`` is the
+    key read), or a function ``f(tensor, "cpu")`` returning each tensor where it should
+    be (PyTorch's ``lambda storage, loc: storage`` keeps them on the CPU). The format holds
+    data only, so ``weights_only`` is accepted and changes nothing.
     Raises ``CheckpointError`` for corrupt or truncated files.
     """
     if map_location is not None:
         if device is not None:
             raise TypeError("load: got both device= and map_location=; pass one")
-        if callable(map_location) or isinstance(map_location, Mapping):
-            raise TypeError("load: map_location takes a device (tl.device('cpu') or 'cpu'), "
-                            "not a function or a mapping")
-        device = map_location
+        if isinstance(map_location, Mapping):
+            device = map_location.get("cpu")
+        elif not callable(map_location):
+            device = map_location
     if hasattr(path, "read"):
         data, path = _read_one(path), "<file object>"
     else:
@@ -237,10 +240,19 @@ def load(path, device=None, *, map_location=None, weights_only: bool | None = No
     from .creation import from_numpy
     dev = device
 
+    move = map_location if callable(map_location) and not isinstance(map_location, Mapping) \
+        else None
+
     def wrap(a: np.ndarray, as_array: bool):
         if as_array:
             return a
         t = from_numpy(a)
+        if move is not None:
+            t = move(t, "cpu")
+            if not isinstance(t, Tensor):
+                raise TypeError(f"load: map_location returned {type(t).__name__}, not a "
+                                "Tensor")
+            return t
         return t.to(dev) if dev is not None else t
 
     structure = meta.get(_STRUCT_KEY)

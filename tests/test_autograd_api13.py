@@ -391,3 +391,14 @@ def test_saved_tensors_hooks_apply_to_every_op_as_torch():
     np.testing.assert_allclose(g.detach().numpy(), np.exp(xv) * (np.sin(xv) + np.cos(xv)))
     g.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp(xv) * np.cos(xv))
+
+
+def test_factories_inside_inference_mode_make_inference_tensors():
+    with tl.inference_mode():
+        made = [tl.ones(2), tl.zeros(2), tl.randn(2), tl.arange(3), tl.tensor([1.0])]
+    assert all(t.is_inference() for t in made)
+    assert not tl.ones(2).is_inference()
+    with pytest.raises(RuntimeError, match="Inplace update to inference tensor"):
+        made[0].add_(1)
+    with pytest.raises(RuntimeError, match="Inference tensors cannot be saved"):
+        made[0] * tl.ones(2, requires_grad=True)

@@ -244,9 +244,16 @@ def test_file_objects_and_torchs_keyword_names():
     buf.seek(0)
     with pytest.raises(TypeError, match="both device= and map_location="):
         tl.load(buf, device="cpu", map_location="cpu")
+    # PyTorch's other forms: a function of (tensor, location), a mapping of locations
     buf.seek(0)
-    with pytest.raises(TypeError, match="map_location takes a device"):
-        tl.load(buf, map_location=lambda s, loc: s)
+    seen = []
+    back = tl.load(buf, map_location=lambda s, loc: (seen.append(loc), s)[1])
+    assert seen and set(seen) == {"cpu"} and isinstance(back["w"], tl.Tensor)
+    buf.seek(0)
+    assert tl.load(buf, map_location={"cpu": "cpu"})["w"].device == tl.device("cpu")
+    buf.seek(0)
+    with pytest.raises(TypeError, match="map_location returned int"):
+        tl.load(buf, map_location=lambda s, loc: 3)
     with pytest.raises(CheckpointError):
         tl.load(io.BytesIO(b"not a checkpoint at all"))
     # several checkpoints in one stream read back one by one

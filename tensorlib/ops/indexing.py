@@ -961,6 +961,10 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
     """
     from .elementwise import where
     x, index = to_tensor(x), to_tensor(index)
+    if index.ndim == 0 and x.ndim <= 1:    # a 0-d index writes one element, as PyTorch's
+        index = index.reshape((1,))
+        if isinstance(src, Tensor) and src.ndim == 0:
+            src = src.reshape((1,))
     if src is not None and value is not None:
         raise TypeError("scatter: got both src and value=; pass one")
     if src is None:
