@@ -565,10 +565,20 @@ def _check_geometry(op: str, shapes: list[tuple], attrs: dict) -> None:
                 _need(not _known(n, k) or out_size(n, k, s, p0, p1, d) >= 1,
                       f"{op}: kernel larger than the padded input")
         elif op == "conv2d_input_grad":
-            _pos_pair(a.get("input_hw"), "input_hw", op)
             (N, O, Ho, Wo), (O2, Cg, kh, kw) = shapes[0], shapes[1]
             _need(not _known(O, O2) or O == O2, f"{op}: channels do not match")
-            H, W = a["input_hw"]
+            if a.get("input_hw") is None:       # a ConvTranspose2d's output_padding form
+                opad = a.get("output_padding")
+                _need(isinstance(opad, (tuple, list)) and len(opad) == 2
+                      and all(_is_int(v) and 0 <= v < max(s, d) for v, s, d in
+                              zip(opad, st, dl)),
+                      f"{op}: bad output_padding {opad!r}")
+                from .ops.nn_conv import _transposed_hw
+                H, W = _transposed_hw((Ho, Wo), (kh, kw), st, pd, dl, opad)
+                _need(not _known(H, W) or (H >= 1 and W >= 1), f"{op}: empty output")
+            else:
+                _pos_pair(a.get("input_hw"), "input_hw", op)
+                H, W = a["input_hw"]
             for n, no, k, s, p0, p1, d in ((H, Ho, kh, st[0], pd[0], pd[1], dl[0]),
                                            (W, Wo, kw, st[1], pd[2], pd[3], dl[1])):
                 _need(not _known(no, k) or out_size(n, k, s, p0, p1, d) == no,

@@ -82,3 +82,33 @@ def test_captured_training_step_with_pooling_matches_eager_at_each_length():
         got = [f(x).item() for x in xs]
     eager = make()
     np.testing.assert_allclose(got, [eager(x).item() for x in xs], rtol=1e-5)
+
+
+def test_conv_transpose_follows_dynamic_spatial_dims_captured_and_in_onnx(tmp_path):
+    """A U-Net decoder's ConvTranspose2d: its output size comes from output_padding and the
+    input, so one graph serves every size and ONNX export takes dynamic H and W (CV
+    trial)."""
+    ort = pytest.importorskip("onnxruntime")
+    tm = torch.nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1)
+    m = nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1)
+    m.load_state_dict({k: tl.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    f = tl.function(lambda x: m(x), input_signature=[tl.TensorSpec((None, 4, None, None))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for shape in ((2, 4, 8, 8), (1, 4, 12, 16), (3, 4, 8, 8)):
+            x = np.random.default_rng(shape[2]).standard_normal(shape).astype(np.float32)
+            with tl.no_grad():
+                got = f(tl.tensor(x)).numpy()
+            np.testing.assert_allclose(got, tm(torch.tensor(x)).detach().numpy(), rtol=1e-5,
+                                       atol=1e-5)
+    assert f.trace_count == 1
+    path = tmp_path / "ct.onnx"
+    tl.onnx.export(m, (tl.randn(2, 4, 8, 8),), path, dynamic_axes={0: [0, 2, 3]})
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    back = tl.onnx.load(path)
+    x = np.random.default_rng(9).standard_normal((3, 4, 10, 6)).astype(np.float32)
+    want = tm(torch.tensor(x)).detach().numpy()
+    np.testing.assert_allclose(sess.run(None, {sess.get_inputs()[0].name: x})[0], want,
+                               rtol=1e-5, atol=1e-5)
+    with tl.no_grad():
+        np.testing.assert_allclose(back(x).numpy(), want, rtol=1e-5, atol=1e-5)

@@ -400,14 +400,13 @@ def _conv_transpose(b, n, ins, at):
     opad = list(at.get("output_padding", [0, 0]))
     if at.get("auto_pad", "NOTSET") not in ("NOTSET", ""):
         raise NotImplementedError("ONNX import: ConvTranspose with auto_pad")
-    H, W = x.shape[2:]
-    hw = [(s - 1) * st - pads[i] - pads[i + 2] + d * (k - 1) + op + 1
-          for i, (s, st, d, k, op) in enumerate(zip((H, W), strides, dil, kernel, opad))]
+    geo = dict(stride=tuple(strides), padding=(pads[0], pads[2], pads[1], pads[3]),
+               dilation=tuple(dil), groups=int(at.get("group", 1)))
     if "output_shape" in at:
-        hw = list(at["output_shape"])[-2:]
-    y = b.op("conv2d_input_grad", x, w, stride=tuple(strides),
-             padding=(pads[0], pads[2], pads[1], pads[3]), dilation=tuple(dil),
-             groups=int(at.get("group", 1)), input_hw=tuple(int(v) for v in hw))
+        hw = tuple(int(v) for v in list(at["output_shape"])[-2:])
+        y = b.op("conv2d_input_grad", x, w, input_hw=hw, **geo)
+    else:       # the size follows the input (dynamic spatial dims import too)
+        y = b.op("conv2d_input_grad", x, w, output_padding=tuple(int(o) for o in opad), **geo)
     if len(ins) > 2 and ins[2] is not None:
         y = b.op("add", y, b.op("reshape", ins[2], shape=(1, -1, 1, 1)))
     return [y]

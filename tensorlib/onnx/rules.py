@@ -1058,9 +1058,15 @@ def _conv_transpose(ctx, n):
     (sh, sw), (dh, dw) = n.attrs["stride"], n.attrs["dilation"]
     _, _, kh, kw = n.inputs[1].shape
     _, _, Hi, Wi = n.inputs[0].shape
-    H, W = n.attrs["input_hw"]
-    oph = H - ((Hi - 1) * sh - pt - pb + dh * (kh - 1) + 1)
-    opw = W - ((Wi - 1) * sw - pl - pr + dw * (kw - 1) + 1)
+    if n.attrs.get("input_hw") is None:         # a ConvTranspose2d: dynamic sizes fine
+        oph, opw = (int(o) for o in n.attrs["output_padding"])
+    else:
+        H, W = n.attrs["input_hw"]
+        if Hi is None or Wi is None:
+            ctx.unsupported("a convolution's input gradient over dynamic spatial dims "
+                            "(export inference graphs)")
+        oph = H - ((Hi - 1) * sh - pt - pb + dh * (kh - 1) + 1)
+        opw = W - ((Wi - 1) * sw - pl - pr + dw * (kw - 1) + 1)
     return ctx.op("ConvTranspose", ctx.ins(n), kernel_shape=[kh, kw], strides=[sh, sw],
                   pads=[pt, pl, pb, pr], dilations=[dh, dw], group=int(n.attrs["groups"]),
                   output_padding=[oph, opw])

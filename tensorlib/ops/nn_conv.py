@@ -108,7 +108,21 @@ def _conv_impl(im2col, xp, x, w, *b, stride, padding, dilation, groups):
     return out.reshape(N, O, Ho, Wo)
 
 
-def _input_grad_impl(col2im, xp, g, w, *, stride, padding, dilation, groups, input_hw):
+def _transposed_hw(g_hw, k_hw, stride, padding, dilation, output_padding) -> tuple:
+    """A transposed convolution's output size from its input's (None stays None): what
+    ``conv2d_input_grad`` computes when given ``output_padding`` instead of ``input_hw``,
+    so a captured ConvTranspose2d follows its input's spatial dims."""
+    pt, pb, pl, pr = padding
+    return tuple(None if n is None else (n - 1) * s - p0 - p1 + d * (k - 1) + o + 1
+                 for n, k, s, p0, p1, d, o in zip(g_hw, k_hw, stride, (pt, pl), (pb, pr),
+                                                   dilation, output_padding))
+
+
+def _input_grad_impl(col2im, xp, g, w, *, stride, padding, dilation, groups, input_hw=None,
+                     output_padding=None):
+    if input_hw is None:
+        input_hw = _transposed_hw(g.shape[2:], w.shape[2:], stride, padding, dilation,
+                                  output_padding)
     N, O, Ho, Wo = g.shape
     _, Cg, kh, kw = w.shape
     C = Cg * groups
@@ -259,8 +273,12 @@ def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
     return out.reshape(N, O, Ho, Wo)
 
 
-def _input_grad_cpu(g, w, *, stride, padding, dilation, groups, input_hw):
+def _input_grad_cpu(g, w, *, stride, padding, dilation, groups, input_hw=None,
+                    output_padding=None):
     from .. import _ops
+    if input_hw is None:
+        input_hw = _transposed_hw(g.shape[2:], w.shape[2:], stride, padding, dilation,
+                                  output_padding)
     sh, sw, pt, pb, pl, pr, dh, dw = _hw(stride, padding, dilation)
     g = np.ascontiguousarray(g)
     w = np.ascontiguousarray(w)
@@ -381,7 +399,10 @@ def _conv_flops(i, o, **a):
     return 2 * math.prod(d or 1 for d in o[0][0]) * Cg * kh * kw
 
 
-def _input_grad_infer(g, w, *, input_hw, groups, **attrs):
+def _input_grad_infer(g, w, *, groups, input_hw=None, output_padding=None, **attrs):
+    if input_hw is None:
+        input_hw = _transposed_hw(g[0][2:], w[0][2:], attrs["stride"], attrs["padding"],
+                                  attrs["dilation"], output_padding)
     return (g[0][0], w[0][1] * groups) + tuple(input_hw), g[1]
 
 
@@ -568,8 +589,10 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if (Hc, Wc) != (H, W):
         raise ValueError(f"{op}: inconsistent geometry for input {tuple(x.shape)}: padding {p} "
                          f"is too large for kernel {(kh, kw)}")
+    # the output size from output_padding, not fixed numbers: a captured graph (and ONNX)
+    # follows the input's spatial dims
     out = apply(CONV2D_INPUT_GRAD, x, w, stride=stride, padding=pad, dilation=dilation,
-                groups=groups, input_hw=(Hout, Wout))
+                groups=groups, output_padding=tuple(int(o) for o in op_))
     if b is not None:
         out = out + b.reshape(1, -1, 1, 1)
     return out
