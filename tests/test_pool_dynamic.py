@@ -112,3 +112,39 @@ def test_conv_transpose_follows_dynamic_spatial_dims_captured_and_in_onnx(tmp_pa
                                rtol=1e-5, atol=1e-5)
     with tl.no_grad():
         np.testing.assert_allclose(back(x).numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_bilinear_upsampling_follows_dynamic_spatial_dims(align_corners, tmp_path):
+    """nn.Upsample(scale_factor=2, mode="bilinear") under capture with None H/W: one graph
+    for every size, and ONNX export with dynamic H and W (CV trial: a U-Net decoder)."""
+    ort = pytest.importorskip("onnxruntime")
+    up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=align_corners)
+
+    def want(x):
+        return torch.nn.functional.interpolate(torch.tensor(x), scale_factor=2,
+                                               mode="bilinear",
+                                               align_corners=align_corners).numpy()
+    f = tl.function(lambda x: up(x), input_signature=[tl.TensorSpec((None, 3, None, None))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for shape in ((2, 3, 8, 8), (1, 3, 5, 7), (3, 3, 8, 8)):
+            x = np.random.default_rng(shape[3]).standard_normal(shape).astype(np.float32)
+            with tl.no_grad():
+                np.testing.assert_allclose(f(tl.tensor(x)).numpy(), want(x), atol=1e-6)
+    assert f.trace_count == 1
+    path = tmp_path / "up.onnx"
+    tl.onnx.export(up, (tl.randn(2, 3, 8, 8),), path, dynamic_axes={0: [0, 2, 3]})
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(4).standard_normal((1, 3, 5, 9)).astype(np.float32)
+    np.testing.assert_allclose(sess.run(None, {sess.get_inputs()[0].name: x})[0], want(x),
+                               atol=1e-6)
+    # the op's gradient (its adjoint op) matches PyTorch's
+    ref = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.interpolate(ref, scale_factor=2, mode="bilinear",
+                                    align_corners=align_corners).pow(2).sum().backward()
+    from tensorlib.ops.nn_resize_linear import resize_linear
+    xt = tl.tensor(x, requires_grad=True)
+    resize_linear(resize_linear(xt, 2, 2.0, align_corners), 3, 2.0,
+                  align_corners).pow(2).sum().backward()
+    np.testing.assert_allclose(xt.grad.numpy(), ref.grad.numpy(), rtol=1e-5, atol=1e-5)

@@ -393,7 +393,6 @@ def _conv(b, n, ins, at):
 def _conv_transpose(b, n, ins, at):
     x, w = ins[0], ins[1]
     _spatial_2d(x, "ConvTranspose")
-    kernel = list(at.get("kernel_shape", w.shape[2:]))
     strides = list(at.get("strides", [1, 1]))
     dil = list(at.get("dilations", [1, 1]))
     pads = list(at.get("pads", [0, 0, 0, 0]))

@@ -27,6 +27,7 @@ UNSUPPORTED = {
     "zeta": "ONNX has no Hurwitz zeta function",
     "ctc_loss_grad": "a gradient kernel (export inference graphs)",
     "embedding_bag_grad": "a gradient kernel (export inference graphs)",
+    "resize_linear_grad": "a gradient kernel (export inference graphs)",
     "lu_factor": "the ONNX standard has no LU factorisation",
     "lu_pivots_to_permutation": "the ONNX standard has no LU factorisation",
     "triangular_solve_nocheck": "the ONNX standard has no linear solve",

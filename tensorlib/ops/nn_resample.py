@@ -127,6 +127,17 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
         # sizes from None dims under capture: a form that follows them (the gathers below
         # are 3x faster in eager, and their indices are built for one size)
         return _repeat_each(x, whole)
+    if (mode in _LINEAR and size is None and scale_factor is not None and not antialias
+            and not recompute_scale_factor and _traced(*in_sizes)):
+        # sizes from None dims under capture: one op per axis that builds its tables from
+        # the input it gets (the eager form's tables are built for one size)
+        from .nn_resize_linear import resize_linear
+        sf = (float(scale_factor),) * nsp if np.isscalar(scale_factor) else \
+            tuple(float(s) for s in scale_factor)
+        if len(sf) == nsp and all(s > 0 for s in sf):
+            for k in range(nsp):
+                x = resize_linear(x, 2 + k, sf[k], bool(align_corners))
+            return x
     if recompute_scale_factor and size is not None:
         raise ValueError("interpolate: recompute_scale_factor is not meaningful with an "
                          "explicit size; give scale_factor instead")
