@@ -846,13 +846,12 @@ def _basic_index(ctx, n):
             steps.append(1)
             drop.append(d)
         else:
-            st = 1 if k.step is None else int(k.step)
-            if (k.start, k.stop, st) != (None, None, 1):
-                starts.append(k.start if k.start is not None else (0 if st > 0 else INT64_MAX))
-                ends.append(k.stop if k.stop is not None else (INT64_MAX if st > 0
-                                                               else INT64_MIN))
+            b = _slice_bounds(k)
+            if b is not None:
+                starts.append(b[0])
+                ends.append(b[1])
                 axes.append(d)
-                steps.append(st)
+                steps.append(b[2])
             out_pos += 1
         d += 1
     if axes:
@@ -894,14 +893,13 @@ def _advanced_items(ctx, x, index):
             items.append(None)
             shape.append(1)
         elif isinstance(k, slice):
-            st = 1 if k.step is None else int(k.step)
             size = x.shape[d]
-            if (k.start, k.stop, st) != (None, None, 1):
-                starts.append(k.start if k.start is not None else (0 if st > 0 else INT64_MAX))
-                ends.append(k.stop if k.stop is not None else (INT64_MAX if st > 0
-                                                               else INT64_MIN))
+            b = _slice_bounds(k)
+            if b is not None:
+                starts.append(b[0])
+                ends.append(b[1])
                 axes.append(d)
-                steps.append(st)
+                steps.append(b[2])
                 size = None if size is None else len(range(*k.indices(size)))
             items.append(None)
             shape.append(size)
@@ -927,6 +925,17 @@ def _advanced_items(ctx, x, index):
             shape.append(x.shape[d])
             d += 1
     return (starts, ends, axes, steps), new, items, shape
+
+
+def _slice_bounds(k: slice):
+    """(start, end, step) of a Python slice as ONNX Slice takes them (open ends as the
+    int64 extremes), or None for the full slice."""
+    st = 1 if k.step is None else int(k.step)
+    if (k.start, k.stop, st) == (None, None, 1):
+        return None
+    start = k.start if k.start is not None else (0 if st > 0 else INT64_MAX)
+    end = k.stop if k.stop is not None else (INT64_MAX if st > 0 else INT64_MIN)
+    return start, end, st
 
 
 @rule("getitem")

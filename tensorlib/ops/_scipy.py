@@ -13,34 +13,26 @@ from types import ModuleType
 DISABLED = False        # tests set it to check the NumPy forms
 
 
-def lapack() -> ModuleType | None:
+def _module(name: str) -> ModuleType | None:
     if DISABLED:
         return None
+    import importlib
     try:
-        from scipy.linalg import lapack as mod
+        return importlib.import_module(name)
     except ImportError:
         return None
-    return mod
+
+
+def lapack() -> ModuleType | None:
+    return _module("scipy.linalg.lapack")
 
 
 def blas() -> ModuleType | None:
-    if DISABLED:
-        return None
-    try:
-        from scipy.linalg import blas as mod
-    except ImportError:
-        return None
-    return mod
+    return _module("scipy.linalg.blas")
 
 
 def fft() -> ModuleType | None:
-    if DISABLED:
-        return None
-    try:
-        import scipy.fft as mod
-    except ImportError:
-        return None
-    return mod
+    return _module("scipy.fft")
 
 
 def require(what: str) -> ModuleType:
