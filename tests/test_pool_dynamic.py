@@ -148,3 +148,22 @@ def test_bilinear_upsampling_follows_dynamic_spatial_dims(align_corners, tmp_pat
     resize_linear(resize_linear(xt, 2, 2.0, align_corners), 3, 2.0,
                   align_corners).pow(2).sum().backward()
     np.testing.assert_allclose(xt.grad.numpy(), ref.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+def test_interpolate_to_a_size_read_from_none_dims_follows_them(mode):
+    """size=(x.shape[2] * 2, x.shape[3] * 2) under capture is those whole factors, so one
+    graph serves every size (CV trial: it was fixed at the traced numbers)."""
+    f = tl.function(lambda x: nn.functional.interpolate(
+        x, size=(x.shape[2] * 2, x.shape[3] * 2), mode=mode),
+        input_signature=[tl.TensorSpec((None, 3, None, None))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for shape in ((1, 3, 4, 5), (2, 3, 6, 3)):
+            x = np.random.default_rng(shape[2]).standard_normal(shape).astype(np.float32)
+            with tl.no_grad():
+                got = f(tl.tensor(x)).numpy()
+            want = torch.nn.functional.interpolate(
+                torch.tensor(x), size=(shape[2] * 2, shape[3] * 2), mode=mode).numpy()
+            np.testing.assert_allclose(got, want, atol=1e-6)
+    assert f.trace_count == 1

@@ -121,6 +121,12 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
         raise ValueError("interpolate: align_corners only applies to the modes 'linear', "
                          f"'bilinear', 'bicubic' and 'trilinear', not {mode!r}")
     in_sizes = tuple(x.shape[2:])
+    if size is not None and scale_factor is None and not antialias:
+        # size=(x.shape[2] * 2, x.shape[3] * 2) under capture: the same as those factors,
+        # which follow the None dims (a size fixed at the traced numbers would not)
+        k = _traced_factors(size, raw, nsp)
+        if k is not None:
+            size, scale_factor = None, k
     whole = _whole_factors(scale_factor, nsp)
     if (mode in ("nearest", "nearest-exact") and size is None and whole and not antialias
             and _traced(*in_sizes)):
@@ -172,6 +178,25 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
             lo, hi = x.take(i0, axis=ax), x.take(i1, axis=ax)
             x = lo + (hi - lo) * w1
     return x
+
+
+def _traced_factors(size, x: Tensor, n: int) -> tuple[int, ...] | None:
+    """The whole factors k when each size is ``x.shape[2 + i] * k`` read from a None dim
+    under capture (a TracedSize of exactly that expression), else None."""
+    sizes = (size,) * n if np.isscalar(size) else tuple(size)
+    if len(sizes) != n or not _traced(*sizes):
+        return None
+    out = []
+    for i, s in enumerate(sizes):
+        e = getattr(s, "expr", None)
+        if not (isinstance(e, tuple) and len(e) == 3 and e[0] == "mul"):
+            return None
+        dim, k = (e[1], e[2]) if isinstance(e[2], int) else (e[2], e[1])
+        if not (isinstance(k, int) and k >= 1 and isinstance(dim, tuple) and len(dim) == 3
+                and dim[0] == "dim" and dim[1] is x and dim[2] == 2 + i):
+            return None
+        out.append(k)
+    return tuple(out)
 
 
 def _whole_factors(scale_factor, n: int) -> tuple[int, ...] | None:
