@@ -209,49 +209,46 @@ class _OneHot(Constraint):
         return is_boolean.all(axis=-1) & (value.sum(axis=-1) == 1)
 
 
-class _IntegerInterval(Constraint):
+class _IntegerBounded(Constraint):
+    """The integers within the bounds a subclass names (``_bounds``: attribute names, each
+    ``lower_bound`` (inclusive) or ``upper_bound`` (inclusive))."""
+
+    is_discrete = True
+    _bounds: tuple[str, ...] = ()
+
+    def __init__(self, *bounds):
+        for name, v in zip(self._bounds, bounds):
+            setattr(self, name, v)
+
+    def check(self, value: Tensor) -> Tensor:
+        ok = value % 1 == 0
+        if "lower_bound" in self._bounds:
+            ok = ok & (value >= self.lower_bound)
+        if "upper_bound" in self._bounds:
+            ok = ok & (value <= self.upper_bound)
+        return ok
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{n}={getattr(self, n)}" for n in self._bounds)
+        return f"{type(self).__name__[1:]}({args})"
+
+
+class _IntegerInterval(_IntegerBounded):
     """The integers in ``[lower_bound, upper_bound]``."""
 
-    is_discrete = True
-
-    def __init__(self, lower_bound, upper_bound):
-        self.lower_bound, self.upper_bound = lower_bound, upper_bound
-
-    def check(self, value: Tensor) -> Tensor:
-        return (value % 1 == 0) & (value >= self.lower_bound) & (value <= self.upper_bound)
-
-    def __repr__(self) -> str:
-        return f"IntegerInterval(lower_bound={self.lower_bound}, upper_bound={self.upper_bound})"
+    _bounds = ("lower_bound", "upper_bound")
 
 
-class _IntegerLessThan(Constraint):
+class _IntegerLessThan(_IntegerBounded):
     """The integers in ``(-inf, upper_bound]``."""
 
-    is_discrete = True
-
-    def __init__(self, upper_bound):
-        self.upper_bound = upper_bound
-
-    def check(self, value: Tensor) -> Tensor:
-        return (value % 1 == 0) & (value <= self.upper_bound)
-
-    def __repr__(self) -> str:
-        return f"IntegerLessThan(upper_bound={self.upper_bound})"
+    _bounds = ("upper_bound",)
 
 
-class _IntegerGreaterThan(Constraint):
+class _IntegerGreaterThan(_IntegerBounded):
     """The integers in ``[lower_bound, inf)``."""
 
-    is_discrete = True
-
-    def __init__(self, lower_bound):
-        self.lower_bound = lower_bound
-
-    def check(self, value: Tensor) -> Tensor:
-        return (value % 1 == 0) & (value >= self.lower_bound)
-
-    def __repr__(self) -> str:
-        return f"IntegerGreaterThan(lower_bound={self.lower_bound})"
+    _bounds = ("lower_bound",)
 
 
 class _Multinomial(Constraint):
