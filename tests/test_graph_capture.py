@@ -959,3 +959,28 @@ def test_a_view_made_after_its_base_changed_in_place_is_current():
         got = f(x)
         assert got.shape == (n, 4, 4)
         np.testing.assert_array_equal(got.numpy()[:, 0], np.full((n, 4), 2.0, np.float32))
+
+
+def test_past_the_trace_limit_new_shapes_run_eagerly_and_kept_graphs_replay():
+    tl.manual_seed(0)
+    lin = tl.nn.Linear(4, 2)
+    opt = tl.optim.SGD(lin.parameters(), lr=0.01)
+
+    def step(x):
+        opt.zero_grad()
+        loss = lin(x).pow(2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+    f = tl.function(step, max_cached=2)
+    assert f.eager_after == 8
+    with pytest.warns(UserWarning, match=r"eager_after=8.*pad batches"):
+        for n in range(1, 13):
+            f(tl.ones(n, 4))
+    assert f.trace_count == 8
+    # a kept graph still replays: no new trace for the most recent shapes
+    f(tl.ones(8, 4))
+    assert f.trace_count == 8
+    w = lin.weight.numpy().copy()
+    f(tl.ones(30, 4))                   # a new shape: eager, and it still trains
+    assert f.trace_count == 8 and not np.array_equal(lin.weight.numpy(), w)

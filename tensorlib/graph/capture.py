@@ -216,6 +216,11 @@ class Function:
         # None dims whose sizes change the traced graph (found by _probe): fixed per trace
         self._structural: set = set()
         self.trace_count = 0
+        # past this many traces a call that finds no graph runs eagerly instead of tracing
+        # again (PyTorch's recompile limit): a step fed a new shape every call (graph
+        # mini-batches of varying size) then costs eager time, not a trace per call
+        self.eager_after = max(4 * max(max_cached, 1), max_retraces)
+        self._warned_limit = False
         self.retrace_reasons: list[str] = []
         self._training = False      # a trace called backward(): sizes are per batch
         # the name and docstring only: merging a Module's (or any object's) __dict__ into
@@ -305,6 +310,8 @@ class Function:
             return self.fn(*args, **kwargs)
         if not isinstance(hit, _Entry):
             try:
+                if self.trace_count >= self.eager_after:
+                    return self._past_limit(args, kwargs, hit)
                 return self._trace(key, args, kwargs, tensors, objects, hit)
             finally:
                 self._tracing = None
@@ -393,6 +400,18 @@ class Function:
     @property
     def _name(self) -> str:
         return getattr(self.fn, "__name__", type(self.fn).__name__)
+
+    def _past_limit(self, args, kwargs, reason):
+        if not self._warned_limit:
+            self._warned_limit = True
+            warnings.warn(
+                f"tl.function {self._name}: traced {self.trace_count} times (eager_after="
+                f"{self.eager_after}); calls that fit no kept graph now run eagerly (the "
+                f"graphs kept still replay). The last miss: {reason}. "
+                + ("A training step's graph holds its batch's sizes: pad batches to a few "
+                   "sizes so their graphs are reused." if self._training else
+                   "Use input_signature with None dims for varying sizes."), stacklevel=3)
+        return self.fn(*args, **kwargs)
 
     def _eager(self, args, kwargs):
         """A call whose outputs need gradients: a replayed graph's outputs have no autograd
@@ -746,9 +765,11 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     state reachable from those objects and from the globals the code uses. A
     call that does not match retraces (and warns, with the reason, past
     ``max_retraces``); the ``max_cached`` most recently used graphs per signature are
-    kept. ``input_signature=[tl.TensorSpec((None, 784))]`` gives one
-    graph for every batch size (an argument that is a list, tuple or dict of tensors takes
-    the same structure of specs: ``[{"x": TensorSpec((None, 3)), "ids": TensorSpec((None,),
+    kept. After ``max(4 * max_cached, max_retraces)`` traces (``f.eager_after``) a call
+    that fits no kept graph runs eagerly instead, with one warning (a step fed a new shape
+    on every call costs eager time, not a trace per call).
+    ``input_signature=[tl.TensorSpec((None, 784))]`` gives one graph for every batch size
+    (an argument that is a list, tuple or dict of tensors takes the same structure of specs: ``[{"x": TensorSpec((None, 3)), "ids": TensorSpec((None,),
     "int64")}]``, keys in the order the calls pass them) (for inference graphs: a training
     step, which calls
     ``backward()``, is still traced once per input shape); before it runs on a new size,
