@@ -769,9 +769,9 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     that fits no kept graph runs eagerly instead, with one warning (a step fed a new shape
     on every call costs eager time, not a trace per call).
     ``input_signature=[tl.TensorSpec((None, 784))]`` gives one graph for every batch size
-    (an argument that is a list, tuple or dict of tensors takes the same structure of specs: ``[{"x": TensorSpec((None, 3)), "ids": TensorSpec((None,),
-    "int64")}]``, keys in the order the calls pass them) (for inference graphs: a training
-    step, which calls
+    (an argument that is a list, tuple or dict of tensors takes the same structure of specs:
+    ``[{"x": TensorSpec((None, 3)), "ids": TensorSpec((None,), "int64")}]``, keys in the
+    order the calls pass them) (for inference graphs: a training step, which calls
     ``backward()``, is still traced once per input shape); before it runs on a new size,
     every op's ``infer`` must accept it. A size read from a None dim (``x.shape[0]``) is a
     ``TracedSize``; ``+ - * // %`` on it keep it one, and reshape/view/expand/broadcast_to,
