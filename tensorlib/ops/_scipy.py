@@ -35,6 +35,10 @@ def fft() -> ModuleType | None:
     return _module("scipy.fft")
 
 
+def sparse() -> ModuleType | None:
+    return _module("scipy.sparse")
+
+
 def require(what: str) -> ModuleType:
     mod = lapack()
     if mod is None:

@@ -180,19 +180,6 @@ def _add_at(xp, z, index, v):
 _SPARSE_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64))
 
 
-def _sparse():
-    """``scipy.sparse``, or None without SciPy (an optional dependency) or while the tests
-    turn it off (``tensorlib.ops._scipy.DISABLED``) to check the NumPy forms."""
-    from . import _scipy
-    if _scipy.DISABLED:
-        return None
-    try:
-        import scipy.sparse as sp
-    except ImportError:
-        return None
-    return sp
-
-
 def _compact(a: np.ndarray, keep: int = -1) -> np.ndarray:
     """``a`` with each broadcast (zero-stride) dim but ``keep`` cut to length 1: the same
     values, read once (an expanded index's min/max then costs its rows, not its
@@ -250,7 +237,8 @@ def _add_rows(target: np.ndarray, axis: int, rows: np.ndarray, src: np.ndarray) 
             np.add.at(total, rows, moved.reshape(m))
             lead += total.reshape((-1,) + (1,) * (lead.ndim - 1))
         return
-    sp = _sparse()
+    from . import _scipy
+    sp = _scipy.sparse()
     if sp is not None and target.dtype in _SPARSE_DTYPES:
         one_hot = sp.csc_matrix((np.ones(m, target.dtype), rows, np.arange(m + 1)),
                                 shape=(target.shape[axis], m))

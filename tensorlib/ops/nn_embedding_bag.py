@@ -14,6 +14,7 @@ import numpy as np
 from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import state
+from . import _scipy
 from .nn_util import as_float_tensor, as_index_tensor, io_cost
 from .registry import OpDef, register
 
@@ -58,11 +59,6 @@ def _bag_of_entry(xp, indptr, n):
     return xp.searchsorted(indptr[1:], xp.arange(n), side="right")
 
 
-def _sparse():
-    from .indexing import _sparse as sp
-    return sp()
-
-
 def _check(w, idx, *rest, last, padding_idx=None, **_):
     """Index range and offsets, before any kernel (eager and captured replays alike)."""
     if type(idx) is not np.ndarray:
@@ -104,7 +100,7 @@ def _matrix(w_rows, idx, rest, mode, padding_idx, last, dtype):
     """The (B, V) sparse bag matrix (None without SciPy) and the layout."""
     flat, indptr, psw = _layout(np, idx, rest, last)
     c = _coef(np, flat, indptr, psw, mode, padding_idx, dtype)
-    sp = _sparse()
+    sp = _scipy.sparse()
     if sp is None or np.dtype(dtype) not in (np.float32, np.float64):
         return None, flat, indptr, c
     A = sp.csr_matrix((c, flat, indptr), shape=(indptr.shape[0] - 1, w_rows))
