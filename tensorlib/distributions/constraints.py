@@ -10,6 +10,7 @@ themselves, as PyTorch's, so ``biject_to.register(constraints.interval)`` regist
 """
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -114,77 +115,74 @@ class _Real(Constraint):
         return value == value                          # False only at NaN
 
 
-class _GreaterThan(Constraint):
+class _Bounded(Constraint):
+    """Values within the bounds a subclass names: ``_bounds`` pairs each bound's attribute
+    with the comparison a value must pass against it (``_integer``: whole numbers only)."""
+
+    _bounds: tuple = ()
+    _integer = False
+
+    def __init__(self, *bounds):
+        for (name, _), v in zip(self._bounds, bounds):
+            setattr(self, name, v)
+
+    def _tests(self) -> tuple:
+        return self._bounds
+
+    def check(self, value: Tensor) -> Tensor:
+        ok = (value % 1 == 0) if self._integer else None
+        for name, cmp in self._tests():
+            c = cmp(value, getattr(self, name))
+            ok = c if ok is None else ok & c
+        return ok
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{name}={getattr(self, name)}" for name, _ in self._bounds)
+        return f"{type(self).__name__[1:]}({args})"
+
+
+class _GreaterThan(_Bounded):
     """``(lower_bound, inf]``.
 
     >>> constraints.greater_than(1.0).check(tl.tensor([1.0, 2.0]))   # [False, True]
     """
 
-    def __init__(self, lower_bound):
-        self.lower_bound = lower_bound
-
-    def check(self, value: Tensor) -> Tensor:
-        return value > self.lower_bound
-
-    def __repr__(self) -> str:
-        return f"GreaterThan(lower_bound={self.lower_bound})"
+    _bounds = (("lower_bound", operator.gt),)
 
 
-class _GreaterThanEq(Constraint):
+class _GreaterThanEq(_Bounded):
     """``[lower_bound, inf)``."""
 
-    def __init__(self, lower_bound):
-        self.lower_bound = lower_bound
-
-    def check(self, value: Tensor) -> Tensor:
-        return value >= self.lower_bound
-
-    def __repr__(self) -> str:
-        return f"GreaterThanEq(lower_bound={self.lower_bound})"
+    _bounds = (("lower_bound", operator.ge),)
 
 
-class _LessThan(Constraint):
+class _LessThan(_Bounded):
     """``[-inf, upper_bound)``."""
 
-    def __init__(self, upper_bound):
-        self.upper_bound = upper_bound
-
-    def check(self, value: Tensor) -> Tensor:
-        return value < self.upper_bound
-
-    def __repr__(self) -> str:
-        return f"LessThan(upper_bound={self.upper_bound})"
+    _bounds = (("upper_bound", operator.lt),)
 
 
-class _Interval(Constraint):
+class _Interval(_Bounded):
     """``[lower_bound, upper_bound]`` (``open`` excludes both ends).
 
     >>> constraints.interval(-1.0, 1.0)
     """
 
+    _bounds = (("lower_bound", operator.ge), ("upper_bound", operator.le))
+
     def __init__(self, lower_bound, upper_bound, open: bool = False):
-        self.lower_bound, self.upper_bound, self.open = lower_bound, upper_bound, open
+        super().__init__(lower_bound, upper_bound)
+        self.open = open
 
-    def check(self, value: Tensor) -> Tensor:
-        if self.open:
-            return (value > self.lower_bound) & (value < self.upper_bound)
-        return (value >= self.lower_bound) & (value <= self.upper_bound)
-
-    def __repr__(self) -> str:
-        return f"Interval(lower_bound={self.lower_bound}, upper_bound={self.upper_bound})"
+    def _tests(self) -> tuple:
+        return ((("lower_bound", operator.gt), ("upper_bound", operator.lt)) if self.open
+                else self._bounds)
 
 
-class _HalfOpenInterval(Constraint):
+class _HalfOpenInterval(_Bounded):
     """``[lower_bound, upper_bound)``."""
 
-    def __init__(self, lower_bound, upper_bound):
-        self.lower_bound, self.upper_bound = lower_bound, upper_bound
-
-    def check(self, value: Tensor) -> Tensor:
-        return (value >= self.lower_bound) & (value < self.upper_bound)
-
-    def __repr__(self) -> str:
-        return f"HalfOpenInterval(lower_bound={self.lower_bound}, upper_bound={self.upper_bound})"
+    _bounds = (("lower_bound", operator.ge), ("upper_bound", operator.lt))
 
 
 # ------------------------------------------------------------------ discrete
@@ -209,46 +207,28 @@ class _OneHot(Constraint):
         return is_boolean.all(axis=-1) & (value.sum(axis=-1) == 1)
 
 
-class _IntegerBounded(Constraint):
-    """The integers within the bounds a subclass names (``_bounds``: attribute names, each
-    ``lower_bound`` (inclusive) or ``upper_bound`` (inclusive))."""
-
-    is_discrete = True
-    _bounds: tuple[str, ...] = ()
-
-    def __init__(self, *bounds):
-        for name, v in zip(self._bounds, bounds):
-            setattr(self, name, v)
-
-    def check(self, value: Tensor) -> Tensor:
-        ok = value % 1 == 0
-        if "lower_bound" in self._bounds:
-            ok = ok & (value >= self.lower_bound)
-        if "upper_bound" in self._bounds:
-            ok = ok & (value <= self.upper_bound)
-        return ok
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{n}={getattr(self, n)}" for n in self._bounds)
-        return f"{type(self).__name__[1:]}({args})"
-
-
-class _IntegerInterval(_IntegerBounded):
+class _IntegerInterval(_Bounded):
     """The integers in ``[lower_bound, upper_bound]``."""
 
-    _bounds = ("lower_bound", "upper_bound")
+    is_discrete = True
+    _integer = True
+    _bounds = (("lower_bound", operator.ge), ("upper_bound", operator.le))
 
 
-class _IntegerLessThan(_IntegerBounded):
+class _IntegerLessThan(_Bounded):
     """The integers in ``(-inf, upper_bound]``."""
 
-    _bounds = ("upper_bound",)
+    is_discrete = True
+    _integer = True
+    _bounds = (("upper_bound", operator.le),)
 
 
-class _IntegerGreaterThan(_IntegerBounded):
+class _IntegerGreaterThan(_Bounded):
     """The integers in ``[lower_bound, inf)``."""
 
-    _bounds = ("lower_bound",)
+    is_discrete = True
+    _integer = True
+    _bounds = (("lower_bound", operator.ge),)
 
 
 class _Multinomial(Constraint):
