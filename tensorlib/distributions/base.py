@@ -213,3 +213,17 @@ class Distribution:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(batch_shape={self.batch_shape})"
+
+
+class CenteredAtLoc:
+    """Mean and mode at ``loc``, for the families symmetric about it (Normal, the
+    multivariate normals, Laplace...): a mixin before :class:`Distribution` (a family
+    whose mean is undefined, as Cauchy's, overrides it)."""
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc

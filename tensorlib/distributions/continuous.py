@@ -6,12 +6,12 @@ import math
 from .._tensor import Tensor
 from ..ops.elementwise import log, where
 from . import constraints
-from .base import Distribution, broadcast_params, value_like
+from .base import CenteredAtLoc, Distribution, broadcast_params, value_like
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
-class Normal(Distribution):
+class Normal(CenteredAtLoc, Distribution):
     """The normal distribution N(loc, scale**2), ``scale > 0``.
 
     >>> tl.distributions.Normal(0.0, 1.0).log_prob(tl.tensor(0.0))
@@ -30,14 +30,6 @@ class Normal(Distribution):
             self._check_not_nan(self.loc, "loc")
             s = self.scale._data
             self._check(s > 0, "scale must be positive", s)
-
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:

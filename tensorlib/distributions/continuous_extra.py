@@ -18,7 +18,7 @@ from ..ops.special_fns import digamma, lgamma
 from ..special import xlogy
 from . import constraints
 from ._gamma import regularized_gamma_p, standard_gamma
-from .base import Distribution, as_float, broadcast_params
+from .base import CenteredAtLoc, Distribution, as_float, broadcast_params
 from .base import value_like as _val
 from .continuous import Normal
 
@@ -124,7 +124,7 @@ class Exponential(_Checks, Distribution):
         return 1.0 - self.rate.log()
 
 
-class _LocScale(_Checks, Distribution):
+class _LocScale(CenteredAtLoc, _Checks, Distribution):
     """A family of location ``loc`` and ``scale > 0`` (their checks, ``expand``, and
     ``loc`` as mean and mode)."""
 
@@ -136,14 +136,6 @@ class _LocScale(_Checks, Distribution):
         super().__init__(self.loc.shape, validate_args=validate_args)
         self._check_not_nan(self.loc, "loc")
         self._positive(self.scale, "scale")
-
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
 
 class Laplace(_LocScale):

@@ -15,7 +15,7 @@ from .._tensor import Tensor
 from ..ops.matrix import cholesky
 from ..ops.shape import broadcast_to
 from . import constraints
-from .base import Distribution, _host, as_float
+from .base import CenteredAtLoc, Distribution, _host, as_float
 from .multivariate import _batch_solve, _eye, half_log_det, mahalanobis
 
 
@@ -41,7 +41,7 @@ def woodbury_a(w: Tensor, d: Tensor, cap_tril: Tensor) -> Tensor:
     return _batch_solve(cap_tril, w.mT / d.unsqueeze(-2))
 
 
-class LowRankMultivariateNormal(Distribution):
+class LowRankMultivariateNormal(CenteredAtLoc, Distribution):
     """N(loc, W W^T + diag(D)) over the last dim of ``loc`` (n), with ``cov_factor`` W
     (..., n, m) and ``cov_diag`` D (..., n) positive; batch dims broadcast.
 
@@ -100,14 +100,6 @@ class LowRankMultivariateNormal(Distribution):
     def _full(self, m: Tensor) -> Tensor:
         n = self.event_shape[0]
         return broadcast_to(m, self.batch_shape + (n, n))
-
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:

@@ -12,7 +12,7 @@ from ..ops.linalg_lu import TRSOLVE
 from ..ops.matrix import cholesky, solve
 from ..ops.shape import broadcast_to, flip
 from . import constraints
-from .base import Distribution, _host, as_float
+from .base import CenteredAtLoc, Distribution, _host, as_float
 
 
 def _batch_solve(low: Tensor, rhs: Tensor, lower_only: bool = True) -> Tensor:
@@ -71,7 +71,7 @@ def _precision_to_scale_tril(p: Tensor) -> Tensor:
     return _batch_solve(l_inv, _eye(p.shape[-1], p)).tril()
 
 
-class MultivariateNormal(Distribution):
+class MultivariateNormal(CenteredAtLoc, Distribution):
     """The multivariate normal N(loc, Sigma) over the last dim of ``loc`` (``event_shape``
     is ``(n,)``), with exactly one of ``covariance_matrix`` (Sigma), ``precision_matrix``
     (Sigma^-1) and ``scale_tril`` (the lower factor L of Sigma = L L^T, positive diagonal),
@@ -186,14 +186,6 @@ class MultivariateNormal(Distribution):
         low = self._unbroadcasted_scale_tril
         inv = _batch_solve(low, _eye(low.shape[-1], low), lower_only=False)
         return self._full(inv.mT @ inv)
-
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:
