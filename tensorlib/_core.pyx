@@ -122,9 +122,7 @@ def inference_depth(Py_ssize_t delta):
 
 
 cdef inline object _box(st):
-    global _infer_made
     if _infer_depth and _InferBox is not None and getattr(st, "inference", False):
-        _infer_made = True
         return _InferBox([0])
     return [0]
 
@@ -318,61 +316,44 @@ def node_input(x):
     return _own(x)
 
 
+cdef object _saved_positions(saves, tuple inputs):
+    """The positions of the inputs an op's rule reads (``OpDef.saves``): all (True), the
+    listed ones (a tuple), those some input needing a gradient reads ({input: readers}),
+    or ("others") each read only for the others' gradients."""
+    cdef Py_ssize_t n = len(inputs), n_rg = 0, i
+    if saves is True:
+        return range(n)
+    if type(saves) is tuple:
+        return saves
+    if type(saves) is dict:
+        return [i for i, readers in (<dict>saves).items()
+                if i < n and any([(<TensorBase>inputs[r])._rg for r in readers if r < n])]
+    for x in inputs:
+        n_rg += (<TensorBase>x)._rg
+    return [i for i in range(n) if n_rg - (<TensorBase>inputs[i])._rg > 0]
+
+
 cdef object _record(op, tuple inputs, dict attrs, out, bint multi, dev, st):
     cdef TensorBase t
-    cdef Py_ssize_t i, n_rg, n
+    cdef Py_ssize_t i, n
     outs = out if multi else (out,)
     saves = op.saves
     saves_output = op.saves_output
     versions = None
     out_boxes = None
-    hooked = _hook_depth > 0 and getattr(st, "saved_hooks", None) is not None
-    saved_pos = [] if hooked else None
-    out_pos = [] if hooked else None
+    saved_pos = out_pos = ()
     if saves is not False or saves_output:
         versions = []
-        if saves is True:
-            for i in range(len(inputs)):
-                t = <TensorBase>inputs[i]
-                versions.append((t._version, t._version[0]))
-                if hooked:
-                    saved_pos.append(i)
-        elif type(saves) is tuple:  # the inputs at these positions only
-            for i in saves:
-                t = <TensorBase>inputs[i]
-                versions.append((t._version, t._version[0]))
-                if hooked:
-                    saved_pos.append(i)
-        elif type(saves) is dict:  # {i: inputs whose gradients read input i}
-            for i, readers in (<dict>saves).items():
-                if i < len(inputs) and any([(<TensorBase>inputs[r])._rg for r in readers
-                                            if r < len(inputs)]):
-                    t = <TensorBase>inputs[i]
-                    versions.append((t._version, t._version[0]))
-                    if hooked:
-                        saved_pos.append(i)
-        elif saves:  # "others": input i is read only for the others' gradients
-            n_rg = 0
-            for x in inputs:
-                n_rg += (<TensorBase>x)._rg
-            for i in range(len(inputs)):
-                t = <TensorBase>inputs[i]
-                if n_rg - t._rg > 0:
-                    versions.append((t._version, t._version[0]))
-                    if hooked:
-                        saved_pos.append(i)
+        saved_pos = _saved_positions(saves, inputs)
+        for i in saved_pos:
+            t = <TensorBase>inputs[i]
+            versions.append((t._version, t._version[0]))
         if saves_output:
             out_boxes = [[0] for _ in outs]
-            if saves_output is True:
-                for i in range(len(out_boxes)):
-                    versions.append((out_boxes[i], 0))
-                    if hooked:
-                        out_pos.append(i)
-            else:  # the outputs at these positions only
-                for i in saves_output:
-                    versions.append((out_boxes[i], 0))
-                    if hooked:
-                        out_pos.append(i)
+            # the outputs at these positions only, or all of them
+            out_pos = range(len(outs)) if saves_output is True else saves_output
+            for i in out_pos:
+                versions.append((out_boxes[i], 0))
     if _infer_made and versions:
         for b, _ in versions:
             if type(b) is _InferBox:
@@ -389,9 +370,10 @@ cdef object _record(op, tuple inputs, dict attrs, out, bint multi, dev, st):
     else:
         ins = tuple([_own(x) for x in inputs])
     node = Node(op, ins, attrs, outs if saves_output else None, versions, len(outs))
-    if hooked and (saved_pos or out_pos):
+    if _hook_depth > 0 and (saved_pos or out_pos) and \
+            getattr(st, "saved_hooks", None) is not None:
         from .autograd.graph import pack_saved
-        node.packed = pack_saved(node, saved_pos, out_pos)
+        node.packed = pack_saved(node, list(saved_pos), list(out_pos))
     if st.anomaly:
         from ._apply import _user_stack
         node.trace = _user_stack()
