@@ -13,7 +13,7 @@ extensions = [
     # kernels: OpenMP, fast math that still honours NaN/inf
     Extension("tensorlib._ops", ["tensorlib/_ops.pyx"],
               include_dirs=[np.get_include(), "tensorlib"],
-              depends=["tensorlib/_simd_math.h", "tensorlib/_sgemm.h",
+              depends=["tensorlib/_simd_math.h", "tensorlib/_softmax.h", "tensorlib/_sgemm.h",
                        "tensorlib/_im2col.h", "tensorlib/_sgemv.h"],
               extra_compile_args=["-O3", "-ffast-math", "-fno-finite-math-only"] + openmp,
               extra_link_args=openmp, define_macros=macros),

@@ -699,6 +699,102 @@ def softmax_xent(const floating[:, ::1] x, const cnp.int64_t[::1] t, floating[:,
                 loss[n] = <floating>(lse - x[n, t[n]])
 
 
+# --- softmax / log-softmax along axis 1 of (outer, n, inner), and their gradients -----------
+cdef extern from "_softmax.h" nogil:
+    void tl_softmax_row_f32(const float *x, float *y, Py_ssize_t n, int log_out)
+    void tl_softmax_row_f64(const double *x, double *y, Py_ssize_t n, int log_out)
+    void tl_softmax_block_f32(const float *x, float *y, Py_ssize_t n, Py_ssize_t inner,
+                              float *m, double *s, int log_out)
+    void tl_softmax_block_f64(const double *x, double *y, Py_ssize_t n, Py_ssize_t inner,
+                              double *m, double *s, int log_out)
+    void tl_softmax_grad_row_f32(const float *g, const float *y, float *dx, Py_ssize_t n,
+                                 int log_out)
+    void tl_softmax_grad_row_f64(const double *g, const double *y, double *dx, Py_ssize_t n,
+                                 int log_out)
+    void tl_softmax_grad_block_f32(const float *g, const float *y, float *dx, Py_ssize_t n,
+                                   Py_ssize_t inner, double *d, int log_out)
+    void tl_softmax_grad_block_f64(const double *g, const double *y, double *dx, Py_ssize_t n,
+                                   Py_ssize_t inner, double *d, int log_out)
+
+
+cdef inline int _softmax_block(const floating *x, floating *y, Py_ssize_t n, Py_ssize_t inner,
+                               bint log_out) noexcept nogil:
+    # 1: out of memory for the scratch
+    cdef floating *m
+    cdef double *s
+    if inner == 1:
+        if floating is float:
+            tl_softmax_row_f32(x, y, n, log_out)
+        else:
+            tl_softmax_row_f64(x, y, n, log_out)
+        return 0
+    m = <floating *> malloc(inner * sizeof(floating))
+    s = <double *> malloc(inner * sizeof(double))
+    cdef int bad = m == NULL or s == NULL
+    if not bad:
+        if floating is float:
+            tl_softmax_block_f32(x, y, n, inner, m, s, log_out)
+        else:
+            tl_softmax_block_f64(x, y, n, inner, m, s, log_out)
+    free(m)
+    free(s)
+    return bad
+
+
+cdef inline int _softmax_grad_block(const floating *g, const floating *y, floating *dx,
+                                    Py_ssize_t n, Py_ssize_t inner, bint log_out) noexcept nogil:
+    cdef double *d
+    if inner == 1:
+        if floating is float:
+            tl_softmax_grad_row_f32(g, y, dx, n, log_out)
+        else:
+            tl_softmax_grad_row_f64(g, y, dx, n, log_out)
+        return 0
+    d = <double *> malloc(inner * sizeof(double))
+    if d == NULL:
+        return 1
+    if floating is float:
+        tl_softmax_grad_block_f32(g, y, dx, n, inner, d, log_out)
+    else:
+        tl_softmax_grad_block_f64(g, y, dx, n, inner, d, log_out)
+    free(d)
+    return 0
+
+
+def softmax_along(const floating[:, :, ::1] x, floating[:, :, ::1] out, bint log_out):
+    """Softmax (log_out: log-softmax) of x (outer, n, inner) along axis 1 into out."""
+    cdef Py_ssize_t O = x.shape[0], N = x.shape[1], I = x.shape[2], o
+    cdef int failed = 0
+    if out.shape[0] != O or out.shape[1] != N or out.shape[2] != I:
+        raise ValueError("softmax_along: out must have x's shape")
+    if O * N * I == 0:
+        return
+    with nogil:
+        for o in prange(O, schedule="static", num_threads=nthreads(O * N * I)):
+            failed += _softmax_block(&x[o, 0, 0], &out[o, 0, 0], N, I, log_out)
+    if failed:
+        raise MemoryError("softmax_along: out of memory")
+
+
+def softmax_grad_along(const floating[:, :, ::1] g, const floating[:, :, ::1] y,
+                       floating[:, :, ::1] out, bint log_out):
+    """The gradient of softmax (log_out: log-softmax) along axis 1 of (outer, n, inner) at
+    its output y, applied to g, into out."""
+    cdef Py_ssize_t O = g.shape[0], N = g.shape[1], I = g.shape[2], o
+    cdef int failed = 0
+    if (y.shape[0] != O or y.shape[1] != N or y.shape[2] != I or out.shape[0] != O
+            or out.shape[1] != N or out.shape[2] != I):
+        raise ValueError("softmax_grad_along: g, y and out must have one shape")
+    if O * N * I == 0:
+        return
+    with nogil:
+        for o in prange(O, schedule="static", num_threads=nthreads(O * N * I)):
+            failed += _softmax_grad_block(&g[o, 0, 0], &y[o, 0, 0], &out[o, 0, 0], N, I,
+                                          log_out)
+    if failed:
+        raise MemoryError("softmax_grad_along: out of memory")
+
+
 # --- optimizer updates, in place ------------------------------------------------------------------
 def sgd_update(floating[::1] p, const floating[::1] g, floating[::1] buf, double lr, double momentum,
                double dampening, double weight_decay, bint nesterov, bint first):

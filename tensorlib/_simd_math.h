@@ -157,6 +157,8 @@ TL_CLONES
 static void tl_softmax_xent_row_f32(const float *restrict x, int64_t t, float *restrict prob,
                                     float *loss, ptrdiff_t c) {
     float m = x[0];
+    /* a vectorised max that may skip NaN: exp(NaN) carries it into s (see _softmax.h) */
+#pragma omp simd reduction(max:m)
     for (ptrdiff_t k = 1; k < c; k++)
         m = x[k] > m ? x[k] : m;
     double s = 0.0;

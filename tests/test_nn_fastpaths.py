@@ -284,6 +284,48 @@ def test_softmax_xent_kernel_masked_and_special_logits(dtype):
     assert np.isnan(prob[2]).all() and np.isnan(loss[2]) and np.isnan(loss[3])
 
 
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=4), st.data(),
+       st.sampled_from([np.float32, np.float64]), st.booleans(), st.booleans(),
+       st.integers(0, 2**31 - 1))
+def test_softmax_kernels_match_the_numpy_formulas(shape, data, dtype, log, transposed, seed):
+    # the Cython softmax / log-softmax and their gradients along any axis (inner == 1 rows and
+    # (n, inner) blocks), against the NumPy forms the other backends run
+    rng = np.random.default_rng(seed)
+    axis = data.draw(st.integers(0, len(shape) - 1))
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    if transposed and x.ndim >= 2:
+        x = np.ascontiguousarray(x.swapaxes(0, -1)).swapaxes(0, -1)   # not C-contiguous
+    x[rng.random(x.shape) < 0.1] = -np.inf                            # masked entries
+    fwd = nn_act._log_softmax_fwd if log else nn_act._softmax_fwd
+    gfwd = nn_act._log_softmax_grad_fwd if log else nn_act._softmax_grad_fwd
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y, want = nn_act._softmax_cpu(log)(x, axis), fwd(np, x, axis)
+    tol = 2e-6 if dtype == np.float32 else 1e-13
+    assert y.dtype == x.dtype and y.shape == x.shape
+    np.testing.assert_allclose(y, want, rtol=tol, atol=tol)
+    g = rng.standard_normal(shape).astype(dtype)
+    y = np.where(np.isfinite(y), y, -30.0).astype(dtype)   # a finite output to differentiate at
+    got, want = nn_act._softmax_grad_cpu(log)(g, y, axis), gfwd(np, g, y, axis)
+    np.testing.assert_allclose(got, want, rtol=10 * tol, atol=10 * tol)
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_softmax_kernel_special_rows_as_pytorch(fn, axis):
+    # a -inf entry is a masked one (probability 0); a row holding NaN or +inf, or all -inf,
+    # is NaN throughout, as torch.softmax gives
+    rows = np.array([[0.0, -np.inf, 1.0], [-np.inf] * 3, [np.nan, 1.0, 2.0],
+                     [np.inf, 1.0, 2.0], [1.0, np.inf, np.inf]], np.float32)
+    x = rows if axis == 1 else np.ascontiguousarray(rows.T)
+    out = getattr(tl, fn)(tl.tensor(x), axis).numpy()
+    out = out if axis == 1 else out.T
+    p = np.exp(np.array([0.0, 1.0]) - np.log(np.exp(0.0) + np.exp(1.0)))
+    want0 = np.array([p[0], 0.0, p[1]]) if fn == "softmax" else \
+        np.array([np.log(p[0]), -np.inf, np.log(p[1])])
+    np.testing.assert_allclose(out[0], want0, rtol=1e-6)
+    assert np.isnan(out[1:]).all()
+
+
 @given(st.lists(st.integers(0, 4), min_size=0, max_size=2), st.lists(st.integers(1, 40),
        min_size=1, max_size=2), st.sampled_from(["wb", "w", "b", ""]), st.booleans(),
        st.integers(0, 2**31 - 1))

@@ -57,6 +57,17 @@ def _along_axis(op, x, *, axis, **rest):
     return wrap(P.call(op, x.phys, axis=shift(axis, x.ndim), **rest), x.dev)
 
 
+@simple("softmax_grad", "log_softmax_grad")
+def _along_axis_pair(op, g, y, *, axis):
+    """The softmax gradients: g and y have one logical shape, so both go batched."""
+    B = batch_size((g, y))
+    gp, yp = batched(g, B), batched(y, B)
+    if g.ndim == 0:
+        out = P.call(op, P.expand_dims(gp, (1,)), P.expand_dims(yp, (1,)), axis=1)
+        return wrap(P.squeeze(out, (1,)), g.dev)
+    return wrap(P.call(op, gp, yp, axis=shift(axis, g.ndim)), g.dev)
+
+
 # --- ops on the trailing dims that broadcast over leading ones -------------------------------
 @simple("inv", "det", "slogdet", "cholesky", "eigh", "svd", "qr", "tril", "triu", "one_hot")
 def _leading(op, x, **attrs):

@@ -232,6 +232,18 @@ add("relu_grad", nn_act.relu_grad, _relu_grad_inputs, lambda g, x: np.where(x > 
 add("log_softmax", F.log_softmax, _sm_inputs, lambda x, axis: np.log(_softmax(x, axis)))
 
 
+
+def _sm_grad_inputs(draw):
+    (x,), attrs = _sm_inputs(draw)
+    return [arr(draw, x.shape, -3, 3), x], attrs
+
+
+# the softmax backward passes (ops of their own, fused on the CPU): grad of grad through them
+add("softmax_grad", lambda g, y, axis: tl.apply(nn_act.SOFTMAX_GRAD, g, y, axis=axis),
+    _sm_grad_inputs, lambda g, y, axis: y * (g - (g * y).sum(axis=axis, keepdims=True)))
+add("log_softmax_grad", lambda g, y, axis: tl.apply(nn_act.LOG_SOFTMAX_GRAD, g, y, axis=axis),
+    _sm_grad_inputs, lambda g, y, axis: g - np.exp(y) * g.sum(axis=axis, keepdims=True))
+
 def _ce_inputs(draw):
     N, C = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     spatial = draw(st.sampled_from([(), (2,)]))
