@@ -7,7 +7,10 @@ A graph file is one zip archive with exactly two members:
   {...}}``. ``owners`` lists the stateful tensors the graph reads and writes (name,
   shape, dtype, requires_grad, whether a ``.grad`` is stored); ``bind`` maps each
   variable/assign node id to ``[owner index, slot]``; ``constants`` maps constant node
-  ids to tensor names in the weights (their values are not inlined in the JSON).
+  ids to tensor names in the weights (their values are not inlined in the JSON);
+  ``unread`` (optional) lists the model's parameters and buffers the graph never reads
+  (BatchNorm's ``num_batches_tracked``), stored as ``unread.<name>``, so the loaded
+  graph's ``state_dict()`` loads into the model with ``strict=True``.
 - ``weights.safetensors``: the owners' values (``name``) and gradients (``name.grad``)
   and the constants, written with :mod:`tensorlib.io`'s safetensors writer.
 
@@ -102,8 +105,9 @@ def _host(a) -> np.ndarray:
     return a if a.flags.c_contiguous else a.copy(order="C")   # keeps 0-d arrays 0-d
 
 
-def graph_document(graph: Graph) -> tuple[dict, dict[str, np.ndarray]]:
-    """The JSON document and the weight arrays of ``graph`` (what save_graph writes)."""
+def graph_document(graph: Graph, model=None) -> tuple[dict, dict[str, np.ndarray]]:
+    """The JSON document and the weight arrays of ``graph`` (what save_graph writes); with
+    ``model``, its parameters and buffers the graph does not read are kept too."""
     owners: list[dict] = []
     owner_index: dict[int, int] = {}
     weights: dict[str, np.ndarray] = {}
@@ -166,7 +170,25 @@ def graph_document(graph: Graph) -> tuple[dict, dict[str, np.ndarray]]:
     doc = {"format": FORMAT, "version": VERSION, "tensorlib_version": __version__,
            "graph": gdict, "owners": owners, "bind": bind, "constants": constants,
            "signature": signature(graph)}
+    if model is not None:
+        read = {id(b[0]) for b in graph.bindings.values() if b is not None}
+        doc["unread"] = _unread_state(model, read, weights)
     return doc, weights
+
+
+def _unread_state(model, read: set, weights: dict) -> list[dict]:
+    """The entries of ``model.state_dict()`` the graph does not read, with their weights."""
+    live = dict(model.named_parameters())
+    live.update(getattr(model, "named_buffers", list)())
+    out = []
+    for name, t in model.state_dict().items():
+        t = live.get(name, t)
+        if id(t) in read or not hasattr(t, "_data"):
+            continue
+        key = "unread." + name
+        weights[key] = _host(t._data)
+        out.append({"name": name, "key": key, "requires_grad": bool(t.requires_grad)})
+    return out
 
 
 def signature(graph: Graph) -> dict:
@@ -226,6 +248,8 @@ def save_graph(graph_or_function, path: str | os.PathLike, model=None) -> None:
     from .io import _atomic_write, _serialize
     g = _as_graph(graph_or_function)
     owner = model if model is not None else _owning_module(graph_or_function)
+    if owner is None and isinstance(graph_or_function, GraphModule):
+        owner = graph_or_function       # re-saved: its unread state goes along
     if owner is not None:
         name_parameters(g, owner)
     if g.assigns and not g._backward_runs and not any(n.op == "assign" and
@@ -235,7 +259,7 @@ def save_graph(graph_or_function, path: str | os.PathLike, model=None) -> None:
         warnings.warn("save_graph: the graph writes state when it runs but trains nothing "
                       "(BatchNorm running statistics in training mode?): a deployed model "
                       "usually wants model.eval() before capturing", UserWarning, stacklevel=2)
-    doc, weights = graph_document(g)
+    doc, weights = graph_document(g, owner)
     chunks = _serialize(weights, {"format": FORMAT})
     buf = _io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -324,7 +348,7 @@ def load_graph(path: str | os.PathLike, device: str | None = None,
     except CheckpointError as e:
         raise _bad(p, f"weights.safetensors: {e}") from None
     try:
-        g, owners = _build(doc, weights)
+        g, owners, unread = _build(doc, weights)
     except GraphFileError as e:
         raise _bad(p, str(e)) from None
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError,
@@ -334,7 +358,7 @@ def load_graph(path: str | os.PathLike, device: str | None = None,
     devices = {n.device for n in g.nodes}
     if device is None and len(devices) > 1:
         owners = _place_owners(g, owners)
-    gm = GraphModule(g, owners, source=p)
+    gm = GraphModule(g, owners, source=p, unread=unread)
     if device is not None:
         return gm.to(device)
     if len(devices) == 1 and devices != {"cpu"}:
@@ -474,9 +498,15 @@ def _check_document(doc: dict, weights: dict) -> None:
               f"bad binding for node {k}")
     for k, name in doc["constants"].items():
         _need(isinstance(name, str) and name in weights, f"constant {k}: missing weights")
+    unread = doc.get("unread", [])
+    _need(isinstance(unread, list), "unread must be a list")
+    for u in unread:
+        _need(isinstance(u, dict) and isinstance(u.get("name"), str)
+              and isinstance(u.get("key"), str) and u["key"] in weights,
+              "bad unread state entry")
 
 
-def _build(doc: dict, weights: dict) -> tuple[Graph, list]:
+def _build(doc: dict, weights: dict) -> tuple[Graph, list, list]:
     from .creation import from_numpy
     _check_document(doc, weights)
     gd = doc["graph"]
@@ -517,7 +547,13 @@ def _build(doc: dict, weights: dict) -> tuple[Graph, list]:
         elif n.op == "random":
             g.bindings[n] = None
     _validate(g, by_id)
-    return g, owners
+    unread = []
+    for u in doc.get("unread", []):
+        t = from_numpy(weights[u["key"]])
+        if u.get("requires_grad") and t.dtype.kind == "f":
+            t.requires_grad_(True)
+        unread.append((u["name"], t))
+    return g, owners, unread
 
 
 # --- validation of ops whose kernels trust their inputs ---------------------------------
@@ -879,9 +915,11 @@ class GraphModule:
     """
 
     def __init__(self, graph: Graph, owners: list[tuple[str, Any]], source: str | None = None,
-                 meta: dict | None = None):
+                 meta: dict | None = None, unread: list[tuple[str, Any]] | None = None):
         self.graph = graph
         self._owners = list(owners)
+        # the saved model's state the graph never reads: kept for state_dict() only
+        self._unread = list(unread or [])
         self.source = source
         self.meta = dict(meta or {})
         self._checked: set = set()
@@ -903,7 +941,13 @@ class GraphModule:
         return [t for _, t in self.named_parameters()]
 
     def state_dict(self) -> dict:
-        return {k: t for k, t in self._owners}
+        """The variables by name, with the saved model's state the graph never reads (such
+        as BatchNorm's ``num_batches_tracked``), so ``model.load_state_dict(gm.state_dict())``
+        works with ``strict=True``."""
+        out = {k: t for k, t in self._owners}
+        for k, t in self._unread:
+            out.setdefault(k, t)
+        return out
 
     def __getitem__(self, name: str):
         for k, t in self._owners:
@@ -928,7 +972,7 @@ class GraphModule:
         from .backends import to_device
         from .nn.module import move_
         dev = Device(device)
-        for _, t in self._owners:
+        for _, t in self._owners + self._unread:
             move_(t, dev)
         for n in self.graph.nodes:
             n.device = str(dev)

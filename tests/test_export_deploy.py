@@ -127,3 +127,31 @@ def test_saved_variables_take_the_models_parameter_names(tmp_path):
         g(tl.ones(2, 3))
     tl.save_graph(g, tmp_path / "ab.tlg", model=a)
     assert {"weight", "bias"} <= set(tl.load_graph(tmp_path / "ab.tlg").state_dict())
+
+
+def test_state_the_graph_never_reads_still_loads_strictly(tmp_path):
+    # an eval-mode graph never reads BatchNorm's num_batches_tracked (nor a parameter the
+    # forward skips); the file keeps them, so load_state_dict(strict=True) takes the loaded
+    # graph's state_dict, also after the loaded graph is saved again
+    def make():
+        net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+        net.skip = nn.Parameter(tl.zeros(3))
+        return net
+    m = make()
+    m(tl.randn(16, 4))
+    m(tl.randn(16, 4))
+    m.eval()
+    f = tl.function(lambda x: m(x))
+    x = tl.randn(5, 4)
+    want = f(x).numpy()
+    tl.save_graph(f, tmp_path / "bn.tlg")
+    loaded = tl.load_graph(tmp_path / "bn.tlg")
+    assert len(loaded.graph.bindings) < len(m.state_dict())      # some state is unread
+    tl.save_graph(loaded, tmp_path / "bn2.tlg")
+    for path in ("bn.tlg", "bn2.tlg"):
+        state = tl.load_graph(tmp_path / path).state_dict()
+        assert sorted(state) == sorted(m.state_dict())
+        fresh = make()
+        fresh.load_state_dict(state)           # strict: no missing keys
+        assert int(fresh[1].num_batches_tracked.item()) == 2
+        np.testing.assert_allclose(fresh.eval()(x).numpy(), want, atol=1e-6)
