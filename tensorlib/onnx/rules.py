@@ -48,6 +48,7 @@ UNSUPPORTED = {
     "gru_seq_grad": "a gradient kernel (export inference graphs)",
     "rnn_seq_grad": "a gradient kernel (export inference graphs)",
     "cross_entropy_grad": "a gradient kernel (export inference graphs)",
+    "nll_loss_grad": "a gradient kernel (export inference graphs)",
     "softmax_grad": "a gradient kernel (export inference graphs)",
     "log_softmax_grad": "a gradient kernel (export inference graphs)",
     "linear_grad": "a gradient kernel (export inference graphs)",

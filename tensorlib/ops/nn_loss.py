@@ -207,9 +207,45 @@ def _nll_fwd(xp, x, t, *w, ignore_index, reduction):
     return _reduce_arr(xp, (-picked * wt).astype(x.dtype, copy=False), wt, reduction)
 
 
+def _nll_grad_fwd(xp, x, t, g, *w, ignore_index, reduction):
+    """d loss / d x: -w[t] g at the target class of each valid position, 0 elsewhere (g
+    divided by the total weight for 'mean'; no valid target: 0, as PyTorch)."""
+    nd, C = x.ndim, x.shape[1]
+    _, tc, wt, _ = _class_consts(xp, t, w[0] if w else None, ignore_index, C, x.dtype)
+    scale = -wt * g
+    if reduction == "mean":
+        total = wt.sum()
+        scale = scale / xp.where(total == 0, xp.ones((), x.dtype), total)
+    cls = xp.arange(C).reshape((1, -1) + (1,) * (nd - 2))
+    return ((_expand_c(tc, nd) == cls) * _expand_c(scale, nd)).astype(x.dtype, copy=False)
+
+
+def _nll_grad_cpu(x, t, g, *w, ignore_index, reduction):
+    nd, C = x.ndim, x.shape[1]
+    _, tc, wt, _ = _class_consts(np, t, w[0] if w else None, ignore_index, C, x.dtype)
+    scale = -wt * g
+    if reduction == "mean":
+        total = wt.sum()
+        scale = scale / (total if total != 0 else 1)
+    dx = np.zeros(x.shape, x.dtype)
+    np.put_along_axis(dx, _expand_c(tc, nd), _expand_c(scale.astype(x.dtype), nd), axis=1)
+    return dx
+
+
+# the first-order backward of nll_loss in one op (the composite is ~20 small ops); not
+# differentiable, so used only when the backward pass is not itself recorded
+NLL_LOSS_GRAD = register(OpDef(
+    "nll_loss_grad", _nll_grad_fwd, kernels={"cpu": _nll_grad_cpu}, vjp=None, saves=False,
+    infer=lambda x, t, g, *w, **a: x, cost=io_cost(lambda i, o, **a: numel(i[0][0]))))
+
+
 def _nll_vjp(n, g):
     x, t = n.inputs[0], n.inputs[1]
     w = n.inputs[2] if len(n.inputs) > 2 else None
+    if not state.grad_enabled:
+        ws = (w.detach(),) if w is not None else ()
+        return (apply(NLL_LOSS_GRAD, x.detach(), t, g, *ws, ignore_index=n.attrs["ignore_index"],
+                      reduction=n.attrs["reduction"]), None) + ((None,) if w is not None else ())
     _, wt, _, onehot = _class_tensors(x, t, None if w is None else w.detach(),
                                       n.attrs["ignore_index"])
     dx = -(onehot * _expand_c(wt, x.ndim)) * _grad_scale(n, g, wt)

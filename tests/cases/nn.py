@@ -303,6 +303,30 @@ add("nll_loss", lambda x, t, w, red, ls: F.nll_loss(x, t, w, reduction=red), _ce
     lambda x, t, w, red, ls: _ce_ref(x, t, w, red, nll=True), diff=(0,))
 
 
+def _nll_grad_inputs(draw):
+    [x, t, w], attrs = _ce_inputs(draw)
+    g = arr(draw, t.shape if attrs["red"] == "none" else ())
+    return [x, t, g, w], {"red": attrs["red"]}
+
+
+def _nll_grad_ref(x, t, g, w, red):
+    valid = t != -100
+    tc = np.where(valid, t, 0)
+    wt = w[tc] * valid
+    scale = -wt * g
+    if red == "mean":
+        scale = scale / (wt.sum() or 1.0)
+    onehot = np.moveaxis(np.eye(x.shape[1])[tc], -1, 1)
+    return onehot * np.expand_dims(scale, 1)
+
+
+# first-order only: nll_loss's vjp in one op when the backward is not recorded
+add("nll_loss_grad",
+    lambda x, t, g, w, red: _apply(nn_loss.NLL_LOSS_GRAD, x, t, g, w, ignore_index=-100,
+                                   reduction=red),
+    _nll_grad_inputs, _nll_grad_ref, grad=False)
+
+
 # --- linear, embedding ------------------------------------------------------------------------
 def _linear_inputs(draw):
     lead = tuple(draw(st.integers(1, 3)) for _ in range(draw(st.integers(1, 2))))
