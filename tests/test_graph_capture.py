@@ -762,6 +762,32 @@ def test_host_random_draws_while_tracing_are_warned_about():
         g(tl.ones(2))
 
 
+def test_numpy_generator_objects_drawn_while_tracing_are_warned_about():
+    # a replay buffer sampled with a np.random.Generator inside the captured update: every
+    # replay would train on the batch drawn while tracing (RL trial). The generator is
+    # found in the closure, or one attribute deep in an argument (an agent's self.rng)
+    buf = np.arange(100, dtype=np.float32).reshape(100, 1)
+    rng = np.random.default_rng(0)
+    f = tl.function(lambda: tl.tensor(buf[rng.integers(0, 100, 8)]).sum())
+    with pytest.warns(UserWarning, match="np.random.Generator / RandomState"):
+        f()
+
+    class Agent:
+        def __init__(self):
+            self.rng = np.random.RandomState(0)
+
+        @tl.function
+        def act(self, x):
+            return x + float(self.rng.rand())
+    with pytest.warns(UserWarning, match="NumPy generator"):
+        Agent().act(tl.ones(1))
+    # a generator the function holds but does not draw from: no warning
+    g = tl.function(lambda x: x * 2 if rng is not None else x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g(tl.ones(2))
+
+
 def test_dict_batches_in_input_signature_and_in_retrace_reasons():
     lin, emb = tl.nn.Linear(3, 2), tl.nn.Embedding(10, 2)
 

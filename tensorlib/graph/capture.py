@@ -453,20 +453,23 @@ class Function:
         for k, t in enumerate(tensors):
             tracer.add_input(t, name=(specs[k].name if specs and specs[k].name else f"arg{k}"),
                              shape=specs[k].shape if specs else None)
-        rngs = _host_rng_states()
+        gens = _numpy_generators(self.fn, args)
+        rngs = _host_rng_states(gens)
         state.tracer = tracer
         try:
             out = self.fn(*args, **kwargs)
         finally:
             state.tracer = None
-        if not self._warned_rng and _host_rng_states() != rngs:
+        if not self._warned_rng and _host_rng_states(gens) != rngs:
             self._warned_rng = True
             warnings.warn(
-                f"tl.function {self._name}: the Python code drew from Python's `random` or "
-                "NumPy's global generator while tracing; the graph keeps those draws as they "
-                "came out, and every replay reuses them (a teacher-forcing coin flip, a "
-                "random crop). Draw with tensorlib (tl.rand(()) < p, tl.bernoulli, "
-                "tl.randint) to draw anew on each replay, or pass the value as an argument.",
+                f"tl.function {self._name}: the Python code drew from Python's `random` or a "
+                "NumPy generator (the global one, or a np.random.Generator / RandomState it "
+                "holds) while tracing; the graph keeps those draws as they came out, and "
+                "every replay reuses them (a replay-buffer minibatch, a teacher-forcing coin "
+                "flip, a random crop). Draw with tensorlib (tl.randint, tl.randperm, "
+                "tl.rand(()) < p, tl.bernoulli) to draw anew on each replay, or draw outside "
+                "and pass the value as an argument.",
                 stacklevel=3)
         out_tensors: list = []
         template = _template(out, out_tensors)
@@ -889,13 +892,47 @@ def _fingerprint(g: Graph) -> list:
     return out
 
 
-def _host_rng_states() -> tuple:
-    """Python's and NumPy's global generator states, comparable with ==."""
+def _host_rng_states(gens: tuple = ()) -> tuple:
+    """Python's and NumPy's global generator states, and those of ``gens`` (NumPy
+    Generators / RandomStates), comparable with ==."""
     import random
 
     import numpy as np
     kind, keys, pos, gauss, cached = np.random.get_state()
-    return random.getstate(), kind, keys.tobytes(), pos, gauss, cached
+    return (random.getstate(), kind, keys.tobytes(), pos, gauss, cached,
+            tuple(_frozen(g.bit_generator.state if isinstance(g, np.random.Generator)
+                          else g.get_state()) for g in gens))
+
+
+def _frozen(v):
+    """A generator state (dicts, tuples, arrays, ints) as a value comparable with ==."""
+    import numpy as np
+    if isinstance(v, dict):
+        return tuple((k, _frozen(x)) for k, x in sorted(v.items()))
+    if isinstance(v, (tuple, list)):
+        return tuple(_frozen(x) for x in v)
+    if isinstance(v, np.ndarray):
+        return v.tobytes()
+    return v
+
+
+def _numpy_generators(fn, args=()) -> tuple:
+    """The NumPy Generators / RandomStates ``fn`` reaches: in its closure, its globals, a
+    bound method's ``self``, its arguments, and one attribute deep into the objects found
+    there (an agent's ``self.rng``, a replay buffer's generator)."""
+    import numpy as np
+
+    from .._closures import reachable
+    kinds = (np.random.Generator, np.random.RandomState)
+    out: dict[int, object] = {}
+    for obj in (*reachable(fn), *args):
+        if isinstance(obj, kinds):
+            out[id(obj)] = obj
+        elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+            for v in list(vars(obj).values()):
+                if isinstance(v, kinds):
+                    out[id(v)] = v
+    return tuple(out.values())
 
 
 def _with_autocast(key):
