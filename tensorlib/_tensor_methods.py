@@ -308,6 +308,16 @@ for _name, _op in [("add_", E.ADD), ("sub_", E.SUB), ("mul_", E.MUL), ("div_", E
 
 
 def _setitem(self: Tensor, key, value) -> None:
+    # a replay buffer's row write (buf[i] = obs): one NumPy assignment, as the general path
+    # below would do it (values cast to self's dtype), without building a key and a tensor
+    if (type(key) is int and not self._rg and state.tracer is None
+            and type(self._data) is np.ndarray and type(value) is np.ndarray):
+        try:
+            self._data[key] = value
+        except (ValueError, IndexError) as e:
+            raise type(e)(f"setitem: {e}") from None
+        self._version[0] += 1
+        return
     index, _ = I._normalize_key(key)
     if isinstance(value, Tensor):
         v = value

@@ -608,3 +608,20 @@ def test_flip_and_rot90_are_new_tensors_as_pytorch():
     np.testing.assert_array_equal(a.grad.numpy(), [1.0, 1.0])
     var_pos = tl.var(tl.tensor([1.0, 2.0, 4.0]), 0, False)   # torch.var(x, dim, unbiased)
     assert var_pos.item() == pytest.approx(np.var([1.0, 2.0, 4.0]))
+
+
+def test_row_write_from_numpy_casts_bumps_the_version_and_reaches_views():
+    # buf[i] = obs (a replay buffer's write) takes a short path: same semantics as the rest
+    buf = tl.zeros(4, 2, dtype=tl.int64)
+    view = buf[1:3]
+    v0 = buf._version[0]
+    buf[1] = np.array([1.7, -2.5])
+    assert buf[1].tolist() == [1, -2] and view[0].tolist() == [1, -2]
+    assert buf._version[0] == v0 + 1
+    with pytest.raises(IndexError, match="setitem: index 9 is out of bounds"):
+        buf[9] = np.ones(2)
+    with pytest.raises(ValueError, match="setitem: could not broadcast"):
+        buf[0] = np.ones(3)
+    w = tl.zeros(2, 2, requires_grad=True)        # a leaf that requires grad still refuses
+    with pytest.raises(RuntimeError):
+        w[0] = np.ones(2, np.float32)
