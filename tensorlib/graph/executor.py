@@ -129,7 +129,12 @@ def _compile(plan: Plan, memory: bool):
 
     buffers = plan_buffers(plan) if memory else {}
     buf_arrays = []
+    drops = _drops(plan)
+    prev = None
     for n in plan.nodes:
+        if drops.get(prev):
+            lines.append(f"    del {', '.join(drops[prev])}")
+        prev = n.id
         outs = [f"v{v.id}" for v in n.outputs]
         for v, s in zip(n.outputs, outs):
             names[v.id] = s
@@ -184,6 +189,8 @@ def _compile(plan: Plan, memory: bool):
             if len(n.outputs) == 1 and n.outputs[0].ndim == 0 and not one_tuple:
                 call = f"_asarray({call})"
             lines.append(f"    {lhs} = {call}")
+    if drops.get(prev):
+        lines.append(f"    del {', '.join(drops[prev])}")
     if plan.barrier is not None:    # a placed graph: write only once every device is done
         ns["_barrier"] = plan.barrier
         lines.append("    _barrier()")
@@ -211,6 +218,28 @@ def _compile(plan: Plan, memory: bool):
     code = compile(src, f"<tensorlib graph {g.name}>", "exec")
     exec(code, ns)
     return ns["_run"], src, buffers, ns, code
+
+
+def _drops(plan: Plan) -> dict:
+    """Node id -> the local names whose last reader that node is, deleted right after it
+    runs: a value's memory goes back as soon as nothing later reads it, as in eager mode
+    (without this a training step held every activation and gradient to the end: twice
+    eager's peak). Fetched values and the assigns' sources live to the end."""
+    keep = {v.id for v in plan.fetches}
+    last: dict[int, int] = {}
+    for n in plan.nodes:
+        if n.op == "assign":
+            keep.update(v.id for v in n.inputs)
+            continue
+        for v in n.outputs:
+            last.setdefault(v.id, n.id)     # never read: dropped after the node making it
+        for v in n.inputs:
+            last[v.id] = n.id
+    out: dict[int, list[str]] = {}
+    for vid, nid in last.items():
+        if vid not in keep:
+            out.setdefault(nid, []).append(f"v{vid}")
+    return out
 
 
 def _returns_tuple(op, n: Node) -> bool:
