@@ -17,6 +17,11 @@ extensions = [
                        "tensorlib/_im2col.h", "tensorlib/_sgemv.h"],
               extra_compile_args=["-O3", "-ffast-math", "-fno-finite-math-only"] + openmp,
               extra_link_args=openmp, define_macros=macros),
+    # scans, nan-reductions, mode and cdist p=1 (same flags as _ops)
+    Extension("tensorlib._scan_kernels", ["tensorlib/_scan_kernels.pyx"],
+              include_dirs=["tensorlib"], depends=["tensorlib/_scan_kernels.h"],
+              extra_compile_args=["-O3", "-ffast-math", "-fno-finite-math-only"] + openmp,
+              extra_link_args=openmp, define_macros=macros),
     # the dispatch hot path: Tensor slots, tape nodes, apply
     Extension("tensorlib._core", ["tensorlib/_core.pyx"], include_dirs=[np.get_include()],
               extra_compile_args=["-O2"], define_macros=macros),

@@ -63,7 +63,6 @@ UNSUPPORTED = {
     "eigh": "the ONNX standard has no eigendecomposition",
     "svd": "the ONNX standard has no singular value decomposition",
     "qr": "the ONNX standard has no QR decomposition",
-    "cum_extreme_indices": "ONNX has no cumulative max/min (cummax, cummin)",
     "erfinv": "the ONNX standard has no inverse error function",
     "lgamma": "the ONNX standard has no log-gamma function",
     "digamma": "the ONNX standard has no digamma function",

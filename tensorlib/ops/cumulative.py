@@ -3,9 +3,9 @@
 
 Two registry ops: ``logcumsumexp`` (a stable running log-sum-exp; the composite
 ``log(cumsum(exp(x - max)))`` underflows to -inf wherever a prefix is far below the
-row's maximum) and ``cum_extreme_indices`` (the running arg-max/arg-min, not
-differentiable). ``cummax``/``cummin`` values are ``take_along_axis`` of those indices,
-so their gradient goes to the index each value came from, as PyTorch's.
+row's maximum) and ``cum_extreme`` (the running max/min and its index, one Cython scan on
+the CPU). The gradient of a cummax/cummin value goes to the index it came from (a
+``scatter_add``, take_along_axis's gradient), as PyTorch's.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from .._apply import apply
 from .._tensor import Tensor
+from . import _scan_cpu, _scan_onnx
 from . import elementwise as E
 from .registry import OpDef, register
 from ._util import elementwise_cost, float_infer, norm_axis, to_float, to_tensor
@@ -115,31 +116,36 @@ def _cum_idx_fwd(xp, x, axis, mode):
     return _inclusive_scan(xp, "maximum", xp.where(flag, pos, -1), axis)
 
 
-def _cum_idx_cpu(x, *, axis, mode):
-    """As :func:`_cum_idx_fwd` with one scan: a position that reaches the running extreme
-    (or is a NaN) starts a run that repeats its index, found with ``flatnonzero`` and
-    ``repeat`` on the rows (the axis last; the first of each row always starts one)."""
-    if x.ndim == 0 or x.size == 0:
-        return np.zeros(x.shape, np.int64)
-    m = (np.maximum if mode == "max" else np.minimum).accumulate(x, axis=axis)
-    flag = x == m
-    if x.dtype.kind == "f" and np.isnan(np.take(m, -1, axis=axis)).any():
-        flag |= np.isnan(x)             # a NaN stays the running value: its last index
-    rows = np.ascontiguousarray(np.moveaxis(flag, axis, -1))
-    n = rows.shape[-1]
-    starts = np.flatnonzero(rows)
-    idx = np.repeat(starts % n, np.diff(starts, append=rows.size))
-    return np.moveaxis(idx.reshape(rows.shape), -1, axis)
+def _cum_fwd(xp, x, axis, mode):
+    idx = _cum_idx_fwd(xp, x, axis, mode)
+    vals = x.copy() if x.ndim == 0 else xp.take_along_axis(x, idx, axis=axis)
+    return vals, idx
 
 
-def _cum_idx_infer(x, *, axis, mode):
-    return x[0], np.dtype(np.int64)
+def _cum_cpu(x, *, axis, mode):
+    r = _scan_cpu.cum_extreme(x, axis, mode)
+    return _cum_fwd(np, x, axis, mode) if r is None else r
 
 
-CUM_EXTREME_INDICES = register(OpDef(
-    "cum_extreme_indices", _cum_idx_fwd, kernels={"cpu": _cum_idx_cpu}, infer=_cum_idx_infer,
-    cost=_scan_cost,
-    doc="index of the running max (mode='max') or min along an axis; last index on ties"))
+def _cum_vjp(n, g, _gi):
+    # each value came from the input at its index: the gradient goes back there (summed),
+    # take_along_axis's gradient
+    from ..creation import zeros_like
+    from .indexing import scatter_add
+    x, idx = n.inputs[0], n.output(1)
+    if x.ndim == 0:
+        return (g,)
+    return (scatter_add(zeros_like(x), idx, g, n.attrs["axis"]),)
+
+
+def _cum_infer(x, *, axis, mode):
+    return (tuple(x[0]), x[1]), (tuple(x[0]), np.dtype(np.int64))
+
+
+CUM_EXTREME = register(OpDef(
+    "cum_extreme", _cum_fwd, kernels={"cpu": _cum_cpu}, vjp=_cum_vjp, infer=_cum_infer,
+    cost=_scan_cost, saves=False, saves_output=(1,), onnx=_scan_onnx.cum_extreme,
+    doc="running max (mode='max') or min along an axis and its index (last on ties)"))
 
 
 class cummax_result(NamedTuple):
@@ -160,11 +166,7 @@ def _cum_extreme(x, dim, mode):
     if x.dtype.kind == "c":
         raise TypeError(f"{name}: complex input is not supported")
     axis = norm_axis(dim, x.ndim, name)
-    idx = apply(CUM_EXTREME_INDICES, x, axis=axis, mode=mode)
-    if x.ndim == 0:
-        return x.clone(), idx
-    from .indexing import take_along_axis
-    return take_along_axis(x, idx, axis), idx
+    return apply(CUM_EXTREME, x, axis=axis, mode=mode)
 
 
 def cummax(input, dim: int) -> cummax_result:

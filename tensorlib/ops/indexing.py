@@ -302,7 +302,9 @@ def _scatter_add_np(out: np.ndarray, idx: np.ndarray, src: np.ndarray, axis: int
                            for i, k in enumerate(idx.shape))]
         _add_rows(window, axis, rows, src)
         return
-    _scatter_linear(out, idx, src, axis)
+    from ._scan_cpu import scatter_add_into
+    if not scatter_add_into(out, idx, np.broadcast_to(src, idx.shape), axis):
+        _scatter_linear(out, idx, src, axis)
 
 
 def _expand_key(index: tuple, ndim: int) -> list:

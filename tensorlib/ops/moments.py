@@ -1,6 +1,6 @@
 """PyTorch's NaN-skipping reductions and paired moments: ``nansum``, ``nanmean``,
-``var_mean``, ``std_mean`` (``dim=``/``keepdim=``) and ``count_nonzero``, composed of
-registry ops."""
+``var_mean``, ``std_mean`` (``dim=``/``keepdim=``) and ``count_nonzero``. ``nansum`` and
+``nanmean`` are registry ops (one Cython pass on the CPU); the rest are composed of them."""
 from __future__ import annotations
 
 
@@ -8,8 +8,12 @@ import numpy as np
 
 from .. import _dtypes
 from .._tensor import Tensor
+from .._apply import apply
+from . import _scan_cpu
 from . import elementwise as E
 from . import reduction as R
+from .reduction import _expand, _reduce_cost, _reduce_infer
+from .registry import OpDef, register
 from ._util import norm_axes, to_float, to_tensor
 
 
@@ -24,6 +28,61 @@ def _cast(x: Tensor, dtype) -> Tensor:
     return x if dtype is None else x.astype(_dtypes.as_dtype(dtype))
 
 
+def _nan_fwd(xp, x, axis, keepdims, mean=False):
+    dt = np.float32 if x.dtype == np.float16 else None      # float16 sums in float32
+    nan = xp.isnan(x)
+    s = xp.sum(xp.where(nan, 0, x), axis=axis, keepdims=keepdims, dtype=dt)
+    if mean:
+        with np.errstate(invalid="ignore", divide="ignore"):  # all NaN: NaN, silently
+            s = s / xp.sum(~nan, axis=axis, keepdims=keepdims)
+    return s.astype(x.dtype, copy=False)
+
+
+def _nan_cpu(x, *, axis, keepdims, mean=False):
+    r = _scan_cpu.nan_reduce(x, axis, keepdims, mean)
+    return _nan_fwd(np, x, axis, keepdims, mean) if r is None else r
+
+
+def _nansum_vjp(n, g):
+    x = n.inputs[0]
+    return (E.where(E.isnan(x), 0.0, _expand(g, n)),)
+
+
+def _nanmean_vjp(n, g):
+    x = n.inputs[0]
+    nan = E.isnan(x)
+    axes = n.attrs["axis"]
+    count = R.sum(E.logical_not(nan), axis=axes, keepdims=True).astype(x.dtype)
+    # an all-NaN slice has count 0 and every gradient masked: clip avoids the 0/0
+    return (E.where(nan, 0.0, _expand(g, n) / count.clip(1.0, None)),)
+
+
+def _nan_onnx(mean: bool):
+    def rule(ctx, n):
+        x = ctx.name(n.inputs[0])
+        dt = np.dtype(n.inputs[0].dtype)
+        nan = ctx.op("IsNaN", [x])
+        axes, keep = n.attrs["axis"], n.attrs["keepdims"]
+        s = ctx.reduce("Sum", ctx.op("Where", [nan, ctx.const(np.zeros((), dt)), x]), axes,
+                       keep)
+        if not mean:
+            return s
+        cnt = ctx.reduce("Sum", ctx.cast(ctx.op("Not", [nan]), np.bool_, dt), axes, keep)
+        return ctx.op("Div", [s, cnt])
+    return rule
+
+
+NANSUM = register(OpDef("nansum", _nan_fwd, kernels={"cpu": _nan_cpu}, vjp=_nansum_vjp,
+                        infer=_reduce_infer, cost=_reduce_cost, onnx=_nan_onnx(False),
+                        doc="sum over axis (tuple or None) with NaN counted as 0"))
+NANMEAN = register(OpDef(
+    "nanmean", lambda xp, x, axis, keepdims: _nan_fwd(xp, x, axis, keepdims, True),
+    kernels={"cpu": lambda x, *, axis, keepdims: _nan_cpu(x, axis=axis, keepdims=keepdims,
+                                                          mean=True)},
+    vjp=_nanmean_vjp, infer=_reduce_infer, cost=_reduce_cost, onnx=_nan_onnx(True),
+    doc="mean over axis (tuple or None) of the non-NaN values (NaN where there are none)"))
+
+
 def nansum(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Sum over ``dim`` (int, tuple or None for all) treating NaN as zero, as
     ``torch.nansum``; the gradient is 0 at the NaNs.
@@ -32,9 +91,9 @@ def nansum(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """
     x = _cast(to_tensor(input), dtype)
     axes = _axes(dim, x.ndim, "nansum")
-    if x.dtype.kind == "f":
-        x = E.where(E.isnan(x), 0.0, x)
-    return R.sum(x, axis=axes, keepdims=keepdim)
+    if x.dtype.kind != "f":         # nothing to skip: a plain sum (ints to int64)
+        return R.sum(x, axis=axes, keepdims=keepdim)
+    return apply(NANSUM, x, axis=axes, keepdims=bool(keepdim))
 
 
 def nanmean(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -48,10 +107,7 @@ def nanmean(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
         raise TypeError(f"nanmean: expects a floating point input, got {x.dtype}; pass "
                         "dtype=tl.float32 or cast it")
     axes = _axes(dim, x.ndim, "nanmean")
-    keep = E.logical_not(E.isnan(x))
-    count = R.sum(keep, axis=axes, keepdims=keepdim).astype(x.dtype)
-    with np.errstate(invalid="ignore", divide="ignore"):     # all NaN: NaN, silently
-        return nansum(x, axes, keepdim) / count
+    return apply(NANMEAN, x, axis=axes, keepdims=bool(keepdim))
 
 
 def _correction(op: str, unbiased, correction) -> float:

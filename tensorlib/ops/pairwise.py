@@ -1,16 +1,22 @@
 """``cdist``: batched p-norm distances between two sets of row vectors (PyTorch's), from
-registry ops: the broadcast difference and ``norm``, or for p = 2 on larger sets the
-matrix-product expansion ``|a|^2 + |b|^2 - 2 a.b``."""
+registry ops: the broadcast difference and ``norm``, for p = 2 on larger sets the
+matrix-product expansion ``|a|^2 + |b|^2 - 2 a.b``, and for p = 1 on the CPU the
+``cdist_l1`` op (a Cython kernel, forward and backward)."""
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from .._apply import apply
 from .._state import state
 from ..amp.cast import autocast_call
 from .._tensor import Tensor
 from . import elementwise as E
 from .linalg import matmul
 from .reduction import norm
+from .registry import OpDef, register
+from . import _scan_cpu, _scan_onnx
 from .reduction import sum as _sum
 from ._util import to_float, to_tensor
 
@@ -41,6 +47,74 @@ def _l1_by_feature(x1: Tensor, x2: Tensor) -> Tensor:
         d = E.abs(a[..., m, :, :] - b[..., m, :, :])
         out = d if out is None else out + d
     return out
+
+
+# --- p = 1 on the CPU: the cdist_l1 op and its backward ------------------------------------
+def _l1_fwd(xp, x1, x2):
+    return xp.abs(x1[..., :, None, :] - x2[..., None, :, :]).sum(axis=-1)
+
+
+def _l1_cpu(x1, x2):
+    out = _scan_cpu.cdist_l1(x1, x2)
+    return _l1_fwd(np, x1, x2) if out is None else out
+
+
+def _l1_grad_fwd(xp, g, x1, x2):
+    s = xp.sign(x1[..., :, None, :] - x2[..., None, :, :]) * g[..., None]
+    return s.sum(axis=-2), -s.sum(axis=-3)
+
+
+def _l1_grad_cpu(g, x1, x2):
+    r = _scan_cpu.cdist_l1_grad(g, x1, x2)
+    return _l1_grad_fwd(np, g, x1, x2) if r is None else r
+
+
+def _l1_grad_vjp(n, u1, u2):
+    # linear in g; in x1 and x2 piecewise constant (the sign of each difference)
+    x1, x2 = n.inputs[1], n.inputs[2]
+    s = E.sign(x1.unsqueeze(-2) - x2.unsqueeze(-3))                  # (..., P, R, M)
+    return (_sum(s * (u1.unsqueeze(-2) - u2.unsqueeze(-3)), axis=-1), None, None)
+
+
+def _l1_infer(x1, x2):
+    return tuple(x1[0][:-1]) + (x2[0][-2],), x1[1]
+
+
+def _l1_cost(in_specs, out_specs, **attrs):
+    (s1, dt), (s2, _) = in_specs[:2]
+    flops = 3 * math.prod(s1) * s2[-2]
+    return flops, (math.prod(s1) + math.prod(s2) + math.prod(out_specs[0][0])) * \
+        np.dtype(dt).itemsize
+
+
+def _l1_onnx(ctx, n):
+    x1, x2 = ctx.ins(n)
+    a = ctx.op("Unsqueeze", [x1, ctx.ints([-2])])
+    b = ctx.op("Unsqueeze", [x2, ctx.ints([-3])])
+    return ctx.reduce("Sum", ctx.op("Abs", [ctx.op("Sub", [a, b])]), (-1,), False)
+
+
+CDIST_L1_GRAD = register(OpDef(
+    "cdist_l1_grad", _l1_grad_fwd, kernels={"cpu": _l1_grad_cpu}, vjp=_l1_grad_vjp,
+    infer=lambda g, x1, x2: ((tuple(x1[0]), x1[1]), (tuple(x2[0]), x2[1])),
+    cost=lambda i, o, **a: _l1_cost(i[1:], [i[0]]), saves=(1, 2),
+    onnx=_scan_onnx.cdist_l1_grad,
+    doc="gradients (x1, x2) of cdist_l1 for the upstream g; sign(0) is 0"))
+CDIST_L1 = register(OpDef(
+    "cdist_l1", _l1_fwd, kernels={"cpu": _l1_cpu},
+    vjp=lambda n, g: apply(CDIST_L1_GRAD, g, n.inputs[0], n.inputs[1]),
+    infer=_l1_infer, cost=_l1_cost, onnx=_l1_onnx,
+    doc="L1 distances between the rows of x1 (..., P, M) and x2 (..., R, M), one batch shape"))
+
+
+def _cdist_l1(x1: Tensor, x2: Tensor) -> Tensor:
+    from .shape import broadcast_to
+    b1, b2 = tuple(x1.shape[:-2]), tuple(x2.shape[:-2])
+    if b1 != b2:        # the kernel takes one batch shape: broadcast (differentiably) first
+        batch = tuple(np.broadcast_shapes(b1, b2))
+        x1 = broadcast_to(x1, batch + tuple(x1.shape[-2:]))
+        x2 = broadcast_to(x2, batch + tuple(x2.shape[-2:]))
+    return apply(CDIST_L1, x1, x2)
 
 
 def cdist(x1, x2, p: float = 2.0,
@@ -75,6 +149,9 @@ def cdist(x1, x2, p: float = 2.0,
     if p == 2 and (compute_mode == "use_mm_for_euclid_dist" or (
             compute_mode == _MODES[0] and (P > 25 or R > 25))):
         return _euclid_mm(x1, x2)
+    if p == 1 and isinstance(x1._data, np.ndarray) and isinstance(x2._data, np.ndarray) and \
+            x1.dtype in (np.float32, np.float64):
+        return _cdist_l1(x1, x2)
     if p == 1 and P * R >= _L1_LOOP_MIN and x1.shape[-1] > 0:
         return _l1_by_feature(x1, x2)
     diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)                         # (..., P, R, M)

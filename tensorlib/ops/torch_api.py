@@ -36,6 +36,8 @@ from . import elementwise as E
 from ._util import host_values, norm_axis, to_float, to_tensor
 from .batched import _scaled_sum
 from .linalg import matmul, outer, tensordot
+from . import _scan_cpu, _scan_onnx
+from .registry import OpDef, register
 from .shape import category_dtype, to_common_dtype
 from .statistics import cov, nanmedian, nanmedian_result  # noqa: F401  (torch.* names)
 
@@ -67,14 +69,6 @@ def _int(v, op: str, what: str) -> int:
 def _along(x: Tensor, d: int, sl) -> Tensor:
     """``x`` indexed by ``sl`` (a slice, an int or an index tensor) along dim ``d``."""
     return x[(slice(None),) * d + (sl,)]
-
-
-def _dim_arange(n: int, d: int, ndim: int, like: Tensor) -> Tensor:
-    """0 .. n-1 along dim ``d`` of an ``ndim``-d shape of ones (for comparisons along d)."""
-    from ..creation import arange
-    shape = [1] * ndim
-    shape[d] = n
-    return arange(n, device=like.device).reshape(tuple(shape))
 
 
 # --- matrix products --------------------------------------------------------------------------
@@ -664,32 +658,60 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False) -> kthvalue_re
     return _finish(kthvalue_result, take_along_axis(src, idx, d), idx, d, keepdim, scalar)
 
 
+def _mode_idx_fwd(xp, x, axis):
+    """The index of the last occurrence of each slice's mode along ``axis`` (dim kept): runs
+    of equal values in a stable sort, the first (smallest) of the longest runs, its end."""
+    from .cumulative import _inclusive_scan
+    n = x.shape[axis]
+    order = xp.argsort(x, axis=axis, kind="stable")
+    s = xp.take_along_axis(x, order, axis)
+
+    def along(a, sl):
+        key = [slice(None)] * a.ndim
+        key[axis] = sl
+        return a[tuple(key)]
+    shape = [1] * x.ndim
+    shape[axis] = n
+    pos = xp.arange(n).reshape(shape)
+    edge = along(s, slice(1, None)) != along(s, slice(None, -1))    # NaN: a run of its own
+    true = xp.ones(tuple(1 if i == axis else v for i, v in enumerate(x.shape)), bool)
+    starts = xp.concatenate([true, edge], axis=axis)
+    ends = xp.concatenate([edge, true], axis=axis)
+    start = _inclusive_scan(xp, "maximum", xp.where(starts, pos, 0), axis)
+    end = xp.flip(_inclusive_scan(xp, "minimum", xp.flip(xp.where(ends, pos, n - 1), axis),
+                                  axis), axis)
+    count = end - start + 1
+    best = xp.expand_dims(xp.argmax(count == count.max(axis=axis, keepdims=True), axis=axis),
+                          axis)
+    return xp.take_along_axis(order, xp.take_along_axis(end, best, axis), axis)
+
+
+def _mode_idx_cpu(x, *, axis):
+    # one Cython pass over each sorted slice; NumPy's form for a dtype it lacks (float16)
+    idx = _scan_cpu.mode_indices(x, axis)
+    return _mode_idx_fwd(np, x, axis) if idx is None else idx
+
+
+MODE_INDICES = register(OpDef(
+    "mode_indices", _mode_idx_fwd, kernels={"cpu": _mode_idx_cpu},
+    infer=lambda x, *, axis: (tuple(1 if i == axis else v for i, v in enumerate(x[0])),
+                              np.dtype(np.int64)),
+    onnx=_scan_onnx.mode_indices,
+    doc="index (dim kept) of the last occurrence of each slice's mode along an axis"))
+
+
 def mode(input, dim: int = -1, keepdim: bool = False) -> mode_result:
-    """The most frequent value along ``dim`` (the smallest on ties) and the index of its last
-    occurrence, as a named tuple (``torch.mode``). Differentiable in the values."""
-    from ..creation import full
-    from .cumulative import cummax, cummin
+    """The most frequent value along ``dim`` (the smallest on ties; NaN never equals NaN) and
+    the index of its last occurrence, as a named tuple (``torch.mode``; PyTorch's own index
+    is that of an arbitrary occurrence on slices longer than 16). Differentiable in the
+    values.
+
+    >>> tl.mode(tl.tensor([[3, 1, 3, 1, 2]]), dim=1)      # values [1], indices [3]
+    """
     from .indexing import take_along_axis
-    from .reduction import amax, argmax
-    from .shape import concatenate, flip
-    from .sorting import argsort
     x = to_tensor(input)
     src, d, scalar = _prepare_dim(x, dim, "mode")
-    n = src.shape[d]
-    order = argsort(src, axis=d)                   # stable: a run keeps its input order
-    s = take_along_axis(src.detach(), order, d)
-    pos = _dim_arange(n, d, src.ndim, src)
-    edge = _along(s, d, slice(1, None)) != _along(s, d, slice(None, -1))
-    true = full(tuple(1 if i == d else v for i, v in enumerate(_shape(src))), True,
-                device=src.device)
-    starts = concatenate([true, edge], axis=d)     # a run of equal values starts here
-    ends = concatenate([edge, true], axis=d)       # ... ends here
-    start = cummax(E.where(starts, pos, 0), d)[0]
-    end = flip(cummin(flip(E.where(ends, pos, n - 1), d), d)[0], d)
-    count = end - start + 1
-    best = argmax((count == amax(count, axis=d, keepdims=True)).astype(np.int8), axis=d,
-                  keepdims=True)                   # the first (smallest) run of most elements
-    idx = take_along_axis(order, take_along_axis(end, best, d), d)
+    idx = apply(MODE_INDICES, src.detach(), axis=d)
     return _finish(mode_result, take_along_axis(src, idx, d), idx, d, keepdim, scalar)
 
 

@@ -29,7 +29,8 @@ rule(*ELEMENTWISE)(elementwise)
 
 
 # --- reductions over axis=None or a tuple, with keepdims -------------------------------
-@simple("sum", "mean", "max", "min", "all", "any", "var", "std", "logsumexp", "norm", "prod")
+@simple("sum", "mean", "max", "min", "all", "any", "var", "std", "logsumexp", "norm", "prod",
+        "nansum", "nanmean")
 def _reduce(op, x, *, axis, keepdims, **rest):
     return wrap(P.call(op, x.phys, axis=shift(axis, x.ndim), keepdims=keepdims, **rest), x.dev)
 
@@ -48,11 +49,13 @@ def _arg_reduce(op, x, *, axis, keepdims):
 
 
 # --- ops along one axis (an int attr ``axis``) -----------------------------------------------
-@simple("cumsum", "cumprod", "logcumsumexp", "cum_extreme_indices", "softmax", "log_softmax",
+@simple("cumsum", "cumprod", "logcumsumexp", "cum_extreme", "softmax", "log_softmax",
         "argsort", "topk_indices")
 def _along_axis(op, x, *, axis, **rest):
     if x.ndim == 0:     # a 0-d example: the op along a size-1 axis, then that axis dropped
         out = P.call(op, P.expand_dims(x.phys, (1,)), axis=1, **rest)
+        if type(out) is tuple:      # cum_extreme: values and indices
+            return wrap(tuple(P.squeeze(o, (1,)) for o in out), x.dev)
         return wrap(P.squeeze(out, (1,)), x.dev)
     return wrap(P.call(op, x.phys, axis=shift(axis, x.ndim), **rest), x.dev)
 
