@@ -101,7 +101,7 @@ def cases(lib):
             ("x.T.contiguous() (1024^2)", lambda: x.T.contiguous()),
             ("permute NCHW->NHWC, contiguous (32,64,32,32)",
              lambda: xa.permute(0, 2, 3, 1).contiguous()),
-        ]
+        ] + _shared(tl)
     import torch
     x, xb = torch.tensor(a), torch.tensor(big)
     xa = torch.tensor(act)
@@ -162,6 +162,43 @@ def cases(lib):
         ("x.T.contiguous() (1024^2)", lambda: x.T.contiguous()),
         ("permute NCHW->NHWC, contiguous (32,64,32,32)",
          lambda: xa.permute(0, 2, 3, 1).contiguous()),
+    ] + _shared(torch)
+
+
+def _shared(lib):
+    """Cases written once for both libraries (session 14's kernels: softmax, nll, the
+    scans, nan-reductions, mode, cdist p=1)."""
+    rng = np.random.default_rng(1)
+    F = lib.nn.functional
+    att = lib.tensor(rng.standard_normal((64, 32, 128)).astype(np.float32), requires_grad=True)
+    seg = lib.tensor(rng.standard_normal((256, 64, 64)).astype(np.float32))
+    logits = lib.tensor(rng.standard_normal((256, 1000)).astype(np.float32),
+                        requires_grad=True)
+    target = lib.tensor(rng.integers(0, 1000, 256))
+    wide = lib.tensor(rng.standard_normal((64, 4096)).astype(np.float32), requires_grad=True)
+    nan = rng.standard_normal((1024, 1024)).astype(np.float32)
+    nan[rng.random(nan.shape) < 0.1] = np.nan
+    nan = lib.tensor(nan)
+    votes = lib.tensor(rng.integers(0, 50, (64, 4096)))
+    pa = lib.tensor(rng.standard_normal((256, 64)).astype(np.float32), requires_grad=True)
+    pb = lib.tensor(rng.standard_normal((256, 64)).astype(np.float32))
+
+    def fb(fn, *leaves):
+        def run():
+            for t in leaves:
+                t.grad = None
+            fn().sum().backward()
+        return run
+    return [
+        ("softmax last dim, fwd+bwd (64,32,128)", fb(lambda: F.softmax(att, -1), att)),
+        ("log_softmax last dim (256,64,64)", lambda: F.log_softmax(seg, -1)),
+        ("softmax dim 1 (256,64,64)", lambda: F.softmax(seg, 1)),
+        ("log_softmax + nll_loss, fwd+bwd (256x1000)",
+         fb(lambda: F.nll_loss(F.log_softmax(logits, 1), target), logits)),
+        ("cummax last dim, fwd+bwd (64x4096)", fb(lambda: lib.cummax(wide, 1)[0], wide)),
+        ("nansum dim -1 (1024^2, 10% NaN)", lambda: lib.nansum(nan, -1)),
+        ("mode dim -1 (64x4096 ints)", lambda: lib.mode(votes, -1)),
+        ("cdist p=1, fwd+bwd (256x64, 256x64)", fb(lambda: lib.cdist(pa, pb, p=1), pa)),
     ]
 
 
