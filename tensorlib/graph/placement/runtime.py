@@ -10,6 +10,8 @@ the caller gets the device's exception, noted with the device's name.
 """
 from __future__ import annotations
 
+import functools
+
 import queue
 import threading
 import weakref
@@ -207,6 +209,7 @@ class PlacedPlan:
         self.graph = graph
         self.fetches = list(fetches)
         self._targets = list(targets)
+        self._active: _Step | None = None      # the step running now
         rt = _runtime(graph)
         self._lock = rt.lock
         with self._lock:
@@ -258,16 +261,20 @@ class PlacedPlan:
         ray.get(self._cluster.workers[k].load.remote(self._clock.plan_id, str(part.device),
                                                       doc))
 
-    def _abort_if_failed(self, future) -> None:
+    def _abort_if_failed(self, step: _Step, step_no: int, future) -> None:
+        # Ray calls this from its own thread, possibly after the step returned and the next
+        # one began: it must abort only its own step (aborting the running one made the
+        # next step after a failure fail too, under load)
         error = future.exception()
-        if error is not None:
-            self._abort(error)
+        if error is not None and step is self._active:
+            self._abort(error, step_no)
 
-    def _abort(self, error: BaseException) -> None:
+    def _abort(self, error: BaseException, step_no: int | None = None) -> None:
         self.rendezvous.abort(error)
         self._gate.fail(error)
         if self._clock is not None:
-            self._cluster.exchange.abort.remote((self._clock.plan_id, self._clock.step))
+            n = self._clock.step if step_no is None else step_no
+            self._cluster.exchange.abort.remote((self._clock.plan_id, n))
 
     def _check_cluster(self, rt: _GraphRuntime) -> None:
         from ...distributed import current
@@ -284,6 +291,7 @@ class PlacedPlan:
     def __call__(self, feeds: list, input_tensors: list | None = None) -> list:
         step = _Step(len(self.fetches))
         with self._lock:
+            self._active = step
             if self._remote:
                 self._check_cluster(_runtime(self.graph))
             self.rendezvous.start()
@@ -300,6 +308,7 @@ class PlacedPlan:
                     self._collect_remote(step)
                 except Exception:   # noqa: BLE001 - already in step.errors
                     pass
+            self._active = None
         return self._finish(step)
 
     def _job(self, step: _Step, part, feeds: list, input_tensors):
@@ -334,7 +343,8 @@ class PlacedPlan:
                 self._clock.plan_id, str(part.device), self._clock.step, mine)
             # a worker that dies (or fails before it could abort the step itself) must not
             # leave the local parts waiting in recv or at the gate
-            fut.future().add_done_callback(self._abort_if_failed)
+            fut.future().add_done_callback(
+                functools.partial(self._abort_if_failed, step, self._clock.step))
             step.futures.append((part, fut))
 
     def _collect_remote(self, step: _Step) -> None:
