@@ -513,8 +513,13 @@ def _contiguous(self):
 
 
 def _new(fill):
-    def method(self, *size, dtype=None, device=None, requires_grad: bool = False):
+    def method(self, *size, dtype=None, device=None, requires_grad: bool = False, **kw):
         from . import creation
+        if kw:      # x.new_zeros(size=(2, 3)), as PyTorch
+            if set(kw) != {"size"} or size:
+                raise TypeError(f"new tensor: pass the size positionally or as size=, got "
+                                f"{size or ''} {sorted(kw)}")
+            size = (kw["size"],)
         shape = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
         return creation.full(tuple(shape), fill, dtype=dtype or self.dtype,
                              device=device or self.device, requires_grad=requires_grad)

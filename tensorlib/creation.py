@@ -172,6 +172,24 @@ def _from_traced(kind: str, size, fill, dt, traced) -> Tensor:
     return fill_traced(kind, size, fill, dt)
 
 
+def _size_kw(kind: str, size: tuple, kw: dict) -> tuple:
+    """The sizes given positionally or as PyTorch's ``size=`` keyword (a tuple or list),
+    never both."""
+    if not kw:
+        return size
+    extra = sorted(set(kw) - {"size"})
+    if extra:
+        raise TypeError(f"{kind}() got an unexpected keyword argument {extra[0]!r}")
+    given = kw["size"]
+    if size:
+        raise TypeError(f"{kind}(): the size was given both positionally {size} and as "
+                        f"size={given!r}; give it once")
+    if not isinstance(given, (tuple, list)):
+        raise TypeError(f"{kind}(): size= must be a tuple or list of ints, got "
+                        f"{type(given).__name__} (write size=({given!r},))")
+    return (tuple(given),)
+
+
 def _filled(kind: str, size, fill, dtype, device, requires_grad) -> Tensor:
     dev = _target(device)
     dt = _dtypes.as_dtype(dtype) if dtype is not None else None
@@ -198,19 +216,22 @@ def _filled(kind: str, size, fill, dtype, device, requires_grad) -> Tensor:
     return t
 
 
-def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """``tl.zeros(2, 3)`` or ``tl.zeros((2, 3))``."""
-    return _filled("zeros", size, 0, dtype, device, requires_grad)
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False,
+          **kw) -> Tensor:
+    """``tl.zeros(2, 3)``, ``tl.zeros((2, 3))`` or ``tl.zeros(size=(2, 3))``."""
+    return _filled("zeros", _size_kw("zeros", size, kw), 0, dtype, device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """``tl.ones(2, 3)`` or ``tl.ones((2, 3))``; the default float dtype unless ``dtype``."""
-    return _filled("ones", size, 1, dtype, device, requires_grad)
+def ones(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
+    """``tl.ones(2, 3)``, ``tl.ones((2, 3))`` or ``tl.ones(size=(2, 3))``; the default float
+    dtype unless ``dtype``."""
+    return _filled("ones", _size_kw("ones", size, kw), 1, dtype, device, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Uninitialised values (whatever the memory held); sizes and dtype as ``zeros``."""
-    return _filled("empty", size, 0, dtype, device, requires_grad)
+def empty(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
+    """Uninitialised values (whatever the memory held); sizes (``size=`` too) and dtype as
+    ``zeros``."""
+    return _filled("empty", _size_kw("empty", size, kw), 0, dtype, device, requires_grad)
 
 
 def full(size: Sequence[int] | int, fill_value, dtype=None, device=None,
@@ -274,9 +295,17 @@ def _float_like(dt):
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Like ``numpy.arange``; integer arguments give int64, any float gives float32."""
+    """Values from ``start`` up to (not including) ``end`` every ``step``, as PyTorch:
+    integer arguments give int64, any float gives the default float. Each value is
+    ``start + i * step`` computed in double (float32 for float16) and rounded once to the
+    dtype, and the length is ``ceil((end - start) / step)`` in double, so float32 ranges
+    do not drift.
+
+    >>> tl.arange(-8.0, 8.0, 0.1)[80]          # 0 (4e-16), not -7.6e-06
+    """
     if end is None:
         start, end = 0, start
+    start, end, step = (_scalar_arg(v) for v in (start, end, step))
     if step == 0:
         raise ValueError("arange: step must be non-zero")
     if dtype is None:
@@ -294,11 +323,88 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
         t = _from_traced("arange", (end,), 1, _dtypes.int64, [(0, end)]).cumsum(0) - 1
         return t.astype(dtype) if _dtypes.as_dtype(dtype) != np.int64 else t
     dev = _target(device)
-    arr = xp_for(dev).arange(start, end, step, dtype=_dtypes.as_dtype(dtype))
+    xp = xp_for(dev)
+    if dev.type == "vmap":      # computed on the level's base device, then lifted
+        arr = xp.lift(_arange_array(xp.base_module(), start, end, step, _dtypes.as_dtype(dtype)))
+    else:
+        arr = _arange_array(xp, start, end, step, _dtypes.as_dtype(dtype))
     t = _made(_wrap(arr, dev, False, None, 0))
     if requires_grad:
         t.requires_grad = True
     return t
+
+
+def _scalar_arg(v):
+    """A 0-d tensor bound (``tl.arange(n_tensor)``) as its Python number."""
+    if isinstance(v, Tensor):
+        if v.ndim != 0:
+            raise ValueError(f"arange: bounds and step must be numbers or 0-d tensors, got a "
+                             f"tensor of shape {tuple(v.shape)}")
+        return v.item()
+    return v
+
+
+def _arange_array(xp, start, end, step, dt):
+    """PyTorch's arange values on backend ``xp``: integer dtypes count from the truncated
+    ``start`` by the truncated ``step``; int64 also takes its length from the truncated
+    bounds (PyTorch's exact integer formula), other dtypes from ``ceil((end - start) / step)``
+    in double. Floats are ``start + i * step`` in the accumulate type (double; float32
+    for float16) rounded once."""
+    kind = np.dtype(dt).kind
+    if kind not in "iuf":
+        return xp.arange(start, end, step, dtype=dt)
+    fs, fe, fst = float(start), float(end), float(step)
+    if kind in "iu" and dt == np.int64:
+        s, e, st = int(start), int(end), int(step)
+        if st == 0:
+            raise ValueError(f"arange: step {step!r} truncates to 0 for dtype int64")
+        _arange_bounds(s, e, st)
+        sgn = 1 if st > 0 else -1
+        q = e - s + st - sgn
+        n = abs(q) // abs(st) * (1 if (q >= 0) == (st > 0) else -1)   # C's truncation
+    else:
+        if not (np.isfinite(fs) and np.isfinite(fe)):
+            raise ValueError(f"arange: unsupported range: {start} -> {end}")
+        if not fst == fst:
+            raise ValueError("arange: step must be non-zero (got NaN)")
+        _arange_bounds(fs, fe, fst)
+        n = int(np.ceil((fe - fs) / fst))
+    if kind in "iu":
+        i = xp.arange(n, dtype=np.int64)
+        return (int(start) + int(step) * i).astype(dt)
+    i = xp.arange(n, dtype=np.float64)
+    if dt == np.float16:
+        # float32 accumulation: the float32 start and step, product and sum exact in double
+        # (24-bit operands), rounded once to float32, then to float16
+        s32, st32 = float(np.float32(start)), float(np.float32(step))
+        return (s32 + st32 * i).astype(np.float32).astype(dt)
+    return _fma(fst, i, fs).astype(dt)
+
+
+def _fma(a: float, b, c: float):
+    """``a * b + c`` rounded once (a fused multiply-add, as PyTorch's compiled kernel
+    computes ``start + step * i``; two roundings would put -8 + 0.1 * 80 at 0 instead of
+    4.4e-16, flipping relu's gradient there), by the error-free product and sum
+    transformations, on any backend's arrays ``b``."""
+    p = a * b
+    split = 134217729.0                     # 2**27 + 1 (Dekker)
+    t = split * a
+    ah = t - (t - a)
+    al = a - ah
+    t = split * b
+    bh = t - (t - b)
+    bl = b - bh
+    perr = ((ah * bh - p) + ah * bl + al * bh) + al * bl     # a * b - p, exactly
+    s = p + c
+    bb = s - p
+    serr = (p - (s - bb)) + (c - bb)                         # p + c - s, exactly
+    return s + (serr + perr)
+
+
+def _arange_bounds(start, end, step) -> None:
+    if not ((step > 0 and end >= start) or (step < 0 and end <= start)):
+        raise ValueError(f"arange: upper bound and lower bound inconsistent with step sign "
+                         f"(start={start}, end={end}, step={step})")
 
 
 def _escapes(kind: str, sizes) -> None:
@@ -382,30 +488,38 @@ def _random(arr, dtype, device, requires_grad) -> Tensor:
 
 
 def rand(*size, generator: Generator | None = None, dtype=None, device=None,
-         requires_grad: bool = False) -> Tensor:
-    """Uniform on [0, 1)."""
+         requires_grad: bool = False, **kw) -> Tensor:
+    """Uniform on [0, 1): ``tl.rand(2, 3)``, ``tl.rand((2, 3))`` or ``tl.rand(size=(2, 3))``."""
+    size = _size_kw("rand", size, kw)
     t = _random(rng(generator).random(_fixed("rand", size)), dtype, device, requires_grad)
     return _traced(t, "rand", {}, generator)
 
 
 def randn(*size, generator: Generator | None = None, dtype=None, device=None,
-          requires_grad: bool = False) -> Tensor:
-    """Standard normal."""
+          requires_grad: bool = False, **kw) -> Tensor:
+    """Standard normal: ``tl.randn(2, 3)``, ``tl.randn((2, 3))`` or
+    ``tl.randn(size=(2, 3))`` (d2l's spelling)."""
+    size = _size_kw("randn", size, kw)
     t = _random(rng(generator).standard_normal(_fixed("randn", size), dtype=np.float64), dtype,
                 device, requires_grad)
     return _traced(t, "randn", {}, generator)
 
 
-def randint(low: int, high: int | None = None, size: Sequence[int] = (), generator=None,
-            dtype=None, device=None) -> Tensor:
+def randint(low: int | None = None, high: int | None = None, size: Sequence[int] = (),
+            generator=None, dtype=None, device=None) -> Tensor:
     """Integers in [low, high) (or [0, low) with one bound); ``randint(10, (3,))`` is
-    ``randint(0, 10, (3,))``, as PyTorch."""
+    ``randint(0, 10, (3,))``, and ``randint(high=10, size=(3,))`` too, as PyTorch."""
     if isinstance(high, (tuple, list)):
         if size != ():
             raise TypeError("randint: size given twice")
         high, size = None, high
+    if low is None and high is None:
+        raise TypeError("randint() missing the upper bound: randint(high, size) or "
+                        "randint(low, high, size)")
     if high is None:
         low, high = 0, low
+    elif low is None:
+        low = 0
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
     arr = rng(generator).integers(low, high, size=_shape(tuple(size)))

@@ -118,11 +118,27 @@ class _GradMode:
         return wrapper
 
 
-class no_grad(_GradMode):
-    """Disable recording of the tape, as a context manager or a decorator.
+class _BareDecorator(_GradMode):
+    """A mode taking no arguments, so usable bare as a decorator (``@tl.no_grad`` as well as
+    ``@tl.no_grad()``), as PyTorch 2's."""
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        if not callable(orig_func):
+            raise TypeError(f"{cls.__name__}() takes no arguments (or one function, when used "
+                            f"bare as a decorator), got {type(orig_func).__name__}")
+        return cls()(orig_func)
+
+
+class no_grad(_BareDecorator):
+    """Disable recording of the tape, as a context manager or a decorator (with or without
+    parentheses).
 
     >>> with tl.no_grad():
     ...     y = x * 2          # y.requires_grad is False
+    >>> @tl.no_grad
+    ... def evaluate(model, x): return model(x)
     """
 
     _mode = False
@@ -168,9 +184,9 @@ class inference_mode(_GradMode):
         state.inference, state.inference_grad, state.grad_enabled = token
 
 
-class enable_grad(_GradMode):
+class enable_grad(_BareDecorator):
     """Re-enable recording inside a ``no_grad`` block (not inside ``inference_mode``, where
-    nothing records, as in PyTorch)."""
+    nothing records, as in PyTorch); a decorator too, bare or called."""
 
     _mode = True
 

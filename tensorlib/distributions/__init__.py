@@ -8,10 +8,10 @@ gradient through the sample), ``log_prob``, ``entropy`` and ``kl_divergence``.
 Families: Normal, Uniform, Exponential, Laplace, LogNormal, Cauchy, Gamma, Beta, Dirichlet,
 StudentT, MultivariateNormal (all with ``rsample``; Gamma, Beta, Dirichlet and StudentT by
 implicit reparameterization of the gamma draw), Bernoulli, Categorical, OneHotCategorical,
-Poisson, Binomial, Geometric, and Independent; LowRankMultivariateNormal, ContinuousBernoulli,
-RelaxedBernoulli, RelaxedOneHotCategorical (reparameterized), MixtureSameFamily, LKJCholesky
-(correlation-matrix Cholesky factors), Wishart (positive-definite matrices), LogisticNormal,
-HalfNormal, HalfCauchy, Chi2, and
+Poisson, Binomial, Geometric, Multinomial, and Independent; LowRankMultivariateNormal,
+ContinuousBernoulli, RelaxedBernoulli, RelaxedOneHotCategorical (reparameterized),
+MixtureSameFamily, LKJCholesky (correlation-matrix Cholesky factors), Wishart
+(positive-definite matrices), LogisticNormal, HalfNormal, HalfCauchy, Chi2, and
 TransformedDistribution over the bijections of ``tl.distributions.transforms`` (also
 exported here, as PyTorch's). ``biject_to(constraint)`` / ``transform_to(constraint)`` give a
 transform from unconstrained space onto a constraint (``constraint_registry``).
@@ -42,6 +42,7 @@ from .kl import kl_divergence, register_kl
 from .lkj_cholesky import LKJCholesky
 from .lowrank_mvn import LowRankMultivariateNormal
 from .mixture import MixtureSameFamily
+from .multinomial import Multinomial
 from .multivariate import MultivariateNormal
 from .relaxed import (
                                ExpRelaxedCategorical,
@@ -87,4 +88,4 @@ __all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Continuous
            "SigmoidTransform", "SoftmaxTransform", "SoftplusTransform", "StackTransform",
            "StickBreakingTransform", "TanhTransform", "Transform", "biject_to",
            "constraint_registry", "identity_transform", "transform_to", "LKJCholesky",
-           "Wishart", "Chi2", "HalfCauchy", "HalfNormal", "LogisticNormal"]
+           "Wishart", "Chi2", "HalfCauchy", "HalfNormal", "LogisticNormal", "Multinomial"]

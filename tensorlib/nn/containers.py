@@ -1,6 +1,7 @@
 """Containers: Sequential, ModuleList, ModuleDict."""
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 
@@ -42,25 +43,94 @@ class Sequential(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
+    def _key(self, idx) -> str:
+        n = len(self._modules)
+        idx = operator.index(idx)
+        if not -n <= idx < n:
+            raise IndexError(f"Sequential index {idx} out of range for {n} modules")
+        return list(self._modules)[idx % n]
+
+    def _renumber(self, modules: list) -> None:
+        """Keys ``"0"``, ``"1"``, ... in order, as PyTorch after a removal or insertion (so a
+        later ``append`` cannot overwrite a layer and state_dict keys match PyTorch's)."""
+        self._modules.clear()
+        for i, m in enumerate(modules):
+            self._modules[str(i)] = m
+
     def __getitem__(self, idx):
-        items = list(self._modules.items())
         if isinstance(idx, slice):
-            return Sequential(OrderedDict(items[idx]))
-        if not -len(items) <= idx < len(items):
-            raise IndexError(f"Sequential index {idx} out of range for {len(items)} modules")
-        return items[idx][1]
+            return type(self)(OrderedDict(list(self._modules.items())[idx]))
+        return self._modules[self._key(idx)]
 
     def __setitem__(self, idx: int, module: Module) -> None:
-        key = list(self._modules)[idx]
-        self._modules[key] = _check_module(module, "Sequential.__setitem__")
+        self._modules[self._key(idx)] = _check_module(module, "Sequential.__setitem__")
 
-    def __delitem__(self, idx) -> None:
-        keys = list(self._modules)
-        for k in (keys[idx] if isinstance(idx, slice) else [keys[idx]]):
+    def __delitem__(self, idx: int | slice) -> None:
+        """Remove a module (or a slice of them); the rest are renumbered from ``"0"``."""
+        keys = list(self._modules)[idx] if isinstance(idx, slice) else [self._key(idx)]
+        for k in keys:
             del self._modules[k]
+        self._renumber(list(self._modules.values()))
+
+    def pop(self, idx: int | slice) -> Module | Sequential:
+        """Remove and return the module at ``idx`` (a Sequential for a slice)."""
+        v = self[idx]
+        del self[idx]
+        return v
 
     def append(self, module: Module) -> Sequential:
+        """Add ``module`` at the end, under key ``str(len(self))``."""
         self.add_module(str(len(self._modules)), _check_module(module, "Sequential.append"))
+        return self
+
+    def insert(self, index: int, module: Module) -> Sequential:
+        """Insert ``module`` before position ``index`` (``-len <= index <= len``); keys are
+        renumbered from ``"0"``.
+
+        >>> seq.insert(0, nn.Flatten())
+        """
+        _check_module(module, "Sequential.insert")
+        n = len(self._modules)
+        index = operator.index(index)
+        if not -n <= index <= n:
+            raise IndexError(f"Sequential.insert: index {index} out of range for {n} modules")
+        mods = list(self._modules.values())
+        mods.insert(index + n if index < 0 else index, module)
+        self._renumber(mods)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> Sequential:
+        """Append each of ``modules`` (another Sequential, a list, ...)."""
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __add__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but "
+                             f"{type(other).__name__} is given.")
+        return Sequential().extend(self).extend(other)
+
+    def __iadd__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but "
+                             f"{type(other).__name__} is given.")
+        return self.extend(list(other))
+
+    def __mul__(self, times: int) -> Sequential:
+        if not isinstance(times, int) or isinstance(times, bool):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self).__name__} and "
+                            f"{type(times).__name__}")
+        if times <= 0:
+            raise ValueError(f"Non-positive multiplication factor {times} for "
+                             f"{type(self).__name__}")
+        return Sequential().extend(list(self) * times)
+
+    __rmul__ = __mul__
+
+    def __imul__(self, times: int) -> Sequential:
+        combined = self * times
+        self._renumber(list(combined))
         return self
 
 

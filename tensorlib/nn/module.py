@@ -552,6 +552,10 @@ class Module:
         """
         if not isinstance(state_dict, dict):
             raise TypeError(f"load_state_dict: expected a dict, got {type(state_dict).__name__}")
+        for name, m in self.named_modules():    # lazy layers take the checkpoint's shapes
+            hook = getattr(m, "_lazy_load_hook", None)
+            if hook is not None and m is not self:
+                hook(state_dict, name + ".")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]

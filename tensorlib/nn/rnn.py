@@ -144,6 +144,18 @@ class RNNBase(Module):
         ``weight_hh``, then the biases and ``weight_hr`` when present)."""
         return [[getattr(self, n) for n in names] for names in self._names]
 
+    @property
+    def _flat_weights_names(self) -> list[str]:
+        """The parameter names in PyTorch's flat order (per layer and direction: ``weight_ih``,
+        ``weight_hh``, the biases, ``weight_hr``); d2l's ``init_seq2seq`` walks it."""
+        return [n for names in self._names for n in names]
+
+    @property
+    def _flat_weights(self) -> list[Parameter | None]:
+        """The parameters named by ``_flat_weights_names``, in that order (None where one was
+        set to None), as PyTorch's; read afresh, so a re-assigned weight shows."""
+        return [getattr(self, n, None) for n in self._flat_weights_names]
+
     def reset_parameters(self) -> None:
         """Every weight and bias ~ U(-1/sqrt(hidden), 1/sqrt(hidden)), as PyTorch."""
         k = 1.0 / math.sqrt(self.hidden_size)

@@ -179,7 +179,8 @@ def _activation(a) -> Callable:
 
 class _Layer(Module):
     """What the encoder and decoder layers share: self-attention, the feed-forward block,
-    ``n_blocks`` LayerNorms and dropouts (one per residual block), with PyTorch's names."""
+    ``n_blocks`` LayerNorms and dropouts (one per residual block), with PyTorch's names and
+    registration order (the decoder's three blocks add ``multihead_attn``)."""
 
     def __init__(self, d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
                  batch_first, norm_first, bias, dtype, device, n_blocks):
@@ -187,6 +188,11 @@ class _Layer(Module):
         kw = dict(dtype=dtype, device=device)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                             batch_first=batch_first, **kw)
+        if n_blocks == 3:
+            # the decoder's attention over memory comes next in PyTorch's order (so
+            # named_parameters, state_dict and a Transformer's init draws match it)
+            self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout,
+                                                     bias=bias, batch_first=batch_first, **kw)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
@@ -241,9 +247,6 @@ class TransformerDecoderLayer(_Layer):
                  dtype=None, device=None):
         super().__init__(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
                          batch_first, norm_first, bias, dtype, device, n_blocks=3)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                                 batch_first=batch_first, dtype=dtype,
-                                                 device=device)
 
     def forward(self, tgt: Tensor, memory: Tensor, tgt_mask: Tensor | None = None,
                 memory_mask: Tensor | None = None, tgt_key_padding_mask: Tensor | None = None,

@@ -216,6 +216,14 @@ class _LevelArrays:
     def _lift(self, a) -> BatchedArray:
         return BatchedArray(a, None, self.dev)
 
+    def base_module(self):
+        """The base device's array module, for values computed there and then lifted."""
+        return self._xp()
+
+    def lift(self, a) -> BatchedArray:
+        """An array of the base device as an unbatched value of the level."""
+        return self._lift(a)
+
     def full(self, shape, fill_value, dtype=None):
         return self._lift(self._xp().full(shape, fill_value, dtype))
 
