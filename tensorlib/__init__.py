@@ -100,6 +100,8 @@ from .ops.lowrank import pca_lowrank, svd_lowrank
 from .ops.rounding import round  # noqa: A004  (torch.round(x, decimals=); E.round without)
 from .random import poisson
 from .special import xlogy
+from .ops.foreach import EXPORTS as _exports_foreach  # noqa: E402  (tl._foreach_add_...)
+globals().update(_exports_foreach)
 from . import _torch_methods  # noqa: F401  (more of PyTorch's Tensor methods)
 from . import func  # noqa: E402  (tl.func: functional_call, grad)
 from .func import vmap  # noqa: E402  (tl.vmap, as tl.func.vmap)
@@ -136,6 +138,8 @@ def get_default_dtype():
 
 
 from . import utils  # noqa: E402  (tensorlib.utils.data: torch.utils.data's path)
+from .utils import checkpoint as _utils_checkpoint  # noqa: E402, F401  (tl.utils.checkpoint)
+from .compile import compile  # noqa: E402, A004  (torch.compile's stand-in over tl.function)
 from .ops.legacy_tensors import EXPORTS as _legacy  # noqa: E402
 globals().update(_legacy)       # LongTensor, FloatTensor, ...
 

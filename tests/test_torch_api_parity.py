@@ -1261,7 +1261,7 @@ _CATEGORIES = {
         profiler_allow_cudagraph_cupti_lazy_reinit_cuda12 thread_safe_generator""",
     "symbolic": """sym_constrain_range sym_constrain_range_for_size sym_float sym_fresh_size
         sym_int sym_ite sym_max sym_min sym_not sym_sqrt sym_sum""",
-    "jit": """compile cond while_loop fork wait import_ir_module import_ir_module_from_buffer
+    "jit": """cond while_loop fork wait import_ir_module import_ir_module_from_buffer
         merge_type_from_type_comment parse_ir parse_schema parse_type_comment
         unify_type_list""",
     "amp": """autocast_decrement_nesting autocast_increment_nesting clear_autocast_cache

@@ -74,3 +74,7 @@ def device_of_array(array) -> Device:
     if isinstance(array, np.ndarray):
         return Device("cpu")
     return Device(f"cuda:{array.device.id}")
+
+
+# PyTorch's user-facing switches (torch.backends.cudnn/cuda/mps), as attributes scripts set
+from . import cuda, cudnn, mps  # noqa: E402, F401

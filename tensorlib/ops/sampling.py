@@ -9,16 +9,37 @@ from ..autograd.mode import state
 from ._util import to_tensor
 
 
-def bernoulli(p, generator=None) -> Tensor:
-    """1 with probability ``p`` (elementwise, in [0, 1]), else 0, in ``p``'s dtype."""
+def bernoulli(input, p: float | None = None, *, generator=None) -> Tensor:
+    """Draws of 1 or 0, as PyTorch's ``bernoulli``: ``bernoulli(input)`` draws 1 with the
+    probability ``input`` holds (elementwise, in [0, 1], floating point) in ``input``'s
+    dtype; ``bernoulli(input, p)`` draws 1 with the scalar probability ``p`` in ``input``'s
+    shape and dtype (any dtype: only the shape and dtype of ``input`` are used).
+
+    >>> tl.bernoulli(tl.tensor([0.0, 1.0]))                 # tensor([0., 1.])
+    >>> tl.bernoulli(tl.zeros(2, 3), 0.5, generator=g)       # a (2, 3) mask of 0s and 1s
+    """
     from ..creation import rand
-    p = to_tensor(p)
-    if p.dtype.kind != "f":
-        raise TypeError(f"bernoulli: probabilities must be floating point, got {p.dtype}")
-    if state.tracer is None and p.size and not bool(((p >= 0) & (p <= 1)).all().item()):
+    x = to_tensor(input)
+    if p is not None:
+        if isinstance(p, Tensor):
+            if p.numel() != 1:
+                raise ValueError(f"bernoulli: p must be a number, got a tensor of shape "
+                                 f"{tuple(p.shape)}; pass the probabilities as input")
+            p = p.item()
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+            raise TypeError(f"bernoulli: p must be a number, got {type(p).__name__}")
+        if not 0 <= p <= 1:
+            raise ValueError(f"bernoulli: p must lie in [0, 1], got p={p}")
+        # float64 draws, as Tensor.bernoulli_ makes them: the same generator state gives
+        # the same mask through either spelling, whatever input's dtype
+        u = rand(*x.shape, generator=generator, dtype=np.float64, device=x.device)
+        return (u < float(p)).astype(x.dtype)
+    if x.dtype.kind != "f":
+        raise TypeError(f"bernoulli: probabilities must be floating point, got {x.dtype}")
+    if state.tracer is None and x.size and not bool(((x >= 0) & (x <= 1)).all().item()):
         raise ValueError("bernoulli: probabilities must lie in [0, 1]")
-    u = rand(*p.shape, generator=generator, dtype=p.dtype, device=p.device)
-    return (u < p.detach()).astype(p.dtype)
+    u = rand(*x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    return (u < x.detach()).astype(x.dtype)
 
 
 def multinomial(probs, num_samples: int, replacement: bool = False,

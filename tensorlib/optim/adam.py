@@ -7,7 +7,7 @@ from .. import creation
 from ..ops.elementwise import maximum
 from . import _fused
 from .._hyper import hyper_value
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_implementation_flags
 
 
 def check_adam_hyperparameters(name: str, group: dict) -> None:
@@ -25,7 +25,7 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba), with optional AMSGrad and L2 weight decay added to the
     gradient. For decoupled weight decay use ``AdamW``. PyTorch's ``foreach=``, ``fused=``
     and ``capturable=`` (which pick among implementations of the same update) are accepted
-    and ignored.
+    and ignored; ``differentiable=True`` raises NotImplementedError.
 
     >>> opt = tl.optim.Adam(model.parameters(), lr=1e-3)
     """
@@ -36,9 +36,11 @@ class Adam(Optimizer):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False, *,
                  foreach: bool | None = None, fused: bool | None = None,
-                 capturable: bool = False):
+                 capturable: bool = False, differentiable: bool = False):
         # PyTorch's foreach/fused/capturable choose among its implementations of the same
         # update: accepted and ignored (tensorlib's CPU step is a fused kernel already)
+        check_implementation_flags(type(self).__name__, foreach=foreach, fused=fused,
+                                   capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize))
@@ -91,5 +93,7 @@ class AdamW(Adam):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False, *,
                  foreach: bool | None = None, fused: bool | None = None,
-                 capturable: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+                 capturable: bool = False, differentiable: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize,
+                         foreach=foreach, fused=fused, capturable=capturable,
+                         differentiable=differentiable)

@@ -15,7 +15,7 @@ from .. import creation
 from .._tensor import Tensor
 from ..ops.elementwise import maximum, where
 from .adam import check_adam_hyperparameters
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_implementation_flags
 
 
 def _as_param(v, p: Tensor):
@@ -50,7 +50,11 @@ class Adamax(_AdamLike):
 
     def __init__(self, params: Iterable, lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, maximize: bool = False):
+                 weight_decay: float = 0.0, maximize: bool = False, *,
+                 foreach: bool | None = None, fused: bool | None = None,
+                 capturable: bool = False, differentiable: bool = False):
+        check_implementation_flags(type(self).__name__, foreach=foreach, fused=fused,
+                                   capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, maximize=maximize))
 
@@ -77,7 +81,11 @@ class NAdam(_AdamLike):
     def __init__(self, params: Iterable, lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum_decay: float = 4e-3,
-                 decoupled_weight_decay: bool = False, maximize: bool = False):
+                 decoupled_weight_decay: bool = False, maximize: bool = False, *,
+                 foreach: bool | None = None, fused: bool | None = None,
+                 capturable: bool = False, differentiable: bool = False):
+        check_implementation_flags(type(self).__name__, foreach=foreach, fused=fused,
+                                   capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, momentum_decay=momentum_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,
@@ -124,7 +132,11 @@ class RAdam(_AdamLike):
     def __init__(self, params: Iterable, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, decoupled_weight_decay: bool = False,
-                 maximize: bool = False):
+                 maximize: bool = False, *,
+                 foreach: bool | None = None, fused: bool | None = None,
+                 capturable: bool = False, differentiable: bool = False):
+        check_implementation_flags(type(self).__name__, foreach=foreach, fused=fused,
+                                   capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,

@@ -254,6 +254,25 @@ class Optimizer:
         return "\n".join(lines)
 
 
+def check_implementation_flags(name: str, *, foreach: bool | None = None,
+                               fused: bool | None = None, capturable: bool = False,
+                               differentiable: bool = False) -> None:
+    """Check PyTorch's implementation switches, which every tensorlib optimizer accepts.
+
+    ``foreach``, ``fused`` and ``capturable`` choose among PyTorch's implementations of
+    the same update: tensorlib has one (a fused kernel on the CPU where one exists), so they
+    change nothing. ``differentiable=True`` (autograd through the update itself) is not
+    supported: the step runs under ``no_grad``.
+    """
+    if differentiable:
+        raise NotImplementedError(
+            f"{name}: differentiable=True is not supported: tensorlib's optimizer steps run "
+            "under no_grad and record no graph; to differentiate through an update, write "
+            "it with tensor ops (e.g. p - lr * g) over tl.func.functional_call")
+    if fused and foreach:
+        raise RuntimeError(f"{name}: `fused` and `foreach` cannot be `True` together.")
+
+
 def _as_float(v) -> float:
     """A saved scalar (a Python number, a 0-d array or tensor) as a float."""
     return float(v.item() if isinstance(v, (Tensor, np.ndarray)) else v)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from .. import creation
 from .._tensor import Tensor
 from .._hyper import enabled, hyper_value
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_implementation_flags
 
 
 class RMSprop(Optimizer):
@@ -16,7 +16,11 @@ class RMSprop(Optimizer):
 
     def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-                 centered: bool = False, maximize: bool = False):
+                 centered: bool = False, maximize: bool = False, *,
+                 foreach: bool | None = None, fused: bool | None = None,
+                 capturable: bool = False, differentiable: bool = False):
+        check_implementation_flags(type(self).__name__, foreach=foreach, fused=fused,
+                                   capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize))
 
@@ -65,7 +69,11 @@ class Adagrad(Optimizer):
 
     def __init__(self, params: Iterable, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10, maximize: bool = False):
+                 eps: float = 1e-10, maximize: bool = False, *,
+                 foreach: bool | None = None, fused: bool | None = None,
+                 capturable: bool = False, differentiable: bool = False):
+        check_implementation_flags(type(self).__name__, foreach=foreach, fused=fused,
+                                   capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
                                       eps=eps, maximize=maximize))
@@ -100,7 +108,11 @@ class Adadelta(Optimizer):
     running RMS of gradients (``lr`` multiplies the result; 1.0 as in the paper)."""
 
     def __init__(self, params: Iterable, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                 weight_decay: float = 0.0, maximize: bool = False):
+                 weight_decay: float = 0.0, maximize: bool = False, *,
+                 foreach: bool | None = None, fused: bool | None = None,
+                 capturable: bool = False, differentiable: bool = False):
+        check_implementation_flags(type(self).__name__, foreach=foreach, fused=fused,
+                                   capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
                                       maximize=maximize))
 

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 
 from . import _fused
 from .._hyper import enabled, hyper_value
-from .optimizer import Optimizer, required
+from .optimizer import Optimizer, check_implementation_flags, required
 
 
 class SGD(Optimizer):
@@ -18,7 +18,11 @@ class SGD(Optimizer):
 
     def __init__(self, params: Iterable, lr: float = required, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-                 maximize: bool = False):
+                 maximize: bool = False, *,
+                 foreach: bool | None = None, fused: bool | None = None,
+                 capturable: bool = False, differentiable: bool = False):
+        check_implementation_flags(type(self).__name__, foreach=foreach, fused=fused,
+                                   capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize))
