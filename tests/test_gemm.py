@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import tensorlib as tl
 from tensorlib import _blas, _gemm, _ops
 
 needs_avx512 = pytest.mark.skipif(not _ops.SGEMM_SUPPORTED, reason="CPU without AVX-512")
@@ -393,3 +394,21 @@ def test_set_num_threads_controls_the_kernels():
     finally:
         tl.set_num_threads(before)
     assert tl.get_num_threads() == before
+
+
+def test_float16_products_are_float32_products_rounded_once():
+    # NumPy's float16 matmul has no BLAS (8x slower than PyTorch): tensorlib computes the
+    # product in float32, as PyTorch's CPU matmul accumulates it, and rounds it once
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((3, 40, 33)).astype(np.float16)
+    b = rng.standard_normal((33, 17)).astype(np.float16)
+    want = np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(np.float16)
+    got = _gemm.matmul(a, b)
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got, want)
+    out = np.empty((3, 40, 17), np.float16)
+    assert _gemm.matmul(a, b, out=out) is out
+    np.testing.assert_array_equal(out, want)
+    x = tl.tensor(a[0], requires_grad=True)
+    (x @ tl.tensor(b)).sum().backward()
+    assert x.grad.dtype == tl.float16
