@@ -405,7 +405,8 @@ def max_pool2d_backward(const floating[:, :, :, ::1] g, const cnp.int64_t[:, :, 
 
 # --- activation backward ------------------------------------------------------------------------
 def relu_backward(const floating[::1] g, const floating[::1] x, floating[::1] out):
-    """out = g where x > 0, else 0 (NaN x gives 0), in one pass."""
+    """out = 0 where x <= 0, else g (a NaN x passes g, as PyTorch's threshold backward), in
+    one pass."""
     cdef Py_ssize_t n = g.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, lo
     with nogil:
         for b in prange(nb, schedule="static", num_threads=nthreads(n)):
@@ -422,7 +423,7 @@ cdef void _relu_bwd_block(const floating* g, const floating* x, floating* out,
     cdef floating v
     for i in range(n):
         v = g[i]   # loaded unconditionally, so the select below needs no branch
-        out[i] = v if x[i] > 0 else 0
+        out[i] = 0 if x[i] <= 0 else v
 
 
 # --- embedding ------------------------------------------------------------------------------

@@ -747,7 +747,7 @@ def test_bound_elementwise_kernels_match_numpy():
             np.testing.assert_allclose(out, ref, rtol=1e-6, equal_nan=True)
         if "relu_grad" in R:   # NaN upstream where x <= 0 gives 0, as where() does
             out = tl._apply.apply(R["relu_grad"], tg, tx).numpy()
-            np.testing.assert_array_equal(out, np.where(xd > 0, gd, 0))
+            np.testing.assert_array_equal(out, np.where(xd <= 0, 0, gd))
 
 
 @gpu

@@ -102,7 +102,7 @@ def test_relu_grad_kernel_special_values(dtype):
     g[4:8] = [np.inf, np.nan, -np.inf, 1.0]
     x[4:8] = [-1.0, -1.0, 2.0, -np.inf]
     out = nn_act._relu_grad_cpu(g, x)
-    np.testing.assert_array_equal(out, np.where(x > 0, g, 0.0).astype(dtype))
+    np.testing.assert_array_equal(out, np.where(x <= 0, 0.0, g).astype(dtype))
     assert out.dtype == dtype
 
 
@@ -612,3 +612,12 @@ def test_pad_planes_kernels_check_their_maps():
         _ops.pad_planes_grad(out, x, rows, np.array([1, 0, 1, 2, 3, -1]), 1)
     with pytest.raises(ValueError, match="shapes do not match"):
         _ops.pad_planes(x, out, rows, cols, 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_relu_gradient_passes_at_nan_inputs_as_pytorch(dtype):
+    # PyTorch's threshold backward: 0 where x <= 0, else g, so a NaN input passes g (the
+    # Cython kernel, the NumPy form for float16, and the CUDA source follow one rule)
+    x = tl.tensor(np.array([np.nan, -1.0, 0.0, 2.0], dtype), requires_grad=True)
+    (g,) = tl.autograd.grad(tl.relu(x).sum(), [x])
+    np.testing.assert_array_equal(g.numpy(), np.array([1, 0, 0, 1], dtype))

@@ -198,7 +198,7 @@ def _act_grad(name, act):
 
 BINDINGS["tanh_grad"] = _act_grad("tanh_grad", "tanh")
 BINDINGS["sigmoid_grad"] = _act_grad("sigmoid_grad", "sigmoid")
-BINDINGS["relu_grad"] = _act_grad("relu_grad", "relu")   # g where x > 0 else 0
+BINDINGS["relu_grad"] = _act_grad("relu_grad", "relu")   # 0 where x <= 0 else g
 
 
 def _binary(name, ufunc):

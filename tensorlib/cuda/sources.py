@@ -268,7 +268,7 @@ __global__ void act_bwd(const T* __restrict__ g, const T* __restrict__ v, T* __r
          i += (i64)gridDim.x * blockDim.x) {
         const T a = v[i];
         T d;
-        if (ACT == 1) { gx[i] = a > T(0) ? g[i] : T(0); continue; }   // a select, as where()
+        if (ACT == 1) { gx[i] = a <= T(0) ? T(0) : g[i]; continue; }  // NaN passes g (torch)
         if (ACT == 2) d = T(1) - a * a;
         else if (ACT == 3) d = a * (T(1) - a);
         else if (ACT == 4) {

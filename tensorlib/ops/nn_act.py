@@ -128,9 +128,10 @@ LOG_SOFTMAX_GRAD = register(OpDef("log_softmax_grad", _log_softmax_grad_fwd,
                                   infer=lambda g, y, *, axis: g, cost=_cost))
 
 
-# --- relu_grad(g, x) = g where x > 0 else 0: ReLU's backward in one pass ----------------------
+# --- relu_grad(g, x) = 0 where x <= 0 else g: ReLU's backward in one pass ----------------------
 def _relu_grad_fwd(xp, g, x):
-    return xp.where(x > 0, g, xp.zeros((), g.dtype))
+    # 0 where x <= 0, else g: at a NaN input the gradient passes, as PyTorch's
+    return xp.where(x <= 0, xp.zeros((), g.dtype), g)
 
 
 def _relu_grad_cpu(g, x):
@@ -164,7 +165,8 @@ def _zero_grad(x: Tensor) -> Tensor | None:
 
 
 def relu_grad(g: Tensor, x: Tensor) -> Tensor:
-    """The gradient of relu at ``x`` applied to ``g``: ``g * (x > 0)``."""
+    """The gradient of relu at ``x`` applied to ``g``: 0 where ``x <= 0``, else ``g`` (a NaN
+    ``x`` passes ``g``, as PyTorch)."""
     return apply(RELU_GRAD, g, x)
 
 
