@@ -254,20 +254,24 @@ def test_branch_on_tensor_value_raises():
         f(_arr(3))
 
 
-def test_tensor_index_with_traced_values_raises_and_take_works():
+def test_tensor_index_with_traced_values_follows_new_values_as_take_does():
+    # x[i] with i an input of the graph reads i at each replay (a take in the graph), as
+    # tl.take does; a bool mask (a data-dependent shape) is refused
     @tl.function
-    def bad(x, i):
+    def index(x, i):
         return x[i]
 
     @tl.function
-    def good(x, i):
+    def take(x, i):
         return tl.take(x, i, 0)
 
     x, i = _arr(5), tl.tensor([3, 1])
-    with pytest.raises(CaptureError, match="take"):
-        bad(x, i)
-    assert np.allclose(good(x, i).numpy(), x.numpy()[[3, 1]])
-    assert np.allclose(good(x, tl.tensor([0, 4])).numpy(), x.numpy()[[0, 4]])
+    for f in (index, take):
+        assert np.allclose(f(x, i).numpy(), x.numpy()[[3, 1]])
+        assert np.allclose(f(x, tl.tensor([0, 4])).numpy(), x.numpy()[[0, 4]])
+    assert index.trace_count == 1
+    with pytest.raises(CaptureError, match="bool mask"):
+        tl.function(lambda x: x[x > 0])(x)
 
 
 def test_reading_constants_and_guarded_state_is_fine_but_a_value_of_the_run_is_not():

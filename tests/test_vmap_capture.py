@@ -96,3 +96,15 @@ def test_captured_vmap_randomness_modes():
     a, b = different(tl.zeros(4)).numpy(), different(tl.zeros(4)).numpy()
     assert len(set(a.tolist())) == 4            # each example draws its own
     assert not np.array_equal(a, b)             # and each replay draws anew
+
+
+def test_vmap_over_a_captured_function_runs_its_python_per_level():
+    # tl.vmap(f) with f a tl.function: the batched call runs f's Python under vmap's rules
+    # (it tried to trace with batched arrays and failed); f alone still captures
+    f = tl.function(lambda x: x * 2 + x.sum())
+    x = tl.randn(3, 5)
+    got = tl.vmap(f)(x)
+    np.testing.assert_allclose(got.numpy(), (x * 2 + x.sum(1, keepdims=True)).numpy(),
+                               rtol=1e-6)
+    np.testing.assert_allclose(f(x[0]).numpy(), (x[0] * 2 + x[0].sum()).numpy(), rtol=1e-6)
+    assert f.trace_count == 1

@@ -299,8 +299,10 @@ class Function:
         # trace runs outside it, and while one thread traces, calls from other threads that
         # find no graph run the Python as it is (waiting could deadlock on user code that
         # waits for them); replays run outside it too
+        key, tensors, objects = flatten(args, kwargs, self.input_signature)
+        if any(t._device.type == "vmap" for t in tensors):
+            return self.fn(*args, **kwargs)     # tl.vmap(f) over a captured f: vmap's rules
         with self._lock:
-            key, tensors, objects = flatten(args, kwargs, self.input_signature)
             key = _with_autocast(key)
             hit = self._lookup(key, tensors)
             busy = not isinstance(hit, _Entry) and self._tracing is not None

@@ -6,21 +6,33 @@ import math
 import numpy as np
 
 from .._apply import apply
+from .._state import state as _state
 from .._tensor import Tensor
+from .index_traced import is_traced, refuse_mask
 from .registry import OpDef, register
 from ._util import norm_axis, to_tensor, unbroadcast, weak_scalar
 
 
 def _normalize_key(key):
-    """Key as a tuple of ints/slices/None/Ellipsis/arrays; also whether it is basic."""
+    """Key as a tuple of ints/slices/None/Ellipsis/arrays; also whether it is basic. Under
+    capture an integer index tensor that is a traced value stays a ``Tensor`` in the tuple
+    (an input of the graph's ops, see :mod:`.index_traced`); a traced bool mask is refused."""
     if not isinstance(key, tuple):
         key = (key,)
     out = []
     basic = True
+    capturing = _state.tracer is not None
     for k in key:
-        if isinstance(k, Tensor):
-            k._read("indexing with a tensor (x[idx]; under capture use tl.take, "
-                    "take_along_axis or one_hot, which take the index as a tensor input)")
+        if capturing and isinstance(k, Tensor) and is_traced(k):
+            if k.dtype == np.bool_:
+                refuse_mask(k)
+            if k.dtype.kind not in "iu":
+                raise IndexError(f"getitem: tensors used as indices must be integer or bool, "
+                                 f"got {k.dtype}")
+            out.append(k)
+            basic = False
+            continue
+        if isinstance(k, Tensor):   # not traced: is_traced had the capture guard its value
             k = k._data  # stays on its device: a GPU index must not force a copy to the host
             if k.dtype.kind not in "biu":
                 raise IndexError(f"getitem: tensors used as indices must be integer or bool, "
@@ -403,9 +415,14 @@ def _ints_first(index: tuple):
 def getitem(x, key) -> Tensor:
     """``x[key]`` with NumPy semantics, except that ints beside index arrays select first,
     as PyTorch's (``x[0, :, [i, j]]`` is (T, 2) on (B, T, V)); differentiable (duplicate
-    indices accumulate)."""
+    indices accumulate). Under capture an integer index tensor computed in the function
+    or fed as its input is an input of the graph's ops, so replays follow its values
+    (:mod:`.index_traced`); a bool mask there is refused (its result has no fixed shape)."""
     x = to_tensor(x)
     index, basic = _normalize_key(key)
+    if not basic and any(isinstance(k, Tensor) for k in index):
+        from .index_traced import getitem_traced
+        return getitem_traced(x, index)
     if not basic:
         index = _drop_empty_ellipsis(index, x.ndim)
         split = _ints_first(index)
@@ -444,7 +461,11 @@ def setitem(x, key, value) -> Tensor:
 def _setitem_apply(x: Tensor, v: Tensor, index: tuple) -> Tensor:
     """``SETITEM`` of a normalised key; a key that mixes ints with arrays in PyTorch's order
     (:func:`_ints_first`): the region the ints select, written by the arrays, then put back
-    (three ops NumPy's index semantics describe, so capture and ONNX follow)."""
+    (three ops NumPy's index semantics describe, so capture and ONNX follow). Traced index
+    tensors in ``index``: :func:`.index_traced.setitem_traced`."""
+    if any(isinstance(k, Tensor) for k in index):
+        from .index_traced import setitem_traced
+        return setitem_traced(x, v, index)
     index = _drop_empty_ellipsis(index, x.ndim)
     split = _ints_first(index)
     if split is not None:
@@ -1031,6 +1052,12 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     summed). Reads the indices on the host (eager only); differentiable in ``x`` and
     ``values``."""
     x = to_tensor(x)
+    if isinstance(indices, (tuple, list)):
+        key, _ = _normalize_key(tuple(indices))
+        if any(isinstance(k, Tensor) for k in key):     # traced indices under capture
+            from .index_traced import index_put_traced
+            v = values if isinstance(values, Tensor) else weak_scalar(values, x)
+            return index_put_traced(x, v, key, accumulate)
     key, target = _index_tuple("index_put", x, indices)
     v = values if isinstance(values, Tensor) else weak_scalar(values, x)
     if v.dtype != x.dtype:
