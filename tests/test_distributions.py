@@ -212,3 +212,21 @@ def test_expand_on_the_first_families_and_the_reported_fixes():
     assert D.Uniform(0.0, 2.0).icdf(tl.tensor(0.25)).item() == 0.5
     with pytest.raises(ValueError, match="must not be NaN"):
         D.Uniform(0.0, 2.0).cdf(tl.tensor(math.nan))
+
+
+def test_categorical_eager_sample_is_the_graph_sample_for_one_seed():
+    # eager sampling takes a NumPy path (an RL agent draws one action per step); the same
+    # seed gives what the op form (traced into a graph) gives, and replays draw anew
+    logits = tl.randn(50, 7)
+    tl.manual_seed(3)
+    eager = D.Categorical(logits=logits).sample((3,))
+    f = tl.function(lambda lg: D.Categorical(logits=lg).sample((3,)))
+    tl.manual_seed(3)
+    traced = f(logits)
+    assert eager.dtype == traced.dtype == tl.int64 and eager.shape == (3, 50)
+    np.testing.assert_array_equal(eager.numpy(), traced.numpy())
+    assert not np.array_equal(f(logits).numpy(), traced.numpy())
+    counts = np.bincount(D.Categorical(probs=tl.tensor([0.1, 0.0, 0.6, 0.3]))
+                         .sample((20000,)).numpy(), minlength=4) / 20000
+    np.testing.assert_allclose(counts, [0.1, 0.0, 0.6, 0.3], atol=0.02)
+    assert counts[1] == 0

@@ -162,10 +162,20 @@ class Categorical(Distribution):
         # entries below u, and a class of probability 0 (cdf[k] == cdf[k-1], or cdf[0] == 0)
         # can never have u in (cdf[k-1], cdf[k]]. Drawing against the float64 total (not 1)
         # keeps a trailing masked class out when the float32 probs sum below 1.
-        from ..creation import rand
+        from .._state import state
+        from ..creation import rand, tensor
         shape = self._extended_shape(sample_shape)
+        u = rand(*shape, dtype=np.float64, device=self.probs.device)
+        p = self.probs._data
+        if state.tracer is None and isinstance(p, np.ndarray):
+            # the same draw in NumPy: an RL agent samples one action per step, and the ops
+            # below cost more than the draw
+            cdf = np.cumsum(p, axis=-1, dtype=np.float64)
+            ud = ((1.0 - u._data) * cdf[..., -1])[..., None]
+            idx = np.count_nonzero(cdf < ud, axis=-1)
+            return tensor(np.minimum(idx, self.num_classes - 1).astype(np.int64))
         cdf = self.probs.detach().astype(np.float64).cumsum(axis=-1)
-        u = (1.0 - rand(*shape, dtype=np.float64, device=self.probs.device)).unsqueeze(-1)
+        u = (1.0 - u).unsqueeze(-1)
         u = u * cdf[..., -1:]
         idx = (cdf < u).astype(np.int64).sum(axis=-1)
         return idx.clip(0, self.num_classes - 1)      # only NaN probs (unvalidated) need it
