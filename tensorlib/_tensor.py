@@ -192,11 +192,15 @@ class Tensor(TensorBase):
 
     @property
     def is_leaf(self) -> bool:
-        return self._node is None
+        """True for a tensor no recorded op made, and for every tensor that does not require
+        grad (an op's integer output, such as cummax's indices), as PyTorch's."""
+        return self._node is None or not self._rg
 
     @property
     def grad_fn(self):
-        return self._node
+        """The tape node that made this tensor (None for a leaf or a tensor that does not
+        require grad)."""
+        return self._node if self._rg else None
 
     @property
     def _version_counter(self) -> int:
@@ -433,7 +437,7 @@ class Tensor(TensorBase):
             extras.append(f"dtype={a.dtype}")
         if self._device is not CPU:
             extras.append(f"device='{self._device}'")
-        if self._node is not None:
+        if self._node is not None and self._rg:
             extras.append(f"grad_fn={self._node!r}")
         elif self._rg:
             extras.append("requires_grad=True")

@@ -625,3 +625,13 @@ def test_row_write_from_numpy_casts_bumps_the_version_and_reaches_views():
     w = tl.zeros(2, 2, requires_grad=True)        # a leaf that requires grad still refuses
     with pytest.raises(RuntimeError):
         w[0] = np.ones(2, np.float32)
+
+
+def test_integer_outputs_of_a_recorded_op_are_leaves_without_grad_fn():
+    # cummax's indices come from the node that makes its values; as in PyTorch they do not
+    # require grad, so they show no grad_fn and are leaves
+    x = tl.tensor([1.0, 3.0, 2.0], requires_grad=True)
+    r = tl.cummax(x, 0)
+    assert r.values.grad_fn is not None and not r.values.is_leaf
+    assert r.indices.grad_fn is None and r.indices.is_leaf and not r.indices.requires_grad
+    assert "grad_fn" not in repr(r.indices) and "grad_fn" in repr(r.values)
