@@ -16,8 +16,12 @@ from .lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyConv1d
                    LazyConv3d, LazyConvTranspose1d, LazyConvTranspose2d, LazyInstanceNorm1d,
                    LazyInstanceNorm2d, LazyLinear, LazyModuleMixin, UninitializedBuffer,
                    UninitializedParameter)
-from .resample import (Fold, PixelShuffle, PixelUnshuffle, ReflectionPad2d, ReplicationPad2d,
-                       Unfold, Upsample, ZeroPad2d)
+from .resample import (Fold, PixelShuffle, PixelUnshuffle, Unfold, Upsample,
+                       UpsamplingBilinear2d, UpsamplingNearest2d)
+from .padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d,
+                      ConstantPad3d, ReflectionPad1d, ReflectionPad2d, ReflectionPad3d,
+                      ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, ZeroPad1d,
+                      ZeroPad2d, ZeroPad3d)
 from .loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropyLoss,
                    GaussianNLLLoss, HingeEmbeddingLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss,
                    MarginRankingLoss, MultiLabelSoftMarginLoss, MultiMarginLoss, NLLLoss,
@@ -32,9 +36,13 @@ from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d,
                       AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d,
                       MaxPool2d)
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
-from .modules_extra import (ChannelShuffle, ConstantPad1d, ConstantPad2d, ConstantPad3d,
-                            LocalResponseNorm, LPPool1d, LPPool2d, RReLU, Softmax2d, Softmin,
-                            Threshold)
+from .modules_extra import (ChannelShuffle, LocalResponseNorm, LPPool1d, LPPool2d, RReLU,
+                            Softmax2d, Softmin, Threshold)
+from .activation import Hardshrink, Softshrink, Tanhshrink
+from .dropout import AlphaDropout, FeatureAlphaDropout
+from .normalization import InstanceNorm3d
+from .pooling import (AdaptiveAvgPool3d, AdaptiveMaxPool3d, AvgPool3d, LPPool3d, MaxPool3d,
+                      MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
 from .transformer import (MultiheadAttention, Transformer, TransformerDecoder,
                           TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer)
 
@@ -66,3 +74,9 @@ __all__ += ["LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "LazyConv1d
             "LazyConv3d", "LazyConvTranspose1d", "LazyConvTranspose2d", "LazyInstanceNorm1d",
             "LazyInstanceNorm2d", "LazyLinear", "LazyModuleMixin", "UninitializedBuffer",
             "UninitializedParameter"]
+__all__ += ["AdaptiveAvgPool3d", "AdaptiveMaxPool3d", "AlphaDropout", "AvgPool3d",
+            "CircularPad1d", "CircularPad2d", "CircularPad3d", "FeatureAlphaDropout",
+            "Hardshrink", "InstanceNorm3d", "LPPool3d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d",
+            "MaxUnpool3d", "ReflectionPad1d", "ReflectionPad3d", "ReplicationPad1d",
+            "ReplicationPad3d", "Softshrink", "Tanhshrink", "UpsamplingBilinear2d",
+            "UpsamplingNearest2d", "ZeroPad1d", "ZeroPad3d"]

@@ -273,3 +273,36 @@ class PReLU(Module):
 
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}"
+
+
+class Hardshrink(Module):
+    """``x`` where ``|x| > lambd``, else 0 (PyTorch's ``nn.Hardshrink``)."""
+
+    def __init__(self, lambd: float = 0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardshrink(x, self.lambd)
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class Softshrink(Hardshrink):
+    """``x -+ lambd`` outside [-lambd, lambd], else 0 (PyTorch's ``nn.Softshrink``)."""
+
+    def __init__(self, lambd: float = 0.5):
+        if not lambd >= 0:
+            raise ValueError(f"Softshrink: lambd must be greater or equal to 0, got {lambd}")
+        super().__init__(lambd)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softshrink(x, self.lambd)
+
+
+class Tanhshrink(Module):
+    """``x - tanh(x)`` (PyTorch's ``nn.Tanhshrink``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.tanhshrink(x)

@@ -172,3 +172,19 @@ class EmbeddingBag(Embedding):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", mode={self.mode!r}"
+
+
+class AlphaDropout(Dropout):
+    """Alpha dropout for SELU networks in training (keeps mean and variance); the identity
+    in eval mode (PyTorch's ``nn.AlphaDropout``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.alpha_dropout(x, self.p, self.training, self.inplace)
+
+
+class FeatureAlphaDropout(Dropout):
+    """Alpha dropout of whole channels of (N, C, ...) in training (PyTorch's
+    ``nn.FeatureAlphaDropout``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.feature_alpha_dropout(x, self.p, self.training, self.inplace)

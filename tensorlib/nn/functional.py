@@ -195,3 +195,126 @@ __all__.append("softmin")     # (after _accept_half: composed of functions it wr
 from ..ops.torch_linalg import pdist  # noqa: E402,F401  (F.pdist, as torch.nn.functional.pdist)
 
 __all__.append("pdist")
+
+
+# --- torch.nn.functional names added in round 14 (composites of the ops above) --------------
+from ..ops import nn_aliases as _NA  # noqa: E402
+from ..ops.elementwise import where as _where  # noqa: E402
+from ..ops.torch_math import hardshrink as _hardshrink  # noqa: E402
+from .pooling3d import (adaptive_avg_pool3d, adaptive_max_pool3d, avg_pool3d,  # noqa: E402
+                        lp_pool1d, lp_pool2d, lp_pool3d, max_pool1d_with_indices,
+                        max_pool2d_with_indices, max_pool3d, max_pool3d_with_indices,
+                        max_unpool1d, max_unpool2d, max_unpool3d)
+from .pooling3d import __all__ as _POOL3D  # noqa: E402
+
+
+def _pool3d_accept_half() -> None:
+    """The 3-d pools take float16 as the 2-d ones do (computed in float32)."""
+    from ..ops.nn_util import half_via_float32
+    g = globals()
+    for name in _POOL3D:
+        g[name] = half_via_float32(g[name])
+
+
+_pool3d_accept_half()
+
+
+def hardshrink(input, lambd: float = 0.5) -> Tensor:
+    """``x`` where ``|x| > lambd``, else 0 (``torch.nn.functional.hardshrink``).
+
+    >>> F.hardshrink(tl.tensor([-1.0, 0.2, 0.7])).tolist()
+    [-1.0, 0.0, 0.699999988079071]
+    """
+    return _hardshrink(input, lambd)
+
+
+def softshrink(input, lambd: float = 0.5) -> Tensor:
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0
+    (``torch.nn.functional.softshrink``; ``lambd`` must be non-negative).
+
+    >>> F.softshrink(tl.tensor([-1.0, 0.2, 0.75])).tolist()
+    [-0.5, 0.0, 0.25]
+    """
+    from ..ops._util import to_tensor
+    if not lambd >= 0:
+        raise ValueError(f"softshrink: lambd must be greater or equal to 0, got {lambd}")
+    x = to_tensor(input)
+    return _where(x > lambd, x - lambd, _where(x < -lambd, x + lambd, x * 0.0))
+
+
+def tanhshrink(input) -> Tensor:
+    """``x - tanh(x)`` (``torch.nn.functional.tanhshrink``)."""
+    from ..ops._util import to_tensor
+    x = to_tensor(input)
+    return x - tanh(x)
+
+
+def threshold(input, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """``x`` where ``x > threshold``, else ``value`` (``torch.nn.functional.threshold``);
+    ``inplace`` as relu's.
+
+    >>> F.threshold(tl.tensor([0.5, 2.0]), 1.0, -3.0).tolist()
+    [-3.0, 2.0]
+    """
+    return _act(lambda x: _NA.threshold(x, threshold, value), "threshold", input, inplace)
+
+
+def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+          inplace: bool = False) -> Tensor:
+    """Randomized leaky ReLU (``torch.nn.functional.rrelu``): in training each negative
+    element is scaled by its own slope drawn from U(lower, upper); otherwise by the mean
+    slope ``(lower + upper) / 2``. ``inplace`` as relu's."""
+    return _act(lambda x: _NA.rrelu(x, lower, upper, bool(training)), "rrelu", input, inplace)
+
+
+def alpha_dropout(input, p: float = 0.5, training: bool = False,
+                  inplace: bool = False) -> Tensor:
+    """Dropout for SELU networks (``torch.nn.functional.alpha_dropout``): dropped elements
+    go to SELU's negative saturation and an affine map keeps mean 0 and variance 1; the
+    identity unless ``training``. ``inplace`` as dropout's."""
+    if inplace and not training:
+        return input
+    return _act(lambda x: _NA.alpha_dropout(x, p, bool(training)), "alpha_dropout", input,
+                inplace)
+
+
+def feature_alpha_dropout(input, p: float = 0.5, training: bool = False,
+                          inplace: bool = False) -> Tensor:
+    """Alpha dropout of whole channels (dim 1) of (N, C, ...) input
+    (``torch.nn.functional.feature_alpha_dropout``)."""
+    if inplace and not training:
+        return input
+    return _act(lambda x: _NA.feature_alpha_dropout(x, p, bool(training)),
+                "feature_alpha_dropout", input, inplace)
+
+
+def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> Tensor:
+    """``x / (k + alpha * mean of x**2 over `size` neighbouring channels) ** beta`` over
+    (N, C, ...) input (``torch.nn.functional.local_response_norm``, AlexNet's; the window
+    runs from ``c - size//2`` to ``c + (size-1)//2``, zero-padded)."""
+    from ..ops._util import to_tensor
+    from ..ops.shape import pad as _pad_w
+    x = to_tensor(input)
+    if x.ndim < 3:
+        raise ValueError(f"local_response_norm: expects 3-D or higher input (N, C, ...), got "
+                         f"shape {tuple(x.shape)}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
+    if x.numel() == 0:
+        return x
+    c = x.shape[1]
+    widths = [(0, 0)] * x.ndim
+    widths[1] = (size // 2, (size - 1) // 2)
+    sq = _pad_w(x * x, widths)
+    win = sq[:, 0:c]
+    for i in range(1, size):
+        win = win + sq[:, i:i + c]
+    return x / (win * (alpha / size) + k) ** beta
+
+
+__all__ += ["adaptive_avg_pool3d", "adaptive_max_pool3d", "alpha_dropout", "avg_pool3d",
+            "feature_alpha_dropout", "hardshrink", "local_response_norm", "lp_pool1d",
+            "lp_pool2d", "lp_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
+            "max_pool3d", "max_pool3d_with_indices", "max_unpool1d", "max_unpool2d",
+            "max_unpool3d", "rrelu", "softshrink", "tanhshrink", "threshold"]

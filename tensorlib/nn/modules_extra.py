@@ -1,4 +1,4 @@
-"""More of PyTorch's layers: the constant padding layers, Threshold, Softmin,
+"""More of PyTorch's layers: Threshold, Softmin,
 Softmax2d, LocalResponseNorm, ChannelShuffle, RReLU and the power-average pools, each a thin
 composite of tensorlib ops (so autograd and graph capture follow)."""
 from __future__ import annotations
@@ -11,47 +11,8 @@ from ..ops import elementwise as E
 from . import functional as F
 from .module import Module
 
-__all__ = ["ChannelShuffle", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "LPPool1d",
+__all__ = ["ChannelShuffle", "LPPool1d",
            "LPPool2d", "LocalResponseNorm", "RReLU", "Softmax2d", "Softmin", "Threshold"]
-
-
-# --- padding ----------------------------------------------------------------------------------
-class _ConstantPadNd(Module):
-    _dims = 1
-
-    def __init__(self, padding, value: float):
-        super().__init__()
-        n = 2 * self._dims
-        self.padding = (padding,) * n if isinstance(padding, int) else tuple(padding)
-        if len(self.padding) != n or not all(isinstance(p, int) for p in self.padding):
-            raise ValueError(f"{type(self).__name__}: padding must be an int or {n} ints "
-                             f"(left, right{', top, bottom' if self._dims > 1 else ''}"
-                             f"{', front, back' if self._dims > 2 else ''}), got {padding!r}")
-        self.value = value
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim < self._dims + 1:
-            raise ValueError(f"{type(self).__name__}: expects at least {self._dims + 1}-D "
-                             f"input, got shape {tuple(x.shape)}")
-        return F.pad(x, self.padding, mode="constant", value=self.value)
-
-    def extra_repr(self) -> str:
-        return f"padding={self.padding}, value={self.value}"
-
-
-class ConstantPad1d(_ConstantPadNd):
-    """Pad the last dim with ``value``: ``padding`` is an int or (left, right)."""
-    _dims = 1
-
-
-class ConstantPad2d(_ConstantPadNd):
-    """Pad the last 2 dims with ``value``: ``padding`` an int or (left, right, top, bottom)."""
-    _dims = 2
-
-
-class ConstantPad3d(_ConstantPadNd):
-    """Pad the last 3 dims with ``value``: an int or (left, right, top, bottom, front, back)."""
-    _dims = 3
 
 
 # --- activations ------------------------------------------------------------------------------

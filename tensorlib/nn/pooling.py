@@ -1,8 +1,18 @@
-"""Pooling layers: MaxPool2d, AvgPool2d, AdaptiveAvgPool2d."""
+"""Pooling layers over 1, 2 and 3 spatial dims (max, average, adaptive, power-average 3-d),
+and max-unpooling; the 3-d functions are in :mod:`.pooling3d`.
+
+>>> import tensorlib as tl, tensorlib.nn as nn
+>>> pool, unpool = nn.MaxPool3d(2, return_indices=True), nn.MaxUnpool3d(2)
+>>> y, i = pool(tl.randn(1, 1, 4, 4, 4))
+>>> unpool(y, i).shape
+(1, 1, 4, 4, 4)
+"""
 from __future__ import annotations
 
 from .._tensor import Tensor
+from ..ops.nn_util import tuple_n
 from . import functional as F
+from . import pooling3d as P
 from .module import Module
 
 
@@ -110,3 +120,80 @@ class AdaptiveMaxPool1d(_AdaptiveMaxPool):
     """Max pooling of (N, C, L) to a fixed length whatever the input length;
     ``return_indices`` also gives the positions of the maxima."""
     _pool = staticmethod(F.adaptive_max_pool1d)
+
+
+# --- 3-d pooling and unpooling -----------------------------------------------------------
+class MaxPool3d(_MaxPool):
+    """3-d max pooling over (N, C, D, H, W); ``stride`` defaults to ``kernel_size``;
+    ``return_indices`` also gives the flat ``d*H*W + h*W + w`` positions (for MaxUnpool3d)."""
+    _pool = staticmethod(P.max_pool3d)
+
+
+class AvgPool3d(AvgPool2d):
+    """3-d average pooling over (N, C, D, H, W); ``stride`` defaults to ``kernel_size``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return P.avg_pool3d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+
+class AdaptiveAvgPool3d(_AdaptivePool):
+    """Average pooling to a fixed (D, H, W) output whatever the input size."""
+    _pool = staticmethod(P.adaptive_avg_pool3d)
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPool):
+    """Max pooling to a fixed (D, H, W) output whatever the input size; ``return_indices``
+    also gives the flat positions of the maxima."""
+    _pool = staticmethod(P.adaptive_max_pool3d)
+
+
+class _MaxUnpool(Module):
+    _dims = 1
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        name, n = type(self).__name__, self._dims
+        self.kernel_size = tuple_n(kernel_size, n, name, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else tuple_n(stride, n, name, "stride",
+                                                                      1)
+        self.padding = tuple_n(padding, n, name, "padding", 0)
+
+    def forward(self, input: Tensor, indices: Tensor, output_size=None) -> Tensor:
+        return P._max_unpool(self._dims, input, indices, self.kernel_size, self.stride,
+                             self.padding, output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpool):
+    """The partial inverse of MaxPool1d: ``forward(input, indices, output_size=None)``."""
+    _dims = 1
+
+
+class MaxUnpool2d(_MaxUnpool):
+    """The partial inverse of MaxPool2d: ``forward(input, indices, output_size=None)``."""
+    _dims = 2
+
+
+class MaxUnpool3d(_MaxUnpool):
+    """The partial inverse of MaxPool3d: ``forward(input, indices, output_size=None)``."""
+    _dims = 3
+
+
+class LPPool3d(Module):
+    """Power-average pooling over (N, C, D, H, W): ``(sum of x**p over each window) **
+    (1/p)`` (PyTorch's ``nn.LPPool3d``); ``stride`` defaults to ``kernel_size``."""
+
+    def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
+        super().__init__()
+        self.norm_type, self.kernel_size = norm_type, kernel_size
+        self.stride, self.ceil_mode = stride, ceil_mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        return P.lp_pool3d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+    def extra_repr(self) -> str:
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")

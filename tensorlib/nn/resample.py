@@ -1,5 +1,6 @@
-"""Resizing, padding and patch layers: Upsample, PixelShuffle/PixelUnshuffle, the padding
-layers, Unfold/Fold."""
+"""Resizing and patch layers: Upsample (and PyTorch's fixed-mode UpsamplingNearest2d /
+UpsamplingBilinear2d), PixelShuffle/PixelUnshuffle, Unfold/Fold (padding layers:
+:mod:`.padding`)."""
 from __future__ import annotations
 
 from .._tensor import Tensor
@@ -56,37 +57,6 @@ class PixelUnshuffle(Module):
         return f"downscale_factor={self.downscale_factor}"
 
 
-class _Pad2d(Module):
-    mode = "constant"
-
-    def __init__(self, padding):
-        super().__init__()
-        self.padding = (padding,) * 4 if isinstance(padding, int) else tuple(padding)
-        if len(self.padding) != 4:
-            raise ValueError(f"{type(self).__name__}: padding must be an int or (left, right, "
-                             f"top, bottom), got {padding!r}")
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.pad(x, self.padding, mode=self.mode)
-
-    def extra_repr(self) -> str:
-        return f"{self.padding}"
-
-
-class ZeroPad2d(_Pad2d):
-    """Pad the last two dims with zeros: ``padding`` is an int or (left, right, top, bottom)."""
-
-
-class ReflectionPad2d(_Pad2d):
-    """Pad the last two dims by reflection (the edge is not repeated)."""
-    mode = "reflect"
-
-
-class ReplicationPad2d(_Pad2d):
-    """Pad the last two dims by repeating the edge."""
-    mode = "replicate"
-
-
 class Unfold(Module):
     """Sliding blocks as columns: (N, C, H, W) -> (N, C * kh * kw, L) (``F.unfold``)."""
 
@@ -116,3 +86,28 @@ class Fold(Unfold):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}, " + super().extra_repr()
+
+
+class _FixedUpsample(Upsample):
+    _mode, _align = "nearest", None
+
+    def __init__(self, size=None, scale_factor=None):
+        if scale_factor:        # PyTorch keeps the factor as float(s)
+            scale_factor = tuple(float(f) for f in scale_factor) \
+                if isinstance(scale_factor, (tuple, list)) else float(scale_factor)
+        super().__init__(size, scale_factor, self._mode, self._align)
+
+    def extra_repr(self) -> str:
+        info = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else \
+            f"size={self.size!r}"
+        return f"{info}, mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(_FixedUpsample):
+    """Nearest-neighbour upsampling of (N, C, H, W) (PyTorch's ``nn.UpsamplingNearest2d``)."""
+
+
+class UpsamplingBilinear2d(_FixedUpsample):
+    """Bilinear upsampling of (N, C, H, W) with ``align_corners=True``, as PyTorch's
+    ``nn.UpsamplingBilinear2d``."""
+    _mode, _align = "bilinear", True
