@@ -487,3 +487,12 @@ def test_max_pool3d_takes_float16_as_torch():
     np.testing.assert_array_equal(i.numpy(), ti.numpy())
     y.sum().backward()
     assert t.grad.dtype == np.float16
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("kw", [{}, {"affine": True}, {"affine": True, "bias": False}])
+def test_instance_norms_take_bias_and_print_as_torch(k, kw):
+    ours = getattr(tl.nn, f"InstanceNorm{k}d")(3, **kw)
+    theirs = getattr(torch.nn, f"InstanceNorm{k}d")(3, **kw)
+    assert repr(ours) == repr(theirs)
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]

@@ -101,9 +101,16 @@ class _InstanceNorm(_BatchNorm):
     the running statistics normalise in eval mode."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
-                 affine: bool = False, track_running_stats: bool = False, dtype=None,
-                 device=None):
+                 affine: bool = False, track_running_stats: bool = False, device=None,
+                 dtype=None, *, bias: bool = True):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype, device)
+        if affine and not bias:     # PyTorch's keyword: the affine map without its shift
+            self.register_parameter("bias", None)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
@@ -209,19 +216,5 @@ class GroupNorm(Module):
 
 
 class InstanceNorm3d(_InstanceNorm):
-    """Instance normalisation of (N, C, D, H, W) or (C, D, H, W); ``bias=False`` drops the
-    shift of the affine map (PyTorch's keyword)."""
+    """Instance normalisation of (N, C, D, H, W) or (C, D, H, W)."""
     _dims = (4, 5)
-
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
-                 affine: bool = False, track_running_stats: bool = False, device=None,
-                 dtype=None, *, bias: bool = True):
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype,
-                         device)
-        if affine and not bias:
-            self.register_parameter("bias", None)
-
-    def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, bias={self.bias is not None}, "
-                f"track_running_stats={self.track_running_stats}")
