@@ -85,6 +85,23 @@ def is_floating(d: np.dtype) -> bool:
     return d.kind == "f"
 
 
+def can_store(result: np.dtype, target: np.dtype) -> bool:
+    """Whether an in-place op may write a result of dtype ``result`` into a tensor of dtype
+    ``target`` (PyTorch's ``canCast``): any cast within a category or up one (int64 into
+    uint8 wraps), but no float into an integer or bool tensor, no complex into a real one,
+    and nothing but bool into a bool one.
+
+    >>> can_store(int64, uint8), can_store(float32, int8), can_store(int64, bool_)
+    (True, False, False)
+    """
+    rk, tk = np.dtype(result).kind, np.dtype(target).kind
+    if rk == "c" and tk != "c":
+        return False
+    if rk == "f" and tk in "biu":
+        return False
+    return rk == "b" or tk != "b"
+
+
 class finfo:
     """Machine limits of a float dtype, as ``torch.finfo``: ``bits``, ``eps``, ``max``,
     ``min``, ``tiny`` (= ``smallest_normal``), ``resolution`` (Python floats) and ``dtype``

@@ -25,7 +25,8 @@ from .ops import cumulative as CU
 from .ops import moments as MO
 from .ops import rotation as RO
 from .ops import special_fns as SF
-from .ops._util import promote_for_scalar, to_tensor, weak_scalar
+from ._dtypes import can_store
+from .ops._util import promote_for_scalar, to_tensor, torch_promote, weak_scalar
 
 _SCALARS = (int, float, bool, np.number, np.bool_)
 
@@ -125,7 +126,7 @@ Tensor.__getitem__ = I.getitem
 def _assign(self: Tensor, result: Tensor, name: str) -> Tensor:
     """Write ``result`` (computed out of place from an alias of self) into self's storage,
     bump the version, and make self's history that of ``result``."""
-    if not np.can_cast(result._data.dtype, self._data.dtype, "same_kind"):
+    if not can_store(result._data.dtype, self._data.dtype):   # (int64 into uint8 wraps)
         raise TypeError(f"{name}: result of dtype {result._data.dtype} cannot be stored in a "
                         f"tensor of dtype {self._data.dtype}")
     if result._data.shape != self._data.shape:
@@ -262,25 +263,41 @@ def _check_view(self: Tensor, name: str) -> None:
         link = base._base
 
 
+def _negative_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v < 0
+
+
 def _inplace(op, name):
     def method(self, other):
         if isinstance(other, np.ndarray):
             other = to_tensor(other)
         elif not isinstance(other, Tensor):
+            if op is E.POW and self._data.dtype.kind in "biu" and _negative_int(other):
+                # before the exponent meets the dtype (uint8 ** -3 would not fit)
+                raise RuntimeError(f"{name}: integers to negative integer powers are not "
+                                   f"allowed ({self._data.dtype} ** {other}), as in PyTorch")
             other = _scalar_for(op, other, self)
         _check_leaf(self, name)
         tracer = state.tracer
         if tracer is None and not ((self._rg or other._rg) and state.grad_enabled) \
-                and op.ufunc is not None and self._device.type == "cpu":
-            # nothing to record: update the storage directly
-            res_dt = np.result_type(self._data, other._data)
-            if not np.can_cast(res_dt, self._data.dtype, "same_kind"):
+                and op.ufunc is not None and self._device.type == "cpu" \
+                and op.cpu is getattr(np, op.ufunc):     # (pow's own kernel: through apply)
+            # nothing to record: update the storage directly, computing in PyTorch's dtype
+            # (a 0-d operand of self's category takes self's dtype: uint8 %= tensor(-3) is
+            # % 253) and storing as its canCast allows (uint8 += int64 tensor wraps)
+            o = other._data
+            res_dt = self._data.dtype
+            if o.dtype != res_dt:
+                res_dt = torch_promote(res_dt, self._data.ndim, o.dtype, o.ndim)
+                if o.dtype != res_dt:
+                    o = o.astype(res_dt)
+            if not can_store(res_dt, self._data.dtype):
                 raise TypeError(f"{name}: result of dtype {res_dt} cannot be stored in a tensor "
                                 f"of dtype {self._data.dtype}")
             if op.check is not None:        # what apply would check (// and % by zero)
-                op.check(self._data, other._data)
+                op.check(self._data, o)
             try:
-                getattr(np, op.ufunc)(self._data, other._data, out=self._data)
+                getattr(np, op.ufunc)(self._data, o, out=self._data, casting="unsafe")
             except ValueError as e:
                 raise ValueError(f"{name}: shapes {self.shape} and {other.shape}: {e}") from None
             self._version[0] += 1

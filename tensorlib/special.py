@@ -44,16 +44,22 @@ def _float_pair(x, y) -> tuple[Tensor, Tensor]:
     return a, b
 
 
-def _xlog(x, y, fn) -> Tensor:
+def _xlog(x, y, fn, pole: float) -> Tensor:
+    """``x * fn(y)``, 0 where x == 0 (unless y is NaN), with PyTorch's gradients: x's is
+    ``fn(y)``, 0 where x == 0 and y is at or below ``pole`` (where fn(y) is -inf or NaN); y's
+    is ``x * fn'(y)`` everywhere, so NaN at (0, pole) (0 / 0) and wherever y is NaN."""
     a, b = _float_pair(x, y)
     from .autograd import no_grad
     with no_grad(), np.errstate(divide="ignore", invalid="ignore"):
-        # where x == 0 and log(y) is not finite (y = 0, inf, below the domain): value 0, and
-        # a safe log so no gradient is 0 * inf; elsewhere x * log(y), whose x-gradient is
-        # log(y) also at x == 0, as PyTorch's
-        held = (a == 0) & E.logical_not(E.isfinite(fn(b)))
-    out = E.where(held, 0.0, a * fn(E.where(held, 1.0, b)))
-    return E.where(E.isnan(b), math.nan, out)
+        # where x == 0 and fn(y) is infinite or outside the domain (not NaN: that stays NaN,
+        # value and gradients): value 0, through a safe fn so no gradient is 0 * inf
+        held = (a == 0) & E.logical_not(E.isfinite(fn(b))) & E.logical_not(E.isnan(b))
+        at_pole = held & (b == pole)
+    # at the pole, 0 * sqrt|y - pole|: the value 0, and y's gradient 0 * inf = NaN, as 0 / 0
+    # (elsewhere sqrt(1): a zero gradient through a finite derivative)
+    zero = E.sqrt(E.abs(E.where(at_pole, b - pole, 1.0))) * 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return a * E.where(held, zero, fn(E.where(held, pole + 1.0, b)))
 
 
 def xlogy(input, other) -> Tensor:
@@ -61,12 +67,12 @@ def xlogy(input, other) -> Tensor:
 
     >>> tl.special.xlogy(tl.tensor([0.0, 1.0]), 0.0)        # [0., -inf]
     """
-    return _xlog(input, other, E.log)
+    return _xlog(input, other, E.log, 0.0)
 
 
 def xlog1py(input, other) -> Tensor:
     """``x * log1p(y)``, 0 where x == 0 (unless y is NaN), as ``torch.special.xlog1py``."""
-    return _xlog(input, other, E.log1p)
+    return _xlog(input, other, E.log1p, -1.0)
 
 
 def logit(input, eps: float | None = None) -> Tensor:

@@ -88,8 +88,11 @@ def test_unbind_and_searchsorted_give_0d_arrays():
 
 
 def test_kernel_error_whose_class_needs_more_arguments_is_readable():
-    with pytest.raises(TypeError, match="sign"):
-        tl.sign(tl.tensor([True, False]))
+    # NumPy's UFuncTypeError takes more constructor arguments than the message: apply's
+    # rewording must still give a TypeError naming the op (sign of a bool is bool now, as
+    # PyTorch's, so the op is called past its wrapper's checks)
+    with pytest.raises(TypeError, match="neg: invalid inputs"):
+        tl.apply(tl.REGISTRY["neg"], tl.tensor([True, False]))
 
 
 def test_outer_matmul_int_with_float_take_the_float_dtype():

@@ -126,12 +126,59 @@ def same_category(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     return a, b
 
 
+def torch_promote(da, nda: int, db, ndb: int) -> np.dtype:
+    """The dtype PyTorch computes a binary op of operands of dtypes ``da``, ``db`` with
+    ``nda``, ``ndb`` dims in: :func:`same_category`'s rules on dtypes alone (for kernels and
+    ``infer`` rules, which see arrays or specs rather than Tensors).
+
+    >>> torch_promote(np.dtype("uint8"), 1, np.dtype("int64"), 0)     # dtype('uint8')
+    """
+    da, db = np.dtype(da), np.dtype(db)
+    ca, cb = _CATEGORY.get(da.kind, 9), _CATEGORY.get(db.kind, 9)
+    if (nda == 0) != (ndb == 0):
+        if nda == 0 and ca <= cb:
+            return db
+        if ndb == 0 and cb <= ca:
+            return da
+    if ca != cb:
+        return da if ca > cb else db
+    return np.promote_types(da, db)
+
+
+def float_operands(a, b) -> tuple[Tensor, Tensor]:
+    """A float-result binary op's operands (true division, ``atan2``), both cast to the
+    float dtype it computes in, as PyTorch: integer operands go straight to that dtype, so a
+    0-d ``tensor(-2)`` meeting a uint8 tensor divides by -2, not by its uint8 wrap 254, and a
+    Python int is taken exactly (``uint8 / -3``, ``atan2(uint8, 300)``).
+
+    >>> float_operands(tl.tensor([6], dtype=tl.uint8), tl.tensor(-2))   # float32 6., -2.
+    """
+    if _int_number(a) and isinstance(b, Tensor) and b._data.dtype.kind != "f":
+        a = float(a)        # exact, where the integer tensor's dtype would wrap or refuse it
+    if _int_number(b) and isinstance(a, Tensor) and a._data.dtype.kind != "f":
+        b = float(b)
+    a, b = as_operands(a, b)
+    da, db = a._data, b._data
+    dt = torch_promote(da.dtype, da.ndim, db.dtype, db.ndim)
+    if dt.kind != "f":
+        dt = _dtypes.default_float
+    if da.dtype != dt:
+        a = a.astype(dt)
+    if db.dtype != dt:
+        b = b.astype(dt)
+    return a, b
+
+
 def promote_for_scalar(t: Tensor, scalar: Tensor) -> Tensor:
     """An integer/bool tensor meeting a float scalar computes in the default float type
     (NumPy would promote the pair to float64)."""
     if scalar._data.dtype.kind == "f" and t._data.dtype.kind != "f":
         return t.astype(scalar._data.dtype)
     return t
+
+
+def _int_number(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
 def _is_scalar(x) -> bool:

@@ -12,14 +12,15 @@ from .. import _dtypes
 from .._apply import apply
 from .._tensor import Tensor
 from .registry import OpDef, register
-from ._util import (as_operands, bool_infer, elementwise_cost, float_infer,
+from ._util import (as_operands, bool_infer, elementwise_cost, float_infer, float_operands,
                     make_binary_infer, same_category, same_infer, to_float, to_tensor,
-                    unbroadcast)
+                    torch_promote, unbroadcast)
 
 
 def _erf_cpu(x):
     from .. import _ops
-    return _ops.erf(x).reshape(x.shape)  # the kernel works on flat (>= 1-d) buffers
+    # the kernel works on flat (>= 1-d) buffers, and float16 in float32: back to x's dtype
+    return _ops.erf(x).reshape(x.shape).astype(x.dtype, copy=False)
 
 
 def _erf_cuda(x):
@@ -67,7 +68,18 @@ def zeros_like(x):
 # --- unary math --------------------------------------------------------------
 NEG, neg = _unary("neg", ufunc="negative", vjp=lambda n, g: (-g,), saves=False, floating=False)
 ABS, abs = _unary("abs", ufunc="abs", vjp=lambda n, g: (g * sign(n.inputs[0]),), floating=False)
-SIGN, sign = _unary("sign", ufunc="sign", vjp=_zero_grad, saves=False, floating=False)
+def _sign_fwd(xp, x):
+    # as PyTorch: a bool is its own sign, and NaN's sign is 0 (so abs's gradient there is 0)
+    if x.dtype.kind == "b":
+        return x.copy()
+    out = xp.sign(x)
+    if x.dtype.kind == "f":
+        out = xp.where(xp.isnan(out), x.dtype.type(0), out)
+    return out
+
+
+SIGN, sign = _unary("sign", fwd=_sign_fwd, vjp=_zero_grad, saves=False, floating=False)
+UFUNC_PUBLIC.setdefault("sign", sign)
 EXP, exp = _unary("exp", ufunc="exp", vjp=lambda n, g: (g * n.out,), saves=False,
                   saves_output=True)
 EXP2, exp2 = _unary("exp2", ufunc="exp2", vjp=lambda n, g: (g * n.out * math.log(2.0),),
@@ -89,8 +101,20 @@ SQRT, sqrt = _unary("sqrt", ufunc="sqrt", vjp=_sqrt_vjp, saves=False, saves_outp
 RSQRT, rsqrt = _unary("rsqrt", fwd=lambda xp, x: 1.0 / xp.sqrt(x),
                       vjp=lambda n, g: (g * -0.5 * n.out * n.out * n.out,), saves=False,
                       saves_output=True)
-SQUARE, square = _unary("square", ufunc="square", vjp=lambda n, g: (g * 2.0 * n.inputs[0],),
-                        floating=False)
+SQUARE, _square = _unary("square", ufunc="square", vjp=lambda n, g: (g * 2.0 * n.inputs[0],),
+                         floating=False)
+
+
+def square(x: Tensor) -> Tensor:
+    """Elementwise ``x * x``; a bool tensor gives int64, as PyTorch's.
+
+    >>> tl.square(tl.tensor([True, False]))         # tensor([1, 0]) (int64)
+    """
+    x = to_tensor(x)
+    return _square(x.astype(_dtypes.int64) if x._data.dtype.kind == "b" else x)
+
+
+UFUNC_PUBLIC["square"] = square
 RECIPROCAL, reciprocal = _unary("reciprocal", fwd=lambda xp, x: 1.0 / x,
                                 vjp=lambda n, g: (-g * n.out * n.out,), saves=False,
                                 saves_output=True)
@@ -454,7 +478,23 @@ def clip(x: Tensor, min=None, max=None) -> Tensor:
             x = x.astype(_dtypes.default_float)
         elif kind == "b" and any(not isinstance(v, (bool, np.bool_)) for v in bounds):
             x = x.astype(_dtypes.int64)
+        elif kind in "iu":
+            min, max = _int_bound(min, x._data.dtype), _int_bound(max, x._data.dtype)
     return apply(CLIP, x, min=min, max=max)
+
+
+def _int_bound(v, dt):
+    """A Python int bound in an integer dtype as PyTorch converts it: exactly in range, and
+    for an unsigned dtype a negative one down to -max wraps (uint8 with -3: 253)."""
+    if v is None or isinstance(v, (bool, np.bool_)):
+        return v
+    info = np.iinfo(dt)
+    if info.min <= v <= info.max:
+        return v
+    if dt.kind == "u" and -info.max <= v < 0:
+        return int(v) + info.max + 1
+    raise OverflowError(f"clamp: the bound {v} cannot be converted to {dt} without overflow "
+                        f"(its range is {info.min} to {info.max})")
 
 
 def _clip_by_tensors(x: Tensor, lo, hi) -> Tensor:
@@ -524,18 +564,35 @@ def _mul_vjp(n, g):
             unbroadcast(g * a, b._data.shape) if b._rg else None)
 
 
+def _like(g, x):
+    # div promotes inside its kernel (see _div_fwd): a gradient in the input's own dtype
+    return g if g._data.dtype == x._data.dtype else g.astype(x._data.dtype)
+
+
 def _div_vjp(n, g):
     a, b = n.inputs
     ga = g / b
-    return (unbroadcast(ga, a._data.shape) if a._rg else None,
-            unbroadcast(-ga * a / b, b._data.shape) if b._rg else None)
+    return (_like(unbroadcast(ga, a._data.shape), a) if a._rg else None,
+            _like(unbroadcast(-ga * a / b, b._data.shape), b) if b._rg else None)
+
+
+def _div_dtype(da, nda, db, ndb):
+    dt = torch_promote(da, nda, db, ndb)
+    return dt if dt.kind == "f" else np.dtype(_dtypes.default_float)
 
 
 def _div_fwd(xp, a, b):
-    out = xp.true_divide(a, b)
-    if a.dtype.kind != "f" and b.dtype.kind != "f":
-        out = out.astype(_dtypes.default_float)
-    return out
+    # PyTorch's true division: both operands go straight to the float dtype it computes in.
+    # The op promotes here rather than in apply (promote=False): apply's category rule would
+    # first cast a 0-d tensor(-2) meeting a uint8 tensor to uint8 (254)
+    if a.dtype is b.dtype and a.dtype.kind == "f":     # (the common case: nothing to decide)
+        return xp.true_divide(a, b)
+    dt = _div_dtype(a.dtype, a.ndim, b.dtype, b.ndim)
+    if a.dtype != dt:
+        a = a.astype(dt)
+    if b.dtype != dt:
+        b = b.astype(dt)
+    return xp.true_divide(a, b)
 
 
 def _pow_vjp(n, g):
@@ -609,14 +666,25 @@ def sub(a, b, *, alpha=None) -> Tensor:
         return _sub(a, b)
     return _sub(*_scaled(a, b, alpha))
 MUL, mul = _binary("mul", ufunc="multiply", vjp=_mul_vjp, saves="others")
-DIV, true_divide = _binary("div", fwd=_div_fwd, vjp=_div_vjp)
+DIV, _true_divide = _binary("div", fwd=_div_fwd, vjp=_div_vjp)
+DIV.promote = False     # (the kernel promotes: see _div_fwd)
+
+
+def true_divide(a, b) -> Tensor:
+    """Elementwise ``a / b`` with NumPy broadcasting, in floating point: integer and bool
+    operands compute in the default float dtype, as PyTorch's (``uint8 / tensor(-2)`` divides
+    by -2).
+
+    >>> tl.true_divide(tl.tensor([6, 5], dtype=tl.uint8), tl.tensor(-2))   # [-3., -2.5]
+    """
+    return apply(DIV, *float_operands(a, b))
 
 
 def _div_infer(a, b, **attrs):
     # true division of integers gives the default float, as the kernel does (the graph
     # recorded int64, and ONNX exported an integer Div that truncates)
-    shape, dt = make_binary_infer("div")(a, b)
-    return shape, (dt if dt.kind == "f" else np.dtype(_dtypes.default_float))
+    shape = make_binary_infer("div")(a, b)[0]
+    return shape, _div_dtype(a[1], len(a[0]), b[1], len(b[0]))
 
 
 DIV.infer = _div_infer
@@ -652,14 +720,54 @@ def div(a, b, *, rounding_mode: str | None = None) -> Tensor:
     if rounding_mode != "trunc":
         raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
                          f"{rounding_mode!r}")
-    a, b = as_operands(a, b)
+    # a Python int wraps into an integer tensor's dtype, as PyTorch's (uint8 with -3: 253)
+    a, b = as_operands(a, b, wrap=True)
     if a._data.dtype.kind in "fc" or b._data.dtype.kind in "fc":
         return trunc(true_divide(a, b))   # as PyTorch: trunc(a / b), not a // b corrected
-    # integers, exactly: the floor quotient, one up where it was rounded down below zero
+    # integers, exactly, in the dtype PyTorch computes in (a 0-d tensor(-2) meeting uint8 is
+    # 254 there): the floor quotient, one up where it was rounded down below zero
+    a, b = same_category(a, b)
     q = floor_divide(a, b)
     inexact = logical_and(mod(a, b) != 0, logical_xor(a < 0, b < 0))
     return where(inexact, q + 1, q)
+def _int_pow(xp, a, b):
+    """Integer (and bool) powers as PyTorch's: a negative exponent gives 1 ** b = 1,
+    (-1) ** b = +-1 and 0 elsewhere (1 / a ** -b truncated, 0 ** -1 included), where NumPy
+    raises; bool ** bool is only defined for a 0-d exponent (PyTorch's Python bool)."""
+    if a.dtype.kind == "b" and b.dtype.kind == "b":
+        if b.ndim:
+            raise NotImplementedError("pow: not implemented for bool ** bool tensors; "
+                                      "convert one first, e.g. x.long() ** y")
+        return a | ~b       # x ** True is x, x ** False is 1
+    neg = b < 0
+    if not neg.any():
+        return xp.power(a, b)
+    if b.ndim == 0:
+        # most likely a Python int (x ** -1), which PyTorch refuses; the operators reach
+        # the kernel with it as a 0-d array, so a 0-d tensor exponent is refused too
+        raise RuntimeError(f"integers to negative integer powers are not allowed "
+                           f"({a.dtype} ** {b.item()}); compute in floating point instead: "
+                           f"x.float() ** {b.item()}")
+    dt = xp.result_type(a, b)
+    out = xp.power(a, xp.where(neg, b.dtype.type(0), b)).astype(dt, copy=False)
+    small = (a == 1).astype(dt)
+    if dt.kind == "i" and a.dtype.kind == "i":
+        odd = (b % 2).astype(bool)
+        small = xp.where((a == -1) & odd, dt.type(-1), xp.where(a == -1, dt.type(1), small))
+    return xp.where(neg, small, out)
+
+
+def _pow_cuda(a, b):
+    from ..backends import cupy
+    cp = cupy()
+    if a.dtype.kind in "biu" and b.dtype.kind in "biu":
+        return _int_pow(cp, a, b)
+    return cp.power(a, b)
+
+
 def _pow_cpu(a, b):
+    if a.dtype.kind in "biu" and b.dtype.kind in "biu":
+        return _int_pow(np, a, b)
     # NumPy's float power takes ~100x longer on negative bases (a float32 cube of 1M
     # normals: 47 ms, against 0.3 ms as two products): small integer exponents multiply
     if (b.ndim == 0 and a.dtype.kind == "f" and np.result_type(a, b) == a.dtype
@@ -676,8 +784,32 @@ def _pow_cpu(a, b):
         return np.power(a, b)
 
 
-POW, power = _binary("pow", ufunc="power", vjp=_pow_vjp, saves_output=True)
+POW, _power = _binary("pow", ufunc="power", vjp=_pow_vjp, saves_output=True)
 POW.set_kernel("cpu", _pow_cpu)
+POW.set_kernel("cuda", _pow_cuda)
+
+
+def power(a, b) -> Tensor:
+    """Elementwise ``a ** b`` with NumPy broadcasting and PyTorch's integer rules: a tensor
+    (with dims) of negative integer exponents gives 1 ** -n = 1, (-1) ** -n = +-1, else 0; a
+    negative Python int exponent of an integer tensor raises (so does a 0-d tensor one, which
+    PyTorch computes); a Python int base wraps into an integer tensor's dtype
+    (``(-3) ** uint8`` is 253 ** uint8); ``bool ** True`` stays bool.
+
+    >>> tl.pow(tl.tensor([2, 1, -1]), tl.tensor([-1, -2, -3]))      # tensor([0, 1, -1])
+    """
+    if state.autocast is not None:
+        return autocast_call(power, "pow", a, b)
+    if (isinstance(a, Tensor) and a._data.dtype.kind in "biu" and not isinstance(b, bool)
+            and isinstance(b, (int, np.integer)) and b < 0):
+        # before the exponent meets the dtype (uint8 ** -1 would not fit)
+        raise RuntimeError(f"pow: integers to negative integer powers are not allowed "
+                           f"({a._data.dtype} ** {b}); compute in floating point instead: "
+                           f"x.float() ** {b}")
+    return _power(*as_operands(a, b, wrap=not isinstance(a, Tensor)))
+
+
+UFUNC_PUBLIC["power"] = power
 MAXIMUM, maximum = _binary("maximum", ufunc="maximum", vjp=_max_vjp_bin(lambda a, b: a > b))
 MINIMUM, minimum = _binary("minimum", ufunc="minimum", vjp=_max_vjp_bin(lambda a, b: a < b))
 subtract, multiply, divide, remainder, pow = sub, mul, div, mod, power
@@ -718,9 +850,10 @@ def _integer_check(name):
 
 
 def _bitwise(name, ufunc, n_in, doc):
+    # promote: PyTorch's category rule, so a 0-d tensor(1) keeps an int8 tensor int8
     op = register(OpDef(name, ufunc=ufunc, check=_integer_check(name), cost=elementwise_cost,
                         infer=same_infer if n_in == 1 else make_binary_infer(name, None),
-                        saves=False, doc=doc))
+                        saves=False, doc=doc, promote=n_in == 2))
     if n_in == 1:
         def public(x) -> Tensor:
             return apply(op, to_tensor(x))
@@ -754,8 +887,9 @@ def _float_binary(name, ufunc, vjp, saves_output=False, doc=""):
     op, _ = _binary(name, ufunc=ufunc, vjp=vjp, saves_output=saves_output, doc=doc)
 
     def public(a, b) -> Tensor:
-        a, b = same_category(*as_operands(a, b))    # int with float16: float16, as PyTorch
-        return apply(op, to_float(a), to_float(b))
+        # int with float16: float16; int with int: the default float, each int straight to
+        # it (a 0-d tensor(-3) meeting uint8 stays -3), as PyTorch
+        return apply(op, *float_operands(a, b))
     public.__name__ = public.__qualname__ = name
     public.__doc__ = doc
     return op, public
