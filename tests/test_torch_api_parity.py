@@ -1281,7 +1281,7 @@ _CATEGORIES = {
     "threads": "get_num_interop_threads set_num_interop_threads init_num_threads",
     "numerics": "set_flush_denormal bfloat16",
     "rnn": "gru lstm rnn_relu rnn_tanh",
-    "nn": "conv_transpose3d conv_tbc ctc_loss embedding_bag max_pool3d",
+    "nn": "conv_transpose3d conv_tbc ctc_loss embedding_bag",
     "mode": "is_inference",
     "rare": "hash_tensor histogram",
     "named": "name",

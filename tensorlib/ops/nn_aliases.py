@@ -222,6 +222,13 @@ def max_pool2d(input, kernel_size, stride=(), padding=0, dilation=1,
     return f(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
 
 
+def max_pool3d(input, kernel_size, stride=(), padding=0, dilation=1,
+               ceil_mode: bool = False) -> Tensor:
+    """``torch.max_pool3d``."""
+    from ..nn.pooling3d import max_pool3d as f
+    return f(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
+
+
 def avg_pool1d(input, kernel_size, stride=(), padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Tensor:
     """``torch.avg_pool1d``."""
@@ -366,6 +373,7 @@ TOP_LEVEL = {
     "hinge_embedding_loss": hinge_embedding_loss, "poisson_nll_loss": poisson_nll_loss,
     "triplet_margin_loss": triplet_margin_loss, "max_pool1d": max_pool1d,
     "max_pool1d_with_indices": max_pool1d_with_indices, "max_pool2d": max_pool2d,
+    "max_pool3d": max_pool3d,
     "avg_pool1d": avg_pool1d, "adaptive_max_pool1d": adaptive_max_pool1d,
     "threshold": threshold, "rrelu": rrelu, "channel_shuffle": channel_shuffle,
     "native_channel_shuffle": channel_shuffle, "constant_pad_nd": constant_pad_nd,
