@@ -22,18 +22,37 @@ tensor([[ 3., -2.],
         [-2.,  4.]])
 """
 from .ops.linalg import dot, einsum, matmul, outer, tensordot
-from .ops.matrix import LinAlgError, cholesky, det, eigh, inv, slogdet, solve
-from .ops.decompositions import matrix_norm, norm, qr, svd, svdvals, vector_norm
+from .ops.matrix import LinAlgError, cholesky, det, inv, solve
+from .ops.decompositions import matrix_norm, norm, qr, svd, svdvals
+from .ops.decompositions import vector_norm as _vector_norm
 # importing these modules registers their ops (lu_factor, lstsq, cholesky_ex, ldl_factor...)
 from .ops.linalg_ldl import ldl_factor, ldl_factor_ex, ldl_solve
 from .ops.linalg_lstsq import lstsq, matrix_rank
 from .ops.linalg_lu import inv_ex, lu, lu_factor, lu_factor_ex, lu_solve, solve_ex
-from .ops.linalg_more import (cholesky_ex, cond, diagonal, householder_product, tensorinv,
-                              tensorsolve, vander)
+from .ops.linalg_more import (EighResult, SlogdetResult, cholesky_ex, cond, diagonal, eigh,
+                              householder_product, slogdet, tensorinv, tensorsolve, vander)
 
-__all__ = ["LinAlgError", "cholesky", "det", "dot", "eigh", "einsum", "inv", "matmul",
+__all__ = ["EighResult", "LinAlgError", "SlogdetResult", "cholesky", "det", "dot", "eigh",
+           "einsum", "inv", "matmul",
            "matrix_norm", "norm", "outer", "qr", "slogdet", "solve", "svd", "svdvals",
            "tensordot", "vector_norm"]
+
+
+def vector_norm(x, ord: float = 2, dim=None, keepdim: bool = False, *, dtype=None):
+    """The vector ``ord``-norm over ``dim`` (every element for None or ``()``), as
+    ``torch.linalg.vector_norm``; ord 0 counts the nonzeros (gradient 0, as PyTorch's).
+
+    >>> tl.linalg.vector_norm(tl.tensor([3.0, -4.0]), ord=1)
+    tensor(7.)
+    """
+    from .ops._util import to_tensor
+    from .ops.reduction import zero_grad_link
+    out = _vector_norm(x, ord, dim, keepdim, dtype=dtype)
+    if not isinstance(ord, str) and ord == 0:
+        x = to_tensor(x)
+        if x.requires_grad:     # the count of nonzeros still depends on x (gradient 0)
+            out = out + zero_grad_link(x).astype(out.dtype)
+    return out
 
 
 # --- torch.linalg's names for functions tensorlib has under PyTorch's older names ----------

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -24,7 +25,7 @@ def _normalize_key(key):
     capturing = _state.tracer is not None
     for k in key:
         if capturing and isinstance(k, Tensor) and is_traced(k):
-            if k.dtype == np.bool_:
+            if k.dtype == np.bool_ or k.dtype == np.uint8:    # uint8: a mask (see below)
                 refuse_mask(k)
             if k.dtype.kind not in "iu":
                 raise IndexError(f"getitem: tensors used as indices must be integer or bool, "
@@ -37,6 +38,8 @@ def _normalize_key(key):
             if k.dtype.kind not in "biu":
                 raise IndexError(f"getitem: tensors used as indices must be integer or bool, "
                                  f"got {k.dtype}")
+            if k.dtype == np.uint8:
+                k = _uint8_mask(k)
             basic = False
         elif isinstance(k, (bool, np.bool_)):
             k = np.asarray(k)
@@ -63,6 +66,14 @@ def _normalize_key(key):
                              "Ellipsis, or integer/bool tensors")
         out.append(k)
     return tuple(out), basic
+
+
+def _uint8_mask(k):
+    """A uint8 index tensor read as a bool mask, as PyTorch still does (with its deprecation
+    warning); NumPy arrays and lists of uint8 keep NumPy's meaning (integer indices)."""
+    warnings.warn("indexing with dtype uint8 is deprecated (PyTorch reads it as a bool mask, "
+                  "and so does tensorlib); use a bool tensor instead", UserWarning, stacklevel=4)
+    return k != 0
 
 
 def _drop_empty_ellipsis(index: tuple, ndim: int) -> tuple:

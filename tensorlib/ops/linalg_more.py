@@ -304,3 +304,38 @@ def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
 
 __all__ = ["CholeskyExResult", "cholesky_ex", "cond", "diagonal", "householder_product",
            "tensorinv", "tensorsolve", "vander"]
+
+
+# --- torch.linalg's named results for slogdet / eigh (ops.matrix returns plain tuples) ------
+class SlogdetResult(NamedTuple):
+    """``(sign, logabsdet)`` of :func:`slogdet` (``torch.return_types.slogdet``)."""
+    sign: Tensor
+    logabsdet: Tensor
+
+
+class EighResult(NamedTuple):
+    """``(eigenvalues, eigenvectors)`` of :func:`eigh` (``torch.return_types.linalg_eigh``)."""
+    eigenvalues: Tensor
+    eigenvectors: Tensor
+
+
+def slogdet(A) -> SlogdetResult:
+    """``(sign, log|det|)`` of a square matrix (or of each in a stack), as a named tuple
+    (``torch.linalg.slogdet``); differentiable in ``logabsdet``.
+
+    >>> tl.linalg.slogdet(tl.tensor([[2.0, 0.0], [0.0, -3.0]])).sign
+    tensor(-1.)
+    """
+    from .matrix import slogdet as _slogdet
+    return SlogdetResult(*_slogdet(A))
+
+
+def eigh(A, UPLO: str = "L") -> EighResult:
+    """Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix, as a named
+    tuple (``torch.linalg.eigh``); see :func:`tensorlib.ops.matrix.eigh`.
+
+    >>> tl.linalg.eigh(tl.tensor([[2.0, 1.0], [1.0, 2.0]])).eigenvalues
+    tensor([1., 3.])
+    """
+    from .matrix import eigh as _eigh
+    return EighResult(*_eigh(A, UPLO))

@@ -372,7 +372,9 @@ def _soft_cross_entropy(x, target, weight, reduction, ls):
     if tuple(target.shape) != tuple(x.shape):
         raise ValueError(f"cross_entropy: probability target of shape {tuple(target.shape)} "
                          f"must match the input's shape {tuple(x.shape)}")
-    same_dtype("cross_entropy", x, ("target", target))
+    if target.dtype != x.dtype:     # PyTorch promotes (float32 logits, float64 probabilities)
+        dt = np.promote_types(x.dtype, target.dtype)
+        x, target = x.astype(dt), target.astype(dt)
     axis = 1 if x.ndim >= 2 else 0
     C = x.shape[axis]
     if ls:

@@ -17,11 +17,15 @@ from ._util import to_tensor
 from .nn_util import as_float_tensor, check_reduction
 
 
-def _signs(op: str, target, like: Tensor) -> Tensor:
-    """The targets (1 or -1, integer or float) in ``like``'s dtype."""
+def _signs(op: str, target, like: Tensor, promote: bool = False) -> Tensor:
+    """The targets (1 or -1, integer or float) in ``like``'s dtype; with ``promote`` a float
+    target keeps its dtype, so a wider one widens the loss (PyTorch's type promotion, which
+    margin_ranking_loss follows but the hinge/soft-margin/cosine losses do not)."""
     y = to_tensor(target)
     if y.dtype.kind not in "iuf":
         raise TypeError(f"{op}: target must hold 1 and -1 as numbers, got {y.dtype}")
+    if promote and y.dtype.kind == "f":
+        return y
     return y.astype(like.dtype) if y.dtype != like.dtype else y
 
 
@@ -34,7 +38,7 @@ def margin_ranking_loss(input1, input2, target, margin: float = 0.0,
     check_reduction("margin_ranking_loss", reduction)
     a = as_float_tensor(input1, "margin_ranking_loss", "input1")
     b = as_float_tensor(input2, "margin_ranking_loss", "input2")
-    y = _signs("margin_ranking_loss", target, a)
+    y = _signs("margin_ranking_loss", target, a, promote=True)
     return _reduce((-y * (a - b) + margin).clip(0.0, None), reduction)
 
 
@@ -115,6 +119,8 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction: str = "me
     if tuple(y.shape) != tuple(x.shape):
         raise ValueError(f"{op}: target of shape {tuple(y.shape)} must have input's shape "
                          f"{tuple(x.shape)}")
+    if y.dtype.kind == "f" and y.dtype != x.dtype:    # PyTorch promotes to the wider float
+        x = x.astype(np.promote_types(x.dtype, y.dtype))
     y = y.astype(x.dtype) if y.dtype != x.dtype else y
     loss = -(y * logsigmoid(x) + (1.0 - y) * logsigmoid(-x))
     if weight is not None:

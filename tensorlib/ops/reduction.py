@@ -96,6 +96,8 @@ def _call(op, x, axis, keepdims, floating=False, **attrs):
     x = to_tensor(x)
     if floating:
         x = to_float(x)
+    if axis.__class__ is list and not axis and op is not ALL and op is not ANY:
+        axis = None     # x.sum([]): PyTorch's every dim (NumPy refuses a list axis)
     axes = norm_axes(axis, x._data.ndim, op.name)
     return apply(op, x, axis=None if axis is None else axes, keepdims=bool(keepdims), **attrs)
 
@@ -257,6 +259,8 @@ def _scan_infer(x, *, axis):
 
 def _cumsum_vjp(n, g):
     a = n.attrs["axis"]
+    if g.ndim == 0:                              # a 0-d tensor scans to itself
+        return (g,)
     return (g.flip(a).cumsum(a).flip(a),)
 
 
@@ -340,13 +344,18 @@ class min_result(NamedTuple):
     indices: Tensor
 
 
-def _axis_args(name: str, axis, keepdims, dim, keepdim):
-    """``(axis, keepdims)`` from NumPy's and PyTorch's spellings of the same arguments."""
+def _axis_args(name: str, axis, keepdims, dim, keepdim, empty_dim_is_all: bool = True):
+    """``(axis, keepdims)`` from NumPy's and PyTorch's spellings of the same arguments.
+
+    An empty ``dim=`` (``()`` or ``[]``) is every dim, as PyTorch's reductions (NumPy's
+    ``axis=()`` reduces none); ``all``/``any`` keep PyTorch's own exception (none)."""
     if dim is not None:
         if axis is not None:
             raise TypeError(f"{name}: got both axis= and dim= (NumPy's and PyTorch's names "
                             "for the same argument); pass one")
         axis = dim
+        if empty_dim_is_all and isinstance(dim, (tuple, list)) and not dim:
+            axis = None
     if keepdim is not None:
         if keepdims:
             raise TypeError(f"{name}: got both keepdims= and keepdim= (NumPy's and PyTorch's "
@@ -405,6 +414,9 @@ def prod(x, axis=None, keepdims: bool = False, *, dim=None, keepdim: bool | None
     given. The gradient is exact where inputs are zero."""
     if state.autocast is not None:
         return autocast_call(prod, "prod", x, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
+    if isinstance(dim, (tuple, list)) and not dim:
+        raise TypeError("prod: dim= must be an int (or a tuple of them), got an empty "
+                        f"{type(dim).__name__}; leave it out to multiply every element")
     axis, keepdims = _axis_args("prod", axis, keepdims, dim, keepdim)
     return _cast_out(_call(PROD, _cast_in("prod", x, dtype), axis, keepdims), dtype)
 
@@ -533,14 +545,16 @@ def amin(x, axis=None, keepdims: bool = False, *, dim=None,
 def all(x, axis=None, keepdims: bool = False, *, dim=None,
         keepdim: bool | None = None) -> Tensor:
     """Whether every element over ``axis`` (``dim=``) is nonzero, as a bool tensor."""
-    axis, keepdims = _axis_args("all", axis, keepdims, dim, keepdim)
+    # PyTorch's all(dim=()) reduces nothing, unlike its other reductions
+    axis, keepdims = _axis_args("all", axis, keepdims, dim, keepdim, empty_dim_is_all=False)
     return _call(ALL, x, axis, keepdims)
 
 
 def any(x, axis=None, keepdims: bool = False, *, dim=None,
         keepdim: bool | None = None) -> Tensor:
     """Whether some element over ``axis`` (``dim=``) is nonzero, as a bool tensor."""
-    axis, keepdims = _axis_args("any", axis, keepdims, dim, keepdim)
+    # PyTorch's any(dim=()) reduces nothing, unlike its other reductions
+    axis, keepdims = _axis_args("any", axis, keepdims, dim, keepdim, empty_dim_is_all=False)
     return _call(ANY, x, axis, keepdims)
 
 
@@ -600,20 +614,74 @@ def norm(x, ord: float | str | None = None, axis=None, keepdims: bool = False, *
                             "same argument); pass one")
         ord = p
     axis, keepdims = _axis_args("norm", axis, keepdims, dim, keepdim)
+    if ord == "nuc":
+        return _nuclear_norm(x, axis, keepdims, dtype)
     if ord in ("fro", None):
         ord = 2
-    if not isinstance(ord, (int, float)) or (ord <= 0 and ord != -math.inf):
-        raise ValueError(f"norm: ord must be a positive number or +-inf, got {ord!r}")
+    if isinstance(ord, bool) or not isinstance(ord, (int, float)) or \
+            (ord < 0 and ord != -math.inf):
+        raise ValueError(f"norm: ord must be 0, a positive number, +-inf or 'nuc', got "
+                         f"{ord!r}")
+    if ord == 0:
+        x = _cast_in("norm", x, dtype, floating=True)
+        x = to_float(x)
+        count = (x != 0).astype(x.dtype).sum(axis=axis, keepdims=keepdims)
+        return count + zero_grad_link(x)
     ord = ord if ord in (1, 2) else float(ord)
     x = _cast_in("norm", x, dtype, floating=True)
     return _call(NORM, x, axis, keepdims, floating=True, ord=ord)
+
+
+def zero_grad_link(x: Tensor) -> Tensor:
+    """A 0-d zero of ``x``'s dtype that depends on ``x`` with a zero gradient: added to a
+    piecewise-constant result (a count of nonzeros), it keeps PyTorch's "requires grad,
+    gradient 0" without touching the values (a sum over no elements is exactly 0, even where
+    ``x`` holds inf or NaN)."""
+    return x.reshape(-1)[:0].sum()
+
+
+def ties_share_grad(x: Tensor, v: Tensor) -> Tensor:
+    """``v`` (a 0-d value picked from ``x`` by an order statistic) with its gradient split
+    evenly among the elements of ``x`` equal to it: PyTorch's backward of a whole-tensor
+    ``median()`` / ``nanmedian()`` (for x = [2, 1, 2, 0, 2]: [1/3, 0, 1/3, 0, 1/3]).
+
+    The value stays ``v`` bit for bit (``x - x.detach()`` is exactly 0 where it is kept); a
+    non-finite ``v`` keeps the plain pick's gradient (``inf - inf`` would be NaN).
+
+    >>> x = tl.tensor([2.0, 1.0, 2.0], requires_grad=True)
+    >>> ties_share_grad(x, x.max()).backward(); x.grad
+    tensor([0.5000, 0.0000, 0.5000])
+    """
+    from .elementwise import where
+    if not x.requires_grad or x.dtype.kind != "f":
+        return v
+    vd = v.detach()
+    tied = x == vd
+    count = tied.astype(np.int64).sum().clip(1, None)
+    share = vd + where(tied, x - x.detach(), 0.0).sum() / count
+    return where(vd.isfinite(), share.astype(v.dtype), v)
+
+
+def _nuclear_norm(x, axis, keepdims: bool, dtype) -> Tensor:
+    """``norm(x, p='nuc')``: the sum of singular values over two dims (PyTorch's: the input
+    must be 2-d when no dims are given)."""
+    from .decompositions import matrix_norm
+    x = to_tensor(x)
+    if axis is None:
+        if x.ndim != 2:
+            raise ValueError(f"norm: p='nuc' needs a 2-d input or dim= with two dims, got "
+                             f"shape {tuple(x.shape)}")
+        axis = (0, 1)
+    if isinstance(axis, (int, np.integer)) or len(axis) != 2:
+        raise ValueError(f"norm: p='nuc' needs two dims, got dim={axis!r}")
+    return matrix_norm(x, "nuc", dim=tuple(axis), keepdim=keepdims, dtype=dtype)
 
 
 def argmax(x, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
            keepdim: bool | None = None) -> Tensor:
     """Index of the largest value along ``axis`` (``dim=``; into the flattened tensor when
     None), as int64; the first one on ties. Not differentiable."""
-    axis, keepdims = _axis_args("argmax", axis, keepdims, dim, keepdim)
+    axis, keepdims = _axis_args("argmax", axis, keepdims, dim, keepdim, empty_dim_is_all=False)
     return _arg(ARGMAX, x, axis, keepdims)
 
 
@@ -621,7 +689,7 @@ def argmin(x, axis: int | None = None, keepdims: bool = False, *, dim: int | Non
            keepdim: bool | None = None) -> Tensor:
     """Index of the smallest value along ``axis`` (``dim=``; into the flattened tensor when
     None), as int64; the first one on ties. Not differentiable."""
-    axis, keepdims = _axis_args("argmin", axis, keepdims, dim, keepdim)
+    axis, keepdims = _axis_args("argmin", axis, keepdims, dim, keepdim, empty_dim_is_all=False)
     return _arg(ARGMIN, x, axis, keepdims)
 
 

@@ -451,10 +451,25 @@ def concatenate(tensors, axis: int = 0, *, dim: int | None = None) -> Tensor:
     ts = [t if type(t) is Tensor else to_tensor(t) for t in tensors]
     if not ts:
         raise ValueError("concatenate: needs at least one tensor")
+    ts = to_common_dtype(ts)
+    if len(ts) > 1:
+        ts = _skip_legacy_empty(ts)
     nd = ts[0].ndim
     if nd == 0:
         raise ValueError("concatenate: zero-dimensional tensors cannot be concatenated")
-    return apply(CONCATENATE, *to_common_dtype(ts), axis=norm_axis(axis, nd, "concatenate"))
+    return apply(CONCATENATE, *ts, axis=norm_axis(axis, nd, "concatenate"))
+
+
+def _skip_legacy_empty(ts: list) -> list:
+    """PyTorch's cat skips 1-d empty tensors (its legacy "no tensor" value, as in
+    ``out = torch.tensor([]); out = torch.cat([out, x])``) beside tensors of another rank;
+    they still take part in the dtype promotion (done before)."""
+    if not any(t.ndim == 1 and t.shape[0] == 0 for t in ts):
+        return ts
+    kept = [t for t in ts if not (t.ndim == 1 and t.shape[0] == 0)]
+    if not kept or all(t.ndim == 1 for t in kept):
+        return ts       # all 1-d: an ordinary concatenation
+    return kept
 
 
 cat = concat = concatenate
@@ -602,7 +617,9 @@ def chunk(x, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple[Ten
     a = norm_axis(axis, x.ndim, "chunk")
     _pieces(x, a, "split by chunk()")
     n = x.shape[a]
-    size = -(-n // chunks) if n else 1
+    if n == 0:          # PyTorch: `chunks` empty pieces (a split by size would give one)
+        return apply(SPLIT, x, indices=(0,) * (chunks - 1), axis=a)
+    size = -(-n // chunks)
     return apply(SPLIT, x, indices=tuple(range(size, n, size)), axis=a)
 
 
@@ -823,7 +840,9 @@ def pad(x, pad_width, mode: str = "constant", value: float = 0.0) -> Tensor:
 # --- flip / roll / repeat / tile / tri ---------------------------------------------
 # a copy, as PyTorch's flip (NumPy's is a view): augmentation code writes into flipped
 # batches in place (out = img.flip(3); out.mul_(jitter)) and must not change the source
-FLIP = _op("flip", lambda xp, x, axis: xp.ascontiguousarray(xp.flip(x, axis)),
+# .copy(), not ascontiguousarray: that one turns a 0-d array into shape (1,) and returns
+# the source itself when nothing moves (axis=())
+FLIP = _op("flip", lambda xp, x, axis: xp.flip(x, axis).copy(),
            lambda n, g: (g.flip(n.attrs["axis"]),), lambda x, axis: x)
 
 
@@ -1120,6 +1139,8 @@ def narrow(x, dim: int, start: int, length: int) -> Tensor:
     x = to_tensor(x)
     d = norm_axis(dim, x.ndim, "narrow")
     n = x.shape[d]
+    if isinstance(start, Tensor) and start.ndim == 0 and start.dtype.kind in "iu":
+        start = start.item()        # PyTorch's narrow takes a 0-d integer tensor start
     if not isinstance(start, (int, np.integer)) or not isinstance(length, (int, np.integer)):
         raise TypeError(f"narrow: start and length must be ints, got {start!r}, {length!r}")
     if not -n <= start <= n:

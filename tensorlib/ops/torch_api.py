@@ -612,7 +612,13 @@ def aminmax(input, *, dim: int | None = None, keepdim: bool = False) -> aminmax_
     share the gradient equally."""
     from .reduction import amax, amin
     x = to_tensor(input)
-    if x.numel() == 0:
+    if dim is not None:
+        # one int dim, as torch's (not amin/amax's tuples, nor their "empty is every dim")
+        d = norm_axis(_int(dim, "aminmax", "dim"), x.ndim or 1, "aminmax")
+        if x.ndim and x.shape[d] == 0:
+            raise ValueError(f"aminmax: cannot reduce dim {d} of size 0 (tensor of shape "
+                             f"{_shape(x)})")
+    elif x.numel() == 0:
         raise ValueError(f"aminmax: cannot reduce a zero-size tensor of shape {_shape(x)}")
     return aminmax_result(amin(x, dim=dim, keepdim=keepdim), amax(x, dim=dim, keepdim=keepdim))
 
@@ -997,6 +1003,7 @@ def _block_diag_uniform(ts: list) -> Tensor:
 # (imported as modules: names such as ``range``, ``t`` and ``svd`` must not shadow the
 # builtins and locals of the functions above)
 from . import elementwise as _E  # noqa: E402
+from . import linalg_more as _linalg_more  # noqa: E402
 from . import matrix as _matrix  # noqa: E402
 from . import nn_aliases as _nn_aliases  # noqa: E402
 from . import scatter_reduce as _scatter_reduce  # noqa: E402
@@ -1103,7 +1110,7 @@ def _exports() -> dict:
         "unsafe_split": unsafe_split, "unsafe_split_with_sizes": unsafe_split_with_sizes,
         "absolute": _E.abs, "negative": _E.neg, "bitwise_left_shift": _E.left_shift,
         "bitwise_right_shift": _E.right_shift, "row_stack": vstack, "ger": _outer,
-        "det": _matrix.det, "slogdet": _matrix.slogdet, "inverse": _matrix.inv,
+        "det": _matrix.det, "slogdet": _linalg_more.slogdet, "inverse": _matrix.inv,
     })
     out.update({"adjoint": adjoint, "get_device": get_device, "to_dlpack": to_dlpack})
     del out["unfold"]           # Tensor.unfold only (torch.unfold_copy is the function)
