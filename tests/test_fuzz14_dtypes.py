@@ -288,3 +288,18 @@ def test_xlogy_gradients_elsewhere_unchanged():
     y = tl.tensor([0.7, 2.0, 3.0], dtype=tl.float64, requires_grad=True)
     assert tl.autograd.gradcheck(lambda a, b: tl.special.xlogy(a, b), (x, y))
     assert tl.autograd.gradgradcheck(lambda a, b: tl.special.xlog1py(a, b), (x, y))
+
+
+# --- fmod and copysign promote before computing, as PyTorch ------------------------------------
+@pytest.mark.parametrize("fn", [
+    lambda M: M.fmod(M.tensor([5, 7], dtype=M.uint8), M.tensor(-3)),
+    lambda M: M.fmod(M.tensor([5.0, -7.0]), 3),
+    lambda M: M.fmod(M.tensor([5, -7]), M.tensor([3, 2])),
+    lambda M: M.fmod(M.tensor([5.0, 7.0]), M.tensor(-3.0, dtype=M.float64)),
+    lambda M: M.fmod(M.tensor([True, False]), M.tensor([True, True])),
+    lambda M: M.copysign(M.tensor([1.0]), M.tensor([-1.0], dtype=M.float64)),
+    lambda M: M.copysign(M.tensor([1, 2]), M.tensor([-1.0], dtype=M.float16)),
+    lambda M: M.copysign(M.tensor([1.0, -2.0]), -0.0),
+])
+def test_fmod_and_copysign_dtypes_and_values(fn):
+    check(fn)

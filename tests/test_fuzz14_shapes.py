@@ -216,9 +216,8 @@ def test_margin_losses_promote_a_float64_target():
 
 
 # --- 9. median/nanmedian's gradient at ties ----------------------------------------------------
-# tl.nanmedian / tl.median live in ops/statistics.py (another engineer's file): the rule is
-# reduction.ties_share_grad, checked here on statistics.nanmedian's pick; the public calls
-# wait for statistics.py to use it (strict xfail: they flag when that lands)
+# the rule is reduction.ties_share_grad, which tl.nanmedian() and tl.median() (one middle
+# element) apply to their pick
 TIES = [
     [2.0, 1.0, 2.0, 0.0, 2.0],
     [2.0, 1.0, 2.0, math.nan],
@@ -255,16 +254,13 @@ def test_ties_share_grad_keeps_the_value_exact_and_passes_gradcheck():
                                             requires_grad=True),))
 
 
-@pytest.mark.xfail(strict=True, reason="needs ops/statistics.py to call "
-                   "reduction.ties_share_grad (not this task's file)")
-def test_public_nanmedian_gradient_at_ties():
+@pytest.mark.parametrize("name", ["nanmedian", "median"])
+def test_public_median_gradient_at_ties(name):
     x = tl.tensor([2.0, 1.0, 2.0, 0.0, 2.0], requires_grad=True)
-    x.nanmedian().backward()
+    getattr(x, name)().backward()
     np.testing.assert_allclose(x.grad.numpy(), [1 / 3, 0, 1 / 3, 0, 1 / 3], rtol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="needs ops/statistics.py's _empty_nan to keep an "
-                   "integer dtype (not this task's file)")
 def test_median_of_an_empty_int_tensor_keeps_the_dtype():
     got = tl.tensor([], dtype=tl.int64).median()
     want = torch.tensor([], dtype=torch.int64).median()

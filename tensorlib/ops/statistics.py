@@ -120,7 +120,11 @@ def median(x, *args, axis: int | None = None, keepdims: bool = False, dim: int |
         x = to_tensor(x)
         if axis is None and x.numel() == 0:
             return _empty_nan(x, keepdims)       # PyTorch's (and NumPy's) median of nothing
-        return quantile(x, 0.5, axis=axis, keepdims=keepdims)
+        m = quantile(x, 0.5, axis=axis, keepdims=keepdims)
+        if axis is None and x.numel() % 2:       # one middle element: PyTorch's gradient rule
+            from .reduction import ties_share_grad
+            m = ties_share_grad(x, m)
+        return m
     if axis is not None:
         raise TypeError("median: got both axis= and dim= (NumPy's and PyTorch's names for the "
                         "same argument, with NumPy's and PyTorch's results); pass one")
@@ -158,9 +162,13 @@ def _median_dim(x: Tensor, dim, keepdim: bool) -> median_result:
 
 
 def _empty_nan(x: Tensor, keepdims: bool = False) -> Tensor:
+    """The median of nothing: NaN, or for an integer tensor its dtype's minimum (PyTorch's)."""
     from ..creation import full
+    shape = (1,) * x.ndim if keepdims else ()
+    if x.dtype.kind in "iu":
+        return full(shape, int(np.iinfo(x.dtype).min), dtype=x.dtype, device=x.device)
     dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-    return full((1,) * x.ndim if keepdims else (), math.nan, dtype=dt, device=x.device)
+    return full(shape, math.nan, dtype=dt, device=x.device)
 
 
 def _at(s: Tensor, ax: int, i: int) -> Tensor:
@@ -192,7 +200,8 @@ def nanmedian(input, dim: int | None = None, keepdim: bool = False):
     if dim is None:
         if x.numel() == 0:
             return _empty_nan(x)
-        return nanmedian(x.reshape(-1), 0).values
+        from .reduction import ties_share_grad      # the gradient split among ties (PyTorch)
+        return ties_share_grad(x, nanmedian(x.reshape(-1), 0).values)
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"nanmedian: dim must be an int, got {dim!r}")
     scalar = x.ndim == 0

@@ -267,10 +267,17 @@ def fmod(input, other) -> Tensor:
     """C's ``fmod``: the remainder of ``input / other`` with the sign of ``input``
     (``torch.fmod``; ``remainder`` takes the divisor's sign). Gradients 1 and
     ``-trunc(input / other)``."""
-    a = to_tensor(input)
-    absb = abs(other) if not isinstance(other, Tensor) else E.abs(other)
+    from ._util import as_operands, same_category
+    a, b = as_operands(input, other, wrap=True)
+    if a.dtype.kind == "b" and b.dtype.kind == "b":
+        raise NotImplementedError("fmod: not implemented for bool tensors (as PyTorch)")
+    # promoted first (a 0-d tensor(-3) meeting uint8 is 253 there, as PyTorch), then
     # exact: fmod(a, b) = fmod(a, |b|), which equals the Python remainder for a >= 0
     # (signbit, not a < 0: fmod(-0.0, b) is -0.0)
+    a, b = same_category(a, b)
+    dt = np.result_type(a.dtype, b.dtype)
+    a, b = (t if t.dtype == dt else t.astype(dt) for t in (a, b))
+    absb = E.abs(b)
     return E.where(signbit(a), -E.mod(-a, absb), E.mod(a, absb))
 
 
@@ -305,11 +312,13 @@ def signbit(input) -> Tensor:
 def copysign(input, other) -> Tensor:
     """``|input|`` with the sign of ``other`` (``torch.copysign``; integers give floats).
     The gradient passes to ``input`` only (0 at 0, as PyTorch's)."""
-    x = to_float(to_tensor(input))
-    mag = E.abs(x)
     if not isinstance(other, Tensor):
+        mag = E.abs(to_float(to_tensor(input)))
         return -mag if math.copysign(1.0, float(other)) < 0 else mag
-    return E.where(signbit(other), -mag, mag)
+    from ._util import float_operands
+    x, o = float_operands(input, other)      # PyTorch's result dtype (f32 with f64: f64)
+    mag = E.abs(x)
+    return E.where(signbit(o), -mag, mag)
 
 
 def frac(input) -> Tensor:

@@ -172,10 +172,12 @@ def frexp(input) -> frexp_result:
 def angle(input) -> Tensor:
     """The argument of each element: pi for negative reals, 0 otherwise, NaN for NaN
     (``torch.angle`` on real tensors; integers give the default float). Piecewise constant:
-    no gradient flows back."""
+    a zero gradient, as PyTorch's (the result requires grad when ``input`` does)."""
+    from .reduction import zero_grad_link
     x = to_float(to_tensor(input))
     out = (x.detach() < 0).astype(x.dtype) * math.pi
-    return E.where(E.isnan(x), x.detach(), out)
+    out = E.where(E.isnan(x), x.detach(), out)
+    return out + zero_grad_link(x) if x.requires_grad else out
 
 
 def isposinf(input) -> Tensor:
