@@ -1155,3 +1155,9 @@ def test_grad_walks_only_between_the_outputs_and_the_inputs():
     top = mid * mid
     top.sum().backward(inputs=[mid])
     assert mid.grad.item() == 4.0 and w2.grad is None and calls == []
+
+
+def test_grad_with_no_inputs_raises_as_pytorch():
+    x = tl.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="cannot be empty"):
+        tl.autograd.grad(x.sum(), [])

@@ -298,6 +298,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     outs = [outputs] if single else list(outputs)
     single_in = isinstance(inputs, Tensor)
     ins = [inputs] if single_in else list(inputs)
+    if not ins:
+        raise RuntimeError("grad: `inputs` cannot be empty (name the tensors to differentiate "
+                         "with respect to; for every leaf use .backward())")
     for t in ins:
         if not t._rg:
             raise RuntimeError("grad: one of the inputs does not require grad")
