@@ -137,6 +137,7 @@ def get_default_dtype():
     return dtypes.default_float
 
 
+from . import errors  # noqa: E402, F401  (ShapeError, DTypeError: also RuntimeErrors)
 from . import utils  # noqa: E402  (tensorlib.utils.data: torch.utils.data's path)
 from .utils import checkpoint as _utils_checkpoint  # noqa: E402, F401  (tl.utils.checkpoint)
 from .compile import compile  # noqa: E402, A004  (torch.compile's stand-in over tl.function)

@@ -75,7 +75,7 @@ def op_error(op, inputs, attrs, e: Exception) -> Exception:
         except Exception:
             pass
     if msg.startswith(op.name + ":") and isinstance(e, (ValueError, TypeError, IndexError)):
-        return e
+        return _remade(e, msg) if type(e) in (ValueError, TypeError) else e
     if isinstance(e, RuntimeError):  # e.g. no GPU: the message already says what to do
         return RuntimeError(f"{op.name}: {msg}") if not msg.startswith(op.name) else e
     if not isinstance(e, (ValueError, TypeError, IndexError, ArithmeticError)):
@@ -90,7 +90,8 @@ def _remade(e: Exception, text: str, cls=None) -> Exception:
     """``cls`` (default ``type(e)``) with the message ``text``; where that class cannot be
     made from a message alone (NumPy's ``_UFuncNoLoopError`` wants its dtypes too), the
     plain built-in it derives from."""
-    cls = cls or type(e)
+    from .errors import as_torch_style
+    cls = as_torch_style(cls or type(e))
     try:
         return cls(text)
     except Exception:

@@ -635,3 +635,16 @@ def test_integer_outputs_of_a_recorded_op_are_leaves_without_grad_fn():
     assert r.values.grad_fn is not None and not r.values.is_leaf
     assert r.indices.grad_fn is None and r.indices.is_leaf and not r.indices.requires_grad
     assert "grad_fn" not in repr(r.indices) and "grad_fn" in repr(r.values)
+
+
+def test_input_errors_are_runtime_errors_too_as_pytorch_raises():
+    # PyTorch raises RuntimeError for these; tensorlib's are ValueError/TypeError as well
+    cases = [lambda: tl.ones(3, 4) / tl.ones(3), lambda: tl.ones(3, 4) @ tl.ones(5, 6),
+             lambda: tl.ones(2, 3, 4).transpose(1, 2).view(2, 12),
+             lambda: tl.ones(6).reshape(4, 2),
+             lambda: tl.nn.Linear(3, 2)(tl.ones(2, 3, dtype=tl.int64))]
+    for f in cases:
+        with pytest.raises(RuntimeError) as info:
+            f()
+        assert isinstance(info.value, (ValueError, TypeError))
+        assert isinstance(info.value, (tl.errors.ShapeError, tl.errors.DTypeError))

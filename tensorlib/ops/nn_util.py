@@ -25,7 +25,8 @@ def as_float_tensor(x, op: str, name: str = "input") -> Tensor:
     """The argument as a float32/float64 tensor, or a TypeError naming the op."""
     t = to_tensor(x)
     if t._data.dtype not in FLOATS:
-        raise TypeError(f"{op}: {name} must be float32 or float64, got {t._data.dtype}")
+        from ..errors import DTypeError
+        raise DTypeError(f"{op}: {name} must be float32 or float64, got {t._data.dtype}")
     return t
 
 

@@ -154,7 +154,8 @@ def view(x, *shape) -> Tensor:
         try:
             np.reshape(arr, target, copy=False)
         except ValueError:
-            raise ValueError(
+            from ..errors import ShapeError
+            raise ShapeError(
                 f"view: a tensor of shape {tuple(arr.shape)} and strides "
                 f"{tuple(st // arr.itemsize for st in arr.strides)} (a transpose or strided "
                 f"slice) cannot be viewed as {target} without a copy; use .reshape(...), "

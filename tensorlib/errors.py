@@ -1,0 +1,27 @@
+"""Exception classes for inputs an op cannot take.
+
+PyTorch raises ``RuntimeError`` for mismatched shapes and dtypes; NumPy and Python code
+expect ``ValueError``/``TypeError``. tensorlib's are both, so ``except RuntimeError`` in a
+port from PyTorch catches them as ``except ValueError`` in NumPy-style code does.
+
+>>> try:
+...     tl.ones(3, 4) + tl.ones(3)
+... except RuntimeError as e:        # also a ValueError
+...     print(type(e).__name__)
+ShapeError
+"""
+from __future__ import annotations
+
+
+class ShapeError(ValueError, RuntimeError):
+    """The inputs' shapes or sizes do not fit the op (a ValueError and a RuntimeError)."""
+
+
+class DTypeError(TypeError, RuntimeError):
+    """The inputs' dtypes do not fit the op (a TypeError and a RuntimeError)."""
+
+
+def as_torch_style(cls: type) -> type:
+    """The class an input error of class ``cls`` is raised as: plain ``ValueError`` and
+    ``TypeError`` become :class:`ShapeError` / :class:`DTypeError`; others stay."""
+    return ShapeError if cls is ValueError else DTypeError if cls is TypeError else cls
