@@ -49,8 +49,8 @@ def _arg_reduce(op, x, *, axis, keepdims):
 
 
 # --- ops along one axis (an int attr ``axis``) -----------------------------------------------
-@simple("cumsum", "cumprod", "logcumsumexp", "cum_extreme", "softmax", "log_softmax",
-        "argsort", "topk_indices")
+@simple("cumsum", "cumprod", "logcumsumexp", "cum_extreme", "mode_indices", "softmax",
+        "log_softmax", "argsort", "topk_indices")
 def _along_axis(op, x, *, axis, **rest):
     if x.ndim == 0:     # a 0-d example: the op along a size-1 axis, then that axis dropped
         out = P.call(op, P.expand_dims(x.phys, (1,)), axis=1, **rest)
