@@ -210,7 +210,30 @@ class Categorical(Distribution):
         return v.broadcast_to((self.num_classes,) + self.batch_shape) if expand else v
 
 
-class OneHotCategorical(Distribution):
+class OverCategorical:
+    """What the distributions over a :class:`Categorical`'s classes share (OneHotCategorical,
+    Multinomial): the Categorical itself, its ``probs``/``logits``, and ``expand``."""
+
+    _expand_params = ()
+
+    def _over_categorical(self, probs, logits, validate_args) -> None:
+        self._categorical = Categorical(probs, logits, validate_args=validate_args)
+        c = self._categorical
+        Distribution.__init__(self, c.batch_shape, (c.num_classes,), validate_args=validate_args)
+
+    def _expand_more(self, new, batch_shape) -> None:
+        new._categorical = self._categorical.expand(batch_shape)
+
+    @property
+    def probs(self) -> Tensor:
+        return self._categorical.probs
+
+    @property
+    def logits(self) -> Tensor:
+        return self._categorical.logits
+
+
+class OneHotCategorical(OverCategorical, Distribution):
     """A :class:`Categorical` draw as a one-hot vector: ``event_shape`` is ``(K,)`` and a
     sample has the probabilities' float dtype, as PyTorch's.
 
@@ -224,22 +247,7 @@ class OneHotCategorical(Distribution):
     has_enumerate_support = True
 
     def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
-        self._categorical = Categorical(probs, logits, validate_args=validate_args)
-        c = self._categorical
-        super().__init__(c.batch_shape, (c.num_classes,), validate_args=validate_args)
-
-    _expand_params = ()
-
-    def _expand_more(self, new, batch_shape) -> None:
-        new._categorical = self._categorical.expand(batch_shape)
-
-    @property
-    def probs(self) -> Tensor:
-        return self._categorical.probs
-
-    @property
-    def logits(self) -> Tensor:
-        return self._categorical.logits
+        self._over_categorical(probs, logits, validate_args)
 
     @property
     def mean(self) -> Tensor:

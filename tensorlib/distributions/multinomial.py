@@ -12,11 +12,11 @@ from ..ops.indexing import scatter_add
 from ..ops.special_fns import lgamma
 from . import constraints
 from .base import Distribution
-from .discrete import Categorical
+from .discrete import OverCategorical
 from .discrete_extra import Binomial
 
 
-class Multinomial(Distribution):
+class Multinomial(OverCategorical, Distribution):
     """Counts over the K classes (the last dim of ``probs`` or ``logits``) after
     ``total_count`` independent draws; ``event_shape`` is ``(K,)`` and a sample has the
     probabilities' float dtype, as PyTorch's. ``total_count`` is one int for the whole batch
@@ -43,22 +43,7 @@ class Multinomial(Distribution):
         if total_count < 0:
             raise ValueError(f"Multinomial: total_count must be non-negative, got {total_count}")
         self.total_count = int(total_count)
-        self._categorical = Categorical(probs, logits, validate_args=validate_args)
-        c = self._categorical
-        super().__init__(c.batch_shape, (c.num_classes,), validate_args=validate_args)
-
-    _expand_params = ()
-
-    def _expand_more(self, new, batch_shape) -> None:
-        new._categorical = self._categorical.expand(batch_shape)
-
-    @property
-    def probs(self) -> Tensor:
-        return self._categorical.probs
-
-    @property
-    def logits(self) -> Tensor:
-        return self._categorical.logits
+        self._over_categorical(probs, logits, validate_args)
 
     @property
     def param_shape(self) -> tuple[int, ...]:
