@@ -296,8 +296,13 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0,
 
 
 # --- power-average pooling: PyTorch's formula -----------------------------------------------
-def _lp_finish(out: Tensor, norm_type: float, count: int) -> Tensor:
-    return (E.sign(out) * E.relu(E.abs(out)) * count) ** (1.0 / norm_type)
+def _lp_pool(name: str, dims: int, pool, input, norm_type, kernel_size, stride,
+             ceil_mode) -> Tensor:
+    """An average pool of ``x**p`` times the window size, to the power ``1/p``."""
+    k = tuple_n(kernel_size, dims, name, "kernel_size", 1)
+    x = as_float_tensor(input, name)
+    out = pool(x ** norm_type, k[0] if dims == 1 else k, stride, 0, ceil_mode)
+    return (E.sign(out) * E.relu(E.abs(out)) * math.prod(k)) ** (1.0 / float(norm_type))
 
 
 def lp_pool1d(input, norm_type: float, kernel_size: int, stride=None,
@@ -305,25 +310,19 @@ def lp_pool1d(input, norm_type: float, kernel_size: int, stride=None,
     """``(sum of x**p over each window) ** (1/p)`` over (N, C, L) or (C, L)
     (``torch.nn.functional.lp_pool1d``: an average pool of ``x**p`` times the window size).
     """
-    k = tuple_n(kernel_size, 1, "lp_pool1d", "kernel_size", 1)[0]
-    x = as_float_tensor(input, "lp_pool1d")
-    out = avg_pool1d(x ** norm_type, k, stride, 0, ceil_mode)
-    return _lp_finish(out, float(norm_type), k)
+    return _lp_pool("lp_pool1d", 1, avg_pool1d, input, norm_type, kernel_size, stride,
+                    ceil_mode)
 
 
 def lp_pool2d(input, norm_type: float, kernel_size, stride=None,
               ceil_mode: bool = False) -> Tensor:
     """``(sum of x**p over each window) ** (1/p)`` over (N, C, H, W) or (C, H, W)."""
-    k = tuple_n(kernel_size, 2, "lp_pool2d", "kernel_size", 1)
-    x = as_float_tensor(input, "lp_pool2d")
-    out = avg_pool2d(x ** norm_type, k, stride, 0, ceil_mode)
-    return _lp_finish(out, float(norm_type), math.prod(k))
+    return _lp_pool("lp_pool2d", 2, avg_pool2d, input, norm_type, kernel_size, stride,
+                    ceil_mode)
 
 
 def lp_pool3d(input, norm_type: float, kernel_size, stride=None,
               ceil_mode: bool = False) -> Tensor:
     """``(sum of x**p over each window) ** (1/p)`` over (N, C, D, H, W) or (C, D, H, W)."""
-    k = tuple_n(kernel_size, 3, "lp_pool3d", "kernel_size", 1)
-    x = as_float_tensor(input, "lp_pool3d")
-    out = avg_pool3d(x ** norm_type, k, stride, 0, ceil_mode)
-    return _lp_finish(out, float(norm_type), math.prod(k))
+    return _lp_pool("lp_pool3d", 3, avg_pool3d, input, norm_type, kernel_size, stride,
+                    ceil_mode)
