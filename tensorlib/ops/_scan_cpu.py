@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from .. import _scan_kernels as K
+from ._util import around_axis
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # the dtypes of the fused ``scalar`` type (bool travels as uint8)
@@ -22,12 +23,6 @@ _SCALARS = {np.dtype(t) for t in (np.float32, np.float64, np.int64, np.int32, np
 
 def _c(a: np.ndarray) -> np.ndarray:
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)
-
-
-def _oni(a: np.ndarray, axis: int) -> np.ndarray:
-    """``a`` (C contiguous) as (outer, n, inner) around ``axis``."""
-    s = a.shape
-    return a.reshape(math.prod(s[:axis]), s[axis], math.prod(s[axis + 1:]))
 
 
 def _as_kernel_dtype(x: np.ndarray):
@@ -49,7 +44,7 @@ def cum_extreme(x: np.ndarray, axis: int, mode: str):
     vals = np.empty(k.shape, k.dtype)
     idx = np.empty(k.shape, np.int64)
     if k.size:
-        K.cum_extreme(_oni(k, axis), _oni(vals, axis), _oni(idx, axis), mode == "max")
+        K.cum_extreme(*(around_axis(a, axis) for a in (k, vals, idx)), mode == "max")
     return (vals.view(np.bool_) if x.dtype == np.bool_ else vals), idx
 
 
@@ -64,8 +59,8 @@ def scatter_add_into(out: np.ndarray, idx: np.ndarray, src: np.ndarray, axis: in
             or any(k != m for d, (k, m) in enumerate(zip(idx.shape, out.shape)) if d != axis)):
         return False
     if idx.size:
-        i3 = _oni(_c(idx.astype(np.int64, copy=False)), axis)
-        if K.scatter_along(src.reshape(i3.shape), i3, _oni(out, axis)):
+        i3 = around_axis(idx.astype(np.int64, copy=False), axis)
+        if K.scatter_along(src.reshape(i3.shape), i3, around_axis(out, axis)):
             raise IndexError(f"scatter_add: an index is out of range for a dim of size "
                              f"{out.shape[axis]}")
     return True

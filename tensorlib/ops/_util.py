@@ -185,6 +185,16 @@ def _is_scalar(x) -> bool:
     return isinstance(x, (int, float, bool, np.number, np.bool_))
 
 
+def around_axis(a: np.ndarray, axis: int) -> np.ndarray:
+    """``a`` as a C-contiguous (outer, n, inner) array around ``axis`` (``n`` its length),
+    the layout of the Cython kernels that work along one dim; a copy only when ``a`` is
+    not C-contiguous (a fresh output array is a view of itself, so writes land in it)."""
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    s = a.shape
+    return a.reshape(math.prod(s[:axis]), s[axis], math.prod(s[axis + 1:]))
+
+
 def to_tensor(x) -> Tensor:
     if isinstance(x, Tensor):
         return x

@@ -1,8 +1,6 @@
 """Softmax and log-softmax along one axis; relu_grad, the fused ReLU backward."""
 from __future__ import annotations
 
-from math import prod
-
 import numpy as np
 
 from .._state import state
@@ -11,7 +9,7 @@ from .._apply import apply
 from .._tensor import Tensor
 from .nn_util import FLOATS, as_float_tensor, io_cost
 from .registry import OpDef, register
-from ._util import norm_axis, numel, to_tensor
+from ._util import around_axis, norm_axis, numel, to_tensor
 
 
 def _softmax_fwd(xp, x, axis):
@@ -39,11 +37,7 @@ def _blocks(a, axis):
     (None: not a float32/float64 array)."""
     if a.dtype not in FLOATS or a.ndim == 0:
         return None
-    sh = a.shape
-    axis %= a.ndim
-    if not a.flags.c_contiguous:
-        a = np.ascontiguousarray(a)
-    return a.reshape(prod(sh[:axis]), sh[axis], prod(sh[axis + 1:]))
+    return around_axis(a, axis % a.ndim)
 
 
 def _softmax_cpu(log_out):
