@@ -222,28 +222,30 @@ def _nll_cpu(x, t, *w, ignore_index, reduction):
     return np.asarray(s / N if reduction == "mean" else s, dtype=x.dtype)
 
 
-def _nll_grad_fwd(xp, x, t, g, *w, ignore_index, reduction):
-    """d loss / d x: -w[t] g at the target class of each valid position, 0 elsewhere (g
-    divided by the total weight for 'mean'; no valid target: 0, as PyTorch)."""
-    nd, C = x.ndim, x.shape[1]
-    _, tc, wt, _ = _class_consts(xp, t, w[0] if w else None, ignore_index, C, x.dtype)
+def _nll_grad_scale(xp, x, t, g, w, ignore_index, reduction):
+    """The clamped targets and ``-w[t] g`` per position (0 where ignored; divided by the
+    total weight for 'mean', and 0 when there is none, as PyTorch)."""
+    _, tc, wt, _ = _class_consts(xp, t, w[0] if w else None, ignore_index, x.shape[1], x.dtype)
     scale = -wt * g
     if reduction == "mean":
         total = wt.sum()
         scale = scale / xp.where(total == 0, xp.ones((), x.dtype), total)
+    return tc, scale.astype(x.dtype, copy=False)
+
+
+def _nll_grad_fwd(xp, x, t, g, *w, ignore_index, reduction):
+    """d loss / d x: -w[t] g at the target class of each valid position, 0 elsewhere."""
+    nd, C = x.ndim, x.shape[1]
+    tc, scale = _nll_grad_scale(xp, x, t, g, w, ignore_index, reduction)
     cls = xp.arange(C).reshape((1, -1) + (1,) * (nd - 2))
     return ((_expand_c(tc, nd) == cls) * _expand_c(scale, nd)).astype(x.dtype, copy=False)
 
 
 def _nll_grad_cpu(x, t, g, *w, ignore_index, reduction):
-    nd, C = x.ndim, x.shape[1]
-    _, tc, wt, _ = _class_consts(np, t, w[0] if w else None, ignore_index, C, x.dtype)
-    scale = -wt * g
-    if reduction == "mean":
-        total = wt.sum()
-        scale = scale / (total if total != 0 else 1)
+    # the same, written in place of a one-hot product
+    tc, scale = _nll_grad_scale(np, x, t, g, w, ignore_index, reduction)
     dx = np.zeros(x.shape, x.dtype)
-    np.put_along_axis(dx, _expand_c(tc, nd), _expand_c(scale.astype(x.dtype), nd), axis=1)
+    np.put_along_axis(dx, _expand_c(tc, x.ndim), _expand_c(scale, x.ndim), axis=1)
     return dx
 
 
