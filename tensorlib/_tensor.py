@@ -437,7 +437,7 @@ class Tensor(TensorBase):
             extras.append(f"dtype={a.dtype}")
         if self._device is not CPU:
             extras.append(f"device='{self._device}'")
-        if self._node is not None and self._rg:
+        if self.grad_fn is not None:
             extras.append(f"grad_fn={self._node!r}")
         elif self._rg:
             extras.append("requires_grad=True")

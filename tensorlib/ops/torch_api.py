@@ -267,15 +267,14 @@ def fmod(input, other) -> Tensor:
     """C's ``fmod``: the remainder of ``input / other`` with the sign of ``input``
     (``torch.fmod``; ``remainder`` takes the divisor's sign). Gradients 1 and
     ``-trunc(input / other)``."""
-    from ._util import as_operands, same_category
+    from ._util import as_operands, torch_promote
     a, b = as_operands(input, other, wrap=True)
     if a.dtype.kind == "b" and b.dtype.kind == "b":
         raise NotImplementedError("fmod: not implemented for bool tensors (as PyTorch)")
     # promoted first (a 0-d tensor(-3) meeting uint8 is 253 there, as PyTorch), then
     # exact: fmod(a, b) = fmod(a, |b|), which equals the Python remainder for a >= 0
     # (signbit, not a < 0: fmod(-0.0, b) is -0.0)
-    a, b = same_category(a, b)
-    dt = np.result_type(a.dtype, b.dtype)
+    dt = torch_promote(a.dtype, a.ndim, b.dtype, b.ndim)
     a, b = (t if t.dtype == dt else t.astype(dt) for t in (a, b))
     absb = E.abs(b)
     return E.where(signbit(a), -E.mod(-a, absb), E.mod(a, absb))
