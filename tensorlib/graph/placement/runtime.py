@@ -184,8 +184,9 @@ class _CommitGate:
         with self._cv:
             while self.verdict is None:
                 self._cv.wait()
-            if self.verdict is not True:
-                raise StepAborted("the step failed on another device; nothing was written")
+            if self.verdict is not True:    # chained: a failed remote wait shows its cause
+                raise StepAborted("the step failed on another device; nothing was written"
+                                  ) from self.verdict
 
 
 class _Step:
@@ -350,6 +351,8 @@ class PlacedPlan:
     def _collect_remote(self, step: _Step) -> None:
         """The remote parts' results; they (no writes there: variables stay in this
         process) must have finished before any local write."""
+        if not step.futures:    # only local parts: Ray need not be installed
+            return
         import ray
         failed = None
         for part, fut in step.futures:
