@@ -212,8 +212,11 @@ def _polygamma_cpu(x, *, n):
 
 
 def _polygamma_cuda(x, *, n):
+    import cupy
     from cupyx.scipy import special as cs
-    return cs.polygamma(n, x).astype(x.dtype, copy=False)
+    # n as a device array: CuPy's polygamma tests ``n == 0`` with cupy.where, which a
+    # Python int's bool does not pass
+    return cs.polygamma(cupy.asarray(n, dtype=x.dtype), x).astype(x.dtype, copy=False)
 
 
 POLYGAMMA = register(OpDef(
