@@ -53,9 +53,16 @@ def _same_device(op, inputs):
         return join_level(op, inputs)
     from ._state import state
     host = all(t._device.type == "cpu" and t._device.worker is None for t in inputs)
-    if state.tracer is None or not host:
-        raise _device_error(op, inputs)
-    dev = inputs[0]._device
+    if state.tracer is not None and host:
+        dev = inputs[0]._device
+    else:
+        # PyTorch's exception: 0-d host tensors act as scalars beside tensors of one other
+        # device (`x.cuda() / torch.tensor(2.0)`, a distribution's float parameters)
+        devs = {t._device for t in inputs if not (
+            t._device.type == "cpu" and t._device.worker is None and t._data.ndim == 0)}
+        if len(devs) != 1:
+            raise _device_error(op, inputs)
+        dev = devs.pop()
     return [t if t._device is dev else t.to(dev) for t in inputs]
 
 

@@ -878,6 +878,22 @@ def test_captured_mlp_and_convnet_steps_on_cuda_equal_eager():
         assert updates and set(updates) == {"sgd"}, updates   # one SGD kernel per parameter
 
 
+@gpu
+@pytest.mark.gpu
+def test_a_0d_cpu_tensor_acts_as_a_scalar_beside_cuda_tensors():
+    # PyTorch's rule (a distribution's float parameters, `x.cuda() / torch.tensor(2.0)`)
+    x = tl.tensor([1.0, 2.0], device="cuda", requires_grad=True)
+    s = tl.tensor(2.0, requires_grad=True)
+    y = x / s
+    assert y.device == tl.device("cuda")
+    y.sum().backward()
+    assert x.grad.device == tl.device("cuda") and s.grad.device == tl.device("cpu")
+    np.testing.assert_allclose(x.grad.numpy(), [0.5, 0.5])
+    np.testing.assert_allclose(s.grad.numpy(), -3.0 / 4.0)
+    with pytest.raises(RuntimeError, match="expected all tensors on one device"):
+        x + tl.tensor([1.0, 2.0])
+
+
 # --- this session's composites (F.pad, interpolate, unfold/fold, utilities, distributions) ----
 def _composite_cases():
     """(name, fn(tensors) -> tensor or tuple, input arrays): each is run on the CPU and on a
