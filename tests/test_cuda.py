@@ -894,6 +894,29 @@ def test_a_0d_cpu_tensor_acts_as_a_scalar_beside_cuda_tensors():
         x + tl.tensor([1.0, 2.0])
 
 
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scatter_extreme_kernel_is_exact_lets_nan_win_and_skips_bad_targets(dtype):
+    # CuPy's float64 maximum.at was not exact (an H200, CuPy 14.2): ties went missing
+    import cupy as cp
+    from tensorlib.cuda.kernels import scatter_extreme_
+    r = np.random.default_rng(0)
+    lin = r.integers(0, 50, 4000)
+    v = r.standard_normal(4000).astype(dtype)
+    v[::97] = np.nan
+    for mx in (True, False):
+        ref = np.full(50, -np.inf if mx else np.inf, dtype)
+        with np.errstate(invalid="ignore"):      # NaN meeting NaN
+            (np.maximum if mx else np.minimum).at(ref, lin, v)
+        out = cp.full(50, -np.inf if mx else np.inf, dtype)
+        scatter_extreme_(out, cp.asarray(lin), cp.asarray(v), mx)
+        np.testing.assert_array_equal(out.get(), ref)
+    out = cp.zeros(3, dtype)
+    scatter_extreme_(out, cp.asarray([0, 5, -1]), cp.asarray([1.0, 9.0, 9.0], dtype), True)
+    assert out.get().tolist() == [1.0, 0.0, 0.0]
+
+
 # --- this session's composites (F.pad, interpolate, unfold/fold, utilities, distributions) ----
 def _composite_cases():
     """(name, fn(tensors) -> tensor or tuple, input arrays): each is run on the CPU and on a

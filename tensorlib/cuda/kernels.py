@@ -414,6 +414,20 @@ def embedding_forward(weight, idx):
     return out.reshape(tuple(idx.shape) + (D,))
 
 
+# --- scatter max/min -----------------------------------------------------------------------------
+def scatter_extreme_(out, lin, v, maximum: bool) -> None:
+    """In place: ``out[lin[i]]`` becomes the maximum (or minimum) of itself and ``v[i]``
+    (``maximum.at``, NaN winning) for float32/float64 ``out`` (flat, contiguous) and ``v``
+    of its dtype; a target outside ``out`` is skipped."""
+    cp = _cupy()
+    li = cp.ascontiguousarray(lin, dtype=np.int64).reshape(-1)
+    vv = cp.ascontiguousarray(v, dtype=out.dtype).reshape(-1)
+    if li.size:
+        f = function(S.SCATTER, f"scatter_extreme<{_t(out.dtype)}, "
+                                f"{'true' if maximum else 'false'}>")
+        f(_grid(li.size), (_THREADS,), (li, vv, out, _i64(li.size), _i64(out.size)))
+
+
 # --- LSTM cell -----------------------------------------------------------------------------------
 def lstm_cell(gates, c0):
     """From (B, 4H) pre-activation gates and c0 (B, H): (h, c, activated gates)."""

@@ -525,6 +525,48 @@ __global__ void embedding_fwd(const i64* __restrict__ idx, const T* __restrict__
 }
 """, tuple(f"embedding_{d}<{t}>" for d in ("bwd", "fwd") for t in FLOAT_TYPES))
 
+# --- scatter max/min ------------------------------------------------------------------------------
+SCATTER = Source("scatter", COMMON + r"""
+template <typename T> struct Bits;
+template <> struct Bits<float> {
+    typedef unsigned int U;
+    static __device__ __forceinline__ U of(float x) { return __float_as_uint(x); }
+    static __device__ __forceinline__ float value(U u) { return __uint_as_float(u); }
+};
+template <> struct Bits<double> {
+    typedef unsigned long long U;
+    static __device__ __forceinline__ U of(double x) { return (U)__double_as_longlong(x); }
+    static __device__ __forceinline__ double value(U u) { return __longlong_as_double((i64)u); }
+};
+
+// out[lin[i]] = maximum (MAX) or minimum of itself and v[i], for every i at once. A
+// compare-and-swap loop on the value's bits: the result is exactly one of the values (the
+// gradient's ties are found by equality), and NaN wins, as NumPy's maximum/minimum. A
+// target outside [0, size) is skipped (never a write outside out).
+template <typename T, bool MAX>
+__global__ void scatter_extreme(const i64* __restrict__ lin, const T* __restrict__ v,
+                                T* out, i64 n, i64 size) {
+    typedef typename Bits<T>::U U;
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (i64)gridDim.x * blockDim.x) {
+        const T x = v[i];
+        const i64 t = lin[i];
+        if (t < 0 || t >= size) continue;
+        U* p = reinterpret_cast<U*>(out + t);
+        U old = *p;
+        while (true) {
+            const T cur = Bits<T>::value(old);
+            const bool wins = isnan(x) ? !isnan(cur)
+                                       : (!isnan(cur) && (MAX ? x > cur : x < cur));
+            if (!wins) break;
+            const U seen = atomicCAS(p, old, Bits<T>::of(x));
+            if (seen == old) break;
+            old = seen;
+        }
+    }
+}
+""", tuple(f"scatter_extreme<{t}, {m}>" for t in FLOAT_TYPES for m in ("true", "false")))
+
 # --- LSTM cell (gate order i, f, g, o as in PyTorch) ---------------------------------------------
 LSTM = Source("lstm", r"""
 typedef long long i64;
@@ -624,6 +666,6 @@ __global__ void adam_update(T* __restrict__ p, const T* __restrict__ g, T* __res
 }
 """, tuple(f"{k}<{t}>" for k in ("sgd_update", "adam_update") for t in FLOAT_TYPES))
 
-ALL: tuple[Source, ...] = (SOFTMAX, ACTIVATION, BINARY, CONV, POOL, NORM, EMBEDDING, LSTM,
-                           OPTIM)
+ALL: tuple[Source, ...] = (SOFTMAX, ACTIVATION, BINARY, CONV, POOL, NORM, EMBEDDING, SCATTER,
+                           LSTM, OPTIM)
 BY_NAME = {s.name: s for s in ALL}

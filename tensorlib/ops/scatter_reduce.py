@@ -120,6 +120,12 @@ def _extreme_fwd(xp, x, lin, v, *, reduce: str, include_self: bool):
     out = x.copy()
     if not include_self:        # where something lands, the input's value takes no part
         out[lin] = _identity(x.dtype, reduce)
+    if getattr(xp, "__name__", "") == "cupy" and x.dtype in (np.float32, np.float64):
+        # CuPy's maximum.at/minimum.at on float64 does not return the values exactly (seen
+        # on an H200, CuPy 14.2): the gradient's ties, found by equality, went missing
+        from ..cuda.kernels import scatter_extreme_
+        scatter_extreme_(out, lin, v, reduce == "amax")
+        return out
     (xp.maximum if reduce == "amax" else xp.minimum).at(out, lin, v)
     return out
 
