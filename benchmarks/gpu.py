@@ -4,9 +4,10 @@
 
 W2 (MLP step, batch 128), W3 (convnet step, batch 256), W4 (char-LSTM step) and a
 large elementwise add whose achieved bandwidth is compared with the card's peak
-(``--peak-gbs``, default 3350 GB/s, an H100 SXM). Every time is the median of
-``--rounds`` rounds of ``--steps`` steps each, synchronising the device around each
-round. Without a GPU it prints why and exits 0 (``--require-gpu`` makes that an error).
+(``--peak-gbs``; by default the card's own, 2 x memory clock x bus width as the driver
+reports them). Every time is the median of ``--rounds`` rounds of ``--steps`` steps each,
+synchronising the device around each round. Without a GPU it prints why and exits 0
+(``--require-gpu`` makes that an error).
 The models, data and SGD are those of benchmarks/workloads_nn.py (the CPU figures), built
 on cuda: tensorlib's functional ops on raw parameters against PyTorch's nn modules. W2c,
 W3c and W4c time the same tensorlib steps captured (one ``tl.function`` each); W4c is
@@ -151,8 +152,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--json", default=None, help="write the results here")
-    ap.add_argument("--peak-gbs", type=float, default=3350.0,
-                    help="the card's peak memory bandwidth in GB/s (H100 SXM: 3350)")
+    ap.add_argument("--peak-gbs", type=float, default=None,
+                    help="the card's peak memory bandwidth in GB/s (default: from the "
+                    "driver's memory clock and bus width; H100 SXM 3350, H200 4800)")
     ap.add_argument("--elements", type=int, default=1 << 28)
     ap.add_argument("--only", default="", help="comma list of W2,W3,W4,W2c,W3c,W4c,BW")
     ap.add_argument("--profile", default="", help="comma list of W2,W3,W4: cProfile the "
@@ -288,7 +290,21 @@ def _meta(dev: str, torch) -> dict:
                 cupy=__import__("cupy").__version__)
 
 
+def card_peak_gbs(device: int = 0) -> float | None:
+    """The card's DRAM bandwidth in GB/s: two transfers per memory clock (HBM and GDDR are
+    double data rate) over the bus width, as the driver reports them; None if it does not."""
+    try:
+        from cupy.cuda import runtime
+        khz = runtime.deviceGetAttribute(runtime.cudaDevAttrMemoryClockRate, device)
+        bits = runtime.deviceGetAttribute(runtime.cudaDevAttrGlobalMemoryBusWidth, device)
+    except Exception:   # noqa: BLE001 - an old driver or CuPy: the caller says which peak
+        return None
+    return 2 * khz * 1e3 * bits / 8 / 1e9 if khz and bits else None
+
+
 def _bandwidth_row(a, torch) -> dict:
+    if a.peak_gbs is None:
+        a.peak_gbs = card_peak_gbs() or 3350.0
     try:
         bw = bandwidth(a.elements, a.rounds, a.steps * 2, torch)
         med = statistics.median(bw["tensorlib"])

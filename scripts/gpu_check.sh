@@ -146,7 +146,7 @@ if [ -n "$DEMO_PID" ]; then
 fi
 
 : > "$OUT/bench.log"
-step bench "$BENCH_LIMIT" "$OUT/bench.log" $PY benchmarks/gpu.py --rounds 5 --steps 10 --json "$OUT/bench.json" --require-gpu --profile W4 --find-syncs W2,W3,W4,W4c \
+step bench "$BENCH_LIMIT" "$OUT/bench.log" $PY benchmarks/gpu.py --rounds 5 --steps 10 --json "$OUT/bench.json" --require-gpu --profile "${BENCH_PROFILE:-W4}" --find-syncs W2,W3,W4,W4c \
     || tail -3 "$OUT/bench.log" | tee -a "$SUMMARY"
 grep -E '^(G1|  (W|BW|syncs))|FAILED' "$OUT/bench.log" | tee -a "$SUMMARY"
 
