@@ -79,9 +79,10 @@ _TORCH_FUSES = {dt: _torch_fuses(dt) for dt in (np.float32, np.float64)}
 def exact_rounding():
     """The two libraries' arithmetic made the same where it legitimately differs:
     tensorlib's ``y += a * x`` rounds as PyTorch's does on this machine (once, where PyTorch
-    fuses it), and PyTorch's ``Tensor.sqrt`` (vectorized, not always correctly rounded:
-    about 1% of float64 and 17% of float32 values on an AVX-512 machine) is made correctly
-    rounded, as NumPy's is. What is left is the algorithm."""
+    fuses it), its dot products round each product (as PyTorch's), and PyTorch's
+    ``Tensor.sqrt`` (vectorized, not always correctly rounded: about 1% of float64 and 17%
+    of float32 values on an AVX-512 machine) is made correctly rounded, as NumPy's is. What
+    is left is the algorithm."""
     plain = lbfgs_mod._axpy_
 
     def as_torch(y, a, x):
@@ -93,9 +94,15 @@ def exact_rounding():
     def exact_sqrt(self):
         return torch.from_numpy(np.asarray(np.sqrt(self.detach().numpy())))
 
+    def plain_dot(self, other):
+        # products then their sum, as PyTorch's dot: NumPy's (OpenBLAS' FMA kernels on AMD
+        # Zen, for one) rounds x0*y0 + x1*y1 once instead of twice
+        return (self * other).sum()
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(lbfgs_mod, "_axpy_", as_torch)
         mp.setattr(torch.Tensor, "sqrt", exact_sqrt)
+        mp.setattr(tl.Tensor, "dot", plain_dot)
         yield
 
 
