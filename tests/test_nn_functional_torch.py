@@ -374,8 +374,10 @@ def test_pad_crops_and_checks():
         F.pad(tl.tensor(x), (1, 2, 3))
     with pytest.raises(ValueError, match="3 dims of padding for a 2-d input"):
         F.pad(tl.ones(2, 2), (1,) * 6)
-    with pytest.raises(ValueError, match="only crops in 'constant' mode"):
-        F.pad(tl.tensor(x), (-1, 0), mode="reflect")
+    # negative pads crop in every mode, as PyTorch (reflect pads from the whole input first)
+    for mode in ("reflect", "replicate", "circular"):
+        check(lambda t, m=mode: F.pad(t, (-1, 2), mode=m),
+              lambda t, m=mode: TF.pad(t, (-1, 2), mode=m), [x])
     with pytest.raises(ValueError, match="circular padding"):
         F.pad(tl.tensor(x), (7, 0), mode="circular")
     with pytest.raises(ValueError, match="mode must be one of"):

@@ -35,13 +35,14 @@ BANNED = "banned"
 KEEP = "keep"
 
 _LOWER_COMMON = ("matmul", "addmm", "baddbmm", "linear", "conv1d", "conv2d", "conv3d",
-                 "conv_transpose1d", "conv_transpose2d", "prelu",
+                 "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "prelu",
                  "scaled_dot_product_attention")
 
 _LOSSES = ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
            "kl_div", "binary_cross_entropy_with_logits", "poisson_nll_loss",
            "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss",
-           "cosine_embedding_loss", "triplet_margin_loss", "multi_margin_loss")
+           "cosine_embedding_loss", "triplet_margin_loss", "multi_margin_loss",
+           "multilabel_margin_loss")
 
 CUDA: dict[str, str] = {
     **dict.fromkeys(_LOWER_COMMON + ("einsum", "lstm_cell", "gru_cell"), LOWER),

@@ -1,5 +1,5 @@
-"""Convolution layers: Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d (each also takes
-an unbatched sample, as PyTorch)."""
+"""Convolution layers: Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+(each also takes an unbatched sample, as PyTorch)."""
 from __future__ import annotations
 
 from .. import creation
@@ -216,5 +216,31 @@ class ConvTranspose2d(_ConvNd):
         """``output_size`` (PyTorch's): the wanted (H, W) (or full shape), which picks the
         output_padding, e.g. ``up(x, output_size=skip.shape)`` in a UNet."""
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(x, output_size), self.groups,
+                                  self.dilation)
+
+
+class ConvTranspose3d(_ConvNd):
+    """Transposed 3-D convolution (the gradient of Conv3d with respect to its input) over
+    (N, C_in, D, H, W) (or (C_in, D, H, W)); weight (C_in, C_out/groups, kd, kh, kw).
+
+    >>> nn.ConvTranspose3d(2, 4, 3, stride=2)(tl.randn(1, 2, 3, 4, 5)).shape
+    (1, 4, 7, 9, 11)
+    """
+
+    _nd = 3
+    _transposed = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1, dtype=None,
+                 device=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, output_padding=output_padding, dtype=dtype,
+                         device=device)
+
+    def forward(self, x: Tensor, output_size=None) -> Tensor:
+        """``output_size`` (PyTorch's): the wanted (D, H, W) (or full shape), which picks the
+        output_padding."""
+        return F.conv_transpose3d(x, self.weight, self.bias, self.stride, self.padding,
                                   self._output_padding(x, output_size), self.groups,
                                   self.dilation)

@@ -14,8 +14,8 @@ from ..ops.indexing import one_hot
 from ..ops.nn_act import (celu, glu, gumbel_softmax, hardsigmoid, hardswish, hardtanh, log_softmax,
                           logsigmoid, mish, prelu, relu6, selu, softmax, softsign)
 from ..ops.nn_attention import scaled_dot_product_attention
-from ..ops.nn_conv import (conv1d, conv2d, conv3d, conv_transpose1d,
-                           conv_transpose2d)
+from ..ops.nn_conv import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d,
+                           conv_transpose3d)
 from ..ops.nn_distance import cosine_similarity, normalize, pairwise_distance
 from ..ops.nn_grid import affine_grid, grid_sample
 from ..ops.nn_layers import (bilinear, dropout, dropout1d, dropout2d, embedding, embedding_bag,
@@ -25,8 +25,9 @@ from ..ops.nn_loss import (binary_cross_entropy, binary_cross_entropy_with_logit
 from ..ops.nn_loss_ctc import ctc_loss  # noqa: F401  (public: F.ctc_loss)
 from ..ops.nn_loss_likelihood import gaussian_nll_loss, poisson_nll_loss
 from ..ops.nn_loss_margin import (cosine_embedding_loss, hinge_embedding_loss, margin_ranking_loss,
-                                  multi_margin_loss, multilabel_soft_margin_loss,
-                                  soft_margin_loss, triplet_margin_loss)
+                                  multi_margin_loss, multilabel_margin_loss,
+                                  multilabel_soft_margin_loss, soft_margin_loss,
+                                  triplet_margin_loss, triplet_margin_with_distance_loss)
 from ..ops.nn_norm import batch_norm, group_norm, instance_norm, layer_norm, rms_norm
 from ..ops.nn_pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,
                            adaptive_max_pool2d, avg_pool1d, avg_pool2d,
@@ -39,7 +40,8 @@ __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
     "affine_grid", "avg_pool1d", "avg_pool2d", "batch_norm",
     "bilinear", "binary_cross_entropy", "binary_cross_entropy_with_logits", "celu", "conv1d",
-    "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "cosine_embedding_loss",
+    "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "cosine_embedding_loss",
     "cosine_similarity", "cross_entropy", "dropout",
     "dropout1d", "dropout2d", "elu", "embedding", "embedding_bag", "fold", "gaussian_nll_loss",
     "gelu", "glu", "grid_sample", "group_norm", "gru_cell", "gumbel_softmax", "hardsigmoid",
@@ -47,12 +49,12 @@ __all__ = [
     "hardtanh", "hinge_embedding_loss", "huber_loss", "instance_norm", "interpolate", "kl_div",
     "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "logsigmoid", "lstm_cell",
     "margin_ranking_loss", "max_pool1d", "max_pool2d", "mish", "mse_loss", "multi_margin_loss",
-    "multilabel_soft_margin_loss", "nll_loss", "normalize",
+    "multilabel_margin_loss", "multilabel_soft_margin_loss", "nll_loss", "normalize",
     "one_hot", "pad", "pairwise_distance", "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss",
     "prelu", "relu", "relu6", "rms_norm", "scaled_dot_product_attention", "selu", "sigmoid",
     "silu",
     "smooth_l1_loss", "soft_margin_loss", "softmax", "softplus", "softsign", "tanh",
-    "triplet_margin_loss", "unfold",
+    "triplet_margin_loss", "triplet_margin_with_distance_loss", "unfold",
 ]
 
 
@@ -217,7 +219,6 @@ def _pool3d_accept_half() -> None:
 
 
 _pool3d_accept_half()
-
 
 def hardshrink(input, lambd: float = 0.5) -> Tensor:
     """``x`` where ``|x| > lambd``, else 0 (``torch.nn.functional.hardshrink``).

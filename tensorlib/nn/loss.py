@@ -254,3 +254,43 @@ class CTCLoss(_Loss):
     def extra_repr(self) -> str:
         return (f"blank={self.blank}, reduction={self.reduction!r}, "
                 f"zero_infinity={self.zero_infinity}")
+
+
+class MultiLabelMarginLoss(_Loss):
+    """Multi-class multi-label hinge loss over targets listed up to the first -1
+    (``torch.nn.MultiLabelMarginLoss``; see ``F.multilabel_margin_loss``).
+
+    >>> nn.MultiLabelMarginLoss()(tl.tensor([[0.1, 0.2, 0.4, 0.8]]), tl.tensor([[3, 0, -1, 1]]))
+    """
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.multilabel_margin_loss(input, target, self.reduction)
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    """``max(0, d(a, p) - d(a, n) + margin)`` with a custom ``distance_function``
+    (default: pairwise distance), as ``torch.nn.TripletMarginWithDistanceLoss``; ``margin``
+    must be positive.
+
+    >>> loss = nn.TripletMarginWithDistanceLoss(distance_function=nn.PairwiseDistance())
+    """
+
+    def __init__(self, *, distance_function=None, margin: float = 1.0, swap: bool = False,
+                 reduction: str = "mean"):
+        super().__init__(reduction)
+        if not margin > 0:
+            raise ValueError(f"TripletMarginWithDistanceLoss: margin must be greater than 0, "
+                             f"got {margin}")
+        if distance_function is None:
+            from .distance import PairwiseDistance
+            distance_function = PairwiseDistance()
+        self.distance_function = distance_function
+        self.margin, self.swap = margin, swap
+
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        return F.triplet_margin_with_distance_loss(
+            anchor, positive, negative, distance_function=self.distance_function,
+            margin=self.margin, swap=self.swap, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, swap={self.swap}, reduction={self.reduction!r}"

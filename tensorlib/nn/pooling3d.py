@@ -59,12 +59,14 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                return_indices: bool = False):
     """3-d max pooling over (N, C, D, H, W) or (C, D, H, W), as ``torch.nn.functional.
     max_pool3d``; ``return_indices`` also gives the flat ``d*H*W + h*W + w`` position of each
-    maximum (the first, on ties), as PyTorch's.
+    maximum (the first, on ties), as PyTorch's. Integer input is pooled as it is (no
+    gradient), as PyTorch's.
 
     >>> F.max_pool3d(tl.randn(2, 1, 5, 5, 5), 3, stride=2, padding=1).shape
     (2, 1, 3, 3, 3)
     """
-    x = as_float_tensor(input, "max_pool3d")
+    from ..ops.nn_pool import _float_or_int
+    x = _float_or_int(input, "max_pool3d")
     x, unb = _batched5(x, "max_pool3d")
     k, s, p, d = _args3d("max_pool3d", x, kernel_size, stride, padding, dilation, ceil_mode)
     N, C, D, H, W = x.shape

@@ -1,6 +1,6 @@
 """Convolutions: conv2d and its two gradient ops (input: col2im, weight: im2col + GEMM).
 
-conv1d, conv_transpose1d/2d and conv3d (one conv2d per kernel depth tap) are built from
+conv1d, conv_transpose1d/2d/3d and conv3d (one conv2d per kernel depth tap) are built from
 these three ops; each takes an unbatched sample too. The vjps close over
 the same three ops, so grad of grad works to any order:
   conv2d(x, w)              -> d/dx: conv2d_input_grad(g, w),  d/dw: conv2d_weight_grad(x, g)
@@ -680,3 +680,94 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     if b is not None:
         out = out + b.reshape(1, -1, 1, 1, 1)
     return out
+
+
+@_unbatched(3)
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     groups: int = 1, dilation=1) -> Tensor:
+    """Transposed 3-D convolution (the gradient of conv3d w.r.t. its input) of
+    (N, C_in, D, H, W) or unbatched (C_in, D, H, W), as PyTorch's; ``weight`` is
+    (C_in, C_out/groups, kd, kh, kw) and the output depth is
+    ``(D - 1) * stride - 2 * padding + dilation * (kd - 1) + output_padding + 1`` (likewise
+    H and W).
+
+    Runs as one transposed conv2d per kernel depth tap over every input depth slice at once
+    (the slices folded into the batch); each tap's result lands at depths
+    ``d * stride + tap * dilation - padding``, and the taps are summed.
+    """
+    if state.autocast is not None:
+        return autocast_call(conv_transpose3d, "conv_transpose3d", input, weight, bias, stride,
+                             padding, output_padding, groups, dilation)
+    op = "conv_transpose3d"
+    x = as_float_tensor(input, op)
+    w = as_float_tensor(weight, op, "weight")
+    b = None if bias is None else as_float_tensor(bias, op, "bias")
+    if x.ndim != 5:
+        raise ValueError(f"{op}: input must be 5-D (N, C_in, D, H, W) or 4-D (C_in, D, H, W), "
+                         f"got shape {tuple(x.shape)}")
+    if w.ndim != 5:
+        raise ValueError(f"{op}: weight must be 5-D (C_in, C_out/groups, kd, kh, kw), got shape "
+                         f"{tuple(w.shape)}")
+    same_dtype(op, x, ("weight", w), ("bias", b))
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
+    groups = int(groups)
+    stride = tuple_n(stride, 3, op, "stride", 1)
+    dilation = tuple_n(dilation, 3, op, "dilation", 1)
+    p = tuple_n(padding, 3, op, "padding", 0)
+    op_ = tuple_n(output_padding, 3, op, "output_padding", 0)
+    if any(o >= max(s, d) for o, s, d in zip(op_, stride, dilation)):
+        raise ValueError(f"{op}: output_padding {op_} must be smaller than stride {stride} or "
+                         f"dilation {dilation}")
+    N, Cin, D, H, W = x.shape
+    if w.shape[0] != Cin:
+        raise ValueError(f"{op}: input has {Cin} channels but weight {tuple(w.shape)} expects "
+                         f"{w.shape[0]} (weight is (C_in, C_out/groups, kd, kh, kw))")
+    if Cin % groups:
+        raise ValueError(f"{op}: in_channels {Cin} must be divisible by groups={groups}")
+    k = tuple(int(v) for v in w.shape[2:])
+    if min(k) < 1:
+        raise ValueError(f"{op}: kernel size must be positive, got {k}")
+    out = tuple((n - 1) * s - 2 * pp + d * (kk - 1) + o + 1
+                for n, s, pp, d, kk, o in zip((D, H, W), stride, p, dilation, k, op_))
+    if min(out) < 1:
+        raise ValueError(f"{op}: output size {out} is not positive for input {tuple(x.shape)}, "
+                         f"kernel {k}, stride {stride}, padding {p}")
+    Cout = w.shape[1] * groups
+    if b is not None and tuple(b.shape) != (Cout,):
+        raise ValueError(f"{op}: bias must have shape ({Cout},), got {tuple(b.shape)}")
+    Do, Ho, Wo = out
+    # output_padding o restores o of the positions that padding crops at the end: the conv2d
+    # crops p - o there instead (its geometry then holds for any o < max(stride, dilation));
+    # past the padding, o - p positions that no input reaches are zeros
+    hw_pad = (p[1], max(p[1] - op_[1], 0), p[2], max(p[2] - op_[2], 0))
+    hw_extra = tuple(max(o - pp, 0) for o, pp in zip(op_[1:], p[1:]))
+    sd, pd, dd = stride[0], p[0], dilation[0]
+    xs = x.permute(0, 2, 1, 3, 4).reshape(N * D, Cin, H, W)
+    acc = None
+    for t in range(k[0]):
+        y = apply(CONV2D_INPUT_GRAD, xs, w[:, :, t], stride=stride[1:],
+                  padding=hw_pad, dilation=dilation[1:], groups=groups, output_padding=(0, 0))
+        if any(hw_extra):
+            y = _zero_pad(_zero_pad(y, 2, 0, hw_extra[0]), 3, 0, hw_extra[1])
+        y = y.reshape(N, D, 1, Cout * Ho * Wo)
+        if sd > 1:      # input depth d lands at d * sd: sd - 1 zero slices after each
+            y = _zero_pad(y, 2, 0, sd - 1)
+        y = y.reshape(N, D * sd, Cout * Ho * Wo)
+        # shift to this tap's first output depth; negative amounts crop (padding, the last
+        # slice's trailing zeros)
+        lo = t * dd - pd
+        y = _zero_pad(y, 1, lo, Do - lo - D * sd)
+        acc = y if acc is None else acc + y
+    out5 = acc.reshape(N, Do, Cout, Ho, Wo).permute(0, 2, 1, 3, 4)
+    if b is not None:
+        out5 = out5 + b.reshape(1, -1, 1, 1, 1)
+    return out5
+
+
+def _zero_pad(x: Tensor, axis: int, before: int, after: int) -> Tensor:
+    """Zeros added on ``axis`` (negative amounts crop), as ``F.pad`` in constant mode."""
+    if before == 0 and after == 0:
+        return x
+    from .nn_resample import pad as _pad
+    return _pad(x, (0, 0) * (x.ndim - 1 - axis) + (before, after))

@@ -179,3 +179,83 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     if x.ndim == 1:
         loss = loss.reshape(())
     return _reduce(loss, reduction)
+
+
+def multilabel_margin_loss(input, target, reduction: str = "mean") -> Tensor:
+    """Multi-class multi-label hinge loss, as ``torch.nn.functional.multilabel_margin_loss``:
+    for input (N, C) or (C,) and integer ``target`` of the same shape listing each sample's
+    classes up to its first -1 (the rest is ignored),
+    ``sum_{j in targets} sum_{i not in targets} max(0, 1 - (x[j] - x[i])) / C`` per sample
+    (a class listed twice counts twice); ``reduction`` applies over the samples.
+
+    >>> F.multilabel_margin_loss(tl.tensor([[0.1, 0.2, 0.4, 0.8]]), tl.tensor([[3, 0, -1, 1]]))
+    """
+    if state.autocast is not None:
+        return autocast_call(multilabel_margin_loss, "multilabel_margin_loss", input, target,
+                             reduction)
+    op = "multilabel_margin_loss"
+    check_reduction(op, reduction)
+    x = as_float_tensor(input, op)
+    t = to_tensor(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must hold integer class indices (padded with -1), got "
+                        f"{t.dtype}")
+    if x.ndim > 2 or (x.ndim >= 1 and x.shape[-1] == 0):
+        raise ValueError(f"{op}: input must be a non-empty (C,) or (N, C) tensor (N may be 0), "
+                         f"got shape {tuple(x.shape)}")
+    if tuple(t.shape) != tuple(x.shape):
+        raise ValueError(f"{op}: target of shape {tuple(t.shape)} must have input's shape "
+                         f"{tuple(x.shape)}")
+    C = x.shape[-1] if x.ndim else 1
+    x2 = x.reshape(-1, C)
+    t2 = t.reshape(-1, C).astype(np.int64)
+    N = x2.shape[0]
+    if N and bool(((t2 < -1) | (t2 >= C)).any()):
+        raise IndexError(f"{op}: target values must lie in [-1, {C}) for {C} classes")
+    # a sample's targets are the entries before its first -1
+    valid = (t2 == -1).astype(np.int64).cumsum(axis=1) == 0
+    K = int(valid.astype(np.int64).sum(axis=1).max()) if N else 0
+    if K == 0:
+        loss = x2.sum(axis=1) * 0.0
+    else:
+        from ..creation import arange
+        from .indexing import take_along_axis
+        vk = valid[:, :K]
+        idx = E.where(vk, t2[:, :K], 0)
+        is_target = ((idx.reshape(N, K, 1) == arange(C, device=x.device).reshape(1, 1, C))
+                     & vk.reshape(N, K, 1)).any(axis=1)                       # (N, C)
+        xt = take_along_axis(x2, idx, 1)                                        # (N, K)
+        z = (1.0 - xt.reshape(N, K, 1) + x2.reshape(N, 1, C)).clip(0.0, None)  # (N, K, C)
+        pair = vk.reshape(N, K, 1) & ~is_target.reshape(N, 1, C)
+        loss = E.where(pair, z, 0.0).sum(axis=(1, 2)) / float(C)
+    if x.ndim < 2:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None,
+                                      margin: float = 1.0, swap: bool = False,
+                                      reduction: str = "mean") -> Tensor:
+    """``max(0, d(a, p) - d(a, n) + margin)`` with a user ``distance_function(x1, x2)``
+    (default ``pairwise_distance``), as ``torch.nn.functional.
+    triplet_margin_with_distance_loss``; ``swap`` uses ``min(d(a, n), d(p, n))`` as the
+    negative distance. ``margin`` must be positive.
+
+    >>> l1 = lambda u, v: (u - v).abs().sum(-1)
+    >>> F.triplet_margin_with_distance_loss(a, p, n, distance_function=l1)
+    """
+    op = "triplet_margin_with_distance_loss"
+    check_reduction(op, reduction)
+    if not margin > 0:
+        raise ValueError(f"{op}: margin must be greater than 0, got {margin}")
+    a, pos, neg = to_tensor(anchor), to_tensor(positive), to_tensor(negative)
+    if not a.ndim == pos.ndim == neg.ndim:
+        raise ValueError(f"{op}: anchor, positive and negative must have the same number of "
+                         f"dims, got anchor {a.ndim}-d, positive {pos.ndim}-d and negative "
+                         f"{neg.ndim}-d")
+    dist = pairwise_distance if distance_function is None else distance_function
+    d_ap = to_tensor(dist(a, pos))
+    d_an = to_tensor(dist(a, neg))
+    if swap:
+        d_an = E.minimum(d_an, to_tensor(dist(pos, neg)))
+    return _reduce((d_ap - d_an + margin).clip(0.0, None), reduction)

@@ -52,9 +52,11 @@ def _max_fwd(xp, x, *, kernel, stride, padding, dilation, ceil_mode):
     Ho, Wo = _out_hw((H, W), kernel, stride, padding, dilation, ceil_mode)
     Hp = max(H + 2 * ph, (Ho - 1) * sh + dh * (kh - 1) + 1)
     Wp = max(W + 2 * pw, (Wo - 1) * sw + dw * (kw - 1) + 1)
-    xpad = xp.full((N, C, Hp, Wp), -xp.inf, x.dtype)
+    low = _lowest(x.dtype)
+    xpad = xp.full((N, C, Hp, Wp), low, x.dtype)
     xpad[:, :, ph:ph + H, pw:pw + W] = x
-    best = xp.full((N, C, Ho, Wo), -xp.inf, x.dtype)
+    best = xp.full((N, C, Ho, Wo), low, x.dtype)
+    floats = x.dtype.kind == "f"
     arg = xp.full((N, C, Ho, Wo), -1, np.int64)
     h0 = xp.arange(Ho).reshape(-1, 1) * sh - ph
     w0 = xp.arange(Wo).reshape(1, -1) * sw - pw
@@ -64,10 +66,18 @@ def _max_fwd(xp, x, *, kernel, stride, padding, dilation, ceil_mode):
                      j * dw:j * dw + sw * (Wo - 1) + 1:sw]
             hi, wi = h0 + i * dh, w0 + j * dw
             inside = (hi >= 0) & (hi < H) & (wi >= 0) & (wi < W)
-            upd = inside & ((arg < 0) | (v > best) | (xp.isnan(v) & ~xp.isnan(best)))
+            new = (arg < 0) | (v > best)
+            if floats:
+                new |= xp.isnan(v) & ~xp.isnan(best)
+            upd = inside & new
             best = xp.where(upd, v, best)
             arg = xp.where(upd, hi * W + wi, arg)
     return best, arg
+
+
+def _lowest(dtype):
+    """The identity of max: -inf, or an integer dtype's smallest value."""
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
 def _has_empty_window(hw, kernel, stride, padding, dilation, out_hw) -> bool:
@@ -89,7 +99,9 @@ def _max_fwd_cpu(x, *, kernel, stride, padding, dilation, ceil_mode):
     if not out.size:
         return out, idx
     Ho, Wo = out_hw
-    if _has_empty_window(x.shape[2:], kernel, stride, padding, dilation, out_hw):
+    if x.dtype.kind != "f" or _has_empty_window(x.shape[2:], kernel, stride, padding, dilation,
+                                                 out_hw):
+        # (integer input: the Cython kernels are float32/float64 only)
         # a window all padding (dilation can skip over the whole input): -inf and index -1,
         # as the generic loop gives; the Cython kernel assumes every window holds an element
         return _max_fwd(np, x, kernel=kernel, stride=stride, padding=padding,
@@ -272,8 +284,9 @@ def _batched(x):
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False):
     """2-D max pooling over (N, C, H, W) or (C, H, W); ``return_indices`` also gives the
-    flat h * W + w position of each max (as PyTorch)."""
-    x = as_float_tensor(input, "max_pool2d")
+    flat h * W + w position of each max (as PyTorch). Integer input pools as it is, as
+    PyTorch's (no gradient)."""
+    x = _float_or_int(input, "max_pool2d")
     k, s, p, d, _ = _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation,
                                ceil_mode)
     x, unb = _batched(x)
@@ -282,6 +295,16 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if unb:
         out, idx = out.squeeze(0), idx.squeeze(0)
     return (out, idx) if return_indices else out
+
+
+def _float_or_int(input, op: str) -> Tensor:
+    """``input`` as a float32/float64 or (signed or unsigned) integer tensor, as PyTorch's
+    max_pool2d/3d take; bool and float16 are refused (``as_float_tensor``'s error)."""
+    from ._util import to_tensor
+    x = to_tensor(input)
+    if x._data.dtype.kind in "iu":
+        return x
+    return as_float_tensor(x, op)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,

@@ -26,8 +26,9 @@ _PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge",
 
 def pad(input, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
     """Pad the last ``len(pad) // 2`` dims: ``pad`` is (left, right, top, bottom, ...) from
-    the last dim backwards, as in PyTorch. Modes: 'constant' (with ``value``; negative
-    widths crop), 'reflect', 'replicate' and 'circular'.
+    the last dim backwards, as in PyTorch. Modes: 'constant' (with ``value``), 'reflect',
+    'replicate' and 'circular'. Negative widths crop, as PyTorch: 'reflect' and 'replicate'
+    pad from the whole input and then crop, 'circular' crops first and wraps what is left.
 
     >>> F.pad(tl.ones(1, 2, 3), (1, 2)).shape
     (1, 2, 6)
@@ -44,27 +45,48 @@ def pad(input, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -
     widths = [[0, 0] for _ in range(x.ndim)]
     for i in range(len(p) // 2):
         widths[x.ndim - 1 - i] = p[2 * i:2 * i + 2]
-    if any(w < 0 for pair in widths for w in pair):
-        if mode != "constant":
-            raise ValueError(f"pad: negative padding {tuple(p)} only crops in 'constant' mode")
-        crop = tuple(slice(max(-b, 0), n - max(-a, 0)) for (b, a), n in zip(widths, x.shape))
-        if any(s.start > s.stop for s in crop):
-            raise ValueError(f"pad: negative padding {tuple(p)} crops more than input "
-                             f"{tuple(x.shape)} holds")
-        x = x[crop]
-        widths = [[max(b, 0), max(a, 0)] for b, a in widths]
-    if mode != "circular":
-        return _np_pad(x, widths, mode=_PAD_MODES[mode], value=value)
+    if mode == "circular":
+        # PyTorch crops first, then wraps the cropped dims
+        x = _crop(x, widths, p)
+        for ax, pair in enumerate(widths):
+            n = x.shape[ax]
+            b, a = max(pair[0], 0), max(pair[1], 0)
+            if b > n or a > n:
+                raise ValueError(f"pad: circular padding {tuple(pair)} wraps around dim {ax} "
+                                 f"(size {n} after cropping) more than once")
+            if b or a:
+                parts = ([_slice(x, ax, n - b, n)] if b else []) + [x] + \
+                    ([_slice(x, ax, 0, a)] if a else [])
+                x = concatenate(parts, axis=ax)
+        return x
+    if mode == "constant":      # crop first: nothing is padded that is then cut off
+        x = _crop(x, widths, p)
+        return _np_pad(x, [[max(b, 0), max(a, 0)] for b, a in widths], value=value)
+    # reflect / replicate: PyTorch pads from the whole input, then crops
+    # PyTorch's check: no padded dim below 0, and not all of them 0
+    padded = range(x.ndim - len(p) // 2, x.ndim)
+    outs = [x.shape[ax] + sum(widths[ax]) for ax in padded]
+    if min(outs) < 0 or max(outs) < 1:
+        raise ValueError(f"pad: input {tuple(x.shape)} is too small for padding {tuple(p)} in "
+                         f"{mode!r} mode: the padded dims would have sizes {tuple(outs)}")
     for ax, (b, a) in enumerate(widths):
         n = x.shape[ax]
-        if b > n or a > n:
-            raise ValueError(f"pad: circular padding ({b}, {a}) is larger than the size {n} of "
-                             f"dim {ax}")
-        if b or a:
-            parts = ([_slice(x, ax, n - b, n)] if b else []) + [x] + \
-                ([_slice(x, ax, 0, a)] if a else [])
-            x = concatenate(parts, axis=ax)
-    return x
+        if mode == "reflect" and (b >= n or a >= n):
+            raise ValueError(f"pad: reflect padding ({b}, {a}) must be smaller than the size "
+                             f"{n} of dim {ax}")
+    x = _np_pad(x, [[max(b, 0), max(a, 0)] for b, a in widths], mode=_PAD_MODES[mode])
+    return _crop(x, widths, p)
+
+
+def _crop(x: Tensor, widths, p) -> Tensor:
+    """``x`` less the negative ``widths`` (before, after per dim); the rest untouched."""
+    if not any(w < 0 for pair in widths for w in pair):
+        return x
+    crop = tuple(slice(max(-b, 0), n - max(-a, 0)) for (b, a), n in zip(widths, x.shape))
+    if any(s.start > s.stop for s in crop):
+        raise ValueError(f"pad: negative padding {tuple(p)} crops more than input "
+                         f"{tuple(x.shape)} holds")
+    return x[crop]
 
 
 def _slice(x: Tensor, ax: int, start: int, stop: int) -> Tensor:
@@ -85,8 +107,8 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
 
     ``mode``: 'nearest' (source index ``floor(dst * scale)``, PyTorch's legacy rule),
     'nearest-exact' (``floor((dst + 0.5) * scale)``, as PIL and scikit-image), 'linear' (3-D
-    input), 'bilinear' or 'bicubic' (4-D), 'trilinear' (5-D) or 'area' (4-D, adaptive average
-    pooling). Give either ``size`` or ``scale_factor``; with ``recompute_scale_factor=True``
+    input), 'bilinear' or 'bicubic' (4-D), 'trilinear' (5-D) or 'area' (3-, 4- or 5-D: adaptive
+    average pooling). Give either ``size`` or ``scale_factor``; with ``recompute_scale_factor=True``
     the output size is ``floor(in * scale_factor)`` and coordinates are mapped with
     ``in / out`` instead of ``1 / scale_factor``, as PyTorch.
     'bicubic' is Keys' cubic convolution with a = -0.75, reading indices past the border at the
@@ -151,9 +173,10 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
     if recompute_scale_factor:
         scales = [i / o for i, o in zip(in_sizes, out_sizes)]
     if mode == "area":
-        if nsp != 2:
-            raise ValueError("interpolate: mode 'area' takes 4-d input")
-        return adaptive_avg_pool2d(x, out_sizes)
+        if antialias:
+            raise ValueError("interpolate: antialias=True takes mode 'bilinear' or 'bicubic', "
+                             "not 'area'")
+        return _area(x, out_sizes)
     if antialias:
         return _antialiased(x, mode, in_sizes, out_sizes, scales, align_corners)
     for k in range(nsp):
@@ -178,6 +201,24 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
             lo, hi = x.take(i0, axis=ax), x.take(i1, axis=ax)
             x = lo + (hi - lo) * w1
     return x
+
+
+def _area(x: Tensor, out_sizes) -> Tensor:
+    """Mode 'area': adaptive average pooling to ``out_sizes`` (PyTorch's
+    adaptive_avg_pool1d/2d/3d for 3-, 4- and 5-d input); the 1-d and 3-d forms run as the
+    2-d op (separable windows), as ``adaptive_avg_pool3d`` does."""
+    nsp = len(out_sizes)
+    if nsp == 2:
+        return adaptive_avg_pool2d(x, out_sizes)
+    if nsp == 1:
+        return adaptive_avg_pool2d(x.unsqueeze(2), (1, out_sizes[0])).squeeze(2)
+    if nsp != 3:
+        raise ValueError(f"interpolate: mode 'area' takes 3-, 4- or 5-d input (N, C, *spatial), "
+                         f"got {x.ndim}-d")
+    (N, C, D, H, W), (Do, Ho, Wo) = x.shape, out_sizes
+    y = adaptive_avg_pool2d(x.reshape((N, C * D, H, W)), (Ho, Wo))
+    y = adaptive_avg_pool2d(y.reshape((N, C, D, Ho * Wo)), (Do, None))
+    return y.reshape((N, C, Do, Ho, Wo))
 
 
 def _traced_factors(size, x: Tensor, n: int) -> tuple[int, ...] | None:
