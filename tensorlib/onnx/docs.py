@@ -7,6 +7,7 @@ from pathlib import Path
 
 def render() -> str:
     from ..ops.registry import REGISTRY
+    from .exporter import MIN_OPSET
     from .importer import supported_onnx_ops
     from .rules import PARTIAL, RULES, attach, unsupported_ops
     attach()
@@ -16,6 +17,15 @@ def render() -> str:
              f"{sum(1 for n in REGISTRY if n in RULES)} of {len(REGISTRY)} registry ops "
              "have an ONNX lowering rule (`REGISTRY[name].onnx`). Exporting a graph that "
              "uses any op below raises `tl.onnx.UnsupportedOpError` naming it.", "",
+             f"Opsets {MIN_OPSET} to the installed onnx's newest are supported; every output "
+             "declares its shape (symbolic where the graph has a `None` dim), so models pass "
+             "`onnx.checker.check_model(full_check=True)` at each of them.", "",
+             "ONNX has no variables: a graph that writes state when it runs (`assign` nodes: "
+             "a captured training step's weight and gradient updates, BatchNorm running "
+             "statistics in training mode) raises `UnsupportedOpError` naming the variables "
+             "and the backward ops that would be left out. Export an inference graph "
+             "(`model.eval()`, captured under `tl.no_grad()`, or `tl.onnx.export`), or pass "
+             "`drop_updates=True` to export the graph's outputs alone.", "",
              "| op | why it has no ONNX form |", "|---|---|"]
     for name, why in unsupported_ops().items():
         lines.append(f"| `{name}` | {why} |")

@@ -47,9 +47,15 @@ def _value_info(name: str, v: Value, dims):
 
 def to_model(g: Graph, opset: int = DEFAULT_OPSET, input_names: Sequence[str] | None = None,
              output_names: Sequence[str] | None = None,
-             dim_names: Mapping[tuple[int, int], str] | None = None):
-    """The ``onnx.ModelProto`` of graph ``g`` (outputs = ``g.outputs``; assigns are left out,
-    so a training step exports its forward results only)."""
+             dim_names: Mapping[tuple[int, int], str] | None = None,
+             drop_updates: bool = False):
+    """The ``onnx.ModelProto`` of graph ``g`` (outputs = ``g.outputs``).
+
+    ONNX has no variables, so a graph that writes state (``assign`` nodes: a training step's
+    weight updates, BatchNorm running statistics in training mode) raises
+    :class:`UnsupportedOpError` naming what would be left out; ``drop_updates=True`` exports
+    the outputs alone. Every output declares its rank, with symbolic dims where the graph
+    has ``None``."""
     import onnx
     from onnx import helper, numpy_helper
 
@@ -61,6 +67,8 @@ def to_model(g: Graph, opset: int = DEFAULT_OPSET, input_names: Sequence[str] | 
                          f"{MIN_OPSET}..{onnx.defs.onnx_opset_version()})")
     if not g.outputs:
         raise ValueError("ONNX export: the graph has no outputs (g.set_outputs(...))")
+    if g.assigns and not drop_updates:
+        raise UnsupportedOpError(_updates_message(g))
     check_exportable(g)
     ctx = ExportContext(opset)
     dim_names = dict(dim_names or {})
@@ -121,17 +129,83 @@ def to_model(g: Graph, opset: int = DEFAULT_OPSET, input_names: Sequence[str] | 
         ctx.nodes.append(helper.make_node("Identity", [ctx.name(v)], [name],
                                           name=ctx.fresh("out")))
         outputs.append(helper.make_tensor_value_info(name, tensor_type(v.dtype), None))
-    graph = helper.make_graph(ctx.nodes, g.name or "tensorlib", inputs, outputs,
-                              initializer=ctx.initializers)
+    nodes, inits = _prune(ctx.nodes, ctx.initializers, [o.name for o in outputs])
+    graph = helper.make_graph(nodes, g.name or "tensorlib", inputs, outputs,
+                              initializer=inits)
     from .. import __version__
     model = helper.make_model(graph, producer_name="tensorlib", producer_version=__version__,
                               opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = min(model.ir_version, _max_ir(opset))
     inferred = onnx.shape_inference.infer_shapes(model)
-    for out, inf in zip(model.graph.output, inferred.graph.output):
+    for out, inf, v in zip(model.graph.output, inferred.graph.output, g.outputs):
         if inf.type.tensor_type.HasField("shape"):
             out.type.CopyFrom(inf.type)
+        _fill_shape(out, v)
     return model
+
+
+def _fill_shape(out, v: Value) -> None:
+    """Give output ``out`` the graph's shape of ``v`` where ONNX shape inference left it
+    unknown: the checker (full_check) requires a shape on graph outputs, and inference stops
+    at e.g. a Reshape to a computed shape before opset 14. ``None`` dims become symbolic."""
+    tt = out.type.tensor_type
+    if not tt.HasField("shape"):
+        tt.shape.SetInParent()
+        for _ in v.shape:
+            tt.shape.dim.add()
+    if len(tt.shape.dim) != len(v.shape):
+        return                  # inference disagrees on the rank: leave its answer alone
+    for a, (dim, d) in enumerate(zip(tt.shape.dim, v.shape)):
+        if dim.HasField("dim_value") or dim.HasField("dim_param"):
+            continue
+        if d is not None:
+            dim.dim_value = int(d)
+        else:
+            dim.dim_param = f"{out.name}_dim{a}"
+
+
+def _prune(nodes: list, initializers: list, outputs: list[str]):
+    """The nodes and initializers the outputs depend on: rules may make outputs (saved
+    statistics, indices) that nothing reads, and ONNX nodes have no side effects."""
+    need = set(outputs)
+    keep = []
+    for node in reversed(nodes):
+        if any(o in need for o in node.output):
+            keep.append(node)
+            need.update(i for i in node.input if i)
+            for a in node.attribute:        # subgraphs (If, Loop) read outer names too
+                for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                    need.update(i for sn in sub.node for i in sn.input if i)
+    keep.reverse()
+    return keep, [t for t in initializers if t.name in need]
+
+
+def _updates_message(g: Graph) -> str:
+    """Why ``g`` (it has assigns) cannot be exported: the state it writes and the ops that
+    only feed those writes, all of which an export of the outputs would leave out."""
+    import re
+
+    from ..graph.executor import needed_nodes
+    written = list(dict.fromkeys(a.attrs.get("var") or a.name or f"%{a.id}"
+                                 for a in g.assigns))
+    # the model's own names first: unnamed state (v0, v1: optimizer moments) says little
+    written.sort(key=lambda w: (bool(re.fullmatch(r"v\d+|%\d+", w)), w.endswith(".grad")))
+    shown = ", ".join(written[:10]) + (f" and {len(written) - 10} more" if len(written) > 10
+                                       else "")
+    kept = {n.id for n in needed_nodes(g, g.outputs, [])}
+    dropped: set[str] = set()
+    for n in needed_nodes(g, [], g.assigns):
+        if n.id not in kept:
+            dropped.update([r[0] for r in n.attrs["program"]] if n.op == "fused" else [n.op])
+    grads = sorted(op for op in dropped if op.endswith("_grad"))
+    what = (f"the backward pass ({', '.join(grads)}) and the updates it feeds" if grads
+            else "these writes and the ops that only feed them")
+    return (f"ONNX export: graph {g.name!r} updates state when it runs ({len(written)} "
+            f"variables written: {shown}), as a training step (or BatchNorm in training mode) "
+            f"does. ONNX has no variables, so the model would compute only the graph's "
+            f"outputs and silently leave out {what}. Export an inference graph instead "
+            "(model.eval(), capture under tl.no_grad(), or tl.onnx.export(model, inputs, "
+            "path)), or pass drop_updates=True to export the outputs alone.")
 
 
 def _max_ir(opset: int) -> int:
@@ -162,7 +236,8 @@ def export_graph(g: Graph, path: str | os.PathLike, opset: int | None = None,
                  output_names: Sequence[str] | None = None,
                  dim_names: Mapping[tuple[int, int], str] | None = None,
                  check: bool = True,
-                 output_axes: Mapping[str, Any] | None = None) -> None:
+                 output_axes: Mapping[str, Any] | None = None,
+                 drop_updates: bool = False) -> None:
     """Write graph ``g`` as an ONNX model to ``path``.
 
     ``None`` dims of the inputs become symbolic (dynamic) axes, named by ``dim_names``
@@ -170,16 +245,13 @@ def export_graph(g: Graph, path: str | os.PathLike, opset: int | None = None,
     become initializers. ``output_axes`` ``{output name: axes}`` (a list of axes or
     ``{axis: name}``, as ``export``'s ``dynamic_axes``) writes those output axes symbolic;
     one the graph computes with a fixed size raises. With ``check`` the model passes
-    ``onnx.checker.check_model(full_check=True)`` before it is written.
+    ``onnx.checker.check_model(full_check=True)`` before it is written. A graph that writes
+    state (a training step: weight updates, gradients) raises ``UnsupportedOpError``, as ONNX
+    has no variables; ``drop_updates=True`` exports its outputs alone.
     """
     import onnx
-    if g.assigns:
-        import warnings
-        warnings.warn(f"ONNX export: graph {g.name!r} updates state ({len(g.assigns)} assigns: "
-                      "a training step); ONNX has no variables, so the model computes the "
-                      "outputs only and the updates are left out", stacklevel=2)
     model = to_model(g, DEFAULT_OPSET if opset is None else int(opset), input_names,
-                     output_names, dim_names)
+                     output_names, dim_names, drop_updates)
     if output_axes:
         inputs = list(input_names) if input_names else [i.name for i in model.graph.input]
         _output_axes(model, g, output_axes, inputs)

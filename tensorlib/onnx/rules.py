@@ -1209,8 +1209,7 @@ def _batch_norm(ctx, n):
     y, mean, var, _ = _normalize(ctx, x, [0] + list(range(2, nd)), float(n.attrs["eps"]),
                                  n.inputs[0].dtype)
     flat = ctx.const(np.array([-1], np.int64))
-    return [_scale_shift(ctx, y, w, b), ctx.op("Reshape", [mean, flat]),
-            ctx.op("Reshape", [var, flat])]
+    return [_scale_shift(ctx, y, w, b), *_stats(ctx, n, [mean, var], flat)]
 
 
 @rule("group_norm")
@@ -1226,8 +1225,14 @@ def _group_norm(ctx, n):
     w, b = (ctx.op("Reshape", [wb[0], per_channel]) if "w" in affine else None,
             ctx.op("Reshape", [wb[-1], per_channel]) if "b" in affine else None)
     stats = ctx.const(np.array([0, G], np.int64))
-    return [_scale_shift(ctx, y, w, b), ctx.op("Reshape", [mean, stats]),
-            ctx.op("Reshape", [rstd, stats])]
+    return [_scale_shift(ctx, y, w, b), *_stats(ctx, n, [mean, rstd], stats)]
+
+
+def _stats(ctx, n, stats, shape):
+    """The saved statistics outputs (n.outputs[1:]) reshaped to ``shape``; None for one no
+    exported node or output reads, so that no dead Reshape lands in the model."""
+    return [ctx.op("Reshape", [s, shape]) if v.id in ctx.used else None
+            for s, v in zip(stats, n.outputs[1:])]
 
 
 @rule("batch_norm_eval")
