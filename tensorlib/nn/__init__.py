@@ -9,7 +9,7 @@ from .activation import (CELU, ELU, GELU, GLU, SELU, Hardsigmoid, Hardswish, Har
                          Sigmoid, Softmax, Softplus, Softsign, Tanh)
 from .distance import CosineSimilarity, PairwiseDistance
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
-from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
+from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import Dropout, Dropout1d, Dropout2d, Embedding, EmbeddingBag
 from .linear import Bilinear, Flatten, Identity, Linear, Unflatten
 from .lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyConv1d, LazyConv2d,
@@ -26,6 +26,7 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropy
                    GaussianNLLLoss, HingeEmbeddingLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss,
                    MarginRankingLoss, MultiLabelSoftMarginLoss, MultiMarginLoss, NLLLoss,
                    PoissonNLLLoss, SmoothL1Loss, SoftMarginLoss, TripletMarginLoss)
+from .loss import MultiLabelMarginLoss, TripletMarginWithDistanceLoss
 from .loss import CTCLoss  # noqa: F401  (public: nn.CTCLoss)
 from .module import Module
 from .normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d,
@@ -80,3 +81,5 @@ __all__ += ["AdaptiveAvgPool3d", "AdaptiveMaxPool3d", "AlphaDropout", "AvgPool3d
             "MaxUnpool3d", "ReflectionPad1d", "ReflectionPad3d", "ReplicationPad1d",
             "ReplicationPad3d", "Softshrink", "Tanhshrink", "UpsamplingBilinear2d",
             "UpsamplingNearest2d", "ZeroPad1d", "ZeroPad3d"]
+__all__ += ["ConvTranspose3d", "MultiLabelMarginLoss", "TripletMarginWithDistanceLoss"]
+from . import modules  # noqa: E402,F401  (torch.nn.modules' path: nn.modules.module, .loss, ...)
