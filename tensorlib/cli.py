@@ -158,16 +158,24 @@ def run_file(path: str, inputs: dict[str, np.ndarray], runtime: str = "tensorlib
         g = load(_load_onnx(onnx, path))    # an empty or broken file, named as such
         g.source = path
     names = g.input_names
-    missing = [n for n in names if n not in inputs]
-    unknown = [n for n in inputs if n not in names]
+    given: dict[int, str] = {}
+    unknown = []
+    for n in inputs:
+        try:        # argK names input K too (what older graph files called it)
+            given.setdefault(g.input_index(n), n)
+        except TypeError:
+            unknown.append(n)
+    missing = [n for i, n in enumerate(names) if i not in given]
     if missing or unknown:
         raise SystemExit(f"tensorlib run: inputs {names} expected; missing {missing}, "
                          f"unknown {unknown}")
     with no_grad():
         res = g(**inputs)
-    res = res if isinstance(res, tuple) else (res,)
+    if isinstance(res, dict):       # a function that returned {name: tensor}
+        return {n: np.asarray(r.numpy()) for n, r in res.items()}
+    res = res if isinstance(res, (tuple, list)) else (res,)
     out_names = [s["name"] for s in g.signature["outputs"]]
-    return {n: r.numpy() for n, r in zip(out_names, res)}
+    return {n: np.asarray(r.numpy()) for n, r in zip(out_names, res)}
 
 
 def _one_line(e: BaseException) -> str:

@@ -67,7 +67,11 @@ def _as_graph(obj) -> Graph:
                              "yet, so it holds no graph: call it once on an example, or pass "
                              "fn.get_graph(*example_args)")
         if len(gs) != 1:
-            pick = "pass the one to save (fn.get_graph(*example_args))"
+            steady = _steady_state(obj)
+            if steady is not None:
+                return steady
+            pick = ("pass the one to save: fn.graphs[-1] is the latest trace (fn.get_graph("
+                    "*example_args) runs the function when no kept graph fits those arguments)")
             if obj.input_signature is None:
                 raise ValueError(f"save_graph: the tl.function {obj._name} holds {len(gs)} "
                                  f"traced graphs; {pick} or give it an input_signature so "
@@ -78,6 +82,19 @@ def _as_graph(obj) -> Graph:
         return gs[0]
     raise TypeError(f"save_graph: expected a Graph, a tl.function or a GraphModule, got "
                     f"{type(obj).__name__}")
+
+
+def _steady_state(fn) -> Graph | None:
+    """A training step is traced twice for one call signature: its first call finds the
+    parameters' ``.grad`` None, later calls find it set. When that is all that set its
+    graphs apart, the graph the next call replays (``.grad`` set) is the one to save."""
+    if len(fn._cache) != 1 or not fn.retrace_reasons:
+        return None
+    if not all(".grad None -> set" in r for r in fn.retrace_reasons):
+        return None
+    entries = next(iter(fn._cache.values()))
+    live = [e for e in entries if e.check() is None]
+    return live[0].graph if len(live) == 1 else None
 
 
 def _why_retraced(fn) -> str:
@@ -105,9 +122,13 @@ def _host(a) -> np.ndarray:
     return a if a.flags.c_contiguous else a.copy(order="C")   # keeps 0-d arrays 0-d
 
 
-def graph_document(graph: Graph, model=None) -> tuple[dict, dict[str, np.ndarray]]:
+def graph_document(graph: Graph, model=None, names: dict[int, str] | None = None
+                   ) -> tuple[dict, dict[str, np.ndarray]]:
     """The JSON document and the weight arrays of ``graph`` (what save_graph writes); with
-    ``model``, its parameters and buffers the graph does not read are kept too."""
+    ``model``, its parameters and buffers the graph does not read are kept too. ``names``
+    (``id(tensor)`` or ``id(its array)`` -> name, see :func:`state_names`) names the state
+    the graph reads or writes, before the names the trace gave it."""
+    names = names or {}
     owners: list[dict] = []
     owner_index: dict[int, int] = {}
     weights: dict[str, np.ndarray] = {}
@@ -118,7 +139,7 @@ def graph_document(graph: Graph, model=None) -> tuple[dict, dict[str, np.ndarray
         k = owner_index.get(id(t))
         if k is not None:
             return k
-        name = base or f"var{len(owners)}"
+        name = names.get(id(t)) or names.get(id(t._data)) or base or f"var{len(owners)}"
         i, out = 1, name
         while out in used:
             i += 1
@@ -171,7 +192,10 @@ def graph_document(graph: Graph, model=None) -> tuple[dict, dict[str, np.ndarray
            "graph": gdict, "owners": owners, "bind": bind, "constants": constants,
            "signature": signature(graph)}
     if model is not None:
-        read = {id(b[0]) for b in graph.bindings.values() if b is not None}
+        # by array too: a module's buffer may be bound through another tensor object that
+        # shares its memory (BatchNorm's running stats written by a training step)
+        read = {i for b in graph.bindings.values() if isinstance(b, tuple)
+                and hasattr(b[0], "_data") for i in (id(b[0]), id(b[0]._data))}
         doc["unread"] = _unread_state(model, read, weights)
     return doc, weights
 
@@ -183,7 +207,7 @@ def _unread_state(model, read: set, weights: dict) -> list[dict]:
     out = []
     for name, t in model.state_dict().items():
         t = live.get(name, t)
-        if id(t) in read or not hasattr(t, "_data"):
+        if not hasattr(t, "_data") or id(t) in read or id(t._data) in read:
             continue
         key = "unread." + name
         weights[key] = _host(t._data)
@@ -205,18 +229,67 @@ def signature(graph: Graph) -> dict:
     return sig
 
 
-def name_parameters(g: Graph, model) -> None:
-    """Name the variables after the module's parameters/buffers (``fc.weight``): the ONNX
-    initializers and a saved graph's ``state_dict`` keys carry the names PyTorch users
-    expect (and ``model.load_state_dict`` takes)."""
-    named = {}
+def state_names(model=None, function=None) -> dict[int, str]:
+    """``id(tensor)`` and ``id(its array)`` -> a readable name: ``model``'s parameters and
+    buffers by their ``state_dict`` keys, and the state of the optimizers ``function``
+    reaches by name (``opt.state.0.weight.exp_avg``: optimizer, parameter, key)."""
+    named: dict[int, str] = {}
+
+    def put(t, k: str) -> None:
+        if hasattr(t, "_data"):
+            named.setdefault(id(t), k)
+            named.setdefault(id(t._data), k)
     for attr in ("named_parameters", "named_buffers"):
         fn = getattr(model, attr, None)
         if fn is not None:
-            named.update({id(t): k for k, t in fn()})
+            for k, t in fn():
+                put(t, k)
+    for oname, opt in _optimizers(function):
+        i = 0
+        for group in opt.param_groups:
+            for p in group["params"]:
+                pname = named.get(id(p), str(i))
+                for key, v in (opt.state.get(p) or {}).items():
+                    put(v, f"{oname}.state.{pname}.{key}")
+                i += 1
+    return named
+
+
+def _optimizers(function) -> list[tuple[str, Any]]:
+    """(name, optimizer) for the optimizers a tl.function's Python function names (its
+    closure variables and the globals its code reads)."""
+    from .optim.optimizer import Optimizer
+    fn = getattr(function, "fn", function)
+    fn = getattr(fn, "__func__", fn)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return []
+    found: dict[int, tuple[str, Any]] = {}
+    cells = zip(code.co_freevars, getattr(fn, "__closure__", None) or ())
+    for name, cell in cells:
+        try:
+            v = cell.cell_contents
+        except ValueError:      # an empty cell
+            continue
+        if isinstance(v, Optimizer):
+            found.setdefault(id(v), (name, v))
+    glb = getattr(fn, "__globals__", {})
+    for name in code.co_names:
+        v = glb.get(name)
+        if isinstance(v, Optimizer):
+            found.setdefault(id(v), (name, v))
+    return list(found.values())
+
+
+def name_parameters(g: Graph, model, names: dict[int, str] | None = None) -> None:
+    """Name the variables after the module's parameters/buffers (``fc.weight``): the ONNX
+    initializers and a saved graph's ``state_dict`` keys carry the names PyTorch users
+    expect (and ``model.load_state_dict`` takes). ``names``: see :func:`state_names`."""
+    named = names if names is not None else state_names(model)
     for n in g.nodes:
         if n.op == "variable" and n in g.bindings and n.attrs.get("slot") == "data":
-            k = named.get(id(g.bindings[n][0]))
+            t = g.bindings[n][0]
+            k = named.get(id(t)) or named.get(id(getattr(t, "_data", None)))
             if k is not None:
                 n.name = n.out.name = k
 
@@ -226,6 +299,7 @@ def _owning_module(obj):
     function reaches), whose names the saved variables take; else None."""
     from .graph.capture import Function
     from .nn.module import Module
+    obj = _source_function(obj)
     if not isinstance(obj, Function):
         return None
     from ._closures import reachable
@@ -233,6 +307,14 @@ def _owning_module(obj):
     subs = {id(m) for top in mods for _, m in top.named_modules() if m is not top}
     tops = [m for m in mods if id(m) not in subs]
     return tops[0] if len(tops) == 1 else None
+
+
+def _source_function(obj):
+    """The tl.function that traced ``obj`` (a Graph from ``get_graph`` or ``fn.graphs``),
+    or ``obj`` itself."""
+    ref = getattr(obj, "_function", None) if isinstance(obj, Graph) else None
+    fn = ref() if ref is not None else None
+    return fn if fn is not None else obj
 
 
 def save_graph(graph_or_function, path: str | os.PathLike, model=None) -> None:
@@ -250,8 +332,9 @@ def save_graph(graph_or_function, path: str | os.PathLike, model=None) -> None:
     owner = model if model is not None else _owning_module(graph_or_function)
     if owner is None and isinstance(graph_or_function, GraphModule):
         owner = graph_or_function       # re-saved: its unread state goes along
-    if owner is not None:
-        name_parameters(g, owner)
+    names = state_names(owner, _source_function(graph_or_function))
+    if names:
+        name_parameters(g, owner, names)
     if g.assigns and not g._backward_runs and not any(n.op == "assign" and
                                                       n.attrs.get("slot") == "grad"
                                                       for n in g.assigns):
@@ -259,7 +342,7 @@ def save_graph(graph_or_function, path: str | os.PathLike, model=None) -> None:
         warnings.warn("save_graph: the graph writes state when it runs but trains nothing "
                       "(BatchNorm running statistics in training mode?): a deployed model "
                       "usually wants model.eval() before capturing", UserWarning, stacklevel=2)
-    doc, weights = graph_document(g, owner)
+    doc, weights = graph_document(g, owner, names)
     chunks = _serialize(weights, {"format": FORMAT})
     buf = _io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -933,6 +1016,16 @@ class GraphModule:
     def input_names(self) -> list[str]:
         return [s["name"] for s in self.signature["inputs"]]
 
+    def input_index(self, name: str) -> int:
+        """The position of the input ``name``; ``argK`` names the K-th input too (the name
+        graph files gave every tl.function input before they took parameter names)."""
+        names = self.input_names
+        if name in names:
+            return names.index(name)
+        if name.startswith("arg") and name[3:].isdigit() and int(name[3:]) < len(names):
+            return int(name[3:])
+        raise TypeError(f"{self.graph.name}: no input named {name!r}; inputs: {names}")
+
     def named_parameters(self) -> list[tuple[str, Any]]:
         """(name, tensor) for every variable that requires grad."""
         return [(k, t) for k, t in self._owners if t.requires_grad]
@@ -988,11 +1081,8 @@ class GraphModule:
         if len(args) > len(g.inputs):
             raise TypeError(f"{g.name}: takes {len(g.inputs)} inputs, got {len(args)}")
         feeds: list = list(args) + [None] * (len(g.inputs) - len(args))
-        names = self.input_names
         for k, v in kwargs.items():
-            if k not in names:
-                raise TypeError(f"{g.name}: no input named {k!r}; inputs: {names}")
-            feeds[names.index(k)] = v
+            feeds[self.input_index(k)] = v
         out = []
         for v, f in zip(g.inputs, feeds):
             if f is None:

@@ -46,7 +46,7 @@ def files(tmp_path_factory):
 def test_inspect_native(files):
     r = _cli("inspect", files["native"], cwd=files["dir"])
     assert r.returncode == 0, r.stderr
-    assert "format version 1" in r.stdout and "arg0: float32[?, 4]" in r.stdout
+    assert "format version 1" in r.stdout and "x: float32[?, 4]" in r.stdout
     assert "parameters: 4 tensors, 44 values" in r.stdout and "linear: 2" in r.stdout
 
 
@@ -76,7 +76,7 @@ def test_run(files, kind, runtime):
 def test_run_errors(files):
     r = _cli("run", files["native"], "--input", f"nope={files['x']}", "--output", "o.npy",
              cwd=files["dir"])
-    assert r.returncode != 0 and "missing ['arg0']" in r.stderr
+    assert r.returncode != 0 and "missing ['x']" in r.stderr
     bad = files["dir"] / "bad.tlg"
     bad.write_bytes(b"PK\x03\x04 not really")
     r = _cli("inspect", bad, cwd=files["dir"])

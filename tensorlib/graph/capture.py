@@ -76,6 +76,24 @@ class capture:
                               "recompute it for other sizes, so its inputs keep the traced "
                               f"sizes {_fixed_words(self.graph.size_fixed)}."
                               f"{_escape_help(tracer)}", stacklevel=2)
+            _infer_dynamic(self.graph, tracer)
+
+
+def _infer_dynamic(g: Graph, tracer) -> None:
+    """Intermediate shapes that follow the inputs' None dims, as tl.function's
+    input_signature gives: a saved graph checks every node against them per call. Where an
+    op's ``infer`` cannot follow them, the None dims take the traced sizes (with a warning),
+    so that no file promises sizes it cannot serve."""
+    free = {(i, a): int(tracer.placeholders[i]._data.shape[a])
+            for i, v in enumerate(g.inputs) for a, d in enumerate(v.shape) if d is None}
+    if not free:
+        return
+    try:
+        g.infer_shapes()
+    except ValueError as e:
+        _fix_dims(g, free, f"shape inference cannot follow the None dims ({e})")
+        g.infer_shapes()
+        warnings.warn(f"tl.capture: {g.size_specialized}", stacklevel=3)
 
 
 def _frozen_inputs(g: Graph, inputs) -> list[str]:
@@ -250,7 +268,13 @@ class Function:
         return [e.graph for e in sorted(entries, key=lambda e: e.trace_no)]
 
     def get_graph(self, *args, **kwargs) -> Graph:
-        """The graph a call with these arguments runs (traces it, running the function).
+        """The graph a call with these arguments runs.
+
+        A graph already traced for them (whose guards hold now) is returned without running
+        anything. Otherwise the function is traced, which runs it once: a graph that writes
+        state (a training step's optimizer update, BatchNorm's running statistics) has then
+        applied those writes, and a warning says so (for a training step, save
+        ``fn.graphs[-1]`` or ``tl.save_graph(fn)`` after training instead).
 
         With None dims in ``input_signature``, a graph not yet checked at other sizes is
         checked first (for what you will save or export): the function is traced again with
@@ -258,10 +282,29 @@ class Function:
         graph, the returned graph's inputs keep the traced sizes (``graph.size_fixed``). The
         check runs only for calls with tensor arguments alone and graphs that write no state
         and draw no random numbers (it runs the function once more)."""
-        self(*args, **kwargs)
         key, tensors, _ = flatten(args, kwargs, self.input_signature)
         key = _with_autocast(key)
-        hit = self._lookup(key, tensors)
+        with self._lock:
+            hit = self._lookup(key, tensors)
+        if not isinstance(hit, _Entry):
+            # a replay of a cached graph would run its writes too: only a miss calls
+            before = self.trace_count
+            self(*args, **kwargs)
+            with self._lock:
+                hit = self._lookup(key, tensors)
+                ran = max(self._cache.get(key) or [None], key=lambda e: e and e.trace_no)
+            # (a training step's writes set .grad: the graph it ran may fit no more)
+            if (self.trace_count > before and ran is not None and ran.graph.assigns
+                    and not isinstance(hit, _Entry)):
+                hit = ran
+            if self.trace_count > before and isinstance(hit, _Entry) and hit.graph.assigns:
+                warnings.warn(
+                    f"tl.function {self._name}.get_graph: no graph was traced for these "
+                    "arguments, so it traced one by running the function, and that graph "
+                    f"writes state: this call applied its {len(hit.graph.assigns)} writes "
+                    "(an optimizer step, BatchNorm running statistics) to the live tensors. "
+                    "To save a training step, call it as usual and save fn.graphs[-1] (or "
+                    "tl.save_graph(fn)).", UserWarning, stacklevel=2)
         if isinstance(hit, _Entry) and self._probe_sizes(hit, args, kwargs):
             hit = self._lookup(key, tensors)
         return hit.graph if isinstance(hit, _Entry) else self._cache[key][0].graph
@@ -449,11 +492,14 @@ class Function:
                     "tensors updated in place.", stacklevel=3)
         guards = Guards(self.fn, objects)
         g = Graph(getattr(self.fn, "__name__", "function"))
+        # save_graph(graph) names its state after this function's module and optimizers
+        g._function = weakref.ref(self)
         tracer = Tracer(g, reachable=guards.tensors)
         g._tracer = tracer
         specs = self.input_signature
+        names = _input_names(self.fn, args, kwargs, len(tensors))
         for k, t in enumerate(tensors):
-            tracer.add_input(t, name=(specs[k].name if specs and specs[k].name else f"arg{k}"),
+            tracer.add_input(t, name=(specs[k].name if specs and specs[k].name else names[k]),
                              shape=specs[k].shape if specs else None)
         gens = _numpy_generators(self.fn, args)
         rngs = _host_rng_states(gens)
@@ -582,6 +628,30 @@ class Function:
         if entry.grad_outputs and state.grad_enabled:
             return out          # the traced run's own results, with their autograd history
         return rebuild(template, first)
+
+
+def _input_names(fn, args, kwargs, n: int) -> list[str]:
+    """The graph's input names: the Python parameter names of tensor arguments passed
+    directly (``def f(x, mask)`` -> ``x``, ``mask``); ``arg0``, ``arg1``... for all of them
+    when some tensor sits in a list/dict argument or a name is not a plain identifier."""
+    import inspect
+    import keyword
+
+    from .._tensor import Tensor
+    fallback = [f"arg{k}" for k in range(n)]
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):     # a builtin or a C callable: no names to take
+        return fallback
+    pos = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    out = [pos[i] if i < len(pos) else "" for i, a in enumerate(args) if isinstance(a, Tensor)]
+    out += [k for k, v in sorted(kwargs.items()) if isinstance(v, Tensor)]
+    if (len(out) != n or len(set(out)) != n
+            or not all(k.isidentifier() and not keyword.iskeyword(k) for k in out)
+            or any(k != f"arg{i}" and k.startswith("arg") and k[3:].isdigit()
+                   for i, k in enumerate(out))):
+        return fallback
+    return out
 
 
 class _PerShape(str):
