@@ -11,7 +11,9 @@ implicit reparameterization of the gamma draw), Bernoulli, Categorical, OneHotCa
 Poisson, Binomial, Geometric, Multinomial, and Independent; LowRankMultivariateNormal,
 ContinuousBernoulli, RelaxedBernoulli, RelaxedOneHotCategorical (reparameterized),
 MixtureSameFamily, LKJCholesky (correlation-matrix Cholesky factors), Wishart
-(positive-definite matrices), LogisticNormal, HalfNormal, HalfCauchy, Chi2, and
+(positive-definite matrices), LogisticNormal, HalfNormal, HalfCauchy, Chi2,
+Gumbel, Weibull, Pareto, GeneralizedPareto, Kumaraswamy, InverseGamma, FisherSnedecor
+(reparameterized), VonMises, NegativeBinomial, OneHotCategoricalStraightThrough, and
 TransformedDistribution over the bijections of ``tl.distributions.transforms`` (also
 exported here, as PyTorch's). ``biject_to(constraint)`` / ``transform_to(constraint)`` give a
 transform from unconstrained space onto a constraint (``constraint_registry``).
@@ -34,9 +36,20 @@ from .continuous_extra import (
                                LogNormal,
                                StudentT,
 )
+from .continuous_more import (
+                               FisherSnedecor,
+                               GeneralizedPareto,
+                               Gumbel,
+                               InverseGamma,
+                               Kumaraswamy,
+                               Pareto,
+                               VonMises,
+                               Weibull,
+)
 from .derived import Chi2, HalfCauchy, HalfNormal, LogisticNormal
 from .discrete import Bernoulli, Categorical, OneHotCategorical
 from .discrete_extra import Binomial, Geometric, Poisson
+from .discrete_more import NegativeBinomial, OneHotCategoricalStraightThrough
 from .independent import Independent
 from .kl import kl_divergence, register_kl
 from .lkj_cholesky import LKJCholesky
@@ -88,4 +101,7 @@ __all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Continuous
            "SigmoidTransform", "SoftmaxTransform", "SoftplusTransform", "StackTransform",
            "StickBreakingTransform", "TanhTransform", "Transform", "biject_to",
            "constraint_registry", "identity_transform", "transform_to", "LKJCholesky",
-           "Wishart", "Chi2", "HalfCauchy", "HalfNormal", "LogisticNormal", "Multinomial"]
+           "Wishart", "Chi2", "HalfCauchy", "HalfNormal", "LogisticNormal", "Multinomial",
+           "FisherSnedecor", "GeneralizedPareto", "Gumbel", "InverseGamma", "Kumaraswamy",
+           "NegativeBinomial", "OneHotCategoricalStraightThrough", "Pareto", "VonMises",
+           "Weibull"]

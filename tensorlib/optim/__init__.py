@@ -14,14 +14,15 @@ from .lr_scheduler import (ChainedScheduler, ConstantLR, CosineAnnealingLR,
                            PolynomialLR, ReduceLROnPlateau, SequentialLR, StepLR)
 from .optimizer import Optimizer
 from .rmsprop import Adadelta, Adagrad, RMSprop
+from .rprop_asgd import ASGD, Adafactor, Rprop
 from .sgd import SGD
 from .sparse_adam import SparseAdam
 
 __all__ = [
-    "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "ChainedScheduler", "ConstantLR",
-    "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "CyclicLR", "ExponentialLR", "LBFGS",
-    "LRScheduler", "LambdaLR", "LinearLR", "MultiStepLR", "MultiplicativeLR", "NAdam",
-    "OneCycleLR", "Optimizer", "PolynomialLR", "RAdam", "RMSprop", "ReduceLROnPlateau", "SGD",
-    "SequentialLR", "SparseAdam", "StepLR", "clip_grad_norm_", "clip_grad_value_", "lr_scheduler",
-    "swa_utils",
+    "ASGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "ChainedScheduler",
+    "ConstantLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "CyclicLR",
+    "ExponentialLR", "LBFGS", "LRScheduler", "LambdaLR", "LinearLR", "MultiStepLR",
+    "MultiplicativeLR", "NAdam", "OneCycleLR", "Optimizer", "PolynomialLR", "RAdam", "RMSprop",
+    "ReduceLROnPlateau", "Rprop", "SGD", "SequentialLR", "SparseAdam", "StepLR",
+    "clip_grad_norm_", "clip_grad_value_", "lr_scheduler", "swa_utils",
 ]
