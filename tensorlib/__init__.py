@@ -161,3 +161,11 @@ def set_default_dtype(dtype) -> None:
 # builtins): tl.float is float32, tl.int int32, tl.bool bool, as torch.float/int/bool
 globals().update({"float": dtypes.float32, "int": dtypes.int32, "bool": dtypes.bool_,
                   "short": dtypes.int16})
+
+# PyTorch's out= on the functions that take it there (tl.add(a, b, out=c)); bound last, over
+# the final names (the library's own modules call the plain functions)
+from .ops import out_arg as _out_arg  # noqa: E402
+
+for _name in _out_arg.FUNCTIONS + _out_arg.FACTORIES:
+    globals()[_name] = _out_arg.with_out(globals()[_name], factory=_name in _out_arg.FACTORIES)
+del _name
