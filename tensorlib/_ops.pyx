@@ -648,6 +648,11 @@ cdef extern from "_simd_math.h" nogil:
                               float *dgates, float *dc, Py_ssize_t n, Py_ssize_t h)
     void tl_softmax_xent_row_f32(const float *x, cnp.int64_t t, float *prob, float *loss,
                                  Py_ssize_t c)
+    void tl_rec_gemm_f32(const float *h, const float *w, float *out, Py_ssize_t n,
+                         Py_ssize_t g, Py_ssize_t k)
+    void tl_gru_cell_fwd_f32(const float *gi, const float *gh, const float *b_hn,
+                             const float *h, float *ws, float *out, Py_ssize_t n,
+                             Py_ssize_t hd)
     void tl_layer_norm_row_f32(const float *x, const float *w, const float *b, float *y,
                                float *mean, float *rstd, Py_ssize_t d, double eps)
     void tl_layer_norm_bwd_row_f32(const float *x, float m, float r, const float *gy,
@@ -851,6 +856,65 @@ def lstm_cell_fwd(const float[:, ::1] gates, const float[:, ::1] c, float[:, ::1
         with nogil:
             tl_lstm_cell_fwd_f32(&gates[0, 0], &c[0, 0], &h_new[0, 0], &c_new[0, 0],
                                  &acts[0, 0], n, h)
+
+
+cdef inline bint _is3(float[:, :, ::1] a, Py_ssize_t d0, Py_ssize_t d1, Py_ssize_t d2):
+    return a.shape[0] == d0 and a.shape[1] == d1 and a.shape[2] == d2
+
+
+def lstm_seq_fwd_f32(float[:, :, ::1] gates, const float[:, ::1] w_hh,
+                     const float[:, ::1] h0, const float[:, ::1] c0, float[:, :, ::1] y,
+                     float[:, :, ::1] cs, float[:, :, ::1] acts, bint reverse):
+    """One LSTM layer direction over T steps in float32, without a Python call per step:
+    ``gates`` (T, N, 4H) holds each step's input half (x W_ih^T + b) and is overwritten with
+    the full pre-activations; y, cs (T, N, H) and acts (T, N, 4H) get each step's h, c and
+    activated gates (``reverse``: from t = T-1 down). For small layers (tl_rec_gemm_f32)."""
+    cdef Py_ssize_t T = gates.shape[0], N = gates.shape[1], G = gates.shape[2]
+    cdef Py_ssize_t H = h0.shape[1], step, t
+    cdef const float *h
+    cdef const float *c
+    if (G != 4 * H or w_hh.shape[0] != G or w_hh.shape[1] != H or h0.shape[0] != N
+            or c0.shape[0] != N or c0.shape[1] != H or not _is3(y, T, N, H)
+            or not _is3(cs, T, N, H) or not _is3(acts, T, N, G)):
+        raise ValueError("lstm_seq_fwd_f32: shapes do not fit")
+    if T == 0 or N == 0 or H == 0:
+        return
+    with nogil:
+        h = &h0[0, 0]
+        c = &c0[0, 0]
+        for step in range(T):
+            t = T - 1 - step if reverse else step
+            tl_rec_gemm_f32(h, &w_hh[0, 0], &gates[t, 0, 0], N, G, H)
+            tl_lstm_cell_fwd_f32(&gates[t, 0, 0], c, &y[t, 0, 0], &cs[t, 0, 0],
+                                 &acts[t, 0, 0], N, H)
+            h = &y[t, 0, 0]
+            c = &cs[t, 0, 0]
+
+
+def gru_seq_fwd_f32(const float[:, :, ::1] gi, const float[:, ::1] w_hh,
+                    const float[::1] b_hn, const float[:, ::1] h0, float[:, :, ::1] y,
+                    float[:, :, ::1] ws, float[:, ::1] gh, bint reverse):
+    """One GRU layer direction over T steps in float32, without a Python call per step: gi
+    (T, N, 3H) the input side, b_hn (H) b_hh's n rows (zeros without bias), gh (N, 3H)
+    scratch; y (T, N, H) and ws (T, N, 4H) (r, z, n, W_hn h + b_hn) per step."""
+    cdef Py_ssize_t T = gi.shape[0], N = gi.shape[1], G = gi.shape[2]
+    cdef Py_ssize_t H = h0.shape[1], step, t
+    cdef const float *h
+    if (G != 3 * H or w_hh.shape[0] != G or w_hh.shape[1] != H or h0.shape[0] != N
+            or b_hn.shape[0] != H or not _is3(y, T, N, H) or not _is3(ws, T, N, 4 * H)
+            or gh.shape[0] != N or gh.shape[1] != G):
+        raise ValueError("gru_seq_fwd_f32: shapes do not fit")
+    if T == 0 or N == 0 or H == 0:
+        return
+    with nogil:
+        h = &h0[0, 0]
+        for step in range(T):
+            t = T - 1 - step if reverse else step
+            memset(&gh[0, 0], 0, N * G * sizeof(float))
+            tl_rec_gemm_f32(h, &w_hh[0, 0], &gh[0, 0], N, G, H)
+            tl_gru_cell_fwd_f32(&gi[t, 0, 0], &gh[0, 0], &b_hn[0], h, &ws[t, 0, 0],
+                                &y[t, 0, 0], N, H)
+            h = &y[t, 0, 0]
 
 
 def lstm_cell_bwd(const float[:, ::1] acts, const float[:, ::1] c, const float[:, ::1] c_new,

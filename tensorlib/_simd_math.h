@@ -410,4 +410,49 @@ static void tl_tanh_f32(const float *x, float *out, ptrdiff_t m) {
     for (ptrdiff_t k = 0; k < m; k++) out[k] = tl_tanhf(x[k]);
 }
 
+/* The recurrent half of a step's gates, accumulated: out (n, g) += h (n, k) w^T with w (g, k)
+ * row-major. Each output is a dot product of two contiguous rows: for the small k of a
+ * recurrent layer this beats packing for a GEMM (the caller sends large layers to BLAS). */
+TL_CLONES
+static void tl_rec_gemm_f32(const float *h, const float *w, float *out, ptrdiff_t n,
+                            ptrdiff_t g, ptrdiff_t k) {
+    for (ptrdiff_t r = 0; r < n; r++) {
+        const float *restrict hr = h + r * k;
+        float *restrict o = out + r * g;
+        for (ptrdiff_t j = 0; j < g; j++) {
+            const float *restrict wj = w + j * k;
+            float s = 0.0f;
+            for (ptrdiff_t i = 0; i < k; i++) s += hr[i] * wj[i];
+            o[j] += s;
+        }
+    }
+}
+
+/* One GRU step (gate order r, z, n as in PyTorch), row-major: gi (n, 3h) the input side (with
+ * b_ih, and b_hh's r and z rows), gh (n, 3h) = h W_hh^T, b_hn (h), h (n, h) -> ws (n, 4h) =
+ * r, z, n and W_hn h + b_hn (what the backward reads), out (n, h) = n + z (h - n). */
+TL_CLONES
+static void tl_gru_cell_fwd_f32(const float *gi, const float *gh, const float *b_hn,
+                                const float *h, float *ws, float *out, ptrdiff_t n,
+                                ptrdiff_t hd) {
+    for (ptrdiff_t r = 0; r < n; r++) {
+        const float *restrict a = gi + r * 3 * hd;
+        const float *restrict b = gh + r * 3 * hd;
+        const float *restrict hr = h + r * hd;
+        float *restrict w = ws + r * 4 * hd;
+        float *restrict o = out + r * hd;
+        for (ptrdiff_t j = 0; j < hd; j++) {
+            float rr = tl_sigmoidf(a[j] + b[j]);
+            float z = tl_sigmoidf(a[hd + j] + b[hd + j]);
+            float ghn = b[2 * hd + j] + b_hn[j];
+            float nn = tl_tanhf(a[2 * hd + j] + rr * ghn);
+            w[j] = rr;
+            w[hd + j] = z;
+            w[2 * hd + j] = nn;
+            w[3 * hd + j] = ghn;
+            o[j] = nn + z * (hr[j] - nn);
+        }
+    }
+}
+
 #endif

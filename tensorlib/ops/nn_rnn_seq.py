@@ -156,6 +156,22 @@ def _contig(xp, *arrays):
     return [None if a is None else xp.ascontiguousarray(a) for a in arrays]
 
 
+# Up to this many multiply-adds per step's recurrent product, the whole recurrence runs in
+# one Cython call (_ops.lstm_seq_fwd_f32 / gru_seq_fwd_f32: dot products of contiguous rows,
+# no Python per step); beyond it a step's GEMM dominates and goes to BLAS from the loop.
+_SEQ_KERNEL_MAX_WORK = 1 << 18
+
+
+def _seq_kernel(xp, N: int, G: int, H: int, *arrays) -> bool:
+    return (xp is np and N * G * H <= _SEQ_KERNEL_MAX_WORK
+            and all(a.dtype == np.float32 for a in arrays))
+
+
+def _last(y, h0, reverse: bool):
+    """The final state: y's last step in the walking order (h0 when there are no steps)."""
+    return (y[0] if reverse else y[-1]).copy() if y.shape[0] else h0.copy()
+
+
 def _lstm_fwd(xp, x, h0, c0, w_ih, w_hh, *b, reverse=False):
     T, N, _ = x.shape
     H = h0.shape[1]
@@ -163,6 +179,10 @@ def _lstm_fwd(xp, x, h0, c0, w_ih, w_hh, *b, reverse=False):
     gi = _input_gates(xp, x, w_ih, b[0] + b[1] if b else None)
     y, cs = xp.empty((T, N, H), x.dtype), xp.empty((T, N, H), x.dtype)
     acts = xp.empty((T, N, 4 * H), x.dtype)
+    if _seq_kernel(xp, N, 4 * H, H, gi, h0, c0, w_hh):
+        from .. import _ops
+        _ops.lstm_seq_fwd_f32(gi, np.ascontiguousarray(w_hh), h0, c0, y, cs, acts, reverse)
+        return y, _last(y, h0, reverse), _last(cs, c0, reverse), acts, cs
     whT = w_hh.T
     h, c = h0, c0
     for t in _steps(T, reverse):
@@ -196,6 +216,11 @@ def _gru_fwd(xp, x, h0, w_ih, w_hh, *b, reverse=False):
     gi = _input_gates(xp, x, w_ih, bias_in)
     y, ws = xp.empty((T, N, H), x.dtype), xp.empty((T, N, 4 * H), x.dtype)
     gh = xp.empty((N, 3 * H), x.dtype)
+    if _seq_kernel(xp, N, 3 * H, H, gi, h0, w_hh) and (b_hn is None or b_hn.dtype == np.float32):
+        from .. import _ops
+        bn = np.zeros(H, np.float32) if b_hn is None else np.ascontiguousarray(b_hn)
+        _ops.gru_seq_fwd_f32(gi, np.ascontiguousarray(w_hh), bn, h0, y, ws, gh, reverse)
+        return y, _last(y, h0, reverse), ws
     mm, whT = _matmul(xp), w_hh.T
     h = h0
     for t in _steps(T, reverse):
