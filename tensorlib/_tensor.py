@@ -156,8 +156,11 @@ class Tensor(TensorBase):
     @property
     def data(self) -> Tensor:
         """A detached Tensor sharing this one's storage; assigning one replaces the
-        storage (``p.data = new``, as PyTorch: no autograd record, same shape not required)."""
-        return self.detach()
+        storage (``p.data = new``, as PyTorch: no autograd record, same shape not required).
+        Unlike ``detach()`` it has a version counter of its own, as PyTorch's: in-place
+        changes through it (``p.data.clamp_(-c, c)``) are hidden from autograd's check of
+        saved tensors."""
+        return _wrap(self._data, self._device, False, None, 0)
 
     @data.setter
     def data(self, value) -> None:

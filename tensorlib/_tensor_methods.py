@@ -406,7 +406,7 @@ Tensor.relu_ = _unary_inplace(E.relu, "relu_")
 Tensor.exp_ = _unary_inplace(E.exp, "exp_")
 Tensor.neg_ = _unary_inplace(E.neg, "neg_")
 Tensor.abs_ = _unary_inplace(E.abs, "abs_")
-Tensor.masked_fill_ = _unary_inplace(I.masked_fill, "masked_fill_")
+Tensor.masked_fill_ = _unary_inplace(I.masked_fill_, "masked_fill_")
 
 # --- methods ---------------------------------------------------------------------------
 def _via_functional(name: str, doc_of):

@@ -38,21 +38,7 @@ __all__ = ["EighResult", "LinAlgError", "SlogdetResult", "cholesky", "det", "dot
            "tensordot", "vector_norm"]
 
 
-def vector_norm(x, ord: float = 2, dim=None, keepdim: bool = False, *, dtype=None):
-    """The vector ``ord``-norm over ``dim`` (every element for None or ``()``), as
-    ``torch.linalg.vector_norm``; ord 0 counts the nonzeros (gradient 0, as PyTorch's).
-
-    >>> tl.linalg.vector_norm(tl.tensor([3.0, -4.0]), ord=1)
-    tensor(7.)
-    """
-    from .ops._util import to_tensor
-    from .ops.reduction import zero_grad_link
-    out = _vector_norm(x, ord, dim, keepdim, dtype=dtype)
-    if not isinstance(ord, str) and ord == 0:
-        x = to_tensor(x)
-        if x.requires_grad:     # the count of nonzeros still depends on x (gradient 0)
-            out = out + zero_grad_link(x).astype(out.dtype)
-    return out
+vector_norm = _vector_norm     # (ord 0 counts the nonzeros, with gradient 0, as PyTorch's)
 
 
 # --- torch.linalg's names for functions tensorlib has under PyTorch's older names ----------

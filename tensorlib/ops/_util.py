@@ -223,6 +223,9 @@ def unbroadcast(g: Tensor, shape: tuple[int, ...]) -> Tensor:
     if gs == shape:
         return g
     from .reduction import sum as _sum
+    if len(gs) < len(shape):    # a value with extra leading 1s (x[0] = v of shape (1, 1, 5))
+        g = g.reshape((1,) * (len(shape) - len(gs)) + tuple(gs))
+        gs = g._data.shape
     lead = len(gs) - len(shape)
     axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
                                       if s == 1 and gs[i + lead] != 1)

@@ -82,8 +82,8 @@ def nonzero(x, *, as_tuple: bool | None = None) -> tuple[Tensor, ...] | Tensor:
     if as_tuple is False:
         return argwhere(x)
     x = to_tensor(x)
-    if as_tuple and x.ndim == 0:
-        x = x.reshape((1,))         # PyTorch's tuple for a 0-d tensor: one index tensor
+    if x.ndim == 0:     # PyTorch's tuple for a 0-d tensor: one index tensor (NumPy refuses)
+        x = x.reshape((1,))
     idx = xp_for(x._device).nonzero(_data(x, "nonzero"))
     return tuple(_out(i.astype(np.int64), x) for i in idx)
 

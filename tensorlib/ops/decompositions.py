@@ -255,7 +255,7 @@ def _dims(dim, ndim: int, op: str) -> tuple[int, ...] | None:
     for d in ds:
         if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
             raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {dim!r}")
-        if not -ndim <= d < max(ndim, 1):
+        if not -max(ndim, 1) <= d < max(ndim, 1):     # a 0-d tensor has dims 0 and -1
             raise ValueError(f"{op}: dim {d} is out of range for a {ndim}-d tensor")
         out.append(int(d) % max(ndim, 1))
     if len(set(out)) != len(out):
@@ -265,7 +265,8 @@ def _dims(dim, ndim: int, op: str) -> tuple[int, ...] | None:
 
 def vector_norm(x, ord: float = 2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """The vector ``ord``-norm over ``dim`` (int, tuple, or every element for None), as
-    ``torch.linalg.vector_norm``: ord any real number or +-inf (0 counts non-zeros).
+    ``torch.linalg.vector_norm``: ord any real number or +-inf (0 counts non-zeros, with
+    gradient 0, as PyTorch's).
 
     >>> tl.linalg.vector_norm(tl.tensor([3.0, -4.0]), ord=1)
     tensor(7.)
@@ -285,8 +286,10 @@ def vector_norm(x, ord: float = 2, dim=None, keepdim: bool = False, *, dtype=Non
         return amax(x.abs(), axis=axes, **kw)
     if ord == -math.inf:
         return amin(x.abs(), axis=axes, **kw)
-    if ord == 0:
-        return (x != 0).astype(x.dtype).sum(axis=axes, **kw)
+    if ord == 0:    # the count of nonzeros still depends on x (gradient 0, as PyTorch's)
+        from .reduction import zero_grad_link
+        count = (x != 0).astype(x.dtype).sum(axis=axes, **kw)
+        return count + zero_grad_link(x) if x.requires_grad else count
     if ord > 0:
         return _norm(x, ord=ord if ord not in (1.0, 2.0) else int(ord), axis=axes, **kw)
     return (x.abs() ** ord).sum(axis=axes, **kw) ** (1.0 / ord)

@@ -24,6 +24,13 @@ def _normalize_key(key):
     basic = True
     capturing = _state.tracer is not None
     for k in key:
+        if isinstance(k, Tensor) and k._device.type == "vmap" and k.dtype.kind in "iu" \
+                and k.dtype != np.uint8:
+            # an index tensor inside tl.vmap (per-example indices): the ops of a traced
+            # index, whose vmap rules batch it (its values cannot be read here)
+            out.append(k)
+            basic = False
+            continue
         if capturing and isinstance(k, Tensor) and is_traced(k):
             if k.dtype == np.bool_ or k.dtype == np.uint8:    # uint8: a mask (see below)
                 refuse_mask(k)
@@ -649,6 +656,8 @@ def gather(x, indices=None, axis=None, *, dim: int | None = None, index=None) ->
 def _torch_gather(x, d, idx, checked: bool = True) -> Tensor:
     x, idx = to_tensor(x), to_tensor(idx)
     d = norm_axis(d, x.ndim, "gather")
+    if x.ndim == 0 and idx.ndim == 0:      # PyTorch: a 0-d result, as one element of 1-d
+        return _torch_gather(x.reshape((1,)), 0, idx.reshape((1,)), checked).reshape(())
     # comparing sizes in tensorlib's own code does not fix a traced None dim (int() and
     # slicing with it would): only an index smaller than x outside ``d`` crops x
     if idx.ndim != x.ndim or any(i != d and idx.shape[i] > x.shape[i] for i in range(x.ndim)):
@@ -738,7 +747,8 @@ def _masked_fill_fwd(xp, x, mask, value):
 def _masked_infer(x, m, *, value):
     from ._util import broadcast_shapes
     if tuple(broadcast_shapes("masked_fill", x[0], m[0])) != tuple(x[0]):
-        raise ValueError(f"masked_fill: mask of shape {m[0]} does not broadcast to the input "
+        from ..errors import ShapeError
+        raise ShapeError(f"masked_fill: mask of shape {m[0]} does not broadcast to the input "
                          f"shape {x[0]}")
     return x
 
@@ -749,10 +759,36 @@ MASKED_FILL = register(OpDef(
 
 
 def masked_fill(x, mask, value) -> Tensor:
-    """``value`` where ``mask`` (broadcast to x's shape) is True, else x."""
+    """``value`` where the bool ``mask`` is True, else ``x``, in x's dtype, broadcast as
+    PyTorch's out-of-place ``masked_fill`` (to the larger of the two shapes). ``value`` is a
+    number, or a 0-d tensor that gets its gradient (the sum over the filled positions).
+
+    >>> tl.zeros(3).masked_fill(tl.tensor([True, False, True]), 2.0)
+    tensor([2., 0., 2.])
+    """
+    from ._util import broadcast_shapes
     x, mask = to_tensor(x), to_tensor(mask)
-    _masked_infer((x.shape, x.dtype), (mask.shape, mask.dtype), value=value)
+    if mask.dtype != np.bool_:
+        from ..errors import DTypeError
+        raise DTypeError(f"masked_fill: mask must be bool, got {mask.dtype}")
+    shape = tuple(broadcast_shapes("masked_fill", tuple(x.shape), tuple(mask.shape)))
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise ValueError(f"masked_fill: the value must be a number or a 0-d tensor, got "
+                             f"a tensor of shape {tuple(value.shape)}")
+        from .elementwise import where
+        return where(mask, value.astype(x.dtype) if value.dtype != x.dtype else value,
+                     x if shape == tuple(x.shape) else x.broadcast_to(shape))
+    if shape != tuple(x.shape):
+        x = x.broadcast_to(shape)
     return apply(MASKED_FILL, x, mask, value=value)
+
+
+def masked_fill_(x: Tensor, mask, value) -> Tensor:
+    """In place: ``x`` takes ``value`` where ``mask`` (broadcast to x's shape) is True."""
+    mask = to_tensor(mask)
+    _masked_infer((x.shape, x.dtype), (mask.shape, mask.dtype), value=value)
+    return masked_fill(x, mask, value)
 
 
 def _one_hot_fwd(xp, idx, num_classes):

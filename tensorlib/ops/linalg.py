@@ -280,9 +280,36 @@ EINSUM = register(OpDef("einsum", _einsum_fwd, vjp=_einsum_vjp, infer=_einsum_in
                         cost=_einsum_cost))
 
 
+def _sublist_letter(d) -> str:
+    if d is Ellipsis:
+        return "..."
+    if isinstance(d, (int, np.integer)) and not isinstance(d, bool) and 0 <= d < 52:
+        return string.ascii_letters[d]
+    raise ValueError(f"einsum: a sublist holds ints in [0, 52) and Ellipsis, got {d!r}")
+
+
+def _from_sublists(args: tuple) -> tuple[str, tuple]:
+    """NumPy's and PyTorch's sublist form ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` as a
+    subscript string and the operands."""
+    out = args[-1] if len(args) % 2 else None
+    pairs = args[:-1] if len(args) % 2 else args
+    ops, subs = pairs[0::2], pairs[1::2]
+    for s_ in subs + ((out,) if out is not None else ()):
+        if not isinstance(s_, (list, tuple)):
+            raise TypeError(f"einsum: expected operand, sublist pairs (then an optional output "
+                            f"sublist), got {type(s_).__name__} where a sublist goes")
+    text = ",".join("".join(map(_sublist_letter, s_)) for s_ in subs)
+    if out is not None:
+        text += "->" + "".join(map(_sublist_letter, out))
+    return text, ops
+
+
 def einsum(subscripts: str, *operands) -> Tensor:
     """Einstein summation, e.g. ``tl.einsum('bij,bjk->bik', a, b)``; '...' allowed. The
-    operands may also come as one list or tuple (PyTorch's ``einsum('ij,jk', [a, b])``)."""
+    operands may also come as one list or tuple (PyTorch's ``einsum('ij,jk', [a, b])``), or
+    in the sublist form ``einsum(a, [0, 1], b, [1, 2], [0, 2])``."""
+    if not isinstance(subscripts, str):
+        subscripts, operands = _from_sublists((subscripts,) + operands)
     if state.autocast is not None:
         return autocast_call(einsum, "einsum", subscripts, *operands)
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)) and (

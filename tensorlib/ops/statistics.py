@@ -39,6 +39,9 @@ def quantile(x, q, axis: int | None = None, keepdims: bool = False,
     x = to_tensor(x)
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
+    if x.ndim == 0 and axis is not None:     # PyTorch: dim 0 or -1 of a 0-d tensor, 0-d out
+        norm_axis(axis, 0, "quantile")
+        x, axis, keepdims = x.reshape((1,)), 0, False
     if method not in _METHODS:
         raise ValueError(f"quantile: method must be one of {_METHODS}, got {method!r}")
     # the q tensor in the graph when it asks for a gradient (the values still come to the
