@@ -199,7 +199,23 @@ def _shared(lib):
         ("nansum dim -1 (1024^2, 10% NaN)", lambda: lib.nansum(nan, -1)),
         ("mode dim -1 (64x4096 ints)", lambda: lib.mode(votes, -1)),
         ("cdist p=1, fwd+bwd (256x64, 256x64)", fb(lambda: lib.cdist(pa, pb, p=1), pa)),
-    ]
+    ] + _rnn_inference(lib, rng)
+
+
+def _rnn_inference(lib, rng):
+    """Session 15: small recurrent layers in eval (the deploy trial's models): 2 layers,
+    bidirectional, batch_first, input (8, 50, 5)."""
+    x = lib.tensor(rng.standard_normal((8, 50, 5)).astype(np.float32))
+    out = []
+    for kind, H in (("LSTM", 7), ("GRU", 7), ("LSTM", 64)):
+        m = getattr(lib.nn, kind)(5, H, num_layers=2, bidirectional=True,
+                                  batch_first=True).eval()
+
+        def run(m=m):
+            with lib.no_grad():
+                return m(x)[0]
+        out.append((f"{kind} H={H} inference, 2 layers bidir (8,50,5)", run))
+    return out
 
 
 def _segment_pool(lib, reduce: str):
