@@ -256,13 +256,17 @@ def _sym(x: Tensor) -> Tensor:
 
 
 def _cholesky_vjp(n, g):
+    from .linalg_lu import TRSOLVE    # that module imports this one
     low = n.output(0)
     # Murray (2016): with P = Phi(L^T G) (lower triangle, halved diagonal), the gradient of
-    # the symmetric input is sym(L^-T P L^-1)
-    p = _mT(low) @ g
-    p = p.tril() - 0.5 * (p * _eye_like(p)).tril()
-    z = apply(SOLVE, _mT(low), p)
-    s = _mT(apply(SOLVE, _mT(low), _mT(z)))
+    # the symmetric input is sym(L^-T P L^-1), by two triangular solves (trsm), not LU.
+    # Their gradients reach only L's lower triangle, which is all this rule reads of a
+    # cotangent of L (tril(L^T triu(G, 1)) = 0), so grad of grad is unchanged
+    p = (_mT(low) @ g).tril()
+    p = p - 0.5 * (p * _eye_like(p))
+    lt = _mT(low)
+    z = apply(TRSOLVE, lt, p, upper=True, unit=False)                  # L^-T P
+    s = _mT(apply(TRSOLVE, lt, _mT(z), upper=True, unit=False))        # (L^-T P) L^-1
     return (_sym(s),)
 
 

@@ -258,21 +258,25 @@ def cholesky_solve(input, input2, upper: bool = False) -> Tensor:
     from ..autograd.mode import is_grad_enabled
     b, F = _solve_args("cholesky_solve", input, input2)
     L = F.mT if upper else F
-    x = _chol_solve(L, b)
     if not (L.requires_grad and is_grad_enabled()):
-        return x
+        return _chol_solve(L, b)
     # The triangular solves give no gradient to the unread triangle; PyTorch's has one (its
-    # rule differentiates L L^T). E = triu(L, 1) of value 0 carries it: with T = tril(L) and
-    # D = T E^T + E T^T + E E^T, (T T^T + D)^-1 B to second order in E (grad of grad as
-    # PyTorch's) is x - C(D x) + C(D C(D x)), C the Cholesky solve.
-    low, up = L.tril(), L.triu(1)
-    e = up - up.detach()
-
-    def dmul(y: Tensor) -> Tensor:
-        return matmul(low, matmul(e.mT, y)) + matmul(e, matmul(low.mT, y)) + \
-            matmul(e, matmul(e.mT, y))
-    first = _chol_solve(L, dmul(x))
-    return x - first + _chol_solve(L, dmul(first))
+    # rule differentiates (L L^T)^-1 B in every entry of L). So the solves use T = tril(L)
+    # detached (their backward is then one trsm each, no n x n outer product) and all of
+    # L's gradient comes from E = L - L.detach(), of value 0: (T+E)^-T (T+E)^-1 B to second
+    # order in E (grads of grads as PyTorch's) is
+    #   x - T^-T (E^T (x - u) + T^-1 E (y - v)),  y = T^-1 B, x = T^-T y,
+    #   v = T^-1 E y, u = T^-T (E^T x + v),
+    # whose products with E are of n x k blocks: no n x n x n product for one right side.
+    t = L.detach()
+    e = L - t
+    y = _trsolve(t, b, upper=False)
+    x = _trsolve(t.mT, y, upper=True)
+    ey, etx = matmul(e, y), matmul(e.mT, x)
+    v = _trsolve(t, ey, upper=False)
+    u = _trsolve(t.mT, etx + v, upper=True)
+    inner = _trsolve(t, ey - matmul(e, v), upper=False) + etx - matmul(e.mT, u)
+    return x - _trsolve(t.mT, inner, upper=True)
 
 
 class triangular_solve_result(NamedTuple):
