@@ -28,6 +28,8 @@ UNSUPPORTED = {
     "ctc_loss_grad": "a gradient kernel (export inference graphs)",
     "embedding_bag_grad": "a gradient kernel (export inference graphs)",
     "resize_linear_grad": "a gradient kernel (export inference graphs)",
+    "resize_grad": "a gradient kernel (export inference graphs)",
+    "slice_sized_grad": "a gradient kernel (export inference graphs)",
     "lu_factor": "the ONNX standard has no LU factorisation",
     "lu_pivots_to_permutation": "the ONNX standard has no LU factorisation",
     "triangular_solve_nocheck": "the ONNX standard has no linear solve",
@@ -860,6 +862,43 @@ def _basic_index(ctx, n):
         x = ctx.slice(x, starts, ends, axes, steps)
     x = ctx.squeeze(x, drop)
     return ctx.unsqueeze(x, new)
+
+
+@rule("slice_sized")
+def _sized_slice(ctx, n):
+    # x[:, :n] with n read from a None dim: Slice with starts/ends computed from the shapes
+    sizes = dict(n.attrs["sizes"])
+    index = list(n.attrs["index"])
+    starts, ends, axes, steps, drop, new = [], [], [], [], [], []
+    n_real = sum(1 for k in index if k is not None and k is not Ellipsis)
+    d = out_pos = 0
+    for i, k in enumerate(index):
+        if k is Ellipsis:
+            d += n.inputs[0].ndim - n_real
+            out_pos += n.inputs[0].ndim - n_real
+        elif k is None:
+            new.append(out_pos)
+            out_pos += 1
+        elif isinstance(k, (int, np.integer)):
+            starts.append(int(k))
+            ends.append(int(k) + 1 if k != -1 else INT64_MAX)
+            axes.append(d)
+            steps.append(1)
+            drop.append(d)
+            d += 1
+        else:
+            b = _slice_bounds(k) or (0, INT64_MAX, 1)
+            starts.append(sizes.get(3 * i, b[0]))
+            ends.append(sizes.get(3 * i + 1, b[1]))
+            axes.append(d)
+            steps.append(b[2])
+            out_pos += 1
+            d += 1
+    x = ctx.name(n.inputs[0])
+    if axes:
+        x = ctx.op("Slice", [x, _shape_input(ctx, n, starts), _shape_input(ctx, n, ends),
+                             ctx.ints(axes), ctx.ints(steps)])
+    return ctx.unsqueeze(ctx.squeeze(x, drop), new)
 
 
 def _host_key(index) -> list:

@@ -14,10 +14,12 @@ from .registry import OpDef, register
 from ._util import norm_axis, to_tensor, unbroadcast, weak_scalar
 
 
-def _normalize_key(key):
+def _normalize_key(key, keep_traced: bool = False):
     """Key as a tuple of ints/slices/None/Ellipsis/arrays; also whether it is basic. Under
     capture an integer index tensor that is a traced value stays a ``Tensor`` in the tuple
-    (an input of the graph's ops, see :mod:`.index_traced`); a traced bool mask is refused."""
+    (an input of the graph's ops, see :mod:`.index_traced`); a traced bool mask is refused.
+    ``keep_traced``: a slice's start or stop read from a None dim (a TracedSize) stays one,
+    for :func:`getitem` to compute it when the graph runs."""
     if not isinstance(key, tuple):
         key = (key,)
     out = []
@@ -65,7 +67,9 @@ def _normalize_key(key):
             basic = False
         elif k is None or k is Ellipsis or isinstance(k, slice):
             if isinstance(k, slice):
-                k = slice(*(None if v is None else int(v) for v in (k.start, k.stop, k.step)))
+                k = slice(*(None if v is None else v if keep_traced and _is_traced_size(v)
+                            and i < 2 else int(v)
+                            for i, v in enumerate((k.start, k.stop, k.step))))
                 if k.step == 0:
                     raise ValueError("getitem: slice step cannot be zero")
         else:
@@ -437,7 +441,13 @@ def getitem(x, key) -> Tensor:
     or fed as its input is an input of the graph's ops, so replays follow its values
     (:mod:`.index_traced`); a bool mask there is refused (its result has no fixed shape)."""
     x = to_tensor(x)
-    index, basic = _normalize_key(key)
+    index, basic = _normalize_key(key, keep_traced=_state.tracer is not None)
+    if any(isinstance(k, slice) and (_is_traced_size(k.start) or _is_traced_size(k.stop))
+           for k in index):
+        if basic:
+            return _slice_sized(x, index)
+        index = tuple(slice(*(None if v is None else int(v) for v in (k.start, k.stop, k.step)))
+                      if isinstance(k, slice) else k for k in index)
     if not basic and any(isinstance(k, Tensor) for k in index):
         from .index_traced import getitem_traced
         return getitem_traced(x, index)
@@ -447,6 +457,100 @@ def getitem(x, key) -> Tensor:
         if split is not None:
             x, index = apply(SLICE, x, index=split[0]), split[1]
     return apply(SLICE if basic else GETITEM, x, index=index)
+
+
+def _is_traced_size(v) -> bool:
+    from ..graph.tracer import TracedSize
+    return isinstance(v, TracedSize)
+
+
+# --- basic slicing with bounds read from None dims under capture --------------------------------
+# ``pe[:, :x.shape[1]]``: the bounds are size expressions (:mod:`tensorlib.graph.sizes`) over
+# the tensors they were read from (extra inputs), at positions ``3 * item + (0 start, 1 stop)``
+# the bounds computed at run time are None in ``index`` (a graph traced at other sizes has
+# the same attrs, so it compares equal); ``unknown``: items whose bounds need an unknown dim
+def _sized_index(index, sizes, shapes, unknown=None) -> tuple:
+    from ..graph.sizes import evaluate
+    out = list(index)
+    for pos, e in sizes:
+        i, f = divmod(pos, 3)
+        k = out[i]
+        b = [k.start, k.stop, k.step]
+        b[f] = evaluate(e, shapes)
+        if b[f] is None and unknown is not None:
+            unknown.add(i)
+        out[i] = slice(*b)
+    return tuple(out)
+
+
+def _slice_sized_fwd(xp, x, *srcs, index, sizes):
+    idx = _sized_index(index, sizes, [x.shape] + [s.shape for s in srcs])
+    return xp.array(x[idx + (Ellipsis,)], copy=True)
+
+
+def _slice_sized_infer(x, *srcs, index, sizes):
+    unknown: set = set()
+    idx = _sized_index(index, sizes, [tuple(x[0])] + [tuple(s[0]) for s in srcs], unknown)
+    shape, dt = _index_infer(x, index=idx)
+    if not unknown:
+        return shape, dt
+    # the output position of each item: ints drop their dim, None adds one
+    n_real = sum(1 for k in idx if k is not None and k is not Ellipsis)
+    out, pos = list(shape), 0
+    for i, k in enumerate(idx):
+        if k is Ellipsis:
+            pos += len(x[0]) - n_real
+        elif k is None or isinstance(k, slice):
+            if i in unknown:
+                out[pos] = None
+            pos += 1
+    return tuple(out), dt
+
+
+def _slice_sized_vjp(n, g):
+    a = n.attrs
+    return (apply(SLICE_SIZED_GRAD, g, *n.inputs, **a),) + (None,) * (len(n.inputs) - 1)
+
+
+def _slice_sized_grad_fwd(xp, g, x, *srcs, index, sizes):
+    idx = _sized_index(index, sizes, [x.shape] + [s.shape for s in srcs])
+    out = xp.zeros(x.shape, g.dtype)
+    out[idx] = g
+    return out
+
+
+def _slice_sized_grad_vjp(n, gg):
+    return ((apply(SLICE_SIZED, gg, *n.inputs[2:], **n.attrs),)
+            + (None,) * (len(n.inputs) - 1))
+
+
+SLICE_SIZED = register(OpDef(
+    "slice_sized", _slice_sized_fwd, vjp=_slice_sized_vjp, infer=_slice_sized_infer,
+    saves=False, doc="Basic slicing whose bounds are computed from input sizes when it runs "
+    "(x[:, :n] with n read from a None dim under capture)."))
+SLICE_SIZED_GRAD = register(OpDef(
+    "slice_sized_grad", _slice_sized_grad_fwd, vjp=_slice_sized_grad_vjp, saves=False,
+    infer=lambda g, x, *srcs, index, sizes: (tuple(x[0]), g[1]),
+    doc="slice_sized's adjoint: the gradient scattered into zeros of the input's shape."))
+
+
+def _slice_sized(x: Tensor, index: tuple) -> Tensor:
+    """``x[index]`` (ints, slices, None, Ellipsis) whose slice bounds include TracedSizes: one
+    op that reads them from the shapes of the tensors they came from when the graph runs."""
+    from ..graph.sizes import lower
+    bounds, where = [], []
+    for i, k in enumerate(index):
+        if isinstance(k, slice):
+            for f, v in enumerate((k.start, k.stop)):
+                if _is_traced_size(v):
+                    bounds.append(v)
+                    where.append(3 * i + f)
+    _, sizes, srcs = lower(bounds, [x], 1)
+    idx = tuple(slice(*(None if v is None or 3 * i + f in where else int(v)
+                        for f, v in enumerate((k.start, k.stop, k.step))))
+                if isinstance(k, slice) else k for i, k in enumerate(index))
+    sizes = tuple((where[j], e) for j, (_, e) in enumerate(sizes))
+    return apply(SLICE_SIZED, x, *srcs, index=idx, sizes=sizes)
 
 
 def _setitem_fwd(xp, x, v, index):

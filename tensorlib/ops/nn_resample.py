@@ -55,7 +55,8 @@ def pad(input, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -
                 raise ValueError(f"pad: circular padding {tuple(pair)} wraps around dim {ax} "
                                  f"(size {n} after cropping) more than once")
             if b or a:
-                parts = ([_slice(x, ax, n - b, n)] if b else []) + [x] + \
+                # counted from the end: the wrap follows a size read from a None dim
+                parts = ([_slice(x, ax, -b, None)] if b else []) + [x] + \
                     ([_slice(x, ax, 0, a)] if a else [])
                 x = concatenate(parts, axis=ax)
         return x
@@ -89,7 +90,7 @@ def _crop(x: Tensor, widths, p) -> Tensor:
     return x[crop]
 
 
-def _slice(x: Tensor, ax: int, start: int, stop: int) -> Tensor:
+def _slice(x: Tensor, ax: int, start: int, stop: int | None) -> Tensor:
     return x[(slice(None),) * ax + (slice(start, stop),)]
 
 
@@ -169,6 +170,11 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
     if recompute_scale_factor and size is not None:
         raise ValueError("interpolate: recompute_scale_factor is not meaningful with an "
                          "explicit size; give scale_factor instead")
+    if _traced(*in_sizes):
+        y = _interpolate_traced(x, mode, size, scale_factor, align_corners,
+                                bool(recompute_scale_factor), antialias)
+        if y is not None:
+            return y
     out_sizes, scales = _out_sizes(in_sizes, size, scale_factor)
     if recompute_scale_factor:
         scales = [i / o for i, o in zip(in_sizes, out_sizes)]
@@ -201,6 +207,67 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
             lo, hi = x.take(i0, axis=ax), x.take(i1, axis=ax)
             x = lo + (hi - lo) * w1
     return x
+
+
+_RESIZE_MODE = {"nearest": "nearest", "nearest-exact": "nearest-exact", "linear": "linear",
+                "bilinear": "linear", "trilinear": "linear", "bicubic": "cubic"}
+
+
+def _interpolate_traced(x: Tensor, mode, size, scale_factor, align_corners, recompute,
+                        antialias) -> Tensor | None:
+    """``interpolate`` of an input whose spatial sizes follow None dims under capture: one
+    ``resize`` op per axis, whose tables (and, for a fixed ``size``, the scale in / out)
+    are computed from the input it gets when the graph runs. None where the size cannot
+    follow (mode 'area' with a scale_factor: the warning names interpolate)."""
+    from .nn_resize_linear import resize
+    nsp = x.ndim - 2
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    if mode == "area":
+        if antialias:
+            raise ValueError("interpolate: antialias=True takes mode 'bilinear' or 'bicubic', "
+                             "not 'area'")
+        if size is not None:
+            return _area(x, _checked_size(size, nsp))
+        for n in x.shape[2:]:
+            if _traced(n):
+                n.escape("combined with a float", "F.interpolate(mode='area', scale_factor=...) "
+                         "computes its output size floor(in * scale_factor) as a Python "
+                         "number; pass size=(h, w) for a fixed output size, or use "
+                         "F.avg_pool2d(x, k) for a whole downscale factor k")
+        return None
+    if antialias and mode not in ("bilinear", "bicubic"):
+        raise ValueError(f"interpolate: antialias=True takes mode 'bilinear' or 'bicubic', got "
+                         f"{mode!r}")
+    kind = ("aa_" if antialias else "") + _RESIZE_MODE[mode]
+    if size is not None:
+        for k, n in enumerate(_checked_size(size, nsp)):
+            x = resize(x, 2 + k, kind, size=n, align_corners=bool(align_corners))
+        return x
+    sf = _checked_factors(scale_factor, nsp)
+    for k, f in enumerate(sf):
+        x = resize(x, 2 + k, kind, factor=f, recompute=recompute,
+                   align_corners=bool(align_corners))
+    return x
+
+
+def _checked_size(size, n: int) -> tuple[int, ...]:
+    out = (int(size),) * n if np.isscalar(size) else tuple(int(s) for s in size)
+    if len(out) != n:
+        raise ValueError(f"interpolate: size {tuple(out)} must give {n} spatial sizes")
+    if any(s <= 0 for s in out):
+        raise ValueError(f"interpolate: size {tuple(out)} must be positive")
+    return out
+
+
+def _checked_factors(scale_factor, n: int) -> tuple[float, ...]:
+    sf = (float(scale_factor),) * n if np.isscalar(scale_factor) else \
+        tuple(float(s) for s in scale_factor)
+    if len(sf) != n:
+        raise ValueError(f"interpolate: scale_factor {sf} must give {n} factors")
+    if any(not s > 0 for s in sf):
+        raise ValueError(f"interpolate: scale_factor {sf} must be positive")
+    return sf
 
 
 def _area(x: Tensor, out_sizes) -> Tensor:
@@ -309,18 +376,9 @@ def _out_sizes(in_sizes, size, scale_factor):
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate: give exactly one of size and scale_factor")
     if size is not None:
-        out = (int(size),) * n if np.isscalar(size) else tuple(int(s) for s in size)
-        if len(out) != n:
-            raise ValueError(f"interpolate: size {tuple(out)} must give {n} spatial sizes")
-        if any(s <= 0 for s in out):
-            raise ValueError(f"interpolate: size {tuple(out)} must be positive")
+        out = _checked_size(size, n)
         return out, [i / o for i, o in zip(in_sizes, out)]
-    sf = (float(scale_factor),) * n if np.isscalar(scale_factor) else \
-        tuple(float(s) for s in scale_factor)
-    if len(sf) != n:
-        raise ValueError(f"interpolate: scale_factor {sf} must give {n} factors")
-    if any(not s > 0 for s in sf):
-        raise ValueError(f"interpolate: scale_factor {sf} must be positive")
+    sf = _checked_factors(scale_factor, n)
     out = tuple(int(math.floor(i * s)) for i, s in zip(in_sizes, sf))
     if any(o <= 0 for o in out):
         raise ValueError(f"interpolate: scale_factor {sf} gives an empty output from "

@@ -102,3 +102,176 @@ def resize_linear(x, axis: int, factor: float, align_corners: bool):
     """``x`` resized linearly along ``axis`` to ``floor(n * factor)`` positions."""
     return apply(RESIZE_LINEAR, x, axis=int(axis), factor=float(factor),
                  align_corners=bool(align_corners))
+
+
+# --- any interpolate mode along one axis, tables built from the input it gets -------------------
+# ``interpolate`` under capture with None spatial dims: a fixed output ``size`` from a dynamic
+# input (the scale in / out changes with the input), non-whole factors, bicubic and antialias.
+# mode: 'nearest', 'nearest-exact', 'linear', 'cubic', 'aa_linear', 'aa_cubic'
+_MODES = ("nearest", "nearest-exact", "linear", "cubic", "aa_linear", "aa_cubic")
+
+
+def _resize_len(n_in: int, size, factor) -> int:
+    return int(size) if size is not None else _out_len(n_in, factor)
+
+
+def _resize_scale(n_in: int, n_out: int, factor, recompute: bool) -> float:
+    """PyTorch's coordinate scale (input / output): 1 / scale_factor where a factor is given
+    (and not recomputed), else in / out."""
+    return 1.0 / factor if factor is not None and not recompute else n_in / n_out
+
+
+def _resize_tables(n_in: int, *, mode, size, factor, recompute, align_corners):
+    """(n_out, taps): taps is a list of (indices, weights or None) whose weighted gathers
+    sum to the output, or a dense (n_out, n_in) matrix for the antialiased modes."""
+    from .nn_resample import _CUBIC_A, _aa_matrix, _source
+    n_out = _resize_len(n_in, size, factor)
+    if n_out <= 0:
+        raise ValueError(f"interpolate: the output size along an axis is {n_out} for an input "
+                         f"of {n_in}; it must be positive")
+    scale = _resize_scale(n_in, n_out, factor, recompute)
+    if mode in ("nearest", "nearest-exact"):
+        # PyTorch computes the source index in float32
+        dst = np.arange(n_out, dtype=np.float32)
+        if mode == "nearest-exact":
+            dst = dst + np.float32(0.5)
+        src = np.floor(dst * np.float32(scale)).astype(np.int64)
+        return n_out, [(np.minimum(src, n_in - 1), None)]
+    if mode in ("aa_linear", "aa_cubic"):
+        s = ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0) if align_corners else scale
+        return n_out, _aa_matrix(n_in, n_out, s, mode == "aa_cubic")
+    src = _source(n_in, n_out, scale, align_corners, cubic=mode == "cubic")
+    if mode == "linear":
+        i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+        return n_out, [(i0, 1.0 - (src - i0)), (np.minimum(i0 + 1, n_in - 1), src - i0)]
+    base = np.floor(src)
+    t, a = src - base, _CUBIC_A
+
+    def near(d):
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+
+    def far(d):
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    base = base.astype(np.int64)
+    return n_out, [(np.clip(base + k - 1, 0, n_in - 1), w)
+                   for k, w in enumerate((far(t + 1), near(t), near(1 - t), far(2 - t)))]
+
+
+def _apply_taps(xp, x, axis, n_out, taps):
+    if isinstance(taps, np.ndarray):        # dense: the antialiased modes
+        m = xp.asarray(taps.astype(x.dtype))
+        return xp.moveaxis(xp.tensordot(m, xp.moveaxis(x, axis, 0), axes=1), 0, axis)
+    y = None
+    for idx, w in taps:
+        term = xp.take(x, xp.asarray(idx), axis=axis)
+        if w is not None:
+            term = term * xp.asarray(w.astype(x.dtype).reshape(_shape_w(x.ndim, axis, n_out)))
+        y = term if y is None else y + term
+    return y
+
+
+def _resize_fwd(xp, x, *, axis, **a):
+    n_out, taps = _resize_tables(x.shape[axis], **a)
+    return _apply_taps(xp, x, axis, n_out, taps)
+
+
+def _resize_grad_fwd(xp, g, x, *, axis, **a):
+    n_in = x.shape[axis]
+    n_out, taps = _resize_tables(n_in, **a)
+    if g.shape[axis] != n_out:
+        raise ValueError(f"resize_grad: gradient of {g.shape[axis]} positions along axis "
+                         f"{axis}, expected {n_out}")
+    if isinstance(taps, np.ndarray):
+        return _apply_taps(xp, g, axis, n_in, taps.T.copy())
+    shape = list(g.shape)
+    shape[axis] = n_in
+    out = xp.zeros(tuple(shape), g.dtype)
+    om = xp.moveaxis(out, axis, 0)       # a view: writes land in out
+    for idx, w in taps:
+        term = g if w is None else g * xp.asarray(
+            w.astype(g.dtype).reshape(_shape_w(g.ndim, axis, n_out)))
+        xp.add.at(om, xp.asarray(idx), xp.moveaxis(term, axis, 0))
+    return out
+
+
+def _resize_infer(x, *, axis, mode, size, factor, recompute, align_corners):
+    s = list(x[0])
+    s[axis] = None if s[axis] is None else _resize_len(s[axis], size, factor)
+    return tuple(s), x[1]
+
+
+def _resize_onnx(ctx, n):
+    from ..onnx.rules import _shape_input
+    a, x = n.attrs, n.inputs[0]
+    mode, ax, nd = a["mode"], a["axis"], x.ndim
+    attrs: dict = {}
+    if mode in ("nearest", "nearest-exact"):
+        attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric",
+                     nearest_mode="floor") if mode == "nearest" else dict(
+            mode="nearest", coordinate_transformation_mode="half_pixel",
+            nearest_mode="round_prefer_ceil")
+    else:
+        cubic = mode.endswith("cubic")
+        attrs = dict(mode="cubic" if cubic else "linear",
+                     coordinate_transformation_mode="align_corners" if a["align_corners"]
+                     else "half_pixel" if cubic or mode.startswith("aa") else
+                     "pytorch_half_pixel")
+        if cubic:
+            attrs["cubic_coeff_a"] = -0.5 if mode.startswith("aa") else -0.75
+        if mode.startswith("aa"):
+            # Resize(antialias=1) weights the border pixels unlike PyTorch (max error ~0.06)
+            ctx.unsupported("F.interpolate(antialias=True) over dynamic H/W: ONNX Resize's "
+                            "antialias weights the border pixels unlike PyTorch; export with "
+                            "fixed H/W (leave the spatial axes out of dynamic_axes), where "
+                            "the weights are constant matrices, or use antialias=False")
+    if a["size"] is None and not a["recompute"]:
+        scales = [1.0] * nd
+        scales[ax] = float(a["factor"])
+        return ctx.op("Resize", [ctx.name(x), "", ctx.const(np.asarray(scales, np.float32))],
+                      **attrs)
+    if a["size"] is not None:
+        sizes = _shape_input(ctx, n, [int(a["size"]) if i == ax else
+                                      x.shape[i] if x.shape[i] is not None else ("dim", 0, i)
+                                      for i in range(nd)])
+    else:       # recompute_scale_factor: floor(in * factor), then coordinates by in / out
+        shape = ctx.op("Shape", [ctx.name(x)])
+        mask = np.zeros(nd)
+        mask[ax] = 1.0
+        f = ctx.const(np.where(mask > 0, float(a["factor"]), 1.0))
+        sizes = ctx.op("Cast", [ctx.op("Floor", [ctx.op("Mul", [
+            ctx.op("Cast", [shape], to=11), f])])], to=7)    # 11 double, 7 int64
+    return ctx.op("Resize", [ctx.name(x), "", "", sizes], **attrs)
+
+
+def _resize_vjp(n, g):
+    return (apply(RESIZE_GRAD, g, n.inputs[0], **n.attrs),)
+
+
+def _resize_grad_vjp(n, gg):
+    return (apply(RESIZE, gg, **n.attrs), None)
+
+
+RESIZE = register(OpDef(
+    "resize", _resize_fwd, vjp=_resize_vjp, infer=_resize_infer, saves=False,
+    onnx=_resize_onnx,
+    doc="interpolate along one axis (any mode) with tables built from the input's size "
+        "when it runs (interpolate under capture with None dims)."))
+RESIZE_GRAD = register(OpDef(
+    "resize_grad", _resize_grad_fwd, vjp=_resize_grad_vjp, saves=False,
+    infer=lambda g, x, **a: (tuple(x[0]), g[1]),
+    doc="resize's adjoint (its gradient); input 1 gives the input's size."))
+
+
+def resize(x, axis: int, mode: str, size: int | None = None, factor: float | None = None,
+           recompute: bool = False, align_corners: bool = False):
+    """``x`` resized along ``axis`` as ``interpolate`` does it (``mode`` one of
+    'nearest', 'nearest-exact', 'linear', 'cubic', 'aa_linear', 'aa_cubic') to ``size``
+    positions or ``floor(n * factor)``; the tables follow the input's size at run time."""
+    if mode not in _MODES:
+        raise ValueError(f"resize: mode must be one of {_MODES}, got {mode!r}")
+    if (size is None) == (factor is None):
+        raise ValueError("resize: give exactly one of size and factor")
+    return apply(RESIZE, x, axis=int(axis), mode=mode,
+                 size=None if size is None else int(size),
+                 factor=None if factor is None else float(factor),
+                 recompute=bool(recompute), align_corners=bool(align_corners))

@@ -1150,7 +1150,8 @@ def narrow(x, dim: int, start: int, length: int) -> Tensor:
     if length < 0 or start + length > n:
         raise ValueError(f"narrow: start ({start}) + length ({length}) exceeds dim {d} of "
                          f"size {n}")
-    return x[(slice(None),) * d + (slice(start, start + int(length)),)]
+    # a length read from a None dim under capture stays a size the graph computes
+    return x[(slice(None),) * d + (slice(start, start + length),)]
 
 
 def unflatten(x, dim: int, sizes) -> Tensor:
