@@ -140,10 +140,13 @@ class SavedPack:
             t = unpack_checked(self.unpack, packed, like)
             if t is orig or t._data is orig._data:
                 t = orig
-            elif orig._node is not None or not orig._rg:
+            elif orig._node is not None or not orig._rg or not state.grad_enabled:
+                # the unpacked values with the saved input's flag and history: the rule asks
+                # which inputs need a gradient (a leaf's flag too: a fresh tensor from the
+                # unpack hook has none, and the leaf lost its gradient)
                 t = make_tensor(t._data, orig._device, orig._rg, orig._node, orig._idx)
                 t._version = orig._version
-            elif state.grad_enabled:
+            else:
                 # a leaf under create_graph: the unpacked values, differentiable to the leaf
                 t = orig + (t - orig).detach()
             ins[i] = t
