@@ -384,12 +384,15 @@ class Tensor(TensorBase):
         node.retained[self._idx] = weakref.ref(self)
 
     # --- devices -------------------------------------------------------
-    def to(self, device=None, dtype=None, copy: bool = False) -> Tensor:
+    def to(self, device=None, dtype=None, non_blocking: bool = False, copy: bool = False,
+           memory_format=None) -> Tensor:
         """Copy to another device and/or cast; differentiable.
 
         As in PyTorch the first argument may also be a dtype or a tensor (whose device and
         dtype are taken): ``x.to("cuda")``, ``x.to(tl.float64)``, ``x.to("cuda", tl.float16)``,
-        ``x.to(other)``.
+        ``x.to(other)``. ``non_blocking`` and ``memory_format`` are accepted for PyTorch's
+        signature: copies complete before the next op reads them, and tensorlib keeps one
+        layout (row-major), so the values are the same either way.
         """
         if isinstance(device, Tensor):
             device, dtype = device._device, dtype if dtype is not None else device.dtype
@@ -409,11 +412,14 @@ class Tensor(TensorBase):
             t = self.clone()
         return t
 
-    def cpu(self) -> Tensor:
+    def cpu(self, memory_format=None) -> Tensor:
         return self.to("cpu")
 
-    def cuda(self, index: int = 0) -> Tensor:
-        return self.to(f"cuda:{index}")
+    def cuda(self, device=None, non_blocking: bool = False, memory_format=None) -> Tensor:
+        """This tensor on CUDA device ``device`` (an index, 'cuda:N' or a Device; 0 when None)."""
+        if device is None:
+            return self.to("cuda:0")
+        return self.to(device if isinstance(device, (Device, str)) else f"cuda:{int(device)}")
 
     # --- printing ------------------------------------------------------
     def __repr__(self) -> str:

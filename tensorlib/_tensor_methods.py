@@ -524,8 +524,9 @@ def _t(self):
     return S.transpose(self) if self.ndim == 2 else self
 
 
-def _contiguous(self):
-    """Self when its storage is C-contiguous, else a (recorded) contiguous copy."""
+def _contiguous(self, memory_format=None):
+    """Self when its storage is C-contiguous, else a (recorded) contiguous copy
+    (``memory_format``: PyTorch's, accepted; tensorlib keeps one layout)."""
     return self if self._data.flags.c_contiguous else S.clone(self)
 
 

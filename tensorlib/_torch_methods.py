@@ -572,3 +572,20 @@ for _name in ("is_sparse", "is_sparse_csr", "is_quantized", "is_meta", "is_mkldn
               "is_vulkan"):
     if not hasattr(Tensor, _name):
         setattr(Tensor, _name, property(_never))
+
+
+def _dims_varargs(fn, name: str):
+    """``x.flip(0, 2)``, ``x.tile(2, 1)``, ``x.squeeze(0, 1)``: PyTorch's methods take the
+    dims (or repeats) as separate arguments as well as one tuple."""
+    def method(self, *dims, **kwargs):
+        if len(dims) > 1:
+            return fn(self, tuple(dims), **kwargs)
+        return fn(self, *dims, **kwargs)
+    method.__name__ = name
+    method.__doc__ = fn.__doc__
+    return method
+
+
+Tensor.flip = _dims_varargs(S.flip, "flip")
+Tensor.tile = _dims_varargs(S.tile, "tile")
+Tensor.squeeze = _dims_varargs(S.squeeze, "squeeze")

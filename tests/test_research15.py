@@ -59,3 +59,43 @@ def test_unpack_hooks_with_create_graph_still_give_second_derivatives():
     g.sum().backward()
     np.testing.assert_allclose(g.detach().numpy(), [3.0, 12.0, 27.0])
     np.testing.assert_allclose(x.grad.numpy(), [6.0, 12.0, 18.0])
+
+
+@pytest.mark.parametrize("f", [lambda T: T.flip(0, 2), lambda T: T.tile(2, 1),
+                               lambda T: T.squeeze(0, 1), lambda T: T.flip((0, 3)),
+                               lambda T: T.tile((1, 2)), lambda T: T.squeeze(1)],
+                         ids=["flip", "tile", "squeeze", "flip-tuple", "tile-tuple", "squeeze1"])
+def test_methods_take_dims_as_separate_arguments(f):
+    x = np.arange(8.0).reshape(2, 1, 2, 2)
+    want, got = f(torch.tensor(x)).numpy(), f(tl.tensor(x)).numpy()
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+def test_to_and_module_to_take_pytorchs_keywords():
+    x = tl.ones(2, 3)
+    assert x.to("cpu", non_blocking=True) is x
+    assert x.to(tl.float64, non_blocking=True).dtype == tl.float64
+    assert x.to("cpu", tl.float64, True, False).dtype == tl.float64     # (non_blocking, copy)
+    assert x.clone(memory_format=tl.contiguous_format).shape == (2, 3)
+    assert x.contiguous(memory_format=tl.channels_last) is x
+    m = tl.nn.Linear(2, 2).to("cpu", non_blocking=True)
+    m.to(memory_format=tl.channels_last)
+    m.to(tl.ones(1, dtype=tl.float64))                 # a tensor's dtype (and device)
+    assert m.weight.dtype == tl.float64
+
+
+def test_load_state_dict_assign_keeps_the_given_objects_as_pytorch():
+    for L in (torch, tl):
+        m = L.nn.Linear(2, 3)
+        w, b = L.nn.Parameter(L.ones(3, 2)), L.zeros(3)
+        m.load_state_dict({"weight": w, "bias": b}, assign=True)
+        assert m.weight is w and isinstance(m.bias, L.nn.Parameter) and m.bias.requires_grad
+        bn = L.nn.BatchNorm1d(3)
+        sd = dict(bn.state_dict())
+        sd["running_mean"] = rm = L.ones(3)
+        bn.load_state_dict(sd, assign=True)
+        assert bn.running_mean is rm
+    m = tl.nn.Linear(2, 3)
+    m.load_state_dict({"weight": np.ones((3, 2)), "bias": np.zeros(3)}, assign=True)
+    assert m.weight.dtype == tl.float64          # an array: copied in the value's dtype

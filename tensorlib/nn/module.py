@@ -451,12 +451,16 @@ class Module:
         return self
 
     # --- devices and dtypes -----------------------------------------------------------
-    def to(self, device=None, dtype=None) -> Module:
+    def to(self, device=None, dtype=None, non_blocking: bool = False,
+           memory_format=None) -> Module:
         """Move (and/or cast floating-point) parameters and buffers in place.
 
         Parameters keep their identity, so an optimizer built before ``to`` still
-        holds them.
+        holds them. As PyTorch's, the first argument may be a dtype or a tensor (its device
+        and dtype); ``non_blocking`` and ``memory_format`` are accepted (see Tensor.to).
         """
+        if isinstance(device, Tensor):
+            device, dtype = device.device, dtype if dtype is not None else device.dtype
         if isinstance(device, (np.dtype, type)) and dtype is None:
             device, dtype = None, device
         dev = Device(device) if device is not None else None
@@ -479,8 +483,10 @@ class Module:
     def cpu(self) -> Module:
         return self.to("cpu")
 
-    def cuda(self, index: int = 0) -> Module:
-        return self.to(f"cuda:{index}")
+    def cuda(self, device=None) -> Module:
+        if device is None:
+            return self.to("cuda:0")
+        return self.to(device if isinstance(device, (Device, str)) else f"cuda:{int(device)}")
 
     def float(self) -> Module:
         return self.to(dtype=_dtypes.float32)
@@ -546,9 +552,11 @@ class Module:
         With ``strict`` every key must match exactly. Shape mismatches always raise.
         The error lists every missing, unexpected and mis-shaped key at once.
         Returns ``(missing_keys, unexpected_keys)``. Values are cast to each tensor's dtype;
-        with ``assign=True`` (PyTorch's) a tensor takes the value's dtype instead (each
-        parameter stays the same object, keeping its ``requires_grad``, and stays on its
-        device). bfloat16 values raise (tensorlib has no bfloat16: ``.float()`` them first).
+        with ``assign=True`` (PyTorch's) the module holds the given tensors themselves (a
+        Parameter as it is, another tensor wrapped in one that shares its memory and keeps
+        the old ``requires_grad``); an array, or a tensor on another device, is copied in
+        the value's dtype. bfloat16 values raise (tensorlib has no bfloat16: ``.float()``
+        them first).
         """
         if not isinstance(state_dict, dict):
             raise TypeError(f"load_state_dict: expected a dict, got {type(state_dict).__name__}")
@@ -600,6 +608,9 @@ class Module:
                 if k not in state_dict:
                     continue
                 v = state_dict[k]
+                if assign and isinstance(v, Tensor) and v._device == target._device:
+                    self._assign_tensor(k, target, v)    # PyTorch's: the given object
+                    continue
                 src = _host_array(v)
                 if assign and src.dtype != target.dtype:
                     from ..creation import tensor
@@ -624,6 +635,20 @@ class Module:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n  "
                                + "\n  ".join(errors))
         return result
+
+    def _assign_tensor(self, key: str, target: Tensor, value: Tensor) -> None:
+        """``load_state_dict(assign=True)`` with a tensor: the module holds ``value`` itself
+        (a Parameter as it is; another tensor becomes one sharing its memory, keeping the
+        old parameter's ``requires_grad``), as PyTorch's."""
+        from .parameter import Parameter
+        prefix, _, name = key.rpartition(".")
+        owner = self.get_submodule(prefix) if prefix else self
+        if name in owner._parameters:
+            if not isinstance(value, Parameter):
+                value = Parameter(value, requires_grad=target.requires_grad)
+            owner._parameters[name] = value
+        else:
+            owner._buffers[name] = value
 
     # --- printing ---------------------------------------------------------------------
     def extra_repr(self) -> str:

@@ -1096,8 +1096,9 @@ COPY = _op("copy", lambda xp, x: x.copy(), lambda n, g: (g,), lambda x: x,
            kernels={"cpu": _copy_cpu})
 
 
-def clone(x) -> Tensor:
-    """A copy with its own storage; gradients flow back to ``x``."""
+def clone(x, *, memory_format=None) -> Tensor:
+    """A copy with its own storage; gradients flow back to ``x`` (``memory_format``:
+    PyTorch's, accepted; tensorlib keeps one layout)."""
     return apply(COPY, to_tensor(x))
 
 

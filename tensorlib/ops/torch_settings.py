@@ -12,13 +12,32 @@ import threading
 from .._device import CPU, Device, current_scope
 
 __all__ = [
-    "are_deterministic_algorithms_enabled", "get_default_device",
+    "channels_last", "channels_last_3d", "contiguous_format", "memory_format",
+    "preserve_format", "are_deterministic_algorithms_enabled", "get_default_device",
     "get_deterministic_debug_mode", "get_float32_matmul_precision",
     "is_anomaly_check_nan_enabled", "is_anomaly_enabled",
     "is_deterministic_algorithms_warn_only_enabled", "is_warn_always_enabled",
     "set_anomaly_enabled", "set_default_device", "set_deterministic_debug_mode",
     "set_float32_matmul_precision", "set_warn_always", "use_deterministic_algorithms",
 ]
+
+
+class memory_format:
+    """PyTorch's memory formats (``tl.contiguous_format``, ``tl.channels_last``, ...), which
+    ``clone``, ``contiguous``, ``to`` and ``Module.to`` accept: tensorlib keeps one layout
+    (row-major), so a format changes no value and no result."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"tensorlib.{self.name}"
+
+
+contiguous_format = memory_format("contiguous_format")
+preserve_format = memory_format("preserve_format")
+channels_last = memory_format("channels_last")
+channels_last_3d = memory_format("channels_last_3d")
 
 
 class _Settings:
