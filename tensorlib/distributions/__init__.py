@@ -52,6 +52,7 @@ from .discrete_extra import Binomial, Geometric, Poisson
 from .discrete_more import NegativeBinomial, OneHotCategoricalStraightThrough
 from .independent import Independent
 from .kl import kl_divergence, register_kl
+from . import kl_more  # noqa: F401,E402  (registers the cross-family KL pairs)
 from .lkj_cholesky import LKJCholesky
 from .lowrank_mvn import LowRankMultivariateNormal
 from .mixture import MixtureSameFamily

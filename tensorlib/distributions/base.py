@@ -1,6 +1,8 @@
 """The Distribution base: shapes, parameter broadcasting and argument checks."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import _dtypes
@@ -43,16 +45,50 @@ def _host(a) -> np.ndarray:
     return a if isinstance(a, np.ndarray) else np.asarray(a.get() if hasattr(a, "get") else a)
 
 
+def _batched(a) -> bool:
+    from ..vmap.batched import BatchedArray
+    return type(a) is BatchedArray
+
+
+def _raw(t: Tensor):
+    """``t``'s backend array for an argument check; inside ``tl.vmap`` (a batched array,
+    whose comparisons NumPy cannot do) the tensor itself, so the check runs as tensor ops
+    over every example."""
+    d = t._data
+    return t if _batched(d) else d
+
+
+def _all(ok) -> bool:
+    """Whether a bool array or tensor holds everywhere (over all examples inside vmap)."""
+    ok = ok._data if isinstance(ok, Tensor) else ok
+    return bool(ok.all())
+
+
+def _unbatched_host(a) -> np.ndarray:
+    """The host array of ``a``, a batched array (vmap) as all its examples stacked."""
+    while _batched(a):
+        a = a.phys
+    return _host(a)
+
+
 def describe_invalid(values, ok) -> str:
     """The values where ``ok`` is False, for an error message: ``NaN`` when they all are,
     else the first few (``[-0.5, NaN]``)."""
-    values, ok = _host(values), _host(ok)
-    bad = np.broadcast_to(values, ok.shape)[~ok]
+    values, ok = _unbatched_host(values), _unbatched_host(ok)
+    try:
+        bad = np.broadcast_to(values, ok.shape)[~ok]
+    except ValueError:          # batched differently (vmap): the values alone
+        bad = values.ravel()
     if bad.dtype.kind == "f" and bad.size and np.isnan(bad).all():
         return "NaN"
     shown = ", ".join("NaN" if v != v else repr(v) for v in bad[:5].tolist())
     more = f" (and {bad.size - 5} more)" if bad.size > 5 else ""
     return f"[{shown}]{more}"
+
+
+def _show(t: Tensor) -> str:
+    """A tensor's values for an error message (all examples inside vmap)."""
+    return str(_unbatched_host(t._data))
 
 
 class Distribution:
@@ -71,6 +107,12 @@ class Distribution:
     has_enumerate_support = False
     _validate_args = __debug__
 
+    @property
+    def arg_constraints(self) -> dict:
+        """The constraint of each parameter (``constraints``), keyed by attribute name, as
+        PyTorch's; a subclass sets it as a class attribute."""
+        raise NotImplementedError(f"{type(self).__name__} does not define arg_constraints")
+
     @staticmethod
     def set_default_validate_args(value: bool) -> None:
         """Whether distributions built without ``validate_args`` check their arguments
@@ -85,6 +127,72 @@ class Distribution:
         self.event_shape = tuple(event_shape)
         if validate_args is not None:
             self._validate_args = bool(validate_args)
+        if self._validating and not self._checks_own_args():
+            self._validate_arg_constraints()
+
+    def _checks_own_args(self) -> bool:
+        """Whether ``arg_constraints`` is a built-in family's, whose ``__init__`` checks its
+        arguments itself with messages of its own (checking them here too would raise
+        first, in other words)."""
+        for cls in type(self).__mro__:
+            if "arg_constraints" in vars(cls):
+                package = __name__.rpartition(".")[0] + "."
+                return cls is not Distribution and cls.__module__.startswith(package)
+        return False
+
+    def _validate_arg_constraints(self) -> None:
+        """Check every parameter named in ``arg_constraints`` (those already set), as
+        PyTorch's ``Distribution.__init__``."""
+        from . import constraints
+        try:
+            arg_constraints = self.arg_constraints
+        except NotImplementedError:
+            warnings.warn(f"{type(self).__name__} does not define `arg_constraints`. Please set "
+                          "`arg_constraints = {}` or initialize the distribution with "
+                          "`validate_args=False` to turn off validation.", stacklevel=3)
+            return
+        for param, constraint in arg_constraints.items():
+            if constraints.is_dependent(constraint):
+                continue
+            try:
+                value = getattr(self, param)
+            except (AttributeError, NotImplementedError):
+                continue              # not given (probs or logits), or not set yet
+            if not isinstance(value, Tensor):
+                value = as_float(value)
+            if not _all(constraint.check(value)):
+                raise ValueError(
+                    f"Expected parameter {param} ({type(value).__name__} of shape "
+                    f"{tuple(value.shape)}) of distribution {self!r} to satisfy the constraint "
+                    f"{constraint!r}, but found invalid values:\n{_show(value)}")
+
+    def _validate_sample(self, value: Tensor) -> None:
+        """Raise ``ValueError`` unless ``value`` is a tensor whose shape ends in
+        ``event_shape`` and broadcasts with ``batch_shape + event_shape``, and lies in the
+        support (as PyTorch's; for ``log_prob`` of a subclass)."""
+        if not isinstance(value, Tensor):
+            raise ValueError("The value argument to log_prob must be a Tensor")
+        shape = tuple(value.shape)
+        start = len(shape) - len(self.event_shape)
+        if shape[start:] != self.event_shape:
+            raise ValueError(f"The right-most size of value must match event_shape: {shape} vs "
+                             f"{self.event_shape}.")
+        expected = self.batch_shape + self.event_shape
+        for i, j in zip(reversed(shape), reversed(expected)):
+            if i != 1 and j != 1 and i != j:
+                raise ValueError(f"Value is not broadcastable with batch_shape+event_shape: "
+                                 f"{shape} vs {expected}.")
+        try:
+            support = self.support
+        except NotImplementedError:
+            warnings.warn(f"{type(self).__name__} does not define `support` to enable sample "
+                          "validation. Please initialize the distribution with "
+                          "`validate_args=False` to turn off validation.", stacklevel=2)
+            return
+        if not _all(support.check(value)):
+            raise ValueError(f"Expected value argument ({type(value).__name__} of shape {shape}) "
+                             f"to be within the support ({support!r}) of the distribution "
+                             f"{self!r}, but found invalid values:\n{_show(value)}")
 
     @property
     def _validating(self) -> bool:
@@ -97,7 +205,7 @@ class Distribution:
         if not self._validating:
             return
         ok = ok._data if isinstance(ok, Tensor) else ok
-        if bool(ok.all()):
+        if _all(ok):
             return
         msg = f"{type(self).__name__}: {what}"
         if values is not None:
@@ -107,7 +215,7 @@ class Distribution:
 
     def _check_not_nan(self, t: Tensor, name: str) -> None:
         if self._validating and t.dtype.kind == "f":
-            a = t._data
+            a = _raw(t)
             self._check(a == a, f"{name} must not be NaN", a)
 
     def _extended_shape(self, sample_shape=()) -> tuple[int, ...]:

@@ -6,6 +6,7 @@ import math
 from .._tensor import Tensor
 from ..ops.elementwise import log, where
 from . import constraints
+from .base import _raw
 from .base import CenteredAtLoc, Distribution, broadcast_params, value_like
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -18,6 +19,8 @@ class Normal(CenteredAtLoc, Distribution):
     tensor(-0.9189)
     """
 
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+
     support = constraints.real
 
     has_rsample = True
@@ -28,7 +31,7 @@ class Normal(CenteredAtLoc, Distribution):
         super().__init__(self.loc.shape, validate_args=validate_args)
         if self._validating:
             self._check_not_nan(self.loc, "loc")
-            s = self.scale._data
+            s = _raw(self.scale)
             self._check(s > 0, "scale must be positive", s)
 
     @property
@@ -66,7 +69,7 @@ class Normal(CenteredAtLoc, Distribution):
         from ..ops.special_fns import erfinv
         v = value_like(value, self.loc)
         if self._validating:
-            a = v._data
+            a = _raw(v)
             self._check((a >= 0) & (a <= 1), "icdf: value must be a probability in [0, 1]", a)
         return self.loc + self.scale * erfinv(2.0 * v - 1.0) * math.sqrt(2)
 
@@ -76,6 +79,9 @@ class Normal(CenteredAtLoc, Distribution):
 
 class Uniform(Distribution):
     """The uniform distribution on [low, high), ``low < high``."""
+
+    arg_constraints = {"low": constraints.dependent(is_discrete=False, event_dim=0),
+                       "high": constraints.dependent(is_discrete=False, event_dim=0)}
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
     def support(self):
@@ -90,8 +96,8 @@ class Uniform(Distribution):
         if self._validating:
             self._check_not_nan(self.low, "low")
             self._check_not_nan(self.high, "high")
-            lo = self.low._data
-            self._check(lo < self.high._data, "low must be below high", lo)
+            lo = _raw(self.low)
+            self._check(lo < _raw(self.high), "low must be below high", lo)
 
     @property
     def mean(self) -> Tensor:
@@ -130,7 +136,7 @@ class Uniform(Distribution):
         """The point below which a fraction ``value`` (in [0, 1]) of the mass lies."""
         v = value_like(value, self.low)
         if self._validating:
-            a = v._data
+            a = _raw(v)
             self._check((a >= 0) & (a <= 1), "icdf takes probabilities in [0, 1]", a)
         return self.low + v * (self.high - self.low)
 

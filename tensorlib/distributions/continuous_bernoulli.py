@@ -13,6 +13,7 @@ import numpy as np
 from .._tensor import Tensor
 from ..ops.elementwise import softplus, where
 from . import constraints
+from .base import _raw
 from .base import Distribution, broadcast_params, value_like
 from .discrete import _probs_or_logits
 
@@ -30,6 +31,8 @@ class ContinuousBernoulli(Distribution):
     0 by 0. ``rsample`` is the inverse cdf of a uniform draw.
     """
 
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+
     support = constraints.unit_interval
 
     has_rsample = True
@@ -42,7 +45,7 @@ class ContinuousBernoulli(Distribution):
             (p,) = broadcast_params(probs)
             super().__init__(p.shape, validate_args=validate_args)
             if self._validating:
-                a = p._data
+                a = _raw(p)
                 self._check((a >= 0) & (a <= 1), "probs must lie in [0, 1]", a)
             self.probs = clamp_probs(p)
             self.logits = self.probs.log() - (-self.probs).log1p()
@@ -92,7 +95,7 @@ class ContinuousBernoulli(Distribution):
     def _support(self, value) -> Tensor:
         v = value_like(value, self.probs)
         if self._validating:
-            a = v._data
+            a = _raw(v)
             self._check((a >= 0) & (a <= 1), "value must lie in [0, 1]", a)
         return v
 

@@ -18,6 +18,7 @@ from ..ops.special_fns import digamma, lgamma
 from ..special import xlogy
 from . import constraints
 from ._gamma import regularized_gamma_p, standard_gamma
+from .base import _raw
 from .base import CenteredAtLoc, Distribution, as_float, broadcast_params
 from .base import value_like as _val
 from .continuous import Normal
@@ -44,23 +45,30 @@ def _full(d: Distribution, fill: float, like: Tensor) -> Tensor:
     return full(d._extended_shape(), fill, dtype=like.dtype, device=like.device)
 
 
+def _gamma64(alpha: Tensor) -> Tensor:
+    """Gamma(alpha, 1) draws in float64, for Beta and Dirichlet to normalise before casting
+    back (as PyTorch's kernel does): float32 draws of small concentrations underflow to the
+    clamp value together, and their ratio would then be exactly 1/K."""
+    return standard_gamma(alpha.astype(np.float64) if alpha.dtype != np.float64 else alpha)
+
+
 class _Checks:
     """Argument checks shared by the families below (each a ``Distribution``)."""
 
     def _positive(self, t: Tensor, name: str) -> None:
         if self._validating:
-            a = t._data
+            a = _raw(t)
             self._check(a > 0, f"{name} must be positive", a)
 
     def _value_check(self, v: Tensor, ok, what: str) -> None:
         if self._validating:
-            a = v._data
+            a = _raw(v)
             self._check(a == a, "value must not be NaN", a)
             self._check(ok(a), what, a)
 
     def _probability(self, v: Tensor, fn: str) -> None:
         if self._validating:
-            a = v._data
+            a = _raw(v)
             self._check((a >= 0) & (a <= 1), f"{fn}: value must be a probability in [0, 1]", a)
 
 
@@ -69,6 +77,8 @@ class Exponential(_Checks, Distribution):
 
     >>> tl.distributions.Exponential(2.0).log_prob(tl.tensor(1.0))   # log 2 - 2
     """
+
+    arg_constraints = {"rate": constraints.positive}
 
     support = constraints.nonnegative
 
@@ -142,6 +152,8 @@ class Laplace(_LocScale):
     """The Laplace distribution with location ``loc`` and ``scale > 0``
     (density ``exp(-|x - loc| / scale) / (2 scale)``)."""
 
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+
     support = constraints.real
 
     @property
@@ -185,6 +197,8 @@ class LogNormal(_Checks, Distribution):
 
     >>> tl.distributions.LogNormal(0.0, 1.0).mean      # exp(1/2)
     """
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
 
     support = constraints.positive
 
@@ -252,6 +266,8 @@ class Cauchy(_LocScale):
     """The Cauchy (Lorentz) distribution with median ``loc`` and half width ``scale > 0``:
     its mean is NaN and its variance infinite, as PyTorch's."""
 
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+
     support = constraints.real
 
     @property
@@ -296,6 +312,8 @@ class Gamma(_Checks, Distribution):
     derivative through the draw raises, as PyTorch's). Draws come from NumPy on the host, so
     sampling cannot be captured in a graph (``tl.function``).
     """
+
+    arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
 
     support = constraints.nonnegative
 
@@ -355,6 +373,9 @@ class Beta(_Checks, Distribution):
     ``concentration0`` (beta), both positive; ``rsample`` as :class:`Gamma`'s
     (``X / (X + Y)`` of two gamma draws)."""
 
+    arg_constraints = {"concentration1": constraints.positive,
+                       "concentration0": constraints.positive}
+
     support = constraints.unit_interval
 
     has_rsample = True
@@ -390,12 +411,13 @@ class Beta(_Checks, Distribution):
 
     def rsample(self, sample_shape=()) -> Tensor:
         shape = self._extended_shape(sample_shape)
-        x = standard_gamma(broadcast_to(self.concentration1, shape))
-        y = standard_gamma(broadcast_to(self.concentration0, shape))
+        dtype = self.concentration1.dtype
+        x = _gamma64(broadcast_to(self.concentration1, shape))
+        y = _gamma64(broadcast_to(self.concentration0, shape))
         # inside (0, 1), as PyTorch's: a draw rounded to 0 or 1 has log_prob inf and breaks
         # log(1 - v) (small concentrations round there often in float32)
-        fi = np.finfo(x.dtype)
-        return (x / (x + y)).clip(float(fi.tiny), float(1.0 - fi.eps))
+        fi = np.finfo(dtype)
+        return (x / (x + y)).astype(dtype).clip(float(fi.tiny), float(1.0 - fi.eps))
 
     def log_prob(self, value) -> Tensor:
         a, b = self.concentration1, self.concentration0
@@ -415,6 +437,8 @@ class Dirichlet(_Checks, Distribution):
     """The Dirichlet distribution on the simplex over the last dim of ``concentration``
     (all positive): ``event_shape`` is ``(K,)``. ``rsample`` normalises K gamma draws
     (implicitly reparameterized, as :class:`Gamma`'s)."""
+
+    arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
 
     support = constraints.simplex
 
@@ -455,8 +479,8 @@ class Dirichlet(_Checks, Distribution):
 
     def rsample(self, sample_shape=()) -> Tensor:
         shape = self._extended_shape(sample_shape)
-        g = standard_gamma(broadcast_to(self.concentration, shape))
-        return g / g.sum(axis=-1, keepdims=True)
+        g = _gamma64(broadcast_to(self.concentration, shape))
+        return (g / g.sum(axis=-1, keepdims=True)).astype(self.concentration.dtype)
 
     def log_prob(self, value) -> Tensor:
         c = self.concentration
@@ -466,7 +490,7 @@ class Dirichlet(_Checks, Distribution):
             raise ValueError(f"Dirichlet: value must have a last dim of {k} (the event "
                              f"shape), got shape {tuple(v.shape)}")
         if self._validating:
-            a = v._data
+            a = _raw(v)
             ok = (a >= 0).all(axis=-1) & (abs(a.sum(axis=-1) - 1) < 1e-6)
             self._check(ok, "value must lie on the simplex (non-negative, summing to 1 along "
                         "the last dim)")
@@ -486,6 +510,9 @@ class StudentT(_Checks, Distribution):
     The mean is NaN for ``df <= 1``; the variance is infinite for ``1 < df <= 2`` and NaN for
     ``df <= 1``, as PyTorch's. ``rsample`` is ``loc + scale * Z / sqrt(V / df)`` with a
     normal Z and a chi-squared V (a gamma draw, implicitly reparameterized in ``df``)."""
+
+    arg_constraints = {"df": constraints.positive, "loc": constraints.real,
+                       "scale": constraints.positive}
 
     support = constraints.real
 

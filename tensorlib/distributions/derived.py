@@ -11,6 +11,7 @@ import math
 from .._tensor import Tensor
 from ..ops.elementwise import where
 from . import constraints
+from .base import _raw
 from .base import value_like
 from .continuous import Normal
 from .continuous_extra import Cauchy, Gamma
@@ -27,6 +28,8 @@ class LogisticNormal(TransformedDistribution):
     >>> d = tl.distributions.LogisticNormal(tl.zeros(2), tl.ones(2))
     >>> d.event_shape                                  # (3,)
     """
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
 
     support = constraints.simplex
 
@@ -61,7 +64,7 @@ class _Folded(TransformedDistribution):
     def log_prob(self, value) -> Tensor:
         v = value_like(value, self.scale)
         if self._validating:
-            a = v._data
+            a = _raw(v)
             self._check(a >= 0, "value must be non-negative (the support is [0, inf))", a)
         lp = self.base_dist.log_prob(v) + _LOG_2
         return where(v >= 0, lp, -math.inf)
@@ -82,6 +85,8 @@ class HalfNormal(_Folded):
     >>> tl.distributions.HalfNormal(1.0).mean          # sqrt(2 / pi)
     """
 
+    arg_constraints = {"scale": constraints.positive}
+
     def __init__(self, scale, validate_args: bool | None = None):
         super().__init__(Normal(0.0, scale, validate_args=validate_args), AbsTransform(),
                          validate_args=validate_args)
@@ -101,6 +106,8 @@ class HalfCauchy(_Folded):
     >>> tl.distributions.HalfCauchy(1.0).icdf(tl.tensor(0.5))    # 1
     """
 
+    arg_constraints = {"scale": constraints.positive}
+
     def __init__(self, scale, validate_args: bool | None = None):
         super().__init__(Cauchy(0.0, scale, validate_args=validate_args), AbsTransform(),
                          validate_args=validate_args)
@@ -119,6 +126,8 @@ class Chi2(Gamma):
 
     >>> tl.distributions.Chi2(tl.tensor([3.0])).mean   # 3
     """
+
+    arg_constraints = {"df": constraints.positive}
 
     def __init__(self, df, validate_args: bool | None = None):
         from .base import as_float

@@ -11,7 +11,7 @@ from ..ops.elementwise import log, softplus, where
 from ..ops.indexing import one_hot, take_along_axis
 from ..ops.nn_act import log_softmax, softmax
 from . import constraints
-from .base import Distribution, as_float, broadcast_params
+from .base import Distribution, _all, _raw, as_float, broadcast_params
 
 
 def _probs_or_logits(name: str, probs, logits):
@@ -26,6 +26,8 @@ class Bernoulli(Distribution):
     >>> tl.distributions.Bernoulli(probs=0.3).sample((5,))
     """
 
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+
     support = constraints.boolean
 
     has_enumerate_support = True
@@ -33,11 +35,13 @@ class Bernoulli(Distribution):
 
     def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
         probs, logits = _probs_or_logits("Bernoulli", probs, logits)
+        # probs of 0 or 1 get clamped logits: kl_divergence needs to know they were exact
+        self._from_probs = probs is not None
         if probs is not None:
             (self.probs,) = broadcast_params(probs)
             super().__init__(self.probs.shape, validate_args=validate_args)
             if self._validating:
-                p = self.probs._data
+                p = _raw(self.probs)
                 self._check((p >= 0) & (p <= 1), "probs must lie in [0, 1]", p)
             eps = float(np.finfo(self.probs.dtype).eps)
             p = self.probs.clip(eps, 1 - eps)
@@ -71,7 +75,7 @@ class Bernoulli(Distribution):
     def log_prob(self, value) -> Tensor:
         v = as_float(self._value(value), self.logits)
         if self._validating:
-            a = v._data
+            a = _raw(v)
             self._check((a == 0) | (a == 1), "values must be 0 or 1", a)
         return v * self.logits - softplus(self.logits)
 
@@ -96,6 +100,8 @@ class Categorical(Distribution):
     >>> c.sample(), c.log_prob(labels)
     """
 
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self):
         return constraints.integer_interval(0, self.num_classes - 1)
@@ -112,7 +118,7 @@ class Categorical(Distribution):
         if probs is not None:
             self.probs = src / src.sum(axis=-1, keepdims=True)
             if self._validating:
-                self._check_probs(src._data, self.probs._data)
+                self._check_probs(_raw(src), _raw(self.probs))
             # PyTorch's probs_to_logits: clamped to [eps, 1 - eps] (not tiny), so a zero
             # probability has logit log(eps) and the same gradients as there
             eps = float(np.finfo(src.dtype).eps)
@@ -120,12 +126,12 @@ class Categorical(Distribution):
         else:
             self.logits = log_softmax(src, -1)
             if self._validating:
-                self._check_logits(src._data, self.logits._data)
+                self._check_logits(_raw(src), _raw(self.logits))
             self.probs = softmax(src, -1)
         self.num_classes = src.shape[-1]
 
     def _check_probs(self, raw, normed) -> None:
-        if bool((raw >= 0).all()) and bool((normed == normed).all()):
+        if _all(raw >= 0) and _all(normed == normed):
             return
         self._check(raw == raw, "probs must not be NaN", raw)
         self._check(raw >= 0, "probs must not be negative", raw)
@@ -135,7 +141,7 @@ class Categorical(Distribution):
                     "be drawn)", total)
 
     def _check_logits(self, raw, normed) -> None:
-        if bool((normed == normed).all()):
+        if _all(normed == normed):
             return
         self._check(raw == raw, "logits must not be NaN", raw)
         self._check(raw != math.inf, "logits must not be +inf", raw)
@@ -183,7 +189,7 @@ class Categorical(Distribution):
     def log_prob(self, value) -> Tensor:
         v = self._value(value)
         if self._validating:
-            a = v._data
+            a = _raw(v)
             ok = (a >= 0) & (a < self.num_classes)
             if a.dtype.kind == "f":
                 ok &= a % 1 == 0
@@ -242,6 +248,8 @@ class OneHotCategorical(OverCategorical, Distribution):
     >>> d.log_prob(a)
     """
 
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+
     support = constraints.one_hot
 
     has_enumerate_support = True
@@ -268,7 +276,7 @@ class OneHotCategorical(OverCategorical, Distribution):
     def log_prob(self, value) -> Tensor:
         v = self._value(value)
         if self._validating:
-            a = v._data
+            a = _raw(v)
             ok = ((a == 0) | (a == 1)).all(axis=-1) & (a.sum(axis=-1) == 1)
             self._check(ok, "values must be one-hot vectors along the last dim (one 1, "
                         "the rest 0)")

@@ -12,6 +12,7 @@ from ..ops.special_fns import lgamma
 from ..special import xlogy
 from . import constraints
 from ._gamma import host_draw
+from .base import _raw
 from .base import Distribution, _host, as_float
 from .continuous_extra import _Checks, _val
 from .discrete import _probs_or_logits
@@ -46,7 +47,7 @@ class _Binary(_Checks):
         if probs is not None:
             self.probs = src
             if self._validating:
-                self._check_probs(src._data)
+                self._check_probs(_raw(src))
             self.logits = _logits_of(src)
         else:
             self._check_not_nan(src, "logits")
@@ -61,6 +62,8 @@ class Poisson(_Checks, Distribution):
     """Counts with mean ``rate >= 0``: ``P(k) = rate^k exp(-rate) / k!``. Sampled by NumPy on
     the host (not capturable in a graph); no entropy, as PyTorch."""
 
+    arg_constraints = {"rate": constraints.nonnegative}
+
     support = constraints.nonnegative_integer
 
     _expand_params = ("rate",)
@@ -69,7 +72,7 @@ class Poisson(_Checks, Distribution):
         self.rate = as_float(rate)
         super().__init__(self.rate.shape, validate_args=validate_args)
         if self._validating:
-            r = self.rate._data
+            r = _raw(self.rate)
             self._check(r >= 0, "rate must be non-negative", r)
 
     @property
@@ -107,6 +110,9 @@ class Binomial(_Binary, Distribution):
     >>> tl.distributions.Binomial(10, probs=tl.tensor([0.2, 0.9])).sample()
     """
 
+    arg_constraints = {"total_count": constraints.nonnegative_integer,
+                       "probs": constraints.unit_interval, "logits": constraints.real}
+
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self):
         return constraints.integer_interval(0, self.total_count)
@@ -119,7 +125,7 @@ class Binomial(_Binary, Distribution):
         (self.total_count,) = self._binary_init("Binomial", probs, logits, (total_count,),
                                                 validate_args)
         if self._validating:
-            n = self.total_count._data
+            n = _raw(self.total_count)
             self._check(_counts(n), "total_count must be a non-negative integer", n)
 
     @property
@@ -147,9 +153,9 @@ class Binomial(_Binary, Distribution):
         n, logits = self.total_count, self.logits
         v = _val(value, logits)
         if self._validating:
-            a = v._data
+            a = _raw(v)
             self._check(a == a, "value must not be NaN", a)
-            self._check(_counts(a) & (a <= n._data), "value must be an integer in [0, "
+            self._check(_counts(a) & (a <= _raw(n)), "value must be an integer in [0, "
                         "total_count]", a)
         # n * softplus(logits), as PyTorch writes it (max(l, 0) with gradient 1/2 at 0)
         pos = (logits.clip(0.0, None) + logits - logits.clip(None, 0.0)) * 0.5
@@ -183,6 +189,8 @@ class Geometric(_Binary, Distribution):
     """The number of failures before the first success of trials with success probability
     ``probs`` in (0, 1] (or ``sigmoid(logits)``): ``P(k) = (1 - p)^k p``, k = 0, 1, ...
     Sampled by inverting the CDF of a ``tl.rand`` draw (capturable)."""
+
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
 
     support = constraints.nonnegative_integer
 

@@ -12,6 +12,7 @@ from ..ops.elementwise import softplus, where
 from ..ops.special_fns import lgamma
 from . import constraints
 from ._gamma import host_draw
+from .base import _raw
 from .base import Distribution, _host
 from .continuous_extra import _val
 from .discrete import OneHotCategorical
@@ -36,7 +37,7 @@ class NegativeBinomial(_Binary, Distribution):
         (self.total_count,) = self._binary_init("NegativeBinomial", probs, logits,
                                                 (total_count,), validate_args)
         if self._validating:
-            n = self.total_count._data
+            n = _raw(self.total_count)
             self._check(n >= 0, "total_count must be non-negative", n)
 
     def _check_probs(self, p) -> None:

@@ -20,6 +20,8 @@ class Independent(Distribution):
     >>> d.log_prob(a)                           # (B,): a diagonal Gaussian's log-density
     """
 
+    arg_constraints = {}
+
     @property
     def support(self):
         return constraints.independent(self.base_dist.support, self.reinterpreted_batch_ndims)

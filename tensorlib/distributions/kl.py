@@ -52,8 +52,14 @@ def _kl_normal(p: Normal, q: Normal) -> Tensor:
 def _kl_bernoulli(p: Bernoulli, q: Bernoulli) -> Tensor:
     from ..ops.elementwise import softplus
     # log p - log q and log(1-p) - log(1-q) from the logits, without log(0)
-    return (p.probs * (softplus(-q.logits) - softplus(-p.logits))
-            + (1.0 - p.probs) * (softplus(q.logits) - softplus(p.logits)))
+    t1 = p.probs * (softplus(-q.logits) - softplus(-p.logits))
+    t2 = (1.0 - p.probs) * (softplus(q.logits) - softplus(p.logits))
+    # probs of exactly 0 or 1 had their logits clamped, which would make the KL finite; logits
+    # given directly are exact (a probs that underflowed from them is not a true 0)
+    if getattr(q, "_from_probs", True):
+        t1 = where(q.probs == 0, math.inf, t1)
+        t2 = where(q.probs == 1, math.inf, t2)
+    return where(p.probs == 0, 0.0, t1) + where(p.probs == 1, 0.0, t2)
 
 
 @register_kl(Categorical, Categorical)
@@ -224,3 +230,4 @@ def _kl_transformed(p: TransformedDistribution, q: TransformedDistribution) -> T
 def _kl_continuous_bernoulli(p: ContinuousBernoulli, q: ContinuousBernoulli) -> Tensor:
     return (p.mean * (p.logits - q.logits) + p._log_norm() + (-p.probs).log1p()
             - q._log_norm() - (-q.probs).log1p())
+

@@ -14,6 +14,7 @@ import numpy as np
 from .._tensor import Tensor
 from ..ops.special_fns import lgamma
 from . import constraints
+from .base import _raw
 from .base import Distribution, broadcast_params
 from .continuous_extra import Beta
 
@@ -41,6 +42,8 @@ class LKJCholesky(Distribution):
     >>> tl.distributions.LKJCholesky(2, 0.5).sample().shape        # (2, 2)
     """
 
+    arg_constraints = {"concentration": constraints.positive}
+
     support = constraints.corr_cholesky
     _expand_params = ("concentration",)
 
@@ -52,7 +55,7 @@ class LKJCholesky(Distribution):
         super().__init__(self.concentration.shape, (self.dim, self.dim),
                          validate_args=validate_args)
         if self._validating:
-            c = self.concentration._data
+            c = _raw(self.concentration)
             self._check(c > 0, "concentration must be positive", c)
         self._beta = self._make_beta(self.concentration)
 

@@ -15,7 +15,8 @@ from .._tensor import Tensor
 from ..ops.matrix import cholesky
 from ..ops.shape import broadcast_to
 from . import constraints
-from .base import CenteredAtLoc, Distribution, _host, as_float
+from .base import _raw
+from .base import CenteredAtLoc, Distribution, as_float
 from .multivariate import _batch_solve, _eye, half_log_det, mahalanobis
 
 
@@ -48,6 +49,10 @@ class LowRankMultivariateNormal(CenteredAtLoc, Distribution):
     ``rsample`` is ``loc + W eps_m + sqrt(D) eps_n`` (differentiable in all parameters).
     """
 
+    arg_constraints = {"loc": constraints.real_vector,
+                       "cov_factor": constraints.independent(constraints.real, 2),
+                       "cov_diag": constraints.independent(constraints.positive, 1)}
+
     support = constraints.real_vector
 
     has_rsample = True
@@ -76,7 +81,7 @@ class LowRankMultivariateNormal(CenteredAtLoc, Distribution):
         if self._validating:
             self._check_not_nan(loc, "loc")
             self._check_not_nan(cov_factor, "cov_factor")
-            a = _host(cov_diag._data)
+            a = _raw(cov_diag)
             self._check(a > 0, "cov_diag must be positive", a)
         m = cov_factor.shape[-1]
         self.loc = broadcast_to(loc, batch + (n,))

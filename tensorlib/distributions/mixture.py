@@ -21,6 +21,8 @@ class MixtureSameFamily(Distribution):
     those k). ``log_prob`` is a logsumexp over components; no ``rsample`` (as PyTorch).
     """
 
+    arg_constraints = {}
+
     @property
     def support(self):
         return constraints.MixtureSameFamilyConstraint(self.component_distribution.support)

@@ -11,6 +11,7 @@ from ..ops.elementwise import where
 from ..ops.indexing import scatter_add
 from ..ops.special_fns import lgamma
 from . import constraints
+from .base import _raw
 from .base import Distribution
 from .discrete import OverCategorical
 from .discrete_extra import Binomial
@@ -79,11 +80,11 @@ class Multinomial(OverCategorical, Distribution):
         if v.dtype.kind != "f":
             v = v.astype(self.probs.dtype)
         if self._validating:
-            a = v._data
+            a = _raw(v)
             if a.ndim < 1 or a.shape[-1] != self.event_shape[0]:
                 raise ValueError(f"Multinomial: value of shape {tuple(a.shape)} must end in the "
                                  f"event shape {self.event_shape}")
-            self._check(self.support.check(v)._data & ((a % 1 == 0) | (a != a)).all(axis=-1),
+            self._check(_raw(self.support.check(v)) & ((a % 1 == 0) | (a != a)).all(axis=-1),
                         f"values must be counts of the {self.event_shape[0]} classes (non-"
                         f"negative integers) summing to at most total_count="
                         f"{self.total_count}")

@@ -84,6 +84,11 @@ class MultivariateNormal(CenteredAtLoc, Distribution):
     >>> d.log_prob(tl.tensor([0.0, 0.0]))            # -log(2 pi)
     """
 
+    arg_constraints = {"loc": constraints.real_vector,
+                       "covariance_matrix": constraints.positive_definite,
+                       "precision_matrix": constraints.positive_definite,
+                       "scale_tril": constraints.lower_cholesky}
+
     support = constraints.real_vector
 
     has_rsample = True

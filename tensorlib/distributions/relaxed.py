@@ -12,6 +12,7 @@ from .._tensor import Tensor
 from ..ops.elementwise import softplus
 from ..ops.shape import broadcast_to
 from . import constraints
+from .base import _raw
 from .base import Distribution, as_float, broadcast_params, value_like
 from .continuous_bernoulli import clamp_probs
 from .discrete import Categorical, _probs_or_logits
@@ -27,6 +28,8 @@ class LogitRelaxedBernoulli(Distribution):
     """The logit of a :class:`RelaxedBernoulli` draw: ``(logit(u) + logits) / temperature``
     for ``u`` uniform."""
 
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+
     support = constraints.real
 
     has_rsample = True
@@ -38,7 +41,7 @@ class LogitRelaxedBernoulli(Distribution):
             (self.probs,) = broadcast_params(probs)
             super().__init__(self.probs.shape, validate_args=validate_args)
             if self._validating:
-                a = self.probs._data
+                a = _raw(self.probs)
                 self._check((a >= 0) & (a <= 1), "probs must lie in [0, 1]", a)
             p = clamp_probs(self.probs)
             self.logits = p.log() - (-p).log1p()
@@ -49,7 +52,7 @@ class LogitRelaxedBernoulli(Distribution):
             self.probs = self.logits.sigmoid()
         self.temperature = _temperature(temperature, self.logits)
         if self._validating:
-            a = self.temperature._data
+            a = _raw(self.temperature)
             self._check(a > 0, "temperature must be positive", a)
 
     def rsample(self, sample_shape=()) -> Tensor:
@@ -99,6 +102,8 @@ class RelaxedBernoulli(_Relaxed):
     >>> RelaxedBernoulli(tl.tensor(0.1), probs=tl.tensor([0.2, 0.9])).rsample()
     """
 
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+
     support = constraints.unit_interval
 
     _base = LogitRelaxedBernoulli
@@ -108,6 +113,8 @@ class RelaxedBernoulli(_Relaxed):
 class ExpRelaxedCategorical(Distribution):
     """The log of a :class:`RelaxedOneHotCategorical` draw (``event_shape`` ``(K,)``):
     ``log_softmax((logits + gumbel) / temperature)``."""
+
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
 
     support = constraints.real_vector
 
@@ -120,7 +127,7 @@ class ExpRelaxedCategorical(Distribution):
         super().__init__(c.batch_shape, (c.num_classes,), validate_args=validate_args)
         self.temperature = _temperature(temperature, c.logits)
         if self._validating:
-            a = self.temperature._data
+            a = _raw(self.temperature)
             self._check(a > 0, "temperature must be positive", a)
 
     @property
@@ -159,6 +166,8 @@ class RelaxedOneHotCategorical(_Relaxed):
 
     >>> y = RelaxedOneHotCategorical(tl.tensor(0.5), logits=scores).rsample()   # (..., K)
     """
+
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
 
     support = constraints.simplex
 

@@ -25,6 +25,8 @@ class TransformedDistribution(Distribution):
     ``ReshapeTransform``) folds base batch dims into the event.
     """
 
+    arg_constraints = {}
+
     def __init__(self, base_distribution: Distribution,
                  transforms: Transform | Sequence[Transform],
                  validate_args: bool | None = None):

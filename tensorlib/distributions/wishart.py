@@ -18,6 +18,7 @@ from .._tensor import Tensor
 from ..ops.shape import broadcast_to
 from ..ops.special_fns import digamma
 from . import constraints
+from .base import _raw
 from .base import Distribution, as_float
 from .continuous_extra import Gamma
 from .lkj_cholesky import mvlgamma
@@ -54,6 +55,11 @@ class Wishart(Distribution):
     >>> tl.distributions.Wishart(4.0, scale_tril=tl.eye(2)).log_prob(tl.eye(2))
     """
 
+    arg_constraints = {"covariance_matrix": constraints.positive_definite,
+                       "precision_matrix": constraints.positive_definite,
+                       "scale_tril": constraints.lower_cholesky,
+                       "df": constraints.greater_than(0)}
+
     support = constraints.positive_definite
     has_rsample = True
 
@@ -77,7 +83,7 @@ class Wishart(Distribution):
         self.df = df if tuple(df.shape) == batch_shape else broadcast_to(df, batch_shape)
         super().__init__(batch_shape, event_shape, validate_args=validate_args)
         if self._validating:
-            d = self.df._data
+            d = _raw(self.df)
             self._check(d > p - 1, f"df must be greater than p - 1 = {p - 1}", d)
         if bool((self.df.detach() < p).any()._data):
             warnings.warn("Wishart: low df values detected; singular samples are likely for "
