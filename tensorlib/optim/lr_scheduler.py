@@ -1,13 +1,21 @@
 """Learning-rate schedules, stepped once per epoch (or per iteration) after ``opt.step()``.
 
-Each schedule is a closed form ``lr(epoch)`` of the groups' initial learning rates,
-so ``state_dict``/``load_state_dict`` only need the epoch counter.
+As in PyTorch, ``step()`` updates each group's *current* ``lr`` (the chainable form:
+``StepLR`` multiplies it by ``gamma`` at each ``step_size``), so several schedulers can be
+stepped back to back on one optimizer and a manual ``group['lr'] *= 0.1`` carries on;
+``step(epoch)`` (deprecated, as in PyTorch) jumps to ``epoch`` with the closed form of the
+initial rates where the scheduler has one. A custom scheduler subclasses
+:class:`LRScheduler` and implements ``get_lr()`` from ``self.last_epoch`` and
+``self.base_lrs``.
 """
 from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Sequence
+import types
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .._hyper import hyper_value
@@ -15,13 +23,28 @@ from .._tensor import Tensor
 from ..autograd.mode import no_grad
 from .optimizer import Optimizer
 
+EPOCH_DEPRECATION_WARNING = (
+    "The epoch parameter in `scheduler.step()` was not necessary and is being "
+    "deprecated where possible. Please use `scheduler.step()` to step the "
+    "scheduler. During the deprecation, if epoch is different from None, the "
+    "closed form is used instead of the new chainable form, where available. "
+    "Please open an issue if you are unable to replicate your use case: "
+    "https://github.com/pytorch/pytorch/issues/new/choose."
+)
 
-def _set_lr(group: dict, lr: float) -> None:
+
+def _set_lr(group: dict, lr) -> None:
+    lr = hyper_value(lr)
     if isinstance(group["lr"], Tensor):    # in place: a captured step reads this tensor
         with no_grad():
             group["lr"].fill_(lr)
     else:
         group["lr"] = lr
+
+
+def _group_lrs(optimizer: Optimizer) -> list[float]:
+    """The groups' current learning rates as numbers (a tensor one's value)."""
+    return [hyper_value(g["lr"]) for g in optimizer.param_groups]
 
 
 def _set_momentum(g: dict, m: float) -> None:
@@ -45,10 +68,36 @@ def _set_momentum(g: dict, m: float) -> None:
         g["momentum"] = m
 
 
-class LRScheduler:
-    """Base: sets each group's ``lr`` to ``lr_at(epoch)`` on every ``step()``."""
+def _warn_get_lr_called_within_step(sched: LRScheduler) -> None:
+    if not sched._get_lr_called_within_step:
+        warnings.warn("To get the last learning rate computed by the scheduler, please use "
+                      "`get_last_lr()`.", UserWarning, stacklevel=3)
 
-    def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
+
+def _lambdas(name: str, optimizer: Optimizer, lr_lambda) -> list:
+    n = len(optimizer.param_groups)
+    if not isinstance(lr_lambda, (list, tuple)):
+        return [lr_lambda] * n
+    if len(lr_lambda) != n:
+        raise ValueError(f"{name}: expected {n} lr_lambdas (one per param group), got "
+                         f"{len(lr_lambda)}")
+    return list(lr_lambda)
+
+
+class LRScheduler:
+    """Base class of the learning-rate schedulers (PyTorch's ``LRScheduler``).
+
+    A subclass implements ``get_lr()``: the next learning rate of each param group, from
+    ``self.last_epoch`` (0 on the construction's own step) and ``self.base_lrs`` (the
+    groups' ``initial_lr``), or from the groups' current ``lr`` (the chainable form); it
+    may add ``_get_closed_form_lr()``, used by the deprecated ``step(epoch)``. Making a
+    scheduler steps it once (``last_epoch`` -1 -> 0), which sets the first rate.
+    """
+
+    _get_lr_called_within_step: bool = False
+    _is_initial: bool = False
+
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__}: expected an Optimizer, got "
                             f"{type(optimizer).__name__}")
@@ -61,97 +110,260 @@ class LRScheduler:
                 if "initial_lr" not in g:
                     raise KeyError(f"{type(self).__name__}: param group {i} has no 'initial_lr'"
                                    "; resume with last_epoch=-1 or load a state dict")
-        self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+        self.base_lrs: list[float] = [g["initial_lr"] for g in optimizer.param_groups]
         self.last_epoch = last_epoch
-        self.step()
+        self._initial_step()
+
+    def _legacy(self) -> bool:
+        # tensorlib's former protocol (``lr_at(epoch)``, still used by swa_utils.SWALR, which
+        # counts its own ``_step_count``): such a subclass keeps its counter to itself
+        return type(self).lr_at is not LRScheduler.lr_at
+
+    def _initial_step(self) -> None:
+        if not self._legacy():
+            self._step_count = 0
+        self._is_initial = True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
 
     def lr_at(self, epoch: int) -> list[float]:
-        """The learning rate of each group at ``epoch``."""
-        raise NotImplementedError
+        """Deprecated tensorlib hook: implement :meth:`get_lr` instead."""
+        raise NotImplementedError(f"{type(self).__name__}: implement get_lr()")
 
-    def step(self) -> None:
-        if self.last_epoch >= 0 and not self.optimizer._stepped:
-            import warnings
+    def get_lr(self) -> list[float]:
+        """The next learning rate of each param group (called by :meth:`step`; to read the
+        current rates use :meth:`get_last_lr`)."""
+        if self._legacy():
+            return self.lr_at(self.last_epoch)
+        raise NotImplementedError(
+            f"{type(self).__name__}: a scheduler subclass must implement get_lr(), returning "
+            "one learning rate per param group from self.last_epoch and self.base_lrs (or "
+            "the groups' current 'lr')")
+
+    def step(self, epoch: int | None = None) -> None:
+        """Advance the schedule by one step (call it after ``optimizer.step()``).
+        ``epoch`` (deprecated, as in PyTorch) sets ``last_epoch`` and uses the closed form
+        where the scheduler has one."""
+        legacy = self._legacy()
+        first = self.last_epoch >= 0 if legacy else self._step_count == 1
+        if first and not self.optimizer._stepped:
             warnings.warn(f"{type(self).__name__}.step() was called before optimizer.step(): "
                           "the schedule's first learning rate is skipped. Call "
                           "optimizer.step() first, then the scheduler's step() (as in "
                           "PyTorch).", UserWarning, stacklevel=2)
-        self.last_epoch += 1
-        for g, lr in zip(self.optimizer.param_groups, self.lr_at(self.last_epoch)):
+        if not legacy:
+            self._step_count += 1
+        if epoch is not None:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self._update_lr(epoch)
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        self._get_lr_called_within_step = True
+        try:
+            if epoch is None:
+                self.last_epoch += 1
+                values = self.get_lr()
+            else:
+                self.last_epoch = epoch
+                closed = getattr(self, "_get_closed_form_lr", None)
+                values = closed() if closed is not None else self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
+        values = list(values)
+        groups = self.optimizer.param_groups
+        if len(values) != len(groups):
+            raise ValueError(f"{type(self).__name__}.get_lr() returned {len(values)} learning "
+                             f"rates for {len(groups)} param groups")
+        for g, lr in zip(groups, values):
             _set_lr(g, lr)
-        self._last_lr = [hyper_value(g["lr"]) for g in self.optimizer.param_groups]
+        self._last_lr = _group_lrs(self.optimizer)
 
     def get_last_lr(self) -> list[float]:
-        return list(self._last_lr)
+        """The learning rates this scheduler set last, one per param group."""
+        return self._last_lr
 
     def state_dict(self) -> dict[str, Any]:
+        """Every attribute but the optimizer (functions and wrapped schedulers left out)."""
         return {k: v for k, v in self.__dict__.items()
                 if k != "optimizer" and not callable(v) and not isinstance(v, LRScheduler)
                 and not (isinstance(v, list) and any(isinstance(x, LRScheduler) for x in v))}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (also PyTorch's)."""
+        self.__dict__.update(state_dict)
+        self._restore_lrs()
+
+    def _restore_lrs(self) -> None:
+        # the chainable form reads the groups' current lr: put back the rates the saved
+        # scheduler had set, so that resuming without also loading the optimizer's state
+        # (which holds the same rates) does not continue from stale ones
+        last = self.__dict__.get("_last_lr")
+        groups = self.optimizer.param_groups
+        if isinstance(last, (list, tuple)) and len(last) == len(groups):
+            for g, lr in zip(groups, last):
+                _set_lr(g, float(lr))
+
+
+class _LRScheduler(LRScheduler):
+    """PyTorch's older name of :class:`LRScheduler`, still subclassed by many codebases."""
+
+
+class _LambdaState:
+    """state_dict of the lambda schedulers, as PyTorch: a plain function is not saved, the
+    ``__dict__`` of a callable object is."""
+
+    lr_lambdas: list
+
+    def state_dict(self) -> dict[str, Any]:
+        sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
+        sd["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else fn.__dict__.copy()
+                            for fn in self.lr_lambdas]
+        return sd
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        fns = state_dict.pop("lr_lambdas", None) or []
+        self.__dict__.update(state_dict)
+        for f, saved in zip(self.lr_lambdas, fns):
+            if saved is not None:
+                f.__dict__.update(saved)
+        self._restore_lrs()
+
+
+class LambdaLR(_LambdaState, LRScheduler):
+    """``lr = initial_lr * lr_lambda(epoch)`` (one function, or one per group)."""
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float] | Sequence,
+                 last_epoch: int = -1) -> None:
+        self.optimizer = optimizer
+        self.lr_lambdas = _lambdas("LambdaLR", optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
+        return [b * f(self.last_epoch) for f, b in zip(self.lr_lambdas, self.base_lrs)]
+
+
+class MultiplicativeLR(_LambdaState, LRScheduler):
+    """Multiply each group's current ``lr`` by ``lr_lambda(epoch)`` at every step."""
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float] | Sequence,
+                 last_epoch: int = -1) -> None:
+        self.optimizer = optimizer
+        self.lr_lambdas = _lambdas("MultiplicativeLR", optimizer, lr_lambda)
+        for f in self.lr_lambdas:
+            if not callable(f):
+                raise TypeError(f"MultiplicativeLR: lr_lambda should be a function, got "
+                                f"{type(f).__name__}")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
+        if self._is_initial:
+            return _group_lrs(self.optimizer)
+        return [lr * f(self.last_epoch) for f, lr in zip(self.lr_lambdas,
+                                                          _group_lrs(self.optimizer))]
 
 
 class StepLR(LRScheduler):
-    """``lr = base * gamma ** (epoch // step_size)``."""
+    """Multiply the current ``lr`` by ``gamma`` every ``step_size`` epochs (alone:
+    ``initial_lr * gamma ** (epoch // step_size)``)."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
-                 last_epoch: int = -1):
+                 last_epoch: int = -1) -> None:
         if step_size <= 0:
             raise ValueError(f"StepLR: step_size must be positive, got {step_size}")
         self.step_size, self.gamma = int(step_size), float(gamma)
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, epoch):
-        return [b * self.gamma ** (epoch // self.step_size) for b in self.base_lrs]
+    def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
+        lrs = _group_lrs(self.optimizer)
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return lrs
+        return [lr * self.gamma for lr in lrs]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [b * self.gamma ** (self.last_epoch // self.step_size) for b in self.base_lrs]
 
 
 class MultiStepLR(LRScheduler):
-    """``lr = base * gamma ** (number of milestones <= epoch)``."""
+    """Multiply the current ``lr`` by ``gamma`` at each milestone (a milestone given n
+    times: by ``gamma ** n``)."""
 
-    def __init__(self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1,
-                 last_epoch: int = -1):
-        self.milestones, self.gamma = sorted(int(m) for m in milestones), float(gamma)
-        super().__init__(optimizer, last_epoch)
-
-    def lr_at(self, epoch):
-        return [b * self.gamma ** bisect.bisect_right(self.milestones, epoch)
-                for b in self.base_lrs]
-
-
-class ExponentialLR(LRScheduler):
-    """``lr = base * gamma ** epoch``."""
-
-    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1):
+    def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1,
+                 last_epoch: int = -1) -> None:
+        self.milestones = Counter(int(m) for m in milestones)
         self.gamma = float(gamma)
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, epoch):
-        return [b * self.gamma ** epoch for b in self.base_lrs]
+    def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
+        lrs = _group_lrs(self.optimizer)
+        if self.last_epoch not in self.milestones:
+            return lrs
+        return [lr * self.gamma ** self.milestones[self.last_epoch] for lr in lrs]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        ms = sorted(self.milestones.elements())
+        return [b * self.gamma ** bisect.bisect_right(ms, self.last_epoch) for b in self.base_lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the current ``lr`` by ``gamma`` every epoch."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
+        self.gamma = float(gamma)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
+        lrs = _group_lrs(self.optimizer)
+        return lrs if self._is_initial else [lr * self.gamma for lr in lrs]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [b * self.gamma ** self.last_epoch for b in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
-    """``lr = eta_min + (base - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``."""
+    """Cosine annealing to ``eta_min`` over ``T_max`` epochs, with PyTorch's recursive
+    update ``lr_t = eta_min + (lr_{t-1} - eta_min) * (1 + cos(pi t / T_max)) /
+    (1 + cos(pi (t-1) / T_max))`` (alone: ``eta_min + (initial_lr - eta_min) *
+    (1 + cos(pi * epoch / T_max)) / 2``)."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,
-                 last_epoch: int = -1):
+                 last_epoch: int = -1) -> None:
         if T_max <= 0:
             raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max}")
         self.T_max, self.eta_min = int(T_max), float(eta_min)
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, epoch):
-        c = (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+    def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
+        lrs, e, T, lo = _group_lrs(self.optimizer), self.last_epoch, self.T_max, self.eta_min
+        if self._is_initial:
+            return lrs
+        if self._step_count == 1 and e > 0:
+            return [lo + (b - lo) * (1 + math.cos(e * math.pi / T)) / 2 for b in self.base_lrs]
+        if (e - 1 - T) % (2 * T) == 0:
+            return [lr + (b - lo) * (1 - math.cos(math.pi / T)) / 2
+                    for b, lr in zip(self.base_lrs, lrs)]
+        return [(1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T))
+                * (lr - lo) + lo for lr in lrs]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        c = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
         return [self.eta_min + (b - self.eta_min) * c for b in self.base_lrs]
 
 
 class LinearLR(LRScheduler):
-    """Linear warmup (or decay): the factor goes from ``start_factor`` to ``end_factor``
-    over ``total_iters`` steps, then stays."""
+    """Linear warmup (or decay): the factor of ``initial_lr`` goes from ``start_factor`` to
+    ``end_factor`` over ``total_iters`` steps, then stays (applied to the current ``lr``)."""
 
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
-                 end_factor: float = 1.0, total_iters: int = 5, last_epoch: int = -1):
+                 end_factor: float = 1.0, total_iters: int = 5, last_epoch: int = -1) -> None:
         if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
             raise ValueError("LinearLR: start_factor must be in (0, 1] and end_factor in [0, 1],"
                              f" got {start_factor} and {end_factor}")
@@ -161,115 +373,219 @@ class LinearLR(LRScheduler):
         self.total_iters = int(total_iters)
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, epoch):
-        t = min(epoch, self.total_iters) / self.total_iters
-        f = self.start_factor + (self.end_factor - self.start_factor) * t
-        return [b * f for b in self.base_lrs]
+    def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
+        lrs, s, d = _group_lrs(self.optimizer), self.start_factor, self.end_factor - \
+            self.start_factor
+        if self.last_epoch == 0:
+            return [lr * s for lr in lrs]
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return lrs
+        f = 1.0 + d / (self.total_iters * s + (self.last_epoch - 1) * d)
+        return [lr * f for lr in lrs]
 
-
-class LambdaLR(LRScheduler):
-    """``lr = base * lr_lambda(epoch)`` (one function, or one per group)."""
-
-    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float] | Sequence,
-                 last_epoch: int = -1):
-        n = len(optimizer.param_groups)
-        fns = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
-        if len(fns) != n:
-            raise ValueError(f"{type(self).__name__}: expected {n} lr_lambdas, got {len(fns)}")
-        self.lr_lambdas = fns
-        super().__init__(optimizer, last_epoch)
-
-    def lr_at(self, epoch):
-        return [b * f(epoch) for b, f in zip(self.base_lrs, self.lr_lambdas)]
-
-    def state_dict(self):
-        return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
-
-
-class SequentialLR(LRScheduler):
-    """Run ``schedulers[i]`` from ``milestones[i-1]`` on, each with its own epoch count
-    (e.g. ``LinearLR`` warmup for 5 epochs, then ``CosineAnnealingLR``)."""
-
-    def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler],
-                 milestones: Sequence[int], last_epoch: int = -1):
-        if len(milestones) != len(schedulers) - 1:
-            raise ValueError(f"SequentialLR: expected {len(schedulers) - 1} milestones for "
-                             f"{len(schedulers)} schedulers, got {len(milestones)}")
-        for s in schedulers:
-            if s.optimizer is not optimizer:
-                raise ValueError("SequentialLR: every scheduler must wrap the same optimizer")
-        self.schedulers, self.milestones = list(schedulers), [int(m) for m in milestones]
-        super().__init__(optimizer, last_epoch)
-
-    def lr_at(self, epoch):
-        i = bisect.bisect_right(self.milestones, epoch)
-        start = self.milestones[i - 1] if i else 0
-        return self.schedulers[i].lr_at(epoch - start)
+    def _get_closed_form_lr(self) -> list[float]:
+        t = min(self.total_iters, self.last_epoch)
+        return [b * (self.start_factor + (self.end_factor - self.start_factor) * t
+                     / self.total_iters) for b in self.base_lrs]
 
 
 class ConstantLR(LRScheduler):
-    """``lr = base * factor`` for the first ``total_iters`` epochs, then ``base``."""
+    """Multiply the current ``lr`` by ``factor`` for the first ``total_iters`` epochs (then
+    divide it back)."""
 
     def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5,
-                 last_epoch: int = -1):
+                 last_epoch: int = -1) -> None:
         if not 0 < factor <= 1:
             raise ValueError(f"ConstantLR: factor must be in (0, 1], got {factor}")
         self.factor, self.total_iters = float(factor), int(total_iters)
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, epoch):
-        f = self.factor if epoch < self.total_iters else 1.0
-        return [b * f for b in self.base_lrs]
+    def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
+        lrs = _group_lrs(self.optimizer)
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in lrs]
+        if self.last_epoch != self.total_iters:
+            return lrs
+        return [lr * (1.0 / self.factor) for lr in lrs]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [b * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
+                for b in self.base_lrs]
 
 
 class PolynomialLR(LRScheduler):
-    """``lr = base * (1 - min(epoch, total_iters) / total_iters) ** power``."""
+    """Decay to 0 over ``total_iters`` epochs: alone,
+    ``initial_lr * (1 - min(epoch, total_iters) / total_iters) ** power``."""
 
     def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0,
-                 last_epoch: int = -1):
+                 last_epoch: int = -1) -> None:
         if total_iters <= 0:
             raise ValueError(f"PolynomialLR: total_iters must be positive, got {total_iters}")
         self.total_iters, self.power = int(total_iters), float(power)
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, epoch):
-        f = (1.0 - min(epoch, self.total_iters) / self.total_iters) ** self.power
-        return [b * f for b in self.base_lrs]
+    def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
+        lrs, e, n = _group_lrs(self.optimizer), self.last_epoch, self.total_iters
+        if self._is_initial or e > n:
+            return lrs
+        f = ((1.0 - e / n) / (1.0 - (e - 1) / n)) ** self.power
+        return [lr * f for lr in lrs]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [b * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters)
+                ** self.power for b in self.base_lrs]
 
 
-class MultiplicativeLR(LambdaLR):
-    """``lr(epoch) = lr(epoch - 1) * lr_lambda(epoch)``: the product of the factors so far."""
+def _check_wrapped(name: str, optimizer: Optimizer, schedulers: Sequence) -> None:
+    if len(schedulers) < 1:
+        raise ValueError(f"{name}: needs at least one scheduler")
+    for i, s in enumerate(schedulers):
+        if not hasattr(s, "optimizer"):
+            raise TypeError(f"{name}: the scheduler at index {i} has no `optimizer` attribute")
+        if isinstance(s, ReduceLROnPlateau):
+            raise ValueError(f"{name}: does not support ReduceLROnPlateau (its step() needs the"
+                             f" metric), got one at index {i}")
+        if s.optimizer is not optimizer:
+            raise ValueError(f"{name}: every scheduler must wrap the same optimizer")
 
-    def lr_at(self, epoch):
-        return [b * math.prod(f(e) for e in range(1, epoch + 1))
-                for b, f in zip(self.base_lrs, self.lr_lambdas)]
+
+class _Wrapper:
+    """state_dict of the schedulers that wrap others, as PyTorch: theirs nested."""
+
+    _schedulers: list
+
+    def state_dict(self) -> dict[str, Any]:
+        sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        sd["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return sd
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        subs = state_dict.pop("_schedulers")
+        self.__dict__.update(state_dict)
+        for s, sd in zip(self._schedulers, subs):
+            s.load_state_dict(sd)
+        self._restore_lrs()
+
+
+class SequentialLR(_Wrapper, LRScheduler):
+    """Run ``schedulers[i]`` from ``milestones[i-1]`` on (e.g. ``LinearLR`` warmup for 5
+    epochs, then ``CosineAnnealingLR``); at a milestone the next one restarts from its
+    epoch 0 (closed form), as PyTorch's."""
+
+    def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler],
+                 milestones: Sequence[int], last_epoch: int = -1) -> None:
+        _check_wrapped("SequentialLR", optimizer, schedulers)
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(f"SequentialLR: expected {len(schedulers) - 1} milestones for "
+                             f"{len(schedulers)} schedulers, got {len(milestones)}")
+        self._schedulers, self._milestones = list(schedulers), [int(m) for m in milestones]
+        self.last_epoch = last_epoch + 1
+        self.optimizer = optimizer
+        for g in optimizer.param_groups:       # undo the wrapped schedulers' first steps
+            _set_lr(g, g["initial_lr"])
+        self.recursive_undo()
+        idx = bisect.bisect_right(self._milestones, 0)
+        self._schedulers[idx]._initial_step()
+        self._last_lr = self._schedulers[idx].get_last_lr()
+
+    def recursive_undo(self, sched=None) -> None:
+        """Take back the construction step of every (nested) wrapped scheduler."""
+        s = self if sched is None else sched
+        if hasattr(s, "_schedulers"):
+            for sub in s._schedulers:
+                self.recursive_undo(sub)
+        elif hasattr(s, "last_epoch"):
+            s.last_epoch -= 1
+
+    def step(self) -> None:  # type: ignore[override]
+        self.last_epoch += 1
+        idx = bisect.bisect_right(self._milestones, self.last_epoch)
+        sched = self._schedulers[idx]
+        if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
+            sched._update_lr(0)
+        else:
+            sched.step()
+        self._last_lr = sched.get_last_lr()
+
+
+class ChainedScheduler(_Wrapper, LRScheduler):
+    """Step several schedulers at once on one optimizer, each applied in turn to the rate
+    the previous one left (``ConstantLR`` warm-up times ``ExponentialLR`` decay, say)."""
+
+    def __init__(self, schedulers: Sequence[LRScheduler],
+                 optimizer: Optimizer | None = None) -> None:
+        if not schedulers:
+            raise ValueError("ChainedScheduler: needs at least one scheduler")
+        optimizer = optimizer or schedulers[0].optimizer
+        _check_wrapped("ChainedScheduler", optimizer, schedulers)
+        self._schedulers = list(schedulers)
+        self.optimizer = optimizer
+        self._last_lr = _group_lrs(optimizer)
+
+    def step(self) -> None:  # type: ignore[override]
+        for s in self._schedulers:
+            s.step()
+        self._last_lr = _group_lrs(self.optimizer)
 
 
 class CosineAnnealingWarmRestarts(LRScheduler):
     """Cosine annealing restarted every ``T_i`` epochs, ``T_0`` first, each period ``T_mult``
-    times longer (SGDR, Loshchilov & Hutter)."""
+    times longer (SGDR, Loshchilov & Hutter), from the initial rates. ``step(epoch)`` takes
+    a fractional epoch (``epoch + i / iters`` per batch), as PyTorch documents."""
 
     def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
-                 last_epoch: int = -1):
+                 last_epoch: int = -1) -> None:
         if T_0 <= 0 or int(T_0) != T_0:
             raise ValueError(f"CosineAnnealingWarmRestarts: T_0 must be a positive int, got {T_0}")
         if T_mult < 1 or int(T_mult) != T_mult:
             raise ValueError(f"CosineAnnealingWarmRestarts: T_mult must be an int >= 1, got "
                              f"{T_mult}")
-        self.T_0, self.T_mult, self.eta_min = int(T_0), int(T_mult), float(eta_min)
+        self.T_0 = self.T_i = int(T_0)
+        self.T_mult, self.eta_min = int(T_mult), float(eta_min)
+        self.T_cur = last_epoch
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, epoch):
-        T_cur, T_i = epoch, self.T_0
-        if epoch >= self.T_0:
-            if self.T_mult == 1:
-                T_cur = epoch % self.T_0
-            else:
-                n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
-                T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
-                T_i = self.T_0 * self.T_mult ** n
-        c = (1 + math.cos(math.pi * T_cur / T_i)) / 2
+    def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
+        c = (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
         return [self.eta_min + (b - self.eta_min) * c for b in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        else:
+            if epoch < 0:
+                raise ValueError(f"CosineAnnealingWarmRestarts.step: epoch must be "
+                                 f"non-negative, got {epoch}")
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:
+                    n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult ** n
+            else:
+                self.T_i = self.T_0
+                self.T_cur = epoch
+        self.last_epoch = math.floor(epoch)
+        self._get_lr_called_within_step = True
+        try:
+            lrs = self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
+        for g, lr in zip(self.optimizer.param_groups, lrs):
+            _set_lr(g, lr)
+        self._last_lr = _group_lrs(self.optimizer)
 
 
 class OneCycleLR(LRScheduler):
@@ -325,7 +641,6 @@ class OneCycleLR(LRScheduler):
                     _set_momentum(g, max_momentum)
         super().__init__(optimizer, last_epoch)
 
-
     def _anneal(self, start: float, end: float, pct: float) -> float:
         if self.anneal_strategy == "cos":
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
@@ -344,14 +659,15 @@ class OneCycleLR(LRScheduler):
             start = end
         raise AssertionError("unreachable")
 
-    def lr_at(self, epoch):
-        return [self._at(g, epoch)[0] for g in self.optimizer.param_groups]
-
-    def step(self) -> None:
-        super().step()
-        if self.cycle_momentum:
-            for g in self.optimizer.param_groups:
-                _set_momentum(g, self._at(g, self.last_epoch)[1])
+    def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
+        out = []
+        for g in self.optimizer.param_groups:
+            lr, mom = self._at(g, self.last_epoch)
+            out.append(lr)
+            if self.cycle_momentum:
+                _set_momentum(g, mom)
+        return out
 
 
 class CyclicLR(LRScheduler):
@@ -397,12 +713,17 @@ class CyclicLR(LRScheduler):
             self.base_momentums = per_group(base_momentum, "base_momentum")
             self.max_momentums = per_group(max_momentum, "max_momentum")
             if last_epoch == -1:
-                for g, m in zip(groups, self.max_momentums):
+                for g, m, b in zip(groups, self.max_momentums, self.base_momentums):
                     _set_momentum(g, m)
+                    g["max_momentum"], g["base_momentum"] = m, b
+        base_lrs = per_group(base_lr, "base_lr")
         if last_epoch == -1:
-            for g, b in zip(groups, per_group(base_lr, "base_lr")):
-                g["initial_lr"] = b
+            for g, b in zip(groups, base_lrs):
+                _set_lr(g, b)
         super().__init__(optimizer, last_epoch)
+        # as PyTorch: the construction step read base_lrs from 'initial_lr' (setdefault),
+        # the later steps cycle from base_lr
+        self.base_lrs = base_lrs
 
 
     def _scale(self, epoch: int) -> tuple[float, float]:
@@ -421,48 +742,29 @@ class CyclicLR(LRScheduler):
             amp = self.gamma ** arg
         return height, amp
 
-    def lr_at(self, epoch):
-        height, amp = self._scale(epoch)
-        return [b + (m - b) * height * amp for b, m in zip(self.base_lrs, self.max_lrs)]
-
-    def step(self) -> None:
-        super().step()
+    def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
+        height, amp = self._scale(self.last_epoch)
         if self.cycle_momentum:
-            height, amp = self._scale(self.last_epoch)
             for g, b, m in zip(self.optimizer.param_groups, self.base_momentums,
                                self.max_momentums):
                 _set_momentum(g, m - (m - b) * height * amp)
+        return [b + (m - b) * height * amp for b, m in zip(self.base_lrs, self.max_lrs)]
 
+    def state_dict(self) -> dict[str, Any]:
+        sd = super().state_dict()
+        fn = self._scale_fn
+        sd["_scale_fn"] = None if fn is None or isinstance(fn, types.FunctionType) \
+            else fn.__dict__.copy()
+        return sd
 
-class ChainedScheduler(LRScheduler):
-    """Several schedules at once on one optimizer: each group's rate is its initial rate
-    times every schedule's factor at this step (``ConstantLR`` warm-up times
-    ``ExponentialLR`` decay, say), which is what PyTorch's chaining gives for such
-    multiplicative schedules. ``step()`` steps them all."""
-
-    def __init__(self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None):
-        if not schedulers:
-            raise ValueError("ChainedScheduler: needs at least one scheduler")
-        optimizer = optimizer or schedulers[0].optimizer
-        for sch in schedulers:
-            if sch.optimizer is not optimizer:
-                raise ValueError("ChainedScheduler: every scheduler must wrap the same "
-                                 "optimizer")
-        self.schedulers = list(schedulers)
-        super().__init__(optimizer, schedulers[0].last_epoch - 1)
-
-    def lr_at(self, epoch):
-        out = list(self.base_lrs)
-        for sch in self.schedulers:
-            for i, (lr, b) in enumerate(zip(sch.lr_at(epoch), sch.base_lrs)):
-                out[i] *= lr / b if b else 1.0
-        return out
-
-    def step(self) -> None:
-        super().step()
-        for sch in self.schedulers:     # their counters follow (state_dict, get_last_lr)
-            sch.last_epoch = self.last_epoch
-            sch._last_lr = self._last_lr
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        fn = state_dict.pop("_scale_fn", None)
+        state_dict.pop("_scale_fn_custom", None)       # PyTorch's name of it
+        super().load_state_dict(state_dict)
+        if isinstance(fn, dict) and self._scale_fn is not None:
+            self._scale_fn.__dict__.update(fn)
 
 
 class ReduceLROnPlateau(LRScheduler):
@@ -483,14 +785,19 @@ class ReduceLROnPlateau(LRScheduler):
         if threshold_mode not in ("rel", "abs"):
             raise ValueError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got "
                              f"{threshold_mode!r}")
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"ReduceLROnPlateau: expected an Optimizer, got "
+                            f"{type(optimizer).__name__}")
         n = len(optimizer.param_groups)
-        self.min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * n
+        many = isinstance(min_lr, (list, tuple))
+        self.default_min_lr = None if many else min_lr
+        self.min_lrs = list(min_lr) if many else [min_lr] * n
         if len(self.min_lrs) != n:
             raise ValueError(f"ReduceLROnPlateau: expected {n} min_lrs, got {len(self.min_lrs)}")
         self.mode, self.factor, self.patience = mode, float(factor), int(patience)
         self.threshold, self.threshold_mode = float(threshold), threshold_mode
         self.cooldown, self.eps = int(cooldown), float(eps)
-        self.best = math.inf if mode == "min" else -math.inf
+        self.mode_worse = self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = self.cooldown_counter = 0
         self.optimizer = optimizer
         self.last_epoch = 0
@@ -502,11 +809,16 @@ class ReduceLROnPlateau(LRScheduler):
             return a < (self.best * (1 - self.threshold) if rel else self.best - self.threshold)
         return a > (self.best * (1 + self.threshold) if rel else self.best + self.threshold)
 
-    def step(self, metrics=None) -> None:
+    def step(self, metrics=None, epoch: int | None = None) -> None:  # type: ignore[override]
+        """Record the metric of one epoch (``epoch``: deprecated, as in PyTorch)."""
         if metrics is None:
             raise TypeError("ReduceLROnPlateau.step needs the metric: step(val_loss)")
         current = float(metrics)
-        self.last_epoch += 1
+        if epoch is None:
+            epoch = self.last_epoch + 1
+        else:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self.last_epoch = epoch
         if self._better(current):
             self.best, self.num_bad_epochs = current, 0
         else:
@@ -515,10 +827,22 @@ class ReduceLROnPlateau(LRScheduler):
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0
         if self.num_bad_epochs > self.patience:
-            for g, lo in zip(self.optimizer.param_groups, self.min_lrs):
+            groups = self.optimizer.param_groups
+            if len(groups) != len(self.min_lrs):
+                if self.default_min_lr is None:
+                    raise RuntimeError(
+                        f"ReduceLROnPlateau: the optimizer has {len(groups)} param groups but "
+                        f"min_lr has {len(self.min_lrs)} values (a group was added?); set "
+                        "scheduler.min_lrs to one value per group")
+                self.min_lrs = [self.default_min_lr] * len(groups)
+            for g, lo in zip(groups, self.min_lrs):
                 old = hyper_value(g["lr"])
                 new = max(old * self.factor, lo)
                 if old - new > self.eps:
                     _set_lr(g, new)
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
-        self._last_lr = [hyper_value(g["lr"]) for g in self.optimizer.param_groups]
+        self._last_lr = _group_lrs(self.optimizer)
+
+    @property
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0

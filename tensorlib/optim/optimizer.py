@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import copy
-from collections import defaultdict
+import functools
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,6 +21,38 @@ class _Required:
 
 
 required = _Required()
+
+
+def _hooked_step(func: Callable) -> Callable:
+    """``step`` wrapped to run the optimizer's step pre/post hooks (once, however many
+    ``super().step()`` calls nest) and to mark the optimizer stepped (schedulers check it)."""
+    @functools.wraps(func)
+    def step(self, *args, **kwargs):
+        d = self.__dict__.get("_hook_dicts")
+        if not d or self.__dict__.get("_in_hooked_step"):
+            out = func(self, *args, **kwargs)
+        else:
+            self._in_hooked_step = True
+            try:
+                args = (self, *args)        # as PyTorch: the hooks' args start with self
+                for hook in list(d.get("step_pre", {}).values()):
+                    res = hook(self, args, kwargs)
+                    if res is not None:
+                        if not (isinstance(res, tuple) and len(res) == 2):
+                            raise RuntimeError(
+                                f"{type(self).__name__}.step: a step pre-hook must return None "
+                                f"or a tuple (new_args, new_kwargs), got {res!r}")
+                        args, kwargs = res
+                out = func(*args, **kwargs)
+                for hook in list(d.get("step_post", {}).values()):
+                    hook(self, args, kwargs)
+            finally:
+                self._in_hooked_step = False
+        if not self._stepped:       # set once: no per-step state
+            self._stepped = True
+        return out
+    step._runs_step_hooks = True
+    return step
 
 
 class Optimizer:
@@ -40,6 +73,11 @@ class Optimizer:
         super().__init_subclass__(**kwargs)
         if "state_shaped_like_params" not in cls.__dict__:
             cls.state_shaped_like_params = cls.__module__.startswith("tensorlib.")
+        step = cls.__dict__.get("step")
+        if callable(step) and not getattr(step, "_runs_step_hooks", False):
+            # a subclass's own step() (L-BFGS, a user's optimizer) runs the step hooks and
+            # marks the optimizer stepped, as PyTorch patches every optimizer's step
+            cls.step = _hooked_step(step)
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]):
         self.defaults = dict(defaults)
@@ -109,10 +147,55 @@ class Optimizer:
         if lr is not None and not lr >= 0.0:
             raise ValueError(f"{type(self).__name__}: invalid learning rate {lr} (must be >= 0)")
 
+    # --- hooks (PyTorch's) ----------------------------------------------------------------
+    def _hooks(self, kind: str) -> OrderedDict:
+        # made on first use: a subclass need not call Optimizer.__init__ first, and a copy or
+        # unpickled optimizer gets its own
+        d = self.__dict__.get("_hook_dicts")
+        if d is None:
+            d = self.__dict__["_hook_dicts"] = {}
+        return d.setdefault(kind, OrderedDict())
+
+    def _register(self, kind: str, hook: Callable, prepend: bool = False):
+        if not callable(hook):
+            raise TypeError(f"{type(self).__name__}.register_{kind}_hook: expected a callable, "
+                            f"got {type(hook).__name__}")
+        from ..nn.module import _Handle
+        return _Handle(self._hooks(kind), hook, prepend=prepend)
+
+    def register_step_pre_hook(self, hook: Callable):
+        """``hook(optimizer, args, kwargs)`` runs before each ``step()``; it may return
+        ``(new_args, new_kwargs)``. Returns a handle whose ``remove()`` unregisters it."""
+        return self._register("step_pre", hook)
+
+    def register_step_post_hook(self, hook: Callable):
+        """``hook(optimizer, args, kwargs)`` runs after each ``step()``. Returns a handle
+        whose ``remove()`` unregisters it."""
+        return self._register("step_post", hook)
+
+    def register_state_dict_pre_hook(self, hook: Callable, prepend: bool = False):
+        """``hook(optimizer)`` runs at the start of :meth:`state_dict`."""
+        return self._register("state_dict_pre", hook, prepend)
+
+    def register_state_dict_post_hook(self, hook: Callable, prepend: bool = False):
+        """``hook(optimizer, state_dict)`` runs at the end of :meth:`state_dict`; a returned
+        dict replaces the state dict."""
+        return self._register("state_dict_post", hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable, prepend: bool = False):
+        """``hook(optimizer, state_dict)`` runs at the start of :meth:`load_state_dict`; a
+        returned dict is loaded instead."""
+        return self._register("load_state_dict_pre", hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook: Callable, prepend: bool = False):
+        """``hook(optimizer)`` runs at the end of :meth:`load_state_dict`."""
+        return self._register("load_state_dict_post", hook, prepend)
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         from ..nn.utils import zero_grad_
         zero_grad_((p for g in self.param_groups for p in g["params"]), set_to_none)
 
+    @_hooked_step
     def step(self, closure: Callable[[], Any] | None = None):
         """One update of every parameter that has a gradient. ``closure`` (optional)
         re-evaluates the model and returns the loss; it runs with grad enabled."""
@@ -190,6 +273,8 @@ class Optimizer:
     def state_dict(self) -> dict[str, Any]:
         """``{"state": {index: {...}}, "param_groups": [{..., "params": [index, ...]}]}``,
         parameters replaced by their position, as PyTorch does; savable with ``tl.save``."""
+        for hook in list(self._hooks("state_dict_pre").values()):
+            hook(self)
         index: dict[int, int] = {}
         groups = []
         for g in self.param_groups:
@@ -207,11 +292,22 @@ class Optimizer:
                 if p in self.state:
                     state[index[id(p)]] = {k: (v.detach() if isinstance(v, Tensor) else v)
                                            for k, v in self.state[p].items()}
-        return {"state": state, "param_groups": groups}
+        out = {"state": state, "param_groups": groups}
+        for hook in list(self._hooks("state_dict_post").values()):
+            res = hook(self, out)
+            if res is not None:
+                out = res
+        return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore hyper-parameters and state saved by ``state_dict`` (copies the tensors)."""
         name = type(self).__name__
+        if isinstance(state_dict, dict):
+            state_dict = state_dict.copy()      # a pre-hook may edit it: not the caller's
+        for hook in list(self._hooks("load_state_dict_pre").values()):
+            res = hook(self, state_dict)
+            if res is not None:
+                state_dict = res
         if not isinstance(state_dict, dict) or "param_groups" not in state_dict \
                 or "state" not in state_dict:
             raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and "
@@ -242,6 +338,8 @@ class Optimizer:
                 if k == "params":
                     continue
                 g[k] = _restore(g.get(k), v)
+        for hook in list(self._hooks("load_state_dict_post").values()):
+            hook(self)
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
