@@ -162,9 +162,9 @@ def _contig(xp, *arrays):
 _SEQ_KERNEL_MAX_WORK = 1 << 18
 
 
-def _seq_kernel(xp, N: int, G: int, H: int, *arrays) -> bool:
-    return (xp is np and N * G * H <= _SEQ_KERNEL_MAX_WORK
-            and all(a.dtype == np.float32 for a in arrays))
+def _seq_kernel(N: int, G: int, H: int, *arrays) -> bool:
+    """Whether the CPU sequence kernel takes these host arrays."""
+    return N * G * H <= _SEQ_KERNEL_MAX_WORK and all(a.dtype == np.float32 for a in arrays)
 
 
 def _last(y, h0, reverse: bool):
@@ -179,7 +179,7 @@ def _lstm_fwd(xp, x, h0, c0, w_ih, w_hh, *b, reverse=False):
     gi = _input_gates(xp, x, w_ih, b[0] + b[1] if b else None)
     y, cs = xp.empty((T, N, H), x.dtype), xp.empty((T, N, H), x.dtype)
     acts = xp.empty((T, N, 4 * H), x.dtype)
-    if _seq_kernel(xp, N, 4 * H, H, gi, h0, c0, w_hh):
+    if xp is np and _seq_kernel(N, 4 * H, H, gi, h0, c0, w_hh):
         from .. import _ops
         _ops.lstm_seq_fwd_f32(gi, np.ascontiguousarray(w_hh), h0, c0, y, cs, acts, reverse)
         return y, _last(y, h0, reverse), _last(cs, c0, reverse), acts, cs
@@ -216,7 +216,8 @@ def _gru_fwd(xp, x, h0, w_ih, w_hh, *b, reverse=False):
     gi = _input_gates(xp, x, w_ih, bias_in)
     y, ws = xp.empty((T, N, H), x.dtype), xp.empty((T, N, 4 * H), x.dtype)
     gh = xp.empty((N, 3 * H), x.dtype)
-    if _seq_kernel(xp, N, 3 * H, H, gi, h0, w_hh) and (b_hn is None or b_hn.dtype == np.float32):
+    if xp is np and _seq_kernel(N, 3 * H, H, gi, h0, w_hh) and (
+            b_hn is None or b_hn.dtype == np.float32):
         from .. import _ops
         bn = np.zeros(H, np.float32) if b_hn is None else np.ascontiguousarray(b_hn)
         _ops.gru_seq_fwd_f32(gi, np.ascontiguousarray(w_hh), bn, h0, y, ws, gh, reverse)
