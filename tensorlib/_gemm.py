@@ -108,6 +108,12 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     times a vector; NumPy for the rest. float16 products are computed in float32 and rounded
     once (as PyTorch's CPU matmul accumulates them): NumPy's float16 loop has no BLAS and
     was ~8x slower than PyTorch."""
+    if (a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1 and b.shape[-2] == 1
+            and a.dtype == b.dtype and a.dtype.kind == "f" and a.dtype != _F16):
+        # an inner dimension of 1 (outer products: vmap(hessian), MAML's meta-gradients):
+        # each entry is one product, which broadcasting computes 3-6x faster than NumPy's
+        # matmul loop, with the same values; batch dims broadcast alike
+        return np.multiply(a, b) if out is None else np.multiply(a, b, out=out)
     if a.dtype == _F16 and b.dtype == _F16:
         c = matmul(a.astype(_F32), b.astype(_F32))
         if out is None:

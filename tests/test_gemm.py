@@ -412,3 +412,20 @@ def test_float16_products_are_float32_products_rounded_once():
     x = tl.tensor(a[0], requires_grad=True)
     (x @ tl.tensor(b)).sum().backward()
     assert x.grad.dtype == tl.float16
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sa,sb", [((256, 64, 1), (256, 1, 64)), ((64, 1), (3, 1, 5)),
+                                   ((2, 3, 4, 1), (3, 1, 7)), ((5, 1), (1, 6)), ((1, 1), (1, 1)),
+                                   ((3, 0, 1), (1, 4))])
+def test_inner_dimension_one_is_broadcast_products_with_matmuls_values(sa, sb, dtype):
+    # outer products (vmap(hessian), MAML) take the broadcast multiply: the same values
+    r = np.random.default_rng(0)
+    a, b = r.standard_normal(sa).astype(dtype), r.standard_normal(sb).astype(dtype)
+    want = np.matmul(a, b)
+    np.testing.assert_array_equal(_gemm.matmul(a, b), want)
+    out = np.empty(want.shape, dtype)
+    assert _gemm.matmul(a, b, out=out) is out
+    np.testing.assert_array_equal(out, want)
+    with pytest.raises(ValueError):             # batch dims that do not broadcast, as NumPy
+        _gemm.matmul(np.ones((2, 3, 4, 1), dtype), np.ones((4, 1, 7), dtype))
