@@ -1285,7 +1285,7 @@ _CATEGORIES = {
     "mode": "is_inference",
     "rare": "hash_tensor histogram",
     "named": "name",
-    "class": "dtype layout memory_format",
+    "class": "dtype layout",
 }
 LEFT_OUT = {n: why for why, names in _CATEGORIES.items() for n in names.split()}
 
