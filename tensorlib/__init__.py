@@ -86,7 +86,7 @@ from .ops.shape import (astype, broadcast_to, cat, chunk, clone, concat, concate
                         triu, unbind, unsqueeze)
 from .ops.shape import narrow, select, unflatten
 from .random import Generator, manual_seed
-from .random import get_rng_state, initial_seed, seed, set_rng_state
+from .random import default_generator, get_rng_state, initial_seed, seed, set_rng_state
 from .ops.cumulative import cummax, cummin, diff, logcumsumexp
 from .ops.moments import count_nonzero, nanmean, nansum, std_mean, var_mean
 from .ops.batched import addmm, baddbmm, bmm

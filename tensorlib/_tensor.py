@@ -331,6 +331,8 @@ class Tensor(TensorBase):
         return t
 
     def detach_(self) -> Tensor:
+        if self._base is not None:      # the base would still see the view's history
+            raise RuntimeError("Can't detach views in-place. Use detach() instead.")
         self._node = None
         self._rg = False
         return self

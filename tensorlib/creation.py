@@ -16,14 +16,38 @@ from .random import Generator, rng
 _SUPPORTED = set(_dtypes.ALL)
 
 
-def _python_floats(data) -> bool:
-    """Whether float64 values came from Python floats (which default to float32), not from
-    an array-like or NumPy scalars that carry float64 (a torch tensor, np.float64(1.0),
-    [np.float64(1.0)]: those keep it, as PyTorch's tensor() does)."""
-    while isinstance(data, (list, tuple)) and data:
-        data = data[0]
-    return not (isinstance(data, np.floating) or hasattr(data, "__array__")
-                or hasattr(data, "__array_interface__") or hasattr(data, "__dlpack__"))
+def _leaves(data):
+    """The scalars of a nested list/tuple, depth first."""
+    stack = [data]
+    while stack:
+        d = stack.pop()
+        if isinstance(d, (list, tuple)):
+            stack.extend(reversed(d))
+        else:
+            yield d
+
+
+def _list_float_dtype(data, arr_dtype):
+    """The float dtype PyTorch's tensor() gives a nested list whose NumPy array came out
+    float64: Python floats are the default float, a NumPy float scalar keeps its own dtype
+    (``[np.float32(1.5), 2]`` is float32, ``[1, np.float64(2.0)]`` float64), arrays and
+    tensors inside keep theirs (None: keep NumPy's)."""
+    if not isinstance(data, (list, tuple)):
+        return None if isinstance(data, np.floating) or hasattr(data, "__array__") \
+            or hasattr(data, "__array_interface__") or hasattr(data, "__dlpack__") \
+            else _dtypes.default_float
+    found, python_float = [], False
+    for v in _leaves(data):
+        if isinstance(v, np.floating):
+            found.append(v.dtype)
+        elif isinstance(v, float):
+            python_float = True
+        elif not isinstance(v, (int, bool, np.integer, np.bool_)):
+            return None                 # arrays or tensors inside: NumPy's promotion
+    if not found:
+        return _dtypes.default_float
+    dt = np.result_type(*found, *((_dtypes.default_float,) if python_float else ()))
+    return dt if dt != arr_dtype else None
 
 
 def _to_array(data: Any, dtype=None) -> np.ndarray:
@@ -48,8 +72,12 @@ def _to_array(data: Any, dtype=None) -> np.ndarray:
         except ValueError as e:
             raise ValueError(f"tensor(): cannot build a tensor from {type(data).__name__}: "
                              f"{e}") from None
-        if arr.dtype == np.float64 and dt is None and _python_floats(data):
-            arr = arr.astype(_dtypes.default_float)  # Python floats default to float32
+        if arr.dtype == np.float64 and dt is None:
+            want = _list_float_dtype(data, arr.dtype)   # Python floats: the default float
+            if want is not None:
+                arr = arr.astype(want)
+        elif dt is not None and dt.kind in "iu" and arr.dtype.kind in "fiu" and arr.size:
+            _check_int_range(arr, dt)
     if arr.dtype == object:
         raise TypeError("tensor(): data must be numbers or nested sequences of numbers of a "
                         "regular shape")
@@ -58,6 +86,19 @@ def _to_array(data: Any, dtype=None) -> np.ndarray:
     elif arr.dtype not in _SUPPORTED:
         raise TypeError(f"tensor(): {_dtypes.unsupported_hint(arr.dtype)}")
     return arr
+
+
+def _check_int_range(values: np.ndarray, dt: np.dtype, what: str = "value") -> None:
+    """Python numbers going into an integer dtype: PyTorch refuses those that would wrap
+    (1e40, 2**40 into int32, NaN, inf) instead of storing garbage."""
+    info = np.iinfo(dt)
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values) | (values < info.min) | (values > info.max)
+    else:
+        bad = (values < info.min) | (values > info.max)
+    if bad.any():
+        v = values[bad].flat[0].item()
+        raise RuntimeError(f"{what} {v!r} cannot be converted to type {dt} without overflow")
 
 
 def _target(device) -> Device:
@@ -209,6 +250,9 @@ def _filled(kind: str, size, fill, dtype, device, requires_grad) -> Tensor:
             return t
     xp = xp_for(dev)
     shape = _shape(size)
+    if dt.kind in "iu" and isinstance(fill, (int, float, np.number)) \
+            and not isinstance(fill, (bool, np.bool_)):
+        _check_int_range(np.asarray(fill), dt, f"{kind}: fill value")
     arr = xp.empty(shape, dt) if kind == "empty" else xp.full(shape, fill, dt)
     t = _made(_wrap(arr, dev, False, None, 0))
     if requires_grad:
@@ -278,7 +322,7 @@ def rand_like(t: Tensor, generator: Generator | None = None, dtype=None, device=
               requires_grad: bool = False) -> Tensor:
     """Uniform on [0, 1), with ``t``'s shape, floating dtype and device."""
     dt, dev = _like(t, dtype, device)
-    return rand(*t.shape, generator=generator, dtype=_float_like(dt), device=dev,
+    return rand(*t.shape, generator=generator, dtype=_float_like(dt, dtype), device=dev,
                 requires_grad=requires_grad)
 
 
@@ -286,12 +330,17 @@ def randn_like(t: Tensor, generator: Generator | None = None, dtype=None, device
                requires_grad: bool = False) -> Tensor:
     """Standard normal, with ``t``'s shape, floating dtype and device."""
     dt, dev = _like(t, dtype, device)
-    return randn(*t.shape, generator=generator, dtype=_float_like(dt), device=dev,
-                 requires_grad=requires_grad)
+    return randn(*t.shape, generator=generator, dtype=_float_like(dt, dtype, "randn_like"),
+                 device=dev, requires_grad=requires_grad)
 
 
-def _float_like(dt):
-    return dt if np.dtype(dt).kind == "f" else None     # an integer ``t`` gets the default
+def _float_like(dt, asked=None, name: str = "rand_like"):
+    """The floating dtype of a random ``*_like``: an integer ``t`` gets the default float,
+    an integer ``dtype=`` asked for is refused (PyTorch has no such sampler)."""
+    if asked is not None and np.dtype(dt).kind != "f":
+        from .errors import DTypeError
+        raise DTypeError(f"{name}: dtype must be a floating dtype, got {np.dtype(dt)}")
+    return dt if np.dtype(dt).kind == "f" else None
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -335,7 +384,10 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
 
 
 def _scalar_arg(v):
-    """A 0-d tensor bound (``tl.arange(n_tensor)``) as its Python number."""
+    """A 0-d tensor bound (``tl.arange(n_tensor)``) or a NumPy scalar as its Python number
+    (an ``np.float32`` bound is a float: a float range)."""
+    if isinstance(v, np.generic):
+        return v.item()
     if isinstance(v, Tensor):
         if v.ndim != 0:
             raise ValueError(f"arange: bounds and step must be numbers or 0-d tensors, got a "
@@ -429,6 +481,10 @@ def linspace(start: float, end: float, steps: int, dtype=None, device=None,
     xp = xp_for(dev)
     if dt in (_dtypes.float32, _dtypes.float64) and steps > 1 and xp is np:
         arr = _torch_linspace(start, end, steps, dt)
+    elif dt.kind in "iu":
+        # PyTorch's: the ends cast to the integer dtype first, the points computed in double
+        # between them, then truncated toward 0
+        arr = xp.linspace(int(start), int(end), steps, dtype=np.float64).astype(dt)
     else:
         arr = xp.linspace(start, end, steps, dtype=dt)
     t = _made(_wrap(arr, dev, False, None, 0))
@@ -590,9 +646,13 @@ def uniform(low: float = 0.0, high: float = 1.0, size: Sequence[int] = (), gener
     return _traced(t, "uniform", {"low": float(low), "high": float(high)}, generator)
 
 
-def randperm(n: int, generator=None, device=None) -> Tensor:
-    """A random permutation of 0 .. n-1, as int64."""
-    t = _place(rng(generator).permutation(n).astype(np.int64), device, False)
+def randperm(n: int, generator=None, device=None, dtype=None,
+             requires_grad: bool = False) -> Tensor:
+    """A random permutation of 0 .. n-1, as int64 (or ``dtype``)."""
+    if int(n) < 0:
+        raise ValueError(f"randperm: negative dimension {n}")
+    dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.int64
+    t = _place(rng(generator).permutation(n).astype(dt), device, requires_grad)
     return _traced(t, "randperm", {"n": int(n)}, generator)
 
 

@@ -1,6 +1,8 @@
 """Random numbers: a global seedable generator and explicit ``Generator`` objects."""
 from __future__ import annotations
 
+import contextlib
+
 import os
 
 import numpy as np
@@ -152,6 +154,26 @@ def get_rng_state():
 def set_rng_state(new_state) -> None:
     """Restore the global generator from a :func:`get_rng_state` tensor."""
     default_generator._set_state_bytes(new_state)
+
+
+@contextlib.contextmanager
+def fork_rng(devices=None, enabled: bool = True, _caller: str = "fork_rng",
+             _devices_kw: str = "devices", device_type: str = "cuda"):
+    """Inside the block, draws from the global generator do not change the sequence outside
+    it: its state is restored on exit (``torch.random.fork_rng``; the generator serves every
+    device, so ``devices`` and ``device_type`` name nothing more to save).
+
+    >>> with tl.random.fork_rng():
+    ...     noise = tl.randn(3)          # the draws after the block are as without it
+    """
+    if not enabled:
+        yield
+        return
+    saved = get_rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(saved)
 
 
 def rng(generator: Generator | None = None) -> np.random.Generator:

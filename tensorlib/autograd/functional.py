@@ -91,9 +91,11 @@ def _check_like(vs: tuple[Tensor, ...], like: tuple[Tensor, ...], what: str) -> 
             raise ValueError(f"{what}: shape {tuple(v.shape)} does not match {tuple(t.shape)}")
 
 
-def vjp(func: Callable, inputs, v=None, create_graph: bool = False) -> tuple[Any, Any]:
+def vjp(func: Callable, inputs, v=None, create_graph: bool = False,
+        strict: bool = False) -> tuple[Any, Any]:
     """``(func(*inputs), v^T J)``: the vector-Jacobian product; ``v`` may be omitted when
-    ``func`` returns one element."""
+    ``func`` returns one element. ``strict``: raise when the output does not depend on an
+    input (else zeros), as PyTorch's."""
     ins, single_in = _tuple(inputs, "vjp: inputs")
     with enable_grad():
         xs = _fresh(ins, create_graph)
@@ -106,14 +108,15 @@ def vjp(func: Callable, inputs, v=None, create_graph: bool = False) -> tuple[Any
         else:
             vs, _ = _tuple(v, "vjp: v")
             _check_like(vs, os_, "vjp: v")
-        g = _grads(os_, xs, vs, create_graph)
+        g = _grads(os_, xs, vs, create_graph, strict)
     return (_out(_results(os_, create_graph), single_out),
             _out(_results(g, create_graph), single_in))
 
 
-def jvp(func: Callable, inputs, v=None, create_graph: bool = False) -> tuple[Any, Any]:
+def jvp(func: Callable, inputs, v=None, create_graph: bool = False,
+        strict: bool = False) -> tuple[Any, Any]:
     """``(func(*inputs), J v)``: the Jacobian-vector product; ``v`` may be omitted when the
-    input is a single element."""
+    input is a single element. ``strict``: as :func:`vjp`."""
     from ..creation import zeros_like
     ins, single_in = _tuple(inputs, "jvp: inputs")
     if v is None:
@@ -129,7 +132,7 @@ def jvp(func: Callable, inputs, v=None, create_graph: bool = False) -> tuple[Any
         os_, single_out = _tuple(func(*xs), "jvp: func's output")
         # g(u) = J^T u is linear in u; its vjp with v is J v
         us = tuple(zeros_like(o).requires_grad_(True) for o in os_)
-        g = _grads(os_, xs, us, True)
+        g = _grads(os_, xs, us, True, strict)
         jv = _grads(g, us, vs, create_graph)
     return (_out(_results(os_, create_graph), single_out),
             _out(_results(jv, create_graph), single_out))
@@ -185,22 +188,24 @@ def hessian(func: Callable, inputs, create_graph: bool = False, strict: bool = F
                     vectorize=vectorize, strategy=outer_jacobian_strategy)
 
 
-def hvp(func: Callable, inputs, v, create_graph: bool = False) -> tuple[Any, Any]:
+def hvp(func: Callable, inputs, v, create_graph: bool = False,
+        strict: bool = False) -> tuple[Any, Any]:
     """``(func(*inputs), H v)`` for a function returning one element, without forming the
-    Hessian: the gradient of ``<grad func, v>``."""
+    Hessian: the gradient of ``<grad func, v>``. ``strict``: as :func:`vjp`."""
     ins, single_in = _tuple(inputs, "hvp: inputs")
     vs, _ = _tuple(v, "hvp: v")
     _check_like(vs, ins, "hvp: v")
     with enable_grad():
         xs = _fresh(ins, True)
         out = _scalar_output(func(*xs), "hvp: func's output")
-        g = _grads((out,), xs, None, True)
+        g = _grads((out,), xs, None, True, strict)
         dot = sum((gi * vi).sum() for gi, vi in zip(g, vs))
-        hv = _grads((dot,), xs, None, create_graph)
+        hv = _grads((dot,), xs, None, create_graph, strict)
     return _results((out,), create_graph)[0], _out(_results(hv, create_graph), single_in)
 
 
-def vhp(func: Callable, inputs, v, create_graph: bool = False) -> tuple[Any, Any]:
+def vhp(func: Callable, inputs, v, create_graph: bool = False,
+        strict: bool = False) -> tuple[Any, Any]:
     """``(func(*inputs), v^T H)`` for a function returning one element. The Hessian of a
     twice-differentiable function is symmetric, so this is :func:`hvp`'s product."""
-    return hvp(func, inputs, v, create_graph=create_graph)
+    return hvp(func, inputs, v, create_graph=create_graph, strict=strict)

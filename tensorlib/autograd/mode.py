@@ -192,7 +192,9 @@ class enable_grad(_BareDecorator):
 
 
 class set_grad_enabled(_GradMode):
-    """``set_grad_enabled(False)`` behaves as ``no_grad()``; also a plain call."""
+    """``set_grad_enabled(False)`` behaves as ``no_grad()``; also a plain call (which sets
+    the mode at once) and a decorator, as PyTorch's: decorating restores the mode the call
+    changed, and each call of the decorated function runs in ``mode``."""
 
     def __init__(self, mode: bool):
         self._mode = bool(mode)
@@ -203,6 +205,10 @@ class set_grad_enabled(_GradMode):
 
     def __exit__(self, *exc):
         _pop_grad_mode(self._token)
+
+    def __call__(self, fn):
+        _pop_grad_mode(self._token)     # @set_grad_enabled(False) must not leave it off
+        return super().__call__(fn)
 
 
 class InferenceVersion(list):
