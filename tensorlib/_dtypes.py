@@ -63,8 +63,8 @@ def as_dtype(d) -> np.dtype:
         if d not in _BY_NAME:
             raise TypeError(f"unknown dtype {d!r}; expected one of {sorted(_BY_NAME)}")
         dt = _BY_NAME[d]
-    elif d is builtins.float:
-        dt = default_float
+    elif d is builtins.float:       # Python's float is a double, as in PyTorch and NumPy
+        dt = float64
     elif d is builtins.int:
         dt = int64
     elif d is builtins.bool:

@@ -101,3 +101,10 @@ def test_detach_in_place_refuses_views_as_pytorch():
         y = x * 2
         y.detach_()
         assert not y.requires_grad
+
+
+def test_python_float_as_a_dtype_is_double_as_in_pytorch_and_numpy():
+    for make in (lambda M: M.zeros(2, dtype=float), lambda M: M.ones(2).to(float),
+                 lambda M: M.tensor([1], dtype=float)):
+        assert str(make(tl).dtype) == "float64" == str(make(torch).dtype).split(".")[-1]
+    assert tl.zeros(2, dtype=int).dtype == tl.int64 and tl.float is tl.float32
