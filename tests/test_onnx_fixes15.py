@@ -298,3 +298,31 @@ def test_inference_graph_exports_without_warning(tmp_path):
     bn = nn.Sequential(nn.Linear(6, 3), nn.BatchNorm1d(3))
     tl.onnx.export(bn, (x,), tmp_path / "bn.onnx", dynamic_axes={0: [0]}, opset=13)
     assert bn.training
+
+
+class _InPlace(tl.nn.Module):
+    """ReLU(inplace=True), mul_ and clamp_: the vision trial's ResNet stem."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = tl.nn.Linear(4, 4)
+        self.act = tl.nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        h = self.act(self.lin(x))
+        h.mul_(2.0).clamp_(max=5.0)
+        return h
+
+
+def test_export_with_a_dynamic_batch_takes_in_place_ops(tmp_path):
+    import warnings
+    ort = pytest.importorskip("onnxruntime")
+    m = _InPlace()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no retrace per size, no "Python loop" advice
+        tl.onnx.export(m, (tl.ones(2, 4),), tmp_path / "m.onnx", dynamic_axes={0: [0]})
+    s = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    with tl.no_grad():
+        want = m(tl.tensor(x)).numpy()
+    np.testing.assert_allclose(s.run(None, {s.get_inputs()[0].name: x})[0], want, atol=1e-6)

@@ -315,8 +315,12 @@ def export(model, example_inputs, path: str | os.PathLike, dynamic_axes=None,
         model.eval()
     try:
         fn = function(lambda *xs: model(*xs), input_signature=specs)
-        # (get_graph traces again with the dynamic axes doubled and compares the graphs)
-        g = fn.get_graph(*ex)
+        # (get_graph traces again with the dynamic axes doubled and compares the graphs;
+        # both traces without autograd, as an exported model runs: with it, an in-place
+        # op such as ReLU(inplace=True) recorded a copy in one trace only)
+        from ..autograd.mode import no_grad
+        with no_grad():
+            g = fn.get_graph(*ex)
     finally:
         if was_training:
             model.train()
