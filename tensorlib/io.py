@@ -28,8 +28,11 @@ from ._tensor import Tensor
 
 __all__ = ["CheckpointError", "load", "save"]
 
+# (U16/U32/U64: NumPy arrays in a checkpoint, e.g. np.random.get_state()'s key; tensors have
+# no such dtypes)
 _DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64, "I8": np.int8,
-           "I16": np.int16, "I32": np.int32, "I64": np.int64, "U8": np.uint8, "BOOL": np.bool_}
+           "I16": np.int16, "I32": np.int32, "I64": np.int64, "U8": np.uint8, "BOOL": np.bool_,
+           "U16": np.uint16, "U32": np.uint32, "U64": np.uint64}
 _CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
 _STRUCT_KEY = "tensorlib.structure"
 _FORMAT_KEY = "format"

@@ -22,7 +22,37 @@ __all__ = ["current_device", "device_count", "empty_cache", "get_device_name",
            "get_device_properties", "is_available", "max_memory_allocated",
            "max_memory_reserved", "memory_allocated", "memory_reserved", "memory_stats",
            "missing_cuda_kernels", "pin_memory", "reset_peak_memory_stats", "set_device",
-           "synchronize", "install_kernels"]
+           "synchronize", "install_kernels", "manual_seed", "manual_seed_all", "seed",
+           "seed_all", "initial_seed"]
+
+
+# tensorlib draws random numbers on the host from one generator for every device (then
+# copies them), so PyTorch's CUDA seeding (a seed_everything() helper's torch.cuda.
+# manual_seed_all) seeds that generator: the same sequence on the CPU and the GPU
+def manual_seed(seed: int) -> None:
+    """Seed the generator CUDA tensors draw from (tensorlib's one global generator)."""
+    from ..random import manual_seed as _seed
+    _seed(seed)
+
+
+def manual_seed_all(seed: int) -> None:
+    """As :func:`manual_seed`: one generator serves every GPU."""
+    manual_seed(seed)
+
+
+def seed() -> int:
+    """Seed the global generator from fresh entropy; returns the seed."""
+    from ..random import seed as _seed
+    return _seed()
+
+
+def seed_all() -> int:
+    return seed()
+
+
+def initial_seed() -> int:
+    from ..random import initial_seed as _initial
+    return _initial()
 
 
 def install_kernels() -> list[str]:
@@ -35,3 +65,4 @@ def install_kernels() -> list[str]:
 
 
 install_kernels()
+from . import amp  # noqa: E402,F401  (torch.cuda.amp: autocast, GradScaler)

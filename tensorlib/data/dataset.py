@@ -154,7 +154,16 @@ class TensorDataset(Dataset):
             raise ValueError(f"TensorDataset: all tensors must have the same first dimension, "
                              f"got shapes {shapes}")
         self.tensors = tensors
-        self._arrays = [_as_array(t) for t in tensors]
+        self._key: tuple = ()
+
+    @property
+    def _arrays(self) -> list:
+        """The host arrays of ``self.tensors`` as they are now: a reassigned ``tensors`` or a
+        tensor's replaced ``.data`` is read (as PyTorch's), device copies made once."""
+        key = tuple((id(t), id(getattr(t, "_data", t))) for t in self.tensors)
+        if key != self._key:
+            self._key, self._cache = key, [_as_array(t) for t in self.tensors]
+        return self._cache
 
     def __len__(self) -> int:
         return len(self._arrays[0])
@@ -201,7 +210,9 @@ class Subset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index):
+        if isinstance(index, (list, tuple)):    # PyTorch's Subset[[i, j]]: the dataset's own
+            return self.dataset[[int(self.indices[i]) for i in index]]    # list indexing
         return self.dataset[int(self.indices[index])]
 
     def get_batch(self, indices: np.ndarray):
@@ -224,6 +235,11 @@ class ConcatDataset(Dataset):
             raise ValueError("ConcatDataset needs at least one dataset")
         _refuse_streams(self.datasets, "ConcatDataset", "use ChainDataset for streams")
         self.cumulative = np.cumsum([len(d) for d in self.datasets])
+
+    @property
+    def cumulative_sizes(self) -> list[int]:
+        """The running totals of the datasets' lengths (PyTorch's name)."""
+        return [int(c) for c in self.cumulative]
 
     def __len__(self) -> int:
         return int(self.cumulative[-1])

@@ -36,8 +36,9 @@ class SequentialSampler(Sampler):
 
 class RandomSampler(Sampler):
     """A new random order each epoch; with ``replacement``, ``num_samples`` independent
-    draws (default: the dataset's length). Draws come from ``generator`` or the global
-    generator (``tl.manual_seed``)."""
+    draws (default: the dataset's length). Without replacement, a ``num_samples`` beyond the
+    dataset's length chains several random orders, as PyTorch's. Draws come from
+    ``generator`` or the global generator (``tl.manual_seed``)."""
 
     def __init__(self, data_source: Sized, replacement: bool = False,
                  num_samples: int | None = None, generator: Generator | None = None):
@@ -45,10 +46,6 @@ class RandomSampler(Sampler):
         self.replacement = bool(replacement)
         self._num_samples = _count(num_samples, "RandomSampler")
         self.generator = generator
-        if not self.replacement and num_samples is not None and \
-                self._num_samples > len(data_source):
-            raise ValueError(f"RandomSampler: num_samples={num_samples} without replacement "
-                             f"exceeds the {len(data_source)} samples")
 
     @property
     def num_samples(self) -> int:
@@ -58,7 +55,9 @@ class RandomSampler(Sampler):
         n, g = len(self.data_source), rng(self.generator)
         if self.replacement:
             return iter(g.integers(0, n, self.num_samples).tolist())
-        return iter(g.permutation(n)[:self.num_samples].tolist())
+        k = self.num_samples
+        orders = [g.permutation(n) for _ in range(-(-k // n))] if n else []
+        return iter(np.concatenate(orders)[:k].tolist() if orders else [])
 
     def __len__(self) -> int:
         return self.num_samples
