@@ -539,8 +539,9 @@ def _new(fill):
                                 f"{size or ''} {sorted(kw)}")
             size = (kw["size"],)
         shape = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
-        return creation.full(tuple(shape), fill, dtype=dtype or self.dtype,
-                             device=device or self.device, requires_grad=requires_grad)
+        return creation.batched_like(self, creation.full(
+            tuple(shape), fill, dtype=dtype or self.dtype, device=device or self.device,
+            requires_grad=requires_grad))
     method.__doc__ = f"A new tensor of {fill} with this one's dtype and device (PyTorch's)."
     return method
 

@@ -292,22 +292,39 @@ def _like(t: Tensor, dtype, device):
     return (dtype if dtype is not None else t.dtype), (device if device is not None else t.device)
 
 
+def batched_like(t: Tensor, out: Tensor) -> Tensor:
+    """``out`` (made on ``t``'s device) batched as ``t`` is inside ``tl.vmap``: a tensor
+    made like a batched one (``zeros_like(x)``, ``x.new_zeros(3)``) has a copy per example,
+    as in PyTorch's vmap, so in-place writes of batched values into it work."""
+    d = t._data
+    if out._device is not t._device or getattr(d, "bdim", None) is None \
+            or type(d).__name__ != "BatchedArray":
+        return out
+    from .vmap.batched import BatchedArray
+    one = out._data.phys
+    xp = xp_for(t._device.base)
+    phys = xp.empty((d.batch_size,) + tuple(one.shape), one.dtype)
+    phys[...] = one
+    out._data = BatchedArray(phys, 0, t._device)
+    return out
+
+
 def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Zeros with ``t``'s shape, and its dtype and device unless given."""
     dt, dev = _like(t, dtype, device)
-    return zeros(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+    return batched_like(t, zeros(t.shape, dtype=dt, device=dev, requires_grad=requires_grad))
 
 
 def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Ones with ``t``'s shape, and its dtype and device unless given."""
     dt, dev = _like(t, dtype, device)
-    return ones(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+    return batched_like(t, ones(t.shape, dtype=dt, device=dev, requires_grad=requires_grad))
 
 
 def empty_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Uninitialised values with ``t``'s shape, and its dtype and device unless given."""
     dt, dev = _like(t, dtype, device)
-    return empty(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+    return batched_like(t, empty(t.shape, dtype=dt, device=dev, requires_grad=requires_grad))
 
 
 def full_like(t: Tensor, fill_value, dtype=None, device=None,
@@ -315,7 +332,8 @@ def full_like(t: Tensor, fill_value, dtype=None, device=None,
     """``fill_value`` with ``t``'s shape, and its dtype and device unless given (so
     ``full_like(int_tensor, 0.5)`` is zeros)."""
     dt, dev = _like(t, dtype, device)
-    return full(t.shape, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
+    return batched_like(t, full(t.shape, fill_value, dtype=dt, device=dev,
+                                requires_grad=requires_grad))
 
 
 def rand_like(t: Tensor, generator: Generator | None = None, dtype=None, device=None,

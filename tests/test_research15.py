@@ -99,3 +99,27 @@ def test_load_state_dict_assign_keeps_the_given_objects_as_pytorch():
     m = tl.nn.Linear(2, 3)
     m.load_state_dict({"weight": np.ones((3, 2)), "bias": np.zeros(3)}, assign=True)
     assert m.weight.dtype == tl.float64          # an array: copied in the value's dtype
+
+
+@pytest.mark.parametrize("name", ["zeros_like", "new_zeros", "setitem", "index_add_",
+                                  "full_like"])
+def test_tensors_made_like_a_batched_one_are_batched_inside_vmap(name):
+    # the research trial: out = zeros_like(x); out[...] += ... inside a per-example function
+    r = np.random.default_rng(0)
+    x, i = r.standard_normal((5, 4, 3)), r.integers(0, 3, (5, 2))
+    fs = {
+        "zeros_like": lambda L, x, i: L.zeros_like(x).add_(x),
+        "new_zeros": lambda L, x, i: x.new_zeros(4, 3).add_(x),
+        "setitem": lambda L, x, i: _set_row(L.zeros_like(x), x),
+        "index_add_": lambda L, x, i: L.zeros_like(x).index_add_(1, i, x[:, :2]),
+        "full_like": lambda L, x, i: L.full_like(x, 2.0).mul_(x),
+    }
+    f = fs[name]
+    got = tl.func.vmap(lambda a, b: f(tl, a, b))(tl.tensor(x), tl.tensor(i))
+    want = torch.func.vmap(lambda a, b: f(torch, a, b))(torch.tensor(x), torch.tensor(i))
+    np.testing.assert_allclose(got.numpy(), want.numpy())
+
+
+def _set_row(z, x):
+    z[0] = x[1]
+    return z
