@@ -16,7 +16,7 @@ from ..ops.shape import broadcast_to
 from ..ops.special_fns import digamma, i0e, i1e, lgamma
 from . import constraints
 from ._gamma import host_draw, standard_gamma
-from .base import Distribution, _host, as_float, broadcast_params
+from .base import CenteredAtLoc, Distribution, _host, as_float, broadcast_params
 from .base import value_like as _val
 from .continuous import Uniform
 from .continuous_extra import Exponential, Gamma, _Checks, _clamp_value, _rand
@@ -400,7 +400,7 @@ def _von_mises_draw(loc: np.ndarray, kappa: np.ndarray, shape, g) -> np.ndarray:
     return (x + math.pi + loc) % (2.0 * math.pi) - math.pi
 
 
-class VonMises(_Checks, Distribution):
+class VonMises(_Checks, CenteredAtLoc, Distribution):
     """The circular von Mises distribution with mean angle ``loc`` (radians) and
     ``concentration > 0``: density ``exp(k cos(x - loc)) / (2 pi I0(k))``. Values and
     ``loc`` may be any real number (read modulo 2 pi); samples lie in [-pi, pi). The mean
@@ -430,14 +430,6 @@ class VonMises(_Checks, Distribution):
         loc, k = _host(self.loc.detach()._data), _host(self.concentration.detach()._data)
         return host_draw("sampling a VonMises distribution",
                          lambda g: _von_mises_draw(loc, k, shape, g), self.loc)
-
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:

@@ -177,11 +177,10 @@ class Conv3d(_Conv):
     _functional = staticmethod(F.conv3d)
 
 
-class ConvTranspose1d(_ConvNd):
-    """Transposed 1-D convolution over (N, C_in, L) (or (C_in, L)); weight
-    (C_in, C_out/groups, k)."""
+class _ConvTransposeNd(_ConvNd):
+    """The transposed layers' constructor: PyTorch's argument order (output_padding after
+    padding, dilation last)."""
 
-    _nd = 1
     _transposed = True
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
@@ -190,6 +189,13 @@ class ConvTranspose1d(_ConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, output_padding=output_padding, dtype=dtype,
                          device=device)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """Transposed 1-D convolution over (N, C_in, L) (or (C_in, L)); weight
+    (C_in, C_out/groups, k)."""
+
+    _nd = 1
 
     def forward(self, x: Tensor, output_size=None) -> Tensor:
         """``output_size`` (PyTorch's): the wanted output length (or full shape), which picks
@@ -199,18 +205,9 @@ class ConvTranspose1d(_ConvNd):
                                   self.dilation)
 
 
-class ConvTranspose2d(_ConvNd):
+class ConvTranspose2d(_ConvTransposeNd):
     """Transposed 2-D convolution (the gradient of Conv2d with respect to its input);
     weight (C_in, C_out/groups, kh, kw)."""
-
-    _transposed = True
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1, dtype=None,
-                 device=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, output_padding=output_padding, dtype=dtype,
-                         device=device)
 
     def forward(self, x: Tensor, output_size=None) -> Tensor:
         """``output_size`` (PyTorch's): the wanted (H, W) (or full shape), which picks the
@@ -220,7 +217,7 @@ class ConvTranspose2d(_ConvNd):
                                   self.dilation)
 
 
-class ConvTranspose3d(_ConvNd):
+class ConvTranspose3d(_ConvTransposeNd):
     """Transposed 3-D convolution (the gradient of Conv3d with respect to its input) over
     (N, C_in, D, H, W) (or (C_in, D, H, W)); weight (C_in, C_out/groups, kd, kh, kw).
 
@@ -229,14 +226,6 @@ class ConvTranspose3d(_ConvNd):
     """
 
     _nd = 3
-    _transposed = True
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1, dtype=None,
-                 device=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, output_padding=output_padding, dtype=dtype,
-                         device=device)
 
     def forward(self, x: Tensor, output_size=None) -> Tensor:
         """``output_size`` (PyTorch's): the wanted (D, H, W) (or full shape), which picks the

@@ -624,6 +624,24 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     return out.squeeze(2)
 
 
+def _checked_5d(op: str, input, weight, bias, groups, chans: str, wdims: str) -> tuple:
+    """The 3-d convolutions' inputs checked: (x, w, b, groups), float tensors of one dtype,
+    x (N, {chans}, D, H, W), w ({wdims}, kd, kh, kw), groups a positive int."""
+    x = as_float_tensor(input, op)
+    w = as_float_tensor(weight, op, "weight")
+    b = None if bias is None else as_float_tensor(bias, op, "bias")
+    if x.ndim != 5:
+        raise ValueError(f"{op}: input must be 5-D (N, {chans}, D, H, W) or 4-D ({chans}, D, "
+                         f"H, W), got shape {tuple(x.shape)}")
+    if w.ndim != 5:
+        raise ValueError(f"{op}: weight must be 5-D ({wdims}, kd, kh, kw), got shape "
+                         f"{tuple(w.shape)}")
+    same_dtype(op, x, ("weight", w), ("bias", b))
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
+    return x, w, b, int(groups)
+
+
 @_unbatched(3)
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     """3-D convolution (cross-correlation) of (N, C, D, H, W) (or unbatched (C, D, H, W)) with
@@ -636,19 +654,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
         return autocast_call(conv3d, "conv3d", input, weight, bias, stride, padding, dilation,
                              groups)
     op = "conv3d"
-    x = as_float_tensor(input, op)
-    w = as_float_tensor(weight, op, "weight")
-    b = None if bias is None else as_float_tensor(bias, op, "bias")
-    if x.ndim != 5:
-        raise ValueError(f"{op}: input must be 5-D (N, C, D, H, W) or 4-D (C, D, H, W), got "
-                         f"shape {tuple(x.shape)}")
-    if w.ndim != 5:
-        raise ValueError(f"{op}: weight must be 5-D (O, C/groups, kd, kh, kw), got shape "
-                         f"{tuple(w.shape)}")
-    same_dtype(op, x, ("weight", w), ("bias", b))
-    if not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
-    groups = int(groups)
+    x, w, b, groups = _checked_5d(op, input, weight, bias, groups, "C", "O, C/groups")
     stride = tuple_n(stride, 3, op, "stride", 1)
     dilation = tuple_n(dilation, 3, op, "dilation", 1)
     pad = _padding(op, padding, w.shape[2:], dilation, stride, 3)
@@ -699,19 +705,7 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
         return autocast_call(conv_transpose3d, "conv_transpose3d", input, weight, bias, stride,
                              padding, output_padding, groups, dilation)
     op = "conv_transpose3d"
-    x = as_float_tensor(input, op)
-    w = as_float_tensor(weight, op, "weight")
-    b = None if bias is None else as_float_tensor(bias, op, "bias")
-    if x.ndim != 5:
-        raise ValueError(f"{op}: input must be 5-D (N, C_in, D, H, W) or 4-D (C_in, D, H, W), "
-                         f"got shape {tuple(x.shape)}")
-    if w.ndim != 5:
-        raise ValueError(f"{op}: weight must be 5-D (C_in, C_out/groups, kd, kh, kw), got shape "
-                         f"{tuple(w.shape)}")
-    same_dtype(op, x, ("weight", w), ("bias", b))
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
-    groups = int(groups)
+    x, w, b, groups = _checked_5d(op, input, weight, bias, groups, "C_in", "C_in, C_out/groups")
     stride = tuple_n(stride, 3, op, "stride", 1)
     dilation = tuple_n(dilation, 3, op, "dilation", 1)
     p = tuple_n(padding, 3, op, "padding", 0)
