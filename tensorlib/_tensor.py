@@ -187,6 +187,10 @@ class Tensor(TensorBase):
             # gradients"), so ports' except clauses catch it
             raise RuntimeError(f"only floating-point tensors can require gradients, "
                                f"got dtype {self._data.dtype}")
+        if value and self.is_inference() and not getattr(state, "inference", False):
+            # as PyTorch's, at once (it failed later, at the first op that saved it)
+            raise RuntimeError("Setting requires_grad=True on inference tensor outside "
+                               "InferenceMode is not allowed; .clone() it first")
         self._rg = value
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:

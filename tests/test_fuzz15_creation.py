@@ -108,3 +108,14 @@ def test_python_float_as_a_dtype_is_double_as_in_pytorch_and_numpy():
                  lambda M: M.tensor([1], dtype=float)):
         assert str(make(tl).dtype) == "float64" == str(make(torch).dtype).split(".")[-1]
     assert tl.zeros(2, dtype=int).dtype == tl.int64 and tl.float is tl.float32
+
+
+def test_inference_tensors_refuse_requires_grad_outside_the_mode_at_once():
+    for L in (torch, tl):
+        with L.inference_mode():
+            t = L.ones(2)
+            inside = L.ones(2).requires_grad_()
+        assert inside.requires_grad
+        with pytest.raises(RuntimeError, match="inference tensor outside InferenceMode"):
+            t.requires_grad_()
+        assert t.clone().requires_grad_().requires_grad
