@@ -127,6 +127,14 @@ cdef inline object _box(st):
     return [0]
 
 
+class _NodeName(str):
+    """A tape node's op name ("Mul"); also callable, as PyTorch's ``grad_fn.name()``
+    ("MulBackward0")."""
+
+    def __call__(self):
+        return f"{self}Backward0"
+
+
 cdef class Node:
     """A recorded op call: what ``Tensor.grad_fn`` returns.
 
@@ -161,7 +169,7 @@ cdef class Node:
 
     @property
     def name(self):
-        return _camel(self.op.name)
+        return _NodeName(_camel(self.op.name))
 
     def __repr__(self):
         return f"<{self.name}>"

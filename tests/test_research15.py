@@ -123,3 +123,10 @@ def test_tensors_made_like_a_batched_one_are_batched_inside_vmap(name):
 def _set_row(z, x):
     z[0] = x[1]
     return z
+
+
+def test_grad_fn_name_is_also_callable_as_pytorch():
+    y = tl.ones(2, requires_grad=True) * 2
+    ty = torch.ones(2, requires_grad=True) * 2
+    assert y.grad_fn.name == "Mul"                        # tensorlib's attribute stays
+    assert y.grad_fn.name() == ty.grad_fn.name() == "MulBackward0"
