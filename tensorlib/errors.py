@@ -21,6 +21,12 @@ class DTypeError(TypeError, RuntimeError):
     """The inputs' dtypes do not fit the op (a TypeError and a RuntimeError)."""
 
 
+class DimError(ShapeError, IndexError):
+    """A dimension out of range for the tensor: PyTorch's ``IndexError`` ("Dimension out of
+    range"), also a ValueError and a RuntimeError (as NumPy's AxisError is a ValueError and
+    an IndexError)."""
+
+
 def as_torch_style(cls: type) -> type:
     """The class an input error of class ``cls`` is raised as: plain ``ValueError`` and
     ``TypeError`` become :class:`ShapeError` / :class:`DTypeError`; others stay."""

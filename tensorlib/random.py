@@ -56,14 +56,20 @@ class Generator:
                                "non-integer seed")
         return self._seed
 
-    def get_state(self) -> dict:
-        """The bit generator's state, as NumPy's dict (``set_state`` restores it; see
-        :func:`get_rng_state` for a uint8 tensor)."""
+    def get_state(self):
+        """The generator's state as a 1-d uint8 tensor, as PyTorch's (``set_state`` and
+        ``tl.set_rng_state`` restore it)."""
+        from .creation import tensor
+        return tensor(np.frombuffer(self._state_bytes(), dtype=np.uint8).copy())
+
+    def _state_dict(self) -> dict:
+        """NumPy's bit-generator dict: a cheap snapshot comparable with ==, for the library's
+        own save/restore around a block (``set_state`` takes it back)."""
         return self._rng.bit_generator.state
 
     def set_state(self, st) -> None:
-        """Restore a state from :meth:`get_state` (a dict) or :func:`get_rng_state` (a
-        uint8 tensor)."""
+        """Restore a state from :meth:`get_state` or :func:`get_rng_state` (a uint8 tensor),
+        or NumPy's bit-generator dict."""
         if isinstance(st, dict):
             self._rng.bit_generator.state = st
         else:

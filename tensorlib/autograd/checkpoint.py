@@ -48,7 +48,7 @@ def _rng_state(saved):
         yield
         return
     from ..random import default_generator
-    now = default_generator.get_state()
+    now = default_generator._state_dict()
     default_generator.set_state(saved)
     try:
         yield
@@ -166,7 +166,7 @@ def checkpoint(function: Callable, *args: Any, params: Iterable | None = None,
     rng = None
     if preserve_rng_state:
         from ..random import default_generator
-        rng = default_generator.get_state()
+        rng = default_generator._state_dict()
     return _Checkpoint.apply(function, len(args), rng, *args, *ps)
 
 

@@ -123,9 +123,10 @@ class Softplus(Module):
 
 
 class Softmax(Module):
-    """Softmax along ``dim``."""
+    """Softmax along ``dim`` (None: the last, with F.softmax's warning for 3-d and larger
+    inputs, where PyTorch's deprecated implicit choice differs)."""
 
-    def __init__(self, dim: int = -1):
+    def __init__(self, dim: int | None = None):
         super().__init__()
         self.dim = dim
 
@@ -137,9 +138,9 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """Log-softmax along ``dim``."""
+    """Log-softmax along ``dim`` (None: as :class:`Softmax`)."""
 
-    def __init__(self, dim: int = -1):
+    def __init__(self, dim: int | None = None):
         super().__init__()
         self.dim = dim
 

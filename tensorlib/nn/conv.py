@@ -50,6 +50,13 @@ class _ConvNd(Module):
         self.stride = _tuple(stride, n, "stride", name)
         self.padding = padding if isinstance(padding, str) else _tuple(padding, n, "padding",
                                                                        name)
+        if isinstance(padding, str):     # refused here, at the line that asks for it
+            if padding not in ("same", "valid"):
+                raise ValueError(f"{name}: padding must be 'same', 'valid', an int or a tuple, "
+                                 f"got {padding!r}")
+            if padding == "same" and any(s_ != 1 for s_ in self.stride):
+                raise ValueError(f"{name}: padding='same' needs stride 1, got stride "
+                                 f"{self.stride} (PyTorch refuses it too)")
         self.dilation = _tuple(dilation, n, "dilation", name)
         self.output_padding = _tuple(output_padding, n, "output_padding", name)
         if self._transposed:

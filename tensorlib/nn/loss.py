@@ -1,6 +1,8 @@
 """Loss modules: thin Module wrappers over the functional losses."""
 from __future__ import annotations
 
+import numpy as np
+
 from .._tensor import Tensor
 from . import functional as F
 from .module import Module
@@ -23,6 +25,12 @@ class CrossEntropyLoss(_Loss):
 
     def __init__(self, weight: Tensor | None = None, ignore_index: int = -100,
                  reduction: str = "mean", label_smoothing: float = 0.0):
+        if weight is not None and (getattr(weight, "ndim", 1) != 1
+                                   or not isinstance(ignore_index, (int, np.integer))):
+            # nn.CrossEntropyLoss(logits, target): the loss was built, not called
+            raise TypeError("CrossEntropyLoss: weight must be a 1-d tensor of class weights "
+                            "and ignore_index an int; to compute the loss, build the module "
+                            "first and call it: nn.CrossEntropyLoss()(logits, target)")
         super().__init__(reduction)
         self.register_buffer("weight", weight)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing

@@ -240,8 +240,9 @@ def norm_axis(axis: int, ndim: int, op: str, of: str = "a tensor") -> int:
         raise TypeError(f"{op}: axis must be an integer, got {axis!r}")
     if not -max(ndim, 1) <= axis < max(ndim, 1):
         n = max(ndim, 1)
-        raise ValueError(f"{op}: axis {axis} is out of range for {of} of {ndim} dimensions "
-                         f"(valid: {-n} to {n - 1})")
+        from ..errors import DimError
+        raise DimError(f"{op}: axis {axis} is out of range for {of} of {ndim} dimensions "
+                       f"(valid: {-n} to {n - 1})")
     return int(axis) % max(ndim, 1)
 
 

@@ -167,12 +167,22 @@ def relu_grad(g: Tensor, x: Tensor) -> Tensor:
 def _axis(x: Tensor, axis, dim, op):
     if dim is not None:
         axis = dim
+    if axis is None:        # no dim given: the last, where PyTorch's deprecated guess differs
+        nd = x._data.ndim
+        if nd >= 3:
+            import warnings
+            warnings.warn(f"{op}: no dim given, so tensorlib uses the last dim ({nd - 1}); "
+                          f"PyTorch's implicit choice (deprecated) would be dim "
+                          f"{0 if nd == 3 else 1} for a {nd}-d input. Pass dim= explicitly.",
+                          UserWarning, stacklevel=4)
+        axis = -1
     return norm_axis(axis, x._data.ndim, op)
 
 
-def softmax(x, axis: int = -1, *, dim: int | None = None, dtype=None) -> Tensor:
+def softmax(x, axis: int | None = None, *, dim: int | None = None, dtype=None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``axis`` (``dim`` is accepted as PyTorch's name; ``dtype``
-    casts the input first, as PyTorch's)."""
+    casts the input first, as PyTorch's). Without one, the last dim (with a warning for
+    inputs of 3 or more dims, where PyTorch's deprecated implicit choice differs)."""
     if state.autocast is not None:
         return autocast_call(softmax, "softmax", x, axis, dim=dim, dtype=dtype)
     if dtype is not None:
@@ -181,7 +191,8 @@ def softmax(x, axis: int = -1, *, dim: int | None = None, dtype=None) -> Tensor:
     return apply(SOFTMAX, x, axis=_axis(x, axis, dim, "softmax"))
 
 
-def log_softmax(x, axis: int = -1, *, dim: int | None = None, dtype=None) -> Tensor:
+def log_softmax(x, axis: int | None = None, *, dim: int | None = None,
+                dtype=None) -> Tensor:
     """log(softmax(x)) along ``axis``, computed without overflow (``dtype`` as softmax's)."""
     if state.autocast is not None:
         return autocast_call(log_softmax, "log_softmax", x, axis, dim=dim, dtype=dtype)

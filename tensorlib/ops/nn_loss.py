@@ -542,6 +542,13 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") ->
             raise ValueError("binary_cross_entropy: every element of input must be a "
                              "probability in [0, 1]; use binary_cross_entropy_with_logits for "
                              "logits")
+        yh = y._host()
+        if yh.size and not ((yh >= 0) & (yh <= 1)).all():
+            # labels such as {-1, 1} or {0, 1, 2} give a loss without a minimum (PyTorch
+            # refuses them too)
+            raise ValueError("binary_cross_entropy: every element of target must be in "
+                             "[0, 1] (a probability or a 0/1 label); for several classes "
+                             "use cross_entropy")
     loss = apply(BCE, p, y)
     if not on_cpu:   # checked on the device (NaN): a copy to the host would synchronise
         loss = E.where(((p < 0.0) | (p > 1.0)).any(), float("nan"), loss)

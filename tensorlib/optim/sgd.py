@@ -5,7 +5,7 @@ from collections.abc import Iterable
 
 from . import _fused
 from .._hyper import enabled, hyper_value
-from .optimizer import Optimizer, check_implementation_flags, required
+from .optimizer import Optimizer, check_implementation_flags
 
 
 class SGD(Optimizer):
@@ -16,7 +16,7 @@ class SGD(Optimizer):
     >>> loss.backward(); opt.step(); opt.zero_grad()
     """
 
-    def __init__(self, params: Iterable, lr: float = required, momentum: float = 0.0,
+    def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
                  maximize: bool = False, *,
                  foreach: bool | None = None, fused: bool | None = None,

@@ -181,7 +181,7 @@ def _call(func, in_dims, out_dims, randomness, chunk_size, args, kwargs):
 
 def _rng_state():
     from ..random import default_generator
-    return default_generator.get_state()
+    return default_generator._state_dict()
 
 
 def _batched(func, B, dims, leaves, rebuild, out_dims, randomness, kwargs):
