@@ -119,3 +119,14 @@ def test_inference_tensors_refuse_requires_grad_outside_the_mode_at_once():
         with pytest.raises(RuntimeError, match="inference tensor outside InferenceMode"):
             t.requires_grad_()
         assert t.clone().requires_grad_().requires_grad
+
+
+def test_generator_state_is_a_uint8_tensor_as_pytorch():
+    g = tl.Generator().manual_seed(5)
+    st = g.get_state()
+    assert st.dtype == tl.uint8 and st.ndim == 1
+    assert str(torch.Generator().get_state().dtype) == "torch.uint8"
+    a = tl.randn(3, generator=g)
+    g.set_state(st)
+    np.testing.assert_array_equal(tl.randn(3, generator=g).numpy(), a.numpy())
+    tl.set_rng_state(g.get_state())            # the global generator takes it too
