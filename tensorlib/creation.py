@@ -70,7 +70,9 @@ def _to_array(data: Any, dtype=None) -> np.ndarray:
         try:
             arr = np.asarray(data)
         except ValueError as e:
-            raise ValueError(f"tensor(): cannot build a tensor from {type(data).__name__}: "
+            where = _ragged(data) if isinstance(data, (list, tuple)) else None
+            raise ValueError(f"tensor(): {where}" if where else
+                             f"tensor(): cannot build a tensor from {type(data).__name__}: "
                              f"{e}") from None
         if arr.dtype == np.float64 and dt is None:
             want = _list_float_dtype(data, arr.dtype)   # Python floats: the default float
@@ -86,6 +88,28 @@ def _to_array(data: Any, dtype=None) -> np.ndarray:
     elif arr.dtype not in _SUPPORTED:
         raise TypeError(f"tensor(): {_dtypes.unsupported_hint(arr.dtype)}")
     return arr
+
+
+def _ragged(data) -> str | None:
+    """Where a nested list stops being rectangular, in PyTorch's words ("expected sequence
+    of length 2 at dim 1 (got 1)"), with the element's position; None if it is not that."""
+    def walk(d, dim, pos):
+        if not isinstance(d, (list, tuple)):
+            return None
+        lens = [len(e) if isinstance(e, (list, tuple)) else None for e in d]
+        first = lens[0] if lens else None
+        for i, n in enumerate(lens):
+            if n != first:
+                what = "a number" if n is None else f"{n}"
+                return (f"the nested lists are ragged: expected a sequence of length {first} "
+                        f"at dim {dim + 1} (got {what} at index {list(pos) + [i]}); every "
+                        "row of a tensor has the same length (pad the short ones)")
+        for i, e in enumerate(d):
+            r = walk(e, dim + 1, pos + [i])
+            if r:
+                return r
+        return None
+    return walk(data, 0, [])
 
 
 def _check_int_range(values: np.ndarray, dt: np.dtype, what: str = "value") -> None:

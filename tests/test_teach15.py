@@ -49,3 +49,15 @@ def test_sgd_default_lr_and_dim_errors_as_pytorch():
             L.ones(2, 3).sum(5)
     with pytest.raises(ValueError):            # still a ValueError for NumPy-style code
         tl.ones(2, 3).sum(5)
+
+
+@pytest.mark.parametrize("data,where", [([[1, 2], [3]], "length 2 at dim 1 (got 1 at index [1])"),
+                                        ([[1, 2], 3], "at dim 1 (got a number at index [1])"),
+                                        ([[[1, 2], [3, 4]], [[1, 2], [3]]],
+                                         "length 2 at dim 2 (got 1 at index [1, 1])")])
+def test_a_ragged_list_says_where_it_is_ragged(data, where):
+    with pytest.raises(ValueError, match=r"ragged") as e:
+        tl.tensor(data)
+    assert where in str(e.value)
+    with pytest.raises((ValueError, TypeError)):       # PyTorch refuses them too
+        torch.tensor(data)
