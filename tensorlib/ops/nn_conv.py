@@ -544,6 +544,28 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     return out.reshape(out.shape[0], out.shape[1], out.shape[3])
 
 
+def _transposed_args(op: str, x: Tensor, w: Tensor, groups: int, stride, padding,
+                     output_padding, dilation) -> tuple:
+    """A transposed convolution's (stride, dilation, padding, output_padding), one int per
+    spatial dim, checked with the channels against the (C_in, C_out/groups, k...) weight."""
+    n = x.ndim - 2
+    stride = tuple_n(stride, n, op, "stride", 1)
+    dilation = tuple_n(dilation, n, op, "dilation", 1)
+    p = tuple_n(padding, n, op, "padding", 0)
+    op_ = tuple_n(output_padding, n, op, "output_padding", 0)
+    if any(o >= max(s, d) for o, s, d in zip(op_, stride, dilation)):
+        raise ValueError(f"{op}: output_padding {op_} must be smaller than stride {stride} or "
+                         f"dilation {dilation}")
+    Cin = x.shape[1]
+    if w.shape[0] != Cin:
+        ks = ("kh, kw", "kd, kh, kw")[n - 2]
+        raise ValueError(f"{op}: input has {Cin} channels but weight {tuple(w.shape)} expects "
+                         f"{w.shape[0]} (weight is (C_in, C_out/groups, {ks}))")
+    if Cin % groups:
+        raise ValueError(f"{op}: in_channels {Cin} must be divisible by groups={groups}")
+    return stride, dilation, p, op_
+
+
 @_unbatched(2)
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups: int = 1, dilation=1) -> Tensor:
@@ -560,19 +582,9 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     w = as_float_tensor(weight, op, "weight")
     b = None if bias is None else as_float_tensor(bias, op, "bias")
     groups = _check_conv(op, x, w, b, stride, padding, dilation, groups)
-    stride = tuple_n(stride, 2, op, "stride", 1)
-    dilation = tuple_n(dilation, 2, op, "dilation", 1)
-    p = tuple_n(padding, 2, op, "padding", 0)
-    op_ = tuple_n(output_padding, 2, op, "output_padding", 0)
-    if any(o >= max(s, d) for o, s, d in zip(op_, stride, dilation)):
-        raise ValueError(f"{op}: output_padding {op_} must be smaller than stride {stride} or "
-                         f"dilation {dilation}")
+    stride, dilation, p, op_ = _transposed_args(op, x, w, groups, stride, padding,
+                                                output_padding, dilation)
     N, Cin, H, W = x.shape
-    if w.shape[0] != Cin:
-        raise ValueError(f"{op}: input has {Cin} channels but weight {tuple(w.shape)} expects "
-                         f"{w.shape[0]} (weight is (C_in, C_out/groups, kh, kw))")
-    if Cin % groups:
-        raise ValueError(f"{op}: in_channels {Cin} must be divisible by groups={groups}")
     kh, kw = w.shape[2:]
     Hout = (H - 1) * stride[0] - 2 * p[0] + dilation[0] * (kh - 1) + op_[0] + 1
     Wout = (W - 1) * stride[1] - 2 * p[1] + dilation[1] * (kw - 1) + op_[1] + 1
@@ -706,19 +718,9 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
                              padding, output_padding, groups, dilation)
     op = "conv_transpose3d"
     x, w, b, groups = _checked_5d(op, input, weight, bias, groups, "C_in", "C_in, C_out/groups")
-    stride = tuple_n(stride, 3, op, "stride", 1)
-    dilation = tuple_n(dilation, 3, op, "dilation", 1)
-    p = tuple_n(padding, 3, op, "padding", 0)
-    op_ = tuple_n(output_padding, 3, op, "output_padding", 0)
-    if any(o >= max(s, d) for o, s, d in zip(op_, stride, dilation)):
-        raise ValueError(f"{op}: output_padding {op_} must be smaller than stride {stride} or "
-                         f"dilation {dilation}")
+    stride, dilation, p, op_ = _transposed_args(op, x, w, groups, stride, padding,
+                                                output_padding, dilation)
     N, Cin, D, H, W = x.shape
-    if w.shape[0] != Cin:
-        raise ValueError(f"{op}: input has {Cin} channels but weight {tuple(w.shape)} expects "
-                         f"{w.shape[0]} (weight is (C_in, C_out/groups, kd, kh, kw))")
-    if Cin % groups:
-        raise ValueError(f"{op}: in_channels {Cin} must be divisible by groups={groups}")
     k = tuple(int(v) for v in w.shape[2:])
     if min(k) < 1:
         raise ValueError(f"{op}: kernel size must be positive, got {k}")
