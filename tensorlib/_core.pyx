@@ -518,16 +518,20 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
     cdef TensorBase t, r
     cdef Py_ssize_t left, i
     cdef bint anomaly = _state.anomaly
+    # sums this walk made itself (id -> tensor): no one else holds them until their node
+    # runs, so later gradients are added into them in place (one allocation and one op
+    # wrapper fewer per sum) unless the backward is recorded or traced
+    cdef dict owned = {} if not create_graph and _state.tracer is None else None
     for x, g in zip(roots, grads):
         r = <TensorBase>x
         if r._node is None:
             if r._rg:
-                _add_leaf(leaf_grads, r, g)
+                _add_leaf(leaf_grads, r, g, owned)
             continue
         slot = pending.get(r._node)
         if slot is None:
             slot = pending[r._node] = [None] * (<Node>r._node).n_out
-        slot[r._idx] = g if slot[r._idx] is None else slot[r._idx] + g
+        slot[r._idx] = g if slot[r._idx] is None else _sum(slot[r._idx], g, owned)
     for x in roots:
         r = <TensorBase>x
         if r._node is not None and deps.get(r._node) == 0 and r._node not in ready:
@@ -537,6 +541,9 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
         gouts = pending.pop(node, None)
         if gouts is None:
             gouts = [None] * node.n_out
+        elif owned:     # handed on now: never changed in place again
+            for g in gouts:
+                owned.pop(id(g), None)
         if node.hooks is not None or node.retained is not None or node_targets:
             node_hooks(node, gouts, node_targets, results, create_graph)
         if prune and reach.get(node) is not True:
@@ -576,7 +583,7 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
                     "(a bug in that op's vjp)")
             if t._node is None:
                 if g is not None and (not prune or id(t) in leaf_targets):
-                    _add_leaf(leaf_grads, t, g)
+                    _add_leaf(leaf_grads, t, g, owned)
                 continue
             m = <Node>t._node
             if prune and m not in deps:
@@ -586,7 +593,7 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
                 if slot is None:
                     slot = pending[m] = [None] * m.n_out
                 cur = slot[t._idx]
-                slot[t._idx] = g if cur is None else cur + g
+                slot[t._idx] = g if cur is None else _sum(cur, g, owned)
             left = <Py_ssize_t>deps[m] - 1
             deps[m] = left
             if left == 0:
@@ -595,9 +602,32 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
     return leaf_grads
 
 
-cdef inline void _add_leaf(dict leaf_grads, TensorBase t, g):
+cdef inline void _add_leaf(dict leaf_grads, TensorBase t, g, dict owned):
     entry = leaf_grads.get(id(t))
     if entry is None:
         leaf_grads[id(t)] = [t, g]
     else:
-        entry[1] = entry[1] + g
+        entry[1] = _sum(entry[1], g, owned)
+
+
+cdef object _sum(object cur, object g, dict owned):
+    """``cur + g`` for the walk's gradient sums: into ``cur`` in place when ``owned`` (None
+    while the backward is recorded or traced) says the walk made it, with g's shape and
+    dtype on one host or CUDA device; else a new tensor, which ``owned`` then holds."""
+    cdef TensorBase c, d
+    if owned is None:
+        return cur + g
+    if owned.get(id(cur)) is cur:
+        c = <TensorBase>cur
+        d = <TensorBase>g
+        a, b = c._data, d._data
+        if (type(a) is type(b) and a.shape == b.shape and a.dtype == b.dtype
+                and c._device is d._device and c._device.type in _IN_PLACE_DEVICES):
+            a += b
+            return cur
+    s = cur + g
+    owned[id(s)] = s
+    return s
+
+
+cdef tuple _IN_PLACE_DEVICES = ("cpu", "cuda")
