@@ -628,6 +628,112 @@ def test_kernel_embedding_backward():
 
 @gpu
 @pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_read_index_columns_in_place(dtype):
+    """Strided int64 index vectors (a column ``y[:, t]``, a reversed one) give the results
+    of their contiguous copies; int32 ones are converted."""
+    import cupy as cp
+
+    from tensorlib.cuda import kernels as K
+    rng = np.random.default_rng(1)
+    C, N = 10, 37
+    idx_m = rng.integers(0, C, (N, 6))
+    idx_m[3, 2] = -100
+    x = cp.asarray(rng.standard_normal((N, C)).astype(dtype))
+    w = cp.asarray(rng.standard_normal((C, 4)).astype(dtype))
+    g = cp.asarray(rng.standard_normal((N, 4)).astype(dtype))
+    dev = cp.asarray(idx_m)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for col in (dev[:, 2], dev[::-1, 2], dev[:, 2].astype(np.int32)):
+        ref = cp.ascontiguousarray(col, dtype=np.int64)
+        assert col.dtype != np.int64 or not col.flags.c_contiguous
+        emb = cp.clip(col, 0, C - 1)
+        np.testing.assert_array_equal(K.embedding_forward(w, emb).get(),
+                                      K.embedding_forward(w, cp.ascontiguousarray(emb)).get())
+        np.testing.assert_allclose(K.embedding_backward(emb, g, C).get(),
+                                   K.embedding_backward(cp.ascontiguousarray(emb), g, C).get(),
+                                   rtol=tol, atol=tol)
+        loss, lse = K.cross_entropy(x, col, -100)
+        want_loss, want_lse = K.cross_entropy(x, ref, -100)
+        np.testing.assert_array_equal(loss.get(), want_loss.get())
+        for red in ("mean", "sum"):
+            np.testing.assert_allclose(K.cross_entropy_reduced(x, col, -100, red).get(),
+                                       K.cross_entropy_reduced(x, ref, -100, red).get(),
+                                       rtol=tol, atol=tol)
+        gl = cp.asarray(rng.standard_normal(N).astype(dtype))
+        np.testing.assert_allclose(K.cross_entropy_backward(x, col, lse, gl, -100).get(),
+                                   K.cross_entropy_backward(x, ref, want_lse, gl, -100).get(),
+                                   rtol=tol, atol=tol)
+        for red, up in (("mean", cp.asarray(dtype(0.7))), ("sum", cp.asarray(dtype(0.7))),
+                        ("none", gl)):
+            np.testing.assert_allclose(K.cross_entropy_grad(x, col, up, -100, red).get(),
+                                       K.cross_entropy_grad(x, ref, up, -100, red).get(),
+                                       rtol=tol, atol=tol)
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("rows", [1, 5, 4096, 4097])
+def test_kernel_cross_entropy_grad_mean_counts_the_rows_kept(rows):
+    """'mean' divides by the rows not ignored: counted inside the kernel up to 4096 rows, by
+    a reduction beyond; both against NumPy."""
+    import cupy as cp
+
+    from tensorlib.cuda import kernels as K
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((rows, 7))
+    t = rng.integers(0, 7, rows)
+    t[::3] = -100
+    g = 1.5
+    got = K.cross_entropy_grad(cp.asarray(x), cp.asarray(t), cp.asarray(g), -100, "mean").get()
+    p = np.exp(x - x.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    keep = t != -100
+    want = (p - np.eye(7)[np.where(keep, t, 0)]) * (keep * g / max(keep.sum(), 1))[:, None]
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", [(0, 5), (1, 1), (37, 33), (4096, 3), (4097, 70), (8, 0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_sums_and_bias_add(shape, dtype):
+    """``x.sum(0)`` of a matrix, a linear layer's bias and its gradient on the GPU's
+    column-sum and in-place bias kernels, against NumPy (and CuPy's reduction past 4096
+    rows)."""
+    import cupy as cp
+
+    from tensorlib.cuda import kernels as K
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    t = tl.tensor(x, device="cuda")
+    np.testing.assert_allclose(t.sum(0).cpu().numpy(), x.sum(0), rtol=tol, atol=tol * 10)
+    if shape[0] <= 4096:
+        np.testing.assert_allclose(K.col_sum(cp.asarray(x)).get(), x.sum(0), rtol=tol,
+                                   atol=tol * 10)
+    b = rng.standard_normal(shape[1]).astype(dtype)
+    y = cp.asarray(x)
+    K.add_bias_(y, cp.asarray(b))
+    np.testing.assert_array_equal(y.get(), x + b)
+    w = rng.standard_normal((shape[1], 4)).T.astype(dtype)     # (4, in), not contiguous
+    bias = rng.standard_normal(4).astype(dtype)
+    for dev in ("cpu", "cuda"):
+        xt = tl.tensor(x, device=dev, requires_grad=True)
+        wt = tl.tensor(w, device=dev, requires_grad=True)
+        bt = tl.tensor(bias, device=dev, requires_grad=True)
+        out = tl.nn.functional.linear(xt, wt, bt)
+        (out * out).sum().backward()
+        if dev == "cpu":
+            want = [out.numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()]
+        else:
+            for got, ref in zip((out, xt.grad, wt.grad, bt.grad), want):
+                np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=tol * 10,
+                                           atol=tol * 100)
+
+
+@gpu
+@pytest.mark.gpu
 def test_kernel_lstm_cell():
     import cupy as cp
 

@@ -5,12 +5,15 @@ import inspect
 
 import numpy as np
 
+from ..backends import cupy
 from ..ops.registry import REGISTRY
+from . import kernels
 
 # op name -> cuda kernel f(*arrays, **attrs), for ops whose generic CuPy code is slower
 BINDINGS: dict = {}
-_KERNEL_FLOATS = ("float16", "float32", "float64")   # float16 runs in float32 and is cast back
-_FLOATS = ("float32", "float64")                     # kernels that take no float16
+# dtypes, not names: a dtype's .name is a Python-level property, slow on a hot path
+_KERNEL_FLOATS = frozenset(map(np.dtype, ("float16", "float32", "float64")))  # f16 via f32
+_FLOATS = frozenset(map(np.dtype, ("float32", "float64")))   # kernels that take no float16
 
 
 def _bind(name):
@@ -23,29 +26,25 @@ def _bind(name):
 # --- softmax family: one block per row instead of five CuPy passes ----------------------------
 @_bind("softmax")
 def _softmax(x, axis):
-    from .kernels import softmax
-    return softmax(x, axis, log=False)
+    return kernels.softmax(x, axis, log=False)
 
 
 @_bind("log_softmax")
 def _log_softmax(x, axis):
-    from .kernels import softmax
-    return softmax(x, axis, log=True)
+    return kernels.softmax(x, axis, log=True)
 
 
 @_bind("cross_entropy")
 def _cross_entropy(x, t, *w, ignore_index, reduction, label_smoothing):
-    from ..backends import cupy
     from ..ops import nn_loss
     cp = cupy()
-    if w or label_smoothing or x.ndim != 2 or x.dtype.name not in _KERNEL_FLOATS:
+    if w or label_smoothing or x.ndim != 2 or x.dtype not in _KERNEL_FLOATS:
         loss = nn_loss._ce_fwd(cp, x, t, *w, ignore_index=ignore_index, reduction=reduction,
                                label_smoothing=label_smoothing)
         return _poison_bad_targets(cp, loss, t, x.shape[1], ignore_index, reduction)
-    from .kernels import cross_entropy, cross_entropy_reduced   # NaN rows: bad targets
     if reduction == "none":
-        return cross_entropy(x, t, ignore_index)[0]
-    return cross_entropy_reduced(x, t, ignore_index, reduction)
+        return kernels.cross_entropy(x, t, ignore_index)[0]
+    return kernels.cross_entropy_reduced(x, t, ignore_index, reduction)
 
 
 def _poison_bad_targets(cp, loss, t, C, ignore_index, reduction):
@@ -58,17 +57,15 @@ def _poison_bad_targets(cp, loss, t, C, ignore_index, reduction):
 
 @_bind("cross_entropy_grad")
 def _cross_entropy_grad(x, t, g, **attrs):
-    if (set(attrs) != {"ignore_index", "reduction"} or x.ndim != 2 or x.dtype.name not in _FLOATS
+    if (set(attrs) != {"ignore_index", "reduction"} or x.ndim != 2 or x.dtype not in _FLOATS
             or t.dtype.kind not in "iu" or g.size != (x.shape[0] if attrs["reduction"] == "none"
                                                          else 1)):
         return _generic("cross_entropy_grad")(x, t, g, **attrs)
-    from .kernels import cross_entropy_grad
-    return cross_entropy_grad(x, t, g, int(attrs["ignore_index"]), attrs["reduction"])
+    return kernels.cross_entropy_grad(x, t, g, int(attrs["ignore_index"]), attrs["reduction"])
 
 
 @_bind("nll_loss")
 def _nll_loss(x, t, *w, ignore_index, reduction):
-    from ..backends import cupy
     from ..ops import nn_loss
     cp = cupy()
     loss = nn_loss._nll_fwd(cp, x, t, *w, ignore_index=ignore_index, reduction=reduction)
@@ -79,9 +76,7 @@ def _nll_loss(x, t, *w, ignore_index, reduction):
 # --- convolution: im2col/col2im as one kernel each, GEMMs on cuBLAS ---------------------------
 def _conv(impl_name, helper_name):
     def k(*arrays, **attrs):
-        from ..backends import cupy
         from ..ops import nn_conv
-        from . import kernels
         return getattr(nn_conv, impl_name)(getattr(kernels, helper_name), cupy(), *arrays,
                                            **attrs)
     k.__name__ = f"cuda_{impl_name}"
@@ -98,19 +93,17 @@ BINDINGS["conv2d_weight_grad"] = _conv("_weight_grad_impl", "im2col_xp")
 
 def _generic(name):
     """The op's generic CuPy forward, for inputs a kernel does not take."""
-    from ..backends import cupy
     fwd = REGISTRY[name].fwd
     return lambda *a, **k: fwd(cupy(), *a, **k)
 
 
 @_bind("max_pool2d")
 def _max_pool2d(x, *, kernel, stride, padding, dilation, ceil_mode):
-    if x.dtype.name not in _KERNEL_FLOATS or x.ndim != 4:
+    if x.dtype not in _KERNEL_FLOATS or x.ndim != 4:
         return _generic("max_pool2d")(x, kernel=kernel, stride=stride, padding=padding,
                                       dilation=dilation, ceil_mode=ceil_mode)
     from ..ops.nn_pool import _out_hw
-    from .kernels import maxpool2d
-    return maxpool2d(x, tuple(kernel), tuple(stride), tuple(padding), tuple(dilation),
+    return kernels.maxpool2d(x, tuple(kernel), tuple(stride), tuple(padding), tuple(dilation),
                      _out_hw(x.shape[2:], kernel, stride, padding, dilation, ceil_mode))
 
 
@@ -119,30 +112,26 @@ def _max_pool2d_grad(g, idx, *, input_hw):
     if idx.shape != g.shape or idx.dtype.kind not in "iu":
         raise ValueError(f"max_pool2d_grad: indices {idx.shape} {idx.dtype} must be integers "
                          f"with the gradient's shape {g.shape}")
-    if g.dtype.name not in _KERNEL_FLOATS:
+    if g.dtype not in _KERNEL_FLOATS:
         return _generic("max_pool2d_grad")(g, idx, input_hw=input_hw)
-    from .kernels import maxpool2d_backward
-    return maxpool2d_backward(g, idx, tuple(g.shape[:2]) + tuple(input_hw))
+    return kernels.maxpool2d_backward(g, idx, tuple(g.shape[:2]) + tuple(input_hw))
 
 
 # --- embedding backward: one atomic add per gradient element ----------------------------------
 @_bind("embedding_grad")
 def _embedding_grad(g, idx, *, num_weights, padding_idx):
-    if g.dtype.name not in _KERNEL_FLOATS or g.shape[:-1] != idx.shape:
+    if g.dtype not in _KERNEL_FLOATS or g.shape[:-1] != idx.shape:
         return _generic("embedding_grad")(g, idx, num_weights=num_weights,
                                           padding_idx=padding_idx)
-    from .kernels import embedding_backward
-    return embedding_backward(idx, g, num_weights, padding_idx)
+    return kernels.embedding_backward(idx, g, num_weights, padding_idx)
 
 
 # --- embedding forward: rows for out-of-range indices are NaN (checked on the device) ---------
 @_bind("embedding")
 def _embedding(w, idx, *, padding_idx):
-    from ..backends import cupy
     cp = cupy()
-    if w.ndim == 2 and w.dtype.name in _FLOATS and idx.dtype.kind in "iu":
-        from .kernels import embedding_forward
-        return embedding_forward(w, idx)
+    if w.ndim == 2 and w.dtype in _FLOATS and idx.dtype.kind in "iu":
+        return kernels.embedding_forward(w, idx)
     out = cp.take(w, idx, axis=0)    # CuPy wraps out-of-range indices: never reads outside
     if out.dtype.kind != "f" or not out.size:
         return out
@@ -161,7 +150,7 @@ def sum_in_two_passes(xp, x, axis, keepdims):
     t = 0
     while t < len(ax) and ax[len(ax) - 1 - t] == nd - 1 - t:
         t += 1
-    if not (0 < t < len(ax)) or not x.flags.c_contiguous or x.dtype.name not in _FLOATS:
+    if not (0 < t < len(ax)) or not x.flags.c_contiguous or x.dtype not in _FLOATS:
         return None
     y = x.reshape(x.shape[:nd - t] + (-1,)).sum(axis=-1)
     y = y.sum(axis=ax[:len(ax) - t])
@@ -172,26 +161,65 @@ def sum_in_two_passes(xp, x, axis, keepdims):
 
 @_bind("sum")
 def _sum(x, *, axis, keepdims):
-    from ..backends import cupy
+    if x.ndim == 2 and not keepdims and axis in (0, -2, (0,), (-2,)):
+        y = _col_sum(x)
+        if y is not None:
+            return y
     y = sum_in_two_passes(cupy(), x, axis, keepdims)
     return y if y is not None else _generic("sum")(x, axis=axis, keepdims=keepdims)
+
+
+# --- linear: cuBLAS GEMMs; the bias added in place, its gradient by column sums ---------------
+def _same_float(*arrays) -> bool:
+    d = arrays[0].dtype
+    return d in _FLOATS and all(a.dtype == d for a in arrays)
+
+
+@_bind("linear")
+def _linear(x, w, *b):
+    if not b or b[0].ndim != 1 or not _same_float(x, w, b[0]):
+        return _generic("linear")(x, w, *b)
+    from ..ops.nn_layers import _rows
+    out = cupy().matmul(_rows(x) if x.ndim != 2 else x, w.T)
+    kernels.add_bias_(out, b[0])
+    return out.reshape(x.shape[:-1] + (w.shape[0],)) if x.ndim != 2 else out
+
+
+@_bind("linear_grad")
+def _linear_grad(g, x, w, *, need_x, need_w, need_b):
+    grads = _generic("linear_grad")(g, x, w, need_x=need_x, need_w=need_w, need_b=False)
+    if not need_b:
+        return grads
+    from ..ops.nn_layers import _rows
+    g2 = _rows(g)
+    gb = _col_sum(g2)
+    return grads + (gb if gb is not None else g2.sum(axis=0),)
+
+
+_COL_SUM_ROWS = 4096    # beyond it CuPy's reduction spreads the rows over more blocks
+
+
+def _col_sum(x2):
+    """``x2.sum(axis=0)`` of a 2-D float32/float64 array in one launch of a column-sum
+    kernel (CuPy's reduction costs the host twice as much); None where it does not fit."""
+    if x2.dtype in _FLOATS and x2.flags.c_contiguous and x2.shape[0] <= _COL_SUM_ROWS:
+        return kernels.col_sum(x2)
+    return None
 
 
 # --- elementwise: one kernel launch where the generic code launches several -------------------
 @_bind("sigmoid")
 def _sigmoid(x):
-    if x.dtype.name not in _FLOATS:
+    if x.dtype not in _FLOATS:
         return _generic("sigmoid")(x)
-    from .kernels import act_forward
-    return act_forward(x, "sigmoid")
+    return kernels.act_forward(x, "sigmoid")
 
 
 def _act_grad(name, act):
     def k(g, v):
-        if g.dtype.name not in _FLOATS or g.dtype != v.dtype or g.shape != v.shape:
+        if g.dtype not in _FLOATS or g.dtype != v.dtype or g.shape != v.shape:
             return _generic(name)(g, v)
-        from .kernels import act_backward
-        return act_backward(g, v, act)
+        return kernels.act_backward(g, v, act)
     k.__name__ = f"cuda_{name}"
     return k
 
@@ -203,10 +231,8 @@ BINDINGS["relu_grad"] = _act_grad("relu_grad", "relu")   # 0 where x <= 0 else g
 
 def _binary(name, ufunc):
     def k(a, b):
-        from . import kernels
         if kernels.binary_ok(a, b):
             return kernels.binary(a, b, name)
-        from ..backends import cupy
         return getattr(cupy(), ufunc)(a, b)
     k.__name__ = f"cuda_{name}"
     return k
@@ -226,12 +252,11 @@ def _ln_rows(x, ndim):
 
 @_bind("layer_norm")
 def _layer_norm(x, *wb, eps, ndim, affine):
-    if x.dtype.name not in _KERNEL_FLOATS or not x.size or any(a.dtype != x.dtype for a in wb):
+    if x.dtype not in _KERNEL_FLOATS or not x.size or any(a.dtype != x.dtype for a in wb):
         return _generic("layer_norm")(x, *wb, eps=eps, ndim=ndim, affine=affine)
     from ..ops.nn_norm import _split_affine
-    from .kernels import layer_norm
     w, b = _split_affine(wb, affine)
-    y, mean, rstd = layer_norm(x, w, b, eps, n_last=ndim)
+    y, mean, rstd = kernels.layer_norm(x, w, b, eps, n_last=ndim)
     _, stat = _ln_rows(x, ndim)
     return (y, mean.astype(x.dtype, copy=False).reshape(stat),
             rstd.astype(x.dtype, copy=False).reshape(stat))
@@ -240,12 +265,12 @@ def _layer_norm(x, *wb, eps, ndim, affine):
 @_bind("layer_norm_grad")
 def _layer_norm_grad(x, mean, rstd, gy, gmean, grstd, *w, ndim):
     rows, stat = _ln_rows(x, ndim)
-    if (x.dtype.name not in _KERNEL_FLOATS or not x.size or gy.shape != x.shape
+    if (x.dtype not in _KERNEL_FLOATS or not x.size or gy.shape != x.shape
             or not mean.shape == rstd.shape == gmean.shape == grstd.shape == stat
             or any(a.dtype != x.dtype for a in (mean, rstd, gy, gmean, grstd, *w))):
         return _generic("layer_norm_grad")(x, mean, rstd, gy, gmean, grstd, *w, ndim=ndim)
-    from .kernels import layer_norm_backward_input
-    dx = layer_norm_backward_input(x, gy, w[0] if w else None, mean, rstd, ndim, gmean, grstd)
+    dx = kernels.layer_norm_backward_input(x, gy, w[0] if w else None, mean, rstd, ndim,
+                                           gmean, grstd)
     # the weight and bias gradients: sums over the rows of gy * xhat and of gy
     ns = x.shape[x.ndim - ndim:]
     xhat = (x.reshape(rows, -1) - mean.reshape(rows, 1)) * rstd.reshape(rows, 1)
@@ -256,18 +281,16 @@ def _layer_norm_grad(x, mean, rstd, gy, gmean, grstd, *w, ndim):
 # --- LSTM cell: the gate nonlinearities and the state update in one pass ----------------------
 @_bind("lstm_cell")
 def _lstm_cell(gates, c):
-    if gates.dtype.name not in _KERNEL_FLOATS or c.dtype != gates.dtype:
+    if gates.dtype not in _KERNEL_FLOATS or c.dtype != gates.dtype:
         return _generic("lstm_cell")(gates, c)
-    from .kernels import lstm_cell
-    return lstm_cell(gates, c)
+    return kernels.lstm_cell(gates, c)
 
 
 @_bind("lstm_cell_grad")
 def _lstm_cell_grad(acts, c, c_new, gh, gc, gacts):
-    if acts.dtype.name not in _KERNEL_FLOATS:
+    if acts.dtype not in _KERNEL_FLOATS:
         return _generic("lstm_cell_grad")(acts, c, c_new, gh, gc, gacts)
-    from .kernels import lstm_cell_backward
-    return lstm_cell_backward(gh, gc, acts, c, c_new, gacts)
+    return kernels.lstm_cell_backward(gh, gc, acts, c, c_new, gacts)
 
 
 def install() -> list[str]:

@@ -71,8 +71,32 @@ def _contiguous(x):
     return x if x.flags.c_contiguous else x.copy(order="C")
 
 
+def _as_c(a, dtype=None):
+    """``a`` as a C-contiguous array of ``dtype`` (its own by default): ``a`` itself when it
+    is one, without the host cost of a CuPy call (a recurrent step makes hundreds)."""
+    if (dtype is None or a.dtype == dtype) and a.flags.c_contiguous:
+        return a
+    return _cupy().ascontiguousarray(a, dtype=dtype)
+
+
 def _i64(v) -> np.int64:
     return np.int64(v)
+
+
+_ONE = np.int64(1)
+
+
+def _index_vec(idx):
+    """(flat int64 vector, its element stride) for kernels that read ``idx[r * stride]``: a
+    1-D int64 view, such as a column ``x[:, t]`` of an index matrix, as it is (no copy
+    kernel on every call of a recurrent loop); other index arrays flattened, copied to
+    int64 where they must be."""
+    if idx.dtype == np.int64:
+        if idx.ndim == 1 and idx.strides[0] % 8 == 0:
+            return idx, np.int64(idx.strides[0] // 8)
+        if idx.flags.c_contiguous:
+            return idx.reshape(-1), _ONE
+    return _cupy().ascontiguousarray(idx, dtype=np.int64).reshape(-1), _ONE
 
 
 # --- softmax family --------------------------------------------------------------------------
@@ -94,7 +118,7 @@ def softmax(x, axis: int = -1, log: bool = False):
     a, dt = _work(a)
     cols = a.shape[-1] if a.ndim else 1
     rows = a.size // cols
-    y = cp.empty_like(a)
+    y = cp.empty(a.shape, a.dtype)
     f = function(S.SOFTMAX, f"softmax_fwd<{_t(a.dtype)},{int(log)}>")
     f(_rows_grid(rows), _row_threads(cols), (a, y, _i64(rows), _i64(cols)))
     if moved:
@@ -113,7 +137,7 @@ def softmax_backward(y, g, axis: int = -1, log: bool = False):
     ga = cp.ascontiguousarray(ga, dtype=ya.dtype)
     cols = ya.shape[-1] if ya.ndim else 1
     rows = ya.size // cols
-    gx = cp.empty_like(ya)
+    gx = cp.empty(ya.shape, ya.dtype)
     f = function(S.SOFTMAX, f"softmax_bwd<{_t(ya.dtype)},{int(log)}>")
     f(_rows_grid(rows), _row_threads(cols), (ya, ga, gx, _i64(rows), _i64(cols)))
     if moved:
@@ -126,25 +150,25 @@ def cross_entropy(logits, labels, ignore_index: int = -100):
     cp = _cupy()
     x, dt = _work(logits)
     rows, cols = x.shape
-    lab = cp.ascontiguousarray(labels, dtype=np.int64)
+    lab, ls = _index_vec(labels)
     loss = cp.empty(rows, x.dtype)
     lse = cp.empty(rows, x.dtype)
     if rows:
         f = function(S.SOFTMAX, f"xent_fwd<{_t(x.dtype)}>")
         f(_rows_grid(rows), _row_threads(cols),
-          (x, lab, loss, lse, _i64(rows), _i64(cols), _i64(ignore_index)))
+          (x, lab, ls, loss, lse, _i64(rows), _i64(cols), _i64(ignore_index)))
     return loss.astype(dt, copy=False), lse
 
 
 def cross_entropy_reduced(logits, labels, ignore_index: int, reduction: str):
     """0-d mean or sum of the per-row losses over the rows not ignored (two launches)."""
     cp = _cupy()
-    lab = cp.ascontiguousarray(labels, dtype=np.int64)   # one copy of a strided column
+    lab, ls = _index_vec(labels)
     loss, _ = cross_entropy(logits, lab, ignore_index)
     lw, dt = _work(loss)
     out = cp.empty((), lw.dtype)
     f = function(S.SOFTMAX, f"xent_reduce<{_t(lw.dtype)},{int(reduction == 'mean')}>")
-    f((1,), (_THREADS,), (lw, lab, out, _i64(lw.size), _i64(ignore_index)))
+    f((1,), (_THREADS,), (lw, lab, ls, out, _i64(lw.size), _i64(ignore_index)))
     return out.astype(dt, copy=False)
 
 
@@ -153,14 +177,14 @@ def cross_entropy_backward(logits, labels, lse, gloss, ignore_index: int = -100)
     cp = _cupy()
     x, dt = _work(logits)
     rows, cols = x.shape
-    lab = cp.ascontiguousarray(labels, dtype=np.int64)
+    lab, ls = _index_vec(labels)
     gl = cp.ascontiguousarray(cp.broadcast_to(gloss, (rows,)), dtype=x.dtype)
     lse = cp.ascontiguousarray(lse, dtype=x.dtype)
-    gx = cp.empty_like(x)
+    gx = cp.empty(x.shape, x.dtype)
     if x.size:
         f = function(S.SOFTMAX, f"xent_bwd<{_t(x.dtype)}>")
         f(_grid(x.size), (_THREADS,),
-          (x, lab, lse, gl, gx, _i64(rows), _i64(cols), _i64(ignore_index)))
+          (x, lab, ls, lse, gl, gx, _i64(rows), _i64(cols), _i64(ignore_index)))
     return gx.astype(dt, copy=False)
 
 
@@ -168,18 +192,25 @@ def cross_entropy_grad(logits, labels, g, ignore_index: int, reduction: str):
     """d loss / d logits of 2-D cross_entropy (no class weights, no smoothing) for upstream
     ``g`` ((N,) for reduction 'none', else 0-d); NaN rows for out-of-range labels."""
     cp = _cupy()
-    x = cp.ascontiguousarray(logits)
+    x = _as_c(logits)
     rows, cols = x.shape
-    lab = cp.ascontiguousarray(labels, dtype=np.int64)
-    ga = cp.ascontiguousarray(g, dtype=x.dtype).reshape(-1)
-    den = (lab != ignore_index).sum(dtype=x.dtype) if reduction == "mean" else None
-    gx = cp.empty_like(x)
+    lab, ls = _index_vec(labels)
+    ga = _as_c(g, x.dtype).reshape(-1)
+    # 'mean' divides by the count of rows not ignored: counted by each block for a few rows
+    # (one launch), by a reduction before the kernel for many
+    count = reduction == "mean" and rows <= _COUNT_IN_KERNEL
+    den = (lab != ignore_index).sum(dtype=x.dtype) if reduction == "mean" and not count \
+        else None
+    gx = cp.empty(x.shape, x.dtype)
     if x.size:
-        f = function(S.SOFTMAX, f"xent_grad<{_t(x.dtype)}>")
+        f = function(S.SOFTMAX, f"xent_grad<{_t(x.dtype)},{int(count)}>")
         f(_rows_grid(rows), _row_threads(cols),
-          (x, lab, ga, _i64(1 if ga.size > 1 else 0), den if den is not None else _null(), gx,
-           _i64(rows), _i64(cols), _i64(ignore_index)))
+          (x, lab, ls, ga, _i64(1 if ga.size > 1 else 0), den if den is not None else _null(),
+           gx, _i64(rows), _i64(cols), _i64(ignore_index)))
     return gx
+
+
+_COUNT_IN_KERNEL = 4096     # rows up to which every block of xent_grad counts the labels
 
 
 # --- activations ---------------------------------------------------------------------------
@@ -191,18 +222,38 @@ def bias_act(x, b, act: str = "none", channel_axis: int = -1):
     ax = channel_axis % a.ndim
     C = a.shape[ax]
     inner = int(np.prod(a.shape[ax + 1:], dtype=np.int64))
-    y = cp.empty_like(a)
+    y = cp.empty(a.shape, a.dtype)
     if a.size:
         f = function(S.ACTIVATION, f"bias_act<{_t(a.dtype)},{S.ACTS[act]}>")
         f(_grid(a.size), (_THREADS,), (a, bb, y, _i64(a.size), _i64(inner), _i64(C)))
     return y.astype(dt, copy=False)
 
 
+def add_bias_(y, b) -> None:
+    """In place: ``y += b`` along the last axis of C-contiguous float32/float64 ``y``, with
+    ``b`` of y's dtype and last dimension (a linear layer's bias)."""
+    if y.size:
+        f = function(S.ACTIVATION, f"add_bias_<{_t(y.dtype)}>")
+        C = y.shape[-1]
+        f(_grid(y.size), (_THREADS,), (y, _contiguous(b), _i64(y.size), _ONE, _i64(C)))
+
+
+def col_sum(x):
+    """Column sums of a C-contiguous float32/float64 (rows, cols) matrix, deterministic."""
+    cp = _cupy()
+    rows, cols = x.shape
+    out = cp.empty(cols, x.dtype)
+    if cols:
+        f = function(S.ACTIVATION, f"col_sum<{_t(x.dtype)}>")
+        f(((cols + 31) // 32,), (32, 8), (x, out, _i64(rows), _i64(cols)))
+    return out
+
+
 def act_forward(x, act: str):
     """act(x) elementwise (float32/float64; any layout, computed on a contiguous copy)."""
     cp = _cupy()
     a = _contiguous(x).reshape(-1)  # kernels see flat buffers, never 0-d arrays
-    y = cp.empty_like(a)
+    y = cp.empty(a.shape, a.dtype)
     if a.size:
         f = function(S.ACTIVATION, f"act_fwd<{_t(a.dtype)},{S.ACTS[act]}>")
         f(_grid(a.size), (_THREADS,), (a, y, _i64(a.size)))
@@ -212,8 +263,7 @@ def act_forward(x, act: str):
 def binary(a, b, op: str):
     """``a op b`` for same-shape, same-dtype (float32/float64) C-contiguous arrays whose data
     are 16-byte aligned (see :func:`binary_ok`), with 16-byte vector loads and stores."""
-    cp = _cupy()
-    c = cp.empty_like(a)
+    c = _cupy().empty(a.shape, a.dtype)   # not empty_like: twice its host cost
     n = a.size
     if n:
         f = function(S.BINARY, f"binary_vec<{_t(a.dtype)},{S.BINOPS[op]}>")
@@ -242,7 +292,7 @@ def act_backward(g, v, act: str):
         ga = g.reshape(-1)      # the kernel only reads it: no copy
     else:
         ga = cp.broadcast_to(g, shape).astype(va.dtype, order="C", copy=True).reshape(-1)
-    gx = cp.empty_like(va)
+    gx = cp.empty(va.shape, va.dtype)
     if va.size:
         f = function(S.ACTIVATION, f"act_bwd<{_t(va.dtype)},{S.ACTS[act]}>")
         f(_grid(va.size), (_THREADS,), (ga, va, gx, _i64(va.size)))
@@ -349,7 +399,7 @@ def layer_norm(x, weight, bias, eps: float, n_last: int = 1):
     rows = a.size // cols if cols else 0
     w = None if weight is None else cp.ascontiguousarray(weight, dtype=a.dtype).reshape(-1)
     b = None if bias is None else cp.ascontiguousarray(bias, dtype=a.dtype).reshape(-1)
-    y = cp.empty_like(a)
+    y = cp.empty(a.shape, a.dtype)
     mean = cp.empty(rows, a.dtype)
     rstd = cp.empty(rows, a.dtype)
     if rows and cols:
@@ -372,7 +422,7 @@ def layer_norm_backward_input(x, g, weight, mean, rstd, n_last: int = 1, gmean=N
 
     def rowwise(v):
         return _null() if v is None else cp.ascontiguousarray(v, dtype=a.dtype).reshape(-1)
-    gx = cp.empty_like(a)
+    gx = cp.empty(a.shape, a.dtype)
     if rows and cols:
         f = function(S.NORM, f"layernorm_bwd<{_t(a.dtype)}>")
         f(_rows_grid(rows), _row_threads(cols),
@@ -391,12 +441,12 @@ def embedding_backward(idx, g, num_embeddings: int, padding_idx: int | None = No
     cp = _cupy()
     ga, dt = _work(g)
     D = ga.shape[-1]
-    ii = cp.ascontiguousarray(idx, dtype=np.int64).reshape(-1)
+    ii, st = _index_vec(idx)
     gw = cp.zeros((num_embeddings, D), ga.dtype)
     if ga.size:
         f = function(S.EMBEDDING, f"embedding_bwd<{_t(ga.dtype)}>")
         f(_grid(ga.size), (_THREADS,),
-          (ii, ga.reshape(-1, D), gw, _i64(ii.size), _i64(D),
+          (ii, st, ga.reshape(-1, D), gw, _i64(ii.size), _i64(D),
            _i64(-1 if padding_idx is None else padding_idx), _i64(num_embeddings)))
     return gw.astype(dt, copy=False)
 
@@ -406,11 +456,11 @@ def embedding_forward(weight, idx):
     cp = _cupy()
     w = _contiguous(weight)
     V, D = w.shape
-    ii = cp.ascontiguousarray(idx, dtype=np.int64).reshape(-1)
+    ii, st = _index_vec(idx)
     out = cp.empty((ii.size, D), w.dtype)
     if out.size:
         f = function(S.EMBEDDING, f"embedding_fwd<{_t(w.dtype)}>")
-        f(_grid(out.size), (_THREADS,), (ii, w, out, _i64(ii.size), _i64(D), _i64(V)))
+        f(_grid(out.size), (_THREADS,), (ii, st, w, out, _i64(ii.size), _i64(D), _i64(V)))
     return out.reshape(tuple(idx.shape) + (D,))
 
 
@@ -433,12 +483,12 @@ def lstm_cell(gates, c0):
     """From (B, 4H) pre-activation gates and c0 (B, H): (h, c, activated gates)."""
     cp = _cupy()
     ga, dt = _work(gates)
-    c0a = cp.ascontiguousarray(c0, dtype=ga.dtype)
+    c0a = _as_c(c0, ga.dtype)
     B, H4 = ga.shape
     H = H4 // 4
     h = cp.empty((B, H), ga.dtype)
     c = cp.empty((B, H), ga.dtype)
-    acts = cp.empty_like(ga)
+    acts = cp.empty(ga.shape, ga.dtype)
     if h.size:
         f = function(S.LSTM, f"lstm_cell_fwd<{_t(ga.dtype)}>")
         f(_grid(h.size), (_THREADS,), (ga, c0a, h, c, acts, _i64(B), _i64(H)))
@@ -455,8 +505,10 @@ def lstm_cell_backward(dh, dc, acts, c0, c, dacts=None):
     H = H4 // 4
 
     def prep(a, shape=(B, H)):
-        return None if a is None else cp.ascontiguousarray(cp.broadcast_to(a, shape), dtype=wt)
-    dgates = cp.empty_like(acts)
+        if a is None:
+            return None
+        return _as_c(a if a.shape == shape else cp.broadcast_to(a, shape), wt)
+    dgates = cp.empty(acts.shape, acts.dtype)
     dc0 = cp.empty((B, H), wt)
     if dc0.size:
         f = function(S.LSTM, f"lstm_cell_bwd<{_t(wt)}>")

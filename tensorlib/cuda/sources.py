@@ -126,7 +126,7 @@ __global__ void softmax_bwd(const T* __restrict__ y, const T* __restrict__ g, T*
 // ignore_index is never read through: its row's loss is NaN (no host-side range check on
 // the GPU: that would synchronise the stream on every call).
 template <typename T>
-__global__ void xent_fwd(const T* __restrict__ x, const i64* __restrict__ label,
+__global__ void xent_fwd(const T* __restrict__ x, const i64* __restrict__ label, i64 lstride,
                          T* __restrict__ loss, T* __restrict__ lse, i64 rows, i64 cols,
                          i64 ignore_index) {
     __shared__ T sh[32];
@@ -141,7 +141,7 @@ __global__ void xent_fwd(const T* __restrict__ x, const i64* __restrict__ label,
         s = block_sum(s, sh);
         if (threadIdx.x == 0) {
             const T l = m + log(s);
-            const i64 t = label[r];
+            const i64 t = label[r * lstride];
             lse[r] = l;
             loss[r] = (t == ignore_index) ? T(0)
                       : (t < 0 || t >= cols) ? qnan<T>() : l - xr[t];
@@ -151,14 +151,14 @@ __global__ void xent_fwd(const T* __restrict__ x, const i64* __restrict__ label,
 
 // gx[r, j] = gloss[r] * (softmax(x[r])[j] - (j == label[r])), 0 on ignored rows.
 template <typename T>
-__global__ void xent_bwd(const T* __restrict__ x, const i64* __restrict__ label,
+__global__ void xent_bwd(const T* __restrict__ x, const i64* __restrict__ label, i64 lstride,
                          const T* __restrict__ lse, const T* __restrict__ gloss,
                          T* __restrict__ gx, i64 rows, i64 cols, i64 ignore_index) {
     const i64 n = rows * cols;
     for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (i64)gridDim.x * blockDim.x) {
         const i64 r = i / cols, j = i - r * cols;
-        const i64 t = label[r];
+        const i64 t = label[r * lstride];
         if (t == ignore_index) { gx[i] = T(0); continue; }
         if (t < 0 || t >= cols) { gx[i] = qnan<T>(); continue; }
         const T p = exp(x[i] - lse[r]);
@@ -167,17 +167,26 @@ __global__ void xent_bwd(const T* __restrict__ x, const i64* __restrict__ label,
 }
 
 // cross_entropy's first-order backward in one pass, one block per row:
-// gx[r, j] = (softmax(x[r])[j] - (j == tc)) * valid[r] * g[r * gstride] (/ *denom for 'mean'),
-// tc = label or 0 on ignored rows (as the generic op); NaN rows for out-of-range labels.
-template <typename T>
-__global__ void xent_grad(const T* __restrict__ x, const i64* __restrict__ label,
+// gx[r, j] = (softmax(x[r])[j] - (j == tc)) * valid[r] * g[r * gstride] (/ the count of
+// valid rows for 'mean': *denom, or counted by each block when COUNT, which saves the host
+// three launches for a few rows), tc = label or 0 on ignored rows (as the generic op); NaN
+// rows for out-of-range labels.
+template <typename T, int COUNT>
+__global__ void xent_grad(const T* __restrict__ x, const i64* __restrict__ label, i64 lstride,
                           const T* __restrict__ g, i64 gstride, const T* __restrict__ denom,
                           T* __restrict__ gx, i64 rows, i64 cols, i64 ignore_index) {
     __shared__ T sh[32];
+    T n_valid = T(1);
+    if (COUNT) {
+        T n = T(0);
+        for (i64 r = threadIdx.x; r < rows; r += blockDim.x)
+            n += label[r * lstride] != ignore_index ? T(1) : T(0);
+        n_valid = block_sum(n, sh);
+    }
     for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
         const T* xr = x + r * cols;
         T* out = gx + r * cols;
-        const i64 t = label[r];
+        const i64 t = label[r * lstride];
         const bool valid = t != ignore_index;
         if (valid && (t < 0 || t >= cols)) {
             for (i64 j = threadIdx.x; j < cols; j += blockDim.x) out[j] = qnan<T>();
@@ -186,6 +195,7 @@ __global__ void xent_grad(const T* __restrict__ x, const i64* __restrict__ label
         const i64 tc = valid ? t : 0;
         T scale = (valid ? T(1) : T(0)) * g[r * gstride];
         if (denom && valid) scale = scale / denom[0];   // all rows ignored: 0, not 0/0
+        if (COUNT && valid) scale = scale / n_valid;
         T m = neg_inf<T>();
         for (i64 j = threadIdx.x; j < cols; j += blockDim.x) m = fmax(m, xr[j]);
         m = block_max(m, sh);
@@ -203,11 +213,11 @@ __global__ void xent_grad(const T* __restrict__ x, const i64* __restrict__ label
 // launches one kernel where sum, compare, count and divide were four.
 template <typename T, int MEAN>
 __global__ void xent_reduce(const T* __restrict__ loss, const i64* __restrict__ label,
-                            T* __restrict__ out, i64 rows, i64 ignore_index) {
+                            i64 lstride, T* __restrict__ out, i64 rows, i64 ignore_index) {
     __shared__ T sh[32];
     T s = T(0), n = T(0);
     for (i64 r = threadIdx.x; r < rows; r += blockDim.x) {
-        if (label[r] != ignore_index) { s += loss[r]; n += T(1); }
+        if (label[r * lstride] != ignore_index) { s += loss[r]; n += T(1); }
     }
     s = block_sum(s, sh);
     if (MEAN) n = block_sum(n, sh);
@@ -216,7 +226,7 @@ __global__ void xent_reduce(const T* __restrict__ loss, const i64* __restrict__ 
 """, tuple(f"softmax_fwd<{t},{k}>" for t in FLOAT_TYPES for k in (0, 1))
     + tuple(f"softmax_bwd<{t},{k}>" for t in FLOAT_TYPES for k in (0, 1))
     + tuple(f"xent_fwd<{t}>" for t in FLOAT_TYPES)
-    + tuple(f"xent_grad<{t}>" for t in FLOAT_TYPES)
+    + tuple(f"xent_grad<{t},{c}>" for t in FLOAT_TYPES for c in (0, 1))
     + tuple(f"xent_bwd<{t}>" for t in FLOAT_TYPES)
     + tuple(f"xent_reduce<{t},{m}>" for t in FLOAT_TYPES for m in (0, 1)))
 
@@ -252,6 +262,34 @@ __global__ void bias_act(const T* __restrict__ x, const T* __restrict__ b, T* __
         y[i] = act<T, ACT>(x[i] + b[(i / inner) % C]);
 }
 
+// y[i] += b[(i / inner) % C] in place: a linear layer's bias after its GEMM (one launch with
+// no second buffer, where a broadcasting ufunc costs the host twice as much).
+template <typename T>
+__global__ void add_bias_(T* __restrict__ y, const T* __restrict__ b, i64 n, i64 inner, i64 C) {
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (i64)gridDim.x * blockDim.x)
+        y[i] += b[(i / inner) % C];
+}
+
+// out[j] = sum over r of x[r, j] for a C-contiguous (rows, cols) matrix (a bias gradient):
+// blocks of 32 columns x 8 row phases, each thread a strided run of rows, then a fixed-order
+// sum of the 8 partials (deterministic; coalesced reads along the rows).
+template <typename T>
+__global__ void col_sum(const T* __restrict__ x, T* __restrict__ out, i64 rows, i64 cols) {
+    __shared__ T part[8][33];
+    const i64 j = (i64)blockIdx.x * 32 + threadIdx.x;
+    T s = T(0);
+    if (j < cols)
+        for (i64 r = threadIdx.y; r < rows; r += 8) s += x[r * cols + j];
+    part[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && j < cols) {
+        T t = part[0][threadIdx.x];
+        for (int k = 1; k < 8; ++k) t += part[k][threadIdx.x];
+        out[j] = t;
+    }
+}
+
 // y[i] = act(x[i]) (sigmoid: one pass instead of CuPy's exp/abs/where/divide chain).
 template <typename T, int ACT>
 __global__ void act_fwd(const T* __restrict__ x, T* __restrict__ y, i64 n) {
@@ -284,6 +322,8 @@ __global__ void act_bwd(const T* __restrict__ g, const T* __restrict__ v, T* __r
     }
 }
 """, tuple(f"bias_act<{t},{a}>" for t in FLOAT_TYPES for a in ACTS.values())
+    + tuple(f"add_bias_<{t}>" for t in FLOAT_TYPES)
+    + tuple(f"col_sum<{t}>" for t in FLOAT_TYPES)
     + tuple(f"act_fwd<{t},{a}>" for t in FLOAT_TYPES for a in ACTS.values())
     + tuple(f"act_bwd<{t},{a}>" for t in FLOAT_TYPES for a in ACTS.values()))
 
@@ -498,15 +538,17 @@ __global__ void layernorm_bwd(const T* __restrict__ x, const T* __restrict__ g,
 # --- embedding backward ---------------------------------------------------------------------------
 EMBEDDING = Source("embedding", COMMON + r"""
 
+// idx[r * istride] is row r's index: a strided column of an index matrix (x[:, t] in a
+// recurrent loop) is read in place, with no copy kernel before each call.
 // gw (zeroed by the caller) [idx[i], :] += g[i, :]; rows equal to padding_idx, and indices
 // outside [0, V), are skipped.
 template <typename T>
-__global__ void embedding_bwd(const i64* __restrict__ idx, const T* __restrict__ g,
+__global__ void embedding_bwd(const i64* __restrict__ idx, i64 istride, const T* __restrict__ g,
                               T* __restrict__ gw, i64 n, i64 D, i64 padding_idx, i64 V) {
     const i64 n_all = n * D;
     for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n_all;
          i += (i64)gridDim.x * blockDim.x) {
-        const i64 r = i / D, j = i - r * D, t = idx[r];
+        const i64 r = i / D, j = i - r * D, t = idx[r * istride];
         if (t != padding_idx && t >= 0 && t < V) atomicAdd(gw + t * D + j, g[i]);
     }
 }
@@ -514,12 +556,12 @@ __global__ void embedding_bwd(const i64* __restrict__ idx, const T* __restrict__
 // out[i, :] = w[idx[i], :], or NaN for an index outside [0, V): the range is checked here,
 // on the device, as a gather and a select in one pass.
 template <typename T>
-__global__ void embedding_fwd(const i64* __restrict__ idx, const T* __restrict__ w,
+__global__ void embedding_fwd(const i64* __restrict__ idx, i64 istride, const T* __restrict__ w,
                               T* __restrict__ out, i64 n, i64 D, i64 V) {
     const i64 n_all = n * D;
     for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n_all;
          i += (i64)gridDim.x * blockDim.x) {
-        const i64 r = i / D, j = i - r * D, t = idx[r];
+        const i64 r = i / D, j = i - r * D, t = idx[r * istride];
         out[i] = (t >= 0 && t < V) ? w[t * D + j] : qnan<T>();
     }
 }
