@@ -323,8 +323,20 @@ class Tensor(TensorBase):
     # --- autograd --------------------------------------------------------
     def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs=None) -> None:
-        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad
-        (only into those of ``inputs``, leaves or not, when given)."""
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+        ``gradient``: d(loss)/d(self), of self's shape; required unless self has one
+        element. ``retain_graph``: keep the tape for another backward pass (default:
+        ``create_graph``). ``create_graph``: record the backward pass itself, so the
+        gradients can be differentiated again. ``inputs``: accumulate only into these
+        tensors (leaves or not). Gradients add up over calls: zero them between steps
+        (``optimizer.zero_grad()``).
+
+        >>> w = tl.tensor([1.0, 2.0], requires_grad=True)
+        >>> (w * w).sum().backward()
+        >>> w.grad
+        tensor([2., 4.])
+        """
         _backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,
                   inputs=inputs)
 

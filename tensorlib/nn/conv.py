@@ -164,7 +164,13 @@ class Conv1d(_Conv):
 
 
 class Conv2d(_Conv):
-    """2-D convolution over (N, C_in, H, W); weight (C_out, C_in/groups, kh, kw).
+    """2-D convolution (cross-correlation, as PyTorch) over (N, C_in, H, W) or unbatched
+    (C_in, H, W); ``weight`` (C_out, C_in/groups, kh, kw), ``bias`` (C_out,).
+
+    ``kernel_size``, ``stride``, ``dilation``: an int or an (h, w) pair; ``padding``: the
+    same, or ``"same"`` / ``"valid"``; ``padding_mode``: "zeros", "reflect", "replicate" or
+    "circular". ``groups`` splits the channels into independent groups (``groups=C_in``:
+    depthwise). Each output size is ``(H + 2 p - d (k - 1) - 1) // s + 1``.
 
     >>> conv = nn.Conv2d(1, 32, 5, padding=2)
     >>> conv(tl.randn(8, 1, 28, 28)).shape

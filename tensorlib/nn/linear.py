@@ -37,7 +37,9 @@ class Identity(Module):
 
 
 class Linear(Module):
-    """``y = x @ weight.T + bias`` with weight of shape (out_features, in_features).
+    """``y = x @ weight.T + bias`` with weight of shape (out_features, in_features) and bias
+    (out_features,), both drawn from U(-1/sqrt(in), 1/sqrt(in)) as PyTorch's; ``x`` is
+    (..., in_features), any number of leading dims.
 
     >>> fc = nn.Linear(784, 10)
     >>> fc(tl.randn(32, 784)).shape

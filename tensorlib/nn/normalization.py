@@ -86,7 +86,14 @@ class BatchNorm1d(_BatchNorm):
 
 
 class BatchNorm2d(_BatchNorm):
-    """Batch normalisation over (N, C, H, W), per channel C."""
+    """Batch normalisation over (N, C, H, W), per channel C: ``(x - mean) / sqrt(var +
+    eps) * weight + bias``. In training the batch's statistics are used and the running
+    ones updated (``momentum``; None: a cumulative average); in ``eval()`` the running ones.
+
+    >>> bn = nn.BatchNorm2d(3)
+    >>> bn(tl.randn(4, 3, 2, 2)).shape, bn.running_mean.shape
+    ((4, 3, 2, 2), (3,))
+    """
     _dims = (4,)
 
 

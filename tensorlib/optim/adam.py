@@ -27,7 +27,10 @@ class Adam(Optimizer):
     and ``capturable=`` (which pick among implementations of the same update) are accepted
     and ignored; ``differentiable=True`` raises NotImplementedError.
 
+    >>> model = tl.nn.Linear(4, 1)
     >>> opt = tl.optim.Adam(model.parameters(), lr=1e-3)
+    >>> loss = model(tl.randn(8, 4)).pow(2).mean()
+    >>> opt.zero_grad(); loss.backward(); opt.step()
     """
 
     _decoupled = False
