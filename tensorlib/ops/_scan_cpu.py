@@ -48,6 +48,18 @@ def cum_extreme(x: np.ndarray, axis: int, mode: str):
     return (vals.view(np.bool_) if x.dtype == np.bool_ else vals), idx
 
 
+def cum_f32(x: np.ndarray, axis: int, prod: bool) -> np.ndarray:
+    """Running sum (``prod``: product) of a float32 array along ``axis`` accumulated in
+    double (``_scan_kernels.cum_f32``)."""
+    if x.dtype != np.float32 or x.ndim == 0:
+        raise TypeError(f"cum_f32: needs a float32 array with a dim, got {x.dtype} {x.shape}")
+    x = _c(x)
+    out = np.empty(x.shape, np.float32)
+    if x.size:
+        K.cum_f32(around_axis(x, axis), around_axis(out, axis), prod)
+    return out
+
+
 def scatter_add_into(out: np.ndarray, idx: np.ndarray, src: np.ndarray, axis: int) -> bool:
     """``out[..., idx[..., i, ...], ...] += src[..., i, ...]`` along ``axis`` in place, when
     ``idx`` and ``src`` have ``out``'s shape outside ``axis`` (the gradient of a gather or
