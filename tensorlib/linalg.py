@@ -42,20 +42,43 @@ vector_norm = _vector_norm     # (ord 0 counts the nonzeros, with gradient 0, as
 
 
 # --- torch.linalg's names for functions tensorlib has under PyTorch's older names ----------
-def pinv(A, *, atol=None, rtol: float | None = None, hermitian: bool = False):
-    """The Moore-Penrose pseudo-inverse (``torch.linalg.pinv``): singular values below
-    ``rtol`` times the largest are dropped (default ``max(m, n) * eps`` of the dtype)."""
+def pinv(A, *, atol=None, rtol=None, hermitian: bool = False):
+    """The Moore-Penrose pseudo-inverse (``torch.linalg.pinv``) from the SVD: singular
+    values at or below ``max(atol, rtol * largest)`` count as 0. ``rtol`` defaults to
+    ``max(m, n) * eps`` of the dtype, or to 0 when only ``atol`` (> 0) is given; both may be
+    tensors broadcasting over the batch. Stacks (..., m, n) too; ``hermitian`` is accepted
+    (the SVD serves either way)."""
     import numpy as np
 
+    from .ops import elementwise as E
     from .ops._util import to_float, to_tensor
-    from .ops.torch_api import pinverse
-    if atol is not None:
-        raise NotImplementedError("linalg.pinv: atol= is not supported; give rtol= (relative "
-                                  "to the largest singular value)")
-    A = to_float(to_tensor(A))
+    x = to_float(to_tensor(A))
+    if x.ndim < 2:
+        raise ValueError(f"linalg.pinv: expects a matrix or a stack (..., m, n), got shape "
+                         f"{tuple(x.shape)}")
+    if 0 in x.shape[-2:]:       # zeros of the transposed shape, still on x's graph
+        return x.swapaxes(-1, -2) * 0.0
     if rtol is None:
-        rtol = max(A.shape[-2:]) * float(np.finfo(A.dtype).eps) if A.ndim >= 2 else 0.0
-    return pinverse(A, rcond=float(rtol))
+        given_atol = atol is not None and (not isinstance(atol, (int, float)) or atol > 0)
+        rtol = 0.0 if given_atol else max(x.shape[-2:]) * float(np.finfo(x.dtype).eps)
+    u, s, vh = svd(x, full_matrices=False)
+    sd = s.detach()
+    cutoff = sd.amax(axis=-1, keepdims=True) * _batch_tol(rtol)
+    if atol is not None:
+        a = _batch_tol(atol)
+        cutoff = E.maximum(cutoff, a if isinstance(a, float) else a.astype(sd.dtype))
+    keep = s > cutoff
+    s_inv = E.where(keep, 1.0 / E.where(keep, s, 1.0), 0.0)
+    return matmul(vh.swapaxes(-1, -2) * s_inv.unsqueeze(-2), u.swapaxes(-1, -2))
+
+
+def _batch_tol(t):
+    """A tolerance as a float, or a tensor of batch shape with a trailing 1 (to compare with
+    the singular values, (..., k))."""
+    from .ops._util import to_tensor
+    if isinstance(t, (int, float)):
+        return float(t)
+    return to_tensor(t).detach().unsqueeze(-1)
 
 
 def eigvalsh(A, UPLO: str = "L"):
