@@ -164,6 +164,7 @@ def graph_document(graph: Graph, model=None, names: dict[int, str] | None = None
         bind[str(n.id)] = [k, slot]
         if slot == "grad":
             owners[k]["grad"] = True
+    by_data = {id(o["_t"]._data): k for k, o in enumerate(owners)}
     for o in owners:
         t = o.pop("_t")
         if o["grad"]:
@@ -197,7 +198,22 @@ def graph_document(graph: Graph, model=None, names: dict[int, str] | None = None
         read = {i for b in graph.bindings.values() if isinstance(b, tuple)
                 and hasattr(b[0], "_data") for i in (id(b[0]), id(b[0]._data))}
         doc["unread"] = _unread_state(model, read, weights)
+        doc["aliases"] = _aliases(model, owners, owner_index, by_data)
     return doc, weights
+
+
+def _aliases(model, owners: list[dict], by_id: dict, by_data: dict) -> list[dict]:
+    """``model.state_dict()`` names of variables saved under another name (a tied weight:
+    the output layer's ``head.weight`` is the embedding's ``emb.weight``), with the index of
+    the variable they name, so the loaded graph's ``state_dict()`` has every key."""
+    out = []
+    for name, t in model.state_dict().items():
+        if not hasattr(t, "_data"):
+            continue
+        k = by_id.get(id(t), by_data.get(id(t._data)))
+        if k is not None and owners[k]["name"] != name:
+            out.append({"name": name, "of": k})
+    return out
 
 
 def _unread_state(model, read: set, weights: dict) -> list[dict]:
@@ -587,6 +603,11 @@ def _check_document(doc: dict, weights: dict) -> None:
         _need(isinstance(u, dict) and isinstance(u.get("name"), str)
               and isinstance(u.get("key"), str) and u["key"] in weights,
               "bad unread state entry")
+    aliases = doc.get("aliases", [])
+    _need(isinstance(aliases, list), "aliases must be a list")
+    for a in aliases:
+        _need(isinstance(a, dict) and isinstance(a.get("name"), str) and _is_int(a.get("of"))
+              and 0 <= a["of"] < len(doc["owners"]), "bad alias entry")
 
 
 def _build(doc: dict, weights: dict) -> tuple[Graph, list, list]:
@@ -636,6 +657,8 @@ def _build(doc: dict, weights: dict) -> tuple[Graph, list, list]:
         if u.get("requires_grad") and t.dtype.kind == "f":
             t.requires_grad_(True)
         unread.append((u["name"], t))
+    # a tied weight's other names (state_dict() only; the same tensor, not a copy)
+    unread += [(a["name"], owners[a["of"]][1]) for a in doc.get("aliases", [])]
     return g, owners, unread
 
 
