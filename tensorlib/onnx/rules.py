@@ -25,6 +25,8 @@ UNSUPPORTED = {
     "i0e": "ONNX has no Bessel functions",
     "i1e": "ONNX has no Bessel functions",
     "zeta": "ONNX has no Hurwitz zeta function",
+    "orthogonal_poly": "ONNX has no orthogonal polynomials (a recurrence as long as the "
+                       "largest degree, read from the data)",
     "ctc_loss_grad": "a gradient kernel (export inference graphs)",
     "embedding_bag_grad": "a gradient kernel (export inference graphs)",
     "resize_linear_grad": "a gradient kernel (export inference graphs)",

@@ -52,9 +52,12 @@ def _nanmean_vjp(n, g):
     x = n.inputs[0]
     nan = E.isnan(x)
     axes = n.attrs["axis"]
-    count = R.sum(E.logical_not(nan), axis=axes, keepdims=True).astype(x.dtype)
-    # an all-NaN slice has count 0 and every gradient masked: clip avoids the 0/0
-    return (E.where(nan, 0.0, _expand(g, n) / count.clip(1.0, None)),)
+    keep = E.logical_not(nan).astype(x.dtype)
+    count = R.sum(keep, axis=axes, keepdims=True)
+    # PyTorch's nansum(x) / count: (g / count) * keep, so 0 at the NaNs of a slice that has
+    # numbers and NaN over an all-NaN slice (g / 0 * 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (_expand(g, n) / count * keep,)
 
 
 def _nan_onnx(mean: bool):
@@ -98,7 +101,8 @@ def nansum(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
 
 def nanmean(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Mean of the non-NaN values over ``dim``, as ``torch.nanmean`` (NaN where all are
-    NaN; the gradient there is 0, PyTorch's NaN); floating input only.
+    NaN, and so is the gradient of such a slice; 0 at the NaNs of the others); floating
+    input only.
 
     >>> tl.nanmean(tl.tensor([1.0, float("nan"), 2.0]))         # 1.5
     """
