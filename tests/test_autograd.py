@@ -632,8 +632,8 @@ def test_gradcheck_refuses_to_check_nothing_and_takes_non_tensor_arguments():
     x = tl.tensor([1.0, 2.0], dtype="float64", requires_grad=True)
     assert tl.autograd.gradcheck(lambda a, s: (a * s).sin().sum(), [x, 2.5])
     assert tl.autograd.gradgradcheck(lambda a, s: (a * s).sin().sum(), [x, 2.5])
-    with pytest.raises(AssertionError, match="no floating-point tensor outputs"):
-        tl.autograd.gradcheck(lambda a: a.argmax(), [x])
+    # as PyTorch: outputs that are not floating point are skipped, not an error
+    assert tl.autograd.gradcheck(lambda a: a.argmax(), [x])
 
 
 def test_leaf_grads_never_share_memory_and_take_in_place_updates():

@@ -5,13 +5,14 @@ from .anomaly import (detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_e
 from .checkpoint import checkpoint
 from .engine import AnomalyError, backward, grad
 from .function import Context, Function, once_differentiable
-from .gradcheck import gradcheck, gradgradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,
                    is_inference_tensor, no_grad, set_grad_enabled)
 from .node import Node
 
 __all__ = [
-    "AnomalyError", "Context", "Function", "Node", "backward", "checkpoint", "detect_anomaly",
+    "AnomalyError", "Context", "Function", "GradcheckError", "Node", "backward", "checkpoint",
+    "detect_anomaly",
     "enable_grad", "functional", "grad", "gradcheck", "gradgradcheck", "graph",
     "inference_mode", "is_anomaly_check_nan_enabled", "is_anomaly_enabled", "is_grad_enabled",
     "is_inference_mode_enabled", "is_inference_tensor", "no_grad", "once_differentiable",

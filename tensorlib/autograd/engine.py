@@ -104,6 +104,10 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
             _accumulate(t, g, taken, create_graph or tracer is not None, copy=hooked)
             if hooks:
                 _post_accumulate(t)
+    except Exception as e:
+        if state.anomaly:
+            _note_forward_trace(e)
+        raise
     finally:
         state.grad_enabled = prev_mode
     if results is not None:
@@ -125,14 +129,20 @@ def _given_buffers(grads) -> dict:
 def _accumulate(t, g, taken: dict, traced: bool, copy: bool = False) -> None:
     """``t.grad = g`` or ``t.grad += g``, as PyTorch's AccumulateGrad: a first gradient is
     copied unless the leaf can own it (it shares memory with another leaf's or the caller's
-    gradient, a hook saw it, or it is a broadcast view), so in-place updates of ``.grad``
+    gradient, a hook saw it, or it is a broadcast view; a strided gradient of a contiguous
+    leaf is stored contiguous), so in-place updates of ``.grad``
     (clipping, ``zero_()``, ``mul_()``) touch that gradient alone; a later one is added in
     place, so references to ``.grad`` see the sum. Recorded (``create_graph``) or traced
     gradients are added out of place."""
     if t.grad is None:
         a = g._data
         base = root_buffer(a)
-        if copy or id(base) in taken or not _writable(a):
+        if not g.is_contiguous() and t.is_contiguous():
+            # the leaf's layout, as AccumulateGrad: a transposed use (x @ W.t()) gave a
+            # transposed gradient, and W.grad.view(-1) must work (a fresh buffer: owned)
+            g = g.contiguous()
+            base = root_buffer(g._data)
+        elif copy or id(base) in taken or not _writable(a):
             g = g.clone()
             base = g._data
         taken[id(base)] = base
@@ -189,11 +199,44 @@ def _check_versions(node):
         return
     for box, v in node.versions:
         if box[0] != v:
-            raise RuntimeError(
+            e = RuntimeError(
                 f"{node!r}: a tensor saved for the backward pass was modified by an in-place "
                 f"operation (version {box[0]}, expected {v}). Its gradient would be wrong: "
                 "use an out-of-place operation (x = x + y instead of x += y), or .clone() the "
-                "tensor first.")
+                "tensor first." + _trace_text(node))
+            e._tl_forward_trace = True
+            raise e
+
+
+def _trace_text(node) -> str:
+    """PyTorch's anomaly-mode report: where ``node`` was made (empty outside anomaly mode,
+    or for a node recorded before it was turned on)."""
+    if not state.anomaly or not node.trace:
+        return ""
+    return (f"\nError detected in {node.name}Backward. Traceback of forward call that caused "
+            f"the error:\n{''.join(node.trace)}")
+
+
+def _note_forward_trace(e: BaseException) -> None:
+    """Add the forward trace of the node whose backward raised ``e`` to its notes (the
+    walk does not say which node was running: the outermost traceback frame with a traced
+    tape node as its ``node`` is the backward rule the walk called)."""
+    from .._core import Node
+    if isinstance(e, AnomalyError) or getattr(e, "_tl_forward_trace", False):
+        return
+    tb = e.__traceback__
+    while tb is not None:
+        node = tb.tb_frame.f_locals.get("node")
+        if isinstance(node, Node) and node.trace:
+            text = _trace_text(node)
+            if text:
+                e.add_note(text.lstrip("\n"))
+                try:
+                    e._tl_forward_trace = True      # (a nested backward noted it first)
+                except AttributeError:
+                    pass
+            return
+        tb = tb.tb_next
 
 
 def _check_anomaly(node, grads):

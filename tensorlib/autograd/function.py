@@ -209,6 +209,9 @@ class Function:
                                          "n_args": len(args), "out_positions": out_pos,
                                          "n_outs": len(outs)}, None, None, len(out_pos))
             node.out_meta = [(outs[i]._data.shape, outs[i]._data.dtype) for i in out_pos]
+            if state.anomaly:       # the forward call, for anomaly mode's reports (as apply)
+                from .._apply import _user_stack
+                node.trace = _user_stack()
             if not ctx._materialize:
                 # makes the walk call the engine's node hook, which notes the outputs that
                 # got no gradient before it fills in zeros for them

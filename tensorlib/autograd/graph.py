@@ -157,6 +157,7 @@ class SavedPack:
                 out_data[j] = unpack_checked(self.unpack, packed, like)._data
         view = Node(node.op, tuple(ins), node.attrs, out_data, None, node.n_out)
         view.out_meta = node.out_meta
+        view.trace = node.trace     # anomaly mode: errors in the rule name the forward call
         return view
 
 
