@@ -14,6 +14,7 @@ from ..ops.indexing import one_hot
 from ..ops.nn_act import (celu, glu, gumbel_softmax, hardsigmoid, hardswish, hardtanh, log_softmax,
                           logsigmoid, mish, prelu, relu6, selu, softmax, softsign)
 from ..ops.nn_attention import scaled_dot_product_attention
+from ..ops.nn_mha import multi_head_attention_forward
 from ..ops.nn_conv import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d,
                            conv_transpose3d)
 from ..ops.nn_distance import cosine_similarity, normalize, pairwise_distance
@@ -48,7 +49,8 @@ __all__ = [
     "hardswish",
     "hardtanh", "hinge_embedding_loss", "huber_loss", "instance_norm", "interpolate", "kl_div",
     "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "logsigmoid", "lstm_cell",
-    "margin_ranking_loss", "max_pool1d", "max_pool2d", "mish", "mse_loss", "multi_margin_loss",
+    "margin_ranking_loss", "max_pool1d", "max_pool2d", "mish", "mse_loss",
+    "multi_head_attention_forward", "multi_margin_loss",
     "multilabel_margin_loss", "multilabel_soft_margin_loss", "nll_loss", "normalize",
     "one_hot", "pad", "pairwise_distance", "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss",
     "prelu", "relu", "relu6", "rms_norm", "scaled_dot_product_attention", "selu", "sigmoid",
@@ -319,3 +321,36 @@ __all__ += ["adaptive_avg_pool3d", "adaptive_max_pool3d", "alpha_dropout", "avg_
             "lp_pool2d", "lp_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
             "max_pool3d", "max_pool3d_with_indices", "max_unpool1d", "max_unpool2d",
             "max_unpool3d", "rrelu", "softshrink", "tanhshrink", "threshold"]
+
+
+# --- PyTorch's deprecated aliases of interpolate (older GAN / pix2pix code calls them) -----
+def _warn_upsample(name: str) -> None:
+    import warnings
+    warnings.warn(f"`nn.functional.{name}` is deprecated. Use `nn.functional.interpolate` "
+                  "instead.", UserWarning, stacklevel=3)
+
+
+def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
+             align_corners: bool | None = None) -> Tensor:
+    """Deprecated alias of :func:`interpolate` (``torch.nn.functional.upsample``): the same
+    resize, with a UserWarning as PyTorch's."""
+    _warn_upsample("upsample")
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    """Deprecated: ``interpolate(input, size, scale_factor, mode='nearest')``, with a
+    UserWarning (``torch.nn.functional.upsample_nearest``)."""
+    _warn_upsample("upsample_nearest")
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    """Deprecated: ``interpolate(input, size, scale_factor, mode='bilinear',
+    align_corners=True)`` (note align_corners=True, unlike interpolate's default), with a
+    UserWarning (``torch.nn.functional.upsample_bilinear``); 4-D input."""
+    _warn_upsample("upsample_bilinear")
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+__all__ += ["upsample", "upsample_bilinear", "upsample_nearest"]

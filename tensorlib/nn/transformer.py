@@ -7,13 +7,13 @@ import math
 import copy
 from collections.abc import Callable
 
-import numpy as np
 
 from .. import creation
 from ..ops.nn_attention import causal_mask
+from ..ops.nn_mha import mha_forward
+from ..ops.nn_util import half_via_float32
 from .containers import ModuleList
 from .._tensor import Tensor
-from ..ops.elementwise import where
 from . import functional as F
 from . import init
 from .dropout import Dropout
@@ -23,18 +23,9 @@ from .normalization import LayerNorm
 from .parameter import Parameter
 
 
-def _additive(mask: Tensor | None, dtype, what: str) -> Tensor | None:
-    """A bool mask (True = masked out, PyTorch's MultiheadAttention convention) or a float
-    mask as an additive float mask."""
-    if mask is None:
-        return None
-    if not isinstance(mask, Tensor):
-        mask = creation.tensor(mask)
-    if mask.dtype == np.bool_:
-        return where(mask, -math.inf, 0.0).astype(dtype)
-    if mask.dtype.kind == "f":
-        return mask.astype(dtype)
-    raise TypeError(f"MultiheadAttention: {what} must be bool or float, got {mask.dtype}")
+# F.multi_head_attention_forward's implementation, its errors naming MultiheadAttention;
+# float16 computed in float32 as F's functions
+_mha_forward = half_via_float32(mha_forward)
 
 
 class MultiheadAttention(Module):
@@ -45,15 +36,17 @@ class MultiheadAttention(Module):
     ``(output, weights)``; weights are (N, L, S) averaged over heads (or per head with
     ``average_attn_weights=False``), None when ``need_weights=False``. Bool masks mark
     positions that may NOT be attended (True = masked), float masks are added.
+    ``add_bias_kv`` adds parameters ``bias_k``, ``bias_v`` (1, 1, E) appended to the
+    projected key and value sequences, ``add_zero_attn`` a zero key and value appended after
+    them (masks padded with an unmasked column for each), as PyTorch. ``is_causal`` without
+    ``attn_mask`` builds the causal mask (PyTorch requires the mask). The computation is
+    ``F.multi_head_attention_forward``.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
                  vdim: int | None = None, batch_first: bool = False, dtype=None, device=None):
         super().__init__()
-        if add_bias_kv or add_zero_attn:
-            raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are "
-                                      "not supported")
         if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim}) must be a positive "
                              f"multiple of num_heads ({num_heads})")
@@ -77,6 +70,12 @@ class MultiheadAttention(Module):
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias, **kw)
+        if add_bias_kv:
+            self.bias_k = Parameter(creation.empty(1, 1, embed_dim, **kw))
+            self.bias_v = Parameter(creation.empty(1, 1, embed_dim, **kw))
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = bool(add_zero_attn)
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
@@ -88,76 +87,31 @@ class MultiheadAttention(Module):
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
-
-    def _projections(self):
-        E = self.embed_dim
-        if self._qkv_same_embed_dim:
-            w = self.in_proj_weight
-            ws = (w[:E], w[E:2 * E], w[2 * E:])
-        else:
-            ws = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)
-        b = self.in_proj_bias
-        bs = (b[:E], b[E:2 * E], b[2 * E:]) if b is not None else (None, None, None)
-        return ws, bs
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor,
                 key_padding_mask: Tensor | None = None, need_weights: bool = True,
                 attn_mask: Tensor | None = None, average_attn_weights: bool = True,
                 is_causal: bool = False):
-        batched = query.ndim == 3
-        if not batched:
-            query, key, value = (t.unsqueeze(1) for t in (query, key, value))
-            if key_padding_mask is not None:
-                key_padding_mask = key_padding_mask.unsqueeze(0)
-        elif self.batch_first:
+        if query.ndim == 3 and self.batch_first:
             query, key, value = (t.swapaxes(0, 1) for t in (query, key, value))
-        L, N, E = query.shape
-        S = key.shape[0]
-        if E != self.embed_dim or key.shape[1] != N or value.shape[:2] != key.shape[:2]:
-            raise ValueError(f"MultiheadAttention: query {tuple(query.shape)}, key "
-                             f"{tuple(key.shape)} and value {tuple(value.shape)} (as (L, N, E)) "
-                             f"do not fit embed_dim={self.embed_dim}")
-        h, d = self.num_heads, self.head_dim
-        (wq, wk, wv), (bq, bk, bv) = self._projections()
-        q = F.linear(query, wq, bq).reshape(L, N, h, d).permute(1, 2, 0, 3)
-        k = F.linear(key, wk, bk).reshape(S, N, h, d).permute(1, 2, 0, 3)
-        v = F.linear(value, wv, bv).reshape(S, N, h, d).permute(1, 2, 0, 3)
-        mask = _additive(attn_mask, q.dtype, "attn_mask")
-        if mask is not None:
-            want = (L, S) if mask.ndim == 2 else (N * h, L, S)
-            if mask.ndim not in (2, 3) or tuple(mask.shape) != want:
-                raise ValueError(f"MultiheadAttention: attn_mask must be (L, S) = {(L, S)} or "
-                                 f"(N * num_heads, L, S) = {(N * h, L, S)}, got "
-                                 f"{tuple(attn_mask.shape)}")
-            if mask.ndim == 3:
-                mask = mask.reshape(N, h, L, S)
-        elif is_causal:
-            mask = _additive(causal_mask(L, S, q.device), q.dtype, "causal mask")
-        kpm = _additive(key_padding_mask, q.dtype, "key_padding_mask")
-        if kpm is not None:
-            if tuple(kpm.shape) != (N, S):
-                raise ValueError(f"MultiheadAttention: key_padding_mask must be (N, S) = "
-                                 f"{(N, S)}, got {tuple(key_padding_mask.shape)}")
-            kpm = kpm.reshape(N, 1, 1, S)
-            mask = kpm if mask is None else mask + kpm
-        p = self.dropout if self.training else 0.0
-        weights = None
-        if need_weights:
-            scores = (q @ k.swapaxes(-1, -2)) * (1.0 / math.sqrt(d))
-            if mask is not None:
-                scores = scores + mask
-            attn = F.softmax(scores, -1)
-            weights = attn.mean(axis=1) if average_attn_weights else attn
-            if p:
-                attn = F.dropout(attn, p, True)
-            out = attn @ v
-        else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-        out = self.out_proj(out.permute(2, 0, 1, 3).reshape(L, N, E))
-        if not batched:
-            out = out.squeeze(1)
-            weights = weights.squeeze(0) if weights is not None else None
-        elif self.batch_first:
+        if is_causal and attn_mask is None:
+            # tensorlib's leniency: the hint alone builds the causal mask (PyTorch needs it)
+            S = key.shape[0]
+            attn_mask = causal_mask(query.shape[0], S, query.device)
+        sep = not self._qkv_same_embed_dim
+        out, weights = _mha_forward(
+            query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight,
+            self.in_proj_bias, self.bias_k, self.bias_v, self.add_zero_attn, self.dropout,
+            self.out_proj.weight, self.out_proj.bias, training=self.training,
+            key_padding_mask=key_padding_mask, need_weights=need_weights, attn_mask=attn_mask,
+            use_separate_proj_weight=sep, q_proj_weight=self.q_proj_weight,
+            k_proj_weight=self.k_proj_weight, v_proj_weight=self.v_proj_weight,
+            average_attn_weights=average_attn_weights, is_causal=is_causal,
+            op="MultiheadAttention")
+        if query.ndim == 3 and self.batch_first:
             out = out.swapaxes(0, 1)
         return out, weights
 
@@ -333,11 +287,17 @@ class Transformer(Module):
     >>> model = nn.Transformer(d_model=16, nhead=4, num_encoder_layers=2,
     ...                        num_decoder_layers=2, dim_feedforward=32)
     >>> out = model(src, tgt)          # (T, N, E), or (N, T, E) with batch_first
+
+    ``custom_encoder`` / ``custom_decoder`` (modules called as ``encoder(src, mask=,
+    src_key_padding_mask=, is_causal=)`` and ``decoder(tgt, memory, tgt_mask=, ...)``)
+    replace the built stacks as ``.encoder`` / ``.decoder``; as PyTorch, their matrices are
+    re-initialised Xavier-uniform too.
     """
 
     def __init__(self, d_model: int = 512, nhead: int = 8, num_encoder_layers: int = 6,
                  num_decoder_layers: int = 6, dim_feedforward: int = 2048,
-                 dropout: float = 0.1, activation="relu", layer_norm_eps: float = 1e-5,
+                 dropout: float = 0.1, activation="relu", custom_encoder: Module | None = None,
+                 custom_decoder: Module | None = None, layer_norm_eps: float = 1e-5,
                  batch_first: bool = False, norm_first: bool = False, bias: bool = True,
                  dtype=None, device=None):
         super().__init__()
@@ -345,10 +305,20 @@ class Transformer(Module):
                   layer_norm_eps=layer_norm_eps, batch_first=batch_first,
                   norm_first=norm_first, bias=bias, dtype=dtype, device=device)
         nkw = dict(eps=layer_norm_eps, bias=bias, dtype=dtype, device=device)
-        self.encoder = TransformerEncoder(TransformerEncoderLayer(d_model, nhead, **kw),
-                                          num_encoder_layers, LayerNorm(d_model, **nkw))
-        self.decoder = TransformerDecoder(TransformerDecoderLayer(d_model, nhead, **kw),
-                                          num_decoder_layers, LayerNorm(d_model, **nkw))
+        for what, m in (("custom_encoder", custom_encoder), ("custom_decoder", custom_decoder)):
+            if m is not None and not callable(m):
+                raise TypeError(f"Transformer: {what} must be a Module (callable), got "
+                                f"{type(m).__name__}")
+        if custom_encoder is not None:
+            self.encoder = custom_encoder
+        else:
+            self.encoder = TransformerEncoder(TransformerEncoderLayer(d_model, nhead, **kw),
+                                              num_encoder_layers, LayerNorm(d_model, **nkw))
+        if custom_decoder is not None:
+            self.decoder = custom_decoder
+        else:
+            self.decoder = TransformerDecoder(TransformerDecoderLayer(d_model, nhead, **kw),
+                                              num_decoder_layers, LayerNorm(d_model, **nkw))
         self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
         for p in self.parameters():      # as PyTorch: Xavier-uniform for every matrix
             if p.ndim > 1:

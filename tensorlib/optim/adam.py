@@ -22,10 +22,12 @@ def check_adam_hyperparameters(name: str, group: dict) -> None:
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba), with optional AMSGrad and L2 weight decay added to the
-    gradient. For decoupled weight decay use ``AdamW``. PyTorch's ``foreach=``, ``fused=``
-    and ``capturable=`` (which pick among implementations of the same update) are accepted
-    and ignored; ``differentiable=True`` raises NotImplementedError.
+    """Adam (Kingma & Ba), with optional AMSGrad and weight decay: L2 (added to the gradient)
+    or, with ``decoupled_weight_decay=True``, decoupled (``p *= 1 - lr * wd`` before the
+    step: then Adam is AdamW, as PyTorch >= 2.6). The flag is a group hyper-parameter, saved
+    in ``state_dict()``. PyTorch's ``foreach=``, ``fused=`` and ``capturable=`` (which pick
+    among implementations of the same update) are accepted and ignored;
+    ``differentiable=True`` raises NotImplementedError.
 
     >>> model = tl.nn.Linear(4, 1)
     >>> opt = tl.optim.Adam(model.parameters(), lr=1e-3)
@@ -33,20 +35,20 @@ class Adam(Optimizer):
     >>> opt.zero_grad(); loss.backward(); opt.step()
     """
 
-    _decoupled = False
-
     def __init__(self, params: Iterable, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False, *,
                  foreach: bool | None = None, fused: bool | None = None,
-                 capturable: bool = False, differentiable: bool = False):
+                 capturable: bool = False, differentiable: bool = False,
+                 decoupled_weight_decay: bool = False):
         # PyTorch's foreach/fused/capturable choose among its implementations of the same
         # update: accepted and ignored (tensorlib's CPU step is a fused kernel already)
         check_implementation_flags(type(self).__name__, foreach=foreach, fused=fused,
                                    capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
-                                      maximize=maximize))
+                                      maximize=maximize,
+                                      decoupled_weight_decay=bool(decoupled_weight_decay)))
 
     def _validate(self, group):
         super()._validate(group)
@@ -56,6 +58,7 @@ class Adam(Optimizer):
         lr, eps = self._lr(group), group["eps"]
         b1, b2 = (self._hyper(b) for b in group["betas"])
         wd, amsgrad = group["weight_decay"], group["amsgrad"]
+        decoupled = bool(group.get("decoupled_weight_decay", False))
         def init(p):
             st = {"exp_avg": creation.zeros_like(p), "exp_avg_sq": creation.zeros_like(p)}
             if amsgrad:
@@ -64,11 +67,10 @@ class Adam(Optimizer):
         for p, g, st in self._with_grads(group, init):
             step = self._count_step(st)
             m, v = st["exp_avg"], st["exp_avg_sq"]
-            if not amsgrad and _fused.adam(p, g, m, v, step, lr, b1, b2, eps, wd,
-                                           self._decoupled):
+            if not amsgrad and _fused.adam(p, g, m, v, step, lr, b1, b2, eps, wd, decoupled):
                 continue
             if wd:
-                if self._decoupled:
+                if decoupled:
                     p.mul_(1.0 - lr * wd)
                 else:
                     g = g + wd * p
@@ -87,10 +89,10 @@ class Adam(Optimizer):
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter): ``p *= 1 - lr * wd``
-    before the Adam step. Default ``weight_decay`` is 0.01, as in PyTorch; ``foreach=``,
-    ``fused=`` and ``capturable=`` are accepted and ignored, as Adam's."""
-
-    _decoupled = True
+    before the Adam step; as PyTorch, ``Adam(..., decoupled_weight_decay=True)`` with
+    ``weight_decay`` 0.01 by default, and its groups keep ``decoupled_weight_decay=True``
+    (also after ``load_state_dict``). ``foreach=``, ``fused=`` and ``capturable=`` are
+    accepted and ignored, as Adam's."""
 
     def __init__(self, params: Iterable, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -99,4 +101,10 @@ class AdamW(Adam):
                  capturable: bool = False, differentiable: bool = False):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize,
                          foreach=foreach, fused=fused, capturable=capturable,
-                         differentiable=differentiable)
+                         differentiable=differentiable, decoupled_weight_decay=True)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        # as PyTorch's AdamW.__setstate__: an AdamW stays decoupled whatever it loads
+        for g in self.param_groups:
+            g["decoupled_weight_decay"] = True

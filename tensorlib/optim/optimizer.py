@@ -94,15 +94,23 @@ class Optimizer:
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for g in groups:
-            self.add_param_group(g)
+            # names split off first, so a subclass's add_param_group (L-BFGS's dtype check)
+            # sees tensors
+            self.add_param_group(_split_names(g) if isinstance(g, dict) else g)
 
     def add_param_group(self, group: dict[str, Any]) -> None:
         """Add a group of parameters with its own hyper-parameters (e.g. a smaller lr)."""
         if not isinstance(group, dict):
             raise TypeError(f"add_param_group: expected a dict, got {type(group).__name__}")
         name = type(self).__name__
+        group = _split_names(group)
         params = group["params"]
-        params = [params] if isinstance(params, Tensor) else list(params)
+        named = "param_names" in group
+        for g in self.param_groups:
+            if ("param_names" in g) != named:
+                raise ValueError("all optimizer param groups should be with/without names. "
+                                 f"cannot add param group {'with' if named else 'without'} "
+                                 "names to the optimizer")
         for p in params:
             if not isinstance(p, Tensor):
                 raise TypeError(f"{name}: can only optimize Tensors, got {type(p).__name__}")
@@ -119,6 +127,8 @@ class Optimizer:
             if ids & {id(p) for p in g["params"]}:
                 raise ValueError(f"{name}: some parameters appear in more than one group")
         new = {"params": params}
+        if named:
+            new["param_names"] = list(group["param_names"])
         for k, default in self.defaults.items():
             v = group.get(k, default)
             if v is required:
@@ -350,6 +360,31 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _split_names(group: dict[str, Any]) -> dict[str, Any]:
+    """``group`` with its ``params`` as a list of tensors; ``(name, tensor)`` pairs (from
+    ``named_parameters()``, PyTorch >= 2.6) split into ``params`` and ``param_names``."""
+    params = group["params"]
+    if isinstance(params, Tensor):
+        params = [params]
+    elif isinstance(params, (set, frozenset)):
+        raise TypeError("optimizer parameters need to be organized in ordered collections, but "
+                        "the ordering of tensors in sets will change between runs. Please use "
+                        "a list instead.")
+    else:
+        params = list(params)
+    names = [p[0] for p in params if isinstance(p, tuple)]
+    if names:
+        if len(names) != len(params):
+            raise ValueError("all optimizer params should be with/without names. Some param "
+                             "names are missing")
+        bad = [p for p in params if len(p) != 2]
+        if bad:
+            raise TypeError(f"optimizer: a named parameter must be a (name, tensor) pair, got "
+                            f"a tuple of {len(bad[0])}")
+        return {**group, "params": [p[1] for p in params], "param_names": names}
+    return {**group, "params": params}
 
 
 def check_implementation_flags(name: str, *, foreach: bool | None = None,
