@@ -94,8 +94,10 @@ def default_collate(samples: Sequence[Any]) -> Any:
     ``torch.utils.data.default_collate``).
 
     Tensors and NumPy arrays are stacked on a new first axis (arrays keep their dtype);
-    NumPy scalars become a tensor of their dtype; Python floats a float64 tensor, ints an
-    int64 tensor, bools a bool tensor; strings and bytes are left as given; dicts (any mapping
+    NumPy scalars become a tensor of their dtype; a batch whose first sample is a Python
+    float a float64 tensor; one whose first is an int or bool is typed as ``tensor(batch)``
+    types it (int64; the default float dtype when a float follows: ``[1, 2.5]`` is
+    float32; bool when all are bools); strings and bytes are left as given; dicts (any mapping
     type), namedtuples and lists are collated field by field into the same type; tuples
     become lists (as PyTorch). Arrays of strings or objects, None and other types raise
     TypeError; samples of unequal shapes or lengths raise ValueError.
@@ -118,8 +120,10 @@ def default_collate(samples: Sequence[Any]) -> Any:
         return _as_tensor(np.asarray(samples))
     if isinstance(first, float):
         return tensor(np.asarray(samples, dtype=np.float64))
-    if isinstance(first, int):          # bool is an int: a bool tensor, as PyTorch
-        return tensor(np.asarray(samples))
+    if isinstance(first, int):
+        # torch.tensor(batch) as PyTorch: its inference over the whole batch (ints, with a
+        # float anywhere the default float dtype, bools alone bool)
+        return tensor(list(samples))
     if isinstance(first, (str, bytes)):
         return samples          # as given (a list from the loader), as PyTorch
     if isinstance(first, Mapping):

@@ -20,12 +20,29 @@ __all__ = ["DataLoader", "WorkerInfo", "default_collate", "default_convert",
 
 
 def _load(dataset, collate_fn, idx):
-    fast = batch_getter(dataset) if collate_fn is None else None
-    if fast is not None:
-        return fast(idx)
+    """One batch: ``idx`` is an int64 array (integer keys: the ``get_batch`` fast path may
+    read it) or a list of the sampler's keys as given (any type, as PyTorch)."""
+    if isinstance(idx, np.ndarray):
+        fast = batch_getter(dataset) if collate_fn is None else None
+        if fast is not None:
+            return fast(idx)
+        idx = idx.tolist()
     many = getattr(dataset, "__getitems__", None)      # PyTorch's many-samples protocol
-    samples = many([int(i) for i in idx]) if many else [dataset[int(i)] for i in idx]
+    samples = many(idx) if many else [dataset[i] for i in idx]
     return (collate_fn or default_collate)(samples)
+
+
+def _load_one(dataset, collate_fn, key):
+    """One unbatched sample (``batch_size=None``) through ``collate_fn``."""
+    return (collate_fn or default_convert)(dataset[key])
+
+
+def _int_keys(keys: list) -> np.ndarray | list:
+    """``keys`` as an int64 array when all are integers (the fast batch path), else the
+    list as given: bulk-indexing lists, str keys of a dict-backed dataset."""
+    if all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in keys):
+        return np.asarray(keys, dtype=np.int64)
+    return keys
 
 
 _WORKER: tuple = ()
@@ -47,7 +64,7 @@ def _worker_load(job):
     """(True, batch), or (False, the error as :func:`~.worker.capture_error` gives it): an
     exception the main process could not rebuild would otherwise break the pool."""
     from ..random import manual_seed
-    k, idx, base = job
+    k, idx, base, batched = job
     dataset, collate_fn, _ = _WORKER
     try:
         # per batch: the same draws whichever worker builds it, other draws in each batch
@@ -55,7 +72,8 @@ def _worker_load(job):
         # and random alike
         manual_seed(base + k)
         seed_python_rngs(base, 0, k)
-        return True, _load(dataset, collate_fn, idx)
+        load = _load if batched else _load_one
+        return True, load(dataset, collate_fn, idx)
     except Exception:
         info = get_worker_info()
         return False, capture_error(f"in DataLoader worker process {info.id}")
@@ -86,13 +104,19 @@ class DataLoader:
     :func:`get_worker_info` tells the dataset which worker it runs in. An error in a worker
     is raised here with the worker's traceback, as PyTorch does (the worker's exception
     type where it takes a message, else RuntimeError); a worker that dies raises too.
-    ``prefetch_factor`` batches per worker are in flight at once.
+    ``prefetch_factor`` batches per worker (default 2; only with ``num_workers`` > 0, as
+    PyTorch) are in flight at once. With ``num_workers`` > 0 every epoch runs in the
+    workers, however few its batches (each worker starts, ``worker_init_fn`` runs in it).
 
     ``sampler`` (a :mod:`~tensorlib.data.sampler` or any iterable of indices: weighted,
     subset, with replacement) gives the order instead of ``shuffle``; ``batch_sampler``
     gives whole batches of indices instead of ``batch_size``/``shuffle``/``sampler``/
     ``drop_last``. With ``batch_size=None`` each sample is passed through ``collate_fn``
-    (default :func:`~tensorlib.data.collate.default_convert`: arrays become tensors).
+    (default :func:`~tensorlib.data.collate.default_convert`: arrays become tensors). The
+    sampler's keys reach ``__getitem__`` as given, as PyTorch's: a ``BatchSampler`` as
+    ``sampler`` with ``batch_size=None`` hands the dataset whole lists of indices (bulk
+    reads), str keys suit a dict-backed dataset. Batches of tuple samples are lists (as
+    PyTorch's ``default_collate``), the ``TensorDataset`` fast path's included.
 
     An :class:`~tensorlib.data.dataset.IterableDataset` is read in its own order,
     consecutive items batched. With ``num_workers`` > 0 each worker iterates its own copy
@@ -117,7 +141,7 @@ class DataLoader:
                  generator: Generator | None = None, seed: int | None = None,
                  device=None, pin_memory: bool = False, num_workers: int = 0,
                  worker_init_fn: Callable[[int], Any] | None = None, sampler=None,
-                 batch_sampler=None, prefetch_factor: int = 2,
+                 batch_sampler=None, prefetch_factor: int | None = None,
                  persistent_workers: bool = False, timeout: float = 0,
                  multiprocessing_context=None):
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
@@ -143,7 +167,14 @@ class DataLoader:
             if shuffle or sampler is not None or batch_sampler is not None:
                 raise ValueError("DataLoader: an IterableDataset yields its own order: no "
                                  "shuffle, sampler or batch_sampler")
-        if not isinstance(prefetch_factor, (int, np.integer)) or prefetch_factor < 1:
+        if not num_workers and prefetch_factor is not None:
+            raise ValueError("prefetch_factor option could only be specified in "
+                             "multiprocessing.let num_workers > 0 to enable multiprocessing, "
+                             "otherwise set prefetch_factor to None.")
+        if num_workers and prefetch_factor is None:
+            prefetch_factor = 2
+        if num_workers and (not isinstance(prefetch_factor, (int, np.integer))
+                            or prefetch_factor < 1):
             raise ValueError(f"DataLoader: prefetch_factor must be a positive integer, got "
                              f"{prefetch_factor!r}")
         if persistent_workers and not num_workers:
@@ -157,7 +188,7 @@ class DataLoader:
         self._len_told = None       # what len() said, for an IterableDataset
         self.sampler = sampler
         self.batch_sampler = batch_sampler
-        self.prefetch_factor = int(prefetch_factor)
+        self.prefetch_factor = None if prefetch_factor is None else int(prefetch_factor)
         self.num_workers = int(num_workers)
         self.worker_init_fn = worker_init_fn
         self.dataset = dataset
@@ -194,9 +225,9 @@ class DataLoader:
             return n_batches
         return (len(self.dataset) + w * (bs - 1)) // bs
 
-    def _order(self) -> np.ndarray:
+    def _order(self) -> np.ndarray | list:
         if self.sampler is not None:
-            return np.fromiter((int(i) for i in self.sampler), dtype=np.int64)
+            return _int_keys(list(self.sampler))
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
@@ -255,34 +286,39 @@ class DataLoader:
         if isinstance(self.dataset, IterableDataset):
             yield from self._from_iterable()
             return
+        batched = True
         if self.batch_sampler is not None:
-            batches = [np.asarray(list(b), dtype=np.int64) for b in self.batch_sampler]
+            batches = [_int_keys(list(b)) for b in self.batch_sampler]
         else:
             order = self._order()
-            if self.batch_size is None:
-                convert = self._collate()
-                for i in order:
-                    yield self._move(convert(self.dataset[int(i)]))
-                return
-            bs = self.batch_size
-            batches = [order[s:s + bs] for s in range(0, len(order), bs)]
-            if batches and len(batches[-1]) < bs and self.drop_last:
-                batches.pop()
-        if self.num_workers and len(batches) > 1:
-            yield from (self._move(b) for b in self._in_workers(batches))
+            if self.batch_size is None:         # one sample per key, unbatched
+                batched = False
+                batches = order.tolist() if isinstance(order, np.ndarray) else order
+            else:
+                bs = self.batch_size
+                batches = [order[s:s + bs] for s in range(0, len(order), bs)]
+                if batches and len(batches[-1]) < bs and self.drop_last:
+                    batches.pop()
+        if self.num_workers:
+            # whatever the number of batches: worker_init_fn, get_worker_info() and the
+            # workers' seeding are all observable, as in PyTorch
+            yield from (self._move(b) for b in self._in_workers(batches, batched))
             return
+        load = _load if batched else _load_one
         for idx in batches:
-            yield self._move(_load(self.dataset, self.collate_fn, idx))
+            yield self._move(load(self.dataset, self.collate_fn, idx))
 
-    def _in_workers(self, batches):
+    def _in_workers(self, batches, batched: bool):
         import collections
         import concurrent.futures
         from ..random import rng
         base = int(rng(self.generator).integers(0, 2**31 - 1))
-        ex = self._pool if self._pool is not None else self._start(len(batches), base)
+        ex = self._pool if self._pool is not None else self._start(base)
         try:
+            if not batches:     # the workers start (worker_init_fn runs) even so, as PyTorch
+                ex.submit(int).result(timeout=self.timeout or None)
             pending: collections.deque = collections.deque()
-            jobs = iter((k, idx, base) for k, idx in enumerate(batches))
+            jobs = iter((k, idx, base, batched) for k, idx in enumerate(batches))
             n = ex._max_workers
             for job in jobs:        # a window of batches in flight, not the whole epoch
                 pending.append(ex.submit(_worker_load, job))
@@ -306,14 +342,14 @@ class DataLoader:
         if ex is not self._pool:
             self._stop(ex)
 
-    def _start(self, n_batches: int, base: int):
+    def _start(self, base: int):
         import weakref
         from concurrent.futures import ProcessPoolExecutor
         # fork shares the dataset with the workers without pickling it; elsewhere each
         # worker unpickles it once. A process pool (not multiprocessing.Pool) notices a
         # worker that died (killed for memory, say) instead of waiting for it forever.
         ctx = self._context()
-        n = self.num_workers if self.persistent_workers else min(self.num_workers, n_batches)
+        n = self.num_workers        # all of them, as PyTorch, however few the batches
         counter = ctx.Value("i", 0)      # hands out the worker ids
         ex = ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init,
                                  initargs=(self.dataset, self.collate_fn, base, counter, n,

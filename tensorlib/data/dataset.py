@@ -14,8 +14,9 @@ from ..random import Generator, rng
 class Dataset:
     """An indexable collection of samples: define ``__getitem__`` and ``__len__``.
 
-    A dataset may also define ``get_batch(indices)`` returning a whole collated batch
-    at once; ``DataLoader`` then uses it instead of one ``__getitem__`` per sample
+    A dataset may also define ``get_batch(indices)`` (an int64 array) returning a whole
+    batch at once, as ``default_collate`` of its samples would (tuple samples: a list);
+    ``DataLoader`` then uses it instead of one ``__getitem__`` per sample
     (this is what makes ``TensorDataset`` fast). A subclass that overrides
     ``__getitem__`` but not ``get_batch`` (an augmenting ``TensorDataset``) is read one
     sample at a time, so its ``__getitem__`` always runs.
@@ -186,8 +187,9 @@ class TensorDataset(Dataset):
             raise IndexError(f"TensorDataset index out of range for {n} samples")
         return tuple(_to_tensor(a[idx]) for a in self._arrays)
 
-    def get_batch(self, indices: np.ndarray):
-        return tuple(_to_tensor(a[indices]) for a in self._arrays)
+    def get_batch(self, indices: np.ndarray) -> list[Tensor]:
+        # a list, as default_collate makes of the tuple samples (PyTorch's batch type)
+        return [_to_tensor(a[indices]) for a in self._arrays]
 
 
 def _to_tensor(a) -> Tensor:

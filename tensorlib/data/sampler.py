@@ -38,14 +38,25 @@ class RandomSampler(Sampler):
     """A new random order each epoch; with ``replacement``, ``num_samples`` independent
     draws (default: the dataset's length). Without replacement, a ``num_samples`` beyond the
     dataset's length chains several random orders, as PyTorch's. Draws come from
-    ``generator`` or the global generator (``tl.manual_seed``)."""
+    ``generator`` or the global generator (``tl.manual_seed``). As PyTorch, ``replacement``
+    must be a bool (TypeError) and ``num_samples`` (the dataset's length when not given)
+    a positive integer (ValueError)."""
 
     def __init__(self, data_source: Sized, replacement: bool = False,
                  num_samples: int | None = None, generator: Generator | None = None):
         self.data_source = data_source
+        if not isinstance(replacement, (bool, np.bool_)):
+            raise TypeError(f"replacement should be a boolean value, but got "
+                            f"replacement={replacement}")
         self.replacement = bool(replacement)
-        self._num_samples = _count(num_samples, "RandomSampler")
+        self._num_samples = num_samples
         self.generator = generator
+        n = self.num_samples
+        if not _is_int(n) or n <= 0:
+            raise ValueError(f"num_samples should be a positive integer value, but got "
+                             f"num_samples={n}")
+        if num_samples is not None:
+            self._num_samples = int(num_samples)
 
     @property
     def num_samples(self) -> int:
@@ -87,7 +98,10 @@ class WeightedRandomSampler(Sampler):
     def __init__(self, weights, num_samples: int, replacement: bool = True,
                  generator: Generator | None = None):
         w = weights._host() if isinstance(weights, Tensor) else np.asarray(weights)
-        w = np.asarray(w, dtype=np.float64).reshape(-1)
+        w = np.asarray(w, dtype=np.float64)
+        if w.ndim != 1:
+            raise ValueError(f"weights should be a 1d sequence but given weights have shape "
+                             f"{tuple(w.shape)}")
         if w.size == 0 or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
             raise ValueError("WeightedRandomSampler: weights must be finite, non-negative and "
                              "not all zero")
@@ -121,10 +135,10 @@ class BatchSampler(Sampler):
             raise ValueError("BatchSampler: batch_size must be positive")
         self.drop_last = bool(drop_last)
 
-    def __iter__(self) -> Iterator[list[int]]:
-        batch: list[int] = []
-        for i in self.sampler:
-            batch.append(int(i))
+    def __iter__(self) -> Iterator[list]:
+        batch: list = []
+        for i in self.sampler:      # keys as given (a dict-backed dataset's str keys), as PyTorch
+            batch.append(i)
             if len(batch) == self.batch_size:
                 yield batch
                 batch = []
@@ -188,6 +202,10 @@ class DistributedSampler(Sampler):
     def set_epoch(self, epoch: int) -> None:
         """The epoch whose order ``shuffle`` draws: call it before each epoch."""
         self.epoch = int(epoch)
+
+
+def _is_int(n) -> bool:
+    return isinstance(n, (int, np.integer)) and not isinstance(n, bool)
 
 
 def _count(n, who: str):
