@@ -13,7 +13,12 @@ ShapeError
 from __future__ import annotations
 
 
-class ShapeError(ValueError, RuntimeError):
+class InputError(ValueError, RuntimeError):
+    """An input value the op cannot take, such as a row of probabilities summing to 0 (a
+    ValueError and a RuntimeError)."""
+
+
+class ShapeError(InputError):
     """The inputs' shapes or sizes do not fit the op (a ValueError and a RuntimeError)."""
 
 

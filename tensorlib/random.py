@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import contextlib
-
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,14 +24,59 @@ def _check_seed(seed) -> int:
     return int(seed)
 
 
-class Generator:
-    """A random stream (NumPy's PCG64 underneath).
+def _generator_device(device):
+    """The :class:`Device` of ``Generator(device=...)``: a name, a Device, anything whose
+    ``str`` is one (a ``torch.device``), or an int (``cuda:N``, as PyTorch)."""
+    from ._device import Device
+    if device is None:
+        return Device("cpu")
+    if isinstance(device, (int, np.integer)) and not isinstance(device, bool):
+        spec = f"cuda:{int(device)}"
+    elif isinstance(device, (str, Device)):
+        spec = device
+    elif isinstance(getattr(device, "type", None), str):      # torch.device and the like
+        spec = str(device)
+    else:
+        raise TypeError(f"Generator: device must be a string such as 'cpu' or 'cuda:0', a "
+                        f"tl.device or None, got {type(device).__name__}")
+    try:
+        d = Device(spec)
+    except ValueError as e:
+        raise ValueError(f"Generator: {e}") from None
+    if d.type == "cuda":
+        from .cuda._runtime import device_count
+        n = device_count()
+        if d.index >= n:
+            raise RuntimeError(f"Generator: device {d} is not available ({n} CUDA device(s) "
+                               "visible; CUDA needs CuPy and a GPU); use device='cpu'")
+    return d
 
-    >>> g = tl.Generator().manual_seed(0)
+
+class Generator:
+    """A random stream (NumPy's PCG64 underneath), as ``torch.Generator(device='cpu')``.
+
+    ``device`` (PyTorch's argument, first or by name: ``'cpu'``, ``'cuda:0'``, a
+    ``tl.device`` or ``torch.device``; ``device=N`` is ``cuda:N``) is recorded in
+    :attr:`device`; the draws are the same whichever device the tensors are made on. An int
+    or a sequence of ints passed first (tensorlib's extension), or ``seed=``, seeds it, as
+    ``manual_seed`` does; otherwise the seed comes from the OS's entropy.
+
+    >>> g = tl.Generator(device="cpu").manual_seed(0)
     >>> tl.randn(2, generator=g)
     """
 
-    def __init__(self, seed: int | None = None):
+    def __init__(self, device_or_seed=None, /, *, device=None,
+                 seed: int | Sequence[int] | None = None) -> None:
+        if isinstance(device_or_seed, (int, np.integer, list, tuple)) \
+                and not isinstance(device_or_seed, bool):
+            if seed is not None:
+                raise TypeError("Generator: got a seed both positionally and as seed=")
+            seed = device_or_seed
+        elif device_or_seed is not None:
+            if device is not None:
+                raise TypeError("Generator: got a device both positionally and as device=")
+            device = device_or_seed
+        self.device = _generator_device(device)
         if seed is None:
             seed = _fresh_seed()
         self._rng = np.random.default_rng(seed)

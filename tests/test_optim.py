@@ -257,6 +257,8 @@ def test_scheduler_state_round_trip():
     st = s.state_dict()
     o2 = optim.SGD([nn.Parameter(tl.ones(1))], lr=1.0)
     s2 = optim.StepLR(o2, step_size=2, gamma=0.5)
+    # as PyTorch: the optimizer's state holds the lr; the scheduler's only its own fields
+    o2.load_state_dict(o.state_dict())
     s2.load_state_dict(st)
     s.step()
     s2.step()

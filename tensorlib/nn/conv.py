@@ -32,11 +32,12 @@ class _ConvNd(Module):
                  padding_mode: str = "zeros"):
         super().__init__()
         name = type(self).__name__
+        if padding_mode != "zeros" and self._transposed:
+            raise ValueError(f'Only "zeros" padding mode is supported for {name} (got '
+                             f"padding_mode={padding_mode!r})")
         if padding_mode not in _PAD_MODES:
             raise ValueError(f"{name}: padding_mode must be one of {sorted(_PAD_MODES)}, got "
                              f"{padding_mode!r}")
-        if padding_mode != "zeros" and self._transposed:
-            raise ValueError(f"{name}: only padding_mode='zeros' is supported (as PyTorch)")
         self.padding_mode = padding_mode
         _positive("in_channels", name, in_channels)
         _positive("out_channels", name, out_channels)
@@ -197,11 +198,11 @@ class _ConvTransposeNd(_ConvNd):
     _transposed = True
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1, dtype=None,
-                 device=None):
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
+                 padding_mode: str = "zeros", device=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, output_padding=output_padding, dtype=dtype,
-                         device=device)
+                         device=device, padding_mode=padding_mode)
 
 
 class ConvTranspose1d(_ConvTransposeNd):

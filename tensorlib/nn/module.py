@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from .. import _dtypes
 from .._device import Device
 from .._tensor import Tensor
 from ..autograd.function import Function
+from ..errors import as_torch_style
 from ..autograd.mode import no_grad, state
 from .parameter import Parameter
 
@@ -233,12 +235,19 @@ class Module:
     _backward_pre_hooks: dict = {}
 
     def __call__(self, *args, **kwargs):
-        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
-                or self._backward_pre_hooks or self._old_backward_hooks
-                or _global_forward_pre_hooks or _global_forward_hooks
-                or _global_backward_hooks or _global_backward_pre_hooks):
-            return self.forward(*args, **kwargs)
-        return self._call_with_hooks(args, kwargs)
+        try:
+            if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
+                    or self._backward_pre_hooks or self._old_backward_hooks
+                    or _global_forward_pre_hooks or _global_forward_hooks
+                    or _global_backward_hooks or _global_backward_pre_hooks):
+                return self.forward(*args, **kwargs)
+            return self._call_with_hooks(args, kwargs)
+        except (ValueError, TypeError) as e:
+            if type(e) not in (ValueError, TypeError) or not _raised_by_library(e):
+                raise
+            # a layer's own input check (channels, in_features...): PyTorch raises
+            # RuntimeError there, so a port's `except RuntimeError` must catch it too
+            raise as_torch_style(type(e))(*e.args).with_traceback(e.__traceback__) from None
 
     def _call_with_hooks(self, args: tuple, kwargs: dict):
         out = None
@@ -392,7 +401,9 @@ class Module:
 
     def _named_members(self, store: str, prefix: str, recurse: bool, remove_duplicate=True):
         seen = set()
-        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        # as PyTorch: without deduplication a module shared at two paths is visited at both
+        mods = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+                if recurse else [(prefix, self)])
         for mprefix, m in mods:
             for name, v in getattr(m, store).items():
                 if v is None or (remove_duplicate and id(v) in seen):
@@ -402,7 +413,8 @@ class Module:
 
     def named_parameters(self, prefix: str = "", recurse: bool = True,
                          remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
-        """(name, parameter) pairs, each shared parameter once."""
+        """(name, parameter) pairs, each shared parameter once (``remove_duplicate=False``:
+        under every name, a module shared at two paths included, as PyTorch)."""
         yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
@@ -885,6 +897,21 @@ class _Handle:
 
     def __exit__(self, *exc) -> None:
         self.remove()
+
+
+_LIBRARY_DIRS = (os.path.dirname(np.__file__) + os.sep,
+                 os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep)
+
+
+def _raised_by_library(e: BaseException) -> bool:
+    """Whether ``e`` was raised inside tensorlib (or NumPy called by it), not by user code
+    in a forward (whose own ValueError keeps its class)."""
+    tb = e.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_filename.startswith(_LIBRARY_DIRS)
 
 
 def move_(t: Tensor, dev: Device | None, dt=None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import Tensor
+from ..errors import InputError
 from ..autograd.mode import state
 from ._util import to_tensor
 
@@ -54,24 +55,24 @@ def multinomial(probs, num_samples: int, replacement: bool = False,
     from .sorting import topk
     w = to_tensor(probs)
     if w.ndim not in (1, 2) or w.dtype.kind != "f":
-        raise ValueError(f"multinomial: probs must be a 1-d or 2-d float tensor, got "
+        raise InputError(f"multinomial: probs must be a 1-d or 2-d float tensor, got "
                          f"{w.dtype} of shape {tuple(w.shape)}")
     k = int(num_samples)
     K = w.shape[-1]
     if k < 1:
-        raise ValueError(f"multinomial: num_samples must be positive, got {num_samples}")
+        raise InputError(f"multinomial: num_samples must be positive, got {num_samples}")
     if not replacement and k > K:
-        raise ValueError(f"multinomial: cannot draw {k} samples without replacement from "
+        raise InputError(f"multinomial: cannot draw {k} samples without replacement from "
                          f"{K} classes")
     if state.tracer is None and w.size:
         wd = w.numpy()
         if (wd < 0).any() or not np.isfinite(wd).all():
-            raise ValueError("multinomial: probs must be finite and non-negative")
+            raise InputError("multinomial: probs must be finite and non-negative")
         nz = (wd > 0).sum(axis=-1)
         if (nz == 0).any():
-            raise ValueError("multinomial: a row of probs sums to 0")
+            raise InputError("multinomial: a row of probs sums to 0")
         if not replacement and (nz < k).any():
-            raise ValueError(f"multinomial: {k} samples without replacement from a row with "
+            raise InputError(f"multinomial: {k} samples without replacement from a row with "
                              f"only {int(nz.min())} non-zero probabilities")
     w = w.detach().astype(np.float64)
     lead = tuple(w.shape[:-1])

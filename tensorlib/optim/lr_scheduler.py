@@ -191,19 +191,13 @@ class LRScheduler:
                 and not (isinstance(v, list) and any(isinstance(x, LRScheduler) for x in v))}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned (also PyTorch's)."""
+        """Restore what :meth:`state_dict` returned (also PyTorch's). Only the scheduler's
+        attributes change, as in PyTorch: the param groups' ``lr`` comes from the optimizer's
+        own ``load_state_dict``, so load both when resuming."""
+        # writing this scheduler's last rates into the groups here would clobber the lr the
+        # optimizer restored whenever something else (another scheduler, a manual edit) set
+        # it last, and the resumed run would train with the wrong rate
         self.__dict__.update(state_dict)
-        self._restore_lrs()
-
-    def _restore_lrs(self) -> None:
-        # the chainable form reads the groups' current lr: put back the rates the saved
-        # scheduler had set, so that resuming without also loading the optimizer's state
-        # (which holds the same rates) does not continue from stale ones
-        last = self.__dict__.get("_last_lr")
-        groups = self.optimizer.param_groups
-        if isinstance(last, (list, tuple)) and len(last) == len(groups):
-            for g, lr in zip(groups, last):
-                _set_lr(g, float(lr))
 
 
 class _LRScheduler(LRScheduler):
@@ -229,7 +223,6 @@ class _LambdaState:
         for f, saved in zip(self.lr_lambdas, fns):
             if saved is not None:
                 f.__dict__.update(saved)
-        self._restore_lrs()
 
 
 class LambdaLR(_LambdaState, LRScheduler):
@@ -468,7 +461,6 @@ class _Wrapper:
         self.__dict__.update(state_dict)
         for s, sd in zip(self._schedulers, subs):
             s.load_state_dict(sd)
-        self._restore_lrs()
 
 
 class SequentialLR(_Wrapper, LRScheduler):
