@@ -62,9 +62,11 @@ def test_state_dict_and_strict_loading():
     with pytest.raises(RuntimeError) as e:
         b.load_state_dict(bad)
     msg = str(e.value)
-    assert "missing keys: 'conv.bias'" in msg
-    assert "unexpected keys: 'extra.weight'" in msg
-    assert "'head.1.weight': checkpoint has shape (3, 3), model has (10, 256)" in msg
+    # PyTorch's wording, as ported code and tests match on it
+    assert 'Missing key(s) in state_dict: "conv.bias". ' in msg
+    assert 'Unexpected key(s) in state_dict: "extra.weight". ' in msg
+    assert ("size mismatch for head.1.weight: copying a param with shape (3, 3) from "
+            "checkpoint, the shape in current model is (10, 256).") in msg
     del bad["head.1.weight"]
     res = b.load_state_dict(bad, strict=False)
     assert res.missing_keys == ["conv.bias", "head.1.weight"]

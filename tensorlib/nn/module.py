@@ -594,18 +594,16 @@ class Module:
                 bf16.append(repr(k))
                 continue
             if tuple(v.shape) != tuple(target.shape):
-                mismatched.append(f"{k!r}: checkpoint has shape {tuple(v.shape)}, "
-                                  f"model has {tuple(target.shape)}")
+                mismatched.append(f"size mismatch for {k}: copying a param with shape "
+                                  f"{tuple(v.shape)} from checkpoint, the shape in current "
+                                  f"model is {tuple(target.shape)}.")
         errors = []
         # with post-hooks (which may forgive keys), missing/unexpected keys are judged after
         # loading the rest, as PyTorch's; without, nothing loads when any key is off
         hooked = [m for m in self.modules() if m._load_state_dict_post_hooks]
-        if strict and missing and not hooked:
-            errors.append("missing keys: " + ", ".join(repr(k) for k in missing))
-        if strict and unexpected and not hooked:
-            errors.append("unexpected keys: " + ", ".join(repr(k) for k in unexpected))
-        if mismatched:
-            errors.append("size mismatch for " + "; ".join(mismatched))
+        if strict and not hooked:
+            errors += _key_errors(missing, unexpected)
+        errors += mismatched
         if bad_type:
             errors.append("wrong type: " + "; ".join(bad_type))
         if bf16:
@@ -613,8 +611,7 @@ class Module:
                           "state dict first: {k: v.float() for k, v in sd.items()}): "
                           + ", ".join(bf16))
         if errors:
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n  "
-                               + "\n  ".join(errors))
+            raise _load_error(self, errors)
         with no_grad():
             for k, target in own.items():
                 if k not in state_dict:
@@ -639,13 +636,7 @@ class Module:
                 if hook(m, result) is not None:
                     raise RuntimeError("load_state_dict post-hook must return None")
         if strict and hooked and (missing or unexpected):
-            errors = []
-            if missing:
-                errors.append("missing keys: " + ", ".join(repr(k) for k in missing))
-            if unexpected:
-                errors.append("unexpected keys: " + ", ".join(repr(k) for k in unexpected))
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n  "
-                               + "\n  ".join(errors))
+            raise _load_error(self, _key_errors(missing, unexpected))
         return result
 
     def _assign_tensor(self, key: str, target: Tensor, value: Tensor) -> None:
@@ -897,6 +888,23 @@ class _Handle:
 
     def __exit__(self, *exc) -> None:
         self.remove()
+
+
+def _key_errors(missing: list, unexpected: list) -> list[str]:
+    """PyTorch's wording of strict loading's key errors (code and tests match on it)."""
+    out = []
+    if missing:
+        out.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing)
+                   + ". ")
+    if unexpected:
+        out.append("Unexpected key(s) in state_dict: "
+                   + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+    return out
+
+
+def _load_error(module, errors: list[str]) -> RuntimeError:
+    return RuntimeError(f"Error(s) in loading state_dict for {type(module).__name__}:\n\t"
+                        + "\n\t".join(errors))
 
 
 _LIBRARY_DIRS = (os.path.dirname(np.__file__) + os.sep,
