@@ -1,6 +1,7 @@
 """Algebraic simplification: identities that remove work without changing results.
 
-x*1, 1*x, x/1, x+0, 0+x, x-0, x**1 -> x; neg(neg(x)) -> x; cast to the same dtype
+x*1, 1*x, x/1, x+(-0.0), (-0.0)+x, x-0, x**1 -> x (for floats, x + 0.0 is no identity:
+-0.0 + 0.0 is +0.0, and 1 / x tells them apart); neg(neg(x)) -> x; cast to the same dtype
 -> x; reshape of a reshape -> one reshape; a transpose pair that composes to the
 identity -> x; x**2 -> square(x). An identity is applied only when the result
 has exactly the shape and dtype of the value it is replaced by, so broadcasting
@@ -24,6 +25,16 @@ def _const(v):
     return first if (a == first).all() else None
 
 
+def _signed_zero_ok(v, op: str) -> bool:
+    """Whether the zero constant ``v`` leaves every float unchanged under ``op``: ``x + z``
+    only for z = -0.0, ``x - z`` only for z = +0.0 (integers: always)."""
+    a = v.node.attrs["value"]
+    if a.dtype.kind != "f":
+        return True
+    neg = np.signbit(a)
+    return bool(neg.all()) if op == "add" else bool(not neg.any())
+
+
 def _same(a, b) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype
 
@@ -41,9 +52,11 @@ def simplify(g) -> int:
             a, b = n.inputs
             ca, cb = _const(a), _const(b)
             unit = {"mul": 1, "add": 0, "sub": 0, "div": 1, "pow": 1}[op]
-            if cb is not None and cb == unit and _same(a, out):
+            if (cb is not None and cb == unit and _same(a, out)
+                    and (unit or _signed_zero_ok(b, op))):
                 repl = a
-            elif op in ("mul", "add") and ca is not None and ca == unit and _same(b, out):
+            elif (op in ("mul", "add") and ca is not None and ca == unit and _same(b, out)
+                    and (unit or _signed_zero_ok(a, op))):
                 repl = b
             elif op == "pow" and cb is not None and cb == 2 and _same(a, out):
                 n.op, n.inputs, n.attrs = "square", [a], {}
