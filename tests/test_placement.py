@@ -796,3 +796,30 @@ def test_an_optimizer_state_dict_is_a_snapshot_of_tensor_hyperparameters():
     # restored in place: a captured step holding these tensors reads the restored values
     assert opt.param_groups[0]["betas"] is betas and float(betas[0]) == pytest.approx(0.9)
     assert float(opt.param_groups[0]["lr"]) == pytest.approx(0.01)
+
+
+def test_random_ops_pinned_in_two_towers_place_with_a_warning():
+    """Dropout in two pinned blocks shares one random stream: the soft-pin contract puts
+    the stream's nodes on one device (a warning) instead of refusing (a capture trial);
+    soft=False still raises."""
+    import tensorlib.nn.functional as F
+
+    def f(x):
+        with tl.device("cpu:0"):
+            a = F.dropout(x, 0.5, training=True)
+        with tl.device("cpu:1"):
+            b = F.dropout(x, 0.5, training=True)
+        return a + b
+    x = tl.ones(64)
+    tl.manual_seed(3)
+    want = f(x).numpy()
+    with pytest.warns(UserWarning, match="random stream"):
+        g = tl.function(f, devices=["cpu:0", "cpu:1"])
+        tl.manual_seed(3)
+        got = g(x).numpy()
+    np.testing.assert_array_equal(got, want)
+    with tl.capture(x) as cg:
+        y = f(x)
+    cg.set_outputs(y)
+    with pytest.raises(ValueError, match="random stream 'random'"):
+        tl.graph.place(cg, ["cpu:0", "cpu:1"], soft=False)

@@ -136,13 +136,22 @@ def _constraints(graph: Graph, devs: list[Device], pins, soft: bool):
     # a group may go only where all its members may
     for members in groups.values():
         common = [d for d in devs if all(d in allowed[m.id] for m in members)]
+        asked = sorted({str(req[m.id]) for m in members if m.id in req})
+        what = (f"variable or random stream {members[0].name or members[0].op!r} (node "
+                f"{members[0].id}) must stay on one device with the {len(members) - 1} "
+                "nodes that read or update the same state")
+        if not common and asked and soft:
+            # pins in several devices (dropout in two pinned towers): the soft-pin contract,
+            # the state's nodes go to one device the placer picks, their values travel
+            free = {m.id: _allowed(graph, m, devs, None, soft, {}) for m in members}
+            common = [d for d in devs if all(d in free[m.id] for m in members)]
+            if common:
+                warnings.warn(f"place: {what}, but they are pinned to {asked}; the placer "
+                              "chooses one device for them", stacklevel=3)
         if not common:
-            asked = sorted({str(req[m.id]) for m in members if m.id in req})
-            raise ValueError(
-                f"place: variable or random stream {members[0].name or ''} (node "
-                f"{members[0].id}) must stay on one device with the {len(members) - 1} nodes "
-                "that read or update the same state, but they can share none of "
-                f"{[str(d) for d in devs]}" + (f" (pinned to {asked})" if asked else ""))
+            raise ValueError(f"place: {what}, but they can share none of "
+                             f"{[str(d) for d in devs]}"
+                             + (f" (pinned to {asked})" if asked else ""))
         for m in members:
             allowed[m.id] = common
     return allowed, groups
