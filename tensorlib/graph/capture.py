@@ -503,6 +503,7 @@ class Function:
                              shape=specs[k].shape if specs else None)
         gens = _numpy_generators(self.fn, args)
         rngs = _host_rng_states(gens)
+        traced_with_grad = state.grad_enabled
         state.tracer = tracer
         try:
             out = self.fn(*args, **kwargs)
@@ -599,9 +600,13 @@ class Function:
         # tl.grad (a PINN's residual) gives outputs with a history, as plain forwards
         steps = any(r.accumulates for r in tracer.backward_runs) or bool(
             tracer.backward_runs and g.assigns)
-        entry.grad_outputs = (not steps
-                              and _needs_grad(g, tensors, [v for k, v in zip(out_kinds, fetches)
-                                                           if k[0] in ("new", "copy")]))
+        made = [(t, v) for t, v, k in zip(out_tensors, fetches, out_kinds)
+                if k[0] in ("new", "copy")]
+        # outputs eager gave no history with gradients on (behind detach(), or tl.grad
+        # without create_graph) need none on a replay either, whatever they were made from
+        cut_off = traced_with_grad and not any(t._rg for t, _ in made)
+        entry.grad_outputs = (not steps and not cut_off
+                              and _needs_grad(g, tensors, [v for _, v in made]))
         if specs and any(d is None for s in specs for d in s.shape):
             entry.shapes_ok = {tuple(t.shape for t in tensors)}
             if entry.sizes is None:     # (a training step is traced per shape anyway)
