@@ -76,8 +76,15 @@ def _reshape_as(self, other: Tensor) -> Tensor:
     return self.reshape(tuple(other.shape))
 
 
-def _is_contiguous(self) -> bool:
-    """Whether the underlying array is C-contiguous (PyTorch's ``is_contiguous``)."""
+def _is_contiguous(self, memory_format=None) -> bool:
+    """Whether the underlying array is C-contiguous (PyTorch's ``is_contiguous``).
+    ``memory_format`` (``tl.channels_last``...) is accepted: tensorlib keeps one layout, in
+    which ``contiguous(memory_format=...)`` leaves a tensor, so that layout counts as every
+    format's."""
+    from .ops.torch_settings import memory_format as _format
+    if memory_format is not None and not isinstance(memory_format, _format):
+        raise TypeError(f"is_contiguous: memory_format must be a tl memory format such as "
+                        f"tl.channels_last, got {memory_format!r}")
     return bool(self._data.flags.c_contiguous)
 
 

@@ -30,14 +30,18 @@ def _blocks(name, hw, kernel_size, dilation, padding, stride):
 
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """(N, C, H, W) -> (N, C * kh * kw, L): every sliding kh x kw block as a column (L blocks),
-    channel-major as PyTorch's ``unfold``; a convolution is then a matrix product.
+    channel-major as PyTorch's ``unfold``; a convolution is then a matrix product. An
+    unbatched (C, H, W) input gives (C * kh * kw, L).
 
     >>> F.unfold(tl.ones(1, 2, 4, 4), 2).shape
     (1, 8, 9)
     """
     x = as_float_tensor(input, "unfold")
+    if x.ndim == 3:
+        return unfold(x.unsqueeze(0), kernel_size, dilation, padding, stride).squeeze(0)
     if x.ndim != 4:
-        raise ValueError(f"unfold: input must be (N, C, H, W), got shape {tuple(x.shape)}")
+        raise ValueError(f"unfold: input must be (N, C, H, W) or (C, H, W), got shape "
+                         f"{tuple(x.shape)}")
     idx, (ph, pw), (H, W), K, L = _blocks("unfold", x.shape[2:], kernel_size, dilation,
                                           padding, stride)
     N, C = x.shape[:2]
@@ -50,13 +54,17 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
 
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """The adjoint of :func:`unfold`: (N, C * kh * kw, L) -> (N, C, H, W), summing the
-    entries that land on the same pixel (PyTorch's ``fold``)."""
+    entries that land on the same pixel (PyTorch's ``fold``); an unbatched
+    (C * kh * kw, L) input gives (C, H, W)."""
     from ..creation import tensor, zeros
     from .indexing import index_add
     x = as_float_tensor(input, "fold")
+    if x.ndim == 2:
+        return fold(x.unsqueeze(0), output_size, kernel_size, dilation, padding,
+                    stride).squeeze(0)
     if x.ndim != 3:
-        raise ValueError(f"fold: input must be (N, C * kh * kw, L), got shape "
-                         f"{tuple(x.shape)}")
+        raise ValueError(f"fold: input must be (N, C * kh * kw, L) or (C * kh * kw, L), got "
+                         f"shape {tuple(x.shape)}")
     out_hw = tuple_n(output_size, 2, "fold", "output_size", 1)
     idx, (ph, pw), (H, W), K, L = _blocks("fold", out_hw, kernel_size, dilation, padding,
                                           stride)
