@@ -239,10 +239,17 @@ class Tensor(TensorBase):
         return d if isinstance(d, np.ndarray) else d.get()
 
     def __array__(self, dtype=None, copy=None):
+        # NumPy 2's protocol: copy=True (np.array(t)) must hand over new memory, as
+        # PyTorch's; None (np.asarray(t)) may share it; False must share it or raise
         self._read("np.asarray()")
         a = self._host()
-        if dtype is not None:
-            a = a.astype(dtype, copy=False)
+        if dtype is not None and a.dtype != np.dtype(dtype):
+            if copy is False:
+                raise ValueError(f"np.asarray(tensor, dtype={np.dtype(dtype)}, copy=False): "
+                                 f"the tensor holds {a.dtype}, so a copy is needed")
+            return a.astype(dtype)
+        if copy and a is self._data:
+            return a.copy()
         return a
 
     def is_inference(self) -> bool:

@@ -1140,9 +1140,12 @@ class GraphModule:
         from .autograd.mode import state
         feeds = self._feeds(args, kwargs)
         g = self.graph
-        eager = (state.grad_enabled and not g.assigns
-                 and (any(t.requires_grad for _, t in self._owners)
-                      or any(f.requires_grad for f in feeds)))
+        # op by op also while a graph is traced (a capture or an export of this module, or
+        # of one that calls it): the executor's run would be recorded as a constant
+        eager = state.tracer is not None or (
+            state.grad_enabled and not g.assigns
+            and (any(t.requires_grad for _, t in self._owners)
+                 or any(f.requires_grad for f in feeds)))
         outs = self._eager(feeds) if eager else g.run(dict(enumerate(feeds)))
         if not isinstance(outs, (tuple, list)):
             outs = (outs,)

@@ -1,0 +1,52 @@
+"""Interop findings of a user trial: np.array(t) copies (NumPy 2's copy protocol), and an
+imported graph (GraphModule) re-exported to ONNX, or called inside a captured function,
+stays a graph of its input instead of a constant."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+
+
+def test_numpy_copy_protocol():
+    t = tl.tensor([1.0, 2.0])
+    a = np.array(t)                         # a copy, as PyTorch's
+    a[0] = 9
+    assert t.numpy()[0] == 1.0
+    b = np.asarray(t)                       # may share
+    b[1] = 7
+    assert t.numpy()[1] == 7.0
+    c = np.asarray(t, copy=True)
+    c[0] = 5
+    assert t.numpy()[0] == 1.0
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    with pytest.raises(ValueError, match="copy"):
+        np.asarray(t, dtype=np.float64, copy=False)
+
+
+def _imported(tmp_path):
+    tl.manual_seed(0)
+    m = tl.nn.Sequential(tl.nn.Linear(8, 16), tl.nn.GELU(), tl.nn.Linear(16, 4)).eval()
+    path = tmp_path / "mlp.onnx"
+    tl.onnx.export(m, (tl.randn(3, 8),), str(path))
+    return m, tl.onnx.load(str(path))
+
+
+def test_reexported_imported_model_follows_its_input(tmp_path):
+    pytest.importorskip("onnx")
+    m, g = _imported(tmp_path)
+    x2 = tl.randn(3, 8)
+    tl.onnx.export(g, (tl.randn(3, 8),), str(tmp_path / "re.onnx"))
+    r = tl.onnx.load(str(tmp_path / "re.onnx"))
+    np.testing.assert_allclose(r(x2).numpy(), m(x2).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_captured_function_around_an_imported_model(tmp_path):
+    pytest.importorskip("onnx")
+    m, g = _imported(tmp_path)
+    f = tl.function(lambda a: g(a) * 2.0)
+    with tl.no_grad():
+        f(tl.randn(3, 8))
+        x2 = tl.randn(3, 8)
+        np.testing.assert_allclose(f(x2).numpy(), 2 * m(x2).numpy(), rtol=1e-5, atol=1e-6)
