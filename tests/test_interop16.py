@@ -50,3 +50,41 @@ def test_captured_function_around_an_imported_model(tmp_path):
         f(tl.randn(3, 8))
         x2 = tl.randn(3, 8)
         np.testing.assert_allclose(f(x2).numpy(), 2 * m(x2).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_imported_batchnorm_weights_stay_trainable_when_pytorch_shares_them(tmp_path):
+    """PyTorch's exporter shares equal initializers: a BatchNorm whose statistics are still
+    0 and 1 exports running_mean = Identity(bias), running_var = Identity(weight). Freezing
+    the statistics froze the weight and bias too, so fine-tuning skipped them."""
+    pytest.importorskip("onnx")
+    torch = pytest.importorskip("torch")
+    import copy
+    import warnings
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6), torch.nn.ReLU(),
+                            torch.nn.Linear(6, 3)).eval()
+    x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+    path = str(tmp_path / "bn.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(m, (x,), path, dynamo=False, opset_version=17,
+                              input_names=["x"])
+        except Exception as e:       # noqa: BLE001 - an exporter without its dependencies
+            pytest.skip(f"torch.onnx.export unavailable: {e}")
+    g = tl.onnx.load(path)
+    names = {n for n, _ in g.named_parameters()}
+    assert {"1.weight", "1.bias"} <= names and "1.running_mean" not in names
+    tm = copy.deepcopy(m)
+    topt = torch.optim.SGD(tm.parameters(), lr=0.5)
+    opt = tl.optim.SGD(g.parameters(), lr=0.5)
+    for _ in range(3):
+        topt.zero_grad()
+        t_loss = torch.nn.functional.cross_entropy(tm(x), y)
+        t_loss.backward()
+        topt.step()
+        opt.zero_grad()
+        loss = tl.nn.functional.cross_entropy(g(tl.tensor(x.numpy())), tl.tensor(y.numpy()))
+        loss.backward()
+        opt.step()
+        np.testing.assert_allclose(loss.item(), t_loss.item(), rtol=1e-5)

@@ -463,10 +463,24 @@ def _batch_norm(b, n, ins, at):
     x, scale, bias, mean, var = ins[:5]
     if at.get("training_mode", 0) or (len(n.output) > 1 and any(n.output[1:])):
         raise NotImplementedError("ONNX import: BatchNormalization in training mode")
+    # PyTorch's exporter shares equal initializers: running_mean = Identity(bias) and
+    # running_var = Identity(weight) while the statistics are still 0 and 1. Untie them:
+    # frozen statistics must not freeze the trainable weight and bias they equal
+    mean, var = (_untied(b, v, n.input[k], (scale, bias)) for k, v in ((3, mean), (4, var)))
     b.freeze(mean)
     b.freeze(var)
     return [b.op("batch_norm_eval", x, mean, var, scale, bias,
                  eps=float(at.get("epsilon", 1e-5)), affine="wb")]
+
+
+def _untied(b, v, name: str, trainable: tuple):
+    """``v``, or a copy of its value as a variable of its own (named ``name``, the BN input's
+    name) when it is one of the ``trainable`` variables."""
+    if v is None or v.node.op != "variable" or not any(v is w for w in trainable):
+        return v
+    while name in b.owners:
+        name += "_"
+    return b.param(name, b.array(v).copy())
 
 
 @imp("LayerNormalization")
