@@ -88,3 +88,34 @@ def test_imported_batchnorm_weights_stay_trainable_when_pytorch_shares_them(tmp_
         loss.backward()
         opt.step()
         np.testing.assert_allclose(loss.item(), t_loss.item(), rtol=1e-5)
+
+
+def test_onnx_import_of_one_dimensional_convs_and_pools(tmp_path):
+    """Conv1d, ConvTranspose1d, MaxPool1d and AvgPool1d exported by PyTorch import (3-D
+    inputs ran into 'tensorlib imports the 2-D form'), with a dynamic length."""
+    pytest.importorskip("onnx")
+    torch = pytest.importorskip("torch")
+    import warnings
+    nn = torch.nn
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv1d(3, 5, 3, padding=1, stride=2), nn.MaxPool1d(2),
+                      nn.AvgPool1d(3, stride=1, padding=1),
+                      nn.ConvTranspose1d(5, 4, 3, stride=2, output_padding=1),
+                      nn.Conv1d(4, 4, 5, padding=2, groups=2, dilation=2, bias=False)).eval()
+    path = str(tmp_path / "c1d.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(m, (torch.randn(2, 3, 17),), path, dynamo=False,
+                              opset_version=17, input_names=["x"],
+                              dynamic_axes={"x": {0: "n", 2: "l"}})
+        except Exception as e:       # noqa: BLE001 - an exporter without its dependencies
+            pytest.skip(f"torch.onnx.export unavailable: {e}")
+    g = tl.onnx.load(path)
+    assert sorted(g.state_dict()) == sorted(m.state_dict())
+    for length in (17, 23):
+        x = torch.randn(2, 3, length)
+        with torch.no_grad():
+            want = m(x).numpy()
+        np.testing.assert_allclose(g(tl.tensor(x.numpy())).detach().numpy(), want, rtol=1e-5,
+                                   atol=1e-6)

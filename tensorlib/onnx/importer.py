@@ -451,6 +451,37 @@ def _avg_pool(b, n, ins, at):
                  count_include_pad=bool(at.get("count_include_pad", 0)), divisor=0)]
 
 
+def _lift_1d(fn):
+    """A 2-D importer serving the op's 1-D form (N, C, L) too (Conv1d, ConvTranspose1d,
+    MaxPool1d, AvgPool1d): a unit height is inserted into the input (and a conv's weight)
+    and the attributes, and squeezed out of the outputs. MaxPool's indices, h * W + w with
+    h = 0, are then positions along L, as PyTorch's."""
+    def lifted(b, n, ins, at):
+        x = ins[0]
+        if x is None or x.ndim != 3:
+            return fn(b, n, ins, at)
+        at = dict(at)
+        for key, unit in (("kernel_shape", 1), ("strides", 1), ("dilations", 1),
+                          ("output_padding", 0), ("output_shape", 1)):
+            if key in at:
+                at[key] = [unit] + list(at[key])[-1:]
+        if "pads" in at:
+            p = list(at["pads"])
+            at["pads"] = [0, p[0], 0, p[1]]
+        ins = list(ins)
+        ins[0] = b.op("expand_dims", x, axis=(2,))
+        if n.op_type in ("Conv", "ConvTranspose"):
+            ins[1] = b.op("expand_dims", ins[1], axis=(2,))
+        return [None if o is None else b.op("squeeze", o, axis=(2,))
+                for o in fn(b, n, ins, at)]
+    lifted.__name__ = fn.__name__
+    return lifted
+
+
+for _name in ("Conv", "ConvTranspose", "MaxPool", "AveragePool"):
+    IMPORTERS[_name] = _lift_1d(IMPORTERS[_name])
+
+
 @imp("GlobalAveragePool", "GlobalMaxPool")
 def _global_pool(b, n, ins, at):
     x = ins[0]
