@@ -45,3 +45,34 @@ def test_scans_of_every_axis_and_layout(shape, data):
         want = getattr(torch.tensor(x), name)(ax).numpy()
         assert got.dtype == tl.float32 and got.shape == want.shape
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-6, atol=1e-30)
+
+
+@pytest.mark.parametrize("shape,axis", [((6,), 0), ((3, 7), 1), ((4, 3, 5), 0), ((2, 9), -1)])
+def test_cumprod_gradients_with_zeros_match_torch_to_second_order(shape, axis):
+    """cumprod's backward as a reverse linear recurrence (it built an (n, n) matrix of
+    partial products: 7-42 s and gigabytes for a (1024, 1024) input)."""
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape)
+    x.flat[::4] = 0.0
+    x.flat[1] = 0.0
+    w = rng.standard_normal(shape)
+    a = tl.tensor(x, requires_grad=True)
+    t = torch.tensor(x, requires_grad=True)
+    (ga,) = tl.autograd.grad((a.cumprod(axis) * tl.tensor(w)).sum(), [a], create_graph=True)
+    (gt,) = torch.autograd.grad((t.cumprod(axis) * torch.tensor(w)).sum(), [t],
+                                create_graph=True)
+    np.testing.assert_allclose(ga.detach().numpy(), gt.detach().numpy(), rtol=1e-12,
+                               atol=1e-12)
+    (ga * ga).sum().backward()
+    (gt * gt).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_cumprod_backward_of_a_long_scan():
+    x = tl.tensor(np.random.default_rng(0).uniform(0.5, 1.5, (4, 4096)).astype(np.float32),
+                  requires_grad=True)
+    x.cumprod(1).sum().backward()
+    t = torch.tensor(x.detach().numpy(), requires_grad=True)
+    t.cumprod(1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-3,
+                               atol=1e-3 * float(t.grad.abs().max()))

@@ -265,24 +265,21 @@ def _cumsum_vjp(n, g):
 
 
 def _cumprod_vjp(n, g):
-    # exact also where inputs are zero: grad_i = sum_{j>=i} g_j prod_{k<=j, k!=i} x_k
-    from .elementwise import where
-    from ..creation import eye, ones
+    # grad_i = sum_{j>=i} g_j prod_{k<=j, k!=i} x_k = (prod_{k<i} x_k) S_i, where
+    # S_i = g_i + x_{i+1} S_{i+1}: a reverse linear recurrence (log2(n) steps of tensorlib
+    # ops, so grad of grad works), exact where inputs are zero (no division), O(n log n)
+    # work where an (n, n) matrix of partial products needed O(n^2) time and memory
+    from .cumulative import _along, _reverse_linear_scan
+    from .shape import concatenate
     x = n.inputs[0]
     a = n.attrs["axis"]
-    nd = x.ndim
-    if nd == 0:                                  # a 0-d tensor scans to itself
+    if x.ndim == 0 or x.shape[a] < 2:            # a 0-d tensor scans to itself
         return (g,)
-    xl = x.swapaxes(a, -1)                       # (..., n)
-    gl = g.swapaxes(a, -1)
-    m = xl.shape[-1]
-    ident = eye(m, dtype=np.bool_, device=x.device)
-    rep = where(ident, 1.0, xl.unsqueeze(-2)).astype(x.dtype)   # (..., i, k)
-    cp = rep.cumprod(-1)                                        # (..., i, j)
-    upper = ones((m, m), dtype=np.bool_, device=x.device).triu()   # j >= i
-    contrib = where(upper, cp * gl.unsqueeze(-2), 0.0)
-    gi = contrib.sum(axis=-1)
-    return (gi.swapaxes(a, -1) if nd else gi,)
+    m = x.shape[a]
+    s = _reverse_linear_scan(g, _along(x, a, slice(1, None)), a)
+    head = _along(x, a, slice(0, 1))
+    before = concatenate([head * 0.0 + 1.0, _along(x.cumprod(a), a, slice(0, m - 1))], axis=a)
+    return (before * s,)
 
 
 def _scan_acc(xp, dt):
