@@ -119,3 +119,47 @@ def test_onnx_import_of_one_dimensional_convs_and_pools(tmp_path):
             want = m(x).numpy()
         np.testing.assert_allclose(g(tl.tensor(x.numpy())).detach().numpy(), want, rtol=1e-5,
                                    atol=1e-6)
+
+
+def test_onnx_import_of_selu_celu_and_depth_to_space(tmp_path):
+    """Selu, Celu and DepthToSpace (PyTorch's pixel_shuffle, mode CRD; DCR and SpaceToDepth
+    against onnxruntime) import."""
+    onnx = pytest.importorskip("onnx")
+    torch = pytest.importorskip("torch")
+    import warnings
+
+    from onnx import TensorProto, helper
+    nn = torch.nn
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(3, 12, 3, padding=1), nn.SELU(), nn.CELU(0.7),
+                      nn.PixelShuffle(2), nn.Conv2d(3, 4, 1)).eval()
+    path = str(tmp_path / "m.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(m, (torch.randn(2, 3, 5, 6),), path, dynamo=False,
+                              opset_version=17, input_names=["x"],
+                              dynamic_axes={"x": {0: "n"}})
+        except Exception as e:       # noqa: BLE001 - an exporter without its dependencies
+            pytest.skip(f"torch.onnx.export unavailable: {e}")
+    g = tl.onnx.load(path)
+    for n in (2, 3):
+        x = torch.randn(n, 3, 5, 6)
+        with torch.no_grad():
+            want = m(x).numpy()
+        np.testing.assert_allclose(g(tl.tensor(x.numpy())).detach().numpy(), want, rtol=1e-5,
+                                   atol=1e-6)
+    ort = pytest.importorskip("onnxruntime")
+    for op, mode, shape in (("DepthToSpace", "DCR", [1, 8, 3, 4]),
+                            ("DepthToSpace", "CRD", [2, 8, 3, 4]),
+                            ("SpaceToDepth", None, [1, 2, 4, 6])):
+        kw = {"blocksize": 2, **({"mode": mode} if mode else {})}
+        graph = helper.make_graph(
+            [helper.make_node(op, ["x"], ["y"], **kw)], "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        q = str(tmp_path / f"{op}{mode}.onnx")
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), q)
+        a = np.random.default_rng(0).random(shape).astype(np.float32)
+        want = ort.InferenceSession(q).run(None, {"x": a})[0]
+        np.testing.assert_array_equal(tl.onnx.load(q)(tl.tensor(a)).numpy(), want)

@@ -283,6 +283,47 @@ def _elu(b, n, ins, at):
     return [b.op("elu", ins[0], alpha=float(at.get("alpha", 1.0)))]
 
 
+@imp("Selu")
+def _selu(b, n, ins, at):
+    x = ins[0]
+    alpha = float(at.get("alpha", 1.67326319217681884765625))
+    gamma = float(at.get("gamma", 1.05070102214813232421875))
+    return [b.op("mul", b.op("elu", x, alpha=alpha), b.scalar(gamma, x))]
+
+
+@imp("Celu")
+def _celu(b, n, ins, at):
+    x = ins[0]
+    alpha = float(at.get("alpha", 1.0))      # alpha * elu(x / alpha)
+    return [b.op("mul", b.op("elu", b.op("div", x, b.scalar(alpha, x)), alpha=1.0),
+                 b.scalar(alpha, x))]
+
+
+@imp("DepthToSpace", "SpaceToDepth")
+def _depth_to_space(b, n, ins, at):
+    """PyTorch's pixel_shuffle exports DepthToSpace in mode CRD (pixel_unshuffle: an
+    equivalent Reshape/Transpose chain); both ONNX modes as reshape, transpose, reshape."""
+    x = ins[0]
+    r = int(at["blocksize"])
+    if x.ndim != 4 or None in tuple(x.shape[1:]):
+        raise NotImplementedError(f"ONNX import: {n.op_type} needs a 4-D input with static "
+                                  f"channels and spatial sizes, got {tuple(x.shape)}")
+    N, C, H, W = x.shape
+    N = -1 if N is None else N
+    if n.op_type == "SpaceToDepth":     # (N, C, H, W) -> (N, C r r, H / r, W / r), DCR order
+        y = b.op("reshape", x, shape=(N, C, H // r, r, W // r, r))
+        y = b.op("transpose", y, axes=(0, 3, 5, 1, 2, 4))
+        return [b.op("reshape", y, shape=(N, C * r * r, H // r, W // r))]
+    c = C // (r * r)
+    if at.get("mode", "DCR") == "CRD":
+        y = b.op("reshape", x, shape=(N, c, r, r, H, W))
+        y = b.op("transpose", y, axes=(0, 1, 4, 2, 5, 3))
+    else:
+        y = b.op("reshape", x, shape=(N, r, r, c, H, W))
+        y = b.op("transpose", y, axes=(0, 3, 4, 1, 5, 2))
+    return [b.op("reshape", y, shape=(N, c, H * r, W * r))]
+
+
 @imp("Gelu")
 def _gelu(b, n, ins, at):
     return [b.op("gelu", ins[0], approximate=at.get("approximate", "none"))]
