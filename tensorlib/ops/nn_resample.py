@@ -170,7 +170,7 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
     if recompute_scale_factor and size is not None:
         raise ValueError("interpolate: recompute_scale_factor is not meaningful with an "
                          "explicit size; give scale_factor instead")
-    if _traced(*in_sizes):
+    if _traced(*in_sizes) or (size is not None and _traced(*_sizes_of(size, nsp))):
         y = _interpolate_traced(x, mode, size, scale_factor, align_corners,
                                 bool(recompute_scale_factor), antialias)
         if y is not None:
@@ -241,7 +241,8 @@ def _interpolate_traced(x: Tensor, mode, size, scale_factor, align_corners, reco
                          f"{mode!r}")
     kind = ("aa_" if antialias else "") + _RESIZE_MODE[mode]
     if size is not None:
-        for k, n in enumerate(_checked_size(size, nsp)):
+        _checked_size(size, nsp)
+        for k, n in enumerate(_sizes_of(size, nsp)):   # traced sizes stay traced
             x = resize(x, 2 + k, kind, size=n, align_corners=bool(align_corners))
         return x
     sf = _checked_factors(scale_factor, nsp)
@@ -251,8 +252,14 @@ def _interpolate_traced(x: Tensor, mode, size, scale_factor, align_corners, reco
     return x
 
 
+def _sizes_of(size, n: int) -> tuple:
+    """``size`` as n entries, as given (a TracedSize stays one)."""
+    return (size,) * n if np.isscalar(size) or isinstance(size, int) else tuple(size)
+
+
 def _checked_size(size, n: int) -> tuple[int, ...]:
-    out = (int(size),) * n if np.isscalar(size) else tuple(int(s) for s in size)
+    # int.__int__: checking a traced size does not make it a plain number
+    out = tuple(int.__int__(s) if isinstance(s, int) else int(s) for s in _sizes_of(size, n))
     if len(out) != n:
         raise ValueError(f"interpolate: size {tuple(out)} must give {n} spatial sizes")
     if any(s <= 0 for s in out):

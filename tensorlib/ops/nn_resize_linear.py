@@ -170,12 +170,25 @@ def _apply_taps(xp, x, axis, n_out, taps):
     return y
 
 
-def _resize_fwd(xp, x, *, axis, **a):
+def _size_now(a: dict, shapes) -> dict:
+    """``a`` with ``size`` computed from ``sizes`` (an expression over the node's input
+    shapes: a size read from another tensor under capture) where there is one."""
+    sizes = a.pop("sizes", ())
+    if sizes:
+        from ..graph.sizes import evaluate
+        a["size"] = evaluate(sizes[0][1], shapes)
+    return a
+
+
+def _resize_fwd(xp, x, *srcs, axis, **a):
+    a = _size_now(a, [x.shape] + [t.shape for t in srcs])
     n_out, taps = _resize_tables(x.shape[axis], **a)
     return _apply_taps(xp, x, axis, n_out, taps)
 
 
-def _resize_grad_fwd(xp, g, x, *, axis, **a):
+def _resize_grad_fwd(xp, g, x, *, axis, size_of_grad=False, **a):
+    if size_of_grad:        # the forward's size was computed at run time: the gradient's
+        a["size"] = g.shape[axis]
     n_in = x.shape[axis]
     n_out, taps = _resize_tables(n_in, **a)
     if g.shape[axis] != n_out:
@@ -194,9 +207,12 @@ def _resize_grad_fwd(xp, g, x, *, axis, **a):
     return out
 
 
-def _resize_infer(x, *, axis, mode, size, factor, recompute, align_corners):
+def _resize_infer(x, *srcs, axis, mode, size, factor, recompute, align_corners, sizes=()):
     s = list(x[0])
-    s[axis] = None if s[axis] is None else _resize_len(s[axis], size, factor)
+    if sizes:
+        s[axis] = _size_now({"sizes": sizes}, [tuple(x[0])] + [tuple(t[0]) for t in srcs])["size"]
+    else:
+        s[axis] = None if s[axis] is None else _resize_len(s[axis], size, factor)
     return tuple(s), x[1]
 
 
@@ -229,7 +245,11 @@ def _resize_onnx(ctx, n):
         scales[ax] = float(a["factor"])
         return ctx.op("Resize", [ctx.name(x), "", ctx.const(np.asarray(scales, np.float32))],
                       **attrs)
-    if a["size"] is not None:
+    if a.get("sizes"):      # a size read from another input's shape when the graph runs
+        sizes = _shape_input(ctx, n, [a["sizes"][0][1] if i == ax else
+                                      x.shape[i] if x.shape[i] is not None else ("dim", 0, i)
+                                      for i in range(nd)])
+    elif a["size"] is not None:
         sizes = _shape_input(ctx, n, [int(a["size"]) if i == ax else
                                       x.shape[i] if x.shape[i] is not None else ("dim", 0, i)
                                       for i in range(nd)])
@@ -244,11 +264,19 @@ def _resize_onnx(ctx, n):
 
 
 def _resize_vjp(n, g):
-    return (apply(RESIZE_GRAD, g, n.inputs[0], **n.attrs),)
+    a = dict(n.attrs)
+    if a.pop("sizes", ()):
+        a["size_of_grad"] = True
+    grads = (apply(RESIZE_GRAD, g, n.inputs[0], **a),)
+    return grads + (None,) * (len(n.inputs) - 1)
 
 
 def _resize_grad_vjp(n, gg):
-    return (apply(RESIZE, gg, **n.attrs), None)
+    a = dict(n.attrs)
+    if a.pop("size_of_grad", False):    # back to the size of this node's gradient input
+        ax = a["axis"]
+        return (apply(RESIZE, gg, n.inputs[0], **a, sizes=((0, ("dim", 1, ax)),)), None)
+    return (apply(RESIZE, gg, **a), None)
 
 
 RESIZE = register(OpDef(
@@ -271,6 +299,16 @@ def resize(x, axis: int, mode: str, size: int | None = None, factor: float | Non
         raise ValueError(f"resize: mode must be one of {_MODES}, got {mode!r}")
     if (size is None) == (factor is None):
         raise ValueError("resize: give exactly one of size and factor")
+    from ..graph.tracer import TracedSize
+    if isinstance(size, TracedSize):
+        # read from a None dim under capture (another tensor's shape[2]): computed when the
+        # graph runs, from the tensors it was read from (extra inputs)
+        from ..graph.sizes import lower
+        _, sizes, srcs = lower([size], [x], 1)
+        if sizes:
+            return apply(RESIZE, x, *srcs, axis=int(axis), mode=mode, size=-1, factor=None,
+                         recompute=bool(recompute), align_corners=bool(align_corners),
+                         sizes=sizes)
     return apply(RESIZE, x, axis=int(axis), mode=mode,
                  size=None if size is None else int(size),
                  factor=None if factor is None else float(factor),
