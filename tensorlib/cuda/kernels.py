@@ -61,22 +61,16 @@ def _row_threads(cols: int) -> tuple[int]:
 
 def _work(x):
     """(contiguous array in a kernel dtype, dtype to return)."""
-    if x.dtype == np.float16:
-        return x.astype(np.float32, order="C"), x.dtype
-    return _contiguous(x), x.dtype
-
-
-def _contiguous(x):
-    # not ascontiguousarray: that turns a 0-d array into a 1-d one
-    return x if x.flags.c_contiguous else x.copy(order="C")
+    return _as_c(x, np.float32 if x.dtype == np.float16 else None), x.dtype
 
 
 def _as_c(a, dtype=None):
     """``a`` as a C-contiguous array of ``dtype`` (its own by default): ``a`` itself when it
-    is one, without the host cost of a CuPy call (a recurrent step makes hundreds)."""
+    is one, without the host cost of a CuPy call (a recurrent step makes hundreds). Not
+    ascontiguousarray: that turns a 0-d array into a 1-d one."""
     if (dtype is None or a.dtype == dtype) and a.flags.c_contiguous:
         return a
-    return _cupy().ascontiguousarray(a, dtype=dtype)
+    return a.astype(a.dtype if dtype is None else dtype, order="C")
 
 
 def _i64(v) -> np.int64:
@@ -96,7 +90,7 @@ def _index_vec(idx):
             return idx, np.int64(idx.strides[0] // 8)
         if idx.flags.c_contiguous:
             return idx.reshape(-1), _ONE
-    return _cupy().ascontiguousarray(idx, dtype=np.int64).reshape(-1), _ONE
+    return _as_c(idx, np.int64).reshape(-1), _ONE
 
 
 # --- softmax family --------------------------------------------------------------------------
@@ -235,7 +229,7 @@ def add_bias_(y, b) -> None:
     if y.size:
         f = function(S.ACTIVATION, f"add_bias_<{_t(y.dtype)}>")
         C = y.shape[-1]
-        f(_grid(y.size), (_THREADS,), (y, _contiguous(b), _i64(y.size), _ONE, _i64(C)))
+        f(_grid(y.size), (_THREADS,), (y, _as_c(b), _i64(y.size), _ONE, _i64(C)))
 
 
 def col_sum(x):
@@ -252,7 +246,7 @@ def col_sum(x):
 def act_forward(x, act: str):
     """act(x) elementwise (float32/float64; any layout, computed on a contiguous copy)."""
     cp = _cupy()
-    a = _contiguous(x).reshape(-1)  # kernels see flat buffers, never 0-d arrays
+    a = _as_c(x).reshape(-1)  # kernels see flat buffers, never 0-d arrays
     y = cp.empty(a.shape, a.dtype)
     if a.size:
         f = function(S.ACTIVATION, f"act_fwd<{_t(a.dtype)},{S.ACTS[act]}>")
@@ -454,7 +448,7 @@ def embedding_backward(idx, g, num_embeddings: int, padding_idx: int | None = No
 def embedding_forward(weight, idx):
     """Rows ``weight[idx]`` (idx.shape + (D,)); NaN rows for indices outside [0, V)."""
     cp = _cupy()
-    w = _contiguous(weight)
+    w = _as_c(weight)
     V, D = w.shape
     ii, st = _index_vec(idx)
     out = cp.empty((ii.size, D), w.dtype)
