@@ -282,23 +282,16 @@ def _cumprod_vjp(n, g):
     return (before * s,)
 
 
-def _scan_acc(xp, dt):
-    """A running sum's or product's accumulator: float64 for float32 on the CPU, as
-    PyTorch's CPU kernels (a float32 running sum of 10^5 terms drifts by 1e-4 relative:
-    no pairwise summation is possible in a scan); else that of the reductions."""
-    return np.float64 if xp is np and dt == np.float32 else _acc(dt)
-
-
 def _scan(name):
     def fwd(xp, x, axis):
         if x.ndim == 0:     # a 0-d tensor scans to itself (NumPy would give shape (1,))
             return x.astype(_sum_dtype(x.dtype))
         if xp is np and x.dtype == np.float32:
+            # a double accumulator, as PyTorch's CPU scans (a float32 running sum of 10^5
+            # terms drifts by 1e-4 relative: no pairwise summation is possible in a scan)
             from . import _scan_cpu
             return _scan_cpu.cum_f32(x, axis, name == "cumprod")
-        out = getattr(xp, name)(x, axis=axis, dtype=_scan_acc(xp, x.dtype))
-        return _narrow(out if out.dtype == x.dtype or x.dtype.kind != "f"
-                       else out.astype(x.dtype), x.dtype)
+        return _narrow(getattr(xp, name)(x, axis=axis, dtype=_acc(x.dtype)), x.dtype)
     return fwd
 
 
