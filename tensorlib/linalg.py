@@ -50,8 +50,8 @@ def pinv(A, *, atol=None, rtol=None, hermitian: bool = False):
     (the SVD serves either way)."""
     import numpy as np
 
-    from .ops import elementwise as E
     from .ops._util import to_float, to_tensor
+    from .ops.torch_api import pinv_svd
     x = to_float(to_tensor(A))
     if x.ndim < 2:
         raise ValueError(f"linalg.pinv: expects a matrix or a stack (..., m, n), got shape "
@@ -61,24 +61,7 @@ def pinv(A, *, atol=None, rtol=None, hermitian: bool = False):
     if rtol is None:
         given_atol = atol is not None and (not isinstance(atol, (int, float)) or atol > 0)
         rtol = 0.0 if given_atol else max(x.shape[-2:]) * float(np.finfo(x.dtype).eps)
-    u, s, vh = svd(x, full_matrices=False)
-    sd = s.detach()
-    cutoff = sd.amax(axis=-1, keepdims=True) * _batch_tol(rtol)
-    if atol is not None:
-        a = _batch_tol(atol)
-        cutoff = E.maximum(cutoff, a if isinstance(a, float) else a.astype(sd.dtype))
-    keep = s > cutoff
-    s_inv = E.where(keep, 1.0 / E.where(keep, s, 1.0), 0.0)
-    return matmul(vh.swapaxes(-1, -2) * s_inv.unsqueeze(-2), u.swapaxes(-1, -2))
-
-
-def _batch_tol(t):
-    """A tolerance as a float, or a tensor of batch shape with a trailing 1 (to compare with
-    the singular values, (..., k))."""
-    from .ops._util import to_tensor
-    if isinstance(t, (int, float)):
-        return float(t)
-    return to_tensor(t).detach().unsqueeze(-1)
+    return pinv_svd(x, rtol, atol)
 
 
 def eigvalsh(A, UPLO: str = "L"):

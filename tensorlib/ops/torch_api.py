@@ -220,20 +220,39 @@ def logdet(input) -> Tensor:
 def pinverse(input, rcond: float = 1e-15) -> Tensor:
     """Moore-Penrose pseudo-inverse from the SVD (``torch.pinverse``): singular values at or
     below ``rcond`` times the largest are treated as 0; stacks (..., m, n) too."""
-    from .decompositions import svd
     x = to_float(to_tensor(input))
     if x.ndim < 2:
         raise ValueError(f"pinverse: expects a matrix or a stack (..., m, n), got shape "
                          f"{_shape(x)}")
-    u, s, vh = svd(x, full_matrices=False)
-    if s.shape[-1] == 0:
+    if 0 in x.shape[-2:]:
         from ..creation import zeros
         return zeros(_shape(x)[:-2] + (x.shape[-1], x.shape[-2]), dtype=x.dtype,
                      device=x.device)
-    cutoff = s.detach().amax(axis=-1, keepdims=True) * float(rcond)
+    return pinv_svd(x, float(rcond))
+
+
+def pinv_svd(x: Tensor, rtol, atol=None) -> Tensor:
+    """The pseudo-inverse of a non-empty float stack (..., m, n) from its SVD, singular
+    values at or below ``max(atol, rtol * largest)`` dropped; ``rtol``/``atol`` are numbers
+    or tensors of the batch shape (``pinverse`` and ``linalg.pinv``)."""
+    from .decompositions import svd
+    u, s, vh = svd(x, full_matrices=False)
+    sd = s.detach()
+    cutoff = sd.amax(axis=-1, keepdims=True) * _batch_tol(rtol)
+    if atol is not None:
+        a = _batch_tol(atol)
+        cutoff = E.maximum(cutoff, a if isinstance(a, float) else a.astype(sd.dtype))
     keep = s > cutoff
     s_inv = E.where(keep, 1.0 / E.where(keep, s, 1.0), 0.0)
     return matmul(vh.swapaxes(-1, -2) * s_inv.unsqueeze(-2), u.swapaxes(-1, -2))
+
+
+def _batch_tol(t):
+    """A tolerance as a float, or a tensor of batch shape with a trailing 1 (to compare with
+    the singular values, (..., k))."""
+    if isinstance(t, (int, float)):
+        return float(t)
+    return to_tensor(t).detach().unsqueeze(-1)
 
 
 def dist(input, other, p: float = 2) -> Tensor:
