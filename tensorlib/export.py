@@ -197,17 +197,19 @@ def graph_document(graph: Graph, model=None, names: dict[int, str] | None = None
         # shares its memory (BatchNorm's running stats written by a training step)
         read = {i for b in graph.bindings.values() if isinstance(b, tuple)
                 and hasattr(b[0], "_data") for i in (id(b[0]), id(b[0]._data))}
-        doc["unread"] = _unread_state(model, read, weights)
-        doc["aliases"] = _aliases(model, owners, owner_index, by_data)
+        state = model.state_dict()
+        doc["unread"] = _unread_state(model, state, read, weights)
+        doc["aliases"] = _aliases(state, owners, owner_index, by_data)
     return doc, weights
 
 
-def _aliases(model, owners: list[dict], by_id: dict, by_data: dict) -> list[dict]:
-    """``model.state_dict()`` names of variables saved under another name (a tied weight:
-    the output layer's ``head.weight`` is the embedding's ``emb.weight``), with the index of
-    the variable they name, so the loaded graph's ``state_dict()`` has every key."""
+def _aliases(state: dict, owners: list[dict], by_id: dict, by_data: dict) -> list[dict]:
+    """The names in the model's ``state_dict()`` (``state``) of variables saved under another
+    name (a tied weight: the output layer's ``head.weight`` is the embedding's
+    ``emb.weight``), with the index of the variable they name, so the loaded graph's
+    ``state_dict()`` has every key."""
     out = []
-    for name, t in model.state_dict().items():
+    for name, t in state.items():
         if not hasattr(t, "_data"):
             continue
         k = by_id.get(id(t), by_data.get(id(t._data)))
@@ -216,12 +218,13 @@ def _aliases(model, owners: list[dict], by_id: dict, by_data: dict) -> list[dict
     return out
 
 
-def _unread_state(model, read: set, weights: dict) -> list[dict]:
-    """The entries of ``model.state_dict()`` the graph does not read, with their weights."""
+def _unread_state(model, state: dict, read: set, weights: dict) -> list[dict]:
+    """The entries of ``state`` (``model.state_dict()``) the graph does not read, with their
+    weights."""
     live = dict(model.named_parameters())
     live.update(getattr(model, "named_buffers", list)())
     out = []
-    for name, t in model.state_dict().items():
+    for name, t in state.items():
         t = live.get(name, t)
         if not hasattr(t, "_data") or id(t) in read or id(t._data) in read:
             continue
