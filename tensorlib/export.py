@@ -776,8 +776,11 @@ def _check_geometry(op: str, shapes: list[tuple], attrs: dict) -> None:
         _need(pi is None or (_is_int(pi) and 0 <= pi < a["num_weights"]),
               f"{op}: bad padding_idx")
     elif op == "lstm_cell":
-        gates, c = shapes
+        gates, c, *addends = shapes
         _need(len(gates) == 2 and len(c) == 2, f"{op}: gates and c must be 2-D")
+        for s in addends:     # the gates' shape, or one row of it (a bias)
+            _need(len(s) in (1, 2) and (not _known(*s, *gates) or tuple(s) in (
+                tuple(gates), tuple(gates[1:]))), f"{op}: addend {s} does not fit the gates")
         _need(not _known(gates[1], c[1]) or gates[1] == 4 * c[1], f"{op}: gates must be 4*H")
         _need(not _known(gates[0], c[0]) or gates[0] == c[0], f"{op}: batch sizes differ")
     elif op == "lstm_cell_grad":

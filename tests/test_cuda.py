@@ -775,6 +775,32 @@ def test_kernel_lstm_cell():
 
 @gpu
 @pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_lstm_cell_adds_its_addends_in_the_kernel(dtype):
+    """F.lstm_cell's op form (x W_ih^T, c, h W_hh^T, b_ih, b_hh) on the kernel: equal to
+    the CPU (which adds in the same order), the biases' gradients too; an addend order the
+    kernel does not take goes to the generic code with the same result."""
+    from tensorlib.ops import nn_rnn
+    from tensorlib._apply import apply
+    rng = np.random.default_rng(5)
+    B, H = 4, 6
+    arrays = [rng.standard_normal(s).astype(dtype) for s in
+              [(B, 4 * H), (B, H), (B, 4 * H), (4 * H,), (4 * H,)]]
+    tol = {np.float16: 1e-2, np.float32: 1e-6, np.float64: 1e-13}[dtype]
+    for order in ((0, 1, 2, 3, 4), (0, 1, 3, 2, 4), (0, 1, 3)):
+        res = {}
+        for dev in ("cpu", "cuda"):
+            ts = [tl.tensor(arrays[k], device=dev, requires_grad=True) for k in order]
+            h, c, _ = apply(nn_rnn.LSTM_CELL, *ts)
+            (h * 2 + c).sum().backward()
+            res[dev] = [h.numpy(), c.numpy()] + [t.grad.numpy() for t in ts]
+        for got, want in zip(res["cuda"], res["cpu"]):
+            np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64),
+                                       rtol=tol, atol=tol)
+
+
+@gpu
+@pytest.mark.gpu
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_kernel_sgd_and_adam(nesterov):
     import cupy as cp

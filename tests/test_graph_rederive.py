@@ -283,6 +283,35 @@ def test_sum_slices_and_fold_bias():
     np.testing.assert_allclose(g.run({0: h}).numpy(), ref.numpy(), rtol=1e-12)
 
 
+def test_fold_cell_biases_into_the_projected_table():
+    """F.lstm_cell's biases (addends of the lstm_cell op) move into a projected embedding
+    table when the lookups take more rows than it has: one table add instead of a bias add
+    per looked-up row, same h' and c'."""
+    rng = np.random.default_rng(1)
+    V, E, H, N = 3, 4, 2, 5
+    Tab, Wi, Wh, bi, bh = (tl.tensor(rng.standard_normal(s)) for s in
+                           [(V, E), (4 * H, E), (4 * H, H), (4 * H,), (4 * H,)])
+    c0 = tl.tensor(rng.standard_normal((N, H)))
+
+    def cell(idx):
+        def fn(h):
+            hn, cn = F.lstm_cell(F.embedding(idx, Tab), (h, c0), Wi, Wh, bi, bh)
+            return hn + 2 * cn
+        return fn
+    h = tl.tensor(rng.standard_normal((N, H)))
+    for idx, folds in ((tl.tensor([0, 1, 2, 1, 0]), 1), (tl.tensor([0, 2]), 0)):
+        if folds == 0:
+            h = tl.tensor(rng.standard_normal((2, H)))
+            c0 = tl.tensor(rng.standard_normal((2, H)))
+        g, ref = _graph(cell(idx), h)
+        assert passes.project_embedding_tables(g) == folds
+        assert passes.fold_bias_into_tables(g) == folds     # 5 rows > 3; 2 rows < 3
+        passes.dce(g)
+        cells = [n for n in g.nodes if n.op == "lstm_cell"]
+        assert len(cells) == 1 and len(cells[0].inputs) == (3 if folds else 5)
+        np.testing.assert_allclose(g.run({0: h}).numpy(), ref.numpy(), rtol=1e-12)
+
+
 def test_batch_embedding_grads_scatter_once():
     rng = np.random.default_rng(0)
     gs = [tl.tensor(rng.standard_normal((3, 2))) for _ in range(3)]

@@ -280,10 +280,16 @@ def _layer_norm_grad(x, mean, rstd, gy, gmean, grstd, *w, ndim):
 
 # --- LSTM cell: the gate nonlinearities and the state update in one pass ----------------------
 @_bind("lstm_cell")
-def _lstm_cell(gates, c):
-    if gates.dtype not in _KERNEL_FLOATS or c.dtype != gates.dtype:
-        return _generic("lstm_cell")(gates, c)
-    return kernels.lstm_cell(gates, c)
+def _lstm_cell(gates, c, *addends):
+    full = [a for a in addends if a.shape == gates.shape]
+    rows = [a for a in addends if a.ndim == 1]
+    if (gates.dtype not in _KERNEL_FLOATS or any(a.dtype != gates.dtype for a in (c, *addends))
+            or len(full) > 1 or len(rows) > 2 or len(full) + len(rows) != len(addends)):
+        return _generic("lstm_cell")(gates, c, *addends)
+    # the kernel adds full, then the rows in order: the CPU's order when full comes first
+    if full and addends[0] is not full[0]:
+        return _generic("lstm_cell")(gates, c, *addends)
+    return kernels.lstm_cell(gates, c, *(full or [None]), *rows)
 
 
 @_bind("lstm_cell_grad")

@@ -473,8 +473,9 @@ def scatter_extreme_(out, lin, v, maximum: bool) -> None:
 
 
 # --- LSTM cell -----------------------------------------------------------------------------------
-def lstm_cell(gates, c0):
-    """From (B, 4H) pre-activation gates and c0 (B, H): (h, c, activated gates)."""
+def lstm_cell(gates, c0, hg=None, b1=None, b2=None):
+    """From (B, 4H) pre-activation gates and c0 (B, H): (h, c, activated gates). ``hg``
+    (B, 4H), ``b1`` and ``b2`` (4H,) are added to the gates first where given."""
     cp = _cupy()
     ga, dt = _work(gates)
     c0a = _as_c(c0, ga.dtype)
@@ -485,7 +486,8 @@ def lstm_cell(gates, c0):
     acts = cp.empty(ga.shape, ga.dtype)
     if h.size:
         f = function(S.LSTM, f"lstm_cell_fwd<{_t(ga.dtype)}>")
-        f(_grid(h.size), (_THREADS,), (ga, c0a, h, c, acts, _i64(B), _i64(H)))
+        hg, b1, b2 = (_null() if a is None else _as_c(a, ga.dtype) for a in (hg, b1, b2))
+        f(_grid(h.size), (_THREADS,), (ga, c0a, hg, b1, b2, h, c, acts, _i64(B), _i64(H)))
     return h.astype(dt, copy=False), c.astype(dt, copy=False), acts.astype(dt, copy=False)
 
 

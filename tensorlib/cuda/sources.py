@@ -618,18 +618,29 @@ template <typename T> __device__ __forceinline__ T sigm(T v) {
     return v >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
 }
 
-// gates: (B, 4H) pre-activations; c0: (B, H). Writes h, c (B, H) and the activated gates
-// acts (B, 4H) that the backward reads.
+// gates: (B, 4H) pre-activations, plus hg (B, 4H), b1 and b2 (4H) where not null (the
+// hidden projection and the two biases, added in the CPU's order); c0: (B, H). Writes h, c
+// (B, H) and the activated gates acts (B, 4H) that the backward reads.
 template <typename T>
 __global__ void lstm_cell_fwd(const T* __restrict__ gates, const T* __restrict__ c0,
+                              const T* __restrict__ hg, const T* __restrict__ b1,
+                              const T* __restrict__ b2,
                               T* __restrict__ h, T* __restrict__ c, T* __restrict__ acts,
                               i64 B, i64 H) {
     const i64 n_all = B * H;
     for (i64 k = (i64)blockIdx.x * blockDim.x + threadIdx.x; k < n_all;
          k += (i64)gridDim.x * blockDim.x) {
         const i64 b = k / H, j = k - b * H, base = b * 4 * H + j;
-        const T ig = sigm(gates[base]), fg = sigm(gates[base + H]);
-        const T gg = tanh(gates[base + 2 * H]), og = sigm(gates[base + 3 * H]);
+        T pre[4];
+        for (int q = 0; q < 4; ++q) {
+            T v = gates[base + q * H];
+            if (hg) v += hg[base + q * H];
+            if (b1) v += b1[j + q * H];
+            if (b2) v += b2[j + q * H];
+            pre[q] = v;
+        }
+        const T ig = sigm(pre[0]), fg = sigm(pre[1]);
+        const T gg = tanh(pre[2]), og = sigm(pre[3]);
         const T cn = fg * c0[k] + ig * gg;
         c[k] = cn;
         h[k] = og * tanh(cn);

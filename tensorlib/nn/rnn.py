@@ -47,7 +47,8 @@ def _packed_cell(mode: str, hidden: int):
     (gi, h, c, w_hh, b_hh, w_hr) -> (h', c')."""
     if mode == "LSTM":
         def lstm(gi, h, c, w_hh, b_hh, w_hr):
-            h, c, _ = apply(LSTM_CELL, gi + F.linear(h, w_hh, b_hh), c)
+            h, c, _ = apply(LSTM_CELL, gi, c, F.linear(h, w_hh),
+                            *(() if b_hh is None else (b_hh,)))
             return (h if w_hr is None else F.linear(h, w_hr)), c
         return lstm
     if mode == "GRU":

@@ -1291,7 +1291,9 @@ def _batch_norm_eval(ctx, n):
 
 @rule("lstm_cell")
 def _lstm_cell(ctx, n):
-    gates, c = ctx.ins(n)
+    gates, c, *addends = ctx.ins(n)
+    for a in addends:       # the hidden projection and biases the op adds in its kernel
+        gates = ctx.op("Add", [gates, a])
     H = n.inputs[1].shape[1]
     if H is None:
         ctx.unsupported("lstm_cell needs a static hidden size")

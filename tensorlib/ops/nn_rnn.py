@@ -1,8 +1,11 @@
 """Recurrent cells: lstm_cell (a fused gate kernel) and gru_cell (a composite); the
 whole-sequence ops built on them live in ``nn_rnn_seq``.
 
-lstm_cell = two linear ops for the gate pre-activations, then one ``lstm_cell``
-op: (gates, c) -> (h', c', activated gates). Its vjp takes one fused op
+lstm_cell = two bias-free linear ops for the gate pre-activations, then one ``lstm_cell``
+op: (x W_ih^T, c, h W_hh^T, b_ih, b_hh) -> (h', c', activated gates). The op adds its
+addends (any number after c, each the gates' shape or one gate row (4H,)) to the first
+input inside its kernel, as PyTorch's fused cell does: three launches a step on a GPU, not
+six (two bias adds and the sum of the two products). Its vjp takes one fused op
 (``lstm_cell_grad``) when the backward pass is not itself recorded, and the same
 formula in tensorlib ops when it is (create_graph=True), so grad of grad works.
 On the CPU, float32 runs one fused Cython pass each way (``_ops.lstm_cell_fwd/bwd``, built
@@ -20,11 +23,22 @@ from ..autograd.mode import state
 from .nn_layers import linear
 from .nn_util import as_float_tensor, io_cost, same_dtype
 from .registry import OpDef, register
-from ._util import numel
+from ._util import numel, unbroadcast
 from .shape import concatenate
 
 
-def _cell_fwd(xp, gates, c):
+def _pre(gates, addends):
+    """The gate pre-activations: ``gates`` plus each addend (broadcast along the rows)."""
+    if not addends:
+        return gates
+    out = gates + addends[0]
+    for a in addends[1:]:
+        out += a
+    return out
+
+
+def _cell_fwd(xp, gates, c, *addends):
+    gates = _pre(gates, addends)
     H = c.shape[1]
     # all four activations through one tanh pass: sigmoid(x) = (tanh(x / 2) + 1) / 2 (no
     # overflow, no branches; 4 vectorised passes instead of ~12 for exp/where sigmoids)
@@ -46,9 +60,10 @@ def _f32_rows(*arrays) -> bool:
                and a.flags.c_contiguous for a in arrays)
 
 
-def _cell_cpu(gates, c, out=None):
+def _cell_cpu(gates, c, *addends, out=None):
     """(h', c', acts); ``out``: three arrays to write them into (C-contiguous, the shapes of
     c, c, gates), as the sequence kernels do for each step's rows of their outputs."""
+    gates = _pre(gates, addends)
     n, h = c.shape
     if not _f32_rows(gates, c) or gates.shape != (n, 4 * h) or (
             out is not None and not _f32_rows(*out)):
@@ -97,8 +112,21 @@ def _cell_vjp(n, gh, gc, gacts):
     c = n.inputs[1]
     acts, c_new = n.output(2), n.output(1)
     if not state.grad_enabled:
-        return apply(LSTM_CELL_GRAD, acts.detach(), c, c_new.detach(), gh, gc, gacts)
-    return _cell_bwd_ops(acts, c, c_new, gh, gc, gacts)
+        grads = apply(LSTM_CELL_GRAD, acts.detach(), c, c_new.detach(), gh, gc, gacts)
+    else:
+        grads = _cell_bwd_ops(acts, c, c_new, gh, gc, gacts)
+    if len(n.inputs) == 2:
+        return grads
+    # each addend's gradient is the gates' gradient summed to its shape: one sum serves
+    # every addend of a shape (b_ih and b_hh)
+    summed: dict = {}
+    extra = []
+    for a in n.inputs[2:]:
+        shape = tuple(a.shape)
+        if a._rg and shape not in summed:
+            summed[shape] = unbroadcast(grads[0], shape)
+        extra.append(summed[shape] if a._rg else None)
+    return tuple(grads) + tuple(extra)
 
 
 def _cell_bwd_ops(acts, c, c_new, gh, gc, gacts):
@@ -113,10 +141,19 @@ def _cell_bwd_ops(acts, c, c_new, gh, gc, gacts):
     return d + gacts * sg, dcn * f
 
 
+def _cell_infer(gates, c, *addends):
+    for a in addends:
+        s = tuple(a[0])
+        if s != tuple(gates[0]) and s != tuple(gates[0])[-1:]:
+            raise ValueError(f"lstm_cell: an addend of shape {s} must have the gates' shape "
+                             f"{tuple(gates[0])} or be one row of it")
+    return c, c, gates
+
+
 LSTM_CELL = register(OpDef(
-    "lstm_cell", _cell_fwd, kernels={"cpu": _cell_cpu}, vjp=_cell_vjp, saves=True,
+    "lstm_cell", _cell_fwd, kernels={"cpu": _cell_cpu}, vjp=_cell_vjp, saves=(1,),
     saves_output=(1, 2), cost=io_cost(lambda i, o, **a: 12 * numel(i[1][0])),
-    infer=lambda gates, c: (c, c, gates)))
+    infer=_cell_infer))
 # the first-order backward of lstm_cell, used only when the backward is not recorded
 LSTM_CELL_GRAD = register(OpDef(
     "lstm_cell_grad", _cell_grad_fwd, kernels={"cpu": _cell_grad_cpu}, vjp=None, saves=False,
@@ -136,6 +173,10 @@ def _check_cell(op, x, h, weights, ngates):
     if tuple(w_hh.shape) != (ngates * H, H):
         raise ValueError(f"{op}: w_hh must have shape {(ngates * H, H)}, got "
                          f"{tuple(w_hh.shape)}")
+    for name, b in (("b_ih", b_ih), ("b_hh", b_hh)):
+        if b is not None and hasattr(b, "shape") and tuple(b.shape) != (ngates * H,):
+            raise ValueError(f"{op}: {name} must have shape {(ngates * H,)}, got "
+                             f"{tuple(b.shape)}")
     same_dtype(op, x, ("hidden", h), ("w_ih", w_ih), ("w_hh", w_hh), ("b_ih", b_ih),
                ("b_hh", b_hh))
 
@@ -151,11 +192,13 @@ def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple[Tensor, Tens
     x = as_float_tensor(input, op)
     h, c = (as_float_tensor(t, op, "hx") for t in hx)
     w_ih, w_hh = as_float_tensor(w_ih, op, "w_ih"), as_float_tensor(w_hh, op, "w_hh")
+    b_ih, b_hh = (None if b is None else as_float_tensor(b, op, name)
+                  for name, b in (("b_ih", b_ih), ("b_hh", b_hh)))
     _check_cell(op, x, h, (w_ih, w_hh, b_ih, b_hh), 4)
     if tuple(c.shape) != tuple(h.shape):
         raise ValueError(f"{op}: c {tuple(c.shape)} must have h's shape {tuple(h.shape)}")
-    gates = linear(x, w_ih, b_ih) + linear(h, w_hh, b_hh)
-    h_new, c_new, _ = apply(LSTM_CELL, gates, c)
+    biases = [b for b in (b_ih, b_hh) if b is not None]
+    h_new, c_new, _ = apply(LSTM_CELL, linear(x, w_ih), c, linear(h, w_hh), *biases)
     return h_new, c_new
 
 

@@ -47,7 +47,20 @@ def _fold_rule(n_folded: int):
 
 
 simple("max_pool2d", "avg_pool2d", "avg_pool2d_grad", "group_norm")(_fold_rule(1))
-simple("max_pool2d_grad", "lstm_cell")(_fold_rule(2))
+simple("max_pool2d_grad")(_fold_rule(2))
+
+
+@simple("lstm_cell")
+def _lstm_cell_rule(op, *arrays, **attrs):
+    """gates, c and the (N, 4H) addends folded; the (4H,) addends (biases) must come after
+    them (F.lstm_cell's order) and be unbatched, else the per-example fallback runs."""
+    n2 = 0
+    while n2 < len(arrays) and arrays[n2].ndim == 2:
+        n2 += 1
+    if any(a.ndim == 2 for a in arrays[n2:]):
+        from .rules import fallback
+        return fallback(op)(*arrays, **attrs)
+    return _fold_rule(n2)(op, *arrays, **attrs)
 simple("lstm_cell_grad")(_fold_rule(6))
 simple("batch_norm_eval")(_fold_rule(1))
 

@@ -410,6 +410,18 @@ def _cell_inputs(draw):
 add("lstm_cell", lambda gates, c: _apply(nn_rnn.LSTM_CELL, gates, c), _cell_inputs, _cell_ref)
 
 
+def _cell_addend_inputs(draw):
+    gates, c = _cell_inputs(draw)
+    return [gates, c, arr(draw, gates.shape), arr(draw, gates.shape[1:]),
+            arr(draw, gates.shape[1:])]
+
+
+# F.lstm_cell's form: x W_ih^T, c, then h W_hh^T and the two biases added inside the op
+add("lstm_cell", lambda gates, c, hg, b1, b2: _apply(nn_rnn.LSTM_CELL, gates, c, hg, b1, b2),
+    _cell_addend_inputs, lambda gates, c, hg, b1, b2: _cell_ref(gates + hg + b1 + b2, c),
+    name="addends")
+
+
 def _cell_grad_inputs(draw):
     gates, c = _cell_inputs(draw)
     _, cn, acts = _cell_ref(gates, c)
