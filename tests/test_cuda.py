@@ -709,6 +709,8 @@ def test_column_sums_and_bias_add(shape, dtype):
     tol = 1e-5 if dtype == np.float32 else 1e-12
     t = tl.tensor(x, device="cuda")
     np.testing.assert_allclose(t.sum(0).cpu().numpy(), x.sum(0), rtol=tol, atol=tol * 10)
+    np.testing.assert_allclose(t.sum(0, keepdim=True).cpu().numpy(), x.sum(0, keepdims=True),
+                               rtol=tol, atol=tol * 10)
     if shape[0] <= 4096:
         np.testing.assert_allclose(K.col_sum(cp.asarray(x)).get(), x.sum(0), rtol=tol,
                                    atol=tol * 10)

@@ -161,10 +161,10 @@ def sum_in_two_passes(xp, x, axis, keepdims):
 
 @_bind("sum")
 def _sum(x, *, axis, keepdims):
-    if x.ndim == 2 and not keepdims and axis in (0, -2, (0,), (-2,)):
+    if x.ndim == 2 and axis in (0, -2, (0,), (-2,)):
         y = _col_sum(x)
         if y is not None:
-            return y
+            return y.reshape(1, -1) if keepdims else y
     y = sum_in_two_passes(cupy(), x, axis, keepdims)
     return y if y is not None else _generic("sum")(x, axis=axis, keepdims=keepdims)
 

@@ -121,10 +121,13 @@ def _cell_vjp(n, gh, gc, gacts):
     # every addend of a shape (b_ih and b_hh)
     summed: dict = {}
     extra = []
+    dg = grads[0]
     for a in n.inputs[2:]:
         shape = tuple(a.shape)
         if a._rg and shape not in summed:
-            summed[shape] = unbroadcast(grads[0], shape)
+            # a bias row: a plain column sum (a GPU's one-launch kernel), else the general
+            summed[shape] = (dg.sum(axis=0) if shape == tuple(dg.shape)[1:]
+                             else unbroadcast(dg, shape))
         extra.append(summed[shape] if a._rg else None)
     return tuple(grads) + tuple(extra)
 
