@@ -7,7 +7,8 @@ gradient through the sample), ``log_prob``, ``entropy`` and ``kl_divergence``.
 
 Families: Normal, Uniform, Exponential, Laplace, LogNormal, Cauchy, Gamma, Beta, Dirichlet,
 StudentT, MultivariateNormal (all with ``rsample``; Gamma, Beta, Dirichlet and StudentT by
-implicit reparameterization of the gamma draw), Bernoulli, Categorical, OneHotCategorical,
+implicit reparameterization of the gamma draw; inside ``tl.function`` they sample without
+gradient), Bernoulli, Categorical, OneHotCategorical,
 Poisson, Binomial, Geometric, Multinomial, and Independent; LowRankMultivariateNormal,
 ContinuousBernoulli, RelaxedBernoulli, RelaxedOneHotCategorical (reparameterized),
 MixtureSameFamily, LKJCholesky (correlation-matrix Cholesky factors), Wishart

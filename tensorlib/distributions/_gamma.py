@@ -194,8 +194,57 @@ class _StandardGamma(Function):
 
 
 def standard_gamma(alpha: Tensor) -> Tensor:
-    """Gamma(alpha, 1) draws, one per element, from the global generator."""
+    """Gamma(alpha, 1) draws, one per element, from the global generator. Under graph
+    capture, without gradient, the draws are tensorlib ops over ``tl.randn`` / ``tl.rand``
+    (:func:`_standard_gamma_ops`), which a replay redoes: a different method than eager
+    NumPy, so a seed gives other values (the same distribution)."""
+    if state.tracer is not None:
+        from ..autograd.mode import is_grad_enabled
+        if alpha.requires_grad and is_grad_enabled():
+            from ..graph.tracer import CaptureError
+            raise CaptureError(
+                "rsample of a Gamma, Beta, Dirichlet or StudentT distribution with gradient "
+                "cannot be captured in a graph: its implicit reparameterization gradient is "
+                "computed on the host (NumPy). Inside tl.function use .sample() or draw under "
+                "tl.no_grad(); differentiate through the draw outside tl.function")
+        return _standard_gamma_ops(alpha.detach())
     return _StandardGamma.apply(alpha)
+
+
+_PROPOSALS = 16
+
+
+def _standard_gamma_ops(alpha: Tensor) -> Tensor:
+    """Gamma(alpha, 1) draws as tensor ops: Marsaglia and Tsang's method (2000) with
+    ``_PROPOSALS`` proposals per element drawn at once (a graph has fixed shapes, so no
+    open-ended rejection loop), the first accepted one kept; for ``alpha < 1`` the boost
+    ``Gamma(alpha + 1) * u ** (1 / alpha)``. A proposal is accepted with probability above
+    0.95 for every ``alpha >= 1``, so all of them failing has odds below 1e-20; such a draw,
+    and one of a non-positive or NaN ``alpha``, is NaN rather than biased."""
+    from ..creation import rand, randn
+    from ..ops.elementwise import where
+    from ..ops.indexing import take_along_axis
+    dt = alpha.dtype
+    a = alpha.astype(np.float64)
+    shape = tuple(a.shape)
+    small = a < 1.0
+    d = where(small, a + 1.0, a) - 1.0 / 3.0
+    c = 1.0 / where(d > 0, 9.0 * d, math.nan).sqrt()     # d <= 0: a bad alpha, NaN draw
+    z = randn(_PROPOSALS, *shape, dtype=np.float64, device=a.device)
+    u = rand(_PROPOSALS, *shape, dtype=np.float64, device=a.device)
+    v = (1.0 + c * z) ** 3
+    pos = v > 0
+    v_pos = where(pos, v, 1.0)          # log of a rejected v <= 0 is never used
+    accept = pos & ((1.0 - u).log() < 0.5 * z * z + d - d * v_pos + d * v_pos.log())
+    first = accept.astype(np.int64).argmax(axis=0).unsqueeze(0)
+    x = take_along_axis(d * v_pos, first, 0).squeeze(0)
+    x = where(accept.any(axis=0), x, math.nan)
+    ub = rand(*shape, dtype=np.float64, device=a.device)
+    x = where(small, x * ((1.0 - ub).log() / a).exp(), x)
+    # an underflowing draw is the least positive normal number, as the eager draw's
+    tiny = float(np.finfo(dt).tiny)
+    x = x.astype(dt)
+    return where(x < tiny, tiny, x)
 
 
 class _GammaIncGradA(Function):

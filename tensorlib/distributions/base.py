@@ -86,6 +86,26 @@ def describe_invalid(values, ok) -> str:
     return f"[{shown}]{more}"
 
 
+def readable(t: Tensor):
+    """``t``'s values as a NumPy array when a sampler may check them for free: on the CPU,
+    outside graph capture and vmap. None otherwise: on a GPU the check would make the host
+    wait for the device, and a captured graph would not redo it on replay, so the samplers
+    poison their draws instead (:func:`sample_error`)."""
+    d = t._data
+    return d if state.tracer is None and type(d) is np.ndarray else None
+
+
+def sample_error(who: str, what: str):
+    """The error a sampler raises on parameters no draw can come from, whatever
+    ``validate_args`` says (PyTorch's samplers raise a RuntimeError there; this is a
+    ValueError too). Where the values cannot be read (GPU, graph capture), the draw comes
+    out NaN instead (for an integer class, the out-of-range class ``K``)."""
+    from ..errors import InputError
+    return InputError(f"{who}.sample: {what}; the parameters hold values no draw can come "
+                      "from (NaN parameters usually mean the model that produced them "
+                      "diverged: check its loss and learning rate)")
+
+
 def _show(t: Tensor) -> str:
     """A tensor's values for an error message (all examples inside vmap)."""
     return str(_unbatched_host(t._data))
@@ -101,6 +121,12 @@ class Distribution:
     skips the checks for one distribution, ``Distribution.set_default_validate_args(False)``
     for all that do not say. Under graph capture (``tl.function``) the checks are skipped,
     as in a compiled PyTorch model: reading the values would freeze them into the graph.
+
+    Whatever ``validate_args`` says, ``sample`` of Normal, Bernoulli, Categorical,
+    OneHotCategorical and Multinomial raises on parameters no draw can come from (NaN
+    logits, a negative scale), as PyTorch's samplers do; on a GPU and in a captured graph,
+    where that check would need the values on the host, those draws come out NaN (a
+    Categorical's, the out-of-range class ``num_classes``) instead.
     """
 
     has_rsample = False

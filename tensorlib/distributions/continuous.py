@@ -7,7 +7,7 @@ from .._tensor import Tensor
 from ..ops.elementwise import log, where
 from . import constraints
 from .base import _raw
-from .base import CenteredAtLoc, Distribution, broadcast_params, value_like
+from .base import CenteredAtLoc, Distribution, broadcast_params, readable, sample_error, value_like
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -41,6 +41,22 @@ class Normal(CenteredAtLoc, Distribution):
     @property
     def stddev(self) -> Tensor:
         return self.scale
+
+    def sample(self, sample_shape=()) -> Tensor:
+        """A draw without gradient. A negative or NaN ``scale`` raises whatever
+        ``validate_args`` says, as ``torch.normal`` inside PyTorch's ``sample``; on a GPU or
+        in a captured graph, where checking would need the values on the host, those
+        draws are NaN instead. (``rsample`` does not check, as PyTorch's.)"""
+        from ..autograd.mode import no_grad
+        s = readable(self.scale)
+        if s is not None and not bool((s >= 0).all()):
+            raise sample_error("Normal", "scale must be non-negative (got a negative or NaN "
+                               "scale)")
+        with no_grad():
+            x = self.rsample(sample_shape).detach()
+            if s is None:
+                x = where(self.scale.detach() >= 0, x, math.nan)
+        return x
 
     def rsample(self, sample_shape=()) -> Tensor:
         from ..creation import randn

@@ -11,7 +11,8 @@ from ..ops.elementwise import log, softplus, where
 from ..ops.indexing import one_hot, take_along_axis
 from ..ops.nn_act import log_softmax, softmax
 from . import constraints
-from .base import Distribution, _all, _raw, as_float, broadcast_params
+from .base import (Distribution, _all, _raw, as_float, broadcast_params, readable,
+                   sample_error)
 
 
 def _probs_or_logits(name: str, probs, logits):
@@ -67,10 +68,21 @@ class Bernoulli(Distribution):
         return self.probs * (1.0 - self.probs)
 
     def sample(self, sample_shape=()) -> Tensor:
+        """0/1 draws. Probabilities outside [0, 1] or NaN (NaN logits included) raise
+        whatever ``validate_args`` says, as ``torch.bernoulli`` inside PyTorch's ``sample``;
+        on a GPU or in a captured graph those draws are NaN instead (no host sync)."""
         from ..creation import rand
+        p = self.probs.detach()
+        host = readable(p)
+        if host is not None and not bool(((host >= 0) & (host <= 1)).all()):
+            raise sample_error("Bernoulli", "probs must lie in [0, 1] (got a value outside "
+                               "or NaN; NaN logits give NaN probs)")
         u = rand(*self._extended_shape(sample_shape), dtype=self.probs.dtype,
                  device=self.probs.device)
-        return (u < self.probs.detach()).astype(self.probs.dtype)
+        x = (u < p).astype(self.probs.dtype)
+        if host is None:
+            x = where((p >= 0) & (p <= 1), x, math.nan)
+        return x
 
     def log_prob(self, value) -> Tensor:
         v = as_float(self._value(value), self.logits)
@@ -164,27 +176,50 @@ class Categorical(Distribution):
         return self.probs.detach().argmax(axis=-1)
 
     def sample(self, sample_shape=()) -> Tensor:
+        """Class indices (int64) of shape ``sample_shape + batch_shape``. NaN probabilities
+        (NaN logits, or logits all -inf along a row) and negative ones raise whatever
+        ``validate_args`` says, as ``torch.multinomial`` inside PyTorch's ``sample``; on a
+        GPU or in a captured graph (no host sync) such a row draws the out-of-range class
+        ``num_classes`` instead of a valid-looking 0."""
+        idx, ok = self._sample(sample_shape)
+        if ok is not None:
+            idx = where(ok, idx, self.num_classes)
+        return idx
+
+    def _sample(self, sample_shape) -> tuple[Tensor, Tensor | None]:
+        """The draw, and None when the probabilities were checked on the host, else a bool
+        tensor of ``batch_shape``: which rows hold valid probabilities (for the caller to
+        poison the others)."""
         # inverse CDF with u uniform in (0, total]: the class drawn is the number of cdf
         # entries below u, and a class of probability 0 (cdf[k] == cdf[k-1], or cdf[0] == 0)
         # can never have u in (cdf[k-1], cdf[k]]. Drawing against the float64 total (not 1)
         # keeps a trailing masked class out when the float32 probs sum below 1.
-        from .._state import state
         from ..creation import rand, tensor
         shape = self._extended_shape(sample_shape)
-        u = rand(*shape, dtype=np.float64, device=self.probs.device)
-        p = self.probs._data
-        if state.tracer is None and isinstance(p, np.ndarray):
+        p = readable(self.probs)
+        if p is not None:
             # the same draw in NumPy: an RL agent samples one action per step, and the ops
             # below cost more than the draw
             cdf = np.cumsum(p, axis=-1, dtype=np.float64)
-            ud = ((1.0 - u._data) * cdf[..., -1])[..., None]
+            total = cdf[..., -1]
+            if not (bool((p >= 0).all()) and bool((total > 0).all())
+                    and bool((total < math.inf).all())):
+                raise sample_error("Categorical", "probability tensor contains either inf, "
+                                   "NaN or an element < 0 (NaN logits, or every logit of a "
+                                   "row -inf, i.e. all actions masked)")
+            u = rand(*shape, dtype=np.float64, device=self.probs.device)
+            ud = ((1.0 - u._data) * total)[..., None]
             idx = np.count_nonzero(cdf < ud, axis=-1)
-            return tensor(np.minimum(idx, self.num_classes - 1).astype(np.int64))
-        cdf = self.probs.detach().astype(np.float64).cumsum(axis=-1)
+            return tensor(np.minimum(idx, self.num_classes - 1).astype(np.int64)), None
+        u = rand(*shape, dtype=np.float64, device=self.probs.device)
+        probs = self.probs.detach()
+        cdf = probs.astype(np.float64).cumsum(axis=-1)
+        total = cdf[..., -1]
+        ok = (probs >= 0).all(axis=-1) & (total > 0) & (total < math.inf)
         u = (1.0 - u).unsqueeze(-1)
         u = u * cdf[..., -1:]
         idx = (cdf < u).astype(np.int64).sum(axis=-1)
-        return idx.clip(0, self.num_classes - 1)      # only NaN probs (unvalidated) need it
+        return idx.clip(0, self.num_classes - 1), ok
 
     def log_prob(self, value) -> Tensor:
         v = self._value(value)
@@ -270,8 +305,11 @@ class OneHotCategorical(OverCategorical, Distribution):
         return self.probs * (1.0 - self.probs)
 
     def sample(self, sample_shape=()) -> Tensor:
-        idx = self._categorical.sample(sample_shape)
-        return one_hot(idx, self.event_shape[0]).astype(self.probs.dtype)
+        """One-hot draws; invalid probabilities raise as :meth:`Categorical.sample` (on a GPU
+        or in a captured graph, such a row comes out NaN)."""
+        idx, ok = self._categorical._sample(sample_shape)
+        x = one_hot(idx, self.event_shape[0]).astype(self.probs.dtype)
+        return x if ok is None else where(ok.unsqueeze(-1), x, math.nan)
 
     def log_prob(self, value) -> Tensor:
         v = self._value(value)

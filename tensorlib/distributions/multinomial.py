@@ -66,13 +66,15 @@ class Multinomial(OverCategorical, Distribution):
             sample_shape = (sample_shape,)
         sample_shape = tuple(sample_shape)
         # total_count class draws, moved to the last dim and counted per class
-        idx = self._categorical.sample((self.total_count,) + sample_shape)
+        idx, ok = self._categorical._sample((self.total_count,) + sample_shape)
         idx = idx.permute(*range(1, idx.ndim), 0)
         counts = zeros(*self._extended_shape(sample_shape), dtype=np.int64,
                        device=self.probs.device)
         counts = scatter_add(counts, -1, idx, ones(*idx.shape, dtype=np.int64,
                                                    device=self.probs.device))
-        return counts.astype(self.probs.dtype)
+        counts = counts.astype(self.probs.dtype)
+        # rows of invalid probabilities: NaN counts where they could not raise (GPU, capture)
+        return counts if ok is None else where(ok.unsqueeze(-1), counts, math.nan)
 
     def log_prob(self, value) -> Tensor:
         """``log(n! / prod(x_k!) * prod(p_k ** x_k))`` with ``n`` the value's own total."""
