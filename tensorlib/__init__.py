@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os as _os
+import math as _math
 
 # The Cython kernels use OpenMP and NumPy's BLAS has its own thread pool. With OpenMP's
 # default (active) wait policy, idle OpenMP threads spin after every parallel region and
@@ -138,6 +139,10 @@ def get_default_dtype():
 
 
 from . import errors  # noqa: E402, F401  (ShapeError, DTypeError: also RuntimeErrors)
+from . import testing  # noqa: E402, F401  (tl.testing.assert_close)
+
+# torch's math constants (torch.pi, torch.inf, ...) and NumPy's newaxis
+pi, e, inf, nan, newaxis = _math.pi, _math.e, _math.inf, _math.nan, None
 from . import utils  # noqa: E402  (tensorlib.utils.data: torch.utils.data's path)
 from .utils import checkpoint as _utils_checkpoint  # noqa: E402, F401  (tl.utils.checkpoint)
 from .compile import compile  # noqa: E402, A004  (torch.compile's stand-in over tl.function)

@@ -9,6 +9,7 @@ import numpy as np
 cimport numpy as cnp
 
 from ._state import state as _state
+from .errors import DTypeError, InputError, ShapeError
 
 cdef object _ndarray = np.ndarray
 cdef object _asarray = np.asarray
@@ -31,29 +32,39 @@ cdef class TensorBase:
     @property
     def grad(self):
         """The gradient backward() accumulated into this tensor (None before any)."""
+        if self._grad is None and self._node is not None and _nonleaf_grad_read is not None:
+            _nonleaf_grad_read(self)     # PyTorch's warning: retain_grad() was not called
         return self._grad
 
     @grad.setter
     def grad(self, value):
         # checked here, where the mistake is made, not later inside an optimizer step
         if value is not None:
+            # RuntimeError subclasses, as PyTorch raises RuntimeError for each
             if not isinstance(value, TensorBase):
-                raise TypeError(f"assigned grad must be a Tensor or None, got "
-                                f"{type(value).__name__}")
+                raise DTypeError(f"assigned grad must be a Tensor or None, got "
+                                 f"{type(value).__name__}")
             g = <TensorBase>value
             if g._data.shape != self._data.shape:
-                raise ValueError(f"assigned grad has shape {tuple(g._data.shape)}, the tensor "
+                raise ShapeError(f"assigned grad has shape {tuple(g._data.shape)}, the tensor "
                                  f"has shape {tuple(self._data.shape)}")
             if g._data.dtype != self._data.dtype:
-                raise TypeError(f"assigned grad has dtype {g._data.dtype}, the tensor has "
-                                f"dtype {self._data.dtype}")
+                raise DTypeError(f"assigned grad has dtype {g._data.dtype}, the tensor has "
+                                 f"dtype {self._data.dtype}")
             if g._device != self._device:
-                raise ValueError(f"assigned grad is on {g._device}, the tensor on "
+                raise InputError(f"assigned grad is on {g._device}, the tensor on "
                                  f"{self._device}")
         self._grad = value
 
 
 cdef type _Tensor = None
+# f(tensor), called when a non-leaf's unset .grad is read (tensorlib._tensor warns)
+cdef object _nonleaf_grad_read = None
+
+
+def set_nonleaf_grad_read(fn) -> None:
+    global _nonleaf_grad_read
+    _nonleaf_grad_read = fn
 
 
 def set_tensor_class(cls):
@@ -193,10 +204,30 @@ cdef class Node:
 
     @property
     def next_functions(self):
+        """(node, output index) per input, as PyTorch's: the input's node; for a leaf that
+        requires grad an ``AccumulateGrad`` (its ``.variable`` is the leaf); else None."""
         if self.inputs is None:
             return ()
-        return tuple((t._node, t._idx) if t._node is not None else (None, 0)
+        return tuple((t._node, t._idx) if t._node is not None else
+                     ((_AccumulateGrad(t), 0) if t._rg else (None, 0))
                      for t in self.inputs)
+
+
+class _AccumulateGrad:
+    """The graph node PyTorch shows for a leaf that requires grad: backward accumulates
+    into ``variable.grad`` there."""
+
+    __slots__ = ("variable",)
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self):
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self):
+        return "<AccumulateGrad>"
 
 
 def apply(op, *inputs, **attrs):

@@ -6,9 +6,10 @@ from typing import Any
 import numpy as np
 
 from . import _dtypes
-from ._core import TensorBase, make_tensor, set_tensor_class
+from ._core import TensorBase, make_tensor, set_nonleaf_grad_read, set_tensor_class
 from ._device import CPU, Device
 from .autograd.mode import state
+from .errors import InputError
 
 
 class Size(int):
@@ -169,6 +170,11 @@ class Tensor(TensorBase):
         if value._device != self._device:
             raise ValueError(f"data: the new value is on {value._device}, this tensor on "
                              f"{self._device}")
+        if self._rg and value._data.dtype.kind != "f":
+            # as PyTorch: an integer tensor that requires grad would get no gradient
+            raise RuntimeError(f"data: a tensor that requires grad needs floating-point data, "
+                               f"got {value._data.dtype}; convert it first "
+                               f"(.data = new.to({self._data.dtype}))")
         self._data = value._data
         self._version[0] += 1
 
@@ -288,7 +294,7 @@ class Tensor(TensorBase):
     def item(self):
         self._read(".item()")
         if self._data.size != 1:
-            raise ValueError(f"item(): only one-element tensors can be converted to a Python "
+            raise InputError(f"item(): only one-element tensors can be converted to a Python "
                              f"scalar, this one has shape {self.shape}")
         return self._host().item()
 
@@ -299,7 +305,7 @@ class Tensor(TensorBase):
     def __bool__(self) -> bool:
         self._read("bool()")
         if self._data.size != 1:
-            raise ValueError(f"the truth value of a tensor with {self._data.size} elements is "
+            raise InputError(f"the truth value of a tensor with {self._data.size} elements is "
                              "ambiguous; use .any() or .all()")
         return bool(self._host())
 
@@ -456,8 +462,9 @@ class Tensor(TensorBase):
             o = PRINT_OPTIONS
             fmt = None
             if o["sci_mode"] and a.dtype.kind == "f":
-                fmt = {"float_kind": lambda v: f"{v:.{o['precision']}e}"}
-            elif o["sci_mode"] is False and a.dtype.kind == "f":
+                fmt = _sci_formatter(a, o["precision"])
+            elif o["sci_mode"] is False and a.dtype.kind == "f" and _needs_exp(a):
+                # NumPy keeps its exponent from 1e8 up even with suppress_small
                 fmt = {"float_kind": lambda v: np.format_float_positional(
                     v, precision=o["precision"], unique=False, trim="k")}
             body = np.array2string(a, separator=", ", prefix=prefix, threshold=o["threshold"],
@@ -480,8 +487,9 @@ class Tensor(TensorBase):
     __str__ = __repr__
 
     def __format__(self, spec: str) -> str:
-        """``f"{loss:.4f}"`` formats a one-element tensor's value, as PyTorch."""
-        if self._data.size == 1 and spec:
+        """``f"{loss:.4f}"`` formats a one-element tensor's value, and ``f"{loss}"`` a 0-d
+        tensor's (its Python number, not ``tensor(...)``), as PyTorch."""
+        if self._data.size == 1 and (spec or self._data.ndim == 0):
             return format(self.item(), spec)
         if spec:
             raise TypeError(f"unsupported format string {spec!r} for a tensor of shape "
@@ -495,6 +503,24 @@ PRINT_OPTIONS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth":
 _PROFILES = {"default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
              "short": dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
              "full": dict(precision=4, threshold=2**63 - 1, edgeitems=3, linewidth=80)}
+
+
+def _finite_head(a: np.ndarray) -> np.ndarray:
+    v = a.reshape(-1)[:10000]     # (a large tensor prints a summary: its head decides)
+    return v[np.isfinite(v)]
+
+
+def _needs_exp(a: np.ndarray) -> bool:
+    v = _finite_head(a)
+    return bool(v.size) and float(np.abs(v).max()) >= 1e8
+
+
+def _sci_formatter(a: np.ndarray, precision: int) -> dict:
+    """Every float in scientific notation (``sci_mode=True``), right-aligned in one column
+    width as PyTorch prints them."""
+    v = _finite_head(a)
+    width = max((len(f"{x:.{precision}e}") for x in v), default=0)
+    return {"float_kind": lambda x: f"{x:.{precision}e}".rjust(width)}
 
 
 def _float_mode(a: np.ndarray) -> str:
@@ -522,9 +548,10 @@ def set_printoptions(precision: int | None = None, threshold: int | None = None,
     for k, v in (("precision", precision), ("threshold", threshold),
                  ("edgeitems", edgeitems), ("linewidth", linewidth)):
         if v is not None:
-            if int(v) < 0:
+            if v < 0:
                 raise ValueError(f"set_printoptions: {k} must not be negative, got {v}")
-            PRINT_OPTIONS[k] = int(v)
+            # threshold=float('inf'), PyTorch's "print everything" idiom
+            PRINT_OPTIONS[k] = 2**63 - 1 if v == float("inf") else int(v)
     PRINT_OPTIONS["sci_mode"] = sci_mode
 
 
@@ -565,3 +592,15 @@ def _backward(root, gradient, **kwargs) -> None:
     global _backward
     from .autograd.engine import backward as _backward
     _backward(root, gradient, **kwargs)
+
+
+def _warn_nonleaf_grad(t: Tensor) -> None:
+    if not t.retains_grad:
+        import warnings
+        warnings.warn("The .grad attribute of a tensor that is not a leaf is being read: "
+                      "backward() does not fill it (None). Call .retain_grad() on it before "
+                      "backward() to keep its gradient, or read the leaf's .grad instead.",
+                      UserWarning, stacklevel=2)
+
+
+set_nonleaf_grad_read(_warn_nonleaf_grad)

@@ -11,6 +11,7 @@ from ._device import CPU, Device, current_scope
 from ._tensor import Tensor, _wrap
 from .backends import to_device, xp_for
 from .autograd.mode import state
+from .errors import DTypeError, InputError, ShapeError
 from .random import Generator, rng
 
 _SUPPORTED = set(_dtypes.ALL)
@@ -217,7 +218,7 @@ def _shape(size) -> tuple[int, ...]:
         if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
             raise TypeError(f"sizes must be integers, got {s!r}")
         if s < 0:
-            raise ValueError(f"negative dimension {s} in size {tuple(size)}")
+            raise ShapeError(f"negative dimension {s} in size {tuple(size)}")
         out.append(int(s))
     return tuple(out)
 
@@ -398,7 +399,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
         start, end = 0, start
     start, end, step = (_scalar_arg(v) for v in (start, end, step))
     if step == 0:
-        raise ValueError("arange: step must be non-zero")
+        raise InputError("arange: step must be non-zero")
     if dtype is None:
         dtype = (_dtypes.default_float if any(isinstance(v, float) for v in (start, end, step))
                  else _dtypes.int64)
@@ -497,7 +498,7 @@ def _fma(a: float, b, c: float):
 
 def _arange_bounds(start, end, step) -> None:
     if not ((step > 0 and end >= start) or (step < 0 and end <= start)):
-        raise ValueError(f"arange: upper bound and lower bound inconsistent with step sign "
+        raise InputError(f"arange: upper bound and lower bound inconsistent with step sign "
                          f"(start={start}, end={end}, step={step})")
 
 
@@ -580,7 +581,7 @@ def _fixed(kind: str, size) -> tuple:
 def _random(arr, dtype, device, requires_grad) -> Tensor:
     dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
     if np.dtype(dt).kind != "f":
-        raise TypeError(f"random floats cannot have dtype {np.dtype(dt).name} (use "
+        raise DTypeError(f"random floats cannot have dtype {np.dtype(dt).name} (use "
                         "tl.randint for integers)")
     return _place(np.asarray(arr).astype(dt, copy=False), device, requires_grad)
 

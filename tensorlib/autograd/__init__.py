@@ -16,8 +16,16 @@ __all__ = [
     "enable_grad", "functional", "grad", "gradcheck", "gradgradcheck", "graph",
     "inference_mode", "is_anomaly_check_nan_enabled", "is_anomaly_enabled", "is_grad_enabled",
     "is_inference_mode_enabled", "is_inference_tensor", "no_grad", "once_differentiable",
-    "set_detect_anomaly", "set_grad_enabled",
+    "set_detect_anomaly", "set_grad_enabled", "Variable",
 ]
+
+
+def Variable(data, requires_grad: bool = False, volatile: bool = False):  # noqa: N802
+    """PyTorch's legacy ``autograd.Variable(t, requires_grad=...)``: the tensor itself
+    (Variables and tensors merged in PyTorch 0.4), requiring grad when asked."""
+    if requires_grad:
+        data.requires_grad_(True)
+    return data
 
 
 def __getattr__(name: str):

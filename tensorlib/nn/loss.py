@@ -16,8 +16,7 @@ class _Loss(Module):
                              f"'none', got {reduction!r}")
         self.reduction = reduction
 
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}"
+    # no extra_repr: PyTorch prints losses bare (MSELoss(), whatever the reduction)
 
 
 class CrossEntropyLoss(_Loss):
@@ -237,8 +236,6 @@ class MultiMarginLoss(_Loss):
         return F.multi_margin_loss(input, target, self.p, self.margin, self.weight,
                                    self.reduction)
 
-    def extra_repr(self) -> str:
-        return f"p={self.p}, margin={self.margin}, reduction={self.reduction!r}"
 
 
 class CTCLoss(_Loss):
@@ -258,10 +255,6 @@ class CTCLoss(_Loss):
                 target_lengths) -> Tensor:
         return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank,
                           self.reduction, self.zero_infinity)
-
-    def extra_repr(self) -> str:
-        return (f"blank={self.blank}, reduction={self.reduction!r}, "
-                f"zero_infinity={self.zero_infinity}")
 
 
 class MultiLabelMarginLoss(_Loss):
@@ -300,5 +293,3 @@ class TripletMarginWithDistanceLoss(_Loss):
             anchor, positive, negative, distance_function=self.distance_function,
             margin=self.margin, swap=self.swap, reduction=self.reduction)
 
-    def extra_repr(self) -> str:
-        return f"margin={self.margin}, swap={self.swap}, reduction={self.reduction!r}"

@@ -604,7 +604,6 @@ def _pow_vjp(n, g):
 
 def _pow_vjp_impl(n, g):
     a, b = n.inputs
-    out = n.out
     ga = gb = None
     if a._rg:  # d/da a**b = b a**(b-1), taken as 0 where b == 0 (also at a == 0)
         if not b._rg and b._data.ndim == 0 and b._data != 0:  # constant exponent: no mask
@@ -614,8 +613,11 @@ def _pow_vjp_impl(n, g):
         ga = unbroadcast(ga, a._data.shape)
     if b._rg:  # d/db a**b = a**b log a, taken as 0 where a == 0 and b >= 0 (as PyTorch:
         # 0 ** b with b < 0 gives inf * -inf = -inf)
+        # a ** b again rather than the saved output: the output may be changed in place
+        # afterwards (``sq = d ** 2; sq *= 0.5``), which PyTorch allows for a constant exponent
         zero = (a == 0) & (b >= 0)
-        gb = unbroadcast(where(zero, 0.0, g * out * log(where(zero, 1.0, a))), b._data.shape)
+        gb = unbroadcast(where(zero, 0.0, g * power(a, b) * log(where(zero, 1.0, a))),
+                         b._data.shape)
     return ga, gb
 
 
@@ -784,7 +786,7 @@ def _pow_cpu(a, b):
         return np.power(a, b)
 
 
-POW, _power = _binary("pow", ufunc="power", vjp=_pow_vjp, saves_output=True)
+POW, _power = _binary("pow", ufunc="power", vjp=_pow_vjp)
 POW.set_kernel("cpu", _pow_cpu)
 POW.set_kernel("cuda", _pow_cuda)
 

@@ -170,11 +170,10 @@ def _axis(x: Tensor, axis, dim, op):
     if axis is None:        # no dim given: the last, where PyTorch's deprecated guess differs
         nd = x._data.ndim
         if nd >= 3:
-            import warnings
-            warnings.warn(f"{op}: no dim given, so tensorlib uses the last dim ({nd - 1}); "
-                          f"PyTorch's implicit choice (deprecated) would be dim "
-                          f"{0 if nd == 3 else 1} for a {nd}-d input. Pass dim= explicitly.",
-                          UserWarning, stacklevel=4)
+            from .._warn import warn_user
+            warn_user(f"{op}: no dim given, so tensorlib uses the last dim ({nd - 1}); "
+                      f"PyTorch's implicit choice (deprecated) would be dim "
+                      f"{0 if nd == 3 else 1} for a {nd}-d input. Pass dim= explicitly.")
         axis = -1
     return norm_axis(axis, x._data.ndim, op)
 

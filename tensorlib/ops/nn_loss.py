@@ -409,11 +409,15 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100,
 
 
 # --- regression and binary losses (composites of core ops) ----------------------------
-def _pair(op, input, target, same_shape: bool = False):
+def _pair(op, input, target, same_shape: bool = False, int_target: bool = False):
     """(input, target) as float tensors of one dtype (the wider). same_shape: they must
     match exactly (the binary cross entropies, as in PyTorch); else a target that
-    broadcasts the loss past the input's shape warns."""
+    broadcasts the loss past the input's shape warns. int_target: an integer or bool
+    target takes the input's float dtype (mse_loss and l1_loss, as PyTorch promotes)."""
     x = as_float_tensor(input, op)
+    if (int_target and isinstance(target, Tensor) and target._data.dtype.kind in "biu"
+            and x._data.dtype.kind == "f"):
+        target = target.astype(x._data.dtype)
     y = as_float_tensor(target, op, "target")
     if x._data.dtype != y._data.dtype:     # float32 logits, float64 labels: as PyTorch, the
         from .shape import category_dtype   # loss is computed in the wider dtype
@@ -426,11 +430,10 @@ def _pair(op, input, target, same_shape: bool = False):
         from ._util import broadcast_shapes
         out = broadcast_shapes(op, x.shape, y.shape)
         if out != tuple(x.shape):   # (N, 1) against (N,) gives an (N, N) loss: a common slip
-            import warnings
-            warnings.warn(f"{op}: target of shape {tuple(y.shape)} broadcasts against input "
-                          f"of shape {tuple(x.shape)} to {out}; the loss then compares every "
-                          "pair, which is rarely meant. Reshape one of them to match.",
-                          stacklevel=3)
+            from .._warn import warn_user
+            warn_user(f"{op}: target of shape {tuple(y.shape)} broadcasts against input "
+                      f"of shape {tuple(x.shape)} to {out}; the loss then compares every "
+                      "pair, which is rarely meant. Reshape one of them to match.")
     return x, y
 
 
@@ -439,7 +442,7 @@ def mse_loss(input, target, reduction: str = "mean") -> Tensor:
     if state.autocast is not None:
         return autocast_call(mse_loss, "mse_loss", input, target, reduction)
     check_reduction("mse_loss", reduction)
-    x, y = _pair("mse_loss", input, target)
+    x, y = _pair("mse_loss", input, target, int_target=True)
     d = x - y
     return _reduce(d * d, reduction)
 
@@ -449,7 +452,7 @@ def l1_loss(input, target, reduction: str = "mean") -> Tensor:
     if state.autocast is not None:
         return autocast_call(l1_loss, "l1_loss", input, target, reduction)
     check_reduction("l1_loss", reduction)
-    x, y = _pair("l1_loss", input, target)
+    x, y = _pair("l1_loss", input, target, int_target=True)
     return _reduce((x - y).abs(), reduction)
 
 
