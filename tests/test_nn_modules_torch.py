@@ -311,8 +311,8 @@ def test_parameter_list_registers_and_state_dict_matches_torch():
     assert ours[-1].shape == (1,) and len(ours[1:]) == 2
     with pytest.raises(IndexError, match="out of range for 3 parameters"):
         ours[3]
-    with pytest.raises(TypeError, match="Parameter or Tensor"):
-        ours.append(3.0)
+    ours.append(3.0)                  # kept as it is, not a parameter (as PyTorch)
+    assert ours[3] == 3.0 and len(list(ours.parameters())) == 3
 
 
 def _signs(*shape):

@@ -26,7 +26,7 @@ def test_a_0d_tensor_formats_as_its_number():
     for ours, theirs in ((w * 2, tw * 2), (tl.tensor(3), torch.tensor(3)),
                          (tl.tensor(True), torch.tensor(True))):
         assert f"{ours}" == f"{theirs}"
-        assert "{}".format(ours) == "{}".format(theirs)
+        assert format(ours) == format(theirs)
     assert f"{w * 2:.3f}" == "0.247"
     assert f"{tl.tensor([1.5])}" == "tensor([1.5000])"      # 1-d: still a tensor
     assert str(w * 2).startswith("tensor(")
@@ -198,3 +198,13 @@ def test_assert_close_agrees_with_pytorch():
         tl.testing.assert_close(tl.ones(1), tl.ones(1), rtol=1e-3)
     t = tl.testing.make_tensor(3, 4, dtype=tl.float32, low=-1, high=1, noncontiguous=True)
     assert t.shape == (3, 4) and not t.is_contiguous() and float(t.abs().max()) <= 1
+
+
+def test_notebook_reprs_match_pytorch():
+    for name in ("MSELoss", "CrossEntropyLoss", "L1Loss", "CTCLoss", "TripletMarginLoss"):
+        assert repr(getattr(tl.nn, name)()) == repr(getattr(torch.nn, name)())
+    assert repr(tl.nn.MSELoss(reduction="sum")) == repr(torch.nn.MSELoss(reduction="sum"))
+    m, tm = tl.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    assert repr(m.load_state_dict(m.state_dict())) == repr(tm.load_state_dict(tm.state_dict()))
+    keys = m.load_state_dict({"weight": m.weight.detach()}, strict=False)
+    assert keys.missing_keys == ["bias"] and "bias" in repr(keys)

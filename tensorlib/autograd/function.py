@@ -102,6 +102,28 @@ class _SavedOutput:
         return t
 
 
+class _FunctionNodeName(str):
+    """A custom Function node's name; called, PyTorch's ``grad_fn.name()``
+    (``"<Name>Backward"``, no ``0`` suffix for custom Functions)."""
+
+    __slots__ = ("full",)
+
+    def __call__(self) -> str:
+        return self.full
+
+
+class _FunctionNode(Node):
+    """Base of the per-Function node classes (see ``Function._node_class``)."""
+
+    __slots__ = ()
+
+    @property
+    def name(self):
+        n = _FunctionNodeName(Node.name.__get__(self))
+        n.full = type(self).__name__
+        return n
+
+
 class Function:
     """Subclass with static ``forward(ctx, *args)`` and ``backward(ctx, *grads)``; call
     ``MyFn.apply(*args)``. ``backward`` returns one gradient (or None) per argument of
@@ -181,6 +203,18 @@ class Function:
         return cls._opdef
 
     @classmethod
+    def _node_class(cls) -> type:
+        """The class of this Function's tape nodes, named ``<Name>Backward`` as PyTorch's
+        (tools label graphs by ``type(t.grad_fn).__name__``)."""
+        node_cls = cls.__dict__.get("_node_cls")
+        if node_cls is None:
+            node_cls = type(f"{cls.__name__}Backward", (_FunctionNode,),
+                            {"__slots__": (), "__module__": cls.__module__,
+                             "__qualname__": f"{cls.__qualname__}Backward"})
+            cls._node_cls = node_cls
+        return node_cls
+
+    @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         from .._tensor import Tensor
         ctx = Context()
@@ -205,7 +239,7 @@ class Function:
             # keeps a detached alias of it, or it would be its own input)
             ins = tuple(t.detach() if id(t) in ctx._dirty and t._node is None else node_input(t)
                         for t in tensors)
-            node = Node(cls._op(), ins, {"ctx": ctx, "positions": positions,
+            node = cls._node_class()(cls._op(), ins, {"ctx": ctx, "positions": positions,
                                          "n_args": len(args), "out_positions": out_pos,
                                          "n_outs": len(outs)}, None, None, len(out_pos))
             node.out_meta = [(outs[i]._data.shape, outs[i]._data.dtype) for i in out_pos]

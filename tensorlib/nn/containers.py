@@ -4,6 +4,7 @@ from __future__ import annotations
 import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from .._tensor import Tensor
 from .module import Module
@@ -135,7 +136,11 @@ class Sequential(Module):
 
 
 class ModuleList(Module):
-    """A list of modules whose parameters are registered (e.g. a stack of blocks)."""
+    """A list of modules whose parameters are registered (e.g. a stack of blocks).
+
+    >>> blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+    >>> blocks += [nn.ReLU()]
+    """
 
     def __init__(self, modules: Iterable[Module] | None = None):
         super().__init__()
@@ -144,23 +149,31 @@ class ModuleList(Module):
 
     def _key(self, idx: int) -> str:
         n = len(self._modules)
+        idx = operator.index(idx)
         if not -n <= idx < n:
             raise IndexError(f"ModuleList index {idx} out of range for {n} modules")
         return str(idx % n)
 
     def __getitem__(self, idx):
         if isinstance(idx, slice):
-            return ModuleList(list(self._modules.values())[idx])
+            return type(self)(list(self._modules.values())[idx])
         return self._modules[self._key(idx)]
 
     def __setitem__(self, idx: int, module: Module) -> None:
         self._modules[self._key(idx)] = _check_module(module, "ModuleList.__setitem__")
 
-    def __delitem__(self, idx) -> None:
+    def __delitem__(self, idx: int | slice) -> None:
+        """Remove a module (or a slice of them); the rest are renumbered from ``"0"``."""
         mods = list(self._modules.values())
-        del mods[idx]
+        if isinstance(idx, slice):
+            del mods[idx]
+        else:
+            del mods[int(self._key(idx))]
+        self._renumber(mods)
+
+    def _renumber(self, modules: list) -> None:
         self._modules.clear()
-        for i, m in enumerate(mods):
+        for i, m in enumerate(modules):
             self._modules[str(i)] = m
 
     def __len__(self) -> int:
@@ -169,74 +182,138 @@ class ModuleList(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
+    def pop(self, idx: int | slice = -1) -> Module | ModuleList:
+        """Remove and return the module at ``idx`` (a ModuleList for a slice); the rest are
+        renumbered from ``"0"``, as PyTorch's."""
+        v = self[idx]
+        del self[idx]
+        return v
+
     def append(self, module: Module) -> ModuleList:
+        """Add ``module`` at the end."""
         self.add_module(str(len(self._modules)), _check_module(module, "ModuleList.append"))
         return self
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
-        for m in modules:
+        """Append each of ``modules`` (any iterable of modules, another ModuleList too)."""
+        if not isinstance(modules, Iterable):
+            raise TypeError("ModuleList.extend should be called with an iterable, but got "
+                            f"{type(modules).__name__}")
+        for m in list(modules):     # a copy: `ml.extend(ml)` must not loop forever
             self.append(m)
         return self
 
     def insert(self, index: int, module: Module) -> None:
+        """Insert ``module`` before position ``index``; keys are renumbered from ``"0"``."""
         mods = list(self._modules.values())
         mods.insert(index, _check_module(module, "ModuleList.insert"))
-        self._modules.clear()
-        for i, m in enumerate(mods):
-            self._modules[str(i)] = m
+        self._renumber(mods)
+
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
+        """A new ModuleList of this one's modules, then ``other``'s (the same objects)."""
+        return ModuleList(list(self)).extend(other)
+
+    def __iadd__(self, other: Iterable[Module]) -> ModuleList:
+        return self.extend(other)
+
+    def __repr__(self) -> str:
+        # as PyTorch's: runs of identical children print once, as "(0-2): 3 x Block(...)"
+        reprs = [repr(m) for m in self]
+        if not reprs:
+            return f"{self._get_name()}()"
+        runs: list[list] = []
+        for i, r in enumerate(reprs):
+            if runs and runs[-1][2] == r:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        lines = []
+        for start, end, r in runs:
+            line = (f"({start}): {r}" if start == end
+                    else f"({start}-{end}): {end - start + 1} x {r}")
+            lines.append(line.replace("\n", "\n  "))
+        return f"{self._get_name()}(\n  " + "\n  ".join(lines) + "\n)"
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList has no forward(); iterate over it in yours")
 
 
+def _entry_repr(key, v) -> str:
+    """One line of a ParameterList's / ParameterDict's repr, in PyTorch's form."""
+    if not isinstance(v, Tensor):
+        return f"  ({key}): Object of type: {type(v).__name__}"
+    size = "x".join(str(n) for n in v.shape)
+    dev = "" if v.device.type == "cpu" else f" ({v.device})"
+    kind = "Parameter" if isinstance(v, Parameter) else "Tensor"
+    return f"  ({key}): {kind} containing: [{v.dtype} of size {size}{dev}]"
+
+
 class ParameterList(Module):
     """A list of parameters, registered as ``"0"``, ``"1"``, ... (a tensor is wrapped in a
-    Parameter).
+    Parameter). As PyTorch's, it may also hold other objects, stored as they are (they are
+    not parameters, so not in ``parameters()`` or ``state_dict``).
 
     >>> ps = nn.ParameterList([nn.Parameter(tl.zeros(3)) for _ in range(2)])
     """
 
     def __init__(self, values: Iterable | None = None):
         super().__init__()
+        self._size = 0
         if values is not None:
             self.extend(values)
 
-    @staticmethod
-    def _param(v) -> Parameter:
-        if isinstance(v, Parameter):
-            return v
-        if isinstance(v, Tensor):
-            return Parameter(v)
-        raise TypeError(f"ParameterList: expected a Parameter or Tensor, got {type(v).__name__}")
-
     def _key(self, idx: int) -> str:
-        n = len(self._parameters)
+        n = self._size
+        idx = operator.index(idx)
         if not -n <= idx < n:
             raise IndexError(f"ParameterList index {idx} out of range for {n} parameters")
         return str(idx % n)
 
     def __getitem__(self, idx):
         if isinstance(idx, slice):
-            return ParameterList(list(self._parameters.values())[idx])
-        return self._parameters[self._key(idx)]
+            return type(self)([self[i] for i in range(self._size)[idx]])
+        return getattr(self, self._key(idx))
 
     def __setitem__(self, idx: int, value) -> None:
-        self._parameters[self._key(idx)] = self._param(value)
+        self._set(self._key(idx), value)
+
+    def _set(self, key: str, value) -> None:
+        if isinstance(value, Tensor) and not isinstance(value, Parameter):
+            value = Parameter(value)
+        # Module.__setattr__ registers a Parameter, stores another object as a plain
+        # attribute, and refuses a non-Parameter over a parameter (PyTorch's TypeError)
+        setattr(self, key, value)
 
     def __len__(self) -> int:
-        return len(self._parameters)
+        return self._size
 
-    def __iter__(self) -> Iterator[Parameter]:
-        return iter(self._parameters.values())
+    def __iter__(self) -> Iterator:
+        return (self[i] for i in range(self._size))
+
+    def __dir__(self):
+        return [k for k in super().__dir__() if not k.isdigit()]
 
     def append(self, value) -> ParameterList:
-        self.register_parameter(str(len(self._parameters)), self._param(value))
+        """Add ``value`` at the end (a tensor becomes a Parameter)."""
+        self._size += 1
+        try:
+            self._set(str(self._size - 1), value)
+        except BaseException:
+            self._size -= 1
+            raise
         return self
 
     def extend(self, values: Iterable) -> ParameterList:
-        for v in values:
+        """Append each of ``values``."""
+        if not isinstance(values, Iterable) or isinstance(values, Tensor):
+            raise TypeError("ParameterList.extend should be called with an iterable, but got "
+                            f"{type(values).__name__}")
+        for v in list(values):
             self.append(v)
         return self
+
+    def extra_repr(self) -> str:
+        return "\n".join(_entry_repr(i, v) for i, v in enumerate(self))
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ParameterList has no forward(); use its parameters in yours")
@@ -292,7 +369,7 @@ class _KeyedModule(Module):
     def pop(self, key: str):
         """Remove ``key`` and return its entry."""
         v = self[key]
-        del self._d()[key]
+        del self[key]
         return v
 
     def clear(self) -> None:
@@ -315,64 +392,129 @@ class ModuleDict(_KeyedModule):
     def __setitem__(self, key: str, module: Module) -> None:
         self.add_module(key, _check_module(module, "ModuleDict.__setitem__"))
 
-    def update(self, modules) -> None:
-        items = modules.items() if isinstance(modules, Mapping) else modules
+    def update(self, modules: Mapping[str, Module] | ModuleDict | Iterable) -> None:
+        """Add or replace modules from a mapping (a ModuleDict too), in its order, or from an
+        iterable of ``(key, module)`` pairs, as PyTorch's."""
+        if isinstance(modules, (Mapping, ModuleDict)):
+            items = list(modules.items())
+        elif isinstance(modules, Iterable) and not isinstance(modules, Module):
+            items = []
+            for j, m in enumerate(modules):
+                if not isinstance(m, Iterable):
+                    raise TypeError(f"ModuleDict.update: sequence element #{j} should be an "
+                                    f"iterable (key, module) pair; is {type(m).__name__}")
+                m = tuple(m)
+                if len(m) != 2:
+                    raise ValueError(f"ModuleDict.update: sequence element #{j} has length "
+                                     f"{len(m)}; 2 is required")
+                items.append(m)
+        else:
+            raise TypeError("ModuleDict.update should be called with an iterable of key/value "
+                            f"pairs, but got {type(modules).__name__}")
         for k, m in items:
             self[k] = m
 
 
 class ParameterDict(_KeyedModule):
     """A dict of parameters registered under their keys (so ``state_dict`` has the keys, as
-    PyTorch's); a tensor is wrapped in a Parameter. As PyTorch's ``update``, a plain dict's
-    items are added in sorted key order, an OrderedDict's, a ParameterDict's or a sequence
-    of pairs' in theirs.
+    PyTorch's); a tensor is wrapped in a Parameter, and, as PyTorch's, another object is
+    stored as it is (not a parameter). As PyTorch's ``update``, a plain dict's items are
+    added in sorted key order, an OrderedDict's, a ParameterDict's or a sequence of pairs'
+    in theirs. ``|`` and ``|=`` merge as a dict's.
 
     >>> pd = nn.ParameterDict({"scale": nn.Parameter(tl.ones(3))})
     """
 
-    _store = "_parameters"
+    # every key in order, with its value; a parameter's is read from _parameters, which
+    # load_state_dict(assign=True) and the like may replace
+    _store = "_entries"
 
     def __init__(self, parameters: Mapping | Iterable | None = None):
         super().__init__()
+        self._entries = OrderedDict()
         if parameters is not None:
             self.update(parameters)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            entries = self.__dict__.get("_entries")
+            if entries is not None and name in entries:    # PyTorch's: entries are attributes
+                return entries[name]
+            raise
+
+    def _value(self, key: str):
+        v = self._entries[key]
+        return self._parameters[key] if key in self._parameters else v
+
+    def __getitem__(self, key: str):
+        if key not in self._entries:
+            raise KeyError(f"ParameterDict has no key {key!r}; keys: {list(self._entries)}")
+        return self._value(key)
 
     def __setitem__(self, key: str, value) -> None:
         if not isinstance(key, str):
             raise TypeError(f"ParameterDict: keys must be strings, got {type(key).__name__}")
-        if not isinstance(value, Tensor):
-            raise TypeError(f"ParameterDict: value for {key!r} must be a Parameter or Tensor, "
-                            f"got {type(value).__name__}")
-        self.register_parameter(key, value if isinstance(value, Parameter)
-                                else Parameter(value))
+        if isinstance(value, Tensor):
+            self.register_parameter(key, value if isinstance(value, Parameter)
+                                    else Parameter(value))
+        elif key in self._parameters:
+            if value is not None:   # as PyTorch's setattr over a parameter
+                raise TypeError(f"cannot assign {type(value).__name__!r} as parameter {key!r} "
+                                "(nn.Parameter or None expected)")
+            self._parameters[key] = None
+        self._entries[key] = value
 
-    def popitem(self) -> tuple[str, Parameter]:
-        """Remove and return the last ``(key, parameter)`` pair."""
-        if not self._parameters:
+    def __delitem__(self, key: str) -> None:
+        del self._entries[key]
+        self._parameters.pop(key, None)
+
+    def get(self, key: str, default=None):
+        """The entry at ``key``, or ``default``."""
+        return self._value(key) if key in self._entries else default
+
+    def values(self):
+        """The entries, in key order."""
+        return [self._value(k) for k in self._entries]
+
+    def items(self):
+        """``(key, entry)`` pairs, in order."""
+        return [(k, self._value(k)) for k in self._entries]
+
+    def clear(self) -> None:
+        """Remove every entry."""
+        for k in list(self._entries):
+            del self[k]
+
+    def popitem(self) -> tuple[str, Any]:
+        """Remove and return the last ``(key, entry)`` pair."""
+        if not self._entries:
             raise KeyError("popitem(): ParameterDict is empty")
-        return self._parameters.popitem()
+        k = next(reversed(self._entries))
+        return k, self.pop(k)
 
     def setdefault(self, key: str, default=None):
-        """The parameter at ``key``, after setting it to ``default`` if absent."""
-        if key not in self._parameters and default is not None:
+        """The entry at ``key``, after setting it to ``default`` if absent."""
+        if key not in self._entries:
             self[key] = default
-        return self._parameters.get(key)
+        return self[key]
 
     def copy(self) -> ParameterDict:
-        """A new ParameterDict holding the same parameters."""
-        return ParameterDict(OrderedDict(self._parameters.items()))
+        """A new ParameterDict holding the same entries."""
+        return ParameterDict(OrderedDict(self.items()))
 
     def fromkeys(self, keys: Iterable[str], default=None) -> ParameterDict:
-        """A new ParameterDict with each key set to ``default`` (a tensor)."""
+        """A new ParameterDict with each key set to ``default``."""
         return ParameterDict((k, default) for k in keys)
 
     def update(self, parameters) -> None:
-        """Add or replace parameters from a mapping or an iterable of ``(key, value)`` pairs."""
+        """Add or replace entries from a mapping or an iterable of ``(key, value)`` pairs."""
         if isinstance(parameters, (OrderedDict, ParameterDict)):
             items = list(parameters.items())
         elif isinstance(parameters, Mapping):
             items = sorted(parameters.items())
-        elif isinstance(parameters, Iterable):
+        elif isinstance(parameters, Iterable) and not isinstance(parameters, Tensor):
             items = []
             for j, p in enumerate(parameters):
                 if not isinstance(p, (tuple, list)) or len(p) != 2:
@@ -385,6 +527,19 @@ class ParameterDict(_KeyedModule):
         for k, v in items:
             self[k] = v
 
+    def __or__(self, other: ParameterDict) -> ParameterDict:
+        out = self.copy()
+        out.update(other)
+        return out
+
+    def __ror__(self, other):
+        out = other.copy()
+        out.update(self)
+        return out
+
+    def __ior__(self, other) -> ParameterDict:
+        self.update(other)
+        return self
+
     def extra_repr(self) -> str:
-        return "\n".join(f"({k}): Parameter containing: [{v.dtype} of size {tuple(v.shape)}]"
-                         for k, v in self._parameters.items())
+        return "\n".join(_entry_repr(k, v) for k, v in self.items())

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 import warnings
 from collections import OrderedDict, namedtuple
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,31 @@ from ..errors import as_torch_style
 from ..autograd.mode import no_grad, state
 from .parameter import Parameter
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns: the keys it missed and the keys it did not use."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:   # as PyTorch shows it as a notebook cell's last line
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
+
+_EXTRA_STATE = "_extra_state"          # the state-dict key suffix of get_extra_state()'s value
+# the load_state_dict call in progress on this thread (None outside one): where the base
+# _load_from_state_dict queues its deferred copies and notes bfloat16 entries
+_loading = threading.local()
+
+
+def _defers_copies(fn: Callable) -> Callable:
+    """Mark a ``_load_from_state_dict`` that only edits ``state_dict`` and then calls
+    super's: ``load_state_dict`` may then defer every copy until all keys are checked (so a
+    failed load changes nothing), which an unmarked override, that may read what super()
+    loaded, does not allow."""
+    fn._defers_copies = True
+    return fn
 
 # hooks every module runs (register_module_forward_hook & co.), before its own
 _global_forward_pre_hooks: OrderedDict = OrderedDict()
@@ -97,6 +122,10 @@ class Module:
     _state_dict_pre_hooks: dict = {}
     _state_dict_hooks: dict = {}
     _load_state_dict_post_hooks: dict = {}
+    _load_state_dict_pre_hooks: dict = {}
+    # the format version saved in state_dict()._metadata; bump it in a subclass whose saved
+    # entries change, and read local_metadata["version"] in its _load_from_state_dict
+    _version: int = 1
 
     def _own_store(self, name: str, factory=OrderedDict):
         if name not in self.__dict__:
@@ -116,6 +145,9 @@ class Module:
                 self._discard(name)
             params[name] = value
         elif isinstance(value, Module):
+            if name in params:
+                raise TypeError(f"cannot assign {type(value).__name__!r} as parameter {name!r} "
+                                "(nn.Parameter or None expected)")
             if name not in mods:
                 self._discard(name)
             mods[name] = value
@@ -206,6 +238,29 @@ class Module:
                                      f"(looking up {target!r})")
             mod = mod._modules[part]
         return mod
+
+    def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
+        """Put ``module`` at the dotted path ``target`` (``"encoder.0"``), as PyTorch's: the
+        parent must exist; an existing attribute there must be a module; with ``strict`` it
+        must exist.
+
+        >>> net.set_submodule("0", nn.Identity())
+        """
+        if target == "":
+            raise ValueError("set_submodule: cannot set the submodule without a target name")
+        if not isinstance(module, Module):
+            raise ValueError(f"set_submodule: `module` is not an nn.Module, found "
+                             f"{type(module).__name__}")
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if hasattr(parent, name):
+            if not isinstance(getattr(parent, name), Module):
+                raise AttributeError(f"set_submodule: `{name}` is not an nn.Module (looking "
+                                     f"up {target!r})")
+        elif strict:
+            raise AttributeError(f"set_submodule: {parent._get_name()} has no attribute "
+                                 f"`{name}` (strict=True only replaces an existing submodule)")
+        setattr(parent, name, module)
 
     def get_buffer(self, target: str) -> Tensor:
         """The buffer at a dotted path such as ``"bn.running_mean"``."""
@@ -434,11 +489,16 @@ class Module:
 
     # --- modes and gradients ------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
-        """Training mode (dropout active, batch norm uses batch statistics)."""
+        """Training mode (dropout active, batch norm uses batch statistics): sets
+        ``self.training`` and calls each child's own ``train(mode)``, as PyTorch (so a
+        subclass overriding ``train``, such as a frozen BatchNorm, keeps its behaviour inside
+        a parent)."""
         if not isinstance(mode, bool):
-            raise TypeError(f"train(): mode must be a bool, got {type(mode).__name__}")
-        for m in self.modules():
-            object.__setattr__(m, "training", mode)
+            raise ValueError(f"{type(self).__name__}.train(): training mode is expected to be "
+                             f"boolean, got {type(mode).__name__}")
+        object.__setattr__(self, "training", mode)
+        for m in self.children():
+            m.train(mode)
         return self
 
     def eval(self) -> Module:
@@ -463,6 +523,26 @@ class Module:
         return self
 
     # --- devices and dtypes -----------------------------------------------------------
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Module:
+        """Replace every parameter's and buffer's value (and a parameter's ``.grad``) by
+        ``fn(tensor)``, children first, as PyTorch's ``_apply``: what ``to``, ``float``,
+        ``double``, ``half``, ``cuda``, ``cpu``, ``type`` and ``to_empty`` go through, so a
+        subclass overriding ``_apply`` (to convert tensor caches that are not buffers) sees
+        them all. Tensors keep their identity (the new value is put into them in place), so
+        optimizers and captured graphs holding them see the change."""
+        if recurse:
+            for m in self.children():
+                m._apply(fn)
+        with no_grad():
+            for store in (self._parameters, self._buffers):
+                for t in store.values():
+                    if t is None:
+                        continue
+                    _set_value(t, fn(t))
+                    if t.grad is not None:
+                        _set_value(t.grad, fn(t.grad))
+        return self
+
     def to(self, device=None, dtype=None, non_blocking: bool = False,
            memory_format=None) -> Module:
         """Move (and/or cast floating-point) parameters and buffers in place.
@@ -479,35 +559,46 @@ class Module:
         dt = _dtypes.as_dtype(dtype) if dtype is not None else None
         if dt is not None and dt.kind != "f":
             raise TypeError(f"Module.to: only floating-point dtypes are allowed, got {dt}")
-
-        def move(t: Tensor) -> None:
-            move_(t, dev, dt)
-
-        for m in self.modules():
-            for p in m._parameters.values():
-                if p is not None:
-                    move(p)
-            for b in m._buffers.values():
-                if b is not None:
-                    move(b)
-        return self
+        return self._apply(lambda t: _converted(t, dev, dt))
 
     def cpu(self) -> Module:
+        """Move every parameter and buffer to the CPU."""
         return self.to("cpu")
 
     def cuda(self, device=None) -> Module:
+        """Move every parameter and buffer to ``cuda:device`` (default ``cuda:0``)."""
         if device is None:
             return self.to("cuda:0")
         return self.to(device if isinstance(device, (Device, str)) else f"cuda:{int(device)}")
 
     def float(self) -> Module:
+        """Cast floating-point parameters and buffers to float32."""
         return self.to(dtype=_dtypes.float32)
 
     def double(self) -> Module:
+        """Cast floating-point parameters and buffers to float64."""
         return self.to(dtype=_dtypes.float64)
 
     def half(self) -> Module:
+        """Cast floating-point parameters and buffers to float16."""
         return self.to(dtype=_dtypes.float16)
+
+    def type(self, dst_type) -> Module:
+        """Cast every parameter and buffer, integer ones included, to ``dst_type`` (a dtype
+        or a name such as ``"torch.DoubleTensor"``), as PyTorch's ``Module.type``."""
+        return self._apply(lambda t: t.type(dst_type))
+
+    def to_empty(self, *, device, recurse: bool = True) -> Module:
+        """Replace every parameter and buffer by an uninitialised one of the same shape and
+        dtype on ``device`` (PyTorch's, for modules built without their values)."""
+        from ..creation import empty_like
+        return self._apply(lambda t: empty_like(t, device=device), recurse=recurse)
+
+    def share_memory(self) -> Module:
+        """PyTorch moves storages to shared memory for ``torch.multiprocessing``; tensorlib's
+        CPU arrays are not shared between processes this way, so this is a no-op returning
+        ``self`` (kept so ported code runs)."""
+        return self
 
     # --- state dict -------------------------------------------------------------------
     def register_state_dict_pre_hook(self, hook: Callable) -> _Handle:
@@ -536,122 +627,217 @@ class Module:
         ``strict=True`` the keys still listed afterwards raise), and must return None."""
         return _Handle(self._own_store("_load_state_dict_post_hooks"), hook)
 
-    def state_dict(self, destination: dict | None = None, prefix: str = "",
-                   keep_vars: bool = False) -> OrderedDict:
-        """Parameters and persistent buffers by dotted name (detached, sharing storage)."""
-        for hook in self._state_dict_pre_hooks.values():
-            hook(self, prefix, keep_vars)
-        out = OrderedDict() if destination is None else destination
+    def register_load_state_dict_pre_hook(self, hook: Callable) -> _Handle:
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` runs when ``load_state_dict`` reaches this module,
+        before it loads its own entries, as PyTorch's: it may rewrite ``state_dict`` (a copy
+        of the one given) in place, e.g. to rename a checkpoint's keys."""
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def _register_load_state_dict_pre_hook(self, hook: Callable,
+                                           with_module: bool = False) -> _Handle:
+        """As :meth:`register_load_state_dict_pre_hook`; without ``with_module`` the hook is
+        not given the module (PyTorch's private form)."""
+        return _Handle(self._own_store("_load_state_dict_pre_hooks"),
+                       _WrappedHook(hook, self if with_module else None))
+
+    def get_extra_state(self) -> Any:
+        """Override (with :meth:`set_extra_state`) to save any object beside the tensors:
+        ``state_dict`` then holds it under ``prefix + "_extra_state"``, as PyTorch's."""
+        raise RuntimeError("Module.get_extra_state: override it (and set_extra_state) to save "
+                           "extra state; the base class has none")
+
+    def set_extra_state(self, state: Any) -> None:
+        """Override (with :meth:`get_extra_state`): ``load_state_dict`` calls it with the
+        ``_extra_state`` entry."""
+        raise RuntimeError("Module.set_extra_state: override it (and get_extra_state) to load "
+                           "extra state; the base class has none")
+
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        """Put this module's own parameters, persistent buffers and extra state (not its
+        children's) into ``destination``; ``state_dict`` calls it on every module, so a
+        subclass may override it, as PyTorch's."""
         for name, p in self._parameters.items():
             if p is not None:
-                out[prefix + name] = p if keep_vars else p.detach()
+                destination[prefix + name] = p if keep_vars else p.detach()
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent:
-                out[prefix + name] = b if keep_vars else b.detach()
+                destination[prefix + name] = b if keep_vars else b.detach()
+        if type(self).get_extra_state is not Module.get_extra_state:
+            destination[prefix + _EXTRA_STATE] = self.get_extra_state()
+
+    def state_dict(self, *args, destination: dict | None = None, prefix: str = "",
+                   keep_vars: bool = False) -> OrderedDict:
+        """Parameters and persistent buffers by dotted name (detached, sharing storage), and
+        the ``_extra_state`` of modules defining ``get_extra_state``. As PyTorch's, a new
+        result has ``_metadata``: ``{module prefix: {"version": module._version}}``, which
+        ``load_state_dict`` hands to each module's ``_load_from_state_dict``. Positional
+        ``(destination, prefix, keep_vars)`` are accepted, as PyTorch (deprecated there)."""
+        if args:
+            destination = args[0] if destination is None else destination
+            if len(args) > 1 and prefix == "":
+                prefix = args[1]
+            if len(args) > 2 and keep_vars is False:
+                keep_vars = args[2]
+        if destination is None:
+            destination = OrderedDict()
+            destination._metadata = OrderedDict()
+        local_metadata = {"version": self._version}
+        if hasattr(destination, "_metadata"):
+            destination._metadata[prefix[:-1]] = local_metadata
+        for hook in self._state_dict_pre_hooks.values():
+            hook(self, prefix, keep_vars)
+        self._save_to_state_dict(destination, prefix, keep_vars)
         for name, m in self._modules.items():
             if m is not None:
-                m.state_dict(out, prefix + name + ".", keep_vars)
+                m.state_dict(destination=destination, prefix=prefix + name + ".",
+                             keep_vars=keep_vars)
         for hook in self._state_dict_hooks.values():
-            res = hook(self, out, prefix, {"version": 1})
+            res = hook(self, destination, prefix, local_metadata)
             if res is not None:
-                out = res
-        return out
+                destination = res
+        return destination
 
-    def load_state_dict(self, state_dict: dict, strict: bool = True,
+    @_defers_copies
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
+                              strict: bool, missing_keys: list, unexpected_keys: list,
+                              error_msgs: list) -> None:
+        """Load this module's own entries (not its children's) from ``state_dict`` (a copy
+        the caller may edit), as PyTorch's: runs the load pre-hooks, copies each parameter
+        and persistent buffer found (appending a missing one to ``missing_keys``, a wrong
+        shape or type to ``error_msgs``), calls ``set_extra_state``, and with ``strict``
+        lists the keys under ``prefix`` that name nothing here in ``unexpected_keys``.
+        Override it (calling super) to remap old checkpoints; ``local_metadata["version"]``
+        is the saved module's ``_version``."""
+        for hook in self._load_state_dict_pre_hooks.values():
+            hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                 error_msgs)
+        call = getattr(_loading, "call", None)
+        pending = call.pending if call is not None else None
+        assign = local_metadata.get("assign_to_params_buffers", False)
+        local = {k: v for k, v in self._parameters.items() if v is not None}
+        local.update((k, v) for k, v in self._buffers.items()
+                     if v is not None and k not in self._non_persistent)
+        for name, target in local.items():
+            key = prefix + name
+            if key not in state_dict:
+                if strict:
+                    missing_keys.append(key)
+                continue
+            v = state_dict[key]
+            if not _array_like(v):
+                error_msgs.append(f'While copying the parameter named "{key}", expected a '
+                                  f"Tensor or array from checkpoint but received {type(v)}")
+                continue
+            if "bfloat16" in (_dtypes.torch_dtype_name(getattr(v, "dtype", None)),
+                              getattr(getattr(v, "dtype", None), "name", None)):
+                if call is not None:    # load_state_dict lists them all in one message
+                    call.bf16.append(repr(key))
+                else:
+                    error_msgs.append(_bf16_error([repr(key)]))
+                continue
+            shape = tuple(v.shape)
+            if target.ndim == 0 and shape == (1,):      # PyTorch's: 0.3-era 1-element scalars
+                v, shape = v[0], ()
+            if shape != tuple(target.shape):
+                error_msgs.append(f"size mismatch for {key}: copying a param with shape "
+                                  f"{shape} from checkpoint, the shape in current model is "
+                                  f"{tuple(target.shape)}.")
+                continue
+            copy_in = _copier(self, name, target, v, assign)
+            if pending is None:
+                copy_in()
+            else:
+                pending.append(copy_in)
+        key = prefix + _EXTRA_STATE
+        if type(self).set_extra_state is not Module.set_extra_state:
+            if key in state_dict:
+                value = state_dict[key]
+                if pending is None:
+                    self.set_extra_state(value)
+                else:
+                    pending.append(lambda: self.set_extra_state(value))
+            elif strict:
+                missing_keys.append(key)
+        elif strict and key in state_dict:
+            unexpected_keys.append(key)
+        if strict:
+            for k in state_dict:
+                if k.startswith(prefix) and k != key:
+                    head, dot, _ = k[len(prefix):].partition(".")
+                    if (dot and head not in self._modules) or (not dot and head not in local):
+                        unexpected_keys.append(k)
+
+    def load_state_dict(self, state_dict: Mapping, strict: bool = True,
                         assign: bool = False) -> IncompatibleKeys:
         """Copy values from ``state_dict`` into this module's parameters and buffers.
 
-        With ``strict`` every key must match exactly. Shape mismatches always raise.
-        The error lists every missing, unexpected and mis-shaped key at once.
-        Returns ``(missing_keys, unexpected_keys)``. Values are cast to each tensor's dtype;
-        with ``assign=True`` (PyTorch's) the module holds the given tensors themselves (a
-        Parameter as it is, another tensor wrapped in one that shares its memory and keeps
-        the old ``requires_grad``); an array, or a tensor on another device, is copied in
-        the value's dtype. bfloat16 values raise (tensorlib has no bfloat16: ``.float()``
-        them first).
+        As PyTorch's, it walks the modules (parent, then children), calling each one's
+        ``_load_from_state_dict`` (so overrides and load pre-hooks can remap keys) and, after
+        its children, its load post-hooks. With ``strict`` every key must match exactly.
+        Shape mismatches always raise; the error lists every missing, unexpected and
+        mis-shaped key at once. Returns ``(missing_keys, unexpected_keys)``. Values are cast
+        to each tensor's dtype; with ``assign=True`` (PyTorch's) the module holds the given
+        tensors themselves (a Parameter as it is, another tensor wrapped in one that shares
+        its memory and keeps the old ``requires_grad``); an array, or a tensor on another
+        device, is copied in the value's dtype. bfloat16 values raise (tensorlib has no
+        bfloat16: ``.float()`` them first). Unlike PyTorch, when no module overrides
+        ``_load_from_state_dict`` or has load hooks, nothing is loaded if it raises.
         """
-        if not isinstance(state_dict, dict):
-            raise TypeError(f"load_state_dict: expected a dict, got {type(state_dict).__name__}")
+        if not isinstance(state_dict, Mapping):
+            raise TypeError("load_state_dict: expected state_dict to be dict-like, got "
+                            f"{type(state_dict).__name__}")
         for name, m in self.named_modules():    # lazy layers take the checkpoint's shapes
             hook = getattr(m, "_lazy_load_hook", None)
             if hook is not None and m is not self:
                 hook(state_dict, name + ".")
-        own = self.state_dict(keep_vars=True)
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        mismatched = []
-        bad_type = []
-        bf16 = []
-        for k, target in own.items():
-            if k not in state_dict:
-                continue
-            v = state_dict[k]
-            if not _array_like(v):
-                bad_type.append(f"{k!r} is a {type(v).__name__}, expected a tensor or array")
-                continue
-            if "bfloat16" in (_dtypes.torch_dtype_name(getattr(v, "dtype", None)),
-                              getattr(getattr(v, "dtype", None), "name", None)):
-                bf16.append(repr(k))
-                continue
-            if tuple(v.shape) != tuple(target.shape):
-                mismatched.append(f"size mismatch for {k}: copying a param with shape "
-                                  f"{tuple(v.shape)} from checkpoint, the shape in current "
-                                  f"model is {tuple(target.shape)}.")
-        errors = []
-        # with post-hooks (which may forgive keys), missing/unexpected keys are judged after
-        # loading the rest, as PyTorch's; without, nothing loads when any key is off
-        hooked = [m for m in self.modules() if m._load_state_dict_post_hooks]
-        if strict and not hooked:
-            errors += _key_errors(missing, unexpected)
-        errors += mismatched
-        if bad_type:
-            errors.append("wrong type: " + "; ".join(bad_type))
-        if bf16:
-            errors.append("bfloat16 values, which tensorlib does not support (convert the "
-                          "state dict first: {k: v.float() for k, v in sd.items()}): "
-                          + ", ".join(bf16))
+        missing: list[str] = []
+        unexpected: list[str] = []
+        errors: list[str] = []
+        metadata = getattr(state_dict, "_metadata", None)
+        state_dict = OrderedDict(state_dict)    # a copy, which _load_from_state_dict may edit
+        if metadata is not None:
+            state_dict._metadata = metadata
+        # only the base class's loading: defer the copies until all is checked, so a failed
+        # load changes nothing (an override may read what super() loaded: copy at once there)
+        atomic = all(getattr(type(m)._load_from_state_dict, "_defers_copies", False)
+                     and not m._load_state_dict_pre_hooks and not m._load_state_dict_post_hooks
+                     for m in self.modules())
+        call = _LoadCall([] if atomic else None)
+
+        def load(module: Module, local_sd: dict, prefix: str = "") -> None:
+            meta = dict(metadata.get(prefix[:-1], {})) if metadata is not None else {}
+            if assign:
+                meta["assign_to_params_buffers"] = True
+            module._load_from_state_dict(local_sd, prefix, meta, True, missing, unexpected,
+                                         errors)
+            for name, child in module._modules.items():
+                if child is not None:
+                    cp = prefix + name + "."
+                    load(child, {k: v for k, v in local_sd.items() if k.startswith(cp)}, cp)
+            keys = IncompatibleKeys(missing, unexpected)
+            for hook in module._load_state_dict_post_hooks.values():
+                if hook(module, keys) is not None:
+                    raise RuntimeError("load_state_dict post-hook must return None (edit "
+                                       "incompatible_keys in place)")
+
+        outer = getattr(_loading, "call", None)
+        _loading.call = call
+        try:
+            with no_grad():
+                load(self, state_dict)
+        finally:
+            _loading.call = outer
+        if strict:
+            errors[:0] = _key_errors(missing, unexpected)
+        if call.bf16:
+            errors.append(_bf16_error(call.bf16))
         if errors:
             raise _load_error(self, errors)
         with no_grad():
-            for k, target in own.items():
-                if k not in state_dict:
-                    continue
-                v = state_dict[k]
-                if assign and isinstance(v, Tensor) and v._device == target._device:
-                    self._assign_tensor(k, target, v)    # PyTorch's: the given object
-                    continue
-                src = _host_array(v)
-                if assign and src.dtype != target.dtype:
-                    from ..creation import tensor
-                    target.data = tensor(src, device=target._device)
-                elif target._device.type == "cpu":
-                    np.copyto(target._data, src, casting="unsafe")
-                else:
-                    from ..backends import to_device
-                    target._data[...] = to_device(src.astype(target.dtype), target._device)
-                target._version[0] += 1
-        result = IncompatibleKeys(missing, unexpected)
-        for m in hooked:
-            for hook in m._load_state_dict_post_hooks.values():
-                if hook(m, result) is not None:
-                    raise RuntimeError("load_state_dict post-hook must return None")
-        if strict and hooked and (missing or unexpected):
-            raise _load_error(self, _key_errors(missing, unexpected))
-        return result
-
-    def _assign_tensor(self, key: str, target: Tensor, value: Tensor) -> None:
-        """``load_state_dict(assign=True)`` with a tensor: the module holds ``value`` itself
-        (a Parameter as it is; another tensor becomes one sharing its memory, keeping the
-        old parameter's ``requires_grad``), as PyTorch's."""
-        from .parameter import Parameter
-        prefix, _, name = key.rpartition(".")
-        owner = self.get_submodule(prefix) if prefix else self
-        if name in owner._parameters:
-            if not isinstance(value, Parameter):
-                value = Parameter(value, requires_grad=target.requires_grad)
-            owner._parameters[name] = value
-        else:
-            owner._buffers[name] = value
+            for copy_in in call.pending or ():
+                copy_in()
+        return IncompatibleKeys(missing, unexpected)
 
     # --- printing ---------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -862,6 +1048,59 @@ def _warn_old_backward_hook(inputs, result, node) -> None:
                       stacklevel=6)
 
 
+class _LoadCall:
+    """One ``load_state_dict`` call's private state (see ``_loading``)."""
+
+    __slots__ = ("pending", "bf16")
+
+    def __init__(self, pending: list | None):
+        self.pending = pending      # deferred copies, or None: copy at once
+        self.bf16: list[str] = []
+
+
+class _WrappedHook:
+    """A load pre-hook, called with its module first when it has one (a plain object, not a
+    closure, so ``copy.deepcopy`` of the module binds the copy's hook to the copy)."""
+
+    __slots__ = ("hook", "module")
+
+    def __init__(self, hook: Callable, module: Module | None):
+        self.hook, self.module = hook, module
+
+    def __call__(self, *args):
+        if self.module is None:
+            return self.hook(*args)
+        return self.hook(self.module, *args)
+
+
+def _copier(module: Module, name: str, target: Tensor, v, assign: bool) -> Callable[[], None]:
+    """What loads checkpoint value ``v`` into ``module``'s ``name`` (now ``target``): a copy
+    into ``target``, cast to its dtype; with ``assign`` (PyTorch's) the module holds ``v``
+    itself (a Parameter as it is, another tensor wrapped in one sharing its memory, keeping
+    the old ``requires_grad``), or for an array or a tensor on another device, a copy in
+    ``v``'s dtype."""
+    def copy_in() -> None:
+        if assign and isinstance(v, Tensor) and v._device == target._device:
+            if name in module._parameters:
+                value = v if isinstance(v, Parameter) else Parameter(
+                    v, requires_grad=target.requires_grad)
+                module._parameters[name] = value
+            else:
+                module._buffers[name] = v
+            return
+        src = _host_array(v)
+        if assign and src.dtype != target.dtype:
+            from ..creation import tensor
+            target.data = tensor(src, device=target._device)
+        elif target._device.type == "cpu":
+            np.copyto(target._data, src, casting="unsafe")
+        else:
+            from ..backends import to_device
+            target._data[...] = to_device(src.astype(target.dtype), target._device)
+        target._version[0] += 1
+    return copy_in
+
+
 class _Handle:
     """What the register_*hook methods return: ``remove()`` unregisters the hook (also as a
     context manager, on exit)."""
@@ -902,6 +1141,11 @@ def _key_errors(missing: list, unexpected: list) -> list[str]:
     return out
 
 
+def _bf16_error(keys: list[str]) -> str:
+    return ("bfloat16 values, which tensorlib does not support (convert the state dict first: "
+            "{k: v.float() for k, v in sd.items()}): " + ", ".join(keys))
+
+
 def _load_error(module, errors: list[str]) -> RuntimeError:
     return RuntimeError(f"Error(s) in loading state_dict for {type(module).__name__}:\n\t"
                         + "\n\t".join(errors))
@@ -920,6 +1164,31 @@ def _raised_by_library(e: BaseException) -> bool:
     while tb.tb_next is not None:
         tb = tb.tb_next
     return tb.tb_frame.f_code.co_filename.startswith(_LIBRARY_DIRS)
+
+
+def _converted(t: Tensor, dev: Device | None, dt) -> Tensor:
+    """``t`` moved to ``dev`` and, if floating, cast to ``dt``: a new tensor (``t`` itself
+    when nothing changes), what ``Module.to`` hands to ``_apply``."""
+    if (dev is None or dev is t._device) and (dt is None or t._data.dtype.kind != "f"
+                                                or t._data.dtype == dt):
+        return t
+    out = t.detach()
+    out._version = [0]          # a fresh counter: the move must not count as t's change
+    move_(out, dev, dt)
+    return out
+
+
+def _set_value(t: Tensor, new) -> None:
+    """Give ``t`` the value (array, device) of ``new`` in place, as PyTorch's
+    ``param.data = fn(param)``: ``t`` keeps its identity."""
+    if new is t:
+        return
+    if not isinstance(new, Tensor):
+        raise TypeError(f"Module._apply: fn must return a Tensor, got {type(new).__name__}")
+    if new._data is not t._data or new._device is not t._device:
+        t._data = new._data
+        t._device = new._device
+        t._version[0] += 1
 
 
 def move_(t: Tensor, dev: Device | None, dt=None) -> None:

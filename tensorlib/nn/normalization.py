@@ -8,16 +8,18 @@ from .._dtypes import int64
 from .._tensor import Tensor
 from . import functional as F
 from . import init
-from .module import Module
+from .module import Module, _defers_copies
 from .parameter import Parameter
 
 
 class _BatchNorm(Module):
     _dims: tuple[int, ...] = ()
+    # PyTorch's _NormBase version: 2 added num_batches_tracked (older checkpoints lack it)
+    _version = 2
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True, dtype=None,
-                 device=None):
+                 affine: bool = True, track_running_stats: bool = True, device=None,
+                 dtype=None, *, bias: bool = True):
         super().__init__()
         if not isinstance(num_features, int) or num_features <= 0:
             raise ValueError(f"{type(self).__name__}: num_features must be a positive integer, "
@@ -27,7 +29,9 @@ class _BatchNorm(Module):
         kw = dict(dtype=dtype, device=device)
         if affine:
             self.weight = Parameter(creation.ones(num_features, **kw))
-            self.bias = Parameter(creation.zeros(num_features, **kw))
+            # bias=False (PyTorch's keyword): the affine map without its shift
+            self.register_parameter("bias", Parameter(creation.zeros(num_features, **kw))
+                                    if bias else None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -41,6 +45,21 @@ class _BatchNorm(Module):
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
 
+    @_defers_copies
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
+                              strict: bool, missing_keys: list, unexpected_keys: list,
+                              error_msgs: list) -> None:
+        # as PyTorch: a checkpoint older than version 2 (or without metadata, as a plain
+        # dict) may lack num_batches_tracked; it then keeps its current value
+        version = local_metadata.get("version")
+        key = prefix + "num_batches_tracked"
+        if ((version is None or version < 2) and self.track_running_stats
+                and key not in state_dict):
+            state_dict[key] = (self.num_batches_tracked if self.num_batches_tracked is not None
+                               else creation.zeros((), dtype=int64))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
+                                      missing_keys, unexpected_keys, error_msgs)
+
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
             init.zeros_(self.running_mean)
@@ -51,7 +70,8 @@ class _BatchNorm(Module):
         self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def _check_input(self, x: Tensor) -> None:
         if x.ndim not in self._dims:
@@ -77,7 +97,8 @@ class _BatchNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -110,14 +131,8 @@ class _InstanceNorm(_BatchNorm):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine: bool = False, track_running_stats: bool = False, device=None,
                  dtype=None, *, bias: bool = True):
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype, device)
-        if affine and not bias:     # PyTorch's keyword: the affine map without its shift
-            self.register_parameter("bias", None)
-
-    def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, bias={self.bias is not None}, "
-                f"track_running_stats={self.track_running_stats}")
+        super().__init__(num_features, eps, momentum, affine, track_running_stats,
+                         device=device, dtype=dtype, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
@@ -147,7 +162,7 @@ class LayerNorm(Module):
     """Normalises over the trailing ``normalized_shape`` dims, with an elementwise affine."""
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
-                 bias: bool = True, dtype=None, device=None):
+                 bias: bool = True, device=None, dtype=None):
         super().__init__()
         ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.normalized_shape, self.eps = ns, eps
@@ -165,7 +180,7 @@ class LayerNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}")
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
 
 
 class RMSNorm(Module):
@@ -200,7 +215,7 @@ class GroupNorm(Module):
     """Normalises (N, C, ...) over groups of channels, with a per-channel affine."""
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
-                 affine: bool = True, dtype=None, device=None):
+                 affine: bool = True, device=None, dtype=None, *, bias: bool = True):
         super().__init__()
         if not isinstance(num_groups, int) or num_groups <= 0 or num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
@@ -210,7 +225,8 @@ class GroupNorm(Module):
         kw = dict(dtype=dtype, device=device)
         if affine:
             self.weight = Parameter(creation.ones(num_channels, **kw))
-            self.bias = Parameter(creation.zeros(num_channels, **kw))
+            self.register_parameter("bias", Parameter(creation.zeros(num_channels, **kw))
+                                    if bias else None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -219,7 +235,8 @@ class GroupNorm(Module):
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
 
 
 class InstanceNorm3d(_InstanceNorm):

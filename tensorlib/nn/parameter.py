@@ -28,6 +28,15 @@ class Parameter(Tensor):
         src = data
         self._init_leaf(src._data, src._device, requires_grad)
 
+    def __deepcopy__(self, memo: dict) -> Parameter:
+        # as PyTorch's: the copy has the values and requires_grad but not .grad (so an EMA
+        # copy of a model made mid-training does not hold a copy of every gradient)
+        if id(self) in memo:
+            return memo[id(self)]
+        new = type(self)(self.detach().clone(), self.requires_grad)
+        memo[id(self)] = new
+        return new
+
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
