@@ -15,7 +15,29 @@ from collections import Counter
 import numpy as np
 
 
-_FORMATS = {"native": "tensorlib graph file (.tlg)", "onnx": "ONNX model"}
+_FORMATS = {"native": "tensorlib graph file (.tlg)", "onnx": "ONNX model",
+            "checkpoint": "tensorlib checkpoint (safetensors, written by tl.save)"}
+
+
+def _safetensors_header(path: str) -> dict | None:
+    """The JSON header of a safetensors file (what ``tl.save`` writes), or None when the
+    file does not start like one. Only the header is read, however large the file."""
+    import json
+    import struct
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(9)
+        if len(head) < 9 or head[8:9] != b"{":
+            return None
+        (n,) = struct.unpack("<Q", head[:8])
+        if n > min(size - 8, 100 << 20):
+            return None
+        text = head[8:] + f.read(n - 1)
+    try:
+        header = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return header if isinstance(header, dict) else None
 
 
 def _kind(path: str) -> str:
@@ -30,7 +52,8 @@ def _kind(path: str) -> str:
     else:
         with open(path, "rb") as f:
             head = f.read(4)
-        kind = "native" if head.startswith(b"PK") else "onnx"
+        kind = ("native" if head.startswith(b"PK") else
+                "checkpoint" if _safetensors_header(path) is not None else "onnx")
     if os.path.getsize(path) == 0:
         raise ValueError(f"{path} is empty, not a valid {_FORMATS[kind]}")
     if kind == "native":
@@ -56,7 +79,10 @@ def _shape(dims) -> str:
 def inspect_file(path: str) -> str:
     """A readable summary: format, signature, ops, parameters (count and sizes), opset."""
     lines = []
-    if _kind(path) == "native":
+    kind = _kind(path)
+    if kind == "checkpoint":
+        return _inspect_checkpoint(path)
+    if kind == "native":
         from .export import read_archive
         doc, _ = read_archive(path)
         g = doc["graph"]
@@ -112,6 +138,31 @@ def inspect_file(path: str) -> str:
     return "\n".join(lines)
 
 
+def _inspect_checkpoint(path: str) -> str:
+    """A checkpoint's tensors (name, dtype, shape) from its header, without loading them."""
+    header = _safetensors_header(path) or {}
+    meta = header.pop("__metadata__", None)
+    meta = meta if isinstance(meta, dict) else {}
+    nested = "tensorlib.structure" in meta
+    what = ("tensorlib checkpoint" if meta.get("format") == "tensorlib" or nested
+            else "safetensors checkpoint")
+    how = ", which rebuilds its nested structure" if nested else ""
+    lines = [f"{path}: {what} (safetensors; read it with tl.load(path){how})"]
+    from .io import _DTYPES
+    tensors = [(k, v.get("shape", []), np.dtype(_DTYPES[v.get("dtype")]).name
+                if v.get("dtype") in _DTYPES else "?") for k, v in header.items()
+               if isinstance(v, dict)]
+    extra = sorted(k for k in meta if k not in ("format", "tensorlib.structure"))
+    if extra:
+        lines.append(f"metadata: {', '.join(extra[:20])}")
+    total = sum(int(np.prod(s, dtype=np.int64)) for _, s, _ in tensors)
+    lines.append(f"tensors: {len(tensors)}, {total:,} values")
+    lines += [f"  {n}: {dt}{_shape(s)}" for n, s, dt in tensors[:50]]
+    if len(tensors) > 50:
+        lines.append(f"  ... {len(tensors) - 50} more")
+    return "\n".join(lines)
+
+
 def _load_onnx(onnx, path: str):
     """onnx.load with a user's mistakes (an empty or non-ONNX file) as ValueError."""
     if os.path.getsize(path) == 0:
@@ -139,6 +190,13 @@ def _inputs(specs: list[str]) -> dict[str, np.ndarray]:
 def run_file(path: str, inputs: dict[str, np.ndarray], runtime: str = "tensorlib") -> dict:
     """Run a native or ONNX file on named inputs; returns {output name: array}."""
     kind = _kind(path)
+    if kind == "checkpoint":
+        raise ValueError(f"{path} is a {_FORMATS[kind]}, not a model graph: it holds weights "
+                         "only (save a runnable graph with tl.save_graph or tl.onnx.export)")
+    if kind == "native" and runtime in ("ort", "onnxruntime"):
+        raise ValueError(f"--runtime {runtime} runs ONNX models, and {path} is a "
+                         f"{_FORMATS[kind]}: run it with --runtime tensorlib, or export it to "
+                         "ONNX first (tl.load_graph(path).to_onnx('model.onnx'))")
     if kind == "onnx" and runtime in ("ort", "onnxruntime"):
         import onnxruntime as ort
         try:
@@ -169,13 +227,40 @@ def run_file(path: str, inputs: dict[str, np.ndarray], runtime: str = "tensorlib
     if missing or unknown:
         raise SystemExit(f"tensorlib run: inputs {names} expected; missing {missing}, "
                          f"unknown {unknown}")
+    for n, a in inputs.items():
+        v = g.graph.inputs[g.input_index(n)]
+        if a.dtype != v.dtype:
+            # the library casts within a kind (float64 -> float32) for callers that asked
+            # for it; a file on the command line is data whose precision would silently drop
+            raise ValueError(f"input {n!r} expects {v.dtype}, got {a.dtype} (from the .npy "
+                             f"file); save it as {v.dtype} (np.save(f, a.astype('{v.dtype}')))")
     with no_grad():
         res = g(**inputs)
+    sig = g.signature
+    if "tree" in sig:       # nested outputs: named by their path, as out["a"][0] -> a.0
+        return _flat_outputs(res)
     if isinstance(res, dict):       # a function that returned {name: tensor}
         return {n: np.asarray(r.numpy()) for n, r in res.items()}
     res = res if isinstance(res, (tuple, list)) else (res,)
-    out_names = [s["name"] for s in g.signature["outputs"]]
+    out_names = [s["name"] for s in sig["outputs"]]
     return {n: np.asarray(r.numpy()) for n, r in zip(out_names, res)}
+
+
+def _flat_outputs(res) -> dict:
+    """The tensors of a nested output by dotted path (Python values and None are left out:
+    a .npz holds arrays)."""
+    from ._tensor import Tensor
+    out = {}
+    stack = [("", res)]
+    while stack:
+        path, r = stack.pop()
+        if isinstance(r, Tensor):
+            out[path or "output0"] = np.asarray(r.numpy())
+        elif isinstance(r, dict):
+            stack += [(f"{path}.{k}" if path else str(k), v) for k, v in r.items()]
+        elif isinstance(r, (list, tuple)):
+            stack += [(f"{path}.{i}" if path else str(i), v) for i, v in enumerate(r)]
+    return dict(sorted(out.items()))
 
 
 def _one_line(e: BaseException) -> str:
@@ -197,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="a .npy file (one output) or .npz (all outputs by name)")
     pr.add_argument("--runtime", default="tensorlib", choices=["tensorlib", "ort",
                                                                "onnxruntime"],
-                    help="for ONNX files: run in tensorlib (import) or onnxruntime")
+                    help="for ONNX files: run in tensorlib (import) or onnxruntime; "
+                         ".tlg files run in tensorlib only")
     args = p.parse_args(argv)
     if args.cmd == "config":
         from ._config import show_config

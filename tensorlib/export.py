@@ -234,8 +234,117 @@ def _unread_state(model, state: dict, read: set, weights: dict) -> list[dict]:
     return out
 
 
+_TREE_DEPTH = 64
+_SCALARS = (type(None), bool, int, float, str)
+
+
+def _output_template(graph: Graph):
+    """The nested output structure a tl.function returned, when the flat outputs (one tensor,
+    a tuple of several, or a dict of tensors: ``output_structure``) do not say it already."""
+    t = getattr(graph, "_output_template", None)
+    if t is None or graph.output_structure == "dict" or t[0] == "T":
+        return None
+    if t[0] == "U" and len(t[1]) > 1 and all(x[0] == "T" for x in t[1]):
+        return None
+    return t
+
+
+def _scalar_json(x, where: str):
+    if isinstance(x, float) and not math.isfinite(x):
+        return {"float": repr(x)}
+    if isinstance(x, _SCALARS):
+        return x
+    raise ValueError(f"save_graph: the function's output holds a {type(x).__name__} at "
+                     f"{where}; a graph file keeps tensors, None, bool/int/float/str, and "
+                     "lists, tuples and dicts (with such keys) of them: return a tensor there")
+
+
+def tree_json(template, n_outputs: int) -> dict:
+    """``template`` (capture's output structure) as JSON-ready data: ``{"t": k}`` for the
+    k-th graph output, ``{"v": x}`` / ``{"v": {"float": "nan"}}`` for a Python value, and
+    ``{"list"|"tuple": [...]}`` / ``{"dict": [[key, sub], ...]}`` for containers."""
+    out: dict = {}
+    # iterative: a deeply nested output must not hit Python's recursion limit here
+    stack = [(template, out, "out", 0)]
+    while stack:
+        t, dst, where, depth = stack.pop()
+        if depth > _TREE_DEPTH:
+            raise ValueError(f"save_graph: the function's output is nested more than "
+                             f"{_TREE_DEPTH} levels deep (at {where})")
+        tag = t[0]
+        if tag == "T":
+            if not 0 <= t[1] < n_outputs:
+                raise ValueError("save_graph: the graph's outputs no longer match the "
+                                 "structure the function returned")
+            dst["t"] = t[1]
+        elif tag == "S":
+            dst["v"] = _scalar_json(t[1], where)
+        elif tag in ("L", "U"):
+            subs = [{} for _ in t[1]]
+            dst["list" if tag == "L" else "tuple"] = subs
+            stack += [(x, d, f"{where}[{i}]", depth + 1) for i, (x, d) in
+                      enumerate(zip(t[1], subs))]
+        else:
+            items = []
+            for k, x in t[1]:
+                d: dict = {}
+                items.append([_scalar_json(k, f"{where} (a dict key)"), d])
+                stack.append((x, d, f"{where}[{k!r}]", depth + 1))
+            dst["dict"] = items
+    return out
+
+
+def tree_template(tree, n_outputs: int):
+    """The inverse of :func:`tree_json`, checking a (possibly hostile) file's tree: every
+    graph output is used, containers are bounded in depth, leaves are plain values."""
+    def scalar(x):
+        if isinstance(x, dict):
+            _need(list(x) == ["float"] and x["float"] in ("inf", "-inf", "nan"),
+                  "signature.tree: bad float encoding")
+            return float(x["float"])
+        _need(isinstance(x, _SCALARS), "signature.tree: a leaf is not a plain value")
+        return x
+
+    seen: list[int] = []
+    root: list = [None]
+    stack = [(tree, root, 0, 0)]
+    fill = []           # (list, index, builder) filled once the children are built
+    while stack:
+        node, dst, i, depth = stack.pop()
+        _need(depth <= _TREE_DEPTH, "signature.tree is nested too deeply")
+        _need(isinstance(node, dict) and len(node) == 1, "signature.tree: bad node")
+        (tag, val), = node.items()
+        if tag == "t":
+            _need(_is_int(val) and 0 <= val < n_outputs, "signature.tree: bad output index")
+            seen.append(val)
+            dst[i] = ("T", val)
+        elif tag == "v":
+            dst[i] = ("S", scalar(val))
+        elif tag in ("list", "tuple", "dict"):
+            _need(isinstance(val, list), "signature.tree: a container is not a list")
+            kids: list = [None] * len(val)
+            if tag == "dict":
+                _need(all(isinstance(kv, list) and len(kv) == 2 for kv in val),
+                      "signature.tree: a dict item is not a [key, value] pair")
+                keys = [scalar(k) for k, _ in val]
+                fill.append((dst, i, "D", keys, kids))
+                stack += [(v, kids, j, depth + 1) for j, (_, v) in enumerate(val)]
+            else:
+                fill.append((dst, i, "L" if tag == "list" else "U", None, kids))
+                stack += [(v, kids, j, depth + 1) for j, v in enumerate(val)]
+        else:
+            _need(False, f"signature.tree: unknown node kind {tag[:40]!r}")
+    _need(sorted(seen) == list(range(n_outputs)),
+          "signature.tree does not use every graph output exactly once")
+    for dst, i, tag, keys, kids in reversed(fill):     # children before their parents
+        dst[i] = (tag, tuple(zip(keys, kids)) if tag == "D" else tuple(kids))
+    return root[0]
+
+
 def signature(graph: Graph) -> dict:
-    """Inputs and outputs of a graph: name, shape (None for dynamic dims), dtype, device."""
+    """Inputs and outputs of a graph: name, shape (None for dynamic dims), dtype, device;
+    ``tree`` is the nested output structure (see :func:`tree_json`) when it is more than
+    one tensor, a tuple of several or a dict of tensors (``structure: "dict"``)."""
     def spec(v: Value, i: int, kind: str) -> dict:
         names = graph.output_names if kind == "output" else None
         name = names[i] if names and i < len(names) else v.name or f"{kind}{i}"
@@ -245,6 +354,12 @@ def signature(graph: Graph) -> dict:
            "outputs": [spec(v, i, "output") for i, v in enumerate(graph.outputs)]}
     if graph.output_structure:
         sig["structure"] = graph.output_structure
+    tmpl = _output_template(graph)
+    if tmpl is not None:
+        try:
+            sig["tree"] = tree_json(tmpl, len(graph.outputs))
+        except ValueError:      # save_graph says why; a signature only describes
+            pass
     return sig
 
 
@@ -361,6 +476,9 @@ def save_graph(graph_or_function, path: str | os.PathLike, model=None) -> None:
         warnings.warn("save_graph: the graph writes state when it runs but trains nothing "
                       "(BatchNorm running statistics in training mode?): a deployed model "
                       "usually wants model.eval() before capturing", UserWarning, stacklevel=2)
+    tmpl = _output_template(g)
+    if tmpl is not None:
+        tree_json(tmpl, len(g.outputs))     # raises, naming what a file cannot keep
     doc, weights = graph_document(g, owner, names)
     chunks = _serialize(weights, {"format": FORMAT})
     buf = _io.BytesIO()
@@ -627,6 +745,8 @@ def _build(doc: dict, weights: dict) -> tuple[Graph, list, list]:
     if sig.get("structure") == "dict":     # the function returned a dict: keep its keys
         g.output_names = [str(s["name"]) for s in sig["outputs"]]
         g.output_structure = "dict"
+    elif "tree" in sig:                    # nested: dicts/tuples/lists/None as returned
+        g._output_template = tree_template(sig["tree"], len(g.outputs))
     owners = []
     for o in doc["owners"]:
         t = from_numpy(weights[o["name"]])
@@ -1156,6 +1276,10 @@ class GraphModule:
         if not isinstance(outs, (tuple, list)):
             outs = (outs,)
         outs = tuple(outs)
+        tmpl = _output_template(g)
+        if tmpl is not None:
+            from .graph.signature import rebuild
+            return rebuild(tmpl, outs)
         if g.output_structure == "dict":
             return dict(zip(g.output_names, outs))
         return outs[0] if len(outs) == 1 else outs

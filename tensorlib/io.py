@@ -66,7 +66,12 @@ def save(obj: Any, path, metadata: Mapping[str, str] | None = None) -> None:
         structure = _encode(obj, "", tensors, set())
     meta = {_FORMAT_KEY: "pt" if structure is None else "tensorlib"}
     if structure is not None:
-        meta[_STRUCT_KEY] = json.dumps(structure, separators=(",", ":"), allow_nan=False)
+        try:
+            meta[_STRUCT_KEY] = json.dumps(structure, separators=(",", ":"), allow_nan=False)
+        except RecursionError:
+            raise ValueError("save: the object is nested too deeply for the checkpoint's JSON "
+                             "structure (lists nest to about 900 levels, dicts and tuples "
+                             "to about a third of that): flatten it") from None
     if metadata:
         for k, v in metadata.items():
             if not isinstance(k, str) or not isinstance(v, str):
@@ -99,42 +104,79 @@ def _host(t) -> np.ndarray:
     return a
 
 
-def _encode(obj, path: str, tensors: dict, used: set):
-    """JSON-able structure with tensors replaced by ``{"$tensor": name}``."""
-    if isinstance(obj, (Tensor, np.ndarray)):
-        name = path or "tensor"
-        base, i = name, 1
-        while name in used or name == "__metadata__":
-            name = f"{base}#{i}"
-            i += 1
-        used.add(name)
-        tensors[name] = _host(obj)
-        return {"$ndarray" if isinstance(obj, np.ndarray) else "$tensor": name}
+_MAX_DEPTH = 5000        # deeper is a container that holds itself, or beyond JSON's reach
+
+
+def _scalar(obj):
+    """A number, string, bool or None as JSON; NumPy scalars keep their dtype
+    (``{"$scalar": [code, value]}``); non-finite floats are ``{"$float": "nan"}``."""
     if obj is None or isinstance(obj, (bool, str)):
         return obj
-    if isinstance(obj, (int, np.integer)):
+    if isinstance(obj, np.generic) and not isinstance(obj, np.ndarray):
+        code = _CODES.get(obj.dtype)
+        if code is None:
+            raise TypeError(f"save: a NumPy {obj.dtype} scalar cannot be stored; supported: "
+                            + ", ".join(str(np.dtype(d)) for d in _DTYPES.values()))
+        return {"$scalar": [code, _scalar(obj.item())]}
+    if isinstance(obj, int):
         return int(obj)
-    if isinstance(obj, (float, np.floating)):
+    if isinstance(obj, float):
         f = float(obj)
         return f if math.isfinite(f) else {"$float": repr(f)}
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, (list, tuple)):
-        items = [_encode(v, f"{path}.{i}" if path else str(i), tensors, used)
-                 for i, v in enumerate(obj)]
-        return items if isinstance(obj, list) else {"$tuple": items}
-    if isinstance(obj, Mapping):
-        pairs = []
-        for k, v in obj.items():
-            if not (k is None or isinstance(k, (str, int, float, bool))):
-                raise TypeError(f"save: dict keys must be str, int, float, bool or None, got "
-                                f"{type(k).__name__} at {path or '<root>'!r}")
-            sub = f"{path}.{k}" if path else str(k)
-            pairs.append([_encode(k, "", tensors, used), _encode(v, sub, tensors, used)])
-        return {"$dict": pairs}
-    raise TypeError(f"save: cannot store a {type(obj).__name__} at {path or '<root>'!r}; "
-                    "checkpoints hold tensors, arrays, numbers, strings, None and "
-                    "dicts/lists/tuples of them (no pickle)")
+    return _NOT_SCALAR
+
+
+_NOT_SCALAR = object()
+
+
+def _encode(obj, path: str, tensors: dict, used: set):
+    """JSON-able structure with tensors replaced by ``{"$tensor": name}``."""
+    root: list = [None]
+    # iterative (depth-first, in order, so tensor names are as a recursive walk gives
+    # them): deeply nested lists must not hit Python's recursion limit
+    stack = [(obj, path, root, 0, 0)]
+    while stack:
+        obj, path, dst, i, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise ValueError(f"save: the object is nested more than {_MAX_DEPTH} levels deep "
+                             f"at {path[:200] or '<root>'!r} (does a list or dict contain "
+                             "itself?)")
+        if isinstance(obj, (Tensor, np.ndarray)):
+            name = path or "tensor"
+            base, k = name, 1
+            while name in used or name == "__metadata__":
+                name = f"{base}#{k}"
+                k += 1
+            used.add(name)
+            tensors[name] = _host(obj)
+            dst[i] = {"$ndarray" if isinstance(obj, np.ndarray) else "$tensor": name}
+            continue
+        enc = _scalar(obj)
+        if enc is not _NOT_SCALAR:
+            dst[i] = enc
+        elif isinstance(obj, (list, tuple)):
+            items: list = [None] * len(obj)
+            dst[i] = items if isinstance(obj, list) else {"$tuple": items}
+            stack += [(v, f"{path}.{j}" if path else str(j), items, j, depth + 1)
+                      for j, v in reversed(list(enumerate(obj)))]
+        elif isinstance(obj, Mapping):
+            pairs = []
+            todo = []
+            for k, v in obj.items():
+                if not (k is None or isinstance(k, (str, int, float, bool, np.bool_,
+                                                        np.integer, np.floating))):
+                    raise TypeError(f"save: dict keys must be str, int, float, bool or None, "
+                                    f"got {type(k).__name__} at {path or '<root>'!r}")
+                pair = [_scalar(k), None]
+                pairs.append(pair)
+                todo.append((v, f"{path}.{k}" if path else str(k), pair, 1, depth + 1))
+            dst[i] = {"$dict": pairs}
+            stack += reversed(todo)
+        else:
+            raise TypeError(f"save: cannot store a {type(obj).__name__} at "
+                            f"{path or '<root>'!r}; checkpoints hold tensors, arrays, numbers, "
+                            "strings, None and dicts/lists/tuples of them (no pickle)")
+    return root[0]
 
 
 def _serialize(tensors: dict[str, np.ndarray], meta: dict[str, str]) -> list:
@@ -266,6 +308,9 @@ def load(path, device=None, *, map_location=None, weights_only: bool | None = No
     except json.JSONDecodeError as e:
         raise CheckpointError(f"load: {path!r}: the tensorlib structure in the metadata is "
                               f"not valid JSON ({e})") from None
+    except RecursionError:
+        raise _bad(path, "the tensorlib structure in the metadata is nested too deeply") \
+            from None
     return _decode(tree, tensors, wrap, path)
 
 
@@ -339,7 +384,7 @@ def _read_one(f) -> bytes:
         header = json.loads(text.decode("utf-8"))
         ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, TypeError,
-            ValueError, IndexError):
+            ValueError, IndexError, RecursionError):
         return head + text + f.read()
     return head + text + f.read(max(ends, default=0))
 
@@ -364,6 +409,8 @@ def _parse(data: bytes, path: str) -> tuple[dict[str, np.ndarray], dict[str, str
         header = json.loads(data[8:8 + n].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _bad(path, f"the header is not valid JSON ({e})") from None
+    except RecursionError:
+        raise _bad(path, "the header's JSON is nested too deeply") from None
     if not isinstance(header, dict):
         raise _bad(path, "the header is not a JSON object")
     meta = header.pop("__metadata__", None) or {}
@@ -410,22 +457,67 @@ def _parse(data: bytes, path: str) -> tuple[dict[str, np.ndarray], dict[str, str
 
 
 def _decode(node, tensors: dict, wrap, path: str):
-    if isinstance(node, list):
-        return [_decode(v, tensors, wrap, path) for v in node]
-    if isinstance(node, dict):
+    root: list = [None]
+    stack = [(node, root, 0)]
+    done = []       # (destination, index, tag, items): tuples/dicts built after their items
+    # iterative, as _encode: a deep (or hostile) structure must not exhaust the stack
+    while stack:
+        node, dst, i = stack.pop()
+        if isinstance(node, list):
+            items: list = [None] * len(node)
+            dst[i] = items
+            stack += [(v, items, j) for j, v in enumerate(node)]
+            continue
+        if not isinstance(node, dict):
+            dst[i] = node
+            continue
         if len(node) != 1:
-            raise _bad(path, f"unexpected structure node {node!r}")
+            raise _bad(path, f"unexpected structure node {str(node)[:200]}")
         (tag, v), = node.items()
         if tag in ("$tensor", "$ndarray"):
-            if v not in tensors:
-                raise _bad(path, f"the structure refers to tensor {v!r}, which the file lacks")
-            return wrap(tensors[v], tag == "$ndarray")
+            if not isinstance(v, str) or v not in tensors:
+                raise _bad(path, f"the structure refers to tensor {str(v)[:200]!r}, which "
+                                 "the file lacks")
+            dst[i] = wrap(tensors[v], tag == "$ndarray")
+        elif tag == "$tuple" and isinstance(v, list):
+            items = [None] * len(v)
+            done.append((dst, i, tag, items))
+            stack += [(x, items, j) for j, x in enumerate(v)]
+        elif tag == "$dict" and isinstance(v, list):
+            if not all(isinstance(kv, list) and len(kv) == 2 for kv in v):
+                raise _bad(path, "a $dict entry is not a [key, value] pair")
+            items = [None] * (2 * len(v))
+            done.append((dst, i, tag, items))
+            stack += [(x, items, j) for j, x in enumerate(x for kv in v for x in kv)]
+        elif tag == "$float" and v in ("inf", "-inf", "nan"):
+            dst[i] = float(v)
+        elif tag == "$scalar":
+            dst[i] = _np_scalar(v, path)
+        else:
+            raise _bad(path, f"unknown structure tag {str(tag)[:80]!r}")
+    for dst, i, tag, items in reversed(done):      # innermost first
         if tag == "$tuple":
-            return tuple(_decode(x, tensors, wrap, path) for x in v)
-        if tag == "$dict":
-            return {_decode(k, tensors, wrap, path): _decode(x, tensors, wrap, path)
-                    for k, x in v}
-        if tag == "$float":
-            return float(v)
-        raise _bad(path, f"unknown structure tag {tag!r}")
-    return node
+            dst[i] = tuple(items)
+        else:
+            try:
+                dst[i] = dict(zip(items[::2], items[1::2]))
+            except TypeError:
+                raise _bad(path, "a dict key is not a number, string, bool or None") from None
+    return root[0]
+
+
+def _np_scalar(v, path: str):
+    ok = isinstance(v, list) and len(v) == 2 and v[0] in _DTYPES
+    if ok:
+        x = float(v[1]["$float"]) if isinstance(v[1], dict) and v[1].get("$float") in (
+            "inf", "-inf", "nan") else v[1]
+        kind = np.dtype(_DTYPES[v[0]]).kind
+        ok = (isinstance(x, bool) if kind == "b" else
+              isinstance(x, int) and not isinstance(x, bool) if kind in "iu" else
+              isinstance(x, (int, float)) and not isinstance(x, bool))
+    if ok:
+        try:
+            return np.dtype(_DTYPES[v[0]]).type(x)
+        except (OverflowError, ValueError):
+            pass
+    raise _bad(path, f"bad NumPy scalar {str(v)[:100]}")

@@ -524,6 +524,7 @@ class Function:
         template = _template(out, out_tensors)
         fetches = [tracer.value_of(t) for t in out_tensors]
         tracer.finish()
+        _name_state(g, self)
         specialized = bool(tracer.size_escapes) and _specialize(g, tracer)
         out_kinds = []
         first = []
@@ -543,6 +544,8 @@ class Function:
                 out_kinds.append((kind, None, t._device))
                 first.append(t.detach() if t._node is not None or t._rg else t)
         g.outputs = fetches
+        # the nested structure the function returned (a graph file stores it, see export.py)
+        g._output_template = template
         if (template[0] == "D" and all(isinstance(k, str) and v[0] == "T" for k, v in template[1])
                 and len({v[1] for _, v in template[1]}) == len(template[1])):
             g.output_names = [k for k, _ in sorted(template[1], key=lambda kv: kv[1][1])]
@@ -635,6 +638,40 @@ class Function:
         return rebuild(template, first)
 
 
+def _name_state(g: Graph, function) -> None:
+    """Name the variables and the writes to them after the state_dict keys of the Module the
+    function runs (``bn1.running_mean``, not the trace's ``v3``), so errors about the graph
+    (an ONNX export of a training-mode graph) name what the user knows."""
+    import re
+
+    from ..export import _owning_module, state_names
+    # only what the trace could not name (v3); a closure's own path (m.0.weight) says more
+    unnamed = [n for n in g.bindings if n.op in ("variable", "assign")
+               and (n.name is None or re.fullmatch(r"v\d+(\.grad)?", n.name))]
+    if not unnamed:
+        return
+    model = _owning_module(function)
+    # (the model's state only: optimizer moments stay last in such messages, unnamed)
+    names = state_names(model) if model is not None else {}
+    if not names:
+        return
+    # a variable and the assigns to it must keep one name (fusion and DCE match them by it)
+    for n in unnamed:
+        b = g.bindings[n]
+        if not isinstance(b, tuple):
+            continue
+        t, slot = b
+        k = names.get(id(t)) or names.get(id(getattr(t, "_data", None)))
+        if k is None:
+            continue
+        k = k if slot == "data" else f"{k}.grad"
+        n.name = k
+        if n.op == "variable":
+            n.outputs[0].name = k
+        else:
+            n.attrs["var"] = k
+
+
 def _input_names(fn, args, kwargs, n: int) -> list[str]:
     """The graph's input names: the Python parameter names of tensor arguments passed
     directly (``def f(x, mask)`` -> ``x``, ``mask``); ``arg0``, ``arg1``... for all of them
@@ -644,6 +681,10 @@ def _input_names(fn, args, kwargs, n: int) -> list[str]:
 
     from .._tensor import Tensor
     fallback = [f"arg{k}" for k in range(n)]
+    from ..nn import Module
+    if isinstance(fn, Module):
+        # Module.__call__ takes (*args, **kwargs): the names are forward's, as for m.forward
+        fn = fn.forward
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):     # a builtin or a C callable: no names to take
@@ -1000,11 +1041,15 @@ def _numpy_generators(fn, args=()) -> tuple:
     import numpy as np
 
     from .._closures import reachable
+    from ..random import Generator
     kinds = (np.random.Generator, np.random.RandomState)
     out: dict[int, object] = {}
     for obj in (*reachable(fn), *args):
         if isinstance(obj, kinds):
             out[id(obj)] = obj
+        elif isinstance(obj, Generator):
+            # a tl.Generator's NumPy stream is a graph input: replays draw anew from it
+            continue
         elif hasattr(obj, "__dict__") and not isinstance(obj, type):
             for v in list(vars(obj).values()):
                 if isinstance(v, kinds):

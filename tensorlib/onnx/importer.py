@@ -825,22 +825,48 @@ def _slice(b, n, ins, at):
         starts, ends = at["starts"], at["ends"]
         axes, steps = at.get("axes"), None
     else:
-        starts = b.array(ins[1], "Slice starts").tolist()
-        ends = b.array(ins[2], "Slice ends").tolist()
+        starts = _bounds(b, ins[1], "Slice starts")
+        ends = _bounds(b, ins[2], "Slice ends")
         axes = b.array(ins[3], "Slice axes").tolist() if len(ins) > 3 and ins[3] is not None \
             else None
         steps = b.array(ins[4], "Slice steps").tolist() if len(ins) > 4 and \
             ins[4] is not None else None
     axes = list(range(len(starts))) if axes is None else [_ax(a, x.ndim) for a in axes]
     steps = steps or [1] * len(starts)
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise ValueError("Slice starts, ends, axes and steps differ in length")
     index = [slice(None)] * x.ndim
+    exprs = []      # (3 * axis + (0 start, 1 end), expression): bounds known at run time
     big = 1 << 62
     for a, s, e, st in zip(axes, starts, ends, steps):
-        s, e = int(max(min(s, big), -big)), int(max(min(e, big), -big))
-        if st < 0 and e <= -big:
+        if st == 0:
+            raise ValueError("Slice step is 0")
+        run_time = [(f, v) for f, v in enumerate((s, e)) if not isinstance(v, int)]
+        if run_time and st < 0:
+            # ONNX clamps a negative-step end of -1 to "before the start"; Python reads it
+            # as the last element: the two agree only on bounds known here
+            raise NotImplementedError("Slice with a negative step and bounds known only at "
+                                      "run time")
+        exprs += [(3 * a + f, v) for f, v in run_time]
+        s = None if not isinstance(s, int) else int(max(min(s, big), -big))
+        e = None if not isinstance(e, int) else int(max(min(e, big), -big))
+        if st < 0 and e is not None and e <= -big:
             e = None
         index[a] = slice(s, e, int(st))
-    return [b.op("slice", x, index=tuple(index))]
+    if not exprs:
+        return [b.op("slice", x, index=tuple(index))]
+    from ..graph.sizes import number_sources
+    lowered, srcs = number_sources([e for _, e in exprs], [x], 1)
+    return [b.op("slice_sized", x, *srcs, index=tuple(index),
+                 sizes=tuple((w, e) for (w, _), e in zip(exprs, lowered)))]
+
+
+def _bounds(b, v, what: str) -> list:
+    """Slice bounds: ints, or size expressions where they follow a dynamic dim."""
+    from .import_shapes import SymShape
+    if isinstance(v, SymShape):
+        return list(v.items)
+    return [int(i) for i in np.asarray(b.array(v, what)).reshape(-1)]
 
 
 @imp("Split")
@@ -1362,7 +1388,10 @@ def _import_node(b, nd) -> None:
     ins = [b.value(x) for x in nd.input]
     try:
         importer = IMPORTERS[nd.op_type]
-        if any(isinstance(v, SymShape) for v in ins):
+        # a data tensor sliced at run-time bounds (pos[:, :x.shape[1]]) is the data
+        # importer's: only the bounds are shapes
+        data_slice = nd.op_type == "Slice" and ins and not isinstance(ins[0], SymShape)
+        if any(isinstance(v, SymShape) for v in ins) and not data_slice:
             # a shape computed at run time: only the shape ops follow it
             importer = SYM_IMPORTERS.get(nd.op_type)
             if importer is None:

@@ -213,6 +213,7 @@ class _Rewrite:
             self.new.traced_devices[new.id] = g.traced_device(old)
         self.new.output_names = g.output_names
         self.new.output_structure = g.output_structure
+        self.new._output_template = getattr(g, "_output_template", None)   # nested outputs
         place(self.new, names, **place_kwargs)
         return self.new
 
