@@ -910,6 +910,19 @@ def _check_geometry(op: str, shapes: list[tuple], attrs: dict) -> None:
             _need(not _known(*s, *c) or tuple(s) == tuple(c), f"{op}: state shapes differ")
         for s in (acts, ga):
             _need(not _known(*s, *c) or tuple(s) == (c[0], 4 * c[1]), f"{op}: gate shapes")
+    elif op == "gru_cell":
+        gi, gh, h = shapes
+        _need(len(gi) == 2 and len(gh) == 2 and len(h) == 2, f"{op}: operands must be 2-D")
+        _need(not _known(*gi, *gh) or tuple(gi) == tuple(gh), f"{op}: gi and gh shapes differ")
+        _need(not _known(gi[1], h[1]) or gi[1] == 3 * h[1], f"{op}: gates must be 3*H")
+        _need(not _known(gi[0], h[0]) or gi[0] == h[0], f"{op}: batch sizes differ")
+    elif op == "gru_cell_grad":
+        _need(all(len(s) == 2 for s in shapes), f"{op}: operands must be 2-D")
+        acts, gh, h, gy, ga = shapes
+        for s in (gh, ga):
+            _need(not _known(*s, *acts) or tuple(s) == tuple(acts), f"{op}: gate shapes differ")
+        _need(not _known(*gy, *h) or tuple(gy) == tuple(h), f"{op}: state shapes differ")
+        _need(not _known(acts[1], h[1]) or acts[1] == 3 * h[1], f"{op}: gates must be 3*H")
     elif op in ("cross_entropy", "nll_loss"):
         x, t = shapes[0], shapes[1]
         _need(len(x) >= 1, f"{op}: input needs a class dimension")

@@ -9,6 +9,8 @@ projections step in Python (a captured projection is traced per sequence length)
 from __future__ import annotations
 
 import math
+import sys
+import warnings
 
 import numpy as np
 
@@ -17,7 +19,7 @@ from .._apply import apply
 from .._state import state as _state_flags
 from ..ops.fill import fill
 from ..ops.indexing import take
-from ..ops.nn_rnn import LSTM_CELL
+from ..ops.nn_rnn import GRU_CELL, LSTM_CELL
 from ..ops.nn_rnn_seq import GRU_SEQ, LSTM_SEQ, RNN_SEQ
 from .._tensor import Tensor
 from ..ops.shape import concatenate, split, stack
@@ -52,20 +54,25 @@ def _packed_cell(mode: str, hidden: int):
             return (h if w_hr is None else F.linear(h, w_hr)), c
         return lstm
     if mode == "GRU":
-        H = hidden
-
-        def gru(gi, h, c, w_hh, b_hh, w_hr):   # F.gru_cell's formula
-            gh = F.linear(h, w_hh, b_hh)
-            rz = (gi[:, :2 * H] + gh[:, :2 * H]).sigmoid()
-            r, z = rz[:, :H], rz[:, H:]
-            n = (gi[:, 2 * H:] + r * gh[:, 2 * H:]).tanh()
-            return n + z * (h - n), None
+        def gru(gi, h, c, w_hh, b_hh, w_hr):   # F.gru_cell's fused op
+            h, _ = apply(GRU_CELL, gi, F.linear(h, w_hh, b_hh), h)
+            return h, None
         return gru
     act = F.tanh if mode == "RNN_TANH" else F.relu
 
     def rnn(gi, h, c, w_hh, b_hh, w_hr):
         return act(gi + F.linear(h, w_hh, b_hh)), None
     return rnn
+
+
+def _init_depth(obj) -> int:
+    """How many ``__init__`` frames of ``obj`` (subclasses' included) the caller is in: a
+    warning's stacklevel that points at the line constructing the module."""
+    frame, depth = sys._getframe(2), 1
+    while frame is not None and frame.f_code.co_name == "__init__" and \
+            frame.f_locals.get("self") is obj:
+        frame, depth = frame.f_back, depth + 1
+    return depth
 
 
 def _state(hx, lstm: bool, name: str):
@@ -107,6 +114,12 @@ class RNNBase(Module):
         if proj_size >= hidden_size:
             raise ValueError(f"{name}: proj_size ({proj_size}) must be smaller than "
                              f"hidden_size ({hidden_size})")
+        if dropout > 0 and num_layers == 1:
+            # PyTorch's message: dropout only acts between layers, so here it does nothing
+            warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
+                          "non-zero dropout expects num_layers greater than 1, but got "
+                          f"dropout={dropout} and num_layers={num_layers}",
+                          stacklevel=_init_depth(self) + 1)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first = bias, batch_first
         self.dropout, self.bidirectional = float(dropout), bidirectional

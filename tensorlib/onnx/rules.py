@@ -48,6 +48,7 @@ UNSUPPORTED = {
     "avg_pool2d_grad": "a gradient kernel (export inference graphs)",
     "embedding_grad": "a gradient kernel (export inference graphs)",
     "lstm_cell_grad": "a gradient kernel (export inference graphs)",
+    "gru_cell_grad": "a gradient kernel (export inference graphs)",
     "lstm_seq_grad": "a gradient kernel (export inference graphs)",
     "gru_seq_grad": "a gradient kernel (export inference graphs)",
     "rnn_seq_grad": "a gradient kernel (export inference graphs)",
@@ -1306,6 +1307,24 @@ def _lstm_cell(ctx, n):
     h_new = ctx.op("Mul", [o, ctx.op("Tanh", [c_new])])
     acts = ctx.op("Concat", [ifg, g, o], axis=1)
     return [h_new, c_new, acts]
+
+
+@rule("gru_cell")
+def _gru_cell(ctx, n):
+    gi, gh, h = ctx.ins(n)      # the biases are already in gi and gh
+    H = n.inputs[2].shape[1]
+    if H is None:
+        ctx.unsupported("gru_cell needs a static hidden size")
+    rz = ctx.op("Sigmoid", [ctx.op("Add", [ctx.slice(gi, [0], [2 * H], [1]),
+                                           ctx.slice(gh, [0], [2 * H], [1])])])
+    r = ctx.slice(rz, [0], [H], [1])
+    z = ctx.slice(rz, [H], [2 * H], [1])
+    nn = ctx.op("Tanh", [ctx.op("Add", [ctx.slice(gi, [2 * H], [3 * H], [1]),
+                                        ctx.op("Mul", [r, ctx.slice(gh, [2 * H], [3 * H],
+                                                                    [1])])])])
+    h_new = ctx.op("Add", [nn, ctx.op("Mul", [z, ctx.op("Sub", [h, nn])])])
+    acts = ctx.op("Concat", [rz, nn], axis=1)
+    return [h_new, acts]
 
 
 # tensorlib's gate blocks (PyTorch's order) in ONNX's order: LSTM i,f,g,o -> i,o,f,c; GRU

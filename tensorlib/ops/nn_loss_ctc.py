@@ -344,6 +344,15 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0,
     gradient) zero. ``reduction``: 'none' (per sample), 'sum', or 'mean' (each loss divided by
     its target length, at least 1, then averaged over the batch). float32 or float64.
 
+    Gradient: the exact derivative of the loss, ``-posterior`` (per frame, the occupation
+    probability of each class under the alignments, scaled by the reduction) with respect to
+    ``log_probs`` itself. PyTorch's kernel instead returns ``exp(log_probs) - posterior``,
+    which folds in the Jacobian of a ``log_softmax`` it assumes was applied. So when
+    ``log_probs`` comes out of ``log_softmax`` inside the graph (the usual case), the gradients
+    of the logits are the same in both libraries. When ``log_probs`` is a leaf (normalised
+    outside the graph), ``log_probs.grad`` lacks PyTorch's ``exp(log_probs)`` term (scaled as
+    the rest of the gradient, by the reduction and the incoming gradient).
+
     >>> lp = tl.randn(50, 2, 20).log_softmax(2)
     >>> loss = F.ctc_loss(lp, tl.tensor([[1, 2, 3], [4, 5, 0]]), [50, 40], [3, 2])
     """

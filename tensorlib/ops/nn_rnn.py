@@ -1,5 +1,5 @@
-"""Recurrent cells: lstm_cell (a fused gate kernel) and gru_cell (a composite); the
-whole-sequence ops built on them live in ``nn_rnn_seq``.
+"""Recurrent cells: lstm_cell and gru_cell (fused gate ops); the whole-sequence ops built on
+them live in ``nn_rnn_seq``.
 
 lstm_cell = two bias-free linear ops for the gate pre-activations, then one ``lstm_cell``
 op: (x W_ih^T, c, h W_hh^T, b_ih, b_hh) -> (h', c', activated gates). The op adds its
@@ -11,6 +11,10 @@ formula in tensorlib ops when it is (create_graph=True), so grad of grad works.
 On the CPU, float32 runs one fused Cython pass each way (``_ops.lstm_cell_fwd/bwd``, built
 on the vectorised exp/tanh of ``_simd_math.h``); other dtypes and devices run the NumPy/CuPy
 formulas below.
+
+gru_cell = the two products with their biases (``linear``), then one ``gru_cell`` op:
+(x W_ih^T + b_ih, h W_hh^T + b_hh, h) -> (h', activated r, z, n), one NumPy/CuPy formula
+for every device; its vjp mirrors lstm_cell's (``gru_cell_grad`` or tensorlib ops).
 """
 from __future__ import annotations
 
@@ -205,22 +209,101 @@ def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple[Tensor, Tens
     return h_new, c_new
 
 
+def _gru_cell_fwd(xp, gi, gh, h):
+    """(h', acts): acts holds the activated gates r, z, n (N, 3H) the backward reads."""
+    H = h.shape[1]
+    acts = xp.empty(gi.shape, xp.result_type(gi, gh, h))
+    rz, n = acts[:, :2 * H], acts[:, 2 * H:]
+    xp.add(gi[:, :2 * H], gh[:, :2 * H], out=rz)
+    # sigmoid through tanh, as the sequence kernels: no overflow for large |x|
+    rz *= 0.5
+    xp.tanh(rz, out=rz)
+    rz *= 0.5
+    rz += 0.5
+    xp.multiply(rz[:, :H], gh[:, 2 * H:], out=n)
+    n += gi[:, 2 * H:]
+    xp.tanh(n, out=n)
+    h_new = h - n                       # n + z * (h - n)
+    h_new *= rz[:, H:]
+    h_new += n
+    return h_new, acts
+
+
+def _gru_cell_grad_fwd(xp, acts, gh, h, gy, gacts):
+    """(d gi, d gh, d h) of gru_cell; gacts: the gradient of its acts output."""
+    H = h.shape[1]
+    r, z, n = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:]
+    dgi = xp.empty(acts.shape, xp.result_type(acts, gh, h, gy, gacts))
+    dnp = dgi[:, 2 * H:]
+    xp.multiply(gy * (1 - z) + gacts[:, 2 * H:], 1 - n * n, out=dnp)
+    xp.multiply(dnp * gh[:, 2 * H:] + gacts[:, :H], r * (1 - r), out=dgi[:, :H])
+    xp.multiply(gy * (h - n) + gacts[:, H:2 * H], z * (1 - z), out=dgi[:, H:2 * H])
+    dgh = dgi.copy()
+    xp.multiply(dnp, r, out=dgh[:, 2 * H:])     # W_hn h + b_hn sits inside r * (...)
+    return dgi, dgh, gy * z
+
+
+def _gru_cell_bwd_ops(acts, gh, h, gy, gacts):
+    """gru_cell's backward in tensorlib ops (differentiable): (d gi, d gh, d h)."""
+    H = h.shape[1]
+    r, z, n = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:]
+    dnp = (gy * (1.0 - z) + gacts[:, 2 * H:]) * (1.0 - n * n)
+    drp = (dnp * gh[:, 2 * H:] + gacts[:, :H]) * r * (1.0 - r)
+    dzp = (gy * (h - n) + gacts[:, H:2 * H]) * z * (1.0 - z)
+    return (concatenate([drp, dzp, dnp], axis=1), concatenate([drp, dzp, dnp * r], axis=1),
+            gy * z)
+
+
+def _gru_cell_vjp(n, gy, gacts):
+    gh, h = n.inputs[1], n.inputs[2]
+    acts = n.output(1)
+    if not state.grad_enabled:
+        return apply(GRU_CELL_GRAD, acts.detach(), gh, h, gy, gacts)
+    return _gru_cell_bwd_ops(acts, gh, h, gy, gacts)
+
+
+def _gru_cell_infer(gi, gh, h):
+    si, sh, sx = tuple(gi[0]), tuple(gh[0]), tuple(h[0])
+    if len(si) != 2 or len(sx) != 2 or sh != si:
+        raise ValueError(f"gru_cell: gi {si} and gh {sh} must be one (N, 3H) shape and h "
+                         f"{sx} (N, H)")
+    if None not in (si[1], sx[1]) and si[1] != 3 * sx[1] or (
+            None not in (si[0], sx[0]) and si[0] != sx[0]):
+        raise ValueError(f"gru_cell: gates {si} do not fit h {sx}: they must be (N, 3H)")
+    return h, gi
+
+
+GRU_CELL = register(OpDef(
+    "gru_cell", _gru_cell_fwd, vjp=_gru_cell_vjp, saves=(1, 2), saves_output=(1,),
+    cost=io_cost(lambda i, o, **a: 14 * numel(i[2][0])), infer=_gru_cell_infer,
+    doc="one GRU step from its gate pre-activations: (x W_ih^T + b_ih, h W_hh^T + b_hh, h) "
+        "-> (h', activated r, z, n)"))
+# the first-order backward of gru_cell, used only when the backward is not recorded
+GRU_CELL_GRAD = register(OpDef(
+    "gru_cell_grad", _gru_cell_grad_fwd, vjp=None, saves=False,
+    cost=io_cost(lambda i, o, **a: 20 * numel(i[2][0])),
+    infer=lambda acts, gh, h, gy, ga: (acts, acts, h)))
+
+
 def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> Tensor:
-    """One GRU step (PyTorch's gate order r, z, n): returns h'."""
+    """One GRU step (PyTorch's gate order r, z, n; the reset gate scales
+    ``W_hn h + b_hn``): returns h'.
+
+    ``hx`` is h (N, hidden); w_ih (3*hidden, in), w_hh (3*hidden, hidden), biases
+    (3*hidden,). Two products, then one fused op for the gates (``gru_cell``).
+    """
     if state.autocast is not None:
         return autocast_call(gru_cell, "gru_cell", input, hx, w_ih, w_hh, b_ih, b_hh)
     op = "gru_cell"
     x = as_float_tensor(input, op)
     h = as_float_tensor(hx, op, "hx")
     w_ih, w_hh = as_float_tensor(w_ih, op, "w_ih"), as_float_tensor(w_hh, op, "w_hh")
+    b_ih, b_hh = (None if b is None else as_float_tensor(b, op, name)
+                  for name, b in (("b_ih", b_ih), ("b_hh", b_hh)))
     _check_cell(op, x, h, (w_ih, w_hh, b_ih, b_hh), 3)
-    H = h.shape[1]
-    gi = linear(x, w_ih, b_ih)
-    gh = linear(h, w_hh, b_hh)
-    rz = (gi[:, :2 * H] + gh[:, :2 * H]).sigmoid()
-    r, z = rz[:, :H], rz[:, H:]
-    n = (gi[:, 2 * H:] + r * gh[:, 2 * H:]).tanh()
-    return n + z * (h - n)
+    # b_hh's n rows belong inside r * (W_hn h + b_hn): the whole b_hh goes with h W_hh^T
+    h_new, _ = apply(GRU_CELL, linear(x, w_ih, b_ih), linear(h, w_hh, b_hh), h)
+    return h_new
 
 
 # the whole-sequence ops (lstm_seq, gru_seq, rnn_seq) build on the cell kernels above

@@ -17,7 +17,7 @@ return only the first ones.
 
 The CPU kernels keep today's fused float32 pieces: the input half of every step's gates in
 one matrix product, then per step one GEMM accumulated into the gates and the Cython LSTM
-cell (``_ops.lstm_cell_fwd/bwd`` through ``nn_rnn._cell_cpu/_cell_grad_cpu``). The vjp is
+cell (``_ops.lstm_cell_fwd/bwd``). The vjp is
 one BPTT kernel (``*_seq_grad``) when the backward is not recorded, and the same BPTT in
 tensorlib ops when it is (create_graph=True), so grad of grad works (as ``lstm_cell``).
 """
@@ -30,7 +30,7 @@ from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import state
 from .nn_layers import _matmul
-from .nn_rnn import _cell_bwd_ops, _cell_cpu, _cell_fwd, _cell_grad_cpu, _cell_grad_fwd
+from .nn_rnn import _cell_bwd_ops, _cell_cpu, _cell_fwd, _cell_grad_fwd
 from .nn_util import as_float_tensor, io_cost
 from .registry import OpDef, register
 from ._util import numel
@@ -295,54 +295,124 @@ def _ordered(out: dict, need) -> tuple:
     return tuple(out[i] for i in sorted(need))
 
 
+def _step_matmul(xp, m: int, k: int, n: int, dtype):
+    """The product for one step's recurrent gradient, ``(m, k) @ (k, n)`` with ``out=``,
+    chosen once per sequence: NumPy's ``dot`` for the small float products that
+    ``_gemm.matmul`` would leave to NumPy anyway (its routing checks cost more than such a
+    product), ``_gemm.matmul`` (or CuPy's) for the rest."""
+    if (xp is np and dtype in (np.float32, np.float64) and m * n * k < _gemm.MIN_WORK
+            and k * n < _gemm.GEMV_PARALLEL):
+        return np.dot
+    return _matmul(xp)
+
+
+def _befores(seq, first, reverse: bool) -> list:
+    """Per step t, the state step t starts from: views of ``seq`` (T, N, H) and ``first``."""
+    return [*seq[1:], first] if reverse else [first, *seq[:-1]]
+
+
+def _nonzero(xp, a):
+    """``a``, or None when it is all zeros (the gradient of a workspace output nobody used,
+    which the backward engine fills with zeros): the loop then skips adding it."""
+    return a if a.size and bool(a.any()) else None
+
+
+# The BPTT loops below run one Python iteration per time step, so everything that does not
+# depend on the step's incoming gradient is hoisted out of them (dtype checks, buffers, the
+# product routine, per-step views, the terms that are linear in that gradient), and the
+# input-side products run once over all steps afterwards (_param_grads).
 def _lstm_grad_fwd(xp, x, h0, c0, w_ih, w_hh, y, acts, cs, gy, ghT, gcT, gacts, gcs, *,
                    reverse=False, need=()):
     T, N, _ = x.shape
     H = h0.shape[1]
     x, h0, c0, y, acts, cs, gy, gacts, gcs = _contig(xp, x, h0, c0, y, acts, cs, gy, gacts,
                                                      gcs)
-    dg = xp.empty((T, N, 4 * H), x.dtype)
-    dh, dc = xp.array(ghT, copy=True), xp.array(gcT, copy=True)
+    dt = x.dtype
+    dg = xp.empty((T, N, 4 * H), dt)
+    dh = xp.array(ghT, dtype=dt, copy=True)
+    dc, dc_next = xp.array(gcT, dtype=dt, copy=True), xp.empty((N, H), dt)
+    gh = xp.empty((N, H), dt)
+    ga, gcs = _nonzero(xp, gacts), _nonzero(xp, gcs)
+    gc_buf = None if gcs is None else xp.empty((N, H), dt)
+    fused = xp is np and dt == np.float32 and N * H > 0
+    if fused:
+        from .. import _ops
+        cell_bwd = _ops.lstm_cell_bwd
+    mm, whh = _step_matmul(xp, N, 4 * H, H, dt), xp.ascontiguousarray(w_hh)
+    cprev = _befores(cs, c0, reverse)
+    add = xp.add
     for t in _steps(T, not reverse):
-        p = _prev(t, reverse)
-        c_prev = cs[p] if 0 <= p < T else c0
-        gh = gy[t] + dh
-        gc = dc + gcs[t]
-        if xp is np:
-            _, dc = _cell_grad_cpu(acts[t], c_prev, cs[t], gh, gc, gacts[t], out=dg[t])
+        add(gy[t], dh, out=gh)
+        gc = dc if gcs is None else add(dc, gcs[t], out=gc_buf)
+        dg_t = dg[t]
+        if fused:
+            # writes the new dc into the other buffer: the kernel reads gc (maybe dc) whole
+            cell_bwd(acts[t], cprev[t], cs[t], gh, gc, None if ga is None else ga[t], dg_t,
+                     dc_next)
+            dc, dc_next = dc_next, dc
         else:
-            dg[t], dc = _cell_grad_fwd(xp, acts[t], c_prev, cs[t], gh, gc, gacts[t])
-        dh = _matmul(xp)(dg[t], w_hh)
+            dg_t[...], dc = _cell_grad_fwd(xp, acts[t], cprev[t], cs[t], gh, gc,
+                                           0.0 if ga is None else ga[t])
+        mm(dg_t, whh, out=dh)
     out = _param_grads(xp, need, 3, x, h0, y, w_ih, dg, dg, reverse)
     out[1], out[2] = dh, dc
     return _ordered(out, need)
 
 
 def _gru_grad_fwd(xp, x, h0, w_ih, w_hh, y, ws, gy, ghT, gws, *, reverse=False, need=()):
+    """GRU BPTT. With d the gradient reaching a step's output (gy[t] plus what flows back
+    from step t + 1), every gate gradient is ``d * coef + const`` with coef and const known
+    before the loop, so a step is a broadcast multiply, the recurrent product and two adds:
+    ``dgh = d * C + E`` (the hidden-side pre-activation gradients r, z, n) and
+    ``dh = d * z + dgh @ W_hh``. dgi differs from dgh only in its n block (no r factor, no
+    ``W_hn h + b_hn`` gradient), rebuilt after the loop from the stored d."""
     T, N, _ = x.shape
     H = h0.shape[1]
     x, h0, y, ws, gy, gws = _contig(xp, x, h0, y, ws, gy, gws)
-    dgi, dgh = xp.empty((T, N, 3 * H), x.dtype), xp.empty((T, N, 3 * H), x.dtype)
-    dh = xp.array(ghT, copy=True)
-    for t in _steps(T, not reverse):
-        p = _prev(t, reverse)
-        h_prev = y[p] if 0 <= p < T else h0
-        w, gw = ws[t], gws[t]
-        r, z, n, ghn = w[:, :H], w[:, H:2 * H], w[:, 2 * H:3 * H], w[:, 3 * H:]
-        d = gy[t] + dh
-        dn = d * (1 - z) + gw[:, 2 * H:3 * H]
-        dz = d * (h_prev - n) + gw[:, H:2 * H]
-        i_, h_ = dgi[t], dgh[t]
-        dnp = i_[:, 2 * H:]
-        xp.multiply(dn, 1 - n * n, out=dnp)
-        dr = dnp * ghn + gw[:, :H]
-        xp.multiply(dnp, r, out=h_[:, 2 * H:])
-        h_[:, 2 * H:] += gw[:, 3 * H:]
-        xp.multiply(dr, r * (1 - r), out=i_[:, :H])
-        xp.multiply(dz, z * (1 - z), out=i_[:, H:2 * H])
-        h_[:, :2 * H] = i_[:, :2 * H]
-        dh = d * z
-        dh += _matmul(xp)(h_, w_hh)
+    dt = x.dtype
+    dh = xp.array(ghT, dtype=dt, copy=True)
+    dgh = xp.empty((T, N, 3 * H), dt)
+    ds = xp.empty((T, N, H), dt)
+    if T:
+        r, z, n, ghn = (ws[..., k * H:(k + 1) * H] for k in range(4))
+        hprev = xp.stack(_befores(y, h0, reverse)) if T > 1 else h0[None]
+        one_z, dtn = 1 - z, 1 - n * n
+        # d(loss)/d(n's pre-activation) per unit d: (1 - z) (1 - n^2)
+        an = one_z * dtn
+        coef = xp.empty((T, N, 3, H), dt)
+        xp.multiply(an * ghn, r * (1 - r), out=coef[:, :, 0])
+        xp.multiply(hprev - n, z * (1 - z), out=coef[:, :, 1])
+        xp.multiply(an, r, out=coef[:, :, 2])
+        gws = _nonzero(xp, gws)
+        const = None
+        if gws is not None:
+            gr, gz, gn, ghn_ = (gws[..., k * H:(k + 1) * H] for k in range(4))
+            bn = gn * dtn
+            const = xp.empty((T, N, 3, H), dt)
+            xp.multiply(bn * ghn + gr, r * (1 - r), out=const[:, :, 0])
+            xp.multiply(gz, z * (1 - z), out=const[:, :, 1])
+            xp.add(bn * r, ghn_, out=const[:, :, 2])
+        mm, whh = _step_matmul(xp, N, 3 * H, H, dt), xp.ascontiguousarray(w_hh)
+        dgh4 = dgh.reshape(T, N, 3, H)
+        add, mul = xp.add, xp.multiply
+        acc = xp.empty((N, H), dt)
+        for t in _steps(T, not reverse):
+            d = ds[t]
+            add(gy[t], dh, out=d)
+            g4 = dgh4[t]
+            mul(d[:, None, :], coef[t], out=g4)
+            if const is not None:
+                g4 += const[t]
+            mul(d, z[t], out=acc)
+            mm(dgh[t], whh, out=dh)
+            dh += acc
+        dgi = dgh.copy()
+        dn = dgi[..., 2 * H:]
+        xp.multiply(ds, an, out=dn)
+        if gws is not None:
+            dn += bn
+    else:
+        dgi = dgh
     out = _param_grads(xp, need, 2, x, h0, y, w_ih, dgi, dgh, reverse)
     out[1] = dh
     return _ordered(out, need)
@@ -353,16 +423,18 @@ def _rnn_grad_fwd(xp, x, h0, w_ih, w_hh, y, gy, ghT, *, reverse=False, nonlinear
     T, N, _ = x.shape
     H = h0.shape[1]
     x, h0, y, gy = _contig(xp, x, h0, y, gy)
-    dg = xp.empty((T, N, H), x.dtype)
-    dh = xp.array(ghT, copy=True)
+    dt = x.dtype
+    dg = xp.empty((T, N, H), dt)
+    dh = xp.array(ghT, dtype=dt, copy=True)
+    # the activation's derivative at every step, before the loop
+    dact = (y > 0).astype(dt) if nonlinearity == "relu" else 1 - y * y
+    mm, whh = _step_matmul(xp, N, H, H, dt), xp.ascontiguousarray(w_hh)
+    add, mul = xp.add, xp.multiply
     for t in _steps(T, not reverse):
         d = dg[t]
-        xp.add(gy[t], dh, out=d)
-        if nonlinearity == "relu":
-            d *= y[t] > 0
-        else:
-            d *= 1 - y[t] * y[t]
-        dh = _matmul(xp)(d, w_hh)
+        add(gy[t], dh, out=d)
+        mul(d, dact[t], out=d)
+        mm(d, whh, out=dh)
     out = _param_grads(xp, need, 2, x, h0, y, w_ih, dg, dg, reverse)
     out[1] = dh
     return _ordered(out, need)

@@ -62,6 +62,9 @@ def _lstm_cell_rule(op, *arrays, **attrs):
         return fallback(op)(*arrays, **attrs)
     return _fold_rule(n2)(op, *arrays, **attrs)
 simple("lstm_cell_grad")(_fold_rule(6))
+# gi, gh, h (and the backward's acts, gh, h, gy, gacts) are all (N, ...): the batch folds into N
+simple("gru_cell")(_fold_rule(3))
+simple("gru_cell_grad")(_fold_rule(5))
 simple("batch_norm_eval")(_fold_rule(1))
 
 

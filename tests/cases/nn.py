@@ -446,6 +446,43 @@ add("lstm_cell_grad", lambda *a: _apply(nn_rnn.LSTM_CELL_GRAD, *a), _cell_grad_i
     _cell_grad_ref, grad=False)
 
 
+def _gru_ref(gi, gh, h):
+    H = h.shape[1]
+    r, z = _sig(gi[:, :H] + gh[:, :H]), _sig(gi[:, H:2 * H] + gh[:, H:2 * H])
+    n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+    return n + z * (h - n), np.concatenate([r, z, n], 1)
+
+
+def _gru_inputs(draw):
+    N, H = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    return [arr(draw, (N, 3 * H)), arr(draw, (N, 3 * H)), arr(draw, (N, H))]
+
+
+# F.gru_cell's gate op: x W_ih^T + b_ih, h W_hh^T + b_hh (b_hn inside r * (...)), h
+add("gru_cell", lambda gi, gh, h: _apply(nn_rnn.GRU_CELL, gi, gh, h), _gru_inputs, _gru_ref)
+
+
+def _gru_grad_inputs(draw):
+    gi, gh, h = _gru_inputs(draw)
+    _, acts = _gru_ref(gi, gh, h)
+    return [acts, gh, h, arr(draw, h.shape), arr(draw, acts.shape)]
+
+
+def _gru_grad_ref(acts, gh, h, gy, ga):
+    H = h.shape[1]
+    r, z, n = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:]
+    dnp = (gy * (1 - z) + ga[:, 2 * H:]) * (1 - n ** 2)
+    drp = (dnp * gh[:, 2 * H:] + ga[:, :H]) * r * (1 - r)
+    dzp = (gy * (h - n) + ga[:, H:2 * H]) * z * (1 - z)
+    return (np.concatenate([drp, dzp, dnp], 1), np.concatenate([drp, dzp, dnp * r], 1),
+            gy * z)
+
+
+# first-order only: the kernel the gru_cell vjp uses when the backward is not recorded
+add("gru_cell_grad", lambda *a: _apply(nn_rnn.GRU_CELL_GRAD, *a), _gru_grad_inputs,
+    _gru_grad_ref, grad=False)
+
+
 # --- layer_norm (one op: y, mean, rstd) and its first-order backward ----------------------------
 def _ln_ref(x, *wb, eps, ndim, affine):
     axes = tuple(range(x.ndim - ndim, x.ndim))
