@@ -19,6 +19,7 @@ from .ops import diagonal as DG
 from .ops import numeric as NU
 from .ops import rearrange as RA
 from .ops import rounding as _rounding
+from .ops import torch_api as TA
 from .ops import sorting as SO
 from .ops import statistics as ST
 from .ops import cumulative as CU
@@ -26,6 +27,7 @@ from .ops import moments as MO
 from .ops import rotation as RO
 from .ops import special_fns as SF
 from ._dtypes import can_store
+from .errors import DTypeError
 from .ops._util import promote_for_scalar, to_tensor, torch_promote, weak_scalar
 
 _SCALARS = (int, float, bool, np.number, np.bool_)
@@ -127,8 +129,9 @@ def _assign(self: Tensor, result: Tensor, name: str) -> Tensor:
     """Write ``result`` (computed out of place from an alias of self) into self's storage,
     bump the version, and make self's history that of ``result``."""
     if not can_store(result._data.dtype, self._data.dtype):   # (int64 into uint8 wraps)
-        raise TypeError(f"{name}: result of dtype {result._data.dtype} cannot be stored in a "
-                        f"tensor of dtype {self._data.dtype}")
+        raise DTypeError(f"{name}: result of dtype {result._data.dtype} cannot be stored in a "
+                         f"tensor of dtype {self._data.dtype} (result type can't be cast to "
+                         "the desired output type)")
     if result._data.shape != self._data.shape:
         raise ValueError(f"{name}: result of shape {result._data.shape} does not fit the "
                          f"in-place target of shape {self._data.shape}")
@@ -292,8 +295,9 @@ def _inplace(op, name):
                 if o.dtype != res_dt:
                     o = o.astype(res_dt)
             if not can_store(res_dt, self._data.dtype):
-                raise TypeError(f"{name}: result of dtype {res_dt} cannot be stored in a tensor "
-                                f"of dtype {self._data.dtype}")
+                raise DTypeError(f"{name}: result of dtype {res_dt} cannot be stored in a "
+                                 f"tensor of dtype {self._data.dtype} (result type can't be "
+                                 "cast to the desired output type)")
             if op.check is not None:        # what apply would check (// and % by zero)
                 op.check(self._data, o)
             try:
@@ -426,7 +430,7 @@ _METHODS = {
     "log2": E.log2, "log1p": E.log1p, "expm1": E.expm1, "sqrt": E.sqrt, "rsqrt": E.rsqrt,
     "square": E.square, "reciprocal": E.reciprocal, "sin": E.sin, "cos": E.cos, "tan": E.tan,
     "tanh": E.tanh, "sigmoid": E.sigmoid, "relu": E.relu, "erf": E.erf, "floor": E.floor,
-    "ceil": E.ceil, "round": _rounding.round, "trunc": E.trunc, "clip": E.clip, "clamp": E.clip,
+    "ceil": E.ceil, "round": _rounding.round, "trunc": E.trunc, "clip": TA.clamp, "clamp": TA.clamp,
     "isnan": E.isnan, "isinf": E.isinf, "isfinite": E.isfinite, "maximum": E.maximum,
     "minimum": E.minimum, "logical_not": E.logical_not, "logical_and": E.logical_and,
     "logical_or": E.logical_or, "add": E.add, "sub": E.sub, "mul": E.mul, "div": E.div,
@@ -697,7 +701,7 @@ Tensor.roll = S.roll
 Tensor.div_ = _div_
 Tensor.divide_ = _div_
 # a tensor bound that requires grad is recorded too (clamp_(min=lo) with lo learnable)
-Tensor.clamp_ = _inplace_fn(E.clip, "clamp_")
+Tensor.clamp_ = _inplace_fn(TA.clamp, "clamp_")
 Tensor.clip_ = Tensor.clamp_
 Tensor.new_tensor = _new_tensor
 Tensor.uniform_ = _uniform_

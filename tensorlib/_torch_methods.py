@@ -68,7 +68,7 @@ def _addr(self, vec1, vec2, *, beta: float = 1, alpha: float = 1) -> Tensor:
 
 def _where(self, condition, other) -> Tensor:
     """``self`` where ``condition`` else ``other`` (PyTorch's ``x.where(cond, y)``)."""
-    return E.where(condition, self, other)
+    return E.where(DD.bool_condition(condition), self, other)
 
 
 def _reshape_as(self, other: Tensor) -> Tensor:

@@ -36,3 +36,8 @@ def as_torch_style(cls: type) -> type:
     """The class an input error of class ``cls`` is raised as: plain ``ValueError`` and
     ``TypeError`` become :class:`ShapeError` / :class:`DTypeError`; others stay."""
     return ShapeError if cls is ValueError else DTypeError if cls is TypeError else cls
+
+
+class IndexRangeError(IndexError, RuntimeError):
+    """An index value out of range for the dim it indexes, as in ``gather``/``scatter``/
+    ``index_select`` (an IndexError, as NumPy's, and PyTorch's RuntimeError)."""

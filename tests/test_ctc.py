@@ -219,7 +219,7 @@ def test_module_matches_torch():
         got = nn.CTCLoss(**kw)(F.log_softmax(tl.tensor(logits), -1), tl.tensor(targets), ilen,
                                tlen)
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)
-    assert repr(nn.CTCLoss(blank=2)) == "CTCLoss(blank=2, reduction='mean', zero_infinity=False)"
+    assert repr(nn.CTCLoss(blank=2)) == "CTCLoss()"      # PyTorch prints losses bare
     # a batch-first model output, transposed to (T, N, C): a strided view reaches the kernels
     xb = tl.tensor(logits.transpose(1, 0, 2).copy(), requires_grad=True)
     loss = nn.CTCLoss()(F.log_softmax(xb, -1).transpose(0, 1), tl.tensor(targets), ilen, tlen)

@@ -639,9 +639,11 @@ def _in_range_check(name: str):
         n = x.shape[d] if x.ndim else 1
         lo, hi = int(indices.min()), int(indices.max())
         if lo < 0 or hi >= n:
-            raise IndexError(f"{name}: index {lo if lo < 0 else hi} is out of range for dim "
-                             f"{d} of size {n} (indices must be in [0, {n}), as in PyTorch; "
-                             "tl.take_along_axis and tl.take wrap negative indices, as NumPy)")
+            from ..errors import IndexRangeError
+            raise IndexRangeError(f"{name}: index {lo if lo < 0 else hi} is out of range for "
+                                  f"dim {d} of size {n} (indices must be in [0, {n}), as in "
+                                  "PyTorch; tl.take_along_axis and tl.take wrap negative "
+                                  "indices, as NumPy)")
     return check
 
 
@@ -687,7 +689,9 @@ def _scatter_add_fwd(xp, x, indices, src, axis):
     if xp is np:
         c = _compact(indices)
         if c.size and (int(c.max()) >= n or int(c.min()) < -n):
-            raise IndexError(f"scatter_add: index out of range for axis {axis} of size {n}")
+            from ..errors import IndexRangeError
+            raise IndexRangeError(f"scatter_add: index out of bounds for dimension {axis} "
+                                  f"with size {n}")
         out = np.array(x, order="C")
         _scatter_add_np(out, indices, src, axis)
         return out
@@ -797,7 +801,9 @@ def _index_add_fwd(xp, x, indices, src, axis):
     _check_int("index_add", indices)
     n = x.shape[axis]
     if xp is np and indices.size and (int(indices.max()) >= n or int(indices.min()) < -n):
-        raise IndexError(f"index_add: index out of range for axis {axis} of size {n}")
+        from ..errors import IndexRangeError
+        raise IndexRangeError(f"index_add: index out of bounds for dimension {axis} with "
+                              f"size {n}")
     if xp is np:
         out = np.array(x, order="C")
         _index_add_np(out, indices, src, axis)
@@ -878,7 +884,8 @@ def masked_fill(x, mask, value) -> Tensor:
     shape = tuple(broadcast_shapes("masked_fill", tuple(x.shape), tuple(mask.shape)))
     if isinstance(value, Tensor):
         if value.ndim != 0:
-            raise ValueError(f"masked_fill: the value must be a number or a 0-d tensor, got "
+            from ..errors import ShapeError
+            raise ShapeError(f"masked_fill: the value must be a number or a 0-d tensor, got "
                              f"a tensor of shape {tuple(value.shape)}")
         from .elementwise import where
         return where(mask, value.astype(x.dtype) if value.dtype != x.dtype else value,
@@ -967,9 +974,10 @@ def _check_range(name: str, idx: Tensor, n: int, d: int, wrap: bool = False) -> 
     c = _compact(idx._data)
     lo, hi = int(c.min()), int(c.max())
     if hi >= n or lo < (-n if wrap else 0):
-        raise IndexError(f"{name}: index {hi if hi >= n else lo} is out of bounds for "
-                         f"dimension {d} with size {n} (indices must be in "
-                         f"[{-n if wrap else 0}, {n}), as in PyTorch)")
+        from ..errors import IndexRangeError
+        raise IndexRangeError(f"{name}: index {hi if hi >= n else lo} is out of bounds for "
+                              f"dimension {d} with size {n} (indices must be in "
+                              f"[{-n if wrap else 0}, {n}), as in PyTorch)")
 
 
 def _torch_index_add(x, d, idx, src, alpha, name="index_add") -> Tensor:

@@ -366,6 +366,21 @@ def _axis_args(name: str, axis, keepdims, dim, keepdim, empty_dim_is_all: bool =
     return axis, bool(keepdims)
 
 
+def _positional_dim(name: str, dim_, keepdim_, axis, keepdims, dim, keepdim):
+    """``(dim, keepdim)`` with the positional ones folded in: a positional dim is PyTorch's
+    (``x.sum(())`` reduces every dim, as ``dim=()``; only ``axis=()`` is NumPy's none)."""
+    if dim_ is not None:
+        if dim is not None or axis is not None:
+            raise TypeError(f"{name}: got a positional dim and dim=/axis=; pass one")
+        dim = dim_
+    if keepdim_ is not None:
+        if keepdim is not None or keepdims:
+            raise TypeError(f"{name}: got a positional keepdim and keepdim=/keepdims=; pass "
+                            "one")
+        keepdim = keepdim_
+    return dim, keepdim
+
+
 def _cast_in(name: str, x, dtype, floating: bool = False) -> Tensor:
     """``x`` cast to ``dtype`` before a reduction (PyTorch's and NumPy's ``dtype=``)."""
     x = to_tensor(x)
@@ -386,12 +401,16 @@ def _cast_out(out: Tensor, dtype) -> Tensor:
     return out if out.dtype == dt else out.astype(dt)
 
 
-def sum(x, axis=None, keepdims: bool = False, *, dim=None, keepdim: bool | None = None,
-        dtype=None) -> Tensor:
-    """Sum over ``axis`` (int, tuple or None for all; ``dim=`` is PyTorch's name); ints and
-    bools sum to int64 unless ``dtype`` is given (the input is cast to it first)."""
+def sum(x, dim_=None, keepdim_: bool | None = None, /, *, axis=None, keepdims: bool = False,
+        dim=None, keepdim: bool | None = None, dtype=None) -> Tensor:
+    """Sum over ``dim`` (int, tuple or None for all; ``axis=`` is NumPy's name); ints and
+    bools sum to int64 unless ``dtype`` is given (the input is cast to it first). An empty
+    ``dim`` (``x.sum(())``) is every dim, as PyTorch; only ``axis=()`` is NumPy's none."""
+    if dim_ is not None or keepdim_ is not None:
+        dim, keepdim = _positional_dim("sum", dim_, keepdim_, axis, keepdims, dim, keepdim)
     if state.autocast is not None:
-        return autocast_call(sum, "sum", x, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
+        return autocast_call(sum, "sum", x, axis=axis, keepdims=keepdims, dim=dim,
+                             keepdim=keepdim, dtype=dtype)
     if dim is not None or keepdim is not None:
         axis, keepdims = _axis_args("sum", axis, keepdims, dim, keepdim)
     if dtype is None:       # the common call: no extra Python frames (W1b's per-op cost)
@@ -399,10 +418,12 @@ def sum(x, axis=None, keepdims: bool = False, *, dim=None, keepdim: bool | None 
     return _cast_out(_call(SUM, _cast_in("sum", x, dtype), axis, keepdims), dtype)
 
 
-def mean(x, axis=None, keepdims: bool = False, *, dim=None, keepdim: bool | None = None,
-         dtype=None) -> Tensor:
+def mean(x, dim_=None, keepdim_: bool | None = None, /, *, axis=None, keepdims: bool = False,
+         dim=None, keepdim: bool | None = None, dtype=None) -> Tensor:
     """Mean over ``axis`` (``dim=``); integer and bool inputs give the default float dtype,
     ``dtype`` (a float dtype) casts the input first."""
+    if dim_ is not None or keepdim_ is not None:
+        dim, keepdim = _positional_dim("mean", dim_, keepdim_, axis, keepdims, dim, keepdim)
     if dim is not None or keepdim is not None:
         axis, keepdims = _axis_args("mean", axis, keepdims, dim, keepdim)
     if dtype is not None:
@@ -529,17 +550,19 @@ def min(x, *args, axis=None, keepdims: bool = False, dim=None, keepdim: bool | N
                     other)
 
 
-def amax(x, axis=None, keepdims: bool = False, *, dim=None,
-         keepdim: bool | None = None) -> Tensor:
+def amax(x, dim_=None, keepdim_: bool | None = None, /, *, axis=None,
+         keepdims: bool = False, dim=None, keepdim: bool | None = None) -> Tensor:
     """Largest value over ``axis`` (``dim=``), values only (also with ``dim=``, as
     ``torch.amax``); ties share the gradient equally."""
+    dim, keepdim = _positional_dim("amax", dim_, keepdim_, axis, keepdims, dim, keepdim)
     axis, keepdims = _axis_args("amax", axis, keepdims, dim, keepdim)
     return _call(MAX, x, axis, keepdims)
 
 
-def amin(x, axis=None, keepdims: bool = False, *, dim=None,
-         keepdim: bool | None = None) -> Tensor:
+def amin(x, dim_=None, keepdim_: bool | None = None, /, *, axis=None,
+         keepdims: bool = False, dim=None, keepdim: bool | None = None) -> Tensor:
     """Smallest value over ``axis`` (``dim=``), values only (as ``torch.amin``)."""
+    dim, keepdim = _positional_dim("amin", dim_, keepdim_, axis, keepdims, dim, keepdim)
     axis, keepdims = _axis_args("amin", axis, keepdims, dim, keepdim)
     return _call(MIN, x, axis, keepdims)
 
@@ -575,29 +598,59 @@ def _correction(name: str, correction, unbiased) -> int | float:
     return int(correction) if float(correction).is_integer() else float(correction)
 
 
-def var(x, axis=None, correction: int | None = None, keepdims: bool = False, *, dim=None,
-        keepdim: bool | None = None, unbiased: bool | None = None) -> Tensor:
-    """Variance with ``correction`` (1, the default: unbiased, as PyTorch; 0: as NumPy's
-    default). PyTorch's ``unbiased=True/False`` is ``correction=1/0``."""
+def _one_of(name: str, what: str, positional, keyword):
+    if positional is not None and keyword is not None:
+        raise TypeError(f"{name}: got {what} both positionally and as {what}=; pass one")
+    return keyword if positional is None else positional
+
+
+def _unbiased_first(name: str, dim, correction_, correction, unbiased):
+    """PyTorch's ``var(x, unbiased)`` overload: a bool where the dim goes is ``unbiased``
+    (over every element), never dim 0/1."""
+    if isinstance(dim, (bool, np.bool_)):
+        if correction_ is not None or correction is not None or unbiased is not None:
+            raise TypeError(f"{name}: a bool in the dim slot is PyTorch's unbiased "
+                            f"({name}(x, unbiased)); it takes no correction/unbiased too")
+        return None, bool(dim)
+    return dim, unbiased
+
+
+def var(x, dim_=None, correction_: int | None = None, keepdim_: bool | None = None, /, *,
+        axis=None, keepdims: bool = False, dim=None, keepdim: bool | None = None,
+        correction: int | None = None, unbiased: bool | None = None) -> Tensor:
+    """Variance over ``dim`` (``axis=``) with ``correction`` (1, the default: unbiased, as
+    PyTorch; 0: as NumPy's default). PyTorch's ``unbiased=True/False`` is
+    ``correction=1/0``, also positionally: ``x.var(False)`` is the biased variance of every
+    element, ``x.var(1, False)`` along dim 1."""
+    dim_, unbiased = _unbiased_first("var", dim_, correction_, correction, unbiased)
+    correction = _one_of("var", "correction", correction_, correction)
+    dim, keepdim = _positional_dim("var", dim_, keepdim_, axis, keepdims, dim, keepdim)
     axis, keepdims = _axis_args("var", axis, keepdims, dim, keepdim)
     return _call(VAR, x, axis, keepdims, floating=True,
                  correction=_correction("var", correction, unbiased))
 
 
-def std(x, axis=None, correction: int | None = None, keepdims: bool = False, *, dim=None,
-        keepdim: bool | None = None, unbiased: bool | None = None) -> Tensor:
-    """Standard deviation with ``correction`` (1, the default: unbiased, as PyTorch; 0: as
-    NumPy's default). PyTorch's ``unbiased=True/False`` is ``correction=1/0``."""
+def std(x, dim_=None, correction_: int | None = None, keepdim_: bool | None = None, /, *,
+        axis=None, keepdims: bool = False, dim=None, keepdim: bool | None = None,
+        correction: int | None = None, unbiased: bool | None = None) -> Tensor:
+    """Standard deviation over ``dim`` (``axis=``) with ``correction`` (1, the default:
+    unbiased, as PyTorch; 0: as NumPy's default). PyTorch's ``unbiased=True/False`` is
+    ``correction=1/0``, also positionally (``x.std(False)``: every element, biased)."""
+    dim_, unbiased = _unbiased_first("std", dim_, correction_, correction, unbiased)
+    correction = _one_of("std", "correction", correction_, correction)
+    dim, keepdim = _positional_dim("std", dim_, keepdim_, axis, keepdims, dim, keepdim)
     axis, keepdims = _axis_args("std", axis, keepdims, dim, keepdim)
     return _call(STD, x, axis, keepdims, floating=True,
                  correction=_correction("std", correction, unbiased))
 
 
-def logsumexp(x, axis=None, keepdims: bool = False, *, dim=None,
-              keepdim: bool | None = None) -> Tensor:
-    """log(sum(exp(x))) over ``axis`` (``dim=``), computed without overflow."""
+def logsumexp(x, dim_=None, keepdim_: bool | None = None, /, *, axis=None,
+              keepdims: bool = False, dim=None, keepdim: bool | None = None) -> Tensor:
+    """log(sum(exp(x))) over ``dim`` (``axis=``), computed without overflow."""
+    dim, keepdim = _positional_dim("logsumexp", dim_, keepdim_, axis, keepdims, dim, keepdim)
     if state.autocast is not None:
-        return autocast_call(logsumexp, "logsumexp", x, axis, keepdims, dim=dim, keepdim=keepdim)
+        return autocast_call(logsumexp, "logsumexp", x, axis=axis, keepdims=keepdims, dim=dim,
+                             keepdim=keepdim)
     axis, keepdims = _axis_args("logsumexp", axis, keepdims, dim, keepdim)
     return _call(LOGSUMEXP, x, axis, keepdims, floating=True)
 

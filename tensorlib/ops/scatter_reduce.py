@@ -44,7 +44,9 @@ def _check_index_range(name: str, idx: Tensor, n: int, d: int) -> None:
     c = _compact(idx._data)      # an expanded index: its rows, not its elements
     lo, hi = int(c.min()), int(c.max())
     if lo < 0 or hi >= n:
-        raise IndexError(f"{name}: index {lo if lo < 0 else hi} is out of bounds for dimension "
+        from ..errors import IndexRangeError
+        raise IndexRangeError(f"{name}: index {lo if lo < 0 else hi} is out of bounds for "
+                              "dimension "
                          f"{d} with size {n}")
 
 
@@ -237,8 +239,8 @@ def scatter_reduce(input, dim: int, index, src, reduce: str, *,
         return scatter_add(x, d, idx, s)
     counts = _hits(x, d, idx)
     hit = counts > 0
-    if reduce == "sum":
-        return scatter_add(E.where(hit, 0, x), d, idx, s)
+    if reduce == "sum":       # a bool 0 keeps a bool input bool (an int 0 would promote)
+        return scatter_add(E.where(hit, False if x.dtype == np.bool_ else 0, x), d, idx, s)
     if reduce == "mean":
         total = scatter_add(x if include_self else E.where(hit, 0, x), d, idx, s)
         n = (counts + 1 if include_self else counts).astype(x.dtype)

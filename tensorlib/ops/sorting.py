@@ -181,8 +181,9 @@ def topk(x, k: int, axis: int = -1, largest: bool = True, sorted: bool = True, *
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
         raise TypeError(f"topk: k must be an int, got {k!r}")
     if n is not None and not 0 <= k <= n:
-        raise ValueError(f"topk: k={k} is out of range for a dimension of size {n} "
-                         f"(axis {ax} of shape {tuple(x.shape)})")
+        from ..errors import InputError
+        raise InputError(f"topk: selected index k={k} is out of range for a dimension of "
+                         f"size {n} (axis {ax} of shape {tuple(x.shape)})")
     del sorted   # the values always come out in order (a sorted result is a valid unsorted one)
     idx = apply(TOPK_INDICES, x, axis=ax, k=int(k), largest=bool(largest))
     values = take_along_axis(x, idx, ax)

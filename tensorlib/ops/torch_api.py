@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import _dtypes
 from .._apply import apply
-from .._tensor import Tensor
+from .._tensor import Tensor, _wrap
 from . import elementwise as E
 from ._util import host_values, norm_axis, to_float, to_tensor
 from .batched import _scaled_sum
@@ -64,6 +64,10 @@ def _int(v, op: str, what: str) -> int:
     if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
         raise TypeError(f"{op}: {what} must be an int, got {v!r}")
     return int(v)
+
+
+def _along_np(a: np.ndarray, d: int, sl) -> np.ndarray:
+    return a[(slice(None),) * d + (sl,)]
 
 
 def _along(x: Tensor, d: int, sl) -> Tensor:
@@ -299,14 +303,51 @@ def fmod(input, other) -> Tensor:
     return E.where(signbit(a), -E.mod(-a, absb), E.mod(a, absb))
 
 
+def _clamp_side(out: Tensor, bound, low: bool) -> Tensor:
+    """One side of a clamp by a tensor bound, as PyTorch's: NaN in ``out`` or the bound gives
+    NaN with no gradient to either; the gradient goes to ``out`` where it is kept (ties
+    included) and to the bound where it is taken."""
+    if not isinstance(bound, Tensor):    # a number takes a float input's dtype (0.4 in f64)
+        from ..creation import tensor as _tensor
+        bound = _tensor(bound, dtype=out.dtype if out.dtype.kind == "f" else None,
+                        device=out.device)
+    keep = out >= bound if low else out <= bound
+    taken = out < bound if low else out > bound
+    floating = out.dtype.kind == "f" or (isinstance(bound, Tensor) and bound.dtype.kind == "f")
+    # for ints keep/taken cover everything; for floats the rest is where a NaN is
+    other = E.where(taken, bound, math.nan) if floating else bound
+    return E.where(keep, out, other)
+
+
+def clamp(input, min=None, max=None) -> Tensor:
+    """Limit values to [min, max] (``torch.clamp``/``clip``): each bound a number, a tensor
+    (broadcast against ``input``) or None; with min > max the result is max. A NaN in the
+    input or a tensor bound gives NaN there, as PyTorch (gradient 0 to all three). The
+    gradient goes to ``input`` where min <= input <= max and to a bound where it is the value
+    taken."""
+    if not (isinstance(min, Tensor) or isinstance(max, Tensor)):
+        return E.clip(input, min, max)
+    x = to_tensor(input)
+    if min is None and max is None:
+        raise TypeError("clamp: at least one of min and max must be given")
+    from ..autograd.mode import state
+    if state.tracer is None and not (state.grad_enabled and any(
+            isinstance(t, Tensor) and t.requires_grad for t in (x, min, max))):
+        # no gradient to route: maximum/minimum propagate NaN in one pass each
+        out = x if min is None else E.maximum(x, min)
+        return out if max is None else E.minimum(out, max)
+    out = x if min is None else _clamp_side(x, min, True)
+    return out if max is None else _clamp_side(out, max, False)
+
+
 def clamp_min(input, min) -> Tensor:
     """``max(input, min)`` elementwise (``torch.clamp_min``); ``min`` a number or tensor."""
-    return E.clip(input, min=min)
+    return clamp(input, min=min)
 
 
 def clamp_max(input, max) -> Tensor:
     """``min(input, max)`` elementwise (``torch.clamp_max``); ``max`` a number or tensor."""
-    return E.clip(input, max=max)
+    return clamp(input, max=max)
 
 
 def sgn(input) -> Tensor:
@@ -686,8 +727,15 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False) -> kthvalue_re
     if not 1 <= k <= n:
         raise ValueError(f"kthvalue: k={k} is out of range for dim {d} of size {n} (shape "
                          f"{_shape(x)})")
-    order = argsort(src, axis=d)
-    idx = _along(order, d, slice(k - 1, k))
+    from ..autograd.mode import state
+    if state.tracer is None and isinstance(src._data, np.ndarray):
+        # a selection, not a sort: O(n) per slice (NaN sorts last in both)
+        part = np.argpartition(src._data, k - 1, axis=d)
+        idx = _wrap(np.ascontiguousarray(_along_np(part, d, slice(k - 1, k)), np.int64),
+                    src._device, False, None, 0)
+    else:
+        order = argsort(src, axis=d)
+        idx = _along(order, d, slice(k - 1, k))
     return _finish(kthvalue_result, take_along_axis(src, idx, d), idx, d, keepdim, scalar)
 
 
@@ -867,7 +915,8 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
     if lo == hi:
         lo, hi = lo - 1, hi + 1
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError(f"histc: range of [{lo}, {hi}] is not finite")
+        from ..errors import InputError
+        raise InputError(f"histc: range of [{lo}, {hi}] is not finite")
     v = x.reshape(-1)
     inside = (v >= lo) & (v <= hi)
     # PyTorch's bin, rounding included: (x - min) * bins / (max - min) in the input's dtype,
@@ -1138,6 +1187,7 @@ def _exports() -> dict:
         "absolute": _E.abs, "negative": _E.neg, "bitwise_left_shift": _E.left_shift,
         "bitwise_right_shift": _E.right_shift, "row_stack": vstack, "ger": _outer,
         "det": _matrix.det, "slogdet": _linalg_more.slogdet, "inverse": _matrix.inv,
+        "clamp": clamp, "clip": clamp,
     })
     out.update({"adjoint": adjoint, "get_device": get_device, "to_dlpack": to_dlpack})
     del out["unfold"]           # Tensor.unfold only (torch.unfold_copy is the function)
