@@ -41,3 +41,8 @@ def as_torch_style(cls: type) -> type:
 class IndexRangeError(IndexError, RuntimeError):
     """An index value out of range for the dim it indexes, as in ``gather``/``scatter``/
     ``index_select`` (an IndexError, as NumPy's, and PyTorch's RuntimeError)."""
+
+
+class IntegerDivisionError(ZeroDivisionError, RuntimeError):
+    """Integer ``//`` or ``%`` by zero: PyTorch's RuntimeError ("ZeroDivisionError"), also
+    Python's ZeroDivisionError."""

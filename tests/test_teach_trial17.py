@@ -146,7 +146,8 @@ def test_mistakes_raise_runtime_errors_as_pytorch():
         with pytest.raises(RuntimeError):
             bad()
     for bad in (lambda: tl.zeros(-1), lambda: tl.arange(1, 0, 1), lambda: tl.arange(0, 1, 0),
-                lambda: tl.rand(2, dtype=tl.int64)):
+                lambda: tl.rand(2, dtype=tl.int64), lambda: tl.ones(5).split([2, 2]),
+                lambda: tl.tensor([1]) // 0, lambda: tl.tensor([3]) % tl.tensor([0])):
         with pytest.raises(RuntimeError):
             bad()
     w = tl.ones(2, requires_grad=True)
@@ -154,6 +155,13 @@ def test_mistakes_raise_runtime_errors_as_pytorch():
         w.grad = tl.ones(3)
     with pytest.raises(RuntimeError, match="dtype"):
         w.grad = tl.ones(2, dtype=tl.float64)
+
+
+def test_integer_division_by_zero_is_both_error_kinds():
+    with pytest.raises(ZeroDivisionError):
+        tl.tensor([1]) // 0
+    with pytest.raises(RuntimeError):
+        torch.tensor([1]) // 0
 
 
 def test_constants_variable_and_testing():

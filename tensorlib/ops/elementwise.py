@@ -699,7 +699,8 @@ def _integer_zero_check(name):
     # NumPy's integer // and % by zero give 0 (with a warning at most); PyTorch raises
     def check(a, b, **attrs):
         if b.dtype.kind in "iub" and a.dtype.kind in "iub" and bool((b == 0).any()):
-            raise ZeroDivisionError(f"{name}: integer division by zero")
+            from ..errors import IntegerDivisionError
+            raise IntegerDivisionError(f"{name}: integer division by zero")
     return check
 
 

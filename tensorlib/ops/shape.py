@@ -9,6 +9,7 @@ from .. import _dtypes
 from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import state
+from ..errors import ShapeError
 from .registry import OpDef, register
 from ._util import norm_axes, norm_axis, to_tensor, unbroadcast
 
@@ -577,7 +578,7 @@ def split(x, indices_or_sections=None, dim=_NUMPY, *, axis=_NUMPY,
         _pieces(x, a, "split into equal sections")
         k = int(indices_or_sections)
         if k <= 0 or n % k:
-            raise ValueError(f"split: axis {a} of size {n} cannot be split into {k} equal parts")
+            raise ShapeError(f"split: axis {a} of size {n} cannot be split into {k} equal parts")
         indices = tuple(range(n // k, n, n // k))[:k - 1]
     else:
         indices = tuple(int(i) for i in indices_or_sections)
@@ -603,7 +604,7 @@ def _torch_split(x, size, axis, dim, split_size_or_sections) -> tuple[Tensor, ..
         _pieces(x, a, "split into parts of a given size")
         size, n = int(size), x.shape[a]
         if size <= 0 and not (size == 0 and n == 0):
-            raise ValueError(f"split: split_size must be positive, got {size}")
+            raise ShapeError(f"split: split_size must be positive, got {size}")
         return apply(SPLIT, x, indices=tuple(range(size, n, size)) if size else (), axis=a)
     return split_sizes(x, [int(v) for v in size], axis=a)
 
@@ -630,7 +631,7 @@ def split_sizes(x, sizes, axis: int = 0) -> tuple[Tensor, ...]:
     a = norm_axis(axis, x.ndim, "split")
     _pieces(x, a, "split into listed sizes that must add up to it")
     if sum(sizes) != x.shape[a]:
-        raise ValueError(f"split: sizes {list(sizes)} do not sum to axis size {x.shape[a]}")
+        raise ShapeError(f"split: sizes {list(sizes)} do not sum to axis size {x.shape[a]}")
     return apply(SPLIT, x, indices=tuple(np.cumsum(sizes)[:-1].tolist()), axis=a)
 
 
