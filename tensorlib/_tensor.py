@@ -595,6 +595,12 @@ def _backward(root, gradient, **kwargs) -> None:
 
 
 def _warn_nonleaf_grad(t: Tensor) -> None:
+    import sys
+
+    from ._warn import _PKG
+    # only a user's read: the engine, capture and tracing look at .grad of any tensor
+    if sys._getframe(1).f_code.co_filename.startswith(_PKG):
+        return
     if not t.retains_grad:
         import warnings
         warnings.warn("The .grad attribute of a tensor that is not a leaf is being read: "
