@@ -462,11 +462,12 @@ CLIP = register(OpDef("clip", _clip_fwd, infer=same_infer, cost=elementwise_cost
 
 
 def clip(x: Tensor, min=None, max=None) -> Tensor:
-    """Limit values to [min, max], as PyTorch's ``clamp``: each bound is a number, a tensor
-    (broadcast against ``x``) or None; with min > max the result is max.
+    """Limit values to [min, max], as PyTorch's ``clamp``/``clip``: each bound is a number,
+    a tensor (broadcast against ``x``) or None; with min > max the result is max.
 
     The gradient passes to ``x`` where min <= x <= max, and to a tensor bound where it is
-    the value taken (``x < min``, ``x > max``).
+    the value taken (``x < min``, ``x > max``). With a tensor bound, a NaN in ``x`` or the
+    bound gives NaN there, as PyTorch (gradient 0 to all three).
     """
     x = to_tensor(x)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
@@ -498,14 +499,30 @@ def _int_bound(v, dt):
 
 
 def _clip_by_tensors(x: Tensor, lo, hi) -> Tensor:
-    # where(), not maximum/minimum: on a tie the gradient goes to x, as PyTorch's (maximum
-    # would split it); where and the comparisons are registered and exportable ops
-    out = x
-    if lo is not None:
-        out = where(out < lo, lo, out)
-    if hi is not None:
-        out = where(out > hi, hi, out)
-    return out
+    if state.tracer is None and not (state.grad_enabled and any(
+            isinstance(t, Tensor) and t.requires_grad for t in (x, lo, hi))):
+        # no gradient to route: maximum/minimum propagate NaN in one pass each
+        out = x if lo is None else maximum(x, lo)
+        return out if hi is None else minimum(out, hi)
+    out = x if lo is None else _clip_side(x, lo, True)
+    return out if hi is None else _clip_side(out, hi, False)
+
+
+def _clip_side(out: Tensor, bound, low: bool) -> Tensor:
+    """One side of a clip by a tensor bound, as PyTorch's: NaN in ``out`` or the bound gives
+    NaN with no gradient to either; the gradient goes to ``out`` where it is kept (ties
+    included: where(), not maximum, which would split it) and to the bound where it is
+    taken."""
+    if not isinstance(bound, Tensor):    # a number takes a float input's dtype (0.4 in f64)
+        from ..creation import tensor as _tensor
+        bound = _tensor(bound, dtype=out.dtype if out.dtype.kind == "f" else None,
+                        device=out.device)
+    keep = out >= bound if low else out <= bound
+    taken = out < bound if low else out > bound
+    floating = out.dtype.kind == "f" or bound.dtype.kind == "f"
+    # for ints keep/taken cover everything; for floats the rest is where a NaN is
+    other = where(taken, bound, math.nan) if floating else bound
+    return where(keep, out, other)
 
 
 def clip_interior(x: Tensor, min: float, max: float) -> Tensor:

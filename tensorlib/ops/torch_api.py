@@ -303,41 +303,8 @@ def fmod(input, other) -> Tensor:
     return E.where(signbit(a), -E.mod(-a, absb), E.mod(a, absb))
 
 
-def _clamp_side(out: Tensor, bound, low: bool) -> Tensor:
-    """One side of a clamp by a tensor bound, as PyTorch's: NaN in ``out`` or the bound gives
-    NaN with no gradient to either; the gradient goes to ``out`` where it is kept (ties
-    included) and to the bound where it is taken."""
-    if not isinstance(bound, Tensor):    # a number takes a float input's dtype (0.4 in f64)
-        from ..creation import tensor as _tensor
-        bound = _tensor(bound, dtype=out.dtype if out.dtype.kind == "f" else None,
-                        device=out.device)
-    keep = out >= bound if low else out <= bound
-    taken = out < bound if low else out > bound
-    floating = out.dtype.kind == "f" or (isinstance(bound, Tensor) and bound.dtype.kind == "f")
-    # for ints keep/taken cover everything; for floats the rest is where a NaN is
-    other = E.where(taken, bound, math.nan) if floating else bound
-    return E.where(keep, out, other)
-
-
-def clamp(input, min=None, max=None) -> Tensor:
-    """Limit values to [min, max] (``torch.clamp``/``clip``): each bound a number, a tensor
-    (broadcast against ``input``) or None; with min > max the result is max. A NaN in the
-    input or a tensor bound gives NaN there, as PyTorch (gradient 0 to all three). The
-    gradient goes to ``input`` where min <= input <= max and to a bound where it is the value
-    taken."""
-    if not (isinstance(min, Tensor) or isinstance(max, Tensor)):
-        return E.clip(input, min, max)
-    x = to_tensor(input)
-    if min is None and max is None:
-        raise TypeError("clamp: at least one of min and max must be given")
-    from ..autograd.mode import state
-    if state.tracer is None and not (state.grad_enabled and any(
-            isinstance(t, Tensor) and t.requires_grad for t in (x, min, max))):
-        # no gradient to route: maximum/minimum propagate NaN in one pass each
-        out = x if min is None else E.maximum(x, min)
-        return out if max is None else E.minimum(out, max)
-    out = x if min is None else _clamp_side(x, min, True)
-    return out if max is None else _clamp_side(out, max, False)
+# torch.clamp/clip: tensorlib's clip (numbers, tensor bounds, NaN as PyTorch)
+clamp = E.clip
 
 
 def clamp_min(input, min) -> Tensor:
