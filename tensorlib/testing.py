@@ -79,17 +79,14 @@ def _compare(actual, expected, path: str, rtol, atol, equal_nan, check_device, c
     t = a0 if atol is None else atol
     exact = dt.kind in "biu" and rtol is None and atol is None
     af, ef = a.astype(np.float64), e.astype(np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        diff = np.abs(af - ef)
-        ok = diff <= t + r * np.abs(ef)
-        ok |= af == ef                                  # equal infinities
-        if equal_nan:
-            ok |= np.isnan(af) & np.isnan(ef)
+    # PyTorch's rule is NumPy's: |a - e| <= atol + rtol * |e|, equal infinities equal
+    ok = np.isclose(af, ef, rtol=r, atol=t, equal_nan=equal_nan)
     if ok.all():
         return
     bad = ~ok
     n, total = int(bad.sum()), a.size
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        diff = np.abs(af - ef)         # for the message only
         rel = np.where(ef != 0, diff / np.abs(ef), np.where(diff == 0, 0.0, np.inf))
     d_abs = np.where(np.isnan(diff), np.inf, diff)
     i_abs = tuple(map(int, np.unravel_index(int(np.argmax(d_abs)), a.shape))) if a.ndim else ()
