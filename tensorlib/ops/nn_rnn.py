@@ -209,17 +209,21 @@ def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple[Tensor, Tens
     return h_new, c_new
 
 
+def _sigmoid_(xp, a) -> None:
+    """In place, through tanh: no overflow for large |a|."""
+    a *= 0.5
+    xp.tanh(a, out=a)
+    a *= 0.5
+    a += 0.5
+
+
 def _gru_cell_fwd(xp, gi, gh, h):
     """(h', acts): acts holds the activated gates r, z, n (N, 3H) the backward reads."""
     H = h.shape[1]
     acts = xp.empty(gi.shape, xp.result_type(gi, gh, h))
     rz, n = acts[:, :2 * H], acts[:, 2 * H:]
     xp.add(gi[:, :2 * H], gh[:, :2 * H], out=rz)
-    # sigmoid through tanh, as the sequence kernels: no overflow for large |x|
-    rz *= 0.5
-    xp.tanh(rz, out=rz)
-    rz *= 0.5
-    rz += 0.5
+    _sigmoid_(xp, rz)
     xp.multiply(rz[:, :H], gh[:, 2 * H:], out=n)
     n += gi[:, 2 * H:]
     xp.tanh(n, out=n)

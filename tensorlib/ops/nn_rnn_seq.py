@@ -30,7 +30,7 @@ from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import state
 from .nn_layers import _matmul
-from .nn_rnn import _cell_bwd_ops, _cell_cpu, _cell_fwd, _cell_grad_fwd
+from .nn_rnn import _cell_bwd_ops, _cell_cpu, _cell_fwd, _cell_grad_fwd, _sigmoid_
 from .nn_util import as_float_tensor, io_cost
 from .registry import OpDef, register
 from ._util import numel
@@ -194,14 +194,6 @@ def _lstm_fwd(xp, x, h0, c0, w_ih, w_hh, *b, reverse=False):
             y[t], cs[t], acts[t] = _cell_fwd(xp, gates, c)
         h, c = y[t], cs[t]
     return y, h.copy(), c.copy(), acts, cs
-
-
-def _sigmoid_(xp, a) -> None:
-    """In place, through tanh: no overflow for large |a|."""
-    a *= 0.5
-    xp.tanh(a, out=a)
-    a *= 0.5
-    a += 0.5
 
 
 def _gru_fwd(xp, x, h0, w_ih, w_hh, *b, reverse=False):
