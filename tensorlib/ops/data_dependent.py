@@ -179,10 +179,9 @@ def bool_condition(condition):
     """A uint8 ``where`` condition as bool, with PyTorch 2.13's deprecation warning (it still
     takes one; other non-bool dtypes stay refused by ``where`` itself)."""
     if isinstance(condition, Tensor) and condition.dtype == np.uint8:
-        import warnings
-        warnings.warn("where received a uint8 condition tensor. This behavior is deprecated "
-                      "(as in PyTorch); use a boolean condition instead.", UserWarning,
-                      stacklevel=3)
+        from .._warn import warn_user
+        warn_user("where received a uint8 condition tensor. This behavior is deprecated "
+                  "(as in PyTorch); use a boolean condition instead.")
         return condition != 0
     return condition
 
@@ -232,7 +231,6 @@ def searchsorted(a, v, side: str | None = None, *, right: bool | None = None,
     """
     if side is not None and right is not None:
         if side == "left" and right:
-            from ..errors import InputError
             raise InputError("searchsorted: side and right can't be set to opposites, got "
                              "side of left while right was True")
         right = None
