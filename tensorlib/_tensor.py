@@ -528,8 +528,7 @@ def _float_mode(a: np.ndarray) -> str:
     digits in every column (``0.1000, 2.0000``), not NumPy's trimmed ``0.1 , 2.``."""
     if a.dtype.kind not in "fc":
         return "maxprec"
-    v = a.reshape(-1)[:10000]     # (a large tensor prints a summary: its head decides)
-    v = v[np.isfinite(v)]
+    v = _finite_head(a)
     return "maxprec" if v.size == 0 or bool((v == np.round(v)).all()) else "fixed"
 
 
