@@ -281,15 +281,14 @@ def _layer_norm_grad(x, mean, rstd, gy, gmean, grstd, *w, ndim):
 # --- LSTM cell: the gate nonlinearities and the state update in one pass ----------------------
 @_bind("lstm_cell")
 def _lstm_cell(gates, c, *addends):
-    full = [a for a in addends if a.shape == gates.shape]
-    rows = [a for a in addends if a.ndim == 1]
+    # the kernel adds one gates-shaped addend, then up to two rows: the CPU's order when
+    # they come in that order (F.lstm_cell's); anything else goes to the generic code
+    lead = 1 if addends and addends[0].shape == gates.shape else 0
+    rows = addends[lead:]
     if (gates.dtype not in _KERNEL_FLOATS or any(a.dtype != gates.dtype for a in (c, *addends))
-            or len(full) > 1 or len(rows) > 2 or len(full) + len(rows) != len(addends)):
+            or len(rows) > 2 or any(a.ndim != 1 for a in rows)):
         return _generic("lstm_cell")(gates, c, *addends)
-    # the kernel adds full, then the rows in order: the CPU's order when full comes first
-    if full and addends[0] is not full[0]:
-        return _generic("lstm_cell")(gates, c, *addends)
-    return kernels.lstm_cell(gates, c, *(full or [None]), *rows)
+    return kernels.lstm_cell(gates, c, addends[0] if lead else None, *rows)
 
 
 @_bind("lstm_cell_grad")
