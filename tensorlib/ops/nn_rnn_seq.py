@@ -305,7 +305,10 @@ def _befores(seq, first, reverse: bool) -> list:
 
 def _nonzero(xp, a):
     """``a``, or None when it is all zeros (the gradient of a workspace output nobody used,
-    which the backward engine fills with zeros): the loop then skips adding it."""
+    which the backward engine fills with zeros): the loop then skips adding it. Only on the
+    CPU: on a GPU the test would make the host wait for the device, so ``a`` is added."""
+    if xp is not np:
+        return a
     return a if a.size and bool(a.any()) else None
 
 
