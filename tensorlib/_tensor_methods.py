@@ -657,7 +657,7 @@ def _new_tensor(self, data, *, dtype=None, device=None, requires_grad: bool = Fa
 def _uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
     """Fill with draws from U[a, b) in place (PyTorch's ``uniform_``; not recorded)."""
     from . import creation
-    r = creation.uniform(a, b, tuple(self._data.shape), generator=generator, dtype=self.dtype,
+    r = creation.uniform(a, b, tuple(self.shape), generator=generator, dtype=self.dtype,
                          device=self.device)
     return _copy_(self, r)
 
@@ -665,7 +665,7 @@ def _uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor
 def _normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
     """Fill with draws from N(mean, std**2) in place (PyTorch's ``normal_``; not recorded)."""
     from . import creation
-    r = creation.normal(mean, std, tuple(self._data.shape), generator=generator,
+    r = creation.normal(mean, std, tuple(self.shape), generator=generator,
                         dtype=self.dtype, device=self.device)
     return _copy_(self, r)
 

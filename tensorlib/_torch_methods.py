@@ -192,7 +192,7 @@ def _float_fill(self, name: str) -> None:
 def _uniform01(self, generator) -> Tensor:
     """Draws from U[0, 1) of this shape, in float64 (the global or a given generator)."""
     from .creation import rand
-    return rand(*tuple(self._data.shape), generator=generator, dtype=np.float64,
+    return rand(*tuple(self.shape), generator=generator, dtype=np.float64,
                 device=self.device)
 
 
@@ -222,7 +222,7 @@ def _log_normal_(self, mean: float = 1.0, std: float = 2.0, *, generator=None) -
     _float_fill(self, "log_normal_")
     if not std > 0:
         raise ValueError(f"log_normal_: std must be positive, got {std}")
-    z = normal(float(mean), float(std), tuple(self._data.shape), generator=generator,
+    z = normal(float(mean), float(std), tuple(self.shape), generator=generator,
                dtype=np.float64, device=self.device)
     return _copy_(self, E.exp(z))
 
@@ -280,7 +280,7 @@ def _random_(self, from_: int = 0, to: int | None = None, *, generator=None) -> 
         info = np.iinfo(dt)
         if from_ < info.min or to - 1 > info.max:
             raise ValueError(f"random_: [from, to) = [{from_}, {to}) does not fit {dt}")
-    r = randint(int(from_), int(to), tuple(self._data.shape), generator=generator,
+    r = randint(int(from_), int(to), tuple(self.shape), generator=generator,
                 dtype=np.int64, device=self.device)
     return _copy_(self, r.astype(dt))
 

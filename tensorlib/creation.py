@@ -567,15 +567,18 @@ def eye(n: int, m: int | None = None, dtype=None, device=None,
 
 
 # --- random -----------------------------------------------------------------
-def _fixed(kind: str, size) -> tuple:
-    """``size`` for a random draw; under capture a size read from a None dim cannot follow
-    the dim (the graph draws a fixed shape), so it raises rather than go stale."""
+def _drawn(size) -> tuple:
+    """``size`` for a random draw as plain ints, and under capture its sizes read from None
+    dims (TracedSize, ``x.shape[0] * 2`` too) as run-time expressions over their source
+    tensors (:func:`tensorlib.graph.sizes.lower`): the graph's draw follows the batch.
+    Returns (shape, sizes, sources)."""
     if state.tracer is not None and _traced_sizes(tuple(size)):
-        from .graph.tracer import CaptureError
-        raise CaptureError(f"{kind}: a random draw sized from a None dim of input_signature "
-                           "would keep the traced size; leave that dim concrete (a Dropout "
-                           "in training mode? call model.eval() for an inference graph)")
-    return _shape(size)
+        from .graph.sizes import lower
+        if len(size) == 1 and isinstance(size[0], (tuple, list)):
+            size = tuple(size[0])
+        plain, sizes, srcs = lower(size)
+        return _shape(plain), sizes, srcs
+    return _shape(size), (), []
 
 
 def _random(arr, dtype, device, requires_grad) -> Tensor:
@@ -589,19 +592,19 @@ def _random(arr, dtype, device, requires_grad) -> Tensor:
 def rand(*size, generator: Generator | None = None, dtype=None, device=None,
          requires_grad: bool = False, **kw) -> Tensor:
     """Uniform on [0, 1): ``tl.rand(2, 3)``, ``tl.rand((2, 3))`` or ``tl.rand(size=(2, 3))``."""
-    size = _size_kw("rand", size, kw)
-    t = _random(rng(generator).random(_fixed("rand", size)), dtype, device, requires_grad)
-    return _traced(t, "rand", {}, generator)
+    shape, *dyn = _drawn(_size_kw("rand", size, kw))
+    t = _random(rng(generator).random(shape), dtype, device, requires_grad)
+    return _traced(t, "rand", {}, generator, *dyn)
 
 
 def randn(*size, generator: Generator | None = None, dtype=None, device=None,
           requires_grad: bool = False, **kw) -> Tensor:
     """Standard normal: ``tl.randn(2, 3)``, ``tl.randn((2, 3))`` or
     ``tl.randn(size=(2, 3))`` (d2l's spelling)."""
-    size = _size_kw("randn", size, kw)
-    t = _random(rng(generator).standard_normal(_fixed("randn", size), dtype=np.float64), dtype,
-                device, requires_grad)
-    return _traced(t, "randn", {}, generator)
+    shape, *dyn = _drawn(_size_kw("randn", size, kw))
+    t = _random(rng(generator).standard_normal(shape, dtype=np.float64), dtype, device,
+                requires_grad)
+    return _traced(t, "randn", {}, generator, *dyn)
 
 
 def randint(low: int | None = None, high: int | None = None, size: Sequence[int] = (),
@@ -621,9 +624,10 @@ def randint(low: int | None = None, high: int | None = None, size: Sequence[int]
         low = 0
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
-    arr = rng(generator).integers(low, high, size=_shape(tuple(size)))
+    shape, *dyn = _drawn(tuple(size))
+    arr = rng(generator).integers(low, high, size=shape)
     t = _place(arr.astype(_dtypes.as_dtype(dtype) if dtype else np.int64), device, False)
-    return _traced(t, "randint", {"low": int(low), "high": int(high)}, generator)
+    return _traced(t, "randint", {"low": int(low), "high": int(high)}, generator, *dyn)
 
 
 def normal(mean: float = 0.0, std: float = 1.0, size: Sequence[int] = (), generator=None,
@@ -642,9 +646,9 @@ def normal(mean: float = 0.0, std: float = 1.0, size: Sequence[int] = (), genera
         return _normal_elementwise(mean, std, size, generator, dtype, device, requires_grad)
     if std < 0:
         raise ValueError(f"normal: std must be non-negative, got {std}")
-    t = _random(rng(generator).normal(mean, std, _shape(tuple(size))), dtype, device,
-                requires_grad)
-    return _traced(t, "normal", {"mean": float(mean), "std": float(std)}, generator)
+    shape, *dyn = _drawn(tuple(size))
+    t = _random(rng(generator).normal(mean, std, shape), dtype, device, requires_grad)
+    return _traced(t, "normal", {"mean": float(mean), "std": float(std)}, generator, *dyn)
 
 
 def _normal_elementwise(mean, std, size, generator, dtype, device, requires_grad) -> Tensor:
@@ -673,7 +677,8 @@ def _normal_elementwise(mean, std, size, generator, dtype, device, requires_grad
     mean = mean.detach() if isinstance(mean, Tensor) else float(mean)
     std = std if isinstance(std, Tensor) else float(std)
     dt = np.result_type(*[t.dtype for t in ts])
-    shape = np.broadcast_shapes(*[tuple(t.shape) for t in ts])
+    from .ops._util import broadcast_shapes     # keeps the sizes that follow a None dim
+    shape = broadcast_shapes("normal", *[tuple(t.shape) for t in ts])
     eps = randn(*shape, generator=generator, dtype=dt, device=ts[0].device)
     return eps * std + mean
 
@@ -684,9 +689,9 @@ def uniform(low: float = 0.0, high: float = 1.0, size: Sequence[int] = (), gener
     tensor)."""
     if high < low:
         raise ValueError(f"uniform: high ({high}) must be >= low ({low})")
-    t = _random(rng(generator).uniform(low, high, _shape(tuple(size))), dtype, device,
-                requires_grad)
-    return _traced(t, "uniform", {"low": float(low), "high": float(high)}, generator)
+    shape, *dyn = _drawn(tuple(size))
+    t = _random(rng(generator).uniform(low, high, shape), dtype, device, requires_grad)
+    return _traced(t, "uniform", {"low": float(low), "high": float(high)}, generator, *dyn)
 
 
 def randperm(n: int, generator=None, device=None, dtype=None,
@@ -699,9 +704,10 @@ def randperm(n: int, generator=None, device=None, dtype=None,
     return _traced(t, "randperm", {"n": int(n)}, generator)
 
 
-def _traced(t: Tensor, dist: str, params: dict, generator) -> Tensor:
-    """Under graph capture, a random draw becomes a node that draws anew on every run."""
+def _traced(t: Tensor, dist: str, params: dict, generator, sizes=(), srcs=()) -> Tensor:
+    """Under graph capture, a random draw becomes a node that draws anew on every run (of
+    the size that ``sizes`` computes from ``srcs``' dims, where given: see ``_drawn``)."""
     tracer = state.tracer
     if tracer is not None:
-        tracer.on_random(t, dist, params, generator)
+        tracer.on_random(t, dist, params, generator, sizes, srcs)
     return t

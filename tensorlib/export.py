@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .graph.ir import SOURCE_OPS, Graph, Node, Value
+from .graph.runtime import random_shape
 
 __all__ = ["FORMAT", "VERSION", "GraphFileError", "GraphModule", "load_graph", "save_graph"]
 
@@ -1016,11 +1017,19 @@ def _validate(g: Graph, by_id) -> None:
                       f"reads {n.out.type_str()}")
         elif n.op == "random":
             a = n.attrs
-            _need(not n.inputs and len(n.outputs) == 1 and a.get("dist") in (
+            _need(len(n.outputs) == 1 and a.get("dist") in (
                 "rand", "randn", "normal", "uniform", "randint", "randperm"),
                 f"random node {n.id}: bad distribution")
-            _need(isinstance(a.get("shape"), tuple) and tuple(a["shape"]) == n.out.shape,
+            _need(bool(a.get("sizes")) or not n.inputs,
+                  f"random node {n.id}: inputs but no sizes read from them")
+            _need(isinstance(a.get("shape"), tuple) and len(a["shape"]) == len(n.out.shape),
                   f"random node {n.id}: shape does not match its output")
+            try:
+                shape = random_shape(a, [v.shape for v in n.inputs])
+            except (ValueError, TypeError) as e:
+                raise GraphFileError(f"random node {n.id}: {e}") from None
+            _need(_same(shape, n.out.shape), f"random node {n.id}: shape does not match its "
+                  "output")
             _need(a.get("dtype") is not None and np.dtype(a["dtype"]) == n.out.dtype,
                   f"random node {n.id}: dtype does not match its output")
         elif n.op == "assign":
@@ -1103,7 +1112,10 @@ def check_concrete(g: Graph, shapes: list[tuple]) -> None:
     for n in g.nodes:
         if n.op in ("placeholder",):
             continue
-        if n.op in ("variable", "constant", "random"):
+        if n.op == "random":
+            known[n.out.id] = random_shape(n.attrs, [known[v.id] for v in n.inputs])
+            continue
+        if n.op in ("variable", "constant"):
             known[n.out.id] = n.out.shape
             continue
         if n.op == "assign":
@@ -1331,8 +1343,9 @@ class GraphModule:
             elif n.op == "constant":
                 env[n.out.id] = _wrap(n.attrs["value"], Device(n.device), False, None, 0)
             elif n.op == "random":
-                env[n.out.id] = _wrap(_random(self.graph.bindings.get(n), n.attrs),
-                                      Device(n.device), False, None, 0)
+                draw = _random(self.graph.bindings.get(n), n.attrs,
+                               *[env[v.id]._data for v in n.inputs])
+                env[n.out.id] = _wrap(draw, Device(n.device), False, None, 0)
             elif n.op == "fused":
                 ins = [at(env[v.id], n.device) for v in n.inputs]
                 acc = None

@@ -8,7 +8,7 @@ import numpy as np
 from .. import _dtypes
 from .._tensor import Tensor
 from ..autograd.mode import state
-from ..ops._util import to_tensor
+from ..ops._util import broadcast_shapes, to_tensor
 from ..ops.shape import broadcast_to
 
 
@@ -37,7 +37,8 @@ def broadcast_params(*params) -> tuple[Tensor, ...]:
     """Float tensors broadcast to one shape (numbers follow the first tensor's dtype)."""
     like = next((p for p in params if isinstance(p, Tensor)), None)
     ts = [as_float(p, like) for p in params]
-    shape = np.broadcast_shapes(*[t.shape for t in ts])
+    # sizes that follow a None dim under capture stay TracedSizes, so draws follow them
+    shape = broadcast_shapes("distribution parameters", *[t.shape for t in ts])
     return tuple(t if tuple(t.shape) == tuple(shape) else broadcast_to(t, shape) for t in ts)
 
 

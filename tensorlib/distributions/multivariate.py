@@ -8,6 +8,7 @@ import numpy as np
 
 from .._apply import apply
 from .._tensor import Tensor
+from ..ops._util import broadcast_shapes
 from ..ops.linalg_lu import TRSOLVE
 from ..ops.matrix import cholesky, solve
 from ..ops.shape import broadcast_to, flip
@@ -119,7 +120,8 @@ class MultivariateNormal(CenteredAtLoc, Distribution):
             raise ValueError(f"MultivariateNormal: loc's last dim ({loc.shape[-1]}) does not "
                              f"match {name} ({n} x {n})")
         try:
-            batch = np.broadcast_shapes(tuple(loc.shape[:-1]), tuple(mat.shape[:-2]))
+            batch = broadcast_shapes("MultivariateNormal", tuple(loc.shape[:-1]),
+                                     tuple(mat.shape[:-2]))
         except ValueError:
             raise ValueError(f"MultivariateNormal: the batch dims of loc {tuple(loc.shape)} "
                              f"and {name} {tuple(mat.shape)} do not broadcast") from None

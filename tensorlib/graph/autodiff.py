@@ -57,6 +57,8 @@ class _VjpNode:
 def _reach_forward(g: Graph, start: set[int], stops=(), cuts=()) -> set[int]:
     seen = set(start)
     for n in g.nodes:
+        if n.op == "random":
+            continue            # its inputs give only the draw's size
         if n.id not in stops and any(v.id in seen and (n.id, i) not in cuts
                                      for i, v in enumerate(n.inputs)):
             seen.update(v.id for v in n.outputs)
@@ -106,7 +108,8 @@ def example_values(g: Graph, values, known: dict | None = None) -> list:
         elif n.op == "constant":
             outs = (n.attrs["value"],)
         elif n.op == "random":
-            outs = (_random(g.bindings.get(n), n.attrs),)
+            outs = (_random(g.bindings.get(n), n.attrs,
+                             *[known[v.id] for v in n.inputs]),)
         else:
             _, k = _kernel(n)
             out = k(*[known[v.id] for v in n.inputs], **n.attrs)

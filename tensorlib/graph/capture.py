@@ -21,6 +21,7 @@ from typing import Any
 from ..autograd.mode import state
 from .executor import Plan, make_plan, shared_results
 from .ir import Graph, attr_key
+from .runtime import random_shape
 from .signature import Guards, TensorSpec, flat_specs, flatten, rebuild
 from .tracer import CaptureError, Tracer
 
@@ -810,6 +811,10 @@ def _escaped_input_dims(g: Graph, tracer, free) -> set:
         for n in g.nodes:
             if n.op == "placeholder" or not n.outputs:
                 continue
+            if n.op == "random" and n.inputs:
+                cur[n.outputs[0].id] = random_shape(
+                    n.attrs, [cur.get(v.id, v.shape) for v in n.inputs])
+                continue
             if n.op in ("variable", "constant", "random"):
                 continue
             ins = [(cur.get(v.id, v.shape), v.dtype) for v in n.inputs]
@@ -848,7 +853,9 @@ def _check_concrete_shapes(g: Graph, shapes) -> None:
     cur = {v.id: s for v, s in zip(g.inputs, shapes)}
     for n in g.nodes:
         for v in n.outputs:
-            if n.op in ("variable", "constant", "random"):
+            if n.op == "random":
+                cur[v.id] = random_shape(n.attrs, [cur.get(i.id, i.shape) for i in n.inputs])
+            elif n.op in ("variable", "constant"):
                 cur[v.id] = v.shape
         op = REGISTRY.get(n.op)
         if n.op in ("placeholder", "variable", "constant", "random", "assign") or op is None \
@@ -898,7 +905,9 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     ``TracedSize``; ``+ - * // %`` on it keep it one, and reshape/view/expand/broadcast_to,
     ``tl.zeros``/``ones``/``full``/``arange`` and ``x.new_zeros`` compute such sizes when
     the graph runs (``x.reshape(x.shape[0] * 3, -1)``, ``y.reshape(x.shape[0], -1)`` after
-    the batch was merged, ``tl.zeros(n // 2, 4)``), in ONNX too (Shape/Gather/Mul/Concat).
+    the batch was merged, ``tl.zeros(n // 2, 4)``), in ONNX too (Shape/Gather/Mul/Concat);
+    random draws sized so (``tl.randn(x.shape[0], 8)``, ``randn_like``, dropout in training
+    mode, a distribution's ``sample()``) draw at the size each run has (ONNX has none).
     A size turned into a plain Python number (``x.sum() / x.shape[0]``, ``int(n)``,
     ``n - 1.0``, a comparison or ``min(n, 4)`` in your code, a slice ``x[:n // 2]``) cannot
     be recomputed: the function is then traced once per input shape,

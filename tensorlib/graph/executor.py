@@ -153,7 +153,7 @@ def _compile(plan: Plan, memory: bool):
         elif n.op == "random":
             ns[f"R{n.id}"] = g.bindings.get(n)
             ns[f"A{n.id}"] = n.attrs
-            lines.append(f"    {outs[0]} = _random(R{n.id}, A{n.id})")
+            lines.append(f"    {outs[0]} = _random(R{n.id}, A{n.id}, {args})")
         elif n.op == "assign":
             continue    # writes go last
         elif n.op in EDGE_OPS:     # a placed graph's edge to another device

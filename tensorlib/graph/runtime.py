@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import _wrap
+from .sizes import apply_sizes
 
 
 def _read_grad(owner, name):
@@ -63,12 +64,19 @@ def _sgd_gemm_inplace(t, g, x, lr: float) -> None:
     t._version[0] += 1
 
 
-def _random(generator, attrs):
-    """Draw like tensorlib.creation does, so a captured draw matches the eager one."""
+def random_shape(attrs, shapes) -> tuple:
+    """A random node's shape for its inputs' ``shapes``: ``attrs["shape"]`` with the
+    positions of ``attrs["sizes"]`` computed from them (a draw that follows a None dim)."""
+    return apply_sizes(attrs["shape"], attrs.get("sizes", ()), shapes)
+
+
+def _random(generator, attrs, *inputs):
+    """Draw like tensorlib.creation does, so a captured draw matches the eager one;
+    ``inputs``: the arrays whose dims a draw that follows a None dim reads."""
     from ..random import rng
     r = rng(generator)
     dist = attrs["dist"]
-    shape = attrs["shape"]
+    shape = random_shape(attrs, [x.shape for x in inputs]) if inputs else attrs["shape"]
     if dist == "rand":
         a = r.random(shape)
     elif dist == "randn":

@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from ..random import Generator
+
 _SCALARS = (int, float, bool, str, bytes, complex, type(None), np.number, np.bool_)
 _PLAIN_SCALARS = frozenset({int, float, bool, str, bytes, complex, type(None)})
 _SKIP = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
@@ -562,7 +564,9 @@ def _describe(x, path, out, seen, depth, tensors, arrays=None, plan=None) -> Non
         if plan is not None:
             plan.tensors.append((x, x._data.shape, x._data.dtype, x._rg, nog))
         return
-    if isinstance(x, _SKIP) or depth > _MAX_DEPTH:
+    if isinstance(x, (_SKIP, Generator)) or depth > _MAX_DEPTH:
+        # a graph's draws read a tl.Generator's stream when they run: re-seeding it is no
+        # reason to trace again
         out.append((path, "id", id(x)))
         return
     if id(x) in seen:

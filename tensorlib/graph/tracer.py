@@ -25,6 +25,7 @@ import numpy as np
 from .._device import current_scope
 from .._state import state as _state
 from .ir import SOURCE_OPS, Graph, Node, Value
+from .sizes import apply_sizes
 
 
 class CaptureError(RuntimeError):
@@ -450,11 +451,20 @@ class Tracer:
         if self._alias_at and carrier:
             self._resolve_alias(t, v)
 
-    def on_random(self, t, dist: str, params: dict, generator) -> None:
-        """A random draw made during capture: record a node that draws anew on each run."""
+    def on_random(self, t, dist: str, params: dict, generator, sizes=(), srcs=()) -> None:
+        """A random draw made during capture: record a node that draws anew on each run.
+        ``sizes`` (:mod:`tensorlib.graph.sizes` expressions over ``srcs``' dims, its
+        inputs) are the positions of the shape that follow None dims."""
         attrs = {"dist": dist, "shape": tuple(t._data.shape), "dtype": t._data.dtype, **params}
-        node = self.g.add_node("random", [], attrs, str(t._device),
+        ins = [self.value_of(s) for s in srcs]
+        if sizes:
+            attrs["sizes"] = tuple(sizes)
+        node = self.g.add_node("random", ins, attrs, str(t._device),
                                [(t._data.shape, t._data.dtype)])
+        if sizes:
+            shape = apply_sizes(attrs["shape"], sizes, [self.sym.get(v.id, v.shape) for v in ins])
+            if None in shape:
+                self.sym[node.outputs[0].id] = shape
         scope = current_scope()
         node.pin = str(scope) if scope is not None else None
         self.g.bindings[node] = generator

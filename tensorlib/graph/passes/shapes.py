@@ -8,8 +8,13 @@ def infer_shapes(g) -> None:
     """Recompute Value shapes/dtypes from placeholder/variable/constant specs (``None`` dims
     propagate). Raises ValueError naming the node when an op's ``infer`` rejects them."""
     from ...ops.registry import REGISTRY
+    from ..runtime import random_shape
     from ..tracer import TracedSize
     for n in g.nodes:
+        if n.op == "random" and n.inputs:       # a draw that follows a None dim
+            v = n.outputs[0]
+            v.shape = random_shape(n.attrs, [i.shape for i in n.inputs])
+            continue
         if n.op in ("placeholder", "variable", "constant", "random", "assign", "fused"):
             continue
         op = REGISTRY.get(n.op)

@@ -158,7 +158,8 @@ def measure(graph: Graph, feeds: dict, repeats: int = 3) -> dict:
         elif n.op == "constant":
             res = (n.attrs["value"],)
         elif n.op == "random":
-            res = (_random(graph.bindings.get(n), n.attrs),)
+            res = (_random(graph.bindings.get(n), n.attrs,
+                            *[env[v.id] for v in n.inputs]),)
         else:
             k = fused_kernel(n) if n.op == "fused" else _kernel(n)[1]
             args = [env[v.id] for v in n.inputs]

@@ -193,8 +193,9 @@ class _Rewrite:
             if n.op == "placeholder":
                 self._placeholder(n)
             elif n.op == "random":
-                for r in range(self.k):     # each replica draws its own
-                    self.rep[r][n.outputs[0].id] = self._add(n, [], None).outputs[0]
+                for r in range(self.k):     # each replica draws its own, of its shard's size
+                    ins = [self.value(v, r) for v in n.inputs]
+                    self.rep[r][n.outputs[0].id] = self._add(n, ins, None).outputs[0]
             elif n.id in self.replicated:
                 for r, d in enumerate(self.devs):
                     c = self._add(n, [self.value(v, r) for v in n.inputs], d)
