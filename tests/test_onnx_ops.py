@@ -118,6 +118,14 @@ def test_docs_list_is_current():
     assert doc.read_text() == render(), "docs/onnx_ops.md is stale: python -m tensorlib.onnx.docs"
 
 
+def test_docs_command_prints_its_usage_for_help(tmp_path, capsys, monkeypatch):
+    from tensorlib.onnx.docs import main
+    monkeypatch.chdir(tmp_path)
+    assert main(["--help"]) == 0 and "usage" in capsys.readouterr().out
+    assert main(["--verbose"]) == 2 and not list(tmp_path.iterdir())   # no file named so
+    assert main([str(tmp_path / "ops.md")]) == 0 and (tmp_path / "ops.md").exists()
+
+
 def test_atan2_export_covers_every_quadrant_and_both_axes():
     y = np.array([1, -1, 1, -1, 0, 0, 2, -2, 0], np.float32)
     x = np.array([1, 1, -1, -1, 1, -1, 0, 0, 0], np.float32)

@@ -203,7 +203,7 @@ class LazyLinear(LazyModuleMixin, Linear):
     """``Linear`` whose ``in_features`` is the last dim of the first input.
 
     >>> fc = nn.LazyLinear(10)
-    >>> fc(tl.randn(32, 784)).shape; type(fc).__name__
+    >>> fc(tl.randn(32, 784)).shape, type(fc).__name__
     ((32, 10), 'Linear')
     """
 

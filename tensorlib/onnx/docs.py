@@ -41,6 +41,11 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and (argv[0] in ("-h", "--help") or argv[0].startswith("-") or len(argv) > 1):
+        print("usage: python -m tensorlib.onnx.docs [PATH]\n\nWrite the table of ONNX ops "
+              "(export and import) to PATH (default: docs/onnx_ops.md in the source tree).",
+              file=sys.stdout if argv[0] in ("-h", "--help") else sys.stderr)
+        return 0 if argv[0] in ("-h", "--help") else 2
     path = Path(argv[0]) if argv else Path(__file__).resolve().parents[2] / "docs" / "onnx_ops.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render())

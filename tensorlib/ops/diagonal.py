@@ -71,7 +71,7 @@ def diagonal(x, offset: int = 0, axis1: int = 0, axis2: int = 1, *, dim1: int | 
 
     >>> tl.diagonal(tl.arange(9.0).reshape(3, 3), 1)
     tensor([1., 5.])
-    >>> m = tl.zeros(2, 2); m.diagonal().add_(1.0); m
+    >>> m = tl.zeros(2, 2); _ = m.diagonal().add_(1.0); m
     tensor([[1., 0.],
             [0., 1.]])
     """

@@ -134,7 +134,8 @@ def histogram(input, bins: int | Tensor = 100, *, range: Sequence[float] | None 
     ``(hist, bin_edges)`` in the input's floating dtype.
 
     >>> tl.ops.histogram.histogram(tl.tensor([1.0, 2.0, 1.0]), bins=4, range=(0.0, 3.0))
-    histogram_result(hist=tensor([0., 2., 1., 0.]), bin_edges=tensor([0., 0.75, 1.5, 2.25, 3.]))
+    histogram_result(hist=tensor([0., 2., 1., 0.]),
+                     bin_edges=tensor([0.0000, 0.7500, 1.5000, 2.2500, 3.0000]))
     """
     x = to_tensor(input)
     if x.dtype.kind != "f":

@@ -95,8 +95,8 @@ def inv(a) -> Tensor:
     """The inverse of a square matrix (or of each in a stack).
 
     >>> tl.linalg.inv(tl.tensor([[2.0, 0.0], [0.0, 4.0]]))
-    tensor([[0.5 , 0.  ],
-            [0.  , 0.25]])
+    tensor([[0.5000, 0.0000],
+            [0.0000, 0.2500]])
     """
     if state.autocast is not None:
         return autocast_call(inv, "inv", a)
@@ -168,7 +168,7 @@ def solve(a, b, *, left: bool = True) -> Tensor:
     ``left=False`` solves ``X @ A = B`` (``B`` of shape ``(..., k, n)``).
 
     >>> tl.linalg.solve(tl.tensor([[2.0, 0.0], [0.0, 4.0]]), tl.tensor([1.0, 1.0]))
-    tensor([0.5 , 0.25])
+    tensor([0.5000, 0.2500])
     """
     if not left:        # X A = B  <=>  A^T X^T = B^T
         b = to_tensor(b)

@@ -18,7 +18,7 @@ def normalize(input, p: float = 2.0, axis: int = 1, eps: float = 1e-12, *,
     accepted as its name for the axis).
 
     >>> F.normalize(tl.tensor([[3.0, 4.0]]))
-    tensor([[0.6, 0.8]])
+    tensor([[0.6000, 0.8000]])
     """
     if state.autocast is not None:
         return autocast_call(normalize, "normalize", input, p, axis, eps, dim=dim)

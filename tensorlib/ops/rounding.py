@@ -15,7 +15,7 @@ def round(input, *, decimals: int = 0) -> Tensor:  # noqa: A001  (torch.round's 
     result rounds the same way). The gradient is 0, as ``round``'s.
 
     >>> tl.ops.rounding.round(tl.tensor([1.2345, 1250.0]), decimals=2)
-    tensor([   1.2300, 1250.0000])
+    tensor([1.2300e+00, 1.2500e+03])
     """
     x = to_tensor(input)
     if isinstance(decimals, bool) or not isinstance(decimals, (int, np.integer)):

@@ -253,7 +253,9 @@ def cholesky_solve(input, input2, upper: bool = False) -> Tensor:
     that of ``(L L^T)^-1 B`` in the whole of ``L`` (to second order).
 
     >>> L = tl.tensor([[2.0, 0.0], [1.0, 1.0]])
-    >>> tl.cholesky_solve(tl.tensor([[4.0], [3.0]]), L)          # [[1.], [0.]]
+    >>> tl.cholesky_solve(tl.tensor([[4.0], [3.0]]), L)          # (L L^T) X = B
+    tensor([[0.5000],
+            [1.0000]])
     """
     from ..autograd.mode import is_grad_enabled
     b, F = _solve_args("cholesky_solve", input, input2)

@@ -6,7 +6,7 @@
 (40, 1)
 >>> m = tl.nn.utils.parametrizations.orthogonal(nn.Linear(20, 40))
 >>> sorted(m.state_dict())
-['bias', 'parametrizations.weight.original', 'parametrizations.weight.0.base']
+['bias', 'parametrizations.weight.0.base', 'parametrizations.weight.original']
 >>> m = tl.nn.utils.parametrizations.spectral_norm(nn.Linear(20, 40))
 >>> sorted(m.state_dict())
 ['bias', 'parametrizations.weight.0._u', 'parametrizations.weight.0._v',
