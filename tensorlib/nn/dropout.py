@@ -42,6 +42,14 @@ class Dropout2d(Dropout):
         return F.dropout2d(x, self.p, self.training, self.inplace)
 
 
+class Dropout3d(Dropout):
+    """Zeroes whole volumes (channels) of (N, C, D, H, W) or (C, D, H, W) with probability
+    ``p`` in training (PyTorch's ``nn.Dropout3d``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout3d(x, self.p, self.training, self.inplace)
+
+
 class Embedding(Module):
     """A lookup table: integer ids (any shape) -> rows of ``weight`` (num, dim), drawn
     from N(0, 1); the ``padding_idx`` row starts at zero and gets no gradient. With

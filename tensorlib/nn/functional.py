@@ -10,7 +10,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..ops.elementwise import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
-from ..ops.indexing import one_hot
+from ..ops.indexing import one_hot as _one_hot
 from ..ops.nn_act import (celu, glu, gumbel_softmax, hardsigmoid, hardswish, hardtanh, log_softmax,
                           logsigmoid, mish, prelu, relu6, selu, softmax, softsign)
 from ..ops.nn_attention import scaled_dot_product_attention
@@ -19,8 +19,8 @@ from ..ops.nn_conv import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transp
                            conv_transpose3d)
 from ..ops.nn_distance import cosine_similarity, normalize, pairwise_distance
 from ..ops.nn_grid import affine_grid, grid_sample
-from ..ops.nn_layers import (bilinear, dropout, dropout1d, dropout2d, embedding, embedding_bag,
-                             linear)
+from ..ops.nn_layers import (bilinear, dropout, dropout1d, dropout2d, dropout3d, embedding,
+                             embedding_bag, linear)
 from ..ops.nn_loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                            huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
 from ..ops.nn_loss_ctc import ctc_loss  # noqa: F401  (public: F.ctc_loss)
@@ -44,7 +44,8 @@ __all__ = [
     "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     "cosine_embedding_loss",
     "cosine_similarity", "cross_entropy", "dropout",
-    "dropout1d", "dropout2d", "elu", "embedding", "embedding_bag", "fold", "gaussian_nll_loss",
+    "dropout1d", "dropout2d", "dropout3d", "elu", "embedding", "embedding_bag", "fold",
+    "gaussian_nll_loss",
     "gelu", "glu", "grid_sample", "group_norm", "gru_cell", "gumbel_softmax", "hardsigmoid",
     "hardswish",
     "hardtanh", "hinge_embedding_loss", "huber_loss", "instance_norm", "interpolate", "kl_div",
@@ -58,6 +59,17 @@ __all__ = [
     "smooth_l1_loss", "soft_margin_loss", "softmax", "softplus", "softsign", "tanh",
     "triplet_margin_loss", "triplet_margin_with_distance_loss", "unfold",
 ]
+
+
+def one_hot(tensor, num_classes: int = -1) -> Tensor:
+    """int64 one-hot encoding along a new last dim (``torch.nn.functional.one_hot``);
+    ``num_classes=-1`` takes ``max(tensor) + 1``, which an empty tensor does not have."""
+    from ..ops._util import to_tensor
+    t = to_tensor(tensor)
+    if num_classes == -1 and t.size == 0:
+        raise ValueError("one_hot: can not infer the number of classes from an empty tensor; "
+                         "pass num_classes")
+    return _one_hot(t, num_classes)
 
 
 def _accept_half() -> None:
@@ -79,7 +91,7 @@ _accept_half()
 
 _relu, _relu6, _elu, _celu, _selu, _leaky_relu = relu, relu6, elu, celu, selu, leaky_relu
 _hardtanh, _hardsigmoid, _hardswish, _silu, _mish = hardtanh, hardsigmoid, hardswish, silu, mish
-_dropout, _dropout1d, _dropout2d = dropout, dropout1d, dropout2d
+_dropout, _dropout1d, _dropout2d, _dropout3d = dropout, dropout1d, dropout2d, dropout3d
 
 
 def _act(fn, name: str, x, inplace: bool, *args) -> Tensor:
@@ -183,6 +195,13 @@ def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
               generator=None) -> Tensor:
     """Zero whole channels of (N, C, H, W) in training; ``inplace`` as dropout's."""
     return _dropout_act(_dropout2d, "dropout2d", input, p, training, inplace, generator)
+
+
+def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *,
+              generator=None) -> Tensor:
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) in training; ``inplace`` as
+    dropout's. Another rank warns and drops slices along dim 0, as PyTorch's."""
+    return _dropout_act(_dropout3d, "dropout3d", input, p, training, inplace, generator)
 
 
 def softmin(input, dim: int | None = None, dtype=None) -> Tensor:
@@ -354,3 +373,76 @@ def upsample_bilinear(input: Tensor, size=None, scale_factor=None) -> Tensor:
 
 
 __all__ += ["upsample", "upsample_bilinear", "upsample_nearest"]
+
+
+# --- PyTorch's in-place activations and the rest of its names (round 18) --------------------
+def relu_(input: Tensor) -> Tensor:
+    """In-place :func:`relu`: ``input`` overwritten and returned (``F.relu_``; refused on a
+    leaf that requires grad, as PyTorch)."""
+    return relu(input, inplace=True)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """In-place :func:`elu` (``F.elu_``)."""
+    return elu(input, alpha, inplace=True)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """In-place :func:`celu` (``F.celu_``)."""
+    return celu(input, alpha, inplace=True)
+
+
+def selu_(input: Tensor) -> Tensor:
+    """In-place :func:`selu` (``F.selu_``)."""
+    return selu(input, inplace=True)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """In-place :func:`leaky_relu` (``F.leaky_relu_``)."""
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """In-place :func:`hardtanh` (``F.hardtanh_``)."""
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+_threshold = threshold      # threshold_'s argument of that name (PyTorch's) hides it
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    """In-place :func:`threshold` (``F.threshold_``)."""
+    return _threshold(input, threshold, value, inplace=True)
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+           training: bool = False) -> Tensor:
+    """In-place :func:`rrelu` (``F.rrelu_``)."""
+    return rrelu(input, lower, upper, training, inplace=True)
+
+
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices: bool = False):
+    """``adaptive_max_pool1d(..., return_indices=True)``: ``(values, indices)`` whatever
+    ``return_indices`` says (as PyTorch's)."""
+    return adaptive_max_pool1d(input, output_size, True)
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices: bool = False):
+    """``adaptive_max_pool2d(..., return_indices=True)``: ``(values, indices)``."""
+    return adaptive_max_pool2d(input, output_size, True)
+
+
+def adaptive_max_pool3d_with_indices(input, output_size, return_indices: bool = False):
+    """``adaptive_max_pool3d(..., return_indices=True)``: ``(values, indices)``."""
+    return adaptive_max_pool3d(input, output_size, True)
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """(N, g * k, ...) channels read as (N, g, k, ...) and transposed to (N, k, g, ...)
+    (``torch.nn.functional.channel_shuffle``, ShuffleNet's; as ``nn.ChannelShuffle``)."""
+    return _NA.channel_shuffle(input, groups)
+
+
+__all__ += ["adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices",
+            "adaptive_max_pool3d_with_indices", "celu_", "channel_shuffle", "elu_",
+            "hardtanh_", "leaky_relu_", "relu_", "rrelu_", "selu_", "threshold_"]

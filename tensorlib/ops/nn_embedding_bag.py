@@ -29,9 +29,16 @@ def _layout(xp, idx, rest, last):
         psw = rest[0].reshape(-1) if rest else None
         return idx.reshape(-1), xp.arange(B + 1, dtype=np.int64) * M, psw
     off = rest[0].astype(np.int64, copy=False)
+    psw = rest[1] if len(rest) > 1 else None
     if not last:
         off = xp.concatenate([off, xp.asarray([idx.shape[0]], dtype=np.int64)])
-    return idx, off, (rest[1] if len(rest) > 1 else None)
+    elif off.shape[0]:
+        # PyTorch: the final offset ends the last bag; entries past it belong to no bag
+        end = int(off[-1])
+        if end < idx.shape[0]:
+            idx = idx[:end]
+            psw = None if psw is None else psw[:end]
+    return idx, off, psw
 
 
 def _coef(xp, flat, indptr, psw, mode, padding_idx, dtype):
@@ -199,16 +206,28 @@ def _row_dots(idx, rest, last, rows_of, g, padding_idx):
         out = (rows * g.take(bag_ids(idx, rest[0], last), axis=0)).sum(axis=-1)
     if padding_idx is not None:
         out = where(idx == padding_idx, 0.0, out)
+    inside = _in_bags(idx, rest, last)
+    if inside is not None:      # bag_ids gives entries past the final offset the last bag
+        out = where(inside, out, 0.0)
     return out
 
 
-def _freq_scale(idx, V, dtype):
-    """1 / (times each row is indexed), (V, 1), in tensor ops."""
+def _in_bags(idx, rest, last):
+    """(N,) bool: which entries of a 1-d input lie in a bag (with include_last_offset, those
+    before the final offset), or None when all do."""
+    if not (last and idx.ndim == 1):
+        return None
+    from ..creation import arange
+    return arange(idx.shape[0], dtype=np.int64, device=idx.device) < rest[0][-1]
+
+
+def _freq_scale(idx, V, dtype, inside=None):
+    """1 / (times each row is indexed by an entry ``inside`` a bag), (V, 1), in tensor ops."""
     from ..creation import zeros
     from .indexing import index_add
     flat = idx.reshape(-1)
-    cnt = index_add(zeros(V, dtype=dtype, device=idx.device), flat,
-                    (flat * 0 + 1).astype(dtype), axis=0)
+    ones = (flat * 0 + 1).astype(dtype) if inside is None else inside.astype(dtype)
+    cnt = index_add(zeros(V, dtype=dtype, device=idx.device), flat, ones, axis=0)
     return (1.0 / cnt.clip(1.0, None)).unsqueeze(-1)
 
 
@@ -228,7 +247,7 @@ def _grad_vjp(n, gg):
     a = dict(n.attrs)
     freq, V = a.pop("freq"), a.pop("num_weights")
     if freq:
-        gg = gg * _freq_scale(idx, V, gg.dtype)
+        gg = gg * _freq_scale(idx, V, gg.dtype, _in_bags(idx, rest, a["last"]))
     out = [apply(EMBEDDING_BAG_SUM, gg, idx, *rest, **a), None] + [None] * len(rest)
     if len(rest) > (1 if idx.ndim == 1 else 0) and n.inputs[-1].requires_grad:
         out[-1] = _row_dots(idx, rest, a["last"], gg, g, a["padding_idx"])
@@ -385,7 +404,9 @@ def embedding_bag(input, weight, offsets=None, mode: str = "mean", per_sample_we
     """Sums, means or maxima of bags of rows of ``weight`` (V, D), as PyTorch's
     ``embedding_bag``: ``input`` is (B, N) (one bag per row) or 1-d with ``offsets`` (bag i
     is ``input[offsets[i]:offsets[i+1]]``; the last runs to the end unless
-    ``include_last_offset``). Each bag is reduced straight from the table (no padding to
+    ``include_last_offset``, where the final offset ends it and later entries are in no
+    bag: the CSR reading of PyTorch's docs, which its kernels follow only for float32 sums).
+    Each bag is reduced straight from the table (no padding to
     the longest bag); entries equal to ``padding_idx`` are left out; an empty bag gives
     zeros. ``per_sample_weights`` (input's shape) weight the entries of a sum. In max mode
     the gradient goes to the first row of the bag holding the maximum. ``max_norm``

@@ -92,20 +92,36 @@ LINEAR = register(OpDef("linear", _linear_fwd, vjp=_linear_vjp, infer=_linear_in
 
 
 def linear(input, weight, bias=None) -> Tensor:
-    """``input @ weight.T + bias`` with weight (out_features, in_features)."""
+    """``input @ weight.T + bias`` with weight (out_features, in_features), as PyTorch's:
+    ``bias`` broadcasts against the output (a (out,) bias is fused into the product); a
+    1-d weight (in_features,) gives ``input @ weight``, with no bias."""
     if state.autocast is not None:
         return autocast_call(linear, "linear", input, weight, bias)
     x = as_float_tensor(input, "linear")
     w = as_float_tensor(weight, "linear", "weight")
     b = None if bias is None else as_float_tensor(bias, "linear", "bias")
     same_dtype("linear", x, ("weight", w), ("bias", b))
-    if w.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out, in), got shape {tuple(w.shape)}")
-    if x.ndim < 1 or x.shape[-1] != w.shape[1]:
+    if w.ndim not in (1, 2):
+        raise ValueError(f"linear: weight must be 2-D (out, in) or 1-D (in,), got shape "
+                         f"{tuple(w.shape)}")
+    if x.ndim < 1 or x.shape[-1] != w.shape[-1]:
         raise ValueError(f"linear: input of shape {tuple(x.shape)} does not match weight of "
-                         f"shape {tuple(w.shape)} (last dimension must be {w.shape[1]})")
+                         f"shape {tuple(w.shape)} (last dimension must be {w.shape[-1]})")
+    if w.ndim == 1:
+        if b is not None:       # PyTorch refuses it too (addmm needs a 2-D weight)
+            raise ValueError(f"linear: a 1-D weight {tuple(w.shape)} takes no bias; pass a "
+                             f"(1, {w.shape[0]}) weight for one output feature with a bias")
+        return x @ w
     if b is not None and tuple(b.shape) != (w.shape[0],):
-        raise ValueError(f"linear: bias must have shape ({w.shape[0]},), got {tuple(b.shape)}")
+        out_shape = tuple(x.shape[:-1]) + (w.shape[0],)
+        try:
+            fits = np.broadcast_shapes(tuple(b.shape), out_shape) == out_shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"linear: bias of shape {tuple(b.shape)} does not broadcast to "
+                             f"the output's shape {out_shape}")
+        return linear(x, w) + b
     if x.ndim == 1:
         return apply(LINEAR, *((x.reshape(1, -1), w) + ((b,) if b is not None else ()))
                      ).reshape(w.shape[0])
@@ -289,8 +305,9 @@ def _channel_dropout(name: str, spatial: int, input, p: float, training: bool,
     from ..creation import rand
     x = as_float_tensor(input, name)
     if x.ndim not in (spatial + 1, spatial + 2):
-        raise ValueError(f"{name}: input must be (N, C, {'L' if spatial == 1 else 'H, W'}) or "
-                         f"without N, got shape {tuple(x.shape)}")
+        dims = ("L", "H, W", "D, H, W")[spatial - 1]
+        raise ValueError(f"{name}: input must be (N, C, {dims}) or without N, got shape "
+                         f"{tuple(x.shape)}")
     p = float(p)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{name}: p must be in [0, 1], got {p}")
@@ -309,22 +326,34 @@ def dropout1d(input, p: float = 0.5, training: bool = True, generator=None) -> T
     return _channel_dropout("dropout1d", 1, input, p, training, generator)
 
 
-def dropout2d(input, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
-    """Zero whole channels (feature maps) of (N, C, H, W) or (C, H, W) in training. Another
+def _nd_dropout(name: str, spatial: int, input, p, training, generator) -> Tensor:
+    """dropout2d/3d: whole channels of (N, C, *S) or (C, *S), ``spatial`` dims in S. Another
     rank warns and runs as PyTorch's (deprecated there): the input is read as one unbatched
     sample, its first dim the channels."""
-    x = as_float_tensor(input, "dropout2d")
-    if x.ndim not in (3, 4):
+    x = as_float_tensor(input, name)
+    if x.ndim not in (spatial + 1, spatial + 2):
         import warnings
-        warnings.warn(f"dropout2d: Received a {x.ndim}-D input to dropout2d, which is "
-                      "deprecated (in PyTorch too): use dropout instead. dropout2d drops whole "
-                      "channels of (N, C, H, W) or (C, H, W) inputs.", stacklevel=2)
+        dims = ", ".join("DHW"[3 - spatial:])
+        warnings.warn(f"{name}: Received a {x.ndim}-D input to {name}, which is deprecated (in "
+                      f"PyTorch too): use dropout instead. {name} drops whole channels of "
+                      f"(N, C, {dims}) or (C, {dims}) inputs.", stacklevel=3)
         if x.ndim == 0:
             return dropout(x, p, training, generator)
-        lead = x.shape[0]
-        flat = x.reshape((lead, -1, 1))          # (C, rest, 1): channels dropped whole
-        return _channel_dropout("dropout2d", 2, flat, p, training, generator).reshape(x.shape)
-    return _channel_dropout("dropout2d", 2, x, p, training, generator)
+        flat = x.reshape((x.shape[0], math.prod(x.shape[1:])) + (1,) * (spatial - 1))
+        return _channel_dropout(name, spatial, flat, p, training, generator).reshape(x.shape)
+    return _channel_dropout(name, spatial, x, p, training, generator)
+
+
+def dropout2d(input, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
+    """Zero whole channels (feature maps) of (N, C, H, W) or (C, H, W) in training (another
+    rank warns and is read as one unbatched sample, as PyTorch's)."""
+    return _nd_dropout("dropout2d", 2, input, p, training, generator)
+
+
+def dropout3d(input, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
+    """Zero whole channels (volumes) of (N, C, D, H, W) or (C, D, H, W) in training (another
+    rank warns and is read as one unbatched sample, as PyTorch's)."""
+    return _nd_dropout("dropout3d", 3, input, p, training, generator)
 
 
 def dropout(input, p: float = 0.5, training: bool = True, generator=None) -> Tensor:

@@ -17,12 +17,15 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     """``0.5 * (log(var) + (input - target)**2 / var)`` (+ ``0.5 log 2 pi`` with ``full``):
     ``input`` is a predicted mean, ``var`` its predicted variance (broadcast against it).
     Variances below ``eps`` are raised to ``eps`` in value only, as in PyTorch, so their
-    gradient still flows."""
+    gradient still flows; a negative variance raises ValueError, as PyTorch's."""
     check_reduction("gaussian_nll_loss", reduction)
     x, y = _pair("gaussian_nll_loss", input, target)
     v = as_float_tensor(var, "gaussian_nll_loss", "var")
     if v.ndim == x.ndim - 1 and tuple(v.shape) == tuple(x.shape[:-1]):
         v = v.unsqueeze(-1)                     # one variance per sample (homoscedastic)
+    if state.tracer is None and bool((v < 0).any()):
+        # PyTorch's check (a captured graph, which cannot raise on data, clamps instead)
+        raise ValueError("gaussian_nll_loss: var has negative entry/entries")
     v = v + (v.clip(eps, None) - v).detach()
     d = x - y
     loss = 0.5 * (v.log() + d * d / v)

@@ -505,10 +505,15 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
     if not eps > 0:
         raise ValueError(f"batch_norm: eps must be positive, got {eps}")
     if training:
-        count = x.size // max(C, 1)
-        if count <= 1:
+        count = x.shape[0] * math.prod(x.shape[2:])
+        if count == 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel in training, "
                              f"got input of shape {tuple(x.shape)}")
+        if x.size == 0:
+            # PyTorch: an empty result, running statistics untouched, zero weight/bias grads
+            per_c = (C,) + (1,) * (x.ndim - 2)
+            y = x * (1.0 if weight is None else weight.reshape(per_c))
+            return y if bias is None else y + bias.reshape(per_c)
         wb, affine = _affine_inputs(weight, bias)
         y, mean, var = apply(BATCH_NORM, x, *wb, eps=float(eps), affine=affine)
         if running_mean is not None or running_var is not None:

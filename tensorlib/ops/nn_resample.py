@@ -72,7 +72,8 @@ def pad(input, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -
                          f"{mode!r} mode: the padded dims would have sizes {tuple(outs)}")
     for ax, (b, a) in enumerate(widths):
         n = x.shape[ax]
-        if mode == "reflect" and (b >= n or a >= n):
+        # an unpadded dim (0, 0) may be empty: nothing is reflected along it
+        if mode == "reflect" and (0 < b >= n or 0 < a >= n):
             raise ValueError(f"pad: reflect padding ({b}, {a}) must be smaller than the size "
                              f"{n} of dim {ax}")
     x = _np_pad(x, [[max(b, 0), max(a, 0)] for b, a in widths], mode=_PAD_MODES[mode])

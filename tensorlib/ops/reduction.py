@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -105,7 +106,18 @@ def _call(op, x, axis, keepdims, floating=False, **attrs):
 SUM = _define("sum", lambda xp, x, axis, keepdims: _narrow(
     xp.sum(x, axis=axis, keepdims=keepdims, dtype=_acc(x.dtype)), x.dtype),
               vjp=lambda n, g: (_expand(g, n),), infer=_sum_infer, saves=False)
-MEAN = _define("mean", lambda xp, x, axis, keepdims: xp.mean(x, axis=axis, keepdims=keepdims),
+
+
+def _mean_fwd(xp, x, axis, keepdims):
+    if x.size:
+        return xp.mean(x, axis=axis, keepdims=keepdims)
+    # NaN over an empty axis, as PyTorch, without NumPy's "Mean of empty slice" warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return xp.mean(x, axis=axis, keepdims=keepdims)
+
+
+MEAN = _define("mean", _mean_fwd,
                vjp=lambda n, g: (_expand(g, n) * (1.0 / builtins.max(_axes_count(n), 1)),),
                saves=False)
 

@@ -579,7 +579,7 @@ def split(x, indices_or_sections=None, dim=_NUMPY, *, axis=_NUMPY,
         k = int(indices_or_sections)
         if k <= 0 or n % k:
             raise ShapeError(f"split: axis {a} of size {n} cannot be split into {k} equal parts")
-        indices = tuple(range(n // k, n, n // k))[:k - 1]
+        indices = tuple(i * (n // k) for i in range(1, k))    # all 0 on an empty axis
     else:
         indices = tuple(int(i) for i in indices_or_sections)
     return apply(SPLIT, x, indices=indices, axis=a)
