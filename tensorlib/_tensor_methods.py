@@ -28,7 +28,8 @@ from .ops import rotation as RO
 from .ops import special_fns as SF
 from ._dtypes import can_store
 from .errors import DTypeError
-from .ops._util import promote_for_scalar, to_tensor, torch_promote, weak_scalar
+from .ops._util import (half_opmath, half_opmath_operand, promote_for_scalar, to_tensor,
+                        torch_promote, weak_scalar)
 
 _SCALARS = (int, float, bool, np.number, np.bool_)
 
@@ -48,12 +49,30 @@ def _scalar_for(op, other, ref: Tensor) -> Tensor:
     return weak_scalar(other, ref, wrap=op.name in _WRAPS)
 
 
+# ops whose CPU kernels PyTorch runs in float32 for a float16 tensor and a scalar on the
+# right, reading the scalar's full value (ops._util.half_opmath_operand)
+_OPMATH = frozenset(("mul", "div", "floordiv"))
+_F16 = _dtypes.float16
+
+
 def _binop(op):
+    opmath = op.name in _OPMATH
+    pow_ = op is E.POW
+
     def fwd(self, other):
         if type(other) is not Tensor:
             if isinstance(other, Tensor):
                 pass
             elif isinstance(other, _SCALARS):
+                if opmath and self._data.dtype is _F16 and half_opmath_operand(self, other):
+                    return half_opmath(op, self, other)
+                if pow_ and self._data.dtype.kind in "biu" and _negative_int(other):
+                    # before the exponent meets the dtype; only a Python int is refused (a
+                    # 0-d tensor exponent computes, as PyTorch)
+                    raise RuntimeError(f"__pow__: integers to negative integer powers are not "
+                                       f"allowed ({self._data.dtype} ** {other}), as in "
+                                       "PyTorch; compute in floating point: x.float() ** "
+                                       f"{other}")
                 other = _scalar_for(op, other, self)
                 return apply(op, promote_for_scalar(self, other), other)
             elif isinstance(other, np.ndarray):   # a constant operand: the result is a Tensor
@@ -61,10 +80,17 @@ def _binop(op):
             else:
                 _foreign(other, op)
                 return NotImplemented
+        if opmath and self._data.dtype is _F16 and half_opmath_operand(self, other):
+            return half_opmath(op, self, other)
         return apply(op, self, other)
 
     def rev(self, other):
         if isinstance(other, _SCALARS):
+            if opmath and self._data.dtype is _F16 and half_opmath_operand(self, other):
+                if op is E.MUL:
+                    return half_opmath(op, self, other)
+                if op is E.DIV:     # PyTorch's __rtruediv__: reciprocal(x) * s
+                    return half_opmath(E.MUL, E.reciprocal(self), other)
             other = _scalar_for(op, other, self)
             return apply(op, other, promote_for_scalar(self, other))
         if isinstance(other, np.ndarray):
@@ -271,6 +297,8 @@ def _negative_int(v) -> bool:
 
 
 def _inplace(op, name):
+    opmath = op.name in _OPMATH
+
     def method(self, other):
         if isinstance(other, np.ndarray):
             other = to_tensor(other)
@@ -279,8 +307,17 @@ def _inplace(op, name):
                 # before the exponent meets the dtype (uint8 ** -3 would not fit)
                 raise RuntimeError(f"{name}: integers to negative integer powers are not "
                                    f"allowed ({self._data.dtype} ** {other}), as in PyTorch")
-            other = _scalar_for(op, other, self)
+            if not (opmath and half_opmath_operand(self, other)):
+                other = _scalar_for(op, other, self)
         _check_leaf(self, name)
+        if opmath and half_opmath_operand(self, other):
+            # float16 *= scalar: in float32, rounded once (as the out-of-place op)
+            recorded = (self._rg or (isinstance(other, Tensor) and other._rg)) \
+                and state.grad_enabled
+            if recorded:
+                _check_view(self, name)
+            return _commit(self, half_opmath(op, _current(self), other), name,
+                           recorded)
         tracer = state.tracer
         if tracer is None and not ((self._rg or other._rg) and state.grad_enabled) \
                 and op.ufunc is not None and self._device.type == "cpu" \
@@ -345,8 +382,8 @@ def _setitem(self: Tensor, key, value) -> None:
     elif isinstance(value, (np.ndarray, list, tuple)):    # as PyTorch: values in self's dtype
         from .creation import tensor
         v = tensor(np.asarray(value), dtype=self.dtype, device=self.device)
-    else:
-        v = weak_scalar(value, self)
+    else:       # (a uint8 takes -1 as 255, as PyTorch's fills)
+        v = weak_scalar(value, self, fill="__setitem__")
     _check_leaf(self, "__setitem__")
     tracer = state.tracer
     if tracer is None and not ((self._rg or v._rg) and state.grad_enabled):
@@ -381,6 +418,13 @@ def _fill_(self, value):
     with_grad = self._rg and state.grad_enabled
     if with_grad:
         _check_leaf(self, "fill_")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"fill_: only supports a 0-dimension value tensor (a number), "
+                               f"got a tensor of shape {tuple(value.shape)}, as PyTorch; "
+                               "to copy elementwise use x.copy_(src)")
+    elif isinstance(value, _SCALARS):
+        value = weak_scalar(value, self, fill="fill_")
     self[...] = value
     return self
 

@@ -28,27 +28,46 @@ def _leaves(data):
             yield d
 
 
+_CAT = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
 def _list_float_dtype(data, arr_dtype):
-    """The float dtype PyTorch's tensor() gives a nested list whose NumPy array came out
-    float64: Python floats are the default float, a NumPy float scalar keeps its own dtype
-    (``[np.float32(1.5), 2]`` is float32, ``[1, np.float64(2.0)]`` float64), arrays and
-    tensors inside keep theirs (None: keep NumPy's)."""
+    """The dtype PyTorch's tensor() gives a nested list whose NumPy array came out floating:
+    each element's own dtype (a tensor's or NumPy scalar's; Python floats the default float,
+    ints int64), combined as ``torch.promote_types`` (the higher category wins: a float16
+    tensor beside a Python int stays float16, where NumPy makes float64). None: keep NumPy's.
+
+    >>> tl.tensor([tl.tensor(1.5, dtype=tl.float16), 2]).dtype      # float16
+    """
     if not isinstance(data, (list, tuple)):
         return None if isinstance(data, np.floating) or hasattr(data, "__array__") \
             or hasattr(data, "__array_interface__") or hasattr(data, "__dlpack__") \
             else _dtypes.default_float
-    found, python_float = [], False
+    out = None
     for v in _leaves(data):
-        if isinstance(v, np.floating):
-            found.append(v.dtype)
+        if isinstance(v, (np.generic, Tensor)):     # (np.float64 is also a Python float)
+            dt = np.dtype(v.dtype)
+        elif isinstance(v, bool):
+            dt = _dtypes.bool_
+        elif isinstance(v, int):
+            dt = _dtypes.int64
         elif isinstance(v, float):
-            python_float = True
-        elif not isinstance(v, (int, bool, np.integer, np.bool_)):
-            return None                 # arrays or tensors inside: NumPy's promotion
-    if not found:
-        return _dtypes.default_float
-    dt = np.result_type(*found, *((_dtypes.default_float,) if python_float else ()))
-    return dt if dt != arr_dtype else None
+            dt = _dtypes.default_float
+        elif _dtypes.is_torch_tensor(v):
+            dt = np.dtype(_dtypes.torch_dtype_name(v.dtype))
+        else:
+            return None                 # arrays inside: NumPy's promotion
+        if dt.kind not in _CAT:
+            return None
+        if out is None or out is dt:
+            out = dt
+        elif _CAT[dt.kind] != _CAT[out.kind]:
+            out = dt if _CAT[dt.kind] > _CAT[out.kind] else out
+        else:
+            out = np.promote_types(out, dt)
+    if out is None or out.kind != "f":
+        out = _dtypes.default_float
+    return out if out != arr_dtype else None
 
 
 def _to_array(data: Any, dtype=None) -> np.ndarray:
@@ -75,7 +94,7 @@ def _to_array(data: Any, dtype=None) -> np.ndarray:
             raise ValueError(f"tensor(): {where}" if where else
                              f"tensor(): cannot build a tensor from {type(data).__name__}: "
                              f"{e}") from None
-        if arr.dtype == np.float64 and dt is None:
+        if arr.dtype.kind == "f" and dt is None:
             want = _list_float_dtype(data, arr.dtype)   # Python floats: the default float
             if want is not None:
                 arr = arr.astype(want)
@@ -119,6 +138,8 @@ def _check_int_range(values: np.ndarray, dt: np.dtype, what: str = "value") -> N
     info = np.iinfo(dt)
     if values.dtype.kind == "f":
         bad = ~np.isfinite(values) | (values < info.min) | (values > info.max)
+    elif info.min == 0:     # an unsigned dtype also takes -max..-1, wrapped (uint8: -1 is 255)
+        bad = (values < -int(info.max)) | (values > info.max)
     else:
         bad = (values < info.min) | (values > info.max)
     if bad.any():
@@ -278,6 +299,8 @@ def _filled(kind: str, size, fill, dtype, device, requires_grad) -> Tensor:
     if dt.kind in "iu" and isinstance(fill, (int, float, np.number)) \
             and not isinstance(fill, (bool, np.bool_)):
         _check_int_range(np.asarray(fill), dt, f"{kind}: fill value")
+        if fill < 0 and dt.kind == "u":
+            fill = int(fill) + (1 << (8 * dt.itemsize))
     arr = xp.empty(shape, dt) if kind == "empty" else xp.full(shape, fill, dt)
     t = _made(_wrap(arr, dev, False, None, 0))
     if requires_grad:

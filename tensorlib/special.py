@@ -26,7 +26,7 @@ from .ops.reduction import logsumexp as _logsumexp
 from .ops.special_fns import digamma, erfc, erfinv, i0, i1, polygamma
 from .ops.special_fns import erfcx, i0e, i1e, zeta
 from .ops.special_fns import lgamma as gammaln
-from .ops._util import as_operands, to_float, to_tensor
+from .ops._util import float_operands, to_float, to_tensor
 
 psi = digamma
 
@@ -42,12 +42,9 @@ __all__ = ["chebyshev_polynomial_t", "chebyshev_polynomial_u", "chebyshev_polyno
 
 
 def _float_pair(x, y) -> tuple[Tensor, Tensor]:
-    a, b = as_operands(x, y)
-    a, b = to_float(a), to_float(b)
-    if a.dtype != b.dtype:
-        dt = np.promote_types(a.dtype, b.dtype)
-        a, b = a.astype(dt), b.astype(dt)
-    return a, b
+    # torch.result_type's dtype (float16 with int64: float16; a 0-d float64 does not widen
+    # float32), Python ints exact (uint8 with -2: -2.0)
+    return float_operands(x, y)
 
 
 def _xlog(x, y, fn, pole: float) -> Tensor:
@@ -135,6 +132,8 @@ def sinc(input) -> Tensor:
     stay accurate near 0, where the quotient's cancel (PyTorch's third derivative at 1e-9
     is ~1e11 off), and are exact at 0: first 0, second ``-pi^2 / 3`` (PyTorch: NaN)."""
     x = to_float(to_tensor(input))
+    if x.dtype == np.float16:       # in float32, rounded once, as PyTorch (and the README)
+        return sinc(x.astype(np.float32)).astype(np.float16)
     small = E.abs(x) < 1.0 / math.pi
     t = E.where(small, x, 0.0) * math.pi
     series = _polevl(t * t, _SINC_SERIES)

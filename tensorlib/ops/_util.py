@@ -8,9 +8,10 @@ import numpy as np
 
 from .. import _dtypes
 from .._tensor import Tensor, _wrap
+from ..errors import InputError
 
 
-def weak_scalar(value, ref: Tensor, *, wrap: bool = False) -> Tensor:
+def weak_scalar(value, ref: Tensor, *, wrap: bool = False, fill: str | None = None) -> Tensor:
     """A Python scalar as a 0-d tensor whose dtype defers to ``ref`` (weak typing).
 
     float32 tensor + 2.0 stays float32; an integer tensor + 2.5 gives float32. A Python int
@@ -18,7 +19,8 @@ def weak_scalar(value, ref: Tensor, *, wrap: bool = False) -> Tensor:
     wrapped into the dtype (:func:`wrap_int`), as PyTorch's integer arithmetic and
     comparisons do (``uint8 > -1`` compares with 255). Pass ``wrap=True`` only for ops that
     compute in the integer dtype; true division and float functions use the exact value in
-    PyTorch, and fills (setitem, ``masked_fill``) raise there.
+    PyTorch. ``fill``: the name of a fill (setitem, ``fill_``, ``masked_fill``, ``where``),
+    which converts as PyTorch's ``checked_convert`` (:func:`fill_int`).
 
     >>> weak_scalar(200, tl.tensor([1], dtype=tl.int8), wrap=True)      # tensor(-56, int8)
     """
@@ -30,9 +32,12 @@ def weak_scalar(value, ref: Tensor, *, wrap: bool = False) -> Tensor:
         if kind in "iub":
             info = np.iinfo(dt)
             if not info.min <= value <= info.max:
-                if not wrap:
+                if fill is not None:
+                    value = fill_int(int(value), dt, fill)
+                elif not wrap:
                     raise OverflowError(f"Python integer {value} out of bounds for {dt}")
-                value = wrap_int(int(value), dt)
+                else:
+                    value = wrap_int(int(value), dt)
     elif isinstance(value, (float, np.floating)):
         dt = ref._data.dtype if kind == "f" else _dtypes.default_float
     else:
@@ -41,6 +46,39 @@ def weak_scalar(value, ref: Tensor, *, wrap: bool = False) -> Tensor:
     if ref._device.type == "cpu":
         return _wrap(np.array(value, dtype=dt), ref._device, False, None, 0)
     return _wrap(_device_constant(value, dt, ref._device), ref._device, False, None, 0)
+
+
+_F16 = np.dtype(np.float16)
+_NUMBER = (int, float, np.integer, np.floating)
+
+
+def half_opmath_operand(a, b) -> bool:
+    """Whether PyTorch's CPU kernel computes ``a * b``, ``a / b`` or ``a // b`` in float32
+    ("opmath"): ``a`` a float16 tensor, ``b`` a Python number or a 0-d tensor (not float16)
+    and the result float16. It then reads ``b``'s full value rather than its float16 rounding
+    (``x16 / 65536.0`` is not ``x16 / inf``) and rounds the result once. Other ops (``+``,
+    ``-``, ``%``, a scalar on the left) round the scalar to float16 first there, as NumPy.
+    """
+    if not isinstance(a, Tensor) or a._data.dtype is not _F16:
+        return False
+    if isinstance(b, Tensor):
+        d = b._data
+        if d.ndim or d.dtype is _F16:
+            return False
+        k = d.dtype.kind
+        return k in "biu" or (k == "f" and a._data.ndim > 0)
+    # (a bool is 0 or 1: exact in float16 anyway)
+    return isinstance(b, _NUMBER) and not isinstance(b, bool)
+
+
+def half_opmath(op, a: Tensor, b) -> Tensor:
+    """``op(a, b)`` for a float16 ``a`` and a scalar ``b`` (:func:`half_opmath_operand`):
+    in float32 with ``b``'s value, rounded to float16 once, as PyTorch's CPU kernels."""
+    from .._core import apply
+    f32 = _dtypes.float32
+    a = a.astype(f32)
+    b = b.astype(f32) if isinstance(b, Tensor) else weak_scalar(b, a)
+    return apply(op, a, b).astype(_F16)
 
 
 def wrap_int(value: int, dtype) -> int:
@@ -58,6 +96,26 @@ def wrap_int(value: int, dtype) -> int:
     span = 1 << info.bits
     v = value % span
     return v - span if v > info.max else v
+
+
+class ValueRangeError(InputError, OverflowError):
+    """A number that does not fit the dtype it is stored in (PyTorch: RuntimeError)."""
+
+
+def fill_int(value: int, dtype, op: str) -> int:
+    """A Python int stored into the integer ``dtype`` by a fill, as PyTorch's
+    ``checked_convert``: a signed dtype takes its range only; an unsigned one also takes
+    -max..-1, wrapped (``uint8.fill_(-1)`` stores 255, ``fill_(-256)`` raises).
+
+    >>> fill_int(-1, np.uint8, "fill_")      # 255
+    """
+    info = np.iinfo(dtype)
+    if info.min <= value <= info.max:
+        return value
+    if info.min == 0 and -info.max <= value < 0:
+        return value + (1 << info.bits)
+    raise ValueRangeError(f"{op}: value {value} cannot be converted to type {np.dtype(dtype)} "
+                          "without overflow")
 
 
 _DEVICE_CONSTANTS: dict = {}
@@ -78,22 +136,24 @@ def _device_constant(value, dt, device):
     return arr
 
 
-def as_operands(a, b, *, wrap: bool = False) -> tuple[Tensor, Tensor]:
+def as_operands(a, b, *, wrap: bool = False,
+                fill: str | None = None) -> tuple[Tensor, Tensor]:
     """Convert a binary op's operands; at least one must be a Tensor. ``wrap``: an
     out-of-range Python int meeting an integer tensor wraps into its dtype (see
-    :func:`weak_scalar`; for ops that compute in that integer dtype)."""
+    :func:`weak_scalar`; for ops that compute in that integer dtype); ``fill``: it converts
+    as a fill value of op ``fill`` does (:func:`fill_int`)."""
     ta = type(a) is Tensor or isinstance(a, Tensor)
     tb = type(b) is Tensor or isinstance(b, Tensor)
     if ta and tb:
         return a, b
     if ta:
         if _is_scalar(b):
-            b = weak_scalar(b, a, wrap=wrap)
+            b = weak_scalar(b, a, wrap=wrap, fill=fill)
             return promote_for_scalar(a, b), b
         return a, to_tensor(b)
     if tb:
         if _is_scalar(a):
-            a = weak_scalar(a, b, wrap=wrap)
+            a = weak_scalar(a, b, wrap=wrap, fill=fill)
             return a, promote_for_scalar(b, a)
         return to_tensor(a), b
     from ..creation import tensor

@@ -13,8 +13,8 @@ from .._apply import apply
 from .._tensor import Tensor
 from .registry import OpDef, register
 from ._util import (as_operands, bool_infer, elementwise_cost, float_infer, float_operands,
-                    make_binary_infer, same_category, same_infer, to_float, to_tensor,
-                    torch_promote, unbroadcast)
+                    half_opmath, half_opmath_operand, make_binary_infer, same_category,
+                    same_infer, to_float, to_tensor, torch_promote, unbroadcast)
 
 
 def _erf_cpu(x):
@@ -550,6 +550,12 @@ def _binary(name, *, ufunc=None, fwd=None, vjp=None, saves=True, saves_output=Fa
                 return autocast_call(public, name, a, b)
             a, b = as_operands(a, b, wrap=wrap)
             return apply(op, a, b)
+    elif name in ("mul", "floordiv"):
+        def public(a, b) -> Tensor:
+            if half_opmath_operand(a, b):       # float16 with a scalar: in float32
+                return half_opmath(op, a, b)
+            a, b = as_operands(a, b, wrap=wrap)
+            return apply(op, a, b)
     else:
         def public(a, b) -> Tensor:
             a, b = as_operands(a, b, wrap=wrap)
@@ -663,7 +669,8 @@ SUB, _sub = _binary("sub", ufunc="subtract", vjp=_sub_vjp, saves=False)
 def _scaled(a, b, alpha):
     # ``alpha * b`` computed in the result's dtype, as PyTorch: promoting first keeps
     # int32 * 2 or float16 * 3 from overflowing before meeting an int64/float64 ``a``
-    a, b = same_category(*as_operands(a, b))
+    # (a Python int wraps into an integer tensor's dtype, as the product does in PyTorch)
+    a, b = same_category(*as_operands(a, b, wrap=True))
     dt = np.result_type(a._data.dtype, b._data.dtype)
     if b._data.dtype != dt:
         b = b.astype(dt)
@@ -696,6 +703,8 @@ def true_divide(a, b) -> Tensor:
 
     >>> tl.true_divide(tl.tensor([6, 5], dtype=tl.uint8), tl.tensor(-2))   # [-3., -2.5]
     """
+    if half_opmath_operand(a, b):               # float16 / scalar: in float32, as PyTorch
+        return half_opmath(DIV, a, b)
     return apply(DIV, *float_operands(a, b))
 
 
@@ -740,6 +749,10 @@ def div(a, b, *, rounding_mode: str | None = None) -> Tensor:
     if rounding_mode != "trunc":
         raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
                          f"{rounding_mode!r}")
+    if half_opmath_operand(a, b):               # float16 with a scalar: in float32, as PyTorch
+        f32 = np.float32
+        b = b.astype(f32) if isinstance(b, Tensor) else b
+        return trunc(true_divide(a.astype(f32), b)).astype(np.float16)
     # a Python int wraps into an integer tensor's dtype, as PyTorch's (uint8 with -3: 253)
     a, b = as_operands(a, b, wrap=True)
     if a._data.dtype.kind in "fc" or b._data.dtype.kind in "fc":
@@ -762,12 +775,8 @@ def _int_pow(xp, a, b):
     neg = b < 0
     if not neg.any():
         return xp.power(a, b)
-    if b.ndim == 0:
-        # most likely a Python int (x ** -1), which PyTorch refuses; the operators reach
-        # the kernel with it as a 0-d array, so a 0-d tensor exponent is refused too
-        raise RuntimeError(f"integers to negative integer powers are not allowed "
-                           f"({a.dtype} ** {b.item()}); compute in floating point instead: "
-                           f"x.float() ** {b.item()}")
+    # (a negative Python int exponent is refused before it gets here, as PyTorch's; a 0-d
+    # tensor one computes there)
     dt = xp.result_type(a, b)
     out = xp.power(a, xp.where(neg, b.dtype.type(0), b)).astype(dt, copy=False)
     small = (a == 1).astype(dt)
@@ -800,7 +809,7 @@ def _pow_cpu(a, b):
         if e == 4:
             sq = a * a
             return sq * sq
-    with np.errstate(divide="ignore", invalid="ignore"):   # 0 ** -1 = inf, as PyTorch, quietly
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # 0 ** -1 = inf, quietly
         return np.power(a, b)
 
 
@@ -977,7 +986,8 @@ def where(condition, x, y) -> Tensor:
     if not isinstance(x, Tensor) and not isinstance(y, Tensor):
         from ..creation import tensor
         x = tensor(x, device=condition.device)   # the condition's device, not the default
-    x, y = as_operands(x, y)
+    # a Python int stored in a uint8 branch wraps as PyTorch's (where(c, u8, -1): 255)
+    x, y = as_operands(x, y, fill="where")
     if x._data.dtype is not y._data.dtype:      # an integer branch takes the float's dtype
         from ._util import same_category
         x, y = same_category(x, y)

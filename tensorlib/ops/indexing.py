@@ -11,7 +11,7 @@ from .._state import state as _state
 from .._tensor import Tensor
 from .index_traced import is_traced, refuse_mask
 from .registry import OpDef, register
-from ._util import norm_axis, to_tensor, unbroadcast, weak_scalar
+from ._util import fill_int, norm_axis, to_tensor, unbroadcast, weak_scalar
 
 
 def _normalize_key(key, keep_traced: bool = False):
@@ -576,7 +576,7 @@ def setitem(x, key, value) -> Tensor:
     Ints beside index arrays select first, as in :func:`getitem`."""
     x = to_tensor(x)
     index, _ = _normalize_key(key)
-    v = weak_scalar(value, x) if not isinstance(value, Tensor) else value
+    v = weak_scalar(value, x, fill="setitem") if not isinstance(value, Tensor) else value
     return _setitem_apply(x, v, index)
 
 
@@ -892,6 +892,10 @@ def masked_fill(x, mask, value) -> Tensor:
                      x if shape == tuple(x.shape) else x.broadcast_to(shape))
     if shape != tuple(x.shape):
         x = x.broadcast_to(shape)
+    if x.dtype.kind in "iu" and isinstance(value, (int, np.integer)) \
+            and not isinstance(value, bool):
+        # (uint8 takes -1 as 255; 256 raises, as PyTorch, not as a kernel failure)
+        value = fill_int(int(value), x.dtype, "masked_fill")
     return apply(MASKED_FILL, x, mask, value=value)
 
 

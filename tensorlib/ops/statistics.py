@@ -25,7 +25,7 @@ def quantile(x, q, axis: int | None = None, keepdims: bool = False,
     ``(n - 1) (above - below)``, 0 where a NaN makes the result NaN), as PyTorch's.
 
     >>> tl.quantile(tl.tensor([1.0, 2.0, 3.0, 4.0]), 0.5)
-    tensor(2.5)
+    tensor(2.5000)
     """
     from .elementwise import where
     from .reduction import _axis_args
@@ -123,6 +123,10 @@ def median(x, *args, axis: int | None = None, keepdims: bool = False, dim: int |
         x = to_tensor(x)
         if axis is None and x.numel() == 0:
             return _empty_nan(x, keepdims)       # PyTorch's (and NumPy's) median of nothing
+        if axis is None and x.dtype.kind in "iu":
+            # integers keep their dtype, as PyTorch's: its (lower) median, an element
+            m = _median_dim(x.reshape(-1), 0, False).values
+            return m.reshape((1,) * x.ndim) if keepdims else m
         m = quantile(x, 0.5, axis=axis, keepdims=keepdims)
         if axis is None and x.numel() % 2:       # one middle element: PyTorch's gradient rule
             from .reduction import ties_share_grad

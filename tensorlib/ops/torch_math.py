@@ -13,7 +13,8 @@ import numpy as np
 
 from .._tensor import Tensor
 from . import elementwise as E
-from ._util import as_operands, same_category, to_float, to_tensor
+from ._util import (_is_scalar, as_operands, same_category, to_float, to_tensor,
+                    weak_scalar)
 
 __all__ = [
     "angle", "deg2rad", "float_power", "fmax", "fmin", "frexp", "gcd", "hardshrink",
@@ -37,8 +38,22 @@ def _pair(op: str, a, b) -> tuple[Tensor, Tensor]:
 def float_power(input, exponent) -> Tensor:
     """``input ** exponent`` computed in float64 (``torch.float_power``: the result is
     float64 whatever the inputs' dtypes)."""
-    a, b = as_operands(input, exponent)
-    return E.power(a.astype(np.float64), b.astype(np.float64))
+    # Python numbers go straight to float64: through a small dtype first, uint8 meeting -2
+    # overflowed and float16 meeting 2**40 became inf
+    if not _is_scalar(input) or not isinstance(exponent, Tensor):
+        input = to_tensor(input)
+    if not _is_scalar(exponent):
+        exponent = to_tensor(exponent)
+    ref = (input if isinstance(input, Tensor) else exponent).astype(np.float64)
+    a = input.astype(np.float64) if isinstance(input, Tensor) else \
+        weak_scalar(_as_float(input), ref)
+    b = exponent.astype(np.float64) if isinstance(exponent, Tensor) else \
+        weak_scalar(_as_float(exponent), ref)
+    return E.power(a, b)
+
+
+def _as_float(v):
+    return v if isinstance(v, (float, complex)) else float(v)
 
 
 def ldexp(input, other) -> Tensor:
