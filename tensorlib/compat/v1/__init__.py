@@ -27,17 +27,34 @@ Session semantics, as in TF1:
   sequence; a new Session starts it again from the beginning. Without seeds, random ops
   draw from tensorlib's global generator (``tl.manual_seed``).
 - ``tf.train.Saver`` writes a safetensors file (one tensor per variable name), not TF's
-  checkpoint format.
+  checkpoint format; the optimizers' slots (``W/Adam``, ``beta1_power``) are global
+  variables, saved and restored with the rest.
+- Data: Python floats become float32 and Python ints int32; NumPy arrays keep their dtype;
+  an array operand of an operator takes the other tensor's dtype.
+- Placeholders' None dims are the evaluation graph's dynamic dims (one captured graph for
+  every batch size); a training run is traced once per feed shape.
 """
 from __future__ import annotations
 
+from .array_ops import (abs, add_n, clip_by_global_norm, clip_by_value, concat, divide, expand_dims,
+                        fill, gather, global_norm, greater, greater_equal, group, identity, less,
+                        less_equal, logical_and, logical_not, logical_or, maximum, minimum,
+                        no_op, not_equal, one_hot, ones_like, pow, range, shape, split, squeeze,
+                        stack, tile, to_float, to_int32, where, zeros_like)
 from .dtypes import bool, float16, float32, float64, int8, int16, int32, int64, uint8  # noqa: F401
 from .graph import reset_default_graph, set_random_seed
 from .nn_ops import nn
+from .errors import errors
 from .ops import (argmax, cast, constant, equal, exp, gradients, log, ones, random_normal,
-                  random_uniform, reduce_max, reduce_mean, reduce_min, reduce_sum, reshape,
+                  random_uniform, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_sum,
+                  reshape,
                   sigmoid, sqrt, square, stop_gradient, tanh, transpose, truncated_normal, zeros)
+from .scopes import (AUTO_REUSE, constant_initializer, control_dependencies, get_variable,
+                     get_variable_scope, glorot_uniform_initializer, name_scope,
+                     ones_initializer, random_normal_initializer, random_uniform_initializer,
+                     truncated_normal_initializer, variable_scope, zeros_initializer)
 from .session import InteractiveSession, Session, get_default_session
+from .shapes import TensorShape
 from .tensor import Operation, Tensor, add, matmul, multiply, placeholder, subtract
 from .training import train
 from .variables import (Variable, assign, assign_add, assign_sub, global_variables,
@@ -53,4 +70,13 @@ __all__ = ["Session", "InteractiveSession", "Tensor", "Operation", "Variable", "
            "nn", "train", "global_variables_initializer", "initialize_all_variables",
            "variables_initializer", "local_variables_initializer", "global_variables",
            "trainable_variables", "get_default_session", "reset_default_graph", "float32",
-           "float64", "int32", "int64"]
+           "float64", "int32", "int64", "errors", "TensorShape", "reduce_prod",
+           "abs", "add_n", "clip_by_global_norm", "clip_by_value", "concat", "divide",
+           "expand_dims", "fill", "gather", "global_norm", "greater", "greater_equal", "group",
+           "identity", "less", "less_equal", "logical_and", "logical_not", "logical_or",
+           "maximum", "minimum", "no_op", "not_equal", "one_hot", "ones_like", "pow", "range",
+           "shape", "split", "squeeze", "stack", "tile", "to_float", "to_int32", "where",
+           "zeros_like", "AUTO_REUSE", "constant_initializer", "control_dependencies",
+           "get_variable", "get_variable_scope", "glorot_uniform_initializer", "name_scope",
+           "ones_initializer", "random_normal_initializer", "random_uniform_initializer",
+           "truncated_normal_initializer", "variable_scope", "zeros_initializer"]

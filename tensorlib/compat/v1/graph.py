@@ -21,13 +21,25 @@ class _Graph:
         self.counter = 0
         self.names: set[str] = set()
         self.seed: int | None = None
+        self.name_stack: list[str] = []      # tf.name_scope / variable_scope prefixes
+        self.var_scopes: list = []           # variable_scope entries (name, reuse, initializer)
+        self.var_store: dict[str, Variable] = {}   # get_variable's variables by full name
+        self.control: list[list] = []        # tf.control_dependencies stack
+
+    def prefix(self, name: str) -> str:
+        return "/".join([*self.name_stack, name])
 
     def unique(self, name: str) -> str:
         self.counter += 1
-        return f"{name}_{self.counter}"
+        return f"{self.prefix(name)}_{self.counter}"
 
-    def variable_name(self, name: str) -> str:
-        """``name``, or ``name_1``, ``name_2``... when taken (as TF1 does)."""
+    def control_inputs(self) -> tuple:
+        return tuple(op for ops in self.control for op in ops)
+
+    def variable_name(self, name: str, scoped: bool = True) -> str:
+        """``name`` (under the open name scopes), or ``name_1``, ``name_2``... when taken
+        (as TF1 does)."""
+        name = self.prefix(name) if scoped else name
         out, k = name, 0
         while out in self.names:
             k += 1

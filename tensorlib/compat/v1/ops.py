@@ -11,7 +11,8 @@ import tensorlib as _tl
 
 from . import graph
 from .dtypes import _pybool, float32, float64
-from .tensor import Tensor, _as_dtype, _GradBundle, _op, _random_op, _t, _walk
+from .tensor import (Tensor, _as_dtype, _binary, _GradBundle, _op, _python_array, _random_op,
+                     _t, _walk)
 
 if TYPE_CHECKING:
     from .variables import _Env
@@ -22,10 +23,10 @@ def _shape_arg(shape):
 
 
 def constant(value, dtype=None, shape=None, name: str | None = None) -> Tensor:
+    """A fixed value. Without ``dtype``, as TF1: Python floats become float32 and Python
+    ints int32, while a NumPy array keeps its dtype (float64 stays float64)."""
     dt = _as_dtype(dtype)
-    a = np.asarray(value, dtype=dt)
-    if a.dtype == np.float64 and dt is None:
-        a = a.astype(np.float32)
+    a = _python_array(value) if dt is None else np.asarray(value, dtype=dt)
     if shape is not None:
         a = np.broadcast_to(a, _shape_arg(shape)).copy()
     return _op(lambda: _tl.tensor(a), [], name or "Const", a.shape, a.dtype)
@@ -99,10 +100,15 @@ tanh = _unary(lambda x: x.tanh(), "Tanh")
 sigmoid = _unary(lambda x: x.sigmoid(), "Sigmoid")
 
 
+class _StopGradient(Tensor):
+    __slots__ = ()
+
+
 def stop_gradient(x, name=None) -> Tensor:
-    """The value of ``x``, through which no gradient flows."""
-    return _op(lambda v: _t(v).detach(), [x], name or "StopGradient",
-               getattr(x, "shape", None), getattr(x, "dtype", None))
+    """The value of ``x``, through which no gradient flows (``tf.gradients`` gives None
+    for an x reached only through it, as TF1)."""
+    return _StopGradient(lambda v: _t(v).detach(), [x], graph._graph.unique(name or "StopGradient"),
+                         getattr(x, "shape", None), getattr(x, "dtype", None))
 
 
 def _axis(axis, reduction_indices):
@@ -119,7 +125,12 @@ def _reduction(method: str, op_name: str):
         kd = _pybool(keep_dims if keep_dims is not None else keepdims)
 
         def fn(v):
-            if method == "mean" and v.dtype.kind != "f":
+            v = _t(v)
+            if method == "mean" and v.dtype.kind in "iu":
+                # TF1: an integer mean stays an integer, truncated toward zero
+                m = v.astype(float64).mean(axis=ax, keepdims=kd)
+                return (m.abs().floor() * m.sign()).astype(v.dtype)
+            if method == "mean" and v.dtype.kind == "b":
                 v = v.astype(np.float32)
             return getattr(v, method)(axis=ax, keepdims=kd)
         return _op(fn, [x], name or op_name)
@@ -133,6 +144,7 @@ reduce_sum = _reduction("sum", "Sum")
 reduce_mean = _reduction("mean", "Mean")
 reduce_max = _reduction("max", "Max")
 reduce_min = _reduction("min", "Min")
+reduce_prod = _reduction("prod", "Prod")
 
 
 def argmax(x, axis=None, name=None, dimension=None) -> Tensor:
@@ -141,7 +153,7 @@ def argmax(x, axis=None, name=None, dimension=None) -> Tensor:
 
 
 def equal(a, b, name=None) -> Tensor:
-    return _op(lambda x, y: _t(x) == _t(y), [a, b], name or "Equal")
+    return _binary(lambda x, y: x == y, a, b, name or "Equal")
 
 
 def cast(x, dtype, name=None) -> Tensor:
@@ -175,7 +187,7 @@ def gradients(ys, xs, grad_ys=None, name: str = "gradients", colocate_gradients_
         list(grad_ys) if isinstance(grad_ys, (list, tuple)) else [grad_ys])
     if len(gys) != len(ys):
         raise ValueError(f"gradients: {len(ys)} ys but {len(gys)} grad_ys")
-    upstream = {id(t) for t in _walk(ys)}
+    upstream = {id(t) for t in _walk(ys, stop=_StopGradient)}
     wrt = [x for x in xs_list if isinstance(x, Tensor) and id(x) in upstream
            and (x.dtype is None or x.dtype.kind == "f")]
     if not wrt:

@@ -10,10 +10,11 @@ import numpy as np
 import tensorlib as _tl
 
 from .dtypes import _pybool
+from .errors import FailedPreconditionError
 from .graph import _default_session
 from .tensor import Operation, Tensor, _GradBundle, _Placeholder, _Random, _walk
 from .training import _TrainOp
-from .variables import Variable, _Env, _new_value, _variables_of
+from .variables import Variable, _Env, _new_value, _SlotVariable, _variables_of
 
 
 def _fetched(o) -> Any:
@@ -23,9 +24,10 @@ def _fetched(o) -> Any:
 
 
 class _Compiled:
-    __slots__ = ("fn", "placeholders", "randoms", "variables", "tape", "wrt")
+    __slots__ = ("fn", "placeholders", "randoms", "variables", "tape", "wrt", "dynamic")
 
-    def __init__(self, fn, placeholders, randoms, variables, tape, wrt):
+    def __init__(self, fn, placeholders, randoms, variables, tape, wrt, dynamic=False):
+        self.dynamic = dynamic
         self.fn = fn
         self.placeholders = placeholders
         self.randoms = randoms
@@ -45,7 +47,7 @@ class Session:
     def __init__(self, target: str = "", graph=None, config=None):
         self._fns: dict = {}
         self._values: dict[int, tuple] = {}     # id(Variable) -> (Variable, tensor)
-        self._slots: dict[tuple, tuple] = {}    # (optimizer, Variable|None, name) -> (t, init)
+        self._expanded: dict[tuple, list] = {}  # fetch ids -> the ops and tensors they run
         self._generators: dict[int, tuple] = {}  # id(seeded op) -> (op, tl.Generator)
         self._closed = False
 
@@ -65,7 +67,7 @@ class Session:
         self._closed = True
         self._fns.clear()
         self._values.clear()
-        self._slots.clear()
+        self._expanded.clear()
         self._generators.clear()
 
     def run(self, fetches, feed_dict: dict | None = None, options=None, run_metadata=None):
@@ -77,7 +79,7 @@ class Session:
             if not isinstance(f, (Tensor, Operation)):
                 raise TypeError(f"Fetch argument {f!r} has invalid type {type(f).__name__}; "
                                 "must be a tf Tensor or Operation")
-        unique = list({id(f): f for f in flat}.values())    # fetched twice: run once
+        unique = self._expand(flat)
         for op in unique:
             if isinstance(op, Operation) and op.eager:
                 op.fn(_Env(self._memo(), session=self))
@@ -86,11 +88,32 @@ class Session:
         by_id = {id(f): v for f, v in zip(graph_fetches, results)}
         return _rebuild(template, [by_id.get(id(f)) for f in flat])
 
+    def _expand(self, flat: list) -> list:
+        """The fetches, each once (fetched twice: run once), with ``tf.group`` members and
+        the ``tf.control_dependencies`` of everything they depend on added."""
+        key = self._key(flat)
+        out = self._expanded.get(key)
+        if out is None:
+            out, seen, todo = [], set(), list(flat)
+            while todo:
+                f = todo.pop(0)
+                if id(f) in seen:
+                    continue
+                seen.add(id(f))
+                if isinstance(f, _Group):
+                    todo.extend(f.members)
+                    continue
+                out.append(f)
+                for node in _walk([f]):
+                    todo.extend(getattr(node, "control", ()))
+            self._expanded[key] = out
+        return out
+
     def graph_for(self, fetches, feed_dict: dict | None = None):
         """The captured tensorlib Graph that ``run(fetches, feed_dict)`` replays."""
         flat: list = []
         _flatten(fetches, flat)
-        unique = [f for f in {id(f): f for f in flat}.values()
+        unique = [f for f in self._expand(flat)
                   if not (isinstance(f, Operation) and f.eager)]
         self._run_graph(unique, feed_dict or {})
         return self._fns[self._key(unique)].fn.graphs[-1]
@@ -106,10 +129,20 @@ class Session:
     def _value(self, v: Variable):
         e = self._values.get(id(v))
         if e is None:
-            raise RuntimeError(f"Attempting to use uninitialized value {v.name}: run "
-                               "tf.global_variables_initializer() (or Saver.restore) in this "
-                               "Session first")
+            raise FailedPreconditionError(
+                f"Attempting to use uninitialized value {v.name}: run "
+                "tf.global_variables_initializer() (or Saver.restore) in this Session first")
         return e[1]
+
+    def _read(self, v: Variable):
+        """``v``'s value here; an optimizer's slot this Session never set starts at its
+        initial fill."""
+        if isinstance(v, _SlotVariable) and id(v) not in self._values:
+            t = _new_value(v.shape, v.dtype, requires_grad=False)
+            with _tl.no_grad():
+                t.fill_(v.fill)
+            self._values[id(v)] = (v, t)
+        return self._value(v)
 
     def _set_value(self, v: Variable, value) -> None:
         a = value if isinstance(value, _tl.Tensor) else _tl.tensor(np.asarray(value))
@@ -118,28 +151,21 @@ class Session:
                              f"'{v.name}' of shape {v.shape}")
         e = self._values.get(id(v))
         if e is None:
-            e = self._values[id(v)] = (v, _new_value(v.shape, v.dtype))
+            e = self._values[id(v)] = (v, _new_value(
+                v.shape, v.dtype, requires_grad=not isinstance(v, _SlotVariable)))
         with _tl.no_grad():
             e[1].copy_(a.detach().astype(e[1].dtype))
         v._latest = e[1]
 
-    def _slot(self, opt, v, name: str, init: float, shape, dtype):
-        """An optimizer's state tensor for ``v`` (or for the optimizer: v None), made at
-        ``init`` the first time a run needs it and reset by the initializer."""
-        e = self._slots.get((opt, v, name))
-        if e is None:
-            t = _tl.zeros(tuple(shape), dtype=dtype)
-            with _tl.no_grad():
-                t.fill_(init)
-            e = self._slots[(opt, v, name)] = (t, init)
-        return e[0]
-
     def _reset_slots(self, variables, everything: bool) -> None:
+        """Optimizer state of ``variables`` (and, with ``everything``, per-optimizer state
+        such as ``beta1_power``) back to its initial fill."""
         ids = {id(v) for v in variables}
         with _tl.no_grad():
-            for (_, v, _), (t, init) in self._slots.items():
-                if (everything and v is None) or (v is not None and id(v) in ids):
-                    t.fill_(init)
+            for v, t in self._values.values():
+                if isinstance(v, _SlotVariable) and (
+                        (everything and v.primary is None) or id(v.primary) in ids):
+                    t.fill_(v.fill)
 
     def _generator(self, t: _Random):
         e = self._generators.get(id(t))
@@ -152,7 +178,7 @@ class Session:
         key = self._key(fetches)
         entry = self._fns.get(key)
         for v in (entry.variables if entry is not None else _variables_of(fetches)):
-            self._value(v)            # raises for an uninitialized variable
+            self._read(v)             # raises for an uninitialized variable
         if entry is None:
             entry = self._fns[key] = self._compile(fetches)
         by_id = {}
@@ -173,10 +199,17 @@ class Session:
             feeds += [r.fn(self._generator(r)) for r in entry.randoms]
         # evaluation fetches run without a tape: their graph replays (outputs need no grad)
         with _tl.set_grad_enabled(entry.tape):
-            outs = iter(entry.fn(*feeds))
+            try:
+                outs = iter(entry.fn(*feeds))
+            except Exception:
+                if not entry.dynamic:
+                    raise
+                # an op whose shape rule refuses a None dim: one graph per feed shape
+                entry = self._fns[key] = self._compile(fetches, dynamic=False)
+                outs = iter(entry.fn(*feeds))
         return [None if isinstance(f, Operation) else _fetched(next(outs)) for f in fetches]
 
-    def _compile(self, fetches: list) -> _Compiled:
+    def _compile(self, fetches: list, dynamic: bool = True) -> _Compiled:
         closure = list(_walk(fetches))
         variables = [t for t in closure if isinstance(t, Variable)]
         placeholders = [t for t in closure if isinstance(t, _Placeholder)]
@@ -195,7 +228,7 @@ class Session:
         var_ids = [id(v) for v in variables]
         # the Session's tensors, reachable from the function so that the capture binds them
         # as variables (named after the TF1 variables)
-        state = {v.name: self._value(v) for v in variables}
+        state = {v.name: self._read(v) for v in variables}
         slots: dict = {}              # the optimizers' state, bound as variables too
         for op in train_ops:
             slots.update(op.optimizer._prepare(self, op.variables))
@@ -227,8 +260,14 @@ class Session:
 
         step.__name__ = "session_run"
         step.__qualname__ = "session_run"
-        return _Compiled(_tl.function(step, max_retraces=20), placeholders, randoms,
-                         variables, tape, wrt)
+        # evaluation fetches: the placeholders' None dims are the graph's dynamic dims, one
+        # graph for every batch size (a training step is traced per shape by tl.function)
+        signature = None
+        if dynamic and not tape and not ops and all(p.shape is not None for p in placeholders):
+            signature = [_tl.TensorSpec(p.shape, p.dtype) for p in placeholders] + [
+                _tl.TensorSpec(r.shape, r.dtype) for r in randoms]
+        return _Compiled(_tl.function(step, max_retraces=20, input_signature=signature),
+                         placeholders, randoms, variables, tape, wrt, signature is not None)
 
 
 class InteractiveSession(Session):
@@ -272,6 +311,8 @@ def _flatten(x, out: list):
         return ("T", len(out) - 1)
     if isinstance(x, dict):
         return ("D", [(k, _flatten(v, out)) for k, v in x.items()])
+    if isinstance(x, tuple) and hasattr(x, "_fields"):    # a namedtuple keeps its type
+        return ("N", ([_flatten(v, out) for v in x], type(x)))
     if isinstance(x, (list, tuple)):
         return ("L" if isinstance(x, list) else "U", [_flatten(v, out) for v in x])
     out.append(x)
@@ -284,8 +325,18 @@ def _rebuild(tpl, values):
         return values[body]
     if tag == "D":
         return {k: _rebuild(v, values) for k, v in body}
+    if tag == "N":
+        return body[1](*[_rebuild(v, values) for v in body[0]])
     seq = [_rebuild(v, values) for v in body]
     return seq if tag == "L" else tuple(seq)
+
+
+class _Group(Operation):
+    """``tf.group``: running it runs each member (in the same run)."""
+
+    def __init__(self, members: list, name: str):
+        super().__init__(lambda env: None, [], name)
+        self.members = members
 
 
 def get_default_session() -> Any:

@@ -16,7 +16,9 @@ from .graph import _get_session, _op_seeds
 class Tensor:
     """A symbolic value: computed by ``Session.run`` (or ``.eval()``)."""
 
-    __slots__ = ("fn", "inputs", "name", "shape", "dtype", "__weakref__")
+    __slots__ = ("fn", "inputs", "name", "shape", "dtype", "control", "__weakref__")
+    # NumPy defers to our reflected operators: ``ndarray + tensor`` is one Tensor (as TF1)
+    __array_priority__ = 100
 
     def __init__(self, fn, inputs: Sequence, name: str, shape=None, dtype=None):
         self.fn = fn
@@ -24,9 +26,18 @@ class Tensor:
         self.name = name
         self.shape = None if shape is None else tuple(shape)
         self.dtype = None if dtype is None else np.dtype(dtype)
+        self.control = graph._graph.control_inputs()   # tf.control_dependencies
 
     def get_shape(self):
-        return None if self.shape is None else list(self.shape)
+        """The static shape as a ``TensorShape`` (``.as_list()``; None for a dim that
+        depends on a placeholder's None dim), inferred for op results."""
+        from .shapes import static_shape
+        return static_shape(self)
+
+    def __bool__(self):
+        raise TypeError("Using a tf.Tensor as a Python `bool` is not allowed: the value is "
+                        f"known only when a Session runs '{self.name}'; use tf.cond/tf.where, "
+                        "or sess.run the tensor and test the NumPy result")
 
     def eval(self, feed_dict=None, session=None):
         return (session or _get_session()).run(self, feed_dict)
@@ -61,10 +72,43 @@ class Tensor:
         return multiply(o, self)
 
     def __truediv__(self, o):
-        return _op(lambda a, b: a / b, [self, o], "truediv")
+        return _binary(_truediv, self, o, "truediv")
 
     def __rtruediv__(self, o):
-        return _op(lambda a, b: a / b, [o, self], "truediv")
+        return _binary(_truediv, o, self, "truediv")
+
+    def __floordiv__(self, o):
+        return _binary(lambda a, b: a // b, self, o, "floordiv")
+
+    def __rfloordiv__(self, o):
+        return _binary(lambda a, b: a // b, o, self, "floordiv")
+
+    def __mod__(self, o):
+        return _binary(lambda a, b: a % b, self, o, "floormod")
+
+    def __rmod__(self, o):
+        return _binary(lambda a, b: a % b, o, self, "floormod")
+
+    def __pow__(self, o):
+        return _binary(lambda a, b: a ** b, self, o, "pow")
+
+    def __rpow__(self, o):
+        return _binary(lambda a, b: a ** b, o, self, "pow")
+
+    def __lt__(self, o):
+        return _binary(lambda a, b: a < b, self, o, "Less")
+
+    def __le__(self, o):
+        return _binary(lambda a, b: a <= b, self, o, "LessEqual")
+
+    def __gt__(self, o):
+        return _binary(lambda a, b: a > b, self, o, "Greater")
+
+    def __ge__(self, o):
+        return _binary(lambda a, b: a >= b, self, o, "GreaterEqual")
+
+    def __abs__(self):
+        return _op(lambda a: a.abs(), [self], "Abs", self.shape, self.dtype)
 
     def __neg__(self):
         return _op(lambda a: -a, [self], "neg", self.shape, self.dtype)
@@ -73,6 +117,8 @@ class Tensor:
         return matmul(self, o)
 
     def __getitem__(self, key):
+        if isinstance(key, Tensor):       # x[idx] with a fed index
+            return _op(lambda a, k: a[k], [self, key], "strided_slice")
         return _op(lambda a: a[key], [self], "strided_slice")
 
 
@@ -85,6 +131,7 @@ class Operation:
         self.inputs = list(inputs)
         self.name = name
         self.eager = eager
+        self.control = graph._graph.control_inputs()   # tf.control_dependencies
 
     def run(self, feed_dict=None, session=None) -> None:
         (session or _get_session()).run(self, feed_dict)
@@ -134,21 +181,55 @@ class _GradBundle(Tensor):
     __slots__ = ("n_ys", "n_xs")
 
 
+def _python_array(x) -> np.ndarray:
+    """TF1's conversion of Python data: floats become float32, ints int32 (int64 when they
+    do not fit); NumPy arrays and scalars keep their dtype."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return np.asarray(x)
+    a = np.asarray(x)
+    if a.dtype == np.float64:
+        return a.astype(np.float32)
+    if a.dtype == np.int64 and (a.size == 0 or (np.abs(a).max() < 2 ** 31)):
+        return a.astype(np.int32)
+    return a
+
+
 def _t(x):
-    return x if isinstance(x, _tl.Tensor) else _tl.tensor(np.asarray(x, np.float32)) \
-        if isinstance(x, (list, np.ndarray)) else x
+    """A tensorlib tensor for a list/NumPy operand (Python scalars stay weak scalars)."""
+    if isinstance(x, (list, tuple, np.ndarray, np.generic)):
+        return _tl.tensor(_python_array(x))
+    return x
+
+
+def _pair(x, y):
+    """TF1 converts a NumPy/list operand to the dtype of the tensor it meets (an int64
+    tensor plus an int array stays int64, exact)."""
+    arrays = (list, tuple, np.ndarray, np.generic)
+    if isinstance(x, _tl.Tensor) and isinstance(y, arrays):
+        return x, _tl.tensor(np.asarray(y, dtype=x.dtype))
+    if isinstance(y, _tl.Tensor) and isinstance(x, arrays):
+        return _tl.tensor(np.asarray(x, dtype=y.dtype)), y
+    return _t(x), _t(y)
+
+
+def _binary(f, a, b, name: str) -> Tensor:
+    return _op(lambda x, y: f(*_pair(x, y)), [a, b], name)
+
+
+def _truediv(a, b):
+    return a / b
 
 
 def add(a, b, name=None) -> Tensor:
-    return _op(lambda x, y: _t(x) + _t(y), [a, b], name or "add")
+    return _binary(lambda x, y: x + y, a, b, name or "add")
 
 
 def subtract(a, b, name=None) -> Tensor:
-    return _op(lambda x, y: _t(x) - _t(y), [a, b], name or "sub")
+    return _binary(lambda x, y: x - y, a, b, name or "sub")
 
 
 def multiply(a, b, name=None) -> Tensor:
-    return _op(lambda x, y: _t(x) * _t(y), [a, b], name or "mul")
+    return _binary(lambda x, y: x * y, a, b, name or "mul")
 
 
 def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False, name=None) -> Tensor:
@@ -159,8 +240,9 @@ def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False, name=None
     return _op(fn, [a, b], name or "MatMul")
 
 
-def _walk(fetches):
-    """Every Tensor and Operation the fetches depend on, each once (depth first)."""
+def _walk(fetches, stop=None):
+    """Every Tensor and Operation the fetches depend on, each once (depth first); the
+    inputs of a node of type ``stop`` are not followed."""
     seen: set[int] = set()
     stack = list(reversed(list(fetches)))
     while stack:
@@ -169,4 +251,5 @@ def _walk(fetches):
             continue
         seen.add(id(t))
         yield t
-        stack.extend(reversed(t.inputs))
+        if stop is None or not isinstance(t, stop):
+            stack.extend(reversed(t.inputs))

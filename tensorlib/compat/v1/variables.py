@@ -13,9 +13,9 @@ from .ops import _grad_bundle, constant
 from .tensor import Operation, Tensor, _as_dtype, _GradBundle, _Placeholder, _Random, _walk
 
 
-def _new_value(shape, dtype):
+def _new_value(shape, dtype, requires_grad: bool = True):
     t = _tl.zeros(tuple(shape), dtype=dtype)
-    if np.dtype(dtype).kind == "f":
+    if requires_grad and np.dtype(dtype).kind == "f":
         t.requires_grad_()
     return t
 
@@ -29,7 +29,7 @@ class Variable(Tensor):
 
     def __init__(self, initial_value=None, trainable: bool = True, collections=None,
                  validate_shape: bool = True, caching_device=None, name: str | None = None,
-                 variable_def=None, dtype=None):
+                 variable_def=None, dtype=None, *, _full_name: str | None = None):
         if initial_value is None:
             raise ValueError("initial_value must be specified")
         dt = _as_dtype(dtype)
@@ -40,7 +40,9 @@ class Variable(Tensor):
             with _tl.no_grad():
                 value = _Env()(init)
             shape, vdt = tuple(value.shape), np.dtype(value.dtype)
-        super().__init__(None, [], graph._graph.variable_name(name or "Variable"), shape, dt or vdt)
+        full = graph._graph.variable_name(_full_name, scoped=False) if _full_name else \
+            graph._graph.variable_name(name or "Variable")
+        super().__init__(None, [], full, shape, dt or vdt)
         self.initial = init
         self.trainable = _pybool(trainable)
         self._latest = _new_value(self.shape, self.dtype)
@@ -52,8 +54,16 @@ class Variable(Tensor):
         variable (zeros before any did)."""
         return self._latest
 
-    def assign(self, value, use_locking=None, name=None, read_value=True) -> Operation:
-        """An op that sets the variable to ``value`` (computed in the same run)."""
+    def assign(self, value, use_locking=None, name=None, read_value=True,
+               validate_shape: bool = True) -> Operation:
+        """An op that sets the variable to ``value`` (computed in the same run); the
+        value must have the variable's shape (TF1's ``validate_shape``: no broadcasting)."""
+        if validate_shape:
+            s = tuple(value.shape) if isinstance(value, Tensor) and value.shape is not None \
+                else None if isinstance(value, Tensor) else np.shape(value)
+            if s is not None and None not in s and s != tuple(self.shape):
+                raise ValueError(f"assign: shapes must be equal: variable '{self.name}' has "
+                                 f"shape {self.shape}, the value {s}")
         return self._update(value, "copy_", name or "Assign")
 
     def assign_add(self, delta, use_locking=None, name=None, read_value=True) -> Operation:
@@ -69,6 +79,9 @@ class Variable(Tensor):
             v = env(value)
             if not isinstance(v, _tl.Tensor):
                 v = _tl.tensor(np.asarray(v, dtype=self.dtype))
+            if method == "copy_" and tuple(v.shape) != tuple(self.shape):
+                raise ValueError(f"assign: shapes must be equal: variable '{self.name}' has "
+                                 f"shape {self.shape}, the value {tuple(v.shape)}")
             with _tl.no_grad():
                 getattr(env(self), method)(v.astype(self.dtype))
         return Operation(run, [self, value], graph._graph.unique(name))
@@ -90,7 +103,24 @@ class Variable(Tensor):
 
 def assign(ref: Variable, value, validate_shape=None, use_locking=None, name=None):
     """``ref.assign(value)``."""
-    return ref.assign(value, name=name)
+    return ref.assign(value, name=name, validate_shape=validate_shape is not False)
+
+
+class _SlotVariable(Variable):
+    """An optimizer's state (Adam's moments, Momentum's accumulator, ``beta1_power``): a
+    global, non-trainable variable, so initializers, ``Saver`` and ``get_slot`` see it.
+    ``primary`` is the variable it belongs to (None for per-optimizer state). A Session
+    that never initialized it starts it at ``fill`` when a train op first needs it."""
+
+    __slots__ = ("primary", "fill")
+
+    def __init__(self, primary, fill: float, shape, dtype, name: str):
+        shape, dtype = tuple(shape), np.dtype(dtype)
+        init = Tensor(lambda: _tl.full(shape, fill, dtype=dtype), [],
+                      graph._graph.unique(f"{name}/Initializer"), shape, dtype)
+        super().__init__(init, trainable=False, dtype=dtype, _full_name=name)
+        self.primary = primary
+        self.fill = float(fill)
 
 
 def assign_add(ref: Variable, value, use_locking=None, name=None):
@@ -150,7 +180,9 @@ class _Env:
 
     def _compute(self, t):
         if isinstance(t, Variable):
-            v = t.tensor              # outside a Session (a shape at graph-building time)
+            # in a Session its own value (raising when uninitialized there, never another
+            # Session's); outside one (a shape at graph-building time) the latest value
+            v = t.tensor if self.session is None else self.session._read(t)
         elif isinstance(t, _Placeholder):
             if id(t) not in self.feeds:
                 raise ValueError(f"You must feed a value for placeholder tensor '{t.name}' "
