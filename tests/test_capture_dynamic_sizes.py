@@ -381,3 +381,14 @@ def test_library_losses_follow_a_none_batch_captured_and_in_onnx(loss, tmp_path)
                                                        "input1": t.numpy()})[0], want,
                                        rtol=1e-5)
     assert f.trace_count == 1
+
+
+def test_stack_of_a_dynamic_and_a_static_tensor():
+    # stack's shape rule sorted the shapes to report them and failed on a None dim
+    f = tl.function(lambda x, y: tl.stack([x, y], 1),
+                    input_signature=[tl.TensorSpec((None, 3)), tl.TensorSpec((2, 3))])
+    a, b = tl.randn(2, 3), tl.randn(2, 3)
+    np.testing.assert_array_equal(f(a, b).numpy(), np.stack([a.numpy(), b.numpy()], 1))
+    f.get_graph(a, b).infer_shapes()
+    with pytest.raises(ValueError, match="same shape"):
+        tl.stack([tl.ones(2, 3), tl.ones(3, 3)])

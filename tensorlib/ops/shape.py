@@ -496,10 +496,14 @@ def to_common_dtype(ts: list) -> list:
 
 
 def _stack_infer(*xs, axis):
-    shapes = {tuple(s) for s, _ in xs}
-    if len(shapes) != 1:
-        raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
+    # None (a dynamic dim) agrees with any size; the merged shape keeps the known sizes
     s = list(xs[0][0])
+    for shape, _ in xs[1:]:
+        if len(shape) != len(s) or any(a is not None and b is not None and a != b
+                                       for a, b in zip(s, shape)):
+            raise ValueError("stack: all tensors must have the same shape, got "
+                             f"{[tuple(x) for x, _ in xs]}")
+        s = [b if a is None else a for a, b in zip(s, shape)]
     s.insert(axis, len(xs))
     return tuple(s), np.result_type(*[d for _, d in xs])
 
