@@ -8,7 +8,7 @@ import numpy as np
 from .._state import state
 from ..amp.cast import autocast_call
 from ..amp.policy import AUTOCAST_OPS
-from .. import _dtypes
+from .. import _dtypes, _ops
 from .._apply import apply
 from .._tensor import Tensor
 from .registry import OpDef, register
@@ -18,7 +18,6 @@ from ._util import (as_operands, bool_infer, elementwise_cost, float_infer, floa
 
 
 def _erf_cpu(x):
-    from .. import _ops
     # the kernel works on flat (>= 1-d) buffers, and float16 in float32: back to x's dtype
     return _ops.erf(x).reshape(x.shape).astype(x.dtype, copy=False)
 
@@ -176,7 +175,6 @@ def _sigmoid_cpu(x):
     # float32: the LSTM kernels' vectorised sigmoid (1.4e-7 relative; NumPy's where() over
     # an unpredictable mask made the formula above 20x slower than its exp)
     if x.dtype == np.float32 and x.flags.c_contiguous:
-        from .. import _ops
         out = np.empty_like(x)
         _ops.sigmoid_f32(x.reshape(-1), out.reshape(-1))
         return out
@@ -199,9 +197,9 @@ def _relu_vjp(n, g):
 
 
 def _relu_cpu(x):
-    # float32: one vectorised pass, threaded from 1M elements (NumPy's maximum is neither)
-    if x.dtype == np.float32 and x.flags.c_contiguous and x.size:
-        from .. import _ops
+    # float32: one vectorised pass, threaded from 1M elements (NumPy's maximum is neither);
+    # below 4096 elements NumPy's call costs less than the kernel's buffer setup
+    if x.dtype == np.float32 and x.flags.c_contiguous and x.size >= 4096:
         out = np.empty_like(x)
         _ops.relu_f32(x.reshape(-1), out.reshape(-1))
         return out
@@ -311,7 +309,6 @@ def _gelu_fwd(xp, x, approximate):
 def _gelu_cpu(x, approximate):
     # float32, exact form: one vectorised pass (_simd_math.h) instead of five NumPy ones
     if approximate == "none" and x.dtype == np.float32 and x.flags.c_contiguous:
-        from .. import _ops
         out = np.empty_like(x)
         _ops.gelu_f32(x.reshape(-1), out.reshape(-1))
         return out
@@ -348,7 +345,6 @@ def _gelu_grad_fwd(xp, g, x):
 def _gelu_grad_cpu(g, x):
     if (x.dtype == g.dtype == np.float32 and x.shape == g.shape and x.flags.c_contiguous
             and g.flags.c_contiguous):
-        from .. import _ops
         out = np.empty_like(x)
         _ops.gelu_grad_f32(g.reshape(-1), x.reshape(-1), out.reshape(-1))
         return out

@@ -106,6 +106,9 @@ def _call(op, x, axis, keepdims, floating=False, **attrs):
 SUM = _define("sum", lambda xp, x, axis, keepdims: _narrow(
     xp.sum(x, axis=axis, keepdims=keepdims, dtype=_acc(x.dtype)), x.dtype),
               vjp=lambda n, g: (_expand(g, n),), infer=_sum_infer, saves=False)
+# the ufunc's reduce itself: np.sum's Python wrapper is most of a small sum's cost
+SUM.set_kernel("cpu", lambda x, axis, keepdims: _narrow(
+    np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=_acc(x.dtype)), x.dtype))
 
 
 def _mean_fwd(xp, x, axis, keepdims):
