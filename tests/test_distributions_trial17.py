@@ -221,11 +221,11 @@ def test_captured_gamma_invalid_concentration_is_nan():
     assert np.isnan(x).all()
 
 
-def test_captured_gamma_rsample_with_grad_raises_clearly():
+def test_captured_gamma_rsample_with_grad_captures():
+    # session 18: the implicit gradient is in tensorlib ops, so the draw captures with it
     c = tl.tensor([1.0, 2.0], requires_grad=True)
     g = tl.function(lambda c: LD.Beta(c, c).rsample().sum())
-    with pytest.raises(CaptureError, match="rsample.*gradient"):
-        g(c)
+    assert np.isfinite(g(c).item())
     # eager keeps the implicit reparameterization gradient, as torch
     tc = torch.tensor([1.0, 2.0], requires_grad=True)
     TD.Gamma(tc, 1.0).rsample().sum().backward()

@@ -34,6 +34,11 @@ class Bernoulli(Distribution):
     has_enumerate_support = True
     _expand_params = ("probs", "logits")
 
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        """The shape of ``probs`` (or ``logits``), as PyTorch's."""
+        return tuple(self.probs.shape)
+
     def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
         probs, logits = _probs_or_logits("Bernoulli", probs, logits)
         # probs of 0 or 1 get clamped logits: kl_divergence needs to know they were exact
@@ -120,6 +125,11 @@ class Categorical(Distribution):
 
     has_enumerate_support = True
     _expand_params = ("probs", "logits")
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        """The shape of ``probs`` (or ``logits``), as PyTorch's."""
+        return tuple(self.probs.shape)
 
     def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
         probs, logits = _probs_or_logits("Categorical", probs, logits)
@@ -256,6 +266,11 @@ class OverCategorical:
     Multinomial): the Categorical itself, its ``probs``/``logits``, and ``expand``."""
 
     _expand_params = ()
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        """The shape of ``probs`` (or ``logits``), as PyTorch's."""
+        return tuple(self.probs.shape)
 
     def _over_categorical(self, probs, logits, validate_args) -> None:
         self._categorical = Categorical(probs, logits, validate_args=validate_args)

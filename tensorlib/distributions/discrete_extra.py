@@ -120,6 +120,11 @@ class Binomial(_Binary, Distribution):
     has_enumerate_support = True
     _expand_params = ("total_count", "probs", "logits")
 
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        """The shape of ``probs`` (or ``logits``), as PyTorch's."""
+        return tuple(self.probs.shape)
+
     def __init__(self, total_count=1, probs=None, logits=None,
                  validate_args: bool | None = None):
         (self.total_count,) = self._binary_init("Binomial", probs, logits, (total_count,),

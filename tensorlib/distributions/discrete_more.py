@@ -32,6 +32,11 @@ class NegativeBinomial(_Binary, Distribution):
     support = constraints.nonnegative_integer
     _expand_params = ("total_count", "probs", "logits")
 
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        """The shape of ``probs`` (or ``logits``), as PyTorch's."""
+        return tuple(self.probs.shape)
+
     def __init__(self, total_count, probs=None, logits=None,
                  validate_args: bool | None = None):
         (self.total_count,) = self._binary_init("NegativeBinomial", probs, logits,

@@ -28,6 +28,13 @@ class MixtureSameFamily(Distribution):
         return constraints.MixtureSameFamilyConstraint(self.component_distribution.support)
 
     has_rsample = False
+    _expand_params = ()
+
+    def _expand_more(self, new, batch_shape) -> None:
+        # as PyTorch: both parts take the new batch shape (the components' plus their dim)
+        new.component_distribution = self.component_distribution.expand(
+            tuple(batch_shape) + (self._num_component,))
+        new.mixture_distribution = self.mixture_distribution.expand(batch_shape)
 
     def __init__(self, mixture_distribution: Categorical, component_distribution: Distribution,
                  validate_args: bool | None = None):

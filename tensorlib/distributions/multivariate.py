@@ -39,19 +39,22 @@ def mahalanobis(low: Tensor, diff: Tensor) -> Tensor:
     column of its right-hand side (not the factor broadcast to every vector)."""
     n = diff.shape[-1]
     lb = tuple(low.shape[:-2])
-    full = np.broadcast_shapes(lb, tuple(diff.shape[:-1]))
+    # sizes of a None dim under capture stay traced (TracedSize) through broadcast_shapes
+    full = tuple(broadcast_shapes("mahalanobis", lb, tuple(diff.shape[:-1])))
     if tuple(diff.shape[:-1]) != full:
         diff = broadcast_to(diff, full + (n,))
     k = len(full) - len(lb)                   # the leading dims the factor does not have
-    lead, tail = full[:k], full[k:]
+    lead, tail = full[:k], tuple(full[k:])
     if tail != lb:
         low = broadcast_to(low, tail + (n, n))
-    m = int(np.prod(lead, dtype=np.int64))
-    # (lead..., tail..., n) -> (tail..., n, lead): the vectors of one factor as its columns
-    cols = diff.reshape((m,) + tail + (n,)).permute(tuple(range(1, len(tail) + 2)) + (0,))
+    if not lead:
+        return (_batch_solve(low, diff.unsqueeze(-1)).squeeze(-1) ** 2).sum(axis=-1)
+    # (lead..., tail..., n) -> (tail..., n, lead): the vectors of one factor as its columns;
+    # -1 and the traced lead sizes keep a dynamic batch dim out of the captured graph
+    cols = diff.reshape((-1,) + tail + (n,)).permute(tuple(range(1, len(tail) + 2)) + (0,))
     y = _batch_solve(low, cols)
     q = (y * y).sum(axis=-2)                  # (tail..., m)
-    return q.permute((len(tail),) + tuple(range(len(tail)))).reshape(full)
+    return q.permute((len(tail),) + tuple(range(len(tail)))).reshape(tuple(lead) + tail)
 
 
 def half_log_det(low: Tensor) -> Tensor:

@@ -33,6 +33,8 @@ class LogitRelaxedBernoulli(Distribution):
     support = constraints.real
 
     has_rsample = True
+    # the temperature is not expanded (PyTorch's neither): it broadcasts as it is
+    _expand_params = ("probs", "logits")
 
     def __init__(self, temperature, probs=None, logits=None,
                  validate_args: bool | None = None):
@@ -119,6 +121,10 @@ class ExpRelaxedCategorical(Distribution):
     support = constraints.real_vector
 
     has_rsample = True
+    _expand_params = ()
+
+    def _expand_more(self, new, batch_shape) -> None:
+        new._categorical = self._categorical.expand(batch_shape)
 
     def __init__(self, temperature, probs=None, logits=None,
                  validate_args: bool | None = None):

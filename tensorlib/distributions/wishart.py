@@ -62,6 +62,12 @@ class Wishart(Distribution):
 
     support = constraints.positive_definite
     has_rsample = True
+    _expand_params = ("df",)
+
+    def _expand_more(self, new, batch_shape) -> None:
+        shape = tuple(batch_shape) + self.event_shape
+        new._scale_tril = broadcast_to(self._scale_tril, shape)
+        new._param = broadcast_to(self._param, shape)
 
     def __init__(self, df, covariance_matrix=None, precision_matrix=None, scale_tril=None,
                  validate_args: bool | None = None):
