@@ -255,6 +255,8 @@ def test_one_hot_empty_without_num_classes_raises():
         F.one_hot(tl.tensor(np.zeros(0, dtype=np.int64)))
     with pytest.raises(ValueError, match="one_hot"):
         F.one_hot(tl.tensor(np.zeros((2, 0), dtype=np.int64)))
+    with pytest.raises(ValueError, match="one_hot"):
+        tl.one_hot(tl.tensor(np.zeros(0, dtype=np.int64)))
 
 
 def test_one_hot_still_works():

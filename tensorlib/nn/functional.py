@@ -10,7 +10,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..ops.elementwise import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
-from ..ops.indexing import one_hot as _one_hot
+from ..ops.indexing import one_hot
 from ..ops.nn_act import (celu, glu, gumbel_softmax, hardsigmoid, hardswish, hardtanh, log_softmax,
                           logsigmoid, mish, prelu, relu6, selu, softmax, softsign)
 from ..ops.nn_attention import scaled_dot_product_attention
@@ -59,17 +59,6 @@ __all__ = [
     "smooth_l1_loss", "soft_margin_loss", "softmax", "softplus", "softsign", "tanh",
     "triplet_margin_loss", "triplet_margin_with_distance_loss", "unfold",
 ]
-
-
-def one_hot(tensor, num_classes: int = -1) -> Tensor:
-    """int64 one-hot encoding along a new last dim (``torch.nn.functional.one_hot``);
-    ``num_classes=-1`` takes ``max(tensor) + 1``, which an empty tensor does not have."""
-    from ..ops._util import to_tensor
-    t = to_tensor(tensor)
-    if num_classes == -1 and t.size == 0:
-        raise ValueError("one_hot: can not infer the number of classes from an empty tensor; "
-                         "pass num_classes")
-    return _one_hot(t, num_classes)
 
 
 def _accept_half() -> None:

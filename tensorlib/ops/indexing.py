@@ -922,11 +922,15 @@ ONE_HOT = register(OpDef("one_hot", _one_hot_fwd,
 
 
 def one_hot(indices, num_classes: int = -1) -> Tensor:
-    """One-hot int64 encoding; ``num_classes=-1`` uses max(indices) + 1."""
+    """One-hot int64 encoding along a new last dim (``torch.nn.functional.one_hot``);
+    ``num_classes=-1`` uses ``max(indices) + 1``, which an empty tensor does not have."""
     indices = to_tensor(indices)
     if num_classes == -1:
+        if not indices.size:
+            raise ValueError("one_hot: can not infer the number of classes from an empty "
+                             "tensor; pass num_classes")
         indices._read("one_hot(num_classes=-1) (pass num_classes explicitly)")
-        num_classes = int(indices._host().max()) + 1 if indices.size else 0
+        num_classes = int(indices._host().max()) + 1
     return apply(ONE_HOT, indices, num_classes=int(num_classes))
 
 
