@@ -452,6 +452,15 @@ def _source_function(obj):
     return fn if fn is not None else obj
 
 
+def _trains(g: Graph, n: Node) -> bool:
+    """Whether assign ``n`` is a training update: it writes a gradient, or a tensor that
+    requires grad (a parameter; a Session graph's optimizer updates, derived symbolically)."""
+    if n.attrs.get("slot") == "grad":
+        return True
+    owner = g.bindings.get(n, (None,))[0]
+    return bool(getattr(owner, "_rg", False))
+
+
 def save_graph(graph_or_function, path: str | os.PathLike, model=None) -> None:
     """Write a captured graph (``tl.capture`` / ``tl.function`` / a loaded GraphModule) to
     ``path``: one zip file with ``graph.json`` and ``weights.safetensors`` (no pickle).
@@ -470,9 +479,7 @@ def save_graph(graph_or_function, path: str | os.PathLike, model=None) -> None:
     names = state_names(owner, _source_function(graph_or_function))
     if names:
         name_parameters(g, owner, names)
-    if g.assigns and not g._backward_runs and not any(n.op == "assign" and
-                                                      n.attrs.get("slot") == "grad"
-                                                      for n in g.assigns):
+    if g.assigns and not g._backward_runs and not any(_trains(g, n) for n in g.assigns):
         import warnings
         warnings.warn("save_graph: the graph writes state when it runs but trains nothing "
                       "(BatchNorm running statistics in training mode?): a deployed model "

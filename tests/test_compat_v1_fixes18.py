@@ -399,3 +399,24 @@ def test_losses_and_nn_ops_values_and_gradients_match_torch():
     np.testing.assert_allclose(got[9], tbias.grad.numpy(), rtol=1e-10)
     with pytest.raises(ValueError, match="labels= and logits="):
         tf.nn.sparse_softmax_cross_entropy_with_logits(logits=z)
+
+
+def test_saving_a_session_training_graph_does_not_warn_that_it_trains_nothing(tmp_path):
+    import tensorlib as tl
+    x = tf.placeholder(tf.float32, [None, 4])
+    w = tf.Variable(np.ones((4, 1), np.float32), name="W")
+    loss = tf.reduce_mean(tf.square(tf.matmul(x, w)))
+    step = tf.train.MomentumOptimizer(0.1, 0.9).minimize(loss)
+    s = tf.Session()
+    s.run(tf.global_variables_initializer())
+    g = s.graph_for([loss, step], {x: np.ones((3, 4), np.float32)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tl.save_graph(g, tmp_path / "train.tlg")
+    # an eval-less BatchNorm graph, which only writes running statistics, still warns
+    bn = tl.nn.BatchNorm1d(4)
+    f = tl.function(lambda a: bn(a))
+    with tl.no_grad():
+        f(tl.randn(8, 4))
+    with pytest.warns(UserWarning, match="trains nothing"):
+        tl.save_graph(f, tmp_path / "bn.tlg")
