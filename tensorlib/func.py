@@ -349,5 +349,44 @@ def grad(func: Callable, argnums: int | tuple[int, ...] = 0,
 
 
 # the vmap family lives in tensorlib.vmap (it imports this module's pytree helpers)
-from .vmap import (hessian, jacfwd, jacrev, jvp, linearize, stack_module_state, vjp,  # noqa: E402
+from .vmap import (hessian, jacfwd, jacrev, linearize, stack_module_state, vjp,  # noqa: E402
                    vmap)
+from .vmap import jvp as _float_jvp  # noqa: E402
+
+
+def jvp(func: Callable, primals, tangents, *, strict: bool = False, has_aux: bool = False):
+    """``(func(*primals), J tangents)``, as ``torch.func.jvp``: ``primals`` and ``tangents``
+    are tuples (or lists) of the same structure. With ``has_aux`` ``func`` returns
+    ``(output, aux)`` and this ``(output, jvp_out, aux)``. An integer or bool output has a
+    zero tangent of its own dtype, as PyTorch's. ``strict`` is refused, as PyTorch's.
+
+    >>> out, jv = tl.func.jvp(tl.sin, (x,), (tl.ones_like(x),))       # cos(x)
+    """
+    ints: dict[int, Tensor] = {}
+
+    def floats_only(*args):
+        # the double-vjp needs an output that can require grad: an integer output (constant
+        # in the inputs) is replaced by a float stand-in here and put back below
+        res = func(*args)
+        out = res[0] if has_aux and isinstance(res, tuple) and len(res) == 2 else res
+        leaves, rebuild = _flatten(out)
+        ints.clear()
+        new = []
+        for i, o in enumerate(leaves):
+            if isinstance(o, Tensor) and o.dtype.kind not in "fc":
+                ints[i] = o
+                o = o.detach().astype("float32")
+            new.append(o)
+        if not ints:
+            return res
+        return (rebuild(new), res[1]) if has_aux else rebuild(new)
+
+    res = _float_jvp(floats_only, primals, tangents, strict=strict, has_aux=has_aux)
+    if not ints:
+        return res
+    from .creation import zeros_like
+    out_leaves, rebuild = _flatten(res[0])
+    jv_leaves, _ = _flatten(res[1])
+    for i, o in ints.items():
+        out_leaves[i], jv_leaves[i] = o, zeros_like(o)
+    return (rebuild(out_leaves), rebuild(jv_leaves)) + tuple(res[2:])

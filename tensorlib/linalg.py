@@ -21,6 +21,7 @@ their results are complex and tensorlib has no complex dtype.
 tensor([[ 3., -2.],
         [-2.,  4.]])
 """
+from .autograd.function import Function
 from .ops.linalg import dot, einsum, matmul, outer, tensordot
 from .ops.matrix import LinAlgError, cholesky, det, inv, solve
 from .ops.decompositions import matrix_norm, norm, qr, svd, svdvals
@@ -46,8 +47,9 @@ def pinv(A, *, atol=None, rtol=None, hermitian: bool = False):
     """The Moore-Penrose pseudo-inverse (``torch.linalg.pinv``) from the SVD: singular
     values at or below ``max(atol, rtol * largest)`` count as 0. ``rtol`` defaults to
     ``max(m, n) * eps`` of the dtype, or to 0 when only ``atol`` (> 0) is given; both may be
-    tensors broadcasting over the batch. Stacks (..., m, n) too; ``hermitian`` is accepted
-    (the SVD serves either way)."""
+    tensors broadcasting over the batch. Stacks (..., m, n) too. ``hermitian=True``: for a
+    symmetric matrix, from ``eigh`` of its lower triangle (the upper one is not read, as
+    PyTorch's), eigenvalues of absolute value at or below the cutoff dropped."""
     import numpy as np
 
     from .ops._util import to_float, to_tensor
@@ -61,7 +63,55 @@ def pinv(A, *, atol=None, rtol=None, hermitian: bool = False):
     if rtol is None:
         given_atol = atol is not None and (not isinstance(atol, (int, float)) or atol > 0)
         rtol = 0.0 if given_atol else max(x.shape[-2:]) * float(np.finfo(x.dtype).eps)
+    if hermitian:
+        if x.shape[-1] != x.shape[-2]:
+            raise ValueError(f"linalg.pinv: hermitian=True needs square matrices, got shape "
+                             f"{tuple(x.shape)}")
+        return _PinvHermitian.apply(x, rtol, atol)
     return pinv_svd(x, rtol, atol)
+
+
+def _pinv_eigh(x, rtol, atol):
+    """``V diag(1/w) V^T`` over the eigenvalues kept (PyTorch's ``hermitian`` branch)."""
+    from .ops import elementwise as E
+    from .ops.torch_api import inverted_above_cutoff
+    w, v = eigh(x)
+    w_inv = inverted_above_cutoff(w, E.abs(w), rtol, atol)
+    return matmul(v * w_inv.unsqueeze(-2), v.swapaxes(-1, -2))
+
+
+def _pinv_backward(g, p, a):
+    """PyTorch's ``pinv_backward`` (the pseudo-inverse's derivative in a general ``A``, the
+    unread triangle included), with products of the smaller dimension."""
+    m, n = a.shape[-2], a.shape[-1]
+    ph, gh = p.mT, g.mT
+    if m <= n:
+        k = matmul(gh, p)
+        kph = matmul(k, ph)
+        return (-matmul(p, k).mT + kph - matmul(matmul(a, p), kph)
+                + matmul(matmul(ph, p), gh - matmul(k, a)))
+    k = matmul(p, gh)
+    phk = matmul(ph, k)
+    return (-matmul(k, p).mT + phk - matmul(matmul(phk, p), a)
+            + matmul(matmul(gh - matmul(a, k), p), ph))
+
+
+class _PinvHermitian(Function):
+    """The value from ``eigh`` of the lower triangle; the gradient, as PyTorch's, from its
+    general pseudo-inverse rule in the whole matrix. The backward recomputes the
+    pseudo-inverse through this function, so it is differentiable again (any order)."""
+
+    @staticmethod
+    def forward(ctx, x, rtol, atol):
+        ctx.save_for_backward(x)
+        ctx.tols = (rtol, atol)
+        return _pinv_eigh(x, rtol, atol)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        rtol, atol = ctx.tols
+        return _pinv_backward(g, _PinvHermitian.apply(x, rtol, atol), x), None, None
 
 
 def eigvalsh(A, UPLO: str = "L"):

@@ -138,19 +138,54 @@ def jvp(func: Callable, inputs, v=None, create_graph: bool = False,
             _out(_results(jv, create_graph), single_out))
 
 
+def _vectorizable(ins: tuple, what: str) -> None:
+    for t in ins:
+        if t.dtype.kind != "f":
+            raise TypeError(f"{what}: inputs must be floating point, got {t.dtype}")
+
+
+def _as_output(out, what: str):
+    """``func``'s output as a Tensor or a tuple of them (a list becomes a tuple)."""
+    outs, single = _tuple(out, what)
+    return outs[0] if single else outs
+
+
+def _batched_jacobian(func: Callable, ins: tuple, single_in: bool, create_graph: bool,
+                      forward: bool):
+    """``vectorize=True``: ``tl.func.jacfwd``/``jacrev``, every row (column) at once under
+    vmap instead of one backward pass per output element."""
+    from ..func import jacfwd, jacrev
+    xs = ins if create_graph else tuple(t.detach() for t in ins)
+    argnums = 0 if single_in else tuple(range(len(xs)))
+    res = (jacfwd if forward else jacrev)(func, argnums=argnums)(*xs)
+    return res if create_graph else _detach_tree(res)
+
+
+def _detach_tree(res):
+    if isinstance(res, tuple):
+        return tuple(_detach_tree(r) for r in res)
+    return res.detach()
+
+
 def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = False,
              vectorize: bool = False, strategy: str = "reverse-mode"):
     """The Jacobian of ``func`` at ``inputs``, of shape ``output.shape + input.shape`` (a
-    tuple over inputs and/or outputs when there are several), one backward pass per output
-    element. ``strict``: raise when an output does not depend on an input (else zeros).
-    ``vectorize`` and ``strategy`` are PyTorch's speed choices: the result is the same, so
-    they are accepted (only ``"reverse-mode"`` is computed here)."""
+    tuple over inputs and/or outputs when there are several), as PyTorch's. ``strict``:
+    raise when an output does not depend on an input (else zeros). ``vectorize=True``
+    computes all rows at once with :func:`tl.func.jacrev` (``strategy="forward-mode"``:
+    all columns with :func:`tl.func.jacfwd`); the default is one backward pass per output
+    element (also with ``strict=True``, which PyTorch refuses with ``vectorize``)."""
     from ..ops.shape import stack
     if strategy not in ("reverse-mode", "forward-mode"):
         raise ValueError(f"jacobian: strategy must be 'reverse-mode' or 'forward-mode', got "
                          f"{strategy!r}")
-    del vectorize
     ins, single_in = _tuple(inputs, "jacobian: inputs")
+    if vectorize and not strict:
+        _vectorizable(ins, "jacobian")
+        with enable_grad():
+            return _batched_jacobian(
+                lambda *xs: _as_output(func(*xs), "jacobian: func's output"), ins,
+                single_in, create_graph, strategy == "forward-mode")
     with enable_grad():
         xs = _fresh(ins, create_graph)
         os_, single_out = _tuple(func(*xs), "jacobian: func's output")
@@ -178,14 +213,29 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
 def hessian(func: Callable, inputs, create_graph: bool = False, strict: bool = False,
             vectorize: bool = False, outer_jacobian_strategy: str = "reverse-mode"):
     """The Hessian of a function returning one element: shape ``input.shape * 2`` (nested
-    tuples for several inputs). ``strict``, ``vectorize``: as :func:`jacobian`."""
-    _, single_in = _tuple(inputs, "hessian: inputs")
+    tuples for several inputs), as PyTorch's. ``strict``, ``vectorize``: as
+    :func:`jacobian`; with ``vectorize=True`` it is :func:`tl.func.jacrev` of the gradient
+    (``outer_jacobian_strategy="forward-mode"``: :func:`tl.func.jacfwd` of it, as
+    ``tl.func.hessian``), batched."""
+    ins, single_in = _tuple(inputs, "hessian: inputs")
+    if outer_jacobian_strategy not in ("reverse-mode", "forward-mode"):
+        raise ValueError(f"hessian: outer_jacobian_strategy must be 'reverse-mode' or "
+                         f"'forward-mode', got {outer_jacobian_strategy!r}")
+    if vectorize and not strict:
+        from ..func import jacrev
+        _vectorizable(ins, "hessian")
+        argnums = 0 if single_in else tuple(range(len(ins)))
+        inner = jacrev(lambda *xs: _scalar_output(func(*xs), "hessian: func's output"),
+                       argnums=argnums)
+        with enable_grad():
+            return _batched_jacobian(inner, ins, single_in, create_graph,
+                                     outer_jacobian_strategy == "forward-mode")
 
     def gradient(*xs):
         out = _scalar_output(func(*xs), "hessian: func's output")
         return _out(_grads((out,), xs, None, True, strict), single_in)
     return jacobian(gradient, inputs, create_graph=create_graph, strict=strict,
-                    vectorize=vectorize, strategy=outer_jacobian_strategy)
+                    vectorize=False, strategy=outer_jacobian_strategy)
 
 
 def hvp(func: Callable, inputs, v, create_graph: bool = False,

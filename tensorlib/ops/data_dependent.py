@@ -224,7 +224,8 @@ def searchsorted(a, v, side: str | None = None, *, right: bool | None = None,
     (NumPy's positional ``side`` too; default 'left'). ``side`` wins over ``right``, as
     PyTorch's: only ``side='left'`` with ``right=True`` is refused. See
     :func:`tensorlib.ops.search.searchsorted` for batched sequences; under ``tl.function``
-    capture (without ``sorter``) it is recorded as comparisons and a sum.
+    capture (without ``sorter``) and inside ``tl.func.vmap`` (with ``sorter`` too; the
+    sequence, the values or both batched) it is computed as comparisons and a sum.
 
     >>> tl.searchsorted(tl.tensor([1., 2., 2., 5.]), tl.tensor([2.]), side="right")
     tensor([3])
@@ -234,13 +235,19 @@ def searchsorted(a, v, side: str | None = None, *, right: bool | None = None,
             raise InputError("searchsorted: side and right can't be set to opposites, got "
                              "side of left while right was True")
         right = None
-    if state.tracer is None or sorter is not None:
+    # inside tl.func.vmap the binary search (which reads the values) cannot run: the
+    # comparisons and the sum are ops with batching rules
+    vmapped = any(isinstance(t, Tensor) and t._device.type == "vmap" for t in (a, v, sorter))
+    if not vmapped and (state.tracer is None or sorter is not None):
         return _search.searchsorted(a, v, side, right=right, sorter=sorter,
                                     out_int32=out_int32)
     v_scalar = not isinstance(v, Tensor) and np.ndim(v) == 0
     a, v = to_tensor(a), to_tensor(v)
+    st = None if sorter is None else to_tensor(sorter)
     is_right = _search._side(side, right) == "right"
-    _search._check(a, v, v_scalar, None)
+    _search._check(a, v, v_scalar, st)
+    if st is not None:      # (an index out of range raises in the gather)
+        a = a.take_along_dim(st.astype(np.int64), -1)
     out = _count_before(a, v, is_right)
     return out.astype(np.int32) if out_int32 else out
 

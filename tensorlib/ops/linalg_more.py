@@ -123,7 +123,8 @@ def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False) -> Choles
     a matrix that is not positive definite in ``info`` (int32, per matrix: the order of the
     leading minor that is not positive definite, else 0; ``L`` then holds LAPACK's partial
     factor) instead of raising; ``check_errors=True`` raises. Only the lower triangle is
-    read; ``upper=True`` gives ``U = L.mT``. Differentiable as ``cholesky``.
+    read (``upper=True``: only the upper one, giving ``U`` with ``A = U.mT @ U``, as
+    PyTorch's). Differentiable as ``cholesky``.
 
     >>> L, info = tl.linalg.cholesky_ex(tl.tensor([[1.0, 2.0], [2.0, 1.0]]))
     >>> int(info)
@@ -131,8 +132,12 @@ def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False) -> Choles
     """
     A = to_float(to_tensor(A))
     _float_spec("linalg.cholesky_ex", (A.shape, A.dtype), square=True)
-    L, info = apply(CHOLESKY_EX, A, check="linalg.cholesky_ex" if check_errors else "")
-    return CholeskyExResult(_mT(L) if upper else L, info)
+    check = "linalg.cholesky_ex" if check_errors else ""
+    if upper:       # A's upper triangle is A.mT's lower one
+        L, info = apply(CHOLESKY_EX, _mT(A), check=check)
+        return CholeskyExResult(_mT(L), info)
+    L, info = apply(CHOLESKY_EX, A, check=check)
+    return CholeskyExResult(L, info)
 
 
 # --- condition number -------------------------------------------------------------------------

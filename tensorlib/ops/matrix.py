@@ -286,13 +286,15 @@ CHOLESKY = register(OpDef("cholesky", _cholesky_fwd, vjp=_cholesky_vjp, saves=Fa
 
 def cholesky(a, *, upper: bool = False) -> Tensor:
     """The lower-triangular ``L`` with ``A = L @ L.mT`` of a symmetric positive-definite
-    matrix (only its lower triangle is read); ``upper=True`` gives ``U = L.mT`` with
-    ``A = U.mT @ U``, as PyTorch's. A matrix that is not positive definite raises
-    :class:`LinAlgError`."""
+    matrix (only its lower triangle is read); ``upper=True`` gives the upper ``U`` with
+    ``A = U.mT @ U``, reading only the upper triangle, as PyTorch's (LAPACK's ``uplo``). A
+    matrix that is not positive definite raises :class:`LinAlgError`."""
     if state.autocast is not None:
         return autocast_call(cholesky, "cholesky", a, upper=upper)
-    L = apply(CHOLESKY, _prepare(a, "cholesky"))
-    return _mT(L) if upper else L
+    x = _prepare(a, "cholesky")
+    if upper:       # A's upper triangle is A.mT's lower one
+        return _mT(apply(CHOLESKY, _mT(x)))
+    return apply(CHOLESKY, x)
 
 
 def _eigh_infer(a):

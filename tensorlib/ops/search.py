@@ -38,7 +38,7 @@ def _check(a: Tensor, v: Tensor, v_scalar: bool, sorter: Tensor | None) -> None:
                 f"searchsorted: a sorted sequence of shape {tuple(a.shape)} needs values whose "
                 f"leading dims match its {tuple(a.shape[:-1])} (one search per row), got "
                 f"values of shape {tuple(v.shape)}")
-    if a._device != v._device:
+    if a._device != v._device and "vmap" not in (a._device.type, v._device.type):
         raise RuntimeError(f"searchsorted: tensors on {a.device} and {v.device}")
     if sorter is not None:
         if tuple(sorter.shape) != tuple(a.shape):
@@ -47,7 +47,8 @@ def _check(a: Tensor, v: Tensor, v_scalar: bool, sorter: Tensor | None) -> None:
         if sorter.dtype.kind not in "iu":
             raise TypeError(f"searchsorted: sorter must hold integer indices, got "
                             f"{sorter.dtype}")
-        if sorter._device != a._device:
+        if sorter._device != a._device and "vmap" not in (a._device.type,
+                                                            sorter._device.type):
             raise RuntimeError(f"searchsorted: sorter on {sorter.device}, the sequence on "
                                f"{a.device}")
 

@@ -241,14 +241,19 @@ def pinv_svd(x: Tensor, rtol, atol=None) -> Tensor:
     or tensors of the batch shape (``pinverse`` and ``linalg.pinv``)."""
     from .decompositions import svd
     u, s, vh = svd(x, full_matrices=False)
-    sd = s.detach()
-    cutoff = sd.amax(axis=-1, keepdims=True) * _batch_tol(rtol)
+    s_inv = inverted_above_cutoff(s, s.detach(), rtol, atol)
+    return matmul(vh.swapaxes(-1, -2) * s_inv.unsqueeze(-2), u.swapaxes(-1, -2))
+
+
+def inverted_above_cutoff(vals, mag, rtol, atol):
+    """``1 / vals`` where ``mag`` (their sizes) exceeds ``max(atol, rtol * largest)`` along the
+    last dim, else 0: the inverted singular values (or eigenvalues) a pseudo-inverse keeps."""
+    cutoff = mag.amax(axis=-1, keepdims=True) * _batch_tol(rtol)
     if atol is not None:
         a = _batch_tol(atol)
-        cutoff = E.maximum(cutoff, a if isinstance(a, float) else a.astype(sd.dtype))
-    keep = s > cutoff
-    s_inv = E.where(keep, 1.0 / E.where(keep, s, 1.0), 0.0)
-    return matmul(vh.swapaxes(-1, -2) * s_inv.unsqueeze(-2), u.swapaxes(-1, -2))
+        cutoff = E.maximum(cutoff, a if isinstance(a, float) else a.astype(mag.dtype))
+    keep = mag > cutoff
+    return E.where(keep, 1.0 / E.where(keep, vals, 1.0), 0.0)
 
 
 def _batch_tol(t):

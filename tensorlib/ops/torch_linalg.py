@@ -8,14 +8,14 @@ statistics (``corrcoef``, ``pdist``), Cholesky helpers (``cholesky_inverse``,
 """
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
 
 from .._tensor import Tensor
+from ..autograd.function import Function
 from . import elementwise as E
-from ._util import norm_axis, to_float, to_tensor
+from ._util import norm_axis, to_float, to_tensor, unbroadcast
 from .linalg import matmul
 
 __all__ = [
@@ -40,29 +40,41 @@ def _eye_like(x: Tensor) -> Tensor:
     return eye(x.shape[-1], dtype=x.dtype, device=x.device)
 
 
+_EXP_MAX_SQUARINGS = 48     # traced: 1-norms up to 2**47 (larger ones lose accuracy)
+
+
 def matrix_exp(input) -> Tensor:
     """The matrix exponential ``sum_k A**k / k!`` of a square matrix or a stack
-    (``torch.matrix_exp``): scaling and squaring with a degree-18 Taylor polynomial (scaled
-    to 1-norm <= 1/2, where the truncation error is below float64's rounding).
+    (``torch.matrix_exp``): scaling and squaring with a degree-18 Taylor polynomial, each
+    matrix scaled by a power of 2 to 1-norm <= 1/2 (where the truncation error is below
+    float64's rounding) and squared back that many times.
 
-    It reads the largest norm (the number of squarings) on the host: eager only, refused
-    under capture. Differentiable (through the products)."""
+    The number of squarings is chosen per matrix with tensor ops, so it also runs under
+    ``tl.func.vmap`` and graph capture; there, the squarings are a fixed
+    ``_EXP_MAX_SQUARINGS`` masked per matrix (a 1-norm above 2**47 is then not squared back
+    fully), while eagerly the loop stops at the largest count the batch needs. A non-finite
+    input gives NaN. Differentiable to any order (through the products)."""
+    from ..autograd.mode import state
     x = to_float(to_tensor(input))
     _square("matrix_exp", x)
     if x.numel() == 0:
         return x.clone()
+    # s = ceil(log2(|A|_1 / 0.5)), clamped to [0, max]: a data-dependent count kept as a tensor
     norm1 = E.abs(x.detach()).sum(axis=-2).amax(axis=-1)
-    top = float(norm1.amax().item())
-    if not math.isfinite(top):
-        raise ValueError("matrix_exp: the input holds inf or NaN")
-    s = max(0, math.ceil(math.log2(top / 0.5))) if top > 0.5 else 0
-    a = x * (0.5 ** s) if s else x
+    s = E.ceil(E.log2(E.maximum(norm1, 0.5) * 2.0)).clip(0.0, float(_EXP_MAX_SQUARINGS))
+    s = E.where(E.isfinite(norm1), s, 0.0)      # NaN / inf propagate without squaring
+    a = x * E.exp2(-s).unsqueeze(-1).unsqueeze(-1)
     eye = _eye_like(x)
     out = eye + a / 18.0
     for k in range(17, 0, -1):            # Horner: I + A/1 (I + A/2 (... (I + A/18)))
         out = eye + matmul(a, out) / float(k)
-    for _ in range(s):
-        out = matmul(out, out)
+    traced = state.tracer is not None or x._device.type == "vmap"
+    top = _EXP_MAX_SQUARINGS if traced else int(s.amax().item())
+    uniform = not traced and (s.ndim == 0 or bool((s == float(top)).all().item()))
+    sq = s.unsqueeze(-1).unsqueeze(-1)
+    for k in range(top):
+        prod = matmul(out, out)
+        out = prod if uniform else E.where(sq > float(k), prod, out)
     return out
 
 
@@ -206,10 +218,10 @@ def _lower(op: str, L: Tensor, upper: bool) -> Tensor:
 
 def cholesky(input, upper: bool = False) -> Tensor:
     """The Cholesky factor of a symmetric positive-definite matrix (``torch.cholesky``):
-    lower ``L`` with ``A = L @ L.mT``, or ``upper=True`` for ``U = L.mT``."""
+    lower ``L`` with ``A = L @ L.mT`` reading the lower triangle, or with ``upper=True`` the
+    upper ``U`` with ``A = U.mT @ U`` reading the upper triangle."""
     from .matrix import cholesky as chol
-    L = chol(to_tensor(input))
-    return L.mT if upper else L
+    return chol(to_tensor(input), upper=upper)
 
 
 def cholesky_inverse(input, upper: bool = False) -> Tensor:
@@ -249,8 +261,8 @@ def cholesky_solve(input, input2, upper: bool = False) -> Tensor:
     given by its lower Cholesky factor ``L = input2`` (``upper=True``: ``A = U^T U``), as
     ``torch.cholesky_solve``: two triangular solves, batch dims broadcast.
 
-    Only the factor's triangle is read, as PyTorch's; its gradient, also as PyTorch's, is
-    that of ``(L L^T)^-1 B`` in the whole of ``L`` (to second order).
+    Only the factor's triangle is read, as PyTorch's; its derivatives, of every order, are
+    PyTorch's too: those of ``(L L^T)^-1 B`` in every entry of ``L``.
 
     >>> L = tl.tensor([[2.0, 0.0], [1.0, 1.0]])
     >>> tl.cholesky_solve(tl.tensor([[4.0], [3.0]]), L)          # (L L^T) X = B
@@ -262,23 +274,52 @@ def cholesky_solve(input, input2, upper: bool = False) -> Tensor:
     L = F.mT if upper else F
     if not (L.requires_grad and is_grad_enabled()):
         return _chol_solve(L, b)
-    # The triangular solves give no gradient to the unread triangle; PyTorch's has one (its
-    # rule differentiates (L L^T)^-1 B in every entry of L). So the solves use T = tril(L)
-    # detached (their backward is then one trsm each, no n x n outer product) and all of
-    # L's gradient comes from E = L - L.detach(), of value 0: (T+E)^-T (T+E)^-1 B to second
-    # order in E (grads of grads as PyTorch's) is
-    #   x - T^-T (E^T (x - u) + T^-1 E (y - v)),  y = T^-1 B, x = T^-T y,
-    #   v = T^-1 E y, u = T^-T (E^T x + v),
-    # whose products with E are of n x k blocks: no n x n x n product for one right side.
+    if _vmapped(b, L):
+        return _chol_solve_composite(L, b)
+    return _CholSolve.apply(b, L)
+
+
+def _vmapped(*ts: Tensor) -> bool:
+    return any(t._device.type == "vmap" for t in ts)
+
+
+def _chol_solve_composite(L: Tensor, b: Tensor) -> Tensor:
+    """The same derivatives as :class:`_CholSolve`, from registry ops only (for vmap levels,
+    where a custom Function applied to a batched cotangent leaks the level): those of
+    ``G^-1 B`` with ``G = L L^T + K``, ``K`` constant so that ``G = T T^T`` in value
+    (``T = tril(L)``), through ``cholesky(G)``. n x n x n products, unlike the Function."""
+    from .matrix import cholesky as chol
     t = L.detach()
-    e = L - t
-    y = _trsolve(t, b, upper=False)
-    x = _trsolve(t.mT, y, upper=True)
-    ey, etx = matmul(e, y), matmul(e.mT, x)
-    v = _trsolve(t, ey, upper=False)
-    u = _trsolve(t.mT, etx + v, upper=True)
-    inner = _trsolve(t, ey - matmul(e, v), upper=False) + etx - matmul(e.mT, u)
-    return x - _trsolve(t.mT, inner, upper=True)
+    tt = t.tril()
+    g = matmul(L, L.mT) + (matmul(tt, tt.mT) - matmul(t, t.mT))
+    xs = _chol_solve(chol(g), b)
+    return _chol_solve(t, b.detach()) + (xs - xs.detach())
+
+
+class _CholSolve(Function):
+    """PyTorch's rule: the triangular solves give no gradient to the unread triangle, but
+    PyTorch's differentiates ``(L L^T)^-1 B`` in every entry of ``L``. The backward calls
+    :func:`cholesky_solve` again, so with ``create_graph`` it is itself differentiable, to
+    every order, as PyTorch's."""
+
+    @staticmethod
+    def forward(ctx, b, L):
+        ctx.save_for_backward(b, L)
+        return _chol_solve(L, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        b, L = ctx.saved_tensors
+        gb = (_chol_solve_composite(L, g) if L.requires_grad and _vmapped(g)
+              else cholesky_solve(g, L))
+        gL = None
+        if ctx.needs_input_grad[1]:
+            # -(gb x^T + x gb^T) L as n x k by k x n products: no n x n x n product. x is
+            # recomputed (two solves) so that it carries its own derivatives
+            x = cholesky_solve(b, L)
+            gL = -(matmul(gb, matmul(L.mT, x).mT) + matmul(x, matmul(L.mT, gb).mT))
+            gL = unbroadcast(gL, tuple(L.shape))
+        return (unbroadcast(gb, tuple(b.shape)) if ctx.needs_input_grad[0] else None), gL
 
 
 class triangular_solve_result(NamedTuple):
