@@ -854,3 +854,35 @@ def test_in_place_write_at_batched_indices_matches_torch(value):
     ours.sum().backward()
     theirs.sum().backward()
     np.testing.assert_allclose(xs.grad.numpy(), xt.grad.numpy(), rtol=1e-12)
+
+
+class _MulFn(tl.autograd.Function):
+    """a * b whose backward applies the Function again (differentiable to any order)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return _MulFn.apply(g, b), _MulFn.apply(g, a)
+
+
+def test_a_custom_function_mixing_batched_and_unbatched_inputs_stays_in_its_level():
+    # its backward saw a batched cotangent and an unbatched saved input: the gradient for
+    # the unbatched one left the vmap level still batched (grad(jacrev(f)) came out on vmap)
+    c = np.array([2.0, 3.0, 4.0])
+    x = np.array([1.0, 2.0, 3.0])
+
+    def f(m, mul):
+        return lambda v: mul(v, v * m.tensor(c))
+    got = tl.func.grad(lambda v: tl.func.jacrev(f(tl, _MulFn.apply))(v).sum())(tl.tensor(x))
+    want = torch.func.grad(lambda v: torch.func.jacrev(f(torch, torch.mul))(v).sum())(
+        torch.tensor(x))
+    assert got.device.type == "cpu"
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)
+    hh = tl.func.jacrev(tl.func.jacrev(f(tl, _MulFn.apply)))(tl.tensor(x))
+    want = torch.func.jacrev(torch.func.jacrev(f(torch, torch.mul)))(torch.tensor(x))
+    np.testing.assert_allclose(hh.numpy(), want.numpy(), rtol=1e-12)

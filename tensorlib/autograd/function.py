@@ -220,6 +220,17 @@ class Function:
         ctx = Context()
         positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         tensors = tuple(args[i] for i in positions)
+        if len({t._device for t in tensors}) > 1 and any(t._device.type == "vmap"
+                                                         for t in tensors):
+            # inside tl.vmap, as apply does: the others join the newest level through a
+            # recorded lift, whose gradient sums the examples' (else a gradient for an
+            # unbatched input would leave the level still batched)
+            from ..vmap.levels import join_level
+            tensors = tuple(join_level(cls._op(), tensors))
+            args = list(args)
+            for i, t in zip(positions, tensors):
+                args[i] = t
+            args = tuple(args)
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
         two_step = cls.setup_context is not Function.setup_context
         with no_grad():

@@ -274,26 +274,7 @@ def cholesky_solve(input, input2, upper: bool = False) -> Tensor:
     L = F.mT if upper else F
     if not (L.requires_grad and is_grad_enabled()):
         return _chol_solve(L, b)
-    if _vmapped(b, L):
-        return _chol_solve_composite(L, b)
     return _CholSolve.apply(b, L)
-
-
-def _vmapped(*ts: Tensor) -> bool:
-    return any(t._device.type == "vmap" for t in ts)
-
-
-def _chol_solve_composite(L: Tensor, b: Tensor) -> Tensor:
-    """The same derivatives as :class:`_CholSolve`, from registry ops only (for vmap levels,
-    where a custom Function applied to a batched cotangent leaks the level): those of
-    ``G^-1 B`` with ``G = L L^T + K``, ``K`` constant so that ``G = T T^T`` in value
-    (``T = tril(L)``), through ``cholesky(G)``. n x n x n products, unlike the Function."""
-    from .matrix import cholesky as chol
-    t = L.detach()
-    tt = t.tril()
-    g = matmul(L, L.mT) + (matmul(tt, tt.mT) - matmul(t, t.mT))
-    xs = _chol_solve(chol(g), b)
-    return _chol_solve(t, b.detach()) + (xs - xs.detach())
 
 
 class _CholSolve(Function):
@@ -310,8 +291,7 @@ class _CholSolve(Function):
     @staticmethod
     def backward(ctx, g):
         b, L = ctx.saved_tensors
-        gb = (_chol_solve_composite(L, g) if L.requires_grad and _vmapped(g)
-              else cholesky_solve(g, L))
+        gb = cholesky_solve(g, L)
         gL = None
         if ctx.needs_input_grad[1]:
             # -(gb x^T + x gb^T) L as n x k by k x n products: no n x n x n product. x is
