@@ -16,6 +16,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..ops.shape import broadcast_to
+from ..ops.torch_linalg import cholesky_solve
 from ..ops.special_fns import digamma
 from . import constraints
 from .base import _raw
@@ -30,17 +31,6 @@ _LOG_2 = math.log(2.0)
 def _diag(x: Tensor) -> Tensor:
     from ..ops.diagonal import diagonal
     return diagonal(x, 0, -2, -1)
-
-
-def _cholesky_solve(b: Tensor, low: Tensor) -> Tensor:
-    """``(L L^T)^-1 b``, the batch dims broadcast first (tl.cholesky_solve returns a wrong
-    result when ``low`` has batch dims that ``b`` lacks)."""
-    from ..ops.torch_linalg import cholesky_solve
-    batch = tuple(np.broadcast_shapes(tuple(b.shape[:-2]), tuple(low.shape[:-2])))
-    b_shape, l_shape = batch + tuple(b.shape[-2:]), batch + tuple(low.shape[-2:])
-    b = b if tuple(b.shape) == b_shape else broadcast_to(b, b_shape)
-    low = low if tuple(low.shape) == l_shape else broadcast_to(low, l_shape)
-    return cholesky_solve(b, low)
 
 
 class Wishart(Distribution):
@@ -130,8 +120,8 @@ class Wishart(Distribution):
     def precision_matrix(self) -> Tensor:
         from ..creation import eye
         low = self._scale_tril
-        return self._full(_cholesky_solve(eye(low.shape[-1], dtype=low.dtype,
-                                              device=low.device), low))
+        return self._full(cholesky_solve(eye(low.shape[-1], dtype=low.dtype,
+                                             device=low.device), low))
 
     @property
     def mean(self) -> Tensor:
@@ -181,7 +171,7 @@ class Wishart(Distribution):
         return (-nu * (p * _LOG_2 / 2 + _diag(low).log().sum(axis=-1))
                 - mvlgamma(nu / 2, p)
                 + (nu - p - 1) / 2 * slogdet(v)[1]
-                - _diag(_cholesky_solve(v, low)).sum(axis=-1) / 2)
+                - _diag(cholesky_solve(v, low)).sum(axis=-1) / 2)
 
     def entropy(self) -> Tensor:
         from ..creation import tensor
