@@ -110,6 +110,31 @@ SUM = _define("sum", lambda xp, x, axis, keepdims: _narrow(
 SUM.set_kernel("cpu", lambda x, axis, keepdims: _narrow(
     np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=_acc(x.dtype)), x.dtype))
 
+# a full sum of squares (norm()) of a large contiguous float array as row dot products
+# over rows of this many elements, then NumPy's pairwise sum of the row results: ~6x
+# faster than x * x and a sum, and as accurate. (For a plain sum the same trick through a
+# ones vector was 1.3x faster and 7x less accurate: not used.)
+_ROW = 4096
+_FULL_MIN = 1 << 16
+
+
+def _rows(x):
+    """``x`` flattened into (rows, _ROW) and the tail, when the BLAS path applies."""
+    if (x.size < _FULL_MIN or x.dtype.kind != "f" or x.dtype.itemsize < 4
+            or not x.flags.c_contiguous):
+        return None
+    r = x.reshape(-1)
+    k = r.size // _ROW * _ROW
+    return r[:k].reshape(-1, _ROW), r[k:]
+
+
+def _full_sumsq(x):
+    parts = _rows(x)
+    if parts is None:
+        return None
+    body, tail = parts
+    return np.add.reduce(np.vecdot(body, body)) + np.dot(tail, tail)
+
 
 def _mean_fwd(xp, x, axis, keepdims):
     if x.size:
@@ -146,6 +171,26 @@ def _checked_extreme(fn_name):
 
 MAX = _define("max", _checked_extreme("max"), vjp=_extreme_vjp, saves_output=True)
 MIN = _define("min", _checked_extreme("min"), vjp=_extreme_vjp, saves_output=True)
+
+
+def _extreme_cpu(fn_name):
+    checked = _checked_extreme(fn_name)
+    arg = getattr(np, "arg" + fn_name)
+
+    def kernel(x, axis, keepdims):
+        # along the contiguous last axis NumPy's argmax is ~1.5-5x faster than its max:
+        # the value at that index is the same (the first NaN, if any, as max gives NaN)
+        if (axis is not None and len(axis) == 1 and x.ndim > 1 and x.size
+                and axis[0] % x.ndim == x.ndim - 1 and x.dtype.kind == "f"
+                and x.strides[-1] == x.itemsize and x.shape[-1] >= 16):
+            out = np.take_along_axis(x, arg(x, axis=-1, keepdims=True), -1)
+            return out if keepdims else out[..., 0]
+        return checked(np, x, axis, keepdims)
+    return kernel
+
+
+MAX.set_kernel("cpu", _extreme_cpu("max"))
+MIN.set_kernel("cpu", _extreme_cpu("min"))
 ALL = _define("all", lambda xp, x, axis, keepdims: xp.all(x, axis=axis, keepdims=keepdims),
               infer=_bool_reduce_infer)
 ANY = _define("any", lambda xp, x, axis, keepdims: xp.any(x, axis=axis, keepdims=keepdims),
@@ -224,6 +269,10 @@ def _norm2(xp, x, axis, keepdims):
             and x.dtype.kind == "f" and x.size):
         out = np.sqrt(np.vecdot(x, x, axis=-1))
         return out[..., None] if keepdims else out
+    if xp is np and axis is None and not keepdims:
+        sq = _full_sumsq(x)
+        if sq is not None:
+            return np.sqrt(sq)
     return xp.sqrt(xp.sum(x * x, axis=axis, keepdims=keepdims))
 
 
