@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import copy
+import operator
 from collections.abc import Mapping, MutableMapping, MutableSequence, Sequence
 from typing import Any
 
@@ -77,7 +78,12 @@ def default_convert(data: Any) -> Any:
 
 
 def _stack_arrays(samples: Sequence[Any]) -> Tensor:
-    shapes = {tuple(s.shape) if isinstance(s, Tensor) else np.shape(s) for s in samples}
+    if set(map(type, samples)) == _JUST_TENSOR:
+        # a batch of plain tensors (a Dataset returning X[i]): C-level maps instead of a
+        # Python loop reading each tensor's shape property
+        shapes = set(map(_SHAPE, map(_DATA, samples)))
+    else:
+        shapes = {tuple(s.shape) if isinstance(s, Tensor) else np.shape(s) for s in samples}
     if len(shapes) != 1:
         raise ValueError(f"default_collate: the samples of a batch must have equal shapes "
                          f"to be stacked, got {sorted(shapes)}: pad, crop or resize them "
@@ -87,6 +93,10 @@ def _stack_arrays(samples: Sequence[Any]) -> Tensor:
         from ..ops.shape import stack
         return stack(list(samples))
     return _as_tensor(np.stack([np.asarray(s) for s in samples]))
+
+
+_JUST_TENSOR = {Tensor}
+_DATA, _SHAPE = operator.attrgetter("_data"), operator.attrgetter("shape")
 
 
 def default_collate(samples: Sequence[Any]) -> Any:

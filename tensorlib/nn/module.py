@@ -512,8 +512,9 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        from .utils import zero_grad_
-        zero_grad_(self.parameters(), set_to_none)
+        """Drop (``set_to_none``) or zero the ``.grad`` of every parameter."""
+        from ..optim._fused import zero_grads
+        zero_grads(list(self.parameters()), set_to_none)
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
         """Call ``fn`` on every submodule (children first) and on self."""

@@ -14,6 +14,7 @@ import numpy as np
 from .. import creation
 from .._tensor import Tensor
 from ..ops.elementwise import maximum, where
+from . import _fused
 from .adam import check_adam_hyperparameters
 from .optimizer import Optimizer, check_implementation_flags
 
@@ -45,6 +46,19 @@ class _AdamLike(Optimizer):
         return g + wd * p
 
 
+    @staticmethod
+    def _decay_arrays(a: np.ndarray, d: np.ndarray, p: Tensor, group, lr, wd) -> np.ndarray:
+        """:meth:`_decay` on the arrays of ``p`` (``a``) and its gradient (``d``)."""
+        if not wd:
+            return d
+        f = a.dtype.type
+        if group.get("decoupled_weight_decay"):
+            a *= f(1.0 - lr * wd)
+            p._version[0] += 1
+            return d
+        return d + a * f(wd)
+
+
 class Adamax(_AdamLike):
     """Adamax (Kingma & Ba): Adam with the infinity norm of past gradients as the scale."""
 
@@ -65,8 +79,19 @@ class Adamax(_AdamLike):
             return {"exp_avg": creation.zeros_like(p), "exp_inf": creation.zeros_like(p)}
         for p, g, st in self._with_grads(group, init):
             step = self._count_step(st)
-            g = self._decay(p, g, group, lr, wd)
             m, u = st["exp_avg"], st["exp_inf"]
+            if type(step) is int and _fused.eager_arrays(p, g, m, u):
+                a, f, ma, ua = p._data, p._data.dtype.type, m._data, u._data
+                d = self._decay_arrays(a, g._data, p, group, lr, wd)
+                ma *= f(b1)
+                ma += d * f(1.0 - b1)
+                np.maximum(ua * f(b2), np.abs(d) + f(eps), out=ua)
+                a -= (f(lr / (1.0 - b1 ** step)) * ma) / ua
+                m._version[0] += 2
+                u._version[0] += 1
+                p._version[0] += 1
+                continue
+            g = self._decay(p, g, group, lr, wd)
             m.mul_(b1)
             m.add_((1.0 - b1) * g)
             u.copy_(maximum(u * b2, g.abs() + eps))
@@ -105,14 +130,37 @@ class NAdam(_AdamLike):
                     "mu_product": creation.tensor(1.0, dtype=np.float64)}
         for p, g, st in self._with_grads(group, init):
             step = self._count_step(st)
-            g = self._decay(p, g, group, lr, wd)
             mu = b1 * (1.0 - 0.5 * 0.96 ** (step * md))
             mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * md))
             mp = st["mu_product"]
+            m, v = st["exp_avg"], st["exp_avg_sq"]
+            if type(step) is int and _fused.eager_arrays(p, g, m, v) \
+                    and type(mp._data) is np.ndarray and mp._data.flags.writeable:
+                a, f, ma, va = p._data, p._data.dtype.type, m._data, v._data
+                d = self._decay_arrays(a, g._data, p, group, lr, wd)
+                mpa = mp._data
+                np.multiply(mpa, mpa.dtype.type(mu), out=mpa)
+                mp._version[0] += 1
+                prod = float(mpa)
+                prod_next = prod * mu_next
+                ma *= f(b1)
+                ma += d * f(1.0 - b1)
+                va *= f(b2)
+                d2 = d * f(1.0 - b2)
+                d2 *= d
+                va += d2
+                denom = np.sqrt(va / f(1.0 - b2 ** step))
+                denom += f(eps)
+                a -= (f(lr * (1.0 - mu) / (1.0 - prod)) * d) / denom
+                a -= (f(lr * mu_next / (1.0 - prod_next)) * ma) / denom
+                m._version[0] += 2
+                v._version[0] += 2
+                p._version[0] += 2
+                continue
+            g = self._decay(p, g, group, lr, wd)
             mp.mul_(mu)
             prod = mp if isinstance(step, Tensor) else float(mp._data)
             prod_next = prod * mu_next
-            m, v = st["exp_avg"], st["exp_avg_sq"]
             m.mul_(b1)
             m.add_((1.0 - b1) * g)
             v.mul_(b2)
@@ -150,8 +198,11 @@ class RAdam(_AdamLike):
             return {"exp_avg": creation.zeros_like(p), "exp_avg_sq": creation.zeros_like(p)}
         for p, g, st in self._with_grads(group, init):
             step = self._count_step(st)
-            g = self._decay(p, g, group, lr, wd)
             m, v = st["exp_avg"], st["exp_avg_sq"]
+            if type(step) is int and _fused.eager_arrays(p, g, m, v):
+                self._radam_arrays(p, g, m, v, group, step, lr, b1, b2, eps, wd, rho_inf)
+                continue
+            g = self._decay(p, g, group, lr, wd)
             m.mul_(b1)
             m.add_((1.0 - b1) * g)
             v.mul_(b2)
@@ -171,3 +222,27 @@ class RAdam(_AdamLike):
             else:
                 adapt = 1.0
             p.sub_((lr / _as_param(bc1, p)) * m * adapt)
+
+    def _radam_arrays(self, p, g, m, v, group, step, lr, b1, b2, eps, wd, rho_inf) -> None:
+        """The eager step of :meth:`_update` on the NumPy arrays (see ``eager_arrays``)."""
+        a, f, ma, va = p._data, p._data.dtype.type, m._data, v._data
+        d = self._decay_arrays(a, g._data, p, group, lr, wd)
+        ma *= f(b1)
+        ma += d * f(1.0 - b1)
+        va *= f(b2)
+        d2 = d * f(1.0 - b2)
+        d2 *= d
+        va += d2
+        bc1, bc2 = 1.0 - b1 ** step, 1.0 - b2 ** step
+        rho_t = rho_inf - 2.0 * step * b2 ** step / bc2
+        upd = f(lr / bc1) * ma
+        if rho_t > 5.0:
+            rect = math.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
+                             / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+            den = np.sqrt(va)
+            den += f(eps)
+            upd *= f(rect * math.sqrt(bc2)) / den
+        a -= upd
+        m._version[0] += 2
+        v._version[0] += 2
+        p._version[0] += 1

@@ -202,8 +202,9 @@ class Optimizer:
         return self._register("load_state_dict_post", hook, prepend)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        from ..nn.utils import zero_grad_
-        zero_grad_((p for g in self.param_groups for p in g["params"]), set_to_none)
+        """Drop (``set_to_none``) or zero the ``.grad`` of every parameter."""
+        from ._fused import zero_grads
+        zero_grads([p for g in self.param_groups for p in g["params"]], set_to_none)
 
     @_hooked_step
     def step(self, closure: Callable[[], Any] | None = None):
@@ -252,13 +253,22 @@ class Optimizer:
         if not isinstance(t, Tensor):
             from ..creation import tensor
             t = st["step"] = tensor(float(t or 0), dtype=np.float64)
+        a = t._data
+        if _mode.tracer is None and type(a) is np.ndarray and a.dtype == np.float64 \
+                and a.flags.writeable and not t._rg:
+            # what t.add_(1.0) does here, without its dispatch (one per parameter a step)
+            np.add(a, 1.0, out=a)
+            t._version[0] += 1
+            return int(a)
         t.add_(1.0)
         return t if _mode.tracer is not None else int(t._data)
 
-    def _with_grads(self, group: dict[str, Any], init: Callable[[Tensor], dict]):
-        """``(param, grad, state)`` for each parameter of ``group`` that has a gradient; a
-        parameter's state is made by ``init(param)`` on its first step."""
-        for p in group["params"]:
+    def _with_grads(self, group: dict[str, Any], init: Callable[[Tensor], dict],
+                    params: list[Tensor] | None = None):
+        """``(param, grad, state)`` for each parameter of ``group`` (or of ``params``, some
+        of its parameters) that has a gradient; a parameter's state is made by
+        ``init(param)`` on its first step."""
+        for p in group["params"] if params is None else params:
             if p.grad is None:
                 continue
             g = self._grad(p, group)

@@ -5,6 +5,7 @@ from collections.abc import Iterable
 
 from . import _fused
 from .._hyper import enabled, hyper_value
+from ..autograd.mode import state as _mode
 from .optimizer import Optimizer, check_implementation_flags
 
 
@@ -40,7 +41,14 @@ class SGD(Optimizer):
     def _update(self, group):
         lr, mom, damp = self._lr(group), self._hyper(group["momentum"]), group["dampening"]
         wd, nesterov = group["weight_decay"], group["nesterov"]
-        for p, g, st in self._with_grads(group, lambda p: {}):
+        params = group["params"]
+        if _mode.tracer is None and not group["maximize"]:
+            # eager: one loop over every parameter into the fused kernel; capture records the
+            # tensor ops below instead (the kernel would change storage behind the tracer)
+            params = _fused.sgd_foreach(params, self.state, lr, mom, damp, wd, nesterov)
+            if not params:
+                return
+        for p, g, st in self._with_grads(group, lambda p: {}, params):
             buf = st.get("momentum_buffer")
             if _fused.sgd(p, g, buf, lr, mom, damp, wd, nesterov, st):
                 continue
