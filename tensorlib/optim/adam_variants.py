@@ -24,6 +24,17 @@ def _as_param(v, p: Tensor):
     return v.to(device=p.device, dtype=p.dtype) if isinstance(v, Tensor) else v
 
 
+
+def _moments(ma, va, d, f, b1: float, b2: float) -> None:
+    """Adam's moment updates on the arrays, in place: ``m = b1 m + (1 - b1) d``, ``v = b2 v
+    + (1 - b2) d d`` (the tensor path's operations in its order; ``f``: the dtype's type)."""
+    ma *= f(b1)
+    ma += d * f(1.0 - b1)
+    va *= f(b2)
+    d2 = d * f(1.0 - b2)
+    d2 *= d
+    va += d2
+
 class _AdamLike(Optimizer):
     """What Adamax, NAdam and RAdam share: Adam's hyperparameter checks and reading, and
     weight decay either added to the gradient (L2) or applied to the weights (decoupled)."""
@@ -143,12 +154,7 @@ class NAdam(_AdamLike):
                 mp._version[0] += 1
                 prod = float(mpa)
                 prod_next = prod * mu_next
-                ma *= f(b1)
-                ma += d * f(1.0 - b1)
-                va *= f(b2)
-                d2 = d * f(1.0 - b2)
-                d2 *= d
-                va += d2
+                _moments(ma, va, d, f, b1, b2)
                 denom = np.sqrt(va / f(1.0 - b2 ** step))
                 denom += f(eps)
                 a -= (f(lr * (1.0 - mu) / (1.0 - prod)) * d) / denom
@@ -227,12 +233,7 @@ class RAdam(_AdamLike):
         """The eager step of :meth:`_update` on the NumPy arrays (see ``eager_arrays``)."""
         a, f, ma, va = p._data, p._data.dtype.type, m._data, v._data
         d = self._decay_arrays(a, g._data, p, group, lr, wd)
-        ma *= f(b1)
-        ma += d * f(1.0 - b1)
-        va *= f(b2)
-        d2 = d * f(1.0 - b2)
-        d2 *= d
-        va += d2
+        _moments(ma, va, d, f, b1, b2)
         bc1, bc2 = 1.0 - b1 ** step, 1.0 - b2 ** step
         rho_t = rho_inf - 2.0 * step * b2 ** step / bc2
         upd = f(lr / bc1) * ma
