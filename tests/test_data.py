@@ -441,3 +441,26 @@ def test_persistent_workers_timeout_and_context():
         DataLoader(ds, persistent_workers=True)
     with pytest.raises(RuntimeError, match=r"within timeout=0.2 s"):
         list(DataLoader(_Slow(), batch_size=1, num_workers=2, timeout=0.2))
+
+
+class _Pids(tl.data.Dataset):
+    def __len__(self):
+        return 64
+
+    def __getitem__(self, i):
+        import os
+        return os.getpid()
+
+
+def test_persistent_workers_survive_an_epoch_broken_off():
+    # a `break` closed the epoch with GeneratorExit, which shut the persistent pool down:
+    # every epoch started new workers (and kept the old pool alive in a finalizer)
+    dl = tl.data.DataLoader(_Pids(), batch_size=4, num_workers=2, persistent_workers=True)
+    pids = set()
+    for _ in range(4):
+        for k, b in enumerate(dl):
+            pids.update(b.tolist())
+            if k == 2:
+                break
+    assert len(pids) <= 2
+    assert [len(list(dl)) for _ in range(2)] == [16, 16]

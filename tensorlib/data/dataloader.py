@@ -314,10 +314,10 @@ class DataLoader:
         from ..random import rng
         base = int(rng(self.generator).integers(0, 2**31 - 1))
         ex = self._pool if self._pool is not None else self._start(base)
+        pending: collections.deque = collections.deque()
         try:
             if not batches:     # the workers start (worker_init_fn runs) even so, as PyTorch
                 ex.submit(int).result(timeout=self.timeout or None)
-            pending: collections.deque = collections.deque()
             jobs = iter((k, idx, base, batched) for k, idx in enumerate(batches))
             n = ex._max_workers
             for job in jobs:        # a window of batches in flight, not the whole epoch
@@ -336,7 +336,13 @@ class DataLoader:
                 if nxt is not None:
                     pending.append(ex.submit(_worker_load, nxt))
                 yield value
-        except BaseException:
+        except GeneratorExit:       # the loop was broken off: persistent workers stay
+            for f in pending:
+                f.cancel()
+            if ex is not self._pool:
+                self._stop(ex)
+            raise
+        except BaseException:       # an error, a timeout, a dead worker: start afresh
             self._stop(ex)
             raise
         if ex is not self._pool:
