@@ -744,8 +744,8 @@ NB10 = [
     its half and averages their gradients before the single optimizer update, as PyTorch's
     DistributedDataParallel does. With a mean loss this equals the full-batch step, up to
     rounding: the replicas sum their halves in another order, and SGD with momentum grows
-    those last-bit differences over the steps (below 1e-7 through the first epoch, around
-    1e-3 after three on some CPUs). So each step of the first epoch is compared, and the
+    those last-bit differences over the steps (below 1e-7 through the first epoch, up to
+    about 1e-2 after three on some CPUs). So each step of the first epoch is compared, and the
     later epochs' mean losses.
     """),
     code("""
