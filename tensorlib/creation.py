@@ -213,6 +213,11 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A tensor sharing memory with ``array`` (changes show through both ways)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    if not array.dtype.isnative and array.dtype.newbyteorder("=") in _SUPPORTED:
+        # zero-copy cannot swap bytes (PyTorch refuses these arrays too)
+        raise TypeError(f"from_numpy: the array is big-endian ({array.dtype.str}); tensorlib "
+                        "shares memory in native byte order only. Convert first: "
+                        "tl.from_numpy(a.astype(a.dtype.newbyteorder('=')))")
     if array.dtype not in _SUPPORTED:
         raise TypeError(f"from_numpy: {_dtypes.unsupported_hint(array.dtype)}")
     return _wrap(array, CPU, False, None, 0)

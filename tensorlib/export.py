@@ -931,7 +931,15 @@ def _check_geometry(op: str, shapes: list[tuple], attrs: dict) -> None:
             _need(not _known(*s, *acts) or tuple(s) == tuple(acts), f"{op}: gate shapes differ")
         _need(not _known(*gy, *h) or tuple(gy) == tuple(h), f"{op}: state shapes differ")
         _need(not _known(acts[1], h[1]) or acts[1] == 3 * h[1], f"{op}: gates must be 3*H")
-    elif op in ("cross_entropy", "nll_loss"):
+    elif op in ("embedding", "embedding_scale_grad_by_freq", "embedding_bag_sum",
+                "embedding_bag_max"):
+        # eager calls store padding_idx in [0, V): anything else is a hand-edited file
+        pi, V = a.get("padding_idx"), shapes[0][0] if shapes and shapes[0] else None
+        _need(pi is None or (_is_int(pi) and pi >= 0 and (V is None or pi < V)),
+              f"{op}: padding_idx must be None or in [0, {V}), got {pi!r}")
+    if op in _LOSS_OPS:
+        _check_loss_attrs(op, a)
+    if op in ("cross_entropy", "nll_loss"):
         x, t = shapes[0], shapes[1]
         _need(len(x) >= 1, f"{op}: input needs a class dimension")
         want = (tuple(x[:1]) + tuple(x[2:])) if len(x) >= 2 else ()
@@ -939,6 +947,28 @@ def _check_geometry(op: str, shapes: list[tuple], attrs: dict) -> None:
               f"{op}: target {t} does not match input {x}")
         if len(shapes) > 2:
             _need(len(shapes[2]) == 1, f"{op}: weight must be 1-D")
+
+
+_LOSS_OPS = ("cross_entropy", "nll_loss", "cross_entropy_grad", "nll_loss_grad",
+             "ctc_loss", "ctc_loss_grad")
+
+
+def _check_loss_attrs(op: str, a: dict) -> None:
+    """The attributes eager loss calls validate (the kernels branch on them, and an unknown
+    reduction would silently take the 'mean' path)."""
+    if not op.startswith("ctc_loss"):
+        _need(a.get("reduction") in ("mean", "sum", "none"),
+              f"{op}: reduction must be 'mean', 'sum' or 'none', got {a.get('reduction')!r}")
+    if "ignore_index" in a or op in ("cross_entropy", "nll_loss"):
+        _need(_is_int(a.get("ignore_index")),
+              f"{op}: ignore_index must be an int, got {a.get('ignore_index')!r}")
+    if op == "cross_entropy":
+        ls = a.get("label_smoothing")
+        _need(isinstance(ls, (int, float)) and not isinstance(ls, bool) and 0.0 <= ls <= 1.0,
+              f"{op}: label_smoothing must be a number in [0, 1], got {ls!r}")
+    if op in ("ctc_loss", "ctc_loss_grad"):
+        _need(_is_int(a.get("blank")) and a["blank"] >= 0,
+              f"{op}: blank must be a non-negative int, got {a.get('blank')!r}")
 
 
 def _same(recorded: tuple, inferred: tuple) -> bool:
@@ -982,7 +1012,10 @@ def check_node(n: Node, in_shapes: list[tuple], in_dtypes: list, out_specs=None)
     from .ops.registry import REGISTRY
     op = REGISTRY[n.op]
     _upgrade_pool_attrs(n, in_shapes)
-    _check_geometry(n.op, in_shapes, n.attrs)
+    try:
+        _check_geometry(n.op, in_shapes, n.attrs)
+    except GraphFileError as e:     # which node of a large file is broken
+        raise GraphFileError(f"node {n.id}: {e}") from None
     try:
         got = _specs(op.infer(*[(s, d) for s, d in zip(in_shapes, in_dtypes)], **n.attrs))
     except GraphFileError:

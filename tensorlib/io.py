@@ -39,6 +39,10 @@ _FORMAT_KEY = "format"
 _MAX_HEADER = 100 * 1024 * 1024  # the limit the safetensors reference reader applies
 
 
+# NumPy's limit on dimensions (64 since NumPy 2, 32 before)
+_MAX_NDIM = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
+
+
 class CheckpointError(ValueError):
     """A file is not a valid checkpoint (corrupt, truncated, or not safetensors)."""
 
@@ -433,6 +437,13 @@ def _parse(data: bytes, path: str) -> tuple[dict[str, np.ndarray], dict[str, str
                 and all(isinstance(o, int) and o >= 0 for o in offs) and offs[0] <= offs[1]):
             raise _bad(path, f"tensor {name!r} has invalid data_offsets {offs!r}")
         dt = np.dtype(_DTYPES[code]).newbyteorder("<")
+        if len(shape) > _MAX_NDIM:
+            raise _bad(path, f"tensor {name!r} has {len(shape)} dimensions, more than the "
+                             f"{_MAX_NDIM} NumPy supports")
+        # NumPy refuses a shape whose nonzero dims overflow its index type even when a zero
+        # dim makes the tensor empty ("array is too big"): checked here, by name
+        if math.prod(d for d in shape if d) * dt.itemsize > np.iinfo(np.intp).max:
+            raise _bad(path, f"tensor {name!r} has a shape {shape} too large to index")
         need = math.prod(shape) * dt.itemsize
         if offs[1] - offs[0] != need:
             raise _bad(path, f"tensor {name!r} of shape {tuple(shape)} and dtype {code} needs "
@@ -441,7 +452,10 @@ def _parse(data: bytes, path: str) -> tuple[dict[str, np.ndarray], dict[str, str
             raise _bad(path, f"tensor {name!r} ends at byte {offs[1]} of the data but the data "
                              f"has only {len(body)} bytes (truncated file?)")
         spans.append((offs[0], offs[1], name))
-        arr = np.frombuffer(body[offs[0]:offs[1]], dtype=dt).reshape(shape)
+        try:
+            arr = np.frombuffer(body[offs[0]:offs[1]], dtype=dt).reshape(shape)
+        except ValueError as e:     # a NumPy limit the checks above do not foresee
+            raise _bad(path, f"tensor {name!r} of shape {shape}: {e}") from None
         out[name] = arr.astype(dt.newbyteorder("="), copy=True)  # writable, native order
     spans.sort()
     end = 0

@@ -486,6 +486,22 @@ class _CellBase(Module):
     def _w(self):
         return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
 
+    def _check(self, x: Tensor, *states: Tensor) -> None:
+        """The input's and states' sizes, named as the user wrote them (the cell ops would
+        blame the weights, which are not what is wrong)."""
+        name = type(self).__name__
+
+        def known(a, b):        # a None batch dim under capture is not compared
+            return isinstance(a, int) and isinstance(b, int)
+        if known(x.shape[1], self.input_size) and x.shape[1] != self.input_size:
+            raise ValueError(f"{name}: input has {x.shape[1]} features, expected input_size="
+                             f"{self.input_size}")
+        for what, h in zip(("hx", "cx"), states):
+            want = (x.shape[0], self.hidden_size)
+            if h.ndim != 2 or any(known(a, b) and a != b for a, b in zip(h.shape, want)):
+                raise ValueError(f"{name}: hidden state {what} has shape {tuple(h.shape)}, "
+                                 f"expected (batch, hidden_size) = {want}")
+
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
 
@@ -513,6 +529,7 @@ class RNNCell(_CellBase):
         x, unb = _batch1(x, "RNNCell")
         hx = None if hx is None else _state(hx, False, "RNNCell")[0]
         h = self._zeros(x) if hx is None else (hx.unsqueeze(0) if unb else hx)
+        self._check(x, h)
         out = _rnn_step(self.mode)(x, h, *self._w())
         return out.squeeze(0) if unb else out
 
@@ -530,6 +547,7 @@ class LSTMCell(_CellBase):
             h, c = _state(hx, True, "LSTMCell")
             if unb:
                 h, c = h.unsqueeze(0), c.unsqueeze(0)
+        self._check(x, h, c)
         h, c = F.lstm_cell(x, (h, c), *self._w())
         return (h.squeeze(0), c.squeeze(0)) if unb else (h, c)
 
@@ -543,5 +561,6 @@ class GRUCell(_CellBase):
         x, unb = _batch1(x, "GRUCell")
         hx = None if hx is None else _state(hx, False, "GRUCell")[0]
         h = self._zeros(x) if hx is None else (hx.unsqueeze(0) if unb else hx)
+        self._check(x, h)
         out = F.gru_cell(x, h, *self._w())
         return out.squeeze(0) if unb else out

@@ -260,7 +260,11 @@ def _where(b, n, ins, at):
 @imp("Cast")
 def _cast(b, n, ins, at):
     from onnx import helper
-    return [b.cast(ins[0], helper.tensor_dtype_to_np_dtype(at["to"]))]
+    try:
+        dt = helper.tensor_dtype_to_np_dtype(int(at["to"]))
+    except (KeyError, ValueError, TypeError):
+        raise ValueError(f"Cast to={at.get('to')!r} is not an ONNX tensor type") from None
+    return [b.cast(ins[0], dt)]
 
 
 @imp("Clip")
@@ -305,11 +309,20 @@ def _depth_to_space(b, n, ins, at):
     equivalent Reshape/Transpose chain); both ONNX modes as reshape, transpose, reshape."""
     x = ins[0]
     r = int(at["blocksize"])
+    if r < 1:
+        raise ValueError(f"{n.op_type} blocksize must be positive, got {r}")
     if x.ndim != 4 or None in tuple(x.shape[1:]):
         raise NotImplementedError(f"ONNX import: {n.op_type} needs a 4-D input with static "
                                   f"channels and spatial sizes, got {tuple(x.shape)}")
     N, C, H, W = x.shape
     N = -1 if N is None else N
+    # as onnxruntime: the sizes must divide, else the reshapes would mix channels
+    if n.op_type == "SpaceToDepth" and (H % r or W % r):
+        raise ValueError(f"SpaceToDepth blocksize {r} does not divide the spatial sizes "
+                         f"{(H, W)}")
+    if n.op_type == "DepthToSpace" and C % (r * r):
+        raise ValueError(f"DepthToSpace blocksize {r}: channels {C} are not a multiple of "
+                         f"{r * r}")
     if n.op_type == "SpaceToDepth":     # (N, C, H, W) -> (N, C r r, H / r, W / r), DCR order
         y = b.op("reshape", x, shape=(N, C, H // r, r, W // r, r))
         y = b.op("transpose", y, axes=(0, 3, 5, 1, 2, 4))
@@ -404,6 +417,9 @@ def _geometry(n_in, at, kernel):
     k = len(kernel)
     strides = list(at.get("strides", [1] * k))
     dil = list(at.get("dilations", [1] * k))
+    for what, vals in (("kernel_shape", kernel), ("strides", strides), ("dilations", dil)):
+        if any(v is None or int(v) < 1 for v in vals):
+            raise ValueError(f"{what} must be positive, got {list(vals)}")
     auto = at.get("auto_pad", "NOTSET")
     if auto not in ("NOTSET", ""):
         pads = _same_pads(auto, n_in, kernel, strides, dil)
@@ -703,17 +719,32 @@ def _unsqueeze(b, n, ins, at):
     return [b.op("expand_dims", x, axis=tuple(sorted(_ax(a, nd) for a in axes)))]
 
 
+def _const_indices_in_range(b, x, idx, axis: int) -> None:
+    """Constant indices checked at import against ONNX's range [-s, s) (onnxruntime checks
+    them at run time; an initializer holding them is known now)."""
+    s = x.shape[axis]
+    if s is None or not b.is_const(idx):
+        return
+    a = np.asarray(b.array(idx, "indices"))
+    if a.size and a.dtype.kind in "iu" and (int(a.min()) < -s or int(a.max()) >= s):
+        bad = int(a.min()) if int(a.min()) < -s else int(a.max())
+        raise ValueError(f"index {bad} is out of range [-{s}, {s}) of axis {axis}")
+
+
 @imp("Gather")
 def _gather(b, n, ins, at):
     x, idx = ins
-    return [b.op("take", x, b.cast(idx, np.int64), axis=_ax(at.get("axis", 0), x.ndim))]
+    axis = _ax(at.get("axis", 0), x.ndim)
+    _const_indices_in_range(b, x, idx, axis)
+    return [b.op("take", x, b.cast(idx, np.int64), axis=axis)]
 
 
 @imp("GatherElements")
 def _gather_elements(b, n, ins, at):
     x, idx = ins
-    return [b.op("take_along_axis", x, b.cast(idx, np.int64),
-                 axis=_ax(at.get("axis", 0), x.ndim))]
+    axis = _ax(at.get("axis", 0), x.ndim)
+    _const_indices_in_range(b, x, idx, axis)
+    return [b.op("take_along_axis", x, b.cast(idx, np.int64), axis=axis)]
 
 
 @imp("GatherND")
@@ -883,6 +914,15 @@ def _split(b, n, ins, at):
             raise NotImplementedError("ONNX import: Split along a dynamic axis")
         part = -(-size // k)
         sizes = [min(part, size - i * part) for i in range(k)]
+    sizes = [int(s) for s in np.asarray(sizes).reshape(-1)]
+    # onnxruntime refuses these models at load; so does tensorlib rather than guessing
+    if len(sizes) != len(n.output):
+        raise ValueError(f"{len(sizes)} split sizes {sizes} for {len(n.output)} outputs")
+    if any(s < 0 for s in sizes):
+        raise ValueError(f"split sizes {sizes} must be non-negative")
+    if x.shape[axis] is not None and sum(sizes) != x.shape[axis]:
+        raise ValueError(f"split sizes {sizes} add up to {sum(sizes)}, not to the size "
+                         f"{x.shape[axis]} of axis {axis}")
     idx = tuple(int(i) for i in np.cumsum(sizes)[:-1])
     res = b.op("split", x, indices=idx, axis=axis)
     return list(res) if isinstance(res, tuple) else [res]
@@ -909,6 +949,12 @@ def _pad(b, n, ins, at):
         pw[a] = (int(pads[i]), int(pads[i + k]))
     if any(p < 0 for q in pw for p in q):
         raise NotImplementedError("ONNX import: Pad with negative pads (cropping)")
+    if mode == "reflect":       # NumPy would reflect repeatedly; ONNX (and F.pad) refuse
+        for a, (lo, hi) in enumerate(pw):
+            size = x.shape[a]
+            if size is not None and (lo or hi) and max(lo, hi) >= size:
+                raise ValueError(f"reflect pads {(lo, hi)} on axis {a} must be less than "
+                                 f"its size {size}")
     return [b.op("pad", x, pad_width=tuple(pw), mode=mode, value=value)]
 
 
@@ -1001,7 +1047,12 @@ def _topk(b, n, ins, at):
         raise NotImplementedError("ONNX import: TopK before opset 10 (k as an attribute)")
     x = ins[0]
     axis = _ax(at.get("axis", -1), x.ndim)
-    k = int(b.array(ins[1], "TopK k").reshape(-1)[0])
+    kk = b.array(ins[1], "TopK k").reshape(-1)
+    if kk.size != 1:
+        raise ValueError(f"k must hold one value, got {kk.size}")
+    k = int(kk[0])
+    if k < 0 or (x.shape[axis] is not None and k > x.shape[axis]):
+        raise ValueError(f"k={k} is out of range for axis {axis} of size {x.shape[axis]}")
     order = b.op("argsort", x, axis=axis, descending=bool(at.get("largest", 1)))
     # (sorted=0 allows any order; sorted order is one of them)
     idx = b.op("slice", order, index=(slice(None),) * axis + (slice(0, k),))
@@ -1320,7 +1371,6 @@ def load(path_or_model, device: str = "cpu"):
     >>> logits = m(images)
     """
     import onnx
-    from onnx import numpy_helper
 
     from ..export import GraphModule, _validate
     if isinstance(path_or_model, onnx.ModelProto):
@@ -1347,7 +1397,7 @@ def load(path_or_model, device: str = "cpu"):
                                   f"import: {', '.join(missing)} (supported: "
                                   f"{', '.join(supported_onnx_ops())})")
     b = Builder(opset)
-    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    inits = {t.name: _initializer(t) for t in graph.initializer}
     for name, arr in inits.items():
         if arr.dtype.kind == "f":
             b._pending[name] = arr
@@ -1382,11 +1432,23 @@ def load(path_or_model, device: str = "cpu"):
     return gm.to(device) if device != "cpu" else gm
 
 
+def _initializer(t) -> np.ndarray:
+    """An initializer's array, or a ValueError naming it (dims that claim more elements
+    than the data holds, truncated raw data): checked before NumPy allocates."""
+    from onnx import numpy_helper
+    what = f"tl.onnx.load: initializer {t.name!r}"
+    check_elements(tuple(t.dims), f"{what} of shape")
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as e:     # NumPy ValueError, onnx's TypeError for unknown types, ...
+        raise ValueError(f"{what} (shape {list(t.dims)}) is unreadable: {e}") from None
+
+
 def _import_node(b, nd) -> None:
     """One ONNX node into the builder: its outputs go into ``b.env`` under their names."""
     from .import_shapes import SYM_IMPORTERS, SymShape
-    ins = [b.value(x) for x in nd.input]
     try:
+        ins = [b.value(x) for x in nd.input]
         importer = IMPORTERS[nd.op_type]
         # a data tensor sliced at run-time bounds (pos[:, :x.shape[1]]) is the data
         # importer's: only the bounds are shapes
@@ -1400,12 +1462,25 @@ def _import_node(b, nd) -> None:
                     "Shape of a dynamic dim); tensorlib follows such shapes through "
                     f"{', '.join(sorted(SYM_IMPORTERS))}")
         outs = [_settled(b, v) for v in importer(b, nd, ins, _attrs(nd))]
-    except (NotImplementedError, ValueError, TypeError, KeyError) as e:
+    except (NotImplementedError, ValueError, TypeError) as e:
         raise type(e)(f"tl.onnx.load: node {nd.name or nd.output[0]!r} ({nd.op_type}): "
                       f"{e}") from None
+    except (KeyError, ArithmeticError, IndexError) as e:
+        # a missing attribute, a zero size: the file is broken, not tensorlib
+        detail = f"missing attribute {e.args[0]!r}" if isinstance(e, KeyError) else repr(e)
+        raise ValueError(f"tl.onnx.load: node {nd.name or nd.output[0]!r} ({nd.op_type}): "
+                         f"invalid node ({detail})") from None
     for name, v in zip(nd.output, outs):
-        if name:
-            b.env[name] = v
+        if not name:
+            continue
+        # ONNX graphs are SSA (onnxruntime refuses a second writer): overwriting a graph
+        # input or an earlier output would silently rewire the nodes that read it
+        if name in b.env or name in b._pending:
+            raise ValueError(f"tl.onnx.load: node {nd.name or nd.output[0]!r} "
+                             f"({nd.op_type}) writes {name!r}, which is already a graph "
+                             "input, initializer or node output (ONNX names are assigned "
+                             "once)")
+        b.env[name] = v
 
 
 def _op_types(graph) -> set[str]:

@@ -1,7 +1,9 @@
 """Helpers shared by op definitions: operand conversion, broadcasting, inference."""
 from __future__ import annotations
 
+import functools
 import math
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,6 +11,44 @@ import numpy as np
 from .. import _dtypes
 from .._tensor import Tensor, _wrap
 from ..errors import InputError
+
+
+@functools.cache
+def _memory_bytes() -> int:
+    """The machine's physical memory (lowered by an address-space rlimit), or 2**63 when the
+    platform does not say."""
+    limit = (1 << 63) - 1
+    try:
+        limit = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        pass
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            limit = min(limit, soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    return limit
+
+
+def check_alloc(op: str, shape, itemsize: int = 4, what: str = "output") -> None:
+    """Raise a ShapeError naming ``op`` when a ``shape`` buffer of ``itemsize``-byte elements
+    would not fit in memory: absurd sizes are refused before NumPy tries (its MemoryError names
+    no op, and under overcommit a huge allocation can get the process killed). Sizes read
+    from a None dim under capture are not checked."""
+    # a TracedSize is an int too: reading it (int(), >) would freeze the captured size
+    if any(not isinstance(d, (int, np.integer)) or hasattr(d, "expr") for d in shape):
+        return
+    n = 1
+    for d in shape:
+        n *= int(d)
+    need, have = n * int(itemsize), _memory_bytes()
+    if need > have:
+        from ..errors import ShapeError
+        raise ShapeError(f"{op}: the {what} of shape {tuple(int(d) for d in shape)} would need "
+                         f"{need / 2**30:,.1f} GiB, more than the {have / 2**30:,.1f} GiB of "
+                         "memory available")
 
 
 def weak_scalar(value, ref: Tensor, *, wrap: bool = False, fill: str | None = None) -> Tensor:

@@ -156,6 +156,11 @@ def bincount(x, weights=None, minlength: int = 0) -> Tensor:
             raise ValueError(f"bincount: weights {tuple(weights.shape)} must match the input "
                              f"{tuple(x.shape)}")
         w = _data(weights, "bincount")
+    if int(minlength) < 0:
+        raise InputError(f"bincount: minlength must be non-negative, got {minlength}")
+    from ._util import check_alloc
+    n_bins = max(int(minlength), int(d.max()) + 1 if d.size else 0)
+    check_alloc("bincount", (n_bins,), 8)       # int64 / float64 counts
     out = xp_for(x._device).bincount(d, weights=w, minlength=int(minlength))
     if w is not None and w.dtype.kind == "f" and out.dtype != w.dtype:
         out = out.astype(w.dtype)      # float32 weights give float32 counts, as PyTorch

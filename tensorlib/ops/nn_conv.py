@@ -462,7 +462,17 @@ def _check_conv(op, x, w, b, stride, padding, dilation, groups, nd=2):
     return int(groups)
 
 
-def _validate_geometry(op, xshape, wshape, b, stride, pad, dilation, groups):
+def _check_buffers(op, N, C, O, kh, kw, Hp, Wp, Ho, Wo, itemsize,
+                   padded: str = "padded input") -> None:
+    """The padded input, the im2col columns and the output, each checked against memory
+    before a kernel allocates them (a huge padding or stride is refused by name)."""
+    from ._util import check_alloc
+    check_alloc(op, (N, C, Hp, Wp), itemsize, padded)
+    check_alloc(op, (C * kh * kw, N * Ho * Wo), itemsize, "im2col buffer")
+    check_alloc(op, (N, O, Ho, Wo), itemsize)
+
+
+def _validate_geometry(op, xshape, wshape, b, stride, pad, dilation, groups, itemsize=4):
     N, C, H, W = xshape
     O, Cg, kh, kw = wshape
     if Cg * groups != C:
@@ -481,6 +491,8 @@ def _validate_geometry(op, xshape, wshape, b, stride, pad, dilation, groups):
                          f"larger than the padded input "
                          f"{(H + pad[0] + pad[1], W + pad[2] + pad[3])}"
                          f" (input {tuple(xshape)}, padding {pad})")
+    _check_buffers(op, N, C, O, kh, kw, H + pad[0] + pad[1], W + pad[2] + pad[3], Ho, Wo,
+                   itemsize)
     return Ho, Wo
 
 
@@ -516,7 +528,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     stride = tuple_n(stride, 2, "conv2d", "stride", 1)
     dilation = tuple_n(dilation, 2, "conv2d", "dilation", 1)
     pad = _padding("conv2d", padding, w.shape[2:], dilation, stride, 2)
-    _validate_geometry("conv2d", x.shape, w.shape, b, stride, pad, dilation, groups)
+    _validate_geometry("conv2d", x.shape, w.shape, b, stride, pad, dilation, groups,
+                       x.dtype.itemsize)
     ins = (x, w) if b is None else (x, w, b)
     return apply(CONV2D, *ins, stride=stride, padding=pad, dilation=dilation, groups=groups)
 
@@ -538,7 +551,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     x4 = x.reshape(x.shape[0], x.shape[1], 1, x.shape[2])
     w4 = w.reshape(w.shape[0], w.shape[1], 1, w.shape[2])
     pad = (0, 0) + p
-    _validate_geometry("conv1d", x4.shape, w4.shape, b, (1, s), pad, (1, d), groups)
+    _validate_geometry("conv1d", x4.shape, w4.shape, b, (1, s), pad, (1, d), groups,
+                       x.dtype.itemsize)
     ins = (x4, w4) if b is None else (x4, w4, b)
     out = apply(CONV2D, *ins, stride=(1, s), padding=pad, dilation=(1, d), groups=groups)
     return out.reshape(out.shape[0], out.shape[1], out.shape[3])
@@ -595,6 +609,9 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if b is not None and tuple(b.shape) != (Cout,):
         raise ValueError(f"{op}: bias must have shape ({Cout},), got {tuple(b.shape)}")
     pad = (p[0], p[0], p[1], p[1])
+    # col2im scatters (Cout k k, N H W) columns into the padded output
+    _check_buffers(op, N, Cout, Cin, kh, kw, Hout + 2 * p[0], Wout + 2 * p[1], H, W,
+                   x.dtype.itemsize, "padded output")
     # the forward conv that this transposes maps (Hout, Wout) back to (H, W)
     Hc = out_size(Hout, kh, stride[0], pad[0], pad[1], dilation[0])
     Wc = out_size(Wout, kw, stride[1], pad[2], pad[3], dilation[1])
@@ -681,7 +698,10 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
                          f"{tuple(x.shape)}, padding {pad})")
     # checks channels, bias, H/W geometry with conv2d's messages
     Ho, Wo = _validate_geometry(op, (N, C, H, W), (O, Cg) + tuple(w.shape[3:]), b,
-                                stride[1:], pad[2:], dilation[1:], groups)
+                                stride[1:], pad[2:], dilation[1:], groups, x.dtype.itemsize)
+    from ._util import check_alloc
+    check_alloc(op, (N, C, D + pad[0] + pad[1], H, W), x.dtype.itemsize, "padded input")
+    check_alloc(op, (N, O, Do, Ho, Wo), x.dtype.itemsize)
     if pad[0] or pad[1]:
         from .nn_resample import pad as _pad
         x = _pad(x, (0, 0, 0, 0, pad[0], pad[1]))
@@ -733,6 +753,8 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if b is not None and tuple(b.shape) != (Cout,):
         raise ValueError(f"{op}: bias must have shape ({Cout},), got {tuple(b.shape)}")
     Do, Ho, Wo = out
+    from ._util import check_alloc
+    check_alloc(op, (N, Cout) + out, x.dtype.itemsize)
     # output_padding o restores o of the positions that padding crops at the end: the conv2d
     # crops p - o there instead (its geometry then holds for any o < max(stride, dilation));
     # past the padding, o - p positions that no input reaches are zeros

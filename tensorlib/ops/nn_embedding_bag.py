@@ -397,6 +397,21 @@ EMBEDDING_BAG_MAX = register(OpDef(
 
 
 # --- the public function ---------------------------------------------------------------------
+def _no_bags(w: Tensor, idx: Tensor, last: bool) -> Tensor:
+    """Empty offsets: no bags, a (0, D) result, as PyTorch (which refuses it with
+    include_last_offset, where one offset is the end of the input)."""
+    if last:
+        raise ValueError("embedding_bag: include_last_offset=True needs at least 1 offset "
+                         "(the end of the last bag), got none")
+    V = w.shape[0]
+    if idx.numel() and type(idx._data) is np.ndarray:
+        lo, hi = int(idx._data.min()), int(idx._data.max())
+        if lo < 0 or hi >= V:
+            raise IndexError(f"embedding_bag: indices must lie in [0, {V}), got range "
+                             f"[{lo}, {hi}]")
+    return w[:0]        # a view of w: the (empty) gradient still reaches the table
+
+
 def embedding_bag(input, weight, offsets=None, mode: str = "mean", per_sample_weights=None,
                   padding_idx: int | None = None, include_last_offset: bool = False,
                   max_norm: float | None = None, norm_type: float = 2.0,
@@ -465,6 +480,8 @@ def embedding_bag(input, weight, offsets=None, mode: str = "mean", per_sample_we
             # reads instead (rows not looked up do not reach the output)
             w = w * _renorm_scale(w, float(max_norm), float(norm_type))
     last = bool(include_last_offset) and idx.ndim == 1
+    if idx.ndim == 1 and rest[0].shape[0] == 0:
+        return _no_bags(w, idx, last)
     if mode == "max":
         return apply(EMBEDDING_BAG_MAX, w, idx, *rest, padding_idx=padding_idx, last=last)[0]
     # only a set flag is an attribute: graphs saved before it existed stay the same

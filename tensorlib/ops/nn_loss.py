@@ -5,6 +5,8 @@ kernel each); the others are built from core ops, which is as fast for them.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..amp.cast import autocast_call
@@ -359,8 +361,26 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100,
         raise TypeError(f"cross_entropy: target must hold class indices (integers) or "
                         f"probabilities (floats), got {target._data.dtype}")
     _check_class_args("cross_entropy", x, target, weight, ignore_index)
+    if _no_classes(x):
+        return _no_class_loss(x, reduction, ls)
     return _class_loss(CROSS_ENTROPY, x, target, weight, reduction,
                        ignore_index=int(ignore_index), label_smoothing=ls)
+
+
+def _no_classes(x) -> bool:
+    return x.shape[1 if x.ndim >= 2 else 0] == 0
+
+
+def _no_class_loss(x, reduction: str, ls: float) -> Tensor:
+    """Zero classes (every target ignored, which the range check has ensured), as PyTorch:
+    each position's loss is 0 (NaN with label smoothing, its 1/C term), the mean 0/0 = NaN.
+    Built from ``x`` so the (empty) gradient flows back to it."""
+    loss = x.sum(axis=1 if x.ndim >= 2 else 0) * 0.0
+    if ls:
+        loss = loss + math.nan
+    if reduction == "none":
+        return loss
+    return loss.sum() + (math.nan if reduction == "mean" else 0.0)
 
 
 def _index_target_shape(x) -> tuple:
@@ -405,6 +425,8 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100,
                         f"{target._data.dtype}")
     weight = None if weight is None else as_float_tensor(weight, "nll_loss", "weight")
     _check_class_args("nll_loss", x, target, weight, ignore_index)
+    if _no_classes(x):
+        return _no_class_loss(x, reduction, 0.0)
     return _class_loss(NLL_LOSS, x, target, weight, reduction, ignore_index=int(ignore_index))
 
 

@@ -282,13 +282,12 @@ def _batched(x):
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
-               return_indices: bool = False):
+               return_indices: bool = False, *, _op: str = "max_pool2d"):
     """2-D max pooling over (N, C, H, W) or (C, H, W); ``return_indices`` also gives the
     flat h * W + w position of each max (as PyTorch). Integer input pools as it is, as
     PyTorch's (no gradient)."""
-    x = _float_or_int(input, "max_pool2d")
-    k, s, p, d, _ = _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation,
-                               ceil_mode)
+    x = _float_or_int(input, _op)
+    k, s, p, d, _ = _pool_args(_op, x, kernel_size, stride, padding, dilation, ceil_mode)
     x, unb = _batched(x)
     out, idx = apply(MAX_POOL2D, x, kernel=k, stride=s, padding=p, dilation=d,
                      ceil_mode=bool(ceil_mode))
@@ -308,10 +307,11 @@ def _float_or_int(input, op: str) -> Tensor:
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+               count_include_pad: bool = True, divisor_override: int | None = None, *,
+               _op: str = "avg_pool2d") -> Tensor:
     """2-D average pooling over (N, C, H, W) or (C, H, W)."""
-    x = as_float_tensor(input, "avg_pool2d")
-    k, s, p, _, _ = _pool_args("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
+    x = as_float_tensor(input, _op)
+    k, s, p, _, _ = _pool_args(_op, x, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None and (not isinstance(divisor_override, int)
                                          or divisor_override <= 0):
         raise ValueError(f"avg_pool2d: divisor_override must be a positive int, got "
@@ -348,12 +348,17 @@ def _adaptive_args(name: str, input, output_size):
     if H == 0 or W == 0:
         raise ValueError(f"{name}: input of shape {tuple(x.shape)} has an empty spatial "
                          "dimension")
+    from ._util import check_alloc
+    check_alloc(name, tuple(x.shape[:-2]) + (Ho, Wo), x.dtype.itemsize)
+    # the window tables: (Ho, H) / (Wo, W) averaging matrices, int64 taps for the max
+    if not _traced(H, W):
+        check_alloc(name, (max(Ho * H, Wo * W),), 8, "window table")
     return x, H, W, Ho, Wo
 
 
-def adaptive_avg_pool2d(input, output_size) -> Tensor:
+def adaptive_avg_pool2d(input, output_size, *, _op: str = "adaptive_avg_pool2d") -> Tensor:
     """Average pooling to a fixed output size (windows as PyTorch); None keeps that side."""
-    x, H, W, Ho, Wo = _adaptive_args("adaptive_avg_pool2d", input, output_size)
+    x, H, W, Ho, Wo = _adaptive_args(_op, input, output_size)
     if Ho == 1 and Wo == 1:
         # a mean over the spatial axes: no size in it, so under capture with None dims the
         # graph follows H and W (a ResNet head) rather than fixing them
@@ -421,12 +426,13 @@ def _adaptive_max_indices(x, H: int, W: int, Ho: int, Wo: int) -> Tensor:
         return take_along_axis(table, local, axis=-1).squeeze(-1)
 
 
-def adaptive_max_pool2d(input, output_size, return_indices: bool = False):
+def adaptive_max_pool2d(input, output_size, return_indices: bool = False, *,
+                        _op: str = "adaptive_max_pool2d"):
     """Max pooling to a fixed output size: window i covers [floor(i*H/Ho), ceil((i+1)*H/Ho))
     as PyTorch (equal windows when the sizes divide); None keeps that side. With
     ``return_indices`` also the int64 flat positions (h * W + w) of the maxima, as PyTorch's.
     A tie shares the gradient (PyTorch gives it to one element)."""
-    x, H, W, Ho, Wo = _adaptive_args("adaptive_max_pool2d", input, output_size)
+    x, H, W, Ho, Wo = _adaptive_args(_op, input, output_size)
     out = _adaptive_max(x, H, W, Ho, Wo)
     if not return_indices:
         return out
@@ -474,8 +480,9 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     n = "max_pool1d"
     k = _one(kernel_size, n, "kernel_size")
     s = k if stride is None else _one(stride, n, "stride")
+    # (1, k) kernels in messages: the 1-d call's name, since that is what the user wrote
     out = max_pool2d(_as_2d(input, n), (1, k), (1, s), (0, _one(padding, n, "padding")),
-                     (1, _one(dilation, n, "dilation")), ceil_mode, return_indices)
+                     (1, _one(dilation, n, "dilation")), ceil_mode, return_indices, _op=n)
     if return_indices:
         return out[0].squeeze(-2), out[1].squeeze(-2)
     return out.squeeze(-2)
@@ -488,7 +495,7 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     k = _one(kernel_size, n, "kernel_size")
     s = k if stride is None else _one(stride, n, "stride")
     return avg_pool2d(_as_2d(input, n), (1, k), (1, s), (0, _one(padding, n, "padding")),
-                      ceil_mode, count_include_pad).squeeze(-2)
+                      ceil_mode, count_include_pad, _op=n).squeeze(-2)
 
 
 def adaptive_max_pool1d(input, output_size, return_indices: bool = False):
@@ -496,7 +503,7 @@ def adaptive_max_pool1d(input, output_size, return_indices: bool = False):
     also gives the positions of the maxima along L."""
     n = "adaptive_max_pool1d"
     out = adaptive_max_pool2d(_as_2d(input, n), (1, _one(output_size, n, "output_size")),
-                              return_indices)
+                              return_indices, _op=n)
     if not return_indices:
         return out.squeeze(-2)
     return out[0].squeeze(-2), out[1].squeeze(-2)
@@ -505,5 +512,5 @@ def adaptive_max_pool1d(input, output_size, return_indices: bool = False):
 def adaptive_avg_pool1d(input, output_size) -> Tensor:
     """Average pooling of (N, C, L) or (C, L) to ``output_size`` positions."""
     n = "adaptive_avg_pool1d"
-    return adaptive_avg_pool2d(_as_2d(input, n), (1, _one(output_size, n, "output_size"))
-                               ).squeeze(-2)
+    return adaptive_avg_pool2d(_as_2d(input, n), (1, _one(output_size, n, "output_size")),
+                               _op=n).squeeze(-2)

@@ -4,12 +4,13 @@ Composites of ``transpose``, ``take``, ``reshape`` and ``broadcast_to``.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from .._tensor import Tensor
-from ._util import host_values, norm_axis, to_tensor
+from ._util import check_alloc, host_values, norm_axis, to_tensor
 
 
 def _axes(a, ndim: int, op: str) -> list[int]:
@@ -60,6 +61,8 @@ def _counts(repeats) -> Tensor:
     c = host_values(r)
     if (c < 0).any():
         raise ValueError("repeat_interleave: repeats must not be negative")
+    # the index buffer is int64 and the result in the counts' dtype: the larger counts
+    check_alloc("repeat_interleave", (int(c.sum(dtype=object)),), 8)
     from ..creation import tensor
     return tensor(np.repeat(np.arange(c.shape[0], dtype=c.dtype), c), device=r.device)
 
@@ -103,6 +106,10 @@ def repeat_interleave(x, repeats=None, axis: int | None = None, *, dim: int | No
                          f"{n} (give an int or {n} counts)")
     if (r < 0).any():
         raise ValueError("repeat_interleave: repeats must not be negative")
+    total = int(r.sum(dtype=object)) if r.ndim else int(r) * n
+    rest = math.prod(x.shape[:ax] + x.shape[ax + 1:])
+    check_alloc("repeat_interleave", (total,), 8, "index")      # int64 positions
+    check_alloc("repeat_interleave", (rest * total,), x.dtype.itemsize)
     from ..creation import tensor
     idx = np.repeat(np.arange(n), r.reshape(-1) if r.ndim else int(r))
     _check_output_size(output_size, idx.shape[0])

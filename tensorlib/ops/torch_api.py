@@ -879,6 +879,8 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
     bins = _int(bins, "histc", "bins")
     if bins <= 0:
         raise ValueError(f"histc: bins must be > 0, got {bins}")
+    from ._util import check_alloc
+    check_alloc("histc", (bins,), x.dtype.itemsize)
     lo, hi = float(min), float(max)
     if lo > hi:
         raise ValueError(f"histc: max must be larger than min, got min={min}, max={max}")
