@@ -1,6 +1,7 @@
 """Creating tensors: from data, filled, ranges and random draws."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -103,6 +104,8 @@ def _to_array(data: Any, dtype=None) -> np.ndarray:
     if arr.dtype == object:
         raise TypeError("tensor(): data must be numbers or nested sequences of numbers of a "
                         "regular shape")
+    if not arr.dtype.isnative and arr.dtype.kind in "biuf":
+        arr = arr.astype(arr.dtype.newbyteorder("="))    # a copy anyway: to native order
     if dt is not None:
         arr = arr.astype(dt, copy=False)
     elif arr.dtype not in _SUPPORTED:
@@ -246,7 +249,11 @@ def _shape(size) -> tuple[int, ...]:
         if s < 0:
             raise ShapeError(f"negative dimension {s} in size {tuple(size)}")
         out.append(int(s))
-    return tuple(out)
+    out = tuple(out)
+    if math.prod(out) > 1 << 30:        # absurd sizes: a clear error before NumPy tries
+        from .ops._util import check_alloc
+        check_alloc("tensor creation", out, 1, "tensor")
+    return out
 
 
 def _traced_sizes(size) -> list:

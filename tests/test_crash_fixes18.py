@@ -296,3 +296,14 @@ def test_embedding_bag_empty_offsets(mode):
                         include_last_offset=True)
     with pytest.raises(IndexError, match="embedding_bag"):
         F.embedding_bag(tl.tensor([9]), w, tl.tensor([], dtype=tl.int64), mode=mode)
+
+
+def test_absurd_creation_sizes_and_big_endian_data():
+    from tensorlib.errors import ShapeError
+    with pytest.raises(ShapeError, match="tensor creation"):
+        tl.empty(2 ** 40, 2 ** 40)
+    with pytest.raises(ShapeError, match="memory"):
+        tl.nn.Linear(2 ** 40, 2 ** 40)
+    a = np.arange(4, dtype=">f4")            # tl.tensor copies: it converts the byte order
+    t = tl.tensor(a)
+    assert t.dtype == np.float32 and t.tolist() == [0.0, 1.0, 2.0, 3.0]
