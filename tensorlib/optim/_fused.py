@@ -81,8 +81,9 @@ def sgd_foreach(params, state, lr, momentum, dampening, weight_decay, nesterov) 
         if st is None:
             st = state[p] = {}
         a, b = p._data, g._data
-        if (type(a) is not np.ndarray or a.dtype not in _FLOATS or not a.flags.c_contiguous
-                or not a.flags.writeable or g._device is not p._device or not _fits(a, b)):
+        if (type(a) is not np.ndarray or p._device.type != "cpu" or a.dtype not in _FLOATS
+                or not a.flags.c_contiguous or not a.flags.writeable
+                or g._device is not p._device or not _fits(a, b)):
             rest.append(p)
             continue
         first = False
@@ -136,7 +137,8 @@ def eager_arrays(p, g, *states) -> bool:
     same ufuncs in the same order as its tensor-op update, with the Python numbers cast to
     the parameter's dtype as tensor ops cast weak scalars, so the values are identical,
     without a Tensor and a trip through ``apply`` per intermediate."""
-    return (_mode.tracer is None and g._device is p._device and _eligible(p, g, *states))
+    return (_mode.tracer is None and p._device.type == "cpu" and g._device is p._device
+            and _eligible(p, g, *states))
 
 
 def adam(p, g, m, v, step, lr, b1, b2, eps, weight_decay, decoupled) -> bool:
