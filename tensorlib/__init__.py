@@ -104,6 +104,13 @@ from .special import xlogy
 from .ops.foreach import EXPORTS as _exports_foreach  # noqa: E402  (tl._foreach_add_...)
 globals().update(_exports_foreach)
 from . import _torch_methods  # noqa: F401  (more of PyTorch's Tensor methods)
+from ._torch_methods import (conj, conj_physical, imag, is_inference, layout,  # noqa: E402
+                             real, resolve_conj, resolve_neg, strided)
+import numpy as _np  # noqa: E402
+
+#: the class of tensorlib's dtypes (``isinstance(x.dtype, tl.dtype)``, as ``torch.dtype``):
+#: they are NumPy dtypes, so ``np.dtype`` itself
+dtype = _np.dtype
 from . import func  # noqa: E402  (tl.func: functional_call, grad)
 from .func import vmap  # noqa: E402  (tl.vmap, as tl.func.vmap)
 from . import special  # noqa: E402  (tl.special: torch.special's functions)
@@ -145,6 +152,8 @@ from . import testing  # noqa: E402, F401  (tl.testing.assert_close)
 pi, e, inf, nan, newaxis = _math.pi, _math.e, _math.inf, _math.nan, None
 from . import utils  # noqa: E402  (tensorlib.utils.data: torch.utils.data's path)
 from .utils import checkpoint as _utils_checkpoint  # noqa: E402, F401  (tl.utils.checkpoint)
+from .utils import hooks as _utils_hooks  # noqa: E402, F401  (tl.utils.hooks)
+from .distributions import utils as _distributions_utils  # noqa: E402, F401
 from .compile import compile  # noqa: E402, A004  (torch.compile's stand-in over tl.function)
 from .ops.legacy_tensors import EXPORTS as _legacy  # noqa: E402
 globals().update(_legacy)       # LongTensor, FloatTensor, ...
@@ -160,6 +169,77 @@ def set_default_dtype(dtype) -> None:
     if dt.kind != "f":
         raise TypeError(f"set_default_dtype: only floating dtypes can be the default, got {dt}")
     dtypes.default_float = dt
+
+
+def set_default_tensor_type(t) -> None:
+    """Deprecated in PyTorch (use :func:`set_default_dtype`): ``'torch.FloatTensor'``,
+    ``'torch.DoubleTensor'`` or ``'torch.HalfTensor'`` (or ``tl.FloatTensor``, ...) set the
+    default float dtype. CUDA types would also set a default device, which tensorlib lacks."""
+    import warnings
+    name = t if isinstance(t, str) else getattr(t, "__name__", None)
+    if not isinstance(name, str):
+        raise TypeError(f"set_default_tensor_type: expected a type name such as "
+                        f"'torch.FloatTensor', got {t!r}")
+    warnings.warn("set_default_tensor_type() is deprecated as of PyTorch 2.1, please use "
+                  "tl.set_default_dtype() instead", UserWarning, stacklevel=2)
+    if ".cuda." in name:
+        raise ValueError(f"set_default_tensor_type: {name} would make CUDA the default "
+                         "device, which tensorlib has no setting for; use "
+                         "tl.set_default_dtype and pass device= (or .to('cuda'))")
+    floats = {"FloatTensor": dtypes.float32, "DoubleTensor": dtypes.float64,
+              "HalfTensor": dtypes.float16}
+    short = name.rsplit(".", 1)[-1]
+    if short not in floats:
+        raise TypeError(f"set_default_tensor_type: only floating-point types are supported "
+                        f"as the default type (FloatTensor, DoubleTensor, HalfTensor), got "
+                        f"{name!r}")
+    set_default_dtype(floats[short])
+
+
+_interop_threads: list = []     # the value set, once, as PyTorch allows
+
+
+def set_num_interop_threads(num: int) -> None:
+    """Accepted for ported start-up code (``torch.set_num_interop_threads``): tensorlib runs
+    independent ops one after another, so the value is only stored and reported by
+    :func:`get_num_interop_threads`. As PyTorch's, it can be set once."""
+    import builtins     # tl.int and tl.bool are dtypes here
+    if (not isinstance(num, (builtins.int, _np.integer)) or isinstance(num, builtins.bool)
+            or num < 1):
+        raise ValueError(f"set_num_interop_threads: expected a positive integer, got {num!r}")
+    if _interop_threads:
+        raise RuntimeError("set_num_interop_threads: the number of interop threads can be set "
+                           "only once (as PyTorch's)")
+    _interop_threads.append(builtins.int(num))
+
+
+def get_num_interop_threads() -> int:
+    """The value given to :func:`set_num_interop_threads`, else the CPU count (PyTorch's
+    default)."""
+    return _interop_threads[0] if _interop_threads else (_os.cpu_count() or 1)
+
+
+def set_flush_denormal(mode: bool) -> bool:
+    """``torch.set_flush_denormal``: tensorlib's NumPy kernels cannot switch the CPU to
+    flushing denormals, so it returns False (PyTorch's answer where it is unsupported) and
+    changes nothing."""
+    return False
+
+
+def typename(obj) -> str:
+    """A type name (``torch.typename``): a tensor's ``x.type()`` (``'torch.FloatTensor'``),
+    else the object's (or its class's) module-qualified name."""
+    if isinstance(obj, Tensor):
+        return obj.type()
+    module = getattr(obj, "__module__", "") or ""
+    if hasattr(obj, "__qualname__"):
+        qualname = obj.__qualname__
+    elif hasattr(obj, "__name__"):
+        qualname = obj.__name__
+    else:
+        module = obj.__class__.__module__ or ""
+        qualname = obj.__class__.__qualname__
+    return qualname if module in ("", "builtins") else f"{module}.{qualname}"
 
 
 # PyTorch's dtype names that shadow Python builtins, bound last (the code above uses the

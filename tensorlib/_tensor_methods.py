@@ -549,14 +549,22 @@ _TYPE_NAMES = {"FloatTensor": "float32", "DoubleTensor": "float64", "HalfTensor"
                "CharTensor": "int8", "ByteTensor": "uint8", "BoolTensor": "bool"}
 
 
-def _type(self, dtype=None):
-    """With no argument, the dtype's name (``'float32'``; PyTorch gives
-    ``'torch.FloatTensor'``); with a dtype (or a name such as ``'float64'`` or PyTorch's
-    ``'torch.DoubleTensor'``), the tensor cast to it."""
+_TORCH_TYPE = {v: k for k, v in _TYPE_NAMES.items()}
+
+
+def _type(self, dtype=None, non_blocking: bool = False):
+    """With no argument, PyTorch's type name (``'torch.FloatTensor'``,
+    ``'torch.cuda.LongTensor'`` on a GPU); with a dtype (or a name such as ``'float64'`` or
+    PyTorch's ``'torch.DoubleTensor'``), the tensor cast to it."""
     if dtype is None:
-        return str(self.dtype)
+        name = _TORCH_TYPE.get(str(self.dtype))
+        if name is None:        # a dtype PyTorch has no legacy tensor type for
+            return str(self.dtype)
+        return f"torch.cuda.{name}" if self.device.type == "cuda" else f"torch.{name}"
     if isinstance(dtype, str):
         dtype = _TYPE_NAMES.get(dtype.rsplit(".", 1)[-1], dtype)
+    elif callable(dtype) and getattr(dtype, "__name__", None) in _TYPE_NAMES:
+        dtype = _TYPE_NAMES[dtype.__name__]         # x.type(tl.DoubleTensor), as PyTorch
     return S.astype(self, dtype)
 
 

@@ -596,3 +596,180 @@ def _dims_varargs(fn, name: str):
 Tensor.flip = _dims_varargs(S.flip, "flip")
 Tensor.tile = _dims_varargs(S.tile, "tile")
 Tensor.squeeze = _dims_varargs(S.squeeze, "squeeze")
+
+
+# --- legacy constructor, real-tensor identities, shared memory (API audit 18) ------------------
+def _new_legacy(self, *args, device=None) -> Tensor:
+    """PyTorch's legacy constructor, with this tensor's dtype and device (``device=`` moves
+    it): ``x.new()`` is empty, ``x.new(2, 3)`` or ``x.new(y.size())`` an uninitialised
+    tensor of that size, ``x.new([1, 2])`` (or an array) a copy of the data cast to
+    ``x.dtype``, ``x.new(t)`` the tensor ``t`` itself (which must have ``x``'s dtype).
+    A tuple of ints is a size, since tensorlib's ``size()`` is a plain tuple (PyTorch's
+    ``torch.Size``); give data as a list."""
+    from . import creation
+    dev = self.device if device is None else device
+    if len(args) == 1 and isinstance(args[0], Tensor):
+        t = args[0]
+        if t.dtype != self.dtype:
+            raise TypeError(f"Tensor.new: the tensor given has dtype {t.dtype}, this one "
+                            f"{self.dtype} (use x.new_tensor(t) to copy and cast)")
+        return t if device is None else t.to(device)
+    if len(args) == 1 and isinstance(args[0], tuple):
+        args = args[0]
+    if all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+        if any(a < 0 for a in args):
+            raise ValueError(f"Tensor.new: negative dimension in size {tuple(args)}")
+        shape = tuple(int(a) for a in args) if args else (0,)
+        return creation.empty(shape, dtype=self.dtype, device=dev)
+    if len(args) == 1 and isinstance(args[0], (list, np.ndarray)):
+        return creation.tensor(np.asarray(args[0]).astype(self.dtype), device=dev)
+    raise TypeError(f"Tensor.new: pass sizes (ints), a tuple of them, data (a list or array) "
+                    f"or a tensor, got {args!r}")
+
+
+def _identity(name: str, doc: str):
+    def method(self) -> Tensor:
+        return self
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = doc
+    return method
+
+
+_IDENTITIES = {
+    "conj": "The conjugate (``torch.conj``): ``input`` itself, tensorlib's dtypes being real.",
+    "resolve_conj": "``input`` itself (``torch.resolve_conj``): no tensor is lazily "
+                    "conjugated in tensorlib.",
+    "resolve_neg": "``input`` itself (``torch.resolve_neg``): no tensor is lazily negated "
+                   "in tensorlib.",
+    "conj_physical": "The conjugate (``torch.conj_physical``): ``input`` itself for real "
+                     "dtypes, as PyTorch's.",
+}
+for _name, _doc in _IDENTITIES.items():
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _identity(_name, _doc))
+
+
+def _real(self) -> Tensor:
+    """The real part (``Tensor.real``): the tensor itself, tensorlib's dtypes being real."""
+    return self
+
+
+def _imag(self) -> Tensor:
+    """The imaginary part: as PyTorch's for real dtypes, an error."""
+    raise RuntimeError(f"imag is not implemented for tensors with non-complex dtypes (got "
+                       f"{self.dtype}; tensorlib has no complex dtypes)")
+
+
+def _shared_block(data) -> bool:
+    """Whether ``data`` lives in a block ``share_memory_`` made (an anonymous shared map)."""
+    import mmap
+    base = data
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return isinstance(base, memoryview) and isinstance(base.obj, mmap.mmap)
+
+
+def _is_shared(self) -> bool:
+    """Whether the values are in memory shared with forked child processes (PyTorch's
+    ``is_shared``): after :meth:`share_memory_`, and always for CUDA tensors."""
+    return self.device.type == "cuda" or _shared_block(self._data)
+
+
+def _share_memory_(self) -> Tensor:
+    """Move the values to shared memory (PyTorch's ``share_memory_``): processes forked
+    afterwards (``multiprocessing`` on Linux, Hogwild training) read and write the same
+    values. A no-op for CUDA tensors and tensors already shared. Views made of this tensor
+    before the call keep the old memory, so share a model's tensors before viewing them."""
+    import mmap
+    if _is_shared(self):
+        return self
+    src = self._data
+    block = mmap.mmap(-1, max(src.nbytes, 1))     # anonymous and MAP_SHARED
+    arr = np.frombuffer(block, dtype=src.dtype, count=src.size).reshape(src.shape)
+    arr[...] = src
+    self._data = arr
+    return self
+
+
+for _name, _fn in (("new", _new_legacy), ("share_memory_", _share_memory_),
+                   ("is_shared", _is_shared)):
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _fn)
+for _name, _prop in (("real", _real), ("imag", _imag)):
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, property(_prop))
+
+
+def _lu(self, pivot: bool = True, get_infos: bool = False):
+    """``(LU, pivots)`` or ``(LU, pivots, infos)`` (PyTorch's legacy ``Tensor.lu``; see
+    ``tl.linalg.lu_factor_ex``)."""
+    return TL.lu(self, pivot=pivot, get_infos=get_infos)
+
+
+def _lu_solve(self, LU_data, LU_pivots) -> Tensor:
+    """``X`` with ``A X = self`` from ``A``'s LU factors (PyTorch's legacy
+    ``Tensor.lu_solve``)."""
+    return TL.lu_solve(self, LU_data, LU_pivots)
+
+
+for _name, _fn in (("lu", _lu), ("lu_solve", _lu_solve)):
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _fn)
+
+
+
+def _as_tensor(fn_name: str, input) -> Tensor:
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{fn_name}: expected a Tensor, got {type(input).__name__}")
+    return input
+
+
+def real(input: Tensor) -> Tensor:
+    """The real part (``torch.real``): ``input`` itself, tensorlib's dtypes being real."""
+    return _as_tensor("real", input)
+
+
+def imag(input: Tensor) -> Tensor:
+    """The imaginary part (``torch.imag``): as PyTorch's for real dtypes, an error."""
+    return _imag(_as_tensor("imag", input))
+
+
+def _top_identity(name: str):
+    def fn(input: Tensor) -> Tensor:
+        return _as_tensor(name, input)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = _IDENTITIES[name]
+    return fn
+
+
+conj, resolve_conj, resolve_neg, conj_physical = (_top_identity(n) for n in _IDENTITIES)
+
+
+def is_inference(input: Tensor) -> bool:
+    """Whether ``input`` was made inside ``tl.inference_mode()`` (``torch.is_inference``)."""
+    return _as_tensor("is_inference", input).is_inference()
+
+
+class layout:
+    """PyTorch's tensor layouts (``tl.strided``): tensorlib's tensors are all dense and
+    strided, so ``layout=tl.strided`` is the one value there is; ``x.layout`` reports it."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __repr__(self) -> str:
+        return f"tl.{self._name}"
+
+    def __reduce__(self):
+        return _layout_named, (self._name,)
+
+
+def _layout_named(name: str) -> layout:
+    return strided if name == "strided" else layout(name)
+
+
+strided = layout("strided")
+if not hasattr(Tensor, "layout"):
+    Tensor.layout = property(lambda self: strided)

@@ -12,7 +12,7 @@ import numpy as np
 
 from ._tensor import Tensor
 
-__all__ = ["assert_close", "make_tensor"]
+__all__ = ["assert_allclose", "assert_close", "make_tensor"]
 
 # PyTorch's default tolerances per dtype: (rtol, atol); integers and bool compare exactly
 _TOLERANCES = {np.dtype(np.float16): (1e-3, 1e-5), np.dtype(np.float32): (1.3e-6, 1e-5),
@@ -152,3 +152,33 @@ def make_tensor(*shape, dtype, device="cpu", low: float | None = None,
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+# assert_allclose's looser defaults, PyTorch's (rtol, atol)
+_ALLCLOSE_TOLERANCES = {np.dtype(np.float16): (1e-3, 1e-3), np.dtype(np.float32): (1e-4, 1e-5),
+                        np.dtype(np.float64): (1e-5, 1e-8)}
+
+
+def assert_allclose(actual: Any, expected: Any, rtol: float | None = None,
+                    atol: float | None = None, equal_nan: bool = True, msg: str = "") -> None:
+    """Deprecated (``torch.testing.assert_allclose``; use :func:`assert_close`): as
+    :func:`assert_close` with ``check_dtype=False``, NaNs equal by default and looser
+    default tolerances (the larger of both dtypes': float32 rtol 1e-4, atol 1e-5; float64
+    1e-5, 1e-8; float16 1e-3, 1e-3); non-tensors are made tensors (``expected`` of
+    ``actual``'s dtype). Warns a FutureWarning, as PyTorch's."""
+    import warnings
+
+    from .creation import tensor
+    warnings.warn("`tl.testing.assert_allclose()` is deprecated (as torch.testing's since "
+                  "1.12). Please use `tl.testing.assert_close()` instead.", FutureWarning,
+                  stacklevel=2)
+    if not isinstance(actual, Tensor):
+        actual = tensor(actual)
+    if not isinstance(expected, Tensor):
+        expected = tensor(expected, dtype=actual.dtype)
+    if rtol is None and atol is None:
+        tols = [_ALLCLOSE_TOLERANCES.get(np.dtype(t.dtype), (0.0, 0.0))
+                for t in (actual, expected)]
+        rtol, atol = max(r for r, _ in tols), max(a for _, a in tols)
+    assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=equal_nan,
+                 check_device=True, check_dtype=False, check_stride=False, msg=msg or None)

@@ -307,3 +307,16 @@ def test_absurd_creation_sizes_and_big_endian_data():
     a = np.arange(4, dtype=">f4")            # tl.tensor copies: it converts the byte order
     t = tl.tensor(a)
     assert t.dtype == np.float32 and t.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_interpolate_and_pad_refuse_absurd_outputs_before_allocating():
+    from tensorlib.errors import ShapeError
+    x = tl.ones(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="finite"):
+        F.interpolate(x, scale_factor=float("inf"))
+    with pytest.raises(ShapeError, match="interpolate"):
+        F.interpolate(x, size=(2 ** 20, 2 ** 20))
+    with pytest.raises(ShapeError, match="pad"):
+        F.pad(x, (2 ** 20,) * 4)
+    assert tuple(F.interpolate(tl.ones(0, 1, 4, 4), scale_factor=2, mode="bilinear").shape) \
+        == (0, 1, 8, 8)

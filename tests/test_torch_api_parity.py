@@ -1235,11 +1235,11 @@ _CATEGORIES = {
         quantize_per_tensor_dynamic quantized_batch_norm quantized_gru quantized_gru_cell
         quantized_lstm quantized_lstm_cell quantized_max_pool1d quantized_max_pool2d
         quantized_max_pool3d quantized_rnn_relu_cell quantized_rnn_tanh_cell""",
-    "complex": """cdouble cfloat chalf conj conj_physical conj_physical_ imag real
-        resolve_conj resolve_neg complex polar view_as_complex view_as_complex_copy
+    "complex": """cdouble cfloat chalf conj_physical_
+        complex polar view_as_complex view_as_complex_copy
         view_as_real view_as_real_copy""",
     "storage": """as_strided as_strided_ as_strided_scatter as_strided_copy storage
-        storage_offset storage_type untyped_storage set_ is_set_to is_shared share_memory_
+        storage_offset storage_type untyped_storage set_ is_set_to
         resize resize_ resize_as resize_as_ new_empty_strided empty_strided empty_permuted
         from_file is_storage""",
     "internal": """affine_grid_generator batch_norm_backward_elemt batch_norm_backward_reduce
@@ -1274,18 +1274,18 @@ _CATEGORIES = {
     "removed": "eig lstsq solve symeig matrix_rank reinforce volatile",
     "device": """ipu xpu mtia record_stream is_distributed get_device_module
         is_vulkan_available""",
-    "lapack": "geqrf orgqr ormqr lu lu_solve lu_unpack lobpcg",
+    "lapack": "geqrf orgqr ormqr lobpcg",
     "special": "igamma igamma_ igammac igammac_",
     "random": "binomial",
-    "legacy": "new set_default_tensor_type typename as_subclass apply_ map_ map2_ index",
-    "threads": "get_num_interop_threads set_num_interop_threads init_num_threads",
-    "numerics": "set_flush_denormal bfloat16",
+    "legacy": "as_subclass apply_ map_ map2_ index",
+    "threads": "init_num_threads",
+    "numerics": "bfloat16",
     "rnn": "gru lstm rnn_relu rnn_tanh",
     "nn": "conv_transpose3d conv_tbc ctc_loss embedding_bag",
-    "mode": "is_inference",
+    "mode": "",
     "rare": "hash_tensor histogram",
     "named": "name",
-    "class": "dtype layout",
+    "class": "",
 }
 LEFT_OUT = {n: why for why, names in _CATEGORIES.items() for n in names.split()}
 

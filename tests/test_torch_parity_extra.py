@@ -307,7 +307,8 @@ def test_pytorch_keyword_spellings():
 
 def test_tensor_type():
     x = tl.ones(2)
-    assert x.type() == "float32"                 # the dtype's name (torch: 'torch.FloatTensor')
+    assert x.type() == "torch.FloatTensor"       # PyTorch's type name
+    assert tl.ones(2, dtype=tl.int64).type() == "torch.LongTensor"
     assert x.type(tl.float64).dtype == tl.float64
     assert x.type("torch.DoubleTensor").dtype == tl.float64
     assert x.type("int64").dtype == tl.int64

@@ -44,7 +44,8 @@ from __future__ import annotations
 
 from .autocast_mode import autocast, get_autocast_dtype, is_autocast_enabled
 from .cast import autocast_call
+from .custom_fn import custom_bwd, custom_fwd
 from .grad_scaler import GradScaler
 
-__all__ = ["GradScaler", "autocast", "autocast_call", "get_autocast_dtype",
-           "is_autocast_enabled"]
+__all__ = ["GradScaler", "autocast", "autocast_call", "custom_bwd", "custom_fwd",
+           "get_autocast_dtype", "is_autocast_enabled"]

@@ -257,8 +257,8 @@ def _check_anomaly(node, grads):
                 f"node:\n{where}")
 
 
-def backward(root, gradient=None, *, retain_graph=None, create_graph=False,
-             inputs=None, grad_tensors=None) -> None:
+def backward(root=None, gradient=None, *, retain_graph=None, create_graph=False,
+             inputs=None, grad_tensors=None, tensors=None) -> None:
     """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad, as
     ``root.backward(gradient)``.
 
@@ -267,11 +267,13 @@ def backward(root, gradient=None, *, retain_graph=None, create_graph=False,
     gradient may be left out only for a one-element root. ``retain_graph`` defaults to
     ``create_graph``. ``inputs``: accumulate into these tensors' ``.grad`` only (leaves or
     not), as PyTorch's ``backward(inputs=...)``. ``grad_tensors`` is
-    ``torch.autograd.backward``'s name for ``gradient``."""
-    if grad_tensors is not None:
-        if gradient is not None:
-            raise TypeError("backward: pass gradient or grad_tensors, not both")
-        gradient = grad_tensors
+    ``torch.autograd.backward``'s name for ``gradient``, and ``tensors`` its name for
+    ``root``."""
+    from ..ops._util import one_of
+    root = one_of("backward", "root", root, "tensors", tensors)
+    if root is None:
+        raise TypeError("backward: missing the tensors to differentiate (tensors=)")
+    gradient = one_of("backward", "gradient", gradient, "grad_tensors", grad_tensors)
     roots = list(root) if isinstance(root, (list, tuple)) else [root]
     if gradient is None:
         grads = [None] * len(roots)

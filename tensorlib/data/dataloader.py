@@ -79,6 +79,14 @@ def _worker_load(job):
         return False, capture_error(f"in DataLoader worker process {info.id}")
 
 
+class _InfiniteConstantSampler:
+    """``None`` forever: the sampler PyTorch reports for an ``IterableDataset``."""
+
+    def __iter__(self) -> Iterator[None]:
+        while True:
+            yield None
+
+
 class DataLoader:
     """Iterate over a dataset in batches.
 
@@ -186,8 +194,11 @@ class DataLoader:
         self.multiprocessing_context = multiprocessing_context
         self._pool = None           # kept between epochs with persistent_workers
         self._len_told = None       # what len() said, for an IterableDataset
-        self.sampler = sampler
-        self.batch_sampler = batch_sampler
+        # the samplers the user gave drive iteration (the fast index paths below); the public
+        # attributes show PyTorch's defaults without being consulted for the order
+        self._sampler = sampler
+        self._batch_sampler = batch_sampler
+        self._default_sampler = self._default_batch_sampler = None
         self.prefetch_factor = None if prefetch_factor is None else int(prefetch_factor)
         self.num_workers = int(num_workers)
         self.worker_init_fn = worker_init_fn
@@ -207,10 +218,53 @@ class DataLoader:
                               "batches stay in ordinary memory", stacklevel=2)
                 self.pin_memory = False
 
+    @property
+    def sampler(self):
+        """The index sampler, as PyTorch's: the one given, else a ``SequentialSampler``
+        (``RandomSampler`` with ``shuffle=True``, drawing from ``generator``); for an
+        ``IterableDataset`` an endless sampler of ``None``. The loader's own order does not
+        read it (iterating it draws from the generator)."""
+        if self._sampler is not None:
+            return self._sampler
+        if self._default_sampler is None:
+            from .sampler import RandomSampler, SequentialSampler
+            if isinstance(self.dataset, IterableDataset):
+                self._default_sampler = _InfiniteConstantSampler()
+            elif self.shuffle:
+                self._default_sampler = RandomSampler(self.dataset, generator=self.generator)
+            else:
+                self._default_sampler = SequentialSampler(self.dataset)
+        return self._default_sampler
+
+    @sampler.setter
+    def sampler(self, value) -> None:
+        raise ValueError("DataLoader: sampler attribute should not be set after the "
+                         "DataLoader is initialized (pass sampler= to DataLoader)")
+
+    @property
+    def batch_sampler(self):
+        """The batch sampler, as PyTorch's: the one given, else a ``BatchSampler`` over
+        :attr:`sampler` (``None`` with ``batch_size=None``). Not read by the loader's own
+        iteration."""
+        if self._batch_sampler is not None:
+            return self._batch_sampler
+        if self.batch_size is None:
+            return None
+        if self._default_batch_sampler is None:
+            from .sampler import BatchSampler
+            self._default_batch_sampler = BatchSampler(self.sampler, self.batch_size,
+                                                       self.drop_last)
+        return self._default_batch_sampler
+
+    @batch_sampler.setter
+    def batch_sampler(self, value) -> None:
+        raise ValueError("DataLoader: batch_sampler attribute should not be set after the "
+                         "DataLoader is initialized (pass batch_sampler= to DataLoader)")
+
     def __len__(self) -> int:
-        if self.batch_sampler is not None:
-            return len(self.batch_sampler)
-        n = len(self.sampler if self.sampler is not None else self.dataset)
+        if self._batch_sampler is not None:
+            return len(self._batch_sampler)
+        n = len(self._sampler if self._sampler is not None else self.dataset)
         if self.batch_size is not None:
             n = n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
         if isinstance(self.dataset, IterableDataset):
@@ -226,8 +280,8 @@ class DataLoader:
         return (len(self.dataset) + w * (bs - 1)) // bs
 
     def _order(self) -> np.ndarray | list:
-        if self.sampler is not None:
-            return _int_keys(list(self.sampler))
+        if self._sampler is not None:
+            return _int_keys(list(self._sampler))
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
@@ -287,8 +341,8 @@ class DataLoader:
             yield from self._from_iterable()
             return
         batched = True
-        if self.batch_sampler is not None:
-            batches = [_int_keys(list(b)) for b in self.batch_sampler]
+        if self._batch_sampler is not None:
+            batches = [_int_keys(list(b)) for b in self._batch_sampler]
         else:
             order = self._order()
             if self.batch_size is None:         # one sample per key, unbatched

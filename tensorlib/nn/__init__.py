@@ -32,7 +32,7 @@ from .module import Module
 from .normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d,
                             InstanceNorm2d, LayerNorm)
 from .normalization import RMSNorm
-from .parameter import Parameter
+from .parameter import Buffer, Parameter
 from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d,
                       AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d,
                       MaxPool2d)
@@ -82,4 +82,6 @@ __all__ += ["AdaptiveAvgPool3d", "AdaptiveMaxPool3d", "AlphaDropout", "AvgPool3d
             "ReplicationPad3d", "Softshrink", "Tanhshrink", "UpsamplingBilinear2d",
             "UpsamplingNearest2d", "ZeroPad1d", "ZeroPad3d"]
 __all__ += ["ConvTranspose3d", "MultiLabelMarginLoss", "TripletMarginWithDistanceLoss"]
+from .data_parallel import DataParallel  # noqa: E402
+__all__ += ["Buffer", "DataParallel"]
 from . import modules  # noqa: E402,F401  (torch.nn.modules' path: nn.modules.module, .loss, ...)

@@ -154,8 +154,19 @@ class LogSoftmax(Module):
 class Hardtanh(Module):
     """``x`` clipped to [min_val, max_val]."""
 
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False,
+                 min_value: float | None = None, max_value: float | None = None):
         super().__init__()
+        # min_value / max_value: PyTorch's deprecated spellings, with its FutureWarning
+        from .._warn import warn_user
+        if min_value is not None:
+            warn_user("keyword argument `min_value` is deprecated and rename to `min_val`",
+                      FutureWarning)
+            min_val = min_value
+        if max_value is not None:
+            warn_user("keyword argument `max_value` is deprecated and rename to `max_val`",
+                      FutureWarning)
+            max_val = max_value
         self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
 
     def forward(self, x: Tensor) -> Tensor:

@@ -13,7 +13,7 @@ import numpy as np
 from .._tensor import Tensor
 from ..random import Generator, rng
 
-__all__ = ["calculate_gain", "constant_", "eye_", "kaiming_normal_", "kaiming_uniform_",
+__all__ = ["calculate_gain", "constant_", "dirac_", "eye_", "kaiming_normal_", "kaiming_uniform_",
            "normal_", "ones_", "orthogonal_", "trunc_normal_", "uniform_", "xavier_normal_",
            "xavier_uniform_", "zeros_"]
 
@@ -63,25 +63,27 @@ def _fans(t: Tensor, name: str) -> tuple[int, int]:
     return t.shape[1] * receptive, t.shape[0] * receptive
 
 
-def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0,
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0,
              generator: Generator | None = None) -> Tensor:
     """Uniform on [a, b)."""
+    t = tensor
     _check_float(t, "uniform_")
     if b < a:
         raise ValueError(f"init.uniform_: b ({b}) must be >= a ({a})")
     return _write(t, rng(generator).uniform(a, b, t.shape), "uniform_")
 
 
-def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0,
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
             generator: Generator | None = None) -> Tensor:
     """Normal with mean ``mean`` and standard deviation ``std``."""
+    t = tensor
     _check_float(t, "normal_")
     if std < 0:
         raise ValueError(f"init.normal_: std must be non-negative, got {std}")
     return _write(t, rng(generator).normal(mean, std, t.shape), "normal_")
 
 
-def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0, generator: Generator | None = None) -> Tensor:
     """Normal(mean, std) truncated to [a, b], by PyTorch's inverse-CDF method: uniform on
     [2 cdf(a) - 1, 2 cdf(b) - 1], then ``mean + std * sqrt(2) * erfinv(u)``, clamped to
@@ -91,6 +93,7 @@ def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.
     >>> w = tl.empty(256, 128)
     >>> tl.nn.init.trunc_normal_(w, std=0.02, a=-0.04, b=0.04)
     """
+    t = tensor
     _check_float(t, "trunc_normal_")
     if std < 0:
         raise ValueError(f"init.trunc_normal_: std must be non-negative, got {std}")
@@ -114,38 +117,45 @@ def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.
     return _write(t, np.clip(out, a, b), "trunc_normal_")
 
 
-def constant_(t: Tensor, val: float) -> Tensor:
+def constant_(tensor: Tensor, val: float) -> Tensor:
     """Every element set to ``val``."""
+    t = tensor
     _check_float(t, "constant_")
     return _write(t, val, "constant_")
 
 
-def zeros_(t: Tensor) -> Tensor:
+def zeros_(tensor: Tensor) -> Tensor:
     """Every element set to 0."""
+    t = tensor
     return _write(t, 0, "zeros_")
 
 
-def ones_(t: Tensor) -> Tensor:
+def ones_(tensor: Tensor) -> Tensor:
     """Every element set to 1."""
+    t = tensor
     return _write(t, 1, "ones_")
 
 
-def eye_(t: Tensor) -> Tensor:
+def eye_(tensor: Tensor) -> Tensor:
     """A 2-d tensor set to the identity: ones on the main diagonal (also when not square)."""
+    t = tensor
     if t.ndim != 2:
         raise ValueError(f"init.eye_: expected a 2-d tensor, got shape {t.shape}")
     return _write(t, np.eye(*t.shape), "eye_")
 
 
-def xavier_uniform_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0,
+                    generator: Generator | None = None) -> Tensor:
     """Glorot uniform: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))."""
+    t = tensor
     fan_in, fan_out = _fans(t, "xavier_uniform_")
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(t, -a, a, generator)
 
 
-def xavier_normal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
     """Glorot normal: N(0, std), std = gain * sqrt(2 / (fan_in + fan_out))."""
+    t = tensor
     fan_in, fan_out = _fans(t, "xavier_normal_")
     return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
@@ -158,25 +168,28 @@ def _kaiming_std(t, a, mode, nonlinearity, name):
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
-def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
+def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu",
                      generator: Generator | None = None) -> Tensor:
     """He uniform: U(-b, b), b = gain * sqrt(3 / fan)."""
+    t = tensor
     bound = math.sqrt(3.0) * _kaiming_std(t, a, mode, nonlinearity, "kaiming_uniform_")
     return uniform_(t, -bound, bound, generator)
 
 
-def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
+def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu",
                     generator: Generator | None = None) -> Tensor:
     """He normal: N(0, gain / sqrt(fan))."""
+    t = tensor
     return normal_(t, 0.0, _kaiming_std(t, a, mode, nonlinearity, "kaiming_normal_"),
                    generator)
 
 
-def orthogonal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
     """A (semi-)orthogonal matrix from the QR decomposition of a normal draw; dims after
     the first are flattened."""
+    t = tensor
     _check_float(t, "orthogonal_")
     if t.ndim < 2:
         raise ValueError(f"init.orthogonal_: expected at least 2 dimensions, got shape {t.shape}")
@@ -190,3 +203,42 @@ def orthogonal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None
     if rows < cols:
         q = q.T
     return _write(t, gain * q.reshape(t.shape), "orthogonal_")
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """Fill a 3-, 4- or 5-d conv weight (out, in, *k) with the Dirac delta, as
+    ``torch.nn.init.dirac_``: each of ``groups`` groups passes its first min(out, in)
+    input channels through unchanged."""
+    t = tensor
+    if t.ndim not in (3, 4, 5):
+        raise ValueError(f"dirac_: only 3-, 4- and 5-d tensors are supported, got {t.ndim}-d")
+    out = int(t.shape[0])
+    if out % groups != 0:
+        raise ValueError(f"dirac_: dim 0 ({out}) must be divisible by groups ({groups})")
+    per = out // groups
+    values = np.zeros(tuple(t.shape), dtype=t.dtype)
+    centre = tuple(int(k) // 2 for k in t.shape[2:])
+    for g in range(groups):
+        for d in range(min(per, int(t.shape[1]))):
+            values[(g * per + d, d) + centre] = 1
+    return _write(t, values, "dirac_")
+
+
+def _deprecated(new):
+    old = new.__name__[:-1]
+
+    def alias(*args, **kwargs):
+        from .._warn import warn_user
+        warn_user(f"`nn.init.{old}` is now deprecated in favor of `nn.init.{new.__name__}`.",
+                  FutureWarning)
+        return new(*args, **kwargs)
+    alias.__name__ = alias.__qualname__ = old
+    alias.__doc__ = f"Deprecated alias of :func:`{new.__name__}` (as PyTorch's ``{old}``)."
+    return alias
+
+
+# PyTorch's deprecated non-underscore names, still found in older code
+(uniform, normal, constant, eye, dirac, xavier_uniform, xavier_normal, kaiming_uniform,
+ kaiming_normal, orthogonal) = (_deprecated(f) for f in (
+    uniform_, normal_, constant_, eye_, dirac_, xavier_uniform_, xavier_normal_,
+    kaiming_uniform_, kaiming_normal_, orthogonal_))

@@ -343,12 +343,16 @@ class _LazyNormMixin(LazyModuleMixin):
     """What the lazy batch and instance norms share: ``num_features`` from the first
     input's channel dim."""
 
-    def _lazy_norm_init(self, affine: bool, track_running_stats: bool, device, dtype) -> None:
+    def _lazy_norm_init(self, affine: bool, track_running_stats: bool, device, dtype,
+                        bias: bool = True) -> None:
         self.num_features = 0
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = UninitializedParameter(device=device, dtype=dtype)
-            self.bias = UninitializedParameter(device=device, dtype=dtype)
+            if bias:
+                self.bias = UninitializedParameter(device=device, dtype=dtype)
+            else:   # bias=False (PyTorch 2.13): the affine map without its shift
+                self.register_parameter("bias", None)
         if track_running_stats:
             self.running_mean = UninitializedBuffer(device=device, dtype=dtype)
             self.running_var = UninitializedBuffer(device=device, dtype=dtype)
@@ -374,7 +378,8 @@ class _LazyNormMixin(LazyModuleMixin):
             self.num_features = c = int(input.shape[self._channel_dim(input)])
             if self.affine:
                 self.weight.materialize((c,))
-                self.bias.materialize((c,))
+                if self.bias is not None:
+                    self.bias.materialize((c,))
             if self.track_running_stats:
                 self.running_mean.materialize((c,))
                 self.running_var.materialize((c,))
@@ -392,9 +397,10 @@ def _lazy_norm(base: type, instance: bool, doc: str) -> type:
     the eager InstanceNorm classes)."""
 
     def __init__(self, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device=None, dtype=None):
+                 track_running_stats: bool = True, device=None, dtype=None, *,
+                 bias: bool = True):
         base.__init__(self, 1, eps, momentum, False, False, dtype=dtype, device=device)
-        self._lazy_norm_init(affine, track_running_stats, device, dtype)
+        self._lazy_norm_init(affine, track_running_stats, device, dtype, bias)
 
     name = f"Lazy{base.__name__}"
     __init__.__qualname__ = f"{name}.__init__"

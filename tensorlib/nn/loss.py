@@ -4,13 +4,26 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import Tensor
+from ..ops.nn_loss import legacy_reduction
 from . import functional as F
 from .module import Module
 
 
 class _Loss(Module):
-    def __init__(self, reduction: str = "mean"):
+    """Base of the losses, as ``torch.nn.modules.loss._Loss``: the deprecated
+    ``size_average`` / ``reduce`` flags, when either is given, replace ``reduction``
+    (PyTorch's rule and warning, see ``F.mse_loss``)."""
+
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean"):
         super().__init__()
+        for name, flag in (("size_average", size_average), ("reduce", reduce)):
+            if flag is not None and not isinstance(flag, (bool, int, np.bool_)):
+                # e.g. nn.MSELoss('sum'): PyTorch's second-to-last positional slot
+                raise TypeError(f"{type(self).__name__}: {name} must be a bool or None, got "
+                                f"{flag!r}; pass the reduction by keyword, e.g. "
+                                f"{type(self).__name__}(reduction='sum')")
+        reduction = legacy_reduction(size_average, reduce, reduction)
         if reduction not in ("mean", "sum", "none"):
             raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or "
                              f"'none', got {reduction!r}")
@@ -22,15 +35,17 @@ class _Loss(Module):
 class CrossEntropyLoss(_Loss):
     """Softmax cross-entropy of logits (N, C, ...) against class ids or probabilities."""
 
-    def __init__(self, weight: Tensor | None = None, ignore_index: int = -100,
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
+                 ignore_index: int = -100, reduce: bool | None = None,
                  reduction: str = "mean", label_smoothing: float = 0.0):
         if weight is not None and (getattr(weight, "ndim", 1) != 1
+                                   or isinstance(size_average, Tensor)
                                    or not isinstance(ignore_index, (int, np.integer))):
             # nn.CrossEntropyLoss(logits, target): the loss was built, not called
             raise TypeError("CrossEntropyLoss: weight must be a 1-d tensor of class weights "
                             "and ignore_index an int; to compute the loss, build the module "
                             "first and call it: nn.CrossEntropyLoss()(logits, target)")
-        super().__init__(reduction)
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", weight)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
@@ -42,9 +57,10 @@ class CrossEntropyLoss(_Loss):
 class NLLLoss(_Loss):
     """Negative log-likelihood of log-probabilities (N, C, ...) at the target class ids."""
 
-    def __init__(self, weight: Tensor | None = None, ignore_index: int = -100,
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
+                 ignore_index: int = -100, reduce: bool | None = None,
                  reduction: str = "mean"):
-        super().__init__(reduction)
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", weight)
         self.ignore_index = ignore_index
 
@@ -68,7 +84,7 @@ class HuberLoss(_Loss):
     """With d = input - target: ``0.5 d**2`` where ``|d| < delta``, else
     ``delta * (|d| - delta / 2)``."""
     def __init__(self, reduction: str = "mean", delta: float = 1.0):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.delta = delta
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -78,8 +94,9 @@ class HuberLoss(_Loss):
 class SmoothL1Loss(_Loss):
     """``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - beta / 2`` (HuberLoss / beta;
     L1Loss when beta is 0)."""
-    def __init__(self, reduction: str = "mean", beta: float = 1.0):
-        super().__init__(reduction)
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean", beta: float = 1.0):
+        super().__init__(size_average, reduce, reduction)
         self.beta = beta
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -89,9 +106,13 @@ class SmoothL1Loss(_Loss):
 class KLDivLoss(_Loss):
     """KL divergence of ``target`` from log-probabilities ``input`` (see ``F.kl_div``)."""
 
-    def __init__(self, reduction: str = "mean", log_target: bool = False):
-        super().__init__("sum" if reduction == "batchmean" else reduction)   # (validates it)
-        self.reduction, self.log_target = reduction, log_target
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean", log_target: bool = False):
+        super().__init__(size_average, reduce,
+                         "sum" if reduction == "batchmean" else reduction)   # (validates it)
+        if size_average is None and reduce is None:
+            self.reduction = reduction
+        self.log_target = log_target
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.kl_div(input, target, self.reduction, self.log_target)
@@ -100,8 +121,9 @@ class KLDivLoss(_Loss):
 class BCELoss(_Loss):
     """Binary cross-entropy of probabilities."""
 
-    def __init__(self, weight: Tensor | None = None, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -111,9 +133,10 @@ class BCELoss(_Loss):
 class BCEWithLogitsLoss(_Loss):
     """Binary cross-entropy of logits (sigmoid inside, numerically stable)."""
 
-    def __init__(self, weight: Tensor | None = None, reduction: str = "mean",
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean",
                  pos_weight: Tensor | None = None):
-        super().__init__(reduction)
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", weight)
         self.register_buffer("pos_weight", pos_weight)
 
@@ -128,8 +151,9 @@ class BCEWithLogitsLoss(_Loss):
 class MarginRankingLoss(_Loss):
     """``max(0, -y * (x1 - x2) + margin)``."""
 
-    def __init__(self, margin: float = 0.0, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, margin: float = 0.0, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
         self.margin = margin
 
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
@@ -139,8 +163,9 @@ class MarginRankingLoss(_Loss):
 class HingeEmbeddingLoss(_Loss):
     """``x`` for y = 1, ``max(0, margin - x)`` for y = -1."""
 
-    def __init__(self, margin: float = 1.0, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, margin: float = 1.0, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
         self.margin = margin
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -157,8 +182,9 @@ class SoftMarginLoss(_Loss):
 class CosineEmbeddingLoss(_Loss):
     """``1 - cos`` for y = 1, ``max(0, cos - margin)`` for y = -1."""
 
-    def __init__(self, margin: float = 0.0, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, margin: float = 0.0, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
         self.margin = margin
 
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
@@ -169,8 +195,9 @@ class TripletMarginLoss(_Loss):
     """``max(0, d(a, p) - d(a, n) + margin)``."""
 
     def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
-                 swap: bool = False, reduction: str = "mean"):
-        super().__init__(reduction)
+                 swap: bool = False, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
@@ -182,7 +209,7 @@ class GaussianNLLLoss(_Loss):
     """Gaussian negative log-likelihood of ``target`` under mean ``input`` and ``var``."""
 
     def __init__(self, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.full, self.eps = full, eps
 
     def forward(self, input: Tensor, target: Tensor, var: Tensor) -> Tensor:
@@ -192,9 +219,10 @@ class GaussianNLLLoss(_Loss):
 class PoissonNLLLoss(_Loss):
     """Poisson negative log-likelihood of counts ``target``."""
 
-    def __init__(self, log_input: bool = True, full: bool = False, eps: float = 1e-8,
-                 reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, log_input: bool = True, full: bool = False,
+                 size_average: bool | None = None, eps: float = 1e-8,
+                 reduce: bool | None = None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
         self.log_input, self.full, self.eps = log_input, full, eps
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -209,8 +237,9 @@ class MultiLabelSoftMarginLoss(_Loss):
     >>> nn.MultiLabelSoftMarginLoss()(tl.randn(4, 3), tl.tensor([[1.0, 0, 1]] * 4))
     """
 
-    def __init__(self, weight: Tensor | None = None, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -225,8 +254,9 @@ class MultiMarginLoss(_Loss):
     """
 
     def __init__(self, p: int = 1, margin: float = 1.0, weight: Tensor | None = None,
+                 size_average: bool | None = None, reduce: bool | None = None,
                  reduction: str = "mean"):
-        super().__init__(reduction)
+        super().__init__(size_average, reduce, reduction)
         if p not in (1, 2):
             raise ValueError(f"MultiMarginLoss: only p == 1 and p == 2 are supported, got {p}")
         self.p, self.margin = p, margin
@@ -248,7 +278,7 @@ class CTCLoss(_Loss):
     """
 
     def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.blank, self.zero_infinity = blank, zero_infinity
 
     def forward(self, log_probs: Tensor, targets: Tensor, input_lengths,
@@ -278,7 +308,7 @@ class TripletMarginWithDistanceLoss(_Loss):
 
     def __init__(self, *, distance_function=None, margin: float = 1.0, swap: bool = False,
                  reduction: str = "mean"):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         if not margin > 0:
             raise ValueError(f"TripletMarginWithDistanceLoss: margin must be greater than 0, "
                              f"got {margin}")

@@ -17,7 +17,7 @@ from .._tensor import Tensor
 from ..autograd.function import Function
 from ..errors import as_torch_style
 from ..autograd.mode import no_grad, state
-from .parameter import Parameter
+from .parameter import Buffer, Parameter
 
 class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """What ``load_state_dict`` returns: the keys it missed and the keys it did not use."""
@@ -151,6 +151,13 @@ class Module:
             if name not in mods:
                 self._discard(name)
             mods[name] = value
+        elif isinstance(value, Buffer):        # nn.Buffer: registered, with its persistence
+            if name in params:
+                raise TypeError(f"cannot assign a Buffer as parameter {name!r} (nn.Parameter "
+                                "or None expected)")
+            if name not in bufs:
+                self._discard(name)
+            self.register_buffer(name, value, persistent=value.persistent)
         elif name in params:
             if value is not None:
                 raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
@@ -404,24 +411,26 @@ class Module:
                                "hooks on a single Module. Please use only one of them.")
         return _Handle(self._own_store("_old_backward_hooks"), hook)
 
-    def register_full_backward_hook(self, hook: Callable) -> _Handle:
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False) -> _Handle:
         """``hook(module, grad_input, grad_output)`` runs when the gradients with respect to
         the module's positional inputs have been computed, as PyTorch's: ``grad_input`` has one
         entry per positional argument (None for a non-tensor; zeros for a tensor no gradient
         reached, one that needs none included), ``grad_output`` one per output (None for an
         output no gradient reached). A non-None result (a tuple as long as ``grad_input``)
         replaces ``grad_input``. When no input requires grad the hook runs with all-None
-        ``grad_input`` once ``grad_output`` is known. Not run inside graph capture."""
+        ``grad_input`` once ``grad_output`` is known. ``prepend`` runs it before the hooks
+        already registered. Not run inside graph capture."""
         if self._old_backward_hooks:
             raise RuntimeError("Cannot use both regular backward hooks and full backward "
                                "hooks on a single Module. Please use only one of them.")
-        return _Handle(self._own_store("_backward_hooks"), hook)
+        return _Handle(self._own_store("_backward_hooks"), hook, prepend=prepend)
 
-    def register_full_backward_pre_hook(self, hook: Callable) -> _Handle:
+    def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False) -> _Handle:
         """``hook(module, grad_output)`` runs when the gradients with respect to the module's
         outputs have been computed, before those with respect to its inputs; a non-None
-        result (a tuple as long as ``grad_output``) replaces ``grad_output``."""
-        return _Handle(self._own_store("_backward_pre_hooks"), hook)
+        result (a tuple as long as ``grad_output``) replaces ``grad_output``. ``prepend``
+        runs it before the hooks already registered."""
+        return _Handle(self._own_store("_backward_pre_hooks"), hook, prepend=prepend)
 
     # --- traversal --------------------------------------------------------------------
     def named_modules(self, memo: set | None = None, prefix: str = "",
@@ -439,8 +448,10 @@ class Module:
             yield from m.named_modules(memo, f"{prefix}.{name}" if prefix else name,
                                        remove_duplicate)
 
-    def modules(self) -> Iterator[Module]:
-        for _, m in self.named_modules():
+    def modules(self, remove_duplicate: bool = True) -> Iterator[Module]:
+        """This module and every submodule, depth first; a module reachable at several
+        paths appears once unless ``remove_duplicate=False``."""
+        for _, m in self.named_modules(remove_duplicate=remove_duplicate):
             yield m
 
     def named_children(self) -> Iterator[tuple[str, Module]]:

@@ -41,3 +41,43 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
     __str__ = __repr__
+
+
+class Buffer(Tensor):
+    """A Tensor that a Module registers as a buffer when assigned to one of its attributes
+    (``self.mask = nn.Buffer(t, persistent=False)``), as ``torch.nn.Buffer``: it shows up
+    in ``module.buffers()`` and, when ``persistent``, in ``state_dict()``. It shares
+    ``data``'s memory, detached, and keeps its ``requires_grad``.
+
+    >>> b = nn.Buffer(tl.zeros(3), persistent=False)
+    >>> b.persistent
+    False
+    """
+
+    __slots__ = ("persistent",)
+
+    def __init__(self, data=None, *, persistent: bool = True):
+        from ..creation import empty, tensor
+        if data is None:
+            data = empty(0)
+        if not isinstance(data, Tensor):
+            data = tensor(data)
+        self._init_leaf(data._data, data._device, data.requires_grad)
+        self.persistent = bool(persistent)
+
+    def __deepcopy__(self, memo: dict) -> Buffer:
+        if id(self) in memo:
+            return memo[id(self)]
+        new = type(self)(self.detach().clone(), persistent=self.persistent)
+        new.requires_grad = self.requires_grad
+        memo[id(self)] = new
+        return new
+
+    def __reduce_ex__(self, protocol):
+        return _rebuild_buffer, (Tensor(self.detach()), self.requires_grad, self.persistent)
+
+
+def _rebuild_buffer(data: Tensor, requires_grad: bool, persistent: bool) -> Buffer:
+    b = Buffer(data, persistent=persistent)
+    b.requires_grad = requires_grad
+    return b

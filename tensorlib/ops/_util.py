@@ -51,6 +51,17 @@ def check_alloc(op: str, shape, itemsize: int = 4, what: str = "output") -> None
                          "memory available")
 
 
+def one_of(op: str, name: str, value, alias_name: str, alias):
+    """An argument given under its own ``name`` or PyTorch's ``alias_name`` (None: not
+    given), never both: ``axis = one_of("tile", "reps", reps, "dims", dims)``."""
+    if alias is None:
+        return value
+    if value is not None:
+        raise TypeError(f"{op}: got both {name} and {alias_name}=; they are the same "
+                        "argument, pass one")
+    return alias
+
+
 def weak_scalar(value, ref: Tensor, *, wrap: bool = False, fill: str | None = None) -> Tensor:
     """A Python scalar as a 0-d tensor whose dtype defers to ``ref`` (weak typing).
 

@@ -167,17 +167,17 @@ def bincount(x, weights=None, minlength: int = 0) -> Tensor:
     return _out(out, x)
 
 
-def where(condition, x=None, y=None) -> Tensor | tuple[Tensor, ...]:
-    """``where(condition, x, y)``: elementwise ``x`` where ``condition`` else ``y``; with the
-    condition alone, ``nonzero(condition)`` (a tuple of index tensors, eager), as PyTorch's
-    and NumPy's one-argument ``where``."""
+def where(condition, input=None, other=None) -> Tensor | tuple[Tensor, ...]:
+    """``where(condition, input, other)``: elementwise ``input`` where ``condition`` else
+    ``other`` (PyTorch's names); with the condition alone, ``nonzero(condition)`` (a tuple of
+    index tensors, eager), as PyTorch's and NumPy's one-argument ``where``."""
     from .elementwise import where as _where
-    if x is None and y is None:
+    if input is None and other is None:
         return nonzero(condition)
-    if x is None or y is None:
-        raise TypeError("where: pass both x and y, or neither (where(condition) gives the "
-                        "indices of the non-zero elements)")
-    return _where(bool_condition(condition), x, y)
+    if input is None or other is None:
+        raise TypeError("where: pass both input and other, or neither (where(condition) gives "
+                        "the indices of the non-zero elements)")
+    return _where(bool_condition(condition), input, other)
 
 
 def bool_condition(condition):

@@ -103,7 +103,10 @@ def trace(x, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     return diagonal(x, offset, axis1, axis2).sum(axis=-1)
 
 
-def diag(x, k: int = 0) -> Tensor:
+_diagonal_view = diagonal   # (diag's diagonal= keyword shadows it)
+
+
+def diag(x, k: int = 0, *, diagonal: int | None = None) -> Tensor:
     """A 1-d ``x`` becomes the ``k``-th diagonal of a square matrix, and a 2-d ``x`` gives a
     copy of its ``k``-th diagonal (as ``torch.diag`` and ``np.diag``; :func:`diagonal` is
     the view).
@@ -111,10 +114,16 @@ def diag(x, k: int = 0) -> Tensor:
     >>> tl.diag(tl.tensor([1.0, 2.0]))
     tensor([[1., 0.],
             [0., 2.]])
+
+    ``diagonal=`` is PyTorch's name for ``k``.
     """
+    if diagonal is not None:
+        if k != 0:
+            raise TypeError("diag: got both k and diagonal=; they are the same argument")
+        k = diagonal
     x = to_tensor(x)
     if x.ndim == 2:
-        return diagonal(x, k).clone()
+        return _diagonal_view(x, k).clone()
     if x.ndim != 1:
         raise ValueError(f"diag: takes a 1-d or 2-d tensor, got shape {tuple(x.shape)}")
     k = int(k)

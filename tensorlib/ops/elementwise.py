@@ -540,22 +540,20 @@ def _binary(name, *, ufunc=None, fwd=None, vjp=None, saves=True, saves_output=Fa
     # an out-of-range Python int meeting an integer tensor wraps for the ops computing in its
     # dtype, as PyTorch's and the operators (tensorlib._tensor_methods._WRAPS)
     wrap = name in ("add", "sub", "mul", "floordiv", "mod", "eq", "ne", "lt", "le", "gt", "ge")
+    # (input, other): PyTorch's parameter names, so other= works at no cost to positional calls
     if name in AUTOCAST_OPS:                   # (pow: on CUDA's float32 list)
-        def public(a, b) -> Tensor:
+        def public(input, other) -> Tensor:
             if state.autocast is not None:
-                return autocast_call(public, name, a, b)
-            a, b = as_operands(a, b, wrap=wrap)
-            return apply(op, a, b)
+                return autocast_call(public, name, input, other)
+            return apply(op, *as_operands(input, other, wrap=wrap))
     elif name in ("mul", "floordiv"):
-        def public(a, b) -> Tensor:
-            if half_opmath_operand(a, b):       # float16 with a scalar: in float32
-                return half_opmath(op, a, b)
-            a, b = as_operands(a, b, wrap=wrap)
-            return apply(op, a, b)
+        def public(input, other) -> Tensor:
+            if half_opmath_operand(input, other):       # float16 with a scalar: in float32
+                return half_opmath(op, input, other)
+            return apply(op, *as_operands(input, other, wrap=wrap))
     else:
-        def public(a, b) -> Tensor:
-            a, b = as_operands(a, b, wrap=wrap)
-            return apply(op, a, b)
+        def public(input, other) -> Tensor:
+            return apply(op, *as_operands(input, other, wrap=wrap))
     public.__name__ = public.__qualname__ = name
     public.__doc__ = doc or f"Elementwise {name} with NumPy broadcasting."
     if ufunc is not None:
@@ -673,20 +671,20 @@ def _scaled(a, b, alpha):
     return a, b * alpha
 
 
-def add(a, b, *, alpha=None) -> Tensor:
-    """Elementwise ``a + alpha * b`` with NumPy broadcasting (``alpha``: PyTorch's scale of
-    ``b``, default 1)."""
+def add(input, other, *, alpha=None) -> Tensor:
+    """Elementwise ``input + alpha * other`` with NumPy broadcasting (``alpha``: PyTorch's
+    scale of ``other``, default 1)."""
     if alpha is None or alpha == 1:
-        return _add(a, b)
-    return _add(*_scaled(a, b, alpha))
+        return _add(input, other)
+    return _add(*_scaled(input, other, alpha))
 
 
-def sub(a, b, *, alpha=None) -> Tensor:
-    """Elementwise ``a - alpha * b`` with NumPy broadcasting (``alpha``: PyTorch's scale of
-    ``b``, default 1)."""
+def sub(input, other, *, alpha=None) -> Tensor:
+    """Elementwise ``input - alpha * other`` with NumPy broadcasting (``alpha``: PyTorch's
+    scale of ``other``, default 1)."""
     if alpha is None or alpha == 1:
-        return _sub(a, b)
-    return _sub(*_scaled(a, b, alpha))
+        return _sub(input, other)
+    return _sub(*_scaled(input, other, alpha))
 MUL, mul = _binary("mul", ufunc="multiply", vjp=_mul_vjp, saves="others")
 DIV, _true_divide = _binary("div", fwd=_div_fwd, vjp=_div_vjp)
 DIV.promote = False     # (the kernel promotes: see _div_fwd)
@@ -730,7 +728,7 @@ FLOORDIV.check = _integer_zero_check("floordiv")
 MOD.check = _integer_zero_check("mod")
 
 
-def div(a, b, *, rounding_mode: str | None = None) -> Tensor:
+def div(input, other, *, rounding_mode: str | None = None) -> Tensor:
     """Elementwise ``a / b`` with NumPy broadcasting (true division: integers give the
     default float dtype).
 
@@ -738,6 +736,7 @@ def div(a, b, *, rounding_mode: str | None = None) -> Tensor:
     toward minus infinity (``a // b``); both keep integer inputs integer and have a zero
     gradient.
     """
+    a, b = input, other
     if rounding_mode is None:
         return true_divide(a, b)
     if rounding_mode == "floor":
@@ -814,7 +813,7 @@ POW.set_kernel("cpu", _pow_cpu)
 POW.set_kernel("cuda", _pow_cuda)
 
 
-def power(a, b) -> Tensor:
+def power(input, exponent) -> Tensor:
     """Elementwise ``a ** b`` with NumPy broadcasting and PyTorch's integer rules: a tensor
     (with dims) of negative integer exponents gives 1 ** -n = 1, (-1) ** -n = +-1, else 0; a
     negative Python int exponent of an integer tensor raises (so does a 0-d tensor one, which
@@ -823,6 +822,7 @@ def power(a, b) -> Tensor:
 
     >>> tl.pow(tl.tensor([2, 1, -1]), tl.tensor([-1, -2, -3]))      # tensor([0, 1, -1])
     """
+    a, b = input, exponent
     if state.autocast is not None:
         return autocast_call(power, "pow", a, b)
     if (isinstance(a, Tensor) and a._data.dtype.kind in "biu" and not isinstance(b, bool)
@@ -883,8 +883,8 @@ def _bitwise(name, ufunc, n_in, doc):
         def public(x) -> Tensor:
             return apply(op, to_tensor(x))
     else:
-        def public(a, b) -> Tensor:
-            return apply(op, *as_operands(a, b, wrap=True))
+        def public(input, other) -> Tensor:
+            return apply(op, *as_operands(input, other, wrap=True))
     public.__name__ = public.__qualname__ = name
     public.__doc__ = doc
     return op, public
@@ -911,10 +911,10 @@ RIGHT_SHIFT, right_shift = _bitwise("right_shift", "right_shift", 2,
 def _float_binary(name, ufunc, vjp, saves_output=False, doc=""):
     op, _ = _binary(name, ufunc=ufunc, vjp=vjp, saves_output=saves_output, doc=doc)
 
-    def public(a, b) -> Tensor:
+    def public(input, other) -> Tensor:
         # int with float16: float16; int with int: the default float, each int straight to
         # it (a 0-d tensor(-3) meeting uint8 stays -3), as PyTorch
-        return apply(op, *float_operands(a, b))
+        return apply(op, *float_operands(input, other))
     public.__name__ = public.__qualname__ = name
     public.__doc__ = doc
     return op, public
@@ -974,8 +974,9 @@ WHERE = register(OpDef("where", lambda xp, c, a, b: xp.where(c, a, b), infer=_wh
                        cost=elementwise_cost, vjp=_where_vjp, saves=(0,)))
 
 
-def where(condition, x, y) -> Tensor:
-    """``x`` where ``condition`` else ``y`` (broadcast); Python scalars are weak."""
+def where(condition, input, other) -> Tensor:
+    """``input`` where ``condition`` else ``other`` (broadcast); Python scalars are weak."""
+    x, y = input, other
     condition = to_tensor(condition)
     if condition._data.dtype != np.bool_:
         raise TypeError(f"where: condition must be a bool tensor, got {condition.dtype}")

@@ -11,7 +11,7 @@ from .._state import state as _state
 from .._tensor import Tensor
 from .index_traced import is_traced, refuse_mask
 from .registry import OpDef, register
-from ._util import fill_int, norm_axis, to_tensor, unbroadcast, weak_scalar
+from ._util import fill_int, norm_axis, one_of, to_tensor, unbroadcast, weak_scalar
 
 
 def _normalize_key(key, keep_traced: bool = False):
@@ -625,21 +625,28 @@ def _check_int(name, idx):
         raise TypeError(f"{name}: indices must be an integer tensor, got {idx.dtype}")
 
 
-def _in_range_check(name: str):
+def _in_range_check(name: str, wrap_name: str = "take_along_axis"):
     """The op's ``check`` (run before the kernel in eager calls and in a replayed or loaded
     graph): with the ``strict`` attribute (PyTorch's ``gather``/``index_select``), every index
     must lie in ``[0, n)``; without it, negative indices wrap, as NumPy's
     ``take``/``take_along_axis`` (and ``torch.take_along_dim``). On a GPU the kernel checks
     instead (NaN results, no host sync)."""
     def check(x, indices, *, axis, strict=False):
-        if not strict or not indices.size or indices.dtype.kind not in "iu" or \
+        if not indices.size or indices.dtype.kind not in "iu" or \
                 not isinstance(indices, np.ndarray):
             return
         d = axis if x.ndim else 0
         n = x.shape[d] if x.ndim else 1
         lo, hi = int(indices.min()), int(indices.max())
+        from ..errors import IndexRangeError
+        if not strict:
+            if lo < -n or hi >= n:    # NumPy's own message named no op (or a wrapped one)
+                raise IndexRangeError(
+                    f"{wrap_name}: index {lo if lo < -n else hi} is out of range for dim {d} "
+                    f"of size {n} (indices must be in [-{n}, {n}); a negative one counts "
+                    "from the end)")
+            return
         if lo < 0 or hi >= n:
-            from ..errors import IndexRangeError
             raise IndexRangeError(f"{name}: index {lo if lo < 0 else hi} is out of range for "
                                   f"dim {d} of size {n} (indices must be in [0, {n}), as in "
                                   "PyTorch; tl.take_along_axis and tl.take wrap negative "
@@ -733,7 +740,8 @@ def _strict_take_along_axis(x, indices, axis: int) -> Tensor:
                  strict=True)
 
 
-def gather(x, indices=None, axis=None, *, dim: int | None = None, index=None) -> Tensor:
+def gather(x, indices=None, axis=None, *, dim: int | None = None, index=None,
+           sparse_grad: bool = False) -> Tensor:
     """Values along an axis picked by an index tensor, in either convention:
 
     - NumPy's ``gather(x, indices, axis)`` / ``x.gather(indices, axis)``: ``take_along_axis``
@@ -745,8 +753,12 @@ def gather(x, indices=None, axis=None, *, dim: int | None = None, index=None) ->
     Either way an index must be in ``[0, n)``: a negative one raises IndexError, as in
     PyTorch (the op checks, also when a captured graph replays; on a GPU the result is NaN
     instead, without a host sync). ``take_along_axis`` wraps negative indices, as NumPy and
-    ``torch.take_along_dim``.
+    ``torch.take_along_dim``. ``sparse_grad=True`` (a sparse gradient) is not supported.
     """
+    if sparse_grad:
+        raise NotImplementedError("gather: sparse_grad=True is not supported (tensorlib has no "
+                                  "sparse tensors); the default sparse_grad=False gives the "
+                                  "same values with a dense gradient")
     torch_order = dim is not None or index is not None or (
         isinstance(indices, (int, np.integer)) and not isinstance(axis, (int, np.integer)))
     if not torch_order:
@@ -792,7 +804,8 @@ def _take_infer(x, i, *, axis, strict=False):
 
 
 TAKE = register(OpDef(
-    "take", _take_fwd, saves=False, infer=_take_infer, check=_in_range_check("index_select"),
+    "take", _take_fwd, saves=False, infer=_take_infer,
+    check=_in_range_check("index_select", "take"),
     vjp=lambda n, g: (index_add(zeros_like(n.inputs[0]), n.inputs[1], g, n.attrs["axis"]),
                       None)))
 
@@ -834,14 +847,30 @@ def take(x, indices, axis: int | None = None) -> Tensor:
     return apply(TAKE, x, indices, axis=norm_axis(axis, x.ndim, "take"))
 
 
-def index_select(x, axis: int, indices) -> Tensor:
+def _one_of(op: str, name, value, alias, alias_value):
+    """A required argument given under its NumPy name or its PyTorch alias, not both."""
+    if alias_value is None:
+        if value is None:
+            raise TypeError(f"{op}: missing argument {alias!r} (or {name!r})")
+        return value
+    if value is not None:
+        raise TypeError(f"{op}: got both {name!r} and {alias!r}; they are the same argument")
+    return alias_value
+
+
+def index_select(x, axis: int | None = None, indices=None, *, dim: int | None = None,
+                 index=None) -> Tensor:
     """``take`` along ``axis``, with PyTorch's argument order (``x, axis, indices``); an
     index must be in ``[0, n)`` (a negative one raises IndexError, as in PyTorch, also when a
     captured graph replays). A 0-d index keeps ``axis`` (length 1), as PyTorch's.
 
     >>> tl.zeros(3, 4).index_select(0, tl.tensor(1)).shape
     (1, 4)
+
+    ``dim=`` / ``index=`` are PyTorch's names for ``axis`` / ``indices``.
     """
+    axis = _one_of("index_select", "axis", axis, "dim", dim)
+    indices = _one_of("index_select", "indices", indices, "index", index)
     x, indices = to_tensor(x), to_tensor(indices)
     if indices.ndim == 0:       # PyTorch keeps the dim: (3, 4) with a 0-d index is (1, 4)
         indices = indices.reshape((1,))
@@ -1108,10 +1137,7 @@ def scatter_add(x, *args, indices=None, src=None, axis=None, dim: int | None = N
         return apply(SCATTER_ADD, x, idx, s, axis=d)
     indices, src, axis = _torch_args("scatter_add", args, ("indices", "src", "axis"),
                                      {"indices": indices, "src": src, "axis": axis})
-    if dim is not None:
-        if axis is not None:
-            raise TypeError("scatter_add: got both axis= and dim=; pass one")
-        axis = dim
+    axis = one_of("scatter_add", "axis", axis, "dim", dim)
     if axis is None:
         raise TypeError("scatter_add: needs an axis (or dim)")
     if indices is None or src is None:

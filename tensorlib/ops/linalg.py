@@ -88,8 +88,13 @@ MATMUL = register(OpDef("matmul", _matmul_fwd, vjp=_matmul_vjp, infer=_matmul_in
                         cost=_matmul_cost, saves="others", promote=True))
 
 
-def matmul(a, b) -> Tensor:
-    """Matrix product with NumPy semantics (1-D, 2-D, batched, broadcast batch dims)."""
+def matmul(a=None, b=None, *, input=None, other=None) -> Tensor:
+    """Matrix product with NumPy semantics (1-D, 2-D, batched, broadcast batch dims);
+    ``input=``/``other=`` are PyTorch's keyword names."""
+    if input is not None or other is not None:
+        a, b = (input if a is None else a), (other if b is None else b)
+    if a is None or b is None:
+        raise TypeError("matmul() missing an operand: matmul(input, other)")
     if state.autocast is not None:
         return autocast_call(matmul, "matmul", a, b)
     a, b = same_category(to_tensor(a), to_tensor(b))    # int x float: the float's dtype

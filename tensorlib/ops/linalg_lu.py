@@ -504,3 +504,35 @@ def inv_ex(A, *, check_errors: bool = False) -> InvExResult:
                           check="linalg.inv_ex" if check_errors else "")
     n = A.shape[-1]
     return InvExResult(lu_solve(LU, piv, eye(n, dtype=A.dtype, device=A.device)), info)
+
+
+class LUUnpackResult(NamedTuple):
+    """``(P, L, U)`` (``torch.return_types.lu_unpack``)."""
+    P: Tensor
+    L: Tensor
+    U: Tensor
+
+
+def lu_unpack(LU_data, LU_pivots, unpack_data: bool = True,
+              unpack_pivots: bool = True) -> LUUnpackResult:
+    """``(P, L, U)`` from the packed factors of :func:`lu_factor` (``torch.lu_unpack``):
+    ``P`` the m x m permutation, ``L`` unit lower (m x k), ``U`` upper (k x n),
+    k = min(m, n), so ``P @ L @ U`` is the factored matrix. ``unpack_data=False`` leaves
+    ``L`` and ``U`` empty, ``unpack_pivots=False`` ``P``. Differentiable in ``LU_data``.
+
+    >>> P, L, U = tl.lu_unpack(*tl.linalg.lu_factor(tl.tensor([[1.0, 2.0], [3.0, 4.0]])))
+    """
+    from ..creation import zeros
+    LU = _matrix(LU_data, "lu_unpack")
+    m, n = LU.shape[-2:]
+    pivots = to_tensor(LU_pivots)
+    if pivots.dtype.kind not in "iu" or tuple(pivots.shape) != tuple(LU.shape[:-2]) + (
+            min(m, n),):
+        raise ValueError(f"lu_unpack: LU_pivots must be integers of shape "
+                         f"{tuple(LU.shape[:-2]) + (min(m, n),)} for LU_data of shape "
+                         f"{tuple(LU.shape)}, got {pivots.dtype} of shape "
+                         f"{tuple(pivots.shape)}")
+    empty = zeros((0,), dtype=LU.dtype, device=LU.device)
+    L, U = _unpack(LU) if unpack_data else (empty, empty)
+    P = _permutation(pivots, m, LU.dtype) if unpack_pivots else empty
+    return LUUnpackResult(P, L, U)

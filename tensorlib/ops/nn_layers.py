@@ -254,16 +254,23 @@ def embedding_renorm_(weight: Tensor, input, max_norm: float, norm_type: float =
 
 
 def embedding(input, weight, padding_idx: int | None = None, max_norm: float | None = None,
-              norm_type: float = 2.0, scale_grad_by_freq: bool = False) -> Tensor:
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+              sparse: bool = False) -> Tensor:
     """Rows of ``weight`` (num_embeddings, dim) at the integer indices ``input``; the row at
     ``padding_idx`` gets no gradient. With ``max_norm``, the looked-up rows of ``weight`` whose
     ``norm_type``-norm exceeds it are first renormalised in place (see
     :func:`embedding_renorm_`), as in PyTorch; the gradient is the lookup's alone.
     ``scale_grad_by_freq`` divides each row's gradient by the times ``input`` holds it.
+    ``sparse=True`` is accepted with a warning: the gradient is the same table, dense
+    (tensorlib has no sparse tensors), as ``nn.Embedding(sparse=True)`` gives.
 
     >>> F.embedding(tl.tensor([[0, 2]]), tl.randn(5, 3)).shape
     (1, 2, 3)
     """
+    if sparse:
+        from .._warn import warn_user
+        warn_user("embedding: sparse=True gives a dense gradient here (tensorlib has no "
+                  "sparse tensors); the values are the same")
     idx = as_index_tensor(input, "embedding", "input")
     w = as_float_tensor(weight, "embedding", "weight")
     if w.ndim != 2:

@@ -323,6 +323,21 @@ def _class_loss(op, x, target, weight, reduction, **attrs):
     return out.reshape(()) if unbatched and reduction == "none" else out
 
 
+def legacy_reduction(size_average, reduce, reduction: str) -> str:
+    """PyTorch's ``_Reduction.legacy_get_string``: the deprecated ``size_average`` /
+    ``reduce`` flags (either given, not None) replace ``reduction``: ``reduce=False`` gives
+    'none', else ``size_average=False`` gives 'sum', else 'mean'; with PyTorch's warning."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    ret = "mean" if size_average and reduce else "sum" if reduce else "none"
+    from .._warn import warn_user
+    warn_user("size_average and reduce args will be deprecated, please use "
+              f"reduction='{ret}' instead.")
+    return ret
+
+
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "mean":
         return loss.mean()
@@ -332,12 +347,14 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 
 def cross_entropy(input, target, weight=None, ignore_index: int = -100,
-                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+                  reduction: str = "mean", label_smoothing: float = 0.0, *,
+                  size_average: bool | None = None, reduce: bool | None = None) -> Tensor:
     """Softmax cross-entropy over axis 1 of ``input`` (N, C, ...) or (C,).
 
     ``target`` holds class indices (integer, shape (N, ...)) or class probabilities
     (float, the input's shape). As ``torch.nn.functional.cross_entropy``.
     """
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(cross_entropy, "cross_entropy", input, target, weight, ignore_index,
                              reduction, label_smoothing)
@@ -413,8 +430,10 @@ def _soft_cross_entropy(x, target, weight, reduction, ls):
 
 
 def nll_loss(input, target, weight=None, ignore_index: int = -100,
-             reduction: str = "mean") -> Tensor:
+             reduction: str = "mean", *, size_average: bool | None = None,
+             reduce: bool | None = None) -> Tensor:
     """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at ``target``."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(nll_loss, "nll_loss", input, target, weight, ignore_index, reduction)
     x = as_float_tensor(input, "nll_loss")
@@ -459,29 +478,59 @@ def _pair(op, input, target, same_shape: bool = False, int_target: bool = False)
     return x, y
 
 
-def mse_loss(input, target, reduction: str = "mean") -> Tensor:
-    """Mean squared error (broadcasting input against target)."""
+def _check_loss_weight(op: str, weight, x: Tensor) -> Tensor:
+    w = as_float_tensor(weight, op, "weight")
+    if tuple(w.shape) != tuple(x.shape):
+        raise ValueError(f"{op}: weight of shape {tuple(w.shape)} must have the input's shape "
+                         f"{tuple(x.shape)}")
+    return w
+
+
+def mse_loss(input, target, reduction: str = "mean", weight=None, *,
+             size_average: bool | None = None, reduce: bool | None = None) -> Tensor:
+    """Mean squared error (broadcasting input against target). ``weight`` (the input's
+    shape) scales each squared error; then, as PyTorch 2.13, 'mean' is
+    ``sum(w * d**2) / sum(w)``."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
-        return autocast_call(mse_loss, "mse_loss", input, target, reduction)
+        return autocast_call(mse_loss, "mse_loss", input, target, reduction, weight)
     check_reduction("mse_loss", reduction)
     x, y = _pair("mse_loss", input, target, int_target=True)
     d = x - y
+    if weight is not None:
+        return _weighted_mean_by_weight(d * d * _check_loss_weight("mse_loss", weight, x),
+                                        weight, reduction)
     return _reduce(d * d, reduction)
 
 
-def l1_loss(input, target, reduction: str = "mean") -> Tensor:
-    """Mean absolute error."""
+def _weighted_mean_by_weight(loss: Tensor, weight, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.sum() / to_tensor(weight).sum()
+    return _reduce(loss, reduction)
+
+
+def l1_loss(input, target, reduction: str = "mean", weight=None, *,
+            size_average: bool | None = None, reduce: bool | None = None) -> Tensor:
+    """Mean absolute error. ``weight`` (the input's shape) scales each error; then, as
+    PyTorch 2.13, 'mean' is ``sum(w * |d|) / sum(w)``."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
-        return autocast_call(l1_loss, "l1_loss", input, target, reduction)
+        return autocast_call(l1_loss, "l1_loss", input, target, reduction, weight)
     check_reduction("l1_loss", reduction)
     x, y = _pair("l1_loss", input, target, int_target=True)
+    if weight is not None:
+        return _weighted_mean_by_weight(
+            (x - y).abs() * _check_loss_weight("l1_loss", weight, x), weight, reduction)
     return _reduce((x - y).abs(), reduction)
 
 
-def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:
-    """0.5 d^2 where |d| < delta, else delta (|d| - delta / 2)."""
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0,
+               weight=None) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - delta / 2). ``weight`` (the input's
+    shape) scales each term; unlike mse_loss/l1_loss, PyTorch 2.13's 'mean' then stays the
+    plain mean of the weighted terms."""
     if state.autocast is not None:
-        return autocast_call(huber_loss, "huber_loss", input, target, reduction, delta)
+        return autocast_call(huber_loss, "huber_loss", input, target, reduction, delta, weight)
     check_reduction("huber_loss", reduction)
     if not delta > 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
@@ -489,11 +538,15 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Te
     d = x - y
     a = d.abs()
     loss = E.where(a < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
+    if weight is not None:
+        loss = loss * _check_loss_weight("huber_loss", weight, x)
     return _reduce(loss, reduction)
 
 
-def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0, *,
+                   size_average: bool | None = None, reduce: bool | None = None) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, else |d| - beta / 2 (``huber_loss`` / beta)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(smooth_l1_loss, "smooth_l1_loss", input, target, reduction, beta)
     check_reduction("smooth_l1_loss", reduction)
@@ -504,10 +557,12 @@ def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0) ->
     return huber_loss(input, target, reduction, beta) * (1.0 / beta)
 
 
-def kl_div(input, target, reduction: str = "mean", log_target: bool = False) -> Tensor:
+def kl_div(input, target, reduction: str = "mean", log_target: bool = False, *,
+           size_average: bool | None = None, reduce: bool | None = None) -> Tensor:
     """KL divergence with ``input`` as log-probabilities, PyTorch's ``F.kl_div``: pointwise
     ``target * (log(target) - input)`` (0 where target is 0); ``reduction="batchmean"``
     divides the sum by the batch size, which is the true KL divergence."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(kl_div, "kl_div", input, target, reduction, log_target)
     if reduction != "batchmean":
@@ -552,9 +607,12 @@ BCE = register(OpDef(
     doc="Elementwise -(y log p + (1 - y) log(1 - p)), the logs clamped at -100."))
 
 
-def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") -> Tensor:
+def binary_cross_entropy(input, target, weight=None, reduction: str = "mean", *,
+                         size_average: bool | None = None,
+                         reduce: bool | None = None) -> Tensor:
     """-(y log p + (1 - y) log(1 - p)) with the logs clamped at -100 and the gradient
     (p - y) / max(p (1 - p), 1e-12), as PyTorch (finite at p = 0 or 1)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(binary_cross_entropy, "binary_cross_entropy", input, target, weight,
                              reduction)
@@ -583,8 +641,10 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") ->
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean",
-                                     pos_weight=None) -> Tensor:
+                                     pos_weight=None, *, size_average: bool | None = None,
+                                     reduce: bool | None = None) -> Tensor:
     """Sigmoid + binary cross-entropy in one numerically stable expression."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(binary_cross_entropy_with_logits, "binary_cross_entropy_with_logits",
                              input, target, weight, reduction, pos_weight)

@@ -8,7 +8,7 @@ from .._state import state
 from ..amp.cast import autocast_call
 from .._tensor import Tensor
 from . import elementwise as E
-from .nn_loss import _pair, _reduce
+from .nn_loss import _pair, _reduce, legacy_reduction
 from .nn_util import as_float_tensor, check_reduction
 
 
@@ -35,10 +35,12 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
 
 
 def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False,
-                     eps: float = 1e-8, reduction: str = "mean") -> Tensor:
+                     eps: float = 1e-8, reduction: str = "mean", *,
+                     size_average: bool | None = None, reduce: bool | None = None) -> Tensor:
     """The Poisson negative log-likelihood of counts ``target`` with rate ``exp(input)``
     (``log_input``) or ``input``; ``full`` adds Stirling's approximation of ``log(target!)``
     for targets above 1."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(poisson_nll_loss, "poisson_nll_loss", input, target, log_input, full,
                              eps, reduction)

@@ -12,7 +12,7 @@ from .._tensor import Tensor
 from . import elementwise as E
 from .nn_act import logsigmoid
 from .nn_distance import pairwise_distance
-from .nn_loss import _reduce
+from .nn_loss import _reduce, legacy_reduction
 from ._util import to_tensor
 from .nn_util import as_float_tensor, check_reduction
 
@@ -30,8 +30,10 @@ def _signs(op: str, target, like: Tensor, promote: bool = False) -> Tensor:
 
 
 def margin_ranking_loss(input1, input2, target, margin: float = 0.0,
-                        reduction: str = "mean") -> Tensor:
+                        reduction: str = "mean", *, size_average: bool | None = None,
+                        reduce: bool | None = None) -> Tensor:
     """``max(0, -y * (x1 - x2) + margin)``: x1 should rank above x2 where y = 1."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(margin_ranking_loss, "margin_ranking_loss", input1, input2, target,
                              margin, reduction)
@@ -42,8 +44,11 @@ def margin_ranking_loss(input1, input2, target, margin: float = 0.0,
     return _reduce((-y * (a - b) + margin).clip(0.0, None), reduction)
 
 
-def hinge_embedding_loss(input, target, margin: float = 1.0, reduction: str = "mean") -> Tensor:
+def hinge_embedding_loss(input, target, margin: float = 1.0, reduction: str = "mean", *,
+                         size_average: bool | None = None,
+                         reduce: bool | None = None) -> Tensor:
     """``x`` where y = 1, ``max(0, margin - x)`` where y = -1 (x is usually a distance)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(hinge_embedding_loss, "hinge_embedding_loss", input, target, margin,
                              reduction)
@@ -54,8 +59,10 @@ def hinge_embedding_loss(input, target, margin: float = 1.0, reduction: str = "m
     return _reduce(loss, reduction)
 
 
-def soft_margin_loss(input, target, reduction: str = "mean") -> Tensor:
+def soft_margin_loss(input, target, reduction: str = "mean", *,
+                     size_average: bool | None = None, reduce: bool | None = None) -> Tensor:
     """``log(1 + exp(-y x))``: a logistic loss for targets in {1, -1}."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(soft_margin_loss, "soft_margin_loss", input, target, reduction)
     check_reduction("soft_margin_loss", reduction)
@@ -65,9 +72,11 @@ def soft_margin_loss(input, target, reduction: str = "mean") -> Tensor:
 
 
 def cosine_embedding_loss(input1, input2, target, margin: float = 0.0,
-                          reduction: str = "mean") -> Tensor:
+                          reduction: str = "mean", *, size_average: bool | None = None,
+                          reduce: bool | None = None) -> Tensor:
     """``1 - cos(x1, x2)`` where y = 1, ``max(0, cos(x1, x2) - margin)`` where y = -1; the
     cosine is taken along the last dim."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(cosine_embedding_loss, "cosine_embedding_loss", input1, input2, target,
                              margin, reduction)
@@ -84,9 +93,12 @@ def cosine_embedding_loss(input1, input2, target, margin: float = 0.0,
 
 
 def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: float = 2.0,
-                        eps: float = 1e-6, swap: bool = False, reduction: str = "mean") -> Tensor:
+                        eps: float = 1e-6, swap: bool = False, reduction: str = "mean", *,
+                        size_average: bool | None = None,
+                        reduce: bool | None = None) -> Tensor:
     """``max(0, d(a, p) - d(a, n) + margin)`` with ``d`` the p-norm distance; ``swap`` uses
     ``min(d(a, n), d(p, n))`` as the negative distance (Balntas et al., 2016)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(triplet_margin_loss, "triplet_margin_loss", anchor, positive, negative,
                              margin, p, eps, swap, reduction)
@@ -101,7 +113,9 @@ def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: floa
     return _reduce((d_ap - d_an + margin).clip(0.0, None), reduction)
 
 
-def multilabel_soft_margin_loss(input, target, weight=None, reduction: str = "mean") -> Tensor:
+def multilabel_soft_margin_loss(input, target, weight=None, reduction: str = "mean", *,
+                                size_average: bool | None = None,
+                                reduce: bool | None = None) -> Tensor:
     """One-vs-all logistic loss of ``input`` (N, C) or (C,) against 0/1 ``target`` of the same
     shape, averaged over the C classes, as ``torch.nn.functional.multilabel_soft_margin_loss``:
     ``-mean_c(w_c (y_c log sigmoid(x_c) + (1 - y_c) log sigmoid(-x_c)))``; ``reduction``
@@ -130,7 +144,8 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction: str = "me
 
 
 def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=None,
-                      reduction: str = "mean") -> Tensor:
+                      reduction: str = "mean", *, size_average: bool | None = None,
+                      reduce: bool | None = None) -> Tensor:
     """Multi-class hinge loss, as ``torch.nn.functional.multi_margin_loss``: for input (N, C)
     (or (C,)) and class indices ``target`` (N,) (or 0-d),
     ``sum_{i != y} w_y max(0, margin - x[y] + x[i])**p / C`` per sample (p is 1 or 2);
@@ -138,6 +153,8 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
 
     >>> F.multi_margin_loss(tl.tensor([[0.1, 0.2, 0.4, 0.8]]), tl.tensor([3]))   # 0.325
     """
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(multi_margin_loss, "multi_margin_loss", input, target, p, margin,
                              weight, reduction)
@@ -181,7 +198,9 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     return _reduce(loss, reduction)
 
 
-def multilabel_margin_loss(input, target, reduction: str = "mean") -> Tensor:
+def multilabel_margin_loss(input, target, reduction: str = "mean", *,
+                           size_average: bool | None = None,
+                           reduce: bool | None = None) -> Tensor:
     """Multi-class multi-label hinge loss, as ``torch.nn.functional.multilabel_margin_loss``:
     for input (N, C) or (C,) and integer ``target`` of the same shape listing each sample's
     classes up to its first -1 (the rest is ignored),
@@ -190,6 +209,7 @@ def multilabel_margin_loss(input, target, reduction: str = "mean") -> Tensor:
 
     >>> F.multilabel_margin_loss(tl.tensor([[0.1, 0.2, 0.4, 0.8]]), tl.tensor([[3, 0, -1, 1]]))
     """
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(multilabel_margin_loss, "multilabel_margin_loss", input, target,
                              reduction)

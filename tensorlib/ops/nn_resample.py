@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .._tensor import Tensor
-from ._util import to_tensor
+from ._util import check_alloc, to_tensor
 from .nn_pool import _traced, adaptive_avg_pool2d
 from .nn_util import as_float_tensor, const
 from .shape import concatenate
@@ -45,6 +45,8 @@ def pad(input, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -
     widths = [[0, 0] for _ in range(x.ndim)]
     for i in range(len(p) // 2):
         widths[x.ndim - 1 - i] = p[2 * i:2 * i + 2]
+    check_alloc("pad", tuple(d + max(b, 0) + max(a, 0) for d, (b, a) in zip(x.shape, widths)),
+                x.dtype.itemsize)
     if mode == "circular":
         # PyTorch crops first, then wraps the cropped dims
         x = _crop(x, widths, p)
@@ -177,6 +179,7 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
         if y is not None:
             return y
     out_sizes, scales = _out_sizes(in_sizes, size, scale_factor)
+    check_alloc("interpolate", tuple(x.shape[:2]) + tuple(out_sizes), x.dtype.itemsize)
     if recompute_scale_factor:
         scales = [i / o for i, o in zip(in_sizes, out_sizes)]
     if mode == "area":
@@ -273,8 +276,8 @@ def _checked_factors(scale_factor, n: int) -> tuple[float, ...]:
         tuple(float(s) for s in scale_factor)
     if len(sf) != n:
         raise ValueError(f"interpolate: scale_factor {sf} must give {n} factors")
-    if any(not s > 0 for s in sf):
-        raise ValueError(f"interpolate: scale_factor {sf} must be positive")
+    if any(not 0 < s < math.inf for s in sf):
+        raise ValueError(f"interpolate: scale_factor {sf} must be positive and finite")
     return sf
 
 

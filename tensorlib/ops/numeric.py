@@ -8,10 +8,11 @@ from .._tensor import Tensor
 from ._util import to_tensor
 
 
-def isclose(a, b, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
-    """Elementwise ``|a - b| <= atol + rtol * |b|`` (NumPy's test, so not symmetric); equal
-    infinities are close, NaN is close to NaN only with ``equal_nan``."""
-    a, b = to_tensor(a), to_tensor(b)
+def isclose(input, other, rtol: float = 1e-5, atol: float = 1e-8,
+            equal_nan: bool = False) -> Tensor:
+    """Elementwise ``|input - other| <= atol + rtol * |other|`` (NumPy's test, so not
+    symmetric); equal infinities are close, NaN is close to NaN only with ``equal_nan``."""
+    a, b = to_tensor(input), to_tensor(other)
     with np.errstate(invalid="ignore"):     # inf - inf is NaN here, and not close
         near = (a - b).abs() <= atol + rtol * b.abs()
     close = (near & a.isfinite() & b.isfinite()) | (a == b)
@@ -20,9 +21,10 @@ def isclose(a, b, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = Fals
     return close
 
 
-def allclose(a, b, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+def allclose(input, other, rtol: float = 1e-5, atol: float = 1e-8,
+              equal_nan: bool = False) -> bool:
     """Whether every element of :func:`isclose` holds (a Python bool: it reads the result)."""
-    return bool(isclose(a, b, rtol, atol, equal_nan).all().item())
+    return bool(isclose(input, other, rtol, atol, equal_nan).all().item())
 
 
 def lerp(start, end, weight) -> Tensor:

@@ -12,7 +12,7 @@ from .._tensor import Tensor
 from ..autograd.mode import state
 from ..errors import ShapeError
 from .registry import OpDef, register
-from ._util import norm_axes, norm_axis, to_tensor, unbroadcast
+from ._util import norm_axes, norm_axis, one_of, to_tensor, unbroadcast
 
 
 def _move_cost(in_specs, out_specs, **attrs):
@@ -116,10 +116,20 @@ def _plain(s) -> int:
     return int.__int__(s) if isinstance(s, int) else int(s)
 
 
-def reshape(x, *shape) -> Tensor:
-    """Reshape; one dimension may be -1. ``x.reshape(2, -1)`` or ``x.reshape((2, -1))``.
-    Under capture with None dims, sizes read from them (``x.shape[0]``, ``n * 3``,
-    ``n // 2``) are computed when the graph runs."""
+def _sizes_kw(op: str, args: tuple, kw_name: str, kw) -> tuple:
+    """Varargs sizes, or PyTorch's keyword form (``reshape(shape=...)``), not both."""
+    if kw is None:
+        return args
+    if args:
+        raise TypeError(f"{op}: got the sizes both positionally and as {kw_name}=")
+    return (kw,)
+
+
+def reshape(x, *dims, shape=None) -> Tensor:
+    """Reshape; one dimension may be -1. ``x.reshape(2, -1)``, ``x.reshape((2, -1))`` or
+    ``x.reshape(shape=(2, -1))``. Under capture with None dims, sizes read from them
+    (``x.shape[0]``, ``n * 3``, ``n // 2``) are computed when the graph runs."""
+    shape = _sizes_kw("reshape", dims, "shape", shape) if shape is not None else dims
     x = to_tensor(x)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
@@ -139,10 +149,12 @@ def reshape(x, *shape) -> Tensor:
     return apply(RESHAPE, x, shape=shape)
 
 
-def view(x, *shape) -> Tensor:
+def view(x, *shape, size=None) -> Tensor:
     """PyTorch's ``view``: :func:`reshape` that always shares ``x``'s memory (writes through
     the result change ``x``). Raises where ``x``'s strides (a transpose, a strided slice)
-    would need a copy: use ``reshape`` (copies when it must) or ``x.contiguous().view``."""
+    would need a copy: use ``reshape`` (copies when it must) or ``x.contiguous().view``.
+    ``size=`` is PyTorch's keyword for the shape."""
+    shape = _sizes_kw("view", shape, "size", size)
     x = to_tensor(x)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
@@ -283,11 +295,18 @@ TRANSPOSE = _op("transpose", lambda xp, x, axes: xp.transpose(x, axes),
                 _transpose_infer, view=True)
 
 
-def transpose(x, *axes) -> Tensor:
+def transpose(x, *axes, dim0: int | None = None, dim1: int | None = None) -> Tensor:
     """Permute axes: all of them reversed when none are given, a full permutation as a
     tuple or as several ints (``x.transpose((2, 0, 1))``, NumPy's), and two ints swap those
-    two axes (``x.transpose(-2, -1)``, PyTorch's; on a matrix both readings of ``(1, 0)``
-    agree, and ``(0, 1)`` swaps too rather than doing nothing)."""
+    two axes (``x.transpose(-2, -1)`` or ``x.transpose(dim0=-2, dim1=-1)``, PyTorch's; on a
+    matrix both readings of ``(1, 0)`` agree, and ``(0, 1)`` swaps too rather than doing
+    nothing)."""
+    if dim0 is not None or dim1 is not None:
+        given = list(axes) + [d for d in (dim0, dim1) if d is not None]
+        if len(given) != 2 or (dim0 is not None and len(axes) > 0):
+            raise TypeError("transpose: dim0= and dim1= name the two dims to swap; pass both "
+                            "(the first may be positional)")
+        axes = tuple(given)
     x = to_tensor(x)
     nd = x.ndim
     if (len(axes) == 2 and all(isinstance(a, (int, np.integer)) for a in axes)
@@ -304,8 +323,10 @@ def transpose(x, *axes) -> Tensor:
     return apply(TRANSPOSE, x, axes=axes)
 
 
-def permute(x, *axes) -> Tensor:
-    """Reorder the axes, as PyTorch: ``x.permute(2, 0, 1)`` or ``x.permute((2, 0, 1))``."""
+def permute(x, *axes, dims=None) -> Tensor:
+    """Reorder the axes, as PyTorch: ``x.permute(2, 0, 1)``, ``x.permute((2, 0, 1))`` or
+    ``tl.permute(x, dims=(2, 0, 1))``."""
+    axes = _sizes_kw("permute", axes, "dims", dims)
     x = to_tensor(x)
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
@@ -397,8 +418,9 @@ def broadcast_to(x, shape) -> Tensor:
     return x if shape == x._data.shape else apply(BROADCAST_TO, x, shape=shape)
 
 
-def expand(x, *sizes) -> Tensor:
-    """PyTorch's expand: -1 keeps a dimension."""
+def expand(x, *sizes, size=None) -> Tensor:
+    """PyTorch's expand: -1 keeps a dimension (sizes as varargs, a tuple or ``size=``)."""
+    sizes = _sizes_kw("expand", sizes, "size", size)
     x = to_tensor(x)
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
@@ -576,14 +598,19 @@ _NUMPY = object()      # (a default that tells "axis= given" from "left out")
 
 
 def split(x, indices_or_sections=None, dim=_NUMPY, *, axis=_NUMPY,
-          split_size_or_sections=None) -> tuple[Tensor, ...]:
+          split_size_or_sections=None, split_size=None) -> tuple[Tensor, ...]:
     """PyTorch's split: an int is the size of each part (the last may be smaller), a list
     the sizes of the parts, along ``dim`` (0 by default): ``x.split(2)`` is
     ``torch.split(x, 2)``.
 
     With NumPy's keyword ``axis=`` it is NumPy's split: an int ``n`` gives n equal parts,
     a list gives split points (``tl.split(x, 3, axis=1)`` is ``np.split(x, 3, axis=1)``).
+    ``split_size=`` is the Tensor method's PyTorch name for ``split_size_or_sections``.
     """
+    if split_size is not None:
+        if split_size_or_sections is not None:
+            raise TypeError("split: got both split_size= and split_size_or_sections=")
+        split_size_or_sections = split_size
     if axis is _NUMPY:
         return _torch_split(x, indices_or_sections, 0, 0 if dim is _NUMPY else dim,
                             split_size_or_sections)
@@ -987,13 +1014,17 @@ def _tile_vjp(n, g):
 TILE = _op("tile", lambda xp, x, reps: xp.tile(x, reps), _tile_vjp, _tile_infer)
 
 
-def tile(x, reps) -> Tensor:
+def tile(x, reps=None, *, dims=None) -> Tensor:
     """Repeat the whole tensor ``reps`` times along each axis (NumPy's ``tile``): ``reps``
     shorter than ``x.ndim`` is padded with leading 1s, a longer one adds leading axes.
+    ``dims=`` is PyTorch's name for ``reps``.
 
     >>> tl.tile(tl.tensor([1, 2]), 2)
     tensor([1, 2, 1, 2])
     """
+    reps = one_of("tile", "reps", reps, "dims", dims)
+    if reps is None:
+        raise TypeError("tile: missing argument 'dims' (the repetitions per dim)")
     x = to_tensor(x)
     reps = (int(reps),) if isinstance(reps, (int, np.integer)) else tuple(int(r) for r in reps)
     if any(r < 0 for r in reps):
@@ -1155,9 +1186,17 @@ def select(x, dim: int, index: int) -> Tensor:
     return x[(slice(None),) * d + (int(index),)]
 
 
-def narrow(x, dim: int, start: int, length: int) -> Tensor:
+def narrow(x, dim: int | None = None, start: int | None = None, length: int | None = None,
+           *, dimension: int | None = None) -> Tensor:
     """``length`` elements of ``x`` along ``dim`` from ``start`` (negative counts from the
-    end), as ``torch.narrow``: a view (basic slicing)."""
+    end), as ``torch.narrow``: a view (basic slicing). ``dimension=`` is the Tensor
+    method's PyTorch name for ``dim``."""
+    if dimension is not None:
+        if dim is not None:
+            raise TypeError("narrow: got both dim and dimension=; they are the same argument")
+        dim = dimension
+    if dim is None or start is None or length is None:
+        raise TypeError("narrow: needs dim, start and length")
     x = to_tensor(x)
     d = norm_axis(dim, x.ndim, "narrow")
     n = x.shape[d]

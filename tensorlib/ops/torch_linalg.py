@@ -17,11 +17,15 @@ from ..autograd.function import Function
 from . import elementwise as E
 from ._util import norm_axis, to_float, to_tensor, unbroadcast
 from .linalg import matmul
+from .linalg_lu import lu_factor_ex as _lu_factor_ex
+from .linalg_lu import lu_solve as _linalg_lu_solve
+from .linalg_lu import lu_unpack
 
 __all__ = [
     "addbmm", "chain_matmul", "cholesky", "cholesky_inverse", "cholesky_solve", "corrcoef",
-    "cumulative_trapezoid", "frobenius_norm", "gradient", "matrix_exp", "nuclear_norm",
-    "pdist", "qr", "svd", "trapezoid", "trapz", "triangular_solve", "vander", "vdot",
+    "cumulative_trapezoid", "frobenius_norm", "gradient", "lu", "lu_solve", "lu_unpack",
+    "matrix_exp", "nuclear_norm", "pdist", "qr", "svd", "trapezoid", "trapz", "triangular_solve",
+    "vander", "vdot",
 ]
 
 
@@ -479,3 +483,18 @@ def gradient(input, *, spacing=1, dim=None, edge_order: int = 1) -> tuple[Tensor
                              f"= {edge_order + 1}, but dim {d} has size {f.shape[d]}")
         out.append(_grad_along(f, d, h, edge_order))
     return tuple(out)
+
+
+# --- PyTorch's legacy LU spellings over tl.linalg's --------------------------------------------
+def lu(A, pivot: bool = True, get_infos: bool = False):
+    """``(LU, pivots)``, or ``(LU, pivots, infos)`` with ``get_infos=True``: the packed LU
+    factorisation of ``torch.lu`` / ``Tensor.lu`` (``tl.linalg.lu_factor_ex`` under an older
+    name). As PyTorch's, a singular matrix does not raise: ``infos`` tells it."""
+    LU, pivots, info = _lu_factor_ex(A, pivot=pivot)
+    return (LU, pivots, info) if get_infos else (LU, pivots)
+
+
+def lu_solve(b, LU_data, LU_pivots) -> Tensor:
+    """``X`` with ``A X = b`` from ``A``'s factors of :func:`lu` (``torch.lu_solve``; note
+    the order: ``tl.linalg.lu_solve(LU, pivots, B)`` takes ``B`` last)."""
+    return _linalg_lu_solve(LU_data, LU_pivots, b)
