@@ -500,3 +500,19 @@ def test_dataloader_iterable_dataset_sampler():
     assert type(ll.batch_sampler).__name__ == type(lt.batch_sampler).__name__
     assert next(iter(ll.sampler)) is None
     assert [x.tolist() for x in ll] == [[0, 1], [2, 3]]
+
+
+def test_module_share_memory_shares_parameters_with_a_forked_child():
+    import multiprocessing as mp
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("needs fork")
+    m = nn.Linear(3, 2).share_memory()
+    assert all(p.is_shared() for p in m.parameters())
+
+    def child(model):
+        with tl.no_grad():
+            model.weight.fill_(7.0)
+    proc = mp.get_context("fork").Process(target=child, args=(m,))
+    proc.start()
+    proc.join(30)
+    assert proc.exitcode == 0 and m.weight.tolist() == [[7.0] * 3] * 2

@@ -607,9 +607,11 @@ class Module:
         return self._apply(lambda t: empty_like(t, device=device), recurse=recurse)
 
     def share_memory(self) -> Module:
-        """PyTorch moves storages to shared memory for ``torch.multiprocessing``; tensorlib's
-        CPU arrays are not shared between processes this way, so this is a no-op returning
-        ``self`` (kept so ported code runs)."""
+        """Move every parameter and buffer to shared memory (``Tensor.share_memory_``), as
+        PyTorch's: processes forked afterwards (Hogwild training) update the same values.
+        Returns ``self``."""
+        for t in (*self.parameters(), *self.buffers()):
+            t.share_memory_()
         return self
 
     # --- state dict -------------------------------------------------------------------
