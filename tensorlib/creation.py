@@ -273,9 +273,16 @@ def _from_traced(kind: str, size, fill, dt, traced) -> Tensor:
 
 def _size_kw(kind: str, size: tuple, kw: dict) -> tuple:
     """The sizes given positionally or as PyTorch's ``size=`` keyword (a tuple or list),
-    never both."""
+    never both; ``layout=tl.strided`` (the one layout there is) is accepted too."""
     if not kw:
         return size
+    if "layout" in kw:
+        layout = kw.pop("layout")
+        if layout is not None and getattr(layout, "_name", None) != "strided":
+            raise ValueError(f"{kind}(): layout {layout!r} is not supported; tensorlib's "
+                             "tensors are dense and strided (tl.strided)")
+        if not kw:
+            return size
     extra = sorted(set(kw) - {"size"})
     if extra:
         raise TypeError(f"{kind}() got an unexpected keyword argument {extra[0]!r}")

@@ -516,3 +516,12 @@ def test_module_share_memory_shares_parameters_with_a_forked_child():
     proc.start()
     proc.join(30)
     assert proc.exitcode == 0 and m.weight.tolist() == [[7.0] * 3] * 2
+
+
+def test_creation_accepts_the_strided_layout():
+    assert tuple(tl.zeros(2, 3, layout=tl.strided).shape) == tuple(
+        torch.zeros(2, 3, layout=torch.strided).shape)
+    assert tl.randn(2, layout=None).shape == (2,)
+    assert tl.ones(size=(2,), layout=tl.strided).shape == (2,)
+    with pytest.raises(ValueError, match="layout"):
+        tl.zeros(2, layout="sparse_coo")
