@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..autograd.mode import state
-from .executor import Plan, make_plan, shared_results
+from .executor import Plan, make_plan, multi_spec, shared_results
 from .ir import Graph, attr_key
 from .runtime import random_shape
 from .signature import Guards, TensorSpec, flat_specs, flatten, rebuild
@@ -824,7 +824,7 @@ def _escaped_input_dims(g: Graph, tracer, free) -> set:
             if unknown and op is not None and op.infer is not None:
                 try:
                     res = op.infer(*ins, **n.attrs)
-                    res = list(res) if len(n.outputs) > 1 else [res]
+                    res = list(res) if multi_spec(res) else [res]
                 except (ValueError, TypeError, IndexError):
                     res = None
             for k, v in enumerate(n.outputs):
@@ -866,7 +866,7 @@ def _check_concrete_shapes(g: Graph, shapes) -> None:
         except (ValueError, TypeError, IndexError) as e:
             raise CaptureError(_SIZE_HELP.format(shapes=shapes, node=f"{n.op} (node {n.id})",
                                                  why=e)) from None
-        outs = list(out) if len(n.outputs) > 1 else [out]
+        outs = list(out) if multi_spec(out) else [out]
         for v, (shape, _) in zip(n.outputs, outs):
             if len(shape) != len(v.shape) or any(a is not None and a != b
                                                  for a, b in zip(v.shape, shape)):
@@ -877,9 +877,10 @@ def _check_concrete_shapes(g: Graph, shapes) -> None:
 
 
 _SIZE_HELP = ("tl.function: the graph traced for input_signature with None dims does not fit "
-              "inputs of shapes {shapes}: {node} {why}. The traced code turned a size into a "
-              "Python value (e.g. x.shape[0] in a reshape); use -1 in reshapes, or drop the "
-              "None dims so each size gets its own trace.")
+              "inputs of shapes {shapes}: {node} {why}. Either the traced code turned a size "
+              "into a Python value (e.g. x.shape[0] in a reshape; use -1 in reshapes), or this "
+              "op's shape rule cannot follow the None dims; drop the None dims so each size "
+              "gets its own trace.")
 
 
 def function(fn: Callable | None = None, *, input_signature=None, max_retraces: int = 5,

@@ -24,6 +24,7 @@ import numpy as np
 
 from .._device import current_scope
 from .._state import state as _state
+from .executor import multi_spec
 from .ir import SOURCE_OPS, Graph, Node, Value
 from .sizes import apply_sizes
 
@@ -251,7 +252,8 @@ class Tracer:
             out = op.infer(*[(self.sym.get(v.id, v.shape), v.dtype) for v in ins], **attrs)
         except (ValueError, TypeError, IndexError):
             return          # the graph's own shape pass reports it, if it matters
-        outs = list(out) if len(node.outputs) > 1 else [out]
+        # (a split into one piece is a tuple of one (shape, dtype): decide by the spec's form)
+        outs = list(out) if multi_spec(out) else [out]
         for v, (shape, _) in zip(node.outputs, outs):
             if None in tuple(shape):
                 self.sym[v.id] = tuple(shape)
@@ -354,17 +356,22 @@ class Tracer:
         if seen is _DONE:
             return
         n = int(t._data.shape[axis])
-        seen.update(p for p in got if p < n)
+        now = {p for p in got if p < n}
+        seen.update(now)
         # every position, or all but one from 3 on (a loop from 1, outputs[t] = ... for t in
         # range(1, T)): erring toward tracing per size is never wrong, only slower
         if n >= 2 and len(seen) >= (n if n < 3 else n - 1):
             self.positions[key] = _DONE
             size = self.traced_shape(t)[axis]
             if isinstance(size, TracedSize):
+                # one slice can span the dim at a small size (x[0:3] at n=2): a loop of
+                # chunks (x[t:t + 4] for t in range(0, n, 4)) looks the same, so it counts
+                what = ("one slice with constant bounds spans" if len(now) == len(seen)
+                        else "constant indices read")
                 size.escape("read at every position with constant indices",
-                            f"constant indices read each of the {n} positions of the None "
-                            f"dim {axis} (a Python loop over range(x.shape[{axis}]) unrolls "
-                            "to the traced count)")
+                            f"{what} each of the {n} positions of the None dim {axis} (as a "
+                            f"Python loop over range(x.shape[{axis}]) does, unrolled to the "
+                            "traced count)")
 
     def on_read(self, t, what: str) -> None:
         v = self.lookup(t)

@@ -120,12 +120,38 @@ def _index_infer(x, *, index):
     dummy = np.broadcast_to(np.zeros((), x[1]), tuple(big if d is None else d
                                                       for d in x[0]))
     index = _drop_empty_ellipsis(index, len(x[0]))
+    if nones:
+        index = _symbolic_slices(index, x[0])
     if any(isinstance(k, np.ndarray) for k in index):
         _check_arrays(x[0], index)
         shape = _advanced_shape(dummy, index)
     else:
         shape = dummy[index].shape
     return tuple(None if d > big // 2 else d for d in shape), x[1]
+
+
+def _symbolic_slices(index: tuple, shape) -> tuple:
+    """``index`` with each slice of a None dim of ``shape`` made full (its length is then
+    None) or empty: its length is Python's clamped ``len(range(*k.indices(n)))``, which for
+    any slice that can select something changes with ``n`` (``x[0:3]`` is 2 long at n=2,
+    ``x[::2]`` is ceil(n / 2)), so only one empty at every ``n`` has a fixed length."""
+    out = list(index)
+    at = [i for i, k in enumerate(index) if k is not None and k is not Ellipsis]
+    for i, (k, axis, _) in zip(at, index_axes(index, len(shape))):
+        if isinstance(k, slice) and axis < len(shape) and shape[axis] is None:
+            out[i] = slice(0, 0) if _always_empty(k) else slice(None)
+    return tuple(out)
+
+
+def _always_empty(k: slice) -> bool:
+    """Whether slice ``k`` selects nothing from an axis of every length: its clamped bounds
+    move linearly in the length between the points where a bound's clamp switches (at the
+    bounds' magnitudes), so checking there, next to them and far out covers every length."""
+    ns = {0, 1, 1 << 40}
+    for b in (k.start, k.stop):
+        if b is not None:
+            ns.update(max(0, abs(b) + d) for d in (-1, 0, 1))
+    return all(len(range(*k.indices(n))) == 0 for n in ns)
 
 
 def _advanced_shape(dummy, index) -> tuple:

@@ -9,6 +9,7 @@ def infer_shapes(g) -> None:
     propagate). Raises ValueError naming the node when an op's ``infer`` rejects them."""
     from ...ops.registry import REGISTRY
     from ..runtime import random_shape
+    from ..executor import multi_spec
     from ..tracer import TracedSize
     for n in g.nodes:
         if n.op == "random" and n.inputs:       # a draw that follows a None dim
@@ -25,7 +26,7 @@ def infer_shapes(g) -> None:
             out = op.infer(*specs, **n.attrs)
         except (ValueError, TypeError, IndexError) as e:
             raise ValueError(f"shape inference failed at node {n.id} ({n.op}): {e}") from e
-        outs = list(out) if len(n.outputs) > 1 else [out]
+        outs = list(out) if multi_spec(out) else [out]
         for v, (shape, dt) in zip(n.outputs, outs):
             # a traced size in an attr (a pool's output length) follows a None dim: None
             v.shape = tuple(None if d is None or isinstance(d, TracedSize) else int(d)
