@@ -435,6 +435,13 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
     dtype, and the length is ``ceil((end - start) / step)`` in double, so float32 ranges
     do not drift.
 
+    Under capture (``tl.function``) integer bounds read from ``None`` dims follow them at
+    run time, as ``torch.compile(dynamic=True)`` does: one graph serves every length. The
+    KV-cache position ids of a decode step, ``off = past_k.shape[2]``, are
+    ``tl.arange(off, off + T)``; an offset held in a 0-d int tensor ``off_t`` (an input of
+    the function) is ``tl.arange(T) + off_t``. (``tl.arange(T) + off`` with ``off`` a size
+    turns ``off`` into a Python number, so the function is traced once per value.)
+
     >>> tl.arange(-8.0, 8.0, 0.1)[80]          # 0 (4e-16), not -7.6e-06
     """
     if end is None:
@@ -447,15 +454,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
                  else _dtypes.int64)
     traced = _traced_sizes((start, end, step)) if state.tracer is not None else []
     if traced:
-        # arange(x.shape[1]) under capture with None dims: ones of that size, summed up,
-        # so the graph counts to the size it runs with
-        from .graph.tracer import CaptureError
-        if [i for i, _ in traced] != [1] or start != 0 or step != 1:
-            raise CaptureError("arange: under capture with None dims only arange(n) with n "
-                               "read from a None dim follows it; write the rest as tensor "
-                               "arithmetic on it (e.g. tl.arange(n) * step + start)")
-        t = _from_traced("arange", (end,), 1, _dtypes.int64, [(0, end)]).cumsum(0) - 1
-        return t.astype(dtype) if _dtypes.as_dtype(dtype) != np.int64 else t
+        return _arange_traced(start, end, step, dtype)
     dev = _target(device)
     xp = xp_for(dev)
     if dev.type == "vmap":      # computed on the level's base device, then lifted
@@ -466,6 +465,38 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
     if requires_grad:
         t.requires_grad = True
     return t
+
+
+def _arange_traced(start, end, step, dtype) -> Tensor:
+    """``arange`` under capture with integer bounds read from None dims: ``start + step *
+    (ones(n).cumsum() - 1)`` with ``n`` and ``start`` computed from the dims when the graph
+    runs (``fill``), so it follows them in the graph, its file and ONNX."""
+    from .graph.tracer import CaptureError, TracedSize
+    if isinstance(step, TracedSize) or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+            for v in (start, end, step)):
+        raise CaptureError(
+            "arange: under capture, bounds read from None dims are followed when start and "
+            "end are integers and step is a plain int (arange(n), arange(off, off + n, 2)); "
+            f"got start={start!r}, end={end!r}, step={step!r}. For a float range write "
+            "tl.arange(n) * step + start with step and start numbers or 0-d tensors")
+    sgn = 1 if step > 0 else -1
+    n = (end - start + step - sgn) // step      # PyTorch's integer length (C truncation)
+    if int.__int__(n) < 0:      # n is a TracedSize: start or end is one
+        raise InputError(f"arange: upper bound and larger bound inconsistent with step sign "
+                         f"(start={int.__int__(start)}, end={int.__int__(end)}, step={step})")
+    t = _from_traced("arange", (n,), 1, _dtypes.int64, [(0, n)]).cumsum(0) - 1
+    if step != 1:
+        t = t * step
+    if isinstance(start, TracedSize):
+        if int.__int__(start) < 0:
+            raise CaptureError(f"arange: under capture a start read from a None dim must not "
+                               f"be negative, got {start.describe()} = {int.__int__(start)}")
+        # the start's value as a 0-d tensor that follows the dims: the size of a fill
+        t = t + _from_traced("arange", (start,), 1, _dtypes.int64, [(0, start)]).sum()
+    elif start:
+        t = t + int(start)
+    return t.astype(dtype) if _dtypes.as_dtype(dtype) != np.int64 else t
 
 
 def _scalar_arg(v):

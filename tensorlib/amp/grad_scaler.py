@@ -47,15 +47,22 @@ def _on(array, device):
     return array if device_of_array(array) is device else to_device(array, device)
 
 
+_IN_CAPTURE = (
+    "the scaler decides in Python, from the gradients' values, whether to step and how to "
+    "change the scale, which a replayed graph would not redo. What works: (1) a fixed loss "
+    "scale inside the captured step: (loss * S).backward(), then p.grad.div_(S) for each "
+    "parameter before clipping and opt.step(), with S a power of two small enough that no "
+    "gradient overflows (e.g. 2.0 ** 10; a step with inf/NaN gradients is not skipped); or "
+    "(2) the scaler outside capture, with the whole training step eager (capturing only the "
+    "forward does not help: a captured function whose outputs need gradients runs eagerly)")
+
+
 def _not_traced(funcname: str) -> None:
     from .._state import state
     if state.tracer is not None:
-        raise RuntimeError(
-            f"GradScaler.{funcname}: cannot run inside graph capture (tl.function, tl.capture):"
-            " the scaler decides in Python, from the gradients' values, whether to step and how "
-            "to change the scale, which a replayed graph would not redo. Capture the model's "
-            "forward (and loss), and call scaler.scale(loss).backward(), scaler.step and "
-            "scaler.update outside it")
+        from ..graph.tracer import CaptureError
+        raise CaptureError(f"GradScaler.{funcname}: cannot run inside graph capture "
+                           f"(tl.function, tl.capture): {_IN_CAPTURE}")
 
 
 class GradScaler:
@@ -76,6 +83,21 @@ class GradScaler:
     ...     tl.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     ...     scaler.step(opt)                            # skipped if a gradient is inf/NaN
     ...     scaler.update()
+
+    Not under graph capture (``tl.function``): the scaler decides in Python whether to step,
+    so its methods raise ``CaptureError`` there. A captured float16 step uses a fixed loss
+    scale instead (a step with inf/NaN gradients is then not skipped)::
+
+        @tl.function
+        def train_step(x, y):
+            with tl.autocast("cpu", dtype=tl.float16):
+                loss = F.cross_entropy(model(x), y)
+            (loss * 1024.0).backward()
+            for p in model.parameters():
+                p.grad.div_(1024.0)
+            opt.step()
+            opt.zero_grad()
+            return loss
     """
 
     def __init__(self, device: str = "cuda", init_scale: float = 2.0 ** 16,

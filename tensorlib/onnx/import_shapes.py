@@ -179,6 +179,39 @@ for _onnx, _op in (("Add", "add"), ("Sub", "sub"), ("Mul", "mul"), ("Div", "floo
     SYM_IMPORTERS[_onnx] = _arith(_op)
 
 
+@sym("Neg")
+def _neg(b, n, ins, at):
+    # PyTorch's export of x[-n:] with a run-time n: Neg(Gather(Shape(x))) as a Slice bound
+    items, scalar = _items(b, ins[0], "Neg operand")
+    return [SymShape([("mul", e, -1) for e in items], scalar=scalar)]
+
+
+def _nonneg(e) -> bool:
+    """Whether expression ``e`` is never negative (a dim, or arithmetic keeping that)."""
+    if isinstance(e, int):
+        return e >= 0
+    if e[0] == "dim":
+        return True
+    return e[0] in ("add", "mul", "floordiv", "mod") and _nonneg(e[1]) and _nonneg(e[2])
+
+
+@sym("Abs")
+def _abs(b, n, ins, at):
+    items, scalar = _items(b, ins[0], "Abs operand")
+    out = []
+    for e in items:
+        if isinstance(e, int):
+            out.append(abs(e))
+        elif _nonneg(e):
+            out.append(e)
+        elif e[0] == "mul" and e[2] == -1 and _nonneg(e[1]):    # Abs(Neg(size))
+            out.append(e[1])
+        else:
+            raise NotImplementedError("Abs of a run-time size whose sign is not known at "
+                                      "import")
+    return [SymShape(out, scalar=scalar)]
+
+
 @sym("Shape")
 def _shape_of_shape(b, n, ins, at):
     return [b.const(np.asarray(ins[0].shape, np.int64)[int(at.get("start", 0)):at.get("end")])]

@@ -1180,14 +1180,29 @@ def _written(x: Tensor, d: int, idx: Tensor) -> Tensor:
     return hits > 0
 
 
+def _scatter_traced(x: Tensor, d: int, index: Tensor, src: Tensor) -> Tensor:
+    """``scatter`` with a traced ``index``: the setitem key of eager's path built from
+    tensors, so that the graph takes ``index`` as an input rather than freezing it."""
+    from ..creation import arange
+    from .index_traced import setitem_traced
+    nd = index.ndim
+    key = tuple(index if k == d else
+                arange(index.shape[k], device=x.device).reshape(
+                    tuple(index.shape[k] if j == k else 1 for j in range(nd)))
+                for k in range(nd))
+    return setitem_traced(x, src, key, "scatter")
+
+
 def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = None) -> Tensor:
     """PyTorch's out-of-place ``scatter``: ``out = x.clone(); out[index[i][j]][j] = src[i][j]``
     along ``dim`` (shown for dim 0). ``src`` is a tensor (only the part ``index`` addresses
     is read) or a number (also as ``value=``); ``reduce='add'`` is ``scatter_add``.
 
-    With a number it is capture-friendly; with a tensor ``src`` it reads ``index`` on the
-    host (eager only, as ``nonzero``), and where ``index`` repeats a target the last write
-    wins (PyTorch leaves that order unspecified). Differentiable in ``x`` and ``src``.
+    Capture-friendly with a number or a tensor ``src`` (under ``tl.function`` a traced
+    ``index`` is a graph input, as ``scatter_add``'s). Where ``index`` repeats a target the
+    last write wins (PyTorch leaves that order unspecified); under capture only the winning
+    write gets ``src``'s gradient, and ONNX export of it needs ``opset=18``
+    (ScatterElements max). Differentiable in ``x`` and ``src``.
     """
     from .elementwise import where
     x, index = to_tensor(x), to_tensor(index)
@@ -1214,8 +1229,10 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
             v = v.astype(x.dtype)
         return where(_written(x, d, index), v, x)
     d, src = _torch_scatter_window("scatter", x, dim, index, src)
-    index._read("scatter with a tensor src (it reads the index on the host; a number src "
-                "works under capture)")
+    if is_traced(index):
+        return _scatter_traced(x, d, index, src.astype(x.dtype) if src.dtype != x.dtype
+                               else src)
+    index._read("scatter with a tensor src (it reads the index on the host)")
     xp = np if isinstance(index._data, np.ndarray) else None
     if xp is None:
         from ..backends import xp_of
@@ -1247,7 +1264,7 @@ def index_fill(x, dim: int, index, value) -> Tensor:
     hits = apply(INDEX_ADD, zeros((n,), dtype=np.int64, device=x.device), idx,
                  ones(tuple(idx.shape), dtype=np.int64, device=x.device), axis=0)
     mask = (hits > 0).reshape(tuple(n if i == d else 1 for i in range(x.ndim)))
-    v = value if isinstance(value, Tensor) else weak_scalar(value, x)
+    v = value if isinstance(value, Tensor) else weak_scalar(value, x, fill="index_fill")
     if v.dtype != x.dtype:
         v = v.astype(x.dtype)
     return where(mask, v, x)

@@ -28,7 +28,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     """softmax(q k^T * scale + mask) v over (..., L, E), (..., S, E), (..., S, Ev).
 
     A bool ``attn_mask`` marks the positions that take part (True), a float one is added
-    to the scores; ``is_causal`` masks the upper triangle (as PyTorch). A query row whose
+    to the scores; ``is_causal`` masks the upper triangle (as PyTorch). With both, a
+    position takes part where the mask allows it and it is not above the diagonal (as
+    PyTorch's fused CPU kernel, which 4-d inputs without dropout take; PyTorch's math path
+    refuses the pair, tensorlib takes it everywhere). A query row whose
     mask hides every key (all False, or all ``-inf``) gives 0, as PyTorch 2.5+, and
     passes no gradient (no NaN). ``enable_gqa`` (grouped-query attention, as PyTorch's):
     key and value may have fewer heads (dim -3) than query, a divisor of its count; each is
@@ -53,17 +56,21 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         raise ValueError(f"{op}: shapes query {tuple(q.shape)}, key {tuple(k.shape)}, value "
                          f"{tuple(v.shape)} do not align (query/key last dims and key/value "
                          "sequence lengths must match)")
-    if is_causal and attn_mask is not None:
-        raise ValueError(f"{op}: pass either attn_mask or is_causal, not both")
     L, S = q.shape[-2], k.shape[-2]
     s = (1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0) if scale is None else float(scale)
     scores = (q @ k.swapaxes(-1, -2)) * s
     dead = None  # query rows whose mask hides every key: output 0 there (as PyTorch)
-    if is_causal:
+    if is_causal and attn_mask is None:
         scores = scores.masked_fill(causal_mask(L, S, scores.device), -math.inf)
     elif attn_mask is not None:
         m = to_tensor(attn_mask)
         broadcast_shapes(op, m.shape, scores.shape)
+        if is_causal:       # both: the mask and the causal triangle hide (PyTorch's fused path)
+            hidden = causal_mask(L, S, scores.device)
+            if m.dtype == np.bool_:
+                m = m & ~hidden
+            elif m.dtype.kind == "f":
+                m = m.masked_fill(hidden, -math.inf)
         if m.dtype == np.bool_:
             # a fully hidden row keeps its finite scores (so neither the softmax nor its
             # gradient sees an all -inf row: no NaN reaches other positions' gradients)

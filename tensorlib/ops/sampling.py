@@ -84,6 +84,9 @@ def multinomial(probs, num_samples: int, replacement: bool = False,
         return idx.clip(0, K - 1)
     u = rand(*lead, K, generator=generator, dtype=np.float64, device=w.device)
     gumbel = -(-(u.clip(1e-300, None)).log()).log()
-    with np.errstate(divide="ignore"):      # log(0) = -inf: a class of weight 0 is never drawn
-        logw = w.log()
+    # log(0) = -inf: a class of weight 0 is never drawn. Spelled with where, not log(0), so
+    # that no replay of a captured graph (whose kernels run outside any errstate) warns
+    from .elementwise import where
+    pos = w > 0
+    logw = where(pos, where(pos, w, 1.0).log(), -np.inf)
     return topk(logw + gumbel, k, axis=-1)[1]
