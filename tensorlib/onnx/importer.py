@@ -987,7 +987,14 @@ def _one_hot(b, n, ins, at):
         raise NotImplementedError("ONNX import: OneHot with an axis other than the last")
     d = int(b.array(depth, "OneHot depth").item())
     vals = b.array(values, "OneHot values")
-    oh = b.op("one_hot", b.cast(idx, np.int64), num_classes=d)
+    # the spec's indices: a negative one counts from the end, one outside [-d, d) gives a
+    # row of off values (as onnxruntime)
+    i = b.cast(idx, np.int64)
+    zero = b.const(np.asarray(0, np.int64))
+    i = b.op("where", b.op("lt", i, zero), b.op("add", i, b.const(np.asarray(d, np.int64))), i)
+    ok = b.op("logical_and", b.op("ge", i, zero), b.op("lt", i, b.const(np.asarray(d, np.int64))))
+    oh = b.op("one_hot", b.op("where", ok, i, zero), num_classes=d)
+    oh = b.op("mul", oh, b.cast(b.op("expand_dims", ok, axis=(idx.ndim,)), np.int64))
     if vals.dtype == np.int64 and vals.tolist() == [0, 1]:
         return [oh]
     oh = b.cast(oh, vals.dtype)
@@ -1359,13 +1366,16 @@ def _settled(b, v):
     return v
 
 
-def load(path_or_model, device: str = "cpu"):
+def load(path_or_model, device: str = "cpu", input_shapes=None):
     """Import an ONNX model (a path, bytes or ``onnx.ModelProto``) as a runnable
     :class:`~tensorlib.export.GraphModule`.
 
     Float initializers become trainable tensors (``model.parameters()``), so the imported
     network can be fine-tuned with ``tl.optim``; symbolic input dims stay dynamic. Ops
-    with no importer raise one ``NotImplementedError`` that lists them all.
+    with no importer raise one ``NotImplementedError`` that lists them all. A graph input
+    the file gives no shape (unknown rank, as some converters write) needs one:
+    ``input_shapes={"x": (None, 3)}`` (None for a dynamic dim); it also overrides the
+    shapes the file declares.
 
     >>> m = tl.onnx.load("resnet18.onnx")
     >>> logits = m(images)
@@ -1404,11 +1414,24 @@ def load(path_or_model, device: str = "cpu"):
         else:
             b.env[name] = b.const(arr)
     from onnx import helper
+    given = dict(input_shapes or {})
     for vi in (v for v in graph.input if v.name not in inits):
         tt = vi.type.tensor_type
-        dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim)
+        if vi.name in given:
+            dims = tuple(None if d is None else int(d) for d in given.pop(vi.name))
+        elif not tt.HasField("shape"):
+            raise ValueError(f"tl.onnx.load: graph input {vi.name!r} has no shape in the "
+                             "file (unknown rank); tensorlib graphs need each input's rank: "
+                             f"pass input_shapes={{{vi.name!r}: (None, ...)}} with None for "
+                             "its dynamic dims")
+        else:
+            dims = tuple(d.dim_value if d.HasField("dim_value") else None
+                         for d in tt.shape.dim)
         dt = helper.tensor_dtype_to_np_dtype(tt.elem_type)
         b.env[vi.name] = b.g.placeholder(dims, dt, b.device, name=vi.name)
+    if given:
+        raise ValueError(f"tl.onnx.load: input_shapes names no graph input: "
+                         f"{sorted(given)}")
     from .import_shapes import SymShape
     for nd in graph.node:
         _import_node(b, nd)
