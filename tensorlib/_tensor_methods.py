@@ -28,8 +28,8 @@ from .ops import rotation as RO
 from .ops import special_fns as SF
 from ._dtypes import can_store
 from .errors import DTypeError
-from .ops._util import (half_opmath, half_opmath_operand, promote_for_scalar, to_tensor,
-                        torch_promote, weak_scalar)
+from .ops._util import (check_alpha, half_opmath, half_opmath_operand, promote_for_scalar,
+                        to_tensor, torch_promote, weak_scalar)
 
 _SCALARS = (int, float, bool, np.number, np.bool_)
 
@@ -652,7 +652,10 @@ def _alpha_inplace(base, name):
 
     def method(self, other, *, alpha=None):
         if alpha is not None and alpha != 1:
-            other = (other if isinstance(other, Tensor) else to_tensor(other)) * alpha
+            other = other if isinstance(other, Tensor) else to_tensor(other)
+            dt = torch_promote(self._data.dtype, self._data.ndim, other._data.dtype,
+                               other._data.ndim)
+            other = other * check_alpha(alpha, dt, name, negate=name == "sub_")
         return plain(self, other)
     method.__name__ = name
     method.__doc__ = f"In-place ``{base[:-1]}`` of ``alpha * other`` (PyTorch's ``{name}``)."

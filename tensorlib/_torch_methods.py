@@ -601,11 +601,12 @@ Tensor.squeeze = _dims_varargs(S.squeeze, "squeeze")
 # --- legacy constructor, real-tensor identities, shared memory (API audit 18) ------------------
 def _new_legacy(self, *args, device=None) -> Tensor:
     """PyTorch's legacy constructor, with this tensor's dtype and device (``device=`` moves
-    it): ``x.new()`` is empty, ``x.new(2, 3)`` or ``x.new(y.size())`` an uninitialised
-    tensor of that size, ``x.new([1, 2])`` (or an array) a copy of the data cast to
+    it): ``x.new()`` is empty, ``x.new(2, 3)`` an uninitialised tensor of that size,
+    ``x.new([1, 2])``, ``x.new((2, 3))`` (or an array) a copy of the data cast to
     ``x.dtype``, ``x.new(t)`` the tensor ``t`` itself (which must have ``x``'s dtype).
-    A tuple of ints is a size, since tensorlib's ``size()`` is a plain tuple (PyTorch's
-    ``torch.Size``); give data as a list."""
+    As PyTorch, a tuple is data: only separate ints (or a ``torch.Size``) are a size. Since
+    tensorlib's ``x.shape`` and ``x.size()`` are plain tuples, PyTorch's ``x.new(y.size())``
+    reads as data here: write ``x.new(*y.shape)`` or ``x.new_empty(y.shape)``."""
     from . import creation
     dev = self.device if device is None else device
     if len(args) == 1 and isinstance(args[0], Tensor):
@@ -614,16 +615,17 @@ def _new_legacy(self, *args, device=None) -> Tensor:
             raise TypeError(f"Tensor.new: the tensor given has dtype {t.dtype}, this one "
                             f"{self.dtype} (use x.new_tensor(t) to copy and cast)")
         return t if device is None else t.to(device)
-    if len(args) == 1 and isinstance(args[0], tuple):
-        args = args[0]
+    if len(args) == 1 and type(args[0]).__name__ == "Size" \
+            and type(args[0]).__module__.startswith("torch"):
+        args = tuple(args[0])
     if all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
         if any(a < 0 for a in args):
             raise ValueError(f"Tensor.new: negative dimension in size {tuple(args)}")
         shape = tuple(int(a) for a in args) if args else (0,)
         return creation.empty(shape, dtype=self.dtype, device=dev)
-    if len(args) == 1 and isinstance(args[0], (list, np.ndarray)):
+    if len(args) == 1 and isinstance(args[0], (list, tuple, np.ndarray)):
         return creation.tensor(np.asarray(args[0]).astype(self.dtype), device=dev)
-    raise TypeError(f"Tensor.new: pass sizes (ints), a tuple of them, data (a list or array) "
+    raise TypeError(f"Tensor.new: pass sizes (separate ints), data (a list, tuple or array) "
                     f"or a tensor, got {args!r}")
 
 
@@ -666,7 +668,9 @@ def _shared_block(data) -> bool:
     base = data
     while isinstance(base, np.ndarray):
         base = base.base
-    return isinstance(base, memoryview) and isinstance(base.obj, mmap.mmap)
+    if isinstance(base, memoryview):
+        base = base.obj
+    return isinstance(base, mmap.mmap)
 
 
 def _is_shared(self) -> bool:
@@ -675,19 +679,73 @@ def _is_shared(self) -> bool:
     return self.device.type == "cuda" or _shared_block(self._data)
 
 
-def _share_memory_(self) -> Tensor:
-    """Move the values to shared memory (PyTorch's ``share_memory_``): processes forked
-    afterwards (``multiprocessing`` on Linux, Hogwild training) read and write the same
-    values. A no-op for CUDA tensors and tensors already shared. Views made of this tensor
-    before the call keep the old memory, so share a model's tensors before viewing them."""
+def _root_array(data):
+    """The last ndarray of ``data``'s chain of bases: the block every view of it lives in."""
+    while isinstance(data.base, np.ndarray):
+        data = data.base
+    return data
+
+
+def share_storages(tensors) -> None:
+    """Move the storages of ``tensors`` to shared memory (``Tensor.share_memory_`` for all of
+    them with one scan of the live objects): a NumPy array cannot change its buffer, so
+    every tensor on a moved block (bases, views made before or after, ``.data`` aliases) is
+    re-pointed at the new one; a partial move would silently split views."""
+    import gc
+
+    from ._core import TensorBase
+    roots: dict[int, np.ndarray] = {}
+    for t in tensors:
+        if isinstance(t._data, np.ndarray) and not _is_shared(t):
+            r = _root_array(t._data)
+            roots[id(r)] = r
+    if not roots:
+        return
+    holders: dict[int, dict[int, TensorBase]] = {k: {} for k in roots}
+    for o in gc.get_objects():
+        # (type(), not isinstance: a proxy's __class__ property may run code)
+        if issubclass(type(o), TensorBase) and isinstance(o._data, np.ndarray):
+            k = id(_root_array(o._data))
+            if k in holders:
+                holders[k][id(o)] = o
+    for t in tensors:
+        if isinstance(t._data, np.ndarray):
+            k = id(_root_array(t._data))
+            if k in holders:
+                holders[k][id(t)] = t
+    for k, root in roots.items():
+        _move_to_shared(root, holders[k].values())
+
+
+def _move_to_shared(root: np.ndarray, holders) -> None:
+    import ctypes
     import mmap
-    if _is_shared(self):
-        return self
-    src = self._data
-    block = mmap.mmap(-1, max(src.nbytes, 1))     # anonymous and MAP_SHARED
-    arr = np.frombuffer(block, dtype=src.dtype, count=src.size).reshape(src.shape)
-    arr[...] = src
-    self._data = arr
+    lo, hi = np.lib.array_utils.byte_bounds(root)
+    block = mmap.mmap(-1, max(hi - lo, 1))     # anonymous and MAP_SHARED
+    raw = np.frombuffer(block, dtype=np.uint8)
+    if hi > lo:
+        ctypes.memmove(raw.ctypes.data, lo, hi - lo)
+    moved: dict[int, np.ndarray] = {}
+    for o in holders:
+        d = o._data
+        new = moved.get(id(d))
+        if new is None:
+            new = np.ndarray(d.shape, d.dtype, buffer=block,
+                             offset=d.__array_interface__["data"][0] - lo, strides=d.strides)
+            new.flags.writeable = d.flags.writeable
+            moved[id(d)] = new
+        o._data = new
+
+
+def _share_memory_(self) -> Tensor:
+    """Move the storage to shared memory (PyTorch's ``share_memory_``): processes forked
+    afterwards (``multiprocessing`` on Linux, Hogwild training) read and write the same
+    values. As PyTorch's, the whole storage moves, so the tensor it is called on, its base
+    and every view of that storage (made before or after) stay views of one another and
+    are all shared. A no-op for CUDA tensors and tensors already shared. NumPy arrays taken
+    earlier with ``x.numpy()`` keep the old memory. Costs one scan of the live objects
+    (``Module.share_memory()`` shares all its tensors with one)."""
+    share_storages([self])
     return self
 
 

@@ -289,7 +289,7 @@ def test_transformer_encoder_layer_masks():
 
 def test_layer_argument_errors():
     with pytest.raises(ValueError, match="in_features"):
-        nn.Linear(0, 3)
+        nn.Linear(-1, 3)            # (Linear(0, n) builds, as PyTorch's)
     with pytest.raises(ValueError, match="divisible by groups"):
         nn.Conv2d(3, 4, 3, groups=2)
     with pytest.raises(ValueError, match="multiple of num_heads"):

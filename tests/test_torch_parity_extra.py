@@ -301,7 +301,7 @@ def test_pytorch_keyword_spellings():
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g.numpy(), w.numpy())
     close(tl.where(tl.tensor(c) > 0, 1.0, -1.0), torch.where(torch.tensor(c) > 0, 1.0, -1.0))
-    with pytest.raises(TypeError, match="pass both x and y"):
+    with pytest.raises(TypeError, match="pass both input and other"):
         tl.where(tl.tensor(c), 1.0)
 
 

@@ -39,19 +39,38 @@ def _cast(value: Any, device_type: str, dtype: np.dtype) -> Any:
     return value
 
 
+def _float_dtype(dtype: Any) -> np.dtype:
+    """``cast_inputs``: any floating dtype, as PyTorch's (``tl.float32`` forces a forward to
+    full precision inside autocast, the documented use), not only autocast's own."""
+    name = getattr(dtype, "name", None) or str(dtype)
+    if name.rsplit(".", 1)[-1] == "bfloat16":
+        raise TypeError("custom_fwd: cast_inputs=bfloat16 is not supported (NumPy and CuPy "
+                        "have no bfloat16); use tl.float16 or tl.float32")
+    from .._dtypes import as_dtype
+    try:
+        dt = as_dtype(dtype)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"custom_fwd: cast_inputs must be a floating dtype, got "
+                        f"{dtype!r} ({e})") from None
+    if dt.kind != "f":
+        raise TypeError(f"custom_fwd: cast_inputs must be a floating dtype (tl.float16, "
+                        f"tl.float32, tl.float64), got {dt}")
+    return dt
+
+
 def custom_fwd(fwd: Callable | None = None, *, device_type: str,
                cast_inputs: Any = None) -> Callable:
     """Decorate a custom Function's ``forward`` (``torch.amp.custom_fwd``). With
     ``cast_inputs=None`` it runs under the surrounding autocast state, which
-    :func:`custom_bwd` restores for ``backward``; with a dtype, inside an autocast block the
-    floating-point tensor arguments on ``device_type`` are cast to it and ``forward`` runs
-    with autocast off (outside a block nothing changes)."""
+    :func:`custom_bwd` restores for ``backward``; with a floating dtype, inside an autocast
+    block the floating-point tensor arguments on ``device_type`` (float64 excepted) are cast
+    to it and ``forward`` runs with autocast off (outside a block nothing changes).
+    ``cast_inputs=tl.float32`` runs a numerically sensitive forward in float32."""
     _check(device_type, "custom_fwd")
+    if cast_inputs is not None:
+        cast_inputs = _float_dtype(cast_inputs)
     if fwd is None:
         return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
-    if cast_inputs is not None:
-        from .autocast_mode import _check_dtype
-        cast_inputs = _check_dtype(cast_inputs)
 
     @functools.wraps(fwd)
     def decorate_fwd(*args: Any, **kwargs: Any) -> Any:

@@ -14,8 +14,8 @@ from .._tensor import Tensor
 from ..random import Generator, rng
 
 __all__ = ["calculate_gain", "constant_", "dirac_", "eye_", "kaiming_normal_", "kaiming_uniform_",
-           "normal_", "ones_", "orthogonal_", "trunc_normal_", "uniform_", "xavier_normal_",
-           "xavier_uniform_", "zeros_"]
+           "normal_", "ones_", "orthogonal_", "sparse_", "trunc_normal_", "uniform_",
+           "xavier_normal_", "xavier_uniform_", "zeros_"]
 
 
 def _write(t: Tensor, values: np.ndarray, name: str) -> Tensor:
@@ -160,6 +160,16 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Generator | Non
     return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
+def _empty(t: Tensor, name: str) -> bool:
+    """A zero-element tensor: left as it is, with PyTorch's warning (its fan may be 0)."""
+    _check_float(t, name)
+    if 0 in tuple(t.shape):
+        from .._warn import warn_user
+        warn_user("Initializing zero-element tensors is a no-op", UserWarning)
+        return True
+    return False
+
+
 def _kaiming_std(t, a, mode, nonlinearity, name):
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"init.{name}: mode must be 'fan_in' or 'fan_out', got {mode!r}")
@@ -173,6 +183,8 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
                      generator: Generator | None = None) -> Tensor:
     """He uniform: U(-b, b), b = gain * sqrt(3 / fan)."""
     t = tensor
+    if _empty(t, "kaiming_uniform_"):
+        return t
     bound = math.sqrt(3.0) * _kaiming_std(t, a, mode, nonlinearity, "kaiming_uniform_")
     return uniform_(t, -bound, bound, generator)
 
@@ -182,6 +194,8 @@ def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
                     generator: Generator | None = None) -> Tensor:
     """He normal: N(0, gain / sqrt(fan))."""
     t = tensor
+    if _empty(t, "kaiming_normal_"):
+        return t
     return normal_(t, 0.0, _kaiming_std(t, a, mode, nonlinearity, "kaiming_normal_"),
                    generator)
 
@@ -224,6 +238,28 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     return _write(t, values, "dirac_")
 
 
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01,
+            generator: Generator | None = None) -> Tensor:
+    """A 2-d ``tensor`` drawn from N(0, std) with ``ceil(sparsity * rows)`` entries of each
+    column set to 0, at rows drawn at random (``torch.nn.init.sparse_``)."""
+    t = tensor
+    _check_float(t, "sparse_")
+    if t.ndim != 2:
+        raise ValueError(f"init.sparse_: only tensors with 2 dimensions are supported, got "
+                         f"shape {tuple(t.shape)}")
+    if not 0.0 <= sparsity <= 1.0:
+        raise ValueError(f"init.sparse_: sparsity must be in [0, 1], got {sparsity}")
+    if std < 0:
+        raise ValueError(f"init.sparse_: std must be non-negative, got {std}")
+    rows, cols = t.shape
+    num_zeros = int(math.ceil(sparsity * rows))
+    g = rng(generator)
+    values = g.normal(0.0, std, (rows, cols))
+    for c in range(cols):
+        values[g.permutation(rows)[:num_zeros], c] = 0.0
+    return _write(t, values, "sparse_")
+
+
 def _deprecated(new):
     old = new.__name__[:-1]
 
@@ -239,6 +275,6 @@ def _deprecated(new):
 
 # PyTorch's deprecated non-underscore names, still found in older code
 (uniform, normal, constant, eye, dirac, xavier_uniform, xavier_normal, kaiming_uniform,
- kaiming_normal, orthogonal) = (_deprecated(f) for f in (
+ kaiming_normal, orthogonal, sparse) = (_deprecated(f) for f in (
     uniform_, normal_, constant_, eye_, dirac_, xavier_uniform_, xavier_normal_,
-    kaiming_uniform_, kaiming_normal_, orthogonal_))
+    kaiming_uniform_, kaiming_normal_, orthogonal_, sparse_))

@@ -17,6 +17,13 @@ def _positive(name: str, layer: str, v) -> int:
     return v
 
 
+def _size(name: str, layer: str, v) -> int:
+    # 0 is a size as PyTorch's (Linear(0, n) outputs its bias, zeros)
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise ValueError(f"{layer}: {name} must be a non-negative integer, got {v!r}")
+    return v
+
+
 def reset_uniform_fan_in(weight: Parameter, bias: Parameter | None, fan_in: int) -> None:
     """PyTorch's default for linear and conv layers: kaiming_uniform_(a=sqrt(5)) on the
     weight, i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the same bound for the bias."""
@@ -49,8 +56,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None,
                  device=None):
         super().__init__()
-        self.in_features = _positive("in_features", "Linear", in_features)
-        self.out_features = _positive("out_features", "Linear", out_features)
+        self.in_features = _size("in_features", "Linear", in_features)
+        self.out_features = _size("out_features", "Linear", out_features)
         self.weight = Parameter(creation.empty(out_features, in_features, dtype=dtype,
                                                device=device))
         if bias:

@@ -610,8 +610,8 @@ class Module:
         """Move every parameter and buffer to shared memory (``Tensor.share_memory_``), as
         PyTorch's: processes forked afterwards (Hogwild training) update the same values.
         Returns ``self``."""
-        for t in (*self.parameters(), *self.buffers()):
-            t.share_memory_()
+        from .._torch_methods import share_storages
+        share_storages([*self.parameters(), *self.buffers()])
         return self
 
     # --- state dict -------------------------------------------------------------------

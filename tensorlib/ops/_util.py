@@ -71,7 +71,8 @@ def weak_scalar(value, ref: Tensor, *, wrap: bool = False, fill: str | None = No
     comparisons do (``uint8 > -1`` compares with 255). Pass ``wrap=True`` only for ops that
     compute in the integer dtype; true division and float functions use the exact value in
     PyTorch. ``fill``: the name of a fill (setitem, ``fill_``, ``masked_fill``, ``where``),
-    which converts as PyTorch's ``checked_convert`` (:func:`fill_int`).
+    which converts as PyTorch's ``checked_convert`` (:func:`fill_int`): ints always, floats
+    going into an integer tensor too, except for ``where``, whose result is then float.
 
     >>> weak_scalar(200, tl.tensor([1], dtype=tl.int8), wrap=True)      # tensor(-56, int8)
     """
@@ -90,7 +91,12 @@ def weak_scalar(value, ref: Tensor, *, wrap: bool = False, fill: str | None = No
                 else:
                     value = wrap_int(int(value), dt)
     elif isinstance(value, (float, np.floating)):
-        dt = ref._data.dtype if kind == "f" else _dtypes.default_float
+        if fill is not None and fill != "where" and kind in "iu":
+            # a fill stores into the tensor's dtype (where promotes to float instead)
+            value = fill_int(value, ref._data.dtype, fill)
+            dt = ref._data.dtype
+        else:
+            dt = ref._data.dtype if kind == "f" else _dtypes.default_float
     else:
         raise TypeError(f"unsupported operand type {type(value).__name__}; expected a Tensor "
                         "or a Python number")
@@ -153,20 +159,48 @@ class ValueRangeError(InputError, OverflowError):
     """A number that does not fit the dtype it is stored in (PyTorch: RuntimeError)."""
 
 
-def fill_int(value: int, dtype, op: str) -> int:
-    """A Python int stored into the integer ``dtype`` by a fill, as PyTorch's
-    ``checked_convert``: a signed dtype takes its range only; an unsigned one also takes
-    -max..-1, wrapped (``uint8.fill_(-1)`` stores 255, ``fill_(-256)`` raises).
+def fill_int(value: int | float, dtype, op: str) -> int:
+    """A Python number stored into the integer ``dtype`` by a fill, as PyTorch's
+    ``checked_convert``: a signed dtype takes its range only; an unsigned one also takes the
+    ints -max..-1, wrapped (``uint8.fill_(-1)`` stores 255, ``fill_(-256)`` raises). A float
+    must be finite and within the range (``uint8.fill_(-1.0)``, ``int8.fill_(127.5)`` and
+    NaN raise) and is truncated toward zero (``int32.fill_(-2.7)`` stores -2).
 
     >>> fill_int(-1, np.uint8, "fill_")      # 255
     """
     info = np.iinfo(dtype)
-    if info.min <= value <= info.max:
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        # (a float compared with Python ints is exact, so 2.0**63 does not pass for int64)
+        if math.isfinite(v) and info.min <= v <= info.max:
+            return int(v)
+    elif info.min <= value <= info.max:
         return value
-    if info.min == 0 and -info.max <= value < 0:
+    elif info.min == 0 and -info.max <= value < 0:
         return value + (1 << info.bits)
     raise ValueRangeError(f"{op}: value {value} cannot be converted to type {np.dtype(dtype)} "
                           "without overflow")
+
+
+def check_alpha(alpha, dtype, op: str, *, negate: bool = False):
+    """``add``/``sub``'s ``alpha`` for a result of ``dtype``, checked as PyTorch's: an
+    integer or bool result refuses a float alpha, and an integer alpha must fit the dtype
+    as a fill value does (:func:`fill_int`; ``sub`` checks ``-alpha``, so int8
+    ``sub(alpha=-128)`` raises there too). Returns ``alpha`` converted (uint8: -1 is 255)."""
+    dt = np.dtype(dtype)
+    if dt.kind not in "iub":
+        return alpha
+    if isinstance(alpha, (float, np.floating)):
+        raise TypeError(f"{op}: for integral input tensors, argument alpha must not be a "
+                        f"floating point number (got {alpha!r} for dtype {dt})")
+    if isinstance(alpha, (bool, np.bool_)) != (dt.kind == "b"):
+        raise TypeError(f"{op}: a boolean alpha only goes with a boolean result, and a bool "
+                        f"result takes a boolean alpha only (got {alpha!r} for dtype {dt})")
+    if dt.kind == "b":
+        return alpha
+    fill_int(-int(alpha) if negate else int(alpha), dt, f"{op} (alpha)")
+    # (sub's alpha itself may sit just outside, as int8's 128; the product wraps the same)
+    return wrap_int(int(alpha), dt)
 
 
 _DEVICE_CONSTANTS: dict = {}

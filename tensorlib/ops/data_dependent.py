@@ -47,8 +47,8 @@ def _unique_ints(a, return_inverse: bool, return_counts: bool):
     return (values, *rest) if rest else values
 
 
-def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False,
-           dim: int | None = None, *, axis: int | None = None):
+def unique(input, sorted: bool = True, return_inverse: bool = False,
+           return_counts: bool = False, dim: int | None = None, *, axis: int | None = None):
     """The sorted unique values, optionally with the inverse indices (``values[inverse]``
     rebuilds ``x``) and the counts, in PyTorch's positional order
     (``torch.unique(input, sorted, return_inverse, return_counts, dim)``). With ``dim``
@@ -64,7 +64,7 @@ def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: 
             [2, 3]])
     """
     del sorted          # sorting is what makes the result independent of the backend
-    x = to_tensor(x)
+    x = to_tensor(input)
     if dim is not None:
         if axis is not None:
             raise TypeError("unique: got both axis= and dim=; pass one")
@@ -222,10 +222,11 @@ def _count_before(seq: Tensor, v: Tensor, right: bool) -> Tensor:
     return after.logical_not().sum(-1)
 
 
-def searchsorted(a, v, side: str | None = None, *, right: bool | None = None,
+def searchsorted(sorted_sequence, input, side: str | None = None, *, right: bool | None = None,
                  sorter=None, out_int32: bool = False) -> Tensor:
-    """Indices where the values ``v`` would be inserted into the sorted ``a`` to keep it
-    sorted, as ``torch.searchsorted(a, v, side=..., right=..., sorter=..., out_int32=...)``
+    """Indices where the values ``input`` would be inserted into ``sorted_sequence`` to keep
+    it sorted, as ``torch.searchsorted(sorted_sequence, input, side=..., right=...,
+    sorter=..., out_int32=...)``
     (NumPy's positional ``side`` too; default 'left'). ``side`` wins over ``right``, as
     PyTorch's: only ``side='left'`` with ``right=True`` is refused. See
     :func:`tensorlib.ops.search.searchsorted` for batched sequences; under ``tl.function``
@@ -235,6 +236,7 @@ def searchsorted(a, v, side: str | None = None, *, right: bool | None = None,
     >>> tl.searchsorted(tl.tensor([1., 2., 2., 5.]), tl.tensor([2.]), side="right")
     tensor([3])
     """
+    a, v = sorted_sequence, input
     if side is not None and right is not None:
         if side == "left" and right:
             raise InputError("searchsorted: side and right can't be set to opposites, got "

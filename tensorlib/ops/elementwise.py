@@ -12,9 +12,10 @@ from .. import _dtypes, _ops
 from .._apply import apply
 from .._tensor import Tensor
 from .registry import OpDef, register
-from ._util import (as_operands, bool_infer, elementwise_cost, float_infer, float_operands,
-                    half_opmath, half_opmath_operand, make_binary_infer, same_category,
-                    same_infer, to_float, to_tensor, torch_promote, unbroadcast)
+from ._util import (as_operands, bool_infer, check_alpha, elementwise_cost, float_infer,
+                    float_operands, half_opmath, half_opmath_operand, make_binary_infer,
+                    same_category, same_infer, to_float, to_tensor, torch_promote,
+                    unbroadcast)
 
 
 def _erf_cpu(x):
@@ -660,15 +661,17 @@ ADD, _add = _binary("add", ufunc="add", vjp=_add_vjp, saves=False)
 SUB, _sub = _binary("sub", ufunc="subtract", vjp=_sub_vjp, saves=False)
 
 
-def _scaled(a, b, alpha):
+def _scaled(a, b, alpha, op: str):
     # ``alpha * b`` computed in the result's dtype, as PyTorch: promoting first keeps
     # int32 * 2 or float16 * 3 from overflowing before meeting an int64/float64 ``a``
-    # (a Python int wraps into an integer tensor's dtype, as the product does in PyTorch)
+    # (a Python int wraps into an integer tensor's dtype, as the product does in PyTorch);
+    # alpha itself is checked against that dtype as PyTorch's (a float alpha for an integer
+    # result, or one that does not fit, raises)
     a, b = same_category(*as_operands(a, b, wrap=True))
     dt = np.result_type(a._data.dtype, b._data.dtype)
     if b._data.dtype != dt:
         b = b.astype(dt)
-    return a, b * alpha
+    return a, b * check_alpha(alpha, dt, op, negate=op == "sub")
 
 
 def add(input, other, *, alpha=None) -> Tensor:
@@ -676,7 +679,7 @@ def add(input, other, *, alpha=None) -> Tensor:
     scale of ``other``, default 1)."""
     if alpha is None or alpha == 1:
         return _add(input, other)
-    return _add(*_scaled(input, other, alpha))
+    return _add(*_scaled(input, other, alpha, "add"))
 
 
 def sub(input, other, *, alpha=None) -> Tensor:
@@ -684,7 +687,7 @@ def sub(input, other, *, alpha=None) -> Tensor:
     scale of ``other``, default 1)."""
     if alpha is None or alpha == 1:
         return _sub(input, other)
-    return _sub(*_scaled(input, other, alpha))
+    return _sub(*_scaled(input, other, alpha, "sub"))
 MUL, mul = _binary("mul", ufunc="multiply", vjp=_mul_vjp, saves="others")
 DIV, _true_divide = _binary("div", fwd=_div_fwd, vjp=_div_vjp)
 DIV.promote = False     # (the kernel promotes: see _div_fwd)

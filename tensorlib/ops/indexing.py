@@ -947,10 +947,12 @@ def masked_fill(x, mask, value) -> Tensor:
                      x if shape == tuple(x.shape) else x.broadcast_to(shape))
     if shape != tuple(x.shape):
         x = x.broadcast_to(shape)
-    if x.dtype.kind in "iu" and isinstance(value, (int, np.integer)) \
+    if x.dtype.kind in "iu" and isinstance(value, (int, float, np.integer, np.floating)) \
             and not isinstance(value, bool):
-        # (uint8 takes -1 as 255; 256 raises, as PyTorch, not as a kernel failure)
-        value = fill_int(int(value), x.dtype, "masked_fill")
+        # (uint8 takes -1 as 255; 256, NaN or 1e10 raise, as PyTorch, not as a kernel
+        # failure; a float is truncated toward zero)
+        value = fill_int(value if isinstance(value, (float, np.floating)) else int(value),
+                         x.dtype, "masked_fill")
     return apply(MASKED_FILL, x, mask, value=value)
 
 

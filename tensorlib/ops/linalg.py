@@ -135,9 +135,9 @@ OUTER = register(OpDef("outer", _outer_fwd, saves="others", promote=True,
                                          n.inputs[0] @ g if n.inputs[1]._rg else None)))
 
 
-def outer(a, b) -> Tensor:
-    """Outer product of two 1-D tensors."""
-    return apply(OUTER, *same_category(to_tensor(a), to_tensor(b)))
+def outer(input, vec2) -> Tensor:
+    """Outer product of two 1-D tensors (``torch.outer(input, vec2)``)."""
+    return apply(OUTER, *same_category(to_tensor(input), to_tensor(vec2)))
 
 
 # --- einsum ----------------------------------------------------------------------------
@@ -272,6 +272,11 @@ def _einsum_plan(subscripts: str, shapes: tuple):
 
 
 def _einsum_fwd(xp, *xs, subscripts):
+    if xp is np and np.result_type(*xs) == np.float16:
+        # float16 sums in float32 and rounds once, as matmul and PyTorch's CPU einsum
+        # (NumPy's einsum accumulates in float16: ~16x the error on a 256-long sum)
+        f32 = tuple(x.astype(np.float32) for x in xs)
+        return _einsum_fwd(xp, *f32, subscripts=subscripts).astype(np.float16)
     if xp is np and len(xs) > 1:
         plan = _einsum_plan(subscripts, tuple(x.shape for x in xs))
         if plan is False:

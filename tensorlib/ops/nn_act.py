@@ -178,10 +178,11 @@ def _axis(x: Tensor, axis, dim, op):
     return norm_axis(axis, x._data.ndim, op)
 
 
-def softmax(x, axis: int | None = None, *, dim: int | None = None, dtype=None) -> Tensor:
+def softmax(input, axis: int | None = None, *, dim: int | None = None, dtype=None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``axis`` (``dim`` is accepted as PyTorch's name; ``dtype``
     casts the input first, as PyTorch's). Without one, the last dim (with a warning for
     inputs of 3 or more dims, where PyTorch's deprecated implicit choice differs)."""
+    x = input
     if state.autocast is not None:
         return autocast_call(softmax, "softmax", x, axis, dim=dim, dtype=dtype)
     if dtype is not None:

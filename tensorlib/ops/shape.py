@@ -338,8 +338,17 @@ def permute(x, *axes, dims=None) -> Tensor:
     return transpose(x, axes)
 
 
-def swapaxes(x, axis1: int, axis2: int, *, _op: str = "swapaxes") -> Tensor:
-    """Exchange two axes (what PyTorch's ``transpose(x, dim0, dim1)`` does)."""
+def swapaxes(x, axis1: int | None = None, axis2: int | None = None, *,
+             axis0: int | None = None, _op: str = "swapaxes") -> Tensor:
+    """Exchange two axes (what PyTorch's ``transpose(x, dim0, dim1)`` does). NumPy's names
+    ``swapaxes(x, axis1, axis2)`` or PyTorch's keywords ``swapaxes(x, axis0=, axis1=)``."""
+    if axis0 is not None:       # PyTorch's spelling: axis0 and axis1 are the two axes
+        if axis2 is not None:
+            raise TypeError(f"{_op}: pass the axes as (axis1, axis2), NumPy's names, or as "
+                            "(axis0, axis1), PyTorch's, not axis0 with axis2")
+        axis1, axis2 = axis0, axis1
+    if axis1 is None or axis2 is None:
+        raise TypeError(f"{_op}: expects two axes, got axis1={axis1!r}, axis2={axis2!r}")
     x = to_tensor(x)
     nd = x.ndim
     a, b = norm_axis(axis1, nd, _op), norm_axis(axis2, nd, _op)

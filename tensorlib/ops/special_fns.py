@@ -268,13 +268,14 @@ def digamma(x) -> Tensor:
     return _unary(DIGAMMA, x)
 
 
-def polygamma(n: int, x) -> Tensor:
-    """The ``n``-th derivative of digamma, as ``torch.polygamma(n, x)``; n = 0 is digamma."""
+def polygamma(n: int, input) -> Tensor:
+    """The ``n``-th derivative of digamma, as ``torch.polygamma(n, input)``; n = 0 is
+    digamma."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"polygamma: n must be a non-negative integer, got {n!r}")
     if n == 0:
-        return digamma(x)
-    return apply(POLYGAMMA, to_float(to_tensor(x)), n=int(n))
+        return digamma(input)
+    return apply(POLYGAMMA, to_float(to_tensor(input)), n=int(n))
 
 
 def i0(x) -> Tensor:

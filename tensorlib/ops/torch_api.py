@@ -1122,6 +1122,23 @@ def to_dlpack(tensor):
     return to_tensor(tensor).__dlpack__()
 
 
+def trace(input, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+    """The sum of the main diagonal of a 2-d ``input`` (``torch.trace(input)``; NumPy's
+    ``offset``, ``axis1``, ``axis2`` too)."""
+    from .diagonal import trace as _trace
+    return _trace(input, offset, axis1, axis2)
+
+
+def equal(input, other) -> bool:
+    """Whether ``input`` and ``other`` have the same shape and values (``torch.equal``)."""
+    return _E.equal(input, other)
+
+
+def true_divide(input, other) -> Tensor:
+    """``input / other`` in floating point (``torch.true_divide``, an alias of ``div``)."""
+    return _E.true_divide(input, other)
+
+
 def _top_inplace(name: str):
     """``torch.<name>(input, ...)``: the Tensor method of that name (bound by
     ``tensorlib/_torch_methods.py``), as a function."""
@@ -1164,6 +1181,8 @@ def _exports() -> dict:
         "clamp": clamp, "clip": clamp,
     })
     out.update({"adjoint": adjoint, "get_device": get_device, "to_dlpack": to_dlpack})
+    # PyTorch's keyword names (trace(input=), equal(other=), true_divide(other=))
+    out.update({"trace": trace, "equal": equal, "true_divide": true_divide})
     del out["unfold"]           # Tensor.unfold only (torch.unfold_copy is the function)
     del out["sum_to_size"]      # a Tensor method only in torch
     return out

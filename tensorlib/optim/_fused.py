@@ -105,11 +105,33 @@ def sgd_foreach(params, state, lr, momentum, dampening, weight_decay, nesterov) 
     return rest
 
 
+def _zero_storage(g) -> None:
+    """Zero the memory ``g`` reads, in place as PyTorch's ``grad.zero_()``: an ``expand()``
+    view (read-only in NumPy) through a writable view of its base, so aliases see it too;
+    storage that cannot be written at all gets fresh zeros (the Tensor object is kept)."""
+    a = g._data
+    if a.flags.writeable:
+        a.fill(0)
+        return
+    root = a
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if root.flags.writeable:
+        off = a.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+        try:
+            np.ndarray(a.shape, a.dtype, buffer=root, offset=off, strides=a.strides).fill(0)
+            return
+        except (TypeError, ValueError, BufferError):    # root not exportable as a buffer
+            pass
+    g._data = np.zeros(a.shape, a.dtype)
+
+
 def zero_grads(params, set_to_none: bool) -> None:
-    """``zero_grad`` of ``params``: eagerly, each CPU gradient is replaced by its detached
-    alias and its storage zeroed with one NumPy call, as ``p.grad = p.grad.detach();
-    p.grad.zero_()`` does through the general in-place path (~10 us a parameter there); the
-    rest (graph capture, other devices, read-only storage) goes through that path."""
+    """``zero_grad`` of ``params``: eagerly, each CPU gradient is zeroed in place with one
+    NumPy call, the same Tensor object kept, as PyTorch's (a gradient with history is
+    detached in place first; an ``expand()``-ed gradient is zeroed through its base); the
+    rest (graph capture, other devices, a view with history) goes through
+    ``nn.utils.zero_grad_``."""
     from ..nn.utils import zero_grad_
     if set_to_none or _mode.tracer is not None:
         zero_grad_(params, set_to_none)
@@ -119,14 +141,13 @@ def zero_grads(params, set_to_none: bool) -> None:
         g = p.grad
         if g is None:
             continue
-        a = g._data
-        if type(a) is not np.ndarray or not a.flags.writeable:
+        if type(g._data) is not np.ndarray or (g._rg and g._base is not None):
             rest.append(p)
             continue
-        d = g.detach()
-        p.grad = d
-        a.fill(0)
-        d._version[0] += 1
+        if g._rg:
+            g.detach_()
+        _zero_storage(g)
+        g._version[0] += 1
     if rest:
         zero_grad_(rest, False)
 

@@ -29,6 +29,19 @@ def _check_padding(what: str, padding) -> str:
     return padding
 
 
+def _explicit_pads(what: str, padding) -> tuple:
+    """((top, bottom), (left, right)) of TF's explicit NHWC padding list."""
+    try:
+        p = [[int(a) for a in pair] for pair in padding]
+    except (TypeError, ValueError):
+        p = None
+    if p is None or len(p) != 4 or any(len(pair) != 2 for pair in p) \
+            or p[0] != [0, 0] or p[3] != [0, 0] or min(min(pair) for pair in p) < 0:
+        raise ValueError(f"{what}: explicit padding must be [[0, 0], [top, bottom], "
+                         f"[left, right], [0, 0]] of non-negative ints (NHWC), got {padding!r}")
+    return tuple(p[1]), tuple(p[2])
+
+
 def _same_pads(size: int, k: int, stride: int) -> tuple[int, int]:
     """TF1's SAME padding (before, after): an odd total puts the extra row/column at the
     bottom/right."""
@@ -82,17 +95,36 @@ class _NN:
     softmax_cross_entropy_with_logits_v2 = softmax_cross_entropy_with_logits
 
     @staticmethod
-    def conv2d(input, filter=None, strides=(1, 1, 1, 1), padding="SAME", name=None,
-               filters=None) -> Tensor:
-        """NHWC input, HWIO filter; SAME pads as TF1 (extra row/column bottom/right)."""
+    def conv2d(input, filter=None, strides=(1, 1, 1, 1), padding="SAME",
+               use_cudnn_on_gpu: bool = True, data_format: str = "NHWC", dilations=None,
+               name=None, filters=None) -> Tensor:
+        """NHWC input, HWIO filter; SAME pads as TF1 (extra row/column bottom/right), or
+        explicit ``padding=[[0, 0], [top, bottom], [left, right], [0, 0]]``;
+        ``dilations=[1, dh, dw, 1]``."""
+        del use_cudnn_on_gpu
         w = filter if filter is not None else filters
         st = _window("conv2d", "strides", strides, conv=True)
-        _check_padding("conv2d", padding)
+        dil = (1, 1) if dilations is None else _window("conv2d", "dilations", dilations,
+                                                      conv=True)
+        _nhwc("conv2d", data_format)
+        explicit = None
+        if isinstance(padding, (list, tuple)):
+            explicit = _explicit_pads("conv2d", padding)
+        else:
+            _check_padding("conv2d", padding)
 
         def fn(x, k):
             from ...nn import functional as F
-            xp, pad = _pad_nchw(x.permute(0, 3, 1, 2), (k.shape[0], k.shape[1]), st, padding)
-            return F.conv2d(xp, k.permute(3, 2, 0, 1), stride=st, padding=pad).permute(0, 2, 3, 1)
+            x = x.permute(0, 3, 1, 2)
+            if explicit is not None:
+                (t, b), (lft, r) = explicit
+                xp, pad = F.pad(x, (lft, r, t, b)), (0, 0)
+            else:
+                # a dilated kernel covers (k - 1) * d + 1 cells, which SAME pads for
+                eff = ((k.shape[0] - 1) * dil[0] + 1, (k.shape[1] - 1) * dil[1] + 1)
+                xp, pad = _pad_nchw(x, eff, st, padding)
+            return F.conv2d(xp, k.permute(3, 2, 0, 1), stride=st, padding=pad,
+                            dilation=dil).permute(0, 2, 3, 1)
         return _op(fn, [input, w], name or "Conv2D")
 
     @staticmethod

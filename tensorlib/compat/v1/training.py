@@ -172,7 +172,37 @@ def _rate(x):
     return x if isinstance(x, Tensor) else float(x)
 
 
+def _write_index(path: str, kept: list, index_name: str) -> None:
+    """TF1's text index of a checkpoint directory (paths relative to it)."""
+    import os
+    d = os.path.dirname(os.path.abspath(path))
+    rel = [os.path.relpath(os.path.abspath(k), d) for k in kept]
+    lines = [f'model_checkpoint_path: "{rel[-1]}"']
+    lines += [f'all_model_checkpoint_paths: "{r}"' for r in rel]
+    with open(os.path.join(d, index_name), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def latest_checkpoint(checkpoint_dir: str, latest_filename: str | None = None) -> str | None:
+    """The path of the last checkpoint a ``Saver`` saved in ``checkpoint_dir`` (read from
+    its ``checkpoint`` index file, as ``tf.train.latest_checkpoint``), or None."""
+    import os
+    import re
+    index = os.path.join(str(checkpoint_dir), latest_filename or "checkpoint")
+    if not os.path.isfile(index):
+        return None
+    with open(index) as f:
+        m = re.search(r'^model_checkpoint_path:\s*"(.*)"\s*$', f.read(), re.M)
+    if m is None:
+        return None
+    p = m.group(1)
+    p = p if os.path.isabs(p) else os.path.join(str(checkpoint_dir), p)
+    return p if os.path.exists(p) else None
+
+
 class _Train:
+    latest_checkpoint = staticmethod(latest_checkpoint)
+
     class GradientDescentOptimizer(_Optimizer):
         """``var -= learning_rate * grad``. The learning rate may be a fed placeholder."""
 
@@ -255,6 +285,8 @@ class _Train:
         ``{name in the file: variable}``."""
 
         def __init__(self, var_list=None, max_to_keep: int = 5, **_ignored):
+            self._max_to_keep = max_to_keep
+            self._kept: list[str] = []
             if var_list is None:
                 var_list = global_variables()
             if isinstance(var_list, dict):
@@ -266,9 +298,12 @@ class _Train:
                         raise ValueError(f"Saver: two variables are named '{v.name}'")
                     self._vars[v.name] = v
 
-        def save(self, sess: Session, save_path: str, global_step=None, **_ignored) -> str:
+        def save(self, sess: Session, save_path: str, global_step=None,
+                 latest_filename: str | None = None, **_ignored) -> str:
             """Write the values to ``save_path`` (``save_path-<step>`` with
-            ``global_step``, an int or a variable); returns the path written."""
+            ``global_step``, an int or a variable); returns the path written. As TF1, the
+            file ``checkpoint`` (``latest_filename``) of that directory then names it, which
+            :func:`latest_checkpoint` reads (old files are not deleted)."""
             path = str(save_path)
             if global_step is not None:
                 step = global_step if isinstance(global_step, (int, np.integer)) \
@@ -277,6 +312,10 @@ class _Train:
             arrays = {name: np.array(sess._read(v).detach().numpy(), copy=True)
                       for name, v in self._vars.items()}
             _tl.save(arrays, path)
+            self._kept = [k for k in self._kept if k != path] + [path]
+            if self._max_to_keep:
+                self._kept = self._kept[-self._max_to_keep:]
+            _write_index(path, self._kept, latest_filename or "checkpoint")
             return path
 
         def restore(self, sess: Session, save_path: str) -> None:
