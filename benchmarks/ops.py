@@ -199,7 +199,44 @@ def _shared(lib):
         ("nansum dim -1 (1024^2, 10% NaN)", lambda: lib.nansum(nan, -1)),
         ("mode dim -1 (64x4096 ints)", lambda: lib.mode(votes, -1)),
         ("cdist p=1, fwd+bwd (256x64, 256x64)", fb(lambda: lib.cdist(pa, pb, p=1), pa)),
-    ] + _rnn_inference(lib, rng)
+    ] + _rnn_inference(lib, rng) + _training_overhead(lib, rng)
+
+
+def _training_overhead(lib, rng):
+    """Session 18's performance trial: a 3-operand einsum and Bilinear, a full norm, the
+    optimizers' per-parameter cost, zero_grad without set_to_none, batch collation, a tiny op."""
+    def f32(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+    a, b, c = lib.tensor(f32(64, 32)), lib.tensor(f32(16, 32, 32)), lib.tensor(f32(64, 32))
+    bil, x2 = lib.nn.Bilinear(32, 32, 16), lib.tensor(f32(64, 32))
+    big, tiny = lib.tensor(f32(64, 256, 256)), lib.tensor(f32(16))
+
+    def with_grads(n, shape):
+        ps = [lib.nn.Parameter(lib.tensor(f32(*shape))) for _ in range(n)]
+        for p in ps:
+            p.grad = lib.tensor(f32(*shape))
+        return ps
+    sgd = lib.optim.SGD(with_grads(200, (64, 64)), lr=1e-3)
+    nadam = lib.optim.NAdam(with_grads(200, (64, 64)), lr=1e-3)
+    zero = lib.optim.SGD(with_grads(1000, (16,)), lr=1e-3)
+    rows = [lib.tensor(f32(784)) for _ in range(64)]
+    pairs = [(r, lib.tensor(i)) for i, r in enumerate(rows)]
+    collate = (lib.data.default_collate if lib is tl
+               else __import__("torch.utils.data").utils.data.default_collate)
+    return [
+        ("einsum bn,anm,bm->ba (64x32, 16x32x32, 64x32)",
+         lambda: lib.einsum("bn,anm,bm->ba", a, b, c)),
+        ("nn.Bilinear(32, 32, 16) on 64x32", lambda: bil(x2, x2)),
+        ("norm(), all of (64,256,256)", lambda: big.norm()),
+        ("SGD step, 200 params of 64x64", sgd.step),
+        ("NAdam step, 200 params of 64x64", nadam.step),
+        ("zero_grad(set_to_none=False), 1000 params of 16",
+         lambda: zero.zero_grad(set_to_none=False)),
+        ("stack 64 rows of 784", lambda: lib.stack(rows)),
+        ("default_collate 64 (row, 0-d) pairs", lambda: collate(pairs)),
+        ("relu, 16 elements", lambda: lib.relu(tiny)),
+        ("sum(), 16 elements", lambda: tiny.sum()),
+    ]
 
 
 def _rnn_inference(lib, rng):
