@@ -11,7 +11,8 @@ _COLORS = {"placeholder": "#cfe8ff", "variable": "#ffe2b3", "constant": "#e6e6e6
 
 def to_dot(g) -> str:
     """The graph as Graphviz source: ops as boxes, edges labelled with their types."""
-    lines = [f'digraph "{g.name}" {{', "  rankdir=TB;",
+    name = str(g.name).replace("\\", "\\\\").replace('"', '\\"')   # a quoted DOT ID
+    lines = [f'digraph "{name}" {{', "  rankdir=TB;",
              '  node [shape=box, style="rounded,filled", fillcolor="#ffffff", '
              'fontname="Helvetica", fontsize=10];',
              '  edge [fontname="Helvetica", fontsize=8, color="#555555"];']

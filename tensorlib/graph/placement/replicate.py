@@ -49,6 +49,14 @@ def data_parallel(graph: Graph, devices, *, shard: Iterable[int] | None = None,
     the parameters, the optimizer state and the update (default: the first of ``devices``;
     ``home="cpu"`` with ``devices`` all Ray workers keeps every replica remote).
 
+    The update equals the full-batch step's when the loss is a mean over the batch with
+    equal weight per example (``reduction='mean'`` without ``weight=`` or ignored targets),
+    since it averages the replicas' gradients, as PyTorch's DistributedDataParallel does.
+    With ``reduction='sum'`` each replica's gradient is its shard's sum, so the averaged
+    update is ``1 / len(devices)`` of the full batch's (scale the learning rate, or the loss,
+    by ``len(devices)``); with class weights or ``ignore_index`` each replica normalises by
+    its own shard's weight, so the loss is a mean of per-shard means.
+
     >>> with tl.capture(x, y) as step:          # x: one shard, e.g. 32 examples
     ...     opt.zero_grad(); loss = F.cross_entropy(model(x), y); loss.backward()
     ...     opt.step()
