@@ -271,18 +271,32 @@ def _from_traced(kind: str, size, fill, dt, traced) -> Tensor:
     return fill_traced(kind, size, fill, dt)
 
 
+def _layout_args(kind: str, layout=None, memory_format=None, pin_memory=False) -> None:
+    """PyTorch's layout arguments of the creation functions: tensorlib's tensors are dense,
+    strided and C-contiguous, so ``layout=tl.strided`` and any ``memory_format``
+    (``tl.channels_last`` too: the one layout serves every format, as ``contiguous()``) are
+    accepted as they are; ``pin_memory`` is for host-to-GPU copies (``x.pin_memory()``)."""
+    from .ops.torch_settings import memory_format as _format
+    if layout is not None and getattr(layout, "_name", None) != "strided":
+        raise ValueError(f"{kind}(): layout {layout!r} is not supported; tensorlib's "
+                         "tensors are dense and strided (tl.strided)")
+    if memory_format is not None and not isinstance(memory_format, _format):
+        raise TypeError(f"{kind}(): memory_format must be a tl memory format such as "
+                        f"tl.channels_last, got {memory_format!r}")
+    if not isinstance(pin_memory, bool):
+        raise TypeError(f"{kind}(): pin_memory must be a bool, got {pin_memory!r}")
+
+
 def _size_kw(kind: str, size: tuple, kw: dict) -> tuple:
     """The sizes given positionally or as PyTorch's ``size=`` keyword (a tuple or list),
-    never both; ``layout=tl.strided`` (the one layout there is) is accepted too."""
+    never both; ``layout=tl.strided`` (the one layout there is), ``memory_format=`` and
+    ``pin_memory=`` are accepted too (see :func:`_layout_args`)."""
     if not kw:
         return size
-    if "layout" in kw:
-        layout = kw.pop("layout")
-        if layout is not None and getattr(layout, "_name", None) != "strided":
-            raise ValueError(f"{kind}(): layout {layout!r} is not supported; tensorlib's "
-                             "tensors are dense and strided (tl.strided)")
-        if not kw:
-            return size
+    _layout_args(kind, kw.pop("layout", None), kw.pop("memory_format", None),
+                 kw.pop("pin_memory", False))
+    if not kw:
+        return size
     extra = sorted(set(kw) - {"size"})
     if extra:
         raise TypeError(f"{kind}() got an unexpected keyword argument {extra[0]!r}")
@@ -376,44 +390,53 @@ def batched_like(t: Tensor, out: Tensor) -> Tensor:
     return out
 
 
-def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, *,
+              layout=None, memory_format=None) -> Tensor:
     """Zeros with ``t``'s shape, and its dtype and device unless given."""
+    _layout_args("zeros_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
     return batched_like(t, zeros(t.shape, dtype=dt, device=dev, requires_grad=requires_grad))
 
 
-def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, *,
+              layout=None, memory_format=None) -> Tensor:
     """Ones with ``t``'s shape, and its dtype and device unless given."""
+    _layout_args("ones_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
     return batched_like(t, ones(t.shape, dtype=dt, device=dev, requires_grad=requires_grad))
 
 
-def empty_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def empty_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, *,
+              layout=None, memory_format=None) -> Tensor:
     """Uninitialised values with ``t``'s shape, and its dtype and device unless given."""
+    _layout_args("empty_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
     return batched_like(t, empty(t.shape, dtype=dt, device=dev, requires_grad=requires_grad))
 
 
 def full_like(t: Tensor, fill_value, dtype=None, device=None,
-              requires_grad: bool = False) -> Tensor:
+              requires_grad: bool = False, *, layout=None, memory_format=None) -> Tensor:
     """``fill_value`` with ``t``'s shape, and its dtype and device unless given (so
     ``full_like(int_tensor, 0.5)`` is zeros)."""
+    _layout_args("full_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
     return batched_like(t, full(t.shape, fill_value, dtype=dt, device=dev,
                                 requires_grad=requires_grad))
 
 
 def rand_like(t: Tensor, generator: Generator | None = None, dtype=None, device=None,
-              requires_grad: bool = False) -> Tensor:
+              requires_grad: bool = False, *, layout=None, memory_format=None) -> Tensor:
     """Uniform on [0, 1), with ``t``'s shape, floating dtype and device."""
+    _layout_args("rand_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
     return rand(*t.shape, generator=generator, dtype=_float_like(dt, dtype), device=dev,
                 requires_grad=requires_grad)
 
 
 def randn_like(t: Tensor, generator: Generator | None = None, dtype=None, device=None,
-               requires_grad: bool = False) -> Tensor:
+               requires_grad: bool = False, *, layout=None, memory_format=None) -> Tensor:
     """Standard normal, with ``t``'s shape, floating dtype and device."""
+    _layout_args("randn_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
     return randn(*t.shape, generator=generator, dtype=_float_like(dt, dtype, "randn_like"),
                  device=dev, requires_grad=requires_grad)

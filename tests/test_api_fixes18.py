@@ -526,3 +526,29 @@ def test_creation_accepts_the_strided_layout():
     assert tl.ones(size=(2,), layout=tl.strided).shape == (2,)
     with pytest.raises(ValueError, match="layout"):
         tl.zeros(2, layout="sparse_coo")
+
+
+def test_memory_format_pin_memory_and_in_order_are_accepted():
+    x = tl.ones(2, 3, 4, 5)
+    for f in (tl.zeros_like, tl.ones_like, tl.empty_like, tl.rand_like, tl.randn_like):
+        assert f(x, memory_format=tl.channels_last).shape == x.shape
+    assert tl.full_like(x, 2.0, memory_format=tl.preserve_format).shape == x.shape
+    assert tl.empty(2, 3, memory_format=tl.contiguous_format, pin_memory=False).shape == (2, 3)
+    with pytest.raises(TypeError, match="memory_format"):
+        tl.zeros_like(x, memory_format="channels_last")
+    dl = tl.data.DataLoader(list(range(10)), batch_size=4, in_order=False)
+    assert [b.tolist() for b in dl] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def test_clip_grad_norm_on_an_overflow_step_is_quiet():
+    import warnings
+    p = nn.Parameter(tl.ones(3))
+    p.grad = tl.tensor([float("inf"), 1.0, 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        total = tl.nn.utils.clip_grad_norm_([p], 1.0)
+    pt = torch.nn.Parameter(torch.ones(3))
+    pt.grad = torch.tensor([float("inf"), 1.0, 2.0])
+    want = torch.nn.utils.clip_grad_norm_([pt], 1.0)
+    assert float(total) == float(want)
+    np.testing.assert_array_equal(p.grad.numpy(), pt.grad.numpy())

@@ -151,7 +151,12 @@ class DataLoader:
                  worker_init_fn: Callable[[int], Any] | None = None, sampler=None,
                  batch_sampler=None, prefetch_factor: int | None = None,
                  persistent_workers: bool = False, timeout: float = 0,
-                 multiprocessing_context=None):
+                 multiprocessing_context=None, in_order: bool = True,
+                 pin_memory_device: str = ""):
+        # PyTorch's in_order=False lets workers' batches come back as they finish; here
+        # they always come in order, which that setting permits (pin_memory_device: the
+        # device pin_memory prepares for, as PyTorch's)
+        self.in_order, self.pin_memory_device = bool(in_order), str(pin_memory_device)
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
                                        or batch_size <= 0):
             raise ValueError(f"DataLoader: batch_size must be a positive integer, "

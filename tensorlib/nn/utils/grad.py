@@ -6,6 +6,8 @@ import types
 import warnings
 from collections.abc import Iterable
 
+import numpy as np
+
 from ..._tensor import Tensor
 from ...autograd.mode import no_grad
 
@@ -93,9 +95,12 @@ def clip_grads_with_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float
         # norm is within max_norm changes nothing)
         coef = (float(max_norm) / (total_norm + 1e-6)).clip(max=1.0)
         dev = coef.device
-        for g in grads:
-            g.mul_(coef if g.device == dev and g.dtype == coef.dtype
-                   else coef.to(g.device).astype(g.dtype))
+        # a non-finite norm (a GradScaler overflow step) makes inf * 0 = NaN, as PyTorch,
+        # without NumPy's warning
+        with np.errstate(invalid="ignore", over="ignore"):
+            for g in grads:
+                g.mul_(coef if g.device == dev and g.dtype == coef.dtype
+                       else coef.to(g.device).astype(g.dtype))
 
 
 def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,
