@@ -7,7 +7,10 @@ wins inside the block.
 """
 from __future__ import annotations
 
+import os
 import threading
+
+import numpy as np
 
 from .._device import CPU, Device, current_scope
 
@@ -19,6 +22,8 @@ __all__ = [
     "is_deterministic_algorithms_warn_only_enabled", "is_warn_always_enabled",
     "set_anomaly_enabled", "set_default_device", "set_deterministic_debug_mode",
     "set_float32_matmul_precision", "set_warn_always", "use_deterministic_algorithms",
+    "set_default_tensor_type", "set_num_interop_threads", "get_num_interop_threads",
+    "set_flush_denormal", "typename",
 ]
 
 
@@ -168,3 +173,75 @@ def set_warn_always(b: bool) -> None:
 def is_warn_always_enabled() -> bool:
     """What :func:`set_warn_always` set (False by default)."""
     return _settings.warn_always
+
+
+def set_default_tensor_type(t) -> None:
+    """Deprecated in PyTorch (use ``set_default_dtype``): ``'torch.FloatTensor'``,
+    ``'torch.DoubleTensor'`` or ``'torch.HalfTensor'`` (or ``tl.FloatTensor``, ...) set the
+    default float dtype. A CUDA type name is refused: use ``set_default_device``."""
+    import warnings
+
+    from .. import _dtypes as dtypes
+    name = t if isinstance(t, str) else getattr(t, "__name__", None)
+    if not isinstance(name, str):
+        raise TypeError(f"set_default_tensor_type: expected a type name such as "
+                        f"'torch.FloatTensor', got {t!r}")
+    warnings.warn("set_default_tensor_type() is deprecated as of PyTorch 2.1, please use "
+                  "tl.set_default_dtype() instead", UserWarning, stacklevel=2)
+    if ".cuda." in name:
+        raise ValueError(f"set_default_tensor_type: {name} would also make CUDA the default "
+                         "device; use tl.set_default_dtype and tl.set_default_device")
+    floats = {"FloatTensor": dtypes.float32, "DoubleTensor": dtypes.float64,
+              "HalfTensor": dtypes.float16}
+    short = name.rsplit(".", 1)[-1]
+    if short not in floats:
+        raise TypeError(f"set_default_tensor_type: only floating-point types are supported "
+                        f"as the default type (FloatTensor, DoubleTensor, HalfTensor), got "
+                        f"{name!r}")
+    from .. import set_default_dtype
+    set_default_dtype(floats[short])
+
+
+_interop_threads: list = []     # the value set, once, as PyTorch allows
+
+
+def set_num_interop_threads(num: int) -> None:
+    """Accepted for ported start-up code (``torch.set_num_interop_threads``): tensorlib runs
+    independent ops one after another, so the value is only stored and reported by
+    :func:`get_num_interop_threads`. As PyTorch's, it can be set once."""
+    if not isinstance(num, (int, np.integer)) or isinstance(num, bool) or num < 1:
+        raise ValueError(f"set_num_interop_threads: expected a positive integer, got {num!r}")
+    if _interop_threads:
+        raise RuntimeError("set_num_interop_threads: the number of interop threads can be set "
+                           "only once (as PyTorch's)")
+    _interop_threads.append(int(num))
+
+
+def get_num_interop_threads() -> int:
+    """The value given to :func:`set_num_interop_threads`, else the CPU count (PyTorch's
+    default)."""
+    return _interop_threads[0] if _interop_threads else (os.cpu_count() or 1)
+
+
+def set_flush_denormal(mode: bool) -> bool:
+    """``torch.set_flush_denormal``: tensorlib's NumPy kernels cannot switch the CPU to
+    flushing denormals, so it returns False (PyTorch's answer where it is unsupported) and
+    changes nothing."""
+    return False
+
+
+def typename(obj) -> str:
+    """A type name (``torch.typename``): a tensor's ``x.type()`` (``'torch.FloatTensor'``),
+    else the object's (or its class's) module-qualified name."""
+    from .._tensor import Tensor
+    if isinstance(obj, Tensor):
+        return obj.type()
+    module = getattr(obj, "__module__", "") or ""
+    if hasattr(obj, "__qualname__"):
+        qualname = obj.__qualname__
+    elif hasattr(obj, "__name__"):
+        qualname = obj.__name__
+    else:
+        module = obj.__class__.__module__ or ""
+        qualname = obj.__class__.__qualname__
+    return qualname if module in ("", "builtins") else f"{module}.{qualname}"
