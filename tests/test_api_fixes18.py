@@ -60,7 +60,9 @@ def test_data_parallel_several_gpus_refused(monkeypatch):
     from tensorlib import cuda
     monkeypatch.setattr(cuda, "is_available", lambda: True)
     monkeypatch.setattr(cuda, "device_count", lambda: 2)
-    with pytest.raises(ValueError, match="cannot split a batch"):
+    # the default runs the whole batch on cuda:0 (with a warning); this module is on the CPU
+    with pytest.warns(UserWarning, match="whole batch"), \
+            pytest.raises(RuntimeError, match="parameters and buffers on device cuda:0"):
         nn.DataParallel(nn.Linear(2, 2))
     with pytest.raises(ValueError, match="2 GPUs"):
         nn.DataParallel(nn.Linear(2, 2), device_ids=[0, "cuda:1"])

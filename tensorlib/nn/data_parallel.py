@@ -52,10 +52,11 @@ class DataParallel(Module):
     one device: ``forward`` calls ``module``; ``state_dict`` keys start with ``module.``.
 
     Without a CUDA GPU, ``device_ids`` and ``output_device`` are ignored (PyTorch's
-    behaviour: ``device_ids`` becomes ``[]``). With GPUs, ``device_ids`` (default: all) must
-    name one GPU, which the inputs are moved to (the module's parameters must already be
-    there, as PyTorch requires); several raise a ValueError, since splitting a batch
-    over GPUs needs processes tensorlib does not start.
+    behaviour: ``device_ids`` becomes ``[]``). With GPUs, the inputs are moved to the first
+    (the module's parameters must already be there, as PyTorch requires): by default
+    (``device_ids=None``) the whole batch runs there, with a warning when there are several
+    GPUs (the same results, without PyTorch's split); naming several GPUs raises a
+    ValueError, since splitting a batch over GPUs needs processes tensorlib does not start.
 
     >>> model = nn.DataParallel(nn.Linear(4, 2))
     >>> list(model.state_dict())
@@ -76,8 +77,15 @@ class DataParallel(Module):
             self.output_device = None
             self.src_device_obj = None
             return
-        ids = (list(range(cuda.device_count())) if device_ids is None
-               else [_index(d, "device_ids") for d in device_ids])
+        if device_ids is None:
+            ids = [0]
+            if cuda.device_count() > 1:
+                import warnings
+                warnings.warn(f"DataParallel: {cuda.device_count()} GPUs, but tensorlib runs "
+                              "the whole batch on cuda:0 in this process (run one process per "
+                              "GPU with tl.distributed to use them all)", stacklevel=2)
+        else:
+            ids = [_index(d, "device_ids") for d in device_ids]
         if len(ids) > 1:
             raise ValueError(
                 f"DataParallel: device_ids {ids} name {len(ids)} GPUs, but tensorlib runs one "
