@@ -1805,3 +1805,33 @@ def transpose_copy_planes(const floating[:, :, :, :] src, floating[:, :, :, :] d
                     for i in range(i0, i1):
                         for j in range(j0, j1):
                             d[i * dr + j * dc] = s[i * sr + j * sc]
+
+
+# --- float16 <-> float32 (F16C) ---------------------------------------------------------------
+cdef extern from "_half.h" nogil:
+    int tl_half_to_float(const unsigned short *src, float *dst, Py_ssize_t n)
+    int tl_float_to_half(const float *src, unsigned short *dst, Py_ssize_t n)
+
+
+def half_to_float(const unsigned short[::1] src, float[::1] dst) -> bool:
+    """Convert float16 values (their bits, a uint16 view) into float32 ``dst`` with the
+    CPU's F16C instructions; False (nothing written) where the CPU lacks them."""
+    if src.shape[0] != dst.shape[0]:
+        raise ValueError("half_to_float: src and dst lengths differ")
+    cdef int done
+    with nogil:
+        done = tl_half_to_float(&src[0] if src.shape[0] else NULL,
+                                &dst[0] if dst.shape[0] else NULL, src.shape[0])
+    return bool(done)
+
+
+def float_to_half(const float[::1] src, unsigned short[::1] dst) -> bool:
+    """Convert float32 values into float16 bits (a uint16 view of the result), rounding to
+    nearest even as NumPy; False (nothing written) where the CPU lacks F16C."""
+    if src.shape[0] != dst.shape[0]:
+        raise ValueError("float_to_half: src and dst lengths differ")
+    cdef int done
+    with nogil:
+        done = tl_float_to_half(&src[0] if src.shape[0] else NULL,
+                                &dst[0] if dst.shape[0] else NULL, src.shape[0])
+    return bool(done)
