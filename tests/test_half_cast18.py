@@ -58,3 +58,35 @@ def test_kernel_checks_lengths():
         _ops.half_to_float(np.zeros(3, np.uint16), np.zeros(4, np.float32))
     with pytest.raises(ValueError, match="lengths"):
         _ops.float_to_half(np.zeros(3, np.float32), np.zeros(2, np.uint16))
+
+
+@pytest.mark.parametrize("name", ["relu", "gelu", "silu", "sigmoid", "tanh", "softplus", "elu",
+                                  "hardswish", "hardsigmoid", "mish", "leaky_relu", "relu6",
+                                  "selu", "celu", "hardtanh"])
+def test_float16_activations_compute_in_float32_as_pytorch(name):
+    torch = pytest.importorskip("torch")
+    x = (np.random.default_rng(0).standard_normal(1000) * 3).astype(np.float16)
+    got = getattr(tl.nn.functional, name)(tl.tensor(x))
+    want = getattr(torch.nn.functional, name)(torch.tensor(x))
+    assert got.dtype == np.float16
+    if name == "gelu":      # float32 erf polynomials differ in the last bit: one float16 ulp
+        np.testing.assert_allclose(got.numpy().astype(np.float32),
+                                   want.numpy().astype(np.float32), rtol=1e-3, atol=1e-7)
+    else:
+        np.testing.assert_array_equal(got.numpy(), want.numpy())   # one rounding, as PyTorch
+
+
+def test_float16_activation_gradient_and_in_place_form():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(1).standard_normal(512).astype(np.float16)
+    a = tl.tensor(x, requires_grad=True)
+    tl.nn.functional.gelu(a).sum().backward()
+    t = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.gelu(t).sum().backward()
+    assert a.grad.dtype == np.float16
+    np.testing.assert_allclose(a.grad.numpy().astype(np.float32),
+                               t.grad.numpy().astype(np.float32), atol=2e-3)
+    y = tl.tensor(x)
+    out = tl.nn.functional.relu(y, inplace=True)
+    assert out is y and y.dtype == np.float16
+    np.testing.assert_array_equal(y.numpy(), np.maximum(x, np.float16(0)))

@@ -35,6 +35,7 @@ from ..ops.nn_pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_ma
                            max_pool1d, max_pool2d)
 from ..ops.nn_unfold import fold, unfold
 from ..ops.nn_resample import interpolate, pad, pixel_shuffle, pixel_unshuffle
+from ..ops.nn_util import half_activation
 from ..ops.nn_rnn import gru_cell, lstm_cell
 
 __all__ = [
@@ -78,8 +79,12 @@ _accept_half()
 # --- PyTorch spellings over the functions above ---------------------------------------------
 # (defined after _accept_half, so they wrap the float16-accepting forms)
 
-_relu, _relu6, _elu, _celu, _selu, _leaky_relu = relu, relu6, elu, celu, selu, leaky_relu
-_hardtanh, _hardsigmoid, _hardswish, _silu, _mish = hardtanh, hardsigmoid, hardswish, silu, mish
+# float16 activations compute in float32 and round once (as PyTorch's CPU kernels; F16C casts)
+_relu, _relu6, _elu, _celu, _selu, _leaky_relu = (
+    half_activation(f) for f in (relu, relu6, elu, celu, selu, leaky_relu))
+_hardtanh, _hardsigmoid, _hardswish, _silu, _mish = (
+    half_activation(f) for f in (hardtanh, hardsigmoid, hardswish, silu, mish))
+gelu, sigmoid, softplus, tanh = (half_activation(f) for f in (gelu, sigmoid, softplus, tanh))
 _dropout, _dropout1d, _dropout2d, _dropout3d = dropout, dropout1d, dropout2d, dropout3d
 
 
