@@ -90,3 +90,20 @@ def test_float16_activation_gradient_and_in_place_form():
     out = tl.nn.functional.relu(y, inplace=True)
     assert out is y and y.dtype == np.float16
     np.testing.assert_array_equal(y.numpy(), np.maximum(x, np.float16(0)))
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "truediv"])
+def test_float16_tensor_arithmetic_matches_numpy_and_pytorch(op):
+    import operator
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((64, 32)).astype(np.float16)
+    b = (rng.standard_normal((64, 32)) + 3).astype(np.float16)
+    f = getattr(operator, op)
+    got = f(tl.tensor(a), tl.tensor(b))
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got.numpy(), f(a, b))
+    np.testing.assert_array_equal(got.numpy(), f(torch.tensor(a), torch.tensor(b)).numpy())
+    x = tl.tensor(a, requires_grad=True)            # gradients flow back in float16
+    f(x, tl.tensor(b)).sum().backward()
+    assert x.grad.dtype == np.float16
