@@ -223,6 +223,9 @@ def _training_overhead(lib, rng):
     pairs = [(r, lib.tensor(i)) for i, r in enumerate(rows)]
     collate = (lib.data.default_collate if lib is tl
                else __import__("torch.utils.data").utils.data.default_collate)
+    h = lib.tensor(f32(16, 32, 16, 16)).half()          # what autocast feeds between convs
+    h2 = lib.tensor(f32(16, 32, 16, 16)).half()
+    bn16 = lib.nn.BatchNorm2d(32).half()
     return [
         ("einsum bn,anm,bm->ba (64x32, 16x32x32, 64x32)",
          lambda: lib.einsum("bn,anm,bm->ba", a, b, c)),
@@ -236,6 +239,11 @@ def _training_overhead(lib, rng):
         ("default_collate 64 (row, 0-d) pairs", lambda: collate(pairs)),
         ("relu, 16 elements", lambda: lib.relu(tiny)),
         ("sum(), 16 elements", lambda: tiny.sum()),
+        ("float16 -> float32 cast, 131k", lambda: h.float()),
+        ("F.relu float16, 131k", lambda: lib.nn.functional.relu(h)),
+        ("F.gelu float16, 131k", lambda: lib.nn.functional.gelu(h)),
+        ("float16 + float16, 131k", lambda: h + h2),
+        ("BatchNorm2d float16, train (16,32,16,16)", lambda: bn16(h)),
     ]
 
 
