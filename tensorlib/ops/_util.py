@@ -57,8 +57,7 @@ def one_of(op: str, name: str, value, alias_name: str, alias):
     if alias is None:
         return value
     if value is not None:
-        raise TypeError(f"{op}: got both {name} and {alias_name}=; they are the same "
-                        "argument, pass one")
+        raise TypeError(f"{op}: got both {name}= and {alias_name}=; pass one")
     return alias
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from .._tensor import Tensor, _wrap
 from ..backends import xp_for
 from ..errors import InputError, ShapeError
-from ._util import norm_axis, to_tensor
+from ._util import norm_axis, one_of, to_tensor
 from . import search as _search
 from ..autograd.mode import state
 
@@ -65,10 +65,7 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,
     """
     del sorted          # sorting is what makes the result independent of the backend
     x = to_tensor(input)
-    if dim is not None:
-        if axis is not None:
-            raise TypeError("unique: got both axis= and dim=; pass one")
-        axis = dim
+    axis = one_of("unique", "axis", axis, "dim", dim)
     if axis is not None:
         if x.ndim == 0:
             raise ValueError(f"unique: dim={axis} given for a 0-d tensor")

@@ -873,15 +873,12 @@ def take(x, indices, axis: int | None = None) -> Tensor:
     return apply(TAKE, x, indices, axis=norm_axis(axis, x.ndim, "take"))
 
 
-def _one_of(op: str, name, value, alias, alias_value):
-    """A required argument given under its NumPy name or its PyTorch alias, not both."""
-    if alias_value is None:
-        if value is None:
-            raise TypeError(f"{op}: missing argument {alias!r} (or {name!r})")
-        return value
-    if value is not None:
-        raise TypeError(f"{op}: got both {name!r} and {alias!r}; they are the same argument")
-    return alias_value
+def _required(op: str, name, value, alias, alias_value):
+    """A required argument given under its NumPy name or its PyTorch alias (``one_of``)."""
+    value = one_of(op, name, value, alias, alias_value)
+    if value is None:
+        raise TypeError(f"{op}: missing argument {alias!r} (or {name!r})")
+    return value
 
 
 def index_select(x, axis: int | None = None, indices=None, *, dim: int | None = None,
@@ -895,8 +892,8 @@ def index_select(x, axis: int | None = None, indices=None, *, dim: int | None = 
 
     ``dim=`` / ``index=`` are PyTorch's names for ``axis`` / ``indices``.
     """
-    axis = _one_of("index_select", "axis", axis, "dim", dim)
-    indices = _one_of("index_select", "indices", indices, "index", index)
+    axis = _required("index_select", "axis", axis, "dim", dim)
+    indices = _required("index_select", "indices", indices, "index", index)
     x, indices = to_tensor(x), to_tensor(indices)
     if indices.ndim == 0:       # PyTorch keeps the dim: (3, 4) with a 0-d index is (1, 4)
         indices = indices.reshape((1,))
@@ -1093,10 +1090,7 @@ def index_add(x, indices=None, src=None, axis=None, *, dim: int | None = None, i
         if d is None or idx is None or s is None:
             raise TypeError("index_add: PyTorch's order needs dim, index and source")
         return _torch_index_add(x, d, idx, s, alpha)
-    if dim is not None:
-        if axis is not None:
-            raise TypeError("index_add: got both axis= and dim=; pass one")
-        axis = dim
+    axis = one_of("index_add", "axis", axis, "dim", dim)
     x, indices, src = to_tensor(x), to_tensor(indices), to_tensor(src)
     axis = 0 if axis is None else axis
     return apply(INDEX_ADD, x, indices, src, axis=norm_axis(axis, x.ndim, "index_add"))

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .._tensor import Tensor
-from ._util import check_alloc, host_values, norm_axis, to_tensor
+from ._util import check_alloc, host_values, norm_axis, one_of, to_tensor
 
 
 def _axes(a, ndim: int, op: str) -> list[int]:
@@ -89,10 +89,7 @@ def repeat_interleave(x, repeats=None, axis: int | None = None, *, dim: int | No
         _check_output_size(output_size, out.shape[0])
         return out
     x = to_tensor(x)
-    if dim is not None:
-        if axis is not None:
-            raise TypeError("repeat_interleave: got both axis= and dim=; pass one")
-        axis = dim
+    axis = one_of("repeat_interleave", "axis", axis, "dim", dim)
     if axis is None:
         x, axis = x.reshape(-1), 0
     ax = norm_axis(axis, x.ndim, "repeat_interleave")

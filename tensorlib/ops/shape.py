@@ -242,10 +242,7 @@ def squeeze(x, axis=None, *, dim=None) -> Tensor:
     ``dim=`` is PyTorch's name). A named axis of another size stays, as in PyTorch
     (``x.squeeze(-1)`` on an already squeezed tensor is a no-op)."""
     x = to_tensor(x)
-    if dim is not None:
-        if axis is not None:
-            raise TypeError("squeeze: got both axis= and dim=; pass one")
-        axis = dim
+    axis = one_of("squeeze", "axis", axis, "dim", dim)
     if axis is None:
         axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
     else:
@@ -907,10 +904,7 @@ def flip(x, axis=None, *, dims=None) -> Tensor:
     """Reverse the order of elements along ``axis`` (int or tuple; every axis when None, as
     NumPy; ``dims=`` is PyTorch's name). A new tensor, as PyTorch's (NumPy's is a view)."""
     x = to_tensor(x)
-    if dims is not None:
-        if axis is not None:
-            raise TypeError("flip: got both axis= and dims=; pass one")
-        axis = dims
+    axis = one_of("flip", "axis", axis, "dims", dims)
     return apply(FLIP, x, axis=norm_axes(axis, x.ndim, "flip"))
 
 
@@ -1229,10 +1223,7 @@ def narrow(x, dim: int | None = None, start: int | None = None, length: int | No
     """``length`` elements of ``x`` along ``dim`` from ``start`` (negative counts from the
     end), as ``torch.narrow``: a view (basic slicing). ``dimension=`` is the Tensor
     method's PyTorch name for ``dim``."""
-    if dimension is not None:
-        if dim is not None:
-            raise TypeError("narrow: got both dim and dimension=; they are the same argument")
-        dim = dimension
+    dim = one_of("narrow", "dim", dim, "dimension", dimension)
     if dim is None or start is None or length is None:
         raise TypeError("narrow: needs dim, start and length")
     x = to_tensor(x)
