@@ -81,10 +81,8 @@ def _is_contiguous(self, memory_format=None) -> bool:
     ``memory_format`` (``tl.channels_last``...) is accepted: tensorlib keeps one layout, in
     which ``contiguous(memory_format=...)`` leaves a tensor, so that layout counts as every
     format's."""
-    from .ops.torch_settings import memory_format as _format
-    if memory_format is not None and not isinstance(memory_format, _format):
-        raise TypeError(f"is_contiguous: memory_format must be a tl memory format such as "
-                        f"tl.channels_last, got {memory_format!r}")
+    from .ops.torch_settings import check_memory_format
+    check_memory_format("is_contiguous", memory_format)
     return bool(self._data.flags.c_contiguous)
 
 

@@ -237,9 +237,15 @@ def from_dlpack(obj) -> Tensor:
     return _wrap(arr, Device(f"cuda:{arr.device.id}"), False, None, 0)
 
 
-def _shape(size) -> tuple[int, ...]:
+def _flat(size) -> tuple:
+    """The sizes given as varargs ``(2, 3)`` or as one tuple or list ``((2, 3),)``."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = tuple(size[0])
+        return tuple(size[0])
+    return tuple(size)
+
+
+def _shape(size) -> tuple[int, ...]:
+    size = _flat(size)
     out = []
     for s in size:
         if isinstance(s, Tensor):
@@ -259,9 +265,7 @@ def _shape(size) -> tuple[int, ...]:
 def _traced_sizes(size) -> list:
     """The sizes in ``size`` read from a None dim while capturing (TracedSize)."""
     from .graph.tracer import TracedSize
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = tuple(size[0])
-    return [(i, s) for i, s in enumerate(size) if isinstance(s, TracedSize)]
+    return [(i, s) for i, s in enumerate(_flat(size)) if isinstance(s, TracedSize)]
 
 
 def _from_traced(kind: str, size, fill, dt, traced) -> Tensor:
@@ -276,13 +280,11 @@ def _layout_args(kind: str, layout=None, memory_format=None, pin_memory=False) -
     strided and C-contiguous, so ``layout=tl.strided`` and any ``memory_format``
     (``tl.channels_last`` too: the one layout serves every format, as ``contiguous()``) are
     accepted as they are; ``pin_memory`` is for host-to-GPU copies (``x.pin_memory()``)."""
-    from .ops.torch_settings import memory_format as _format
+    from .ops.torch_settings import check_memory_format
     if layout is not None and getattr(layout, "_name", None) != "strided":
         raise ValueError(f"{kind}(): layout {layout!r} is not supported; tensorlib's "
                          "tensors are dense and strided (tl.strided)")
-    if memory_format is not None and not isinstance(memory_format, _format):
-        raise TypeError(f"{kind}(): memory_format must be a tl memory format such as "
-                        f"tl.channels_last, got {memory_format!r}")
+    check_memory_format(f"{kind}()", memory_format)
     if not isinstance(pin_memory, bool):
         raise TypeError(f"{kind}(): pin_memory must be a bool, got {pin_memory!r}")
 
@@ -668,10 +670,9 @@ def _drawn(size) -> tuple:
     dims (TracedSize, ``x.shape[0] * 2`` too) as run-time expressions over their source
     tensors (:func:`tensorlib.graph.sizes.lower`): the graph's draw follows the batch.
     Returns (shape, sizes, sources)."""
-    if state.tracer is not None and _traced_sizes(tuple(size)):
+    size = _flat(size)
+    if state.tracer is not None and _traced_sizes(size):
         from .graph.sizes import lower
-        if len(size) == 1 and isinstance(size[0], (tuple, list)):
-            size = tuple(size[0])
         plain, sizes, srcs = lower(size)
         return _shape(plain), sizes, srcs
     return _shape(size), (), []

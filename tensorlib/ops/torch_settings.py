@@ -39,6 +39,14 @@ class memory_format:
         return f"tensorlib.{self.name}"
 
 
+def check_memory_format(op: str, fmt) -> None:
+    """``fmt`` is None or one of the memory formats (``tl.channels_last``...): tensorlib keeps
+    one layout, which serves every format, so there is nothing else to check."""
+    if fmt is not None and not isinstance(fmt, memory_format):
+        raise TypeError(f"{op}: memory_format must be a tl memory format such as "
+                        f"tl.channels_last, got {fmt!r}")
+
+
 contiguous_format = memory_format("contiguous_format")
 preserve_format = memory_format("preserve_format")
 channels_last = memory_format("channels_last")
