@@ -1816,8 +1816,7 @@ cdef extern from "_half.h" nogil:
 def half_to_float(const unsigned short[::1] src, float[::1] dst) -> bool:
     """Convert float16 values (their bits, a uint16 view) into float32 ``dst`` with the
     CPU's F16C instructions; False (nothing written) where the CPU lacks them."""
-    if src.shape[0] != dst.shape[0]:
-        raise ValueError("half_to_float: src and dst lengths differ")
+    _same_length("half_to_float", src, dst)
     cdef int done
     with nogil:
         done = tl_half_to_float(&src[0] if src.shape[0] else NULL,
@@ -1828,8 +1827,7 @@ def half_to_float(const unsigned short[::1] src, float[::1] dst) -> bool:
 def float_to_half(const float[::1] src, unsigned short[::1] dst) -> bool:
     """Convert float32 values into float16 bits (a uint16 view of the result), rounding to
     nearest even as NumPy; False (nothing written) where the CPU lacks F16C."""
-    if src.shape[0] != dst.shape[0]:
-        raise ValueError("float_to_half: src and dst lengths differ")
+    _same_length("float_to_half", src, dst)
     cdef int done
     with nogil:
         done = tl_float_to_half(&src[0] if src.shape[0] else NULL,

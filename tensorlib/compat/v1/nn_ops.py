@@ -131,9 +131,7 @@ class _NN:
     def max_pool(value, ksize, strides, padding="SAME", data_format="NHWC",
                  name=None) -> Tensor:
         """NHWC max pooling; SAME pads with -inf (extra row/column bottom/right)."""
-        k, st = _window("max_pool", "ksize", ksize), _window("max_pool", "strides", strides)
-        _check_padding("max_pool", padding)
-        _nhwc("max_pool", data_format)
+        k, st = _pool_args("max_pool", ksize, strides, padding, data_format)
 
         def fn(x):
             from ...nn import functional as F
@@ -145,9 +143,7 @@ class _NN:
     def avg_pool(value, ksize, strides, padding="SAME", data_format="NHWC",
                  name=None) -> Tensor:
         """NHWC average pooling; with SAME the padded cells are not counted (TF1)."""
-        k, st = _window("avg_pool", "ksize", ksize), _window("avg_pool", "strides", strides)
-        _check_padding("avg_pool", padding)
-        _nhwc("avg_pool", data_format)
+        k, st = _pool_args("avg_pool", ksize, strides, padding, data_format)
 
         def fn(x):
             from ...nn import functional as F
@@ -239,6 +235,14 @@ class _NN:
             return v * (u < kp).astype(v.dtype) / kp
         return _random_op(fn, [x, keep_prob], name or "dropout", None, None, seed,
                           static=False)
+
+
+def _pool_args(op: str, ksize, strides, padding, data_format) -> tuple:
+    """A pool's (kernel, strides) over H and W, its padding and layout checked."""
+    k, st = _window(op, "ksize", ksize), _window(op, "strides", strides)
+    _check_padding(op, padding)
+    _nhwc(op, data_format)
+    return k, st
 
 
 def _nhwc(what: str, data_format: str) -> None:
