@@ -1833,3 +1833,54 @@ def float_to_half(const float[::1] src, unsigned short[::1] dst) -> bool:
         done = tl_float_to_half(&src[0] if src.shape[0] else NULL,
                                 &dst[0] if dst.shape[0] else NULL, src.shape[0])
     return bool(done)
+
+
+# --- float32 sums and extremes of contiguous runs (float64 accumulation) --------------------
+cdef extern from "_reduce.h" nogil:
+    double tl_sum_f32(const float *x, Py_ssize_t n)
+    float tl_extreme_f32(const float *x, Py_ssize_t n, int is_min)
+
+# a full sum is cut into chunks of this many elements, summed in parallel and then in order,
+# so the result does not depend on the thread count
+DEF SUM_CHUNK = 65536
+
+
+def sum_all_f32(const float[::1] x) -> float:
+    """The sum of x, accumulated in float64 (rounded to float32 by the caller)."""
+    cdef Py_ssize_t n = x.shape[0], nc = (n + SUM_CHUNK - 1) // SUM_CHUNK, c, lo
+    cdef double s = 0.0
+    if n == 0:
+        return 0.0
+    cdef double[::1] parts = np.empty(nc, np.float64)
+    with nogil:
+        for c in prange(nc, schedule="static", num_threads=nthreads(n)):
+            lo = c * SUM_CHUNK
+            parts[c] = tl_sum_f32(&x[lo], min(SUM_CHUNK, n - lo))
+        for c in range(nc):
+            s += parts[c]
+    return s
+
+
+def sum_rows_f32(const float[:, ::1] x, float[::1] out, double scale=1.0):
+    """out[i] = scale * sum(x[i]) (scale 1/n gives the mean), accumulated in float64."""
+    cdef Py_ssize_t R = x.shape[0], N = x.shape[1], r
+    if out.shape[0] != R:
+        raise ValueError("sum_rows_f32: out must have x's row count")
+    if R == 0:
+        return
+    if N == 0:
+        out[:] = 0.0
+        return
+    with nogil:
+        for r in prange(R, schedule="static", num_threads=nthreads(R * N)):
+            out[r] = <float>(scale * tl_sum_f32(&x[r, 0], N))
+
+
+def extreme_rows_f32(const float[:, ::1] x, float[::1] out, bint is_min):
+    """out[i] = max(x[i]) (is_min: min), NaN if the row has one; rows must be non-empty."""
+    cdef Py_ssize_t R = x.shape[0], N = x.shape[1], r
+    if out.shape[0] != R or (N == 0 and R > 0):
+        raise ValueError("extreme_rows_f32: out must have x's row count and rows an element")
+    with nogil:
+        for r in prange(R, schedule="static", num_threads=nthreads(R * N)):
+            out[r] = tl_extreme_f32(&x[r, 0], N, is_min)
