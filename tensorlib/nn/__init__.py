@@ -85,3 +85,8 @@ __all__ += ["ConvTranspose3d", "MultiLabelMarginLoss", "TripletMarginWithDistanc
 from .data_parallel import DataParallel  # noqa: E402
 __all__ += ["Buffer", "DataParallel"]
 from . import modules  # noqa: E402,F401  (torch.nn.modules' path: nn.modules.module, .loss, ...)
+from .pooling_fractional import FractionalMaxPool2d, FractionalMaxPool3d  # noqa: E402
+from .modules_extra import CrossMapLRN2d  # noqa: E402
+from .adaptive_softmax import AdaptiveLogSoftmaxWithLoss  # noqa: E402
+__all__ += ["AdaptiveLogSoftmaxWithLoss", "CrossMapLRN2d", "FractionalMaxPool2d",
+            "FractionalMaxPool3d"]

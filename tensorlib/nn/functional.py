@@ -440,3 +440,10 @@ def channel_shuffle(input: Tensor, groups: int) -> Tensor:
 __all__ += ["adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices",
             "adaptive_max_pool3d_with_indices", "celu_", "channel_shuffle", "elu_",
             "hardtanh_", "leaky_relu_", "relu_", "rrelu_", "selu_", "threshold_"]
+
+from .pooling_fractional import (fractional_max_pool2d,  # noqa: E402,F401
+                                 fractional_max_pool2d_with_indices, fractional_max_pool3d,
+                                 fractional_max_pool3d_with_indices)
+
+__all__ += ["fractional_max_pool2d", "fractional_max_pool2d_with_indices",
+            "fractional_max_pool3d", "fractional_max_pool3d_with_indices"]

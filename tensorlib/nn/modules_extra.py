@@ -1,17 +1,18 @@
-"""More of PyTorch's layers: Threshold, Softmin,
-Softmax2d, LocalResponseNorm, ChannelShuffle, RReLU and the power-average pools, each a thin
-composite of tensorlib ops (so autograd and graph capture follow)."""
+"""More of PyTorch's layers: Threshold, Softmin, Softmax2d, LocalResponseNorm, CrossMapLRN2d,
+ChannelShuffle, RReLU and the power-average pools, each a thin composite of tensorlib ops (so
+autograd and graph capture follow)."""
 from __future__ import annotations
 
 import math
 
+import numpy as np
 
 from .._tensor import Tensor
 from ..ops import elementwise as E
 from . import functional as F
 from .module import Module
 
-__all__ = ["ChannelShuffle", "LPPool1d",
+__all__ = ["ChannelShuffle", "CrossMapLRN2d", "LPPool1d",
            "LPPool2d", "LocalResponseNorm", "RReLU", "Softmax2d", "Softmin", "Threshold"]
 
 
@@ -116,6 +117,44 @@ class LocalResponseNorm(Module):
             win = win + sq[:, i:i + c]
         div = (win * (self.alpha / self.size) + self.k) ** self.beta
         return x / div
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class CrossMapLRN2d(Module):
+    """PyTorch's legacy (Lua Torch) cross-channel LRN over (N, C, H, W) input:
+    ``x * (k + alpha / size * s) ** -beta``, where for channel c, ``s`` sums ``x**2`` over
+    channels ``max(0, c - p + 1) .. min(C - 1, c + p - 1)`` with ``p = int((size - 1) / 2 + 1)``
+    (a window of ``2p - 1`` channels: 3 for size 4), plus channel 0 once ``c >= p``: PyTorch's
+    running-sum kernel never subtracts channel 0. Unlike LocalResponseNorm's (left-padded,
+    ``size`` wide). The gradient is this formula's true one; PyTorch's hand-written backward
+    differs from it when C > 1 (its window is shifted, and size=1 fails)."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1):
+        super().__init__()
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"CrossMapLRN2d: size must be a positive int, got {size!r}")
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x: Tensor) -> Tensor:
+        from ..ops.shape import pad
+        if not isinstance(x, Tensor) or x.ndim != 4:
+            got = x.ndim if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"CrossMapLRN2d: Expected input to be 4D, got {got}D instead.")
+        c = x.shape[1]
+        p = int((self.size - 1) / 2 + 1)
+        sq = x * x
+        padded = pad(sq, [(0, 0), (p - 1, p - 1), (0, 0), (0, 0)])
+        win = padded[:, 0:c]
+        for i in range(1, 2 * p - 1):
+            win = win + padded[:, i:i + c]
+        if c > p:
+            from ..creation import from_numpy
+            mask = np.zeros((1, c, 1, 1), dtype=x.dtype)
+            mask[:, p:] = 1
+            win = win + sq[:, 0:1] * from_numpy(mask).to(x.device)
+        return x * (win * (self.alpha / self.size) + self.k) ** -self.beta
 
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
