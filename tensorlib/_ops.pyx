@@ -120,6 +120,29 @@ def gelu_grad_f32(const float[::1] g, const float[::1] x, float[::1] out):
               MAP_PAR_SLOW)
 
 
+def silu_grad_f32(const float[::1] g, const float[::1] x, float[::1] out):
+    """g * s (1 + x (1 - s)), s = sigmoid(x): SiLU's backward, of flat float32 arrays."""
+    _same_length("silu_grad_f32", g, x, out)
+    with nogil:
+        _map2(<binary_f32>tl_silu_grad_f32, _cp(g), _cp(x), _mp(out), x.shape[0],
+              MAP_PAR_FAST)
+
+
+def hardswish_f32(const float[::1] x, float[::1] out):
+    """x * relu6(x + 3) / 6 of a flat float32 array."""
+    _same_length("hardswish_f32", x, out)
+    with nogil:
+        _map1(<unary_f32>tl_hardswish_f32, _cp(x), _mp(out), x.shape[0], MAP_PAR_FAST)
+
+
+def hardswish_grad_f32(const float[::1] g, const float[::1] x, float[::1] out):
+    """Hardswish's backward (PyTorch's: 0 at -3, g at 3) of flat float32 arrays."""
+    _same_length("hardswish_grad_f32", g, x, out)
+    with nogil:
+        _map2(<binary_f32>tl_hardswish_grad_f32, _cp(g), _cp(x), _mp(out), x.shape[0],
+              MAP_PAR_FAST)
+
+
 def relu_f32(const float[::1] x, float[::1] out):
     """ReLU of a flat float32 array (vectorised; threaded when large)."""
     _same_length("relu_f32", x, out)
@@ -641,6 +664,9 @@ cdef extern from "_simd_math.h" nogil:
     void tl_erf_f32(const float *x, float *out, Py_ssize_t m)
     void tl_gelu_f32(const float *x, float *out, Py_ssize_t m)
     void tl_gelu_grad_f32(const float *g, const float *x, float *out, Py_ssize_t m)
+    void tl_silu_grad_f32(const float *g, const float *x, float *out, Py_ssize_t m)
+    void tl_hardswish_f32(const float *x, float *out, Py_ssize_t m)
+    void tl_hardswish_grad_f32(const float *g, const float *x, float *out, Py_ssize_t m)
     void tl_lstm_cell_fwd_f32(const float *gates, const float *c, float *h_new, float *c_new,
                               float *acts, Py_ssize_t n, Py_ssize_t h)
     void tl_lstm_cell_bwd_f32(const float *acts, const float *c, const float *c_new,

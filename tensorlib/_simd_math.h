@@ -393,6 +393,37 @@ static void tl_gelu_grad_f32(const float *g, const float *x, float *out, ptrdiff
     }
 }
 
+/* SiLU's backward, g * s (1 + x (1 - s)) with s = sigmoid(x), in one pass (six ops as a
+ * composite). */
+TL_CLONES
+static void tl_silu_grad_f32(const float *g, const float *x, float *out, ptrdiff_t m) {
+    for (ptrdiff_t k = 0; k < m; k++) {
+        float s = tl_sigmoidf(x[k]);
+        out[k] = g[k] * (s * (1.0f + x[k] * (1.0f - s)));
+    }
+}
+
+/* Hardswish, x * relu6(x + 3) / 6, and its backward as PyTorch 2.13's: 0 at and below -3, g
+ * at and above 3 (and at NaN), g (x / 3 + 1/2) between. */
+TL_CLONES
+static void tl_hardswish_f32(const float *x, float *out, ptrdiff_t m) {
+    for (ptrdiff_t k = 0; k < m; k++) {
+        float v = x[k], r = v + 3.0f;
+        r = r < 0.0f ? 0.0f : r;
+        r = r > 6.0f ? 6.0f : r;
+        out[k] = v * r * (1.0f / 6.0f);
+    }
+}
+
+TL_CLONES
+static void tl_hardswish_grad_f32(const float *g, const float *x, float *out, ptrdiff_t m) {
+    for (ptrdiff_t k = 0; k < m; k++) {
+        float v = x[k];
+        float d = v < 3.0f ? v * (1.0f / 3.0f) + 0.5f : 1.0f;
+        out[k] = v <= -3.0f ? 0.0f : g[k] * d;
+    }
+}
+
 /* Elementwise erf over a flat array (float32). */
 TL_CLONES
 static void tl_erf_f32(const float *x, float *out, ptrdiff_t m) {

@@ -42,6 +42,8 @@ UNSUPPORTED = {
     "getitem_grad": "a gradient kernel (export inference graphs)",
     "conv2d_weight_grad": "a gradient kernel (export inference graphs)",
     "gelu_grad": "a gradient kernel (export inference graphs)",
+    "silu_grad": "a gradient kernel (export inference graphs)",
+    "hardswish_grad": "a gradient kernel (export inference graphs)",
     "pad_grad": "a gradient kernel (export inference graphs)",
     "leaky_relu_grad": "a gradient kernel (export inference graphs)",
     "max_pool2d_grad": "a gradient kernel (export inference graphs)",
@@ -253,6 +255,14 @@ def _elu(ctx, n):
 def _silu(ctx, n):
     x = ctx.name(n.inputs[0])
     return ctx.op("Mul", [x, ctx.op("Sigmoid", [x])])
+
+
+@rule("hardswish")
+def _hardswish(ctx, n):
+    x = ctx.name(n.inputs[0])
+    if ctx.opset >= 14:
+        return ctx.op("HardSwish", [x])
+    return ctx.op("Mul", [x, ctx.op("HardSigmoid", [x], alpha=1.0 / 6.0, beta=0.5)])
 
 
 @rule("gelu")

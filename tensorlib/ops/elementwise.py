@@ -172,14 +172,21 @@ def _sigmoid(xp, x):
     return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
 
-def _sigmoid_cpu(x):
-    # float32: the LSTM kernels' vectorised sigmoid (1.4e-7 relative; NumPy's where() over
-    # an unpredictable mask made the formula above 20x slower than its exp)
-    if x.dtype == np.float32 and x.flags.c_contiguous:
-        out = np.empty_like(x)
-        _ops.sigmoid_f32(x.reshape(-1), out.reshape(-1))
-        return out
-    return _sigmoid(np, x)
+def f32_map(kernel, fallback):
+    """A CPU kernel ``x -> y``: _ops' one-pass float32 map ``kernel`` for a contiguous float32
+    ``x``, else ``fallback(np, x)``."""
+    def run(x):
+        if x.dtype == np.float32 and x.flags.c_contiguous:
+            out = np.empty_like(x)
+            kernel(x.reshape(-1), out.reshape(-1))
+            return out
+        return fallback(np, x)
+    return run
+
+
+# float32: the LSTM kernels' vectorised sigmoid (1.4e-7 relative; NumPy's where() over an
+# unpredictable mask made the formula above 20x slower than its exp)
+_sigmoid_cpu = f32_map(_ops.sigmoid_f32, _sigmoid)
 
 
 SIGMOID, sigmoid = _unary("sigmoid", fwd=_sigmoid, kernels={"cpu": _sigmoid_cpu},
@@ -343,13 +350,25 @@ def _gelu_grad_fwd(xp, g, x):
     return (g * (0.5 * (1.0 + e) + x * pdf)).astype(x.dtype, copy=False)
 
 
-def _gelu_grad_cpu(g, x):
-    if (x.dtype == g.dtype == np.float32 and x.shape == g.shape and x.flags.c_contiguous
-            and g.flags.c_contiguous):
-        out = np.empty_like(x)
-        _ops.gelu_grad_f32(g.reshape(-1), x.reshape(-1), out.reshape(-1))
-        return out
-    return _gelu_grad_fwd(np, g, x)
+def fused_grad_f32(kernel, fallback):
+    """The CPU kernel of an activation's backward ``(g, x) -> dx``: _ops' one-pass float32
+    map ``kernel`` when both are same-shape contiguous float32, else ``fallback(np, g, x)``."""
+    def run(g, x):
+        if x.dtype == g.dtype == np.float32:
+            # a broadcast g (a sum's backward) is copied out: one pass, where NumPy's
+            # composite takes several
+            shape = np.broadcast_shapes(g.shape, x.shape)
+            if g.shape != x.shape:
+                g, x = np.broadcast_to(g, shape), np.broadcast_to(x, shape)
+            g, x = np.ascontiguousarray(g).reshape(-1), np.ascontiguousarray(x).reshape(-1)
+            out = np.empty_like(x)
+            kernel(g, x, out)
+            return out.reshape(shape)     # (ascontiguousarray makes a 0-d array 1-d)
+        return fallback(np, g, x)
+    return run
+
+
+_gelu_grad_cpu = fused_grad_f32(_ops.gelu_grad_f32, _gelu_grad_fwd)
 
 
 def _gelu_grad_vjp(n, gg):
@@ -389,12 +408,60 @@ def _silu_cpu(x):
 
 SILU = register(OpDef(
     "silu", lambda xp, x: x * _sigmoid(xp, x), kernels={"cpu": _silu_cpu}, infer=same_infer,
-    cost=elementwise_cost, vjp=lambda n, g: (g * _silu_grad(n.inputs[0]),)))
+    cost=elementwise_cost, vjp=lambda n, g: (apply(SILU_GRAD, g, n.inputs[0]),)))
 
 
-def _silu_grad(x):
+def _silu_grad_fwd(xp, g, x):
+    s = _sigmoid(xp, x)
+    return g * (s * (1.0 + x * (1.0 - s)))
+
+
+def _silu_grad_vjp(n, gg):
+    # d/dg: silu'(x); d/dx of g silu'(x) = g s (1 - s) (2 + x (1 - 2 s))
+    g, x = n.inputs
     s = sigmoid(x)
-    return s * (1.0 + x * (1.0 - s))
+    return (unbroadcast(gg * (s * (1.0 + x * (1.0 - s))), g._data.shape) if g._rg else None,
+            unbroadcast(gg * g * (s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s))), x._data.shape)
+            if x._rg else None)
+
+
+SILU_GRAD = register(OpDef("silu_grad", _silu_grad_fwd,
+                           kernels={"cpu": fused_grad_f32(_ops.silu_grad_f32, _silu_grad_fwd)},
+                           infer=make_binary_infer("silu_grad"), cost=elementwise_cost,
+                           vjp=_silu_grad_vjp,
+                           doc="SiLU's backward, g s (1 + x (1 - s)), s = sigmoid(x), in one op."))
+
+
+def _hardswish_fwd(xp, x):
+    r = xp.clip(x + x.dtype.type(3), x.dtype.type(0), x.dtype.type(6))
+    r *= x
+    r /= x.dtype.type(6)
+    return r
+
+
+def _hardswish_grad_fwd(xp, g, x):
+    # PyTorch 2.13's breakpoints: 0 at and below -3, g at and above 3 (and at NaN)
+    d = xp.where(x < 3, x / x.dtype.type(3) + x.dtype.type(0.5), x.dtype.type(1))
+    return xp.where(x <= -3, xp.zeros((), g.dtype), g * d)
+
+
+def _hardswish_grad_vjp(n, gg):
+    # linear in g; d/dx of g (x/3 + 1/2) on (-3, 3) is g / 3, 0 elsewhere
+    g, x = n.inputs
+    inside = ((x > -3.0) & (x < 3.0)).astype(x.dtype)
+    return (unbroadcast(apply(HARDSWISH_GRAD, gg, x), g._data.shape) if g._rg else None,
+            unbroadcast(gg * g * inside / 3.0, x._data.shape) if x._rg else None)
+
+
+HARDSWISH_GRAD = register(OpDef(
+    "hardswish_grad", _hardswish_grad_fwd,
+    kernels={"cpu": fused_grad_f32(_ops.hardswish_grad_f32, _hardswish_grad_fwd)},
+    infer=make_binary_infer("hardswish_grad"), cost=elementwise_cost, vjp=_hardswish_grad_vjp,
+    doc="Hardswish's backward (0 at and below -3, g at and above 3, else g (x/3 + 1/2))."))
+HARDSWISH = register(OpDef(
+    "hardswish", _hardswish_fwd, kernels={"cpu": f32_map(_ops.hardswish_f32, _hardswish_fwd)},
+    infer=same_infer,
+    cost=elementwise_cost, vjp=lambda n, g: (apply(HARDSWISH_GRAD, g, n.inputs[0]),)))
 
 
 def _softplus_fwd(xp, x, beta, threshold):
@@ -627,7 +694,10 @@ def _pow_vjp_impl(n, g):
         if not b._rg and b._data.ndim == 0 and b._data != 0:  # constant exponent: no mask
             ga = g * b * power(a, b - 1)
         else:
-            ga = where(b == 0, 0.0, g * b * power(a, b - 1))
+            # the exponent where b == 0 is 1, not -1: the masked branch then has a finite
+            # derivative, so a second derivative at a == 0 is 0 (as PyTorch), not 0 * inf
+            zero_b = b == 0
+            ga = where(zero_b, 0.0, g * b * power(a, where(zero_b, 1.0, b - 1)))
         ga = unbroadcast(ga, a._data.shape)
     if b._rg:  # d/db a**b = a**b log a, taken as 0 where a == 0 and b >= 0 (as PyTorch:
         # 0 ** b with b < 0 gives inf * -inf = -inf)

@@ -260,8 +260,8 @@ def hardsigmoid(x) -> Tensor:
 
 def hardswish(x) -> Tensor:
     """``x * hardsigmoid(x)`` (MobileNetV3); its gradient is 0 at -3 and 1 at 3, as PyTorch's."""
-    x = as_float_tensor(x, "hardswish")
-    return x * hardsigmoid(x)
+    from .elementwise import HARDSWISH
+    return apply(HARDSWISH, as_float_tensor(x, "hardswish"))
 
 
 def logsigmoid(x) -> Tensor:

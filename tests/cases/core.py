@@ -488,3 +488,27 @@ add("gelu_grad", lambda g, x: tl.apply(tl.REGISTRY["gelu_grad"], g, x), _grad_op
 add("sigmoid_grad", lambda g, y: tl.apply(tl.REGISTRY["sigmoid_grad"], g, y),
     lambda draw: [arr(draw, (3, 2)), arr(draw, (3, 2), 0.05, 0.95)],
     lambda g, y: g * y * (1 - y))
+
+
+def _away_from_hardswish_kinks(a):
+    # finite differences are invalid within a step of -3 and 3
+    return np.where(np.abs(np.abs(a) - 3.0) < 0.1, a * 0.9, a)
+
+
+def _hardswish_ref(x):
+    return x * np.clip(x + 3, 0, 6) / 6
+
+
+def _hardswish_grad_ref(g, x):
+    return np.where(x <= -3, 0.0, np.where(x < 3, g * (x / 3 + 0.5), g))
+
+
+add("hardswish", tl.nn.functional.hardswish,
+    lambda draw: [_away_from_hardswish_kinks(arr(draw, draw(shapes()), -6.0, 6.0))],
+    _hardswish_ref)
+add("hardswish_grad", lambda g, x: tl.apply(tl.REGISTRY["hardswish_grad"], g, x),
+    lambda draw: (lambda s: [arr(draw, s), _away_from_hardswish_kinks(arr(draw, s, -6.0, 6.0))])(
+        draw(shapes())),
+    _hardswish_grad_ref)
+add("silu_grad", lambda g, x: tl.apply(tl.REGISTRY["silu_grad"], g, x), _grad_op_inputs,
+    lambda g, x: g * (1 / (1 + np.exp(-x))) * (1 + x * (1 - 1 / (1 + np.exp(-x)))))
