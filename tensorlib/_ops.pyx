@@ -1865,10 +1865,13 @@ def float_to_half(const float[::1] src, unsigned short[::1] dst) -> bool:
 cdef extern from "_reduce.h" nogil:
     double tl_sum_f32(const float *x, Py_ssize_t n)
     float tl_extreme_f32(const float *x, Py_ssize_t n, int is_min)
+    void tl_sum_cols_f32(const float *x, Py_ssize_t R, Py_ssize_t stride, Py_ssize_t n,
+                         float *out, double scale)
 
 # a full sum is cut into chunks of this many elements, summed in parallel and then in order,
 # so the result does not depend on the thread count
 DEF SUM_CHUNK = 65536
+DEF COL_TILE = 1024     # TL_COL_TILE in _reduce.h
 
 
 def sum_all_f32(const float[::1] x) -> float:
@@ -1900,6 +1903,24 @@ def sum_rows_f32(const float[:, ::1] x, float[::1] out, double scale=1.0):
     with nogil:
         for r in prange(R, schedule="static", num_threads=nthreads(R * N)):
             out[r] = <float>(scale * tl_sum_f32(&x[r, 0], N))
+
+
+def sum_mid_f32(const float[:, :, ::1] x, float[:, ::1] out, double scale=1.0):
+    """out[o, i] = scale * sum_r x[o, r, i], a cascade sum (float32 leaves, float64 top)."""
+    cdef Py_ssize_t O = x.shape[0], R = x.shape[1], I = x.shape[2], t, o, lo, T
+    if out.shape[0] != O or out.shape[1] != I:
+        raise ValueError("sum_mid_f32: out must have shape (x.shape[0], x.shape[2])")
+    if O * I == 0:
+        return
+    if R == 0:
+        out[:, :] = 0.0
+        return
+    T = (I + COL_TILE - 1) // COL_TILE
+    with nogil:
+        for t in prange(O * T, schedule="static", num_threads=nthreads(O * R * I)):
+            o = t // T
+            lo = (t % T) * COL_TILE
+            tl_sum_cols_f32(&x[o, 0, lo], R, I, min(COL_TILE, I - lo), &out[o, lo], scale)
 
 
 def extreme_rows_f32(const float[:, ::1] x, float[::1] out, bint is_min):

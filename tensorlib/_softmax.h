@@ -32,11 +32,16 @@ static void tl_softmax_row_##SUF(const T *restrict x, T *restrict y, ptrdiff_t n
         m = x[k] > m ? x[k] : m;                                                               \
     double s = 0.0;                                                                            \
     if (log_out) {                                                                             \
-        for (ptrdiff_t k = 0; k < n; k++)                                                      \
-            s += EXP(x[k] - m);                                                                \
+        /* x - m is stored first: in one expression -ffast-math may reassociate it to       \
+         * x - (m + ls), which rounds ls into a large m (log_softmax(1e4, 1e4) gave -0.6934) */\
+        for (ptrdiff_t k = 0; k < n; k++) {                                                    \
+            T d = x[k] - m;                                                                    \
+            y[k] = d;                                                                          \
+            s += EXP(d);                                                                       \
+        }                                                                                      \
         T ls = (T)log(s);                                                                      \
         for (ptrdiff_t k = 0; k < n; k++)                                                      \
-            y[k] = (x[k] - m) - ls;                                                            \
+            y[k] -= ls;                                                                        \
     } else {                                                                                   \
         for (ptrdiff_t k = 0; k < n; k++) {                                                    \
             T e = EXP(x[k] - m);                                                               \
@@ -67,19 +72,19 @@ static void tl_softmax_block_##SUF(const T *restrict x, T *restrict y, ptrdiff_t
         const T *r = x + k * inner;                                                            \
         T *o = y + k * inner;                                                                  \
         for (ptrdiff_t i = 0; i < inner; i++) {                                                \
-            T e = EXP(r[i] - m[i]);                                                            \
-            o[i] = e;                                                                          \
+            T d = r[i] - m[i];                                                                 \
+            T e = EXP(d);                                                                      \
+            o[i] = log_out ? d : e;     /* (x - m kept apart from the log: see above) */       \
             s[i] += e;                                                                         \
         }                                                                                      \
     }                                                                                          \
     if (log_out) {                                                                             \
         for (ptrdiff_t i = 0; i < inner; i++)                                                  \
-            s[i] = log(s[i]);                                                                  \
+            m[i] = (T)log(s[i]);                                                               \
         for (ptrdiff_t k = 0; k < n; k++) {                                                    \
-            const T *r = x + k * inner;                                                        \
             T *o = y + k * inner;                                                              \
             for (ptrdiff_t i = 0; i < inner; i++)                                              \
-                o[i] = (r[i] - m[i]) - (T)s[i];                                                \
+                o[i] -= m[i];                                                                  \
         }                                                                                      \
     } else {                                                                                   \
         for (ptrdiff_t i = 0; i < inner; i++)                                                  \

@@ -7,16 +7,19 @@ from hypothesis import given, settings, strategies as st
 import tensorlib as tl
 from tensorlib import _ops
 
-SHAPES = [(300,), (7, 256), (3, 5, 40), (2, 3, 4, 33), (1, 4096), (513, 17), (1000, 1)]
+SHAPES = [(300,), (7, 256), (3, 5, 40), (2, 3, 4, 33), (1, 4096), (513, 17), (1000, 1),
+          (300, 1500), (5, 70, 3)]
 
 
 def _axes_cases(nd):
     yield None
     for k in range(nd):
-        yield tuple(range(k, nd))          # trailing axes: the kernels
-    yield (0,)                              # leading axis: NumPy
+        yield tuple(range(k, nd))          # trailing axes: the row kernels
+    yield (0,)                              # a leading or middle run: the column kernel
     if nd > 2:
-        yield (0, nd - 1)
+        yield (1,)
+        yield (0, 1)
+        yield (0, nd - 1)                   # not adjacent: NumPy
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -126,3 +129,40 @@ def test_gradients_unchanged():
     x.amax(-1).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), (x.numpy() == x.numpy().max(-1,
                                                    keepdims=True)).astype(np.float32))
+
+
+@pytest.mark.parametrize("shape,axis", [((1_000_000, 3), 0), ((4, 100_000, 4), 1),
+                                        ((300, 2048), 0)])
+def test_long_leading_axis_is_accurate(shape, axis):
+    """numerics trial F3: summing 1e6 rows of 0.1 along dim 0 was 1e-2 off (row by row)."""
+    x = np.full(shape, 0.1, np.float32)
+    exact = x.astype(np.float64).sum(axis)
+    got = tl.tensor(x).sum(axis).numpy()
+    np.testing.assert_allclose(got, exact, rtol=3e-7)
+    np.testing.assert_allclose(tl.tensor(x).mean(axis).numpy(), exact / shape[axis], rtol=3e-7)
+
+
+@pytest.mark.parametrize("shape,axis", [((100_000, 4), 0), ((4, 100_000, 4), 1),
+                                        ((8, 4096), -1)])
+@pytest.mark.parametrize("correction", [0, 1])
+def test_var_std_with_an_offset(shape, axis, correction):
+    """var along dim 0 of data offset by 1e4 was ~55 for a true 1.0 (numerics F3); with a
+    spread of 0.01 along the last dim, 0.3% off (audio trial): both as float64 now."""
+    rng = np.random.default_rng(1)
+    for spread in (1.0, 0.01):
+        x = (1e4 + spread * rng.standard_normal(shape)).astype(np.float32)
+        want = x.astype(np.float64).var(axis, ddof=correction)
+        got = tl.tensor(x).var(axis, correction=correction).numpy()
+        np.testing.assert_allclose(got, want, rtol=2e-5)
+        np.testing.assert_allclose(tl.tensor(x).std(axis, correction=correction).numpy(),
+                                   np.sqrt(want), rtol=1e-5)
+
+
+def test_var_keeps_numpys_edge_cases():
+    x = np.ones((3, 300), np.float32)
+    x[1, 7] = np.nan
+    x[2, 9] = np.inf
+    v = tl.tensor(x).var(-1).numpy()
+    assert v[0] == 0 and np.isnan(v[1]) and np.isnan(v[2])
+    one = tl.tensor(np.ones((1, 300), np.float32)).var(0, correction=1).numpy()
+    assert np.isnan(one).all()      # no degrees of freedom, as before
