@@ -175,8 +175,11 @@ class Tensor(TensorBase):
             raise RuntimeError(f"data: a tensor that requires grad needs floating-point data, "
                                f"got {value._data.dtype}; convert it first "
                                f"(.data = new.to({self._data.dtype}))")
+        old = self._data
         self._data = value._data
         self._version[0] += 1
+        if state.tracer is not None:    # a write of the new value, replayed into the storage
+            state.tracer.on_set_data(self, value, old)
 
     @property
     def requires_grad(self) -> bool:

@@ -133,7 +133,7 @@ class _Entry:
 
     __slots__ = ("graph", "plan", "template", "guards", "constants", "out_kinds", "n_calls",
                  "shapes_ok", "trace_no", "grad_outputs", "sizes", "fixed", "fixed_why",
-                 "traced", "verified", "version")
+                 "traced", "verified", "version", "grad_mode")
 
     def __init__(self, graph, plan, template, guards, constants, out_kinds):
         self.shapes_ok: set | None = None
@@ -150,6 +150,7 @@ class _Entry:
         # dims built the same graph (until then a call at other sizes traces to compare)
         self.traced: tuple | None = None
         self.verified = False
+        self.grad_mode = True       # whether grad mode was on while it was traced
         self.graph = graph
         self.plan = plan
         self.version = graph.version    # an edit after tracing (placement) means a new plan
@@ -292,11 +293,12 @@ class Function:
             before = self.trace_count
             self(*args, **kwargs)
             with self._lock:
-                hit = self._lookup(key, tensors)
+                # (before the lookup, which drops an entry whose state was replaced)
                 ran = max(self._cache.get(key) or [None], key=lambda e: e and e.trace_no)
-            # (a training step's writes set .grad: the graph it ran may fit no more)
-            if (self.trace_count > before and ran is not None and ran.graph.assigns
-                    and not isinstance(hit, _Entry)):
+                hit = self._lookup(key, tensors)
+            # the graph this call traced, even where the state it left fits it no more (a
+            # training step's writes set .grad)
+            if self.trace_count > before and ran is not None and not isinstance(hit, _Entry):
                 hit = ran
             if self.trace_count > before and isinstance(hit, _Entry) and hit.graph.assigns:
                 warnings.warn(
@@ -307,14 +309,22 @@ class Function:
                     "To save a training step, call it as usual and save fn.graphs[-1] (or "
                     "tl.save_graph(fn)).", UserWarning, stacklevel=2)
         if isinstance(hit, _Entry) and self._probe_sizes(hit, args, kwargs):
-            hit = self._lookup(key, tensors)
-        return hit.graph if isinstance(hit, _Entry) else self._cache[key][0].graph
+            with self._lock:
+                again = self._lookup(key, tensors)
+            hit = again if isinstance(again, _Entry) else hit
+        if not isinstance(hit, _Entry):
+            entries = self._cache.get(key)
+            if not entries:
+                raise CaptureError(f"tl.function {self._name}.get_graph: no graph fits these "
+                                   f"arguments ({hit}); another thread may be tracing it")
+            hit = entries[0]
+        return hit.graph
 
     def _probe_sizes(self, e: _Entry, args, kwargs) -> bool:
         """For get_graph: call the function at doubled None dims (each tensor repeated along
         them) so ``_probe`` compares the graphs. Returns whether it ran."""
         from .._tensor import Tensor
-        from ..autograd.mode import no_grad
+        from ..autograd.mode import set_grad_enabled
         from ..ops.shape import concatenate
         g = e.graph
         if (e.verified or e.traced is None or e.sizes is not None or kwargs
@@ -329,9 +339,18 @@ class Function:
             for a in axes:
                 t = concatenate([t, t], axis=a)
             bigger.append(t)
+        # in the grad mode of the trace it compares with (an op's traced structure may depend
+        # on it: scatter_reduce amax builds its tie-splitting gradient only with grad on);
+        # called directly, since with grad on __call__ would run outputs needing grad eagerly
+        key, tensors, objects = flatten(tuple(bigger), {}, self.input_signature)
+        key = _with_autocast(key)
         try:
-            with no_grad():
-                self(*bigger)
+            with set_grad_enabled(e.grad_mode):
+                with self._lock:
+                    hit = self._lookup(key, tensors)
+                if hit is not e:
+                    return False
+                self._probe(e, key, tuple(bigger), {}, tensors, objects)
         except Exception:       # noqa: BLE001 - sizes the function refuses: nothing to compare
             return False
         return True
@@ -521,6 +540,8 @@ class Function:
                 "tl.rand(()) < p, tl.bernoulli) to draw anew on each replay, or draw outside "
                 "and pass the value as an argument.",
                 stacklevel=3)
+        if guards.recomputed:
+            guards.pin_read({id(b[0]) for b in g.bindings.values() if isinstance(b, tuple)})
         out_tensors: list = []
         template = _template(out, out_tensors)
         fetches = [tracer.value_of(t) for t in out_tensors]
@@ -575,6 +596,7 @@ class Function:
         g._plans[(tuple(v.id for v in g.outputs), tuple(n.id for n in g.assigns))] = plan
         entry = _Entry(g, plan, template, guards, tracer.constants, out_kinds)
         entry.trace_no = self.trace_count
+        entry.grad_mode = traced_with_grad
         self._training = self._training or bool(tracer.backward_runs)
         if tracer.backward_runs and specs and any(d is None for sp in specs for d in sp.shape):
             entry.sizes = tuple(tuple(t.shape) for t in tensors)

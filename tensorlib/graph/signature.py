@@ -176,6 +176,11 @@ class Guards:
         # its bytes at trace time); a value the trace read from one (tl.tensor(arr)) is a
         # constant in the graph, so an in-place change must retrace
         self.arrays: list[tuple[str, np.ndarray, bytes]] = []
+        # (module __dict__, attribute, its value then) that a forward pre-hook sets anew
+        # before each forward (hook-style weight_norm): not state; ``pinned``: those the
+        # trace read before the hook ran, guarded after all (see ``pin_read``)
+        self.recomputed: list[tuple[dict, str, Any]] = []
+        self.pinned: list[tuple[dict, str, Any]] = []
         plan = _Plan()
         self.snapshot = self._take(collect=True, plan=plan)
         self.plan: _Plan | None = plan.freeze() if plan.ok else None
@@ -197,11 +202,22 @@ class Guards:
             if plan is not None:
                 plan.roots.append((obj, _is_scalar(obj)))
             _describe(obj, name, out, seen, 0, self.tensors if collect else None,
-                      self.arrays if collect else None, plan)
+                      self.arrays if collect else None, plan,
+                      self.recomputed if collect else None)
         return out
+
+    def pin_read(self, bound) -> None:
+        """After the trace: a recomputed attribute whose earlier value the graph holds
+        (``bound``: the ids of the tensors its variables and constants are bound to) is
+        state after all: a call where it is another tensor traces again."""
+        self.pinned = [r for r in self.recomputed if id(r[2]) in bound]
 
     def check(self) -> str | None:
         """None when the state matches the snapshot, else the reason it does not."""
+        for d, name, was in self.pinned:
+            if d.get(name) is not was:
+                return (f"attribute {name!r}, which a forward pre-hook sets anew, was read "
+                        "before the hook ran while tracing, and is another tensor now")
         plan = self.plan
         if plan is None or not _holds(plan, self.roots):
             # the plan failed (or there is none): walk the state to say what changed
@@ -250,13 +266,15 @@ class _Plan:
     __slots__ = ("roots", "objs", "maps", "slow_maps", "lists", "tensors", "arrays", "sized",
                  "ok", "f_types", "f_objs", "f_dicts", "f_dict_objs", "f_maps", "f_lens",
                  "f_keys", "f_vals", "f_sized", "f_sizes", "f_tensors", "f_shapes",
-                 "f_dtypes", "f_rgs", "f_nogs", "held")
+                 "f_dtypes", "f_rgs", "f_nogs", "held", "masked")
 
     def __init__(self):
         self.roots: list = []        # (object or _MISSING, is a scalar), one per root
         self.objs: list = []         # (object, its type, its __dict__ or None)
         self.maps: list = []         # (dict, keys, values): dicts and __dict__s
         self.slow_maps: list = []    # the same for dict subclasses (their own items())
+        self.masked: list = []       # (dict, keys left out, keys, values): a __dict__ with
+        #                              attributes a forward pre-hook recomputes
         self.lists: list = []        # (list, items)
         self.tensors: list = []      # (tensor, shape, dtype, requires_grad, grad is None)
         self.arrays: list = []       # (ndarray, shape, dtype)
@@ -309,7 +327,9 @@ def _held(plan: _Plan) -> list:
         map(_first, plan.roots), map(_first, plan.objs), map(_third, plan.objs),
         map(_first, plan.maps), _chain(map(_second, plan.maps)), _chain(map(_third, plan.maps)),
         map(_first, plan.slow_maps), _chain(map(_second, plan.slow_maps)),
-        _chain(map(_third, plan.slow_maps)), map(_first, plan.lists),
+        _chain(map(_third, plan.slow_maps)), map(_first, plan.masked),
+        _chain(m[2] for m in plan.masked), _chain(m[3] for m in plan.masked),
+        map(_first, plan.lists),
         _chain(map(_second, plan.lists)), map(_first, plan.tensors), map(_first, plan.arrays),
         map(_first, plan.sized))))
 
@@ -373,6 +393,9 @@ def _holds(plan: _Plan, roots) -> bool:
         return False
     for d, keys, vals in plan.slow_maps:
         if not _same_map(d.items(), len(keys), keys, vals):
+            return False
+    for d, skip, keys, vals in plan.masked:
+        if not _same_map([kv for kv in d.items() if kv[0] not in skip], len(keys), keys, vals):
             return False
     for x, vals in plan.lists:
         if len(x) != len(vals):
@@ -539,7 +562,20 @@ _Tensor = None
 _MAX_ARRAY_BYTES = 4 << 20
 
 
-def _describe(x, path, out, seen, depth, tensors, arrays=None, plan=None) -> None:
+def _recomputed_attrs(d: dict) -> frozenset:
+    """The attributes of a module (its ``__dict__``) that one of its forward pre-hooks sets
+    anew before every forward (a hook with ``_capture_recomputes``, the attribute's name:
+    hook-style weight_norm / spectral_norm): what they hold between calls is no input of a
+    trace, and each call replaces it, so they are left out of the guards."""
+    hooks = d.get("_forward_pre_hooks")
+    if not hooks:
+        return frozenset()
+    return frozenset(n for n in (getattr(h, "_capture_recomputes", None)
+                                 for h in hooks.values()) if isinstance(n, str))
+
+
+def _describe(x, path, out, seen, depth, tensors, arrays=None, plan=None,
+              recomputed=None) -> None:
     # walks all the state a captured function can reach (a model, its optimizer): at trace
     # time (also filling ``plan``, the per-call check) and when that check fails: no imports,
     # and paths as tuples, not formatted strings
@@ -590,7 +626,8 @@ def _describe(x, path, out, seen, depth, tensors, arrays=None, plan=None) -> Non
                 plan.sized.append((x, len(x)))
         if len(x) <= _MAX_ITEMS:
             for i, y in enumerate(x):
-                _describe(y, (path, "[]", i), out, seen, depth + 1, tensors, arrays, plan)
+                _describe(y, (path, "[]", i), out, seen, depth + 1, tensors, arrays, plan,
+                          recomputed)
         return
     if isinstance(x, dict):
         out.append((path, "dict", id(x), len(x)))
@@ -607,7 +644,8 @@ def _describe(x, path, out, seen, depth, tensors, arrays=None, plan=None) -> Non
                 if isinstance(k, _Tensor):
                     kn = f"<tensor {id(k)}>"
                     out.append(((path, "key", None), "T", id(k)))
-                _describe(y, (path, "[r]", kn), out, seen, depth + 1, tensors, arrays, plan)
+                _describe(y, (path, "[r]", kn), out, seen, depth + 1, tensors, arrays, plan,
+                          recomputed)
         return
     if isinstance(x, (set, frozenset)):
         out.append((path, "set", id(x), len(x)))
@@ -622,7 +660,17 @@ def _describe(x, path, out, seen, depth, tensors, arrays=None, plan=None) -> Non
         plan.objs.append((x, t, d))
     if d is not None:
         items = list(d.items())
+        skip = _recomputed_attrs(d) if "_forward_pre_hooks" in d else None
+        if skip:
+            if recomputed is not None:
+                recomputed.extend((d, k, y) for k, y in items if k in skip)
+            items = [kv for kv in items if kv[0] not in skip]
         if plan is not None:
-            plan.maps.append((d, tuple(k for k, _ in items), tuple(y for _, y in items)))
+            entry = (d, tuple(k for k, _ in items), tuple(y for _, y in items))
+            if skip:
+                plan.masked.append((d, skip, *entry[1:]))
+            else:
+                plan.maps.append(entry)
         for k, y in items:
-            _describe(y, (path, ".", k), out, seen, depth + 1, tensors, arrays, plan)
+            _describe(y, (path, ".", k), out, seen, depth + 1, tensors, arrays, plan,
+                      recomputed)

@@ -81,6 +81,10 @@ class Tracer:
         self.tape_nodes: dict[int, tuple] = {}    # id(tape node) -> (tape node, graph node)
         self.backward_runs: list[BackwardRun] = []
         self.n_vars = 0
+        self._owners: dict[int, tuple] | None = None   # id(storage) -> (state tensor, slot)
+        # (module, attribute) a hook-style norm set anew before a forward (see
+        # ``note_recomputed``)
+        self.recomputed: dict[tuple, tuple] = {}
         for t, _ in self.reachable.values():
             self._note_grad(t)
 
@@ -138,7 +142,32 @@ class Tracer:
             return "variable", owner, "grad"
         if t._rg or id(t) in self.reachable:
             return "variable", t, "data"
+        owner = self._storage_owner(t)
+        if owner is not None:
+            # ``p.data`` / ``p.detach()`` of state: the live variable, read when the graph
+            # runs (a constant would freeze the trace-time value, or retrace on every change)
+            return "variable", owner[0], owner[1]
         return "constant", t, "data"
+
+    def _storage_owner(self, t):
+        """``(owner, slot)`` when ``t`` is an alias (``.data``, ``.detach()``) sharing the
+        storage of a state tensor the function reaches, or of such a tensor's ``.grad``."""
+        owners = self._owners
+        if owners is None:
+            owners = self._owners = {}
+            for r, _ in self.reachable.values():
+                g = r.grad
+                if g is not None:
+                    owners.setdefault(id(g._data), (r, "grad"))
+                # a tensor requiring grad (a Parameter) over a reachable alias of it
+                if r._rg or id(r._data) not in owners:
+                    owners[id(r._data)] = (r, "data")
+        hit = owners.get(id(t._data))
+        if hit is None:
+            return None
+        r, slot = hit
+        src = r if slot == "data" else r.grad
+        return hit if src is not None and src._data is t._data else None
 
     def _name_for(self, owner, slot: str) -> str:
         e = self.reachable.get(id(owner))
@@ -180,7 +209,9 @@ class Tracer:
                 self.constants.append((t, t._version, t._version[0]))
         self.locations[id(t._data)] = key
         self._keep.append(t)
-        self.bind(t, node.outputs[0])
+        src = owner if slot == "data" else owner.grad
+        # an alias is bound through its owner: its reads are detached ones (no gradient)
+        self.bind(src if src is not None and src._data is t._data else t, node.outputs[0])
         return node.outputs[0]
 
     def add_input(self, t, name: str | None = None, shape=None) -> Value:
@@ -458,6 +489,48 @@ class Tracer:
         if self._alias_at and carrier:
             self._resolve_alias(t, v)
 
+    def on_set_data(self, t, value, old) -> None:
+        """``t.data = value`` replaced ``t``'s storage (``old``, now ``value``'s): a write of
+        ``value`` into ``t``'s location, as an in-place copy (the replay writes into the
+        storage ``t`` holds then)."""
+        v = self.value_of(value)
+        key = self.locations.get(id(old))
+        if key is not None and key[0] == "input":
+            mine = self.placeholders[key[1]] is t
+        else:
+            mine = key is not None and self.loc_objs.get(key, (None,))[0] is t
+        if not mine:
+            # an alias's own location (spectral_norm's weight, a detach() of its weight_orig):
+            # rebinding it leaves the storage's owner alone
+            key = (id(t), "data")
+            self.loc_objs.setdefault(key, (t, "data"))
+        if key[0] == "input" or not self._is_fresh_array(old):
+            if tuple(value._data.shape) != tuple(old.shape) or value._data.dtype != old.dtype:
+                raise CaptureError(
+                    f"Tensor.data = value: the value has shape {tuple(value._data.shape)} and "
+                    f"dtype {value._data.dtype}, the tensor {tuple(old.shape)} and {old.dtype}; "
+                    "a graph replays writes into the tensor's storage, which cannot change "
+                    "its shape or dtype. Do that outside the captured function.")
+            self.writes[key] = (v, "write")
+            # the storage is the state's now: later writes into it are writes to ``t``
+            from ..backends import root_buffer
+            self.fresh.discard(id(root_buffer(t._data)))
+        self.locations[id(t._data)] = key
+        self._keep.append(t)
+        if self._owners is not None and self._owners.get(id(old), (None,))[0] is t:
+            self._owners[id(t._data)] = (t, "data")
+        self.bind(t, v)
+
+    def _is_fresh_array(self, arr) -> bool:
+        from ..backends import root_buffer
+        return bool(self.fresh) and id(root_buffer(arr)) in self.fresh
+
+    def note_recomputed(self, module, name: str) -> None:
+        """A forward pre-hook (hook-style weight/spectral norm) set ``module.<name>`` anew:
+        after the trace, a graph that writes state also writes the tensor it left there, so
+        the attribute holds what the replayed forward used (``finish``)."""
+        self.recomputed[(id(module), name)] = (module, name)
+
     def on_random(self, t, dist: str, params: dict, generator, sizes=(), srcs=()) -> None:
         """A random draw made during capture: record a node that draws anew on each run.
         ``sizes`` (:mod:`tensorlib.graph.sizes` expressions over ``srcs``' dims, its
@@ -554,6 +627,8 @@ class Tracer:
             v = None if owner.grad is None else self.value_of(owner.grad)
             self.writes[key] = (v, "set")
             self.loc_objs.setdefault(key, (owner, "grad"))
+        if self.writes and self.recomputed:
+            self._write_recomputed()
         for key, (v, how) in self.writes.items():
             var = self.var_nodes.get(key)
             if var is None:                       # a location only written (p.grad = ...)
@@ -578,6 +653,24 @@ class Tracer:
                 self.g.bindings[node] = self.g.bindings[var]
         from .passes._rewrite import refresh_control
         refresh_control(self.g)
+
+    def _write_recomputed(self) -> None:
+        """A graph that writes state (a training step) also writes the weights hook-style
+        norms left on their modules (``note_recomputed``), so that after a replay
+        ``module.weight`` is the weight that step used, as after an eager one; an inference
+        graph writes nothing (it stays exportable)."""
+        from .._tensor import Tensor
+        for module, name in self.recomputed.values():
+            w = module.__dict__.get(name)
+            if not isinstance(w, Tensor) or self._is_fresh(w):
+                continue
+            v = self.lookup(w)
+            if v is None or v.node.op in ("variable", "placeholder"):
+                continue
+            key = (id(w), "data")
+            self.loc_objs.setdefault(key, (w, "data"))
+            self.writes[key] = (v, "write")
+            self._keep.append(w)
 
     def release(self) -> None:
         """Drop the references that kept ids stable (after the graph is built)."""

@@ -95,13 +95,17 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     >>> F.avg_pool3d(tl.ones(1, 1, 4, 4, 4), 2).shape
     (1, 1, 2, 2, 2)
     """
-    x = as_float_tensor(input, "avg_pool3d")
+    from ..ops.nn_pool import _float_or_int64
+    x = _float_or_int64(input, "avg_pool3d")
     x, unb = _batched5(x, "avg_pool3d")
     k, s, p, _ = _args3d("avg_pool3d", x, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None and (isinstance(divisor_override, bool) or not isinstance(
             divisor_override, (int, np.integer)) or divisor_override <= 0):
         raise ValueError(f"avg_pool3d: divisor_override must be a positive int, got "
                          f"{divisor_override!r}")
+    if x.dtype == np.int64:
+        out = _avg_pool3d_int(x, k, s, p, ceil_mode, count_include_pad, divisor_override)
+        return out.squeeze(0) if unb else out
     # with a divisor, each stage sums (divisor 1) and the total is divided once
     div = 1 if divisor_override is not None else None
     N, C, D, H, W = x.shape
@@ -114,6 +118,32 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     if divisor_override is not None:
         out = out / float(divisor_override)
     return out.squeeze(0) if unb else out
+
+
+def _sum_pool3d(x: Tensor, k, s, p, ceil_mode, count_include_pad) -> Tensor:
+    """The window sums of avg_pool3d: both separable stages with divisor 1."""
+    N, C, D, H, W = x.shape
+    y1 = avg_pool2d(x.reshape((N, C * D, H, W)), k[1:], s[1:], p[1:], ceil_mode,
+                    count_include_pad, 1)
+    Ho, Wo = y1.shape[-2:]
+    y = avg_pool2d(y1.reshape((N, C, D, Ho * Wo)), (k[0], 1), (s[0], 1), (p[0], 0), ceil_mode,
+                   count_include_pad, 1)
+    return y.reshape((N, C, y.shape[2], Ho, Wo))
+
+
+def _avg_pool3d_int(x: Tensor, k, s, p, ceil_mode, count_include_pad, divisor) -> Tensor:
+    """avg_pool3d of int64 ``x`` as PyTorch: the exact window sum divided by the window's
+    count, truncated toward zero (two truncating stages would round twice)."""
+    total = _sum_pool3d(x, k, s, p, ceil_mode, count_include_pad)
+    if divisor is None:
+        # the count of each window: its in-bounds elements over their float average
+        from .. import creation
+        ones = creation.ones(tuple(x.shape[1:]), dtype=np.float64, device=x.device)[None]
+        inside = _sum_pool3d(ones, k, s, p, ceil_mode, count_include_pad)
+        mean = avg_pool3d(ones, k, s, p, ceil_mode, count_include_pad)
+        divisor = (inside / mean).round().astype(np.int64)
+    q = total.abs() // divisor
+    return E.where(total < 0, -q, q)
 
 
 def _adaptive3(name: str, x: Tensor, output_size) -> tuple[int, int, int]:

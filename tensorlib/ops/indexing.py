@@ -511,7 +511,9 @@ def _sized_index(index, sizes, shapes, unknown=None) -> tuple:
 
 def _slice_sized_fwd(xp, x, *srcs, index, sizes):
     idx = _sized_index(index, sizes, [x.shape] + [s.shape for s in srcs])
-    return xp.array(x[idx + (Ellipsis,)], copy=True)
+    if not any(k is Ellipsis for k in idx):
+        idx += (Ellipsis,)      # all ints: a 0-d array, not a NumPy scalar
+    return xp.array(x[idx], copy=True)
 
 
 def _slice_sized_infer(x, *srcs, index, sizes):
@@ -977,8 +979,20 @@ ONE_HOT = register(OpDef("one_hot", _one_hot_fwd,
 
 def one_hot(indices, num_classes: int = -1) -> Tensor:
     """One-hot int64 encoding along a new last dim (``torch.nn.functional.one_hot``);
-    ``num_classes=-1`` uses ``max(indices) + 1``, which an empty tensor does not have."""
+    ``num_classes=-1`` uses ``max(indices) + 1``, which an empty tensor does not have.
+
+    Under capture a ``num_classes`` read from a None dim (``gs.shape[0]``) stays a size the
+    graph computes when it runs (it is ``indices[..., None] == arange(num_classes)``); there
+    a class value outside ``[0, num_classes)`` gives an all-zero row instead of an error."""
     indices = to_tensor(indices)
+    from ..autograd.mode import state
+    if state.tracer is not None:
+        from ..graph.tracer import TracedSize
+        if isinstance(num_classes, TracedSize):
+            from ..creation import arange
+            _check_int("one_hot", indices)
+            classes = arange(num_classes, device=indices.device)
+            return (indices.unsqueeze(-1) == classes).to(np.int64)
     if num_classes == -1:
         if not indices.size:
             raise ValueError("one_hot: can not infer the number of classes from an empty "

@@ -612,6 +612,17 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     # col2im scatters (Cout k k, N H W) columns into the padded output
     _check_buffers(op, N, Cout, Cin, kh, kw, Hout + 2 * p[0], Wout + 2 * p[1], H, W,
                    x.dtype.itemsize, "padded output")
+    if any(o >= s for o, s in zip(op_, stride)):
+        # stride <= output_padding < dilation (PyTorch allows it): no conv maps the padded
+        # output back to the input, so crop p - o at the end instead of p, and past the
+        # padding the o - p positions that no input reaches are zeros (as conv_transpose3d)
+        out = apply(CONV2D_INPUT_GRAD, x, w, stride=stride,
+                    padding=(p[0], max(p[0] - op_[0], 0), p[1], max(p[1] - op_[1], 0)),
+                    dilation=dilation, groups=groups, output_padding=(0, 0))
+        extra = tuple(max(o - pp, 0) for o, pp in zip(op_, p))
+        if any(extra):
+            out = _zero_pad(_zero_pad(out, 2, 0, extra[0]), 3, 0, extra[1])
+        return out if b is None else out + b.reshape(1, -1, 1, 1)
     # the forward conv that this transposes maps (Hout, Wout) back to (H, W)
     Hc = out_size(Hout, kh, stride[0], pad[0], pad[1], dilation[0])
     Wc = out_size(Wout, kw, stride[1], pad[2], pad[3], dilation[1])
@@ -648,6 +659,17 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     (p,) = tuple_n(padding, 1, op, "padding", 0)
     (o,) = tuple_n(output_padding, 1, op, "output_padding", 0)
     (d,) = tuple_n(dilation, 1, op, "dilation", 1)
+    # checked here so that the messages name this function and its 1-d arguments
+    if o >= max(s, d):
+        raise ValueError(f"{op}: output_padding {o} must be smaller than stride {s} or "
+                         f"dilation {d}")
+    if w.shape[0] == x.shape[1]:
+        L, k = x.shape[2], w.shape[2]
+        n_out = (L - 1) * s - 2 * p + d * (k - 1) + o + 1
+        if n_out < 1:
+            raise ValueError(f"{op}: output length {n_out} is not positive for input "
+                             f"{tuple(x.shape)}, kernel {k}, stride {s}, padding {p}, "
+                             f"dilation {d}")
     out = conv_transpose2d(x.unsqueeze(2), w.unsqueeze(2), bias, (1, s), (0, p), (0, o),
                            groups, (1, d))
     return out.squeeze(2)

@@ -67,8 +67,8 @@ def _max_fwd(xp, x, *, kernel, stride, padding, dilation, ceil_mode):
             hi, wi = h0 + i * dh, w0 + j * dw
             inside = (hi >= 0) & (hi < H) & (wi >= 0) & (wi < W)
             new = (arg < 0) | (v > best)
-            if floats:
-                new |= xp.isnan(v) & ~xp.isnan(best)
+            if floats:      # PyTorch's `val > max || isnan(val)`: a window's last NaN
+                new |= xp.isnan(v)
             upd = inside & new
             best = xp.where(upd, v, best)
             arg = xp.where(upd, hi * W + wi, arg)
@@ -111,6 +111,11 @@ def _max_fwd_cpu(x, *, kernel, stride, padding, dilation, ceil_mode):
         _ops.max_pool2d_2x2(x, out, idx)   # the common case, unrolled (2x the general loop)
     else:
         _ops.max_pool2d(x, out, idx, *kernel, *stride, *padding, *dilation)
+    if np.isnan(out).any():
+        # the Cython kernels index a window's first NaN, PyTorch its last (the values agree);
+        # a NaN in the input shows in the output, so clean inputs pay one scan of the output
+        return _max_fwd(np, x, kernel=kernel, stride=stride, padding=padding,
+                        dilation=dilation, ceil_mode=ceil_mode)
     return out, idx
 
 
@@ -215,6 +220,10 @@ def _avg_fwd(xp, x, *, kernel, stride, padding, ceil_mode, count_include_pad, di
     for a, b in sl:
         acc += xpad[:, :, a, b]
     cnt = _count_map(xp, H, W, Ho, Wo, kernel, stride, padding, count_include_pad, divisor)
+    if x.dtype.kind in "iu":
+        # int64, as PyTorch: the exact sum divided as C does (truncated toward zero)
+        q = xp.abs(acc) // cnt.astype(acc.dtype)
+        return xp.where(acc < 0, -q, q)
     return (acc / cnt).astype(x.dtype, copy=False)
 
 
@@ -306,11 +315,26 @@ def _float_or_int(input, op: str) -> Tensor:
     return as_float_tensor(x, op)
 
 
+def _float_or_int64(input, op: str) -> Tensor:
+    """``input`` as a float32/float64 or int64 tensor: PyTorch's average pools take int64
+    (the average truncated toward zero) and refuse the other integer dtypes."""
+    from ._util import to_tensor
+    x = to_tensor(input)
+    if x._data.dtype == np.int64:
+        return x
+    if x._data.dtype.kind in "biu":
+        from ..errors import DTypeError
+        raise DTypeError(f"{op}: input must be float32, float64 or int64 (as PyTorch), got "
+                         f"{x._data.dtype}")
+    return as_float_tensor(x, op)
+
+
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: int | None = None, *,
                _op: str = "avg_pool2d") -> Tensor:
-    """2-D average pooling over (N, C, H, W) or (C, H, W)."""
-    x = as_float_tensor(input, _op)
+    """2-D average pooling over (N, C, H, W) or (C, H, W); int64 input gives int64, each
+    average truncated toward zero, as PyTorch."""
+    x = _float_or_int64(input, _op)
     k, s, p, _, _ = _pool_args(_op, x, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None and (not isinstance(divisor_override, int)
                                          or divisor_override <= 0):
@@ -440,25 +464,46 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool = False, *,
 
 
 def _adaptive_max(x, H, W, Ho, Wo) -> Tensor:
+    if _traced(H, W):
+        # a size read from a None dim: the windows are computed when the graph runs, so one
+        # graph serves every length (a divisibility seen while tracing need not hold later)
+        if Wo is not W:
+            x = _traced_window_max(x, W, Wo, -1)
+        if Ho is not H:
+            x = _traced_window_max(x, H, Ho, -2)
+        return x
     lead = tuple(x.shape[:-2])
     if H % Ho == 0 and W % Wo == 0:
         return x.reshape(lead + (Ho, H // Ho, Wo, W // Wo)).max(axis=(-3, -1))
-    if not _traced(H, W):
-        # separable: each output row's window of rows, then each column's window, as one
-        # gather and one max each (the windows padded by repeating their last position,
-        # which a max ignores); a loop of Ho * Wo slices cost 13-29x PyTorch
-        rows, cols = _adaptive_taps(H, Ho), _adaptive_taps(W, Wo)
-        v = x.take(const(rows.reshape(-1), x), axis=-2)
-        v = v.reshape(lead + (Ho, rows.shape[1], W)).max(axis=-2)
-        v = v.take(const(cols.reshape(-1), x), axis=-1)
-        return v.reshape(lead + (Ho, Wo, cols.shape[1])).max(axis=-1)
-    from .shape import stack
-    rows = []
-    for i in range(Ho):
-        h0, h1 = (i * H) // Ho, -(-((i + 1) * H) // Ho)
-        rows.append(stack([x[..., h0:h1, (j * W) // Wo:-(-((j + 1) * W) // Wo)]
-                           .max(axis=(-2, -1)) for j in range(Wo)], axis=-1))
-    return stack(rows, axis=-2)
+    # separable: each output row's window of rows, then each column's window, as one
+    # gather and one max each (the windows padded by repeating their last position,
+    # which a max ignores); a loop of Ho * Wo slices cost 13-29x PyTorch
+    rows, cols = _adaptive_taps(H, Ho), _adaptive_taps(W, Wo)
+    v = x.take(const(rows.reshape(-1), x), axis=-2)
+    v = v.reshape(lead + (Ho, rows.shape[1], W)).max(axis=-2)
+    v = v.take(const(cols.reshape(-1), x), axis=-1)
+    return v.reshape(lead + (Ho, Wo, cols.shape[1])).max(axis=-1)
+
+
+def _traced_window_max(x, n, n_out: int, axis: int) -> Tensor:
+    """Adaptive max along ``axis`` (-1 or -2) of a side whose size ``n`` may have been read
+    from a None dim under capture: the taps of :func:`_adaptive_taps` computed from
+    ``arange(n)`` when the graph runs, then one gather and one max, as the static path."""
+    from ..creation import arange
+    from .elementwise import minimum
+    if n_out == 1:
+        return x.max(axis=axis, keepdims=True)
+    size = arange(n, device=x.device)[-1:] + 1          # (1,) holding n at run time
+    i = arange(n_out, device=x.device)[:, None]
+    lo = (i * size) // n_out
+    hi = ((i + 1) * size + (n_out - 1)) // n_out
+    width = (n + n_out - 1) // n_out + 1                # no window is wider
+    taps = minimum(lo + arange(width, device=x.device)[None, :], hi - 1)
+    v = x.take(taps.reshape(-1), axis=axis)
+    shape = tuple(v.shape)
+    if axis == -1:
+        return v.reshape(shape[:-1] + (n_out, -1)).max(axis=-1)
+    return v.reshape(shape[:-2] + (n_out, -1, shape[-1])).max(axis=-2)
 
 
 # --- 1-d pooling: the 2-d ops on (N, C, 1, L) ---------------------------------------------------
@@ -466,8 +511,8 @@ def _one(v, name: str, what: str) -> int:
     return tuple_n(v, 1, name, what)[0]
 
 
-def _as_2d(input, name: str):
-    x = as_float_tensor(input, name)
+def _as_2d(input, name: str, check=as_float_tensor):
+    x = check(input, name)
     if x.ndim not in (2, 3):
         raise ValueError(f"{name}: input must be (N, C, L) or (C, L), got shape "
                          f"{tuple(x.shape)}")
@@ -490,12 +535,14 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Tensor:
-    """1-d average pooling over (N, C, L) or (C, L)."""
+    """1-d average pooling over (N, C, L) or (C, L); int64 input gives int64, each average
+    truncated toward zero, as PyTorch."""
     n = "avg_pool1d"
     k = _one(kernel_size, n, "kernel_size")
     s = k if stride is None else _one(stride, n, "stride")
-    return avg_pool2d(_as_2d(input, n), (1, k), (1, s), (0, _one(padding, n, "padding")),
-                      ceil_mode, count_include_pad, _op=n).squeeze(-2)
+    return avg_pool2d(_as_2d(input, n, _float_or_int64), (1, k), (1, s),
+                      (0, _one(padding, n, "padding")), ceil_mode, count_include_pad,
+                      _op=n).squeeze(-2)
 
 
 def adaptive_max_pool1d(input, output_size, return_indices: bool = False):

@@ -56,24 +56,25 @@ class WeightNorm:
         del module._parameters[self.name + "_v"]
         setattr(module, self.name, Parameter(weight.detach()))
 
+    @property
+    def _capture_recomputes(self) -> str:
+        # the attribute this hook sets before every forward: tl.function's guards leave it
+        # out (its value between calls is not state), so a captured forward traces once
+        return self.name
+
     def __call__(self, module: Module, inputs) -> None:
-        _warn_if_traced("weight_norm")
         setattr(module, self.name, self.compute_weight(module))
+        _note_traced(module, self.name)
 
 
-_TRACE_WARNED: set[str] = set()
-
-
-def _warn_if_traced(what: str) -> None:
-    """The hook assigns a new tensor to the module on every forward: under tl.function
-    that state change makes each call trace again. Say so once, with the way out."""
+def _note_traced(module: Module, name: str) -> None:
+    """Under capture: tell the tracer that ``module.<name>`` was set anew, so a captured
+    training step writes the weight its replay computed there (the attribute then holds it
+    after each call, as after an eager forward; an inference graph writes nothing and
+    ``module.<name>`` keeps the traced call's weight until the next eager forward)."""
     from ...autograd.mode import state
-    if state.tracer is not None and what not in _TRACE_WARNED:
-        _TRACE_WARNED.add(what)
-        warnings.warn(f"tl.nn.utils.{what} (hook-style) sets the weight anew on every "
-                      "forward, so tl.function traces again on every call; use "
-                      f"tl.nn.utils.parametrizations.{what}, which captures once.",
-                      UserWarning, stacklevel=4)
+    if state.tracer is not None:
+        state.tracer.note_recomputed(module, name)
 
 
 def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Module:
@@ -144,10 +145,12 @@ class SpectralNorm:
         delattr(module, self.name + "_orig")
         module.register_parameter(self.name, Parameter(weight.detach()))
 
+    _capture_recomputes = WeightNorm._capture_recomputes
+
     def __call__(self, module: Module, inputs) -> None:
-        _warn_if_traced("spectral_norm")
         setattr(module, self.name,
                 self.compute_weight(module, do_power_iteration=module.training))
+        _note_traced(module, self.name)
 
     @staticmethod
     def apply(module: Module, name: str, n_power_iterations: int, dim: int,
