@@ -189,6 +189,21 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
         return _area(x, out_sizes)
     if antialias:
         return _antialiased(x, mode, in_sizes, out_sizes, scales, align_corners)
+    if mode in _LINEAR:
+        # one op per axis (gathers blended in place, an add.reduceat adjoint: 2-4x faster
+        # each way than take ops and their add.at gradient), the last axis first: PyTorch
+        # blends the last axis innermost, which decides where an inf meets a 0 weight (NaN)
+        from .nn_resize_linear import resize
+        for k in reversed(range(nsp)):
+            if size is not None:
+                x = resize(x, 2 + k, "linear", size=out_sizes[k],
+                           align_corners=bool(align_corners))
+            else:
+                x = resize(x, 2 + k, "linear", factor=1.0 / scales[k] if not
+                           recompute_scale_factor else _checked_factors(scale_factor, nsp)[k],
+                           recompute=bool(recompute_scale_factor),
+                           align_corners=bool(align_corners))
+        return x
     for k in range(nsp):
         ax = 2 + k
         n_in, n_out = in_sizes[k], out_sizes[k]

@@ -162,9 +162,49 @@ def _contig(xp, *arrays):
 _SEQ_KERNEL_MAX_WORK = 1 << 18
 
 
+# The kernel's recurrent product reads all of W_hh once per batch row, so beyond one row it
+# pays off only while W_hh stays in L1/L2: (4, 512) x (512, 128) took 16 us a step there and
+# 6 us in the Python loop below (NumPy on a contiguous W_hh^T).
+_SEQ_KERNEL_MAX_WORK_ROWS = 1 << 16
+# From this many W_hh entries the loop's product runs on tensorlib's GEMM (the whole
+# W_hh^T no longer fits beside OpenBLAS's packing: (4, 256) x (256, 1024) took 115 us
+# there against 38 us), below it on NumPy's.
+_LOOP_SGEMM_MIN = 1 << 18
+
+
 def _seq_kernel(N: int, G: int, H: int, *arrays) -> bool:
     """Whether the CPU sequence kernel takes these host arrays."""
     return N * G * H <= _SEQ_KERNEL_MAX_WORK and all(a.dtype == np.float32 for a in arrays)
+
+
+def _lstm_loop_cpu(gi, whh, h0, c0, y, cs, acts, reverse: bool) -> None:
+    """The float32 LSTM recurrence on the CPU, one Python iteration per step: each step's
+    product ``h W_hh^T`` read from a contiguous copy of ``W_hh^T`` (its transposed view cost
+    the GEMM a strided pack each step: 72 against 38 us at H = 256), then the fused cell."""
+    from .. import _ops
+    N, G = gi.shape[1:]
+    H = G // 4
+    whT = np.empty((H, G), np.float32)
+    _ops.transpose_copy(whh.T, whT)
+    cell = _ops.lstm_cell_fwd
+    h, c = h0, c0
+    if _gemm.ENABLED and G * H >= _LOOP_SGEMM_MIN and _gemm.suits(N, G, H):
+        sgemm = _ops.sgemm
+        for t in _steps(gi.shape[0], reverse):
+            g = gi[t]
+            sgemm(h, whT, g, 1.0, 1.0, 1)
+            cell(g, c, y[t], cs[t], acts[t])
+            h, c = y[t], cs[t]
+        return
+    tmp = np.empty((N, G), np.float32)
+    mm, add = np.matmul, np.add
+    with _gemm.numpy_blas(np.float32):
+        for t in _steps(gi.shape[0], reverse):
+            g = gi[t]
+            mm(h, whT, out=tmp)
+            add(g, tmp, out=g)
+            cell(g, c, y[t], cs[t], acts[t])
+            h, c = y[t], cs[t]
 
 
 def _last(y, h0, reverse: bool):
@@ -179,9 +219,13 @@ def _lstm_fwd(xp, x, h0, c0, w_ih, w_hh, *b, reverse=False):
     gi = _input_gates(xp, x, w_ih, b[0] + b[1] if b else None)
     y, cs = xp.empty((T, N, H), x.dtype), xp.empty((T, N, H), x.dtype)
     acts = xp.empty((T, N, 4 * H), x.dtype)
-    if xp is np and _seq_kernel(N, 4 * H, H, gi, h0, c0, w_hh):
+    if xp is np and _seq_kernel(N, 4 * H, H, gi, h0, c0, w_hh) and (
+            N == 1 or N * 4 * H * H <= _SEQ_KERNEL_MAX_WORK_ROWS):
         from .. import _ops
         _ops.lstm_seq_fwd_f32(gi, np.ascontiguousarray(w_hh), h0, c0, y, cs, acts, reverse)
+        return y, _last(y, h0, reverse), _last(cs, c0, reverse), acts, cs
+    if xp is np and N * H and all(a.dtype == np.float32 for a in (gi, h0, c0, w_hh)):
+        _lstm_loop_cpu(gi, w_hh, h0, c0, y, cs, acts, reverse)
         return y, _last(y, h0, reverse), _last(cs, c0, reverse), acts, cs
     whT = w_hh.T
     h, c = h0, c0
