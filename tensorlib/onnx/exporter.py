@@ -231,6 +231,24 @@ def _lower_fused(ctx: ExportContext, n: Node) -> None:
     ctx.names[out.id] = ctx.names[acc.id]
 
 
+def _to_model_auto(g: Graph, *args):
+    """``to_model`` at DEFAULT_OPSET, or, when an op's rule needs a newer opset (its error
+    says "opset >= N": scatter_reduce amax/amin needs 18), at the lowest opset that has
+    every op: a user who named no opset gets a model, one who named one gets the error."""
+    import re
+
+    import onnx
+    opset = DEFAULT_OPSET
+    while True:
+        try:
+            return to_model(g, opset, *args)
+        except UnsupportedOpError as e:
+            need = [int(k) for k in re.findall(r"opset >= (\d+)", str(e))]
+            if not need or max(need) <= opset or max(need) > onnx.defs.onnx_opset_version():
+                raise
+            opset = max(need)
+
+
 def export_graph(g: Graph, path: str | os.PathLike, opset: int | None = None,
                  input_names: Sequence[str] | None = None,
                  output_names: Sequence[str] | None = None,
@@ -247,11 +265,15 @@ def export_graph(g: Graph, path: str | os.PathLike, opset: int | None = None,
     one the graph computes with a fixed size raises. With ``check`` the model passes
     ``onnx.checker.check_model(full_check=True)`` before it is written. A graph that writes
     state (a training step: weight updates, gradients) raises ``UnsupportedOpError``, as ONNX
-    has no variables; ``drop_updates=True`` exports its outputs alone.
+    has no variables; ``drop_updates=True`` exports its outputs alone. ``opset=None`` uses
+    opset 17, or the lowest newer one every op needs (18 for ``scatter_reduce``
+    amax/amin); a given ``opset`` is used as is (an op it lacks raises, naming the opset).
     """
     import onnx
-    model = to_model(g, DEFAULT_OPSET if opset is None else int(opset), input_names,
-                     output_names, dim_names, drop_updates)
+    if opset is None:
+        model = _to_model_auto(g, input_names, output_names, dim_names, drop_updates)
+    else:
+        model = to_model(g, int(opset), input_names, output_names, dim_names, drop_updates)
     if output_axes:
         inputs = list(input_names) if input_names else [i.name for i in model.graph.input]
         _output_axes(model, g, output_axes, inputs)
@@ -271,7 +293,9 @@ def export(model, example_inputs, path: str | os.PathLike, dynamic_axes=None,
     follow the inputs' dynamic axes they are computed from; naming one writes it symbolic
     (with that name) in the model's outputs, and an output axis that follows no dynamic
     input axis is an error. A module is captured in eval mode (dropout off, batch-norm
-    running statistics), then put back. Returns the graph.
+    running statistics), then put back. ``opset=None``: 17, or the lowest newer opset the
+    graph's ops need (18 for ``scatter_reduce`` amax/amin, as PyTorch's exporter default).
+    Returns the graph.
 
     >>> tl.onnx.export(model, (tl.randn(1, 784),), "mlp.onnx", dynamic_axes={0: [0]})
     >>> tl.onnx.export(model, (x,), "m.onnx", input_names=["images"], output_names=["logits"],

@@ -781,14 +781,18 @@ def _scatter_elements(b, n, ins, at):
     red = at.get("reduction", "none")
     if red == "add":
         return [b.op("scatter_add", x, idx, src, axis=axis)]
-    if red in ("max", "min") and x.ndim == 1:
-        return [b.op("scatter_extreme", x, idx, src, reduce="a" + red, include_self=True)]
+    if red in ("max", "min"):
+        return [b.op("scatter_extreme", x, idx, src, reduce="a" + red, include_self=True,
+                     axis=axis)]
+    if red == "mul":
+        return [b.op("scatter_product", x, idx, src, include_self=True, axis=axis)]
     if red != "none":
         raise NotImplementedError(f"ONNX import: ScatterElements reduction={red!r}")
-    # unique indices (as ONNX requires): clear the targets, then add
-    old = b.op("take_along_axis", x, idx, axis=axis)
-    cleared = b.op("scatter_add", x, idx, b.op("neg", old), axis=axis)
-    return [b.op("scatter_add", cleared, idx, src, axis=axis)]
+    # a plain write: the max of the values written (include_self=False), which is the value
+    # for unique indices and stays right for repeated ones writing one value (as the exports
+    # of scatter_reduce without include_self do); ONNX leaves other repeats undefined
+    return [b.op("scatter_extreme", x, idx, src, reduce="amax", include_self=False,
+                 axis=axis)]
 
 
 @imp("Shape")

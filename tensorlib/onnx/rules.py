@@ -87,7 +87,9 @@ PARTIAL = {
     "left_shift": "unsigned integers only (ONNX BitShift)",
     "embedding_bag_sum": "2-d input only (1-d input with offsets: pad to 2-d with padding_idx)",
     "embedding_bag_max": "2-d input only (1-d input with offsets: pad to 2-d with padding_idx)",
-    "scatter_extreme": "opset >= 18 (ScatterElements reduction='max'/'min')",
+    "scatter_extreme": "opset >= 18 (ScatterElements reduction='max'/'min'; export with "
+                       "no opset picks 18)",
+    "scatter_product": "opset >= 16 (ScatterElements reduction='mul')",
     "right_shift": "unsigned integers only (ONNX BitShift)",
     "getitem": "integer index arrays (any number, broadcast, NumPy's placement of their "
                "dims), ints, slices, None and boolean masks (as their nonzero indices) "

@@ -451,6 +451,26 @@ add("scatter_extreme", lambda x, i, s, reduce, include_self:
     _scatter_extreme_inputs, _scatter_extreme_ref, diff=(0, 2))
 
 
+def _scatter_product_ref(x, i, s, include_self):
+    out = x.copy()
+    for r in range(i.shape[0]):
+        for c in range(i.shape[1]):
+            first = not (i[r, :c] == i[r, c]).any()
+            out[r, i[r, c]] = s[r, c] if first and not include_self else \
+                out[r, i[r, c]] * s[r, c]
+    return out
+
+
+# scatter_product is scatter_reduce's prod (its vjp divides by the values where no zero is
+# alone in its target, so inputs stay away from 0)
+add("scatter_product", lambda x, i, s, include_self:
+    x.scatter_reduce(1, i, s, "prod", include_self=include_self),
+    lambda draw: ([arr(draw, (3, 4), 0.5, 2.0), draw(st.sampled_from(
+        [np.array([[0, 3], [3, 3], [1, 2]]), np.array([[2, 2], [0, 1], [3, 0]])])),
+        arr(draw, (3, 2), 0.5, 2.0)], {"include_self": draw(st.booleans())}),
+    _scatter_product_ref, diff=(0, 2))
+
+
 add("take", lambda x, i: tl.take(x, i, axis=0),
     lambda draw: [arr(draw, (4, 3)), np.array([[0, 3], [3, 1]])],
     lambda x, i: np.take(x, i, axis=0))
