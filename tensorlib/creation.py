@@ -101,6 +101,16 @@ def _to_array(data: Any, dtype=None) -> np.ndarray:
                 arr = arr.astype(want)
         elif dt is not None and dt.kind in "iu" and arr.dtype.kind in "fiu" and arr.size:
             _check_int_range(arr, dt)
+    if arr.dtype == object and dt is not None and dt.kind in "fc":
+        # Python ints beyond int64 (2**64) are objects to NumPy, but a float dtype holds
+        # them (PyTorch: tensor([2**64], dtype=float32) is 1.8447e+19)
+        try:
+            with np.errstate(over="ignore"):
+                arr = np.asarray(data, dtype=dt)
+        except OverflowError as e:
+            raise OverflowError(f"tensor(): a number does not fit {dt}: {e}") from None
+        except (TypeError, ValueError):
+            pass
     if arr.dtype == object:
         raise TypeError("tensor(): data must be numbers or nested sequences of numbers of a "
                         "regular shape")

@@ -152,10 +152,13 @@ def entr(input) -> Tensor:
     zero, neg, inf = x == 0, x < 0, x == math.inf
     xi = E.where(inf, x, 1.0)
     # the edges through functions with entr's derivatives there: sqrt x at 0 (0; +inf,
-    # -inf), -x^1.5 at +inf (-inf; -inf, -0), log(0 * x) below 0 (-inf; NaN)
+    # -inf), -x^1.5 at +inf (-inf; -inf, -0), log(0 * atan x) below 0 (-inf; NaN; atan keeps
+    # -inf finite, where 0 * x was NaN)
     with np.errstate(**_QUIET):
         edge = E.where(zero, E.sqrt(E.where(zero, x + 0.0, 1.0)),
-                       E.where(inf, -xi ** 1.5, E.log(E.where(neg, x * 0.0, 1.0))))
+                       E.where(inf, -xi ** 1.5,
+                               E.log(E.where(neg, E.atan(E.where(neg, x, -1.0)) * 0.0,
+                                             1.0))))
         return E.where(main, -xs * E.log(xs), edge)
 
 

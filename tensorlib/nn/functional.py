@@ -128,7 +128,25 @@ def selu(input, inplace: bool = False) -> Tensor:
 
 def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """``x`` for x > 0, else ``negative_slope * x``; ``inplace`` as relu's."""
+    if inplace and _direct_inplace(input, "leaky_relu_"):
+        from ..ops.elementwise import leaky_relu_into
+        leaky_relu_into(input._data, float(negative_slope))
+        input._version[0] += 1
+        return input
     return _act(_leaky_relu, "leaky_relu", input, inplace, negative_slope)
+
+
+def _direct_inplace(x, name: str) -> bool:
+    """Whether an in-place activation may write ``x``'s NumPy array directly: a float32/64
+    CPU tensor that neither autograd nor a capture would record (then the general path's
+    out-of-place result and copy back only cost time). Raises the in-place errors."""
+    from .._tensor_methods import _check_leaf
+    from ..autograd.mode import state
+    if not isinstance(x, Tensor):
+        return False
+    _check_leaf(x, name)
+    return (state.tracer is None and not (state.grad_enabled and x._rg)
+            and isinstance(x._data, np.ndarray) and x._data.dtype in (np.float32, np.float64))
 
 
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0,
@@ -255,7 +273,9 @@ def softshrink(input, lambd: float = 0.5) -> Tensor:
     if not lambd >= 0:
         raise ValueError(f"softshrink: lambd must be greater or equal to 0, got {lambd}")
     x = to_tensor(input)
-    return _where(x > lambd, x - lambd, _where(x < -lambd, x + lambd, x * 0.0))
+    # NaN fails every test: it takes the x branch (value NaN, gradient 1, as PyTorch's)
+    band = _where(x.abs() <= lambd, x * 0.0, x)
+    return _where(x > lambd, x - lambd, _where(x < -lambd, x + lambd, band))
 
 
 def tanhshrink(input) -> Tensor:
@@ -266,13 +286,14 @@ def tanhshrink(input) -> Tensor:
 
 
 def threshold(input, threshold: float, value: float, inplace: bool = False) -> Tensor:
-    """``x`` where ``x > threshold``, else ``value`` (``torch.nn.functional.threshold``);
-    ``inplace`` as relu's.
+    """``value`` where ``x <= threshold``, else ``x`` (``torch.nn.functional.threshold``; NaN
+    stays NaN); ``inplace`` as relu's.
 
     >>> F.threshold(tl.tensor([0.5, 2.0]), 1.0, -3.0).tolist()
     [-3.0, 2.0]
     """
-    return _act(lambda x: _NA.threshold(x, threshold, value), "threshold", input, inplace)
+    # the test is x <= threshold, not x > threshold, so that NaN stays NaN (as PyTorch)
+    return _act(lambda x: _where(x <= threshold, value, x), "threshold", input, inplace)
 
 
 def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,

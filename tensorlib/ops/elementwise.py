@@ -235,16 +235,48 @@ LOGICAL_NOT, logical_not = _unary("logical_not", ufunc="logical_not", floating=F
 # where() over a sign mask is ~20x slower than arithmetic on the CPU (the branch on each
 # element cannot be predicted): the activations below are written without it
 def _leaky_fwd(xp, x, negative_slope):
-    # x for x > 0, else slope * x: the larger of the two when slope <= 1, the smaller above
-    s = x * x.dtype.type(negative_slope)
-    return xp.maximum(x, s) if negative_slope <= 1 else xp.minimum(x, s)
+    # x for x > 0, else slope * x: the larger of the two when slope <= 1, the smaller above;
+    # written into the product's buffer (one allocation: a second one doubled the time)
+    s = xp.multiply(x, x.dtype.type(negative_slope))
+    if negative_slope <= 0:     # neither max nor min (0 * inf is NaN): x > 0 picks x
+        return xp.where(x > 0, x, s)
+    out = s if isinstance(s, xp.ndarray) else None     # (a 0-d input gives a scalar)
+    return (xp.maximum if negative_slope <= 1 else xp.minimum)(x, s, out=out)
+
+
+_LEAKY_BLOCK = 1 << 18     # elements per block of the in-place form (1 MiB of float32)
+
+
+def leaky_relu_into(a: np.ndarray, negative_slope: float) -> np.ndarray:
+    """leaky_relu of the NumPy array ``a`` written into ``a`` itself (``F.leaky_relu_``'s
+    kernel when autograd and capture are not listening). Contiguous arrays go by blocks
+    through one cache-sized buffer, so no array of ``a``'s size is allocated."""
+    slope = a.dtype.type(negative_slope)
+    if negative_slope <= 0:
+        np.multiply(a, slope, out=a, where=~(a > 0))
+        return a
+    pick = np.maximum if negative_slope <= 1 else np.minimum
+    if a.size <= _LEAKY_BLOCK or not (a.flags.c_contiguous or a.flags.f_contiguous):
+        pick(a, np.multiply(a, slope), out=a)
+        return a
+    flat = a.reshape(-1, order="A")         # a view in memory order, C or Fortran
+    tmp = np.empty(_LEAKY_BLOCK, a.dtype)
+    for i in range(0, flat.size, _LEAKY_BLOCK):
+        blk = flat[i:i + _LEAKY_BLOCK]
+        t = tmp[:blk.size]
+        np.multiply(blk, slope, out=t)
+        pick(blk, t, out=blk)
+    return a
 
 
 def _leaky_grad_fwd(xp, g, x, negative_slope):
-    # g * (1 for x > 0, else slope): (1 - slope) + slope is exactly 1 in float32 and 64
+    # g * (1 for x > 0, else slope): (1 - slope) + slope is exactly 1 for most slopes
     slope = g.dtype.type(negative_slope)
+    one = g.dtype.type(1)
+    if (one - slope) + slope != one:        # (e.g. slope -0.3 in float32: 0.99999994)
+        return xp.where(x > 0, one, slope).astype(g.dtype, copy=False) * g
     m = (x > 0).astype(g.dtype)
-    m *= g.dtype.type(1) - slope
+    m *= one - slope
     m += slope
     if m.shape != g.shape:      # (g and x broadcast against each other)
         return m * g

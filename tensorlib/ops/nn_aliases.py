@@ -244,9 +244,9 @@ def adaptive_max_pool1d(input, output_size) -> tuple[Tensor, Tensor]:
 
 # --- composites ------------------------------------------------------------------------------
 def threshold(input, threshold: float, value: float) -> Tensor:
-    """``x`` where ``x > threshold``, else ``value`` (``torch.threshold``)."""
+    """``value`` where ``x <= threshold``, else ``x`` (``torch.threshold``; NaN passes)."""
     x = to_tensor(input)
-    return E.where(x > threshold, x, value)
+    return E.where(x <= threshold, value, x)
 
 
 def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,

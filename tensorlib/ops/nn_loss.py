@@ -52,13 +52,17 @@ def _class_shape(wvec, nd):
 def _ce_fwd(xp, x, t, *w, ignore_index, reduction, label_smoothing):
     w = w[0] if w else None
     C = x.shape[1]
-    logp = _log_softmax_fwd(xp, x, 1)
+    with np.errstate(invalid="ignore"):     # (a row of all -inf: NaN, selected away below)
+        logp = _log_softmax_fwd(xp, x, 1)
     valid, tc, wt, wvec = _class_consts(xp, t, w, ignore_index, C, x.dtype)
     picked = xp.take_along_axis(logp, _expand_c(tc, x.ndim), axis=1)[:, 0]
-    loss = -picked * wt
+    # ignored positions are selected away, not multiplied by 0: a padding row of -inf
+    # logits has logp = -inf (or NaN), and 0 * -inf is NaN
+    with np.errstate(invalid="ignore"):
+        loss = xp.where(valid, -picked * wt, 0)
+        smooth = -(logp * _class_shape(wvec, x.ndim)).sum(axis=1) if label_smoothing else 0
     if label_smoothing:
-        smooth = -(logp * _class_shape(wvec, x.ndim)).sum(axis=1) * valid
-        loss = (1.0 - label_smoothing) * loss + (label_smoothing / C) * smooth
+        loss = (1.0 - label_smoothing) * loss + (label_smoothing / C) * xp.where(valid, smooth, 0)
     return _reduce_arr(xp, loss.astype(x.dtype, copy=False), wt, reduction)
 
 
@@ -145,7 +149,8 @@ def _ce_grad_fwd(xp, x, t, g, *, ignore_index, reduction):
         scale = vf[:, None] * g
         if reduction == "mean":
             scale = scale / xp.maximum(vf.sum(), 1)   # no valid target: 0 (as PyTorch)
-    return (p * scale).astype(x.dtype, copy=False)
+    # an ignored row's softmax may be NaN (all -inf): selected away, not multiplied by 0
+    return xp.where(valid[:, None], p * scale, 0).astype(x.dtype, copy=False)
 
 
 def _ce_grad_cpu(x, t, g, *, ignore_index, reduction):
@@ -187,6 +192,8 @@ def _ce_vjp(n, g):
         b = b + (ls / C) * _class_shape(wvec, nd) * _expand_c(vf, nd)
     p = softmax(x, axis=1)
     dx = (p * _expand_c(a, nd) - b) * _grad_scale(n, g, wt)
+    # selected, not scaled by 0: an ignored row of all -inf has a NaN softmax
+    dx = E.where(_expand_c(vf, nd) != 0, dx, 0.0)
     return (dx, None) + ((None,) if w is not None else ())
 
 
@@ -206,7 +213,9 @@ def _nll_fwd(xp, x, t, *w, ignore_index, reduction):
     w = w[0] if w else None
     valid, tc, wt, _ = _class_consts(xp, t, w, ignore_index, x.shape[1], x.dtype)
     picked = xp.take_along_axis(x, _expand_c(tc, x.ndim), axis=1)[:, 0]
-    return _reduce_arr(xp, (-picked * wt).astype(x.dtype, copy=False), wt, reduction)
+    with np.errstate(invalid="ignore"):
+        loss = xp.where(valid, -picked * wt, 0)     # selected: 0 * -inf would be NaN
+    return _reduce_arr(xp, loss.astype(x.dtype, copy=False), wt, reduction)
 
 
 def _nll_cpu(x, t, *w, ignore_index, reduction):

@@ -183,7 +183,8 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     from ..creation import arange
     from .indexing import take_along_axis
     xy = take_along_axis(x2, t2, 1)                                   # (N, 1)
-    z = (x2 - xy + float(margin)).clip(0.0, None)
+    # relu, not clip: at the hinge (term exactly 0) the gradient is 0, as PyTorch's kernel
+    z = E.relu(float(margin) - xy + x2)       # PyTorch's order of rounding
     if p == 2:
         z = z * z
     if weight is not None:
@@ -245,7 +246,8 @@ def multilabel_margin_loss(input, target, reduction: str = "mean", *,
         is_target = ((idx.reshape(N, K, 1) == arange(C, device=x.device).reshape(1, 1, C))
                      & vk.reshape(N, K, 1)).any(axis=1)                       # (N, C)
         xt = take_along_axis(x2, idx, 1)                                        # (N, K)
-        z = (1.0 - xt.reshape(N, K, 1) + x2.reshape(N, 1, C)).clip(0.0, None)  # (N, K, C)
+        # relu: no gradient at the hinge itself (a zero term), as PyTorch
+        z = E.relu(1.0 - xt.reshape(N, K, 1) + x2.reshape(N, 1, C))            # (N, K, C)
         pair = vk.reshape(N, K, 1) & ~is_target.reshape(N, 1, C)
         loss = E.where(pair, z, 0.0).sum(axis=(1, 2)) / float(C)
     if x.ndim < 2:

@@ -124,7 +124,14 @@ def median(x, *args, axis: int | None = None, keepdims: bool = False, dim: int |
         x = to_tensor(x)
         if axis is None and x.numel() == 0:
             return _empty_nan(x, keepdims)       # PyTorch's (and NumPy's) median of nothing
-        m = quantile(x, 0.5, axis=axis, keepdims=keepdims)
+        if axis is None:
+            n = x.numel()
+        else:
+            n = x.shape[norm_axis(axis, x.ndim, "median")] if x.ndim else 1
+        # an even count: NumPy's mean of the two middle values, (a + b) / 2; the linear
+        # interpolation a + (b - a) / 2 is NaN for [inf, inf] and [-inf, 1]
+        m = quantile(x, 0.5, axis=axis, keepdims=keepdims,
+                     method="midpoint" if n % 2 == 0 else "linear")
         if axis is None and x.numel() % 2:       # one middle element: PyTorch's gradient rule
             from .reduction import ties_share_grad
             m = ties_share_grad(x, m)

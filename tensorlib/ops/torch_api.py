@@ -304,6 +304,13 @@ def fmod(input, other) -> Tensor:
     # (signbit, not a < 0: fmod(-0.0, b) is -0.0)
     dt = torch_promote(a.dtype, a.ndim, b.dtype, b.ndim)
     a, b = (t if t.dtype == dt else t.astype(dt) for t in (a, b))
+    if dt.kind in "iu":
+        # from the floor remainder (sign of b), which never negates: -a and |b| wrap for
+        # INT_MIN; where the signs differ, r - b is exact (r and b share a sign)
+        r = E.mod(a, b)
+        if dt.kind == "u":
+            return r
+        return E.where((r != 0) & ((a < 0) != (b < 0)), r - b, r)
     absb = E.abs(b)
     return E.where(signbit(a), -E.mod(-a, absb), E.mod(a, absb))
 

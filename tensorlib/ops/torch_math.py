@@ -126,31 +126,48 @@ def _integers(op: str, a, b) -> tuple[Tensor, Tensor]:
     return a, b
 
 
-def gcd(input, other) -> Tensor:
-    """Greatest common divisor, non-negative (``torch.gcd``; integers only).
+def _c_remainder(a: Tensor, b: Tensor) -> Tensor:
+    """C's ``a % b`` for integers (sign of ``a``; ``b`` nonzero), from the floor remainder so
+    that nothing is negated (``-a`` wraps for INT_MIN)."""
+    r = E.mod(a, b)
+    if a.dtype.kind == "u":
+        return r
+    return E.where((r != 0) & ((a < 0) != (b < 0)), r - b, r)
 
-    Euclid's algorithm in tensorlib ops: eagerly it stops when every pair is done; under
-    capture it runs the worst case for the dtype (Fibonacci numbers)."""
+
+def gcd(input, other) -> Tensor:
+    """Greatest common divisor (``torch.gcd``; integers only), by PyTorch's algorithm:
+    ``a, b = |a|, |b|`` and Euclid with C's remainder, so the results are PyTorch's also
+    where ``|INT_MIN|`` wraps: non-negative except ``gcd(INT_MIN, 0) = INT_MIN`` and the
+    few pairs such as ``gcd(INT_MIN, 5) = -1`` where PyTorch's is negative too.
+
+    Eagerly the loop stops when every pair is done; under capture it runs the worst case for
+    the dtype (Fibonacci numbers)."""
     from ..autograd.mode import state
     a, b = _integers("gcd", input, other)
     shape = tuple(np.broadcast_shapes(tuple(a.shape), tuple(b.shape)))
     a, b = E.abs(a.broadcast_to(shape)), E.abs(b.broadcast_to(shape))
-    rounds = int(np.ceil(np.iinfo(a.dtype).bits * 1.45)) + 2
+    rounds = int(np.ceil(np.iinfo(a.dtype).bits * 1.45)) + 3
     for _ in range(rounds):
-        if state.tracer is None and not bool((b != 0).any().item()):
+        if state.tracer is None and not bool((a != 0).any().item()):
             break
-        nz = b != 0
-        r = E.mod(a, E.where(nz, b, 1))
-        a, b = E.where(nz, b, a), E.where(nz, r, 0)
-    return a
+        nz = a != 0
+        r = _c_remainder(b, E.where(nz, a, 1))
+        a, b = E.where(nz, r, 0), E.where(nz, a, b)
+    return b
 
 
 def lcm(input, other) -> Tensor:
-    """Least common multiple, non-negative (``torch.lcm``; integers only; 0 when either is
-    0)."""
+    """Least common multiple (``torch.lcm``; integers only; 0 when either is 0):
+    ``|a / gcd(a, b) * b|`` as PyTorch computes it (in int for int8/int16), wrapping where
+    that overflows."""
     a, b = _integers("lcm", input, other)
     g = gcd(a, b)
-    q = E.floor_divide(E.abs(a), E.where(g == 0, 1, g))
+    # g divides a exactly, so floor and C's truncating division agree
+    q = E.floor_divide(a, E.where(g == 0, 1, g))
+    if q.dtype.itemsize < 4:
+        # C promotes int8/int16 to int: |q * b| is taken before the product wraps
+        return E.abs(q.astype(np.int32) * b.astype(np.int32)).astype(q.dtype)
     return E.abs(q * b)
 
 
@@ -232,9 +249,9 @@ def mvlgamma(input, p: int) -> Tensor:
 
 
 def hardshrink(input, lambd: float = 0.5) -> Tensor:
-    """``x`` where ``|x| > lambd``, else 0 (``torch.hardshrink``)."""
+    """0 where ``|x| <= lambd``, else ``x`` (``torch.hardshrink``; NaN stays NaN)."""
     x = to_tensor(input)
-    return E.where(E.abs(x) > lambd, x, 0.0 if x.dtype.kind == "f" else 0)
+    return E.where(E.abs(x) <= lambd, 0.0 if x.dtype.kind == "f" else 0, x)
 
 
 def positive(input) -> Tensor:
