@@ -170,3 +170,21 @@ def test_lstm_seq_errors():
     with pytest.raises(ValueError, match="lstm_seq"):
         lstm_seq(tl.randn(3, 2, 4), tl.zeros(2, 5), tl.zeros(2, 5), tl.randn(20, 4),
                  tl.randn(16, 5))
+
+
+@pytest.mark.parametrize("batch", [1, 2, 4])
+def test_lstm_matrix_vector_path_matches_torch(batch):
+    """H 512 with a few rows: the loop's per-row matrix-vector products (W_hh >= 4 MiB)."""
+    from tensorlib import _ops
+    if not _ops.SGEMM_SUPPORTED:
+        pytest.skip("the matrix-vector path needs AVX-512")
+    torch.manual_seed(0)
+    tm = torch.nn.LSTM(8, 512, batch_first=True)
+    m = tl.nn.LSTM(8, 512, batch_first=True)
+    m.load_state_dict({k: tl.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((batch, 6, 8)).astype(np.float32)
+    with tl.no_grad(), torch.no_grad():
+        y, (h, c) = m(tl.tensor(x))
+        ty, (th, tc) = tm(torch.tensor(x))
+    np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(c.numpy(), tc.numpy(), rtol=2e-5, atol=2e-6)
