@@ -199,7 +199,7 @@ def _shared(lib):
         ("nansum dim -1 (1024^2, 10% NaN)", lambda: lib.nansum(nan, -1)),
         ("mode dim -1 (64x4096 ints)", lambda: lib.mode(votes, -1)),
         ("cdist p=1, fwd+bwd (256x64, 256x64)", fb(lambda: lib.cdist(pa, pb, p=1), pa)),
-    ] + _rnn_inference(lib, rng) + _training_overhead(lib, rng)
+    ] + _rnn_inference(lib, rng) + _training_overhead(lib, rng) + _session19(lib, rng)
 
 
 def _training_overhead(lib, rng):
@@ -244,6 +244,42 @@ def _training_overhead(lib, rng):
         ("F.gelu float16, 131k", lambda: lib.nn.functional.gelu(h)),
         ("float16 + float16, 131k", lambda: h + h2),
         ("BatchNorm2d float16, train (16,32,16,16)", lambda: bn16(h)),
+    ]
+
+
+def _session19(lib, rng):
+    """Session 19: float32 reductions (the _reduce.h kernels), hardswish/SiLU backward,
+    leaky_relu, small-batch LSTM inference, linear interpolation."""
+    def f32(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+    F = lib.nn.functional
+    v, m, tall = lib.tensor(f32(1 << 22)), lib.tensor(f32(4096, 256)), lib.tensor(f32(100000, 4))
+    act = lib.tensor(f32(512, 1024), requires_grad=True)
+    sig = lib.tensor(f32(8, 32, 4000), requires_grad=True)
+    lstm = lib.nn.LSTM(80, 512, batch_first=True).eval()
+    seq = lib.tensor(f32(2, 50, 80))
+
+    def fb(fn, leaf):
+        def run():
+            leaf.grad = None
+            fn().sum().backward()
+        return run
+
+    def lstm_run():
+        with lib.no_grad():
+            return lstm(seq)[0]
+    return [
+        ("sum(), 4M floats", lambda: v.sum()),
+        ("sum(dim=-1) (4096,256)", lambda: m.sum(-1)),
+        ("amax(dim=-1) (4096,256)", lambda: m.amax(-1)),
+        ("sum(dim=0) (100000,4)", lambda: tall.sum(0)),
+        ("var(dim=0) (100000,4)", lambda: tall.var(0)),
+        ("hardswish fwd+bwd (512,1024)", fb(lambda: F.hardswish(act), act)),
+        ("silu fwd+bwd (512,1024)", fb(lambda: F.silu(act), act)),
+        ("leaky_relu (4M)", lambda: F.leaky_relu(v, 0.2)),
+        ("LSTM(80, 512) inference, batch 2, T 50", lstm_run),
+        ("interpolate linear x2 fwd+bwd (8,32,4000)",
+         fb(lambda: F.interpolate(sig, scale_factor=2, mode="linear"), sig)),
     ]
 
 
