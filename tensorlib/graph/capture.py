@@ -12,6 +12,7 @@ import functools
 import os
 import threading
 import types
+import re
 import warnings
 import weakref
 from collections import OrderedDict
@@ -473,9 +474,10 @@ class Function:
                 f"tl.function {self._name}: traced {self.trace_count} times (eager_after="
                 f"{self.eager_after}); calls that fit no kept graph now run eagerly (the "
                 f"graphs kept still replay). The last miss: {reason}. "
-                + ("A training step's graph holds its batch's sizes: pad batches to a few "
-                   "sizes so their graphs are reused." if self._training else
-                   "Use input_signature with None dims for varying sizes."), stacklevel=3)
+                + (_hyper_advice(reason) or (
+                    "A training step's graph holds its batch's sizes: pad batches to a few "
+                    "sizes so their graphs are reused." if self._training else
+                    "Use input_signature with None dims for varying sizes.")), stacklevel=3)
         return self.fn(*args, **kwargs)
 
     def _eager(self, args, kwargs):
@@ -505,11 +507,14 @@ class Function:
                          "even with None dims: pad batches to a few sizes (bucketing) so their "
                          "graphs are reused, or raise max_cached" if self._training else
                          "use input_signature with None dims for varying sizes")
+                hyper = _hyper_advice(reason)
+                advice = hyper if hyper is not None else (
+                    f"pass values that change as tensors, {sizes}, and keep state in "
+                    "tensors updated in place.")
                 warnings.warn(
                     f"tl.function {self._name}: traced {self.trace_count} times; this time "
                     f"because {reason}. Each trace runs the Python again and builds a new "
-                    f"graph: pass values that change as tensors, {sizes}, and keep state in "
-                    "tensors updated in place.", stacklevel=3)
+                    f"graph: {advice}", stacklevel=3)
         guards = Guards(self.fn, objects)
         g = Graph(getattr(self.fn, "__name__", "function"))
         # save_graph(graph) names its state after this function's module and optimizers
@@ -721,6 +726,39 @@ def _input_names(fn, args, kwargs, n: int) -> list[str]:
                    for i, k in enumerate(out))):
         return fallback
     return out
+
+
+_HYPER_PATH = re.compile(r"\.param_groups\[\d+\]\['(\w+)'\]")
+
+
+def _hyper_advice(reason) -> str | None:
+    """What to do when a retrace's reason is an optimizer hyper-parameter that changed (an
+    lr scheduler stepped outside the captured step); None for any other reason."""
+    m = _HYPER_PATH.search(str(reason or ""))
+    if m is None:
+        return None
+    key = m.group(1)
+    tensor_ok = key in ("lr", "momentum", "betas")
+    if tensor_ok and "('T'," in str(reason):
+        # a tensor hyper-parameter replaced by another tensor: the graph is bound to the old
+        return (f"param_groups[...]['{key}'] is another tensor object now; the graph reads the "
+                "tensor it was traced with, so change its value in place "
+                f"(group['{key}'].fill_(value), as tensorlib's schedulers do) instead of "
+                "assigning a new tensor or number.")
+    if tensor_ok:
+        # a Python number is a constant of the graph; a 0-d tensor is graph state that
+        # tensorlib's schedulers update in place (and they make momentum/betas[0] tensors
+        # when lr is one), so its new value is read on every replay
+        return (f"a Python number in param_groups[...]['{key}'] is a constant of the graph, so "
+                "each new value (an lr scheduler's step) traces again. Construct the "
+                "optimizer with a 0-d tensor learning rate, e.g. "
+                "tl.optim.Adam(params, lr=tl.tensor(1e-3)) (dtype=tl.float64 for float64 "
+                "parameters), instead of lr=1e-3: schedulers then update it in place (and "
+                "the momentum or betas they cycle with it) and the graph reads the current "
+                "value on every replay; set it by hand with group['lr'].fill_(value).")
+    return (f"param_groups[...]['{key}'] is read as a Python number while tracing, so it is a "
+            "constant of the graph: keep it fixed between calls of the captured step (only "
+            "lr, momentum and betas can be 0-d tensors that change in place).")
 
 
 class _PerShape(str):

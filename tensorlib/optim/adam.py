@@ -17,7 +17,8 @@ def check_adam_hyperparameters(name: str, group: dict) -> None:
         raise ValueError(f"{name}: invalid betas {group['betas']} (each must be in [0, 1))")
     if not group["eps"] >= 0.0:
         raise ValueError(f"{name}: invalid eps {group['eps']} (must be >= 0)")
-    if not group["weight_decay"] >= 0.0:
+    # SparseAdam's groups have no weight_decay (as PyTorch's)
+    if not group.get("weight_decay", 0.0) >= 0.0:
         raise ValueError(f"{name}: invalid weight_decay {group['weight_decay']}")
 
 
@@ -26,8 +27,8 @@ class Adam(Optimizer):
     or, with ``decoupled_weight_decay=True``, decoupled (``p *= 1 - lr * wd`` before the
     step: then Adam is AdamW, as PyTorch >= 2.6). The flag is a group hyper-parameter, saved
     in ``state_dict()``. PyTorch's ``foreach=``, ``fused=`` and ``capturable=`` (which pick
-    among implementations of the same update) are accepted and ignored;
-    ``differentiable=True`` raises NotImplementedError.
+    among implementations of the same update) are kept in ``defaults`` and the groups, as
+    PyTorch's, but change nothing; ``differentiable=True`` raises NotImplementedError.
 
     >>> model = tl.nn.Linear(4, 1)
     >>> opt = tl.optim.Adam(model.parameters(), lr=1e-3)
@@ -37,17 +38,20 @@ class Adam(Optimizer):
 
     def __init__(self, params: Iterable, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False, *,
+                 weight_decay: float = 0, amsgrad: bool = False, maximize: bool = False, *,
                  foreach: bool | None = None, fused: bool | None = None,
                  capturable: bool = False, differentiable: bool = False,
                  decoupled_weight_decay: bool = False):
         # PyTorch's foreach/fused/capturable choose among its implementations of the same
-        # update: accepted and ignored (tensorlib's CPU step is a fused kernel already)
+        # update: ignored (tensorlib's CPU step is a fused kernel already), but kept in the
+        # groups as PyTorch's are, for code that reads them or rebuilds from opt.defaults
         check_implementation_flags(type(self).__name__, foreach=foreach, fused=fused,
                                    capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
-                                      maximize=maximize,
+                                      maximize=maximize, foreach=foreach,
+                                      capturable=capturable, differentiable=differentiable,
+                                      fused=fused,
                                       decoupled_weight_decay=bool(decoupled_weight_decay)))
 
     def _validate(self, group):
@@ -92,7 +96,7 @@ class AdamW(Adam):
     before the Adam step; as PyTorch, ``Adam(..., decoupled_weight_decay=True)`` with
     ``weight_decay`` 0.01 by default, and its groups keep ``decoupled_weight_decay=True``
     (also after ``load_state_dict``). ``foreach=``, ``fused=`` and ``capturable=`` are
-    accepted and ignored, as Adam's."""
+    kept in the groups and ignored, as Adam's."""
 
     def __init__(self, params: Iterable, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,

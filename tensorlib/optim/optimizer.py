@@ -5,7 +5,7 @@ import copy
 import functools
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,6 +13,9 @@ from .. import _dtypes
 from .._tensor import Tensor
 from .._hyper import hyper_value
 from ..autograd.mode import no_grad, state as _mode
+
+if TYPE_CHECKING:
+    from ..utils.hooks import RemovableHandle
 
 
 class _Required:
@@ -23,19 +26,55 @@ class _Required:
 required = _Required()
 
 
+# hooks every optimizer's step runs (PyTorch's torch.optim.optimizer globals): pre-hooks
+# before the optimizer's own, post-hooks after its own, as PyTorch orders them
+_global_optimizer_pre_hooks: OrderedDict[int, Callable] = OrderedDict()
+_global_optimizer_post_hooks: OrderedDict[int, Callable] = OrderedDict()
+
+
+def _register_global(store: OrderedDict, hook: Callable, name: str) -> RemovableHandle:
+    if not callable(hook):
+        raise TypeError(f"{name}: expected a callable hook(optimizer, args, kwargs), got "
+                        f"{type(hook).__name__}")
+    from ..utils.hooks import RemovableHandle
+    handle = RemovableHandle(store)
+    store[handle.id] = hook
+    return handle
+
+
+def register_optimizer_step_pre_hook(hook: Callable) -> RemovableHandle:
+    """Register ``hook(optimizer, args, kwargs)`` to run before every optimizer's ``step()``
+    (before that optimizer's own pre-hooks), as PyTorch's; it may return ``(new_args,
+    new_kwargs)``, where ``args`` starts with the optimizer. Returns a
+    :class:`~tensorlib.utils.hooks.RemovableHandle`; ``handle.remove()`` unregisters it."""
+    return _register_global(_global_optimizer_pre_hooks, hook,
+                            "register_optimizer_step_pre_hook")
+
+
+def register_optimizer_step_post_hook(hook: Callable) -> RemovableHandle:
+    """Register ``hook(optimizer, args, kwargs)`` to run after every optimizer's ``step()``
+    (after that optimizer's own post-hooks), as PyTorch's. Returns a
+    :class:`~tensorlib.utils.hooks.RemovableHandle`; ``handle.remove()`` unregisters it."""
+    return _register_global(_global_optimizer_post_hooks, hook,
+                            "register_optimizer_step_post_hook")
+
+
 def _hooked_step(func: Callable) -> Callable:
-    """``step`` wrapped to run the optimizer's step pre/post hooks (once, however many
-    ``super().step()`` calls nest) and to mark the optimizer stepped (schedulers check it)."""
+    """``step`` wrapped to run the global and the optimizer's step pre/post hooks (once,
+    however many ``super().step()`` calls nest) and to mark the optimizer stepped
+    (schedulers check it)."""
     @functools.wraps(func)
     def step(self, *args, **kwargs):
-        d = self.__dict__.get("_hook_dicts")
-        if not d or self.__dict__.get("_in_hooked_step"):
+        d = self.__dict__.get("_hook_dicts") or {}
+        if (not d and not _global_optimizer_pre_hooks and not _global_optimizer_post_hooks) \
+                or self.__dict__.get("_in_hooked_step"):
             out = func(self, *args, **kwargs)
         else:
             self._in_hooked_step = True
             try:
                 args = (self, *args)        # as PyTorch: the hooks' args start with self
-                for hook in list(d.get("step_pre", {}).values()):
+                for hook in [*_global_optimizer_pre_hooks.values(),
+                             *d.get("step_pre", {}).values()]:
                     res = hook(self, args, kwargs)
                     if res is not None:
                         if not (isinstance(res, tuple) and len(res) == 2):
@@ -44,7 +83,8 @@ def _hooked_step(func: Callable) -> Callable:
                                 f"or a tuple (new_args, new_kwargs), got {res!r}")
                         args, kwargs = res
                 out = func(*args, **kwargs)
-                for hook in list(d.get("step_post", {}).values()):
+                for hook in [*d.get("step_post", {}).values(),
+                             *_global_optimizer_post_hooks.values()]:
                     hook(self, args, kwargs)
             finally:
                 self._in_hooked_step = False

@@ -32,7 +32,8 @@ class Rprop(Optimizer):
         check_implementation_flags(type(self).__name__, foreach=foreach,
                                    capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes),
-                                      maximize=maximize))
+                                      foreach=foreach, maximize=maximize,
+                                      differentiable=differentiable, capturable=capturable))
 
     def _validate(self, group):
         super()._validate(group)
@@ -75,13 +76,15 @@ class ASGD(Optimizer):
     """
 
     def __init__(self, params: Iterable, lr: float = 1e-2, lambd: float = 1e-4,
-                 alpha: float = 0.75, t0: float = 1e6, weight_decay: float = 0.0,
+                 alpha: float = 0.75, t0: float = 1e6, weight_decay: float = 0,
                  foreach: bool | None = None, maximize: bool = False,
                  differentiable: bool = False, capturable: bool = False):
         check_implementation_flags(type(self).__name__, foreach=foreach,
                                    capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0,
-                                      weight_decay=weight_decay, maximize=maximize))
+                                      weight_decay=weight_decay, foreach=foreach,
+                                      maximize=maximize, differentiable=differentiable,
+                                      capturable=capturable))
 
     def _validate(self, group):
         super()._validate(group)
@@ -139,7 +142,8 @@ class Adafactor(Optimizer):
                  maximize: bool = False):
         check_implementation_flags(type(self).__name__, foreach=foreach)
         super().__init__(params, dict(lr=lr, beta2_decay=beta2_decay, eps=tuple(eps), d=d,
-                                      weight_decay=weight_decay, maximize=maximize))
+                                      weight_decay=weight_decay, foreach=foreach,
+                                      maximize=maximize))
 
     def _validate(self, group):
         super()._validate(group)
