@@ -20,6 +20,11 @@ _ERR = ("default_collate: batch must contain tensors, numpy arrays, numbers, dic
         "found {}: pass DataLoader(collate_fn=...) to batch them your own way")
 
 
+class CollateError(RuntimeError, ValueError):
+    """Samples that cannot be stacked: a RuntimeError as PyTorch's (ported ``except
+    RuntimeError`` handlers catch it), and a ValueError as tensorlib's earlier releases."""
+
+
 def _is_text_array(a: np.ndarray) -> bool:
     # byte strings, unicode, object: nothing a tensor can hold
     return a.dtype.kind in "SaUO"
@@ -85,7 +90,7 @@ def _stack_arrays(samples: Sequence[Any]) -> Tensor:
     else:
         shapes = {tuple(s.shape) if isinstance(s, Tensor) else np.shape(s) for s in samples}
     if len(shapes) != 1:
-        raise ValueError(f"default_collate: the samples of a batch must have equal shapes "
+        raise CollateError(f"default_collate: the samples of a batch must have equal shapes "
                          f"to be stacked, got {sorted(shapes)}: pad, crop or resize them "
                          "in the dataset, or pass DataLoader(collate_fn=...) to batch them "
                          "your own way")
@@ -110,7 +115,8 @@ def default_collate(samples: Sequence[Any]) -> Any:
     float32; bool when all are bools); strings and bytes are left as given; dicts (any mapping
     type), namedtuples and lists are collated field by field into the same type; tuples
     become lists (as PyTorch). Arrays of strings or objects, None and other types raise
-    TypeError; samples of unequal shapes or lengths raise ValueError.
+    TypeError; samples of unequal shapes or lengths raise :class:`CollateError` (a
+    RuntimeError, as PyTorch's, and a ValueError).
 
     >>> tl.data.default_collate([(np.zeros(2, np.float32), 1), (np.ones(2, np.float32), 2)])
     [tensor([[0., 0.],
@@ -143,7 +149,7 @@ def default_collate(samples: Sequence[Any]) -> Any:
     if isinstance(first, Sequence):
         lengths = [len(s) for s in samples]
         if len(set(lengths)) != 1:
-            raise ValueError(f"default_collate: each sample in a batch must have the same "
+            raise CollateError(f"default_collate: each sample in a batch must have the same "
                              f"number of fields, got lengths {lengths}")
         fields = [default_collate(f) for f in zip(*samples)]      # tuples, as PyTorch
         return fields if isinstance(first, tuple) else _rebuild(first, fields)

@@ -1,7 +1,9 @@
 """``DataLoader``: batches of samples, optionally shuffled with a seed."""
 from __future__ import annotations
 
+import itertools
 import math
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -12,8 +14,9 @@ from .._tensor import Tensor
 from ..random import Generator
 from .collate import default_collate, default_convert
 from .dataset import Dataset, IterableDataset, batch_getter
-from .worker import (WorkerInfo, become_worker, capture_error, get_worker_info, reraise,
-                     seed_python_rngs)
+from .sampler import BatchSampler, RandomSampler, SequentialSampler, index_arrays
+from .worker import (WorkerInfo, become_worker, capture_error, drop_shm, from_shm,
+                     get_worker_info, reraise, seed_python_rngs, shm_usable, to_shm)
 
 __all__ = ["DataLoader", "WorkerInfo", "default_collate", "default_convert",
            "get_worker_info"]
@@ -45,19 +48,79 @@ def _int_keys(keys: list) -> np.ndarray | list:
     return keys
 
 
+def _rebatch(arrays: Iterator[np.ndarray], bs: int, drop_last: bool) -> Iterator[np.ndarray]:
+    """Batches of ``bs`` keys from a stream of index arrays (a library sampler's order)."""
+    rest = np.empty(0, np.int64)
+    for a in arrays:
+        if len(rest):
+            a = np.concatenate([rest, a])
+        stop = len(a) - len(a) % bs
+        for s in range(0, stop, bs):
+            yield a[s:s + bs]
+        rest = a[stop:]
+    if len(rest) and not drop_last:
+        yield rest
+
+
+def _chunks(keys: Iterator[Any], bs: int, drop_last: bool) -> Iterator[np.ndarray | list]:
+    """Batches of ``bs`` keys pulled from any sampler as it yields them (it may be endless,
+    or decide later keys from what happened earlier in the epoch)."""
+    while True:
+        batch = list(itertools.islice(keys, bs))
+        if not batch or (drop_last and len(batch) < bs):
+            return
+        yield _int_keys(batch)
+
+
+class _LoaderIter:
+    """What ``iter(loader)`` gives (PyTorch's ``_BaseDataLoaderIter``): the epoch's
+    batches, with ``len()`` the loader's."""
+
+    def __init__(self, loader: DataLoader):
+        self._loader = loader
+        self._gen = loader._epoch()
+
+    def _reset(self) -> None:
+        # a new epoch on the same (persistent) workers: the old one is closed, so it never
+        # waits for results the workers now drop as stale
+        self._gen.close()
+        self._gen = self._loader._epoch()
+
+    def __iter__(self) -> _LoaderIter:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._gen)
+
+    def __len__(self) -> int:
+        return len(self._loader)
+
+
+_NONE = object()
 _WORKER: tuple = ()
+_INIT_ERROR: tuple | None = None
 
 
 def _worker_init(dataset, collate_fn, base_seed: int, counter, num_workers: int,
-                 worker_init_fn) -> None:
-    global _WORKER
+                 worker_init_fn, shm_prefix: str | None = None) -> None:
+    global _WORKER, _INIT_ERROR
     with counter.get_lock():
         wid = int(counter.value)
         counter.value += 1
-    _WORKER = (dataset, collate_fn, base_seed)
+    _WORKER = (dataset, collate_fn, shm_prefix)
     become_worker(wid, num_workers, base_seed, dataset)
     if worker_init_fn is not None:
-        worker_init_fn(wid)
+        try:
+            worker_init_fn(wid)
+        except Exception:
+            # kept for the first job to report: an initializer's exception would break the
+            # pool, and the main process would see only BrokenProcessPool
+            _INIT_ERROR = capture_error(f"in DataLoader worker process {wid}")
+
+
+def _worker_ping(_=None):
+    """(True, None) once a worker has started, or its ``worker_init_fn`` error."""
+    return (False, _INIT_ERROR) if _INIT_ERROR is not None else (True, None)
 
 
 def _worker_load(job):
@@ -65,7 +128,9 @@ def _worker_load(job):
     exception the main process could not rebuild would otherwise break the pool."""
     from ..random import manual_seed
     k, idx, base, batched = job
-    dataset, collate_fn, _ = _WORKER
+    if _INIT_ERROR is not None:
+        return False, _INIT_ERROR
+    dataset, collate_fn, shm_prefix = _WORKER
     try:
         # per batch: the same draws whichever worker builds it, other draws in each batch
         # and each epoch (base is drawn per epoch), for tensorlib's generator, np.random
@@ -73,10 +138,38 @@ def _worker_load(job):
         manual_seed(base + k)
         seed_python_rngs(base, 0, k)
         load = _load if batched else _load_one
-        return True, load(dataset, collate_fn, idx)
+        batch = load(dataset, collate_fn, idx)
     except Exception:
         info = get_worker_info()
         return False, capture_error(f"in DataLoader worker process {info.id}")
+    if shm_prefix is not None:
+        try:
+            batch = to_shm(batch, shm_prefix)
+        except OSError:         # /dev/shm full or gone: the pipe still works
+            pass
+    return True, batch
+
+
+_SHM_LOCK = threading.Lock()
+
+
+def _unshare(future) -> None:
+    """Map a finished job's shared-memory arrays back, once, whoever asks first: the main
+    thread reading it, or the pool's callback (which also frees the files of a result
+    nobody reads: a batch in flight when the loop was broken off)."""
+    with _SHM_LOCK:
+        if hasattr(future, "_tl_value"):
+            return
+        future._tl_value = None
+        if future.cancelled() or future.exception() is not None:
+            return
+        ok, value = future.result()
+        future._tl_value = (ok, from_shm(value) if ok else value)
+
+
+class WorkerTimeoutError(RuntimeError):
+    """No batch from the workers within the DataLoader's ``timeout`` (a RuntimeError, as
+    PyTorch raises)."""
 
 
 class _InfiniteConstantSampler:
@@ -114,12 +207,20 @@ class DataLoader:
     type where it takes a message, else RuntimeError); a worker that dies raises too.
     ``prefetch_factor`` batches per worker (default 2; only with ``num_workers`` > 0, as
     PyTorch) are in flight at once. With ``num_workers`` > 0 every epoch runs in the
-    workers, however few its batches (each worker starts, ``worker_init_fn`` runs in it).
+    workers, however few its batches (each worker starts, ``worker_init_fn`` runs in it);
+    an error in ``worker_init_fn`` is raised here like one in ``__getitem__``. ``timeout``
+    > 0 raises RuntimeError when no batch comes within that many seconds, and stops the
+    workers without waiting for a stuck one. Large batch arrays come back from the workers
+    through shared memory (``/dev/shm``), not the pipe. With ``persistent_workers`` each
+    ``iter(loader)`` restarts one shared iterator, as PyTorch's. ``len(iter(loader))`` is
+    ``len(loader)``.
 
     ``sampler`` (a :mod:`~tensorlib.data.sampler` or any iterable of indices: weighted,
     subset, with replacement) gives the order instead of ``shuffle``; ``batch_sampler``
     gives whole batches of indices instead of ``batch_size``/``shuffle``/``sampler``/
-    ``drop_last``. With ``batch_size=None`` each sample is passed through ``collate_fn``
+    ``drop_last``. The loader iterates :attr:`batch_sampler` (built on :attr:`sampler`)
+    as PyTorch's, pulling keys as the sampler yields them: an endless sampler streams.
+    With ``batch_size=None`` each sample is passed through ``collate_fn``
     (default :func:`~tensorlib.data.collate.default_convert`: arrays become tensors). The
     sampler's keys reach ``__getitem__`` as given, as PyTorch's: a ``BatchSampler`` as
     ``sampler`` with ``batch_size=None`` hands the dataset whole lists of indices (bulk
@@ -173,6 +274,13 @@ class DataLoader:
                                           or drop_last):
             raise ValueError("DataLoader: batch_sampler gives whole batches: leave batch_size, "
                              "shuffle, sampler and drop_last out")
+        if batch_sampler is None and batch_size is not None and \
+                not isinstance(drop_last, (bool, np.bool_)):
+            raise ValueError(f"drop_last should be a boolean value, but got "
+                             f"drop_last={drop_last}")
+        if batch_size is None and drop_last:
+            raise ValueError("batch_size=None option disables auto-batching and is mutually "
+                             "exclusive with drop_last")
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: a sampler sets the order; leave shuffle out (use "
                              "RandomSampler to shuffle)")
@@ -204,6 +312,7 @@ class DataLoader:
         self._sampler = sampler
         self._batch_sampler = batch_sampler
         self._default_sampler = self._default_batch_sampler = None
+        self._iterator = None       # shared by iter() calls with persistent workers, as PyTorch
         self.prefetch_factor = None if prefetch_factor is None else int(prefetch_factor)
         self.num_workers = int(num_workers)
         self.worker_init_fn = worker_init_fn
@@ -227,12 +336,11 @@ class DataLoader:
     def sampler(self):
         """The index sampler, as PyTorch's: the one given, else a ``SequentialSampler``
         (``RandomSampler`` with ``shuffle=True``, drawing from ``generator``); for an
-        ``IterableDataset`` an endless sampler of ``None``. The loader's own order does not
-        read it (iterating it draws from the generator)."""
+        ``IterableDataset`` an endless sampler of ``None``. It sets the loader's order: setting
+        ``loader.sampler.generator`` pins the shuffle, as in PyTorch."""
         if self._sampler is not None:
             return self._sampler
         if self._default_sampler is None:
-            from .sampler import RandomSampler, SequentialSampler
             if isinstance(self.dataset, IterableDataset):
                 self._default_sampler = _InfiniteConstantSampler()
             elif self.shuffle:
@@ -249,14 +357,12 @@ class DataLoader:
     @property
     def batch_sampler(self):
         """The batch sampler, as PyTorch's: the one given, else a ``BatchSampler`` over
-        :attr:`sampler` (``None`` with ``batch_size=None``). Not read by the loader's own
-        iteration."""
+        :attr:`sampler` (``None`` with ``batch_size=None``); the loader iterates it."""
         if self._batch_sampler is not None:
             return self._batch_sampler
         if self.batch_size is None:
             return None
         if self._default_batch_sampler is None:
-            from .sampler import BatchSampler
             self._default_batch_sampler = BatchSampler(self.sampler, self.batch_size,
                                                        self.drop_last)
         return self._default_batch_sampler
@@ -284,14 +390,25 @@ class DataLoader:
             return n_batches
         return (len(self.dataset) + w * (bs - 1)) // bs
 
-    def _order(self) -> np.ndarray | list:
-        if self._sampler is not None:
-            return _int_keys(list(self._sampler))
-        n = len(self.dataset)
-        if not self.shuffle:
-            return np.arange(n)
-        from ..random import rng
-        return rng(self.generator).permutation(n)
+    def _keys(self) -> tuple[Iterator[Any], bool]:
+        """The epoch's keys, drawn lazily from :attr:`batch_sampler` (batches of keys, and
+        True) or, with ``batch_size=None``, from :attr:`sampler` (single keys, and False).
+        A library sampler hands over its order as int64 arrays (the fast path); any other
+        is iterated as it yields (endless samplers stream)."""
+        if self._sampler is None and self._batch_sampler is None and not len(self.dataset):
+            return iter(()), self.batch_size is not None
+        if self._batch_sampler is None and self.batch_size is None:
+            arrays = index_arrays(self.sampler)
+            if arrays is not None:
+                return (i for a in arrays for i in a.tolist()), False
+            return iter(self.sampler), False
+        bs = self.batch_sampler
+        if type(bs) is BatchSampler:
+            arrays = index_arrays(bs.sampler)
+            if arrays is not None:
+                return _rebatch(arrays, bs.batch_size, bs.drop_last), True
+            return _chunks(iter(bs.sampler), bs.batch_size, bs.drop_last), True
+        return (_int_keys(list(b)) for b in bs), True
 
     def _from_iterable(self) -> Iterator[Any]:
         if self.num_workers:
@@ -336,64 +453,69 @@ class DataLoader:
         except BaseException:       # an error, a timeout, a dead worker: start afresh
             if workers is self._pool:
                 self._pool = None
-            workers.shutdown()
+            workers.shutdown(grace=0.0)
             raise
         if workers is not self._pool:
             workers.shutdown()
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> _LoaderIter:
+        if self.persistent_workers and self.num_workers:
+            # one iterator, reset by each iter() (as PyTorch): two live ones would share the
+            # workers, and one would wait forever for results dropped as another epoch's
+            if self._iterator is None:
+                self._iterator = _LoaderIter(self)
+            else:
+                self._iterator._reset()
+            return self._iterator
+        return _LoaderIter(self)
+
+    def _epoch(self) -> Iterator[Any]:
         if isinstance(self.dataset, IterableDataset):
             yield from self._from_iterable()
             return
-        batched = True
-        if self._batch_sampler is not None:
-            batches = [_int_keys(list(b)) for b in self._batch_sampler]
-        else:
-            order = self._order()
-            if self.batch_size is None:         # one sample per key, unbatched
-                batched = False
-                batches = order.tolist() if isinstance(order, np.ndarray) else order
-            else:
-                bs = self.batch_size
-                batches = [order[s:s + bs] for s in range(0, len(order), bs)]
-                if batches and len(batches[-1]) < bs and self.drop_last:
-                    batches.pop()
+        keys, batched = self._keys()
         if self.num_workers:
             # whatever the number of batches: worker_init_fn, get_worker_info() and the
             # workers' seeding are all observable, as in PyTorch
-            yield from (self._move(b) for b in self._in_workers(batches, batched))
+            yield from (self._move(b) for b in self._in_workers(keys, batched))
             return
         load = _load if batched else _load_one
-        for idx in batches:
+        for idx in keys:
             yield self._move(load(self.dataset, self.collate_fn, idx))
 
-    def _in_workers(self, batches, batched: bool):
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_pool"] = state["_iterator"] = None     # processes and open epochs stay here
+        return state
+
+    def _in_workers(self, keys: Iterator[Any], batched: bool):
         import collections
-        import concurrent.futures
         from ..random import rng
+        keys = iter(keys)
+        first = next(keys, _NONE)   # the sampler draws before the workers' seed, as ever
         base = int(rng(self.generator).integers(0, 2**31 - 1))
         ex = self._pool if self._pool is not None else self._start(base)
         pending: collections.deque = collections.deque()
         try:
-            if not batches:     # the workers start (worker_init_fn runs) even so, as PyTorch
-                ex.submit(int).result(timeout=self.timeout or None)
-            jobs = iter((k, idx, base, batched) for k, idx in enumerate(batches))
-            n = ex._max_workers
-            for job in jobs:        # a window of batches in flight, not the whole epoch
-                pending.append(ex.submit(_worker_load, job))
-                if len(pending) >= self.prefetch_factor * n:
-                    break
+            if first is _NONE:  # the workers start (worker_init_fn runs) even so, as PyTorch
+                ok, value = self._result(ex, ex.submit(_worker_ping))
+                if not ok:
+                    reraise(value)
+            else:
+                jobs = ((k, idx, base, batched)
+                        for k, idx in enumerate(itertools.chain([first], keys)))
+                n = ex._max_workers
+                for job in jobs:        # a window of batches in flight, not the whole epoch
+                    pending.append(self._submit(ex, job))
+                    if len(pending) >= self.prefetch_factor * n:
+                        break
             while pending:
-                try:
-                    ok, value = pending.popleft().result(timeout=self.timeout or None)
-                except concurrent.futures.TimeoutError:
-                    raise RuntimeError(f"DataLoader: no batch from the workers within "
-                                       f"timeout={self.timeout} s") from None
+                ok, value = self._result(ex, pending.popleft())
                 if not ok:
                     reraise(value)
                 nxt = next(jobs, None)
                 if nxt is not None:
-                    pending.append(ex.submit(_worker_load, nxt))
+                    pending.append(self._submit(ex, nxt))
                 yield value
         except GeneratorExit:       # the loop was broken off: persistent workers stay
             for f in pending:
@@ -401,13 +523,45 @@ class DataLoader:
             if ex is not self._pool:
                 self._stop(ex)
             raise
-        except BaseException:       # an error, a timeout, a dead worker: start afresh
+        except WorkerTimeoutError:  # a worker may never return: do not wait for it
+            self._kill(ex)
+            raise
+        except BaseException:       # an error, a dead worker: start afresh
             self._stop(ex)
             raise
         if ex is not self._pool:
             self._stop(ex)
 
+    def _result(self, ex, future):
+        """A job's result, within ``timeout``; a dead worker's pool raises as PyTorch's."""
+        import concurrent.futures
+        from concurrent.futures.process import BrokenProcessPool
+        try:
+            value = future.result(timeout=self.timeout or None)
+            if getattr(ex, "_tl_shm", None) is None:
+                return value
+            _unshare(future)
+            return future._tl_value
+        except concurrent.futures.TimeoutError:
+            raise WorkerTimeoutError(
+                f"DataLoader timed out after {self.timeout:g} seconds (no batch from the "
+                f"workers within timeout={self.timeout} s)") from None
+        except BrokenProcessPool as e:
+            procs = list((ex._processes or {}).values())
+            dead = [p for p in procs if p.exitcode not in (None, -15)] or procs
+            pids = ", ".join(str(p.pid) for p in dead)
+            raise BrokenProcessPool(f"DataLoader worker (pid(s) {pids}) exited "
+                                    "unexpectedly") from e
+
+    @staticmethod
+    def _submit(ex, job):
+        future = ex.submit(_worker_load, job)
+        if getattr(ex, "_tl_shm", None) is not None:
+            future.add_done_callback(_unshare)
+        return future
+
     def _start(self, base: int):
+        import os
         import weakref
         from concurrent.futures import ProcessPoolExecutor
         # fork shares the dataset with the workers without pickling it; elsewhere each
@@ -416,9 +570,12 @@ class DataLoader:
         ctx = self._context()
         n = self.num_workers        # all of them, as PyTorch, however few the batches
         counter = ctx.Value("i", 0)      # hands out the worker ids
+        # large batch arrays come back through shared-memory files of this prefix
+        shm = f"tl-dl-{os.getpid()}-{os.urandom(6).hex()}-" if shm_usable() else None
         ex = ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init,
                                  initargs=(self.dataset, self.collate_fn, base, counter, n,
-                                           self.worker_init_fn))
+                                           self.worker_init_fn, shm))
+        ex._tl_shm = shm
         if self.persistent_workers:
             self._pool = ex
             weakref.finalize(self, ex.shutdown, wait=False, cancel_futures=True)
@@ -441,6 +598,21 @@ class DataLoader:
         if ex is self._pool:
             self._pool = None
         ex.shutdown(wait=True, cancel_futures=True)
+        if getattr(ex, "_tl_shm", None) is not None:
+            drop_shm(ex._tl_shm)
+
+    def _kill(self, ex) -> None:
+        """Stop the workers without waiting for the jobs they run (a stuck read)."""
+        if ex is self._pool:
+            self._pool = None
+        procs = list((ex._processes or {}).values())
+        ex.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.join(1.0)
+        if getattr(ex, "_tl_shm", None) is not None:
+            drop_shm(ex._tl_shm)      # a batch the stopped workers were writing
 
     def _move(self, batch):
         if self.device is None and not self.pin_memory:

@@ -17,9 +17,10 @@ class Dataset:
     A dataset may also define ``get_batch(indices)`` (an int64 array) returning a whole
     batch at once, as ``default_collate`` of its samples would (tuple samples: a list);
     ``DataLoader`` then uses it instead of one ``__getitem__`` per sample
-    (this is what makes ``TensorDataset`` fast). A subclass that overrides
-    ``__getitem__`` but not ``get_batch`` (an augmenting ``TensorDataset``) is read one
-    sample at a time, so its ``__getitem__`` always runs.
+    (this is what makes ``TensorDataset`` fast). Only a ``get_batch`` of the dataset's own
+    class counts (not one an instance ``__getattr__`` forwards from a wrapped dataset), and
+    a subclass that overrides ``__getitem__`` or ``__getitems__`` but not ``get_batch`` (an
+    augmenting ``TensorDataset``) is read through its override, which always runs.
     """
 
     def __getitem__(self, index: int) -> Any:
@@ -117,20 +118,37 @@ class StackDataset(Dataset):
             return {k: d[index] for k, d in self.datasets.items()}
         return tuple(d[index] for d in self.datasets)
 
+    def __getitems__(self, indices: list) -> list:
+        """The samples at ``indices``, each dataset read through its ``__getitems__`` where
+        it has one (as PyTorch's)."""
+        def read(d):
+            many = getattr(d, "__getitems__", None)
+            got = many(indices) if callable(many) else [d[i] for i in indices]
+            if len(got) != len(indices):
+                raise ValueError(f"StackDataset: the nested dataset's __getitems__ gave "
+                                 f"{len(got)} samples for {len(indices)} indices")
+            return got
+        if isinstance(self.datasets, dict):
+            cols = {k: read(d) for k, d in self.datasets.items()}
+            return [{k: c[j] for k, c in cols.items()} for j in range(len(indices))]
+        return list(zip(*(read(d) for d in self.datasets)))
+
 
 def batch_getter(dataset):
-    """``dataset.get_batch`` when it gives what ``__getitem__`` would, sample by sample:
-    None where a subclass overrides ``__getitem__`` below the class that defines
-    ``get_batch`` (the batch path would skip the override)."""
-    fn = getattr(dataset, "get_batch", None)
-    if fn is None or "get_batch" in getattr(dataset, "__dict__", {}):
-        return fn
+    """``dataset.get_batch`` when it gives what the sample-by-sample path would: defined on
+    the dataset's class (never an instance attribute or one an instance ``__getattr__``
+    forwards from a wrapped dataset), with no ``__getitem__`` or ``__getitems__`` overridden
+    below the class that defines it (the batch path would skip the override); else None."""
     mro = type(dataset).__mro__
     owner = next((c for c in mro if "get_batch" in c.__dict__), None)
-    item = next((c for c in mro if "__getitem__" in c.__dict__), None)
-    if owner is not None and item is not None and item is not owner and issubclass(item, owner):
+    if owner is None or not callable(owner.__dict__["get_batch"]):
         return None
-    return fn
+    for c in mro:
+        if c is owner:
+            return dataset.get_batch
+        if "__getitem__" in c.__dict__ or "__getitems__" in c.__dict__:
+            return None
+    return None
 
 
 def _as_array(t) -> np.ndarray:
@@ -171,34 +189,46 @@ class TensorDataset(Dataset):
 
     def __getitem__(self, index):
         """One sample (an int), or a batch (a slice, a list or an index tensor): a tuple of
-        one tensor per field, as PyTorch's ``TensorDataset``."""
+        one tensor per field, as PyTorch's ``TensorDataset``. An int or a slice gives views
+        (writes reach the tensors); a tensor that requires grad is indexed by a tensorlib op,
+        so the sample keeps the autograd graph."""
         n = len(self)
         if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
             if not -n <= index < n:
                 raise IndexError(f"TensorDataset index {index} out of range for {n} samples")
-            return tuple(_to_tensor(a[index]) for a in self._arrays)
+            return self._take(index)
         if isinstance(index, slice):
-            return tuple(_to_tensor(a[index]) for a in self._arrays)
+            return self._take(index)
         idx = np.asarray(index._host() if hasattr(index, "_host") else index)
         if idx.dtype.kind not in "iub":
             raise TypeError(f"TensorDataset: index with an int, a slice, or a list/tensor of "
                             f"ints, got {type(index).__name__}")
         if idx.dtype.kind in "iu" and idx.size and not (-n <= idx.min() and idx.max() < n):
             raise IndexError(f"TensorDataset index out of range for {n} samples")
-        return tuple(_to_tensor(a[idx]) for a in self._arrays)
+        return self._take(idx)
+
+    def _take(self, index) -> tuple:
+        return tuple(t[index] if isinstance(t, Tensor) and t.requires_grad
+                     else _to_tensor(a[index])
+                     for t, a in zip(self.tensors, self._arrays))
 
     def get_batch(self, indices: np.ndarray) -> list[Tensor]:
         # a list, as default_collate makes of the tuple samples (PyTorch's batch type)
-        return [_to_tensor(a[indices]) for a in self._arrays]
+        return list(self._take(indices))
 
 
 def _to_tensor(a) -> Tensor:
-    from ..creation import tensor
+    # a view of the dataset's array where indexing gave one (an int, a slice), as PyTorch's
+    from ..creation import from_numpy, tensor
+    if isinstance(a, np.ndarray):
+        return from_numpy(a)
     return tensor(np.asarray(a))
 
 
 class Subset(Dataset):
-    """The samples of ``dataset`` at ``indices`` (a map-style dataset).
+    """The samples of ``dataset`` at ``indices`` (a map-style dataset). ``indices`` is kept
+    as given (``random_split`` gives lists), as PyTorch's; bulk reads go through the
+    dataset's ``__getitems__`` where it has one.
 
     >>> first_ten = tl.data.Subset(ds, range(10))
     """
@@ -207,22 +237,47 @@ class Subset(Dataset):
         _refuse_streams([dataset], "Subset", "take items in its __iter__ (itertools.islice) "
                         "or shard it with get_worker_info()")
         self.dataset = dataset
-        self.indices = np.asarray(indices, dtype=np.int64)
+        self.indices = indices          # as given (a list from random_split), as PyTorch
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, index):
         if isinstance(index, (list, tuple)):    # PyTorch's Subset[[i, j]]: the dataset's own
-            return self.dataset[[int(self.indices[i]) for i in index]]    # list indexing
-        return self.dataset[int(self.indices[index])]
+            return self.dataset[[_key(self.indices[i]) for i in index]]    # list indexing
+        return self.dataset[_key(self.indices[index])]
+
+    def __getitems__(self, indices: list) -> list:
+        """The samples at ``indices``, through the dataset's ``__getitems__`` where it has
+        one (PyTorch's bulk-read protocol), else one ``dataset[i]`` each."""
+        keys = [_key(self.indices[i]) for i in indices]
+        many = getattr(self.dataset, "__getitems__", None)
+        if callable(many):
+            return many(keys)
+        return [self.dataset[k] for k in keys]
 
     def get_batch(self, indices: np.ndarray):
         inner = batch_getter(self.dataset)
         if inner is None:
             from .collate import default_collate
-            return default_collate([self.dataset[int(i)] for i in self.indices[indices]])
-        return inner(self.indices[indices])
+            return default_collate(self.__getitems__(indices.tolist()))
+        own = self.indices
+        if isinstance(own, Tensor):
+            own = own._host()
+        if isinstance(own, np.ndarray):
+            keys = own[indices]
+        else:
+            keys = [own[i] for i in indices.tolist()]
+        return inner(np.asarray(keys, dtype=np.int64).reshape(-1))
+
+
+def _key(i):
+    """A subset's index as the wrapped dataset's key: NumPy and 0-d tensor ints as ints."""
+    if isinstance(i, np.integer):
+        return int(i)
+    if isinstance(i, Tensor) and i.ndim == 0:
+        return int(i.item())
+    return i
 
 
 class ConcatDataset(Dataset):
@@ -265,7 +320,9 @@ def random_split(dataset: Dataset, lengths: Sequence[int | float],
     """
     _refuse_streams([dataset], "random_split", "split the stream in its __iter__")
     n = len(dataset)
-    lengths = list(lengths)
+    if isinstance(lengths, Tensor):     # a tensor of lengths, as PyTorch accepts
+        lengths = lengths.tolist()
+    lengths = [x.item() if isinstance(x, Tensor) else x for x in lengths]
     if lengths and all(isinstance(x, float) for x in lengths) and \
             math.isclose(sum(lengths), 1.0) and sum(lengths) <= 1 + 1e-9:
         if any(x < 0 for x in lengths):
@@ -280,7 +337,7 @@ def random_split(dataset: Dataset, lengths: Sequence[int | float],
     if sum(lengths) != n:
         raise ValueError(f"random_split: lengths {lengths} sum to {sum(lengths)}, but the "
                          f"dataset has {n} samples")
-    perm = rng(generator).permutation(n)
+    perm = rng(generator).permutation(n).tolist()     # lists of indices, as PyTorch
     out, start = [], 0
     for k in lengths:
         out.append(Subset(dataset, perm[start:start + k]))

@@ -216,8 +216,8 @@ class IterableWorkers:
                 break
             self._check_alive()     # a sentinel fired with nothing left to read: died
             if deadline is not None and time.monotonic() >= deadline:
-                raise RuntimeError(f"DataLoader: no batch from the workers within "
-                                   f"timeout={self.timeout} s")
+                raise RuntimeError(f"DataLoader timed out after {self.timeout:g} seconds (no "
+                                   f"batch from the workers within timeout={self.timeout} s)")
         ended = 0
         for conn in got:
             w = self.results.index(conn)
@@ -243,15 +243,16 @@ class IterableWorkers:
                                    f"unexpectedly with exit code {p.exitcode}")
 
     # --- the end -------------------------------------------------------------------------
-    def shutdown(self) -> None:
+    def shutdown(self, grace: float = _SHUTDOWN_GRACE_S) -> None:
         """Stop the workers: ask them, read what they still send (a worker blocked on a
-        full pipe could not hear the request), terminate any that outlive the grace."""
+        full pipe could not hear the request), terminate any that outlive ``grace`` seconds
+        (after an error or a timeout, none: a stuck worker is not waited for)."""
         for t in self.tasks:
             try:
                 t.send(None)
             except (BrokenPipeError, OSError):
                 pass
-        deadline = time.monotonic() + _SHUTDOWN_GRACE_S
+        deadline = time.monotonic() + grace
         live = [r for r in self.results if not r.closed]
         while any(p.is_alive() for p in self.procs) and time.monotonic() < deadline:
             for r in wait(live + [p.sentinel for p in self.procs if p.is_alive()],

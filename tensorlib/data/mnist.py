@@ -120,16 +120,22 @@ def _check_labels(a: np.ndarray, path: str) -> np.ndarray:
 class DataSet:
     """Images and labels of one split, with the seed's ``next_batch``.
 
-    ``images``: float32 in [0, 1], shape (N, 784) (or (N, 28, 28) with reshape=False).
-    ``labels``: int64 class ids, or float32 one-hot rows of length 10 when ``one_hot``.
+    ``images``: float32 in [0, 1], shape (N, 784) (or (N, 28, 28) with reshape=False);
+    another floating ``dtype`` also rescales, ``uint8`` keeps the raw bytes in [0, 255] (as
+    the seed's TensorFlow reader). ``labels``: int64 class ids, or one-hot rows of length 10
+    in ``dtype`` when ``one_hot``.
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, *, one_hot: bool = False,
                  reshape: bool = True, dtype=np.float32, seed: int | None = None):
         if len(images) != len(labels):
             raise ValueError(f"DataSet: {len(images)} images but {len(labels)} labels")
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f" and dtype != np.uint8:
+            raise TypeError(f"DataSet: dtype must be a floating dtype (pixels rescaled to "
+                            f"[0, 1]) or uint8 (raw bytes in [0, 255]), got {dtype}")
         imgs = images.astype(dtype)
-        if images.dtype == np.uint8:
+        if images.dtype == np.uint8 and dtype.kind == "f":     # uint8 keeps [0, 255], as TF
             imgs *= 1.0 / 255.0
         if reshape:
             imgs = imgs.reshape(len(imgs), math.prod(imgs.shape[1:]))

@@ -51,10 +51,7 @@ class RandomSampler(Sampler):
         self.replacement = bool(replacement)
         self._num_samples = num_samples
         self.generator = generator
-        n = self.num_samples
-        if not _is_int(n) or n <= 0:
-            raise ValueError(f"num_samples should be a positive integer value, but got "
-                             f"num_samples={n}")
+        _check_positive_int("num_samples", self.num_samples)
         if num_samples is not None:
             self._num_samples = int(num_samples)
 
@@ -63,12 +60,20 @@ class RandomSampler(Sampler):
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def __iter__(self) -> Iterator[int]:
-        n, g = len(self.data_source), rng(self.generator)
+        return (i for a in self._index_arrays() for i in a.tolist())
+
+    def _index_arrays(self) -> Iterator[np.ndarray]:
+        """The order as int64 arrays (the DataLoader's fast path), drawn lazily: a huge or
+        repeated ``num_samples`` never holds all its indices at once."""
+        n, k = len(self.data_source), self.num_samples
         if self.replacement:
-            return iter(g.integers(0, n, self.num_samples).tolist())
-        k = self.num_samples
-        orders = [g.permutation(n) for _ in range(-(-k // n))] if n else []
-        return iter(np.concatenate(orders)[:k].tolist() if orders else [])
+            return _draws(self.generator, k, lambda g, m: g.integers(0, n, m))
+        if not n:
+            return iter(())
+
+        def orders(g, m):       # chained random orders, as PyTorch's num_samples > n
+            return np.concatenate([g.permutation(n) for _ in range(-(-m // n))])[:m]
+        return _draws(self.generator, k, orders, chunk=n * max(1, _EAGER // n))
 
     def __len__(self) -> int:
         return self.num_samples
@@ -82,7 +87,10 @@ class SubsetRandomSampler(Sampler):
         self.generator = generator
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.indices[rng(self.generator).permutation(len(self.indices))].tolist())
+        return iter(next(self._index_arrays()).tolist())
+
+    def _index_arrays(self) -> Iterator[np.ndarray]:
+        return iter([self.indices[rng(self.generator).permutation(len(self.indices))]])
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -105,8 +113,10 @@ class WeightedRandomSampler(Sampler):
         if w.size == 0 or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
             raise ValueError("WeightedRandomSampler: weights must be finite, non-negative and "
                              "not all zero")
+        _check_positive_int("num_samples", num_samples)
+        _check_bool("replacement", replacement)
         self.weights = w
-        self.num_samples = _count(num_samples, "WeightedRandomSampler")
+        self.num_samples = int(num_samples)
         self.replacement = bool(replacement)
         if not self.replacement and self.num_samples > int((w > 0).sum()):
             raise ValueError(f"WeightedRandomSampler: {self.num_samples} samples without "
@@ -115,10 +125,15 @@ class WeightedRandomSampler(Sampler):
         self.generator = generator
 
     def __iter__(self) -> Iterator[int]:
+        return (i for a in self._index_arrays() for i in a.tolist())
+
+    def _index_arrays(self) -> Iterator[np.ndarray]:
         p = self.weights / self.weights.sum()
-        idx = rng(self.generator).choice(len(p), size=self.num_samples,
-                                         replace=self.replacement, p=p)
-        return iter(idx.tolist())
+        if not self.replacement:        # one draw: num_samples <= len(weights)
+            return iter([rng(self.generator).choice(len(p), size=self.num_samples,
+                                                    replace=False, p=p)])
+        return _draws(self.generator, self.num_samples,
+                      lambda g, m: g.choice(len(p), size=m, replace=True, p=p))
 
     def __len__(self) -> int:
         return self.num_samples
@@ -129,10 +144,10 @@ class BatchSampler(Sampler):
     unless ``drop_last``); give it to ``DataLoader(batch_sampler=...)``."""
 
     def __init__(self, sampler: Iterable[int], batch_size: int, drop_last: bool):
+        _check_positive_int("batch_size", batch_size)
+        _check_bool("drop_last", drop_last)
         self.sampler = sampler
-        self.batch_size = _count(batch_size, "BatchSampler")
-        if self.batch_size == 0:
-            raise ValueError("BatchSampler: batch_size must be positive")
+        self.batch_size = int(batch_size)
         self.drop_last = bool(drop_last)
 
     def __iter__(self) -> Iterator[list]:
@@ -183,6 +198,9 @@ class DistributedSampler(Sampler):
         self.total_size = self.num_samples * n
 
     def __iter__(self) -> Iterator[int]:
+        return iter(next(self._index_arrays()).tolist())
+
+    def _index_arrays(self) -> Iterator[np.ndarray]:
         total = len(self.dataset)
         if self.shuffle:
             order = rng(Generator(self.seed + self.epoch)).permutation(total)
@@ -194,7 +212,7 @@ class DistributedSampler(Sampler):
             if total == 0:
                 raise ValueError("DistributedSampler: the dataset is empty")
             order = np.resize(order, self.total_size)      # repeats from the start
-        return iter(order[self.rank:self.total_size:self.num_replicas].tolist())
+        return iter([order[self.rank:self.total_size:self.num_replicas]])
 
     def __len__(self) -> int:
         return self.num_samples
@@ -204,8 +222,54 @@ class DistributedSampler(Sampler):
         self.epoch = int(epoch)
 
 
+_EAGER = 1 << 16    # up to this many indices are drawn at once, straight from the generator
+
+
+def _draws(generator: Generator | None, total: int, draw, chunk: int = _EAGER
+           ) -> Iterator[np.ndarray]:
+    """``total`` indices as arrays of ``draw(g, m)``, at most ``max(chunk, _EAGER)`` each.
+    A short order is drawn at once from the generator (the draws a seed has always given);
+    a longer one from a child generator seeded by one draw, so later chunks drawn while the
+    epoch runs do not interleave with other draws of the same generator."""
+    g = rng(generator)
+    if total <= max(chunk, _EAGER):
+        return iter([np.asarray(draw(g, total), dtype=np.int64)])
+    child = np.random.default_rng(int(g.integers(0, 2**63 - 1)))
+
+    def chunks() -> Iterator[np.ndarray]:
+        left = total
+        while left > 0:
+            m = min(left, chunk)
+            yield np.asarray(draw(child, m), dtype=np.int64)
+            left -= m
+    return chunks()
+
+
+def index_arrays(sampler) -> Iterator[np.ndarray] | None:
+    """The order of a library sampler as int64 arrays (the loader's fast path), or None for
+    any other sampler (a subclass may override ``__iter__``: only its own iteration is
+    faithful)."""
+    if type(sampler) is SequentialSampler:
+        return iter([np.arange(len(sampler.data_source))])
+    if type(sampler) in (RandomSampler, SubsetRandomSampler, WeightedRandomSampler,
+                         DistributedSampler):
+        return sampler._index_arrays()
+    return None
+
+
 def _is_int(n) -> bool:
     return isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+
+
+def _check_positive_int(name: str, value) -> None:
+    if not _is_int(value) or value <= 0:
+        raise ValueError(f"{name} should be a positive integer value, but got "
+                         f"{name}={value}")
+
+
+def _check_bool(name: str, value) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} should be a boolean value, but got {name}={value}")
 
 
 def _count(n, who: str):

@@ -98,3 +98,96 @@ def reraise(error: tuple) -> None:
 class _KeyErrorMessage(str):
     def __repr__(self):
         return self
+
+
+# --- moving large arrays through shared memory ----------------------------------------------
+# Pickling an image batch through the pool's pipe copies it three times and is bound by
+# the pipe; a file in /dev/shm is written once by the worker and mapped (not copied) here.
+_SHM_DIR = "/dev/shm"
+_SHM_MIN_BYTES = 1 << 20        # below this the pipe is as fast (and no file is made)
+
+
+class ShmArray:
+    """A worker's array, left in a shared-memory file for the main process to map."""
+
+    __slots__ = ("path", "dtype", "shape", "tensor")
+
+    def __init__(self, path: str, dtype, shape: tuple, tensor: bool):
+        self.path, self.dtype, self.shape, self.tensor = path, dtype, shape, tensor
+
+
+def shm_usable() -> bool:
+    import os
+    return os.path.isdir(_SHM_DIR) and os.access(_SHM_DIR, os.W_OK)
+
+
+def _map_structure(fn, x):
+    if isinstance(x, list):
+        return [_map_structure(fn, v) for v in x]
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
+        return type(x)(*(_map_structure(fn, v) for v in x))
+    if isinstance(x, tuple):
+        return tuple(_map_structure(fn, v) for v in x)
+    if type(x) is dict:
+        return {k: _map_structure(fn, v) for k, v in x.items()}
+    return fn(x)
+
+
+def to_shm(batch, prefix: str):
+    """``batch`` with its large CPU arrays and tensors (not requiring grad) moved to
+    shared-memory files named ``prefix`` + a counter."""
+    import itertools
+    import os
+    from .._tensor import Tensor
+    counter = itertools.count()
+
+    def move(x):
+        is_tensor = type(x) is Tensor and x.device.type == "cpu" and not x.requires_grad
+        a = x._data if is_tensor else x
+        if not (is_tensor or type(x) is np.ndarray) or a.nbytes < _SHM_MIN_BYTES \
+                or a.dtype.hasobject:
+            return x
+        path = f"{_SHM_DIR}/{prefix}{os.getpid()}-{next(counter)}-{os.urandom(4).hex()}"
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        try:
+            with os.fdopen(fd, "wb", closefd=False) as f:
+                f.write(memoryview(np.ascontiguousarray(a)).cast("B"))
+        finally:
+            os.close(fd)
+        return ShmArray(path, a.dtype, a.shape, is_tensor)
+    return _map_structure(move, batch)
+
+
+def from_shm(batch):
+    """``batch`` with its shared-memory files mapped back (zero-copy) and removed."""
+    import mmap
+    import os
+
+    def back(x):
+        if not isinstance(x, ShmArray):
+            return x
+        fd = os.open(x.path, os.O_RDWR)
+        try:
+            size = int(np.prod(x.shape)) * x.dtype.itemsize
+            # the mapping outlives the file: it is freed with the last array using it
+            buf = mmap.mmap(fd, size) if size else bytearray()
+        finally:
+            os.close(fd)
+            os.unlink(x.path)
+        a = np.frombuffer(buf, dtype=x.dtype).reshape(x.shape)
+        if x.tensor:
+            from ..creation import from_numpy
+            return from_numpy(a)
+        return a
+    return _map_structure(back, batch)
+
+
+def drop_shm(prefix: str) -> None:
+    """Remove the shared-memory files of ``prefix`` left by workers stopped mid-batch."""
+    import glob
+    import os
+    for path in glob.glob(f"{_SHM_DIR}/{glob.escape(prefix)}*"):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
