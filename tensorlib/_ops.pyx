@@ -1931,3 +1931,24 @@ def extreme_rows_f32(const float[:, ::1] x, float[::1] out, bint is_min):
     with nogil:
         for r in prange(R, schedule="static", num_threads=nthreads(R * N)):
             out[r] = tl_extreme_f32(&x[r, 0], N, is_min)
+
+
+
+# --- stable radix argsort of unsigned 64-bit keys (_radix.h) ---------------------------------
+cdef extern from "_radix.h" nogil:
+    int tl_radix_argsort_u64(const cnp.uint64_t *keys, cnp.int64_t *order, Py_ssize_t n)
+
+
+def radix_argsort_rows(const cnp.uint64_t[:, ::1] keys, cnp.int64_t[:, ::1] out):
+    """out[r] = the stable ascending argsort of keys[r] (order-preserving unsigned keys)."""
+    cdef Py_ssize_t R = keys.shape[0], N = keys.shape[1], r
+    cdef int failed = 0
+    if out.shape[0] != R or out.shape[1] != N:
+        raise ValueError("radix_argsort_rows: out must have keys' shape")
+    if R == 0 or N == 0:
+        return
+    with nogil:
+        for r in prange(R, schedule="static", num_threads=nthreads(R * N * 8)):
+            failed += tl_radix_argsort_u64(&keys[r, 0], &out[r, 0], N) != 0
+    if failed:
+        raise MemoryError("radix_argsort_rows: out of memory")
