@@ -1,6 +1,7 @@
 """The Tensor: a backend array plus what autograd needs to know about it."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -294,7 +295,17 @@ class Tensor(TensorBase):
                                   for o in kwargs["out"])
         return getattr(ufunc, method)(*arrays, **kwargs)
 
-    def item(self):
+    def item(self) -> bool | int | float:
+        """The value of a one-element tensor (any shape with one element) as a Python number
+        (``float``, ``int`` or ``bool`` by dtype), as ``torch.Tensor.item``; copies it to
+        the host. Use it to log a loss without keeping its graph alive; more than one
+        element raises (``tolist()`` gives them all).
+
+        >>> tl.tensor([[1.5]]).item()
+        1.5
+        >>> tl.tensor(3).item()
+        3
+        """
         self._read(".item()")
         if self._data.size != 1:
             raise InputError(f"item(): only one-element tensors can be converted to a Python "
@@ -459,33 +470,29 @@ class Tensor(TensorBase):
     def __repr__(self) -> str:
         a = self._host()
         prefix = "tensor("
-        if a.size == 0:
-            body = "[]" if a.ndim <= 1 else "[]"
-        else:
-            o = PRINT_OPTIONS
-            fmt = None
-            if o["sci_mode"] and a.dtype.kind == "f":
-                fmt = _sci_formatter(a, o["precision"])
-            elif o["sci_mode"] is False and a.dtype.kind == "f" and _needs_exp(a):
-                # NumPy keeps its exponent from 1e8 up even with suppress_small
-                fmt = {"float_kind": lambda v: np.format_float_positional(
-                    v, precision=o["precision"], unique=False, trim="k")}
-            body = np.array2string(a, separator=", ", prefix=prefix, threshold=o["threshold"],
-                                   edgeitems=o["edgeitems"], precision=o["precision"],
-                                   max_line_width=o["linewidth"], floatmode=_float_mode(a),
-                                   suppress_small=o["sci_mode"] is False, formatter=fmt)
-        extras = []
-        if a.size == 0 and a.ndim != 1:
-            extras.append(f"size={tuple(a.shape)}")
-        if a.dtype not in (np.float32, np.int64, np.bool_) or a.size == 0:
-            extras.append(f"dtype={a.dtype}")
+        indent = len(prefix)
+        suffixes = []
         if self._device is not CPU:
-            extras.append(f"device='{self._device}'")
+            suffixes.append(f"device='{self._device}'")
+        default = _dtypes.default_float
+        if a.size == 0:
+            if a.ndim != 1:
+                suffixes.append(f"size={tuple(a.shape)}")
+            if a.dtype != default:          # PyTorch: only the default float goes unsaid
+                suffixes.append(f"dtype={a.dtype}")
+            body = "[]"
+        else:
+            if not PRINT_OPTIONS["edgeitems"]:
+                suffixes.append(f"size={tuple(a.shape)}")
+            cdefault = np.complex128 if default == np.float64 else np.complex64
+            if a.dtype not in (default, cdefault, np.int64, np.bool_):
+                suffixes.append(f"dtype={a.dtype}")
+            body = _body_str(a, indent)
         if self.grad_fn is not None:
-            extras.append(f"grad_fn={self._node!r}")
+            suffixes.append(f"grad_fn={self._node!r}")
         elif self._rg:
-            extras.append("requires_grad=True")
-        return prefix + body + "".join(", " + e for e in extras) + ")"
+            suffixes.append("requires_grad=True")
+        return _with_suffixes(prefix + body, suffixes, indent)
 
     __str__ = __repr__
 
@@ -500,7 +507,7 @@ class Tensor(TensorBase):
         return str(self)
 
 
-# How tensors print (``tl.set_printoptions``): NumPy's array2string settings
+# How tensors print (``tl.set_printoptions``), PyTorch's options and layout
 PRINT_OPTIONS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80,
                  "sci_mode": None}
 _PROFILES = {"default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
@@ -508,31 +515,131 @@ _PROFILES = {"default": dict(precision=4, threshold=1000, edgeitems=3, linewidth
              "full": dict(precision=4, threshold=2**63 - 1, edgeitems=3, linewidth=80)}
 
 
-def _finite_head(a: np.ndarray) -> np.ndarray:
-    v = a.reshape(-1)[:10000]     # (a large tensor prints a summary: its head decides)
-    return v[np.isfinite(v)]
+class _Formatter:
+    """One column width and notation for every element, chosen as PyTorch's ``_Formatter``
+    (``torch/_tensor_str.py``) so the same values print the same: whole floats as ``1.``,
+    scientific when the nonzero magnitudes span more than 1000x, pass 1e8 or go under
+    1e-4 (unless ``sci_mode`` says otherwise), else ``precision`` fixed digits."""
+
+    def __init__(self, a: np.ndarray):
+        self.floating = a.dtype.kind == "f"
+        self.int_mode, self.sci_mode, self.width = True, False, 1
+        self.precision = p = PRINT_OPTIONS["precision"]
+        if not self.floating:
+            if a.size:
+                if a.dtype.kind == "b":
+                    self.width = 5 if not a.all() else 4
+                else:
+                    self.width = max(len(str(a.max())), len(str(a.min())))
+            return
+        v = a.reshape(-1).astype(np.float64)
+        nz = v[np.isfinite(v) & (v != 0)]
+        if nz.size == 0:
+            return
+        mag = np.abs(nz)
+        lo, hi = float(mag.min()), float(mag.max())
+        self.int_mode = bool((nz == np.ceil(nz)).all())
+        sci = PRINT_OPTIONS["sci_mode"]
+        if sci is None:
+            sci = hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4
+        self.sci_mode = bool(sci)
+        if self.sci_mode:
+            fmt = f"{{:.{p}e}}"
+        elif self.int_mode:
+            fmt = "{:.0f}."
+        else:
+            fmt = f"{{:.{p}f}}"
+        # the widest string is at an extreme of the positives or of the negatives (the
+        # exponent's digit count grows at both ends of the magnitudes)
+        pos, neg = nz[nz > 0], nz[nz < 0]
+        ends = [float(f(s)) for s in (pos, neg) if s.size for f in (np.min, np.max)]
+        self.width = max(len(fmt.format(x)) for x in ends)
+
+    def format(self, value) -> str:
+        if self.floating:
+            if self.sci_mode:
+                s = f"{value:{self.width}.{self.precision}e}"
+            elif self.int_mode:
+                s = f"{value:.0f}"
+                if math.isfinite(value):
+                    s += "."
+            else:
+                s = f"{value:.{self.precision}f}"
+        else:
+            s = f"{value}"
+        return s.rjust(self.width)
 
 
-def _needs_exp(a: np.ndarray) -> bool:
-    v = _finite_head(a)
-    return bool(v.size) and float(np.abs(v).max()) >= 1e8
+def _summarized(a: np.ndarray, edge: int) -> np.ndarray:
+    """The elements a summarized print shows (``edge`` at each end of every long dim): the
+    values that decide the formatter, as PyTorch's ``get_summarized_data``."""
+    for ax, n in enumerate(a.shape):
+        if n > 2 * edge:
+            a = np.concatenate((a[(slice(None),) * ax + (slice(0, edge),)],
+                                a[(slice(None),) * ax + (slice(n - edge, n),)]), axis=ax)
+    return a
 
 
-def _sci_formatter(a: np.ndarray, precision: int) -> dict:
-    """Every float in scientific notation (``sci_mode=True``), right-aligned in one column
-    width as PyTorch prints them."""
-    v = _finite_head(a)
-    width = max((len(f"{x:.{precision}e}") for x in v), default=0)
-    return {"float_kind": lambda x: f"{x:.{precision}e}".rjust(width)}
+def _element(val, f1: _Formatter, f2: _Formatter | None) -> str:
+    if f2 is None:
+        return f1.format(val)
+    imag = (f2.format(val.imag) + "j").lstrip()
+    return f1.format(val.real) + ("" if imag[0] in "+-" else "+") + imag
 
 
-def _float_mode(a: np.ndarray) -> str:
-    """As PyTorch prints: whole numbers as ``1., 2.``, anything else with ``precision``
-    digits in every column (``0.1000, 2.0000``), not NumPy's trimmed ``0.1 , 2.``."""
-    if a.dtype.kind not in "fc":
-        return "maxprec"
-    v = _finite_head(a)
-    return "maxprec" if v.size == 0 or bool((v == np.round(v)).all()) else "fixed"
+def _nested_str(a: np.ndarray, indent: int, summarize: bool, f1: _Formatter,
+                f2: _Formatter | None) -> str:
+    """PyTorch's ``_tensor_str_with_formatter``: rows wrapped at ``linewidth``, one blank
+    line more between blocks for each dim above the second."""
+    edge = PRINT_OPTIONS["edgeitems"]
+    if a.ndim == 0:
+        return _element(a.item(), f1, f2)
+    n = a.shape[0]
+    if a.ndim == 1:
+        per_elem = f1.width + 2 + (f2.width + 1 if f2 is not None else 0)
+        per_line = max(1, (PRINT_OPTIONS["linewidth"] - indent) // per_elem)
+        if summarize and not edge:
+            data = ["..."]
+        elif summarize and n > 2 * edge:
+            data = ([_element(v, f1, f2) for v in a[:edge].tolist()] + [" ..."]
+                    + [_element(v, f1, f2) for v in a[n - edge:].tolist()])
+        else:
+            data = [_element(v, f1, f2) for v in a.tolist()]
+        lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
+        return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
+    if summarize and n > 2 * edge:
+        rows = ([_nested_str(a[i], indent + 1, summarize, f1, f2) for i in range(edge)]
+                + ["..."]
+                + [_nested_str(a[i], indent + 1, summarize, f1, f2)
+                   for i in range(n - edge, n)])
+    else:
+        rows = [_nested_str(a[i], indent + 1, summarize, f1, f2) for i in range(n)]
+    return "[" + ("," + "\n" * (a.ndim - 1) + " " * (indent + 1)).join(rows) + "]"
+
+
+def _body_str(a: np.ndarray, indent: int) -> str:
+    """The ``[...]`` part of a non-empty tensor's repr, as PyTorch's ``_tensor_str``."""
+    summarize = a.size > PRINT_OPTIONS["threshold"]
+    shown = _summarized(a, PRINT_OPTIONS["edgeitems"]) if summarize else a
+    if a.dtype.kind == "c":
+        return _nested_str(a, indent, summarize, _Formatter(shown.real),
+                           _Formatter(shown.imag))
+    return _nested_str(a, indent, summarize, _Formatter(shown), None)
+
+
+def _with_suffixes(body: str, suffixes: list[str], indent: int) -> str:
+    """``body`` then ``, suffix`` for each, a suffix that would pass ``linewidth`` on a new
+    line (PyTorch's ``_add_suffixes``)."""
+    out = [body]
+    last = len(body) - body.rfind("\n") + 1
+    for s in suffixes:
+        if last + len(s) + 2 > PRINT_OPTIONS["linewidth"]:
+            out.append(",\n" + " " * indent + s)
+            last = indent + len(s)
+        else:
+            out.append(", " + s)
+            last += len(s) + 2
+    return "".join(out) + ")"
 
 
 def set_printoptions(precision: int | None = None, threshold: int | None = None,
@@ -541,7 +648,8 @@ def set_printoptions(precision: int | None = None, threshold: int | None = None,
     """How tensors print, as PyTorch's ``set_printoptions``: digits after the point, the
     element count above which the middle is elided, the items kept at each edge, the line
     width, a ``profile`` ('default', 'short', 'full') and ``sci_mode`` (True: always
-    scientific; False: never; None: NumPy's choice)."""
+    scientific; False: never; None: PyTorch's choice, scientific when the nonzero
+    magnitudes span more than 1000x, pass 1e8 or go under 1e-4)."""
     if profile is not None:
         if profile not in _PROFILES:
             raise ValueError(f"set_printoptions: profile must be one of {sorted(_PROFILES)}, "

@@ -4,9 +4,14 @@ are :class:`UninitializedParameter` (buffers :class:`UninitializedBuffer`); the 
 materializes them, initializes them as the ordinary layer does, and turns the module into
 that layer (``LazyLinear`` becomes ``Linear``, see ``cls_to_become``).
 
+Their parameters go to the device a ``.to(device)`` before the first call named, else the
+default device (``tl.set_default_device``) when the module was built, as PyTorch's.
+
 >>> net = nn.Sequential(nn.LazyLinear(256), nn.ReLU(), nn.LazyLinear(10))
->>> net(tl.randn(2, 20))                 # dry run: the shapes are now known
->>> net.apply(init_fn)                   # then initialise, build the optimizer, train
+>>> net(tl.randn(2, 20)).shape           # dry run: the shapes are now known
+(2, 10)
+>>> net[0].weight.shape                  # then initialise, build the optimizer, train
+(256, 20)
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import _dtypes, creation
-from .._device import CPU, Device
+from .._device import CPU, Device, current_scope
 from .._tensor import Tensor
 from ..autograd.mode import no_grad
 from .conv import (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d)
@@ -68,7 +73,9 @@ class UninitializedTensorMixin:
 
     def _init_uninitialized(self, requires_grad: bool, device, dtype) -> None:
         dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
-        dev = Device(device) if device is not None else CPU
+        # the default device (set_default_device, ``with tl.device``) at construction, where
+        # PyTorch's factory would have put it: the first forward materializes there
+        dev = Device(device) if device is not None else (current_scope() or CPU)
         self._init_leaf(_Unmaterialized(dt), dev, requires_grad)
 
     def materialize(self, shape, device=None, dtype=None) -> None:
@@ -415,7 +422,8 @@ LazyBatchNorm1d = _lazy_norm(BatchNorm1d, False, """``BatchNorm1d`` whose ``num_
     comes from the first input (dim 1).
 
     >>> bn = nn.LazyBatchNorm1d()
-    >>> bn(tl.randn(8, 120)); bn.num_features
+    >>> _ = bn(tl.randn(8, 120))
+    >>> bn.num_features
     120
     """)
 LazyBatchNorm2d = _lazy_norm(BatchNorm2d, False, "``BatchNorm2d`` whose ``num_features`` "

@@ -33,7 +33,35 @@ class _Loss(Module):
 
 
 class CrossEntropyLoss(_Loss):
-    """Softmax cross-entropy of logits (N, C, ...) against class ids or probabilities."""
+    """Softmax cross-entropy of raw logits against a target, as ``torch.nn.CrossEntropyLoss``
+    (log_softmax over dim 1, then the negative log-likelihood: do not softmax the input).
+
+    Shapes: ``input`` is (N, C) scores for C classes, (N, C, d1, ...) for per-position
+    classes (e.g. segmentation), or (C,) for one sample. ``target`` is either
+
+    - class indices: an integer tensor (int64, e.g. ``labels.long()``) of shape (N,) /
+      (N, d1, ...) / () with values in [0, C), never one-hot; or
+    - class probabilities: a float tensor of the input's shape (soft or one-hot labels).
+
+    Args:
+        weight: a (C,) tensor rescaling each class's loss (for imbalanced classes); with
+            'mean' and index targets the mean is weighted by the targets' weights.
+        ignore_index: a target index whose positions add nothing to the loss or the
+            mean (padding tokens); index targets only. Default -100.
+        reduction: 'mean' (default), 'sum' or 'none' (one loss per sample/position).
+        label_smoothing: in [0, 1]; the target becomes ``(1 - eps) * target + eps / C``.
+
+    >>> loss_fn = nn.CrossEntropyLoss()
+    >>> logits = tl.tensor([[2.0, 0.5, -1.0], [0.1, 1.5, 0.3]])
+    >>> loss_fn(logits, tl.tensor([0, 1]))                     # class indices
+    tensor(0.3391)
+    >>> loss_fn(logits, tl.tensor([[1., 0., 0.], [0., 1., 0.]]))   # probabilities
+    tensor(0.3391)
+    >>> nn.CrossEntropyLoss(ignore_index=-100)(logits, tl.tensor([0, -100]))
+    tensor(0.2413)
+    >>> nn.CrossEntropyLoss(label_smoothing=0.1)(logits, tl.tensor([0, 1]))
+    tensor(0.4574)
+    """
 
     def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
                  ignore_index: int = -100, reduce: bool | None = None,
@@ -69,7 +97,14 @@ class NLLLoss(_Loss):
 
 
 class MSELoss(_Loss):
-    """Squared error ``(input - target) ** 2``, reduced by ``reduction`` (default mean)."""
+    """Squared error ``(input - target) ** 2``, reduced by ``reduction``: 'mean' (default),
+    'sum' or 'none', as ``torch.nn.MSELoss``. ``target`` should have the input's shape (a
+    broadcasting pair such as (N, 1) and (N,) warns).
+
+    >>> nn.MSELoss()(tl.tensor([1., 2.]), tl.tensor([0., 4.]))
+    tensor(2.5000)
+    """
+
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(input, target, self.reduction)
 

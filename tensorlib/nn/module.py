@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import threading
 import warnings
 from collections import OrderedDict, namedtuple
@@ -305,7 +306,8 @@ class Module:
                 return self.forward(*args, **kwargs)
             return self._call_with_hooks(args, kwargs)
         except (ValueError, TypeError) as e:
-            if type(e) not in (ValueError, TypeError) or not _raised_by_library(e):
+            if (type(e) not in (ValueError, TypeError) or not _raised_by_library(e)
+                    or _is_binding_error(e)):
                 raise
             # a layer's own input check (channels, in_features...): PyTorch raises
             # RuntimeError there, so a port's `except RuntimeError` must catch it too
@@ -1169,6 +1171,18 @@ _LIBRARY_DIRS = (os.path.dirname(np.__file__) + os.sep,
                  os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep)
 
 
+# Python's own message for a call that does not fit the signature (wrong argument count,
+# unknown keyword): the traceback ends in the caller, inside the library, but it is not a
+# dtype problem, so it must stay the TypeError Python raised
+_BINDING_MSG = re.compile(r"^\S+\(\) (takes |missing \d+ required |got an unexpected keyword "
+                          r"|got multiple values for |got some positional-only )")
+
+
+def _is_binding_error(e: BaseException) -> bool:
+    return (type(e) is TypeError and len(e.args) == 1 and isinstance(e.args[0], str)
+            and _BINDING_MSG.match(e.args[0]) is not None)
+
+
 def _raised_by_library(e: BaseException) -> bool:
     """Whether ``e`` was raised inside tensorlib (or NumPy called by it), not by user code
     in a forward (whose own ValueError keeps its class)."""
@@ -1186,6 +1200,11 @@ def _converted(t: Tensor, dev: Device | None, dt) -> Tensor:
     if (dev is None or dev is t._device) and (dt is None or t._data.dtype.kind != "f"
                                                 or t._data.dtype == dt):
         return t
+    from .lazy import is_lazy
+    if is_lazy(t):
+        # no storage yet: record the target, the first forward materializes there (PyTorch)
+        return type(t)(requires_grad=t.requires_grad, device=dev or t._device,
+                       dtype=dt if dt is not None else t._data.dtype)
     out = t.detach()
     out._version = [0]          # a fresh counter: the move must not count as t's change
     move_(out, dev, dt)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -467,22 +468,63 @@ def getitem(x, key) -> Tensor:
     or fed as its input is an input of the graph's ops, so replays follow its values
     (:mod:`.index_traced`); a bool mask there is refused (its result has no fixed shape)."""
     x = to_tensor(x)
-    index, basic = _normalize_key(key, keep_traced=_state.tracer is not None)
-    if any(isinstance(k, slice) and (_is_traced_size(k.start) or _is_traced_size(k.stop))
-           for k in index):
-        if basic:
-            return _slice_sized(x, index)
-        index = tuple(slice(*(None if v is None else int(v) for v in (k.start, k.stop, k.step)))
-                      if isinstance(k, slice) else k for k in index)
-    if not basic and any(isinstance(k, Tensor) for k in index):
-        from .index_traced import getitem_traced
-        return getitem_traced(x, index)
-    if not basic:
-        index = _drop_empty_ellipsis(index, x.ndim)
-        split = _ints_first(index)
-        if split is not None:
-            x, index = apply(SLICE, x, index=split[0]), split[1]
-    return apply(SLICE if basic else GETITEM, x, index=index)
+    split = None
+    try:
+        index, basic = _normalize_key(key, keep_traced=_state.tracer is not None)
+        if any(isinstance(k, slice) and (_is_traced_size(k.start) or _is_traced_size(k.stop))
+               for k in index):
+            if basic:
+                return _slice_sized(x, index)
+            index = tuple(slice(*(None if v is None else int(v) for v in (k.start, k.stop, k.step)))
+                          if isinstance(k, slice) else k for k in index)
+        if not basic and any(isinstance(k, Tensor) for k in index):
+            from .index_traced import getitem_traced
+            return getitem_traced(x, index)
+        if not basic:
+            index = _drop_empty_ellipsis(index, x.ndim)
+            split = _ints_first(index)
+            if split is not None:   # (x stays the user's tensor, for the error message)
+                return apply(GETITEM, apply(SLICE, x, index=split[0]), index=split[1])
+        return apply(SLICE if basic else GETITEM, x, index=index)
+    except IndexError as e:
+        # after an ints-first split NumPy's dim numbers are those of the ints' selection
+        msg = _indexing_message(str(e), tuple(x.shape), dims=split is None)
+        if msg is None:
+            raise
+        raise type(e)(msg) from None
+
+
+# NumPy's words for an index that does not fit, and PyTorch's kind of message for each:
+# the user wrote ``x[...]``, not the internal op (``slice``/``getitem``) that ran it
+_OUT_OF_BOUNDS = re.compile(r"index (-?\d+) is out of bounds for axis (\d+) with size (\d+)")
+_TOO_MANY = re.compile(r"too many indices for array: array is (\d+)-dimensional, but (\d+) "
+                       r"were indexed")
+_MASK = re.compile(r"boolean index did not match indexed array along (?:axis|dimension) (\d+); "
+                   r"size of (?:axis|dimension) is (\d+) but size of corresponding boolean "
+                   r"(?:axis|dimension) is (\d+)")
+
+
+def _indexing_message(text: str, shape: tuple, dims: bool = True) -> str | None:
+    """The message of an ``x[key]`` IndexError raised by NumPy, in the user's terms (dims,
+    the tensor's shape), or None to keep the original one."""
+    if m := _OUT_OF_BOUNDS.search(text):
+        i, d, n = m.groups()
+        where = f"dimension {d}" if dims else "its dimension"
+        return (f"indexing: index {i} is out of bounds for {where} with size {n} "
+                f"(tensor of shape {shape})")
+    if m := _TOO_MANY.search(text):
+        nd, k = m.groups()
+        if nd == "0":
+            return ("indexing: invalid index of a 0-dim tensor (it has no dimension to "
+                    "index); use tensor.item() to get its value as a Python number")
+        return (f"indexing: too many indices for a tensor of shape {shape}: {k} indexed "
+                f"dimensions, it has {nd}")
+    if m := _MASK.search(text):
+        d, n, k = m.groups()
+        return (f"indexing: the boolean mask has size {k} at dimension {d}, the indexed tensor "
+                f"(shape {shape}) has size {n} there; the mask's shape must match the dims "
+                "it indexes")
+    return None
 
 
 def _is_traced_size(v) -> bool:
@@ -764,6 +806,10 @@ def take_along_axis(x, indices, axis: int) -> Tensor:
 def _strict_take_along_axis(x, indices, axis: int) -> Tensor:
     """``take_along_axis`` whose indices must lie in [0, n) (PyTorch's ``gather``): the op
     checks, so a replayed graph refuses what the eager call refuses."""
+    if indices.dtype.kind not in "iu":    # here, as the op would name take_along_axis
+        from ..errors import DTypeError
+        raise DTypeError(f"gather: index must be an integer tensor (int64, as PyTorch), got "
+                         f"{indices.dtype}")
     return apply(TAKE_ALONG_AXIS, x, indices, axis=norm_axis(axis, x.ndim, "gather"),
                  strict=True)
 

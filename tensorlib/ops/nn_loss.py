@@ -452,6 +452,8 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100,
         raise TypeError(f"nll_loss: target must be an integer tensor of class indices, got "
                         f"{target._data.dtype}")
     weight = None if weight is None else as_float_tensor(weight, "nll_loss", "weight")
+    if x.ndim == 1 and tuple(target.shape) == (1,):
+        target = target.reshape(())     # PyTorch 2.13 takes a (1,) target for a (C,) input
     _check_class_args("nll_loss", x, target, weight, ignore_index)
     if _no_classes(x):
         return _no_class_loss(x, reduction, 0.0)

@@ -69,8 +69,10 @@ def set_default_device(device) -> None:
     ``device=`` (``torch.set_default_device``; None restores the CPU). Thread-local; a
     ``with tl.device(...)`` block still wins inside it.
 
-    >>> tl.set_default_device("cpu:1"); tl.zeros(2).device
+    >>> tl.set_default_device("cpu:1")
+    >>> tl.zeros(2).device
     device('cpu:1')
+    >>> tl.set_default_device(None)       # back to the CPU
     """
     from .._device import _scope
     stack = _scope.__dict__.setdefault("stack", [])
