@@ -473,3 +473,24 @@ def test_torch_utils_data_submodule_paths_import_fresh():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert "DistributedSampler" in out.stdout
+
+
+def test_to_shm_leaves_no_file_when_shm_is_full(tmp_path, monkeypatch):
+    """A write that fails part-way through a batch (/dev/shm full) removes the batch's
+    files before the loader falls back to the pipe."""
+    import os
+    from tensorlib.data import worker
+    monkeypatch.setattr(worker, "_SHM_DIR", str(tmp_path))
+    real = os.fdopen
+    calls = []
+
+    def failing(fd, *a, **k):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(fd, *a, **k)
+    monkeypatch.setattr(os, "fdopen", failing)
+    big = [np.ones(1 << 19, np.float32), np.ones(1 << 19, np.float32)]
+    with pytest.raises(OSError):
+        worker.to_shm(big, "tl-test-")
+    assert list(tmp_path.iterdir()) == []

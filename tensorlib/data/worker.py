@@ -140,6 +140,7 @@ def to_shm(batch, prefix: str):
     import os
     from .._tensor import Tensor
     counter = itertools.count()
+    made: list[str] = []
 
     def move(x):
         is_tensor = type(x) is Tensor and x.device.type == "cpu" and not x.requires_grad
@@ -149,13 +150,23 @@ def to_shm(batch, prefix: str):
             return x
         path = f"{_SHM_DIR}/{prefix}{os.getpid()}-{next(counter)}-{os.urandom(4).hex()}"
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        made.append(path)
         try:
             with os.fdopen(fd, "wb", closefd=False) as f:
                 f.write(memoryview(np.ascontiguousarray(a)).cast("B"))
         finally:
             os.close(fd)
         return ShmArray(path, a.dtype, a.shape, is_tensor)
-    return _map_structure(move, batch)
+    try:
+        return _map_structure(move, batch)
+    except OSError:
+        # /dev/shm full: the batch goes through the pipe, and no file of it stays behind
+        for path in made:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        raise
 
 
 def from_shm(batch):
