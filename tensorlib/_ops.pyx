@@ -143,6 +143,22 @@ def hardswish_grad_f32(const float[::1] g, const float[::1] x, float[::1] out):
               MAP_PAR_FAST)
 
 
+def tanh_grad_f32(const float[::1] g, const float[::1] y, float[::1] out):
+    """g (1 - y^2): tanh's backward at its output y, of flat float32 arrays."""
+    _same_length("tanh_grad_f32", g, y, out)
+    with nogil:
+        _map2(<binary_f32>tl_tanh_grad_f32, _cp(g), _cp(y), _mp(out), y.shape[0],
+              MAP_PAR_FAST)
+
+
+def sigmoid_grad_f32(const float[::1] g, const float[::1] y, float[::1] out):
+    """g y (1 - y): sigmoid's backward at its output y, of flat float32 arrays."""
+    _same_length("sigmoid_grad_f32", g, y, out)
+    with nogil:
+        _map2(<binary_f32>tl_sigmoid_grad_f32, _cp(g), _cp(y), _mp(out), y.shape[0],
+              MAP_PAR_FAST)
+
+
 def relu_f32(const float[::1] x, float[::1] out):
     """ReLU of a flat float32 array (vectorised; threaded when large)."""
     _same_length("relu_f32", x, out)
@@ -667,6 +683,8 @@ cdef extern from "_simd_math.h" nogil:
     void tl_silu_grad_f32(const float *g, const float *x, float *out, Py_ssize_t m)
     void tl_hardswish_f32(const float *x, float *out, Py_ssize_t m)
     void tl_hardswish_grad_f32(const float *g, const float *x, float *out, Py_ssize_t m)
+    void tl_tanh_grad_f32(const float *g, const float *y, float *out, Py_ssize_t m)
+    void tl_sigmoid_grad_f32(const float *g, const float *y, float *out, Py_ssize_t m)
     void tl_lstm_cell_fwd_f32(const float *gates, const float *c, float *h_new, float *c_new,
                               float *acts, Py_ssize_t n, Py_ssize_t h)
     void tl_lstm_cell_bwd_f32(const float *acts, const float *c, const float *c_new,

@@ -424,6 +424,20 @@ static void tl_hardswish_grad_f32(const float *g, const float *x, float *out, pt
     }
 }
 
+/* tanh's and sigmoid's backward at their outputs y, one pass each: g (1 - y^2), g y (1 - y)
+ * (three NumPy passes and two temporaries as composites). */
+TL_CLONES
+static void tl_tanh_grad_f32(const float *g, const float *y, float *out, ptrdiff_t m) {
+    for (ptrdiff_t k = 0; k < m; k++)
+        out[k] = g[k] * (1.0f - y[k] * y[k]);
+}
+
+TL_CLONES
+static void tl_sigmoid_grad_f32(const float *g, const float *y, float *out, ptrdiff_t m) {
+    for (ptrdiff_t k = 0; k < m; k++)
+        out[k] = g[k] * (y[k] * (1.0f - y[k]));
+}
+
 /* Elementwise erf over a flat array (float32). */
 TL_CLONES
 static void tl_erf_f32(const float *x, float *out, ptrdiff_t m) {

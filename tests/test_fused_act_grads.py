@@ -94,3 +94,21 @@ def test_pow_zero_exponent_second_derivative_at_zero(exponent):
     (d,) = tl.autograd.grad((t ** e).sum(), t, create_graph=True)
     (dd,) = tl.autograd.grad(d.sum(), t)
     np.testing.assert_array_equal(dd.numpy(), [0.0, 2.0, -12.0])
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_sigmoid_tanh_float32_backward_kernels(name):
+    """tanh_grad / sigmoid_grad's one-pass float32 kernels (also with a broadcast g)."""
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((3, 1000)) * 4).astype(np.float32)
+    g = rng.standard_normal((3, 1000)).astype(np.float32)
+    t = tl.tensor(x, requires_grad=True)
+    getattr(tl, name)(t).backward(tl.tensor(g))
+    tt = torch.tensor(x, requires_grad=True)
+    getattr(torch, name)(tt).backward(torch.tensor(g))
+    np.testing.assert_allclose(t.grad.numpy(), tt.grad.numpy(), rtol=1e-5, atol=1e-6)
+    t.grad = None
+    getattr(tl, name)(t).sum().backward()
+    tt.grad = None
+    getattr(torch, name)(tt).sum().backward()
+    np.testing.assert_allclose(t.grad.numpy(), tt.grad.numpy(), rtol=1e-5, atol=1e-6)

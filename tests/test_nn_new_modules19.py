@@ -407,3 +407,19 @@ def test_adaptive_softmax_capture_matches_eager():
             np.testing.assert_allclose(float(loss), float(e.loss), rtol=1e-12)
             np.testing.assert_allclose(_np(lp(x)), _np(m.log_prob(x)), rtol=1e-12)
             np.testing.assert_array_equal(_np(pred(x)), _np(m.predict(x)))
+
+
+def test_fractional_max_pool_capture_follows_changed_samples():
+    """The samples are module state: a captured graph reads them when it runs (changing
+    them in place changes the windows, with no retrace and no stale result)."""
+    rs = np.random.RandomState(7)
+    u = tl.tensor(rs.rand(2, 3, 2).astype(np.float32))
+    pool = nn.FractionalMaxPool2d(3, output_size=(5, 4), _random_samples=u)
+    f = tl.function(lambda x: pool(x))
+    x = tl.tensor(rs.randn(2, 3, 12, 10).astype(np.float32))
+    with tl.no_grad():
+        f(x)
+        pool._random_samples.copy_(tl.tensor(rs.rand(2, 3, 2).astype(np.float32)))
+        got = f(x)
+    np.testing.assert_array_equal(_np(got), _np(pool(x)))
+    assert f.trace_count == 1

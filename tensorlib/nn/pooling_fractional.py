@@ -4,7 +4,8 @@
 The pseudo-random window starts come from one sample ``u`` in [0, 1) per (batch, channel,
 spatial axis), with PyTorch's formula (computed in the input's dtype, as its kernel does):
 ``start[i] = int((i + u) * alpha) - int(u * alpha)`` with ``alpha = (in - k) / (out - 1)``,
-and the last window flush with the end. The starts are computed in NumPy; the pooling is
+and the last window flush with the end. The starts are tensor ops on the samples (a
+captured graph reads them when it runs); the pooling is
 ``take_along_axis`` over those window positions then ``argmax``: so the values, indices and
 gradients (routed to the argmax, of any order) match PyTorch's, and graph capture works when
 ``_random_samples`` is fixed.
@@ -19,11 +20,11 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..autograd.mode import state
-from ..creation import from_numpy
 from ..errors import DTypeError, ShapeError
 from ..ops import elementwise as E
 from ..ops._util import to_tensor
 from ..ops.indexing import take_along_axis
+from ..ops.shape import concatenate
 from ..ops.nn_util import tuple_n
 from .module import Module
 
@@ -37,19 +38,21 @@ _SAMPLE_OF_AXIS = {2: (1, 0), 3: (0, 1, 2)}
 _AXIS_WORDS = {2: ("height", "width"), 3: ("time", "height", "width")}
 
 
-def _intervals(u: np.ndarray, size: int, out: int, k: int) -> np.ndarray:
-    """Window starts (..., out) for samples ``u`` (...,), in ``u``'s float dtype as PyTorch's
-    ``generate_intervals`` (its float32 rounding decides where an int() lands)."""
-    dt = u.dtype.type
-    seq = np.empty(u.shape + (out,), np.int64)
-    if out > 1:
-        alpha = dt(size - k) / dt(out - 1)
-        i = np.arange(out - 1).astype(u.dtype)
-        uu = u[..., None]
-        seq[..., :-1] = ((i + uu) * alpha).astype(np.int64) - (uu * alpha).astype(np.int64)
-    if out > 0:
-        seq[..., -1] = size - k
-    return seq
+def _intervals(u: Tensor, size: int, out: int, k: int) -> Tensor:
+    """Window starts (..., out), int64, for samples ``u`` (...,), computed in ``u``'s float
+    dtype as PyTorch's ``generate_intervals`` (its float32 rounding decides where the int()
+    lands). Tensor ops, so a captured graph reads the samples when it runs."""
+    from ..creation import arange, full
+    last = full(tuple(u.shape) + (1,), size - k, dtype=np.int64, device=u.device)
+    if out <= 1:
+        return last[..., :out]
+    dt = np.dtype(u.dtype).type
+    alpha = float(dt(size - k) / dt(out - 1))       # exact in u's dtype
+    i = arange(out - 1, dtype=u.dtype, device=u.device)
+    uu = u.unsqueeze(-1)
+    # the products are >= 0, so the int64 cast truncates as PyTorch's int() does
+    seq = ((i + uu) * alpha).astype(np.int64) - (uu * alpha).astype(np.int64)
+    return concatenate([seq, last], axis=-1)
 
 
 def _ratio(r, nd: int, name: str) -> tuple[float, ...]:
@@ -66,7 +69,7 @@ def _ratio(r, nd: int, name: str) -> tuple[float, ...]:
     return out
 
 
-def _samples(samples, x: Tensor, nd: int, name: str) -> np.ndarray:
+def _samples(samples, x: Tensor, nd: int, name: str) -> Tensor:
     n, c = x.shape[0], x.shape[1]
     if samples is None:
         if state.tracer is not None:
@@ -91,22 +94,25 @@ def _samples(samples, x: Tensor, nd: int, name: str) -> np.ndarray:
     if s.dtype != x.dtype:
         raise DTypeError(f"{name}: expect _random_samples to have the same dtype as input "
                          f"({x.dtype}), got {s.dtype}")
-    return np.asarray(s.detach().cpu().numpy())[:n]
+    return s.detach()[:n]
 
 
-def _window_index(u: np.ndarray, spatial, out, k, nd: int) -> np.ndarray:
+def _window_index(u: Tensor, spatial, out, k, nd: int) -> Tensor:
     """(N, C, K, L) flat plane positions: [n, c, j, l] is the j-th element (row-major (d, h, w)
     order within the window, PyTorch's scan order) of output l's window."""
+    from ..creation import arange
     n, c = u.shape[:2]
-    idx = np.zeros((n, c) + (1,) * (2 * nd), np.int64)
+    idx = None
     for a in range(nd):
         stride = int(np.prod(spatial[a + 1:], dtype=np.int64))
         starts = _intervals(u[:, :, _SAMPLE_OF_AXIS[nd][a]], spatial[a], out[a], k[a])
-        pos = (np.arange(k[a])[:, None] + starts[..., None, :]) * stride   # (N, C, k_a, out_a)
+        offs = arange(k[a], dtype=np.int64, device=u.device).unsqueeze(-1)
+        pos = (offs + starts.unsqueeze(-2)) * stride            # (N, C, k_a, out_a)
         shape = [n, c] + [1] * (2 * nd)
         shape[2 + a], shape[2 + nd + a] = k[a], out[a]
-        idx = idx + pos.reshape(shape)
-    return idx.reshape(n, c, int(np.prod(k)), int(np.prod(out)))
+        pos = pos.reshape(tuple(shape))
+        idx = pos if idx is None else idx + pos
+    return idx.reshape((n, c, int(np.prod(k)), int(np.prod(out))))
 
 
 def _fractional(name: str, nd: int, input, kernel_size, output_size, output_ratio,
@@ -140,7 +146,7 @@ def _fractional(name: str, nd: int, input, kernel_size, output_size, output_rati
     n, c = xb.shape[:2]
     u = _samples(samples, xb, nd, name)
     kk = int(np.prod(k))
-    win = from_numpy(_window_index(u, spatial, out, k, nd)).to(x.device)
+    win = _window_index(u.to(x.device), spatial, out, k, nd)
     flat = xb.reshape((n, c, -1))
     vals = take_along_axis(flat.detach(), win.reshape((n, c, -1)), axis=2)
     vals = vals.reshape(tuple(win.shape))
