@@ -127,6 +127,7 @@ from .graph import Graph, TensorSpec, capture, function  # noqa: E402
 from .export import GraphModule, load_graph, save_graph  # noqa: E402  (native graph file)
 from . import onnx  # noqa: E402  (ONNX export/import; imports the onnx package lazily)
 from . import amp  # noqa: E402  (mixed precision: autocast, GradScaler)
+from . import profiler  # noqa: E402  (tl.profiler.profile: per-op times, as torch.profiler)
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402
 
 __version__ = "0.1.0"

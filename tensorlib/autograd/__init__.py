@@ -33,4 +33,7 @@ def __getattr__(name: str):
     if name == "viz":
         import importlib
         return importlib.import_module(f"{__name__}.viz")
+    if name == "profiler":     # tl.autograd.profiler: PyTorch's older name of tl.profiler
+        import importlib
+        return importlib.import_module(f"{__name__}.profiler")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
