@@ -60,7 +60,6 @@ UNSUPPORTED = {
     "log_softmax_grad": "a gradient kernel (export inference graphs)",
     "linear_grad": "a gradient kernel (export inference graphs)",
     "layer_norm_grad": "a gradient kernel (export inference graphs)",
-    "diagonal_embed": "a gradient kernel (export inference graphs)",
     "batch_norm_grad": "a gradient kernel (export inference graphs)",
     "group_norm_grad": "a gradient kernel (export inference graphs)",
     "inv": "the ONNX standard has no matrix inverse",
@@ -70,6 +69,7 @@ UNSUPPORTED = {
     "eigh": "the ONNX standard has no eigendecomposition",
     "svd": "the ONNX standard has no singular value decomposition",
     "qr": "the ONNX standard has no QR decomposition",
+    "geqrf": "the ONNX standard has no QR decomposition",
     "erfinv": "the ONNX standard has no inverse error function",
     "lgamma": "the ONNX standard has no log-gamma function",
     "digamma": "the ONNX standard has no digamma function",
@@ -102,6 +102,10 @@ PARTIAL = {
     "gelu": "opset >= 20 uses Gelu, older opsets the erf/tanh formula",
     "logcumsumexp": "a static size along the scanned axis",
     "grid_sample": "GridSample: 4-d input from opset 16, 5-d input from opset 20",
+    "det": "float64 is computed in float32 (Cast around Det: onnxruntime has no double Det; "
+           "export warns)",
+    "diagonal_embed": "static output shape",
+    "diagonal": "static sizes of the two matrix axes",
 }
 
 
@@ -636,7 +640,44 @@ def _rdft(ctx, n):
 
 
 # --- linear algebra ------------------------------------------------------------------------
-RULES["det"] = lambda ctx, n: ctx.op("Det", ctx.ins(n))
+@rule("det")
+def _det(ctx, n):
+    x = n.inputs[0]
+    if _dt(x) != np.float64:
+        return ctx.op("Det", ctx.ins(n))
+    # ONNX allows a double Det but onnxruntime implements only float, so a double one makes a
+    # model that does not load there; round-trip through float32, saying so
+    import warnings
+    warnings.warn("ONNX export: det of a float64 matrix is exported as Det in float32 (Cast "
+                  "around it), as onnxruntime has no double Det: expect float32 accuracy and "
+                  "range; export a float32 model to avoid the casts", stacklevel=2)
+    d = ctx.op("Det", [ctx.cast(ctx.name(x), np.float64, np.float32)])
+    return ctx.cast(d, np.float32, np.float64)
+
+
+@rule("diagonal_embed")
+def _diagonal_embed(ctx, n):
+    # each (a1, a2) plane gathers g at its row's diagonal index, kept only on the diagonal
+    # (a Where, not a multiply by eye: 0 * inf off the diagonal would be NaN)
+    g = n.inputs[0]
+    shape = tuple(n.attrs["shape"])
+    if None in shape:
+        ctx.unsupported("diagonal_embed needs a static output shape")
+    a1, a2, off = int(n.attrs["axis1"]), int(n.attrs["axis2"]), int(n.attrs["offset"])
+    rest = [a for a in range(len(shape)) if a not in (a1, a2)]
+    R, C, L = shape[a1], shape[a2], g.shape[-1]
+    if not L:
+        return ctx.const(np.zeros(shape, _dt(g)))
+    rr, cc = np.meshgrid(np.arange(R), np.arange(C), indexing="ij")
+    pos = rr - max(0, -off)
+    mask = (cc - rr == off) & (pos >= 0) & (pos < L)
+    picked = ctx.op("Gather", [ctx.name(g), ctx.const(np.clip(pos, 0, L - 1).astype(np.int64))],
+                    axis=len(rest))
+    out = ctx.op("Where", [ctx.const(mask), picked, _scalar(ctx, 0, g)])
+    order = rest + [a1, a2]
+    if order == sorted(order):
+        return out
+    return ctx.op("Transpose", [out], perm=[order.index(a) for a in range(len(shape))])
 RULES["matmul"] = _binary("MatMul")
 RULES["dot"] = _binary("MatMul")
 
@@ -1063,6 +1104,9 @@ def _diagonal(ctx, n):
     a1, a2, off = int(n.attrs["axis1"]), int(n.attrs["axis2"]), int(n.attrs["offset"])
     rest = [a for a in range(x.ndim) if a not in (a1, a2)]
     rows, cols = x.shape[a1], x.shape[a2]
+    if rows is None or cols is None:
+        ctx.unsupported("diagonal needs static sizes of its two matrix axes (a dynamic batch "
+                        "axis is fine); give the matrix axes fixed sizes in dynamic_axes")
     y = ctx.op("Transpose", [ctx.name(x)], perm=rest + [a1, a2])
     flat = ctx.op("Reshape", [y, ctx.ints([0] * len(rest) + [rows * cols])])
     r0 = max(0, -off)

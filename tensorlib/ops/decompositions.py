@@ -292,7 +292,13 @@ def vector_norm(x, ord: float = 2, dim=None, keepdim: bool = False, *, dtype=Non
         return count + zero_grad_link(x) if x.requires_grad else count
     if ord > 0:
         return _norm(x, ord=ord if ord not in (1.0, 2.0) else int(ord), axis=axes, **kw)
-    return (x.abs() ** ord).sum(axis=axes, **kw) ** (1.0 / ord)
+    # a zero entry makes the norm 0 (|0|^ord = inf); the raw power's derivative there is
+    # 0 * inf = NaN, so zeros enter as a constant inf and get PyTorch's gradient, 0
+    from .elementwise import where
+    ax = x.abs()
+    zero = ax == 0
+    powered = where(zero, math.inf, where(zero, 1.0, ax) ** ord)
+    return powered.sum(axis=axes, **kw) ** (1.0 / ord)
 
 
 _MATRIX_ORDS = ("fro", "nuc", 1, -1, 2, -2, math.inf, -math.inf)
@@ -325,8 +331,11 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
     if ord in ("nuc", 2, -2):
         Am = A.movedim((d0, d1), (-2, -1))
         s = svdvals(Am)
-        out = s.sum(axis=-1) if ord == "nuc" else (amax(s, axis=-1) if ord == 2
-                                                     else amin(s, axis=-1))
+        if s.shape[-1] == 0:
+            _empty_extreme(ord, A)
+        # an empty matrix's largest singular value is 0, as PyTorch's (so is its sum)
+        out = s.sum(axis=-1) if ord == "nuc" or s.shape[-1] == 0 else (
+            amax(s, axis=-1) if ord == 2 else amin(s, axis=-1))
         if keepdim:
             for d in sorted((d0, d1)):
                 out = out.unsqueeze(d)
@@ -335,8 +344,19 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
     sum_dim, ext_dim = (d0, d1) if ord in (1, -1) else (d1, d0)
     pick = amax if ord in (1, math.inf) else amin
     s = A.abs().sum(axis=sum_dim, keepdims=True)
+    if A.shape[ext_dim] == 0:
+        _empty_extreme(ord, A)
+        pick = Tensor.sum         # the max over no sums is 0, as PyTorch's
     out = pick(s, axis=ext_dim, keepdims=True)
     return out if keepdim else out.squeeze((d0, d1))
+
+
+def _empty_extreme(ord, A: Tensor) -> None:
+    """A minimum over no values has no value (PyTorch raises too); a maximum is 0."""
+    if ord in (-2, -1, -math.inf):
+        raise ValueError(f"matrix_norm: ord={ord} is a minimum over an empty dimension of the "
+                         f"input of shape {tuple(A.shape)}; it has no value (use ord=2, 1, "
+                         f"inf, 'fro' or 'nuc', which are 0 there)")
 
 
 def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:

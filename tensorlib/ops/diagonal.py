@@ -38,8 +38,8 @@ def _diagonal_fwd(xp, x, *, offset, axis1, axis2):
 def _diagonal_infer(x, *, offset, axis1, axis2):
     shape, dt = x
     rest = tuple(d for a, d in enumerate(shape) if a not in (axis1, axis2))
-    if shape[axis1] is None or shape[axis2] is None:
-        raise ValueError("diagonal: the two matrix axes need static sizes")
+    if shape[axis1] is None or shape[axis2] is None:    # known when the graph runs
+        return rest + (None,), dt
     return rest + (_geometry(shape, offset, axis1, axis2)[2],), dt
 
 

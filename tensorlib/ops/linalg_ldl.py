@@ -38,7 +38,7 @@ class LDLFactorExResult(NamedTuple):
 
 
 def _lapack(name: str, dtype):
-    lapack = _scipy.require(f"ldl_{'factor' if name == 'sytrf' else 'solve'}")
+    lapack = _scipy.require(f"ldl_{'solve' if name == 'sytrs' else 'factor'}")
     return getattr(lapack, ("d" if dtype == np.float64 else "s") + name)
 
 
@@ -51,9 +51,13 @@ def _ldl_factor_cpu(a, *, check=""):
     info = np.zeros((flat.shape[0],), np.int32)
     if n:
         sytrf = _lapack("sytrf", a.dtype)
+        # one workspace query for the batch, and whole-batch tril / clip after the loop: for
+        # small matrices the per-call Python overhead, not LAPACK, is the cost
+        lwork = max(int(_lapack("sytrf_lwork", a.dtype)(n, lower=1)[0]), n)
         for b in range(flat.shape[0]):
-            f, p, i = sytrf(flat[b], lower=1)
-            ld[b], piv[b], info[b] = np.tril(f), p, max(int(i), 0)
+            ld[b], piv[b], info[b] = sytrf(flat[b], lower=1, lwork=lwork)
+        ld = np.tril(ld)
+        np.maximum(info, 0, out=info)
     info = info.reshape(batch)
     if check:
         bad = np.flatnonzero(info.reshape(-1) > 0)
@@ -100,6 +104,8 @@ LDL_FACTOR = register(OpDef("ldl_factor", _on_host(_ldl_factor_cpu),
 def _ldl_solve_cpu(ld, piv, b):
     batch = np.broadcast_shapes(ld.shape[:-2], piv.shape[:-1], b.shape[:-2])
     n, k = ld.shape[-1], b.shape[-1]
+    if b.shape[-2] != n:     # (the infer rule words the error)
+        raise ValueError(f"ldl_solve: B of shape {b.shape} must be (..., {n}, k)")
     ld = np.broadcast_to(ld, batch + (n, n)).reshape((_count(batch), n, n))
     piv = np.broadcast_to(piv, batch + (n,)).reshape((_count(batch), n))
     b = np.broadcast_to(b, batch + (n, k)).reshape((_count(batch), n, k))
@@ -177,7 +183,11 @@ def ldl_solve(LD, pivots, B, *, hermitian: bool = False) -> Tensor:
     _check_hermitian(hermitian, "linalg.ldl_solve")
     LD = to_float(to_tensor(LD))
     B = to_tensor(B)
-    if B.ndim < 2:
-        raise ValueError(f"linalg.ldl_solve: B must be (..., n, k), got shape "
-                         f"{tuple(B.shape)}")
+    _float_spec("linalg.ldl_solve", (LD.shape, LD.dtype), square=True)
+    n = LD.shape[-1]
+    # B's row dimension is n, never broadcast (as lu_solve / solve and PyTorch's)
+    if B.ndim < 2 or B.shape[-2] != n:
+        raise ValueError(f"linalg.ldl_solve: B of shape {tuple(B.shape)} must be (..., {n}, k) "
+                         f"for LD of shape {tuple(LD.shape)}; a single right-hand side b "
+                         f"is b.unsqueeze(-1)")
     return apply(LDL_SOLVE, LD, to_tensor(pivots), B.astype(LD.dtype))

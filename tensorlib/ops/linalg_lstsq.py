@@ -2,9 +2,9 @@
 real dtypes.
 
 ``lstsq`` is one registry op: the minimum-norm solution from an SVD (what LAPACK's
-``gelsd`` / ``gelss`` compute; for full-rank inputs also what ``gels`` and ``gelsy`` give),
-batched in ``xp`` so it runs on NumPy and CuPy alike, with the effective rank and the
-singular values as extra outputs. Its backward rule is PyTorch's
+``gelsd`` / ``gelss`` compute), batched in ``xp`` so it runs on NumPy and CuPy alike, or on
+the CPU for 'gels' / 'gelsy' from LAPACK's ``gelsy`` (the same solution, cheaper), with the
+effective rank and the singular values as extra outputs. Its backward rule is PyTorch's
 (``linalg_lstsq_backward``: the gradient of ``pinv(A) @ B``), written in tensorlib ops.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ..autograd.mode import no_grad
 from ._util import broadcast_shapes, to_float, to_tensor
 from .linalg import _mT, matmul
 from .linalg_lu import _float_spec, _lu_flops
-from .matrix import _unused
+from .matrix import _skipped_grads, _unused
 from .nn_util import io_cost
 from .registry import OpDef, register
 
@@ -35,7 +35,7 @@ class LstsqResult(NamedTuple):
     singular_values: Tensor
 
 
-def _lstsq_fwd(xp, a, b, *, rcond):
+def _lstsq_fwd(xp, a, b, *, rcond, driver="gelsd"):
     m, n = a.shape[-2:]
     k = min(m, n)
     batch = a.shape[:-2]
@@ -50,7 +50,37 @@ def _lstsq_fwd(xp, a, b, *, rcond):
     return x, xp.asarray(keep.sum(axis=-1), dtype=np.int64), s
 
 
-def _lstsq_infer(a, b, *, rcond):
+def _lstsq_cpu(a, b, *, rcond, driver="gelsd"):
+    """'gels' / 'gelsy' through LAPACK's ``gelsy`` (complete orthogonal factorisation, QR
+    with column pivoting: the minimum-norm solution, several times cheaper than an SVD),
+    matrix by matrix; 'gelsd' / 'gelss' (which return the singular values) the batched SVD.
+    The singular-value output of gelsy is zeros: :func:`lstsq` returns none for it."""
+    from . import _scipy
+    lapack = _scipy.lapack()
+    m, n = a.shape[-2:]
+    k = b.shape[-1]
+    if driver not in ("gels", "gelsy") or lapack is None or not min(m, n, k):
+        return _lstsq_fwd(np, a, b, rcond=rcond)
+    pre = "d" if a.dtype == np.float64 else "s"
+    gelsy = getattr(lapack, pre + "gelsy")
+    lwork = max(int(getattr(lapack, pre + "gelsy_lwork")(m, n, k, rcond)[0]), 1)
+    batch = a.shape[:-2]
+    fa, fb = a.reshape((-1, m, n)), b.reshape((-1, m, k))
+    x = np.empty((fa.shape[0], n, k), a.dtype)
+    rank = np.empty((fa.shape[0],), np.int64)
+    rhs = np.zeros((max(m, n), k), a.dtype)       # gelsy's B holds the n-row solution too
+    jpvt = np.zeros((n,), np.int32)
+    for i in range(fa.shape[0]):
+        rhs[:m] = fb[i]
+        rhs[m:] = 0
+        jpvt[:] = 0
+        _, sol, _, r, _ = gelsy(fa[i], rhs, jpvt, rcond, lwork)
+        x[i], rank[i] = sol[:n], r
+    return (x.reshape(batch + (n, k)), rank.reshape(batch),
+            np.zeros(batch + (min(m, n),), a.dtype))
+
+
+def _lstsq_infer(a, b, *, rcond, driver="gelsd"):
     sa, dt = _float_spec("lstsq", a)
     sb = tuple(b[0])
     if np.dtype(b[1]) != dt:
@@ -82,7 +112,7 @@ def _pinv_backward(g: Tensor, pinvA: Tensor, A: Tensor) -> Tensor:
 
 def _lstsq_vjp(node, gX, grank=None, gS=None):
     if _unused(gX):
-        return None, None
+        return _skipped_grads(node, gX)
     from .torch_api import pinverse
     A, B = node.inputs
     pinvA = pinverse(A, rcond=node.attrs["rcond"])
@@ -91,8 +121,8 @@ def _lstsq_vjp(node, gX, grank=None, gS=None):
     return gA, gB
 
 
-LSTSQ = register(OpDef("lstsq", _lstsq_fwd, vjp=_lstsq_vjp, saves=True, infer=_lstsq_infer,
-                       cost=io_cost(_lu_flops)))
+LSTSQ = register(OpDef("lstsq", _lstsq_fwd, kernels={"cpu": _lstsq_cpu}, vjp=_lstsq_vjp,
+                       saves=True, infer=_lstsq_infer, cost=io_cost(_lu_flops)))
 
 
 def lstsq(A, B, rcond: float | None = None, *, driver: str | None = None) -> LstsqResult:
@@ -106,8 +136,10 @@ def lstsq(A, B, rcond: float | None = None, *, driver: str | None = None) -> Lst
     it for ``driver`` ('gelsy', the default; 'gels', 'gelsd', 'gelss'): ``residuals`` (the
     squared residual of each column) when m > n, the driver is not 'gelsy' and every
     matrix has full rank ('gels' assumes it), else empty; ``rank`` (int64) except for
-    'gels'; ``singular_values`` for 'gelsd' and 'gelss'. Every driver computes the same
-    minimum-norm solution here (from an SVD). Differentiable in ``A`` and ``B`` (PyTorch's
+    'gels'; ``singular_values`` for 'gelsd' and 'gelss'. Every driver computes the
+    minimum-norm solution: 'gelsd' / 'gelss' from an SVD, 'gels' / 'gelsy' on the CPU by
+    LAPACK's ``gelsy`` (QR with column pivoting; its rank is gelsy's, as PyTorch's), so
+    'gels' needs no full rank here. Differentiable in ``A`` and ``B`` (PyTorch's
     rule: the gradient of ``pinv(A) @ B``); ``residuals`` is too. Whether residuals are
     returned depends on the ranks (a value), so under graph capture use 'gelsy' or 'gels'
     (or m <= n), whose result does not.
@@ -142,7 +174,7 @@ def lstsq(A, B, rcond: float | None = None, *, driver: str | None = None) -> Lst
         B = B.broadcast_to(batch + tuple(B.shape[-2:]))
     if rcond is None:
         rcond = float(np.finfo(A.dtype).eps) * max(m, n, 1)
-    X, rank, S = apply(LSTSQ, A, B, rcond=float(rcond))
+    X, rank, S = apply(LSTSQ, A, B, rcond=float(rcond), driver=driver)
     empty = zeros((0,), dtype=A.dtype, device=A.device)
     residuals = empty
     if m > n and driver != "gelsy" and (driver == "gels" or bool((rank == n).all())):

@@ -19,7 +19,7 @@ from .._tensor import Tensor
 from . import _scipy
 from ._util import broadcast_shapes, numel, to_float, to_tensor, unbroadcast
 from .linalg import _mT, matmul
-from .matrix import LinAlgError, _unused, _vector_rhs
+from .matrix import LinAlgError, _skipped_grads, _unused, _vector_rhs
 from .nn_util import io_cost
 from .registry import OpDef, register
 
@@ -161,7 +161,7 @@ def _lu_vjp(node, gLU, gpiv=None, ginfo=None):
     """PyTorch's ``linalg_lu_backward`` on the packed factors (strictly lower part: L's
     cotangent, the rest: U's), for a full-rank input."""
     if _unused(gLU):
-        return (None,)
+        return _skipped_grads(node, gLU)
     from .shape import concatenate
     LU = node.output(0)
     m, n = LU.shape[-2:]

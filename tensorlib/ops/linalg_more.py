@@ -16,7 +16,7 @@ from . import _scipy
 from ._util import numel, to_float, to_tensor
 from .linalg import _mT
 from .linalg_lu import _count, _float_spec
-from .matrix import LinAlgError, _cholesky_vjp, _unused
+from .matrix import LinAlgError, _cholesky_vjp, _nan_pivot, _skipped_grads, _unused
 from .nn_util import io_cost
 from .registry import OpDef, register
 
@@ -54,7 +54,9 @@ def _chol_ex_cpu(a, *, check=""):
     each ``info`` (and PyTorch's partial factor)."""
     batch = a.shape[:-2]
     try:
-        return np.linalg.cholesky(a), np.zeros(batch, np.int32)
+        L = np.linalg.cholesky(a)
+        if not _nan_pivot(np, L).any():     # a NaN pivot fails in potrf below, as PyTorch's
+            return L, np.zeros(batch, np.int32)
     except np.linalg.LinAlgError:
         pass
     lapack = _scipy.lapack()
@@ -68,6 +70,9 @@ def _chol_ex_cpu(a, *, check=""):
     for b in range(flat.shape[0]):
         c, i = potrf(flat[b], lower=1, clean=1)
         L[b], info[b] = np.tril(c), max(int(i), 0)
+        if not info[b] and np.isnan(np.diagonal(c)).any():
+            # OpenBLAS's potrf passes NaN pivots; reference LAPACK's (PyTorch's) stops there
+            L[b], info[b] = _chol_ex_numpy(flat[b], "")
     info = info.reshape(batch)
     if check:
         _chol_check(info, check)
@@ -109,7 +114,7 @@ def _chol_flops(ins, outs, **attrs):
 
 
 def _chol_ex_vjp(node, gL, ginfo=None):
-    return (None,) if _unused(gL) else _cholesky_vjp(node, gL)
+    return _skipped_grads(node, gL) if _unused(gL) else _cholesky_vjp(node, gL)
 
 
 CHOLESKY_EX = register(OpDef("cholesky_ex", _chol_ex_generic, kernels={"cpu": _chol_ex_cpu},
@@ -294,7 +299,85 @@ def householder_product(A, tau) -> Tensor:
         v = A[..., :, i] * below + (rows == i).astype(A.dtype)
         w = (v.unsqueeze(-2) @ Q)                               # (..., 1, n)
         Q = Q - (tau[..., i].unsqueeze(-1) * v).unsqueeze(-1) * w
+    if k == 0 and (A.requires_grad or tau.requires_grad):
+        # Q = I still depends on A (gradient 0), so backward() through it runs, as PyTorch's
+        from .reduction import zero_grad_link
+        Q = Q + zero_grad_link(A) + zero_grad_link(tau)
     return Q
+
+
+# --- geqrf / ormqr: QR in LAPACK's Householder form -------------------------------------------
+class GeqrfResult(NamedTuple):
+    """``(a, tau)`` (``torch.return_types.geqrf``)."""
+    a: Tensor
+    tau: Tensor
+
+
+def _geqrf_fwd(xp, a):
+    h, tau = xp.linalg.qr(a, mode="raw")      # h is the packed factor, transposed
+    return xp.ascontiguousarray(xp.swapaxes(h, -1, -2)), tau
+
+
+def _geqrf_infer(a):
+    shape, dt = _float_spec("geqrf", a)
+    m, n = shape[-2:]
+    return (shape, dt), (shape[:-2] + (None if None in (m, n) else min(m, n),), dt)
+
+
+GEQRF = register(OpDef("geqrf", _geqrf_fwd, saves=False, infer=_geqrf_infer,
+                       cost=io_cost(lambda i, o, **a: numel(i[0][0]) * min(i[0][0][-2:]))))
+
+
+def geqrf(input) -> GeqrfResult:
+    """LAPACK's ``geqrf`` (``torch.geqrf``): the QR factorisation of ``(..., m, n)`` in
+    Householder form, ``R`` on and above the diagonal of ``a`` and the reflectors' vectors
+    below it, with their scales ``tau`` (..., min(m, n)). ``Q`` is
+    :func:`householder_product` (``orgqr``) of both; :func:`ormqr` applies it without
+    forming it. Not differentiable, as PyTorch's (use ``tl.linalg.qr``).
+
+    >>> a, tau = tl.geqrf(tl.tensor([[3.0, 1.0], [4.0, 2.0]]))
+    >>> a.triu()                                           # R (LAPACK's signs)
+    tensor([[-5.0000, -2.2000],
+            [ 0.0000,  0.4000]])
+    """
+    A = to_float(to_tensor(input))
+    _float_spec("geqrf", (A.shape, A.dtype))
+    return GeqrfResult(*apply(GEQRF, A))
+
+
+def ormqr(input, tau, other, left: bool = True, transpose: bool = False) -> Tensor:
+    """``Q @ other`` for the ``Q`` of :func:`geqrf`'s ``(input, tau)`` (``torch.ormqr``,
+    LAPACK's ``ormqr``), without forming Q: ``left=False`` gives ``other @ Q``,
+    ``transpose=True`` uses ``Q.mT``. ``input`` is ``(..., mn, k)``, ``tau`` ``(..., k)`` and
+    ``other`` ``(..., m, n)`` with mn = m (left) or n (right). Differentiable in all three,
+    to any order (each reflector is applied with tensorlib ops).
+    """
+    from ..creation import arange
+    A = to_float(to_tensor(input))
+    C = to_tensor(other).astype(A.dtype)
+    tau = to_tensor(tau).astype(A.dtype)
+    if A.ndim < 2 or C.ndim < 2:
+        raise ValueError(f"ormqr: input and other must be (..., rows, columns), got shapes "
+                         f"{tuple(A.shape)} and {tuple(C.shape)}")
+    mn, k = A.shape[-2], tau.shape[-1] if tau.ndim else -1
+    side = C.shape[-2] if left else C.shape[-1]
+    if tau.ndim != A.ndim - 1 or k > min(mn, A.shape[-1]) or side != mn:
+        what = "rows" if left else "columns"
+        raise ValueError(f"ormqr: input must have as many rows as other has {what} ({side}) "
+                         f"and tau (..., k) at most min(input's sizes) entries; got input "
+                         f"{tuple(A.shape)}, tau {tuple(tau.shape)}, other {tuple(C.shape)} "
+                         f"(left={left})")
+    rows = arange(mn, device=A.device)
+    # Q = H_1 ... H_k: Q C and C Q^T apply H_k first, Q^T C and C Q apply H_1 first
+    order = range(k) if left == transpose else reversed(range(k))
+    for i in order:
+        v = A[..., :, i] * (rows > i).astype(A.dtype) + (rows == i).astype(A.dtype)
+        t = tau[..., i].unsqueeze(-1).unsqueeze(-1)
+        if left:       # H C = C - tau v (v^T C)
+            C = C - t * v.unsqueeze(-1) * (v.unsqueeze(-2) @ C)
+        else:          # C H = C - tau (C v) v^T
+            C = C - t * (C @ v.unsqueeze(-1)) * v.unsqueeze(-2)
+    return C
 
 
 def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
@@ -307,8 +390,8 @@ def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     return to_tensor(A).diagonal(offset, dim1=dim1, dim2=dim2)
 
 
-__all__ = ["CholeskyExResult", "cholesky_ex", "cond", "diagonal", "householder_product",
-           "tensorinv", "tensorsolve", "vander"]
+__all__ = ["CholeskyExResult", "GeqrfResult", "cholesky_ex", "cond", "diagonal", "geqrf",
+           "householder_product", "ormqr", "tensorinv", "tensorsolve", "vander"]
 
 
 # --- torch.linalg's named results for slogdet / eigh (ops.matrix returns plain tuples) ------

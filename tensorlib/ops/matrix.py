@@ -51,7 +51,10 @@ def _lapack(op: str, fn, *arrays):
     try:
         return fn(*arrays)
     except np.linalg.LinAlgError as e:
-        raise LinAlgError(f"{op}: {str(e)[:1].lower()}{str(e)[1:]}") from None
+        msg = str(e)
+        if msg[1:2].islower():      # "Singular matrix" -> "singular matrix", but keep "SVD"
+            msg = msg[:1].lower() + msg[1:]
+        raise LinAlgError(f"{op}: {msg}") from None
 
 
 def _prepare(a, op: str) -> Tensor:
@@ -80,13 +83,32 @@ def _unused(g) -> bool:
     return not bool(g._data.any())
 
 
+def _skipped_grads(node, g) -> tuple:
+    """What a rule returns when its cotangent ``g`` is :func:`_unused`: None per input, but
+    zeros where ``g`` is empty, so an empty output's inputs get a zero (often empty)
+    gradient, as PyTorch's, rather than none."""
+    if g is None or g._data.size:
+        return (None,) * len(node.inputs)
+    from ..creation import zeros_like
+    return tuple(zeros_like(x) if x._rg else None for x in node.inputs)
+
+
 # --- inverse ----------------------------------------------------------------------------------
 def _inv_vjp(n, g):
     y = n.output(0)
     return (-(_mT(y) @ g @ _mT(y)),)
 
 
-INV = register(OpDef("inv", lambda xp, a: _lapack("inv", xp.linalg.inv, a), vjp=_inv_vjp,
+def _inv_fwd(xp, a):
+    out = _lapack("inv", xp.linalg.inv, a)
+    # LAPACK's inverse keeps finite rows beside a NaN; PyTorch's (and the maths) is all NaN
+    bad = xp.isnan(a).any(axis=(-2, -1))
+    if bad.any():
+        out[bad] = xp.nan
+    return out
+
+
+INV = register(OpDef("inv", _inv_fwd, vjp=_inv_vjp,
                      saves=False, saves_output=True, infer=lambda a: _square("inv", a),
                      cost=io_cost(_cubic)))
 
@@ -275,8 +297,26 @@ def _eye_like(x: Tensor) -> Tensor:
     return eye(x.shape[-1], dtype=x.dtype, device=x.device)
 
 
+def _nan_pivot(xp, L):
+    """The 1-based order of each matrix's first NaN pivot (0 where none): LAPACK's potrf
+    stops there, but NumPy's batched cholesky passes NaN through as a success."""
+    bad = xp.isnan(xp.diagonal(L, 0, -2, -1))
+    if L.shape[-1] == 0:
+        return xp.zeros(L.shape[:-2], np.int32)
+    return xp.where(bad.any(axis=-1), xp.argmax(bad, axis=-1) + 1, 0).astype(np.int32)
+
+
 def _cholesky_fwd(xp, a):
-    return _lapack("cholesky", xp.linalg.cholesky, a)
+    L = _lapack("cholesky", xp.linalg.cholesky, a)
+    if xp is np:    # (CuPy never raises: its failed factors hold NaN, as documented)
+        info = _nan_pivot(xp, L)
+        if info.any():
+            flat = info.reshape(-1)
+            b = int(np.flatnonzero(flat)[0])
+            where = f" (batch element {b})" if info.ndim else ""
+            raise LinAlgError(f"cholesky: the input is not positive-definite (the leading "
+                              f"minor of order {int(flat[b])} is not: it holds NaN){where}")
+    return L
 
 
 CHOLESKY = register(OpDef("cholesky", _cholesky_fwd, vjp=_cholesky_vjp, saves=False,
@@ -315,7 +355,8 @@ def _eigh_vjp(n, gw, gv):
     return (_sym(v @ inner @ _mT(v)),)
 
 
-EIGH = register(OpDef("eigh", lambda xp, a, UPLO="L": tuple(xp.linalg.eigh(a, UPLO=UPLO)),
+EIGH = register(OpDef("eigh", lambda xp, a, UPLO="L": tuple(_lapack("eigh", xp.linalg.eigh, a,
+                                                                    UPLO)),
                       vjp=_eigh_vjp,
                       saves=False, saves_output=True, infer=_eigh_infer, cost=io_cost(_cubic)))
 

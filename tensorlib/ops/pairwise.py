@@ -49,6 +49,22 @@ def _l1_by_feature(x1: Tensor, x2: Tensor) -> Tensor:
     return out
 
 
+def _by_feature(x1: Tensor, x2: Tensor, p: float) -> Tensor:
+    """p = inf (the largest |difference|) or p = 0 (the count of differing coordinates),
+    one (..., P, R) pass per feature, as :func:`_l1_by_feature`."""
+    a = x1.swapaxes(-1, -2).unsqueeze(-1)                              # (..., M, P, 1)
+    b = x2.swapaxes(-1, -2).unsqueeze(-2)                              # (..., M, 1, R)
+    out = None
+    for m in range(x1.shape[-1]):
+        if p == 0:
+            d = (a[..., m, :, :] != b[..., m, :, :]).astype(x1.dtype)
+            out = d if out is None else out + d
+        else:
+            d = E.abs(a[..., m, :, :] - b[..., m, :, :])
+            out = d if out is None else E.maximum(out, d)
+    return out
+
+
 # --- p = 1 on the CPU: the cdist_l1 op and its backward ------------------------------------
 def _l1_fwd(xp, x1, x2):
     return xp.abs(x1[..., :, None, :] - x2[..., None, :, :]).sum(axis=-1)
@@ -154,6 +170,16 @@ def cdist(x1, x2, p: float = 2.0,
         return _cdist_l1(x1, x2)
     if p == 1 and P * R >= _L1_LOOP_MIN and x1.shape[-1] > 0:
         return _l1_by_feature(x1, x2)
+    if (p == 0 or math.isinf(p)) and P * R >= _L1_LOOP_MIN and x1.shape[-1] > 0:
+        from ..autograd.mode import is_grad_enabled
+        if p == 0:      # a count: gradient 0, kept connected to the inputs
+            from .reduction import zero_grad_link
+            out = _by_feature(x1, x2, 0.0)
+            return out + (zero_grad_link(x1) + zero_grad_link(x2)).astype(out.dtype) \
+                if is_grad_enabled() and (x1.requires_grad or x2.requires_grad) else out
+        if not (is_grad_enabled() and (x1.requires_grad or x2.requires_grad)):
+            # (with gradients, the max-norm below gives ties PyTorch's gradient)
+            return _by_feature(x1, x2, p)
     diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)                         # (..., P, R, M)
     if p == 0:
         # a count: gradient 0 (kept connected to the inputs, as PyTorch's)
