@@ -214,6 +214,25 @@ NB03 = [
     print("reloaded model agrees:", bool(same))
     assert same
     """),
+    md("""
+    ## Where the time goes
+    `tl.profiler.profile` times every op, forward and backward (a backward node shows as
+    `autograd::engine::evaluate_function: ...Backward0` with the ops it ran under it). Here,
+    one training step: the convolutions and their gradients should lead the table.
+    """),
+    code("""
+    model.train()
+    x, y = next(iter(train_loader))
+    with tl.profiler.profile(record_shapes=True) as prof:
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=8)
+    print(table)
+    names = {e.key for e in prof.key_averages()}
+    assert "conv2d" in names and any("Backward" in k for k in names), sorted(names)[:20]
+    """),
 ]
 
 # --- 05: transfer learning ---------------------------------------------------------------
