@@ -35,6 +35,7 @@ from .ops import special_fns as SF
 from .ops import stft as ST
 from .ops import torch_api as TA
 from .ops import torch_dtypes as TD
+from .ops import linalg_more as _linalg_more
 from .ops import torch_linalg as TL
 from .ops import torch_math as TM
 from .ops import torch_views as TV
@@ -472,7 +473,8 @@ _METHODS2 = {
     "cholesky": TL.cholesky, "cholesky_inverse": TL.cholesky_inverse,
     "cholesky_solve": TL.cholesky_solve, "triangular_solve": TL.triangular_solve,
     "vdot": TL.vdot, "addbmm": TL.addbmm, "corrcoef": TL.corrcoef, "cov": TA.cov,
-    "ger": TA._outer,
+    "ger": TA._outer, "geqrf": _linalg_more.geqrf, "orgqr": TL.orgqr,
+    "ormqr": _linalg_more.ormqr,
     # sampling
     "multinomial": _multinomial, "bernoulli": _bernoulli,
     # dtype, device and memory queries

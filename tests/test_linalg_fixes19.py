@@ -383,3 +383,14 @@ def test_cdist_inf_zero_by_feature(p, s1, s2):
     if p == 0:
         r.sum().backward()
         np.testing.assert_array_equal(a.grad.numpy(), np.zeros(s1))
+
+
+def test_geqrf_family_as_tensor_methods():
+    a = np.random.default_rng(3).standard_normal((5, 3))
+    c = np.random.default_rng(4).standard_normal((5, 2))
+    q, tau = tl.tensor(a).geqrf()
+    tq, ttau = torch.tensor(a).geqrf()
+    np.testing.assert_allclose(q.numpy(), tq.numpy(), atol=1e-12)
+    np.testing.assert_allclose(q.orgqr(tau).numpy(), tq.orgqr(ttau).numpy(), atol=1e-12)
+    np.testing.assert_allclose(q.ormqr(tau, tl.tensor(c)).numpy(),
+                               tq.ormqr(ttau, torch.tensor(c)).numpy(), atol=1e-12)
