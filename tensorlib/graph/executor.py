@@ -115,6 +115,18 @@ def _ufunc_kernel(op, node):
     return u if op.cpu is u else None
 
 
+def _in_place_updates(plan: Plan) -> list:
+    """The optimizer updates of a one-device plan that run as the eager in-place kernels
+    (``passes.inplace``); the plan then skips the nodes they replace (``plan.skip``) and
+    keeps the values they read to the end (``plan.keep``)."""
+    from .passes.inplace import find_updates
+    updates = [] if plan.barrier is not None else find_updates(plan.graph, plan.nodes,
+                                                                plan.fetches)
+    plan.skip = set().union(*(u.skip for u in updates))
+    plan.keep = {v.id for u in updates for v in u.reads}
+    return updates
+
+
 def _compile(plan: Plan, memory: bool):
     from .passes.memory import plan_buffers
     from .runtime import RUNTIME
@@ -127,17 +139,23 @@ def _compile(plan: Plan, memory: bool):
     def nm(v: Value) -> str:
         return names[v.id]
 
+    updates = _in_place_updates(plan)
+    by_assign = {a.id: (u, a is u.assigns[0]) for u in updates for a in u.assigns}
     buffers = plan_buffers(plan) if memory else {}
     buf_arrays = []
     drops = _drops(plan)
     prev = None
     for n in plan.nodes:
+        if n.id in plan.skip:
+            continue
         if drops.get(prev):
             lines.append(f"    del {', '.join(drops[prev])}")
         prev = n.id
         outs = [f"v{v.id}" for v in n.outputs]
         for v, s in zip(n.outputs, outs):
             names[v.id] = s
+        if n.op == "assign":
+            continue    # writes go last
         args = ", ".join(nm(v) for v in n.inputs)
         if n.op == "placeholder":
             lines.append(f"    {outs[0]} = feeds[{n.attrs['index']}]")
@@ -154,8 +172,6 @@ def _compile(plan: Plan, memory: bool):
             ns[f"R{n.id}"] = g.bindings.get(n)
             ns[f"A{n.id}"] = n.attrs
             lines.append(f"    {outs[0]} = _random(R{n.id}, A{n.id}, {args})")
-        elif n.op == "assign":
-            continue    # writes go last
         elif n.op in EDGE_OPS:     # a placed graph's edge to another device
             ns[f"X{n.id}"] = g.bindings[n]
             lines.append(f"    X{n.id}.send({args})" if n.op == "send"
@@ -199,6 +215,11 @@ def _compile(plan: Plan, memory: bool):
         if n.op != "assign":
             continue
         mode = n.attrs["slot"]
+        if n.id in by_assign:       # one kernel call for the update's assigns, at the first
+            u, first = by_assign[n.id]
+            if first:
+                lines.append(_update_call(ns, g, u, nm))
+            continue
         src = nm(n.inputs[0]) if n.inputs else "None"
         if mode == "input":
             lines.append(f"    _write_data(inputs[{n.attrs['input']}], {src})")
@@ -220,14 +241,26 @@ def _compile(plan: Plan, memory: bool):
     return ns["_run"], src, buffers, ns, code
 
 
+def _update_call(ns: dict, g: Graph, u, nm) -> str:
+    """The write-back line running in-place update ``u`` (see :func:`_in_place_updates`)."""
+    k = u.assigns[0].id
+    ns[f"U{k}"] = [g.bindings[n][0] for n in [u.param, *u.states]]
+    ns[f"H{k}"] = u.hyper
+    fn = "_adam_inplace" if u.kind == "adam" else "_sgd_momentum_inplace"
+    reads = ", ".join(nm(v) for v in u.reads)
+    return f"    {fn}(*U{k}, {reads}, **H{k})"
+
+
 def _drops(plan: Plan) -> dict:
     """Node id -> the local names whose last reader that node is, deleted right after it
     runs: a value's memory goes back as soon as nothing later reads it, as in eager mode
     (without this a training step held every activation and gradient to the end: twice
     eager's peak). Fetched values and the assigns' sources live to the end."""
-    keep = {v.id for v in plan.fetches}
+    keep = {v.id for v in plan.fetches} | plan.keep
     last: dict[int, int] = {}
     for n in plan.nodes:
+        if n.id in plan.skip:
+            continue
         if n.op == "assign":
             keep.update(v.id for v in n.inputs)
             continue

@@ -64,6 +64,77 @@ def _sgd_gemm_inplace(t, g, x, lr: float) -> None:
     t._version[0] += 1
 
 
+def _kernel_operand(g, *state):
+    """``g`` flat and contiguous for a fused update of ``state``; a copy when it overlaps
+    their storage other than element for element (the kernels read index i of every
+    operand before writing index i)."""
+    if any(np.may_share_memory(g, s) for s in state) and not any(
+            g.shape == s.shape and g.strides == s.strides
+            and g.__array_interface__["data"][0] == s.__array_interface__["data"][0]
+            for s in state):
+        g = g.copy()
+    return np.ascontiguousarray(g).reshape(-1)
+
+
+def _fusable(*ts) -> bool:
+    a = ts[0]._data
+    return all(type(t._data) is np.ndarray and t._data.dtype == a.dtype
+               and t._data.shape == a.shape and t._data.flags.c_contiguous
+               and t._data.flags.writeable for t in ts)
+
+
+def _adam_inplace(p, m, v, g, step, lr, beta1, beta2, eps, weight_decay, decoupled) -> None:
+    """The eager Adam/AdamW kernel (``_ops.adam_update``) in the variables' storage, with the
+    bias corrections from the graph's step count as eager computes them (recognised by
+    ``passes.inplace``)."""
+    from .. import _ops
+    k = int(step)
+    bc1, bc2 = 1.0 - beta1 ** k, 1.0 - beta2 ** k
+    pa, ma, va = p._data, m._data, v._data
+    if _fusable(p, m, v) and g.dtype == pa.dtype and g.shape == pa.shape:
+        if pa.size:
+            _ops.adam_update(pa.reshape(-1), _kernel_operand(g, pa, ma, va), ma.reshape(-1),
+                             va.reshape(-1), lr, beta1, beta2, eps, weight_decay, decoupled,
+                             bc1, bc2)
+    else:   # storage the kernel cannot take (replaced by non-contiguous data): its math
+        d = g.astype(np.float64)
+        pi = pa.astype(np.float64)
+        if weight_decay:
+            if decoupled:
+                pi = pi * (1.0 - lr * weight_decay)
+            else:
+                d = d + weight_decay * pi
+        mi = beta1 * ma.astype(np.float64) + (1.0 - beta1) * d
+        vi = beta2 * va.astype(np.float64) + (1.0 - beta2) * d * d
+        ma[...] = mi
+        va[...] = vi
+        pa[...] = pi - (lr / bc1) * mi / (np.sqrt(vi) / np.sqrt(bc2) + eps)
+    for t in (p, m, v):
+        t._version[0] += 1
+
+
+def _sgd_momentum_inplace(p, buf, g, lr, momentum, dampening, weight_decay,
+                          nesterov) -> None:
+    """The eager SGD kernel (``_ops.sgd_update``) with a momentum buffer, in the variables'
+    storage (recognised by ``passes.inplace``)."""
+    from .. import _ops
+    pa, ba = p._data, buf._data
+    if _fusable(p, buf) and g.dtype == pa.dtype and g.shape == pa.shape:
+        if pa.size:
+            _ops.sgd_update(pa.reshape(-1), _kernel_operand(g, pa, ba), ba.reshape(-1), lr,
+                            momentum, dampening, weight_decay, nesterov, False)
+    else:
+        d = g.astype(np.float64)
+        pi = pa.astype(np.float64)
+        if weight_decay:
+            d = d + weight_decay * pi
+        b = momentum * ba.astype(np.float64) + (1.0 - dampening) * d
+        ba[...] = b
+        pa[...] = pi - lr * (d + momentum * b if nesterov else b)
+    p._version[0] += 1
+    buf._version[0] += 1
+
+
 def random_shape(attrs, shapes) -> tuple:
     """A random node's shape for its inputs' ``shapes``: ``attrs["shape"]`` with the
     positions of ``attrs["sizes"]`` computed from them (a draw that follows a None dim)."""
@@ -96,4 +167,5 @@ def _random(generator, attrs, *inputs):
 
 RUNTIME = {"_read_grad": _read_grad, "_write_data": _write_data,
            "_write_grad_data": _write_grad_data, "_set_grad": _set_grad, "_random": _random,
-           "_sgd_inplace": _sgd_inplace, "_sgd_gemm_inplace": _sgd_gemm_inplace}
+           "_sgd_inplace": _sgd_inplace, "_sgd_gemm_inplace": _sgd_gemm_inplace,
+           "_adam_inplace": _adam_inplace, "_sgd_momentum_inplace": _sgd_momentum_inplace}

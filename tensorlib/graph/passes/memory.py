@@ -24,12 +24,14 @@ def _is_ufunc_node(n) -> bool:
 
 def plan_buffers(plan) -> dict[int, np.ndarray]:
     """Value id -> preallocated buffer, for the nodes of ``plan``."""
-    nodes = plan.nodes
+    skip = getattr(plan, "skip", ())
+    nodes = [n for n in plan.nodes if n.id not in skip]
     if any(d is None for n in nodes for v in n.outputs for d in v.shape):
         return {}
     pos = {n.id: i for i, n in enumerate(nodes)}
     end = len(nodes) + 1
-    pinned: set[int] = {v.id for v in plan.fetches}
+    # (and what an in-place optimizer update reads at write-back, see passes.inplace)
+    pinned: set[int] = {v.id for v in plan.fetches} | set(getattr(plan, "keep", ()))
     for n in nodes:
         if n.op == "assign":
             pinned.update(v.id for v in n.inputs)
