@@ -123,8 +123,9 @@ def _ln_grad_cpu(x, mean, rstd, gy, gmean, grstd, *w, ndim):
     _ops.layer_norm_bwd(x.reshape(M, D), mean.reshape(M), rstd.reshape(M), gy.reshape(M, D),
                         gmean.reshape(M), grstd.reshape(M), w[0].reshape(D) if w else None,
                         dx.reshape(M, D), gyx.reshape(M, D))
-    return (dx, gyx.reshape(M, D).sum(axis=0).reshape(ns),
-            gy.reshape(M, D).sum(axis=0).reshape(ns))
+    from .reduction import column_sums
+    return (dx, column_sums(gyx.reshape(M, D)).reshape(ns),
+            column_sums(np.ascontiguousarray(gy).reshape(M, D)).reshape(ns))
 
 
 def _ln_grad_fwd(xp, x, mean, rstd, gy, gmean, grstd, *w, ndim):
