@@ -427,3 +427,69 @@ def test_one_hot_errors_unchanged():
     f = tl.function(lambda b: tl.nn.functional.one_hot(b, 3))
     np.testing.assert_array_equal(_np(f(tl.tensor([2, 0]))),
                                   torch.nn.functional.one_hot(torch.tensor([2, 0]), 3).numpy())
+
+
+def test_hook_norm_weight_after_train_infer_train_replays():
+    """Review: a captured inference trace put a new tensor on module.weight; training replays
+    kept writing the one they traced, so m.weight went stale (74.6 off eager)."""
+    import warnings as _w
+
+    def build():
+        tl.manual_seed(0)
+        with _w.catch_warnings():
+            _w.simplefilter("ignore", FutureWarning)
+            m = tl.nn.utils.weight_norm(tl.nn.Linear(4, 3))
+        return m, tl.optim.SGD(m.parameters(), lr=0.5)
+
+    (m1, o1), (m2, o2) = build(), build()
+
+    def make_step(m, o):
+        def step(x):
+            o.zero_grad()
+            loss = m(x).pow(2).sum()
+            loss.backward()
+            o.step()
+            return loss.detach()
+        return step
+    s1, s2 = tl.function(make_step(m1, o1)), make_step(m2, o2)
+    infer = tl.function(lambda x: m1(x))
+    x = tl.ones(2, 4)
+    for _ in range(2):
+        s1(x)
+        s2(x)
+    with tl.no_grad():
+        infer(x)
+        m2(x)
+    for _ in range(3):
+        s1(x)
+        s2(x)
+    np.testing.assert_allclose(m1.weight.numpy(), m2.weight.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(m1.weight_v.numpy(), m2.weight_v.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_lazy_modules_capture_after_a_materialising_first_call():
+    """Review: tl.function over a lazy module's first call raised (no shape yet); now the
+    first call runs eagerly (materialising), later calls trace and replay."""
+    def build():
+        tl.manual_seed(3)
+        m = tl.nn.Sequential(tl.nn.LazyLinear(4), tl.nn.ReLU(), tl.nn.LazyLinear(1))
+        return m, tl.optim.Adam(m.parameters(), lr=0.1)
+
+    def make_step(m, o):
+        def step(x):
+            o.zero_grad()
+            loss = m(x).pow(2).mean()
+            loss.backward()
+            o.step()
+            return loss.detach()
+        return step
+    (m1, o1), (m2, o2) = build(), build()
+    f, eager = tl.function(make_step(m1, o1)), make_step(m2, o2)
+    x = tl.tensor(np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32))
+    # (lazy parameters are drawn at the first forward: the same seed before each)
+    tl.manual_seed(5)
+    got = [float(f(x)) for _ in range(4)]
+    tl.manual_seed(5)
+    want = [float(eager(x)) for _ in range(4)]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert 1 <= f.trace_count <= 2

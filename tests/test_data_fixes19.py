@@ -494,3 +494,11 @@ def test_to_shm_leaves_no_file_when_shm_is_full(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         worker.to_shm(big, "tl-test-")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_workers_refuse_batches_in_an_autograd_graph_clearly():
+    x = tl.arange(12.0).reshape(6, 2).requires_grad_()
+    dl = tl.data.DataLoader(tl.data.TensorDataset(x, tl.arange(6)), batch_size=3,
+                            num_workers=2, timeout=60)
+    with pytest.raises(RuntimeError, match="requires grad.*num_workers=0"):
+        list(dl)

@@ -123,6 +123,23 @@ def _worker_ping(_=None):
     return (False, _INIT_ERROR) if _INIT_ERROR is not None else (True, None)
 
 
+def _refuse_graphs(batch) -> None:
+    """A batch tensor in an autograd graph cannot cross to the main process (as PyTorch's
+    workers, which refuse to serialize it): say so, rather than a pickling error."""
+    from .._tensor import Tensor
+    from .worker import _map_structure
+
+    def check(x):
+        if isinstance(x, Tensor) and x.requires_grad:
+            raise RuntimeError(
+                "DataLoader worker: a batch tensor requires grad (it is part of an autograd "
+                "graph, e.g. from a TensorDataset over a tensor with requires_grad=True), and "
+                "graphs cannot cross process boundaries. Use num_workers=0 to keep the "
+                "gradients, or .detach() the dataset's tensors to transfer the data alone.")
+        return x
+    _map_structure(check, batch)
+
+
 def _worker_load(job):
     """(True, batch), or (False, the error as :func:`~.worker.capture_error` gives it): an
     exception the main process could not rebuild would otherwise break the pool."""
@@ -139,6 +156,7 @@ def _worker_load(job):
         seed_python_rngs(base, 0, k)
         load = _load if batched else _load_one
         batch = load(dataset, collate_fn, idx)
+        _refuse_graphs(batch)
     except Exception:
         info = get_worker_info()
         return False, capture_error(f"in DataLoader worker process {info.id}")

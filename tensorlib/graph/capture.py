@@ -23,7 +23,7 @@ from ..autograd.mode import state
 from .executor import Plan, make_plan, multi_spec, shared_results
 from .ir import Graph, attr_key
 from .runtime import random_shape
-from .signature import Guards, TensorSpec, flat_specs, flatten, rebuild
+from .signature import Guards, LazyStateError, TensorSpec, flat_specs, flatten, rebuild
 from .tracer import CaptureError, Tracer
 
 __all__ = ["capture", "function", "Function", "TensorSpec", "CaptureError"]
@@ -134,7 +134,7 @@ class _Entry:
 
     __slots__ = ("graph", "plan", "template", "guards", "constants", "out_kinds", "n_calls",
                  "shapes_ok", "trace_no", "grad_outputs", "sizes", "fixed", "fixed_why",
-                 "traced", "verified", "version", "grad_mode")
+                 "traced", "verified", "version", "grad_mode", "rebinds")
 
     def __init__(self, graph, plan, template, guards, constants, out_kinds):
         self.shapes_ok: set | None = None
@@ -160,6 +160,10 @@ class _Entry:
         self.constants = constants
         self.out_kinds = out_kinds
         self.n_calls = 0
+        # (module, attribute, tensor): weights a hook-style norm recomputes, which a replay
+        # writes into ``tensor``; put back on the module after each replay, since an eager
+        # forward or another graph's trace may have left another tensor there since
+        self.rebinds: list = []
 
     def check(self) -> str | None:
         for t, box, ver in self.constants:
@@ -183,6 +187,9 @@ class _Entry:
                 self.plan
             self.version = g.version
         outs = self.plan([t._data for t in tensors], tensors)
+        for module, name, w in self.rebinds:
+            if module.__dict__.get(name) is not w:
+                module.__dict__[name] = w
         res = []
         for arr, (kind, ref, dev) in zip(outs, self.out_kinds):
             if kind == "input":
@@ -515,7 +522,13 @@ class Function:
                     f"tl.function {self._name}: traced {self.trace_count} times; this time "
                     f"because {reason}. Each trace runs the Python again and builds a new "
                     f"graph: {advice}", stacklevel=3)
-        guards = Guards(self.fn, objects)
+        try:
+            guards = Guards(self.fn, objects)
+        except LazyStateError:
+            # a lazy module's parameters have no shape before its first forward: this call
+            # runs eagerly and materialises them, the next one traces (as a warm-up call)
+            self.trace_count -= count
+            return self.fn(*args, **kwargs)
         g = Graph(getattr(self.fn, "__name__", "function"))
         # save_graph(graph) names its state after this function's module and optimizers
         g._function = weakref.ref(self)
@@ -600,6 +613,7 @@ class Function:
         plan = make_plan(g, g.outputs, g.assigns, memory=self.memory_plan)
         g._plans[(tuple(v.id for v in g.outputs), tuple(n.id for n in g.assigns))] = plan
         entry = _Entry(g, plan, template, guards, tracer.constants, out_kinds)
+        entry.rebinds = tracer.rebinds
         entry.trace_no = self.trace_count
         entry.grad_mode = traced_with_grad
         self._training = self._training or bool(tracer.backward_runs)

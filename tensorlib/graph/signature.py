@@ -165,6 +165,11 @@ def rebuild(template, tensors):
 
 
 # --- state guards -------------------------------------------------------------------------
+class LazyStateError(Exception):
+    """The function reaches a lazy module's uninitialized parameter or buffer: its shape is
+    unknown until a first (eager) call materialises it."""
+
+
 class Guards:
     """A snapshot of the Python state a trace may depend on; ``check()`` recomputes it."""
 
@@ -593,6 +598,8 @@ def _describe(x, path, out, seen, depth, tensors, arrays=None, plan=None,
             plan.sized.append((x, 0))
         return
     if t is _Tensor or isinstance(x, _Tensor):
+        if getattr(x, "_tl_uninitialized", False):
+            raise LazyStateError(path_text(path))
         nog = x.grad is None
         out.append((path, "T", id(x), x.shape, x.dtype.str, x._rg, nog))
         if tensors is not None and id(x) not in tensors:

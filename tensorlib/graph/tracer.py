@@ -85,6 +85,7 @@ class Tracer:
         # (module, attribute) a hook-style norm set anew before a forward (see
         # ``note_recomputed``)
         self.recomputed: dict[tuple, tuple] = {}
+        self.rebinds: list[tuple] = []      # (module, name, tensor) the graph writes into
         for t, _ in self.reachable.values():
             self._note_grad(t)
 
@@ -671,6 +672,7 @@ class Tracer:
             self.loc_objs.setdefault(key, (w, "data"))
             self.writes[key] = (v, "write")
             self._keep.append(w)
+            self.rebinds.append((module, name, w))
 
     def release(self) -> None:
         """Drop the references that kept ids stable (after the graph is built)."""

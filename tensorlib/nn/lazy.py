@@ -70,6 +70,7 @@ class UninitializedTensorMixin:
 
     __slots__ = ()
     cls_to_become: type
+    _tl_uninitialized = True     # (graph capture runs a first call eagerly to materialise)
 
     def _init_uninitialized(self, requires_grad: bool, device, dtype) -> None:
         dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
