@@ -311,3 +311,19 @@ def test_with_stack_and_export_stacks(tmp_path):
     p = tmp_path / "stacks.txt"
     prof.export_stacks(str(p))
     assert "exp" in p.read_text()
+
+
+def test_a_graph_traced_while_profiling_keeps_the_plain_kernels():
+    """A tl.function first traced inside a profile compiles its plan with the kernels
+    themselves, not the profiler's wrappers (which would outlive the profile)."""
+    f = tl.function(lambda a: (a * 2.0).exp().sum())
+    x = tl.ones(3, 4)
+    with tl.profiler.profile():
+        with tl.no_grad():
+            f(x)
+    plan = f.graphs[-1]._plans
+    kernels = [v for p in plan.values() for k, v in getattr(p, "_ns", {}).items()
+               if k.startswith("K")]
+    assert kernels and not any("timed" in getattr(k, "__qualname__", "") for k in kernels)
+    with tl.no_grad():
+        assert float(f(x)) == pytest.approx(12 * np.exp(2.0), rel=1e-6)

@@ -97,7 +97,8 @@ def _kernel(node: Node):
     op = get(node.op)
     dev = _device_type(node.device)
     k = op.cpu if dev == "cpu" else op.kernel_for(dev)
-    return op, k
+    # a plan compiled while tl.profiler wraps the kernels keeps the kernel itself
+    return op, getattr(k, "_tl_profiled", k)
 
 
 @functools.cache
@@ -112,7 +113,7 @@ def _ufunc_kernel(op, node):
     if op.ufunc is None or _device_type(node.device) != "cpu" or node.attrs:
         return None
     u = getattr(np, op.ufunc)
-    return u if op.cpu is u else None
+    return u if getattr(op.cpu, "_tl_profiled", op.cpu) is u else None
 
 
 def _in_place_updates(plan: Plan) -> list:
