@@ -173,6 +173,16 @@ class Tracer:
     def _name_for(self, owner, slot: str) -> str:
         e = self.reachable.get(id(owner))
         base = _clean_path(e[1]) if e is not None else None
+        if base and "<tensor " in base:
+            # optimizer state is keyed by its parameter: name it after that parameter
+            # (opt.state.<tensor 1404...>.exp_avg -> opt.state[model.0.weight].exp_avg)
+            import re
+
+            def named(m):
+                k = self.reachable.get(int(m.group(1)))
+                kn = _clean_path(k[1]) if k is not None else ""
+                return f"[{kn}]" if kn and "<" not in kn else m.group(0)
+            base = re.sub(r"\.?<tensor (\d+)>", named, base)
         if not base:
             base = f"v{self.n_vars}"
             self.n_vars += 1

@@ -188,10 +188,10 @@ def _updates_message(g: Graph) -> str:
     from ..graph.executor import needed_nodes
     written = list(dict.fromkeys(a.attrs.get("var") or a.name or f"%{a.id}"
                                  for a in g.assigns))
-    # the model's own names first: unnamed state (v0, v1, or optimizer state keyed by a
-    # tensor's repr) says little
-    written.sort(key=lambda w: (bool(re.fullmatch(r"v\d+|%\d+", w)) or "<" in w,
-                                w.endswith(".grad")))
+    # the model's own names first, then gradients, then optimizer state and unnamed state
+    # (v0, v1), which say little
+    written.sort(key=lambda w: (bool(re.fullmatch(r"v\d+|%\d+", w)),
+                                ".state[" in w or "<" in w, w.endswith(".grad")))
     shown = ", ".join(written[:10]) + (f" and {len(written) - 10} more" if len(written) > 10
                                        else "")
     kept = {n.id for n in needed_nodes(g, g.outputs, [])}
