@@ -7,6 +7,14 @@ from hypothesis import given, settings, strategies as st
 import tensorlib as tl
 from tensorlib import _ops
 
+@pytest.fixture(autouse=True)
+def _kernels_for_every_size(monkeypatch):
+    """The kernels serve arrays from reduction._KERNEL_MIN elements; these small shapes
+    test them too."""
+    from tensorlib.ops import reduction
+    monkeypatch.setattr(reduction, "_KERNEL_MIN", 1)
+
+
 SHAPES = [(300,), (7, 256), (3, 5, 40), (2, 3, 4, 33), (1, 4096), (513, 17), (1000, 1),
           (300, 1500), (5, 70, 3)]
 
@@ -166,3 +174,15 @@ def test_var_keeps_numpys_edge_cases():
     assert v[0] == 0 and np.isnan(v[1]) and np.isnan(v[2])
     one = tl.tensor(np.ones((1, 300), np.float32)).var(0, correction=1).numpy()
     assert np.isnan(one).all()      # no degrees of freedom, as before
+
+
+def test_var_of_huge_values_stays_finite():
+    """Review: squared float32 deviations overflowed (rows of 3e38 gave NaN, PyTorch 0)."""
+    torch = pytest.importorskip("torch")
+    for v in (3e38, 1e30):
+        x = np.full((4, 300), v, np.float32)
+        np.testing.assert_array_equal(tl.tensor(x).var(-1).numpy(),
+                                      torch.tensor(x).var(-1).numpy())
+    x = (np.random.default_rng(0).standard_normal((4, 3000)) * 1e19).astype(np.float32)
+    np.testing.assert_allclose(tl.tensor(x).std(-1).numpy(), torch.tensor(x).std(-1).numpy(),
+                               rtol=1e-5)

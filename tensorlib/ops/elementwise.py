@@ -238,10 +238,14 @@ def _leaky_fwd(xp, x, negative_slope):
     # x for x > 0, else slope * x: the larger of the two when slope <= 1, the smaller above;
     # written into the product's buffer (one allocation: a second one doubled the time)
     s = xp.multiply(x, x.dtype.type(negative_slope))
-    if negative_slope <= 0:     # neither max nor min (0 * inf is NaN): x > 0 picks x
-        return xp.where(x > 0, x, s)
     out = s if isinstance(s, xp.ndarray) else None     # (a 0-d input gives a scalar)
-    return (xp.maximum if negative_slope <= 1 else xp.minimum)(x, s, out=out)
+    out = (xp.maximum if negative_slope <= 1 else xp.minimum)(x, s, out=out)
+    if negative_slope == 0:     # x = inf: 0 * inf is NaN, which max() would pick
+        if out.ndim:
+            xp.copyto(out, x, where=x == xp.inf)
+        else:
+            out = xp.where(x == xp.inf, x, out)
+    return out
 
 
 _LEAKY_BLOCK = 1 << 18     # elements per block of the in-place form (1 MiB of float32)
@@ -252,20 +256,20 @@ def leaky_relu_into(a: np.ndarray, negative_slope: float) -> np.ndarray:
     kernel when autograd and capture are not listening). Contiguous arrays go by blocks
     through one cache-sized buffer, so no array of ``a``'s size is allocated."""
     slope = a.dtype.type(negative_slope)
-    if negative_slope <= 0:
-        np.multiply(a, slope, out=a, where=~(a > 0))
-        return a
-    pick = np.maximum if negative_slope <= 1 else np.minimum
+
+    def into(blk, t):
+        np.multiply(blk, slope, out=t)
+        if negative_slope == 0:         # keep x = inf (0 * inf is NaN), as _leaky_fwd
+            np.copyto(t, blk, where=blk == np.inf)
+        (np.maximum if negative_slope <= 1 else np.minimum)(blk, t, out=blk)
     if a.size <= _LEAKY_BLOCK or not (a.flags.c_contiguous or a.flags.f_contiguous):
-        pick(a, np.multiply(a, slope), out=a)
+        into(a, np.empty_like(a))
         return a
     flat = a.reshape(-1, order="A")         # a view in memory order, C or Fortran
     tmp = np.empty(_LEAKY_BLOCK, a.dtype)
     for i in range(0, flat.size, _LEAKY_BLOCK):
         blk = flat[i:i + _LEAKY_BLOCK]
-        t = tmp[:blk.size]
-        np.multiply(blk, slope, out=t)
-        pick(blk, t, out=blk)
+        into(blk, tmp[:blk.size])
     return a
 
 

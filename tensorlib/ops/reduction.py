@@ -112,7 +112,7 @@ SUM = _define("sum", lambda xp, x, axis, keepdims: _narrow(
 # array go to _ops' kernels (_reduce.h): NumPy's were 2.5-5x slower than PyTorch's along
 # the last axis, and along any other axis added row by row (1e-2 relative error over 1e6
 # rows, where PyTorch's cascade keeps 1e-7)
-_KERNEL_MIN = 256
+_KERNEL_MIN = 2048      # below it NumPy's call costs less than the checks and reshapes
 
 
 def _blocks3(x, axis):
@@ -318,26 +318,37 @@ def _fast_var(x, axis, keepdims, correction):
     if b is None or b.shape[1] <= correction:    # (no degrees of freedom: NumPy's inf/nan)
         return None
     n = b.shape[1]
-    mean = _sum_blocks(b, 1.0 / n)
-    c = b - mean[:, None, :]
-    s1 = _sum_blocks(c, 1.0).astype(np.float64)
-    np.multiply(c, c, out=c)
-    s2 = _sum_blocks(c, 1.0).astype(np.float64)
-    var = np.maximum(s2 - s1 * s1 / n, 0.0) / (n - correction)
+    # (inf/NaN data gives NaN, as NumPy's and PyTorch's var, without NumPy's warnings)
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = _sum_blocks(b, 1.0 / n)
+        c = b - mean[:, None, :]
+        s1 = _sum_blocks(c, 1.0).astype(np.float64)
+        np.multiply(c, c, out=c)
+        s2 = _sum_blocks(c, 1.0).astype(np.float64)
+        var = np.maximum(s2 - s1 * s1 / n, 0.0) / (n - correction)
+        if not np.isfinite(var).all():
+            # squares of deviations past float32's range (data spread near 1e19 and
+            # beyond): NumPy's float64 variance, which stays finite where PyTorch's does
+            var = np.var(b, axis=1, ddof=correction, dtype=np.float64)
     return _block_result(var.astype(np.float32), x, axis, keepdims)
+
+
+def _var_small(fn, x, axis, keepdims, correction):
+    """NumPy's var/std; float32 in float64 (its float32 squares overflow from ~1e19, where
+    PyTorch's stay finite), float16 in float32."""
+    acc = np.float64 if x.dtype == np.float32 else _acc(x.dtype)
+    out = fn(x, axis=axis, keepdims=keepdims, ddof=correction, dtype=acc)
+    return _narrow(out, x.dtype) if x.dtype != np.float32 else out.astype(np.float32)
 
 
 def _var_cpu(x, axis, keepdims, correction):
     out = _fast_var(x, axis, keepdims, correction)
-    return _var_fwd(np, x, axis, keepdims, correction) if out is None else out
+    return _var_small(np.var, x, axis, keepdims, correction) if out is None else out
 
 
 def _std_cpu(x, axis, keepdims, correction):
     out = _fast_var(x, axis, keepdims, correction)
-    if out is None:
-        return _narrow(np.std(x, axis=axis, keepdims=keepdims, ddof=correction,
-                              dtype=_acc(x.dtype)), x.dtype)
-    return np.sqrt(out)
+    return _var_small(np.std, x, axis, keepdims, correction) if out is None else np.sqrt(out)
 
 
 VAR.set_kernel("cpu", _var_cpu)

@@ -39,9 +39,11 @@ def _radix_keys(x, descending):
         b = f.view(bits)
         top = bits(1) << bits(8 * f.dtype.itemsize - 1)
         keys = np.where(b & top, ~b, b | top).astype(np.uint64)
+    elif x.dtype.itemsize <= 2:
+        return None         # NumPy's stable sort of 8- and 16-bit ints is a radix sort
     elif k == "i":
         keys = x.astype(np.int64).view(np.uint64) ^ np.uint64(1 << 63)
-    elif k in "ub":
+    elif k == "u":
         keys = x.astype(np.uint64)
     else:
         return None
