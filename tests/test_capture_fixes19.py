@@ -493,3 +493,12 @@ def test_lazy_modules_capture_after_a_materialising_first_call():
     want = [float(eager(x)) for _ in range(4)]
     np.testing.assert_allclose(got, want, rtol=1e-5)
     assert 1 <= f.trace_count <= 2
+
+
+def test_function_devices_takes_one_device_name():
+    """A string is one device (it was read letter by letter: "invalid device 'c'")."""
+    f = tl.function(lambda x: x * 2.0, devices="cpu:1")
+    with tl.no_grad():
+        y = f(tl.ones(3))
+    assert f.devices == ["cpu:1"]
+    np.testing.assert_array_equal(y.numpy(), [2.0, 2.0, 2.0])

@@ -225,7 +225,10 @@ class Function:
                  optimize: bool = True, memory_plan: bool = True, max_cached: int = 8,
                  devices=None):
         self.fn = fn
-        self.devices = None if devices is None else list(devices)
+        # one device name (or Device) is a list of one, as tl.graph.place takes it
+        self.devices = (None if devices is None else [devices]
+                        if isinstance(devices, str) or not hasattr(devices, "__iter__")
+                        else list(devices))
         self.max_cached = max_cached
         self.input_signature = (None if input_signature is None
                                 else flat_specs(input_signature))
