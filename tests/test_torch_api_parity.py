@@ -1274,7 +1274,7 @@ _CATEGORIES = {
     "removed": "eig lstsq solve symeig matrix_rank reinforce volatile",
     "device": """ipu xpu mtia record_stream is_distributed get_device_module
         is_vulkan_available""",
-    "lapack": "geqrf orgqr ormqr lobpcg",
+    "lapack": "lobpcg",
     "special": "igamma igamma_ igammac igammac_",
     "random": "binomial",
     "legacy": "as_subclass apply_ map_ map2_ index",

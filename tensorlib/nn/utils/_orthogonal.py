@@ -124,30 +124,10 @@ def _make_orthogonal(A: Tensor) -> Tensor:
 
 def geqrf(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """LAPACK's ``geqrf`` on a (batch of) matrices in NumPy: R on and above the diagonal,
-    the Householder vectors (unit first entry implied) below, and their ``tau``s (``dlarfg``'s
-    conventions, so the reflectors are those PyTorch's ``geqrf`` gives)."""
-    a = np.array(a, dtype=np.float64 if a.dtype == np.float64 else a.dtype, copy=True)
-    m, n = a.shape[-2], a.shape[-1]
-    batch = a.reshape(-1, m, n)
-    taus = np.zeros((batch.shape[0], min(m, n)), a.dtype)
-    for b in range(batch.shape[0]):
-        r = batch[b]
-        for j in range(min(m, n)):
-            alpha = r[j, j]
-            x = r[j + 1:, j]
-            xnorm = np.linalg.norm(x)
-            if xnorm == 0.0:
-                continue                                # H = I, tau = 0
-            beta = -np.copysign(np.hypot(alpha, xnorm), alpha)
-            taus[b, j] = (beta - alpha) / beta
-            v = x / (alpha - beta)
-            r[j + 1:, j] = v
-            r[j, j] = beta
-            # apply H = I - tau v v^T (v[0] = 1) to the remaining columns
-            w = r[j, j + 1:] + v @ r[j + 1:, j + 1:]
-            r[j, j + 1:] -= taus[b, j] * w
-            r[j + 1:, j + 1:] -= taus[b, j] * np.outer(v, w)
-    return batch.reshape(a.shape), taus.reshape(*a.shape[:-2], min(m, n))
+    the Householder vectors (unit first entry implied) below, and their ``tau``s, as
+    PyTorch's ``geqrf`` gives them (the ``tl.geqrf`` op's kernel)."""
+    from ...ops.linalg_more import _geqrf_fwd
+    return _geqrf_fwd(np, np.asarray(a))
 
 
 def _householder(x: np.ndarray, tau: np.ndarray) -> np.ndarray:
