@@ -213,7 +213,12 @@ def gradients(g: Graph, loss, wrt, grad_loss=None, examples: dict | None = None,
                 ins = [tensors[v.id] if (n.id, i) not in cuts else tensors[v.id].detach()
                        for i, v in enumerate(n.inputs)]
                 vn = _VjpNode(op, ins, dict(n.attrs), outs)
-                in_grads = op.vjp(vn, *gouts)
+                # the rule's nodes go where n goes (colocate_gradients_with_ops)
+                tracer.colocate_with = n
+                try:
+                    in_grads = op.vjp(vn, *gouts)
+                finally:
+                    tracer.colocate_with = None
                 for i, (v, gi) in enumerate(zip(n.inputs, in_grads)):
                     if (gi is None or v.id not in fwd or v.dtype.kind != "f"
                             or (n.id, i) in cuts):

@@ -35,7 +35,9 @@ Node kinds (``Node.op``):
 
 Every node has a ``device`` (a device name such as ``"cpu"`` or ``"cuda:0"``)
 and may have a ``pin``: the device a ``with tl.device(...)`` block asked for
-while it was captured (the placer honours it). The placer rewrites devices; the
+while it was captured (the placer honours it); a gradient node may have a
+``coloc``: the id of the forward node it differentiates, whose device the placer
+gives it (it also inherits that node's pin). The placer rewrites devices; the
 partitioner splits a placed graph into one subgraph per device.
 
 Serialization: :meth:`Graph.to_json` / :meth:`Graph.from_json` give a plain
@@ -99,7 +101,7 @@ class Node:
     """One op application (or a source: placeholder, variable, constant, random)."""
 
     __slots__ = ("id", "op", "inputs", "outputs", "attrs", "device", "control", "name", "pin",
-                 "__weakref__")
+                 "coloc", "__weakref__")
 
     def __init__(self, id: int, op: str, inputs: list[Value], attrs: dict, device: str,
                  name: str | None = None):
@@ -112,6 +114,9 @@ class Node:
         self.control: list[Node] = []
         self.name = name
         self.pin: str | None = None     # a device asked for by `with tl.device` at capture
+        # id of the forward node a gradient node differentiates: the placer puts it on that
+        # node's device (TensorFlow's colocate_gradients_with_ops); None for other nodes
+        self.coloc: int | None = None
 
     @property
     def out(self) -> Value:
@@ -314,7 +319,8 @@ class Graph:
                        "outputs": [v.id for v in n.outputs],
                        "control": [c.id for c in n.control],
                        "attrs": {k: encode_attr(a) for k, a in n.attrs.items()},
-                       **({"pin": n.pin} if n.pin else {})}
+                       **({"pin": n.pin} if n.pin else {}),
+                       **({"coloc": n.coloc} if n.coloc is not None else {})}
                       for n in self.nodes],
             "inputs": [v.id for v in self.inputs],
             "outputs": [v.id for v in self.outputs],
@@ -348,6 +354,7 @@ class Graph:
                 g.values.append(v)
             node.control = [nodes[c] for c in nd["control"]]
             node.pin = nd.get("pin")
+            node.coloc = nd.get("coloc")
             nodes[node.id] = node
             g.nodes.append(node)
         g.inputs = [vals[i] for i in d["inputs"]]

@@ -80,6 +80,11 @@ class Tracer:
         self.fresh: set[int] = set()              # ids of the buffers of tensors it created
         self.tape_nodes: dict[int, tuple] = {}    # id(tape node) -> (tape node, graph node)
         self.backward_runs: list[BackwardRun] = []
+        # while backward() walks the tape: (run, forward nodes by id, value id -> ids of the
+        # forward nodes that read it), to colocate each gradient node with its forward node
+        self._bw: tuple | None = None
+        # g.gradients sets the forward node whose vjp rule runs (it knows it exactly)
+        self.colocate_with: Node | None = None
         self.n_vars = 0
         self._owners: dict[int, tuple] | None = None   # id(storage) -> (state tensor, slot)
         # (module, attribute) a hook-style norm set anew before a forward (see
@@ -309,6 +314,10 @@ class Tracer:
         scope = current_scope()
         if scope is not None:       # the placer's constraint (the trace runs on the inputs')
             node.pin = str(scope)
+        elif self.colocate_with is not None:
+            _colocate(node, self.colocate_with)
+        elif self._bw is not None:
+            self._colocate_backward(node, ins)
         dyn = any(v.id in self.dynamic for v in ins)
         if self.sym and any(v.id in self.sym for v in ins):
             self._infer_sym(op, ins, attrs, node)
@@ -329,6 +338,43 @@ class Tracer:
             self.bind(o, v)
             if dyn:
                 self.dynamic.add(v.id)
+
+    def _colocate_backward(self, node: Node, ins: list[Value]) -> None:
+        """A node recorded by backward(): find the forward node whose vjp rule made it from
+        what it reads (the rule reads that node's inputs or outputs, and gradients its
+        consumers' rules made), so the placer can put gradients where their forward ran."""
+        run, fwd, users = self._bw
+        cands = None
+        grads = []
+        for v in ins:
+            src = v.node
+            if src is None:
+                continue
+            if src.id >= run.start:
+                grads.append(src)
+                continue
+            touch = users.get(v.id, set()) | ({src.id} if src.id in fwd else set())
+            if touch:
+                cands = touch if cands is None else cands & touch
+        if cands is None:       # reads gradients only (a sum, a reshape): their node's
+            hints = {g.coloc for g in grads}
+            if len(hints) == 1 and next(iter(hints)) in fwd:
+                _colocate(node, fwd[hints.pop()])
+            return
+        if len(cands) > 1:
+            # the incoming gradient came from a consumer's rule: its forward node read the
+            # output of the one differentiated now (relu_grad reads relu's output, which the
+            # next linear also reads)
+            made = {u.node.id for g in grads if g.coloc in fwd
+                    for u in fwd[g.coloc].inputs if u.node is not None}
+            if cands & made:
+                cands = cands & made
+        if len(cands) == 1:
+            _colocate(node, fwd[next(iter(cands))])
+        else:
+            pins = {fwd[c].pin for c in cands}
+            if len(pins) == 1 and None not in pins:
+                node.pin = pins.pop()
 
     def _note_grad_edges(self, op, inputs, ins, nid: int) -> None:
         """What eager autograd does with this op, for g.gradients (see :class:`GradInfo`):
@@ -603,11 +649,18 @@ class Tracer:
                         return run
                     run.leaves[id(t)] = (t, self.lookup(t))
         run.ok = run.root is not None and None not in (v for _, v in run.leaves.values())
+        fwd = {n.id: n for n in self.g.nodes if n.id in run.tape}
+        users: dict[int, set] = {}
+        for n in fwd.values():
+            for v in n.inputs:
+                users.setdefault(v.id, set()).add(n.id)
+        self._bw = (run, fwd, users)
         return run
 
     def on_backward_done(self, run: BackwardRun, leaf_grads) -> None:
         """``backward()`` walked the tape: the gradient Value each leaf received."""
         run.end = self.g._next_node
+        self._bw = None
         seed = self.lookup(run.seed) if run.seed is not None else None
         run.seed = seed
         if not run.ok:
@@ -631,6 +684,7 @@ class Tracer:
     def finish(self) -> None:
         """Turn observed state changes into ``assign`` nodes."""
         self.g._backward_runs = self.backward_runs
+        self._bw = None
         for owner, start in list(self.start_grad.values()):
             if owner.grad is start:
                 continue
@@ -690,6 +744,13 @@ class Tracer:
         self._carrier = {}
         self._alias_at = {}
         self._aliases = {}
+
+
+def _colocate(node: Node, fwd: Node) -> None:
+    """``node`` computes a gradient of ``fwd``'s: it goes where ``fwd`` goes."""
+    node.coloc = fwd.id
+    if fwd.pin:
+        node.pin = fwd.pin
 
 
 class BackwardRun:

@@ -23,13 +23,15 @@ allow one device.
 """
 from __future__ import annotations
 
+import bisect
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..._device import Device
 from ..ir import EDGE_OPS, REPLICATED_OPS, Graph, Node
-from .costs import compute_time, dispatch_time, memory_space, transfer_time, value_bytes
+from .costs import (PROFILES, compute_time, dispatch_time, memory_space, transfer_time,
+                    value_bytes)
 
 
 
@@ -164,6 +166,7 @@ def _greedy(graph: Graph, devs, allowed, groups, measured, none_dim):
     sim = _Simulation(devs, measured, none_dim)
     chosen: dict[int, Device] = {}
     group_dev: dict = {}
+    sinks = _update_sinks(graph, group_of)
 
     def fix_group(key, d):
         # the group's variables (read at the start of a run) are available there at once
@@ -178,6 +181,10 @@ def _greedy(graph: Graph, devs, allowed, groups, measured, none_dim):
         if n.op in REPLICATED_OPS or (n.op == "variable" and g not in group_dev):
             continue    # copied to each reader's device / placed with its first reader
         cands = [group_dev[g]] if g in group_dev else allowed[n.id]
+        if len(cands) > 1:
+            want = _colocated(n, chosen, sinks, group_dev)
+            if want in cands:
+                cands = [want]
         best = min(cands, key=lambda d: (sim.finish(n, d, chosen, allowed), devs.index(d)))
         for v in n.inputs:      # variables deferred so far land here, with their groups
             src = v.node
@@ -202,6 +209,55 @@ def _greedy(graph: Graph, devs, allowed, groups, measured, none_dim):
         ok = [d for d in readers if d in allowed[n.id]]
         chosen[n.id] = ok[0] if ok else allowed[n.id][0]
     return chosen, sim
+
+
+def _colocated(n: Node, chosen, sinks, group_dev):
+    """The device a colocation hint asks for ``n`` (None: the greedy choice)."""
+    if n.coloc is not None:
+        # a gradient node with the node it differentiates: it reads that node's inputs or
+        # outputs, and a choice per node sends whole layers across devices
+        return chosen.get(n.coloc)
+    fixed = {group_dev[k] for k in sinks.get(n.id, ()) if k in group_dev}
+    # an optimizer update with the variable it writes (the others it writes, such as its
+    # state, follow it)
+    return fixed.pop() if len(fixed) == 1 else None
+
+
+def _update_sinks(graph: Graph, group_of: dict) -> dict[int, set]:
+    """For each node that neither computes a gradient (``coloc``) nor feeds one (the
+    forward), and whose results only feed assigns (the optimizer's update, its step
+    counts): the colocation groups of those assigns. Empty for a graph without gradient
+    nodes (an older file), whose forward cannot be told apart."""
+    users = graph.consumers()
+    results = {v.id for v in graph.outputs}
+    if all(n.coloc is None for n in graph.nodes):
+        return {}
+    before: set[int] = set()        # value ids a gradient node reads, directly or not
+    for n in reversed(graph.nodes):
+        if n.coloc is not None or any(v.id in before for v in n.outputs):
+            before.update(v.id for v in n.inputs)
+    sink: dict[int, set | None] = {}
+    for n in reversed(graph.nodes):
+        if n.op == "assign":
+            sink[n.id] = {group_of[n.id]}
+            continue
+        s: set | None = set()
+        for v in n.outputs:
+            if v.id in results:
+                s = None
+                break
+            for u in users.get(v, ()):
+                su = sink.get(u.id)
+                if su is None:
+                    s = None
+                    break
+                s |= su
+            if s is None:
+                break
+        sink[n.id] = s or None
+    return {n.id: sink[n.id] for n in graph.nodes
+            if n.coloc is None and sink.get(n.id) and not any(v.id in before
+                                                              for v in n.outputs)}
 
 
 def _collapse(graph: Graph, devs, allowed, chosen, sim, measured, none_dim):
@@ -345,6 +401,7 @@ class _Simulation:
         self.home: dict[int, Device] = {}      # value id -> device (absent: everywhere)
         self.arrive: dict[tuple, float] = {}   # (value id, device) -> arrival time
         self.transfers: list[tuple] = []
+        self.gil: dict = {}       # process (worker index) -> sorted (start, end) dispatches
 
     def source(self, node, d):
         for v in node.outputs:
@@ -373,14 +430,34 @@ class _Simulation:
             self.transfers.append((v.id, str(home), str(d), nbytes))
         return t
 
+    def _start(self, d, ready: float, dt: float) -> tuple[float, float]:
+        """(start, end of the dispatch): the devices of one process dispatch their ops from
+        Python threads, one at a time (the GIL), and only the kernels overlap."""
+        start = max(self.free[d], ready)
+        if dt <= 0.0:
+            return start, start
+        ov = min(dt, PROFILES[d.type].overhead)
+        held = self.gil.get(d.worker, [])
+        # the earliest gap in the dispatches made so far (nodes are simulated in graph
+        # order, not in time order, so a later node may run before an earlier one)
+        i = max(bisect.bisect_right(held, (start, float("inf"))) - 1, 0)
+        for s, e in held[i:]:
+            if start + ov <= s:
+                break
+            start = max(start, e)
+        return start, start + ov
+
     def finish(self, n, d, chosen, allowed) -> float:
-        start = max([self.free[d]] + [self._avail(v, d, chosen, allowed) for v in n.inputs])
-        return start + compute_time(n, d, self.none_dim, self.measured)
+        ready = max([0.0] + [self._avail(v, d, chosen, allowed) for v in n.inputs])
+        dt = compute_time(n, d, self.none_dim, self.measured)
+        return self._start(d, ready, dt)[0] + dt
 
     def commit(self, n, d, chosen) -> None:
-        start = max([self.free[d]] + [self._avail(v, d, chosen, {}, commit=True)
-                                      for v in n.inputs])
+        ready = max([0.0] + [self._avail(v, d, chosen, {}, commit=True) for v in n.inputs])
         dt = compute_time(n, d, self.none_dim, self.measured)
+        start, held = self._start(d, ready, dt)
+        if dt > 0.0:
+            bisect.insort(self.gil.setdefault(d.worker, []), (start, held))
         self.free[d] = start + dt
         self.busy[d] += dt
         for v in n.outputs:

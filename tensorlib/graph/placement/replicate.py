@@ -112,6 +112,38 @@ def _gradients(graph: Graph) -> set[int]:
             if n.op == "assign" and n.attrs.get("slot") in _GRAD_SLOTS and n.inputs}
 
 
+class DataParallelGraph(Graph):
+    """The graph :func:`data_parallel` returns: a :class:`Graph` whose :meth:`run` says, for
+    a batch of the wrong size, which one it takes and what to do instead."""
+
+    def __init__(self, name: str = "graph"):
+        super().__init__(name)
+        self.replicas = 1
+        self.shards: dict[int, int] = {}   # sharded input position -> captured batch per replica
+
+    def run(self, feeds=None, fetches=None, targets=None):
+        if isinstance(feeds, (dict, list, tuple)) and self.shards:
+            from ..executor import _feed_index
+            items = feeds.items() if isinstance(feeds, dict) else enumerate(feeds)
+            for key, a in items:
+                i = _feed_index(self, key)
+                b = self.shards.get(i)
+                shape = tuple(a.shape) if hasattr(a, "shape") else np.shape(a)
+                if b is None or not shape or shape[0] == b * self.replicas:
+                    continue
+                v = self.inputs[i]
+                raise ValueError(
+                    f"data_parallel: input {v.label()} takes a batch of exactly "
+                    f"{self.replicas} replicas x {b} (the shard size the step was captured "
+                    f"with) = {b * self.replicas} along axis 0, got {shape[0]} (shape "
+                    f"{shape}). Each replica's graph has static shapes, so a smaller last "
+                    "batch cannot be split: drop it (DataLoader(..., drop_last=True)), run "
+                    "it through the original captured step or eagerly, or pad it to "
+                    f"{b * self.replicas} (padding changes a mean loss unless the padded "
+                    "rows are masked out)")
+        return super().run(feeds, fetches, targets)
+
+
 class _Rewrite:
     def __init__(self, graph: Graph, devs: list[Device], grads: set[int], split: set[int],
                  home: Device):
@@ -120,7 +152,9 @@ class _Rewrite:
         self.home = home
         self.k = len(devs)
         self.split = split
-        self.new = Graph(f"{graph.name}_x{self.k}")
+        self.new = DataParallelGraph(f"{graph.name}_x{self.k}")
+        self.new.replicas = self.k
+        self.new.shards = {}
         self.shared: dict[int, Value] = {}                # value id -> its one copy
         self.rep: list[dict[int, Value]] = [{} for _ in devs]   # per replica
         self.reduced: dict[int, Value] = {}
@@ -234,6 +268,7 @@ class _Rewrite:
             return
         full = (v.shape[0] * self.k,) + v.shape[1:]
         p = self.new.placeholder(full, v.dtype, device=str(self.home), name=v.name)
+        self.new.shards[p.node.attrs["index"]] = v.shape[0]
         b = v.shape[0]
         for r in range(self.k):
             index = (slice(r * b, (r + 1) * b, None),)
@@ -254,4 +289,4 @@ class _Rewrite:
         return self._reduce(v, how)
 
 
-__all__ = ["data_parallel"]
+__all__ = ["DataParallelGraph", "data_parallel"]
