@@ -502,3 +502,26 @@ def test_function_devices_takes_one_device_name():
         y = f(tl.ones(3))
     assert f.devices == ["cpu:1"]
     np.testing.assert_array_equal(y.numpy(), [2.0, 2.0, 2.0])
+
+
+@pytest.mark.parametrize("reentrant", [False, True])
+def test_checkpoint_with_dropout_inside_a_captured_step(reentrant):
+    """LLM trial: a recompute under capture drew a new dropout mask (about half the
+    gradients disagreed with the forward's mask); captured, checkpoint runs once."""
+    F = tl.nn.functional
+    x = tl.ones(1000, requires_grad=True)
+
+    def step(x):
+        x.grad = None
+        y = tl.utils.checkpoint.checkpoint(lambda h: F.dropout(h, 0.5, training=True), x,
+                                           use_reentrant=reentrant)
+        y.sum().backward()
+        return y.detach(), x.grad * 1
+    f = tl.function(step)
+    f(x)
+    masks = []
+    for _ in range(2):
+        y, g = f(x)
+        np.testing.assert_array_equal(g.numpy(), y.numpy())      # grad = mask * 2 = y
+        masks.append(y.numpy())
+    assert (masks[0] != masks[1]).any()           # a new mask each run, as eager

@@ -135,6 +135,8 @@ def checkpoint(function: Callable, *args: Any, params: Iterable | None = None,
     (tensors that need gradients go in ``args``).
     ``preserve_rng_state`` replays the forward pass's random draws (dropout masks).
     Layers with running statistics (BatchNorm in training mode) update them twice.
+    Inside a captured function (``tl.function``) it runs ``function`` once, without the
+    recompute (which could not replay the forward's random draws there).
     Arguments that are not tensors (a Module, a step size) are passed as they are; a
     Module's parameters among them are found too. PyTorch's ``use_reentrant`` is accepted
     and ignored: there is one implementation.
@@ -163,6 +165,12 @@ def checkpoint(function: Callable, *args: Any, params: Iterable | None = None,
         args = tuple(a for a in args if isinstance(a, Tensor))
     if any(not isinstance(p, Tensor) for p in ps):
         raise TypeError("checkpoint: params must be tensors")
+    from .._state import state
+    if state.tracer is not None:
+        # in a captured graph a random draw is a node that draws anew when the graph runs,
+        # so a recompute would not replay the forward's dropout mask: run the function once
+        # (exact gradients; the graph's memory plan frees its activations after their use)
+        return function(*args)
     rng = None
     if preserve_rng_state:
         from ..random import default_generator
