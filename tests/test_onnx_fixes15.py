@@ -326,3 +326,23 @@ def test_export_with_a_dynamic_batch_takes_in_place_ops(tmp_path):
     with tl.no_grad():
         want = m(tl.tensor(x)).numpy()
     np.testing.assert_allclose(s.run(None, {s.get_inputs()[0].name: x})[0], want, atol=1e-6)
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+@pytest.mark.parametrize("op,k", [("triu", 0), ("triu", 2), ("tril", -1), ("tril", 1)])
+def test_triu_tril_export_below_opset_14(tmp_path, opset, op, k):
+    """LLM trial: opset 13 emitted Trilu (opset 14); below it a mask from the run-time
+    shape, dynamic dims kept."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    f = tl.function(lambda a: getattr(tl, op)(a, k) * 1.0)
+    p = tmp_path / "m.onnx"
+    tl.onnx.export(f, (tl.randn(3, 5),), p, opset=opset, dynamic_axes={0: [0, 1]})
+    m = onnx.load(str(p))
+    onnx.checker.check_model(m)
+    assert ("Trilu" in {n.op_type for n in m.graph.node}) == (opset >= 14)
+    s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+    for shape in [(3, 5), (6, 2)]:
+        a = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        got = s.run(None, {s.get_inputs()[0].name: a})[0]
+        np.testing.assert_array_equal(got, getattr(np, op)(a, k))

@@ -863,8 +863,20 @@ def _tile(ctx, n):
 
 def _trilu(upper):
     def r(ctx, n):
-        return ctx.op("Trilu", [ctx.name(n.inputs[0]),
-                                ctx.const(np.asarray(n.attrs["k"], np.int64))], upper=upper)
+        x, k = ctx.name(n.inputs[0]), ctx.const(np.asarray(n.attrs["k"], np.int64))
+        if ctx.opset >= 14:
+            return ctx.op("Trilu", [x, k], upper=upper)
+        # before Trilu (opset 14): keep where column - row >= k (triu) or <= k (tril), from
+        # the run-time shape, so dynamic dims stay dynamic
+        shape = ctx.op("Shape", [x])
+        zero, one = ctx.const(np.asarray(0, np.int64)), ctx.const(np.asarray(1, np.int64))
+        rows = ctx.unsqueeze(ctx.op("Range", [zero, ctx.op("Gather", [
+            shape, ctx.const(np.asarray(-2, np.int64))]), one]), [1])
+        cols = ctx.op("Range", [zero, ctx.op("Gather", [
+            shape, ctx.const(np.asarray(-1, np.int64))]), one])
+        d = ctx.op("Sub", [cols, rows])
+        keep = ctx.op("GreaterOrEqual" if upper else "LessOrEqual", [d, k])
+        return ctx.op("Where", [keep, x, _scalar(ctx, 0, n.out)])
     return r
 
 
