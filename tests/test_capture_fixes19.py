@@ -525,3 +525,18 @@ def test_checkpoint_with_dropout_inside_a_captured_step(reentrant):
         np.testing.assert_array_equal(g.numpy(), y.numpy())      # grad = mask * 2 = y
         masks.append(y.numpy())
     assert (masks[0] != masks[1]).any()           # a new mask each run, as eager
+
+
+def test_input_signature_takes_tuples_of_specs():
+    """LLM trial: a KV cache's [(k, v), ...] signature was read as a (shape, dtype) pair."""
+    S = tl.TensorSpec
+    f = tl.function(lambda past: sum(k.sum() + v.sum() for k, v in past),
+                    input_signature=[[(S((None, 4)), S((None, 4))),
+                                      (S((None, 4)), S((None, 4)))]])
+    with tl.no_grad():
+        for n in (2, 5):
+            past = [(tl.ones(n, 4), tl.ones(n, 4)), (tl.ones(1, 4), tl.ones(1, 4))]
+            assert float(f(past)) == 8 * n + 8
+    assert f.trace_count == 1
+    g = tl.function(lambda a: a * 2, input_signature=[((None, 3), "float32")])
+    assert tuple(g(tl.ones(4, 3)).shape) == (4, 3)

@@ -71,6 +71,14 @@ class TensorSpec:
         return f"TensorSpec({self.shape}, {self.dtype.name})"
 
 
+def _is_pair(s) -> bool:
+    """Whether ``s`` is a ``(shape, dtype)`` pair (or a one-item ``(shape,)``), not a
+    container of specs: its first item is a shape of ints and None."""
+    return (1 <= len(s) <= 2 and isinstance(s[0], (tuple, list))
+            and all(d is None or isinstance(d, (int, np.integer)) for d in s[0])
+            and (len(s) == 1 or not isinstance(s[1], (TensorSpec, dict, list, tuple))))
+
+
 def flat_specs(signature) -> list:
     """``input_signature`` as the flat list of TensorSpecs :func:`flatten` walks: entries
     are TensorSpecs, ``(shape, dtype)`` pairs, or lists/tuples/dicts of them following the
@@ -86,8 +94,9 @@ def flat_specs(signature) -> list:
         elif isinstance(s, dict):
             for k, v in s.items():
                 walk(v, f"{where}[{k!r}]")
-        elif isinstance(s, (list, tuple)) and s and all(
-                isinstance(x, (TensorSpec, dict, list)) for x in s):
+        elif isinstance(s, (list, tuple)) and s and not _is_pair(s) and all(
+                isinstance(x, (TensorSpec, dict, list, tuple)) for x in s):
+            # (tuples of specs too: a KV cache's [(k, v), ...])
             for i, x in enumerate(s):
                 walk(x, f"{where}[{i}]")
         else:
