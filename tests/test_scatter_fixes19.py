@@ -185,3 +185,24 @@ def test_exported_scatter_reductions_load_back(tmp_path, model):
         x, d = r.standard_normal((e, 2)).astype("f4"), r.integers(0, e, e)
         want = model()(tl.tensor(x), tl.tensor(d)).numpy()
         np.testing.assert_allclose(loaded(tl.tensor(x), tl.tensor(d)).numpy(), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_scatter_flat_writes_match_torch(dim):
+    """scatter with a number or tensor src writes at linear positions (one fancy
+    assignment): values, repeated targets' last write, gradients, vs PyTorch."""
+    rng = np.random.default_rng(dim + 5)
+    x = rng.standard_normal((6, 9))
+    idx = rng.integers(0, x.shape[dim], (4, 5))
+    src = rng.standard_normal((4, 5))
+    t, tt = tl.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    s, ts = tl.tensor(src, requires_grad=True), torch.tensor(src, requires_grad=True)
+    np.testing.assert_array_equal(t.scatter(dim, tl.tensor(idx), 2.5).detach().numpy(),
+                                  tt.scatter(dim, torch.tensor(idx), 2.5).detach().numpy())
+    uniq = np.argsort(rng.random((4, 5)), axis=dim)[:, :5] if dim else None
+    if uniq is not None:     # unique targets along the dim: gradients are defined
+        w = rng.standard_normal((6, 9))
+        (t.scatter(dim, tl.tensor(uniq), s) * tl.tensor(w)).sum().backward()
+        (tt.scatter(dim, torch.tensor(uniq), ts) * torch.tensor(w)).sum().backward()
+        np.testing.assert_allclose(t.grad.numpy(), tt.grad.numpy())
+        np.testing.assert_allclose(s.grad.numpy(), ts.grad.numpy())

@@ -1283,20 +1283,37 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
         v = weak_scalar(src, x)
         if v.dtype != x.dtype:             # the number takes x's dtype, as PyTorch's
             v = v.astype(x.dtype)
-        return where(_written(x, d, index), v, x)
+        if is_traced(index):
+            return where(_written(x, d, index), v, x)
+        index._read("scatter with a number (it reads the index on the host)")
+        return _scatter_flat(x, d, index, v)
     d, src = _torch_scatter_window("scatter", x, dim, index, src)
     if is_traced(index):
         return _scatter_traced(x, d, index, src.astype(x.dtype) if src.dtype != x.dtype
                                else src)
     index._read("scatter with a tensor src (it reads the index on the host)")
+    if src.dtype != x.dtype:
+        src = src.astype(x.dtype)
+    return _scatter_flat(x, d, index, src.reshape((-1,)))
+
+
+def _scatter_flat(x: Tensor, d: int, index: Tensor, v: Tensor) -> Tensor:
+    """``scatter`` of ``v`` (flat, one per index element, or 0-d) as one write at linear
+    positions into the flattened ``x``: NumPy's one-array fancy assignment is ~2.3x its
+    assignment with an index array per dim ((32, 8192): 815 -> 351 µs)."""
+    from .shape import reshape
     xp = np if isinstance(index._data, np.ndarray) else None
     if xp is None:
         from ..backends import xp_of
         xp = xp_of(index._data)
     key = _full_index(xp, index._data, d)
-    if src.dtype != x.dtype:
-        src = src.astype(x.dtype)
-    return apply(SETITEM, x, src, index=key)
+    lin, stride = 0, 1
+    for k in range(x.ndim - 1, -1, -1):
+        lin = lin + key[k].astype(np.int64, copy=False) * stride
+        stride *= x.shape[k]
+    lin = xp.ascontiguousarray(xp.broadcast_to(lin, index.shape)).reshape(-1)
+    out = apply(SETITEM, reshape(x, (-1,)), v, index=(lin,))
+    return reshape(out, tuple(x.shape))
 
 
 def index_fill(x, dim: int, index, value) -> Tensor:
