@@ -11,7 +11,8 @@ import tensorlib.nn as nn
 import tensorlib.nn.functional as F
 
 ENTRIES = [tl.Tensor.backward, nn.Conv2d, nn.Conv3d, nn.Linear, nn.BatchNorm2d, nn.LSTM,
-           nn.Embedding, nn.MultiheadAttention, tl.optim.Adam, F.conv2d]
+           nn.Embedding, nn.MultiheadAttention, tl.optim.Adam, F.conv2d, nn.LayerNorm,
+           nn.MaxPool2d, nn.ReLU, nn.init.kaiming_normal_, nn.CrossEntropyLoss]
 
 
 @pytest.mark.parametrize("obj", ENTRIES, ids=lambda o: o.__qualname__)

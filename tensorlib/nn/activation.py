@@ -13,7 +13,12 @@ def _inplace_repr(m: Module, sep: str = "") -> str:
 
 
 class ReLU(Module):
-    """``max(x, 0)``."""
+    """``max(x, 0)`` elementwise (gradient 0 at 0, as PyTorch's); ``inplace=True`` writes
+    into the input.
+
+    >>> nn.ReLU()(tl.tensor([-1.0, 0.0, 2.0]))
+    tensor([0., 0., 2.])
+    """
 
     def __init__(self, inplace: bool = False):
         super().__init__()

@@ -192,7 +192,15 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
 def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu",
                     generator: Generator | None = None) -> Tensor:
-    """He normal: N(0, gain / sqrt(fan))."""
+    """Fill ``tensor`` in place from N(0, std^2) with ``std = gain / sqrt(fan)`` (He et
+    al.): ``fan`` is the fan-in (default) or fan-out (``mode="fan_out"``) and ``gain`` that of
+    ``nonlinearity`` (``"relu"``: sqrt(2); ``"leaky_relu"`` with slope ``a``), as PyTorch's.
+
+    >>> w = tl.empty(256, 512)
+    >>> _ = nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu")
+    >>> abs(float(w.std()) - (2 / 512) ** 0.5) < 0.003
+    True
+    """
     t = tensor
     if _empty(t, "kaiming_normal_"):
         return t

@@ -159,7 +159,15 @@ class InstanceNorm2d(_InstanceNorm):
 
 
 class LayerNorm(Module):
-    """Normalises over the trailing ``normalized_shape`` dims, with an elementwise affine."""
+    """Normalises each sample over its trailing ``normalized_shape`` dims to mean 0 and
+    variance 1 (biased, plus ``eps``), then applies an elementwise ``weight`` and ``bias`` of
+    that shape (``elementwise_affine=False``: none; ``bias=False``: weight only), as PyTorch's.
+
+    >>> ln = nn.LayerNorm(4)
+    >>> y = ln(tl.tensor([[1.0, 2.0, 3.0, 4.0]]))
+    >>> abs(y.mean().item()) < 1e-6, ln.weight.shape, ln.bias.shape
+    (True, (4,), (4,))
+    """
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, device=None, dtype=None):

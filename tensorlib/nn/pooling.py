@@ -34,7 +34,15 @@ class _MaxPool(Module):
 
 
 class MaxPool2d(_MaxPool):
-    """2-D max pooling; ``stride`` defaults to ``kernel_size``."""
+    """2-D max pooling over (N, C, H, W) or (C, H, W) input: the maximum of each
+    ``kernel_size`` window, moved by ``stride`` (default: ``kernel_size``), with ``padding``
+    (-inf), ``dilation``, ``ceil_mode`` and ``return_indices`` as PyTorch's.
+
+    >>> pool = nn.MaxPool2d(2)
+    >>> pool(tl.arange(16.0).reshape(1, 1, 4, 4))
+    tensor([[[[ 5.,  7.],
+              [13., 15.]]]])
+    """
     _pool = staticmethod(F.max_pool2d)
 
 
