@@ -389,3 +389,36 @@ def test_tl_threshold_passes_nan():
     got = tl.threshold(tl.tensor(x), 1.0, -1.0).numpy()
     want = torch.threshold(torch.tensor(x), 1.0, -1.0).numpy()
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ignore", [False, True])
+def test_label_smoothing_fast_paths_match_torch(reduction, ignore):
+    """cross_entropy(label_smoothing=) through the one-pass kernel and the fused first-order
+    gradient (LLM trial: 2-2.8x PyTorch before), with and without ignored rows, and the
+    differentiable path for a second derivative."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((16, 10))
+    t = rng.integers(0, 10, 16)
+    if ignore:
+        t[[2, 5]] = -100
+    X, T = tl.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    F, TF = tl.nn.functional, torch.nn.functional
+    l = F.cross_entropy(X, tl.tensor(t), label_smoothing=0.2, reduction=reduction)
+    lt = TF.cross_entropy(T, torch.tensor(t), label_smoothing=0.2, reduction=reduction)
+    np.testing.assert_allclose(l.detach().numpy(), lt.detach().numpy(), rtol=1e-12)
+    g = np.linspace(0.5, 1.5, l.numel() if l.ndim else 1).reshape(l.shape)
+    (gx,) = tl.autograd.grad(l, X, tl.tensor(g), create_graph=True)
+    (tgx,) = torch.autograd.grad(lt, T, torch.tensor(g), create_graph=True)
+    np.testing.assert_allclose(gx.detach().numpy(), tgx.detach().numpy(), rtol=1e-10,
+                               atol=1e-14)
+    (ggx,) = tl.autograd.grad((gx * gx).sum(), X)
+    (tggx,) = torch.autograd.grad((tgx * tgx).sum(), T)
+    np.testing.assert_allclose(ggx.numpy(), tggx.numpy(), rtol=1e-9, atol=1e-12)
+    X.grad = None
+    F.cross_entropy(X, tl.tensor(t), label_smoothing=0.2, reduction=reduction).backward(
+        tl.tensor(g))
+    T.grad = None
+    TF.cross_entropy(T, torch.tensor(t), label_smoothing=0.2, reduction=reduction).backward(
+        torch.tensor(g))
+    np.testing.assert_allclose(X.grad.numpy(), T.grad.numpy(), rtol=1e-10, atol=1e-14)

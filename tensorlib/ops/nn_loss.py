@@ -86,13 +86,18 @@ def _softmax_xent_cpu(x, t, ignore_index):
 
 
 def _ce_cpu(x, t, *w, ignore_index, reduction, label_smoothing):
-    """The common case (2-D, no class weights, no smoothing, no ignored targets) in one
-    Cython pass; anything else takes the NumPy path."""
-    fast = None if w or label_smoothing else _softmax_xent_cpu(x, t, ignore_index)
+    """The common case (2-D, no class weights, no ignored targets) in one Cython pass;
+    anything else takes the NumPy path."""
+    fast = None if w else _softmax_xent_cpu(x, t, ignore_index)
     if fast is None:
         return _ce_fwd(np, x, t, *w, ignore_index=ignore_index, reduction=reduction,
                        label_smoothing=label_smoothing)
     loss = fast[1]
+    if label_smoothing:
+        # the smoothing term -mean_c log p_c = lse - mean_c x_c, with lse = loss + x_t
+        lse = loss.astype(np.float64) + x[np.arange(x.shape[0]), fast[2]]
+        smooth = lse - x.mean(axis=1, dtype=np.float64)
+        loss = ((1.0 - label_smoothing) * loss + label_smoothing * smooth).astype(x.dtype)
     if reduction == "none":
         return loss
     s = loss.sum(dtype=np.float64)
@@ -131,9 +136,10 @@ def _class_tensors(x, t, w, ignore_index):
     return vf, wt, wvec, onehot
 
 
-def _ce_grad_fwd(xp, x, t, g, *, ignore_index, reduction):
-    """d loss / d x for 2-D x, no class weights, no smoothing: (softmax(x) - onehot(t)) on the
-    valid rows, times the upstream gradient (divided by the valid count for 'mean')."""
+def _ce_grad_fwd(xp, x, t, g, *, ignore_index, reduction, label_smoothing=0.0):
+    """d loss / d x for 2-D x, no class weights: (softmax(x) - (1 - ls) onehot(t) - ls / C)
+    on the valid rows, times the upstream gradient (divided by the valid count for
+    'mean')."""
     N = x.shape[0]
     m = x.max(axis=1, keepdims=True) if x.size else xp.zeros((N, 1), x.dtype)
     p = xp.exp(x - xp.where(xp.isfinite(m), m, 0))
@@ -141,7 +147,9 @@ def _ce_grad_fwd(xp, x, t, g, *, ignore_index, reduction):
     valid = t != ignore_index
     tc = xp.where(valid, t, 0)
     if N and x.shape[1]:
-        p[xp.arange(N), tc] -= 1
+        p[xp.arange(N), tc] -= 1 - label_smoothing
+        if label_smoothing:
+            p -= x.dtype.type(label_smoothing / x.shape[1])
     vf = valid.astype(x.dtype)
     if reduction == "none":
         scale = (g * vf)[:, None]
@@ -153,15 +161,18 @@ def _ce_grad_fwd(xp, x, t, g, *, ignore_index, reduction):
     return xp.where(valid[:, None], p * scale, 0).astype(x.dtype, copy=False)
 
 
-def _ce_grad_cpu(x, t, g, *, ignore_index, reduction):
+def _ce_grad_cpu(x, t, g, *, ignore_index, reduction, label_smoothing=0.0):
     """softmax(x) - onehot(t) from the Cython softmax pass, scaled in place (common case)."""
     fast = _softmax_xent_cpu(x, t, ignore_index)
     if fast is None:
-        return _ce_grad_fwd(np, x, t, g, ignore_index=ignore_index, reduction=reduction)
+        return _ce_grad_fwd(np, x, t, g, ignore_index=ignore_index, reduction=reduction,
+                            label_smoothing=label_smoothing)
     p, _, t64 = fast
     N = p.shape[0]
     if N:
-        p[np.arange(N), t64] -= 1
+        p[np.arange(N), t64] -= 1 - label_smoothing
+        if label_smoothing:
+            p -= p.dtype.type(label_smoothing / p.shape[1])
     if reduction == "none":
         p *= np.asarray(g, p.dtype)[:, None]
     else:   # every row is valid here: the mean divides by N
@@ -181,9 +192,10 @@ def _ce_vjp(n, g):
     x, t = n.inputs[0], n.inputs[1]
     w = n.inputs[2] if len(n.inputs) > 2 else None
     ls, ii = n.attrs["label_smoothing"], n.attrs["ignore_index"]
-    if w is None and not ls and x.ndim == 2 and not state.grad_enabled:
+    if w is None and x.ndim == 2 and not state.grad_enabled:
+        extra = {"label_smoothing": ls} if ls else {}
         return (apply(CROSS_ENTROPY_GRAD, x.detach(), t, g, ignore_index=ii,
-                      reduction=n.attrs["reduction"]), None)
+                      reduction=n.attrs["reduction"], **extra), None)
     C, nd = x.shape[1], x.ndim
     vf, wt, wvec, onehot = _class_tensors(x, t, None if w is None else w.detach(), ii)
     a = (1.0 - ls) * wt + (ls / C) * wvec.sum() * vf if ls else wt
