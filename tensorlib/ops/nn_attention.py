@@ -58,7 +58,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
                          "sequence lengths must match)")
     L, S = q.shape[-2], k.shape[-2]
     s = (1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0) if scale is None else float(scale)
-    scores = (q @ k.swapaxes(-1, -2)) * s
+    # the scale on q (L x E values) rather than on the scores (L x S): one pass fewer
+    scores = (q * s) @ k.swapaxes(-1, -2) if s != 1.0 else q @ k.swapaxes(-1, -2)
     dead = None  # query rows whose mask hides every key: output 0 there (as PyTorch)
     if is_causal and attn_mask is None:
         scores = scores.masked_fill(causal_mask(L, S, scores.device), -math.inf)
