@@ -595,7 +595,20 @@ def _t(self):
 def _contiguous(self, memory_format=None):
     """Self when its storage is C-contiguous, else a (recorded) contiguous copy
     (``memory_format``: PyTorch's, accepted; tensorlib keeps one layout)."""
-    return self if self._data.flags.c_contiguous else S.clone(self)
+    a = self._data
+    if not a.flags.c_contiguous:
+        return S.clone(self)
+    if state.tracer is not None and a.ndim > 1 and a.size:
+        # NumPy calls a transpose contiguous when a dim it moved has size 1 (one token, a
+        # batch of one): under capture that would leave the copy out of a graph that other
+        # sizes of a None dim need, so the strides must be the C order's, size-1 dims too
+        st, c = [], a.itemsize
+        for d in reversed(a.shape):
+            st.append(c)
+            c *= d
+        if tuple(reversed(st)) != a.strides:
+            return S.clone(self)
+    return self
 
 
 def _new(fill):

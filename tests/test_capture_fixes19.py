@@ -540,3 +540,29 @@ def test_input_signature_takes_tuples_of_specs():
     assert f.trace_count == 1
     g = tl.function(lambda a: a * 2, input_signature=[((None, 3), "float32")])
     assert tuple(g(tl.ones(4, 3)).shape) == (4, 3)
+
+
+def test_contiguous_of_a_transpose_traced_at_size_one_stays_dynamic(tmp_path):
+    """LLM trial: a transpose with a size-1 dim is contiguous to NumPy, so a trace at T = 1
+    left the copy out and fixed T (retraced per length; ONNX dynamic export refused)."""
+    f = tl.function(lambda x: x.transpose(1, 2).contiguous(),
+                    input_signature=[tl.TensorSpec((None, None, 8))])
+    with tl.no_grad():
+        for n in range(1, 5):
+            x = tl.randn(2, n, 8)
+            np.testing.assert_array_equal(f(x).numpy(), x.numpy().transpose(0, 2, 1))
+    assert f.trace_count == 1
+    lin = tl.nn.Linear(8, 8)
+
+    class M(tl.nn.Module):
+        def forward(self, x):
+            return lin(x.transpose(1, 2).contiguous().transpose(1, 2))
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    p = tmp_path / "m.onnx"
+    tl.onnx.export(M(), (tl.randn(1, 1, 8),), p, dynamic_axes={0: {0: "B", 1: "T"}})
+    s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+    a = np.random.default_rng(0).standard_normal((2, 5, 8)).astype(np.float32)
+    with tl.no_grad():
+        want = M()(tl.tensor(a)).numpy()
+    np.testing.assert_allclose(s.run(None, {s.get_inputs()[0].name: a})[0], want, atol=1e-6)
