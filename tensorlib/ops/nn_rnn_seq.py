@@ -182,46 +182,45 @@ def _seq_kernel(N: int, G: int, H: int, *arrays) -> bool:
 
 
 def _lstm_loop_cpu(gi, whh, h0, c0, y, cs, acts, reverse: bool) -> None:
-    """The float32 LSTM recurrence on the CPU, one Python iteration per step: each step's
-    product ``h W_hh^T`` read from a contiguous copy of ``W_hh^T`` (its transposed view cost
-    the GEMM a strided pack each step: 72 against 38 us at H = 256), then the fused cell."""
+    """The float32 LSTM recurrence on the CPU, one Python iteration per step: each step adds
+    ``h W_hh^T`` into its input gates (by the product below that suits the sizes), then runs
+    the fused cell."""
+    import contextlib
     from .. import _ops
     N, G = gi.shape[1:]
     H = G // 4
+    blas = contextlib.nullcontext()
     if N <= _LOOP_GEMV_MAX_ROWS and G * H >= _LOOP_GEMV_MIN and _ops.SGEMM_SUPPORTED:
         # a few rows against a W_hh past L2: one matrix-vector pass per row over W_hh itself
         # (H 512, N 2: 124 us a step against 461 us through the GEMM, which packs W each step;
         # the whole forward at T 50: 69 -> 24 ms, and 38 -> 30 ms at N 4)
-        w = np.ascontiguousarray(whh)
-        tmp = np.empty(G, np.float32)
-        h, c = h0, c0
-        for t in _steps(gi.shape[0], reverse):
-            g = gi[t]
+        w, tmp = np.ascontiguousarray(whh), np.empty(G, np.float32)
+
+        def recur(h, g):
             for i in range(N):
                 _ops.sgemv(w, h[i], tmp)
                 g[i] += tmp
-            _ops.lstm_cell_fwd(g, c, y[t], cs[t], acts[t])
-            h, c = y[t], cs[t]
-        return
-    whT = np.empty((H, G), np.float32)
-    _ops.transpose_copy(whh.T, whT)
+    else:
+        # from a contiguous copy of W_hh^T: its transposed view cost the GEMM a strided pack
+        # each step (72 against 38 us at H = 256)
+        whT = np.empty((H, G), np.float32)
+        _ops.transpose_copy(whh.T, whT)
+        if _gemm.ENABLED and G * H >= _LOOP_SGEMM_MIN and _gemm.suits(N, G, H):
+            def recur(h, g):
+                _ops.sgemm(h, whT, g, 1.0, 1.0, 1)
+        else:
+            tmp = np.empty((N, G), np.float32)
+            blas = _gemm.numpy_blas(np.float32)
+
+            def recur(h, g):
+                np.matmul(h, whT, out=tmp)
+                np.add(g, tmp, out=g)
     cell = _ops.lstm_cell_fwd
     h, c = h0, c0
-    if _gemm.ENABLED and G * H >= _LOOP_SGEMM_MIN and _gemm.suits(N, G, H):
-        sgemm = _ops.sgemm
+    with blas:
         for t in _steps(gi.shape[0], reverse):
             g = gi[t]
-            sgemm(h, whT, g, 1.0, 1.0, 1)
-            cell(g, c, y[t], cs[t], acts[t])
-            h, c = y[t], cs[t]
-        return
-    tmp = np.empty((N, G), np.float32)
-    mm, add = np.matmul, np.add
-    with _gemm.numpy_blas(np.float32):
-        for t in _steps(gi.shape[0], reverse):
-            g = gi[t]
-            mm(h, whT, out=tmp)
-            add(g, tmp, out=g)
+            recur(h, g)
             cell(g, c, y[t], cs[t], acts[t])
             h, c = y[t], cs[t]
 
