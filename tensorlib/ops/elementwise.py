@@ -234,18 +234,20 @@ LOGICAL_NOT, logical_not = _unary("logical_not", ufunc="logical_not", floating=F
 # --- parametrised activations --------------------------------------------------
 # where() over a sign mask is ~20x slower than arithmetic on the CPU (the branch on each
 # element cannot be predicted): the activations below are written without it
-def _leaky_fwd(xp, x, negative_slope):
-    # x for x > 0, else slope * x: the larger of the two when slope <= 1, the smaller above;
-    # written into the product's buffer (one allocation: a second one doubled the time)
-    s = xp.multiply(x, x.dtype.type(negative_slope))
-    out = s if isinstance(s, xp.ndarray) else None     # (a 0-d input gives a scalar)
-    out = (xp.maximum if negative_slope <= 1 else xp.minimum)(x, s, out=out)
+def _leaky_into(xp, x, t, out, negative_slope):
+    """leaky_relu of ``x`` into ``out`` through the buffer ``t`` (x's shape; ``out`` may be
+    ``t`` or ``x``): x for x > 0, else slope * x, the larger of the two when slope <= 1, the
+    smaller above (max/min: where() over a sign mask is ~20x slower)."""
+    xp.multiply(x, x.dtype.type(negative_slope), out=t)
     if negative_slope == 0:     # x = inf: 0 * inf is NaN, which max() would pick
-        if out.ndim:
-            xp.copyto(out, x, where=x == xp.inf)
-        else:
-            out = xp.where(x == xp.inf, x, out)
-    return out
+        xp.copyto(t, x, where=x == xp.inf)
+    return (xp.maximum if negative_slope <= 1 else xp.minimum)(x, t, out=out)
+
+
+def _leaky_fwd(xp, x, negative_slope):
+    # into the product's buffer (one allocation: a second one doubled the time)
+    t = xp.empty_like(x)
+    return _leaky_into(xp, x, t, t, negative_slope)
 
 
 _LEAKY_BLOCK = 1 << 18     # elements per block of the in-place form (1 MiB of float32)
@@ -255,21 +257,14 @@ def leaky_relu_into(a: np.ndarray, negative_slope: float) -> np.ndarray:
     """leaky_relu of the NumPy array ``a`` written into ``a`` itself (``F.leaky_relu_``'s
     kernel when autograd and capture are not listening). Contiguous arrays go by blocks
     through one cache-sized buffer, so no array of ``a``'s size is allocated."""
-    slope = a.dtype.type(negative_slope)
-
-    def into(blk, t):
-        np.multiply(blk, slope, out=t)
-        if negative_slope == 0:         # keep x = inf (0 * inf is NaN), as _leaky_fwd
-            np.copyto(t, blk, where=blk == np.inf)
-        (np.maximum if negative_slope <= 1 else np.minimum)(blk, t, out=blk)
     if a.size <= _LEAKY_BLOCK or not (a.flags.c_contiguous or a.flags.f_contiguous):
-        into(a, np.empty_like(a))
+        _leaky_into(np, a, np.empty_like(a), a, negative_slope)
         return a
     flat = a.reshape(-1, order="A")         # a view in memory order, C or Fortran
     tmp = np.empty(_LEAKY_BLOCK, a.dtype)
     for i in range(0, flat.size, _LEAKY_BLOCK):
         blk = flat[i:i + _LEAKY_BLOCK]
-        into(blk, tmp[:blk.size])
+        _leaky_into(np, blk, tmp[:blk.size], blk, negative_slope)
     return a
 
 
