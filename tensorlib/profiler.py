@@ -406,14 +406,15 @@ def _wrap_kernel(name: str, kernel: Callable, view: bool = False) -> Callable:
     return timed
 
 
-def wrap_callable(name: str, fn: Callable, kind: str = "op") -> Callable:
+def wrap_callable(name: str, fn: Callable, kind: str = "op", shapes: bool = True) -> Callable:
     """``fn`` recording one event named ``name`` per call while a profile records (for
-    executors that bind kernels ahead of time, e.g. a captured graph's plan)."""
+    executors that bind kernels ahead of time, e.g. a captured graph's plan); ``shapes``:
+    the arguments' shapes go into the event (with ``record_shapes``)."""
     def timed(*args, **kwargs):
         profs = _recording
         if not profs:
             return fn(*args, **kwargs)
-        ev = _begin(name, kind, profs, args)
+        ev = _begin(name, kind, profs, args if shapes else None)
         try:
             return fn(*args, **kwargs)
         finally:
@@ -423,17 +424,8 @@ def wrap_callable(name: str, fn: Callable, kind: str = "op") -> Callable:
 
 
 def _wrap_vjp(label: str, vjp: Callable) -> Callable:
-    def timed(node, *grads):
-        profs = _recording
-        if not profs:
-            return vjp(node, *grads)
-        ev = _begin(label, "backward", profs)
-        try:
-            return vjp(node, *grads)
-        finally:
-            _end(ev)
-    timed.__wrapped__ = vjp
-    return timed
+    # (a vjp's arguments are a tape node and gradients: no input shapes of the op's own)
+    return wrap_callable(label, vjp, "backward", shapes=False)
 
 
 class _WrapCache(dict):
