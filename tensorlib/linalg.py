@@ -115,8 +115,10 @@ class _PinvHermitian(Function):
 
 
 def eigvalsh(A, UPLO: str = "L"):
-    """The eigenvalues (ascending) of a symmetric matrix (``torch.linalg.eigvalsh``)."""
-    return eigh(A, UPLO)[0]
+    """The eigenvalues (ascending) of a symmetric matrix (``torch.linalg.eigvalsh``); see
+    :func:`tensorlib.ops.matrix.eigvalsh`."""
+    from .ops.matrix import eigvalsh as _eigvalsh
+    return _eigvalsh(A, UPLO)
 
 
 def multi_dot(tensors):

@@ -369,12 +369,14 @@ def svd(input, some: bool = True, compute_uv: bool = True) -> svd_result:
     if x.ndim < 2:
         raise ValueError(f"svd: expects a matrix or a stack (..., m, n), got shape "
                          f"{_shape(x)}")
-    u, s, vh = lsvd(x, full_matrices=not some)
     if not compute_uv:
+        from .decompositions import svdvals
         m, n = x.shape[-2], x.shape[-1]
         lead = _shape(x)[:-2]
-        return svd_result(zeros(lead + (m, m), dtype=x.dtype, device=x.device), s.detach(),
+        return svd_result(zeros(lead + (m, m), dtype=x.dtype, device=x.device),
+                          svdvals(x.detach()),
                           zeros(lead + (n, n), dtype=x.dtype, device=x.device))
+    u, s, vh = lsvd(x, full_matrices=not some)
     return svd_result(u, s, vh.mT)
 
 

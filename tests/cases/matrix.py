@@ -77,6 +77,18 @@ add("cholesky", lambda x: tl.linalg.cholesky(x @ x.mT + tl.eye(x.shape[-1], dtyp
 add("eigh", _eigh_fn, _sym_spread, _eigh_ref, atol=1e-6)
 
 
+def _eigvalsh_op(a):
+    # the values-only op itself (tl.linalg.eigvalsh of a tensor that requires grad takes
+    # the full eigh); symmetrised first, as _eigh_fn's input
+    from tensorlib._apply import apply
+    from tensorlib.ops.matrix import EIGVALSH
+    return apply(EIGVALSH, a + a.mT)
+
+
+add("eigvalsh", _eigvalsh_op, _sym_spread,
+    lambda a: np.linalg.eigvalsh(a + np.swapaxes(a, -1, -2)), atol=1e-6)
+
+
 # --- diagonal (a view) and diagonal_embed (its backward) -------------------------------------
 def _diag_inputs(draw):
     lead = tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=1)))
