@@ -1970,3 +1970,63 @@ def radix_argsort_rows(const cnp.uint64_t[:, ::1] keys, cnp.int64_t[:, ::1] out)
             failed += tl_radix_argsort_u64(&keys[r, 0], &out[r, 0], N) != 0
     if failed:
         raise MemoryError("radix_argsort_rows: out of memory")
+
+
+# --- batched LU with partial pivoting (LAPACK getf2's steps) --------------------------------
+cdef int _lu_one(floating* a, int* piv, Py_ssize_t m, Py_ssize_t n, bint pivot) noexcept nogil:
+    """Factor one row-major m x n matrix in place; piv 1-based, as getrf's. Returns info."""
+    cdef Py_ssize_t k = m if m < n else n, j, i, c, p
+    cdef floating best, v, d, r, l, tmp
+    cdef floating* rj
+    cdef floating* ri
+    cdef int info = 0
+    for j in range(k):
+        p = j
+        if pivot:
+            # the first largest |entry|, as idamax (NaN never wins: LAPACK's compare too)
+            best = a[j * n + j]
+            if best < 0:
+                best = -best
+            for i in range(j + 1, m):
+                v = a[i * n + j]
+                if v < 0:
+                    v = -v
+                if v > best:
+                    best, p = v, i
+        piv[j] = <int>(p + 1)
+        d = a[p * n + j]
+        if d != 0:
+            if p != j:      # swap whole rows (getrf applies each swap across all columns)
+                rj, ri = a + j * n, a + p * n
+                for c in range(n):
+                    tmp = rj[c]
+                    rj[c] = ri[c]
+                    ri[c] = tmp
+            r = 1 / d
+            for i in range(j + 1, m):
+                a[i * n + j] *= r
+        elif info == 0:
+            info = <int>(j + 1)
+        rj = a + j * n
+        for i in range(j + 1, m):
+            ri = a + i * n
+            l = ri[j]
+            if l != 0:
+                for c in range(j + 1, n):
+                    ri[c] -= l * rj[c]
+    return info
+
+
+def lu_batched(floating[:, :, ::1] a, int[:, ::1] piv, int[::1] info, bint pivot):
+    """Factor each matrix of ``a`` (B, m, n) in place as getrf: unit-lower L below the
+    diagonal, U on and above it; ``piv`` (B, min(m, n)) 1-based row swaps, ``info`` (B,)
+    the first zero pivot (1-based) or 0."""
+    cdef Py_ssize_t B = a.shape[0], m = a.shape[1], n = a.shape[2], b
+    cdef Py_ssize_t k = m if m < n else n
+    if piv.shape[0] != B or piv.shape[1] != k or info.shape[0] != B:
+        raise ValueError("lu_batched: piv must be (B, min(m, n)) and info (B,)")
+    if B == 0 or k == 0:
+        return
+    with nogil:
+        for b in prange(B, schedule="static", num_threads=nthreads(B * m * n * k)):
+            info[b] = _lu_one(&a[b, 0, 0], &piv[b, 0], m, n, pivot)

@@ -103,18 +103,29 @@ def _lu_generic(xp, a, *, pivot=True, check=""):
     return lu.reshape(a.shape), piv.reshape(batch + (min(m, n),)), info
 
 
-# above this many matrices per row of one, the batched elimination (k vectorised steps)
-# beats a LAPACK call per matrix: 1000 4x4 matrices, 1.8 ms -> 0.3 ms
-_LU_BATCH_PER_ROW = 4
+# up to this many rows, tensorlib's own unblocked kernel (getf2's steps, over the batch in
+# one call) beats a blocked LAPACK getrf call per matrix; above it LAPACK's blocking wins
+_LU_KERNEL_MAX = 48
 
 
 def _lu_cpu(a, *, pivot=True, check=""):
-    """LAPACK ``getrf`` one matrix at a time (NumPy has no LU of its own), or for many small
-    matrices (and without pivoting) the batched elimination."""
-    if not pivot or _count(a.shape[:-2]) > _LU_BATCH_PER_ROW * min(a.shape[-2:]) or \
-            _scipy.lapack() is None:
+    """tensorlib's batched kernel for small matrices and wherever SciPy is absent; LAPACK
+    ``getrf`` one matrix at a time for large ones (NumPy has no LU of its own)."""
+    if a.dtype not in (np.float32, np.float64):
         return _lu_generic(np, a, pivot=pivot, check=check)
-    return _lu_lapack(a, check=check)
+    if pivot and min(a.shape[-2:]) > _LU_KERNEL_MAX and _scipy.lapack() is not None:
+        return _lu_lapack(a, check=check)
+    from .. import _ops
+    m, n = a.shape[-2:]
+    batch = a.shape[:-2]
+    lu = np.array(a.reshape((_count(batch), m, n)), order="C")     # always a copy
+    piv = np.empty((lu.shape[0], min(m, n)), np.int32)
+    info = np.zeros((lu.shape[0],), np.int32)
+    _ops.lu_batched(lu, piv, info, bool(pivot))
+    info = info.reshape(batch)
+    if check:
+        _lu_check(info, check)
+    return lu.reshape(a.shape), piv.reshape(batch + (min(m, n),)), info
 
 
 def _lu_lapack(a, *, check=""):
