@@ -101,6 +101,7 @@ from .ops.lowrank import pca_lowrank, svd_lowrank
 from .ops.rounding import round  # noqa: A004  (torch.round(x, decimals=); E.round without)
 from .random import poisson
 from .special import xlogy
+from .ops.special_more import igamma, igammac
 from .ops.foreach import EXPORTS as _exports_foreach  # noqa: E402  (tl._foreach_add_...)
 globals().update(_exports_foreach)
 from . import _torch_methods  # noqa: F401  (more of PyTorch's Tensor methods)

@@ -5,8 +5,9 @@
 >>> tl.special.xlogy(tl.tensor([0.0, 2.0]), tl.tensor([0.0, 3.0]))   # [0., 2.1972]
 
 Forward kernels of the functions NumPy lacks (erfc, erfcx, erfinv, gammaln, digamma,
-polygamma, i0, i0e, i1, i1e, zeta) use SciPy when it is installed and NumPy fallbacks otherwise (see
-``tensorlib/ops/special_fns.py``); the rest are composed of tensorlib ops.
+polygamma, i0, i0e, i1, i1e, zeta; the Bessel functions, airy_ai, gammainc, gammaincc) use SciPy
+when it is installed and NumPy forms otherwise (see ``tensorlib/ops/special_fns.py`` and
+``tensorlib/ops/special_more.py``); the rest are composed of tensorlib ops.
 """
 from __future__ import annotations
 
@@ -26,11 +27,19 @@ from .ops.reduction import logsumexp as _logsumexp
 from .ops.special_fns import digamma, erfc, erfinv, i0, i1, polygamma
 from .ops.special_fns import erfcx, i0e, i1e, zeta
 from .ops.special_fns import lgamma as gammaln
+from .ops.special_more import (airy_ai, bessel_j0, bessel_j1, bessel_y0, bessel_y1, gammainc,
+                               gammaincc, modified_bessel_i0, modified_bessel_i1,
+                               modified_bessel_k0, modified_bessel_k1, scaled_modified_bessel_k0,
+                               scaled_modified_bessel_k1, spherical_bessel_j0)
 from .ops._util import float_operands, to_float, to_tensor
 
 psi = digamma
 
-__all__ = ["chebyshev_polynomial_t", "chebyshev_polynomial_u", "chebyshev_polynomial_v",
+__all__ = ["airy_ai", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "gammainc",
+           "gammaincc", "modified_bessel_i0", "modified_bessel_i1", "modified_bessel_k0",
+           "modified_bessel_k1", "scaled_modified_bessel_k0", "scaled_modified_bessel_k1",
+           "spherical_bessel_j0", "chebyshev_polynomial_t", "chebyshev_polynomial_u",
+           "chebyshev_polynomial_v",
            "chebyshev_polynomial_w", "digamma", "entr", "erf", "erfc", "erfcx", "erfinv", "exp2",
            "expit", "expm1", "gammaln", "hermite_polynomial_h", "hermite_polynomial_he",
            "laguerre_polynomial_l", "legendre_polynomial_p", "round",
