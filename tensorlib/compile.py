@@ -60,7 +60,7 @@ class OptimizedModule(Module):
         # a target network copied from a compiled one (copy.deepcopy(q_net)): the module
         # is copied and captured anew (the captured graphs read the old module's state)
         mod = copy.deepcopy(self._orig_mod, memo)
-        new = OptimizedModule(mod, function(mod))
+        new = OptimizedModule(mod, function(mod, dynamic=self._compiled.dynamic))
         memo[id(self)] = new
         return new
 
@@ -75,10 +75,14 @@ def compile(model: Callable | None = None, *, fullgraph: bool = False,  # noqa: 
     """``torch.compile``'s stand-in: capture ``model`` (a function or a Module) with
     :func:`tl.function` and replay the graph on later calls with the same signature.
 
-    ``fullgraph``, ``dynamic``, ``mode`` and ``options`` are checked and otherwise change
-    nothing: a capture is always the whole graph (code that reads a tensor's value into
-    Python raises instead of breaking the graph), new shapes retrace (``tl.function``'s
-    ``input_signature`` gives None dims), and there is no autotuning. ``backend`` names
+    ``dynamic`` is PyTorch's: ``True`` traces every tensor argument's dims (of size 2 or
+    more) as dynamic, so other batch or sequence sizes replay one graph (a dim whose size
+    escapes into Python falls back to one graph per size, as with ``input_signature``);
+    ``False`` keeps one graph per shape; ``None`` traces static shapes first and switches to
+    dynamic ones on the first call that changes a shape. ``fullgraph``, ``mode`` and
+    ``options`` are checked and otherwise change nothing: a capture is always the whole
+    graph (code that reads a tensor's value into Python raises instead of breaking the
+    graph), and there is no autotuning. ``backend`` names
     PyTorch's (``"inductor"``, ``"eager"``, ``"aot_eager"``, ``"cudagraphs"``); a
     callable (a custom Dynamo backend, which takes an FX graph) cannot be honoured and
     raises. ``disable=True`` returns ``model`` itself. As a decorator, with or without
@@ -114,7 +118,8 @@ def compile(model: Callable | None = None, *, fullgraph: bool = False,  # noqa: 
                             f"{type(m).__name__}")
         if disable:
             return m
+        how = "auto" if dynamic is None else dynamic
         if isinstance(m, Module):
-            return OptimizedModule(m, function(m))
-        return function(m)
+            return OptimizedModule(m, function(m, dynamic=how))
+        return function(m, dynamic=how)
     return wrap if model is None else wrap(model)

@@ -223,8 +223,14 @@ class Function:
 
     def __init__(self, fn: Callable, input_signature=None, max_retraces: int = 5,
                  optimize: bool = True, memory_plan: bool = True, max_cached: int = 8,
-                 devices=None):
+                 devices=None, dynamic: bool | str | None = None):
+        if dynamic not in (None, True, False, "auto"):
+            raise TypeError(f"tl.function: dynamic must be None, True, False or 'auto', got "
+                            f"{dynamic!r}")
         self.fn = fn
+        # True: every tensor argument's dims of size >= 2 are None (see _auto_specs);
+        # "auto": static until a call differs from a traced one in shapes only, then True
+        self.dynamic = dynamic if input_signature is None else None
         # one device name (or Device) is a list of one, as tl.graph.place takes it
         self.devices = (None if devices is None else [devices]
                         if isinstance(devices, str) or not hasattr(devices, "__iter__")
@@ -254,6 +260,8 @@ class Function:
         self._warned_limit = False
         self.retrace_reasons: list[str] = []
         self._training = False      # a trace called backward(): sizes are per batch
+        # optimizers a trace primed whose step it did not run: not primed again
+        self._unprimed: set = set()
         # the name and docstring only: merging a Module's (or any object's) __dict__ into
         # this one would overwrite fn, _cache... with the model's attributes of those names
         functools.update_wrapper(self, fn, updated=())
@@ -295,7 +303,7 @@ class Function:
         graph, the returned graph's inputs keep the traced sizes (``graph.size_fixed``). The
         check runs only for calls with tensor arguments alone and graphs that write no state
         and draw no random numbers (it runs the function once more)."""
-        key, tensors, _ = flatten(args, kwargs, self.input_signature)
+        key, tensors, _ = self._flatten(args, kwargs)
         key = _with_autocast(key)
         with self._lock:
             hit = self._lookup(key, tensors)
@@ -353,7 +361,7 @@ class Function:
         # in the grad mode of the trace it compares with (an op's traced structure may depend
         # on it: scatter_reduce amax builds its tie-splitting gradient only with grad on);
         # called directly, since with grad on __call__ would run outputs needing grad eagerly
-        key, tensors, objects = flatten(tuple(bigger), {}, self.input_signature)
+        key, tensors, objects = self._flatten(tuple(bigger), {})
         key = _with_autocast(key)
         try:
             with set_grad_enabled(e.grad_mode):
@@ -373,12 +381,21 @@ class Function:
         # trace runs outside it, and while one thread traces, calls from other threads that
         # find no graph run the Python as it is (waiting could deadlock on user code that
         # waits for them); replays run outside it too
-        key, tensors, objects = flatten(args, kwargs, self.input_signature)
+        key, tensors, objects = self._flatten(args, kwargs)
         if any(t._device.type == "vmap" for t in tensors):
             return self.fn(*args, **kwargs)     # tl.vmap(f) over a captured f: vmap's rules
         with self._lock:
             key = _with_autocast(key)
             hit = self._lookup(key, tensors)
+            if self.dynamic == "auto" and not isinstance(hit, _Entry) and hit is not None:
+                # PyTorch's automatic dynamic shapes: a call that differs from a traced one
+                # in tensor shapes alone marks the dims dynamic from then on
+                dyn = _dynamic_key(key)
+                if any(_dynamic_key(k) == dyn for k in self._cache):
+                    self.dynamic = True
+                    self._warned_sizes = True   # the user gave no None dims to warn about
+                    key = dyn
+                    hit = self._lookup(key, tensors)
             busy = not isinstance(hit, _Entry) and self._tracing is not None
             if not isinstance(hit, _Entry) and not busy:
                 self._tracing = threading.get_ident()
@@ -399,6 +416,21 @@ class Function:
             if probe is not None:
                 return probe
         return hit.run(tensors)
+
+    def _flatten(self, args, kwargs):
+        key, tensors, objects = flatten(args, kwargs, self.input_signature)
+        if self.dynamic is True:
+            key = _dynamic_key(key)
+        return key, tensors, objects
+
+    def _specs(self, tensors) -> list | None:
+        """The input signature a trace uses: the given one, or with ``dynamic=True`` one
+        with every dim None except sizes 0 and 1 (PyTorch's 0/1 specialisation: broadcasting
+        decides on them)."""
+        if self.dynamic is not True:
+            return self.input_signature
+        return [TensorSpec(tuple(None if d > 1 else d for d in t.shape), t.dtype)
+                for t in tensors]
 
     def _probe(self, e: _Entry, key, args, kwargs, tensors, objects):
         """The first call at other sizes of a graph's None dims traces again and compares
@@ -525,6 +557,7 @@ class Function:
                     f"tl.function {self._name}: traced {self.trace_count} times; this time "
                     f"because {reason}. Each trace runs the Python again and builds a new "
                     f"graph: {advice}", stacklevel=3)
+        primed = _prime_optimizers(self.fn, objects, self._unprimed)
         try:
             guards = Guards(self.fn, objects)
         except LazyStateError:
@@ -537,7 +570,7 @@ class Function:
         g._function = weakref.ref(self)
         tracer = Tracer(g, reachable=guards.tensors)
         g._tracer = tracer
-        specs = self.input_signature
+        specs = self._specs(tensors)
         names = _input_names(self.fn, args, kwargs, len(tensors))
         for k, t in enumerate(tensors):
             tracer.add_input(t, name=(specs[k].name if specs and specs[k].name else names[k]),
@@ -550,6 +583,8 @@ class Function:
             out = self.fn(*args, **kwargs)
         finally:
             state.tracer = None
+            if primed:
+                _unprime_unstepped(primed, self._unprimed)
         if not self._warned_rng and _host_rng_states(gens) != rngs:
             self._warned_rng = True
             warnings.warn(
@@ -594,7 +629,22 @@ class Function:
             g.output_names = [k for k, _ in sorted(template[1], key=lambda kv: kv[1][1])]
             g.output_structure = "dict"
         if specs and any(d is None for s in specs for d in s.shape) or specialized:
-            g.infer_shapes()
+            try:
+                g.infer_shapes()
+            except ValueError as e:
+                if self.dynamic is not True:
+                    raise
+                # dims marked dynamic by tl.compile(dynamic=True) that an op's shape rule
+                # cannot follow: this graph keeps the traced sizes (looked up per size)
+                free = {(i, a): int(t._data.shape[a]) for i, (t, v) in
+                        enumerate(zip(tensors, g.inputs)) for a, d in enumerate(v.shape)
+                        if d is None}
+                why = f"shape inference cannot follow the dynamic dims ({e})"
+                _fix_dims(g, free, why)
+                if not tracer.size_escapes:
+                    tracer.size_escapes.append(why)
+                specialized = True
+                g.infer_shapes()
         # what eager handed out as its own memory must stay so after the passes (x * 1.0
         # simplified to x, two equal results merged by CSE): those results are copied
         fresh = [k[0] == "new" and not shared
@@ -962,7 +1012,7 @@ _SIZE_HELP = ("tl.function: the graph traced for input_signature with None dims 
 
 def function(fn: Callable | None = None, *, input_signature=None, max_retraces: int = 5,
              optimize: bool = True, memory_plan: bool = True, max_cached: int = 8,
-             devices=None):
+             devices=None, dynamic: bool | str | None = None):
     """Capture ``fn`` as a graph on its first call and replay the graph afterwards.
 
     The graph is specialised on the call's signature: tensor shapes, dtypes,
@@ -1041,6 +1091,16 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     layers) is rewritten and its backward derived again from the rewritten forward
     (``tensorlib.graph.passes.rederive``): the results equal the eager step's up to float
     rounding.
+    ``dynamic=True`` (``tl.compile``'s) traces as if ``input_signature`` gave every tensor
+    argument's dims of size 2 or more as None (sizes 0 and 1 stay fixed, as PyTorch
+    specialises them), with the same per-dim fallback where a size escapes; ``"auto"``
+    (``tl.compile``'s default) traces static shapes until a call differs from a traced one
+    in tensor shapes only, then dynamic ones; None or False: one graph per shape.
+    A training step's first trace creates the state its optimizer would create on its first
+    ``step()`` (tensorlib's optimizers: the zero moments and step count, SGD's momentum
+    buffer unless ``dampening`` is set) before tracing, so the step is traced once, not
+    again once the state exists; parameters that require grad but get none in the step
+    then hold zero state.
 
     >>> @tl.function
     ... def step(x, y):
@@ -1052,12 +1112,125 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     def wrap(f):
         return Function(f, input_signature=input_signature, max_retraces=max_retraces,
                         optimize=optimize, memory_plan=memory_plan, max_cached=max_cached,
-                        devices=devices)
+                        devices=devices, dynamic=dynamic)
     return wrap(fn) if fn is not None else wrap
 
 
 _STRUCTURAL = ("traced at other sizes, the function built another graph (a Python loop over "
                "a size, or a number computed from one)")
+
+
+def _dynamic_key(key):
+    """A call key with every tensor's dims of size 2 or more as None (``dynamic=True``)."""
+    if isinstance(key, tuple) and key:
+        if key[0] == "T":
+            return ("T", tuple(None if d is None or d > 1 else d for d in key[1]), *key[2:])
+        if key[0] in ("L", "U"):
+            return (key[0], tuple(_dynamic_key(k) for k in key[1]))
+        if key[0] == "D":
+            return ("D", tuple((k, _dynamic_key(v)) for k, v in key[1]))
+        if key[0] in ("S", "O"):
+            return key
+        return tuple(_dynamic_key(k) for k in key)
+    return key
+
+
+def _prime_optimizers(fn, objects, skip: set) -> list:
+    """Before a trace: give the parameters that require grad of the tensorlib optimizers
+    ``fn`` reaches the state their first ``step()`` would create (the same tensors, zeros
+    and a 0 step count), so a traced step reads and updates that state instead of creating
+    it (created inside the trace it would be a constant of the graph, and the next call
+    would find the state changed and trace again). A first step then computes what eager
+    does: a zero moment scaled and added to is the gradient exactly. Returns
+    ``[(optimizer, had _stepped, [(param, state)...])]`` for :func:`_unprime_unstepped`."""
+    from .._closures import reachable
+    from ..optim.optimizer import Optimizer
+    found: dict[int, Any] = {}
+    for obj in (*reachable(fn), *objects):
+        for o in (obj, *(list(vars(obj).values()) if hasattr(obj, "__dict__")
+                         and not isinstance(obj, type) else ())):
+            if isinstance(o, Optimizer) and id(o) not in skip:
+                found[id(o)] = o
+    out = []
+    for opt in found.values():
+        made = _prime(opt)
+        if made:
+            out.append((opt, "_stepped" in opt.__dict__, made, _versions(made)))
+            opt._stepped = True     # what the traced step sets: not a change after it
+    return out
+
+
+def _versions(made) -> list:
+    from .._tensor import Tensor
+    return [t._version[0] for p, st in made for t in (p, *st.values())
+            if isinstance(t, Tensor)]
+
+
+def _prime(opt) -> list:
+    from .._hyper import enabled, hyper_value
+    from ..autograd.mode import no_grad
+    from ..creation import tensor, zeros_like
+    from ..optim.sgd import SGD
+    import numpy as np
+    cls = type(opt)
+    if not (cls.__module__ or "").startswith("tensorlib.optim"):
+        return []       # a user's optimizer: its first step may differ from later ones
+    made: list = []
+    if isinstance(opt, SGD):
+        if cls._update is not SGD._update:
+            return []
+        for group in opt.param_groups:
+            mom, damp = group["momentum"], hyper_value(group["dampening"])
+            if enabled(mom) and damp != 0:
+                continue    # the first step takes the gradient undamped: no zero buffer fits
+            for p in group["params"]:
+                if p.requires_grad and opt.state.get(p) is None:
+                    st = {"momentum_buffer": zeros_like(p)} if enabled(mom) else {}
+                    opt.state[p] = st
+                    made.append((p, st))
+        return made
+    code = getattr(cls._update, "__code__", None)
+    if code is None or "_with_grads" not in code.co_names:
+        return []
+    counts = "_count_step" in code.co_names
+
+    def init_only(group, init, params=None):
+        # the optimizer's own init, for every parameter that requires grad; no update runs
+        for p in group["params"] if params is None else params:
+            if p.requires_grad and opt.state.get(p) is None:
+                st = init(p)
+                if counts or "step" in st:
+                    # a 0-d float64 count, as _count_step makes it on the first step
+                    st["step"] = tensor(float(st.get("step") or 0), dtype=np.float64)
+                opt.state[p] = st
+                made.append((p, st))
+        return iter(())
+    opt.__dict__["_with_grads"] = init_only
+    try:
+        with no_grad():
+            for group in opt.param_groups:
+                opt._update(group)
+    except Exception:       # noqa: BLE001 - an optimizer whose update needs more: unprimed
+        for p, _ in made:
+            opt.state.pop(p, None)
+        made = []
+    finally:
+        del opt.__dict__["_with_grads"]
+    return made
+
+
+def _unprime_unstepped(primed: list, skip: set) -> None:
+    """After a trace: undo the priming of the optimizers whose step the trace did not run
+    (a forward that only reaches an optimizer) and prime them no more."""
+    for opt, had, made, before in primed:
+        if _versions(made) != before:
+            continue
+        for p, st in made:
+            if opt.state.get(p) is st:
+                del opt.state[p]
+        if not had:
+            opt.__dict__.pop("_stepped", None)
+        skip.add(id(opt))
 
 
 def _fingerprint(g: Graph) -> list:

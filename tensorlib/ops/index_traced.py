@@ -173,7 +173,12 @@ def getitem_traced(x: Tensor, index: tuple) -> Tensor:
     for k, (i, n) in enumerate(zip(idx, sizes)):
         term = _wrapped(i, n, x.device)
         stride = math.prod(sizes[k + 1:])
-        if stride != 1:
+        if type(stride) is not int and hasattr(stride, "expr"):
+            # a size read from a None dim: as a tensor holding it at run time (a Python
+            # number in tensor math would fix the dim to its traced size)
+            from ..creation import arange
+            term = term * (arange(stride, device=x.device)[-1:] + 1)
+        elif stride != 1:
             term = term * stride
         lin = term if lin is None else lin + term
     if tuple(lin.shape) != bshape:

@@ -426,27 +426,49 @@ def _adaptive_taps(n: int, n_out: int) -> np.ndarray:
                     dtype=np.int64)
 
 
-def _adaptive_max_indices(x, H: int, W: int, Ho: int, Wo: int) -> Tensor:
+def _taps_of(n, n_out: int, x):
+    """(taps, width): :func:`_adaptive_taps` as a tensor of ``width`` columns; for a size read
+    from a None dim under capture computed when the graph runs (``width`` then a traced size
+    bounding every window, padded as the static taps by repeating the last position)."""
+    if not _traced(n):
+        t = _adaptive_taps(n, n_out)
+        return const(t, x), t.shape[1]
+    from ..creation import arange
+    from .elementwise import minimum
+    size = arange(n, device=x.device)[-1:] + 1          # (1,) holding n at run time
+    i = arange(n_out, device=x.device)[:, None]
+    lo = (i * size) // n_out
+    hi = ((i + 1) * size + (n_out - 1)) // n_out
+    width = (n + n_out - 1) // n_out + 1
+    return minimum(lo + arange(width, device=x.device)[None, :], hi - 1), width
+
+
+def _adaptive_max_indices(x, H, W, Ho: int, Wo: int) -> Tensor:
     """The flat (h * W + w) position of each window's maximum, as PyTorch's: the first in
     row-major order on ties, and the last NaN of a window holding NaN (PyTorch's kernel takes
-    ``val > max || isnan(val)``). Built from gathers and reductions, so it is captured too."""
-    rows, cols = _adaptive_taps(H, Ho), _adaptive_taps(W, Wo)
-    kh, kw = rows.shape[1], cols.shape[1]
-    flat = (rows[:, None, :, None] * W + cols[None, :, None, :]).reshape(Ho, Wo, kh * kw)
+    ``val > max || isnan(val)``). Built from gathers and reductions, so it is captured too,
+    and a side read from a None dim keeps its size computed per run (one graph per length)."""
+    from ..creation import arange
     lead = tuple(x.shape[:-2])
     nl = len(lead)
     with no_grad():
-        v = x.detach().take(const(rows.reshape(-1), x), axis=-2)
-        v = v.take(const(cols.reshape(-1), x), axis=-1)          # (..., Ho*kh, Wo*kw)
+        rows, kh = _taps_of(H, Ho, x)
+        cols, kw = _taps_of(W, Wo, x)
+        w = arange(W, device=x.device)[-1:] + 1 if _traced(W) else W
+        flat = (rows[:, None, :, None] * w + cols[None, :, None, :]).reshape(Ho, Wo, kh * kw)
+        v = x.detach().take(rows.reshape(-1), axis=-2)
+        v = v.take(cols.reshape(-1), axis=-1)                    # (..., Ho*kh, Wo*kw)
         v = v.reshape(lead + (Ho, kh, Wo, kw)).permute(
             tuple(range(nl)) + (nl, nl + 2, nl + 1, nl + 3)).reshape(lead + (Ho, Wo, kh * kw))
         local = v.argmax(axis=-1, keepdims=True)
         # the window's last NaN (-1: none), over the first maximum; the windows' padding
         # repeats their last position, so the last NaN tap is the last NaN position
         from .elementwise import where
-        last = where(v != v, const(np.arange(kh * kw), x), -1).max(axis=-1, keepdims=True)
+        pos = (arange(kh * kw, device=x.device) if _traced(kh, kw)
+               else const(np.arange(kh * kw), x))
+        last = where(v != v, pos, -1).max(axis=-1, keepdims=True)
         local = where(last >= 0, last, local)
-        table = const(flat, x).broadcast_to(lead + (Ho, Wo, kh * kw))
+        table = flat.astype(np.int64).broadcast_to(lead + (Ho, Wo, kh * kw))
         return take_along_axis(table, local, axis=-1).squeeze(-1)
 
 
@@ -460,7 +482,7 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool = False, *,
     out = _adaptive_max(x, H, W, Ho, Wo)
     if not return_indices:
         return out
-    return out, _adaptive_max_indices(x, int(H), int(W), Ho, Wo)
+    return out, _adaptive_max_indices(x, H, W, Ho, Wo)
 
 
 def _adaptive_max(x, H, W, Ho, Wo) -> Tensor:

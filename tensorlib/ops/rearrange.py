@@ -98,6 +98,16 @@ def repeat_interleave(x, repeats=None, axis: int | None = None, *, dim: int | No
     if r.dtype.kind not in "iu" and not (r.dtype.kind == "f" and np.all(r == np.round(r))):
         raise TypeError(f"repeat_interleave: repeats must be integers, got {r.dtype}")
     r = r.astype(np.int64)
+    from ..graph.tracer import TracedSize
+    if isinstance(n, TracedSize) and r.size == 1 and r.ndim <= 1 and r.reshape(-1)[0] >= 0:
+        # a dynamic dim under capture: one count for every element is a broadcast and a
+        # reshape, whose sizes the graph computes per run (a take's index would fix n)
+        k = int(r.reshape(-1)[0])
+        shp = x.shape
+        if output_size is not None:
+            _check_output_size(output_size, int.__int__(n) * k)
+        y = x.unsqueeze(ax + 1).expand(*shp[:ax + 1], k, *shp[ax + 1:])
+        return y.reshape(*shp[:ax], n * k, *shp[ax + 1:])
     if r.ndim > 1 or (r.ndim == 1 and r.size not in (1, n)):
         raise ValueError(f"repeat_interleave: repeats of shape {r.shape} for an axis of size "
                          f"{n} (give an int or {n} counts)")
