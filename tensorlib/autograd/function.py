@@ -140,9 +140,22 @@ class Function:
     ...     @staticmethod
     ...     def backward(ctx, g):
     ...         (y,) = ctx.saved_tensors; return g * y
+
+    Under ``tl.vmap`` (``tl.func.vmap``) ``forward`` runs on the batched tensors, as with
+    PyTorch's ``generate_vmap_rule = True`` (tensorlib does this also when the flag is
+    unset); a ``vmap(info, in_dims, *args)`` staticmethod, as PyTorch's, is called instead
+    with the whole batch (``info.batch_size``; ``in_dims`` the batch dim of each argument,
+    None where unbatched) and returns ``(output, out_dims)``: the way to vmap a forward that
+    reads values (NumPy). A ``jvp`` staticmethod is not consulted (forward-mode AD goes
+    through ``backward``). An output that is a view of an input (``x.view(-1)``, ``x[0]``,
+    an input returned as is) shares its memory and version; changing it in place with
+    autograd history raises, as in PyTorch (``.clone()`` it first). Capture (``tl.function``,
+    ONNX export) records the ops of ``forward``: a forward that leaves tensorlib (NumPy)
+    cannot be captured; register it as an op instead (``docs/extending.md``).
     """
 
     _opdef = None
+    generate_vmap_rule: bool = False
 
     @staticmethod
     def forward(ctx: Context, *args: Any) -> Any:
@@ -158,6 +171,22 @@ class Function:
 
     # PyTorch's other name for backward: a subclass defines one of the two
     vjp = backward
+
+    @staticmethod
+    def vmap(info: VmapInfo, in_dims: tuple, *args: Any) -> tuple:
+        """Batching rule (PyTorch's): ``args`` hold the whole batch, at ``in_dims``; return
+        ``(output, out_dims)``. Override it to make a NumPy-backed forward vmappable."""
+        raise NotImplementedError
+
+    @classmethod
+    def _vmap_rule(cls):
+        """The class's own ``vmap`` staticmethod, or None (then forward runs batched)."""
+        has_rule = cls.vmap is not Function.vmap
+        if has_rule and cls.generate_vmap_rule:
+            raise RuntimeError(f"{cls.__name__}: to use an autograd.Function with vmap, either "
+                               "override the vmap staticmethod or set generate_vmap_rule=True, "
+                               "not both")
+        return cls.vmap if has_rule else None
 
     @classmethod
     def _backward_fn(cls):
@@ -220,8 +249,8 @@ class Function:
         ctx = Context()
         positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         tensors = tuple(args[i] for i in positions)
-        if len({t._device for t in tensors}) > 1 and any(t._device.type == "vmap"
-                                                         for t in tensors):
+        in_vmap = any(t._device.type == "vmap" for t in tensors)
+        if len({t._device for t in tensors}) > 1 and in_vmap:
             # inside tl.vmap, as apply does: the others join the newest level through a
             # recorded lift, whose gradient sums the examples' (else a gradient for an
             # unbatched input would leave the level still batched)
@@ -231,14 +260,24 @@ class Function:
             for i, t in zip(positions, tensors):
                 args[i] = t
             args = tuple(args)
+        if in_vmap and cls._vmap_rule() is not None:
+            res = _apply_vmap_rule(cls, args, kwargs)
+            if res is not None:
+                return res[0]
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
         two_step = cls.setup_context is not Function.setup_context
-        with no_grad():
-            if two_step:        # PyTorch 2's form: forward without ctx, then setup_context
-                out = cls.forward(*args, **kwargs)
-                cls.setup_context(ctx, args, out)
-            else:
-                out = cls.forward(ctx, *args, **kwargs)
+        try:
+            with no_grad():
+                if two_step:    # PyTorch 2's form: forward without ctx, then setup_context
+                    out = cls.forward(*args, **kwargs)
+                    cls.setup_context(ctx, args, out)
+                else:
+                    out = cls.forward(ctx, *args, **kwargs)
+        except RuntimeError as e:
+            if state.tracer is not None and type(e).__name__ == "CaptureError" \
+                    and _CAPTURE_HINT[:40] not in str(e):
+                raise type(e)(f"{e}\n(in {cls.__name__}.forward) " + _CAPTURE_HINT) from e
+            raise
         single = not isinstance(out, tuple)
         outs = (out,) if single else out
         out_pos = [i for i, o in enumerate(outs) if isinstance(o, Tensor)]
@@ -263,17 +302,33 @@ class Function:
                 node.hooks = {}
             _check_not_inference(cls, ctx._saved)
             new = list(outs)
+            dirty_views = []
             for k, i in enumerate(out_pos):
                 o = outs[i]
                 if id(o) in ctx._dirty:
                     t = _rebase_dirty(cls, o, tensors)
+                    if t._base is not None:
+                        dirty_views.append(t)
                 else:
                     t = o.detach()
+                    _link_view(cls, t, o, tensors, k)
                 if id(o) not in ctx._non_diff:
                     t._node = node
                     t._idx = k
                     t._rg = o._data.dtype.kind == "f"
+                    if t._base is not None:     # its history is current (no regeneration)
+                        t._hv = t._version[0]
                 new[i] = t
+            if dirty_views:
+                # the bases of a dirty view take its new value as their history, as
+                # built-in in-place ops on views (PyTorch's CopySlices)
+                from .._tensor_methods import _rebase
+                for t in dirty_views:
+                    _rebase(t, True)
+            # PyTorch saves the tensors after the outputs are processed: a tensor modified
+            # (mark_dirty) and saved within forward, in either order, is saved as it is now
+            ctx._versions = tuple(None if t is None else (t._version, t._version[0])
+                                  for t in ctx._saved)
             # an output saved for backward comes back with its history when the backward
             # runs, so grad of grad goes through it (an input returned as is stays one)
             swap = {id(outs[i]): _SavedOutput(new[i].detach(), k)
@@ -313,15 +368,156 @@ def _fit(cls, pos: int, g, x):
 
 def _rebase_dirty(cls, o, inputs):
     """The input ``o`` that forward changed in place (``mark_dirty``), to take the op's
-    history as the same object: a leaf that requires grad cannot, as in PyTorch."""
+    history as the same object: a leaf that requires grad cannot, as in PyTorch; a view
+    must be one whose change tensorlib can write back into its bases."""
     if not any(o is a for a in inputs):
         raise RuntimeError(f"{cls.__name__}: mark_dirty names a tensor that is not an input "
                            "of forward")
     if o._rg and o._node is None:
         raise RuntimeError(f"{cls.__name__}: a leaf tensor that requires grad was changed in "
                            "place (mark_dirty); clone it before the call")
+    if o._base is not None:
+        from .._tensor_methods import _check_view
+        _check_view(o, f"{cls.__name__} (mark_dirty)")
     o._version[0] += 1
+    tracer = state.tracer
+    if tracer is not None:
+        # the capture bound o's value when forward's in-place op wrote it; this bump is
+        # mark_dirty's bookkeeping, not another write
+        tracer.restamp(o)
     return o
+
+
+_CAPTURE_HINT = ("A custom autograd.Function is captured (tl.function, ONNX export) through "
+                 "the tensorlib ops its forward runs; one whose forward uses NumPy or reads "
+                 "values cannot be. Register it as an op instead (tl.ops.register(OpDef(name, "
+                 "fwd, vjp=..., infer=..., onnx=...)) and call it with tl.apply): a registered "
+                 "op is captured, saved and exported to ONNX. See docs/extending.md.")
+
+
+class _FunctionView(str):
+    """The view op recorded for an output of a custom Function that is a view of an input:
+    ``getitem`` at the output's positions for the registry (regenerating the output's
+    history after its base changed in place, as PyTorch's as_strided), the Function's name
+    in messages (an in-place change to the output itself is refused)."""
+
+    def __new__(cls, fn: str, k: int):
+        s = super().__new__(cls, "getitem")
+        s.label = (f"the custom Function {fn} (its output {k}, a view of an input made inside "
+                   "forward; PyTorch refuses this too)")
+        return s
+
+    def __format__(self, spec: str) -> str:
+        return self.label
+
+
+def _link_view(cls, t, o, inputs, k: int) -> None:
+    """Make output ``t`` (``o`` detached) a view of the input whose memory it shares, so its
+    in-place changes reach that input's version and are checked, and the input's reach it."""
+    import numpy as np
+    for a in inputs:
+        if o is not a and not (type(o._data) is np.ndarray and type(a._data) is np.ndarray
+                               and np.may_share_memory(o._data, a._data)):
+            continue
+        index = _positions(o._data, a._data)
+        if index is None:
+            return
+        t._version = a._version
+        t._hv = a._version[0]
+        t._base = (a, _FunctionView(cls.__name__, k), {"index": index}, 0)
+        return
+
+
+def _positions(v, b):
+    """Where view ``v``'s elements lie in ``b``: a tuple of index arrays (``b[index]`` has
+    ``v``'s values), or None where ``v`` is not made of ``b``'s elements."""
+    import numpy as np
+    if type(v) is not np.ndarray or type(b) is not np.ndarray or v.dtype != b.dtype \
+            or b.ndim == 0 or b.size == 0:
+        return None
+
+    def addresses(a):
+        out = np.full(a.shape, a.__array_interface__["data"][0], np.int64)
+        for d, (n, st) in enumerate(zip(a.shape, a.strides)):
+            out += (np.arange(n, dtype=np.int64) * st).reshape((n,) + (1,) * (a.ndim - d - 1))
+        return out
+
+    ab = addresses(b).ravel()
+    order = np.argsort(ab, kind="stable")
+    sb = ab[order]
+    av = addresses(v)
+    p = np.minimum(np.searchsorted(sb, av), sb.size - 1)
+    if not (sb[p] == av).all():
+        return None
+    return np.unravel_index(order[p], b.shape)
+
+
+class VmapInfo:
+    """What a Function's ``vmap`` staticmethod receives first (PyTorch's ``info``)."""
+
+    __slots__ = ("batch_size", "randomness")
+
+    def __init__(self, batch_size: int, randomness: str = "error"):
+        self.batch_size, self.randomness = batch_size, randomness
+
+    def __repr__(self) -> str:
+        return f"VmapInfo(batch_size={self.batch_size}, randomness={self.randomness!r})"
+
+
+def _apply_vmap_rule(cls, args: tuple, kwargs: dict):
+    """Run ``cls.vmap`` on the physical batch of the newest vmap level among the tensor
+    arguments (all at that level: apply joined them), as a 1-tuple of the logical result;
+    None when no argument is batched there (forward then runs as usual, as in PyTorch)."""
+    from .._tensor import Tensor
+    from ..vmap import levels
+    from ..vmap.batched import BatchedArray
+    top = max((a._device for a in args if isinstance(a, Tensor) and a._device.type == "vmap"),
+              key=lambda d: d.index)
+    batched = [a for a in args if isinstance(a, Tensor) and a._device is top
+               and a._data.bdim is not None]
+    if not batched:
+        return None
+    B = batched[0]._data.batch_size
+    phys, in_dims = [], []
+    for a in args:
+        if isinstance(a, Tensor) and a._device is top:
+            if a._data.bdim is not None:
+                phys.append(levels.unwrap(a, 0, top, B))
+                in_dims.append(0)
+            else:
+                p = a._data.phys
+                phys.append(levels.unlift(a, p.dev.index if type(p) is BatchedArray else 0, top))
+                in_dims.append(None)
+        else:
+            phys.append(a)
+            in_dims.append(None)
+    res = cls._vmap_rule()(VmapInfo(B), tuple(in_dims), *phys, **kwargs)
+    if not (isinstance(res, tuple) and len(res) == 2):
+        raise RuntimeError(f"{cls.__name__}.vmap must return (output, out_dims), got "
+                           f"{type(res).__name__}")
+    out, out_dims = res
+    single = not isinstance(out, tuple)
+    outs = (out,) if single else out
+    if isinstance(out_dims, int) or out_dims is None:
+        dims = (out_dims,) * len(outs)
+    elif isinstance(out_dims, tuple) and len(out_dims) == len(outs):
+        dims = out_dims
+    else:
+        raise RuntimeError(f"{cls.__name__}.vmap returned out_dims={out_dims!r}, which does "
+                           f"not match its {len(outs)} output(s): one int or None per output")
+    new = []
+    for o, d in zip(outs, dims):
+        if not isinstance(o, Tensor):
+            new.append(o)
+        elif d is None:
+            new.append(levels.lift(o, top))
+        else:
+            if not -o.ndim <= d < o.ndim or o.shape[d] != B:
+                raise RuntimeError(f"{cls.__name__}.vmap returned an output of shape "
+                                   f"{tuple(o.shape)} with out_dim {d}: that dim must be the "
+                                   f"batch, of size {B}")
+            new.append(levels.wrap(o, d % o.ndim, top, B))
+    return (new[0] if single else tuple(new),)
 
 
 def once_differentiable(backward):

@@ -63,6 +63,23 @@ def _fans(t: Tensor, name: str) -> tuple[int, int]:
     return t.shape[1] * receptive, t.shape[0] * receptive
 
 
+def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
+    """``(fan_in, fan_out)`` of a weight of shape ``(out, in, *kernel)``: ``in * prod(kernel)``
+    and ``out * prod(kernel)``, as PyTorch's (private but widely used) helper; ValueError
+    for fewer than 2 dims."""
+    return _fans(tensor, "_calculate_fan_in_and_fan_out")
+
+
+def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
+    """The fan ``mode`` names (``"fan_in"`` or ``"fan_out"``, any case), as PyTorch's."""
+    mode = mode.lower() if isinstance(mode, str) else mode
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"init._calculate_correct_fan: mode {mode} not supported, please use "
+                         "one of ['fan_in', 'fan_out']")
+    fan_in, fan_out = _fans(tensor, "_calculate_correct_fan")
+    return fan_in if mode == "fan_in" else fan_out
+
+
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0,
              generator: Generator | None = None) -> Tensor:
     """Uniform on [a, b)."""

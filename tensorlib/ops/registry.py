@@ -29,6 +29,10 @@ class OpDef:
         ``(*arrays, **attrs)``; they override ``fwd`` for that backend.
     vjp: ``vjp(node, *grads) -> tuple`` of one gradient (Tensor or None) per
         input; None makes the op non-differentiable.
+    jvp: optional explicit forward-mode rule ``jvp(node, *tangents)`` -> the output's
+        tangent (a tuple for multi-output ops), tangents None where an input has none;
+        without it forward AD derives the tangent from ``vjp``
+        (tensorlib.autograd.forward_ad). Set by tensorlib.autograd.forward_rules.
     infer: ``infer(*specs, **attrs)`` with specs ``(shape, dtype)``; returns a
         spec or a tuple of specs. Raises ValueError on invalid inputs.
     cost: ``cost(in_specs, out_specs, **attrs) -> (flops, bytes)``.
@@ -50,7 +54,7 @@ class OpDef:
 
     __slots__ = ("name", "fwd", "ufunc", "kernels", "vjp", "infer", "cost", "onnx",
                  "saves", "saves_output", "view", "check", "doc", "cpu", "_cache",
-                 "out_device", "promote")
+                 "out_device", "promote", "jvp")
 
     def __init__(self, name: str, fwd: Callable | None = None, *, ufunc: str | None = None,
                  kernels: dict[str, Callable] | None = None, vjp: Callable | None = None,
@@ -75,6 +79,7 @@ class OpDef:
         self.check = check
         self.doc = doc
         self.promote = promote
+        self.jvp: Callable | None = None
         self.out_device: Callable | None = None  # for transfer ops: attrs -> device name
         self._cache: dict[str, Callable] = {}
         self.cpu = self.kernel_for("cpu")
@@ -136,11 +141,53 @@ def _lazy_cupy_fwd(fwd):
     return k
 
 
+_BUILTIN: set[str] = set()     # names tensorlib's own modules registered
+
+
 def register(op: OpDef) -> OpDef:
-    if op.name in REGISTRY:
-        raise ValueError(f"op {op.name!r} is registered twice")
+    """Add ``op`` to the registry under ``op.name`` (call it with ``tl.apply(op, ...)``; see
+    docs/extending.md). Registering a user op's name again replaces the entry (re-running a
+    notebook cell), with a warning when the definition differs: graphs already captured by
+    ``tl.function`` keep the op they recorded until they retrace, so the warning says so. A
+    name tensorlib itself registered cannot be replaced (ValueError): its own code holds
+    that entry directly, so a replacement would apply to some calls and not others."""
+    import sys
+    old = REGISTRY.get(op.name)
+    builtin = sys._getframe(1).f_globals.get("__name__", "").startswith("tensorlib.")
+    if old is not None and old is not op:
+        if builtin or op.name in _BUILTIN:
+            raise ValueError(f"register: op {op.name!r} is already registered by tensorlib; "
+                             "give your op another name")
+        if not _same_definition(old, op):
+            import warnings
+            warnings.warn(f"register: op {op.name!r} was registered before with another "
+                          "definition; it is replaced (graphs that tl.function captured with "
+                          "the old one keep it until they retrace)", stacklevel=2)
+    if builtin:
+        _BUILTIN.add(op.name)
     REGISTRY[op.name] = op
     return op
+
+
+def _same_definition(a: OpDef, b: OpDef) -> bool:
+    """Whether two entries are the same source re-run: equal code (not identity) for the
+    callables, equal values for the rest."""
+    def same(x, y):
+        if x is y:
+            return True
+        cx, cy = getattr(x, "__code__", None), getattr(y, "__code__", None)
+        if cx is not None and cy is not None:
+            return cx == cy and getattr(x, "__defaults__", None) == getattr(y, "__defaults__",
+                                                                            None)
+        if isinstance(x, dict) and isinstance(y, dict):
+            return x.keys() == y.keys() and all(same(x[k], y[k]) for k in x)
+        try:
+            return bool(x == y)
+        except Exception:
+            return False
+    return all(same(getattr(a, f), getattr(b, f)) for f in
+               ("fwd", "ufunc", "kernels", "vjp", "infer", "cost", "onnx", "saves",
+                "saves_output", "view", "promote"))
 
 
 def get(name: str) -> OpDef:
