@@ -26,6 +26,8 @@ from .ops import cumulative as CU
 from .ops import moments as MO
 from .ops import rotation as RO
 from .ops import special_fns as SF
+from .ops import inplace_index as FI
+from .ops.inplace_index import fast_or
 from ._dtypes import can_store
 from .errors import DTypeError
 from .ops._util import (check_alpha, half_opmath, half_opmath_operand, promote_for_scalar,
@@ -466,7 +468,8 @@ Tensor.relu_ = _unary_inplace(E.relu, "relu_")
 Tensor.exp_ = _unary_inplace(E.exp, "exp_")
 Tensor.neg_ = _unary_inplace(E.neg, "neg_")
 Tensor.abs_ = _unary_inplace(E.abs, "abs_")
-Tensor.masked_fill_ = _unary_inplace(I.masked_fill_, "masked_fill_")
+Tensor.masked_fill_ = fast_or(_unary_inplace(I.masked_fill_, "masked_fill_"), FI.masked_fill_,
+                             _check_leaf)
 
 # --- methods ---------------------------------------------------------------------------
 def _via_functional(name: str, doc_of):
@@ -704,15 +707,18 @@ Tensor.addcmul = NU.addcmul
 Tensor.addcdiv = NU.addcdiv
 Tensor.addcmul_ = _inplace_fn(NU.addcmul, "addcmul_")
 Tensor.addcdiv_ = _inplace_fn(NU.addcdiv, "addcdiv_")
-Tensor.lerp_ = _inplace_fn(NU.lerp, "lerp_")
-Tensor.index_add_ = _inplace_fn(I.index_add, "index_add_")
-Tensor.scatter_add_ = _inplace_fn(I.scatter_add, "scatter_add_")
+Tensor.lerp_ = fast_or(_inplace_fn(NU.lerp, "lerp_"), NU.lerp_, _check_leaf)   # (one pass)
+# the indexing ones write into self directly when nothing is recorded (.ops.inplace_index)
+Tensor.index_add_ = fast_or(_inplace_fn(I.index_add, "index_add_"), FI.index_add_, _check_leaf)
+Tensor.scatter_add_ = fast_or(_inplace_fn(I.scatter_add, "scatter_add_"), FI.scatter_add_,
+                              _check_leaf)
 Tensor.scatter = I.scatter
-Tensor.scatter_ = _inplace_fn(I.scatter, "scatter_")
+Tensor.scatter_ = fast_or(_inplace_fn(I.scatter, "scatter_"), FI.scatter_, _check_leaf)
 Tensor.index_fill = I.index_fill
-Tensor.index_fill_ = _inplace_fn(I.index_fill, "index_fill_")
+Tensor.index_fill_ = fast_or(_inplace_fn(I.index_fill, "index_fill_"), FI.index_fill_,
+                             _check_leaf)
 Tensor.index_put = I.index_put
-Tensor.index_put_ = _inplace_fn(I.index_put, "index_put_")
+Tensor.index_put_ = fast_or(_inplace_fn(I.index_put, "index_put_"), FI.index_put_, _check_leaf)
 Tensor.masked_select = I.masked_select
 Tensor.narrow = S.narrow
 Tensor.select = S.select

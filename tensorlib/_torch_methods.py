@@ -18,7 +18,9 @@ import numpy as np
 
 from . import linalg as _linalg
 from ._tensor import Tensor
-from ._tensor_methods import _copy_, _current, _inplace_fn
+from ._tensor_methods import _check_leaf, _copy_, _current, _inplace_fn
+from .ops import inplace_index as FI
+from .ops.inplace_index import fast_or
 from .autograd.mode import state
 from .ops import batched as B
 from .ops import data_dependent as DD
@@ -32,6 +34,7 @@ from .ops import sampling as SA
 from .ops import scatter_reduce as SR
 from .ops import shape as S
 from .ops import special_fns as SF
+from .ops import special_more as SMO
 from .ops import stft as ST
 from .ops import torch_api as TA
 from .ops import torch_dtypes as TD
@@ -308,7 +311,8 @@ _METHODS = {
     "histc": _histc, "kthvalue": TA.kthvalue, "nanmedian": TA.nanmedian, "mode": TA.mode,
     "nanquantile": TA.nanquantile,
     # in place
-    "index_copy_": _inplace_fn(TA.index_copy, "index_copy_"),
+    "index_copy_": fast_or(_inplace_fn(TA.index_copy, "index_copy_"), FI.index_copy_,
+                           _check_leaf),
     "fill_diagonal_": _fill_diagonal_,
     "exponential_": _exponential_, "bernoulli_": _bernoulli_, "random_": _random_,
     "geometric_": _geometric_, "cauchy_": _cauchy_, "log_normal_": _log_normal_,
@@ -445,6 +449,7 @@ def _meta_inplace(fn, name: str):
 _METHODS2 = {
     # shapes, windows, splits and out-of-place scatters
     "unfold": TV.unfold, "ravel": TV.ravel, "sum_to_size": TV.sum_to_size,
+    "igamma": SMO.igamma, "igammac": SMO.igammac,
     "split_with_sizes": TV.split_with_sizes, "dsplit": TA.dsplit,
     "unsafe_chunk": TA.unsafe_chunk, "unsafe_split": TA.unsafe_split,
     "unsafe_split_with_sizes": TA.unsafe_split_with_sizes, "narrow_copy": TV.narrow_copy,
@@ -518,7 +523,7 @@ _INPLACE = {
     "tril_": S.tril, "triu_": S.triu, "addmm_": _addmm, "addmv_": _addmv, "addr_": _addr,
     "baddbmm_": _baddbmm, "addbmm_": TL.addbmm, "index_reduce_": SR.index_reduce,
     "scatter_reduce_": SR.scatter_reduce, "masked_scatter_": TV.masked_scatter,
-    "put_": TV.put,
+    "put_": TV.put, "igamma_": SMO.igamma, "igammac_": SMO.igammac,
 }
 
 
@@ -548,6 +553,8 @@ _NO_GRADIENT = ("eq_", "ne_", "lt_", "le_", "gt_", "ge_", "greater_", "greater_e
 _METHODS2.update({name: _inplace_fn(_zero_grad(fn) if name in _NO_GRADIENT else fn, name)
                   for name, fn in _INPLACE.items()})
 _METHODS2["float_power_"] = _float_power_
+# without a record to make, put_ writes into self directly (O(elements written))
+_METHODS2["put_"] = fast_or(_METHODS2["put_"], FI.put_, _check_leaf)
 _METHODS2.update({
     "t_": _meta_inplace(lambda x: x.t(), "t_"),
     "squeeze_": _meta_inplace(S.squeeze, "squeeze_"),
