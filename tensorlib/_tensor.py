@@ -368,7 +368,21 @@ class Tensor(TensorBase):
                   inputs=inputs)
 
     def detach(self) -> Tensor:
-        """A tensor sharing storage (and version counter) with no gradient history."""
+        """A new tensor with the same values and storage, cut off from autograd
+        (``torch.Tensor.detach``).
+
+        The result has no gradient history and ``requires_grad=False``; it shares
+        ``self``'s memory and version counter, as PyTorch's, so in-place changes to either
+        show in both (and autograd still notices when a value it saved was changed). Use
+        it to read values without building a graph (``loss.detach()`` for logging) or to
+        stop gradients flowing into part of a computation; ``.detach().clone()`` gives
+        an independent copy.
+
+        >>> w = tl.ones(2, requires_grad=True)
+        >>> d = (w * 3).detach()
+        >>> d, d.requires_grad
+        (tensor([3., 3.]), False)
+        """
         t = _wrap(self._data, self._device, False, None, 0)
         t._version = self._version
         return t

@@ -355,26 +355,72 @@ def _filled(kind: str, size, fill, dtype, device, requires_grad) -> Tensor:
 
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False,
           **kw) -> Tensor:
-    """``tl.zeros(2, 3)``, ``tl.zeros((2, 3))`` or ``tl.zeros(size=(2, 3))``."""
+    """A tensor of the given size filled with 0 (``torch.zeros``).
+
+    Args:
+        *size: the shape, as ints (``tl.zeros(2, 3)``), one sequence
+            (``tl.zeros((2, 3))``) or ``size=(2, 3)``.
+        dtype: the element type; the default float dtype (float32, see
+            ``tl.set_default_dtype``) unless given.
+        device: where the tensor lives (``"cpu"``, ``"cuda"``); the default device unless
+            given.
+        requires_grad: whether autograd records operations on the result (a leaf).
+        out: a tensor to write the result into (PyTorch's ``out=``).
+
+    >>> tl.zeros(2, 3)
+    tensor([[0., 0., 0.],
+            [0., 0., 0.]])
+    >>> tl.zeros((2,), dtype=tl.int64)
+    tensor([0, 0])
+    """
     return _filled("zeros", _size_kw("zeros", size, kw), 0, dtype, device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
-    """``tl.ones(2, 3)``, ``tl.ones((2, 3))`` or ``tl.ones(size=(2, 3))``; the default float
-    dtype unless ``dtype``."""
+    """A tensor of the given size filled with 1 (``torch.ones``).
+
+    Args:
+        *size: the shape, as ints (``tl.ones(2, 3)``), one sequence (``tl.ones((2, 3))``)
+            or ``size=(2, 3)``.
+        dtype: the element type; the default float dtype (float32) unless given.
+        device: where the tensor lives; the default device unless given.
+        requires_grad: whether autograd records operations on the result (a leaf).
+        out: a tensor to write the result into (PyTorch's ``out=``).
+
+    >>> tl.ones(2, 2)
+    tensor([[1., 1.],
+            [1., 1.]])
+    >>> tl.ones(3, dtype=tl.bool)
+    tensor([True, True, True])
+    """
     return _filled("ones", _size_kw("ones", size, kw), 1, dtype, device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
-    """Uninitialised values (whatever the memory held); sizes (``size=`` too) and dtype as
-    ``zeros``."""
+    """A tensor of the given size whose values are not initialised (``torch.empty``): fill
+    it before reading. ``size``, ``dtype``, ``device`` and ``requires_grad`` as
+    :func:`zeros`'s.
+
+    >>> tl.empty(2, 3).shape
+    (2, 3)
+    """
     return _filled("empty", _size_kw("empty", size, kw), 0, dtype, device, requires_grad)
 
 
 def full(size: Sequence[int] | int, fill_value, dtype=None, device=None,
          requires_grad: bool = False) -> Tensor:
-    """``size`` (an int or a tuple) filled with ``fill_value``. Without ``dtype`` the value
-    picks it, as PyTorch: a bool gives bool, an int int64, a float the default float."""
+    """A tensor of shape ``size`` (an int or a sequence) filled with ``fill_value``
+    (``torch.full``).
+
+    Without ``dtype`` the value picks it, as PyTorch: a bool gives bool, an int int64, a
+    float the default float dtype. ``device`` and ``requires_grad`` as :func:`zeros`'s.
+
+    >>> tl.full((2, 2), 7)
+    tensor([[7, 7],
+            [7, 7]])
+    >>> tl.full((3,), 0.5).dtype == tl.float32
+    True
+    """
     size = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
     if isinstance(fill_value, float) and dtype is None:
         dtype = _dtypes.default_float
@@ -404,7 +450,14 @@ def batched_like(t: Tensor, out: Tensor) -> Tensor:
 
 def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, *,
               layout=None, memory_format=None) -> Tensor:
-    """Zeros with ``t``'s shape, and its dtype and device unless given."""
+    """Zeros with ``t``'s shape, and its dtype and device unless ``dtype`` / ``device`` are
+    given (``torch.zeros_like``); ``requires_grad`` makes the result a leaf that needs a
+    gradient.
+
+    >>> tl.zeros_like(tl.tensor([[1, 2], [3, 4]]))
+    tensor([[0, 0],
+            [0, 0]])
+    """
     _layout_args("zeros_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
     return batched_like(t, zeros(t.shape, dtype=dt, device=dev, requires_grad=requires_grad))
@@ -412,7 +465,13 @@ def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, 
 
 def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, *,
               layout=None, memory_format=None) -> Tensor:
-    """Ones with ``t``'s shape, and its dtype and device unless given."""
+    """Ones with ``t``'s shape, and its dtype and device unless ``dtype`` / ``device`` are
+    given (``torch.ones_like``); ``requires_grad`` makes the result a leaf that needs a
+    gradient.
+
+    >>> tl.ones_like(tl.zeros(2, dtype=tl.float64))
+    tensor([1., 1.], dtype=float64)
+    """
     _layout_args("ones_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
     return batched_like(t, ones(t.shape, dtype=dt, device=dev, requires_grad=requires_grad))
@@ -428,8 +487,13 @@ def empty_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, 
 
 def full_like(t: Tensor, fill_value, dtype=None, device=None,
               requires_grad: bool = False, *, layout=None, memory_format=None) -> Tensor:
-    """``fill_value`` with ``t``'s shape, and its dtype and device unless given (so
-    ``full_like(int_tensor, 0.5)`` is zeros)."""
+    """``fill_value`` with ``t``'s shape, and its dtype and device unless ``dtype`` /
+    ``device`` are given (``torch.full_like``): the value is cast to ``t``'s dtype, so
+    ``full_like(int_tensor, 0.5)`` is zeros, as in PyTorch.
+
+    >>> tl.full_like(tl.zeros(3), 2.5)
+    tensor([2.5000, 2.5000, 2.5000])
+    """
     _layout_args("full_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
     return batched_like(t, full(t.shape, fill_value, dtype=dt, device=dev,
@@ -622,8 +686,17 @@ def _escapes(kind: str, sizes) -> None:
 
 def linspace(start: float, end: float, steps: int, dtype=None, device=None,
              requires_grad: bool = False) -> Tensor:
-    """``steps`` evenly spaced values from ``start`` to ``end``, both included; the default
-    float dtype unless ``dtype``."""
+    """``steps`` evenly spaced values from ``start`` to ``end``, both included
+    (``torch.linspace``).
+
+    The default float dtype unless ``dtype``; the values are PyTorch's bit for bit on the
+    CPU for float32/float64 (the first half counted from ``start``, the rest back from
+    ``end``). An integer ``dtype`` truncates the points toward 0, as PyTorch.
+    ``device`` and ``requires_grad`` as :func:`zeros`'s.
+
+    >>> tl.linspace(0, 1, 5)
+    tensor([0.0000, 0.2500, 0.5000, 0.7500, 1.0000])
+    """
     if steps < 0:
         raise ValueError(f"linspace: steps must be non-negative, got {steps}")
     _escapes("linspace", (steps,))
@@ -663,8 +736,14 @@ def _torch_linspace(start, end, steps: int, dt):
 
 def eye(n: int, m: int | None = None, dtype=None, device=None,
         requires_grad: bool = False) -> Tensor:
-    """An ``n`` x ``m`` matrix (square when ``m`` is None) with ones on the main diagonal;
-    the default float dtype unless ``dtype``."""
+    """An ``n`` x ``m`` matrix (square when ``m`` is None) with ones on the main diagonal
+    and zeros elsewhere (``torch.eye``); the default float dtype unless ``dtype``.
+    ``device`` and ``requires_grad`` as :func:`zeros`'s.
+
+    >>> tl.eye(2, 3)
+    tensor([[1., 0., 0.],
+            [0., 1., 0.]])
+    """
     _escapes("eye", (n, m))
     dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
     dev = _target(device)
@@ -698,7 +777,25 @@ def _random(arr, dtype, device, requires_grad) -> Tensor:
 
 def rand(*size, generator: Generator | None = None, dtype=None, device=None,
          requires_grad: bool = False, **kw) -> Tensor:
-    """Uniform on [0, 1): ``tl.rand(2, 3)``, ``tl.rand((2, 3))`` or ``tl.rand(size=(2, 3))``."""
+    """Random values drawn uniformly from [0, 1) (``torch.rand``).
+
+    Args:
+        *size: the shape, as ints (``tl.rand(2, 3)``), one sequence (``tl.rand((2, 3))``)
+            or ``size=(2, 3)``.
+        generator: a ``tl.Generator`` to draw from instead of the global one (seeded by
+            ``tl.manual_seed``).
+        dtype: a floating dtype; the default float dtype (float32) unless given (integer
+            dtypes are refused: use :func:`randint`).
+        device: where the tensor lives; ``requires_grad`` makes it a leaf that needs a
+            gradient.
+
+    The stream is tensorlib's (NumPy's PCG64), not PyTorch's: the same seed gives other
+    values than ``torch.rand``.
+
+    >>> x = tl.rand(2, 3)
+    >>> x.shape, x.dtype == tl.float32, bool(((x >= 0) & (x < 1)).all())
+    ((2, 3), True, True)
+    """
     shape, *dyn = _drawn(_size_kw("rand", size, kw))
     t = _random(rng(generator).random(shape), dtype, device, requires_grad)
     return _traced(t, "rand", {}, generator, *dyn)
@@ -706,8 +803,25 @@ def rand(*size, generator: Generator | None = None, dtype=None, device=None,
 
 def randn(*size, generator: Generator | None = None, dtype=None, device=None,
           requires_grad: bool = False, **kw) -> Tensor:
-    """Standard normal: ``tl.randn(2, 3)``, ``tl.randn((2, 3))`` or
-    ``tl.randn(size=(2, 3))`` (d2l's spelling)."""
+    """Random values drawn from the standard normal distribution N(0, 1)
+    (``torch.randn``).
+
+    Args:
+        *size: the shape, as ints (``tl.randn(2, 3)``), one sequence
+            (``tl.randn((2, 3))``) or ``size=(2, 3)`` (d2l's spelling).
+        generator: a ``tl.Generator`` to draw from instead of the global one (seeded by
+            ``tl.manual_seed``).
+        dtype: a floating dtype; the default float dtype (float32) unless given.
+        device: where the tensor lives; ``requires_grad`` makes it a leaf that needs a
+            gradient, as for weights: ``w = tl.randn(3, 4, requires_grad=True)``.
+
+    The stream is tensorlib's (NumPy's PCG64), not PyTorch's: the same seed gives other
+    values than ``torch.randn``.
+
+    >>> w = tl.randn(3, 4, requires_grad=True)
+    >>> w.shape, w.requires_grad
+    ((3, 4), True)
+    """
     shape, *dyn = _drawn(_size_kw("randn", size, kw))
     t = _random(rng(generator).standard_normal(shape, dtype=np.float64), dtype, device,
                 requires_grad)

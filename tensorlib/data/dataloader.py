@@ -199,10 +199,17 @@ class _InfiniteConstantSampler:
 
 
 class DataLoader:
-    """Iterate over a dataset in batches.
+    """Iterate over a dataset in batches (``torch.utils.data.DataLoader``).
 
-    >>> loader = tl.data.DataLoader(ds, batch_size=64, shuffle=True, seed=0)
-    >>> for x, y in loader: ...
+    Samples ``dataset[i]`` are grouped ``batch_size`` at a time and collated: tensors and
+    arrays stacked along a new first dim, tuples collated field by field.
+
+    >>> ds = tl.data.TensorDataset(tl.arange(10.0).reshape(5, 2), tl.arange(5))
+    >>> loader = tl.data.DataLoader(ds, batch_size=2, shuffle=True, seed=0)
+    >>> [tuple(y.shape) for x, y in loader]
+    [(2,), (2,), (1,)]
+    >>> len(loader)
+    3
 
     With ``shuffle`` each epoch draws a new order from ``generator`` (or from a
     generator seeded with ``seed``; or from the global generator, which

@@ -32,7 +32,13 @@ class ReLU(Module):
 
 
 class LeakyReLU(Module):
-    """``x`` for x > 0, else ``negative_slope * x``."""
+    """``x`` for x > 0, else ``negative_slope * x`` elementwise (``torch.nn.LeakyReLU``);
+    ``negative_slope`` is 0.01 by default, ``inplace`` writes into the input. The
+    gradient at 0 is ``negative_slope``, as PyTorch's.
+
+    >>> nn.LeakyReLU(0.1)(tl.tensor([-2.0, 3.0]))
+    tensor([-0.2000,  3.0000])
+    """
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
@@ -74,7 +80,13 @@ class CELU(Module):
 
 
 class GELU(Module):
-    """Gaussian error linear unit; ``approximate="tanh"`` for the tanh form."""
+    """Gaussian error linear unit ``x * Phi(x)`` elementwise (``torch.nn.GELU``), Phi the
+    standard normal CDF; ``approximate="tanh"`` uses PyTorch's tanh approximation
+    ``0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))`` ("none", exact, by default).
+
+    >>> nn.GELU()(tl.tensor([-1.0, 0.0, 1.0]))
+    tensor([-0.1587,  0.0000,  0.8413])
+    """
 
     def __init__(self, approximate: str = "none"):
         super().__init__()
@@ -102,13 +114,22 @@ class SiLU(Module):
 
 
 class Sigmoid(Module):
-    """``1 / (1 + exp(-x))``."""
+    """The logistic sigmoid ``1 / (1 + exp(-x))`` elementwise (``torch.nn.Sigmoid``),
+    computed without overflow for large ``|x|``.
+
+    >>> nn.Sigmoid()(tl.tensor([0.0, 2.0]))
+    tensor([0.5000, 0.8808])
+    """
     def forward(self, x: Tensor) -> Tensor:
         return F.sigmoid(x)
 
 
 class Tanh(Module):
-    """Hyperbolic tangent, ``tanh(x)``."""
+    """The hyperbolic tangent ``tanh(x)`` elementwise (``torch.nn.Tanh``), in (-1, 1).
+
+    >>> nn.Tanh()(tl.tensor([0.0, 1.0]))
+    tensor([0.0000, 0.7616])
+    """
     def forward(self, x: Tensor) -> Tensor:
         return F.tanh(x)
 
@@ -128,8 +149,15 @@ class Softplus(Module):
 
 
 class Softmax(Module):
-    """Softmax along ``dim`` (None: the last, with F.softmax's warning for 3-d and larger
-    inputs, where PyTorch's deprecated implicit choice differs)."""
+    """Softmax along ``dim`` (``torch.nn.Softmax``): each slice becomes probabilities
+    summing to 1 (see :func:`tl.softmax`). ``dim=None`` takes the last dim, with
+    F.softmax's warning for 3-d and larger inputs, where PyTorch's deprecated implicit
+    choice differs: pass ``dim``.
+
+    >>> nn.Softmax(dim=-1)(tl.tensor([[1.0, 1.0], [0.0, 0.0]]))
+    tensor([[0.5000, 0.5000],
+            [0.5000, 0.5000]])
+    """
 
     def __init__(self, dim: int | None = None):
         super().__init__()
@@ -157,7 +185,17 @@ class LogSoftmax(Module):
 
 
 class Hardtanh(Module):
-    """``x`` clipped to [min_val, max_val]."""
+    """``x`` clipped to [min_val, max_val] elementwise (``torch.nn.Hardtanh``); see
+    :func:`tl.nn.functional.hardtanh` for the gradient at the kinks and at NaN.
+
+    Args:
+        min_val, max_val: the bounds (-1 and 1 by default); ``min_value`` /
+            ``max_value`` are PyTorch's deprecated spellings (a FutureWarning).
+        inplace: write the result into the input.
+
+    >>> nn.Hardtanh(-2.0, 2.0)(tl.tensor([-3.0, 1.0, 5.0]))
+    tensor([-2.,  1.,  2.])
+    """
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False,
                  min_value: float | None = None, max_value: float | None = None):
@@ -217,7 +255,13 @@ class SELU(Module):
 
 
 class ReLU6(Module):
-    """``min(max(x, 0), 6)``."""
+    """``min(max(x, 0), 6)`` elementwise (``torch.nn.ReLU6``), as in MobileNet; see
+    :func:`tl.nn.functional.relu6` for the gradient at 0, 6 and NaN. ``inplace`` writes
+    the result into the input.
+
+    >>> nn.ReLU6()(tl.tensor([-1.0, 3.0, 8.0]))
+    tensor([0., 3., 6.])
+    """
 
     def __init__(self, inplace: bool = False):
         super().__init__()

@@ -18,10 +18,22 @@ def _check_module(m, where: str) -> Module:
 
 
 class Sequential(Module):
-    """Modules applied one after another.
+    """A chain of modules, each called on the previous one's output (``torch.nn.Sequential``).
 
-    >>> nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-    >>> nn.Sequential(OrderedDict(fc=nn.Linear(4, 2), act=nn.ReLU()))
+    Built from modules (named "0", "1", ...) or from one ordered mapping of names to
+    modules; their parameters are registered. As PyTorch's, it can be indexed
+    (``seq[0]``; a slice gives a ``Sequential``), iterated, ``append``-ed, and
+    ``len(seq)`` is its number of modules.
+
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> model(tl.randn(5, 4)).shape
+    (5, 2)
+    >>> model[0]
+    Linear(in_features=4, out_features=8, bias=True)
+    >>> from collections import OrderedDict
+    >>> named = nn.Sequential(OrderedDict(fc=nn.Linear(4, 2), act=nn.ReLU()))
+    >>> named.fc.out_features
+    2
     """
 
     def __init__(self, *modules: Module):
@@ -382,7 +394,17 @@ class _KeyedModule(Module):
 
 
 class ModuleDict(_KeyedModule):
-    """A dict of modules whose parameters are registered, in insertion order."""
+    """A dict of named modules whose parameters are registered, in insertion order
+    (``torch.nn.ModuleDict``): built from a mapping or an iterable of (name, module) pairs;
+    supports ``d[name]``, ``d[name] = m``, ``del``, ``keys``/``values``/``items`` and
+    ``update``.
+
+    >>> heads = nn.ModuleDict({"cls": nn.Linear(4, 3), "box": nn.Linear(4, 2)})
+    >>> list(heads.keys()), heads["box"](tl.zeros(1, 4)).shape
+    (['cls', 'box'], (1, 2))
+    >>> len(list(heads.parameters()))
+    4
+    """
 
     def __init__(self, modules: Mapping[str, Module] | Iterable | None = None):
         super().__init__()

@@ -158,7 +158,17 @@ class _Conv(_ConvNd):
 
 
 class Conv1d(_Conv):
-    """1-D convolution over (N, C_in, L) (or (C_in, L)); weight (C_out, C_in/groups, k)."""
+    """1-D convolution (cross-correlation, as PyTorch's ``torch.nn.Conv1d``) over
+    (N, C_in, L) or unbatched (C_in, L); ``weight`` (C_out, C_in/groups, k), ``bias``
+    (C_out,), both from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) as PyTorch's.
+
+    ``kernel_size``, ``stride``, ``dilation``: ints; ``padding``: an int, ``"same"`` or
+    ``"valid"``; ``padding_mode``, ``groups`` and ``bias`` as :class:`Conv2d`'s. The output
+    length is ``(L + 2 p - d (k - 1) - 1) // s + 1``.
+
+    >>> nn.Conv1d(3, 8, 5, padding=2)(tl.randn(4, 3, 50)).shape
+    (4, 8, 50)
+    """
 
     _nd = 1
     _functional = staticmethod(F.conv1d)

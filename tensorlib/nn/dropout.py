@@ -10,9 +10,24 @@ from .parameter import Parameter
 
 
 class Dropout(Module):
-    """Zeroes elements with probability ``p`` in training (scaling the rest by
-    1 / (1 - p)); the identity in eval mode. ``inplace=True`` writes the result into the
-    input, as PyTorch's."""
+    """Randomly zeroes elements with probability ``p`` during training (``torch.nn.Dropout``).
+
+    In training mode (``module.train()``, the default) each element is zeroed
+    independently with probability ``p`` and the others are scaled by ``1 / (1 - p)``, so
+    the expected value is unchanged; in eval mode (``module.eval()``) it is the identity.
+    The draws come from tensorlib's global generator (``tl.manual_seed``).
+
+    Args:
+        p: the probability of zeroing an element, in [0, 1] (0.5 by default).
+        inplace: write the result into the input, as PyTorch's.
+
+    >>> drop = nn.Dropout(p=0.5)
+    >>> y = drop(tl.ones(1000))
+    >>> sorted(set(y.tolist()))             # zeroed, or scaled by 1 / (1 - p)
+    [0.0, 2.0]
+    >>> drop.eval()(tl.ones(3))
+    tensor([1., 1., 1.])
+    """
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()

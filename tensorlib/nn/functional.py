@@ -107,7 +107,14 @@ def relu(input, inplace: bool = False) -> Tensor:
 
 
 def relu6(input, inplace: bool = False) -> Tensor:
-    """``min(max(x, 0), 6)`` (gradient 0 at 0 and 6, as PyTorch's); ``inplace`` as relu's."""
+    """``min(max(x, 0), 6)`` (``torch.nn.functional.relu6``); ``inplace`` as relu's.
+
+    As PyTorch's: the gradient is 1 strictly inside (0, 6) and 0 at 0, at 6 and beyond;
+    NaN stays NaN with gradient 0 (PyTorch's vectorised CPU kernel's; never NaN).
+
+    >>> F.relu6(tl.tensor([-1.0, 3.0, 8.0]))
+    tensor([0., 3., 6.])
+    """
     return _act(_relu6, "relu6", input, inplace)
 
 
@@ -151,8 +158,18 @@ def _direct_inplace(x, name: str) -> bool:
 
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0,
              inplace: bool = False) -> Tensor:
-    """``x`` clipped to [min_val, max_val] (gradient 1 strictly inside, as PyTorch's);
-    ``inplace`` as relu's."""
+    """``x`` clipped to [min_val, max_val] (``torch.nn.functional.hardtanh``);
+    ``inplace=True`` writes the result into ``input`` and returns it.
+
+    As PyTorch's: the gradient is 1 strictly inside (min_val, max_val) and 0 at the kinks
+    and beyond them (+-inf included); NaN stays NaN with gradient 0 (PyTorch's vectorised
+    CPU kernel's; its scalar tail passes the gradient through; never NaN).
+
+    >>> F.hardtanh(tl.tensor([-2.0, 0.5, 2.0]))
+    tensor([-1.0000,  0.5000,  1.0000])
+    >>> F.hardtanh(tl.tensor([-2.0, 0.5, 2.0]), min_val=0.0, max_val=1.0)
+    tensor([0.0000, 0.5000, 1.0000])
+    """
     return _act(_hardtanh, "hardtanh", input, inplace, min_val, max_val)
 
 

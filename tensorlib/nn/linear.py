@@ -34,7 +34,13 @@ def reset_uniform_fan_in(weight: Parameter, bias: Parameter | None, fan_in: int)
 
 
 class Identity(Module):
-    """Returns its input (a placeholder, e.g. for a removed head)."""
+    """Returns its input unchanged (``torch.nn.Identity``): a placeholder, e.g. for a
+    removed classifier head; any constructor arguments are ignored, as PyTorch's.
+
+    >>> backbone = nn.Sequential(nn.Linear(4, 8), nn.Identity())
+    >>> nn.Identity(54, unused="x")(tl.ones(2))
+    tensor([1., 1.])
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__()
@@ -78,7 +84,21 @@ class Linear(Module):
 
 
 class Flatten(Module):
-    """Flattens dims ``start_dim``..``end_dim`` into one (default: all but the batch)."""
+    """Flattens the dims ``start_dim`` to ``end_dim`` (both included) into one
+    (``torch.nn.Flatten``); by default all but the first (batch) dim, so an image batch
+    (N, C, H, W) becomes (N, C * H * W) for a following ``nn.Linear``.
+
+    Args:
+        start_dim: the first dim to flatten (1 by default; negative counts from the end).
+        end_dim: the last dim to flatten (-1, the last, by default).
+
+    The result is a view where the strides allow (``reshape``'s rule).
+
+    >>> nn.Flatten()(tl.zeros(32, 1, 28, 28)).shape
+    (32, 784)
+    >>> nn.Flatten(0, 1)(tl.zeros(2, 3, 4)).shape
+    (6, 4)
+    """
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()

@@ -110,7 +110,13 @@ class MSELoss(_Loss):
 
 
 class L1Loss(_Loss):
-    """Absolute error ``|input - target|``, reduced by ``reduction`` (default mean)."""
+    """Absolute error ``|input - target|`` (``torch.nn.L1Loss``), reduced by
+    ``reduction``: "mean" (default), "sum" or "none". The gradient at ``input == target``
+    is 0, as PyTorch's.
+
+    >>> nn.L1Loss()(tl.tensor([1.0, 2.0]), tl.tensor([0.0, 4.0]))
+    tensor(1.5000)
+    """
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.l1_loss(input, target, self.reduction)
 
@@ -154,7 +160,15 @@ class KLDivLoss(_Loss):
 
 
 class BCELoss(_Loss):
-    """Binary cross-entropy of probabilities."""
+    """Binary cross-entropy between probabilities and targets in [0, 1]
+    (``torch.nn.BCELoss``): ``-w (y log p + (1 - y) log(1 - p))``, the logs clamped at -100
+    as PyTorch's; see :func:`tl.nn.functional.binary_cross_entropy` for the gradients.
+    ``weight`` rescales each element; ``reduction`` is "mean" (default), "sum" or "none".
+    For logits, :class:`BCEWithLogitsLoss` is more stable.
+
+    >>> nn.BCELoss()(tl.tensor([0.9, 0.2]), tl.tensor([1.0, 0.0]))
+    tensor(0.1643)
+    """
 
     def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
                  reduce: bool | None = None, reduction: str = "mean"):
@@ -166,7 +180,14 @@ class BCELoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    """Binary cross-entropy of logits (sigmoid inside, numerically stable)."""
+    """Binary cross-entropy of logits (``torch.nn.BCEWithLogitsLoss``): ``BCELoss`` of
+    ``sigmoid(input)`` in one numerically stable expression. ``weight`` rescales each
+    element, ``pos_weight`` (broadcast over the classes, last dim) the positive term;
+    ``reduction`` is "mean" (default), "sum" or "none".
+
+    >>> nn.BCEWithLogitsLoss()(tl.tensor([2.0, -1.0]), tl.tensor([1.0, 0.0]))
+    tensor(0.2201)
+    """
 
     def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
                  reduce: bool | None = None, reduction: str = "mean",

@@ -102,7 +102,20 @@ class _BatchNorm(Module):
 
 
 class BatchNorm1d(_BatchNorm):
-    """Batch normalisation over (N, C) or (N, C, L), per channel C."""
+    """Batch normalisation over (N, C) or (N, C, L), per channel C
+    (``torch.nn.BatchNorm1d``): ``(x - mean) / sqrt(var + eps) * weight + bias``.
+
+    In training the batch's statistics (over N and L) normalise and update the running
+    ones (``momentum`` 0.1, PyTorch's convention: ``running = (1 - m) running + m batch``,
+    the variance unbiased); in eval mode the running statistics are used. ``affine``
+    gives the learnable ``weight``/``bias`` (C,), ``track_running_stats=False`` always
+    uses the batch's.
+
+    >>> bn = nn.BatchNorm1d(4)
+    >>> y = bn(tl.randn(8, 4) * 3 + 1)
+    >>> y.shape, abs(y.mean().item()) < 1e-5
+    ((8, 4), True)
+    """
     _dims = (2, 3)
 
 

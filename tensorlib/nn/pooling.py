@@ -77,7 +77,14 @@ class _AdaptivePool(Module):
 
 
 class AdaptiveAvgPool2d(_AdaptivePool):
-    """Average pooling to a fixed (H, W) output whatever the input size."""
+    """Average pooling of (N, C, H, W) or (C, H, W) to a fixed ``output_size`` (H, W)
+    whatever the input size (``torch.nn.AdaptiveAvgPool2d``); an int is a square size,
+    None in a pair keeps that input dim. Bin ``i`` averages rows ``floor(i H / out)`` to
+    ``ceil((i + 1) H / out)``, as PyTorch's. ``(1, 1)`` is global average pooling.
+
+    >>> nn.AdaptiveAvgPool2d((1, 1))(tl.zeros(2, 3, 7, 5)).shape
+    (2, 3, 1, 1)
+    """
     _pool = staticmethod(F.adaptive_avg_pool2d)
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 from .._state import state
 from ..amp.cast import autocast_call
 from .._tensor import Tensor
+from ..errors import ShapeError
 from ._util import to_tensor
 from .linalg import matmul
 
 
 def _check(op: str, name: str, t: Tensor, ndim: int) -> None:
     if t.ndim != ndim:
-        raise ValueError(f"{op}: {name} must be {ndim}-D, got shape {tuple(t.shape)}")
+        raise ShapeError(f"{op}: {name} must be {ndim}-D, got shape {tuple(t.shape)}")
 
 
 def _scaled_sum(op: str, input, prod: Tensor, beta, alpha) -> Tensor:
@@ -25,7 +26,7 @@ def _scaled_sum(op: str, input, prod: Tensor, beta, alpha) -> Tensor:
         import numpy as np
         np.broadcast_shapes(tuple(inp.shape), tuple(out.shape))
     except ValueError:
-        raise ValueError(f"{op}: input of shape {tuple(inp.shape)} does not broadcast to the "
+        raise ShapeError(f"{op}: input of shape {tuple(inp.shape)} does not broadcast to the "
                          f"product's shape {tuple(out.shape)}") from None
     return out + (inp if beta == 1 else inp * beta)
 
@@ -35,9 +36,13 @@ def bmm(input, mat2) -> Tensor:
     a, b = to_tensor(input), to_tensor(mat2)
     _check("bmm", "input", a, 3)
     _check("bmm", "mat2", b, 3)
-    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
-        raise ValueError(f"bmm: shapes {tuple(a.shape)} and {tuple(b.shape)} do not match: "
-                         "expected (b, n, m) and (b, m, p)")
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if sa[0] != sb[0]:
+        raise ShapeError(f"bmm: batch sizes differ ({sa[0]} != {sb[0]}) for shapes {sa} and "
+                         f"{sb}")
+    if sa[2] != sb[1]:
+        raise ShapeError(f"bmm: shapes {sa} and {sb} cannot be multiplied ({sa[2]} != {sb[1]}; "
+                         "expected (b, n, m) and (b, m, p))")
     return matmul(a, b)
 
 
@@ -50,8 +55,8 @@ def addmm(input, mat1, mat2, *, beta: float = 1, alpha: float = 1) -> Tensor:
     _check("addmm", "mat1", a, 2)
     _check("addmm", "mat2", b, 2)
     if a.shape[1] != b.shape[0]:
-        raise ValueError(f"addmm: mat1 {tuple(a.shape)} and mat2 {tuple(b.shape)} cannot be "
-                         "multiplied")
+        raise ShapeError(f"addmm: mat1 {tuple(a.shape)} and mat2 {tuple(b.shape)} cannot be "
+                         f"multiplied ({a.shape[1]} != {b.shape[0]})")
     return _scaled_sum("addmm", input, matmul(a, b), beta, alpha)
 
 

@@ -85,6 +85,22 @@ EXP, exp = _unary("exp", ufunc="exp", vjp=lambda n, g: (g * n.out,), saves=False
 EXP2, exp2 = _unary("exp2", ufunc="exp2", vjp=lambda n, g: (g * n.out * math.log(2.0),),
                     saves=False, saves_output=True)
 LOG, log = _unary("log", ufunc="log", vjp=lambda n, g: (g / n.inputs[0],))
+exp.__doc__ = """The exponential ``e ** x`` of each element (``torch.exp``).
+
+    Integer and bool inputs give the default float dtype, as PyTorch; large inputs
+    overflow to ``inf`` (float32 beyond about 88.7). The gradient is ``exp(x)``.
+
+    >>> tl.exp(tl.tensor([0.0, 1.0]))
+    tensor([1.0000, 2.7183])
+    """
+log.__doc__ = """The natural logarithm of each element (``torch.log``).
+
+    Integer and bool inputs give the default float dtype, as PyTorch. ``log(0)`` is
+    ``-inf`` and a negative input gives NaN (no error); the gradient is ``1 / x``.
+
+    >>> tl.log(tl.tensor([1.0, 2.718281828, 100.0]))
+    tensor([0.0000, 1.0000, 4.6052])
+    """
 LOG2, log2 = _unary("log2", ufunc="log2",
                     vjp=lambda n, g: (g / (n.inputs[0] * math.log(2.0)),))
 LOG1P, log1p = _unary("log1p", ufunc="log1p", vjp=lambda n, g: (g / (n.inputs[0] + 1.0),))
@@ -565,7 +581,13 @@ def clip(x: Tensor, min=None, max=None) -> Tensor:
 
     The gradient passes to ``x`` where min <= x <= max, and to a tensor bound where it is
     the value taken (``x < min``, ``x > max``). With a tensor bound, a NaN in ``x`` or the
-    bound gives NaN there, as PyTorch (gradient 0 to all three).
+    bound gives NaN there, as PyTorch (gradient 0 to all three). Integer and bool inputs
+    with a float bound give the default float dtype, as PyTorch.
+
+    >>> tl.clamp(tl.tensor([-2.0, 0.5, 3.0]), min=-1.0, max=1.0)
+    tensor([-1.0000,  0.5000,  1.0000])
+    >>> tl.tensor([-2, 5]).clamp(min=0)
+    tensor([0, 5])
     """
     x = to_tensor(x)
     if isinstance(min, Tensor) or isinstance(max, Tensor):

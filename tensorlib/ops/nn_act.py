@@ -179,9 +179,21 @@ def _axis(x: Tensor, axis, dim, op):
 
 
 def softmax(input, axis: int | None = None, *, dim: int | None = None, dtype=None) -> Tensor:
-    """exp(x) / sum(exp(x)) along ``axis`` (``dim`` is accepted as PyTorch's name; ``dtype``
-    casts the input first, as PyTorch's). Without one, the last dim (with a warning for
-    inputs of 3 or more dims, where PyTorch's deprecated implicit choice differs)."""
+    """``exp(x) / sum(exp(x))`` along ``dim`` (``torch.softmax``,
+    ``torch.nn.functional.softmax``): each slice along ``dim`` becomes probabilities
+    summing to 1.
+
+    Computed without overflow (the slice's maximum is subtracted first). ``dim`` is
+    PyTorch's name (``axis`` NumPy's); ``dtype`` casts the input first, as PyTorch's.
+    Without a dim, the last one, with a warning for inputs of 3 or more dims (where
+    PyTorch's deprecated implicit choice differs). Integer inputs are refused.
+
+    >>> p = tl.softmax(tl.tensor([[1.0, 2.0, 3.0]]), dim=1)
+    >>> p
+    tensor([[0.0900, 0.2447, 0.6652]])
+    >>> round(p.sum().item(), 6)
+    1.0
+    """
     x = input
     if state.autocast is not None:
         return autocast_call(softmax, "softmax", x, axis, dim=dim, dtype=dtype)
@@ -203,8 +215,15 @@ def log_softmax(x, axis: int | None = None, *, dim: int | None = None,
 
 
 def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
-    """``x`` clipped to [min_val, max_val]; the gradient is 1 strictly inside, 0 at and
-    beyond the bounds (as PyTorch's)."""
+    """``x`` clipped to [min_val, max_val] (``torch.nn.functional.hardtanh``).
+
+    As PyTorch's: the gradient is 1 strictly inside (min_val, max_val) and 0 at the
+    kinks and beyond them (+-inf included); NaN stays NaN with gradient 0 (what PyTorch's
+    vectorised CPU kernel gives; its scalar tail passes the gradient through, never NaN).
+
+    >>> F.hardtanh(tl.tensor([-2.0, 0.5, 2.0]))
+    tensor([-1.0000,  0.5000,  1.0000])
+    """
     from .elementwise import clip_interior
     if not min_val < max_val:
         raise ValueError(f"hardtanh: min_val {min_val} must be below max_val {max_val}")
@@ -245,7 +264,14 @@ def celu(x, alpha: float = 1.0) -> Tensor:
 
 
 def relu6(x) -> Tensor:
-    """``min(max(x, 0), 6)``; the gradient is 0 at 0 and at 6, as PyTorch's (and relu's at 0)."""
+    """``min(max(x, 0), 6)`` (``torch.nn.functional.relu6``): :func:`hardtanh` on [0, 6].
+
+    The gradient is 1 strictly inside (0, 6) and 0 at 0 and 6 and beyond, as PyTorch's
+    (and relu's at 0); NaN stays NaN with gradient 0, as :func:`hardtanh`.
+
+    >>> F.relu6(tl.tensor([-1.0, 3.0, 8.0]))
+    tensor([0., 3., 6.])
+    """
     from .elementwise import clip_interior
     return clip_interior(as_float_tensor(x, "relu6"), 0.0, 6.0)
 

@@ -8,6 +8,7 @@ import numpy as np
 from .._state import state
 from ..amp.cast import autocast_call
 from .._tensor import Tensor
+from ..errors import ShapeError
 from .nn_act import softmax
 from .nn_layers import dropout
 from .nn_util import as_float_tensor, same_dtype
@@ -20,6 +21,15 @@ def causal_mask(L: int, S: int, device=None) -> Tensor:
     follows the sequence lengths it runs with."""
     from ..creation import arange
     return arange(S, device=device)[None, :] > arange(L, device=device)[:, None]
+
+
+def _batch_dims(op: str, shapes: str, q: Tensor, k: Tensor, v: Tensor) -> None:
+    # matmul would refuse these too, but naming itself and only two of the shapes
+    try:
+        broadcast_shapes(op, q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except ValueError:
+        raise ShapeError(f"{op}: the batch dims (all but the last two) of {shapes} do not "
+                         "broadcast together") from None
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
@@ -45,17 +55,22 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
                                                       (value, "value")))
     same_dtype(op, q, ("key", k), ("value", v))
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
-        raise ValueError(f"{op}: query, key and value need at least 2 dimensions (L, E)")
+        raise ShapeError(f"{op}: query, key and value need at least 2 dimensions (L, E), got "
+                         f"shapes {tuple(q.shape)}, {tuple(k.shape)} and {tuple(v.shape)}")
     if enable_gqa and min(q.ndim, k.ndim, v.ndim) >= 3 and k.shape[-3] != q.shape[-3]:
         hq, hk = q.shape[-3], k.shape[-3]
         if not hk or hq % hk or v.shape[-3] != hk:
-            raise ValueError(f"{op}: enable_gqa needs the query's heads ({hq}) to be a "
+            raise ShapeError(f"{op}: enable_gqa needs the query's heads ({hq}) to be a "
                              f"multiple of the key's and value's ({hk}, {v.shape[-3]})")
         k, v = (t.repeat_interleave(hq // hk, axis=-3) for t in (k, v))
-    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"{op}: shapes query {tuple(q.shape)}, key {tuple(k.shape)}, value "
-                         f"{tuple(v.shape)} do not align (query/key last dims and key/value "
-                         "sequence lengths must match)")
+    shapes = f"query {tuple(q.shape)}, key {tuple(k.shape)} and value {tuple(v.shape)}"
+    if q.shape[-1] != k.shape[-1]:
+        raise ShapeError(f"{op}: query and key embedding sizes differ ({q.shape[-1]} != "
+                         f"{k.shape[-1]}) for shapes {shapes}")
+    if k.shape[-2] != v.shape[-2]:
+        raise ShapeError(f"{op}: key and value sequence lengths differ ({k.shape[-2]} != "
+                         f"{v.shape[-2]}) for shapes {shapes}")
+    _batch_dims(op, shapes, q, k, v)
     L, S = q.shape[-2], k.shape[-2]
     s = (1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0) if scale is None else float(scale)
     # the scale on q (L x E values) rather than on the scores (L x S): one pass fewer
@@ -65,7 +80,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         scores = scores.masked_fill(causal_mask(L, S, scores.device), -math.inf)
     elif attn_mask is not None:
         m = to_tensor(attn_mask)
-        broadcast_shapes(op, m.shape, scores.shape)
+        try:
+            broadcast_shapes(op, m.shape, scores.shape)
+        except ValueError:
+            raise ShapeError(f"{op}: attn_mask of shape {tuple(m.shape)} does not broadcast to "
+                             f"the attention scores' shape {tuple(scores.shape)} (batch..., L, "
+                             "S)") from None
         if is_causal:       # both: the mask and the causal triangle hide (PyTorch's fused path)
             hidden = causal_mask(L, S, scores.device)
             if m.dtype == np.bool_:

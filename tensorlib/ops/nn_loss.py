@@ -611,15 +611,20 @@ def _bce_fwd(xp, p, y):
     return (-(y * lp + (1.0 - y) * lq)).astype(p.dtype, copy=False)
 
 
+_BCE_EPS = float(np.float32(1e-12))
+
+
 def _bce_vjp(n, g):
     p, y = n.inputs
     from ._util import unbroadcast
-    # PyTorch's gradient: (p - y) / max(p (1 - p), 1e-12), finite where p is 0 or 1 (the
-    # chain rule through the clamped logs gives 0 * inf there)
-    gp = g * (p - y) / (p * (1.0 - p)).clip(min=1e-12) if p._rg else None
+    # PyTorch's gradient: (p - y) / max(p (1 - p), eps), finite where p is 0 or 1 (the
+    # chain rule through the clamped logs gives 0 * inf there); eps is PyTorch's float32
+    # constant 1e-12, which is 9.99999996e-13
+    gp = g * (p - y) / (p * (1.0 - p)).clip(min=_BCE_EPS) if p._rg else None
     gy = None
     if y._rg:
-        gy = g * ((-p).log1p().clip(min=-100.0) - p.log().clip(min=-100.0))
+        # unclamped, as PyTorch's: log(1 - p) - log(p), +-inf at p = 0 or 1
+        gy = g * ((-p).log1p() - p.log())
     return (None if gp is None else unbroadcast(gp, p.shape),
             None if gy is None else unbroadcast(gy, y.shape))
 
@@ -633,8 +638,19 @@ BCE = register(OpDef(
 def binary_cross_entropy(input, target, weight=None, reduction: str = "mean", *,
                          size_average: bool | None = None,
                          reduce: bool | None = None) -> Tensor:
-    """-(y log p + (1 - y) log(1 - p)) with the logs clamped at -100 and the gradient
-    (p - y) / max(p (1 - p), 1e-12), as PyTorch (finite at p = 0 or 1)."""
+    """Binary cross-entropy between probabilities ``input`` and ``target`` (``torch.nn.
+    functional.binary_cross_entropy``): ``-w (y log p + (1 - y) log(1 - p))``.
+
+    As PyTorch: the logs are clamped at -100 (a finite loss at p = 0 or 1); the gradient
+    w.r.t. ``input`` is ``(p - y) / max(p (1 - p), 1e-12)`` (finite at p = 0 or 1); the
+    gradient w.r.t. ``target`` is ``log(1 - p) - log(p)``, unclamped (+-inf at p = 0 or
+    1). ``input`` and ``target`` must have the same shape and values in [0, 1];
+    ``weight`` broadcasts to them; ``reduction`` is ``"mean"``, ``"sum"`` or ``"none"``.
+
+    >>> p = tl.tensor([0.9, 0.2]); y = tl.tensor([1.0, 0.0])
+    >>> round(F.binary_cross_entropy(p, y).item(), 4)
+    0.1643
+    """
     reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(binary_cross_entropy, "binary_cross_entropy", input, target, weight,

@@ -593,9 +593,22 @@ def _cast_out(out: Tensor, dtype) -> Tensor:
 
 def sum(x, dim_=None, keepdim_: bool | None = None, /, *, axis=None, keepdims: bool = False,
         dim=None, keepdim: bool | None = None, dtype=None) -> Tensor:
-    """Sum over ``dim`` (int, tuple or None for all; ``axis=`` is NumPy's name); ints and
-    bools sum to int64 unless ``dtype`` is given (the input is cast to it first). An empty
-    ``dim`` (``x.sum(())``) is every dim, as PyTorch; only ``axis=()`` is NumPy's none."""
+    """Sum of ``x``'s elements over ``dim`` (``torch.sum``).
+
+    Args:
+        dim: an int, a tuple of ints, or None for every dim (``axis=`` is NumPy's name). An
+            empty ``dim`` (``x.sum(())``) is every dim, as PyTorch; only ``axis=()`` is
+            NumPy's "no dim".
+        keepdim: keep the summed dims with size 1 (``keepdims=`` is NumPy's name).
+        dtype: cast the input to this dtype first; without it ints and bools sum to int64,
+            as PyTorch.
+
+    >>> x = tl.tensor([[1., 2.], [3., 4.]])
+    >>> x.sum()
+    tensor(10.)
+    >>> x.sum(dim=0), x.sum(1, keepdim=True).shape
+    (tensor([4., 6.]), (2, 1))
+    """
     if dim_ is not None or keepdim_ is not None:
         dim, keepdim = _positional_dim("sum", dim_, keepdim_, axis, keepdims, dim, keepdim)
     if state.autocast is not None:
@@ -610,8 +623,17 @@ def sum(x, dim_=None, keepdim_: bool | None = None, /, *, axis=None, keepdims: b
 
 def mean(x, dim_=None, keepdim_: bool | None = None, /, *, axis=None, keepdims: bool = False,
          dim=None, keepdim: bool | None = None, dtype=None) -> Tensor:
-    """Mean over ``axis`` (``dim=``); integer and bool inputs give the default float dtype,
-    ``dtype`` (a float dtype) casts the input first."""
+    """Mean of ``x``'s elements over ``dim`` (``torch.mean``).
+
+    ``dim`` is an int, a tuple or None for every dim (``axis=`` is NumPy's name);
+    ``keepdim`` keeps the reduced dims with size 1. ``dtype`` (a float dtype) casts the
+    input first. Integer and bool inputs give the default float dtype (PyTorch refuses
+    them). The mean of no elements is NaN.
+
+    >>> x = tl.tensor([[1., 2.], [3., 4.]])
+    >>> x.mean(), x.mean(dim=1)
+    (tensor(2.5000), tensor([1.5000, 3.5000]))
+    """
     if dim_ is not None or keepdim_ is not None:
         dim, keepdim = _positional_dim("mean", dim_, keepdim_, axis, keepdims, dim, keepdim)
     if dim is not None or keepdim is not None:
@@ -730,9 +752,22 @@ def max(x, *args, axis=None, keepdims: bool = False, dim=None, keepdim: bool | N
 
 def min(x, *args, axis=None, keepdims: bool = False, dim=None, keepdim: bool | None = None,
         other=None):
-    """Smallest value: ``min(x, axis=...)`` values only, ``x.min(1)`` / ``min(x, dim=1)``
-    PyTorch's ``(values, indices)``, ``min(a, b)`` the elementwise ``minimum`` (see
-    :func:`max`)."""
+    """Smallest value (``torch.min``); the mirror of :func:`max`.
+
+    - ``min(x)``: the smallest element (0-d); NumPy's ``min(x, axis=...)`` gives values
+      only, ties sharing the gradient equally;
+    - ``x.min(1)``, ``x.min(1, True)``, ``min(x, dim=1, keepdim=True)``: PyTorch's
+      ``(values, indices)`` named tuple (the first index on ties), the gradient to that
+      index only;
+    - ``min(a, b)`` with a second tensor: the elementwise ``minimum``.
+
+    >>> x = tl.tensor([[1.0, 5.0], [7.0, 2.0]])
+    >>> x.min()
+    tensor(1.)
+    >>> values, indices = x.min(dim=1)
+    >>> values, indices
+    (tensor([1., 2.]), tensor([0, 1]))
+    """
     from .elementwise import minimum
     axis, keepdims, dim, keepdim, other = _positional("min", args, axis, keepdims, dim,
                                                       keepdim, other)
@@ -924,8 +959,18 @@ def _nuclear_norm(x, axis, keepdims: bool, dtype) -> Tensor:
 
 def argmax(x, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
            keepdim: bool | None = None) -> Tensor:
-    """Index of the largest value along ``axis`` (``dim=``; into the flattened tensor when
-    None), as int64; the first one on ties. Not differentiable."""
+    """Index of the largest value along ``dim`` (``torch.argmax``), as int64.
+
+    With ``dim=None`` the index is into the flattened tensor; ``keepdim`` keeps the
+    reduced dim with size 1 (``axis``/``keepdims`` are NumPy's names). The first index on
+    ties, and NaN counts as the largest, as PyTorch. Not differentiable.
+
+    >>> logits = tl.tensor([[0.1, 2.0, -1.0], [3.0, 0.0, 3.0]])
+    >>> logits.argmax(dim=1)
+    tensor([1, 0])
+    >>> logits.argmax()
+    tensor(3)
+    """
     axis, keepdims = _axis_args("argmax", axis, keepdims, dim, keepdim, empty_dim_is_all=False)
     return _arg(ARGMAX, x, axis, keepdims)
 

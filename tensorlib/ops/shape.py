@@ -126,9 +126,20 @@ def _sizes_kw(op: str, args: tuple, kw_name: str, kw) -> tuple:
 
 
 def reshape(x, *dims, shape=None) -> Tensor:
-    """Reshape; one dimension may be -1. ``x.reshape(2, -1)``, ``x.reshape((2, -1))`` or
-    ``x.reshape(shape=(2, -1))``. Under capture with None dims, sizes read from them
-    (``x.shape[0]``, ``n * 3``, ``n // 2``) are computed when the graph runs."""
+    """``x``'s elements, in row-major order, in a tensor of the given shape
+    (``torch.reshape``).
+
+    The shape is given as ints (``x.reshape(2, -1)``), one sequence
+    (``x.reshape((2, -1))``) or ``shape=``; one dim may be -1, inferred from the others.
+    As PyTorch, the result is a view sharing ``x``'s memory where the strides allow and a
+    copy otherwise (use :func:`view` to require a view). Under capture with None dims,
+    sizes read from them (``x.shape[0]``, ``n * 3``, ``n // 2``) are computed when the
+    graph runs.
+
+    >>> tl.arange(6).reshape(2, -1)
+    tensor([[0, 1, 2],
+            [3, 4, 5]])
+    """
     shape = _sizes_kw("reshape", dims, "shape", shape) if shape is not None else dims
     x = to_tensor(x)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -150,10 +161,19 @@ def reshape(x, *dims, shape=None) -> Tensor:
 
 
 def view(x, *shape, size=None) -> Tensor:
-    """PyTorch's ``view``: :func:`reshape` that always shares ``x``'s memory (writes through
-    the result change ``x``). Raises where ``x``'s strides (a transpose, a strided slice)
-    would need a copy: use ``reshape`` (copies when it must) or ``x.contiguous().view``.
-    ``size=`` is PyTorch's keyword for the shape."""
+    """``x`` seen with another shape, sharing its memory (``torch.Tensor.view``).
+
+    :func:`reshape` that never copies: writes through the result change ``x``. The
+    shape is given as ints, one sequence or ``size=`` (PyTorch's keyword); one dim may be
+    -1. Raises where ``x``'s strides (a transpose, a strided slice) would need a copy:
+    use ``reshape`` (copies when it must) or ``x.contiguous().view``.
+
+    >>> x = tl.zeros(2, 3)
+    >>> v = x.view(6)
+    >>> v[0] = 1.0
+    >>> x[0, 0].item()
+    1.0
+    """
     shape = _sizes_kw("view", shape, "size", size)
     x = to_tensor(x)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -275,7 +295,16 @@ def expand_dims(x, axis, *, _op: str = "expand_dims") -> Tensor:
 
 
 def unsqueeze(x, dim) -> Tensor:
-    """A size-1 dim inserted at ``dim`` of the result (PyTorch's name for expand_dims)."""
+    """``x`` with a size-1 dim inserted at position ``dim`` of the result
+    (``torch.unsqueeze``; NumPy's ``expand_dims``).
+
+    ``dim`` counts in the result's dims, so it ranges over ``[-x.ndim - 1, x.ndim]``; a
+    negative one counts from the end (``-1`` appends a dim). The result is a view of ``x``.
+
+    >>> x = tl.tensor([1., 2., 3.])
+    >>> x.unsqueeze(0).shape, x.unsqueeze(-1).shape
+    ((1, 3), (3, 1))
+    """
     return expand_dims(x, dim, _op="unsqueeze")
 
 
@@ -293,11 +322,20 @@ TRANSPOSE = _op("transpose", lambda xp, x, axes: xp.transpose(x, axes),
 
 
 def transpose(x, *axes, dim0: int | None = None, dim1: int | None = None) -> Tensor:
-    """Permute axes: all of them reversed when none are given, a full permutation as a
-    tuple or as several ints (``x.transpose((2, 0, 1))``, NumPy's), and two ints swap those
-    two axes (``x.transpose(-2, -1)`` or ``x.transpose(dim0=-2, dim1=-1)``, PyTorch's; on a
-    matrix both readings of ``(1, 0)`` agree, and ``(0, 1)`` swaps too rather than doing
-    nothing)."""
+    """``x`` with its dims swapped or permuted; a view sharing ``x``'s memory.
+
+    Two ints swap those two dims, as ``torch.transpose`` (``x.transpose(-2, -1)`` or
+    ``x.transpose(dim0=-2, dim1=-1)``); on a matrix both readings of ``(1, 0)`` agree, and
+    ``(0, 1)`` swaps too rather than doing nothing. As NumPy's, no dims reverses them all
+    and a full permutation may be given as a tuple or several ints
+    (``x.transpose((2, 0, 1))``).
+
+    >>> tl.zeros(2, 3, 4).transpose(0, 2).shape
+    (4, 3, 2)
+    >>> tl.tensor([[1, 2], [3, 4]]).transpose(0, 1)
+    tensor([[1, 3],
+            [2, 4]])
+    """
     if dim0 is not None or dim1 is not None:
         given = list(axes) + [d for d in (dim0, dim1) if d is not None]
         if len(given) != 2 or (dim0 is not None and len(axes) > 0):
@@ -321,8 +359,17 @@ def transpose(x, *axes, dim0: int | None = None, dim1: int | None = None) -> Ten
 
 
 def permute(x, *axes, dims=None) -> Tensor:
-    """Reorder the axes, as PyTorch: ``x.permute(2, 0, 1)``, ``x.permute((2, 0, 1))`` or
-    ``tl.permute(x, dims=(2, 0, 1))``."""
+    """``x`` with its dims reordered: dim ``i`` of the result is dim ``dims[i]`` of ``x``
+    (``torch.permute``); a view sharing ``x``'s memory.
+
+    The order is given as ints (``x.permute(2, 0, 1)``), one sequence
+    (``x.permute((2, 0, 1))``) or ``dims=``; negative dims count from the end, and each
+    dim must appear exactly once.
+
+    >>> img = tl.zeros(32, 32, 3)           # H, W, C
+    >>> img.permute(2, 0, 1).shape          # C, H, W
+    (3, 32, 32)
+    """
     axes = _sizes_kw("permute", axes, "dims", dims)
     x = to_tensor(x)
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
@@ -471,7 +518,24 @@ CONCATENATE = _op("concatenate", lambda xp, *xs, axis: xp.concatenate(xs, axis=a
 
 
 def concatenate(tensors, axis: int = 0, *, dim: int | None = None) -> Tensor:
-    """Join tensors along an existing axis (``dim`` is PyTorch's name for it)."""
+    """Join tensors along an existing dim (``torch.cat``; also ``tl.concat`` and
+    ``tl.concatenate``).
+
+    Args:
+        tensors: a sequence of tensors of the same rank whose shapes agree except along
+            ``dim``; mixed dtypes are promoted as PyTorch (an int tensor joined with a
+            float32 one gives float32). 1-D empty tensors beside tensors of another rank
+            are skipped, as PyTorch's legacy rule.
+        dim: the dim to join along (``axis`` is NumPy's name for it); negative counts from
+            the end.
+        out: a tensor to write the result into (PyTorch's ``out=``).
+
+    >>> a, b = tl.ones(2, 3), tl.zeros(1, 3)
+    >>> tl.cat([a, b]).shape
+    (3, 3)
+    >>> tl.cat([a, a], dim=1).shape
+    (2, 6)
+    """
     axis = axis if dim is None else dim
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)) and \
             not hasattr(tensors, "__iter__"):
@@ -527,11 +591,11 @@ def to_common_dtype(ts: list) -> list:
 def _stack_infer(*xs, axis):
     # None (a dynamic dim) agrees with any size; the merged shape keeps the known sizes
     s = list(xs[0][0])
-    for shape, _ in xs[1:]:
+    for i, (shape, _) in enumerate(xs[1:], 1):
         if len(shape) != len(s) or any(a is not None and b is not None and a != b
                                        for a, b in zip(s, shape)):
-            raise ValueError("stack: all tensors must have the same shape, got "
-                             f"{[tuple(x) for x, _ in xs]}")
+            raise ShapeError("stack: all tensors must have the same shape, got "
+                             f"{tuple(xs[0][0])} at entry 0 and {tuple(shape)} at entry {i}")
         s = [b if a is None else a for a, b in zip(s, shape)]
     s.insert(axis, len(xs))
     return tuple(s), np.result_type(*[d for _, d in xs])
@@ -558,11 +622,27 @@ STACK = _op("stack", lambda xp, *xs, axis: xp.stack(xs, axis=axis), _stack_vjp, 
 
 
 def stack(tensors, axis: int = 0, *, dim: int | None = None) -> Tensor:
-    """Join same-shaped tensors along a new axis (``dim`` is PyTorch's name for it)."""
+    """Join same-shaped tensors along a new dim (``torch.stack``).
+
+    Args:
+        tensors: a non-empty sequence of tensors, all of the same shape (else a
+            ``ShapeError``, a RuntimeError as PyTorch's, naming the first that differs);
+            mixed dtypes are promoted as :func:`cat` does.
+        dim: where the new dim goes in the result, in ``[-ndim - 1, ndim]`` (``axis`` is
+            NumPy's name for it).
+        out: a tensor to write the result into (PyTorch's ``out=``).
+
+    >>> a, b = tl.tensor([1, 2]), tl.tensor([3, 4])
+    >>> tl.stack([a, b])
+    tensor([[1, 2],
+            [3, 4]])
+    >>> tl.stack([a, b], dim=1).shape
+    (2, 2)
+    """
     axis = axis if dim is None else dim
     ts = list(tensors)
     if not ts:
-        raise ValueError("stack: needs at least one tensor")
+        raise ShapeError("stack: needs at least one tensor (got an empty sequence)")
     if set(map(type, ts)) != _JUST_TENSOR:
         ts = [t if type(t) is Tensor else to_tensor(t) for t in ts]
     # C-level maps over the list: a batch of 64 rows spent more in these checks than in the
@@ -570,7 +650,10 @@ def stack(tensors, axis: int = 0, *, dim: int | None = None) -> Tensor:
     datas = list(map(_DATA, ts))
     shapes = set(map(_SHAPE, datas))
     if len(shapes) != 1:
-        raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
+        first = datas[0].shape
+        i = next(i for i, d in enumerate(datas) if d.shape != first)
+        raise ShapeError(f"stack: all tensors must have the same shape, got {first} at entry "
+                         f"0 and {datas[i].shape} at entry {i}")
     if len(set(map(_DTYPE, datas))) != 1:
         ts = to_common_dtype(ts)
     return apply(STACK, *ts, axis=norm_axis(axis, datas[0].ndim + 1, "stack"))

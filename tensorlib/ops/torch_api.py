@@ -32,6 +32,7 @@ import numpy as np
 from .. import _dtypes
 from .._apply import apply
 from .._tensor import Tensor, _wrap
+from ..errors import ShapeError
 from . import elementwise as E
 from ._util import host_values, norm_axis, to_float, to_tensor
 from .batched import _scaled_sum
@@ -80,10 +81,10 @@ def mm(input, mat2) -> Tensor:
     """Matrix product of 2-D ``input`` (n, m) and ``mat2`` (m, p): (n, p) (``torch.mm``)."""
     a, b = to_tensor(input), to_tensor(mat2)
     if a.ndim != 2 or b.ndim != 2:
-        raise ValueError(f"mm: expects 2-D matrices, got shapes {_shape(a)} and {_shape(b)} "
+        raise ShapeError(f"mm: expects 2-D matrices, got shapes {_shape(a)} and {_shape(b)} "
                          "(use matmul or bmm for stacks)")
     if a.shape[1] != b.shape[0]:
-        raise ValueError(f"mm: shapes {_shape(a)} and {_shape(b)} cannot be multiplied "
+        raise ShapeError(f"mm: shapes {_shape(a)} and {_shape(b)} cannot be multiplied "
                          f"({a.shape[1]} != {b.shape[0]})")
     return matmul(a, b)
 
@@ -92,10 +93,10 @@ def mv(input, vec) -> Tensor:
     """Matrix-vector product of 2-D ``input`` (n, m) and 1-D ``vec`` (m,): (n,) (``torch.mv``)."""
     a, v = to_tensor(input), to_tensor(vec)
     if a.ndim != 2 or v.ndim != 1:
-        raise ValueError(f"mv: expects a 2-D matrix and a 1-D vector, got shapes {_shape(a)} "
+        raise ShapeError(f"mv: expects a 2-D matrix and a 1-D vector, got shapes {_shape(a)} "
                          f"and {_shape(v)}")
     if a.shape[1] != v.shape[0]:
-        raise ValueError(f"mv: shapes {_shape(a)} and {_shape(v)} cannot be multiplied "
+        raise ShapeError(f"mv: shapes {_shape(a)} and {_shape(v)} cannot be multiplied "
                          f"({a.shape[1]} != {v.shape[0]})")
     return matmul(a, v)
 

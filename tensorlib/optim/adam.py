@@ -28,7 +28,16 @@ class Adam(Optimizer):
     step: then Adam is AdamW, as PyTorch >= 2.6). The flag is a group hyper-parameter, saved
     in ``state_dict()``. PyTorch's ``foreach=``, ``fused=`` and ``capturable=`` (which pick
     among implementations of the same update) are kept in ``defaults`` and the groups, as
-    PyTorch's, but change nothing; ``differentiable=True`` raises NotImplementedError.
+    PyTorch's, but change nothing; as PyTorch, ``fused=True`` with ``foreach=True`` raises
+    RuntimeError; ``differentiable=True`` raises NotImplementedError.
+
+    Args:
+        params: the parameters to optimise, or a list of dicts (parameter groups).
+        lr: the learning rate (1e-3 by default).
+        betas: the decay rates of the running means of the gradient and its square.
+        eps: added to the denominator ``sqrt(v_hat) + eps``.
+        weight_decay: L2 penalty (decoupled with ``decoupled_weight_decay=True``).
+        amsgrad: use the running maximum of ``v_hat`` (AMSGrad); ``maximize`` ascends.
 
     >>> model = tl.nn.Linear(4, 1)
     >>> opt = tl.optim.Adam(model.parameters(), lr=1e-3)
@@ -96,7 +105,15 @@ class AdamW(Adam):
     before the Adam step; as PyTorch, ``Adam(..., decoupled_weight_decay=True)`` with
     ``weight_decay`` 0.01 by default, and its groups keep ``decoupled_weight_decay=True``
     (also after ``load_state_dict``). ``foreach=``, ``fused=`` and ``capturable=`` are
-    kept in the groups and ignored, as Adam's."""
+    kept in the groups and ignored, as Adam's (``torch.optim.AdamW``). The other arguments
+    are :class:`Adam`'s.
+
+    >>> model = nn.Linear(4, 1)
+    >>> opt = tl.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    >>> model(tl.randn(8, 4)).pow(2).mean().backward()
+    >>> opt.step()
+    >>> opt.param_groups[0]["decoupled_weight_decay"]
+    True"""
 
     def __init__(self, params: Iterable, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,

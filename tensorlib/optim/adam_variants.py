@@ -76,9 +76,9 @@ class Adamax(_AdamLike):
     def __init__(self, params: Iterable, lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, maximize: bool = False, *,
-                 foreach: bool | None = None, fused: bool | None = None,
+                 foreach: bool | None = None,
                  capturable: bool = False, differentiable: bool = False):
-        check_implementation_flags(type(self).__name__, foreach=foreach, fused=fused,
+        check_implementation_flags(type(self).__name__, foreach=foreach,
                                    capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, foreach=foreach,
@@ -120,9 +120,9 @@ class NAdam(_AdamLike):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, momentum_decay: float = 4e-3,
                  decoupled_weight_decay: bool = False, maximize: bool = False, *,
-                 foreach: bool | None = None, fused: bool | None = None,
+                 foreach: bool | None = None,
                  capturable: bool = False, differentiable: bool = False):
-        check_implementation_flags(type(self).__name__, foreach=foreach, fused=fused,
+        check_implementation_flags(type(self).__name__, foreach=foreach,
                                    capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, momentum_decay=momentum_decay,
@@ -190,9 +190,9 @@ class RAdam(_AdamLike):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, decoupled_weight_decay: bool = False,
                  maximize: bool = False, *,
-                 foreach: bool | None = None, fused: bool | None = None,
+                 foreach: bool | None = None,
                  capturable: bool = False, differentiable: bool = False):
-        check_implementation_flags(type(self).__name__, foreach=foreach, fused=fused,
+        check_implementation_flags(type(self).__name__, foreach=foreach,
                                    capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, maximize=maximize,

@@ -261,8 +261,29 @@ class MultiplicativeLR(_LambdaState, LRScheduler):
 
 
 class StepLR(LRScheduler):
-    """Multiply the current ``lr`` by ``gamma`` every ``step_size`` epochs (alone:
-    ``initial_lr * gamma ** (epoch // step_size)``)."""
+    """Decays each parameter group's learning rate by ``gamma`` every ``step_size`` epochs
+    (``torch.optim.lr_scheduler.StepLR``).
+
+    Args:
+        optimizer: the wrapped optimizer.
+        step_size: the period of the decay, in calls of :meth:`step` (epochs).
+        gamma: the factor multiplying the lr at each decay (0.1 by default).
+        last_epoch: the index of the last epoch, to resume a schedule (-1 starts anew).
+
+    As PyTorch's, each decay multiplies the current lr (so changes made by other
+    schedulers chain); alone it is ``initial_lr * gamma ** (epoch // step_size)``. Call
+    ``scheduler.step()`` after ``optimizer.step()``, once per epoch.
+
+    >>> opt = tl.optim.SGD(nn.Linear(2, 1).parameters(), lr=0.1)
+    >>> sched = tl.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    >>> lrs = []
+    >>> for epoch in range(5):
+    ...     opt.step()
+    ...     sched.step()
+    ...     lrs.append(sched.get_last_lr()[0])
+    >>> lrs
+    [0.1, 0.05, 0.05, 0.025, 0.025]
+    """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:

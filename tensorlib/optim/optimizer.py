@@ -440,7 +440,9 @@ def _split_names(group: dict[str, Any]) -> dict[str, Any]:
 def check_implementation_flags(name: str, *, foreach: bool | None = None,
                                fused: bool | None = None, capturable: bool = False,
                                differentiable: bool = False) -> None:
-    """Check PyTorch's implementation switches, which every tensorlib optimizer accepts.
+    """Check PyTorch's implementation switches, where the optimizer takes them as PyTorch's
+    does (``fused`` only Adam, AdamW, SGD and Adagrad; the others refuse it with
+    TypeError, having no such argument).
 
     ``foreach``, ``fused`` and ``capturable`` choose among PyTorch's implementations of
     the same update: tensorlib has one (a fused kernel on the CPU where one exists), so they

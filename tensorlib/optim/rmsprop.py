@@ -17,9 +17,9 @@ class RMSprop(Optimizer):
     def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0,
                  centered: bool = False, maximize: bool = False, *,
-                 foreach: bool | None = None, fused: bool | None = None,
+                 foreach: bool | None = None,
                  capturable: bool = False, differentiable: bool = False):
-        check_implementation_flags(type(self).__name__, foreach=foreach, fused=fused,
+        check_implementation_flags(type(self).__name__, foreach=foreach,
                                    capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps,
                                       centered=centered, weight_decay=weight_decay,
@@ -113,9 +113,9 @@ class Adadelta(Optimizer):
 
     def __init__(self, params: Iterable, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  weight_decay: float = 0, maximize: bool = False, *,
-                 foreach: bool | None = None, fused: bool | None = None,
+                 foreach: bool | None = None,
                  capturable: bool = False, differentiable: bool = False):
-        check_implementation_flags(type(self).__name__, foreach=foreach, fused=fused,
+        check_implementation_flags(type(self).__name__, foreach=foreach,
                                    capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
                                       maximize=maximize, capturable=capturable,

@@ -10,11 +10,26 @@ from .optimizer import Optimizer, check_implementation_flags
 
 
 class SGD(Optimizer):
-    """``p -= lr * v`` with ``v = momentum * v + (1 - dampening) * (g + weight_decay * p)``
-    (PyTorch's formulation; Nesterov uses ``g + momentum * v``).
+    """Stochastic gradient descent, optionally with momentum (``torch.optim.SGD``).
 
+    Each step, with ``g = grad + weight_decay * p``: ``v = momentum * v + (1 - dampening)
+    * g`` (``v = g`` on the first step), then ``p -= lr * v``, or ``p -= lr * (g +
+    momentum * v)`` with ``nesterov=True`` (PyTorch's formulation, not Sutskever's).
+
+    Args:
+        params: the parameters to optimise, or a list of dicts (parameter groups, each
+            with its own hyperparameters).
+        lr: the learning rate (1e-3 by default, as PyTorch >= 2.6).
+        momentum, dampening, weight_decay, nesterov: as above; ``maximize`` ascends.
+        foreach, fused, capturable: PyTorch's choices of implementation, accepted and
+            kept in the groups (``foreach`` with ``fused`` raises RuntimeError, as
+            PyTorch's), but tensorlib has one (fused) CPU update;
+            ``differentiable=True`` raises NotImplementedError.
+
+    >>> model = nn.Linear(4, 1)
     >>> opt = tl.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    >>> loss.backward(); opt.step(); opt.zero_grad()
+    >>> loss = model(tl.randn(8, 4)).pow(2).mean()
+    >>> opt.zero_grad(); loss.backward(); opt.step()
     """
 
     def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0,
