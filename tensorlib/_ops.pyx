@@ -2030,3 +2030,21 @@ def lu_batched(floating[:, :, ::1] a, int[:, ::1] piv, int[::1] info, bint pivot
     with nogil:
         for b in prange(B, schedule="static", num_threads=nthreads(B * m * n * k)):
             info[b] = _lu_one(&a[b, 0, 0], &piv[b, 0], m, n, pivot)
+
+
+# --- lerp in one pass (PyTorch's two forms) ------------------------------------------------
+def lerp_into(const floating[::1] x, const floating[::1] end, double weight,
+              floating[::1] out):
+    """out = x + w (end - x) for |w| < 0.5, else end - (end - x) (1 - w) (weight 1 gives
+    ``end`` exactly), the weight rounded to the dtype as PyTorch's; ``out`` may be ``x``."""
+    cdef Py_ssize_t n = x.shape[0], i
+    cdef floating w = <floating>weight, v = <floating>(1.0 - weight)
+    if end.shape[0] != n or out.shape[0] != n:
+        raise ValueError("lerp_into: x, end and out must have one length")
+    with nogil:
+        if -0.5 < weight < 0.5:
+            for i in prange(n, schedule="static", num_threads=nthreads(n)):
+                out[i] = x[i] + w * (end[i] - x[i])
+        else:
+            for i in prange(n, schedule="static", num_threads=nthreads(n)):
+                out[i] = end[i] - (end[i] - x[i]) * v

@@ -274,21 +274,14 @@ def _foreach_lerp_(self: Sequence[Tensor], tensors1: Sequence[Tensor], weight):
     (ends,) = _pairs("_foreach_lerp_", xs, [tensors1], ["tensors1"])
     ws = _operands("_foreach_lerp_", xs, weight, tensor_scalar=False)
     if not isinstance(ws[0], Tensor) and _untracked_cpu("lerp_", xs, ends):
-        # PyTorch's two forms, as tl.lerp computes them (the weight in the dtype): one
-        # temporary per tensor and no Tensor objects
-        add = np.add
+        # tl.lerp's kernel (PyTorch's two forms, the weight in the dtype) on the arrays:
+        # no Tensor objects
+        from .numeric import _lerp_kernel
         for x, e, w in zip(xs, ends, ws):
-            xd, ed = x._data, e._data
-            w = float(w)
-            if -0.5 < w < 0.5:
-                d = ed - xd
-                d *= xd.dtype.type(w)
-                xd += d
-            else:                               # weight 1 gives e exactly
-                d = xd - ed
-                d *= xd.dtype.type(1.0 - w)
-                add(ed, d, out=xd)
-            x._version[0] += 1
+            if _lerp_kernel(x._data, e._data, w, x._data):
+                x._version[0] += 1
+            else:
+                x.lerp_(e, w)
         return self
     _each("_foreach_lerp_", lambda x, e, w: x.lerp_(e, w), xs, ends, ws)
     return self
