@@ -11,6 +11,15 @@ class UnsupportedOpError(ValueError):
     """An op (or a use of it) that has no ONNX lowering."""
 
 
+class OpsetTooLowError(UnsupportedOpError):
+    """An op whose ONNX form needs a newer opset than the export's: ``min_opset`` is the
+    lowest that has it (``opset=None`` exports retry at it)."""
+
+    def __init__(self, message: str, min_opset: int):
+        super().__init__(message)
+        self.min_opset = int(min_opset)
+
+
 class ExportContext:
     """Collects the ONNX nodes and initializers of one export.
 
@@ -81,6 +90,15 @@ class ExportContext:
     def unsupported(self, why: str):
         op = self.node.op if self.node is not None else "?"
         raise UnsupportedOpError(f"ONNX export: op {op!r}: {why}")
+
+    def need_opset(self, opset: int, what: str) -> None:
+        """Raise :class:`OpsetTooLowError` when the export's opset is below ``opset``, the
+        lowest with ``what``; an export with ``opset=None`` then retries at ``opset``."""
+        if self.opset < opset:
+            op = self.node.op if self.node is not None else "?"
+            raise OpsetTooLowError(f"ONNX export: op {op!r}: {what} needs opset >= {opset} "
+                                   f"(opset={self.opset}); pass opset={opset} or more, or "
+                                   "opset=None to pick it", opset)
 
     # --- opset-dependent forms -------------------------------------------------------
     def reduce(self, kind: str, x: str, axes, keepdims: bool) -> str:

@@ -234,18 +234,23 @@ def _lower_fused(ctx: ExportContext, n: Node) -> None:
 
 
 def _to_model_auto(g: Graph, *args):
-    """``to_model`` at DEFAULT_OPSET, or, when an op's rule needs a newer opset (its error
-    says "opset >= N": scatter_reduce amax/amin needs 18), at the lowest opset that has
-    every op: a user who named no opset gets a model, one who named one gets the error."""
+    """``to_model`` at DEFAULT_OPSET, or, when an op's rule needs a newer opset, at the
+    lowest opset that has every op: a user who named no opset gets a model, one who named one
+    gets the error. Rules state their minimum with ``ctx.need_opset`` (the error carries it as
+    ``min_opset``); an error that only says "opset >= N" in its text counts too."""
     import re
 
     import onnx
+    from .context import OpsetTooLowError
     opset = DEFAULT_OPSET
     while True:
         try:
             return to_model(g, opset, *args)
         except UnsupportedOpError as e:
-            need = [int(k) for k in re.findall(r"opset >= (\d+)", str(e))]
+            if isinstance(e, OpsetTooLowError):
+                need = [e.min_opset]
+            else:   # rules outside tensorlib.onnx that raise through ctx.unsupported
+                need = [int(k) for k in re.findall(r"opset >= (\d+)", str(e))]
             if not need or max(need) <= opset or max(need) > onnx.defs.onnx_opset_version():
                 raise
             opset = max(need)
@@ -269,7 +274,8 @@ def export_graph(g: Graph, path: str | os.PathLike, opset: int | None = None,
     state (a training step: weight updates, gradients) raises ``UnsupportedOpError``, as ONNX
     has no variables; ``drop_updates=True`` exports its outputs alone. ``opset=None`` uses
     opset 17, or the lowest newer one every op needs (18 for ``scatter_reduce``
-    amax/amin); a given ``opset`` is used as is (an op it lacks raises, naming the opset).
+    amax/amin, integer bitwise and/or/xor/not and EmbeddingBag max over offsets); a given
+    ``opset`` is used as is (an op it lacks raises, naming the opset).
     """
     import onnx
     if opset is None:
@@ -296,7 +302,8 @@ def export(model, example_inputs, path: str | os.PathLike, dynamic_axes=None,
     (with that name) in the model's outputs, and an output axis that follows no dynamic
     input axis is an error. A module is captured in eval mode (dropout off, batch-norm
     running statistics), then put back. ``opset=None``: 17, or the lowest newer opset the
-    graph's ops need (18 for ``scatter_reduce`` amax/amin, as PyTorch's exporter default).
+    graph's ops need (18 for ``scatter_reduce`` amax/amin, integer bitwise and/or/xor/not
+    and EmbeddingBag max over offsets; 20 for 5-d ``grid_sample``).
     Returns the graph.
 
     >>> tl.onnx.export(model, (tl.randn(1, 784),), "mlp.onnx", dynamic_axes={0: [0]})

@@ -92,15 +92,16 @@ UNSUPPORTED = {
 }
 # ops whose rule covers only some attribute values (the rule raises otherwise)
 PARTIAL = {
-    **{op: "booleans at any opset; integers from opset 18 (Bitwise*)"
+    **{op: "booleans at any opset; integers from opset 18 (Bitwise*; export with no opset "
+           "picks 18)"
        for op in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not")},
-    "left_shift": "unsigned integers only (ONNX BitShift)",
-    "embedding_bag_sum": "2-d input only (1-d input with offsets: pad to 2-d with padding_idx)",
-    "embedding_bag_max": "2-d input only (1-d input with offsets: pad to 2-d with padding_idx)",
+    "embedding_bag_sum": "2-d input at any opset; 1-d input with offsets from opset 16 "
+                         "(ScatterElements reduction='add')",
+    "embedding_bag_max": "2-d input at any opset; 1-d input with offsets from opset 18 "
+                         "(ScatterElements reduction='max'; export with no opset picks 18)",
     "scatter_extreme": "opset >= 18 (ScatterElements reduction='max'/'min'; export with "
                        "no opset picks 18)",
     "scatter_product": "opset >= 16 (ScatterElements reduction='mul')",
-    "right_shift": "unsigned integers only (ONNX BitShift)",
     "getitem": "integer index arrays (any number, broadcast, NumPy's placement of their "
                "dims), ints, slices, None and boolean masks (as their nonzero indices) "
                "through Gather/GatherND; not a boolean mask over a dynamic axis",
@@ -377,8 +378,7 @@ def _bitwise(logical, bitwise):
     def r(ctx, n):
         if _dt(n.out).kind == "b":
             return ctx.op(logical, ctx.ins(n))
-        if ctx.opset < 18:
-            ctx.unsupported(f"{bitwise} on integers needs opset 18 or later (opset={ctx.opset})")
+        ctx.need_opset(18, f"{bitwise} on integers")
         return ctx.op(bitwise, _operands(ctx, n, _dt(n.out)))
     return r
 
@@ -389,10 +389,45 @@ for _k, _v in {"bitwise_and": ("And", "BitwiseAnd"), "bitwise_or": ("Or", "Bitwi
 
 
 def _shift(direction):
+    """``a << b`` / ``a >> b`` with NumPy's (and PyTorch's) semantics on every integer dtype:
+    ONNX's BitShift takes unsigned integers and leaves counts >= the bit width undefined, so
+    the shift runs on uint64 with the count clamped into range. A count that is negative or
+    >= the width gives 0 (left; right on unsigned) or the sign (-1 or 0; arithmetic right on
+    signed). Signed right shifts go through the complement: a >> b == ~(~a >> b) for a < 0
+    (~a = -1 - a needs no BitwiseNot, so this works from opset 13)."""
     def r(ctx, n):
-        if _dt(n.out).kind != "u":   # ONNX's BitShift takes unsigned integers only
-            ctx.unsupported(f"BitShift takes unsigned integers, got {_dt(n.out)}")
-        return ctx.op("BitShift", _operands(ctx, n, _dt(n.out)), direction=direction)
+        dt = _dt(n.out)
+        if dt.kind not in "iu":
+            ctx.unsupported(f"shifts of {dt} tensors have no ONNX form (integers only)")
+        x, c = n.inputs
+        wide = np.int64 if dt.kind == "i" else np.uint64
+        a = ctx.cast(ctx.name(x), _dt(x), wide)
+        # counts as int64 (a uint64 count past 2**63 turns negative: out of range either way)
+        b = ctx.cast(ctx.name(c), _dt(c), np.int64)
+        width = dt.itemsize * 8
+
+        def i64(v):
+            return ctx.const(np.asarray(v, np.int64))
+        bad = ctx.op("Or", [ctx.op("GreaterOrEqual", [b, i64(width)]),
+                            ctx.op("Less", [b, i64(0)])])
+        if dt.kind == "i" and direction == "RIGHT":
+            # out-of-range counts shift by width - 1: the sign, -1 or 0
+            safe = ctx.cast(ctx.op("Where", [bad, i64(width - 1), b]), np.int64, np.uint64)
+            neg = ctx.op("Less", [a, i64(0)])
+            pos = ctx.op("Where", [neg, ctx.op("Sub", [i64(-1), a]), a])
+            sh = ctx.cast(ctx.op("BitShift", [ctx.cast(pos, np.int64, np.uint64), safe],
+                                 direction=direction), np.uint64, np.int64)
+            out = ctx.op("Where", [neg, ctx.op("Sub", [i64(-1), sh]), sh])
+            return ctx.cast(out, np.int64, dt)
+        # out-of-range counts shift twice by 32 (0 in uint64; onnxruntime has no uint64
+        # Where to mask with); left shifts wrap modulo 2**64 and the cast back to a narrower
+        # type keeps the low bits, as the two's complement shift does
+        first = ctx.cast(ctx.op("Where", [bad, i64(32), b]), np.int64, np.uint64)
+        second = ctx.cast(ctx.op("Where", [bad, i64(32), i64(0)]), np.int64, np.uint64)
+        sh = ctx.op("BitShift", [ctx.cast(a, wide, np.uint64), first],
+                    direction=direction)
+        sh = ctx.op("BitShift", [sh, second], direction=direction)
+        return ctx.cast(sh, np.uint64, dt)
     return r
 
 
@@ -640,8 +675,7 @@ def _cumsum(ctx, n):
 @rule("rdft")
 def _rdft(ctx, n):
     """ONNX DFT over the signal axis with onesided=1: the same (..., n // 2 + 1, 2)."""
-    if ctx.opset < 17:
-        ctx.unsupported(f"the real DFT needs ONNX's DFT (opset >= 17, opset={ctx.opset})")
+    ctx.need_opset(17, "the real DFT (ONNX's DFT)")
     axis = len(n.inputs[0].shape) - 1
     x = ctx.unsqueeze(ctx.ins(n)[0], [axis + 1])        # (..., n, 1): a real signal
     if ctx.opset >= 20:     # (the axis became an input)
@@ -1148,15 +1182,13 @@ def _take_along(ctx, n):
 
 @rule("scatter_add")
 def _scatter_add(ctx, n):
-    if ctx.opset < 16:
-        ctx.unsupported("scatter_add needs opset >= 16 (ScatterElements reduction='add')")
+    ctx.need_opset(16, "scatter_add (ScatterElements reduction='add')")
     return ctx.op("ScatterElements", ctx.ins(n), axis=int(n.attrs["axis"]), reduction="add")
 
 
 @rule("index_add")
 def _index_add(ctx, n):
-    if ctx.opset < 16:
-        ctx.unsupported("index_add needs opset >= 16 (ScatterElements reduction='add')")
+    ctx.need_opset(16, "index_add (ScatterElements reduction='add')")
     x, idx, src = ctx.ins(n)
     axis, nd = int(n.attrs["axis"]), n.inputs[2].ndim
     shape = [1] * nd
@@ -1453,11 +1485,9 @@ def _grid_sample(ctx, n):
         ctx.unsupported("a derivative of the sampling weights (a gradient kernel; export "
                         "inference graphs)")
     nd = n.inputs[0].ndim
-    if ctx.opset < 16:
-        ctx.unsupported(f"GridSample needs opset >= 16 (opset={ctx.opset})")
-    if nd != 4 and ctx.opset < 20:
-        ctx.unsupported(f"GridSample of a {nd}-d input needs opset >= 20 (opset 16 samples "
-                        f"4-d inputs only; opset={ctx.opset})")
+    ctx.need_opset(16, "GridSample")
+    if nd != 4:
+        ctx.need_opset(20, f"GridSample of a {nd}-d input")
     mode = n.attrs["mode"]
     # opset 20 renamed the modes (and made GridSample N-d)
     return ctx.op("GridSample", ctx.ins(n), mode=_GRID_MODES_20[mode] if ctx.opset >= 20

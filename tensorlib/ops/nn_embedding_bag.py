@@ -13,7 +13,6 @@ import numpy as np
 
 from .._apply import apply
 from .._tensor import Tensor
-from ..autograd.mode import state
 from . import _scipy
 from .nn_util import as_float_tensor, as_index_tensor, io_cost
 from .registry import OpDef, register
@@ -335,26 +334,116 @@ def _max_infer(w, idx, *rest, padding_idx, last):
     return (s, w[1]), (s, np.dtype(np.int64))
 
 
-# --- ONNX: the 2-d form only -----------------------------------------------------------------
-_ONNX_1D = ("a 1-d input with offsets has no ONNX form here: export with a 2-d (bags, n) "
-            "input padded with padding_idx (F.embedding_bag(ids_2d, w, padding_idx=...))")
-
-
+# --- ONNX ------------------------------------------------------------------------------------
+# 2-d input: Gather to (B, M, D) and reduce over M (opset 13). 1-d input with offsets: each
+# entry's bag (a scatter-add of the bag starts, then CumSum), then ScatterElements of the
+# rows into the (B, D) result by bag, with reduction 'add' (opset 16) for sum and mean, 'max'
+# (opset 18) for max; the bag count stays dynamic.
 def _onnx_rows(ctx, n):
-    """(rows (B, M, D), mask (B, M) float or None) of a 2-d node; raises for the 1-d form."""
+    """(rows (B, M, D), mask (B, M) float or None) of a 2-d node."""
     w, idx = n.inputs[0], n.inputs[1]
-    if idx.ndim != 2:
-        ctx.unsupported(_ONNX_1D)
     rows = ctx.op("Gather", [ctx.name(w), ctx.name(idx)], axis=0)
-    pad = n.attrs["padding_idx"]
+    keep = _onnx_keep(ctx, n)
+    return rows, None if keep is None else ctx.cast(keep, np.bool_, np.dtype(w.dtype))
+
+
+def _onnx_keep(ctx, n):
+    """Bool mask of the entries that are not padding_idx, or None."""
+    idx, pad = n.inputs[1], n.attrs["padding_idx"]
     if pad is None:
-        return rows, None
+        return None
+    eq = ctx.op("Equal", [ctx.name(idx), ctx.const(np.asarray(pad, np.dtype(idx.dtype)))])
+    return ctx.op("Not", [eq])
+
+
+def _onnx_fill(ctx, shape, value, dt):
+    from onnx import numpy_helper
+    return ctx.op("ConstantOfShape", [shape],
+                  value=numpy_helper.from_array(np.asarray([value], dt), "value"))
+
+
+def _onnx_segments(ctx, n):
+    """A 1-d node as segments: (rows (N, D), keep (N,) bool or None, bag of each entry
+    (N,) int64, scatter(fill, updates): ScatterElements of (N, D) updates into a (B, D)
+    tensor of ``fill`` by bag)."""
+    w, idx, off = n.inputs[0], n.inputs[1], n.inputs[2]
+    i64, dt = np.dtype(np.int64), np.dtype(w.dtype)
     ids = ctx.name(idx)
-    keep = ctx.op("Not", [ctx.op("Equal", [ids, ctx.const(np.asarray(pad, np.dtype(idx.dtype)))])])
-    return rows, ctx.cast(keep, np.bool_, np.dtype(w.dtype))
+    offs = ctx.cast(ctx.name(off), np.dtype(off.dtype), i64)
+    starts = ctx.slice(offs, [0], [-1], [0]) if n.attrs["last"] else offs
+    one = ctx.ints([1])
+    # marks[k]: how many bags start at entry k (N + 1 slots: trailing empty bags start at N);
+    # their running sum minus one is each entry's bag
+    n_ids = ctx.op("Shape", [ids])
+    marks = _onnx_fill(ctx, ctx.op("Add", [n_ids, one]), 0, i64)
+    ones = ctx.op("Expand", [one, ctx.op("Shape", [starts])])
+    marks = ctx.op("ScatterElements", [marks, starts, ones], axis=0, reduction="add")
+    total = ctx.op("CumSum", [marks, ctx.const(np.asarray(0, i64))])
+    bag = ctx.op("Sub", [ctx.slice(total, [0], [-1], [0]), one])
+    keep = _onnx_keep(ctx, n)
+    if n.attrs["last"]:
+        # entries at or past the final offset are in no bag
+        end = ctx.slice(offs, [-1], [np.iinfo(np.int64).max], [0])
+        pos = ctx.op("Range", [ctx.const(np.asarray(0, i64)), ctx.squeeze(n_ids, [0]),
+                               ctx.const(np.asarray(1, i64))])
+        inside = ctx.op("Less", [pos, end])
+        keep = inside if keep is None else ctx.op("And", [keep, inside])
+    rows = ctx.op("Gather", [ctx.name(w), ids], axis=0)
+    width = ctx.slice(ctx.op("Shape", [ctx.name(w)]), [1], [2], [0])
+    out_shape = ctx.op("Concat", [ctx.op("Shape", [starts]), width], axis=0)
+    where = ctx.op("Expand", [ctx.unsqueeze(bag, [1]), ctx.op("Shape", [rows])])
+
+    def scatter(fill, updates, reduction="add"):
+        return ctx.op("ScatterElements", [_onnx_fill(ctx, out_shape, fill, dt), where, updates],
+                      axis=0, reduction=reduction)
+    return rows, keep, bag, scatter
+
+
+def _onnx_counts(ctx, n, bag, keep, out):
+    """(B,) how many entries of each bag count (as the weight's dtype)."""
+    dt = np.dtype(n.inputs[0].dtype)
+    kept = ctx.op("Expand", [ctx.const(np.ones(1, dt)), ctx.op("Shape", [bag])]) \
+        if keep is None else ctx.cast(keep, np.bool_, dt)
+    zeros = _onnx_fill(ctx, ctx.slice(ctx.op("Shape", [out]), [0], [1], [0]), 0, dt)
+    return ctx.op("ScatterElements", [zeros, bag, kept], axis=0, reduction="add")
+
+
+def _onnx_sum_1d(ctx, n):
+    ctx.need_opset(16, "EmbeddingBag over offsets (ScatterElements reduction='add')")
+    dt = np.dtype(n.inputs[0].dtype)
+    rows, keep, bag, scatter = _onnx_segments(ctx, n)
+    if len(n.inputs) > 3:
+        rows = ctx.op("Mul", [rows, ctx.unsqueeze(ctx.name(n.inputs[3]), [1])])
+    if keep is not None:        # (a Where, not a product: an inf row left out stays out)
+        rows = ctx.op("Where", [ctx.unsqueeze(keep, [1]), rows, ctx.const(np.zeros(1, dt))])
+    out = scatter(0, rows)
+    if n.attrs["mode"] != "mean":
+        return out
+    # at least 1: an empty bag stays 0
+    cnt = ctx.op("Max", [_onnx_counts(ctx, n, bag, keep, out), ctx.const(np.asarray(1, dt))])
+    return ctx.op("Div", [out, ctx.unsqueeze(cnt, [1])])
+
+
+def _onnx_max_1d(ctx, n):
+    ctx.need_opset(18, "EmbeddingBag max over offsets (ScatterElements reduction='max')")
+    dt = np.dtype(n.inputs[0].dtype)
+    rows, keep, bag, scatter = _onnx_segments(ctx, n)
+    if keep is not None:
+        rows = ctx.op("Where", [ctx.unsqueeze(keep, [1]), rows,
+                                ctx.const(np.asarray([-np.inf], dt))])
+    big = scatter(-np.inf, rows, "max")
+    # onnxruntime's max reduction drops NaN, eager's max keeps it: a NaN-or-0 scatter-add
+    nan = ctx.op("Where", [ctx.op("IsNaN", [rows]), ctx.const(np.asarray([np.nan], dt)),
+                           ctx.const(np.zeros(1, dt))])
+    big = ctx.op("Add", [big, scatter(0, nan)])
+    # a bag with no entry that counts gives 0, as eager
+    empty = ctx.op("Equal", [_onnx_counts(ctx, n, bag, keep, big), ctx.const(np.zeros(1, dt))])
+    return [ctx.op("Where", [ctx.unsqueeze(empty, [1]), ctx.const(np.zeros(1, dt)), big]), None]
 
 
 def _onnx_sum(ctx, n):
+    if n.inputs[1].ndim != 2:
+        return _onnx_sum_1d(ctx, n)
     rows, mask = _onnx_rows(ctx, n)
     dt = np.dtype(n.inputs[0].dtype)
     mode = n.attrs["mode"]
@@ -373,6 +462,8 @@ def _onnx_sum(ctx, n):
 
 
 def _onnx_max(ctx, n):
+    if n.inputs[1].ndim != 2:
+        return _onnx_max_1d(ctx, n)
     rows, mask = _onnx_rows(ctx, n)
     if mask is None:
         return [ctx.reduce("Max", rows, [1], False), None]
@@ -432,7 +523,7 @@ def embedding_bag(input, weight, offsets=None, mode: str = "mean", per_sample_we
     >>> F.embedding_bag(tl.tensor([1, 2, 4, 5, 4]), w, tl.tensor([0, 2]), mode="sum").shape
     (2, 3)
     """
-    from .nn_layers import _renorm_scale, embedding_renorm_
+    from .nn_layers import embedding_renorm_
     if mode not in MODES:
         raise ValueError(f"embedding_bag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
     idx = as_index_tensor(input, "embedding_bag", "input")
@@ -474,11 +565,8 @@ def embedding_bag(input, weight, offsets=None, mode: str = "mean", per_sample_we
             psw = psw.astype(w.dtype)
         rest.append(psw)
     if max_norm is not None:
+        # (under capture a recorded write of w: the bags below read the written table)
         embedding_renorm_(w, idx, max_norm, norm_type)
-        if state.tracer is not None:
-            # a captured graph cannot write into its weights: it renormalises the table it
-            # reads instead (rows not looked up do not reach the output)
-            w = w * _renorm_scale(w, float(max_norm), float(norm_type))
     last = bool(include_last_offset) and idx.ndim == 1
     if idx.ndim == 1 and rest[0].shape[0] == 0:
         return _no_bags(w, idx, last)
