@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import weakref
 
 import numpy as np
 
@@ -57,19 +58,19 @@ def _unnormalize(c, n: int, align_corners: bool, vec: bool):
     return (((c + 1) * (n / 2) - 0.5) if vec else ((c + 1) * n - 1) / 2), n / 2
 
 
-def _clip(xp, u, n: int, vec: bool):
+def _clip(xp, u, n: int, vec: bool, slope: bool = True):
     """Clamp into [0, n - 1] (NaN to 0 in the vectorised kernel, to n - 1 in the scalar
     one); slope 1 strictly inside: PyTorch counts the borders as outside for the gradient too
-    (a point exactly on the border gets a zero grid gradient)."""
-    inside = (u > 0) & (u < n - 1)
-    out = xp.where(xp.isnan(u), 0 if vec else n - 1, xp.clip(u, 0, n - 1))
-    return out.astype(u.dtype, copy=False), inside
+    (a point exactly on the border gets a zero grid gradient). ``slope=False``: None."""
+    inside = ((u > 0) & (u < n - 1)) if slope else None
+    return _clamp(xp, u, 0, n - 1, vec).astype(u.dtype, copy=False), inside
 
 
-def _reflect(xp, u, twice_low: int, twice_high: int, vec: bool):
-    """Reflect into [low, high] (as often as needed), and the slope (+-1)."""
+def _reflect(xp, u, twice_low: int, twice_high: int, vec: bool, slope: bool = True):
+    """Reflect into [low, high] (as often as needed), and the slope (+-1; None when not
+    ``slope``)."""
     if twice_low == twice_high:
-        return xp.zeros_like(u), xp.zeros_like(u)
+        return xp.zeros_like(u), (xp.zeros_like(u) if slope else None)
     low, span = twice_low / 2, (twice_high - twice_low) / 2
     d = u - low
     neg = d < 0
@@ -83,7 +84,8 @@ def _reflect(xp, u, twice_low: int, twice_high: int, vec: bool):
         extra = xp.fmod(a, span)
         flip = xp.floor(a / span) % 2 == 1
         out = xp.where(flip, span - extra + low, extra + low)
-    return out.astype(u.dtype, copy=False), xp.where(flip ^ neg, -1, 1).astype(u.dtype)
+    return out.astype(u.dtype, copy=False), (
+        xp.where(flip ^ neg, -1, 1).astype(u.dtype) if slope else None)
 
 
 def _safe(xp, u):
@@ -93,19 +95,20 @@ def _safe(xp, u):
     return xp.where(ok, u, u.dtype.type(-100))
 
 
-def _pad_position(xp, u, n: int, padding_mode: str, align_corners: bool, vec: bool):
+def _pad_position(xp, u, n: int, padding_mode: str, align_corners: bool, vec: bool,
+                  slope: bool = True):
     """PyTorch's ``compute_coordinates`` (before ``_safe``): the position after the padding
-    rule, and the slope of that map (None: 1 everywhere)."""
-    slope = None
+    rule, and the slope of that map (None: 1 everywhere, or not asked for)."""
+    s = None
     if padding_mode == "border":
-        u, slope = _clip(xp, u, n, vec)
-        slope = slope.astype(u.dtype)
+        u, s = _clip(xp, u, n, vec, slope)
+        s = None if s is None else s.astype(u.dtype)
     elif padding_mode == "reflection":
-        u, slope = (_reflect(xp, u, 0, 2 * (n - 1), vec) if align_corners
-                    else _reflect(xp, u, -1, 2 * n - 1, vec))
-        u, inside = _clip(xp, u, n, vec)
-        slope = slope * inside
-    return u, slope
+        twice = (0, 2 * (n - 1)) if align_corners else (-1, 2 * n - 1)
+        u, s = _reflect(xp, u, *twice, vec, slope)
+        u, inside = _clip(xp, u, n, vec, slope)
+        s = None if s is None else s * inside
+    return u, s
 
 
 def _cubic(order: int, s, near: bool):
@@ -113,44 +116,144 @@ def _cubic(order: int, s, near: bool):
     inner piece (|s| <= 1) or the outer one (1 < |s| < 2)."""
     a = _A
     if near:
-        return (((a + 2) * s - (a + 3)) * s * s + 1, (3 * (a + 2) * s - 2 * (a + 3)) * s,
-                6 * (a + 2) * s - 2 * (a + 3), 0 * s + 6 * (a + 2))[order]
-    return (((a * s - 5 * a) * s + 8 * a) * s - 4 * a, (3 * a * s - 10 * a) * s + 8 * a,
-            6 * a * s - 10 * a, 0 * s + 6 * a)[order]
+        if order == 0:
+            return ((a + 2) * s - (a + 3)) * s * s + 1
+        if order == 1:
+            return (3 * (a + 2) * s - 2 * (a + 3)) * s
+        return 6 * (a + 2) * s - 2 * (a + 3) if order == 2 else 0 * s + 6 * (a + 2)
+    if order == 0:
+        return ((a * s - 5 * a) * s + 8 * a) * s - 4 * a
+    if order == 1:
+        return (3 * a * s - 10 * a) * s + 8 * a
+    return 6 * a * s - 10 * a if order == 2 else 0 * s + 6 * a
+
+
+_SENT = -(1 << 60)      # offset of a tap outside: no sum with in-range offsets reaches [0, S)
+# below this many pixels from the input, tap positions are exact in float32, so integer
+# arithmetic on them (a reflection table) gives PyTorch's float results; farther points (and
+# NaN, inf) take the float path
+_TAME = float(1 << 20)
+
+
+def _clamp(xp, b, lo: int, hi: int, nan_low: bool):
+    """b clamped into [lo, hi], NaN to lo or hi (fmin/fmax pass NaN over)."""
+    return xp.fmin(xp.fmax(b, lo), hi) if nan_low else xp.fmax(xp.fmin(b, hi), lo)
 
 
 class _Axis:
     """The taps of every sample point along one axis of size ``n``: ``idx`` (K, M) input
-    positions, ``valid`` (K, M) whether they lie inside, and ``weights(order)`` the
-    ``order``-th derivative w.r.t. the grid coordinate of their 1-d weights."""
+    positions, ``valid`` (K, M) whether they lie inside (``idx`` is 0 where not), and
+    ``weights(order)`` the ``order``-th derivative w.r.t. the grid coordinate of their 1-d
+    weights.
+
+    Tap k of a point is ``table[k, bidx]``: the point's base position (clamped to the few
+    values beyond which every tap reads the same) indexes a small table of tap positions,
+    so the padding of the taps and their validity are worked out once per table entry, not
+    once per point."""
 
     def __init__(self, xp, c, n: int, mode: str, padding_mode: str, align_corners: bool,
                  vec: bool):
         self.xp, self.mode, self.dtype = xp, mode, c.dtype
-        u, scale = _unnormalize(c, n, align_corners, vec)
+        u, self._scale = _unnormalize(c, n, align_corners, vec)
+        self._pad = None        # (position, padding args) for the padding's slope, if any
+        self._patch = None      # (points, (4, points) positions) not taken from the table
         if mode == "bicubic":
             # the taps around the unpadded position; the padding rule moves each tap
             base = xp.floor(u)
             self.t = u - base
-            self.slope = scale
-            taps = [_safe(xp, _pad_position(xp, base + (k - 1), n, padding_mode,
-                                            align_corners, vec)[0]) for k in range(4)]
-            idx = xp.stack([xp.floor(p) for p in taps])
+            if padding_mode == "reflection":
+                table = self._reflect_table(xp, base, n, align_corners, vec)
+            else:
+                # beyond [-3, n + 1] all four taps lie outside (or clamp to one edge)
+                lo, hi = -3, n + 1
+                self.bidx = (_clamp(xp, base, lo, hi, vec) - lo).astype(np.intp)
+                table = np.arange(lo, hi + 1) + np.arange(-1, 3)[:, None]
+                if padding_mode == "border":
+                    table = np.clip(table, 0, n - 1)
         else:
-            u, slope = _pad_position(xp, u, n, padding_mode, align_corners, vec)
-            self.slope = scale if slope is None else slope * scale
-            safe = _safe(xp, u)
+            if padding_mode != "zeros":
+                self._pad = (u, n, padding_mode, align_corners, vec)
+            u = _pad_position(xp, u, n, padding_mode, align_corners, vec, slope=False)[0]
+            # PyTorch reads nothing at a NaN, infinite or huge position (``_safe``): such
+            # positions clamp to a base whose taps all lie outside
             if mode == "nearest":
-                idx = xp.rint(safe)[None]    # half to even, as PyTorch's nearbyint
+                base = xp.rint(u)       # half to even, as PyTorch's nearbyint
+                lo, hi, shifts = -1, n, (0,)
             else:
                 # the scalar kernel weighs the made-safe position, the vectorised one the
                 # position itself (NaN weights for a NaN point, then NaN where it reads zeros)
-                base = xp.floor(safe)
-                self.t = (u - xp.floor(u)) if vec else safe - base
-                idx = xp.stack([base, base + 1])
-        self.idx = idx.astype(np.int64)
-        self.valid = (self.idx >= 0) & (self.idx < n)
+                if not vec:
+                    u = _safe(xp, u)
+                base = xp.floor(u)
+                self.t = u - base
+                lo, hi, shifts = -2, n, (0, 1)
+            self.bidx = (_clamp(xp, base, lo, hi, True) - lo).astype(np.intp)
+            table = np.arange(lo, hi + 1) + np.array(shifts)[:, None]
+        self._valid_t = (table >= 0) & (table < n)
+        self._table = np.where(self._valid_t, table, 0)
+        self._slope = self._idx = self._valid = None
         self._w: dict = {}
+
+    def _reflect_table(self, xp, base, n: int, align_corners: bool, vec: bool):
+        """Positions of the taps base - 1 .. base + 2 after reflection (and clipping), by
+        the offset of base - 1 within one period of the fold where ``base`` is tame, by
+        PyTorch's float code elsewhere (NaN, inf and far points)."""
+        period = max(2 * (n - 1), 1) if align_corners else 2 * n
+        r = np.arange(period)
+        fold = np.where(r < n, r, (period if align_corners else period - 1) - r)
+        table = fold[(r + np.arange(4)[:, None]) % period]
+        tame = xp.abs(base) < _TAME
+        b = xp.where(tame, base, 0).astype(np.int64)
+        self.bidx = ((b - 1) % period).astype(np.intp, copy=False)
+        if not bool(tame.all()):
+            odd = xp.nonzero(~tame)[0]
+            far = base[odd][None] + xp.arange(-1, 3, dtype=base.dtype)[:, None]
+            far = _safe(xp, _pad_position(xp, far, n, "reflection", align_corners, vec,
+                                          slope=False)[0])
+            # (clipped into the input: NaN and huge points too)
+            self._patch = (odd, xp.floor(far).astype(np.int64))
+        return table
+
+    def _gather(self, table):
+        """table (K, entries) -> (K, M) for every point (patched points set by the caller)."""
+        return self.xp.take(self.xp.asarray(table), self.bidx, axis=1)
+
+    @property
+    def idx(self):
+        if self._idx is None:
+            self._idx = self._gather(self._table)
+            if self._patch is not None:
+                self._idx[:, self._patch[0]] = self._patch[1]
+        return self._idx
+
+    @property
+    def valid(self):
+        if self._valid is None:
+            self._valid = self._gather(self._valid_t)
+            if self._patch is not None:
+                self._valid[:, self._patch[0]] = True
+        return self._valid
+
+    @property
+    def taps(self) -> int:
+        return self._table.shape[0]
+
+    def offsets(self, stride: int):
+        """(K, M) row offsets ``idx * stride``, ``_SENT`` where a tap lies outside."""
+        off = self._gather(np.where(self._valid_t, self._table * stride, _SENT))
+        if self._patch is not None:
+            off[:, self._patch[0]] = self._patch[1] * stride
+        return off
+
+    @property
+    def slope(self):
+        """d(position)/d(grid coordinate): the unnormalising scale times the padding map's."""
+        if self._slope is None:
+            self._slope = self._scale
+            if self._pad is not None:
+                with np.errstate(invalid="ignore", over="ignore"):
+                    self._slope = _pad_position(self.xp, *self._pad)[1] * self._scale
+        return self._slope
 
     def weights(self, order: int):
         """(K, M) weights' ``order``-th derivative; None where it vanishes."""
@@ -161,11 +264,15 @@ class _Axis:
             return w
         xp = self.xp
         if self.mode == "nearest":
-            w = xp.ones((1,) + self.idx.shape[1:], self.dtype)
+            w = xp.ones((1,) + self.bidx.shape, self.dtype)
         elif self.mode == "bilinear":
             t = self.t
-            w = xp.stack([1 - t, t]) if order == 0 else xp.stack([-self.slope + 0 * t,
-                                                                  self.slope + 0 * t])
+            if order == 0:
+                w = xp.empty((2,) + t.shape, t.dtype)
+                xp.subtract(1, t, out=w[0])
+                w[1] = t
+            else:
+                w = xp.stack([-self.slope + 0 * t, self.slope + 0 * t])
         else:
             t, sign = self.t, (-1) ** order
             w = xp.stack([_cubic(order, t + 1, False), _cubic(order, t, True),
@@ -184,19 +291,24 @@ class _Plan:
         self.xp = xp
         D = grid.shape[-1]
         flat = grid.reshape(-1, D)
-        with np.errstate(invalid="ignore"):     # NaN and inf points are dealt with as PyTorch
-            self.axes = [_Axis(xp, flat[:, d], int(sizes[D - 1 - d]), mode, padding_mode,
-                               align_corners, D == 2) for d in range(D)]
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN, inf points: as PyTorch
+            # (contiguous columns: every per-axis op then streams)
+            self.axes = [_Axis(xp, xp.ascontiguousarray(flat[:, d]), int(sizes[D - 1 - d]),
+                               mode, padding_mode, align_corners, D == 2) for d in range(D)]
         # grid component d walks spatial axis D - 1 - d, whose row stride is the product of
         # the sizes after it
         self.strides = [math.prod(int(s) for s in sizes[D - d:]) for d in range(D)]
         self.S = math.prod(int(s) for s in sizes)
         self.N = n_batch
-        M = flat.shape[0] // n_batch if n_batch else 0
-        self.base = xp.repeat(xp.arange(n_batch, dtype=np.int64) * self.S, M)
+        self.M = flat.shape[0] // n_batch if n_batch else 0
+        self._off = None
+
+    @property
+    def base(self):
+        return self.xp.repeat(self.xp.arange(self.N, dtype=np.int64) * self.S, self.M)
 
     def combos(self):
-        return itertools.product(*(range(a.idx.shape[0]) for a in self.axes))
+        return itertools.product(*(range(a.taps) for a in self.axes))
 
     def local(self, ks):
         """Where one combination of taps reads inside each image (N * M,), and whether it
@@ -213,16 +325,32 @@ class _Plan:
         pos, valid = self.local(ks)
         return self.xp.where(valid, self.base + pos, self.N * self.S)
 
-    def taps(self, deriv, dtype):
-        """Every combination's positions (K, N, M) inside its image (-1 outside) and weights
-        (K, N, M): what the CPU kernels read in place of rows."""
-        idx, ws = [], []
-        for ks in self.combos():
-            pos, valid = self.local(ks)
-            idx.append(np.where(valid, pos, -1))
-            ws.append(self.weight(ks, deriv))
-        shape = (len(idx), self.N, -1)
-        return np.stack(idx).reshape(shape), np.stack(ws).astype(dtype, copy=False).reshape(shape)
+    def offsets(self):
+        """Per axis (K_d, N * M) row offsets inside an image (``_SENT`` outside)."""
+        if self._off is None:
+            self._off = [a.offsets(s) for a, s in zip(self.axes, self.strides)]
+        return self._off
+
+    def chunks(self, derivs, dtype):
+        """(n0, n1, idx, ws) over the batch, a few images at a time: images n0..n1's taps,
+        every combination in ``combos`` order (the first axis slowest), as positions
+        (K, n, M) inside the image (negative where a tap lies outside) and weights (one for
+        each of ``derivs``). The combined taps are K times the grid, so they are built by
+        broadcasting the per-axis ones where they stay in cache, never whole."""
+        K = math.prod(a.taps for a in self.axes)
+        per = max(1, min(self.N, _TAP_CHUNK // max(K * self.M, 1)))
+        size = K * per * self.M
+        ibuf = np.empty(size, np.int64)
+        wbufs = [np.empty(size, dtype) for _ in derivs]
+        per_axis_w = [[a.weights(o) for a, o in zip(self.axes, d)] for d in derivs]
+        for n0 in range(0, self.N, per):
+            n1 = min(self.N, n0 + per)
+            cols = slice(n0 * self.M, n1 * self.M)
+            shape = (K, n1 - n0, self.M)
+            idx = _combine([o[:, cols] for o in self.offsets()], np.add, ibuf)
+            ws = [_combine([w[:, cols] for w in ax], np.multiply, buf).reshape(shape)
+                  for ax, buf in zip(per_axis_w, wbufs)]
+            yield n0, n1, idx.reshape(shape), ws
 
     def weight(self, ks, orders):
         w = None
@@ -233,6 +361,49 @@ class _Plan:
 
     def vanishes(self, orders) -> bool:
         return any(a.weights(o) is None for a, o in zip(self.axes, orders))
+
+
+_TAP_CHUNK = 1 << 17    # combined taps (positions and weights) built at once
+
+
+def _combine(per_axis, op, buf):
+    """op-combine (K_d, L) arrays over every combination of their first indices (the first
+    array's slowest) into ``buf``: (prod K_d, L)."""
+    acc, L = per_axis[0], per_axis[0].shape[1]
+    for i, a in enumerate(per_axis[1:]):
+        shape = (acc.shape[0], a.shape[0], L)
+        out = buf[:math.prod(shape)].reshape(shape) if i == len(per_axis) - 2 else None
+        acc = op(acc[:, None], a[None], out=out).reshape(shape[0] * shape[1], L)
+    return acc
+
+
+# The last CPU plan, kept while its grid array lives: the forward, the input gradient and
+# the grid gradient of one grid_sample read the same taps. It is reused only for a grid of
+# equal contents (an in-place change of the grid misses).
+_last_plan = None
+
+
+def _forget(ref) -> None:
+    global _last_plan
+    last = _last_plan
+    if last is not None and last[0] is ref:
+        _last_plan = None
+
+
+def _cpu_plan(grid, n_batch: int, sizes, mode, padding_mode, align_corners) -> _Plan:
+    global _last_plan
+    key = (grid.shape, grid.dtype.str, n_batch, tuple(int(s) for s in sizes), mode,
+           padding_mode, bool(align_corners))
+    last = _last_plan
+    if last is not None and last[1] == key and np.array_equal(last[2], grid):
+        return last[3]
+    plan = _Plan(np, grid, n_batch, sizes, mode, padding_mode, align_corners)
+    try:
+        ref = weakref.ref(grid, _forget)
+    except TypeError:       # (an array type without weak references: no reuse)
+        return plan
+    _last_plan = (ref, key, grid.copy(), plan)
+    return plan
 
 
 def _as_rows(xp, x, extra_row: bool = False):
@@ -277,30 +448,31 @@ def _sample_fwd(xp, x, grid, *, mode, padding_mode, align_corners, deriv):
     return _from_rows(xp, out, N, C, P)
 
 
-def _cpu_taps(x, grid, attrs):
-    """(plan, idx, w) for the CPU kernels, or None where they do not apply (other dtypes)."""
+def _cpu_plan_for(x, grid, attrs, size=None):
+    """The plan for the CPU kernels, or None where they do not apply (other dtypes, nothing
+    to compute, or weights that vanish)."""
     if x.dtype not in (np.float32, np.float64) or grid.dtype != x.dtype:
         return None
-    plan = _Plan(np, grid, x.shape[0], x.shape[2:] if "input_size" not in attrs
-                 else attrs["input_size"], attrs["mode"], attrs["padding_mode"],
-                 attrs["align_corners"])
-    if plan.vanishes(attrs["deriv"]):
+    size = tuple(x.shape[2:] if size is None else size)
+    if not x.shape[0] * x.shape[1] * math.prod(grid.shape[1:-1]) * math.prod(size):
         return None
-    return plan, *plan.taps(attrs["deriv"], x.dtype)
+    plan = _cpu_plan(grid, x.shape[0], size, attrs["mode"], attrs["padding_mode"],
+                     attrs["align_corners"])
+    return None if plan.vanishes(attrs["deriv"]) else plan
 
 
 def _sample_cpu(x, grid, **attrs):
     """The sample gathered in place (NCHW, no transposes) by ``_ops.gather_taps``."""
     _check_sample_shapes("grid_sample", x.shape, grid.shape)
-    N, C = x.shape[:2]
-    P = tuple(grid.shape[1:-1])
-    taps = _cpu_taps(x, grid, attrs) if N * C * math.prod(P) else None
-    if taps is None:
+    plan = _cpu_plan_for(x, grid, attrs)
+    if plan is None:
         return _sample_fwd(np, x, grid, **attrs)
     from .. import _ops
-    out = np.empty((N, C) + P, x.dtype)
-    _ops.gather_taps(np.ascontiguousarray(x).reshape(N, C, -1), taps[1], taps[2],
-                     out.reshape(N, C, -1))
+    N, C = x.shape[:2]
+    out = np.empty((N, C) + tuple(grid.shape[1:-1]), x.dtype)
+    x3, o3 = np.ascontiguousarray(x).reshape(N, C, -1), out.reshape(N, C, -1)
+    for n0, n1, idx, (w,) in plan.chunks([attrs["deriv"]], x.dtype):
+        _ops.gather_taps(x3[n0:n1], idx, w, o3[n0:n1])
     return out
 
 
@@ -346,14 +518,15 @@ def _input_grad_cpu(g, grid, **attrs):
     size = tuple(attrs["input_size"])
     if grid.shape[-1] != len(size) or len(size) + 2 != g.ndim:
         return _input_grad_fwd(np, g, grid, **attrs)      # (raises its error)
-    N, C = g.shape[:2]
-    taps = _cpu_taps(g, grid, attrs) if N * C * math.prod(size) else None
-    if taps is None:
+    plan = _cpu_plan_for(g, grid, attrs, size)
+    if plan is None:
         return _input_grad_fwd(np, g, grid, **attrs)
     from .. import _ops
+    N, C = g.shape[:2]
     out = np.empty((N, C) + size, g.dtype)
-    _ops.scatter_taps(np.ascontiguousarray(g).reshape(N, C, -1), taps[1], taps[2],
-                      out.reshape(N, C, -1))
+    g3, o3 = np.ascontiguousarray(g).reshape(N, C, -1), out.reshape(N, C, -1)
+    for n0, n1, idx, (w,) in plan.chunks([attrs["deriv"]], g.dtype):
+        _ops.scatter_taps(g3[n0:n1], idx, w, o3[n0:n1])
     return out
 
 
@@ -373,6 +546,32 @@ def _grid_grad_fwd(xp, g, x, grid, *, mode, padding_mode, align_corners, deriv):
             s = xp.einsum("ij,ij->i", xp.take(xt, plan.rows(ks), axis=0), gt)
             for d in live:
                 out[:, d] += s * plan.weight(ks, _orders(deriv, d))
+    return out.reshape(grid.shape)
+
+
+def _grid_grad_cpu(g, x, grid, **attrs):
+    """Per grid component d, the sample with the weights' derivative along d
+    (``_ops.gather_taps``) times ``g``, summed over channels."""
+    _check_sample_shapes("grid_sample_grid_grad", x.shape, grid.shape)
+    _check_grad_shapes("grid_sample_grid_grad", g.shape, grid.shape, x.shape)
+    plan = _cpu_plan_for(x, grid, dict(attrs, deriv=(0,) * (grid.shape[-1])))
+    D = grid.shape[-1]
+    live = [] if plan is None else [
+        d for d in range(D) if not plan.vanishes(_orders(attrs["deriv"], d))]
+    if plan is None or g.dtype != x.dtype or not live:
+        return _grid_grad_fwd(np, g, x, grid, **attrs)
+    from .. import _ops
+    N, C = x.shape[:2]
+    P = plan.M
+    out = np.zeros((N, P, D), grid.dtype)
+    x3 = np.ascontiguousarray(x).reshape(N, C, -1)
+    g3 = np.ascontiguousarray(g).reshape(N, C, P)
+    for n0, n1, idx, ws in plan.chunks([_orders(attrs["deriv"], d) for d in live], x.dtype):
+        s = np.empty((n1 - n0, C, P), x.dtype)
+        for d, w in zip(live, ws):
+            _ops.gather_taps(x3[n0:n1], idx, w, s)
+            np.multiply(s, g3[n0:n1], out=s)
+            out[n0:n1, :, d] = s.sum(axis=1)
     return out.reshape(grid.shape)
 
 
@@ -496,7 +695,8 @@ GRID_SAMPLE_INPUT_GRAD = register(OpDef(
     "grid_sample_input_grad", _input_grad_fwd, kernels={"cpu": _input_grad_cpu},
     vjp=_input_grad_vjp, infer=_input_grad_infer, cost=io_cost()))
 GRID_SAMPLE_GRID_GRAD = register(OpDef(
-    "grid_sample_grid_grad", _grid_grad_fwd, vjp=_grid_grad_vjp, infer=_grid_grad_infer,
+    "grid_sample_grid_grad", _grid_grad_fwd, kernels={"cpu": _grid_grad_cpu},
+    vjp=_grid_grad_vjp, infer=_grid_grad_infer,
     cost=io_cost()))
 
 
