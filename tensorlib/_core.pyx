@@ -303,6 +303,9 @@ def apply(op, *inputs, **attrs):
                 (<TensorBase>res)._base = (link[0], "reshape", {"shape": out.shape}, 0)
             else:
                 (<TensorBase>res)._base = (t, op.name, attrs, 0)
+    fwd_ad = st.fwd_ad
+    if fwd_ad is not None:      # a dual level is active: forward AD's listener (forward_ad)
+        fwd_ad(op, inputs, attrs, res)
     tracer = st.tracer
     if tracer is not None:
         tracer.record(op, inputs, attrs, res)
@@ -552,7 +555,9 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
     # sums this walk made itself (id -> tensor): no one else holds them until their node
     # runs, so later gradients are added into them in place (one allocation and one op
     # wrapper fewer per sum) unless the backward is recorded or traced
-    cdef dict owned = {} if not create_graph and _state.tracer is None else None
+    # (not under forward AD either: an in-place sum would skip the tangents' listener)
+    cdef dict owned = {} if not create_graph and _state.tracer is None and \
+        _state.fwd_ad is None else None
     for x, g in zip(roots, grads):
         r = <TensorBase>x
         if r._node is None:

@@ -10,6 +10,7 @@ class _State(threading.local):
     anomaly = False
     tracer = None  # the active graph capture of this thread, if any
     autocast = None  # tensorlib.amp's settings while an autocast block is enabled, else None
+    fwd_ad = None  # forward AD's listener while a dual level is active (autograd.forward_ad)
 
 
 state = _State()

@@ -385,6 +385,9 @@ class Tensor(TensorBase):
         """
         t = _wrap(self._data, self._device, False, None, 0)
         t._version = self._version
+        if state.fwd_ad is not None:      # a dual level: the detached tensor has no tangent
+            from .autograd.forward_ad import on_detach
+            return on_detach(self, t)
         return t
 
     def detach_(self) -> Tensor:

@@ -180,6 +180,9 @@ def _assign(self: Tensor, result: Tensor, name: str) -> Tensor:
     if result._rg:
         self._node, self._idx, self._rg = result._node, result._idx, True
         self._hv = self._version[0]
+    if state.fwd_ad is not None:        # a dual level: self takes result's tangent
+        from .autograd.forward_ad import on_assign
+        on_assign(self, result)
     return self
 
 
@@ -333,7 +336,8 @@ def _inplace(op, name):
             return _commit(self, half_opmath(op, _current(self), other), name,
                            recorded)
         tracer = state.tracer
-        if tracer is None and not ((self._rg or other._rg) and state.grad_enabled) \
+        if tracer is None and state.fwd_ad is None \
+                and not ((self._rg or other._rg) and state.grad_enabled) \
                 and op.ufunc is not None and self._device.type == "cpu" \
                 and op.cpu is getattr(np, op.ufunc):     # (pow's own kernel: through apply)
             # nothing to record: update the storage directly, computing in PyTorch's dtype
@@ -382,7 +386,7 @@ for _name, _op in [("add_", E.ADD), ("sub_", E.SUB), ("mul_", E.MUL), ("div_", E
 def _setitem(self: Tensor, key, value) -> None:
     # a replay buffer's row write (buf[i] = obs): one NumPy assignment, as the general path
     # below would do it (values cast to self's dtype), without building a key and a tensor
-    if (type(key) is int and not self._rg and state.tracer is None
+    if (type(key) is int and not self._rg and state.tracer is None and state.fwd_ad is None
             and type(self._data) is np.ndarray and type(value) is np.ndarray):
         try:
             self._data[key] = value
@@ -400,7 +404,8 @@ def _setitem(self: Tensor, key, value) -> None:
         v = weak_scalar(value, self, fill="__setitem__")
     _check_leaf(self, "__setitem__")
     tracer = state.tracer
-    if tracer is None and not ((self._rg or v._rg) and state.grad_enabled):
+    if tracer is None and state.fwd_ad is None \
+            and not ((self._rg or v._rg) and state.grad_enabled):
         try:
             I._setitem_data(xp_of(self._data), self._data, index, v._data)
         except (ValueError, IndexError) as e:
@@ -679,6 +684,16 @@ def _alpha_inplace(base, name):
     plain = Tensor.__dict__[base]
 
     def method(self, other, *, alpha=None):
+        if isinstance(alpha, Tensor) and alpha.ndim == 0 and alpha.dtype.kind in "fc":
+            # a 0-d tensor alpha (a tensor lr) is an operand, not a Python number: no
+            # `!= 1` test (reading its value would freeze it into a captured graph)
+            other = other if isinstance(other, Tensor) else to_tensor(other)
+            dt = torch_promote(self._data.dtype, self._data.ndim, other._data.dtype,
+                               other._data.ndim)
+            if np.dtype(dt).kind in "iub":
+                raise TypeError(f"{name}: for integral input tensors, argument alpha must "
+                                f"not be a floating point number (got a {alpha.dtype} tensor)")
+            return plain(self, other * alpha.detach())
         if alpha is not None and alpha != 1:
             other = other if isinstance(other, Tensor) else to_tensor(other)
             dt = torch_promote(self._data.dtype, self._data.ndim, other._data.dtype,

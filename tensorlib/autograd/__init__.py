@@ -1,5 +1,5 @@
 """Autograd: the tape, the backward engine, grad modes, custom Functions, checks."""
-from . import functional, graph
+from . import forward_ad, functional, graph
 from .anomaly import (detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled,
                       set_detect_anomaly)
 from .checkpoint import checkpoint
@@ -13,7 +13,7 @@ from .node import Node
 __all__ = [
     "AnomalyError", "Context", "Function", "GradcheckError", "Node", "backward", "checkpoint",
     "detect_anomaly",
-    "enable_grad", "functional", "grad", "gradcheck", "gradgradcheck", "graph",
+    "enable_grad", "forward_ad", "functional", "grad", "gradcheck", "gradgradcheck", "graph",
     "inference_mode", "is_anomaly_check_nan_enabled", "is_anomaly_enabled", "is_grad_enabled",
     "is_inference_mode_enabled", "is_inference_tensor", "no_grad", "once_differentiable",
     "set_detect_anomaly", "set_grad_enabled", "Variable",

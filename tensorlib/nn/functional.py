@@ -152,7 +152,7 @@ def _direct_inplace(x, name: str) -> bool:
     if not isinstance(x, Tensor):
         return False
     _check_leaf(x, name)
-    return (state.tracer is None and not (state.grad_enabled and x._rg)
+    return (state.tracer is None and state.fwd_ad is None and not (state.grad_enabled and x._rg)
             and isinstance(x._data, np.ndarray) and x._data.dtype in (np.float32, np.float64))
 
 

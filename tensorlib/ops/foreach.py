@@ -115,7 +115,7 @@ def _untracked_cpu(name: str, xs: list, others: list) -> bool:
     Tensor's own ``add_``/``mul_`` take): eager, nothing to record for autograd, CPU arrays
     of one float dtype and equal shapes. The in-place checks run here as in ``x.add_``."""
     from .._tensor_methods import _check_leaf
-    if state.tracer is not None:
+    if state.tracer is not None or state.fwd_ad is not None:
         return False
     grad = state.grad_enabled
     for x, y in zip(xs, others):

@@ -25,7 +25,8 @@ from ._util import weak_scalar
 def _plain(self: Tensor, *others) -> bool:
     """True when the op needs no record: no capture, a NumPy array, and no autograd history
     to extend (neither ``self`` nor a tensor argument requires grad while grad is on)."""
-    if state.tracer is not None or type(self._data) is not np.ndarray \
+    if state.tracer is not None or state.fwd_ad is not None \
+            or type(self._data) is not np.ndarray \
             or self._device.type != "cpu":     # (a vmap tensor's array holds its batch dim)
         return False
     if state.grad_enabled and (self._rg or any(isinstance(o, Tensor) and o._rg

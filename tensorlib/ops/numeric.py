@@ -58,7 +58,7 @@ def _lerp_kernel(x: np.ndarray, end: np.ndarray, weight, out: np.ndarray) -> boo
 def _untracked(*ts) -> bool:
     """No record to make: no capture, CPU NumPy arrays, no gradient to track."""
     from ..autograd.mode import state
-    if state.tracer is not None:
+    if state.tracer is not None or state.fwd_ad is not None:    # (forward AD: via apply)
         return False
     for t in ts:
         if type(t._data) is not np.ndarray or t._device.type != "cpu":
