@@ -117,15 +117,18 @@ def _ufunc_kernel(op, node):
 
 
 def _in_place_updates(plan: Plan) -> list:
-    """The optimizer updates of a one-device plan that run as the eager in-place kernels
-    (``passes.inplace``); the plan then skips the nodes they replace (``plan.skip``) and
-    keeps the values they read to the end (``plan.keep``)."""
-    from .passes.inplace import find_updates
-    updates = [] if plan.barrier is not None else find_updates(plan.graph, plan.nodes,
-                                                                plan.fetches)
-    plan.skip = set().union(*(u.skip for u in updates))
-    plan.keep = {v.id for u in updates for v in u.reads}
-    return updates
+    """The optimizer updates and the scatter/index writes of a one-device plan that run in
+    the variables' storage at write-back (``passes.inplace``); the plan then skips the nodes
+    they replace (``plan.skip``) and keeps the values they read to the end (``plan.keep``)."""
+    from .passes.inplace import find_updates, find_writes
+    updates, writes = [], []
+    if plan.barrier is None:
+        updates = find_updates(plan.graph, plan.nodes, plan.fetches)
+        writes = find_writes(plan.graph, plan.nodes, plan.fetches, updates)
+    plan.skip = set().union(*(u.skip for u in updates), *(w.skip for w in writes))
+    plan.keep = ({v.id for u in updates for v in u.reads}
+                 | {v.id for w in writes for v in [w.target, *w.reads]})
+    return updates, writes
 
 
 def _compile(plan: Plan, memory: bool):
@@ -140,8 +143,9 @@ def _compile(plan: Plan, memory: bool):
     def nm(v: Value) -> str:
         return names[v.id]
 
-    updates = _in_place_updates(plan)
+    updates, writes = _in_place_updates(plan)
     by_assign = {a.id: (u, a is u.assigns[0]) for u in updates for a in u.assigns}
+    by_write = {w.assign.id: w for w in writes}
     buffers = plan_buffers(plan) if memory else {}
     buf_arrays = []
     drops = _drops(plan)
@@ -221,6 +225,9 @@ def _compile(plan: Plan, memory: bool):
             if first:
                 lines.append(_update_call(ns, g, u, nm))
             continue
+        if n.id in by_write:
+            lines.append(_write_call(ns, g, by_write[n.id], nm))
+            continue
         src = nm(n.inputs[0]) if n.inputs else "None"
         if mode == "input":
             lines.append(f"    _write_data(inputs[{n.attrs['input']}], {src})")
@@ -250,6 +257,26 @@ def _update_call(ns: dict, g: Graph, u, nm) -> str:
     fn = "_adam_inplace" if u.kind == "adam" else "_sgd_momentum_inplace"
     reads = ", ".join(nm(v) for v in u.reads)
     return f"    {fn}(*U{k}, {reads}, **H{k})"
+
+
+def _write_call(ns: dict, g: Graph, w, nm) -> str:
+    """The write-back line running scatter/index write ``w`` in place (see
+    :func:`_in_place_updates`)."""
+    from ..ops.indexing import _on
+    from .passes.inplace import write_rows, write_setitem
+    a = w.assign
+    if a.attrs["slot"] == "input":
+        tgt = f"inputs[{a.attrs['input']}]"
+    else:
+        tgt = f"W{a.id}"
+        ns[tgt] = g.bindings[a][0]
+    args = ", ".join(nm(v) for v in [w.target, *w.reads])
+    if w.kind == "rows":
+        ns["_write_rows"] = write_rows
+        return f"    _write_rows({tgt}, {args})"
+    ns["_write_setitem"] = write_setitem
+    ns[f"I{a.id}"] = _on(np, w.index)
+    return f"    _write_setitem({tgt}, {args}, I{a.id})"
 
 
 def _drops(plan: Plan) -> dict:

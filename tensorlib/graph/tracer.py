@@ -74,6 +74,9 @@ class Tracer:
         self.grad_owner: dict[int, Any] = {}      # id(grad tensor) -> owner tensor
         self.start_grad: dict[int, tuple] = {}    # id(owner) -> (owner, grad at start)
         self.writes: dict[tuple, tuple] = {}      # location key -> (Value or None, how)
+        # locations whose last write only caches what the graph recomputes from its inputs
+        # (an embedding's max_norm renormalisation): an export of the outputs may drop it
+        self.transient: set[tuple] = set()
         self.placeholders: list = []              # eager tensors fed as inputs
         self.constants: list[tuple] = []          # (tensor, box, version) guards
         self._keep: list = []                     # keeps ids stable during the trace
@@ -541,10 +544,20 @@ class Tracer:
                     node.name = node.outputs[0].name = self._name_for(owner, key[1])
                     self.constants = [c for c in self.constants if c[0] is not owner]
             self.writes[key] = (v, "write")
+            self.transient.discard(key)
         carrier = self._carrier.get(id(t._data)) is t
         self.bind(t, v, bump=bump)
         if self._alias_at and carrier:
             self._resolve_alias(t, v)
+
+    def mark_transient(self, t) -> None:
+        """The write just made into ``t`` only caches values the graph recomputes from its
+        inputs (PyTorch's ONNX export of ``Embedding(max_norm)`` leaves it out too): its
+        assign node gets ``transient``, and an ONNX export of the outputs may drop it. A
+        later write into ``t`` clears the mark."""
+        key = self.locations.get(id(t._data))
+        if key is not None and key in self.writes:
+            self.transient.add(key)
 
     def on_set_data(self, t, value, old) -> None:
         """``t.data = value`` replaced ``t``'s storage (``old``, now ``value``'s): a write of
@@ -569,6 +582,7 @@ class Tracer:
                     "a graph replays writes into the tensor's storage, which cannot change "
                     "its shape or dtype. Do that outside the captured function.")
             self.writes[key] = (v, "write")
+            self.transient.discard(key)
             # the storage is the state's now: later writes into it are writes to ``t``
             from ..backends import root_buffer
             self.fresh.discard(id(root_buffer(t._data)))
@@ -712,6 +726,8 @@ class Tracer:
             name = var.name or var.outputs[0].label()
             node = self.g.add_node("assign", [] if v is None else [v],
                                    {"var": name, "slot": mode}, var.device, [], name=name)
+            if key in self.transient:
+                node.attrs["transient"] = True
             if key[0] == "input":
                 node.attrs["input"] = key[1]
             else:

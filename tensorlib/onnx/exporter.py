@@ -67,7 +67,7 @@ def to_model(g: Graph, opset: int = DEFAULT_OPSET, input_names: Sequence[str] | 
                          f"{MIN_OPSET}..{onnx.defs.onnx_opset_version()})")
     if not g.outputs:
         raise ValueError("ONNX export: the graph has no outputs (g.set_outputs(...))")
-    if g.assigns and not drop_updates:
+    if not drop_updates and any(not a.attrs.get("transient") for a in g.assigns):
         raise UnsupportedOpError(_updates_message(g))
     check_exportable(g)
     ctx = ExportContext(opset)
@@ -187,7 +187,7 @@ def _updates_message(g: Graph) -> str:
 
     from ..graph.executor import needed_nodes
     written = list(dict.fromkeys(a.attrs.get("var") or a.name or f"%{a.id}"
-                                 for a in g.assigns))
+                                 for a in g.assigns if not a.attrs.get("transient")))
     # the model's own names first, then gradients, then optimizer state and unnamed state
     # (v0, v1), which say little
     written.sort(key=lambda w: (bool(re.fullmatch(r"v\d+|%\d+", w)),

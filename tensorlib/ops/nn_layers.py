@@ -238,6 +238,8 @@ def embedding_renorm_(weight: Tensor, input, max_norm: float, norm_type: float =
     max_norm, norm_type = float(max_norm), float(norm_type)
     if not max_norm >= 0:
         raise ValueError(f"embedding: max_norm must be >= 0, got {max_norm}")
+    if state.tracer is not None:
+        return _renorm_traced(weight, idx, max_norm, norm_type)
     data = weight._data
     xp = xp_of(data)
     rows = xp.unique(idx._data.reshape(-1))
@@ -253,6 +255,25 @@ def embedding_renorm_(weight: Tensor, input, max_norm: float, norm_type: float =
     return weight
 
 
+def _renorm_traced(weight: Tensor, idx: Tensor, max_norm: float, norm_type: float) -> Tensor:
+    """:func:`embedding_renorm_` under capture: the same arithmetic as tensor ops and a row
+    write into ``weight``, which the graph records as a write of that state, so every replay
+    and a reloaded graph file renormalise the table as the eager call does. Every looked-up
+    row is written (scaled by 1 when under ``max_norm``): the graph cannot branch on data."""
+    from ..autograd.mode import no_grad
+    from .elementwise import where
+    flat = idx.reshape(-1)
+    if flat.shape[0] == 0:
+        return weight
+    with no_grad():
+        rows = weight.take(flat, 0)
+        norms = rows.norm(norm_type, axis=1, keepdims=True)
+        scale = where(norms > max_norm, max_norm / (norms.astype(np.float64) + 1e-7), 1.0)
+        weight[flat] = (rows.astype(np.float64) * scale).astype(weight.dtype)
+    state.tracer.mark_transient(weight)     # the lookup recomputes it: ONNX may drop it
+    return weight
+
+
 def embedding(input, weight, padding_idx: int | None = None, max_norm: float | None = None,
               norm_type: float = 2.0, scale_grad_by_freq: bool = False,
               sparse: bool = False) -> Tensor:
@@ -261,16 +282,13 @@ def embedding(input, weight, padding_idx: int | None = None, max_norm: float | N
     ``norm_type``-norm exceeds it are first renormalised in place (see
     :func:`embedding_renorm_`), as in PyTorch; the gradient is the lookup's alone.
     ``scale_grad_by_freq`` divides each row's gradient by the times ``input`` holds it.
-    ``sparse=True`` is accepted with a warning: the gradient is the same table, dense
-    (tensorlib has no sparse tensors), as ``nn.Embedding(sparse=True)`` gives.
+    ``sparse=True``: ``weight``'s gradient is a sparse COO tensor (one entry per looked-up
+    id, uncoalesced, as PyTorch's); under graph capture it stays a dense table (a warning
+    says so; the optimizers' updates are the same).
 
     >>> F.embedding(tl.tensor([[0, 2]]), tl.randn(5, 3)).shape
     (1, 2, 3)
     """
-    if sparse:
-        from .._warn import warn_user
-        warn_user("embedding: sparse=True gives a dense gradient here (tensorlib has no "
-                  "sparse tensors); the values are the same")
     idx = as_index_tensor(input, "embedding", "input")
     w = as_float_tensor(weight, "embedding", "weight")
     if w.ndim != 2:
@@ -289,20 +307,20 @@ def embedding(input, weight, padding_idx: int | None = None, max_norm: float | N
         raise IndexError(f"embedding: indices must lie in [0, {V}), got range "
                          f"[{int(d.min())}, {int(d.max())}]")
     op = EMBEDDING_FREQ if scale_grad_by_freq else EMBEDDING
-    if max_norm is not None:
-        embedding_renorm_(w, idx, max_norm, norm_type)
+    if sparse and w._rg and state.grad_enabled:
         if state.tracer is not None:
-            # a captured graph cannot write into its weights: it renormalises the rows it
-            # looks up instead (the values match; the gradient also flows through the scale)
-            rows = apply(op, w, idx, padding_idx=padding_idx)
-            return rows * _renorm_scale(rows, float(max_norm), float(norm_type))
+            from .._warn import warn_user
+            warn_user("embedding: sparse=True gives a dense gradient under graph capture "
+                      "(a captured graph holds no sparse tensors); the updates are the same")
+        else:
+            from ..sparse import embedding_sparse
+            if max_norm is not None:
+                embedding_renorm_(w, idx, max_norm, norm_type)
+            return embedding_sparse(w, idx, padding_idx, scale_grad_by_freq, EMBEDDING)
+    if max_norm is not None:
+        # (under capture a recorded write of w: the lookup below reads the written table)
+        embedding_renorm_(w, idx, max_norm, norm_type)
     return apply(op, w, idx, padding_idx=padding_idx)
-
-
-def _renorm_scale(rows: Tensor, max_norm: float, norm_type: float) -> Tensor:
-    from .elementwise import where
-    norms = rows.norm(norm_type, axis=-1, keepdims=True)
-    return where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
 
 
 # --- dropout ----------------------------------------------------------------------------------

@@ -323,3 +323,221 @@ def _eligible(graph, u: Update) -> bool:
     if g.shape != pv.shape or g.dtype != pv.dtype:
         return False
     return type(p._data) is np.ndarray
+
+
+# --- scatter / index writes into a variable -----------------------------------------------
+# ``queue[idx] = k``, ``queue.index_copy_(0, idx, k)``, ``queue[a:b] = k`` under capture record
+# an out-of-place result of the target's full size that write-back then copies into the
+# variable: two full copies per replay, where eager writes the rows alone. The plan runs the
+# write in the variable's storage at write-back instead, when nothing else reads the old
+# value then. The graph is unchanged (files, ONNX export, placement see the same ops).
+
+@dataclass
+class Write:
+    """One recognised write: ``kind`` "setitem" (``x[index] = v`` with a static index) or
+    "rows" (the traced-index composite of ``ops.index_traced.setitem_traced``: the flat
+    positions and values, last write wins)."""
+
+    kind: str
+    assign: object                  # the assign node it replaces
+    target: object                  # the Value of the location's old contents
+    reads: list                     # Values the write reads at write-back
+    index: tuple | None
+    skip: set = field(default_factory=set)
+
+
+def _const_value(v):
+    n = v.node
+    return n.attrs.get("value") if n is not None and n.op == "constant" else None
+
+
+def _is_const(v, x) -> bool:
+    a = _const_value(v)
+    return a is not None and np.ndim(a) == 0 and a.item() == x
+
+
+def _flat_of(v, target):
+    """The reshape node making ``v`` the flattened ``target`` (None when ``v`` is not)."""
+    n = v.node
+    if v is target and len(target.shape) == 1:
+        return set()
+    if n is not None and n.op == "reshape" and n.inputs[0] is target and len(v.shape) == 1:
+        return {n.id}
+    return None
+
+
+def _rows_write(src, target):
+    """``setitem_traced``'s composite writing ``target``: where(written, take(values, where(
+    written, last, 0)), target.reshape(n)).reshape(shape), with last = scatter_reduce amax of
+    the write order over positions from -1 and written = last >= 0; (positions, values,
+    the nodes it covers) or None."""
+    skip = set()
+    n = src.node
+    if n.op == "reshape" and n.inputs[0].node is not None and n.inputs[0].node.op == "where":
+        skip.add(n.id)
+        n = n.inputs[0].node
+    if n.op != "where" or len(n.inputs) != 3 or tuple(src.shape) != tuple(target.shape):
+        return None
+    m, a, r = n.inputs
+    rs = _flat_of(r, target)
+    ge, take = m.node, a.node
+    if rs is None or ge is None or take is None or ge.op != "ge" or not _is_const(ge.inputs[1], 0):
+        return None
+    sc = ge.inputs[0].node
+    if (sc is None or sc.op != "scatter_extreme" or sc.attrs != {"reduce": "amax",
+                                                                 "include_self": True, "axis": 0}):
+        return None
+    full, pos, order = sc.inputs
+    fa, oa = _const_value(full), _const_value(order)
+    if (fa is None or oa is None or fa.shape != (int(np.prod(target.shape)),) or oa.ndim != 1
+            or pos.shape != oa.shape or not (fa == -1).all()
+            or not np.array_equal(oa, np.arange(oa.shape[0]))):
+        return None
+    if take.op != "take" or take.attrs != {"axis": 0}:
+        return None
+    vals, sel = take.inputs
+    w2 = sel.node
+    if (w2 is None or w2.op != "where" or w2.inputs[0] is not m or w2.inputs[1] is not ge.inputs[0]
+            or not _is_const(w2.inputs[2], 0) or vals.shape != pos.shape):
+        return None
+    skip |= {n.id, ge.id, sc.id, take.id, w2.id} | rs
+    return pos, vals, skip
+
+
+_ALIAS_OPS = ("cast", "to_device")     # (kernels that may hand back their input unchanged)
+
+
+def _aliases(nodes, roots: set) -> set:
+    """The Value ids that may share memory with the Values ``roots``: the outputs of view
+    ops over them, transitively."""
+    from ...ops.registry import REGISTRY
+    out = set(roots)
+    for n in nodes:
+        if n.inputs and n.inputs[0].id in out:
+            op = REGISTRY.get(n.op)
+            if op is not None and op.view or n.op in _ALIAS_OPS:
+                out.update(v.id for v in n.outputs)
+    return out
+
+
+def find_writes(graph, nodes, fetches, updates) -> list[Write]:
+    """The writes among ``nodes`` (a plan's) that may run in the target's storage at
+    write-back: a CPU variable (or input) written by a ``setitem`` of its old value or by the
+    traced-index composite over it, every value they cover read only inside them (no fetch),
+    and no other write-back reading memory a write changes or reading what another changes
+    before it."""
+    taken = {a.id for u in updates for a in u.assigns}
+    var_of = {}         # (id(owner), slot) -> the Value of that variable
+    for n in nodes:
+        if n.op == "variable" and n in graph.bindings:
+            owner, slot = graph.bindings[n]
+            var_of[(id(owner), slot)] = n.outputs[0]
+    inputs = {n.attrs["index"]: n.outputs[0] for n in nodes if n.op == "placeholder"}
+    assigns = [n for n in nodes if n.op == "assign"]
+    locs = {}           # assign id -> the Value of the location it writes (None: unread)
+    targets = {}        # the writes that may run in place: assign id -> that Value
+    for a in assigns:
+        mode = a.attrs.get("slot")
+        if mode == "input":
+            t = inputs.get(a.attrs.get("input"))
+        elif a in graph.bindings:
+            owner, slot = graph.bindings[a]
+            t = var_of.get((id(owner), slot))
+        else:
+            t = None
+        locs[a.id] = t
+        if (t is not None and mode in ("input", "data") and a.id not in taken
+                and len(a.inputs) == 1 and "update" not in a.attrs
+                and t.node.device.startswith("cpu")):
+            targets[a.id] = t
+    if not targets:
+        return []
+    readers = _readers(nodes)
+    fetched = {v.id for v in fetches}
+    found = []
+    for a in assigns:
+        t = targets.get(a.id)
+        if t is None:
+            continue
+        src = a.inputs[0]
+        n = src.node
+        if n is None or not n.device.startswith("cpu") or src.dtype != t.dtype:
+            continue
+        if n.op == "setitem" and n.inputs[0] is t:
+            w = Write("setitem", a, t, [n.inputs[1]], n.attrs["index"], {n.id})
+        else:
+            rows = _rows_write(src, t)
+            if rows is None:
+                continue
+            w = Write("rows", a, t, [rows[0], rows[1]], None, rows[2])
+        ok = all(v.id not in fetched and all(r.id in w.skip or r is a
+                                             for r in readers.get(v.id, ()))
+                 for m in nodes if m.id in w.skip for v in m.outputs)
+        if ok:
+            found.append(w)
+    if not found:
+        return []
+    return _ordered(nodes, assigns, found, updates, locs)
+
+
+def _ordered(nodes, assigns, found, updates, locs) -> list[Write]:
+    """The writes whose reads at write-back see the values the graph means: a write runs
+    at its assign's turn, so it must not read memory an earlier write-back changed, nor
+    change memory a later one reads."""
+    by_assign = {w.assign.id: w for w in found}
+    upd = {a.id: u for u in updates for a in u.assigns}
+    # in write-back order: (Value ids written, Value ids read) per assign
+    steps = []
+    for a in assigns:
+        w, u = by_assign.get(a.id), upd.get(a.id)
+        if w is not None:
+            steps.append((w, {w.target.id}, {v.id for v in w.reads}))
+        elif u is not None:
+            if a is u.assigns[0]:
+                steps.append((None, {n.outputs[0].id for n in [u.param, *u.states]},
+                              {v.id for v in u.reads}))
+        else:
+            t = locs.get(a.id)
+            steps.append((None, set() if t is None else {t.id}, {v.id for v in a.inputs}))
+    out = []
+    for i, (w, _, reads) in enumerate(steps):
+        if w is None:
+            continue
+        mine = _aliases(nodes, {w.target.id})
+        before = set().union(*(s[1] for s in steps[:i]), *(s[1] for s in steps[i + 1:]))
+        later_reads = set().union(*(s[2] for s in steps[i + 1:]))
+        if reads & (mine | _aliases(nodes, before)) or later_reads & mine:
+            continue
+        out.append(w)
+    return out
+
+
+def _in_storage(t, x, *reads) -> bool:
+    """Whether ``t``'s storage is still ``x`` (the value the graph read) and can take the
+    write in place: a writable NumPy array that none of ``reads`` overlaps."""
+    d = t._data
+    return (d is x and type(d) is np.ndarray and d.flags.writeable
+            and not any(np.may_share_memory(d, r) for r in reads))
+
+
+def write_setitem(t, x, v, index) -> None:
+    """``x[index] = v`` as the graph's ``setitem`` then write-back, in ``t``'s storage."""
+    if _in_storage(t, x, v):
+        x[index] = v
+    else:       # (storage replaced or overlapping: the graph's out-of-place value)
+        out = x.copy()
+        out[index] = v
+        t._data[...] = out
+    t._version[0] += 1
+
+
+def write_rows(t, x, pos, vals) -> None:
+    """``x.reshape(-1)[pos] = vals`` (the last write to a repeated position wins, as NumPy's
+    and the graph's composite) in ``t``'s storage."""
+    if _in_storage(t, x, pos, vals) and x.flags.c_contiguous:
+        x.reshape(-1)[pos] = vals
+    else:
+        out = np.array(x, order="C")
+        out.reshape(-1)[pos] = vals
+        t._data[...] = out
+    t._version[0] += 1
