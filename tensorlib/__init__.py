@@ -105,6 +105,11 @@ from .ops.special_more import igamma, igammac
 from .ops.foreach import EXPORTS as _exports_foreach  # noqa: E402  (tl._foreach_add_...)
 globals().update(_exports_foreach)
 from . import _torch_methods  # noqa: F401  (more of PyTorch's Tensor methods)
+from . import sparse  # noqa: E402  (sparse COO tensors; binds Tensor.to_sparse/to_dense)
+from .sparse import sparse_coo, sparse_coo_tensor  # noqa: E402
+from .sparse import _dense_to_dense, _dense_to_sparse  # noqa: E402
+Tensor.to_sparse = _dense_to_sparse
+Tensor.to_dense = _dense_to_dense
 from ._torch_methods import (conj, conj_physical, imag, is_inference, layout,  # noqa: E402
                              real, resolve_conj, resolve_neg, strided)
 import numpy as _np  # noqa: E402

@@ -439,6 +439,7 @@ INPLACE = {
     "polygamma_": (_pos, (lambda s: 1,)), "mvlgamma_": (lambda s: _pos(s) + 2, (lambda s: 2,)),
     "logit_": (lambda s: _unit(s) * 0.5 + 0.5, ()), "sinc_": (rnd, ()),
     "xlogy_": (rnd, (_pos,)), "log10_": (_pos, ()), "deg2rad_": (rnd, ()),
+    "igamma_": (_pos, (_pos,)), "igammac_": (_pos, (_pos,)),
     "rad2deg_": (rnd, ()), "negative_": (rnd, ()), "sgn_": (rnd, ()), "fix_": (rnd, ()),
     "frac_": (rnd, ()), "clamp_min_": (rnd, (lambda s: 0.3,)),
     "clamp_max_": (rnd, (lambda s: 0.3,)), "copysign_": (rnd, (rnd,)),
@@ -1223,11 +1224,11 @@ def test_first_round_functions_at_top_level_match_torch(name, make, kw):
 _CATEGORIES = {
     "sparse": """ccol_indices col_indices crow_indices row_indices coalesce is_coalesced
         dense_dim sparse_dim indices values sparse_mask sparse_resize_ sparse_resize_and_clear_
-        resize_as_sparse_ smm sspaddmm to_dense to_sparse to_sparse_bsc to_sparse_bsr
+        resize_as_sparse_ smm sspaddmm to_sparse_bsc to_sparse_bsr
         to_sparse_coo to_sparse_csc to_sparse_csr to_padded_tensor ccol_indices_copy
         col_indices_copy crow_indices_copy row_indices_copy indices_copy values_copy dsmm hsmm
         hspmm saddmm spmm sparse_bsc_tensor sparse_bsr_tensor sparse_compressed_tensor
-        sparse_coo_tensor sparse_csc_tensor sparse_csr_tensor""",
+        sparse_csc_tensor sparse_csr_tensor""",
     "quantized": """dequantize int_repr q_per_channel_axis q_per_channel_scales
         q_per_channel_zero_points q_scale q_zero_point qscheme choose_qparams_optimized
         empty_quantized fake_quantize_per_channel_affine fake_quantize_per_tensor_affine
@@ -1275,7 +1276,6 @@ _CATEGORIES = {
     "device": """ipu xpu mtia record_stream is_distributed get_device_module
         is_vulkan_available""",
     "lapack": "lobpcg",
-    "special": "igamma igamma_ igammac igammac_",
     "random": "binomial",
     "legacy": "as_subclass apply_ map_ map2_ index",
     "threads": "init_num_threads",

@@ -72,8 +72,8 @@ class Embedding(Module):
     place in ``weight`` before the lookup, as in PyTorch; ``scale_grad_by_freq`` divides each
     row's gradient by the times the batch holds its index.
 
-    ``sparse=True`` is accepted for PyTorch ports: the gradient stays a dense table, and
-    :class:`tl.optim.SparseAdam` updates the rows a step touched, as PyTorch's does.
+    ``sparse=True``: ``weight.grad`` is a sparse COO tensor of the looked-up rows, as
+    PyTorch's, for :class:`tl.optim.SparseAdam`, ``SGD`` and ``Adagrad``.
 
     >>> nn.Embedding(10, 3, scale_grad_by_freq=True)(tl.tensor([[1, 1, 4]])).shape
     (1, 3, 3)
@@ -85,8 +85,6 @@ class Embedding(Module):
                  sparse: bool = False):
         super().__init__()
         self.scale_grad_by_freq = bool(scale_grad_by_freq)
-        # PyTorch's sparse gradient: here the gradient stays a dense table, and
-        # tl.optim.SparseAdam moves the rows it touched (those with a nonzero gradient row)
         self.sparse = bool(sparse)
         if max_norm is not None and not float(max_norm) >= 0:
             raise ValueError(f"{type(self).__name__}: max_norm must be >= 0, got {max_norm!r}")
@@ -132,7 +130,7 @@ class Embedding(Module):
 
     def forward(self, ids: Tensor) -> Tensor:
         return F.embedding(ids, self.weight, self.padding_idx, self.max_norm, self.norm_type,
-                           self.scale_grad_by_freq)
+                           self.scale_grad_by_freq, self.sparse)
 
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"

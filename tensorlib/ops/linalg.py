@@ -95,6 +95,9 @@ def matmul(a=None, b=None, *, input=None, other=None) -> Tensor:
         a, b = (input if a is None else a), (other if b is None else b)
     if a is None or b is None:
         raise TypeError("matmul() missing an operand: matmul(input, other)")
+    if type(a) is not Tensor and getattr(a, "is_sparse", False):
+        from ..sparse import mm as sparse_mm      # a sparse COO matrix times a dense one
+        return sparse_mm(a, b)
     if state.autocast is not None:
         return autocast_call(matmul, "matmul", a, b)
     a, b = same_category(to_tensor(a), to_tensor(b))    # int x float: the float's dtype

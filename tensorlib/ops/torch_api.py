@@ -78,7 +78,11 @@ def _along(x: Tensor, d: int, sl) -> Tensor:
 
 # --- matrix products --------------------------------------------------------------------------
 def mm(input, mat2) -> Tensor:
-    """Matrix product of 2-D ``input`` (n, m) and ``mat2`` (m, p): (n, p) (``torch.mm``)."""
+    """Matrix product of 2-D ``input`` (n, m) and ``mat2`` (m, p): (n, p) (``torch.mm``);
+    a sparse COO ``input`` gives :func:`tensorlib.sparse.mm`."""
+    if getattr(input, "is_sparse", False):
+        from ..sparse import mm as sparse_mm
+        return sparse_mm(input, mat2)
     a, b = to_tensor(input), to_tensor(mat2)
     if a.ndim != 2 or b.ndim != 2:
         raise ShapeError(f"mm: expects 2-D matrices, got shapes {_shape(a)} and {_shape(b)} "

@@ -13,7 +13,8 @@ from .lr_scheduler import (ChainedScheduler, ConstantLR, CosineAnnealingLR,
                            LinearLR, LRScheduler, MultiplicativeLR, MultiStepLR, OneCycleLR,
                            PolynomialLR, ReduceLROnPlateau, SequentialLR, StepLR)
 from .optimizer import Optimizer
-from .rmsprop import Adadelta, Adagrad, RMSprop
+from .adagrad import Adagrad
+from .rmsprop import Adadelta, RMSprop
 from .rprop_asgd import ASGD, Adafactor, Rprop
 from .sgd import SGD
 from .sparse_adam import SparseAdam

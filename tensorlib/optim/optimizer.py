@@ -246,6 +246,10 @@ class Optimizer:
         from ._fused import zero_grads
         zero_grads([p for g in self.param_groups for p in g["params"]], set_to_none)
 
+    # whether _update takes sparse COO gradients (nn.Embedding(sparse=True)): SGD, Adagrad,
+    # SparseAdam; the others raise PyTorch's "does not support sparse gradients"
+    _sparse_grads = False
+
     @_hooked_step
     def step(self, closure: Callable[[], Any] | None = None):
         """One update of every parameter that has a gradient. ``closure`` (optional)
@@ -257,7 +261,18 @@ class Optimizer:
                 loss = closure()
         with no_grad():
             for g in self.param_groups:
-                self._update(g)
+                try:
+                    self._update(g)
+                except (TypeError, RuntimeError, ValueError) as e:
+                    # checked only on failure: no per-step cost where all is well
+                    if not self._sparse_grads and any(
+                            p.grad is not None and p.grad.is_sparse for p in g["params"]):
+                        name = type(self).__name__
+                        raise RuntimeError(
+                            f"{name} does not support sparse gradients, please consider "
+                            "SparseAdam (or SGD/Adagrad) instead, or nn.Embedding with "
+                            "sparse=False") from e
+                    raise
         if not self._stepped:       # set once (schedulers check it): no per-step state
             self._stepped = True
         return loss

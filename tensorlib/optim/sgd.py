@@ -32,6 +32,8 @@ class SGD(Optimizer):
     >>> opt.zero_grad(); loss.backward(); opt.step()
     """
 
+    _sparse_grads = True
+
     def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0,
                  dampening: float = 0, weight_decay: float = 0, nesterov: bool = False,
                  maximize: bool = False, *,
@@ -67,6 +69,9 @@ class SGD(Optimizer):
             if not params:
                 return
         for p, g, st in self._with_grads(group, lambda p: {}, params):
+            if g.is_sparse:
+                _sparse_step(p, g, st, lr, mom, damp, wd, nesterov)
+                continue
             buf = st.get("momentum_buffer")
             if _fused.sgd(p, g, buf, lr, mom, damp, wd, nesterov, st):
                 continue
@@ -80,3 +85,26 @@ class SGD(Optimizer):
                     buf.add_(g * (1.0 - damp) if damp else g)
                 g = g + mom * buf if nesterov else buf
             p.sub_(lr * g)
+
+
+def _sparse_step(p, g, st: dict, lr, mom, damp, wd, nesterov) -> None:
+    """PyTorch's SGD step with a sparse gradient: only its rows move. The momentum buffer
+    is sparse too (it gathers every row seen, as PyTorch's); weight decay raises, as there
+    (it would add the dense parameter to the sparse gradient)."""
+    if wd:
+        raise RuntimeError("add(sparse, dense) is not supported. Use add(dense, sparse) "
+                           "instead.")
+    from ..sparse import rows_of
+    if enabled(mom):
+        buf = st.get("momentum_buffer")
+        if buf is None:
+            buf = st["momentum_buffer"] = g.clone()
+        else:
+            buf.mul_(float(mom))
+            buf.add_(g, alpha=1.0 - damp)
+        g = g + buf * float(mom) if nesterov else buf
+    rows, gv = rows_of(g)
+    if gv.size:
+        P = p._data.reshape((-1,) + tuple(p.shape[g.sparse_dim():]))
+        P[rows] += gv.astype(P.dtype, copy=False) * (-float(lr))
+        p._version[0] += 1

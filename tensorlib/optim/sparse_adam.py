@@ -1,8 +1,9 @@
 """``SparseAdam``: Adam that moves only the rows a step touched (embedding tables).
 
-PyTorch's takes the sparse gradients of ``nn.Embedding(sparse=True)``; tensorlib's gradients
-are dense, so a row counts as touched when its gradient row is not all zeros (a looked-up
-row whose gradient is exactly zero is the one difference). Untouched rows keep their
+It takes the sparse COO gradients of ``nn.Embedding(sparse=True)`` and, as PyTorch's,
+touches only their rows (coalesced): the step costs O(rows looked up), not O(table). A
+dense gradient (graph capture keeps them dense) is also accepted, where PyTorch raises: a
+row counts as touched when its gradient row is not all zeros. Untouched rows keep their
 parameters and moment estimates, as PyTorch's: dense Adam would keep moving them with
 their old momentum.
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+
+import numpy as np
 
 from .. import creation
 from .._tensor import Tensor
@@ -27,6 +30,8 @@ class SparseAdam(Optimizer):
     >>> opt = tl.optim.SparseAdam(emb.parameters(), lr=1e-3)
     """
 
+    _sparse_grads = True
+
     def __init__(self, params: Iterable, lr: float = 1e-3, betas=(0.9, 0.999),
                  eps: float = 1e-8, maximize: bool = False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, maximize=maximize))
@@ -43,6 +48,9 @@ class SparseAdam(Optimizer):
             return {"exp_avg": creation.zeros_like(p), "exp_avg_sq": creation.zeros_like(p)}
         for p, g, st in self._with_grads(group, init):
             step = self._count_step(st)
+            if g.is_sparse:
+                _sparse_step(p, g, st, float(lr), float(b1), float(b2), float(eps), step)
+                continue
             # a row is touched when its gradient row has a nonzero (rows: the first dim)
             touched = (g != 0).reshape((g.shape[0], -1)).any(axis=1) if g.ndim > 1 \
                 else g != 0
@@ -58,3 +66,30 @@ class SparseAdam(Optimizer):
             m.copy_(where(touched, m_new, m))
             v.copy_(where(touched, v_new, v))
             p.sub_(where(touched, size * m_new / (v_new.sqrt() + eps), 0.0))
+
+
+def _sparse_step(p: Tensor, g, st: dict, lr: float, b1: float, b2: float, eps: float,
+                 step) -> None:
+    """PyTorch's ``sparse_adam`` on the coalesced rows of ``g``, in its order of operations
+    (the moments' new rows are old + update, as its ``add_`` of a sparse update)."""
+    from ..sparse import rows_of
+    rows, gv = rows_of(g)
+    if gv.size == 0:
+        return
+    step = float(step)
+    dense = tuple(p.shape[g.sparse_dim():])
+    P = p._data.reshape((-1,) + dense)
+    M = st["exp_avg"]._data.reshape((-1,) + dense)
+    V = st["exp_avg_sq"]._data.reshape((-1,) + dense)
+    gv = gv.astype(P.dtype, copy=False)
+    old_m, old_v = M[rows], V[rows]
+    upd_m = (gv - old_m) * (1 - b1)
+    upd_v = (gv * gv - old_v) * (1 - b2)
+    M[rows] = old_m + upd_m
+    V[rows] = old_v + upd_v
+    numer = upd_m + old_m
+    denom = np.sqrt(upd_v + old_v) + eps
+    size = lr * math.sqrt(1 - b2 ** step) / (1 - b1 ** step)
+    P[rows] += -size * (numer / denom)
+    for t in (p, st["exp_avg"], st["exp_avg_sq"]):
+        t._version[0] += 1

@@ -67,6 +67,8 @@ def _total_norm(tensors, norm_type, error_if_nonfinite: bool, who: str) -> Tenso
 
 def _norm(t: Tensor, norm_type: float) -> Tensor:
     from ...ops.reduction import norm
+    if t.is_sparse:     # nn.Embedding(sparse=True): the norm of its summed (coalesced) rows
+        t = t.coalesce()._values()
     if norm_type > 0 or norm_type == -math.inf:
         return norm(t, ord=norm_type)
     from ...ops.decompositions import vector_norm

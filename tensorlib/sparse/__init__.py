@@ -1,0 +1,720 @@
+"""Sparse COO tensors (``torch.sparse`` semantics), for graph models and sparse gradients.
+
+A sparse tensor is a :class:`SparseTensor`, a subclass of ``Tensor`` whose storage
+(``_data``) is a :class:`_COO` (indices, values, shape, dtype) instead of an array, so the
+dense hot path (``apply``) is untouched and the autograd engine can hold one as a leaf's
+``.grad`` (``nn.Embedding(sparse=True)``). The values are an ordinary tensor: gradients
+flow to them (and to the dense operand of :func:`mm`) through recorded ops. Dense ops on
+a sparse tensor raise, naming the op and suggesting ``.to_dense()``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .._core import TensorBase
+from .._tensor import Tensor
+from .._torch_methods import layout
+from ..autograd.function import Function
+from ..autograd.mode import state as _mode
+
+__all__ = ["SparseTensor", "sparse_coo", "sparse_coo_tensor", "to_sparse", "mm", "addmm",
+           "sum"]
+
+sparse_coo = layout("sparse_coo")
+
+_HINT = "sparse COO tensors support few ops; call .to_dense() first"
+
+
+class _Flags:
+    __slots__ = ()
+    writeable = False       # the engine adds a new gradient out of place (or by __iadd__)
+    c_contiguous = False
+
+
+class _COO:
+    """A sparse tensor's storage. ``indices``: int64 (sparse_dim, nnz) NumPy array;
+    ``values``: a Tensor (nnz, *dense_shape); ``shape``: the full shape."""
+
+    __slots__ = ("indices", "values", "shape", "dtype", "coalesced", "_csr")
+    flags = _Flags()
+    base = None
+
+    def __init__(self, indices: np.ndarray, values: Tensor, shape: tuple, coalesced: bool):
+        self.indices, self.values = indices, values
+        self.shape, self.dtype = tuple(int(s) for s in shape), values._data.dtype
+        self.coalesced, self._csr = bool(coalesced), None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def __iadd__(self, other: _COO) -> _COO:
+        # the backward walk sums two gradients of one leaf in place (a table looked up twice)
+        from ..ops.shape import cat
+        self.indices = np.concatenate([self.indices, other.indices], axis=1)
+        self.values = cat([self.values, other.values.astype(self.dtype)], axis=0)
+        self.coalesced, self._csr = False, None
+        return self
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(_HINT)
+
+    def __array_ufunc__(self, ufunc, method, *args, **kwargs):
+        raise TypeError(f"{ufunc.__name__}: {_HINT}")
+
+    def __array_function__(self, func, types, args, kwargs):
+        raise TypeError(f"{func.__name__}: {_HINT}")
+
+
+def _make(indices: np.ndarray, values: Tensor, shape, coalesced: bool) -> SparseTensor:
+    t = TensorBase.__new__(SparseTensor)
+    t._data = _COO(indices, values, shape, coalesced)
+    t._device = values._device
+    t._rg = values._rg
+    t._node = None
+    t._idx = 0
+    t._version = [0]
+    t._hooks = None
+    t._base = None
+    t._hv = 0
+    return t
+
+
+def _tensor(x, dtype=None, device=None) -> Tensor:
+    from ..creation import tensor
+    if isinstance(x, Tensor):
+        if dtype is not None and x.dtype != np.dtype(dtype):
+            x = x.astype(dtype)
+        return x if device is None else x.to(device)
+    return tensor(x, dtype=dtype, device=device)
+
+
+def _needs_grad(v: Tensor) -> bool:
+    return v._rg and _mode.grad_enabled
+
+
+class SparseTensor(Tensor):
+    """A sparse COO tensor, as ``torch.sparse_coo_tensor`` makes: ``indices()`` (sparse_dim,
+    nnz), ``values()`` (nnz, *dense_shape); duplicate indices sum (``coalesce()``)."""
+
+    # --- metadata ---------------------------------------------------------------------
+    is_sparse = property(lambda self: True)
+    is_sparse_csr = property(lambda self: False)
+    layout = property(lambda self: sparse_coo)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape
+
+    def sparse_dim(self) -> int:
+        return int(self._data.indices.shape[0])
+
+    def dense_dim(self) -> int:
+        return len(self._data.shape) - self.sparse_dim()
+
+    def _nnz(self) -> int:
+        return int(self._data.indices.shape[1])
+
+    def is_coalesced(self) -> bool:
+        return self._data.coalesced
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        return True
+
+    def _indices(self) -> Tensor:
+        from ..creation import tensor
+        return tensor(self._data.indices, device=self._device)
+
+    def _values(self) -> Tensor:
+        return self._data.values
+
+    def indices(self) -> Tensor:
+        """The (sparse_dim, nnz) int64 indices of a coalesced tensor."""
+        if not self._data.coalesced:
+            raise RuntimeError("indices: cannot get indices on an uncoalesced tensor, please "
+                               "call .coalesce() first")
+        return self._indices()
+
+    def values(self) -> Tensor:
+        """The (nnz, *dense_shape) values of a coalesced tensor (gradients flow to them)."""
+        if not self._data.coalesced:
+            raise RuntimeError("values: cannot get values on an uncoalesced tensor, please "
+                               "call .coalesce() first")
+        return self._data.values
+
+    def _host(self) -> np.ndarray:
+        # what the anomaly check reads for NaNs
+        return self._data.values._host()
+
+    # --- autograd ---------------------------------------------------------------------
+    @property
+    def grad(self):
+        """A leaf sparse tensor's gradient: sparse, with its own indices (PyTorch's
+        ``sparse_mask`` of the dense gradient)."""
+        d = self._data
+        g = d.values.grad if d.values._node is None else None
+        if g is None:
+            return None
+        if d.coalesced or not d.indices.shape[1]:
+            return _make(d.indices, g, d.shape, d.coalesced)
+        # each position once: a duplicate entry's gradient is the position's
+        lin = np.ravel_multi_index(tuple(d.indices), d.shape[:d.indices.shape[0]])
+        _, first = np.unique(lin, return_index=True)
+        from ..creation import tensor
+        return _make(d.indices[:, first], g[tensor(first)], d.shape, True)
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            raise RuntimeError("SparseTensor.grad: only None can be assigned")
+        self._data.values.grad = None
+
+    def requires_grad_(self, requires_grad: bool = True) -> SparseTensor:
+        self._data.values.requires_grad_(requires_grad)
+        self._rg = bool(requires_grad)
+        return self
+
+    def detach(self) -> SparseTensor:
+        d = self._data
+        return _make(d.indices, d.values.detach(), d.shape, d.coalesced)
+
+    def clone(self, *, memory_format=None) -> SparseTensor:
+        d = self._data
+        return _make(d.indices.copy(), d.values.clone(), d.shape, d.coalesced)
+
+    def astype(self, dtype) -> SparseTensor:
+        d = self._data
+        return _make(d.indices, d.values.astype(dtype), d.shape, d.coalesced)
+
+    def to(self, *args, **kwargs) -> SparseTensor:
+        """``.to(dtype)`` / ``.to(device)``: the values move; the indices stay on the host."""
+        d = self._data
+        return _make(d.indices, d.values.to(*args, **kwargs), d.shape, d.coalesced)
+
+    def double(self) -> SparseTensor:
+        return self.astype(np.float64)
+
+    def float(self) -> SparseTensor:
+        return self.astype(np.float32)
+
+    # --- conversions ------------------------------------------------------------------
+    def coalesce(self) -> SparseTensor:
+        """Sorted, unique indices with the values of duplicates summed (differentiable)."""
+        d = self._data
+        if d.coalesced:
+            return self
+        sdim = d.indices.shape[0]
+        sshape = d.shape[:sdim]
+        if d.indices.shape[1] == 0:
+            return _make(d.indices, d.values, d.shape, True)
+        lin = np.ravel_multi_index(tuple(d.indices), sshape) if sdim else \
+            np.zeros(d.indices.shape[1], np.int64)
+        v = d.values
+        if _needs_grad(v):
+            from ..creation import tensor, zeros
+            from ..ops.indexing import index_add
+            uniq, inv = np.unique(lin, return_inverse=True)
+            vals = index_add(zeros((len(uniq),) + tuple(v.shape[1:]), dtype=v.dtype,
+                                   device=v.device), tensor(inv.reshape(-1)), v, axis=0)
+        else:
+            # sort once and sum runs: far faster than a scatter-add for the large, few-dup
+            # gradients of embedding tables
+            from ..creation import tensor
+            order = np.argsort(lin, kind="stable")
+            sl = lin[order]
+            first = np.concatenate([[True], sl[1:] != sl[:-1]])
+            uniq = sl[first]
+            a = v._host()[order]
+            if len(uniq) == len(sl):
+                s = a
+            else:   # (reduceat over rows is ~10x slower: most rows are unique)
+                s = a[first]
+                dup = ~first
+                np.add.at(s, np.cumsum(first)[dup] - 1, a[dup])
+            vals = tensor(s, device=v.device)
+        idx = np.stack(np.unravel_index(uniq, sshape)).astype(np.int64) if sdim else \
+            np.zeros((0, len(uniq)), np.int64)
+        return _make(idx.reshape(sdim, -1), vals, d.shape, True)
+
+    def to_dense(self, dtype=None, *, masked_grad: bool | None = None) -> Tensor:
+        """The dense tensor (duplicates summed); differentiable w.r.t. the values."""
+        d = self._data
+        sdim = d.indices.shape[0]
+        sshape, dshape = d.shape[:sdim], d.shape[sdim:]
+        v = d.values if dtype is None else d.values.astype(dtype)
+        n = math.prod(sshape)
+        lin = np.ravel_multi_index(tuple(d.indices), sshape) if sdim and d.indices.shape[1] \
+            else np.zeros(d.indices.shape[1], np.int64)
+        from ..creation import tensor, zeros
+        if _needs_grad(v):
+            from ..ops.indexing import index_add
+            out = index_add(zeros((n,) + dshape, dtype=v.dtype, device=v.device),
+                            tensor(lin), v, axis=0)
+            return out.reshape(d.shape)
+        out = np.zeros((n,) + dshape, v._host().dtype)
+        np.add.at(out, lin, v._host())
+        return tensor(out.reshape(d.shape), device=v.device)
+
+    def to_sparse(self, sparse_dim: int | None = None) -> SparseTensor:
+        return self
+
+    # --- arithmetic -------------------------------------------------------------------
+    def __add__(self, other):
+        if isinstance(other, SparseTensor):
+            if other.shape != self.shape or other.sparse_dim() != self.sparse_dim():
+                raise RuntimeError(f"add: sparse tensors of shapes {self.shape} and "
+                                   f"{other.shape} (sparse dims {self.sparse_dim()}, "
+                                   f"{other.sparse_dim()}) do not match")
+            from ..ops.shape import cat
+            a, b = self._data, other._data
+            return _make(np.concatenate([a.indices, b.indices], axis=1),
+                         cat([a.values, b.values.astype(a.dtype)], axis=0), a.shape, False)
+        if isinstance(other, Tensor):
+            return self.to_dense() + other
+        raise RuntimeError(f"add: a sparse tensor plus {type(other).__name__} is not "
+                           f"supported; {_HINT}")
+
+    def __radd__(self, other):
+        if isinstance(other, Tensor):       # dense + sparse: dense, as PyTorch
+            return other + self.to_dense()
+        return self.__add__(other)
+
+    def __neg__(self) -> SparseTensor:
+        d = self._data
+        return _make(d.indices, -d.values, d.shape, d.coalesced)
+
+    def __sub__(self, other):
+        return self + (-other)
+
+    def __rsub__(self, other):
+        return (-self).__radd__(other)
+
+    def _scalar(self, other, name: str):
+        if isinstance(other, (int, float, np.number)) and not isinstance(other, bool):
+            return other
+        if isinstance(other, Tensor) and not other.is_sparse and other.ndim == 0:
+            return other
+        raise RuntimeError(f"{name}: a sparse tensor with {type(other).__name__} of shape "
+                           f"{getattr(other, 'shape', ())} is not supported (only scalars "
+                           f"and 0-d tensors); {_HINT}")
+
+    def __mul__(self, other) -> SparseTensor:
+        s = self._scalar(other, "mul")
+        d = self._data
+        return _make(d.indices, d.values * s, d.shape, d.coalesced)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other) -> SparseTensor:
+        s = self._scalar(other, "div")
+        d = self._data
+        return _make(d.indices, d.values / s, d.shape, d.coalesced)
+
+    def __matmul__(self, other) -> Tensor:
+        return mm(self, other)
+
+    def mul(self, other) -> SparseTensor:
+        return self * other
+
+    def add(self, other, *, alpha=1):
+        return self + (other * alpha if alpha != 1 else other)
+
+    def sub(self, other, *, alpha=1):
+        return self - (other * alpha if alpha != 1 else other)
+
+    def div(self, other) -> SparseTensor:
+        return self / other
+
+    def neg(self) -> SparseTensor:
+        return -self
+
+    def mm(self, other) -> Tensor:
+        return mm(self, other)
+
+    def matmul(self, other) -> Tensor:
+        return mm(self, other)
+
+    def sum(self, dim=None, keepdim: bool = False, dtype=None):
+        if dim is None:
+            return sum(self, dtype=dtype)
+        if keepdim:
+            raise NotImplementedError("sum: keepdim=True on a sparse tensor is not supported; "
+                                      + _HINT)
+        return sum(self, dim, dtype=dtype)
+
+    # in place (optimizers, clipping, zero_grad): the values change, the pattern stays
+    def _inplace_values(self, v: Tensor) -> SparseTensor:
+        self._data.values = v
+        self._data._csr = None
+        self._version[0] += 1
+        return self
+
+    def mul_(self, other) -> SparseTensor:
+        s = self._scalar(other, "mul_")
+        v = self._data.values
+        if v._node is None and not v._rg:
+            v.mul_(s)
+            self._version[0] += 1
+            return self
+        return self._inplace_values(v * s)
+
+    def div_(self, other) -> SparseTensor:
+        return self.mul_(1.0 / self._scalar(other, "div_"))
+
+    def zero_(self) -> SparseTensor:
+        """Drop every entry (nnz becomes 0), as PyTorch's sparse ``zero_``."""
+        from ..creation import zeros
+        d = self._data
+        d.indices = np.zeros((d.indices.shape[0], 0), np.int64)
+        d.values = zeros((0,) + tuple(d.values.shape[1:]), dtype=d.dtype, device=self._device)
+        d.coalesced, d._csr = True, None
+        self._version[0] += 1
+        return self
+
+    def add_(self, other, *, alpha=1) -> SparseTensor:
+        if not isinstance(other, SparseTensor):
+            raise RuntimeError("add_: only a sparse tensor can be added into a sparse tensor "
+                               "in place; " + _HINT)
+        s = self + (other * alpha if alpha != 1 else other)
+        d = self._data
+        d.indices, d.values, d.coalesced, d._csr = s._data.indices, s._data.values, False, None
+        self._version[0] += 1
+        return self
+
+    def __repr__(self) -> str:
+        d = self._data
+        ind = repr(self._indices()).replace("\n", "\n" + " " * 15)
+        val = repr(d.values.detach()).replace("\n", "\n" + " " * 14)
+        extra = ", requires_grad=True" if self._rg else ""
+        return (f"tensor(indices={ind},\n       values={val},\n       size={d.shape}, "
+                f"nnz={self._nnz()}, layout=tl.sparse_coo{extra})")
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        d = self._data
+        return (_rebuild, (d.indices, d.values.detach(), d.shape, d.coalesced))
+
+
+def _rebuild(indices, values, shape, coalesced) -> SparseTensor:
+    return _make(indices, values, shape, coalesced)
+
+
+# Everything else a dense Tensor has raises, naming the op: a method reading ``_data`` as an
+# array would otherwise fail with a confusing NumPy error.
+_ALLOWED = {"size", "dim", "ndimension", "numel", "nelement", "is_floating_point",
+            "is_complex", "get_device", "element_size", "type", "register_hook", "cpu",
+            "is_inference", "is_signed", "cuda", "is_shared", "is_pinned"}
+_DUNDERS = ("__getitem__", "__setitem__", "__iter__", "__len__", "__float__", "__int__",
+            "__bool__", "__index__", "__array__", "__pow__", "__rpow__", "__abs__",
+            "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__",
+            "__rmatmul__", "__iadd__", "__isub__", "__imul__", "__itruediv__", "__invert__",
+            "__and__", "__or__", "__xor__", "__lt__", "__le__", "__gt__", "__ge__", "__pos__",
+            "__dlpack__", "__array_interface__")
+
+
+def _stub(name: str):
+    def method(self, *args, **kwargs):
+        raise NotImplementedError(f"{name}: not supported for sparse COO tensors (layout "
+                                  f"tl.sparse_coo); call .to_dense() first")
+    method.__name__ = name
+    return method
+
+
+def _install_stubs() -> None:
+    own = set(vars(SparseTensor))
+    names = set()
+    for klass in Tensor.__mro__[:-2]:       # Tensor and whatever subclasses it adds
+        for name, v in vars(klass).items():
+            if name.startswith("_") or name in own or name in _ALLOWED:
+                continue
+            if callable(v) and not isinstance(v, (type, property)):
+                names.add(name)
+    for name in names:
+        setattr(SparseTensor, name, _stub(name))
+    for name in _DUNDERS:
+        if name not in own:
+            setattr(SparseTensor, name, _stub(name))
+
+
+_install_stubs()
+
+
+# --- construction ---------------------------------------------------------------------
+def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
+                      requires_grad: bool = False, check_invariants: bool | None = None,
+                      is_coalesced: bool | None = None) -> SparseTensor:
+    """A sparse COO tensor with ``indices`` (sparse_dim, nnz) and ``values`` (nnz,
+    *dense_shape), as ``torch.sparse_coo_tensor``: duplicate indices sum; ``size`` defaults
+    to the smallest that holds the indices. A ``values`` tensor with history keeps it
+    (gradients reach it); ``requires_grad=True`` makes the sparse tensor a leaf whose
+    ``.grad`` is sparse.
+
+    >>> tl.sparse_coo_tensor([[0, 1], [2, 0]], [3., 4.], (2, 3)).to_dense()
+    """
+    from ..creation import tensor as _t
+    del check_invariants
+    ind = indices._host() if isinstance(indices, Tensor) else np.asarray(indices)
+    if ind.dtype.kind not in "iu" and not (ind.size == 0 and ind.dtype.kind == "f"):
+        raise TypeError(f"sparse_coo_tensor: indices must be an integer tensor, got dtype "
+                        f"{ind.dtype}")
+    ind = ind.astype(np.int64)
+    v = _tensor(values, dtype, device)
+    if v.dtype.kind not in "fc" and dtype is None and not isinstance(values, Tensor):
+        v = v.astype(np.float32) if v.dtype.kind == "f" else v
+    if ind.ndim != 2:
+        raise ValueError(f"sparse_coo_tensor: indices must be 2-D (sparse_dim, nnz), got "
+                         f"shape {tuple(ind.shape)}")
+    if v.ndim == 0:
+        raise ValueError("sparse_coo_tensor: values must have at least 1 dim (nnz, ...)")
+    if ind.shape[1] != v.shape[0]:
+        raise ValueError(f"sparse_coo_tensor: indices hold {ind.shape[1]} entries (shape "
+                         f"{tuple(ind.shape)}) but values hold {v.shape[0]} (shape "
+                         f"{tuple(v.shape)})")
+    sdim = ind.shape[0]
+    if size is None:
+        lead = tuple(int(m) + 1 for m in ind.max(axis=1)) if ind.shape[1] else (0,) * sdim
+        size = lead + tuple(v.shape[1:])
+    size = tuple(int(s) for s in size)
+    if len(size) != sdim + v.ndim - 1:
+        raise ValueError(f"sparse_coo_tensor: size {size} has {len(size)} dims, but indices "
+                         f"give {sdim} sparse and values {v.ndim - 1} dense dims")
+    if tuple(size[sdim:]) != tuple(v.shape[1:]):
+        raise ValueError(f"sparse_coo_tensor: values' dense shape {tuple(v.shape[1:])} does "
+                         f"not match size {size}")
+    if ind.shape[1]:
+        lo, hi = ind.min(axis=1), ind.max(axis=1)
+        for k in range(sdim):
+            if lo[k] < 0 or hi[k] >= size[k]:
+                raise IndexError(f"sparse_coo_tensor: size is inconsistent with indices: for "
+                                 f"dim {k}, size is {size[k]} but found index "
+                                 f"{hi[k] if hi[k] >= size[k] else lo[k]}")
+    if requires_grad:
+        if v.dtype.kind not in "fc":
+            raise RuntimeError("sparse_coo_tensor: only floating point tensors can require "
+                               "gradients")
+        v = v.detach().clone().requires_grad_(True)
+    coalesced = bool(is_coalesced) if is_coalesced is not None else ind.shape[1] <= 1
+    del _t
+    return _make(ind, v, size, coalesced)
+
+
+def to_sparse(x: Tensor, sparse_dim: int | None = None) -> SparseTensor:
+    """``x.to_sparse(sparse_dim)``: the nonzero entries of dense ``x`` (with sparse_dim
+    < ndim, the nonzero slices), coalesced; differentiable w.r.t. ``x``."""
+    if isinstance(x, SparseTensor):
+        return x
+    from ..creation import tensor
+    sdim = x.ndim if sparse_dim is None else int(sparse_dim)
+    if not 0 < sdim <= x.ndim:
+        raise ValueError(f"to_sparse: sparse_dim must be in [1, {x.ndim}], got {sparse_dim}")
+    a = x._host()
+    mask = a != 0 if sdim == x.ndim else (a != 0).reshape(a.shape[:sdim] + (-1,)).any(-1)
+    ind = np.stack(np.nonzero(mask)).astype(np.int64).reshape(sdim, -1)
+    vals = x[tuple(tensor(i) for i in ind)] if ind.shape[1] else \
+        x.reshape((-1,) + tuple(x.shape[sdim:]))[:0]
+    return _make(ind, vals, tuple(x.shape), True)
+
+
+def _check_sparse(x, name: str, what: str) -> SparseTensor:
+    if not isinstance(x, SparseTensor):
+        raise TypeError(f"{name}: {what} must be a sparse COO tensor, got "
+                        f"{type(x).__name__}")
+    return x
+
+
+# --- products -------------------------------------------------------------------------
+def _csr(d: _COO, transpose: bool):
+    """SciPy CSR of a 2-D COO storage (duplicates summed), cached per values version."""
+    from ..ops import _scipy
+    sp = _scipy.sparse()
+    v = d.values
+    key = (id(v._data), v._version[0], transpose)
+    if d._csr is not None and d._csr[0] == key:
+        return d._csr[1]
+    if sp is None:
+        return None
+    r, c = d.indices
+    shape = d.shape
+    if transpose:
+        r, c, shape = c, r, shape[::-1]
+    m = sp.csr_matrix((v._host(), (r, c)), shape=shape)
+    d._csr = (key, m)
+    return m
+
+
+def _spmm_host(d: _COO, x: np.ndarray, transpose: bool, vals=None) -> np.ndarray:
+    if vals is None:
+        m = _csr(d, transpose)
+        if m is not None:
+            return np.asarray(m @ x).astype(x.dtype, copy=False)
+        vals = d.values._host()
+    r, c = d.indices
+    n = d.shape[0]
+    if transpose:
+        r, c, n = c, r, d.shape[1]
+    out = np.zeros((n,) + x.shape[1:], np.result_type(x.dtype, vals.dtype))
+    np.add.at(out, r, vals.reshape((-1,) + (1,) * (x.ndim - 1)) * x[c])
+    return out
+
+
+class _SpMM(Function):
+    """``A @ X`` for a 2-D COO ``A`` (rows, cols, values) and dense ``X``: SciPy's CSR
+    product forward; backward ``A^T @ g`` for X (itself an _SpMM: grad of grad works) and
+    ``sum(g[rows] * X[cols], -1)`` for the values (PyTorch's sparse_mask)."""
+
+    @staticmethod
+    def forward(ctx, values, x, coo, transpose):
+        ctx.coo, ctx.transpose = coo, transpose
+        ctx.save_for_backward(values, x)
+        from ..creation import tensor
+        a = x._host()
+        return tensor(_spmm_host(coo, a, transpose,
+                                 None if coo.values is values else values._host()),
+                      device=x.device)
+
+    @staticmethod
+    def backward(ctx, g):
+        values, x = ctx.saved_tensors
+        coo, tr = ctx.coo, ctx.transpose
+        gv = gx = None
+        if ctx.needs_input_grad[1]:
+            gx = _SpMM.apply(values, g, coo, not tr)
+        if ctx.needs_input_grad[0]:
+            from ..creation import tensor
+            r, c = coo.indices
+            if tr:
+                r, c = c, r
+            gv = (g[tensor(r)] * x[tensor(c)]).sum(-1) if x.ndim == 2 else \
+                g[tensor(r)] * x[tensor(c)]
+        return gv, gx, None, None
+
+
+def mm(mat1: SparseTensor, mat2: Tensor) -> Tensor:
+    """``mat1 @ mat2`` for a 2-D sparse COO ``mat1`` (n, m) and a dense ``mat2`` (m, k) or
+    (m,), as ``torch.sparse.mm``: a dense (n, k) result; gradients reach ``mat2`` and the
+    sparse operand's values."""
+    a = _check_sparse(mat1, "sparse.mm", "mat1")
+    if isinstance(mat2, SparseTensor):
+        return to_sparse(mm(a, mat2.to_dense()))
+    if not isinstance(mat2, Tensor):
+        raise TypeError(f"sparse.mm: mat2 must be a Tensor, got {type(mat2).__name__}")
+    if a.sparse_dim() != 2 or a.dense_dim() != 0:
+        raise RuntimeError(f"sparse.mm: mat1 must be a 2-D sparse matrix (sparse_dim 2, "
+                           f"dense_dim 0), got shape {a.shape} with sparse_dim "
+                           f"{a.sparse_dim()}")
+    if mat2.ndim not in (1, 2) or mat2.shape[0] != a.shape[1]:
+        raise RuntimeError(f"sparse.mm: mat1 and mat2 shapes cannot be multiplied "
+                           f"({a.shape[0]}x{a.shape[1]} and "
+                           f"{'x'.join(str(s) for s in mat2.shape)})")
+    if mat2.dtype != a.dtype:
+        raise RuntimeError(f"sparse.mm: expected mat1 and mat2 to have the same dtype, got "
+                           f"{a.dtype} and {mat2.dtype}")
+    if mat2._device != a._device:
+        raise RuntimeError(f"sparse.mm: mat1 is on {a.device}, mat2 on {mat2.device}")
+    if _mode.tracer is not None:
+        raise RuntimeError("sparse.mm: sparse tensors cannot be captured by tl.function / "
+                           "tl.capture; call .to_dense() first or run eagerly")
+    return _SpMM.apply(a._data.values, mat2, a._data, False)
+
+
+def addmm(mat: Tensor, mat1: SparseTensor, mat2: Tensor, *, beta: float = 1.0,
+          alpha: float = 1.0) -> Tensor:
+    """``beta * mat + alpha * (mat1 @ mat2)`` with sparse ``mat1``, as
+    ``torch.sparse.addmm`` (``beta=0`` ignores ``mat``, NaNs included)."""
+    p = mm(mat1, mat2)
+    if alpha != 1:
+        p = p * alpha
+    if beta == 0:
+        return p
+    return (mat * beta if beta != 1 else mat) + p
+
+
+def sum(input: SparseTensor, dim=None, dtype=None):
+    """``torch.sparse.sum``: all entries (a 0-d dense tensor), or over ``dim``; summing
+    every sparse dim gives a dense tensor, else a coalesced sparse one."""
+    a = _check_sparse(input, "sparse.sum", "input")
+    d = a._data
+    v = d.values if dtype is None else d.values.astype(dtype)
+    if dim is None:
+        return v.sum()
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    nd = len(d.shape)
+    dims = sorted({k % nd if -nd <= k < nd else _bad_dim(k, nd) for k in dims})
+    sdim = d.indices.shape[0]
+    sp_dims = [k for k in dims if k < sdim]
+    dn_dims = tuple(k - sdim + 1 for k in dims if k >= sdim)
+    if dn_dims:
+        v = v.sum(axis=dn_dims)
+    keep = [k for k in range(sdim) if k not in sp_dims]
+    dshape = tuple(s for k, s in enumerate(d.shape) if k >= sdim and k not in dims)
+    if not keep:
+        return v.sum(0)
+    shape = tuple(d.shape[k] for k in keep) + dshape
+    return _make(d.indices[keep], v, shape, False).coalesce()
+
+
+def _bad_dim(k: int, nd: int) -> Any:
+    raise IndexError(f"sparse.sum: dim {k} is out of range for a tensor of {nd} dims")
+
+
+def _dense_to_sparse(self: Tensor, sparse_dim: int | None = None) -> SparseTensor:
+    return to_sparse(self, sparse_dim)
+
+
+def _dense_to_dense(self: Tensor, dtype=None, *, masked_grad=None) -> Tensor:
+    return self if dtype is None else self.astype(dtype)
+
+
+# --- embedding with a sparse gradient --------------------------------------------------
+class _SparseEmbedding(Function):
+    """``weight[idx]`` whose weight gradient is a sparse COO tensor: one entry per looked-up
+    id (uncoalesced, as PyTorch's ``embedding_sparse_backward``), padding ids left out,
+    rows divided by their id's count with ``scale_grad_by_freq``."""
+
+    @staticmethod
+    def forward(ctx, weight, idx, padding_idx, scale_grad_by_freq, op):
+        from .._core import apply
+        ctx.idx, ctx.padding_idx, ctx.freq = idx, padding_idx, scale_grad_by_freq
+        ctx.shape = tuple(weight._data.shape)
+        return apply(op, weight, idx, padding_idx=padding_idx)
+
+    @staticmethod
+    def backward(ctx, g):
+        flat = ctx.idx._host().reshape(-1).astype(np.int64, copy=False)
+        D = ctx.shape[1]
+        vals = g.reshape(-1, D)
+        if ctx.freq:
+            raise RuntimeError("embedding_backward: scale_grad_by_freq not supported with "
+                               "sparse gradients")
+        if ctx.padding_idx is not None:
+            keep = flat != ctx.padding_idx
+            if not keep.all():
+                flat = flat[keep]
+                vals = vals[_tensor(np.flatnonzero(keep), device=g.device)]
+        return _make(flat[None], vals, ctx.shape, flat.size <= 1), None, None, None, None
+
+
+def embedding_sparse(weight: Tensor, idx: Tensor, padding_idx: int | None,
+                     scale_grad_by_freq: bool, op) -> Tensor:
+    """The lookup ``op`` (the registry's ``embedding``) with a sparse weight gradient."""
+    return _SparseEmbedding.apply(weight, idx, padding_idx, scale_grad_by_freq, op)
+
+
+def rows_of(g: SparseTensor) -> tuple[np.ndarray, np.ndarray]:
+    """The coalesced (row ids, summed rows as a host array) of a sparse gradient whose
+    sparse dims come first (optimizers update just these rows)."""
+    c = g.coalesce()
+    d = c._data
+    if d.indices.shape[0] == 1:
+        return d.indices[0], d.values._host()
+    sshape = d.shape[:d.indices.shape[0]]
+    lin = np.ravel_multi_index(tuple(d.indices), sshape)
+    return lin, d.values._host()
