@@ -347,3 +347,33 @@ def test_write_helpers_fall_back_when_storage_cannot_take_it():
     want = base.copy()
     want[1] = 0
     np.testing.assert_array_equal(t2.numpy(), want)
+
+
+def test_max_norm_renorm_write_does_not_block_onnx_export(tmp_path):
+    """The renorm write is transient (the lookup recomputes it): an inference export of a
+    model with Embedding(max_norm) works and matches eager; a real state write still refuses."""
+    ort = pytest.importorskip("onnxruntime")
+    tl.manual_seed(0)
+    m = tl.nn.Sequential(tl.nn.Embedding(10, 3, max_norm=1.0), tl.nn.Linear(3, 2)).eval()
+    with tl.no_grad():
+        m[0].weight.mul_(4.0)
+    x = tl.tensor([[1, 2, 3, 2]])
+    path = str(tmp_path / "emb.onnx")
+    tl.onnx.export(m, (x,), path)
+    want = m(x).detach().numpy()
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # a training step also writes the weights: still refused, naming them
+    opt = tl.optim.SGD(m.parameters(), lr=0.1)
+
+    def step(ids):
+        opt.zero_grad()
+        loss = m(ids).sum()
+        loss.backward()
+        opt.step()
+        return loss
+    f = tl.function(step)
+    f(x)
+    with pytest.raises(tl.onnx.UnsupportedOpError, match="updates state"):
+        tl.onnx.to_model(f.graphs[-1])
