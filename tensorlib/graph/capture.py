@@ -469,22 +469,6 @@ class Function:
                     "the other None dims stay dynamic.", stacklevel=3)
         return out
 
-    def _drop_guards(self, guards) -> None:
-        """An argument object of these guards' entry died: drop the entry (a weakref
-        callback: it may run in any thread, so it waits for no lock another may hold)."""
-        if not self._lock.acquire(blocking=False):
-            return      # the entry's check fails (its root is gone); evicted then
-        try:
-            for key, entries in list(self._cache.items()):
-                keep = [e for e in entries if e.guards is not guards]
-                if len(keep) != len(entries):
-                    if keep:
-                        self._cache[key] = keep
-                    else:
-                        del self._cache[key]
-        finally:
-            self._lock.release()
-
     def _lookup(self, key, tensors):
         """The cached entry this call replays, or why none fits (None: nothing cached)."""
         entries = self._cache.get(key)
@@ -594,19 +578,13 @@ class Function:
         gens = _numpy_generators(self.fn, args)
         rngs = _host_rng_states(gens)
         traced_with_grad = state.grad_enabled
-        guards.record_reads()
         state.tracer = tracer
         try:
             out = self.fn(*args, **kwargs)
         finally:
             state.tracer = None
-            guards.stop_reads()
             if primed:
                 _unprime_unstepped(primed, self._unprimed)
-        # guard what the trace read, not all the state it could reach
-        guards.narrow()
-        me = weakref.ref(self)
-        guards.on_dead = lambda gd: (f := me()) is not None and f._drop_guards(gd)
         if not self._warned_rng and _host_rng_states(gens) != rngs:
             self._warned_rng = True
             warnings.warn(
@@ -1040,10 +1018,7 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     The graph is specialised on the call's signature: tensor shapes, dtypes,
     devices and requires_grad, the values of Python scalar arguments, and the
     identity of other objects (modules, optimizers), plus guards on the Python
-    state the trace read from those objects and from the globals the code uses (an
-    attribute it never read, such as ``model.epoch``, may change freely; dicts and lists
-    it read are guarded whole). Arguments are held weakly: a model dropped by the caller
-    is freed with its cached graphs. A
+    state reachable from those objects and from the globals the code uses. A
     call that does not match retraces (and warns, with the reason, past
     ``max_retraces``); the ``max_cached`` most recently used graphs per signature are
     kept. After ``max(4 * max_cached, max_retraces)`` traces (``f.eager_after``) a call

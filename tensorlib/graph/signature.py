@@ -21,14 +21,6 @@ the plan was stricter than the walk, to take a new plan). The plan holds what it
 reference, so a failed check whose walk no longer reaches some of those objects (a replaced
 attribute) drops the plan: a stale graph left in the cache does not keep the old state
 alive, and its guard walks (taking a new plan if the state comes back) until then.
-
-Only what the trace read is guarded (as TorchDynamo does): while it runs, each object the
-walk reached has its class swapped for a subclass that records attribute reads, and of
-those objects only the attributes read (present or missing) are guarded, so a scheduler in
-the same state dict or ``model.epoch = i`` is no retrace. Conservative where reads cannot be
-seen: dicts, lists and sets are guarded whole, as are objects whose class has its own
-attribute hooks or another metaclass, or whose ``__dict__`` the trace read. Argument objects
-are held by weakref: when one dies its cached graphs go.
 """
 from __future__ import annotations
 
@@ -38,7 +30,6 @@ import itertools
 import operator
 import threading
 import types
-import weakref
 from collections import OrderedDict
 from typing import Any
 
@@ -193,11 +184,7 @@ class Guards:
 
     def __init__(self, fn, objects: list):
         self.fn = fn
-        # called with these guards when an argument object dies (see ``_dead``)
-        self.on_dead = None
-        self.stale = False
-        me = weakref.ref(self)
-        self.roots = _roots(fn, objects, lambda _r: (g := me()) is not None and g._dead())
+        self.roots = _roots(fn, objects)
         self.tensors: dict[int, tuple[Any, str]] = {}
         # NumPy arrays reachable from that state, up to _MAX_ARRAY_BYTES in all: (path, array,
         # its bytes at trace time); a value the trace read from one (tl.tensor(arr)) is a
@@ -208,102 +195,30 @@ class Guards:
         # trace read before the hook ran, guarded after all (see ``pin_read``)
         self.recomputed: list[tuple[dict, str, Any]] = []
         self.pinned: list[tuple[dict, str, Any]] = []
-        # id -> the attribute names the trace read from that object (see ``record_reads``)
-        self.reads: dict[int, frozenset] | None = None
-        self._swapped: list = []
         plan = _Plan()
-        # the state as it was before the trace (containers' items, tensors' metadata), for
-        # ``narrow`` to describe after it: the trace's own writes are no input of its graph
-        self._frozen: dict | None = {}
-        self.snapshot = self._take(_Walk(self.tensors, self.arrays, plan, self.recomputed,
-                                         record=self._frozen))
-        self._traced_plan = plan
+        self.snapshot = self._take(collect=True, plan=plan)
         self.plan: _Plan | None = plan.freeze() if plan.ok else None
         # whether a plan can be taken (every __dict__ stable); a plan dropped by a failed
         # check (see ``check``) is taken again by the walk of a later check that matches
         self._plannable = plan.ok
 
-    def _take(self, w: _Walk | None = None) -> list:
-        """The state described (as ``snapshot`` holds it); ``w``: what the walk fills."""
-        if w is None:
-            w = _Walk(reads=self.reads)
+    def _take(self, collect: bool = False, plan: _Plan | None = None) -> list:
         out: list = []
         seen: set[int] = set()
-        plan = w.plan
-        for name, get, weak in self.roots:
+        for name, get in self.roots:
             try:
                 obj = get()
             except (KeyError, NameError, ValueError):
-                obj = _MISSING
-            if obj is _MISSING or (weak and obj is None):
                 out.append((name, "<missing>"))
                 if plan is not None:
                     plan.roots.append((_MISSING, False))
                 continue
             if plan is not None:
-                plan.roots.append((get, False) if weak else (obj, _is_scalar(obj)))
-            w.weak_root = get if weak else None
-            _describe(obj, name, out, seen, 0, w)
+                plan.roots.append((obj, _is_scalar(obj)))
+            _describe(obj, name, out, seen, 0, self.tensors if collect else None,
+                      self.arrays if collect else None, plan,
+                      self.recomputed if collect else None)
         return out
-
-    def _dead(self) -> None:
-        """An argument object died: nothing can call with it again; the entry goes (its
-        graph's bindings would keep the weights alive)."""
-        self.plan = None
-        self.stale = True
-        self.tensors = {}
-        cb = self.on_dead
-        if cb is not None:
-            cb(self)
-
-    def record_reads(self) -> None:
-        """Before the trace: each object the walk reached records the attributes read from it
-        until ``stop_reads`` (its class is swapped for a subclass whose ``__getattribute__``
-        notes the name). Objects whose class cannot be swapped are guarded whole."""
-        plan = self._traced_plan
-        if plan is None:
-            return
-        swapped = self._swapped
-        for x, t, d in itertools.chain(plan.objs, ((r(), t, d) for r, t, d in plan.weak)):
-            if d is None or x is None or type(x) is not t or id(x) in _recording:
-                continue
-            sub = _recorder(t)
-            if sub is None:
-                continue
-            try:
-                object.__setattr__(x, "__class__", sub)
-            except TypeError:
-                continue
-            _recording[id(x)] = set()
-            swapped.append((x, t, sub))
-
-    def stop_reads(self) -> None:
-        """After the trace (also when it raised): the classes back, and what was read."""
-        reads: dict[int, frozenset] = {}
-        for x, t, sub in self._swapped:
-            r = _recording.pop(id(x), None)
-            if type(x) is sub:
-                object.__setattr__(x, "__class__", t)
-            # ``__dict__``: read whole (vars(), a copy): guarded whole
-            if r is not None and "__dict__" not in r:
-                r.discard("__class__")
-                reads[id(x)] = frozenset(r)
-        self._swapped = []
-        self.reads = reads
-
-    def narrow(self) -> None:
-        """After a trace that ran: guard only what it read (see ``record_reads``), as the
-        state was before the trace."""
-        frozen, self._frozen = self._frozen, None
-        old, self._traced_plan = self._traced_plan, None
-        if not self.reads or frozen is None or old is None:
-            return
-        plan = _Plan()
-        self.snapshot = self._take(_Walk(plan=plan, reads=self.reads, frozen=frozen))
-        kept = {id(a[0]) for a in plan.arrays}
-        self.arrays = [a for a in self.arrays if id(a[1]) in kept]
-        self._plannable = self._plannable and plan.ok
-        self.plan = plan.freeze() if self._plannable else None
 
     def pin_read(self, bound) -> None:
         """After the trace: a recomputed attribute whose earlier value the graph holds
@@ -321,7 +236,7 @@ class Guards:
         if plan is None or not _holds(plan, self.roots):
             # the plan failed (or there is none): walk the state to say what changed
             new = _Plan() if self._plannable else None
-            now = self._take(_Walk(plan=new, reads=self.reads))
+            now = self._take(plan=new)
             if now != self.snapshot:
                 if plan is not None and _released(plan, new):
                     # the plan holds objects the state no longer reaches (a replaced table,
@@ -353,73 +268,6 @@ class Guards:
 
 _MISSING = object()
 
-# --- which attributes a trace reads ---------------------------------------------------------
-# id of an object being traced -> the attribute names read from it so far
-_recording: dict[int, set] = {}
-# a class -> its recording subclass (None: it cannot have one)
-_recorders: dict[type, type | None] = {}
-
-
-def _recorder(cls: type) -> type | None:
-    """A subclass of ``cls`` that notes each attribute read from an instance in
-    ``_recording``: an object's ``__class__`` is set to it while a trace runs (the same
-    layout: ``__slots__ = ()``). Made once per class (a class's ``__init_subclass__`` runs
-    once). Classes with another metaclass than ``type``/``ABCMeta`` are not subclassed."""
-    try:
-        return _recorders[cls]
-    except KeyError:
-        pass
-    import abc
-
-    from ..nn.module import Module
-    sub = None
-    # a class with its own attribute hooks (a parametrized module's ``super(type(self), ...)``
-    # setattr, a proxy's __getattr__) could read or loop unseen: guarded whole
-    hooks_ok = all(getattr(cls, n, None) in (getattr(object, n), getattr(Module, n, None))
-                   for n in ("__getattribute__", "__setattr__", "__delattr__")) and \
-        getattr(cls, "__getattr__", None) in (None, Module.__getattr__)
-    if hooks_ok and type(cls) in (type, abc.ABCMeta) and \
-            not cls.__dict__.get("_tl_reads_recorder") and \
-            not (cls.__module__ or "").startswith("tensorlib.graph"):
-        base_get = cls.__getattribute__
-        rec = _recording
-
-        def __getattribute__(self, name):
-            r = rec.get(id(self))
-            if r is not None:
-                r.add(name)
-            return base_get(self, name)
-        ns = {"__slots__": (), "__module__": cls.__module__, "__qualname__": cls.__qualname__,
-              "_tl_reads_recorder": True, "__getattribute__": __getattribute__}
-        if getattr(cls, "__getattr__", None) is Module.__getattr__:
-            # Module's fallback reads ``self.__dict__`` for its three stores: those, not the
-            # whole __dict__, are what a parameter/submodule/buffer lookup reads
-            def __getattr__(self, name):
-                r = rec.pop(id(self), None)
-                if r is None:
-                    return Module.__getattr__(self, name)
-                r.update(("_parameters", "_buffers", "_modules"))
-                try:
-                    return Module.__getattr__(self, name)
-                finally:
-                    rec[id(self)] = r
-            ns["__getattr__"] = __getattr__
-        if getattr(cls, "__setattr__", None) is Module.__setattr__:
-            def __setattr__(self, name, value):     # a write: what it looks up is no read
-                r = rec.pop(id(self), None)
-                try:
-                    Module.__setattr__(self, name, value)
-                finally:
-                    if r is not None:
-                        rec[id(self)] = r
-            ns["__setattr__"] = __setattr__
-        try:
-            sub = type(cls)(cls.__name__, (cls,), ns)
-        except Exception:      # noqa: BLE001 - a class that refuses subclasses: guarded whole
-            sub = None
-    _recorders[cls] = sub
-    return sub
-
 
 class _Plan:
     """The state a trace read, as flat identity checks (see the module's docstring): what
@@ -432,15 +280,10 @@ class _Plan:
     __slots__ = ("roots", "objs", "maps", "slow_maps", "lists", "tensors", "arrays", "sized",
                  "ok", "f_types", "f_objs", "f_dicts", "f_dict_objs", "f_maps", "f_lens",
                  "f_keys", "f_vals", "f_sized", "f_sizes", "f_tensors", "f_shapes",
-                 "f_dtypes", "f_rgs", "f_nogs", "held", "masked", "attrs", "weak",
-                 "f_attr_dicts", "f_attr_names", "f_attr_vals")
+                 "f_dtypes", "f_rgs", "f_nogs", "held", "masked")
 
     def __init__(self):
-        self.roots: list = []        # (object or _MISSING, is a scalar), one per root; an
-        #                              argument: (its weakref, False)
-        self.weak: list = []         # (weakref, type, __dict__): argument objects
-        self.attrs: list = []        # (__dict__, names, values or _MISSING): the attributes
-        #                              the trace read from an object
+        self.roots: list = []        # (object or _MISSING, is a scalar), one per root
         self.objs: list = []         # (object, its type, its __dict__ or None)
         self.maps: list = []         # (dict, keys, values): dicts and __dict__s
         self.slow_maps: list = []    # the same for dict subclasses (their own items())
@@ -469,9 +312,6 @@ class _Plan:
         self.f_dtypes = tuple(t[2] for t in self.tensors)
         self.f_rgs = tuple(t[3] for t in self.tensors)
         self.f_nogs = tuple(t[4] for t in self.tensors)
-        self.f_attr_dicts = tuple(a[0] for a in self.attrs for _ in a[1])
-        self.f_attr_names = tuple(n for a in self.attrs for n in a[1])
-        self.f_attr_vals = tuple(v for a in self.attrs for v in a[2])
         return self
 
 
@@ -499,8 +339,6 @@ def _held(plan: _Plan) -> list:
     only, in C loops). The plan holds them, so an id found in both is the same object."""
     return list(_chain((
         map(_first, plan.roots), map(_first, plan.objs), map(_third, plan.objs),
-        map(_first, plan.weak), map(_third, plan.weak), map(_first, plan.attrs),
-        _chain(map(_third, plan.attrs)),
         map(_first, plan.maps), _chain(map(_second, plan.maps)), _chain(map(_third, plan.maps)),
         map(_first, plan.slow_maps), _chain(map(_second, plan.slow_maps)),
         _chain(map(_third, plan.slow_maps)), map(_first, plan.masked),
@@ -549,25 +387,13 @@ def _holds(plan: _Plan, roots) -> bool:
     function: the items of each kind are compared in C loops (``map`` over the frozen
     tuples); only where one differs are its items compared in Python (a scalar attribute
     set again to an equal value is the same state)."""
-    for (_, get, _w), (exp, scalar) in zip(roots, plan.roots):
+    for (_, get), (exp, scalar) in zip(roots, plan.roots):
         try:
             v = get()
         except (KeyError, NameError, ValueError):
             v = _MISSING
-        # an argument's root: its weakref (``exp``) alive is that same object
-        if v is not exp and not (scalar and _same(v, exp)) and (exp is not get or v is None):
+        if v is not exp and not (scalar and _same(v, exp)):
             return False
-    for r, t, d in plan.weak:
-        v = r()
-        if type(v) is not t or (d is not None and v.__dict__ is not d):
-            return False
-    if plan.f_attr_names and not all(map(_is, map(dict.get, plan.f_attr_dicts,
-                                                 plan.f_attr_names, _MISSINGS),
-                                         plan.f_attr_vals)):
-        for d, n, e in zip(plan.f_attr_dicts, plan.f_attr_names, plan.f_attr_vals):
-            v = d.get(n, _MISSING)
-            if v is not e and not _same(v, e):
-                return False
     if tuple(map(type, plan.f_objs)) != plan.f_types or \
             not all(map(_is, map(_get_dict, plan.f_dict_objs), plan.f_dicts)):
         return False
@@ -608,7 +434,6 @@ def _holds(plan: _Plan, roots) -> bool:
 
 
 _NONES = itertools.repeat(None)
-_MISSINGS = itertools.repeat(_MISSING)
 
 
 def _change(a, b) -> str:
@@ -636,20 +461,12 @@ def _short(x) -> str:
     return s if len(s) < 80 else s[:77] + "..."
 
 
-def _roots(fn, objects, on_dead=None):
-    """(name, getter, weak) per root. The arguments' objects are held by weakref (``weak``:
-    the getter is that weakref, calling ``on_dead`` when the object dies): a cached graph
-    must not keep a model the caller dropped alive; the call's key names them by id."""
+def _roots(fn, objects):
     roots = []
     for i, o in enumerate(objects):
-        try:
-            roots.append((f"arg{i}:{type(o).__name__}", weakref.ref(o, on_dead), True))
-        except TypeError:       # not weakly referenceable: held
-            roots.append((f"arg{i}:{type(o).__name__}", (lambda o=o: o), False))
+        roots.append((f"arg{i}:{type(o).__name__}", (lambda o=o: o)))
     seen_code: set = set()
-    owners: list = []
-    _owner_roots(fn, owners, seen_code, 0)
-    roots.extend((name, get, False) for name, get in owners)
+    _owner_roots(fn, roots, seen_code, 0)
     return roots
 
 
@@ -771,43 +588,8 @@ def _recomputed_attrs(d: dict) -> frozenset:
                                  for h in hooks.values()) if isinstance(n, str))
 
 
-class _Walk:
-    """What one walk of the state fills and follows: ``tensors``/``arrays``/``recomputed``
-    (collected at trace time), ``plan``, ``record`` (the containers' items and tensors'
-    metadata as they were, by id: filled by the walk before the trace), ``frozen`` (that
-    record: the walk after the trace describes the state as it was when traced, not as the
-    trace left it), ``reads`` (id of an object -> the attribute names the trace read from
-    it: only those are followed; an object missing there is followed whole) and
-    ``weak_root`` (the weakref through which the root being walked is checked)."""
-
-    __slots__ = ("tensors", "arrays", "plan", "recomputed", "reads", "frozen", "record",
-                 "weak_root")
-
-    def __init__(self, tensors=None, arrays=None, plan=None, recomputed=None, reads=None,
-                 frozen=None, record=None):
-        self.tensors = tensors
-        self.arrays = arrays
-        self.plan = plan
-        self.recomputed = recomputed
-        self.reads = reads
-        self.frozen = frozen
-        self.record = record
-        self.weak_root = None
-
-
-def _items(x, w: _Walk, dict_like: bool):
-    """A container's items: as recorded before the trace when walking that state."""
-    if w.frozen is not None:
-        got = w.frozen.get(id(x))
-        if got is not None:
-            return got
-    items = list(x.items()) if dict_like else tuple(x)
-    if w.record is not None:
-        w.record[id(x)] = items
-    return items
-
-
-def _describe(x, path, out, seen, depth, w: _Walk) -> None:
+def _describe(x, path, out, seen, depth, tensors, arrays=None, plan=None,
+              recomputed=None) -> None:
     # walks all the state a captured function can reach (a model, its optimizer): at trace
     # time (also filling ``plan``, the per-call check) and when that check fails: no imports,
     # and paths as tuples, not formatted strings
@@ -815,32 +597,24 @@ def _describe(x, path, out, seen, depth, w: _Walk) -> None:
     if _Tensor is None:
         from .._tensor import Tensor as _T
         _Tensor = _T
-    plan = w.plan
     t = type(x)
     if t in _PLAIN_SCALARS or isinstance(x, _SCALARS):
         out.append((path, x))       # the plan: its container's check compares the value
         return
-    if (t is dict or t is OrderedDict) and not (
-            _items(x, w, True) if w.frozen is not None or w.record is not None else x):
-        out.append((path, "dict", id(x), 0))    # a module's many empty hook dicts
+    if (t is dict or t is OrderedDict) and not x:     # a module's many empty hook dicts
+        out.append((path, "dict", id(x), 0))
         if plan is not None:
             plan.sized.append((x, 0))
         return
     if t is _Tensor or isinstance(x, _Tensor):
         if getattr(x, "_tl_uninitialized", False):
             raise LazyStateError(path_text(path))
-        meta = w.frozen.get(id(x)) if w.frozen is not None else None
-        if meta is None:
-            meta = (x.shape, x.dtype.str, x._rg, x.grad is None, x._data.shape,
-                    x._data.dtype)
-            if w.record is not None:
-                w.record[id(x)] = meta
-        shape, dts, rg, nog, dshape, ddt = meta
-        out.append((path, "T", id(x), shape, dts, rg, nog))
-        if w.tensors is not None and id(x) not in w.tensors:
-            w.tensors[id(x)] = (x, path_text(path))
+        nog = x.grad is None
+        out.append((path, "T", id(x), x.shape, x.dtype.str, x._rg, nog))
+        if tensors is not None and id(x) not in tensors:
+            tensors[id(x)] = (x, path_text(path))
         if plan is not None:
-            plan.tensors.append((x, dshape, ddt, rg, nog))
+            plan.tensors.append((x, x._data.shape, x._data.dtype, x._rg, nog))
         return
     if isinstance(x, (_SKIP, Generator)) or depth > _MAX_DEPTH:
         # a graph's draws read a tl.Generator's stream when they run: re-seeding it is no
@@ -853,7 +627,6 @@ def _describe(x, path, out, seen, depth, w: _Walk) -> None:
     seen.add(id(x))
     if isinstance(x, np.ndarray):
         out.append((path, "ndarray", id(x), x.shape, x.dtype.str))
-        arrays = w.arrays
         if arrays is not None and x.dtype.kind != "O" and \
                 x.nbytes + sum(len(a[2]) for a in arrays) <= _MAX_ARRAY_BYTES:
             arrays.append((path, x, x.tobytes()))
@@ -861,76 +634,53 @@ def _describe(x, path, out, seen, depth, w: _Walk) -> None:
             plan.arrays.append((x, x.shape, x.dtype))
         return
     if isinstance(x, (list, tuple)):
-        items = _items(x, w, False) if isinstance(x, list) else x
-        out.append((path, type(x).__name__, id(x), len(items)))
+        out.append((path, type(x).__name__, id(x), len(x)))
         if plan is not None and isinstance(x, list):    # a tuple cannot change its items
-            if len(items) <= _MAX_ITEMS:
-                plan.lists.append((x, tuple(items)))
+            if len(x) <= _MAX_ITEMS:
+                plan.lists.append((x, tuple(x)))
             else:
-                plan.sized.append((x, len(items)))
-        if len(items) <= _MAX_ITEMS:
-            for i, y in enumerate(items):
-                _describe(y, (path, "[]", i), out, seen, depth + 1, w)
+                plan.sized.append((x, len(x)))
+        if len(x) <= _MAX_ITEMS:
+            for i, y in enumerate(x):
+                _describe(y, (path, "[]", i), out, seen, depth + 1, tensors, arrays, plan,
+                          recomputed)
         return
     if isinstance(x, dict):
-        items = _items(x, w, True)
-        out.append((path, "dict", id(x), len(items)))
+        out.append((path, "dict", id(x), len(x)))
+        items = list(x.items())
         if plan is not None:
-            if len(items) > _MAX_ITEMS:
-                plan.sized.append((x, len(items)))
+            if len(x) > _MAX_ITEMS:
+                plan.sized.append((x, len(x)))
             else:
                 (plan.maps if t is dict or t is OrderedDict else plan.slow_maps).append(
                     (x, tuple(k for k, _ in items), tuple(y for _, y in items)))
-        if len(items) <= _MAX_ITEMS:
+        if len(x) <= _MAX_ITEMS:
             for k, y in items:
                 kn = k if isinstance(k, (str, int)) else f"<{type(k).__name__}>"
                 if isinstance(k, _Tensor):
                     kn = f"<tensor {id(k)}>"
                     out.append(((path, "key", None), "T", id(k)))
-                _describe(y, (path, "[r]", kn), out, seen, depth + 1, w)
+                _describe(y, (path, "[r]", kn), out, seen, depth + 1, tensors, arrays, plan,
+                          recomputed)
         return
     if isinstance(x, (set, frozenset)):
-        n = len(x)
-        if w.frozen is not None:
-            n = w.frozen.get(id(x), n)
-        elif w.record is not None:
-            w.record[id(x)] = n
-        out.append((path, "set", id(x), n))
+        out.append((path, "set", id(x), len(x)))
         if plan is not None:
-            plan.sized.append((x, n))
+            plan.sized.append((x, len(x)))
         return
     d = getattr(x, "__dict__", None)
     out.append((path, "obj", id(x), type(x).__name__))
     if plan is not None:
         if getattr(x, "__dict__", None) is not d or (d is not None and type(d) is not dict):
             plan.ok = False     # a __dict__ made anew on each access: the walk decides
-        if depth == 0 and w.weak_root is not None:
-            # an argument: checked through its weakref (the plan must not keep it alive)
-            plan.weak.append((w.weak_root, t, d))
-        else:
-            plan.objs.append((x, t, d))
+        plan.objs.append((x, t, d))
     if d is not None:
-        items = _items(d, w, True)
+        items = list(d.items())
         skip = _recomputed_attrs(d) if "_forward_pre_hooks" in d else None
         if skip:
-            if w.recomputed is not None:
-                w.recomputed.extend((d, k, y) for k, y in items if k in skip)
+            if recomputed is not None:
+                recomputed.extend((d, k, y) for k, y in items if k in skip)
             items = [kv for kv in items if kv[0] not in skip]
-        read = w.reads.get(id(x)) if w.reads else None
-        if read is not None:
-            # only the attributes the trace read: the others are no input of the graph
-            # (a scheduler's last_epoch, a logging counter set on the model)
-            names = sorted(n for n in read if not skip or n not in skip)
-            have = dict(items)
-            if plan is not None:
-                plan.attrs.append((d, tuple(names), tuple(have.get(n, _MISSING)
-                                                          for n in names)))
-            for k in names:
-                if k in have:
-                    _describe(have[k], (path, ".", k), out, seen, depth + 1, w)
-                else:   # read and missing (a class default, a getattr default): set later,
-                    out.append(((path, ".", k), "<absent>"))    # it is another input
-            return
         if plan is not None:
             entry = (d, tuple(k for k, _ in items), tuple(y for _, y in items))
             if skip:
@@ -938,4 +688,5 @@ def _describe(x, path, out, seen, depth, w: _Walk) -> None:
             else:
                 plan.maps.append(entry)
         for k, y in items:
-            _describe(y, (path, ".", k), out, seen, depth + 1, w)
+            _describe(y, (path, ".", k), out, seen, depth + 1, tensors, arrays, plan,
+                      recomputed)
