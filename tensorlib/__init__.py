@@ -80,7 +80,7 @@ from .ops.statistics import median, quantile
 from .ops.data_dependent import argwhere, bincount, nonzero, searchsorted, unique, where
 from .ops.data_dependent import bucketize, isin
 from ._dtypes import finfo, iinfo
-from .ops.sampling import bernoulli, multinomial
+from .ops.sampling import bernoulli, binomial, multinomial
 from .ops.shape import (astype, broadcast_to, cat, chunk, clone, concat, concatenate, expand,
                         expand_dims, flatten, flip, pad, permute, repeat, reshape, roll, split,
                         split_sizes, squeeze, stack, swapaxes, tile, to_device, transpose, tril,

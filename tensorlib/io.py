@@ -259,7 +259,8 @@ def _atomic_write(path: str, chunks: list) -> None:
 
 
 # --- load --------------------------------------------------------------------------------
-def load(path, device=None, *, map_location=None, weights_only: bool | None = None) -> Any:
+def load(path, device=None, *, map_location=None, weights_only: bool | None = None,
+         mmap: bool | None = None) -> Any:
     """Read a checkpoint written by ``save`` (or any safetensors file) from a path or a
     binary file object.
 
@@ -270,6 +271,10 @@ def load(path, device=None, *, map_location=None, weights_only: bool | None = No
     key read), or a function ``f(tensor, "cpu")`` returning each tensor where it should
     be (PyTorch's ``lambda storage, loc: storage`` keeps them on the CPU). The format holds
     data only, so ``weights_only`` is accepted and changes nothing.
+    ``mmap=True`` (a path only, as PyTorch's) maps the file instead of reading it: the CPU
+    tensors are views of the mapping, so pages are read when first touched, and writes to
+    them are copy-on-write (private to this process, never written to the file), as
+    PyTorch's default ``MAP_PRIVATE``. Tensors moved to another device are copies.
     Raises ``CheckpointError`` for corrupt or truncated files.
     """
     if map_location is not None:
@@ -280,11 +285,21 @@ def load(path, device=None, *, map_location=None, weights_only: bool | None = No
         elif not callable(map_location):
             device = map_location
     if hasattr(path, "read"):
+        if mmap:
+            raise TypeError("load: mmap=True needs a file path (a file object cannot be "
+                            "mapped); pass the path, or mmap=False")
         data, path = _read_one(path), "<file object>"
     else:
         path = os.fspath(path)
-        with open(path, "rb") as f:
-            data = f.read()
+        data = _map(path) if mmap else None
+        if data is None:
+            with open(path, "rb") as f:
+                # into a writable buffer the tensors then view: no second copy per tensor
+                # (np.empty: a bytearray would first zero-fill every page)
+                data = np.empty(os.fstat(f.fileno()).st_size, np.uint8)
+                got = f.readinto(data)
+                if got != data.size:        # the file changed size while being read
+                    data = data[:got]
     tensors, meta = _parse(data, path)
     from .creation import from_numpy
     dev = device
@@ -318,6 +333,14 @@ def load(path, device=None, *, map_location=None, weights_only: bool | None = No
     return _decode(tree, tensors, wrap, path)
 
 
+def _map(path: str):
+    """The file mapped copy-on-write (``np.memmap`` mode 'c'), as bytes; None for an empty
+    file (which cannot be mapped; :func:`_parse` names what is wrong with it)."""
+    if os.path.getsize(path) == 0:
+        return None
+    return np.memmap(path, dtype=np.uint8, mode="c")
+
+
 def _bad(path: str, why: str) -> CheckpointError:
     return CheckpointError(f"load: {path!r} is not a valid checkpoint: {why}")
 
@@ -326,7 +349,7 @@ def _foreign(data: bytes, path: str) -> CheckpointError | None:
     """A file in another library's format (PyTorch's ``torch.save``, NumPy's), recognised by
     its first bytes: the error says how to load it, instead of reading its first 8 bytes as
     a safetensors header length. Nothing is unpickled."""
-    head = data[:8]
+    head = bytes(data[:8])
     if head[:4] == b"PK\x03\x04":        # a zip archive: torch.save (since 1.6) or np.savez
         import io
         import zipfile
@@ -349,7 +372,7 @@ def _foreign(data: bytes, path: str) -> CheckpointError | None:
         return CheckpointError(_TORCH_HELP.format(
             path=path, what="a PyTorch file (torch.save's zip format)"))
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:     # a pickle's PROTO op
-        if data[2:14] == _TORCH_LEGACY:
+        if bytes(data[2:14]) == _TORCH_LEGACY:
             return CheckpointError(_TORCH_HELP.format(
                 path=path, what="a PyTorch file (torch.save's legacy pickle format)"))
         return CheckpointError(_TORCH_HELP.format(
@@ -393,10 +416,14 @@ def _read_one(f) -> bytes:
     return head + text + f.read(max(ends, default=0))
 
 
-def _parse(data: bytes, path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def _parse(data, path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The tensors and metadata of a checkpoint's bytes (bytes, a bytearray or a memmap).
+    The arrays view ``data`` where it is writable, aligned and in native byte order, and
+    are copies otherwise."""
+    data = memoryview(data).cast("B")
     size = len(data)
     n = struct.unpack("<Q", data[:8])[0] if size >= 8 else 0
-    if size < 8 or n > _MAX_HEADER or 8 + n > size or data[8:9] != b"{":
+    if size < 8 or n > _MAX_HEADER or 8 + n > size or bytes(data[8:9]) != b"{":
         foreign = _foreign(data, path)      # not a safetensors header: another format?
         if foreign is not None:
             raise foreign
@@ -410,7 +437,7 @@ def _parse(data: bytes, path: str) -> tuple[dict[str, np.ndarray], dict[str, str
         raise _bad(path, f"header length {n} runs past the end of the {size}-byte file "
                          "(truncated file?)")
     try:
-        header = json.loads(data[8:8 + n].decode("utf-8"))
+        header = json.loads(bytes(data[8:8 + n]).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _bad(path, f"the header is not valid JSON ({e})") from None
     except RecursionError:
@@ -456,7 +483,9 @@ def _parse(data: bytes, path: str) -> tuple[dict[str, np.ndarray], dict[str, str
             arr = np.frombuffer(body[offs[0]:offs[1]], dtype=dt).reshape(shape)
         except ValueError as e:     # a NumPy limit the checks above do not foresee
             raise _bad(path, f"tensor {name!r} of shape {shape}: {e}") from None
-        out[name] = arr.astype(dt.newbyteorder("="), copy=True)  # writable, native order
+        if not (arr.flags.writeable and arr.flags.aligned and dt.isnative):
+            arr = arr.astype(dt.newbyteorder("="), copy=True)   # writable, native order
+        out[name] = arr
     spans.sort()
     end = 0
     for b, e, name in spans:

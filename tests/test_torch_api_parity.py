@@ -1276,7 +1276,6 @@ _CATEGORIES = {
     "device": """ipu xpu mtia record_stream is_distributed get_device_module
         is_vulkan_available""",
     "lapack": "lobpcg",
-    "random": "binomial",
     "legacy": "as_subclass apply_ map_ map2_ index",
     "threads": "init_num_threads",
     "numerics": "bfloat16",

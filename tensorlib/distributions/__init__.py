@@ -24,6 +24,7 @@ transform from unconstrained space onto a constraint (``constraint_registry``).
 """
 from . import constraint_registry, constraints, transforms
 from .base import Distribution
+from .exp_family import ExponentialFamily
 from .constraint_registry import biject_to, transform_to
 from .continuous import Normal, Uniform
 from .continuous_bernoulli import ContinuousBernoulli
@@ -91,7 +92,8 @@ from .transforms import (
 from .wishart import Wishart
 
 __all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "ContinuousBernoulli",
-           "Dirichlet", "Distribution", "ExpRelaxedCategorical", "Exponential", "Gamma",
+           "Dirichlet", "Distribution", "ExpRelaxedCategorical", "Exponential",
+           "ExponentialFamily", "Gamma",
            "Geometric", "Independent", "Laplace", "LogNormal", "LogitRelaxedBernoulli",
            "LowRankMultivariateNormal", "MixtureSameFamily", "MultivariateNormal", "Normal",
            "OneHotCategorical", "Poisson", "RelaxedBernoulli", "RelaxedOneHotCategorical",

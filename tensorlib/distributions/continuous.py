@@ -8,16 +8,27 @@ from ..ops.elementwise import log, where
 from . import constraints
 from .base import _raw
 from .base import CenteredAtLoc, Distribution, broadcast_params, readable, sample_error, value_like
+from .exp_family import ExponentialFamily
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
-class Normal(CenteredAtLoc, Distribution):
+class Normal(CenteredAtLoc, ExponentialFamily):
     """The normal distribution N(loc, scale**2), ``scale > 0``.
 
     >>> tl.distributions.Normal(0.0, 1.0).log_prob(tl.tensor(0.0))
     tensor(-0.9189)
     """
+
+
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, Tensor]:
+        return (self.loc / self.scale ** 2, -0.5 * self.scale.pow(2).reciprocal())
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:
+        return -0.25 * x.pow(2) / y + 0.5 * log(-math.pi / y)
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
 

@@ -22,6 +22,7 @@ from .base import _raw
 from .base import CenteredAtLoc, Distribution, as_float, broadcast_params
 from .base import value_like as _val
 from .continuous import Normal
+from .exp_family import ExponentialFamily
 
 
 def _rand(d: Distribution, sample_shape, like: Tensor) -> Tensor:
@@ -72,11 +73,21 @@ class _Checks:
             self._check((a >= 0) & (a <= 1), f"{fn}: value must be a probability in [0, 1]", a)
 
 
-class Exponential(_Checks, Distribution):
+class Exponential(_Checks, ExponentialFamily):
     """The exponential distribution with ``rate > 0`` (mean ``1 / rate``) on [0, inf).
 
     >>> tl.distributions.Exponential(2.0).log_prob(tl.tensor(1.0))   # log 2 - 2
     """
+
+
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple[Tensor]:
+        return (-self.rate,)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:
+        return -(-x).log()
 
     arg_constraints = {"rate": constraints.positive}
 
@@ -303,7 +314,7 @@ class Cauchy(_LocScale):
         return math.log(4 * math.pi) + self.scale.log()
 
 
-class Gamma(_Checks, Distribution):
+class Gamma(_Checks, ExponentialFamily):
     """The gamma distribution with shape ``concentration > 0`` and ``rate > 0`` (mean
     ``concentration / rate``) on [0, inf).
 
@@ -313,6 +324,16 @@ class Gamma(_Checks, Distribution):
     host; under graph capture (``tl.function``) they are tensorlib ops (another method, the
     same distribution), differentiable too.
     """
+
+
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, Tensor]:
+        return (self.concentration - 1, -self.rate)
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:
+        return lgamma(x + 1) + (x + 1) * (-y.reciprocal()).log()
 
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
 
@@ -369,12 +390,20 @@ class Gamma(_Checks, Distribution):
         return a - self.rate.log() + lgamma(a) + (1.0 - a) * digamma(a)
 
 
-class Beta(_Checks, Distribution):
+class Beta(_Checks, ExponentialFamily):
     """The beta distribution on [0, 1] with ``concentration1`` (alpha) and
     ``concentration0`` (beta), both positive; ``rsample`` as :class:`Gamma`'s
     (``X / (X + Y)`` of two gamma draws). Its gradient is unbiased but not the Beta's own
     implicit one (PyTorch's ``_dirichlet_grad``): per draw it is noisier, about twice the
     variance of PyTorch's in a VI gradient."""
+
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, Tensor]:
+        return (self.concentration1, self.concentration0)
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:
+        return lgamma(x) + lgamma(y) - lgamma(x + y)
 
     arg_constraints = {"concentration1": constraints.positive,
                        "concentration0": constraints.positive}
@@ -436,12 +465,20 @@ class Beta(_Checks, Distribution):
                 - (a - 1.0) * digamma(a) - (b - 1.0) * digamma(b))
 
 
-class Dirichlet(_Checks, Distribution):
+class Dirichlet(_Checks, ExponentialFamily):
     """The Dirichlet distribution on the simplex over the last dim of ``concentration``
     (all positive): ``event_shape`` is ``(K,)``. ``rsample`` normalises K gamma draws
     (implicitly reparameterized, as :class:`Gamma`'s; unbiased, noisier than PyTorch's
     Dirichlet implicit gradient, see :class:`Beta`), clamped into the open simplex as
     PyTorch's (float32 coordinates of small concentrations would round to 0)."""
+
+
+    @property
+    def _natural_params(self) -> tuple[Tensor]:
+        return (self.concentration,)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:
+        return lgamma(x).sum(axis=-1) - lgamma(x.sum(axis=-1))
 
     arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
 

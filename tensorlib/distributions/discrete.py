@@ -6,11 +6,14 @@ import math
 
 import numpy as np
 
+from .._apply import apply
 from .._tensor import Tensor
+from ..ops.sampling import MULTINOMIAL_DRAW, cdf_search
 from ..ops.elementwise import log, softplus, where
 from ..ops.indexing import one_hot, take_along_axis
 from ..ops.nn_act import log_softmax, softmax
 from . import constraints
+from .exp_family import ExponentialFamily
 from .base import (Distribution, _all, _raw, as_float, broadcast_params, readable,
                    sample_error)
 
@@ -21,11 +24,21 @@ def _probs_or_logits(name: str, probs, logits):
     return probs, logits
 
 
-class Bernoulli(Distribution):
+class Bernoulli(ExponentialFamily):
     """1 with probability ``probs`` (or ``sigmoid(logits)``), else 0.
 
     >>> tl.distributions.Bernoulli(probs=0.3).sample((5,))
     """
+
+
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple[Tensor]:
+        return (self.logits,)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:
+        return softplus(x)
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
 
@@ -212,24 +225,27 @@ class Categorical(Distribution):
             # below cost more than the draw
             cdf = np.cumsum(p, axis=-1, dtype=np.float64)
             total = cdf[..., -1]
-            if not (bool((p >= 0).all()) and bool((total > 0).all())
+            if not (bool(p.min(initial=np.inf) >= 0) and bool((total > 0).all())
                     and bool((total < math.inf).all())):
                 raise sample_error("Categorical", "probability tensor contains either inf, "
                                    "NaN or an element < 0 (NaN logits, or every logit of a "
                                    "row -inf, i.e. all actions masked)")
             u = rand(*shape, dtype=np.float64, device=self.probs.device)
-            ud = ((1.0 - u._data) * total)[..., None]
-            idx = np.count_nonzero(cdf < ud, axis=-1)
-            return tensor(np.minimum(idx, self.num_classes - 1).astype(np.int64)), None
+            # a binary search per draw (O(K + n log K)), one row of draws per batch row
+            nb = cdf[..., 0].size
+            ud = (1.0 - u._data).reshape(-1, nb).T * total.reshape(nb, 1)
+            idx = cdf_search(cdf.reshape(nb, -1), ud).T.reshape(shape)
+            return tensor(idx), None
         u = rand(*shape, dtype=np.float64, device=self.probs.device)
         probs = self.probs.detach()
         cdf = probs.astype(np.float64).cumsum(axis=-1)
         total = cdf[..., -1]
         ok = (probs >= 0).all(axis=-1) & (total > 0) & (total < math.inf)
-        u = (1.0 - u).unsqueeze(-1)
-        u = u * cdf[..., -1:]
-        idx = (cdf < u).astype(np.int64).sum(axis=-1)
-        return idx.clip(0, self.num_classes - 1), ok
+        # the multinomial_draw op wants one row of draws per batch row: (batch, samples)
+        nb = math.prod(self.probs.shape[:-1])
+        w = probs.astype(np.float64).reshape(nb, self.num_classes)
+        idx = apply(MULTINOMIAL_DRAW, w, u.reshape(-1, nb).swapaxes(0, 1))
+        return idx.swapaxes(0, 1).reshape(shape), ok
 
     def log_prob(self, value) -> Tensor:
         v = self._value(value)

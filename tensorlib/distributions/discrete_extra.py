@@ -16,6 +16,7 @@ from .base import _raw
 from .base import Distribution, _host, as_float
 from .continuous_extra import _Checks, _val
 from .discrete import _probs_or_logits
+from .exp_family import ExponentialFamily
 
 
 def _counts(a) -> np.ndarray:
@@ -58,9 +59,17 @@ class _Binary(_Checks):
         self._check((p >= 0) & (p <= 1), "probs must lie in [0, 1]", p)
 
 
-class Poisson(_Checks, Distribution):
+class Poisson(_Checks, ExponentialFamily):
     """Counts with mean ``rate >= 0``: ``P(k) = rate^k exp(-rate) / k!``. Sampled by NumPy on
     the host (not capturable in a graph); no entropy, as PyTorch."""
+
+
+    @property
+    def _natural_params(self) -> tuple[Tensor]:
+        return (self.rate.log(),)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:
+        return x.exp()
 
     arg_constraints = {"rate": constraints.nonnegative}
 

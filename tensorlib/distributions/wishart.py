@@ -20,10 +20,11 @@ from ..ops.torch_linalg import cholesky_solve
 from ..ops.special_fns import digamma
 from . import constraints
 from .base import _raw
-from .base import Distribution, as_float
+from .base import as_float
 from .continuous_extra import Gamma
 from .lkj_cholesky import mvlgamma
 from .multivariate import _precision_to_scale_tril
+from .exp_family import ExponentialFamily
 
 _LOG_2 = math.log(2.0)
 
@@ -33,7 +34,7 @@ def _diag(x: Tensor) -> Tensor:
     return diagonal(x, 0, -2, -1)
 
 
-class Wishart(Distribution):
+class Wishart(ExponentialFamily):
     """Wishart with ``df > p - 1`` degrees of freedom and scale given by exactly one of
     ``covariance_matrix``, ``precision_matrix`` or ``scale_tril`` (``p x p``, with optional
     batch dims). ``rsample`` keeps the gradient in the scale (and in ``df`` through the
@@ -44,6 +45,19 @@ class Wishart(Distribution):
 
     >>> tl.distributions.Wishart(4.0, scale_tril=tl.eye(2)).log_prob(tl.eye(2))
     """
+
+
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, Tensor]:
+        return (-self.precision_matrix / 2, (self.df - self.event_shape[-1] - 1) / 2)
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:
+        from ..ops.matrix import slogdet
+        p = self.event_shape[-1]
+        return (y + (p + 1) / 2) * (-slogdet(-2 * x)[1] + _LOG_2 * p) + \
+            mvlgamma(y + (p + 1) / 2, p)
 
     arg_constraints = {"covariance_matrix": constraints.positive_definite,
                        "precision_matrix": constraints.positive_definite,

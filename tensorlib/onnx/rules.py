@@ -81,6 +81,7 @@ UNSUPPORTED = {
     "airy_ai_prime": "the ONNX standard has no Airy function",
     "gammainc": "the ONNX standard has no incomplete gamma function",
     "gammaincc": "the ONNX standard has no incomplete gamma function",
+    "multinomial_draw": "ONNX's Multinomial samples with its own generator (not tensorlib's)",
     "lgamma": "the ONNX standard has no log-gamma function",
     "digamma": "the ONNX standard has no digamma function",
     "polygamma": "the ONNX standard has no polygamma function",

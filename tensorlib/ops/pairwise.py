@@ -24,13 +24,55 @@ _MODES = ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist",
           "donot_use_mm_for_euclid_dist")
 
 
+# --- p = 2 by matrix products: the cdist_euclid op ----------------------------------------
+def _euclid_fwd(xp, x1, x2):
+    # PyTorch's augmented product [x1, |x1|^2, 1] . [-2 x2, 1, |x2|^2]: the whole
+    # |a|^2 + |b|^2 - 2 a.b in one matmul, then two in-place passes (clamp, sqrt)
+    n1 = (x1 * x1).sum(axis=-1, keepdims=True)
+    n2 = (x2 * x2).sum(axis=-1, keepdims=True)
+    a = xp.concatenate([x1, n1, xp.ones_like(n1)], axis=-1)
+    b = xp.concatenate([-2 * x2, xp.ones_like(n2), n2], axis=-1)
+    d = xp.matmul(a, xp.swapaxes(b, -1, -2))
+    xp.maximum(d, 0, out=d)
+    return xp.sqrt(d, out=d)
+
+
+def _euclid_vjp(n, g):
+    # dD_ij/dx1_i = (x1_i - x2_j) / D_ij, 0 where D_ij = 0 (g / inf there); written in ops,
+    # so the backward is itself differentiable
+    x1, x2 = n.inputs
+    d = n.out
+    w = g / E.where(d > 0, d, math.inf)                                # (..., P, R)
+    g1 = x1 * _sum(w, axis=-1, keepdims=True) - matmul(w, x2)
+    g2 = x2 * _sum(w, axis=-2).unsqueeze(-1) - matmul(w.swapaxes(-1, -2), x1)
+    return g1, g2
+
+
+def _euclid_onnx(ctx, n):
+    x1, x2 = ctx.ins(n)
+    diff = ctx.op("Sub", [ctx.unsqueeze(x1, [-2]), ctx.unsqueeze(x2, [-3])])
+    return ctx.op("Sqrt", [ctx.reduce("Sum", ctx.op("Mul", [diff, diff]), (-1,), False)])
+
+
+CDIST_EUCLID = register(OpDef(
+    "cdist_euclid", _euclid_fwd, vjp=_euclid_vjp,
+    infer=lambda x1, x2: (tuple(x1[0][:-1]) + (x2[0][-2],), x1[1]),
+    cost=lambda i, o, **a: (2 * math.prod(i[0][0]) * i[1][0][-2],
+                            (math.prod(i[0][0]) + math.prod(i[1][0]) + math.prod(o[0][0]))
+                            * np.dtype(i[0][1]).itemsize),
+    saves=True, saves_output=True, onnx=_euclid_onnx,
+    doc="Euclidean distances between the rows of x1 (..., P, M) and x2 (..., R, M), one batch "
+        "shape, by matrix products (PyTorch's mm path); distance 0 has gradient 0"))
+
+
 def _euclid_mm(x1: Tensor, x2: Tensor) -> Tensor:
-    n1 = _sum(x1 * x1, axis=-1, keepdims=True)                    # (..., P, 1)
-    n2 = _sum(x2 * x2, axis=-1, keepdims=True).swapaxes(-1, -2)   # (..., 1, R)
-    d2 = (n1 + n2 - 2.0 * matmul(x1, x2.swapaxes(-1, -2))).clip(0.0, None)
-    pos = d2 > 0
-    # sqrt where the squared distance is positive: distance 0 has gradient 0 (not 0/0)
-    return E.where(pos, E.where(pos, d2, 1.0).sqrt(), 0.0)
+    from .shape import broadcast_to
+    b1, b2 = tuple(x1.shape[:-2]), tuple(x2.shape[:-2])
+    if b1 != b2:        # the op takes one batch shape: broadcast (differentiably) first
+        batch = tuple(np.broadcast_shapes(b1, b2))
+        x1 = broadcast_to(x1, batch + tuple(x1.shape[-2:]))
+        x2 = broadcast_to(x2, batch + tuple(x2.shape[-2:]))
+    return apply(CDIST_EUCLID, x1, x2)
 
 
 # from this many distances per matrix on, p = 1 sums over the features one at a time: a

@@ -352,10 +352,26 @@ VAR.set_kernel("cpu", _var_cpu)
 STD.set_kernel("cpu", _std_cpu)
 
 
+# logsumexp over a last axis this short takes its max column by column: NumPy's max
+# reduction over short rows pays its inner loop per row (1e5 rows of 10: 8 ms, here 1.4 ms)
+_LSE_SHORT = 32
+
+
+def _lse_max(xp, x, axis):
+    k = x.shape[-1] if x.ndim else 0
+    if (xp is np and 1 < k <= _LSE_SHORT and x.size >= 64 * k and axis is not None
+            and len(axis) == 1 and axis[0] % x.ndim == x.ndim - 1):
+        m = x[..., 0].copy()
+        for j in range(1, k):
+            np.maximum(m, x[..., j], out=m)
+        return m[..., None]
+    return xp.max(x, axis=axis, keepdims=True)
+
+
 def _lse_fwd(xp, x, axis, keepdims):
     if x.size == 0:
         return xp.log(xp.sum(xp.exp(x), axis=axis, keepdims=keepdims))
-    m = xp.max(x, axis=axis, keepdims=True)
+    m = _lse_max(xp, x, axis)
     m = xp.where(xp.isfinite(m), m, 0)
     out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
     if not keepdims:

@@ -106,8 +106,9 @@ def median(x, *args, axis: int | None = None, keepdims: bool = False, dim: int |
     ``x.max(1)``) and ``median(x, dim=d)`` / ``x.median(dim=d, keepdim=...)`` have PyTorch's
     meaning: the lower median along ``d`` and its index, as a ``(values, indices)`` named
     tuple (a NaN in the row gives NaN); the gradient goes to that index. ``x.median()``
-    with no dim is NumPy's average of the middle two, so an integer tensor's is float64, as
-    NumPy's (``x.median(dim=0)`` keeps the dtype, as PyTorch's).
+    with no dim is NumPy's average of the middle two for a floating tensor; for an integer
+    tensor it is PyTorch's lower middle value in the input's dtype (``axis=`` keeps NumPy's
+    float64 average; ``x.median(dim=0)`` keeps the dtype, as PyTorch's).
     """
     if args:
         if len(args) > 2 or dim is not None or axis is not None:
@@ -124,6 +125,11 @@ def median(x, *args, axis: int | None = None, keepdims: bool = False, dim: int |
         x = to_tensor(x)
         if axis is None and x.numel() == 0:
             return _empty_nan(x, keepdims)       # PyTorch's (and NumPy's) median of nothing
+        if axis is None and x.dtype.kind in "iu":
+            # PyTorch's: the lower middle value in the input's dtype (exact for int64, where
+            # a float64 mean would round above 2**53)
+            m = _median_dim(x.reshape(-1), 0, False).values
+            return m.reshape((1,) * x.ndim) if keepdims else m
         if axis is None:
             n = x.numel()
         else:

@@ -34,9 +34,10 @@ class LBFGS(Optimizer):
     found by a line search satisfying the strong Wolfe conditions. It stops early when the
     gradient's largest entry is <= ``tolerance_grad``, or a step or the change of loss is
     below ``tolerance_change``. All parameters are one flat vector, so one parameter group
-    only, and they must share one dtype and device. A parameter that gets no gradient
-    counts as having a zero gradient. ``step`` cannot be captured with ``tl.function``: the
-    line search and the stopping rules read values in Python.
+    only, and they must share one device; parameters of mixed float dtypes form a flat
+    vector of the promoted dtype, each updated in its own dtype, as PyTorch's. A parameter
+    that gets no gradient counts as having a zero gradient. ``step`` cannot be captured with
+    ``tl.function``: the line search and the stopping rules read values in Python.
 
     >>> opt = tl.optim.LBFGS(model.parameters(), line_search_fn="strong_wolfe")
     >>> def closure():
@@ -68,12 +69,11 @@ class LBFGS(Optimizer):
         if isinstance(group, dict):
             params = group.get("params")
             params = [params] if isinstance(params, Tensor) else list(params or ())
-            kinds = {(str(p.dtype), str(p.device)) for p in params if isinstance(p, Tensor)}
-            if len(kinds) > 1:
-                found = ", ".join(f"{dt} on {dev}" for dt, dev in sorted(kinds))
-                raise ValueError(f"LBFGS: all parameters must share one dtype and device "
-                                 f"(they form one flat vector), got {found}; convert them "
-                                 "with .to()")
+            devices = {str(p.device) for p in params if isinstance(p, Tensor)}
+            if len(devices) > 1:
+                raise ValueError(f"LBFGS: all parameters must be on one device (they form "
+                                 f"one flat vector), got {', '.join(sorted(devices))}; move "
+                                 "them with .to()")
             group = {**group, "params": params}
         super().add_param_group(group)
 
@@ -98,19 +98,33 @@ class LBFGS(Optimizer):
     def _params(self) -> list[Tensor]:
         return self.param_groups[0]["params"]
 
+    @property
+    def _flat_dtype(self) -> np.dtype:
+        """The flat vectors' dtype: the parameters' promoted dtype, as PyTorch's ``cat`` of
+        mixed float32/float64 gradients (float64)."""
+        return np.result_type(*[p.dtype for p in self._params]) if self._params \
+            else np.dtype(np.float32)
+
     def _gather_flat_grad(self) -> Tensor:
         """All gradients as one new 1-d tensor (zeros for a parameter without one)."""
         group = self.param_groups[0]
-        parts = [creation.zeros(p.numel(), dtype=p.dtype, device=p.device) if p.grad is None
-                 else self._grad(p, group).reshape(-1) for p in self._params]
+        dt = self._flat_dtype
+        parts = [creation.zeros(p.numel(), dtype=dt, device=p.device) if p.grad is None
+                 else self._grad(p, group).reshape(-1).astype(dt) for p in self._params]
         return cat(parts)       # always a copy: a later zero_grad must not change it
 
     def _add_to_params(self, t: float, d: Tensor) -> None:
-        """``params += t * d``, ``d`` flat."""
+        """``params += t * d``, ``d`` flat (in the flat dtype; each parameter keeps its own,
+        as PyTorch's in-place ``add_``)."""
         offset = 0
         for p in self._params:
             n = p.numel()
-            _axpy_(p, t, d[offset:offset + n].reshape(p.shape))
+            step = d[offset:offset + n].reshape(p.shape)
+            if step.dtype != p.dtype:
+                # PyTorch's add_ of a wider step: summed in the wider dtype, rounded once
+                p.copy_((p.detach().astype(step.dtype) + step * t).astype(p.dtype))
+            else:
+                _axpy_(p, t, step)
             offset += n
 
     def _directional_evaluate(self, closure: Callable, x: list[Tensor], t: float,
@@ -249,8 +263,9 @@ class LBFGS(Optimizer):
         tensors and lists of tensors)."""
         super().load_state_dict(state_dict)
         numel = sum(p.numel() for p in self._params)
+        flat = self._flat_dtype
         for p, st in self.state.items():
-            as_dtype = p.dtype.type
+            as_dtype = flat.type
             for k in _SCALARS:
                 if st.get(k) is not None:
                     st[k] = as_dtype(_scalar(st[k]))
@@ -261,10 +276,10 @@ class LBFGS(Optimizer):
                 st["prev_loss"] = _scalar(st["prev_loss"])
             for k in _VECTOR_LISTS:
                 if k in st:
-                    st[k] = [_vector(v, p, k, numel) for v in st[k]]
+                    st[k] = [_vector(v, p, k, numel, flat) for v in st[k]]
             for k in _VECTORS:
                 if st.get(k) is not None:
-                    st[k] = _vector(st[k], p, k, numel)
+                    st[k] = _vector(st[k], p, k, numel, flat)
             for k in ("func_evals", "n_iter"):
                 if k in st:
                     st[k] = int(_scalar(st[k]))
@@ -446,12 +461,12 @@ def _scalar(v) -> float:
     return float(v.item() if hasattr(v, "item") else v)
 
 
-def _vector(v, p: Tensor, key: str, numel: int) -> Tensor:
-    """A saved flat vector as a tensor in ``p``'s dtype, on its device."""
+def _vector(v, p: Tensor, key: str, numel: int, dtype) -> Tensor:
+    """A saved flat vector as a tensor of the flat ``dtype``, on ``p``'s device."""
     if not isinstance(v, Tensor):
         v = creation.tensor(v)          # a torch tensor from torch.optim.LBFGS's state
     if v.shape != (numel,):
         raise ValueError(f"LBFGS.load_state_dict: state {key!r} has shape {tuple(v.shape)}, "
                          f"but the parameters hold {numel} numbers in all (a state saved "
                          "for another model?)")
-    return v.to(device=p.device, dtype=p.dtype)
+    return v.to(device=p.device, dtype=dtype)

@@ -179,3 +179,20 @@ def _l1_grad(g, a, b):
 
 
 add("cdist_l1_grad", _l1_grad, _l1_grad_inputs, _l1_grad_ref, diff=(0,))
+
+
+# --- cdist p = 2 by matrix products (the cdist_euclid op) ----------------------------------
+def _euclid_op(a, b):
+    from tensorlib._apply import apply
+    from tensorlib.ops.pairwise import CDIST_EUCLID
+    return apply(CDIST_EUCLID, a, b)
+
+
+def _euclid_inputs(draw):
+    a, b = _l1_inputs(draw)     # a and b never meet (b is shifted by 0.25): distances > 0
+    return [a, b]
+
+
+add("cdist_euclid", _euclid_op, _euclid_inputs,
+    lambda a, b: np.sqrt(((a[..., :, None, :] - b[..., None, :, :]) ** 2).sum(-1)),
+    atol=1e-6)
