@@ -18,6 +18,7 @@ mix); ``torch.no_grad`` does not disable forward AD, as in PyTorch.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -39,31 +40,87 @@ class UnpackedDualTensor(NamedTuple):
     tangent: Any
 
 
+_gen = itertools.count(1)
+
+
 class _Level:
     __slots__ = ("idx", "tangents", "busy")
 
     def __init__(self, idx: int):
         self.idx = idx
-        self.tangents: dict[int, tuple] = {}   # id(storage) -> (weakref(storage), tangent)
+        # id(storage) -> [ref, tangent, generation, link]: ``ref`` a weakref to the storage
+        # (or the storage itself where it takes none, as vmap's BatchedArray: the level then
+        # keeps it alive, so its id is not reused); ``link`` None for a tangent of its own,
+        # else (base, view op, attrs, output index, base's generation) for a view's tangent,
+        # which is that view of its base's tangent and is derived again when the base's
+        # tangent changed (a new generation), so views and bases never disagree
+        self.tangents: dict[int, list] = {}
         self.busy = False                      # computing this level's tangents
 
     def get(self, t):
-        e = self.tangents.get(id(t._data))
+        e = _entry(self, t)
         return None if e is None else e[1]
 
-    def set(self, t, tangent) -> None:
+    def put(self, t, tangent, link=None) -> list:
         data = t._data
         key = id(data)
         tans = self.tangents
+        try:
+            def gone(ref, key=key, tans=tans):
+                e = tans.get(key)
+                if e is not None and e[0] is ref:
+                    del tans[key]
+            ref = weakref.ref(data, gone)
+        except TypeError:
+            ref = data
+        e = [ref, tangent, next(_gen), link]
+        tans[key] = e
+        return e
 
-        def gone(ref, key=key, tans=tans):
-            e = tans.get(key)
-            if e is not None and e[0] is ref:
-                del tans[key]
-        tans[key] = (weakref.ref(data, gone), tangent)
+    def set(self, t, tangent) -> None:
+        self.put(t, tangent)
 
     def drop(self, t) -> None:
         self.tangents.pop(id(t._data), None)
+
+
+def _entry(lv: _Level, t):
+    """t's current tangent entry at ``lv``: its own, or (for a view) the view of its base's
+    current tangent, derived when missing (a view taken before its base had a tangent) or
+    stale (the base's tangent changed since)."""
+    e = lv.tangents.get(id(t._data))
+    if e is not None:
+        link = e[3]
+        if link is None:
+            return e
+        be = _entry(lv, link[0])
+        if be is not None and be[2] == link[4]:
+            return e
+        return _derive(lv, t, link, be)
+    link = t._base
+    if link is None:
+        return None
+    be = _entry(lv, link[0])
+    return None if be is None else _derive(lv, t, link, be)
+
+
+def _derive(lv: _Level, t, link, be):
+    if be is None:
+        lv.tangents.pop(id(t._data), None)
+        return None
+    base, name, attrs, i = link[:4]
+    from .._core import apply
+    from ..ops.registry import REGISTRY
+    busy, lv.busy = lv.busy, True
+    try:
+        r = apply(REGISTRY[name], be[1], **attrs)
+    finally:
+        lv.busy = busy
+    if type(r) is tuple:
+        r = r[i]
+    if r._data is t._data:
+        r = _alias(r)
+    return lv.put(t, r, (base, name, attrs, i, be[2]))
 
 
 _levels: list[_Level] = []
@@ -238,21 +295,33 @@ def _listen(op, inputs, attrs, res) -> None:
             continue
         tans = lv.tangents
         ts = None
+        e0 = None
         for i, x in enumerate(inputs):
             e = tans.get(id(x._data))
+            if e is None:
+                if x._base is None:
+                    continue
+                e = _entry(lv, x)       # a view: its base's tangent may reach it
+            elif e[3] is not None:
+                e = _entry(lv, x)       # a view's tangent: fresh?
             if e is not None:
                 if ts is None:
                     ts = [None] * len(inputs)
                 ts[i] = e[1]
+                if i == 0:
+                    e0 = e
         if ts is not None:
-            _propagate(lv, op, inputs, attrs, res, ts)
+            _propagate(lv, op, inputs, attrs, res, ts, e0)
 
 
-def _propagate(lv: _Level, op, inputs, attrs, res, ts: list) -> None:
+def _propagate(lv: _Level, op, inputs, attrs, res, ts: list, e0=None) -> None:
     multi = type(res) is tuple
     outs = res if multi else (res,)
     if not any(_floating(o) for o in outs):
         return                          # integer / bool outputs carry no tangent
+    if op.view and e0 is not None:
+        _view_outputs(lv, op, inputs[0], attrs, outs, e0)
+        return
     if op.jvp is None and op.vjp is None:
         raise NotImplementedError(
             f"{op.name}: trying to use forward AD with {op.name} that does not support it "
@@ -275,7 +344,23 @@ def _propagate(lv: _Level, op, inputs, attrs, res, ts: list) -> None:
                 t = broadcast_to(t, o._data.shape)
             if t._data is o._data:      # a rule that returned its input: keep keys apart
                 t = _alias(t)
-            lv.set(o, t)
+            lv.put(o, t)
+
+
+def _view_outputs(lv: _Level, op, x, attrs, outs, e0) -> None:
+    """A view op's outputs: the same view of x's tangent, linked to it (a view that NumPy
+    had to copy is no view: its tangent is its own)."""
+    from .._core import apply
+    lv.busy = True
+    try:
+        r = apply(op, e0[1], **attrs)
+    finally:
+        lv.busy = False
+    rs = r if type(r) is tuple else (r,)
+    for i, (o, t) in enumerate(zip(outs, rs)):
+        if t._data is o._data:
+            t = _alias(t)
+        lv.put(o, t, None if o._base is None else (x, op.name, attrs, i, e0[2]))
 
 
 def _derived(node: _FwdNode, ts: list) -> tuple:
@@ -342,21 +427,66 @@ def derived_jvp(node, *tangents):
 # --- in-place ops: the target takes the result's tangent --------------------------------
 def on_assign(self: Tensor, result: Tensor) -> None:
     """Called by ``_tensor_methods._assign`` (an in-place op wrote ``result`` into ``self``)
-    while a level is active: ``self`` takes ``result``'s tangent at every level."""
+    while a level is active: ``self`` takes ``result``'s tangent at every level (zeros where
+    it had one and the result has none). On a view, the tangent is written into its base's
+    (as PyTorch's, where a view's tangent is a view of its base's), so the base and every
+    other view of it see the change."""
     for lv in _levels:
-        t = lv.get(result)
-        old = lv.get(self)
-        if t is None:
-            if old is not None:
-                lv.drop(self)
+        if lv.busy:
             continue
-        if old is not None and old._base is not None and old._data.shape == t._data.shape:
-            # a view's tangent is a view of its base's: write through, so the base's
-            # tangent sees the change
-            old._data[...] = t._data
+        t = lv.get(result)
+        e = _entry(lv, self)
+        if t is None:
+            if e is None:
+                continue
+            from ..creation import zeros
+            t = zeros(self._data.shape, dtype=e[1]._data.dtype, device=self._device)
         if t._data is self._data:
             t = _alias(t)
-        lv.set(self, t)
+        _write(lv, self, t)
+
+
+def _write(lv: _Level, v, t) -> None:
+    """v's tangent becomes t: its own, or for a view written into its base's tangent (up the
+    chain of views; a base without one gets zeros first)."""
+    e = lv.tangents.get(id(v._data))
+    link = v._base if e is None else (None if e[3] is None else e[3][:4])
+    if link is None:
+        lv.put(v, t)
+        return
+    base, name, attrs, i = link
+    be = _entry(lv, base)
+    busy, lv.busy = lv.busy, True
+    try:
+        if be is None:
+            from ..creation import zeros
+            bt = zeros(base._data.shape, dtype=t._data.dtype, device=base._device)
+        else:
+            bt = be[1]
+        nb = _write_view(bt, t, name, attrs, i)
+    finally:
+        lv.busy = busy
+    _write(lv, base, nb)
+    _derive(lv, v, link, _entry(lv, base))
+
+
+def _write_view(bt, t, name: str, attrs: dict, i: int):
+    """``bt`` with the region the view op ``name`` selects replaced by ``t`` (out of place,
+    with tensorlib ops: the tangent stays differentiable)."""
+    from ..ops import indexing as I
+    if name == "split":
+        ax = attrs["axis"] % bt.ndim
+        bounds = [0, *attrs["indices"], bt._data.shape[ax]]
+        index = (slice(None),) * ax + (slice(bounds[i], bounds[i + 1]),)
+        return I._setitem_apply(bt, t, index)
+    if name == "unbind":
+        ax = attrs["axis"] % bt.ndim
+        return I._setitem_apply(bt, t, (slice(None),) * ax + (i,))
+    if name == "broadcast_to":
+        raise RuntimeError("forward AD: in-place operation on a view made by broadcast_to "
+                           "(its elements alias); use .clone() first")
+    from .._tensor_methods import _write_back
+    return _write_back(t, bt, name, attrs)
 
 
 def on_detach(self: Tensor, t: Tensor) -> Tensor:
@@ -366,6 +496,12 @@ def on_detach(self: Tensor, t: Tensor) -> Tensor:
     if t._data is self._data and any(lv.get(self) is not None for lv in _levels):
         t._data = t._data.view()
     return t
+
+
+def on_detach_(self: Tensor) -> None:
+    """Called by ``Tensor.detach_``: as PyTorch's, the tensor loses its tangents."""
+    for lv in _levels:
+        lv.drop(self)
 
 
 _ready = False

@@ -18,6 +18,8 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _eligible(p, *others) -> bool:
+    if _mode.fwd_ad is not None:    # a dual level: the tensor-op update carries the tangents
+        return False
     a = p._data
     if type(a) is not np.ndarray or a.dtype not in _FLOATS or not a.flags.c_contiguous:
         return False
@@ -30,7 +32,7 @@ def _eligible(p, *others) -> bool:
 
 
 def _on_cuda(p) -> bool:
-    return p._device.type == "cuda"
+    return p._device.type == "cuda" and _mode.fwd_ad is None
 
 
 def sgd(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, state) -> bool:

@@ -309,7 +309,8 @@ class Optimizer:
             from ..creation import tensor
             t = st["step"] = tensor(float(t or 0), dtype=np.float64)
         a = t._data
-        if _mode.tracer is None and type(a) is np.ndarray and a.dtype == np.float64 \
+        if _mode.tracer is None and _mode.fwd_ad is None and type(a) is np.ndarray \
+                and a.dtype == np.float64 \
                 and a.flags.writeable and not t._rg:
             # what t.add_(1.0) does here, without its dispatch (one per parameter a step)
             np.add(a, 1.0, out=a)

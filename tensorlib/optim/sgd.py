@@ -62,9 +62,10 @@ class SGD(Optimizer):
         lr, mom, damp = self._lr(group), self._hyper(group["momentum"]), group["dampening"]
         wd, nesterov = group["weight_decay"], group["nesterov"]
         params = group["params"]
-        if _mode.tracer is None and not group["maximize"]:
+        if _mode.tracer is None and _mode.fwd_ad is None and not group["maximize"]:
             # eager: one loop over every parameter into the fused kernel; capture records the
-            # tensor ops below instead (the kernel would change storage behind the tracer)
+            # tensor ops below instead (the kernel would change storage behind the tracer),
+            # and so does a dual level (the kernel would skip the tangents)
             params = _fused.sgd_foreach(params, self.state, lr, mom, damp, wd, nesterov)
             if not params:
                 return
