@@ -95,7 +95,8 @@ def _flat_tensor_dict(obj) -> dict | None:
     if isinstance(obj, Mapping) and obj and all(
             isinstance(k, str) and k != "__metadata__" and isinstance(v, (Tensor, np.ndarray))
             for k, v in obj.items()):
-        if all(isinstance(v, Tensor) for v in obj.values()):
+        # (a sparse tensor is two arrays and a size: stored through the structure)
+        if all(isinstance(v, Tensor) and not v.is_sparse for v in obj.values()):
             return dict(obj)
     return None
 
@@ -146,12 +147,16 @@ def _encode(obj, path: str, tensors: dict, used: set):
                              f"at {path[:200] or '<root>'!r} (does a list or dict contain "
                              "itself?)")
         if isinstance(obj, (Tensor, np.ndarray)):
-            name = path or "tensor"
-            base, k = name, 1
-            while name in used or name == "__metadata__":
-                name = f"{base}#{k}"
-                k += 1
-            used.add(name)
+            if isinstance(obj, Tensor) and obj.is_sparse:
+                # {"$sparse_coo": [indices' name, values' name, size, coalesced]}
+                d = obj._data
+                names = [_fresh(f"{path or 'tensor'}.{part}", used) for part in
+                         ("indices", "values")]
+                tensors[names[0]] = _host(np.ascontiguousarray(d.indices, np.int64))
+                tensors[names[1]] = _host(d.values)
+                dst[i] = {"$sparse_coo": names + [list(d.shape), bool(d.coalesced)]}
+                continue
+            name = _fresh(path or "tensor", used)
             tensors[name] = _host(obj)
             dst[i] = {"$ndarray" if isinstance(obj, np.ndarray) else "$tensor": name}
             continue
@@ -181,6 +186,16 @@ def _encode(obj, path: str, tensors: dict, used: set):
                             f"{path or '<root>'!r}; checkpoints hold tensors, arrays, numbers, "
                             "strings, None and dicts/lists/tuples of them (no pickle)")
     return root[0]
+
+
+def _fresh(name: str, used: set) -> str:
+    """``name``, or ``name#k`` when taken (tensor names are unique in a file)."""
+    base, k = name, 1
+    while name in used or name == "__metadata__":
+        name = f"{base}#{k}"
+        k += 1
+    used.add(name)
+    return name
 
 
 def _serialize(tensors: dict[str, np.ndarray], meta: dict[str, str]) -> list:
@@ -522,6 +537,8 @@ def _decode(node, tensors: dict, wrap, path: str):
                 raise _bad(path, f"the structure refers to tensor {str(v)[:200]!r}, which "
                                  "the file lacks")
             dst[i] = wrap(tensors[v], tag == "$ndarray")
+        elif tag == "$sparse_coo":
+            dst[i] = _sparse(v, tensors, wrap, path)
         elif tag == "$tuple" and isinstance(v, list):
             items = [None] * len(v)
             done.append((dst, i, tag, items))
@@ -547,6 +564,29 @@ def _decode(node, tensors: dict, wrap, path: str):
             except TypeError:
                 raise _bad(path, "a dict key is not a number, string, bool or None") from None
     return root[0]
+
+
+def _sparse(v, tensors: dict, wrap, path: str):
+    """A sparse COO tensor from its ``[indices' name, values' name, size, coalesced]``."""
+    ok = (isinstance(v, list) and len(v) == 4 and all(isinstance(n, str) for n in v[:2])
+          and isinstance(v[2], list) and all(type(s) is int and s >= 0 for s in v[2])
+          and isinstance(v[3], bool))
+    if not ok:
+        raise _bad(path, f"bad sparse tensor entry {str(v)[:200]}")
+    for n in v[:2]:
+        if n not in tensors:
+            raise _bad(path, f"the structure refers to tensor {n[:200]!r}, which the file "
+                             "lacks")
+    ind = tensors[v[0]]
+    if ind.dtype != np.int64:
+        raise _bad(path, f"sparse tensor {v[0][:200]!r}: indices must be int64, got "
+                         f"{ind.dtype}")
+    from .sparse import sparse_coo_tensor
+    try:
+        return sparse_coo_tensor(np.array(ind), wrap(tensors[v[1]], False), tuple(v[2]),
+                                 is_coalesced=v[3])
+    except (ValueError, IndexError, TypeError, RuntimeError) as e:
+        raise _bad(path, f"sparse tensor {v[1][:200]!r} is inconsistent: {e}") from None
 
 
 def _np_scalar(v, path: str):

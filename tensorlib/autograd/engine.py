@@ -149,6 +149,14 @@ def _accumulate(t, g, taken: dict, traced: bool, copy: bool = False) -> None:
         t.grad = g
         return
     cur = t.grad
+    if g.is_sparse and not cur.is_sparse:
+        # dense .grad + sparse gradient: dense, as PyTorch (a scatter-add into the buffer
+        # when it can be written, so references to .grad see the sum)
+        if traced or cur._node is not None or cur._rg or not _writable(cur._data):
+            t.grad = cur + g
+        else:
+            cur.add_(g)
+        return
     if (traced or cur._node is not None or cur._rg or cur._data.shape != g._data.shape
             or cur._data.dtype != g._data.dtype or not _writable(cur._data)):
         t.grad = cur + g

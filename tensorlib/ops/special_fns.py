@@ -329,11 +329,10 @@ I0 = register(OpDef(
 
 
 def _i1_vjp(n, g):
-    x = n.inputs[0]
-    nz = x != 0
-    xs = E.where(nz, x, 1.0)
-    # I1'(x) = I0(x) - I1(x) / x, 1/2 at 0
-    return (g * E.where(nz, i0(x) - n.out / xs, 0.5),)
+    # I1'(x) = I0(x) - I1(x) / x, by its series below |x| = 1 (the difference cancels there:
+    # the second derivative was 33% off at 1e-8); the rule modified_bessel_i1 uses
+    from .special_more import _I1D, _order1_vjp     # (special_more imports this module)
+    return _order1_vjp(n, g, _I1D, i0)
 
 
 I1 = register(OpDef(

@@ -341,6 +341,30 @@ _U = _u_coefs(24)
 _V = [1.0] + [-(6 * k + 1) / (6 * k - 1) * _U[k] for k in range(1, 24)]
 
 
+def _two_prod(a, b):
+    """``a * b`` as hi + lo, exactly (Dekker's split; NumPy has no fma)."""
+    p = a * b
+    c = 134217729.0 * a
+    ah = c - (c - a)
+    al = a - ah
+    c = 134217729.0 * b
+    bh = c - (c - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _two_thirds_pow15(z):
+    """``2/3 z^(3/2)`` for z > 0 as hi + lo (double-double): Ai's phase for x = -z."""
+    s = np.sqrt(z)
+    pp, pe = _two_prod(s, s)
+    s_lo = ((z - pp) - pe) / (2.0 * s)
+    p, p_lo = _two_prod(z, s)
+    t, t_lo = 2.0 * p, 2.0 * (p_lo + z * s_lo)
+    q = t / 3.0
+    m, me = _two_prod(q, np.full_like(q, 3.0))
+    return q, ((t - m) - me + t_lo) / 3.0
+
+
 def _airy_np(x):
     """(Ai, Ai') in float64: Taylor steps (Ai'' = x Ai) from the nearest table node within
     10 of 0, the asymptotic expansions beyond; NaN at +-inf, as PyTorch."""
@@ -383,7 +407,7 @@ def _airy_np(x):
         sel = (x <= -_AI_LIM) & np.isfinite(x)
         if sel.any():
             z = -x[sel]
-            zeta = 2.0 / 3.0 * z * np.sqrt(z)
+            zeta, zeta_lo = _two_thirds_pow15(z)
             iz2 = 1.0 / (zeta * zeta)
             ue = np.zeros_like(z)
             uo = np.zeros_like(z)
@@ -396,7 +420,13 @@ def _airy_np(x):
                 vo = -vo * iz2 + _V[2 * k + 1]
             uo, vo = uo / zeta, vo / zeta
             # sin/cos(zeta + pi/4) through sin and cos of zeta: no rounding of zeta + pi/4
+            # zeta's rounding (an ulp of 1e12 at x = -1e8) would shift the phase: add the
+            # low part (sin and cos of the rounded zeta itself are exact in NumPy)
+            # (beyond |x| ~ 1e20 the phase is lost even so: zeta_lo's own rounding)
+            zeta_lo = zeta_lo - 2 * math.pi * np.rint(zeta_lo / (2 * math.pi))
             sz, cz = np.sin(zeta), np.cos(zeta)
+            sl, cl = np.sin(zeta_lo), np.cos(zeta_lo)
+            sz, cz = sz * cl + cz * sl, cz * cl - sz * sl
             sp, cp = (sz + cz) / math.sqrt(2), (cz - sz) / math.sqrt(2)
             q = np.sqrt(np.sqrt(z))
             ai[sel] = (sp * ue - cp * uo) / (math.sqrt(math.pi) * q)
@@ -602,21 +632,33 @@ def _reg(name, scipy_fn, numpy_fn, cupyx_name, vjp, doc, fix=_torch_inf, saves_o
                           cost=elementwise_cost, doc=doc))
 
 
-def _nz(x):
-    nz = x != 0
-    return nz, E.where(nz, x, 1.0)
+# J1'(x) = sum_k (-1)^k (2k+1) (x/2)^(2k) / (2 k! (k+1)!) and I1' the same without the signs,
+# as polynomials in x^2 (highest power first) for |x| < 1: there J0 - J1/x (I0 - I1/x)
+# cancels, and its derivative (J1's second derivative) more so: 364% off at 1e-8
+_J1D = tuple((-1) ** k * (2 * k + 1) / (2 * 4 ** k * math.factorial(k) * math.factorial(k + 1))
+             for k in range(11, -1, -1))
+_I1D = tuple(abs(c) for c in _J1D)
+
+
+def _order1_vjp(n, g, coefs, order0):
+    """``g * f1'(x)`` for ``f1`` = J1 or I1: ``f0(x) - f1(x)/x``, or the series near 0."""
+    x = n.inputs[0]
+    small = E.abs(x) < 1.0
+    xs = E.where(small, x, 0.0)
+    x2 = xs * xs
+    series = x2 * 0.0 + coefs[0]
+    for c in coefs[1:]:
+        series = series * x2 + c
+    xl = E.where(small, 1.0, x)
+    return (g * E.where(small, series, order0(xl) - n.out / xl),)
 
 
 def _j1_vjp(n, g):          # J1' = J0 - J1 / x, 1/2 at 0
-    x = n.inputs[0]
-    nz, xs = _nz(x)
-    return (g * E.where(nz, bessel_j0(x) - n.out / xs, 0.5),)
+    return _order1_vjp(n, g, _J1D, bessel_j0)
 
 
 def _i1_vjp(n, g):          # I1' = I0 - I1 / x, 1/2 at 0
-    x = n.inputs[0]
-    nz, xs = _nz(x)
-    return (g * E.where(nz, modified_bessel_i0(x) - n.out / xs, 0.5),)
+    return _order1_vjp(n, g, _I1D, modified_bessel_i0)
 
 
 BESSEL_J0 = _reg("bessel_j0", lambda sc, x: sc.j0(x), lambda x: _jy_np(x)[0], "j0",
@@ -677,10 +719,23 @@ SPHERICAL_BESSEL_J0 = register(OpDef(
     "spherical_bessel_j0", _sph_j0_fwd, vjp=_sph_j0_vjp, infer=float_infer,
     cost=elementwise_cost, doc="spherical Bessel function of the first kind, order 0"))
 
-AIRY_AI_PRIME = _reg("airy_ai_prime", lambda sc, x: sc.airy(x)[1], lambda x: _airy_np(x)[1],
+def _airy_sc(sc, x):
+    """SciPy's (Ai, Ai'), with the asymptotic forms for |x| >= 1e3: there SciPy loses the
+    phase's digits, and from about 1e7 gives NaN where Ai underflows to 0 (x > 0) or
+    oscillates (x < 0)."""
+    ai, aip = sc.airy(x)[:2]
+    big = (np.abs(x) >= 1e3) & np.isfinite(x)
+    if big.any():
+        ai, aip = np.array(ai, np.float64), np.array(aip, np.float64)
+        ai[big], aip[big] = _airy_np(x[big])
+    return ai, aip
+
+
+AIRY_AI_PRIME = _reg("airy_ai_prime", lambda sc, x: _airy_sc(sc, x)[1],
+                     lambda x: _airy_np(x)[1],
                      None, lambda n, g: (g * n.inputs[0] * airy_ai(n.inputs[0]),),
                      "derivative of the Airy function Ai (private: airy_ai's gradient)")
-AIRY_AI = _reg("airy_ai", lambda sc, x: sc.airy(x)[0], lambda x: _airy_np(x)[0], None,
+AIRY_AI = _reg("airy_ai", lambda sc, x: _airy_sc(sc, x)[0], lambda x: _airy_np(x)[0], None,
                lambda n, g: (g * _airy_ai_prime(n.inputs[0]),), "Airy function Ai")
 
 

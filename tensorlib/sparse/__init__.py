@@ -21,7 +21,7 @@ from ..autograd.function import Function
 from ..autograd.mode import state as _mode
 
 __all__ = ["SparseTensor", "sparse_coo", "sparse_coo_tensor", "to_sparse", "mm", "addmm",
-           "sum"]
+           "sum", "softmax", "log_softmax"]
 
 sparse_coo = layout("sparse_coo")
 
@@ -306,8 +306,15 @@ class SparseTensor(Tensor):
                            f"and 0-d tensors); {_HINT}")
 
     def __mul__(self, other) -> SparseTensor:
-        s = self._scalar(other, "mul")
+        """Elementwise product: sparse (the entries of ``self`` only) with a scalar, a dense
+        tensor broadcastable to ``self``'s shape, or a sparse tensor (the common entries)."""
+        if isinstance(other, SparseTensor):
+            return _mul_sparse(self, other)
         d = self._data
+        if isinstance(other, Tensor) and other.ndim > 0:
+            return _make(d.indices, d.values * _gather(self, other, "mul"), d.shape,
+                         d.coalesced)
+        s = self._scalar(other, "mul")
         return _make(d.indices, d.values * s, d.shape, d.coalesced)
 
     __rmul__ = __mul__
@@ -331,6 +338,35 @@ class SparseTensor(Tensor):
 
     def div(self, other) -> SparseTensor:
         return self / other
+
+    def transpose(self, dim0: int, dim1: int) -> SparseTensor:
+        """Swap two sparse dims (PyTorch refuses dense ones); gradients reach the values."""
+        d = self._data
+        nd, sdim = len(d.shape), d.indices.shape[0]
+        a, b = (_norm_dim(k, nd, "transpose") for k in (dim0, dim1))
+        if a == b:
+            return self
+        if a >= sdim or b >= sdim:
+            raise RuntimeError(f"transpose: transposed dimensions must be sparse, got "
+                               f"sparse_dim {sdim}, dim0 {dim0}, dim1 {dim1}")
+        order = list(range(sdim))
+        order[a], order[b] = b, a
+        shape = list(d.shape)
+        shape[a], shape[b] = shape[b], shape[a]
+        return _make(d.indices[order], d.values, shape, d.indices.shape[1] <= 1)
+
+    def t(self) -> SparseTensor:
+        """``transpose(0, 1)`` of a 2-D sparse matrix; a 0-D or 1-D tensor as it is."""
+        if len(self.shape) > 2:
+            raise RuntimeError(f"t: expects a tensor with <= 2 dimensions, got "
+                               f"{len(self.shape)}; use transpose(dim0, dim1)")
+        return self if len(self.shape) < 2 else self.transpose(0, 1)
+
+    def softmax(self, dim: int, dtype=None) -> SparseTensor:
+        return softmax(self, dim, dtype)
+
+    def log_softmax(self, dim: int, dtype=None) -> SparseTensor:
+        return log_softmax(self, dim, dtype)
 
     def neg(self) -> SparseTensor:
         return -self
@@ -405,6 +441,82 @@ class SparseTensor(Tensor):
 
 def _rebuild(indices, values, shape, coalesced) -> SparseTensor:
     return _make(indices, values, shape, coalesced)
+
+
+def _norm_dim(k: int, nd: int, name: str) -> int:
+    if not -nd <= k < max(nd, 1):
+        raise IndexError(f"{name}: dim {k} is out of range for a tensor of {nd} dims")
+    return k % max(nd, 1)
+
+
+def _lin(d: _COO, rows=None) -> np.ndarray:
+    """Each entry's position as one number (over the sparse dims ``rows``, default all)."""
+    ind = d.indices if rows is None else d.indices[rows]
+    sshape = tuple(d.shape[k] for k in (range(d.indices.shape[0]) if rows is None else rows))
+    if not len(sshape) or not ind.shape[1]:
+        return np.zeros(ind.shape[1], np.int64)
+    return np.ravel_multi_index(tuple(ind), sshape)
+
+
+def _gather(a: SparseTensor, other: Tensor, name: str) -> Tensor:
+    """The entries of dense ``other`` (broadcast to ``a``'s shape) at ``a``'s indices:
+    (nnz, *dense_shape), differentiable w.r.t. ``other``."""
+    from ..creation import tensor
+    d = a._data
+    try:
+        full = np.broadcast_shapes(tuple(other.shape), d.shape)
+    except ValueError:
+        full = None
+    if full != d.shape:
+        raise RuntimeError(f"{name}: a sparse tensor of shape {d.shape} with a dense one of "
+                           f"shape {tuple(other.shape)}: the dense one must broadcast to the "
+                           "sparse shape")
+    if other._device != a._device:
+        raise RuntimeError(f"{name}: the sparse tensor is on {a.device}, the dense one on "
+                           f"{other.device}")
+    sdim = d.indices.shape[0]
+    flat = other.expand(d.shape).reshape((math.prod(d.shape[:sdim]),) + d.shape[sdim:])
+    return flat[tensor(_lin(d), device=a._device)]
+
+
+def _mul_sparse(a: SparseTensor, b: SparseTensor) -> SparseTensor:
+    """The product at the positions both hold (coalesced), as PyTorch's sparse ``mul``."""
+    from ..creation import tensor
+    if a.shape != b.shape or a.sparse_dim() != b.sparse_dim():
+        raise RuntimeError(f"mul: sparse tensors of shapes {a.shape} and {b.shape} (sparse "
+                           f"dims {a.sparse_dim()}, {b.sparse_dim()}) do not match")
+    a, b = a.coalesce(), b.coalesce()
+    da, db = a._data, b._data
+    _, ia, ib = np.intersect1d(_lin(da), _lin(db), assume_unique=True, return_indices=True)
+    dev = a._device
+    vals = da.values[tensor(ia, device=dev)] * db.values[tensor(ib, device=dev)]
+    return _make(da.indices[:, ia], vals, da.shape, True)
+
+
+def add_into_dense(dense: Tensor, other: SparseTensor, alpha, name: str, dense_add) -> Tensor:
+    """``dense.add_(other, alpha=alpha)`` for a sparse ``other``: a scatter-add into
+    ``dense``'s buffer, or, when it is recorded (autograd, capture, forward AD) or off the
+    CPU, ``dense_add(dense, alpha * other.to_dense())``."""
+    d = other._data
+    if tuple(dense.shape) != d.shape:
+        raise RuntimeError(f"{name}: a sparse tensor of shape {d.shape} cannot be added in "
+                           f"place into a dense one of shape {tuple(dense.shape)}")
+    a = dense._data
+    if ((dense._rg or other._rg) and _mode.grad_enabled) or _mode.tracer is not None \
+            or _mode.fwd_ad is not None or type(a) is not np.ndarray \
+            or not getattr(a.flags, "writeable", True):
+        o = other.to_dense()
+        return dense_add(dense, o if alpha == 1 else o * alpha)
+    v = d.values._host()
+    if alpha != 1:
+        v = v * alpha
+    if not np.can_cast(np.result_type(a.dtype, v.dtype), a.dtype, "same_kind"):
+        raise RuntimeError(f"{name}: result type {v.dtype} can't be cast to the desired "
+                           f"output type {a.dtype}")
+    if d.indices.shape[1]:
+        np.add.at(a, tuple(d.indices), v.astype(a.dtype, copy=False))
+    dense._version[0] += 1
+    return dense
 
 
 # Everything else a dense Tensor has raises, naming the op: a method reading ``_data`` as an
@@ -659,6 +771,50 @@ def sum(input: SparseTensor, dim=None, dtype=None):
         return v.sum(0)
     shape = tuple(d.shape[k] for k in keep) + dshape
     return _make(d.indices[keep], v, shape, False).coalesce()
+
+
+def _softmax(input: SparseTensor, dim: int, dtype, name: str, log: bool) -> SparseTensor:
+    from ..creation import tensor, zeros
+    from ..ops import elementwise as E
+    from ..ops.indexing import index_add
+    a = _check_sparse(input, name, "input").coalesce()
+    d = a._data
+    nd, sdim = len(d.shape), d.indices.shape[0]
+    dim = _norm_dim(dim, nd, name)
+    v = d.values if dtype is None else d.values.astype(dtype)
+    if v.dtype.kind != "f":
+        raise RuntimeError(f"{name}: expected a floating point tensor, got {v.dtype}")
+    if dim >= sdim:     # a dense dim: every entry along it is specified
+        from ..ops.nn_act import log_softmax as dense_log_softmax
+        from ..ops.nn_act import softmax as dense_softmax
+        out = (dense_log_softmax if log else dense_softmax)(v, dim - sdim + 1)
+        return _make(d.indices, out, d.shape, True)
+    # the entries that differ only along ``dim`` form a group; unspecified ones are -inf
+    rows = [k for k in range(sdim) if k != dim]
+    _, grp = np.unique(_lin(d, rows), return_inverse=True)
+    grp = grp.reshape(-1)
+    n = int(grp.max()) + 1 if grp.size else 0
+    dshape = tuple(v.shape[1:])
+    m = np.full((n,) + dshape, -np.inf, v._host().dtype)
+    np.maximum.at(m, grp, v._host())
+    # the shift is a constant (softmax does not depend on it), so it is not differentiated
+    gt = tensor(grp, device=v.device)
+    z = v - tensor(m, device=v.device)[gt]
+    e = E.exp(z)
+    tot = index_add(zeros((n,) + dshape, dtype=v.dtype, device=v.device), gt, e, axis=0)[gt]
+    out = z - E.log(tot) if log else e / tot
+    return _make(d.indices, out, d.shape, True)
+
+
+def softmax(input: SparseTensor, dim: int, dtype=None) -> SparseTensor:
+    """``torch.sparse.softmax``: softmax along ``dim`` over the specified entries only
+    (unspecified ones count as -inf, so they stay unspecified); coalesced, differentiable."""
+    return _softmax(input, dim, dtype, "sparse.softmax", False)
+
+
+def log_softmax(input: SparseTensor, dim: int, dtype=None) -> SparseTensor:
+    """``torch.sparse.log_softmax``: :func:`softmax`'s log, computed stably."""
+    return _softmax(input, dim, dtype, "sparse.log_softmax", True)
 
 
 def _bad_dim(k: int, nd: int) -> Any:
