@@ -655,3 +655,24 @@ def test_constant_like_ops_have_no_tangent():
                   tl.empty_like(d), tl.nn.RNNCell(3, 2).double()(d.reshape(1, 3)) * 0 + 1):
             t = fwad.unpack_dual(y).tangent
             assert t is None or not np.any(t.numpy())
+
+
+def test_captured_functions_run_eagerly_inside_a_dual_level():
+    """tl.function / tl.compile replay graphs without the listener: inside a level they run
+    the Python, so tangents are not dropped (review A)."""
+    m = tl.nn.Linear(3, 2).double()
+    tm = torch.nn.Linear(3, 2).double()
+    with torch.no_grad():
+        tm.weight.copy_(torch.tensor(m.weight.numpy()))
+        tm.bias.copy_(torch.tensor(m.bias.numpy()))
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    for wrap in (tl.function, tl.compile):
+        f = wrap(lambda t: m(t).tanh())
+        f(tl.tensor(x))                     # a graph is cached first
+        with fwad.dual_level():
+            y = f(fwad.make_dual(tl.tensor(x), tl.ones(4, 3, dtype=tl.float64)))
+            got = fwad.unpack_dual(y).tangent
+        with tfw.dual_level():
+            ty = tm(tfw.make_dual(torch.tensor(x), torch.ones(4, 3, dtype=torch.float64))).tanh()
+            want = tfw.unpack_dual(ty).tangent
+        np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-12)

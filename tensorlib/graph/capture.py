@@ -377,6 +377,10 @@ class Function:
     def __call__(self, *args, **kwargs):
         if state.tracer is not None:      # inside another capture: inline the Python
             return self.fn(*args, **kwargs)
+        if state.fwd_ad is not None:
+            # a dual level is active: a replay would skip forward AD's listener (the
+            # arguments or the state the function reaches may carry tangents): run eagerly
+            return self.fn(*args, **kwargs)
         # the cache is read and written under a lock, never held while user code runs: a
         # trace runs outside it, and while one thread traces, calls from other threads that
         # find no graph run the Python as it is (waiting could deadlock on user code that
@@ -469,6 +473,22 @@ class Function:
                     "the other None dims stay dynamic.", stacklevel=3)
         return out
 
+    def _drop_guards(self, guards) -> None:
+        """An argument object of these guards' entry died: drop the entry (a weakref
+        callback: it may run in any thread, so it waits for no lock another may hold)."""
+        if not self._lock.acquire(blocking=False):
+            return      # the entry's check fails (its root is gone): evicted then
+        try:
+            for key, entries in list(self._cache.items()):
+                keep = [e for e in entries if e.guards is not guards]
+                if len(keep) != len(entries):
+                    if keep:
+                        self._cache[key] = keep
+                    else:
+                        del self._cache[key]
+        finally:
+            self._lock.release()
+
     def _lookup(self, key, tensors):
         """The cached entry this call replays, or why none fits (None: nothing cached)."""
         entries = self._cache.get(key)
@@ -558,12 +578,14 @@ class Function:
                     f"because {reason}. Each trace runs the Python again and builds a new "
                     f"graph: {advice}", stacklevel=3)
         primed = _prime_optimizers(self.fn, objects, self._unprimed)
+        zeroed = _prime_grads(self.fn, objects)
         try:
             guards = Guards(self.fn, objects)
         except LazyStateError:
             # a lazy module's parameters have no shape before its first forward: this call
             # runs eagerly and materialises them, the next one traces (as a warm-up call)
             self.trace_count -= count
+            _unprime_grads(zeroed)
             return self.fn(*args, **kwargs)
         g = Graph(getattr(self.fn, "__name__", "function"))
         # save_graph(graph) names its state after this function's module and optimizers
@@ -585,6 +607,7 @@ class Function:
             state.tracer = None
             if primed:
                 _unprime_unstepped(primed, self._unprimed)
+            _unprime_grads(zeroed)
         if not self._warned_rng and _host_rng_states(gens) != rngs:
             self._warned_rng = True
             warnings.warn(
@@ -596,6 +619,8 @@ class Function:
                 "tl.rand(()) < p, tl.bernoulli) to draw anew on each replay, or draw outside "
                 "and pass the value as an argument.",
                 stacklevel=3)
+        me = weakref.ref(self)
+        guards.on_dead = lambda gd: (f := me()) is not None and f._drop_guards(gd)
         if guards.recomputed:
             guards.pin_read({id(b[0]) for b in g.bindings.values() if isinstance(b, tuple)})
         out_tensors: list = []
@@ -1135,6 +1160,91 @@ def _dynamic_key(key):
     return key
 
 
+def _optimizers(fn, objects) -> dict:
+    """The tensorlib optimizers ``fn`` reaches (its closures, globals, arguments and their
+    attributes), by id."""
+    from .._closures import reachable
+    from ..optim.optimizer import Optimizer
+    found: dict[int, Any] = {}
+    for obj in (*reachable(fn), *objects):
+        for o in (obj, *(list(vars(obj).values()) if hasattr(obj, "__dict__")
+                         and not isinstance(obj, type) else ())):
+            if isinstance(o, Optimizer):
+                found[id(o)] = o
+    return found
+
+
+def _drops_grads_first(fn, objects) -> bool:
+    """Whether ``fn`` (or a function it reaches) calls ``zero_grad()`` (dropping the
+    gradients: not ``set_to_none=False``) before ``backward()`` in the same code: PyTorch's
+    tutorial order, where the gradients a call starts with are never read."""
+    import dis
+
+    from .._closures import reachable
+    codes, seen = [], set()
+    for obj in (*reachable(fn), *objects):
+        f = getattr(obj, "__func__", obj)
+        code = getattr(f, "__code__", None) if isinstance(f, types.FunctionType) else None
+        if code is None:
+            fwd = getattr(type(obj), "forward", None)
+            code = getattr(fwd, "__code__", None)
+        while code is not None and id(code) not in seen:
+            seen.add(id(code))
+            codes.append(code)
+            code = None
+    for code in codes:
+        stack = [code]
+        while stack:
+            c = stack.pop()
+            stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+            zero = None
+            for ins in dis.get_instructions(c):
+                if zero is None and "JUMP" in ins.opname and "IF" in ins.opname:
+                    break       # a zero_grad() under a condition: maybe not this call's
+                if ins.opname in ("LOAD_ATTR", "LOAD_METHOD", "LOAD_GLOBAL") and \
+                        ins.argval in ("zero_grad", "zero_grad_") and zero is None:
+                    zero = True
+                elif zero is True and ins.opname == "LOAD_CONST" and ins.argval is False:
+                    zero = False        # zero_grad(False) / set_to_none=False: kept tensors
+                elif zero is True and ins.opname == "CALL":
+                    zero = "called"
+                elif ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and ins.argval == "backward":
+                    if zero == "called":
+                        return True
+                    break
+    return False
+
+
+def _prime_grads(fn, objects) -> list:
+    """Before a trace of a step that drops the gradients before its backward (see
+    ``_drops_grads_first``): give the parameters of the optimizers it reaches that have no
+    ``.grad`` a zero one, the state every later call starts in (the first call's backward
+    leaves them set), so that one trace serves them all. The step drops them unread, so no
+    value changes. Returns ``[(param, zero grad)]`` for :func:`_unprime_grads`."""
+    from ..creation import zeros_like
+    opts = _optimizers(fn, objects)
+    if not opts or not _drops_grads_first(fn, objects):
+        return []
+    out = []
+    for opt in opts.values():
+        for group in opt.param_groups:
+            for p in group["params"]:
+                if p.requires_grad and p.grad is None and not p.is_sparse and \
+                        not getattr(p, "_tl_uninitialized", False):
+                    z = zeros_like(p)
+                    p.grad = z
+                    out.append((p, z))
+    return out
+
+
+def _unprime_grads(zeroed: list) -> None:
+    """After the trace: the primed zero gradients the step left in place (it did not drop
+    them after all) are taken back, as eager never made them."""
+    for p, z in zeroed:
+        if p.grad is z:
+            p.grad = None
+
+
 def _prime_optimizers(fn, objects, skip: set) -> list:
     """Before a trace: give the parameters that require grad of the tensorlib optimizers
     ``fn`` reaches the state their first ``step()`` would create (the same tensors, zeros
@@ -1143,19 +1253,21 @@ def _prime_optimizers(fn, objects, skip: set) -> list:
     would find the state changed and trace again). A first step then computes what eager
     does: a zero moment scaled and added to is the gradient exactly. Returns
     ``[(optimizer, had _stepped, [(param, state)...])]`` for :func:`_unprime_unstepped`."""
-    from .._closures import reachable
-    from ..optim.optimizer import Optimizer
-    found: dict[int, Any] = {}
-    for obj in (*reachable(fn), *objects):
-        for o in (obj, *(list(vars(obj).values()) if hasattr(obj, "__dict__")
-                         and not isinstance(obj, type) else ())):
-            if isinstance(o, Optimizer) and id(o) not in skip:
-                found[id(o)] = o
+    found = {k: o for k, o in _optimizers(fn, objects).items() if k not in skip}
     out = []
     for opt in found.values():
+        if opt.__dict__.get("_hook_dicts"):
+            # the hooked step sets it (to False again) on its first run: not a change
+            opt.__dict__.setdefault("_in_hooked_step", False)
         made = _prime(opt)
+        own = bool(made)
+        if not made and "_stepped" not in opt.__dict__:
+            # a resumed optimizer (load_state_dict): its state is there, its first step
+            # would only mark it stepped; undone as a primed one's if the trace does not step
+            made = [(p, st) for p, st in opt.state.items() if isinstance(st, dict)]
         if made:
-            out.append((opt, "_stepped" in opt.__dict__, made, _versions(made)))
+            out.append((opt, "_stepped" in opt.__dict__, made if own else [],
+                        _versions(made), made))
             opt._stepped = True     # what the traced step sets: not a change after it
     return out
 
@@ -1222,8 +1334,8 @@ def _prime(opt) -> list:
 def _unprime_unstepped(primed: list, skip: set) -> None:
     """After a trace: undo the priming of the optimizers whose step the trace did not run
     (a forward that only reaches an optimizer) and prime them no more."""
-    for opt, had, made, before in primed:
-        if _versions(made) != before:
+    for opt, had, made, before, watched in primed:
+        if _versions(watched) != before:
             continue
         for p, st in made:
             if opt.state.get(p) is st:

@@ -21,6 +21,13 @@ the plan was stricter than the walk, to take a new plan). The plan holds what it
 reference, so a failed check whose walk no longer reaches some of those objects (a replaced
 attribute) drops the plan: a stale graph left in the cache does not keep the old state
 alive, and its guard walks (taking a new plan if the state comes back) until then.
+
+Argument objects are held by weakref (the call's key names them by id): when one dies, its
+cached graphs go (``Guards.on_dead``), so a dropped model and its weights are freed. Besides
+instance state, the walk guards the class-level state of the user classes it reaches (the
+non-dunder entries of each class's ``__dict__`` along the MRO, up to library classes: class
+attributes read through ``self``, properties, methods patched on the class), the attributes
+of user modules the code reads as ``module.NAME`` (config modules), and ``__slots__``.
 """
 from __future__ import annotations
 
@@ -28,8 +35,10 @@ import dis
 import functools
 import itertools
 import operator
+import sys
 import threading
 import types
+import weakref
 from collections import OrderedDict
 from typing import Any
 
@@ -184,7 +193,11 @@ class Guards:
 
     def __init__(self, fn, objects: list):
         self.fn = fn
-        self.roots = _roots(fn, objects)
+        # called with these guards when an argument object dies (see ``_dead``)
+        self.on_dead = None
+        self.stale = False
+        me = weakref.ref(self)
+        self.roots = _roots(fn, objects, lambda _r: (g := me()) is not None and g._dead())
         self.tensors: dict[int, tuple[Any, str]] = {}
         # NumPy arrays reachable from that state, up to _MAX_ARRAY_BYTES in all: (path, array,
         # its bytes at trace time); a value the trace read from one (tl.tensor(arr)) is a
@@ -205,20 +218,37 @@ class Guards:
     def _take(self, collect: bool = False, plan: _Plan | None = None) -> list:
         out: list = []
         seen: set[int] = set()
-        for name, get in self.roots:
+        for name, get, weak in self.roots:
             try:
                 obj = get()
             except (KeyError, NameError, ValueError):
+                obj = _MISSING
+            if obj is _MISSING or (weak and obj is None):
                 out.append((name, "<missing>"))
                 if plan is not None:
                     plan.roots.append((_MISSING, False))
                 continue
             if plan is not None:
-                plan.roots.append((obj, _is_scalar(obj)))
+                # an argument: checked through its weakref (the plan must not keep it alive)
+                plan.roots.append((get, False) if weak else (obj, _is_scalar(obj)))
+                if weak:
+                    plan.weak_root = get
             _describe(obj, name, out, seen, 0, self.tensors if collect else None,
                       self.arrays if collect else None, plan,
                       self.recomputed if collect else None)
+            if plan is not None:
+                plan.weak_root = None
         return out
+
+    def _dead(self) -> None:
+        """An argument object died: nothing can call with it again, and the entry's graph
+        bindings would keep its weights alive: the entry goes."""
+        self.plan = None
+        self.stale = True
+        self.tensors = {}
+        cb = self.on_dead
+        if cb is not None:
+            cb(self)
 
     def pin_read(self, bound) -> None:
         """After the trace: a recomputed attribute whose earlier value the graph holds
@@ -280,10 +310,18 @@ class _Plan:
     __slots__ = ("roots", "objs", "maps", "slow_maps", "lists", "tensors", "arrays", "sized",
                  "ok", "f_types", "f_objs", "f_dicts", "f_dict_objs", "f_maps", "f_lens",
                  "f_keys", "f_vals", "f_sized", "f_sizes", "f_tensors", "f_shapes",
-                 "f_dtypes", "f_rgs", "f_nogs", "held", "masked")
+                 "f_dtypes", "f_rgs", "f_nogs", "held", "masked", "weak", "weak_root",
+                 "classes", "slots", "f_cls", "f_cls_lens", "f_cls_items", "f_cls_names",
+                 "f_cls_vals", "f_slot_objs", "f_slot_names", "f_slot_vals")
 
     def __init__(self):
-        self.roots: list = []        # (object or _MISSING, is a scalar), one per root
+        self.roots: list = []        # (object or _MISSING, is a scalar), one per root; an
+        #                              argument: (its weakref, False)
+        self.weak: list = []         # (weakref, type, __dict__ or None): argument objects
+        self.weak_root = None        # while walking an argument: its weakref
+        self.classes: list = []      # (class __dict__ proxy, its len, names, values): the
+        #                              non-dunder class-level state of user classes
+        self.slots: list = []        # (object, slot names, values or _MISSING)
         self.objs: list = []         # (object, its type, its __dict__ or None)
         self.maps: list = []         # (dict, keys, values): dicts and __dict__s
         self.slow_maps: list = []    # the same for dict subclasses (their own items())
@@ -312,6 +350,14 @@ class _Plan:
         self.f_dtypes = tuple(t[2] for t in self.tensors)
         self.f_rgs = tuple(t[3] for t in self.tensors)
         self.f_nogs = tuple(t[4] for t in self.tensors)
+        self.f_cls = tuple(c[0] for c in self.classes)
+        self.f_cls_lens = tuple(c[1] for c in self.classes)
+        self.f_cls_items = tuple(c[0] for c in self.classes for _ in c[2])
+        self.f_cls_names = tuple(n for c in self.classes for n in c[2])
+        self.f_cls_vals = tuple(v for c in self.classes for v in c[3])
+        self.f_slot_objs = tuple(o[0] for o in self.slots for _ in o[1])
+        self.f_slot_names = tuple(n for o in self.slots for n in o[1])
+        self.f_slot_vals = tuple(v for o in self.slots for v in o[2])
         return self
 
 
@@ -327,6 +373,7 @@ _chain = itertools.chain.from_iterable
 _first = operator.itemgetter(0)
 _second = operator.itemgetter(1)
 _third = operator.itemgetter(2)
+_proxy_get = types.MappingProxyType.get
 
 
 def _is_scalar(x) -> bool:
@@ -339,6 +386,8 @@ def _held(plan: _Plan) -> list:
     only, in C loops). The plan holds them, so an id found in both is the same object."""
     return list(_chain((
         map(_first, plan.roots), map(_first, plan.objs), map(_third, plan.objs),
+        map(_first, plan.weak), map(_third, plan.weak), map(_first, plan.slots),
+        _chain(map(_third, plan.slots)),
         map(_first, plan.maps), _chain(map(_second, plan.maps)), _chain(map(_third, plan.maps)),
         map(_first, plan.slow_maps), _chain(map(_second, plan.slow_maps)),
         _chain(map(_third, plan.slow_maps)), map(_first, plan.masked),
@@ -387,13 +436,28 @@ def _holds(plan: _Plan, roots) -> bool:
     function: the items of each kind are compared in C loops (``map`` over the frozen
     tuples); only where one differs are its items compared in Python (a scalar attribute
     set again to an equal value is the same state)."""
-    for (_, get), (exp, scalar) in zip(roots, plan.roots):
+    for (_, get, _w), (exp, scalar) in zip(roots, plan.roots):
         try:
             v = get()
         except (KeyError, NameError, ValueError):
             v = _MISSING
-        if v is not exp and not (scalar and _same(v, exp)):
+        # an argument's root: its weakref (``exp``) alive is that same object
+        if v is not exp and not (scalar and _same(v, exp)) and (exp is not get or v is None):
             return False
+    for r, t, d in plan.weak:
+        v = r()
+        if type(v) is not t or (d is not None and v.__dict__ is not d):
+            return False
+    if plan.f_cls and (tuple(map(len, plan.f_cls)) != plan.f_cls_lens or not all(map(
+            _is, map(_proxy_get, plan.f_cls_items, plan.f_cls_names, _MISSINGS),
+            plan.f_cls_vals))):
+        return False        # the walk decides (an equal value set again is the same state)
+    if plan.f_slot_objs and not all(map(_is, map(getattr, plan.f_slot_objs, plan.f_slot_names,
+                                                 _MISSINGS), plan.f_slot_vals)):
+        for o, n, e in zip(plan.f_slot_objs, plan.f_slot_names, plan.f_slot_vals):
+            v = getattr(o, n, _MISSING)
+            if v is not e and not _same(v, e):
+                return False
     if tuple(map(type, plan.f_objs)) != plan.f_types or \
             not all(map(_is, map(_get_dict, plan.f_dict_objs), plan.f_dicts)):
         return False
@@ -434,6 +498,7 @@ def _holds(plan: _Plan, roots) -> bool:
 
 
 _NONES = itertools.repeat(None)
+_MISSINGS = itertools.repeat(_MISSING)
 
 
 def _change(a, b) -> str:
@@ -453,6 +518,8 @@ def _change(a, b) -> str:
         return f"tensor {path_text(a[0])} changed: {', '.join(what)}"
     if len(a) == 2 and len(b) == 2:
         return f"{path_text(a[0])} changed from {a[1]!r} to {b[1]!r}"
+    if a[1:2] == b[1:2] == ("cls",) and a[0] == b[0]:
+        return f"{path_text(a[0])} was set to another object ({a[3]} -> {b[3]})"
     return f"{path_text(a[0])} changed ({_short(a[1:])} -> {_short(b[1:])})"
 
 
@@ -461,12 +528,26 @@ def _short(x) -> str:
     return s if len(s) < 80 else s[:77] + "..."
 
 
-def _roots(fn, objects):
+def _roots(fn, objects, on_dead=None):
+    """(name, getter, weak) per root. The arguments' objects are held by weakref (``weak``:
+    the getter is that weakref, which calls ``on_dead`` when the object dies): a cached graph
+    must not keep a model the caller dropped alive; the call's key names them by id."""
     roots = []
     for i, o in enumerate(objects):
-        roots.append((f"arg{i}:{type(o).__name__}", (lambda o=o: o)))
+        try:
+            roots.append((f"arg{i}:{type(o).__name__}", weakref.ref(o, on_dead), True))
+        except TypeError:       # not weakly referenceable: held
+            roots.append((f"arg{i}:{type(o).__name__}", (lambda o=o: o), False))
     seen_code: set = set()
-    _owner_roots(fn, roots, seen_code, 0)
+    owners: list = []
+    _owner_roots(fn, owners, seen_code, 0)
+    for o in objects:
+        # the code an argument's call runs (a model's forward): the config modules it reads
+        for c in _user_mro(type(o)):
+            for f in vars(c).values():
+                if isinstance(f, types.FunctionType):
+                    _module_attr_roots(f, owners)
+    roots.extend((name, get, False) for name, get in owners)
     return roots
 
 
@@ -520,6 +601,7 @@ def _code_roots(fn, roots, seen_code, depth) -> None:
     if depth and (getattr(fn, "__module__", None) or "").startswith("tensorlib."):
         return      # library internals are not user state
     seen_code.add(code)
+    _module_attr_roots(fn, roots)
     glb = getattr(fn, "__globals__", {})
     names = set()
     stack = [code]
@@ -550,6 +632,118 @@ def _code_roots(fn, roots, seen_code, depth) -> None:
                 _code_roots(val, roots, seen_code, depth + 1)
             elif not isinstance(val, _SKIP):
                 roots.append((f"closure variable {name!r}", (lambda c=cell: c.cell_contents)))
+
+
+def _user_module(name: str | None) -> bool:
+    """Whether a module (by name) is the user's code: not the standard library, an installed
+    package (site-packages) or tensorlib."""
+    try:
+        return _USER_MODULES[name]
+    except KeyError:
+        pass
+    top = (name or "builtins").partition(".")[0]
+    ok = top != "tensorlib" and top not in sys.stdlib_module_names
+    if ok:
+        f = getattr(sys.modules.get(name), "__file__", None) or ""
+        ok = "site-packages" not in f and "dist-packages" not in f
+    _USER_MODULES[name] = ok
+    return ok
+
+
+_USER_MODULES: dict = {}
+_USER_MRO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _user_mro(t: type) -> tuple:
+    """The classes of ``t``'s MRO before the first library class (tensorlib, builtins,
+    stdlib, installed packages): their class-level state is the user's."""
+    try:
+        return _USER_MRO[t]
+    except (KeyError, TypeError):
+        pass
+    out = []
+    for c in getattr(t, "__mro__", ()):
+        if not _user_module(getattr(c, "__module__", None)):
+            break
+        out.append(c)
+    out = tuple(out)
+    try:
+        _USER_MRO[t] = out
+    except TypeError:
+        pass
+    return out
+
+
+def _module_attr_roots(fn, roots) -> None:
+    """Roots for ``module.NAME`` reads in ``fn``'s code where the global is a user module
+    (a config module) and the value a simple one (numbers, str, bool, None, tuples of
+    those): modules themselves are not walked (see ``_SKIP``)."""
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    glb = getattr(getattr(fn, "__func__", fn), "__globals__", None)
+    if code is None or not glb:
+        return
+    have = {r[0] for r in roots}
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+        prev = None
+        for ins in dis.get_instructions(c):
+            if ins.opname == "LOAD_ATTR" and prev is not None:
+                mod = glb.get(prev)
+                if isinstance(mod, types.ModuleType) and _user_module(mod.__name__):
+                    val = mod.__dict__.get(ins.argval, _MISSING)
+                    name = f"global {prev!r}.{ins.argval}"
+                    if name not in have and (_is_scalar(val) or type(val) is tuple and all(
+                            map(_is_scalar, val))):
+                        have.add(name)
+                        roots.append((name, (lambda d=mod.__dict__, n=ins.argval: d[n])))
+            prev = ins.argval if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME") else None
+
+
+def _slot_names(t: type) -> tuple:
+    """The ``__slots__`` attributes of ``t``'s instances (name-mangled ones left out)."""
+    try:
+        return _SLOTS[t]
+    except (KeyError, TypeError):
+        pass
+    names: list = []
+    for c in getattr(t, "__mro__", ()):
+        sl = vars(c).get("__slots__", ())
+        for n in ((sl,) if isinstance(sl, str) else sl):
+            if isinstance(n, str) and not n.startswith("__") and n not in names:
+                names.append(n)
+    out = tuple(names)
+    try:
+        _SLOTS[t] = out
+    except TypeError:
+        pass
+    return out
+
+
+_SLOTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _describe_class(t, out, seen, plan) -> None:
+    """The class-level state of ``t``'s user classes, once per walk: what an attribute read
+    through an instance may resolve to (a class attribute, a property, a method patched on
+    the class): scalars (and tuples of them) by value, other entries by identity."""
+    for c in _user_mro(t):
+        if id(c) in seen:
+            continue
+        seen.add(id(c))
+        proxy = vars(c)
+        items = [(k, v) for k, v in proxy.items()
+                 if not (k.startswith("__") and k.endswith("__"))]
+        base = f"class {c.__qualname__}"
+        for k, v in items:
+            if _is_scalar(v) or type(v) is tuple and all(map(_is_scalar, v)):
+                out.append(((base, ".", k), v))
+            else:
+                out.append(((base, ".", k), "cls", id(v), type(v).__name__))
+        if plan is not None:
+            plan.classes.append((proxy, len(proxy), tuple(k for k, _ in items),
+                                 tuple(v for _, v in items)))
 
 
 def path_text(path) -> str:
@@ -673,7 +867,22 @@ def _describe(x, path, out, seen, depth, tensors, arrays=None, plan=None,
     if plan is not None:
         if getattr(x, "__dict__", None) is not d or (d is not None and type(d) is not dict):
             plan.ok = False     # a __dict__ made anew on each access: the walk decides
-        plan.objs.append((x, t, d))
+        if depth == 0 and plan.weak_root is not None:
+            plan.weak.append((plan.weak_root, t, d))
+        else:
+            plan.objs.append((x, t, d))
+    _describe_class(t, out, seen, plan)
+    slots = _slot_names(t)
+    if slots:
+        vals = tuple(getattr(x, n, _MISSING) for n in slots)
+        if plan is not None:
+            plan.slots.append((x, slots, vals))
+        for n, y in zip(slots, vals):
+            if y is _MISSING:
+                out.append(((path, ".", n), "<absent>"))
+            else:
+                _describe(y, (path, ".", n), out, seen, depth + 1, tensors, arrays, plan,
+                          recomputed)
     if d is not None:
         items = list(d.items())
         skip = _recomputed_attrs(d) if "_forward_pre_hooks" in d else None

@@ -466,6 +466,10 @@ class Tracer:
 
     def on_read(self, t, what: str) -> None:
         v = self.lookup(t)
+        if what == "indexing with a tensor" and self._pointer_state(t, v):
+            # a position kept in state (a ring buffer's pointer): the graph may advance it
+            # after this read, so it is read when the graph runs, not frozen at its value now
+            raise CaptureError(f"{what}: a position read from state")
         if v is None:
             kind = self._classify(t)[0]
             if kind == "constant" or self._guard_state(t, None):
@@ -474,6 +478,15 @@ class Tracer:
             return
         raise CaptureError(f"{what} on a tensor of shape {tuple(t.shape)} while tracing a "
                            f"graph (tl.function / tl.capture). {_READ_HELP}")
+
+    def _pointer_state(self, t, v) -> bool:
+        """Whether ``t`` is one integer (a 0-d or one-element tensor) read from state the
+        function reaches: an index the graph should read as a variable."""
+        if t._data.dtype.kind not in "iu" or t._data.size != 1 or t._rg:
+            return False
+        if v is None:
+            return id(t) in self.reachable and self._classify(t)[0] == "variable"
+        return v.id in self.dynamic and bool(self._state_sources(v))
 
     def _guard_state(self, t, v) -> bool:
         """A value read from state the function reaches but does not write or differentiate
