@@ -190,3 +190,5 @@ from .ops import out_arg as _out_arg  # noqa: E402
 for _name in _out_arg.FUNCTIONS + _out_arg.FACTORIES:
     globals()[_name] = _out_arg.with_out(globals()[_name], factory=_name in _out_arg.FACTORIES)
 del _name
+from ._subclass import install as _install_subclass  # noqa: E402  (tl._C, __torch_function__)
+_install_subclass(globals())

@@ -72,6 +72,22 @@ def set_tensor_class(cls):
     _Tensor = cls
 
 
+# Tensor subclasses (tensorlib._subclass): apply passes the outputs of an op with an input of
+# a subclass not in _plain_types (Parameter, Buffer, ...) to _subclass_hook(inputs, res),
+# which gives them the subclass (PyTorch's default __torch_function__). Plain tensors pay one
+# type comparison per input.
+cdef set _plain_types = set()
+cdef object _subclass_hook = None
+
+
+def set_subclass_hook(fn) -> set:
+    """Install ``fn(inputs, outputs) -> outputs``; returns the set of subclasses it skips
+    (the caller adds to it)."""
+    global _subclass_hook
+    _subclass_hook = fn
+    return _plain_types
+
+
 cdef inline TensorBase wrap(object data, object dev, bint rg, object node, Py_ssize_t idx,
                             object box):
     cdef TensorBase t = <TensorBase>TensorBase.__new__(_Tensor)
@@ -234,7 +250,7 @@ def apply(op, *inputs, **attrs):
     """Run registry op ``op`` on Tensors ``inputs`` with attributes ``attrs``."""
     cdef TensorBase t, r
     cdef Py_ssize_t n = len(inputs), i
-    cdef bint rg = False, multi
+    cdef bint rg = False, multi, sub = False
     if n == 0:
         raise TypeError(f"{op.name}: needs at least one tensor input")
     t = <TensorBase?>inputs[0]
@@ -247,6 +263,8 @@ def apply(op, *inputs, **attrs):
             return apply(op, *_same_device(op, inputs), **attrs)
         if t._rg:
             rg = True
+        if type(t) is not _Tensor and type(t) not in _plain_types:
+            sub = True
         arrays[i] = t._data
     if n == 2 and _dtypes_differ(arrays[0], arrays[1]) and op.promote:
         # an integer or bool tensor meeting a float one takes the float's dtype
@@ -303,6 +321,8 @@ def apply(op, *inputs, **attrs):
                 (<TensorBase>res)._base = (link[0], "reshape", {"shape": out.shape}, 0)
             else:
                 (<TensorBase>res)._base = (t, op.name, attrs, 0)
+    if sub and _subclass_hook is not None:     # before the listeners: they see the results
+        res = _subclass_hook(inputs, res)
     fwd_ad = st.fwd_ad
     if fwd_ad is not None:      # a dual level is active: forward AD's listener (forward_ad)
         fwd_ad(op, inputs, attrs, res)

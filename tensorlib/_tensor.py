@@ -94,6 +94,36 @@ class Tensor(TensorBase):
             arr = to_device(arr, dev)
         self._init_leaf(arr, dev, requires_grad)
 
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        from . import _subclass      # (its ops keep the subclass unless it opts out)
+        _subclass.on_new_class(cls)
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        """PyTorch's default: run ``func(*args, **kwargs)`` without dispatch and return its
+        tensors as ``cls`` instances (NotImplemented when a type in ``types`` is not a base
+        of ``cls``). A subclass overrides it as a classmethod and calls
+        ``super().__torch_function__(func, types, args, kwargs)`` for this behaviour; setting
+        it to ``tl._C._disabled_torch_function_impl`` makes ops give plain tensors, as
+        ``nn.Parameter``'s."""
+        from ._subclass import default_torch_function
+        return default_torch_function(cls, func, types, args, kwargs)
+
+    def as_subclass(self, cls: type) -> Tensor:
+        """This tensor as an instance of ``cls`` (a Tensor subclass), as PyTorch's: the same
+        storage and version counter, and on the tape (its gradient reaches ``self``) when
+        ``self`` requires grad; ``cls.__init__`` is not called."""
+        from ._subclass import as_subclass
+        return as_subclass(self, cls)
+
+    @staticmethod
+    def _make_subclass(cls: type, data: Tensor, require_grad: bool = False) -> Tensor:
+        """A ``cls`` instance sharing ``data``'s storage, detached, a leaf that requires grad
+        when ``require_grad`` (PyTorch's ``Tensor._make_subclass``, for ``__new__``)."""
+        from ._subclass import make_subclass
+        return make_subclass(cls, data, require_grad)
+
     def _init_leaf(self, data, device: Device, requires_grad: bool) -> None:
         """Fill the slots of a new leaf tensor around ``data`` (no copy)."""
         self._data = data
@@ -486,7 +516,10 @@ class Tensor(TensorBase):
     # --- printing ------------------------------------------------------
     def __repr__(self) -> str:
         a = self._host()
-        prefix = "tensor("
+        cls = type(self)
+        # a user's subclass shows its name, as PyTorch's ("MyTensor([1., 2.])")
+        prefix = ("tensor(" if cls is Tensor or _internal(cls)
+                  else f"{cls.__name__}(")
         indent = len(prefix)
         suffixes = []
         if self._device is not CPU:
@@ -511,7 +544,8 @@ class Tensor(TensorBase):
             suffixes.append("requires_grad=True")
         return _with_suffixes(prefix + body, suffixes, indent)
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        return type(self).__repr__(self)     # a subclass's own __repr__, as PyTorch's
 
     def __format__(self, spec: str) -> str:
         """``f"{loss:.4f}"`` formats a one-element tensor's value, and ``f"{loss}"`` a 0-d
@@ -694,6 +728,12 @@ class _HookHandle:
 
 _wrap = make_tensor  # _wrap(data, device, requires_grad, node, output_index)
 set_tensor_class(Tensor)
+
+
+def _internal(cls: type) -> bool:
+    """Whether ``cls`` is one of tensorlib's own Tensor subclasses."""
+    mod = cls.__module__ or ""
+    return mod == "tensorlib" or mod.startswith("tensorlib.")
 
 
 def _is_dtype(obj) -> bool:

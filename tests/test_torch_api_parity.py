@@ -1276,7 +1276,7 @@ _CATEGORIES = {
     "device": """ipu xpu mtia record_stream is_distributed get_device_module
         is_vulkan_available""",
     "lapack": "lobpcg",
-    "legacy": "as_subclass apply_ map_ map2_ index",
+    "legacy": "apply_ map_ map2_ index",
     "threads": "init_num_threads",
     "numerics": "bfloat16",
     "rnn": "gru lstm rnn_relu rnn_tanh",
