@@ -72,10 +72,19 @@ class Tensor(TensorBase):
 
     __array_priority__ = 1000  # make ndarray + Tensor defer to Tensor.__radd__
 
-    def __init__(self, *data: Any, dtype=None, device=None, requires_grad: bool = False):
+    def __init__(self, *data: Any, dtype=None, device=None, requires_grad: bool = False,
+                 **kwargs: Any):
         """``Tensor(data)`` as ``torch.Tensor(data)``: the default float dtype (float32)
         unless ``dtype`` is given, whatever the data's (``tl.tensor`` keeps it);
-        ``Tensor(2, 3)`` is a (2, 3) tensor of zeros (PyTorch's is uninitialised)."""
+        ``Tensor(2, 3)`` is a (2, 3) tensor of zeros (PyTorch's is uninitialised).
+
+        A subclass whose ``__new__`` returned a ready tensor (``x.as_subclass(cls)``,
+        ``Tensor._make_subclass``) is left as ``__new__`` made it, as PyTorch's: the
+        arguments (also ``__new__``'s own keywords, such as a ``meta=``) are not read again."""
+        if self._data is not None and type(self) is not Tensor:
+            return
+        if kwargs:
+            raise TypeError(f"Tensor(): unexpected keyword argument {next(iter(kwargs))!r}")
         from .creation import _to_array
         sizes = len(data) != 1 or (isinstance(data[0], (int, np.integer))
                                    and not isinstance(data[0], (bool, np.bool_)))

@@ -676,3 +676,35 @@ def test_captured_functions_run_eagerly_inside_a_dual_level():
             ty = tm(tfw.make_dual(torch.tensor(x), torch.ones(4, 3, dtype=torch.float64))).tanh()
             want = tfw.unpack_dual(ty).tangent
         np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("layer", ["linear", "layer_norm", "cross_entropy"])
+def test_forward_over_reverse_hvp_through_fused_backward_ops(layer):
+    """A jvp of a plain backward (no create_graph) through ops whose first-order backward is a
+    fused kernel (linear_grad, layer_norm_grad, cross_entropy_grad): inside a
+    level the backward takes the composite rules, so the HVP works and matches PyTorch's."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 5))
+    w = rng.standard_normal((5, 5)) * 0.5
+    v = rng.standard_normal((5, 5))
+    tgt = np.array([0, 2, 1, 4])
+
+    def body(lib, F_, xx, ww):
+        if layer == "linear":
+            return F_.linear(xx, ww).tanh().sum()
+        if layer == "layer_norm":
+            return (F_.layer_norm(xx @ ww, (5,)) ** 2).sum()
+        return F_.cross_entropy(xx @ ww, lib.tensor(tgt))
+
+    def hvp_tl():
+        with fwad.dual_level():
+            wd = fwad.make_dual(tl.tensor(w, requires_grad=True), tl.tensor(v))
+            g, = tl.autograd.grad(body(tl, F, tl.tensor(x), wd), wd)
+            return fwad.unpack_dual(g).tangent.detach().numpy()
+
+    def hvp_torch():
+        with tfw.dual_level():
+            wd = tfw.make_dual(torch.tensor(w, requires_grad=True), torch.tensor(v))
+            g, = torch.autograd.grad(body(torch, torch.nn.functional, torch.tensor(x), wd), wd)
+            return tfw.unpack_dual(g).tangent.detach().numpy()
+    np.testing.assert_allclose(hvp_tl(), hvp_torch(), rtol=1e-10, atol=1e-12)

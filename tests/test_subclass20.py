@@ -238,3 +238,46 @@ def test_nn_module_and_capture_with_subclass():
     f = tl.function(lambda a: (a * 2).exp())
     for _ in range(3):
         np.testing.assert_allclose(np.asarray(f(s)), np.exp(2 * s.numpy()), rtol=1e-6)
+
+
+def test_subclass_new_result_is_kept_as_pytorch():
+    """Tensor.__init__ does not rebuild what a subclass's __new__ returned (review C): a
+    scaled float64 result stays, and __new__'s own keywords (meta=) are not an error."""
+    class Scaled(tl.Tensor):
+        def __new__(cls, x):
+            return (x * 2).double().as_subclass(cls)
+
+    s = Scaled(tl.ones(3))
+    assert type(s) is Scaled and s.dtype == tl.float64 and s.tolist() == [2.0, 2.0, 2.0]
+
+    class Meta(tl.Tensor):
+        @staticmethod
+        def __new__(cls, data, meta=None):
+            t = tl.Tensor._make_subclass(cls, data)
+            t.meta = meta
+            return t
+
+    m = Meta(tl.ones(2), meta="m/s")
+    assert m.meta == "m/s" and m.tolist() == [1.0, 1.0] and type(m + 1) is Meta
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        tl.Tensor([1.0], foo=1)
+
+
+def test_captured_function_runs_subclass_arguments_eagerly():
+    """A graph would not replay __torch_function__ nor keep the type: tl.function runs the
+    Python for subclass arguments (with one warning), so every call logs and keeps the type."""
+    log = []
+
+    class Logged(tl.Tensor):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            log.append(func.__name__)
+            return super().__torch_function__(func, types, args, kwargs or {})
+
+    f = tl.function(lambda x: x * 3)
+    x = tl.ones(2).as_subclass(Logged)
+    with pytest.warns(UserWarning, match="Tensor subclass"):
+        a = f(x)
+    b = f(x)
+    assert type(a) is Logged and type(b) is Logged and log.count("mul") == 2
+    assert f(tl.ones(2)).tolist() == [3.0, 3.0]        # plain tensors still capture

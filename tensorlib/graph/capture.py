@@ -19,6 +19,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from .._subclass import _is_active as _subclass_active
+from .._tensor import Tensor
 from ..autograd.mode import state
 from .executor import Plan, make_plan, multi_spec, shared_results
 from .ir import Graph, attr_key
@@ -262,6 +264,7 @@ class Function:
         self._training = False      # a trace called backward(): sizes are per batch
         # optimizers a trace primed whose step it did not run: not primed again
         self._unprimed: set = set()
+        self._warned_subclass = False
         # the name and docstring only: merging a Module's (or any object's) __dict__ into
         # this one would overwrite fn, _cache... with the model's attributes of those names
         functools.update_wrapper(self, fn, updated=())
@@ -388,6 +391,16 @@ class Function:
         key, tensors, objects = self._flatten(args, kwargs)
         if any(t._device.type == "vmap" for t in tensors):
             return self.fn(*args, **kwargs)     # tl.vmap(f) over a captured f: vmap's rules
+        if any(type(t) is not Tensor and _subclass_active(type(t)) for t in tensors):
+            # a user Tensor subclass: its __torch_function__ and result types are Python
+            # behaviour a graph does not replay (as a graph break): run the function
+            if not self._warned_subclass:
+                self._warned_subclass = True
+                sub = next(type(t) for t in tensors if type(t) is not Tensor).__name__
+                warnings.warn(f"tl.function {self._name}: an argument is a Tensor subclass "
+                              f"({sub}); the function runs eagerly (a graph would not replay "
+                              "its __torch_function__ or keep its type)", stacklevel=2)
+            return self.fn(*args, **kwargs)
         with self._lock:
             key = _with_autocast(key)
             hit = self._lookup(key, tensors)

@@ -62,7 +62,7 @@ LINEAR_GRAD = register(OpDef("linear_grad", _linear_grad_fwd, vjp=None, saves=Fa
 def _linear_vjp(n, g):
     x, w = n.inputs[0], n.inputs[1]
     has_b = len(n.inputs) == 3
-    if not state.grad_enabled:
+    if not state.grad_enabled and state.fwd_ad is None:
         need = (x._rg, w._rg, has_b and n.inputs[2]._rg)
         if any(need):
             got = iter(apply(LINEAR_GRAD, g, x, w, need_x=need[0], need_w=need[1],

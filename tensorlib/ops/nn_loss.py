@@ -192,7 +192,7 @@ def _ce_vjp(n, g):
     x, t = n.inputs[0], n.inputs[1]
     w = n.inputs[2] if len(n.inputs) > 2 else None
     ls, ii = n.attrs["label_smoothing"], n.attrs["ignore_index"]
-    if w is None and x.ndim == 2 and not state.grad_enabled:
+    if w is None and x.ndim == 2 and not state.grad_enabled and state.fwd_ad is None:
         extra = {"label_smoothing": ls} if ls else {}
         return (apply(CROSS_ENTROPY_GRAD, x.detach(), t, g, ignore_index=ii,
                       reduction=n.attrs["reduction"], **extra), None)
@@ -282,7 +282,7 @@ NLL_LOSS_GRAD = register(OpDef(
 def _nll_vjp(n, g):
     x, t = n.inputs[0], n.inputs[1]
     w = n.inputs[2] if len(n.inputs) > 2 else None
-    if not state.grad_enabled:
+    if not state.grad_enabled and state.fwd_ad is None:
         ws = (w.detach(),) if w is not None else ()
         return (apply(NLL_LOSS_GRAD, x.detach(), t, g, *ws, ignore_index=n.attrs["ignore_index"],
                       reduction=n.attrs["reduction"]), None) + ((None,) if w is not None else ())

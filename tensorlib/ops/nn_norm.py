@@ -165,7 +165,7 @@ def _ln_vjp(n, gy, gmean, grstd):
     x, (w, b) = n.inputs[0], _split_affine(n.inputs[1:], n.attrs["affine"])
     mean, rstd = n.output(1), n.output(2)
     k = n.attrs["ndim"]
-    if not state.grad_enabled:
+    if not state.grad_enabled and state.fwd_ad is None:
         dx, dw, db = _first_order(LAYER_NORM_GRAD, n, gy, (gmean, grstd), w, ndim=k)
     else:
         axes, lead, inv_d = _ln_axes(x, k)
@@ -270,7 +270,7 @@ def _bn_vjp(n, gy, gmean, gvar):
     x, (w, b) = n.inputs[0], _split_affine(n.inputs[1:], n.attrs["affine"])
     mean, var = n.output(1), n.output(2)
     eps = n.attrs["eps"]
-    if not state.grad_enabled:
+    if not state.grad_enabled and state.fwd_ad is None:
         dx, dw, db = _first_order(BATCH_NORM_GRAD, n, gy, (gmean, gvar), w, eps=eps)
     else:
         axes, shape, inv_n = _bn_axes(x)
@@ -367,7 +367,7 @@ def _gn_vjp(n, gy, gmean, grstd):
     x, (w, b) = n.inputs[0], _split_affine(n.inputs[1:], n.attrs["affine"])
     mean, rstd = n.output(1), n.output(2)
     groups = n.attrs["groups"]
-    if not state.grad_enabled:
+    if not state.grad_enabled and state.fwd_ad is None:
         dx, dw, db = _first_order(GROUP_NORM_GRAD, n, gy, (gmean, grstd), w, groups=groups)
     else:
         xg, shape, inv_d = _gn_view(x, groups)

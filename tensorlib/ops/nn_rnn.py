@@ -115,7 +115,7 @@ def _cell_grad_fwd(xp, acts, c, c_new, gh, gc, gacts):
 def _cell_vjp(n, gh, gc, gacts):
     c = n.inputs[1]
     acts, c_new = n.output(2), n.output(1)
-    if not state.grad_enabled:
+    if not state.grad_enabled and state.fwd_ad is None:
         grads = apply(LSTM_CELL_GRAD, acts.detach(), c, c_new.detach(), gh, gc, gacts)
     else:
         grads = _cell_bwd_ops(acts, c, c_new, gh, gc, gacts)
@@ -261,7 +261,7 @@ def _gru_cell_bwd_ops(acts, gh, h, gy, gacts):
 def _gru_cell_vjp(n, gy, gacts):
     gh, h = n.inputs[1], n.inputs[2]
     acts = n.output(1)
-    if not state.grad_enabled:
+    if not state.grad_enabled and state.fwd_ad is None:
         return apply(GRU_CELL_GRAD, acts.detach(), gh, h, gy, gacts)
     return _gru_cell_bwd_ops(acts, gh, h, gy, gacts)
 

@@ -532,7 +532,7 @@ def _seq_vjp(op):
         attrs = dict(n.attrs)
         if not need:
             return (None,) * len(ins)
-        if not state.grad_enabled:
+        if not state.grad_enabled and state.fwd_ad is None:
             saved = [n.output(i).detach() for i in workspace]
             got = apply(GRAD_OPS[op], *ins[:first_w + 2], *saved, *gouts[:n_grads],
                         need=need, **attrs)
