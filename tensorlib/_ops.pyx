@@ -2048,3 +2048,175 @@ def lerp_into(const floating[::1] x, const floating[::1] end, double weight,
         else:
             for i in prange(n, schedule="static", num_threads=nthreads(n)):
                 out[i] = end[i] - (end[i] - x[i]) * v
+
+
+# === kernels20: short softmax rows, GELU tanh form, scatter amax/amin ========================
+from libc.math cimport INFINITY
+
+cdef extern from "_simd_vec.h" nogil:
+    int tl_vec_cap
+    int tl_vec_level()
+
+cdef extern from "_softmax.h" nogil:
+    int TL_SOFTMAX_SHORT
+    int tl_softmax_rows_f32(const float *x, float *y, Py_ssize_t rows, Py_ssize_t n,
+                            int log_out)
+
+cdef extern from "_simd_math.h" nogil:
+    void tl_gelu_tanh_f32(const float *x, float *out, Py_ssize_t m)
+
+
+def _vec_cap(int cap):
+    """Cap the hand-vectorised kernels' instruction set (2 AVX-512, 1 AVX2, 0 none) and
+    return the old cap: the tests run every path on one machine."""
+    global tl_vec_cap
+    cdef int old = tl_vec_cap
+    tl_vec_cap = cap
+    return old
+
+
+SOFTMAX_SHORT = TL_SOFTMAX_SHORT
+
+
+def softmax_rows_f32(const float[:, ::1] x, float[:, ::1] out, bint log_out):
+    """Softmax (log_out: log-softmax) of each row of x (rows, n), n <= SOFTMAX_SHORT, into
+    out. Returns False, writing nothing, where the CPU has neither AVX-512 nor AVX2."""
+    cdef Py_ssize_t R = x.shape[0], N = x.shape[1], c, nc, step
+    if out.shape[0] != R or out.shape[1] != N:
+        raise ValueError("softmax_rows_f32: out must have x's shape")
+    if N > TL_SOFTMAX_SHORT:
+        raise ValueError(f"softmax_rows_f32: rows longer than {TL_SOFTMAX_SHORT}")
+    if tl_vec_level() == 0:
+        return False
+    if R == 0 or N == 0:
+        return True
+    # runs of ~16K elements: one call (and one dispatch) each, and the tasks threads share
+    step = max(1, 16384 // N)
+    nc = (R + step - 1) // step
+    with nogil:
+        for c in prange(nc, schedule="static", num_threads=nthreads(R * N)):
+            tl_softmax_rows_f32(&x[c * step, 0], &out[c * step, 0], min(step, R - c * step), N,
+                                log_out)
+    return True
+
+
+def gelu_tanh_f32(const float[::1] x, float[::1] out):
+    """GELU's tanh form of a flat float32 array (one vectorised pass, threaded when large)."""
+    _same_length("gelu_tanh_f32", x, out)
+    with nogil:
+        _map1(<unary_f32>tl_gelu_tanh_f32, _cp(x), _mp(out), x.shape[0], MAP_PAR_SLOW)
+
+
+cdef inline bint _beats(floating v, floating m, bint maximum) noexcept nogil:
+    # NaN wins and then stays (no comparison with a NaN m is true), as PyTorch's amax/amin
+    if v != v:
+        return True
+    return v > m if maximum else v < m
+
+
+cdef inline bint _outside(cnp.int64_t t, Py_ssize_t n) noexcept nogil:
+    return <unsigned long long>t >= <unsigned long long>n
+
+
+cdef extern from "_scatter_ext.h" nogil:
+    int tl_scatter_ext_row_f32(float *out, Py_ssize_t n, const cnp.int64_t *idx,
+                               const float *v, Py_ssize_t k, int maximum, int include_self,
+                               cnp.int64_t *bad)
+    int tl_scatter_ext_row_f64(double *out, Py_ssize_t n, const cnp.int64_t *idx,
+                               const double *v, Py_ssize_t k, int maximum, int include_self,
+                               cnp.int64_t *bad)
+
+
+cdef inline int _scatter_ext_row(floating *out, Py_ssize_t N, const cnp.int64_t *idx,
+                                 const floating *v, Py_ssize_t K, bint maximum,
+                                 bint include_self, cnp.int64_t *bad) noexcept nogil:
+    if floating is float:
+        return tl_scatter_ext_row_f32(out, N, idx, v, K, maximum, include_self, bad)
+    else:
+        return tl_scatter_ext_row_f64(out, N, idx, v, K, maximum, include_self, bad)
+
+
+cdef int _scatter_ext(floating[:, :, ::1] out, const cnp.int64_t[:, :, :] idx,
+                      const floating[:, :, :] v, bint maximum, bint include_self,
+                      cnp.int64_t *bad) noexcept nogil:
+    cdef Py_ssize_t O = out.shape[0], N = out.shape[1], I = out.shape[2]
+    cdef Py_ssize_t K = idx.shape[1], o, k, i
+    cdef cnp.int64_t t
+    cdef floating ident = -INFINITY if maximum else INFINITY, a
+    if (I == 1 and K > 0 and idx.strides[1] == sizeof(cnp.int64_t)
+            and v.strides[1] == sizeof(floating)):
+        for o in range(O):
+            if _scatter_ext_row(&out[o, 0, 0], N, &idx[o, 0, 0], &v[o, 0, 0], K, maximum,
+                                include_self, bad):
+                return 1
+        return 0
+    for o in range(O):
+        for k in range(K):
+            for i in range(I):
+                t = idx[o, k, i]
+                if _outside(t, N):
+                    bad[0] = t
+                    return 1
+                if not include_self:
+                    out[o, t, i] = ident
+    for o in range(O):
+        for k in range(K):
+            for i in range(I):
+                t = idx[o, k, i]
+                a = v[o, k, i]
+                if _beats(a, out[o, t, i], maximum):
+                    out[o, t, i] = a
+    return 0
+
+
+def scatter_extreme_f(floating[:, :, ::1] out, const cnp.int64_t[:, :, :] idx,
+                      const floating[:, :, :] v, bint maximum, bint include_self):
+    """out (O, N, I) amax/amin-combined in place with v at idx (both (O, K, I), any strides)
+    along axis 1; without include_self the positions hit start from the identity (-inf or
+    +inf), those not hit keep their value. Returns None, or the first index outside [0, N)
+    (out is then partly written)."""
+    cdef cnp.int64_t bad = 0
+    cdef int failed
+    if (idx.shape[0] != out.shape[0] or idx.shape[2] != out.shape[2]
+            or v.shape[0] != idx.shape[0] or v.shape[1] != idx.shape[1]
+            or v.shape[2] != idx.shape[2]):
+        raise ValueError("scatter_extreme_f: idx and v must be (O, K, I) for out (O, N, I)")
+    with nogil:
+        failed = _scatter_ext(out, idx, v, maximum, include_self, &bad)
+    return bad if failed else None
+
+
+# --- cumprod's backward along the last axis -------------------------------------------------
+def cumprod_grad_rows(const floating[:, ::1] g, const floating[:, ::1] x, floating[:, ::1] out):
+    """The gradient of cumprod along axis 1 of x (R, n) applied to g, into out: PyTorch's
+    zero-safe form without division, (prod_{k<i} x_k) S_i with S_i = g_i + x_{i+1} S_{i+1},
+    in two passes a row (double accumulators)."""
+    cdef Py_ssize_t R = x.shape[0], n = x.shape[1], r, i
+    cdef double sacc, p
+    cdef double *sbuf
+    cdef int failed = 0
+    if g.shape[0] != R or g.shape[1] != n or out.shape[0] != R or out.shape[1] != n:
+        raise ValueError("cumprod_grad_rows: g, x and out must have one shape")
+    if R == 0 or n == 0:
+        return
+    with nogil:
+        for r in prange(R, schedule="static", num_threads=nthreads(R * n)):
+            sbuf = <double *> malloc(n * sizeof(double))
+            if sbuf == NULL:
+                failed += 1
+                continue
+            sacc = 0.0
+            for i in range(n - 1, -1, -1):
+                if i + 1 < n:
+                    sacc = g[r, i] + <double>x[r, i + 1] * sacc
+                else:
+                    sacc = g[r, i]
+                sbuf[i] = sacc
+            p = 1.0
+            for i in range(n):
+                out[r, i] = <floating>(p * sbuf[i])
+                p = p * x[r, i]
+            free(sbuf)
+    if failed:
+        raise MemoryError("cumprod_grad_rows: out of memory")
+

@@ -393,6 +393,20 @@ static void tl_gelu_grad_f32(const float *g, const float *x, float *out, ptrdiff
     }
 }
 
+/* GELU's tanh form, 0.5 x (1 + tanh(u)) with u = sqrt(2/pi) (x + 0.044715 x^3), as
+ * x / (1 + exp(-2u)) (the same function: 1 + tanh(u) = 2 / (1 + exp(-2u))): one exp and one
+ * division in one pass, where NumPy's composite took seven passes and their temporaries
+ * (1.7x PyTorch at 4M). The left tail keeps its relative accuracy (no 1 + tanh to cancel);
+ * -inf gives NaN (-inf / inf) and +-inf's neighbours overflow to x and -0, as PyTorch's. */
+TL_CLONES
+static void tl_gelu_tanh_f32(const float *x, float *out, ptrdiff_t m) {
+    for (ptrdiff_t k = 0; k < m; k++) {
+        float v = x[k];
+        float u = 0.79788456080286536f * (v + 0.044715f * v * v * v);
+        out[k] = v / (1.0f + tl_expf(-2.0f * u));
+    }
+}
+
 /* SiLU's backward, g * s (1 + x (1 - s)) with s = sigmoid(x), in one pass (six ops as a
  * composite). */
 TL_CLONES

@@ -60,6 +60,7 @@ UNSUPPORTED = {
     "log_softmax_grad": "a gradient kernel (export inference graphs)",
     "linear_grad": "a gradient kernel (export inference graphs)",
     "layer_norm_grad": "a gradient kernel (export inference graphs)",
+    "cumprod_grad": "a gradient kernel (export inference graphs)",
     "batch_norm_grad": "a gradient kernel (export inference graphs)",
     "group_norm_grad": "a gradient kernel (export inference graphs)",
     "inv": "the ONNX standard has no matrix inverse",

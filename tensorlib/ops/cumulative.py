@@ -237,3 +237,58 @@ def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
         hi, lo = _along(x, axis, slice(1, None)), _along(x, axis, slice(None, -1))
         x = E.not_equal(hi, lo) if x.dtype == np.bool_ else hi - lo
     return x
+
+
+# --- cumprod's backward in one op ---------------------------------------------------------
+def _cumprod_grad_fwd(xp, g, x, axis):
+    """grad_i = (prod_{k<i} x_k) S_i, S_i = g_i + x_{i+1} S_{i+1}: PyTorch's zero-safe
+    cumprod gradient without division (a loop over the axis: the generic form)."""
+    g = xp.moveaxis(xp.broadcast_to(g, x.shape), axis, -1)
+    xm = xp.moveaxis(x, axis, -1)
+    n = xm.shape[-1]
+    out = xp.empty(xm.shape, np.float64)
+    s = xp.zeros(xm.shape[:-1], np.float64)
+    for i in range(n - 1, -1, -1):
+        s = g[..., i] + (xm[..., i + 1] * s if i + 1 < n else 0.0)
+        out[..., i] = s
+    before = xp.cumprod(xp.concatenate([xp.ones(xm.shape[:-1] + (1,), np.float64),
+                                        xm[..., :-1].astype(np.float64)], axis=-1), axis=-1)
+    return xp.moveaxis((before * out).astype(x.dtype, copy=False), -1, axis)
+
+
+def _cumprod_grad_cpu(g, x, axis):
+    from .. import _ops
+    from ._util import around_axis
+    if x.dtype not in (np.float32, np.float64) or g.dtype != x.dtype or x.ndim == 0:
+        return _cumprod_grad_fwd(np, g, x, axis)
+    g = np.ascontiguousarray(np.broadcast_to(g, x.shape))
+    x = np.ascontiguousarray(x)
+    x3, g3 = around_axis(x, axis), around_axis(g, axis)
+    o, n, inner = x3.shape
+    if inner == 1:
+        out = np.empty(x.shape, x.dtype)
+        _ops.cumprod_grad_rows(g3.reshape(o, n), x3.reshape(o, n), out.reshape(o, n))
+        return out
+    # another axis: rows along it first (two transposing copies beat the scan's log2(n) passes)
+    xt = np.ascontiguousarray(x3.transpose(0, 2, 1)).reshape(-1, n)
+    gt = np.ascontiguousarray(g3.transpose(0, 2, 1)).reshape(-1, n)
+    out = np.empty(xt.shape, x.dtype)
+    _ops.cumprod_grad_rows(gt, xt, out)
+    return np.ascontiguousarray(out.reshape(o, inner, n).transpose(0, 2, 1)).reshape(x.shape)
+
+
+def _cumprod_grad_infer(g, x, *, axis):
+    return x
+
+
+# Not differentiable: cumprod's vjp uses it only where no graph is being recorded (a plain
+# backward); a backward that builds a graph takes the composite of tensorlib ops.
+CUMPROD_GRAD = register(OpDef("cumprod_grad", _cumprod_grad_fwd,
+                              kernels={"cpu": _cumprod_grad_cpu}, infer=_cumprod_grad_infer,
+                              cost=elementwise_cost))
+
+
+def cumprod_grad(g: Tensor, x: Tensor, axis: int) -> Tensor:
+    """The gradient of ``cumprod(x, axis)`` applied to ``g`` (``g``'s shape broadcasts to
+    ``x``'s), zero-safe as PyTorch's; not differentiable itself."""
+    return apply(CUMPROD_GRAD, g, x, axis=norm_axis(axis, x.ndim, "cumprod_grad"))

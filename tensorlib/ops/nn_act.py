@@ -46,6 +46,13 @@ def _softmax_cpu(log_out):
         if xb is None:
             return (_log_softmax_fwd if log_out else _softmax_fwd)(np, x, axis)
         from .. import _ops
+        O, N, inner = xb.shape
+        # many short float32 rows: the row-run kernel (no per-row set-up; 2.4x faster on
+        # (65536, 16))
+        if inner == 1 and x.dtype == np.float32 and N <= _ops.SOFTMAX_SHORT:
+            out = np.empty((O, N), x.dtype)
+            if _ops.softmax_rows_f32(xb.reshape(O, N), out, log_out):
+                return out.reshape(x.shape)
         out = np.empty(xb.shape, x.dtype)
         _ops.softmax_along(xb, out, log_out)
         return out.reshape(x.shape)

@@ -103,10 +103,44 @@ def _segmented_product(xp, lin, v, n: int):
     return out
 
 
+def _extreme_kernel_applies(x_shape: tuple, dtype, idx_shape: tuple, axis: int) -> bool:
+    """Whether _extreme_cpu's kernel takes this case: float32/float64, ``idx`` covering ``x``
+    outside ``axis``."""
+    return (dtype in (np.float32, np.float64)
+            and len(x_shape) > 0 and len(idx_shape) == len(x_shape)
+            and idx_shape[:axis] == x_shape[:axis]
+            and idx_shape[axis + 1:] == x_shape[axis + 1:])
+
+
+def _extreme_cpu(x, idx, v, maximum: bool, include_self: bool, axis: int):
+    """amax/amin of scatter_reduce with _ops' one-pass kernel (bounds check and combine; no
+    flat int64 targets, no NumPy ``maximum.at``); None where it does not apply (the caller's
+    NumPy path then runs)."""
+    from .. import _ops
+    if not _extreme_kernel_applies(x.shape, x.dtype, idx.shape, axis):
+        return None
+    outer = int(np.prod(x.shape[:axis], dtype=np.int64))
+    inner = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
+    out = np.array(x, order="C")
+    i3 = idx.astype(np.int64, copy=False).reshape(outer, idx.shape[axis], inner)
+    v3 = np.broadcast_to(v.astype(x.dtype, copy=False), idx.shape).reshape(i3.shape)
+    bad = _ops.scatter_extreme_f(out.reshape(outer, x.shape[axis], inner), i3, v3, maximum,
+                                 include_self)
+    if bad is not None:
+        from ..errors import IndexRangeError
+        raise IndexRangeError(f"scatter_reduce: index {bad} is out of bounds for dimension "
+                              f"{axis} with size {x.shape[axis]}")
+    return out
+
+
 def _combine_fwd(xp, x, idx, v, *, reduce: str, include_self: bool, axis: int = 0):
     """``x`` with ``v`` combined by ``reduce`` (amax, amin, prod) into the positions ``idx``
     (``v``'s shape, no larger than ``x`` outside ``axis``) names along ``axis``."""
     n = x.shape[axis]
+    if xp is np and reduce in ("amax", "amin"):
+        out = _extreme_cpu(x, idx, v, reduce == "amax", include_self, axis)
+        if out is not None:
+            return out
     if xp is np and idx.size:
         from .indexing import _compact
         c = _compact(idx)
@@ -240,7 +274,7 @@ def _extreme(x: Tensor, d: int, idx: Tensor, v: Tensor, reduce: str,
     xd = x.detach()
     m = apply(SCATTER_EXTREME, xd, idx, vd, reduce=reduce, include_self=include_self, axis=d)
     from ..autograd.mode import state
-    if not (state.grad_enabled and (x.requires_grad or v.requires_grad)):
+    if state.fwd_ad is None and not (state.grad_enabled and (x.requires_grad or v.requires_grad)):
         return m
     # the gradient, evenly over the elements equal to the result (PyTorch's rule): D is linear
     # in x and v with those weights and equals m up to rounding; m's exact value is added back
@@ -288,7 +322,10 @@ def scatter_reduce(input, dim: int, index, src, reduce: str, *,
                             include_self=include_self)
         return x0.reshape(())
     d, s = _torch_scatter_window("scatter_reduce", x, dim, idx, s)
-    _check_index_range("scatter_reduce", idx, x.shape[d], d)
+    if not (reduce in ("amax", "amin") and x._device.type == "cpu"
+            and _extreme_kernel_applies(_shape(x), x.dtype, _shape(idx), d)):
+        # (the amax/amin kernel checks the range in its own pass over the index)
+        _check_index_range("scatter_reduce", idx, x.shape[d], d)
     if idx.numel() == 0:        # x unchanged; src still connected (a zero gradient)
         return scatter_add(x, d, idx, s)
     if reduce == "sum" and include_self:
