@@ -199,7 +199,8 @@ def _shared(lib):
         ("nansum dim -1 (1024^2, 10% NaN)", lambda: lib.nansum(nan, -1)),
         ("mode dim -1 (64x4096 ints)", lambda: lib.mode(votes, -1)),
         ("cdist p=1, fwd+bwd (256x64, 256x64)", fb(lambda: lib.cdist(pa, pb, p=1), pa)),
-    ] + _rnn_inference(lib, rng) + _training_overhead(lib, rng) + _session19(lib, rng)
+    ] + _rnn_inference(lib, rng) + _training_overhead(lib, rng) + _session19(lib, rng) \
+        + _session20(lib, rng)
 
 
 def _training_overhead(lib, rng):
@@ -280,6 +281,46 @@ def _session19(lib, rng):
         ("LSTM(80, 512) inference, batch 2, T 50", lstm_run),
         ("interpolate linear x2 fwd+bwd (8,32,4000)",
          fb(lambda: F.interpolate(sig, scale_factor=2, mode="linear"), sig)),
+    ]
+
+
+def _session20(lib, rng):
+    """Session 20: values-only decompositions, the batched LU kernel, lerp, in-place row
+    writes, grid_sample, sparse embedding steps, categorical sampling, lgamma, cdist."""
+    def f32(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+    F = lib.nn.functional
+    sq = f32(300, 300)
+    m, sym = lib.tensor(sq), lib.tensor(sq + sq.T)
+    lus = lib.tensor(rng.standard_normal((256, 16, 16)))
+    ema, online = lib.tensor(f32(1024, 1024)), lib.tensor(f32(1024, 1024))
+    queue, keys = lib.tensor(f32(65536, 128)), lib.tensor(f32(256, 128))
+    rows = lib.tensor(rng.permutation(65536)[:256])
+    img = lib.tensor(f32(64, 3, 96, 96))
+    grid = lib.tensor((rng.random((64, 64, 64, 2)) * 2 - 1).astype(np.float32))
+    emb = lib.nn.Embedding(100000, 64, sparse=True)
+    sadam = lib.optim.SparseAdam(list(emb.parameters()), lr=1e-3)
+    ids = lib.tensor(rng.integers(0, 100000, 4096))
+    probs = lib.tensor(rng.random((4, 100000)).astype(np.float32))
+    gam = lib.tensor(rng.uniform(0.5, 2.5, 1 << 20))
+    pa, pb = lib.tensor(f32(1024, 64)), lib.tensor(f32(1024, 64))
+
+    def sparse_step():
+        sadam.zero_grad()
+        emb(ids).sum().backward()
+        sadam.step()
+    return [
+        ("svdvals (300,300)", lambda: lib.linalg.svdvals(m)),
+        ("eigvalsh (300,300)", lambda: lib.linalg.eigvalsh(sym)),
+        ("lu_factor float64 (256,16,16)", lambda: lib.linalg.lu_factor(lus)),
+        ("lerp_ (1024,1024) weight 0.01", lambda: ema.lerp_(online, 0.01)),
+        ("index_copy_ 256 rows into (65536,128)", lambda: queue.index_copy_(0, rows, keys)),
+        ("grid_sample bilinear (64,3,96,96) -> 64x64",
+         lambda: F.grid_sample(img, grid, align_corners=False)),
+        ("Embedding(100k, 64, sparse) + SparseAdam step, 4096 ids", sparse_step),
+        ("multinomial 4 x 100k, 4096 draws", lambda: lib.multinomial(probs, 4096, True)),
+        ("lgamma float64, 1M in [0.5, 2.5]", lambda: lib.lgamma(gam)),
+        ("cdist p=2 (1024,64) x (1024,64)", lambda: lib.cdist(pa, pb)),
     ]
 
 
