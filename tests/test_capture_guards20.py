@@ -489,3 +489,165 @@ def test_numpy_argument_still_refused():
     f = tl.function(lambda a: a)
     with pytest.raises(TypeError, match="tl.function"):
         f(np.ones(3))
+
+
+# --- review C finding 4: state read by name, not through an argument ------------------------
+class _GlobalCfg:
+    scale = 1.0
+
+
+class _GlobalCfg2:
+    scale = 1.0
+
+
+class _Registry:
+    table = {"a": 1.0}
+
+
+def _helper_with_default(x, c=1.0):
+    return x * c
+
+
+def _helper_with_kwdefault(x, *, c=1.0):
+    return x * c
+
+
+def _captured(body):
+    """``tl.function`` of ``body``'s value and gradient w.r.t. its input."""
+    return tl.function(lambda x: _value_and_grad(body, x))
+
+
+def _value_and_grad(body, x):
+    y = body(x)
+    (gx,) = tl.grad(y.sum(), [x])
+    return y.detach(), gx
+
+
+def _check_retrace(f, x, set_value, values, torch_fn):
+    """``f(x)`` (see ``_captured``) after each ``set_value(v)`` equals PyTorch's
+    ``torch_fn(x, v)`` (values and the gradient w.r.t. ``x``, float64)."""
+    for v in values:
+        set_value(v)
+        out, gx = f(tl.tensor(x, requires_grad=True))
+        tx = torch.tensor(x, requires_grad=True)
+        want = torch_fn(tx, v)
+        want.sum().backward()
+        np.testing.assert_allclose(_np(out), want.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(_np(gx), tx.grad.numpy(), rtol=1e-12)
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.lists(st.sampled_from([0.5, 2.0, -3.0]), min_size=1, max_size=4))
+def test_global_class_attribute_retraces(values):
+    f = _captured(lambda x: (x * _GlobalCfg.scale).exp())
+    x = np.array([0.25, -0.5, 1.0])
+    try:
+        _check_retrace(f, x, lambda v: setattr(_GlobalCfg, "scale", v), [1.0, *values],
+                       lambda t, v: (t * v).exp())
+    finally:
+        _GlobalCfg.scale = 1.0
+    assert f.trace_count <= len({1.0, *values})
+
+
+def test_global_class_attribute_in_module_forward_retraces():
+    class M(nn.Module):
+        def forward(self, x):
+            return x * _GlobalCfg2.scale
+    m = M()
+    g = _captured(lambda x: m(x))
+    try:
+        _check_retrace(g, np.array([1.0, 2.0]), lambda v: setattr(_GlobalCfg2, "scale", v),
+                       [1.0, 2.0, 2.0, 0.5], lambda t, v: t * v)
+    finally:
+        _GlobalCfg2.scale = 1.0
+    assert g.trace_count == 3, g.retrace_reasons
+    assert "_GlobalCfg2" in g.retrace_reasons[-1]
+
+
+def test_closure_class_attribute_retraces():
+    class Cfg:
+        scale = 1.0
+    f = _captured(lambda x: x * Cfg.scale)
+    _check_retrace(f, np.array([1.0, 3.0]), lambda v: setattr(Cfg, "scale", v),
+                   [1.0, 4.0], lambda t, v: t * v)
+    assert f.trace_count == 2
+
+
+def test_config_module_two_levels_deep_retraces():
+    name = "tl_test_cfgmod_guards20"
+    cfg = types.ModuleType(name)
+    cfg.sub = types.SimpleNamespace(beta=1.0)
+    cfg.pkg = types.ModuleType(name + ".pkg")
+    cfg.pkg.gamma = 1.0
+    sys.modules[name] = cfg
+    try:
+        glb = {"cfgmod": cfg}
+        exec("def h(x):\n    return x * cfgmod.sub.beta + cfgmod.pkg.gamma\n", glb)
+        h = _captured(glb["h"])
+
+        def set_beta(v):
+            cfg.sub.beta = v
+        _check_retrace(h, np.array([1.0, 2.0]), set_beta, [1.0, 3.0],
+                       lambda t, v: t * v + 1.0)
+
+        def set_gamma(v):
+            cfg.pkg.gamma = v
+        _check_retrace(h, np.array([1.0, 2.0]), set_gamma, [5.0],
+                       lambda t, v: t * 3.0 + v)
+        assert h.trace_count == 3, h.retrace_reasons
+    finally:
+        del sys.modules[name]
+
+
+def test_class_level_dict_entry_retraces():
+    f = _captured(lambda x: x * _Registry.table["a"])
+
+    class Net(nn.Module):
+        table = {"a": 1.0}
+
+        def forward(self, x):
+            return x * self.table["a"]
+    m = Net()
+    g = _captured(lambda x: m(x))
+    try:
+        _check_retrace(f, np.array([1.0, 2.0]), lambda v: _Registry.table.__setitem__("a", v),
+                       [1.0, 20.0], lambda t, v: t * v)
+        _check_retrace(g, np.array([1.0, 2.0]), lambda v: Net.table.__setitem__("a", v),
+                       [1.0, 7.0], lambda t, v: t * v)
+    finally:
+        _Registry.table["a"] = 1.0
+    assert f.trace_count == 2 and g.trace_count == 2
+
+
+def test_helper_default_arguments_retrace():
+    d = _captured(lambda x: _helper_with_default(x) + _helper_with_kwdefault(x))
+    try:
+        _check_retrace(d, np.array([1.0, 2.0]),
+                       lambda v: setattr(_helper_with_default, "__defaults__", (v,)),
+                       [1.0, 19.0], lambda t, v: t * v + t)
+        _check_retrace(d, np.array([1.0, 2.0]),
+                       lambda v: setattr(_helper_with_kwdefault, "__kwdefaults__", {"c": v}),
+                       [4.0], lambda t, v: t * 19.0 + t * v)
+        _check_retrace(d, np.array([1.0, 2.0]),
+                       lambda v: _helper_with_kwdefault.__kwdefaults__.__setitem__("c", v),
+                       [5.0], lambda t, v: t * 19.0 + t * v)
+        # set again to equal scalars: the same state, no retrace
+        _helper_with_default.__defaults__ = (19.0,)
+        _helper_with_kwdefault.__kwdefaults__["c"] = 5.0
+        n = d.trace_count
+        d(tl.ones(2, dtype=tl.float64, requires_grad=True))
+        assert d.trace_count == n == 4, d.retrace_reasons
+    finally:
+        _helper_with_default.__defaults__ = (1.0,)
+        _helper_with_kwdefault.__kwdefaults__ = {"c": 1.0}
+
+
+def test_unchanged_class_state_traces_once():
+    class Cfg:
+        scale = 2.0
+        table = {"k": 3.0}
+    f = tl.function(lambda x: x * Cfg.scale * Cfg.table["k"])
+    for _ in range(4):
+        out = f(tl.ones(2, dtype=tl.float64))
+    assert f.trace_count == 1, f.retrace_reasons
+    np.testing.assert_allclose(_np(out), [6.0, 6.0])

@@ -26,8 +26,11 @@ Argument objects are held by weakref (the call's key names them by id): when one
 cached graphs go (``Guards.on_dead``), so a dropped model and its weights are freed. Besides
 instance state, the walk guards the class-level state of the user classes it reaches (the
 non-dunder entries of each class's ``__dict__`` along the MRO, up to library classes: class
-attributes read through ``self``, properties, methods patched on the class), the attributes
-of user modules the code reads as ``module.NAME`` (config modules), and ``__slots__``.
+attributes read through ``self``, properties, methods patched on the class; class-level
+dicts, lists and namespaces walked), the user classes the code names (``Cfg.scale``, also in
+the methods of the classes walked: a model's ``forward``, with the scalars those methods read
+as globals), the attributes of user modules the code reads as ``module.NAME`` or
+``module.sub.NAME`` (config modules), user functions' default arguments, and ``__slots__``.
 """
 from __future__ import annotations
 
@@ -312,7 +315,7 @@ class _Plan:
                  "f_keys", "f_vals", "f_sized", "f_sizes", "f_tensors", "f_shapes",
                  "f_dtypes", "f_rgs", "f_nogs", "held", "masked", "weak", "weak_root",
                  "classes", "slots", "f_cls", "f_cls_lens", "f_cls_items", "f_cls_names",
-                 "f_cls_vals", "f_slot_objs", "f_slot_names", "f_slot_vals")
+                 "f_cls_vals", "f_slot_objs", "f_slot_names", "f_slot_vals", "refs")
 
     def __init__(self):
         self.roots: list = []        # (object or _MISSING, is a scalar), one per root; an
@@ -322,6 +325,8 @@ class _Plan:
         self.classes: list = []      # (class __dict__ proxy, its len, names, values): the
         #                              non-dunder class-level state of user classes
         self.slots: list = []        # (object, slot names, values or _MISSING)
+        self.refs: list = []         # (getter, value then, is a scalar): what the methods
+        #                              of the user classes walked read by name
         self.objs: list = []         # (object, its type, its __dict__ or None)
         self.maps: list = []         # (dict, keys, values): dicts and __dict__s
         self.slow_maps: list = []    # the same for dict subclasses (their own items())
@@ -385,7 +390,8 @@ def _held(plan: _Plan) -> list:
     plan of a failed check and the plan of the walk that followed it (on the failure path
     only, in C loops). The plan holds them, so an id found in both is the same object."""
     return list(_chain((
-        map(_first, plan.roots), map(_first, plan.objs), map(_third, plan.objs),
+        map(_first, plan.roots), map(_second, plan.refs), map(_first, plan.objs),
+        map(_third, plan.objs),
         map(_first, plan.weak), map(_third, plan.weak), map(_first, plan.slots),
         _chain(map(_third, plan.slots)),
         map(_first, plan.maps), _chain(map(_second, plan.maps)), _chain(map(_third, plan.maps)),
@@ -447,6 +453,13 @@ def _holds(plan: _Plan, roots) -> bool:
     for r, t, d in plan.weak:
         v = r()
         if type(v) is not t or (d is not None and v.__dict__ is not d):
+            return False
+    for get, exp, scalar in plan.refs:
+        try:
+            v = get()
+        except (KeyError, NameError, ValueError):
+            v = _MISSING
+        if v is not exp and not (scalar and _same(v, exp)):
             return False
     if plan.f_cls and (tuple(map(len, plan.f_cls)) != plan.f_cls_lens or not all(map(
             _is, map(_proxy_get, plan.f_cls_items, plan.f_cls_names, _MISSINGS),
@@ -593,7 +606,13 @@ def _owner_roots(fn, roots, seen_code, depth) -> None:
         roots.append((f"self:{type(owner).__name__}", (lambda o=owner: o)))
 
 
-def _code_roots(fn, roots, seen_code, depth) -> None:
+def _code_roots(fn, roots, seen_code, depth, only_simple: bool = False) -> None:
+    """Roots for what ``fn``'s code reads without taking it as an argument: its globals and
+    closure cells (followed into the functions among them), ``module.NAME`` chains on user
+    modules, the user classes it names (``Cfg.scale``: walked as classes, see
+    ``_describe``) and its default arguments. ``only_simple`` (the methods of user classes
+    the walk reaches, see ``_class_refs``): only scalars, user classes and config modules:
+    the objects a model's forward names are guarded where they are reached, if at all."""
     fn = getattr(fn, "__func__", fn)
     code = getattr(fn, "__code__", None)
     if code is None or code in seen_code or depth > 3:
@@ -602,6 +621,7 @@ def _code_roots(fn, roots, seen_code, depth) -> None:
         return      # library internals are not user state
     seen_code.add(code)
     _module_attr_roots(fn, roots)
+    _default_roots(fn, roots)
     glb = getattr(fn, "__globals__", {})
     names = set()
     stack = [code]
@@ -616,11 +636,10 @@ def _code_roots(fn, roots, seen_code, depth) -> None:
             continue
         val = glb[name]
         if isinstance(val, types.FunctionType):
-            _code_roots(val, roots, seen_code, depth + 1)
-        elif isinstance(val, _SKIP) or isinstance(val, threading.local) or \
-                type(val).__name__ == "Function" and hasattr(val, "retrace_reasons"):
-            continue
-        else:
+            _code_roots(val, roots, seen_code, depth + 1, only_simple)
+        elif _is_user_class(val) or (_is_scalar(val) if only_simple else not (
+                isinstance(val, _SKIP) or isinstance(val, threading.local) or
+                type(val).__name__ == "Function" and hasattr(val, "retrace_reasons"))):
             roots.append((f"global {name!r}", (lambda g=glb, n=name: g[n])))
     if fn.__closure__:
         for name, cell in zip(code.co_freevars, fn.__closure__):
@@ -629,9 +648,26 @@ def _code_roots(fn, roots, seen_code, depth) -> None:
             except ValueError:
                 continue
             if isinstance(val, types.FunctionType):
-                _code_roots(val, roots, seen_code, depth + 1)
-            elif not isinstance(val, _SKIP):
+                _code_roots(val, roots, seen_code, depth + 1, only_simple)
+            elif _is_user_class(val) or (_is_scalar(val) if only_simple
+                                         else not isinstance(val, _SKIP)):
                 roots.append((f"closure variable {name!r}", (lambda c=cell: c.cell_contents)))
+
+
+def _default_roots(fn, roots) -> None:
+    """Roots for a user function's default arguments (``helper.__defaults__ = (2.0,)``
+    changes what ``helper(x)`` computes): scalars compared by value, others by identity."""
+    if not isinstance(fn, types.FunctionType) or not _user_module(fn.__module__):
+        return
+    if fn.__defaults__ is not None:
+        roots.append((f"{fn.__qualname__}.__defaults__", (lambda f=fn: f.__defaults__)))
+    if fn.__kwdefaults__ is not None:
+        roots.append((f"{fn.__qualname__}.__kwdefaults__", (lambda f=fn: f.__kwdefaults__)))
+
+
+def _is_user_class(x) -> bool:
+    """Whether ``x`` is a class of the user's code (its class-level state is guarded)."""
+    return isinstance(x, type) and bool(_user_mro(x))
 
 
 def _user_module(name: str | None) -> bool:
@@ -676,8 +712,11 @@ def _user_mro(t: type) -> tuple:
 
 def _module_attr_roots(fn, roots) -> None:
     """Roots for ``module.NAME`` reads in ``fn``'s code where the global is a user module
-    (a config module) and the value a simple one (numbers, str, bool, None, tuples of
-    those): modules themselves are not walked (see ``_SKIP``)."""
+    (a config module), followed along ``LOAD_ATTR`` chains through user modules
+    (``cfg.sub.beta``, up to ``_MAX_CHAIN`` names): the first value that is no module is
+    the root if it is a simple one (numbers, str, bool, None, tuples of those), a user class
+    or an object such as a namespace or a dict (walked, see ``_describe``): modules
+    themselves are not walked (see ``_SKIP``)."""
     code = getattr(getattr(fn, "__func__", fn), "__code__", None)
     glb = getattr(getattr(fn, "__func__", fn), "__globals__", None)
     if code is None or not glb:
@@ -687,18 +726,31 @@ def _module_attr_roots(fn, roots) -> None:
     while stack:
         c = stack.pop()
         stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
-        prev = None
+        mod, name, n = None, "", 0
         for ins in dis.get_instructions(c):
-            if ins.opname == "LOAD_ATTR" and prev is not None:
-                mod = glb.get(prev)
-                if isinstance(mod, types.ModuleType) and _user_module(mod.__name__):
-                    val = mod.__dict__.get(ins.argval, _MISSING)
-                    name = f"global {prev!r}.{ins.argval}"
-                    if name not in have and (_is_scalar(val) or type(val) is tuple and all(
-                            map(_is_scalar, val))):
-                        have.add(name)
-                        roots.append((name, (lambda d=mod.__dict__, n=ins.argval: d[n])))
-            prev = ins.argval if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME") else None
+            if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+                mod, name, n = glb.get(ins.argval), f"global {ins.argval!r}", 0
+                continue
+            if ins.opname not in ("LOAD_ATTR", "LOAD_METHOD") or \
+                    not isinstance(mod, types.ModuleType) or not _user_module(mod.__name__):
+                mod = None
+                continue
+            val = mod.__dict__.get(ins.argval, _MISSING)
+            name, n = f"{name}.{ins.argval}", n + 1
+            if isinstance(val, types.ModuleType) and n < _MAX_CHAIN:
+                mod = val       # a config package's submodule: follow the chain
+                continue
+            if name not in have and (
+                    _is_scalar(val) or type(val) is tuple and all(map(_is_scalar, val))
+                    or _is_user_class(val) or ins.opname == "LOAD_ATTR" and (
+                        isinstance(val, (types.SimpleNamespace, dict, list))
+                        or _user_mro(type(val)))):
+                have.add(name)
+                roots.append((name, (lambda d=mod.__dict__, k=ins.argval: d[k])))
+            mod = None
+
+
+_MAX_CHAIN = 4
 
 
 def _slot_names(t: type) -> tuple:
@@ -724,10 +776,13 @@ def _slot_names(t: type) -> tuple:
 _SLOTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _describe_class(t, out, seen, plan) -> None:
+def _describe_class(t, out, seen, plan, depth=0, tensors=None, arrays=None,
+                    recomputed=None) -> None:
     """The class-level state of ``t``'s user classes, once per walk: what an attribute read
-    through an instance may resolve to (a class attribute, a property, a method patched on
-    the class): scalars (and tuples of them) by value, other entries by identity."""
+    through an instance or the class may resolve to (a class attribute, a property, a
+    method patched on the class): scalars (and tuples of them) by value, containers,
+    namespaces and nested user classes walked (``Reg.table['a']``), other entries by
+    identity; and what the class's methods read by name (see ``_class_refs``)."""
     for c in _user_mro(t):
         if id(c) in seen:
             continue
@@ -739,11 +794,56 @@ def _describe_class(t, out, seen, plan) -> None:
         for k, v in items:
             if _is_scalar(v) or type(v) is tuple and all(map(_is_scalar, v)):
                 out.append(((base, ".", k), v))
+            elif isinstance(v, (dict, list, tuple, types.SimpleNamespace)) or \
+                    isinstance(v, type) and _user_mro(v):
+                _describe(v, (base, ".", k), out, seen, depth + 1, tensors, arrays, plan,
+                          recomputed)
             else:
                 out.append(((base, ".", k), "cls", id(v), type(v).__name__))
         if plan is not None:
             plan.classes.append((proxy, len(proxy), tuple(k for k, _ in items),
                                  tuple(v for _, v in items)))
+        for name, get in _class_refs(c):
+            try:
+                v = get()
+            except (KeyError, NameError, ValueError):
+                v = _MISSING
+            path = (base, " reads ", name)
+            if plan is not None:
+                plan.refs.append((get, v, _is_scalar(v)))
+            if v is _MISSING:
+                out.append((path, "<missing>"))
+            else:
+                _describe(v, path, out, seen, depth + 1, tensors, arrays, plan, recomputed)
+
+
+def _class_refs(c: type) -> tuple:
+    """(name, getter) for the scalars, user classes and config-module values that the
+    methods of class ``c`` (a model's ``forward``) read by name: globals, closure cells and
+    ``module.NAME`` chains (see ``_code_roots``), once per class."""
+    try:
+        return _CLASS_REFS[c]
+    except (KeyError, TypeError):
+        pass
+    roots: list = []
+    seen_code: set = set()
+    for v in vars(c).values():
+        if isinstance(v, (staticmethod, classmethod)):
+            v = v.__func__
+        fns = (v.fget, v.fset) if isinstance(v, property) else (v,)
+        for f in fns:
+            if isinstance(f, types.FunctionType):
+                _code_roots(f, roots, seen_code, 1, only_simple=True)
+    names: set = set()
+    out = tuple(r for r in roots if r[0] not in names and not names.add(r[0]))
+    try:
+        _CLASS_REFS[c] = out
+    except TypeError:
+        pass
+    return out
+
+
+_CLASS_REFS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def path_text(path) -> str:
@@ -755,6 +855,8 @@ def path_text(path) -> str:
     base = path_text(parent)
     if how == ".":
         return f"{base}.{key}"
+    if how == " reads ":
+        return f"{base}'s code: {key}"
     if how == "[]":
         return f"{base}[{key}]"
     if how == "[r]":
@@ -810,6 +912,12 @@ def _describe(x, path, out, seen, depth, tensors, arrays=None, plan=None,
         if plan is not None:
             plan.tensors.append((x, x._data.shape, x._data.dtype, x._rg, nog))
         return
+    if isinstance(x, type) and depth <= _MAX_DEPTH and _user_mro(x):
+        # a user class named by the code (``Cfg.scale``) or held by an object: its
+        # class-level state, as for the class of an instance
+        out.append((path, "class", id(x)))
+        _describe_class(x, out, seen, plan, depth, tensors, arrays, recomputed)
+        return
     if isinstance(x, (_SKIP, Generator)) or depth > _MAX_DEPTH:
         # a graph's draws read a tl.Generator's stream when they run: re-seeding it is no
         # reason to trace again
@@ -828,7 +936,9 @@ def _describe(x, path, out, seen, depth, tensors, arrays=None, plan=None,
             plan.arrays.append((x, x.shape, x.dtype))
         return
     if isinstance(x, (list, tuple)):
-        out.append((path, type(x).__name__, id(x), len(x)))
+        # a tuple of scalars by value (``f.__defaults__ = (2.0,)`` set again: the same state)
+        out.append((path, type(x).__name__, len(x)) if type(x) is tuple and all(
+            map(_is_scalar, x)) else (path, type(x).__name__, id(x), len(x)))
         if plan is not None and isinstance(x, list):    # a tuple cannot change its items
             if len(x) <= _MAX_ITEMS:
                 plan.lists.append((x, tuple(x)))
@@ -871,7 +981,7 @@ def _describe(x, path, out, seen, depth, tensors, arrays=None, plan=None,
             plan.weak.append((plan.weak_root, t, d))
         else:
             plan.objs.append((x, t, d))
-    _describe_class(t, out, seen, plan)
+    _describe_class(t, out, seen, plan, depth, tensors, arrays, recomputed)
     slots = _slot_names(t)
     if slots:
         vals = tuple(getattr(x, n, _MISSING) for n in slots)
