@@ -160,11 +160,12 @@ def test_mixing_named_and_unnamed_raises_as_torch():
         tl.optim.SGD([("w", named[0][1], 1)], lr=0.1)
 
 
-def test_lbfgs_named_parameters_still_checks_dtypes():
+def test_lbfgs_named_parameters_take_mixed_dtypes():
+    # named parameters of two float dtypes are accepted, as PyTorch's (one device only)
     a = tl.zeros(2, dtype=tl.float32, requires_grad=True)
     b = tl.zeros(2, dtype=tl.float64, requires_grad=True)
-    with pytest.raises(ValueError, match="one dtype and device"):
-        tl.optim.LBFGS([("a", a), ("b", b)])
+    opt = tl.optim.LBFGS([("a", a), ("b", b)])
+    assert [p.dtype for p in opt.param_groups[0]["params"]] == [tl.float32, tl.float64]
 
 
 # --- 2. Adam(decoupled_weight_decay=True) -------------------------------------------------

@@ -41,6 +41,8 @@ CASES: list[Case] = []
 COVERED_ELSEWHERE: dict[str, str] = {
     # a random draw: its distribution, generator and errors are tested there
     "multinomial_draw": "tests/test_sampling_stats20.py",
+    # the no-graph cumprod backward kernel: values against PyTorch's gradients there
+    "cumprod_grad": "tests/test_kernels20.py",
     # ops that only graph capture emits (traced sizes in H/W or in slice bounds): their tests
     # trace, replay at other sizes, check gradients (second order too) and ONNX there
     "resize": "tests/test_dynamic_hw15.py", "resize_grad": "tests/test_dynamic_hw15.py",
