@@ -15,7 +15,13 @@
   wrapped then (a program without one keeps the plain functions, at full speed). A function
   bound by name before that (``from tensorlib import exp``) keeps the plain one; its results
   still get the subclass.
-- Gradients are plain tensors, as PyTorch's: the backward pass gives no subclass.
+- Gradients are plain tensors, as PyTorch's: the backward pass gives no subclass; but
+  ``tl.autograd.grad`` dispatches as PyTorch's, so its results take the class of its
+  subclass arguments (outputs or inputs).
+- A reflected operator with a tensor on the left (``plain @ sub``) reaches
+  ``__torch_function__`` as the left operand's op (``Tensor.matmul``, args ``(plain, sub)``),
+  as PyTorch's, where Python calls the subclass's ``__rmatmul__`` first.
+- ``tl._C`` is a module (``from tensorlib._C import DisableTorchFunctionSubclass``).
 """
 from __future__ import annotations
 
@@ -206,6 +212,16 @@ _OPERATOR_FUNCS = {
     "__ne__": "ne", "__neg__": "neg", "__pos__": "positive", "__abs__": "abs",
     "__rand__": "bitwise_and", "__ror__": "bitwise_or", "__rxor__": "bitwise_xor",
     "__iadd__": "add_", "__isub__": "sub_", "__imul__": "mul_", "__itruediv__": "div_",
+    "__rtruediv__": "__rdiv__",
+}
+# a reflected operator with a Tensor on the left: PyTorch runs the left operand's operator
+# (Python prefers the subclass's reflected one here, PyTorch's subclass inherits it)
+_REFLECTED = {
+    "__radd__": "__add__", "__rsub__": "__sub__", "__rmul__": "__mul__",
+    "__rtruediv__": "__truediv__", "__rfloordiv__": "__floordiv__", "__rmod__": "__mod__",
+    "__rpow__": "__pow__", "__rmatmul__": "__matmul__", "__rand__": "__and__",
+    "__ror__": "__or__", "__rxor__": "__xor__", "__rlshift__": "__lshift__",
+    "__rrshift__": "__rshift__",
 }
 # Tensor attributes that are not ops: no dispatch (storage, pickling, NumPy/DLPack protocols)
 _NOT_DISPATCHED = frozenset({
@@ -228,6 +244,24 @@ def _method_wrapper(orig: Callable, func: Callable) -> Callable:
         if not found:
             return orig(*args, **kwargs)
         return _dispatch(func, args, kwargs, found)
+    functools.update_wrapper(method, orig)
+    method._tl_dispatch = True
+    return method
+
+
+def _reflected_wrapper(orig: Callable, func: Callable, left: Callable) -> Callable:
+    """``__rop__``: as ``left(other, self)`` when ``other`` is a tensor, else as ``func``."""
+    def method(self, other):
+        if _tls.no_dispatch or _tls.disabled:
+            return orig(self, other)
+        if isinstance(other, TensorBase):
+            args = (other, self)
+            found = _overloaded(args, None)
+            return _dispatch(left, args, {}, found) if found else orig(self, other)
+        found = _overloaded((self,), None)
+        if not found:
+            return orig(self, other)
+        return _dispatch(func, (self, other), {}, found)
     functools.update_wrapper(method, orig)
     method._tl_dispatch = True
     return method
@@ -263,7 +297,13 @@ def _install_methods(cls: type) -> None:
             continue
         target = _OPERATOR_FUNCS.get(name)
         func = getattr(T, target, orig) if target else orig
-        setattr(cls, name, _method_wrapper(orig, func))
+        left = _REFLECTED.get(name)
+        if left is not None and left in vars(T):
+            fwd = _OPERATOR_FUNCS.get(left)
+            lfunc = getattr(T, fwd) if fwd else getattr(T, left)
+            setattr(cls, name, _reflected_wrapper(orig, func, lfunc))
+        else:
+            setattr(cls, name, _method_wrapper(orig, func))
     # methods bound on TensorBase's Python subclass only: the inherited ones are T's above
 
 
@@ -287,6 +327,7 @@ _NOT_WRAPPED = frozenset({"is_tensor", "save", "load", "function", "capture", "c
                           "set_default_dtype", "get_default_dtype", "show_config"})
 _functions_wrapped = False
 _backward_hooked = False
+_grad_hooked = False
 _replaced: list = []        # (module, name, original function), for _restore_functions
 _wrappers: dict = {}        # (function, name) -> its wrapper: tl.log_softmax is F.log_softmax
 
@@ -349,6 +390,19 @@ def _hook_backward() -> None:
     engine.run_backward = run_backward
 
 
+def _hook_grad() -> None:
+    """``tl.autograd.grad`` dispatches, as PyTorch's ``torch.autograd.grad``: with the default
+    ``__torch_function__`` its gradients are instances of its arguments' subclass."""
+    global _grad_hooked
+    if _grad_hooked:
+        return
+    _grad_hooked = True
+    from . import autograd
+    f = autograd.grad
+    if not getattr(f, "_tl_dispatch", False):
+        autograd.grad = _function_wrapper(f, "grad")
+
+
 def on_new_class(cls: type) -> None:
     """``Tensor.__init_subclass__``: sort ``cls`` into plain (opted out) or active."""
     T = _Tensor
@@ -363,6 +417,7 @@ def on_new_class(cls: type) -> None:
         return
     _PLAIN.discard(cls)
     _hook_backward()
+    _hook_grad()
     if not any(getattr(b, "_tl_methods_installed", False) for b in cls.__mro__):
         _install_methods(cls)
         cls._tl_methods_installed = True
@@ -416,12 +471,34 @@ def _name_methods() -> None:
             setattr(_Tensor, name, g)
 
 
+def _add_rdiv() -> None:
+    """``Tensor.__rdiv__``, PyTorch's name of ``__rtruediv__`` (what ``1 / sub`` passes to
+    ``__torch_function__``)."""
+    if "__rdiv__" in vars(_Tensor):
+        return
+    f = vars(_Tensor)["__rtruediv__"]
+    g = _types.FunctionType(f.__code__, f.__globals__, "__rdiv__", f.__defaults__,
+                            f.__closure__)
+    g.__kwdefaults__ = f.__kwdefaults__
+    g.__doc__, g.__module__, g.__qualname__ = f.__doc__, f.__module__, "Tensor.__rdiv__"
+    _Tensor.__rdiv__ = g
+
+
 def install(ns: dict[str, Any]) -> None:
-    """Bind ``tl._C`` (PyTorch's names for the switches) in tensorlib's namespace."""
+    """Bind ``tl._C`` (PyTorch's names for the switches) in tensorlib's namespace, as a module
+    registered in ``sys.modules`` so that ``from tensorlib._C import ...`` works."""
+    import sys
     _name_methods()
+    _add_rdiv()
     c = ns.get("_C")
-    if c is None:
-        c = ns["_C"] = _types.SimpleNamespace()
+    if not isinstance(c, _types.ModuleType):
+        old = c
+        c = _types.ModuleType(f"{ns['__name__']}._C", "PyTorch's torch._C names that "
+                              "tensorlib has (the __torch_function__ switches).")
+        if old is not None:
+            c.__dict__.update({k: v for k, v in vars(old).items() if not k.startswith("__")})
+        ns["_C"] = c
+    sys.modules[c.__name__] = c
     c.DisableTorchFunctionSubclass = DisableTorchFunctionSubclass
     c.DisableTorchFunction = DisableTorchFunction
     c._disabled_torch_function_impl = _disabled_torch_function_impl

@@ -19,12 +19,13 @@ import math
 import os
 import struct
 import tempfile
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from ._tensor import Tensor
+from ._tensor import Tensor, _internal
 
 __all__ = ["CheckpointError", "load", "save"]
 
@@ -56,6 +57,10 @@ def save(obj: Any, path, metadata: Mapping[str, str] | None = None) -> None:
     strings, bools and None; dict keys are strings, ints, floats, bools or None.
     ``metadata`` adds free-form string pairs to the header.
 
+    A tensor of a user Tensor subclass is saved as a plain tensor, with a warning: unlike
+    ``torch.save``, which pickles the class, the checkpoint holds no class or attributes, so
+    ``load`` gives a plain ``Tensor`` (re-make it with ``t.as_subclass(cls)``).
+
     >>> tl.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": 3}, "ck.st")
     """
     fileobj = path if hasattr(path, "write") else None
@@ -76,6 +81,7 @@ def save(obj: Any, path, metadata: Mapping[str, str] | None = None) -> None:
             raise ValueError("save: the object is nested too deeply for the checkpoint's JSON "
                              "structure (lists nest to about 900 levels, dicts and tuples "
                              "to about a third of that): flatten it") from None
+    _warn_subclasses(obj if flat is None else flat)
     if metadata:
         for k, v in metadata.items():
             if not isinstance(k, str) or not isinstance(v, str):
@@ -88,6 +94,26 @@ def save(obj: Any, path, metadata: Mapping[str, str] | None = None) -> None:
         _write_chunks(fileobj, _serialize(tensors, meta))
         return
     _atomic_write(path, _serialize(tensors, meta))
+
+
+def _warn_subclasses(obj) -> None:
+    """One warning naming the user Tensor subclasses in ``obj`` (saved as plain tensors)."""
+    found: set = set()
+    stack, seen = [obj], set()
+    while stack:
+        o = stack.pop()
+        if isinstance(o, Tensor):
+            tp = type(o)
+            if tp is not Tensor and not _internal(tp):
+                found.add(tp.__qualname__)
+        elif isinstance(o, (list, tuple, Mapping)) and id(o) not in seen:
+            seen.add(id(o))     # (_encode reports a container that holds itself)
+            stack.extend(o.values() if isinstance(o, Mapping) else o)
+    if found:
+        warnings.warn(f"save: tensors of Tensor subclass(es) {', '.join(sorted(found))} are "
+                      "saved as plain tensors: the subclass and its attributes are not saved, "
+                      "and load gives plain Tensors (re-make them with .as_subclass(cls))",
+                      UserWarning, stacklevel=3)
 
 
 def _flat_tensor_dict(obj) -> dict | None:

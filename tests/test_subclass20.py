@@ -281,3 +281,268 @@ def test_captured_function_runs_subclass_arguments_eagerly():
     b = f(x)
     assert type(a) is Logged and type(b) is Logged and log.count("mul") == 2
     assert f(tl.ones(2)).tolist() == [3.0, 3.0]        # plain tensors still capture
+
+
+# --- review C, findings 2 and 7: Parameter of a subclass, tl._C, autograd.grad, reflected
+# operators, save ----------------------------------------------------------------------------
+class TLTagged(tl.Tensor):
+    pass
+
+
+class PTTagged(torch.Tensor):
+    pass
+
+
+def _param_pair(values, requires_grad=True):
+    a = np.asarray(values, dtype=np.float64)
+    return (tl.nn.Parameter(tl.tensor(a).as_subclass(TLTagged), requires_grad),
+            torch.nn.Parameter(torch.tensor(a).as_subclass(PTTagged), requires_grad))
+
+
+def test_parameter_of_subclass_keeps_the_class():
+    p, q = _param_pair([[1.0, -2.0], [3.0, 0.5]])
+    for r, lib, tagged in ((p, tl, TLTagged), (q, torch, PTTagged)):
+        assert type(r) is tagged and isinstance(r, lib.nn.Parameter)
+        assert r.requires_grad and r.is_leaf and r.grad_fn is None
+        # ops give the subclass, not a parameter (the mark is the instance's own)
+        for out in (r * 2, r.detach(), r.exp(), r[0], lib.exp(r)):
+            assert type(out) is tagged and not isinstance(out, lib.nn.Parameter)
+    assert not isinstance(tl.ones(1), tl.nn.Parameter)
+    assert not isinstance(tl.ones(1).as_subclass(TLTagged), tl.nn.Parameter)
+
+    class MyParam(tl.nn.Parameter):
+        pass
+
+    class PTMyParam(torch.nn.Parameter):
+        pass
+    assert isinstance(p, MyParam) is isinstance(q, PTMyParam) is False
+    assert type(MyParam(tl.ones(1).as_subclass(TLTagged))) is TLTagged
+    assert type(PTMyParam(torch.ones(1).as_subclass(PTTagged))) is PTTagged
+    assert isinstance(MyParam(tl.ones(1)), tl.nn.Parameter)
+
+
+def test_parameter_of_subclass_shares_storage_and_requires_grad():
+    base = tl.tensor([1.0, 2.0], dtype=tl.float64).as_subclass(TLTagged)
+    p = tl.nn.Parameter(base, requires_grad=False)
+    tbase = torch.tensor([1.0, 2.0], dtype=torch.float64).as_subclass(PTTagged)
+    q = torch.nn.Parameter(tbase, requires_grad=False)
+    assert p.requires_grad is q.requires_grad is False
+    with tl.no_grad():
+        p.add_(1.0)
+    with torch.no_grad():
+        q.add_(1.0)
+    assert base.tolist() == tbase.tolist() == [2.0, 3.0]
+    # a non-leaf subclass tensor: the parameter is a detached leaf
+    r = tl.nn.Parameter(tl.ones(2, requires_grad=True).as_subclass(TLTagged) * 2)
+    s = torch.nn.Parameter(torch.ones(2, requires_grad=True).as_subclass(PTTagged) * 2)
+    assert r.is_leaf and s.is_leaf and r.grad_fn is None and s.grad_fn is None
+
+
+def test_parameter_of_subclass_in_module_state_dict_and_optimizer():
+    w = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]])
+    x = np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]])
+    lin = tl.nn.Linear(3, 2, dtype=tl.float64)
+    tlin = torch.nn.Linear(3, 2, dtype=torch.float64)
+    with torch.no_grad():
+        tlin.bias.copy_(torch.tensor(lin.bias.tolist(), dtype=torch.float64))
+    lin.weight, _ = _param_pair(w)
+    tlin.weight = _param_pair(w)[1]
+    for m, tagged in ((lin, TLTagged), (tlin, PTTagged)):
+        assert [type(v).__name__ for v in m.parameters()] == [tagged.__name__, "Parameter"]
+        assert list(dict(m.named_parameters())) == ["weight", "bias"]
+        sd = m.state_dict()
+        assert type(sd["weight"]) is tagged and not isinstance(sd["weight"], type(m.bias))
+    y, ty = lin(tl.tensor(x)), tlin(torch.tensor(x))
+    assert type(y) is TLTagged and type(ty) is PTTagged
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12)
+    (y ** 2).sum().backward()
+    (ty ** 2).sum().backward()
+    assert type(lin.weight.grad) is tl.Tensor and type(tlin.weight.grad) is torch.Tensor
+    np.testing.assert_allclose(lin.weight.grad.numpy(), tlin.weight.grad.numpy(), rtol=1e-12)
+    tl.optim.SGD(lin.parameters(), lr=0.1, momentum=0.9).step()
+    torch.optim.SGD(tlin.parameters(), lr=0.1, momentum=0.9).step()
+    assert type(lin.weight) is TLTagged and isinstance(lin.weight, tl.nn.Parameter)
+    np.testing.assert_allclose(lin.weight.detach().numpy(), tlin.weight.detach().numpy(),
+                               rtol=1e-12)
+    # load_state_dict copies into the subclass parameter, which keeps its class
+    lin.load_state_dict({"weight": tl.zeros(2, 3, dtype=tl.float64), "bias": lin.bias})
+    assert type(lin.weight) is TLTagged and lin.weight.abs().sum().item() == 0.0
+
+
+def test_parameter_of_subclass_dispatches_like_pytorch():
+    p_log = []
+
+    class PL(torch.Tensor):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            p_log.append(func.__name__)
+            return super().__torch_function__(func, types, args, kwargs or {})
+    x = tl.ones(2, 2).as_subclass(TL_LOGGED)
+    TL_LOG.clear()
+    p = tl.nn.Parameter(x)
+    torch.nn.Parameter(torch.ones(2, 2).as_subclass(PL))
+    assert TL_LOG == p_log == ["detach", "requires_grad_"]
+    TL_LOG.clear()
+    assert type(F.linear(tl.ones(1, 2), p)) is TL_LOGGED and TL_LOG == ["linear"]
+
+
+def test_parameter_of_subclass_errors():
+    class Off(tl.Tensor):
+        __torch_function__ = tl._C._disabled_torch_function_impl
+
+    class PTOff(torch.Tensor):
+        __torch_function__ = torch._C._disabled_torch_function_impl
+    # detach() gives a plain tensor: PyTorch refuses, and so does tensorlib
+    with pytest.raises(RuntimeError, match="detach"):
+        torch.nn.Parameter(torch.ones(2).as_subclass(PTOff))
+    with pytest.raises(RuntimeError, match="Parameter: .*Off.*detach"):
+        tl.nn.Parameter(tl.ones(2).as_subclass(Off))
+
+    class Slotted(tl.Tensor):
+        __slots__ = ()
+    with pytest.raises(TypeError, match="Parameter: .*Slotted.*__slots__"):
+        tl.nn.Parameter(tl.ones(2).as_subclass(Slotted))
+    with pytest.raises(RuntimeError):       # (PyTorch's message: integer tensors need no grad)
+        torch.nn.Parameter(torch.ones(2, dtype=torch.int64).as_subclass(PTTagged))
+    with pytest.raises(Exception, match="requires_grad|grad"):
+        tl.nn.Parameter(tl.ones(2, dtype=tl.int64).as_subclass(TLTagged))
+
+
+def test_c_is_an_importable_module():
+    import importlib
+    import sys
+    import types
+    from tensorlib._C import DisableTorchFunction, DisableTorchFunctionSubclass
+    from tensorlib._C import _disabled_torch_function_impl as impl
+    from torch._C import DisableTorchFunctionSubclass as PTDisable
+    assert isinstance(tl._C, types.ModuleType) and isinstance(torch._C, types.ModuleType)
+    assert sys.modules["tensorlib._C"] is tl._C is importlib.import_module("tensorlib._C")
+    assert DisableTorchFunctionSubclass is tl._C.DisableTorchFunctionSubclass
+    assert DisableTorchFunction is tl._C.DisableTorchFunction
+    assert impl is tl._C._disabled_torch_function_impl
+    s = tl.ones(2).as_subclass(TL_LOGGED)
+    ps = torch.ones(2).as_subclass(PT_LOGGED)
+    TL_LOG.clear()
+    PT_LOG.clear()
+    with DisableTorchFunctionSubclass(), PTDisable():
+        r, pr = s + 1, ps + 1
+    assert TL_LOG == PT_LOG == [] and r.tolist() == pr.tolist()
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.floats(-3, 3), min_size=1, max_size=5))
+def test_autograd_grad_gives_the_subclass(vals):
+    a = np.asarray(vals, dtype=np.float64)
+    xs = tl.tensor(a, requires_grad=True).as_subclass(TLTagged)
+    ts = torch.tensor(a, requires_grad=True).as_subclass(PTTagged)
+    (g,) = tl.autograd.grad((xs ** 3).sum(), xs, create_graph=True)
+    (tg,) = torch.autograd.grad((ts ** 3).sum(), ts, create_graph=True)
+    assert type(g) is TLTagged and type(tg) is PTTagged
+    np.testing.assert_allclose(g.detach().numpy(), tg.detach().numpy(), rtol=1e-12)
+    # grad of grad (the subclass result stays on the tape)
+    (gg,) = tl.autograd.grad(g.sum(), xs)
+    (tgg,) = torch.autograd.grad(tg.sum(), ts)
+    assert type(gg) is TLTagged and type(tgg) is PTTagged
+    np.testing.assert_allclose(gg.numpy(), tgg.numpy(), rtol=1e-12)
+
+
+def test_autograd_grad_subclass_rules_follow_pytorch():
+    y = tl.tensor([1.0, 2.0], dtype=tl.float64, requires_grad=True)
+    ty = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    # a plain input with a subclass output: the subclass
+    g = tl.autograd.grad((y.as_subclass(TLTagged) ** 2).sum(), y)[0]
+    tg = torch.autograd.grad((ty.as_subclass(PTTagged) ** 2).sum(), ty)[0]
+    assert type(g) is TLTagged and type(tg) is PTTagged and g.tolist() == tg.tolist()
+    # a subclass leaf made with requires_grad_, an unused input, and plain ones stay plain
+    leaf = tl.tensor([3.0]).as_subclass(TLTagged).requires_grad_()
+    tleaf = torch.tensor([3.0]).as_subclass(PTTagged).requires_grad_()
+    r = tl.autograd.grad((leaf * 2).sum(), (leaf, y), allow_unused=True)
+    tr = torch.autograd.grad((tleaf * 2).sum(), (tleaf, ty), allow_unused=True)
+    assert [type(v).__name__ for v in r] == ["TLTagged", "NoneType"]
+    assert [type(v).__name__ for v in tr] == ["PTTagged", "NoneType"]
+    assert type(tl.autograd.grad((y * y).sum(), y)[0]) is tl.Tensor
+    # .grad from backward() stays plain in both
+    (leaf * 2).sum().backward()
+    (tleaf * 2).sum().backward()
+    assert type(leaf.grad) is tl.Tensor and type(tleaf.grad) is torch.Tensor
+    # it dispatches, as torch.autograd.grad does
+    xl = tl.ones(2).as_subclass(TL_LOGGED).requires_grad_()
+    xp = torch.ones(2).as_subclass(PT_LOGGED).requires_grad_()
+    lt, lp = (xl * xl).sum(), (xp * xp).sum()
+    TL_LOG.clear()
+    PT_LOG.clear()
+    gt, gp = tl.autograd.grad(lt, xl), torch.autograd.grad(lp, xp)
+    assert TL_LOG == PT_LOG == ["grad"]
+    assert type(gt[0]) is TL_LOGGED and type(gp[0]) is PT_LOGGED
+
+
+REFLECTED = ["P @ x", "P + x", "P - x", "P * x", "P / x", "P ** x", "P // x", "P % x",
+             "1 + x", "1 - x", "2 * x", "1 / x", "2 ** x", "1 // x", "1 % x",
+             "1 & xi", "1 | xi", "1 ^ xi", "Pi & xi", "Pi | xi", "Pi ^ xi", "1 << xi",
+             "1 >> xi", "Pi << xi", "Pi >> xi", "x @ P", "x - P", "x / P", "P < x",
+             "x.__rsub__(1)", "x.__rtruediv__(1)", "x.__rpow__(2)", "x.__radd__(1)",
+             "x.__rdiv__(1)"]
+
+
+@pytest.mark.parametrize("expr", REFLECTED)
+def test_reflected_operators_reach_torch_function_as_pytorch(expr):
+    got = {}
+    for lib, cls, log in ((tl, TL_LOGGED, TL_LOG), (torch, PT_LOGGED, PT_LOG)):
+        env = {"x": (lib.arange(1, 5, dtype=lib.float64).reshape(2, 2) / 4).as_subclass(cls),
+               "xi": lib.tensor([[1, 2], [3, 1]]).as_subclass(cls),
+               "P": lib.tensor([[1.0, 2.0], [0.5, -1.0]], dtype=lib.float64),
+               "Pi": lib.tensor([[5, 6], [7, 2]])}
+        log.clear()
+        r = eval(expr, {}, env)
+        got[lib.__name__] = (type(r) is cls, r.tolist(), [n for n in log])
+    # names of the funcs and of the argument types
+    assert got["tensorlib"][0] and got["torch"][0]
+    np.testing.assert_allclose(np.array(got["tensorlib"][1], dtype=float),
+                               np.array(got["torch"][1], dtype=float), rtol=1e-12)
+    assert got["tensorlib"][2] == got["torch"][2]
+
+
+def test_reflected_operator_argument_order():
+    seen = {}
+
+    def make(base, key):
+        class Args(base):
+            @classmethod
+            def __torch_function__(cls, func, types, args=(), kwargs=None):
+                seen.setdefault(key, []).append(
+                    (func.__name__, [type(a).__name__ for a in args]))
+                return super().__torch_function__(func, types, args, kwargs or {})
+        return Args
+    A, B = make(tl.Tensor, "tl"), make(torch.Tensor, "pt")
+    for lib, cls in ((tl, A), (torch, B)):
+        p, s = lib.ones(2, 2), lib.ones(2, 2).as_subclass(cls)
+        p @ s, p - s, 1 - s, p ** s
+    assert seen["tl"] == seen["pt"] == [
+        ("matmul", ["Tensor", "Args"]), ("sub", ["Tensor", "Args"]),
+        ("__rsub__", ["Args", "int"]), ("pow", ["Tensor", "Args"])]
+
+
+def test_save_of_a_subclass_warns_once_and_loads_plain(tmp_path):
+    import warnings
+
+    class Meta(tl.Tensor):
+        pass
+    m = tl.tensor([1.0, 2.0]).as_subclass(Meta)
+    m.meta = "m/s"
+    path = tmp_path / "m.st"
+    with pytest.warns(UserWarning, match="save: .*Meta.*attributes are not saved") as rec:
+        tl.save({"a": m, "b": [m * 2, tl.ones(1)], "c": tl.ones(1).as_subclass(TLTagged)},
+                path)
+    assert len([w for w in rec if "subclass" in str(w.message)]) == 1
+    assert "TLTagged" in str(rec[0].message) and rec[0].filename == __file__
+    out = tl.load(path)
+    assert type(out["a"]) is tl.Tensor and out["a"].tolist() == [1.0, 2.0]
+    assert out["b"][0].tolist() == [2.0, 4.0] and not hasattr(out["a"], "meta")
+    with pytest.warns(UserWarning, match="Meta"):      # a flat state_dict too
+        tl.save({"a": m}, path)
+    # plain tensors, parameters and buffers: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tl.save({"w": tl.nn.Parameter(tl.ones(2)), "b": tl.nn.Buffer(tl.ones(1)),
+                 "l": [tl.ones(1)]}, path)
+        tl.save(tl.nn.Linear(2, 2).state_dict(), path)

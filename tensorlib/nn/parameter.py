@@ -1,14 +1,31 @@
 """``Parameter``: a leaf Tensor that a Module registers as trainable state."""
 from __future__ import annotations
 
-from .._tensor import Tensor
+from .._tensor import Tensor, _internal
 
 
-class Parameter(Tensor):
+class _ParameterMeta(type):
+    """PyTorch's ``_ParameterMeta``: ``isinstance(t, Parameter)`` also holds for a tensor of a
+    user subclass that ``Parameter(t)`` marked (it keeps its own class)."""
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        if type.__instancecheck__(cls, obj):
+            return True
+        tp = type(obj)
+        # plain tensors have no __dict__: the marked ones are user subclass instances
+        return (cls is Parameter and tp is not Tensor and isinstance(obj, Tensor)
+                and getattr(obj, "_is_param", False) is True)
+
+
+class Parameter(Tensor, metaclass=_ParameterMeta):
     """A Tensor that is a model's learnable weight.
 
     Assigning a Parameter to a Module attribute registers it, so it shows up in
     ``module.parameters()`` and ``module.state_dict()``. It requires grad by default.
+
+    As PyTorch's, ``Parameter(t)`` for ``t`` of a user Tensor subclass gives
+    ``t.detach()`` (so of ``t``'s class, sharing its storage) marked as a parameter:
+    ``isinstance(p, nn.Parameter)`` holds, modules register it, and ops on it give that class.
 
     >>> w = nn.Parameter(tl.randn(3, 4))
     >>> w.requires_grad
@@ -16,6 +33,27 @@ class Parameter(Tensor):
     """
 
     __slots__ = ()
+
+    def __new__(cls, data=None, requires_grad: bool = True):
+        tp = type(data)
+        if tp is Tensor or data is None or not isinstance(data, Tensor) or _internal(tp):
+            return super().__new__(cls)
+        # a user subclass keeps its class (type.__call__ then skips __init__: not a cls)
+        t = data.detach()
+        if type(t) is not tp:
+            raise RuntimeError(
+                f"Parameter: creating a Parameter from an instance of type {tp.__name__} "
+                f"requires that detach() returns an instance of the same type, but return type "
+                f"{type(t).__name__} was found instead; correct the detach() semantics of its "
+                "__torch_function__ (a class that opts out with _disabled_torch_function_impl "
+                "cannot be a Parameter)")
+        t.requires_grad_(requires_grad)
+        try:
+            t._is_param = True
+        except AttributeError:
+            raise TypeError(f"Parameter: cannot mark a {tp.__name__} as a parameter: its class "
+                            "has __slots__ and no __dict__ (remove __slots__ from it)") from None
+        return t
 
     def __init__(self, data=None, requires_grad: bool = True):
         if data is None:
