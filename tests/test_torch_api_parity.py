@@ -1223,7 +1223,7 @@ def test_first_round_functions_at_top_level_match_torch(name, make, kw):
 # tensorlib loses, fails the test until it is added or listed here
 _CATEGORIES = {
     "sparse": """ccol_indices col_indices crow_indices row_indices coalesce is_coalesced
-        dense_dim sparse_dim indices values sparse_mask sparse_resize_ sparse_resize_and_clear_
+        dense_dim sparse_dim indices values sparse_resize_ sparse_resize_and_clear_
         resize_as_sparse_ smm sspaddmm to_sparse_bsc to_sparse_bsr
         to_sparse_coo to_sparse_csc to_sparse_csr to_padded_tensor ccol_indices_copy
         col_indices_copy crow_indices_copy row_indices_copy indices_copy values_copy dsmm hsmm

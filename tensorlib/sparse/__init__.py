@@ -21,7 +21,7 @@ from ..autograd.function import Function
 from ..autograd.mode import state as _mode
 
 __all__ = ["SparseTensor", "sparse_coo", "sparse_coo_tensor", "to_sparse", "mm", "addmm",
-           "sum", "softmax", "log_softmax"]
+           "sum", "softmax", "log_softmax", "sparse_mask"]
 
 sparse_coo = layout("sparse_coo")
 
@@ -371,6 +371,96 @@ class SparseTensor(Tensor):
     def neg(self) -> SparseTensor:
         return -self
 
+    def __pow__(self, exponent: float) -> SparseTensor:
+        return self.pow(exponent)
+
+    def pow(self, exponent: float) -> SparseTensor:
+        """``self ** exponent`` for a nonzero scalar ``exponent``, as PyTorch's sparse
+        ``pow``: applied to the coalesced values, so the sparsity pattern stays (a zeroth
+        power would fill it, so it raises)."""
+        if isinstance(exponent, Tensor) or not isinstance(exponent, (int, float, np.number)) \
+                or isinstance(exponent, (complex, np.complexfloating)):
+            raise RuntimeError(f"pow: a sparse tensor's exponent must be a real scalar, got "
+                               f"{type(exponent).__name__}; {_HINT}")
+        if exponent == 0:
+            raise RuntimeError("pow: cannot raise to zeroth power on sparse tensor; it would "
+                               "make the result tensor dense")
+        c = self.coalesce()
+        d = c._data
+        return _make(d.indices, d.values.pow(exponent), d.shape, True)
+
+    def index_select(self, dim: int, index: Tensor) -> SparseTensor:
+        """The slices at ``index`` along ``dim`` (sparse or dense), as PyTorch's sparse
+        ``index_select``: an index given twice gives its entries twice; negative indices
+        count from the end. The result is uncoalesced (unless it has at most one entry);
+        gradients reach the values."""
+        from ..creation import tensor
+        d = self._data
+        nd, sdim = len(d.shape), d.indices.shape[0]
+        dim = _norm_dim(dim, nd, "index_select")
+        if not isinstance(index, Tensor) or index.is_sparse or index.ndim != 1 \
+                or index.dtype.kind not in "iu":
+            raise IndexError(f"index_select(): argument index must be a 1-D dense integer "
+                             f"tensor, got {type(index).__name__} of shape "
+                             f"{tuple(getattr(index, 'shape', ()))}")
+        n = d.shape[dim]
+        idx = index._host().astype(np.int64)
+        bad = (idx < -n) | (idx >= n)
+        if bad.any():
+            raise IndexError(f"index_select(): index contains {int(idx[bad][0])} that is out "
+                             f"of range for tensor of size {list(d.shape)} at dimension {dim}")
+        idx = np.where(idx < 0, idx + n, idx)
+        shape = list(d.shape)
+        shape[dim] = len(idx)
+        if dim >= sdim:
+            vals = d.values.index_select(dim - sdim + 1, tensor(idx, device=self._device))
+            return _make(d.indices, vals, shape, d.indices.shape[1] <= 1)
+        # the entries whose index along ``dim`` is idx[j], for each j: runs of one sort
+        order = np.argsort(d.indices[dim], kind="stable")
+        keys = d.indices[dim][order]
+        lo, hi = np.searchsorted(keys, idx, "left"), np.searchsorted(keys, idx, "right")
+        cnt = hi - lo
+        tot = int(cnt.sum())
+        start = np.repeat(lo - (np.cumsum(cnt) - cnt), cnt)
+        sel = order[start + np.arange(tot, dtype=np.int64)]
+        ind = d.indices[:, sel].copy()
+        ind[dim] = np.repeat(np.arange(len(idx), dtype=np.int64), cnt)
+        vals = d.values[tensor(sel, device=self._device)]
+        return _make(ind, vals, shape, tot <= 1)
+
+    def narrow_copy(self, dim: int, start: int, length: int) -> SparseTensor:
+        """``self[..., start:start + length, ...]`` along ``dim`` as a new sparse tensor, as
+        PyTorch's sparse ``narrow_copy`` (coalesced iff ``self`` is); gradients reach the
+        values."""
+        from ..creation import tensor
+        d = self._data
+        nd, sdim = len(d.shape), d.indices.shape[0]
+        dim = _norm_dim(dim, nd, "narrow_copy")
+        start, length = int(start), int(length)
+        if length < 0:
+            raise RuntimeError("narrow_copy(): length must be non-negative, got "
+                               f"{length}")
+        n = d.shape[dim]
+        if start < 0:
+            start += n
+        if not 0 <= start <= start + length <= n:
+            raise RuntimeError(f"narrow_copy(): start {start} and length {length} give a range "
+                               f"outside [0, {n}) for dim {dim} of size {n}")
+        shape = list(d.shape)
+        shape[dim] = length
+        if dim >= sdim:
+            vals = d.values.narrow(dim - sdim + 1, start, length).clone()
+            return _make(d.indices, vals, shape, d.coalesced)
+        keep = np.flatnonzero((d.indices[dim] >= start) & (d.indices[dim] < start + length))
+        ind = d.indices[:, keep].copy()
+        ind[dim] -= start
+        return _make(ind, d.values[tensor(keep, device=self._device)], shape, d.coalesced)
+
+    def sparse_mask(self, mask: SparseTensor) -> SparseTensor:
+        """``self``'s entries at ``mask``'s indices (zero where ``self`` has none), as
+        PyTorch's sparse ``sparse_mask``; see :func:`sparse_mask`."""
+        return sparse_mask(self, mask)
+
     def mm(self, other) -> Tensor:
         return mm(self, other)
 
@@ -437,6 +527,38 @@ class SparseTensor(Tensor):
     def __reduce__(self):
         d = self._data
         return (_rebuild, (d.indices, d.values.detach(), d.shape, d.coalesced))
+
+
+# PyTorch's zero-preserving unary ops on sparse COO: f(0) == 0, so applying f to the values
+# keeps the pattern. f is not additive, so duplicates are summed first (coalesced result), as
+# PyTorch does; the linear ones (neg, conj, positive) keep the input's entries.
+_UNARY = ("abs", "sgn", "sign", "sqrt", "sin", "sinh", "tan", "tanh", "asin", "asinh", "atan",
+          "atanh", "ceil", "floor", "round", "trunc", "frac", "expm1", "log1p", "erf", "erfinv",
+          "deg2rad", "rad2deg", "relu", "signbit", "isnan", "isinf", "isposinf", "isneginf",
+          "nan_to_num", "square")
+_LINEAR_UNARY = ("conj", "positive")
+
+
+def _unary_method(name: str, linear: bool):
+    def method(self: SparseTensor, *args, **kwargs) -> SparseTensor:
+        c = self if linear else self.coalesce()
+        d = c._data
+        return _make(d.indices, getattr(d.values, name)(*args, **kwargs), d.shape,
+                     d.coalesced)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = (f"PyTorch's sparse ``{name}``: applied to the "
+                      f"{'' if linear else 'coalesced '}values, keeping the sparsity pattern "
+                      f"(differentiable where the dense ``{name}`` is).")
+    return method
+
+
+for _name in _UNARY:
+    setattr(SparseTensor, _name, _unary_method(_name, False))
+for _name in _LINEAR_UNARY:
+    setattr(SparseTensor, _name, _unary_method(_name, True))
+SparseTensor.__abs__ = SparseTensor.abs
+SparseTensor.__pos__ = SparseTensor.positive
+del _name
 
 
 def _rebuild(indices, values, shape, coalesced) -> SparseTensor:
@@ -525,10 +647,10 @@ _ALLOWED = {"size", "dim", "ndimension", "numel", "nelement", "is_floating_point
             "is_complex", "get_device", "element_size", "type", "register_hook", "cpu",
             "is_inference", "is_signed", "cuda", "is_shared", "is_pinned"}
 _DUNDERS = ("__getitem__", "__setitem__", "__iter__", "__len__", "__float__", "__int__",
-            "__bool__", "__index__", "__array__", "__pow__", "__rpow__", "__abs__",
+            "__bool__", "__index__", "__array__", "__rpow__",
             "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__",
             "__rmatmul__", "__iadd__", "__isub__", "__imul__", "__itruediv__", "__invert__",
-            "__and__", "__or__", "__xor__", "__lt__", "__le__", "__gt__", "__ge__", "__pos__",
+            "__and__", "__or__", "__xor__", "__lt__", "__le__", "__gt__", "__ge__",
             "__dlpack__", "__array_interface__")
 
 
@@ -773,6 +895,45 @@ def sum(input: SparseTensor, dim=None, dtype=None):
     return _make(d.indices[keep], v, shape, False).coalesce()
 
 
+def sparse_mask(input: Tensor, mask: SparseTensor) -> SparseTensor:
+    """``input.sparse_mask(mask)``: a sparse tensor with ``mask``'s indices (its values are
+    ignored; duplicates stay, coalesced iff ``mask`` is) holding ``input``'s entries there, as
+    PyTorch's ``Tensor.sparse_mask``. ``input`` is dense, or sparse (zero where it has no
+    entry); gradients reach ``input``."""
+    from ..creation import tensor, zeros
+    from ..ops.shape import cat
+    m = _check_sparse(mask, "sparse_mask", "mask")
+    if not isinstance(input, Tensor):
+        raise TypeError(f"sparse_mask: input must be a Tensor, got {type(input).__name__}")
+    dm = m._data
+    if tuple(input.shape) != dm.shape:
+        raise RuntimeError(f"sparse_mask(): operands have incompatible sizes; self has size "
+                           f"{list(input.shape)} but mask has size {list(dm.shape)}")
+    if not isinstance(input, SparseTensor):
+        return _make(dm.indices, _gather(m, input, "sparse_mask"), dm.shape, dm.coalesced)
+    if input.sparse_dim() != m.sparse_dim():
+        raise RuntimeError(f"sparse_mask(): self and mask must have the same sparse_dim, got "
+                           f"{input.sparse_dim()} and {m.sparse_dim()}")
+    if input._device != m._device:
+        raise RuntimeError(f"sparse_mask: input is on {input.device}, mask on {m.device}")
+    c = input.coalesce()
+    dc = c._data
+    lin, want = _lin(dc), _lin(dm)
+    # a mask entry that input lacks reads an appended zero row
+    pos = np.searchsorted(lin, want)
+    hit = pos < len(lin)
+    hit[hit] = lin[pos[hit]] == want[hit]
+    pos[~hit] = len(lin)
+    v = dc.values
+    padded = cat([v, zeros((1,) + tuple(v.shape[1:]), dtype=v.dtype, device=v.device)], axis=0)
+    return _make(dm.indices, padded[tensor(pos, device=v.device)], dm.shape, dm.coalesced)
+
+
+def _dense_sparse_mask(self: Tensor, mask: SparseTensor) -> SparseTensor:
+    """``dense.sparse_mask(mask)``: see :func:`sparse_mask`."""
+    return sparse_mask(self, mask)
+
+
 def _softmax(input: SparseTensor, dim: int, dtype, name: str, log: bool) -> SparseTensor:
     from ..creation import tensor, zeros
     from ..ops import elementwise as E
@@ -827,6 +988,12 @@ def _dense_to_sparse(self: Tensor, sparse_dim: int | None = None) -> SparseTenso
 
 def _dense_to_dense(self: Tensor, dtype=None, *, masked_grad=None) -> Tensor:
     return self if dtype is None else self.astype(dtype)
+
+
+# (installed here, after the sparse class took its stubs, as tensorlib/__init__ installs
+# ``to_sparse``: the method exists only for sparse masks)
+if not hasattr(Tensor, "sparse_mask"):
+    Tensor.sparse_mask = _dense_sparse_mask
 
 
 # --- embedding with a sparse gradient --------------------------------------------------
