@@ -34,9 +34,13 @@ class Parameter(Tensor, metaclass=_ParameterMeta):
 
     __slots__ = ()
 
-    def __new__(cls, data=None, requires_grad: bool = True):
+    def __new__(cls, *args, **kwargs):
+        # (tensorlib's own subclasses, UninitializedParameter, take other arguments)
+        data = args[0] if args else kwargs.get("data")
+        requires_grad = args[1] if len(args) > 1 else kwargs.get("requires_grad", True)
         tp = type(data)
-        if tp is Tensor or data is None or not isinstance(data, Tensor) or _internal(tp):
+        if (cls is not Parameter and _internal(cls)) or tp is Tensor or data is None \
+                or not isinstance(data, Tensor) or _internal(tp):
             return super().__new__(cls)
         # a user subclass keeps its class (type.__call__ then skips __init__: not a cls)
         t = data.detach()
