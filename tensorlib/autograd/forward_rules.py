@@ -89,23 +89,23 @@ def _zeros_like(x):
     return zeros(x._data.shape, dtype=x._data.dtype, device=x._device)
 
 
-def _linear(n, tx, tw, tb=None):
+def _bilinear_terms(n, tx, tw):
+    """op(tx, w) + op(x, tw) for an op linear in each of its first two inputs (no bias)."""
     x, w = n.inputs[0], n.inputs[1]
     out = None
     if tx is not None:
         out = apply(n.op, tx, w, **n.attrs)
     if tw is not None:
         out = _plus(out, apply(n.op, x, tw, **n.attrs))
-    return _plus(out, tb)
+    return out
+
+
+def _linear(n, tx, tw, tb=None):
+    return _plus(_bilinear_terms(n, tx, tw), tb)
 
 
 def _conv(n, tx, tw, tb=None):
-    x, w = n.inputs[0], n.inputs[1]
-    out = None
-    if tx is not None:
-        out = apply(n.op, tx, w, **n.attrs)
-    if tw is not None:
-        out = _plus(out, apply(n.op, x, tw, **n.attrs))
+    out = _bilinear_terms(n, tx, tw)
     if tb is not None:
         out = _plus(out, tb.reshape((-1,) + (1,) * (n.out.ndim - 2)))
     return out
@@ -212,16 +212,9 @@ def _batch_norm_eval(n, tx, tm, tv, *twb):
 
 
 def _clip(n, t):
-    import tensorlib as tl
-    x, lo, hi = n.inputs[0], n.attrs["min"], n.attrs["max"]
-    strict = n.attrs.get("strict", False)
-    mask = None
-    if lo is not None:
-        mask = x > lo if strict else x >= lo
-    if hi is not None:
-        m2 = x < hi if strict else x <= hi
-        mask = m2 if mask is None else tl.logical_and(mask, m2)
-    return t if mask is None else tl.where(mask, t, 0.0)
+    from ..ops.elementwise import clip_mask, where
+    mask = clip_mask(n)
+    return t if mask is None else where(mask, t, 0.0)
 
 
 def _pow(n, ta, tb):

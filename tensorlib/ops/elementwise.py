@@ -557,9 +557,10 @@ def _clip_fwd(xp, x, min, max, strict=False):
     return out if out is not x else x.copy()
 
 
-def _clip_vjp(n, g):
-    # the gradient passes on the closed interval [min, max] (clamp's rule; none anywhere when
-    # min > max), or with ``strict`` only inside (min, max) (the hardtanh family's rule)
+def clip_mask(n) -> Tensor | None:
+    """Where a clip node passes derivatives (None: everywhere): the closed interval
+    [min, max] (clamp's rule; nowhere when min > max), or with ``strict`` only inside
+    (min, max) (the hardtanh family's rule). Its vjp and its forward-mode rule read it."""
     x, lo, hi = n.inputs[0], n.attrs["min"], n.attrs["max"]
     strict = n.attrs.get("strict", False)
     mask = None
@@ -568,6 +569,11 @@ def _clip_vjp(n, g):
     if hi is not None:
         m2 = x < hi if strict else x <= hi
         mask = m2 if mask is None else logical_and(mask, m2)
+    return mask
+
+
+def _clip_vjp(n, g):
+    mask = clip_mask(n)
     return (g if mask is None else where(mask, g, 0.0),)
 
 
