@@ -315,11 +315,18 @@ def _negative_int(v) -> bool:
 
 def _inplace(op, name):
     opmath = op.name in _OPMATH
+    # dense += sparse (PyTorch's dense.add_(sparse)): a scatter-add into self's buffer
+    sparse_sign = 1 if op is E.ADD else -1 if op is E.SUB else 0
 
     def method(self, other):
         if isinstance(other, np.ndarray):
             other = to_tensor(other)
-        elif not isinstance(other, Tensor):
+        elif isinstance(other, Tensor):
+            if sparse_sign and type(other) is not Tensor and other.is_sparse \
+                    and not self.is_sparse:
+                from .sparse import add_into_dense
+                return add_into_dense(self, other, sparse_sign, name, method)
+        else:
             if op is E.POW and self._data.dtype.kind in "biu" and _negative_int(other):
                 # before the exponent meets the dtype (uint8 ** -3 would not fit)
                 raise RuntimeError(f"{name}: integers to negative integer powers are not "
@@ -721,25 +728,6 @@ def _alpha_inplace(base, name):
 Tensor.add_ = _alpha_inplace("add_", "add_")
 Tensor.sub_ = _alpha_inplace("sub_", "sub_")
 
-
-def _sparse_operand_inplace(dense_method, name: str, sign: int):
-    """``dense_method`` with a sparse COO ``other`` scattered into ``self`` (PyTorch's
-    ``dense.add_(sparse)``, the hand-written SGD step ``p.add_(p.grad, alpha=-lr)``)."""
-    def method(self, other, *args, **kwargs):
-        if type(other) is not Tensor and getattr(other, "is_sparse", False) \
-                and not self.is_sparse:
-            from .sparse import add_into_dense
-            alpha = kwargs.get("alpha", args[0] if args else 1)
-            return add_into_dense(self, other, sign * (1 if alpha is None else alpha), name,
-                                  lambda t, o: dense_method(t, o))
-        return dense_method(self, other, *args, **kwargs)
-    method.__name__ = dense_method.__name__
-    method.__doc__ = dense_method.__doc__
-    return method
-
-
-for _name, _sign in (("add_", 1), ("sub_", -1), ("__iadd__", 1), ("__isub__", -1)):
-    setattr(Tensor, _name, _sparse_operand_inplace(getattr(Tensor, _name), _name, _sign))
 
 Tensor.amax = R.amax
 Tensor.amin = R.amin
