@@ -430,10 +430,14 @@ class Tensor(TensorBase):
         return t
 
     def detach_(self) -> Tensor:
+        """Detach in place (PyTorch's ``detach_``): no history, and no forward-AD tangent."""
         if self._base is not None:      # the base would still see the view's history
             raise RuntimeError("Can't detach views in-place. Use detach() instead.")
         self._node = None
         self._rg = False
+        if state.fwd_ad is not None:
+            from .autograd.forward_ad import on_detach_
+            on_detach_(self)
         return self
 
     def register_hook(self, hook):

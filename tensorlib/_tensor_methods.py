@@ -474,19 +474,6 @@ def _copy_(self, src):
 Tensor.fill_ = _fill_
 Tensor.zero_ = _zero_
 Tensor.copy_ = _copy_
-_plain_detach_ = Tensor.detach_
-
-
-def _detach_(self: Tensor) -> Tensor:
-    """Detach in place (PyTorch's ``detach_``): no history, and no forward AD tangent."""
-    _plain_detach_(self)
-    if state.fwd_ad is not None:
-        from .autograd.forward_ad import on_detach_
-        on_detach_(self)
-    return self
-
-
-Tensor.detach_ = _detach_
 Tensor.clamp_ = _unary_inplace(E.clip, "clamp_")
 Tensor.clip_ = Tensor.clamp_
 Tensor.relu_ = _unary_inplace(E.relu, "relu_")
