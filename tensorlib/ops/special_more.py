@@ -640,16 +640,23 @@ _J1D = tuple((-1) ** k * (2 * k + 1) / (2 * 4 ** k * math.factorial(k) * math.fa
 _I1D = tuple(abs(c) for c in _J1D)
 
 
-def _order1_vjp(n, g, coefs, order0):
-    """``g * f1'(x)`` for ``f1`` = J1 or I1: ``f0(x) - f1(x)/x``, or the series near 0."""
-    x = n.inputs[0]
-    small = E.abs(x) < 1.0
+def _near_zero(x, bound: float, coefs):
+    """For a derivative whose closed form cancels near 0: ``(small, xs, series, xl)``, where
+    ``small`` is |x| < bound, ``series`` the even series sum c_k x^2k (coefficients highest
+    power first) at ``xs`` (x there, 0 elsewhere) and ``xl`` x away from 0 (1 near it), so
+    neither branch of the final ``where`` divides by 0."""
+    small = E.abs(x) < bound
     xs = E.where(small, x, 0.0)
     x2 = xs * xs
     series = x2 * 0.0 + coefs[0]
     for c in coefs[1:]:
         series = series * x2 + c
-    xl = E.where(small, 1.0, x)
+    return small, xs, series, E.where(small, 1.0, x)
+
+
+def _order1_vjp(n, g, coefs, order0):
+    """``g * f1'(x)`` for ``f1`` = J1 or I1: ``f0(x) - f1(x)/x``, or the series near 0."""
+    small, _, series, xl = _near_zero(n.inputs[0], 1.0, coefs)
     return (g * E.where(small, series, order0(xl) - n.out / xl),)
 
 
@@ -704,13 +711,7 @@ _SPH_D = tuple((-1) ** k * 2 * k / math.factorial(2 * k + 1) for k in range(12, 
 
 def _sph_j0_vjp(n, g):
     x = n.inputs[0]
-    small = E.abs(x) < 0.5
-    xs = E.where(small, x, 0.0)
-    x2 = xs * xs
-    series = x2 * 0.0 + _SPH_D[0]
-    for c in _SPH_D[1:]:
-        series = series * x2 + c
-    xl = E.where(small, 1.0, x)
+    small, xs, series, xl = _near_zero(x, 0.5, _SPH_D)
     far = (E.cos(xl) - spherical_bessel_j0(xl)) / xl
     return (g * E.where(small, series * xs, E.where(E.isinf(x), 0.0, far)),)
 
