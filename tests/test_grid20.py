@@ -17,6 +17,8 @@ from tensorlib.ops import nn_grid
 
 torch = pytest.importorskip("torch")
 
+from test_grid_sample import _torch_vs_tl  # noqa: E402  (its comparison, as arrays below)
+
 MODES = ["bilinear", "nearest", "bicubic"]
 PADS = ["zeros", "border", "reflection"]
 COMBOS = ([(4, *c) for c in itertools.product(MODES, PADS, [False, True])]
@@ -28,19 +30,10 @@ def _ids(c):
 
 
 def _both(x, grid, mode, pad, align, seed=0):
-    """(ours, torch's) output, input gradient and grid gradient under a random cotangent."""
-    tx = torch.tensor(x, requires_grad=True)
-    tg = torch.tensor(grid, requires_grad=True)
-    ty = torch.nn.functional.grid_sample(tx, tg, mode=mode, padding_mode=pad,
-                                         align_corners=align)
-    w = np.random.default_rng(seed).standard_normal(tuple(ty.shape)).astype(x.dtype)
-    ty.backward(torch.tensor(w))
-    lx = tl.tensor(x, requires_grad=True)
-    lg = tl.tensor(grid, requires_grad=True)
-    ly = F.grid_sample(lx, lg, mode=mode, padding_mode=pad, align_corners=align)
-    (ly * tl.tensor(w)).sum().backward()
-    return [(ly.numpy(), ty.detach().numpy()), (lx.grad.numpy(), tx.grad.numpy()),
-            (lg.grad.numpy(), tg.grad.numpy())]
+    """(ours, torch's) output, input gradient and grid gradient under a random cotangent,
+    as arrays (test_grid_sample's comparison)."""
+    return [(a.numpy(), b.detach().numpy())
+            for a, b in _torch_vs_tl(x, grid, mode, pad, align, seed)]
 
 
 def _check(pairs, dtype):
