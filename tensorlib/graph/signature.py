@@ -687,27 +687,38 @@ def _user_module(name: str | None) -> bool:
 
 
 _USER_MODULES: dict = {}
-_USER_MRO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def _per_class(fn):
+    """``fn(cls)`` computed once per class, the class held weakly (classes made in a loop
+    go); an object that cannot be a weak key (not a class) is computed each time."""
+    cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @functools.wraps(fn)
+    def cached(t):
+        try:
+            return cache[t]
+        except (KeyError, TypeError):
+            pass
+        out = fn(t)
+        try:
+            cache[t] = out
+        except TypeError:
+            pass
+        return out
+    return cached
+
+
+@_per_class
 def _user_mro(t: type) -> tuple:
     """The classes of ``t``'s MRO before the first library class (tensorlib, builtins,
     stdlib, installed packages): their class-level state is the user's."""
-    try:
-        return _USER_MRO[t]
-    except (KeyError, TypeError):
-        pass
     out = []
     for c in getattr(t, "__mro__", ()):
         if not _user_module(getattr(c, "__module__", None)):
             break
         out.append(c)
-    out = tuple(out)
-    try:
-        _USER_MRO[t] = out
-    except TypeError:
-        pass
-    return out
+    return tuple(out)
 
 
 def _module_attr_roots(fn, roots) -> None:
@@ -753,27 +764,16 @@ def _module_attr_roots(fn, roots) -> None:
 _MAX_CHAIN = 4
 
 
+@_per_class
 def _slot_names(t: type) -> tuple:
     """The ``__slots__`` attributes of ``t``'s instances (name-mangled ones left out)."""
-    try:
-        return _SLOTS[t]
-    except (KeyError, TypeError):
-        pass
     names: list = []
     for c in getattr(t, "__mro__", ()):
         sl = vars(c).get("__slots__", ())
         for n in ((sl,) if isinstance(sl, str) else sl):
             if isinstance(n, str) and not n.startswith("__") and n not in names:
                 names.append(n)
-    out = tuple(names)
-    try:
-        _SLOTS[t] = out
-    except TypeError:
-        pass
-    return out
-
-
-_SLOTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    return tuple(names)
 
 
 def _describe_class(t, out, seen, plan, depth=0, tensors=None, arrays=None,
@@ -817,14 +817,11 @@ def _describe_class(t, out, seen, plan, depth=0, tensors=None, arrays=None,
                 _describe(v, path, out, seen, depth + 1, tensors, arrays, plan, recomputed)
 
 
+@_per_class
 def _class_refs(c: type) -> tuple:
     """(name, getter) for the scalars, user classes and config-module values that the
     methods of class ``c`` (a model's ``forward``) read by name: globals, closure cells and
     ``module.NAME`` chains (see ``_code_roots``), once per class."""
-    try:
-        return _CLASS_REFS[c]
-    except (KeyError, TypeError):
-        pass
     roots: list = []
     seen_code: set = set()
     for v in vars(c).values():
@@ -835,15 +832,7 @@ def _class_refs(c: type) -> tuple:
             if isinstance(f, types.FunctionType):
                 _code_roots(f, roots, seen_code, 1, only_simple=True)
     names: set = set()
-    out = tuple(r for r in roots if r[0] not in names and not names.add(r[0]))
-    try:
-        _CLASS_REFS[c] = out
-    except TypeError:
-        pass
-    return out
-
-
-_CLASS_REFS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    return tuple(r for r in roots if r[0] not in names and not names.add(r[0]))
 
 
 def path_text(path) -> str:
