@@ -128,7 +128,9 @@ def _sum_cpu(w, idx, *rest, mode, padding_idx, last, freq=False):
     if k is not None:       # one pass per bag over its table rows, threads own bags
         from .. import _ops
         out = np.empty((k[1].shape[0] - 1, w.shape[1]), w.dtype)
-        _ops.bag_sum(np.ascontiguousarray(w), *k, out)
+        # float32: rows accumulated in registers (_bag.h)
+        kernel = _ops.bag_sum_f32 if w.dtype == np.float32 else _ops.bag_sum
+        kernel(np.ascontiguousarray(w), *k, out)
         return out
     A, flat, indptr, c = _matrix(w.shape[0], idx, rest, mode, padding_idx, last, w.dtype)
     if A is not None:
