@@ -547,20 +547,67 @@ def l1_loss(input, target, reduction: str = "mean", weight=None, *,
     return _reduce((x - y).abs(), reduction)
 
 
+def _huber_fwd(xp, x, y, *, delta, smooth):
+    # one pass per ufunc on fresh buffers: with m = min(|d|, delta), m (|d| - m / 2) is
+    # d^2 / 2 inside and delta (|d| - delta / 2) outside, and NaN stays NaN (as PyTorch's)
+    shape = xp.broadcast_shapes(x.shape, y.shape)
+    # (at least 1-d: ufuncs return scalars for 0-d operands, which out= cannot take)
+    a = xp.subtract(x.reshape(-1) if x.ndim == 0 else x, y.reshape(-1) if y.ndim == 0 else y)
+    xp.abs(a, out=a)
+    m = xp.minimum(a, delta)
+    h = xp.multiply(m, 0.5)
+    xp.subtract(a, h, out=a)
+    if smooth:      # m / beta is exactly 1 outside, so that branch is |d| - beta / 2 exactly
+        xp.divide(m, delta, out=m)
+    xp.multiply(a, m, out=a)
+    return a.reshape(shape)
+
+
+def _huber_vjp(n, g):
+    from ._util import unbroadcast
+    x, y = n.inputs
+    delta = n.attrs["delta"]
+    # d loss / d d = clip(d, -delta, delta) (/ beta); the clip passes derivatives strictly
+    # inside (-delta, delta), PyTorch's second derivative (0 at |d| = delta)
+    gd = g * E.clip_interior(x - y, -delta, delta)
+    if n.attrs["smooth"]:
+        gd = gd * (1.0 / delta)
+    return (unbroadcast(gd, x.shape) if x._rg else None,
+            unbroadcast(-gd, y.shape) if y._rg else None)
+
+
+def _huber_onnx(ctx, n):
+    x, y = ctx.ins(n)
+    dt = np.dtype(n.out.dtype)
+    delta = ctx.const(np.asarray(n.attrs["delta"], dt))
+    a = ctx.op("Abs", [ctx.op("Sub", [x, y])])
+    m = ctx.op("Min", [a, delta])
+    inner = ctx.op("Sub", [a, ctx.op("Mul", [m, ctx.const(np.asarray(0.5, dt))])])
+    if n.attrs["smooth"]:
+        m = ctx.op("Div", [m, delta])
+    return ctx.op("Mul", [inner, m])
+
+
+HUBER = register(OpDef(
+    "huber_loss", _huber_fwd, vjp=_huber_vjp, saves=True, onnx=_huber_onnx,
+    infer=make_binary_infer("huber_loss"), cost=elementwise_cost,
+    doc="Elementwise Huber loss of x - y (delta > 0); smooth=True divides it by delta "
+        "(smooth_l1_loss with beta = delta)."))
+
+
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0,
                weight=None) -> Tensor:
-    """0.5 d^2 where |d| < delta, else delta (|d| - delta / 2). ``weight`` (the input's
-    shape) scales each term; unlike mse_loss/l1_loss, PyTorch 2.13's 'mean' then stays the
-    plain mean of the weighted terms."""
+    """0.5 d^2 where |d| < delta, else delta (|d| - delta / 2), with d = input - target
+    (``torch.nn.functional.huber_loss``). ``weight`` (the input's shape) scales each term;
+    unlike mse_loss/l1_loss, PyTorch 2.13's 'mean' then stays the plain mean of the weighted
+    terms. NaN propagates; the second derivative is 1 strictly inside |d| < delta."""
     if state.autocast is not None:
         return autocast_call(huber_loss, "huber_loss", input, target, reduction, delta, weight)
     check_reduction("huber_loss", reduction)
     if not delta > 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     x, y = _pair("huber_loss", input, target)
-    d = x - y
-    a = d.abs()
-    loss = E.where(a < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
+    loss = apply(HUBER, x, y, delta=float(delta), smooth=False)
     if weight is not None:
         loss = loss * _check_loss_weight("huber_loss", weight, x)
     return _reduce(loss, reduction)
@@ -568,7 +615,8 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0,
 
 def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0, *,
                    size_average: bool | None = None, reduce: bool | None = None) -> Tensor:
-    """0.5 d^2 / beta where |d| < beta, else |d| - beta / 2 (``huber_loss`` / beta)."""
+    """0.5 d^2 / beta where |d| < beta, else |d| - beta / 2 (``huber_loss`` / beta), as
+    ``torch.nn.functional.smooth_l1_loss``; beta = 0 is ``l1_loss``."""
     reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(smooth_l1_loss, "smooth_l1_loss", input, target, reduction, beta)
@@ -577,7 +625,8 @@ def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0, *,
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     if beta == 0:
         return l1_loss(input, target, reduction)
-    return huber_loss(input, target, reduction, beta) * (1.0 / beta)
+    x, y = _pair("smooth_l1_loss", input, target)
+    return _reduce(apply(HUBER, x, y, delta=float(beta), smooth=True), reduction)
 
 
 def kl_div(input, target, reduction: str = "mean", log_target: bool = False, *,

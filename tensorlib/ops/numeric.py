@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._apply import apply
 from .._tensor import Tensor
-from ._util import to_tensor
+from ._util import elementwise_cost, to_tensor
+from .registry import OpDef, register
 
 
 def isclose(input, other, rtol: float = 1e-5, atol: float = 1e-8,
@@ -95,20 +97,71 @@ def lerp_(self: Tensor, end, weight):
     return self
 
 
+def _nan_to_num_cpu(x, *, nan, posinf, neginf):
+    if posinf is None and neginf is None and x.dtype.kind == "f":
+        # the default bounds: clip maps +-inf to them in one pass (np.nan_to_num takes
+        # five), leaving only NaN, which is rare, to patch
+        info = np.finfo(x.dtype)
+        out = np.clip(x, info.min, info.max)
+        m = np.isnan(out)
+        if m.any():
+            np.copyto(out, nan, where=m, casting="unsafe")
+        return out
+    return np.nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf)
+
+
+def _nan_to_num_fwd(xp, x, *, nan, posinf, neginf):
+    return xp.nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf)
+
+
+def _nan_to_num_vjp(n, g):
+    from .elementwise import where
+    # identity on the finite elements, constant elsewhere; for complex values an element
+    # with a non-finite real or imaginary part is replaced, so it gets no gradient either
+    return (where(n.inputs[0].isfinite(), g, 0.0),)
+
+
+def _nan_to_num_onnx(ctx, n):
+    x = ctx.name(n.inputs[0])
+    dt = np.dtype(n.inputs[0].dtype)
+    info = np.finfo(dt)
+    a = n.attrs
+    nan, hi, lo = (np.asarray(v, dt) for v in (
+        a["nan"], info.max if a["posinf"] is None else a["posinf"],
+        info.min if a["neginf"] is None else a["neginf"]))
+    y = ctx.op("Where", [ctx.op("IsNaN", [x]), ctx.const(nan), x])
+    y = ctx.op("Where", [ctx.op("IsInf", [x], detect_negative=0), ctx.const(hi), y])
+    return ctx.op("Where", [ctx.op("IsInf", [x], detect_positive=0), ctx.const(lo), y])
+
+
+def _same_infer(x, **attrs):
+    return x
+
+
+NAN_TO_NUM = register(OpDef(
+    "nan_to_num", _nan_to_num_fwd, kernels={"cpu": _nan_to_num_cpu}, vjp=_nan_to_num_vjp,
+    saves=True, infer=_same_infer, cost=elementwise_cost, onnx=_nan_to_num_onnx,
+    complex="rule",
+    doc="NaN to nan, +inf to posinf, -inf to neginf (None: the dtype's largest/smallest "
+        "finite value); complex values in their real and imaginary parts."))
+
+
 def nan_to_num(x, nan: float = 0.0, posinf: float | None = None,
                neginf: float | None = None) -> Tensor:
-    """NaN to ``nan`` and infinities to ``posinf``/``neginf`` (the dtype's largest finite
-    values by default); the gradient flows to the finite elements only."""
-    from .elementwise import where
+    """NaN to ``nan`` and infinities to ``posinf``/``neginf`` (by default the dtype's largest
+    and smallest finite values), as ``torch.nan_to_num``; a complex tensor has both its real
+    and imaginary parts replaced; integer and bool tensors are returned as they are. The
+    gradient flows to the finite elements only (0 elsewhere).
+
+    >>> tl.nan_to_num(tl.tensor([float("nan"), 1.0, float("-inf")]), neginf=-9.0)
+    tensor([ 0.,  1., -9.])
+    """
     x = to_tensor(x)
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         return x
-    info = np.finfo(x.dtype)
-    hi = float(info.max) if posinf is None else posinf
-    lo = float(info.min) if neginf is None else neginf
-    y = where(x.isnan(), nan, x)
-    y = where(y == np.inf, hi, y)
-    return where(y == -np.inf, lo, y)
+    return apply(NAN_TO_NUM, x, nan=float(nan),
+                 posinf=None if posinf is None else float(posinf),
+                 neginf=None if neginf is None else float(neginf))
 
 
 def addcmul(x, tensor1, tensor2, *, value: float = 1) -> Tensor:

@@ -47,6 +47,7 @@ def unfold(input, dimension: int, size: int, step: int) -> Tensor:
             [3., 4.]])
     """
     from ..creation import arange
+    from ..errors import InputError, ShapeError     # ValueError and RuntimeError (PyTorch's)
     from .indexing import take
     x = to_tensor(input)
     size = _int(size, "unfold", "size")
@@ -54,17 +55,17 @@ def unfold(input, dimension: int, size: int, step: int) -> Tensor:
     if x.ndim == 0:
         norm_axis(dimension, 1, "unfold")
         if size > 1:
-            raise ValueError(f"unfold: maximum size for a 0-d tensor is 1 but size is {size}")
+            raise ShapeError(f"unfold: maximum size for a 0-d tensor is 1 but size is {size}")
         if step <= 0:
-            raise ValueError(f"unfold: step must be > 0, got {step}")
+            raise InputError(f"unfold: step must be > 0, got {step}")
         return x.reshape((1,))
     d = norm_axis(dimension, x.ndim, "unfold")
     n = x.shape[d]
     if size < 0 or size > n:
-        raise ValueError(f"unfold: size {size} must be in [0, {n}] (dim {d} of shape "
+        raise ShapeError(f"unfold: size {size} must be in [0, {n}] (dim {d} of shape "
                          f"{_shape(x)})")
     if step <= 0:
-        raise ValueError(f"unfold: step must be > 0, got {step}")
+        raise InputError(f"unfold: step must be > 0, got {step}")
     nw = (n - size) // step + 1
     rest = _shape(x)[d + 1:]
     if step >= size and nw * step <= n:

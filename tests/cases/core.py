@@ -532,3 +532,14 @@ add("hardswish_grad", lambda g, x: tl.apply(tl.REGISTRY["hardswish_grad"], g, x)
     _hardswish_grad_ref)
 add("silu_grad", lambda g, x: tl.apply(tl.REGISTRY["silu_grad"], g, x), _grad_op_inputs,
     lambda g, x: g * (1 / (1 + np.exp(-x))) * (1 + x * (1 - 1 / (1 + np.exp(-x)))))
+
+
+def _with_nonfinite(draw):
+    a = arr(draw, draw(shapes(1, 3)))
+    flat = a.reshape(-1)
+    flat[::3] = np.array([np.nan, np.inf, -np.inf])[np.arange(flat[::3].size) % 3]
+    return [a]
+
+
+add("nan_to_num", tl.nan_to_num, _with_nonfinite, np.nan_to_num, name="nonfinite", grad=False)
+add("nan_to_num", tl.nan_to_num, lambda draw: [arr(draw, draw(shapes()))], np.nan_to_num)

@@ -673,3 +673,24 @@ def _bce_inputs(draw):
 
 add("binary_cross_entropy", lambda p, y: _apply(nn_loss.BCE, p, y), _bce_inputs,
     lambda p, y: -(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+
+def _huber_inputs(draw, delta):
+    from . import shapes
+    s = draw(shapes())
+    x, y = arr(draw, s), arr(draw, s)
+    # away from the kink |x - y| = delta, where finite differences straddle two pieces
+    y = np.where(np.abs(np.abs(x - y) - delta) < 0.1, y + 0.3, y)
+    return [x, y]
+
+
+def _huber_ref(x, y, delta):
+    d = np.abs(x - y)
+    return np.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+
+
+add("huber_loss", lambda x, y: F.huber_loss(x, y, reduction="none", delta=0.5),
+    lambda draw: _huber_inputs(draw, 0.5), lambda x, y: _huber_ref(x, y, 0.5))
+add("huber_loss", lambda x, y: F.smooth_l1_loss(x, y, reduction="none", beta=0.5),
+    lambda draw: _huber_inputs(draw, 0.5), lambda x, y: _huber_ref(x, y, 0.5) / 0.5,
+    name="smooth_l1")
