@@ -264,6 +264,10 @@ class Function:
         self._training = False      # a trace called backward(): sizes are per batch
         # optimizers a trace primed whose step it did not run: not primed again
         self._unprimed: set = set()
+        # parameters whose None .grad a call fills with zeros before looking up its graph
+        # (a trace proved that sound, see _GradWatch); None: not (yet) proved
+        self._call_prime: list | None = None
+        self._no_watched_prime = False      # a watched trace found a parameter unreached
         self._warned_subclass = False
         # the name and docstring only: merging a Module's (or any object's) __dict__ into
         # this one would overwrite fn, _cache... with the model's attributes of those names
@@ -401,6 +405,9 @@ class Function:
                               f"({sub}); the function runs eagerly (a graph would not replay "
                               "its __torch_function__ or keep its type)", stacklevel=2)
             return self.fn(*args, **kwargs)
+        # a step that zeroes its gradients under a condition (gradient accumulation) starts
+        # some calls without them: given zeros, as the trace was, those calls replay too
+        zeroed = _prime_call(self._call_prime) if self._call_prime else ()
         with self._lock:
             key = _with_autocast(key)
             hit = self._lookup(key, tensors)
@@ -416,6 +423,10 @@ class Function:
             busy = not isinstance(hit, _Entry) and self._tracing is not None
             if not isinstance(hit, _Entry) and not busy:
                 self._tracing = threading.get_ident()
+        if zeroed and (busy or not isinstance(hit, _Entry)
+                       or hit.grad_outputs and state.grad_enabled):
+            _unprime_call(zeroed)       # eager and tracing start from the state as it was
+            zeroed = ()
         if busy:
             return self.fn(*args, **kwargs)
         if not isinstance(hit, _Entry):
@@ -429,10 +440,17 @@ class Function:
             return self._eager(args, kwargs)
         if not hit.verified and hit.traced is not None and \
                 tuple(tuple(t._data.shape) for t in tensors) != hit.traced:
+            _unprime_call(zeroed)
             probe = self._probe(hit, key, args, kwargs, tensors, objects)
             if probe is not None:
                 return probe
-        return hit.run(tensors)
+            zeroed = _prime_call(self._call_prime) if self._call_prime else ()
+        if not zeroed:
+            return hit.run(tensors)
+        try:
+            return hit.run(tensors)
+        finally:
+            _unprime_call(zeroed)
 
     def _flatten(self, args, kwargs):
         key, tensors, objects = flatten(args, kwargs, self.input_signature)
@@ -590,8 +608,10 @@ class Function:
                     f"tl.function {self._name}: traced {self.trace_count} times; this time "
                     f"because {reason}. Each trace runs the Python again and builds a new "
                     f"graph: {advice}", stacklevel=3)
+        flags = _step_flags(self.fn, objects)
         primed = _prime_optimizers(self.fn, objects, self._unprimed)
-        zeroed = _prime_grads(self.fn, objects)
+        zeroed, watched = _prime_grads(self.fn, objects,
+                                       watch=not self._no_watched_prime and flags)
         try:
             guards = Guards(self.fn, objects)
         except LazyStateError:
@@ -600,6 +620,8 @@ class Function:
             self.trace_count -= count
             _unprime_grads(zeroed)
             return self.fn(*args, **kwargs)
+        # installed after the guards' snapshot: the wrappers it sets are no state of fn's
+        watch = _GradWatch(self.fn, objects, zeroed) if watched else None
         g = Graph(getattr(self.fn, "__name__", "function"))
         # save_graph(graph) names its state after this function's module and optimizers
         g._function = weakref.ref(self)
@@ -618,9 +640,26 @@ class Function:
             out = self.fn(*args, **kwargs)
         finally:
             state.tracer = None
-            if primed:
+            if primed and not {"step", "backward"} <= flags:
+                # (a training step whose step() is under a condition keeps the state its
+                # first step() makes: another call steps, and would find it changed)
                 _unprime_unstepped(primed, self._unprimed)
-            _unprime_grads(zeroed)
+            if watch is not None:
+                watch.close()
+                sound = watch.sound()
+                _unprime_grads([(p, watch.current(p)) for p, _ in zeroed])
+            else:
+                _unprime_grads(zeroed)
+        if watch is not None:
+            if sound:
+                known = {id(p) for p in self._call_prime or ()}
+                self._call_prime = (self._call_prime or []) + \
+                    [p for p, _ in zeroed if id(p) not in known]
+            else:
+                # a parameter the backward did not reach: eager leaves its .grad None, so
+                # calls cannot be given zeros; later traces start from the state as it is
+                self._no_watched_prime = True
+                self._call_prime = None
         if not self._warned_rng and _host_rng_states(gens) != rngs:
             self._warned_rng = True
             warnings.warn(
@@ -1138,7 +1177,14 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     ``step()`` (tensorlib's optimizers: the zero moments and step count, SGD's momentum
     buffer unless ``dampening`` is set) before tracing, so the step is traced once, not
     again once the state exists; parameters that require grad but get none in the step
-    then hold zero state.
+    then hold zero state. Its gradients are primed too: a step that drops them first
+    (``opt.zero_grad()`` before ``backward()``), zeroes them under a condition (gradient
+    accumulation: ``if i % k == 0: opt.zero_grad()``, or ``step(); zero_grad()`` under an
+    ``if`` at the end) or keeps them (``zero_grad(set_to_none=False)``) is traced with zero
+    gradients where it has none, and a later call that starts without them is given zeros
+    and replays (one trace per signature), with eager's values: a parameter the backward
+    does not reach is skipped by the optimizer and left without ``.grad``, as eager leaves
+    it (such a step then traces as before, once more when the gradients appear).
 
     >>> @tl.function
     ... def step(x, y):
@@ -1187,12 +1233,9 @@ def _optimizers(fn, objects) -> dict:
     return found
 
 
-def _drops_grads_first(fn, objects) -> bool:
-    """Whether ``fn`` (or a function it reaches) calls ``zero_grad()`` (dropping the
-    gradients: not ``set_to_none=False``) before ``backward()`` in the same code: PyTorch's
-    tutorial order, where the gradients a call starts with are never read."""
-    import dis
-
+def _codes(fn, objects) -> list:
+    """The code objects of ``fn`` and of the functions (and modules' forwards) it reaches,
+    nested ones (comprehensions, local functions) included."""
     from .._closures import reachable
     codes, seen = [], set()
     for obj in (*reachable(fn), *objects):
@@ -1201,43 +1244,100 @@ def _drops_grads_first(fn, objects) -> bool:
         if code is None:
             fwd = getattr(type(obj), "forward", None)
             code = getattr(fwd, "__code__", None)
-        while code is not None and id(code) not in seen:
+        if code is not None and id(code) not in seen:
             seen.add(id(code))
             codes.append(code)
-            code = None
-    for code in codes:
-        stack = [code]
-        while stack:
-            c = stack.pop()
-            stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
-            zero = None
-            for ins in dis.get_instructions(c):
-                if zero is None and "JUMP" in ins.opname and "IF" in ins.opname:
-                    break       # a zero_grad() under a condition: maybe not this call's
-                if ins.opname in ("LOAD_ATTR", "LOAD_METHOD", "LOAD_GLOBAL") and \
-                        ins.argval in ("zero_grad", "zero_grad_") and zero is None:
-                    zero = True
-                elif zero is True and ins.opname == "LOAD_CONST" and ins.argval is False:
-                    zero = False        # zero_grad(False) / set_to_none=False: kept tensors
-                elif zero is True and ins.opname == "CALL":
-                    zero = "called"
-                elif ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and ins.argval == "backward":
-                    if zero == "called":
-                        return True
-                    break
+    out, stack = [], list(codes)
+    while stack:
+        c = stack.pop()
+        out.append(c)
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return out
+
+
+def _drops_grads_first(fn, objects) -> bool:
+    """Whether ``fn`` (or a function it reaches) calls ``zero_grad()`` (dropping the
+    gradients: not ``set_to_none=False``) before ``backward()`` in the same code: PyTorch's
+    tutorial order, where the gradients a call starts with are never read."""
+    import dis
+    for c in _codes(fn, objects):
+        zero = None
+        for ins in dis.get_instructions(c):
+            if zero is None and "JUMP" in ins.opname and "IF" in ins.opname:
+                break       # a zero_grad() under a condition: maybe not this call's
+            if ins.opname in ("LOAD_ATTR", "LOAD_METHOD", "LOAD_GLOBAL") and \
+                    ins.argval in ("zero_grad", "zero_grad_") and zero is None:
+                zero = True
+            elif zero is True and ins.opname == "LOAD_CONST" and ins.argval is False:
+                zero = False        # zero_grad(False) / set_to_none=False: kept tensors
+            elif zero is True and ins.opname == "CALL":
+                zero = "called"
+            elif ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and ins.argval == "backward":
+                if zero == "called":
+                    return True
+                break
     return False
 
 
-def _prime_grads(fn, objects) -> list:
+def _step_flags(fn, objects) -> frozenset:
+    """What the code ``fn`` reaches calls: ``backward``, ``step``, and ``zero_cond`` /
+    ``zero_keep`` for a ``zero_grad()`` under a condition (gradient accumulation) or with
+    ``set_to_none=False`` (``zero_cond_first`` / ``zero_cond_last``: before / after a
+    ``backward`` in its code): the steps whose gradients a call may start without;
+    ``step_cond``: a ``step()`` under a condition."""
+    import dis
+    flags = set()
+    for c in _codes(fn, objects):
+        zero = back = False
+        blocks: list[tuple[int, int]] = []     # (from, to) of the forward conditional jumps
+        for ins in dis.get_instructions(c):
+            # inside an if (or after an early exit's test): between a conditional forward
+            # jump and its target; a loop's jumps go backward
+            cond = any(a < ins.offset < b for a, b in blocks)
+            if "JUMP" in ins.opname and "IF" in ins.opname:
+                if isinstance(ins.argval, int) and ins.argval > ins.offset:
+                    blocks.append((ins.offset, ins.argval))
+            elif ins.opname in ("LOAD_ATTR", "LOAD_METHOD"):
+                if ins.argval in ("zero_grad", "zero_grad_"):
+                    zero = True
+                    if cond:
+                        flags.add("zero_cond")
+                        flags.add("zero_cond_last" if back else "zero_cond_first")
+                elif ins.argval in ("backward", "step"):
+                    back = back or ins.argval == "backward"
+                    if cond and ins.argval == "step":
+                        flags.add("step_cond")
+                    flags.add(ins.argval)
+            elif zero and ins.opname == "LOAD_CONST" and ins.argval is False:
+                flags.add("zero_keep")
+            elif ins.opname == "CALL":
+                zero = False
+    return frozenset(flags)
+
+
+def _prime_grads(fn, objects, watch=False) -> tuple[list, bool]:
     """Before a trace of a step that drops the gradients before its backward (see
     ``_drops_grads_first``): give the parameters of the optimizers it reaches that have no
     ``.grad`` a zero one, the state every later call starts in (the first call's backward
     leaves them set), so that one trace serves them all. The step drops them unread, so no
-    value changes. Returns ``[(param, zero grad)]`` for :func:`_unprime_grads`."""
+    value changes. ``watch`` (the step's :func:`_step_flags`): also prime a step that zeroes
+    under a condition or keeps the tensors (set_to_none=False), for a trace under
+    :class:`_GradWatch`. Returns ``([(param, zero grad)], watched)``."""
     from ..creation import zeros_like
     opts = _optimizers(fn, objects)
-    if not opts or not _drops_grads_first(fn, objects):
-        return []
+    if not opts:
+        return [], False
+    watched = False
+    if not _drops_grads_first(fn, objects):
+        # a zero_grad() after the backward under a condition while step() is not: a switch
+        # (`if not zero_first: opt.zero_grad()`) more likely than accumulation, whose calls
+        # all start without gradients; primed, they would be read (an add per step, and the
+        # passes could not fold the update)
+        switch = "zero_cond_last" in watch and "step_cond" not in watch if watch else True
+        if not (watch and "backward" in watch and ({"zero_cond", "zero_keep"} & watch)
+                and not switch and all(_watchable(o) for o in opts.values())):
+            return [], False
+        watched = True
     out = []
     for opt in opts.values():
         for group in opt.param_groups:
@@ -1247,7 +1347,82 @@ def _prime_grads(fn, objects) -> list:
                     z = zeros_like(p)
                     p.grad = z
                     out.append((p, z))
+    return out, watched and bool(out)
+
+
+def _watchable(opt) -> bool:
+    """A tensorlib optimizer whose update picks its parameters through ``_with_grads``
+    and whose ``zero_grad`` is the class's (what :class:`_GradWatch` wraps)."""
+    cls = type(opt)
+    code = getattr(getattr(cls, "_update", None), "__code__", None)
+    return ((cls.__module__ or "").startswith("tensorlib.optim") and code is not None
+            and "_with_grads" in code.co_names and "zero_grad" not in opt.__dict__
+            and "_with_grads" not in opt.__dict__)
+
+
+class _GradWatch:
+    """While a trace runs with primed zero gradients that the step may read (a gradient
+    accumulated into, zeroed in place): eager would have had None there, and an optimizer
+    skips a parameter without a gradient. So the optimizers' ``step`` skips a parameter whose
+    gradient is still the primed one (no backward reached it) and ``zero_grad(False)`` keeps
+    track of it. ``sound()`` after the trace: every primed parameter was reached by the
+    backward or dropped, so zeros in place of None change no value and calls may be primed
+    too (``Function._call_prime``)."""
+
+    def __init__(self, fn, objects, zeroed: list):
+        self.params = [p for p, _ in zeroed]
+        self.cur = {id(p): z for p, z in zeroed}
+        self.opts = list(_optimizers(fn, objects).values())
+        for opt in self.opts:
+            zg, wg = opt.zero_grad, opt._with_grads
+
+            def zero_grad(set_to_none: bool = True, _zg=zg, _opt=opt):
+                mine = [p for g in _opt.param_groups for p in g["params"] if self.untouched(p)]
+                _zg(set_to_none)
+                for p in mine:
+                    if p.grad is not None:
+                        self.cur[id(p)] = p.grad      # the primed zeros, zeroed again
+
+            def with_grads(group, init, params=None, _wg=wg):
+                ps = group["params"] if params is None else params
+                return _wg(group, init, [p for p in ps if not self.untouched(p)])
+            opt.__dict__["zero_grad"] = zero_grad
+            opt.__dict__["_with_grads"] = with_grads
+
+    def untouched(self, p) -> bool:
+        z = self.cur.get(id(p))
+        return z is not None and p.grad is z
+
+    def current(self, p):
+        return self.cur[id(p)]
+
+    def close(self) -> None:
+        for opt in self.opts:
+            opt.__dict__.pop("zero_grad", None)
+            opt.__dict__.pop("_with_grads", None)
+
+    def sound(self) -> bool:
+        return not any(self.untouched(p) for p in self.params)
+
+
+def _prime_call(params: list) -> list:
+    """Zero gradients for ``params`` that have none, before a call's graph lookup (see
+    ``_GradWatch``). Returns ``[(param, zeros, its version)]`` for :func:`_unprime_call`."""
+    from ..creation import zeros_like
+    out = []
+    for p in params:
+        if p.grad is None and p.requires_grad:
+            z = zeros_like(p)
+            p.grad = z
+            out.append((p, z, z._version[0]))
     return out
+
+
+def _unprime_call(zeroed) -> None:
+    """The primed gradients nothing used (or the call did not replay) are taken back."""
+    for p, z, v in zeroed:
+        if p.grad is z and z._version[0] == v:
+            p.grad = None
 
 
 def _unprime_grads(zeroed: list) -> None:
