@@ -200,7 +200,7 @@ def _shared(lib):
         ("mode dim -1 (64x4096 ints)", lambda: lib.mode(votes, -1)),
         ("cdist p=1, fwd+bwd (256x64, 256x64)", fb(lambda: lib.cdist(pa, pb, p=1), pa)),
     ] + _rnn_inference(lib, rng) + _training_overhead(lib, rng) + _session19(lib, rng) \
-        + _session20(lib, rng)
+        + _session20(lib, rng) + _session21(lib, rng)
 
 
 def _training_overhead(lib, rng):
@@ -323,6 +323,54 @@ def _session20(lib, rng):
         ("cdist p=2 (1024,64) x (1024,64)", lambda: lib.cdist(pa, pb)),
     ]
 
+
+
+def _session21(lib, rng):
+    """Session 21: exact GELU forward/backward on vector registers (_gelu_vec.h) and the
+    float32 embedding-bag sums (_bag.h)."""
+    def f32(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+    F = lib.nn.functional
+    x1, x4 = lib.tensor(f32(1 << 20) * 3), lib.tensor(f32(1 << 22) * 3)
+    xg = lib.tensor(f32(1 << 20) * 3, requires_grad=True)
+    gg = lib.tensor(f32(1 << 20))
+    table = lib.tensor(f32(100000, 64))
+    bags = lib.tensor(rng.integers(0, 100000, (4096, 20)))
+    psw = lib.tensor(rng.random((4096, 20)).astype(np.float32))
+
+    def gelu_fb():
+        xg.grad = None
+        F.gelu(xg).backward(gg)
+    xs = f32(256, 2048)
+    pl, yl = lib.tensor(xs, requires_grad=True), lib.tensor(xs * 0.5)
+    nan = xs.copy()
+    nan[::7] = np.nan
+    xn, xs, series = lib.tensor(nan), lib.tensor(xs), lib.tensor(f32(20000, 4))
+
+    def huber_fb():
+        pl.grad = None
+        F.huber_loss(pl, yl, delta=0.5).backward()
+
+    def smooth_fb():
+        pl.grad = None
+        F.smooth_l1_loss(pl, yl, beta=0.5).backward()
+    return [
+        ("F.gelu exact float32, 1M", lambda: F.gelu(x1)),
+        ("F.gelu exact float32, 4M", lambda: F.gelu(x4)),
+        ("F.gelu exact float32 forward + backward, 1M", gelu_fb),
+        ("embedding_bag sum (100k,64), 4096 bags of 20", lambda: F.embedding_bag(
+            bags, table, mode="sum")),
+        ("embedding_bag mean (100k,64), 4096 bags of 20", lambda: F.embedding_bag(
+            bags, table, mode="mean")),
+        ("embedding_bag sum + per_sample_weights (100k,64), 4096x20", lambda: F.embedding_bag(
+            bags, table, mode="sum", per_sample_weights=psw)),
+        # the time-series trial: fused huber/smooth_l1 and nan_to_num, one-sided clamp, slicing
+        ("F.huber_loss(delta=0.5) forward + backward (256, 2048)", huber_fb),
+        ("F.smooth_l1_loss(beta=0.5) forward + backward (256, 2048)", smooth_fb),
+        ("nan_to_num (256, 2048), 1/7 NaN rows", lambda: lib.nan_to_num(xn)),
+        ("clamp(min=0) (256, 2048)", lambda: xs.clamp(min=0)),
+        ("x[100:196] of a (20000, 4) series", lambda: series[100:196]),
+    ]
 
 def _rnn_inference(lib, rng):
     """Session 15: small recurrent layers in eval (the deploy trial's models): 2 layers,

@@ -110,8 +110,10 @@ from .sparse import sparse_coo, sparse_coo_tensor  # noqa: E402
 from .sparse import _dense_to_dense, _dense_to_sparse  # noqa: E402
 Tensor.to_sparse = _dense_to_sparse
 Tensor.to_dense = _dense_to_dense
-from ._torch_methods import (conj, conj_physical, imag, is_inference, layout,  # noqa: E402
-                             real, resolve_conj, resolve_neg, strided)
+from ._torch_methods import is_inference, layout, resolve_neg, strided  # noqa: E402
+from .ops.complex import (complex, conj, conj_physical, imag, polar, real,  # noqa: E402,A004
+                          resolve_conj, sgn, view_as_complex, view_as_real)
+from ._dtypes import cdouble, cfloat, complex64, complex128  # noqa: E402
 import numpy as _np  # noqa: E402
 
 #: the class of tensorlib's dtypes (``isinstance(x.dtype, tl.dtype)``, as ``torch.dtype``):
@@ -120,6 +122,7 @@ dtype = _np.dtype
 from . import func  # noqa: E402  (tl.func: functional_call, grad)
 from .func import vmap  # noqa: E402  (tl.vmap, as tl.func.vmap)
 from . import special  # noqa: E402  (tl.special: torch.special's functions)
+from . import fft  # noqa: E402, F401  (tl.fft: torch.fft's transforms)
 from . import autograd  # noqa: E402
 from . import cuda  # noqa: E402  (GPU queries and kernels; imports without a GPU)
 from . import nn, optim, data, train  # noqa: E402  (training stack)

@@ -181,6 +181,7 @@ cdef class Node:
     cdef public object out_meta
     cdef public Py_ssize_t seq      # creation order: a node only reads older ones
     cdef public object packed       # saved tensors packed by saved_tensors_hooks, or None
+    cdef public bint cplx           # complex inputs through a holomorphic rule (complex_grad)
     cdef object __weakref__
 
     def __init__(self, op, inputs, attrs, out_data, versions, Py_ssize_t n_out):
@@ -250,7 +251,7 @@ def apply(op, *inputs, **attrs):
     """Run registry op ``op`` on Tensors ``inputs`` with attributes ``attrs``."""
     cdef TensorBase t, r
     cdef Py_ssize_t n = len(inputs), i
-    cdef bint rg = False, multi, sub = False
+    cdef bint rg = False, multi, sub = False, cplx = False
     if n == 0:
         raise TypeError(f"{op.name}: needs at least one tensor input")
     t = <TensorBase?>inputs[0]
@@ -265,12 +266,17 @@ def apply(op, *inputs, **attrs):
             rg = True
         if type(t) is not _Tensor and type(t) not in _plain_types:
             sub = True
-        arrays[i] = t._data
+        arrays[i] = a = t._data
+        if _is_complex(a):
+            cplx = True
     if n == 2 and _dtypes_differ(arrays[0], arrays[1]) and op.promote:
         # an integer or bool tensor meeting a float one takes the float's dtype
         from .ops._util import same_category
         inputs = same_category(inputs[0], inputs[1])
         arrays = [(<TensorBase>inputs[0])._data, (<TensorBase>inputs[1])._data]
+    if cplx and op.complex is None:
+        from .autograd.complex_grad import unsupported
+        raise unsupported(op)
     st = _state
     kattrs = attrs
     if st.tracer is not None and attrs:
@@ -297,7 +303,7 @@ def apply(op, *inputs, **attrs):
     if not multi and type(out) is not _ndarray and dev.type == "cpu":
         out = _asarray(out)
     if rg and st.grad_enabled and op.vjp is not None:
-        res = _record(op, inputs, attrs, out, multi, dev, st)
+        res = _record(op, inputs, attrs, out, multi, dev, st, cplx)
     elif multi:
         res = tuple([wrap(o, dev, False, None, 0, _box(st)) for o in out])
     else:
@@ -333,6 +339,14 @@ def apply(op, *inputs, **attrs):
 
 
 cdef object _regen = None
+cdef object _complex_vjp = None
+
+
+def set_complex_vjp(fn):
+    """Install ``fn(node, vnode, gouts)``, the backward of a node whose op is holomorphic
+    and had complex inputs (tensorlib.autograd.complex_grad)."""
+    global _complex_vjp
+    _complex_vjp = fn
 cdef tuple _RESHAPES = ("reshape", "squeeze", "expand_dims")
 
 
@@ -352,6 +366,12 @@ cdef inline bint _dtypes_differ(object a, object b):
     if type(a) is _ndarray and type(b) is _ndarray:
         return (<cnp.ndarray>a).descr is not (<cnp.ndarray>b).descr
     return a.dtype is not b.dtype
+
+
+cdef inline bint _is_complex(object a):
+    if type(a) is _ndarray:
+        return (<cnp.ndarray>a).descr.kind == b'c'
+    return a.dtype.kind == "c"
 
 
 cdef inline bint _shares(object a, object b):
@@ -395,9 +415,13 @@ cdef object _saved_positions(saves, tuple inputs):
     return [i for i in range(n) if n_rg - (<TensorBase>inputs[i])._rg > 0]
 
 
-cdef object _record(op, tuple inputs, dict attrs, out, bint multi, dev, st):
+cdef object _record(op, tuple inputs, dict attrs, out, bint multi, dev, st, bint cplx):
     cdef TensorBase t
     cdef Py_ssize_t i, n
+    if cplx and op.complex != "rule":
+        if op.complex != "holomorphic":     # complex forward only: no gradient rule yet
+            from .autograd.complex_grad import no_gradient
+            raise no_gradient(op)
     outs = out if multi else (out,)
     saves = op.saves
     saves_output = op.saves_output
@@ -432,6 +456,8 @@ cdef object _record(op, tuple inputs, dict attrs, out, bint multi, dev, st):
     else:
         ins = tuple([_own(x) for x in inputs])
     node = Node(op, ins, attrs, outs if saves_output else None, versions, len(outs))
+    if cplx and op.complex == "holomorphic":
+        node.cplx = True
     if _hook_depth > 0 and (saved_pos or out_pos) and \
             getattr(st, "saved_hooks", None) is not None:
         from .autograd.graph import pack_saved
@@ -441,7 +467,7 @@ cdef object _record(op, tuple inputs, dict attrs, out, bint multi, dev, st):
         node.trace = _user_stack()
     if multi:
         node.out_meta = [(o.shape, o.dtype) for o in outs]
-        return tuple([wrap(o, dev, o.dtype.kind == "f", node, i,
+        return tuple([wrap(o, dev, o.dtype.kind in "fc", node, i,
                            out_boxes[i] if out_boxes is not None else [0])
                       for i, o in enumerate(outs)])
     return wrap(out, dev, True, node, 0, out_boxes[0] if out_boxes is not None else [0])
@@ -611,7 +637,9 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
             check_versions(node)
         # under saved_tensors_hooks the rule reads the unpacked values
         vnode = node if node.packed is None else node.packed.node_for_vjp(node)
-        if node.n_out == 1:
+        if node.cplx:
+            in_grads = _complex_vjp(node, vnode, gouts)
+        elif node.n_out == 1:
             g0 = gouts[0]
             in_grads = ((None,) * len(node.inputs) if g0 is None
                         else node.op.vjp(vnode, g0))

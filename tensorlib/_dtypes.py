@@ -14,11 +14,15 @@ int32 = int = np.dtype("int32")
 int64 = long = np.dtype("int64")
 uint8 = np.dtype("uint8")
 bool_ = np.dtype("bool")
+complex64 = cfloat = np.dtype("complex64")
+complex128 = cdouble = np.dtype("complex128")
 
-ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)
+ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_, complex64,
+       complex128)
 _BY_NAME = {d.name: d for d in ALL}
 _BY_NAME.update({"half": float16, "float": float32, "double": float64, "long": int64,
-                 "int": int32, "short": int16, "bool": bool_})
+                 "int": int32, "short": int16, "bool": bool_, "cfloat": complex64,
+                 "cdouble": complex128})
 
 default_float = float32
 
@@ -69,6 +73,8 @@ def as_dtype(d) -> np.dtype:
         dt = int64
     elif d is builtins.bool:
         dt = bool_
+    elif d is builtins.complex:
+        dt = complex128
     else:
         try:
             dt = np.dtype(d)
@@ -83,6 +89,32 @@ def as_dtype(d) -> np.dtype:
 
 def is_floating(d: np.dtype) -> bool:
     return d.kind == "f"
+
+
+def is_complex(d: np.dtype) -> bool:
+    return d.kind == "c"
+
+
+def complex_of(d: np.dtype) -> np.dtype:
+    """The complex dtype with ``d``'s precision for its parts (float16 and integer dtypes:
+    the default float's; a complex dtype: itself).
+
+    >>> complex_of(float64), complex_of(float32)
+    (dtype('complex128'), dtype('complex64'))
+    """
+    d = np.dtype(d)
+    if d.kind == "c":
+        return d
+    if d.kind != "f" or d == float16:
+        d = default_float if d.kind != "f" else float32
+    return complex128 if d == float64 else complex64
+
+
+def real_of(d: np.dtype) -> np.dtype:
+    """The real dtype of a complex dtype's parts (complex64 -> float32); other dtypes are
+    returned as they are."""
+    d = np.dtype(d)
+    return np.dtype(f"float{d.itemsize * 4}") if d.kind == "c" else d
 
 
 def can_store(result: np.dtype, target: np.dtype) -> bool:
@@ -110,6 +142,8 @@ class finfo:
 
     def __init__(self, dtype=None):
         dt = default_float if dtype is None else as_dtype(dtype)
+        if dt.kind == "c":      # a complex dtype: its parts' float dtype, as PyTorch's
+            dt = real_of(dt)
         if dt.kind != "f":
             raise TypeError(f"finfo: {dt} is not a floating-point dtype (tl.iinfo takes "
                             "integer dtypes)")

@@ -210,7 +210,7 @@ class Tensor(TensorBase):
         if value._device != self._device:
             raise ValueError(f"data: the new value is on {value._device}, this tensor on "
                              f"{self._device}")
-        if self._rg and value._data.dtype.kind != "f":
+        if self._rg and value._data.dtype.kind not in "fc":
             # as PyTorch: an integer tensor that requires grad would get no gradient
             raise RuntimeError(f"data: a tensor that requires grad needs floating-point data, "
                                f"got {value._data.dtype}; convert it first "
@@ -231,11 +231,11 @@ class Tensor(TensorBase):
         if self._node is not None and not value:
             raise RuntimeError("requires_grad can only be changed on leaf tensors; "
                                "use .detach() to get a tensor without gradient history")
-        if value and self._data.dtype.kind != "f":
+        if value and self._data.dtype.kind not in "fc":
             # RuntimeError, as PyTorch's ("Only Tensors of floating point ... can require
             # gradients"), so ports' except clauses catch it
-            raise RuntimeError(f"only floating-point tensors can require gradients, "
-                               f"got dtype {self._data.dtype}")
+            raise RuntimeError(f"only floating-point and complex tensors can require "
+                               f"gradients, got dtype {self._data.dtype}")
         if value and self.is_inference() and not getattr(state, "inference", False):
             # as PyTorch's, at once (it failed later, at the first op that saved it)
             raise RuntimeError("Setting requires_grad=True on inference tensor outside "
@@ -334,10 +334,10 @@ class Tensor(TensorBase):
                                   for o in kwargs["out"])
         return getattr(ufunc, method)(*arrays, **kwargs)
 
-    def item(self) -> bool | int | float:
+    def item(self) -> bool | int | float | complex:
         """The value of a one-element tensor (any shape with one element) as a Python number
-        (``float``, ``int`` or ``bool`` by dtype), as ``torch.Tensor.item``; copies it to
-        the host. Use it to log a loss without keeping its graph alive; more than one
+        (``float``, ``int``, ``bool`` or ``complex`` by dtype), as ``torch.Tensor.item``;
+        copies it to the host. Use it to log a loss without keeping its graph alive; more than one
         element raises (``tolist()`` gives them all).
 
         >>> tl.tensor([[1.5]]).item()
@@ -364,11 +364,16 @@ class Tensor(TensorBase):
 
     def __float__(self) -> float:
         self._read("float()")
-        return float(self.item())
+        return float(_real_item(self, "float"))
 
     def __int__(self) -> int:
         self._read("int()")
-        return int(self.item())
+        return int(_real_item(self, "int"))
+
+    def __complex__(self) -> complex:
+        """``complex(t)`` of a one-element tensor of any dtype, as PyTorch."""
+        self._read("complex()")
+        return complex(self.item())
 
     def __index__(self) -> int:
         self._read("index")
@@ -741,6 +746,18 @@ class _HookHandle:
 
 _wrap = make_tensor  # _wrap(data, device, requires_grad, node, output_index)
 set_tensor_class(Tensor)
+
+
+def _real_item(t: Tensor, to: str):
+    """``t.item()`` for ``float()``/``int()``: a complex value only when its imaginary part
+    is zero, as PyTorch (which refuses to drop a nonzero one)."""
+    v = t.item()
+    if isinstance(v, complex):
+        if v.imag != 0:
+            raise RuntimeError(f"{to}(): cannot convert the complex value {v} to {to} (its "
+                               "imaginary part is not zero); take .real or .abs() first")
+        v = v.real
+    return v
 
 
 def _internal(cls: type) -> bool:

@@ -33,7 +33,7 @@ from .errors import DTypeError
 from .ops._util import (check_alpha, half_opmath, half_opmath_operand, promote_for_scalar,
                         to_tensor, torch_promote, weak_scalar)
 
-_SCALARS = (int, float, bool, np.number, np.bool_)
+_SCALARS = (int, float, complex, bool, np.number, np.bool_)
 
 
 # ops computing in an integer tensor's own dtype: an out-of-range Python int wraps into it,
@@ -161,7 +161,34 @@ Tensor.__neg__ = lambda self: apply(E.NEG, self)
 Tensor.__pos__ = lambda self: self
 Tensor.__abs__ = lambda self: apply(E.ABS, self)
 Tensor.__invert__ = lambda self: E.bitwise_not(self)
-Tensor.__getitem__ = I.getitem
+def _plain_slice(s: slice) -> bool:
+    return ((s.start is None or type(s.start) is int) and (s.stop is None or type(s.stop) is int)
+            and (s.step is None or (type(s.step) is int and s.step != 0)))
+
+
+def __getitem__(self: Tensor, key) -> Tensor:
+    """``x[key]`` (:func:`tensorlib.ops.indexing.getitem`)."""
+    # the hot path of windowed datasets: with no capture active, a key of Python ints and
+    # slices needs none of getitem's traced-index and traced-size checks (the basic SLICE op
+    # getitem would apply too); anything else, or an IndexError to word, takes the full path
+    if state.tracer is None:
+        t = type(key)
+        if t is int or t is slice:
+            if t is int or _plain_slice(key):
+                try:
+                    return apply(I.SLICE, self, index=(key,))
+                except IndexError:
+                    pass
+        elif t is tuple and all(k is None or k is Ellipsis or type(k) is int
+                                or (type(k) is slice and _plain_slice(k)) for k in key):
+            try:
+                return apply(I.SLICE, self, index=key)
+            except IndexError:
+                pass
+    return I.getitem(self, key)
+
+
+Tensor.__getitem__ = __getitem__
 
 
 # --- in place --------------------------------------------------------------------------
@@ -401,6 +428,14 @@ def _setitem(self: Tensor, key, value) -> None:
             raise type(e)(f"setitem: {e}") from None
         self._version[0] += 1
         return
+    if isinstance(value, Tensor) and value._data.dtype.kind == "c" and \
+            self._data.dtype.kind != "c" and _bool_mask_in(key):
+        # as PyTorch's index_put_ (x[0] = tensor(1j) and copy_ keep the real part there)
+        raise RuntimeError(f"setitem: value cannot be converted to type {self._data.dtype} "
+                           "without overflow (a complex value into a real tensor through a "
+                           "bool mask)")
+    if state.tracer is not None and _setitem_traced_mask(self, key, value):
+        return
     index, _ = I._normalize_key(key)
     if isinstance(value, Tensor):
         v = value
@@ -423,6 +458,66 @@ def _setitem(self: Tensor, key, value) -> None:
     if recorded:
         _check_view(self, "__setitem__")
     _commit(self, I._setitem_apply(_current(self), v, index), "__setitem__", recorded)
+
+
+def _bool_mask_in(key) -> bool:
+    keys = key if type(key) is tuple else (key,)
+    return any(isinstance(k, Tensor) and k._data.dtype == np.bool_ for k in keys)
+
+
+def _setitem_traced_mask(self: Tensor, key, value) -> bool:
+    """``self[mask] = value`` under capture with ``mask`` a traced bool tensor: written as
+    ``where(mask, value, self)`` in place, the shape-static cases of PyTorch's semantics
+    (``mask`` covers ``self``'s leading dims, ``value`` one value broadcast to every selected
+    element). Returns False when ``key`` is no such mask (the general path handles it)."""
+    from .ops.index_traced import is_traced
+    mask = key[0] if type(key) is tuple and (len(key) == 1 or (
+        len(key) == 2 and key[1] is Ellipsis)) else key
+    if not (isinstance(mask, Tensor) and mask._data.dtype == np.bool_ and is_traced(mask)):
+        return False
+    shape, mshape = tuple(self.shape), tuple(mask.shape)
+    if len(mshape) > len(shape) or shape[:len(mshape)] != mshape:
+        raise IndexError(f"setitem: the shape of the mask {list(mshape)} does not match the "
+                         f"shape of the indexed tensor {list(shape)}")
+    trailing = shape[len(mshape):]
+    if isinstance(value, Tensor):
+        v = value
+    elif isinstance(value, (np.ndarray, list, tuple)):
+        from .creation import tensor
+        v = tensor(np.asarray(value), dtype=self.dtype, device=self.device)
+    else:
+        v = weak_scalar(value, self, fill="__setitem__")
+    vs = tuple(v.shape)
+    # PyTorch broadcasts value to (mask.sum(), *trailing): only a count dim of 1 (or none)
+    # has a size the graph can fix
+    if len(vs) > len(trailing) + 1 or (len(vs) == len(trailing) + 1 and vs[0] != 1):
+        from .graph.tracer import CaptureError
+        raise CaptureError(
+            f"setitem: x[mask] = v with a traced bool mask of shape {mshape} and v of shape "
+            f"{vs} under capture (tl.function / tl.capture): v gives one value per selected "
+            f"element, so its length is mask.sum(), which depends on the mask's values and "
+            f"cannot be a graph's static shape. Use one value for all selected elements (a "
+            f"scalar or a tensor of shape {trailing} that broadcasts), or "
+            f"tl.where(mask{'[..., None]' * len(trailing)}, full_size_values, x)")
+    if len(vs) == len(trailing) + 1:
+        v = v.reshape(vs[1:])
+        vs = vs[1:]
+    if any(a != b and a != 1 for a, b in zip(reversed(vs), reversed(trailing))):
+        shown = list(np.shape(value))
+        raise ValueError(f"setitem: shape mismatch: value tensor of shape {shown} "
+                         f"cannot be broadcast to indexing result of shape [N, "
+                         f"{', '.join(map(str, trailing))}]" if trailing else
+                         f"setitem: shape mismatch: value tensor of shape "
+                         f"{shown} cannot be broadcast to indexing result of shape [N]")
+    if v.dtype != self.dtype:
+        v = v.to(self.dtype)
+    _check_leaf(self, "__setitem__")
+    recorded = (self._rg or v._rg) and state.grad_enabled
+    if recorded:
+        _check_view(self, "__setitem__")
+    cond = mask.reshape(mshape + (1,) * len(trailing)) if trailing else mask
+    _commit(self, E.where(cond, v, _current(self)), "__setitem__", recorded)
+    return True
 
 
 Tensor.__setitem__ = _setitem
@@ -573,7 +668,8 @@ Tensor.int = lambda self: S.astype(self, _dtypes.int32)
 Tensor.bool = lambda self: S.astype(self, _dtypes.bool_)
 _TYPE_NAMES = {"FloatTensor": "float32", "DoubleTensor": "float64", "HalfTensor": "float16",
                "LongTensor": "int64", "IntTensor": "int32", "ShortTensor": "int16",
-               "CharTensor": "int8", "ByteTensor": "uint8", "BoolTensor": "bool"}
+               "CharTensor": "int8", "ByteTensor": "uint8", "BoolTensor": "bool",
+               "ComplexFloatTensor": "complex64", "ComplexDoubleTensor": "complex128"}
 
 
 _TORCH_TYPE = {v: k for k, v in _TYPE_NAMES.items()}

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from . import _dtypes
 from . import linalg as _linalg
 from ._tensor import Tensor
 from ._tensor_methods import _check_leaf, _copy_, _current, _inplace_fn
@@ -389,22 +390,24 @@ def _data_ptr_method(self) -> int:
 
 def _H(self) -> Tensor:
     if self.ndim == 0:
-        return self
+        from .ops.complex import conj
+        return conj(self)
     if self.ndim != 2:
         raise ValueError(f"H: only supported on matrices (2-D tensors), got {self.ndim}-D "
                          "(for batches of matrices, use .mH)")
-    return S.swapaxes(self, 0, 1)
+    from .ops.complex import conj
+    return conj(S.swapaxes(self, 0, 1))
 
 
 def _adjoint(self) -> Tensor:
-    """The transpose of the last two dims (PyTorch's ``adjoint``/``mH``; real tensors need
-    no conjugation)."""
+    """The conjugate transpose of the last two dims (PyTorch's ``adjoint``/``mH``)."""
+    from .ops.complex import conj
     if self.ndim == 0:
-        return self
+        return conj(self)
     if self.ndim < 2:
         raise ValueError(f"adjoint: only supported on matrices or batches of matrices, got "
                          f"a {self.ndim}-D tensor")
-    return S.swapaxes(self, -1, -2)
+    return conj(S.swapaxes(self, -1, -2))
 
 
 def _float_power_(self, exponent) -> Tensor:
@@ -645,28 +648,12 @@ def _identity(name: str, doc: str):
 
 
 _IDENTITIES = {
-    "conj": "The conjugate (``torch.conj``): ``input`` itself, tensorlib's dtypes being real.",
-    "resolve_conj": "``input`` itself (``torch.resolve_conj``): no tensor is lazily "
-                    "conjugated in tensorlib.",
     "resolve_neg": "``input`` itself (``torch.resolve_neg``): no tensor is lazily negated "
                    "in tensorlib.",
-    "conj_physical": "The conjugate (``torch.conj_physical``): ``input`` itself for real "
-                     "dtypes, as PyTorch's.",
 }
 for _name, _doc in _IDENTITIES.items():
     if not hasattr(Tensor, _name):
         setattr(Tensor, _name, _identity(_name, _doc))
-
-
-def _real(self) -> Tensor:
-    """The real part (``Tensor.real``): the tensor itself, tensorlib's dtypes being real."""
-    return self
-
-
-def _imag(self) -> Tensor:
-    """The imaginary part: as PyTorch's for real dtypes, an error."""
-    raise RuntimeError(f"imag is not implemented for tensors with non-complex dtypes (got "
-                       f"{self.dtype}; tensorlib has no complex dtypes)")
 
 
 def _shared_block(data) -> bool:
@@ -760,9 +747,6 @@ for _name, _fn in (("new", _new_legacy), ("share_memory_", _share_memory_),
                    ("is_shared", _is_shared)):
     if not hasattr(Tensor, _name):
         setattr(Tensor, _name, _fn)
-for _name, _prop in (("real", _real), ("imag", _imag)):
-    if not hasattr(Tensor, _name):
-        setattr(Tensor, _name, property(_prop))
 
 
 def _lu(self, pivot: bool = True, get_infos: bool = False):
@@ -782,21 +766,10 @@ for _name, _fn in (("lu", _lu), ("lu_solve", _lu_solve)):
         setattr(Tensor, _name, _fn)
 
 
-
 def _as_tensor(fn_name: str, input) -> Tensor:
     if not isinstance(input, Tensor):
         raise TypeError(f"{fn_name}: expected a Tensor, got {type(input).__name__}")
     return input
-
-
-def real(input: Tensor) -> Tensor:
-    """The real part (``torch.real``): ``input`` itself, tensorlib's dtypes being real."""
-    return _as_tensor("real", input)
-
-
-def imag(input: Tensor) -> Tensor:
-    """The imaginary part (``torch.imag``): as PyTorch's for real dtypes, an error."""
-    return _imag(_as_tensor("imag", input))
 
 
 def _top_identity(name: str):
@@ -807,7 +780,7 @@ def _top_identity(name: str):
     return fn
 
 
-conj, resolve_conj, resolve_neg, conj_physical = (_top_identity(n) for n in _IDENTITIES)
+resolve_neg = _top_identity("resolve_neg")
 
 
 def is_inference(input: Tensor) -> bool:
@@ -838,3 +811,45 @@ def _layout_named(name: str) -> layout:
 strided = layout("strided")
 if not hasattr(Tensor, "layout"):
     Tensor.layout = property(lambda self: strided)
+
+
+def _attach_complex() -> None:
+    from .ops import complex as C
+
+    def _real_prop(self) -> Tensor:
+        """The real part: a view for complex tensors, the tensor itself for real ones."""
+        return C.real(self)
+
+    def _imag_prop(self) -> Tensor:
+        """The imaginary part of a complex tensor, a view (real tensors raise)."""
+        return C.imag(self)
+
+    Tensor.real = property(_real_prop)
+    Tensor.imag = property(_imag_prop)
+    for name in ("conj", "conj_physical", "resolve_conj", "sgn"):
+        setattr(Tensor, name, getattr(C, name))
+
+    def conj_physical_(self) -> Tensor:
+        """Conjugate in place (``Tensor.conj_physical_``); a no-op for real tensors."""
+        if self._data.dtype.kind == "c":
+            self.copy_(C.conj(self))
+        return self
+
+    def sgn_(self) -> Tensor:
+        """``sgn`` in place."""
+        return self.copy_(C.sgn(self))
+
+    def cfloat(self) -> Tensor:
+        """This tensor as complex64 (``Tensor.cfloat``)."""
+        return self.astype(_dtypes.complex64)
+
+    def cdouble(self) -> Tensor:
+        """This tensor as complex128 (``Tensor.cdouble``)."""
+        return self.astype(_dtypes.complex128)
+
+    Tensor.conj_physical_ = conj_physical_
+    Tensor.sgn_ = sgn_
+    Tensor.cfloat, Tensor.cdouble = cfloat, cdouble
+
+
+_attach_complex()

@@ -71,6 +71,17 @@ def _list_float_dtype(data, arr_dtype):
     return out if out != arr_dtype else None
 
 
+def _list_complex_dtype(data) -> np.dtype:
+    """PyTorch's dtype for complex data given as Python numbers: the default complex dtype
+    (complex64 beside float32), complex128 where an element is a complex128 array scalar or
+    tensor or a float64 one."""
+    for v in _leaves(data) if isinstance(data, (list, tuple)) else (data,):
+        if isinstance(v, (np.generic, Tensor)) and np.dtype(v.dtype) in (np.complex128,
+                                                                          np.float64):
+            return _dtypes.complex128
+    return _dtypes.complex_of(_dtypes.default_float)
+
+
 def _to_array(data: Any, dtype=None) -> np.ndarray:
     dt = _dtypes.as_dtype(dtype) if dtype is not None else None
     if isinstance(data, Tensor):
@@ -99,6 +110,8 @@ def _to_array(data: Any, dtype=None) -> np.ndarray:
             want = _list_float_dtype(data, arr.dtype)   # Python floats: the default float
             if want is not None:
                 arr = arr.astype(want)
+        elif arr.dtype.kind == "c" and dt is None:
+            arr = arr.astype(_list_complex_dtype(data))
         elif dt is not None and dt.kind in "iu" and arr.dtype.kind in "fiu" and arr.size:
             _check_int_range(arr, dt)
     if arr.dtype == object and dt is not None and dt.kind in "fc":
@@ -330,6 +343,8 @@ def _filled(kind: str, size, fill, dtype, device, requires_grad) -> Tensor:
             dt = _dtypes.bool_
         elif isinstance(fill, (int, np.integer)) and kind == "full":
             dt = _dtypes.int64
+        elif isinstance(fill, (complex, np.complexfloating)) and kind == "full":
+            dt = _dtypes.complex_of(_dtypes.default_float)
         else:
             dt = _dtypes.default_float
     if state.tracer is not None:
@@ -413,7 +428,8 @@ def full(size: Sequence[int] | int, fill_value, dtype=None, device=None,
     (``torch.full``).
 
     Without ``dtype`` the value picks it, as PyTorch: a bool gives bool, an int int64, a
-    float the default float dtype. ``device`` and ``requires_grad`` as :func:`zeros`'s.
+    float the default float dtype, a complex the default float's complex dtype (complex64,
+    or complex128 when the default is float64). ``device`` and ``requires_grad`` as :func:`zeros`'s.
 
     >>> tl.full((2, 2), 7)
     tensor([[7, 7],
@@ -502,7 +518,7 @@ def full_like(t: Tensor, fill_value, dtype=None, device=None,
 
 def rand_like(t: Tensor, generator: Generator | None = None, dtype=None, device=None,
               requires_grad: bool = False, *, layout=None, memory_format=None) -> Tensor:
-    """Uniform on [0, 1), with ``t``'s shape, floating dtype and device."""
+    """Uniform on [0, 1), with ``t``'s shape, floating or complex dtype and device."""
     _layout_args("rand_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
     return rand(*t.shape, generator=generator, dtype=_float_like(dt, dtype), device=dev,
@@ -511,7 +527,7 @@ def rand_like(t: Tensor, generator: Generator | None = None, dtype=None, device=
 
 def randn_like(t: Tensor, generator: Generator | None = None, dtype=None, device=None,
                requires_grad: bool = False, *, layout=None, memory_format=None) -> Tensor:
-    """Standard normal, with ``t``'s shape, floating dtype and device."""
+    """Standard normal, with ``t``'s shape, floating or complex dtype and device."""
     _layout_args("randn_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
     return randn(*t.shape, generator=generator, dtype=_float_like(dt, dtype, "randn_like"),
@@ -521,10 +537,11 @@ def randn_like(t: Tensor, generator: Generator | None = None, dtype=None, device
 def _float_like(dt, asked=None, name: str = "rand_like"):
     """The floating dtype of a random ``*_like``: an integer ``t`` gets the default float,
     an integer ``dtype=`` asked for is refused (PyTorch has no such sampler)."""
-    if asked is not None and np.dtype(dt).kind != "f":
+    if asked is not None and np.dtype(dt).kind not in "fc":
         from .errors import DTypeError
-        raise DTypeError(f"{name}: dtype must be a floating dtype, got {np.dtype(dt)}")
-    return dt if np.dtype(dt).kind == "f" else None
+        raise DTypeError(f"{name}: dtype must be a floating dtype (or a complex one), got "
+                         f"{np.dtype(dt)}")
+    return dt if np.dtype(dt).kind in "fc" else None
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -767,9 +784,26 @@ def _drawn(size) -> tuple:
     return _shape(size), (), []
 
 
-def _random(arr, dtype, device, requires_grad) -> Tensor:
+def _complex_draw(name: str, draw, shape: tuple, dtype, scale: float = 1.0):
+    """For a complex ``dtype``: ``draw`` (a sampler taking a shape) for the real and the
+    imaginary parts, each times ``scale`` (PyTorch's complex rand: both parts U[0, 1);
+    randn: both N(0, 1/2), so E|z|^2 = 1); None for any other dtype."""
+    if dtype is None or _dtypes.as_dtype(dtype).kind != "c":
+        return None
+    if state.tracer is not None:
+        raise NotImplementedError(f"{name}: a complex draw cannot be captured in a graph yet "
+                                  "(draw its real and imaginary parts and combine them with "
+                                  "tl.complex)")
+    parts = np.ascontiguousarray(draw(tuple(shape) + (2,)), dtype=np.float64)
+    if scale != 1.0:
+        parts *= scale
+    return parts.view(np.complex128).reshape(shape)
+
+
+def _random(arr, dtype, device, requires_grad, name: str = "") -> Tensor:
     dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
-    if np.dtype(dt).kind != "f":
+    kind = np.dtype(dt).kind
+    if kind != "f" and not (kind == "c" and name in ("rand", "randn")):
         raise DTypeError(f"random floats cannot have dtype {np.dtype(dt).name} (use "
                         "tl.randint for integers)")
     return _place(np.asarray(arr).astype(dt, copy=False), device, requires_grad)
@@ -784,8 +818,9 @@ def rand(*size, generator: Generator | None = None, dtype=None, device=None,
             or ``size=(2, 3)``.
         generator: a ``tl.Generator`` to draw from instead of the global one (seeded by
             ``tl.manual_seed``).
-        dtype: a floating dtype; the default float dtype (float32) unless given (integer
-            dtypes are refused: use :func:`randint`).
+        dtype: a floating or complex dtype (complex: real and imaginary parts each
+            uniform on [0, 1), as PyTorch); the default float dtype (float32) unless given
+            (integer dtypes are refused: use :func:`randint`).
         device: where the tensor lives; ``requires_grad`` makes it a leaf that needs a
             gradient.
 
@@ -797,7 +832,9 @@ def rand(*size, generator: Generator | None = None, dtype=None, device=None,
     ((2, 3), True, True)
     """
     shape, *dyn = _drawn(_size_kw("rand", size, kw))
-    t = _random(rng(generator).random(shape), dtype, device, requires_grad)
+    z = _complex_draw("rand", rng(generator).random, shape, dtype)
+    t = _random(rng(generator).random(shape) if z is None else z, dtype, device,
+                requires_grad, "rand")
     return _traced(t, "rand", {}, generator, *dyn)
 
 
@@ -811,7 +848,9 @@ def randn(*size, generator: Generator | None = None, dtype=None, device=None,
             (``tl.randn((2, 3))``) or ``size=(2, 3)`` (d2l's spelling).
         generator: a ``tl.Generator`` to draw from instead of the global one (seeded by
             ``tl.manual_seed``).
-        dtype: a floating dtype; the default float dtype (float32) unless given.
+        dtype: a floating or complex dtype (complex: real and imaginary parts each
+            N(0, 1/2), so ``E|z|^2 = 1``, as PyTorch); the default float dtype (float32)
+            unless given.
         device: where the tensor lives; ``requires_grad`` makes it a leaf that needs a
             gradient, as for weights: ``w = tl.randn(3, 4, requires_grad=True)``.
 
@@ -823,8 +862,10 @@ def randn(*size, generator: Generator | None = None, dtype=None, device=None,
     ((3, 4), True)
     """
     shape, *dyn = _drawn(_size_kw("randn", size, kw))
-    t = _random(rng(generator).standard_normal(shape, dtype=np.float64), dtype, device,
-                requires_grad)
+    r = rng(generator)
+    z = _complex_draw("randn", r.standard_normal, shape, dtype, np.sqrt(0.5))
+    t = _random(r.standard_normal(shape, dtype=np.float64) if z is None else z, dtype,
+                device, requires_grad, "randn")
     return _traced(t, "randn", {}, generator, *dyn)
 
 

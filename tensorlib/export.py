@@ -46,7 +46,7 @@ MAX_JSON_BYTES = 64 << 20
 MAX_FILE_BYTES = 8 << 30
 MAX_ELEMENTS = 1 << 31          # per value: a larger tensor is a hostile or broken file
 _DTYPES = frozenset({"float16", "float32", "float64", "int8", "int16", "int32", "int64",
-                     "uint8", "bool"})
+                     "uint8", "bool", "complex64", "complex128"})
 _SLOTS = {"variable": {"data", "grad"}, "assign": {"data", "grad", "grad_data", "input"}}
 
 
@@ -643,12 +643,20 @@ def _check_encoded(a, where: str, depth: int = 0) -> None:
                   and math.prod(shp) <= 1 << 20, f"{where}: invalid array shape {shp!r}")
             flat = np.asarray(a["__array__"], dtype=object).reshape(-1) \
                 if not isinstance(a["__array__"], (int, float, bool)) else [a["__array__"]]
-            _need(len(flat) == math.prod(shp) and all(
+            # (a complex array is stored as (real, imaginary) pairs: twice the numbers)
+            count = math.prod(shp) * (2 if a["dtype"].startswith("complex") else 1)
+            _need(len(flat) == count and all(
                 isinstance(x, (int, float, bool)) for x in flat),
                 f"{where}: array data does not match its shape {shp!r}")
             return
         if "__float__" in a:
             _need(a["__float__"] in ("inf", "-inf", "nan"), f"{where}: bad float encoding")
+        if "__complex__" in a:
+            parts = a["__complex__"]
+            _need(isinstance(parts, list) and len(parts) == 2 and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool)
+                or isinstance(x, dict) and set(x) == {"__float__"} for x in parts),
+                f"{where}: bad complex encoding")
         for k, v in a.items():
             if k != "__array__":
                 _check_encoded(v, where, depth + 1)

@@ -33,7 +33,10 @@ __all__ = ["CheckpointError", "load", "save"]
 # no such dtypes)
 _DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64, "I8": np.int8,
            "I16": np.int16, "I32": np.int32, "I64": np.int64, "U8": np.uint8, "BOOL": np.bool_,
-           "U16": np.uint16, "U32": np.uint32, "U64": np.uint64}
+           "U16": np.uint16, "U32": np.uint32, "U64": np.uint64,
+           # safetensors' name for complex64 (interleaved real, imaginary float32 pairs); C128
+           # follows it for complex128
+           "C64": np.complex64, "C128": np.complex128}
 _CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
 _STRUCT_KEY = "tensorlib.structure"
 _FORMAT_KEY = "format"
@@ -154,6 +157,8 @@ def _scalar(obj):
     if isinstance(obj, float):
         f = float(obj)
         return f if math.isfinite(f) else {"$float": repr(f)}
+    if isinstance(obj, complex):        # {"$complex": [real, imag]}, parts as floats
+        return {"$complex": [_scalar(obj.real), _scalar(obj.imag)]}
     return _NOT_SCALAR
 
 
@@ -577,6 +582,8 @@ def _decode(node, tensors: dict, wrap, path: str):
             stack += [(x, items, j) for j, x in enumerate(x for kv in v for x in kv)]
         elif tag == "$float" and v in ("inf", "-inf", "nan"):
             dst[i] = float(v)
+        elif tag == "$complex":
+            dst[i] = _complex(v, path)
         elif tag == "$scalar":
             dst[i] = _np_scalar(v, path)
         else:
@@ -615,8 +622,27 @@ def _sparse(v, tensors: dict, wrap, path: str):
         raise _bad(path, f"sparse tensor {v[1][:200]!r} is inconsistent: {e}") from None
 
 
+def _part(x, path: str) -> float:
+    if isinstance(x, dict) and len(x) == 1 and x.get("$float") in ("inf", "-inf", "nan"):
+        return float(x["$float"])
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return float(x)
+    raise _bad(path, f"bad complex number part {str(x)[:100]}")
+
+
+def _complex(v, path: str) -> complex:
+    """A Python complex from its ``[real, imag]`` JSON (parts as ``_scalar`` writes floats)."""
+    if not (isinstance(v, list) and len(v) == 2):
+        raise _bad(path, f"bad complex number {str(v)[:100]}")
+    return complex(_part(v[0], path), _part(v[1], path))
+
+
 def _np_scalar(v, path: str):
     ok = isinstance(v, list) and len(v) == 2 and v[0] in _DTYPES
+    if ok and np.dtype(_DTYPES[v[0]]).kind == "c":
+        if isinstance(v[1], dict) and set(v[1]) == {"$complex"}:
+            return np.dtype(_DTYPES[v[0]]).type(_complex(v[1]["$complex"], path))
+        ok = False
     if ok:
         x = float(v[1]["$float"]) if isinstance(v[1], dict) and v[1].get("$float") in (
             "inf", "-inf", "nan") else v[1]

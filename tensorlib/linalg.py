@@ -9,11 +9,14 @@ live here, with ``svd``, ``qr`` and PyTorch's ``norm`` / ``vector_norm`` / ``mat
 ``matrix_power``, the LU family (``lu_factor``, ``lu_factor_ex``, ``lu``, ``lu_solve``,
 ``solve_ex``, ``inv_ex``), ``lstsq``, ``matrix_rank``, ``cond``, ``cholesky_ex``,
 ``ldl_factor`` / ``ldl_factor_ex`` / ``ldl_solve``, ``householder_product``, ``vander``,
-``tensorinv``, ``tensorsolve`` and ``diagonal``. All take stacks of matrices
+``tensorinv``, ``tensorsolve``, ``diagonal``, ``eig`` and ``eigvals``. All take stacks of matrices
 ``(..., n, n)`` and are differentiable, to any order (``ldl_*`` and ``matrix_rank`` are
 not, as PyTorch's); a singular or indefinite matrix raises :class:`LinAlgError`, except in
-the ``_ex`` variants, which report it in ``info``. ``eig`` and ``eigvals`` are not here:
-their results are complex and tensorlib has no complex dtype.
+the ``_ex`` variants, which report it in ``info``. ``eig`` and ``eigvals`` return complex
+results (as PyTorch's, also for real input). Complex matrices: ``det``, ``slogdet`` (a
+complex sign), ``inv``, ``solve``, ``cholesky``/``eigh``/``eigvalsh`` (Hermitian input; real
+eigenvalues), ``solve_triangular``, ``eig``/``eigvals`` and the products; the LU, QR, SVD,
+least-squares and LDL families refuse them.
 
 >>> a = tl.tensor([[4.0, 2.0], [2.0, 3.0]], requires_grad=True)
 >>> tl.linalg.det(a).backward()
@@ -30,11 +33,12 @@ from .ops.decompositions import vector_norm as _vector_norm
 from .ops.linalg_ldl import ldl_factor, ldl_factor_ex, ldl_solve
 from .ops.linalg_lstsq import lstsq, matrix_rank
 from .ops.linalg_lu import inv_ex, lu, lu_factor, lu_factor_ex, lu_solve, solve_ex
-from .ops.linalg_more import (EighResult, SlogdetResult, cholesky_ex, cond, diagonal, eigh,
+from .ops.linalg_more import (EigResult, EighResult, SlogdetResult, cholesky_ex, cond,
+                              diagonal, eig, eigh, eigvals,
                               householder_product, slogdet, tensorinv, tensorsolve, vander)
 
-__all__ = ["EighResult", "LinAlgError", "SlogdetResult", "cholesky", "det", "dot", "eigh",
-           "einsum", "inv", "matmul",
+__all__ = ["EigResult", "EighResult", "LinAlgError", "SlogdetResult", "cholesky", "det", "dot",
+           "eig", "eigh", "eigvals", "einsum", "inv", "matmul",
            "matrix_norm", "norm", "outer", "qr", "slogdet", "solve", "svd", "svdvals",
            "tensordot", "vector_norm"]
 
@@ -68,31 +72,34 @@ def pinv(A, *, atol=None, rtol=None, hermitian: bool = False):
             raise ValueError(f"linalg.pinv: hermitian=True needs square matrices, got shape "
                              f"{tuple(x.shape)}")
         return _PinvHermitian.apply(x, rtol, atol)
+    if x.dtype.kind == "c":
+        from .ops.linalg_lstsq import pinv_complex
+        return pinv_complex(x, rtol, atol)
     return pinv_svd(x, rtol, atol)
 
 
 def _pinv_eigh(x, rtol, atol):
-    """``V diag(1/w) V^T`` over the eigenvalues kept (PyTorch's ``hermitian`` branch)."""
+    """``V diag(1/w) V^H`` over the eigenvalues kept (PyTorch's ``hermitian`` branch)."""
     from .ops import elementwise as E
     from .ops.torch_api import inverted_above_cutoff
     w, v = eigh(x)
     w_inv = inverted_above_cutoff(w, E.abs(w), rtol, atol)
-    return matmul(v * w_inv.unsqueeze(-2), v.swapaxes(-1, -2))
+    return matmul(v * w_inv.unsqueeze(-2), v.mH)
 
 
 def _pinv_backward(g, p, a):
     """PyTorch's ``pinv_backward`` (the pseudo-inverse's derivative in a general ``A``, the
     unread triangle included), with products of the smaller dimension."""
     m, n = a.shape[-2], a.shape[-1]
-    ph, gh = p.mT, g.mT
+    ph, gh = p.mH, g.mH
     if m <= n:
         k = matmul(gh, p)
         kph = matmul(k, ph)
-        return (-matmul(p, k).mT + kph - matmul(matmul(a, p), kph)
+        return (-matmul(p, k).mH + kph - matmul(matmul(a, p), kph)
                 + matmul(matmul(ph, p), gh - matmul(k, a)))
     k = matmul(p, gh)
     phk = matmul(ph, k)
-    return (-matmul(k, p).mT + phk - matmul(matmul(phk, p), a)
+    return (-matmul(k, p).mH + phk - matmul(matmul(phk, p), a)
             + matmul(matmul(gh - matmul(a, k), p), ph))
 
 
@@ -169,12 +176,19 @@ def solve_triangular(A, B, *, upper: bool, left: bool = True, unitriangular: boo
         want = f"(..., {n}, k)" if left else f"(..., k, {n})"
         raise ValueError(f"linalg.solve_triangular: B of shape {tuple(B.shape)} must be "
                          f"{want} for A of shape {tuple(A.shape)} (left={left})")
+    if B.dtype.kind == "c" and A.dtype.kind != "c":     # PyTorch's promotion
+        A = A.astype(B.dtype)
     return _tri(A, B.astype(A.dtype), upper=upper, left=left, unit=unitriangular)
 
 
 def vecdot(x, y, *, dim: int = -1):
-    """The dot products of ``x`` and ``y`` along ``dim``, broadcasting the rest
-    (``torch.linalg.vecdot``, real tensors)."""
+    """The dot products ``sum(conj(x) * y)`` along ``dim``, broadcasting the rest
+    (``torch.linalg.vecdot``: ``x`` is conjugated)."""
+    from .ops._util import to_tensor
+    x = to_tensor(x)
+    if x.dtype.kind == "c":
+        from .ops.complex import conj
+        x = conj(x)
     return (x * y).sum(axis=dim)
 
 

@@ -17,6 +17,9 @@ __all__ = ["assert_allclose", "assert_close", "make_tensor"]
 # PyTorch's default tolerances per dtype: (rtol, atol); integers and bool compare exactly
 _TOLERANCES = {np.dtype(np.float16): (1e-3, 1e-5), np.dtype(np.float32): (1.3e-6, 1e-5),
                np.dtype(np.float64): (1e-7, 1e-7)}
+# a complex dtype takes its parts' tolerances, as PyTorch's
+_TOLERANCES.update({np.dtype(np.complex64): _TOLERANCES[np.dtype(np.float32)],
+                    np.dtype(np.complex128): _TOLERANCES[np.dtype(np.float64)]})
 
 
 def _as_array(x) -> np.ndarray:
@@ -73,14 +76,24 @@ def _compare(actual, expected, path: str, rtol, atol, equal_nan, check_device, c
         a, e = a.astype(dt), e.astype(dt)
     dt = a.dtype if a.dtype == e.dtype else np.result_type(a, e)
     r0, a0 = _TOLERANCES.get(np.dtype(dt), (0.0, 0.0))
-    if not isinstance(actual, Tensor) and dt.kind == "f":
+    if not isinstance(actual, Tensor) and dt.kind in "fc":
         r0, a0 = _TOLERANCES[np.dtype(np.float64)]
     r = r0 if rtol is None else rtol
     t = a0 if atol is None else atol
     exact = dt.kind in "biu" and rtol is None and atol is None
-    af, ef = a.astype(np.float64), e.astype(np.float64)
-    # PyTorch's rule is NumPy's: |a - e| <= atol + rtol * |e|, equal infinities equal
-    ok = np.isclose(af, ef, rtol=r, atol=t, equal_nan=equal_nan)
+    wide = np.complex128 if dt.kind == "c" else np.float64
+    af, ef = a.astype(wide), e.astype(wide)
+    if dt.kind == "c":
+        # torch.isclose's rule on complex values: equal, both NaN (a NaN part makes the value
+        # NaN) with equal_nan, or a finite |a - e| <= atol + rtol * |e|
+        with np.errstate(invalid="ignore", over="ignore"):
+            err = np.abs(af - ef)
+            ok = (af == ef) | (np.isfinite(err) & (err <= t + r * np.abs(ef)))
+        if equal_nan:
+            ok |= np.isnan(af) & np.isnan(ef)
+    else:
+        # PyTorch's rule is NumPy's: |a - e| <= atol + rtol * |e|, equal infinities equal
+        ok = np.isclose(af, ef, rtol=r, atol=t, equal_nan=equal_nan)
     if ok.all():
         return
     bad = ~ok
@@ -109,8 +122,9 @@ def assert_close(actual: Any, expected: Any, *, allow_subclasses: bool = True,
                  msg: str | Callable[[str], str] | None = None) -> None:
     """Raise ``AssertionError`` unless ``actual`` and ``expected`` are close, as
     ``torch.testing.assert_close``: ``|actual - expected| <= atol + rtol * |expected|``
-    elementwise, with PyTorch's default tolerances per dtype (float32: rtol 1.3e-6, atol
-    1e-5; float64: 1e-7, 1e-7; float16: 1e-3, 1e-5; integers and bool exactly) unless both
+    elementwise, with PyTorch's default tolerances per dtype (float32 and complex64: rtol
+    1.3e-6, atol 1e-5; float64 and complex128: 1e-7, 1e-7; float16: 1e-3, 1e-5; integers
+    and bool exactly; ``|.|`` of complex values is their modulus) unless both
     ``rtol`` and ``atol`` are given. Tensors must match in shape, and in dtype and device
     unless ``check_dtype``/``check_device`` is False. Sequences and mappings are compared
     item by item; Python numbers as float64. NaNs are equal only with ``equal_nan``.
@@ -143,8 +157,10 @@ def make_tensor(*shape, dtype, device="cpu", low: float | None = None,
         lo = -9.0 if low is None else float(low)
         hi = 9.0 if high is None else float(high)
         a = rng.uniform(lo, hi, shape).astype(dt)
+        if dt.kind == "c":          # real and imaginary parts each in [low, high)
+            a = a + 1j * rng.uniform(lo, hi, shape).astype(dt)
     if exclude_zero:
-        a[a == 0] = 1 if dt.kind != "f" else np.finfo(dt).tiny
+        a[a == 0] = 1 if dt.kind not in "fc" else np.finfo(dt).tiny
     from .creation import tensor
     t = tensor(a, device=device)
     if noncontiguous and t.ndim and t.numel() > 1:
@@ -156,7 +172,8 @@ def make_tensor(*shape, dtype, device="cpu", low: float | None = None,
 
 # assert_allclose's looser defaults, PyTorch's (rtol, atol)
 _ALLCLOSE_TOLERANCES = {np.dtype(np.float16): (1e-3, 1e-3), np.dtype(np.float32): (1e-4, 1e-5),
-                        np.dtype(np.float64): (1e-5, 1e-8)}
+                        np.dtype(np.float64): (1e-5, 1e-8), np.dtype(np.complex64): (1e-4, 1e-5),
+                        np.dtype(np.complex128): (1e-5, 1e-8)}
 
 
 def assert_allclose(actual: Any, expected: Any, rtol: float | None = None,

@@ -131,7 +131,7 @@ def test_corrupt_files_give_clear_errors(tmp_path, case, match):
         with open(p, "wb") as f:
             f.write(struct.pack("<Q", 5) + b"{nope")
     elif case == "bad_dtype":
-        _write_raw(p, {"w": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}}, b"\0" * 8)
+        _write_raw(p, {"w": {"dtype": "F8_E4M3", "shape": [1], "data_offsets": [0, 8]}}, b"\0" * 8)
     elif case == "bad_shape":
         _write_raw(p, {"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, b"\0" * 4)
     elif case == "wrong_size":

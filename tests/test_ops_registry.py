@@ -13,15 +13,20 @@ CASES = load_all()
 BY_ID = {c.id: c for c in CASES}
 
 
+def _cast(a, dtype):
+    """A float input in ``dtype``, a complex one in the complex dtype of that precision."""
+    a = np.asarray(a)
+    if dtype is None or a.dtype.kind not in "fc":
+        return a
+    return a.astype(dtype if a.dtype.kind == "f" else np.result_type(dtype, np.complex64))
+
+
 def _tensors(case, arrays, dtype=None, grad=True):
     out = []
     for i, a in enumerate(arrays):
-        a = np.asarray(a)
-        if dtype is not None and a.dtype.kind == "f":
-            a = a.astype(dtype)
-        t = tl.tensor(a)
+        t = tl.tensor(_cast(a, dtype))
         diff = case.diff if case.diff is not None else tuple(
-            k for k, x in enumerate(arrays) if np.asarray(x).dtype.kind == "f")
+            k for k, x in enumerate(arrays) if np.asarray(x).dtype.kind in "fc")
         if grad and i in diff:
             t.requires_grad_(True)
         out.append(t)
@@ -57,15 +62,16 @@ def test_forward_matches_numpy(cid, data):
     for dtype, tol in ((np.float64, 1e-7), (np.float32, 1e-4)):
         ts = _tensors(case, arrays, dtype, grad=False)
         got = _as_tuple(case.fn(*ts, **params))
-        ref_in = [np.asarray(a).astype(dtype) if np.asarray(a).dtype.kind == "f" else a
-                  for a in arrays]
+        ref_in = [_cast(a, dtype) for a in arrays]
         with np.errstate(all="ignore"):
             want = _as_tuple(case.ref(*ref_in, **params))
         assert len(got) == len(want)
         for g, w in zip(got, want):
             w = np.asarray(w)
             assert g.shape == w.shape, f"{cid}: shape {g.shape} != {w.shape}"
-            np.testing.assert_allclose(g.numpy().astype(np.float64), w.astype(np.float64),
+            wide = np.complex128 if w.dtype.kind == "c" else np.float64
+            assert (g.dtype.kind == "c") == (w.dtype.kind == "c"), f"{cid}: dtype {g.dtype}"
+            np.testing.assert_allclose(g.numpy().astype(wide), w.astype(wide),
                                        rtol=max(tol, case.rtol if dtype == np.float64 else tol),
                                        atol=max(tol, case.atol), equal_nan=True)
 

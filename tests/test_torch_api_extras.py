@@ -847,7 +847,7 @@ def test_tutorial_idioms_from_the_pytorch_tutorials():
     with pytest.raises(IndexError):
         ds[[3, 12]]
     # an int tensor asked to require grad: RuntimeError, as PyTorch's
-    with pytest.raises(RuntimeError, match="only floating-point tensors can require"):
+    with pytest.raises(RuntimeError, match="only floating-point and complex tensors can require"):
         tl.tensor([1, 2], requires_grad=True)
 
 

@@ -23,6 +23,8 @@ import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import numpy as np
+
 from .._state import state
 
 if TYPE_CHECKING:
@@ -214,6 +216,12 @@ def make_dual(tensor, tangent, *, level: int | None = None):
     if not _floating(tangent):
         raise ValueError(f"make_dual: expected tangent to be floating point or complex, but "
                          f"got: {tangent._data.dtype}")
+    if tangent._data.dtype.kind == "c" and tensor._data.dtype.kind != "c":
+        # the tangent of a real primal moves along real directions only: its imaginary part
+        # would be dropped by every op's real rule
+        raise ValueError(f"make_dual: a complex tangent ({tangent._data.dtype}) for a real "
+                         f"primal ({tensor._data.dtype}) is not supported; make the primal "
+                         "complex (tensor.to(tl.complex128)) or pass a real tangent")
     if tangent._data.shape != tensor._data.shape:
         raise RuntimeError(
             "make_dual: trying to set a forward gradient that has a different size than that "
@@ -329,7 +337,9 @@ def _propagate(lv: _Level, op, inputs, attrs, res, ts: list, e0=None) -> None:
     node = _FwdNode(op, inputs, attrs, outs)
     lv.busy = True
     try:
-        if op.jvp is not None:
+        # the explicit rules are written for real values; complex tangents come from the
+        # engine's complex vjp (see _derived), which knows each op's complex convention
+        if op.jvp is not None and not (_has_complex(inputs) or _has_complex(outs)):
             out_t = op.jvp(node, *ts)
             if not multi:
                 out_t = (out_t,)
@@ -363,9 +373,21 @@ def _view_outputs(lv: _Level, op, x, attrs, outs, e0) -> None:
         lv.put(o, t, None if o._base is None else (x, op.name, attrs, i, e0[2]))
 
 
+def _has_complex(ts) -> bool:
+    return any(t is not None and t._data.dtype.kind == "c" for t in ts)
+
+
 def _derived(node: _FwdNode, ts: list) -> tuple:
-    """The tangents of ``node``'s outputs from its vjp rule (the transpose trick)."""
+    """The tangents of ``node``'s outputs from its vjp rule (the transpose trick).
+
+    Complex values: the engine's vjp ``V`` (PyTorch's convention, ``z.grad = dL/dx +
+    i dL/dy``) is the adjoint of the tangent map ``J`` (real-linear: for a non-holomorphic
+    op ``J t = df/dz t + df/dz* conj(t)``) under the real inner product
+    ``<a, b> = Re sum(conj(a) b)``, so ``J t`` is the gradient in ``u`` of the real
+    ``sum_i Re(conj(V_i(u)) t_i)``; for real values that is the plain ``sum_i V_i(u) t_i``."""
     from ..creation import zeros
+    from ..ops.complex import conj, real
+    from .complex_grad import node_vjp
     from .engine import grad
     from .mode import enable_grad
     outs = tuple(node.outs)
@@ -392,12 +414,17 @@ def _derived(node: _FwdNode, ts: list) -> tuple:
             if _floating(o):
                 u.requires_grad_(True)
             us.append(u)
-        gs = node.op.vjp(node, *us)
+        gs = node_vjp(node.op, node, node, us)
         total = None
         for g, t in zip(gs, ts):
             if g is None or t is None:
                 continue
-            term = (g * t).sum()
+            if g._data.dtype.kind == "c":
+                term = real(conj(g) * t).sum()
+            elif t._data.dtype.kind == "c":
+                term = (g * real(t)).sum()
+            else:
+                term = (g * t).sum()
             total = term if total is None else total + term
         wrt = [u for u in us if u._rg]
         if total is None or not total._rg:
@@ -514,3 +541,94 @@ def _setup() -> None:
     if not _ready:
         from . import forward_rules  # noqa: F401  (registers the explicit rules)
         _ready = True
+
+
+# --- custom Functions with a jvp staticmethod -------------------------------------------
+def custom_levels(tensors) -> list:
+    """The active levels (not busy) where one of ``tensors`` has a tangent: a custom
+    Function with its own ``jvp`` runs ``forward`` with those levels paused (its ops give no
+    tangents there), then :func:`custom_jvp` sets the outputs' tangents."""
+    return [lv for lv in _levels if not lv.busy and lv.tangents
+            and any(_entry(lv, t) is not None for t in tensors)]
+
+
+@contextlib.contextmanager
+def paused(levels: list) -> Iterator[None]:
+    """Forward AD off at ``levels`` while the block runs."""
+    was = [lv.busy for lv in levels]
+    for lv in levels:
+        lv.busy = True
+    try:
+        yield
+    finally:
+        for lv, b in zip(levels, was):
+            lv.busy = b
+
+
+def _shares(a, b) -> bool:
+    """Whether two arrays may share memory (NumPy's check; other array types: identity)."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return bool(np.may_share_memory(a, b))
+    return a is b
+
+
+def custom_jvp(cls, ctx, levels: list, args: tuple, outs: tuple, raw: tuple) -> None:
+    """PyTorch's forward-mode protocol for ``cls`` (a Function with ``jvp``): at each level,
+    ``cls.jvp(ctx, *tangents)`` gets one tangent per ``forward`` argument (zeros for a
+    floating tensor without one, None for a non-tensor, or with ``set_materialize_grads
+    (False)`` for a tensor without one) and returns one tangent per output."""
+    from .._tensor import Tensor
+    from ..creation import zeros_like
+    out_pos = [i for i, o in enumerate(outs) if isinstance(o, Tensor)]
+    for lv in levels:
+        tans = []
+        for a in args:
+            t = _entry(lv, a) if isinstance(a, Tensor) else None
+            if t is not None:
+                tans.append(t[1])
+            elif isinstance(a, Tensor) and ctx._materialize and _floating(a):
+                tans.append(zeros_like(a))
+            else:
+                tans.append(None)
+        lv.busy = True
+        ctx._in_jvp = True
+        try:
+            res = cls.jvp(ctx, *tans)
+        finally:
+            ctx._in_jvp = False
+            lv.busy = False
+        res = res if isinstance(res, tuple) else (res,)
+        if len(res) != len(outs):
+            raise RuntimeError(f"{cls.__name__}.jvp returned {len(res)} tangents, expected "
+                               f"{len(outs)} (one per output of forward)")
+        for i in out_pos:
+            o, t = outs[i], res[i]
+            if t is None or not _floating(o) or id(raw[i]) in ctx._non_diff:
+                continue
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{cls.__name__}.jvp returned a {type(t).__name__} for output "
+                                f"{i}; return a Tensor (or None)")
+            if t._data.shape != o._data.shape:
+                raise RuntimeError(f"{cls.__name__}.jvp returned a tangent of shape "
+                                   f"{tuple(t._data.shape)} for output {i} of shape "
+                                   f"{tuple(o._data.shape)}")
+            if t._data.dtype != o._data.dtype:
+                raise RuntimeError(f"{cls.__name__}.jvp returned a tangent of dtype "
+                                   f"{t._data.dtype} for output {i} of dtype {o._data.dtype}")
+            viewed = [k for k, a in enumerate(args)
+                      if isinstance(a, Tensor) and _shares(o._data, a._data)]
+            if viewed:
+                # an input (or a view of one) returned: its tangent must be the matching view
+                # of that input's tangent, as PyTorch requires, or the two would disagree
+                if not any(tans[k] is not None and _shares(t._data, tans[k]._data)
+                           for k in viewed):
+                    raise RuntimeError(
+                        f"{cls.__name__}: forward returns an input as-is or a view of it, but "
+                        "jvp does not return the matching view of that input's tangent; "
+                        "return the tangent as-is (or its view), or clone the output in "
+                        "forward")
+                if any(o._data is args[k]._data for k in viewed):
+                    continue    # an input returned as is keeps its own tangent
+            if t._data is o._data:
+                t = _alias(t)
+            lv.put(o, t)

@@ -19,6 +19,8 @@ class Context:
         self._materialize = True
         self._absent: set[int] = set()  # outputs that got no gradient (set by the engine)
         self._unpack = None         # saved_tensors_hooks' unpack, when they packed _saved
+        self._saved_fwd: tuple = ()     # save_for_forward's, read by jvp as saved_tensors
+        self._in_jvp = False
         self.needs_input_grad: tuple[bool, ...] = ()
 
     def set_materialize_grads(self, value: bool) -> None:
@@ -53,8 +55,20 @@ class Context:
         self._versions = tuple((t._version, t._version[0]) if t is not None else None
                                for t in tensors)
 
+    def save_for_forward(self, *tensors) -> None:
+        """Keep ``tensors`` (or None) for ``jvp``, read back there as ``ctx.saved_tensors``
+        (PyTorch's forward-mode counterpart of ``save_for_backward``)."""
+        from .._tensor import Tensor
+        for i, t in enumerate(tensors):
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(f"save_for_forward expects all arguments to be tensors or None, "
+                                f"but argument {i} is of type {type(t).__name__}")
+        self._saved_fwd = tensors
+
     @property
     def saved_tensors(self) -> tuple:
+        if self._in_jvp:
+            return self._saved_fwd
         for v in self._versions:
             if v is not None and v[0][0] != v[1]:
                 raise RuntimeError("a tensor saved with save_for_backward was modified in place "
@@ -146,8 +160,12 @@ class Function:
     unset); a ``vmap(info, in_dims, *args)`` staticmethod, as PyTorch's, is called instead
     with the whole batch (``info.batch_size``; ``in_dims`` the batch dim of each argument,
     None where unbatched) and returns ``(output, out_dims)``: the way to vmap a forward that
-    reads values (NumPy). A ``jvp`` staticmethod is not consulted (forward-mode AD goes
-    through ``backward``). An output that is a view of an input (``x.view(-1)``, ``x[0]``,
+    reads values (NumPy). Forward-mode AD (``forward_ad``, ``tl.func.jvp``) calls a ``jvp
+    (ctx, *tangents)`` staticmethod when the class has one, as PyTorch: ``forward`` then runs
+    without tangents, ``jvp`` gets one tangent per argument (zeros for a tensor without one,
+    None for a non-tensor) and returns one per output, reading ``ctx.save_for_forward``'s
+    tensors as ``ctx.saved_tensors``; without ``jvp``, tangents follow the ops of
+    ``forward``. An output that is a view of an input (``x.view(-1)``, ``x[0]``,
     an input returned as is) shares its memory and version; changing it in place with
     autograd history raises, as in PyTorch (``.clone()`` it first). Capture (``tl.function``,
     ONNX export) records the ops of ``forward``: a forward that leaves tensorlib (NumPy)
@@ -171,6 +189,11 @@ class Function:
 
     # PyTorch's other name for backward: a subclass defines one of the two
     vjp = backward
+
+    @staticmethod
+    def jvp(ctx: Context, *tangents: Any) -> Any:
+        """Forward-mode rule (optional): one tangent per output from one per argument."""
+        raise NotImplementedError
 
     @staticmethod
     def vmap(info: VmapInfo, in_dims: tuple, *args: Any) -> tuple:
@@ -266,8 +289,12 @@ class Function:
                 return res[0]
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
         two_step = cls.setup_context is not Function.setup_context
+        fwd_levels = ()
+        if state.fwd_ad is not None and cls.jvp is not Function.jvp:
+            from .forward_ad import custom_levels, paused
+            fwd_levels = custom_levels(tensors)
         try:
-            with no_grad():
+            with no_grad(), (paused(fwd_levels) if fwd_levels else _nothing()):
                 if two_step:    # PyTorch 2's form: forward without ctx, then setup_context
                     out = cls.forward(*args, **kwargs)
                     cls.setup_context(ctx, args, out)
@@ -280,6 +307,7 @@ class Function:
             raise
         single = not isinstance(out, tuple)
         outs = (out,) if single else out
+        raw_outs = outs
         out_pos = [i for i, o in enumerate(outs) if isinstance(o, Tensor)]
         if state.grad_enabled and any(t._rg for t in tensors) and out_pos:
             from .._core import node_input
@@ -315,7 +343,7 @@ class Function:
                 if id(o) not in ctx._non_diff:
                     t._node = node
                     t._idx = k
-                    t._rg = o._data.dtype.kind == "f"
+                    t._rg = o._data.dtype.kind in "fc"
                     if t._base is not None:     # its history is current (no regeneration)
                         t._hv = t._version[0]
                 new[i] = t
@@ -337,7 +365,15 @@ class Function:
             ctx._saved = tuple(swap.get(id(t), t) for t in ctx._saved)
             ctx._pack_saved({k: new[i] for k, i in enumerate(out_pos)})
             outs = tuple(new)
+        if fwd_levels:
+            from .forward_ad import custom_jvp
+            custom_jvp(cls, ctx, fwd_levels, args, outs, raw_outs)
         return outs[0] if single else outs
+
+
+def _nothing():
+    import contextlib
+    return contextlib.nullcontext()
 
 
 _NO_BACKWARD = ("You must implement either the backward or vjp method for your custom "

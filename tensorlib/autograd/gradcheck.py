@@ -1,6 +1,11 @@
 """Finite-difference checks of gradients (first and second order), as PyTorch's
 ``torch.autograd.gradcheck`` / ``gradgradcheck``.
 
+Complex inputs and outputs are checked as PyTorch does, as pairs of reals: each complex
+element is two Jacobian columns (its real and imaginary parts perturbed) or two rows (the
+real and imaginary parts of an output, whose backward takes the cotangents 1 and 1j), and a
+complex gradient ``dL/dRe z + i dL/dIm z`` fills its two columns.
+
 tensorlib has no forward-mode AD: the options that ask for it (``check_forward_ad``,
 ``check_batched_forward_grad``, ``check_fwd_over_rev``) raise NotImplementedError when True.
 """
@@ -29,17 +34,29 @@ def _flat_outputs(fn, inputs):
     from .._tensor import Tensor
     out = fn(*inputs)
     outs = out if isinstance(out, (tuple, list)) else (out,)
-    return [o for o in outs if isinstance(o, Tensor) and o.dtype.kind == "f"]
+    return [o for o in outs if isinstance(o, Tensor) and o.dtype.kind in "fc"]
 
 
 def _numel(t) -> int:
-    """Columns of the Jacobian for an input: its elements, none for a non-tensor argument."""
+    """Columns of the Jacobian for an input: its elements (two for a complex one: real and
+    imaginary parts), none for a non-tensor argument."""
     from .._tensor import Tensor
-    return t._data.size if isinstance(t, Tensor) else 0
+    if not isinstance(t, Tensor):
+        return 0
+    return t._data.size * (2 if t._data.dtype.kind == "c" else 1)
 
 
 def _host64(t) -> np.ndarray:
-    return t._host().astype(np.float64).ravel()
+    """A tensor's values as float64, a complex one as interleaved (real, imaginary) pairs."""
+    a = t._host()
+    if a.dtype.kind == "c":
+        return np.stack([a.real, a.imag], -1).astype(np.float64).ravel()
+    return a.astype(np.float64).ravel()
+
+
+def _steps(a: np.ndarray, eps: float) -> list:
+    """The perturbations of one element of ``a``: eps, and eps * 1j for a complex one."""
+    return [eps, eps * 1j] if a.dtype.kind == "c" else [eps]
 
 
 def numerical_jacobian(fn, inputs, eps):
@@ -48,22 +65,24 @@ def numerical_jacobian(fn, inputs, eps):
     from .mode import no_grad
     with no_grad():
         outs0 = _flat_outputs(fn, inputs)
-        jac = [[np.zeros((o.size, _numel(t))) for t in inputs] for o in outs0]
+        jac = [[np.zeros((_numel(o), _numel(t))) for t in inputs] for o in outs0]
         for i, t in enumerate(inputs):
             if not isinstance(t, Tensor) or not t.requires_grad:
                 continue
             a = t._data
+            steps = _steps(a, eps)
             for j in range(a.size):
                 # indexed in place (not through reshape(-1), a copy for a strided input)
                 idx = np.unravel_index(j, a.shape)
                 orig = a[idx].item()
-                a[idx] = orig + eps
-                plus = [_host64(o) for o in _flat_outputs(fn, inputs)]
-                a[idx] = orig - eps
-                minus = [_host64(o) for o in _flat_outputs(fn, inputs)]
-                a[idx] = orig
-                for k in range(len(outs0)):
-                    jac[k][i][:, j] = (plus[k] - minus[k]) / (2 * eps)
+                for s, h in enumerate(steps):
+                    a[idx] = orig + h
+                    plus = [_host64(o) for o in _flat_outputs(fn, inputs)]
+                    a[idx] = orig - h
+                    minus = [_host64(o) for o in _flat_outputs(fn, inputs)]
+                    a[idx] = orig
+                    for k in range(len(outs0)):
+                        jac[k][i][:, j * len(steps) + s] = (plus[k] - minus[k]) / (2 * eps)
     return jac
 
 
@@ -77,19 +96,22 @@ def analytical_jacobian(fn, inputs, outs=None):
         outs = _flat_outputs(fn, inputs)
     diff = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     where = [next(ii for ii, x in enumerate(inputs) if x is t) for t in diff]
-    jac = [[np.zeros((o.size, _numel(t))) for t in inputs] for o in outs]
+    jac = [[np.zeros((_numel(o), _numel(t))) for t in inputs] for o in outs]
     dtypes: list = []
     for k, o in enumerate(outs):
         if not o.requires_grad:
             continue
+        # a complex output's real part takes the cotangent 1, its imaginary part 1j
+        units = (1, 1j) if o.dtype.kind == "c" else (1,)
         for r in range(o.size):
-            go = zeros_like(o)
-            go._data.reshape(-1)[r] = 1
-            gs = grad([o], diff, [go], retain_graph=True, allow_unused=True)
-            for i, g in zip(where, gs):
-                if g is not None:
-                    jac[k][i][r, :] = _host64(g)
-                    dtypes.append((i, g.dtype))
+            for s, unit in enumerate(units):
+                go = zeros_like(o)
+                go._data.reshape(-1)[r] = unit
+                gs = grad([o], diff, [go], retain_graph=True, allow_unused=True)
+                for i, g in zip(where, gs):
+                    if g is not None:
+                        jac[k][i][r * len(units) + s, :] = _host64(g)
+                        dtypes.append((i, g.dtype))
     return jac, dtypes
 
 
@@ -135,8 +157,9 @@ def gradcheck(fn: Callable, inputs: Any, *, eps: float = 1e-6, atol: float = 1e-
                          "check_backward_ad to be True (tensorlib checks backward AD only)")
     inputs = _tupled(inputs)
     for t in inputs:
-        if isinstance(t, Tensor) and t.requires_grad and t.dtype != np.float64:
-            raise TypeError(f"gradcheck: use float64 inputs, got {t.dtype}")
+        if isinstance(t, Tensor) and t.requires_grad and t.dtype not in (np.float64,
+                                                                         np.complex128):
+            raise TypeError(f"gradcheck: use float64 (or complex128) inputs, got {t.dtype}")
     if not any(isinstance(t, Tensor) and t.requires_grad for t in inputs):
         raise ValueError("gradcheck: no input requires grad, so there is nothing to check "
                          "(pass tensors made with requires_grad=True)")
@@ -212,16 +235,16 @@ def _fast_check(fn, inputs, outs, eps, atol, rtol, nondet_tol):
     rng = np.random.default_rng(0)
     diff = [(i, t) for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     us = {}
-    for i, t in diff:
-        u = rng.standard_normal(tuple(t.shape))
+    for i, t in diff:      # (as real-valued vectors: a complex tensor's (re, im) pairs)
+        u = rng.standard_normal(_numel(t))
         us[i] = u / max(np.linalg.norm(u), 1e-12)
-    vs = [rng.standard_normal(tuple(o.shape)) for o in outs]
+    vs = [rng.standard_normal(_numel(o)) for o in outs]
     num = {}
     with no_grad():
         for i, t in diff:
             a = t._data
             orig = a.copy()
-            step = tensor(us[i] * eps, dtype=t.dtype, device=t.device)._data
+            step = tensor(_unpair(us[i], t) * eps, dtype=t.dtype, device=t.device)._data
             a[...] = orig + step
             plus = [_host64(o) for o in _flat_outputs(fn, inputs)]
             a[...] = orig - step
@@ -231,12 +254,12 @@ def _fast_check(fn, inputs, outs, eps, atol, rtol, nondet_tol):
                 return (f"gradcheck: {len(plus)} floating-point outputs without autograd and "
                         f"{len(outs)} with it; nothing to compare"), []
             for k in range(len(outs)):
-                num[k, i] = float(vs[k].ravel() @ ((plus[k] - minus[k]) / (2 * eps)))
+                num[k, i] = float(vs[k] @ ((plus[k] - minus[k]) / (2 * eps)))
     dtypes = []
     for k, o in enumerate(outs):
         gs = gs2 = [None] * len(diff)
         if o.requires_grad:
-            v = tensor(vs[k], dtype=o.dtype, device=o.device)
+            v = tensor(_unpair(vs[k], o), dtype=o.dtype, device=o.device)
             gs, gs2 = (grad([o], [t for _, t in diff], [v], retain_graph=True,
                             allow_unused=True) for _ in range(2))
         for (i, _), g, g2 in zip(diff, gs, gs2):
@@ -257,6 +280,14 @@ def _fast_check(fn, inputs, outs, eps, atol, rtol, nondet_tol):
     return None, dtypes
 
 
+def _unpair(v: np.ndarray, t) -> np.ndarray:
+    """A real vector laid out as ``_host64(t)`` back in ``t``'s shape (complex for a complex
+    ``t``)."""
+    if t.dtype.kind == "c":
+        v = v[0::2] + 1j * v[1::2]
+    return v.reshape(tuple(t.shape))
+
+
 def _check_batched(inputs, outs, atol, rtol) -> str | None:
     """Vector-Jacobian products of a batch of cotangents under ``tl.vmap`` against the same
     products one at a time (PyTorch's ``check_batched_grad``)."""
@@ -269,7 +300,10 @@ def _check_batched(inputs, outs, atol, rtol) -> str | None:
     for k, o in enumerate(outs):
         if not o.requires_grad:
             continue
-        vs = tensor(rng.standard_normal((2, *tuple(o.shape))), dtype=o.dtype, device=o.device)
+        vals = rng.standard_normal((2, *tuple(o.shape)))
+        if o.dtype.kind == "c":
+            vals = vals + 1j * rng.standard_normal(vals.shape)
+        vs = tensor(vals, dtype=o.dtype, device=o.device)
 
         def vjp(v, o=o):
             return grad([o], diff, [v], retain_graph=True, materialize_grads=True)
@@ -322,12 +356,17 @@ def gradgradcheck(fn: Callable, inputs: Any, grad_outputs: Any = None, *, eps: f
         vs = []
         for o in outs:
             shape = tuple(o.shape)
+            cx = o.dtype.kind == "c"
+
+            def draw(shape, cx=cx):
+                vals = rng.uniform(-1, 1, shape)
+                return vals + 1j * rng.uniform(-1, 1, shape) if cx else vals
             if gen_non_contig_grad_outputs and shape:
                 # every other element of a buffer twice the size: a strided view
-                base = tensor(rng.uniform(-1, 1, (*shape, 2)), dtype=o.dtype, device=o.device)
+                base = tensor(draw((*shape, 2)), dtype=o.dtype, device=o.device)
                 v = base[..., 0].detach()
             else:
-                v = tensor(rng.uniform(-1, 1, shape), dtype=o.dtype, device=o.device)
+                v = tensor(draw(shape), dtype=o.dtype, device=o.device)
             vs.append(v.requires_grad_())
     else:
         vs = _tupled(grad_outputs)

@@ -24,6 +24,7 @@ by those from then on.
 """
 from __future__ import annotations
 
+from ..autograd.complex_grad import node_vjp
 from ..autograd.mode import enable_grad, no_grad, state
 from .ir import Graph, Value
 from .tracer import CaptureError, Tracer, grad_info
@@ -147,7 +148,10 @@ def gradients(g: Graph, loss, wrt, grad_loss=None, examples: dict | None = None,
     wrt_vals = [g.value(w) for w in ([wrt] if single else wrt)]
     loss_v = g.value(loss)
     if loss_v.dtype.kind != "f":
-        raise TypeError(f"gradients: the loss must be floating point, got {loss_v.dtype}")
+        hint = (" (a complex loss has no gradient, as in PyTorch: take its .real or .abs())"
+                if loss_v.dtype.kind == "c" else "")
+        raise TypeError(f"gradients: the loss must be floating point, got {loss_v.dtype}"
+                        f"{hint}")
     gl_v = (g.value(grad_loss) if grad_loss is not None and not hasattr(grad_loss, "_data")
             else None)
     if examples is None:
@@ -174,7 +178,7 @@ def gradients(g: Graph, loss, wrt, grad_loss=None, examples: dict | None = None,
             a = a.copy()
         bound.add(id(a))
         # rules skip inputs that do not require grad: mark those on the wrt->loss path
-        t = _wrap(a, _device(v), v.id in fwd and v.dtype.kind == "f", None, 0)
+        t = _wrap(a, _device(v), v.id in fwd and v.dtype.kind in "fc", None, 0)
         tensors[v.id] = t
         tracer.bind(t, v)
         tracer.dynamic.add(v.id)
@@ -216,11 +220,12 @@ def gradients(g: Graph, loss, wrt, grad_loss=None, examples: dict | None = None,
                 # the rule's nodes go where n goes (colocate_gradients_with_ops)
                 tracer.colocate_with = n
                 try:
-                    in_grads = op.vjp(vn, *gouts)
+                    # complex inputs: the eager engine's rule (conj(vjp(conj(g))), ...)
+                    in_grads = node_vjp(op, vn, vn, gouts)
                 finally:
                     tracer.colocate_with = None
                 for i, (v, gi) in enumerate(zip(n.inputs, in_grads)):
-                    if (gi is None or v.id not in fwd or v.dtype.kind != "f"
+                    if (gi is None or v.id not in fwd or v.dtype.kind not in "fc"
                             or (n.id, i) in cuts):
                         continue
                     cur = grads.get(v.id)

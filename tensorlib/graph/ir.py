@@ -46,7 +46,8 @@ JSON document: ``{"format": "tensorlib.graph", "version": 1, "values": [...],
 JSON types are encoded in one place, :func:`encode_attr` / :func:`decode_attr`:
 tuples ``{"__tuple__": [...]}``, slices ``{"__slice__": [start, stop, step]}``,
 ``Ellipsis`` ``{"__ellipsis__": true}``, dtypes ``{"__dtype__": "float32"}``,
-NumPy arrays ``{"__array__": nested list, "dtype": ...}``, devices
+NumPy arrays ``{"__array__": nested list, "dtype": ...}`` (complex ones as ``[re, im]``
+pairs in an extra last dim), complex scalars ``{"__complex__": [re, im]}``, devices
 ``{"__device__": "cpu"}``. Variable values are not in the JSON (the exporter
 stores them next to it); their names, shapes and dtypes are.
 """
@@ -386,6 +387,9 @@ def encode_attr(a: Any) -> Any:
         return f
     if isinstance(a, np.bool_):
         return bool(a)
+    if isinstance(a, (complex, np.complexfloating)):
+        c = complex(a)
+        return {"__complex__": [encode_attr(c.real), encode_attr(c.imag)]}
     if isinstance(a, tuple):
         return {"__tuple__": [encode_attr(x) for x in a]}
     if isinstance(a, list):
@@ -398,6 +402,11 @@ def encode_attr(a: Any) -> Any:
         return {"__dtype__": np.dtype(a).name}
     if isinstance(a, np.ndarray) or hasattr(a, "__cuda_array_interface__"):
         arr = a if isinstance(a, np.ndarray) else a.get()
+        if arr.dtype.kind == "c":
+            # JSON has no complex numbers: the (re, im) pairs, shape + [2], as view_as_real
+            pairs = np.stack([arr.real, arr.imag], axis=-1)
+            return {"__array__": pairs.tolist(), "dtype": arr.dtype.name,
+                    "shape": list(arr.shape)}
         return {"__array__": arr.tolist(), "dtype": arr.dtype.name, "shape": list(arr.shape)}
     if isinstance(a, dict):
         return {"__dict__": {str(k): encode_attr(v) for k, v in a.items()}}
@@ -423,7 +432,16 @@ def decode_attr(a: Any) -> Any:
     if "__dtype__" in a:
         return np.dtype(a["__dtype__"])
     if "__array__" in a:
-        return np.asarray(a["__array__"], dtype=a["dtype"]).reshape(a["shape"])
+        dt = np.dtype(a["dtype"])
+        if dt.kind == "c":
+            pairs = np.asarray(a["__array__"], dtype=np.float64).reshape(list(a["shape"]) + [2])
+            out = np.empty(pairs.shape[:-1], dt)
+            out.real, out.imag = pairs[..., 0], pairs[..., 1]    # no inf * 1j = nan
+            return out
+        return np.asarray(a["__array__"], dtype=dt).reshape(a["shape"])
+    if "__complex__" in a:
+        re, im = (decode_attr(x) for x in a["__complex__"])
+        return complex(re, im)
     if "__float__" in a:
         return float(a["__float__"])
     if "__dict__" in a:

@@ -30,11 +30,23 @@ def _write(t: Tensor, values: np.ndarray, name: str) -> Tensor:
     return t
 
 
-def _check_float(t: Tensor, name: str) -> None:
+def _check_float(t: Tensor, name: str, complex_ok: bool = True) -> None:
     if not isinstance(t, Tensor):
         raise TypeError(f"init.{name}: expected a Tensor, got {type(t).__name__}")
-    if t.dtype.kind != "f":
-        raise TypeError(f"init.{name}: expected a floating-point tensor, got {t.dtype}")
+    if t.dtype.kind == "c" and not complex_ok:
+        raise TypeError(f"init.{name}: complex tensors are not supported (as in PyTorch); "
+                        "initialise t.real and t.imag (or a real tensor) instead")
+    if t.dtype.kind not in "fc":
+        raise TypeError(f"init.{name}: expected a floating-point or complex tensor, got "
+                        f"{t.dtype}")
+
+
+def _complex_parts(t: Tensor, draw) -> np.ndarray:
+    """``draw(shape)`` for a real tensor; for a complex one, independent draws for the real
+    and the imaginary parts (PyTorch fills ``view_as_real(t)``)."""
+    if t.dtype.kind != "c":
+        return draw(t.shape)
+    return draw(t.shape) + 1j * draw(t.shape)
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
@@ -82,22 +94,28 @@ def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0,
              generator: Generator | None = None) -> Tensor:
-    """Uniform on [a, b)."""
+    """Uniform on [a, b); a complex tensor gets independent uniform real and imaginary parts,
+    as PyTorch's."""
     t = tensor
     _check_float(t, "uniform_")
     if b < a:
         raise ValueError(f"init.uniform_: b ({b}) must be >= a ({a})")
-    return _write(t, rng(generator).uniform(a, b, t.shape), "uniform_")
+    g = rng(generator)
+    return _write(t, _complex_parts(t, lambda shape: g.uniform(a, b, shape)), "uniform_")
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
             generator: Generator | None = None) -> Tensor:
-    """Normal with mean ``mean`` and standard deviation ``std``."""
+    """Normal with mean ``mean`` and standard deviation ``std``. A complex tensor, as
+    PyTorch's: real and imaginary parts independent, each N(mean, std^2 / 2) (so
+    ``E|z - mean(1+i)|^2 = std^2``)."""
     t = tensor
     _check_float(t, "normal_")
     if std < 0:
         raise ValueError(f"init.normal_: std must be non-negative, got {std}")
-    return _write(t, rng(generator).normal(mean, std, t.shape), "normal_")
+    g = rng(generator)
+    part = std / math.sqrt(2.0) if t.dtype.kind == "c" else std
+    return _write(t, _complex_parts(t, lambda shape: g.normal(mean, part, shape)), "normal_")
 
 
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
@@ -111,7 +129,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     >>> tl.nn.init.trunc_normal_(w, std=0.02, a=-0.04, b=0.04)
     """
     t = tensor
-    _check_float(t, "trunc_normal_")
+    _check_float(t, "trunc_normal_", complex_ok=False)
     if std < 0:
         raise ValueError(f"init.trunc_normal_: std must be non-negative, got {std}")
     if a > b:
@@ -135,7 +153,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
-    """Every element set to ``val``."""
+    """Every element set to ``val`` (a Python complex for complex tensors too)."""
     t = tensor
     _check_float(t, "constant_")
     return _write(t, val, "constant_")
@@ -229,7 +247,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Generator | None =
     """A (semi-)orthogonal matrix from the QR decomposition of a normal draw; dims after
     the first are flattened."""
     t = tensor
-    _check_float(t, "orthogonal_")
+    _check_float(t, "orthogonal_", complex_ok=False)
     if t.ndim < 2:
         raise ValueError(f"init.orthogonal_: expected at least 2 dimensions, got shape {t.shape}")
     rows = t.shape[0]
@@ -266,7 +284,8 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
 def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01,
             generator: Generator | None = None) -> Tensor:
     """A 2-d ``tensor`` drawn from N(0, std) with ``ceil(sparsity * rows)`` entries of each
-    column set to 0, at rows drawn at random (``torch.nn.init.sparse_``)."""
+    column set to 0, at rows drawn at random (``torch.nn.init.sparse_``); complex tensors
+    draw as :func:`normal_` does."""
     t = tensor
     _check_float(t, "sparse_")
     if t.ndim != 2:
@@ -279,7 +298,8 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01,
     rows, cols = t.shape
     num_zeros = int(math.ceil(sparsity * rows))
     g = rng(generator)
-    values = g.normal(0.0, std, (rows, cols))
+    part = std / math.sqrt(2.0) if t.dtype.kind == "c" else std
+    values = _complex_parts(t, lambda shape: g.normal(0.0, part, shape))
     for c in range(cols):
         values[g.permutation(rows)[:num_zeros], c] = 0.0
     return _write(t, values, "sparse_")

@@ -559,7 +559,7 @@ class Module:
 
     def to(self, device=None, dtype=None, non_blocking: bool = False,
            memory_format=None) -> Module:
-        """Move (and/or cast floating-point) parameters and buffers in place.
+        """Move (and/or cast floating-point and complex) parameters and buffers in place.
 
         Parameters keep their identity, so an optimizer built before ``to`` still
         holds them. As PyTorch's, the first argument may be a dtype or a tensor (its device
@@ -571,8 +571,14 @@ class Module:
             device, dtype = None, device
         dev = Device(device) if device is not None else None
         dt = _dtypes.as_dtype(dtype) if dtype is not None else None
-        if dt is not None and dt.kind != "f":
-            raise TypeError(f"Module.to: only floating-point dtypes are allowed, got {dt}")
+        if dt is not None and dt.kind not in "fc":
+            raise TypeError(f"Module.to: only floating-point and complex dtypes are allowed, "
+                            f"got {dt}")
+        if dt is not None and dt.kind == "c":
+            import warnings
+            warnings.warn("Complex modules are a new feature: some modules may not work as "
+                          "expected with complex parameters or buffers (as PyTorch warns).",
+                          UserWarning, stacklevel=2)
         return self._apply(lambda t: _converted(t, dev, dt))
 
     def cpu(self) -> Module:
@@ -1195,10 +1201,14 @@ def _raised_by_library(e: BaseException) -> bool:
 
 
 def _converted(t: Tensor, dev: Device | None, dt) -> Tensor:
-    """``t`` moved to ``dev`` and, if floating, cast to ``dt``: a new tensor (``t`` itself
-    when nothing changes), what ``Module.to`` hands to ``_apply``."""
-    if (dev is None or dev is t._device) and (dt is None or t._data.dtype.kind != "f"
-                                                or t._data.dtype == dt):
+    """``t`` moved to ``dev`` and, if floating (or complex, for a complex ``dt``), cast to
+    ``dt``: a new tensor (``t`` itself when nothing changes), what ``Module.to`` hands to
+    ``_apply``."""
+    # a complex tensor is not made real: Module.float()/.double() come through here and, as
+    # PyTorch's, leave complex parameters alone
+    if dt is not None and t._data.dtype.kind not in ("fc" if dt.kind == "c" else "f"):
+        dt = None
+    if (dev is None or dev is t._device) and (dt is None or t._data.dtype == dt):
         return t
     from .lazy import is_lazy
     if is_lazy(t):
@@ -1228,7 +1238,9 @@ def move_(t: Tensor, dev: Device | None, dt=None) -> None:
     """Move tensor ``t`` (and its ``.grad``) to ``dev`` and/or cast a floating ``t`` to ``dt``,
     in place: ``t`` keeps its identity, so optimizers and graphs holding it see the move."""
     data = t._data
-    if dt is not None and data.dtype.kind == "f" and data.dtype != dt:
+    # complex to complex only: a real dt never drops a complex tensor's imaginary part
+    if dt is not None and data.dtype != dt and (
+            data.dtype.kind == "f" or data.dtype.kind == np.dtype(dt).kind == "c"):
         data = data.astype(dt)
     if dev is not None and dev is not t._device:
         from ..backends import to_device

@@ -24,7 +24,12 @@ def check_exportable(g: Graph) -> None:
     from ..ops.registry import REGISTRY
     from .rules import UNSUPPORTED
     bad: dict[str, str] = {}
-    for n in _needed(g):
+    needed = _needed(g)
+    pairs = rfft_pairs(g, needed)
+    cplx = _complex_values([n for n in needed if n.id not in pairs])
+    for n in needed:
+        if n.id in pairs or _reads_pair(n, pairs):
+            continue
         ops = [r[0] for r in n.attrs["program"]] if n.op == "fused" else [n.op]
         for op in ops:
             if op in ("placeholder", "variable", "constant"):
@@ -34,10 +39,67 @@ def check_exportable(g: Graph) -> None:
                            "before capturing")
             elif op not in REGISTRY or not callable(REGISTRY[op].onnx):
                 bad[op] = UNSUPPORTED.get(op, "no ONNX lowering rule")
-    if bad:
+    if bad or cplx:
         lines = "; ".join(f"{k} ({v})" for k, v in sorted(bad.items()))
-        raise UnsupportedOpError(f"ONNX export: the graph uses ops with no ONNX form: {lines}. "
-                                 "See docs/onnx_ops.md.")
+        raise UnsupportedOpError(
+            "ONNX export: "
+            + (f"the graph uses ops with no ONNX form: {lines}. " if bad else "")
+            + (f"{cplx}. " if cplx else "") + "See docs/onnx_ops.md.")
+
+
+def rfft_pairs(g: Graph, needed: list[Node]) -> set[int]:
+    """The ``fft_r2c`` nodes read only through ``view_as_real`` (``view_as_real(rfft(x))``:
+    real pairs, what ONNX's DFT makes): exported as one DFT, their complex value unseen."""
+    ids = {n.id for n in needed}
+    outs = {v.id for v in g.outputs}
+    cons = g.consumers()
+    found = set()
+    for n in needed:
+        if n.op != "fft_r2c" or n.out.id in outs:
+            continue
+        users = [u for u in cons.get(n.out, []) if u.id in ids]
+        if users and all(u.op == "view_as_real" for u in users):
+            found.add(n.id)
+    return found
+
+
+def _reads_pair(n: Node, pairs: set[int]) -> bool:
+    return n.op == "view_as_real" and n.inputs[0].node.id in pairs
+
+
+def _lower_rfft_pairs(ctx, n: Node) -> str:
+    """``view_as_real(fft_r2c(x))``: ONNX DFT of a real signal (a last dim of 1), one-sided,
+    scaled for the norm mode."""
+    r2c = n.inputs[0].node
+    x = r2c.inputs[0]
+    ctx.need_opset(17, "view_as_real(rfft(x)) (ONNX's DFT)")
+    axis = int(r2c.attrs["axis"]) % len(x.shape)
+    sig = ctx.unsqueeze(ctx.name(x), [len(x.shape)])
+    if ctx.opset >= 20:     # (the axis became an input)
+        out = ctx.op("DFT", [sig, "", ctx.const(np.asarray(axis, np.int64))], onesided=1)
+    else:
+        out = ctx.op("DFT", [sig], axis=axis, onesided=1)
+    norm, size = r2c.attrs.get("norm") or "backward", x.shape[axis]
+    if norm == "backward":
+        return out
+    if size is None:
+        ctx.unsupported(f"rfft with norm={norm!r} needs a static signal length")
+    scale = 1.0 / (np.sqrt(size) if norm == "ortho" else size)
+    return ctx.op("Mul", [out, ctx.const(np.asarray(scale, n.out.dtype))])
+
+
+def _complex_values(needed: list[Node]) -> str:
+    """ONNX declares complex64/complex128 tensors but none of its operators accepts them:
+    what to say of a graph computing complex values (the tensors and the ops making them),
+    or "" for none."""
+    found = [f"{v.label()} {v.type_str()} ({n.op})" for n in needed for v in n.outputs
+             if v.dtype.kind == "c"]
+    if not found:
+        return ""
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    return ("the graph computes complex tensors, which no ONNX operator accepts: "
+            f"{', '.join(found[:5])}{more}; export a graph of real tensors (complex inputs "
+            "as tl.view_as_real pairs, computing on their real and imaginary parts)")
 
 
 def _value_info(name: str, v: Value, dims):
@@ -92,10 +154,14 @@ def to_model(g: Graph, opset: int = DEFAULT_OPSET, input_names: Sequence[str] | 
                 for a, d in enumerate(v.shape)]
         inputs.append(_value_info(name, v, dims))
     needed = _needed(g)
+    pairs = rfft_pairs(g, needed)
     ctx.used = {v.id for n in needed for v in n.inputs} | {v.id for v in g.outputs}
     for n in needed:
         ctx.node = n
-        if n.op == "placeholder":
+        if n.op == "placeholder" or n.id in pairs:
+            continue
+        if _reads_pair(n, pairs):
+            ctx.names[n.out.id] = _lower_rfft_pairs(ctx, n)
             continue
         if n.op in ("variable", "constant"):
             if n.op == "variable":

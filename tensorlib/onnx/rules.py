@@ -18,7 +18,22 @@ from .context import INT64_MAX, INT64_MIN, ExportContext, tensor_type
 RULES: dict = {}
 
 # op -> why it has no ONNX form (training-only gradient kernels, data-dependent ops)
+_COMPLEX = ("ONNX has complex tensor types but no operator computes on them (export a "
+            "real graph: the parts as tl.view_as_real pairs)")
 UNSUPPORTED = {
+    "conj": _COMPLEX,
+    "real": _COMPLEX,
+    "imag": _COMPLEX,
+    "view_as_real": _COMPLEX,
+    "view_as_complex": _COMPLEX,
+    "complex": _COMPLEX,
+    "angle_complex": _COMPLEX,
+    "sgn_complex": _COMPLEX,
+    "fft_c2c": "a complex FFT: " + _COMPLEX,
+    "fft_r2c": "a complex FFT: " + _COMPLEX + "; `view_as_real(rfft(x))` alone exports, as "
+               "ONNX DFT (opset 17+)",
+    "fft_c2r": "a complex FFT: " + _COMPLEX,
+    "fft_resize": "a complex FFT's padding: " + _COMPLEX,
     "cumprod": "ONNX has no cumulative product",
     "ctc_loss": "no CTC operator in ONNX (export the model up to its log_probs)",
     "erfcx": "ONNX has no scaled complementary error function",
@@ -36,6 +51,7 @@ UNSUPPORTED = {
     "lu_pivots_to_permutation": "the ONNX standard has no LU factorisation",
     "triangular_solve_nocheck": "the ONNX standard has no linear solve",
     "lstsq": "the ONNX standard has no least-squares solve",
+    "linalg_eig": "the ONNX standard has no eigendecomposition (and no complex results)",
     "cholesky_ex": "the ONNX standard has no Cholesky factorisation",
     "ldl_factor": "the ONNX standard has no LDL factorisation",
     "ldl_solve": "the ONNX standard has no linear solve",
@@ -94,6 +110,8 @@ UNSUPPORTED = {
 }
 # ops whose rule covers only some attribute values (the rule raises otherwise)
 PARTIAL = {
+    "abs": "its input is real (ONNX has no complex arithmetic; for |z| export the norm of "
+           "the pairs of `view_as_real(z)`)",
     **{op: "booleans at any opset; integers from opset 18 (Bitwise*; export with no opset "
            "picks 18)"
        for op in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not")},

@@ -89,13 +89,18 @@ def weak_scalar(value, ref: Tensor, *, wrap: bool = False, fill: str | None = No
                     raise OverflowError(f"Python integer {value} out of bounds for {dt}")
                 else:
                     value = wrap_int(int(value), dt)
+    elif isinstance(value, (complex, np.complexfloating)):
+        if fill is not None and fill != "where" and kind != "c":
+            raise TypeError(f"{fill}: a complex value cannot be stored in a tensor of dtype "
+                            f"{ref._data.dtype}")
+        dt = _dtypes.complex_of(ref._data.dtype)
     elif isinstance(value, (float, np.floating)):
         if fill is not None and fill != "where" and kind in "iu":
             # a fill stores into the tensor's dtype (where promotes to float instead)
             value = fill_int(value, ref._data.dtype, fill)
             dt = ref._data.dtype
         else:
-            dt = ref._data.dtype if kind == "f" else _dtypes.default_float
+            dt = ref._data.dtype if kind in "fc" else _dtypes.default_float
     else:
         raise TypeError(f"unsupported operand type {type(value).__name__}; expected a Tensor "
                         "or a Python number")
@@ -267,6 +272,10 @@ def same_category(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
         return a, b.astype(da.dtype)
     if kb == "f" and ka in "iub":
         return a.astype(db.dtype), b
+    if ka != kb and "c" in (ka, kb):
+        # complex meets real: complex64 with a float64 tensor is complex128, as PyTorch's
+        dt = torch_promote(da.dtype, da.ndim, db.dtype, db.ndim)
+        return (a if da.dtype == dt else a.astype(dt)), (b if db.dtype == dt else b.astype(dt))
     return a, b
 
 
@@ -285,7 +294,16 @@ def torch_promote(da, nda: int, db, ndb: int) -> np.dtype:
         if ndb == 0 and cb <= ca:
             return da
     if ca != cb:
-        return da if ca > cb else db
+        hi = da if ca > cb else db
+        if hi.kind == "c" and {ca, cb} == {2, 3}:
+            # complex with float: the wider of the two precisions (complex64, float64 ->
+            # complex128); a 0-d complex beside a float tensor with dims takes that
+            # tensor's precision (float32 * tensor(1j, dtype=complex128) is complex64)
+            lo = db if hi is da else da
+            if (nda == 0) != (ndb == 0):
+                return _dtypes.complex_of(lo)
+            return np.promote_types(hi, lo)
+        return hi
     return np.promote_types(da, db)
 
 
@@ -304,7 +322,7 @@ def float_operands(a, b) -> tuple[Tensor, Tensor]:
     a, b = as_operands(a, b)
     da, db = a._data, b._data
     dt = torch_promote(da.dtype, da.ndim, db.dtype, db.ndim)
-    if dt.kind != "f":
+    if dt.kind not in "fc":
         dt = _dtypes.default_float
     if da.dtype != dt:
         a = a.astype(dt)
@@ -316,7 +334,8 @@ def float_operands(a, b) -> tuple[Tensor, Tensor]:
 def promote_for_scalar(t: Tensor, scalar: Tensor) -> Tensor:
     """An integer/bool tensor meeting a float scalar computes in the default float type
     (NumPy would promote the pair to float64)."""
-    if scalar._data.dtype.kind == "f" and t._data.dtype.kind != "f":
+    sk, tk = scalar._data.dtype.kind, t._data.dtype.kind
+    if (sk == "f" and tk not in "fc") or (sk == "c" and tk != "c"):
         return t.astype(scalar._data.dtype)
     return t
 
@@ -326,7 +345,7 @@ def _int_number(x) -> bool:
 
 
 def _is_scalar(x) -> bool:
-    return isinstance(x, (int, float, bool, np.number, np.bool_))
+    return isinstance(x, (int, float, complex, bool, np.number, np.bool_))
 
 
 def around_axis(a: np.ndarray, axis: int) -> np.ndarray:
@@ -356,7 +375,7 @@ def host_values(x, dtype=None) -> np.ndarray:
 
 def to_float(x: Tensor) -> Tensor:
     """Integer/bool inputs of transcendental ops compute in the default float type."""
-    if x._data.dtype.kind == "f":
+    if x._data.dtype.kind in "fc":
         return x
     return x.astype(_dtypes.default_float)
 
@@ -436,7 +455,7 @@ def same_infer(x, **attrs):
 
 def float_infer(x, **attrs):
     shape, dt = x
-    return shape, (dt if np.dtype(dt).kind == "f" else _dtypes.default_float)
+    return shape, (dt if np.dtype(dt).kind in "fc" else _dtypes.default_float)
 
 
 def bool_infer(x, **attrs):

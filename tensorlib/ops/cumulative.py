@@ -246,13 +246,14 @@ def _cumprod_grad_fwd(xp, g, x, axis):
     g = xp.moveaxis(xp.broadcast_to(g, x.shape), axis, -1)
     xm = xp.moveaxis(x, axis, -1)
     n = xm.shape[-1]
-    out = xp.empty(xm.shape, np.float64)
-    s = xp.zeros(xm.shape[:-1], np.float64)
+    wide = np.complex128 if x.dtype.kind == "c" or g.dtype.kind == "c" else np.float64
+    out = xp.empty(xm.shape, wide)
+    s = xp.zeros(xm.shape[:-1], wide)
     for i in range(n - 1, -1, -1):
         s = g[..., i] + (xm[..., i + 1] * s if i + 1 < n else 0.0)
         out[..., i] = s
-    before = xp.cumprod(xp.concatenate([xp.ones(xm.shape[:-1] + (1,), np.float64),
-                                        xm[..., :-1].astype(np.float64)], axis=-1), axis=-1)
+    before = xp.cumprod(xp.concatenate([xp.ones(xm.shape[:-1] + (1,), wide),
+                                        xm[..., :-1].astype(wide)], axis=-1), axis=-1)
     return xp.moveaxis((before * out).astype(x.dtype, copy=False), -1, axis)
 
 
@@ -285,7 +286,7 @@ def _cumprod_grad_infer(g, x, *, axis):
 # backward); a backward that builds a graph takes the composite of tensorlib ops.
 CUMPROD_GRAD = register(OpDef("cumprod_grad", _cumprod_grad_fwd,
                               kernels={"cpu": _cumprod_grad_cpu}, infer=_cumprod_grad_infer,
-                              cost=elementwise_cost))
+                              cost=elementwise_cost, complex="forward"))
 
 
 def cumprod_grad(g: Tensor, x: Tensor, axis: int) -> Tensor:

@@ -12,11 +12,12 @@ from collections import namedtuple
 
 import numpy as np
 
+from .. import _dtypes
 from .._apply import apply
 from .._tensor import Tensor
 from ._util import numel, to_float, to_tensor
 from .linalg import _mT
-from .matrix import _lapack, _unused, solve, values_only
+from .matrix import _lapack, _mH, _unused, solve, values_only
 from .nn_util import io_cost
 from .registry import OpDef, register
 
@@ -29,8 +30,9 @@ def _matrix_spec(op: str, spec) -> tuple:
     if len(shape) < 2:
         raise ValueError(f"{op}: expected a matrix or a stack of them (..., m, n), got shape "
                          f"{shape}")
-    if dt.kind != "f" or dt.itemsize < 4:
-        raise TypeError(f"{op}: needs float32 or float64 matrices, got {dt}")
+    if dt.kind not in "fc" or dt.itemsize < (4 if dt.kind == "f" else 8):
+        raise TypeError(f"{op}: needs float32, float64, complex64 or complex128 matrices, got "
+                        f"{dt}")
     return shape, dt
 
 
@@ -66,9 +68,10 @@ def _svd_infer(a, *, full_matrices):
     m, n = shape[-2], shape[-1]
     k = None if None in (m, n) else min(m, n)
     batch = shape[:-2]
+    rdt = _dtypes.real_of(dt)      # singular values are real, for complex A too
     if full_matrices:
-        return (batch + (m, m), dt), (batch + (k,), dt), (batch + (n, n), dt)
-    return (batch + (m, k), dt), (batch + (k,), dt), (batch + (k, n), dt)
+        return (batch + (m, m), dt), (batch + (k,), rdt), (batch + (n, n), dt)
+    return (batch + (m, k), dt), (batch + (k,), rdt), (batch + (k, n), dt)
 
 
 def _svd_vjp(node, gU, gS, gVh):
@@ -77,7 +80,15 @@ def _svd_vjp(node, gU, gS, gVh):
     (so the gradient of S alone, ``U diag(gS) Vh``, is defined for repeated and zero singular
     values); otherwise they assume distinct non-zero singular values. svdvals (``uv=False``)
     keeps them: its first-order gradient reads U and Vh, so its second derivatives come back
-    through them."""
+    through them.
+
+    Complex A (``mT`` becomes ``mH``): the singular vectors are defined up to a phase each
+    (``u_i e^{i phi}``, ``v_i e^{i phi}``), so only a loss that does not depend on those
+    phases has a gradient. PyTorch checks that (the imaginary diagonals of ``U^H gU`` and
+    ``V^H gV`` cancel) and raises; this rule does not check: it takes the gauge in which
+    ``v_i``'s phase is fixed (the diagonal of the main term is dropped and U's phase term
+    ``U diag(i Im(U^H gU)_ii / S_i) Vh`` added), which is PyTorch's gradient for every
+    phase-invariant loss and a well-defined (gauge-dependent) value for the others."""
     U, S, Vh = node.output(0), node.output(1), node.output(2)
     m, n = U.shape[-2], Vh.shape[-1]
     k = S.shape[-1]
@@ -96,29 +107,36 @@ def _svd_vjp(node, gU, gS, gVh):
     eye = _eye(k, S)
     s2 = S * S
     E = s2.unsqueeze(-2) - s2.unsqueeze(-1) + eye      # E_ij = S_j^2 - S_i^2, 1 on the diagonal
+    cplx = U.dtype.kind == "c"
     if gU is not None:
-        x = _mT(U) @ gU
-        UhgU = x - _mT(x)
+        x = _mH(U) @ gU
+        UhgU = x - _mH(x)
     if gVh is not None:
-        y = Vh @ _mT(gVh)
-        VhgV = y - _mT(y)
+        y = Vh @ _mH(gVh)
+        VhgV = y - _mH(y)
     if gU is not None and gVh is not None:
         ret = (UhgU * s_row + s_col * VhgV) / E
     elif gU is not None:
         ret = (UhgU / E) * s_row
     else:
         ret = s_col * (VhgV / E)
+    if cplx:
+        # the skew parts' diagonals are imaginary (zero for real A): the phase gauge, see
+        # the docstring; UhgU_ii / (2 S_i) = i Im((U^H gU)_ii) / S_i
+        ret = ret * (1.0 - eye)
+        if gU is not None:
+            ret = ret + (UhgU * eye) / (2.0 * s_row)
     if gS is not None:
         ret = ret + _diag_embed(gS)
     if m > k and gU is not None:
         gA = U @ ret
         gUSinv = gU / s_row
-        gA = gA + gUSinv - U @ (_mT(U) @ gUSinv)
+        gA = gA + gUSinv - U @ (_mH(U) @ gUSinv)
         gA = gA @ Vh
     elif n > k and gVh is not None:
         gA = ret @ Vh
         SinvgVh = gVh / s_col
-        gA = gA + SinvgVh - (SinvgVh @ _mT(Vh)) @ Vh
+        gA = gA + SinvgVh - (SinvgVh @ _mH(Vh)) @ Vh
         gA = U @ gA
     else:
         gA = U @ (ret @ Vh)
@@ -126,7 +144,7 @@ def _svd_vjp(node, gU, gS, gVh):
 
 
 SVD = register(OpDef("svd", _svd_fwd, vjp=_svd_vjp, saves=False, saves_output=True,
-                     infer=_svd_infer, cost=io_cost(_mnk_flops)))
+                     infer=_svd_infer, cost=io_cost(_mnk_flops), complex="rule"))
 
 
 def svd(A, full_matrices: bool = True) -> SVDResult:
@@ -137,7 +155,8 @@ def svd(A, full_matrices: bool = True) -> SVDResult:
     Differentiable as PyTorch's: the gradient of S alone is defined everywhere; through U and
     Vh it assumes distinct non-zero singular values and a loss that does not depend on the
     singular vectors' signs; with ``full_matrices=True`` the columns beyond k get no
-    gradient.
+    gradient. Complex ``A`` (as PyTorch's): complex U and Vh, real S; the loss must not
+    depend on the singular vectors' phases (not checked here, unlike PyTorch).
 
     >>> tl.linalg.svd(tl.tensor([[3.0, 0.0], [0.0, 4.0]])).S
     tensor([4., 3.])
@@ -156,17 +175,18 @@ def _svdvals_vjp(n, g):
 def _svdvals_infer(a):
     shape, dt = _matrix_spec("svdvals", a)
     m, n = shape[-2], shape[-1]
-    return (shape[:-2] + (None if None in (m, n) else min(m, n),), dt)
+    return (shape[:-2] + (None if None in (m, n) else min(m, n),), _dtypes.real_of(dt))
 
 
 SVDVALS = register(OpDef("svdvals", lambda xp, a: _lapack("svdvals", xp.linalg.svd, a, False,
                                                           False),
                          vjp=_svdvals_vjp, saves=True, infer=_svdvals_infer,
-                         cost=io_cost(_mnk_flops)))
+                         cost=io_cost(_mnk_flops), complex="rule"))
 
 
 def svdvals(A) -> Tensor:
-    """The singular values of ``A`` (descending), as ``torch.linalg.svdvals``; the gradient
+    """The singular values of ``A`` (descending; real for complex ``A``), as
+    ``torch.linalg.svdvals``; the gradient
     ``U diag(gS) Vh`` is defined for repeated singular values too, and second derivatives
     (through U and Vh) where they are distinct.
 
@@ -222,13 +242,13 @@ def _qr_vjp(node, gQ, gR):
     if m >= n:
         return (_qr_square_tall_vjp(Q, R, gQ, gR),)
     # wide: A = [X | Y] with X = Q U square, R = [U | V], so Y = Q V. Y's part is Q gV, and
-    # V = Q^T Y adds Y gV^T to the cotangent of Q in X's factorisation (Y = Q V: the
+    # V = Q^H Y adds Y gV^H to the cotangent of Q in X's factorisation (Y = Q V: the
     # factors' own output, so no input is saved)
     U, V = R[..., :, :m], R[..., :, m:]
     gU = gV = None
     if gR is not None:
         gU, gV = gR[..., :, :m], gR[..., :, m:]
-        yv = (Q @ V) @ _mT(gV)
+        yv = (Q @ V) @ _mH(gV)
         gQ = yv if gQ is None else gQ + yv
     gX = _qr_square_tall_vjp(Q, U, gQ, gU)
     if gV is None:
@@ -241,26 +261,34 @@ def _qr_vjp(node, gQ, gR):
 
 
 def _qr_square_tall_vjp(Q, R, gQ, gR):
-    """The gradient of ``A = Q R`` with R square (k x k) and invertible."""
-    # gA = (Q syminvadj(triu(gR R^T - Q^T gQ)) + gQ) R^{-T}
+    """The gradient of ``A = Q R`` with R square (k x k) and invertible (complex: ``mH`` for
+    ``mT``, as PyTorch's)."""
+    # gA = (Q syminvadj(triu(gR R^H - Q^H gQ)) + gQ) R^{-H}
     k = R.shape[-1]
     M = None
     if gR is not None:
-        M = gR @ _mT(R)
+        M = gR @ _mH(R)
     if gQ is not None:
-        t = _mT(Q) @ gQ
+        t = _mH(Q) @ gQ
         M = -t if M is None else M - t
     M = M.triu()
-    M = M + _mT(M) - M * _eye(k, M)      # syminvadj: X + X^T with the diagonal halved back
+    if M.dtype.kind == "c":
+        # syminvadj: X + X^H with the diagonal's real part halved back (its imaginary
+        # part cancels: R's diagonal is real, so it carries no gradient)
+        from .complex import real
+        rM = real(M)
+        M = M + _mH(M) - rM * _eye(k, rM)
+    else:
+        M = M + _mT(M) - M * _eye(k, M)      # syminvadj: X + X^T, the diagonal halved back
     gA = Q @ M
     if gQ is not None:
         gA = gA + gQ
-    # B R^{-T}: solve R X^T = B^T
-    return _mT(solve(R, _mT(gA)))
+    # B R^{-H}: solve R X^H = B^H
+    return _mH(solve(R, _mH(gA)))
 
 
 QR = register(OpDef("qr", _qr_fwd, vjp=_qr_vjp, saves=False, saves_output=True,
-                    infer=_qr_infer, cost=io_cost(_mnk_flops)))
+                    infer=_qr_infer, cost=io_cost(_mnk_flops), complex="rule"))
 
 
 def qr(A, mode: str = "reduced") -> QRResult:
@@ -268,7 +296,8 @@ def qr(A, mode: str = "reduced") -> QRResult:
     tuple ``(Q, R)``. ``mode``: 'reduced' (Q (..., m, k), R (..., k, n)), 'complete'
     (Q (..., m, m)) or 'r' (R only; Q is empty). Differentiable as PyTorch's: full-rank
     square or tall inputs (not 'complete' with m > n), and wide ones (m < n) whose first m
-    columns are independent.
+    columns are independent. Complex ``A``: complex Q and R (R's diagonal real, LAPACK's),
+    gradients as PyTorch's.
     """
     if mode not in _QR_MODES:
         raise ValueError(f"qr: mode must be one of {_QR_MODES}, got {mode!r}")

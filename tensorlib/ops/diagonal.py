@@ -54,13 +54,13 @@ DIAGONAL = register(OpDef(
     "diagonal", _diagonal_fwd, infer=_diagonal_infer, view=True, saves=False,
     vjp=lambda n, g: (apply(DIAGONAL_EMBED, g, shape=tuple(n.inputs[0].shape),
                             **{k: n.attrs[k] for k in _GEO}),),
-    cost=lambda i, o, **a: (0, 0),
+    cost=lambda i, o, **a: (0, 0), complex="holomorphic",
     doc="The diagonal of the (axis1, axis2) planes as the last axis (a view)."))
 DIAGONAL_EMBED = register(OpDef(
     "diagonal_embed", _embed_fwd, saves=False,
     infer=lambda g, *, shape, offset, axis1, axis2: (tuple(shape), g[1]),
     vjp=lambda n, g: (apply(DIAGONAL, g, **{k: n.attrs[k] for k in _GEO}),),
-    cost=lambda i, o, **a: (0, numel(o[0]) * np.dtype(o[1]).itemsize),
+    cost=lambda i, o, **a: (0, numel(o[0]) * np.dtype(o[1]).itemsize), complex="holomorphic",
     doc="Zeros of ``shape`` with ``g`` on the diagonal (diagonal's backward)."))
 
 

@@ -188,3 +188,6 @@ def irdft(spec, n: int | None = None) -> Tensor:
                          f"{2 * (m - 1)} or {2 * m - 1} samples, got n={n}")
     # the kernel runs irfft itself (no weighting pass); the gradient is rdft, weighted
     return apply(RDFT_ADJOINT, s, n=n, inverse=True)
+
+
+from . import fft as _complex_fft  # noqa: E402, F401  (registers the complex FFT ops)

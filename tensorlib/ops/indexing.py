@@ -1404,3 +1404,11 @@ def masked_select(x, mask) -> Tensor:
     if tuple(mask.shape) != shape:
         mask = mask.broadcast_to(shape)
     return x[mask]
+
+
+# NumPy's indexing, copies and add.at take complex arrays as they are (the Cython scatter
+# kernels are skipped for them), and every rule above is linear in the gradient
+for _op in (SLICE, GETITEM, GETITEM_GRAD, SLICE_SIZED, SLICE_SIZED_GRAD, SETITEM,
+            TAKE_ALONG_AXIS, SCATTER_ADD, TAKE, INDEX_ADD, MASKED_FILL):
+    _op.complex = "holomorphic"
+del _op

@@ -86,6 +86,7 @@ def _matmul_vjp(n, g):
 
 MATMUL = register(OpDef("matmul", _matmul_fwd, vjp=_matmul_vjp, infer=_matmul_infer,
                         cost=_matmul_cost, saves="others", promote=True))
+MATMUL.complex = "holomorphic"
 
 
 def matmul(a=None, b=None, *, input=None, other=None) -> Tensor:
@@ -119,7 +120,8 @@ def _dot_fwd(xp, a, b):
 DOT = register(OpDef("dot", _dot_fwd, saves="others", promote=True,
                      infer=lambda a, b: ((), _result_dtype(a[1], b[1])),
                      vjp=lambda n, g: (g * n.inputs[1] if n.inputs[0]._rg else None,
-                                       g * n.inputs[0] if n.inputs[1]._rg else None)))
+                                       g * n.inputs[0] if n.inputs[1]._rg else None),
+                     complex="holomorphic"))
 
 
 def dot(a, b) -> Tensor:
@@ -135,7 +137,8 @@ def _outer_fwd(xp, a, b):
 OUTER = register(OpDef("outer", _outer_fwd, saves="others", promote=True,
                        infer=lambda a, b: ((a[0][0], b[0][0]), _result_dtype(a[1], b[1])),
                        vjp=lambda n, g: (g @ n.inputs[1] if n.inputs[0]._rg else None,
-                                         n.inputs[0] @ g if n.inputs[1]._rg else None)))
+                                         n.inputs[0] @ g if n.inputs[1]._rg else None),
+                       complex="holomorphic"))
 
 
 def outer(input, vec2) -> Tensor:
@@ -290,7 +293,7 @@ def _einsum_fwd(xp, *xs, subscripts):
 
 
 EINSUM = register(OpDef("einsum", _einsum_fwd, vjp=_einsum_vjp, infer=_einsum_infer,
-                        cost=_einsum_cost))
+                        cost=_einsum_cost, complex="holomorphic"))
 
 
 def _sublist_letter(d) -> str:
@@ -399,7 +402,7 @@ def _tensordot_infer(a, b, *, axes):
 
 
 TENSORDOT = register(OpDef("tensordot", lambda xp, a, b, axes: xp.tensordot(a, b, axes),
-                           vjp=_tensordot_vjp, infer=_tensordot_infer))
+                           vjp=_tensordot_vjp, infer=_tensordot_infer, complex="holomorphic"))
 
 
 def tensordot(a, b, axes=2, *, dims=None) -> Tensor:

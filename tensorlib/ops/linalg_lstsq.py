@@ -1,5 +1,6 @@
 """Least squares and numerical rank (``torch.linalg.lstsq``, ``torch.linalg.matrix_rank``),
-real dtypes.
+real and complex dtypes (complex: ``mH`` for ``mT``, real singular values and residuals, as
+PyTorch's).
 
 ``lstsq`` is one registry op: the minimum-norm solution from an SVD (what LAPACK's
 ``gelsd`` / ``gelss`` compute), batched in ``xp`` so it runs on NumPy and CuPy alike, or on
@@ -13,13 +14,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _dtypes
 from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import no_grad
 from ._util import broadcast_shapes, to_float, to_tensor
-from .linalg import _mT, matmul
+from .linalg import matmul
 from .linalg_lu import _float_spec, _lu_flops
-from .matrix import _skipped_grads, _unused
+from .matrix import _mH, _skipped_grads, _unused
 from .nn_util import io_cost
 from .registry import OpDef, register
 
@@ -41,12 +43,12 @@ def _lstsq_fwd(xp, a, b, *, rcond, driver="gelsd"):
     batch = a.shape[:-2]
     if k == 0:
         return (xp.zeros(batch + (n, b.shape[-1]), a.dtype), xp.zeros(batch, np.int64),
-                xp.zeros(batch + (0,), a.dtype))
+                xp.zeros(batch + (0,), _dtypes.real_of(a.dtype)))
     u, s, vh = xp.linalg.svd(a, full_matrices=False)
     keep = s > rcond * s[..., :1]
-    s_inv = xp.where(keep, 1 / xp.where(keep, s, 1), 0).astype(a.dtype)
-    x = xp.matmul(xp.swapaxes(vh, -1, -2),
-                  s_inv[..., :, None] * xp.matmul(xp.swapaxes(u, -1, -2), b))
+    s_inv = xp.where(keep, 1 / xp.where(keep, s, 1), 0).astype(s.dtype)
+    x = xp.matmul(xp.conj(xp.swapaxes(vh, -1, -2)),
+                  s_inv[..., :, None] * xp.matmul(xp.conj(xp.swapaxes(u, -1, -2)), b))
     return x, xp.asarray(keep.sum(axis=-1), dtype=np.int64), s
 
 
@@ -61,9 +63,9 @@ def _lstsq_cpu(a, b, *, rcond, driver="gelsd"):
     k = b.shape[-1]
     if driver not in ("gels", "gelsy") or lapack is None or not min(m, n, k):
         return _lstsq_fwd(np, a, b, rcond=rcond)
-    pre = "d" if a.dtype == np.float64 else "s"
+    pre = {"d": "d", "f": "s", "D": "z", "F": "c"}[a.dtype.char]
     gelsy = getattr(lapack, pre + "gelsy")
-    lwork = max(int(getattr(lapack, pre + "gelsy_lwork")(m, n, k, rcond)[0]), 1)
+    lwork = max(int(np.real(getattr(lapack, pre + "gelsy_lwork")(m, n, k, rcond)[0])), 1)
     batch = a.shape[:-2]
     fa, fb = a.reshape((-1, m, n)), b.reshape((-1, m, k))
     x = np.empty((fa.shape[0], n, k), a.dtype)
@@ -77,7 +79,7 @@ def _lstsq_cpu(a, b, *, rcond, driver="gelsd"):
         _, sol, _, r, _ = gelsy(fa[i], rhs, jpvt, rcond, lwork)
         x[i], rank[i] = sol[:n], r
     return (x.reshape(batch + (n, k)), rank.reshape(batch),
-            np.zeros(batch + (min(m, n),), a.dtype))
+            np.zeros(batch + (min(m, n),), _dtypes.real_of(a.dtype)))
 
 
 def _lstsq_infer(a, b, *, rcond, driver="gelsd"):
@@ -91,23 +93,35 @@ def _lstsq_infer(a, b, *, rcond, driver="gelsd"):
     m, n = sa[-2:]
     k = None if None in (m, n) else min(m, n)
     return ((sa[:-2] + (n, sb[-1]), dt), (sa[:-2], np.dtype(np.int64)),
-            (sa[:-2] + (k,), dt))
+            (sa[:-2] + (k,), _dtypes.real_of(dt)))
 
 
 def _pinv_backward(g: Tensor, pinvA: Tensor, A: Tensor) -> Tensor:
     """The gradient reaching ``A`` from a cotangent ``g`` of ``pinv(A)`` (PyTorch's
-    ``pinv_backward``), arranged so the products are of the smaller dimension."""
+    ``pinv_backward``, ``mH`` for complex), arranged so the products are of the smaller
+    dimension."""
     m, n = A.shape[-2:]
-    pinvAh, gh = _mT(pinvA), _mT(g)
+    pinvAh, gh = _mH(pinvA), _mH(g)
     if m <= n:
         K = gh @ pinvA
         KpinvAh = K @ pinvAh
-        return (-_mT(pinvA @ K) + KpinvAh - (A @ pinvA) @ KpinvAh
+        return (-_mH(pinvA @ K) + KpinvAh - (A @ pinvA) @ KpinvAh
                 + (pinvAh @ pinvA) @ (gh - K @ A))
     K = pinvA @ gh
     pinvAhK = pinvAh @ K
-    return (-_mT(K @ pinvA) + ((gh - A @ K) @ pinvA) @ pinvAh + pinvAhK
+    return (-_mH(K @ pinvA) + ((gh - A @ K) @ pinvA) @ pinvAh + pinvAhK
             - (pinvAhK @ pinvA) @ A)
+
+
+def pinv_complex(A: Tensor, rtol, atol=None) -> Tensor:
+    """The pseudo-inverse ``V diag(1/S) U^H`` of a non-empty complex stack (..., m, n), singular
+    values at or below ``max(atol, rtol * largest)`` dropped (``torch_api.pinv_svd`` takes
+    the plain transposes, right for real matrices only)."""
+    from .decompositions import svd
+    from .torch_api import inverted_above_cutoff
+    u, s, vh = svd(A, full_matrices=False)
+    s_inv = inverted_above_cutoff(s, s.detach(), rtol, atol)
+    return matmul(_mH(vh) * s_inv.unsqueeze(-2), _mH(u))
 
 
 def _lstsq_vjp(node, gX, grank=None, gS=None):
@@ -115,14 +129,18 @@ def _lstsq_vjp(node, gX, grank=None, gS=None):
         return _skipped_grads(node, gX)
     from .torch_api import pinverse
     A, B = node.inputs
-    pinvA = pinverse(A, rcond=node.attrs["rcond"])
-    gA = _pinv_backward(gX @ _mT(B), pinvA, A) if A._rg else None
-    gB = _mT(pinvA) @ gX if B._rg else None
+    if A.dtype.kind == "c" and 0 not in A.shape[-2:]:
+        pinvA = pinv_complex(A, node.attrs["rcond"])
+    else:
+        pinvA = pinverse(A, rcond=node.attrs["rcond"])
+    gA = _pinv_backward(gX @ _mH(B), pinvA, A) if A._rg else None
+    gB = _mH(pinvA) @ gX if B._rg else None
     return gA, gB
 
 
 LSTSQ = register(OpDef("lstsq", _lstsq_fwd, kernels={"cpu": _lstsq_cpu}, vjp=_lstsq_vjp,
-                       saves=True, infer=_lstsq_infer, cost=io_cost(_lu_flops)))
+                       saves=True, infer=_lstsq_infer, cost=io_cost(_lu_flops),
+                       complex="rule"))
 
 
 def lstsq(A, B, rcond: float | None = None, *, driver: str | None = None) -> LstsqResult:
@@ -151,7 +169,10 @@ def lstsq(A, B, rcond: float | None = None, *, driver: str | None = None) -> Lst
     from ..creation import zeros
     A = to_float(to_tensor(A))
     _float_spec("linalg.lstsq", (A.shape, A.dtype))
-    B = to_tensor(B).astype(A.dtype)
+    B = to_tensor(B)
+    if B.dtype.kind == "c" and A.dtype.kind != "c":     # a complex B promotes, never drops
+        A = A.astype(np.result_type(A.dtype, B.dtype))
+    B = B.astype(A.dtype)
     if driver is None:
         driver = "gels" if A.device.type == "cuda" else "gelsy"    # PyTorch's defaults
     if driver not in DRIVERS:
@@ -175,10 +196,16 @@ def lstsq(A, B, rcond: float | None = None, *, driver: str | None = None) -> Lst
     if rcond is None:
         rcond = float(np.finfo(A.dtype).eps) * max(m, n, 1)
     X, rank, S = apply(LSTSQ, A, B, rcond=float(rcond), driver=driver)
-    empty = zeros((0,), dtype=A.dtype, device=A.device)
+    empty = zeros((0,), dtype=_dtypes.real_of(A.dtype), device=A.device)
     residuals = empty
     if m > n and driver != "gelsy" and (driver == "gels" or bool((rank == n).all())):
-        residuals = ((matmul(A, X) - B) ** 2).sum(axis=-2)    # (..., 1) for vectors too
+        r = matmul(A, X) - B
+        if r.dtype.kind == "c":      # |r|^2, real (and smooth at 0, unlike abs)
+            from .complex import conj, real
+            r2 = real(r * conj(r))
+        else:
+            r2 = r ** 2
+        residuals = r2.sum(axis=-2)    # (..., 1) for vectors too
     if driver == "gels":
         rank = zeros((0,), dtype=np.int64, device=A.device)
     if driver not in ("gelsd", "gelss"):
@@ -224,7 +251,8 @@ def matrix_rank(A, *, atol=None, rtol=None, hermitian: bool = False, tol=None) -
             else:
                 positive = bool((to_tensor(atol) > 0).all())
             rtol = 0.0 if positive else float(np.finfo(A.dtype).eps) * max(m, n)
-        thresh = to_tensor(rtol).astype(A.dtype) * smax
+        rd = _dtypes.real_of(A.dtype)     # the singular values' (real) dtype
+        thresh = to_tensor(rtol).astype(rd) * smax
         if atol is not None:
-            thresh = E.maximum(to_tensor(atol).astype(A.dtype), thresh)
+            thresh = E.maximum(to_tensor(atol).astype(rd), thresh)
         return (s > thresh.unsqueeze(-1)).astype(np.int64).sum(axis=-1)

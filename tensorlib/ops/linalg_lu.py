@@ -1,12 +1,17 @@
 """LU factorisation and the solvers built on it (``torch.linalg``'s ``lu_factor``,
-``lu_factor_ex``, ``lu``, ``lu_solve``, ``solve_ex``, ``inv_ex``), real dtypes.
+``lu_factor_ex``, ``lu``, ``lu_solve``, ``solve_ex``, ``inv_ex``, ``lu_unpack``), real and
+complex dtypes (complex matrices through LAPACK's ``cgetrf`` / ``zgetrf``: the batched
+kernel is real-only).
 
 Three registry ops: ``lu_factor`` (LAPACK ``getrf`` on the CPU, a batched elimination in
 ``xp`` elsewhere and without pivoting), ``lu_pivots_to_permutation`` (LAPACK's 1-based
 row swaps to ``P``, not differentiable) and ``triangular_solve_nocheck`` (a triangular
 solve that, as BLAS ``trsm``, gives inf / NaN for a zero diagonal instead of raising, so
 the ``_ex`` variants can report ``info``). Their backward rules are tensorlib ops (PyTorch's
-``linalg_lu_backward``), so gradients of gradients work; the rest are composites.
+``linalg_lu_backward``), so gradients of gradients work; the rest are composites. The LU
+rule is a holomorphic expression of the factors (products, triangular solves, ``tril`` /
+``triu``, a real permutation), so complex inputs get PyTorch's complex rule (``mH`` for
+``mT``) from the engine (``complex="holomorphic"``).
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from .._tensor import Tensor
 from . import _scipy
 from ._util import broadcast_shapes, numel, to_float, to_tensor, unbroadcast
 from .linalg import _mT, matmul
-from .matrix import LinAlgError, _skipped_grads, _unused, _vector_rhs
+from .matrix import LinAlgError, _mH, _skipped_grads, _unused, _vector_rhs
 from .nn_util import io_cost
 from .registry import OpDef, register
 
@@ -32,9 +37,18 @@ def _float_spec(op: str, spec, square: bool = False) -> tuple:
     if square and None not in shape[-2:] and shape[-1] != shape[-2]:
         raise ValueError(f"{op}: expected a square matrix or a stack of them (..., n, n), "
                          f"got shape {shape}")
-    if dt.kind != "f" or dt.itemsize < 4:
-        raise TypeError(f"{op}: needs float32 or float64 matrices, got {dt}")
+    if dt.kind not in "fc" or dt.itemsize < 4 or (dt.kind == "c" and op not in _COMPLEX_OK):
+        kinds = "float32 or float64 (or complex64 or complex128)" if op in _COMPLEX_OK \
+            else "float32 or float64"
+        raise TypeError(f"{op}: needs {kinds} matrices, got {dt}")
     return shape, dt
+
+
+# the ops here that take complex matrices (what is not here refuses them, naming the op)
+_COMPLEX_OK = frozenset({"triangular_solve_nocheck", "linalg.solve_triangular", "lu_factor",
+                         "linalg.lu_factor", "linalg.lu_factor_ex", "linalg.lu",
+                         "linalg.lu_solve", "linalg.solve_ex", "linalg.inv_ex", "lu_unpack",
+                         "lstsq", "linalg.lstsq", "linalg.matrix_rank", "linalg.cond"})
 
 
 def _count(batch: tuple) -> int:
@@ -52,8 +66,9 @@ def _lu_flops(ins, outs, **attrs):
 # --- the factorisation ------------------------------------------------------------------------
 def _lu_elimination(xp, a, pivot: bool):
     """Gaussian elimination over a batch ``(B, m, n)`` at once, with partial pivoting (the
-    first largest |entry|, as LAPACK's ``idamax``) or none; a zero pivot leaves its column
-    unscaled and sets ``info`` as ``getrf`` does."""
+    first largest |entry|, as LAPACK's ``idamax``; for complex entries ``|re| + |im|``, as
+    ``izamax``) or none; a zero pivot leaves its column unscaled and sets ``info`` as
+    ``getrf`` does."""
     a = a.copy()
     nb, m, n = a.shape
     k = min(m, n)
@@ -62,7 +77,10 @@ def _lu_elimination(xp, a, pivot: bool):
     rows = xp.arange(nb)
     for j in range(k):
         if pivot:
-            p = j + xp.argmax(xp.abs(a[:, j:, j]), axis=1)
+            col = a[:, j:, j]
+            size = xp.abs(col.real) + xp.abs(col.imag) if col.dtype.kind == "c" \
+                else xp.abs(col)
+            p = j + xp.argmax(size, axis=1)
             top = a[rows, j, :].copy()
             a[rows, j, :] = a[rows, p, :]
             a[rows, p, :] = top
@@ -111,6 +129,8 @@ _LU_KERNEL_MAX = 48
 def _lu_cpu(a, *, pivot=True, check=""):
     """tensorlib's batched kernel for small matrices and wherever SciPy is absent; LAPACK
     ``getrf`` one matrix at a time for large ones (NumPy has no LU of its own)."""
+    if a.dtype.kind == "c" and pivot and _scipy.lapack() is not None:
+        return _lu_lapack(a, check=check)     # as PyTorch's (the same getrf)
     if a.dtype not in (np.float32, np.float64):
         return _lu_generic(np, a, pivot=pivot, check=check)
     if pivot and min(a.shape[-2:]) > _LU_KERNEL_MAX and _scipy.lapack() is not None:
@@ -130,7 +150,8 @@ def _lu_cpu(a, *, pivot=True, check=""):
 
 def _lu_lapack(a, *, check=""):
     lapack = _scipy.lapack()
-    getrf = lapack.dgetrf if a.dtype == np.float64 else lapack.sgetrf
+    getrf = getattr(lapack, {"d": "dgetrf", "f": "sgetrf", "D": "zgetrf",
+                             "F": "cgetrf"}[a.dtype.char])
     m, n = a.shape[-2:]
     k = min(m, n)
     batch = a.shape[:-2]
@@ -202,7 +223,7 @@ def _lu_vjp(node, gLU, gpiv=None, ginfo=None):
 
 LU_FACTOR = register(OpDef("lu_factor", _lu_generic, kernels={"cpu": _lu_cpu}, vjp=_lu_vjp,
                            saves=False, saves_output=(0, 1), infer=_lu_infer,
-                           cost=io_cost(_lu_flops)))
+                           cost=io_cost(_lu_flops), complex="holomorphic"))
 
 
 # --- pivots to a permutation matrix -----------------------------------------------------------
@@ -281,7 +302,8 @@ def _trsolve_cpu(t, b, *, upper, unit=False):
     blas = _scipy.blas()
     if nb > max(n, 1) or b.size == 0 or blas is None:
         return _trsolve_loop(np, t, b, upper, unit)
-    trsm = blas.dtrsm if t.dtype == np.float64 else blas.strsm
+    # (trans_a=1 is the plain transpose for complex matrices too: 2 would conjugate)
+    trsm = getattr(blas, {"d": "dtrsm", "f": "strsm", "D": "ztrsm", "F": "ctrsm"}[t.dtype.char])
     tf, bf = t.reshape((nb, n, n)), b.reshape((nb,) + b.shape[-2:])
     out = np.empty(bf.shape, t.dtype)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -328,7 +350,7 @@ def _trsolve_vjp(node, g):
 TRSOLVE = register(OpDef("triangular_solve_nocheck", _trsolve_generic,
                          kernels={"cpu": _trsolve_cpu}, vjp=_trsolve_vjp, saves=(0,),
                          saves_output=True, infer=_trsolve_infer,
-                         cost=io_cost(_trsolve_flops)))
+                         cost=io_cost(_trsolve_flops), complex="holomorphic"))
 
 
 def _tri(T: Tensor, B: Tensor, *, upper: bool, left: bool = True, unit: bool = False):
@@ -430,7 +452,8 @@ def lu(A, *, pivot: bool = True) -> LUResult:
 
 def lu_solve(LU, pivots, B, *, left: bool = True, adjoint: bool = False) -> Tensor:
     """``X`` with ``A X = B`` from ``A``'s factors ``(LU, pivots)`` of :func:`lu_factor`
-    (``torch.linalg.lu_solve``): ``adjoint=True`` solves ``A^T X = B``, ``left=False``
+    (``torch.linalg.lu_solve``): ``adjoint=True`` solves ``A^H X = B`` (``A^T`` for real
+    ``A``), ``left=False``
     ``X A = B``; ``B`` is ``(..., n, k)`` (``(..., k, n)`` with ``left=False``), batch
     dimensions broadcast. Differentiable in ``LU`` and ``B``.
 
@@ -453,19 +476,21 @@ def lu_solve(LU, pivots, B, *, left: bool = True, adjoint: bool = False) -> Tens
         want = f"(..., {n}, k)" if left else f"(..., k, {n})"
         raise ValueError(f"linalg.lu_solve: B of shape {tuple(B.shape)} must be {want} for "
                          f"LU of shape {tuple(LU.shape)} (left={left})")
+    if B.dtype.kind == "c" and LU.dtype.kind != "c":    # a complex B promotes, never drops
+        LU = LU.astype(np.result_type(LU.dtype, B.dtype))
     B = B.astype(LU.dtype)
     L, U = _unpack(LU)
     P = _permutation(pivots, n, LU.dtype)
     # A = P L U; each case applies the inverse factors in turn, the permutation as a product
     if left and not adjoint:            # X = U^-1 L^-1 P^T B
         return _tri(U, _tri(L, matmul(_mT(P), B), upper=False, unit=True), upper=True)
-    if left:                            # A^T X = B: X = P L^-T U^-T B
-        return matmul(P, _tri(_mT(L), _tri(_mT(U), B, upper=False), upper=True, unit=True))
+    if left:                            # A^H X = B: X = P L^-H U^-H B
+        return matmul(P, _tri(_mH(L), _tri(_mH(U), B, upper=False), upper=True, unit=True))
     if not adjoint:                     # X A = B: X = B U^-1 L^-1 P^T
         X = _tri(L, _tri(U, B, upper=True, left=False), upper=False, left=False, unit=True)
         return matmul(X, _mT(P))
-    # X A^T = B: X = B P L^-T U^-T
-    return _tri(_mT(U), _tri(_mT(L), matmul(B, P), upper=True, left=False, unit=True),
+    # X A^H = B: X = B P L^-H U^-H
+    return _tri(_mH(U), _tri(_mH(L), matmul(B, P), upper=True, left=False, unit=True),
                 upper=False, left=False)
 
 
@@ -480,7 +505,10 @@ def solve_ex(A, B, *, left: bool = True, check_errors: bool = False) -> SolveExR
     tensor([0.5000, 0.2500])
     """
     A = _matrix(A, "linalg.solve_ex")
-    B = to_tensor(B).astype(A.dtype)
+    B = to_tensor(B)
+    if B.dtype.kind == "c" and A.dtype.kind != "c":     # a complex B promotes, never drops
+        A = A.astype(np.result_type(A.dtype, B.dtype))
+    B = B.astype(A.dtype)
     if A.shape[-1] != A.shape[-2]:
         raise ValueError(f"linalg.solve_ex: A must be square (..., n, n), got shape "
                          f"{tuple(A.shape)}")

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _dtypes
 from .._apply import apply
 from .._tensor import Tensor
 from . import _scipy
@@ -263,7 +264,7 @@ def tensorsolve(A, B, dims=None) -> Tensor:
 
 
 def householder_product(A, tau) -> Tensor:
-    """The first n columns of ``H_1 ... H_k``, ``H_i = I - tau_i v_i v_i^T`` with ``v_i``
+    """The first n columns of ``H_1 ... H_k``, ``H_i = I - tau_i v_i v_i^H`` with ``v_i``
     column i of ``A`` below the diagonal and 1 on it (``torch.linalg.householder_product``,
     LAPACK's ``orgqr``): ``A`` ``(..., m, n)`` with m >= n, ``tau`` ``(..., k)``, k <= n.
     Differentiable in both, to any order.
@@ -297,7 +298,7 @@ def householder_product(A, tau) -> Tensor:
     for i in reversed(range(k)):       # Q <- H_i Q, from the last reflector back
         below = (rows > i).astype(A.dtype)
         v = A[..., :, i] * below + (rows == i).astype(A.dtype)
-        w = (v.unsqueeze(-2) @ Q)                               # (..., 1, n)
+        w = (v.conj().unsqueeze(-2) @ Q)                        # (..., 1, n): v^H Q
         Q = Q - (tau[..., i].unsqueeze(-1) * v).unsqueeze(-1) * w
     if k == 0 and (A.requires_grad or tau.requires_grad):
         # Q = I still depends on A (gradient 0), so backward() through it runs, as PyTorch's
@@ -390,7 +391,8 @@ def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     return to_tensor(A).diagonal(offset, dim1=dim1, dim2=dim2)
 
 
-__all__ = ["CholeskyExResult", "GeqrfResult", "cholesky_ex", "cond", "diagonal", "geqrf",
+__all__ = ["CholeskyExResult", "EigResult", "GeqrfResult", "cholesky_ex", "cond", "diagonal",
+           "eig", "eigvals", "geqrf",
            "householder_product", "ormqr", "tensorinv", "tensorsolve", "vander"]
 
 
@@ -427,3 +429,101 @@ def eigh(A, UPLO: str = "L") -> EighResult:
     """
     from .matrix import eigh as _eigh
     return EighResult(*_eigh(A, UPLO))
+
+
+# --- eig / eigvals: complex results, as PyTorch's ---------------------------------------------
+class EigResult(NamedTuple):
+    """``(eigenvalues, eigenvectors)`` of :func:`eig` (``torch.return_types.linalg_eig``)."""
+    eigenvalues: Tensor
+    eigenvectors: Tensor
+
+
+def _eig_spec(a):
+    shape, dt = tuple(a[0]), np.dtype(a[1])
+    if len(shape) < 2 or (None not in shape[-2:] and shape[-1] != shape[-2]):
+        raise ValueError(f"linalg.eig: expected a square matrix or a stack of them (..., n, n), "
+                         f"got shape {shape}")
+    if dt.kind not in "fc" or dt.itemsize < 4 or dt == np.float16:
+        raise TypeError(f"linalg.eig: needs float32, float64, complex64 or complex128 "
+                        f"matrices, got {dt}")
+    c = _dtypes.complex_of(dt)
+    return (shape[:-1], c), (shape, c)
+
+
+def _eig_fwd(xp, a):
+    from .matrix import _lapack
+    c = _dtypes.complex_of(a.dtype)
+    if xp is not np or a.size == 0:     # (CuPy has no general eig; empty stacks: no LAPACK)
+        if a.size == 0:
+            return (np.zeros(a.shape[:-1], c), np.zeros(a.shape, c))
+        w, v = _lapack("linalg.eig", np.linalg.eig, xp.asnumpy(a))
+        return xp.asarray(w.astype(c)), xp.asarray(v.astype(c))
+    w, v = _lapack("linalg.eig", np.linalg.eig, a)
+    # NumPy gives real results when all eigenvalues are real; PyTorch's are always complex
+    return w.astype(c, copy=False), v.astype(c, copy=False)
+
+
+def _recip(z: Tensor) -> Tensor:
+    """``1 / z`` of a complex tensor as ``conj(z) / |z|^2`` (a real division)."""
+    from .complex import conj, imag, real
+    return conj(z) * (1.0 / (real(z) * real(z) + imag(z) * imag(z)))
+
+
+def _eig_vjp(node, gw, gv):
+    # PyTorch's linalg_eig_backward: with E_ij = conj(w_j - w_i) and
+    # K = V^H gV - V^H V diag(Re diag(V^H gV)) (the eigenvectors' norm is fixed),
+    # gA = V^-H (diag(gw) + K / E off the diagonal) V^H; a real input takes the real part
+    from ..creation import eye
+    from .complex import conj, real
+    from .matrix import _mH
+    a = node.inputs[0]
+    w, v = node.output(0), node.output(1)
+    if _unused(gw) and _unused(gv):
+        return _skipped_grads(node, gw if gw is not None else gv)
+    n = v.shape[-1]
+    ident = eye(n, dtype=v.dtype, device=v.device)
+    inner = None
+    if not _unused(gw):
+        inner = gw.unsqueeze(-1) * ident
+    vh = _mH(v)
+    if not _unused(gv):
+        k = vh @ gv
+        k = k - vh @ (v * real(k.diagonal(0, -2, -1)).unsqueeze(-2))
+        wc = conj(w)
+        e = wc.unsqueeze(-2) - wc.unsqueeze(-1) + ident
+        off = (k * _recip(e)) * (1.0 - ident)
+        inner = off if inner is None else inner + off
+    from .matrix import SOLVE
+    ga = apply(SOLVE, vh, inner @ vh)
+    if a.dtype.kind != "c":
+        ga = real(ga).astype(a.dtype)
+    return (ga,)
+
+
+EIG = register(OpDef("linalg_eig", _eig_fwd, vjp=_eig_vjp, saves=False, saves_output=True,
+                     infer=_eig_spec, complex="rule",
+                     cost=io_cost(lambda i, o, **a: 10 * numel(i[0][0][:-2])
+                                  * (i[0][0][-1] or 1) ** 3),
+                     doc="Eigenvalues and eigenvectors of a general square matrix, complex."))
+
+
+def eig(A) -> EigResult:
+    """Eigenvalues and right eigenvectors (columns, unit norm) of a square matrix or a stack
+    ``(..., n, n)`` (``torch.linalg.eig``): both complex (complex64 for float32 and
+    complex64 input, else complex128), also when the eigenvalues are real. Differentiable
+    as PyTorch's (distinct eigenvalues; a loss through the eigenvectors must not depend on
+    their phase); a real input gets the real part of the gradient.
+
+    >>> tl.linalg.eig(tl.tensor([[0.0, -1.0], [1.0, 0.0]])).eigenvalues
+    tensor([0.+1.j, 0.-1.j])
+    """
+    x = to_tensor(A)
+    if x.dtype.kind not in "fc":
+        x = to_float(x)
+    return EigResult(*apply(EIG, x))
+
+
+def eigvals(A) -> Tensor:
+    """The eigenvalues of a square matrix or a stack, complex (``torch.linalg.eigvals``);
+    see :func:`eig`."""
+    return eig(A).eigenvalues

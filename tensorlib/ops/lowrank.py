@@ -2,7 +2,8 @@
 5.1), PyTorch's ``svd_lowrank`` and ``pca_lowrank``: a random ``q``-column sketch of the
 range of ``A``, sharpened by ``niter`` power iterations (each re-orthonormalised by QR),
 then an exact SVD of the small projected matrix. Composed of ``matmul``, ``qr`` and ``svd``,
-so the results are differentiable where those are.
+so the results are differentiable where those are. Complex matrices too (a complex normal
+sketch, ``mH`` for ``mT``; real S), as PyTorch's.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ._util import to_tensor
 
 
 class lowrank_result(NamedTuple):
-    """``(U, S, V)`` with ``A ~= U diag(S) V^T`` (``V``, not ``V^T``, as PyTorch's)."""
+    """``(U, S, V)`` with ``A ~= U diag(S) V^H`` (``V``, not ``V^H``, as PyTorch's)."""
     U: Tensor
     S: Tensor
     V: Tensor
@@ -23,8 +24,9 @@ def _check(op: str, a: Tensor, q, niter) -> tuple[int, int]:
     if a.ndim < 2:
         raise ValueError(f"{op}: A must have at least 2 dims (..., m, n), got shape "
                          f"{tuple(a.shape)}")
-    if a.dtype.kind != "f":
-        raise TypeError(f"{op}: A must be float32 or float64, got {a.dtype}")
+    if a.dtype.kind not in "fc":
+        raise TypeError(f"{op}: A must be float32, float64, complex64 or complex128, got "
+                        f"{a.dtype}")
     m, n = a.shape[-2], a.shape[-1]
     if isinstance(q, bool) or not isinstance(q, int) or not 0 <= q <= min(m, n):
         raise ValueError(f"{op}: q must be an int in [0, min(m, n)] = [0, {min(m, n)}] for A "
@@ -40,7 +42,7 @@ def _basis(a: Tensor, q: int, niter: int) -> Tensor:
     from ..linalg import qr
     r = randn(*a.shape[-1:], q, dtype=a.dtype, device=a.device)
     basis = qr(a @ r).Q
-    ah = a.mT
+    ah = a.mH
     for _ in range(niter):
         basis = qr(ah @ basis).Q
         basis = qr(a @ basis).Q
@@ -52,15 +54,15 @@ def _svd_lowrank(a: Tensor, q: int, niter: int) -> lowrank_result:
     m, n = a.shape[-2], a.shape[-1]
     wide = m < n
     if wide:                     # sketch the smaller side
-        a = a.mT
+        a = a.mH
     basis = _basis(a, q, niter)
-    u, s, vh = svd(basis.mT @ a, full_matrices=False)
-    u, v = basis @ u, vh.mT
+    u, s, vh = svd(basis.mH @ a, full_matrices=False)
+    u, v = basis @ u, vh.mH
     return lowrank_result(v, s, u) if wide else lowrank_result(u, s, v)
 
 
 def svd_lowrank(A, q: int | None = 6, niter: int = 2, M=None) -> lowrank_result:
-    """An approximate rank-``q`` SVD ``A ~= U diag(S) V^T`` of a matrix or batch
+    """An approximate rank-``q`` SVD ``A ~= U diag(S) V^H`` of a matrix or batch
     ``(..., m, n)``, as ``torch.svd_lowrank``: randomized (``tl.manual_seed`` fixes it), with
     ``niter`` power iterations; ``M`` (broadcastable to ``A``) is subtracted first. Exact
     (to rounding) when ``rank(A) <= q``; choose ``q`` a little above the rank you want.

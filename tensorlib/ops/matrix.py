@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _dtypes
 from ..amp.cast import autocast_call
 from .._apply import apply
 from .._tensor import Tensor
@@ -22,13 +23,27 @@ from .nn_util import io_cost
 from .registry import OpDef, register
 
 
+# the functions here that take complex (Hermitian for cholesky/eigh) matrices
+_COMPLEX_OK = frozenset({"inv", "solve", "det", "slogdet", "cholesky", "eigh", "eigvalsh"})
+
+
+def _mH(x: Tensor) -> Tensor:
+    """The conjugate transpose (the transpose of a real matrix)."""
+    if x.dtype.kind == "c":
+        from .complex import conj
+        return conj(_mT(x))
+    return _mT(x)
+
+
 def _square(op: str, spec) -> tuple:
     shape, dt = tuple(spec[0]), np.dtype(spec[1])
     if len(shape) < 2 or (None not in shape[-2:] and shape[-1] != shape[-2]):
         raise ValueError(f"{op}: expected a square matrix or a stack of them (..., n, n), got "
                          f"shape {shape}")
-    if dt.kind != "f" or dt.itemsize < 4:
-        raise TypeError(f"{op}: needs float32 or float64 matrices, got {dt}")
+    if dt.kind not in "fc" or dt.itemsize < 4 or (dt.kind == "c" and op not in _COMPLEX_OK):
+        kinds = "float32 or float64 (or complex64 or complex128)" if op in _COMPLEX_OK \
+            else "float32 or float64"
+        raise TypeError(f"{op}: needs {kinds} matrices, got {dt}")
     return shape, dt
 
 
@@ -110,7 +125,7 @@ def _inv_fwd(xp, a):
 
 INV = register(OpDef("inv", _inv_fwd, vjp=_inv_vjp,
                      saves=False, saves_output=True, infer=lambda a: _square("inv", a),
-                     cost=io_cost(_cubic)))
+                     cost=io_cost(_cubic), complex="holomorphic"))
 
 
 def inv(a) -> Tensor:
@@ -180,7 +195,8 @@ def _solve_fwd(xp, a, b):
 
 
 SOLVE = register(OpDef("solve", _solve_fwd, vjp=_solve_vjp,
-                       saves=True, saves_output=True, infer=_solve_infer, cost=io_cost(_cubic)))
+                       saves=True, saves_output=True, infer=_solve_infer, cost=io_cost(_cubic),
+                       complex="holomorphic"))
 
 
 def solve(a, b, *, left: bool = True) -> Tensor:
@@ -234,11 +250,15 @@ def _cofactor(a: Tensor) -> Tensor:
     with no_grad():       # +-1, constant where the SVD is differentiable
         sign = apply(DET, u.detach()) * apply(DET, vh.detach())
     others = E.where(_eye_like(s).astype(bool), 1.0, s.unsqueeze(-2))
+    if a.dtype.kind == "c":     # (U^-1)^T = conj(U) for a unitary U
+        from .complex import conj
+        u, vh = conj(u), conj(vh)
     return (u * (sign.unsqueeze(-1) * prod(others, axis=-1)).unsqueeze(-2)) @ vh
 
 
 DET = register(OpDef("det", lambda xp, a: xp.linalg.det(a), vjp=_det_vjp, saves=True,
-                     saves_output=True, infer=_batch_of("det"), cost=io_cost(_cubic)))
+                     saves_output=True, infer=_batch_of("det"), cost=io_cost(_cubic),
+                     complex="holomorphic"))
 
 
 def det(a) -> Tensor:
@@ -249,21 +269,31 @@ def det(a) -> Tensor:
 
 def _slogdet_fwd(xp, a):
     sign, logabs = xp.linalg.slogdet(a)    # NumPy gives scalars for one matrix
-    return xp.asarray(sign, dtype=a.dtype), xp.asarray(logabs, dtype=a.dtype)
+    return xp.asarray(sign, dtype=a.dtype), xp.asarray(logabs, dtype=a.real.dtype)
 
 
 def _slogdet_infer(a):
-    out = _batch_of("slogdet")(a)
-    return out, out
+    shape, dt = _batch_of("slogdet")(a)
+    return (shape, dt), (shape, _dtypes.real_of(dt))
 
 
 def _slogdet_vjp(n, gsign, glog):
     a = n.inputs[0]
-    return (glog.unsqueeze(-1).unsqueeze(-1) * _mT(inv(a)),)
+    if a.dtype.kind != "c":
+        return (glog.unsqueeze(-1).unsqueeze(-1) * _mT(inv(a)),)
+    # log det = log|det| + i angle is holomorphic, d(log det) = tr(A^-1 dA); the sign
+    # exp(i angle) gives angle the cotangent Im(conj(sign) gsign), so the cotangent of
+    # log det is glog + i that, and A's is it times A^-H (PyTorch's slogdet_backward)
+    from .complex import conj, imag
+    sign = n.output(0)
+    gphi = (0.0 if glog is None else glog) + (
+        0.0 if gsign is None else imag(conj(sign) * gsign) * 1j)
+    return (gphi.unsqueeze(-1).unsqueeze(-1) * _mH(inv(a)),)
 
 
 SLOGDET = register(OpDef("slogdet", _slogdet_fwd, vjp=_slogdet_vjp, saves=True,
-                         infer=_slogdet_infer, cost=io_cost(_cubic)))
+                         saves_output=(0,), infer=_slogdet_infer, cost=io_cost(_cubic),
+                         complex="rule"))
 
 
 def slogdet(a) -> tuple[Tensor, Tensor]:
@@ -284,12 +314,26 @@ def _cholesky_vjp(n, g):
     # the symmetric input is sym(L^-T P L^-1), by two triangular solves (trsm), not LU.
     # Their gradients reach only L's lower triangle, which is all this rule reads of a
     # cotangent of L (tril(L^T triu(G, 1)) = 0), so grad of grad is unchanged
+    if low.dtype.kind == "c":
+        if n.attrs.get("upper", False):     # U = L^H: PyTorch's rule on L and gL = gU^H
+            return (_cholesky_vjp_complex(_mH(low), _mH(g), TRSOLVE),)
+        return (_cholesky_vjp_complex(low, g, TRSOLVE),)
     p = (_mT(low) @ g).tril()
     p = p - 0.5 * (p * _eye_like(p))
     lt = _mT(low)
     z = apply(TRSOLVE, lt, p, upper=True, unit=False)                  # L^-T P
     s = _mT(apply(TRSOLVE, lt, _mT(z), upper=True, unit=False))        # (L^-T P) L^-1
     return (_sym(s),)
+
+
+def _cholesky_vjp_complex(low: Tensor, g: Tensor, trsolve) -> Tensor:
+    """PyTorch's complex rule: ``L^-H X L^-1`` with ``P = tril(L^H G)`` and
+    ``X = (P + tril(P, -1)^H) / 2`` (its diagonal keeps P's imaginary part, as PyTorch's)."""
+    p = (_mH(low) @ g).tril()
+    x = 0.5 * (p + _mH(p.tril(-1)))
+    lh = _mH(low)
+    z = apply(trsolve, lh, x, upper=True, unit=False)                  # L^-H X
+    return _mH(apply(trsolve, lh, _mH(z), upper=True, unit=False))     # (L^-H X) L^-1
 
 
 def _eye_like(x: Tensor) -> Tensor:
@@ -306,7 +350,9 @@ def _nan_pivot(xp, L):
     return xp.where(bad.any(axis=-1), xp.argmax(bad, axis=-1) + 1, 0).astype(np.int32)
 
 
-def _cholesky_fwd(xp, a):
+def _cholesky_fwd(xp, a, upper=False):
+    if upper:       # (complex input only) U = L^H, L from A's upper triangle as A^H's lower
+        return _cholesky_fwd(xp, xp.conj(xp.swapaxes(a, -1, -2))).swapaxes(-1, -2).conj()
     L = _lapack("cholesky", xp.linalg.cholesky, a)
     if xp is np:    # (CuPy never raises: its failed factors hold NaN, as documented)
         info = _nan_pivot(xp, L)
@@ -320,8 +366,9 @@ def _cholesky_fwd(xp, a):
 
 
 CHOLESKY = register(OpDef("cholesky", _cholesky_fwd, vjp=_cholesky_vjp, saves=False,
-                          saves_output=True, infer=lambda a: _square("cholesky", a),
-                          cost=io_cost(_cubic)))
+                          saves_output=True,
+                          infer=lambda a, upper=False: _square("cholesky", a),
+                          cost=io_cost(_cubic), complex="rule"))
 
 
 def cholesky(a, *, upper: bool = False) -> Tensor:
@@ -332,6 +379,8 @@ def cholesky(a, *, upper: bool = False) -> Tensor:
     if state.autocast is not None:
         return autocast_call(cholesky, "cholesky", a, upper=upper)
     x = _prepare(a, "cholesky")
+    if upper and x.dtype.kind == "c":     # (its gradient is PyTorch's, not that of A.mH's)
+        return apply(CHOLESKY, x, upper=True)
     if upper:       # A's upper triangle is A.mT's lower one
         return _mT(apply(CHOLESKY, _mT(x)))
     return apply(CHOLESKY, x)
@@ -339,7 +388,7 @@ def cholesky(a, *, upper: bool = False) -> Tensor:
 
 def _eigh_infer(a):
     shape, dt = _square("eigh", a)
-    return (shape[:-1], dt), (shape, dt)
+    return (shape[:-1], _dtypes.real_of(dt)), (shape, dt)
 
 
 def _eigh_vjp(n, gw, gv):
@@ -349,6 +398,15 @@ def _eigh_vjp(n, gw, gv):
     # the eigenvectors a tie gives inf or NaN, as PyTorch: that gradient is not defined there
     eye = _eye_like(v)
     inner = gw.unsqueeze(-1) * eye
+    if v.dtype.kind == "c":
+        # Hermitian: V (diag(gw) + F * skew(V^H gV)) V^H, skew(K) = (K - K^H) / 2, which is
+        # Hermitian already (PyTorch's linalg_eig_backward); F is real (w is)
+        if not _unused(gv):
+            k = _mH(v) @ gv
+            er = _eye_like(w.unsqueeze(-2) * w.unsqueeze(-1))     # real, as w
+            f = (1.0 - er) / (w.unsqueeze(-2) - w.unsqueeze(-1) + er)
+            inner = inner + f * (0.5 * (k - _mH(k)))
+        return (v @ inner @ _mH(v),)
     if not _unused(gv):
         diff = w.unsqueeze(-2) - w.unsqueeze(-1)
         inner = inner + (1.0 - eye) / (diff + eye) * (_mT(v) @ gv)
@@ -357,7 +415,7 @@ def _eigh_vjp(n, gw, gv):
 
 EIGH = register(OpDef("eigh", lambda xp, a, UPLO="L": tuple(_lapack("eigh", xp.linalg.eigh, a,
                                                                     UPLO)),
-                      vjp=_eigh_vjp,
+                      vjp=_eigh_vjp, complex="rule",
                       saves=False, saves_output=True, infer=_eigh_infer, cost=io_cost(_cubic)))
 
 
@@ -372,13 +430,15 @@ def values_only(a: Tensor) -> bool:
 def _eigvalsh_vjp(n, g):
     # as svdvals': the vectors come from a full eigh where a gradient is asked for after all
     w, v = apply(EIGH, n.inputs[0], UPLO=n.attrs.get("UPLO", "L"))
+    if v.dtype.kind == "c":
+        return ((v * g.unsqueeze(-2)) @ _mH(v),)
     return (_sym((v * g.unsqueeze(-2)) @ _mT(v)),)
 
 
 EIGVALSH = register(OpDef("eigvalsh", lambda xp, a, UPLO="L": _lapack("eigvalsh",
                                                                      xp.linalg.eigvalsh, a,
                                                                      UPLO),
-                          vjp=_eigvalsh_vjp, saves=True,
+                          vjp=_eigvalsh_vjp, saves=True, complex="rule",
                           infer=lambda a, UPLO="L": _eigh_infer(a)[0], cost=io_cost(_cubic)))
 
 

@@ -56,7 +56,7 @@ def _linear_grad_infer(g, x, w, *, need_x, need_w, need_b):
 # linear's first-order backward as one op (the composite is 4-6 ops: transposes, two matmuls,
 # a sum); not differentiable, so used only when the backward pass is not itself recorded
 LINEAR_GRAD = register(OpDef("linear_grad", _linear_grad_fwd, vjp=None, saves=False,
-                             infer=_linear_grad_infer, cost=io_cost()))
+                             infer=_linear_grad_infer, cost=io_cost(), complex="forward"))
 
 
 def _linear_vjp(n, g):
@@ -86,9 +86,22 @@ def _linear_infer(x, w, *b):
 
 
 LINEAR = register(OpDef("linear", _linear_fwd, vjp=_linear_vjp, infer=_linear_infer,
-                        saves={0: (1,), 1: (0,)}, onnx="Gemm",
+                        saves={0: (1,), 1: (0,)}, onnx="Gemm", complex="holomorphic",
                         cost=io_cost(lambda i, o, **a: 2 * math.prod(d or 1 for d in o[0][0])
                                      * (i[1][0][1] or 1))))
+
+
+def _float_or_complex(x, op: str, name: str = "input") -> Tensor:
+    """The argument as a float32/float64/complex64/complex128 tensor (PyTorch's linear takes
+    complex ones: ``x @ w.T + b``, no conjugate), or a DTypeError naming the op."""
+    t = x if isinstance(x, Tensor) else None
+    if t is not None and t._data.dtype in (np.complex64, np.complex128):
+        return t
+    try:
+        return as_float_tensor(x, op, name)
+    except TypeError as e:
+        raise type(e)(str(e).replace("float32 or float64", "float32 or float64 (or "
+                                     "complex64 or complex128)")) from None
 
 
 def linear(input, weight, bias=None) -> Tensor:
@@ -97,9 +110,9 @@ def linear(input, weight, bias=None) -> Tensor:
     1-d weight (in_features,) gives ``input @ weight``, with no bias."""
     if state.autocast is not None:
         return autocast_call(linear, "linear", input, weight, bias)
-    x = as_float_tensor(input, "linear")
-    w = as_float_tensor(weight, "linear", "weight")
-    b = None if bias is None else as_float_tensor(bias, "linear", "bias")
+    x = _float_or_complex(input, "linear")
+    w = _float_or_complex(weight, "linear", "weight")
+    b = None if bias is None else _float_or_complex(bias, "linear", "bias")
     same_dtype("linear", x, ("weight", w), ("bias", b))
     if w.ndim not in (1, 2):
         raise ValueError(f"linear: weight must be 2-D (out, in) or 1-D (in,), got shape "

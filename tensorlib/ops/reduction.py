@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _dtypes
 from .._state import state
 from ..amp.cast import autocast_call
 from .._apply import apply
@@ -49,6 +50,8 @@ def _narrow(out, dt):
 
 
 _reduce_infer = _reduce_infer_factory(lambda d: d)
+# var, std and norm of a complex tensor are real, as PyTorch's
+_real_reduce_infer = _reduce_infer_factory(lambda d: _dtypes.real_of(d) if d.kind == "c" else d)
 _sum_infer = _reduce_infer_factory(_sum_dtype)
 _bool_reduce_infer = _reduce_infer_factory(lambda d: np.bool_)
 _index_infer = _reduce_infer_factory(lambda d: np.int64)
@@ -174,6 +177,7 @@ def _sum_cpu(x, axis, keepdims):
 
 
 SUM.set_kernel("cpu", _sum_cpu)
+SUM.complex = "holomorphic"
 
 # a full sum of squares (norm()) of a large contiguous float array as row dot products
 # over rows of this many elements, then NumPy's pairwise sum of the row results: ~6x
@@ -223,6 +227,7 @@ def _mean_cpu(x, axis, keepdims):
 
 
 MEAN.set_kernel("cpu", _mean_cpu)
+MEAN.complex = "holomorphic"
 
 
 def _extreme_vjp(n, g):
@@ -301,10 +306,13 @@ def _std_vjp(n, g):
     return (_expand(g, n) * centered / (s * (dof if dof else math.nan)),)
 
 
-VAR = _define("var", _var_fwd, vjp=_var_vjp)
+VAR = _define("var", _var_fwd, vjp=_var_vjp, infer=_real_reduce_infer)
 STD = _define("std", lambda xp, x, axis, keepdims, correction: _narrow(xp.std(
     x, axis=axis, keepdims=keepdims, ddof=correction, dtype=_acc(x.dtype)), x.dtype),
-    vjp=_std_vjp, saves_output=True)
+    vjp=_std_vjp, saves_output=True, infer=_real_reduce_infer)
+# the rules hold for complex x as written: the real output's gradient g times the complex
+# deviation x - mean is PyTorch's (d|x - m|^2 = 2 (x - m) in its convention)
+VAR.complex = STD.complex = "rule"
 
 
 def _fast_var(x, axis, keepdims, correction):
@@ -371,7 +379,11 @@ def _lse_max(xp, x, axis):
 def _lse_fwd(xp, x, axis, keepdims):
     if x.size == 0:
         return xp.log(xp.sum(xp.exp(x), axis=axis, keepdims=keepdims))
-    m = _lse_max(xp, x, axis)
+    if x.dtype.kind == "c":
+        # shifted by the largest real part only: a real shift keeps log's principal branch
+        m = xp.max(x.real, axis=axis, keepdims=True)
+    else:
+        m = _lse_max(xp, x, axis)
     m = xp.where(xp.isfinite(m), m, 0)
     out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
     if not keepdims:
@@ -381,9 +393,12 @@ def _lse_fwd(xp, x, axis, keepdims):
 
 LOGSUMEXP = _define("logsumexp", _lse_fwd, saves_output=True,
                     vjp=lambda n, g: (_expand(g, n) * (n.inputs[0] - _kept(n.out, n)).exp(),))
+LOGSUMEXP.complex = "holomorphic"
 
 
 def _norm_fwd(xp, x, axis, keepdims, ord):
+    if x.dtype.kind == "c":     # the norm of the magnitudes, real (as PyTorch's)
+        x = xp.abs(x)
     dt = x.dtype
     if dt == np.float16:      # squares of float16 overflow at 256: work in float32
         x = x.astype(np.float32)
@@ -418,6 +433,14 @@ def _norm2(xp, x, axis, keepdims):
     return xp.sqrt(xp.sum(x * x, axis=axis, keepdims=keepdims))
 
 
+def _sign_of(x: Tensor) -> Tensor:
+    """sign(x), or z / |z| (sgn) for complex x: d|z| = sgn(z) in PyTorch's convention."""
+    if x._data.dtype.kind == "c":
+        from .complex import sgn
+        return sgn(x)
+    return x.sign()
+
+
 def _norm_vjp(n, g):
     x = n.inputs[0]
     p = n.attrs["ord"]
@@ -428,19 +451,20 @@ def _norm_vjp(n, g):
         safe = where(out == 0, 1.0, out)
         return (where(out == 0, 0.0, ge * x / safe),)
     if p == 1:
-        return (ge * x.sign(),)
+        return (ge * _sign_of(x),)
     if p in (math.inf, -math.inf):
         a = x.abs()
         mask = (a == out).astype(g.dtype)
-        return (ge * x.sign() * mask / mask.sum(axis=n.attrs["axis"], keepdims=True),)
+        return (ge * _sign_of(x) * mask / mask.sum(axis=n.attrs["axis"], keepdims=True),)
     from .elementwise import where
     safe = where(out == 0, 1.0, out)
     # a zero coordinate gets 0 (PyTorch's): |0| ** (p - 1) is inf for p < 1, sign(0) * inf NaN
     mag = where(x == 0, 1.0, x.abs())
-    return (where(out == 0, 0.0, ge * x.sign() * mag ** (p - 1) / safe ** (p - 1)),)
+    return (where(out == 0, 0.0, ge * _sign_of(x) * mag ** (p - 1) / safe ** (p - 1)),)
 
 
-NORM = _define("norm", _norm_fwd, vjp=_norm_vjp, saves_output=True)
+NORM = _define("norm", _norm_fwd, vjp=_norm_vjp, saves_output=True, infer=_real_reduce_infer)
+NORM.complex = "rule"
 
 
 def _index_fwd(fn):
@@ -508,9 +532,11 @@ def _scan(name):
 
 
 CUMSUM = register(OpDef("cumsum", _scan("cumsum"),
-                        infer=_scan_infer, cost=_reduce_cost, saves=False, vjp=_cumsum_vjp))
+                        infer=_scan_infer, cost=_reduce_cost, saves=False, vjp=_cumsum_vjp,
+                        complex="holomorphic"))
 CUMPROD = register(OpDef("cumprod", _scan("cumprod"),
-                         infer=_scan_infer, cost=_reduce_cost, vjp=_cumprod_vjp))
+                         infer=_scan_infer, cost=_reduce_cost, vjp=_cumprod_vjp,
+                         complex="holomorphic"))
 
 
 def _prod_fwd(xp, x, axis, keepdims):
@@ -540,6 +566,21 @@ def _prod_vjp(n, g):
 
 
 PROD = _define("prod", _prod_fwd, vjp=_prod_vjp, infer=_sum_infer)
+PROD.complex = "holomorphic"
+
+
+def _no_complex(name: str, hint: str):
+    def check(x, **attrs):
+        if x.dtype.kind == "c":
+            raise TypeError(f"{name}: {hint}")
+    return check
+
+
+# complex numbers have no order: refused with PyTorch's reason, not the gate's generic one
+for _op in (MAX, MIN, ARGMAX, ARGMIN):
+    _op.complex = "forward"
+    _op.check = _no_complex(_op.name, "does not support complex input (complex numbers have "
+                                      "no order, as in PyTorch); reduce z.real or z.abs()")
 
 
 # --- public functions -----------------------------------------------------------
@@ -927,8 +968,9 @@ def norm(x, ord: float | str | None = None, axis=None, keepdims: bool = False, *
     if ord == 0:
         x = _cast_in("norm", x, dtype, floating=True)
         x = to_float(x)
-        count = (x != 0).astype(x.dtype).sum(axis=axis, keepdims=keepdims)
-        return count + zero_grad_link(x)
+        real = _dtypes.real_of(x.dtype) if x.dtype.kind == "c" else x.dtype
+        count = (x != 0).astype(real).sum(axis=axis, keepdims=keepdims)
+        return count + zero_grad_link(x if x.dtype.kind != "c" else x.abs())
     ord = ord if ord in (1, 2) else float(ord)
     x = _cast_in("norm", x, dtype, floating=True)
     return _call(NORM, x, axis, keepdims, floating=True, ord=ord)

@@ -50,11 +50,16 @@ class OpDef:
         kernels that must never see bad input (Cython).
     promote: for a binary op, an integer or bool input meeting a float input is cast
         to the float's dtype first (PyTorch's category rule; ``apply`` does it).
+    complex: what the op does with complex inputs (``apply`` refuses them when None):
+        ``"holomorphic"``: its kernel computes them and ``vjp``, written for real inputs, is
+        a holomorphic expression, so the complex gradient is ``conj(vjp(conj(g)))``
+        (tensorlib.autograd.complex_grad); ``"rule"``: ``vjp`` handles complex values
+        itself; ``"forward"``: the kernel computes them, but there is no complex gradient.
     """
 
     __slots__ = ("name", "fwd", "ufunc", "kernels", "vjp", "infer", "cost", "onnx",
                  "saves", "saves_output", "view", "check", "doc", "cpu", "_cache",
-                 "out_device", "promote", "jvp")
+                 "out_device", "promote", "jvp", "complex")
 
     def __init__(self, name: str, fwd: Callable | None = None, *, ufunc: str | None = None,
                  kernels: dict[str, Callable] | None = None, vjp: Callable | None = None,
@@ -62,7 +67,7 @@ class OpDef:
                  onnx: Any = None, saves: bool | str | tuple | dict = True,
                  saves_output: bool | tuple = False,
                  view: bool = False, check: Callable | None = None, doc: str = "",
-                 promote: bool = False):
+                 promote: bool = False, complex: str | None = None):
         if fwd is None and ufunc is None and not kernels:
             raise ValueError(f"op {name}: needs fwd, ufunc or kernels")
         self.name = name
@@ -79,6 +84,10 @@ class OpDef:
         self.check = check
         self.doc = doc
         self.promote = promote
+        if complex not in (None, "holomorphic", "rule", "forward"):
+            raise ValueError(f"op {name}: complex must be None, 'holomorphic', 'rule' or "
+                             f"'forward', got {complex!r}")
+        self.complex = complex
         self.jvp: Callable | None = None
         self.out_device: Callable | None = None  # for transfer ops: attrs -> device name
         self._cache: dict[str, Callable] = {}

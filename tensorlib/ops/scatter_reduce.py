@@ -316,6 +316,9 @@ def scatter_reduce(input, dim: int, index, src, reduce: str, *,
     if s.dtype != x.dtype:
         raise TypeError(f"scatter_reduce: src of dtype {s.dtype} must have input's dtype "
                         f"{x.dtype}")
+    if x.dtype.kind == "c" and reduce not in ("sum", "mean"):
+        raise TypeError(f"scatter_reduce: reduce={reduce!r} is not supported for complex "
+                        "tensors (sum and mean are; amax/amin need an order)")
     if x.ndim == 0:
         x0 = scatter_reduce(x.reshape((1,)), dim, idx.reshape((1,)) if idx.ndim == 0 else idx,
                             s.reshape((1,)) if s.ndim == 0 else s, reduce,
@@ -339,6 +342,10 @@ def scatter_reduce(input, dim: int, index, src, reduce: str, *,
     if reduce == "sum":       # a bool 0 keeps a bool input bool (an int 0 would promote)
         return scatter_add(E.where(hit, False if x.dtype == np.bool_ else 0, x), d, idx, s)
     total = scatter_add(x if include_self else E.where(hit, 0, x), d, idx, s)
+    if x.dtype.kind == "c":     # a real count: the complex total times its reciprocal
+        from .._dtypes import real_of
+        n = (counts + 1 if include_self else counts).astype(real_of(x.dtype))
+        return E.where(hit, total * (1.0 / E.where(hit, n, 1)), x)
     n = (counts + 1 if include_self else counts).astype(x.dtype)
     n = E.where(hit, n, 1)
     mean = total / n if x.dtype.kind == "f" else E.floor_divide(total, n)

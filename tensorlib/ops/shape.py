@@ -22,6 +22,8 @@ def _move_cost(in_specs, out_specs, **attrs):
 
 
 def _op(name, fwd, vjp, infer=None, view=False, saves=False, **kw):
+    # data movement: each rule moves gradients with 0/1 weights, holomorphic for complex
+    kw.setdefault("complex", "holomorphic")
     return register(OpDef(name, fwd, vjp=vjp, infer=infer, cost=_move_cost, view=view,
                           saves=saves, **kw))
 
@@ -1158,7 +1160,12 @@ def triu(x, k: int = 0, *, diagonal: int | None = None) -> Tensor:
 # --- dtype and device -----------------------------------------------------------------
 def _cast_vjp(n, g):
     src = n.inputs[0]._data.dtype
-    return (g.astype(src) if src.kind == "f" else None,)
+    if src.kind not in "fc":
+        return (None,)
+    if src.kind == "f" and g._data.dtype.kind == "c":     # a real source: the real part
+        from .complex import real
+        g = real(g)
+    return (g.astype(src),)
 
 
 _F16, _F32 = np.dtype(np.float16), np.dtype(np.float32)
@@ -1203,6 +1210,7 @@ def _cast_cpu(x, dtype):
 
 CAST = _op("cast", lambda xp, x, dtype: x.astype(dtype), _cast_vjp,
            lambda x, dtype: (x[0], np.dtype(dtype)), kernels={"cpu": _cast_cpu})
+CAST.complex = "rule"
 
 
 def astype(x, dtype) -> Tensor:

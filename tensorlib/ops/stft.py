@@ -4,11 +4,11 @@ joined by one ``concatenate``; the one-sided DFT by the registry's real FFT (``r
 ``ops/fourier.py``; a two-sided spectrum mirrors it); the inverse's overlap-add as a sum of
 ``ceil(n_fft / hop)`` frame blocks, each shifted by a pad. Differentiable and capturable.
 
-tensorlib has no complex dtype, so a spectrum is a real tensor whose last dim holds the real
-and imaginary parts (PyTorch's ``return_complex=False`` layout, ``torch.view_as_real`` of a
-complex spectrum): ``stft`` needs ``return_complex=False`` and ``istft`` takes that layout.
-The transforms cost O(n_fft log n_fft) per frame, except the two-sided inverse (products
-with cosine and sine matrices, O(n_fft**2)).
+A spectrum is complex (``return_complex=True``, PyTorch's default usage, through the complex
+FFT ops of ``ops/fft.py``) or a real tensor whose last dim holds the real and imaginary parts
+(PyTorch's ``return_complex=False`` layout, ``torch.view_as_real`` of a complex spectrum);
+``istft`` takes either. The transforms cost O(n_fft log n_fft) per frame, except the
+two-sided inverse of the real layout (products with cosine and sine matrices, O(n_fft**2)).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from .. import _dtypes
 from .._tensor import Tensor
 from ._util import to_float, to_tensor
 
@@ -122,22 +123,24 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
     "replicate"); ``onesided`` (default) keeps the n_fft // 2 + 1 non-negative frequencies;
     ``normalized`` scales by 1 / sqrt(n_fft).
 
-    Returns ``(..., n_freq, n_frames, 2)``: real and imaginary parts in the last dim.
-    ``return_complex=False`` must be passed (tensorlib has no complex dtype).
+    Returns ``(..., n_freq, n_frames)`` complex with ``return_complex=True``, or
+    ``(..., n_freq, n_frames, 2)`` real with the real and imaginary parts in the last dim with
+    ``return_complex=False``; one of them must be passed, as PyTorch requires for real input.
+    Complex signals are not supported.
 
-    >>> tl.stft(tl.ones(8), 4, window=tl.hann_window(4), return_complex=False).shape
-    (3, 9, 2)
+    >>> tl.stft(tl.ones(8), 4, window=tl.hann_window(4), return_complex=True).shape
+    (3, 9)
     """
     from .shape import pad
-    x = to_float(to_tensor(input))
+    x = to_tensor(input)
+    if x.dtype.kind == "c":
+        raise NotImplementedError("stft: complex signals are not supported; transform "
+                                  "x.real and x.imag separately (the STFT is linear)")
+    x = to_float(x)
     if return_complex is None:
-        raise ValueError("stft: pass return_complex=False (real and imaginary parts in a last "
-                         "dim of 2; tensorlib has no complex dtype), as PyTorch requires "
-                         "return_complex for real input")
-    if return_complex:
-        raise NotImplementedError("stft: return_complex=True needs a complex dtype, which "
-                                  "tensorlib lacks; use return_complex=False (the last dim "
-                                  "holds the real and imaginary parts)")
+        raise ValueError("stft: pass return_complex=True (a complex spectrum) or "
+                         "return_complex=False (real and imaginary parts in a last dim of 2), "
+                         "as PyTorch requires return_complex for real input")
     if x.ndim not in (1, 2):
         raise ValueError(f"stft: expected a 1-d signal or a 2-d batch (B, L), got shape "
                          f"{tuple(x.shape)}")
@@ -172,6 +175,15 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
         w = w * (1.0 / math.sqrt(n_fft))
     frames = x2.unfold(1, n_fft, hop) if traced else _frames(x2, n_fft, hop)
     frames = frames * w                                     # (B, n_frames, n_fft)
+    if return_complex:
+        from . import fft as _F
+        if onesided is None or onesided:
+            out = _F.r2c(frames, 2, "backward")             # (B, n_frames, n_fft // 2 + 1)
+        else:
+            out = _F.c2c(frames.astype(_dtypes.complex_of(frames.dtype)), (2,), "backward",
+                         False)
+        out = out.swapaxes(1, 2)                            # (B, n_freq, n_frames)
+        return out if batched else out.reshape(tuple(out.shape[1:]))
     from .fourier import rdft
     out = rdft(frames)                                      # (B, n_frames, n_fft // 2 + 1, 2)
     if onesided is not None and not onesided:
@@ -191,11 +203,14 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
           window=None, center: bool = True, normalized: bool = False,
           onesided: bool | None = None, length: int | None = None,
           return_complex: bool = False) -> Tensor:
-    """The inverse of :func:`stft` (``torch.istft``): a spectrum ``(..., n_freq, n_frames,
-    2)`` (real and imaginary parts last, as ``stft(..., return_complex=False)`` gives) back to
-    a signal by inverse DFTs, windowing and overlap-add divided by the summed squared window.
-    ``length`` trims or zero-pads the result. Raises RuntimeError where the window's
-    overlap-added square is (near) zero, as PyTorch's NOLA check.
+    """The inverse of :func:`stft` (``torch.istft``): a complex spectrum ``(..., n_freq,
+    n_frames)``, or one with real and imaginary parts in a last dim of 2 (as
+    ``stft(..., return_complex=False)`` gives), back to a signal by inverse DFTs, windowing
+    and overlap-add divided by the summed squared window. ``length`` trims or zero-pads the
+    result. ``return_complex=True`` (complex spectra, two-sided) keeps the inverse DFT's
+    imaginary part, as PyTorch's; otherwise a complex two-sided spectrum's first n_fft // 2 + 1
+    bins are read as a one-sided one, as PyTorch does. Raises RuntimeError where the
+    window's overlap-added square is (near) zero, as PyTorch's NOLA check.
 
     >>> w = tl.hann_window(8)
     >>> x = tl.randn(64)
@@ -203,12 +218,15 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
     >>> bool((y - x).abs().max() < 1e-5)
     True
     """
-    from .elementwise import where
     from .linalg import matmul
-    spec = to_float(to_tensor(input))
+    spec = to_tensor(input)
+    if spec.dtype.kind == "c":
+        return _istft_complex(spec, n_fft, hop_length, win_length, window, center, normalized,
+                              onesided, length, return_complex)
+    spec = to_float(spec)
     if return_complex:
-        raise NotImplementedError("istft: return_complex=True needs a complex dtype, which "
-                                  "tensorlib lacks")
+        raise ValueError("istft: return_complex=True needs a complex spectrum (n_freq, "
+                         "n_frames), got a real one")
     if spec.ndim not in (3, 4) or spec.shape[-1] != 2:
         raise ValueError(f"istft: expected a spectrum (n_freq, n_frames, 2) or (B, n_freq, "
                          f"n_frames, 2) with real and imaginary parts last, got shape "
@@ -221,7 +239,7 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
                          f"win_length={wl}")
     batched = spec.ndim == 4
     s = spec if batched else spec.reshape((1,) + tuple(spec.shape))
-    n_freq, n_frames = s.shape[1], s.shape[2]
+    n_freq = s.shape[1]
     one = (n_freq != n_fft) if onesided is None else bool(onesided)
     if one and n_freq != n_fft // 2 + 1:
         raise ValueError(f"istft: a one-sided spectrum of n_fft={n_fft} has {n_fft // 2 + 1} "
@@ -236,6 +254,54 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
         cos, sin = _dft_basis(n_fft, n_freq, s.dtype, s.device)
         re, im = s[..., 0].swapaxes(1, 2), s[..., 1].swapaxes(1, 2)   # (B, n_frames, n_freq)
         frames = (matmul(re, cos) - matmul(im, sin)) * (1.0 / n_fft)  # (B, n_frames, n_fft)
+    return _overlap_frames(frames, batched, n_fft, hop, wl, window, center, normalized,
+                           length)
+
+
+def _istft_complex(spec, n_fft, hop_length, win_length, window, center, normalized, onesided,
+                   length, return_complex):
+    """istft of a complex spectrum (B?, n_freq, n_frames): frames by the complex FFT ops."""
+    from . import fft as _F
+    if spec.ndim not in (2, 3):
+        raise ValueError(f"istft: expected a complex spectrum (n_freq, n_frames) or (B, "
+                         f"n_freq, n_frames), got shape {tuple(spec.shape)}")
+    n_fft = _int(n_fft, "istft", "n_fft")
+    hop = n_fft // 4 if hop_length is None else _int(hop_length, "istft", "hop_length")
+    wl = n_fft if win_length is None else _int(win_length, "istft", "win_length")
+    if not 0 < hop <= wl:
+        raise ValueError(f"istft: expected 0 < hop_length <= win_length, got hop_length={hop}, "
+                         f"win_length={wl}")
+    batched = spec.ndim == 3
+    s = spec if batched else spec.reshape((1,) + tuple(spec.shape))
+    n_freq = s.shape[1]
+    one = (n_freq != n_fft) if onesided is None else bool(onesided)
+    if one and n_freq != n_fft // 2 + 1:
+        raise ValueError(f"istft: a one-sided spectrum of n_fft={n_fft} has {n_fft // 2 + 1} "
+                         f"frequencies, got {n_freq}")
+    if not one and n_freq != n_fft:
+        raise ValueError(f"istft: a two-sided spectrum of n_fft={n_fft} has {n_fft} "
+                         f"frequencies, got {n_freq}")
+    s = s.swapaxes(1, 2)                                        # (B, n_frames, n_freq)
+    if return_complex:
+        if one:
+            raise ValueError("istft: return_complex=True needs a two-sided spectrum "
+                             "(onesided=False), as PyTorch's")
+        frames = _F.c2c(s, (2,), "backward", True)
+        parts = [_overlap_frames(p, batched, n_fft, hop, wl, window, center, normalized,
+                                 length) for p in (frames.real, frames.imag)]
+        from .complex import complex as _complex
+        return _complex(parts[0], parts[1])
+    if not one:     # PyTorch reads the first half as a one-sided spectrum
+        s = _F.resize(s, (2,), (n_fft // 2 + 1,))
+    frames = _F.c2r(s, 2, n_fft, "backward")                    # (B, n_frames, n_fft)
+    return _overlap_frames(frames, batched, n_fft, hop, wl, window, center, normalized, length)
+
+
+def _overlap_frames(frames, batched, n_fft, hop, wl, window, center, normalized, length):
+    """The real frames (B, n_frames, n_fft) windowed, overlap-added and divided by the
+    overlap-added squared window: istft's signal."""
+    from .elementwise import where
+    n_frames = frames.shape[1]
     w = _window("istft", window, n_fft, wl, frames)
     # the normalization scales the window's copy the frames are multiplied by, not the
     # spectrum (fewer elements); the envelope divides by the unscaled window's square

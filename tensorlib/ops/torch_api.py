@@ -247,7 +247,7 @@ def pinv_svd(x: Tensor, rtol, atol=None) -> Tensor:
     from .decompositions import svd
     u, s, vh = svd(x, full_matrices=False)
     s_inv = inverted_above_cutoff(s, s.detach(), rtol, atol)
-    return matmul(vh.swapaxes(-1, -2) * s_inv.unsqueeze(-2), u.swapaxes(-1, -2))
+    return matmul(vh.mH * s_inv.unsqueeze(-2), u.mH)
 
 
 def inverted_above_cutoff(vals, mag, rtol, atol):

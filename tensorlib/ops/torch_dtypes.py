@@ -1,10 +1,11 @@
 """PyTorch's dtype promotion queries (``result_type``, ``promote_types``, ``can_cast``) and
 tensor predicates (``is_complex``, ``is_nonzero``, ``is_same_size``, ``is_signed``, ...).
 
-tensorlib promotes as PyTorch (``_util.same_category``): categories bool < integer < float;
-a higher category wins and keeps its own dtype (int32 with float16 is float16, where NumPy
-says float64); within a category the wider type wins; a 0-d tensor or a Python number does
-not widen a tensor with dims of its category or a higher one.
+tensorlib promotes as PyTorch (``_util.same_category``): categories bool < integer < float <
+complex; a higher category wins and keeps its own dtype (int32 with float16 is float16, where
+NumPy says float64), except that complex meeting float takes the wider precision (complex64
+with float64 is complex128); within a category the wider type wins; a 0-d tensor or a Python
+number does not widen a tensor with dims of its category or a higher one.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from .. import _dtypes
 from .._tensor import Tensor
-from ._util import same_category, to_tensor, weak_scalar
+from ._util import to_tensor
 
 __all__ = ["can_cast", "is_complex", "is_conj", "is_neg", "is_nonzero", "is_same_size",
            "is_signed", "promote_types", "result_type"]
@@ -33,9 +34,9 @@ def promote_types(type1, type2) -> np.dtype:
     """
     a, b = _dtypes.as_dtype(type1), _dtypes.as_dtype(type2)
     ca, cb = _category(a), _category(b)
-    if ca != cb:
+    if ca != cb and {ca, cb} != {2, 3}:
         return a if ca > cb else b
-    return np.promote_types(a, b)
+    return np.promote_types(a, b)      # complex64 with float64 is complex128, as PyTorch
 
 
 def can_cast(from_, to) -> bool:
@@ -44,11 +45,8 @@ def can_cast(from_, to) -> bool:
     return _category(_dtypes.as_dtype(from_)) <= _category(_dtypes.as_dtype(to))
 
 
-def _operand(x, ref: Tensor | None) -> Tensor:
-    if isinstance(x, Tensor):
-        return x
-    if ref is not None:
-        return weak_scalar(x, ref)
+def _operand(x) -> Tensor:
+    """A Python number as a 0-d tensor of its default dtype."""
     from ..creation import tensor
     if isinstance(x, (bool, np.bool_)):
         return tensor(bool(x))
@@ -56,8 +54,32 @@ def _operand(x, ref: Tensor | None) -> Tensor:
         return tensor(int(x), dtype=np.int64)
     if isinstance(x, (float, np.floating)):
         return tensor(float(x), dtype=_dtypes.default_float)
+    if isinstance(x, (complex, np.complexfloating)):
+        return tensor(complex(x), dtype=_dtypes.complex_of(_dtypes.default_float))
     raise TypeError(f"result_type: expected a Tensor or a Python number, got "
                     f"{type(x).__name__}")
+
+
+def _promote(a: np.dtype | None, b: np.dtype | None) -> np.dtype | None:
+    return b if a is None else a if b is None else promote_types(a, b)
+
+
+def _combine(higher: np.dtype | None, lower: np.dtype | None) -> np.dtype | None:
+    """PyTorch's ``combine_categories``: ``higher`` (a higher-priority operand group's dtype)
+    keeps its dtype unless ``lower`` is of a higher category; a complex ``lower`` over a
+    float ``higher`` takes ``higher``'s precision (float64 with a complex64 scalar is
+    complex128)."""
+    kh = None if higher is None else higher.kind
+    kl = None if lower is None else lower.kind
+    if kh == "c":
+        return higher
+    if kl == "c":
+        return _dtypes.complex_of(higher) if kh == "f" else lower
+    if kh == "f":
+        return higher
+    if kh == "b" or kl == "f":
+        return _promote(higher, lower)
+    return higher if higher is not None else lower
 
 
 def result_type(tensor1, tensor2) -> np.dtype:
@@ -67,19 +89,16 @@ def result_type(tensor1, tensor2) -> np.dtype:
     >>> tl.result_type(tl.tensor([1], dtype=tl.int32), 1.0)
     dtype('float32')
     """
-    ref = tensor1 if isinstance(tensor1, Tensor) else tensor2 if isinstance(tensor2, Tensor) \
-        else None
-    if ref is None:            # two numbers: the higher category, its default dtype
-        a, b = _operand(tensor1, None), _operand(tensor2, None)
-        return a.dtype if _category(a.dtype) >= _category(b.dtype) else b.dtype
-    a, b = _operand(tensor1, ref), _operand(tensor2, ref)
-    if not isinstance(tensor1, Tensor) or not isinstance(tensor2, Tensor):
-        t, s = (a, b) if isinstance(tensor1, Tensor) else (b, a)
-        if _category(s.dtype) > _category(t.dtype):
-            return s.dtype
-        return t.dtype
-    a, b = same_category(a, b)
-    return np.result_type(a.dtype, b.dtype)
+    # PyTorch's ResultTypeState: tensors with dims, 0-d tensors and Python numbers (as their
+    # default dtypes) each promote among themselves, then combine in that order of priority
+    groups: list = [None, None, None]
+    for x in (tensor1, tensor2):
+        if isinstance(x, Tensor):
+            i = 0 if x.ndim else 1
+        else:
+            x, i = _operand(x), 2
+        groups[i] = _promote(groups[i], x.dtype)
+    return _combine(groups[0], _combine(groups[1], groups[2]))
 
 
 def is_complex(input) -> bool:

@@ -89,8 +89,8 @@ def matrix_exp(input) -> Tensor:
 
 
 def vdot(input, other) -> Tensor:
-    """The dot product of two 1-d tensors of one dtype (``torch.vdot``; on real tensors
-    the same as ``dot``)."""
+    """``sum(conj(input) * other)`` of two 1-d tensors of one dtype (``torch.vdot``: the
+    first argument is conjugated; on real tensors the same as ``dot``)."""
     from .linalg import dot
     a, b = to_tensor(input), to_tensor(other)
     if a.ndim != 1 or b.ndim != 1:
@@ -99,6 +99,9 @@ def vdot(input, other) -> Tensor:
         raise ValueError(f"vdot: inconsistent sizes {a.shape[0]} and {b.shape[0]}")
     if a.dtype != b.dtype:
         raise TypeError(f"vdot: expects tensors of one dtype, got {a.dtype} and {b.dtype}")
+    if a.dtype.kind == "c":
+        from .complex import conj
+        a = conj(a)
     return dot(a, b)
 
 
@@ -360,7 +363,7 @@ class svd_result(NamedTuple):
 
 
 def svd(input, some: bool = True, compute_uv: bool = True) -> svd_result:
-    """``input = U @ diag(S) @ V.mT`` (``torch.svd``: note ``V``, where ``tl.linalg.svd``
+    """``input = U @ diag(S) @ V.mH`` (``torch.svd``: note ``V``, where ``tl.linalg.svd``
     gives ``Vh``); ``some=False`` gives the full U and V; ``compute_uv=False`` gives zeros
     for U and V, as PyTorch's."""
     from ..creation import zeros
@@ -377,7 +380,7 @@ def svd(input, some: bool = True, compute_uv: bool = True) -> svd_result:
                           svdvals(x.detach()),
                           zeros(lead + (n, n), dtype=x.dtype, device=x.device))
     u, s, vh = lsvd(x, full_matrices=not some)
-    return svd_result(u, s, vh.mT)
+    return svd_result(u, s, vh.mH)
 
 
 def qr(input, some: bool = True):

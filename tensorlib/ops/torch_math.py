@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._apply import apply
 from .._tensor import Tensor
 from . import elementwise as E
 from ._util import (_is_scalar, as_operands, same_category, to_float, to_tensor,
@@ -37,17 +38,22 @@ def _pair(op: str, a, b) -> tuple[Tensor, Tensor]:
 
 def float_power(input, exponent) -> Tensor:
     """``input ** exponent`` computed in float64 (``torch.float_power``: the result is
-    float64 whatever the inputs' dtypes)."""
+    float64 whatever the inputs' dtypes; complex128 when either is complex)."""
     # Python numbers go straight to float64: through a small dtype first, uint8 meeting -2
     # overflowed and float16 meeting 2**40 became inf
     if not _is_scalar(input) or not isinstance(exponent, Tensor):
         input = to_tensor(input)
     if not _is_scalar(exponent):
         exponent = to_tensor(exponent)
-    ref = (input if isinstance(input, Tensor) else exponent).astype(np.float64)
-    a = input.astype(np.float64) if isinstance(input, Tensor) else \
+    # complex anywhere: complex128, as PyTorch's
+    wide = np.complex128 if any(
+        isinstance(v, (complex, np.complexfloating)) or
+        (isinstance(v, Tensor) and v.dtype.kind == "c") for v in (input, exponent)) \
+        else np.float64
+    ref = (input if isinstance(input, Tensor) else exponent).astype(wide)
+    a = input.astype(wide) if isinstance(input, Tensor) else \
         weak_scalar(_as_float(input), ref)
-    b = exponent.astype(np.float64) if isinstance(exponent, Tensor) else \
+    b = exponent.astype(wide) if isinstance(exponent, Tensor) else \
         weak_scalar(_as_float(exponent), ref)
     return E.power(a, b)
 
@@ -207,6 +213,9 @@ def angle(input) -> Tensor:
     a zero gradient, as PyTorch's (the result requires grad when ``input`` does)."""
     from .reduction import zero_grad_link
     x = to_float(to_tensor(input))
+    if x._data.dtype.kind == "c":
+        from .complex import ANGLE
+        return apply(ANGLE, x)
     out = (x.detach() < 0).astype(x.dtype) * math.pi
     out = E.where(E.isnan(x), x.detach(), out)
     return out + zero_grad_link(x) if x.requires_grad else out

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rmsprop import Adagrad as _DenseAdagrad
+from .rmsprop import Adagrad as _DenseAdagrad, _initial_sum
 
 
 class Adagrad(_DenseAdagrad):
@@ -23,8 +23,7 @@ class Adagrad(_DenseAdagrad):
         lr, decay, eps = self._lr(group), group["lr_decay"], group["eps"]
 
         def init(p):
-            from .. import creation
-            return {"sum": creation.full_like(p, group["initial_accumulator_value"])}
+            return {"sum": _initial_sum(p, group["initial_accumulator_value"])}
         for p, g, st in self._with_grads(group, init, sparse):
             step = float(self._count_step(st))
             if group["weight_decay"]:

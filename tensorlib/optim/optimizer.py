@@ -157,9 +157,9 @@ class Optimizer:
             if not p.is_leaf:
                 raise ValueError(f"{name}: can't optimize a non-leaf Tensor (shape {p.shape}); "
                                  "optimize the leaf it was computed from")
-            if p.dtype.kind != "f":
-                raise TypeError(f"{name}: can only optimize floating-point tensors, "
-                                f"got dtype {p.dtype}")
+            if p.dtype.kind not in "fc":
+                raise TypeError(f"{name}: can only optimize floating-point and complex "
+                                f"tensors, got dtype {p.dtype}")
         ids = {id(p) for p in params}
         if len(ids) != len(params):
             raise ValueError(f"{name}: a parameter appears twice in one group")
@@ -323,7 +323,10 @@ class Optimizer:
                     params: list[Tensor] | None = None):
         """``(param, grad, state)`` for each parameter of ``group`` (or of ``params``, some
         of its parameters) that has a gradient; a parameter's state is made by
-        ``init(param)`` on its first step."""
+        ``init(param)`` on its first step. A complex parameter comes as PyTorch's optimizers
+        take it: its memory, its gradient's and its complex state's as real tensors with a
+        last dim of 2 (``view_as_real``), so every update, fused kernels included, treats the
+        real and imaginary parts as two real parameters; the state stays complex."""
         for p in group["params"] if params is None else params:
             if p.grad is None:
                 continue
@@ -331,7 +334,10 @@ class Optimizer:
             st = self.state.get(p)
             if st is None:
                 st = self.state[p] = init(p)
-            yield p, g, st
+            if p._data.dtype.kind == "c" and not g.is_sparse:
+                yield from _as_real(type(self).__name__, p, g, st)
+            else:
+                yield p, g, st
 
     def _grad(self, p: Tensor, group: dict[str, Any]) -> Tensor:
         g = p.grad
@@ -426,6 +432,60 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _real_view(t: Tensor) -> tuple[Tensor, Any]:
+    """``t`` (complex) as a real tensor of shape ``t.shape + (2,)`` on its memory, with its
+    version counter; and the array it was made with, to tell later whether an in-place
+    update replaced it (then :func:`_write_back` copies the values into ``t``)."""
+    from .._tensor import _wrap
+    a = t._data
+    r = a[..., None].view(_dtypes.real_of(a.dtype))
+    v = _wrap(r, t._device, False, None, 0)
+    v._version = t._version
+    return v, r
+
+
+def _write_back(t: Tensor, view: Tensor, made) -> None:
+    if view._data is not made:
+        t._data[...] = _as_complex_array(view._data)
+
+
+def _as_complex_array(a):
+    a = a if a.flags.c_contiguous else a.copy()
+    return a.view(_dtypes.complex_of(a.dtype))[..., 0]
+
+
+def _as_real(name: str, p: Tensor, g: Tensor, st: dict):
+    """One ``(param, grad, state)`` for a complex ``p``: real views (see
+    ``Optimizer._with_grads``); after the caller's update, state entries it added that are
+    shaped as the view are kept complex, as PyTorch's state of a complex parameter."""
+    if _mode.tracer is not None:
+        raise NotImplementedError(f"{name}: a step on complex parameters cannot be captured "
+                                  "in a graph yet; step eagerly")
+    pr, pmade = _real_view(p)
+    gr, _ = _real_view(g)
+    views = {k: _real_view(v) for k, v in st.items()
+             if isinstance(v, Tensor) and v._data.dtype.kind == "c"}
+    rst = dict(st)
+    rst.update({k: v for k, (v, _) in views.items()})
+    yield pr, gr, rst
+    _write_back(p, pr, pmade)
+    for k, v in rst.items():
+        if k in views and v is views[k][0]:
+            _write_back(st[k], v, views[k][1])
+        elif (isinstance(v, Tensor) and v.shape == pr.shape and v.dtype == pr.dtype
+              and not v.is_sparse):
+            st[k] = _complex_tensor(v)
+        else:
+            st[k] = v
+    for k in [k for k in st if k not in rst]:
+        del st[k]
+
+
+def _complex_tensor(v: Tensor) -> Tensor:
+    from .._tensor import _wrap
+    return _wrap(_as_complex_array(v._data), v._device, False, None, 0)
 
 
 def _split_names(group: dict[str, Any]) -> dict[str, Any]:

@@ -83,7 +83,7 @@ class Adagrad(Optimizer):
                                       differentiable=differentiable, fused=fused))
         for g in self.param_groups:
             for p in g["params"]:
-                self.state[p] = {"sum": creation.full_like(p, g["initial_accumulator_value"])}
+                self.state[p] = {"sum": _initial_sum(p, g["initial_accumulator_value"])}
 
     def _validate(self, group):
         super()._validate(group)
@@ -94,7 +94,7 @@ class Adagrad(Optimizer):
     def _update(self, group):
         lr, decay, wd, eps = self._lr(group), group["lr_decay"], group["weight_decay"], group["eps"]
         def init(p):
-            return {"sum": creation.full_like(p, group["initial_accumulator_value"])}
+            return {"sum": _initial_sum(p, group["initial_accumulator_value"])}
         for p, g, st in self._with_grads(group, init):
             step = self._count_step(st)
             if wd:
@@ -145,3 +145,9 @@ class Adadelta(Optimizer):
             acc.mul_(rho)
             acc.add_((1.0 - rho) * delta * delta)
             p.sub_(lr * delta)
+
+
+def _initial_sum(p, v: float):
+    """Adagrad's accumulator: ``v`` everywhere; a complex parameter's real and imaginary
+    parts each start at ``v``, as PyTorch's."""
+    return creation.full_like(p, complex(v, v) if p.dtype.kind == "c" else v)

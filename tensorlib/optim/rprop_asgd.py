@@ -52,7 +52,9 @@ class Rprop(Optimizer):
         lr = hyper_value(group["lr"])
 
         def init(p):
-            return {"prev": creation.zeros_like(p), "step_size": creation.full_like(p, lr)}
+            # a complex parameter's real and imaginary parts each start at lr, as PyTorch's
+            fill = complex(lr, lr) if p.dtype.kind == "c" else lr
+            return {"prev": creation.zeros_like(p), "step_size": creation.full_like(p, fill)}
         for p, g, st in self._with_grads(group, init):
             self._count_step(st)
             prev, step_size = st["prev"], st["step_size"]

@@ -29,10 +29,20 @@ def data_error(what: str = "reading a tensor's values into Python") -> RuntimeEr
 
 
 class _Flags:
-    __slots__ = ("writeable",)
+    __slots__ = ("writeable", "c_contiguous")
 
-    def __init__(self, writeable: bool):
+    def __init__(self, writeable: bool, c_contiguous: bool = True):
         self.writeable = writeable
+        self.c_contiguous = c_contiguous
+
+
+def _c_order(shape, strides, itemsize: int) -> bool:
+    step = itemsize
+    for d, s in zip(reversed(shape), reversed(strides)):
+        if d != 1 and s != step:
+            return False
+        step *= d
+    return True
 
 
 class BatchedArray:
@@ -88,7 +98,12 @@ class BatchedArray:
         if ok and self.bdim is not None and self.phys.shape[0] > 1:
             st = getattr(self.phys, "strides", None)
             ok = st is None or st[0] != 0
-        return _Flags(ok)
+        # each example's layout (.contiguous(), view_as_complex's stride check read it)
+        try:
+            c = _c_order(self.shape, self.strides, np.dtype(self.dtype).itemsize)
+        except AttributeError:      # (a physical array without strides)
+            c = True
+        return _Flags(ok, c)
 
     @property
     def strides(self) -> tuple:

@@ -113,6 +113,7 @@ def _op(name, kernel, vjp) -> OpDef:
     k = {"cpu": kernel, "cuda": kernel, "vmap": kernel}
     op = OpDef(name, kernels=k, vjp=vjp, saves=False, doc=f"tl.vmap's {name} (internal)")
     op.out_device = lambda attrs: attrs["out"]
+    op.complex = "holomorphic"      # data movement: the real rule holds for complex values
     return op
 
 

@@ -233,3 +233,10 @@ def _to_device_factory(op):
             f"vmap: moving a tensor to {device} inside vmap is not supported; move the "
             "inputs before calling the vmapped function")
     return r
+
+
+@simple("view_as_real", "view_as_complex", "real", "imag")
+def _complex_parts(op, x):
+    # these act on each element (view_as_*: the last dim): the batch dim first goes along,
+    # and the per-example fallback would hand their kernels 0-d NumPy scalars, not views
+    return wrap(P.call(op, x.phys), x.dev)

@@ -41,6 +41,9 @@ CASES: list[Case] = []
 COVERED_ELSEWHERE: dict[str, str] = {
     # a random draw: its distribution, generator and errors are tested there
     "multinomial_draw": "tests/test_sampling_stats20.py",
+    # complex results for real and complex inputs: values, gradients (second order too)
+    # against PyTorch there
+    "linalg_eig": "tests/test_complex_linalg.py",
     # the no-graph cumprod backward kernel: values against PyTorch's gradients there
     "cumprod_grad": "tests/test_kernels20.py",
     # ops that only graph capture emits (traced sizes in H/W or in slice bounds): their tests
@@ -84,6 +87,17 @@ def arr(draw, shape, low=-2.0, high=2.0, away_from=None, dtype=np.float64):
     if draw(st.booleans()) and a.ndim >= 2:
         a = np.asfortranarray(a)   # non-contiguous layouts too
     return a.astype(dtype)
+
+
+def carr(draw, shape, low=-2.0, high=2.0, away_from_zero=False):
+    """A random complex128 array (real and imaginary parts uniform in [low, high));
+    ``away_from_zero``: no element within 0.3 of 0 (kinks of abs, angle, sgn)."""
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(low, high, size=shape) + 1j * rng.uniform(low, high, size=shape)
+    if away_from_zero:
+        z = np.where(np.abs(z) < 0.3, z + 0.5 + 0.5j, z)
+    return z
 
 
 def draw_inputs(case: Case, draw) -> tuple[list, dict]:
