@@ -824,8 +824,19 @@ def _attach_complex() -> None:
         """The imaginary part of a complex tensor, a view (real tensors raise)."""
         return C.imag(self)
 
-    Tensor.real = property(_real_prop)
-    Tensor.imag = property(_imag_prop)
+    def _set_real(self, value) -> None:
+        # z.real = t, and z.real += t (the in-place add, then this write-back): as PyTorch's
+        part = C.real(self)
+        if part is not value:
+            part.copy_(value)
+
+    def _set_imag(self, value) -> None:
+        part = C.imag(self)
+        if part is not value:
+            part.copy_(value)
+
+    Tensor.real = property(_real_prop, _set_real)
+    Tensor.imag = property(_imag_prop, _set_imag)
     for name in ("conj", "conj_physical", "resolve_conj", "sgn"):
         setattr(Tensor, name, getattr(C, name))
 

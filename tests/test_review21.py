@@ -72,3 +72,74 @@ def test_complex_value_into_a_real_tensor_through_a_mask_raises():
     xt = torch.zeros(3)
     with pytest.raises(RuntimeError):
         xt[torch.tensor([True, False, True])] = torch.tensor(1j)
+
+
+# --- from the complex-numbers user trial --------------------------------------------------
+R = np.random.default_rng(21)
+
+
+def _c(*shape):
+    return R.standard_normal(shape) + 1j * R.standard_normal(shape)
+
+
+def test_solve_with_a_real_matrix_and_a_complex_right_hand_side_keeps_it_complex():
+    A = R.standard_normal((3, 3)) + 3 * np.eye(3)
+    b = _c(3)
+    a_, b_ = tl.tensor(A, requires_grad=True), tl.tensor(b, requires_grad=True)
+    x = tl.linalg.solve(a_, b_)
+    np.testing.assert_allclose(x.detach().numpy(), np.linalg.solve(A, b), rtol=1e-12)
+    x.abs().sum().backward()
+    at = torch.tensor(A.astype(complex), requires_grad=True)
+    bt = torch.tensor(b, requires_grad=True)
+    torch.linalg.solve(at, bt).abs().sum().backward()
+    assert a_.grad.dtype == tl.float64
+    np.testing.assert_allclose(a_.grad.numpy(), at.grad.real.numpy(), atol=1e-12)
+    np.testing.assert_allclose(b_.grad.numpy(), bt.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(tl.linalg.tensorsolve(tl.tensor(A), tl.tensor(b)).numpy(),
+                               np.linalg.solve(A, b), rtol=1e-12)
+
+
+@pytest.mark.parametrize("upper", [False, True])
+def test_cholesky_solve_and_inverse_of_complex_hermitian_matrices(upper):
+    M = _c(4, 4)
+    A = M @ M.conj().T + 4 * np.eye(4)
+    B = _c(4, 2)
+    Lt = torch.linalg.cholesky(torch.tensor(A), upper=upper)
+    L, b = tl.tensor(Lt.numpy(), requires_grad=True), tl.tensor(B, requires_grad=True)
+    Ltt, bt = Lt.clone().requires_grad_(), torch.tensor(B, requires_grad=True)
+    x, xt = tl.cholesky_solve(b, L, upper=upper), torch.cholesky_solve(bt, Ltt, upper=upper)
+    np.testing.assert_allclose(x.detach().numpy(), xt.detach().numpy(), atol=1e-13)
+    np.testing.assert_allclose(tl.cholesky_inverse(L, upper=upper).detach().numpy(),
+                               np.linalg.inv(A), atol=1e-13)
+    x.abs().sum().backward()
+    xt.abs().sum().backward()
+    np.testing.assert_allclose(L.grad.numpy(), Ltt.grad.numpy(), atol=1e-13)
+    np.testing.assert_allclose(b.grad.numpy(), bt.grad.numpy(), atol=1e-13)
+
+
+def test_backward_of_a_complex_scalar_needs_a_gradient():
+    z = tl.tensor([1 + 1j], requires_grad=True)
+    with pytest.raises(RuntimeError, match="real scalar outputs"):
+        (z * z).sum().backward()
+    (z * z).sum().backward(tl.tensor(1 + 0j))
+    zt = torch.tensor([1 + 1j], requires_grad=True)
+    (zt * zt).sum().backward(torch.tensor(1 + 0j))
+    np.testing.assert_allclose(z.grad.numpy(), zt.grad.numpy())
+
+
+def test_real_and_imag_take_assignments():
+    z, zt = tl.tensor([1 + 2j, 3 - 1j]), torch.tensor([1 + 2j, 3 - 1j])
+    z.imag += 1
+    zt.imag += 1
+    z.real = tl.tensor([5.0, 6.0])
+    zt.real = torch.tensor([5.0, 6.0])
+    np.testing.assert_array_equal(z.numpy(), zt.numpy())
+
+
+def test_complex_values_are_not_put_into_a_real_tensor():
+    x = tl.zeros(3)
+    with pytest.raises(RuntimeError, match="imaginary part"):
+        x.index_put((tl.tensor([0]),), tl.tensor([1j]))
+    with pytest.raises(RuntimeError, match="imaginary part"):
+        x.index_put_((tl.tensor([0]),), tl.tensor([1j]))
+    assert x.tolist() == [0.0, 0.0, 0.0]

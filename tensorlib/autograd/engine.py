@@ -31,6 +31,10 @@ def _as_grad(root, grad, keyword: str = "gradient"):
         if root._data.size != 1:    # (not root.size: that builds a callable Size per call)
             raise RuntimeError(f"grad can be implicitly created only for scalar outputs; this "
                                f"output has shape {root.shape}: pass {keyword}=")
+        if root._data.dtype.kind == "c":    # (as PyTorch: a loss left complex is a mistake)
+            raise RuntimeError("grad can be implicitly created only for real scalar outputs; "
+                               "this output is complex: take .real or .abs() of the loss, "
+                               f"or pass {keyword}=")
         if root._device.type == "cpu":
             return _wrap(np.ones(root._data.shape, root._data.dtype), root._device, False,
                          None, 0)

@@ -1360,6 +1360,14 @@ def _index_tuple(name: str, x: Tensor, indices):
     return key, target
 
 
+def no_complex_into_real(op: str, src, dst) -> None:
+    """Refuse complex values put into a real tensor (the imaginary part would be dropped),
+    as PyTorch's index_put (which wants equal dtypes)."""
+    if np.dtype(src).kind == "c" and np.dtype(dst).kind != "c":
+        raise RuntimeError(f"{op}: values of dtype {np.dtype(src)} cannot be put into a tensor "
+                           f"of dtype {np.dtype(dst)} (the imaginary part would be lost)")
+
+
 def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     """PyTorch's out-of-place ``index_put``: ``out = x.clone(); out[indices] = values``
     (``indices`` a tuple of integer or bool tensors; ``accumulate=True``: ``+=``, duplicates
@@ -1375,6 +1383,7 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     key, target = _index_tuple("index_put", x, indices)
     v = values if isinstance(values, Tensor) else weak_scalar(values, x)
     if v.dtype != x.dtype:
+        no_complex_into_real("index_put", v.dtype, x.dtype)
         v = v.astype(x.dtype)
     from ._util import broadcast_shapes
     try:

@@ -118,6 +118,7 @@ def index_put_(self: Tensor, indices=None, values=None, accumulate: bool = False
     if isinstance(values, Tensor):
         v = values._data
         if v.dtype != self._data.dtype:
+            I.no_complex_into_real("index_put_", v.dtype, self._data.dtype)
             v = v.astype(self._data.dtype)
     else:
         v = _value(self, values, "index_put_")

@@ -248,8 +248,9 @@ def tensorsolve(A, B, dims=None) -> Tensor:
     (6,)
     """
     from .matrix import solve
-    A = to_float(to_tensor(A))
-    B = to_tensor(B).astype(A.dtype)
+    A, B = to_float(to_tensor(A)), to_tensor(B)
+    if not (B.dtype.kind == "c" and A.dtype.kind != "c"):   # (solve makes A complex then)
+        B = B.astype(A.dtype)
     if dims is not None:
         ds = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
         A = A.movedim(ds, tuple(range(A.ndim - len(ds), A.ndim)))

@@ -216,8 +216,10 @@ def solve(a, b, *, left: bool = True) -> Tensor:
         return _mT(solve(_mT(to_tensor(a)), _mT(b)))
     if state.autocast is not None:
         return autocast_call(solve, "solve", a, b)
-    a = _prepare(a, "solve")
-    return apply(SOLVE, a, to_tensor(b).astype(a.dtype))
+    a, b = _prepare(a, "solve"), to_tensor(b)
+    if b.dtype.kind == "c" and a.dtype.kind != "c":     # a complex B: the imaginary part
+        a = a.astype(_dtypes.complex_of(a.dtype))      # must not be cast away
+    return apply(SOLVE, a, b.astype(a.dtype))
 
 
 # --- determinants -----------------------------------------------------------------------------

@@ -244,7 +244,7 @@ def pdist(input, p: float = 2.0) -> Tensor:
 # --- Cholesky and triangular systems -------------------------------------------------------
 def _lower(op: str, L: Tensor, upper: bool) -> Tensor:
     _square(op, L)
-    return L.mT if upper else L
+    return L.mH if upper else L
 
 
 def cholesky(input, upper: bool = False) -> Tensor:
@@ -256,11 +256,11 @@ def cholesky(input, upper: bool = False) -> Tensor:
 
 
 def cholesky_inverse(input, upper: bool = False) -> Tensor:
-    """The inverse of ``A = L @ L.mT`` from its Cholesky factor ``L`` (``upper=True``: from
-    ``U``, ``A = U.mT @ U``) (``torch.cholesky_inverse``)."""
+    """The inverse of ``A = L @ L.mH`` from its Cholesky factor ``L`` (``upper=True``: from
+    ``U``, ``A = U.mH @ U``) (``torch.cholesky_inverse``; ``mH`` is ``mT`` for real ``L``)."""
     from .matrix import inv
     L = _lower("cholesky_inverse", to_float(to_tensor(input)), upper)
-    return inv(matmul(L, L.mT))
+    return inv(matmul(L, L.mH))
 
 
 def _solve_args(op: str, b, A) -> tuple[Tensor, Tensor]:
@@ -283,8 +283,8 @@ def _trsolve(T: Tensor, b: Tensor, *, upper: bool, unit: bool = False) -> Tensor
 
 
 def _chol_solve(L: Tensor, b: Tensor) -> Tensor:
-    """``(L L^T)^-1 b`` by two triangular solves, reading the lower triangle of ``L``."""
-    return _trsolve(L.mT, _trsolve(L, b, upper=False), upper=True)
+    """``(L L^H)^-1 b`` by two triangular solves, reading the lower triangle of ``L``."""
+    return _trsolve(L.mH, _trsolve(L, b, upper=False), upper=True)
 
 
 def cholesky_solve(input, input2, upper: bool = False) -> Tensor:
@@ -302,7 +302,7 @@ def cholesky_solve(input, input2, upper: bool = False) -> Tensor:
     """
     from ..autograd.mode import is_grad_enabled
     b, F = _solve_args("cholesky_solve", input, input2)
-    L = F.mT if upper else F
+    L = F.mH if upper else F
     if not (L.requires_grad and is_grad_enabled()):
         return _chol_solve(L, b)
     return _CholSolve.apply(b, L)
@@ -328,7 +328,7 @@ class _CholSolve(Function):
             # -(gb x^T + x gb^T) L as n x k by k x n products: no n x n x n product. x is
             # recomputed (two solves) so that it carries its own derivatives
             x = cholesky_solve(b, L)
-            gL = -(matmul(gb, matmul(L.mT, x).mT) + matmul(x, matmul(L.mT, gb).mT))
+            gL = -(matmul(gb, matmul(L.mH, x).mH) + matmul(x, matmul(L.mH, gb).mH))
             gL = unbroadcast(gL, tuple(L.shape))
         return (unbroadcast(gb, tuple(b.shape)) if ctx.needs_input_grad[0] else None), gL
 
