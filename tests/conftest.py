@@ -18,6 +18,16 @@ def _seed():
     yield
 
 
+@pytest.fixture(params=[2, 1, 0])
+def cap(request):
+    """Each hand-vectorised kernel path in turn: AVX-512, AVX2, generic (a level the CPU
+    lacks is capped to the best it has)."""
+    from tensorlib import _ops
+    old = _ops._vec_cap(request.param)
+    yield request.param
+    _ops._vec_cap(old)
+
+
 def torch_or_skip():
     return pytest.importorskip("torch", reason="PyTorch not installed (pip install torch==2.13.0)")
 settings.register_profile("more", max_examples=40, deadline=None,

@@ -10,14 +10,6 @@ from tensorlib import _ops
 
 torch = pytest.importorskip("torch")
 
-CAPS = [2, 1, 0]   # AVX-512, AVX2, generic (each capped where the CPU lacks it)
-
-
-@pytest.fixture(params=CAPS)
-def cap(request):
-    old = _ops._vec_cap(request.param)
-    yield request.param
-    _ops._vec_cap(old)
 
 
 def _close(a, b, rtol=1e-5, atol=1e-6):

@@ -13,15 +13,7 @@ from tensorlib import _ops
 
 torch = pytest.importorskip("torch")
 
-CAPS = [2, 1, 0]   # AVX-512, AVX2, generic (each capped where the CPU lacks it)
 SIZES = [0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100, 1000]
-
-
-@pytest.fixture(params=CAPS)
-def cap(request):
-    old = _ops._vec_cap(request.param)
-    yield request.param
-    _ops._vec_cap(old)
 
 
 def _close(a, b, rtol=1e-5, atol=1e-6):
