@@ -326,8 +326,9 @@ def _session20(lib, rng):
 
 
 def _session21(lib, rng):
-    """Session 21: exact GELU forward/backward on vector registers (_gelu_vec.h) and the
-    float32 embedding-bag sums (_bag.h)."""
+    """Session 21: exact GELU forward/backward on vector registers (_gelu_vec.h), the
+    float32 embedding-bag sums (_bag.h), the time-series trial's losses and slicing, the
+    branch-free where, complex numbers and the FFTs."""
     def f32(*shape):
         return rng.standard_normal(shape).astype(np.float32)
     F = lib.nn.functional
@@ -354,6 +355,28 @@ def _session21(lib, rng):
     def smooth_fb():
         pl.grad = None
         F.smooth_l1_loss(pl, yl, beta=0.5).backward()
+
+    mask = lib.tensor(rng.random((256, 2048)) < 0.5)
+    ph = lib.tensor(f32(256, 2048) * 2, requires_grad=True)
+
+    def hardtanh_fb():
+        ph.grad = None
+        F.hardtanh(ph).sum().backward()
+
+    def c64(*shape):
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(
+            np.complex64)
+    sig = lib.tensor(f32(64, 4096))
+    sig_g = lib.tensor(f32(64, 4096), requires_grad=True)
+    img = lib.tensor(c64(16, 256, 256))
+    z1, w1 = lib.tensor(c64(1 << 20)), lib.tensor(c64(1 << 20))
+    za, zb = lib.tensor(c64(256, 256).astype(np.complex128)), lib.tensor(
+        c64(256, 256).astype(np.complex128))
+
+    def spec_fb():
+        sig_g.grad = None
+        s = lib.fft.rfft(sig_g)
+        lib.fft.irfft(s * s.conj(), n=4096).sum().backward()
     return [
         ("F.gelu exact float32, 1M", lambda: F.gelu(x1)),
         ("F.gelu exact float32, 4M", lambda: F.gelu(x4)),
@@ -370,6 +393,15 @@ def _session21(lib, rng):
         ("nan_to_num (256, 2048), 1/7 NaN rows", lambda: lib.nan_to_num(xn)),
         ("clamp(min=0) (256, 2048)", lambda: xs.clamp(min=0)),
         ("x[100:196] of a (20000, 4) series", lambda: series[100:196]),
+        # the branch-free where (_ops.where_bits) and what runs through it
+        ("where(random mask, x, 0.) (256, 2048)", lambda: lib.where(mask, xs, 0.0)),
+        ("F.hardtanh forward + backward (256, 2048)", hardtanh_fb),
+        # complex numbers and tl.fft / torch.fft
+        ("fft.rfft float32 (64, 4096)", lambda: lib.fft.rfft(sig)),
+        ("fft.fft2 complex64 (16, 256, 256)", lambda: lib.fft.fft2(img)),
+        ("complex64 z * w + z.conj() (1M)", lambda: z1 * w1 + z1.conj()),
+        ("complex128 matmul (256, 256) @ (256, 256)", lambda: za @ zb),
+        ("rfft -> |.|^2 -> irfft forward + backward (64, 4096)", spec_fb),
     ]
 
 def _rnn_inference(lib, rng):
