@@ -51,6 +51,7 @@ def _fill_cost(in_specs, out_specs, **attrs):
 
 
 FILL = register(OpDef("fill", _fill_fwd, infer=_fill_infer, cost=_fill_cost, saves=False,
+                      complex="forward",    # reads only sizes: any dtype's
                       doc="A tensor of ``value`` whose sizes at some positions are another "
                           "tensor's sizes (no gradient)."))
 

@@ -510,7 +510,50 @@ def _unbatched(nd: int):
     return wrap
 
 
+def _kind(v) -> str | None:
+    dt = getattr(v, "dtype", None)
+    if dt is None:
+        return None
+    try:
+        return np.dtype(dt).kind
+    except TypeError:
+        return None
+
+
+def _complex_parts(op: str):
+    """Let a convolution take complex tensors, as PyTorch does: the real kernels run on the
+    parts by Gauss's trick (three real convolutions, as PyTorch's ``complex_convolution``):
+    ``a = conv(xr, wr)``, ``c = conv(xi, wi)``, ``s = conv(xr + xi, wr + wi)``, the result
+    ``(a - c) + i (s - a - c)``, plus a complex bias. Input, weight and bias must then share
+    one complex dtype (PyTorch refuses a mix of real and complex). The gradients come from
+    the real convolutions and ``real``/``imag``/``complex``, so they work to any order."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(input, weight, bias=None, *args, **kwargs):
+            if "c" not in (_kind(input), _kind(weight), _kind(bias)):
+                return fn(input, weight, bias, *args, **kwargs)
+            from .complex import complex as _complex, imag, real
+            x, w = to_tensor(input), to_tensor(weight)
+            b = None if bias is None else to_tensor(bias)
+            same_dtype(op, x, ("weight", w), ("bias", b))
+            xr, xi, wr, wi = real(x), imag(x), real(w), imag(w)
+            a = fn(xr, wr, None, *args, **kwargs)
+            c = fn(xi, wi, None, *args, **kwargs)
+            s = fn(xr + xi, wr + wi, None, *args, **kwargs)
+            out = _complex(a - c, s - a - c)
+            if b is None:
+                return out
+            if tuple(b.shape) != (out.shape[1],):
+                raise ValueError(f"{op}: bias must have shape ({out.shape[1]},), got "
+                                 f"{tuple(b.shape)}")
+            return out + b.reshape((1, -1) + (1,) * (out.ndim - 2))
+        return inner
+    return wrap
+
+
+
 @_unbatched(2)
+@_complex_parts("conv2d")
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation) of (N, C, H, W) (or unbatched (C, H, W)) with
     weight (O, C/groups, kh, kw).
@@ -535,6 +578,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
 
 
 @_unbatched(1)
+@_complex_parts("conv1d")
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     """1-D convolution of (N, C, L) (or unbatched (C, L)) with weight (O, C/groups, k): conv2d
     on a height-1 image."""
@@ -581,6 +625,7 @@ def _transposed_args(op: str, x: Tensor, w: Tensor, groups: int, stride, padding
 
 
 @_unbatched(2)
+@_complex_parts("conv_transpose2d")
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups: int = 1, dilation=1) -> Tensor:
     """Transposed 2-D convolution (the gradient of conv2d w.r.t. its input) of (N, C_in, H, W)
@@ -639,6 +684,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 @_unbatched(1)
+@_complex_parts("conv_transpose1d")
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups: int = 1, dilation=1) -> Tensor:
     """Transposed 1-D convolution of (N, C_in, L) (or unbatched (C_in, L)) with weight
@@ -694,6 +740,7 @@ def _checked_5d(op: str, input, weight, bias, groups, chans: str, wdims: str) ->
 
 
 @_unbatched(3)
+@_complex_parts("conv3d")
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     """3-D convolution (cross-correlation) of (N, C, D, H, W) (or unbatched (C, D, H, W)) with
     weight (O, C/groups, kd, kh, kw); ``padding`` an int, a 3-tuple, 'valid' or 'same'.
@@ -743,6 +790,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
 
 
 @_unbatched(3)
+@_complex_parts("conv_transpose3d")
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups: int = 1, dilation=1) -> Tensor:
     """Transposed 3-D convolution (the gradient of conv3d w.r.t. its input) of

@@ -9,20 +9,21 @@ from . import elementwise as E
 from . import reduction as R
 from ._util import broadcast_shapes, norm_axis
 from .shape import broadcast_to
-from .nn_util import as_float_tensor
+from .nn_util import as_float_or_complex_tensor, as_float_tensor
 
 
 def normalize(input, p: float = 2.0, axis: int = 1, eps: float = 1e-12, *,
               dim: int | None = None) -> Tensor:
     """``x / max(||x||_p, eps)`` along ``axis`` (PyTorch's ``F.normalize``; ``dim`` is
-    accepted as its name for the axis).
+    accepted as its name for the axis). A complex ``x`` is divided by the real norm of its
+    moduli and stays complex, as PyTorch's.
 
     >>> F.normalize(tl.tensor([[3.0, 4.0]]))
     tensor([[0.6000, 0.8000]])
     """
     if state.autocast is not None:
         return autocast_call(normalize, "normalize", input, p, axis, eps, dim=dim)
-    x = as_float_tensor(input, "normalize")
+    x = as_float_or_complex_tensor(input, "normalize")
     ax = norm_axis(axis if dim is None else dim, x.ndim, "normalize")
     n = R.norm(x, ord=p, axis=ax, keepdims=True)
     return x / E.maximum(n, eps)
@@ -45,7 +46,8 @@ def cosine_similarity(x1, x2, axis: int = 1, eps: float = 1e-8, *,
 
 def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6,
                       keepdim: bool = False) -> Tensor:
-    """``||x1 - x2 + eps||_p`` over the last axis."""
-    a = as_float_tensor(x1, "pairwise_distance", "x1")
-    b = as_float_tensor(x2, "pairwise_distance", "x2")
+    """``||x1 - x2 + eps||_p`` over the last axis; complex inputs give the real norm of the
+    moduli (eps added to the real part), as PyTorch's."""
+    a = as_float_or_complex_tensor(x1, "pairwise_distance", "x1")
+    b = as_float_or_complex_tensor(x2, "pairwise_distance", "x2")
     return R.norm(a - b + eps, ord=p, axis=-1, keepdims=keepdim)

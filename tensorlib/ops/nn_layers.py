@@ -10,7 +10,8 @@ from .. import _gemm
 from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import state
-from .nn_util import as_float_tensor, as_index_tensor, io_cost, same_dtype
+from .nn_util import (as_float_or_complex_tensor, as_float_tensor, as_index_tensor, io_cost,
+                      same_dtype)
 from .registry import OpDef, register
 
 
@@ -337,11 +338,22 @@ def embedding(input, weight, padding_idx: int | None = None, max_norm: float | N
 
 
 # --- dropout ----------------------------------------------------------------------------------
+def _dropout_input(name: str, input, p, training: bool) -> Tensor:
+    """The input of a dropout: float or complex; complex only where no mask is drawn (eval
+    mode, p = 0 or 1), as PyTorch, which has no Bernoulli draw for complex tensors."""
+    x = as_float_or_complex_tensor(input, name)
+    if x._data.dtype.kind == "c" and training and 0.0 < float(p) < 1.0:
+        raise NotImplementedError(
+            f"{name}: complex tensors are not supported in training mode (PyTorch refuses "
+            f"them too); in eval mode (training=False) it is the identity")
+    return x
+
+
 def _channel_dropout(name: str, spatial: int, input, p: float, training: bool,
                      generator) -> Tensor:
     """Zero whole channels of (N, C, *spatial) or (C, *spatial) with probability ``p``."""
     from ..creation import rand
-    x = as_float_tensor(input, name)
+    x = _dropout_input(name, input, p, training)
     if x.ndim not in (spatial + 1, spatial + 2):
         dims = ("L", "H, W", "D, H, W")[spatial - 1]
         raise ValueError(f"{name}: input must be (N, C, {dims}) or without N, got shape "
@@ -368,7 +380,7 @@ def _nd_dropout(name: str, spatial: int, input, p, training, generator) -> Tenso
     """dropout2d/3d: whole channels of (N, C, *S) or (C, *S), ``spatial`` dims in S. Another
     rank warns and runs as PyTorch's (deprecated there): the input is read as one unbatched
     sample, its first dim the channels."""
-    x = as_float_tensor(input, name)
+    x = _dropout_input(name, input, p, training)
     if x.ndim not in (spatial + 1, spatial + 2):
         import warnings
         dims = ", ".join("DHW"[3 - spatial:])
@@ -396,9 +408,10 @@ def dropout3d(input, p: float = 0.5, training: bool = True, generator=None) -> T
 
 def dropout(input, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p) in
-    training; the identity otherwise. Seeded by ``tl.manual_seed`` (or ``generator``)."""
+    training; the identity otherwise. Seeded by ``tl.manual_seed`` (or ``generator``).
+    Complex input: only the identity (eval mode, or p 0 or 1), as PyTorch's."""
     from ..creation import rand
-    x = as_float_tensor(input, "dropout")
+    x = _dropout_input("dropout", input, p, training)
     p = float(p)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")

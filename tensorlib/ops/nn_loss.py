@@ -15,7 +15,8 @@ from .._tensor import Tensor
 from ..autograd.mode import state
 from . import elementwise as E
 from .nn_act import _log_softmax_fwd, log_softmax, softmax
-from .nn_util import (as_float_tensor, check_reduction, io_cost, same_dtype)
+from .nn_util import (as_float_or_complex_tensor, as_float_tensor, check_reduction, io_cost,
+                      same_dtype)
 from .registry import OpDef, register
 from ._util import elementwise_cost, make_binary_infer, numel, to_tensor
 
@@ -473,16 +474,20 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100,
 
 
 # --- regression and binary losses (composites of core ops) ----------------------------
-def _pair(op, input, target, same_shape: bool = False, int_target: bool = False):
+def _pair(op, input, target, same_shape: bool = False, int_target: bool = False,
+          complex_ok: bool = False):
     """(input, target) as float tensors of one dtype (the wider). same_shape: they must
     match exactly (the binary cross entropies, as in PyTorch); else a target that
     broadcasts the loss past the input's shape warns. int_target: an integer or bool
-    target takes the input's float dtype (mse_loss and l1_loss, as PyTorch promotes)."""
-    x = as_float_tensor(input, op)
+    target takes the input's float dtype (mse_loss and l1_loss, as PyTorch promotes).
+    complex_ok: complex tensors are taken too (a real and a complex one promote to the
+    complex dtype of the wider precision, as PyTorch's)."""
+    as_tensor = as_float_or_complex_tensor if complex_ok else as_float_tensor
+    x = as_tensor(input, op)
     if (int_target and isinstance(target, Tensor) and target._data.dtype.kind in "biu"
-            and x._data.dtype.kind == "f"):
+            and x._data.dtype.kind in "fc"):
         target = target.astype(x._data.dtype)
-    y = as_float_tensor(target, op, "target")
+    y = as_tensor(target, op, "target")
     if x._data.dtype != y._data.dtype:     # float32 logits, float64 labels: as PyTorch, the
         from .shape import category_dtype   # loss is computed in the wider dtype
         dt = category_dtype([x._data.dtype, y._data.dtype])
@@ -518,6 +523,10 @@ def mse_loss(input, target, reduction: str = "mean", weight=None, *,
     if state.autocast is not None:
         return autocast_call(mse_loss, "mse_loss", input, target, reduction, weight)
     check_reduction("mse_loss", reduction)
+    if any(getattr(getattr(a, "dtype", None), "kind", None) == "c" for a in (input, target)):
+        from ..errors import DTypeError
+        raise DTypeError("mse_loss: complex tensors are not supported (PyTorch refuses them "
+                         "too); for complex errors use ((input - target).abs() ** 2).mean()")
     x, y = _pair("mse_loss", input, target, int_target=True)
     d = x - y
     if weight is not None:
@@ -535,12 +544,13 @@ def _weighted_mean_by_weight(loss: Tensor, weight, reduction: str) -> Tensor:
 def l1_loss(input, target, reduction: str = "mean", weight=None, *,
             size_average: bool | None = None, reduce: bool | None = None) -> Tensor:
     """Mean absolute error. ``weight`` (the input's shape) scales each error; then, as
-    PyTorch 2.13, 'mean' is ``sum(w * |d|) / sum(w)``."""
+    PyTorch 2.13, 'mean' is ``sum(w * |d|) / sum(w)``. Complex input or target: the
+    modulus ``|input - target|``, so the loss is real (as PyTorch's)."""
     reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(l1_loss, "l1_loss", input, target, reduction, weight)
     check_reduction("l1_loss", reduction)
-    x, y = _pair("l1_loss", input, target, int_target=True)
+    x, y = _pair("l1_loss", input, target, int_target=True, complex_ok=True)
     if weight is not None:
         return _weighted_mean_by_weight(
             (x - y).abs() * _check_loss_weight("l1_loss", weight, x), weight, reduction)

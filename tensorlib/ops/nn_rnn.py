@@ -25,7 +25,7 @@ from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import state
 from .nn_layers import linear
-from .nn_util import as_float_tensor, io_cost, same_dtype
+from .nn_util import as_float_or_complex_tensor as as_float_tensor, io_cost, same_dtype
 from .registry import OpDef, register
 from ._util import numel, unbroadcast
 from .shape import concatenate
@@ -115,7 +115,8 @@ def _cell_grad_fwd(xp, acts, c, c_new, gh, gc, gacts):
 def _cell_vjp(n, gh, gc, gacts):
     c = n.inputs[1]
     acts, c_new = n.output(2), n.output(1)
-    if not state.grad_enabled and state.fwd_ad is None:
+    # the fused first-order kernel is real-only: complex values take the ops below
+    if not state.grad_enabled and state.fwd_ad is None and c._data.dtype.kind != "c":
         grads = apply(LSTM_CELL_GRAD, acts.detach(), c, c_new.detach(), gh, gc, gacts)
     else:
         grads = _cell_bwd_ops(acts, c, c_new, gh, gc, gacts)
@@ -161,6 +162,9 @@ LSTM_CELL = register(OpDef(
     "lstm_cell", _cell_fwd, kernels={"cpu": _cell_cpu}, vjp=_cell_vjp, saves=(1,),
     saves_output=(1, 2), cost=io_cost(lambda i, o, **a: 12 * numel(i[1][0])),
     infer=_cell_infer))
+# the cell is sigmoids, tanh and products, and its backward ops are written without abs or
+# comparisons: holomorphic (PyTorch's LSTM takes complex dtypes)
+LSTM_CELL.complex = "holomorphic"
 # the first-order backward of lstm_cell, used only when the backward is not recorded
 LSTM_CELL_GRAD = register(OpDef(
     "lstm_cell_grad", _cell_grad_fwd, kernels={"cpu": _cell_grad_cpu}, vjp=None, saves=False,
@@ -261,7 +265,7 @@ def _gru_cell_bwd_ops(acts, gh, h, gy, gacts):
 def _gru_cell_vjp(n, gy, gacts):
     gh, h = n.inputs[1], n.inputs[2]
     acts = n.output(1)
-    if not state.grad_enabled and state.fwd_ad is None:
+    if not state.grad_enabled and state.fwd_ad is None and h._data.dtype.kind != "c":
         return apply(GRU_CELL_GRAD, acts.detach(), gh, h, gy, gacts)
     return _gru_cell_bwd_ops(acts, gh, h, gy, gacts)
 
@@ -282,6 +286,7 @@ GRU_CELL = register(OpDef(
     cost=io_cost(lambda i, o, **a: 14 * numel(i[2][0])), infer=_gru_cell_infer,
     doc="one GRU step from its gate pre-activations: (x W_ih^T + b_ih, h W_hh^T + b_hh, h) "
         "-> (h', activated r, z, n)"))
+GRU_CELL.complex = "holomorphic"      # as lstm_cell
 # the first-order backward of gru_cell, used only when the backward is not recorded
 GRU_CELL_GRAD = register(OpDef(
     "gru_cell_grad", _gru_cell_grad_fwd, vjp=None, saves=False,

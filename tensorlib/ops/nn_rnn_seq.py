@@ -31,7 +31,7 @@ from .._tensor import Tensor
 from ..autograd.mode import state
 from .nn_layers import _matmul
 from .nn_rnn import _cell_bwd_ops, _cell_cpu, _cell_fwd, _cell_grad_fwd, _sigmoid_
-from .nn_util import as_float_tensor, io_cost
+from .nn_util import as_float_or_complex_tensor as as_float_tensor, io_cost
 from .registry import OpDef, register
 from ._util import numel
 from .shape import concatenate, stack
@@ -81,8 +81,8 @@ def _layout(op: str, shapes: list, dtypes: list) -> tuple:
         if len(b) != 1 or _agree(b[0], rows) is False:
             raise ValueError(f"{op}: {name} of shape {tuple(b)} must be ({rows},)")
     dt = np.dtype(dtypes[0])
-    if dt.kind != "f" or any(np.dtype(d) != dt for d in dtypes):
-        raise TypeError(f"{op}: all inputs must share one float dtype, got "
+    if dt.kind not in "fc" or any(np.dtype(d) != dt for d in dtypes):
+        raise TypeError(f"{op}: all inputs must share one float or complex dtype, got "
                         f"{[np.dtype(d).name for d in dtypes]}")
     if H is None:       # the hidden size is fixed by the weights
         H = w_hh[1]
@@ -108,6 +108,9 @@ def _seq_check(op):
         if op == "rnn_seq" and nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"rnn_seq: nonlinearity must be 'tanh' or 'relu', got "
                              f"{nonlinearity!r}")
+        if op == "rnn_seq" and nonlinearity == "relu" and arrays[0].dtype.kind == "c":
+            raise NotImplementedError("rnn_seq: nonlinearity='relu' is not defined for complex "
+                                      "tensors (PyTorch refuses it too); use 'tanh'")
     return check
 
 
@@ -532,7 +535,8 @@ def _seq_vjp(op):
         attrs = dict(n.attrs)
         if not need:
             return (None,) * len(ins)
-        if not state.grad_enabled and state.fwd_ad is None:
+        # the BPTT kernels are real-only: complex values take the composite below
+        if not state.grad_enabled and state.fwd_ad is None and ins[0]._data.dtype.kind != "c":
             saved = [n.output(i).detach() for i in workspace]
             got = apply(GRAD_OPS[op], *ins[:first_w + 2], *saved, *gouts[:n_grads],
                         need=need, **attrs)
@@ -655,6 +659,9 @@ LSTM_SEQ, LSTM_SEQ_GRAD = _register("lstm_seq", _lstm_fwd, _lstm_grad_fwd, (0, 1
                                     (0, 3, 4))
 GRU_SEQ, GRU_SEQ_GRAD = _register("gru_seq", _gru_fwd, _gru_grad_fwd, (0, 1, 2, 3), (0, 2))
 RNN_SEQ, RNN_SEQ_GRAD = _register("rnn_seq", _rnn_fwd, _rnn_grad_fwd, (0, 1, 2, 3), (0,))
+# the steps are matrix products, sigmoids and tanh, the composite BPTT holomorphic in them
+# (relu, not holomorphic, is refused for complex by the check)
+LSTM_SEQ.complex = GRU_SEQ.complex = RNN_SEQ.complex = "holomorphic"
 GRAD_OPS = {"lstm_seq": LSTM_SEQ_GRAD, "gru_seq": GRU_SEQ_GRAD, "rnn_seq": RNN_SEQ_GRAD}
 
 

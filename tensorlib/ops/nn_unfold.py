@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import Tensor
-from .nn_util import as_float_tensor, tuple_n
+from .nn_util import as_float_or_complex_tensor, tuple_n
 from .shape import pad
 
 
@@ -36,7 +36,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     >>> F.unfold(tl.ones(1, 2, 4, 4), 2).shape
     (1, 8, 9)
     """
-    x = as_float_tensor(input, "unfold")
+    x = as_float_or_complex_tensor(input, "unfold")
     if x.ndim == 3:
         return unfold(x.unsqueeze(0), kernel_size, dilation, padding, stride).squeeze(0)
     if x.ndim != 4:
@@ -58,7 +58,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Te
     (C * kh * kw, L) input gives (C, H, W)."""
     from ..creation import tensor, zeros
     from .indexing import index_add
-    x = as_float_tensor(input, "fold")
+    x = as_float_or_complex_tensor(input, "fold")
     if x.ndim == 2:
         return fold(x.unsqueeze(0), output_size, kernel_size, dilation, padding,
                     stride).squeeze(0)

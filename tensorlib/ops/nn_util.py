@@ -9,6 +9,7 @@ from .._tensor import Tensor, _wrap
 from ._util import numel, to_tensor
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
 
 
 def const(arr, like: Tensor) -> Tensor:
@@ -28,6 +29,22 @@ def as_float_tensor(x, op: str, name: str = "input") -> Tensor:
         from ..errors import DTypeError
         raise DTypeError(f"{op}: {name} must be float32 or float64, got {t._data.dtype}")
     return t
+
+
+def as_float_or_complex_tensor(x, op: str, name: str = "input") -> Tensor:
+    """The argument as a float32/float64/complex64/complex128 tensor, or a TypeError naming
+    the op (the ops whose PyTorch versions take complex tensors too)."""
+    t = to_tensor(x)
+    dt = t._data.dtype
+    if dt not in FLOATS and dt not in COMPLEX:
+        from ..errors import DTypeError
+        raise DTypeError(f"{op}: {name} must be float32, float64, complex64 or complex128, "
+                         f"got {dt}")
+    return t
+
+
+def is_complex(t) -> bool:
+    return isinstance(t, Tensor) and t._data.dtype.kind == "c"
 
 
 def as_index_tensor(x, op: str, name: str = "target") -> Tensor:

@@ -126,17 +126,30 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
     Returns ``(..., n_freq, n_frames)`` complex with ``return_complex=True``, or
     ``(..., n_freq, n_frames, 2)`` real with the real and imaginary parts in the last dim with
     ``return_complex=False``; one of them must be passed, as PyTorch requires for real input.
-    Complex signals are not supported.
+    A complex signal or window gives the two-sided spectrum (``onesided=True`` is refused,
+    ``return_complex`` defaults to True), in the promoted complex dtype (complex64 with a
+    float64 window: complex128), as PyTorch's.
 
     >>> tl.stft(tl.ones(8), 4, window=tl.hann_window(4), return_complex=True).shape
     (3, 9)
     """
     from .shape import pad
     x = to_tensor(input)
-    if x.dtype.kind == "c":
-        raise NotImplementedError("stft: complex signals are not supported; transform "
-                                  "x.real and x.imag separately (the STFT is linear)")
-    x = to_float(x)
+    wdt = None if window is None else getattr(window, "dtype", None)
+    cplx = x.dtype.kind == "c" or (wdt is not None and np.dtype(wdt).kind == "c")
+    if cplx:
+        if onesided:
+            raise ValueError("stft: onesided=True needs a real signal and window; a complex "
+                             "one has a two-sided spectrum (onesided=False), as PyTorch's")
+        onesided = False
+        return_complex = True if return_complex is None else return_complex
+        # PyTorch computes in the signal's and window's promoted dtype
+        dt = _dtypes.complex_of(to_float(x).dtype if wdt is None
+                                else np.result_type(to_float(x).dtype, np.dtype(wdt)))
+        if x.dtype != dt:
+            x = x.astype(dt)
+    else:
+        x = to_float(x)
     if return_complex is None:
         raise ValueError("stft: pass return_complex=True (a complex spectrum) or "
                          "return_complex=False (real and imaginary parts in a last dim of 2), "
@@ -177,13 +190,21 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
     frames = frames * w                                     # (B, n_frames, n_fft)
     if return_complex:
         from . import fft as _F
-        if onesided is None or onesided:
+        if cplx:    # a complex signal: frames are complex already
+            out = _F.c2c(frames, (2,), "backward", False)
+        elif onesided is None or onesided:
             out = _F.r2c(frames, 2, "backward")             # (B, n_frames, n_fft // 2 + 1)
         else:
             out = _F.c2c(frames.astype(_dtypes.complex_of(frames.dtype)), (2,), "backward",
                          False)
         out = out.swapaxes(1, 2)                            # (B, n_freq, n_frames)
         return out if batched else out.reshape(tuple(out.shape[1:]))
+    if cplx:        # PyTorch's return_complex=False layout: view_as_real of the spectrum
+        from . import fft as _F
+        from .complex import view_as_real
+        out = _F.c2c(frames, (2,), "backward", False).swapaxes(1, 2)
+        out = view_as_real(out)
+        return out if batched else out[0]
     from .fourier import rdft
     out = rdft(frames)                                      # (B, n_frames, n_fft // 2 + 1, 2)
     if onesided is not None and not onesided:
