@@ -218,7 +218,7 @@ def test_bad_operands_raise_clear_errors():
         S.gru_seq(x, tl.randn(3, H), w_ih, w_hh)
     with pytest.raises(ValueError, match="both biases"):
         S.gru_seq(x, h, w_ih, w_hh, b_ih=tl.randn(3 * H))
-    with pytest.raises(TypeError, match="one float dtype"):
+    with pytest.raises(TypeError, match="one float or complex dtype"):
         S.gru_seq(x, h.double(), w_ih, w_hh)
     with pytest.raises(ValueError, match="nonlinearity"):
         S.rnn_seq(x, h, tl.randn(H, I), tl.randn(H, H), nonlinearity="gelu")
