@@ -248,11 +248,27 @@ def _write_back(view: Tensor, base: Tensor, op: str, attrs: dict) -> Tensor:
         return S.transpose(view, tuple(int(a) for a in np.argsort(attrs["axes"])))
     if op == "diagonal":
         return DG.diagonal_write_back(view, _alias(base), attrs)
+    if op in ("real", "imag", "view_as_real", "view_as_complex"):
+        return _write_back_parts(view, base, op)
     return S.flip(view, attrs["axis"])
 
 
+def _write_back_parts(view: Tensor, base: Tensor, op: str) -> Tensor:
+    """The complex views: a changed part joins the other part, still read from the base,
+    through ``complex`` (PyTorch's CopySlices of a real/imag view), so the untouched part
+    keeps its gradient path and the changed one takes the view's."""
+    from .ops import complex as C
+    if op == "view_as_real":
+        return C.view_as_complex(view)
+    if op == "view_as_complex":
+        return C.view_as_real(view)
+    if op == "real":
+        return C.complex(view, C.imag(_alias(base)))
+    return C.complex(C.real(_alias(base)), view)
+
+
 _WRITABLE_VIEWS = ("slice", "reshape", "squeeze", "expand_dims", "transpose", "flip",
-                   "diagonal")
+                   "diagonal", "real", "imag", "view_as_real", "view_as_complex")
 
 
 def _rebase(self: Tensor, recorded: bool) -> None:

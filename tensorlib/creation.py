@@ -709,7 +709,8 @@ def linspace(start: float, end: float, steps: int, dtype=None, device=None,
     The default float dtype unless ``dtype``; the values are PyTorch's bit for bit on the
     CPU for float32/float64 (the first half counted from ``start``, the rest back from
     ``end``). An integer ``dtype`` truncates the points toward 0, as PyTorch.
-    ``device`` and ``requires_grad`` as :func:`zeros`'s.
+    ``device`` and ``requires_grad`` as :func:`zeros`'s. Complex ends give the complex of
+    the default float dtype (a real ``dtype`` raises), each part spaced as a real linspace.
 
     >>> tl.linspace(0, 1, 5)
     tensor([0.0000, 0.2500, 0.5000, 0.7500, 1.0000])
@@ -717,10 +718,24 @@ def linspace(start: float, end: float, steps: int, dtype=None, device=None,
     if steps < 0:
         raise ValueError(f"linspace: steps must be non-negative, got {steps}")
     _escapes("linspace", (steps,))
-    dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
+    cx = np.iscomplexobj(start) or np.iscomplexobj(end)
+    dt = _dtypes.as_dtype(dtype) if dtype is not None else (
+        _dtypes.complex_of(_dtypes.default_float) if cx else _dtypes.default_float)
+    if cx and dt.kind != "c":
+        raise TypeError(f"linspace: complex start/end ({start}, {end}) cannot be cast to the "
+                        f"real dtype {dt}; pass a complex dtype or leave dtype unset")
     dev = _target(device)
     xp = xp_for(dev)
-    if dt in (_dtypes.float32, _dtypes.float64) and steps > 1 and xp is np:
+    if dt.kind == "c":
+        # PyTorch's complex linspace is its real one on each part (the step is split too)
+        s, e = complex(start), complex(end)
+        if steps > 1 and xp is np:
+            arr = np.empty(steps, dt)
+            arr.real = _torch_linspace(s.real, e.real, steps, _dtypes.real_of(dt))
+            arr.imag = _torch_linspace(s.imag, e.imag, steps, _dtypes.real_of(dt))
+        else:
+            arr = xp.linspace(s, e, steps).astype(dt)
+    elif dt in (_dtypes.float32, _dtypes.float64) and steps > 1 and xp is np:
         arr = _torch_linspace(start, end, steps, dt)
     elif dt.kind in "iu":
         # PyTorch's: the ends cast to the integer dtype first, the points computed in double
@@ -803,7 +818,7 @@ def _complex_draw(name: str, draw, shape: tuple, dtype, scale: float = 1.0):
 def _random(arr, dtype, device, requires_grad, name: str = "") -> Tensor:
     dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
     kind = np.dtype(dt).kind
-    if kind != "f" and not (kind == "c" and name in ("rand", "randn")):
+    if kind != "f" and not (kind == "c" and name in ("rand", "randn", "normal", "uniform")):
         raise DTypeError(f"random floats cannot have dtype {np.dtype(dt).name} (use "
                         "tl.randint for integers)")
     return _place(np.asarray(arr).astype(dt, copy=False), device, requires_grad)
@@ -895,7 +910,8 @@ def randint(low: int | None = None, high: int | None = None, size: Sequence[int]
 def normal(mean: float = 0.0, std: float = 1.0, size: Sequence[int] = (), generator=None,
            dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Normal draws with mean ``mean`` and standard deviation ``std``; ``size`` is a tuple
-    (the default ``()`` gives a 0-d tensor).
+    (the default ``()`` gives a 0-d tensor). A complex ``dtype`` draws each part from
+    N(``mean``, ``std``**2 / 2), as PyTorch's.
 
     As PyTorch's overloads, ``mean`` and/or ``std`` may be tensors: one draw per element of
     their broadcast shape (``size`` not given), with their float dtype and device.
@@ -909,7 +925,11 @@ def normal(mean: float = 0.0, std: float = 1.0, size: Sequence[int] = (), genera
     if std < 0:
         raise ValueError(f"normal: std must be non-negative, got {std}")
     shape, *dyn = _drawn(tuple(size))
-    t = _random(rng(generator).normal(mean, std, shape), dtype, device, requires_grad)
+    r = rng(generator)
+    # complex: both parts N(mean, std^2 / 2), so E|z - mean(1 + i)|^2 = std^2, as PyTorch's
+    z = _complex_draw("normal", lambda s: r.normal(mean, std * np.sqrt(0.5), s), shape, dtype)
+    t = _random(r.normal(mean, std, shape) if z is None else z, dtype, device, requires_grad,
+                "normal")
     return _traced(t, "normal", {"mean": float(mean), "std": float(std)}, generator, *dyn)
 
 
@@ -948,11 +968,14 @@ def _normal_elementwise(mean, std, size, generator, dtype, device, requires_grad
 def uniform(low: float = 0.0, high: float = 1.0, size: Sequence[int] = (), generator=None,
             dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Uniform on [``low``, ``high``); ``size`` is a tuple (the default ``()`` gives a 0-d
-    tensor)."""
+    tensor). A complex ``dtype`` draws both parts so, as PyTorch's ``uniform_``."""
     if high < low:
         raise ValueError(f"uniform: high ({high}) must be >= low ({low})")
     shape, *dyn = _drawn(tuple(size))
-    t = _random(rng(generator).uniform(low, high, shape), dtype, device, requires_grad)
+    r = rng(generator)
+    z = _complex_draw("uniform", lambda s: r.uniform(low, high, s), shape, dtype)   # both parts
+    t = _random(r.uniform(low, high, shape) if z is None else z, dtype, device, requires_grad,
+                "uniform")
     return _traced(t, "uniform", {"low": float(low), "high": float(high)}, generator, *dyn)
 
 

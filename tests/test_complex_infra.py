@@ -122,8 +122,9 @@ def test_random_complex(dt):
         assert f(tl.ones(3), dtype=d).dtype == d
         assert np.any(f(tl.ones(50, dtype=d)).numpy().imag != 0)
     assert tl.randn(2, dtype=d, requires_grad=True).requires_grad
-    with pytest.raises(Exception, match="random floats cannot have dtype"):
-        tl.uniform(size=(2,), dtype=d)
+    w = tl.uniform(2.0, 3.0, size=(400,), dtype=d).numpy()     # each part in [2, 3)
+    for part in (w.real, w.imag):
+        assert part.min() >= 2 and part.max() < 3 and part.std() > 0.2
 
 
 def test_fill_and_literal_dtypes():

@@ -48,8 +48,9 @@ def _fresh(inputs: tuple[Tensor, ...], create_graph: bool) -> tuple[Tensor, ...]
     their storage (``requires_grad`` of the caller's tensors is left alone)."""
     out = []
     for t in inputs:
-        if t.dtype.kind != "f":
-            raise TypeError(f"autograd.functional: inputs must be floating point, got {t.dtype}")
+        if t.dtype.kind not in "fc":
+            raise TypeError(f"autograd.functional: inputs must be floating point or complex, "
+                            f"got {t.dtype}")
         out.append(t if create_graph and t.requires_grad else t.detach().requires_grad_(True))
     return tuple(out)
 
@@ -140,8 +141,8 @@ def jvp(func: Callable, inputs, v=None, create_graph: bool = False,
 
 def _vectorizable(ins: tuple, what: str) -> None:
     for t in ins:
-        if t.dtype.kind != "f":
-            raise TypeError(f"{what}: inputs must be floating point, got {t.dtype}")
+        if t.dtype.kind not in "fc":
+            raise TypeError(f"{what}: inputs must be floating point or complex, got {t.dtype}")
 
 
 def _as_output(out, what: str):
@@ -193,8 +194,14 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
         for o in os_:
             flat = o.reshape(-1)
             per_input: list[list[Tensor]] = [[] for _ in xs]
+            # a complex output element is seeded with 1 explicitly (its row is the gradient of
+            # its real part, as PyTorch's vectorized jacobian; an implicit seed is refused)
+            seed = None
+            if o.dtype.kind == "c":
+                from ..creation import ones
+                seed = (ones((), dtype=o.dtype, device=o.device),)
             for k in range(flat.shape[0]):
-                g = _grads((flat[k],), xs, None, create_graph, strict)
+                g = _grads((flat[k],), xs, seed, create_graph, strict)
                 for i, gi in enumerate(_results(g, create_graph)):
                     per_input[i].append(gi)
             blocks = []
@@ -249,13 +256,29 @@ def hvp(func: Callable, inputs, v, create_graph: bool = False,
         xs = _fresh(ins, True)
         out = _scalar_output(func(*xs), "hvp: func's output")
         g = _grads((out,), xs, None, True, strict)
-        dot = sum((gi * vi).sum() for gi, vi in zip(g, vs))
-        hv = _grads((dot,), xs, None, create_graph, strict)
+        if any(x.dtype.kind == "c" for x in xs):
+            # complex inputs: H v by the double-vjp identity, as PyTorch's hvp (the gradient
+            # is not holomorphic in general, so v^T H is another product)
+            from ..creation import zeros_like
+            us = tuple(zeros_like(x).requires_grad_(True) for x in xs)
+            back = _grads(g, xs, us, True, strict)
+            hv = _grads(back, us, vs, create_graph, strict)
+        else:
+            hv = _grads(g, xs, vs, create_graph, strict)
     return _results((out,), create_graph)[0], _out(_results(hv, create_graph), single_in)
 
 
 def vhp(func: Callable, inputs, v, create_graph: bool = False,
         strict: bool = False) -> tuple[Any, Any]:
-    """``(func(*inputs), v^T H)`` for a function returning one element. The Hessian of a
-    twice-differentiable function is symmetric, so this is :func:`hvp`'s product."""
-    return hvp(func, inputs, v, create_graph=create_graph, strict=strict)
+    """``(func(*inputs), v^T H)`` for a function returning one element: the vjp of the
+    gradient with ``v``. For real inputs the Hessian is symmetric and this is :func:`hvp`'s
+    product; for complex ones it is PyTorch's ``vhp``."""
+    ins, single_in = _tuple(inputs, "vhp: inputs")
+    vs, _ = _tuple(v, "vhp: v")
+    _check_like(vs, ins, "vhp: v")
+    with enable_grad():
+        xs = _fresh(ins, True)
+        out = _scalar_output(func(*xs), "vhp: func's output")
+        g = _grads((out,), xs, None, True, strict)
+        vh = _grads(g, xs, vs, create_graph, strict)
+    return _results((out,), create_graph)[0], _out(_results(vh, create_graph), single_in)

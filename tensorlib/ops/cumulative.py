@@ -21,12 +21,19 @@ from .registry import OpDef, register
 from ._util import elementwise_cost, float_infer, norm_axis, to_float, to_tensor
 
 
-def _inclusive_scan(xp, ufunc: str, x, axis: int):
-    """Running ``ufunc`` (an associative binary ufunc) along ``axis``: NumPy's accumulate on
-    the CPU, log2(n) doubling steps (Hillis-Steele) elsewhere."""
-    if xp is np:
+def _inclusive_scan(xp, ufunc, x, axis: int):
+    """Running ``ufunc`` (an associative binary ufunc's name, or a function ``f(xp, a, b)``)
+    along ``axis``: NumPy's accumulate on the CPU, log2(n) doubling steps (Hillis-Steele)
+    elsewhere and for functions."""
+    if callable(ufunc):
+        fn = ufunc
+
+        def f(a, b):
+            return fn(xp, a, b)
+    elif xp is np:
         return getattr(np, ufunc).accumulate(x, axis=axis)
-    f = getattr(xp, ufunc)
+    else:
+        f = getattr(xp, ufunc)
     n = x.shape[axis]
     y = x.copy()
     k = 1
@@ -47,8 +54,20 @@ def _lcse_fwd(xp, x, axis):
         return x.copy()
     # float32 runs in float64 on the CPU (as PyTorch's kernel): a running log-sum-exp of 10^5
     # float32 terms drifts by 4e-5 relative
+    if x.dtype.kind == "c":     # NumPy's logaddexp is real-only
+        w = x.astype(np.complex128) if xp is np and x.dtype == np.complex64 else x
+        return _inclusive_scan(xp, _logaddexp_complex, w, axis).astype(x.dtype, copy=False)
     w = x.astype(np.float64) if xp is np and x.dtype == np.float32 else x
     return _inclusive_scan(xp, "logaddexp", w, axis).astype(x.dtype, copy=False)
+
+
+def _logaddexp_complex(xp, a, b):
+    """``log(exp(a) + exp(b))`` on the principal branch (PyTorch's complex logcumsumexp),
+    shifted by the larger real part so that neither exp overflows."""
+    m = xp.maximum(a.real, b.real)
+    m = xp.where(xp.isfinite(m), m, 0.0)
+    with np.errstate(all="ignore"):
+        return m + xp.log(xp.exp(a - m) + xp.exp(b - m))
 
 
 def _lcse_vjp(n, g):
@@ -91,6 +110,9 @@ def _scan_cost(in_specs, out_specs, **attrs):
 LOGCUMSUMEXP = register(OpDef("logcumsumexp", _lcse_fwd, vjp=_lcse_vjp, infer=float_infer,
                               cost=_scan_cost, saves=True, saves_output=True,
                               doc="log(cumsum(exp(x))) along an axis, computed stably"))
+# log(cumsum(exp(x))) is holomorphic and so is the rule's expression (the where guards only
+# +-inf neighbours); complex inputs scan with a shifted complex logaddexp
+LOGCUMSUMEXP.complex = "holomorphic"
 
 
 def logcumsumexp(input, dim: int) -> Tensor:

@@ -281,6 +281,8 @@ ALL = _define("all", lambda xp, x, axis, keepdims: xp.all(x, axis=axis, keepdims
               infer=_bool_reduce_infer)
 ANY = _define("any", lambda xp, x, axis, keepdims: xp.any(x, axis=axis, keepdims=keepdims),
               infer=_bool_reduce_infer)
+# a nonzero test (either part), as NumPy's and PyTorch's; no gradient
+ALL.complex = ANY.complex = "forward"
 
 
 def _var_fwd(xp, x, axis, keepdims, correction):

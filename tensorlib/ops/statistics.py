@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _dtypes
 from .._tensor import Tensor
 from ._util import host_values, norm_axis, to_float, to_tensor
 
@@ -268,6 +269,7 @@ def cov(input, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:
     (0: the population covariance); ``fweights`` (integer repeat counts) and ``aweights``
     (importance weights) weigh the observations. Float ``aweights`` take part in the type
     promotion (float32 input with float64 ``aweights`` gives float64), as PyTorch's.
+    Complex data give the Hermitian ``E[(x - mu)(y - mu)^H]`` (a real diagonal).
 
     >>> tl.cov(tl.tensor([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]]))
     tensor([[ 1., -1.],
@@ -292,7 +294,7 @@ def cov(input, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:
                              f"got shape {tuple(wt.shape)}")
         if name == "fweights" and wt.dtype.kind not in "iu":
             raise TypeError("cov: fweights must be integers (repeat counts)")
-        wt = wt.astype(x2.dtype)
+        wt = wt.astype(_dtypes.real_of(x2.dtype))     # weights stay real for complex data
         w = wt if w is None else w * wt
     if w is None:
         avg = x2.mean(axis=1, keepdims=True)
@@ -303,8 +305,11 @@ def cov(input, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:
         if aw is None or correction == 0:
             norm = wsum - correction
         else:
-            norm = wsum - correction * (w * aw.astype(x2.dtype)).sum() / wsum
+            norm = wsum - correction * (w * aw.astype(w.dtype)).sum() / wsum
     d = x2 - avg
     dw = d if w is None else d * w
+    if d.dtype.kind == "c":     # E[(x - mu)(y - mu)^H], as NumPy's and PyTorch's
+        from .complex import conj
+        d = conj(d)
     out = matmul(dw, d.T) / norm
     return out.reshape(()) if x.ndim < 2 else out

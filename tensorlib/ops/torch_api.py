@@ -219,10 +219,14 @@ def matrix_power(input, n: int) -> Tensor:
 
 def logdet(input) -> Tensor:
     """log(det(input)) (``torch.logdet``): NaN where the determinant is negative, -inf where
-    it is 0; differentiable (through ``slogdet``)."""
+    it is 0; differentiable (through ``slogdet``). Complex matrices give the principal
+    branch ``log|det| + i angle(det)``, as PyTorch's."""
     from .matrix import slogdet
     x = to_tensor(input)
     sign, logabs = slogdet(x)
+    if sign.dtype.kind == "c":      # the principal branch: log|det| + i angle(det)
+        from .complex import ANGLE, complex as _complex
+        return _complex(logabs, apply(ANGLE, sign))
     return E.where(sign < 0, math.nan, logabs)
 
 
@@ -936,10 +940,19 @@ def randint_like(input, low: int = 0, high: int | None = None, *, dtype=None, de
 def logspace(start: float, end: float, steps: int, base: float = 10.0, *, dtype=None,
              device=None, requires_grad: bool = False) -> Tensor:
     """``steps`` values from ``base ** start`` to ``base ** end``, evenly spaced in the
-    exponent (``torch.logspace``); the default float dtype unless ``dtype``."""
+    exponent (``torch.logspace``); the default float dtype unless ``dtype`` (complex ends:
+    its complex dtype)."""
     from ..creation import linspace
-    dt = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.default_float
-    e = linspace(float(start), float(end), steps, dtype=np.float64, device=device)
+    cx = np.iscomplexobj(start) or np.iscomplexobj(end)
+    dt = _dtypes.as_dtype(dtype) if dtype is not None else (
+        _dtypes.complex_of(_dtypes.default_float) if cx else _dtypes.default_float)
+    if cx and dt.kind != "c":
+        raise TypeError(f"logspace: complex start/end ({start}, {end}) cannot be cast to the "
+                        f"real dtype {dt}; pass a complex dtype or leave dtype unset")
+    if cx:      # complex exponents: base ** z on the principal branch, as PyTorch's
+        e = linspace(complex(start), complex(end), steps, dtype=np.complex128, device=device)
+    else:
+        e = linspace(float(start), float(end), steps, dtype=np.float64, device=device)
     out = (float(base) ** e).astype(dt)
     if requires_grad:
         out.requires_grad = True

@@ -193,12 +193,17 @@ def cumulative_trapezoid(y, x=None, *, dx: float | None = None, dim: int = -1) -
 # --- statistics ----------------------------------------------------------------------------
 def corrcoef(input) -> Tensor:
     """Pearson correlation coefficients of the variables in the rows of ``input``
-    (``torch.corrcoef``), clipped to [-1, 1]."""
+    (``torch.corrcoef``), clipped to [-1, 1] (complex: each part)."""
     from .torch_api import cov
     x = to_tensor(input)
     c = cov(x)
     if c.ndim == 0:
         return c / c
+    if c.dtype.kind == "c":     # a real diagonal; each part clipped, as PyTorch's
+        from .complex import complex as _complex, imag, real
+        sd = E.sqrt(real(c.diagonal()))
+        c = c / sd.reshape((-1, 1)) / sd.reshape((1, -1))
+        return _complex(real(c).clip(-1.0, 1.0), imag(c).clip(-1.0, 1.0))
     sd = E.sqrt(c.diagonal())
     c = c / sd.reshape((-1, 1)) / sd.reshape((1, -1))
     return c.clip(-1.0, 1.0)
