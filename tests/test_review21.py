@@ -143,3 +143,20 @@ def test_complex_values_are_not_put_into_a_real_tensor():
     with pytest.raises(RuntimeError, match="imaginary part"):
         x.index_put_((tl.tensor([0]),), tl.tensor([1j]))
     assert x.tolist() == [0.0, 0.0, 0.0]
+
+
+def _idx(t):
+    return tl.tensor([1]) if isinstance(t, tl.Tensor) else torch.tensor([1])
+
+
+@pytest.mark.parametrize("f", [lambda t, v: t.scatter_(0, _idx(t), v),
+                               lambda t, v: t.scatter(0, _idx(t), v)])
+def test_scatter_takes_a_number_as_a_fill(f):
+    """As PyTorch's: -1 into uint8 is 255, 300 overflows, a float into int64 truncates."""
+    got = f(tl.zeros(3, dtype=tl.uint8), -1)
+    assert got.tolist() == f(torch.zeros(3, dtype=torch.uint8), -1).tolist() == [0, 255, 0]
+    with pytest.raises(RuntimeError, match="overflow"):
+        f(tl.zeros(3, dtype=tl.uint8), 300)
+    with pytest.raises(RuntimeError, match="overflow"):
+        f(torch.zeros(3, dtype=torch.uint8), 300)
+    assert f(tl.zeros(3, dtype=tl.int64), 2.5).tolist() == [0, 2, 0]

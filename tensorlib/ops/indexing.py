@@ -1285,7 +1285,7 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
         return scatter_add(x, dim, index, src)
     if not isinstance(src, Tensor):        # a number: the written elements take it
         d, _ = _torch_scatter_window("scatter", x, dim, index, None)
-        v = weak_scalar(src, x)
+        v = weak_scalar(src, x, fill="scatter")    # (a fill: uint8 takes -1 as 255)
         if v.dtype != x.dtype:             # the number takes x's dtype, as PyTorch's
             v = v.astype(x.dtype)
         if is_traced(index):

@@ -224,7 +224,7 @@ def scatter_(self: Tensor, dim=None, index=None, src=None, *args, value=None, re
             v = v.astype(self._data.dtype)
         v = _own(v, self)
     else:
-        v = _value(self, src, None)     # (as the general form: no fill check)
+        v = _value(self, src, "scatter_")     # (a fill, as the general form)
         if v is None:
             return None
     key = I._full_index(np, index._data, d)
