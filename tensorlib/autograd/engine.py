@@ -40,12 +40,28 @@ def _as_grad(root, grad, keyword: str = "gradient"):
                          None, 0)
         from ..creation import ones_like
         return ones_like(root)
+    cx = root._data.dtype.kind == "c"
     if not isinstance(grad, Tensor):
         from ..creation import tensor
+        if not cx and isinstance(grad, (complex, np.ndarray, list, tuple)) \
+                and np.iscomplexobj(grad):
+            _dtype_mismatch(keyword, np.asarray(grad).dtype, root.dtype)
         grad = tensor(grad, dtype=root.dtype, device=root.device)
+    elif (grad.dtype.kind == "c") != cx:
+        # as PyTorch: the real part of a complex cotangent (or a real one taken as complex)
+        # would silently drop or invent the imaginary direction
+        _dtype_mismatch(keyword, grad.dtype, root.dtype)
     if grad.shape != root.shape:
         raise ValueError(f"gradient has shape {grad.shape}, the output has shape {root.shape}")
     return grad
+
+
+def _dtype_mismatch(keyword: str, got, out) -> None:
+    name = "grad" if keyword == "grad_outputs" else "backward"
+    raise RuntimeError(f"{name}: For complex Tensors, both grad_output and output are required "
+                       f"to have the same dtype. Mismatch in dtype: the {keyword} has a dtype "
+                       f"of {got} and the output has a dtype of {out} (both complex or both "
+                       "real)")
 
 
 def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,

@@ -63,6 +63,11 @@ def _dropout_impl(name: str, input, p: float, train: bool, feature: bool, alpha:
     p = float(p)
     if not 0 <= p <= 1:
         raise ValueError(f"{name}: dropout probability has to be between 0 and 1, but got {p}")
+    if x.dtype.kind == "c" and train and 0 < p < 1:
+        # no mask is drawn for complex tensors (as PyTorch); eval mode stays the identity
+        raise NotImplementedError(
+            f"{name}: complex tensors are not supported in training mode (PyTorch refuses "
+            "them too); in eval mode (train=False) it is the identity")
     if not train or p == 0 or x.numel() == 0:
         return x
     if feature and x.ndim < 2:

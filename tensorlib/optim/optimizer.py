@@ -326,7 +326,9 @@ class Optimizer:
         ``init(param)`` on its first step. A complex parameter comes as PyTorch's optimizers
         take it: its memory, its gradient's and its complex state's as real tensors with a
         last dim of 2 (``view_as_real``), so every update, fused kernels included, treats the
-        real and imaginary parts as two real parameters; the state stays complex."""
+        real and imaginary parts as two real parameters; the state stays complex. Under
+        graph capture the views are ``view_as_real`` ops, whose in-place writes the graph
+        records as writes into the complex tensors."""
         for p in group["params"] if params is None else params:
             if p.grad is None:
                 continue
@@ -461,8 +463,8 @@ def _as_real(name: str, p: Tensor, g: Tensor, st: dict):
     ``Optimizer._with_grads``); after the caller's update, state entries it added that are
     shaped as the view are kept complex, as PyTorch's state of a complex parameter."""
     if _mode.tracer is not None:
-        raise NotImplementedError(f"{name}: a step on complex parameters cannot be captured "
-                                  "in a graph yet; step eagerly")
+        yield from _as_real_traced(p, g, st)
+        return
     pr, pmade = _real_view(p)
     gr, _ = _real_view(g)
     views = {k: _real_view(v) for k, v in st.items()
@@ -477,6 +479,29 @@ def _as_real(name: str, p: Tensor, g: Tensor, st: dict):
         elif (isinstance(v, Tensor) and v.shape == pr.shape and v.dtype == pr.dtype
               and not v.is_sparse):
             st[k] = _complex_tensor(v)
+        else:
+            st[k] = v
+    for k in [k for k in st if k not in rst]:
+        del st[k]
+
+
+def _as_real_traced(p: Tensor, g: Tensor, st: dict):
+    """:func:`_as_real` under graph capture: the real views are ``view_as_real`` ops, so the
+    graph records the update's in-place writes into them as writes into the complex
+    parameter and state (the write-back of a view op), which a replay repeats."""
+    from ..ops.complex import view_as_complex, view_as_real
+    pr = view_as_real(p)
+    views = {k: view_as_real(v) for k, v in st.items()
+             if isinstance(v, Tensor) and v._data.dtype.kind == "c"}
+    rst = dict(st)
+    rst.update(views)
+    yield pr, view_as_real(g), rst
+    for k, v in rst.items():
+        if k in views and v is views[k]:
+            continue
+        if (isinstance(v, Tensor) and v.shape == pr.shape and v.dtype == pr.dtype
+                and not v.is_sparse):
+            st[k] = view_as_complex(v.contiguous())
         else:
             st[k] = v
     for k in [k for k in st if k not in rst]:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 from .. import creation
 from .._tensor import Tensor
 from .._hyper import enabled, hyper_value
@@ -83,7 +85,10 @@ class Adagrad(Optimizer):
                                       differentiable=differentiable, fused=fused))
         for g in self.param_groups:
             for p in g["params"]:
-                self.state[p] = {"sum": _initial_sum(p, g["initial_accumulator_value"])}
+                # the step count too, as PyTorch's: a captured first step then finds its
+                # state complete and the graph is reused rather than traced again
+                self.state[p] = {"step": creation.tensor(0.0, dtype=np.float64),
+                                 "sum": _initial_sum(p, g["initial_accumulator_value"])}
 
     def _validate(self, group):
         super()._validate(group)
