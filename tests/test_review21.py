@@ -160,3 +160,33 @@ def test_scatter_takes_a_number_as_a_fill(f):
     with pytest.raises(RuntimeError, match="overflow"):
         f(torch.zeros(3, dtype=torch.uint8), 300)
     assert f(tl.zeros(3, dtype=tl.int64), 2.5).tolist() == [0, 2, 0]
+
+
+# --- from the MRI (complex CNN) user trial ------------------------------------------------
+def test_angle_gradient_stays_finite_for_tiny_values():
+    """g * i / conj(z): |z|^2 underflowed in complex64 before (0 or nan+inf j)."""
+    v = np.array([1e-24 + 1e-24j, 1e-20j, 0j, 1 + 1j], np.complex64)
+    z = tl.tensor(v, requires_grad=True)
+    z.angle().sum().backward()
+    want = np.where(v == 0, 0, 1j / np.conj(v.astype(np.complex128)))
+    np.testing.assert_allclose(z.grad.numpy(), want, rtol=1e-6)
+
+
+def test_complex_convolution_under_autocast_stays_complex():
+    r = np.random.default_rng(8)
+    x = r.standard_normal((1, 2, 6, 6)) + 1j * r.standard_normal((1, 2, 6, 6))
+    w = r.standard_normal((3, 2, 3, 3)) + 1j * r.standard_normal((3, 2, 3, 3))
+    with tl.autocast("cpu", dtype=tl.float16):
+        y = tl.nn.functional.conv2d(tl.tensor(x), tl.tensor(w))
+    assert y.dtype == tl.complex128
+    want = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w)).numpy()
+    np.testing.assert_allclose(y.numpy(), want, atol=1e-12)
+
+
+def test_view_as_complex_needs_an_even_storage_offset():
+    r = tl.randn(4, 4)
+    with pytest.raises(ValueError, match="even element"):
+        tl.view_as_complex(r[:, 1:3])
+    with pytest.raises(RuntimeError):
+        torch.view_as_complex(torch.randn(4, 4)[:, 1:3])
+    assert tl.view_as_complex(r[:, 2:4]).shape == (4,)

@@ -106,6 +106,12 @@ def _complex_check(x):
                                                                    x.shape[:-1]) if d > 1):
         raise ValueError("view_as_complex: the tensor must have a last dim of stride 1 and "
                          "all other strides even (call .contiguous() first)")
+    root = x
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if isinstance(root, np.ndarray) and (x.ctypes.data - root.ctypes.data) % (2 * step):
+        raise ValueError("view_as_complex: the tensor must start at an even element of its "
+                         "storage (PyTorch's storage_offset rule; call .contiguous() first)")
 
 
 VIEW_AS_COMPLEX = register(OpDef(
@@ -140,12 +146,12 @@ COMPLEX = register(OpDef(
 
 
 def _angle_vjp(n, g):
-    # d angle: g * i z / |z|^2, zero at z = 0 (PyTorch's choice there)
+    # d angle: g * i z / |z|^2 = g * i / conj(z), zero at z = 0 (PyTorch's choice there);
+    # the division form stays finite for tiny |z|, where |z|^2 underflows
     z = n.inputs[0]
     from .elementwise import where
-    a2 = real(z) * real(z) + imag(z) * imag(z)
-    safe = where(a2 == 0, 1.0, a2)
-    return (where(a2 == 0, 0.0, g / safe) * (z * 1j),)
+    zero = z == 0
+    return (where(zero, 0.0, g / where(zero, 1.0, conj(z))) * 1j,)
 
 
 ANGLE = register(OpDef(

@@ -537,9 +537,15 @@ def _complex_parts(op: str):
             b = None if bias is None else to_tensor(bias)
             same_dtype(op, x, ("weight", w), ("bias", b))
             xr, xi, wr, wi = real(x), imag(x), real(w), imag(w)
-            a = fn(xr, wr, None, *args, **kwargs)
-            c = fn(xi, wi, None, *args, **kwargs)
-            s = fn(xr + xi, wr + wi, None, *args, **kwargs)
+            # autocast leaves complex convolutions alone (PyTorch's): their parts must not
+            # be cast to float16 on the way to the real kernels
+            saved, state.autocast = state.autocast, None
+            try:
+                a = fn(xr, wr, None, *args, **kwargs)
+                c = fn(xi, wi, None, *args, **kwargs)
+                s = fn(xr + xi, wr + wi, None, *args, **kwargs)
+            finally:
+                state.autocast = saved
             out = _complex(a - c, s - a - c)
             if b is None:
                 return out
