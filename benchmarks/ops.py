@@ -200,7 +200,7 @@ def _shared(lib):
         ("mode dim -1 (64x4096 ints)", lambda: lib.mode(votes, -1)),
         ("cdist p=1, fwd+bwd (256x64, 256x64)", fb(lambda: lib.cdist(pa, pb, p=1), pa)),
     ] + _rnn_inference(lib, rng) + _training_overhead(lib, rng) + _session19(lib, rng) \
-        + _session20(lib, rng) + _session21(lib, rng)
+        + _session20(lib, rng) + _session21(lib, rng) + _session21b(lib, rng)
 
 
 def _training_overhead(lib, rng):
@@ -403,6 +403,29 @@ def _session21(lib, rng):
         ("complex128 matmul (256, 256) @ (256, 256)", lambda: za @ zb),
         ("rfft -> |.|^2 -> irfft forward + backward (64, 4096)", spec_fb),
     ]
+
+def _session21b(lib, rng):
+    """Session 21b: lgamma / digamma kernels (_gamma.h), causal attention by query blocks."""
+    F = lib.nn.functional
+    g32 = lib.tensor((rng.standard_normal(1 << 20) * 5).astype(np.float32))
+    g64 = lib.tensor(rng.standard_normal(1 << 20) * 5)
+    qkv = [lib.tensor(rng.standard_normal((2, 4, 1024, 64)).astype(np.float32),
+                      requires_grad=True) for _ in range(3)]
+
+    def causal_fb():
+        for t in qkv:
+            t.grad = None
+        F.scaled_dot_product_attention(*qkv, is_causal=True).sum().backward()
+    return [
+        ("lgamma float32, 1M (N(0, 25))", lambda: lib.lgamma(g32)),
+        ("lgamma float64, 1M (N(0, 25))", lambda: lib.lgamma(g64)),
+        ("digamma float32, 1M (N(0, 25))", lambda: lib.digamma(g32)),
+        ("digamma float64, 1M (N(0, 25))", lambda: lib.digamma(g64)),
+        ("sdpa is_causal forward (2,4,1024,64) float32",
+         lambda: F.scaled_dot_product_attention(*[t.detach() for t in qkv], is_causal=True)),
+        ("sdpa is_causal forward + backward (2,4,1024,64) float32", causal_fb),
+    ]
+
 
 def _rnn_inference(lib, rng):
     """Session 15: small recurrent layers in eval (the deploy trial's models): 2 layers,

@@ -254,7 +254,20 @@ def _lgamma_series(xs: np.ndarray) -> np.ndarray:
     return val
 
 
+def _digamma_cpu(x):
+    # float32/float64: PyTorch's CPU formula compiled (_gamma.h), ~5x SciPy's psi
+    if x.dtype not in (np.float32, np.float64):
+        return _cpu("psi", lambda x: _out(_digamma_np(x), x))(x)
+    from .. import _ops
+    a = np.ascontiguousarray(x)
+    out = np.empty(x.shape, x.dtype)     # (ascontiguousarray makes a 0-d array 1-d)
+    _ops.digamma_into(a.reshape(-1), out.reshape(-1))
+    return out
+
+
 def _lgamma_cpu(x):
+    # (libm's lgamma is no faster than this path, ~40 ns an element; PyTorch's 7-18 ns are
+    # SLEEF's vectorised lgamma)
     sc = _scipy()
     if x.dtype == np.float64:
         if x.size <= _LG_SCALAR_MAX:          # a distribution's scalar parameters
@@ -296,7 +309,7 @@ LGAMMA = register(OpDef(
     vjp=lambda n, g: (g * digamma(n.inputs[0]),), infer=float_infer, cost=elementwise_cost,
     doc="log |Gamma(x)|"))
 DIGAMMA = register(OpDef(
-    "digamma", kernels={"cpu": _cpu("psi", lambda x: _out(_digamma_np(x), x)),
+    "digamma", kernels={"cpu": _digamma_cpu,
                         "cuda": _cuda("digamma")},
     vjp=lambda n, g: (g * polygamma(1, n.inputs[0]),), infer=float_infer,
     cost=elementwise_cost, doc="digamma: d/dx lgamma(x)"))
