@@ -200,7 +200,8 @@ def _shared(lib):
         ("mode dim -1 (64x4096 ints)", lambda: lib.mode(votes, -1)),
         ("cdist p=1, fwd+bwd (256x64, 256x64)", fb(lambda: lib.cdist(pa, pb, p=1), pa)),
     ] + _rnn_inference(lib, rng) + _training_overhead(lib, rng) + _session19(lib, rng) \
-        + _session20(lib, rng) + _session21(lib, rng) + _session21b(lib, rng)
+        + _session20(lib, rng) + _session21(lib, rng) + _session21b(lib, rng) \
+        + _session21c(lib, rng)
 
 
 def _training_overhead(lib, rng):
@@ -424,6 +425,18 @@ def _session21b(lib, rng):
         ("sdpa is_causal forward (2,4,1024,64) float32",
          lambda: F.scaled_dot_product_attention(*[t.detach() for t in qkv], is_causal=True)),
         ("sdpa is_causal forward + backward (2,4,1024,64) float32", causal_fb),
+    ]
+
+
+def _session21c(lib, rng):
+    """Session 21c: lgamma's vector kernel (_gamma.h), values near the roots and poles."""
+    g32 = lib.tensor((rng.standard_normal(1 << 20) * 5).astype(np.float32))
+    g64 = lib.tensor(rng.standard_normal(1 << 20) * 5)
+    u64 = lib.tensor(rng.uniform(0.5, 2.5, 1 << 20))
+    return [
+        ("lgamma float32, 1M (N(0, 25)) [21c]", lambda: lib.lgamma(g32)),
+        ("lgamma float64, 1M (N(0, 25)) [21c]", lambda: lib.lgamma(g64)),
+        ("lgamma float64, 1M (U(0.5, 2.5), the roots)", lambda: lib.lgamma(u64)),
     ]
 
 

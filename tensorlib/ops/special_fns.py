@@ -201,59 +201,6 @@ _EULER = 0.57721566490153286061
 _LG_COEF = [(-1) ** k * _zeta_minus_one(k) / k for k in range(2, 32)]
 
 
-# z^31 .. z^2 coefficients of lgamma(2 + z): the series' tail as one product with the
-# powers of z, summed from the smallest term up
-_LG_TAIL = np.array(_LG_COEF[::-1])
-_LG_CHUNK = 8192        # values per block of powers: (32, chunk) float64, 2 MiB, in cache
-
-
-_LG_SCALAR_MAX = 4      # up to this many values, Python floats cost less than NumPy calls
-_LG_COEF_REV = _LG_COEF[::-1]
-
-
-def _lgamma_series_scalar(x: float) -> float:
-    """One value of :func:`_lgamma_series` (the same Horner sum, in Python floats)."""
-    near1 = x < 1.5
-    z = x - (1.0 if near1 else 2.0)
-    acc = 0.0
-    for c in _LG_COEF_REV:
-        acc = (acc + c) * z
-    val = z * ((1.0 - _EULER) + acc)
-    return val - math.log1p(z) if near1 else val
-
-
-def _lgamma_series(xs: np.ndarray) -> np.ndarray:
-    """float64 lgamma of ``xs`` (all in [0.5, 2.5]) by the series around the roots 1 and 2.
-
-    SciPy's gammaln and CPython's math.lgamma are only absolutely accurate there (9 digits
-    at 1 - 1e-7, where PyTorch's libm is exact): lgamma(2 + z) = z (1 - gamma) +
-    sum_k (-1)^k (zeta(k) - 1) z^k / k, and lgamma(1 + z) = that - log1p(z), with z = x - 2
-    or x - 1 exact (Sterbenz); |z| <= 1/2 makes 30 terms reach full precision. The powers
-    z^0 .. z^31 come by doubling (9 NumPy calls, each power within 5 roundings) and the tail
-    is one product with the coefficients, where a Horner loop would be 60 calls."""
-    if xs.size <= _LG_SCALAR_MAX:
-        return np.array([_lgamma_series_scalar(v) for v in xs.tolist()])
-    near1 = xs < 1.5
-    z = xs - np.where(near1, 1.0, 2.0)
-    val = np.empty_like(z)
-    buf = np.empty((32, min(z.size, _LG_CHUNK)))
-    for i in range(0, z.size, _LG_CHUNK):
-        zc = z[i:i + _LG_CHUNK]
-        pw = buf[:, :zc.size]             # row r holds z^(31 - r): the smallest first
-        pw[31] = 1.0
-        pw[30] = zc
-        sq = zc * zc
-        for h in (2, 4, 8, 16):          # z^(2h-1) .. z^h = z^(h-1) .. z^0 times z^h
-            np.multiply(pw[32 - h:], sq, out=pw[32 - 2 * h:32 - h])
-            if h < 16:
-                sq *= sq
-        out = np.matmul(_LG_TAIL, pw[:30], out=val[i:i + _LG_CHUNK])
-        out += zc * (1.0 - _EULER)
-    # lgamma(1 + z) = lgamma(2 + z) - log1p(z)
-    val -= np.where(near1, np.log1p(z), 0.0)
-    return val
-
-
 def _digamma_cpu(x):
     # float32/float64: PyTorch's CPU formula compiled (_gamma.h), ~5x SciPy's psi
     if x.dtype not in (np.float32, np.float64):
@@ -266,31 +213,12 @@ def _digamma_cpu(x):
 
 
 def _lgamma_cpu(x):
-    # (libm's lgamma is no faster than this path, ~40 ns an element; PyTorch's 7-18 ns are
-    # SLEEF's vectorised lgamma)
-    sc = _scipy()
-    if x.dtype == np.float64:
-        if x.size <= _LG_SCALAR_MAX:          # a distribution's scalar parameters
-            vals = x.ravel().tolist()
-            if all(0.5 <= v <= 2.5 for v in vals):
-                return np.array([_lgamma_series_scalar(v) for v in vals]).reshape(x.shape)
-        sel = (x >= 0.5) & (x <= 2.5)
-        k = int(np.count_nonzero(sel))
-        if k == x.size and k:               # all near the roots: no gammaln pass at all
-            return _lgamma_series(x.ravel()).reshape(x.shape)
-    else:
-        k = 0
-    if sc is None:
-        out = _map(_lgamma_scalar, x)
-    else:
-        out = sc.gammaln(x)
-        if np.isneginf(out).any():     # only at x = -inf, where PyTorch gives +inf
-            out = _fix("gammaln", out, x, np)
-        out = _out(out, x)
-    if k:
-        out = np.array(out, dtype=np.float64, copy=True)
-        out[sel] = _lgamma_series(x[sel])
-    return out
+    # the vector kernel (_gamma.h, _lgamma_tmpl.h), 2-6 ns an element; float16 in float32
+    from .. import _ops
+    a = np.ascontiguousarray(x, dtype=np.float64 if x.dtype == np.float64 else np.float32)
+    out = np.empty(a.shape, a.dtype)     # (ascontiguousarray makes a 0-d array 1-d)
+    _ops.lgamma_into(a.reshape(-1), out.reshape(-1))
+    return out.reshape(x.shape).astype(x.dtype, copy=False)
 
 
 ERFC = register(OpDef(
