@@ -1,4 +1,5 @@
-/* digamma over contiguous runs (float32 / float64), with PyTorch's CPU values:
+/* digamma over contiguous runs (float32 / float64) by PyTorch's CPU formula (the values
+ * agree to a few tens of ulps, as -ffast-math reorders the sums; special values exactly):
  * PyTorch's calc_digamma (Cephes psi): reflection for x < 0 with pi / tan(pi r) on
  * the fractional part r, the recurrence up to 10, then the asymptotic series. Poles: +-inf
  * at +-0, NaN at negative integers and -inf.

@@ -2306,7 +2306,7 @@ def where_bits(const unsigned char[::1] c, const word_t[::1] a, const word_t[::1
                 out[i] = (av & m) | (bv & ~m)
 
 
-# === kernels21b: digamma with PyTorch's CPU values (_gamma.h) ================================
+# === kernels21b: digamma by PyTorch's CPU formula (_gamma.h) ==================================
 cdef extern from "_gamma.h" nogil:
     void tl_digamma_f64(const double *x, double *out, Py_ssize_t n)
     void tl_digamma_f32(const float *x, float *out, Py_ssize_t n)
@@ -2329,7 +2329,7 @@ cdef void _map1_f64(unary_f64 f, const double *x, double *out, Py_ssize_t n,
 
 
 def digamma_into(const floating[::1] x, floating[::1] out):
-    """out = digamma(x), elementwise, as PyTorch's CPU kernel computes it (Cephes' psi).
+    """out = digamma(x), elementwise, by PyTorch's CPU formula (Cephes' psi).
     Threads from MAP_PAR_SLOW / 4 elements (~10-50 ns an element)."""
     cdef Py_ssize_t n = x.shape[0]
     if out.shape[0] != n:

@@ -445,11 +445,11 @@ def _setitem(self: Tensor, key, value) -> None:
         self._version[0] += 1
         return
     if isinstance(value, Tensor) and value._data.dtype.kind == "c" and \
-            self._data.dtype.kind != "c" and _bool_mask_in(key):
+            self._data.dtype.kind != "c" and _advanced_index_in(key):
         # as PyTorch's index_put_ (x[0] = tensor(1j) and copy_ keep the real part there)
-        raise RuntimeError(f"setitem: value cannot be converted to type {self._data.dtype} "
-                           "without overflow (a complex value into a real tensor through a "
-                           "bool mask)")
+        raise RuntimeError(f"setitem: complex values cannot be put into a tensor of dtype "
+                           f"{self._data.dtype} through an index tensor or mask (the "
+                           "imaginary part would be lost)")
     if state.tracer is not None and _setitem_traced_mask(self, key, value):
         return
     index, _ = I._normalize_key(key)
@@ -476,9 +476,10 @@ def _setitem(self: Tensor, key, value) -> None:
     _commit(self, I._setitem_apply(_current(self), v, index), "__setitem__", recorded)
 
 
-def _bool_mask_in(key) -> bool:
+def _advanced_index_in(key) -> bool:
+    """Whether ``key`` indexes with a tensor, list or array (PyTorch's index_put_ path)."""
     keys = key if type(key) is tuple else (key,)
-    return any(isinstance(k, Tensor) and k._data.dtype == np.bool_ for k in keys)
+    return any(isinstance(k, (Tensor, list, np.ndarray)) for k in keys)
 
 
 def _setitem_traced_mask(self: Tensor, key, value) -> bool:

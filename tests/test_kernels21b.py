@@ -1,4 +1,4 @@
-"""Session 21b kernels: digamma with PyTorch's CPU values (_gamma.h; lgamma checked beside
+"""Session 21b kernels: digamma by PyTorch's CPU formula (_gamma.h; lgamma checked beside
 it), and causal attention by blocks of query rows (nn_attention._causal_blocks), against
 PyTorch."""
 import math

@@ -67,7 +67,7 @@ def test_traced_mask_setitem_mismatch_names_the_shapes():
 
 def test_complex_value_into_a_real_tensor_through_a_mask_raises():
     x = tl.zeros(3)
-    with pytest.raises(RuntimeError, match="cannot be converted"):
+    with pytest.raises(RuntimeError, match="imaginary part"):
         x[tl.tensor([True, False, True])] = tl.tensor(1j)
     xt = torch.zeros(3)
     with pytest.raises(RuntimeError):
@@ -190,3 +190,44 @@ def test_view_as_complex_needs_an_even_storage_offset():
     with pytest.raises(RuntimeError):
         torch.view_as_complex(torch.randn(4, 4)[:, 1:3])
     assert tl.view_as_complex(r[:, 2:4]).shape == (4,)
+
+
+# --- from the second review ---------------------------------------------------------------
+@pytest.mark.parametrize("name", ["setitem_tensor", "setitem_list", "index_copy_", "index_copy",
+                                  "scatter_", "scatter", "scatter_add_", "scatter_add",
+                                  "put_", "put"])
+def test_complex_sources_are_refused_by_real_tensors(name):
+    """Every indexed write of complex values into a real tensor raises (PyTorch's index_put
+    family wants equal dtypes); before, several dropped the imaginary part with a warning."""
+    x, idx, cv = tl.zeros(3), tl.tensor([0, 2]), tl.tensor([1j, 2j])
+    f = {"setitem_tensor": lambda: x.__setitem__(idx, cv),
+         "setitem_list": lambda: x.__setitem__([0, 2], cv),
+         "index_copy_": lambda: x.index_copy_(0, idx, cv),
+         "index_copy": lambda: tl.index_copy(x, 0, idx, cv),
+         "scatter_": lambda: x.scatter_(0, idx, cv),
+         "scatter": lambda: x.scatter(0, idx, cv),
+         "scatter_add_": lambda: x.scatter_add_(0, idx, cv),
+         "scatter_add": lambda: tl.scatter_add(x, 0, idx, cv),
+         "put_": lambda: x.put_(idx, cv),
+         "put": lambda: x.put(idx, cv)}[name]
+    with pytest.raises(RuntimeError, match="complex"):
+        f()
+    assert x.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_complex_logcumsumexp_keeps_the_larger_terms_imaginary_part():
+    x = np.array([1 + 10j, -100, 2 + 20j, 0.5 - 7j])
+    np.testing.assert_allclose(tl.logcumsumexp(tl.tensor(x), 0).numpy(),
+                               torch.logcumsumexp(torch.tensor(x), 0).numpy(), rtol=1e-13)
+
+
+def test_numpy_complex_scalar_cotangent_for_a_real_output_raises():
+    y = (tl.ones(1, requires_grad=True) * 2).sum()
+    with pytest.raises(RuntimeError, match="same dtype"):
+        y.backward(np.complex64(1 + 1j))
+
+
+def test_scatter_add_reduce_takes_a_number_as_a_fill():
+    got = tl.zeros(3, dtype=tl.uint8).scatter_(0, tl.tensor([1]), -1, reduce="add")
+    want = torch.zeros(3, dtype=torch.uint8).scatter_(0, torch.tensor([1]), -1, reduce="add")
+    assert got.tolist() == want.tolist()

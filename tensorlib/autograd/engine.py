@@ -43,7 +43,7 @@ def _as_grad(root, grad, keyword: str = "gradient"):
     cx = root._data.dtype.kind == "c"
     if not isinstance(grad, Tensor):
         from ..creation import tensor
-        if not cx and isinstance(grad, (complex, np.ndarray, list, tuple)) \
+        if not cx and isinstance(grad, (complex, np.generic, np.ndarray, list, tuple)) \
                 and np.iscomplexobj(grad):
             _dtype_mismatch(keyword, np.asarray(grad).dtype, root.dtype)
         grad = tensor(grad, dtype=root.dtype, device=root.device)

@@ -106,10 +106,12 @@ def _complex_check(x):
                                                                    x.shape[:-1]) if d > 1):
         raise ValueError("view_as_complex: the tensor must have a last dim of stride 1 and "
                          "all other strides even (call .contiguous() first)")
+    if not isinstance(x, np.ndarray):      # (vmap's batched arrays, CuPy: no offset rule)
+        return
     root = x
     while isinstance(root.base, np.ndarray):
         root = root.base
-    if isinstance(root, np.ndarray) and (x.ctypes.data - root.ctypes.data) % (2 * step):
+    if (x.ctypes.data - root.ctypes.data) % (2 * step):
         raise ValueError("view_as_complex: the tensor must start at an even element of its "
                          "storage (PyTorch's storage_offset rule; call .contiguous() first)")
 

@@ -62,12 +62,15 @@ def _lcse_fwd(xp, x, axis):
 
 
 def _logaddexp_complex(xp, a, b):
-    """``log(exp(a) + exp(b))`` on the principal branch (PyTorch's complex logcumsumexp),
-    shifted by the larger real part so that neither exp overflows."""
-    m = xp.maximum(a.real, b.real)
-    m = xp.where(xp.isfinite(m), m, 0.0)
+    """``log(exp(a) + exp(b))`` as PyTorch's complex logcumsumexp computes it: ``hi +
+    log1p(exp(lo - hi))`` with ``hi`` the operand of the larger real part, so its imaginary
+    part is kept as it is (not reduced to (-pi, pi]) and no exp overflows; two equal
+    infinite real parts give ``hi``."""
+    first = a.real >= b.real
+    hi, lo = xp.where(first, a, b), xp.where(first, b, a)
     with np.errstate(all="ignore"):
-        return m + xp.log(xp.exp(a - m) + xp.exp(b - m))
+        r = hi + xp.log1p(xp.exp(lo - hi))
+    return xp.where(~xp.isfinite(hi.real) & (lo.real == hi.real), hi, r)
 
 
 def _lcse_vjp(n, g):

@@ -1220,6 +1220,7 @@ def scatter_add(x, *args, indices=None, src=None, axis=None, dim: int | None = N
         x, idx, s = to_tensor(x), to_tensor(idx), to_tensor(s)
         d, s = _torch_scatter_window("scatter_add", x, d, idx, s)
         if s.dtype != x.dtype:
+            no_complex_into_real("scatter_add", s.dtype, x.dtype)
             s = s.astype(x.dtype)
         return apply(SCATTER_ADD, x, idx, s, axis=d)
     indices, src, axis = _torch_args("scatter_add", args, ("indices", "src", "axis"),
@@ -1281,7 +1282,7 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
         if reduce != "add":
             raise ValueError(f"scatter: reduce must be None or 'add', got {reduce!r}")
         if not isinstance(src, Tensor):
-            src = weak_scalar(src, x).broadcast_to(tuple(index.shape))
+            src = weak_scalar(src, x, fill="scatter").broadcast_to(tuple(index.shape))
         return scatter_add(x, dim, index, src)
     if not isinstance(src, Tensor):        # a number: the written elements take it
         d, _ = _torch_scatter_window("scatter", x, dim, index, None)
@@ -1293,6 +1294,7 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
         index._read("scatter with a number (it reads the index on the host)")
         return _scatter_flat(x, d, index, v)
     d, src = _torch_scatter_window("scatter", x, dim, index, src)
+    no_complex_into_real("scatter", src.dtype, x.dtype)
     if is_traced(index):
         return _scatter_traced(x, d, index, src.astype(x.dtype) if src.dtype != x.dtype
                                else src)

@@ -101,6 +101,7 @@ def index_copy_(self: Tensor, dim=None, index=None, source=None, *args, **kwargs
     # (a negative index counts from the end, as the general form's setitem)
     if source._data.shape != want or not _in_range(idx, self._data.shape[d], True):
         return None
+    I.no_complex_into_real("index_copy_", source._data.dtype, self._data.dtype)
     self._data[(slice(None),) * d + (idx,)] = _own(source._data, self)
     return _done(self)
 
@@ -221,6 +222,7 @@ def scatter_(self: Tensor, dim=None, index=None, src=None, *args, value=None, re
     if isinstance(src, Tensor):
         v = s._data
         if v.dtype != self._data.dtype:
+            I.no_complex_into_real("scatter_", v.dtype, self._data.dtype)
             v = v.astype(self._data.dtype)
         v = _own(v, self)
     else:
@@ -243,6 +245,7 @@ def scatter_add_(self: Tensor, dim=None, index=None, src=None, *args, **kwargs):
     d, s = got
     v = s._data
     if v.dtype != self._data.dtype:
+        I.no_complex_into_real("scatter_add_", v.dtype, self._data.dtype)
         v = v.astype(self._data.dtype)
     I._scatter_add_np(self._data, index._data, _own(v, self), d)
     return _done(self)
@@ -257,6 +260,7 @@ def put_(self: Tensor, index=None, source=None, accumulate: bool = False, *args,
             or not _in_range(idx, self._data.size, True):
         return None
     if src.dtype != self._data.dtype:
+        I.no_complex_into_real("put_", src.dtype, self._data.dtype)
         src = src.astype(self._data.dtype)
     flat = self._data.reshape(-1)       # a view: self is C-contiguous
     src = _own(src, self).reshape(-1)

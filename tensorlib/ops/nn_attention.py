@@ -32,7 +32,9 @@ def _causal_blocks(q: Tensor, k: Tensor, v: Tensor, s: float) -> Tensor:
     """is_causal attention by blocks of query rows: the rows r0..r1-1 see only the keys
     0..r1-1, so the matmuls and the softmax skip the hidden upper blocks (about half the
     work; the backward, through the same slices, skips them too). Only the block on the
-    diagonal needs a mask. Values as the masked full softmax: a hidden key's weight is 0."""
+    diagonal needs a mask. Values as the masked full softmax: a hidden key's weight is 0.
+    One difference: a NaN in a hidden value row reaches no output here (the masked path and
+    PyTorch's multiply it by a zero weight, which spreads it to every row)."""
     from ..creation import arange
     L, S = q.shape[-2], k.shape[-2]
     # ~16 blocks of >= 64 rows: the saving is (1 - 1/nb) / 2 of the work, and each block

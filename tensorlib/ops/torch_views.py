@@ -233,6 +233,8 @@ def put(input, index, source, accumulate: bool = False) -> Tensor:
             raise IndexError(f"put: index {hi if hi >= n else lo} is out of range for a "
                              f"tensor of {n} elements")
     if src.dtype != x.dtype:
+        from .indexing import no_complex_into_real
+        no_complex_into_real("put", src.dtype, x.dtype)
         src = src.astype(x.dtype)
     flat, i, v = x.reshape(-1), idx.reshape(-1), src.reshape(-1)
     if accumulate:
