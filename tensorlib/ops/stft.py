@@ -252,13 +252,29 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
         raise ValueError(f"istft: expected a spectrum (n_freq, n_frames, 2) or (B, n_freq, "
                          f"n_frames, 2) with real and imaginary parts last, got shape "
                          f"{tuple(spec.shape)}")
+    batched = spec.ndim == 4
+    s, n_fft, hop, wl, one = _istft_layout(spec, batched, n_fft, hop_length, win_length,
+                                           onesided)
+    if one:     # an inverse FFT per frame
+        from .fourier import irdft
+        frames = irdft(s.swapaxes(1, 2), n_fft)                  # (B, n_frames, n_fft)
+    else:
+        cos, sin = _dft_basis(n_fft, s.shape[1], s.dtype, s.device)
+        re, im = s[..., 0].swapaxes(1, 2), s[..., 1].swapaxes(1, 2)   # (B, n_frames, n_freq)
+        frames = (matmul(re, cos) - matmul(im, sin)) * (1.0 / n_fft)  # (B, n_frames, n_fft)
+    return _overlap_frames(frames, batched, n_fft, hop, wl, window, center, normalized,
+                           length)
+
+
+def _istft_layout(spec, batched, n_fft, hop_length, win_length, onesided):
+    """istft's checked arguments: the spectrum with a batch dim, n_fft, hop, win_length and
+    whether it is one-sided (PyTorch's default: n_freq != n_fft)."""
     n_fft = _int(n_fft, "istft", "n_fft")
     hop = n_fft // 4 if hop_length is None else _int(hop_length, "istft", "hop_length")
     wl = n_fft if win_length is None else _int(win_length, "istft", "win_length")
     if not 0 < hop <= wl:       # (gaps between frames: PyTorch refuses them too)
         raise ValueError(f"istft: expected 0 < hop_length <= win_length, got hop_length={hop}, "
                          f"win_length={wl}")
-    batched = spec.ndim == 4
     s = spec if batched else spec.reshape((1,) + tuple(spec.shape))
     n_freq = s.shape[1]
     one = (n_freq != n_fft) if onesided is None else bool(onesided)
@@ -268,15 +284,7 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
     if not one and n_freq != n_fft:
         raise ValueError(f"istft: a two-sided spectrum of n_fft={n_fft} has {n_fft} "
                          f"frequencies, got {n_freq}")
-    if one:     # an inverse FFT per frame
-        from .fourier import irdft
-        frames = irdft(s.swapaxes(1, 2), n_fft)                  # (B, n_frames, n_fft)
-    else:
-        cos, sin = _dft_basis(n_fft, n_freq, s.dtype, s.device)
-        re, im = s[..., 0].swapaxes(1, 2), s[..., 1].swapaxes(1, 2)   # (B, n_frames, n_freq)
-        frames = (matmul(re, cos) - matmul(im, sin)) * (1.0 / n_fft)  # (B, n_frames, n_fft)
-    return _overlap_frames(frames, batched, n_fft, hop, wl, window, center, normalized,
-                           length)
+    return s, n_fft, hop, wl, one
 
 
 def _istft_complex(spec, n_fft, hop_length, win_length, window, center, normalized, onesided,
@@ -286,22 +294,9 @@ def _istft_complex(spec, n_fft, hop_length, win_length, window, center, normaliz
     if spec.ndim not in (2, 3):
         raise ValueError(f"istft: expected a complex spectrum (n_freq, n_frames) or (B, "
                          f"n_freq, n_frames), got shape {tuple(spec.shape)}")
-    n_fft = _int(n_fft, "istft", "n_fft")
-    hop = n_fft // 4 if hop_length is None else _int(hop_length, "istft", "hop_length")
-    wl = n_fft if win_length is None else _int(win_length, "istft", "win_length")
-    if not 0 < hop <= wl:
-        raise ValueError(f"istft: expected 0 < hop_length <= win_length, got hop_length={hop}, "
-                         f"win_length={wl}")
     batched = spec.ndim == 3
-    s = spec if batched else spec.reshape((1,) + tuple(spec.shape))
-    n_freq = s.shape[1]
-    one = (n_freq != n_fft) if onesided is None else bool(onesided)
-    if one and n_freq != n_fft // 2 + 1:
-        raise ValueError(f"istft: a one-sided spectrum of n_fft={n_fft} has {n_fft // 2 + 1} "
-                         f"frequencies, got {n_freq}")
-    if not one and n_freq != n_fft:
-        raise ValueError(f"istft: a two-sided spectrum of n_fft={n_fft} has {n_fft} "
-                         f"frequencies, got {n_freq}")
+    s, n_fft, hop, wl, one = _istft_layout(spec, batched, n_fft, hop_length, win_length,
+                                           onesided)
     s = s.swapaxes(1, 2)                                        # (B, n_frames, n_freq)
     if return_complex:
         if one:
