@@ -201,7 +201,7 @@ def _shared(lib):
         ("cdist p=1, fwd+bwd (256x64, 256x64)", fb(lambda: lib.cdist(pa, pb, p=1), pa)),
     ] + _rnn_inference(lib, rng) + _training_overhead(lib, rng) + _session19(lib, rng) \
         + _session20(lib, rng) + _session21(lib, rng) + _session21b(lib, rng) \
-        + _session21c(lib, rng)
+        + _session21c(lib, rng) + _session21d(lib, rng)
 
 
 def _training_overhead(lib, rng):
@@ -438,6 +438,29 @@ def _session21c(lib, rng):
         ("lgamma float64, 1M (N(0, 25)) [21c]", lambda: lib.lgamma(g64)),
         ("lgamma float64, 1M (U(0.5, 2.5), the roots)", lambda: lib.lgamma(u64)),
     ]
+
+
+def _session21d(lib, rng):
+    """Session 21d: grid_sample's fused 4-d forward (_grid2d.h), both modes, float32."""
+    F = lib.nn.functional
+
+    def f32(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+    img, feat = lib.tensor(f32(64, 3, 96, 96)), lib.tensor(f32(8, 32, 64, 64))
+    g1 = lib.tensor(rng.uniform(-1.1, 1.1, (64, 64, 64, 2)).astype(np.float32))
+    g2 = lib.tensor(rng.uniform(-1.1, 1.1, (8, 64, 64, 2)).astype(np.float32))
+    out = []
+    for mode in ("nearest", "bilinear"):
+        out += [
+            (f"grid_sample {mode} (64,3,96,96) at (64,64,64,2) [21d]",
+             lambda m=mode: F.grid_sample(img, g1, mode=m, align_corners=False)),
+            (f"grid_sample {mode} (8,32,64,64) at (8,64,64,2) [21d]",
+             lambda m=mode: F.grid_sample(feat, g2, mode=m, align_corners=False)),
+        ]
+    out.append(("grid_sample bilinear reflection (8,32,64,64) at (8,64,64,2) [21d]",
+                lambda: F.grid_sample(feat, g2, padding_mode="reflection",
+                                      align_corners=True)))
+    return out
 
 
 def _rnn_inference(lib, rng):

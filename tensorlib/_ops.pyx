@@ -2363,3 +2363,59 @@ def lgamma_into(const floating[::1] x, floating[::1] out):
             _map1(tl_lgamma_f32, &x[0], &out[0], n, MAP_PAR_SLOW >> 2)
         else:
             _map1_f64(tl_lgamma_f64, &x[0], &out[0], n, MAP_PAR_SLOW >> 2)
+
+
+# === kernels21d: grid_sample's fused 4-d forward (_grid2d.h) ====================================
+cdef extern from "_grid2d.h" nogil:
+    void tl_grid2d_f32(const float *x, const float *grid, float *out, Py_ssize_t C,
+                       Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t r0,
+                       Py_ssize_t r1, int bilinear, int pad, int align, cnp.int64_t *offs,
+                       float *ws)
+    void tl_grid2d_f64(const double *x, const double *grid, double *out, Py_ssize_t C,
+                       Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t r0,
+                       Py_ssize_t r1, int bilinear, int pad, int align, cnp.int64_t *offs,
+                       double *ws)
+
+
+def grid_sample_2d(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] grid,
+                   floating[:, :, :, ::1] out, int bilinear, int padding, bint align_corners):
+    """PyTorch's grid_sample of x (N, C, H, W) at grid (N, Ho, Wo, 2) into out (N, C, Ho, Wo),
+    'bilinear' (bilinear=1) or 'nearest' (0), padding 0 zeros, 1 border, 2 reflection; the
+    values of PyTorch's vectorised CPU kernel. Threads over the N * Ho output rows."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t Ho = grid.shape[1], Wo = grid.shape[2]
+    if grid.shape[0] != N or grid.shape[3] != 2:
+        raise ValueError(f"grid_sample_2d: grid of shape {tuple(grid.shape[i] for i in range(4))}"
+                         f" does not fit input {(N, C, H, W)} (needs (N, Ho, Wo, 2))")
+    if (out.shape[0], out.shape[1], out.shape[2], out.shape[3]) != (N, C, Ho, Wo):
+        raise ValueError(f"grid_sample_2d: out of shape "
+                         f"{tuple(out.shape[i] for i in range(4))} must be {(N, C, Ho, Wo)}")
+    if H < 1 or W < 1:
+        raise ValueError("grid_sample_2d: the input has an empty spatial dimension")
+    if padding not in (0, 1, 2) or bilinear not in (0, 1):
+        raise ValueError(f"grid_sample_2d: bilinear {bilinear} must be 0 or 1, padding "
+                         f"{padding} 0, 1 or 2")
+    if N * Ho * Wo == 0 or C == 0:
+        return
+    cdef Py_ssize_t rows = N * Ho
+    cdef int T = nthreads(N * C * Ho * Wo * (4 if bilinear else 1) * 4)
+    if T > rows:
+        T = <int>rows
+    offs_a = np.empty((T, 4 * Wo), np.int64)
+    ws_a = np.empty((T, 4 * Wo), np.float32 if floating is float else np.float64)
+    cdef cnp.int64_t[:, ::1] offs = offs_a
+    cdef floating[:, ::1] ws = ws_a
+    cdef int t
+    cdef Py_ssize_t r0, r1
+    with nogil:
+        for t in prange(T, schedule="static", num_threads=T):
+            r0 = rows * t // T
+            r1 = rows * (t + 1) // T
+            if floating is float:
+                tl_grid2d_f32(&x[0, 0, 0, 0], &grid[0, 0, 0, 0], &out[0, 0, 0, 0], C, H, W, Ho,
+                              Wo, r0, r1, bilinear, padding, align_corners, &offs[t, 0],
+                              &ws[t, 0])
+            else:
+                tl_grid2d_f64(&x[0, 0, 0, 0], &grid[0, 0, 0, 0], &out[0, 0, 0, 0], C, H, W, Ho,
+                              Wo, r0, r1, bilinear, padding, align_corners, &offs[t, 0],
+                              &ws[t, 0])

@@ -461,13 +461,26 @@ def _cpu_plan_for(x, grid, attrs, size=None):
     return None if plan.vanishes(attrs["deriv"]) else plan
 
 
+_PAD_CODE = {"zeros": 0, "border": 1, "reflection": 2}
+
+
 def _sample_cpu(x, grid, **attrs):
-    """The sample gathered in place (NCHW, no transposes) by ``_ops.gather_taps``."""
+    """The sample gathered in place (NCHW, no transposes): 4-d 'nearest' and 'bilinear' by
+    the fused ``_ops.grid_sample_2d`` (taps and weights worked out inside the loop), the
+    rest by ``_ops.gather_taps`` over a plan's tap arrays."""
     _check_sample_shapes("grid_sample", x.shape, grid.shape)
+    from .. import _ops
+    if (x.ndim == 4 and attrs["mode"] != "bicubic" and not any(attrs["deriv"])
+            and x.dtype in (np.float32, np.float64) and grid.dtype == x.dtype):
+        N, C = x.shape[:2]
+        out = np.empty((N, C) + tuple(grid.shape[1:-1]), x.dtype)
+        _ops.grid_sample_2d(np.ascontiguousarray(x), np.ascontiguousarray(grid), out,
+                            int(attrs["mode"] == "bilinear"),
+                            _PAD_CODE[attrs["padding_mode"]], bool(attrs["align_corners"]))
+        return out
     plan = _cpu_plan_for(x, grid, attrs)
     if plan is None:
         return _sample_fwd(np, x, grid, **attrs)
-    from .. import _ops
     N, C = x.shape[:2]
     out = np.empty((N, C) + tuple(grid.shape[1:-1]), x.dtype)
     x3, o3 = np.ascontiguousarray(x).reshape(N, C, -1), out.reshape(N, C, -1)
