@@ -2328,19 +2328,25 @@ cdef void _map1_f64(unary_f64 f, const double *x, double *out, Py_ssize_t n,
         f(x + lo, out + lo, min(MAP_CHUNK, n - lo))
 
 
-def digamma_into(const floating[::1] x, floating[::1] out):
-    """out = digamma(x), elementwise, by PyTorch's CPU formula (Cephes' psi).
-    Threads from MAP_PAR_SLOW / 4 elements (~10-50 ns an element)."""
+cdef _gamma_map(str name, unary_f32 f32, unary_f64 f64, const floating[::1] x,
+                floating[::1] out):
+    # one elementwise map of digamma_into / lgamma_into: checks, then chunks over threads
     cdef Py_ssize_t n = x.shape[0]
     if out.shape[0] != n:
-        raise ValueError("digamma_into: x and out must have one length")
+        raise ValueError(f"{name}: x and out must have one length")
     if n == 0:
         return
     with nogil:
         if floating is float:
-            _map1(tl_digamma_f32, &x[0], &out[0], n, MAP_PAR_SLOW >> 2)
+            _map1(f32, &x[0], &out[0], n, MAP_PAR_SLOW >> 2)
         else:
-            _map1_f64(tl_digamma_f64, &x[0], &out[0], n, MAP_PAR_SLOW >> 2)
+            _map1_f64(f64, &x[0], &out[0], n, MAP_PAR_SLOW >> 2)
+
+
+def digamma_into(const floating[::1] x, floating[::1] out):
+    """out = digamma(x), elementwise, by PyTorch's CPU formula (Cephes' psi).
+    Threads from MAP_PAR_SLOW / 4 elements (~10-50 ns an element)."""
+    _gamma_map("digamma_into", tl_digamma_f32, tl_digamma_f64, x, out)
 
 
 # === kernels21c: lgamma on vector registers (_gamma.h, _lgamma_tmpl.h) =========================
@@ -2353,16 +2359,7 @@ def lgamma_into(const floating[::1] x, floating[::1] out):
     """out = lgamma(x) = log|Gamma(x)|, elementwise, with PyTorch's values: +inf at 0, the
     negative integers and +-inf, NaN for NaN; float32 is computed in float64 lanes.
     Threads from MAP_PAR_SLOW / 4 elements (~2-5 ns an element)."""
-    cdef Py_ssize_t n = x.shape[0]
-    if out.shape[0] != n:
-        raise ValueError("lgamma_into: x and out must have one length")
-    if n == 0:
-        return
-    with nogil:
-        if floating is float:
-            _map1(tl_lgamma_f32, &x[0], &out[0], n, MAP_PAR_SLOW >> 2)
-        else:
-            _map1_f64(tl_lgamma_f64, &x[0], &out[0], n, MAP_PAR_SLOW >> 2)
+    _gamma_map("lgamma_into", tl_lgamma_f32, tl_lgamma_f64, x, out)
 
 
 # === kernels21d: grid_sample's fused 4-d forward (_grid2d.h) ====================================
