@@ -349,14 +349,16 @@ def test_grid_sample_5d_vs_torch(mode, pad, align):
 
 @pytest.mark.parametrize("mode", GRID_MODES)
 def test_grid_sample_kernel_matches_generic(mode):
-    """The CPU kernel path against the xp-generic one (same taps, same order of sums)."""
+    """The CPU kernel path against the xp-generic one: the same taps and weights; the fused
+    kernel (_grid2d.h) rounds as PyTorch's, with fused multiply-adds, so float32 sums may
+    differ from the generic ones in the last bits."""
     from tensorlib.ops import nn_grid
     rng = np.random.default_rng(13)
     x = rng.standard_normal((3, 4, 9, 8)).astype(np.float32)
     g = rng.uniform(-1.2, 1.2, (3, 30, 20, 2)).astype(np.float32)
     attrs = dict(mode=mode, padding_mode="zeros", align_corners=False, deriv=(0, 0))
     _close(nn_grid._sample_cpu(x, g, **attrs), nn_grid._sample_fwd(np, x, g, **attrs),
-           rtol=1e-6, atol=1e-6)
+           rtol=1e-5, atol=4e-6)
 
 
 @pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic"])
