@@ -43,6 +43,7 @@ from .ops import linalg_more as _linalg_more
 from .ops import torch_linalg as TL
 from .ops import torch_math as TM
 from .ops import torch_views as TV
+from .ops._util import require_tensor
 
 
 # --- plain methods -----------------------------------------------------------------------------
@@ -766,15 +767,9 @@ for _name, _fn in (("lu", _lu), ("lu_solve", _lu_solve)):
         setattr(Tensor, _name, _fn)
 
 
-def _as_tensor(fn_name: str, input) -> Tensor:
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{fn_name}: expected a Tensor, got {type(input).__name__}")
-    return input
-
-
 def _top_identity(name: str):
     def fn(input: Tensor) -> Tensor:
-        return _as_tensor(name, input)
+        return require_tensor(name, input)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = _IDENTITIES[name]
     return fn
@@ -785,7 +780,7 @@ resolve_neg = _top_identity("resolve_neg")
 
 def is_inference(input: Tensor) -> bool:
     """Whether ``input`` was made inside ``tl.inference_mode()`` (``torch.is_inference``)."""
-    return _as_tensor("is_inference", input).is_inference()
+    return require_tensor("is_inference", input).is_inference()
 
 
 class layout:
@@ -824,19 +819,16 @@ def _attach_complex() -> None:
         """The imaginary part of a complex tensor, a view (real tensors raise)."""
         return C.imag(self)
 
-    def _set_real(self, value) -> None:
+    def _setter(view):
         # z.real = t, and z.real += t (the in-place add, then this write-back): as PyTorch's
-        part = C.real(self)
-        if part is not value:
-            part.copy_(value)
+        def set_part(self, value) -> None:
+            part = view(self)
+            if part is not value:
+                part.copy_(value)
+        return set_part
 
-    def _set_imag(self, value) -> None:
-        part = C.imag(self)
-        if part is not value:
-            part.copy_(value)
-
-    Tensor.real = property(_real_prop, _set_real)
-    Tensor.imag = property(_imag_prop, _set_imag)
+    Tensor.real = property(_real_prop, _setter(C.real))
+    Tensor.imag = property(_imag_prop, _setter(C.imag))
     for name in ("conj", "conj_physical", "resolve_conj", "sgn"):
         setattr(Tensor, name, getattr(C, name))
 

@@ -453,6 +453,20 @@ def same_infer(x, **attrs):
     return x
 
 
+def real_infer(x, **attrs):
+    """A same-shape result in the real dtype of the input's (complex64 -> float32; real
+    dtypes as they are): abs, real, imag, angle."""
+    return x[0], _dtypes.real_of(x[1])
+
+
+def require_tensor(op: str, x) -> Tensor:
+    """``x`` itself when it is a Tensor, else a TypeError naming ``op`` (for functions that,
+    as PyTorch's, take tensors only)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+    return x
+
+
 def float_infer(x, **attrs):
     shape, dt = x
     return shape, (dt if np.dtype(dt).kind in "fc" else _dtypes.default_float)

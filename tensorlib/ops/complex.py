@@ -21,7 +21,7 @@ from .. import _dtypes
 from ..autograd import complex_grad  # noqa: F401  (installs the engine's complex backward)
 from .._apply import apply
 from .._tensor import Tensor
-from ._util import broadcast_shapes, elementwise_cost, unbroadcast
+from ._util import broadcast_shapes, elementwise_cost, real_infer, require_tensor, unbroadcast
 from .registry import OpDef, register
 
 __all__ = ["complex", "conj", "conj_physical", "imag", "polar", "real", "resolve_conj",
@@ -30,10 +30,6 @@ __all__ = ["complex", "conj", "conj_physical", "imag", "polar", "real", "resolve
 
 def _same_infer(x, **attrs):
     return x
-
-
-def _real_infer(x, **attrs):
-    return x[0], _dtypes.real_of(x[1])
 
 
 def _real_part(xp, z):
@@ -55,13 +51,13 @@ CONJ = register(OpDef(
     doc="The complex conjugate."))
 
 REAL = register(OpDef(
-    "real", _real_part, infer=_real_infer, cost=elementwise_cost, saves=False, view=True,
+    "real", _real_part, infer=real_infer, cost=elementwise_cost, saves=False, view=True,
     complex="rule", vjp=lambda n, g: (_as_complex(g, n.inputs[0]),),
     doc="The real part of a complex tensor, a view."))
 
 # d/dIm: the gradient is i * g (z.grad is dL/dRe + i dL/dIm)
 IMAG = register(OpDef(
-    "imag", _imag_part, infer=_real_infer, cost=elementwise_cost, saves=False, view=True,
+    "imag", _imag_part, infer=real_infer, cost=elementwise_cost, saves=False, view=True,
     complex="rule", vjp=lambda n, g: (_times_i(_as_complex(g, n.inputs[0])),),
     doc="The imaginary part of a complex tensor, a view."))
 
@@ -157,7 +153,7 @@ def _angle_vjp(n, g):
 
 
 ANGLE = register(OpDef(
-    "angle_complex", lambda xp, z: xp.angle(z), infer=_real_infer, cost=elementwise_cost,
+    "angle_complex", lambda xp, z: xp.angle(z), infer=real_infer, cost=elementwise_cost,
     complex="rule", vjp=_angle_vjp, doc="The argument of a complex tensor's elements."))
 
 
@@ -184,44 +180,38 @@ SGN = register(OpDef(
 
 
 # --- public functions -------------------------------------------------------------------
-def _tensor(fn: str, x) -> Tensor:
-    if not isinstance(x, Tensor):     # (PyTorch's functions take tensors only, here too)
-        raise TypeError(f"{fn}: expected a Tensor, got {type(x).__name__}")
-    return x
-
-
 def conj(input) -> Tensor:
     """The complex conjugate (``torch.conj``); a real tensor is returned as it is.
 
     >>> tl.conj(tl.tensor([1 + 2j]))
     tensor([1.-2.j])
     """
-    x = _tensor("conj", input)
+    x = require_tensor("conj", input)
     return apply(CONJ, x) if x._data.dtype.kind == "c" else x
 
 
 def conj_physical(input) -> Tensor:
     """The conjugate, computed now (``torch.conj_physical``; tensorlib's :func:`conj`
     computes it too): a real tensor is returned as it is."""
-    return conj(_tensor("conj_physical", input))
+    return conj(require_tensor("conj_physical", input))
 
 
 def resolve_conj(input) -> Tensor:
     """``input`` itself (``torch.resolve_conj``): no tensor is lazily conjugated in
     tensorlib."""
-    return _tensor("resolve_conj", input)
+    return require_tensor("resolve_conj", input)
 
 
 def real(input) -> Tensor:
     """The real part (``torch.real``), a view for complex tensors; a real tensor is
     returned as it is."""
-    x = _tensor("real", input)
+    x = require_tensor("real", input)
     return apply(REAL, x) if x._data.dtype.kind == "c" else x
 
 
 def imag(input) -> Tensor:
     """The imaginary part (``torch.imag``), a view; real tensors raise, as PyTorch's."""
-    x = _tensor("imag", input)
+    x = require_tensor("imag", input)
     if x._data.dtype.kind != "c":
         raise RuntimeError(f"imag is not implemented for tensors with non-complex dtypes "
                            f"(got {x.dtype})")
@@ -231,13 +221,13 @@ def imag(input) -> Tensor:
 def view_as_real(input: Tensor) -> Tensor:
     """A complex tensor as real ``(..., 2)`` pairs of its parts, a view of its memory
     (``torch.view_as_real``)."""
-    return apply(VIEW_AS_REAL, _tensor("view_as_real", input))
+    return apply(VIEW_AS_REAL, require_tensor("view_as_real", input))
 
 
 def view_as_complex(input: Tensor) -> Tensor:
     """A float32/float64 tensor whose last dim holds (real, imaginary) pairs as a complex
     tensor, a view of its memory (``torch.view_as_complex``)."""
-    return apply(VIEW_AS_COMPLEX, _tensor("view_as_complex", input))
+    return apply(VIEW_AS_COMPLEX, require_tensor("view_as_complex", input))
 
 
 def complex(real: Tensor, imag: Tensor) -> Tensor:     # noqa: A001  (torch.complex)
@@ -247,7 +237,7 @@ def complex(real: Tensor, imag: Tensor) -> Tensor:     # noqa: A001  (torch.comp
     >>> tl.complex(tl.tensor([1.0]), tl.tensor([-1.0]))
     tensor([1.-1.j])
     """
-    re, im = _tensor("complex", real), _tensor("complex", imag)
+    re, im = require_tensor("complex", real), require_tensor("complex", imag)
     if re.dtype != im.dtype or re.dtype.kind != "f" or re.dtype == _dtypes.float16:
         raise TypeError(f"complex: expected real and imag of one dtype, float32 or float64, "
                         f"got {re.dtype} and {im.dtype}")
@@ -257,7 +247,7 @@ def complex(real: Tensor, imag: Tensor) -> Tensor:     # noqa: A001  (torch.comp
 def polar(abs: Tensor, angle: Tensor) -> Tensor:     # noqa: A002  (torch.polar)
     """``abs * (cos(angle) + i sin(angle))`` (``torch.polar``), differentiable in both."""
     from .elementwise import cos, sin
-    r, t = _tensor("polar", abs), _tensor("polar", angle)
+    r, t = require_tensor("polar", abs), require_tensor("polar", angle)
     if r.dtype != t.dtype or r.dtype.kind != "f" or r.dtype == _dtypes.float16:
         raise TypeError(f"polar: expected abs and angle of one dtype, float32 or float64, "
                         f"got {r.dtype} and {t.dtype}")
@@ -267,7 +257,7 @@ def polar(abs: Tensor, angle: Tensor) -> Tensor:     # noqa: A002  (torch.polar)
 def sgn(input) -> Tensor:
     """``z / |z|`` for complex tensors (0 where z is 0), the sign for real ones
     (``torch.sgn``)."""
-    x = _tensor("sgn", input)
+    x = require_tensor("sgn", input)
     if x._data.dtype.kind == "c":
         return apply(SGN, x)
     from .elementwise import sign

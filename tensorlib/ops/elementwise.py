@@ -13,7 +13,7 @@ from .._apply import apply
 from .._tensor import Tensor
 from .registry import OpDef, register
 from ._util import (as_operands, bool_infer, check_alpha, elementwise_cost, float_infer,
-                    float_operands, half_opmath, half_opmath_operand, make_binary_infer,
+                    float_operands, half_opmath, half_opmath_operand, make_binary_infer, real_infer,
                     same_category, same_infer, to_float, to_tensor, torch_promote,
                     unbroadcast)
 
@@ -76,11 +76,7 @@ def _abs_vjp(n, g):
     return (g * sign(x),)
 
 
-def _abs_infer(x, **attrs):
-    return x[0], _dtypes.real_of(x[1])
-
-
-ABS, abs = _unary("abs", ufunc="abs", vjp=_abs_vjp, floating=False, infer=_abs_infer)
+ABS, abs = _unary("abs", ufunc="abs", vjp=_abs_vjp, floating=False, infer=real_infer)
 ABS.complex = "rule"
 def _sign_fwd(xp, x):
     # as PyTorch: a bool is its own sign, and NaN's sign is 0 (so abs's gradient there is 0)

@@ -51,7 +51,7 @@ def _narrow(out, dt):
 
 _reduce_infer = _reduce_infer_factory(lambda d: d)
 # var, std and norm of a complex tensor are real, as PyTorch's
-_real_reduce_infer = _reduce_infer_factory(lambda d: _dtypes.real_of(d) if d.kind == "c" else d)
+_real_reduce_infer = _reduce_infer_factory(_dtypes.real_of)
 _sum_infer = _reduce_infer_factory(_sum_dtype)
 _bool_reduce_infer = _reduce_infer_factory(lambda d: np.bool_)
 _index_infer = _reduce_infer_factory(lambda d: np.int64)
@@ -970,7 +970,7 @@ def norm(x, ord: float | str | None = None, axis=None, keepdims: bool = False, *
     if ord == 0:
         x = _cast_in("norm", x, dtype, floating=True)
         x = to_float(x)
-        real = _dtypes.real_of(x.dtype) if x.dtype.kind == "c" else x.dtype
+        real = _dtypes.real_of(x.dtype)
         count = (x != 0).astype(real).sum(axis=axis, keepdims=keepdims)
         return count + zero_grad_link(x if x.dtype.kind != "c" else x.abs())
     ord = ord if ord in (1, 2) else float(ord)
