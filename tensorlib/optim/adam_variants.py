@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .. import creation
+from .. import _dtypes, creation
 from .._tensor import Tensor
 from ..ops.elementwise import maximum, where
 from . import _fused
@@ -114,7 +114,9 @@ class Adamax(_AdamLike):
 
 class NAdam(_AdamLike):
     """Adam with Nesterov momentum (Dozat, 2016), with PyTorch's momentum decay schedule
-    ``mu_t = b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))``."""
+    ``mu_t = b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))``. As PyTorch's,
+    ``state['mu_product']`` is a 0-d tensor of the default float dtype (float32 unless
+    ``tl.set_default_dtype(tl.float64)``) whatever the parameter's dtype."""
 
     def __init__(self, params: Iterable, lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -141,7 +143,9 @@ class NAdam(_AdamLike):
 
         def init(p):
             return {"exp_avg": creation.zeros_like(p), "exp_avg_sq": creation.zeros_like(p),
-                    "mu_product": creation.tensor(1.0, dtype=np.float64)}
+                    # PyTorch's scalar dtype (float32 unless the default is float64),
+                    # whatever the parameter's: the product is rounded to it every step
+                    "mu_product": creation.tensor(1.0, dtype=_dtypes.default_float)}
         for p, g, st in self._with_grads(group, init):
             step = self._count_step(st)
             mu = b1 * (1.0 - 0.5 * 0.96 ** (step * md))
@@ -167,8 +171,14 @@ class NAdam(_AdamLike):
                 p._version[0] += 2
                 continue
             g = self._decay(p, g, group, lr, wd)
-            mp.mul_(mu)
-            prod = mp if isinstance(step, Tensor) else float(mp._data)
+            if isinstance(step, Tensor):
+                # PyTorch's arithmetic: the product in mu_product's dtype, then read as a
+                # double (eagerly Python floats; here float64 tensors)
+                mp.mul_(mu.astype(mp.dtype))
+                prod = mp.astype(np.float64)
+            else:
+                mp.mul_(mu)
+                prod = float(mp._data)
             prod_next = prod * mu_next
             m.mul_(b1)
             m.add_((1.0 - b1) * g)

@@ -441,8 +441,10 @@ def _real_view(t: Tensor) -> tuple[Tensor, Any]:
     version counter; and the array it was made with, to tell later whether an in-place
     update replaced it (then :func:`_write_back` copies the values into ``t``)."""
     from .._tensor import _wrap
+    from ..backends import xp_of
+    from ..ops.complex import _pairs_fwd
     a = t._data
-    r = a[..., None].view(_dtypes.real_of(a.dtype))
+    r = _pairs_fwd(xp_of(a), a)      # view_as_real's kernel: a view, not a copy
     v = _wrap(r, t._device, False, None, 0)
     v._version = t._version
     return v, r
@@ -454,54 +456,47 @@ def _write_back(t: Tensor, view: Tensor, made) -> None:
 
 
 def _as_complex_array(a):
-    a = a if a.flags.c_contiguous else a.copy()
-    return a.view(_dtypes.complex_of(a.dtype))[..., 0]
+    from ..backends import xp_of
+    from ..ops.complex import _complex_fwd
+    # view_as_complex's kernel needs unit last stride and even other strides
+    return _complex_fwd(xp_of(a), a if a.flags.c_contiguous else a.copy())
 
 
 def _as_real(name: str, p: Tensor, g: Tensor, st: dict):
     """One ``(param, grad, state)`` for a complex ``p``: real views (see
     ``Optimizer._with_grads``); after the caller's update, state entries it added that are
-    shaped as the view are kept complex, as PyTorch's state of a complex parameter."""
-    if _mode.tracer is not None:
-        yield from _as_real_traced(p, g, st)
-        return
-    pr, pmade = _real_view(p)
-    gr, _ = _real_view(g)
-    views = {k: _real_view(v) for k, v in st.items()
-             if isinstance(v, Tensor) and v._data.dtype.kind == "c"}
+    shaped as the view are kept complex, as PyTorch's state of a complex parameter.
+
+    Eagerly the views share the arrays' memory, and an update that replaced a view's array
+    is copied back. Under graph capture they are ``view_as_real`` ops, so the graph records
+    the update's in-place writes into them as writes into the complex parameter and state
+    (the write-back of a view op), which a replay repeats."""
+    traced = _mode.tracer is not None
+    if traced:
+        from ..ops.complex import view_as_complex, view_as_real
+        pr, gr = view_as_real(p), view_as_real(g)
+        views = {k: (view_as_real(v), None) for k, v in st.items()
+                 if isinstance(v, Tensor) and v._data.dtype.kind == "c"}
+
+        def to_complex(v: Tensor) -> Tensor:
+            return view_as_complex(v.contiguous())
+    else:
+        (pr, pmade), (gr, _) = _real_view(p), _real_view(g)
+        views = {k: _real_view(v) for k, v in st.items()
+                 if isinstance(v, Tensor) and v._data.dtype.kind == "c"}
+        to_complex = _complex_tensor
     rst = dict(st)
     rst.update({k: v for k, (v, _) in views.items()})
     yield pr, gr, rst
-    _write_back(p, pr, pmade)
+    if not traced:
+        _write_back(p, pr, pmade)
     for k, v in rst.items():
         if k in views and v is views[k][0]:
-            _write_back(st[k], v, views[k][1])
+            if views[k][1] is not None:
+                _write_back(st[k], v, views[k][1])
         elif (isinstance(v, Tensor) and v.shape == pr.shape and v.dtype == pr.dtype
               and not v.is_sparse):
-            st[k] = _complex_tensor(v)
-        else:
-            st[k] = v
-    for k in [k for k in st if k not in rst]:
-        del st[k]
-
-
-def _as_real_traced(p: Tensor, g: Tensor, st: dict):
-    """:func:`_as_real` under graph capture: the real views are ``view_as_real`` ops, so the
-    graph records the update's in-place writes into them as writes into the complex
-    parameter and state (the write-back of a view op), which a replay repeats."""
-    from ..ops.complex import view_as_complex, view_as_real
-    pr = view_as_real(p)
-    views = {k: view_as_real(v) for k, v in st.items()
-             if isinstance(v, Tensor) and v._data.dtype.kind == "c"}
-    rst = dict(st)
-    rst.update(views)
-    yield pr, view_as_real(g), rst
-    for k, v in rst.items():
-        if k in views and v is views[k]:
-            continue
-        if (isinstance(v, Tensor) and v.shape == pr.shape and v.dtype == pr.dtype
-                and not v.is_sparse):
-            st[k] = view_as_complex(v.contiguous())
+            st[k] = to_complex(v)
         else:
             st[k] = v
     for k in [k for k in st if k not in rst]:

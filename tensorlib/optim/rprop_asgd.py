@@ -13,6 +13,8 @@ import numpy as np
 
 from .. import _dtypes, creation
 from .._hyper import hyper_value
+from .._tensor import Tensor
+from ..ops.elementwise import where
 from .optimizer import Optimizer, check_implementation_flags
 
 
@@ -95,7 +97,7 @@ class ASGD(Optimizer):
                              "(must be >= 0)")
 
     def _update(self, group):
-        lr = hyper_value(group["lr"])
+        lr = self._lr(group)
         lambd, alpha, t0, wd = group["lambd"], group["alpha"], group["t0"], \
             group["weight_decay"]
 
@@ -104,7 +106,7 @@ class ASGD(Optimizer):
         sdt = _dtypes.default_float
 
         def init(p):
-            return {"eta": creation.tensor(float(lr), dtype=sdt),
+            return {"eta": creation.tensor(hyper_value(lr), dtype=sdt),
                     "mu": creation.tensor(1.0, dtype=sdt),
                     "ax": creation.zeros_like(p)}
         for p, g, st in self._with_grads(group, init):
@@ -114,16 +116,35 @@ class ASGD(Optimizer):
             for k in ("eta", "mu"):
                 if st[k].dtype != sdt:      # load_state_dict casts state to the param dtype
                     st[k] = st[k].astype(sdt)
+            ax = st["ax"]
+            if isinstance(step, Tensor):
+                self._captured(p, g, ax, st, step, lr, lambd, alpha, t0)
+                continue
             eta, mu = float(st["eta"]._data), float(st["mu"]._data)
             p.mul_(1.0 - lambd * eta)
             p.sub_(eta * g)
-            ax = st["ax"]
             if mu != 1.0:
                 ax.add_((p - ax) * mu)
             else:
                 ax.copy_(p)
             st["eta"].fill_(lr / (1.0 + lambd * lr * step) ** alpha)
             st["mu"].fill_(1.0 / max(1.0, step - t0))
+
+    @staticmethod
+    def _captured(p: Tensor, g: Tensor, ax: Tensor, st: dict, step: Tensor, lr, lambd: float,
+                  alpha: float, t0: float) -> None:
+        """The step under graph capture: eta, mu and the step count are read and written as
+        graph state (not frozen at their traced values). The eager step's Python arithmetic
+        is double precision, then rounded to ``p``'s dtype as a weak scalar: so here."""
+        f64 = np.dtype(np.float64)
+        eta = st["eta"].astype(f64)
+        mu = st["mu"].astype(f64)
+        p.mul_((1.0 - lambd * eta).astype(p.dtype))
+        p.sub_(eta.astype(p.dtype) * g)
+        # mu == 1 copies p, as the eager step (ax + (p - ax) may differ from p in the ulp)
+        ax.copy_(where(mu == 1.0, p, ax + (p - ax) * mu.astype(p.dtype)))
+        st["eta"].copy_(lr / (1.0 + lambd * lr * step) ** alpha)
+        st["mu"].copy_(1.0 / (step - t0).clip(1.0, None))
 
 
 class Adafactor(Optimizer):
@@ -177,11 +198,19 @@ class Adafactor(Optimizer):
             return {"variance": creation.zeros_like(p)}
         for p, g, st in self._with_grads(group, init):
             e1 = float(np.finfo(p.dtype).eps) if eps1 is None else eps1
-            step = float(self._count_step(st))
-            one_minus_beta2 = step ** decay
-            rho = min(lr, 1.0 / math.sqrt(step))
+            step = self._count_step(st)
             n = max(p.numel(), 1)
-            alpha = max(eps2, float((p * p).sum().sqrt()) / math.sqrt(n)) * rho
+            if isinstance(step, Tensor):
+                # captured: the step count and the RMS are read in the graph, in float64 as
+                # the eager step's Python floats, then rounded to p's dtype as those are
+                one_minus_beta2 = (step ** decay).astype(p.dtype)
+                rho = (1.0 / step.sqrt()).clip(None, lr)
+                alpha = (_norm64(p) / math.sqrt(n)).clip(eps2, None) * rho
+            else:
+                step = float(step)
+                one_minus_beta2 = step ** decay
+                rho = min(lr, 1.0 / math.sqrt(step))
+                alpha = max(eps2, float((p * p).sum().sqrt()) / math.sqrt(n)) * rho
             if wd:
                 p.mul_(1.0 - lr * wd)
             g2 = g * g
@@ -195,5 +224,15 @@ class Adafactor(Optimizer):
                 v.add_((g2 - v) * one_minus_beta2)
                 var = v
             update = var.clip(e1 * e1, None).rsqrt() * g
+            if isinstance(alpha, Tensor):
+                denom = (_norm64(update) / (math.sqrt(n) * d)).clip(1.0, None)
+                p.sub_(update * (alpha / denom).astype(p.dtype))
+                continue
             denom = max(1.0, float((update * update).sum().sqrt()) / (math.sqrt(n) * d))
             p.sub_(update * (alpha / denom))
+
+
+def _norm64(t: Tensor) -> Tensor:
+    """``t``'s 2-norm as the eager step computes it (in ``t``'s dtype), as a float64 0-d
+    tensor."""
+    return (t * t).sum().sqrt().astype(np.float64)
