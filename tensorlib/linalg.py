@@ -14,9 +14,12 @@ live here, with ``svd``, ``qr`` and PyTorch's ``norm`` / ``vector_norm`` / ``mat
 not, as PyTorch's); a singular or indefinite matrix raises :class:`LinAlgError`, except in
 the ``_ex`` variants, which report it in ``info``. ``eig`` and ``eigvals`` return complex
 results (as PyTorch's, also for real input). Complex matrices: ``det``, ``slogdet`` (a
-complex sign), ``inv``, ``solve``, ``cholesky``/``eigh``/``eigvalsh`` (Hermitian input; real
-eigenvalues), ``solve_triangular``, ``eig``/``eigvals`` and the products; the LU, QR, SVD,
-least-squares and LDL families refuse them.
+complex sign), ``inv``, ``solve``, ``cholesky``/``cholesky_ex``/``eigh``/``eigvalsh``
+(Hermitian input; real eigenvalues), ``solve_triangular``, ``eig``/``eigvals``, the LU, QR,
+SVD and least-squares families, ``ldl_*`` (``hermitian=False``: complex symmetric,
+``True``: Hermitian) and the products. As PyTorch's, a gradient through complex singular
+vectors or eigenvectors raises when the loss depends on their phases (each is defined only
+up to ``e^{i phi}``), and ``slogdet``'s gradient at a singular matrix is inf / NaN.
 
 >>> a = tl.tensor([[4.0, 2.0], [2.0, 3.0]], requires_grad=True)
 >>> tl.linalg.det(a).backward()

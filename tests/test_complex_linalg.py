@@ -229,14 +229,6 @@ def test_linear_dtype_errors():
         tl.nn.functional.linear(tl.tensor([1, 2]), tl.tensor([[1, 2]]))
 
 
-@pytest.mark.parametrize("fn", ["cholesky_ex"])
-def test_unfinished_functions_refuse_complex(fn):
-    f = getattr(tl.linalg, fn)
-    args = (tl.tensor(A), tl.tensor(B)) if fn == "lstsq" else (tl.tensor(A),)
-    with pytest.raises(TypeError, match=fn):
-        f(*args)
-
-
 def test_real_matrix_functions_keep_their_errors():
     with pytest.raises(TypeError, match="det: needs"):
         tl.linalg.det(tl.tensor([[1, 2], [3, 4]], dtype=tl.float16))

@@ -17,7 +17,7 @@ from .._apply import apply
 from .._tensor import Tensor
 from ._util import numel, to_float, to_tensor
 from .linalg import _mT
-from .matrix import _lapack, _mH, _unused, solve, values_only
+from .matrix import _check_phase_invariant, _lapack, _mH, _unused, solve, values_only
 from .nn_util import io_cost
 from .registry import OpDef, register
 
@@ -84,11 +84,11 @@ def _svd_vjp(node, gU, gS, gVh):
 
     Complex A (``mT`` becomes ``mH``): the singular vectors are defined up to a phase each
     (``u_i e^{i phi}``, ``v_i e^{i phi}``), so only a loss that does not depend on those
-    phases has a gradient. PyTorch checks that (the imaginary diagonals of ``U^H gU`` and
-    ``V^H gV`` cancel) and raises; this rule does not check: it takes the gauge in which
-    ``v_i``'s phase is fixed (the diagonal of the main term is dropped and U's phase term
-    ``U diag(i Im(U^H gU)_ii / S_i) Vh`` added), which is PyTorch's gradient for every
-    phase-invariant loss and a well-defined (gauge-dependent) value for the others."""
+    phases has a gradient. As PyTorch's, the rule raises where it does (the imaginary
+    diagonals of ``U^H gU`` and ``V^H gV`` do not cancel, tolerances 1e-2; eagerly only);
+    it takes the gauge in which ``v_i``'s phase is fixed (the diagonal of the main term is
+    dropped and U's phase term ``U diag(i Im(U^H gU)_ii / S_i) Vh`` added), which is
+    PyTorch's gradient for every phase-invariant loss."""
     U, S, Vh = node.output(0), node.output(1), node.output(2)
     m, n = U.shape[-2], Vh.shape[-1]
     k = S.shape[-1]
@@ -114,6 +114,12 @@ def _svd_vjp(node, gU, gS, gVh):
     if gVh is not None:
         y = Vh @ _mH(gVh)
         VhgV = y - _mH(y)
+    if cplx:
+        from .complex import imag
+        _check_phase_invariant(
+            imag(UhgU.diagonal(0, -2, -1)) if gU is not None else imag(VhgV.diagonal(0, -2, -1)),
+            imag(VhgV.diagonal(0, -2, -1)) if gU is not None and gVh is not None else None,
+            "svd", "singular vectors")
     if gU is not None and gVh is not None:
         ret = (UhgU * s_row + s_col * VhgV) / E
     elif gU is not None:
@@ -155,8 +161,8 @@ def svd(A, full_matrices: bool = True) -> SVDResult:
     Differentiable as PyTorch's: the gradient of S alone is defined everywhere; through U and
     Vh it assumes distinct non-zero singular values and a loss that does not depend on the
     singular vectors' signs; with ``full_matrices=True`` the columns beyond k get no
-    gradient. Complex ``A`` (as PyTorch's): complex U and Vh, real S; the loss must not
-    depend on the singular vectors' phases (not checked here, unlike PyTorch).
+    gradient. Complex ``A`` (as PyTorch's): complex U and Vh, real S; a loss that depends on
+    the singular vectors' phases raises in backward, as PyTorch's.
 
     >>> tl.linalg.svd(tl.tensor([[3.0, 0.0], [0.0, 4.0]])).S
     tensor([4., 3.])

@@ -1,7 +1,8 @@
 """The LDL^T factorisation of symmetric (possibly indefinite) matrices and its solver
-(``torch.linalg.ldl_factor``, ``ldl_factor_ex``, ``ldl_solve``), real dtypes.
+(``torch.linalg.ldl_factor``, ``ldl_factor_ex``, ``ldl_solve``), real and complex dtypes.
 
-LAPACK's Bunch-Kaufman ``sytrf`` / ``sytrs`` through SciPy, one matrix at a time, in
+LAPACK's Bunch-Kaufman ``sytrf`` / ``sytrs`` (complex ``hermitian=True``: ``hetrf`` /
+``hetrs``, ``A = L D L^H``) through SciPy, one matrix at a time, in
 LAPACK's packed format (as PyTorch's, which calls the same routines): ``LD`` holds the
 unit-lower ``L`` below the diagonal and the block-diagonal ``D`` (1x1 and 2x2 blocks) on
 and next to it; ``pivots`` (int32, 1-based) are negative for a 2x2 block. On a GPU the
@@ -37,12 +38,15 @@ class LDLFactorExResult(NamedTuple):
     info: Tensor
 
 
-def _lapack(name: str, dtype):
+def _lapack(name: str, dtype, hermitian: bool = False):
     lapack = _scipy.require(f"ldl_{'solve' if name == 'sytrs' else 'factor'}")
-    return getattr(lapack, ("d" if dtype == np.float64 else "s") + name)
+    dtype = np.dtype(dtype)
+    if hermitian and dtype.kind == "c":      # (for real matrices the two are one)
+        name = name.replace("sy", "he")
+    return getattr(lapack, {"f": "s", "d": "d", "F": "c", "D": "z"}[dtype.char] + name)
 
 
-def _ldl_factor_cpu(a, *, check=""):
+def _ldl_factor_cpu(a, *, check="", hermitian=False):
     n = a.shape[-1]
     batch = a.shape[:-2]
     flat = a.reshape((_count(batch), n, n))
@@ -50,10 +54,10 @@ def _ldl_factor_cpu(a, *, check=""):
     piv = np.zeros((flat.shape[0], n), np.int32)
     info = np.zeros((flat.shape[0],), np.int32)
     if n:
-        sytrf = _lapack("sytrf", a.dtype)
+        sytrf = _lapack("sytrf", a.dtype, hermitian)
         # one workspace query for the batch, and whole-batch tril / clip after the loop: for
         # small matrices the per-call Python overhead, not LAPACK, is the cost
-        lwork = max(int(_lapack("sytrf_lwork", a.dtype)(n, lower=1)[0]), n)
+        lwork = max(int(_lapack("sytrf_lwork", a.dtype, hermitian)(n, lower=1)[0].real), n)
         for b in range(flat.shape[0]):
             ld[b], piv[b], info[b] = sytrf(flat[b], lower=1, lwork=lwork)
         ld = np.tril(ld)
@@ -70,7 +74,7 @@ def _ldl_factor_cpu(a, *, check=""):
     return ld.reshape(a.shape), piv.reshape(batch + (n,)), info
 
 
-def _ldl_factor_infer(a, *, check=""):
+def _ldl_factor_infer(a, *, check="", hermitian=False):
     shape, dt = _float_spec("ldl_factor", a, square=True)
     i32 = np.dtype(np.int32)
     return (shape, dt), (shape[:-1], i32), (shape[:-2], i32)
@@ -97,11 +101,11 @@ def _on_host(cpu_kernel):
 
 
 LDL_FACTOR = register(OpDef("ldl_factor", _on_host(_ldl_factor_cpu),
-                            kernels={"cpu": _ldl_factor_cpu}, saves=False,
+                            kernels={"cpu": _ldl_factor_cpu}, saves=False, complex="forward",
                             infer=_ldl_factor_infer, cost=io_cost(_ldl_flops)))
 
 
-def _ldl_solve_cpu(ld, piv, b):
+def _ldl_solve_cpu(ld, piv, b, *, hermitian=False):
     batch = np.broadcast_shapes(ld.shape[:-2], piv.shape[:-1], b.shape[:-2])
     n, k = ld.shape[-1], b.shape[-1]
     if b.shape[-2] != n:     # (the infer rule words the error)
@@ -111,7 +115,7 @@ def _ldl_solve_cpu(ld, piv, b):
     b = np.broadcast_to(b, batch + (n, k)).reshape((_count(batch), n, k))
     out = np.empty(b.shape, ld.dtype)
     if n and k:
-        sytrs = _lapack("sytrs", ld.dtype)
+        sytrs = _lapack("sytrs", ld.dtype, hermitian)
         for i in range(b.shape[0]):
             out[i] = sytrs(ld[i], piv[i], b[i], lower=1)[0]
     else:
@@ -119,7 +123,7 @@ def _ldl_solve_cpu(ld, piv, b):
     return out.reshape(batch + (n, k))
 
 
-def _ldl_solve_infer(ld, piv, b):
+def _ldl_solve_infer(ld, piv, b, *, hermitian=False):
     sl, dt = _float_spec("ldl_solve", ld, square=True)
     sp, sb = tuple(piv[0]), tuple(b[0])
     if np.dtype(piv[1]).kind not in "iu" or sp[-1:] != sl[-1:]:
@@ -133,7 +137,7 @@ def _ldl_solve_infer(ld, piv, b):
 
 
 LDL_SOLVE = register(OpDef("ldl_solve", _on_host(_ldl_solve_cpu),
-                           kernels={"cpu": _ldl_solve_cpu}, saves=False,
+                           kernels={"cpu": _ldl_solve_cpu}, saves=False, complex="forward",
                            infer=_ldl_solve_infer, cost=io_cost(_ldl_solve_flops)))
 
 
@@ -142,12 +146,20 @@ def _check_hermitian(hermitian, op: str) -> None:
         raise TypeError(f"{op}: hermitian must be a bool, got {hermitian!r}")
 
 
+def _herm_attr(hermitian: bool, x: Tensor) -> dict:
+    """The op attribute, only where it changes the routine (complex), so real calls keep
+    their attributes (and captured graphs) as before."""
+    return {"hermitian": True} if hermitian and x.dtype.kind == "c" else {}
+
+
 def ldl_factor_ex(A, *, hermitian: bool = False,
                   check_errors: bool = False) -> LDLFactorExResult:
     """``(LD, pivots, info)``: the LDL^T factorisation of the symmetric ``A`` (its lower
     triangle is read), as ``torch.linalg.ldl_factor_ex``; ``info`` (int32, per matrix) is
-    ``i`` when ``D[i-1, i-1]`` is exactly zero. For real matrices ``hermitian`` changes
-    nothing. Not differentiable.
+    ``i`` when ``D[i-1, i-1]`` is exactly zero. Complex ``A``: ``hermitian=False`` (the
+    default) factors a complex symmetric ``A = L D L^T`` (``sytrf``), ``hermitian=True`` a
+    Hermitian ``A = L D L^H`` (``hetrf``; D's diagonal real); for real matrices the two
+    are one. Not differentiable.
 
     >>> LD, piv, info = tl.linalg.ldl_factor_ex(tl.tensor([[4.0, 2.0], [2.0, 3.0]]))
     >>> LD
@@ -158,7 +170,8 @@ def ldl_factor_ex(A, *, hermitian: bool = False,
     A = to_float(to_tensor(A))
     _float_spec("linalg.ldl_factor_ex", (A.shape, A.dtype), square=True)
     return LDLFactorExResult(*apply(LDL_FACTOR, A,
-                                    check="linalg.ldl_factor_ex" if check_errors else ""))
+                                    check="linalg.ldl_factor_ex" if check_errors else "",
+                                    **_herm_attr(hermitian, A)))
 
 
 def ldl_factor(A, *, hermitian: bool = False) -> LDLFactorResult:
@@ -167,13 +180,14 @@ def ldl_factor(A, *, hermitian: bool = False) -> LDLFactorResult:
     _check_hermitian(hermitian, "linalg.ldl_factor")
     A = to_float(to_tensor(A))
     _float_spec("linalg.ldl_factor", (A.shape, A.dtype), square=True)
-    LD, piv, _ = apply(LDL_FACTOR, A, check="linalg.ldl_factor")
+    LD, piv, _ = apply(LDL_FACTOR, A, check="linalg.ldl_factor", **_herm_attr(hermitian, A))
     return LDLFactorResult(LD, piv)
 
 
 def ldl_solve(LD, pivots, B, *, hermitian: bool = False) -> Tensor:
     """``X`` with ``A X = B`` from ``A``'s :func:`ldl_factor` (``torch.linalg.ldl_solve``):
-    ``B`` is ``(..., n, k)``, batch dimensions broadcast. Not differentiable.
+    ``B`` is ``(..., n, k)``, batch dimensions broadcast; ``hermitian`` must be the one
+    the factors were made with (complex: ``hetrs`` or ``sytrs``). Not differentiable.
 
     >>> LD, piv = tl.linalg.ldl_factor(tl.tensor([[4.0, 2.0], [2.0, 3.0]]))
     >>> tl.linalg.ldl_solve(LD, piv, tl.tensor([[6.0], [5.0]]))
@@ -190,4 +204,9 @@ def ldl_solve(LD, pivots, B, *, hermitian: bool = False) -> Tensor:
         raise ValueError(f"linalg.ldl_solve: B of shape {tuple(B.shape)} must be (..., {n}, k) "
                          f"for LD of shape {tuple(LD.shape)}; a single right-hand side b "
                          f"is b.unsqueeze(-1)")
-    return apply(LDL_SOLVE, LD, to_tensor(pivots), B.astype(LD.dtype))
+    if B.dtype.kind == "c" and LD.dtype.kind != "c":
+        raise TypeError(f"linalg.ldl_solve: B is complex ({B.dtype}) but LD is real "
+                        f"({LD.dtype}); factor a complex A, or solve the real and imaginary "
+                        f"parts of B separately")
+    return apply(LDL_SOLVE, LD, to_tensor(pivots), B.astype(LD.dtype),
+                 **_herm_attr(hermitian, LD))

@@ -48,7 +48,9 @@ def _float_spec(op: str, spec, square: bool = False) -> tuple:
 _COMPLEX_OK = frozenset({"triangular_solve_nocheck", "linalg.solve_triangular", "lu_factor",
                          "linalg.lu_factor", "linalg.lu_factor_ex", "linalg.lu",
                          "linalg.lu_solve", "linalg.solve_ex", "linalg.inv_ex", "lu_unpack",
-                         "lstsq", "linalg.lstsq", "linalg.matrix_rank", "linalg.cond"})
+                         "lstsq", "linalg.lstsq", "linalg.matrix_rank", "linalg.cond",
+                         "ldl_factor", "ldl_solve", "linalg.ldl_factor", "linalg.ldl_factor_ex",
+                         "linalg.ldl_solve", "cholesky_ex", "linalg.cholesky_ex", "geqrf"})
 
 
 def _count(batch: tuple) -> int:

@@ -1,5 +1,5 @@
-"""The rest of ``torch.linalg`` for real dtypes: ``cholesky_ex`` (a registry op that reports
-``info`` instead of raising), and composites of existing ops (differentiable to any
+"""The rest of ``torch.linalg`` (real and complex dtypes): ``cholesky_ex`` (a registry op
+that reports ``info`` instead of raising), and composites of existing ops (differentiable to any
 order): ``cond``, ``vander``, ``tensorinv``, ``tensorsolve``, ``householder_product``,
 ``diagonal``.
 """
@@ -38,9 +38,12 @@ def _chol_check(info, op: str) -> None:
                           f"not positive-definite{where} in {op}")
 
 
-def _chol_ex_generic(xp, a, *, check=""):
+def _chol_ex_generic(xp, a, *, check="", upper=False):
     """Where the backend does not raise (CuPy fills a failed factor with NaN), ``info`` is
     the first diagonal entry that is not finite, counted from 1."""
+    if upper:       # (complex only) U = L^H, L from A^H's lower triangle: A's upper one
+        L, info = _chol_ex_generic(xp, xp.conj(xp.swapaxes(a, -1, -2)), check=check)
+        return xp.conj(xp.swapaxes(L, -1, -2)), info
     L = xp.linalg.cholesky(a)
     n = a.shape[-1]
     bad = ~xp.isfinite(xp.diagonal(L, 0, -2, -1))
@@ -50,9 +53,12 @@ def _chol_ex_generic(xp, a, *, check=""):
     return L, info.reshape(a.shape[:-2]) if n else xp.zeros(a.shape[:-2], np.int32)
 
 
-def _chol_ex_cpu(a, *, check=""):
+def _chol_ex_cpu(a, *, check="", upper=False):
     """NumPy's batched factorisation; where it fails, LAPACK ``potrf`` matrix by matrix for
     each ``info`` (and PyTorch's partial factor)."""
+    if upper:       # (complex only, as the generic kernel)
+        L, info = _chol_ex_cpu(np.conj(np.swapaxes(a, -1, -2)), check=check)
+        return np.conj(np.swapaxes(L, -1, -2)), info
     batch = a.shape[:-2]
     try:
         L = np.linalg.cholesky(a)
@@ -63,7 +69,7 @@ def _chol_ex_cpu(a, *, check=""):
     lapack = _scipy.lapack()
     if lapack is None:
         return _chol_ex_numpy(a, check)
-    potrf = lapack.dpotrf if a.dtype == np.float64 else lapack.spotrf
+    potrf = getattr(lapack, {"f": "s", "d": "d", "F": "c", "D": "z"}[a.dtype.char] + "potrf")
     n = a.shape[-1]
     flat = a.reshape((_count(batch), n, n))
     L = np.empty_like(flat)
@@ -91,20 +97,21 @@ def _chol_ex_numpy(a, check: str):
     for b in range(flat.shape[0]):
         m = L[b]
         for j in range(n):
-            d = m[j, j] - m[j, :j] @ m[j, :j]
-            if not d > 0:           # (also NaN)
-                m[j, j] = d
+            # (conj: A = L L^H for complex A, whose diagonal is real)
+            d = m[j, j] - m[j, :j] @ np.conj(m[j, :j])
+            if not d.real > 0:      # (also NaN)
+                m[j, j] = d.real
                 info[b] = j + 1
                 break
-            m[j, j] = np.sqrt(d)
-            m[j + 1:, j] = (m[j + 1:, j] - m[j + 1:, :j] @ m[j, :j]) / m[j, j]
+            m[j, j] = np.sqrt(d.real)
+            m[j + 1:, j] = (m[j + 1:, j] - m[j + 1:, :j] @ np.conj(m[j, :j])) / m[j, j]
     info = info.reshape(batch)
     if check:
         _chol_check(info, check)
     return L.reshape(a.shape), info
 
 
-def _chol_ex_infer(a, *, check=""):
+def _chol_ex_infer(a, *, check="", upper=False):
     shape, dt = _float_spec("cholesky_ex", a, square=True)
     return (shape, dt), (shape[:-2], np.dtype(np.int32))
 
@@ -120,7 +127,7 @@ def _chol_ex_vjp(node, gL, ginfo=None):
 
 CHOLESKY_EX = register(OpDef("cholesky_ex", _chol_ex_generic, kernels={"cpu": _chol_ex_cpu},
                              vjp=_chol_ex_vjp, saves=False, saves_output=(0,),
-                             infer=_chol_ex_infer,
+                             infer=_chol_ex_infer, complex="rule",
                              cost=io_cost(_chol_flops)))
 
 
@@ -130,7 +137,8 @@ def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False) -> Choles
     leading minor that is not positive definite, else 0; ``L`` then holds LAPACK's partial
     factor) instead of raising; ``check_errors=True`` raises. Only the lower triangle is
     read (``upper=True``: only the upper one, giving ``U`` with ``A = U.mT @ U``, as
-    PyTorch's). Differentiable as ``cholesky``.
+    PyTorch's; complex ``A``: Hermitian, ``A = L L^H`` / ``U^H U``). Differentiable as
+    ``cholesky``, complex inputs included (PyTorch's rule).
 
     >>> L, info = tl.linalg.cholesky_ex(tl.tensor([[1.0, 2.0], [2.0, 1.0]]))
     >>> int(info)
@@ -139,6 +147,8 @@ def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False) -> Choles
     A = to_float(to_tensor(A))
     _float_spec("linalg.cholesky_ex", (A.shape, A.dtype), square=True)
     check = "linalg.cholesky_ex" if check_errors else ""
+    if upper and A.dtype.kind == "c":     # (the gradient is PyTorch's, not that of A.mH's)
+        return CholeskyExResult(*apply(CHOLESKY_EX, A, check=check, upper=True))
     if upper:       # A's upper triangle is A.mT's lower one
         L, info = apply(CHOLESKY_EX, _mT(A), check=check)
         return CholeskyExResult(_mT(L), info)
@@ -316,7 +326,8 @@ class GeqrfResult(NamedTuple):
 
 
 def _geqrf_fwd(xp, a):
-    h, tau = xp.linalg.qr(a, mode="raw")      # h is the packed factor, transposed
+    # h is the packed factor, transposed (not conjugated: complex too, as LAPACK's)
+    h, tau = xp.linalg.qr(a, mode="raw")
     return xp.ascontiguousarray(xp.swapaxes(h, -1, -2)), tau
 
 
@@ -327,6 +338,7 @@ def _geqrf_infer(a):
 
 
 GEQRF = register(OpDef("geqrf", _geqrf_fwd, saves=False, infer=_geqrf_infer,
+                       complex="forward",
                        cost=io_cost(lambda i, o, **a: numel(i[0][0]) * min(i[0][0][-2:]))))
 
 
@@ -350,9 +362,11 @@ def geqrf(input) -> GeqrfResult:
 def ormqr(input, tau, other, left: bool = True, transpose: bool = False) -> Tensor:
     """``Q @ other`` for the ``Q`` of :func:`geqrf`'s ``(input, tau)`` (``torch.ormqr``,
     LAPACK's ``ormqr``), without forming Q: ``left=False`` gives ``other @ Q``,
-    ``transpose=True`` uses ``Q.mT``. ``input`` is ``(..., mn, k)``, ``tau`` ``(..., k)`` and
-    ``other`` ``(..., m, n)`` with mn = m (left) or n (right). Differentiable in all three,
-    to any order (each reflector is applied with tensorlib ops).
+    ``transpose=True`` uses ``Q.mT`` (``Q.mH`` for complex input, as PyTorch's); each
+    reflector is ``H_i = I - tau_i v_i v_i^H``. ``input`` is ``(..., mn, k)``, ``tau``
+    ``(..., k)`` and ``other`` ``(..., m, n)`` with mn = m (left) or n (right).
+    Differentiable in all three, to any order (each reflector is applied with tensorlib
+    ops).
     """
     from ..creation import arange
     A = to_float(to_tensor(input))
@@ -375,10 +389,14 @@ def ormqr(input, tau, other, left: bool = True, transpose: bool = False) -> Tens
     for i in order:
         v = A[..., :, i] * (rows > i).astype(A.dtype) + (rows == i).astype(A.dtype)
         t = tau[..., i].unsqueeze(-1).unsqueeze(-1)
-        if left:       # H C = C - tau v (v^T C)
-            C = C - t * v.unsqueeze(-1) * (v.unsqueeze(-2) @ C)
-        else:          # C H = C - tau (C v) v^T
-            C = C - t * (C @ v.unsqueeze(-1)) * v.unsqueeze(-2)
+        vh = v
+        if A.dtype.kind == "c":     # H^H = I - conj(tau) v v^H
+            vh = v.conj()
+            t = t.conj() if transpose else t
+        if left:       # H C = C - tau v (v^H C)
+            C = C - t * v.unsqueeze(-1) * (vh.unsqueeze(-2) @ C)
+        else:          # C H = C - tau (C v) v^H
+            C = C - t * (C @ v.unsqueeze(-1)) * vh.unsqueeze(-2)
     return C
 
 
@@ -489,6 +507,10 @@ def _eig_vjp(node, gw, gv):
     vh = _mH(v)
     if not _unused(gv):
         k = vh @ gv
+        from .complex import imag
+        from .matrix import _check_phase_invariant
+        _check_phase_invariant(imag(k.diagonal(0, -2, -1)), None, "linalg.eig",
+                               "eigenvectors")
         k = k - vh @ (v * real(k.diagonal(0, -2, -1)).unsqueeze(-2))
         wc = conj(w)
         e = wc.unsqueeze(-2) - wc.unsqueeze(-1) + ident

@@ -279,18 +279,54 @@ def _slogdet_infer(a):
     return (shape, dt), (shape, _dtypes.real_of(dt))
 
 
+def _inv_adjoint(a: Tensor, sign: Tensor) -> Tensor:
+    """``A^-H``. Where a matrix is singular (sign 0) not an error but PyTorch's inf / NaN:
+    LAPACK ``getrf`` and ``getrs``, the routines of its ``slogdet_backward``, so the same
+    pattern of inf and NaN; that value is a constant (a gradient that is already
+    inf or NaN has no derivative). Eagerly only: under capture the branch cannot depend on
+    values, so ``inv`` there."""
+    if state.tracer is not None or bool(sign._data.all()):
+        return _mH(inv(a))
+    from . import _scipy
+    from .linalg_lu import LU_FACTOR, lu_solve
+    lapack = _scipy.lapack()
+    if lapack is None:      # (the NumPy forms: values as LAPACK's, up to rounding)
+        from ..creation import eye
+        LU, piv, _ = apply(LU_FACTOR, a, pivot=True, check="")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return lu_solve(LU, piv, eye(a.shape[-1], dtype=a.dtype, device=a.device),
+                            adjoint=True)
+    arr = a._data.get() if hasattr(a._data, "get") else a._data
+    c = {"f": "s", "d": "d", "F": "c", "D": "z"}[arr.dtype.char]
+    getrf, getrs = getattr(lapack, c + "getrf"), getattr(lapack, c + "getrs")
+    n = arr.shape[-1]
+    flat = arr.reshape((-1, n, n))
+    out = np.empty_like(flat)
+    eye_n = np.eye(n, dtype=arr.dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i in range(flat.shape[0]):
+            # A^-H = conj((A^T)^-1), from A^T's factors: the order of PyTorch's operations
+            # (LAPACK reads its row-major A as A^T), so the same inf / NaN pattern
+            lu, piv, _ = getrf(flat[i].T)
+            out[i] = getrs(lu, piv, eye_n)[0]
+    if c in "cz":
+        out = np.conj(out)
+    from ..creation import as_tensor
+    return as_tensor(out.reshape(arr.shape)).to(a.device)
+
+
 def _slogdet_vjp(n, gsign, glog):
     a = n.inputs[0]
+    sign = n.output(0)
     if a.dtype.kind != "c":
-        return (glog.unsqueeze(-1).unsqueeze(-1) * _mT(inv(a)),)
+        return (glog.unsqueeze(-1).unsqueeze(-1) * _inv_adjoint(a, sign),)
     # log det = log|det| + i angle is holomorphic, d(log det) = tr(A^-1 dA); the sign
     # exp(i angle) gives angle the cotangent Im(conj(sign) gsign), so the cotangent of
     # log det is glog + i that, and A's is it times A^-H (PyTorch's slogdet_backward)
     from .complex import conj, imag
-    sign = n.output(0)
     gphi = (0.0 if glog is None else glog) + (
         0.0 if gsign is None else imag(conj(sign) * gsign) * 1j)
-    return (gphi.unsqueeze(-1).unsqueeze(-1) * _mH(inv(a)),)
+    return (gphi.unsqueeze(-1).unsqueeze(-1) * _inv_adjoint(a, sign),)
 
 
 SLOGDET = register(OpDef("slogdet", _slogdet_fwd, vjp=_slogdet_vjp, saves=True,
@@ -300,7 +336,9 @@ SLOGDET = register(OpDef("slogdet", _slogdet_fwd, vjp=_slogdet_vjp, saves=True,
 
 def slogdet(a) -> tuple[Tensor, Tensor]:
     """``(sign, log|det|)`` of a square matrix (or of each in a stack), without the overflow
-    of ``det``; differentiable in ``log|det|``."""
+    of ``det``; differentiable in ``log|det|`` (and, for complex input, in the sign's
+    phase). At a singular matrix (sign 0, log|det| -inf) the gradient holds inf / NaN, as
+    PyTorch's, rather than raising."""
     return apply(SLOGDET, _prepare(a, "slogdet"))
 
 
@@ -393,6 +431,26 @@ def _eigh_infer(a):
     return (shape[:-1], _dtypes.real_of(dt)), (shape, dt)
 
 
+def _check_phase_invariant(im_a: Tensor, im_b, op: str, what: str) -> None:
+    """PyTorch's check that a loss does not depend on the phases of complex singular or
+    eigen vectors (each is defined up to ``e^{i phi}``): ``im_a`` must be close to
+    ``-im_b`` (or to 0 with ``im_b`` None), with its lax tolerances (1e-2, 1e-2). Eagerly
+    only: a captured graph cannot read values."""
+    if state.tracer is not None:
+        return
+    a = im_a._data
+    a = a.get() if hasattr(a, "get") else np.asarray(a)
+    b = np.zeros_like(a) if im_b is None else (
+        im_b._data.get() if hasattr(im_b._data, "get") else np.asarray(im_b._data))
+    if not np.allclose(a, -b, rtol=1e-2, atol=1e-2):
+        raise RuntimeError(
+            f"{op}: the {what} of a complex decomposition are each defined only up to a "
+            f"phase e^(i phi), and the loss depends on those phases, so its gradient is "
+            f"ill-defined (PyTorch raises too). Make the loss phase-invariant: use, e.g., "
+            f"abs() of the vectors, products such as V @ V.mH, or fix each vector's phase "
+            f"(divide it by the phase of one of its entries) before using it")
+
+
 def _eigh_vjp(n, gw, gv):
     w, v = n.output(0), n.output(1)
     # V (diag(gw) + F * (V^T gV)) V^T, F_ij = 1 / (w_j - w_i) off the diagonal. Eigenvalues
@@ -405,6 +463,9 @@ def _eigh_vjp(n, gw, gv):
         # Hermitian already (PyTorch's linalg_eig_backward); F is real (w is)
         if not _unused(gv):
             k = _mH(v) @ gv
+            from .complex import imag
+            _check_phase_invariant(imag(k.diagonal(0, -2, -1)), None, "eigh",
+                                   "eigenvectors")
             er = _eye_like(w.unsqueeze(-2) * w.unsqueeze(-1))     # real, as w
             f = (1.0 - er) / (w.unsqueeze(-2) - w.unsqueeze(-1) + er)
             inner = inner + f * (0.5 * (k - _mH(k)))

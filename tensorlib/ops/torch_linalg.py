@@ -15,7 +15,7 @@ import numpy as np
 from .._tensor import Tensor
 from ..autograd.function import Function
 from . import elementwise as E
-from ._util import norm_axis, to_float, to_tensor, unbroadcast
+from ._util import norm_axis, promote_types, to_float, to_tensor, unbroadcast
 from .linalg import matmul
 from .linalg_lu import lu_factor_ex as _lu_factor_ex
 from .linalg_lu import lu_solve as _linalg_lu_solve
@@ -193,10 +193,13 @@ def cumulative_trapezoid(y, x=None, *, dx: float | None = None, dim: int = -1) -
 # --- statistics ----------------------------------------------------------------------------
 def corrcoef(input) -> Tensor:
     """Pearson correlation coefficients of the variables in the rows of ``input``
-    (``torch.corrcoef``), clipped to [-1, 1] (complex: each part)."""
+    (``torch.corrcoef``), clipped to [-1, 1] (complex: each part). One variable (1-d
+    input, or one row) gives a 0-d tensor, as PyTorch's: 1, or NaN for a constant row."""
     from .torch_api import cov
     x = to_tensor(input)
     c = cov(x)
+    if x.ndim == 2 and x.shape[0] == 1:     # PyTorch's covariance of one row is 0-d
+        c = c.reshape(())
     if c.ndim == 0:
         return c / c
     if c.dtype.kind == "c":     # a real diagonal; each part clipped, as PyTorch's
@@ -275,7 +278,7 @@ def _solve_args(op: str, b, A) -> tuple[Tensor, Tensor]:
     if bt.ndim < 2 or bt.shape[-2] != At.shape[-1]:
         raise ValueError(f"{op}: B of shape {_shape(bt)} must be (..., {At.shape[-1]}, k) for "
                          f"a matrix of shape {_shape(At)}")
-    dt = np.promote_types(bt.dtype, At.dtype)
+    dt = promote_types(bt.dtype, At.dtype)
     return (bt if bt.dtype == dt else bt.astype(dt)), (At if At.dtype == dt else At.astype(dt))
 
 
