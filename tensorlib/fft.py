@@ -72,11 +72,17 @@ def _wrap(d, ndim: int) -> int:
     return d % ndim
 
 
+def _iv(n) -> int:
+    """``n`` as a plain int; a traced size (capture with dynamic dims) is read without
+    fixing it in the graph (the callers keep the traced size itself)."""
+    return int.__int__(n) if isinstance(n, int) else int(n)
+
+
 def _points(n) -> int:
-    n = int(n)
-    if n < 1:
-        raise RuntimeError(f"Invalid number of data points ({n}) specified")
-    return n
+    """A transform length (kept as is when it is a traced size: the graph follows it)."""
+    if _iv(n) < 1:
+        raise RuntimeError(f"Invalid number of data points ({_iv(n)}) specified")
+    return n if isinstance(n, int) and not isinstance(n, bool) else int(n)
 
 
 def _dims_sizes(x: Tensor, s, dim, default_all: bool = True) -> tuple[tuple, tuple]:
@@ -103,7 +109,7 @@ def _dims_sizes(x: Tensor, s, dim, default_all: bool = True) -> tuple[tuple, tup
     if s is None:
         sizes = tuple(_points(x.shape[d]) for d in dims)
     else:
-        sizes = tuple(_points(x.shape[d] if int(n) == -1 else n) for d, n in zip(dims, s))
+        sizes = tuple(_points(x.shape[d] if _iv(n) == -1 else n) for d, n in zip(dims, s))
     return dims, sizes
 
 
@@ -126,7 +132,7 @@ def _r2c(fn: str, input, s, dim, norm, forward: bool) -> Tensor:
     x = _F.resize(x, dims, sizes)
     # ihfft is the conjugate of rfft scaled as an inverse transform
     tnorm = norm if forward else _F.SWAP[norm]
-    out = _F.c2c(_F.r2c(x, dims[-1], tnorm), dims[:-1], tnorm, False)
+    out = _F.r2c(x, dims[-1], tnorm, dims[:-1])
     return out if forward else out.conj()
 
 
@@ -135,7 +141,7 @@ def _c2r(fn: str, input, s, dim, norm, forward: bool) -> Tensor:
     last dim's one-sided one back to real samples."""
     x = _as_complex(_input(fn, input))
     norm = _norm(norm)
-    last_given = s is not None and int((s,) if isinstance(s, (int, np.integer))
+    last_given = s is not None and _iv(s if isinstance(s, (int, np.integer))
                                        else s[-1]) != -1
     dims, sizes = _dims_sizes(x, s, dim)
     if not dims:
@@ -146,8 +152,7 @@ def _c2r(fn: str, input, s, dim, norm, forward: bool) -> Tensor:
         x = x.conj()
         norm = _F.SWAP[norm]
     x = _F.resize(x, dims, sizes[:-1] + (n // 2 + 1,))
-    x = _F.c2c(x, dims[:-1], norm, True)
-    return _F.c2r(x, last, n, norm)
+    return _F.c2r(x, last, n, norm, dims[:-1])
 
 
 def _one(n, dim: int) -> tuple:

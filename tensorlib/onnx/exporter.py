@@ -48,8 +48,9 @@ def check_exportable(g: Graph) -> None:
 
 
 def rfft_pairs(g: Graph, needed: list[Node]) -> set[int]:
-    """The ``fft_r2c`` nodes read only through ``view_as_real`` (``view_as_real(rfft(x))``:
-    real pairs, what ONNX's DFT makes): exported as one DFT, their complex value unseen."""
+    """The one-axis ``fft_r2c`` nodes read only through ``view_as_real``
+    (``view_as_real(rfft(x))``: real pairs, what ONNX's DFT makes): exported as one DFT,
+    their complex value unseen."""
     ids = {n.id for n in needed}
     outs = {v.id for v in g.outputs}
     cons = g.consumers()
@@ -57,6 +58,8 @@ def rfft_pairs(g: Graph, needed: list[Node]) -> set[int]:
     for n in needed:
         if n.op != "fft_r2c" or n.out.id in outs:
             continue
+        if n.attrs.get("axes") or n.attrs.get("double"):
+            continue        # a multi-axis or doubled r2c is not one DFT
         users = [u for u in cons.get(n.out, []) if u.id in ids]
         if users and all(u.op == "view_as_real" for u in users):
             found.add(n.id)

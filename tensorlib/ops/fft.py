@@ -58,35 +58,63 @@ def _lib(xp):
     return xp.fft
 
 
+# --- sizes known only when a captured graph runs -------------------------------------------
+def _lower(x: Tensor, values) -> tuple[tuple, dict, list]:
+    """Under capture with dynamic dims: ``values`` holding TracedSizes -> (plain ints, the
+    ``sizes`` attr over the node's inputs, the extra source tensors), as reshape takes
+    them (tensorlib.graph.sizes); outside capture the values themselves."""
+    from ..autograd.mode import state
+    if state.tracer is None or not any(type(v) is not int for v in values):
+        return tuple(int(v) for v in values), {}, []
+    from ..graph.sizes import lower
+    plain, sizes, srcs = lower(values, [x], 1)
+    return plain, ({"sizes": sizes} if sizes else {}), srcs
+
+
+def _now(plain, sizes, shapes) -> tuple:
+    if not sizes:
+        return tuple(plain)
+    from ..graph.sizes import apply_sizes
+    return apply_sizes(plain, sizes, shapes)
+
+
 # --- fft_resize -------------------------------------------------------------------------
-def _resize_fwd(xp, x, axes, sizes):
+def _resize_fwd(xp, x, *srcs, axes, shape=None, sizes=()):
+    if shape is None:           # (graph files from before ``shape``: ``sizes`` held it)
+        shape, sizes = sizes, ()
+    lengths = _now(shape, sizes, [x.shape] + [s.shape for s in srcs])
+    if all(x.shape[ax] == n for ax, n in zip(axes, lengths)):
+        return x.copy()         # a traced resize that is a no-op at this size
     src = [slice(None)] * x.ndim
-    shape = list(x.shape)
-    for ax, n in zip(axes, sizes):
+    out_shape = list(x.shape)
+    for ax, n in zip(axes, lengths):
         src[ax] = slice(0, min(n, x.shape[ax]))
-        shape[ax] = n
-    out = xp.zeros(tuple(shape), x.dtype)
+        out_shape[ax] = n
+    out = xp.zeros(tuple(out_shape), x.dtype)
     out[tuple(src)] = x[tuple(src)]
     return out
 
 
-def _resize_infer(x, *, axes, sizes):
-    shape = list(x[0])
-    for ax, n in zip(axes, sizes):
-        shape[ax] = n
-    return tuple(shape), x[1]
+def _resize_infer(x, *srcs, axes, shape=None, sizes=()):
+    if shape is None:
+        shape, sizes = sizes, ()
+    out = list(x[0])
+    for ax, n in zip(axes, _now(shape, sizes, [tuple(x[0])] + [tuple(s[0]) for s in srcs])):
+        out[ax] = n
+    return tuple(out), x[1]
 
 
 def _resize_vjp(node, g):
-    shape = node.inputs[0].shape
-    return (apply(FFT_RESIZE, g, axes=node.attrs["axes"],
-                  sizes=tuple(shape[ax] for ax in node.attrs["axes"])),)
+    x = node.inputs[0]
+    axes = node.attrs["axes"]
+    return (resize(g, axes, tuple(x.shape[ax] for ax in axes), force=True),) \
+        + (None,) * (len(node.inputs) - 1)
 
 
 FFT_RESIZE = register(OpDef(
     "fft_resize", _resize_fwd, infer=_resize_infer, saves=False, cost=io_cost(),
     vjp=_resize_vjp, complex="holomorphic",
-    doc="Zero-pads or truncates ``axes`` to ``sizes`` (the n / s of torch.fft)."))
+    doc="Zero-pads or truncates ``axes`` to the lengths ``shape`` (the n / s of torch.fft)."))
 
 
 # --- fft_c2c ----------------------------------------------------------------------------
@@ -110,19 +138,33 @@ FFT_C2C = register(OpDef(
 
 
 # --- fft_r2c / fft_c2r ------------------------------------------------------------------
-def _r2c_fwd(xp, x, axis, norm):
+# Both take ``axes``: further axes transformed in full (before the one-sided ``axis`` in
+# c2r, after it in r2c), so rfftn / irfftn are one pocketfft call and their gradients too.
+# With A the unnormalised rfftn over axes + (axis,) and D the doubling of the interior bins
+# of ``axis``: r2c = s A, c2r(inverse=False) = s A^H, c2r(inverse=True) = t A^H D, and
+# r2c(double=True) = s D A (t the inverse scale of norm = s of SWAP[norm]); each pair is
+# the other's vjp, so gradients of every order stay FFTs.
+def _r2c_fwd(xp, x, axis, norm, axes=(), double=False):
     lib = _lib(xp)
     kw = _kw(x) if lib is not xp.fft else {}
-    out = lib.rfft(x, axis=axis, norm=norm, **kw)
-    return out.astype(_dtypes.complex_of(x.dtype), copy=False)
+    if axes:
+        out = lib.rfftn(x, axes=tuple(axes) + (axis,), norm=norm, **kw)
+    else:
+        out = lib.rfft(x, axis=axis, norm=norm, **kw)
+    out = out.astype(_dtypes.complex_of(x.dtype), copy=False)
+    if double:
+        n = x.shape[axis]
+        out *= _bin_weights(xp, out.shape[axis], n, out.ndim, axis,
+                            _dtypes.real_of(out.dtype), 2.0, 1.0)
+    return out
 
 
-def _r2c_check(x, axis, norm):
+def _r2c_check(x, axis, norm, axes=(), double=False):
     if x.dtype.kind not in "f":
         raise TypeError(f"fft_r2c: expects a real floating input, got dtype {x.dtype}")
 
 
-def _r2c_infer(x, *, axis, norm):
+def _r2c_infer(x, *, axis, norm, axes=(), double=False):
     shape = list(x[0])
     n = shape[axis]
     shape[axis] = None if n is None else n // 2 + 1
@@ -130,10 +172,14 @@ def _r2c_infer(x, *, axis, norm):
 
 
 def _r2c_vjp(node, g):
-    # x.grad = Re(R^H g): the adjoint of the one-sided DFT (no doubling of bins)
     x = node.inputs[0]
-    axis = node.attrs["axis"]
-    return (apply(FFT_C2R, g, axis=axis, n=x.shape[axis], norm=node.attrs["norm"]),)
+    a = node.attrs
+    axis, norm, axes = a["axis"], a["norm"], tuple(a.get("axes", ()))
+    if a.get("double", False):
+        # (s D A)^H = s A^H D = c2r(inverse=True) under the norm whose inverse scale is s
+        return (c2r(g, axis, x.shape[axis], SWAP[norm], axes),)
+    # x.grad = Re(A^H g) scaled: the adjoint (no doubling of bins)
+    return (c2r(g, axis, x.shape[axis], norm, axes, inverse=False),)
 
 
 def _bin_weights(xp, m: int, n: int, ndim: int, axis: int, dt, interior: float, ends: float):
@@ -148,62 +194,94 @@ def _bin_weights(xp, m: int, n: int, ndim: int, axis: int, dt, interior: float, 
     return xp.asarray(w.reshape(shape))
 
 
-def _c2r_fwd(xp, g, axis, n, norm, inverse=False):
+def _c2r_n(g, srcs, n, sizes) -> int:
+    return _now((n,), sizes, [g.shape] + [s.shape for s in srcs])[0]
+
+
+def _c2r_fwd(xp, g, *srcs, axis, n, norm, inverse=False, axes=(), sizes=()):
+    n = _c2r_n(g, srcs, n, sizes)
     lib = _lib(xp)
     kw = _kw(g) if lib is not xp.fft else {}
     rdt = _dtypes.real_of(g.dtype)
     if not inverse:
-        # Re(sum_k g_k e^{2 pi i k t / n}) over the kept bins, times the forward scale:
-        # irfft counts interior bins twice and divides by n, so they are halved and all
-        # multiplied by n (in one weight pass; "backward" is every CuPy's norm)
-        c = _scale(norm, n) * n
+        # Re(A^H g) times the forward scale: irfftn counts interior bins twice and divides
+        # by N, so they are halved and all multiplied by N (in one weight pass; "backward"
+        # is every CuPy's norm)
+        big = n * math.prod(g.shape[a] for a in axes)
+        c = _scale(norm, big) * big
         g = g * _bin_weights(xp, g.shape[axis], n, g.ndim, axis, rdt, 0.5 * c, c)
         norm = "backward"
-    out = lib.irfft(g, n=n, axis=axis, norm=norm, **kw)
+        if lib is not xp.fft:
+            kw["overwrite_x"] = True        # g is our own copy
+    if axes:
+        axes = tuple(axes)
+        out = lib.irfftn(g, s=[g.shape[a] for a in axes] + [n], axes=axes + (axis,),
+                         norm=norm, **kw)
+    else:
+        out = lib.irfft(g, n=n, axis=axis, norm=norm, **kw)
     return out.astype(rdt, copy=False)
 
 
-def _c2r_check(g, axis, n, norm, inverse=False):
+def _c2r_check(g, *srcs, axis, n, norm, inverse=False, axes=(), sizes=()):
+    n = _c2r_n(g, srcs, n, sizes)
     if g.shape[axis] != n // 2 + 1:
         raise ValueError(f"fft_c2r: expected {n // 2 + 1} bins along axis {axis} for n={n}, "
                          f"got {g.shape[axis]}")
 
 
-def _c2r_infer(g, *, axis, n, norm, inverse=False):
+def _c2r_infer(g, *srcs, axis, n, norm, inverse=False, axes=(), sizes=()):
     shape = list(g[0])
-    shape[axis] = n
+    shape[axis] = _now((n,), sizes, [tuple(g[0])] + [tuple(s[0]) for s in srcs])[0]
     return tuple(shape), _dtypes.real_of(g[1])
 
 
 def _c2r_vjp(node, h):
-    axis, n, norm = node.attrs["axis"], node.attrs["n"], node.attrs["norm"]
-    if not node.attrs.get("inverse", False):
-        return (apply(FFT_R2C, h, axis=axis, norm=norm),)
-    # irfft = scale * adjoint(D G), D doubling the interior bins: G.grad = D R h scaled, as
-    # PyTorch's (fft_c2r_backward doubles the same bins)
-    spec = apply(FFT_R2C, h, axis=axis, norm=SWAP[norm])
-    from ..creation import tensor
-    d = _bin_weights(np, n // 2 + 1, n, h.ndim, axis, h._data.dtype, 2.0, 1.0)
-    return (spec * tensor(d, device=h.device),)
+    a = node.attrs
+    axis, norm, axes = a["axis"], a["norm"], tuple(a.get("axes", ()))
+    rest = (None,) * (len(node.inputs) - 1)
+    if not a.get("inverse", False):
+        return (r2c(h, axis, norm, axes),) + rest
+    # irfftn = t A^H D: G.grad = D A h scaled by t, as PyTorch's (fft_c2r_backward doubles
+    # the same bins)
+    return (r2c(h, axis, SWAP[norm], axes, double=True),) + rest
 
 
 FFT_R2C = register(OpDef(
     "fft_r2c", _r2c_fwd, check=_r2c_check, infer=_r2c_infer, saves=False, cost=io_cost(),
-    vjp=_r2c_vjp, doc="The one-sided DFT (rfft) of a real ``axis`` with a torch.fft norm."))
+    vjp=_r2c_vjp,
+    doc="The one-sided DFT (rfft) of a real ``axis`` with a torch.fft norm, then the full "
+        "DFT of ``axes`` (rfftn); ``double`` doubles the interior bins (irfft's gradient)."))
 FFT_C2R = register(OpDef(
     "fft_c2r", _c2r_fwd, check=_c2r_check, infer=_c2r_infer, saves=False, cost=io_cost(),
     vjp=_c2r_vjp, complex="rule",
-    doc="A one-sided spectrum along ``axis`` to n real samples: inverse=True the inverse "
-        "rfft (irfft), otherwise the adjoint of fft_r2c."))
+    doc="The inverse DFT of ``axes``, then a one-sided spectrum along ``axis`` to n real "
+        "samples: inverse=True the inverse rfftn (irfftn), otherwise the adjoint of "
+        "fft_r2c."))
 
 
 # --- functional forms (checked by tensorlib.fft) ----------------------------------------
-def resize(x: Tensor, axes: tuple, sizes: tuple) -> Tensor:
-    pairs = [(a, n) for a, n in zip(axes, sizes) if x.shape[a] != n]
+def _same_size(a, b) -> bool:
+    """Whether sizes ``a`` and ``b`` agree at every run of a captured graph, not only now."""
+    from ..graph.tracer import TracedSize
+    ta, tb = isinstance(a, TracedSize), isinstance(b, TracedSize)
+    if not ta and not tb:
+        return int(a) == int(b)
+    if not (ta and tb) or int.__int__(a) != int.__int__(b):
+        return False
+    from ..graph.sizes import number_sources
+    ea, eb = number_sources([a.expr, b.expr])[0]
+    return ea == eb
+
+
+def resize(x: Tensor, axes: tuple, sizes: tuple, force: bool = False) -> Tensor:
+    """``x`` zero-padded or truncated to ``sizes`` along ``axes`` (sizes may be traced);
+    ``force``: a node even where nothing changes now (a vjp's, shapes follow run time)."""
+    shape = x.shape
+    pairs = [(a, n) for a, n in zip(axes, sizes) if force or not _same_size(shape[a], n)]
     if not pairs:
         return x
-    return apply(FFT_RESIZE, x, axes=tuple(a for a, _ in pairs),
-                 sizes=tuple(n for _, n in pairs))
+    plain, extra, srcs = _lower(x, [n for _, n in pairs])
+    return apply(FFT_RESIZE, x, *srcs, axes=tuple(a for a, _ in pairs), shape=plain, **extra)
 
 
 def c2c(x: Tensor, axes: tuple, norm: str, inverse: bool) -> Tensor:
@@ -212,9 +290,20 @@ def c2c(x: Tensor, axes: tuple, norm: str, inverse: bool) -> Tensor:
     return apply(FFT_C2C, x, axes=tuple(axes), norm=norm, inverse=bool(inverse))
 
 
-def r2c(x: Tensor, axis: int, norm: str) -> Tensor:
-    return apply(FFT_R2C, x, axis=axis, norm=norm)
+def r2c(x: Tensor, axis: int, norm: str, axes: tuple = (), double: bool = False) -> Tensor:
+    """The one-sided DFT of ``axis`` and the full one of ``axes`` (rfftn over axes + axis)."""
+    extra = {"axes": tuple(axes)} if axes else {}
+    if double:
+        extra["double"] = True
+    return apply(FFT_R2C, x, axis=axis, norm=norm, **extra)
 
 
-def c2r(x: Tensor, axis: int, n: int, norm: str) -> Tensor:
-    return apply(FFT_C2R, x, axis=axis, n=n, norm=norm, inverse=True)
+def c2r(x: Tensor, axis: int, n, norm: str, axes: tuple = (), inverse: bool = True) -> Tensor:
+    """The inverse DFT of ``axes`` then ``axis``'s one-sided one to ``n`` real samples
+    (``n`` may be traced); ``inverse`` False: the adjoint of :func:`r2c` instead."""
+    (n,), extra, srcs = _lower(x, [n])
+    if extra:
+        n = -1      # computed when the graph runs: the traced value is no part of it
+    if axes:
+        extra["axes"] = tuple(axes)
+    return apply(FFT_C2R, x, *srcs, axis=axis, n=n, norm=norm, inverse=bool(inverse), **extra)
