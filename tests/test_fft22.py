@@ -187,3 +187,13 @@ def test_dynamic_capture_padding_sizes():
         np.testing.assert_allclose(got[1].numpy(), torch.fft.fft2(at, s=(n, n + 1)).numpy(),
                                    atol=1e-10)
     assert g.trace_count == 1, g.retrace_reasons
+
+
+def test_onnx_export_refuses_multi_axis_rfft_pairs(tmp_path):
+    # one-axis view_as_real(rfft) exports as DFT; a multi-axis r2c must not pass for one
+    pytest.importorskip("onnx")
+    f = tl.function(lambda x: tl.view_as_real(tl.fft.rfft2(x)))
+    x = tl.randn(2, 8, 8)
+    f(x)
+    with pytest.raises(tl.onnx.UnsupportedOpError, match="fft_r2c"):
+        tl.onnx.export(f, (x,), str(tmp_path / "r2.onnx"))
