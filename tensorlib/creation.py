@@ -29,9 +29,6 @@ def _leaves(data):
             yield d
 
 
-_CAT = {"b": 0, "u": 1, "i": 1, "f": 2}
-
-
 def _list_float_dtype(data, arr_dtype):
     """The dtype PyTorch's tensor() gives a nested list whose NumPy array came out floating:
     each element's own dtype (a tensor's or NumPy scalar's; Python floats the default float,
@@ -44,6 +41,7 @@ def _list_float_dtype(data, arr_dtype):
         return None if isinstance(data, np.floating) or hasattr(data, "__array__") \
             or hasattr(data, "__array_interface__") or hasattr(data, "__dlpack__") \
             else _dtypes.default_float
+    from .ops._util import promote_types
     out = None
     for v in _leaves(data):
         if isinstance(v, (np.generic, Tensor)):     # (np.float64 is also a Python float)
@@ -58,14 +56,9 @@ def _list_float_dtype(data, arr_dtype):
             dt = np.dtype(_dtypes.torch_dtype_name(v.dtype))
         else:
             return None                 # arrays inside: NumPy's promotion
-        if dt.kind not in _CAT:
+        if dt.kind not in "buif":
             return None
-        if out is None or out is dt:
-            out = dt
-        elif _CAT[dt.kind] != _CAT[out.kind]:
-            out = dt if _CAT[dt.kind] > _CAT[out.kind] else out
-        else:
-            out = np.promote_types(out, dt)
+        out = dt if out is None else promote_types(out, dt)
     if out is None or out.kind != "f":
         out = _dtypes.default_float
     return out if out != arr_dtype else None

@@ -10,7 +10,9 @@ op's policy for the device type of its tensors (:mod:`tensorlib.amp.policy`), ca
 tensor arguments with recorded ``astype`` ops (differentiable, captured by ``tl.function``,
 exported to ONNX as Cast), and calls the function again with autocast off for that call,
 so the ops it is built of are not cast a second time (PyTorch runs them below its
-autocast dispatch key).
+autocast dispatch key). A call with a complex tensor argument runs as called: PyTorch's
+autocast casts floating tensors only, and a complex op's real parts (a complex convolution's
+three real ones) must not be cast either.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ def autocast_call(fn: Callable, name: str, *args: Any, **kwargs: Any) -> Any:
     rule = P.POLICIES[dev].get(name) if dtype is not None else None
     state.autocast = None
     try:
-        if rule is None or rule == P.KEEP:
+        if rule is None or rule == P.KEEP or _any_complex(args, kwargs):
             return fn(*args, **kwargs)
         if rule == P.BANNED:
             raise RuntimeError(
@@ -78,7 +80,7 @@ def takes_over(name: str, args: tuple, kwargs: dict) -> bool:
     computed in float32, float16 out) must then hand the call over unchanged, or a loss
     that autocast runs in float32 would come back as float16."""
     settings = state.autocast
-    if settings is None:
+    if settings is None or _any_complex(args, kwargs):
         return False
     dev = _device_type(args, kwargs)
     dtype = settings.dtypes.get(dev) if dev is not None else None
@@ -114,6 +116,10 @@ def _device_type(args, kwargs) -> str | None:
     for t in _tensors(args, kwargs):
         return t._device.type
     return None
+
+
+def _any_complex(args, kwargs) -> bool:
+    return any(t._data.dtype.kind == "c" for t in _tensors(args, kwargs))
 
 
 def _count_tensors(args) -> int:

@@ -15,10 +15,14 @@ own ``vjp``.
 """
 from __future__ import annotations
 
+from ..errors import DTypeError
 
-def unsupported(op) -> TypeError:
-    return TypeError(f"{op.name}: complex tensors are not supported by this op; compute on "
-                     "tl.view_as_real(z) or on z.real and z.imag instead")
+
+def unsupported(op) -> DTypeError:
+    """The error an op that does not take complex tensors raises for one (a TypeError, and
+    PyTorch's RuntimeError)."""
+    return DTypeError(f"{op.name}: complex tensors are not supported by this op; compute on "
+                      "tl.view_as_real(z) or on z.real and z.imag instead")
 
 
 def no_gradient(op) -> NotImplementedError:

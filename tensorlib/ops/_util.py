@@ -249,62 +249,92 @@ def as_operands(a, b, *, wrap: bool = False,
     return tensor(a), tensor(b)
 
 
+# PyTorch's type categories: bool < integer < float < complex (9: a dtype outside them)
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 
 
-def same_category(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """The two operands cast as PyTorch's promotion would (NumPy's differs on both rules):
+def promote_types(da: np.dtype, db: np.dtype) -> np.dtype:
+    """``torch.promote_types`` on NumPy dtypes: the higher category wins with its own dtype
+    (int32 with float16 is float16, where NumPy says float64); complex with float and two
+    dtypes of one category take the wider precision (complex64 with float64 is
+    complex128, uint8 with int8 int16), as NumPy."""
+    if da is db:
+        return da
+    ca, cb = _CATEGORY.get(da.kind, 9), _CATEGORY.get(db.kind, 9)
+    if ca != cb and ca + cb != 5:       # (5: float with complex, NumPy's rule below)
+        return da if ca > cb else db
+    return np.promote_types(da, db)
 
-    - an integer or bool tensor meeting a float tensor takes the float's dtype (NumPy makes
-      int64 and float32 float64, which then fails against float32 weights far from where it
-      began);
-    - a 0-d tensor of no higher category than a tensor with dims takes that tensor's dtype
-      (``x32 * tl.tensor(2.0, dtype=tl.float64)`` stays float32; NumPy gives float64).
+
+def combine_categories(higher: np.dtype | None, lower: np.dtype | None) -> np.dtype | None:
+    """PyTorch's ``combine_categories``: the dtype of a higher-priority operand group
+    (``higher``) meeting a lower one's (None: an empty group). ``higher`` keeps its dtype
+    unless ``lower`` is of a higher category; a complex ``lower`` over a float ``higher``
+    takes ``higher``'s precision (float64 with a complex64 0-d tensor is complex128)."""
+    if higher is None:
+        return lower
+    if lower is None:
+        return higher
+    kh, kl = higher.kind, lower.kind
+    if kh == "c":
+        return higher
+    if kl == "c":
+        return _dtypes.complex_of(higher) if kh == "f" else lower
+    if kh == "f":
+        return higher
+    if kh == "b" or kl == "f":
+        return promote_types(higher, lower)
+    return higher
+
+
+def result_dtype(dims: np.dtype | None, zero_dim: np.dtype | None = None,
+                 numbers: np.dtype | None = None) -> np.dtype | None:
+    """The dtype of an op on operands in PyTorch's three groups (its ``ResultTypeState``):
+    tensors with dims, 0-d tensors and Python numbers (as their default dtypes), each
+    group's dtypes already combined by :func:`promote_types` (None: no such operand). The
+    groups then combine by category in that order of priority: a 0-d tensor or a number
+    widens the result only when of a higher category (``x32 * tensor(2.0, float64)`` is
+    float32, ``int32 tensor + 2.5`` float32). tensorlib's one promotion rule:
+    :func:`torch_promote`, :func:`same_category`, :func:`promote_for_scalar` and
+    ``tl.result_type`` are its cases.
+
+    >>> result_dtype(np.dtype("uint8"), np.dtype("int64"))      # dtype('uint8')
     """
-    da, db = a._data, b._data
-    ka, kb = da.dtype.kind, db.dtype.kind
-    if (da.ndim == 0) != (db.ndim == 0):
-        if da.ndim == 0 and _CATEGORY.get(ka, 9) <= _CATEGORY.get(kb, -1):
-            return a.astype(db.dtype), b
-        if db.ndim == 0 and _CATEGORY.get(kb, 9) <= _CATEGORY.get(ka, -1):
-            return a, b.astype(da.dtype)
-    if ka == "f" and kb in "iub":
-        return a, b.astype(da.dtype)
-    if kb == "f" and ka in "iub":
-        return a.astype(db.dtype), b
-    if ka != kb and "c" in (ka, kb):
-        # complex meets real: complex64 with a float64 tensor is complex128, as PyTorch's
-        dt = torch_promote(da.dtype, da.ndim, db.dtype, db.ndim)
-        return (a if da.dtype == dt else a.astype(dt)), (b if db.dtype == dt else b.astype(dt))
-    return a, b
+    return combine_categories(dims, combine_categories(zero_dim, numbers))
 
 
 def torch_promote(da, nda: int, db, ndb: int) -> np.dtype:
     """The dtype PyTorch computes a binary op of operands of dtypes ``da``, ``db`` with
-    ``nda``, ``ndb`` dims in: :func:`same_category`'s rules on dtypes alone (for kernels and
+    ``nda``, ``ndb`` dims in (:func:`result_dtype` for two tensors; for kernels and
     ``infer`` rules, which see arrays or specs rather than Tensors).
 
     >>> torch_promote(np.dtype("uint8"), 1, np.dtype("int64"), 0)     # dtype('uint8')
     """
     da, db = np.dtype(da), np.dtype(db)
-    ca, cb = _CATEGORY.get(da.kind, 9), _CATEGORY.get(db.kind, 9)
-    if (nda == 0) != (ndb == 0):
-        if nda == 0 and ca <= cb:
-            return db
-        if ndb == 0 and cb <= ca:
-            return da
-    if ca != cb:
-        hi = da if ca > cb else db
-        if hi.kind == "c" and {ca, cb} == {2, 3}:
-            # complex with float: the wider of the two precisions (complex64, float64 ->
-            # complex128); a 0-d complex beside a float tensor with dims takes that
-            # tensor's precision (float32 * tensor(1j, dtype=complex128) is complex64)
-            lo = db if hi is da else da
-            if (nda == 0) != (ndb == 0):
-                return _dtypes.complex_of(lo)
-            return np.promote_types(hi, lo)
-        return hi
-    return np.promote_types(da, db)
+    if (nda == 0) == (ndb == 0):
+        return promote_types(da, db)
+    # (result_dtype's two groups, without its call: this is on every mixed-dtype op's path)
+    return combine_categories(da, db) if nda else combine_categories(db, da)
+
+
+def same_category(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """The two operands cast to the dtype PyTorch's promotion gives the pair
+    (:func:`torch_promote`), where NumPy's kernel would not reach it by itself: an integer
+    tensor meeting a float one (NumPy makes int64 and float32 float64), a 0-d tensor beside
+    a tensor with dims (``x32 * tl.tensor(2.0, dtype=tl.float64)`` stays float32), complex
+    meeting real. Two tensors of one group and kind, or of the bool and integer kinds,
+    NumPy promotes as PyTorch: they stay as they are."""
+    da, db = a._data, b._data
+    ta, tb = da.dtype, db.dtype
+    if (da.ndim == 0) == (db.ndim == 0):
+        ka, kb = ta.kind, tb.kind
+        if ka == kb or (ka in "biu" and kb in "biu"):
+            return a, b
+        dt = promote_types(ta, tb)
+    else:       # (torch_promote's two groups, inline: every mixed-dtype op comes here)
+        dt = combine_categories(ta, tb) if da.ndim else combine_categories(tb, ta)
+    # (astype returns an operand of an equal, non-identical dtype itself)
+    return (a if ta is dt else a.astype(dt)), (b if tb is dt else b.astype(dt))
 
 
 def float_operands(a, b) -> tuple[Tensor, Tensor]:
@@ -332,12 +362,15 @@ def float_operands(a, b) -> tuple[Tensor, Tensor]:
 
 
 def promote_for_scalar(t: Tensor, scalar: Tensor) -> Tensor:
-    """An integer/bool tensor meeting a float scalar computes in the default float type
-    (NumPy would promote the pair to float64)."""
-    sk, tk = scalar._data.dtype.kind, t._data.dtype.kind
-    if (sk == "f" and tk not in "fc") or (sk == "c" and tk != "c"):
-        return t.astype(scalar._data.dtype)
-    return t
+    """``t`` cast to the dtype it computes in beside a Python number (``scalar``, from
+    :func:`weak_scalar`), by :func:`result_dtype`'s rule, where that is a float or complex
+    dtype NumPy would not reach itself: an integer tensor meeting a float number computes in
+    the default float type (NumPy would promote the pair to float64)."""
+    ts, tt = scalar._data.dtype, t._data.dtype
+    if ts.kind == tt.kind or ts.kind not in "fc":
+        return t        # (the common case, decided without a call: ``x * 0.5``)
+    dt = combine_categories(tt, ts)
+    return t if dt is tt else t.astype(dt)
 
 
 def _int_number(x) -> bool:
@@ -479,8 +512,10 @@ def bool_infer(x, **attrs):
 def make_binary_infer(name: str, result_dtype=None):
     def infer(a, b, **attrs):
         shape = broadcast_shapes(name, a[0], b[0])
-        dt = result_dtype if result_dtype is not None else np.result_type(a[1], b[1])
-        return shape, np.dtype(dt)
+        if result_dtype is not None:
+            return shape, np.dtype(result_dtype)
+        # (apply casts the operands so before the kernel runs: PyTorch's dtype, not NumPy's)
+        return shape, torch_promote(a[1], len(a[0]), b[1], len(b[0]))
     return infer
 
 

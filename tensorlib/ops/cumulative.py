@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import DTypeError
 from .._apply import apply
 from .._tensor import Tensor
 from . import _scan_cpu, _scan_onnx
@@ -192,7 +193,7 @@ def _cum_extreme(x, dim, mode):
     x = to_tensor(x)
     name = "cum" + mode
     if x.dtype.kind == "c":
-        raise TypeError(f"{name}: complex input is not supported")
+        raise DTypeError(f"{name}: complex input is not supported")
     axis = norm_axis(dim, x.ndim, name)
     return apply(CUM_EXTREME, x, axis=axis, mode=mode)
 

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from ..errors import DTypeError
 from .._state import state
 from ..amp.cast import autocast_call
 from ..amp.policy import AUTOCAST_OPS
@@ -97,7 +98,7 @@ def _no_complex(name, hint):
     def check(*arrays, **attrs):
         for a in arrays:
             if a.dtype.kind == "c":
-                raise TypeError(f"{name}: {hint}")
+                raise DTypeError(f"{name}: {hint}")
     return check
 
 
@@ -648,7 +649,7 @@ def clip(x: Tensor, min=None, max=None) -> Tensor:
     """
     x = to_tensor(x)
     if _any_complex(x, min, max):
-        raise TypeError("clamp: not supported for complex tensors (as PyTorch's); clamp "
+        raise DTypeError("clamp: not supported for complex tensors (as PyTorch's); clamp "
                         "z.real and z.imag, or the magnitude z.abs(), instead")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         return _clip_by_tensors(x, min, max)
@@ -1146,7 +1147,7 @@ def _float_binary(name, ufunc, vjp, saves_output=False, doc=""):
 
     def public(input, other) -> Tensor:
         if _any_complex(input, other):      # (atan2, hypot, logaddexp: real functions)
-            raise TypeError(f"{name}: complex tensors are not supported (as PyTorch's)")
+            raise DTypeError(f"{name}: complex tensors are not supported (as PyTorch's)")
         # int with float16: float16; int with int: the default float, each int straight to
         # it (a 0-d tensor(-3) meeting uint8 stays -3), as PyTorch
         return apply(op, *float_operands(input, other))

@@ -1219,9 +1219,7 @@ def scatter_add(x, *args, indices=None, src=None, axis=None, dim: int | None = N
             raise TypeError("scatter_add: PyTorch's order needs dim, index and src")
         x, idx, s = to_tensor(x), to_tensor(idx), to_tensor(s)
         d, s = _torch_scatter_window("scatter_add", x, d, idx, s)
-        if s.dtype != x.dtype:
-            no_complex_into_real("scatter_add", s.dtype, x.dtype)
-            s = s.astype(x.dtype)
+        s = cast_for_write("scatter_add", s, x.dtype)
         return apply(SCATTER_ADD, x, idx, s, axis=d)
     indices, src, axis = _torch_args("scatter_add", args, ("indices", "src", "axis"),
                                      {"indices": indices, "src": src, "axis": axis})
@@ -1294,13 +1292,10 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
         index._read("scatter with a number (it reads the index on the host)")
         return _scatter_flat(x, d, index, v)
     d, src = _torch_scatter_window("scatter", x, dim, index, src)
-    no_complex_into_real("scatter", src.dtype, x.dtype)
+    src = cast_for_write("scatter", src, x.dtype)
     if is_traced(index):
-        return _scatter_traced(x, d, index, src.astype(x.dtype) if src.dtype != x.dtype
-                               else src)
+        return _scatter_traced(x, d, index, src)
     index._read("scatter with a tensor src (it reads the index on the host)")
-    if src.dtype != x.dtype:
-        src = src.astype(x.dtype)
     return _scatter_flat(x, d, index, src.reshape((-1,)))
 
 
@@ -1362,12 +1357,19 @@ def _index_tuple(name: str, x: Tensor, indices):
     return key, target
 
 
-def no_complex_into_real(op: str, src, dst) -> None:
-    """Refuse complex values put into a real tensor (the imaginary part would be dropped),
-    as PyTorch's index_put (which wants equal dtypes)."""
-    if np.dtype(src).kind == "c" and np.dtype(dst).kind != "c":
-        raise RuntimeError(f"{op}: values of dtype {np.dtype(src)} cannot be put into a tensor "
-                           f"of dtype {np.dtype(dst)} (the imaginary part would be lost)")
+def cast_for_write(op: str, src, dst_dtype):
+    """``src`` (a Tensor or an array) cast to ``dst_dtype``, the dtype of the tensor an
+    indexed write of op ``op`` stores it into; ``src`` itself when it has that dtype. Complex
+    values going into a real tensor are refused (the imaginary part would be lost), as
+    PyTorch's index_put, which wants equal dtypes; a Tensor's cast is recorded, so
+    gradients reach ``src`` in its own dtype."""
+    sdt = src.dtype
+    if sdt == dst_dtype:
+        return src
+    if sdt.kind == "c" and np.dtype(dst_dtype).kind != "c":
+        raise RuntimeError(f"{op}: values of dtype {sdt} cannot be put into a tensor of dtype "
+                           f"{np.dtype(dst_dtype)} (the imaginary part would be lost)")
+    return src.astype(dst_dtype)
 
 
 def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
@@ -1384,9 +1386,7 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
             return index_put_traced(x, v, key, accumulate)
     key, target = _index_tuple("index_put", x, indices)
     v = values if isinstance(values, Tensor) else weak_scalar(values, x)
-    if v.dtype != x.dtype:
-        no_complex_into_real("index_put", v.dtype, x.dtype)
-        v = v.astype(x.dtype)
+    v = cast_for_write("index_put", v, x.dtype)
     from ._util import broadcast_shapes
     try:
         if tuple(broadcast_shapes("index_put", tuple(v.shape), target)) != tuple(target):

@@ -101,8 +101,8 @@ def index_copy_(self: Tensor, dim=None, index=None, source=None, *args, **kwargs
     # (a negative index counts from the end, as the general form's setitem)
     if source._data.shape != want or not _in_range(idx, self._data.shape[d], True):
         return None
-    I.no_complex_into_real("index_copy_", source._data.dtype, self._data.dtype)
-    self._data[(slice(None),) * d + (idx,)] = _own(source._data, self)
+    src = I.cast_for_write("index_copy_", source._data, self._data.dtype)
+    self._data[(slice(None),) * d + (idx,)] = _own(src, self)
     return _done(self)
 
 
@@ -117,10 +117,7 @@ def index_put_(self: Tensor, indices=None, values=None, accumulate: bool = False
     except (TypeError, IndexError, ValueError):
         return None
     if isinstance(values, Tensor):
-        v = values._data
-        if v.dtype != self._data.dtype:
-            I.no_complex_into_real("index_put_", v.dtype, self._data.dtype)
-            v = v.astype(self._data.dtype)
+        v = I.cast_for_write("index_put_", values._data, self._data.dtype)
     else:
         v = _value(self, values, "index_put_")
         if v is None:
@@ -220,11 +217,7 @@ def scatter_(self: Tensor, dim=None, index=None, src=None, *args, value=None, re
         return None
     d, s = got
     if isinstance(src, Tensor):
-        v = s._data
-        if v.dtype != self._data.dtype:
-            I.no_complex_into_real("scatter_", v.dtype, self._data.dtype)
-            v = v.astype(self._data.dtype)
-        v = _own(v, self)
+        v = _own(I.cast_for_write("scatter_", s._data, self._data.dtype), self)
     else:
         v = _value(self, src, "scatter_")     # (a fill, as the general form)
         if v is None:
@@ -243,10 +236,7 @@ def scatter_add_(self: Tensor, dim=None, index=None, src=None, *args, **kwargs):
     if got is None:
         return None
     d, s = got
-    v = s._data
-    if v.dtype != self._data.dtype:
-        I.no_complex_into_real("scatter_add_", v.dtype, self._data.dtype)
-        v = v.astype(self._data.dtype)
+    v = I.cast_for_write("scatter_add_", s._data, self._data.dtype)
     I._scatter_add_np(self._data, index._data, _own(v, self), d)
     return _done(self)
 
@@ -259,9 +249,7 @@ def put_(self: Tensor, index=None, source=None, accumulate: bool = False, *args,
     if idx.dtype.kind not in "iu" or idx.size != src.size \
             or not _in_range(idx, self._data.size, True):
         return None
-    if src.dtype != self._data.dtype:
-        I.no_complex_into_real("put_", src.dtype, self._data.dtype)
-        src = src.astype(self._data.dtype)
+    src = I.cast_for_write("put_", src, self._data.dtype)
     flat = self._data.reshape(-1)       # a view: self is C-contiguous
     src = _own(src, self).reshape(-1)
     if accumulate:

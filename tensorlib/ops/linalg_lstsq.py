@@ -18,7 +18,7 @@ from .. import _dtypes
 from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import no_grad
-from ._util import broadcast_shapes, to_float, to_tensor
+from ._util import broadcast_shapes, promote_types, to_float, to_tensor
 from .linalg import matmul
 from .linalg_lu import _float_spec, _lu_flops
 from .matrix import _mH, _skipped_grads, _unused
@@ -171,7 +171,7 @@ def lstsq(A, B, rcond: float | None = None, *, driver: str | None = None) -> Lst
     _float_spec("linalg.lstsq", (A.shape, A.dtype))
     B = to_tensor(B)
     if B.dtype.kind == "c" and A.dtype.kind != "c":     # a complex B promotes, never drops
-        A = A.astype(np.result_type(A.dtype, B.dtype))
+        A = A.astype(promote_types(A.dtype, B.dtype))
     B = B.astype(A.dtype)
     if driver is None:
         driver = "gels" if A.device.type == "cuda" else "gelsy"    # PyTorch's defaults

@@ -21,6 +21,7 @@ from ..amp.cast import autocast_call
 from .. import _gemm
 from .._apply import apply
 from .._tensor import Tensor
+from ..errors import ShapeError
 from ._util import to_tensor
 from .nn_util import as_float_tensor, io_cost, same_dtype, tuple_n
 from .registry import OpDef, register
@@ -435,10 +436,10 @@ def _padding(op, padding, kernel, dilation, stride, nd):
         if padding == "valid":
             return (0,) * (2 * nd)
         if padding != "same":
-            raise ValueError(f"{op}: padding must be 'valid', 'same', an int or a tuple, "
+            raise ShapeError(f"{op}: padding must be 'valid', 'same', an int or a tuple, "
                              f"got {padding!r}")
         if any(s != 1 for s in stride):
-            raise ValueError(f"{op}: padding='same' needs stride 1, got stride {stride}")
+            raise ShapeError(f"{op}: padding='same' needs stride 1, got stride {stride}")
         out = []
         for k, d in zip(kernel, dilation):
             total = d * (k - 1)
@@ -446,19 +447,19 @@ def _padding(op, padding, kernel, dilation, stride, nd):
         return tuple(out)
     p = tuple_n(padding, nd, op, "padding")
     if any(v < 0 for v in p):
-        raise ValueError(f"{op}: padding must be non-negative, got {p}")
+        raise ShapeError(f"{op}: padding must be non-negative, got {p}")
     return tuple(v for v in p for _ in (0, 1))
 
 
 def _check_conv(op, x, w, b, stride, padding, dilation, groups, nd=2):
     if x.ndim != nd + 2:
-        raise ValueError(f"{op}: input must be {nd + 2}-D (N, C, {'H, W' if nd == 2 else 'L'}),"
+        raise ShapeError(f"{op}: input must be {nd + 2}-D (N, C, {'H, W' if nd == 2 else 'L'}),"
                          f" got shape {tuple(x.shape)}")
     if w.ndim != nd + 2:
-        raise ValueError(f"{op}: weight must be {nd + 2}-D, got shape {tuple(w.shape)}")
+        raise ShapeError(f"{op}: weight must be {nd + 2}-D, got shape {tuple(w.shape)}")
     same_dtype(op, x, ("weight", w), ("bias", b))
     if not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
+        raise ShapeError(f"{op}: groups must be a positive integer, got {groups!r}")
     return int(groups)
 
 
@@ -476,18 +477,18 @@ def _validate_geometry(op, xshape, wshape, b, stride, pad, dilation, groups, ite
     N, C, H, W = xshape
     O, Cg, kh, kw = wshape
     if Cg * groups != C:
-        raise ValueError(f"{op}: input has {C} channels but weight {tuple(wshape)} with "
+        raise ShapeError(f"{op}: input has {C} channels but weight {tuple(wshape)} with "
                          f"groups={groups} expects {Cg * groups}")
     if O % groups:
-        raise ValueError(f"{op}: out_channels {O} must be divisible by groups={groups}")
+        raise ShapeError(f"{op}: out_channels {O} must be divisible by groups={groups}")
     if kh < 1 or kw < 1:
-        raise ValueError(f"{op}: kernel size must be positive, got {(kh, kw)}")
+        raise ShapeError(f"{op}: kernel size must be positive, got {(kh, kw)}")
     if b is not None and tuple(b.shape) != (O,):
-        raise ValueError(f"{op}: bias must have shape ({O},), got {tuple(b.shape)}")
+        raise ShapeError(f"{op}: bias must have shape ({O},), got {tuple(b.shape)}")
     Ho = out_size(H, kh, stride[0], pad[0], pad[1], dilation[0])
     Wo = out_size(W, kw, stride[1], pad[2], pad[3], dilation[1])
     if Ho < 1 or Wo < 1:
-        raise ValueError(f"{op}: the (dilated) kernel {(kh, kw)} with dilation {dilation} is "
+        raise ShapeError(f"{op}: the (dilated) kernel {(kh, kw)} with dilation {dilation} is "
                          f"larger than the padded input "
                          f"{(H + pad[0] + pad[1], W + pad[2] + pad[3])}"
                          f" (input {tuple(xshape)}, padding {pad})")
@@ -532,25 +533,23 @@ def _complex_parts(op: str):
         def inner(input, weight, bias=None, *args, **kwargs):
             if "c" not in (_kind(input), _kind(weight), _kind(bias)):
                 return fn(input, weight, bias, *args, **kwargs)
+            if state.autocast is not None:
+                # here, not in fn: autocast must see the complex tensors (it leaves them
+                # alone, as PyTorch's), not their real parts
+                return autocast_call(inner, op, input, weight, bias, *args, **kwargs)
             from .complex import complex as _complex, imag, real
             x, w = to_tensor(input), to_tensor(weight)
             b = None if bias is None else to_tensor(bias)
             same_dtype(op, x, ("weight", w), ("bias", b))
             xr, xi, wr, wi = real(x), imag(x), real(w), imag(w)
-            # autocast leaves complex convolutions alone (PyTorch's): their parts must not
-            # be cast to float16 on the way to the real kernels
-            saved, state.autocast = state.autocast, None
-            try:
-                a = fn(xr, wr, None, *args, **kwargs)
-                c = fn(xi, wi, None, *args, **kwargs)
-                s = fn(xr + xi, wr + wi, None, *args, **kwargs)
-            finally:
-                state.autocast = saved
+            a = fn(xr, wr, None, *args, **kwargs)
+            c = fn(xi, wi, None, *args, **kwargs)
+            s = fn(xr + xi, wr + wi, None, *args, **kwargs)
             out = _complex(a - c, s - a - c)
             if b is None:
                 return out
             if tuple(b.shape) != (out.shape[1],):
-                raise ValueError(f"{op}: bias must have shape ({out.shape[1]},), got "
+                raise ShapeError(f"{op}: bias must have shape ({out.shape[1]},), got "
                                  f"{tuple(b.shape)}")
             return out + b.reshape((1, -1) + (1,) * (out.ndim - 2))
         return inner
@@ -618,15 +617,15 @@ def _transposed_args(op: str, x: Tensor, w: Tensor, groups: int, stride, padding
     p = tuple_n(padding, n, op, "padding", 0)
     op_ = tuple_n(output_padding, n, op, "output_padding", 0)
     if any(o >= max(s, d) for o, s, d in zip(op_, stride, dilation)):
-        raise ValueError(f"{op}: output_padding {op_} must be smaller than stride {stride} or "
+        raise ShapeError(f"{op}: output_padding {op_} must be smaller than stride {stride} or "
                          f"dilation {dilation}")
     Cin = x.shape[1]
     if w.shape[0] != Cin:
         ks = ("kh, kw", "kd, kh, kw")[n - 2]
-        raise ValueError(f"{op}: input has {Cin} channels but weight {tuple(w.shape)} expects "
+        raise ShapeError(f"{op}: input has {Cin} channels but weight {tuple(w.shape)} expects "
                          f"{w.shape[0]} (weight is (C_in, C_out/groups, {ks}))")
     if Cin % groups:
-        raise ValueError(f"{op}: in_channels {Cin} must be divisible by groups={groups}")
+        raise ShapeError(f"{op}: in_channels {Cin} must be divisible by groups={groups}")
     return stride, dilation, p, op_
 
 
@@ -654,11 +653,11 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     Hout = (H - 1) * stride[0] - 2 * p[0] + dilation[0] * (kh - 1) + op_[0] + 1
     Wout = (W - 1) * stride[1] - 2 * p[1] + dilation[1] * (kw - 1) + op_[1] + 1
     if Hout < 1 or Wout < 1:
-        raise ValueError(f"{op}: output size {(Hout, Wout)} is not positive for input "
+        raise ShapeError(f"{op}: output size {(Hout, Wout)} is not positive for input "
                          f"{tuple(x.shape)}, kernel {(kh, kw)}, stride {stride}, padding {p}")
     Cout = w.shape[1] * groups
     if b is not None and tuple(b.shape) != (Cout,):
-        raise ValueError(f"{op}: bias must have shape ({Cout},), got {tuple(b.shape)}")
+        raise ShapeError(f"{op}: bias must have shape ({Cout},), got {tuple(b.shape)}")
     pad = (p[0], p[0], p[1], p[1])
     # col2im scatters (Cout k k, N H W) columns into the padded output
     _check_buffers(op, N, Cout, Cin, kh, kw, Hout + 2 * p[0], Wout + 2 * p[1], H, W,
@@ -678,7 +677,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     Hc = out_size(Hout, kh, stride[0], pad[0], pad[1], dilation[0])
     Wc = out_size(Wout, kw, stride[1], pad[2], pad[3], dilation[1])
     if (Hc, Wc) != (H, W):
-        raise ValueError(f"{op}: inconsistent geometry for input {tuple(x.shape)}: padding {p} "
+        raise ShapeError(f"{op}: inconsistent geometry for input {tuple(x.shape)}: padding {p} "
                          f"is too large for kernel {(kh, kw)}")
     # the output size from output_padding, not fixed numbers: a captured graph (and ONNX)
     # follows the input's spatial dims
@@ -702,10 +701,10 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     x = as_float_tensor(input, op)
     w = as_float_tensor(weight, op, "weight")
     if x.ndim != 3:
-        raise ValueError(f"{op}: input must be 3-D (N, C, L) or 2-D (C, L), got shape "
+        raise ShapeError(f"{op}: input must be 3-D (N, C, L) or 2-D (C, L), got shape "
                          f"{tuple(x.shape)}")
     if w.ndim != 3:
-        raise ValueError(f"{op}: weight must be 3-D (C_in, C_out/groups, k), got shape "
+        raise ShapeError(f"{op}: weight must be 3-D (C_in, C_out/groups, k), got shape "
                          f"{tuple(w.shape)}")
     (s,) = tuple_n(stride, 1, op, "stride", 1)
     (p,) = tuple_n(padding, 1, op, "padding", 0)
@@ -713,13 +712,13 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     (d,) = tuple_n(dilation, 1, op, "dilation", 1)
     # checked here so that the messages name this function and its 1-d arguments
     if o >= max(s, d):
-        raise ValueError(f"{op}: output_padding {o} must be smaller than stride {s} or "
+        raise ShapeError(f"{op}: output_padding {o} must be smaller than stride {s} or "
                          f"dilation {d}")
     if w.shape[0] == x.shape[1]:
         L, k = x.shape[2], w.shape[2]
         n_out = (L - 1) * s - 2 * p + d * (k - 1) + o + 1
         if n_out < 1:
-            raise ValueError(f"{op}: output length {n_out} is not positive for input "
+            raise ShapeError(f"{op}: output length {n_out} is not positive for input "
                              f"{tuple(x.shape)}, kernel {k}, stride {s}, padding {p}, "
                              f"dilation {d}")
     out = conv_transpose2d(x.unsqueeze(2), w.unsqueeze(2), bias, (1, s), (0, p), (0, o),
@@ -734,14 +733,14 @@ def _checked_5d(op: str, input, weight, bias, groups, chans: str, wdims: str) ->
     w = as_float_tensor(weight, op, "weight")
     b = None if bias is None else as_float_tensor(bias, op, "bias")
     if x.ndim != 5:
-        raise ValueError(f"{op}: input must be 5-D (N, {chans}, D, H, W) or 4-D ({chans}, D, "
+        raise ShapeError(f"{op}: input must be 5-D (N, {chans}, D, H, W) or 4-D ({chans}, D, "
                          f"H, W), got shape {tuple(x.shape)}")
     if w.ndim != 5:
-        raise ValueError(f"{op}: weight must be 5-D ({wdims}, kd, kh, kw), got shape "
+        raise ShapeError(f"{op}: weight must be 5-D ({wdims}, kd, kh, kw), got shape "
                          f"{tuple(w.shape)}")
     same_dtype(op, x, ("weight", w), ("bias", b))
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
+        raise ShapeError(f"{op}: groups must be a positive integer, got {groups!r}")
     return x, w, b, int(groups)
 
 
@@ -765,10 +764,10 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     N, C, D, H, W = x.shape
     O, Cg, kd = w.shape[0], w.shape[1], w.shape[2]
     if kd < 1:
-        raise ValueError(f"{op}: kernel size must be positive, got {tuple(w.shape[2:])}")
+        raise ShapeError(f"{op}: kernel size must be positive, got {tuple(w.shape[2:])}")
     Do = out_size(D, kd, stride[0], pad[0], pad[1], dilation[0])
     if Do < 1:
-        raise ValueError(f"{op}: the (dilated) kernel depth {kd} with dilation {dilation[0]} is "
+        raise ShapeError(f"{op}: the (dilated) kernel depth {kd} with dilation {dilation[0]} is "
                          f"larger than the padded input depth {D + pad[0] + pad[1]} (input "
                          f"{tuple(x.shape)}, padding {pad})")
     # checks channels, bias, H/W geometry with conv2d's messages
@@ -819,15 +818,15 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     N, Cin, D, H, W = x.shape
     k = tuple(int(v) for v in w.shape[2:])
     if min(k) < 1:
-        raise ValueError(f"{op}: kernel size must be positive, got {k}")
+        raise ShapeError(f"{op}: kernel size must be positive, got {k}")
     out = tuple((n - 1) * s - 2 * pp + d * (kk - 1) + o + 1
                 for n, s, pp, d, kk, o in zip((D, H, W), stride, p, dilation, k, op_))
     if min(out) < 1:
-        raise ValueError(f"{op}: output size {out} is not positive for input {tuple(x.shape)}, "
+        raise ShapeError(f"{op}: output size {out} is not positive for input {tuple(x.shape)}, "
                          f"kernel {k}, stride {stride}, padding {p}")
     Cout = w.shape[1] * groups
     if b is not None and tuple(b.shape) != (Cout,):
-        raise ValueError(f"{op}: bias must have shape ({Cout},), got {tuple(b.shape)}")
+        raise ShapeError(f"{op}: bias must have shape ({Cout},), got {tuple(b.shape)}")
     Do, Ho, Wo = out
     from ._util import check_alloc
     check_alloc(op, (N, Cout) + out, x.dtype.itemsize)

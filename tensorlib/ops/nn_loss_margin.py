@@ -13,7 +13,7 @@ from . import elementwise as E
 from .nn_act import logsigmoid
 from .nn_distance import pairwise_distance
 from .nn_loss import _reduce, legacy_reduction
-from ._util import to_tensor
+from ._util import promote_types, to_tensor
 from .nn_util import as_float_tensor, check_reduction
 
 
@@ -134,7 +134,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction: str = "me
         raise ValueError(f"{op}: target of shape {tuple(y.shape)} must have input's shape "
                          f"{tuple(x.shape)}")
     if y.dtype.kind == "f" and y.dtype != x.dtype:    # PyTorch promotes to the wider float
-        x = x.astype(np.promote_types(x.dtype, y.dtype))
+        x = x.astype(promote_types(x.dtype, y.dtype))
     y = y.astype(x.dtype) if y.dtype != x.dtype else y
     loss = -(y * logsigmoid(x) + (1.0 - y) * logsigmoid(-x))
     if weight is not None:

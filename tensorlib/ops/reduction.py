@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import DTypeError
 from .. import _dtypes
 from .._state import state
 from ..amp.cast import autocast_call
@@ -574,7 +575,7 @@ PROD.complex = "holomorphic"
 def _no_complex(name: str, hint: str):
     def check(x, **attrs):
         if x.dtype.kind == "c":
-            raise TypeError(f"{name}: {hint}")
+            raise DTypeError(f"{name}: {hint}")
     return check
 
 

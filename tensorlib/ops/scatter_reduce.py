@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import DTypeError
 from .._apply import apply
 from .._tensor import Tensor
 from ._util import norm_axis, to_tensor
@@ -317,7 +318,7 @@ def scatter_reduce(input, dim: int, index, src, reduce: str, *,
         raise TypeError(f"scatter_reduce: src of dtype {s.dtype} must have input's dtype "
                         f"{x.dtype}")
     if x.dtype.kind == "c" and reduce not in ("sum", "mean"):
-        raise TypeError(f"scatter_reduce: reduce={reduce!r} is not supported for complex "
+        raise DTypeError(f"scatter_reduce: reduce={reduce!r} is not supported for complex "
                         "tensors (sum and mean are; amax/amin need an order)")
     if x.ndim == 0:
         x0 = scatter_reduce(x.reshape((1,)), dim, idx.reshape((1,)) if idx.ndim == 0 else idx,

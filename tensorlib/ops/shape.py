@@ -1,6 +1,7 @@
 """Shape ops: reshape, transpose, broadcast, join/split, pad, flip, roll, repeat, tile, tri."""
 from __future__ import annotations
 
+import functools
 import math
 import operator
 
@@ -12,7 +13,7 @@ from .._tensor import Tensor
 from ..autograd.mode import state
 from ..errors import ShapeError
 from .registry import OpDef, register
-from ._util import norm_axes, norm_axis, one_of, to_tensor, unbroadcast
+from ._util import norm_axes, norm_axis, one_of, promote_types, to_tensor, unbroadcast
 
 
 def _move_cost(in_specs, out_specs, **attrs):
@@ -503,7 +504,7 @@ def _concat_infer(*xs, axis):
                              f"{axis}; got {[tuple(x[0]) for x in xs]}")
     sizes = [s[axis] for s, _ in xs]
     base[axis] = None if None in sizes else sum(sizes)
-    return tuple(base), np.result_type(*[d for _, d in xs])
+    return tuple(base), category_dtype(d for _, d in xs)
 
 
 def _concat_vjp(n, g):
@@ -573,12 +574,10 @@ cat = concat = concatenate
 
 
 def category_dtype(dtypes) -> np.dtype:
-    """The dtype tensors of ``dtypes`` are joined in, by PyTorch's category rule: integers
-    and bools meeting floats take the floats' dtype (int64 with float32 is float32; NumPy
-    would give float64)."""
-    dtypes = list(dtypes)
-    floats = [d for d in dtypes if d.kind in "fc"]
-    return np.result_type(*(floats or dtypes))
+    """The dtype tensors of ``dtypes`` are joined in, by PyTorch's ``promote_types``:
+    integers and bools meeting floats take the floats' dtype (int64 with float32 is float32;
+    NumPy would give float64)."""
+    return functools.reduce(promote_types, (np.dtype(d) for d in dtypes))
 
 
 def to_common_dtype(ts: list) -> list:
@@ -600,7 +599,7 @@ def _stack_infer(*xs, axis):
                              f"{tuple(xs[0][0])} at entry 0 and {tuple(shape)} at entry {i}")
         s = [b if a is None else a for a, b in zip(s, shape)]
     s.insert(axis, len(xs))
-    return tuple(s), np.result_type(*[d for _, d in xs])
+    return tuple(s), category_dtype(d for _, d in xs)
 
 
 def _stack_vjp(n, g):

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import DTypeError
 from .._apply import apply
 from .._tensor import Tensor
 from ._util import norm_axis, numel, to_tensor
@@ -81,7 +82,7 @@ def _argsort_infer(x, *, axis, descending):
     if not len(shape):
         raise ValueError("argsort: needs at least one dimension")
     if np.dtype(dt).kind == "c":
-        raise TypeError(f"argsort: complex values have no order, got {np.dtype(dt)}")
+        raise DTypeError(f"argsort: complex values have no order, got {np.dtype(dt)}")
     return tuple(shape), np.dtype(np.int64)
 
 

@@ -19,7 +19,7 @@ from .._tensor import Tensor
 from . import elementwise as E
 from .registry import OpDef, register
 from ._util import (as_operands, elementwise_cost, float_infer, make_binary_infer,
-                    same_category, to_float, to_tensor, unbroadcast)
+                    promote_types, same_category, to_float, to_tensor, unbroadcast)
 
 _UNSET = object()
 _sc = _UNSET      # scipy.special, imported on first use: it costs ~20 MiB and 300 modules,
@@ -489,7 +489,7 @@ def zeta(x, q) -> Tensor:
     a, b = same_category(*as_operands(x, q))
     a, b = to_float(a), to_float(b)
     if a.dtype != b.dtype:
-        dt = np.promote_types(a.dtype, b.dtype)
+        dt = promote_types(a.dtype, b.dtype)
         a, b = a.astype(dt), b.astype(dt)
     if a._device != b._device:
         raise RuntimeError(f"zeta: tensors on {a.device} and {b.device}")

@@ -30,7 +30,7 @@ from . import elementwise as E
 from . import special_fns as SF
 from .registry import OpDef, register
 from ._util import (as_operands, elementwise_cost, float_infer, make_binary_infer,
-                    same_category, to_float, to_tensor, unbroadcast)
+                    promote_types, same_category, to_float, to_tensor, unbroadcast)
 
 _EULER = 0.57721566490153286061
 _2_PI = 2.0 / math.pi
@@ -855,7 +855,7 @@ def _gamma_args(name: str, input, other) -> tuple[Tensor, Tensor]:
     a, b = same_category(*as_operands(input, other))
     a, b = to_float(a), to_float(b)
     if a.dtype != b.dtype:
-        dt = np.promote_types(a.dtype, b.dtype)
+        dt = promote_types(a.dtype, b.dtype)
         a, b = a.astype(dt), b.astype(dt)
     if a._device != b._device:
         raise RuntimeError(f"{name}: tensors on {a.device} and {b.device}")

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _dtypes
 from .._tensor import Tensor
-from ._util import host_values, norm_axis, to_float, to_tensor
+from ._util import host_values, norm_axis, promote_types, to_float, to_tensor
 
 _METHODS = ("linear", "lower", "higher", "nearest", "midpoint")
 
@@ -283,7 +283,7 @@ def cov(input, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:
     n = x2.shape[1]
     aw = None if aweights is None else to_tensor(aweights)
     if aw is not None and aw.dtype.kind == "f" and aw.dtype != x2.dtype:
-        x2 = x2.astype(np.promote_types(x2.dtype, aw.dtype))
+        x2 = x2.astype(promote_types(x2.dtype, aw.dtype))
     w = None
     for name, wt in (("fweights", fweights), ("aweights", aw)):
         if wt is None:

@@ -625,10 +625,8 @@ def index_copy(input, dim: int, index, source) -> Tensor:
     if _shape(src) != want:
         raise ValueError(f"index_copy: source of shape {_shape(src)} does not match "
                          f"{want} (input {_shape(x)} with {idx.shape[0]} indices along dim {d})")
-    if src.dtype != x.dtype:
-        from .indexing import no_complex_into_real
-        no_complex_into_real("index_copy", src.dtype, x.dtype)
-        src = src.astype(x.dtype)
+    from .indexing import cast_for_write
+    src = cast_for_write("index_copy", src, x.dtype)
     return setitem(x, (slice(None),) * d + (idx,), src)
 
 
