@@ -960,8 +960,10 @@ class TracedSize(int):
         return int.__rpow__(self, o, mod)
 
     def __divmod__(self, o):
-        self.escape("divmod()")
-        return int.__divmod__(self, o)
+        if isinstance(o, bool) or not isinstance(o, (int, np.integer)):
+            self.escape("divmod()")
+            return int.__divmod__(self, o)
+        return self // o, self % o      # both follow the dim (q, r = divmod(n, 2))
 
     def __and__(self, o):
         self.escape("a bitwise op")

@@ -125,7 +125,8 @@ PARTIAL = {
     "getitem": "integer index arrays (any number, broadcast, NumPy's placement of their "
                "dims), ints, slices, None and boolean masks (as their nonzero indices) "
                "through Gather/GatherND; not a boolean mask over a dynamic axis",
-    "setitem": "static shapes and indices that hit each element at most once",
+    "setitem": "indices that hit each element at most once; over dynamic dims, basic keys "
+               "only (ints, slices with a positive step, None, ...) through ScatterND",
     "avg_pool2d": "no divisor_override",
     "cross_entropy": "no label smoothing",
     "roll": "static sizes along the rolled axes",
@@ -831,6 +832,15 @@ def _stack(ctx, n):
 def _split(ctx, n):
     x = ctx.name(n.inputs[0])
     axis = int(n.attrs["axis"])
+    sizes = dict(n.attrs.get("sizes", ()))
+    if sizes:
+        # split points computed from the inputs' shapes (chunk(2) along a dynamic batch):
+        # a Slice per piece with run-time starts/ends (Slice clamps, as the kernel's split)
+        points = [sizes.get(i, int(p)) for i, p in enumerate(n.attrs["indices"])]
+        bounds = [0, *points, INT64_MAX]
+        axes = ctx.ints([axis])
+        return [ctx.op("Slice", [x, _shape_input(ctx, n, [a]), _shape_input(ctx, n, [b]), axes])
+                for a, b in zip(bounds[:-1], bounds[1:])]
     bounds = [0] + [int(i) for i in n.attrs["indices"]] + [INT64_MAX]
     outs = []
     for a, b in zip(bounds[:-1], bounds[1:]):
@@ -1160,7 +1170,7 @@ def _advanced_index(ctx, n):
 def _setitem(ctx, n):
     x, v = n.inputs
     if None in x.shape:
-        ctx.unsupported("setitem needs a static shape")
+        return _setitem_dynamic(ctx, n)
     pos = np.arange(math.prod(x.shape), dtype=np.int64).reshape(x.shape)[n.attrs["index"]]
     flat = np.asarray(pos).reshape(-1)
     if len(np.unique(flat)) != flat.size:
@@ -1171,6 +1181,80 @@ def _setitem(ctx, n):
     xf = ctx.op("Reshape", [ctx.name(x), ctx.ints([-1])])
     out = ctx.op("ScatterElements", [xf, ctx.const(flat), val], axis=0)
     return ctx.op("Reshape", [out, ctx.ints(x.shape)])
+
+
+def _setitem_dynamic(ctx, n):
+    """``x[key] = v`` over dynamic dims, for basic keys (ints, slices, None, Ellipsis): the
+    region's positions as a grid of run-time Ranges (bounds normalised as Python's
+    slice.indices would, from the Shape of ``x``), ``v`` broadcast to the region, one
+    ScatterND (a basic key never repeats a position)."""
+    x, v = n.inputs
+    index = list(n.attrs["index"])
+    if any(not (k is None or k is Ellipsis or isinstance(k, (int, np.integer, slice)))
+           for k in index):
+        ctx.unsupported("setitem with index arrays or masks needs a static shape; over "
+                        "dynamic dims only ints, slices, None and ... are lowered")
+    rank = x.ndim
+    n_real = sum(1 for k in index if k is not None and k is not Ellipsis)
+    if not any(k is Ellipsis for k in index):
+        index.append(Ellipsis)
+    shape = ctx.op("Shape", [ctx.name(x)])
+    i64 = ctx.ints
+
+    def dim(d):     # x's size along d: an int, or a 1-element int64 tensor
+        return x.shape[d] if x.shape[d] is not None else ctx.op("Gather", [shape, i64([d])],
+                                                                axis=0)
+
+    def bound(b, size, default):    # a slice bound clamped to [0, size], as slice.indices
+        if b is None:
+            return default
+        if b >= 0:
+            return ctx.op("Min", [i64([int(b)]), size])
+        return ctx.op("Max", [ctx.op("Add", [size, i64([int(b)])]), i64([0])])
+
+    region, kept, idx = [], [], []      # x[key].shape, that shape with ints as 1s, per axis
+    d = 0
+    for k in index:
+        if k is None:
+            region.append(i64([1]))
+            continue
+        if k is Ellipsis:
+            ks = [slice(None)] * (rank - n_real)
+        else:
+            ks = [k]
+        for k1 in ks:
+            size = dim(d)
+            if isinstance(size, int):       # a static axis: its positions are constants
+                pos = np.arange(size)[k1]
+                ids = i64(np.atleast_1d(pos))
+                length = i64([np.size(pos)])
+            elif isinstance(k1, slice):
+                step = 1 if k1.step is None else int(k1.step)
+                if step < 0:
+                    ctx.unsupported("setitem with a negative slice step over a dynamic axis")
+                lo, hi = bound(k1.start, size, i64([0])), bound(k1.stop, size, size)
+                ids = ctx.op("Range", [ctx.squeeze(lo, [0]), ctx.squeeze(hi, [0]),
+                                       ctx.const(np.asarray(step, np.int64))])
+                length = ctx.op("Shape", [ids])
+            else:
+                k1 = int(k1)
+                ids = i64([k1]) if k1 >= 0 else ctx.op("Add", [size, i64([k1])])
+                length = i64([1])
+            if isinstance(k1, slice):
+                region.append(length)
+            kept.append(length)
+            idx.append(ids)
+            d += 1
+    kept_shape = ctx.op("Concat", kept, axis=0)
+    grid = []
+    for a, ids in enumerate(idx):
+        ids = ctx.op("Reshape", [ids, i64([-1 if b == a else 1 for b in range(rank)])])
+        grid.append(ctx.unsqueeze(ctx.op("Expand", [ids, kept_shape]), [rank]))
+    indices = ctx.op("Concat", grid, axis=-1)
+    val = ctx.cast(ctx.name(v), _dt(v), _dt(x))
+    val = ctx.op("Expand", [val, ctx.op("Concat", region, axis=0) if region else i64([])])
+    val = ctx.op("Reshape", [val, kept_shape])
+    return ctx.op("ScatterND", [ctx.name(x), indices, val])
 
 
 @rule("diagonal")

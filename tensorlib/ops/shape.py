@@ -664,24 +664,79 @@ _JUST_TENSOR = {Tensor}
 _DATA, _SHAPE, _DTYPE = (operator.attrgetter(a) for a in ("_data", "shape", "dtype"))
 
 
-def _split_infer(x, *, indices, axis):
+def _split_infer(x, *srcs, indices, axis, sizes=()):
     shape, dt = x
+    if sizes:
+        from ..graph.sizes import apply_sizes
+        indices = apply_sizes(indices, sizes, [tuple(shape)] + [tuple(s[0]) for s in srcs])
     n = shape[axis]
     bounds = [0] + list(indices) + [n]
     out = []
     for a, b in zip(bounds[:-1], bounds[1:]):
         s = list(shape)
-        s[axis] = None if n is None else max(min(b, n) - min(a, n), 0)
+        s[axis] = None if None in (n, a, b) else max(min(b, n) - min(a, n), 0)
         out.append((tuple(s), dt))
     return tuple(out)
 
 
+def _split_fwd(xp, x, *srcs, indices, axis, sizes=()):
+    if sizes:       # split points computed from the inputs' shapes (a traced None dim)
+        from ..graph.sizes import apply_sizes, inputs_of
+        if any(k > len(srcs) for _, e in sizes for k in inputs_of(e)):
+            # a view's history rebuilt from its base alone: the points' sources are gone
+            raise ShapeError("split: a piece whose size is computed at run time was used "
+                             "after its base changed in place; .clone() the piece first")
+        indices = apply_sizes(indices, sizes, [x.shape] + [s.shape for s in srcs])
+        n = x.shape[axis]
+        if any(b < a for a, b in zip((0,) + tuple(indices), tuple(indices) + (n,))):
+            raise ShapeError(f"split: the {len(indices) + 1} pieces captured along axis {axis} "
+                             f"do not fit its size {n} when the graph runs (split points "
+                             f"{list(indices)}); the piece count was fixed when traced")
+    return tuple(xp.split(x, list(indices), axis=axis))
+
+
 def _split_vjp(n, *gs):
-    return (concatenate(list(gs), axis=n.attrs["axis"]),)
+    return (concatenate(list(gs), axis=n.attrs["axis"]),) + (None,) * (len(n.inputs) - 1)
 
 
-SPLIT = _op("split", lambda xp, x, indices, axis: tuple(xp.split(x, list(indices), axis=axis)),
-            _split_vjp, _split_infer, view=True)
+SPLIT = _op("split", _split_fwd, _split_vjp, _split_infer, view=True)
+
+
+def _is_traced(v) -> bool:
+    if state.tracer is None:
+        return False
+    from ..graph.tracer import TracedSize
+    return isinstance(v, TracedSize)
+
+
+def _split_at(x, points, axis: int) -> tuple[Tensor, ...]:
+    """SPLIT of ``x`` at ``points`` along ``axis``; points that are TracedSizes (read from a
+    None dim under capture) are computed from the shapes when the graph runs, so the pieces
+    follow a dynamic batch (the piece count stays the traced one)."""
+    if not any(_is_traced(p) for p in points):
+        return apply(SPLIT, x, indices=tuple(int(p) for p in points), axis=axis)
+    from ..graph.sizes import lower
+    plain, sizes, srcs = lower(points, [x], 1)
+    # the traced values at computed points are left out (0), as slice_sized's bounds: a
+    # trace at other sizes then records the same op (capture compares the two graphs)
+    run_time = {p for p, _ in sizes}
+    plain = tuple(0 if i in run_time else p for i, p in enumerate(plain))
+    return apply(SPLIT, x, *srcs, indices=plain, sizes=sizes, axis=axis)
+
+
+def _plain(v) -> int:
+    return int.__int__(v) if _is_traced(v) else int(v)
+
+
+def _count_varies(x, axis: int, what: str, count, example: int) -> None:
+    """The number of pieces depends on a dynamic size: the trace keeps its count, so the
+    size escapes (tl.function retraces per size; ONNX export with that axis dynamic is
+    refused) with the reason in words."""
+    c = count(_plain(x.shape[axis]))
+    _pieces(x, axis, what, f"{what} along a dynamic dim: the number of pieces, "
+            f"{count.__doc__}, depends on the size n of that dim (n = {example} gives "
+            f"{count(example)}, the traced n gives {c}) and a captured graph has a fixed "
+            "number of outputs, so n was turned into a plain Python number")
 
 
 _NUMPY = object()      # (a default that tells "axis= given" from "left out")
@@ -711,14 +766,15 @@ def split(x, indices_or_sections=None, dim=_NUMPY, *, axis=_NUMPY,
     a = norm_axis(axis, x.ndim, "split")
     n = x.shape[a]
     if isinstance(indices_or_sections, (int, np.integer)):
-        _pieces(x, a, "split into equal sections")
         k = int(indices_or_sections)
+        if not _is_traced(n):
+            _pieces(x, a, "split into equal sections")
         if k <= 0 or n % k:
             raise ShapeError(f"split: axis {a} of size {n} cannot be split into {k} equal parts")
         indices = tuple(i * (n // k) for i in range(1, k))    # all 0 on an empty axis
     else:
         indices = tuple(int(i) for i in indices_or_sections)
-    return apply(SPLIT, x, indices=indices, axis=a)
+    return _split_at(x, indices, a)
 
 
 def _torch_split(x, size, axis, dim, split_size_or_sections) -> tuple[Tensor, ...]:
@@ -737,47 +793,105 @@ def _torch_split(x, size, axis, dim, split_size_or_sections) -> tuple[Tensor, ..
     x = to_tensor(x)
     a = norm_axis(axis, x.ndim, "split")
     if isinstance(size, (int, np.integer)):
-        _pieces(x, a, "split into parts of a given size")
-        size, n = int(size), x.shape[a]
-        if size <= 0 and not (size == 0 and n == 0):
-            raise ShapeError(f"split: split_size must be positive, got {size}")
-        return apply(SPLIT, x, indices=tuple(range(size, n, size)) if size else (), axis=a)
-    return split_sizes(x, [int(v) for v in size], axis=a)
+        n = x.shape[a]
+        if _plain(size) <= 0 and not (_plain(size) == 0 and _plain(n) == 0):
+            raise ShapeError(f"split: split_size must be positive, got {_plain(size)}")
+        if not _plain(size):
+            return apply(SPLIT, x, indices=(), axis=a)
+        count = -(-_plain(n) // _plain(size))
+        if _is_traced(size):
+            # split(x.shape[0]) of cat([x, x]): points at multiples of the traced size
+            return _split_at(x, [size * i for i in range(1, count)], a)
+        if _is_traced(n):
+            s = int(size)
+
+            def pieces(m, s=s):
+                return -(-m // s)
+            pieces.__doc__ = f"ceil(n / {s})"
+            _count_varies(x, a, f"split({s})", pieces, _plain(n) + s)
+        return apply(SPLIT, x, indices=tuple(range(int(size), _plain(n), int(size))), axis=a)
+    return split_sizes(x, [v if _is_traced(v) else int(v) for v in size], axis=a)
 
 
 def chunk(x, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
-    """PyTorch's chunk: ``chunks`` parts of ceil(n / chunks), the last possibly smaller
-    (``dim`` is PyTorch's name for ``axis``)."""
+    """PyTorch's chunk: ``chunks`` parts of ceil(n / chunks), the last possibly smaller, and
+    fewer parts when the sizes run out (``dim`` is PyTorch's name for ``axis``).
+
+    Under capture along a None dim, ``chunk(1)`` and ``chunk(2)`` (the classifier-free
+    guidance idiom ``c, u = net(tl.cat([x, x])).chunk(2)``) compute the pieces' sizes when
+    the graph runs (two pieces for any size >= 2; a size of 1 gives a piece of 1 and an
+    empty one, where PyTorch gives one piece). For more chunks the piece count depends on
+    the size (chunk(3) of 4 is 2 pieces): the size is fixed at the traced one (tl.function
+    retraces per size; ONNX export refuses that axis as dynamic)."""
     axis = axis if dim is None else dim
     x = to_tensor(x)
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     a = norm_axis(axis, x.ndim, "chunk")
-    _pieces(x, a, "split by chunk()")
     n = x.shape[a]
+    if _is_traced(n):
+        if chunks == 1:
+            return _split_at(x, (), a)
+        if chunks == 2 and _plain(n) >= 2:
+            return _split_at(x, [(n + 1) // 2], a)
+
+        def pieces(m, k=chunks):
+            return -(-m // -(-m // k)) if m else k
+        pieces.__doc__ = f"ceil(n / ceil(n / {chunks}))"
+        c = pieces(_plain(n))
+        _count_varies(x, a, f"chunk({chunks})", pieces, chunks + 1 if c == chunks else chunks)
+        n = _plain(n)
     if n == 0:          # PyTorch: `chunks` empty pieces (a split by size would give one)
         return apply(SPLIT, x, indices=(0,) * (chunks - 1), axis=a)
     size = -(-n // chunks)
     return apply(SPLIT, x, indices=tuple(range(size, n, size)), axis=a)
 
 
+def tensor_split_sections(x, sections: int, axis: int = 0) -> tuple[Tensor, ...]:
+    """``torch.tensor_split(x, sections, dim)``: ``sections`` parts, the first ``n %
+    sections`` one longer than the rest (NumPy's array_split). Always ``sections`` pieces,
+    so along a None dim under capture the split points are computed when the graph runs."""
+    x = to_tensor(x)
+    if isinstance(sections, bool) or not isinstance(sections, (int, np.integer)):
+        raise TypeError(f"tensor_split: sections must be an int, got {type(sections).__name__}")
+    if sections <= 0:
+        raise ValueError(f"tensor_split: number of sections must be larger than 0, got "
+                         f"{sections}")
+    a = norm_axis(axis, x.ndim, "tensor_split")
+    n, k = x.shape[a], int(sections)
+    q, r = n // k, n % k
+    # point i is i * q + min(i, r); with 0 <= r < k, [r >= i] is (r + k - i) // k, so the
+    # point stays an expression of n (sizes expressions have no min)
+    return _split_at(x, [i * q + r - (r - i) * ((r + k - i) // k) for i in range(1, k)], a)
+
+
 def split_sizes(x, sizes, axis: int = 0) -> tuple[Tensor, ...]:
-    """Split into parts of the given sizes (PyTorch's ``split`` with a list)."""
+    """Split into parts of the given sizes (PyTorch's ``split`` with a list); sizes read from
+    None dims under capture (``split([B, B])`` with ``B = x.shape[0]``) follow them."""
     x = to_tensor(x)
     a = norm_axis(axis, x.ndim, "split")
-    _pieces(x, a, "split into listed sizes that must add up to it")
-    if sum(sizes) != x.shape[a]:
-        raise ShapeError(f"split: sizes {list(sizes)} do not sum to axis size {x.shape[a]}")
-    return apply(SPLIT, x, indices=tuple(np.cumsum(sizes)[:-1].tolist()), axis=a)
+    traced = any(_is_traced(v) for v in sizes)
+    if not traced:
+        _pieces(x, a, "split into listed sizes that must add up to it")
+    if sum(_plain(v) for v in sizes) != _plain(x.shape[a]):
+        raise ShapeError(f"split: sizes {[_plain(v) for v in sizes]} do not sum to axis size "
+                         f"{_plain(x.shape[a])}")
+    if not traced:
+        return apply(SPLIT, x, indices=tuple(np.cumsum(sizes)[:-1].tolist()), axis=a)
+    points, at = [], 0
+    for v in sizes[:-1]:
+        at = v if not points else at + v
+        points.append(at)
+    return _split_at(x, points, a)
 
 
-def _pieces(x, axis: int, what: str) -> None:
+def _pieces(x, axis: int, what: str, reason: str | None = None) -> None:
     """Under capture, ``x`` is cut into a Python-counted number of pieces along ``axis``:
     if that axis follows a None dim, the graph holds the traced count (see
     ``graph.tracer.note_split``)."""
     if state.tracer is not None:
         from ..graph.tracer import note_split
-        note_split(x, axis, what)
+        note_split(x, axis, what, reason)
 
 
 def _unbind_infer(x, *, axis, n):

@@ -22,7 +22,6 @@ Tensor methods only.
 """
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -534,12 +533,9 @@ def tensor_split(input, indices_or_sections, dim: int = 0) -> tuple[Tensor, ...]
                             f"integer tensor, got {ios.dtype} of shape {_shape(ios)}")
         ios = int(ios.item()) if ios.ndim == 0 else [int(v) for v in ios.tolist()]
     if isinstance(ios, (int, np.integer)) and not isinstance(ios, bool):
-        n = int(ios)
-        if n <= 0:
-            raise ValueError(f"tensor_split: number of sections must be larger than 0, got {n}")
-        q, r = divmod(size, n)
-        bounds = list(itertools.accumulate([q + 1] * r + [q] * (n - r), initial=0))
-    elif isinstance(ios, (list, tuple)):
+        from .shape import tensor_split_sections
+        return tensor_split_sections(x, int(ios), d)
+    if isinstance(ios, (list, tuple)):
         idx = [_int(i, "tensor_split", "an index") for i in ios]
         bounds = [0] + idx + [size]
     else:
