@@ -90,10 +90,7 @@ def _run_tl(name, kw, captured, dtype=np.float64, steps=STEPS, seed=0):
         f(T, C)
         traj.append([p.detach().numpy().copy() for p in ps])
     if captured:
-        # SGD with momentum and dampening: its first step takes the undamped gradient, which
-        # no primed zero buffer gives, so it traces twice (tl.function's documented rule)
-        n = 2 if name == "SGD" and kw.get("momentum") and kw.get("dampening") else 1
-        assert f.trace_count == n, f"{name}: retraced ({f.trace_count} traces)"
+        assert f.trace_count == 1, f"{name}: retraced ({f.trace_count} traces)"
     return ps, opt, traj
 
 

@@ -26,7 +26,7 @@ from .executor import Plan, make_plan, multi_spec, shared_results
 from .ir import Graph, attr_key
 from .runtime import random_shape
 from .signature import Guards, LazyStateError, TensorSpec, flat_specs, flatten, rebuild
-from .tracer import CaptureError, Tracer
+from .tracer import CaptureError, Tracer, user_line
 
 __all__ = ["capture", "function", "Function", "TensorSpec", "CaptureError"]
 
@@ -254,6 +254,7 @@ class Function:
         self._warned_structure = False
         # None dims whose sizes change the traced graph (found by _probe): fixed per trace
         self._structural: set = set()
+        self._structural_why = _STRUCTURAL    # with the user's line where one was found
         self.trace_count = 0
         # past this many traces a call that finds no graph runs eagerly instead of tracing
         # again (PyTorch's recompile limit): a step fed a new shape every call (graph
@@ -479,28 +480,35 @@ class Function:
                 return None
             self._tracing = threading.get_ident()
         try:
-            out = self._trace(key, args, kwargs, tensors, objects, None, count=False)
+            lines: dict = {}
+            out = self._trace(key, args, kwargs, tensors, objects, None, count=False,
+                              lines=lines)
         finally:
             self._tracing = None
         with self._lock:
             fresh = self._cache[key][0]
             now = tuple(tuple(t._data.shape) for t in tensors)
-            if _fingerprint(fresh.graph) == _fingerprint(e.graph):
+            before, after = _fingerprint(e.graph), _fingerprint(fresh.graph)
+            if after == before:
                 e.verified = True
                 self._cache[key].remove(fresh)
                 return out
             dims = {(i, a) for i, (s0, s1) in enumerate(zip(e.traced, now))
                     for a, (d0, d1) in enumerate(zip(s0, s1)) if d0 != d1}
             self._structural |= dims
+            where = _diverges_at(fresh.graph, before, after, lines)
+            self._structural_why = _STRUCTURAL + (f" at {where}" if where else "")
             for entry, shape in ((e, e.traced), (fresh, now)):
-                _fix_entry(entry, {(i, a): shape[i][a] for i, a in dims})
+                _fix_entry(entry, {(i, a): shape[i][a] for i, a in dims},
+                           self._structural_why)
             self.trace_count += 1
             if not self._warned_structure:
                 self._warned_structure = True
                 warnings.warn(
                     f"tl.function {self._name}: traced again at other sizes of "
                     f"{_dims_words(dims)}, it built another graph (a Python loop over a size, "
-                    "or a number computed from one), so it is traced once per size there; "
+                    f"or a number computed from one){f' at {where}' if where else ''}, so it "
+                    "is traced once per size there; "
                     "the other None dims stay dynamic.", stacklevel=3)
         return out
 
@@ -586,7 +594,8 @@ class Function:
                 stacklevel=3)
         return self.fn(*args, **kwargs)
 
-    def _trace(self, key, args, kwargs, tensors, objects, reason, count: bool = True):
+    def _trace(self, key, args, kwargs, tensors, objects, reason, count: bool = True,
+               lines: dict | None = None):
         self.trace_count += count
         if reason is not None:
             self.retrace_reasons.append(reason)
@@ -623,6 +632,9 @@ class Function:
         # installed after the guards' snapshot: the wrappers it sets are no state of fn's
         watch = _GradWatch(self.fn, objects, zeroed) if watched else None
         g = Graph(getattr(self.fn, "__name__", "function"))
+        if lines is not None:
+            # a probe (see _probe): each node's user line, to name where two traces part
+            g.add_node = functools.partial(_add_node_at, g.add_node, lines)
         # save_graph(graph) names its state after this function's module and optimizers
         g._function = weakref.ref(self)
         tracer = Tracer(g, reachable=guards.tensors)
@@ -640,6 +652,7 @@ class Function:
             out = self.fn(*args, **kwargs)
         finally:
             state.tracer = None
+            g.__dict__.pop("add_node", None)
             if primed and not {"step", "backward"} <= flags:
                 # (a training step whose step() is under a condition keeps the state its
                 # first step() makes: another call steps, and would find it changed)
@@ -650,6 +663,12 @@ class Function:
                 _unprime_grads([(p, watch.current(p)) for p, _ in zeroed])
             else:
                 _unprime_grads(zeroed)
+        if watch is None and _drops_grads_first(self.fn, objects):
+            # the step drops every gradient unread before its backward, so each ends written
+            # (a new one, or None for a parameter the loss does not reach): whether a call
+            # starts with it set is no input. Guarded, a parameter the loss never reaches
+            # (primed here, None after) would find "set" guarded and trace on every call
+            guards.ignore_grad(_rewritten_grads(self.fn, objects, tracer))
         if watch is not None:
             if sound:
                 known = {id(p) for p in self._call_prime or ()}
@@ -788,7 +807,7 @@ class Function:
                 entry.traced = tuple(tuple(t._data.shape) for t in tensors)
                 if self._structural:
                     _fix_entry(entry, {(i, a): entry.traced[i][a]
-                                       for i, a in self._structural})
+                                       for i, a in self._structural}, self._structural_why)
         g._tracer = None
         tracer.release()
         with self._lock:
@@ -974,12 +993,12 @@ def _fix_dims(g: Graph, sizes: dict, why: str) -> bool:
     return bool(changed)
 
 
-def _fix_entry(entry, sizes: dict) -> None:
+def _fix_entry(entry, sizes: dict, why: str = "") -> None:
     """A graph that another size would trace differently: ``entry`` is looked up only at
     these sizes ``{(input, axis): size}``, and its graph's inputs say so."""
     entry.fixed.update(sizes)
-    entry.fixed_why = entry.fixed_why or _STRUCTURAL
-    _fix_dims(entry.graph, sizes, _STRUCTURAL)
+    entry.fixed_why = entry.fixed_why or why or _STRUCTURAL
+    _fix_dims(entry.graph, sizes, why or _STRUCTURAL)
 
 
 def _escaped_input_dims(g: Graph, tracer, free) -> set:
@@ -1175,9 +1194,11 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     in tensor shapes only, then dynamic ones; None or False: one graph per shape.
     A training step's first trace creates the state its optimizer would create on its first
     ``step()`` (tensorlib's optimizers: the zero moments and step count, SGD's momentum
-    buffer unless ``dampening`` is set) before tracing, so the step is traced once, not
-    again once the state exists; parameters that require grad but get none in the step
-    then hold zero state. Its gradients are primed too: a step that drops them first
+    buffer, with dampening also a first-step flag the step reads) before tracing, so the step
+    is traced once, not again once the state exists; parameters that require grad but get
+    none in the step then hold zero state. A step that drops the gradients first does not
+    guard whether ``.grad`` is set (it is never read), so a parameter the loss does not reach
+    on every call costs no trace. Its gradients are primed too: a step that drops them first
     (``opt.zero_grad()`` before ``backward()``), zeroes them under a condition (gradient
     accumulation: ``if i % k == 0: opt.zero_grad()``, or ``step(); zero_grad()`` under an
     ``if`` at the end) or keeps them (``zero_grad(set_to_none=False)``) is traced with zero
@@ -1270,6 +1291,8 @@ def _drops_grads_first(fn, objects) -> bool:
                 zero = True
             elif zero is True and ins.opname == "LOAD_CONST" and ins.argval is False:
                 zero = False        # zero_grad(False) / set_to_none=False: kept tensors
+            elif zero is True and _unknown_arg(ins):
+                zero = False        # set_to_none=flag: may keep them (unknown until it runs)
             elif zero is True and ins.opname == "CALL":
                 zero = "called"
             elif ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and ins.argval == "backward":
@@ -1277,6 +1300,13 @@ def _drops_grads_first(fn, objects) -> bool:
                     return True
                 break
     return False
+
+
+def _unknown_arg(ins) -> bool:
+    """An instruction between ``zero_grad`` and its call that loads a value not known until
+    the call runs (``set_to_none=flag``): it may keep the gradients, as ``False`` does."""
+    return (ins.opname.startswith("LOAD") and ins.opname not in ("LOAD_ATTR", "LOAD_METHOD")
+            and not (ins.opname == "LOAD_CONST" and (ins.argval is True or ins.argval is None)))
 
 
 def _step_flags(fn, objects) -> frozenset:
@@ -1308,7 +1338,8 @@ def _step_flags(fn, objects) -> frozenset:
                     if cond and ins.argval == "step":
                         flags.add("step_cond")
                     flags.add(ins.argval)
-            elif zero and ins.opname == "LOAD_CONST" and ins.argval is False:
+            elif zero and (ins.opname == "LOAD_CONST" and ins.argval is False
+                           or _unknown_arg(ins)):
                 flags.add("zero_keep")
             elif ins.opname == "CALL":
                 zero = False
@@ -1348,6 +1379,21 @@ def _prime_grads(fn, objects, watch=False) -> tuple[list, bool]:
                     p.grad = z
                     out.append((p, z))
     return out, watched and bool(out)
+
+
+def _rewritten_grads(fn, objects, tracer) -> list:
+    """The parameters of the optimizers ``fn`` reaches whose ``.grad`` at the start of the
+    trace was never read and was replaced by its end (a graph write for every call)."""
+    out = []
+    for opt in _optimizers(fn, objects).values():
+        for group in opt.param_groups:
+            for p in group["params"]:
+                hit = tracer.start_grad.get(id(p))
+                start = None if hit is None else hit[1]
+                if start is not None and p.grad is not start and \
+                        id(start._data) not in tracer.locations:
+                    out.append(p)
+    return out
 
 
 def _watchable(opt) -> bool:
@@ -1481,11 +1527,12 @@ def _prime(opt) -> list:
             return []
         for group in opt.param_groups:
             mom, damp = group["momentum"], hyper_value(group["dampening"])
-            if enabled(mom) and damp != 0:
-                continue    # the first step takes the gradient undamped: no zero buffer fits
             for p in group["params"]:
                 if p.requires_grad and opt.state.get(p) is None:
-                    st = {"momentum_buffer": zeros_like(p)} if enabled(mom) else {}
+                    # with dampening the first step takes the gradient undamped: the buffer
+                    # comes with a flag the step reads, so one graph serves every step
+                    st = (opt._prime_first_step(p) if enabled(mom) and damp != 0 else
+                          {"momentum_buffer": zeros_like(p)} if enabled(mom) else {})
                     opt.state[p] = st
                     made.append((p, st))
         return made
@@ -1531,6 +1578,27 @@ def _unprime_unstepped(primed: list, skip: set) -> None:
         if not had:
             opt.__dict__.pop("_stepped", None)
         skip.add(id(opt))
+
+
+def _add_node_at(add, lines: dict, *args, **kwargs):
+    node = add(*args, **kwargs)
+    lines[node.id] = user_line()
+    return node
+
+
+def _diverges_at(g: Graph, before: list, after: list, lines: dict) -> str | None:
+    """The user line of the first node of ``g`` (fingerprint ``after``) where it parts from
+    the graph of ``before``; a node the passes made (no line) takes the nearest line
+    before it, else after it."""
+    k = next((i for i, (a, b) in enumerate(zip(before, after)) if a != b),
+             min(len(before), len(after)))
+    ids = [n.id for n in g.nodes]
+    k = min(k, len(ids) - 1)
+    for i in (*range(k, -1, -1), *range(k + 1, len(ids))):
+        where = lines.get(ids[i])
+        if where:
+            return where
+    return None
 
 
 def _fingerprint(g: Graph) -> list:

@@ -211,6 +211,7 @@ class Guards:
         # trace read before the hook ran, guarded after all (see ``pin_read``)
         self.recomputed: list[tuple[dict, str, Any]] = []
         self.pinned: list[tuple[dict, str, Any]] = []
+        self._any_grad: frozenset = frozenset()    # ids whose .grad state is not guarded
         plan = _Plan()
         self.snapshot = self._take(collect=True, plan=plan)
         self.plan: _Plan | None = plan.freeze() if plan.ok else None
@@ -259,6 +260,22 @@ class Guards:
         state after all: a call where it is another tensor traces again."""
         self.pinned = [r for r in self.recomputed if id(r[2]) in bound]
 
+    def ignore_grad(self, tensors) -> None:
+        """After the trace: whether these tensors' ``.grad`` is set is no input of the graph
+        (a step that drops it unread and writes it anew, see ``capture._trace``): a call
+        with it None and one with it set replay the same graph, so it is not guarded."""
+        self._any_grad = self._any_grad | {id(t) for t in tensors}
+        if not self._any_grad:
+            return
+        self.snapshot = self._loose(self.snapshot)
+        if self.plan is not None:
+            _loosen(self.plan, self._any_grad)
+
+    def _loose(self, snapshot: list) -> list:
+        ids = self._any_grad
+        return [(*s[:6], None) if len(s) == 7 and s[1] == "T" and s[2] in ids else s
+                for s in snapshot]
+
     def check(self) -> str | None:
         """None when the state matches the snapshot, else the reason it does not."""
         for d, name, was in self.pinned:
@@ -270,6 +287,8 @@ class Guards:
             # the plan failed (or there is none): walk the state to say what changed
             new = _Plan() if self._plannable else None
             now = self._take(plan=new)
+            if self._any_grad:
+                now = self._loose(now)
             if now != self.snapshot:
                 if plan is not None and _released(plan, new):
                     # the plan holds objects the state no longer reaches (a replaced table,
@@ -292,6 +311,8 @@ class Guards:
             if new is not None and not new.ok:
                 self._plannable = False
             self.plan = new.freeze() if new is not None and new.ok else None
+            if self.plan is not None and self._any_grad:
+                _loosen(self.plan, self._any_grad)
         for path, arr, blob in self.arrays:
             if arr.tobytes() != blob:
                 return (f"NumPy array {path_text(path)} was changed in place since the "
@@ -300,6 +321,13 @@ class Guards:
 
 
 _MISSING = object()
+
+
+def _loosen(plan: _Plan, ids) -> None:
+    """``plan`` without the ``.grad`` checks of the tensors ``ids`` (see ``ignore_grad``)."""
+    keep = [t for t in plan.tensors if id(t[0]) not in ids]
+    plan.f_grad_tensors = tuple(t[0] for t in keep)
+    plan.f_nogs = tuple(t[4] for t in keep)
 
 
 class _Plan:
@@ -313,9 +341,9 @@ class _Plan:
     __slots__ = ("roots", "objs", "maps", "slow_maps", "lists", "tensors", "arrays", "sized",
                  "ok", "f_types", "f_objs", "f_dicts", "f_dict_objs", "f_maps", "f_lens",
                  "f_keys", "f_vals", "f_sized", "f_sizes", "f_tensors", "f_shapes",
-                 "f_dtypes", "f_rgs", "f_nogs", "held", "masked", "weak", "weak_root",
-                 "classes", "slots", "f_cls", "f_cls_lens", "f_cls_items", "f_cls_names",
-                 "f_cls_vals", "f_slot_objs", "f_slot_names", "f_slot_vals", "refs")
+                 "f_dtypes", "f_rgs", "f_nogs", "f_grad_tensors", "held", "masked", "weak",
+                 "weak_root", "classes", "slots", "f_cls", "f_cls_lens", "f_cls_items",
+                 "f_cls_names", "f_cls_vals", "f_slot_objs", "f_slot_names", "f_slot_vals", "refs")
 
     def __init__(self):
         self.roots: list = []        # (object or _MISSING, is a scalar), one per root; an
@@ -355,6 +383,7 @@ class _Plan:
         self.f_dtypes = tuple(t[2] for t in self.tensors)
         self.f_rgs = tuple(t[3] for t in self.tensors)
         self.f_nogs = tuple(t[4] for t in self.tensors)
+        self.f_grad_tensors = self.f_tensors
         self.f_cls = tuple(c[0] for c in self.classes)
         self.f_cls_lens = tuple(c[1] for c in self.classes)
         self.f_cls_items = tuple(c[0] for c in self.classes for _ in c[2])
@@ -502,7 +531,7 @@ def _holds(plan: _Plan, roots) -> bool:
                 tuple(map(_get_dtype, datas)) != plan.f_dtypes:
             return False
         if tuple(map(_get_rg, plan.f_tensors)) != plan.f_rgs or \
-                tuple(map(_is, map(_get_grad, plan.f_tensors), _NONES)) != plan.f_nogs:
+                tuple(map(_is, map(_get_grad, plan.f_grad_tensors), _NONES)) != plan.f_nogs:
             return False
     for a, shape, dt in plan.arrays:
         if a.shape != shape or a.dtype != dt:

@@ -280,12 +280,8 @@ class Tracer:
         self.escaped_dims.append(dims)
         if len(self.size_escapes) >= 8:
             return
-        f, where = sys._getframe(1), ""
-        while f is not None:
-            if _outside_tensorlib(f):
-                where = f" at {os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
-                break
-            f = f.f_back
+        line = user_line()
+        where = f" at {line}" if line else ""
         if reason:
             self.reasoned.add(len(self.size_escapes))
             self.size_escapes.append(f"{reason} ({how}: {int.__int__(size)} when traced)"
@@ -1008,9 +1004,22 @@ class TracedSize(int):
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+_NUMPY_ROOT = os.path.dirname(os.path.abspath(np.__file__))
+
+
 def _outside_tensorlib(frame) -> bool:
     return frame is not None and not os.path.abspath(
         frame.f_code.co_filename).startswith(_ROOT + os.sep)
+
+
+def user_line() -> str | None:
+    """``file:line`` of the innermost calling frame outside tensorlib and NumPy (the user's
+    line for a size that escaped in ``np.prod(x.shape)``), or None."""
+    f = sys._getframe(1)
+    while f is not None and (not _outside_tensorlib(f) or os.path.abspath(
+            f.f_code.co_filename).startswith(_NUMPY_ROOT + os.sep)):
+        f = f.f_back
+    return None if f is None else f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
 
 
 def note_split(x, axis: int, what: str, reason: str | None = None) -> None:

@@ -58,10 +58,60 @@ class SGD(Optimizer):
                                   or group["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum requires a momentum > 0 and zero dampening")
 
+    def _prime_first_step(self, p) -> dict:
+        """The state a captured step starts ``p`` with (see ``graph.capture._prime``): a zero
+        momentum buffer and a 0-d flag, 1 until the first step, which the step reads to
+        take the gradient undamped then. The first and later steps share one graph. The
+        flag is kept outside ``state`` (``state_dict`` keeps PyTorch's keys) and holds only
+        while ``state[p]["momentum_buffer"]`` is this buffer (a loaded state replaces it)."""
+        from ..creation import ones, zeros_like
+        st = {"momentum_buffer": zeros_like(p)}
+        self.__dict__.setdefault("_first_step", {})[p] = (
+            st["momentum_buffer"], ones((), dtype=p.dtype, device=p.device))
+        return st
+
+    def _first_flag(self, p, st: dict):
+        """``p``'s first-step flag (see ``_prime_first_step``), or None."""
+        hit = self.__dict__.get("_first_step", {}).get(p)
+        if hit is None:
+            return None
+        if st.get("momentum_buffer") is not hit[0]:
+            del self._first_step[p]      # a loaded or replaced buffer: the flag is stale
+            return None
+        return hit[1]
+
+    def _unflag(self, params) -> None:
+        """Eagerly: a primed buffer whose first step has not run is no buffer yet (the
+        fused kernels then take the first step as eager does)."""
+        for p in params:
+            st = self.state.get(p)
+            flag = None if st is None else self._first_flag(p, st)
+            if flag is not None:
+                if float(flag._data) != 0.0:
+                    del st["momentum_buffer"]
+                del self._first_step[p]
+
+    def state_dict(self) -> dict:
+        out = super().state_dict()
+        index: dict[int, int] = {}
+        for g in self.param_groups:
+            for p in g["params"]:
+                index.setdefault(id(p), len(index))
+        for p in list(self.__dict__.get("_first_step", ())):
+            st = self.state.get(p)
+            flag = None if st is None else self._first_flag(p, st)
+            saved = out["state"].get(index.get(id(p)))
+            if flag is not None and float(flag._data) != 0.0 and isinstance(saved, dict):
+                # primed by a capture and never stepped: no state yet, as PyTorch's
+                saved.pop("momentum_buffer", None)
+        return out
+
     def _update(self, group):
         lr, mom, damp = self._lr(group), self._hyper(group["momentum"]), group["dampening"]
         wd, nesterov = group["weight_decay"], group["nesterov"]
         params = group["params"]
+        if self.__dict__.get("_first_step") and _mode.tracer is None:
+            self._unflag(params)
         if _mode.tracer is None and _mode.fwd_ad is None and not group["maximize"]:
             # eager: one loop over every parameter into the fused kernel; capture records the
             # tensor ops below instead (the kernel would change storage behind the tracer),
@@ -74,13 +124,22 @@ class SGD(Optimizer):
                 _sparse_step(p, g, st, lr, mom, damp, wd, nesterov)
                 continue
             buf = st.get("momentum_buffer")
-            if _fused.sgd(p, g, buf, lr, mom, damp, wd, nesterov, st):
+            # a primed first step (see _prime_first_step) reads its flag: the tensor ops
+            first = (self._first_flag(p, st) if damp and buf is not None and enabled(mom)
+                     else None)
+            if first is None and _fused.sgd(p, g, buf, lr, mom, damp, wd, nesterov, st):
                 continue
             if wd:
                 g = g + wd * p
             if enabled(mom):
                 if buf is None:
                     buf = st["momentum_buffer"] = g.clone()
+                elif first is not None:
+                    # the buffer is zero until the flag drops: 1 - damp * (1 - first) is 1
+                    # then (the undamped gradient, as eager's first step), 1 - damp after
+                    buf.mul_(mom)
+                    buf.add_(g * (1.0 - damp * (1.0 - first)))
+                    first.zero_()
                 else:
                     buf.mul_(mom)
                     buf.add_(g * (1.0 - damp) if damp else g)
