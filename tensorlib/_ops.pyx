@@ -2362,45 +2362,61 @@ def lgamma_into(const floating[::1] x, floating[::1] out):
     _gamma_map("lgamma_into", tl_lgamma_f32, tl_lgamma_f64, x, out)
 
 
-# === kernels21d: grid_sample's fused 4-d forward (_grid2d.h) ====================================
+# === kernels21d/22b: grid_sample's fused 4-d forward and backward (_grid2d.h) ===================
 cdef extern from "_grid2d.h" nogil:
     void tl_grid2d_f32(const float *x, const float *grid, float *out, Py_ssize_t C,
                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t r0,
-                       Py_ssize_t r1, int bilinear, int pad, int align, cnp.int64_t *offs,
+                       Py_ssize_t r1, int bilinear, int pad, int align, cnp.int32_t *offs,
                        float *ws)
     void tl_grid2d_f64(const double *x, const double *grid, double *out, Py_ssize_t C,
                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t r0,
-                       Py_ssize_t r1, int bilinear, int pad, int align, cnp.int64_t *offs,
+                       Py_ssize_t r1, int bilinear, int pad, int align, cnp.int32_t *offs,
                        double *ws)
+    void tl_grid2d_bwd_f32(const float *x, const float *grid, const float *g, float *gx,
+                           float *gg, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho,
+                           Py_ssize_t Wo, Py_ssize_t n0, Py_ssize_t n1, int bilinear, int pad,
+                           int align, cnp.int32_t *offs, float *ws)
+    void tl_grid2d_bwd_f64(const double *x, const double *grid, const double *g, double *gx,
+                           double *gg, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho,
+                           Py_ssize_t Wo, Py_ssize_t n0, Py_ssize_t n1, int bilinear, int pad,
+                           int align, cnp.int32_t *offs, double *ws)
+
+
+def _grid2d_check(str name, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, grid,
+                  int bilinear, int padding):
+    if grid.shape[0] != N or grid.shape[3] != 2:
+        raise ValueError(f"{name}: grid of shape {tuple(grid.shape[i] for i in range(4))}"
+                         f" does not fit input {(N, C, H, W)} (needs (N, Ho, Wo, 2))")
+    if H < 1 or W < 1:
+        raise ValueError(f"{name}: the input has an empty spatial dimension")
+    if H * W > 2147483647:     # (taps are 32-bit offsets)
+        raise ValueError(f"{name}: an input plane of {H}x{W} has over 2^31 pixels")
+    if padding not in (0, 1, 2) or bilinear not in (0, 1):
+        raise ValueError(f"{name}: bilinear {bilinear} must be 0 or 1, padding "
+                         f"{padding} 0, 1 or 2")
 
 
 def grid_sample_2d(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] grid,
                    floating[:, :, :, ::1] out, int bilinear, int padding, bint align_corners):
     """PyTorch's grid_sample of x (N, C, H, W) at grid (N, Ho, Wo, 2) into out (N, C, Ho, Wo),
     'bilinear' (bilinear=1) or 'nearest' (0), padding 0 zeros, 1 border, 2 reflection; the
-    values of PyTorch's vectorised CPU kernel. Threads over the N * Ho output rows."""
+    values of PyTorch's vectorised CPU kernel. H * W < 2^31. Threads over the N * Ho output
+    rows."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t Ho = grid.shape[1], Wo = grid.shape[2]
-    if grid.shape[0] != N or grid.shape[3] != 2:
-        raise ValueError(f"grid_sample_2d: grid of shape {tuple(grid.shape[i] for i in range(4))}"
-                         f" does not fit input {(N, C, H, W)} (needs (N, Ho, Wo, 2))")
+    _grid2d_check("grid_sample_2d", N, C, H, W, grid, bilinear, padding)
     if (out.shape[0], out.shape[1], out.shape[2], out.shape[3]) != (N, C, Ho, Wo):
         raise ValueError(f"grid_sample_2d: out of shape "
                          f"{tuple(out.shape[i] for i in range(4))} must be {(N, C, Ho, Wo)}")
-    if H < 1 or W < 1:
-        raise ValueError("grid_sample_2d: the input has an empty spatial dimension")
-    if padding not in (0, 1, 2) or bilinear not in (0, 1):
-        raise ValueError(f"grid_sample_2d: bilinear {bilinear} must be 0 or 1, padding "
-                         f"{padding} 0, 1 or 2")
     if N * Ho * Wo == 0 or C == 0:
         return
     cdef Py_ssize_t rows = N * Ho
     cdef int T = nthreads(N * C * Ho * Wo * (4 if bilinear else 1) * 4)
     if T > rows:
         T = <int>rows
-    offs_a = np.empty((T, 4 * Wo), np.int64)
-    ws_a = np.empty((T, 4 * Wo), np.float32 if floating is float else np.float64)
-    cdef cnp.int64_t[:, ::1] offs = offs_a
+    offs_a = np.empty((T, 4 * Wo), np.int32)
+    ws_a = np.empty((T, 10 * Wo), np.float32 if floating is float else np.float64)
+    cdef cnp.int32_t[:, ::1] offs = offs_a
     cdef floating[:, ::1] ws = ws_a
     cdef int t
     cdef Py_ssize_t r0, r1
@@ -2416,3 +2432,223 @@ def grid_sample_2d(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
                 tl_grid2d_f64(&x[0, 0, 0, 0], &grid[0, 0, 0, 0], &out[0, 0, 0, 0], C, H, W, Ho,
                               Wo, r0, r1, bilinear, padding, align_corners, &offs[t, 0],
                               &ws[t, 0])
+
+
+def grid_sample_2d_backward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] grid,
+                            const floating[:, :, :, ::1] g, floating[:, :, :, ::1] gx,
+                            floating[:, :, :, ::1] gg, int bilinear, int padding,
+                            bint align_corners, bint want_x=True, bint want_grid=True):
+    """The gradients of grid_sample_2d for the incoming gradient g (N, C, Ho, Wo): gx (N, C,
+    H, W) = the scatter-add of the weighted g into the taps, gg (N, Ho, Wo, 2) the grid
+    gradient (zeros for 'nearest', as PyTorch's), in one pass over the output; either is left
+    untouched when not wanted. Threads over the images (each owns its gx planes)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t Ho = grid.shape[1], Wo = grid.shape[2]
+    _grid2d_check("grid_sample_2d_backward", N, C, H, W, grid, bilinear, padding)
+    if (g.shape[0], g.shape[1], g.shape[2], g.shape[3]) != (N, C, Ho, Wo):
+        raise ValueError(f"grid_sample_2d_backward: g of shape "
+                         f"{tuple(g.shape[i] for i in range(4))} must be {(N, C, Ho, Wo)}")
+    if want_x and (gx.shape[0], gx.shape[1], gx.shape[2], gx.shape[3]) != (N, C, H, W):
+        raise ValueError(f"grid_sample_2d_backward: gx of shape "
+                         f"{tuple(gx.shape[i] for i in range(4))} must be {(N, C, H, W)}")
+    if want_grid and (gg.shape[0], gg.shape[1], gg.shape[2], gg.shape[3]) != (N, Ho, Wo, 2):
+        raise ValueError(f"grid_sample_2d_backward: gg of shape "
+                         f"{tuple(gg.shape[i] for i in range(4))} must be {(N, Ho, Wo, 2)}")
+    if not (want_x or want_grid) or N == 0:
+        return
+    if C == 0 or Ho * Wo == 0:     # nothing sampled: zero gradients
+        if want_x:
+            np.asarray(gx)[...] = 0
+        if want_grid:
+            np.asarray(gg)[...] = 0
+        return
+    cdef int T = nthreads(N * C * Ho * Wo * (8 if bilinear else 1) * 4)
+    if T > N:
+        T = <int>N
+    offs_a = np.empty((T, 4 * Wo), np.int32)
+    ws_a = np.empty((T, 12 * Wo), np.float32 if floating is float else np.float64)
+    cdef cnp.int32_t[:, ::1] offs = offs_a
+    cdef floating[:, ::1] ws = ws_a
+    cdef floating *gxp = &gx[0, 0, 0, 0] if want_x else NULL
+    cdef floating *ggp = &gg[0, 0, 0, 0] if want_grid else NULL
+    cdef int t
+    cdef Py_ssize_t n0, n1
+    with nogil:
+        for t in prange(T, schedule="static", num_threads=T):
+            n0 = N * t // T
+            n1 = N * (t + 1) // T
+            if floating is float:
+                tl_grid2d_bwd_f32(&x[0, 0, 0, 0], &grid[0, 0, 0, 0], &g[0, 0, 0, 0], gxp, ggp,
+                                  C, H, W, Ho, Wo, n0, n1, bilinear, padding, align_corners,
+                                  &offs[t, 0], &ws[t, 0])
+            else:
+                tl_grid2d_bwd_f64(&x[0, 0, 0, 0], &grid[0, 0, 0, 0], &g[0, 0, 0, 0], gxp, ggp,
+                                  C, H, W, Ho, Wo, n0, n1, bilinear, padding, align_corners,
+                                  &offs[t, 0], &ws[t, 0])
+
+
+# ---- fused losses and activations (_fused_pointwise.h) ----
+cdef extern from "_fused_pointwise.h" nogil:
+    void tl_huber_f32(const float *x, const float *y, float *out, Py_ssize_t n, float delta,
+                      int smooth)
+    void tl_huber_f64(const double *x, const double *y, double *out, Py_ssize_t n,
+                      double delta, int smooth)
+    double tl_huber_sum_f32(const float *x, const float *y, Py_ssize_t n, float delta,
+                            int smooth)
+    double tl_huber_sum_f64(const double *x, const double *y, Py_ssize_t n, double delta,
+                            int smooth)
+    void tl_huber_grad_f32(const float *g, int gs, const float *x, const float *y, float *out,
+                           Py_ssize_t n, float delta, float k)
+    void tl_huber_grad_f64(const double *g, int gs, const double *x, const double *y,
+                           double *out, Py_ssize_t n, double delta, double k)
+    void tl_hardtanh_grad_f32(const float *g, const float *x, float *out, Py_ssize_t n,
+                              float lo, float hi)
+    void tl_hardtanh_grad_f64(const double *g, const double *x, double *out, Py_ssize_t n,
+                              double lo, double hi)
+    void tl_nan_to_num_f32(const float *x, float *out, Py_ssize_t n, float nan_, float pinf,
+                           float ninf)
+    void tl_nan_to_num_f64(const double *x, double *out, Py_ssize_t n, double nan_,
+                           double pinf, double ninf)
+
+
+cdef inline Py_ssize_t _chunks22(Py_ssize_t n) noexcept nogil:
+    return (n + MAP_CHUNK - 1) // MAP_CHUNK
+
+
+def huber_into(const floating[::1] x, const floating[::1] y, floating[::1] out, double delta,
+               bint smooth):
+    """out = Huber (smooth: smooth L1 with beta = delta) loss of x - y, elementwise, as
+    PyTorch's; flat arrays of one length and dtype, threaded in chunks when large."""
+    _same_length("huber_into", x, y, out)
+    cdef Py_ssize_t n = x.shape[0], i, lo
+    if n == 0:
+        return
+    with nogil:
+        for i in prange(_chunks22(n), schedule="static",
+                        num_threads=_map_threads(n, MAP_PAR_FAST)):
+            lo = i * MAP_CHUNK
+            if floating is float:
+                tl_huber_f32(&x[lo], &y[lo], &out[lo], min(MAP_CHUNK, n - lo), <float>delta,
+                             smooth)
+            else:
+                tl_huber_f64(&x[lo], &y[lo], &out[lo], min(MAP_CHUNK, n - lo), delta, smooth)
+
+
+def huber_sum(const floating[::1] x, const floating[::1] y, double delta, bint smooth):
+    """The sum of huber_into's values over x, y without writing them (a float: blocks in the
+    dtype, their totals in double)."""
+    _same_length("huber_sum", x, y)
+    cdef Py_ssize_t n = x.shape[0], nc = _chunks22(n), i, lo
+    if n == 0:
+        return 0.0
+    part_a = np.empty(nc, np.float64)
+    cdef double[::1] part = part_a
+    with nogil:
+        for i in prange(nc, schedule="static", num_threads=_map_threads(n, MAP_PAR_FAST)):
+            lo = i * MAP_CHUNK
+            if floating is float:
+                part[i] = tl_huber_sum_f32(&x[lo], &y[lo], min(MAP_CHUNK, n - lo),
+                                           <float>delta, smooth)
+            else:
+                part[i] = tl_huber_sum_f64(&x[lo], &y[lo], min(MAP_CHUNK, n - lo), delta,
+                                           smooth)
+    return float(part_a.sum())
+
+
+def huber_grad_into(const floating[::1] g, const floating[::1] x, const floating[::1] y,
+                    floating[::1] out, double delta, double k):
+    """out = g k clip(x - y, -delta, delta): the Huber / smooth L1 backward (k = scale, or
+    scale / beta); g of length 1 (one number for all) or of x's length."""
+    _same_length("huber_grad_into", x, y, out)
+    cdef Py_ssize_t n = x.shape[0], i, lo
+    cdef int gs = g.shape[0] != 1
+    if gs and g.shape[0] != n:
+        raise ValueError("huber_grad_into: g must have length 1 or x's length")
+    if n == 0:
+        return
+    with nogil:
+        for i in prange(_chunks22(n), schedule="static",
+                        num_threads=_map_threads(n, MAP_PAR_FAST)):
+            lo = i * MAP_CHUNK
+            if floating is float:
+                tl_huber_grad_f32(&g[lo * gs], gs, &x[lo], &y[lo], &out[lo],
+                                  min(MAP_CHUNK, n - lo), <float>delta, <float>k)
+            else:
+                tl_huber_grad_f64(&g[lo * gs], gs, &x[lo], &y[lo], &out[lo],
+                                  min(MAP_CHUNK, n - lo), delta, k)
+
+
+def hardtanh_grad_into(const floating[::1] g, const floating[::1] x, floating[::1] out,
+                       double lo_val, double hi_val):
+    """out = g where lo_val < x < hi_val, else 0 (NaN included): hardtanh's backward."""
+    _same_length("hardtanh_grad_into", g, x, out)
+    cdef Py_ssize_t n = x.shape[0], i, lo
+    if n == 0:
+        return
+    with nogil:
+        for i in prange(_chunks22(n), schedule="static",
+                        num_threads=_map_threads(n, MAP_PAR_FAST)):
+            lo = i * MAP_CHUNK
+            if floating is float:
+                tl_hardtanh_grad_f32(&g[lo], &x[lo], &out[lo], min(MAP_CHUNK, n - lo),
+                                     <float>lo_val, <float>hi_val)
+            else:
+                tl_hardtanh_grad_f64(&g[lo], &x[lo], &out[lo], min(MAP_CHUNK, n - lo), lo_val,
+                                     hi_val)
+
+
+def nan_to_num_into(const floating[::1] x, floating[::1] out, double nan, double posinf,
+                    double neginf):
+    """out = x with NaN, +inf, -inf replaced by nan, posinf, neginf (the caller passes values
+    the dtype holds: a double out of float32's range would not convert)."""
+    _same_length("nan_to_num_into", x, out)
+    cdef Py_ssize_t n = x.shape[0], i, lo
+    if n == 0:
+        return
+    with nogil:
+        for i in prange(_chunks22(n), schedule="static",
+                        num_threads=_map_threads(n, MAP_PAR_FAST)):
+            lo = i * MAP_CHUNK
+            if floating is float:
+                tl_nan_to_num_f32(&x[lo], &out[lo], min(MAP_CHUNK, n - lo), <float>nan,
+                                  <float>posinf, <float>neginf)
+            else:
+                tl_nan_to_num_f64(&x[lo], &out[lo], min(MAP_CHUNK, n - lo), nan, posinf,
+                                  neginf)
+
+
+cdef extern from "_fused_pointwise.h" nogil:
+    void tl_logsigmoid_f32(const float *x, float *out, Py_ssize_t n)
+    void tl_logsigmoid_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_logsigmoid_grad_f32(const float *g, const float *x, float *out, Py_ssize_t n)
+    void tl_logsigmoid_grad_f64(const double *g, const double *x, double *out, Py_ssize_t n)
+
+
+def logsigmoid_into(const floating[::1] x, floating[::1] out):
+    """out = log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), elementwise (float32 on vector
+    lanes, float64 through libm), threaded when large."""
+    _same_length("logsigmoid_into", x, out)
+    cdef Py_ssize_t n = x.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        if floating is float:
+            _map1(<unary_f32>tl_logsigmoid_f32, &x[0], &out[0], n, MAP_PAR_SLOW)
+        else:
+            _map1_f64(<unary_f64>tl_logsigmoid_f64, &x[0], &out[0], n, MAP_PAR_SLOW >> 2)
+
+
+def logsigmoid_grad_into(const floating[::1] g, const floating[::1] x, floating[::1] out):
+    """out = g sigmoid(-x): log-sigmoid's backward, of flat arrays of one length."""
+    _same_length("logsigmoid_grad_into", g, x, out)
+    cdef Py_ssize_t n = x.shape[0], i, lo
+    if n == 0:
+        return
+    with nogil:
+        if floating is float:
+            _map2(<binary_f32>tl_logsigmoid_grad_f32, &g[0], &x[0], &out[0], n, MAP_PAR_SLOW)
+        else:
+            for i in prange(_chunks22(n), schedule="static",
+                            num_threads=_map_threads(n, MAP_PAR_SLOW >> 2)):
+                lo = i * MAP_CHUNK
+                tl_logsigmoid_grad_f64(&g[lo], &x[lo], &out[lo], min(MAP_CHUNK, n - lo))

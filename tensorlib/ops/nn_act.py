@@ -9,7 +9,7 @@ from .._apply import apply
 from .._tensor import Tensor
 from .nn_util import FLOATS, as_float_tensor, io_cost
 from .registry import OpDef, register
-from ._util import around_axis, norm_axis, numel, to_tensor
+from ._util import around_axis, broadcast_shapes, norm_axis, numel, to_tensor
 
 
 def _softmax_fwd(xp, x, axis):
@@ -221,6 +221,67 @@ def log_softmax(x, axis: int | None = None, *, dim: int | None = None,
     return apply(LOG_SOFTMAX, x, axis=_axis(x, axis, dim, "log_softmax"))
 
 
+def _hardtanh_fwd(xp, x, *, min, max):
+    return xp.clip(x, x.dtype.type(min), x.dtype.type(max))     # one pass; NaN stays NaN
+
+
+def _hardtanh_grad_fwd(xp, g, x, *, min, max):
+    inside = (x > x.dtype.type(min)) & (x < x.dtype.type(max))
+    return xp.where(inside, g, xp.zeros((), g.dtype))
+
+
+def _hardtanh_grad_cpu(g, x, *, min, max):
+    # one fused pass where NumPy's composite takes four (two compares, and, where)
+    from .. import _ops
+    if x.dtype in FLOATS and g.dtype == x.dtype:
+        shape = np.broadcast_shapes(g.shape, x.shape)
+        if g.shape != shape or x.shape != shape:   # a sum's broadcast g: copied out
+            g, x = np.broadcast_to(g, shape), np.broadcast_to(x, shape)
+        out = np.empty(shape, x.dtype)
+        _ops.hardtanh_grad_into(np.ascontiguousarray(g).reshape(-1),
+                                np.ascontiguousarray(x).reshape(-1), out.reshape(-1),
+                                min, max)
+        return out
+    return _hardtanh_grad_fwd(np, g, x, min=min, max=max)
+
+
+def _hardtanh_grad_vjp(n, gg):
+    # linear in g with a piecewise-constant mask: nothing flows to x
+    from ._util import unbroadcast
+    g, x = n.inputs
+    if not g._rg:
+        return None, None
+    return unbroadcast(apply(HARDTANH_GRAD, gg, x, **n.attrs), g._data.shape), None
+
+
+def _hardtanh_onnx(ctx, n):
+    (x,) = ctx.ins(n)
+    dt = np.dtype(n.out.dtype)
+    return ctx.op("Clip", [x, ctx.const(np.asarray(n.attrs["min"], dt)),
+                           ctx.const(np.asarray(n.attrs["max"], dt))])
+
+
+def _hardtanh_grad_onnx(ctx, n):
+    g, x = ctx.ins(n)
+    dt = np.dtype(n.out.dtype)
+    inside = ctx.op("And", [ctx.op("Greater", [x, ctx.const(np.asarray(n.attrs["min"], dt))]),
+                            ctx.op("Less", [x, ctx.const(np.asarray(n.attrs["max"], dt))])])
+    return ctx.op("Where", [inside, g, ctx.const(np.asarray(0, dt))])
+
+
+HARDTANH_GRAD = register(OpDef(
+    "hardtanh_grad", _hardtanh_grad_fwd, kernels={"cpu": _hardtanh_grad_cpu},
+    vjp=_hardtanh_grad_vjp, saves=True, onnx=_hardtanh_grad_onnx,
+    infer=lambda g, x, **a: (broadcast_shapes("hardtanh_grad", g[0], x[0]), np.dtype(g[1])),
+    cost=io_cost(),
+    doc="hardtanh's backward in one pass: g where min < x < max, else 0 (NaN too)."))
+HARDTANH = register(OpDef(
+    "hardtanh", _hardtanh_fwd, vjp=lambda n, g: (apply(HARDTANH_GRAD, g, n.inputs[0],
+                                                       **n.attrs),),
+    saves=True, onnx=_hardtanh_onnx, infer=lambda x, **a: x, cost=io_cost(),
+    doc="x clipped to [min, max] (min < max) whose gradient passes strictly inside."))
+
+
 def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     """``x`` clipped to [min_val, max_val] (``torch.nn.functional.hardtanh``).
 
@@ -231,10 +292,10 @@ def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     >>> F.hardtanh(tl.tensor([-2.0, 0.5, 2.0]))
     tensor([-1.0000,  0.5000,  1.0000])
     """
-    from .elementwise import clip_interior
     if not min_val < max_val:
         raise ValueError(f"hardtanh: min_val {min_val} must be below max_val {max_val}")
-    return clip_interior(as_float_tensor(x, "hardtanh"), min_val, max_val)
+    return apply(HARDTANH, as_float_tensor(x, "hardtanh"), min=float(min_val),
+                 max=float(max_val))
 
 
 def softsign(x) -> Tensor:
@@ -279,8 +340,7 @@ def relu6(x) -> Tensor:
     >>> F.relu6(tl.tensor([-1.0, 3.0, 8.0]))
     tensor([0., 3., 6.])
     """
-    from .elementwise import clip_interior
-    return clip_interior(as_float_tensor(x, "relu6"), 0.0, 6.0)
+    return apply(HARDTANH, as_float_tensor(x, "relu6"), min=0.0, max=6.0)
 
 
 def hardsigmoid(x) -> Tensor:
@@ -297,10 +357,87 @@ def hardswish(x) -> Tensor:
     return apply(HARDSWISH, as_float_tensor(x, "hardswish"))
 
 
+def _logsigmoid_fwd(xp, x):
+    # min(x, 0) - log1p(exp(-|x|)): no overflow for large |x|
+    z = xp.asarray(xp.abs(x))      # (a 0-d input gives a scalar: out= needs an array)
+    xp.negative(z, out=z)
+    xp.exp(z, out=z)
+    xp.log1p(z, out=z)
+    return (xp.minimum(x, x.dtype.type(0)) - z).astype(x.dtype, copy=False)
+
+
+def _logsigmoid_cpu(x):
+    # one fused pass (_fused_pointwise.h) where the composite takes six
+    from .. import _ops
+    if x.dtype == np.float16:      # in float32, rounded once (PyTorch's opmath)
+        return _logsigmoid_cpu(x.astype(np.float32)).astype(np.float16)
+    if x.dtype in FLOATS:
+        out = np.empty(x.shape, x.dtype)
+        _ops.logsigmoid_into(np.ascontiguousarray(x).reshape(-1), out.reshape(-1))
+        return out
+    return _logsigmoid_fwd(np, x)
+
+
+def _logsigmoid_grad_fwd(xp, g, x):
+    # g sigmoid(-x) with z = exp(-|x|) <= 1: g / (1 + z) below 0, g z / (1 + z) from 0
+    z = xp.exp(-xp.abs(x))
+    r = 1 / (1 + z)
+    return (g * xp.where(x < 0, r, z * r)).astype(x.dtype, copy=False)
+
+
+def _logsigmoid_grad_cpu(g, x):
+    from .. import _ops
+    if x.dtype == g.dtype == np.float16:
+        return _logsigmoid_grad_cpu(g.astype(np.float32), x.astype(np.float32)).astype(
+            np.float16)
+    if x.dtype in FLOATS and g.dtype == x.dtype:
+        shape = np.broadcast_shapes(g.shape, x.shape)
+        if g.shape != shape or x.shape != shape:   # a sum's broadcast g: copied out
+            g, x = np.broadcast_to(g, shape), np.broadcast_to(x, shape)
+        out = np.empty(shape, x.dtype)
+        _ops.logsigmoid_grad_into(np.ascontiguousarray(g).reshape(-1),
+                                  np.ascontiguousarray(x).reshape(-1), out.reshape(-1))
+        return out
+    return _logsigmoid_grad_fwd(np, g, x)
+
+
+def _logsigmoid_grad_vjp(n, gg):
+    # d/dg: sigmoid(-x); d/dx of g sigmoid(-x) = -g s (1 - s), s = sigmoid(-x)
+    from ._util import unbroadcast
+    from .elementwise import sigmoid
+    g, x = n.inputs
+    s = sigmoid(-x)
+    return (unbroadcast(apply(LOGSIGMOID_GRAD, gg, x), g._data.shape) if g._rg else None,
+            unbroadcast(-(gg * g * s * (1.0 - s)), x._data.shape) if x._rg else None)
+
+
+def _logsigmoid_onnx(ctx, n):
+    (x,) = ctx.ins(n)
+    return ctx.op("Neg", [ctx.op("Softplus", [ctx.op("Neg", [x])])])
+
+
+def _logsigmoid_grad_onnx(ctx, n):
+    g, x = ctx.ins(n)
+    return ctx.op("Mul", [g, ctx.op("Sigmoid", [ctx.op("Neg", [x])])])
+
+
+LOGSIGMOID_GRAD = register(OpDef(
+    "logsigmoid_grad", _logsigmoid_grad_fwd, kernels={"cpu": _logsigmoid_grad_cpu},
+    vjp=_logsigmoid_grad_vjp, onnx=_logsigmoid_grad_onnx,
+    infer=lambda g, x, **a: (broadcast_shapes("logsigmoid_grad", g[0], x[0]), np.dtype(g[1])),
+    cost=io_cost(), doc="log-sigmoid's backward in one pass: g sigmoid(-x)."))
+LOGSIGMOID = register(OpDef(
+    "logsigmoid", _logsigmoid_fwd, kernels={"cpu": _logsigmoid_cpu},
+    vjp=lambda n, g: (apply(LOGSIGMOID_GRAD, g, n.inputs[0]),), onnx=_logsigmoid_onnx,
+    infer=lambda x, **a: x, cost=io_cost(),
+    doc="log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)) in one pass."))
+
+
 def logsigmoid(x) -> Tensor:
-    """``log(sigmoid(x))``, computed as ``-softplus(-x)`` (no overflow for large ``|x|``)."""
-    from .elementwise import softplus
-    return -softplus(-as_float_tensor(x, "logsigmoid"))
+    """``log(sigmoid(x))`` (``torch.nn.functional.logsigmoid``), computed as
+    ``min(x, 0) - log1p(exp(-|x|))``: no overflow for large ``|x|``; -inf at -inf, 0 at +inf,
+    NaN at NaN; the gradient is ``sigmoid(-x)`` (twice differentiable)."""
+    return apply(LOGSIGMOID, as_float_tensor(x, "logsigmoid"))
 
 
 def glu(x, dim: int = -1) -> Tensor:

@@ -18,7 +18,9 @@ reflecting) are piecewise linear, so a derivative of the weights is the 1-d weig
 polynomial's derivative times the map's slope to that power. The gradient of any of the
 three ops is the three ops again with ``deriv`` raised by one: derivatives of every order
 come from the same kernels (bilinear weights vanish from order 2 per axis, bicubic from
-order 4, nearest from order 1: PyTorch's grid gradient for 'nearest' is zero).
+order 4, nearest from order 1: PyTorch's grid gradient for 'nearest' is zero). On the CPU,
+the first-order gradients of a 4-d 'bilinear'/'nearest' sample that nothing records (no
+``create_graph``, no capture) come from one fused pass instead (``_fused_backward``).
 
 ``affine_grid`` is its own op (ONNX ``AffineGrid`` from opset 20, a MatMul before): the
 base grid of the output's normalised coordinates times theta transposed.
@@ -471,7 +473,8 @@ def _sample_cpu(x, grid, **attrs):
     _check_sample_shapes("grid_sample", x.shape, grid.shape)
     from .. import _ops
     if (x.ndim == 4 and attrs["mode"] != "bicubic" and not any(attrs["deriv"])
-            and x.dtype in (np.float32, np.float64) and grid.dtype == x.dtype):
+            and x.dtype in (np.float32, np.float64) and grid.dtype == x.dtype
+            and x.shape[2] * x.shape[3] <= _INT_MAX):       # (32-bit taps)
         N, C = x.shape[:2]
         out = np.empty((N, C) + tuple(grid.shape[1:-1]), x.dtype)
         _ops.grid_sample_2d(np.ascontiguousarray(x), np.ascontiguousarray(grid), out,
@@ -661,9 +664,37 @@ def _grid_grad(g, x, grid, attrs) -> Tensor:
     return apply(GRID_SAMPLE_GRID_GRAD, g, x, grid, **attrs)
 
 
+def _fused_backward(x, grid, g, a):
+    """Both first-order gradients of a 4-d 'bilinear'/'nearest' sample in one pass of
+    ``_ops.grid_sample_2d_backward``, where nothing records them (no ``create_graph``, no
+    capture); None elsewhere: the registry ops then, which differentiate again."""
+    if (state.grad_enabled or state.tracer is not None or x.ndim != 4
+            or a["mode"] == "bicubic" or any(a["deriv"])):
+        return None
+    from .. import _ops
+    xd, gd, gr = x._data, g._data, grid._data
+    if not (type(xd) is np.ndarray and type(gd) is np.ndarray and type(gr) is np.ndarray
+            and xd.dtype in (np.float32, np.float64) and gd.dtype == xd.dtype
+            and gr.dtype == xd.dtype and gd.shape == xd.shape[:2] + gr.shape[1:3]
+            and xd.shape[2] * xd.shape[3] <= _INT_MAX):
+        return None
+    want_x, want_grid = bool(x._rg), bool(grid._rg)
+    dummy = np.empty((1, 1, 1, 1), xd.dtype)
+    dx = np.empty(xd.shape, xd.dtype) if want_x else dummy
+    dgrid = np.empty(gr.shape, xd.dtype) if want_grid else dummy
+    _ops.grid_sample_2d_backward(
+        np.ascontiguousarray(xd), np.ascontiguousarray(gr), np.ascontiguousarray(gd), dx, dgrid,
+        int(a["mode"] == "bilinear"), _PAD_CODE[a["padding_mode"]], bool(a["align_corners"]),
+        want_x, want_grid)
+    return (const(dx, x) if want_x else None), (const(dgrid, grid) if want_grid else None)
+
+
 def _sample_vjp(n, g):
     x, grid = n.inputs
     a = _attrs(n)
+    fused = _fused_backward(x, grid, g, a)
+    if fused is not None:
+        return fused
     dx = (apply(GRID_SAMPLE_INPUT_GRAD, g, grid, input_size=tuple(x.shape[2:]), **a)
           if x._rg else None)
     return dx, (_grid_grad(g, x, grid, a) if grid._rg else None)

@@ -557,7 +557,7 @@ def l1_loss(input, target, reduction: str = "mean", weight=None, *,
     return _reduce((x - y).abs(), reduction)
 
 
-def _huber_fwd(xp, x, y, *, delta, smooth):
+def _huber_fwd(xp, x, y, *, delta, smooth, reduction="none"):
     # one pass per ufunc on fresh buffers: with m = min(|d|, delta), m (|d| - m / 2) is
     # d^2 / 2 inside and delta (|d| - delta / 2) outside, and NaN stays NaN (as PyTorch's)
     shape = xp.broadcast_shapes(x.shape, y.shape)
@@ -570,20 +570,52 @@ def _huber_fwd(xp, x, y, *, delta, smooth):
     if smooth:      # m / beta is exactly 1 outside, so that branch is |d| - beta / 2 exactly
         xp.divide(m, delta, out=m)
     xp.multiply(a, m, out=a)
-    return a.reshape(shape)
+    if reduction == "none":
+        return a.reshape(shape)
+    if reduction == "sum":
+        return xp.asarray(a.sum(), a.dtype)
+    # the mean of nothing is NaN, as PyTorch's (without NumPy's warning)
+    return xp.asarray(a.mean() if a.size else np.nan, a.dtype)
+
+
+def _flat_pair(x, y):
+    """x, y as flat contiguous arrays for the fused Huber kernels of _fused_pointwise.h (same
+    shape, float32 or float64), or None (the NumPy path)."""
+    if x.shape != y.shape or x.dtype != y.dtype or x.dtype not in _FUSED_DTYPES:
+        return None
+    return np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(y).reshape(-1)
+
+
+_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _huber_cpu(x, y, *, delta, smooth, reduction="none"):
+    # one fused pass (the loss and its sum, never the loss array for 'mean'/'sum'); NumPy's
+    # composite takes six passes and a full temporary
+    flat = _flat_pair(x, y)
+    if flat is None or x.size == 0:
+        return _huber_fwd(np, x, y, delta=delta, smooth=smooth, reduction=reduction)
+    from .. import _ops
+    if reduction == "none":
+        out = np.empty(x.shape, x.dtype)
+        _ops.huber_into(*flat, out.reshape(-1), delta, smooth)
+        return out
+    s = _ops.huber_sum(*flat, delta, smooth)
+    return np.asarray(s / x.size if reduction == "mean" else s, x.dtype)
 
 
 def _huber_vjp(n, g):
     from ._util import unbroadcast
     x, y = n.inputs
-    delta = n.attrs["delta"]
-    # d loss / d d = clip(d, -delta, delta) (/ beta); the clip passes derivatives strictly
-    # inside (-delta, delta), PyTorch's second derivative (0 at |d| = delta)
-    gd = g * E.clip_interior(x - y, -delta, delta)
-    if n.attrs["smooth"]:
-        gd = gd * (1.0 / delta)
-    return (unbroadcast(gd, x.shape) if x._rg else None,
-            unbroadcast(-gd, y.shape) if y._rg else None)
+    a = n.attrs
+    # 'mean' divides by the element count when the kernel runs, so a graph captured with a
+    # None batch dim is not frozen to the traced size
+    attrs = dict(delta=a["delta"], k=1.0 / a["delta"] if a["smooth"] else 1.0,
+                 mean=a.get("reduction", "none") == "mean")
+    gx = apply(HUBER_GRAD, g, x, y, **attrs) if x._rg else None
+    gy = apply(HUBER_GRAD, g, y, x, **attrs) if y._rg else None     # d/dy = -d/dx
+    return (unbroadcast(gx, x.shape) if gx is not None else None,
+            unbroadcast(gy, y.shape) if gy is not None else None)
 
 
 def _huber_onnx(ctx, n):
@@ -595,14 +627,85 @@ def _huber_onnx(ctx, n):
     inner = ctx.op("Sub", [a, ctx.op("Mul", [m, ctx.const(np.asarray(0.5, dt))])])
     if n.attrs["smooth"]:
         m = ctx.op("Div", [m, delta])
-    return ctx.op("Mul", [inner, m])
+    out = ctx.op("Mul", [inner, m])
+    red = n.attrs.get("reduction", "none")
+    if red == "none":
+        return out
+    return ctx.op("ReduceMean" if red == "mean" else "ReduceSum", [out], keepdims=0)
+
+
+def _huber_infer(a, b, *, reduction="none", **attrs):
+    shape, dt = make_binary_infer("huber_loss")(a, b)
+    return (shape if reduction == "none" else ()), dt
 
 
 HUBER = register(OpDef(
-    "huber_loss", _huber_fwd, vjp=_huber_vjp, saves=True, onnx=_huber_onnx,
-    infer=make_binary_infer("huber_loss"), cost=elementwise_cost,
-    doc="Elementwise Huber loss of x - y (delta > 0); smooth=True divides it by delta "
-        "(smooth_l1_loss with beta = delta)."))
+    "huber_loss", _huber_fwd, kernels={"cpu": _huber_cpu}, vjp=_huber_vjp, saves=True,
+    onnx=_huber_onnx, infer=_huber_infer, cost=elementwise_cost,
+    doc="Huber loss of x - y (delta > 0), elementwise (reduction 'none') or fused with its "
+        "'mean' / 'sum'; smooth=True divides it by delta (smooth_l1_loss, beta = delta)."))
+
+
+def _huber_grad_fwd(xp, g, x, y, *, delta, k, mean):
+    # k g clip(x - y, -delta, delta); NaN passes through the clip, as PyTorch's backward
+    d = x - y
+    c = xp.where(d < -delta, -delta, xp.where(d > delta, delta, d)).astype(d.dtype)
+    k = k / d.size if mean and d.size else k
+    return (g * c * d.dtype.type(k)).astype(d.dtype, copy=False)
+
+
+def _huber_grad_cpu(g, x, y, *, delta, k, mean):
+    flat = _flat_pair(x, y)
+    if flat is None or g.dtype != x.dtype or x.size == 0 or not (
+            g.size == 1 or g.shape == x.shape):
+        return _huber_grad_fwd(np, g, x, y, delta=delta, k=k, mean=mean)
+    from .. import _ops
+    out = np.empty(x.shape, x.dtype)
+    _ops.huber_grad_into(np.ascontiguousarray(g).reshape(-1), *flat, out.reshape(-1), delta,
+                         k / x.size if mean else k)
+    return out
+
+
+def _huber_grad_vjp(n, gg):
+    # out = k' g c(x - y), k' = k (/ numel for mean), c the clip: linear in g, and c' is the
+    # indicator of |x - y| < delta (0 at the kinks, PyTorch's second derivative)
+    from ._util import broadcast_shapes, unbroadcast
+    g, x, y = n.inputs
+    a = n.attrs
+    k = a["k"] / numel(broadcast_shapes("huber_loss_grad", x.shape, y.shape)) if a["mean"] \
+        else a["k"]
+    d = x - y
+    dg = dx = None
+    if g._rg:
+        dg = unbroadcast(gg * E.clip_interior(d, -a["delta"], a["delta"]) * k, g.shape)
+    if x._rg or y._rg:
+        inside = E.logical_and(d > -a["delta"], d < a["delta"])
+        dx = E.where(inside, gg * g * k, 0.0)
+    return (dg, unbroadcast(dx, x.shape) if x._rg else None,
+            unbroadcast(-dx, y.shape) if y._rg else None)
+
+
+def _huber_grad_onnx(ctx, n):
+    g, x, y = ctx.ins(n)
+    dt = np.dtype(n.out.dtype)
+    delta = n.attrs["delta"]
+    k = n.attrs["k"] / numel(n.out.shape) if n.attrs["mean"] else n.attrs["k"]
+    c = ctx.op("Clip", [ctx.op("Sub", [x, y]), ctx.const(np.asarray(-delta, dt)),
+                        ctx.const(np.asarray(delta, dt))])
+    return ctx.op("Mul", [ctx.op("Mul", [g, c]), ctx.const(np.asarray(k, dt))])
+
+
+def _huber_grad_infer(g, x, y, **attrs):
+    from ._util import broadcast_shapes
+    return broadcast_shapes("huber_loss_grad", g[0], x[0], y[0]), np.dtype(x[1])
+
+
+HUBER_GRAD = register(OpDef(
+    "huber_loss_grad", _huber_grad_fwd, kernels={"cpu": _huber_grad_cpu},
+    vjp=_huber_grad_vjp, saves=True, onnx=_huber_grad_onnx, infer=_huber_grad_infer,
+    cost=elementwise_cost,
+    doc="Huber / smooth L1's backward in one pass: k g clip(x - y, -delta, delta), k over "
+        "the element count when mean=True."))
 
 
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0,
@@ -617,10 +720,18 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0,
     if not delta > 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     x, y = _pair("huber_loss", input, target)
+    if weight is None:
+        return _huber(x, y, float(delta), False, reduction)
     loss = apply(HUBER, x, y, delta=float(delta), smooth=False)
-    if weight is not None:
-        loss = loss * _check_loss_weight("huber_loss", weight, x)
-    return _reduce(loss, reduction)
+    return _reduce(loss * _check_loss_weight("huber_loss", weight, x), reduction)
+
+
+def _huber(x: Tensor, y: Tensor, delta: float, smooth: bool, reduction: str) -> Tensor:
+    # the reduction is fused into the op where x and y have one shape (a broadcast target
+    # keeps the elementwise op: its gradient must be summed back to y's shape anyway)
+    if reduction != "none" and tuple(x.shape) == tuple(y.shape):
+        return apply(HUBER, x, y, delta=delta, smooth=smooth, reduction=reduction)
+    return _reduce(apply(HUBER, x, y, delta=delta, smooth=smooth), reduction)
 
 
 def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0, *,
@@ -636,7 +747,7 @@ def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0, *,
     if beta == 0:
         return l1_loss(input, target, reduction)
     x, y = _pair("smooth_l1_loss", input, target)
-    return _reduce(apply(HUBER, x, y, delta=float(beta), smooth=True), reduction)
+    return _huber(x, y, float(beta), True, reduction)
 
 
 def kl_div(input, target, reduction: str = "mean", log_target: bool = False, *,

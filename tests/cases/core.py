@@ -534,6 +534,25 @@ add("silu_grad", lambda g, x: tl.apply(tl.REGISTRY["silu_grad"], g, x), _grad_op
     lambda g, x: g * (1 / (1 + np.exp(-x))) * (1 + x * (1 - 1 / (1 + np.exp(-x)))))
 
 
+def _away_from(a, *points):
+    # finite differences are invalid within a step of a kink
+    for p in points:
+        a = np.where(np.abs(a - p) < 0.1, a + 0.25, a)
+    return a
+
+
+add("hardtanh", lambda x: tl.nn.functional.hardtanh(x, -0.5, 0.7),
+    lambda draw: [_away_from(arr(draw, draw(shapes())), -0.5, 0.7)],
+    lambda x: np.clip(x, -0.5, 0.7))
+add("hardtanh_grad", lambda g, x: tl.apply(tl.REGISTRY["hardtanh_grad"], g, x, min=-0.5, max=0.7),
+    lambda draw: (lambda s: [arr(draw, s), _away_from(arr(draw, s), -0.5, 0.7)])(draw(shapes())),
+    lambda g, x: np.where((x > -0.5) & (x < 0.7), g, 0.0))
+add("logsigmoid", tl.nn.functional.logsigmoid, unary_inputs(-4, 4),
+    lambda x: -np.logaddexp(0, -x))
+add("logsigmoid_grad", lambda g, x: tl.apply(tl.REGISTRY["logsigmoid_grad"], g, x),
+    _grad_op_inputs, lambda g, x: g / (1 + np.exp(x)))
+
+
 def _with_nonfinite(draw):
     a = arr(draw, draw(shapes(1, 3)))
     flat = a.reshape(-1)

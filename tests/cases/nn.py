@@ -694,3 +694,8 @@ add("huber_loss", lambda x, y: F.huber_loss(x, y, reduction="none", delta=0.5),
 add("huber_loss", lambda x, y: F.smooth_l1_loss(x, y, reduction="none", beta=0.5),
     lambda draw: _huber_inputs(draw, 0.5), lambda x, y: _huber_ref(x, y, 0.5) / 0.5,
     name="smooth_l1")
+add("huber_loss_grad",
+    lambda g, x, y: tl.apply(tl.REGISTRY["huber_loss_grad"], g, x, y, delta=0.5, k=1.0,
+                             mean=False),
+    lambda draw: (lambda xy: [arr(draw, xy[0].shape)] + xy)(_huber_inputs(draw, 0.5)),
+    lambda g, x, y: g * np.clip(x - y, -0.5, 0.5))

@@ -1,0 +1,170 @@
+/* Fused elementwise kernels: Huber / smooth L1 (elementwise, summed, backward),
+ * hardtanh's backward, nan_to_num and log-sigmoid with its backward, float32 and float64.
+ *
+ * Plain loops the compiler vectorises inside target_clones (no inline vector helpers, which
+ * gcc would scalarise). The module is built with -ffast-math -fno-finite-math-only, so the
+ * NaN tests below stay; the selects are written so that NaN falls through to the arithmetic
+ * (and so propagates) exactly where PyTorch's kernels propagate it.
+ */
+#ifndef TL_FUSED22_H
+#define TL_FUSED22_H
+#include <stddef.h>
+#include <math.h>
+#include "_simd_math.h"     /* TL_CLONES */
+
+/* Sums run in blocks of this many elements in the element type (vector lanes), each block
+ * total added in double: float32 rounding stays at the block's size, not the array's. */
+#define TL_F22_BLOCK 1024
+
+#define TL_F22_DEFINE(T, S)                                                                  \
+/* Huber (smooth = 0): z < delta ? z^2 / 2 : delta (z - delta / 2); smooth L1 (smooth = 1):  \
+ * z < beta ? z^2 / (2 beta) : z - beta / 2; z = |x - y|, PyTorch's formulas. */              \
+TL_CLONES                                                                                    \
+static void tl_huber_##S(const T *x, const T *y, T *out, ptrdiff_t n, T delta, int smooth) { \
+    const T hd = (T)0.5 * delta;                                                             \
+    if (smooth) {                                                                            \
+        const T ib = (T)0.5 / delta;                                                         \
+        for (ptrdiff_t i = 0; i < n; i++) {                                                  \
+            T z = x[i] - y[i];                                                               \
+            z = z < 0 ? -z : z;                                                              \
+            out[i] = z < delta ? z * z * ib : z - hd;                                        \
+        }                                                                                    \
+    } else {                                                                                 \
+        for (ptrdiff_t i = 0; i < n; i++) {                                                  \
+            T z = x[i] - y[i];                                                               \
+            z = z < 0 ? -z : z;                                                              \
+            out[i] = z < delta ? (T)0.5 * z * z : delta * (z - hd);                          \
+        }                                                                                    \
+    }                                                                                        \
+}                                                                                            \
+                                                                                             \
+TL_CLONES                                                                                    \
+static T tl_huber_block_##S(const T *x, const T *y, ptrdiff_t n, T delta, int smooth) {      \
+    const T hd = (T)0.5 * delta;                                                             \
+    T s = 0;                                                                                 \
+    if (smooth) {                                                                            \
+        const T ib = (T)0.5 / delta;                                                         \
+        for (ptrdiff_t i = 0; i < n; i++) {                                                  \
+            T z = x[i] - y[i];                                                               \
+            z = z < 0 ? -z : z;                                                              \
+            s += z < delta ? z * z * ib : z - hd;                                            \
+        }                                                                                    \
+    } else {                                                                                 \
+        for (ptrdiff_t i = 0; i < n; i++) {                                                  \
+            T z = x[i] - y[i];                                                               \
+            z = z < 0 ? -z : z;                                                              \
+            s += z < delta ? (T)0.5 * z * z : delta * (z - hd);                              \
+        }                                                                                    \
+    }                                                                                        \
+    return s;                                                                                \
+}                                                                                            \
+                                                                                             \
+/* The sum of the elementwise loss over n elements, without writing it. */                   \
+static double tl_huber_sum_##S(const T *x, const T *y, ptrdiff_t n, T delta, int smooth) {   \
+    double acc = 0;                                                                          \
+    for (ptrdiff_t i = 0; i < n; i += TL_F22_BLOCK)                                          \
+        acc += tl_huber_block_##S(x + i, y + i, n - i < TL_F22_BLOCK ? n - i : TL_F22_BLOCK, \
+                                  delta, smooth);                                            \
+    return acc;                                                                              \
+}                                                                                            \
+                                                                                             \
+/* d loss / d x: k g clip(x - y, -delta, delta), k = 1 (Huber) or 1 / beta (smooth L1),       \
+ * times the reduction's scale; NaN in gives NaN (the clip's selects pass it through).       \
+ * g is one number (gs = 0: a mean or sum's backward) or n of them (gs = 1). */               \
+TL_CLONES                                                                                    \
+static void tl_huber_grad_##S(const T *g, int gs, const T *x, const T *y, T *out,            \
+                              ptrdiff_t n, T delta, T k) {                                   \
+    if (!gs) {                                                                               \
+        const T gk = g[0] * k;                                                               \
+        for (ptrdiff_t i = 0; i < n; i++) {                                                  \
+            T d = x[i] - y[i];                                                               \
+            d = d < -delta ? -delta : (d > delta ? delta : d);                               \
+            out[i] = gk * d;                                                                 \
+        }                                                                                    \
+    } else {                                                                                 \
+        for (ptrdiff_t i = 0; i < n; i++) {                                                  \
+            T d = x[i] - y[i];                                                               \
+            d = d < -delta ? -delta : (d > delta ? delta : d);                               \
+            out[i] = g[i] * k * d;                                                           \
+        }                                                                                    \
+    }                                                                                        \
+}                                                                                            \
+                                                                                             \
+/* hardtanh's backward: g strictly inside (lo, hi), 0 at the bounds, beyond them and at NaN   \
+ * (PyTorch's vectorised CPU kernel). */                                                     \
+TL_CLONES                                                                                    \
+static void tl_hardtanh_grad_##S(const T *g, const T *x, T *out, ptrdiff_t n, T lo, T hi) {  \
+    for (ptrdiff_t i = 0; i < n; i++) {                                                      \
+        T v = x[i];                                                                          \
+        out[i] = (v > lo) & (v < hi) ? g[i] : (T)0;                                          \
+    }                                                                                        \
+}                                                                                            \
+                                                                                             \
+/* nan_to_num: NaN to nan, +inf to pinf, -inf to ninf, in one pass. */                       \
+TL_CLONES                                                                                    \
+static void tl_nan_to_num_##S(const T *x, T *out, ptrdiff_t n, T nan_, T pinf, T ninf) {     \
+    for (ptrdiff_t i = 0; i < n; i++) {                                                      \
+        T v = x[i];                                                                          \
+        v = v != v ? nan_ : v;                                                               \
+        v = v == (T)INFINITY ? pinf : v;                                                     \
+        out[i] = v == -(T)INFINITY ? ninf : v;                                               \
+    }                                                                                        \
+}
+
+TL_F22_DEFINE(float, f32)
+TL_F22_DEFINE(double, f64)
+
+/* log1p(z) for z in [0, 1] (z = exp(-|x|)): 2 atanh(s), s = z / (2 + z) in [0, 1/3], by its
+ * odd series to s^15 (the next term is below 2e-8 relative): plain arithmetic that vectorises,
+ * where libm's log1pf is a call per element. NaN in gives NaN. */
+static inline float tl_log1p01f(float z) {
+    float s = z / (2.0f + z), s2 = s * s;
+    float p = 2.0f / 15.0f;
+    p = p * s2 + 2.0f / 13.0f;
+    p = p * s2 + 2.0f / 11.0f;
+    p = p * s2 + 2.0f / 9.0f;
+    p = p * s2 + 2.0f / 7.0f;
+    p = p * s2 + 2.0f / 5.0f;
+    p = p * s2 + 2.0f / 3.0f;
+    p = p * s2 + 2.0f;
+    return p * s;
+}
+
+/* log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), PyTorch's stable form: -inf at -inf, 0 at
+ * +inf, NaN at NaN. */
+TL_CLONES
+static void tl_logsigmoid_f32(const float *x, float *out, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float v = x[i], a = v < 0.0f ? -v : v;
+        float m = v < 0.0f ? v : 0.0f;
+        out[i] = m - tl_log1p01f(tl_expf(-a));
+    }
+}
+
+/* Its backward, g sigmoid(-x), with z = exp(-|x|): g / (1 + z) below 0, g z / (1 + z) from 0
+ * (PyTorch's log_sigmoid_backward); NaN gives NaN. */
+TL_CLONES
+static void tl_logsigmoid_grad_f32(const float *g, const float *x, float *out, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float v = x[i], a = v < 0.0f ? -v : v;
+        float z = tl_expf(-a), r = 1.0f / (1.0f + z);
+        out[i] = g[i] * (v < 0.0f ? r : z * r);
+    }
+}
+
+/* float64: libm's exp and log1p (scalar calls, still one pass). */
+static void tl_logsigmoid_f64(const double *x, double *out, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double v = x[i];
+        out[i] = (v < 0.0 ? v : 0.0) - log1p(exp(-fabs(v)));
+    }
+}
+
+static void tl_logsigmoid_grad_f64(const double *g, const double *x, double *out, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double v = x[i], z = exp(-fabs(v)), r = 1.0 / (1.0 + z);
+        out[i] = g[i] * (v < 0.0 ? r : z * r);
+    }
+}
+
+#endif
