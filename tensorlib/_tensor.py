@@ -447,7 +447,9 @@ class Tensor(TensorBase):
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` when this tensor's gradient is computed; a non-None
-        return value replaces the gradient. Returns a handle with ``remove()``."""
+        return value replaces the gradient and must be a Tensor of its shape, dtype and
+        device (else backward raises naming the hook, as PyTorch). Returns a handle with
+        ``remove()``."""
         if not self._rg:
             raise RuntimeError("cannot register a hook on a tensor that does not require grad")
         if self._node is None:
@@ -464,8 +466,8 @@ class Tensor(TensorBase):
 
     def register_post_accumulate_grad_hook(self, hook):
         """Call ``hook(tensor)`` on this leaf after a backward pass has added into its
-        ``.grad`` (an optimizer step per parameter as soon as its gradient is ready).
-        Returns a handle with ``remove()``."""
+        ``.grad`` (an optimizer step per parameter as soon as its gradient is ready); it
+        must return None, as PyTorch. Returns a handle with ``remove()``."""
         if not self._rg or self._node is not None:
             raise RuntimeError("register_post_accumulate_grad_hook: only a leaf tensor that "
                                "requires grad has an accumulated .grad to hook")

@@ -25,6 +25,39 @@ class PostAccumulateHook:
         self.fn = fn
 
 
+def _hook_name(hook) -> str:
+    """The name PyTorch's hook errors give: ``__name__``, else a partial's function's, else
+    the callable's class's."""
+    name = getattr(hook, "__name__", None)
+    if name is None:
+        name = getattr(getattr(hook, "func", None), "__name__", None) or type(hook).__name__
+    return name
+
+
+def _check_hook_grad(hook, r, g, where: str = "", value: str = "a gradient"):
+    """``r``, what ``hook`` returned in place of the gradient ``g``, if PyTorch would take
+    it: a Tensor of ``g``'s shape, dtype, device and layout (broadcasting or casting it
+    later would change the gradient silently, or fail deep inside backward). ``where`` and
+    ``value`` say which hook and which of its values, for a module's hooks."""
+    from .._tensor import Tensor
+    name = f"hook {_hook_name(hook)!r}{where}"
+    if not isinstance(r, Tensor):
+        raise TypeError(f"expected Tensor, but {name} returned {type(r).__name__!r} as "
+                        f"{value} (return None to keep it, or a Tensor to replace it)")
+    if r._data.shape != g._data.shape:
+        raise RuntimeError(f"{name} has changed the size of value: it returned {value} of "
+                           f"shape {tuple(r._data.shape)} for one of shape "
+                           f"{tuple(g._data.shape)}; return a tensor of that shape")
+    if (r.dtype != g.dtype or r._device != g._device
+            or getattr(r, "is_sparse", False) != getattr(g, "is_sparse", False)):
+        def kind(t):
+            return (f"{'sparse ' if getattr(t, 'is_sparse', False) else ''}{t.dtype} on "
+                    f"{t._device}")
+        raise RuntimeError(f"{name} has changed the type of value (was {kind(g)} got "
+                           f"{kind(r)}): return {value} of the same dtype and device")
+    return r
+
+
 def _as_grad(root, grad, keyword: str = "gradient"):
     from .._tensor import Tensor, _wrap
     if grad is None:
@@ -113,7 +146,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                         hooked = True
                         r = h(g)
                         if r is not None:
-                            g = r
+                            g = _check_hook_grad(h, r, g)
             if results is not None:
                 for k in wanted[id(t)]:
                     results[k] = g
@@ -209,7 +242,7 @@ def _node_hooks(node, gouts, node_targets, results, create_graph):
             for h in node.hooks[i]:
                 r = h(g)
                 if r is not None:
-                    g = r
+                    g = _check_hook_grad(h, r, g)
             gouts[i] = g
         if node.retained and i in node.retained:
             t = node.retained[i]()
@@ -347,7 +380,14 @@ def _post_accumulate(t) -> None:
     if t._hooks:
         for h in list(t._hooks):
             if type(h) is PostAccumulateHook:
-                h.fn(t)
+                r = h.fn(t)
+                if r is not None:
+                    # as PyTorch: .grad is the place to change (in place); a result is refused
+                    from .._tensor import Tensor
+                    raise (RuntimeError if isinstance(r, Tensor) else TypeError)(
+                        f"post accumulate grad hook {_hook_name(h.fn)!r} returned "
+                        f"{type(r).__name__!r}; Tensor post accumulate grad hooks should "
+                        "return None (change t.grad in place instead)")
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,

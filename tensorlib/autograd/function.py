@@ -144,8 +144,8 @@ class Function:
     ``forward``; write it with tensorlib ops and grad-of-grad works through it. PyTorch 2's
     form works too: ``forward(*args)`` without ``ctx`` plus
     ``setup_context(ctx, inputs, output)``. ``forward`` may return non-tensors beside the
-    tensors (``backward`` gets None for them); a gradient that broadcasts to its argument's
-    shape is summed down to it, as in PyTorch.
+    tensors (``backward`` gets None for them); a gradient of a shape its argument broadcasts
+    to is summed down to the argument's shape, as in PyTorch.
 
     >>> class Exp(tl.autograd.Function):
     ...     @staticmethod
@@ -398,8 +398,8 @@ def _fit(cls, pos: int, g, x):
     if lead >= 0 and all(a == b or a == 1 for a, b in zip(xs, gs[lead:])):
         return unbroadcast(g, xs)
     raise RuntimeError(f"{cls.__name__}.backward returned a gradient of shape {gs} for "
-                       f"argument {pos} of shape {xs}; return one of that shape (or one that "
-                       "broadcasts to it)")
+                       f"argument {pos} of shape {xs}; return one of that shape (or of a "
+                       "shape that the argument broadcasts to: it is summed down)")
 
 
 def _rebase_dirty(cls, o, inputs):

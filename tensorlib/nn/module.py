@@ -922,12 +922,33 @@ class _HookIdentity(Function):
         return (None, *ctx.on_grads(grads))
 
 
-def _hook_result(res, n: int, what: str) -> tuple:
+def _hook_result(hook: Callable, res, old: tuple, what: str, module: Module,
+                 kind: str = "full backward hook") -> tuple:
+    """A module backward hook's result ``res`` in place of ``old`` (its ``what``, a tuple of
+    gradients), checked as PyTorch does: as many entries, each None or a Tensor of its old
+    entry's shape, dtype and device (a wrong one would be broadcast or fail deep inside
+    backward, naming no hook)."""
+    from ..autograd.engine import _check_hook_grad, _hook_name
+    if kind == "backward hook" and not isinstance(res, tuple):
+        raise TypeError(f"expected tuple, but hook {_hook_name(hook)!r} returned "
+                        f"{type(res).__name__!r} (backward hook of {type(module).__name__}: "
+                        f"return a tuple with one entry per {what} entry)")
     res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+    n = len(old)
     if len(res) != n:
-        raise RuntimeError(f"backward hook returned {len(res)} values for {what}, expected {n} "
-                           f"(one per entry of {what}, None where there is no gradient)")
-    return res
+        head = ("Backward pre hook" if kind == "full backward pre hook" else "Backward hook")
+        if kind == "backward hook":     # (the deprecated one: PyTorch's words for it)
+            raise RuntimeError(f"hook {_hook_name(hook)!r} has returned an incorrect number "
+                               f"of values (got {len(res)}, but expected {n}): backward hook "
+                               f"of {type(module).__name__}, one per entry of {what}")
+        raise RuntimeError(f"{head} returned an invalid number of {what}, got {len(res)}, but "
+                           f"expected {n} ({kind} {_hook_name(hook)!r} of "
+                           f"{type(module).__name__}: one entry per {what} entry, None for "
+                           "no gradient)")
+    where = f" ({kind} of {type(module).__name__})"
+    return tuple(r if r is None or o is None
+                 else _check_hook_grad(hook, r, o, where, f"{what}[{i}]")
+                 for i, (r, o) in enumerate(zip(res, old)))
 
 
 def _through(items: tuple, on_grads) -> tuple[list, tuple]:
@@ -982,14 +1003,17 @@ class _BackwardHooks:
         for hook in self.pre_hooks:
             res = hook(self.module, gout)
             if res is not None:
-                gout = _hook_result(res, self.n_out, "grad_output")
+                gout = _hook_result(hook, res, gout, "grad_output", self.module,
+                                    "full backward pre hook")
         self.grad_output = gout
         if not self.in_pos:
             # no input side will ever run backward: PyTorch calls the hooks here
             for hook in self.hooks:
-                res = hook(self.module, (None,) * self.n_in, gout)
+                nones = (None,) * self.n_in
+                res = hook(self.module, nones, gout)
                 if res is not None and any(r is not None for r in
-                                           _hook_result(res, self.n_in, "grad_input")):
+                                           _hook_result(hook, res, nones, "grad_input",
+                                                        self.module)):
                     raise RuntimeError("backward hook returned gradients for inputs of "
                                        f"{type(self.module).__name__} that do not require "
                                        "grad")
@@ -1004,7 +1028,7 @@ class _BackwardHooks:
         for hook in self.hooks:
             res = hook(self.module, gi, self.grad_output)
             if res is not None:
-                gi = _hook_result(res, self.n_in, "grad_input")
+                gi = _hook_result(hook, res, gi, "grad_input", self.module)
         return tuple(gi[i] for i in self.in_pos)
 
 
@@ -1030,7 +1054,7 @@ def _attach_old_backward_hooks(module: Module, args: tuple, out) -> None:
         for hook in hooks:
             res = hook(module, gin, gouts)
             if res is not None:
-                gin = _hook_result(res, len(gin), "grad_input")
+                gin = _hook_result(hook, res, gin, "grad_input", module, "backward hook")
         return gin
     op.vjp = vjp
     node.op = op
