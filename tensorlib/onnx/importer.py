@@ -778,21 +778,10 @@ def _scatter_elements(b, n, ins, at):
     x, idx, src = ins
     axis = _ax(at.get("axis", 0), x.ndim)
     idx = b.cast(idx, np.int64)
-    red = at.get("reduction", "none")
-    if red == "add":
-        return [b.op("scatter_add", x, idx, src, axis=axis)]
-    if red in ("max", "min"):
-        return [b.op("scatter_extreme", x, idx, src, reduce="a" + red, include_self=True,
-                     axis=axis)]
-    if red == "mul":
-        return [b.op("scatter_product", x, idx, src, include_self=True, axis=axis)]
-    if red != "none":
-        raise NotImplementedError(f"ONNX import: ScatterElements reduction={red!r}")
-    # a plain write: the max of the values written (include_self=False), which is the value
-    # for unique indices and stays right for repeated ones writing one value (as the exports
-    # of scatter_reduce without include_self do); ONNX leaves other repeats undefined
-    return [b.op("scatter_extreme", x, idx, src, reduce="amax", include_self=False,
-                 axis=axis)]
+    # the reductions as differentiable ops (_scatter); a plain write keeps the largest of
+    # repeated indices' values, right for repeats writing one value (as the exports of
+    # scatter_reduce without include_self do); ONNX leaves other repeats undefined
+    return [_scatter(b, x, idx, b.cast(src, x.dtype), at.get("reduction", "none"), axis)]
 
 
 @imp("Shape")
@@ -1070,6 +1059,35 @@ def _topk(b, n, ins, at):
     return [b.op("take_along_axis", x, idx, axis=axis), idx]
 
 
+def _topk_sym(b, n, ins, at):
+    """TopK with k a run-time size (``x.shape[axis]`` for a full sort, as tensorlib exports
+    argsort over a dynamic axis): the sorted order sliced at run time."""
+    from ..graph.sizes import number_sources
+    from .import_shapes import SymShape, _items, fold
+    x = ins[0]
+    if isinstance(x, SymShape):
+        raise NotImplementedError("TopK of a shape computed at run time")
+    items, _ = _items(b, ins[1], "TopK k")
+    if len(items) != 1:
+        raise ValueError(f"k must hold one value, got {len(items)}")
+    axis = _ax(at.get("axis", -1), x.ndim)
+    order = b.op("argsort", x, axis=axis, descending=bool(at.get("largest", 1)))
+    e = fold(items[0])
+    if e != fold(("dim", x, axis)):
+        lowered, srcs = number_sources([e], [order], 1)
+        order = b.op("slice_sized", order, *srcs, index=(slice(None),) * x.ndim,
+                     sizes=((3 * axis + 1, lowered[0]),))
+    return [b.op("take_along_axis", x, order, axis=axis), order]
+
+
+def _register_topk():
+    from .import_shapes import SYM_IMPORTERS
+    SYM_IMPORTERS["TopK"] = _topk_sym
+
+
+_register_topk()
+
+
 @imp("CumSum")
 def _cumsum(b, n, ins, at):
     x = ins[0]
@@ -1330,13 +1348,355 @@ _register_affine_grid()
 
 # --- resampling (import_resize) --------------------------------------------------------------
 def _register_resize():
-    from .import_resize import resize
     from .import_shapes import SYM_IMPORTERS
-    IMPORTERS["Resize"] = resize
-    SYM_IMPORTERS["Resize"] = resize     # sizes from Shape of a dynamic batch
+    IMPORTERS["Resize"] = _resize
+    SYM_IMPORTERS["Resize"] = _resize     # sizes from Shape of a dynamic batch
+
+
+# ONNX (mode, coordinate_transformation_mode, nearest_mode or cubic_coeff_a) -> the
+# registry's ``resize`` (PyTorch's interpolate along one axis, sizes known at run time):
+# the forms whose sampling is the same
+_RUN_TIME_RESIZE = {
+    ("nearest", "asymmetric", "floor"): ("nearest", False),
+    ("nearest", "half_pixel", "round_prefer_ceil"): ("nearest-exact", False),
+    ("nearest", "tf_half_pixel_for_nn", "floor"): ("nearest-exact", False),
+    ("linear", "half_pixel", None): ("linear", False),
+    ("linear", "pytorch_half_pixel", None): ("linear", False),
+    ("linear", "align_corners", None): ("linear", True),
+    ("cubic", "half_pixel", -0.75): ("cubic", False),
+    ("cubic", "pytorch_half_pixel", -0.75): ("cubic", False),
+    ("cubic", "align_corners", -0.75): ("cubic", True),
+}
+
+
+def _resize(b, n, ins, at):
+    """Resize: the constant resampling of import_resize where the sizes are known at
+    import, else (output sizes computed at run time, or a fixed size over a dynamic axis)
+    one registry ``resize`` per resized axis, which builds its rows when it runs."""
+    from .import_resize import ResizeImportError, resize
+    try:
+        return resize(b, n, ins, at)
+    except ResizeImportError as e:
+        out = _resize_run_time(b, ins, at)
+        if out is None:
+            raise e from None
+        return [out]
+
+
+def _resize_run_time(b, ins, at):
+    """The run-time form of a Resize by ``sizes``, or None where it has none."""
+    from ..graph.sizes import number_sources
+    from .import_shapes import SymShape, fold
+    x = ins[0]
+    if isinstance(x, SymShape) or b.opset < 11 or len(ins) < 4 or ins[3] is None:
+        return None
+    if any(v is not None and not (b.is_const(v) and b.array(v).size == 0) for v in ins[2:3]):
+        return None                           # scales given (not empty)
+    if int(at.get("antialias", 0)) or int(at.get("exclude_outside", 0)) or \
+            at.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+        return None
+    mode = at.get("mode", "nearest")
+    ctm = at.get("coordinate_transformation_mode", "half_pixel")
+    extra = (at.get("nearest_mode", "round_prefer_floor") if mode == "nearest" else
+             float(at.get("cubic_coeff_a", -0.75)) if mode == "cubic" else None)
+    form = _RUN_TIME_RESIZE.get((mode, ctm, extra))
+    if form is None or (mode != "nearest" and x.dtype.kind != "f"):
+        return None
+    sizes = ins[3]
+    if isinstance(sizes, SymShape):
+        items = list(sizes.items)
+    elif b.is_const(sizes) and sizes.dtype.kind in "iu":
+        items = [int(v) for v in b.array(sizes).reshape(-1)]
+    else:
+        return None
+    axes = [_ax(a, x.ndim) for a in at["axes"]] if "axes" in at else list(range(x.ndim))
+    if len(items) != len(axes):
+        raise ValueError(f"ONNX import: Resize sizes has {len(items)} values for {len(axes)} "
+                         "axes")
+    items = [fold(e) for e in items]
+    if any(isinstance(e, int) and x.shape[a] is None for a, e in zip(axes, items)):
+        # a fixed size over a dynamic input axis stays refused (the static importer's
+        # message); the run-time op below would take it too
+        return None
+    y = x
+    for a, e in zip(axes, items):
+        if e == fold(("dim", x, a)):
+            continue                          # kept as it is
+        if isinstance(e, int) and e <= 0:
+            raise ValueError(f"ONNX import: Resize to size {e} along axis {a}")
+        lowered, srcs = number_sources([e] if not isinstance(e, int) else [], (), 1)
+        kw = dict(axis=a, size=e if isinstance(e, int) else None, factor=None,
+                  recompute=False, align_corners=form[1],
+                  **({"sizes": ((0, lowered[0]),)} if lowered else {}))
+        out = b.op("resize", y, *srcs, mode=form[0], **kw)
+        if ctm == "pytorch_half_pixel" and (e == 1 or not isinstance(e, int)):
+            # a single output reads coordinate 0 (half_pixel's formula otherwise): row 0,
+            # which nearest (asymmetric, floor) reads at that size
+            first = b.op("resize", y, *srcs, mode="nearest", **kw)
+            if e == 1:
+                out = first
+            else:
+                one = b.op("eq", _size_value(b, e), b.const(np.asarray(1, np.int64)))
+                out = b.op("where", one, first, out)
+        y = out
+    return y
 
 
 _register_resize()
+
+
+# --- run-time sizes as data: Min/Max, Range, ScatterND (tensorlib's own dynamic setitem) ------
+# A comparison of two sizes as size arithmetic: d // _BIG is -1 for -_BIG <= d < 0 and 0 for
+# 0 <= d < _BIG, far beyond any tensor's size; graph.sizes has only + - * // %
+_BIG = 1 << 62
+
+
+def _is_neg(d):
+    """1 where expression ``d`` is negative, else 0 (an expression)."""
+    return ("mul", ("floordiv", d, _BIG), -1)
+
+
+def _min2(a, c):
+    d = ("sub", a, c)
+    return ("add", c, ("mul", d, _is_neg(d)))
+
+
+def _max2(a, c):
+    d = ("sub", a, c)
+    return ("sub", a, ("mul", d, _is_neg(d)))
+
+
+def _sym_extreme(pick):
+    def f(b, n, ins, at):
+        from .import_shapes import SymShape, _broadcast, _items
+        parts = [_items(b, v, f"{n.op_type} operand") for v in ins if v is not None]
+        acc = parts[0][0]
+        for items, _ in parts[1:]:
+            acc, items = _broadcast(acc, items)
+            acc = [pick(x, y) for x, y in zip(acc, items)]
+        return [SymShape(acc, scalar=all(s for _, s in parts))]
+    return f
+
+
+def _size_value(b, e) -> Value:
+    """A 0-d int64 tensor holding size expression ``e`` (over graph values' dims) when the
+    graph runs: the sum of a run-time-sized vector of ones (tensorlib has no op reading a
+    dim as data), minus another where ``e`` may be negative."""
+    from ..graph.sizes import number_sources
+    from .import_shapes import _nonneg, fold
+    e = fold(e)
+    if isinstance(e, int):
+        return b.const(np.asarray(e, np.int64))
+
+    def count(expr):
+        lowered, srcs = number_sources([expr])
+        ones = b.op("fill", *srcs, shape=(0,), dims=(), value=1, dtype="int64",
+                    sizes=((0, lowered[0]),))
+        return b.op("sum", ones, axis=(0,), keepdims=False)
+    if _nonneg(e):
+        return count(e)
+    return b.op("sub", count(_max2(e, 0)), count(_max2(("mul", e, -1), 0)))
+
+
+def _materialize(b, v) -> Value:
+    """A SymShape as an int64 tensor computed at run time (an index used as data)."""
+    from .import_shapes import SymShape
+    if not isinstance(v, SymShape):
+        return v
+    vals = [_size_value(b, e) for e in v.items]
+    if v.scalar:
+        return vals[0]
+    if not vals:
+        return b.const(np.zeros(0, np.int64))
+    return b.op("stack", *vals, axis=0)
+
+
+def _sym_range(b, n, ins, at):
+    """Range with a run-time start or limit (a constant integer delta): the count
+    ``max(ceil((limit - start) / delta), 0)`` as a size expression, then
+    ``start + delta * i`` from a cumulative sum of ones of that length."""
+    from ..graph.sizes import number_sources
+    from .import_shapes import SymShape, _items
+    (start,), _ = _items(b, ins[0], "Range start")
+    (limit,), _ = _items(b, ins[1], "Range limit")
+    (delta,), _ = _items(b, ins[2], "Range delta")
+    if not isinstance(delta, int):
+        raise NotImplementedError("Range with a run-time delta: tensorlib needs the step at "
+                                  "import")
+    if delta == 0:
+        raise ValueError("Range delta is 0")
+    dts = [v.dtype for v in ins if not isinstance(v, SymShape)]
+    dt = np.dtype(dts[0] if dts else np.int64)
+    # ceil(a / d) = -((-a) // d) for either sign of d (Python's floor division)
+    count = _max2(("mul", ("floordiv", ("mul", ("sub", limit, start), -1), delta), -1), 0)
+    lowered, srcs = number_sources([count])
+    ones = b.op("fill", *srcs, shape=(0,), dims=(), value=1, dtype=dt.name,
+                sizes=((0, lowered[0]),))
+    i = b.op("sub", b.op("cumsum", ones, axis=0), b.const(np.asarray(1, dt)))
+    if delta != 1:
+        i = b.op("mul", i, b.const(np.asarray(delta, dt)))
+    first = (b.const(np.asarray(start, dt)) if isinstance(start, int)
+             else b.cast(_size_value(b, start), dt))
+    return [b.op("add", i, first)]
+
+
+def _register_sizes():
+    from .import_shapes import SYM_IMPORTERS
+    SYM_IMPORTERS["Min"] = _sym_extreme(_min2)
+    SYM_IMPORTERS["Max"] = _sym_extreme(_max2)
+    SYM_IMPORTERS["Range"] = _sym_range
+
+
+_register_sizes()
+
+# ops whose operand may be a run-time shape used as data (an index: the int key of a
+# dynamic setitem export, Add(Shape(x)[d], -1)), computed as a tensor when the shape
+# importers cannot follow it; elsewhere (a size in float arithmetic) the error stays
+_AS_DATA = frozenset({"Reshape", "Unsqueeze", "Concat", "Expand", "ScatterND", "Gather",
+                      "GatherElements", "ScatterElements", "Add", "Sub", "Mul"})
+
+
+def _flat_sizes(b, v, items) -> Value:
+    """``v`` reshaped to ``items`` (ints, one -1, or size expressions over graph values)."""
+    from .import_shapes import SYM_IMPORTERS, SymShape, fold
+    items = [fold(e) for e in items]
+    if all(isinstance(e, int) for e in items):
+        return b.op("reshape", v, shape=tuple(items))
+    return SYM_IMPORTERS["Reshape"](b, None, [v, SymShape(items)], {"allowzero": 1})[0]
+
+
+def _prod(dims):
+    from .import_shapes import fold
+    acc = 1
+    for d in dims:
+        acc = fold(("mul", acc, d))
+    return acc
+
+
+def _window(b, t, idx, axis: int) -> Value:
+    """``t`` cut to ``idx``'s extent off ``axis`` (ScatterElements takes indices smaller
+    than the data there; take_along_axis broadcasts, so it reads that window)."""
+    index, exprs = [slice(None)] * t.ndim, []
+    for d in range(t.ndim):
+        if d == axis or (t.shape[d] is not None and t.shape[d] == idx.shape[d]):
+            continue
+        if idx.shape[d] is not None:
+            index[d] = slice(0, idx.shape[d])
+        else:
+            exprs.append((3 * d + 1, ("dim", idx, d)))
+    if not exprs:
+        return t if all(k == slice(None) for k in index) else b.op("slice", t,
+                                                                     index=tuple(index))
+    from ..graph.sizes import number_sources
+    lowered, srcs = number_sources([e for _, e in exprs], [t], 1)
+    return b.op("slice_sized", t, *srcs, index=tuple(index),
+                sizes=tuple((w, e) for (w, _), e in zip(exprs, lowered)))
+
+
+def _scatter(b, x, idx, u, red: str, axis: int) -> Value:
+    """ScatterElements semantics (``idx`` and ``u`` of one shape) as differentiable ops:
+    add and mul through scatter_add and scatter_product; none, max and min as the value of
+    scatter_extreme (which has no gradient) plus zero-valued terms whose gradient reaches
+    the elements that won each position (ties share it evenly, as PyTorch's amax)."""
+    if red == "add":
+        return b.op("scatter_add", x, idx, u, axis=axis)
+    if red == "mul":
+        return b.op("scatter_product", x, idx, u, include_self=True, axis=axis)
+    if red not in ("none", "max", "min"):
+        raise NotImplementedError(f"ONNX import: reduction={red!r} (ONNX defines none, add, "
+                                  "mul, max and min)")
+    # none: a plain write; repeated indices keep their largest value, right for repeats
+    # writing one value (scatter_reduce's exports without include_self), which ONNX leaves
+    # undefined otherwise
+    m = b.op("scatter_extreme", x, idx, u, reduce="amin" if red == "min" else "amax",
+             include_self=red != "none", axis=axis)
+    if x.dtype.kind not in "fc":
+        return m
+    dt = x.dtype
+    # zeros of x's shape (x * 0 would be NaN at infinite elements: -inf is what exports of
+    # scatter_reduce amax without include_self write first)
+    zeros = b.op("fill", x, shape=(0,) * x.ndim, dims=tuple((i, i) for i in range(x.ndim)),
+                 value=0, dtype=dt.name)
+    got = b.op("take_along_axis", _window(b, m, idx, axis), idx, axis=axis)
+    u_won = b.op("eq", u, got)
+    if red == "none":
+        ones = b.op("fill", u, shape=(0,) * u.ndim, dims=tuple((i, i) for i in range(u.ndim)),
+                    value=1, dtype=dt.name)
+        hit = b.op("scatter_add", zeros, idx, ones, axis=axis)
+        x_won = b.op("eq", hit, b.scalar(0, x))
+    else:
+        x_won = b.op("eq", x, m)
+    count = b.op("add", b.cast(x_won, dt), b.op("scatter_add", zeros, idx, b.cast(u_won, dt),
+                                                   axis=axis))
+    count = b.op("maximum", count, b.scalar(1, x))
+    cu = b.op("take_along_axis", _window(b, count, idx, axis), idx, axis=axis)
+    return b.op("add", b.op("add", m, _zero_valued(b, x_won, x, m, count)),
+                b.op("scatter_add", zeros, idx, _zero_valued(b, u_won, u, got, cu),
+                     axis=axis))
+
+
+def _zero_valued(b, won, v, same, count) -> Value:
+    """``(v - same) / count`` where ``won`` (there ``same`` holds ``v``'s value, and has no
+    gradient), 0 elsewhere: exactly 0, with gradient ``1 / count`` w.r.t. ``v`` where it
+    won. Infinite winners are left out (inf - inf would be NaN)."""
+    zero = b.scalar(0, v)
+    ok = b.op("logical_and", won, b.op("logical_not", b.op("isinf", v)))
+    diff = b.op("sub", b.op("where", ok, v, zero), b.op("where", ok, same, zero))
+    return b.op("div", diff, count)
+
+
+@imp("ScatterND")
+def _scatter_nd(b, n, ins, at):
+    """``data[indices[..., :k]] (op)= updates`` as ONNX's ScatterND: data viewed as (M, S)
+    (M the product of its first k dims, S of the rest), each index tuple made one row number
+    (negative entries count from the end), and the rows scattered as ScatterElements along
+    axis 0. Dynamic dims follow at run time."""
+    from .import_shapes import fold
+    x, idx, u = ins[:3]
+    red = at.get("reduction", "none")
+    need = {"none": 11, "add": 16, "mul": 16}.get(red, 18)
+    if b.opset < need:
+        raise ValueError(f"ScatterND reduction={red!r} needs opset >= {need} (the model's is "
+                         f"{b.opset})")
+    if idx.dtype.kind not in "iu":
+        raise ValueError(f"ScatterND indices must be integers, got {idx.dtype}")
+    k, r = idx.shape[-1] if idx.ndim else None, x.ndim
+    if k is None or not 1 <= k <= r:
+        raise ValueError(f"ScatterND indices of shape {idx.shape}: the last dim must be known "
+                         f"and between 1 and the data's rank {r}")
+    want = tuple(idx.shape[:-1]) + tuple(x.shape[k:])
+    if u.ndim != len(want) or any(p is not None and q is not None and p != q
+                                  for p, q in zip(u.shape, want)):
+        raise ValueError(f"ScatterND updates of shape {u.shape} must have the shape "
+                         f"indices.shape[:-1] + data.shape[{k}:] = {want}")
+    u = b.cast(u, x.dtype)
+    idx = b.cast(idx, np.int64)
+    dims = [fold(("dim", x, a)) for a in range(r)]
+    row = None
+    for j in range(k):
+        col = b.op("squeeze", b.op("slice", idx, index=(Ellipsis, slice(j, j + 1))),
+                   axis=(idx.ndim - 1,))
+        size = dims[j] if isinstance(dims[j], int) else _size_value(b, dims[j])
+        size = b.const(np.asarray(size, np.int64)) if isinstance(size, int) else size
+        zero = b.const(np.asarray(0, np.int64))
+        col = b.op("where", b.op("lt", col, zero), b.op("add", col, size), col)
+        stride = _prod(dims[j + 1:k])
+        if stride != 1:
+            col = b.op("mul", col, b.const(np.asarray(stride, np.int64)) if isinstance(
+                stride, int) else _size_value(b, stride))
+        row = col if row is None else b.op("add", row, col)
+    rows, width = _prod(dims[:k]), _prod(dims[k:])
+    x2 = _flat_sizes(b, x, [rows, width])
+    u2 = _flat_sizes(b, u, [-1, width])
+    from .import_shapes import SYM_IMPORTERS, SymShape
+    row = _flat_sizes(b, row, [-1, 1])
+    target = [fold(("dim", u2, 0)), fold(("dim", u2, 1))]
+    if all(isinstance(e, int) for e in target):
+        idx2 = b.op("broadcast_to", row, shape=tuple(target))
+    else:
+        idx2 = SYM_IMPORTERS["Expand"](b, None, [row, SymShape(target)], {})[0]
+    out = _scatter(b, x2, idx2, u2, red, 0)
+    return [_flat_sizes(b, out, dims)]
 
 
 # --- the loader --------------------------------------------------------------------------------
@@ -1473,7 +1833,7 @@ def _initializer(t) -> np.ndarray:
 
 def _import_node(b, nd) -> None:
     """One ONNX node into the builder: its outputs go into ``b.env`` under their names."""
-    from .import_shapes import SYM_IMPORTERS, SymShape
+    from .import_shapes import SymShape
     try:
         ins = [b.value(x) for x in nd.input]
         importer = IMPORTERS[nd.op_type]
@@ -1482,13 +1842,10 @@ def _import_node(b, nd) -> None:
         data_slice = nd.op_type == "Slice" and ins and not isinstance(ins[0], SymShape)
         if any(isinstance(v, SymShape) for v in ins) and not data_slice:
             # a shape computed at run time: only the shape ops follow it
-            importer = SYM_IMPORTERS.get(nd.op_type)
-            if importer is None:
-                raise NotImplementedError(
-                    f"ONNX import: {nd.op_type} of a shape computed at run time (from "
-                    "Shape of a dynamic dim); tensorlib follows such shapes through "
-                    f"{', '.join(sorted(SYM_IMPORTERS))}")
-        outs = [_settled(b, v) for v in importer(b, nd, ins, _attrs(nd))]
+            outs = _import_sym(b, nd, ins, importer)
+        else:
+            outs = importer(b, nd, ins, _attrs(nd))
+        outs = [_settled(b, v) for v in outs]
     except (NotImplementedError, ValueError, TypeError) as e:
         raise type(e)(f"tl.onnx.load: node {nd.name or nd.output[0]!r} ({nd.op_type}): "
                       f"{e}") from None
@@ -1508,6 +1865,28 @@ def _import_node(b, nd) -> None:
                              "input, initializer or node output (ONNX names are assigned "
                              "once)")
         b.env[name] = v
+
+
+def _import_sym(b, nd, ins, data_importer) -> list:
+    """A node reading a shape computed at run time: the shape importers follow it; where
+    they cannot and it is index data (``_AS_DATA``), it is computed as a tensor."""
+    from .import_shapes import SYM_IMPORTERS, SymShape
+    importer = SYM_IMPORTERS.get(nd.op_type)
+    err = NotImplementedError(
+        f"ONNX import: {nd.op_type} of a shape computed at run time (from Shape of a dynamic "
+        f"dim); tensorlib follows such shapes through {', '.join(sorted(SYM_IMPORTERS))}")
+    if importer is not None:
+        try:
+            return importer(b, nd, ins, _attrs(nd))
+        except NotImplementedError as e:
+            err = e
+    if nd.op_type not in _AS_DATA:
+        raise err
+    try:
+        return data_importer(b, nd, [_materialize(b, v) if isinstance(v, SymShape) else v
+                                     for v in ins], _attrs(nd))
+    except NotImplementedError:
+        raise err from None
 
 
 def _op_types(graph) -> set[str]:
