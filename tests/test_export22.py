@@ -303,3 +303,16 @@ def test_setitem_static_export_is_unchanged(tmp_path):
     x = np.random.randn(3, 4).astype(np.float32)
     np.testing.assert_allclose(ort.InferenceSession(str(path)).run(None, {"x": x})[0],
                                f(tl.tensor(x)).numpy(), rtol=1e-6)
+
+
+def test_diagonal_embed_over_a_dynamic_length_is_refused(tmp_path):
+    # the dynamic diagonal length was read as None and exported as an empty diagonal (zeros)
+    from tensorlib.ops import diagonal as DG
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(tl.onnx.UnsupportedOpError, match="diagonal_embed"):
+            tl.onnx.export(
+                lambda g: tl.apply(DG.DIAGONAL_EMBED, g, shape=(1, 1), offset=0, axis1=0,
+                                   axis2=1),
+                (tl.tensor(np.array([0.5], np.float32)),), str(tmp_path / "d.onnx"),
+                dynamic_axes={0: [0]})

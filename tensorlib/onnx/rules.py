@@ -726,8 +726,9 @@ def _diagonal_embed(ctx, n):
     # (a Where, not a multiply by eye: 0 * inf off the diagonal would be NaN)
     g = n.inputs[0]
     shape = tuple(n.attrs["shape"])
-    if None in shape:
-        ctx.unsupported("diagonal_embed needs a static output shape")
+    if None in shape or None in tuple(g.shape):
+        # (a dynamic diagonal length read as None would pass for an empty one below)
+        ctx.unsupported("diagonal_embed needs static input and output shapes")
     a1, a2, off = int(n.attrs["axis1"]), int(n.attrs["axis2"]), int(n.attrs["offset"])
     rest = [a for a in range(len(shape)) if a not in (a1, a2)]
     R, C, L = shape[a1], shape[a2], g.shape[-1]
