@@ -511,16 +511,18 @@ def full_like(t: Tensor, fill_value, dtype=None, device=None,
 
 def rand_like(t: Tensor, generator: Generator | None = None, dtype=None, device=None,
               requires_grad: bool = False, *, layout=None, memory_format=None) -> Tensor:
-    """Uniform on [0, 1), with ``t``'s shape, floating or complex dtype and device."""
+    """Uniform on [0, 1), with ``t``'s shape, dtype and device (``torch.rand_like``); an
+    integer or bool ``t`` needs a floating ``dtype=`` (DTypeError otherwise, as PyTorch)."""
     _layout_args("rand_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
-    return rand(*t.shape, generator=generator, dtype=_float_like(dt, dtype), device=dev,
-                requires_grad=requires_grad)
+    return rand(*t.shape, generator=generator, dtype=_float_like(dt, dtype, "rand_like"),
+                device=dev, requires_grad=requires_grad)
 
 
 def randn_like(t: Tensor, generator: Generator | None = None, dtype=None, device=None,
                requires_grad: bool = False, *, layout=None, memory_format=None) -> Tensor:
-    """Standard normal, with ``t``'s shape, floating or complex dtype and device."""
+    """Standard normal, with ``t``'s shape, dtype and device (``torch.randn_like``); an
+    integer or bool ``t`` needs a floating ``dtype=`` (DTypeError otherwise, as PyTorch)."""
     _layout_args("randn_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
     return randn(*t.shape, generator=generator, dtype=_float_like(dt, dtype, "randn_like"),
@@ -528,13 +530,18 @@ def randn_like(t: Tensor, generator: Generator | None = None, dtype=None, device
 
 
 def _float_like(dt, asked=None, name: str = "rand_like"):
-    """The floating dtype of a random ``*_like``: an integer ``t`` gets the default float,
-    an integer ``dtype=`` asked for is refused (PyTorch has no such sampler)."""
-    if asked is not None and np.dtype(dt).kind not in "fc":
+    """The dtype of a random ``*_like``: floating or complex, as PyTorch, which has no such
+    sampler for integers or bool. An integer or bool ``t`` without ``dtype=`` is refused too
+    (PyTorch raises NotImplementedError; returning float32 hid the mistake); ``dtype=`` of a
+    floating kind makes it valid."""
+    if np.dtype(dt).kind not in "fc":
         from .errors import DTypeError
-        raise DTypeError(f"{name}: dtype must be a floating dtype (or a complex one), got "
-                         f"{np.dtype(dt)}")
-    return dt if np.dtype(dt).kind in "fc" else None
+        got = f"dtype={np.dtype(dt)}" if asked is not None else \
+            f"an input of dtype {np.dtype(dt)}"
+        raise DTypeError(f"{name}: got {got}, but {name} draws only values of a floating "
+                         f"dtype (or a complex one), as torch.{name}; pass dtype=tl.float32, "
+                         f"or use tl.randint_like for integers")
+    return dt
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:

@@ -245,7 +245,9 @@ def test_rand_like_and_inference_mode():
     t = tl.ones(2, 3, dtype=tl.float64)
     r = tl.rand_like(t)
     assert r.shape == (2, 3) and r.dtype == np.float64 and 0 <= r.numpy().min()
-    assert tl.randn_like(tl.arange(4)).dtype == np.float32     # an integer t: default float
+    with pytest.raises(tl.errors.DTypeError, match="randn_like"):     # as PyTorch's
+        tl.randn_like(tl.arange(4))
+    assert tl.randn_like(tl.arange(4), dtype=tl.float32).dtype == np.float32
     tl.manual_seed(3)
     a = tl.randn_like(t).numpy()
     tl.manual_seed(3)

@@ -468,7 +468,7 @@ def getitem(x, key) -> Tensor:
     or fed as its input is an input of the graph's ops, so replays follow its values
     (:mod:`.index_traced`); a bool mask there is refused (its result has no fixed shape)."""
     x = to_tensor(x)
-    split = None
+    split = index = None
     try:
         index, basic = _normalize_key(key, keep_traced=_state.tracer is not None)
         if any(isinstance(k, slice) and (_is_traced_size(k.start) or _is_traced_size(k.stop))
@@ -488,7 +488,8 @@ def getitem(x, key) -> Tensor:
         return apply(SLICE if basic else GETITEM, x, index=index)
     except IndexError as e:
         # after an ints-first split NumPy's dim numbers are those of the ints' selection
-        msg = _indexing_message(str(e), tuple(x.shape), dims=split is None)
+        msg = _indexing_message(str(e), tuple(x.shape), dims=split is None,
+                                index=index if split is None else None)
         if msg is None:
             raise
         raise type(e)(msg) from None
@@ -504,11 +505,42 @@ _MASK = re.compile(r"boolean index did not match indexed array along (?:axis|dim
                    r"(?:axis|dimension) is (\d+)")
 
 
-def _indexing_message(text: str, shape: tuple, dims: bool = True) -> str | None:
+def _bad_index_dim(index: tuple, shape: tuple, value: int) -> int | None:
+    """The dim of ``shape`` at which the normalised key ``index`` holds the out-of-range
+    ``value`` (NumPy names the wrong axis when several index arrays broadcast together:
+    axis 0 for ``x[rows, cols]``), or None when it cannot tell."""
+    try:
+        key = _expand_key(index, len(shape))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    d = 0
+    for k in key:
+        if k is None:
+            continue
+        if isinstance(k, np.ndarray) and k.dtype == np.bool_:
+            d += k.ndim
+            continue
+        if d >= len(shape):
+            return None
+        if isinstance(k, (int, np.integer, np.ndarray)) and not isinstance(k, bool):
+            n = shape[d]
+            if value in (k if isinstance(k, np.ndarray) else [int(k)]) and \
+                    not -n <= value < n:
+                return d
+        d += 1
+    return None
+
+
+def _indexing_message(text: str, shape: tuple, dims: bool = True,
+                      index: tuple | None = None) -> str | None:
     """The message of an ``x[key]`` IndexError raised by NumPy, in the user's terms (dims,
     the tensor's shape), or None to keep the original one."""
     if m := _OUT_OF_BOUNDS.search(text):
         i, d, n = m.groups()
+        if index is not None:
+            found = _bad_index_dim(index, shape, int(i))
+            if found is not None:
+                d, n = found, shape[found]
         where = f"dimension {d}" if dims else "its dimension"
         return (f"indexing: index {i} is out of bounds for {where} with size {n} "
                 f"(tensor of shape {shape})")
@@ -734,17 +766,61 @@ def _gather_fwd(xp, x, indices, axis, strict=False):
         rows = _row_index(indices, axis)
         if rows is not None:        # whole rows (an expanded index): one take, no fancy index
             return np.take(x, rows, axis=axis)
+        flat = _trailing_rows(indices, axis, x.shape)
+        if flat is not None:
+            return np.take(x.reshape(-1, flat[1]), flat[0], axis=0).reshape(indices.shape)
     out = xp.take_along_axis(x, indices, axis=axis)
     if strict and xp is not np:
         return _poison_out_of_range(xp, out, indices, x.shape[axis], lo=0)
     return out
 
 
+def _trailing_rows(idx: np.ndarray, axis: int, shape: tuple):
+    """For an index that picks whole trailing rows (``i.expand(-1, -1, C)``: broadcast along
+    every dim after ``axis``, which match ``shape``, and as long as ``shape`` in those
+    before): (flat row numbers into ``x.reshape(-1, width)``, width), else None. Such a
+    gather is a take of rows, ~2x the element-wise take_along_axis, and its gradient an
+    index_add of rows."""
+    nd = idx.ndim
+    if nd != len(shape) or axis == nd - 1 or not idx.size or idx.dtype.kind not in "iu":
+        return None
+    width = math.prod(shape[axis + 1:])
+    if width < 4 or idx.shape[axis + 1:] != tuple(shape[axis + 1:]) or \
+            idx.shape[:axis] != tuple(shape[:axis]):
+        return None
+    if any(s != 0 for s, k in zip(idx.strides[axis + 1:], idx.shape[axis + 1:]) if k > 1):
+        return None
+    n = shape[axis]
+    rows = _wrapped(idx[(Ellipsis,) + (0,) * (nd - 1 - axis)], n)
+    lead = math.prod(shape[:axis])
+    flat = rows.reshape(lead, -1) + np.arange(0, lead * n, n, dtype=np.int64)[:, None]
+    return flat.reshape(-1), width
+
+
+def _take_along_vjp(n, g):
+    x, idx = n.inputs
+    axis = n.attrs["axis"]
+    if _state.tracer is not None or not isinstance(idx._data, np.ndarray):
+        return scatter_add(zeros_like(x), _index_as(idx, g), g, axis), None
+    from ..creation import zeros
+    shape = tuple(x.shape)
+    flat = _trailing_rows(idx._data, axis, shape) if tuple(idx.shape) == tuple(g.shape) \
+        else None
+    # a 0-d zero broadcast (a view): the scatter's own copy is the one pass that writes the
+    # zeros (zeros_like wrote them, then the copy read and wrote them again)
+    if flat is not None:
+        # the rows summed back where they came from: one index_add of whole rows
+        rows, width = flat
+        z = zeros((), dtype=g.dtype).broadcast_to((math.prod(shape) // width, width))
+        gx = apply(INDEX_ADD, z, to_tensor(rows), g.reshape(-1, width), axis=0)
+        return gx.reshape(shape), None
+    z = zeros((), dtype=x.dtype).broadcast_to(shape)
+    return scatter_add(z, _index_as(idx, g), g, axis), None
+
+
 TAKE_ALONG_AXIS = register(OpDef(
     "take_along_axis", _gather_fwd, saves=False, check=_in_range_check("gather"),
-    infer=lambda x, i, *, axis, strict=False: (tuple(i[0]), x[1]),
-    vjp=lambda n, g: (scatter_add(zeros_like(n.inputs[0]), _index_as(n.inputs[1], g), g,
-                                  n.attrs["axis"]), None)))
+    infer=lambda x, i, *, axis, strict=False: (tuple(i[0]), x[1]), vjp=_take_along_vjp))
 
 
 def _index_as(index, g):
@@ -1020,6 +1096,15 @@ def _one_hot_fwd(xp, idx, num_classes):
     if xp is np and idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):
         raise ValueError(f"one_hot: class values must be in [0, {num_classes}), got range "
                          f"[{int(idx.min())}, {int(idx.max())}]")
+    if xp is np and idx.size:
+        # rows of an identity matrix, taken (few classes), or ones put at flat positions:
+        # 4-6x the broadcast compare, which wrote a bool array and converted it
+        if num_classes <= 64:
+            return np.eye(num_classes, dtype=np.int64).take(idx, axis=0)
+        out = np.zeros(idx.shape + (num_classes,), np.int64)
+        flat = idx.reshape(-1)
+        out.reshape(-1)[np.arange(0, flat.size * num_classes, num_classes) + flat] = 1
+        return out
     return (idx[..., None] == xp.arange(num_classes)).astype(np.int64)
 
 

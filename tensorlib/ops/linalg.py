@@ -277,6 +277,53 @@ def _einsum_plan(subscripts: str, shapes: tuple):
     return np.einsum_path(subscripts, *shapes_only, optimize="greedy")[0]
 
 
+def _einsum_matmul(a: np.ndarray, b: np.ndarray, subscripts: str) -> np.ndarray | None:
+    """A two-operand contraction as one (stacked) matrix product, C-ordered; None where
+    ``np.einsum`` should take it (diagonals, size-1 broadcasting, integer dtypes, dot
+    products). np.einsum's own path returned transposed views (a gradient 'sd,ecd->sec' had
+    strides (4, 1310720, 4096)), so the next op or the copy into .grad cost as much as the
+    product: the operand order here is chosen so that the product lands in the output's
+    layout, and only an interleaved output ('ij,jk->ki' with a batch letter in between)
+    pays a copy."""
+    lhs, out = subscripts.split("->")
+    sa, sb = lhs.split(",")
+    if (len(set(sa)) != len(sa) or len(set(sb)) != len(sb) or a.dtype != b.dtype
+            or a.dtype.kind not in "fc" or a.dtype.itemsize < 4 or set(out) - set(sa + sb)):
+        return None
+    size = dict(zip(sa, a.shape))
+    for c, d in zip(sb, b.shape):
+        if size.setdefault(c, d) != d:
+            return None
+    # a letter of one operand only and not in the output is summed away first
+    drop_a = tuple(i for i, c in enumerate(sa) if c not in sb and c not in out)
+    drop_b = tuple(i for i, c in enumerate(sb) if c not in sa and c not in out)
+    if drop_a:
+        a, sa = a.sum(axis=drop_a), "".join(c for c in sa if c in sb or c in out)
+    if drop_b:
+        b, sb = b.sum(axis=drop_b), "".join(c for c in sb if c in sa or c in out)
+    batch = [c for c in out if c in sa and c in sb]
+    contr = [c for c in sa if c in sb and c not in out]
+    only_a = [c for c in out if c not in sb]
+    only_b = [c for c in out if c not in sa]
+    m, n = math.prod(size[c] for c in only_a), math.prod(size[c] for c in only_b)
+    if m * n == 1:
+        return None     # dot products: einsum's C loop has no product to hand to BLAS
+    k, nb = math.prod(size[c] for c in contr), math.prod(size[c] for c in batch)
+    a_first = not (only_b and out[len(batch):].startswith("".join(only_b)))
+    lead = (only_a, only_b) if a_first else (only_b, only_a)
+    letters = batch + lead[0] + lead[1]
+    x = a.transpose([sa.index(c) for c in batch + only_a + contr]).reshape(nb, m, k)
+    y = b.transpose([sb.index(c) for c in batch + contr + only_b]).reshape(nb, k, n)
+    if not a_first:
+        x, y = y.transpose(0, 2, 1), x.transpose(0, 2, 1)
+    if nb == 1:
+        x, y = x[0], y[0]   # the 2-D route: one product on all of its threads
+    r = _gemm.matmul(x, y).reshape([size[c] for c in letters])
+    if "".join(letters) != out:
+        r = r.transpose([letters.index(c) for c in out])
+    return np.ascontiguousarray(r)     # (outer products come from a broadcast multiply)
+
+
 def _einsum_fwd(xp, *xs, subscripts):
     if xp is np and np.result_type(*xs) == np.float16:
         # float16 sums in float32 and rounds once, as matmul and PyTorch's CPU einsum
@@ -287,6 +334,10 @@ def _einsum_fwd(xp, *xs, subscripts):
         plan = _einsum_plan(subscripts, tuple(x.shape for x in xs))
         if plan is False:
             return np.einsum(subscripts, *xs, optimize=False)
+        if len(xs) == 2:
+            r = _einsum_matmul(xs[0], xs[1], subscripts)
+            if r is not None:
+                return r
         with _gemm.numpy_blas(xs[0].dtype):     # the path's products run on OpenBLAS
             return np.einsum(subscripts, *xs, optimize=plan)
     return xp.einsum(subscripts, *xs)

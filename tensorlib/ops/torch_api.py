@@ -896,13 +896,19 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
     lo, hi = float(min), float(max)
     if lo > hi:
         raise ValueError(f"histc: max must be larger than min, got min={min}, max={max}")
+    host = x._data if isinstance(x._data, np.ndarray) and x.dtype.itemsize >= 4 else None
     if lo == hi and x.numel():
-        lo, hi = float(x.min().item()), float(x.max().item())
+        if host is not None:
+            lo, hi = float(host.min()), float(host.max())
+        else:
+            lo, hi = float(x.min().item()), float(x.max().item())
     if lo == hi:
         lo, hi = lo - 1, hi + 1
     if not (math.isfinite(lo) and math.isfinite(hi)):
         from ..errors import InputError
         raise InputError(f"histc: range of [{lo}, {hi}] is not finite")
+    if host is not None:
+        return to_tensor(_histc_np(host.reshape(-1), bins, lo, hi))
     v = x.reshape(-1)
     inside = (v >= lo) & (v <= hi)
     # PyTorch's bin, rounding included: (x - min) * bins / (max - min) in the input's dtype,
@@ -914,6 +920,23 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
     counts = index_add(zeros(bins, dtype=x.dtype, device=x.device), 0, pos,
                        inside.astype(x.dtype))
     return counts
+
+
+def _histc_np(v: np.ndarray, bins: int, lo: float, hi: float) -> np.ndarray:
+    """histc's counts on the CPU: the bin ids as below, counted by one ``bincount`` (an
+    extra bin takes the values outside [lo, hi] and NaN); the 7 op calls of the general
+    path cost 3x PyTorch on 8192 values."""
+    dt = v.dtype.type
+    lo_t, hi_t = dt(lo), dt(hi)
+    inside = (v >= lo_t) & (v <= hi_t)
+    t = np.where(inside, v, lo_t)
+    t -= lo_t
+    t *= dt(bins)
+    t /= dt(hi_t - lo_t)
+    pos = t.astype(np.int64)
+    np.clip(pos, 0, bins - 1, out=pos)
+    pos[~inside] = bins
+    return np.bincount(pos, minlength=bins + 1)[:bins].astype(v.dtype)
 
 
 # --- creation ---------------------------------------------------------------------------------
