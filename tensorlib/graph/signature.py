@@ -31,6 +31,13 @@ dicts, lists and namespaces walked), the user classes the code names (``Cfg.scal
 the methods of the classes walked: a model's ``forward``, with the scalars those methods read
 as globals), the attributes of user modules the code reads as ``module.NAME`` or
 ``module.sub.NAME`` (config modules), user functions' default arguments, and ``__slots__``.
+
+The walk has no depth limit (a Parameter replaced ten modules down retraces; cycles end at
+objects already seen) and walks containers of modules and tensors whatever their length (a
+ModuleList of 1000 layers); other containers of more than ``_MAX_ITEMS`` items (data) are
+guarded by length. Only state nested deeper than half of Python's recursion limit is
+guarded by identity, with a warning. The per-call check costs a few C-loop steps per
+walked item: it grows with the model's size (its modules' attributes and tensors).
 """
 from __future__ import annotations
 
@@ -53,7 +60,9 @@ _SCALARS = (int, float, bool, str, bytes, complex, type(None), np.number, np.boo
 _PLAIN_SCALARS = frozenset({int, float, bool, str, bytes, complex, type(None)})
 _SKIP = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
          type, types.CodeType)
-_MAX_DEPTH = 6
+# argument structures (lists in lists) are keyed down to this depth; the state walk has no
+# depth limit (a swapped weight ten modules down must retrace), cycles end at ``seen``
+_MAX_DEPTH = 64
 _MAX_ITEMS = 512
 
 
@@ -866,20 +875,54 @@ def _class_refs(c: type) -> tuple:
 
 def path_text(path) -> str:
     """A guard's path in words (``arg0:Net.fc.weight``): paths are kept as (parent, how,
-    key) tuples while the state is walked, and written out only for a message."""
-    if isinstance(path, str):
-        return path
-    parent, how, key = path
-    base = path_text(parent)
-    if how == ".":
-        return f"{base}.{key}"
-    if how == " reads ":
-        return f"{base}'s code: {key}"
-    if how == "[]":
-        return f"{base}[{key}]"
-    if how == "[r]":
-        return f"{base}[{key!r}]"
-    return f"{base} key"
+    key) tuples while the state is walked, and written out only for a message (or for the
+    tracer's names of reachable tensors). A loop, not recursion: the walk has no depth
+    limit, so a path may be deeper than Python's recursion limit allows."""
+    steps = []
+    while not isinstance(path, str):
+        path, how, key = path
+        steps.append((how, key))
+    parts = [path]
+    for how, key in reversed(steps):
+        if how == ".":
+            parts.append(f".{key}")
+        elif how == " reads ":
+            parts.append(f"'s code: {key}")
+        elif how == "[]":
+            parts.append(f"[{key}]")
+        elif how == "[r]":
+            parts.append(f"[{key!r}]")
+        else:
+            parts.append(" key")
+    return "".join(parts)
+
+
+def _deep_limit() -> int:
+    """How deep the state walk recurses: half of Python's recursion limit (a model nested
+    deeper cannot run its forward anyway); below it, objects are guarded by identity."""
+    return sys.getrecursionlimit() // 2
+
+
+def _warn_deep(path) -> None:
+    import warnings
+    where = path_text(path)
+    where = where if len(where) <= 120 else f"{where[:50]}...{where[-60:]}"
+    warnings.warn(f"tl.function: the state reachable from the function is nested more than "
+                  f"{_deep_limit()} levels deep (at {where}): below that, objects "
+                  "are guarded by identity only, so changing their attributes in place does "
+                  "not retrace (raise sys.setrecursionlimit to guard deeper)", stacklevel=2)
+
+
+def _structural(values) -> bool:
+    """Whether a container holds only modules and tensors (a model's ``_modules`` or
+    ``_parameters``, a ModuleList): walked whatever its length, since a forward may read any
+    of them; long containers of other things (data) are guarded by length only."""
+    for v in values:
+        if v is not None and not isinstance(v, _Tensor):
+            d = getattr(v, "__dict__", None)
+            if type(d) is not dict or "_parameters" not in d:
+                return False
+    return True
 
 
 _Tensor = None
@@ -930,13 +973,16 @@ def _describe(x, path, out, seen, depth, tensors, arrays=None, plan=None,
         if plan is not None:
             plan.tensors.append((x, x._data.shape, x._data.dtype, x._rg, nog))
         return
-    if isinstance(x, type) and depth <= _MAX_DEPTH and _user_mro(x):
+    if isinstance(x, type) and _user_mro(x):
         # a user class named by the code (``Cfg.scale``) or held by an object: its
         # class-level state, as for the class of an instance
         out.append((path, "class", id(x)))
         _describe_class(x, out, seen, plan, depth, tensors, arrays, recomputed)
         return
-    if isinstance(x, (_SKIP, Generator)) or depth > _MAX_DEPTH:
+    if isinstance(x, (_SKIP, Generator)) or depth > _deep_limit():
+        if tensors is not None and "deep" not in seen and depth > _deep_limit():
+            seen.add("deep")        # once a walk
+            _warn_deep(path)
         # a graph's draws read a tl.Generator's stream when they run: re-seeding it is no
         # reason to trace again
         out.append((path, "id", id(x)))
@@ -957,12 +1003,13 @@ def _describe(x, path, out, seen, depth, tensors, arrays=None, plan=None,
         # a tuple of scalars by value (``f.__defaults__ = (2.0,)`` set again: the same state)
         out.append((path, type(x).__name__, len(x)) if type(x) is tuple and all(
             map(_is_scalar, x)) else (path, type(x).__name__, id(x), len(x)))
+        every = len(x) <= _MAX_ITEMS or _structural(x)
         if plan is not None and isinstance(x, list):    # a tuple cannot change its items
-            if len(x) <= _MAX_ITEMS:
+            if every:
                 plan.lists.append((x, tuple(x)))
             else:
                 plan.sized.append((x, len(x)))
-        if len(x) <= _MAX_ITEMS:
+        if every:
             for i, y in enumerate(x):
                 _describe(y, (path, "[]", i), out, seen, depth + 1, tensors, arrays, plan,
                           recomputed)
@@ -970,13 +1017,14 @@ def _describe(x, path, out, seen, depth, tensors, arrays=None, plan=None,
     if isinstance(x, dict):
         out.append((path, "dict", id(x), len(x)))
         items = list(x.items())
+        every = len(x) <= _MAX_ITEMS or _structural(x.values())
         if plan is not None:
-            if len(x) > _MAX_ITEMS:
+            if not every:
                 plan.sized.append((x, len(x)))
             else:
                 (plan.maps if t is dict or t is OrderedDict else plan.slow_maps).append(
                     (x, tuple(k for k, _ in items), tuple(y for _, y in items)))
-        if len(x) <= _MAX_ITEMS:
+        if every:
             for k, y in items:
                 kn = k if isinstance(k, (str, int)) else f"<{type(k).__name__}>"
                 if isinstance(k, _Tensor):
