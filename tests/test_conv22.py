@@ -153,3 +153,64 @@ def test_errors_name_the_function():
         F.conv2d(x, tl.tensor(np.ones((4, 3, 9, 9), np.float32)))
     with pytest.raises(ShapeError, match="conv_transpose2d"):
         F.conv_transpose2d(x, tl.tensor(np.ones((4, 3, 3, 3), np.float32)))
+
+
+# --- gradients of small stride-1 convolutions (the im2col paths) ----------------------------
+GRADS = [
+    ((64, 64, 7, 7), (64, 64, 3, 3), dict(padding=1)),
+    ((70, 16, 7, 7), (8, 16, 3, 3), dict(padding=1)),       # several chunks, a short last one
+    ((33, 20, 5, 6), (7, 20, 3, 2), dict(padding=(2, 0), dilation=(1, 2))),
+    ((4, 3, 9, 8), (5, 3, 4, 3), dict(padding="same", dilation=2)),
+    ((3, 300, 4, 4), (9, 300, 2, 2), dict()),
+    ((2, 5, 7, 7), (300, 5, 3, 3), dict(padding=1)),
+    ((3, 4, 6, 6), (5, 4, 3, 3), dict(padding=(2, 1))),      # dx: zero padding on one side
+    ((4, 3, 9, 8), (5, 3, 4, 2), dict(padding="same")),       # asymmetric padding
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", GRADS)
+def test_stride1_gradients_match_torch(xs, ws, kw):
+    _check(xs, ws, np.float32, **kw)
+    _check(xs, ws, np.float32, bias=False, seed=2, **kw)
+
+
+@pytest.mark.parametrize("kw", [dict(stride=1, padding=1), dict(stride=1, padding=0),
+                                dict(stride=1, padding=2, dilation=2, output_padding=1)])
+def test_stride1_transposed_matches_torch(kw):
+    _check((5, 8, 6, 7), (8, 6, 3, 3), np.float32, transposed=True, **kw)
+    _check((5, 8, 6, 7), (8, 6, 3, 3), np.float64, transposed=True, **kw)
+
+
+def test_non_contiguous_gradients_match_torch():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((6, 14, 8, 16)).astype(np.float32)
+    w = rng.standard_normal((7, 5, 3, 3)).astype(np.float32)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    lx, lw = tl.tensor(x, requires_grad=True), tl.tensor(w, requires_grad=True)
+    ref = TF.conv2d(tx[:, ::2, :, ::2].transpose(2, 3), tw.transpose(0, 1), padding=1)
+    out = F.conv2d(lx[:, ::2, :, ::2].permute(0, 1, 3, 2), lw.permute(1, 0, 2, 3), padding=1)
+    _close(out.numpy(), ref.detach().numpy(), np.float32)
+    g = rng.standard_normal(tuple(ref.shape)).astype(np.float32)
+    ref.backward(torch.tensor(g))
+    out.backward(tl.tensor(g))
+    _close(lx.grad.numpy(), tx.grad.numpy(), np.float32)
+    _close(lw.grad.numpy(), tw.grad.numpy(), np.float32)
+
+
+def test_float32_double_backward_matches_torch():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 6, 7, 7)).astype(np.float32)
+    w = (rng.standard_normal((5, 6, 3, 3)) * 0.3).astype(np.float32)
+    tx, tw = (torch.tensor(a, requires_grad=True) for a in (x, w))
+    lx, lw = (tl.tensor(a, requires_grad=True) for a in (x, w))
+    tgx, tgw = torch.autograd.grad((TF.conv2d(tx, tw, padding=1) ** 2).sum(), (tx, tw),
+                                   create_graph=True)
+    lgx, lgw = tl.autograd.grad((F.conv2d(lx, lw, padding=1) ** 2).sum(), (lx, lw),
+                                create_graph=True)
+    _close(lgx.numpy(), tgx.detach().numpy(), np.float32)
+    _close(lgw.numpy(), tgw.detach().numpy(), np.float32)
+    ta, tb = torch.autograd.grad((tgx ** 2).sum() + (tgw ** 3).sum(), (tx, tw))
+    la, lb = tl.autograd.grad((lgx ** 2).sum() + (lgw ** 3).sum(), (lx, lw))
+    _close(la.numpy(), ta.numpy(), np.float32)
+    _close(lb.numpy(), tb.numpy(), np.float32)
+
