@@ -34,7 +34,9 @@ def vmap(func: Callable, in_dims: int | tuple = 0, out_dims: int | tuple = 0,
 
     Reading values inside (``.item()``, ``bool(t)``, ``.numpy()``) raises: the values differ
     per example. Keyword arguments are passed through unbatched. Inside ``tl.function`` the
-    captured graph holds one copy of ``func`` per example (same values; a larger graph).
+    captured graph holds the batched ops once, whatever the batch size (one copy of
+    ``func`` per example where that cannot be recorded: in-place writes, randomness other
+    than "error").
 
     >>> x = tl.randn(8, 3)
     >>> tl.vmap(lambda v: (v * v).sum())(x)                   # shape (8,)
@@ -293,16 +295,23 @@ def _chunked(func, B, dims, leaves, rebuild, out_dims, randomness, chunk_size, k
 
 
 def _captured(func, B, dims, leaves, rebuild, out_dims, randomness, kwargs):
-    """Under graph capture (tl.function, tl.capture): the graph holds one copy of ``func``
-    per example and stacks their results. The batching rules work on arrays, below what
-    the tracer records, so the batched form cannot be captured; the batch size is fixed by
-    the captured shapes, so the unrolled graph computes the same values (for large batches
-    it is large: capture a loop body instead, or call vmap eagerly)."""
+    """Under graph capture (tl.function, tl.capture): the graph records the batched ops
+    (:mod:`.capture`), once for the whole batch. Where a rule does what that cannot record
+    (in-place writes into batched values), and for randomness other than "error", the graph
+    holds one copy of ``func`` per example instead (same values; a larger graph)."""
+    from . import capture
     tracer = state.tracer
-    n_random = sum(nd.op == "random" for nd in tracer.g.nodes)
-    before = _rng_state() if randomness == "error" else None
     if B == 0:
         raise ValueError("vmap: a batch of size 0 is not supported under graph capture")
+    if randomness == "error":
+        saved = tracer
+        capture.install()
+        try:
+            return _batched(func, B, dims, leaves, rebuild, out_dims, randomness, kwargs)
+        except capture.Untraceable:
+            state.tracer = saved
+    n_random = sum(nd.op == "random" for nd in tracer.g.nodes)
+    before = _rng_state() if randomness == "error" else None
     out = _per_example(func, B, dims, leaves, rebuild, out_dims, kwargs)
     if before is not None and _rng_state() != before:
         raise RuntimeError("vmap: called random operation while in randomness error mode. "

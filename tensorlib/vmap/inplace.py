@@ -8,6 +8,14 @@ from ._common import aligned
 from .batched import BatchedArray
 
 
+def _untraced() -> None:
+    # writes into physical arrays are below what a capture records: under capture, vmap
+    # takes one copy of the function per example instead
+    if P.TRACE.tracer is not None:
+        from .capture import Untraceable
+        raise Untraceable("in-place")
+
+
 def _at_level(value, dev) -> BatchedArray:
     if type(value) is BatchedArray:
         if value.dev is dev:
@@ -62,6 +70,7 @@ def _write_per_example(target: BatchedArray, key: tuple, v: BatchedArray) -> Non
 def set_items(target: BatchedArray, key, value) -> None:
     """``target[key] = value`` for the logical arrays: each example's region written with
     that example's value."""
+    _untraced()
     from .rules_shape import _advanced_front, _selected_ndim
     v = _at_level(value, target.dev)
     key = _key(key)
@@ -85,12 +94,14 @@ def set_items(target: BatchedArray, key, value) -> None:
 
 
 def add_into(target: BatchedArray, other) -> None:
+    _untraced()
     total = P.call(P.op("add"), target, _at_level(other, target.dev))
     set_items(target, Ellipsis, total)
 
 
 def view_items(source: BatchedArray, key) -> BatchedArray:
     """``source[key]`` as a view (basic indices), for writes through it."""
+    _untraced()
     key = _plain_index(_key(key), source.dev)
     if source.bdim is None:
         return BatchedArray(source.phys[key], None, source.dev)

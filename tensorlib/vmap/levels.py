@@ -23,6 +23,7 @@ from .._device import Device
 from ..ops.registry import OpDef
 from . import phys as P
 from .batched import BatchedArray, device_of
+from .capture import note
 
 
 def _dev_level(dev: Device) -> int:
@@ -132,14 +133,22 @@ def _unwrap_vjp(n, g):
 UNWRAP = _op("vmap_unwrap",
              lambda y, *, out_dim, dev, size, absent, out: unwrap_array(y, out_dim, dev, size),
              _unwrap_vjp)
-LIFT = _op("vmap_lift", lambda x, *, dev, out: lift_array(x, dev),
-           lambda n, g: (unlift(g, _dev_level(n.inputs[0]._device), n.attrs["dev"]),))
+def _lift_vjp(n, g):
+    # the lift added level ``dev`` alone (or nothing, where the input had it): sum exactly
+    # that level's batch dim. The input may live at a *newer* level than ``dev`` (lift run
+    # by a backward pass under a later vmap), so its device's level is no lower bound.
+    dev = n.attrs["dev"]
+    return (unlift(g, dev.index - n.attrs["added"], dev),)
+
+
+LIFT = _op("vmap_lift", lambda x, *, dev, added, out: lift_array(x, dev), _lift_vjp)
 UNLIFT = _op("vmap_unlift", lambda g, *, lo, hi, dev, out: unlift_array(g, lo, hi),
              lambda n, g: (lift(g, n.attrs["dev"]),))
 
 
 # --- on tensors -------------------------------------------------------------------------------
 def wrap(x, in_dim: int, dev: Device, size: int):
+    note(x)
     return apply(WRAP, x, in_dim=in_dim, dev=dev, size=size, readonly=x._rg,
                  out=_wrap_dev(x._data, dev))
 
@@ -161,7 +170,9 @@ def _has_level(a, dev: Device) -> bool:
 def lift(x, dev: Device):
     if x._device is dev:
         return x
-    return apply(LIFT, x, dev=dev, out=_wrap_dev(x._data, dev))
+    note(x)
+    return apply(LIFT, x, dev=dev, added=not _has_level(x._data, dev),
+                 out=_wrap_dev(x._data, dev))
 
 
 def unlift(g, lo: int, dev: Device):

@@ -15,6 +15,30 @@ from .batched import BatchedArray
 _ndarray = np.ndarray
 
 
+class _Trace:
+    """While a capture that met vmap runs (:mod:`.capture` installs its tracer), kernel
+    calls on NumPy arrays go through ``apply`` instead, so the tracer records the batched
+    ops themselves."""
+
+    @property
+    def tracer(self):
+        from ..autograd.mode import state
+        t = state.tracer
+        return t if type(t) is _physical() else None
+
+
+def _physical():
+    from .capture import PhysicalTracer
+    return PhysicalTracer
+
+
+TRACE = _Trace()
+
+
+def _fast(a) -> bool:
+    return type(a) is _ndarray and TRACE.tracer is None
+
+
 def call(op: OpDef, *arrays, **attrs):
     """Run registry op ``op`` on physical arrays (no autograd: this is a kernel call).
     Arrays of older vmap levels make it the rule of the newest of them, the others joining
@@ -24,6 +48,9 @@ def call(op: OpDef, *arrays, **attrs):
         if type(a) is BatchedArray and (top is None or a.dev.index > top.index):
             top = a.dev
     if top is None:
+        if TRACE.tracer is not None:
+            from .capture import traced_call
+            return traced_call(op, arrays, attrs)
         if op.check is not None:
             op.check(*arrays, **attrs)
         if type(arrays[0]) is _ndarray or not hasattr(arrays[0], "__cuda_array_interface__"):
@@ -81,7 +108,7 @@ def const(value, like, dtype=None):
 def moveaxis(a, src: int, dst: int):
     if src == dst:
         return a
-    if type(a) is _ndarray:
+    if _fast(a):
         return np.moveaxis(a, src, dst)
     nd = a.ndim
     axes = [i for i in range(nd) if i != src % nd]
@@ -90,7 +117,7 @@ def moveaxis(a, src: int, dst: int):
 
 
 def transpose(a, axes: tuple):
-    if type(a) is _ndarray:
+    if _fast(a):
         return a.transpose(axes)
     return call(op("transpose"), a, axes=tuple(axes))
 
@@ -99,7 +126,7 @@ def expand_dims(a, axes: tuple):
     """Size-1 dims inserted at ``axes`` (positions in the result, sorted)."""
     if not axes:
         return a
-    if type(a) is _ndarray:
+    if _fast(a):
         return np.expand_dims(a, axes)
     return call(op("expand_dims"), a, axis=tuple(axes))
 
@@ -107,7 +134,7 @@ def expand_dims(a, axes: tuple):
 def squeeze(a, axes: tuple):
     if not axes:
         return a
-    if type(a) is _ndarray:
+    if _fast(a):
         return a.squeeze(axis=tuple(axes))
     return call(op("squeeze"), a, axis=tuple(axes))
 
@@ -116,7 +143,7 @@ def reshape(a, shape: tuple):
     shape = tuple(shape)
     if a.shape == shape:
         return a
-    if type(a) is _ndarray:
+    if _fast(a):
         return a.reshape(shape)
     return call(op("reshape"), a, shape=shape)
 
@@ -125,7 +152,7 @@ def broadcast_to(a, shape: tuple):
     shape = tuple(shape)
     if a.shape == shape:
         return a
-    if type(a) is _ndarray:
+    if _fast(a):
         return np.broadcast_to(a, shape)
     return call(op("broadcast_to"), a, shape=shape)
 
@@ -136,19 +163,19 @@ def sum_axes(a, axes: tuple, keepdims: bool = False):
 
 def take0(a, i: int):
     """``a[i]``: example ``i`` of a batched physical array."""
-    if type(a) is _ndarray:
+    if _fast(a):
         return a[i]
     return call(op("slice"), a, index=(i,))
 
 
 def stack0(arrays: list):
-    if all(type(a) is _ndarray for a in arrays):
+    if TRACE.tracer is None and all(type(a) is _ndarray for a in arrays):
         return np.stack(arrays)
     return call(op("stack"), *arrays, axis=0)
 
 
 def concat(arrays: list, axis: int):
-    if all(type(a) is _ndarray for a in arrays):
+    if TRACE.tracer is None and all(type(a) is _ndarray for a in arrays):
         return np.concatenate(arrays, axis=axis)
     return call(op("concatenate"), *arrays, axis=axis)
 
