@@ -10,7 +10,6 @@ graphs alone.
 """
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import glob
 import os
@@ -91,30 +90,51 @@ _depth = 0          # one_thread blocks open, over all Python threads
 _saved = 1          # OpenBLAS's thread count before the outermost one
 
 
-@contextlib.contextmanager
-def one_thread():
+class _OneThread:
+    """The block :func:`one_thread` returns; one shared instance (the state is the module's):
+    a generator-based context manager cost 2-3 µs per product, as much as a 48 x 48 product
+    itself. OpenBLAS's count is set only when it is not 1 already."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        global _depth, _saved
+        if _threads is None:
+            return
+        with _lock:     # nested or concurrent blocks (Python threads): the outermost restores
+            if _depth == 0:
+                _saved = _threads[0]()
+                if _saved != 1:
+                    _threads[1](1)
+            _depth += 1
+
+    def __exit__(self, *exc) -> bool:
+        global _depth
+        if _threads is None:
+            return False
+        with _lock:
+            _depth -= 1
+            if _depth == 0 and _saved != 1:
+                _threads[1](_saved)
+        return False
+
+
+_ONE_THREAD = _OneThread()
+
+
+def one_thread() -> _OneThread:
     """Run NumPy's OpenBLAS on one thread inside the block. After a threaded call its worker
     threads spin for a while and take the cores from the next OpenMP kernel: a W3 training
     step took 42 ms instead of 23 when its 64 x 1024 x 10 classifier product (left to NumPy)
     ran threaded. tensorlib wraps the float32 products it leaves to NumPy in this wherever its
     own GEMM takes the large ones (tensorlib._gemm)."""
-    global _depth, _saved
-    if _threads is None:
-        yield
-        return
-    get, set_ = _threads
-    with _lock:     # nested or concurrent blocks (Python threads): the outermost restores
-        if _depth == 0:
-            _saved = get()
-            set_(1)
-        _depth += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _depth -= 1
-            if _depth == 0:
-                set_(_saved)
+    return _ONE_THREAD
+
+
+def threaded() -> bool:
+    """Whether NumPy's OpenBLAS would run a large product on more than one thread (a 0.1 µs
+    question, where entering :func:`one_thread` costs 0.5 µs)."""
+    return _threads is not None and _threads[0]() != 1
 
 
 def supports(dtype) -> bool:

@@ -6,8 +6,9 @@ units halves the speed of every convolution and linear layer, and nothing can ch
 once NumPy is imported. ``tensorlib/_sgemm.h`` is a packed-panel GEMM with an 8 x 32 AVX-512
 register tile (1.1-1.9x NumPy's float32 matmul on large products under that setting; see
 benchmarks/README.md). :func:`matmul` uses it on CPUs with AVX-512 for the float32 products
-that OpenBLAS would thread (stacks of matrices too) and leaves the rest (other dtypes, small
-products, matrix-vector products) to NumPy.
+that OpenBLAS would thread where it is the faster (stacks of matrices too; the measured
+crossovers are at :data:`MIN_WORK`) and leaves the rest (other dtypes, small products,
+matrix-vector products) to NumPy, straight away for the small ones.
 
 Set ``TENSORLIB_SGEMM=0`` before importing tensorlib to use NumPy's BLAS for everything.
 """
@@ -23,10 +24,33 @@ from . import _blas, _ops
 ENABLED: bool = bool(_ops.SGEMM_SUPPORTED) and os.environ.get("TENSORLIB_SGEMM", "1") != "0"
 # From this many multiply-adds OpenBLAS runs a product on all its threads, which then spin
 # for a while after it and take the cores from the next OpenMP kernel (a 512^3 product of
-# ours right after such a call took 2.4 ms instead of 0.7). So every product that would wake
-# them and suits the kernel comes here; the others that large run on one OpenBLAS thread
-# (_blas.one_thread), and smaller ones (one OpenBLAS thread anyway) stay with NumPy.
+# ours right after such a call took 2.4 ms instead of 0.7). Products below it stay with NumPy
+# (one OpenBLAS thread anyway); from it, the ones that suit the kernel come here where it is
+# faster (below), and the others run on one OpenBLAS thread (_blas.one_thread).
+#
+# Where the kernel is faster, one thread each (median µs of a square n^3 float32 product, the
+# kernel called directly vs np.matmul, from n = 128 inside _blas.one_thread; AMD EPYC with
+# AVX-512, OpenBLAS 0.3.31 with its Haswell kernels; NN: a @ b, NT: a @ b.T, TN: a.T @ b;
+# B=16: a stack of 16; session 22f, benchmarks/ops.py):
+#
+#     n      NN kernel / NumPy   NT kernel / NumPy   TN kernel / NumPy
+#     32        1.6 /   1.7         1.8 /   2.1         2.0 /   1.7
+#     48        4.2 /   3.0         4.6 /   4.6         3.9 /   3.0
+#     64        6.6 /   5.7         7.0 /   8.4         6.1 /   5.7
+#     96       18.9 /  16.5        19.7 /  22.7        18.9 /  16.5
+#     128      42.7 /  47.7        44.3 /  53.5        40.8 /  48.2
+#     192       136 /   144         140 /   160         130 /   148
+#     256       321 /   360         323 /   357         313 /   355
+#     B=16 64    99 /    82         106 /   126          92 /    82
+#     B=16 96   298 /   260         316 /   370         283 /   263
+#     B=16 128  933 /  1141        1019 /  3025         891 /   967
+#
+# NumPy wins below 128^3 where the kernel reads B in place (unit column stride: NN, TN), and
+# the kernel wins from 64^3 = MIN_WORK where B's columns are strided (NT, as linear's
+# x @ w.T: OpenBLAS's packing of a transposed B is the slower one). Hence two thresholds:
+# MIN_WORK for a strided B, IN_PLACE_FACTOR * MIN_WORK for a B read in place.
 MIN_WORK = 1 << 18
+IN_PLACE_FACTOR = 8
 # from this many, both cores: below it waking OpenMP's sleeping team (tensorlib sets the
 # passive wait policy) costs ~50 µs, as much as the second core saves
 PARALLEL_WORK = 24 << 20
@@ -70,20 +94,31 @@ def suits(m: int, n: int, k: int, min_occupancy: float = MIN_OCCUPANCY,
             and occupancy(m, n) >= min_occupancy)
 
 
+def _min_work(col_stride: int) -> int:
+    """The multiply-adds from which the kernel beats NumPy, for a B of this column stride
+    (bytes): see the table at :data:`MIN_WORK`."""
+    return MIN_WORK * IN_PLACE_FACTOR if col_stride == 4 else MIN_WORK
+
+
 def _route(a: np.ndarray, b: np.ndarray, may_flip: bool = True) -> str | None:
     """Where a product of 2-D float32 arrays goes: "direct" (the kernel), "transposed" (the
     kernel computes (a @ b).T = b.T @ a.T, for a result with few columns, which fills more of
     the register tile that way), or None (NumPy)."""
     m, k = a.shape
     n = b.shape[1]
-    if m * n * k < MIN_WORK or b.shape[0] != k or not (_aligned(a) and _aligned(b)):
+    work = m * n * k
+    if work < MIN_WORK or b.shape[0] != k or not (_aligned(a) and _aligned(b)):
         return None
-    direct = occupancy(m, n) if suits(m, n, k) else 0.0
-    flipped = (occupancy(n, m) if may_flip and k >= TRANSPOSE_DEPTH and suits(n, m, k)
-               else 0.0)
+    direct = occupancy(m, n)
+    if direct > 2 / 3:      # no flip could fill the tile 1.5x fuller: skip its sums
+        return "direct" if work >= _min_work(b.strides[1]) and suits(m, n, k) else None
+    direct = direct if suits(m, n, k) else 0.0
+    # (the flipped product's B is a.T: its column stride is a's row stride)
+    flipped = (occupancy(n, m) if may_flip and k >= TRANSPOSE_DEPTH
+               and work >= _min_work(a.strides[0]) and suits(n, m, k) else 0.0)
     if flipped >= 1.5 * direct and flipped:   # worth the copy only for a much fuller tile
         return "transposed"
-    return "direct" if direct else None
+    return "direct" if direct and work >= _min_work(b.strides[1]) else None
 
 
 def _aligned(a: np.ndarray) -> bool:
@@ -108,6 +143,25 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     times a vector; NumPy for the rest. float16 products are computed in float32 and rounded
     once (as PyTorch's CPU matmul accumulates them): NumPy's float16 loop has no BLAS and
     was ~8x slower than PyTorch."""
+    if a.ndim >= 2 and b.ndim >= 2:
+        # matrix-matrix products (and stacks), the common case, decided in as few steps as
+        # possible: the general path below costs 2-4 µs, as much as a 48 x 48 product
+        m, k = a.shape[-2:]
+        n = b.shape[-1]
+        if (k > 1 and m > 1 and n > 1 and a.dtype == b.dtype     # (1s: the special cases)
+                and a.dtype.char in "fdFD"):
+            if m * n * k < MIN_WORK:     # one OpenBLAS thread anyway (each, in a stack)
+                # (out=None passed on costs NumPy 0.6 µs)
+                return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+            if a.ndim == 2 == b.ndim:
+                if ENABLED and a.dtype == _F32:
+                    route = _route(a, b)
+                    if route is not None:
+                        return _product(a, b, out, route)
+                    if _blas.threaded():
+                        with _blas.one_thread():
+                            return np.matmul(a, b, out=out)
+                return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     if (a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1 and b.shape[-2] == 1
             and a.dtype == b.dtype and a.dtype.kind == "f" and a.dtype != _F16):
         # an inner dimension of 1 (outer products: vmap(hessian), MAML's meta-gradients):
@@ -133,8 +187,11 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
             c = _batched(a, b)
             if c is not None:
                 return c
-        if a.size * (b.shape[-1] if b.ndim >= 2 else 1) >= MIN_WORK:   # OpenBLAS would thread
-            with numpy_blas(a.dtype):
+        # OpenBLAS would thread this (a stack: each product, NumPy makes one call per matrix)
+        work = (a.shape[-2] * a.shape[-1] * b.shape[-1] if a.ndim >= 2 and b.ndim >= 2
+                else a.size * (b.shape[-1] if b.ndim >= 2 else 1))
+        if work >= MIN_WORK and _blas.threaded():
+            with _blas.one_thread():
                 return np.matmul(a, b, out=out)
     return np.matmul(a, b, out=out)
 
@@ -186,16 +243,20 @@ def _batched(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     where NumPy should take them: mismatched shapes (for NumPy's own error), products too
     small or too skinny for the kernel, stacks that would need a copy."""
     (m, k), (k2, n) = a.shape[-2:], b.shape[-2:]
-    try:
-        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    except ValueError:
+    each = m * n * k
+    # (the size tests first: np.broadcast_shapes alone costs 2.7 µs)
+    if k != k2 or each < _min_work(b.strides[-1]) or not suits(m, n, k):
         return None
+    if a.shape[:-2] == b.shape[:-2]:
+        batch = a.shape[:-2]
+    else:
+        try:
+            batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            return None
     nb = 1
     for d in batch:
         nb *= d
-    each = m * n * k
-    if k != k2 or each < MIN_WORK or not suits(m, n, k):
-        return None
     a3, b3 = _stack(a, batch, nb), _stack(b, batch, nb)
     if a3 is None or b3 is None:
         return None

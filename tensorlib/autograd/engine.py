@@ -58,7 +58,7 @@ def _check_hook_grad(hook, r, g, where: str = "", value: str = "a gradient"):
     return r
 
 
-def _as_grad(root, grad, keyword: str = "gradient"):
+def _as_grad(root, grad, keyword: str = "gradient", index: int = 0):
     from .._tensor import Tensor, _wrap
     if grad is None:
         if root._data.size != 1:    # (not root.size: that builds a callable Size per call)
@@ -85,7 +85,13 @@ def _as_grad(root, grad, keyword: str = "gradient"):
         # would silently drop or invent the imaginary direction
         _dtype_mismatch(keyword, grad.dtype, root.dtype)
     if grad.shape != root.shape:
-        raise ValueError(f"gradient has shape {grad.shape}, the output has shape {root.shape}")
+        # a ValueError and a RuntimeError: PyTorch raises the latter, older code caught the former
+        from ..errors import ShapeError
+        fn, given = (("grad", f"grad_outputs[{index}]") if keyword == "grad_outputs"
+                     else ("backward", "gradient"))
+        raise ShapeError(f"{fn}: Mismatch in shape: {given} has shape {tuple(grad.shape)} and "
+                         f"output[{index}] has shape {tuple(root.shape)}; pass a {keyword} of "
+                         "the output's shape")
     return grad
 
 
@@ -349,7 +355,7 @@ def backward(root=None, gradient=None, *, retain_graph=None, create_graph=False,
             raise RuntimeError("backward(): this tensor does not require grad and has no "
                                "grad_fn (did you forget requires_grad=True, or run it under "
                                "no_grad?)")
-    gs = [_as_grad(r, g) for r, g in zip(roots, grads)]
+    gs = [_as_grad(r, g, "gradient", i) for i, (r, g) in enumerate(zip(roots, grads))]
     if retain_graph is None:
         retain_graph = create_graph
     if inputs is None:
@@ -427,7 +433,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if not o._rg:
             raise RuntimeError("grad: one of the outputs does not require grad (it does not "
                                "depend on any input that requires grad)")
-    gs = [_as_grad(o, g, "grad_outputs") for o, g in zip(outs, gos)]
+    gs = [_as_grad(o, g, "grad_outputs", i) for i, (o, g) in enumerate(zip(outs, gos))]
     if retain_graph is None:
         retain_graph = create_graph
     if allow_unused is None:
