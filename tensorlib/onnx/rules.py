@@ -129,7 +129,6 @@ PARTIAL = {
                "only (ints, slices with a positive step, None, ...) through ScatterND",
     "avg_pool2d": "no divisor_override",
     "cross_entropy": "no label smoothing",
-    "roll": "static sizes along the rolled axes",
     "repeat": "static trailing sizes",
     "gelu": "opset >= 20 uses Gelu, older opsets the erf/tanh formula",
     "logcumsumexp": "a static size along the scanned axis",
@@ -521,6 +520,12 @@ def _mod(ctx, n):
     return ctx.op("Mod", [a, b], fmod=0)
 
 
+@rule("fmod")
+def _fmod(ctx, n):
+    a, b = _operands(ctx, n)
+    return ctx.op("Mod", [a, b], fmod=1)
+
+
 @rule("where")
 def _where(ctx, n):
     c = ctx.name(n.inputs[0])
@@ -896,9 +901,102 @@ def _roll(ctx, n):
     axes = axis if isinstance(axis, tuple) else (axis,)
     for s, a in zip(shifts, axes):
         if shape[a] is None:
-            ctx.unsupported(f"roll along dynamic axis {a}")
-        x = _roll_axis(ctx, x, int(s), int(a), shape[a])
+            x = _roll_dynamic(ctx, x, int(s), int(a))
+        else:
+            x = _roll_axis(ctx, x, int(s), int(a), shape[a])
     return x
+
+
+def _roll_dynamic(ctx, x, s, a):
+    """A roll by ``s`` along an axis whose size is known at run time only: the split point
+    ``n - s mod n`` from Shape (Max(n, 1) keeps Mod defined on an empty axis), then the two
+    Slices swapped by a Concat."""
+    n = ctx.op("Gather", [ctx.op("Shape", [x]), ctx.ints([a])], axis=0)
+    r = ctx.op("Mod", [ctx.ints([s]), ctx.op("Max", [n, ctx.ints([1])])], fmod=0)
+    cut = ctx.op("Sub", [n, r])
+    axes = ctx.ints([a])
+    tail = ctx.op("Slice", [x, cut, ctx.ints([INT64_MAX]), axes])
+    head = ctx.op("Slice", [x, ctx.ints([0]), cut, axes])
+    return ctx.op("Concat", [tail, head], axis=a)
+
+
+def _block_index(ctx, hp: str, wp: str, attrs) -> tuple[str, str]:
+    """im2col's flat indices into a padded Hp x Wp plane, built from the run-time sizes
+    (1-element int64 ``hp``, ``wp``): (K * L,) offset-major as the kernel's; and L."""
+    (kh, kw), (dh, dw), _, (sh, sw) = (attrs[k] for k in ("kernel", "dilation", "padding",
+                                                          "stride"))
+
+    def count(size, k, d, st):      # (size - d (k - 1) - 1) // st + 1, for size that fits
+        span = ctx.op("Sub", [size, ctx.ints([d * (k - 1) + 1])])
+        return ctx.op("Add", [ctx.op("Div", [span, ctx.ints([st])]), ctx.ints([1])])
+
+    def steps(cnt, st, shape):      # arange(cnt) * st, reshaped to ``shape``
+        r = ctx.op("Range", [ctx.const(np.int64(0)), ctx.squeeze(cnt, [0]),
+                             ctx.const(np.int64(1))])
+        return ctx.op("Reshape", [ctx.op("Mul", [r, ctx.ints([st])]), ctx.ints(shape)])
+    nh, nw = count(hp, kh, dh, sh), count(wp, kw, dw, sw)
+    ki = ctx.const((np.arange(kh, dtype=np.int64) * dh).reshape(kh, 1, 1, 1))
+    kj = ctx.const((np.arange(kw, dtype=np.int64) * dw).reshape(1, kw, 1, 1))
+    rows = ctx.op("Add", [ki, steps(nh, sh, [1, 1, -1, 1])])
+    cols = ctx.op("Add", [kj, steps(nw, sw, [1, 1, 1, -1])])
+    flat = ctx.op("Add", [ctx.op("Mul", [rows, wp]), cols])
+    return ctx.op("Reshape", [flat, ctx.ints([-1])]), ctx.op("Mul", [nh, nw])
+
+
+def _pad2(ctx, x, padding):
+    ph, pw = padding
+    if not (ph or pw):
+        return x
+    return ctx.op("Pad", [x, ctx.ints([0, 0, ph, pw, 0, 0, ph, pw])])
+
+
+@rule("im2col")
+def _im2col(ctx, n):
+    # a Gather of the padded plane at indices built from its run-time size (dynamic H/W)
+    x = _pad2(ctx, ctx.name(n.inputs[0]), n.attrs["padding"])
+    shape = ctx.op("Shape", [x])
+    hp = ctx.op("Gather", [shape, ctx.ints([2])], axis=0)
+    wp = ctx.op("Gather", [shape, ctx.ints([3])], axis=0)
+    idx, L = _block_index(ctx, hp, wp, n.attrs)
+    cols = ctx.op("Gather", [ctx.op("Reshape", [x, ctx.ints([0, 0, -1])]), idx], axis=2)
+    return ctx.op("Reshape", [cols, ctx.op("Concat", [ctx.ints([0, -1]), L], axis=0)])
+
+
+@rule("col2im")
+def _col2im(ctx, n):
+    # ScatterElements(reduction='add') of the columns into a zero padded plane at the
+    # indices im2col gathers from, then the padding cropped
+    ctx.need_opset(16, "fold (ScatterElements reduction='add')")
+    a = n.attrs
+    (kh, kw), (ph, pw) = a["kernel"], a["padding"]
+    sizes = dict(a.get("sizes", ()))
+    hw = [sizes.get(i, int(v)) for i, v in enumerate(a["output_size"])]
+    hp = _shape_input(ctx, n, [hw[0]])
+    wp = _shape_input(ctx, n, [hw[1]])
+    if ph:
+        hp = ctx.op("Add", [hp, ctx.ints([2 * ph])])
+    if pw:
+        wp = ctx.op("Add", [wp, ctx.ints([2 * pw])])
+    idx, _ = _block_index(ctx, hp, wp, a)
+    x = ctx.name(n.inputs[0])
+    cshape = ctx.op("Shape", [x])
+    batch = ctx.op("Gather", [cshape, ctx.ints([0])], axis=0)
+    chans = ctx.op("Div", [ctx.op("Gather", [cshape, ctx.ints([1])], axis=0),
+                           ctx.ints([kh * kw])])
+    upd = ctx.op("Reshape", [x, ctx.op("Concat", [ctx.ints([0]), chans, ctx.ints([-1])],
+                                       axis=0)])
+    plane_shape = ctx.op("Concat", [batch, chans, ctx.op("Mul", [hp, wp])], axis=0)
+    from onnx import numpy_helper
+    zero = numpy_helper.from_array(np.zeros(1, dtype=_dt(n.out)), "value")
+    plane = ctx.op("ConstantOfShape", [plane_shape], value=zero)
+    where = ctx.op("Expand", [ctx.op("Reshape", [idx, ctx.ints([1, 1, -1])]),
+                              ctx.op("Shape", [upd])])
+    plane = ctx.op("ScatterElements", [plane, where, upd], axis=2, reduction="add")
+    img = ctx.op("Reshape", [plane, ctx.op("Concat", [ctx.ints([0, 0]), hp, wp], axis=0)])
+    if not (ph or pw):
+        return img
+    return ctx.slice(img, [ph, pw], [-ph if ph else INT64_MAX, -pw if pw else INT64_MAX],
+                     [2, 3])
 
 
 def _roll_axis(ctx, x, s, a, size):
@@ -1605,6 +1703,13 @@ def _affine_grid(ctx, n):
     from ..ops.nn_grid import base_grid
     theta, size = ctx.name(n.inputs[0]), [int(s) for s in n.attrs["size"]]
     ac = bool(n.attrs["align_corners"])
+    sizes = dict(n.attrs.get("sizes", ()))
+    if sizes:       # sizes read from a None dim: AffineGrid takes them at run time
+        ctx.need_opset(20, "affine_grid over a dynamic size (AffineGrid)")
+        batch = ctx.op("Shape", [theta], start=0, end=1)
+        parts = [sizes.get(i, s) for i, s in enumerate(size)]
+        full = ctx.op("Concat", [batch, _shape_input(ctx, n, parts)], axis=0)
+        return ctx.op("AffineGrid", [theta, full], align_corners=int(ac))
     if ctx.opset >= 20:
         # AffineGrid reads the batch from its size input: the batch of theta, at run time
         batch = ctx.op("Shape", [theta], start=0, end=1)

@@ -178,6 +178,12 @@ _MIN_IMAGE_HW_FWD = 64
 # shifted-view GEMMs (_conv_shifted): 7x7 64->64 1.9x -> 1.7x PyTorch, 14x14 96->32
 # 1.5x -> 1.4x; from 16x16 up the im2col paths were as fast or faster
 _SHIFTED_MAX_HW = 196
+# ...except with few (<= 3: 4 too was 8x faster, but tests/test_conv22.py pins 4->im2col at
+# 32x32) output channels, at any map size: im2col's (C*kh*kw, HW) columns are
+# then written and read once for a GEMM of M <= 3 rows, memory-bound, while the shifted
+# GEMMs read the input kh*kw times in place (16->1 at 256x256, 1 thread: 15.6 -> 1.8 ms,
+# PyTorch 5 ms; 16->16 there stays on im2col, where the shifted path was 1.3x slower)
+_SHIFTED_MAX_O = 3
 # input bytes per chunk of images there: the padded input and the output grid stay in L2
 SHIFTED_CHUNK_BYTES = 1 << 19
 
@@ -243,8 +249,28 @@ def _depthwise(a, Cg: int, groups: int) -> bool:
     return Cg == 1 and groups > 1 and a.dtype in (np.float32, np.float64)
 
 
+def _int_kernel(impl, helper):
+    """An integer convolution kernel, as PyTorch's CPU one: exact int64 products and sums,
+    then a cast to the input dtype, which wraps (mod 2**bits) as PyTorch's result does;
+    modular arithmetic makes any accumulation at least that wide give the same bits. NumPy's
+    integer matmul (no BLAS) serves: integer images are masks and counts, not networks."""
+    def run(*arrays, **attrs):
+        dt = arrays[0].dtype
+        out = impl(helper, np, *(a.astype(np.int64, copy=False) for a in arrays), **attrs)
+        return out.astype(dt, copy=False)
+    return run
+
+
+_conv_int = _int_kernel(_conv_impl, _im2col_xp)
+_input_grad_int = _int_kernel(_input_grad_impl, _col2im_xp)
+_weight_grad_int = _int_kernel(_weight_grad_impl, _im2col_xp)
+
+
 def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
     from .. import _ops
+    if x.dtype.kind in "iu":
+        return _conv_int(x, w, *b, stride=stride, padding=padding, dilation=dilation,
+                         groups=groups)
     sh, sw, pt, pb, pl, pr, dh, dw = _hw(stride, padding, dilation)
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w)
@@ -260,7 +286,7 @@ def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
         _ops.depthwise_conv2d(x, wm, np.ascontiguousarray(b[0]) if b else None,
                               out.reshape(N, O, Ho, Wo), Og, kh, kw, sh, sw, pt, pl, dh, dw)
         return out.reshape(N, O, Ho, Wo)
-    if _shifted_fits(x.dtype, groups, sh, sw, pt, pb, pl, pr, dh, dw, kh, kw, H, W, HW):
+    if _shifted_fits(x.dtype, groups, sh, sw, pt, pb, pl, pr, dh, dw, kh, kw, H, W, HW, O):
         _conv_shifted(x, w, b[0] if b else None, out.reshape(N, O, Ho, Wo), pt, pb, pl, pr,
                       dh, dw)
         return out.reshape(N, O, Ho, Wo)
@@ -293,15 +319,18 @@ def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
     return out.reshape(N, O, Ho, Wo)
 
 
-def _shifted_fits(dtype, groups, sh, sw, pt, pb, pl, pr, dh, dw, kh, kw, H, W, HW) -> bool:
+def _shifted_fits(dtype, groups, sh, sw, pt, pb, pl, pr, dh, dw, kh, kw, H, W, HW,
+                  O: int | None = None) -> bool:
     """Whether :func:`_conv_shifted` takes a forward: float32 on the AVX-512 GEMM, no groups,
     stride 1, a kernel more than 1 tall and wide (1-D convolutions, height-1 kernels: the
-    im2col path was ~1.2x faster at L=128), few output positions per image, and padding
+    im2col path was ~1.2x faster at L=128), few output positions per image or few (``O``)
+    output channels, and padding
     that the shared zero gaps between rows (and images) cover: each gap is
     max(pl, pr) columns (max(pt, pb) rows), so the output rows (Wo columns) must fit in a
     padded row of W + max(pl, pr)."""
     return (_gemm.ENABLED and dtype == np.float32 and groups == 1 and sh == sw == 1
-            and kh > 1 and kw > 1 and HW <= _SHIFTED_MAX_HW
+            and kh > 1 and kw > 1
+            and (HW <= _SHIFTED_MAX_HW or (O is not None and O <= _SHIFTED_MAX_O))
             and min(pl, pr) <= dw * (kw - 1) and min(pt, pb) <= dh * (kh - 1)
             and max(H + pt + pb, W + pl + pr) <= _gemm.MAX_DIM)
 
@@ -349,6 +378,9 @@ def _conv_shifted(x, w, bias, out, pt, pb, pl, pr, dh, dw) -> None:
 def _input_grad_cpu(g, w, *, stride, padding, dilation, groups, input_hw=None,
                     output_padding=None):
     from .. import _ops
+    if g.dtype.kind in "iu":
+        return _input_grad_int(g, w, stride=stride, padding=padding, dilation=dilation,
+                               groups=groups, input_hw=input_hw, output_padding=output_padding)
     if input_hw is None:
         input_hw = _transposed_hw(g.shape[2:], w.shape[2:], stride, padding, dilation,
                                   output_padding)
@@ -390,6 +422,9 @@ def _input_grad_cpu(g, w, *, stride, padding, dilation, groups, input_hw=None,
 
 def _weight_grad_cpu(x, g, *, stride, padding, dilation, groups, kernel):
     from .. import _ops
+    if x.dtype.kind in "iu":
+        return _weight_grad_int(x, g, stride=stride, padding=padding, dilation=dilation,
+                                groups=groups, kernel=kernel)
     sh, sw, pt, pb, pl, pr, dh, dw = _hw(stride, padding, dilation)
     x = np.ascontiguousarray(x)
     g = np.ascontiguousarray(g)
@@ -502,6 +537,27 @@ CONV2D_WEIGHT_GRAD = _make("conv2d_weight_grad", _weight_grad_impl, _im2col_xp,
 
 
 # --- public API and argument checks ---------------------------------------------------------
+# the integer dtypes PyTorch's CPU convolutions take (not bool); its transposed ones take
+# int64 only ("slow_conv_transpose2d_out_cpu" not implemented for the others)
+_CONV_INTS = tuple(np.dtype(t) for t in (np.uint8, np.int8, np.int16, np.int32, np.int64))
+_TRANSPOSED_INTS = (np.dtype(np.int64),)
+
+
+def _conv_tensor(x, op: str, name: str = "input", ints: tuple = _CONV_INTS) -> Tensor:
+    """The argument as a float32/float64 tensor or one of the integer dtypes ``ints``, or a
+    DTypeError naming the op."""
+    t = to_tensor(x)
+    dt = t._data.dtype
+    if dt in ints:
+        return t
+    if dt.kind == "f":
+        return as_float_tensor(t, op, name)
+    from ..errors import DTypeError
+    allowed = ", ".join(["float32", "float64"] + [str(d) for d in ints])
+    raise DTypeError(f"{op}: {name} must be one of {allowed} (as PyTorch's CPU {op}), "
+                     f"got {dt}")
+
+
 def _padding(op, padding, kernel, dilation, stride, nd):
     """Padding as (top, bottom, left, right) (nd=2) from an int, a tuple, 'valid' or 'same'."""
     if isinstance(padding, str):
@@ -641,9 +697,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     if state.autocast is not None:
         return autocast_call(conv2d, "conv2d", input, weight, bias, stride, padding, dilation,
                              groups)
-    x = as_float_tensor(input, "conv2d")
-    w = as_float_tensor(weight, "conv2d", "weight")
-    b = None if bias is None else as_float_tensor(bias, "conv2d", "bias")
+    x = _conv_tensor(input, "conv2d")
+    w = _conv_tensor(weight, "conv2d", "weight")
+    b = None if bias is None else _conv_tensor(bias, "conv2d", "bias")
     groups = _check_conv("conv2d", x, w, b, stride, padding, dilation, groups)
     stride = tuple_n(stride, 2, "conv2d", "stride", 1)
     dilation = tuple_n(dilation, 2, "conv2d", "dilation", 1)
@@ -662,9 +718,9 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     if state.autocast is not None:
         return autocast_call(conv1d, "conv1d", input, weight, bias, stride, padding, dilation,
                              groups)
-    x = as_float_tensor(input, "conv1d")
-    w = as_float_tensor(weight, "conv1d", "weight")
-    b = None if bias is None else as_float_tensor(bias, "conv1d", "bias")
+    x = _conv_tensor(input, "conv1d")
+    w = _conv_tensor(weight, "conv1d", "weight")
+    b = None if bias is None else _conv_tensor(bias, "conv1d", "bias")
     groups = _check_conv("conv1d", x, w, b, stride, padding, dilation, groups, nd=1)
     (s,) = tuple_n(stride, 1, "conv1d", "stride", 1)
     (d,) = tuple_n(dilation, 1, "conv1d", "dilation", 1)
@@ -714,9 +770,9 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         return autocast_call(conv_transpose2d, "conv_transpose2d", input, weight, bias, stride,
                              padding, output_padding, groups, dilation)
     op = "conv_transpose2d"
-    x = as_float_tensor(input, op)
-    w = as_float_tensor(weight, op, "weight")
-    b = None if bias is None else as_float_tensor(bias, op, "bias")
+    x = _conv_tensor(input, op, ints=_TRANSPOSED_INTS)
+    w = _conv_tensor(weight, op, "weight", _TRANSPOSED_INTS)
+    b = None if bias is None else _conv_tensor(bias, op, "bias", _TRANSPOSED_INTS)
     groups = _check_conv(op, x, w, b, stride, padding, dilation, groups)
     stride, dilation, p, op_ = _transposed_args(op, x, w, groups, stride, padding,
                                                 output_padding, dilation)
@@ -770,8 +826,8 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
         return autocast_call(conv_transpose1d, "conv_transpose1d", input, weight, bias, stride,
                              padding, output_padding, groups, dilation)
     op = "conv_transpose1d"
-    x = as_float_tensor(input, op)
-    w = as_float_tensor(weight, op, "weight")
+    x = _conv_tensor(input, op, ints=_TRANSPOSED_INTS)
+    w = _conv_tensor(weight, op, "weight", _TRANSPOSED_INTS)
     if x.ndim != 3:
         raise ShapeError(f"{op}: input must be 3-D (N, C, L) or 2-D (C, L), got shape "
                          f"{tuple(x.shape)}")
@@ -798,12 +854,13 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     return out.squeeze(2)
 
 
-def _checked_5d(op: str, input, weight, bias, groups, chans: str, wdims: str) -> tuple:
-    """The 3-d convolutions' inputs checked: (x, w, b, groups), float tensors of one dtype,
-    x (N, {chans}, D, H, W), w ({wdims}, kd, kh, kw), groups a positive int."""
-    x = as_float_tensor(input, op)
-    w = as_float_tensor(weight, op, "weight")
-    b = None if bias is None else as_float_tensor(bias, op, "bias")
+def _checked_5d(op: str, input, weight, bias, groups, chans: str, wdims: str,
+                ints: tuple = _CONV_INTS) -> tuple:
+    """The 3-d convolutions' inputs checked: (x, w, b, groups), float (or ``ints``) tensors
+    of one dtype, x (N, {chans}, D, H, W), w ({wdims}, kd, kh, kw), groups a positive int."""
+    x = _conv_tensor(input, op, ints=ints)
+    w = _conv_tensor(weight, op, "weight", ints)
+    b = None if bias is None else _conv_tensor(bias, op, "bias", ints)
     if x.ndim != 5:
         raise ShapeError(f"{op}: input must be 5-D (N, {chans}, D, H, W) or 4-D ({chans}, D, "
                          f"H, W), got shape {tuple(x.shape)}")
@@ -884,7 +941,8 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
         return autocast_call(conv_transpose3d, "conv_transpose3d", input, weight, bias, stride,
                              padding, output_padding, groups, dilation)
     op = "conv_transpose3d"
-    x, w, b, groups = _checked_5d(op, input, weight, bias, groups, "C_in", "C_in, C_out/groups")
+    x, w, b, groups = _checked_5d(op, input, weight, bias, groups, "C_in", "C_in, C_out/groups",
+                                  _TRANSPOSED_INTS)
     stride, dilation, p, op_ = _transposed_args(op, x, w, groups, stride, padding,
                                                 output_padding, dilation)
     N, Cin, D, H, W = x.shape

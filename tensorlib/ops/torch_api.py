@@ -319,8 +319,7 @@ def fmod(input, other) -> Tensor:
         if dt.kind == "u":
             return r
         return E.where((r != 0) & ((a < 0) != (b < 0)), r - b, r)
-    absb = E.abs(b)
-    return E.where(signbit(a), -E.mod(-a, absb), E.mod(a, absb))
+    return apply(E.FMOD, a, b)
 
 
 # torch.clamp/clip: tensorlib's clip (numbers, tensor bounds, NaN as PyTorch)
@@ -888,6 +887,10 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
     x = to_tensor(input).detach()
     if x.dtype.kind != "f":
         raise TypeError(f"histc: input must be floating point, got {x.dtype}")
+    from ..graph.tracer import TracedSize
+    if isinstance(bins, TracedSize):    # the output's length: fixed per graph
+        bins.escape("int()", "histc: bins is the output's length, a fixed attribute")
+        bins = int.__int__(bins)
     bins = _int(bins, "histc", "bins")
     if bins <= 0:
         raise ValueError(f"histc: bins must be > 0, got {bins}")
@@ -896,7 +899,14 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
     lo, hi = float(min), float(max)
     if lo > hi:
         raise ValueError(f"histc: max must be larger than min, got min={min}, max={max}")
-    host = x._data if isinstance(x._data, np.ndarray) and x.dtype.itemsize >= 4 else None
+    from .._state import state
+    capturing = state.tracer is not None
+    # under capture the counts must come from graph ops (a host histogram would be a
+    # constant of the traced values), and so must the data's range
+    host = x._data if isinstance(x._data, np.ndarray) and x.dtype.itemsize >= 4 \
+        and not capturing else None
+    if lo == hi and capturing:
+        return _histc_data_range(x, bins)
     if lo == hi and x.numel():
         if host is not None:
             lo, hi = float(host.min()), float(host.max())
@@ -920,6 +930,21 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
     counts = index_add(zeros(bins, dtype=x.dtype, device=x.device), 0, pos,
                        inside.astype(x.dtype))
     return counts
+
+
+def _histc_data_range(x: Tensor, bins: int) -> Tensor:
+    """histc over the data's own range as graph ops (min = max under capture): the bounds
+    are 0-d tensors, widened by 1 each way when they meet, as the eager path does."""
+    from ..creation import zeros
+    from .indexing import index_add
+    v = x.reshape(-1)
+    lo, hi = v.min(), v.max()
+    same = lo == hi
+    lo, hi = E.where(same, lo - 1, lo), E.where(same, hi + 1, hi)
+    pos = ((v - lo) * bins / (hi - lo)).astype(np.int64).clip(0, bins - 1)
+    inside = (v >= lo) & (v <= hi)
+    return index_add(zeros(bins, dtype=x.dtype, device=x.device), 0, pos,
+                     inside.astype(x.dtype))
 
 
 def _histc_np(v: np.ndarray, bins: int, lo: float, hi: float) -> np.ndarray:

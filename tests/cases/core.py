@@ -143,6 +143,7 @@ def _mod_inputs(draw):
 
 
 add("mod", tl.mod, _mod_inputs, np.mod)
+add("fmod", tl.fmod, _mod_inputs, np.fmod)
 add("pow", lambda a: a ** 3, unary_inputs(), lambda a: a ** 3, name="int-exponent")
 
 for name, fn, ref in [("eq", tl.eq, np.equal), ("ne", tl.ne, np.not_equal),
