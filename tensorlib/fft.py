@@ -347,7 +347,23 @@ def _shift(input, dim, inverse: bool) -> Tensor:
         dims = tuple(_wrap(d, x.ndim) for d in dim)
     if not dims:
         return x
-    shifts = tuple((x.shape[d] + 1) // 2 if inverse else x.shape[d] // 2 for d in dims)
+    from .graph.tracer import TracedSize
+    shape = x.shape
+    traced = [d for d in dims if isinstance(shape[d], TracedSize)]
+    if traced:
+        # a size read from a None dim: the two halves as slices at a run-time split point
+        # (roll's shift is a plain number), so one graph serves every length
+        from .ops.shape import concatenate
+        for d in traced:
+            n = shape[d]
+            cut = n // 2 if inverse else n - n // 2
+            lead = (slice(None),) * d
+            x = concatenate([x[lead + (slice(cut, None),)], x[lead + (slice(None, cut),)]],
+                            axis=d)
+        dims = tuple(d for d in dims if d not in traced)
+        if not dims:
+            return x
+    shifts = tuple((shape[d] + 1) // 2 if inverse else shape[d] // 2 for d in dims)
     return roll(x, shifts, dims)
 
 

@@ -762,7 +762,18 @@ def base_grid(spatial, align_corners: bool, dtype) -> np.ndarray:
     return np.stack(cols + [np.ones(math.prod(int(s) for s in spatial))], axis=1).astype(dtype)
 
 
-def _affine_fwd(xp, theta, *, size, align_corners):
+def _affine_size(size, sizes, shapes) -> tuple:
+    """``size`` (C, spatial...) with its run-time entries (``sizes``) computed."""
+    if not sizes:
+        return tuple(size)
+    from ..graph.sizes import apply_sizes
+    return apply_sizes(size, sizes, shapes)
+
+
+def _affine_fwd(xp, theta, *srcs, size, align_corners, sizes=()):
+    size = _affine_size(size, sizes, [theta.shape] + [s.shape for s in srcs])
+    if any(s < 1 for s in size):
+        raise ValueError(f"affine_grid: size {(theta.shape[0],) + size} must be positive")
     spatial = tuple(size[1:])
     base = xp.asarray(base_grid(spatial, align_corners, theta.dtype))
     out = xp.matmul(base, theta.transpose(0, 2, 1))     # (N, positions, k)
@@ -771,14 +782,27 @@ def _affine_fwd(xp, theta, *, size, align_corners):
 
 def _affine_vjp(n, g):
     theta = n.inputs[0]
-    spatial = tuple(n.attrs["size"][1:])
     k = theta.shape[1]
+    if n.attrs.get("sizes"):
+        # the size follows a None dim: the base grid as a graph value (the grid of the
+        # identity map) instead of a constant, so the gradient serves every size too
+        from ..creation import zeros_like
+        from .shape import concatenate
+        eye = np.eye(k, k + 1, dtype=theta.dtype)
+        ident = apply(AFFINE_GRID, zeros_like(theta) + const(eye, g), *n.inputs[1:],
+                      **n.attrs)
+        g2 = g.reshape(g.shape[0], -1, k)
+        lin = g2.swapaxes(1, 2) @ ident.reshape(g.shape[0], -1, k)
+        return (concatenate([lin, g2.sum(axis=1).unsqueeze(-1)], axis=2),) + \
+            (None,) * (len(n.inputs) - 1)
+    spatial = tuple(n.attrs["size"][1:])
     base = const(base_grid(spatial, n.attrs["align_corners"], theta.dtype), g)
     return (g.reshape(-1, math.prod(spatial), k).swapaxes(1, 2) @ base,)
 
 
-def _affine_infer(theta, *, size, align_corners):
+def _affine_infer(theta, *srcs, size, align_corners, sizes=()):
     shape, dt = theta
+    size = _affine_size(size, sizes, [tuple(shape)] + [tuple(s[0]) for s in srcs])
     k = len(size) - 1
     if len(shape) != 3 or shape[1] != k or shape[2] != k + 1:
         raise ValueError(f"affine_grid: theta of shape {tuple(shape)} must be (N, {k}, {k + 1}) "
@@ -857,7 +881,20 @@ def affine_grid(theta, size, align_corners: bool | None = None) -> Tensor:
     if t.shape[0] != size[0]:
         raise ValueError(f"affine_grid: size {size} has batch {size[0]}, theta "
                          f"{tuple(t.shape)} has {t.shape[0]}")
-    rest = tuple(int(s) for s in size[1:])
+    from ..graph.tracer import TracedSize
+    rest = size[1:]
+    if any(isinstance(s, TracedSize) for s in rest):
+        # sizes read from None dims (x.shape under capture): computed when the graph runs
+        from ..graph.sizes import lower
+        plain, sizes, srcs = lower(rest, [t], 1)
+        if any(s < 1 for s in plain):
+            raise ValueError(f"affine_grid: size {tuple(int.__int__(s) for s in size)} must "
+                             "be positive")
+        run_time = {p for p, _ in sizes}
+        plain = tuple(0 if i in run_time else p for i, p in enumerate(plain))
+        return apply(AFFINE_GRID, t, *srcs, size=plain, sizes=sizes,
+                     align_corners=bool(align_corners))
+    rest = tuple(int(s) for s in rest)
     if any(s < 1 for s in rest):
         raise ValueError(f"affine_grid: size {size} must be positive")
     return apply(AFFINE_GRID, t, size=rest, align_corners=bool(align_corners))

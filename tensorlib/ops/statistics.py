@@ -10,6 +10,8 @@ import numpy as np
 
 from .. import _dtypes
 from .._tensor import Tensor
+from ..autograd.mode import state
+from ..errors import DTypeError, InputError, ShapeError
 from ._util import host_values, norm_axis, promote_types, to_float, to_tensor
 
 _METHODS = ("linear", "lower", "higher", "nearest", "midpoint")
@@ -63,7 +65,9 @@ def quantile(x, q, axis: int | None = None, keepdims: bool = False,
         raise ValueError(f"quantile: the axis is empty (input of shape {tuple(x.shape)})")
     s, _ = sort(src, axis=ax)
     outs = []
-    for i, qv in enumerate(qs.reshape(-1)):
+    if _traced(n):
+        outs = _traced_quantiles(s, ax, qs, q_graph, method)
+    for i, qv in enumerate(qs.reshape(-1) if not outs else ()):
         pos = qv * (n - 1)
         lo, hi = math.floor(pos), math.ceil(pos)
         frac = pos - lo if q_graph is None else q_graph[i] * (n - 1) - lo
@@ -165,11 +169,17 @@ def _median_dim(x: Tensor, dim, keepdim: bool) -> median_result:
         raise ValueError(f"median: cannot reduce dim {d} of size 0 (tensor of shape "
                          f"{tuple(x.shape)})")
     order = argsort(src, axis=d)                  # stable, NaN last
-    pick = _at(order, d, (n - 1) // 2).unsqueeze(d)
+    if _traced(n):      # the row length as a graph value, so one graph serves every length
+        n = _count(src, d)
+        pick = take_along_axis(order, (n - 1) // 2, d)
+    else:
+        pick = _at(order, d, (n - 1) // 2).unsqueeze(d)
     if src.dtype.kind == "f":                     # a NaN in the row is its median
         nans = src.isnan()
         k = nans.sum(axis=d, keepdims=True)
-        first_nan = take_along_axis(order, (n - k).clip(0, n - 1), d)
+        last = n - k if not isinstance(n, Tensor) else where(k > 0, n - k, n - 1)
+        first_nan = take_along_axis(order, last.clip(0, n - 1) if not isinstance(n, Tensor)
+                                    else last, d)
         pick = where(k > 0, first_nan, pick)
     values = take_along_axis(src, pick, d)
     if scalar:
@@ -187,6 +197,54 @@ def _empty_nan(x: Tensor, keepdims: bool = False) -> Tensor:
         return full(shape, int(np.iinfo(x.dtype).min), dtype=x.dtype, device=x.device)
     dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
     return full(shape, math.nan, dtype=dt, device=x.device)
+
+
+def _traced(n) -> bool:
+    """Whether the size ``n`` follows a None dim under capture (it must stay out of Python)."""
+    from ..graph.tracer import TracedSize
+    return isinstance(n, TracedSize)
+
+
+def _count(src: Tensor, ax: int) -> Tensor:
+    """The length of ``src`` along ``ax`` as an int64 tensor of the keepdims shape."""
+    from ..creation import ones_like
+    return ones_like(src, dtype=np.int64).sum(axis=ax, keepdims=True)
+
+
+def _traced_quantiles(s: Tensor, ax: int, qs, q_graph, method: str) -> list:
+    """quantile's picks from the sorted ``s`` with ranks computed in the graph from the
+    axis length (a traced size): the same float arithmetic as the eager path."""
+    from .elementwise import where
+    from .indexing import take_along_axis
+    from .rounding import round as round_
+    n1 = (_count(s, ax) - 1).astype(np.float64)
+
+    def at(i):
+        return take_along_axis(s, i, ax).squeeze(ax)
+    outs = []
+    for i, qv in enumerate(qs.reshape(-1)):
+        pos = n1 * float(qv)
+        lo, hi = pos.floor().astype(np.int64), pos.ceil().astype(np.int64)
+        if method == "lower":
+            v = at(lo)
+        elif method == "higher":
+            v = at(hi)
+        elif method == "nearest":        # NumPy's round half to even
+            v = at(round_(pos).astype(np.int64))
+        elif method == "midpoint":
+            v = (at(lo) + at(hi)) * 0.5
+        else:
+            frac = (pos if q_graph is None else n1 * q_graph[i]) - lo.astype(np.float64)
+            a, b = at(lo), at(hi)
+            same = (hi == lo).squeeze(ax)
+            # (b - a) would make it NaN at inf where the two picks are the same entry
+            from ..creation import zeros_like
+            zero = zeros_like(a)
+            step = where(same, zero, b) - where(same, zero, a)
+            v = where(same, a + frac.squeeze(ax).astype(a.dtype) * 0.0,
+                      a + step * frac.squeeze(ax).astype(a.dtype))
+        outs.append(v)
+    return outs
 
 
 def _at(s: Tensor, ax: int, i: int) -> Tensor:
@@ -234,7 +292,8 @@ def nanmedian(input, dim: int | None = None, keepdim: bool = False):
     pick = take_along_axis(order, ((k - 1) // 2).clip(0, None), d)
     if src.dtype.kind == "f":
         from .elementwise import where
-        pick = where(k == 0, _all_nan_index(n), pick)
+        pick = where(k == 0, _all_nan_index_graph(n) if _traced(n) else _all_nan_index(n),
+                     pick)
     values = take_along_axis(src, pick, d)
     if scalar:
         return nanmedian_result(values.reshape(()), pick.reshape(()))
@@ -263,6 +322,26 @@ def _all_nan_index(n: int) -> int:
     return int(a[0])
 
 
+_ROUNDS = 40     # rounds of _all_nan_index for any row shorter than 2**42
+
+
+def _all_nan_index_graph(n) -> Tensor:
+    """:func:`_all_nan_index` for a traced row length ``n``, as 0-d graph ops: round r works
+    on the first ``((n - 1) >> r) + 1`` slots, so the slot that ends at the front is traced
+    back through the rounds (unrolled, inactive ones masked off)."""
+    from ..creation import ones
+    from .elementwise import where
+    m0 = ones(n, dtype=np.int64).sum() - 1          # n - 1 as a 0-d tensor that follows n
+    pos = m0 * 0
+    for r in reversed(range(_ROUNDS)):
+        m = m0 // (1 << r)
+        act, size = m >= 3, m + 1
+        mid = size // 2
+        pos = where(act & (pos >= 1) & (pos < size), size - pos, pos)     # undo the reversal
+        pos = where(act & (pos == 0), mid, where(act & (pos == mid), 0, pos))  # and the swap
+    return pos
+
+
 def cov(input, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:
     """The covariance matrix of the variables in the rows of ``input`` (observations in the
     columns; a 1-d input is one variable), as ``torch.cov``: ``correction`` 1 is Bessel's
@@ -278,7 +357,7 @@ def cov(input, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:
     from .linalg import matmul
     x = to_tensor(input)
     if x.ndim > 2:
-        raise ValueError(f"cov: expects a 1-d or 2-d input, got shape {tuple(x.shape)}")
+        raise ShapeError(f"cov: expects a 1-d or 2-d input, got shape {tuple(x.shape)}")
     x2 = to_float(x).reshape((1, -1)) if x.ndim < 2 else to_float(x)
     n = x2.shape[1]
     aw = None if aweights is None else to_tensor(aweights)
@@ -290,10 +369,13 @@ def cov(input, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:
             continue
         wt = to_tensor(wt)
         if wt.ndim != 1 or wt.shape[0] != n:
-            raise ValueError(f"cov: {name} must be 1-d with one weight per observation ({n}), "
+            raise ShapeError(f"cov: {name} must be 1-d with one weight per observation ({n}), "
                              f"got shape {tuple(wt.shape)}")
         if name == "fweights" and wt.dtype.kind not in "iu":
-            raise TypeError("cov: fweights must be integers (repeat counts)")
+            raise DTypeError("cov: fweights must be integers (repeat counts)")
+        if state.tracer is None and wt.numel() and bool((wt < 0).any()):
+            # (a value check: eager only, as the other data-dependent checks)
+            raise InputError(f"cov: {name} cannot be negative")
         wt = wt.astype(_dtypes.real_of(x2.dtype))     # weights stay real for complex data
         w = wt if w is None else w * wt
     if w is None:

@@ -724,7 +724,8 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False) -> kthvalue_re
 
 def _mode_idx_fwd(xp, x, axis):
     """The index of the last occurrence of each slice's mode along ``axis`` (dim kept): runs
-    of equal values in a stable sort, the first (smallest) of the longest runs, its end."""
+    of equal values in a stable sort (NaNs one run, last), the first (smallest) of the
+    longest runs, its end (its start for NaN)."""
     from .cumulative import _inclusive_scan
     n = x.shape[axis]
     order = xp.argsort(x, axis=axis, kind="stable")
@@ -737,7 +738,10 @@ def _mode_idx_fwd(xp, x, axis):
     shape = [1] * x.ndim
     shape[axis] = n
     pos = xp.arange(n).reshape(shape)
-    edge = along(s, slice(1, None)) != along(s, slice(None, -1))    # NaN: a run of its own
+    a, b = along(s, slice(1, None)), along(s, slice(None, -1))
+    edge = a != b
+    if s.dtype.kind in "fc":
+        edge &= ~(xp.isnan(a) & xp.isnan(b))        # NaNs (sorted last) are one value
     true = xp.ones(tuple(1 if i == axis else v for i, v in enumerate(x.shape)), bool)
     starts = xp.concatenate([true, edge], axis=axis)
     ends = xp.concatenate([edge, true], axis=axis)
@@ -747,12 +751,18 @@ def _mode_idx_fwd(xp, x, axis):
     count = end - start + 1
     best = xp.expand_dims(xp.argmax(count == count.max(axis=axis, keepdims=True), axis=axis),
                           axis)
-    return xp.take_along_axis(order, xp.take_along_axis(end, best, axis), axis)
+    at = xp.take_along_axis(end, best, axis)
+    if s.dtype.kind in "fc":
+        # a NaN mode: its first occurrence, as PyTorch (stable sort keeps NaNs in order)
+        at = xp.where(xp.isnan(xp.take_along_axis(s, at, axis)),
+                      xp.take_along_axis(start, best, axis), at)
+    return xp.take_along_axis(order, at, axis)
 
 
 def _mode_idx_cpu(x, *, axis):
     # one Cython pass over each sorted slice; NumPy's form for a dtype it lacks (float16)
-    idx = _scan_cpu.mode_indices(x, axis)
+    # the kernel counts each NaN apart; NumPy's form counts them as one value
+    idx = None if x.dtype.kind in "fc" and np.isnan(x).any() else _scan_cpu.mode_indices(x, axis)
     return _mode_idx_fwd(np, x, axis) if idx is None else idx
 
 
@@ -765,10 +775,12 @@ MODE_INDICES = register(OpDef(
 
 
 def mode(input, dim: int = -1, keepdim: bool = False) -> mode_result:
-    """The most frequent value along ``dim`` (the smallest on ties; NaN never equals NaN) and
-    the index of its last occurrence, as a named tuple (``torch.mode``; PyTorch's own index
-    is that of an arbitrary occurrence on slices longer than 16). Differentiable in the
-    values.
+    """The most frequent value along ``dim`` (the smallest on ties) and the index of its last
+    occurrence, as a named tuple (``torch.mode``; PyTorch's own index is that of an arbitrary
+    occurrence on slices longer than 16). NaN counts as one value, larger than every number,
+    as in ``scipy.stats.mode``; a NaN mode's index is its first occurrence: ``mode([nan,
+    nan, 1.])`` is (NaN, 0), as in PyTorch (whose result with NaN otherwise depends on its
+    sort order). Differentiable in the values.
 
     >>> tl.mode(tl.tensor([[3, 1, 3, 1, 2]]), dim=1)      # values [1], indices [3]
     """

@@ -699,3 +699,27 @@ add("huber_loss_grad",
                              mean=False),
     lambda draw: (lambda xy: [arr(draw, xy[0].shape)] + xy)(_huber_inputs(draw, 0.5)),
     lambda g, x, y: g * np.clip(x - y, -0.5, 0.5))
+
+
+def _unfold_ref(x, k=2, p=1, s=1):
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    n, c, h, w = xp.shape
+    oh, ow = (h - k) // s + 1, (w - k) // s + 1
+    return np.stack([xp[:, :, i * s:i * s + k, j * s:j * s + k].reshape(n, c * k * k)
+                     for i in range(oh) for j in range(ow)], axis=-1)
+
+
+def _fold_ref(cols, out=(4, 5), k=2, p=1, s=1):
+    n, c = cols.shape[0], cols.shape[1] // (k * k)
+    h, w = out[0] + 2 * p, out[1] + 2 * p
+    res = np.zeros((n, c, h, w), cols.dtype)
+    oh, ow = (h - k) // s + 1, (w - k) // s + 1
+    for l, (i, j) in enumerate((i, j) for i in range(oh) for j in range(ow)):
+        res[:, :, i * s:i * s + k, j * s:j * s + k] += cols[:, :, l].reshape(n, c, k, k)
+    return res[:, :, p:h - p, p:w - p]
+
+
+add("im2col", lambda x: F.unfold(x, 2, padding=1), lambda draw: [arr(draw, (2, 3, 4, 5))],
+    _unfold_ref)
+add("col2im", lambda c: F.fold(c, (4, 5), 2, padding=1), lambda draw: [arr(draw, (2, 12, 30))],
+    _fold_ref)
