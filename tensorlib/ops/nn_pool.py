@@ -17,7 +17,7 @@ from .._tensor import Tensor
 from ..autograd.mode import no_grad
 from .indexing import take_along_axis
 from .nn_util import as_float_tensor, const, io_cost, tuple_n
-from .registry import OpDef, register
+from .registry import OpDef, register, shape_check
 
 
 def _pool_out(n, k, s, p, d, ceil_mode):
@@ -37,6 +37,72 @@ def _out_hw(hw, kernel, stride, padding, dilation, ceil_mode) -> tuple:
     input, so a captured graph pools inputs of any size (a None dim stays dynamic)."""
     return tuple(None if n is None else _pool_out(n, k, s, p, d, ceil_mode)
                  for n, k, s, p, d in zip(hw, kernel, stride, padding, dilation))
+
+
+def fits(op: str, hw, k, s, p, d, ceil_mode) -> tuple:
+    """The output (Ho, Wo) of a pool, or PyTorch's error when the (dilated) kernel does not
+    fit the padded input. The ops' check runs it (eager and replay of None dims alike)."""
+    out = tuple(_pool_out(n, *a, ceil_mode) for n, *a in zip(hw, k, s, p, d))
+    if out[0] < 1 or out[1] < 1:
+        raise ValueError(f"{op}: output size {out} is too small: kernel {tuple(k)} (dilation "
+                         f"{tuple(d)}) does not fit the input {tuple(hw)} with padding "
+                         f"{tuple(p)}")
+    return out
+
+
+@shape_check
+def _max_check(x, *, kernel, stride, padding, dilation, ceil_mode):
+    fits("max_pool2d", x.shape[-2:], kernel, stride, padding, dilation, ceil_mode)
+
+
+@shape_check
+def _avg_check(x, *, kernel, stride, padding, ceil_mode, **_):
+    fits("avg_pool2d", x.shape[-2:], kernel, stride, padding, (1, 1), ceil_mode)
+
+
+# --- size guards of composite ops ---------------------------------------------------------------
+# Ops made of other ops (circular pad: slices and a concat; adaptive pools: matmuls with
+# run-time windows) have no kernel of their own to check sizes in. Under capture with None dims
+# they pass their input through ``size_guard``, an identity whose check holds the rule, so a
+# replayed graph raises as eager does; eager runs the same rule directly.
+def _rule_circular(shape, pads):
+    """``pads``: F.pad's (before, after) per dim, negative ones already cropped."""
+    for ax, pair in enumerate(pads):
+        n = shape[len(shape) - len(pads) + ax]
+        if max(pair[0], 0) > n or max(pair[1], 0) > n:
+            raise ValueError(f"pad: circular padding {tuple(pair)} wraps around dim {ax} "
+                             f"(size {n} after cropping) more than once")
+
+
+def _rule_nonempty(shape, name):
+    if shape[-2] == 0 or shape[-1] == 0:
+        raise ValueError(f"{name}: input of shape {tuple(shape)} has an empty spatial "
+                         "dimension")
+
+
+SIZE_RULES = {"circular": _rule_circular, "nonempty_hw": _rule_nonempty}
+
+
+@shape_check
+def _guard_check(x, *, rule, args):
+    SIZE_RULES[rule](x.shape, *args)
+
+
+SIZE_GUARD = register(OpDef(
+    "size_guard", lambda xp, x, **a: x, vjp=lambda n, g: (g,), saves=False, view=True,
+    infer=lambda x, **a: x, check=_guard_check, cost=lambda i, o, **a: (0, 0),
+    onnx=lambda ctx, n: ctx.op("Identity", [ctx.name(n.inputs[0])]), complex="holomorphic",
+    doc="Identity that checks a size rule of a composite op (see SIZE_RULES) when it runs."))
+
+
+def size_guard(x: Tensor, rule: str, *args) -> Tensor:
+    """``x``, after ``SIZE_RULES[rule](x.shape, *args)`` holds: applied as an op (a graph
+    node, checked at every replay) when a size of ``x`` was read from a None dim under
+    capture, else checked right away."""
+    if _traced(*x.shape):
+        return apply(SIZE_GUARD, x, rule=rule, args=tuple(args))
+    SIZE_RULES[rule](tuple(x.shape), *args)
+    return x
 
 
 def _windows(Ho, Wo, attrs, H, W):
@@ -177,7 +243,7 @@ def _pool_flops(i, o, **a):
 
 MAX_POOL2D = register(OpDef("max_pool2d", _max_fwd, kernels={"cpu": _max_fwd_cpu},
                             vjp=_max_vjp, saves=False, saves_output=(1,), infer=_max_infer,
-                            cost=io_cost(_pool_flops), onnx="MaxPool"))
+                            check=_max_check, cost=io_cost(_pool_flops), onnx="MaxPool"))
 MAX_POOL2D_GRAD = register(OpDef(
     "max_pool2d_grad", _max_grad_fwd, kernels={"cpu": _max_grad_cpu}, vjp=_max_grad_vjp,
     saves=False, infer=lambda g, i, *, input_hw: (tuple(g[0][:2]) + tuple(input_hw), g[1]),
@@ -248,7 +314,7 @@ def _avg_common(attrs):
 
 
 AVG_POOL2D = register(OpDef(
-    "avg_pool2d", _avg_fwd, saves=False,
+    "avg_pool2d", _avg_fwd, saves=False, check=_avg_check,
     vjp=lambda n, g: (apply(AVG_POOL2D_GRAD, g, input_hw=tuple(n.inputs[0].shape[2:]),
                             **_avg_common(n.attrs)),),
     infer=lambda x, *, kernel, stride, padding, ceil_mode, **a: (
@@ -277,13 +343,8 @@ def _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
         if pi > (di * (ki - 1) + 1) // 2:
             raise ValueError(f"{op}: padding {p} must be at most half of the effective kernel "
                              f"size {tuple(di * (kk - 1) + 1 for kk, di in zip(k, d))}")
-    H, W = x.shape[-2:]
-    out = (_pool_out(H, k[0], s[0], p[0], d[0], ceil_mode),
-           _pool_out(W, k[1], s[1], p[1], d[1], ceil_mode))
-    if out[0] < 1 or out[1] < 1:
-        raise ValueError(f"{op}: output size {out} is too small: kernel {k} (dilation {d}) "
-                         f"does not fit the input {(H, W)} with padding {p}")
-    return k, s, p, d, out
+    # the ops check this too (replay of None dims); here first to name the 1-d calls
+    return k, s, p, d, fits(op, tuple(x.shape[-2:]), k, s, p, d, ceil_mode)
 
 
 def _batched(x):
@@ -369,9 +430,7 @@ def _adaptive_args(name: str, input, output_size):
               W if output_size[1] is None else int(output_size[1]))
     if Ho < 1 or Wo < 1:
         raise ValueError(f"{name}: output_size must be positive, got {(Ho, Wo)}")
-    if H == 0 or W == 0:
-        raise ValueError(f"{name}: input of shape {tuple(x.shape)} has an empty spatial "
-                         "dimension")
+    x = size_guard(x, "nonempty_hw", name)
     from ._util import check_alloc
     check_alloc(name, tuple(x.shape[:-2]) + (Ho, Wo), x.dtype.itemsize)
     # the window tables: (Ho, H) / (Wo, W) averaging matrices, int64 taps for the max

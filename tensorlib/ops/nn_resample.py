@@ -15,9 +15,10 @@ import numpy as np
 
 from .._tensor import Tensor
 from ._util import check_alloc, to_tensor
-from .nn_pool import _traced, adaptive_avg_pool2d
+from .nn_pool import _traced, adaptive_avg_pool2d, size_guard
 from .nn_util import as_float_tensor, const
 from .shape import concatenate
+from .shape import _pad_check
 from .shape import pad as _np_pad
 
 _PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge",
@@ -50,12 +51,10 @@ def pad(input, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -
     if mode == "circular":
         # PyTorch crops first, then wraps the cropped dims
         x = _crop(x, widths, p)
+        # a node of the graph under capture with None dims, so replay checks the wrap too
+        x = size_guard(x, "circular", tuple(tuple(pair) for pair in widths))
         for ax, pair in enumerate(widths):
-            n = x.shape[ax]
             b, a = max(pair[0], 0), max(pair[1], 0)
-            if b > n or a > n:
-                raise ValueError(f"pad: circular padding {tuple(pair)} wraps around dim {ax} "
-                                 f"(size {n} after cropping) more than once")
             if b or a:
                 # counted from the end: the wrap follows a size read from a None dim
                 parts = ([_slice(x, ax, -b, None)] if b else []) + [x] + \
@@ -72,12 +71,11 @@ def pad(input, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -
     if min(outs) < 0 or max(outs) < 1:
         raise ValueError(f"pad: input {tuple(x.shape)} is too small for padding {tuple(p)} in "
                          f"{mode!r} mode: the padded dims would have sizes {tuple(outs)}")
-    for ax, (b, a) in enumerate(widths):
-        n = x.shape[ax]
-        # an unpadded dim (0, 0) may be empty: nothing is reflected along it
-        if mode == "reflect" and (0 < b >= n or 0 < a >= n):
-            raise ValueError(f"pad: reflect padding ({b}, {a}) must be smaller than the size "
-                             f"{n} of dim {ax}")
+    # reflect widths below each size, no replicate of an empty dim: the pad op's check, so a
+    # captured graph with None dims makes it too; run here first only to name negative
+    # widths as given (the op sees them as 0)
+    if min(p) < 0:
+        _pad_check(x, pad_width=widths, mode=_PAD_MODES[mode])
     x = _np_pad(x, [[max(b, 0), max(a, 0)] for b, a in widths], mode=_PAD_MODES[mode])
     return _crop(x, widths, p)
 

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from .._apply import apply
-from .registry import OpDef, register
+from .registry import OpDef, register, shape_check
 
 
 def _out_len(n_in: int, factor: float) -> int:
@@ -142,8 +142,17 @@ def _onnx(ctx, n):
                   mode="linear", coordinate_transformation_mode=mode)
 
 
+@shape_check
+def _check(x, *, axis, factor, align_corners):
+    # interpolate's own check when its sizes are known; here for replay of None dims
+    n = x.shape[axis]
+    if _out_len(n, factor) < 1:
+        raise ValueError(f"interpolate: scale_factor {factor} gives an empty output from size "
+                         f"{n} of dim {axis}")
+
+
 RESIZE_LINEAR = register(OpDef(
-    "resize_linear", _fwd, vjp=_vjp, infer=_infer, saves=False, onnx=_onnx,
+    "resize_linear", _fwd, vjp=_vjp, infer=_infer, saves=False, onnx=_onnx, check=_check,
     doc="Linear resizing of one axis by a scale factor (interpolate under capture)."))
 RESIZE_LINEAR_GRAD = register(OpDef(
     "resize_linear_grad", _grad_fwd, vjp=_grad_vjp, infer=_grad_infer, saves=False,

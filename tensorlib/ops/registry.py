@@ -46,8 +46,11 @@ class OpDef:
     saves_output: whether ``vjp`` reads the outputs (``node.out``): True, or a tuple of
         the output positions it reads (an in-place change to another output is fine).
     view: the output may share memory with input 0 (shares its version).
-    check: ``check(arrays, attrs)`` validation run before the kernel, for
-        kernels that must never see bad input (Cython).
+    check: ``check(*arrays, **attrs)`` validation run before the kernel (eager and graph
+        replay alike), for kernels that must never see bad input (Cython) and for size rules
+        (kernel larger than the input, reflect pad wider than the dim). A check that reads
+        only the arrays' shapes is marked with :func:`shape_check`: replay then skips it for
+        nodes whose input shapes are all static (capture already ran it on those shapes).
     promote: for a binary op, an integer or bool input meeting a float input is cast
         to the float's dtype first (PyTorch's category rule; ``apply`` does it).
     complex: what the op does with complex inputs (``apply`` refuses them when None):
@@ -197,6 +200,13 @@ def _same_definition(a: OpDef, b: OpDef) -> bool:
     return all(same(getattr(a, f), getattr(b, f)) for f in
                ("fwd", "ufunc", "kernels", "vjp", "infer", "cost", "onnx", "saves",
                 "saves_output", "view", "promote"))
+
+
+def shape_check(fn: Callable) -> Callable:
+    """Mark an ``OpDef.check`` as reading only its arrays' shapes (and the attrs): the
+    executor runs it only for nodes with a dynamic (None) input dim."""
+    fn.shapes_only = True
+    return fn
 
 
 def get(name: str) -> OpDef:

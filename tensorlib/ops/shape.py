@@ -12,7 +12,7 @@ from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import state
 from ..errors import ShapeError
-from .registry import OpDef, register
+from .registry import OpDef, register, shape_check
 from ._util import norm_axes, norm_axis, one_of, promote_types, to_tensor, unbroadcast
 
 
@@ -1052,7 +1052,26 @@ def _pad_grad_infer(g, *, pad_width, mode):
     return shape, g[1]
 
 
-PAD = _op("pad", _pad_fwd, _pad_vjp, _pad_infer)
+@shape_check
+def _pad_check(x, *, pad_width, mode, value=0.0):
+    """The sizes a reflect/edge pad needs, run before the kernel in eager mode and at replay
+    of a graph with None dims (the kernels would read past the axis or uninitialised
+    memory). Axes aligned from the last, so a vmapped (batch-first) array passes too."""
+    if mode == "constant":
+        return
+    # (F.pad checks its widths here too before cropping: negative ones copy nothing)
+    shape = x.shape[len(x.shape) - len(pad_width):]
+    for ax, ((b, a), n) in enumerate(zip(pad_width, shape)):
+        if b or a:
+            if n == 0:
+                raise ValueError(f"pad: {mode} padding ({b}, {a}) of the empty dim {ax} "
+                                 f"(input {tuple(shape)}): there is nothing to copy")
+            if mode == "reflect" and (b >= n or a >= n):
+                raise ValueError(f"pad: reflect padding ({b}, {a}) must be smaller than the "
+                                 f"size {n} of dim {ax}")
+
+
+PAD = _op("pad", _pad_fwd, _pad_vjp, _pad_infer, check=_pad_check)
 # the gradient of a reflect/edge pad: its own op, whose gradient is the pad again (so grad of
 # grad works), where an index_add had gathered and scattered every element
 PAD_GRAD = _op("pad_grad", _pad_grad_fwd,
@@ -1078,14 +1097,7 @@ def pad(x, pad_width, mode: str = "constant", value: float = 0.0) -> Tensor:
                          f"axes, got shape {pw.shape}")
     if (pw < 0).any():
         raise ValueError(f"pad: negative padding {pw.tolist()} is not supported")
-    for ax, (b, a) in enumerate(pw.tolist()):
-        n = x.shape[ax]
-        if mode != "constant" and (b or a):
-            if n == 0:
-                raise ValueError(f"pad: cannot {mode}-pad an empty axis {ax}")
-            if mode == "reflect" and (b >= n or a >= n):
-                raise ValueError(f"pad: reflect padding ({b}, {a}) must be smaller than the "
-                                 f"size {n} of axis {ax}")
+    # the sizes reflect/edge need are the op's check (_pad_check): replay runs it too
     return apply(PAD, x, pad_width=tuple(map(tuple, pw.tolist())), mode=mode, value=value)
 
 
