@@ -180,7 +180,7 @@ def test_static_graph_still_checked_by_trace():
 
 
 def test_size_guard_op_is_identity_with_gradient():
-    from tensorlib.ops.nn_pool import SIZE_GUARD
+    from tensorlib.ops.size_guard import SIZE_GUARD
     a = _rand((1, 1, 3, 4))
     x = tl.tensor(a, requires_grad=True)
     y = tl.apply(SIZE_GUARD, x, rule="nonempty_hw", args=("op",))

@@ -12,6 +12,7 @@ from .._state import state as _state
 from .._tensor import Tensor
 from .index_traced import is_traced, refuse_mask
 from .registry import OpDef, register
+from .size_guard import traced
 from ._util import fill_int, norm_axis, one_of, to_tensor, unbroadcast, weak_scalar
 
 
@@ -68,7 +69,7 @@ def _normalize_key(key, keep_traced: bool = False):
             basic = False
         elif k is None or k is Ellipsis or isinstance(k, slice):
             if isinstance(k, slice):
-                k = slice(*(None if v is None else v if keep_traced and _is_traced_size(v)
+                k = slice(*(None if v is None else v if keep_traced and traced(v)
                             and i < 2 else int(v)
                             for i, v in enumerate((k.start, k.stop, k.step))))
                 if k.step == 0:
@@ -471,7 +472,7 @@ def getitem(x, key) -> Tensor:
     split = index = None
     try:
         index, basic = _normalize_key(key, keep_traced=_state.tracer is not None)
-        if any(isinstance(k, slice) and (_is_traced_size(k.start) or _is_traced_size(k.stop))
+        if any(isinstance(k, slice) and (traced(k.start) or traced(k.stop))
                for k in index):
             if basic:
                 return _slice_sized(x, index)
@@ -559,11 +560,6 @@ def _indexing_message(text: str, shape: tuple, dims: bool = True,
     return None
 
 
-def _is_traced_size(v) -> bool:
-    from ..graph.tracer import TracedSize
-    return isinstance(v, TracedSize)
-
-
 # --- basic slicing with bounds read from None dims under capture --------------------------------
 # ``pe[:, :x.shape[1]]``: the bounds are size expressions (:mod:`tensorlib.graph.sizes`) over
 # the tensors they were read from (extra inputs), at positions ``3 * item + (0 start, 1 stop)``
@@ -644,7 +640,7 @@ def _slice_sized(x: Tensor, index: tuple) -> Tensor:
     for i, k in enumerate(index):
         if isinstance(k, slice):
             for f, v in enumerate((k.start, k.stop)):
-                if _is_traced_size(v):
+                if traced(v):
                     bounds.append(v)
                     where.append(3 * i + f)
     _, sizes, srcs = lower(bounds, [x], 1)

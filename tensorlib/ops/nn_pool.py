@@ -18,6 +18,7 @@ from ..autograd.mode import no_grad
 from .indexing import take_along_axis
 from .nn_util import as_float_tensor, const, io_cost, tuple_n
 from .registry import OpDef, register, shape_check
+from .size_guard import SIZE_RULES, size_guard, traced
 
 
 def _pool_out(n, k, s, p, d, ceil_mode):
@@ -60,11 +61,7 @@ def _avg_check(x, *, kernel, stride, padding, ceil_mode, **_):
     fits("avg_pool2d", x.shape[-2:], kernel, stride, padding, (1, 1), ceil_mode)
 
 
-# --- size guards of composite ops ---------------------------------------------------------------
-# Ops made of other ops (circular pad: slices and a concat; adaptive pools: matmuls with
-# run-time windows) have no kernel of their own to check sizes in. Under capture with None dims
-# they pass their input through ``size_guard``, an identity whose check holds the rule, so a
-# replayed graph raises as eager does; eager runs the same rule directly.
+# --- size rules of composite ops (see size_guard.py) ------------------------------------------
 def _rule_circular(shape, pads):
     """``pads``: F.pad's (before, after) per dim, negative ones already cropped."""
     for ax, pair in enumerate(pads):
@@ -80,29 +77,7 @@ def _rule_nonempty(shape, name):
                          "dimension")
 
 
-SIZE_RULES = {"circular": _rule_circular, "nonempty_hw": _rule_nonempty}
-
-
-@shape_check
-def _guard_check(x, *, rule, args):
-    SIZE_RULES[rule](x.shape, *args)
-
-
-SIZE_GUARD = register(OpDef(
-    "size_guard", lambda xp, x, **a: x, vjp=lambda n, g: (g,), saves=False, view=True,
-    infer=lambda x, **a: x, check=_guard_check, cost=lambda i, o, **a: (0, 0),
-    onnx=lambda ctx, n: ctx.op("Identity", [ctx.name(n.inputs[0])]), complex="holomorphic",
-    doc="Identity that checks a size rule of a composite op (see SIZE_RULES) when it runs."))
-
-
-def size_guard(x: Tensor, rule: str, *args) -> Tensor:
-    """``x``, after ``SIZE_RULES[rule](x.shape, *args)`` holds: applied as an op (a graph
-    node, checked at every replay) when a size of ``x`` was read from a None dim under
-    capture, else checked right away."""
-    if _traced(*x.shape):
-        return apply(SIZE_GUARD, x, rule=rule, args=tuple(args))
-    SIZE_RULES[rule](tuple(x.shape), *args)
-    return x
+SIZE_RULES.update(circular=_rule_circular, nonempty_hw=_rule_nonempty)
 
 
 def _windows(Ho, Wo, attrs, H, W):
@@ -434,7 +409,7 @@ def _adaptive_args(name: str, input, output_size):
     from ._util import check_alloc
     check_alloc(name, tuple(x.shape[:-2]) + (Ho, Wo), x.dtype.itemsize)
     # the window tables: (Ho, H) / (Wo, W) averaging matrices, int64 taps for the max
-    if not _traced(H, W):
+    if not traced(H, W):
         check_alloc(name, (max(Ho * H, Wo * W),), 8, "window table")
     return x, H, W, Ho, Wo
 
@@ -458,7 +433,7 @@ def _pool_matrix(n, n_out: int, x) -> Tensor:
     from a None dim under capture, computed when the graph runs from ``arange(n)``
     comparisons (window i is [i*n // n_out, ceil((i+1)*n / n_out))), so the graph follows
     any n, evenly dividing or not."""
-    if not _traced(n):
+    if not traced(n):
         return const(_adaptive_matrix(n, n_out, x.dtype), x)
     from ..creation import arange
     h = arange(n, device=x.device)                  # counts to n at run time
@@ -468,11 +443,6 @@ def _pool_matrix(n, n_out: int, x) -> Tensor:
     hi = ((i + 1) * size + (n_out - 1)) // n_out
     m = (h >= lo).astype(x.dtype) * (h < hi).astype(x.dtype)
     return m / m.sum(axis=1, keepdims=True)
-
-
-def _traced(*sizes) -> bool:
-    """Whether any size was read from a None dim under capture (a ``TracedSize``)."""
-    return any(type(n) is not int and hasattr(n, "expr") for n in sizes)
 
 
 def _adaptive_taps(n: int, n_out: int) -> np.ndarray:
@@ -489,7 +459,7 @@ def _taps_of(n, n_out: int, x):
     """(taps, width): :func:`_adaptive_taps` as a tensor of ``width`` columns; for a size read
     from a None dim under capture computed when the graph runs (``width`` then a traced size
     bounding every window, padded as the static taps by repeating the last position)."""
-    if not _traced(n):
+    if not traced(n):
         t = _adaptive_taps(n, n_out)
         return const(t, x), t.shape[1]
     from ..creation import arange
@@ -513,7 +483,7 @@ def _adaptive_max_indices(x, H, W, Ho: int, Wo: int) -> Tensor:
     with no_grad():
         rows, kh = _taps_of(H, Ho, x)
         cols, kw = _taps_of(W, Wo, x)
-        w = arange(W, device=x.device)[-1:] + 1 if _traced(W) else W
+        w = arange(W, device=x.device)[-1:] + 1 if traced(W) else W
         flat = (rows[:, None, :, None] * w + cols[None, :, None, :]).reshape(Ho, Wo, kh * kw)
         v = x.detach().take(rows.reshape(-1), axis=-2)
         v = v.take(cols.reshape(-1), axis=-1)                    # (..., Ho*kh, Wo*kw)
@@ -523,7 +493,7 @@ def _adaptive_max_indices(x, H, W, Ho: int, Wo: int) -> Tensor:
         # the window's last NaN (-1: none), over the first maximum; the windows' padding
         # repeats their last position, so the last NaN tap is the last NaN position
         from .elementwise import where
-        pos = (arange(kh * kw, device=x.device) if _traced(kh, kw)
+        pos = (arange(kh * kw, device=x.device) if traced(kh, kw)
                else const(np.arange(kh * kw), x))
         last = where(v != v, pos, -1).max(axis=-1, keepdims=True)
         local = where(last >= 0, last, local)
@@ -545,7 +515,7 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool = False, *,
 
 
 def _adaptive_max(x, H, W, Ho, Wo) -> Tensor:
-    if _traced(H, W):
+    if traced(H, W):
         # a size read from a None dim: the windows are computed when the graph runs, so one
         # graph serves every length (a divisibility seen while tracing need not hold later)
         if Wo is not W:

@@ -15,7 +15,8 @@ import numpy as np
 
 from .._tensor import Tensor
 from ._util import check_alloc, to_tensor
-from .nn_pool import _traced, adaptive_avg_pool2d, size_guard
+from .nn_pool import adaptive_avg_pool2d
+from .size_guard import size_guard, traced
 from .nn_util import as_float_tensor, const
 from .shape import concatenate
 from .shape import _pad_check
@@ -153,12 +154,12 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
             size, scale_factor = None, k
     whole = _whole_factors(scale_factor, nsp)
     if (mode in ("nearest", "nearest-exact") and size is None and whole and not antialias
-            and _traced(*in_sizes)):
+            and traced(*in_sizes)):
         # sizes from None dims under capture: a form that follows them (the gathers below
         # are 3x faster in eager, and their indices are built for one size)
         return _repeat_each(x, whole)
     if (mode in _LINEAR and size is None and scale_factor is not None and not antialias
-            and not recompute_scale_factor and _traced(*in_sizes)):
+            and not recompute_scale_factor and traced(*in_sizes)):
         # sizes from None dims under capture: one op per axis that builds its tables from
         # the input it gets (the eager form's tables are built for one size)
         from .nn_resize_linear import resize_linear
@@ -171,7 +172,7 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
     if recompute_scale_factor and size is not None:
         raise ValueError("interpolate: recompute_scale_factor is not meaningful with an "
                          "explicit size; give scale_factor instead")
-    if _traced(*in_sizes) or (size is not None and _traced(*_sizes_of(size, nsp))):
+    if traced(*in_sizes) or (size is not None and traced(*_sizes_of(size, nsp))):
         y = _interpolate_traced(x, mode, size, scale_factor, align_corners,
                                 bool(recompute_scale_factor), antialias)
         if y is not None:
@@ -247,7 +248,7 @@ def _interpolate_traced(x: Tensor, mode, size, scale_factor, align_corners, reco
         if size is not None:
             return _area(x, _checked_size(size, nsp))
         for n in x.shape[2:]:
-            if _traced(n):
+            if traced(n):
                 n.escape("combined with a float", "F.interpolate(mode='area', scale_factor=...) "
                          "computes its output size floor(in * scale_factor) as a Python "
                          "number; pass size=(h, w) for a fixed output size, or use "
@@ -316,7 +317,7 @@ def _traced_factors(size, x: Tensor, n: int) -> tuple[int, ...] | None:
     """The whole factors k when each size is ``x.shape[2 + i] * k`` read from a None dim
     under capture (a TracedSize of exactly that expression), else None."""
     sizes = (size,) * n if np.isscalar(size) else tuple(size)
-    if len(sizes) != n or not _traced(*sizes):
+    if len(sizes) != n or not traced(*sizes):
         return None
     out = []
     for i, s in enumerate(sizes):

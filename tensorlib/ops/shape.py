@@ -13,6 +13,7 @@ from .._tensor import Tensor
 from ..autograd.mode import state
 from ..errors import ShapeError
 from .registry import OpDef, register, shape_check
+from .size_guard import traced
 from ._util import norm_axes, norm_axis, one_of, promote_types, to_tensor, unbroadcast
 
 
@@ -702,18 +703,11 @@ def _split_vjp(n, *gs):
 SPLIT = _op("split", _split_fwd, _split_vjp, _split_infer, view=True)
 
 
-def _is_traced(v) -> bool:
-    if state.tracer is None:
-        return False
-    from ..graph.tracer import TracedSize
-    return isinstance(v, TracedSize)
-
-
 def _split_at(x, points, axis: int) -> tuple[Tensor, ...]:
     """SPLIT of ``x`` at ``points`` along ``axis``; points that are TracedSizes (read from a
     None dim under capture) are computed from the shapes when the graph runs, so the pieces
     follow a dynamic batch (the piece count stays the traced one)."""
-    if not any(_is_traced(p) for p in points):
+    if not any(traced(p) for p in points):
         return apply(SPLIT, x, indices=tuple(int(p) for p in points), axis=axis)
     from ..graph.sizes import lower
     plain, sizes, srcs = lower(points, [x], 1)
@@ -725,7 +719,7 @@ def _split_at(x, points, axis: int) -> tuple[Tensor, ...]:
 
 
 def _plain(v) -> int:
-    return int.__int__(v) if _is_traced(v) else int(v)
+    return int.__int__(v) if traced(v) else int(v)
 
 
 def _count_varies(x, axis: int, what: str, count, example: int) -> None:
@@ -767,7 +761,7 @@ def split(x, indices_or_sections=None, dim=_NUMPY, *, axis=_NUMPY,
     n = x.shape[a]
     if isinstance(indices_or_sections, (int, np.integer)):
         k = int(indices_or_sections)
-        if not _is_traced(n):
+        if not traced(n):
             _pieces(x, a, "split into equal sections")
         if k <= 0 or n % k:
             raise ShapeError(f"split: axis {a} of size {n} cannot be split into {k} equal parts")
@@ -799,10 +793,10 @@ def _torch_split(x, size, axis, dim, split_size_or_sections) -> tuple[Tensor, ..
         if not _plain(size):
             return apply(SPLIT, x, indices=(), axis=a)
         count = -(-_plain(n) // _plain(size))
-        if _is_traced(size):
+        if traced(size):
             # split(x.shape[0]) of cat([x, x]): points at multiples of the traced size
             return _split_at(x, [size * i for i in range(1, count)], a)
-        if _is_traced(n):
+        if traced(n):
             s = int(size)
 
             def pieces(m, s=s):
@@ -810,7 +804,7 @@ def _torch_split(x, size, axis, dim, split_size_or_sections) -> tuple[Tensor, ..
             pieces.__doc__ = f"ceil(n / {s})"
             _count_varies(x, a, f"split({s})", pieces, _plain(n) + s)
         return apply(SPLIT, x, indices=tuple(range(int(size), _plain(n), int(size))), axis=a)
-    return split_sizes(x, [v if _is_traced(v) else int(v) for v in size], axis=a)
+    return split_sizes(x, [v if traced(v) else int(v) for v in size], axis=a)
 
 
 def chunk(x, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
@@ -829,7 +823,7 @@ def chunk(x, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple[Ten
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     a = norm_axis(axis, x.ndim, "chunk")
     n = x.shape[a]
-    if _is_traced(n):
+    if traced(n):
         if chunks == 1:
             return _split_at(x, (), a)
         if chunks == 2 and _plain(n) >= 2:
@@ -870,13 +864,13 @@ def split_sizes(x, sizes, axis: int = 0) -> tuple[Tensor, ...]:
     None dims under capture (``split([B, B])`` with ``B = x.shape[0]``) follow them."""
     x = to_tensor(x)
     a = norm_axis(axis, x.ndim, "split")
-    traced = any(_is_traced(v) for v in sizes)
-    if not traced:
+    dynamic = any(traced(v) for v in sizes)
+    if not dynamic:
         _pieces(x, a, "split into listed sizes that must add up to it")
     if sum(_plain(v) for v in sizes) != _plain(x.shape[a]):
         raise ShapeError(f"split: sizes {[_plain(v) for v in sizes]} do not sum to axis size "
                          f"{_plain(x.shape[a])}")
-    if not traced:
+    if not dynamic:
         return apply(SPLIT, x, indices=tuple(np.cumsum(sizes)[:-1].tolist()), axis=a)
     points, at = [], 0
     for v in sizes[:-1]:

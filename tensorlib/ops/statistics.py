@@ -12,6 +12,7 @@ from .. import _dtypes
 from .._tensor import Tensor
 from ..autograd.mode import state
 from ..errors import DTypeError, InputError, ShapeError
+from .size_guard import traced
 from ._util import host_values, norm_axis, promote_types, to_float, to_tensor
 
 _METHODS = ("linear", "lower", "higher", "nearest", "midpoint")
@@ -65,7 +66,7 @@ def quantile(x, q, axis: int | None = None, keepdims: bool = False,
         raise ValueError(f"quantile: the axis is empty (input of shape {tuple(x.shape)})")
     s, _ = sort(src, axis=ax)
     outs = []
-    if _traced(n):
+    if traced(n):
         outs = _traced_quantiles(s, ax, qs, q_graph, method)
     for i, qv in enumerate(qs.reshape(-1) if not outs else ()):
         pos = qv * (n - 1)
@@ -169,7 +170,7 @@ def _median_dim(x: Tensor, dim, keepdim: bool) -> median_result:
         raise ValueError(f"median: cannot reduce dim {d} of size 0 (tensor of shape "
                          f"{tuple(x.shape)})")
     order = argsort(src, axis=d)                  # stable, NaN last
-    if _traced(n):      # the row length as a graph value, so one graph serves every length
+    if traced(n):      # the row length as a graph value, so one graph serves every length
         n = _count(src, d)
         pick = take_along_axis(order, (n - 1) // 2, d)
     else:
@@ -197,12 +198,6 @@ def _empty_nan(x: Tensor, keepdims: bool = False) -> Tensor:
         return full(shape, int(np.iinfo(x.dtype).min), dtype=x.dtype, device=x.device)
     dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
     return full(shape, math.nan, dtype=dt, device=x.device)
-
-
-def _traced(n) -> bool:
-    """Whether the size ``n`` follows a None dim under capture (it must stay out of Python)."""
-    from ..graph.tracer import TracedSize
-    return isinstance(n, TracedSize)
 
 
 def _count(src: Tensor, ax: int) -> Tensor:
@@ -292,7 +287,7 @@ def nanmedian(input, dim: int | None = None, keepdim: bool = False):
     pick = take_along_axis(order, ((k - 1) // 2).clip(0, None), d)
     if src.dtype.kind == "f":
         from .elementwise import where
-        pick = where(k == 0, _all_nan_index_graph(n) if _traced(n) else _all_nan_index(n),
+        pick = where(k == 0, _all_nan_index_graph(n) if traced(n) else _all_nan_index(n),
                      pick)
     values = take_along_axis(src, pick, d)
     if scalar:

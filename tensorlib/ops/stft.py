@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import _dtypes
 from .._tensor import Tensor
+from .size_guard import traced
 from ._util import to_float, to_tensor
 
 __all__ = ["istft", "stft"]
@@ -61,11 +62,6 @@ def _dft_basis(n_fft: int, n_freq: int, dtype, device) -> tuple[Tensor, Tensor]:
     ang = 2.0 * np.pi * ((k * n) % n_fft) / n_fft
     return (tensor(np.cos(ang).astype(dtype), device=device),
             tensor(np.sin(ang).astype(dtype), device=device))
-
-
-def _traced(n) -> bool:
-    """Whether ``n`` is a size read from a dynamic axis under capture (a TracedSize)."""
-    return type(n) is not int and hasattr(n, "expr")
 
 
 def _span(length: int, n_fft: int, hop: int) -> int:
@@ -176,17 +172,17 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
     w = _window("stft", window, n_fft, wl, x2)
     # a length read from a dynamic axis under capture: frames by a gather (unfold), whose
     # indices follow the length when the graph runs (blocks need it as a Python number)
-    traced = _traced(L)
+    dynamic = traced(L)
     if center:
         mode = _PAD_MODES[pad_mode]
         # the zeros _frames appends past the last frame come with this pad where they can
         # (they are read by no frame, so any mode's values do)
-        extra = 0 if traced else _span(L, n_fft, hop) - L
+        extra = 0 if dynamic else _span(L, n_fft, hop) - L
         extra = extra if extra > 0 and (mode != "reflect" or p + extra < x2.shape[1]) else 0
         x2 = pad(x2, ((0, 0), (p, p + extra)), mode=mode)
     if normalized:      # scales the (short) window rather than the spectrum
         w = w * (1.0 / math.sqrt(n_fft))
-    frames = x2.unfold(1, n_fft, hop) if traced else _frames(x2, n_fft, hop)
+    frames = x2.unfold(1, n_fft, hop) if dynamic else _frames(x2, n_fft, hop)
     frames = frames * w                                     # (B, n_frames, n_fft)
     if return_complex:
         from . import fft as _F
