@@ -529,8 +529,12 @@ def _parse(data, path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
             arr = np.frombuffer(body[offs[0]:offs[1]], dtype=dt).reshape(shape)
         except ValueError as e:     # a NumPy limit the checks above do not foresee
             raise _bad(path, f"tensor {name!r} of shape {shape}: {e}") from None
+        # the canonical dtype object (not an equal '<f8' one), so `t.dtype is tl.float64` holds
+        canon = np.dtype(_DTYPES[code])
         if not (arr.flags.writeable and arr.flags.aligned and dt.isnative):
-            arr = arr.astype(dt.newbyteorder("="), copy=True)   # writable, native order
+            arr = arr.astype(canon, copy=True)   # writable, native order
+        elif arr.dtype is not canon:
+            arr = arr.view(canon)
         out[name] = arr
     spans.sort()
     end = 0

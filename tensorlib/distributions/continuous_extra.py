@@ -190,14 +190,17 @@ class Laplace(_LocScale):
         return -(2.0 * self.scale).log() - (v - self.loc).abs() / self.scale
 
     def cdf(self, value) -> Tensor:
-        d = self._real(value) - self.loc
-        return 0.5 - 0.5 * d.sign() * (-d.abs() / self.scale).expm1()
+        z = (self._real(value) - self.loc) / self.scale
+        # 0.5 exp(z) in the lower tail: 0.5 + 0.5 expm1(z) cancels there
+        return where(z < 0.0, 0.5 * z.clip(None, 0.0).exp(), 0.5 - 0.5 * (-z).expm1())
 
     def icdf(self, value) -> Tensor:
         v = _val(value, self.loc)
         self._probability(v, "icdf")
-        t = v - 0.5
-        return self.loc - self.scale * t.sign() * (-2.0 * t.abs()).log1p()
+        # log(2 v) below the median, -log(2 (1 - v)) above: no rounding of v - 0.5 in the tails
+        lo = (2.0 * v).log()
+        hi = -(1.0 - 2.0 * v).log1p()
+        return self.loc + self.scale * where(v < 0.5, lo, hi)
 
     def entropy(self) -> Tensor:
         return 1.0 + (2.0 * self.scale).log()
@@ -303,12 +306,19 @@ class Cauchy(_LocScale):
         return -math.log(math.pi) - self.scale.log() - (z * z).log1p()
 
     def cdf(self, value) -> Tensor:
-        return ((self._real(value) - self.loc) / self.scale).atan() / math.pi + 0.5
+        z = (self._real(value) - self.loc) / self.scale
+        # atan(-1/z) / pi in the lower tail: 0.5 + atan(z) / pi cancels there
+        return where(z < -1.0, (-z.reciprocal()).atan() / math.pi, z.atan() / math.pi + 0.5)
 
     def icdf(self, value) -> Tensor:
         v = _val(value, self.loc)
         self._probability(v, "icdf")
-        return (math.pi * (v - 0.5)).tan() * self.scale + self.loc
+        # v - 0.5 and tan near pi/2 lose the tails: -cot(pi v) and cot(pi (1 - v)) there
+        mid = (math.pi * (v - 0.5)).tan()
+        low = -(math.pi * v).tan().reciprocal()
+        high = (math.pi * (1.0 - v)).tan().reciprocal()
+        z = where(v < 0.25, low, where(v > 0.75, high, mid))
+        return z * self.scale + self.loc
 
     def entropy(self) -> Tensor:
         return math.log(4 * math.pi) + self.scale.log()

@@ -140,6 +140,21 @@ class Weibull(_Transformed):
         r = self.concentration_reciprocal
         return _EULER * (1.0 - r) + (self.scale * r).log() + 1.0
 
+    def cdf(self, value) -> Tensor:
+        """``-expm1(-(value / scale) ** k)``: exact for small values (PyTorch's ``1 - exp``
+        is 0 there)."""
+        v = self._value(value)
+        return -(-((v / self.scale) ** self.concentration)).expm1()
+
+    def icdf(self, value) -> Tensor:
+        """``scale * (-log1p(-value)) ** (1 / k)``, accurate in both tails."""
+        v = self._value(value)
+        if self._validating:
+            from .base import _raw
+            a = _raw(v)
+            self._check((a >= 0) & (a <= 1), "icdf: value must be a probability in [0, 1]", a)
+        return self.scale * (-(-v).log1p()) ** self.concentration_reciprocal
+
 
 class Pareto(_Transformed):
     """The Pareto (type I) distribution with ``scale > 0`` (the minimum) and ``alpha > 0``:

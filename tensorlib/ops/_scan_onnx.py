@@ -76,8 +76,8 @@ def cum_extreme(ctx, n):
 
 
 def mode_indices(ctx, n):
-    """The last index of the smallest most frequent value (each NaN counts once; an all-NaN
-    slice gives its first position), the dim kept."""
+    """The last index of the smallest most frequent value (NaNs count as one value, larger
+    than every number; a NaN mode gives its first position), the dim kept."""
     v = n.inputs[0]
     dt, nd, axis = _dt(v), len(v.shape), int(n.attrs["axis"])
     x = ctx.name(v)
@@ -90,7 +90,10 @@ def mode_indices(ctx, n):
                        False)
     if work.kind == "f":
         nan = ctx.op("IsNaN", [x])
-        count = ctx.op("Add", [count, ctx.cast(nan, np.bool_, np.int64)])    # a NaN: once
+        nan_i = ctx.cast(nan, np.bool_, np.int64)
+        # Equal never pools NaNs: each NaN's count is the number of NaNs in its slice
+        count = ctx.op("Add", [count, ctx.op("Mul", [
+            nan_i, ctx.reduce("Sum", nan_i, [-1], True)])])
     most = ctx.reduce("Max", count, [-1], True)
     cand = ctx.op("Equal", [count, most])
     top = ctx.const(np.asarray(np.inf if work.kind == "f" else np.iinfo(work).max, work))
@@ -100,11 +103,12 @@ def mode_indices(ctx, n):
     last = ctx.reduce("Max", ctx.op("Where", [ctx.op("Equal", [x, value]), pos,
                                               ctx.const(np.int64(-1))]), [-1], True)
     if work.kind == "f":
-        # no number is a candidate (all NaN): the first position
+        # no number is among the most frequent: NaN is the mode, at its first position
+        has_num = ctx.reduce("Max", ctx.cast(cand, np.bool_, np.int64), [-1], True)
         first_nan = ctx.reduce("Min", ctx.op("Where", [nan, pos, ctx.const(np.int64(2**62))]),
                                [-1], True)
-        last = ctx.op("Where", [ctx.op("Less", [last, ctx.const(np.int64(0))]), first_nan,
-                                last])
+        last = ctx.op("Where", [ctx.op("Greater", [has_num, ctx.const(np.int64(0))]), last,
+                                first_nan])
     return _back(ctx, last, inv)
 
 

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._tensor import Tensor
+from ..errors import DTypeError, InputError, ShapeError
 from ._util import to_tensor
 
 
@@ -34,7 +35,7 @@ def _host(t: Tensor, op: str) -> np.ndarray:
 
 def _linear_edges(col: np.ndarray, n: int, rng, dt, op: str, dim: int) -> np.ndarray:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{op}: bins must be a positive int or a 1-d tensor of edges, got "
+        raise InputError(f"{op}: bins must be a positive int or a 1-d tensor of edges, got "
                          f"{n!r}")
     if rng is not None:
         lo, hi = float(dt.type(rng[0])), float(dt.type(rng[1]))
@@ -43,9 +44,9 @@ def _linear_edges(col: np.ndarray, n: int, rng, dt, op: str, dim: int) -> np.nda
     else:
         lo, hi = 0.0, 1.0               # no data: PyTorch's [0, 1]
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError(f"{op}: range [{lo}, {hi}] of dim {dim} is not finite")
+        raise InputError(f"{op}: range [{lo}, {hi}] of dim {dim} is not finite")
     if lo > hi:
-        raise ValueError(f"{op}: range of dim {dim} must have min <= max, got [{lo}, {hi}]")
+        raise InputError(f"{op}: range of dim {dim} must have min <= max, got [{lo}, {hi}]")
     if lo == hi:                      # an empty range widened, as NumPy and PyTorch
         lo, hi = lo - 0.5, hi + 0.5
     # the edges in the input's dtype as PyTorch's linspace makes them, so a value on an edge
@@ -63,12 +64,12 @@ def _linear_edges(col: np.ndarray, n: int, rng, dt, op: str, dim: int) -> np.nda
 def _explicit_edges(b, dt, op: str, dim: int) -> np.ndarray:
     e = _host(to_tensor(b), op)
     if e.ndim != 1 or e.size < 1:
-        raise ValueError(f"{op}: bin edges of dim {dim} must be a non-empty 1-d tensor, got "
+        raise ShapeError(f"{op}: bin edges of dim {dim} must be a non-empty 1-d tensor, got "
                          f"shape {e.shape}")
     if e.dtype != dt:
-        raise TypeError(f"{op}: bin edges of dtype {e.dtype} must match the input's {dt}")
+        raise DTypeError(f"{op}: bin edges of dtype {e.dtype} must match the input's {dt}")
     if np.any(np.diff(e) < 0):
-        raise ValueError(f"{op}: bin edges of dim {dim} must be non-decreasing")
+        raise InputError(f"{op}: bin edges of dim {dim} must be non-decreasing")
     return e
 
 
@@ -138,10 +139,10 @@ def _weights(weight, n_rows: int, lead: tuple, dt, op: str):
         return None
     w = to_tensor(weight)
     if tuple(w.shape) != lead:
-        raise ValueError(f"{op}: weight of shape {tuple(w.shape)} must have the shape "
+        raise ShapeError(f"{op}: weight of shape {tuple(w.shape)} must have the shape "
                          f"{lead} of the input's samples")
     if w.dtype != dt:
-        raise TypeError(f"{op}: weight of dtype {w.dtype} must match the input's {dt}")
+        raise DTypeError(f"{op}: weight of dtype {w.dtype} must match the input's {dt}")
     return _host(w, op).reshape(n_rows)
 
 
@@ -164,16 +165,16 @@ def histogram(input, bins: int | Tensor = 100, *, range: Sequence[float] | None 
     """
     x = to_tensor(input)
     if x.dtype.kind != "f":
-        raise TypeError(f"histogram: input must be floating point, got {x.dtype}")
+        raise DTypeError(f"histogram: input must be floating point, got {x.dtype}")
     data = _host(x, "histogram").reshape(-1)
     dt = x.dtype
     if isinstance(bins, (Tensor, np.ndarray, list, tuple)):
         if range is not None:
-            raise TypeError("histogram: range= goes with an int bins, not with explicit edges")
+            raise DTypeError("histogram: range= goes with an int bins, not with explicit edges")
         edges = _explicit_edges(bins, dt, "histogram", 0)
     else:
         if range is not None and len(range) != 2:
-            raise ValueError(f"histogram: range must be (min, max), got {range!r}")
+            raise InputError(f"histogram: range must be (min, max), got {range!r}")
         edges = _linear_edges(data, bins, range, dt, "histogram", 0)
     w = _weights(weight, data.size, tuple(x.shape), dt, "histogram")
     hist = _histdd(data.reshape(-1, 1), [edges], w, density, dt,
@@ -195,9 +196,9 @@ def histogramdd(input, bins: int | Sequence = 10, *, range: Sequence[float] | No
     """
     x = to_tensor(input)
     if x.dtype.kind != "f":
-        raise TypeError(f"histogramdd: input must be floating point, got {x.dtype}")
+        raise DTypeError(f"histogramdd: input must be floating point, got {x.dtype}")
     if x.ndim < 1:
-        raise ValueError("histogramdd: input must have a last dim of coordinates, got a 0-d "
+        raise ShapeError("histogramdd: input must have a last dim of coordinates, got a 0-d "
                          "tensor")
     dims = x.shape[-1]
     data = _host(x, "histogramdd").reshape(-1, dims)
@@ -205,14 +206,14 @@ def histogramdd(input, bins: int | Sequence = 10, *, range: Sequence[float] | No
     if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
         bins = [int(bins)] * dims
     if isinstance(bins, Tensor) or len(bins) != dims:
-        raise ValueError(f"histogramdd: bins must be an int or one entry per dim ({dims}), "
+        raise ShapeError(f"histogramdd: bins must be an int or one entry per dim ({dims}), "
                          f"got {bins!r}")
     explicit = [isinstance(b, (Tensor, np.ndarray, list, tuple)) for b in bins]
     if range is not None:
         if any(explicit):
-            raise TypeError("histogramdd: range= goes with int bins, not with explicit edges")
+            raise DTypeError("histogramdd: range= goes with int bins, not with explicit edges")
         if len(range) != 2 * dims:
-            raise ValueError(f"histogramdd: range must hold 2 numbers per dim ({2 * dims}), "
+            raise InputError(f"histogramdd: range must hold 2 numbers per dim ({2 * dims}), "
                              f"got {len(range)}")
     edges = []
     for d, b in enumerate(bins):

@@ -18,6 +18,7 @@ from .. import _dtypes
 from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import no_grad
+from ..errors import InputError, ShapeError
 from ._util import broadcast_shapes, promote_types, to_float, to_tensor
 from .linalg import matmul
 from .linalg_lu import _float_spec, _lu_flops
@@ -176,19 +177,22 @@ def lstsq(A, B, rcond: float | None = None, *, driver: str | None = None) -> Lst
     if driver is None:
         driver = "gels" if A.device.type == "cuda" else "gelsy"    # PyTorch's defaults
     if driver not in DRIVERS:
-        raise ValueError(f"linalg.lstsq: driver must be one of {DRIVERS}, got {driver!r}")
+        raise InputError(f"linalg.lstsq: driver must be one of {DRIVERS}, got {driver!r}")
     m, n = A.shape[-2:]
     if B.ndim not in (A.ndim, A.ndim - 1):
-        raise ValueError(f"linalg.lstsq: B must have A's number of dimensions ({A.ndim}: "
+        raise ShapeError(f"linalg.lstsq: B must have A's number of dimensions ({A.ndim}: "
                          f"(..., {m}, k)) or one fewer (one vector per matrix), got shape "
                          f"{tuple(B.shape)} for A of shape {tuple(A.shape)}")
     vec = B.ndim == A.ndim - 1      # PyTorch's rule: one vector per matrix
     if vec:
         B = B.unsqueeze(-1)
     if B.ndim < 2 or B.shape[-2] != m:
-        raise ValueError(f"linalg.lstsq: A {tuple(A.shape)} and B {tuple(B.shape)} do not "
+        raise ShapeError(f"linalg.lstsq: A {tuple(A.shape)} and B {tuple(B.shape)} do not "
                          f"align: B must be (..., {m}, k) or (..., {m})")
-    batch = broadcast_shapes("linalg.lstsq", tuple(A.shape[:-2]), tuple(B.shape[:-2]))
+    try:
+        batch = broadcast_shapes("linalg.lstsq", tuple(A.shape[:-2]), tuple(B.shape[:-2]))
+    except ValueError as e:
+        raise ShapeError(str(e)) from None
     if tuple(A.shape[:-2]) != batch:
         A = A.broadcast_to(batch + (m, n))
     if tuple(B.shape[:-2]) != batch:

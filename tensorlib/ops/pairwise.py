@@ -188,21 +188,22 @@ def cdist(x1, x2, p: float = 2.0,
     """
     if state.autocast is not None:
         return autocast_call(cdist, "cdist", x1, x2, p, compute_mode)
+    from ..errors import DTypeError, InputError, ShapeError
     x1, x2 = to_float(to_tensor(x1)), to_float(to_tensor(x2))
     if x1.ndim < 2 or x2.ndim < 2:
-        raise ValueError(f"cdist: x1 and x2 must be at least 2-D (..., rows, features), got "
+        raise ShapeError(f"cdist: x1 and x2 must be at least 2-D (..., rows, features), got "
                          f"shapes {x1.shape} and {x2.shape}")
     if x1.shape[-1] != x2.shape[-1]:
-        raise ValueError(f"cdist: x1 and x2 must have the same number of columns, got "
+        raise ShapeError(f"cdist: x1 and x2 must have the same number of columns, got "
                          f"{x1.shape[-1]} and {x2.shape[-1]}")
     if x1.dtype != x2.dtype:
-        raise TypeError(f"cdist: x1 and x2 must have the same dtype, got {x1.dtype} and "
+        raise DTypeError(f"cdist: x1 and x2 must have the same dtype, got {x1.dtype} and "
                         f"{x2.dtype}")
     p = float(p)
     if not p >= 0:
-        raise ValueError(f"cdist: p must be >= 0, got {p}")
+        raise InputError(f"cdist: p must be >= 0, got {p}")
     if compute_mode not in _MODES:
-        raise ValueError(f"cdist: compute_mode must be one of {_MODES}, got {compute_mode!r}")
+        raise InputError(f"cdist: compute_mode must be one of {_MODES}, got {compute_mode!r}")
     P, R = x1.shape[-2], x2.shape[-2]
     if p == 2 and (compute_mode == "use_mm_for_euclid_dist" or (
             compute_mode == _MODES[0] and (P > 25 or R > 25))):

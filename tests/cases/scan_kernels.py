@@ -105,18 +105,20 @@ add("nanmean", lambda x, dim, keepdim: tl.nanmean(x, dim, keepdim), _nan_inputs,
 
 # --- mode ------------------------------------------------------------------------------------
 def _mode_ref(x, dim):
-    """The smallest of the most frequent values (NaN never equal to NaN) and its last index."""
+    """The smallest of the most frequent values and its last index; NaNs count as one value,
+    larger than every number, and a NaN mode gives the first NaN's index (scipy.stats.mode)."""
     src = x.reshape(1) if x.ndim == 0 else x
     d = dim % src.ndim
     xl = np.moveaxis(src, d, -1)
     vals, idx = np.empty(xl.shape[:-1], x.dtype), np.empty(xl.shape[:-1], np.int64)
     for row in np.ndindex(xl.shape[:-1]):
         r = xl[row]
-        finite = r[~np.isnan(r)] if r.dtype.kind == "f" else r
-        if finite.size == 0:
-            vals[row], idx[row] = r[0], 0
-            continue
+        nan = np.isnan(r) if r.dtype.kind == "f" else np.zeros(r.shape, bool)
+        finite = r[~nan]
         u, c = np.unique(finite, return_counts=True)
+        if nan.sum() > (c.max() if c.size else 0):
+            vals[row], idx[row] = r[np.flatnonzero(nan)[0]], np.flatnonzero(nan)[0]
+            continue
         v = u[np.argmax(c)]              # the first of the most frequent: the smallest
         vals[row], idx[row] = v, np.flatnonzero(r == v)[-1]
     if x.ndim == 0:
