@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _dtypes
 from .._tensor import Tensor, _wrap
-from ..errors import InputError
+from ..errors import InputError, ShapeError
 
 
 @functools.cache
@@ -475,7 +475,7 @@ def broadcast_shapes(op: str, *shapes) -> tuple:
             if dim == 1 or dim is None:
                 dim = d if dim == 1 or d is not None else dim
             elif d is not None and d != dim:
-                raise ValueError(f"{op}: shapes {' and '.join(str(tuple(x)) for x in shapes)} "
+                raise ShapeError(f"{op}: shapes {' and '.join(str(tuple(x)) for x in shapes)} "
                                  f"cannot be broadcast together (dimension {j}: {dim} vs {d})")
         out.append(dim)
     return tuple(out)

@@ -446,15 +446,8 @@ def eigh(A, UPLO: str = "L") -> EighResult:
     >>> tl.linalg.eigh(tl.tensor([[2.0, 1.0], [1.0, 2.0]])).eigenvalues
     tensor([1., 3.])
     """
-    from ..errors import as_torch_style
     from .matrix import eigh as _eigh
-    try:
-        return EighResult(*_eigh(A, UPLO))
-    except (ValueError, TypeError) as e:
-        # matrix.eigh's checks (shape, dtype, UPLO) raise plain ValueError/TypeError
-        if type(e) not in (ValueError, TypeError) or "eigh:" not in str(e):
-            raise
-        raise as_torch_style(type(e))(str(e)) from None
+    return EighResult(*_eigh(A, UPLO))
 
 
 # --- eig / eigvals: complex results, as PyTorch's ---------------------------------------------

@@ -16,6 +16,7 @@ from ..amp.cast import autocast_call
 from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import no_grad, state
+from ..errors import DTypeError, InputError, ShapeError
 from . import elementwise as E
 from ._util import broadcast_shapes, numel, to_float, to_tensor, unbroadcast
 from .linalg import _mT
@@ -38,12 +39,12 @@ def _mH(x: Tensor) -> Tensor:
 def _square(op: str, spec) -> tuple:
     shape, dt = tuple(spec[0]), np.dtype(spec[1])
     if len(shape) < 2 or (None not in shape[-2:] and shape[-1] != shape[-2]):
-        raise ValueError(f"{op}: expected a square matrix or a stack of them (..., n, n), got "
+        raise ShapeError(f"{op}: expected a square matrix or a stack of them (..., n, n), got "
                          f"shape {shape}")
     if dt.kind not in "fc" or dt.itemsize < 4 or (dt.kind == "c" and op not in _COMPLEX_OK):
         kinds = "float32 or float64 (or complex64 or complex128)" if op in _COMPLEX_OK \
             else "float32 or float64"
-        raise TypeError(f"{op}: needs {kinds} matrices, got {dt}")
+        raise DTypeError(f"{op}: needs {kinds} matrices, got {dt}")
     return shape, dt
 
 
@@ -515,7 +516,7 @@ def eigvalsh(a, UPLO: str = "L") -> Tensor:
     tensor([1., 3.])
     """
     if UPLO not in ("L", "U"):
-        raise ValueError(f"eigvalsh: UPLO must be 'L' or 'U', got {UPLO!r}")
+        raise InputError(f"eigvalsh: UPLO must be 'L' or 'U', got {UPLO!r}")
     if state.autocast is not None:
         return autocast_call(eigvalsh, "eigvalsh", a, UPLO)
     x = _prepare(a, "eigvalsh")
@@ -538,7 +539,7 @@ def eigh(a, UPLO: str = "L") -> tuple[Tensor, Tensor]:
     tensor([1., 3.])
     """
     if UPLO not in ("L", "U"):
-        raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+        raise InputError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
     if state.autocast is not None:
         return autocast_call(eigh, "eigh", a, UPLO)
     if UPLO == "U":
