@@ -212,3 +212,12 @@ def test_onnx_export_unaffected(tmp_path):
         a = _rand(s, 1).astype(np.float32)
         got = sess.run(None, {name: a})[0]
         np.testing.assert_allclose(got, m(tl.tensor(a)).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_narrow_past_a_dynamic_dims_end_raises_at_replay():
+    f = tl.function(lambda x: x.narrow(1, 2, 3) * 2, input_signature=[tl.TensorSpec((2, None))])
+    for n in (6, 7, 9):
+        assert f(tl.ones(2, n)).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"narrow: start \(2\) \+ length \(3\) exceeds dim 1"):
+        f(tl.ones(2, 4))        # the slice would quietly return 2 columns
+    assert f.trace_count == 1

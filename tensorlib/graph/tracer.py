@@ -1038,7 +1038,7 @@ _POSITIONAL = frozenset(("slice", "getitem", "setitem"))
 # ops whose output dims are their input's, permuted (``axes``) or in order (a setitem's
 # result is the tensor written into: outputs[t] = h in a loop writes each position into a
 # new Value of one buffer)
-_SAME_DIMS = frozenset(("transpose", "copy", "cast", "to_device", "setitem"))
+_SAME_DIMS = frozenset(("transpose", "copy", "cast", "to_device", "setitem", "size_guard"))
 _DONE: Any = object()           # a (Value, axis) whose positions already escaped
 
 

@@ -13,7 +13,7 @@ from .._tensor import Tensor
 from ..autograd.mode import state
 from ..errors import ShapeError
 from .registry import OpDef, register, shape_check
-from .size_guard import traced
+from .size_guard import SIZE_RULES, size_guard, traced
 from ._util import norm_axes, norm_axis, one_of, promote_types, to_tensor, unbroadcast
 
 
@@ -1446,11 +1446,21 @@ def narrow(x, dim: int | None = None, start: int | None = None, length: int | No
     if not -n <= start <= n:
         raise IndexError(f"narrow: start {start} is out of range for dim {d} of size {n}")
     start = int(start) % n if n and start < 0 else int(start)
-    if length < 0 or start + length > n:
-        raise ValueError(f"narrow: start ({start}) + length ({length}) exceeds dim {d} of "
-                         f"size {n}")
+    if length < 0:
+        raise ValueError(f"narrow: length must be non-negative, got {length}")
+    # (checked as the graph runs too when n was read from a None dim under capture)
+    x = size_guard(x, "narrow", d, start, length)
     # a length read from a None dim under capture stays a size the graph computes
     return x[(slice(None),) * d + (slice(start, start + length),)]
+
+
+def _rule_narrow(shape, d: int, start: int, length: int) -> None:
+    if start + length > shape[d]:
+        raise ValueError(f"narrow: start ({start}) + length ({length}) exceeds dim {d} of "
+                         f"size {shape[d]}")
+
+
+SIZE_RULES["narrow"] = _rule_narrow
 
 
 def unflatten(x, dim: int, sizes) -> Tensor:
