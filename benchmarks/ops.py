@@ -201,7 +201,74 @@ def _shared(lib):
         ("cdist p=1, fwd+bwd (256x64, 256x64)", fb(lambda: lib.cdist(pa, pb, p=1), pa)),
     ] + _rnn_inference(lib, rng) + _training_overhead(lib, rng) + _session19(lib, rng) \
         + _session20(lib, rng) + _session21(lib, rng) + _session21b(lib, rng) \
-        + _session21c(lib, rng) + _session21d(lib, rng)
+        + _session21c(lib, rng) + _session21d(lib, rng) + _session22(lib, rng) \
+        + _session22c(lib, rng) + _session22b(lib, rng) + _session22d(lib, rng) \
+        + _session22e(lib, rng) + _session22f(lib, rng) + _session22g(lib, rng) \
+        + _session22h(lib, rng)
+
+
+def _session22b(lib, rng):
+    """Session 22b: grid_sample's 4-d kernels (_grid2d.h) with few channels (C = 1, 3) and
+    the fused backward (input and grid gradients in one pass), float32."""
+    F = lib.nn.functional
+    img = lib.tensor(rng.standard_normal((64, 3, 96, 96)).astype(np.float32))
+    one = lib.tensor(rng.standard_normal((16, 1, 128, 128)).astype(np.float32))
+    g1 = lib.tensor(rng.uniform(-1.1, 1.1, (64, 64, 64, 2)).astype(np.float32))
+    g2 = lib.tensor(rng.uniform(-1.1, 1.1, (16, 128, 128, 2)).astype(np.float32))
+    xs = [lib.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True)
+          for s in ((64, 3, 96, 96), (8, 32, 64, 64))]
+    gs = [lib.tensor(rng.uniform(-1.1, 1.1, s).astype(np.float32), requires_grad=True)
+          for s in ((64, 64, 64, 2), (8, 64, 64, 2))]
+
+    def fb(i, mode):
+        def run():
+            xs[i].grad = gs[i].grad = None
+            F.grid_sample(xs[i], gs[i], mode=mode, align_corners=False).sum().backward()
+        return run
+    out = []
+    for mode in ("nearest", "bilinear"):
+        out += [
+            (f"grid_sample {mode} (64,3,96,96) at (64,64,64,2) [22b]",
+             lambda m=mode: F.grid_sample(img, g1, mode=m, align_corners=False)),
+            (f"grid_sample {mode} reflection (64,3,96,96) at (64,64,64,2) [22b]",
+             lambda m=mode: F.grid_sample(img, g1, mode=m, padding_mode="reflection",
+                                          align_corners=True)),
+            (f"grid_sample {mode} (16,1,128,128) at (16,128,128,2) [22b]",
+             lambda m=mode: F.grid_sample(one, g2, mode=m, align_corners=False)),
+            (f"grid_sample {mode} fwd+bwd (64,3,96,96) at (64,64,64,2) [22b]", fb(0, mode)),
+            (f"grid_sample {mode} fwd+bwd (8,32,64,64) at (8,64,64,2) [22b]", fb(1, mode)),
+        ]
+    return out
+
+
+def _session22c(lib, rng):
+    """Session 22c: multi-axis FFTs as one pocketfft call (rfft2/irfft2/fftn...), forward and
+    forward+backward, float32 and float64 (complex64 / complex128 for the complex ones)."""
+    out = []
+    for dt, cdt, tag in ((np.float32, np.complex64, "f32"), (np.float64, np.complex128, "f64")):
+        r1, r2 = rng.standard_normal((64, 4096)).astype(dt), \
+            rng.standard_normal((16, 256, 256)).astype(dt)
+        c2 = (rng.standard_normal((16, 256, 256)) + 1j * rng.standard_normal((16, 256, 256)))
+        c3 = rng.standard_normal((8, 64, 64, 64)) + 1j * rng.standard_normal((8, 64, 64, 64))
+        cases = [("fft.rfft (64,4096)", lib.fft.rfft, r1),
+                 ("fft.irfft (64,2049)", lib.fft.irfft, np.fft.rfft(r1).astype(cdt)),
+                 ("fft.rfft2 (16,256,256)", lib.fft.rfft2, r2),
+                 ("fft.irfft2 (16,256,129)", lib.fft.irfft2, np.fft.rfft2(r2).astype(cdt)),
+                 ("fft.fft2 (16,256,256)", lib.fft.fft2, c2.astype(cdt)),
+                 ("fft.ifft2 (16,256,256)", lib.fft.ifft2, c2.astype(cdt)),
+                 ("fft.fftn 3-d (8,64,64,64)", lambda z: lib.fft.fftn(z, dim=(1, 2, 3)),
+                  c3.astype(cdt))]
+        for name, fn, a in cases:
+            x = lib.tensor(a)
+            xg = lib.tensor(a, requires_grad=True)
+
+            def fb(fn=fn, xg=xg):
+                xg.grad = None
+                y = fn(xg)
+                (y.real if lib.is_complex(y) else y).sum().backward()
+            out += [(f"{name} {tag} [22c]", lambda fn=fn, x=x: fn(x)),
+                    (f"{name} {tag} fwd+bwd [22c]", fb)]
+    return out
 
 
 def _training_overhead(lib, rng):
@@ -428,6 +495,26 @@ def _session21b(lib, rng):
     ]
 
 
+def _session22h(lib, rng):
+    """Session 22h: float64 reductions along axis 0 of tall, narrow matrices (folded row
+    blocks), GMM einsums with d=2 (BLAS), one-column triangular solves (trsv)."""
+    x64 = lib.tensor(rng.standard_normal((20000, 4)))
+    r = lib.tensor(rng.random((5000, 4)))
+    d = lib.tensor(rng.standard_normal((5000, 4, 2)))
+    tri = lib.tensor(np.tril(rng.standard_normal((1000, 1000))) + 30 * np.eye(1000))
+    rhs = lib.tensor(rng.standard_normal((1000, 1)))
+    return [
+        ("sum(0) float64 (20000, 4) [22h]", lambda: x64.sum(0)),
+        ("mean(0) float64 (20000, 4) [22h]", lambda: x64.mean(0)),
+        ("var(0) float64 (20000, 4) [22h]", lambda: x64.var(0)),
+        ("einsum nk,nki,nkj->kij (5000, 4, 2) [22h]",
+         lambda: lib.einsum("nk,nki,nkj->kij", r, d, d)),
+        ("einsum nki,nkj->kij (5000, 4, 2) [22h]", lambda: lib.einsum("nki,nkj->kij", d, d)),
+        ("solve_triangular 1000, one rhs [22h]",
+         lambda: lib.linalg.solve_triangular(tri, rhs, upper=False)),
+    ]
+
+
 def _session21c(lib, rng):
     """Session 21c: lgamma's vector kernel (_gamma.h), values near the roots and poles."""
     g32 = lib.tensor((rng.standard_normal(1 << 20) * 5).astype(np.float32))
@@ -461,6 +548,182 @@ def _session21d(lib, rng):
                 lambda: F.grid_sample(feat, g2, padding_mode="reflection",
                                       align_corners=True)))
     return out
+
+
+def _session22d(lib, rng):
+    """Session 22d: convolutions on small maps (a diffusion UNet's 7x7 and 14x14 levels,
+    B=64) and, so that nothing regresses, 3x3 64->64 at 16/32/56 (B=32) and a 1-D conv;
+    forward (no grad) and forward+backward, float32."""
+    F = lib.nn.functional
+    cases = [("conv2d 64->64 k3 p1 7x7 B64", F.conv2d, (64, 64, 7, 7), (64, 64, 3, 3),
+              dict(padding=1)),
+             ("conv2d 128->64 k3 p1 7x7 B64", F.conv2d, (64, 128, 7, 7), (64, 128, 3, 3),
+              dict(padding=1)),
+             ("conv2d 32->32 k3 s2 p1 14->7 B64", F.conv2d, (64, 32, 14, 14), (32, 32, 3, 3),
+              dict(stride=2, padding=1)),
+             ("conv_transpose2d 64->64 k4 s2 p1 7->14 B64", F.conv_transpose2d,
+              (64, 64, 7, 7), (64, 64, 4, 4), dict(stride=2, padding=1)),
+             ("conv2d 96->32 k3 p1 14x14 B64", F.conv2d, (64, 96, 14, 14), (32, 96, 3, 3),
+              dict(padding=1)),
+             ("conv1d 64->64 k3 p1 L128 B32", F.conv1d, (32, 64, 128), (64, 64, 3),
+              dict(padding=1))]
+    cases += [(f"conv2d 64->64 k3 p1 {s}x{s} B32", F.conv2d, (32, 64, s, s), (64, 64, 3, 3),
+               dict(padding=1)) for s in (16, 32, 56)]
+    # session 22b: few channels (shallow per-tap GEMMs) and a stride-1 transposed conv,
+    # whose forward is the input-gradient kernel
+    cases += [("conv2d 32->32 k3 p1 14x14 B64", F.conv2d, (64, 32, 14, 14),
+               (32, 32, 3, 3), dict(padding=1)),
+              ("conv_transpose2d 64->64 k3 s1 p1 7x7 B64", F.conv_transpose2d,
+               (64, 64, 7, 7), (64, 64, 3, 3), dict(padding=1))]
+    out = []
+    for name, fn, xs, ws, kw in cases:
+        x = rng.standard_normal(xs).astype(np.float32)
+        w = (rng.standard_normal(ws) * 0.1).astype(np.float32)
+        b = lib.tensor(rng.standard_normal(ws[1] if "transpose" in name else ws[0])
+                       .astype(np.float32), requires_grad=True)
+        X, W = lib.tensor(x), lib.tensor(w)
+        Xg, Wg = lib.tensor(x, requires_grad=True), lib.tensor(w, requires_grad=True)
+
+        def fwd(fn=fn, X=X, W=W, b=b, kw=kw):
+            with lib.no_grad():
+                return fn(X, W, b, **kw)
+
+        def fb(fn=fn, X=Xg, W=Wg, b=b, kw=kw):
+            X.grad = W.grad = b.grad = None
+            fn(X, W, b, **kw).sum().backward()
+        out += [(f"{name} [22d]", fwd), (f"{name} fwd+bwd [22d]", fb)]
+    return out
+
+
+def _session22f(lib, rng):
+    """Session 22f: small float32/float64 matrix products on the faster of tensorlib's SGEMM
+    and NumPy's BLAS (tensorlib/_gemm.py's crossover table): a @ b, a @ b.T, a.T @ b at
+    n = 32..256, stacks of 16, F.linear and its backward at 64."""
+    F = lib.nn.functional
+    out = []
+    for dt in (np.float32, np.float64):
+        name = np.dtype(dt).name
+        for n in (32, 64, 96, 128, 256):
+            a = lib.tensor(rng.standard_normal((n, n)).astype(dt))
+            b = lib.tensor(rng.standard_normal((n, n)).astype(dt))
+            out += [(f"matmul NN {name} {n}^3 [22f]", lambda a=a, b=b: a @ b),
+                    (f"matmul NT {name} {n}^3 [22f]", lambda a=a, b=b: a @ b.T),
+                    (f"matmul TN {name} {n}^3 [22f]", lambda a=a, b=b: a.T @ b)]
+    for n in (8, 32, 64, 128):
+        a = lib.tensor(rng.standard_normal((16, n, n)).astype(np.float32))
+        b = lib.tensor(rng.standard_normal((16, n, n)).astype(np.float32))
+        out += [(f"bmm NN float32 (16,{n},{n}) [22f]", lambda a=a, b=b: a @ b),
+                (f"bmm NT float32 (16,{n},{n}) [22f]",
+                 lambda a=a, b=b: a @ b.transpose(-1, -2))]
+    x = lib.tensor(rng.standard_normal((64, 64)).astype(np.float32), requires_grad=True)
+    w = lib.tensor(rng.standard_normal((64, 64)).astype(np.float32), requires_grad=True)
+    bias = lib.tensor(rng.standard_normal(64).astype(np.float32), requires_grad=True)
+    xd, wd, bd = x.detach(), w.detach(), bias.detach()
+
+    def linear_fb():
+        x.grad = w.grad = bias.grad = None
+        F.linear(x, w, bias).sum().backward()
+
+    def abt_fb():
+        x.grad = w.grad = None
+        (x @ w.T).sum().backward()
+    return out + [
+        ("F.linear float32 (64,64) x (64,64) [22f]", lambda: F.linear(xd, wd, bd)),
+        ("F.linear fwd+bwd float32 (64,64) x (64,64) [22f]", linear_fb),
+        ("A @ W.T fwd+bwd float32 64^3 [22f]", abt_fb),
+    ]
+
+
+def _session22e(lib, rng):
+    """Session 22e: einsum as one matrix product landing in the output's layout (forward
+    and forward+backward: the gradients are C-ordered, no transposed views), max(dim=) on
+    amax's fast path, a gather of whole trailing rows (an expanded index), histc, one_hot
+    and int64 cumsum, float32."""
+    def f32(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+    S, E, C, d = 1024, 8, 320, 64
+    cases = [("sec,ecd->sd", (rng.random((S, E, C)) < 0.05).astype(np.float32), f32(E, C, d)),
+             ("bij,bjk->bik", f32(32, 128, 64), f32(32, 64, 128)),
+             ("bhqd,bhkd->bhqk", f32(8, 8, 128, 64), f32(8, 8, 128, 64)),
+             ("sd,ecd->sec", f32(S, d), f32(E, C, d)),
+             ("ij,jk->ik", f32(512, 512), f32(512, 512))]
+    out = []
+    for sub, a, b in cases:
+        ta, tb = lib.tensor(a), lib.tensor(b)
+        la, lb = lib.tensor(a, requires_grad=True), lib.tensor(b, requires_grad=True)
+        g = lib.ones(tuple(lib.einsum(sub, ta, tb).shape))
+
+        def fb(s=sub, x=la, y=lb, g=g):
+            x.grad = y.grad = None
+            lib.einsum(s, x, y).backward(g)
+        out += [(f"einsum {sub} [22e]", lambda s=sub, x=ta, y=tb: lib.einsum(s, x, y)),
+                (f"einsum {sub} fwd+bwd [22e]", fb)]
+    xm = lib.tensor(f32(8, 64, 512, 16), requires_grad=True)
+
+    def max_fb():
+        xm.grad = None
+        xm.max(dim=-1)[0].sum().backward()
+    xg = lib.tensor(f32(8, 8192, 64), requires_grad=True)
+    ig = lib.tensor(rng.integers(0, 8192, (8, 8192, 1)))
+
+    def gather_fb():
+        xg.grad = None
+        lib.gather(xg, 1, ig.expand(-1, -1, 64)).sum().backward()
+    hv = lib.tensor(f32(8192))
+    labels = lib.tensor(rng.integers(0, 2, (4096, 2)))
+    ci = lib.tensor(rng.integers(-100, 100, (8192, 8)))
+    return out + [
+        ("max(dim=-1) values+indices (8,64,512,16) [22e]", lambda: xm.max(dim=-1)),
+        ("max(dim=-1) fwd+bwd (8,64,512,16) [22e]", max_fb),
+        ("gather expanded index fwd+bwd (8,8192,64) [22e]", gather_fb),
+        ("histc 8192 values into 8 bins [22e]", lambda: lib.histc(hv, 8)),
+        ("one_hot (4096,2) -> 8 classes [22e]",
+         lambda: lib.nn.functional.one_hot(labels, 8)),
+        ("cumsum int64 (8192,8) dim 0 [22e]", lambda: lib.cumsum(ci, 0)),
+    ]
+
+
+def _session22(lib, rng):
+    """Session 22: fused Huber / smooth L1 (loss + reduction, one-pass backward), hardtanh's
+    and relu6's one-pass backward, one-pass nan_to_num (_fused_pointwise.h); (256, 2048)."""
+    F = lib.nn.functional
+
+    def f32(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+    p = lib.tensor(f32(256, 2048), requires_grad=True)
+    y = lib.tensor(f32(256, 2048) * 0.5)
+    gfull = lib.tensor(f32(256, 2048))
+    ph = lib.tensor(f32(256, 2048) * 2, requires_grad=True)
+    nan = f32(256, 2048)
+    nan[::7] = np.nan
+    nan[1::7, ::5] = np.inf
+    nan[2::7, ::3] = -np.inf
+    xn, xn64 = lib.tensor(nan), lib.tensor(nan.astype(np.float64))
+
+    def fb(loss_fn, x, g=None):
+        def run():
+            x.grad = None
+            out = loss_fn()
+            out.backward(g) if g is not None else out.backward()
+        return run
+    return [
+        ("F.huber_loss mean fwd+bwd (256, 2048) [22]",
+         fb(lambda: F.huber_loss(p, y, delta=0.5), p)),
+        ("F.huber_loss sum fwd+bwd (256, 2048) [22]",
+         fb(lambda: F.huber_loss(p, y, reduction="sum"), p)),
+        ("F.huber_loss none fwd+bwd (256, 2048) [22]",
+         fb(lambda: F.huber_loss(p, y, reduction="none"), p, gfull)),
+        ("F.huber_loss mean forward (256, 2048) [22]", lambda: F.huber_loss(p.detach(), y)),
+        ("F.smooth_l1_loss mean fwd+bwd (256, 2048) [22]",
+         fb(lambda: F.smooth_l1_loss(p, y, beta=0.5), p)),
+        ("F.hardtanh fwd+bwd (256, 2048) [22]", fb(lambda: F.hardtanh(ph), ph, gfull)),
+        ("F.relu6 fwd+bwd (256, 2048) [22]", fb(lambda: F.relu6(ph), ph, gfull)),
+        ("nan_to_num float32 defaults (256, 2048) [22]", lambda: lib.nan_to_num(xn)),
+        ("nan_to_num float32 explicit (256, 2048) [22]",
+         lambda: lib.nan_to_num(xn, nan=0.0, posinf=1.0, neginf=-1.0)),
+        ("nan_to_num float64 defaults (256, 2048) [22]", lambda: lib.nan_to_num(xn64)),
+        ("F.logsigmoid fwd+bwd (256, 2048) [22]", fb(lambda: F.logsigmoid(ph), ph, gfull)),
+    ]
 
 
 def _rnn_inference(lib, rng):
@@ -556,6 +819,37 @@ def main(argv=None) -> int:
         print(f"| {name} | {t:.0f} | {o:.0f} | {t / o:.2f} |" if o
               else f"| {name} | {t:.0f} | — | — |")
     return 0
+
+
+def _session22g(lib, rng):
+    """Session 22g: 3x3 convolutions with few output channels on large maps (the shifted
+    GEMMs), uint8 neighbour counts, float32 remainder/fmod by a scalar."""
+    F = lib.nn.functional
+
+    def f32(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+    x16, x3 = lib.tensor(f32(1, 16, 256, 256)), lib.tensor(f32(1, 3, 256, 256))
+    w1, w2, w31 = lib.tensor(f32(1, 16, 3, 3)), lib.tensor(f32(2, 16, 3, 3)), \
+        lib.tensor(f32(1, 3, 3, 3))
+    xg = lib.tensor(f32(1, 16, 256, 256), requires_grad=True)
+    wg = lib.tensor(f32(1, 16, 3, 3), requires_grad=True)
+    mask = lib.tensor((rng.random((1, 1, 512, 512)) < 0.5).astype(np.uint8))
+    ones = lib.tensor(np.ones((1, 1, 3, 3), np.uint8))
+    h = lib.tensor(rng.random((1, 3, 512, 512)).astype(np.float32) * 7)
+
+    def fb():
+        xg.grad = wg.grad = None
+        F.conv2d(xg, wg, padding=1).sum().backward()
+    return [
+        ("conv2d 3x3 16->1 (1,16,256,256) float32", lambda: F.conv2d(x16, w1, padding=1)),
+        ("conv2d 3x3 16->2 (1,16,256,256) float32", lambda: F.conv2d(x16, w2, padding=1)),
+        ("conv2d 3x3 3->1 (1,3,256,256) float32", lambda: F.conv2d(x3, w31, padding=1)),
+        ("conv2d 3x3 16->1 (1,16,256,256) forward+backward", fb),
+        ("conv2d uint8 3x3 neighbour count (1,1,512,512)",
+         lambda: F.conv2d(mask, ones, padding=1)),
+        ("remainder float32 by 6.0, (1,3,512,512)", lambda: lib.remainder(h, 6.0)),
+        ("fmod float32 by 6.0, (1,3,512,512)", lambda: lib.fmod(h, 6.0)),
+    ]
 
 
 if __name__ == "__main__":
