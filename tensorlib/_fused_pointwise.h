@@ -6,19 +6,19 @@
  * NaN tests below stay; the selects are written so that NaN falls through to the arithmetic
  * (and so propagates) exactly where PyTorch's kernels propagate it.
  */
-#ifndef TL_FUSED22_H
-#define TL_FUSED22_H
+#ifndef TL_FUSED_POINTWISE_H
+#define TL_FUSED_POINTWISE_H
 #include <stddef.h>
 #include <math.h>
 #include "_simd_math.h"     /* TL_CLONES */
 
 /* Sums run in blocks of this many elements in the element type (vector lanes), each block
  * total added in double: float32 rounding stays at the block's size, not the array's. */
-#define TL_F22_BLOCK 1024
+#define TL_FUSED_SUM_BLOCK 1024
 
-#define TL_F22_DEFINE(T, S)                                                                  \
+#define TL_FUSED_POINTWISE_DEFINE(T, S)                                                      \
 /* Huber (smooth = 0): z < delta ? z^2 / 2 : delta (z - delta / 2); smooth L1 (smooth = 1):  \
- * z < beta ? z^2 / (2 beta) : z - beta / 2; z = |x - y|, PyTorch's formulas. */              \
+ * z < beta ? z^2 / (2 beta) : z - beta / 2; z = |x - y|, PyTorch's formulas. */             \
 TL_CLONES                                                                                    \
 static void tl_huber_##S(const T *x, const T *y, T *out, ptrdiff_t n, T delta, int smooth) { \
     const T hd = (T)0.5 * delta;                                                             \
@@ -62,15 +62,16 @@ static T tl_huber_block_##S(const T *x, const T *y, ptrdiff_t n, T delta, int sm
 /* The sum of the elementwise loss over n elements, without writing it. */                   \
 static double tl_huber_sum_##S(const T *x, const T *y, ptrdiff_t n, T delta, int smooth) {   \
     double acc = 0;                                                                          \
-    for (ptrdiff_t i = 0; i < n; i += TL_F22_BLOCK)                                          \
-        acc += tl_huber_block_##S(x + i, y + i, n - i < TL_F22_BLOCK ? n - i : TL_F22_BLOCK, \
+    for (ptrdiff_t i = 0; i < n; i += TL_FUSED_SUM_BLOCK)                                    \
+        acc += tl_huber_block_##S(x + i, y + i,                                              \
+                                  n - i < TL_FUSED_SUM_BLOCK ? n - i : TL_FUSED_SUM_BLOCK,   \
                                   delta, smooth);                                            \
     return acc;                                                                              \
 }                                                                                            \
                                                                                              \
-/* d loss / d x: k g clip(x - y, -delta, delta), k = 1 (Huber) or 1 / beta (smooth L1),       \
+/* d loss / d x: k g clip(x - y, -delta, delta), k = 1 (Huber) or 1 / beta (smooth L1),      \
  * times the reduction's scale; NaN in gives NaN (the clip's selects pass it through).       \
- * g is one number (gs = 0: a mean or sum's backward) or n of them (gs = 1). */               \
+ * g is one number (gs = 0: a mean or sum's backward) or n of them (gs = 1). */              \
 TL_CLONES                                                                                    \
 static void tl_huber_grad_##S(const T *g, int gs, const T *x, const T *y, T *out,            \
                               ptrdiff_t n, T delta, T k) {                                   \
@@ -90,8 +91,9 @@ static void tl_huber_grad_##S(const T *g, int gs, const T *x, const T *y, T *out
     }                                                                                        \
 }                                                                                            \
                                                                                              \
-/* hardtanh's backward: g strictly inside (lo, hi), 0 at the bounds, beyond them and at NaN   \
- * (PyTorch's vectorised CPU kernel). */                                                     \
+/* hardtanh's backward: g strictly inside (lo, hi), 0 at the bounds and beyond them. At NaN  \
+ * always 0: PyTorch's vectorised CPU body gives 0 there but its scalar tail passes g, so    \
+ * torch's value depends on the length; this picks one answer. */                            \
 TL_CLONES                                                                                    \
 static void tl_hardtanh_grad_##S(const T *g, const T *x, T *out, ptrdiff_t n, T lo, T hi) {  \
     for (ptrdiff_t i = 0; i < n; i++) {                                                      \
@@ -100,19 +102,18 @@ static void tl_hardtanh_grad_##S(const T *g, const T *x, T *out, ptrdiff_t n, T 
     }                                                                                        \
 }                                                                                            \
                                                                                              \
-/* nan_to_num: NaN to nan, +inf to pinf, -inf to ninf, in one pass. */                       \
+/* nan_to_num: NaN to nan, +inf to pinf, -inf to ninf, in one pass. Every test reads the     \
+ * input, never a replacement, so an infinite replacement (nan = inf) is not replaced again. */\
 TL_CLONES                                                                                    \
 static void tl_nan_to_num_##S(const T *x, T *out, ptrdiff_t n, T nan_, T pinf, T ninf) {     \
     for (ptrdiff_t i = 0; i < n; i++) {                                                      \
         T v = x[i];                                                                          \
-        v = v != v ? nan_ : v;                                                               \
-        v = v == (T)INFINITY ? pinf : v;                                                     \
-        out[i] = v == -(T)INFINITY ? ninf : v;                                               \
+        out[i] = v != v ? nan_ : (v == (T)INFINITY ? pinf : (v == -(T)INFINITY ? ninf : v)); \
     }                                                                                        \
 }
 
-TL_F22_DEFINE(float, f32)
-TL_F22_DEFINE(double, f64)
+TL_FUSED_POINTWISE_DEFINE(float, f32)
+TL_FUSED_POINTWISE_DEFINE(double, f64)
 
 /* log1p(z) for z in [0, 1] (z = exp(-|x|)): 2 atanh(s), s = z / (2 + z) in [0, 1/3], by its
  * odd series to s^15 (the next term is below 2e-8 relative): plain arithmetic that vectorises,

@@ -2362,7 +2362,7 @@ def lgamma_into(const floating[::1] x, floating[::1] out):
     _gamma_map("lgamma_into", tl_lgamma_f32, tl_lgamma_f64, x, out)
 
 
-# === kernels21d/22b: grid_sample's fused 4-d forward and backward (_grid2d.h) ===================
+# === grid_sample's fused 4-d forward and backward (_grid2d.h) ===================================
 cdef extern from "_grid2d.h" nogil:
     void tl_grid2d_f32(const float *x, const float *grid, float *out, Py_ssize_t C,
                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t r0,
@@ -2511,7 +2511,7 @@ cdef extern from "_fused_pointwise.h" nogil:
                            double pinf, double ninf)
 
 
-cdef inline Py_ssize_t _chunks22(Py_ssize_t n) noexcept nogil:
+cdef inline Py_ssize_t _n_chunks(Py_ssize_t n) noexcept nogil:
     return (n + MAP_CHUNK - 1) // MAP_CHUNK
 
 
@@ -2524,7 +2524,7 @@ def huber_into(const floating[::1] x, const floating[::1] y, floating[::1] out, 
     if n == 0:
         return
     with nogil:
-        for i in prange(_chunks22(n), schedule="static",
+        for i in prange(_n_chunks(n), schedule="static",
                         num_threads=_map_threads(n, MAP_PAR_FAST)):
             lo = i * MAP_CHUNK
             if floating is float:
@@ -2538,7 +2538,7 @@ def huber_sum(const floating[::1] x, const floating[::1] y, double delta, bint s
     """The sum of huber_into's values over x, y without writing them (a float: blocks in the
     dtype, their totals in double)."""
     _same_length("huber_sum", x, y)
-    cdef Py_ssize_t n = x.shape[0], nc = _chunks22(n), i, lo
+    cdef Py_ssize_t n = x.shape[0], nc = _n_chunks(n), i, lo
     if n == 0:
         return 0.0
     part_a = np.empty(nc, np.float64)
@@ -2567,7 +2567,7 @@ def huber_grad_into(const floating[::1] g, const floating[::1] x, const floating
     if n == 0:
         return
     with nogil:
-        for i in prange(_chunks22(n), schedule="static",
+        for i in prange(_n_chunks(n), schedule="static",
                         num_threads=_map_threads(n, MAP_PAR_FAST)):
             lo = i * MAP_CHUNK
             if floating is float:
@@ -2586,7 +2586,7 @@ def hardtanh_grad_into(const floating[::1] g, const floating[::1] x, floating[::
     if n == 0:
         return
     with nogil:
-        for i in prange(_chunks22(n), schedule="static",
+        for i in prange(_n_chunks(n), schedule="static",
                         num_threads=_map_threads(n, MAP_PAR_FAST)):
             lo = i * MAP_CHUNK
             if floating is float:
@@ -2606,7 +2606,7 @@ def nan_to_num_into(const floating[::1] x, floating[::1] out, double nan, double
     if n == 0:
         return
     with nogil:
-        for i in prange(_chunks22(n), schedule="static",
+        for i in prange(_n_chunks(n), schedule="static",
                         num_threads=_map_threads(n, MAP_PAR_FAST)):
             lo = i * MAP_CHUNK
             if floating is float:
@@ -2648,7 +2648,7 @@ def logsigmoid_grad_into(const floating[::1] g, const floating[::1] x, floating[
         if floating is float:
             _map2(<binary_f32>tl_logsigmoid_grad_f32, &g[0], &x[0], &out[0], n, MAP_PAR_SLOW)
         else:
-            for i in prange(_chunks22(n), schedule="static",
+            for i in prange(_n_chunks(n), schedule="static",
                             num_threads=_map_threads(n, MAP_PAR_SLOW >> 2)):
                 lo = i * MAP_CHUNK
                 tl_logsigmoid_grad_f64(&g[lo], &x[lo], &out[lo], min(MAP_CHUNK, n - lo))

@@ -1,7 +1,8 @@
-"""Kernels of round 22 against PyTorch: Huber / smooth L1 fused with their reduction and their
-one-pass backward, hardtanh's / relu6's one-pass backward, one-pass nan_to_num and log-sigmoid
-(_fused_pointwise.h): values and gradients (float32 and float64), NaN/inf, 0-d, non-contiguous
-inputs, lengths around the vector widths, second derivatives and errors."""
+"""The fused pointwise kernels (_fused_pointwise.h) against PyTorch: Huber / smooth L1 fused
+with their reduction and their one-pass backward, hardtanh's / relu6's one-pass backward,
+one-pass nan_to_num and log-sigmoid: values and gradients (float32 and float64), NaN/inf, 0-d,
+non-contiguous inputs, lengths around the vector widths, second derivatives and errors."""
+import itertools
 import warnings
 
 import numpy as np
@@ -181,7 +182,7 @@ def test_huber_hypothesis(n, p, seed):
         _close(x.grad.numpy(), tx.grad.numpy(), np.float32)
 
 
-@pytest.mark.skipif(not NEW_KERNELS, reason="_ops built before round 22")
+@pytest.mark.skipif(not NEW_KERNELS, reason="_ops built without _fused_pointwise.h")
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_huber_kernels_direct(n, dtype):
@@ -204,7 +205,7 @@ def test_huber_kernels_direct(n, dtype):
     _close(out, 3.0 * np.clip(d, -0.5, 0.5), dtype)
 
 
-@pytest.mark.skipif(not NEW_KERNELS, reason="_ops built before round 22")
+@pytest.mark.skipif(not NEW_KERNELS, reason="_ops built without _fused_pointwise.h")
 def test_kernel_length_errors():
     a = np.zeros(5, np.float32)
     with pytest.raises(ValueError, match="huber_into"):
@@ -281,7 +282,7 @@ def test_hardtanh_inplace_and_errors():
         F.hardtanh(tl.ones(3), 2.0, 1.0)
 
 
-@pytest.mark.skipif(not NEW_KERNELS, reason="_ops built before round 22")
+@pytest.mark.skipif(not NEW_KERNELS, reason="_ops built without _fused_pointwise.h")
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_hardtanh_grad_kernel_direct(n, dtype):
@@ -309,6 +310,24 @@ def test_nan_to_num_vs_torch(kw, dtype, shape):
     np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
 
 
+_REPLACEMENTS = [None, 0.0, np.inf, -np.inf, 1e300, -1e300, 7.0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nan_to_num_every_replacement_bitwise(dtype):
+    # each replacement is chosen from the input alone: an infinite one (given, or 1e300 cast
+    # to float32) is never replaced again; 40 elements reach the vector body and the tail
+    a = np.tile(np.array([np.nan, np.inf, -np.inf, 1.5, -0.0], dtype), 8)
+    tx = torch.tensor(a)
+    ints = np.int32 if dtype == np.float32 else np.int64
+    for nan, posinf, neginf in itertools.product(_REPLACEMENTS, repeat=3):
+        got = tl.nan_to_num(tl.tensor(a), nan=nan, posinf=posinf, neginf=neginf).numpy()
+        want = torch.nan_to_num(tx, nan=nan, posinf=posinf, neginf=neginf).numpy()
+        assert got.dtype == want.dtype, (nan, posinf, neginf)
+        np.testing.assert_array_equal(got.view(ints), want.view(ints),
+                                      err_msg=f"nan={nan}, posinf={posinf}, neginf={neginf}")
+
+
 def test_nan_to_num_noncontiguous_and_other_dtypes():
     a = _data((30, 40), np.float32, 32, special=True).T
     np.testing.assert_array_equal(tl.nan_to_num(tl.tensor(a), nan=3.0).numpy(),
@@ -320,7 +339,7 @@ def test_nan_to_num_noncontiguous_and_other_dtypes():
                                   torch.nan_to_num(torch.tensor(h)).numpy())
 
 
-@pytest.mark.skipif(not NEW_KERNELS, reason="_ops built before round 22")
+@pytest.mark.skipif(not NEW_KERNELS, reason="_ops built without _fused_pointwise.h")
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_nan_to_num_kernel_direct(n, dtype):
@@ -374,7 +393,8 @@ def test_logsigmoid_second_order_noncontiguous_and_half():
         F.logsigmoid(tl.tensor([1 + 2j]))
 
 
-@pytest.mark.skipif(not hasattr(_ops, "logsigmoid_into"), reason="_ops built before round 22")
+@pytest.mark.skipif(not hasattr(_ops, "logsigmoid_into"),
+                    reason="_ops built without _fused_pointwise.h")
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_logsigmoid_kernels_direct(n, dtype):

@@ -1,4 +1,4 @@
-"""Session 22b: grid_sample's 4-d kernels (_grid2d.h) against PyTorch: the vectorised forward
+"""grid_sample's 4-d kernels (_grid2d.h) against PyTorch: the vectorised forward
 with few channels and the fused first-order backward (``_ops.grid_sample_2d_backward``), values
 and gradients (input and grid) in every 'nearest'/'bilinear' mode x padding x align_corners,
 C = 1..5, float32 and float64, NaN/inf/out-of-range grid points, non-contiguous inputs, the

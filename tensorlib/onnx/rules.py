@@ -355,6 +355,15 @@ def _clip(ctx, n):
                            "" if hi is None else _scalar(ctx, hi, n.out)])
 
 
+@rule("clip_interior_grad")
+def _clip_interior_grad(ctx, n):
+    # g where min < x < max, else 0 (NaN included: both compares are false)
+    g, x = ctx.ins(n)
+    inside = ctx.op("And", [ctx.op("Greater", [x, _scalar(ctx, n.attrs["min"], n.out)]),
+                            ctx.op("Less", [x, _scalar(ctx, n.attrs["max"], n.out)])])
+    return ctx.op("Where", [inside, g, _scalar(ctx, 0.0, n.out)])
+
+
 @rule("cast")
 def _cast(ctx, n):
     return ctx.op("Cast", ctx.ins(n), to=tensor_type(n.attrs["dtype"]))

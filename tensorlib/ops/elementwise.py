@@ -443,28 +443,45 @@ def _gelu_grad_fwd(xp, g, x):
     return (g * (0.5 * (1.0 + e) + x * pdf)).astype(x.dtype, copy=False)
 
 
-def fused_grad_f32(kernel, fallback):
-    """The CPU kernel of an activation's backward ``(g, x) -> dx``: _ops' one-pass float32
-    map ``kernel`` when both are same-shape contiguous float32, else ``fallback(np, g, x)``."""
-    def run(g, x):
-        if x.dtype == g.dtype == np.float32:
-            # a broadcast g (a sum's backward) is copied out: one pass, where NumPy's
-            # composite takes several
-            shape = np.broadcast_shapes(g.shape, x.shape)
-            if g.shape != x.shape:
-                g, x = np.broadcast_to(g, shape), np.broadcast_to(x, shape)
-            g, x = np.ascontiguousarray(g).reshape(-1), np.ascontiguousarray(x).reshape(-1)
-            out = np.empty_like(x)
+FUSED_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))     # the fused kernels' dtypes
+_F32 = (np.dtype(np.float32),)
+
+
+def flat_pair(x, y, dtypes=FUSED_FLOATS):
+    """``x``, ``y`` as flat C-contiguous arrays for a one-pass _ops kernel when they share one
+    shape and one dtype among ``dtypes``; None otherwise (the caller's NumPy path)."""
+    if x.shape != y.shape or x.dtype != y.dtype or x.dtype not in dtypes:
+        return None
+    return np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(y).reshape(-1)
+
+
+def fused_grad(kernel, fallback, dtypes=_F32, attrs=()):
+    """The CPU kernel of an activation's backward ``(g, x, **attrs) -> dx``: _ops' one-pass
+    map ``kernel(g, x, out, *attrs)`` when g and x share a dtype among ``dtypes``, else
+    ``fallback(np, g, x, **attrs)``; ``attrs`` names the op attributes the kernel takes."""
+    def run(g, x, **kw):
+        if g.dtype != x.dtype or x.dtype not in dtypes:
+            return fallback(np, g, x, **kw)
+        # a broadcast g (a sum's backward) is copied out: one pass, where NumPy's composite
+        # takes several
+        shape = x.shape
+        if g.shape != shape:
+            shape = np.broadcast_shapes(g.shape, shape)
+            g, x = np.broadcast_to(g, shape), np.broadcast_to(x, shape)
+        g, x = np.ascontiguousarray(g).reshape(-1), np.ascontiguousarray(x).reshape(-1)
+        out = np.empty_like(x)
+        if attrs:
+            kernel(g, x, out, *[kw[k] for k in attrs])
+        else:
             kernel(g, x, out)
-            return out.reshape(shape)     # (ascontiguousarray makes a 0-d array 1-d)
-        return fallback(np, g, x)
+        return out.reshape(shape)     # (ascontiguousarray makes a 0-d array 1-d)
     return run
 
 
-_gelu_grad_cpu = fused_grad_f32(_ops.gelu_grad_f32, _gelu_grad_fwd)
+_gelu_grad_cpu = fused_grad(_ops.gelu_grad_f32, _gelu_grad_fwd)
 # tanh's and sigmoid's backward at their outputs: one pass (1.6x PyTorch as composites)
-TANH_GRAD.set_kernel("cpu", fused_grad_f32(_ops.tanh_grad_f32, TANH_GRAD.fwd))
-SIGMOID_GRAD.set_kernel("cpu", fused_grad_f32(_ops.sigmoid_grad_f32, SIGMOID_GRAD.fwd))
+TANH_GRAD.set_kernel("cpu", fused_grad(_ops.tanh_grad_f32, TANH_GRAD.fwd))
+SIGMOID_GRAD.set_kernel("cpu", fused_grad(_ops.sigmoid_grad_f32, SIGMOID_GRAD.fwd))
 
 
 def _gelu_grad_vjp(n, gg):
@@ -522,7 +539,7 @@ def _silu_grad_vjp(n, gg):
 
 
 SILU_GRAD = register(OpDef("silu_grad", _silu_grad_fwd,
-                           kernels={"cpu": fused_grad_f32(_ops.silu_grad_f32, _silu_grad_fwd)},
+                           kernels={"cpu": fused_grad(_ops.silu_grad_f32, _silu_grad_fwd)},
                            infer=make_binary_infer("silu_grad"), cost=elementwise_cost,
                            vjp=_silu_grad_vjp,
                            doc="SiLU's backward, g s (1 + x (1 - s)), s = sigmoid(x), in one op."))
@@ -551,7 +568,7 @@ def _hardswish_grad_vjp(n, gg):
 
 HARDSWISH_GRAD = register(OpDef(
     "hardswish_grad", _hardswish_grad_fwd,
-    kernels={"cpu": fused_grad_f32(_ops.hardswish_grad_f32, _hardswish_grad_fwd)},
+    kernels={"cpu": fused_grad(_ops.hardswish_grad_f32, _hardswish_grad_fwd)},
     infer=make_binary_infer("hardswish_grad"), cost=elementwise_cost, vjp=_hardswish_grad_vjp,
     doc="Hardswish's backward (0 at and below -3, g at and above 3, else g (x/3 + 1/2))."))
 HARDSWISH = register(OpDef(
@@ -623,6 +640,10 @@ def clip_mask(n) -> Tensor | None:
 
 
 def _clip_vjp(n, g):
+    a = n.attrs
+    if a.get("strict") and a["min"] is not None and a["max"] is not None:
+        # the hardtanh family's backward: one fused pass, where the mask takes four
+        return (apply(CLIP_INTERIOR_GRAD, g, n.inputs[0], min=a["min"], max=a["max"]),)
     mask = clip_mask(n)
     return (g if mask is None else where(mask, g, 0.0),)
 
@@ -631,6 +652,30 @@ CLIP = register(OpDef("clip", _clip_fwd, infer=same_infer, cost=elementwise_cost
                       vjp=_clip_vjp,
                       doc="Limit values to [min, max] (Python numbers); the gradient passes "
                           "where min <= x <= max, or where min < x < max with strict=True."))
+
+
+def _clip_interior_grad_fwd(xp, g, x, *, min, max):
+    inside = (x > x.dtype.type(min)) & (x < x.dtype.type(max))
+    return xp.where(inside, g, xp.zeros((), g.dtype))
+
+
+def _clip_interior_grad_vjp(n, gg):
+    # linear in g with a piecewise-constant mask: nothing flows to x
+    g, x = n.inputs
+    if not g._rg:
+        return None, None
+    return unbroadcast(apply(CLIP_INTERIOR_GRAD, gg, x, **n.attrs), g._data.shape), None
+
+
+CLIP_INTERIOR_GRAD = register(OpDef(
+    "clip_interior_grad", _clip_interior_grad_fwd,
+    kernels={"cpu": fused_grad(_ops.hardtanh_grad_into, _clip_interior_grad_fwd,
+                               dtypes=FUSED_FLOATS, attrs=("min", "max"))},
+    vjp=_clip_interior_grad_vjp,
+    infer=lambda g, x, **a: (np.broadcast_shapes(g[0], x[0]), np.dtype(g[1])),
+    cost=elementwise_cost,
+    doc="The backward of clip(strict=True) (hardtanh, relu6, hardsigmoid) in one pass: g "
+        "where min < x < max, else 0 (NaN included)."))
 
 
 def clip(x: Tensor, min=None, max=None) -> Tensor:

@@ -7,6 +7,8 @@ from .._state import state
 from ..amp.cast import autocast_call
 from .._apply import apply
 from .._tensor import Tensor
+from .. import _ops
+from .elementwise import CLIP, clip_interior, fused_grad
 from .nn_util import FLOATS, as_float_tensor, io_cost
 from .registry import OpDef, register
 from ._util import around_axis, broadcast_shapes, norm_axis, numel, to_tensor
@@ -221,81 +223,22 @@ def log_softmax(x, axis: int | None = None, *, dim: int | None = None,
     return apply(LOG_SOFTMAX, x, axis=_axis(x, axis, dim, "log_softmax"))
 
 
-def _hardtanh_fwd(xp, x, *, min, max):
-    return xp.clip(x, x.dtype.type(min), x.dtype.type(max))     # one pass; NaN stays NaN
-
-
-def _hardtanh_grad_fwd(xp, g, x, *, min, max):
-    inside = (x > x.dtype.type(min)) & (x < x.dtype.type(max))
-    return xp.where(inside, g, xp.zeros((), g.dtype))
-
-
-def _hardtanh_grad_cpu(g, x, *, min, max):
-    # one fused pass where NumPy's composite takes four (two compares, and, where)
-    from .. import _ops
-    if x.dtype in FLOATS and g.dtype == x.dtype:
-        shape = np.broadcast_shapes(g.shape, x.shape)
-        if g.shape != shape or x.shape != shape:   # a sum's broadcast g: copied out
-            g, x = np.broadcast_to(g, shape), np.broadcast_to(x, shape)
-        out = np.empty(shape, x.dtype)
-        _ops.hardtanh_grad_into(np.ascontiguousarray(g).reshape(-1),
-                                np.ascontiguousarray(x).reshape(-1), out.reshape(-1),
-                                min, max)
-        return out
-    return _hardtanh_grad_fwd(np, g, x, min=min, max=max)
-
-
-def _hardtanh_grad_vjp(n, gg):
-    # linear in g with a piecewise-constant mask: nothing flows to x
-    from ._util import unbroadcast
-    g, x = n.inputs
-    if not g._rg:
-        return None, None
-    return unbroadcast(apply(HARDTANH_GRAD, gg, x, **n.attrs), g._data.shape), None
-
-
-def _hardtanh_onnx(ctx, n):
-    (x,) = ctx.ins(n)
-    dt = np.dtype(n.out.dtype)
-    return ctx.op("Clip", [x, ctx.const(np.asarray(n.attrs["min"], dt)),
-                           ctx.const(np.asarray(n.attrs["max"], dt))])
-
-
-def _hardtanh_grad_onnx(ctx, n):
-    g, x = ctx.ins(n)
-    dt = np.dtype(n.out.dtype)
-    inside = ctx.op("And", [ctx.op("Greater", [x, ctx.const(np.asarray(n.attrs["min"], dt))]),
-                            ctx.op("Less", [x, ctx.const(np.asarray(n.attrs["max"], dt))])])
-    return ctx.op("Where", [inside, g, ctx.const(np.asarray(0, dt))])
-
-
-HARDTANH_GRAD = register(OpDef(
-    "hardtanh_grad", _hardtanh_grad_fwd, kernels={"cpu": _hardtanh_grad_cpu},
-    vjp=_hardtanh_grad_vjp, saves=True, onnx=_hardtanh_grad_onnx,
-    infer=lambda g, x, **a: (broadcast_shapes("hardtanh_grad", g[0], x[0]), np.dtype(g[1])),
-    cost=io_cost(),
-    doc="hardtanh's backward in one pass: g where min < x < max, else 0 (NaN too)."))
-HARDTANH = register(OpDef(
-    "hardtanh", _hardtanh_fwd, vjp=lambda n, g: (apply(HARDTANH_GRAD, g, n.inputs[0],
-                                                       **n.attrs),),
-    saves=True, onnx=_hardtanh_onnx, infer=lambda x, **a: x, cost=io_cost(),
-    doc="x clipped to [min, max] (min < max) whose gradient passes strictly inside."))
-
-
 def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     """``x`` clipped to [min_val, max_val] (``torch.nn.functional.hardtanh``).
 
     As PyTorch's: the gradient is 1 strictly inside (min_val, max_val) and 0 at the
-    kinks and beyond them (+-inf included); NaN stays NaN with gradient 0 (what PyTorch's
-    vectorised CPU kernel gives; its scalar tail passes the gradient through, never NaN).
+    kinks and beyond them (+-inf included). NaN stays NaN, with gradient 0 always; PyTorch's
+    CPU backward differs there by length (0 in its vectorised body, 1 in its scalar tail).
 
     >>> F.hardtanh(tl.tensor([-2.0, 0.5, 2.0]))
     tensor([-1.0000,  0.5000,  1.0000])
     """
     if not min_val < max_val:
         raise ValueError(f"hardtanh: min_val {min_val} must be below max_val {max_val}")
-    return apply(HARDTANH, as_float_tensor(x, "hardtanh"), min=float(min_val),
-                 max=float(max_val))
+    # clip(strict=True): the one op of the hardtanh family (relu6, hardsigmoid), whose
+    # backward is one fused pass
+    return apply(CLIP, as_float_tensor(x, "hardtanh"), min=float(min_val), max=float(max_val),
+                 strict=True)
 
 
 def softsign(x) -> Tensor:
@@ -340,13 +283,12 @@ def relu6(x) -> Tensor:
     >>> F.relu6(tl.tensor([-1.0, 3.0, 8.0]))
     tensor([0., 3., 6.])
     """
-    return apply(HARDTANH, as_float_tensor(x, "relu6"), min=0.0, max=6.0)
+    return apply(CLIP, as_float_tensor(x, "relu6"), min=0.0, max=6.0, strict=True)
 
 
 def hardsigmoid(x) -> Tensor:
     """``relu6(x + 3) / 6``: a piecewise-linear sigmoid (gradient 1/6 strictly inside
     (-3, 3), 0 at and beyond the breakpoints, as PyTorch's)."""
-    from .elementwise import clip_interior
     # x + 3 is exact near -3 and 3, so the breakpoints are exactly PyTorch's
     return clip_interior(as_float_tensor(x, "hardsigmoid") + 3.0, 0.0, 6.0) / 6.0
 
@@ -385,20 +327,15 @@ def _logsigmoid_grad_fwd(xp, g, x):
     return (g * xp.where(x < 0, r, z * r)).astype(x.dtype, copy=False)
 
 
-def _logsigmoid_grad_cpu(g, x):
-    from .. import _ops
-    if x.dtype == g.dtype == np.float16:
+def _logsigmoid_grad_other(xp, g, x):
+    if g.dtype == x.dtype == np.float16:     # in float32, rounded once (PyTorch's opmath)
         return _logsigmoid_grad_cpu(g.astype(np.float32), x.astype(np.float32)).astype(
             np.float16)
-    if x.dtype in FLOATS and g.dtype == x.dtype:
-        shape = np.broadcast_shapes(g.shape, x.shape)
-        if g.shape != shape or x.shape != shape:   # a sum's broadcast g: copied out
-            g, x = np.broadcast_to(g, shape), np.broadcast_to(x, shape)
-        out = np.empty(shape, x.dtype)
-        _ops.logsigmoid_grad_into(np.ascontiguousarray(g).reshape(-1),
-                                  np.ascontiguousarray(x).reshape(-1), out.reshape(-1))
-        return out
-    return _logsigmoid_grad_fwd(np, g, x)
+    return _logsigmoid_grad_fwd(xp, g, x)
+
+
+_logsigmoid_grad_cpu = fused_grad(_ops.logsigmoid_grad_into, _logsigmoid_grad_other,
+                                  dtypes=FLOATS)
 
 
 def _logsigmoid_grad_vjp(n, gg):

@@ -313,16 +313,17 @@ def _class_shape_message(op, x, target, want) -> str:
 
 
 def _check_class_args(op, x, target, weight, ignore_index):
+    from ..errors import ShapeError
     if x.ndim == 0:
-        raise ValueError(f"{op}: input must have a class dimension, got a 0-d tensor")
+        raise ShapeError(f"{op}: input must have a class dimension, got a 0-d tensor")
     C = x.shape[1] if x.ndim >= 2 else x.shape[0]
     want = (x.shape[:1] + x.shape[2:]) if x.ndim >= 2 else ()
     if tuple(target.shape) != tuple(want):
-        raise ValueError(_class_shape_message(op, x, target, want))
+        raise ShapeError(_class_shape_message(op, x, target, want))
     if weight is not None:
         same_dtype(op, x, ("weight", weight))
         if tuple(weight.shape) != (C,):
-            raise ValueError(f"{op}: weight must have shape ({C},) (one per class), got "
+            raise ShapeError(f"{op}: weight must have shape ({C},) (one per class), got "
                              f"{tuple(weight.shape)}")
     if target.device.type != "cpu":
         return   # checked on the device: out-of-range targets give NaN (tensorlib.cuda.bindings)
@@ -462,7 +463,8 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100,
     target = to_tensor(target)
     check_reduction("nll_loss", reduction)
     if target._data.dtype.kind not in "iu":
-        raise TypeError(f"nll_loss: target must be an integer tensor of class indices, got "
+        from ..errors import DTypeError
+        raise DTypeError(f"nll_loss: target must be an integer tensor of class indices, got "
                         f"{target._data.dtype}")
     weight = None if weight is None else as_float_tensor(weight, "nll_loss", "weight")
     if x.ndim == 1 and tuple(target.shape) == (1,):
@@ -578,21 +580,10 @@ def _huber_fwd(xp, x, y, *, delta, smooth, reduction="none"):
     return xp.asarray(a.mean() if a.size else np.nan, a.dtype)
 
 
-def _flat_pair(x, y):
-    """x, y as flat contiguous arrays for the fused Huber kernels of _fused_pointwise.h (same
-    shape, float32 or float64), or None (the NumPy path)."""
-    if x.shape != y.shape or x.dtype != y.dtype or x.dtype not in _FUSED_DTYPES:
-        return None
-    return np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(y).reshape(-1)
-
-
-_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def _huber_cpu(x, y, *, delta, smooth, reduction="none"):
     # one fused pass (the loss and its sum, never the loss array for 'mean'/'sum'); NumPy's
     # composite takes six passes and a full temporary
-    flat = _flat_pair(x, y)
+    flat = E.flat_pair(x, y)
     if flat is None or x.size == 0:
         return _huber_fwd(np, x, y, delta=delta, smooth=smooth, reduction=reduction)
     from .. import _ops
@@ -655,7 +646,7 @@ def _huber_grad_fwd(xp, g, x, y, *, delta, k, mean):
 
 
 def _huber_grad_cpu(g, x, y, *, delta, k, mean):
-    flat = _flat_pair(x, y)
+    flat = E.flat_pair(x, y)
     if flat is None or g.dtype != x.dtype or x.size == 0 or not (
             g.size == 1 or g.shape == x.shape):
         return _huber_grad_fwd(np, g, x, y, delta=delta, k=k, mean=mean)

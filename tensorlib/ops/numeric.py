@@ -158,12 +158,14 @@ NAN_TO_NUM = register(OpDef(
         "finite value); complex values in their real and imaginary parts."))
 
 
-def nan_to_num(x, nan: float = 0.0, posinf: float | None = None,
+def nan_to_num(x, nan: float | None = 0.0, posinf: float | None = None,
                neginf: float | None = None) -> Tensor:
     """NaN to ``nan`` and infinities to ``posinf``/``neginf`` (by default the dtype's largest
     and smallest finite values), as ``torch.nan_to_num``; a complex tensor has both its real
-    and imaginary parts replaced; integer and bool tensors are returned as they are. The
-    gradient flows to the finite elements only (0 elsewhere).
+    and imaginary parts replaced; integer and bool tensors are returned as they are. Each
+    replacement is chosen from the input value alone (an infinite ``nan`` is kept), and
+    ``nan=None`` means 0, as PyTorch's. The gradient flows to the finite elements only (0
+    elsewhere).
 
     >>> tl.nan_to_num(tl.tensor([float("nan"), 1.0, float("-inf")]), neginf=-9.0)
     tensor([ 0.,  1., -9.])
@@ -171,7 +173,7 @@ def nan_to_num(x, nan: float = 0.0, posinf: float | None = None,
     x = to_tensor(x)
     if x.dtype.kind not in "fc":
         return x
-    return apply(NAN_TO_NUM, x, nan=float(nan),
+    return apply(NAN_TO_NUM, x, nan=0.0 if nan is None else float(nan),
                  posinf=None if posinf is None else float(posinf),
                  neginf=None if neginf is None else float(neginf))
 

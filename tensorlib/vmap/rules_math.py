@@ -10,7 +10,8 @@ ELEMENTWISE = (
     "rsqrt", "reciprocal", "tanh_grad", "sigmoid_grad", "erf", "sigmoid", "relu", "round",
     "leaky_relu_grad", "leaky_relu", "elu", "gelu", "gelu_grad", "silu", "softplus", "clip",
     "div", "where", "relu_grad", "cast", "copy", "masked_fill", "binary_cross_entropy",
-    "erfc", "erfinv", "lgamma", "digamma", "polygamma", "i0", "i1")
+    "erfc", "erfinv", "lgamma", "digamma", "polygamma", "i0", "i1", "clip_interior_grad",
+    "fmod", "logsigmoid", "logsigmoid_grad")
 
 
 def elementwise(op):

@@ -542,10 +542,11 @@ def _away_from(a, *points):
     return a
 
 
-add("hardtanh", lambda x: tl.nn.functional.hardtanh(x, -0.5, 0.7),
+add("clip", lambda x: tl.nn.functional.hardtanh(x, -0.5, 0.7),
     lambda draw: [_away_from(arr(draw, draw(shapes())), -0.5, 0.7)],
-    lambda x: np.clip(x, -0.5, 0.7))
-add("hardtanh_grad", lambda g, x: tl.apply(tl.REGISTRY["hardtanh_grad"], g, x, min=-0.5, max=0.7),
+    lambda x: np.clip(x, -0.5, 0.7), name="hardtanh")
+add("clip_interior_grad",
+    lambda g, x: tl.apply(tl.REGISTRY["clip_interior_grad"], g, x, min=-0.5, max=0.7),
     lambda draw: (lambda s: [arr(draw, s), _away_from(arr(draw, s), -0.5, 0.7)])(draw(shapes())),
     lambda g, x: np.where((x > -0.5) & (x < 0.7), g, 0.0))
 add("logsigmoid", tl.nn.functional.logsigmoid, unary_inputs(-4, 4),
