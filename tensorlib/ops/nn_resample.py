@@ -16,7 +16,7 @@ import numpy as np
 from .._tensor import Tensor
 from ._util import check_alloc, to_tensor
 from .nn_pool import adaptive_avg_pool2d
-from .size_guard import size_guard, traced
+from .size_guard import plain, size_guard, traced
 from .nn_util import as_float_tensor, const
 from .shape import concatenate
 from .shape import _pad_check
@@ -277,7 +277,7 @@ def _sizes_of(size, n: int) -> tuple:
 
 def _checked_size(size, n: int) -> tuple[int, ...]:
     # int.__int__: checking a traced size does not make it a plain number
-    out = tuple(int.__int__(s) if isinstance(s, int) else int(s) for s in _sizes_of(size, n))
+    out = tuple(plain(s) for s in _sizes_of(size, n))
     if len(out) != n:
         raise ValueError(f"interpolate: size {tuple(out)} must give {n} spatial sizes")
     if any(s <= 0 for s in out):

@@ -15,6 +15,7 @@ from .._apply import apply
 from .._tensor import Tensor
 from .nn_util import as_float_or_complex_tensor, io_cost, tuple_n
 from .registry import OpDef, register
+from .size_guard import plain
 
 
 def _grid(name, H, W, kernel, dilation, padding, stride, strict=True) -> tuple[int, int]:
@@ -184,19 +185,12 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
         raise ValueError(f"unfold: input must be (N, C, H, W) or (C, H, W), got shape "
                          f"{tuple(x.shape)}")
     geometry = _geometry(kernel_size, dilation, padding, stride, "unfold")
-    _grid("unfold", *(_plain(s) for s in x.shape[2:]), **geometry)
+    _grid("unfold", *(plain(s) for s in x.shape[2:]), **geometry)
     return apply(IM2COL, x, **geometry)
-
-
-def _plain(s) -> int:
-    """A size's value; a traced one stays in the trace (the check is the kernel's too)."""
-    from ..graph.tracer import TracedSize
-    return int.__int__(s) if isinstance(s, TracedSize) else int(s)
 
 
 def _sizes2(output_size) -> tuple:
     """``output_size`` as two sizes, TracedSizes kept (they follow a None dim under capture)."""
-    from ..graph.tracer import TracedSize
     if isinstance(output_size, (int, np.integer)) and not isinstance(output_size, bool):
         out = (output_size,) * 2
     else:
@@ -209,9 +203,9 @@ def _sizes2(output_size) -> tuple:
                             for s in out):
         raise ValueError(f"fold: output_size must be an int or a tuple of 2 ints, got "
                          f"{output_size!r}")
-    plain = tuple(int.__int__(s) if isinstance(s, TracedSize) else int(s) for s in out)
-    if min(plain) < 1:
-        raise ValueError(f"fold: output_size must be >= 1, got {plain}")
+    values = tuple(plain(s) for s in out)
+    if min(values) < 1:
+        raise ValueError(f"fold: output_size must be >= 1, got {values}")
     return out
 
 
@@ -229,5 +223,5 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Te
                          f"shape {tuple(x.shape)}")
     out_hw, geometry = _sizes2(output_size), _geometry(kernel_size, dilation, padding, stride,
                                                        "fold")
-    _col2im_check(tuple(_plain(s) for s in x.shape), *(_plain(s) for s in out_hw), **geometry)
+    _col2im_check(tuple(plain(s) for s in x.shape), *(plain(s) for s in out_hw), **geometry)
     return _col2im(x, out_hw, geometry)

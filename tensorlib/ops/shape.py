@@ -13,7 +13,7 @@ from .._tensor import Tensor
 from ..autograd.mode import state
 from ..errors import ShapeError
 from .registry import OpDef, register, shape_check
-from .size_guard import SIZE_RULES, size_guard, traced
+from .size_guard import SIZE_RULES, plain, size_guard, traced
 from ._util import norm_axes, norm_axis, one_of, promote_types, to_tensor, unbroadcast
 
 
@@ -115,11 +115,6 @@ def _reshape_vjp(n, g):
 RESHAPE = _op("reshape", _reshape_fwd, _reshape_vjp, _reshape_infer, view=True)
 
 
-def _plain(s) -> int:
-    """An int without noting a TracedSize's escape (the caller handles traced sizes)."""
-    return int.__int__(s) if isinstance(s, int) else int(s)
-
-
 def _sizes_kw(op: str, args: tuple, kw_name: str, kw) -> tuple:
     """Varargs sizes, or PyTorch's keyword form (``reshape(shape=...)``), not both."""
     if kw is None:
@@ -153,7 +148,7 @@ def reshape(x, *dims, shape=None) -> Tensor:
         # in-place t_() or squeeze_() of the "view")
         return apply(RESHAPE, x, shape=tuple(map(int, shape)))
     keep, _, sizes, srcs = _traced_target(x, shape)
-    shape = tuple(_plain(s) for s in shape)
+    shape = tuple(plain(s) for s in shape)
     if keep or sizes:
         attrs = {"shape": shape}
         if keep:
@@ -718,15 +713,11 @@ def _split_at(x, points, axis: int) -> tuple[Tensor, ...]:
     return apply(SPLIT, x, *srcs, indices=plain, sizes=sizes, axis=axis)
 
 
-def _plain(v) -> int:
-    return int.__int__(v) if traced(v) else int(v)
-
-
 def _count_varies(x, axis: int, what: str, count, example: int) -> None:
     """The number of pieces depends on a dynamic size: the trace keeps its count, so the
     size escapes (tl.function retraces per size; ONNX export with that axis dynamic is
     refused) with the reason in words."""
-    c = count(_plain(x.shape[axis]))
+    c = count(plain(x.shape[axis]))
     _pieces(x, axis, what, f"{what} along a dynamic dim: the number of pieces, "
             f"{count.__doc__}, depends on the size n of that dim (n = {example} gives "
             f"{count(example)}, the traced n gives {c}) and a captured graph has a fixed "
@@ -788,11 +779,11 @@ def _torch_split(x, size, axis, dim, split_size_or_sections) -> tuple[Tensor, ..
     a = norm_axis(axis, x.ndim, "split")
     if isinstance(size, (int, np.integer)):
         n = x.shape[a]
-        if _plain(size) <= 0 and not (_plain(size) == 0 and _plain(n) == 0):
-            raise ShapeError(f"split: split_size must be positive, got {_plain(size)}")
-        if not _plain(size):
+        if plain(size) <= 0 and not (plain(size) == 0 and plain(n) == 0):
+            raise ShapeError(f"split: split_size must be positive, got {plain(size)}")
+        if not plain(size):
             return apply(SPLIT, x, indices=(), axis=a)
-        count = -(-_plain(n) // _plain(size))
+        count = -(-plain(n) // plain(size))
         if traced(size):
             # split(x.shape[0]) of cat([x, x]): points at multiples of the traced size
             return _split_at(x, [size * i for i in range(1, count)], a)
@@ -802,8 +793,8 @@ def _torch_split(x, size, axis, dim, split_size_or_sections) -> tuple[Tensor, ..
             def pieces(m, s=s):
                 return -(-m // s)
             pieces.__doc__ = f"ceil(n / {s})"
-            _count_varies(x, a, f"split({s})", pieces, _plain(n) + s)
-        return apply(SPLIT, x, indices=tuple(range(int(size), _plain(n), int(size))), axis=a)
+            _count_varies(x, a, f"split({s})", pieces, plain(n) + s)
+        return apply(SPLIT, x, indices=tuple(range(int(size), plain(n), int(size))), axis=a)
     return split_sizes(x, [v if traced(v) else int(v) for v in size], axis=a)
 
 
@@ -826,15 +817,15 @@ def chunk(x, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple[Ten
     if traced(n):
         if chunks == 1:
             return _split_at(x, (), a)
-        if chunks == 2 and _plain(n) >= 2:
+        if chunks == 2 and plain(n) >= 2:
             return _split_at(x, [(n + 1) // 2], a)
 
         def pieces(m, k=chunks):
             return -(-m // -(-m // k)) if m else k
         pieces.__doc__ = f"ceil(n / ceil(n / {chunks}))"
-        c = pieces(_plain(n))
+        c = pieces(plain(n))
         _count_varies(x, a, f"chunk({chunks})", pieces, chunks + 1 if c == chunks else chunks)
-        n = _plain(n)
+        n = plain(n)
     if n == 0:          # PyTorch: `chunks` empty pieces (a split by size would give one)
         return apply(SPLIT, x, indices=(0,) * (chunks - 1), axis=a)
     size = -(-n // chunks)
@@ -867,9 +858,9 @@ def split_sizes(x, sizes, axis: int = 0) -> tuple[Tensor, ...]:
     dynamic = any(traced(v) for v in sizes)
     if not dynamic:
         _pieces(x, a, "split into listed sizes that must add up to it")
-    if sum(_plain(v) for v in sizes) != _plain(x.shape[a]):
-        raise ShapeError(f"split: sizes {[_plain(v) for v in sizes]} do not sum to axis size "
-                         f"{_plain(x.shape[a])}")
+    if sum(plain(v) for v in sizes) != plain(x.shape[a]):
+        raise ShapeError(f"split: sizes {[plain(v) for v in sizes]} do not sum to axis size "
+                         f"{plain(x.shape[a])}")
     if not dynamic:
         return apply(SPLIT, x, indices=tuple(np.cumsum(sizes)[:-1].tolist()), axis=a)
     points, at = [], 0

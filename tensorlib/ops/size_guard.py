@@ -23,6 +23,12 @@ def traced(*sizes) -> bool:
     return any(type(n) is not int and hasattr(n, "expr") for n in sizes)
 
 
+def plain(n) -> int:
+    """A size's int value without noting a traced size's escape (``int(n)`` would: the
+    caller keeps the traced size where the graph must follow it)."""
+    return int.__int__(n) if isinstance(n, int) else int(n)
+
+
 @shape_check
 def _guard_check(x, *, rule, args):
     SIZE_RULES[rule](x.shape, *args)
