@@ -204,8 +204,105 @@ def _shared(lib):
         + _session21c(lib, rng) + _session21d(lib, rng) + _session22(lib, rng) \
         + _session22c(lib, rng) + _session22b(lib, rng) + _session22d(lib, rng) \
         + _session22e(lib, rng) + _session22f(lib, rng) + _session22g(lib, rng) \
-        + _session22h(lib, rng)
+        + _session22h(lib, rng) + _session23b(lib, rng) + _session23a(lib, rng) \
+        + _session23d(lib, rng)
 
+
+
+def _session23d(lib, rng):
+    """Session 23d: unique / searchsorted / isin on 100k int64 ids in [0, 1e8) (one radix
+    argsort instead of NumPy's hashing unique and random-order binary searches), and
+    scatter_add / index_add with PyTorch's checked indices (GNN aggregation, 100k x 64)."""
+    k = rng.integers(0, 10 ** 8, 100000)
+    K, S = lib.tensor(k), lib.tensor(np.sort(k))
+    Kh = lib.tensor(k[:50000])
+    src = lib.tensor(rng.standard_normal((100000, 64)).astype(np.float32))
+    col = lib.tensor(rng.integers(0, 10000, 100000))
+    col2 = col.unsqueeze(1).expand(100000, 64)
+    w = lib.tensor(rng.random(100000).astype(np.float32))
+    return [
+        ("unique 100k int64 [23d]", lambda: lib.unique(K)),
+        ("unique return_inverse+counts 100k int64 [23d]",
+         lambda: lib.unique(K, return_inverse=True, return_counts=True)),
+        ("searchsorted 100k into 100k int64 [23d]", lambda: lib.searchsorted(S, K)),
+        ("isin 100k in 50k int64 [23d]", lambda: lib.isin(K, Kh)),
+        ("scatter_add dim 0 expanded index (100k, 64) -> 10k [23d]",
+         lambda: lib.zeros(10000, 64).scatter_add(0, col2, src)),
+        ("index_add dim 0 (100k, 64) -> 10k [23d]",
+         lambda: lib.zeros(10000, 64).index_add(0, col, src)),
+        ("scatter_add_ weighted degree 100k -> 10k [23d]",
+         lambda: lib.zeros(10000).scatter_add_(0, col, w)),
+    ]
+
+
+def _session23a(lib, rng):
+    """Session 23a: per-example gradients through vmap: vmap(grad) of an MLP (784-128-128-10,
+    cross_entropy / log_softmax+nll), and a PINN's Laplacian (vmap of hessian of a tanh MLP)
+    with the backward to the shared weights (their gradient contracted over the points)."""
+    F, fn = lib.nn.functional, lib.func
+    sizes = (784, 128, 128, 10)
+    params = {}
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        params[f"{2 * i}.weight"] = lib.tensor((rng.standard_normal((b, a)) * 0.05)
+                                               .astype(np.float32))
+        params[f"{2 * i}.bias"] = lib.tensor(np.zeros(b, np.float32))
+    nn = lib.nn
+    mlp = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(),
+                        nn.Linear(128, 10))
+    xb = lib.tensor(rng.standard_normal((256, 784)).astype(np.float32))
+    yb = lib.tensor(rng.integers(0, 10, 256))
+
+    def ce(p, x, y):
+        return F.cross_entropy(fn.functional_call(mlp, p, (x.unsqueeze(0),)), y.unsqueeze(0))
+
+    def nll(p, x, y):
+        return F.nll_loss(F.log_softmax(fn.functional_call(mlp, p, (x,)), -1), y)
+    W = [lib.tensor(rng.standard_normal(s) * 0.5, requires_grad=True)
+         for s in ((32, 2), (32,), (32, 32), (32,), (1, 32), (1,))]
+    pts = lib.tensor(rng.standard_normal((1000, 2)))
+
+    def u(x):
+        h = lib.tanh(W[0] @ x + W[1])
+        return (W[4] @ lib.tanh(W[2] @ h + W[3]) + W[5]).sum()
+
+    def pinn_step():
+        for w in W:
+            w.grad = None
+        lap = fn.vmap(lambda x: lib.diagonal(fn.hessian(u)(x)).sum())(pts)
+        (lap ** 2).mean().backward()
+    return [
+        ("vmap(grad) MLP 784-128-128-10 cross_entropy, batch 256 [23a]",
+         lambda: fn.vmap(fn.grad(ce), in_dims=(None, 0, 0))(params, xb, yb)),
+        ("vmap(grad) MLP 784-128-128-10 log_softmax+nll 1-d, batch 64 [23a]",
+         lambda: fn.vmap(fn.grad(nll), in_dims=(None, 0, 0))(params, xb[:64], yb[:64])),
+        ("PINN vmap(hessian) Laplacian + backward, 1000 points f64 [23a]", pinn_step),
+    ]
+
+
+def _session23b(lib, rng):
+    """Session 23b: float64 sums/means/variances over tall, narrow arrays and short last axes
+    (the column cascade of _reduce.h shared with float32, the float64 row cascade), and the
+    int64/float64 cumsum kernel along both axes."""
+    def f64(*shape):
+        return lib.tensor(rng.standard_normal(shape))
+    tall = {s: f64(*s) for s in ((100000, 8), (1000000, 3), (50000, 32))}
+    short = {s: f64(*s) for s in ((100000, 4), (200000, 16))}
+    i64 = lib.tensor(rng.integers(-1000, 1000, (1000, 1000)))
+    d64 = f64(1000, 1000)
+    out = []
+    for s, x in tall.items():
+        out += [(f"sum dim 0 {s} f64 [23b]", lambda x=x: x.sum(0)),
+                (f"mean dim 0 {s} f64 [23b]", lambda x=x: x.mean(0))]
+    out.append(("var dim 0 (100000, 8) f64 [23b]", lambda: tall[(100000, 8)].var(0)))
+    for s, x in short.items():
+        out += [(f"sum dim 1 {s} f64 [23b]", lambda x=x: x.sum(1)),
+                (f"mean dim 1 {s} f64 [23b]", lambda x=x: x.mean(1)),
+                (f"var dim 1 {s} f64 [23b]", lambda x=x: x.var(1))]
+    out += [("sum (1000000, 3) f64, all [23b]", lambda: tall[(1000000, 3)].sum())]
+    for d in (0, 1):
+        out += [(f"cumsum dim {d} (1000, 1000) int64 [23b]", lambda d=d: i64.cumsum(d)),
+                (f"cumsum dim {d} (1000, 1000) f64 [23b]", lambda d=d: d64.cumsum(d))]
+    return out
 
 def _session22b(lib, rng):
     """Session 22b: grid_sample's 4-d kernels (_grid2d.h) with few channels (C = 1, 3) and

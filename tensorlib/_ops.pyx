@@ -1880,12 +1880,16 @@ def float_to_half(const float[::1] src, unsigned short[::1] dst) -> bool:
     return bool(done)
 
 
-# --- float32 sums and extremes of contiguous runs (float64 accumulation) --------------------
+# --- float32/float64 sums, float32 extremes of contiguous runs; cumsum --------------------------
 cdef extern from "_reduce.h" nogil:
     double tl_sum_f32(const float *x, Py_ssize_t n)
     float tl_extreme_f32(const float *x, Py_ssize_t n, int is_min)
     void tl_sum_cols_f32(const float *x, Py_ssize_t R, Py_ssize_t stride, Py_ssize_t n,
                          float *out, double scale)
+    void tl_sum_cols_f64(const double *x, Py_ssize_t R, Py_ssize_t stride, Py_ssize_t n,
+                         double *out, double scale)
+    void tl_sum_rows_f64(const double *x, Py_ssize_t R, Py_ssize_t N, double *out,
+                         double scale)
 
 # a full sum is cut into chunks of this many elements, summed in parallel and then in order,
 # so the result does not depend on the thread count
@@ -1940,6 +1944,92 @@ def sum_mid_f32(const float[:, :, ::1] x, float[:, ::1] out, double scale=1.0):
             o = t // T
             lo = (t % T) * COL_TILE
             tl_sum_cols_f32(&x[o, 0, lo], R, I, min(COL_TILE, I - lo), &out[o, lo], scale)
+
+
+def sum_all_f64(const double[::1] x) -> float:
+    """The sum of x (a cascade sum, chunked as sum_all_f32 so threads do not change it)."""
+    cdef Py_ssize_t n = x.shape[0], nc = (n + SUM_CHUNK - 1) // SUM_CHUNK, c, lo
+    cdef double s = 0.0
+    if n == 0:
+        return 0.0
+    cdef double[::1] parts = np.empty(nc, np.float64)
+    with nogil:
+        for c in prange(nc, schedule="static", num_threads=nthreads(n)):
+            lo = c * SUM_CHUNK
+            tl_sum_rows_f64(&x[lo], 1, min(SUM_CHUNK, n - lo), &parts[c], 1.0)
+        for c in range(nc):
+            s += parts[c]
+    return s
+
+
+DEF ROW_CHUNK = 4096    # elements a parallel task sums in sum_rows_f64, at least a row
+
+
+def sum_rows_f64(const double[:, ::1] x, double[::1] out, double scale=1.0):
+    """out[i] = scale * sum(x[i]) (scale 1/n gives the mean), a cascade sum of each row."""
+    cdef Py_ssize_t R = x.shape[0], N = x.shape[1], k, rows, nk, lo
+    if out.shape[0] != R:
+        raise ValueError("sum_rows_f64: out must have x's row count")
+    if R == 0:
+        return
+    if N == 0:
+        out[:] = 0.0
+        return
+    # rows in groups: one kernel call a group, not a call a (short) row
+    rows = max(1, ROW_CHUNK // N)
+    nk = (R + rows - 1) // rows
+    with nogil:
+        for k in prange(nk, schedule="static", num_threads=nthreads(R * N)):
+            lo = k * rows
+            tl_sum_rows_f64(&x[lo, 0], min(rows, R - lo), N, &out[lo], scale)
+
+
+def sum_mid_f64(const double[:, :, ::1] x, double[:, ::1] out, double scale=1.0):
+    """out[o, i] = scale * sum_r x[o, r, i], a cascade sum (as sum_mid_f32, all float64)."""
+    cdef Py_ssize_t O = x.shape[0], R = x.shape[1], I = x.shape[2], t, o, lo, T
+    if out.shape[0] != O or out.shape[1] != I:
+        raise ValueError("sum_mid_f64: out must have shape (x.shape[0], x.shape[2])")
+    if O * I == 0:
+        return
+    if R == 0:
+        out[:, :] = 0.0
+        return
+    T = (I + COL_TILE - 1) // COL_TILE
+    with nogil:
+        for t in prange(O * T, schedule="static", num_threads=nthreads(O * R * I)):
+            o = t // T
+            lo = (t % T) * COL_TILE
+            tl_sum_cols_f64(&x[o, 0, lo], R, I, min(COL_TILE, I - lo), &out[o, lo], scale)
+
+
+ctypedef fused cum_t:
+    double
+    cnp.int64_t
+
+
+def cumsum_mid(const cum_t[:, :, ::1] x, cum_t[:, :, ::1] out):
+    """out[o, j, i] = sum_{r <= j} x[o, r, i] in order (as NumPy's cumsum; int64 wraps)."""
+    cdef Py_ssize_t O = x.shape[0], R = x.shape[1], I = x.shape[2], o, r, i
+    if out.shape[0] != O or out.shape[1] != R or out.shape[2] != I:
+        raise ValueError("cumsum_mid: out must have x's shape")
+    if O * R * I == 0:
+        return
+    cdef cum_t s
+    with nogil:
+        for o in prange(O, schedule="static", num_threads=nthreads(O * R * I)):
+            if I == 1:
+                s = 0
+                for r in range(R):
+                    s = s + x[o, r, 0]
+                    out[o, r, 0] = s
+            else:
+                # row after row: the inner loops along contiguous columns vectorise, where
+                # NumPy's accumulate over a leading axis strides through memory
+                for i in range(I):
+                    out[o, 0, i] = x[o, 0, i]
+                for r in range(1, R):
+                    for i in range(I):
+                        out[o, r, i] = out[o, r - 1, i] + x[o, r, i]
 
 
 def extreme_rows_f32(const float[:, ::1] x, float[::1] out, bint is_min):

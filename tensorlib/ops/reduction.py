@@ -15,7 +15,7 @@ from ..amp.cast import autocast_call
 from .._apply import apply
 from .._tensor import Tensor
 from .registry import OpDef, register
-from ._util import norm_axes, norm_axis, numel, to_float, to_tensor
+from ._util import around_axis, norm_axes, norm_axis, numel, to_float, to_tensor
 
 
 def _reduce_infer_factory(dtype_rule):
@@ -112,17 +112,21 @@ SUM = _define("sum", lambda xp, x, axis, keepdims: _narrow(
               vjp=lambda n, g: (_expand(g, n),), infer=_sum_infer, saves=False)
 # the ufunc's reduce itself: np.sum's Python wrapper is most of a small sum's cost
 
-# float32 sums, means, variances and extremes over a run of adjacent axes of a contiguous
-# array go to _ops' kernels (_reduce.h): NumPy's were 2.5-5x slower than PyTorch's along
-# the last axis, and along any other axis added row by row (1e-2 relative error over 1e6
-# rows, where PyTorch's cascade keeps 1e-7)
+# float32 and float64 sums, means and variances (float32 extremes) over a run of adjacent
+# axes of a contiguous array go to _ops' kernels (_reduce.h): NumPy's were 2.5-6x slower
+# than PyTorch's along a short last axis (a ufunc inner loop a row) and along any other axis
+# added row by row (1e-2 relative error over 1e6 float32 rows, where PyTorch's cascade
+# keeps 1e-7), slowly for narrow rows
 _KERNEL_MIN = 2048      # below it NumPy's call costs less than the checks and reshapes
+_F64_SHORT_ROW = 32     # float64 rows shorter than this go to sum_rows_f64 (TL_ROW_LANES * 2)
 
 
-def _blocks3(x, axis):
+def _blocks3(x, axis, f64=True):
     """``x`` as (outer, reduced, inner) when ``axis`` is a run of adjacent axes (or None)
-    and the float32 kernels apply, else None."""
-    if x.dtype != np.float32 or x.size < _KERNEL_MIN or not x.flags.c_contiguous:
+    and the float32 kernels (``f64``: or the float64 ones) apply, else None."""
+    if (x.size < _KERNEL_MIN or not x.flags.c_contiguous
+            or not (x.dtype == np.float32
+                    or (f64 and x.dtype == np.float64))):
         return None
     nd = x.ndim
     if axis is None or len(axis) == nd:
@@ -145,16 +149,23 @@ def _block_result(out, x, axis, keepdims):
 
 
 def _sum_blocks(b, scale):
-    """(outer, inner) float32 sums over axis 1 of the (outer, reduced, inner) block ``b``."""
+    """(outer, inner) sums over axis 1 of the float32 or float64 (outer, reduced, inner)
+    block ``b``, in its dtype."""
     from .. import _ops
     O, R, I = b.shape
-    if O == 1 and I == 1:
+    f32 = b.dtype == np.float32
+    if not f32 and I == 1 and R >= _F64_SHORT_ROW:
+        # NumPy's pairwise float64 sum of long contiguous runs is as fast as the kernel's
+        out = np.add.reduce(b.reshape(O, R), axis=1)
+        return (out if scale == 1.0 else out * scale).reshape(O, 1)
+    if O == 1 and I == 1 and f32:
         return np.array([[_ops.sum_all_f32(b.reshape(-1)) * scale]], np.float32)
-    out = np.empty((O, I), np.float32)
+    out = np.empty((O, I), b.dtype)
     if I == 1:
-        _ops.sum_rows_f32(b.reshape(O, R), out.reshape(-1), scale)
+        (_ops.sum_rows_f32 if f32 else _ops.sum_rows_f64)(b.reshape(O, R), out.reshape(-1),
+                                                          scale)
     else:
-        _ops.sum_mid_f32(b, out, scale)
+        (_ops.sum_mid_f32 if f32 else _ops.sum_mid_f64)(b, out, scale)
     return out
 
 
@@ -315,7 +326,7 @@ def _extreme_cpu(fn_name):
     ufunc = np.maximum if fn_name == "max" else np.minimum
 
     def kernel(x, axis, keepdims):
-        b = _blocks3(x, axis)
+        b = _blocks3(x, axis, f64=False)
         if b is not None and b.shape[2] == 1:
             from .. import _ops
             out = np.empty(b.shape[0], np.float32)
@@ -378,9 +389,9 @@ VAR.complex = STD.complex = "rule"
 
 
 def _fast_var(x, axis, keepdims, correction):
-    """float32 variance by the corrected two-pass formula on the cascade sums: the float32
-    mean's rounding (1e4 * 6e-8 for data offset by 1e4) is taken back out by the sum of the
-    deviations, which NumPy's var does not do (0.3% off for a spread of 0.01 there)."""
+    """float32 (and float64) variance by the corrected two-pass formula on the cascade sums:
+    the float32 mean's rounding (1e4 * 6e-8 for data offset by 1e4) is taken back out by the
+    sum of the deviations, which NumPy's var does not do (0.3% off for a spread of 0.01)."""
     b = _blocks3(x, axis) if x.size else None
     if b is None or b.shape[1] <= correction:    # (no degrees of freedom: NumPy's inf/nan)
         return None
@@ -397,7 +408,7 @@ def _fast_var(x, axis, keepdims, correction):
             # squares of deviations past float32's range (data spread near 1e19 and
             # beyond): NumPy's float64 variance, which stays finite where PyTorch's does
             var = np.var(b, axis=1, ddof=correction, dtype=np.float64)
-    return _block_result(var.astype(np.float32), x, axis, keepdims)
+    return _block_result(var.astype(x.dtype), x, axis, keepdims)
 
 
 def _var_small(fn, x, axis, keepdims, correction):
@@ -660,10 +671,20 @@ def _scan(name):
             # terms drifts by 1e-4 relative: no pairwise summation is possible in a scan)
             from . import _scan_cpu
             return _scan_cpu.cum_f32(x, axis, name == "cumprod")
+        if (xp is np and name == "cumsum" and x.dtype in _CUMSUM_KERNEL
+                and x.size >= _KERNEL_MIN and x.flags.c_contiguous
+                and (axis % x.ndim < x.ndim - 1 or x.dtype == np.float64)):
+            # (NumPy's int64 running sum along the last axis is the faster one)
+            from .. import _ops
+            # NumPy's int64/float64 cumsum was 1.3-4x PyTorch's (3.5x along axis 0)
+            out = np.empty(x.shape, x.dtype)
+            _ops.cumsum_mid(around_axis(x, axis), around_axis(out, axis))
+            return out
         return _narrow(getattr(xp, name)(x, axis=axis, dtype=_acc(x.dtype)), x.dtype)
     return fwd
 
 
+_CUMSUM_KERNEL = (np.dtype(np.int64), np.dtype(np.float64))
 CUMSUM = register(OpDef("cumsum", _scan("cumsum"),
                         infer=_scan_infer, cost=_reduce_cost, saves=False, vjp=_cumsum_vjp,
                         complex="holomorphic"))
