@@ -119,7 +119,8 @@ class BatchedArray:
         """The host value (``Tensor._host``): defined only for an unbatched value."""
         if self.bdim is not None:
             raise data_error()
-        p = self.phys
+        from .phys import real
+        p = real(self.phys)
         return p if isinstance(p, np.ndarray) else p.get()
 
     def __array__(self, dtype=None, copy=None):

@@ -62,7 +62,7 @@ def unwrap_array(y, out_dim: int, dev: Device, size: int):
                                              size), y.bdim, y.dev)
         if y.dev is dev:
             return P.moveaxis(y.phys, 0, out_dim) if y.bdim is not None else \
-                _expand(y.phys, out_dim, size)
+                _expand(P.real(y.phys), out_dim, size)
     return _expand(y, out_dim, size)
 
 
@@ -82,7 +82,7 @@ def unlift_array(g, lo: int, hi: int):
     if g.dev.index > hi:
         return BatchedArray(unlift_array(g.phys, lo, hi), g.bdim, g.dev)
     inner = g.phys if g.bdim is None else P.sum_axes(g.phys, (0,))
-    return unlift_array(inner, lo, hi)
+    return unlift_array(P.real(inner), lo, hi)
 
 
 # --- where the results live (apply needs the output device before the kernel runs) ----------
@@ -106,6 +106,8 @@ def _unlift_dev(g, lo, hi, base):
 
 
 def _dev_of(a, base: Device) -> Device:
+    if type(a) is P.Outer:      # (factors on the host: not computed to be asked where)
+        a = a.u
     return a.dev if type(a) is BatchedArray else base if base.type != "cpu" else device_of(a)
 
 

@@ -39,14 +39,166 @@ def _fast(a) -> bool:
     return type(a) is _ndarray and TRACE.tracer is None
 
 
+# --- products whose sum over the batch is pending -------------------------------------------
+class Outer:
+    """A product ``u @ v`` of stacks of matrices (NumPy, batch dims leading), not yet
+    computed: what the backward of ``W @ x`` under vmap gives for a weight that is the same
+    for every example. Its usual fate is to be summed over the batch (the lifted weight's
+    gradient), which is then one GEMM contracting over batch and rank, where computing it
+    would materialise ``B x m x n`` and B small GEMMs. Gradients of one weight add up as
+    more factors. Anything else computes it (once; :func:`real`)."""
+
+    __slots__ = ("u", "v", "shape", "dtype", "_val")
+
+    def __init__(self, u, v):
+        self.u, self.v = u, v
+        self.shape = u.shape[:-1] + v.shape[-1:]
+        self.dtype = u.dtype
+        self._val = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def value(self):
+        if self._val is None:
+            self._val = np.matmul(self.u, self.v) if self.u.shape[-1] != 1 else \
+                np.multiply(self.u, self.v)
+        return self._val
+
+    def __array__(self, dtype=None, copy=None):
+        v = self.value()
+        return v if dtype is None else v.astype(dtype)
+
+    def __getitem__(self, key):
+        return self.value()[key]
+
+    def __setitem__(self, key, value):
+        self.value()[key] = value
+
+    def __getattr__(self, name):
+        return getattr(self.value(), name)
+
+
+_MIN_OUTER = 4      # below this m or n the product is as cheap as its factors
+
+
+def outer(u, v):
+    """``u @ v`` (stacks ``(L..., m, r)`` and ``(L..., r, n)`` of one dtype, same ``L``),
+    kept as factors (:class:`Outer`) where a pending batch sum may contract it."""
+    if (type(u) is _ndarray and type(v) is _ndarray and TRACE.tracer is None and u.ndim >= 3
+            and u.ndim == v.ndim and u.shape[:-2] == v.shape[:-2] and u.dtype == v.dtype
+            and u.dtype.kind == "f" and u.shape[-2] >= _MIN_OUTER
+            and v.shape[-1] >= _MIN_OUTER and u.shape[-1] < min(u.shape[-2], v.shape[-1])):
+        return Outer(u, v)
+    return None
+
+
+def real(a):
+    """``a`` computed, where it is an :class:`Outer`."""
+    return a.value() if type(a) is Outer else a
+
+
+def _outer_sum(a: Outer, axis, keepdims: bool):
+    """``a`` summed over ``axis`` (batch dims only): one GEMM over batch and rank; None
+    where the axes reach the matrix dims."""
+    nd = a.ndim
+    axes = tuple(range(nd)) if axis is None else \
+        tuple(sorted({int(x) % nd for x in (axis if isinstance(axis, (tuple, list))
+                                             else (axis,))}))
+    if not axes or axes[-1] >= nd - 2 or a._val is not None:
+        return None
+    keep = [i for i in range(nd - 2) if i not in axes]
+    u, v = a.u, a.v
+    m, r, n = u.shape[-2], u.shape[-1], v.shape[-1]
+    k = int(np.prod([u.shape[i] for i in axes])) * r
+    kshape = tuple(u.shape[i] for i in keep)
+    ut = u.transpose(keep + [nd - 2] + list(axes) + [nd - 1]).reshape(kshape + (m, k))
+    vt = v.transpose(keep + list(axes) + [nd - 2, nd - 1]).reshape(kshape + (k, n))
+    if keep and not keepdims and k < min(m, n):     # still batched: still pending
+        return Outer(ut, vt)
+    out = REGISTRY["matmul"].cpu(ut, vt)
+    if keepdims:
+        out = np.expand_dims(out, axes)
+    return out
+
+
+def _outer_add(a, b):
+    """The sum of two :class:`Outer` of one shape: their factors side by side."""
+    if type(a) is not Outer or type(b) is not Outer or a.shape != b.shape or \
+            a.dtype != b.dtype or a._val is not None or b._val is not None:
+        return None
+    r = a.u.shape[-1] + b.u.shape[-1]
+    if r >= min(a.shape[-2], a.shape[-1]):
+        return None
+    return Outer(np.concatenate((a.u, b.u), axis=-1), np.concatenate((a.v, b.v), axis=-2))
+
+
+def _outer_reshape(a: Outer, shape: tuple):
+    """``a`` reshaped where that splits its row dim ``m`` into several (a level's batch
+    folded into the rows, taken out again) or leaves the matrix dims as they are."""
+    lead, n = a.shape[:-2], a.shape[-1]
+    k = len(lead)
+    if a._val is not None or len(shape) <= k or tuple(shape[:k]) != lead or shape[-1] != n \
+            or -1 in shape or int(np.prod(shape[k:-1])) != a.shape[-2]:
+        return None
+    r = a.u.shape[-1]
+    u = a.u.reshape(tuple(shape[:-1]) + (r,))
+    v = a.v.reshape(lead + (1,) * (len(shape) - k - 2) + (r, n))
+    return Outer(u, np.broadcast_to(v, tuple(shape[:-2]) + (r, n)))
+
+
+def _outer_transpose(a: Outer, axes: tuple):
+    """``a`` with its batch dims permuted and/or its matrix dims swapped: (u v)^T = v^T u^T."""
+    nd = a.ndim
+    axes = tuple(int(x) % nd for x in axes)
+    if a._val is not None or len(axes) != nd or set(axes[-2:]) != {nd - 2, nd - 1}:
+        return None
+    lead = list(axes[:-2]) + [nd - 2, nd - 1]
+    u, v = a.u.transpose(lead), a.v.transpose(lead)
+    if axes[-1] == nd - 1:
+        return Outer(u, v)
+    return Outer(v.swapaxes(-1, -2), u.swapaxes(-1, -2))
+
+
+def _call_outer(op, arrays, attrs):
+    name = op.name
+    if name == "transpose" and len(arrays) == 1:
+        out = _outer_transpose(arrays[0], tuple(attrs["axes"]))
+        if out is not None:
+            return out
+    if name == "reshape" and len(arrays) == 1 and set(attrs) <= {"shape", "keep", "sizes"} \
+            and not attrs.get("keep") and not attrs.get("sizes"):
+        out = _outer_reshape(arrays[0], tuple(attrs["shape"]))
+        if out is not None:
+            return out
+    if name == "sum" and len(arrays) == 1:
+        out = _outer_sum(arrays[0], attrs.get("axis"), attrs.get("keepdims", False))
+        if out is not None:
+            return out
+    elif name == "add" and len(arrays) == 2 and not attrs:
+        out = _outer_add(*arrays)
+        if out is not None:
+            return out
+    return call(op, *[real(a) for a in arrays], **attrs)
+
+
 def call(op: OpDef, *arrays, **attrs):
     """Run registry op ``op`` on physical arrays (no autograd: this is a kernel call).
     Arrays of older vmap levels make it the rule of the newest of them, the others joining
     that level unbatched; plain arrays run the backend kernel (after the op's own check)."""
     top = None
     for a in arrays:
-        if type(a) is BatchedArray and (top is None or a.dev.index > top.index):
-            top = a.dev
+        t = type(a)
+        if t is BatchedArray:
+            if top is None or a.dev.index > top.index:
+                top = a.dev
+        elif t is Outer:
+            return _call_outer(op, arrays, attrs)
     if top is None:
         if TRACE.tracer is not None:
             from .capture import traced_call
@@ -107,7 +259,7 @@ def const(value, like, dtype=None):
 # --- moving dims ---------------------------------------------------------------------------
 def moveaxis(a, src: int, dst: int):
     if src == dst:
-        return a
+        return real(a)
     if _fast(a):
         return np.moveaxis(a, src, dst)
     nd = a.ndim
@@ -186,3 +338,9 @@ def matmul(a, b):
 
 def binary(name: str, a, b):
     return call(op(name), a, b)
+
+
+def matmul_outer(a, b):
+    """``a @ b`` of two batched stacks; an :class:`Outer` where that may pay off."""
+    o = outer(a, b)
+    return o if o is not None else matmul(a, b)

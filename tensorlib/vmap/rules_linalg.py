@@ -25,6 +25,10 @@ def _matmul(op, a, b):
     n = max(ea, eb, 2)
     pa = _pad(pa, a.bdim, max(ea, 2), n)
     pb = _pad(pb, b.bdim, max(eb, 2), n)
+    if a.bdim is not None and b.bdim is not None and not (ea == 1 or eb == 1):
+        out = P.outer(pa, pb)   # maybe a shared weight's gradient, summed over the batch
+        if out is not None:
+            return wrap(out, a.dev)
     out = P.call(op, pa, pb)
     drop = tuple(ax for ax, vec in ((out.ndim - 2, ea == 1), (out.ndim - 1, eb == 1)) if vec)
     return wrap(P.squeeze(out, drop), a.dev)
@@ -105,10 +109,12 @@ def _linear_grad(op, g, x, w, *, need_x, need_w, need_b):
     if need_w:
         g2 = P.reshape(g.phys, ((B,) if gbat else ()) + (M, O))
         x2 = P.reshape(x.phys, ((B,) if x.bdim is not None else ()) + (M, In))
-        if M == 1:      # one row per example: outer products, no (slow) stacked GEMMs
-            gw = P.binary("mul", P.reshape(g2, g2.shape[:-2] + (O, 1)), x2)
-        else:
-            gw = P.matmul(P.transpose(g2, (0, 2, 1) if gbat else (1, 0)), x2)
+        gt = P.reshape(g2, g2.shape[:-2] + (O, 1)) if M == 1 else \
+            P.transpose(g2, (0, 2, 1) if gbat else (1, 0))
+        # both batched: kept as factors (phys.Outer) for a shared weight's gradient
+        gw = P.outer(gt, x2) if gbat and x.bdim is not None else None
+        if gw is None:
+            gw = P.binary("mul", gt, x2) if M == 1 else P.matmul(gt, x2)
         outs.append((gw, gbat or x.bdim is not None))
     if need_b:
         axes = tuple(range(1, 1 + len(lead))) if gbat else tuple(range(len(lead)))

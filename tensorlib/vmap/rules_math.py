@@ -11,17 +11,31 @@ ELEMENTWISE = (
     "leaky_relu_grad", "leaky_relu", "elu", "gelu", "gelu_grad", "silu", "softplus", "clip",
     "div", "where", "relu_grad", "cast", "copy", "masked_fill", "binary_cross_entropy",
     "erfc", "erfinv", "lgamma", "digamma", "polygamma", "i0", "i1", "clip_interior_grad",
-    "fmod", "logsigmoid", "logsigmoid_grad")
+    "fmod", "logsigmoid", "logsigmoid_grad", "sign", "silu_grad", "hardswish",
+    "hardswish_grad", "nan_to_num", "erfcx", "i0e", "i1e")
 
 
 def elementwise(op):
     """Align the batched inputs' dims to the broadcast rank (size-1 dims after the batch
     dim), then one call of the op: NumPy broadcasting does the rest."""
+    is_mul = op.name == "mul"
+
     def r(*arrays, **attrs):
         if not any_batched(arrays):
             return unbatched(op, arrays, attrs)
         n = max(a.ndim for a in arrays)
-        return wrap(P.call(op, *[aligned(a, n) for a in arrays], **attrs), arrays[0].dev)
+        ins = [aligned(a, n) for a in arrays]
+        if is_mul and len(ins) == 2 and not attrs and n >= 2 and ins[0].ndim == ins[1].ndim:
+            # (m, 1) * (1, n) per example: matmul's backward for a shared weight; kept as
+            # factors so that the sum over the batch is one GEMM (phys.Outer)
+            a, b = ins
+            if a.shape[-1] != 1 or b.shape[-2] != 1:
+                a, b = b, a         # (a product: the operands commute exactly)
+            if a.shape[-1] == 1 and b.shape[-2] == 1:
+                o = P.outer(a, b)
+                if o is not None:
+                    return wrap(o, arrays[0].dev)
+        return wrap(P.call(op, *ins, **attrs), arrays[0].dev)
     r.__name__ = f"vmap_elementwise_{op.name}"
     return r
 

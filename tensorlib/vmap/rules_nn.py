@@ -214,6 +214,33 @@ def _cross_entropy_grad(op, x, t, g, *, ignore_index, reduction):
     return wrap(_unfold(out, B), x.dev)
 
 
+@simple("nll_loss_grad")
+def _nll_loss_grad(op, x, t, g, *w, ignore_index, reduction):
+    """The examples folded into N, each example's reduction applied to its g first: the
+    kernel with reduction "none" is linear in g (dx = -w[t] g at the targets)."""
+    if w and w[0].bdim is not None:
+        from .rules import fallback
+        return fallback(op)(x, t, g, *w, ignore_index=ignore_index, reduction=reduction)
+    B = batch_size((x, t, g))
+    px, pt = _fold(batched(x, B), B), _fold(batched(t, B), B)
+    wp = [a.phys for a in w]
+    per = tuple(pt.shape[1:])                       # a position's spatial dims
+    N = px.shape[0] // B if B else 0
+    gp = batched(g, B)
+    if reduction != "none":
+        if reduction == "mean":     # each example's own total weight of valid targets
+            valid = P.reshape(_valid_weights(pt, px, px.shape[1], wp, ignore_index),
+                              (B, -1))
+            total = P.sum_axes(valid, (1,))
+            zero = P.binary("eq", total, P.const(0.0, total))
+            total = P.call(P.op("where"), zero, P.const(1.0, total), total)
+            gp = P.binary("div", gp, P.call(P.op("cast"), total, dtype=gp.dtype))
+        gp = P.broadcast_to(P.reshape(gp, (B,) + (1,) * (1 + len(per))), (B, N) + per)
+    gp = P.reshape(gp, (B * N,) + per)
+    out = P.call(op, px, pt, gp, *wp, ignore_index=ignore_index, reduction="none")
+    return wrap(_unfold(out, B), x.dev)
+
+
 # --- layer_norm -------------------------------------------------------------------------------
 @simple("layer_norm")
 def _layer_norm(op, x, *wb, eps, ndim, affine):
