@@ -5,11 +5,11 @@ from PyTorch becomes Shape -> Gather -> Unsqueeze -> Concat -> Reshape. tensorli
 shapes as attributes, with sizes that follow a dim at run time written as small expressions
 (:mod:`tensorlib.graph.sizes`). So the importer follows such a shape tensor symbolically: a
 :class:`SymShape` holds its elements as ints or expressions over the dims of graph values,
-through Gather, Slice, Concat, (Un)squeeze, Cast and integer arithmetic, and the ops that
-consume a shape (Reshape, Expand, ConstantOfShape, Range) receive those expressions as their
-``sizes``. An expression here names a graph value in place of an input index:
-``("dim", value, axis)``; ``graph.sizes.number_sources`` numbers them when a consumer is
-built.
+through Gather, Slice, Concat, (Un)squeeze, Cast, integer arithmetic and ReduceProd, and the
+ops that consume a shape (Reshape, Expand, ConstantOfShape, Range) receive those expressions as
+their ``sizes``; one used as data becomes a ``dim_size`` node. An expression here names a
+graph value in place of an input index: ``("dim", value, axis)``;
+``graph.sizes.number_sources`` numbers them when a consumer is built.
 """
 from __future__ import annotations
 
@@ -65,6 +65,10 @@ def _items(b, v, what: str) -> tuple[list, bool]:
         raise NotImplementedError(f"{what}: a tensor indexed by a size known only at run "
                                   "time (a dynamic slice or gather); export with fixed sizes")
     a = b.array(v, what)
+    if np.ndim(a) > 1:
+        # (i * n) // k with a column of i: data arithmetic on a size, not a shape (which is
+        # 0-d or 1-d); computed as a tensor instead
+        raise NotImplementedError(f"{what}: a {np.ndim(a)}-d operand (data, not a shape)")
     return [int(x) for x in np.asarray(a).reshape(-1)], np.ndim(a) == 0
 
 
@@ -210,6 +214,24 @@ def _abs(b, n, ins, at):
             raise NotImplementedError("Abs of a run-time size whose sign is not known at "
                                       "import")
     return [SymShape(out, scalar=scalar)]
+
+
+@sym("ReduceProd", "ReduceSum")
+def _reduce(b, n, ins, at):
+    # the element count of a dynamic shape (tensorlib's var/std divisor, numel)
+    items, scalar = _items(b, ins[0], f"{n.op_type} input")
+    axes_in = b.opset >= 18 or (n.op_type == "ReduceSum" and b.opset >= 13)
+    axes = ins[1] if axes_in and len(ins) > 1 else None
+    axes = ([int(a) for a in np.asarray(b.array(axes, f"{n.op_type} axes")).reshape(-1)]
+            if axes is not None else list(at.get("axes", [])))
+    if scalar or (not axes and at.get("noop_with_empty_axes", 0)):
+        return [SymShape(items, scalar=scalar)]
+    if any(a not in (0, -1) for a in axes):
+        raise ValueError(f"{n.op_type} of a 1-d shape along axes {axes}")
+    op, acc = ("mul", 1) if n.op_type == "ReduceProd" else ("add", 0)
+    for e in items:
+        acc = fold((op, acc, e))
+    return [SymShape([acc], scalar=not at.get("keepdims", 1))]
 
 
 @sym("Shape")

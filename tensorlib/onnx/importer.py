@@ -1480,22 +1480,14 @@ def _sym_extreme(pick):
 
 def _size_value(b, e) -> Value:
     """A 0-d int64 tensor holding size expression ``e`` (over graph values' dims) when the
-    graph runs: the sum of a run-time-sized vector of ones (tensorlib has no op reading a
-    dim as data), minus another where ``e`` may be negative."""
+    graph runs: one ``dim_size`` node (O(1), any sign)."""
     from ..graph.sizes import number_sources
-    from .import_shapes import _nonneg, fold
+    from .import_shapes import fold
     e = fold(e)
     if isinstance(e, int):
         return b.const(np.asarray(e, np.int64))
-
-    def count(expr):
-        lowered, srcs = number_sources([expr])
-        ones = b.op("fill", *srcs, shape=(0,), dims=(), value=1, dtype="int64",
-                    sizes=((0, lowered[0]),))
-        return b.op("sum", ones, axis=(0,), keepdims=False)
-    if _nonneg(e):
-        return count(e)
-    return b.op("sub", count(_max2(e, 0)), count(_max2(("mul", e, -1), 0)))
+    (lowered,), srcs = number_sources([e])
+    return b.op("dim_size", *srcs, expr=lowered)
 
 
 def _materialize(b, v) -> Value:
@@ -1549,11 +1541,9 @@ def _register_sizes():
 
 _register_sizes()
 
-# ops whose operand may be a run-time shape used as data (an index: the int key of a
-# dynamic setitem export, Add(Shape(x)[d], -1)), computed as a tensor when the shape
-# importers cannot follow it; elsewhere (a size in float arithmetic) the error stays
-_AS_DATA = frozenset({"Reshape", "Unsqueeze", "Concat", "Expand", "ScatterND", "Gather",
-                      "GatherElements", "ScatterElements", "Add", "Sub", "Mul"})
+# a run-time shape used as data (an index: the int key of a dynamic setitem export; a count
+# in float arithmetic: var's divisor, x / x.size(0)) is computed as a tensor (dim_size nodes)
+# where the shape importers cannot follow it; ops that need it at import still refuse
 
 
 def _flat_sizes(b, v, items) -> Value:
@@ -1869,7 +1859,7 @@ def _import_node(b, nd) -> None:
 
 def _import_sym(b, nd, ins, data_importer) -> list:
     """A node reading a shape computed at run time: the shape importers follow it; where
-    they cannot and it is index data (``_AS_DATA``), it is computed as a tensor."""
+    they cannot, it is computed as a tensor (:func:`_materialize`)."""
     from .import_shapes import SYM_IMPORTERS, SymShape
     importer = SYM_IMPORTERS.get(nd.op_type)
     err = NotImplementedError(
@@ -1880,8 +1870,6 @@ def _import_sym(b, nd, ins, data_importer) -> list:
             return importer(b, nd, ins, _attrs(nd))
         except NotImplementedError as e:
             err = e
-    if nd.op_type not in _AS_DATA:
-        raise err
     try:
         return data_importer(b, nd, [_materialize(b, v) if isinstance(v, SymShape) else v
                                      for v in ins], _attrs(nd))

@@ -496,6 +496,18 @@ def _size_expr(ctx, n, e, shapes: dict) -> str:
     return ctx.op("Div", [ctx.op("Sub", [a, mod]), b])      # exact: floor division
 
 
+@rule("dim_size")
+def _dim_size(ctx, n):
+    return ctx.squeeze(_size_expr(ctx, n, n.attrs["expr"], {}), [0])
+
+
+def _numel(ctx, x: str, dt) -> str:
+    """The element count of ONNX tensor ``x`` as a 0-d ``dt`` scalar read from its run-time
+    shape (Shape, ReduceProd): what a dynamic axis needs where a mean divides by it."""
+    count = ctx.reduce("Prod", ctx.op("Shape", [x]), None, False)
+    return ctx.cast(count, np.int64, dt)
+
+
 def _shape_input(ctx, n, parts) -> str:
     """A 1-D int64 shape whose entries are ints or size expressions over ``n``'s inputs."""
     shapes: dict = {}

@@ -661,10 +661,14 @@ def _huber_grad_vjp(n, gg):
     # out = k' g c(x - y), k' = k (/ numel for mean), c the clip: linear in g, and c' is the
     # indicator of |x - y| < delta (0 at the kinks, PyTorch's second derivative)
     from ._util import broadcast_shapes, unbroadcast
+    from .size_guard import size_tensor, traced
     g, x, y = n.inputs
     a = n.attrs
-    k = a["k"] / numel(broadcast_shapes("huber_loss_grad", x.shape, y.shape)) if a["mean"] \
-        else a["k"]
+    k = a["k"]
+    if a["mean"]:
+        count = numel(broadcast_shapes("huber_loss_grad", x.shape, y.shape))
+        # (a count read from None dims follows them when a captured graph replays)
+        k = k / (size_tensor(count, x).to(x.dtype) if traced(count) else count)
     d = x - y
     dg = dx = None
     if g._rg:
@@ -677,13 +681,21 @@ def _huber_grad_vjp(n, gg):
 
 
 def _huber_grad_onnx(ctx, n):
+    # k g clip(x - y, -delta, delta), k over the count of x - y for mean=True: read from the
+    # run-time shape where a dim is dynamic, as the kernel divides by d.size
+    from ..onnx.rules import _numel
     g, x, y = ctx.ins(n)
     dt = np.dtype(n.out.dtype)
-    delta = n.attrs["delta"]
-    k = n.attrs["k"] / numel(n.out.shape) if n.attrs["mean"] else n.attrs["k"]
+    delta, k = n.attrs["delta"], n.attrs["k"]
     c = ctx.op("Clip", [ctx.op("Sub", [x, y]), ctx.const(np.asarray(-delta, dt)),
                         ctx.const(np.asarray(delta, dt))])
-    return ctx.op("Mul", [ctx.op("Mul", [g, c]), ctx.const(np.asarray(k, dt))])
+    xy = n.inputs[1:]
+    if n.attrs["mean"] and any(s is None for v in xy for s in v.shape):
+        scale = ctx.op("Div", [ctx.const(np.asarray(k, dt)), _numel(ctx, c, dt)])
+    else:
+        count = math.prod(np.broadcast_shapes(*(tuple(v.shape) for v in xy)))
+        scale = ctx.const(np.asarray(k / count if n.attrs["mean"] and count else k, dt))
+    return ctx.op("Mul", [ctx.op("Mul", [g, c]), scale])
 
 
 def _huber_grad_infer(g, x, y, **attrs):

@@ -539,12 +539,13 @@ def _adaptive_max(x, H, W, Ho, Wo) -> Tensor:
 def _traced_window_max(x, n, n_out: int, axis: int) -> Tensor:
     """Adaptive max along ``axis`` (-1 or -2) of a side whose size ``n`` may have been read
     from a None dim under capture: the taps of :func:`_adaptive_taps` computed from
-    ``arange(n)`` when the graph runs, then one gather and one max, as the static path."""
+    the size when the graph runs, then one gather and one max, as the static path."""
     from ..creation import arange
     from .elementwise import minimum
+    from .size_guard import size_tensor
     if n_out == 1:
         return x.max(axis=axis, keepdims=True)
-    size = arange(n, device=x.device)[-1:] + 1          # (1,) holding n at run time
+    size = size_tensor(n, x)                            # n, read when the graph runs
     i = arange(n_out, device=x.device)[:, None]
     lo = (i * size) // n_out
     hi = ((i + 1) * size + (n_out - 1)) // n_out

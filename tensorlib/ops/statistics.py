@@ -12,7 +12,7 @@ from .. import _dtypes
 from .._tensor import Tensor
 from ..autograd.mode import state
 from ..errors import DTypeError, InputError, ShapeError
-from .size_guard import traced
+from .size_guard import size_tensor, traced
 from ._util import host_values, norm_axis, promote_types, to_float, to_tensor
 
 _METHODS = ("linear", "lower", "higher", "nearest", "midpoint")
@@ -65,26 +65,12 @@ def quantile(x, q, axis: int | None = None, keepdims: bool = False,
     if n == 0:
         raise ValueError(f"quantile: the axis is empty (input of shape {tuple(x.shape)})")
     s, _ = sort(src, axis=ax)
-    outs = []
-    if traced(n):
-        outs = _traced_quantiles(s, ax, qs, q_graph, method)
-    for i, qv in enumerate(qs.reshape(-1) if not outs else ()):
-        pos = qv * (n - 1)
-        lo, hi = math.floor(pos), math.ceil(pos)
-        frac = pos - lo if q_graph is None else q_graph[i] * (n - 1) - lo
-        if method == "lower" or (method == "nearest" and _round_half_even(pos) == lo):
-            v = _at(s, ax, lo)
-        elif method in ("higher", "nearest"):
-            v = _at(s, ax, hi)
-        elif method == "midpoint":
-            v = (_at(s, ax, lo) + _at(s, ax, hi)) * 0.5
-        else:
-            a = _at(s, ax, lo)
-            if hi != lo:
-                v = a + (_at(s, ax, hi) - a) * frac
-            else:       # the slope in q is 0 here; (a - a) would make it NaN at inf
-                v = a if q_graph is None else a + frac * 0.0
-        outs.append(v)
+    # under capture with a None dim the length is a graph value, so one graph serves every
+    # length (the ranks are then computed when it runs)
+    count = size_tensor(n, src) if traced(n) else n
+    outs = [_quantile_at(s, ax, float(qv), count, method,
+                         None if q_graph is None else q_graph[i])
+            for i, qv in enumerate(qs.reshape(-1))]
     from .shape import stack
     out = stack(outs, axis=0) if qs.ndim else outs[0]
     # NumPy: NaN anywhere along the axis makes the quantile NaN
@@ -142,8 +128,10 @@ def median(x, *args, axis: int | None = None, keepdims: bool = False, dim: int |
             n = x.shape[norm_axis(axis, x.ndim, "median")] if x.ndim else 1
         # an even count: NumPy's mean of the two middle values, (a + b) / 2; the linear
         # interpolation a + (b - a) / 2 is NaN for [inf, inf] and [-inf, 1]
+        # (a length read from a None dim: midpoint, which picks the one middle value for an
+        # odd count too, so one graph serves both parities)
         m = quantile(x, 0.5, axis=axis, keepdims=keepdims,
-                     method="midpoint" if n % 2 == 0 else "linear")
+                     method="midpoint" if traced(n) or n % 2 == 0 else "linear")
         if axis is None and x.numel() % 2:       # one middle element: PyTorch's gradient rule
             from .reduction import ties_share_grad
             m = ties_share_grad(x, m)
@@ -171,8 +159,8 @@ def _median_dim(x: Tensor, dim, keepdim: bool) -> median_result:
                          f"{tuple(x.shape)})")
     order = argsort(src, axis=d)                  # stable, NaN last
     if traced(n):      # the row length as a graph value, so one graph serves every length
-        n = _count(src, d)
-        pick = take_along_axis(order, (n - 1) // 2, d)
+        n = size_tensor(n, src)
+        pick = order.take((n - 1) // 2, axis=d).unsqueeze(d)
     else:
         pick = _at(order, d, (n - 1) // 2).unsqueeze(d)
     if src.dtype.kind == "f":                     # a NaN in the row is its median
@@ -200,54 +188,67 @@ def _empty_nan(x: Tensor, keepdims: bool = False) -> Tensor:
     return full(shape, math.nan, dtype=dt, device=x.device)
 
 
-def _count(src: Tensor, ax: int) -> Tensor:
-    """The length of ``src`` along ``ax`` as an int64 tensor of the keepdims shape."""
-    from ..creation import ones_like
-    return ones_like(src, dtype=np.int64).sum(axis=ax, keepdims=True)
-
-
-def _traced_quantiles(s: Tensor, ax: int, qs, q_graph, method: str) -> list:
-    """quantile's picks from the sorted ``s`` with ranks computed in the graph from the
-    axis length (a traced size): the same float arithmetic as the eager path."""
+def _quantile_at(s: Tensor, ax: int, q: float, n, method: str, q_graph=None) -> Tensor:
+    """The ``q``-th quantile along ``ax`` of the sorted ``s``: NumPy's rank ``q (n - 1)``,
+    picked and interpolated per ``method``. ``n`` is the axis length: an int (the ranks are
+    Python numbers, the picks views: the eager path) or a 0-d int64 tensor (a length read when
+    a captured graph runs: the ranks are graph values, with the same float64 arithmetic).
+    ``q_graph``: q as a tensor that asks for a gradient (method 'linear')."""
+    dynamic = isinstance(n, Tensor)
+    n1 = (n - 1).astype(np.float64) if dynamic else n - 1
+    pos = n1 * q
+    lo, hi = _floor(pos), _ceil(pos)
+    if method == "lower":
+        return _pick(s, ax, lo)
+    if method == "higher":
+        return _pick(s, ax, hi)
+    if method == "nearest":
+        return _pick(s, ax, _round_half_even(pos))
+    a = _pick(s, ax, lo)
+    if method == "midpoint":      # one middle value: itself ((a + a) / 2 overflows past 9e307)
+        if not dynamic:
+            return a if hi == lo else (a + _pick(s, ax, hi)) * 0.5
+        from .elementwise import where
+        return where((hi == lo), a, (a + _pick(s, ax, hi)) * 0.5)
+    frac = pos - lo if q_graph is None else q_graph * n1 - lo
+    if not dynamic:
+        if hi != lo:
+            return a + (_pick(s, ax, hi) - a) * frac
+        # the slope in q is 0 here; (a - a) would make it NaN at inf
+        return a if q_graph is None else a + frac * 0.0
+    from ..creation import zeros_like
     from .elementwise import where
-    from .indexing import take_along_axis
-    from .rounding import round as round_
-    n1 = (_count(s, ax) - 1).astype(np.float64)
+    frac, same = frac.astype(a.dtype), hi == lo
+    # as above, per run: where the two picks are one entry the step is 0, not inf - inf
+    zero = zeros_like(a)
+    step = where(same, zero, _pick(s, ax, hi)) - where(same, zero, a)
+    return where(same, a + frac * 0.0, a + step * frac)
 
-    def at(i):
-        return take_along_axis(s, i, ax).squeeze(ax)
-    outs = []
-    for i, qv in enumerate(qs.reshape(-1)):
-        pos = n1 * float(qv)
-        lo, hi = pos.floor().astype(np.int64), pos.ceil().astype(np.int64)
-        if method == "lower":
-            v = at(lo)
-        elif method == "higher":
-            v = at(hi)
-        elif method == "nearest":        # NumPy's round half to even
-            v = at(round_(pos).astype(np.int64))
-        elif method == "midpoint":
-            v = (at(lo) + at(hi)) * 0.5
-        else:
-            frac = (pos if q_graph is None else n1 * q_graph[i]) - lo.astype(np.float64)
-            a, b = at(lo), at(hi)
-            same = (hi == lo).squeeze(ax)
-            # (b - a) would make it NaN at inf where the two picks are the same entry
-            from ..creation import zeros_like
-            zero = zeros_like(a)
-            step = where(same, zero, b) - where(same, zero, a)
-            v = where(same, a + frac.squeeze(ax).astype(a.dtype) * 0.0,
-                      a + step * frac.squeeze(ax).astype(a.dtype))
-        outs.append(v)
-    return outs
+
+def _floor(p):
+    return p.floor().astype(np.int64) if isinstance(p, Tensor) else math.floor(p)
+
+
+def _ceil(p):
+    return p.ceil().astype(np.int64) if isinstance(p, Tensor) else math.ceil(p)
+
+
+def _round_half_even(p):
+    """NumPy's rounding (half to even) of a rank, an int or an int64 graph value."""
+    if isinstance(p, Tensor):
+        from .rounding import round as round_
+        return round_(p).astype(np.int64)
+    return int(np.round(p))
+
+
+def _pick(s: Tensor, ax: int, i) -> Tensor:
+    """``s``'s entry ``i`` along ``ax`` (the axis dropped): a view for an int, a gather for a
+    rank computed in the graph."""
+    return s.take(i, axis=ax) if isinstance(i, Tensor) else _at(s, ax, i)
 
 
 def _at(s: Tensor, ax: int, i: int) -> Tensor:
     return s[(slice(None),) * ax + (i,)]
-
-
-def _round_half_even(v: float) -> int:
-    return int(np.round(v))
 
 
 class nanmedian_result(NamedTuple):
@@ -287,7 +288,7 @@ def nanmedian(input, dim: int | None = None, keepdim: bool = False):
     pick = take_along_axis(order, ((k - 1) // 2).clip(0, None), d)
     if src.dtype.kind == "f":
         from .elementwise import where
-        pick = where(k == 0, _all_nan_index_graph(n) if traced(n) else _all_nan_index(n),
+        pick = where(k == 0, _all_nan_index_graph(n, src) if traced(n) else _all_nan_index(n),
                      pick)
     values = take_along_axis(src, pick, d)
     if scalar:
@@ -320,13 +321,12 @@ def _all_nan_index(n: int) -> int:
 _ROUNDS = 40     # rounds of _all_nan_index for any row shorter than 2**42
 
 
-def _all_nan_index_graph(n) -> Tensor:
+def _all_nan_index_graph(n, like: Tensor) -> Tensor:
     """:func:`_all_nan_index` for a traced row length ``n``, as 0-d graph ops: round r works
     on the first ``((n - 1) >> r) + 1`` slots, so the slot that ends at the front is traced
     back through the rounds (unrolled, inactive ones masked off)."""
-    from ..creation import ones
     from .elementwise import where
-    m0 = ones(n, dtype=np.int64).sum() - 1          # n - 1 as a 0-d tensor that follows n
+    m0 = size_tensor(n - 1, like)                   # a 0-d tensor that follows n
     pos = m0 * 0
     for r in reversed(range(_ROUNDS)):
         m = m0 // (1 << r)
