@@ -123,6 +123,7 @@ from . import func  # noqa: E402  (tl.func: functional_call, grad)
 from .func import vmap  # noqa: E402  (tl.vmap, as tl.func.vmap)
 from . import special  # noqa: E402  (tl.special: torch.special's functions)
 from . import fft  # noqa: E402, F401  (tl.fft: torch.fft's transforms)
+from . import signal  # noqa: E402, F401  (tl.signal.windows: torch.signal.windows)
 from . import autograd  # noqa: E402
 from . import cuda  # noqa: E402  (GPU queries and kernels; imports without a GPU)
 from . import nn, optim, data, train  # noqa: E402  (training stack)

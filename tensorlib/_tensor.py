@@ -502,9 +502,11 @@ class Tensor(TensorBase):
 
         As in PyTorch the first argument may also be a dtype or a tensor (whose device and
         dtype are taken): ``x.to("cuda")``, ``x.to(tl.float64)``, ``x.to("cuda", tl.float16)``,
-        ``x.to(other)``. ``non_blocking`` and ``memory_format`` are accepted for PyTorch's
-        signature: copies complete before the next op reads them, and tensorlib keeps one
-        layout (row-major), so the values are the same either way.
+        ``x.to(other)``. ``non_blocking`` is accepted for PyTorch's signature: copies
+        complete before the next op reads them. ``memory_format`` as PyTorch's: the default
+        ``tl.preserve_format`` keeps the layout; ``tl.contiguous_format``, ``tl.channels_last``
+        (4-D) or ``tl.channels_last_3d`` (5-D) lays the result out so, returning ``x`` itself
+        when nothing else changes and its strides already suggest that format.
         """
         if isinstance(device, Tensor):
             device, dtype = device._device, dtype if dtype is not None else device.dtype
@@ -520,18 +522,22 @@ class Tensor(TensorBase):
             if dev is not t._device:
                 from .ops.shape import to_device
                 t = to_device(t, dev)
+        if memory_format is not None:
+            from ._tensor_methods import tensor_to_format
+            t = tensor_to_format(self, t, memory_format, copy)
         if copy and t is self:
             t = self.clone()
         return t
 
     def cpu(self, memory_format=None) -> Tensor:
-        return self.to("cpu")
+        return self.to("cpu", memory_format=memory_format)
 
     def cuda(self, device=None, non_blocking: bool = False, memory_format=None) -> Tensor:
         """This tensor on CUDA device ``device`` (an index, 'cuda:N' or a Device; 0 when None)."""
         if device is None:
-            return self.to("cuda:0")
-        return self.to(device if isinstance(device, (Device, str)) else f"cuda:{int(device)}")
+            return self.to("cuda:0", memory_format=memory_format)
+        return self.to(device if isinstance(device, (Device, str)) else f"cuda:{int(device)}",
+                       memory_format=memory_format)
 
     # --- printing ------------------------------------------------------
     def __repr__(self) -> str:

@@ -720,9 +720,234 @@ def _t(self):
     return S.transpose(self) if self.ndim == 2 else self
 
 
+# --- memory formats (PyTorch's contiguous_format, channels_last, channels_last_3d) ----------
+# A channels_last tensor is an NCHW tensor whose array is laid out NHWC (strides
+# (HWC, 1, WC, C)): the array's own strides carry the format, so NumPy's ops (order="K")
+# keep it and every kernel that reads strided arrays reads it correctly.
+_CL = {"channels_last": (4, (1, 3, 2, 0)), "channels_last_3d": (5, (1, 4, 3, 2, 0))}
+
+
+def _format_name(op: str, memory_format) -> str:
+    from .ops.torch_settings import check_memory_format
+    check_memory_format(op, memory_format)
+    return "preserve_format" if memory_format is None else memory_format.name
+
+
+def _check_rank(op: str, name: str, ndim: int) -> None:
+    if name in _CL and ndim != _CL[name][0]:
+        raise RuntimeError(f"{op}: required rank {_CL[name][0]} tensor to use {name} format, "
+                           f"got a {ndim}-D tensor")
+
+
+def _contiguous_strides(shape) -> tuple[int, ...]:
+    out, acc = [], 1
+    for n in reversed(shape):
+        out.append(acc)
+        acc *= max(int(n), 1)
+    return tuple(reversed(out))
+
+
+def _channels_last_strides(shape, name: str) -> tuple[int, ...]:
+    # PyTorch's get_channels_last_strides: no max(size, 1), so size-0/1 dims get its strides
+    order = _CL[name][1]
+    st = [0] * len(shape)
+    acc = 1
+    for d in order:
+        st[d] = acc
+        acc *= int(shape[d])
+    return tuple(st)
+
+
+def _torch_strides(a) -> tuple[int, ...]:
+    """The element strides PyTorch reports for array ``a``. NumPy's strides of size-1 dims
+    are arbitrary (0 after ``x[None]``), so a C-contiguous array reports PyTorch's
+    contiguous strides, unless its strides are exactly the channels_last ones that
+    ``to(memory_format=)`` and ``empty_like`` give it."""
+    st = tuple(int(s) // a.itemsize for s in a.strides)
+    if not a.flags.c_contiguous:
+        return st
+    name = {4: "channels_last", 5: "channels_last_3d"}.get(a.ndim)
+    if name is not None and st == _channels_last_strides(a.shape, name):
+        return st
+    return _contiguous_strides(a.shape)
+
+
+def _is_format_contiguous(shape, strides, name: str) -> bool:
+    # PyTorch's compute_channels_last_contiguous_2d/3d: size-1 dims' strides are ignored
+    rank, order = _CL[name]
+    if len(shape) != rank:
+        return False
+    expected = 1
+    for d in order:
+        if shape[d] != 1:
+            if strides[d] != expected:
+                return False
+            expected *= shape[d]
+    return True
+
+
+def _strides_like_format(shape, strides, name: str) -> bool:
+    # PyTorch's is_channels_last_strides_2d/3d (what suggest_memory_format reads)
+    rank, order = _CL[name]
+    if len(shape) != rank or strides[1] == 0:
+        return False
+    lo = 0
+    for d in order:
+        if shape[d] == 0 or strides[d] < lo:
+            return False
+        if d == 0 and lo == strides[1]:     # N1..1 with equal strides: ambiguous, NCHW
+            return False
+        lo = strides[d] * (shape[d] if shape[d] > 1 else 1)
+    return True
+
+
+def suggest_memory_format(t: Tensor) -> str:
+    """PyTorch's ``suggest_memory_format``: the format ``t``'s strides look like."""
+    a = t._data
+    st = _torch_strides(a)
+    for name in _CL:
+        if _strides_like_format(a.shape, st, name):
+            return name
+    return "contiguous_format"
+
+
+def _is_contiguous(self, memory_format=None) -> bool:
+    """Whether the tensor is contiguous in ``memory_format`` (PyTorch's ``is_contiguous``):
+    C order for the default ``tl.contiguous_format``; ``tl.channels_last`` (4-D, NHWC in
+    memory) and ``tl.channels_last_3d`` (5-D, NDHWC) as PyTorch's, size-1 dims' strides
+    ignored; False for a tensor of another rank."""
+    name = _format_name("is_contiguous", memory_format)
+    a = self._data
+    if name not in _CL:
+        return bool(a.flags.c_contiguous)
+    return a.ndim == _CL[name][0] and _is_format_contiguous(a.shape, _torch_strides(a), name)
+
+
+def _stride(self, dim: int | None = None):
+    """Element strides, a tuple or one dim's (PyTorch's ``stride``): a C-contiguous tensor
+    reports PyTorch's contiguous strides, a channels_last one PyTorch's channels_last
+    strides (size-1 dims too), a view its array's (negative after a ``flip`` view, which
+    PyTorch copies)."""
+    st = _torch_strides(self._data)
+    if dim is None:
+        return st
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"stride: dim must be an int, got {dim!r}")
+    n = len(st)
+    if not -max(n, 1) <= dim < max(n, 1) or n == 0:
+        raise IndexError(f"stride: dim {dim} is out of range for a tensor of {n} dimensions")
+    return st[dim]
+
+
+def _restrided(a, strides: tuple):
+    """A view of ``a``'s memory with element ``strides``: only for strides that differ from
+    ``a``'s on size-0/1 dims, where they address no other element."""
+    xp = xp_of(a)
+    lib = np.lib.stride_tricks if xp is np else xp.lib.stride_tricks
+    return lib.as_strided(a, a.shape, tuple(s * a.itemsize for s in strides))
+
+
+def empty_strided_like(a, strides: tuple, dtype=None):
+    """An uninitialised array of ``a``'s shape and backend with element ``strides`` (dense
+    and non-overlapping, as PyTorch's ``empty_strided``)."""
+    xp = xp_of(a)
+    dt = a.dtype if dtype is None else dtype
+    buf = xp.empty(int(np.prod(a.shape, dtype=np.int64)), dt)
+    lib = np.lib.stride_tricks if xp is np else xp.lib.stride_tricks
+    return lib.as_strided(buf, a.shape, tuple(s * buf.itemsize for s in strides))
+
+
+def _non_overlapping_and_dense(shape, strides) -> bool:
+    perm = sorted(range(len(shape)), key=lambda d: (shape[d] < 2, strides[d]))
+    need = 1
+    for d in perm:
+        if shape[d] < 2:
+            return True
+        if strides[d] != need:
+            return False
+        need *= shape[d]
+    return True
+
+
+def _infer_dense_strides(shape, strides) -> tuple[int, ...]:
+    # PyTorch's infer_dense_strides: the dims in the input's stride order (a stable
+    # insertion sort, stride-0 dims kept in place), then packed
+    nd = len(shape)
+    perm = list(range(nd - 1, -1, -1))
+
+    def cmp(d0, d1):
+        s0, s1 = strides[d0], strides[d1]
+        if s0 == 0 or s1 == 0:
+            return 0
+        if s0 != s1:
+            return -1 if s0 < s1 else 1
+        return 1 if shape[d0] > shape[d1] else 0
+    for i in range(1, nd):
+        d1 = i
+        for j in range(1, i + 1):
+            d0 = i - j
+            c = cmp(perm[d0], perm[d1])
+            if c > 0:
+                perm[d0], perm[d1] = perm[d1], perm[d0]
+                d1 = d0
+            elif c < 0:
+                break
+    out, acc = [0] * nd, 1
+    for d in perm:
+        out[d] = acc
+        if shape[d] > 1:
+            acc *= shape[d]
+    return tuple(out)
+
+
+def format_strides(op: str, a, memory_format) -> tuple | None:
+    """The element strides of a new array like ``a`` in ``memory_format`` (PyTorch's
+    ``empty_like``), or None for plain C order. None (the default) is C order, not PyTorch's
+    preserve_format: internal callers write into ``zeros_like(x)._data.reshape(-1)``."""
+    if memory_format is None:
+        return None
+    name = _format_name(op, memory_format)
+    if name == "contiguous_format" or not hasattr(a, "flags"):
+        return None
+    _check_rank(op, name, a.ndim)
+    if name in _CL:
+        st = _channels_last_strides(a.shape, name)
+    else:       # preserve_format: a dense input's strides, else its dims' order, packed
+        st = _torch_strides(a)
+        if a.size and not _non_overlapping_and_dense(a.shape, st):
+            st = _infer_dense_strides(a.shape, st)
+    return None if st == _contiguous_strides(a.shape) else st
+
+
+def to_memory_format(x: Tensor, name: str) -> Tensor:
+    """A copy of ``x`` laid out in format ``name`` (differentiable: a composite of
+    permute and clone, so the gradient and grad of grad come for free)."""
+    if name not in _CL:
+        return S.clone(x)
+    nd = _CL[name][0]
+    to_last = (0,) + tuple(range(2, nd)) + (1,)
+    back = (0, nd - 1) + tuple(range(1, nd - 1))
+    out = S.transpose(S.clone(S.transpose(x, to_last)), back)
+    a = out._data
+    want = _channels_last_strides(a.shape, name)
+    if hasattr(a, "flags") and tuple(int(s) // a.itemsize for s in a.strides) != want:
+        out._data = _restrided(a, want)     # size-0/1 dims: PyTorch's strides, same memory
+    return out
+
+
 def _contiguous(self, memory_format=None):
-    """Self when its storage is C-contiguous, else a (recorded) contiguous copy
-    (``memory_format``: PyTorch's, accepted; tensorlib keeps one layout)."""
+    """Self when already contiguous in ``memory_format`` (PyTorch's ``contiguous``; default
+    ``tl.contiguous_format``, C order), else a recorded copy in that layout.
+    ``tl.channels_last`` needs a 4-D tensor, ``tl.channels_last_3d`` a 5-D one
+    (RuntimeError otherwise, as PyTorch); ``tl.preserve_format`` is refused, as PyTorch."""
+    if memory_format is not None:
+        name = _format_name("contiguous", memory_format)
+        if name == "preserve_format":
+            raise RuntimeError("contiguous: preserve memory format is unsupported by the "
+                               "contiguous operator (use clone or empty_like)")
+        if name in _CL:
+            _check_rank("contiguous", name, self.ndim)
+            return self if _is_contiguous(self, memory_format) else to_memory_format(self, name)
     a = self._data
     if not a.flags.c_contiguous:
         return S.clone(self)
@@ -737,6 +962,23 @@ def _contiguous(self, memory_format=None):
         if tuple(reversed(st)) != a.strides:
             return S.clone(self)
     return self
+
+
+def tensor_to_format(x: Tensor, t: Tensor, memory_format, copy: bool) -> Tensor:
+    """``Tensor.to``'s ``memory_format``: ``t`` is ``x`` converted to the asked device and
+    dtype. As PyTorch, ``x`` itself is kept when nothing else changes and its strides
+    already suggest that format; otherwise the result is laid out in it."""
+    name = _format_name("to", memory_format)
+    if name == "preserve_format":
+        return t
+    _check_rank("to", name, x.ndim)
+    if t is x and not copy and suggest_memory_format(x) == name:
+        return x
+    if name in _CL:
+        if t is not x and _is_contiguous(t, memory_format):
+            return t
+        return to_memory_format(t, name)
+    return t if t is not x and t._data.flags.c_contiguous else S.clone(t)
 
 
 def _new(fill):
@@ -763,6 +1005,9 @@ def _new_full(self, size, fill_value, *, dtype=None, device=None,
 
 Tensor.t = _t
 Tensor.contiguous = _contiguous
+# bound here, before _torch_methods' C-order-only versions (the first binding wins)
+Tensor.is_contiguous = _is_contiguous
+Tensor.stride = _stride
 Tensor.new_zeros = _new(0)
 Tensor.new_ones = _new(1)
 Tensor.new_empty = _new(0)

@@ -82,43 +82,6 @@ def _reshape_as(self, other: Tensor) -> Tensor:
     return self.reshape(tuple(other.shape))
 
 
-def _is_contiguous(self, memory_format=None) -> bool:
-    """Whether the underlying array is C-contiguous (PyTorch's ``is_contiguous``).
-    ``memory_format`` (``tl.channels_last``...) is accepted: tensorlib keeps one layout, in
-    which ``contiguous(memory_format=...)`` leaves a tensor, so that layout counts as every
-    format's."""
-    from .ops.torch_settings import check_memory_format
-    check_memory_format("is_contiguous", memory_format)
-    return bool(self._data.flags.c_contiguous)
-
-
-def _contiguous_strides(shape: tuple) -> tuple[int, ...]:
-    out, acc = [], 1
-    for s in reversed(shape):
-        out.append(acc)
-        acc *= max(int(s), 1)
-    return tuple(reversed(out))
-
-
-def _stride(self, dim: int | None = None):
-    """Element strides, a tuple or one dim's (PyTorch's ``stride``): a C-contiguous tensor
-    reports PyTorch's contiguous strides; a view its array's (negative after a ``flip``
-    view, which PyTorch copies)."""
-    d = self._data
-    if d.flags.c_contiguous:
-        st = _contiguous_strides(tuple(d.shape))
-    else:
-        st = tuple(int(s) // d.itemsize for s in d.strides)
-    if dim is None:
-        return st
-    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
-        raise TypeError(f"stride: dim must be an int, got {dim!r}")
-    n = len(st)
-    if not -max(n, 1) <= dim < max(n, 1) or n == 0:
-        raise IndexError(f"stride: dim {dim} is out of range for a tensor of {n} dimensions")
-    return st[dim]
-
-
 def _element_size(self) -> int:
     """Bytes per element (PyTorch's ``element_size``)."""
     return int(self._data.itemsize)
@@ -299,7 +262,7 @@ _METHODS = {
     "clamp_max": TA.clamp_max, "sgn": TA.sgn, "signbit": TA.signbit, "copysign": TA.copysign,
     "frac": TA.frac, "fix": TA.fix, "isin": _isin,
     # shapes, sizes and memory
-    "reshape_as": _reshape_as, "is_contiguous": _is_contiguous, "stride": _stride,
+    "reshape_as": _reshape_as,
     "element_size": _element_size, "nelement": _nelement, "ndimension": _ndimension,
     "swapdims": TA.swapdims, "fliplr": TA.fliplr, "flipud": TA.flipud,
     "tensor_split": TA.tensor_split, "hsplit": TA.hsplit, "vsplit": TA.vsplit,
@@ -380,7 +343,7 @@ def _pin_memory(self) -> Tensor:
 
 def _dim_order(self) -> tuple[int, ...]:
     """The dims from outermost to innermost in memory (PyTorch's ``dim_order``)."""
-    st = _stride(self)
+    st = self.stride()
     return tuple(sorted(range(len(st)), key=lambda i: -st[i]))
 
 

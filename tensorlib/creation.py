@@ -293,9 +293,9 @@ def _from_traced(kind: str, size, fill, dt, traced) -> Tensor:
 
 def _layout_args(kind: str, layout=None, memory_format=None, pin_memory=False) -> None:
     """PyTorch's layout arguments of the creation functions: tensorlib's tensors are dense,
-    strided and C-contiguous, so ``layout=tl.strided`` and any ``memory_format``
-    (``tl.channels_last`` too: the one layout serves every format, as ``contiguous()``) are
-    accepted as they are; ``pin_memory`` is for host-to-GPU copies (``x.pin_memory()``)."""
+    strided, so ``layout=tl.strided`` is the one accepted; ``memory_format`` must be a
+    memory format (the ``*_like`` functions lay their result out in it, see
+    :func:`_in_format`); ``pin_memory`` is for host-to-GPU copies (``x.pin_memory()``)."""
     from .ops.torch_settings import check_memory_format
     if layout is not None and getattr(layout, "_name", None) != "strided":
         raise ValueError(f"{kind}(): layout {layout!r} is not supported; tensorlib's "
@@ -303,6 +303,23 @@ def _layout_args(kind: str, layout=None, memory_format=None, pin_memory=False) -
     check_memory_format(f"{kind}()", memory_format)
     if not isinstance(pin_memory, bool):
         raise TypeError(f"{kind}(): pin_memory must be a bool, got {pin_memory!r}")
+
+
+def _in_format(kind: str, t: Tensor, out: Tensor, memory_format) -> Tensor:
+    """``out`` (a new tensor like ``t``) laid out in ``memory_format`` as PyTorch's
+    ``*_like``: ``tl.preserve_format`` gives ``t``'s strides (a dense ``t``'s, else its dims'
+    order packed), None C order (PyTorch's default is preserve_format; see
+    ``format_strides``); ``tl.channels_last`` needs a 4-D ``t``, ``channels_last_3d`` 5-D."""
+    from ._tensor_methods import empty_strided_like, format_strides
+    a, src = out._data, t._data
+    if not isinstance(src, np.ndarray) and not type(src).__module__.startswith("cupy"):
+        return out      # (a vmap batch: its own layout)
+    st = format_strides(kind, src, memory_format)
+    if st is not None:
+        b = empty_strided_like(a, st)
+        b[...] = a
+        out._data = b
+    return out
 
 
 def _size_kw(kind: str, size: tuple, kw: dict) -> tuple:
@@ -469,7 +486,8 @@ def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, 
     """
     _layout_args("zeros_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
-    return batched_like(t, zeros(t.shape, dtype=dt, device=dev, requires_grad=requires_grad))
+    out = zeros(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+    return _in_format("zeros_like", t, batched_like(t, out), memory_format)
 
 
 def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, *,
@@ -483,7 +501,8 @@ def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, *
     """
     _layout_args("ones_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
-    return batched_like(t, ones(t.shape, dtype=dt, device=dev, requires_grad=requires_grad))
+    out = ones(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+    return _in_format("ones_like", t, batched_like(t, out), memory_format)
 
 
 def empty_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, *,
@@ -491,7 +510,8 @@ def empty_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, 
     """Uninitialised values with ``t``'s shape, and its dtype and device unless given."""
     _layout_args("empty_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
-    return batched_like(t, empty(t.shape, dtype=dt, device=dev, requires_grad=requires_grad))
+    out = empty(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+    return _in_format("empty_like", t, batched_like(t, out), memory_format)
 
 
 def full_like(t: Tensor, fill_value, dtype=None, device=None,
@@ -505,8 +525,8 @@ def full_like(t: Tensor, fill_value, dtype=None, device=None,
     """
     _layout_args("full_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
-    return batched_like(t, full(t.shape, fill_value, dtype=dt, device=dev,
-                                requires_grad=requires_grad))
+    out = full(t.shape, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
+    return _in_format("full_like", t, batched_like(t, out), memory_format)
 
 
 def rand_like(t: Tensor, generator: Generator | None = None, dtype=None, device=None,
@@ -515,8 +535,9 @@ def rand_like(t: Tensor, generator: Generator | None = None, dtype=None, device=
     integer or bool ``t`` needs a floating ``dtype=`` (DTypeError otherwise, as PyTorch)."""
     _layout_args("rand_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
-    return rand(*t.shape, generator=generator, dtype=_float_like(dt, dtype, "rand_like"),
-                device=dev, requires_grad=requires_grad)
+    out = rand(*t.shape, generator=generator, dtype=_float_like(dt, dtype, "rand_like"),
+               device=dev, requires_grad=requires_grad)
+    return _in_format("rand_like", t, out, memory_format)
 
 
 def randn_like(t: Tensor, generator: Generator | None = None, dtype=None, device=None,
@@ -525,8 +546,9 @@ def randn_like(t: Tensor, generator: Generator | None = None, dtype=None, device
     integer or bool ``t`` needs a floating ``dtype=`` (DTypeError otherwise, as PyTorch)."""
     _layout_args("randn_like", layout, memory_format)
     dt, dev = _like(t, dtype, device)
-    return randn(*t.shape, generator=generator, dtype=_float_like(dt, dtype, "randn_like"),
-                 device=dev, requires_grad=requires_grad)
+    out = randn(*t.shape, generator=generator, dtype=_float_like(dt, dtype, "randn_like"),
+                device=dev, requires_grad=requires_grad)
+    return _in_format("randn_like", t, out, memory_format)
 
 
 def _float_like(dt, asked=None, name: str = "rand_like"):

@@ -78,7 +78,8 @@ def test_to_and_module_to_take_pytorchs_keywords():
     assert x.to(tl.float64, non_blocking=True).dtype == tl.float64
     assert x.to("cpu", tl.float64, True, False).dtype == tl.float64     # (non_blocking, copy)
     assert x.clone(memory_format=tl.contiguous_format).shape == (2, 3)
-    assert x.contiguous(memory_format=tl.channels_last) is x
+    with pytest.raises(RuntimeError, match="rank"):     # (PyTorch: "required rank 4")
+        x.contiguous(memory_format=tl.channels_last)
     m = tl.nn.Linear(2, 2).to("cpu", non_blocking=True)
     m.to(memory_format=tl.channels_last)
     m.to(tl.ones(1, dtype=tl.float64))                 # a tensor's dtype (and device)
