@@ -268,7 +268,7 @@ def test_returned_write_result_and_input_queue():
     f = tl.function(lambda Q, idx, k: Q.index_copy_(0, idx, k) * 1.0)
     g = tl.function(lambda Q, idx, k: Q.__setitem__(idx, k))
     for i in range(3):
-        idx, k = tl.tensor([i, 5]), tl.full((2, 3), float(-i))
+        idx, k = tl.tensor([i, 5]), tl.full((2, 3), float(-i), dtype=tl.float64)
         with tl.no_grad():
             a = f(Qc, idx, k)
             b = Qe.index_copy_(0, idx, k) * 1.0

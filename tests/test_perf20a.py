@@ -39,10 +39,11 @@ def _cases():
         ("index_put_", ((ix_l,), s_l), ((ix_t,), s_t)),
         ("index_put_", ((ix_l,), s_l[0]), ((ix_t,), s_t[0])),       # broadcast
         ("index_put_", ((dup_l,), s_l, True), ((dup_t,), s_t, True)),   # duplicates add
-        ("index_put_", ((tl.tensor([-1, 0]), tl.tensor([2, -3])), tl.tensor([1.5, 2.5])),
+        ("index_put_", ((tl.tensor([-1, 0]), tl.tensor([2, -3])),
+                        tl.tensor([1.5, 2.5], dtype=tl.float64)),
          ((torch.tensor([-1, 0]), torch.tensor([2, -3])),
           torch.tensor([1.5, 2.5], dtype=torch.float64))),
-        ("index_put_", ((tl.tensor(m),), tl.tensor(3.0)), ((torch.tensor(m),),
+        ("index_put_", ((tl.tensor(m),), tl.tensor(3.0, dtype=tl.float64)), ((torch.tensor(m),),
                                                           torch.tensor(3.0, dtype=torch.float64))),
         ("index_fill_", (1, tl.tensor([0, -1]), 7.0), (1, torch.tensor([0, -1]), 7.0)),
         ("index_add_", (0, dup_l, s_l), (0, dup_t, s_t)),
@@ -51,9 +52,10 @@ def _cases():
         ("scatter_", (1, si_l[:, :2], 2.5), (1, si_t[:, :2].remainder(4), 2.5)),
         ("scatter_add_", (0, si_l, s_l), (0, si_t, s_t)),
         ("masked_fill_", (tl.tensor(m), -2.0), (torch.tensor(m), -2.0)),
-        ("put_", (tl.tensor([0, -1, 5]), tl.tensor([1.0, 2.0, 3.0])),
+        ("put_", (tl.tensor([0, -1, 5]), tl.tensor([1.0, 2.0, 3.0], dtype=tl.float64)),
          (torch.tensor([0, -1, 5]), torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))),
-        ("put_", (tl.tensor([2, 2, 5]), tl.tensor([1.0, 2.0, 3.0]), True),
+        ("put_", (tl.tensor([2, 2, 5]), tl.tensor([1.0, 2.0, 3.0], dtype=tl.float64),
+                  True),
          (torch.tensor([2, 2, 5]), torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64), True)),
     ]
 

@@ -208,7 +208,8 @@ def _fit(name: str, x: Tensor, v: Tensor, target: tuple) -> Tensor:
         if tuple(np.broadcast_shapes(tuple(v.shape), target)) != target:
             raise ValueError
     except ValueError:
-        raise ValueError(f"{name}: shape mismatch: value tensor of shape {tuple(v.shape)} "
+        from ..errors import ShapeError
+        raise ShapeError(f"{name}: shape mismatch: value tensor of shape {tuple(v.shape)} "
                          f"could not be broadcast to indexing result of shape {target}"
                          ) from None
     if v.dtype != x.dtype:

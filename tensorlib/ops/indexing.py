@@ -10,6 +10,7 @@ import numpy as np
 from .._apply import apply
 from .._state import state as _state
 from .._tensor import Tensor
+from ..errors import DTypeError, IndexRangeError, ShapeError
 from .index_traced import is_traced, refuse_mask
 from .registry import OpDef, register
 from .size_guard import traced
@@ -720,13 +721,14 @@ def _full_index(xp, indices, axis):
 
 def _check_int(name, idx):
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"{name}: indices must be an integer tensor, got {idx.dtype}")
+        raise DTypeError(f"{name}: indices must be an integer tensor, got {idx.dtype}")
 
 
 def _in_range_check(name: str, wrap_name: str = "take_along_axis"):
     """The op's ``check`` (run before the kernel in eager calls and in a replayed or loaded
-    graph): with the ``strict`` attribute (PyTorch's ``gather``/``index_select``), every index
-    must lie in ``[0, n)``; without it, negative indices wrap, as NumPy's
+    graph): with the ``strict`` attribute (PyTorch's ``gather``/``index_select``; a string
+    names the user's op in the message), every index must lie in ``[0, n)``; without it,
+    negative indices wrap, as NumPy's
     ``take``/``take_along_axis`` (and ``torch.take_along_dim``). On a GPU the kernel checks
     instead (NaN results, no host sync)."""
     def check(x, indices, *, axis, strict=False):
@@ -736,7 +738,6 @@ def _in_range_check(name: str, wrap_name: str = "take_along_axis"):
         d = axis if x.ndim else 0
         n = x.shape[d] if x.ndim else 1
         lo, hi = int(indices.min()), int(indices.max())
-        from ..errors import IndexRangeError
         if not strict:
             if lo < -n or hi >= n:    # NumPy's own message named no op (or a wrapped one)
                 raise IndexRangeError(
@@ -745,6 +746,10 @@ def _in_range_check(name: str, wrap_name: str = "take_along_axis"):
                     "from the end)")
             return
         if lo < 0 or hi >= n:
+            if isinstance(strict, str):     # a user op (scatter) read through a take
+                raise IndexRangeError(f"{strict}: index {lo if lo < 0 else hi} is out of "
+                                      f"bounds for dimension {d} with size {n} (indices must "
+                                      f"be in [0, {n}), as in PyTorch)")
             raise IndexRangeError(f"{name}: index {lo if lo < 0 else hi} is out of range for "
                                   f"dim {d} of size {n} (indices must be in [0, {n}), as in "
                                   "PyTorch; tl.take_along_axis and tl.take wrap negative "
@@ -755,7 +760,7 @@ def _in_range_check(name: str, wrap_name: str = "take_along_axis"):
 def _gather_fwd(xp, x, indices, axis, strict=False):
     _check_int("take_along_axis", indices)
     if indices.ndim != x.ndim:
-        raise ValueError(f"take_along_axis: indices must have as many dimensions as the input "
+        raise ShapeError(f"take_along_axis: indices must have as many dimensions as the input "
                          f"({indices.shape} vs {x.shape})")
     if xp is np and all(k == n for i, (k, n) in enumerate(zip(indices.shape, x.shape))
                         if i != axis):
@@ -825,28 +830,37 @@ def _index_as(index, g):
     return index if tuple(index.shape) == tuple(g.shape) else index.broadcast_to(tuple(g.shape))
 
 
-def _scatter_add_fwd(xp, x, indices, src, axis):
+def _range_error(strict, default: str, lo: int, hi: int, n: int, axis: int) -> None:
+    """IndexRangeError unless every index lies in ``[-n, n)``, or in ``[0, n)`` with
+    ``strict`` (PyTorch's rule; a string names the user's op)."""
+    floor = 0 if strict else -n
+    if lo < floor or hi >= n:
+        op = strict if isinstance(strict, str) else default
+        raise IndexRangeError(f"{op}: index {hi if hi >= n else lo} is out of bounds for "
+                              f"dimension {axis} with size {n} (indices must be in "
+                              f"[{floor}, {n}){', as in PyTorch' if strict else ''})")
+
+
+def _scatter_add_fwd(xp, x, indices, src, axis, strict=False):
     _check_int("scatter_add", indices)
     if indices.shape != src.shape or indices.ndim != x.ndim:
-        raise ValueError(f"scatter_add: indices {indices.shape} and src {src.shape} must have the "
+        raise ShapeError(f"scatter_add: indices {indices.shape} and src {src.shape} must have the "
                          f"same shape, with as many dimensions as the input {x.shape}")
     for d in range(x.ndim):
         if d != axis and indices.shape[d] > x.shape[d]:
-            raise ValueError(f"scatter_add: indices shape {indices.shape} exceeds input shape "
+            raise ShapeError(f"scatter_add: indices shape {indices.shape} exceeds input shape "
                              f"{x.shape} in dimension {d}")
     n = x.shape[axis]
     if xp is np:
         c = _compact(indices)
-        if c.size and (int(c.max()) >= n or int(c.min()) < -n):
-            from ..errors import IndexRangeError
-            raise IndexRangeError(f"scatter_add: index out of bounds for dimension {axis} "
-                                  f"with size {n}")
+        if c.size:
+            _range_error(strict, "scatter_add", int(c.min()), int(c.max()), n, axis)
         out = np.array(x, order="C")
         _scatter_add_np(out, indices, src, axis)
         return out
     out = x.copy()
     _add_at(xp, out, _full_index(xp, indices, axis), src)
-    return _poison_out_of_range(xp, out, indices, n)
+    return _poison_out_of_range(xp, out, indices, n, lo=0 if strict else None)
 
 
 def _poison_out_of_range(xp, out, indices, n, lo=None):
@@ -860,9 +874,11 @@ def _poison_out_of_range(xp, out, indices, n, lo=None):
     return xp.where(bad, xp.full((), np.nan, out.dtype), out)
 
 
+# ``strict`` (PyTorch's forms, a string naming the user's op): indices in [0, n), checked
+# by the kernel, so a replayed graph refuses a negative index as the eager call does
 SCATTER_ADD = register(OpDef(
     "scatter_add", _scatter_add_fwd, saves=False,
-    infer=lambda x, i, s, *, axis: x,
+    infer=lambda x, i, s, *, axis, strict=False: x,
     # src's gradient: gather (an index smaller than x outside axis reads that window of g;
     # a negative index, which scatter_add takes, reads as it wrote)
     vjp=lambda n, g: (g, None, _torch_gather(g, n.attrs["axis"], n.inputs[1], checked=False))))
@@ -879,7 +895,6 @@ def _strict_take_along_axis(x, indices, axis: int) -> Tensor:
     """``take_along_axis`` whose indices must lie in [0, n) (PyTorch's ``gather``): the op
     checks, so a replayed graph refuses what the eager call refuses."""
     if indices.dtype.kind not in "iu":    # here, as the op would name take_along_axis
-        from ..errors import DTypeError
         raise DTypeError(f"gather: index must be an integer tensor (int64, as PyTorch), got "
                          f"{indices.dtype}")
     return apply(TAKE_ALONG_AXIS, x, indices, axis=norm_axis(axis, x.ndim, "gather"),
@@ -927,7 +942,7 @@ def _torch_gather(x, d, idx, checked: bool = True) -> Tensor:
     # comparing sizes in tensorlib's own code does not fix a traced None dim (int() and
     # slicing with it would): only an index smaller than x outside ``d`` crops x
     if idx.ndim != x.ndim or any(i != d and idx.shape[i] > x.shape[i] for i in range(x.ndim)):
-        raise ValueError(f"gather: index of shape {tuple(idx.shape)} does not fit input of "
+        raise ShapeError(f"gather: index of shape {tuple(idx.shape)} does not fit input of "
                          f"shape {tuple(x.shape)} along dim {d} (same number of dimensions, "
                          "no larger than the input in the others)")
     if any(i != d and idx.shape[i] != x.shape[i] for i in range(x.ndim)):
@@ -956,20 +971,18 @@ TAKE = register(OpDef(
                       None)))
 
 
-def _index_add_fwd(xp, x, indices, src, axis):
+def _index_add_fwd(xp, x, indices, src, axis, strict=False):
     _check_int("index_add", indices)
     n = x.shape[axis]
-    if xp is np and indices.size and (int(indices.max()) >= n or int(indices.min()) < -n):
-        from ..errors import IndexRangeError
-        raise IndexRangeError(f"index_add: index out of bounds for dimension {axis} with "
-                              f"size {n}")
+    if xp is np and indices.size:
+        _range_error(strict, "index_add", int(indices.min()), int(indices.max()), n, axis)
     if xp is np:
         out = np.array(x, order="C")
         _index_add_np(out, indices, src, axis)
         return out
     out = x.copy()
     _add_at(xp, out, (slice(None),) * axis + (indices,), src)
-    return _poison_out_of_range(xp, out, indices, n)
+    return _poison_out_of_range(xp, out, indices, n, lo=0 if strict else None)
 
 
 def _index_add_np(out, indices, src, axis):
@@ -981,7 +994,7 @@ def _index_add_np(out, indices, src, axis):
 
 
 INDEX_ADD = register(OpDef(
-    "index_add", _index_add_fwd, saves=False, infer=lambda x, i, s, *, axis: x,
+    "index_add", _index_add_fwd, saves=False, infer=lambda x, i, s, *, axis, strict=False: x,
     vjp=lambda n, g: (g, None, take(g, n.inputs[1], n.attrs["axis"]))))
 
 
@@ -1034,7 +1047,6 @@ def _masked_fill_fwd(xp, x, mask, value):
 def _masked_infer(x, m, *, value):
     from ._util import broadcast_shapes
     if tuple(broadcast_shapes("masked_fill", x[0], m[0])) != tuple(x[0]):
-        from ..errors import ShapeError
         raise ShapeError(f"masked_fill: mask of shape {m[0]} does not broadcast to the input "
                          f"shape {x[0]}")
     return x
@@ -1056,12 +1068,10 @@ def masked_fill(x, mask, value) -> Tensor:
     from ._util import broadcast_shapes
     x, mask = to_tensor(x), to_tensor(mask)
     if mask.dtype != np.bool_:
-        from ..errors import DTypeError
         raise DTypeError(f"masked_fill: mask must be bool, got {mask.dtype}")
     shape = tuple(broadcast_shapes("masked_fill", tuple(x.shape), tuple(mask.shape)))
     if isinstance(value, Tensor):
         if value.ndim != 0:
-            from ..errors import ShapeError
             raise ShapeError(f"masked_fill: the value must be a number or a 0-d tensor, got "
                              f"a tensor of shape {tuple(value.shape)}")
         from .elementwise import where
@@ -1169,7 +1179,20 @@ def _torch_args(name: str, positional, names, given) -> list:
 
 def _check_index(name: str, idx: Tensor) -> None:
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"{name}: index must be an integer tensor, got {idx.dtype}")
+        raise DTypeError(f"{name}: index must be an integer tensor (int64 or int32, as "
+                         f"PyTorch), got {idx.dtype}")
+
+
+def strict_index(name: str, idx: Tensor, n: int, d: int) -> Tensor:
+    """``idx``, refused as PyTorch refuses it when a value lies outside ``[0, n)``: checked
+    now when eager; under capture read through a checking ``take``, so each replay of the
+    graph refuses what eager refuses (a plain setitem would count -1 from the end)."""
+    from ..autograd.mode import state
+    if state.tracer is None:
+        _check_range(name, idx, n, d)
+        return idx
+    from ..creation import arange
+    return apply(TAKE, arange(n, device=idx.device), idx, axis=0, strict=name)
 
 
 def _check_range(name: str, idx: Tensor, n: int, d: int, wrap: bool = False) -> None:
@@ -1182,7 +1205,6 @@ def _check_range(name: str, idx: Tensor, n: int, d: int, wrap: bool = False) -> 
     c = _compact(idx._data)
     lo, hi = int(c.min()), int(c.max())
     if hi >= n or lo < (-n if wrap else 0):
-        from ..errors import IndexRangeError
         raise IndexRangeError(f"{name}: index {hi if hi >= n else lo} is out of bounds for "
                               f"dimension {d} with size {n} (indices must be in "
                               f"[{-n if wrap else 0}, {n}), as in PyTorch)")
@@ -1195,21 +1217,21 @@ def _torch_index_add(x, d, idx, src, alpha, name="index_add") -> Tensor:
     d = norm_axis(d, x.ndim, name)
     _check_index(name, idx)
     if idx.ndim > 1:
-        raise ValueError(f"{name}: index must be 0-d or 1-d, got shape {tuple(idx.shape)}")
+        raise ShapeError(f"{name}: index must be 0-d or 1-d, got shape {tuple(idx.shape)}")
     want = tuple(x.shape[:d]) + (idx.size,) + tuple(x.shape[d + 1:]) if x.ndim else ()
     if tuple(src.shape) != want and not (src.size == idx.size == 1 and x.ndim <= 1):
-        raise ValueError(f"{name}: source of shape {tuple(src.shape)} does not fit: expected "
+        raise ShapeError(f"{name}: source of shape {tuple(src.shape)} does not fit: expected "
                          f"{want} (the input's shape {tuple(x.shape)} with dim {d} the length "
                          f"of index, {idx.size})")
     if src.dtype != x.dtype:
-        raise TypeError(f"{name}: self ({x.dtype}) and source ({src.dtype}) must have the same "
+        raise DTypeError(f"{name}: self ({x.dtype}) and source ({src.dtype}) must have the same "
                         f"dtype, as in PyTorch (cast one: source.to({x.dtype}))")
     _check_range(name, idx, x.shape[d] if x.ndim else 1, d)
     if alpha is not None and alpha != 1:
         src = src * alpha
         if src.dtype != x.dtype:        # an int source times a float alpha
             src = src.astype(x.dtype)
-    return apply(INDEX_ADD, x, idx.reshape(-1), src, axis=d)
+    return apply(INDEX_ADD, x, idx.reshape(-1), src, axis=d, strict=name)
 
 
 def index_add(x, indices=None, src=None, axis=None, *, dim: int | None = None, index=None,
@@ -1251,14 +1273,14 @@ def _torch_scatter_window(name, x, d, idx, src):
     d = norm_axis(d, x.ndim, name)
     _check_index(name, idx)
     if idx.ndim != x.ndim or (src is not None and src.ndim != x.ndim):
-        raise ValueError(f"{name}: index{'' if src is None else ', src'} and input must have "
+        raise ShapeError(f"{name}: index{'' if src is None else ', src'} and input must have "
                          f"the same number of dimensions, got index {tuple(idx.shape)}"
                          f"{'' if src is None else f', src {tuple(src.shape)}'} and input "
                          f"{tuple(x.shape)}")
     for i in range(x.ndim):
         if (i != d and idx.shape[i] > x.shape[i]) or (src is not None
                                                       and idx.shape[i] > src.shape[i]):
-            raise ValueError(f"{name}: index of shape {tuple(idx.shape)} is larger than "
+            raise ShapeError(f"{name}: index of shape {tuple(idx.shape)} is larger than "
                              f"{'the input' if i != d else 'src'} in dim {i} (input "
                              f"{tuple(x.shape)}"
                              f"{'' if src is None else f', src {tuple(src.shape)}'})")
@@ -1300,8 +1322,8 @@ def scatter_add(x, *args, indices=None, src=None, axis=None, dim: int | None = N
             raise TypeError("scatter_add: PyTorch's order needs dim, index and src")
         x, idx, s = to_tensor(x), to_tensor(idx), to_tensor(s)
         d, s = _torch_scatter_window("scatter_add", x, d, idx, s)
-        s = cast_for_write("scatter_add", s, x.dtype)
-        return apply(SCATTER_ADD, x, idx, s, axis=d)
+        s = check_write_dtype("scatter_add", s, x.dtype)
+        return apply(SCATTER_ADD, x, idx, s, axis=d, strict="scatter_add")
     indices, src, axis = _torch_args("scatter_add", args, ("indices", "src", "axis"),
                                      {"indices": indices, "src": src, "axis": axis})
     axis = one_of("scatter_add", "axis", axis, "dim", dim)
@@ -1317,7 +1339,7 @@ def _written(x: Tensor, d: int, idx: Tensor) -> Tensor:
     """Bool mask of the elements of ``x`` that ``scatter(d, idx, ...)`` writes."""
     from ..creation import ones, zeros
     hits = apply(SCATTER_ADD, zeros(x.shape, dtype=np.int64, device=x.device), idx,
-                 ones(idx.shape, dtype=np.int64, device=x.device), axis=d)
+                 ones(idx.shape, dtype=np.int64, device=x.device), axis=d, strict="scatter")
     return hits > 0
 
 
@@ -1326,6 +1348,8 @@ def _scatter_traced(x: Tensor, d: int, index: Tensor, src: Tensor) -> Tensor:
     tensors, so that the graph takes ``index`` as an input rather than freezing it."""
     from ..creation import arange
     from .index_traced import setitem_traced
+    # (setitem_traced would count a negative index from the end)
+    index = strict_index("scatter", index, x.shape[d], d)
     nd = index.ndim
     key = tuple(index if k == d else
                 arange(index.shape[k], device=x.device).reshape(
@@ -1373,7 +1397,7 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
         index._read("scatter with a number (it reads the index on the host)")
         return _scatter_flat(x, d, index, v)
     d, src = _torch_scatter_window("scatter", x, dim, index, src)
-    src = cast_for_write("scatter", src, x.dtype)
+    src = check_write_dtype("scatter", src, x.dtype)
     if is_traced(index):
         return _scatter_traced(x, d, index, src)
     index._read("scatter with a tensor src (it reads the index on the host)")
@@ -1410,9 +1434,9 @@ def index_fill(x, dim: int, index, value) -> Tensor:
     d = norm_axis(dim, x.ndim, "index_fill")
     _check_index("index_fill", index)
     if index.ndim > 1:
-        raise ValueError(f"index_fill: index must be 0-d or 1-d, got shape {tuple(index.shape)}")
+        raise ShapeError(f"index_fill: index must be 0-d or 1-d, got shape {tuple(index.shape)}")
     if isinstance(value, Tensor) and value.ndim:
-        raise ValueError(f"index_fill: value must be a number or a 0-d tensor, got shape "
+        raise ShapeError(f"index_fill: value must be a number or a 0-d tensor, got shape "
                          f"{tuple(value.shape)}")
     n = x.shape[d] if x.ndim else 1
     _check_range("index_fill", index, n, d, wrap=True)
@@ -1438,19 +1462,20 @@ def _index_tuple(name: str, x: Tensor, indices):
     return key, target
 
 
-def cast_for_write(op: str, src, dst_dtype):
-    """``src`` (a Tensor or an array) cast to ``dst_dtype``, the dtype of the tensor an
-    indexed write of op ``op`` stores it into; ``src`` itself when it has that dtype. Complex
-    values going into a real tensor are refused (the imaginary part would be lost), as
-    PyTorch's index_put, which wants equal dtypes; a Tensor's cast is recorded, so
-    gradients reach ``src`` in its own dtype."""
-    sdt = src.dtype
-    if sdt == dst_dtype:
+def check_write_dtype(op: str, src, dst_dtype):
+    """``src`` (a Tensor or an array) checked to have ``dst_dtype``, the dtype of the tensor
+    an indexed write of op ``op`` (scatter, scatter_add, index_put, index_copy, put and
+    their in-place forms) stores it into: PyTorch refuses any other dtype (a float source
+    written into an int64 tensor would be truncated element by element). Python numbers
+    are converted by the callers before, as PyTorch's fills."""
+    sdt = np.dtype(src.dtype)
+    dst = np.dtype(dst_dtype)
+    if sdt == dst:
         return src
-    if sdt.kind == "c" and np.dtype(dst_dtype).kind != "c":
-        raise RuntimeError(f"{op}: values of dtype {sdt} cannot be put into a tensor of dtype "
-                           f"{np.dtype(dst_dtype)} (the imaginary part would be lost)")
-    return src.astype(dst_dtype)
+    lost = " (the imaginary part would be lost)" if sdt.kind == "c" and dst.kind != "c" else ""
+    raise DTypeError(f"{op}: source of dtype {sdt} and self of dtype {dst} must have the same "
+                     f"dtype, as in PyTorch{lost}; cast the source first "
+                     f"(source.to({dst}))")
 
 
 def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
@@ -1459,21 +1484,23 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     summed). Reads the indices on the host (eager only); differentiable in ``x`` and
     ``values``."""
     x = to_tensor(x)
+    if isinstance(values, Tensor):
+        v = check_write_dtype("index_put", values, x.dtype)
+    else:       # a number (or a list) takes x's dtype, as PyTorch's fill
+        v = weak_scalar(values, x)
+        v = v if v.dtype == x.dtype else v.astype(x.dtype)
     if isinstance(indices, (tuple, list)):
         key, _ = _normalize_key(tuple(indices))
         if any(isinstance(k, Tensor) for k in key):     # traced indices under capture
             from .index_traced import index_put_traced
-            v = values if isinstance(values, Tensor) else weak_scalar(values, x)
             return index_put_traced(x, v, key, accumulate)
     key, target = _index_tuple("index_put", x, indices)
-    v = values if isinstance(values, Tensor) else weak_scalar(values, x)
-    v = cast_for_write("index_put", v, x.dtype)
     from ._util import broadcast_shapes
     try:
         if tuple(broadcast_shapes("index_put", tuple(v.shape), target)) != tuple(target):
             raise ValueError
     except ValueError:
-        raise ValueError(f"index_put: values of shape {tuple(v.shape)} do not broadcast to "
+        raise ShapeError(f"index_put: values of shape {tuple(v.shape)} do not broadcast to "
                          f"the indexed shape {tuple(target)}") from None
     if not accumulate:
         return apply(SETITEM, x, v, index=key)

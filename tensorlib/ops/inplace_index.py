@@ -98,10 +98,10 @@ def index_copy_(self: Tensor, dim=None, index=None, source=None, *args, **kwargs
         return None
     idx = idx.reshape(-1)
     want = tuple(idx.shape[0] if i == d else s for i, s in enumerate(self._data.shape))
-    # (a negative index counts from the end, as the general form's setitem)
-    if source._data.shape != want or not _in_range(idx, self._data.shape[d], True):
+    # (a negative index goes to the general form, which refuses it as PyTorch does)
+    if source._data.shape != want or not _in_range(idx, self._data.shape[d], False):
         return None
-    src = I.cast_for_write("index_copy_", source._data, self._data.dtype)
+    src = I.check_write_dtype("index_copy_", source._data, self._data.dtype)
     self._data[(slice(None),) * d + (idx,)] = _own(src, self)
     return _done(self)
 
@@ -117,7 +117,7 @@ def index_put_(self: Tensor, indices=None, values=None, accumulate: bool = False
     except (TypeError, IndexError, ValueError):
         return None
     if isinstance(values, Tensor):
-        v = I.cast_for_write("index_put_", values._data, self._data.dtype)
+        v = I.check_write_dtype("index_put_", values._data, self._data.dtype)
     else:
         v = _value(self, values, "index_put_")
         if v is None:
@@ -217,7 +217,7 @@ def scatter_(self: Tensor, dim=None, index=None, src=None, *args, value=None, re
         return None
     d, s = got
     if isinstance(src, Tensor):
-        v = _own(I.cast_for_write("scatter_", s._data, self._data.dtype), self)
+        v = _own(I.check_write_dtype("scatter_", s._data, self._data.dtype), self)
     else:
         v = _value(self, src, "scatter_")     # (a fill, as the general form)
         if v is None:
@@ -236,7 +236,7 @@ def scatter_add_(self: Tensor, dim=None, index=None, src=None, *args, **kwargs):
     if got is None:
         return None
     d, s = got
-    v = I.cast_for_write("scatter_add_", s._data, self._data.dtype)
+    v = I.check_write_dtype("scatter_add_", s._data, self._data.dtype)
     I._scatter_add_np(self._data, index._data, _own(v, self), d)
     return _done(self)
 
@@ -249,7 +249,7 @@ def put_(self: Tensor, index=None, source=None, accumulate: bool = False, *args,
     if idx.dtype.kind not in "iu" or idx.size != src.size \
             or not _in_range(idx, self._data.size, True):
         return None
-    src = I.cast_for_write("put_", src, self._data.dtype)
+    src = I.check_write_dtype("put_", src, self._data.dtype)
     flat = self._data.reshape(-1)       # a view: self is C-contiguous
     src = _own(src, self).reshape(-1)
     if accumulate:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DTypeError
+from ..errors import DTypeError, ShapeError
 from .._apply import apply
 from .._tensor import Tensor
 from ._util import norm_axis, to_tensor
@@ -52,10 +52,16 @@ def _check_index_range(name: str, idx: Tensor, n: int, d: int) -> None:
 def _hits(x: Tensor, d: int, idx: Tensor) -> Tensor:
     """How many scattered elements land on each element of ``x`` (int64, x's shape)."""
     from ..creation import ones, zeros
-    from .indexing import scatter_add
     # a broadcast 1, not a materialised block of ones: the CPU kernel sums it once per row
     one = ones((1,) * idx.ndim, dtype=np.int64, device=x.device).broadcast_to(_shape(idx))
-    return scatter_add(zeros(_shape(x), dtype=np.int64, device=x.device), d, idx, one)
+    return _add(zeros(_shape(x), dtype=np.int64, device=x.device), d, idx, one)
+
+
+def _add(x: Tensor, d: int, idx: Tensor, v: Tensor) -> Tensor:
+    """``scatter_add`` whose kernel refuses an index outside [0, n) (PyTorch's rule), also in
+    a replayed graph, where no eager check runs."""
+    from .indexing import SCATTER_ADD
+    return apply(SCATTER_ADD, x, idx, v, axis=d, strict="scatter_reduce")
 
 
 _UFUNCS = {"amax": "maximum", "amin": "minimum", "prod": "multiply"}
@@ -145,10 +151,11 @@ def _combine_fwd(xp, x, idx, v, *, reduce: str, include_self: bool, axis: int = 
     if xp is np and idx.size:
         from .indexing import _compact
         c = _compact(idx)
-        if int(c.min()) < 0 or int(c.max()) >= n:
+        lo, hi = int(c.min()), int(c.max())
+        if lo < 0 or hi >= n:
             from ..errors import IndexRangeError
-            raise IndexRangeError(f"scatter_reduce: index out of bounds for dimension {axis} "
-                                  f"with size {n}")
+            raise IndexRangeError(f"scatter_reduce: index {lo if lo < 0 else hi} is out of "
+                                  f"bounds for dimension {axis} with size {n}")
     out = xp.array(x, order="C") if xp is np else x.copy()
     lin = _flat_targets(xp, out.shape, idx, axis)
     flat, vf = out.reshape(-1), xp.broadcast_to(v, idx.shape).reshape(-1)
@@ -309,14 +316,14 @@ def scatter_reduce(input, dim: int, index, src, reduce: str, *,
     tensor([5., 0., 2.])
     """
     from . import elementwise as E
-    from .indexing import _torch_scatter_window, scatter_add
+    from .indexing import _torch_scatter_window
     x, idx, s = to_tensor(input), to_tensor(index), to_tensor(src)
     if reduce not in _REDUCES:
         raise ValueError(f"scatter_reduce: reduce must be one of {', '.join(_REDUCES)}, got "
                          f"{reduce!r}")
     if s.dtype != x.dtype:
-        raise TypeError(f"scatter_reduce: src of dtype {s.dtype} must have input's dtype "
-                        f"{x.dtype}")
+        raise DTypeError(f"scatter_reduce: src of dtype {s.dtype} must have input's dtype "
+                         f"{x.dtype}, as in PyTorch")
     if x.dtype.kind == "c" and reduce not in ("sum", "mean"):
         raise DTypeError(f"scatter_reduce: reduce={reduce!r} is not supported for complex "
                         "tensors (sum and mean are; amax/amin need an order)")
@@ -331,9 +338,9 @@ def scatter_reduce(input, dim: int, index, src, reduce: str, *,
         # (the amax/amin kernel checks the range in its own pass over the index)
         _check_index_range("scatter_reduce", idx, x.shape[d], d)
     if idx.numel() == 0:        # x unchanged; src still connected (a zero gradient)
-        return scatter_add(x, d, idx, s)
+        return _add(x, d, idx, s)
     if reduce == "sum" and include_self:
-        return scatter_add(x, d, idx, s)
+        return _add(x, d, idx, s)
     if reduce == "prod":
         return _scatter_product(x, idx, s, d, include_self)
     if reduce in ("amax", "amin"):
@@ -341,8 +348,8 @@ def scatter_reduce(input, dim: int, index, src, reduce: str, *,
     counts = _hits(x, d, idx)
     hit = counts > 0
     if reduce == "sum":       # a bool 0 keeps a bool input bool (an int 0 would promote)
-        return scatter_add(E.where(hit, False if x.dtype == np.bool_ else 0, x), d, idx, s)
-    total = scatter_add(x if include_self else E.where(hit, 0, x), d, idx, s)
+        return _add(E.where(hit, False if x.dtype == np.bool_ else 0, x), d, idx, s)
+    total = _add(x if include_self else E.where(hit, 0, x), d, idx, s)
     if x.dtype.kind == "c":     # a real count: the complex total times its reciprocal
         from .._dtypes import real_of
         n = (counts + 1 if include_self else counts).astype(real_of(x.dtype))
@@ -370,7 +377,7 @@ def index_reduce(input, dim: int, index, source, reduce: str, *,
         raise ValueError(f"index_reduce: reduce must be one of prod, mean, amax, amin, got "
                          f"{reduce!r}")
     if idx.dtype.kind not in "iu" or idx.ndim > 1:
-        raise TypeError(f"index_reduce: index must be a 0-d or 1-d integer tensor, got "
+        raise DTypeError(f"index_reduce: index must be a 0-d or 1-d integer tensor, got "
                         f"{idx.dtype} of shape {_shape(idx)}")
     xs = _shape(x) if x.ndim else (1,)
     d = norm_axis(dim, len(xs), "index_reduce")
@@ -378,7 +385,7 @@ def index_reduce(input, dim: int, index, source, reduce: str, *,
     ss = _shape(src) if src.ndim else (1,)
     want = xs[:d] + (idx.shape[0],) + xs[d + 1:]
     if ss != want:
-        raise ValueError(f"index_reduce: source of shape {_shape(src)} does not fit: expected "
+        raise ShapeError(f"index_reduce: source of shape {_shape(src)} does not fit: expected "
                          f"{want} (input {_shape(x)} with dim {d} the length of index)")
     shape = [1] * len(xs)
     shape[d] = idx.shape[0]

@@ -620,8 +620,9 @@ def index_copy(input, dim: int, index, source) -> Tensor:
     if _shape(src) != want:
         raise ValueError(f"index_copy: source of shape {_shape(src)} does not match "
                          f"{want} (input {_shape(x)} with {idx.shape[0]} indices along dim {d})")
-    from .indexing import cast_for_write
-    src = cast_for_write("index_copy", src, x.dtype)
+    from .indexing import check_write_dtype, strict_index
+    src = check_write_dtype("index_copy", src, x.dtype)
+    idx = strict_index("index_copy", idx, _shape(x)[d], d)
     return setitem(x, (slice(None),) * d + (idx,), src)
 
 

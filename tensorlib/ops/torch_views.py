@@ -232,8 +232,8 @@ def put(input, index, source, accumulate: bool = False) -> Tensor:
         if lo < -n or hi >= n:
             raise IndexError(f"put: index {hi if hi >= n else lo} is out of range for a "
                              f"tensor of {n} elements")
-    from .indexing import cast_for_write
-    src = cast_for_write("put", src, x.dtype)
+    from .indexing import check_write_dtype
+    src = check_write_dtype("put", src, x.dtype)
     flat, i, v = x.reshape(-1), idx.reshape(-1), src.reshape(-1)
     if accumulate:
         out = index_add(flat, i, v, 0)     # (tensorlib's form: a negative index wraps)
