@@ -205,7 +205,45 @@ def _shared(lib):
         + _session22c(lib, rng) + _session22b(lib, rng) + _session22d(lib, rng) \
         + _session22e(lib, rng) + _session22f(lib, rng) + _session22g(lib, rng) \
         + _session22h(lib, rng) + _session23b(lib, rng) + _session23a(lib, rng) \
-        + _session23d(lib, rng)
+        + _session23d(lib, rng) + _session23e(lib, rng)
+
+
+def _session23e(lib, rng):
+    """Session 23e: ctc_loss forward+backward at the speech trial's size (T=200, N=16, C=30,
+    S=40; the backward reuses the forward's alphas; float64 exp clamped off its slow underflow
+    path), and stft with a float64 window on a float32 signal (complex128, as PyTorch's) and
+    with circular padding."""
+    F = lib.nn.functional
+    T, N, C, S = 200, 16, 30, 40
+    tg = rng.integers(1, C, (N, S))
+    il = rng.integers(150, 201, N)
+    il[0] = 200
+    tlen = rng.integers(20, 41, N)
+    lens = (lib.tensor(tg), lib.tensor(il), lib.tensor(tlen))
+    flat = lib.tensor(np.concatenate([tg[n, :tlen[n]] for n in range(N)]))
+    lg = rng.standard_normal((T, N, C))
+    xs = {dt: lib.tensor(lg.astype(dt), requires_grad=True) for dt in (np.float32, np.float64)}
+    sig = lib.tensor(rng.standard_normal((32, 16000)).astype(np.float32))
+    w64 = lib.hann_window(400, dtype=lib.float64)
+    w32 = lib.hann_window(400)
+
+    def ctc(x, targets=lens[0]):
+        def run():
+            x.grad = None
+            F.ctc_loss(F.log_softmax(x, -1), targets, lens[1], lens[2]).backward()
+        return run
+    return [
+        ("ctc_loss fwd+bwd T200 N16 C30 S40 f32 [23e]", ctc(xs[np.float32])),
+        ("ctc_loss fwd+bwd T200 N16 C30 S40 f64 [23e]", ctc(xs[np.float64])),
+        ("ctc_loss fwd+bwd concatenated targets f32 [23e]", ctc(xs[np.float32], flat)),
+        ("ctc_loss forward T200 N16 C30 S40 f64 [23e]",
+         lambda: F.ctc_loss(F.log_softmax(xs[np.float64].detach(), -1), *lens)),
+        ("stft f32 signal, f64 window (32x16000, n_fft 512) [23e]",
+         lambda: lib.stft(sig, 512, 160, 400, window=w64, return_complex=True)),
+        ("stft pad_mode circular (32x16000, n_fft 512) [23e]",
+         lambda: lib.stft(sig, 512, 160, 400, window=w32, pad_mode="circular",
+                          return_complex=True)),
+    ]
 
 
 

@@ -9,9 +9,12 @@ Two registry ops, both computed in log space with NumPy, vectorised over the bat
 extended labels, looping over time only:
 
 - ``ctc_loss(log_probs, targets, input_lengths, target_lengths)``: the per-sample negative
-  log-likelihood, shape (N,), from the forward variables alpha;
-- ``ctc_loss_grad(log_probs, targets, input_lengths, target_lengths, g)``: its gradient w.r.t.
-  ``log_probs`` from alpha and beta (beta is alpha run over the time-reversed sample). This
+  log-likelihood, shape (N,), from the forward variables alpha, and alpha itself (an output
+  kept for the backward, (T, N, 2 S + 3) for padded (N, S) targets, (T, 2 sum(S_n) + N)
+  for concatenated ones (each sample's positions side by side: the widest target is known
+  only from the values));
+- ``ctc_loss_grad(log_probs, targets, input_lengths, target_lengths, alpha, g)``: its gradient
+  w.r.t. ``log_probs`` from alpha and beta (beta is alpha run over the time-reversed sample). This
   is the true derivative of the loss w.r.t. ``log_probs`` as given; PyTorch's own backward
   returns ``exp(log_probs) - posterior``, which is the derivative only after a log-softmax
   backward. Its own gradient (double backward) is not implemented, as in PyTorch.
@@ -165,7 +168,7 @@ def _alpha(lpe, skip):
     The batch is one flat row per frame, each sample's positions after two guard cells, so
     that positions s, s - 1 and s - 2 are three contiguous slices (NumPy is several times
     faster on them than on 2-d slices). A guard's own update reads the previous sample's
-    last positions, but its log-probability _NEG keeps it near _NEG."""
+    last positions; it is set back to _NEG after each frame."""
     T, N, W = lpe.shape
     dt = lpe.dtype
     X = np.full((T, N, W), _NEG, dt)
@@ -175,8 +178,13 @@ def _alpha(lpe, skip):
     sk = skip.reshape(-1)[2:]
     n = N * W - 2
     m = np.empty(n, dt)
-    e = np.empty(n, dt)
-    c = np.empty(n, dt)
+    # the three shifted terms in one block, so that one exp call serves them all
+    q = np.empty((3, n), dt)
+    stay_m, step_m, c = q
+    # NumPy's float64 exp takes a slow path (~10x) for results that underflow; a term more
+    # than 60 below the maximum (which contributes exactly 1) cannot change the sum in
+    # float64, so clamping there changes no bit. (float32's exp has no such slow path.)
+    low = dt.type(-60.0) if dt == np.float64 else None
     for t in range(1, T):
         prev, cur = X2[t - 1], X2[t, 2:]
         stay, step = prev[2:], prev[1:-1]
@@ -184,39 +192,78 @@ def _alpha(lpe, skip):
         # log(exp(stay) + exp(step) + exp(c)), shifted by the largest of the three
         np.maximum(stay, step, out=m)
         np.maximum(m, c, out=m)
-        np.subtract(stay, m, out=cur)
-        np.exp(cur, out=cur)
-        np.subtract(step, m, out=e)
-        np.exp(e, out=e)
-        cur += e
-        np.subtract(c, m, out=e)
-        np.exp(e, out=e)
-        cur += e
+        np.subtract(stay, m, out=stay_m)
+        np.subtract(step, m, out=step_m)
+        np.subtract(c, m, out=c)
+        if low is not None:
+            np.maximum(q, low, out=q)
+        np.exp(q, out=q)
+        np.add(stay_m, step_m, out=cur)
+        cur += c
         np.log(cur, out=cur)
         cur += m
         cur += lp2[t, 2:]
+        # the guards back to _NEG: a NaN or inf in one sample's frames (its padding past its
+        # input length too) would otherwise reach the next sample through them
+        X[t, :, :2] = _NEG
     return X
 
 
 # --- kernels ------------------------------------------------------------------------------------
 def _loss_fwd(lp, targets, il, tl, *, blank):
+    """(loss (N,), the alphas kept for the backward, in a shape the input shapes tell): the
+    guarded alphas (T, N, 2 S + 3) for padded (N, S) targets; for concatenated ones (their
+    widest target is known only from the values) each sample's 2 S_n + 1 positions side by
+    side, (T, 2 sum(S_n) + N)."""
     p = _Problem(lp, targets, il, tl, blank)
-    return (-p.loglik(_alpha(p.lpe, p.skip)[:, :, 2:])).astype(lp.dtype)
+    X = _alpha(p.lpe, p.skip)
+    loss = (-p.loglik(X[:, :, 2:])).astype(lp.dtype)
+    return loss, _saved_alpha(X, p, np.asarray(targets), lp.dtype)
 
 
-def _grad_fwd(lp, targets, il, tl, g, *, blank):
+def _ragged(p, width: int):
+    """Flat (N * width) columns of each sample's positions 0..2 S_n, its row ``width`` long
+    with its positions ``width - p.L`` in (the concatenated targets' layout of the alphas)."""
+    off = width - p.L
+    n = np.repeat(np.arange(p.N), 2 * p.tl + 1)
+    s = np.arange(n.size) - np.repeat(np.cumsum(2 * p.tl + 1) - (2 * p.tl + 1), 2 * p.tl + 1)
+    return n * width + off + s
+
+
+def _saved_alpha(X, p, targets, dtype):
+    if targets.ndim != 2:
+        return X.reshape(X.shape[0], -1)[:, _ragged(p, X.shape[2])]
+    width = 2 * targets.shape[1] + 3
+    if X.shape[2] == width:
+        return X
+    out = np.full(X.shape[:2] + (width,), _NEG, dtype)    # targets padded past the longest
+    out[:, :, :X.shape[2]] = X
+    return out
+
+
+def _grad_fwd(lp, targets, il, tl, alpha, g, *, blank):
     g = np.asarray(g, lp.dtype).reshape(-1)
     p = _Problem(lp, targets, il, tl, blank)
     T, N, C, L = p.T, p.N, p.C, p.L
     # beta is alpha over each sample reversed in time and in extended labels (the moves and
-    # skips allowed are symmetric), read back in the original order; one recursion runs
-    # both, the reversed samples after the others (half the NumPy calls of two)
+    # skips allowed are symmetric), read back in the original order
     rev = p.reversal()
     lpe = p.lpe[:, :, 2:]
-    both = _alpha(np.concatenate([p.lpe, _guarded(np.take(lpe, rev))], axis=1),
-                  np.concatenate([p.skip, _skip(_reversed_ext(p), lp.dtype)]))
-    la = both[:, :N, 2:]
-    lb = np.take(both[:, N:, 2:], rev)
+    rlpe = _guarded(np.take(lpe, rev))
+    rskip = _skip(_reversed_ext(p), lp.dtype)
+    targets = np.asarray(targets)
+    if alpha.ndim == 3 and alpha.shape[:2] == (T, N) and alpha.shape[2] >= L + 2:
+        la = alpha[:, :, 2:2 + L]       # the forward's alphas
+        lb = np.take(_alpha(rlpe, rskip)[:, :, 2:], rev)
+    elif targets.ndim == 1 and alpha.shape == (T, 2 * targets.shape[0] + N):
+        la = np.full((T, N, L), _NEG, lp.dtype)     # the concatenated targets' layout
+        la.reshape(T, N * L)[:, _ragged(p, L)] = alpha
+        lb = np.take(_alpha(rlpe, rskip)[:, :, 2:], rev)
+    else:       # (not kept: a hand-made graph) one recursion runs both, the reversed
+        # samples after the others (half the NumPy calls of two)
+        both = _alpha(np.concatenate([p.lpe, rlpe], axis=1), np.concatenate([p.skip, rskip]))
+        la = both[:, :N, 2:]
+        lb = np.take(both[:, N:, 2:], rev)
     ll = p.loglik(la)
     valid = (np.arange(T)[:, None, None] < p.il[None, :, None]) & \
         (np.arange(L)[None, None, :] <= 2 * p.tl[None, :, None])
@@ -227,7 +274,13 @@ def _grad_fwd(lp, targets, il, tl, g, *, blank):
     z = la + lb
     z -= lpe
     z -= np.where(finite, ll, 0.0).astype(lp.dtype)[None, :, None]
-    gamma = np.exp(np.where(valid, z, _NEG))
+    # clamped for float64 exp's slow underflow path (see _alpha): a posterior below e**-700
+    # comes out e**-700; positions outside the alignments are zeroed after
+    low = lp.dtype.type(-700.0)
+    z = np.where(valid, z, low)
+    np.maximum(z, low, out=z)
+    gamma = np.exp(z, out=z)
+    gamma *= valid
     # d loss / d lp[t, n, c] = -(the summed posteriors of the positions holding class c)
     idx = (np.arange(T)[:, None, None] * N + np.arange(N)[None, :, None]) * C + p.ext[None]
     post = np.bincount(idx.reshape(-1), gamma.reshape(-1), minlength=T * N * C)
@@ -251,7 +304,10 @@ def _via_host(kernel):
     small array operations, each of which would be a kernel launch on the GPU."""
     def run(*arrays, **attrs):
         from ..backends import cupy
-        return cupy().asarray(kernel(*[a.get() for a in arrays], **attrs))
+        out = kernel(*[a.get() for a in arrays], **attrs)
+        if isinstance(out, tuple):
+            return tuple(cupy().asarray(o) for o in out)
+        return cupy().asarray(out)
     return run
 
 
@@ -269,10 +325,15 @@ def _check_ranks(op, lps, ts, ils, tls) -> None:
 
 def _loss_infer(lp, targets, il, tl, *, blank):
     _check_ranks("ctc_loss", lp[0], targets[0], il[0], tl[0])
-    return (lp[0][1],), lp[1]
+    (T, N, _), ts = lp[0], targets[0]
+    if len(ts) == 2:
+        kept = (T, N, None if ts[1] is None else 2 * ts[1] + 3)
+    else:
+        kept = (T, None if ts[0] is None or N is None else 2 * ts[0] + N)
+    return ((N,), lp[1]), (kept, lp[1])
 
 
-def _grad_infer(lp, targets, il, tl, g, *, blank):
+def _grad_infer(lp, targets, il, tl, alpha, g, *, blank):
     _check_ranks("ctc_loss_grad", lp[0], targets[0], il[0], tl[0])
     return tuple(lp[0]), lp[1]
 
@@ -284,11 +345,12 @@ def _flops(i, o, **a):
     return 20 * T * N * (2 * S + 1)
 
 
-def _loss_vjp(n, g):
+def _loss_vjp(n, g, g_alpha):
     lp, targets, il, tl = n.inputs
-    if not lp._rg:
+    if not lp._rg or g is None:     # (the alphas are internal: no gradient flows into them)
         return None, None, None, None
-    grad = apply(CTC_LOSS_GRAD, lp, targets, il, tl, g, blank=n.attrs["blank"])
+    grad = apply(CTC_LOSS_GRAD, lp, targets, il, tl, n.output(1).detach(), g,
+                 blank=n.attrs["blank"])
     return grad, None, None, None
 
 
@@ -301,12 +363,14 @@ def _grad_vjp(n, gg):
 
 CTC_LOSS = register(OpDef(
     "ctc_loss", kernels={"cpu": _loss_fwd, "cuda": _via_host(_loss_fwd)}, vjp=_loss_vjp,
-    infer=_loss_infer, cost=io_cost(_flops), saves=True,
-    doc="Per-sample CTC negative log-likelihood (N,) of log_probs (T, N, C)."))
+    infer=_loss_infer, cost=io_cost(_flops), saves=True, saves_output=(1,),
+    doc="Per-sample CTC negative log-likelihood (N,) of log_probs (T, N, C), and the "
+        "forward variables its backward reuses."))
 CTC_LOSS_GRAD = register(OpDef(
     "ctc_loss_grad", kernels={"cpu": _grad_fwd, "cuda": _via_host(_grad_fwd)}, vjp=_grad_vjp,
-    infer=_grad_infer, cost=io_cost(lambda i, o, **a: 3 * _flops(i, o)), saves=False,
-    doc="d ctc_loss / d log_probs, times the upstream gradient per sample."))
+    infer=_grad_infer, cost=io_cost(lambda i, o, **a: 2 * _flops(i, o)), saves=False,
+    doc="d ctc_loss / d log_probs, times the upstream gradient per sample, from the "
+        "forward's alphas."))
 
 
 # --- public API ----------------------------------------------------------------------------------
@@ -351,7 +415,9 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0,
     ``log_probs`` comes out of ``log_softmax`` inside the graph (the usual case), the gradients
     of the logits are the same in both libraries. When ``log_probs`` is a leaf (normalised
     outside the graph), ``log_probs.grad`` lacks PyTorch's ``exp(log_probs)`` term (scaled as
-    the rest of the gradient, by the reduction and the incoming gradient).
+    the rest of the gradient, by the reduction and the incoming gradient). This divergence is
+    intentional: tensorlib's is the true gradient (it matches finite differences), PyTorch's is
+    not.
 
     >>> lp = tl.randn(50, 2, 20).log_softmax(2)
     >>> loss = F.ctc_loss(lp, tl.tensor([[1, 2, 3], [4, 5, 0]]), [50, 40], [3, 2])
@@ -387,7 +453,7 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0,
                          "1-d concatenated")
     il = _lengths(input_lengths, "input_lengths", N, unbatched)
     tl_ = _lengths(target_lengths, "target_lengths", N, unbatched)
-    loss = apply(CTC_LOSS, lp, tg, il, tl_, blank=int(blank))
+    loss = apply(CTC_LOSS, lp, tg, il, tl_, blank=int(blank))[0]
     if zero_infinity:
         loss = E.where(loss == float("inf"), 0.0, loss)
     if reduction == "mean":

@@ -23,7 +23,20 @@ from ._util import to_float, to_tensor
 
 __all__ = ["istft", "stft"]
 
-_PAD_MODES = {"reflect": "reflect", "constant": "constant", "replicate": "edge"}
+# F.pad's modes (circular: slices and a concatenate, F.pad's own composite)
+_PAD_MODES = {"reflect": "reflect", "constant": "constant", "replicate": "edge",
+              "circular": None}
+
+
+def _compute_dtype(*dtypes) -> np.dtype:
+    """The real dtype a transform computes in: PyTorch's promotion of the signal's and the
+    window's (real parts of complex ones; None: absent), at least float32 (no float16 FFT)."""
+    rd = np.result_type(*[_dtypes.real_of(d) for d in dtypes if d is not None])
+    return rd if rd.itemsize >= 4 else np.dtype(np.float32)
+
+
+def _window_tensor(window) -> Tensor | None:
+    return None if window is None else to_float(to_tensor(window))
 
 
 def _int(v, op: str, what: str) -> int:
@@ -115,37 +128,35 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
     """The short-time Fourier transform of a signal ``(L,)`` or a batch ``(B, L)``
     (``torch.stft``): frames of ``n_fft`` samples every ``hop_length`` (default n_fft // 4),
     times ``window`` (``win_length`` points centred in n_fft, ones by default); ``center``
-    pads ``n_fft // 2`` samples on both sides by ``pad_mode`` ("reflect", "constant",
-    "replicate"); ``onesided`` (default) keeps the n_fft // 2 + 1 non-negative frequencies;
-    ``normalized`` scales by 1 / sqrt(n_fft).
+    pads ``n_fft // 2`` samples on both sides by ``pad_mode`` (any of F.pad's: "reflect",
+    "constant", "replicate", "circular"); ``onesided`` (default) keeps the n_fft // 2 + 1
+    non-negative frequencies; ``normalized`` scales by 1 / sqrt(n_fft).
 
     Returns ``(..., n_freq, n_frames)`` complex with ``return_complex=True``, or
     ``(..., n_freq, n_frames, 2)`` real with the real and imaginary parts in the last dim with
     ``return_complex=False``; one of them must be passed, as PyTorch requires for real input.
-    A complex signal or window gives the two-sided spectrum (``onesided=True`` is refused,
-    ``return_complex`` defaults to True), in the promoted complex dtype (complex64 with a
-    float64 window: complex128), as PyTorch's.
+    The transform computes in PyTorch's promotion of the signal's and window's dtypes (a
+    float32 signal with a float64 window: complex128; float16 at least float32). A complex
+    signal or window gives the two-sided spectrum (``onesided=True`` is refused,
+    ``return_complex`` defaults to True), as PyTorch's.
 
     >>> tl.stft(tl.ones(8), 4, window=tl.hann_window(4), return_complex=True).shape
     (3, 9)
     """
     from .shape import pad
-    x = to_tensor(input)
-    wdt = None if window is None else getattr(window, "dtype", None)
-    cplx = x.dtype.kind == "c" or (wdt is not None and np.dtype(wdt).kind == "c")
+    x = to_float(to_tensor(input))
+    window = _window_tensor(window)
+    cplx = x.dtype.kind == "c" or (window is not None and window.dtype.kind == "c")
+    dt = _compute_dtype(x.dtype, None if window is None else window.dtype)
     if cplx:
         if onesided:
             raise ValueError("stft: onesided=True needs a real signal and window; a complex "
                              "one has a two-sided spectrum (onesided=False), as PyTorch's")
         onesided = False
         return_complex = True if return_complex is None else return_complex
-        # PyTorch computes in the signal's and window's promoted dtype
-        dt = _dtypes.complex_of(to_float(x).dtype if wdt is None
-                                else np.result_type(to_float(x).dtype, np.dtype(wdt)))
-        if x.dtype != dt:
-            x = x.astype(dt)
-    else:
-        x = to_float(x)
+        dt = _dtypes.complex_of(dt)
+    if x.dtype != dt:
+        x = x.astype(dt)
     if return_complex is None:
         raise ValueError("stft: pass return_complex=True (a complex spectrum) or "
                          "return_complex=False (real and imaginary parts in a last dim of 2), "
@@ -165,6 +176,10 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
     if center and pad_mode not in _PAD_MODES:
         raise ValueError(f"stft: pad_mode must be one of {', '.join(_PAD_MODES)}, got "
                          f"{pad_mode!r}")
+    if center and pad_mode == "circular" and not traced(x2.shape[1]) and p > x2.shape[1]:
+        raise ValueError(f"stft: pad_mode='circular' pads n_fft // 2 = {p} samples, more than "
+                         f"the signal's {x2.shape[1]} (it would wrap around more than once, "
+                         "which PyTorch refuses too)")
     L = x2.shape[1] + 2 * p
     if not 0 < n_fft <= L:
         raise ValueError(f"stft: expected 0 < n_fft <= {L} (the padded signal's length), got "
@@ -179,7 +194,13 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
         # (they are read by no frame, so any mode's values do)
         extra = 0 if dynamic else _span(L, n_fft, hop) - L
         extra = extra if extra > 0 and (mode != "reflect" or p + extra < x2.shape[1]) else 0
-        x2 = pad(x2, ((0, 0), (p, p + extra)), mode=mode)
+        if mode is None:        # circular
+            from .nn_resample import pad as f_pad
+            x2 = f_pad(x2, (p, p), mode="circular")
+            if extra:
+                x2 = pad(x2, ((0, 0), (0, extra)))
+        else:
+            x2 = pad(x2, ((0, 0), (p, p + extra)), mode=mode)
     if normalized:      # scales the (short) window rather than the spectrum
         w = w * (1.0 / math.sqrt(n_fft))
     frames = x2.unfold(1, n_fft, hop) if dynamic else _frames(x2, n_fft, hop)
@@ -224,7 +245,9 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
     n_frames)``, or one with real and imaginary parts in a last dim of 2 (as
     ``stft(..., return_complex=False)`` gives), back to a signal by inverse DFTs, windowing
     and overlap-add divided by the summed squared window. ``length`` trims or zero-pads the
-    result. ``return_complex=True`` (complex spectra, two-sided) keeps the inverse DFT's
+    result. It computes in PyTorch's promotion of the spectrum's and window's dtypes (a
+    complex64 spectrum with a float64 window: float64). ``return_complex=True`` (complex
+    spectra, two-sided; the only form a complex window allows) keeps the inverse DFT's
     imaginary part, as PyTorch's; otherwise a complex two-sided spectrum's first n_fft // 2 + 1
     bins are read as a one-sided one, as PyTorch does. Raises RuntimeError where the
     window's overlap-added square is (near) zero, as PyTorch's NOLA check.
@@ -236,11 +259,20 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
     True
     """
     from .linalg import matmul
-    spec = to_tensor(input)
+    spec = to_float(to_tensor(input))
+    window = _window_tensor(window)
+    wdt = None if window is None else window.dtype
+    if wdt is not None and wdt.kind == "c" and not return_complex:
+        raise ValueError("istft: a complex window needs return_complex=True (a complex "
+                         "signal), as PyTorch's")
+    rd = _compute_dtype(spec.dtype, wdt)
     if spec.dtype.kind == "c":
-        return _istft_complex(spec, n_fft, hop_length, win_length, window, center, normalized,
-                              onesided, length, return_complex)
-    spec = to_float(spec)
+        cd = _dtypes.complex_of(rd)
+        return _istft_complex(spec if spec.dtype == cd else spec.astype(cd), n_fft, hop_length,
+                              win_length, window, center, normalized, onesided, length,
+                              return_complex)
+    if spec.dtype != rd:
+        spec = spec.astype(rd)
     if return_complex:
         raise ValueError("istft: return_complex=True needs a complex spectrum (n_freq, "
                          "n_frames), got a real one")
@@ -299,6 +331,9 @@ def _istft_complex(spec, n_fft, hop_length, win_length, window, center, normaliz
             raise ValueError("istft: return_complex=True needs a two-sided spectrum "
                              "(onesided=False), as PyTorch's")
         frames = _F.c2c(s, (2,), "backward", True)
+        if window is not None and window.dtype.kind == "c":
+            return _overlap_frames(frames, batched, n_fft, hop, wl, window, center, normalized,
+                                   length)
         parts = [_overlap_frames(p, batched, n_fft, hop, wl, window, center, normalized,
                                  length) for p in (frames.real, frames.imag)]
         from .complex import complex as _complex
