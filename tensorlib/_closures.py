@@ -36,6 +36,11 @@ def reachable(function, depth: int = 3) -> Iterator:
             for a in (*fn.args, *fn.keywords.values()):
                 take(a)
             visit(fn.func, level + 1)
+        # defaults too: ``lambda z, blk=blk: blk(z)`` binds a loop's module that way
+        kwdefaults = getattr(fn, "__kwdefaults__", None) or {}
+        for v in (*(getattr(fn, "__defaults__", None) or ()), *kwdefaults.values()):
+            if isinstance(v, Module) or not callable(v):
+                take(v)
         for cell in getattr(fn, "__closure__", None) or ():
             try:
                 v = cell.cell_contents
