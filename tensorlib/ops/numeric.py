@@ -75,6 +75,8 @@ def _number(w) -> bool:
 def lerp(start, end, weight) -> Tensor:
     """``start + weight * (end - start)`` (``torch.lerp``), differentiable in all three;
     ``weight`` a number or a tensor, broadcasting."""
+    if isinstance(start, Tensor) and isinstance(end, Tensor):
+        _check_lerp("lerp", start, end, weight)
     start, end = to_tensor(start), to_tensor(end)
     if _number(weight) and start._data.shape == end._data.shape \
             and start._data.dtype in _FLOATS and _untracked(start, end):
@@ -85,10 +87,30 @@ def lerp(start, end, weight) -> Tensor:
     return start + weight * (end - start)
 
 
+def _check_lerp(name: str, start: Tensor, end: Tensor, weight) -> None:
+    """PyTorch's rules: ``end`` of ``start``'s dtype (a float64 ``end`` would otherwise
+    promote the result, or be rounded into a float32 ``self`` silently) and shapes that
+    broadcast, named for ``name`` rather than for the subtraction inside."""
+    from ..errors import DTypeError, ShapeError
+    from ._util import broadcast_shapes
+    if end.dtype != start.dtype:
+        raise DTypeError(f"{name}: expected dtype {start.dtype} for `end` but got dtype "
+                         f"{end.dtype}, as PyTorch requires")
+    shapes = [tuple(start.shape), tuple(end.shape)]
+    if isinstance(weight, Tensor):
+        shapes.append(tuple(weight.shape))
+    try:
+        broadcast_shapes(name, *shapes)
+    except ValueError as e:
+        raise ShapeError(str(e)) from None
+
+
 def lerp_(self: Tensor, end, weight):
     """The direct form of ``self.lerp_(end, weight)`` when nothing is recorded (a number
     ``weight``, ``end`` of self's shape and float dtype): self updated in place in one pass,
     version bumped; None otherwise (the general in-place form then runs)."""
+    if isinstance(end, Tensor):
+        _check_lerp("lerp_", self, end, weight)
     if not (_number(weight) and isinstance(end, Tensor) and _untracked(self, end)):
         return None
     if not _lerp_kernel(self._data, end._data, weight, self._data):
