@@ -206,11 +206,39 @@ def to_model(g: Graph, opset: int = DEFAULT_OPSET, input_names: Sequence[str] | 
                               opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = min(model.ir_version, _max_ir(opset))
     inferred = onnx.shape_inference.infer_shapes(model)
+    _bool_where_as_uint8(model, inferred)
     for out, inf, v in zip(model.graph.output, inferred.graph.output, g.outputs):
         if inf.type.tensor_type.HasField("shape"):
             out.type.CopyFrom(inf.type)
         _fill_shape(out, v)
     return model
+
+
+def _bool_where_as_uint8(model, inferred) -> None:
+    """Where on BOOL data (a bool scatter, setitem or where) as Where on UINT8 between
+    Casts: the standard allows BOOL there, but onnxruntime has no kernel for it and refuses
+    to load the model."""
+    from onnx import TensorProto, helper
+    types = {i.name: i.type.tensor_type.elem_type for i in (
+        *inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output)}
+    types.update({t.name: t.data_type for t in model.graph.initializer})
+    nodes = []
+    for nd in model.graph.node:
+        if nd.op_type != "Where" or types.get(nd.input[1]) != TensorProto.BOOL:
+            nodes.append(nd)
+            continue
+        c, x, y = nd.input
+        u8 = [f"{nd.name}_{k}_u8" for k in ("x", "y", "out")]
+        nodes += [helper.make_node("Cast", [x], [u8[0]], to=TensorProto.UINT8,
+                                   name=f"{nd.name}_cx"),
+                  helper.make_node("Cast", [y], [u8[1]], to=TensorProto.UINT8,
+                                   name=f"{nd.name}_cy"),
+                  helper.make_node("Where", [c, u8[0], u8[1]], [u8[2]], name=nd.name),
+                  helper.make_node("Cast", [u8[2]], [nd.output[0]], to=TensorProto.BOOL,
+                                   name=f"{nd.name}_cb")]
+    if len(nodes) != len(model.graph.node):
+        del model.graph.node[:]
+        model.graph.node.extend(nodes)
 
 
 def _fill_shape(out, v: Value) -> None:
