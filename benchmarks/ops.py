@@ -205,7 +205,158 @@ def _shared(lib):
         + _session22c(lib, rng) + _session22b(lib, rng) + _session22d(lib, rng) \
         + _session22e(lib, rng) + _session22f(lib, rng) + _session22g(lib, rng) \
         + _session22h(lib, rng) + _session23b(lib, rng) + _session23a(lib, rng) \
-        + _session23d(lib, rng) + _session23e(lib, rng)
+        + _session23d(lib, rng) + _session23e(lib, rng) + _session23g(lib, rng) \
+        + _session23f(lib, rng) + _session23h(lib, rng) + _session23c(lib, rng)
+
+
+def _session23c(lib, rng):
+    """Session 23c: the per-call guard check of tl.function (tensorlib only: the state check
+    alone, ``_Entry.check``) and the captured call against eager (PyTorch: eager), on a
+    12-layer transformer encoder, a 100-module MLP and a Sequential of 1000 Linear(1, 1):
+    forward under no_grad and an Adam training step."""
+    nn = lib.nn
+
+    def t32(*shape):
+        return lib.tensor(rng.standard_normal(shape).astype(np.float32))
+    models = {
+        "transformer 12x(d64)": (lambda: nn.TransformerEncoder(nn.TransformerEncoderLayer(
+            64, 4, 128, dropout=0.0, batch_first=True), 12), (2, 8, 64)),
+        "MLP 100 modules": (lambda: nn.Sequential(*[m for _ in range(50) for m in (
+            nn.Linear(16, 16), nn.ReLU())]), (4, 16)),
+        "Sequential 1000 Linear(1,1)": (lambda: nn.Sequential(
+            *[nn.Linear(1, 1) for _ in range(1000)]), (1, 1)),
+    }
+    out = []
+    for name, (make, shape) in models.items():
+        model, x = make(), t32(*shape)
+        opt = lib.optim.Adam(model.parameters(), lr=1e-4)
+
+        def step(model=model, x=x, opt=opt):
+            opt.zero_grad()
+            loss = model(x).sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        def fwd(model=model, x=x):
+            with lib.no_grad():
+                return model(x)
+        if lib is tl:
+            cf, cs = tl.function(lambda a, m=model: m(a)), tl.function(step)
+            with tl.no_grad():
+                cf(x)
+            cs()
+            cs()
+            ef = next(iter(cf._cache.values()))[0]
+            es = next(iter(cs._cache.values()))[0]
+
+            def run_fwd(cf=cf, x=x):
+                with tl.no_grad():
+                    return cf(x)
+            out += [(f"guard check, forward of {name} [23c]", ef.check),
+                    (f"guard check, Adam step of {name} [23c]", es.check),
+                    (f"captured forward {name} [23c]", run_fwd),
+                    (f"captured Adam step {name} [23c]", cs)]
+        else:
+            out += [(f"captured forward {name} [23c]", fwd),
+                    (f"captured Adam step {name} [23c]", step)]
+        out += [(f"eager forward {name} [23c]", fwd), (f"eager Adam step {name} [23c]", step)]
+    return out
+
+
+def _session23h(lib, rng):
+    """Session 23h: outer-broadcast binary ops (a (I,1[,K]) op b (1,J[,K])), pairwise IoU
+    forward and forward+backward, and binary_cross_entropy_with_logits on (100000, 80)
+    (forward 'none', forward+backward 'mean', with pos_weight), float32."""
+    F = lib.nn.functional
+    a1, b1 = (lib.tensor(rng.random(s).astype(np.float32)) for s in ((20000, 1), (1, 100)))
+    a3, b3 = (lib.tensor(rng.random(s).astype(np.float32)) for s in ((20000, 1, 2), (1, 100, 2)))
+    p1, p2 = rng.random((20000, 2)), rng.random((100, 2))
+    box1 = np.concatenate([p1, p1 + rng.random((20000, 2))], 1).astype(np.float32)
+    box2 = np.concatenate([p2, p2 + rng.random((100, 2))], 1).astype(np.float32)
+    bx1, bx2 = lib.tensor(box1, requires_grad=True), lib.tensor(box2)
+
+    def iou(u, v):
+        ar1 = (u[:, 2] - u[:, 0]) * (u[:, 3] - u[:, 1])
+        ar2 = (v[:, 2] - v[:, 0]) * (v[:, 3] - v[:, 1])
+        lt = lib.maximum(u[:, None, :2], v[None, :, :2])
+        rb = lib.minimum(u[:, None, 2:], v[None, :, 2:])
+        wh = (rb - lt).clamp(min=0)
+        inter = wh[..., 0] * wh[..., 1]
+        return inter / (ar1[:, None] + ar2[None, :] - inter)
+
+    def iou_fb():
+        bx1.grad = None
+        iou(bx1, bx2).sum().backward()
+    x = lib.tensor(rng.standard_normal((100000, 80)).astype(np.float32))
+    xg = lib.tensor(rng.standard_normal((100000, 80)).astype(np.float32), requires_grad=True)
+    y = lib.tensor((rng.random((100000, 80)) < 0.01).astype(np.float32))
+    pw = lib.tensor((rng.random(80) + 0.5).astype(np.float32))
+
+    def bce_fb(pos=None):
+        xg.grad = None
+        F.binary_cross_entropy_with_logits(xg, y, pos_weight=pos).backward()
+    return [
+        ("add (20000,1)+(1,100) [23h]", lambda: a1 + b1),
+        ("maximum (20000,1),(1,100) [23h]", lambda: lib.maximum(a1, b1)),
+        ("add (20000,1,2)+(1,100,2) [23h]", lambda: a3 + b3),
+        ("maximum (20000,1,2),(1,100,2) [23h]", lambda: lib.maximum(a3, b3)),
+        ("div (1,100,2)/(20000,1,2) [23h]", lambda: b3 / a3),
+        ("pairwise IoU 20k x 100 [23h]", lambda: iou(bx1.detach(), bx2)),
+        ("pairwise IoU 20k x 100 fwd+bwd [23h]", iou_fb),
+        ("bce_with_logits (100000,80) 'none' [23h]",
+         lambda: F.binary_cross_entropy_with_logits(x, y, reduction="none")),
+        ("bce_with_logits (100000,80) mean fwd+bwd [23h]", bce_fb),
+        ("bce_with_logits (100000,80) pos_weight mean fwd+bwd [23h]", lambda: bce_fb(pw)),
+    ]
+
+
+def _session23f(lib, rng):
+    """Session 23f: multinomial at RL acting sizes (one draw by inverse CDF in either mode,
+    one cumulative sum for the checks and the search), more draws, and Categorical.sample at
+    batch 1 eager and (tensorlib) captured, where the draw op now checks the rows itself."""
+    cases = []
+    for shape in [(1, 2), (16, 2), (64, 6), (2048, 6)]:
+        w = lib.tensor((rng.random(shape) + 0.1).astype(np.float32))
+        for repl in (False, True):
+            for k in (1, 2):
+                cases.append((f"multinomial {shape} k={k} replacement={repl} [23f]",
+                              lambda w=w, k=k, repl=repl: lib.multinomial(w, k, repl)))
+    lg = lib.tensor(rng.standard_normal((1, 4)).astype(np.float32))
+    D = lib.distributions
+    cat = D.Categorical(logits=lg, validate_args=False)
+    cases.append(("Categorical.sample() batch 1 [23f]", lambda: cat.sample()))
+
+    def act(x):
+        return D.Categorical(logits=x, validate_args=False).sample()
+    cases.append(("Categorical(logits).sample() batch 1, eager [23f]", lambda: act(lg)))
+    if lib is tl:
+        cap = tl.function(act)
+        cases.append(("Categorical(logits).sample() batch 1, captured [23f]",
+                      lambda: cap(lg)))
+    return cases
+
+
+def _session23g(lib, rng):
+    """Session 23g: pdist (p = 2) as the triangle alone, in row blocks of float32 GEMM
+    products with the close pairs from differences, forward and backward (the recommender
+    trial's sizes), and cdist p = 2 on tensorlib's GEMM."""
+    F = lib.nn.functional
+    a = lib.tensor(rng.standard_normal((4096, 16)).astype(np.float32), requires_grad=True)
+    b = lib.tensor(rng.standard_normal((2048, 64)).astype(np.float32), requires_grad=True)
+    c = lib.tensor(rng.standard_normal((2048, 16)).astype(np.float32))
+
+    def fb(x):
+        def run():
+            x.grad = None
+            F.pdist(x).sum().backward()
+        return run
+    return [
+        ("pdist forward (4096, 16) [23g]", lambda: F.pdist(a.detach())),
+        ("pdist fwd+bwd (4096, 16) [23g]", fb(a)),
+        ("pdist fwd+bwd (2048, 64) [23g]", fb(b)),
+        ("cdist p=2 (4096, 16) x (2048, 16) [23g]", lambda: lib.cdist(a.detach(), c)),
+    ]
 
 
 def _session23e(lib, rng):

@@ -99,8 +99,9 @@ def readable(t: Tensor):
 def sample_error(who: str, what: str):
     """The error a sampler raises on parameters no draw can come from, whatever
     ``validate_args`` says (PyTorch's samplers raise a RuntimeError there; this is a
-    ValueError too). Where the values cannot be read (GPU, graph capture), the draw comes
-    out NaN instead (for an integer class, the out-of-range class ``K``)."""
+    ValueError too). Where the values cannot be read (GPU; graph capture, except for the
+    categorical draws, whose kernel checks on the CPU), the draw comes out NaN instead (for
+    an integer class, the out-of-range class ``K``)."""
     from ..errors import InputError
     return InputError(f"{who}.sample: {what}; the parameters hold values no draw can come "
                       "from (NaN parameters usually mean the model that produced them "
@@ -125,9 +126,11 @@ class Distribution:
 
     Whatever ``validate_args`` says, ``sample`` of Normal, Bernoulli, Categorical,
     OneHotCategorical and Multinomial raises on parameters no draw can come from (NaN
-    logits, a negative scale), as PyTorch's samplers do; on a GPU and in a captured graph,
-    where that check would need the values on the host, those draws come out NaN (a
-    Categorical's, the out-of-range class ``num_classes``) instead.
+    logits, a negative scale), as PyTorch's samplers do. The categorical draws
+    (Categorical, OneHotCategorical, Multinomial) check in their kernel, so a captured graph
+    replayed on the CPU raises too; Normal and Bernoulli draws in a captured graph, and every
+    draw on a GPU (where the check would make the host wait), come out NaN instead (a
+    Categorical's, the out-of-range class ``num_classes``).
     """
 
     has_rsample = False

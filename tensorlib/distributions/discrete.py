@@ -8,9 +8,9 @@ import numpy as np
 
 from .._apply import apply
 from .._tensor import Tensor
-from ..ops.sampling import MULTINOMIAL_DRAW, cdf_search
+from ..ops.sampling import MULTINOMIAL_DRAW, checked_cdf, search_draws
 from ..ops.elementwise import log, softplus, where
-from ..ops.indexing import one_hot, take_along_axis
+from ..ops.indexing import TAKE_ALONG_AXIS, one_hot
 from ..ops.nn_act import log_softmax, softmax
 from . import constraints
 from .exp_family import ExponentialFamily
@@ -201,50 +201,56 @@ class Categorical(Distribution):
     def sample(self, sample_shape=()) -> Tensor:
         """Class indices (int64) of shape ``sample_shape + batch_shape``. NaN probabilities
         (NaN logits, or logits all -inf along a row) and negative ones raise whatever
-        ``validate_args`` says, as ``torch.multinomial`` inside PyTorch's ``sample``; on a
-        GPU or in a captured graph (no host sync) such a row draws the out-of-range class
-        ``num_classes`` instead of a valid-looking 0."""
+        ``validate_args`` says, as ``torch.multinomial`` inside PyTorch's ``sample``, also when
+        a graph captured on the CPU replays; on a GPU (no host sync) such a row draws the
+        out-of-range class ``num_classes`` instead of a valid-looking 0."""
         idx, ok = self._sample(sample_shape)
         if ok is not None:
             idx = where(ok, idx, self.num_classes)
         return idx
 
     def _sample(self, sample_shape) -> tuple[Tensor, Tensor | None]:
-        """The draw, and None when the probabilities were checked on the host, else a bool
-        tensor of ``batch_shape``: which rows hold valid probabilities (for the caller to
-        poison the others)."""
+        """The draw, and None when the probabilities are checked on the host (eager, or by
+        the op when a CPU graph runs), else (GPU) a bool tensor of ``batch_shape``: which
+        rows hold valid probabilities (for the caller to poison the others)."""
         # inverse CDF with u uniform in (0, total]: the class drawn is the number of cdf
         # entries below u, and a class of probability 0 (cdf[k] == cdf[k-1], or cdf[0] == 0)
         # can never have u in (cdf[k-1], cdf[k]]. Drawing against the float64 total (not 1)
         # keeps a trailing masked class out when the float32 probs sum below 1.
-        from ..creation import rand, tensor
+        from ..creation import rand
         shape = self._extended_shape(sample_shape)
+        nb = math.prod(self.probs.shape[:-1])
+        K = self.num_classes
         p = readable(self.probs)
         if p is not None:
             # the same draw in NumPy: an RL agent samples one action per step, and the ops
-            # below cost more than the draw
-            cdf = np.cumsum(p, axis=-1, dtype=np.float64)
-            total = cdf[..., -1]
-            if not (bool(p.min(initial=np.inf) >= 0) and bool((total > 0).all())
-                    and bool((total < math.inf).all())):
-                raise sample_error("Categorical", "probability tensor contains either inf, "
-                                   "NaN or an element < 0 (NaN logits, or every logit of a "
-                                   "row -inf, i.e. all actions masked)")
-            u = rand(*shape, dtype=np.float64, device=self.probs.device)
-            # a binary search per draw (O(K + n log K)), one row of draws per batch row
-            nb = cdf[..., 0].size
-            ud = (1.0 - u._data).reshape(-1, nb).T * total.reshape(nb, 1)
-            idx = cdf_search(cdf.reshape(nb, -1), ud).T.reshape(shape)
-            return tensor(idx), None
-        u = rand(*shape, dtype=np.float64, device=self.probs.device)
+            # below cost more than the draw (the op's own check and search, one cumsum)
+            from .._tensor import _wrap
+            from ..creation import _made
+            from ..random import rng
+            cdf = checked_cdf(p, "Categorical").reshape(nb, K)
+            u = rng().random(shape)        # rand(*shape, dtype=float64)'s draw
+            # one row of draws per batch row: (batch, samples)
+            idx = search_draws(cdf, u.reshape(-1, nb).T).T.reshape(shape)
+            return _made(_wrap(idx, self.probs._device, False, None, 0)), None
         probs = self.probs.detach()
+        if type(probs._data) is np.ndarray:
+            # captured on the CPU: the op checks the rows when the graph runs (as the eager
+            # call) and raises, so nothing needs poisoning; a lone draw needs no reshaping
+            if len(shape) == len(self.batch_shape):
+                u = rand(*shape, 1, dtype=np.float64, device=self.probs.device)
+                return apply(MULTINOMIAL_DRAW, probs, u, who="Categorical").squeeze(-1), None
+            u = rand(*shape, dtype=np.float64, device=self.probs.device)
+            idx = apply(MULTINOMIAL_DRAW, probs.reshape(nb, K), u.reshape(-1, nb).swapaxes(0, 1),
+                        who="Categorical")
+            return idx.swapaxes(0, 1).reshape(shape), None
+        u = rand(*shape, dtype=np.float64, device=self.probs.device)
         cdf = probs.astype(np.float64).cumsum(axis=-1)
         total = cdf[..., -1]
         ok = (probs >= 0).all(axis=-1) & (total > 0) & (total < math.inf)
         # the multinomial_draw op wants one row of draws per batch row: (batch, samples)
-        nb = math.prod(self.probs.shape[:-1])
-        w = probs.astype(np.float64).reshape(nb, self.num_classes)
-        idx = apply(MULTINOMIAL_DRAW, w, u.reshape(-1, nb).swapaxes(0, 1))
+        idx = apply(MULTINOMIAL_DRAW, probs.reshape(nb, K), u.reshape(-1, nb).swapaxes(0, 1),
+                    who="Categorical")
         return idx.swapaxes(0, 1).reshape(shape), ok
 
     def log_prob(self, value) -> Tensor:
@@ -260,7 +266,10 @@ class Categorical(Distribution):
         shape = np.broadcast_shapes(tuple(v.shape), self.batch_shape)
         logits = self.logits.broadcast_to(shape + (self.num_classes,))
         v = v.broadcast_to(shape).unsqueeze(-1)
-        return take_along_axis(logits, v, -1).squeeze(-1)
+        # strict (PyTorch's gather): a negative class (an RL buffer's -1 "no action") raises
+        # with validation off, here and when a captured graph replays, instead of wrapping
+        return apply(TAKE_ALONG_AXIS, logits, v, axis=len(shape), strict="Categorical.log_prob"
+                     ).squeeze(-1)
 
     def entropy(self) -> Tensor:
         # a -inf logit (a masked class) has probability 0: clamped to the dtype's lowest
@@ -336,8 +345,8 @@ class OneHotCategorical(OverCategorical, Distribution):
         return self.probs * (1.0 - self.probs)
 
     def sample(self, sample_shape=()) -> Tensor:
-        """One-hot draws; invalid probabilities raise as :meth:`Categorical.sample` (on a GPU
-        or in a captured graph, such a row comes out NaN)."""
+        """One-hot draws; invalid probabilities raise as :meth:`Categorical.sample` (on a GPU,
+        such a row comes out NaN)."""
         idx, ok = self._categorical._sample(sample_shape)
         x = one_hot(idx, self.event_shape[0]).astype(self.probs.dtype)
         return x if ok is None else where(ok.unsqueeze(-1), x, math.nan)

@@ -40,34 +40,126 @@ def cdf_search(cdf: np.ndarray, target: np.ndarray) -> np.ndarray:
     return out.reshape(lead + (t2.shape[1],))
 
 
-def _draw_fwd(xp, w, u):
-    # the generic (CuPy) form: O(k K) per row, as a count of the cdf entries below u
-    cdf = xp.cumsum(w.astype(np.float64), axis=-1)
-    t = (1.0 - u) * cdf[..., -1:]
-    idx = (cdf[..., None, :] < t[..., :, None]).sum(axis=-1).astype(np.int64)
-    return xp.minimum(idx, w.shape[-1] - 1)
+_BAD_PROBS = ("probs must be finite and non-negative (probability tensor contains either inf, "
+              "nan or element < 0)")
+_SAFE = float(np.finfo(np.float64).max) / 2
+_ZERO_ROW = "a row of probs sums to 0 (invalid multinomial distribution)"
 
 
-def _draw_cpu(w, u):
-    with np.errstate(over="ignore"):
+def invalid_probs(who: str, zero_row: bool) -> InputError:
+    """The error for weights no draw can come from, the same in an eager call and in the
+    replay of a captured graph (the draw op's check raises it): ``who`` is ``"multinomial"``
+    (``tl.multinomial``'s messages) or a distribution's name (its ``sample``'s message)."""
+    if who == "multinomial":
+        return InputError(f"multinomial: {_ZERO_ROW if zero_row else _BAD_PROBS}")
+    return InputError(
+        f"{who}.sample: probability tensor contains either inf, NaN or an element < 0 (NaN "
+        "logits, or every logit of a row -inf, i.e. all actions masked); the parameters hold "
+        "values no draw can come from (NaN parameters usually mean the model that produced "
+        "them diverged: check its loss and learning rate)")
+
+
+def check_weights(w: np.ndarray, total: np.ndarray, who: str) -> None:
+    """Raise :func:`invalid_probs` unless every row of ``w`` (..., K) is finite and
+    non-negative with a positive ``total`` (its float64 sums; finite weights whose sum
+    overflows to inf are accepted, as PyTorch)."""
+    # a NaN or negative weight fails the min (NaN compares False); inf makes a total inf
+    if w.min() >= 0 and total.max() < np.inf and total.min() > 0:
+        return
+    if not (bool(np.isfinite(w).all()) and w.min() >= 0):
+        raise invalid_probs(who, False)
+    if (total <= 0).any():
+        raise invalid_probs(who, True)
+
+
+def _cannot_overflow(w: np.ndarray) -> bool:
+    """Whether ``w`` is non-negative (no NaN) with a float64 row sum that cannot overflow:
+    the common case, checked without np.errstate (which costs more than a small draw)."""
+    return w.min() >= 0 and (w.dtype.itemsize < 8 or float(w.max()) <= _SAFE / w.shape[-1])
+
+
+def _positive_finite(total: np.ndarray) -> bool:
+    if total.size == 1:     # one row (an acting step): one float, not two reductions
+        return 0.0 < float(total.flat[0]) < np.inf
+    return bool(total.min() > 0) and bool(total.max() < np.inf)
+
+
+def checked_cdf(w: np.ndarray, who: str | None) -> np.ndarray:
+    """The float64 cumulative weights of ``w`` (..., K) along the last dim, after
+    :func:`check_weights` (skipped when ``who`` is None). Finite weights whose float64 sum
+    overflows are scaled by their row's largest first."""
+    if not w.size:
+        return np.add.accumulate(w, axis=-1, dtype=np.float64)
+    if _cannot_overflow(w):
+        # np.add.accumulate is np.cumsum without its Python-level dispatch
+        cdf = np.add.accumulate(w, axis=-1, dtype=np.float64)
+        if who is None or _positive_finite(cdf[..., -1]):
+            return cdf
+    with np.errstate(over="ignore", invalid="ignore"):
         cdf = np.cumsum(w, axis=-1, dtype=np.float64)
-    if cdf.size and not np.isfinite(cdf[..., -1]).all():
-        # finite weights whose sum overflows: scaled by each row's largest first
-        w64 = w.astype(np.float64)
-        cdf = np.cumsum(w64 / w64.max(axis=-1, keepdims=True), axis=-1)
-    return cdf_search(cdf, (1.0 - u) * cdf[..., -1:])
+    total = cdf[..., -1]
+    if who is not None:
+        check_weights(w, total, who)
+    if total.max() < np.inf:
+        return cdf
+    w64 = w.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.cumsum(w64 / w64.max(axis=-1, keepdims=True), axis=-1)
+
+
+def _draw_check(w, u, who="multinomial"):
+    # the op's check, run before the kernel in eager calls, traces and replays alike, so a
+    # captured graph refuses what the eager call refuses (and with the same error)
+    if type(w) is not np.ndarray or not w.size:
+        return
+    if _cannot_overflow(w) and _positive_finite(np.add.reduce(w, axis=-1, dtype=np.float64)):
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        check_weights(w, w.sum(axis=-1, dtype=np.float64), who)
+
+
+def search_draws(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The inverse-CDF draws for uniforms ``u`` (..., k) in [0, 1) against the checked
+    cumulative weights ``cdf`` (..., K): the first class whose cdf reaches ``(1 - u) *
+    total``, so a class of weight 0 is never drawn."""
+    t = (1.0 - u) * cdf[..., -1:]
+    K = cdf.shape[-1]
+    if u.shape[-1] == 1 and K <= _COUNT_MAX_K:      # one draw per row: no (k, K) broadcast
+        return np.argmax(cdf >= t, axis=-1, keepdims=True)
+    if K <= _COUNT_MAX_K and u.size * K <= 1 << 20:
+        # t <= total == cdf[..., -1] (a product by 1 - u <= 1 never rounds above it), so a
+        # cdf entry reaching t exists: argmax of the first True is the answer, in one pass
+        return np.argmax(cdf[..., None, :] >= t[..., :, None], axis=-1)
+    return cdf_search(cdf, t)
+
+
+def _draw_fwd(xp, w, u, who="multinomial"):
+    # the generic (CuPy) form, O(k K) per row as a count of the cdf entries below u; a row
+    # of invalid weights draws the out-of-range class K (checked on the device: no host sync)
+    cdf = xp.cumsum(w.astype(np.float64), axis=-1)
+    total = cdf[..., -1:]
+    t = (1.0 - u) * total
+    idx = (cdf[..., None, :] < t[..., :, None]).sum(axis=-1).astype(np.int64)
+    K = w.shape[-1]
+    ok = (w >= 0).all(axis=-1, keepdims=True) & (total > 0) & (total < np.inf)
+    return xp.where(ok, xp.minimum(idx, K - 1), K)
+
+
+def _draw_cpu(w, u, who="multinomial"):
+    return search_draws(checked_cdf(w, None), u)
 
 
 MULTINOMIAL_DRAW = register(OpDef(
-    "multinomial_draw", _draw_fwd, kernels={"cpu": _draw_cpu},
-    infer=lambda w, u: (tuple(u[0]), np.dtype(np.int64)),
+    "multinomial_draw", _draw_fwd, kernels={"cpu": _draw_cpu}, check=_draw_check,
+    infer=lambda w, u, **a: (tuple(u[0]), np.dtype(np.int64)),
     cost=lambda i, o, **a: (int(np.prod(i[0][0])) + int(np.prod(i[1][0])) *
                             max(1, int(np.log2(max(2, i[0][0][-1])))),
                             8 * (int(np.prod(i[0][0])) + 2 * int(np.prod(i[1][0])))),
     saves=False,
     doc="class indices drawn by inverse CDF: w (..., K) non-negative weights, u (..., k) "
-        "uniform in [0, 1); the first class whose cumulative weight reaches (1 - u) * total "
-        "(a binary search per draw on the CPU)"))
+        "uniform in [0, 1); the first class whose cumulative weight reaches (1 - u) * total. "
+        "Invalid rows (NaN, inf, negative, all 0) raise on the CPU (the message names "
+        "``who``) and draw the out-of-range class K on a GPU"))
 
 
 def bernoulli(input, p: float | None = None, *, generator=None) -> Tensor:
@@ -107,11 +199,13 @@ def multinomial(probs, num_samples: int, replacement: bool = False,
                 generator=None) -> Tensor:
     """Class indices drawn from the non-negative weights ``probs`` ((K,) or (N, K), need not
     sum to 1), as PyTorch's ``multinomial``: ``num_samples`` per row, with or without
-    replacement (with: a binary search of each row's cumulative weights per draw,
-    O(K + k log K); without: the Gumbel-top-k trick, O(K) per row, each class at most once).
-    A class of weight 0 is never drawn. Negative, inf or NaN weights, or a row summing to 0,
-    raise an InputError (PyTorch's RuntimeError); in a captured graph they are not checked.
-    ``generator`` (a ``tl.Generator``) makes the draws reproducible within tensorlib.
+    replacement (with, or one draw either way: inverse CDF, one uniform per draw and a search
+    of the row's cumulative weights, O(K + k log K); without: the Gumbel-top-k trick, O(K)
+    per row, each class at most once). A class of weight 0 is never drawn. Negative, inf or
+    NaN weights, or a row summing to 0, raise an InputError (PyTorch's RuntimeError), also
+    when a captured graph replays on the CPU (with one draw or replacement; on a GPU such a
+    row draws the out-of-range class K, without a host sync). ``generator`` (a
+    ``tl.Generator``) makes the draws reproducible within tensorlib.
 
     >>> tl.multinomial(tl.tensor([0.1, 0.0, 0.9]), 2)      # e.g. tensor([2, 0])
     """
@@ -128,26 +222,23 @@ def multinomial(probs, num_samples: int, replacement: bool = False,
     if not replacement and k > K:
         raise InputError(f"multinomial: cannot draw {k} samples without replacement from "
                          f"{K} classes")
-    if state.tracer is None and w.size:
-        wd = w.numpy()
-        # two passes: a NaN makes the min NaN, an inf makes the sum inf (PyTorch's checks)
-        with np.errstate(invalid="ignore", over="ignore"):
-            lo, total = wd.min(axis=-1), wd.sum(axis=-1, dtype=np.float64)
-        if not (bool((lo >= 0).all()) and (bool(np.isfinite(total).all())
-                                           or bool(np.isfinite(wd).all()))):
-            raise InputError("multinomial: probs must be finite and non-negative (probability "
-                             "tensor contains either inf, nan or element < 0)")
-        if bool((total <= 0).any()):
-            raise InputError("multinomial: a row of probs sums to 0 (invalid multinomial "
-                             "distribution)")
-        if not replacement:
-            nz = np.count_nonzero(wd, axis=-1)
-            if (nz < k).any():
-                raise InputError(f"multinomial: {k} samples without replacement from a row "
-                                 f"with only {int(nz.min())} non-zero probabilities")
     lead = tuple(w.shape[:-1])
-    if replacement:
-        # inverse CDF, a binary search per draw: O(K + k log K) per row, no (k, K) temporary
+    wd = w._data
+    if state.tracer is None and type(wd) is np.ndarray and w.size:
+        # eager on the CPU: the checks and the draw in NumPy, one cumulative sum for both
+        cdf = checked_cdf(wd, "multinomial")
+        if replacement or k == 1:
+            from ..random import rng
+            from .._tensor import _wrap
+            from ..creation import _made
+            u = rng(generator).random(lead + (k,))    # rand(*lead, k, dtype=float64)'s draw
+            return _made(_wrap(search_draws(cdf, u), w._device, False, None, 0))
+        nz = np.count_nonzero(wd, axis=-1)
+        if (nz < k).any():
+            raise InputError(f"multinomial: {k} samples without replacement from a row "
+                             f"with only {int(nz.min())} non-zero probabilities")
+    if replacement or k == 1:
+        # one draw is the same distribution with or without replacement: inverse CDF
         u = rand(*lead, k, generator=generator, dtype=np.float64, device=w.device)
         return apply(MULTINOMIAL_DRAW, w.detach(), u)
     w = w.detach().astype(np.float64)

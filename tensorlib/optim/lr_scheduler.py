@@ -47,6 +47,13 @@ def _group_lrs(optimizer: Optimizer) -> list[float]:
     return [hyper_value(g["lr"]) for g in optimizer.param_groups]
 
 
+def _last_lrs(optimizer: Optimizer) -> list:
+    """What ``get_last_lr`` returns, as PyTorch: each group's ``lr`` with its type, a tensor
+    one as a copy (never the group's own tensor, which a caller could change in place)."""
+    return [g["lr"].detach().clone() if isinstance(g["lr"], Tensor) else g["lr"]
+            for g in optimizer.param_groups]
+
+
 def _set_momentum(g: dict, m: float) -> None:
     """A param group's momentum: Adam's first beta, or SGD's/RMSprop's ``momentum``
     (OneCycleLR and CyclicLR cycle it against the learning rate). A tensor one is written in
@@ -178,10 +185,11 @@ class LRScheduler:
                              f"rates for {len(groups)} param groups")
         for g, lr in zip(groups, values):
             _set_lr(g, lr)
-        self._last_lr = _group_lrs(self.optimizer)
+        self._last_lr = _last_lrs(self.optimizer)
 
-    def get_last_lr(self) -> list[float]:
-        """The learning rates this scheduler set last, one per param group."""
+    def get_last_lr(self) -> list[float | Tensor]:
+        """The learning rates this scheduler set last, one per param group, each of its
+        group's ``lr`` type (a tensor ``lr`` gives a copy of it, as in PyTorch)."""
         return self._last_lr
 
     def state_dict(self) -> dict[str, Any]:
@@ -537,12 +545,12 @@ class ChainedScheduler(_Wrapper, LRScheduler):
         _check_wrapped("ChainedScheduler", optimizer, schedulers)
         self._schedulers = list(schedulers)
         self.optimizer = optimizer
-        self._last_lr = _group_lrs(optimizer)
+        self._last_lr = _last_lrs(optimizer)
 
     def step(self) -> None:  # type: ignore[override]
         for s in self._schedulers:
             s.step()
-        self._last_lr = _group_lrs(self.optimizer)
+        self._last_lr = _last_lrs(self.optimizer)
 
 
 class CosineAnnealingWarmRestarts(LRScheduler):
@@ -598,7 +606,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             self._get_lr_called_within_step = False
         for g, lr in zip(self.optimizer.param_groups, lrs):
             _set_lr(g, lr)
-        self._last_lr = _group_lrs(self.optimizer)
+        self._last_lr = _last_lrs(self.optimizer)
 
 
 class OneCycleLR(LRScheduler):
@@ -814,7 +822,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.num_bad_epochs = self.cooldown_counter = 0
         self.optimizer = optimizer
         self.last_epoch = 0
-        self._last_lr = [hyper_value(g["lr"]) for g in optimizer.param_groups]
+        self._last_lr = _last_lrs(optimizer)
 
     def _better(self, a: float) -> bool:
         rel = self.threshold_mode == "rel"
@@ -854,7 +862,7 @@ class ReduceLROnPlateau(LRScheduler):
                 if old - new > self.eps:
                     _set_lr(g, new)
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
-        self._last_lr = _group_lrs(self.optimizer)
+        self._last_lr = _last_lrs(self.optimizer)
 
     @property
     def in_cooldown(self) -> bool:
