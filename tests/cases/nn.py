@@ -725,3 +725,6 @@ add("col2im", lambda c: F.fold(c, (4, 5), 2, padding=1), lambda draw: [arr(draw,
     _fold_ref)
 COVERED_ELSEWHERE["size_guard"] = ("an identity that checks sizes read from None dims when a "
                                    "captured graph replays: tests/test_replay_checks22.py")
+COVERED_ELSEWHERE["finite_guard"] = ("an identity that raises on NaN/inf each time a captured "
+                                     "graph runs (clip_grad_norm_'s error_if_nonfinite): "
+                                     "tests/test_rl23.py")

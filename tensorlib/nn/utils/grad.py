@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..._tensor import Tensor
-from ...autograd.mode import no_grad, state
+from ...autograd.mode import no_grad
 
 
 def _grads(parameters) -> list[Tensor]:
@@ -57,22 +57,11 @@ def _total_norm(tensors, norm_type, error_if_nonfinite: bool, who: str) -> Tenso
         norms = [n.to(dev).astype(norms[0].dtype) for n in norms]
         total = _norm(stack(norms), norm_type)
         if error_if_nonfinite:   # reads the value (a GPU waits here)
-            if state.tracer is not None:
-                # a graph has no host step to raise from on each run (PyTorch's compile
-                # breaks the graph here); an error naming the option beats float()'s
-                from ...graph.tracer import CaptureError
-                raise CaptureError(
-                    f"{who}: error_if_nonfinite=True reads the total norm on the host, which "
-                    "a graph captured by tl.function cannot redo on each run; inside the "
-                    "captured step pass error_if_nonfinite=False (a non-finite norm then "
-                    "makes the clipped gradients NaN, as in PyTorch) and check the returned "
-                    "norm outside it (`math.isfinite(float(norm))`), or keep the backward "
-                    "and clipping step out of tl.function")
-            t = float(total)
-            if not math.isfinite(t):
-                raise RuntimeError(f"{who}: the total norm of order {norm_type} of the "
-                                   f"gradients is {t}; set error_if_nonfinite=False to clip "
-                                   "anyway")
+            # a graph node under capture, so that each replay checks its own norm
+            from ...ops.value_guard import finite_guard
+            total = finite_guard(total, f"{who}: the total norm of order {norm_type} of the "
+                                 "gradients is {value}; set error_if_nonfinite=False to clip "
+                                 "anyway")
     return total
 
 
