@@ -9,6 +9,7 @@ later calls.
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import threading
 import types
@@ -27,6 +28,8 @@ from .ir import Graph, attr_key
 from .runtime import random_shape
 from .signature import Guards, LazyStateError, TensorSpec, flat_specs, flatten, rebuild
 from .tracer import CaptureError, Tracer, user_line
+
+_first = operator.itemgetter(0)
 
 __all__ = ["capture", "function", "Function", "TensorSpec", "CaptureError"]
 
@@ -159,7 +162,9 @@ class _Entry:
         self.version = graph.version    # an edit after tracing (placement) means a new plan
         self.template = template
         self.guards = guards
-        self.constants = constants
+        # (the tracer's (tensor, version box, version) list, its boxes, their versions)
+        self.constants = (constants, tuple(c[1] for c in constants),
+                          tuple(c[2] for c in constants))
         self.out_kinds = out_kinds
         self.n_calls = 0
         # (module, attribute, tensor): weights a hook-style norm recomputes, which a replay
@@ -168,10 +173,12 @@ class _Entry:
         self.rebinds: list = []
 
     def check(self) -> str | None:
-        for t, box, ver in self.constants:
-            if box[0] != ver:
-                return (f"a tensor of shape {tuple(t.shape)} that the graph holds as a constant "
-                        "was modified in place")
+        # one C loop over the constants' version boxes; the Python loop only names the one
+        if tuple(map(_first, self.constants[1])) != self.constants[2]:
+            for t, box, ver in self.constants[0]:
+                if box[0] != ver:
+                    return (f"a tensor of shape {tuple(t.shape)} that the graph holds as a "
+                            "constant was modified in place")
         return self.guards.check()
 
     def run(self, tensors: list):

@@ -352,7 +352,8 @@ class _Plan:
                  "f_keys", "f_vals", "f_sized", "f_sizes", "f_tensors", "f_shapes",
                  "f_dtypes", "f_rgs", "f_nogs", "f_grad_tensors", "held", "masked", "weak",
                  "weak_root", "classes", "slots", "f_cls", "f_cls_lens", "f_cls_items",
-                 "f_cls_names", "f_cls_vals", "f_slot_objs", "f_slot_names", "f_slot_vals", "refs")
+                 "f_cls_names", "f_cls_vals", "f_slot_objs", "f_slot_names", "f_slot_vals", "refs",
+                 "f_keys_eq", "f_dmaps", "f_omaps")
 
     def __init__(self):
         self.roots: list = []        # (object or _MISSING, is a scalar), one per root; an
@@ -381,18 +382,32 @@ class _Plan:
         self.f_types = tuple(o[1] for o in self.objs)
         self.f_dict_objs = tuple(o[0] for o in self.objs if o[2] is not None)
         self.f_dicts = tuple(o[2] for o in self.objs if o[2] is not None)
+        # exact dicts first (their values through ``dict.values``), then OrderedDicts (their
+        # own order, which ``move_to_end`` makes differ from the dict's): a C call per map
+        self.maps.sort(key=lambda m: type(m[0]) is not dict)
         self.f_maps = tuple(m[0] for m in self.maps)
+        n = sum(type(m[0]) is dict for m in self.maps)
+        self.f_dmaps, self.f_omaps = self.f_maps[:n], self.f_maps[n:]
         self.f_lens = tuple(len(m[1]) for m in self.maps)
         self.f_keys = tuple(k for m in self.maps for k in m[1])
         self.f_vals = tuple(v for m in self.maps for v in m[2])
         self.f_sized = tuple(x for x, _ in self.sized)
         self.f_sizes = tuple(n for _, n in self.sized)
+        # a tensor reached twice (a model's parameter in its optimizer's param_groups) is
+        # checked once: both entries were recorded from the same state
+        once: dict = {}
+        for t in self.tensors:
+            once.setdefault(id(t[0]), t)
+        self.tensors = list(once.values())
         self.f_tensors = tuple(t[0] for t in self.tensors)
         self.f_shapes = tuple(t[1] for t in self.tensors)
         self.f_dtypes = tuple(t[2] for t in self.tensors)
         self.f_rgs = tuple(t[3] for t in self.tensors)
         self.f_nogs = tuple(t[4] for t in self.tensors)
         self.f_grad_tensors = self.f_tensors
+        # keys that are all exact str/int compare by value in one C loop (tuple ==, identity
+        # first); other keys (tensors, objects, whose == is no identity) by ``is``
+        self.f_keys_eq = all(type(k) is str or type(k) is int for k in self.f_keys)
         self.f_cls = tuple(c[0] for c in self.classes)
         self.f_cls_lens = tuple(c[1] for c in self.classes)
         self.f_cls_items = tuple(c[0] for c in self.classes for _ in c[2])
@@ -412,6 +427,7 @@ _get_dtype = operator.attrgetter("dtype")
 _get_rg = operator.attrgetter("_rg")
 _get_grad = operator.attrgetter("grad")
 _values = operator.methodcaller("values")
+_od_values = OrderedDict.values
 _chain = itertools.chain.from_iterable
 _first = operator.itemgetter(0)
 _second = operator.itemgetter(1)
@@ -475,6 +491,16 @@ def _same_map(items, n, keys, vals) -> bool:
     return True
 
 
+def _keys_same(plan: _Plan) -> bool:
+    """Whether the dicts of ``plan.f_maps`` hold the recorded keys, in order."""
+    if plan.f_keys_eq:
+        try:
+            return tuple(_chain(plan.f_maps)) == plan.f_keys
+        except Exception:       # a new key of another type whose == raises: the walk decides
+            return False
+    return all(map(_is, _chain(plan.f_maps), plan.f_keys))
+
+
 def _holds(plan: _Plan, roots) -> bool:
     """Whether the state still is what ``plan`` recorded. Runs on every call of a captured
     function: the items of each kind are compared in C loops (``map`` over the frozen
@@ -513,8 +539,10 @@ def _holds(plan: _Plan, roots) -> bool:
             not all(map(_is, map(_get_dict, plan.f_dict_objs), plan.f_dicts)):
         return False
     if tuple(map(len, plan.f_maps)) != plan.f_lens or \
-            not all(map(_is, _chain(plan.f_maps), plan.f_keys)) or \
-            not all(map(_is, _chain(map(_values, plan.f_maps)), plan.f_vals)):
+            not _keys_same(plan) or \
+            not all(map(_is, itertools.chain(_chain(map(dict.values, plan.f_dmaps)),
+                                             _chain(map(_od_values, plan.f_omaps))),
+                        plan.f_vals)):
         for d, keys, vals in plan.maps:
             if not _same_map(d.items(), len(keys), keys, vals):
                 return False
