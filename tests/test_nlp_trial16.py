@@ -31,8 +31,8 @@ OPTIMIZERS = [
     ("Adamax", dict(lr=0.01)), ("NAdam", dict(lr=0.01)), ("RAdam", dict(lr=0.01)),
     ("RMSprop", dict(lr=0.01)), ("Adagrad", dict(lr=0.1)), ("Adadelta", dict(lr=1.0)),
     ("ASGD", dict(lr=0.01)), ("Rprop", dict(lr=0.01)), ("Adafactor", dict(lr=0.01)),
-    ("SparseAdam", dict(lr=0.01)), ("LBFGS", dict(lr=0.5, max_iter=3)),
-]
+    ("LBFGS", dict(lr=0.5, max_iter=3)),
+]       # (SparseAdam refuses this test's dense gradients, as PyTorch's)
 
 
 def _sq_step(opt, model, lib, x):

@@ -133,11 +133,15 @@ class Embedding(Module):
                            self.scale_grad_by_freq, self.sparse)
 
     def extra_repr(self) -> str:
+        # PyTorch's order and fields, so a printed model reads as its PyTorch original
         s = f"{self.num_embeddings}, {self.embedding_dim}"
         s += f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
-        s += f", max_norm={self.max_norm}" if self.max_norm is not None else ""
-        s += ", scale_grad_by_freq=True" if self.scale_grad_by_freq else ""
-        return s + (f", norm_type={self.norm_type}" if self.norm_type != 2.0 else "")
+        return s + self._norm_repr() + (", sparse=True" if self.sparse else "")
+
+    def _norm_repr(self) -> str:
+        s = f", max_norm={self.max_norm}" if self.max_norm is not None else ""
+        s += f", norm_type={self.norm_type}" if self.norm_type != 2.0 else ""
+        return s + (", scale_grad_by_freq=True" if self.scale_grad_by_freq else "")
 
 
 def _check_pretrained(cls, embeddings) -> None:
@@ -192,7 +196,9 @@ class EmbeddingBag(Embedding):
                                self.norm_type, self.scale_grad_by_freq)
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", mode={self.mode!r}"
+        # PyTorch's: mode before padding_idx, and no sparse flag
+        s = f"{self.num_embeddings}, {self.embedding_dim}{self._norm_repr()}, mode={self.mode!r}"
+        return s + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
 
 
 class AlphaDropout(Dropout):

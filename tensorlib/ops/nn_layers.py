@@ -273,17 +273,26 @@ def _renorm_traced(weight: Tensor, idx: Tensor, max_norm: float, norm_type: floa
     """:func:`embedding_renorm_` under capture: the same arithmetic as tensor ops and a row
     write into ``weight``, which the graph records as a write of that state, so every replay
     and a reloaded graph file renormalise the table as the eager call does. Every looked-up
-    row is written (scaled by 1 when under ``max_norm``): the graph cannot branch on data."""
+    row is written (scaled by 1 when under ``max_norm``): the graph cannot branch on data.
+
+    The write always has one more entry, row 0 first, so an empty lookup is no special case:
+    a Python test of the size would pin the graph to it, and ONNX's row write gathers its
+    values at index 0 even when there are none. Row 0's extra entry is scaled only when the
+    lookup holds 0 too, so both writes of row 0 agree whichever one lands."""
     from ..autograd.mode import no_grad
     from .elementwise import where
+    from ..creation import zeros
+    from .shape import cat
     flat = idx.reshape(-1)
-    if flat.shape[0] == 0:
-        return weight
     with no_grad():
-        rows = weight.take(flat, 0)
+        ext = cat([zeros(1, dtype=flat.dtype), flat])
+        rows = weight.take(ext, 0)
         norms = rows.norm(norm_type, axis=1, keepdims=True)
-        scale = where(norms > max_norm, max_norm / (norms.astype(np.float64) + 1e-7), 1.0)
-        weight[flat] = (rows.astype(np.float64) * scale).astype(weight.dtype)
+        hit0 = ((flat == 0).astype(np.int64).sum() > 0).reshape(1)
+        apply_ = cat([hit0, flat == flat]).reshape(-1, 1)
+        scale = where(apply_ & (norms > max_norm), max_norm / (norms.astype(np.float64) + 1e-7),
+                      1.0)
+        weight[ext] = (rows.astype(np.float64) * scale).astype(weight.dtype)
     state.tracer.mark_transient(weight)     # the lookup recomputes it: ONNX may drop it
     return weight
 

@@ -32,7 +32,7 @@ def _euclid_fwd(xp, x1, x2):
     n2 = (x2 * x2).sum(axis=-1, keepdims=True)
     a = xp.concatenate([x1, n1, xp.ones_like(n1)], axis=-1)
     b = xp.concatenate([-2 * x2, xp.ones_like(n2), n2], axis=-1)
-    d = xp.matmul(a, xp.swapaxes(b, -1, -2))
+    d = _mm(xp)(a, xp.swapaxes(b, -1, -2))
     xp.maximum(d, 0, out=d)
     return xp.sqrt(d, out=d)
 
@@ -228,3 +228,211 @@ def cdist(x1, x2, p: float = 2.0,
         # a count: gradient 0 (kept connected to the inputs, as PyTorch's)
         return _sum(E.where(diff != 0, 1.0, diff * 0.0), axis=-1)
     return norm(diff, ord=math.inf if math.isinf(p) else p, axis=-1)
+
+
+# --- pdist with p = 2: the upper triangle in row blocks, the pdist_euclid op ---------------
+# distances per block: a block and its products stay near the cache
+_PD_BLOCK = 1 << 19
+# pairs with d^2 < _PD_NEAR |x_i - mean|^2 (i the smaller row) are recomputed from their
+# difference: elsewhere the expansion's rounding is within a few eps of d^2 (it is relative
+# to |x_i|^2 + |x_j|^2, and d >= | |x_i| - |x_j| | keeps unequal norms apart)
+_PD_NEAR = 0.25
+
+
+def _tri_starts(xp, n: int):
+    """Where row i's distances (to rows i+1 .. n-1) start in pdist's vector."""
+    i = xp.arange(n, dtype=np.int64)
+    return i * (2 * n - i - 1) // 2
+
+
+def _row_blocks(n: int):
+    step = max(1, _PD_BLOCK // max(n, 1))
+    return [(r0, min(r0 + step, n - 1)) for r0 in range(0, n - 1, step)]
+
+
+def _mm(xp):
+    """2-D matrix product for the backend: tensorlib's float32 GEMM on the CPU (NumPy's is
+    several times slower for the thin inner dimensions of distance products)."""
+    from .. import _gemm
+    return _gemm.matmul if xp is np else xp.matmul
+
+
+def _centred(xp, x):
+    xc = x - x.mean(axis=0)
+    return xc, (xc * xc).sum(axis=1)
+
+
+def _exact(xp, x, I, J):
+    diff = x[I] - x[J]
+    return xp.sqrt((diff * diff).sum(axis=1))
+
+
+def _near_pairs(xp, d, lim, starts):
+    """(positions in the triangle vector, rows i, rows j) of the pairs with d < lim[i]: the
+    candidates under the largest limit first (one pass over d), then each against its own."""
+    pos = xp.flatnonzero(d < lim.max())
+    if pos.size:
+        i = xp.searchsorted(starts, pos, side="right") - 1
+        keep = d[pos] < lim[i]
+        pos, i = pos[keep], i[keep]
+        return pos, i, pos - starts[i] + i + 1
+    return pos, pos, pos
+
+
+def _pd2_fwd(xp, x):
+    n = x.shape[0]
+    out = xp.empty(n * (n - 1) // 2, x.dtype)
+    if out.size == 0:
+        return out
+    xc, sq = _centred(xp, x)
+    one = xp.ones_like(sq[:, None])
+    # [x, |x|^2, 1] . [-2 x, 1, |x|^2]: |a|^2 + |b|^2 - 2 a.b in one product, as cdist's
+    a = xp.concatenate([xc, sq[:, None], one], axis=1)
+    b = xp.concatenate([-2 * xc, one, sq[:, None]], axis=1)
+    starts = _tri_starts(xp, n)
+    at = _tri_starts(np, n).tolist()      # (host ints for the slices)
+    mm = _mm(xp)
+    for r0, r1 in _row_blocks(n):
+        d2 = mm(a[r0:r1], b[r0 + 1:].T)                   # rows r0..r1-1, columns r0+1..
+        for k in range(r1 - r0):
+            i = r0 + k
+            out[at[i]:at[i] + n - 1 - i] = d2[k, k:]
+    xp.maximum(out, 0, out=out)
+    xp.sqrt(out, out=out)
+    pos, I, J = _near_pairs(xp, out, xp.sqrt(_PD_NEAR * sq), starts)
+    if pos.size:
+        out[pos] = _exact(xp, x, I, J)
+    return out
+
+
+def _pd2_grad_fwd(xp, g, x, d):
+    """sum_j g_ij (x_i - x_j) / d_ij over the pairs of row i (0 where d_ij = 0): matrix
+    products per row block, the near pairs (as in the forward) from their differences."""
+    n, M = x.shape
+    gx = xp.zeros_like(x)
+    if d.size == 0:
+        return gx
+    pos_d = d > 0
+    w = xp.where(pos_d, g / xp.where(pos_d, d, 1), 0).astype(d.dtype, copy=False)
+    xc, sq = _centred(xp, x)
+    starts = _tri_starts(xp, n)
+    at = _tri_starts(np, n).tolist()      # (host ints for the slices)
+    pos, I, J = _near_pairs(xp, d, xp.sqrt(_PD_NEAR * sq), starts)
+    wn = w[pos]
+    w[pos] = 0
+    mm = _mm(xp)
+    for r0, r1 in _row_blocks(n):
+        W = xp.zeros((r1 - r0, n - r0 - 1), x.dtype)
+        for k in range(r1 - r0):
+            i = r0 + k
+            W[k, k:] = w[at[i]:at[i] + n - 1 - i]
+        A, B = xc[r0:r1], xc[r0 + 1:]
+        gx[r0:r1] += A * W.sum(axis=1)[:, None] - mm(W, B)
+        gx[r0 + 1:] += B * W.sum(axis=0)[:, None] - mm(W.T, A)
+    if pos.size:
+        c = wn[:, None] * (x[I] - x[J])
+        _add_at(xp, gx, I, c)
+        _add_at(xp, gx, J, -c)
+    return gx
+
+
+def _add_at(xp, a, idx, v) -> None:
+    if xp is np:
+        np.add.at(a, idx, v)
+    else:
+        import cupyx
+        cupyx.scatter_add(a, idx, v)
+
+
+def _pd2_square(u: Tensor, n: int, iu: Tensor, il: Tensor) -> Tensor:
+    """The symmetric (n, n) matrix with the pair values ``u`` (K,) off the diagonal."""
+    from ..creation import zeros
+    from .indexing import index_add
+    flat = zeros(n * n, dtype=u.dtype, device=u.device)
+    return index_add(index_add(flat, iu, u, 0), il, u, 0).reshape(n, n)
+
+
+def _pd2_grad_vjp(n_, u):
+    # gx = x * rowsum(W) - W @ x, W the symmetric matrix of w = g / d (0 at d = 0), in
+    # tensorlib ops: the double backward is itself differentiable
+    from ..creation import tensor
+    g, x, d = n_.inputs
+    n = x.shape[0]
+    i, j = np.triu_indices(n, 1)
+    iu = tensor((i * n + j).astype(np.int64), device=x.device)
+    il = tensor((j * n + i).astype(np.int64), device=x.device)
+    pos = d > 0
+    inv = E.where(pos, 1.0 / E.where(pos, d, 1.0), 0.0)
+    w = g * inv
+    W = _pd2_square(w, n, iu, il)
+    gx_x = u * _sum(W, axis=1, keepdims=True) - matmul(W, u)
+    G = _sum(u * x, axis=1, keepdims=True) - matmul(u, x.swapaxes(0, 1))
+    Gf = G.reshape(-1)
+    s = Gf[iu] + Gf[il]
+    return s * inv, gx_x, -s * w * inv
+
+
+def _pd2_grad_onnx(ctx, n):
+    # w = g / d (0 at d = 0) scattered into the symmetric (N, N) W, then x rowsum(W) - W x
+    from onnx import numpy_helper
+    N = n.inputs[1].shape[0]
+    if N is None:
+        ctx.unsupported("pdist's gradient with a dynamic number of rows")
+    g, x, d = ctx.ins(n)
+    dt = np.dtype(n.inputs[1].dtype)
+    zero, one = ctx.const(np.zeros((), dt)), ctx.const(np.ones((), dt))
+    pos = ctx.op("Greater", [d, zero])
+    w = ctx.op("Where", [pos, ctx.op("Div", [g, ctx.op("Where", [pos, d, one])]), zero])
+    i, j = np.triu_indices(N, 1)
+    flat = ctx.op("ConstantOfShape", [ctx.ints([N * N])],
+                  value=numpy_helper.from_array(np.zeros(1, dt)))
+    for k in (i * N + j, j * N + i):
+        flat = ctx.op("ScatterND", [flat, ctx.const(k.astype(np.int64)[:, None]), w])
+    W = ctx.op("Reshape", [flat, ctx.ints([N, N])])
+    rs = ctx.reduce("Sum", W, (1,), True)
+    return ctx.op("Sub", [ctx.op("Mul", [x, rs]), ctx.op("MatMul", [W, x])])
+
+
+PDIST_EUCLID_GRAD = register(OpDef(
+    "pdist_euclid_grad", _pd2_grad_fwd, vjp=_pd2_grad_vjp,
+    infer=lambda g, x, d: (tuple(x[0]), x[1]),
+    cost=lambda i, o, **a: (4 * math.prod(i[1][0]) * i[1][0][0],
+                            2 * (math.prod(i[1][0]) + i[0][0][0]) * np.dtype(i[1][1]).itemsize)
+    if None not in i[1][0] else (0, 0),
+    saves=True, onnx=_pd2_grad_onnx,
+    doc="gradient of pdist_euclid (x (N, M), distances d) for the upstream g; 0 at d = 0"))
+
+
+def _pd2_infer(x):
+    n = x[0][0]
+    return ((None if n is None else n * (n - 1) // 2),), x[1]
+
+
+def _pd2_onnx(ctx, n):
+    # the (N, N) distances by differences and the triangle gathered: N is fixed at export
+    N = n.inputs[0].shape[0]
+    if N is None:
+        ctx.unsupported("pdist with a dynamic number of rows")
+    (x,) = ctx.ins(n)
+    diff = ctx.op("Sub", [ctx.unsqueeze(x, [-2]), ctx.unsqueeze(x, [-3])])
+    d = ctx.op("Sqrt", [ctx.reduce("Sum", ctx.op("Mul", [diff, diff]), (-1,), False)])
+    i, j = np.triu_indices(N, 1)
+    return ctx.op("Gather", [ctx.op("Reshape", [d, ctx.ints([-1])]),
+                             ctx.const((i * N + j).astype(np.int64))])
+
+
+PDIST_EUCLID = register(OpDef(
+    "pdist_euclid", _pd2_fwd, vjp=lambda n, g: (apply(PDIST_EUCLID_GRAD, g, n.inputs[0],
+                                                      n.out),),
+    infer=_pd2_infer,
+    cost=lambda i, o, **a: (math.prod(i[0][0]) * i[0][0][0],
+                            (math.prod(i[0][0]) + i[0][0][0] ** 2 // 2)
+                            * np.dtype(i[0][1]).itemsize) if None not in i[0][0] else (0, 0),
+    saves=True, saves_output=True, onnx=_pd2_onnx,
+    doc="Euclidean distances between the rows of x (N, M), pair (i < j) by pair, row by row "
+        "(torch.pdist); by matrix products, with the close pairs from their differences"))
+
+
+def pdist_euclid(x: Tensor) -> Tensor:
+    """``torch.pdist(x)`` for p = 2 by the ``pdist_euclid`` op."""
+    return apply(PDIST_EUCLID, x)

@@ -216,13 +216,12 @@ def pdist(input, p: float = 2.0) -> Tensor:
     """The ``p``-norm distances between each pair of rows of an (N, M) input, the upper
     triangle of ``cdist(input, input)`` row by row: N (N - 1) / 2 values (``torch.pdist``).
 
-    As :func:`cdist`, p = 2 with more than 25 rows uses the matrix-product expansion
-    ``|a|^2 + |b|^2 - 2 a.b`` (of the column-centred rows), about 20x faster than pairwise
-    differences; its rounding is relative to the rows' norms, so rows that (nearly) coincide
-    get distances of about sqrt(eps) times their norm, not exactly 0 (PyTorch's pdist takes
-    differences). p = 1 uses cdist's kernel; both keep gradients of any order.
+    p = 2 computes the triangle alone, in row blocks of matrix products (the expansion
+    ``|a|^2 + |b|^2 - 2 a.b`` of the column-centred rows), and recomputes the pairs close
+    for their norms from their differences, so coinciding rows are exactly 0 apart (gradient
+    0), as PyTorch's differences give; p = 1 uses cdist's kernel. Gradients of any order.
     """
-    from .pairwise import cdist
+    from .pairwise import cdist, pdist_euclid
     from ..creation import tensor
     from .decompositions import vector_norm
     x = to_tensor(input)
@@ -232,20 +231,26 @@ def pdist(input, p: float = 2.0) -> Tensor:
         raise TypeError(f"pdist: only supports floating-point dtypes, got {x.dtype}")
     if not p >= 0:
         raise ValueError(f"pdist: only supports non-negative p values, got {p}")
+    if p == 2:
+        return pdist_euclid(x)
     n = x.shape[0]
     i, j = np.triu_indices(n, 1)
-    if p == 1 or (p == 2 and n > 25):
-        # the upper triangle of cdist's (N, N) matrix: N^2 distances from fast kernels beat
-        # N^2 / 2 gathered (M,) differences; centring leaves the distances as they are and
-        # makes the expansion's cancellation relative to the spread, not to an offset
-        if p == 2:
-            x = x - x.mean(axis=0, keepdims=True)
-            d = cdist(x, x, 2.0, "use_mm_for_euclid_dist")
-        else:
-            d = cdist(x, x, 1.0)
+    if p == 1:
+        # the upper triangle of cdist's (N, N) matrix: N^2 distances from its kernel beat
+        # N^2 / 2 gathered (M,) differences
+        d = cdist(x, x, 1.0)
         return d.reshape(-1)[tensor((i * n + j).astype(np.int64), device=x.device)]
     diff = x[tensor(i.astype(np.int64), device=x.device)] - \
         x[tensor(j.astype(np.int64), device=x.device)]
+    if np.isinf(p) and diff.shape[-1]:
+        # PyTorch's pdist gives each coordinate tied for the largest |difference| the whole
+        # gradient (sign(diff) where |diff| == d; vector_norm splits it among the ties):
+        # d plus terms that are 0 in value, with that gradient
+        from .elementwise import where
+        a = diff.abs()
+        d = a.detach().max(axis=-1, keepdims=True)
+        tie = a.detach() == d
+        return d.squeeze(-1) + (where(tie, a, 0.0) - where(tie, d, 0.0)).sum(axis=-1)
     return vector_norm(diff, ord=float(p), dim=-1)
 
 

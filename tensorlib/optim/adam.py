@@ -45,6 +45,8 @@ class Adam(Optimizer):
     >>> opt.zero_grad(); loss.backward(); opt.step()
     """
 
+    _sparse_hint = ", please consider SparseAdam instead"      # PyTorch's words
+
     def __init__(self, params: Iterable, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, amsgrad: bool = False, maximize: bool = False, *,

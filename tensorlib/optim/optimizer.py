@@ -246,9 +246,11 @@ class Optimizer:
         from ._fused import zero_grads
         zero_grads([p for g in self.param_groups for p in g["params"]], set_to_none)
 
-    # whether _update takes sparse COO gradients (nn.Embedding(sparse=True)): SGD, Adagrad,
-    # SparseAdam; the others raise PyTorch's "does not support sparse gradients"
-    _sparse_grads = False
+    # which gradients _update takes: True (dense and sparse COO: SGD, Adagrad), False (dense
+    # only) or "sparse" (sparse only: SparseAdam); the others raise PyTorch's errors
+    _sparse_grads: bool | str = False
+    # PyTorch's advice after "<name> does not support sparse gradients" (Adam's, AdamW's)
+    _sparse_hint = ""
 
     @_hooked_step
     def step(self, closure: Callable[[], Any] | None = None):
@@ -261,21 +263,25 @@ class Optimizer:
                 loss = closure()
         with no_grad():
             for g in self.param_groups:
-                try:
-                    self._update(g)
-                except (TypeError, RuntimeError, ValueError) as e:
-                    # checked only on failure: no per-step cost where all is well
-                    if not self._sparse_grads and any(
-                            p.grad is not None and p.grad.is_sparse for p in g["params"]):
-                        name = type(self).__name__
-                        raise RuntimeError(
-                            f"{name} does not support sparse gradients, please consider "
-                            "SparseAdam (or SGD/Adagrad) instead, or nn.Embedding with "
-                            "sparse=False") from e
-                    raise
+                if self._sparse_grads is not True:
+                    self._check_grad_layout(g)
+                self._update(g)
         if not self._stepped:       # set once (schedulers check it): no per-step state
             self._stepped = True
         return loss
+
+    def _check_grad_layout(self, group: dict[str, Any]) -> None:
+        """PyTorch's refusals, before any parameter of the group moves: a sparse gradient
+        where the update is dense-only, a dense one where it is sparse-only (eagerly: under
+        graph capture ``nn.Embedding(sparse=True)`` gives dense gradients)."""
+        name = type(self).__name__
+        if self._sparse_grads == "sparse":
+            if _mode.tracer is None and any(p.grad is not None and not p.grad.is_sparse
+                                            for p in group["params"]):
+                raise RuntimeError(f"{name} does not support dense gradients, please "
+                                   "consider Adam instead")
+        elif any(p.grad is not None and p.grad.is_sparse for p in group["params"]):
+            raise RuntimeError(f"{name} does not support sparse gradients{self._sparse_hint}")
 
     def _update(self, group: dict[str, Any]) -> None:
         raise NotImplementedError

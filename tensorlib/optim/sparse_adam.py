@@ -2,8 +2,9 @@
 
 It takes the sparse COO gradients of ``nn.Embedding(sparse=True)`` and, as PyTorch's,
 touches only their rows (coalesced): the step costs O(rows looked up), not O(table). A
-dense gradient (graph capture keeps them dense) is also accepted, where PyTorch raises: a
-row counts as touched when its gradient row is not all zeros. Untouched rows keep their
+dense gradient raises, as PyTorch's; under graph capture, where ``nn.Embedding(sparse=True)``
+gives dense gradients, it is taken: a row counts as touched when its gradient row is not all
+zeros. Untouched rows keep their
 parameters and moment estimates, as PyTorch's: dense Adam would keep moving them with
 their old momentum.
 """
@@ -30,7 +31,7 @@ class SparseAdam(Optimizer):
     >>> opt = tl.optim.SparseAdam(emb.parameters(), lr=1e-3)
     """
 
-    _sparse_grads = True
+    _sparse_grads = "sparse"
 
     def __init__(self, params: Iterable, lr: float = 1e-3, betas=(0.9, 0.999),
                  eps: float = 1e-8, maximize: bool = False):

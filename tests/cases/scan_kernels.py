@@ -198,3 +198,49 @@ def _euclid_inputs(draw):
 add("cdist_euclid", _euclid_op, _euclid_inputs,
     lambda a, b: np.sqrt(((a[..., :, None, :] - b[..., None, :, :]) ** 2).sum(-1)),
     atol=1e-6)
+
+
+# --- pdist p = 2 by matrix products (the pdist_euclid op and its gradient) -------------------
+def _pd_inputs(draw):
+    n, m = draw(st.integers(2, 5)), draw(st.integers(1, 4))
+    rng = _seeded(draw)
+    # distinct rows on a grid plus a per-row shift: distances > 0, away from the kink at 0
+    x = rng.integers(-4, 4, (n, m)) * 0.5 + np.arange(n)[:, None] * 0.125
+    return [x]
+
+
+def _pd_ref(x):
+    i, j = np.triu_indices(x.shape[0], 1)
+    return np.sqrt(((x[i] - x[j]) ** 2).sum(-1))
+
+
+def _pd_op(x):
+    from tensorlib.ops.pairwise import pdist_euclid
+    return pdist_euclid(x)
+
+
+add("pdist_euclid", _pd_op, _pd_inputs, _pd_ref, atol=1e-6)
+
+
+def _pd_grad_inputs(draw):
+    (x,) = _pd_inputs(draw)
+    n = x.shape[0]
+    return [arr(draw, (n * (n - 1) // 2,)), x, _pd_ref(x)]
+
+
+def _pd_grad_ref(g, x, d):
+    i, j = np.triu_indices(x.shape[0], 1)
+    w = (g / d)[:, None] * (x[i] - x[j])
+    out = np.zeros_like(x)
+    np.add.at(out, i, w)
+    np.add.at(out, j, -w)
+    return out
+
+
+def _pd_grad(g, x, d):
+    from tensorlib._apply import apply
+    from tensorlib.ops.pairwise import PDIST_EUCLID_GRAD
+    return apply(PDIST_EUCLID_GRAD, g, x, d)
+
+
+add("pdist_euclid_grad", _pd_grad, _pd_grad_inputs, _pd_grad_ref, diff=(0, 1, 2), atol=1e-6)
