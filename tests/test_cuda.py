@@ -69,6 +69,12 @@ def test_without_gpu_queries_answer_cleanly():
     tl.cuda.empty_cache()
 
 
+def test_bf16_is_never_reported_supported():
+    # (no bfloat16 dtype anywhere: nanoGPT-style code must take its float16/float32 path)
+    assert tl.cuda.is_bf16_supported() is False
+    assert tl.cuda.is_bf16_supported(including_emulation=False) is False
+
+
 @pytest.mark.skipif(CUDA, reason="checks the behaviour without a GPU")
 def test_without_gpu_cuda_use_raises_a_clear_error():
     x = tl.ones(3)

@@ -23,7 +23,14 @@ __all__ = ["current_device", "device_count", "empty_cache", "get_device_name",
            "max_memory_reserved", "memory_allocated", "memory_reserved", "memory_stats",
            "missing_cuda_kernels", "pin_memory", "reset_peak_memory_stats", "set_device",
            "synchronize", "install_kernels", "manual_seed", "manual_seed_all", "seed",
-           "seed_all", "initial_seed"]
+           "seed_all", "initial_seed", "is_bf16_supported"]
+
+
+def is_bf16_supported(including_emulation: bool = True) -> bool:
+    """False: tensorlib has no bfloat16 dtype on any device, so code that picks bfloat16
+    when this says True (``torch.cuda.is_bf16_supported()``) takes its float16 or float32
+    path. ``including_emulation`` is accepted as PyTorch's."""
+    return False
 
 
 # tensorlib draws random numbers on the host from one generator for every device (then
