@@ -733,16 +733,24 @@ def linspace(start: float, end: float, steps: int, dtype=None, device=None,
     ``end``). An integer ``dtype`` truncates the points toward 0, as PyTorch.
     ``device`` and ``requires_grad`` as :func:`zeros`'s. Complex ends give the complex of
     the default float dtype (a real ``dtype`` raises), each part spaced as a real linspace.
+    Under capture, a float32/float64 ``steps`` read from None dims (``x.shape[1]``) is
+    followed when the graph runs (its file and ONNX too), with eager's values.
 
     >>> tl.linspace(0, 1, 5)
     tensor([0.0000, 0.2500, 0.5000, 0.7500, 1.0000])
     """
     if steps < 0:
         raise ValueError(f"linspace: steps must be non-negative, got {steps}")
-    _escapes("linspace", (steps,))
     cx = np.iscomplexobj(start) or np.iscomplexobj(end)
     dt = _dtypes.as_dtype(dtype) if dtype is not None else (
         _dtypes.complex_of(_dtypes.default_float) if cx else _dtypes.default_float)
+    if (state.tracer is not None and _traced_sizes((steps,)) and not cx
+            and dt in (_dtypes.float32, _dtypes.float64)):
+        t = _linspace_traced(float(start), float(end), steps, dt)
+        if requires_grad:
+            t.requires_grad = True
+        return t
+    _escapes("linspace", (steps,))
     if cx and dt.kind != "c":
         raise TypeError(f"linspace: complex start/end ({start}, {end}) cannot be cast to the "
                         f"real dtype {dt}; pass a complex dtype or leave dtype unset")
@@ -769,6 +777,31 @@ def linspace(start: float, end: float, steps: int, dtype=None, device=None,
     if requires_grad:
         t.requires_grad = True
     return t
+
+
+def _linspace_traced(start: float, end: float, steps, dt) -> Tensor:
+    """``linspace`` under capture with ``steps`` read from None dims: :func:`_torch_linspace`'s
+    values from tensor ops (an arange and the step as a run-time ``dim_size``), so the graph,
+    its file and ONNX follow the dims and give eager's values bit for bit in float32."""
+    from .ops.elementwise import where
+    from .ops.size_guard import size_tensor
+    i = arange(steps)
+    like = i
+    s, e = dt.type(start), dt.type(end)
+    # steps == 1 is [start]: a divisor of 1 keeps the step finite, i == 0 takes the first half
+    div = size_tensor(steps - 1, like).clamp(min=1)
+    step = float(e - s) / div.astype(dt)    # in the dtype, as eager's (e - s) / (steps - 1)
+    j = size_tensor(steps - 1, like) - i
+    first = (i < size_tensor(steps // 2, like)) | (i == 0)
+    if dt == _dtypes.float32:
+        # float64 holds each step * i exactly: one rounding to float32 after the sum
+        step = step.astype(np.float64)
+        lo = float(s) + step * i.astype(np.float64)
+        hi = float(e) - step * j.astype(np.float64)
+    else:       # a fused multiply-add, as eager's extended-precision start + step * i
+        lo = _fma(step, i.astype(np.float64), float(s))
+        hi = _fma(-step, j.astype(np.float64), float(e))
+    return where(first, lo, hi).astype(dt)
 
 
 def _torch_linspace(start, end, steps: int, dt):

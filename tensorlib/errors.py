@@ -32,6 +32,12 @@ class DimError(ShapeError, IndexError):
     an IndexError)."""
 
 
+class EmptyReductionError(ShapeError, IndexError):
+    """A reduction with no identity (``max``, ``min``, ``amax``, ``argmax``...) over an empty
+    dim. PyTorch raises ``IndexError`` ("Expected reduction dim 0 to have non-zero size") or,
+    for ``max()`` of an empty tensor, ``RuntimeError``: this is both (and a ValueError)."""
+
+
 def as_torch_style(cls: type) -> type:
     """The class an input error of class ``cls`` is raised as: plain ``ValueError`` and
     ``TypeError`` become :class:`ShapeError` / :class:`DTypeError`; others stay."""

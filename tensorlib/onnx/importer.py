@@ -1532,8 +1532,22 @@ def _sym_range(b, n, ins, at):
     return [b.op("add", i, first)]
 
 
+def _sym_tile(b, n, ins, at):
+    """Tile with repeats computed at run time (``x.repeat(y.size(0), 1)`` from PyTorch): the
+    counts as ``tile``'s ``sizes`` (0 at those positions of ``reps``)."""
+    from ..graph.sizes import number_sources
+    from .import_shapes import _items
+    items, _ = _items(b, ins[1], "Tile repeats")
+    exprs = [(i, e) for i, e in enumerate(items) if not isinstance(e, int)]
+    lowered, srcs = number_sources([e for _, e in exprs], [ins[0]], 1)
+    reps = tuple(0 if not isinstance(e, int) else e for e in items)
+    return [b.op("tile", ins[0], *srcs, reps=reps,
+                 sizes=tuple((i, e) for (i, _), e in zip(exprs, lowered)))]
+
+
 def _register_sizes():
     from .import_shapes import SYM_IMPORTERS
+    SYM_IMPORTERS["Tile"] = _sym_tile
     SYM_IMPORTERS["Min"] = _sym_extreme(_min2)
     SYM_IMPORTERS["Max"] = _sym_extreme(_max2)
     SYM_IMPORTERS["Range"] = _sym_range

@@ -1052,6 +1052,10 @@ def _tile(ctx, n):
     extra = len(reps) - n.inputs[0].ndim
     if extra > 0:
         x = ctx.unsqueeze(x, list(range(extra)))
+    sizes = dict(n.attrs.get("sizes", ()))
+    if sizes:       # counts read from None dims: computed from the inputs' shapes at run time
+        return ctx.op("Tile", [x, _shape_input(ctx, n, [sizes.get(i, r)
+                                                        for i, r in enumerate(reps)])])
     return ctx.op("Tile", [x, ctx.ints(reps)])
 
 

@@ -396,6 +396,15 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100,
                 f"indices for input {tuple(x.shape)}, but dtype {target._data.dtype}: class-index "
                 "targets must be integers (use target.long()); a float target is read as class "
                 "probabilities and must have the input's shape")
+        if int(ignore_index) >= 0:
+            # PyTorch refuses too: a probability target has no class to ignore, and a port
+            # that kept ignore_index=255 would silently train on the "ignored" pixels
+            from ..errors import InputError
+            raise InputError(
+                f"cross_entropy: ignore_index is not supported for floating point target "
+                f"(got ignore_index={ignore_index} with a probability target of dtype "
+                f"{target._data.dtype}); mask those positions out of the target, or pass "
+                "integer class indices")
         return _soft_cross_entropy(x, target, weight, reduction, ls)
     if target._data.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: target must hold class indices (integers) or "

@@ -67,13 +67,27 @@ def _counts(repeats) -> Tensor:
     return tensor(np.repeat(np.arange(c.shape[0], dtype=c.dtype), c), device=r.device)
 
 
+def _interleave_traced(x: Tensor, ax: int, n, k) -> Tensor:
+    """``repeat_interleave`` by one count ``k`` along ``ax`` (of size ``n``) where ``n`` or
+    ``k`` follows a None dim under capture: a broadcast over a new axis and a reshape, whose
+    sizes the graph computes per run (a take's index would fix them)."""
+    shp = x.shape
+    y = x.unsqueeze(ax + 1).expand(*shp[:ax + 1], k, *shp[ax + 1:])
+    rest = shp[:ax] + shp[ax + 1:]
+    # -1 where the other dims are fixed and non-zero: ONNX Reshape reads a computed size of
+    # 0 (a count or a batch of 0) as "copy the input's dim", -1 stays right
+    merged = -1 if all(type(d) is int and d > 0 for d in rest) else n * k
+    return y.reshape(*shp[:ax], merged, *shp[ax + 1:])
+
+
 def repeat_interleave(x, repeats=None, axis: int | None = None, *, dim: int | None = None,
                       output_size: int | None = None) -> Tensor:
     """Repeat each element ``repeats`` times along ``axis`` (the flattened tensor when None):
     ``repeats`` is an int or one count per element (PyTorch's ``repeat_interleave``, NumPy's
     ``repeat``). With one argument, ``x`` is the 1-d tensor of counts and the result is each
     index repeated its count (``repeat_interleave(sizes)`` gives the graph id of every node
-    of a batch). The counts are read on the host, so they cannot be a captured tensor.
+    of a batch). The counts are read on the host, so they cannot be a captured tensor; an
+    int count read from a None dim under capture (``x.shape[0]``) is followed per run.
     PyTorch's ``dim=`` is ``axis``; ``output_size=``, when given, must be the result's length.
 
     >>> tl.repeat_interleave(tl.tensor([1, 2]), 2)
@@ -94,6 +108,15 @@ def repeat_interleave(x, repeats=None, axis: int | None = None, *, dim: int | No
         x, axis = x.reshape(-1), 0
     ax = norm_axis(axis, x.ndim, "repeat_interleave")
     n = x.shape[ax]
+    from .size_guard import plain, traced
+    if traced(repeats):
+        # a count read from a None dim under capture (repeat_interleave(x.shape[0])): the
+        # broadcast-and-reshape below follows it per run, as a take's fixed index would not
+        if plain(repeats) < 0:
+            raise ValueError("repeat_interleave: repeats must not be negative")
+        if output_size is not None:
+            _check_output_size(output_size, plain(n) * plain(repeats))
+        return _interleave_traced(x, ax, n, repeats)
     r = host_values(repeats)
     if r.dtype.kind not in "iu" and not (r.dtype.kind == "f" and np.all(r == np.round(r))):
         raise TypeError(f"repeat_interleave: repeats must be integers, got {r.dtype}")
@@ -103,11 +126,9 @@ def repeat_interleave(x, repeats=None, axis: int | None = None, *, dim: int | No
         # a dynamic dim under capture: one count for every element is a broadcast and a
         # reshape, whose sizes the graph computes per run (a take's index would fix n)
         k = int(r.reshape(-1)[0])
-        shp = x.shape
         if output_size is not None:
             _check_output_size(output_size, int.__int__(n) * k)
-        y = x.unsqueeze(ax + 1).expand(*shp[:ax + 1], k, *shp[ax + 1:])
-        return y.reshape(*shp[:ax], n * k, *shp[ax + 1:])
+        return _interleave_traced(x, ax, n, k)
     if r.ndim > 1 or (r.ndim == 1 and r.size not in (1, n)):
         raise ValueError(f"repeat_interleave: repeats of shape {r.shape} for an axis of size "
                          f"{n} (give an int or {n} counts)")

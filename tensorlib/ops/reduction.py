@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import DTypeError
+from ..errors import DTypeError, EmptyReductionError
 from .. import _dtypes
 from .._state import state
 from ..amp.cast import autocast_call
@@ -307,11 +307,23 @@ def _extreme_vjp(n, g):
     return (_expand(g, n) * mask / count,)
 
 
+def _empty_message(fn: str, shape, axis) -> str:
+    """The text of a max/min/argmax with nothing to choose from; it ends with PyTorch's."""
+    shape = tuple(shape)
+    axes = [] if axis is None else [int(a) for a in np.atleast_1d(axis)]
+    empty = [a % len(shape) for a in axes if shape[a] == 0]
+    if empty:
+        return (f"{fn}: cannot reduce dim {empty[0]} of size 0 (tensor of shape {shape}). "
+                f"Expected reduction dim {empty[0]} to have non-zero size.")
+    return (f"{fn}: cannot reduce a zero-size tensor of shape {shape} (no identity). Expected "
+            "reduction dim to be specified for input.numel() == 0: pass dim= over a "
+            "non-empty dim.")
+
+
 def _checked_extreme(fn_name):
     def fwd(xp, x, axis, keepdims):
         if x.size == 0 and (axis is None or builtins.any(x.shape[a] == 0 for a in axis)):
-            raise ValueError(f"{fn_name}: cannot reduce a zero-size tensor of shape {x.shape} "
-                             "(no identity)")
+            raise EmptyReductionError(_empty_message(fn_name, x.shape, axis))
         return getattr(xp, fn_name)(x, axis=axis, keepdims=keepdims)
     return fwd
 
@@ -563,7 +575,7 @@ def _index_fwd(fn):
         # only an empty reduced dim has no answer: (4, 0, 3) over axis 0 gives (0, 3)
         if x.size == 0 and (axis is None or x.ndim == 0 or
                             0 in [x.shape[a] for a in np.atleast_1d(axis)]):
-            raise ValueError(f"{fn}: cannot take {fn} of a zero-size tensor")
+            raise EmptyReductionError(_empty_message(fn, x.shape, axis))
         return getattr(xp, fn)(x, axis=axis, keepdims=keepdims)
     return fwd
 
@@ -915,8 +927,7 @@ def _extreme_dim(name, arg_op, result, x, dim, keepdims):
     src = x.reshape((1,)) if scalar else x
     d = norm_axis(dim, src.ndim, name)
     if src.shape[d] == 0:
-        raise ValueError(f"{name}: cannot reduce dim {d} of size 0 (tensor of shape "
-                         f"{tuple(x.shape)})")
+        raise EmptyReductionError(_empty_message(name, tuple(x.shape), d))
     idx = apply(arg_op, src, axis=d, keepdims=True)
     values = take_along_axis(src, idx, d)
     if scalar:

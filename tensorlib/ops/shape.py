@@ -1188,34 +1188,68 @@ def repeat(x, repeats: int, axis: int | None = None) -> Tensor:
     x = to_tensor(x)
     if not isinstance(repeats, (int, np.integer)) or repeats < 0:
         raise ValueError(f"repeat: repeats must be a non-negative integer, got {repeats!r}")
+    if state.tracer is not None and traced(repeats):
+        from .rearrange import repeat_interleave     # follows a count read from a None dim
+        return repeat_interleave(x, repeats, axis)
     if axis is not None:
         axis = norm_axis(axis, x.ndim, "repeat")
     return apply(REPEAT, x, repeats=int(repeats), axis=axis)
 
 
-def _tile_infer(x, *, reps):
+def _tile_reps(reps, sizes, shapes) -> tuple:
+    """The counts at run time: ``sizes`` evaluates the ones read from None dims under
+    capture over the inputs' shapes (:mod:`tensorlib.graph.sizes`)."""
+    if not sizes:
+        return reps
+    from ..graph.sizes import apply_sizes
+    return apply_sizes(reps, sizes, shapes)
+
+
+def _tile_fwd(xp, x, *srcs, reps, sizes=()):
+    reps = _tile_reps(reps, sizes, [x.shape] + [s.shape for s in srcs])
+    if any(r < 0 for r in reps):
+        raise ValueError(f"tile: reps must be non-negative, got {tuple(reps)}")
+    return xp.tile(x, reps)
+
+
+def _tile_infer(x, *srcs, reps, sizes=()):
+    reps = _tile_reps(reps, sizes, [tuple(x[0])] + [tuple(s[0]) for s in srcs])
     shape = (1,) * (len(reps) - len(x[0])) + tuple(x[0])
-    return tuple(None if d is None else d * r for d, r in zip(shape, reps)), x[1]
+    return tuple(None if d is None or r is None else d * r for d, r in zip(shape, reps)), x[1]
+
+
+def _size_value(e, inputs):
+    """Size expression ``e`` over ``inputs``' dims as a number: a TracedSize where a dim it
+    reads follows a None dim under capture, so a rule built from it follows the dim too."""
+    if isinstance(e, int):
+        return e
+    if e[0] == "dim":
+        return inputs[e[1]].shape[e[2]]
+    from ..graph.sizes import OPS
+    return OPS[e[0]](_size_value(e[1], inputs), _size_value(e[2], inputs))
 
 
 def _tile_vjp(n, g):
-    reps = n.attrs["reps"]
-    shape = n.inputs[0]._data.shape
-    full = (1,) * (len(reps) - len(shape)) + shape
+    reps = list(n.attrs["reps"])
+    for pos, e in n.attrs.get("sizes", ()):
+        reps[pos] = _size_value(e, n.inputs)
+    shape = n.inputs[0].shape          # (traced sizes where the graph has None dims)
+    full = (1,) * (len(reps) - len(shape)) + tuple(shape)
     inter = []
     for r, s in zip(reps, full):
         inter += [r, s]
     g = g.reshape(tuple(inter)).sum(axis=tuple(range(0, 2 * len(reps), 2)))
-    return (g.reshape(shape),)
+    return (g.reshape(shape),) + (None,) * (len(n.inputs) - 1)
 
 
-TILE = _op("tile", lambda xp, x, reps: xp.tile(x, reps), _tile_vjp, _tile_infer)
+TILE = _op("tile", _tile_fwd, _tile_vjp, _tile_infer)
 
 
 def tile(x, reps=None, *, dims=None) -> Tensor:
     """Repeat the whole tensor ``reps`` times along each axis (NumPy's ``tile``): ``reps``
     shorter than ``x.ndim`` is padded with leading 1s, a longer one adds leading axes.
-    ``dims=`` is PyTorch's name for ``reps``.
+    ``dims=`` is PyTorch's name for ``reps``. Under capture, counts read from None dims
+    (``x.shape[0]``, ``n * 2``) are computed when the graph runs (ONNX: Tile fed by Shape).
 
     >>> tl.tile(tl.tensor([1, 2]), 2)
     tensor([1, 2, 1, 2])
@@ -1224,11 +1258,18 @@ def tile(x, reps=None, *, dims=None) -> Tensor:
     if reps is None:
         raise TypeError("tile: missing argument 'dims' (the repetitions per dim)")
     x = to_tensor(x)
-    reps = (int(reps),) if isinstance(reps, (int, np.integer)) else tuple(int(r) for r in reps)
-    if any(r < 0 for r in reps):
-        raise ValueError(f"tile: reps must be non-negative, got {reps}")
+    reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
+    if any(plain(r) < 0 for r in reps):
+        raise ShapeError(f"tile: reps must be non-negative, got {tuple(plain(r) for r in reps)}")
     reps = (1,) * (x.ndim - len(reps)) + reps
-    return apply(TILE, x, reps=reps)
+    if state.tracer is not None and traced(*reps):
+        from ..graph.sizes import lower
+        counts, sizes, srcs = lower(reps, [x], 1)
+        # 0 where ``sizes`` computes the count: the example's value is no part of the graph
+        run_time = {p for p, _ in sizes}
+        counts = tuple(0 if i in run_time else c for i, c in enumerate(counts))
+        return apply(TILE, x, *srcs, reps=counts, sizes=sizes)
+    return apply(TILE, x, reps=tuple(int(r) for r in reps))
 
 
 def _tri_check(name):
