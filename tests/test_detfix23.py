@@ -311,3 +311,28 @@ def test_cross_entropy_probability_target_with_a_negative_ignore_index_works(ign
         F.cross_entropy(tl.tensor(x), tl.tensor(ti), ignore_index=255).numpy(),
         torch.nn.functional.cross_entropy(torch.tensor(x), torch.tensor(ti),
                                           ignore_index=255).numpy(), rtol=1e-12)
+
+
+def test_onnx_reshape_reads_a_computed_zero_as_zero(tmp_path):
+    """From opset 14 reshape exports with allowzero=1 and copied dims read from the input's
+    shape: a size computed at run time that comes out 0 stays 0 (ONNX's default reads 0
+    as "copy the input's dim")."""
+    ort = pytest.importorskip("onnxruntime")
+
+    class M(tl.nn.Module):
+        def forward(self, x):
+            return x.reshape(x.shape[0] * 2, 2), x.reshape(x.shape[0], 2, 2) + 1
+
+    for opset in (13, 17):
+        path = tmp_path / f"r{opset}.onnx"
+        tl.onnx.export(M(), (tl.randn(3, 4),), path, dynamic_axes={0: [0]}, opset=opset)
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        back = tl.onnx.load(path)
+        for n in (3, 1, 0):
+            x = np.arange(4.0 * n, dtype=np.float32).reshape(n, 4)
+            want = [t.numpy() for t in M()(tl.tensor(x))]
+            for got in (sess.run(None, {sess.get_inputs()[0].name: x}),
+                        [t.numpy() for t in back(tl.tensor(x))]):
+                for g, w in zip(got, want):
+                    assert g.shape == w.shape
+                    np.testing.assert_array_equal(g, w)

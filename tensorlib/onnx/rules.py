@@ -806,13 +806,20 @@ def _linear(ctx, n):
 @rule("reshape")
 def _reshape(ctx, n):
     shape = list(n.attrs["shape"])
-    for i in n.attrs.get("keep", ()):   # a dynamic dim copied from the input: ONNX's 0
-        shape[i] = 0
-    for i, e in n.attrs.get("sizes", ()):   # computed from the inputs' shapes at run time
+    keep, sizes = n.attrs.get("keep", ()), n.attrs.get("sizes", ())
+    # ONNX's Reshape reads a 0 as "copy the input's dim" unless allowzero=1 (opset 14): a
+    # size computed at run time that comes out 0 (an empty batch), or a static 0, would be
+    # misread; from opset 14 a 0 is a 0, and a copied dim is read from the input's shape
+    allowzero = ctx.opset >= 14 and (0 in shape or bool(sizes))
+    for i in keep:      # a dynamic dim copied from the input
+        shape[i] = ("dim", 0, i) if allowzero else 0
+    for i, e in sizes:      # computed from the inputs' shapes at run time
         shape[i] = e
-    if n.attrs.get("sizes"):
-        return ctx.op("Reshape", [ctx.name(n.inputs[0]), _shape_input(ctx, n, shape)])
-    return ctx.op("Reshape", [ctx.name(n.inputs[0]), ctx.ints(shape)])
+    x = ctx.name(n.inputs[0])
+    if sizes or (allowzero and keep):
+        return ctx.op("Reshape", [x, _shape_input(ctx, n, shape)],
+                      allowzero=1 if allowzero else None)
+    return ctx.op("Reshape", [x, ctx.ints(shape)], allowzero=1 if allowzero else None)
 
 
 @rule("squeeze")
