@@ -1,5 +1,6 @@
 /* Fused elementwise kernels: Huber / smooth L1 (elementwise, summed, backward),
- * hardtanh's backward, nan_to_num and log-sigmoid with its backward, float32 and float64.
+ * hardtanh's backward, nan_to_num, log-sigmoid with its backward and
+ * binary_cross_entropy_with_logits (elementwise, summed, backward), float32 and float64.
  *
  * Plain loops the compiler vectorises inside target_clones (no inline vector helpers, which
  * gcc would scalarise). The module is built with -ffast-math -fno-finite-math-only, so the
@@ -167,5 +168,113 @@ static void tl_logsigmoid_grad_f64(const double *g, const double *x, double *out
         out[i] = g[i] * (v < 0.0 ? r : z * r);
     }
 }
+
+/* binary_cross_entropy_with_logits, PyTorch's formula: (1 - y) x - lw log_sigmoid(x), lw =
+ * 1 + (pw - 1) y with a pos_weight pw (else 1), times a weight w; log_sigmoid(x) = min(x, 0) -
+ * log1p(exp(-|x|)). Rows of P elements: w and pw advance by wstep / pstep a row (0: one row of
+ * P values for every row, a broadcast over the last dims; P: full arrays) and are NULL when
+ * absent. out != NULL: the values are written; else only their sum is returned (blocks of one
+ * row or TL_FUSED_SUM_BLOCK in the element type, totals in double). inf/NaN as PyTorch's: the
+ * same products (0 inf is NaN at x = +inf, y = 1). */
+/* -|x| kept above -100 (NaN passes): tl_expf is not exact at +-inf */
+static inline float tl_bcel_clampf(float v) {
+    float a = v < 0.0f ? v : -v;
+    return a < -100.0f ? -100.0f : a;
+}
+#define TL_BCEL_VALUE_f32(xv, yv, lw)                                                         \
+    ((1.0f - (yv)) * (xv) - (lw) * (((xv) < 0.0f ? (xv) : 0.0f)                                \
+                                    - tl_log1p01f(tl_expf(tl_bcel_clampf(xv)))))
+#define TL_BCEL_VALUE_f64(xv, yv, lw)                                                         \
+    ((1.0 - (yv)) * (xv) - (lw) * (((xv) < 0.0 ? (xv) : 0.0) - log1p(exp(-fabs(xv)))))
+
+/* One function per weight combination, each with two plain loops (writing, summing): with
+ * all eight loops in one function gcc left some of them scalar. */
+#define TL_BCEL_SEG(T, S, NAME, EXPR)                                                        \
+TL_CLONES                                                                                    \
+static T tl_bcel_##NAME##_##S(const T *x, const T *y, const T *w, const T *pw, T *out,       \
+                              ptrdiff_t m) {                                                 \
+    (void)w; (void)pw;                                                                       \
+    T s = 0;                                                                                 \
+    if (out) { for (ptrdiff_t i = 0; i < m; i++) out[i] = (EXPR); }                          \
+    else { for (ptrdiff_t i = 0; i < m; i++) s += (EXPR); }                                  \
+    return s;                                                                                \
+}
+
+/* d/dx = k g w (lw sigmoid(x) - pw y) (PyTorch's; without pw: sigmoid(x) - y), g one number  \
+ * (gs = 0) or per element; sigmoid(x) = 1 / (1 + exp(-x)). */
+#define TL_BCEL_GRAD_SEG(T, S, NAME, D, ONE)                                                 \
+TL_CLONES                                                                                    \
+static void tl_bcel_grad_##NAME##_##S(const T *g, int gs, const T *x, const T *y,            \
+                                      const T *w, const T *pw, T *out, ptrdiff_t m, T k) {   \
+    (void)w; (void)pw;                                                                       \
+    if (gs) {                                                                                \
+        for (ptrdiff_t i = 0; i < m; i++) {                                                  \
+            T sg = ONE / (ONE + TL_BCEL_EXP_##S(-x[i]));                                     \
+            out[i] = g[i] * k * (D);                                                         \
+        }                                                                                    \
+    } else {                                                                                 \
+        const T g0 = g[0] * k;                                                               \
+        for (ptrdiff_t i = 0; i < m; i++) {                                                  \
+            T sg = ONE / (ONE + TL_BCEL_EXP_##S(-x[i]));                                     \
+            out[i] = g0 * (D);                                                               \
+        }                                                                                    \
+    }                                                                                        \
+}
+
+#define TL_BCEL_DEFINE(T, S, ONE)                                                            \
+TL_BCEL_SEG(T, S, wp, w[i] * TL_BCEL_VALUE_##S(x[i], y[i], ONE + (pw[i] - ONE) * y[i]))      \
+TL_BCEL_SEG(T, S, p, TL_BCEL_VALUE_##S(x[i], y[i], ONE + (pw[i] - ONE) * y[i]))              \
+TL_BCEL_SEG(T, S, w, w[i] * TL_BCEL_VALUE_##S(x[i], y[i], ONE))                              \
+TL_BCEL_SEG(T, S, plain, TL_BCEL_VALUE_##S(x[i], y[i], ONE))                                 \
+TL_BCEL_GRAD_SEG(T, S, wp, w[i] * ((ONE + (pw[i] - ONE) * y[i]) * sg - pw[i] * y[i]), ONE)   \
+TL_BCEL_GRAD_SEG(T, S, p, (ONE + (pw[i] - ONE) * y[i]) * sg - pw[i] * y[i], ONE)             \
+TL_BCEL_GRAD_SEG(T, S, w, w[i] * (sg - y[i]), ONE)                                           \
+TL_BCEL_GRAD_SEG(T, S, plain, sg - y[i], ONE)                                                \
+                                                                                             \
+static T tl_bcel_seg_##S(const T *x, const T *y, const T *w, const T *pw, T *out,            \
+                         ptrdiff_t m) {                                                      \
+    if (w && pw) return tl_bcel_wp_##S(x, y, w, pw, out, m);                                 \
+    if (pw) return tl_bcel_p_##S(x, y, w, pw, out, m);                                       \
+    if (w) return tl_bcel_w_##S(x, y, w, pw, out, m);                                        \
+    return tl_bcel_plain_##S(x, y, w, pw, out, m);                                           \
+}                                                                                            \
+                                                                                             \
+static double tl_bcel_rows_##S(const T *x, const T *y, const T *w, ptrdiff_t wstep,          \
+                               const T *pw, ptrdiff_t pstep, T *out, ptrdiff_t rows,         \
+                               ptrdiff_t P) {                                                \
+    double acc = 0;                                                                          \
+    for (ptrdiff_t r = 0; r < rows; r++) {                                                   \
+        const ptrdiff_t o = r * P;                                                           \
+        for (ptrdiff_t c = 0; c < P; c += TL_FUSED_SUM_BLOCK) {                              \
+            ptrdiff_t m = P - c < TL_FUSED_SUM_BLOCK ? P - c : TL_FUSED_SUM_BLOCK;           \
+            acc += tl_bcel_seg_##S(x + o + c, y + o + c, w ? w + r * wstep + c : 0,          \
+                                   pw ? pw + r * pstep + c : 0, out ? out + o + c : 0, m);   \
+        }                                                                                    \
+    }                                                                                        \
+    return acc;                                                                              \
+}                                                                                            \
+                                                                                             \
+static void tl_bcel_grad_seg_##S(const T *g, int gs, const T *x, const T *y, const T *w,     \
+                                 const T *pw, T *out, ptrdiff_t m, T k) {                    \
+    if (w && pw) tl_bcel_grad_wp_##S(g, gs, x, y, w, pw, out, m, k);                         \
+    else if (pw) tl_bcel_grad_p_##S(g, gs, x, y, w, pw, out, m, k);                          \
+    else if (w) tl_bcel_grad_w_##S(g, gs, x, y, w, pw, out, m, k);                           \
+    else tl_bcel_grad_plain_##S(g, gs, x, y, w, pw, out, m, k);                              \
+}                                                                                            \
+                                                                                             \
+static void tl_bcel_grad_rows_##S(const T *g, int gs, const T *x, const T *y, const T *w,    \
+                                  ptrdiff_t wstep, const T *pw, ptrdiff_t pstep, T *out,     \
+                                  ptrdiff_t rows, ptrdiff_t P, T k) {                        \
+    for (ptrdiff_t r = 0; r < rows; r++) {                                                   \
+        const ptrdiff_t o = r * P;                                                           \
+        tl_bcel_grad_seg_##S(gs ? g + o : g, gs, x + o, y + o, w ? w + r * wstep : 0,        \
+                             pw ? pw + r * pstep : 0, out + o, P, k);                        \
+    }                                                                                        \
+}
+
+#define TL_BCEL_EXP_f32(v) tl_expf((v) < -100.0f ? -100.0f : ((v) > 100.0f ? 100.0f : (v)))
+#define TL_BCEL_EXP_f64(v) exp(v)
+TL_BCEL_DEFINE(float, f32, 1.0f)
+TL_BCEL_DEFINE(double, f64, 1.0)
 
 #endif

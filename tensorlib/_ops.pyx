@@ -2742,3 +2742,213 @@ def logsigmoid_grad_into(const floating[::1] g, const floating[::1] x, floating[
                             num_threads=_map_threads(n, MAP_PAR_SLOW >> 2)):
                 lo = i * MAP_CHUNK
                 tl_logsigmoid_grad_f64(&g[lo], &x[lo], &out[lo], min(MAP_CHUNK, n - lo))
+
+
+# ---- session 23: outer broadcasts and fused BCE ----
+cdef extern from "_outer_binary.h" nogil:
+    void tl_outer_arith_f32(int op, const float *col, const float *row, float *out,
+                            Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t J, Py_ssize_t K)
+    void tl_outer_arith_f64(int op, const double *col, const double *row, double *out,
+                            Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t J, Py_ssize_t K)
+    void tl_outer_cmp_f32(int op, const float *col, const float *row, unsigned char *out,
+                          Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t J, Py_ssize_t K)
+    void tl_outer_cmp_f64(int op, const double *col, const double *row, unsigned char *out,
+                          Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t J, Py_ssize_t K)
+
+# below this many output elements NumPy's broadcast loop costs about as much
+DEF OUTER_MIN = 2048
+# the op code with the operands exchanged (the kernel computes col op row)
+_OUTER_SWAP = (0, 2, 1, 3, 5, 4, 7, 6, 9, 8, 10, 11, 14, 15, 12, 13)
+
+
+def binary_kernel(fallback, int code, a, b):
+    """``a op b`` for the CPU kernel of a binary op (code: _outer_binary.h's TL_OUT_*, an
+    unswapped one): when a and b are float32 or float64 arrays of one dtype whose broadcast
+    is an outer pattern (dims collapsing to a (I, 1, K) against b (1, J, K), either way
+    round), _outer_binary.h's kernel, bit for bit NumPy's; anything else ``fallback(a, b)``."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+        return fallback(a, b)
+    cdef cnp.ndarray x = a, y = b
+    cdef int tx = cnp.PyArray_TYPE(x), nx = x.ndim, ny = y.ndim
+    if (nx == 0 or ny == 0 or tx != cnp.PyArray_TYPE(y)
+            or (tx != cnp.NPY_FLOAT32 and tx != cnp.NPY_FLOAT64)):
+        return fallback(a, b)
+    cdef int nd = max(nx, ny), d, kind, first = 0, stage = 0
+    cdef cnp.npy_intp *dx = cnp.PyArray_DIMS(x)
+    cdef cnp.npy_intp *dy = cnp.PyArray_DIMS(y)
+    cdef Py_ssize_t p, q, I = 1, J = 1, K = 1
+    # stage 1: dims where only the first group's operand varies; 2: the other's; 3: both
+    for d in range(nd):
+        p = dx[d - (nd - nx)] if d >= nd - nx else 1
+        q = dy[d - (nd - ny)] if d >= nd - ny else 1
+        if p == q:
+            if p == 1:
+                continue
+            kind = 3
+        elif q == 1:
+            kind = 1
+        elif p == 1:
+            kind = 2
+        else:
+            return fallback(a, b)       # (NumPy's error for shapes that do not broadcast)
+        if kind == 3:
+            if stage < 2:
+                return fallback(a, b)
+            stage = 3
+            K *= p
+        elif stage == 0:
+            first, stage = kind, 1
+            I *= max(p, q)
+        elif kind == first:
+            if stage != 1:
+                return fallback(a, b)
+            I *= max(p, q)
+        elif stage <= 2:
+            stage = 2
+            J *= max(p, q)
+        else:
+            return fallback(a, b)
+    if stage < 2 or I * J * K < OUTER_MIN:
+        return fallback(a, b)
+    cdef bint swap = first == 2
+    col_a = np.ascontiguousarray((y if swap else x).reshape(I, K))
+    row_a = np.ascontiguousarray((x if swap else y).reshape(J, K))
+    if swap:
+        code = _OUTER_SWAP[code]
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    cdef bint cmp = code >= 10
+    out = np.empty(shape, np.bool_ if cmp else x.dtype)
+    cdef void *cp = cnp.PyArray_DATA(col_a)
+    cdef void *rp = cnp.PyArray_DATA(row_a)
+    cdef void *op_ = cnp.PyArray_DATA(out)
+    cdef Py_ssize_t step = max(1, MAP_CHUNK // (J * K)), nt = (I + step - 1) // step, t, i0
+    cdef bint f32 = tx == cnp.NPY_FLOAT32
+    with nogil:
+        for t in prange(nt, schedule="static",
+                        num_threads=_map_threads(I * J * K, MAP_PAR_FAST)):
+            i0 = t * step
+            if cmp and f32:
+                tl_outer_cmp_f32(code, <const float *>cp, <const float *>rp,
+                                 <unsigned char *>op_, i0, min(I, i0 + step), J, K)
+            elif cmp:
+                tl_outer_cmp_f64(code, <const double *>cp, <const double *>rp,
+                                 <unsigned char *>op_, i0, min(I, i0 + step), J, K)
+            elif f32:
+                tl_outer_arith_f32(code, <const float *>cp, <const float *>rp,
+                                   <float *>op_, i0, min(I, i0 + step), J, K)
+            else:
+                tl_outer_arith_f64(code, <const double *>cp, <const double *>rp,
+                                   <double *>op_, i0, min(I, i0 + step), J, K)
+    return out
+
+
+cdef extern from "_fused_pointwise.h" nogil:
+    double tl_bcel_rows_f32(const float *x, const float *y, const float *w, Py_ssize_t wstep,
+                            const float *pw, Py_ssize_t pstep, float *out, Py_ssize_t rows,
+                            Py_ssize_t P)
+    double tl_bcel_rows_f64(const double *x, const double *y, const double *w,
+                            Py_ssize_t wstep, const double *pw, Py_ssize_t pstep, double *out,
+                            Py_ssize_t rows, Py_ssize_t P)
+    void tl_bcel_grad_rows_f32(const float *g, int gs, const float *x, const float *y,
+                               const float *w, Py_ssize_t wstep, const float *pw,
+                               Py_ssize_t pstep, float *out, Py_ssize_t rows, Py_ssize_t P,
+                               float k)
+    void tl_bcel_grad_rows_f64(const double *g, int gs, const double *x, const double *y,
+                               const double *w, Py_ssize_t wstep, const double *pw,
+                               Py_ssize_t pstep, double *out, Py_ssize_t rows, Py_ssize_t P,
+                               double k)
+
+
+cdef Py_ssize_t _bcel_step(str name, Py_ssize_t n, Py_ssize_t P, v) except -1:
+    if v is None or (P and v.shape[0] == P):
+        return 0
+    if v.shape[0] == n:
+        return P if P else n
+    raise ValueError(f"{name}: weights of length {v.shape[0]} for {n} elements with period "
+                     f"{P}")
+
+
+cdef Py_ssize_t _bcel_check(str name, Py_ssize_t n, Py_ssize_t ny, Py_ssize_t P, w, pw,
+                            Py_ssize_t *wstep, Py_ssize_t *pstep) except -1:
+    """The task step (elements) after checking lengths; w / pw step a row (0 or P)."""
+    if ny != n:
+        raise ValueError(f"{name}: x and y differ in length")
+    if P < 0 or (P and n % P):
+        raise ValueError(f"{name}: the period {P} does not divide the length {n}")
+    wstep[0] = _bcel_step(name, n, P, w)
+    pstep[0] = _bcel_step(name, n, P, pw)
+    return P * max(1, MAP_CHUNK // P) if P else MAP_CHUNK
+
+
+def bce_logits(const floating[::1] x, const floating[::1] y, w, pw, Py_ssize_t P, out):
+    """binary_cross_entropy_with_logits of flat x, y (one dtype), PyTorch's formula, with a
+    weight ``w`` and a pos_weight ``pw`` (None, x's length, or P long: one row of P repeated
+    over x's rows of P elements; P = 0 when nothing repeats). ``out`` (x's length) gets the
+    values; out None: returns their sum (a float) without writing them."""
+    cdef Py_ssize_t n = x.shape[0], wstep, pstep, t, lo, m, rows, p
+    cdef Py_ssize_t step = _bcel_check("bce_logits", n, y.shape[0], P, w, pw, &wstep, &pstep)
+    cdef const floating[::1] wv = w
+    cdef const floating[::1] pv = pw
+    cdef floating[::1] ov = out
+    if out is not None and ov.shape[0] != n:
+        raise ValueError("bce_logits: out must have x's length")
+    if n == 0:
+        return 0.0
+    cdef const floating *wp = &wv[0] if w is not None else NULL
+    cdef const floating *pp = &pv[0] if pw is not None else NULL
+    cdef floating *outp = &ov[0] if out is not None else NULL
+    cdef Py_ssize_t nt = (n + step - 1) // step
+    part_a = np.zeros(nt, np.float64)
+    cdef double[::1] part = part_a
+    with nogil:
+        for t in prange(nt, schedule="static", num_threads=_map_threads(n, MAP_PAR_SLOW)):
+            lo = t * step
+            m = min(step, n - lo)
+            rows = m // P if P else 1
+            p = P if P else m
+            if floating is float:
+                part[t] = tl_bcel_rows_f32(&x[lo], &y[lo],
+                                           wp + (lo if wstep else 0) if wp else NULL,
+                                           wstep, pp + (lo if pstep else 0) if pp else NULL,
+                                           pstep, outp + lo if outp else NULL, rows, p)
+            else:
+                part[t] = tl_bcel_rows_f64(&x[lo], &y[lo],
+                                           wp + (lo if wstep else 0) if wp else NULL,
+                                           wstep, pp + (lo if pstep else 0) if pp else NULL,
+                                           pstep, outp + lo if outp else NULL, rows, p)
+    return float(part_a.sum())
+
+
+def bce_logits_grad_into(const floating[::1] g, const floating[::1] x, const floating[::1] y,
+                         w, pw, Py_ssize_t P, floating[::1] out, double k):
+    """out = k g w (lw sigmoid(x) - pw y), lw = 1 + (pw - 1) y (sigmoid(x) - y without pw):
+    bce_logits' backward; g of length 1 or x's, w / pw as bce_logits takes them."""
+    cdef Py_ssize_t n = x.shape[0], wstep, pstep, t, lo, m, rows, p
+    cdef Py_ssize_t step = _bcel_check("bce_logits_grad_into", n, y.shape[0], P, w, pw,
+                                       &wstep, &pstep)
+    cdef int gs = g.shape[0] != 1
+    if (gs and g.shape[0] != n) or out.shape[0] != n:
+        raise ValueError("bce_logits_grad_into: g must have length 1 or x's, out x's")
+    cdef const floating[::1] wv = w
+    cdef const floating[::1] pv = pw
+    if n == 0:
+        return
+    cdef const floating *wp = &wv[0] if w is not None else NULL
+    cdef const floating *pp = &pv[0] if pw is not None else NULL
+    cdef Py_ssize_t nt = (n + step - 1) // step
+    with nogil:
+        for t in prange(nt, schedule="static", num_threads=_map_threads(n, MAP_PAR_SLOW)):
+            lo = t * step
+            m = min(step, n - lo)
+            rows = m // P if P else 1
+            p = P if P else m
+            if floating is float:
+                tl_bcel_grad_rows_f32(&g[lo * gs], gs, &x[lo], &y[lo],
+                                      wp + (lo if wstep else 0) if wp else NULL, wstep,
+                                      pp + (lo if pstep else 0) if pp else NULL, pstep,
+                                      &out[lo], rows, p, <float>k)
+            else:
+                tl_bcel_grad_rows_f64(&g[lo * gs], gs, &x[lo], &y[lo],
+                                      wp + (lo if wstep else 0) if wp else NULL, wstep,
+                                      pp + (lo if pstep else 0) if pp else NULL, pstep,
+                                      &out[lo], rows, p, k)

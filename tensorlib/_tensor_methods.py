@@ -13,6 +13,7 @@ from .ops import indexing as I
 from .ops import linalg as L
 from .ops import reduction as R
 from .ops import shape as S
+from .ops.registry import cpu_ufunc
 from .ops import nn_act as A
 from .ops import data_dependent as DD
 from .ops import diagonal as DG
@@ -389,7 +390,7 @@ def _inplace(op, name):
         if tracer is None and state.fwd_ad is None \
                 and not ((self._rg or other._rg) and state.grad_enabled) \
                 and op.ufunc is not None and self._device.type == "cpu" \
-                and op.cpu is getattr(np, op.ufunc):     # (pow's own kernel: through apply)
+                and cpu_ufunc(op) is not None:     # (pow's own kernel: through apply)
             # nothing to record: update the storage directly, computing in PyTorch's dtype
             # (a 0-d operand of self's category takes self's dtype: uint8 %= tensor(-3) is
             # % 253) and storing as its canCast allows (uint8 += int64 tensor wraps)

@@ -112,8 +112,8 @@ def _ufunc_kernel(op, node):
     """The NumPy ufunc behind a CPU op, when its kernel is exactly that ufunc."""
     if op.ufunc is None or _device_type(node.device) != "cpu" or node.attrs:
         return None
-    u = getattr(np, op.ufunc)
-    return u if getattr(op.cpu, "_tl_profiled", op.cpu) is u else None
+    from ..ops.registry import cpu_ufunc
+    return cpu_ufunc(op)
 
 
 def _in_place_updates(plan: Plan) -> list:

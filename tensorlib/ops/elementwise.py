@@ -1181,6 +1181,22 @@ LOGICAL_OR, logical_or = _binary("logical_or", ufunc="logical_or", result_dtype=
 LOGICAL_XOR, logical_xor = _binary("logical_xor", ufunc="logical_xor",
                                    result_dtype=_dtypes.bool_)
 not_equal, less, less_equal, greater, greater_equal = ne, lt, le, gt, ge
+
+
+def _use_outer_kernels() -> None:
+    # a[:, None] op b[None, :] (after collapsing dims) in float32/float64: _ops' outer kernel,
+    # NumPy's values bit for bit where NumPy's broadcast loop is 4-5x slower; every other
+    # shape and dtype goes on to the op's previous kernel. ``ufunc`` names the ufunc the
+    # kernel stands for (the in-place and graph out= paths compare op.cpu with it)
+    import functools
+    for op, code in ((ADD, 0), (SUB, 1), (MUL, 3), (DIV, 4), (MAXIMUM, 6), (MINIMUM, 8),
+                     (EQ, 10), (NE, 11), (LT, 12), (LE, 13), (GT, 14), (GE, 15)):
+        kernel = functools.partial(_ops.binary_kernel, op.cpu, code)
+        kernel.ufunc = getattr(np, op.ufunc) if op.ufunc is not None else None
+        op.set_kernel("cpu", kernel)
+
+
+_use_outer_kernels()
 EQ.complex = NE.complex = "forward"
 for _op in (LOGICAL_AND, LOGICAL_OR, LOGICAL_XOR):
     _op.complex = "forward"

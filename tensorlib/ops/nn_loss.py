@@ -861,22 +861,267 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean", *,
     return _reduce(loss, reduction)
 
 
+def _bcel_parts(rest, weighted: bool, pos: bool):
+    return (rest[0] if weighted else None), (rest[-1] if pos else None)
+
+
+def _bcel_fwd(xp, x, y, *rest, weighted=False, pos=False, reduction="none"):
+    # PyTorch's formula: (1 - y) x - lw log_sigmoid(x), lw = 1 + (pw - 1) y, times w
+    w, pw = _bcel_parts(rest, weighted, pos)
+    ls = xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+    loss = (1 - y) * x - ((1 + (pw - 1) * y) * ls if pos else ls)
+    if weighted:
+        loss = loss * w
+    loss = loss.astype(x.dtype, copy=False)
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return xp.asarray(loss.sum(), x.dtype)
+    return xp.asarray(loss.mean() if loss.size else np.nan, x.dtype)
+
+
+def _bcel_flat(x, y, w, pw):
+    """x, y, w, pw flat for _ops.bce_logits with the period P its weights repeat with (0:
+    none repeats), or None where the kernel does not apply (the NumPy path then)."""
+    if (x.size == 0 or x.shape != y.shape
+            or x.dtype != y.dtype or x.dtype not in E.FUSED_FLOATS
+            or any(v is not None and v.dtype != x.dtype for v in (w, pw))):
+        return None
+    # a weight broadcast over leading dims repeats every P elements: one row of P values,
+    # at least 64 long so that the kernel's rows stay long
+    m = 0
+    for v in (w, pw):
+        if v is not None and v.shape != x.shape:
+            dims = list(v.shape)
+            while dims and dims[0] == 1:
+                dims.pop(0)
+            m = max(m, len(dims))
+    while m < x.ndim and math.prod(x.shape[x.ndim - m:]) < 64:
+        m += 1
+    tail = x.shape[x.ndim - m:] if m else ()
+    period = math.prod(tail) if any(v is not None and v.shape != x.shape
+                                    for v in (w, pw)) else 0
+
+    def flat(v):
+        if v is None:
+            return None
+        if v.shape != x.shape:
+            v = np.broadcast_to(v.reshape(v.shape[max(0, v.ndim - m):]) if v.ndim > m else v,
+                                tail)
+        return np.ascontiguousarray(v).reshape(-1)
+    return (np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(y).reshape(-1),
+            flat(w), flat(pw), period)
+
+
+def _bcel_cpu(x, y, *rest, weighted=False, pos=False, reduction="none"):
+    # one pass (the loss and its sum, never the loss array for 'mean'/'sum'), where the
+    # composite takes about eight
+    w, pw = _bcel_parts(rest, weighted, pos)
+    args = _bcel_flat(x, y, w, pw)
+    if args is None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _bcel_fwd(np, x, y, *rest, weighted=weighted, pos=pos, reduction=reduction)
+    from .. import _ops
+    if reduction == "none":
+        out = np.empty(x.shape, x.dtype)
+        _ops.bce_logits(*args, out.reshape(-1))
+        return out
+    s = _ops.bce_logits(*args, None)
+    return np.asarray(s / x.size if reduction == "mean" else s, x.dtype)
+
+
+def _bcel_scale(x: Tensor, mean: bool):
+    """1 / numel(x) for a mean (read at run time from None dims of a captured graph), else 1."""
+    if not mean:
+        return 1.0
+    from .size_guard import size_tensor, traced
+    count = numel(x.shape)
+    return 1.0 / (size_tensor(count, x).to(x.dtype) if traced(count) else count)
+
+
+def _bcel_vjp(n, g):
+    from ._util import unbroadcast
+    from .nn_act import logsigmoid
+    x, y, *rest = n.inputs
+    a = n.attrs
+    weighted, pos, red = a["weighted"], a["pos"], a.get("reduction", "none")
+    w, pw = _bcel_parts(rest, weighted, pos)
+    gx = gy = gw = gpw = None
+    if x._rg:
+        gx = apply(BCEL_GRAD, g, x, y, *rest, weighted=weighted, pos=pos, mean=red == "mean")
+    if y._rg or (weighted and w._rg) or (pos and pw._rg):
+        gk = g * _bcel_scale(x, red == "mean")
+        ls = logsigmoid(x)
+        if y._rg:       # d/dy = -x - (pw - 1) log_sigmoid(x)
+            gy = gk * (-x - (pw - 1.0) * ls if pos else -x)
+            gy = gy * w if weighted else gy
+        if weighted and w._rg:
+            gw = unbroadcast(gk * apply(BCEL, x, y, *([pw] if pos else []), weighted=False,
+                                        pos=pos), w.shape)
+        if pos and pw._rg:
+            d = -gk * y * ls
+            gpw = unbroadcast(d * w if weighted else d, pw.shape)
+    return (gx, gy) + ((gw,) if weighted else ()) + ((gpw,) if pos else ())
+
+
+def _bcel_onnx(ctx, n):
+    x, y, *rest = ctx.ins(n)
+    a = n.attrs
+    w, pw = _bcel_parts(rest, a["weighted"], a["pos"])
+    one = ctx.const(np.asarray(1, np.dtype(n.out.dtype)))
+    sp = ctx.op("Softplus", [ctx.op("Neg", [x])])       # -log_sigmoid(x)
+    if a["pos"]:
+        sp = ctx.op("Mul", [ctx.op("Add", [one, ctx.op("Mul", [ctx.op("Sub", [pw, one]), y])]),
+                            sp])
+    out = ctx.op("Add", [ctx.op("Mul", [ctx.op("Sub", [one, y]), x]), sp])
+    if a["weighted"]:
+        out = ctx.op("Mul", [out, w])
+    red = a.get("reduction", "none")
+    if red == "none":
+        return out
+    return ctx.op("ReduceMean" if red == "mean" else "ReduceSum", [out], keepdims=0)
+
+
+def _bcel_infer(x, y, *rest, reduction="none", **attrs):
+    return (tuple(x[0]) if reduction == "none" else ()), np.dtype(x[1])
+
+
+BCEL = register(OpDef(
+    "binary_cross_entropy_with_logits", _bcel_fwd, kernels={"cpu": _bcel_cpu}, vjp=_bcel_vjp,
+    saves=True, onnx=_bcel_onnx, infer=_bcel_infer, cost=elementwise_cost,
+    doc="(1 - y) x - lw log_sigmoid(x), lw = 1 + (pw - 1) y, times w (inputs x, y, then w if "
+        "weighted, pw if pos; w and pw broadcast to x's shape), elementwise or fused with "
+        "its 'mean' / 'sum'."))
+
+
+def _bcel_grad_fwd(xp, g, x, y, *rest, weighted=False, pos=False, mean=False):
+    # PyTorch's backward: g (lw sigmoid(x) - pw y), or g (sigmoid(x) - y); times w, / numel
+    w, pw = _bcel_parts(rest, weighted, pos)
+    with np.errstate(over="ignore"):
+        s = 1 / (1 + xp.exp(-x))
+    d = (1 + (pw - 1) * y) * s - pw * y if pos else s - y
+    out = g * d
+    if weighted:
+        out = out * w
+    if mean and x.size:
+        out = out / x.size
+    return out.astype(x.dtype, copy=False)
+
+
+def _bcel_grad_cpu(g, x, y, *rest, weighted=False, pos=False, mean=False):
+    w, pw = _bcel_parts(rest, weighted, pos)
+    args = _bcel_flat(x, y, w, pw)
+    if args is None or g.dtype != x.dtype or not (g.size == 1 or g.shape == x.shape):
+        return _bcel_grad_fwd(np, g, x, y, *rest, weighted=weighted, pos=pos, mean=mean)
+    from .. import _ops
+    out = np.empty(x.shape, x.dtype)
+    xf, yf, wf, pf, period = args
+    _ops.bce_logits_grad_into(np.ascontiguousarray(g).reshape(-1), xf, yf, wf, pf, period,
+                              out.reshape(-1), 1.0 / x.size if mean else 1.0)
+    return out
+
+
+def _bcel_grad_vjp(n, gg):
+    # out = k g w d, d = lw s - pw y (s - y without pw), s = sigmoid(x): linear in g and w;
+    # d/dx = lw s (1 - s), d/dy = (pw - 1) s - pw (-1 without pw), d/dpw = y (s - 1)
+    from ._util import unbroadcast
+    g, x, y, *rest = n.inputs
+    a = n.attrs
+    weighted, pos = a["weighted"], a["pos"]
+    w, pw = _bcel_parts(rest, weighted, pos)
+    k = _bcel_scale(x, a["mean"])
+    s = E.sigmoid(x)
+    lw = 1.0 + (pw - 1.0) * y if pos else None
+    d = lw * s - pw * y if pos else s - y
+    wk = w * k if weighted else k
+    ggk = gg * g * wk
+    res = [unbroadcast(gg * d * wk, g.shape) if g._rg else None,
+           ggk * lw * s * (1.0 - s) if pos and x._rg else (ggk * s * (1.0 - s) if x._rg
+                                                            else None),
+           (ggk * ((pw - 1.0) * s - pw) if pos else -ggk) if y._rg else None]
+    if weighted:
+        res.append(unbroadcast(gg * g * k * d, w.shape) if w._rg else None)
+    if pos:
+        res.append(unbroadcast(ggk * y * (s - 1.0), pw.shape) if pw._rg else None)
+    return tuple(res)
+
+
+def _bcel_grad_onnx(ctx, n):
+    from ..onnx.rules import _numel
+    g, x, y, *rest = ctx.ins(n)
+    a = n.attrs
+    w, pw = _bcel_parts(rest, a["weighted"], a["pos"])
+    dt = np.dtype(n.out.dtype)
+    s = ctx.op("Sigmoid", [x])
+    if a["pos"]:
+        one = ctx.const(np.asarray(1, dt))
+        lw = ctx.op("Add", [one, ctx.op("Mul", [ctx.op("Sub", [pw, one]), y])])
+        d = ctx.op("Sub", [ctx.op("Mul", [lw, s]), ctx.op("Mul", [pw, y])])
+    else:
+        d = ctx.op("Sub", [s, y])
+    out = ctx.op("Mul", [g, d])
+    if a["weighted"]:
+        out = ctx.op("Mul", [out, w])
+    if not a["mean"]:
+        return out
+    xs = n.inputs[1].shape
+    if any(v is None for v in xs):
+        return ctx.op("Div", [out, _numel(ctx, d, dt)])
+    count = math.prod(xs)
+    return ctx.op("Mul", [out, ctx.const(np.asarray(1.0 / count if count else 1.0, dt))])
+
+
+BCEL_GRAD = register(OpDef(
+    "binary_cross_entropy_with_logits_grad", _bcel_grad_fwd, kernels={"cpu": _bcel_grad_cpu},
+    vjp=_bcel_grad_vjp, saves=True, onnx=_bcel_grad_onnx,
+    infer=lambda g, x, y, *rest, **attrs: (tuple(x[0]), np.dtype(x[1])),
+    cost=elementwise_cost,
+    doc="binary_cross_entropy_with_logits' backward in one pass: g w (lw sigmoid(x) - pw y), "
+        "over x's element count when mean=True."))
+
+
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean",
                                      pos_weight=None, *, size_average: bool | None = None,
                                      reduce: bool | None = None) -> Tensor:
-    """Sigmoid + binary cross-entropy in one numerically stable expression."""
+    """Sigmoid + binary cross-entropy in one numerically stable expression, PyTorch's
+    ``(1 - y) x - lw log_sigmoid(x)`` with ``lw = 1 + (pos_weight - 1) y``, times ``weight``
+    (both broadcast to the input's shape). With input, target and weights of one float dtype
+    it is one fused op (and one fused backward); other mixes promote as elementwise ops."""
     reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(binary_cross_entropy_with_logits, "binary_cross_entropy_with_logits",
                              input, target, weight, reduction, pos_weight)
     check_reduction("binary_cross_entropy_with_logits", reduction)
     x, y = _pair("binary_cross_entropy_with_logits", input, target, same_shape=True)
-    sp = E.softplus(-x)                     # -log(sigmoid(x)), stable for large |x|
+    pw = w = None
     if pos_weight is not None:
         pw = as_float_tensor(pos_weight, "binary_cross_entropy_with_logits", "pos_weight")
+    if weight is not None:
+        w = as_float_tensor(weight, "binary_cross_entropy_with_logits", "weight")
+    if _bcel_fusable(x, y, w, pw):
+        rest = [v for v in (w, pw) if v is not None]
+        if reduction == "none":
+            return apply(BCEL, x, y, *rest, weighted=w is not None, pos=pw is not None)
+        return apply(BCEL, x, y, *rest, weighted=w is not None, pos=pw is not None,
+                     reduction=reduction)
+    sp = E.softplus(-x)                     # -log(sigmoid(x)), stable for large |x|
+    if pw is not None:
         loss = (1.0 - y) * x + (1.0 + (pw - 1.0) * y) * sp
     else:
         loss = (1.0 - y) * x + sp
-    if weight is not None:
-        loss = loss * as_float_tensor(weight, "binary_cross_entropy_with_logits", "weight")
+    if w is not None:
+        loss = loss * w
     return _reduce(loss, reduction)
+
+
+def _bcel_fusable(x: Tensor, y: Tensor, w, pw) -> bool:
+    # the fused op keeps x's shape and dtype: every operand of that dtype, and the weights
+    # broadcasting into x's shape (other mixes promote, as the composite does)
+    dt = x._data.dtype
+    if dt not in E.FUSED_FLOATS or y._data.dtype != dt or tuple(x.shape) != tuple(y.shape):
+        return False
+    for v in (w, pw):
+        if v is not None and (v._data.dtype != dt or v.ndim > x.ndim or any(
+                s not in (1, t) for s, t in zip(reversed(v.shape), reversed(x.shape)))):
+            return False
+    return True

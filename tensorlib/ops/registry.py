@@ -209,6 +209,17 @@ def shape_check(fn: Callable) -> Callable:
     return fn
 
 
+def cpu_ufunc(op: OpDef):
+    """The NumPy ufunc ``op``'s CPU kernel computes, when that kernel is the ufunc itself or
+    a wrapper that hands every pattern it does not speed up to it (the outer-broadcast
+    kernels carry it as ``.ufunc``), so callers may call the ufunc with ``out=``; else None."""
+    if op.ufunc is None:
+        return None
+    k = getattr(op.cpu, "_tl_profiled", op.cpu)
+    u = getattr(np, op.ufunc, None)
+    return u if u is not None and getattr(k, "ufunc", k) is u else None
+
+
 def get(name: str) -> OpDef:
     try:
         return REGISTRY[name]

@@ -728,3 +728,39 @@ COVERED_ELSEWHERE["size_guard"] = ("an identity that checks sizes read from None
 COVERED_ELSEWHERE["finite_guard"] = ("an identity that raises on NaN/inf each time a captured "
                                      "graph runs (clip_grad_norm_'s error_if_nonfinite): "
                                      "tests/test_rl23.py")
+
+
+# --- the fused BCE-with-logits ops -------------------------------------------------------
+def _bcel_inputs(draw):
+    from . import shapes
+    s = draw(shapes(min_dims=1, max_dims=2, max_side=3))
+    return [arr(draw, s, low=-3.0, high=3.0), arr(draw, s, low=0.0, high=1.0),
+            arr(draw, s[-1:], low=0.5, high=1.5), arr(draw, s[-1:], low=0.2, high=2.0)]
+
+
+def _bcel_ref(x, y, w, pw):
+    ls = np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+    return w * ((1 - y) * x - (1 + (pw - 1) * y) * ls)
+
+
+add("binary_cross_entropy_with_logits",
+    lambda x, y, w, pw: F.binary_cross_entropy_with_logits(x, y, weight=w, pos_weight=pw,
+                                                            reduction="none"),
+    _bcel_inputs, _bcel_ref)
+add("binary_cross_entropy_with_logits",
+    lambda x, y: F.binary_cross_entropy_with_logits(x, y, reduction="mean"),
+    lambda draw: _bcel_inputs(draw)[:2],
+    lambda x, y: np.mean((1 - y) * x - np.minimum(x, 0) + np.log1p(np.exp(-np.abs(x)))),
+    name="mean")
+
+
+def _bcel_grad_ref(g, x, y, w, pw):
+    s = 1 / (1 + np.exp(-x))
+    return g * w * ((1 + (pw - 1) * y) * s - pw * y)
+
+
+add("binary_cross_entropy_with_logits_grad",
+    lambda g, x, y, w, pw: tl.apply(tl.REGISTRY["binary_cross_entropy_with_logits_grad"],
+                                    g, x, y, w, pw, weighted=True, pos=True, mean=False),
+    lambda draw: (lambda v: [arr(draw, v[0].shape)] + v)(_bcel_inputs(draw)),
+    _bcel_grad_ref)

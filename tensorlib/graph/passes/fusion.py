@@ -16,14 +16,14 @@ ACC = -1   # operand reference to the chain's running result
 
 
 def _elementwise(n) -> bool:
-    from ...ops.registry import REGISTRY
+    from ...ops.registry import REGISTRY, cpu_ufunc
     if n.op in ("placeholder", "variable", "constant", "random", "assign", "fused"):
         return False
     op = REGISTRY.get(n.op)
     if op is None or op.ufunc is None or op.check is not None or n.attrs \
             or len(n.outputs) != 1:
         return False        # (a checked op, // by zero, keeps its own node and check)
-    if not n.device.startswith("cpu") or op.cpu is not getattr(np, op.ufunc, None):
+    if not n.device.startswith("cpu") or cpu_ufunc(op) is None:
         return False
     return None not in n.outputs[0].shape
 
