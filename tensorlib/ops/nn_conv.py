@@ -186,6 +186,83 @@ _SHIFTED_MAX_HW = 196
 _SHIFTED_MAX_O = 3
 # input bytes per chunk of images there: the padded input and the output grid stay in L2
 SHIFTED_CHUNK_BYTES = 1 << 19
+# Large maps (_conv_tiled): where one image's im2col columns exceed this many bytes, the
+# float32 kernels unfold a few output rows at a time (TILE_BYTES of columns, in L2) and run
+# one GEMM per tile. A whole-image matrix (576 x 65536 floats = 150 MB for 64->64 3x3 at
+# 256x256) streams through memory twice, and the GEMM over it packs B from DRAM: 1 thread,
+# loaded machine, 256x256 forward 495 -> ~190 ms (PyTorch ~185), 64x64 13 -> ~4 ms
+TILE_MIN_BYTES = 4 << 20
+TILE_BYTES = 768 << 10
+# output positions per tile (per GEMM thread), whatever the depth: below 256 columns the
+# GEMM's per-call packing of A dominates, above ~1024 the tile leaves L2
+_TILE_MIN_COLS, _TILE_MAX_COLS = 256, 1024
+
+
+def _tiled_fits(dtype, groups: int, m: int, k: int, HW: int, rows: int) -> bool:
+    """Whether :func:`_conv_tiled` (or the weight gradient's tiles) takes a float32 product
+    of ``groups`` GEMMs (m, k) @ (k, tile) per tile: AVX-512 GEMM, one image's columns
+    (``rows`` x ``HW``) larger than :data:`TILE_MIN_BYTES`, a GEMM the kernel's tile suits."""
+    return (_gemm.ENABLED and dtype == np.float32 and 4 * rows * HW > TILE_MIN_BYTES
+            and _gemm.suits(m, min(HW, _TILE_MIN_COLS), k, 0.1, 8)
+            and max(rows, HW) <= _gemm.MAX_DIM)
+
+
+def _tile_plan(rows: int, Ho: int, Wo: int, work: int) -> tuple:
+    """(output rows per tile, GEMM threads) for tiles of ``rows`` x (r * Wo) columns;
+    ``work`` is the whole call's multiply-adds (threads only from PARALLEL_WORK on)."""
+    from .. import _ops
+    t = _ops.max_threads() if work >= _gemm.PARALLEL_WORK else 1
+    cols = min(max(TILE_BYTES // (4 * rows), _TILE_MIN_COLS), _TILE_MAX_COLS) * t
+    return max(1, min(Ho, round(cols / Wo))), t
+
+
+def _conv_tiled(x, wm, bias, out, groups, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo) -> None:
+    """float32 ``out`` (N, O, Ho*Wo) = conv of x (N, C, H, W) with wm (O, C/groups*kh*kw)
+    (+ bias), a tile of output rows at a time: im2col of the tile into an L2-sized buffer,
+    then one GEMM per group straight into ``out``. A tile of output rows [h0, h0 + r) is
+    im2col of r rows with the top padding moved up by h0 * sh (the kernels bound-check
+    every input row, so any offset is safe)."""
+    from .. import _ops
+    N, C = x.shape[:2]
+    O, K = wm.shape
+    Og, rows = O // groups, C * kh * kw
+    R, t = _tile_plan(rows, Ho, Wo, N * O * K * Ho * Wo)
+    buf = np.empty(rows * R * Wo, np.float32)
+    bcol = None if bias is None else bias.reshape(O, 1)
+    for n in range(N):
+        xn, on = x[n:n + 1], out[n]
+        for h0 in range(0, Ho, R):
+            r = min(R, Ho - h0)
+            c = _view(buf, rows, r * Wo)
+            _ops.im2col(xn, c, kh, kw, sh, sw, pt - h0 * sh, pl, dh, dw, r, Wo)
+            dst = on[:, h0 * Wo:(h0 + r) * Wo]
+            for gi in range(groups):
+                _ops.sgemm(wm[gi * Og:(gi + 1) * Og], c[gi * K:(gi + 1) * K],
+                           dst[gi * Og:(gi + 1) * Og], 1.0, 0.0, t)
+            if bcol is not None:    # while the tile is in cache
+                np.add(dst, bcol, out=dst)
+
+
+def _weight_grad_tiled(x, g, gw, groups, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo) -> None:
+    """float32 ``gw`` (O, C/groups*kh*kw, zeroed) += g (N, O, Ho*Wo) @ im2col(x)^T, a tile
+    of output rows at a time as :func:`_conv_tiled` (the GEMM reads the tile transposed in
+    place)."""
+    from .. import _ops
+    N, C = x.shape[:2]
+    O, K = gw.shape
+    Og, rows = O // groups, C * kh * kw
+    R, t = _tile_plan(rows, Ho, Wo, N * O * K * Ho * Wo)
+    buf = np.empty(rows * R * Wo, np.float32)
+    for n in range(N):
+        xn, gn = x[n:n + 1], g[n]
+        for h0 in range(0, Ho, R):
+            r = min(R, Ho - h0)
+            c = _view(buf, rows, r * Wo)
+            _ops.im2col(xn, c, kh, kw, sh, sw, pt - h0 * sh, pl, dh, dw, r, Wo)
+            src = gn[:, h0 * Wo:(h0 + r) * Wo]
+            for gi in range(groups):
+                _ops.sgemm(src[gi * Og:(gi + 1) * Og], c[gi * K:(gi + 1) * K].T,
+                           gw[gi * Og:(gi + 1) * Og], 1.0, 1.0, t)
 
 
 def _chunk(N, K, HW, itemsize):
@@ -289,6 +366,10 @@ def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
     if _shifted_fits(x.dtype, groups, sh, sw, pt, pb, pl, pr, dh, dw, kh, kw, H, W, HW, O):
         _conv_shifted(x, w, b[0] if b else None, out.reshape(N, O, Ho, Wo), pt, pb, pl, pr,
                       dh, dw)
+        return out.reshape(N, O, Ho, Wo)
+    if Og > 1 and _tiled_fits(x.dtype, groups, Og, K, HW, C * kh * kw):
+        _conv_tiled(x, wm, np.ascontiguousarray(b[0]) if b else None, out, groups, kh, kw,
+                    sh, sw, pt, pl, dh, dw, Ho, Wo)
         return out.reshape(N, O, Ho, Wo)
     # one output channel per group: the chunked path's einsum over all groups
     t = (_image_threads(x.dtype, N, groups, Og, HW, K, HW, _MIN_IMAGE_HW_FWD)
@@ -400,6 +481,16 @@ def _input_grad_cpu(g, w, *, stride, padding, dilation, groups, input_hw=None,
     if _depthwise(g, Cg, groups):
         _ops.depthwise_conv2d_input_grad(g, wm, dx, Og, kh, kw, sh, sw, pt, pl, dh, dw)
         return dx
+    H, W = dx.shape[2:]
+    if (sh == sw == 1 and Cg > 1
+            and _tiled_fits(g.dtype, groups, Cg, Og * kh * kw, H * W, O * kh * kw)):
+        # at stride 1 the input gradient is the forward conv of g with each group's kernel
+        # flipped and its in/out channels swapped, padded dh*(kh-1) - pt on top (any sign)
+        wt = w.reshape(groups, Og, Cg, kh, kw)[:, :, :, ::-1, ::-1].transpose(0, 2, 1, 3, 4)
+        _conv_tiled(g, np.ascontiguousarray(wt).reshape(C, Og * kh * kw), None,
+                    dx.reshape(N, C, H * W), groups, kh, kw, 1, 1, dh * (kh - 1) - pt,
+                    dw * (kw - 1) - pl, dh, dw, H, W)
+        return dx
     t = _image_threads(g.dtype, N, groups, K, HW, Og, HW, _MIN_IMAGE_HW_FWD)
     if t:
         _ops.conv2d_input_grad_images(g.reshape(N, O, HW), wm, dx,
@@ -438,6 +529,10 @@ def _weight_grad_cpu(x, g, *, stride, padding, dilation, groups, kernel):
         return gw.reshape(O, Cg, kh, kw)
     if _depthwise(x, Cg, groups):
         _ops.depthwise_conv2d_weight_grad(x, g, gw, Og, kh, kw, sh, sw, pt, pl, dh, dw)
+        return gw.reshape(O, Cg, kh, kw)
+    if Og > 1 and _tiled_fits(x.dtype, groups, Og, K, HW, C * kh * kw):
+        _weight_grad_tiled(x, g.reshape(N, O, HW), gw, groups, kh, kw, sh, sw, pt, pl, dh, dw,
+                           Ho, Wo)
         return gw.reshape(O, Cg, kh, kw)
     t = _image_threads(x.dtype, N, groups, Og, K, HW, HW)
     if t:
