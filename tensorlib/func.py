@@ -14,6 +14,7 @@ and ``linearize`` (forward mode, computed from reverse mode).
 from __future__ import annotations
 
 import functools
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,7 +25,7 @@ from .autograd.mode import enable_grad
 from .nn.module import Module
 
 __all__ = ["functional_call", "grad", "grad_and_value", "vmap", "vjp", "jacrev", "hessian",
-           "jvp", "jacfwd", "linearize", "stack_module_state"]
+           "jvp", "jacfwd", "linearize", "stack_module_state", "replace_all_batch_norm_modules_"]
 
 _MISSING = object()
 
@@ -161,6 +162,26 @@ def _swap(module: Module, name: str, value):
     return orig
 
 
+def replace_all_batch_norm_modules_(root: Module) -> Module:
+    """Make every BatchNorm module in ``root`` (``root`` included) stop tracking running
+    statistics, in place: ``running_mean``, ``running_var`` and ``num_batches_tracked``
+    become None and ``track_running_stats`` False, so the module always normalises with the
+    batch's statistics and runs under :func:`vmap` (which cannot update unbatched running
+    statistics per example). Returns ``root``, as ``torch.func.replace_all_batch_norm_modules_``.
+    """
+    from .nn.normalization import _BatchNorm
+    if not isinstance(root, Module):
+        raise TypeError("replace_all_batch_norm_modules_: expected an nn.Module, got "
+                        f"{type(root).__name__}")
+    for m in root.modules():
+        if isinstance(m, _BatchNorm) and m.track_running_stats:
+            m.running_mean = None
+            m.running_var = None
+            m.num_batches_tracked = None
+            m.track_running_stats = False
+    return root
+
+
 # --- grad -------------------------------------------------------------------------------
 def _flatten(tree) -> tuple[list, Callable]:
     """The tensors (and other leaves) of a pytree of tuples, lists and dicts, and a function
@@ -194,16 +215,28 @@ def _flatten(tree) -> tuple[list, Callable]:
     return [tree], lambda new: new[0]
 
 
+# the leaves transforms made to differentiate, once the transform has returned: no one can
+# ask for a gradient with respect to them any more, so a graph reaching only them (a closure
+# differentiated by an inner grad) is no reason for an outer transform to keep its history
+_RETIRED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def _retire(leaves) -> None:
+    for x in leaves:
+        _RETIRED[id(x)] = x
+
+
 def _reaches_outer(roots: list, private: set[int]) -> bool:
     """Whether any of ``roots`` depends, through the tape, on a tensor that requires grad
-    other than the ``private`` leaves (ids): then derivatives must stay differentiable."""
+    other than the ``private`` leaves (ids) and the leaves of transforms that have returned:
+    then derivatives must stay differentiable."""
     stack = [t for t in roots if isinstance(t, Tensor) and t.requires_grad]
     seen: set[int] = set()
     while stack:
         t = stack.pop()
         node = t.grad_fn
         if node is None:
-            if id(t) not in private:
+            if id(t) not in private and _RETIRED.get(id(t)) is not t:
                 return True
             continue
         if id(node) in seen:
@@ -309,6 +342,7 @@ def grad_and_value(func: Callable, argnums: int | tuple[int, ...] = 0,
             else:
                 gs = [None] * len(flat_in)
         gs = [zeros_like(x) if g is None else g for x, g in zip(flat_in, gs)]
+        _retire(x for x in flat_in if id(x) in private)
         if not outer:
             gs = [g.detach() for g in gs]
             out = out.detach()

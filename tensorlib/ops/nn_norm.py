@@ -518,6 +518,9 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
         wb, affine = _affine_inputs(weight, bias)
         y, mean, var = apply(BATCH_NORM, x, *wb, eps=float(eps), affine=affine)
         if running_mean is not None or running_var is not None:
+            if x._device.type == "vmap":
+                from ..vmap.batched import check_batch_norm_stats
+                check_batch_norm_stats(x, (running_mean, running_var))
             # no tape for the statistics' update
             _update_running(running_mean, running_var, mean.detach(),
                             var.detach() * (count / (count - 1)), momentum)

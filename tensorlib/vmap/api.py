@@ -199,7 +199,11 @@ def _batched(func, B, dims, leaves, rebuild, out_dims, randomness, kwargs):
         else:
             ins.append(a)
     before = _rng_state() if randomness == "error" else None
-    out = func(*rebuild(ins), **kwargs)
+    levels.ACTIVE.add(dev.index)
+    try:
+        out = func(*rebuild(ins), **kwargs)
+    finally:
+        levels.ACTIVE.discard(dev.index)
     if before is not None and _rng_state() != before:
         raise RuntimeError("vmap: called random operation while in randomness error mode. "
                            "Please either use the 'same' or 'different' randomness flags on "

@@ -184,6 +184,33 @@ def _compare(name: str, a: BatchedArray, other):
 
 
 # --- devices and moving arrays into a level ----------------------------------------------
+def batched_levels(a) -> set[int]:
+    """The vmap levels at which array ``a`` differs per example."""
+    out = set()
+    while type(a) is BatchedArray:
+        if a.bdim is not None:
+            out.add(a.dev.index)
+        a = a.phys
+    return out
+
+
+def check_batch_norm_stats(x, stats) -> None:
+    """Batch norm in training under vmap: the running statistics, updated in place, must be
+    batched wherever the input is (PyTorch's check and remedy)."""
+    if type(x._data) is not BatchedArray:
+        return
+    need = batched_levels(x._data)
+    for s in stats:
+        if s is not None and not need <= batched_levels(s._data):
+            raise RuntimeError(
+                "batch_norm: Batch norm got a batched tensor as input while the running_mean "
+                "or running_var, which will be updated in place, were not batched. If you are "
+                "using a module and do not need eval mode, please set `track_running_stats` "
+                "to be False (or call tl.func.replace_all_batch_norm_modules_(model) before "
+                "vmap); otherwise pass the running statistics batched (e.g. the buffers of "
+                "tl.func.stack_module_state), or run the module in eval mode.")
+
+
 def device_of(a) -> Device:
     """The device a tensor holding array ``a`` is on."""
     if type(a) is BatchedArray:

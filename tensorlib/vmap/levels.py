@@ -34,6 +34,10 @@ def _base(dev: Device) -> Device:
     return dev.base if dev.type == "vmap" else dev
 
 
+# levels whose vmap'd function is running now (their backward passes are per example)
+ACTIVE: set[int] = set()
+
+
 # --- the array functions ---------------------------------------------------------------------
 def wrap_array(x, in_dim: int, dev: Device, readonly: bool = False):
     if type(x) is BatchedArray and x.dev.index > dev.index:
@@ -140,6 +144,11 @@ def _lift_vjp(n, g):
     # that level's batch dim. The input may live at a *newer* level than ``dev`` (lift run
     # by a backward pass under a later vmap), so its device's level is no lower bound.
     dev = n.attrs["dev"]
+    if dev.index in ACTIVE:
+        # a backward pass run inside the vmap'd function (grad/vjp/jacrev of a closure
+        # tensor, per example): each example's gradient is its own, as torch.func's level
+        # semantics give; only a backward from outside the vmap sums the examples'
+        return (g,)
     return (unlift(g, dev.index - n.attrs["added"], dev),)
 
 
@@ -156,6 +165,12 @@ def wrap(x, in_dim: int, dev: Device, size: int):
 
 
 def unwrap(y, out_dim: int, dev: Device, size: int):
+    if y._device.type != "vmap":
+        # the same for every example and never at a level (a closure tensor returned, or
+        # a function of closure tensors alone): registry ops, which a capture can record
+        shape = list(y.shape)
+        shape.insert(out_dim, size)
+        return y.unsqueeze(out_dim).expand(*shape)
     return apply(UNWRAP, y, out_dim=out_dim, dev=dev, size=size,
                  absent=not _has_level(y._data, dev), out=_unwrap_dev(y._data, dev, dev.base))
 

@@ -88,12 +88,22 @@ _MIN_OUTER = 4      # below this m or n the product is as cheap as its factors
 
 
 def outer(u, v):
-    """``u @ v`` (stacks ``(L..., m, r)`` and ``(L..., r, n)`` of one dtype, same ``L``),
-    kept as factors (:class:`Outer`) where a pending batch sum may contract it."""
-    if (type(u) is _ndarray and type(v) is _ndarray and TRACE.tracer is None and u.ndim >= 3
-            and u.ndim == v.ndim and u.shape[:-2] == v.shape[:-2] and u.dtype == v.dtype
+    """``u @ v`` (stacks ``(L..., m, r)`` and ``(L..., r, n)`` of one dtype, ``L``
+    broadcastable), kept as factors (:class:`Outer`) where a pending batch sum may contract
+    it (or no one reads it: a weight's gradient that a pruned backward drops)."""
+    if (type(u) is _ndarray and type(v) is _ndarray and TRACE.tracer is None
+            and min(u.ndim, v.ndim) >= 2 and max(u.ndim, v.ndim) >= 3 and u.dtype == v.dtype
             and u.dtype.kind == "f" and u.shape[-2] >= _MIN_OUTER
             and v.shape[-1] >= _MIN_OUTER and u.shape[-1] < min(u.shape[-2], v.shape[-1])):
+        if u.shape[:-2] != v.shape[:-2]:
+            # nested levels (vmap of a hessian: examples x basis) meet here with size-1
+            # dims on either side; broadcast views keep the product pending all the same
+            try:
+                lead = np.broadcast_shapes(u.shape[:-2], v.shape[:-2])
+            except ValueError:
+                return None
+            u = np.broadcast_to(u, lead + u.shape[-2:])
+            v = np.broadcast_to(v, lead + v.shape[-2:])
         return Outer(u, v)
     return None
 

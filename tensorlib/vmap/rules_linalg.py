@@ -25,8 +25,10 @@ def _matmul(op, a, b):
     n = max(ea, eb, 2)
     pa = _pad(pa, a.bdim, max(ea, 2), n)
     pb = _pad(pb, b.bdim, max(eb, 2), n)
-    if a.bdim is not None and b.bdim is not None and not (ea == 1 or eb == 1):
-        out = P.outer(pa, pb)   # maybe a shared weight's gradient, summed over the batch
+    if not (ea == 1 or eb == 1):
+        # a rank-r product: maybe a shared weight's gradient, to be summed over the batch
+        # (both batched), or one a pruned backward never reads (a hessian's weight terms)
+        out = P.outer(pa, pb)
         if out is not None:
             return wrap(out, a.dev)
     out = P.call(op, pa, pb)

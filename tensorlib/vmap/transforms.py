@@ -37,7 +37,7 @@ def vjp(func: Callable, *primals, has_aux: bool = False):
     >>> out, vjp_fn = tl.func.vjp(tl.sin, x)
     >>> (gx,) = vjp_fn(tl.ones_like(out))          # cos(x)
     """
-    from ..func import _reaches_outer
+    from ..func import _reaches_outer, _retire
     if not primals:
         raise RuntimeError("vjp(f, *primals): expected at least one primal")
     leaves, rebuild = _flatten(primals)
@@ -85,6 +85,7 @@ def vjp(func: Callable, *primals, has_aux: bool = False):
             gs = [g.detach() for g in gs]
         return rebuild(gs)
 
+    _retire(x for x in ins if id(x) in private)
     if not outer:
         out = out_rebuild([o.detach() for o in outs])
         if has_aux:
