@@ -193,6 +193,11 @@ def graph_document(graph: Graph, model=None, names: dict[int, str] | None = None
     doc = {"format": FORMAT, "version": VERSION, "tensorlib_version": __version__,
            "graph": gdict, "owners": owners, "bind": bind, "constants": constants,
            "signature": signature(graph)}
+    preds = getattr(graph, "size_predicates", None)
+    if preds:
+        # size comparisons the traced Python made (assert t <= 8): a loaded graph cannot
+        # trace again, so it checks them on each call (see GraphModule._feeds)
+        doc["size_predicates"] = [list(p) for p in preds]
     if model is not None:
         # by array too: a module's buffer may be bound through another tensor object that
         # shares its memory (BatchNorm's running stats written by a training step)
@@ -757,6 +762,12 @@ def _build(doc: dict, weights: dict) -> tuple[Graph, list, list]:
         if nd["op"] == "constant":
             _need(str(nd["id"]) in consts, f"constant node {nd['id']} has no value")
     g = Graph.from_dict(gd)
+    preds = doc.get("size_predicates", [])
+    _need(isinstance(preds, list) and len(preds) <= 4096, "size_predicates must be a list")
+    from .graph.sizes import check_predicates, inputs_of
+    g.size_predicates = check_predicates(preds, "size_predicates")
+    _need(all(k < len(g.inputs) for p in g.size_predicates for e in p[1:3]
+              for k in inputs_of(e)), "a size predicate reads an input the graph lacks")
     sig = doc.get("signature", {})
     if sig.get("structure") == "dict":     # the function returned a dict: keep its keys
         g.output_names = [str(s["name"]) for s in sig["outputs"]]
@@ -802,6 +813,23 @@ def _build(doc: dict, weights: dict) -> tuple[Graph, list, list]:
 
 
 # --- validation of ops whose kernels trust their inputs ---------------------------------
+def _check_predicates(g: Graph, shapes: list) -> None:
+    """Raise when input ``shapes`` make a size comparison the traced Python made come out
+    otherwise than when traced: the graph holds the branch it took then."""
+    preds = getattr(g, "size_predicates", None)
+    if not preds:
+        return
+    from .graph.sizes import predicate_mismatch
+    why = predicate_mismatch(preds, shapes, [f"{v.name or f'input{i}'}."
+                                             for i, v in enumerate(g.inputs)])
+    if why is not None:
+        raise ValueError(
+            f"{g.name}: the size comparison {why}: the traced code compared these "
+            "sizes (an assert or an if on a shape) and the graph holds the branch taken "
+            "then, so it cannot serve these inputs (a tl.function traces again for them; a "
+            "saved graph cannot). Save a graph traced for such inputs too.")
+
+
 def _pos_pair(a, name, op):
     _need(isinstance(a, tuple) and len(a) == 2 and all(_is_int(x) and 0 < x < 1 << 20
                                                         for x in a),
@@ -1326,6 +1354,7 @@ class GraphModule:
             out.append(f)
         key = tuple(tuple(f.shape) for f in out)
         if key not in self._checked:
+            _check_predicates(g, list(key))
             try:
                 check_concrete(g, list(key))
             except GraphFileError as e:     # the file is fine: these inputs are not

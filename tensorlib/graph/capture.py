@@ -70,6 +70,7 @@ class capture:
         if exc_type is None:
             tracer = self.graph._tracer
             tracer.finish()
+            self.graph.size_predicates = list(tracer.predicates)
             frozen = _frozen_inputs(self.graph, self._inputs)
             if frozen:
                 warnings.warn(
@@ -140,6 +141,10 @@ class _Entry:
     __slots__ = ("graph", "plan", "template", "guards", "constants", "out_kinds", "n_calls",
                  "shapes_ok", "trace_no", "grad_outputs", "sizes", "fixed", "fixed_why",
                  "traced", "verified", "version", "grad_mode", "rebinds")
+
+    @property
+    def predicates(self) -> list:
+        return getattr(self.graph, "size_predicates", None) or []
 
     def __init__(self, graph, plan, template, guards, constants, out_kinds):
         self.shapes_ok: set | None = None
@@ -231,7 +236,7 @@ class Function:
     """A Python function whose calls run as captured graphs (see :func:`function`)."""
 
     def __init__(self, fn: Callable, input_signature=None, max_retraces: int = 5,
-                 optimize: bool = True, memory_plan: bool = True, max_cached: int = 8,
+                 optimize: bool = True, memory_plan: bool = True, max_cached: int | None = None,
                  devices=None, dynamic: bool | str | None = None):
         if dynamic not in (None, True, False, "auto"):
             raise TypeError(f"tl.function: dynamic must be None, True, False or 'auto', got "
@@ -240,11 +245,18 @@ class Function:
         # True: every tensor argument's dims of size >= 2 are None (see _auto_specs);
         # "auto": static until a call differs from a traced one in shapes only, then True
         self.dynamic = dynamic if input_signature is None else None
+        # "auto" once a call changed shapes: {tensor argument: axes that differed}, the
+        # only dims made dynamic (None: dynamic=True's every dim of size 2 or more)
+        self._dyn_axes: dict | None = None
         # one device name (or Device) is a list of one, as tl.graph.place takes it
         self.devices = (None if devices is None else [devices]
                         if isinstance(devices, str) or not hasattr(devices, "__iter__")
                         else list(devices))
-        self.max_cached = max_cached
+        # None: 8, doubled (up to _AUTO_CACHED) when evicted signatures come back (_thrash)
+        self._grow_cache = max_cached is None
+        self.max_cached = 8 if max_cached is None else max_cached
+        self._evicted: OrderedDict = OrderedDict()    # keys whose graphs the LRU dropped
+        self._warned_thrash = False
         self.input_signature = (None if input_signature is None
                                 else flat_specs(input_signature))
         self.max_retraces = max_retraces
@@ -266,7 +278,7 @@ class Function:
         # past this many traces a call that finds no graph runs eagerly instead of tracing
         # again (PyTorch's recompile limit): a step fed a new shape every call (graph
         # mini-batches of varying size) then costs eager time, not a trace per call
-        self.eager_after = max(4 * max(max_cached, 1), max_retraces)
+        self.eager_after = max(4 * max(self.max_cached, 1), max_retraces)
         self._warned_limit = False
         self.retrace_reasons: list[str] = []
         self._training = False      # a trace called backward(): sizes are per batch
@@ -276,6 +288,9 @@ class Function:
         # (a trace proved that sound, see _GradWatch); None: not (yet) proved
         self._call_prime: list | None = None
         self._no_watched_prime = False      # a watched trace found a parameter unreached
+        # ids of primed parameters the step never reaches (only zeroes): after each call
+        # their zeros are taken back, written or not
+        self._call_dead: set = set()
         self._warned_subclass = False
         # the name and docstring only: merging a Module's (or any object's) __dict__ into
         # this one would overwrite fn, _cache... with the model's attributes of those names
@@ -419,14 +434,23 @@ class Function:
         with self._lock:
             key = _with_autocast(key)
             hit = self._lookup(key, tensors)
-            if self.dynamic == "auto" and not isinstance(hit, _Entry) and hit is not None:
+            if (self.dynamic == "auto" or self._dyn_axes is not None) and \
+                    not isinstance(hit, _Entry) and hit is not None:
                 # PyTorch's automatic dynamic shapes: a call that differs from a traced one
-                # in tensor shapes alone marks the dims dynamic from then on
-                dyn = _dynamic_key(key)
-                if any(_dynamic_key(k) == dyn for k in self._cache):
+                # in tensor shapes alone marks the dims that differ dynamic from then on
+                # (edge_index's leading 2 stays fixed: only its E varies)
+                raw = _with_autocast(flatten(args, kwargs, self.input_signature)[0])
+                dyn = _dynamic_key(raw)
+                axes = {k: set(v) for k, v in (self._dyn_axes or {}).items()}
+                for k in self._cache:
+                    if _dynamic_key(k) == dyn:
+                        for i, a in _changed_axes(k, raw):
+                            axes.setdefault(i, set()).add(a)
+                if axes != (self._dyn_axes or {}):
                     self.dynamic = True
+                    self._dyn_axes = axes
                     self._warned_sizes = True   # the user gave no None dims to warn about
-                    key = dyn
+                    key = _masked_key(raw, axes)
                     hit = self._lookup(key, tensors)
             busy = not isinstance(hit, _Entry) and self._tracing is not None
             if not isinstance(hit, _Entry) and not busy:
@@ -458,12 +482,13 @@ class Function:
         try:
             return hit.run(tensors)
         finally:
-            _unprime_call(zeroed)
+            _unprime_call(zeroed, self._call_dead)
 
     def _flatten(self, args, kwargs):
         key, tensors, objects = flatten(args, kwargs, self.input_signature)
         if self.dynamic is True:
-            key = _dynamic_key(key)
+            key = (_dynamic_key(key) if self._dyn_axes is None
+                   else _masked_key(key, self._dyn_axes))
         return key, tensors, objects
 
     def _specs(self, tensors) -> list | None:
@@ -472,6 +497,10 @@ class Function:
         decides on them)."""
         if self.dynamic is not True:
             return self.input_signature
+        if self._dyn_axes is not None:      # "auto": the dims that differed between calls
+            return [TensorSpec(tuple(None if d > 1 and a in self._dyn_axes.get(i, ()) else d
+                                     for a, d in enumerate(t.shape)), t.dtype)
+                    for i, t in enumerate(tensors)]
         return [TensorSpec(tuple(None if d > 1 else d for d in t.shape), t.dtype)
                 for t in tensors]
 
@@ -519,6 +548,34 @@ class Function:
                     "the other None dims stay dynamic.", stacklevel=3)
         return out
 
+    def _thrash(self, key) -> None:
+        """A signature whose graph the LRU evicted is traced again: more distinct calls
+        cycle than ``max_cached`` holds (batch shapes), so each would retrace. Left to its
+        default, the cache doubles (up to ``_AUTO_CACHED`` graphs, and while the graphs kept
+        hold under ``_AUTO_CACHE_BYTES`` of constants); either way it warns once."""
+        del self._evicted[key]
+        grew = False
+        if self._grow_cache and self.max_cached < _AUTO_CACHED:
+            held = sum(_constant_bytes(e.graph) for es in self._cache.values() for e in es)
+            if held * 2 <= _AUTO_CACHE_BYTES:
+                self.max_cached = min(2 * self.max_cached, _AUTO_CACHED)
+                self.eager_after = max(self.eager_after, 4 * self.max_cached)
+                grew = True
+                self._evicted.clear()       # they fit now: only a full cache grows again
+        if self._warned_thrash:
+            return
+        self._warned_thrash = True
+        what = (f"so the cache grows to {self.max_cached} graphs (automatically, up to "
+                f"{_AUTO_CACHED})" if grew else
+                f"and max_cached={self.max_cached} keeps fewer graphs than the calls cycle "
+                "through, so each of them traces again")
+        warnings.warn(
+            f"tl.function {self._name}: a call needed a graph the cache had evicted (more "
+            f"distinct input shapes or arguments cycle than it keeps), {what}. Pass "
+            "max_cached= with the number of distinct calls, use None dims "
+            "(input_signature or dynamic=True) where the graph can follow the size, or pad "
+            "inputs to a few sizes.", stacklevel=4)
+
     def _drop_guards(self, guards) -> None:
         """An argument object of these guards' entry died: drop the entry (a weakref
         callback: it may run in any thread, so it waits for no lock another may hold)."""
@@ -553,6 +610,8 @@ class Function:
                            f"{e.sizes}, not {shapes}")
             if why is None and e.fixed:
                 why = _fixed_mismatch(e, tensors)
+            if why is None and e.predicates:
+                why = _predicate_miss(e, tensors)
             if why is None:
                 why = e.check()
                 if why is not None and getattr(e.guards, "stale", False):
@@ -667,6 +726,14 @@ class Function:
             if watch is not None:
                 watch.close()
                 sound = watch.sound()
+                # parameters the backward did not reach whose primed gradient the step only
+                # wrote (zero_grad(set_to_none=False) zeroing it), never read: no value
+                # depends on it, so calls are given zeros too and take them back after the
+                # replay (eager leaves those None), rather than a second trace without them
+                dead = [p for p, _ in zeroed if watch.untouched(p)]
+                if not sound and _only_written(g, tracer, dead):
+                    sound = True
+                    self._call_dead |= {id(p) for p in dead}
                 _unprime_grads([(p, watch.current(p)) for p, _ in zeroed])
             else:
                 _unprime_grads(zeroed)
@@ -705,6 +772,9 @@ class Function:
         template = _template(out, out_tensors)
         fetches = [tracer.value_of(t) for t in out_tensors]
         tracer.finish()
+        # size comparisons the Python made (assert t <= 8): the graph fits the calls where
+        # each comes out as traced; others trace again (see _predicate_miss)
+        g.size_predicates = list(tracer.predicates)
         _name_state(g, self)
         specialized = bool(tracer.size_escapes) and _specialize(g, tracer)
         out_kinds = []
@@ -746,6 +816,7 @@ class Function:
                 _fix_dims(g, free, why)
                 if not tracer.size_escapes:
                     tracer.size_escapes.append(why)
+                tracer.loop_escapes_only = False
                 specialized = True
                 g.infer_shapes()
         # what eager handed out as its own memory must stay so after the passes (x * 1.0
@@ -785,7 +856,11 @@ class Function:
         if specialized:
             entry.fixed = dict(g.size_fixed)
             entry.fixed_why = tracer.size_escapes[0]
-            if not self._warned_escape:
+            # dims dynamic=True made dynamic, not the user, that constant indices read at
+            # each position (edge_index's 2 rows, ei[0] and ei[1]) are fixed without a word
+            if self.dynamic is True and self._dyn_axes is None and tracer.loop_escapes_only:
+                pass
+            elif not self._warned_escape:
                 self._warned_escape = True
                 free = [(i, a) for i, v in enumerate(g.inputs) for a, d in enumerate(v.shape)
                         if d is None]
@@ -818,6 +893,8 @@ class Function:
         g._tracer = None
         tracer.release()
         with self._lock:
+            if key in self._evicted:
+                self._thrash(key)
             entries = self._cache.setdefault(key, [])
             entries.insert(0, entry)
             self._cache.move_to_end(key)
@@ -830,6 +907,9 @@ class Function:
                 old.pop()
                 if not old:
                     del self._cache[old_key]
+                    self._evicted[old_key] = None
+                    while len(self._evicted) > 4 * _AUTO_CACHED:
+                        self._evicted.popitem(last=False)
                 total -= 1
         if entry.grad_outputs and state.grad_enabled:
             return out          # the traced run's own results, with their autograd history
@@ -943,6 +1023,31 @@ def _fixed_mismatch(e: _Entry, tensors) -> str | None:
                 f"input {i} axis {a} is {got}, but the graph keeps the {n} it was traced "
                 f"with, because {e.fixed_why}")
     return None
+
+
+# the cache a default max_cached grows to when evicted graphs are needed again, and the
+# constants (copies the graphs own) the kept graphs may hold for it to grow
+_AUTO_CACHED = 64
+_AUTO_CACHE_BYTES = 256 << 20
+
+
+def _constant_bytes(g: Graph) -> int:
+    return sum(getattr(n.attrs.get("value"), "nbytes", 0) for n in g.nodes
+               if n.op == "constant")
+
+
+def _predicate_miss(e: _Entry, tensors) -> str | None:
+    """Why ``e``'s graph does not fit these inputs: a size comparison its Python made while
+    tracing (``if x.shape[0] > 3``) comes out otherwise for them, so the code may take
+    another branch (a new trace, kept next to this graph); None when all agree."""
+    from .sizes import predicate_mismatch
+    why = predicate_mismatch(e.predicates, [tuple(t._data.shape) for t in tensors],
+                             _input_labels(e.graph))
+    return None if why is None else _PerShape(f"the size comparison {why}")
+
+
+def _input_labels(g: Graph) -> list[str]:
+    return [f"{v.name}." if v.name else f"input{i}." for i, v in enumerate(g.inputs)]
 
 
 def _dims_words(dims) -> str:
@@ -1114,7 +1219,7 @@ _SIZE_HELP = ("tl.function: the graph traced for input_signature with None dims 
 
 
 def function(fn: Callable | None = None, *, input_signature=None, max_retraces: int = 5,
-             optimize: bool = True, memory_plan: bool = True, max_cached: int = 8,
+             optimize: bool = True, memory_plan: bool = True, max_cached: int | None = None,
              devices=None, dynamic: bool | str | None = None):
     """Capture ``fn`` as a graph on its first call and replay the graph afterwards.
 
@@ -1124,7 +1229,11 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     state reachable from those objects and from the globals the code uses. A
     call that does not match retraces (and warns, with the reason, past
     ``max_retraces``); the ``max_cached`` most recently used graphs per signature are
-    kept. After ``max(4 * max_cached, max_retraces)`` traces (``f.eager_after``) a call
+    kept. Left as None, ``max_cached`` is 8, and when a call needs a graph the cache
+    evicted (more distinct shapes cycle than it keeps, e.g. 10 batch shapes of a GNN), it
+    doubles, up to 64 graphs while the kept graphs hold under 256 MiB of constants, with one
+    warning; a given ``max_cached`` is kept as is (the warning then says each such call
+    retraces). After ``max(4 * max_cached, max_retraces)`` traces (``f.eager_after``) a call
     that fits no kept graph runs eagerly instead, with one warning (a step fed a new shape
     on every call costs eager time, not a trace per call).
     ``input_signature=[tl.TensorSpec((None, 784))]`` gives one graph for every batch size
@@ -1139,8 +1248,16 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     the batch was merged, ``tl.zeros(n // 2, 4)``), in ONNX too (Shape/Gather/Mul/Concat);
     random draws sized so (``tl.randn(x.shape[0], 8)``, ``randn_like``, dropout in training
     mode, a distribution's ``sample()``) draw at the size each run has (ONNX has none).
+    A comparison of such sizes in your code (``<``, ``<=``, ``>``, ``>=``, ``==``, ``!=``,
+    ``bool(n)``: ``assert t <= block_size``, ``if x.shape[0] > 3:``, ``min(n, 4)``) keeps
+    them dynamic: it is recorded with its traced outcome (``graph.size_predicates``), and a
+    call for which one comes out otherwise traces again for that branch (both graphs are
+    kept), so a replay never takes the wrong branch; ONNX export keeps the traced outcomes
+    (warning with the assumptions, as PyTorch's tracing exporter), and a saved graph checks
+    them on each call (a violating call raises). A comparison with a size read from an op's
+    result rather than an input (or its permuted view) is an escape, as below.
     A size turned into a plain Python number (``x.sum() / x.shape[0]``, ``int(n)``,
-    ``n - 1.0``, a comparison or ``min(n, 4)`` in your code, a slice ``x[:n // 2]``) cannot
+    ``n - 1.0``, a slice ``x[:n // 2]``) cannot
     be recomputed: the function is then traced once per input shape,
     with one warning naming the size, and ONNX export with dynamic axes refuses it; use
     tensor ops (``x.mean()``). A float on the left (``1.0 / n``, ``0.5 * n``) runs float's
@@ -1196,9 +1313,13 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     rounding.
     ``dynamic=True`` (``tl.compile``'s) traces as if ``input_signature`` gave every tensor
     argument's dims of size 2 or more as None (sizes 0 and 1 stay fixed, as PyTorch
-    specialises them), with the same per-dim fallback where a size escapes; ``"auto"``
-    (``tl.compile``'s default) traces static shapes until a call differs from a traced one
-    in tensor shapes only, then dynamic ones; None or False: one graph per shape.
+    specialises them), with the same per-dim fallback where a size escapes, except that a
+    dim constant indices read at each of its positions (edge_index's ``(2, E)`` read as
+    ``ei[0]``, ``ei[1]``) is kept at its traced size without a warning (you did not mark
+    it); ``"auto"`` (``tl.compile``'s default) traces static shapes until a call differs
+    from a traced one in tensor shapes only, then makes dynamic only the dims that differed
+    (PyTorch's automatic dynamic shapes: edge_index's leading 2 never changes, so it stays
+    fixed), adding dims as later calls change them; None or False: one graph per shape.
     A training step's first trace creates the state its optimizer would create on its first
     ``step()`` (tensorlib's optimizers: the zero moments and step count, SGD's momentum
     buffer, with dampening also a first-step flag the step reads) before tracing, so the step
@@ -1232,19 +1353,48 @@ _STRUCTURAL = ("traced at other sizes, the function built another graph (a Pytho
                "a size, or a number computed from one)")
 
 
-def _dynamic_key(key):
-    """A call key with every tensor's dims of size 2 or more as None (``dynamic=True``)."""
+def _map_shapes(key, fn, count=None):
+    """``key`` with each tensor's shape ``s`` (the ``i``-th tensor, in call order) replaced
+    by ``fn(i, s)``."""
+    count = [0] if count is None else count
     if isinstance(key, tuple) and key:
         if key[0] == "T":
-            return ("T", tuple(None if d is None or d > 1 else d for d in key[1]), *key[2:])
+            count[0] += 1
+            return ("T", fn(count[0] - 1, key[1]), *key[2:])
         if key[0] in ("L", "U"):
-            return (key[0], tuple(_dynamic_key(k) for k in key[1]))
+            return (key[0], tuple(_map_shapes(k, fn, count) for k in key[1]))
         if key[0] == "D":
-            return ("D", tuple((k, _dynamic_key(v)) for k, v in key[1]))
+            return ("D", tuple((k, _map_shapes(v, fn, count)) for k, v in key[1]))
         if key[0] in ("S", "O"):
             return key
-        return tuple(_dynamic_key(k) for k in key)
+        return tuple(_map_shapes(k, fn, count) for k in key)
     return key
+
+
+def _dynamic_key(key):
+    """A call key with every tensor's dims of size 2 or more as None (``dynamic=True``)."""
+    return _map_shapes(key, lambda i, s: tuple(None if d is None or d > 1 else d for d in s))
+
+
+def _masked_key(key, axes: dict):
+    """A call key with the dims ``axes`` ``{tensor: {axis}}`` of size 2 or more as None."""
+    return _map_shapes(key, lambda i, s: tuple(
+        None if d is None or d > 1 and a in axes.get(i, ()) else d for a, d in enumerate(s)))
+
+
+def _changed_axes(old, new) -> list:
+    """The ``(tensor, axis)`` whose sizes differ between two call keys of one structure."""
+    shapes: list = []
+    _map_shapes(old, lambda i, s: shapes.append(s) or s)
+    out = []
+
+    def cmp(i, s):
+        for a, (d0, d1) in enumerate(zip(shapes[i], s)):
+            if d0 is not None and d0 != d1:
+                out.append((i, a))
+        return s
+    _map_shapes(new, cmp)
+    return out
 
 
 def _optimizers(fn, objects) -> dict:
@@ -1471,11 +1621,29 @@ def _prime_call(params: list) -> list:
     return out
 
 
-def _unprime_call(zeroed) -> None:
-    """The primed gradients nothing used (or the call did not replay) are taken back."""
+def _unprime_call(zeroed, dead=frozenset()) -> None:
+    """The primed gradients nothing used (or the call did not replay) are taken back, and
+    those of parameters ``dead`` (ids) the step only zeroes, as eager leaves them None."""
     for p, z, v in zeroed:
-        if p.grad is z and z._version[0] == v:
+        if p.grad is z and (z._version[0] == v or id(p) in dead):
             p.grad = None
+
+
+def _only_written(g: Graph, tracer, params: list) -> bool:
+    """Whether the graph reads the gradients of ``params`` only to overwrite them (the
+    in-place zeroing of ``zero_grad(set_to_none=False)``): nothing computed from them."""
+    if not params:
+        return False
+    for p in params:
+        var = tracer.var_nodes.get((id(p), "grad"))
+        if var is None:
+            continue
+        reads = [n for n in g.nodes if any(v is var.outputs[0] for v in n.inputs)]
+        for n in reads:
+            if n.op != "setitem" or n.inputs[0] is not var.outputs[0] or any(
+                    v is o for o in n.outputs for m in g.nodes for v in m.inputs):
+                return False
+    return True
 
 
 def _unprime_grads(zeroed: list) -> None:

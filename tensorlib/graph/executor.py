@@ -392,6 +392,8 @@ def run_graph(graph: Graph, feeds=None, fetches=None, targets=None):
             a = np.asarray(a, dtype=graph.inputs[i].dtype)
         _check_feed(graph.inputs[i], a)
         arrays[i] = a
+    if getattr(graph, "size_predicates", None):
+        _check_predicates(graph, arrays)
     key = (tuple(v.id for v in vals), tuple(n.id for n in tg))
     plan = graph._plans.get(key)
     if plan is None:
@@ -412,6 +414,19 @@ def run_graph(graph: Graph, feeds=None, fetches=None, targets=None):
     if fetches is None:
         return res[0] if len(res) == 1 else tuple(res)
     return res[0] if single else res
+
+
+def _check_predicates(graph: Graph, arrays: list) -> None:
+    """The size comparisons the traced Python made (``graph.size_predicates``) must come out
+    as traced for the fed shapes: the graph holds the branch they took."""
+    from .sizes import predicate_mismatch
+    why = predicate_mismatch(graph.size_predicates,
+                             [None if a is None else tuple(a.shape) for a in arrays],
+                             [f"{v.name or f'input{i}'}." for i, v in enumerate(graph.inputs)])
+    if why is not None:
+        raise ValueError(f"{graph.name}: the size comparison {why}; the graph holds the "
+                         "branch the traced code took then (an assert or an if on a shape), "
+                         "so it cannot run these inputs")
 
 
 def _check_feed(v: Value, a) -> None:

@@ -11,6 +11,11 @@ plain data (it round-trips through JSON):
 - an ``int``: a literal;
 - ``("dim", k, axis)``: the size of the node's input ``k`` along ``axis``;
 - ``(op, a, b)`` with ``op`` in ``add sub mul floordiv mod``: Python's integer arithmetic.
+
+A *size predicate* ``(cmp, a, b, result)`` (``cmp`` in ``lt le gt ge eq ne``) is a comparison
+of sizes the traced Python code made (``assert t <= 8``, ``if n > 3:``) and its traced
+``result``: a graph holds the branch that outcome took, so it fits only the input shapes where
+every predicate gives the same result (:func:`predicate_mismatch`).
 """
 from __future__ import annotations
 
@@ -20,6 +25,9 @@ OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
        "floordiv": operator.floordiv, "mod": operator.mod}
 SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "floordiv": "//", "mod": "%"}
 _MAX_DEPTH = 64
+CMPS = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge,
+        "eq": operator.eq, "ne": operator.ne}
+CMP_SYMBOLS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 
 
 def evaluate(e, shapes, depth: int = 0):
@@ -114,3 +122,74 @@ def lower(values, first=(), offset: int = 0):
     plain = [int.__int__(s) if isinstance(s, TracedSize) else int(s) for s in values]
     sizes = [(i, e) for (i, _), e in zip(traced, exprs)]
     return tuple(plain), tuple(sizes), srcs
+
+
+def predicate_str(p, names=None) -> str:
+    """A size predicate as the comparison it holds (``x.shape[1] <= 8``), where
+    ``names[k]`` labels input ``k`` (``x.``)."""
+    cmp, a, b, result = p[:4]
+    text = f"{_side_str(a, names)} {CMP_SYMBOLS[cmp]} {_side_str(b, names)}"
+    return text if result else f"not {text}"
+
+
+def predicate_mismatch(preds, shapes, names=None) -> str | None:
+    """The first size predicate whose result for input ``shapes`` differs from its traced
+    one, in words, or None when all agree (a predicate reading an input not given is
+    skipped)."""
+    for p in preds:
+        cmp, a, b, result = p[:4]
+        if any(not 0 <= k < len(shapes) or shapes[k] is None
+               for k in inputs_of(a) | inputs_of(b)):
+            continue
+        x, y = _side(a, shapes), _side(b, shapes)
+        if x is None or y is None:
+            continue
+        if bool(CMPS[cmp](x, y)) != bool(result):
+            return (f"{predicate_str(p, names)} held when it was traced, but not for input "
+                    f"shapes {', '.join(str(tuple(s)) for s in shapes if s is not None)}")
+    return None
+
+
+def check_predicates(preds, where: str = "graph") -> list:
+    """Validate size predicates read from a file (plain lists); returns them as tuples."""
+    out = []
+    for p in preds:
+        if (not isinstance(p, (list, tuple)) or len(p) != 4 or p[0] not in CMPS
+                or not isinstance(p[3], bool)):
+            raise ValueError(f"{where}: bad size predicate {p!r}")
+        a, b = (_tuplify(e) for e in p[1:3])
+        for e in (a, b):
+            if not isinstance(e, float):
+                _check_expr(e, where)
+        out.append((p[0], a, b, p[3]))
+    return out
+
+
+def _check_expr(e, where: str, depth: int = 0) -> None:
+    ok = depth <= _MAX_DEPTH
+    if ok and isinstance(e, int) and not isinstance(e, bool):
+        return
+    if ok and isinstance(e, tuple) and len(e) == 3 and e[0] == "dim":
+        ok = all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in e[1:])
+    elif ok and isinstance(e, tuple) and len(e) == 3 and e[0] in OPS:
+        _check_expr(e[1], where, depth + 1)
+        _check_expr(e[2], where, depth + 1)
+    else:
+        ok = False
+    if not ok:
+        raise ValueError(f"{where}: bad size expression {e!r}")
+
+
+def _side(e, shapes):
+    """One side of a predicate: an expression, or a float the size was compared with."""
+    return e if isinstance(e, float) else evaluate(e, shapes)
+
+
+def _side_str(e, names) -> str:
+    return repr(e) if isinstance(e, float) else to_str(e, names)
+
+
+def _tuplify(e):
+    if isinstance(e, list):
+        return tuple(_tuplify(x) for x in e)
+    return e

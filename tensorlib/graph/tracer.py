@@ -29,6 +29,9 @@ from .ir import SOURCE_OPS, Graph, Node, Value
 from .sizes import apply_sizes
 
 
+POSITIONS_HOW = "read at every position with constant indices"
+
+
 class CaptureError(RuntimeError):
     """Something the captured code does cannot be represented faithfully in a graph."""
 
@@ -63,6 +66,12 @@ class Tracer:
         # for each escape: the (Value, axis) dims its expression read (Value None: unknown)
         self.escaped_dims: list[list[tuple]] = []
         self.reasoned: set[int] = set()           # size_escapes the library explained
+        # size comparisons the traced code made: (cmp, lhs, rhs, result) over input dims
+        self.predicates: list[tuple] = []
+        # every escape was constant indices reading each position of a dim (ei[0], ei[1])
+        self.loop_escapes_only = True
+        self.predicate_set: set[tuple] = set()
+        self._input_index: dict[int, int] = {}    # placeholder Value id -> input index
         # (Value id, axis) of a None dim -> the positions constant indices read there
         self.positions: dict[tuple, set] = {}
         # (Value id, axis) -> the (Value id, axis) it is a permuted or copied view of
@@ -244,6 +253,7 @@ class Tracer:
         self.locations[id(t._data)] = key
         self._keep.append(t)
         self.dynamic.add(v.id)
+        self._input_index[v.id] = len(self.placeholders) - 1
         if shape is not None and None in tuple(shape):
             self.sym[v.id] = tuple(shape)
         self.bind(t, v)
@@ -278,6 +288,8 @@ class Tracer:
                 v = None
             dims.append((v, axis))
         self.escaped_dims.append(dims)
+        if how != POSITIONS_HOW:
+            self.loop_escapes_only = False
         if len(self.size_escapes) >= 8:
             return
         line = user_line()
@@ -290,6 +302,53 @@ class Tracer:
             self.size_escapes.append(f"the size {size.describe()} (traced as "
                                      f"{int.__int__(size)}) was turned into a plain Python "
                                      f"number ({how}){where}")
+
+    def note_predicate(self, size, cmp: str, other, result) -> bool:
+        """The user's code compared TracedSize ``size`` with ``other`` (``cmp``, see
+        :mod:`tensorlib.graph.sizes`): record the comparison and its traced ``result`` over
+        the graph's input dims, so calls check it rather than the size being fixed. Returns
+        False when it cannot be expressed over the inputs (the caller escapes the size)."""
+        if isinstance(other, TracedSize):
+            rhs = self._input_expr(other.expr)
+        elif isinstance(other, (int, np.integer)):
+            rhs = int(other)
+        elif isinstance(other, (float, np.floating)) and np.isfinite(other):
+            rhs = float(other)
+        else:
+            return False
+        lhs = self._input_expr(size.expr)
+        if lhs is None or rhs is None:
+            return False
+        p = (cmp, lhs, rhs, bool(result))
+        if p not in self.predicate_set:
+            self.predicate_set.add(p)
+            self.predicates.append(p)
+        return True
+
+    def _input_expr(self, e):
+        """Size expression ``e`` (tensors in its leaves) over the graph's input dims
+        (``("dim", input index, axis)``), following permuted and copied views back to their
+        input; None when a leaf is a dim of another op's result."""
+        if isinstance(e, tuple) and e and e[0] == "dim":
+            try:
+                v = self.lookup(e[1])
+            except CaptureError:
+                return None
+            if v is None:
+                return None
+            key = (v.id, e[2])
+            for _ in range(64):
+                if key[0] in self._input_index:
+                    return ("dim", self._input_index[key[0]], key[1])
+                nxt = self.dim_origin.get(key)
+                if nxt is None:
+                    return None
+                key = nxt
+            return None
+        if isinstance(e, tuple):
+            a, b = self._input_expr(e[1]), self._input_expr(e[2])
+            return None if a is None or b is None else (e[0], a, b)
+        return int(e)
 
     def _infer_sym(self, op, ins, attrs, node) -> None:
         if op.infer is None:
@@ -455,7 +514,7 @@ class Tracer:
                 # chunks (x[t:t + 4] for t in range(0, n, 4)) looks the same, so it counts
                 what = ("one slice with constant bounds spans" if len(now) == len(seen)
                         else "constant indices read")
-                size.escape("read at every position with constant indices",
+                size.escape(POSITIONS_HOW,
                             f"{what} each of the {n} positions of the None dim {axis} (as a "
                             f"Python loop over range(x.shape[{axis}]) does, unrolled to the "
                             "traced count)")
@@ -981,22 +1040,39 @@ class TracedSize(int):
         self.escape("a shift")
         return int.__rshift__(self, o)
 
-    # comparisons in the user's code decide Python control flow (if n > 3, min(n, 4)) on the
-    # traced value; tensorlib's own shape checks compare too, and are not escapes
-    def _compared(self, how: str, result):
-        if _outside_tensorlib(sys._getframe(2)):
+    # comparisons in the user's code decide Python control flow (if n > 3, assert t <= 8,
+    # min(n, 4)) on the traced value: each is recorded as a size predicate (the graph holds
+    # the branch its outcome took; a call where it comes out otherwise traces again) and the
+    # size stays dynamic; one the predicate cannot express escapes. tensorlib's own shape
+    # checks compare too, and are neither
+    def _compared(self, how: str, result, cmp: str, other, depth: int = 2):
+        if result is NotImplemented or not _outside_tensorlib(sys._getframe(depth)):
+            return result
+        tracer = self.tracer
+        if tracer is None or state_tracer() is not tracer or \
+                not tracer.note_predicate(self, cmp, other, result):
             self.escape(how)
         return result
 
-    def __lt__(self, o): return self._compared("compared", int.__lt__(self, o))
-    def __le__(self, o): return self._compared("compared", int.__le__(self, o))
-    def __gt__(self, o): return self._compared("compared", int.__gt__(self, o))
-    def __ge__(self, o): return self._compared("compared", int.__ge__(self, o))
-    def __eq__(self, o): return self._compared("compared", int.__eq__(self, o))
-    def __ne__(self, o): return self._compared("compared", int.__ne__(self, o))
+    def _cmp(self, cmp: str, o):
+        if isinstance(o, (float, np.floating)):
+            # int's own comparison gives NotImplemented for a float, and float's reflected
+            # one would then take the int silently (n >= 2.5)
+            from .sizes import CMPS
+            result = CMPS[cmp](int.__int__(self), o)
+        else:
+            result = getattr(int, f"__{cmp}__")(self, o)
+        return self._compared("compared", result, cmp, o, 3)
+
+    def __lt__(self, o): return self._cmp("lt", o)
+    def __le__(self, o): return self._cmp("le", o)
+    def __gt__(self, o): return self._cmp("gt", o)
+    def __ge__(self, o): return self._cmp("ge", o)
+    def __eq__(self, o): return self._cmp("eq", o)
+    def __ne__(self, o): return self._cmp("ne", o)
 
     def __bool__(self):
-        return self._compared("used as a truth value", int.__bool__(self))
+        return self._compared("used as a truth value", int.__bool__(self), "ne", 0)
 
     __hash__ = int.__hash__
 
