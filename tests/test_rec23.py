@@ -364,3 +364,29 @@ def test_embedding_bag_repr_as_torch(kw):
 def test_deepcopy_keeps_repr():
     m = tl.nn.Embedding(10, 4, sparse=True)
     assert repr(copy.deepcopy(m)) == "Embedding(10, 4, sparse=True)"
+
+
+@pytest.mark.parametrize("case", ["nan", "inf", "big32", "f16", "pinf"])
+def test_pdist_non_finite_and_huge_inputs_stay_per_pair(case):
+    """A NaN/inf in one row leaves the other pairs finite (the expansion's column means
+    would carry it everywhere); squares past float32's or float16's range are not inf."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((30, 5))
+    dt, p = np.float64, 2.0
+    if case == "nan":
+        x[3, 1] = np.nan
+    elif case == "inf":
+        x[7, 2] = np.inf
+    elif case == "big32":
+        x, dt = x * 1e19, np.float32
+    elif case == "f16":
+        x, dt = x * 200, np.float16
+    else:
+        x[4, 0], p = np.inf, math.inf
+    got = tl.pdist(tl.tensor(x.astype(dt)), p).numpy().astype(np.float64)
+    ref_dt = np.float32 if dt == np.float16 else dt      # (torch refuses float16 pdist)
+    want = torch.pdist(torch.tensor(x.astype(dt).astype(ref_dt)), p).numpy().astype(np.float64)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    fin = np.isfinite(want)
+    np.testing.assert_allclose(got[fin], want[fin], rtol=2e-3 if dt == np.float16 else 1e-6)

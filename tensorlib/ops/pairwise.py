@@ -258,8 +258,9 @@ def _mm(xp):
 
 
 def _centred(xp, x):
-    xc = x - x.mean(axis=0)
-    return xc, (xc * xc).sum(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):   # (checked by _expansion_fits)
+        xc = x - x.mean(axis=0)
+        return xc, (xc * xc).sum(axis=1)
 
 
 def _exact(xp, x, I, J):
@@ -279,12 +280,29 @@ def _near_pairs(xp, d, lim, starts):
     return pos, pos, pos
 
 
+def _by_differences(xp, x):
+    """The rows' distances from their differences, row by row: for inputs the expansion
+    cannot take (NaN/inf would reach every pair through the column means; squares past the
+    dtype's range), where only the pairs of the offending rows may be non-finite."""
+    n = x.shape[0]
+    parts = [xp.sqrt(((x[i + 1:] - x[i]) ** 2).sum(axis=1)) for i in range(n - 1)]
+    return xp.concatenate(parts) if parts else xp.empty(0, x.dtype)
+
+
+def _expansion_fits(xp, x, sq) -> bool:
+    return bool(xp.isfinite(sq).all())
+
+
 def _pd2_fwd(xp, x):
     n = x.shape[0]
     out = xp.empty(n * (n - 1) // 2, x.dtype)
     if out.size == 0:
         return out
+    if x.dtype == np.float16:       # (squares of values near 256 leave float16's range)
+        return _pd2_fwd(xp, x.astype(np.float32)).astype(np.float16)
     xc, sq = _centred(xp, x)
+    if not _expansion_fits(xp, x, sq):
+        return _by_differences(xp, x)
     one = xp.ones_like(sq[:, None])
     # [x, |x|^2, 1] . [-2 x, 1, |x|^2]: |a|^2 + |b|^2 - 2 a.b in one product, as cdist's
     a = xp.concatenate([xc, sq[:, None], one], axis=1)
@@ -312,9 +330,20 @@ def _pd2_grad_fwd(xp, g, x, d):
     gx = xp.zeros_like(x)
     if d.size == 0:
         return gx
+    if x.dtype == np.float16:
+        return _pd2_grad_fwd(xp, g.astype(np.float32), x.astype(np.float32),
+                             d.astype(np.float32)).astype(np.float16)
     pos_d = d > 0
     w = xp.where(pos_d, g / xp.where(pos_d, d, 1), 0).astype(d.dtype, copy=False)
     xc, sq = _centred(xp, x)
+    if not _expansion_fits(xp, x, sq):
+        # row by row from the differences, as the forward (see _by_differences)
+        at = _tri_starts(np, n).tolist()
+        for i in range(n - 1):
+            c = w[at[i]:at[i] + n - 1 - i, None] * (x[i] - x[i + 1:])
+            gx[i] += c.sum(axis=0)
+            gx[i + 1:] -= c
+        return gx
     starts = _tri_starts(xp, n)
     at = _tri_starts(np, n).tolist()      # (host ints for the slices)
     pos, I, J = _near_pairs(xp, d, xp.sqrt(_PD_NEAR * sq), starts)

@@ -247,10 +247,12 @@ def pdist(input, p: float = 2.0) -> Tensor:
         # gradient (sign(diff) where |diff| == d; vector_norm splits it among the ties):
         # d plus terms that are 0 in value, with that gradient
         from .elementwise import where
+        from .elementwise import isfinite, logical_and
         a = diff.abs()
         d = a.detach().max(axis=-1, keepdims=True)
-        tie = a.detach() == d
-        return d.squeeze(-1) + (where(tie, a, 0.0) - where(tie, d, 0.0)).sum(axis=-1)
+        # (an infinite distance keeps the zero term out: inf - inf would make it NaN)
+        tie = logical_and(a.detach() == d, isfinite(d))
+        return d.squeeze(-1) + where(tie, a - d, 0.0).sum(axis=-1)
     return vector_norm(diff, ord=float(p), dim=-1)
 
 
