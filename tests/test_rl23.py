@@ -331,3 +331,15 @@ def test_generic_draw_kernel_poisons_invalid_rows_with_class_k():
     assert (got[1:] == 3).all()
     np.testing.assert_array_equal(got[:1], _draw_cpu(w[:1], u[:1]))
     assert set(np.unique(got[0])) <= {0, 2}
+
+
+@pytest.mark.parametrize("batch,sample", [((0, 3), (2,)), ((4, 3), (0,)), ((4, 3), (2, 5))])
+def test_categorical_sample_shapes_with_empty_batches_as_torch(batch, sample):
+    got = tl.distributions.Categorical(probs=tl.ones(*batch)).sample(sample)
+    want = tuple(sample) + batch[:-1]
+    if math.prod(sample):       # (torch refuses a sample shape with no draws)
+        t = torch.distributions.Categorical(probs=torch.ones(*batch)).sample(sample)
+        assert tuple(t.shape) == want
+    assert tuple(got.shape) == want
+    f = tl.function(lambda p: tl.distributions.Categorical(probs=p).sample(sample))
+    assert tuple(f(tl.ones(*batch)).shape) == want

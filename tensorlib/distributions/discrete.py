@@ -220,6 +220,8 @@ class Categorical(Distribution):
         from ..creation import rand
         shape = self._extended_shape(sample_shape)
         nb = math.prod(self.probs.shape[:-1])
+        # draws per batch row (an explicit count: reshape(-1, 0) of an empty batch fails)
+        S = math.prod(shape[:len(shape) - len(self.batch_shape)])
         K = self.num_classes
         p = readable(self.probs)
         if p is not None:
@@ -231,7 +233,7 @@ class Categorical(Distribution):
             cdf = checked_cdf(p, "Categorical").reshape(nb, K)
             u = rng().random(shape)        # rand(*shape, dtype=float64)'s draw
             # one row of draws per batch row: (batch, samples)
-            idx = search_draws(cdf, u.reshape(-1, nb).T).T.reshape(shape)
+            idx = search_draws(cdf, u.reshape(S, nb).T).T.reshape(shape)
             return _made(_wrap(idx, self.probs._device, False, None, 0)), None
         probs = self.probs.detach()
         if type(probs._data) is np.ndarray:
@@ -241,7 +243,7 @@ class Categorical(Distribution):
                 u = rand(*shape, 1, dtype=np.float64, device=self.probs.device)
                 return apply(MULTINOMIAL_DRAW, probs, u, who="Categorical").squeeze(-1), None
             u = rand(*shape, dtype=np.float64, device=self.probs.device)
-            idx = apply(MULTINOMIAL_DRAW, probs.reshape(nb, K), u.reshape(-1, nb).swapaxes(0, 1),
+            idx = apply(MULTINOMIAL_DRAW, probs.reshape(nb, K), u.reshape(S, nb).swapaxes(0, 1),
                         who="Categorical")
             return idx.swapaxes(0, 1).reshape(shape), None
         u = rand(*shape, dtype=np.float64, device=self.probs.device)
@@ -249,7 +251,7 @@ class Categorical(Distribution):
         total = cdf[..., -1]
         ok = (probs >= 0).all(axis=-1) & (total > 0) & (total < math.inf)
         # the multinomial_draw op wants one row of draws per batch row: (batch, samples)
-        idx = apply(MULTINOMIAL_DRAW, probs.reshape(nb, K), u.reshape(-1, nb).swapaxes(0, 1),
+        idx = apply(MULTINOMIAL_DRAW, probs.reshape(nb, K), u.reshape(S, nb).swapaxes(0, 1),
                     who="Categorical")
         return idx.swapaxes(0, 1).reshape(shape), ok
 
