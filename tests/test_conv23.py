@@ -196,3 +196,27 @@ def test_tiled_hypothesis(n, c, o, h, w, k, s, p, d, cols):
         mp.setattr(nn_conv, "_TILE_MIN_COLS", cols)
         mp.setattr(nn_conv, "_TILE_MAX_COLS", cols)
         _run((n, c, h, w), (o, c, k, k), seed=n * 100 + h, stride=s, padding=p, dilation=d)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bias", [False, True])
+def test_kernel_covering_the_whole_map_is_one_product(dtype, bias):
+    """A kernel as large as the (unpadded) map: one output position, computed as a single
+    matrix product (the DCGAN latent layer's input gradient); values and gradients as torch."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 7, 4, 3)).astype(dtype)
+    w = rng.standard_normal((5, 7, 4, 3)).astype(dtype)
+    b = rng.standard_normal(5).astype(dtype) if bias else None
+    lx, lw = tl.tensor(x, requires_grad=True), tl.tensor(w, requires_grad=True)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    lb = tl.tensor(b, requires_grad=True) if bias else None
+    tb = torch.tensor(b, requires_grad=True) if bias else None
+    got = tl.nn.functional.conv2d(lx, lw, lb)
+    want = torch.nn.functional.conv2d(tx, tw, tb)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=tol, atol=tol)
+    g = rng.standard_normal(tuple(want.shape)).astype(dtype)
+    got.backward(tl.tensor(g))
+    want.backward(torch.tensor(g))
+    for a, c in ((lx, tx), (lw, tw)) + (((lb, tb),) if bias else ()):
+        np.testing.assert_allclose(a.grad.numpy(), c.grad.numpy(), rtol=tol, atol=tol)

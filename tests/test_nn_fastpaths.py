@@ -539,7 +539,9 @@ def test_per_image_conv_is_chosen_by_its_gemm_shape():
     assert nn_conv._image_threads(np.float64, m=64, n=196, k=800, **w3) == 0
     assert nn_conv._image_threads(np.float32, N=64, groups=32, m=1, n=9, k=784) == 0
     assert nn_conv._image_threads(np.float32, N=64, groups=1, m=144, n=1024, k=4) == 0
-    assert nn_conv._image_threads(np.float32, N=1, groups=1, m=64, n=4096, k=800) == 0
+    # (fewer images than threads: 0; with one thread one image fills them)
+    assert nn_conv._image_threads(np.float32, N=1, groups=1, m=64, n=4096, k=800) == \
+        (1 if t == 1 else 0)
     # few output positions per image (a DCGAN's 4x4 maps): the chunked path's GEMM spans
     # the images (2-6x faster there)
     assert nn_conv._image_threads(np.float32, N=64, groups=1, m=256, n=16, k=2048, hw=16) == 0

