@@ -263,3 +263,17 @@ def test_batch_norm_running_stats_error_under_vmap():
     out = tl.func.vmap(lambda p, b, x: tl.func.functional_call(models[0], (p, b), (x,)),
                        in_dims=(0, 0, None))(params, buffers, tl.randn(4, 3))
     assert tuple(out.shape) == (2, 4, 3)
+
+
+def test_backward_inside_vmap_is_refused_as_torch():
+    torch = pytest.importorskip("torch")
+    x = tl.randn(3, 2)
+    w = tl.randn(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"backward\(\) called inside a vmap"):
+        tl.func.vmap(lambda xi: (xi * w).sum().backward())(x)
+    tw = torch.randn(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="backward"):
+        torch.func.vmap(lambda xi: (xi * tw).sum().backward())(torch.randn(3, 2))
+    assert w.grad is None
+    (x * w).sum().backward()        # outside the transform, as usual
+    np.testing.assert_allclose(w.grad.numpy(), x.numpy().sum(0), rtol=1e-6)

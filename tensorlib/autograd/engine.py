@@ -341,6 +341,13 @@ def backward(root=None, gradient=None, *, retain_graph=None, create_graph=False,
     if root is None:
         raise TypeError("backward: missing the tensors to differentiate (tensors=)")
     gradient = one_of("backward", "gradient", gradient, "grad_tensors", grad_tensors)
+    from ..vmap.levels import ACTIVE
+    if ACTIVE:
+        # (the leaves' .grad would take every example's gradient summed, or fail on the
+        # batched values: PyTorch refuses it too)
+        raise RuntimeError("backward() called inside a vmap'd function (tl.func.vmap): use "
+                           "tl.func.grad / tl.func.vjp (or tl.autograd.grad) inside it, or "
+                           "call backward() outside the transform")
     roots = list(root) if isinstance(root, (list, tuple)) else [root]
     if gradient is None:
         grads = [None] * len(roots)
