@@ -336,3 +336,15 @@ def test_onnx_reshape_reads_a_computed_zero_as_zero(tmp_path):
                 for g, w in zip(got, want):
                     assert g.shape == w.shape
                     np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("name", ["median", "nanmedian", "aminmax", "mode", "kthvalue"])
+def test_empty_dim_reductions_raise_index_errors_as_torch(name):
+    call = {"median": lambda L, x: x.median(0), "nanmedian": lambda L, x: x.nanmedian(0),
+            "aminmax": lambda L, x: L.aminmax(x, dim=0), "mode": lambda L, x: x.mode(0),
+            "kthvalue": lambda L, x: x.kthvalue(1, 0)}[name]
+    with pytest.raises(IndexError):
+        call(torch, torch.zeros(0, 3))
+    with pytest.raises(tl.errors.EmptyReductionError,
+                       match=rf"{name}: cannot reduce dim 0 of size 0.*non-zero size"):
+        call(tl, tl.zeros(0, 3))

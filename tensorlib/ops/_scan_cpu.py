@@ -125,7 +125,8 @@ def mode_indices(x: np.ndarray, axis: int) -> np.ndarray | None:
     if k is None or x.ndim == 0:
         return None
     if x.shape[axis] == 0:
-        raise ValueError(f"mode: cannot reduce dim {axis} of size 0")
+        from .reduction import empty_reduction
+        raise empty_reduction("mode", x.shape, axis)
     rows = np.ascontiguousarray(np.moveaxis(k, axis, -1))
     srt = np.sort(rows, axis=-1)
     flat = rows.reshape(-1, rows.shape[-1])

@@ -307,6 +307,12 @@ def _extreme_vjp(n, g):
     return (_expand(g, n) * mask / count,)
 
 
+def empty_reduction(fn: str, shape, axis):
+    """The EmptyReductionError (a ShapeError and an IndexError, as PyTorch's) of reduction
+    ``fn`` over an empty dim ``axis`` (None: all) of a tensor of ``shape``."""
+    return EmptyReductionError(_empty_message(fn, shape, axis))
+
+
 def _empty_message(fn: str, shape, axis) -> str:
     """The text of a max/min/argmax with nothing to choose from; it ends with PyTorch's."""
     shape = tuple(shape)
@@ -323,7 +329,7 @@ def _empty_message(fn: str, shape, axis) -> str:
 def _checked_extreme(fn_name):
     def fwd(xp, x, axis, keepdims):
         if x.size == 0 and (axis is None or builtins.any(x.shape[a] == 0 for a in axis)):
-            raise EmptyReductionError(_empty_message(fn_name, x.shape, axis))
+            raise empty_reduction(fn_name, x.shape, axis)
         return getattr(xp, fn_name)(x, axis=axis, keepdims=keepdims)
     return fwd
 
@@ -575,7 +581,7 @@ def _index_fwd(fn):
         # only an empty reduced dim has no answer: (4, 0, 3) over axis 0 gives (0, 3)
         if x.size == 0 and (axis is None or x.ndim == 0 or
                             0 in [x.shape[a] for a in np.atleast_1d(axis)]):
-            raise EmptyReductionError(_empty_message(fn, x.shape, axis))
+            raise empty_reduction(fn, x.shape, axis)
         return getattr(xp, fn)(x, axis=axis, keepdims=keepdims)
     return fwd
 
@@ -927,7 +933,7 @@ def _extreme_dim(name, arg_op, result, x, dim, keepdims):
     src = x.reshape((1,)) if scalar else x
     d = norm_axis(dim, src.ndim, name)
     if src.shape[d] == 0:
-        raise EmptyReductionError(_empty_message(name, tuple(x.shape), d))
+        raise empty_reduction(name, tuple(x.shape), d)
     idx = apply(arg_op, src, axis=d, keepdims=True)
     values = take_along_axis(src, idx, d)
     if scalar:

@@ -155,8 +155,8 @@ def _median_dim(x: Tensor, dim, keepdim: bool) -> median_result:
     d = norm_axis(dim, src.ndim, "median")
     n = src.shape[d]
     if n == 0:
-        raise ValueError(f"median: cannot reduce dim {d} of size 0 (tensor of shape "
-                         f"{tuple(x.shape)})")
+        from .reduction import empty_reduction
+        raise empty_reduction("median", x.shape, d)
     order = argsort(src, axis=d)                  # stable, NaN last
     if traced(n):      # the row length as a graph value, so one graph serves every length
         n = size_tensor(n, src)
@@ -281,8 +281,8 @@ def nanmedian(input, dim: int | None = None, keepdim: bool = False):
     d = norm_axis(int(dim), src.ndim, "nanmedian")
     n = src.shape[d]
     if n == 0:
-        raise ValueError(f"nanmedian: cannot reduce dim {d} of size 0 (tensor of shape "
-                         f"{tuple(x.shape)})")
+        from .reduction import empty_reduction
+        raise empty_reduction("nanmedian", x.shape, d)
     order = argsort(src, axis=d)                   # stable, NaN last
     k = (src == src).astype(np.int64).sum(axis=d, keepdims=True)   # the non-NaN count
     pick = take_along_axis(order, ((k - 1) // 2).clip(0, None), d)

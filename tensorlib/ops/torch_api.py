@@ -668,10 +668,11 @@ def aminmax(input, *, dim: int | None = None, keepdim: bool = False) -> aminmax_
         # one int dim, as torch's (not amin/amax's tuples, nor their "empty is every dim")
         d = norm_axis(_int(dim, "aminmax", "dim"), x.ndim or 1, "aminmax")
         if x.ndim and x.shape[d] == 0:
-            raise ValueError(f"aminmax: cannot reduce dim {d} of size 0 (tensor of shape "
-                             f"{_shape(x)})")
+            from .reduction import empty_reduction
+            raise empty_reduction("aminmax", _shape(x), d)
     elif x.numel() == 0:
-        raise ValueError(f"aminmax: cannot reduce a zero-size tensor of shape {_shape(x)}")
+        from .reduction import empty_reduction
+        raise empty_reduction("aminmax", _shape(x), None)
     return aminmax_result(amin(x, dim=dim, keepdim=keepdim), amax(x, dim=dim, keepdim=keepdim))
 
 
@@ -686,7 +687,8 @@ def _prepare_dim(x: Tensor, dim: int, op: str) -> tuple[Tensor, int, bool]:
     src = x.reshape((1,)) if scalar else x
     d = norm_axis(_int(dim, op, "dim"), src.ndim, op)
     if src.shape[d] == 0:
-        raise ValueError(f"{op}: cannot reduce dim {d} of size 0 (tensor of shape {_shape(x)})")
+        from .reduction import empty_reduction
+        raise empty_reduction(op, _shape(x), d)
     return src, d, scalar
 
 
