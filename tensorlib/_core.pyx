@@ -289,6 +289,8 @@ def apply(op, *inputs, **attrs):
         check(*arrays, **kattrs)
     if dev.type == "cpu":
         kernel = op.cpu
+        if n == 2 and _shapes_differ(arrays[0], arrays[1]) and op.outer is not None:
+            kernel = op.outer
     else:
         kernel = op.kernel_for(dev.type)
     try:
@@ -366,6 +368,20 @@ cdef inline bint _dtypes_differ(object a, object b):
     if type(a) is _ndarray and type(b) is _ndarray:
         return (<cnp.ndarray>a).descr is not (<cnp.ndarray>b).descr
     return a.dtype is not b.dtype
+
+
+cdef inline bint _shapes_differ(object a, object b):
+    # NumPy arrays: their dims compared in C (no shape tuples on the hot path)
+    cdef int i, nd
+    if type(a) is not _ndarray or type(b) is not _ndarray:
+        return False
+    nd = cnp.PyArray_NDIM(<cnp.ndarray>a)
+    if nd != cnp.PyArray_NDIM(<cnp.ndarray>b):
+        return True
+    for i in range(nd):
+        if cnp.PyArray_DIM(<cnp.ndarray>a, i) != cnp.PyArray_DIM(<cnp.ndarray>b, i):
+            return True
+    return False
 
 
 cdef inline bint _is_complex(object a):

@@ -275,9 +275,18 @@ def test_bce_logits_errors_and_edges():
 
 
 def test_kernels_registered():
-    assert E.ADD.cpu is not None
-    if hasattr(_ops, "binary_kernel"):
-        assert E.ADD.cpu.ufunc is np.add
+    # the plain ufunc for equal shapes; the outer kernel only for differing ones
+    assert E.ADD.cpu is np.add and E.ADD.outer is not None
+    a, b = tl.tensor(np.ones((300, 1))), tl.tensor(np.ones((1, 200)))
+    calls = []
+    orig = E.ADD.outer
+    E.ADD.outer = lambda x, y: calls.append(1) or orig(x, y)
+    try:
+        np.testing.assert_array_equal((a + b).numpy(), np.full((300, 200), 2.0))
+        (a + a).numpy()
+    finally:
+        E.ADD.outer = orig
+    assert calls == [1]
 
 
 def test_bce_logits_noncontiguous_and_vector_widths():
@@ -292,3 +301,20 @@ def test_bce_logits_noncontiguous_and_vector_widths():
         v = F.binary_cross_entropy_with_logits(LX, tl.tensor(y).T, pos_weight=tl.tensor(pw).T,
                                                reduction="none")
         np.testing.assert_allclose(v.numpy(), t.numpy(), rtol=2e-6, atol=1e-6)
+
+
+def test_captured_graphs_take_the_outer_kernel_for_outer_broadcasts():
+    a = tl.tensor(np.random.default_rng(0).random((300, 1, 2)))
+    b = tl.tensor(np.random.default_rng(1).random((1, 200, 2)))
+    calls = []
+    orig = E.MAXIMUM.outer
+    E.MAXIMUM.outer = lambda x, y: calls.append(1) or orig(x, y)
+    try:
+        f = tl.function(lambda x, y: tl.maximum(x, y) * 2.0 + y)
+        with tl.no_grad():
+            for _ in range(2):
+                got = f(a, b).numpy()
+    finally:
+        E.MAXIMUM.outer = orig
+    np.testing.assert_array_equal(got, np.maximum(a.numpy(), b.numpy()) * 2.0 + b.numpy())
+    assert len(calls) >= 2      # (the trace and the replay; not fused into a NumPy loop)

@@ -108,6 +108,15 @@ def _device_type(name: str) -> str:
     return Device(name).type
 
 
+def _outer_kernel(op, node) -> bool:
+    """Whether a CPU node takes its op's outer-broadcast kernel: two inputs that both
+    broadcast to the output (None dims included: the kernel hands other patterns to the
+    ufunc); a plain broadcast of one operand keeps the ufunc and its out= buffer."""
+    return (op.outer is not None and len(node.inputs) == 2 and not node.attrs
+            and _device_type(node.device) == "cpu"
+            and all(tuple(v.shape) != tuple(node.outputs[0].shape) for v in node.inputs))
+
+
 def _ufunc_kernel(op, node):
     """The NumPy ufunc behind a CPU op, when its kernel is exactly that ufunc."""
     if op.ufunc is None or _device_type(node.device) != "cpu" or node.attrs:
@@ -199,6 +208,11 @@ def _compile(plan: Plan, memory: bool):
             if chk is not None:
                 ns[f"Q{n.id}"] = functools.partial(chk, **n.attrs) if n.attrs else chk
                 lines.append(f"    Q{n.id}({args})")
+            if _outer_kernel(op, n):
+                # (inputs of different shapes: the outer-broadcast kernel, as eager's apply)
+                ns[f"K{n.id}"] = op.outer
+                lines.append(f"    {outs[0]} = K{n.id}({args})")
+                continue
             b = buffers.get(n.outputs[0].id) if len(n.outputs) == 1 else None
             if b is not None and _ufunc_kernel(op, n) is not None:
                 ns[f"K{n.id}"] = _ufunc_kernel(op, n)

@@ -1186,14 +1186,13 @@ not_equal, less, less_equal, greater, greater_equal = ne, lt, le, gt, ge
 def _use_outer_kernels() -> None:
     # a[:, None] op b[None, :] (after collapsing dims) in float32/float64: _ops' outer kernel,
     # NumPy's values bit for bit where NumPy's broadcast loop is 4-5x slower; every other
-    # shape and dtype goes on to the op's previous kernel. ``ufunc`` names the ufunc the
-    # kernel stands for (the in-place and graph out= paths compare op.cpu with it)
+    # shape and dtype goes on to the op's plain kernel. apply takes ``op.outer`` only for
+    # inputs of different shapes, so same-shape calls (most, and the tiny ones whose
+    # per-call cost matters) never pay for the pattern check
     import functools
     for op, code in ((ADD, 0), (SUB, 1), (MUL, 3), (DIV, 4), (MAXIMUM, 6), (MINIMUM, 8),
                      (EQ, 10), (NE, 11), (LT, 12), (LE, 13), (GT, 14), (GE, 15)):
-        kernel = functools.partial(_ops.binary_kernel, op.cpu, code)
-        kernel.ufunc = getattr(np, op.ufunc) if op.ufunc is not None else None
-        op.set_kernel("cpu", kernel)
+        op.outer = functools.partial(_ops.binary_kernel, op.cpu, code)
 
 
 _use_outer_kernels()

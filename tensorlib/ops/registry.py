@@ -62,7 +62,7 @@ class OpDef:
 
     __slots__ = ("name", "fwd", "ufunc", "kernels", "vjp", "infer", "cost", "onnx",
                  "saves", "saves_output", "view", "check", "doc", "cpu", "_cache",
-                 "out_device", "promote", "jvp", "complex")
+                 "out_device", "promote", "jvp", "complex", "outer")
 
     def __init__(self, name: str, fwd: Callable | None = None, *, ufunc: str | None = None,
                  kernels: dict[str, Callable] | None = None, vjp: Callable | None = None,
@@ -95,6 +95,9 @@ class OpDef:
         self.out_device: Callable | None = None  # for transfer ops: attrs -> device name
         self._cache: dict[str, Callable] = {}
         self.cpu = self.kernel_for("cpu")
+        # a CPU kernel for two inputs of different shapes (outer broadcasts), which apply
+        # takes only then: equal shapes go straight to ``cpu`` (a plain ufunc), at no cost
+        self.outer: Callable | None = None
 
     def kernel_for(self, backend: str) -> Callable:
         """The forward kernel ``f(*arrays, **attrs)`` for a backend type."""
@@ -210,14 +213,12 @@ def shape_check(fn: Callable) -> Callable:
 
 
 def cpu_ufunc(op: OpDef):
-    """The NumPy ufunc ``op``'s CPU kernel computes, when that kernel is the ufunc itself or
-    a wrapper that hands every pattern it does not speed up to it (the outer-broadcast
-    kernels carry it as ``.ufunc``), so callers may call the ufunc with ``out=``; else None."""
+    """The NumPy ufunc ``op``'s CPU kernel is (seen through the profiler's wrapper), so
+    callers may call it with ``out=``; None for ops with a kernel of their own."""
     if op.ufunc is None:
         return None
-    k = getattr(op.cpu, "_tl_profiled", op.cpu)
     u = getattr(np, op.ufunc, None)
-    return u if u is not None and getattr(k, "ufunc", k) is u else None
+    return u if u is not None and getattr(op.cpu, "_tl_profiled", op.cpu) is u else None
 
 
 def get(name: str) -> OpDef:

@@ -25,6 +25,9 @@ def _elementwise(n) -> bool:
         return False        # (a checked op, // by zero, keeps its own node and check)
     if not n.device.startswith("cpu") or cpu_ufunc(op) is None:
         return False
+    if op.outer is not None and len(n.inputs) == 2 and all(
+            tuple(v.shape) != tuple(n.outputs[0].shape) for v in n.inputs):
+        return False        # (both operands broadcast: the outer kernel beats fusing)
     return None not in n.outputs[0].shape
 
 
