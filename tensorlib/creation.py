@@ -746,7 +746,7 @@ def linspace(start: float, end: float, steps: int, dtype=None, device=None,
         _dtypes.complex_of(_dtypes.default_float) if cx else _dtypes.default_float)
     if (state.tracer is not None and _traced_sizes((steps,)) and not cx
             and dt in (_dtypes.float32, _dtypes.float64)):
-        t = _linspace_traced(float(start), float(end), steps, dt)
+        t = _linspace_traced(float(start), float(end), steps, dt, device)
         if requires_grad:
             t.requires_grad = True
         return t
@@ -779,13 +779,13 @@ def linspace(start: float, end: float, steps: int, dtype=None, device=None,
     return t
 
 
-def _linspace_traced(start: float, end: float, steps, dt) -> Tensor:
+def _linspace_traced(start: float, end: float, steps, dt, device=None) -> Tensor:
     """``linspace`` under capture with ``steps`` read from None dims: :func:`_torch_linspace`'s
     values from tensor ops (an arange and the step as a run-time ``dim_size``), so the graph,
     its file and ONNX follow the dims and give eager's values bit for bit in float32."""
     from .ops.elementwise import where
     from .ops.size_guard import size_tensor
-    i = arange(steps)
+    i = arange(steps, device=device)
     like = i
     s, e = dt.type(start), dt.type(end)
     # steps == 1 is [start]: a divisor of 1 keeps the step finite, i == 0 takes the first half

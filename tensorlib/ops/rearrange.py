@@ -74,8 +74,8 @@ def _interleave_traced(x: Tensor, ax: int, n, k) -> Tensor:
     shp = x.shape
     y = x.unsqueeze(ax + 1).expand(*shp[:ax + 1], k, *shp[ax + 1:])
     rest = shp[:ax] + shp[ax + 1:]
-    # -1 where the other dims are fixed and non-zero: ONNX Reshape reads a computed size of
-    # 0 (a count or a batch of 0) as "copy the input's dim", -1 stays right
+    # -1 where the other dims are fixed and non-zero: the graph then needs no size node
+    # (and before opset 14 ONNX's Reshape read a computed 0 as "copy the input's dim")
     merged = -1 if all(type(d) is int and d > 0 for d in rest) else n * k
     return y.reshape(*shp[:ax], merged, *shp[ax + 1:])
 
