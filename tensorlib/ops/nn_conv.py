@@ -216,53 +216,57 @@ def _tile_plan(rows: int, Ho: int, Wo: int, work: int) -> tuple:
     return max(1, min(Ho, round(cols / Wo))), t
 
 
-def _conv_tiled(x, wm, bias, out, groups, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo) -> None:
-    """float32 ``out`` (N, O, Ho*Wo) = conv of x (N, C, H, W) with wm (O, C/groups*kh*kw)
-    (+ bias), a tile of output rows at a time: im2col of the tile into an L2-sized buffer,
-    then one GEMM per group straight into ``out``. A tile of output rows [h0, h0 + r) is
-    im2col of r rows with the top padding moved up by h0 * sh (the kernels bound-check
-    every input row, so any offset is safe)."""
+def _tiles(x, O: int, K: int, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo):
+    """The threads for each tile's GEMM, then for each tile of output rows [h0, h0 + r) of
+    each image n: (n, h0, r, its im2col columns (C*kh*kw, r*Wo)) in one reused L2-sized
+    buffer. A tile is im2col of r rows with the top padding moved up by h0 * sh (the
+    kernels bound-check every input row, so any offset is safe)."""
     from .. import _ops
     N, C = x.shape[:2]
-    O, K = wm.shape
-    Og, rows = O // groups, C * kh * kw
+    rows = C * kh * kw
     R, t = _tile_plan(rows, Ho, Wo, N * O * K * Ho * Wo)
+    yield t
     buf = np.empty(rows * R * Wo, np.float32)
-    bcol = None if bias is None else bias.reshape(O, 1)
     for n in range(N):
-        xn, on = x[n:n + 1], out[n]
         for h0 in range(0, Ho, R):
             r = min(R, Ho - h0)
             c = _view(buf, rows, r * Wo)
-            _ops.im2col(xn, c, kh, kw, sh, sw, pt - h0 * sh, pl, dh, dw, r, Wo)
-            dst = on[:, h0 * Wo:(h0 + r) * Wo]
-            for gi in range(groups):
-                _ops.sgemm(wm[gi * Og:(gi + 1) * Og], c[gi * K:(gi + 1) * K],
-                           dst[gi * Og:(gi + 1) * Og], 1.0, 0.0, t)
-            if bcol is not None:    # while the tile is in cache
-                np.add(dst, bcol, out=dst)
+            _ops.im2col(x[n:n + 1], c, kh, kw, sh, sw, pt - h0 * sh, pl, dh, dw, r, Wo)
+            yield n, h0, r, c
+
+
+def _conv_tiled(x, wm, bias, out, groups, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo) -> None:
+    """float32 ``out`` (N, O, Ho*Wo) = conv of x (N, C, H, W) with wm (O, C/groups*kh*kw)
+    (+ bias), a tile of output rows at a time (:func:`_tiles`), one GEMM per group straight
+    into ``out``."""
+    from .. import _ops
+    O, K = wm.shape
+    Og = O // groups
+    bcol = None if bias is None else bias.reshape(O, 1)
+    tiles = _tiles(x, O, K, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
+    t = next(tiles)
+    for n, h0, r, c in tiles:
+        dst = out[n][:, h0 * Wo:(h0 + r) * Wo]
+        for gi in range(groups):
+            _ops.sgemm(wm[gi * Og:(gi + 1) * Og], c[gi * K:(gi + 1) * K],
+                       dst[gi * Og:(gi + 1) * Og], 1.0, 0.0, t)
+        if bcol is not None:    # while the tile is in cache
+            np.add(dst, bcol, out=dst)
 
 
 def _weight_grad_tiled(x, g, gw, groups, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo) -> None:
     """float32 ``gw`` (O, C/groups*kh*kw, zeroed) += g (N, O, Ho*Wo) @ im2col(x)^T, a tile
-    of output rows at a time as :func:`_conv_tiled` (the GEMM reads the tile transposed in
-    place)."""
+    of output rows at a time (:func:`_tiles`; the GEMM reads the tile transposed in place)."""
     from .. import _ops
-    N, C = x.shape[:2]
     O, K = gw.shape
-    Og, rows = O // groups, C * kh * kw
-    R, t = _tile_plan(rows, Ho, Wo, N * O * K * Ho * Wo)
-    buf = np.empty(rows * R * Wo, np.float32)
-    for n in range(N):
-        xn, gn = x[n:n + 1], g[n]
-        for h0 in range(0, Ho, R):
-            r = min(R, Ho - h0)
-            c = _view(buf, rows, r * Wo)
-            _ops.im2col(xn, c, kh, kw, sh, sw, pt - h0 * sh, pl, dh, dw, r, Wo)
-            src = gn[:, h0 * Wo:(h0 + r) * Wo]
-            for gi in range(groups):
-                _ops.sgemm(src[gi * Og:(gi + 1) * Og], c[gi * K:(gi + 1) * K].T,
-                           gw[gi * Og:(gi + 1) * Og], 1.0, 1.0, t)
+    Og = O // groups
+    tiles = _tiles(x, O, K, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
+    t = next(tiles)
+    for n, h0, r, c in tiles:
+        src = g[n][:, h0 * Wo:(h0 + r) * Wo]
+        for gi in range(groups):
+            _ops.sgemm(src[gi * Og:(gi + 1) * Og], c[gi * K:(gi + 1) * K].T,
+                       gw[gi * Og:(gi + 1) * Og], 1.0, 1.0, t)
 
 
 def _chunk(N, K, HW, itemsize):
