@@ -1928,11 +1928,12 @@ def sum_rows_f32(const float[:, ::1] x, float[::1] out, double scale=1.0):
             out[r] = <float>(scale * tl_sum_f32(&x[r, 0], N))
 
 
-def sum_mid_f32(const float[:, :, ::1] x, float[:, ::1] out, double scale=1.0):
-    """out[o, i] = scale * sum_r x[o, r, i], a cascade sum (float32 leaves, float64 top)."""
+def sum_mid(const floating[:, :, ::1] x, floating[:, ::1] out, double scale=1.0):
+    """out[o, i] = scale * sum_r x[o, r, i], a cascade sum (float32: float32 leaves, float64
+    top; float64 throughout)."""
     cdef Py_ssize_t O = x.shape[0], R = x.shape[1], I = x.shape[2], t, o, lo, T
     if out.shape[0] != O or out.shape[1] != I:
-        raise ValueError("sum_mid_f32: out must have shape (x.shape[0], x.shape[2])")
+        raise ValueError("sum_mid: out must have shape (x.shape[0], x.shape[2])")
     if O * I == 0:
         return
     if R == 0:
@@ -1943,23 +1944,10 @@ def sum_mid_f32(const float[:, :, ::1] x, float[:, ::1] out, double scale=1.0):
         for t in prange(O * T, schedule="static", num_threads=nthreads(O * R * I)):
             o = t // T
             lo = (t % T) * COL_TILE
-            tl_sum_cols_f32(&x[o, 0, lo], R, I, min(COL_TILE, I - lo), &out[o, lo], scale)
-
-
-def sum_all_f64(const double[::1] x) -> float:
-    """The sum of x (a cascade sum, chunked as sum_all_f32 so threads do not change it)."""
-    cdef Py_ssize_t n = x.shape[0], nc = (n + SUM_CHUNK - 1) // SUM_CHUNK, c, lo
-    cdef double s = 0.0
-    if n == 0:
-        return 0.0
-    cdef double[::1] parts = np.empty(nc, np.float64)
-    with nogil:
-        for c in prange(nc, schedule="static", num_threads=nthreads(n)):
-            lo = c * SUM_CHUNK
-            tl_sum_rows_f64(&x[lo], 1, min(SUM_CHUNK, n - lo), &parts[c], 1.0)
-        for c in range(nc):
-            s += parts[c]
-    return s
+            if floating is float:
+                tl_sum_cols_f32(&x[o, 0, lo], R, I, min(COL_TILE, I - lo), &out[o, lo], scale)
+            else:
+                tl_sum_cols_f64(&x[o, 0, lo], R, I, min(COL_TILE, I - lo), &out[o, lo], scale)
 
 
 DEF ROW_CHUNK = 4096    # elements a parallel task sums in sum_rows_f64, at least a row
@@ -1982,24 +1970,6 @@ def sum_rows_f64(const double[:, ::1] x, double[::1] out, double scale=1.0):
         for k in prange(nk, schedule="static", num_threads=nthreads(R * N)):
             lo = k * rows
             tl_sum_rows_f64(&x[lo, 0], min(rows, R - lo), N, &out[lo], scale)
-
-
-def sum_mid_f64(const double[:, :, ::1] x, double[:, ::1] out, double scale=1.0):
-    """out[o, i] = scale * sum_r x[o, r, i], a cascade sum (as sum_mid_f32, all float64)."""
-    cdef Py_ssize_t O = x.shape[0], R = x.shape[1], I = x.shape[2], t, o, lo, T
-    if out.shape[0] != O or out.shape[1] != I:
-        raise ValueError("sum_mid_f64: out must have shape (x.shape[0], x.shape[2])")
-    if O * I == 0:
-        return
-    if R == 0:
-        out[:, :] = 0.0
-        return
-    T = (I + COL_TILE - 1) // COL_TILE
-    with nogil:
-        for t in prange(O * T, schedule="static", num_threads=nthreads(O * R * I)):
-            o = t // T
-            lo = (t % T) * COL_TILE
-            tl_sum_cols_f64(&x[o, 0, lo], R, I, min(COL_TILE, I - lo), &out[o, lo], scale)
 
 
 ctypedef fused cum_t:

@@ -165,7 +165,7 @@ def _sum_blocks(b, scale):
         (_ops.sum_rows_f32 if f32 else _ops.sum_rows_f64)(b.reshape(O, R), out.reshape(-1),
                                                           scale)
     else:
-        (_ops.sum_mid_f32 if f32 else _ops.sum_mid_f64)(b, out, scale)
+        _ops.sum_mid(b, out, scale)
     return out
 
 
