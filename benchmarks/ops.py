@@ -206,7 +206,34 @@ def _shared(lib):
         + _session22e(lib, rng) + _session22f(lib, rng) + _session22g(lib, rng) \
         + _session22h(lib, rng) + _session23b(lib, rng) + _session23a(lib, rng) \
         + _session23d(lib, rng) + _session23e(lib, rng) + _session23g(lib, rng) \
-        + _session23f(lib, rng) + _session23h(lib, rng) + _session23c(lib, rng)
+        + _session23f(lib, rng) + _session23h(lib, rng) + _session23c(lib, rng) \
+        + _session23i(lib, rng)
+
+
+def _session23i(lib, rng):
+    """Session 23i: float32 3x3 convolutions on large maps (tensorlib: tiles of output rows,
+    im2col of a tile in L2 and its GEMM): 64->64 at 64/128/256^2, 256->256 at 64^2, a
+    stride-2 one; forward under no_grad and forward+backward (input and weight grads)."""
+    F = lib.nn.functional
+
+    def case(n, c, o, s, stride):
+        x = lib.tensor(rng.standard_normal((n, c, s, s)).astype(np.float32),
+                       requires_grad=True)
+        w = lib.tensor((rng.standard_normal((o, c, 3, 3)) * 0.05).astype(np.float32),
+                       requires_grad=True)
+        b = lib.tensor(rng.standard_normal(o).astype(np.float32))
+
+        def fwd():
+            with lib.no_grad():
+                F.conv2d(x, w, b, stride=stride, padding=1)
+
+        def step():
+            x.grad = w.grad = None
+            F.conv2d(x, w, b, stride=stride, padding=1).sum().backward()
+        tag = f"conv2d 3x3 {c}->{o} ({n},{c},{s},{s}) stride {stride}"
+        return [(f"{tag} fwd [23i]", fwd), (f"{tag} fwd+bwd [23i]", step)]
+    return (case(1, 64, 64, 256, 1) + case(1, 64, 64, 128, 1) + case(4, 64, 64, 64, 1)
+            + case(1, 256, 256, 64, 1) + case(1, 64, 64, 256, 2))
 
 
 def _session23c(lib, rng):
@@ -243,10 +270,10 @@ def _session23c(lib, rng):
                 return model(x)
         if lib is tl:
             cf, cs = tl.function(lambda a, m=model: m(a)), tl.function(step)
-            with tl.no_grad():
+            cs()
+            cs()
+            with tl.no_grad():      # traced after the step set the gradients it guards
                 cf(x)
-            cs()
-            cs()
             ef = next(iter(cf._cache.values()))[0]
             es = next(iter(cs._cache.values()))[0]
 
