@@ -197,6 +197,12 @@ def graph_document(graph: Graph, model=None, names: dict[int, str] | None = None
     if preds:
         # size comparisons the traced Python made (assert t <= 8): a loaded graph cannot
         # trace again, so it checks them on each call (see GraphModule._feeds)
+        from .graph.sizes import MAX_PREDICATES
+        if len(preds) > MAX_PREDICATES:
+            raise ValueError(
+                f"save_graph: the graph holds {len(preds)} size predicates, more than a graph "
+                f"file holds ({MAX_PREDICATES}); trace it without None dims (or with fewer "
+                "comparisons of their sizes) to save it")
         doc["size_predicates"] = [list(p) for p in preds]
     if model is not None:
         # by array too: a module's buffer may be bound through another tensor object that
@@ -763,8 +769,10 @@ def _build(doc: dict, weights: dict) -> tuple[Graph, list, list]:
             _need(str(nd["id"]) in consts, f"constant node {nd['id']} has no value")
     g = Graph.from_dict(gd)
     preds = doc.get("size_predicates", [])
-    _need(isinstance(preds, list) and len(preds) <= 4096, "size_predicates must be a list")
-    from .graph.sizes import check_predicates, inputs_of
+    from .graph.sizes import MAX_PREDICATES, check_predicates, inputs_of
+    _need(isinstance(preds, list), "size_predicates must be a list")
+    _need(len(preds) <= MAX_PREDICATES,
+          f"more than {MAX_PREDICATES} size predicates ({len(preds)})")
     g.size_predicates = check_predicates(preds, "size_predicates")
     _need(all(k < len(g.inputs) for p in g.size_predicates for e in p[1:3]
               for k in inputs_of(e)), "a size predicate reads an input the graph lacks")
@@ -819,9 +827,8 @@ def _check_predicates(g: Graph, shapes: list) -> None:
     preds = getattr(g, "size_predicates", None)
     if not preds:
         return
-    from .graph.sizes import predicate_mismatch
-    why = predicate_mismatch(preds, shapes, [f"{v.name or f'input{i}'}."
-                                             for i, v in enumerate(g.inputs)])
+    from .graph.sizes import input_labels, predicate_mismatch
+    why = predicate_mismatch(preds, shapes, input_labels(g.inputs))
     if why is not None:
         raise ValueError(
             f"{g.name}: the size comparison {why}: the traced code compared these "

@@ -140,7 +140,7 @@ class _Entry:
 
     __slots__ = ("graph", "plan", "template", "guards", "constants", "out_kinds", "n_calls",
                  "shapes_ok", "trace_no", "grad_outputs", "sizes", "fixed", "fixed_why",
-                 "traced", "verified", "version", "grad_mode", "rebinds")
+                 "traced", "verified", "version", "grad_mode", "rebinds", "dead", "held")
 
     @property
     def predicates(self) -> list:
@@ -176,6 +176,12 @@ class _Entry:
         # writes into ``tensor``; put back on the module after each replay, since an eager
         # forward or another graph's trace may have left another tensor there since
         self.rebinds: list = []
+        # weak references to the parameters whose .grad the trace found None and the step
+        # only zeroes (``dead``: eager's optimizer skips them), and to those it found set and
+        # left unreached (``held``: eager's optimizer steps them with zeros): the graph fits
+        # only calls that start with each in that state (see ``_grad_state_miss``)
+        self.dead: tuple = ()
+        self.held: tuple = ()
 
     def check(self) -> str | None:
         # one C loop over the constants' version boxes; the Python loop only names the one
@@ -288,9 +294,6 @@ class Function:
         # (a trace proved that sound, see _GradWatch); None: not (yet) proved
         self._call_prime: list | None = None
         self._no_watched_prime = False      # a watched trace found a parameter unreached
-        # ids of primed parameters the step never reaches (only zeroes): after each call
-        # their zeros are taken back, written or not
-        self._call_dead: set = set()
         self._warned_subclass = False
         # the name and docstring only: merging a Module's (or any object's) __dict__ into
         # this one would overwrite fn, _cache... with the model's attributes of those names
@@ -431,9 +434,10 @@ class Function:
         # a step that zeroes its gradients under a condition (gradient accumulation) starts
         # some calls without them: given zeros, as the trace was, those calls replay too
         zeroed = _prime_call(self._call_prime) if self._call_prime else ()
+        primed = {id(p) for p, _, _ in zeroed}
         with self._lock:
             key = _with_autocast(key)
-            hit = self._lookup(key, tensors)
+            hit = self._lookup(key, tensors, primed)
             if (self.dynamic == "auto" or self._dyn_axes is not None) and \
                     not isinstance(hit, _Entry) and hit is not None:
                 # PyTorch's automatic dynamic shapes: a call that differs from a traced one
@@ -451,7 +455,7 @@ class Function:
                     self._dyn_axes = axes
                     self._warned_sizes = True   # the user gave no None dims to warn about
                     key = _masked_key(raw, axes)
-                    hit = self._lookup(key, tensors)
+                    hit = self._lookup(key, tensors, primed)
             busy = not isinstance(hit, _Entry) and self._tracing is not None
             if not isinstance(hit, _Entry) and not busy:
                 self._tracing = threading.get_ident()
@@ -477,12 +481,15 @@ class Function:
             if probe is not None:
                 return probe
             zeroed = _prime_call(self._call_prime) if self._call_prime else ()
+            if _grad_state_miss(hit, {id(p) for p, _, _ in zeroed}) is not None:
+                _unprime_call(zeroed)       # the probe's trace left another .grad state
+                return self.fn(*args, **kwargs)
         if not zeroed:
             return hit.run(tensors)
         try:
             return hit.run(tensors)
         finally:
-            _unprime_call(zeroed, self._call_dead)
+            _unprime_call(zeroed, hit.dead)
 
     def _flatten(self, args, kwargs):
         key, tensors, objects = flatten(args, kwargs, self.input_signature)
@@ -592,8 +599,9 @@ class Function:
         finally:
             self._lock.release()
 
-    def _lookup(self, key, tensors):
-        """The cached entry this call replays, or why none fits (None: nothing cached)."""
+    def _lookup(self, key, tensors, primed=frozenset()):
+        """The cached entry this call replays, or why none fits (None: nothing cached).
+        ``primed``: ids of the parameters this call gave zero gradients (None before)."""
         entries = self._cache.get(key)
         if not entries:
             return _key_reason(key, list(self._cache)) if self._cache else None
@@ -612,6 +620,8 @@ class Function:
                 why = _fixed_mismatch(e, tensors)
             if why is None and e.predicates:
                 why = _predicate_miss(e, tensors)
+            if why is None and (e.dead or e.held):
+                why = _grad_state_miss(e, primed)
             if why is None:
                 why = e.check()
                 if why is not None and getattr(e.guards, "stale", False):
@@ -684,6 +694,11 @@ class Function:
                     f"because {reason}. Each trace runs the Python again and builds a new "
                     f"graph: {advice}", stacklevel=3)
         flags = _step_flags(self.fn, objects)
+        # the gradients set before the step (and priming): those it leaves as they were
+        # were reached by no backward, and the optimizer steps them with what they hold
+        held = [(p, p.grad) for opt in _optimizers(self.fn, objects).values()
+                for group in opt.param_groups for p in group["params"]
+                if p.grad is not None] if "backward" in flags else []
         primed = _prime_optimizers(self.fn, objects, self._unprimed)
         zeroed, watched = _prime_grads(self.fn, objects,
                                        watch=not self._no_watched_prime and flags)
@@ -733,7 +748,8 @@ class Function:
                 dead = [p for p, _ in zeroed if watch.untouched(p)]
                 if not sound and _only_written(g, tracer, dead):
                     sound = True
-                    self._call_dead |= {id(p) for p in dead}
+                else:
+                    dead = []
                 _unprime_grads([(p, watch.current(p)) for p, _ in zeroed])
             else:
                 _unprime_grads(zeroed)
@@ -841,6 +857,11 @@ class Function:
         g._plans[(tuple(v.id for v in g.outputs), tuple(n.id for n in g.assigns))] = plan
         entry = _Entry(g, plan, template, guards, tracer.constants, out_kinds)
         entry.rebinds = tracer.rebinds
+        if watch is not None and sound:
+            entry.dead = tuple(weakref.ref(p) for p in dead)
+        if tracer.backward_runs:
+            entry.held = tuple(weakref.ref(p) for p, gr in held
+                               if p.grad is gr and id(p) not in tracer.grad_leaves)
         entry.trace_no = self.trace_count
         entry.grad_mode = traced_with_grad
         self._training = self._training or bool(tracer.backward_runs)
@@ -1040,14 +1061,10 @@ def _predicate_miss(e: _Entry, tensors) -> str | None:
     """Why ``e``'s graph does not fit these inputs: a size comparison its Python made while
     tracing (``if x.shape[0] > 3``) comes out otherwise for them, so the code may take
     another branch (a new trace, kept next to this graph); None when all agree."""
-    from .sizes import predicate_mismatch
+    from .sizes import input_labels, predicate_mismatch
     why = predicate_mismatch(e.predicates, [tuple(t._data.shape) for t in tensors],
-                             _input_labels(e.graph))
+                             input_labels(e.graph.inputs))
     return None if why is None else _PerShape(f"the size comparison {why}")
-
-
-def _input_labels(g: Graph) -> list[str]:
-    return [f"{v.name}." if v.name else f"input{i}." for i, v in enumerate(g.inputs)]
 
 
 def _dims_words(dims) -> str:
@@ -1621,12 +1638,29 @@ def _prime_call(params: list) -> list:
     return out
 
 
-def _unprime_call(zeroed, dead=frozenset()) -> None:
+def _unprime_call(zeroed, dead: tuple = ()) -> None:
     """The primed gradients nothing used (or the call did not replay) are taken back, and
-    those of parameters ``dead`` (ids) the step only zeroes, as eager leaves them None."""
+    those of the parameters ``dead`` (weak references) the step only zeroes, as eager leaves
+    them None."""
+    gone = {id(p) for r in dead if (p := r()) is not None}
     for p, z, v in zeroed:
-        if p.grad is z and (z._version[0] == v or id(p) in dead):
+        if p.grad is z and (z._version[0] == v or id(p) in gone):
             p.grad = None
+
+
+def _grad_state_miss(e: _Entry, primed) -> str | None:
+    """Why entry ``e`` does not fit a call whose parameters ``primed`` (ids) had no .grad:
+    a parameter no backward reaches is skipped by the optimizer without a gradient and
+    stepped (momentum, weight decay, Adam's moments) with one, so whether it has one at the
+    call decides the update, and the graph holds the state it was traced in."""
+    for refs, none in ((e.dead, True), (e.held, False)):
+        for r in refs:
+            p = r()
+            if p is not None and (p.grad is None or id(p) in primed) is not none:
+                state = "None" if none else "set"
+                return (f"a parameter {tuple(p.shape)} that no backward reaches had .grad "
+                        f"{state} when traced, and {'set' if none else 'None'} now")
+    return None
 
 
 def _only_written(g: Graph, tracer, params: list) -> bool:

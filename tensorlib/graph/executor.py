@@ -433,10 +433,10 @@ def run_graph(graph: Graph, feeds=None, fetches=None, targets=None):
 def _check_predicates(graph: Graph, arrays: list) -> None:
     """The size comparisons the traced Python made (``graph.size_predicates``) must come out
     as traced for the fed shapes: the graph holds the branch they took."""
-    from .sizes import predicate_mismatch
+    from .sizes import input_labels, predicate_mismatch
     why = predicate_mismatch(graph.size_predicates,
                              [None if a is None else tuple(a.shape) for a in arrays],
-                             [f"{v.name or f'input{i}'}." for i, v in enumerate(graph.inputs)])
+                             input_labels(graph.inputs))
     if why is not None:
         raise ValueError(f"{graph.name}: the size comparison {why}; the graph holds the "
                          "branch the traced code took then (an assert or an if on a shape), "

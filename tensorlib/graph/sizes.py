@@ -25,6 +25,8 @@ OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
        "floordiv": operator.floordiv, "mod": operator.mod}
 SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "floordiv": "//", "mod": "%"}
 _MAX_DEPTH = 64
+# the most size predicates a graph records (past it the size escapes) and a graph file holds
+MAX_PREDICATES = 4096
 CMPS = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge,
         "eq": operator.eq, "ne": operator.ne}
 CMP_SYMBOLS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
@@ -60,13 +62,25 @@ def evaluate(e, shapes, depth: int = 0):
     return OPS[e[0]](a, b)
 
 
-def inputs_of(e) -> set:
-    """The input indices expression ``e`` reads."""
+def dims_of(e) -> set:
+    """The ``(input index, axis)`` dims expression ``e`` reads."""
     if isinstance(e, (tuple, list)) and e:
         if e[0] == "dim":
-            return {e[1]}
-        return inputs_of(e[1]) | inputs_of(e[2])
+            return {(e[1], e[2])}
+        return dims_of(e[1]) | dims_of(e[2])
     return set()
+
+
+def inputs_of(e) -> set:
+    """The input indices expression ``e`` reads."""
+    return {k for k, _ in dims_of(e)}
+
+
+def input_labels(inputs, names=None) -> list[str]:
+    """The labels (``"x."``) :func:`predicate_str` names graph ``inputs`` (Values) by:
+    ``names[k]`` where given, else the input's own name, else ``input<k>``."""
+    return [f"{names[k] if names is not None and k < len(names) else v.name or f'input{k}'}."
+            for k, v in enumerate(inputs)]
 
 
 def apply_sizes(shape, sizes, shapes) -> tuple:

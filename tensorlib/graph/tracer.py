@@ -26,7 +26,7 @@ from .._device import current_scope
 from .._state import state as _state
 from .executor import multi_spec
 from .ir import SOURCE_OPS, Graph, Node, Value
-from .sizes import apply_sizes
+from .sizes import MAX_PREDICATES, apply_sizes
 
 
 POSITIONS_HOW = "read at every position with constant indices"
@@ -35,6 +35,11 @@ POSITIONS_HOW = "read at every position with constant indices"
 class CaptureError(RuntimeError):
     """Something the captured code does cannot be represented faithfully in a graph."""
 
+
+# an integer comparison with a constant c as a bound (side, offset): `n > c` holds iff
+# n >= c + 1, and fails iff n <= c
+_BOUNDS = {"gt": {True: ("ge", 1), False: ("le", 0)}, "ge": {True: ("ge", 0), False: ("le", -1)},
+           "lt": {True: ("le", -1), False: ("ge", 0)}, "le": {True: ("le", 0), False: ("ge", 1)}}
 
 _READ_HELP = (
     "The value depends on the graph's inputs or variables, so a graph would freeze the "
@@ -71,6 +76,8 @@ class Tracer:
         # every escape was constant indices reading each position of a dim (ei[0], ei[1])
         self.loop_escapes_only = True
         self.predicate_set: set[tuple] = set()
+        # ("ge" / "le", expression) -> index in predicates of that bound on the expression
+        self._bounds: dict[tuple, int] = {}
         self._input_index: dict[int, int] = {}    # placeholder Value id -> input index
         # (Value id, axis) of a None dim -> the positions constant indices read there
         self.positions: dict[tuple, set] = {}
@@ -92,6 +99,7 @@ class Tracer:
         self.fresh: set[int] = set()              # ids of the buffers of tensors it created
         self.tape_nodes: dict[int, tuple] = {}    # id(tape node) -> (tape node, graph node)
         self.backward_runs: list[BackwardRun] = []
+        self.grad_leaves: set[int] = set()        # ids of the leaves a backward() reached
         # while backward() walks the tape: (run, forward nodes by id, value id -> ids of the
         # forward nodes that read it), to colocate each gradient node with its forward node
         self._bw: tuple | None = None
@@ -320,9 +328,29 @@ class Tracer:
         if lhs is None or rhs is None:
             return False
         p = (cmp, lhs, rhs, bool(result))
-        if p not in self.predicate_set:
-            self.predicate_set.add(p)
-            self.predicates.append(p)
+        if isinstance(rhs, int) and cmp in _BOUNDS and isinstance(lhs, tuple):
+            # an integer size against integer constants (`while i < n`, a loop over
+            # range(5000) testing `n > i`): only the tightest bound on each side counts, so
+            # one such loop keeps two predicates, not one per comparison
+            side, off = _BOUNDS[cmp][p[3]]
+            c = rhs + off
+            p = (side, lhs, c, True)
+            at = self._bounds.get((side, lhs))
+            if at is not None:
+                old = self.predicates[at]
+                if (c > old[2]) if side == "ge" else (c < old[2]):
+                    self.predicate_set.discard(old)
+                    self.predicate_set.add(p)
+                    self.predicates[at] = p
+                return True
+        if p in self.predicate_set:
+            return True
+        if len(self.predicates) >= MAX_PREDICATES:
+            return False    # what a graph file holds: past it, the size escapes (per shape)
+        if isinstance(rhs, int) and cmp in _BOUNDS and isinstance(lhs, tuple):
+            self._bounds[(p[0], lhs)] = len(self.predicates)
+        self.predicate_set.add(p)
+        self.predicates.append(p)
         return True
 
     def _input_expr(self, e):
@@ -743,6 +771,8 @@ class Tracer:
         """``backward()`` walked the tape: the gradient Value each leaf received."""
         run.end = self.g._next_node
         self._bw = None
+        if run.accumulates:
+            self.grad_leaves.update(id(t) for t, _ in leaf_grads.values())
         seed = self.lookup(run.seed) if run.seed is not None else None
         run.seed = seed
         if not run.ok:

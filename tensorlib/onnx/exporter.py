@@ -375,13 +375,14 @@ def export_graph(g: Graph, path: str | os.PathLike, opset: int | None = None,
     ``opset`` is used as is (an op it lacks raises, naming the opset).
     """
     import onnx
-    _warn_predicates(g, input_names)
     if opset is None:
         model = _to_model_auto(g, input_names, output_names, dim_names, drop_updates)
     else:
         model = to_model(g, int(opset), input_names, output_names, dim_names, drop_updates)
+    # the names the model gives its inputs: the given ones, the exporter's for the rest
+    inputs = [i.name for i in model.graph.input][:len(g.inputs)]
+    _warn_predicates(g, inputs)
     if output_axes:
-        inputs = list(input_names) if input_names else [i.name for i in model.graph.input]
         _output_axes(model, g, output_axes, inputs)
     if check:
         onnx.checker.check_model(model, full_check=True)
@@ -389,37 +390,25 @@ def export_graph(g: Graph, path: str | os.PathLike, opset: int | None = None,
     _atomic_write(os.fspath(path), [model.SerializeToString()])
 
 
-def _warn_predicates(g: Graph, input_names) -> None:
+def _warn_predicates(g: Graph, names: list[str]) -> None:
     """The traced Python compared sizes of dynamic axes (``assert t <= 8``, ``if n > 3``):
     ONNX has no such branch, so the model assumes each comparison comes out as traced (as
-    PyTorch's tracing exporter does). Said once per export."""
+    PyTorch's tracing exporter does). Said once per export; ``names``: the model's inputs."""
     import warnings
 
-    from ..graph.sizes import predicate_str
-    names = list(input_names) if input_names else [v.name or f"input{i}"
-                                                   for i, v in enumerate(g.inputs)]
-    dynamic = [(i, a) for i, v in enumerate(g.inputs) for a, d in enumerate(v.shape)
-               if d is None]
-
-    def reads_dynamic(p) -> bool:
-        return any((k, a) in dynamic for e in p[1:3] for k, a in _dims_of(e))
-    preds = [p for p in getattr(g, "size_predicates", None) or [] if reads_dynamic(p)]
+    from ..graph.sizes import dims_of, input_labels, predicate_str
+    dynamic = {(i, a) for i, v in enumerate(g.inputs) for a, d in enumerate(v.shape)
+               if d is None}
+    preds = [p for p in getattr(g, "size_predicates", None) or []
+             if any(dims_of(e) & dynamic for e in p[1:3])]
     if not preds:
         return
-    labels = [f"{n}." for n in names]
+    labels = input_labels(g.inputs, names)
     said = ", ".join(predicate_str(p, labels) for p in preds)
     warnings.warn(f"ONNX export: the exported graph assumes {said}, as traced (the Python "
                   "compared these sizes of dynamic axes while tracing, and ONNX keeps the "
                   "branch they took, as PyTorch's tracing exporter does); inputs where a "
                   "comparison comes out otherwise are not checked.", UserWarning, stacklevel=3)
-
-
-def _dims_of(e) -> list:
-    if isinstance(e, tuple) and e and e[0] == "dim":
-        return [(e[1], e[2])]
-    if isinstance(e, tuple):
-        return _dims_of(e[1]) + _dims_of(e[2])
-    return []
 
 
 def export(model, example_inputs, path: str | os.PathLike, dynamic_axes=None,
