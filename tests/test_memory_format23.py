@@ -196,8 +196,6 @@ def test_op_gradients_on_channels_last():
     np.testing.assert_allclose(wl.grad.numpy(), wt.grad.numpy(), rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason="Module.to (tensorlib/nn/module.py) does not pass "
-                   "memory_format to Tensor.to yet")
 def test_module_to_channels_last():
     tl.manual_seed(0)
     m = tl.nn.Sequential(tl.nn.Conv2d(3, 4, 3), tl.nn.BatchNorm2d(4), tl.nn.ReLU())

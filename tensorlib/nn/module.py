@@ -563,7 +563,8 @@ class Module:
 
         Parameters keep their identity, so an optimizer built before ``to`` still
         holds them. As PyTorch's, the first argument may be a dtype or a tensor (its device
-        and dtype); ``non_blocking`` and ``memory_format`` are accepted (see Tensor.to).
+        and dtype); ``non_blocking`` is accepted; ``memory_format`` (``tl.channels_last``)
+        lays out the 4-D and 5-D parameters and buffers in it, as PyTorch's (see Tensor.to).
         """
         if isinstance(device, Tensor):
             device, dtype = device.device, dtype if dtype is not None else device.dtype
@@ -579,7 +580,15 @@ class Module:
             warnings.warn("Complex modules are a new feature: some modules may not work as "
                           "expected with complex parameters or buffers (as PyTorch warns).",
                           UserWarning, stacklevel=2)
-        return self._apply(lambda t: _converted(t, dev, dt))
+        if memory_format is None:
+            return self._apply(lambda t: _converted(t, dev, dt))
+        from ..ops.torch_settings import check_memory_format
+        check_memory_format("Module.to", memory_format)
+
+        def fn(t):
+            r = _converted(t, dev, dt)
+            return r.to(memory_format=memory_format) if r.ndim in (4, 5) else r
+        return self._apply(fn)
 
     def cpu(self) -> Module:
         """Move every parameter and buffer to the CPU."""
