@@ -508,6 +508,16 @@ def _numel(ctx, x: str, dt) -> str:
     return ctx.cast(count, np.int64, dt)
 
 
+def count_scale(ctx, k: float, x: str, shape, dt) -> str:
+    """``k`` over the element count of ONNX tensor ``x`` as a 0-d ``dt`` scalar (a mean's
+    scale): a constant for a static ``shape`` (``k`` itself when it holds no element), read
+    from ``x``'s run-time shape when ``shape`` has None dims."""
+    if any(s is None for s in shape):
+        return ctx.op("Div", [ctx.const(np.asarray(k, dt)), _numel(ctx, x, dt)])
+    count = math.prod(shape)
+    return ctx.const(np.asarray(k / count if count else k, dt))
+
+
 def _shape_input(ctx, n, parts) -> str:
     """A 1-D int64 shape whose entries are ints or size expressions over ``n``'s inputs."""
     shapes: dict = {}

@@ -670,14 +670,12 @@ def _huber_grad_vjp(n, gg):
     # out = k' g c(x - y), k' = k (/ numel for mean), c the clip: linear in g, and c' is the
     # indicator of |x - y| < delta (0 at the kinks, PyTorch's second derivative)
     from ._util import broadcast_shapes, unbroadcast
-    from .size_guard import size_tensor, traced
+    from .size_guard import element_count
     g, x, y = n.inputs
     a = n.attrs
     k = a["k"]
     if a["mean"]:
-        count = numel(broadcast_shapes("huber_loss_grad", x.shape, y.shape))
-        # (a count read from None dims follows them when a captured graph replays)
-        k = k / (size_tensor(count, x).to(x.dtype) if traced(count) else count)
+        k = k / element_count(broadcast_shapes("huber_loss_grad", x.shape, y.shape), x)
     d = x - y
     dg = dx = None
     if g._rg:
@@ -692,18 +690,18 @@ def _huber_grad_vjp(n, gg):
 def _huber_grad_onnx(ctx, n):
     # k g clip(x - y, -delta, delta), k over the count of x - y for mean=True: read from the
     # run-time shape where a dim is dynamic, as the kernel divides by d.size
-    from ..onnx.rules import _numel
+    from ..onnx.rules import count_scale
     g, x, y = ctx.ins(n)
     dt = np.dtype(n.out.dtype)
     delta, k = n.attrs["delta"], n.attrs["k"]
     c = ctx.op("Clip", [ctx.op("Sub", [x, y]), ctx.const(np.asarray(-delta, dt)),
                         ctx.const(np.asarray(delta, dt))])
-    xy = n.inputs[1:]
-    if n.attrs["mean"] and any(s is None for v in xy for s in v.shape):
-        scale = ctx.op("Div", [ctx.const(np.asarray(k, dt)), _numel(ctx, c, dt)])
+    if n.attrs["mean"]:
+        shapes = [tuple(v.shape) for v in n.inputs[1:]]
+        shape = ((None,) if any(None in s for s in shapes) else np.broadcast_shapes(*shapes))
+        scale = count_scale(ctx, k, c, shape, dt)
     else:
-        count = math.prod(np.broadcast_shapes(*(tuple(v.shape) for v in xy)))
-        scale = ctx.const(np.asarray(k / count if n.attrs["mean"] and count else k, dt))
+        scale = ctx.const(np.asarray(k, dt))
     return ctx.op("Mul", [ctx.op("Mul", [g, c]), scale])
 
 
@@ -934,9 +932,8 @@ def _bcel_scale(x: Tensor, mean: bool):
     """1 / numel(x) for a mean (read at run time from None dims of a captured graph), else 1."""
     if not mean:
         return 1.0
-    from .size_guard import size_tensor, traced
-    count = numel(x.shape)
-    return 1.0 / (size_tensor(count, x).to(x.dtype) if traced(count) else count)
+    from .size_guard import element_count
+    return 1.0 / element_count(x.shape, x)
 
 
 def _bcel_vjp(n, g):
@@ -1047,7 +1044,7 @@ def _bcel_grad_vjp(n, gg):
 
 
 def _bcel_grad_onnx(ctx, n):
-    from ..onnx.rules import _numel
+    from ..onnx.rules import count_scale
     g, x, y, *rest = ctx.ins(n)
     a = n.attrs
     w, pw = _bcel_parts(rest, a["weighted"], a["pos"])
@@ -1064,11 +1061,7 @@ def _bcel_grad_onnx(ctx, n):
         out = ctx.op("Mul", [out, w])
     if not a["mean"]:
         return out
-    xs = n.inputs[1].shape
-    if any(v is None for v in xs):
-        return ctx.op("Div", [out, _numel(ctx, d, dt)])
-    count = math.prod(xs)
-    return ctx.op("Mul", [out, ctx.const(np.asarray(1.0 / count if count else 1.0, dt))])
+    return ctx.op("Mul", [out, count_scale(ctx, 1.0, d, n.inputs[1].shape, dt)])
 
 
 BCEL_GRAD = register(OpDef(

@@ -113,6 +113,15 @@ def dim_size(x: Tensor, dim: int) -> Tensor:
     return apply(DIM_SIZE, x, expr=("dim", 0, norm_axis(int(dim), x.ndim, "dim_size")))
 
 
+def element_count(shape, like: Tensor):
+    """The element count of ``shape``: an int, or where it was read from None dims under
+    capture, a 0-d tensor of ``like``'s dtype that follows them when the graph replays (a
+    mean's divisor)."""
+    from ._util import numel
+    count = numel(shape)
+    return size_tensor(count, like).to(like.dtype) if traced(count) else count
+
+
 def size_tensor(n, like: Tensor) -> Tensor:
     """Size ``n`` as a 0-d int64 tensor on ``like``'s device: a size read from None dims
     under capture (``x.shape[0] - 1``, a TracedSize) as one ``dim_size`` node that follows
