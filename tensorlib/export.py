@@ -821,22 +821,6 @@ def _build(doc: dict, weights: dict) -> tuple[Graph, list, list]:
 
 
 # --- validation of ops whose kernels trust their inputs ---------------------------------
-def _check_predicates(g: Graph, shapes: list) -> None:
-    """Raise when input ``shapes`` make a size comparison the traced Python made come out
-    otherwise than when traced: the graph holds the branch it took then."""
-    preds = getattr(g, "size_predicates", None)
-    if not preds:
-        return
-    from .graph.sizes import input_labels, predicate_mismatch
-    why = predicate_mismatch(preds, shapes, input_labels(g.inputs))
-    if why is not None:
-        raise ValueError(
-            f"{g.name}: the size comparison {why}: the traced code compared these "
-            "sizes (an assert or an if on a shape) and the graph holds the branch taken "
-            "then, so it cannot serve these inputs (a tl.function traces again for them; a "
-            "saved graph cannot). Save a graph traced for such inputs too.")
-
-
 def _pos_pair(a, name, op):
     _need(isinstance(a, tuple) and len(a) == 2 and all(_is_int(x) and 0 < x < 1 << 20
                                                         for x in a),
@@ -1361,7 +1345,8 @@ class GraphModule:
             out.append(f)
         key = tuple(tuple(f.shape) for f in out)
         if key not in self._checked:
-            _check_predicates(g, list(key))
+            from .graph.executor import check_predicate_outcomes
+            check_predicate_outcomes(g, list(key))
             try:
                 check_concrete(g, list(key))
             except GraphFileError as e:     # the file is fine: these inputs are not

@@ -407,7 +407,8 @@ def run_graph(graph: Graph, feeds=None, fetches=None, targets=None):
         _check_feed(graph.inputs[i], a)
         arrays[i] = a
     if getattr(graph, "size_predicates", None):
-        _check_predicates(graph, arrays)
+        check_predicate_outcomes(graph, [None if a is None else tuple(a.shape)
+                                         for a in arrays])
     key = (tuple(v.id for v in vals), tuple(n.id for n in tg))
     plan = graph._plans.get(key)
     if plan is None:
@@ -430,17 +431,21 @@ def run_graph(graph: Graph, feeds=None, fetches=None, targets=None):
     return res[0] if single else res
 
 
-def _check_predicates(graph: Graph, arrays: list) -> None:
-    """The size comparisons the traced Python made (``graph.size_predicates``) must come out
-    as traced for the fed shapes: the graph holds the branch they took."""
+def check_predicate_outcomes(graph: Graph, shapes: list) -> None:
+    """Raise when input ``shapes`` (None: not fed) make a size comparison the traced Python
+    made (``graph.size_predicates``) come out otherwise than when traced: the graph holds
+    the branch it took then (``graph.run`` and loaded graphs; a tl.function traces again)."""
+    preds = getattr(graph, "size_predicates", None)
+    if not preds:
+        return
     from .sizes import input_labels, predicate_mismatch
-    why = predicate_mismatch(graph.size_predicates,
-                             [None if a is None else tuple(a.shape) for a in arrays],
-                             input_labels(graph.inputs))
+    why = predicate_mismatch(preds, shapes, input_labels(graph.inputs))
     if why is not None:
-        raise ValueError(f"{graph.name}: the size comparison {why}; the graph holds the "
-                         "branch the traced code took then (an assert or an if on a shape), "
-                         "so it cannot run these inputs")
+        raise ValueError(
+            f"{graph.name}: the size comparison {why}: the traced code compared these "
+            "sizes (an assert or an if on a shape) and the graph holds the branch taken "
+            "then, so it cannot serve these inputs (a tl.function traces again for them; a "
+            "saved graph cannot). Save a graph traced for such inputs too.")
 
 
 def _check_feed(v: Value, a) -> None:
