@@ -193,7 +193,8 @@ def graph_document(graph: Graph, model=None, names: dict[int, str] | None = None
     doc = {"format": FORMAT, "version": VERSION, "tensorlib_version": __version__,
            "graph": gdict, "owners": owners, "bind": bind, "constants": constants,
            "signature": signature(graph)}
-    preds = getattr(graph, "size_predicates", None)
+    gdict.pop("size_predicates", None)     # the file keeps them at the top (checked apart)
+    preds = graph.size_predicates
     if preds:
         # size comparisons the traced Python made (assert t <= 8): a loaded graph cannot
         # trace again, so it checks them on each call (see GraphModule._feeds)
@@ -204,6 +205,9 @@ def graph_document(graph: Graph, model=None, names: dict[int, str] | None = None
                 f"file holds ({MAX_PREDICATES}); trace it without None dims (or with fewer "
                 "comparisons of their sizes) to save it")
         doc["size_predicates"] = [list(p) for p in preds]
+        # where each came from, for the message a violating call raises
+        doc["size_predicate_sources"] = [_source_doc(graph.size_predicate_sources.get(p))
+                                         for p in preds]
     if model is not None:
         # by array too: a module's buffer may be bound through another tensor object that
         # shares its memory (BatchNorm's running stats written by a training step)
@@ -758,6 +762,26 @@ def _check_document(doc: dict, weights: dict) -> None:
               and 0 <= a["of"] < len(doc["owners"]), "bad alias entry")
 
 
+def _source_doc(src):
+    """A size predicate's source (see ``Graph.size_predicate_sources``) as JSON data."""
+    if not src:
+        return None
+    code, where, made, how = (list(src) + [None] * 4)[:4]
+    return [code, where, None if made is None else list(made), how]
+
+
+def _source_of(d):
+    """The inverse of ``_source_doc``, checked (a bad entry is a bad file)."""
+    if d is None:
+        return None
+    _need(isinstance(d, list) and len(d) == 4
+          and all(x is None or isinstance(x, str) for x in (d[0], d[1], d[3])),
+          f"bad size predicate source {d!r}")
+    from .graph.sizes import check_predicates
+    made = None if d[2] is None else check_predicates([d[2]], "size_predicate_sources")[0]
+    return (d[0], d[1], made, d[3])
+
+
 def _build(doc: dict, weights: dict) -> tuple[Graph, list, list]:
     from .creation import from_numpy
     _check_document(doc, weights)
@@ -776,6 +800,11 @@ def _build(doc: dict, weights: dict) -> tuple[Graph, list, list]:
     g.size_predicates = check_predicates(preds, "size_predicates")
     _need(all(k < len(g.inputs) for p in g.size_predicates for e in p[1:3]
               for k in inputs_of(e)), "a size predicate reads an input the graph lacks")
+    srcs = doc.get("size_predicate_sources", [])
+    _need(isinstance(srcs, list) and len(srcs) in (0, len(preds)),
+          "size_predicate_sources must be a list, one entry per size predicate")
+    g.size_predicate_sources = {p: src for p, src in
+                                zip(g.size_predicates, map(_source_of, srcs)) if src}
     sig = doc.get("signature", {})
     if sig.get("structure") == "dict":     # the function returned a dict: keep its keys
         g.output_names = [str(s["name"]) for s in sig["outputs"]]

@@ -71,6 +71,7 @@ class capture:
             tracer = self.graph._tracer
             tracer.finish()
             self.graph.size_predicates = list(tracer.predicates)
+            self.graph.size_predicate_sources = dict(tracer.predicate_sources)
             frozen = _frozen_inputs(self.graph, self._inputs)
             if frozen:
                 warnings.warn(
@@ -144,7 +145,7 @@ class _Entry:
 
     @property
     def predicates(self) -> list:
-        return getattr(self.graph, "size_predicates", None) or []
+        return self.graph.size_predicates
 
     def __init__(self, graph, plan, template, guards, constants, out_kinds):
         self.shapes_ok: set | None = None
@@ -791,6 +792,7 @@ class Function:
         # size comparisons the Python made (assert t <= 8): the graph fits the calls where
         # each comes out as traced; others trace again (see _predicate_miss)
         g.size_predicates = list(tracer.predicates)
+        g.size_predicate_sources = dict(tracer.predicate_sources)
         _name_state(g, self)
         specialized = bool(tracer.size_escapes) and _specialize(g, tracer)
         out_kinds = []
@@ -1061,10 +1063,9 @@ def _predicate_miss(e: _Entry, tensors) -> str | None:
     """Why ``e``'s graph does not fit these inputs: a size comparison its Python made while
     tracing (``if x.shape[0] > 3``) comes out otherwise for them, so the code may take
     another branch (a new trace, kept next to this graph); None when all agree."""
-    from .sizes import input_labels, predicate_mismatch
-    why = predicate_mismatch(e.predicates, [tuple(t._data.shape) for t in tensors],
-                             input_labels(e.graph.inputs))
-    return None if why is None else _PerShape(f"the size comparison {why}")
+    from .sizes import PREDICATE_HELP, graph_predicate_miss
+    why = graph_predicate_miss(e.graph, [tuple(t._data.shape) for t in tensors])
+    return None if why is None else _PerShape(f"{why}; {PREDICATE_HELP}")
 
 
 def _dims_words(dims) -> str:

@@ -406,7 +406,7 @@ def run_graph(graph: Graph, feeds=None, fetches=None, targets=None):
             a = np.asarray(a, dtype=graph.inputs[i].dtype)
         _check_feed(graph.inputs[i], a)
         arrays[i] = a
-    if getattr(graph, "size_predicates", None):
+    if graph.size_predicates:
         check_predicate_outcomes(graph, [None if a is None else tuple(a.shape)
                                          for a in arrays])
     key = (tuple(v.id for v in vals), tuple(n.id for n in tg))
@@ -435,17 +435,11 @@ def check_predicate_outcomes(graph: Graph, shapes: list) -> None:
     """Raise when input ``shapes`` (None: not fed) make a size comparison the traced Python
     made (``graph.size_predicates``) come out otherwise than when traced: the graph holds
     the branch it took then (``graph.run`` and loaded graphs; a tl.function traces again)."""
-    preds = getattr(graph, "size_predicates", None)
-    if not preds:
-        return
-    from .sizes import input_labels, predicate_mismatch
-    why = predicate_mismatch(preds, shapes, input_labels(graph.inputs))
+    from .sizes import PREDICATE_HELP, graph_predicate_miss
+    why = graph_predicate_miss(graph, shapes)
     if why is not None:
-        raise ValueError(
-            f"{graph.name}: the size comparison {why}: the traced code compared these "
-            "sizes (an assert or an if on a shape) and the graph holds the branch taken "
-            "then, so it cannot serve these inputs (a tl.function traces again for them; a "
-            "saved graph cannot). Save a graph traced for such inputs too.")
+        raise ValueError(f"{graph.name}: {why}; {PREDICATE_HELP} A graph run or a saved graph "
+                         "cannot trace again: save a graph traced for such inputs too.")
 
 
 def _check_feed(v: Value, a) -> None:

@@ -167,6 +167,12 @@ class Graph:
         self.size_specialized: str | None = None
         # the None input dims fixed to their traced sizes by an escaped size {(input, axis): n}
         self.size_fixed: dict = {}
+        # size comparisons the traced Python made, ``(cmp, lhs, rhs, traced result)`` over
+        # the input dims (see graph.sizes): the graph fits only inputs where each comes out
+        # as traced; and for each, where it came from (for messages, see
+        # sizes.predicate_mismatch). Every pass that copies a graph carries them
+        self.size_predicates: list[tuple] = []
+        self.size_predicate_sources: dict[tuple, tuple] = {}
         self.placement = None               # what graph.placement.place decided, if placed
         # value id -> the device it was made on when traced, for the values placement moved:
         # a placed graph's results come back where the eager code made them (by value, so
@@ -328,6 +334,8 @@ class Graph:
             **({"traced_devices": {str(k): d for k, d in self.traced_devices.items()}}
                if self.traced_devices else {}),
             **({"placement": self.placement.to_dict()} if self.placement is not None else {}),
+            **({"size_predicates": [list(p) for p in self.size_predicates]}
+               if self.size_predicates else {}),
         }
 
     def to_json(self, **kwargs) -> str:
@@ -361,6 +369,9 @@ class Graph:
         g.inputs = [vals[i] for i in d["inputs"]]
         g.outputs = [vals[i] for i in d["outputs"]]
         g.traced_devices = {int(k): dev for k, dev in d.get("traced_devices", {}).items()}
+        if d.get("size_predicates"):
+            from .sizes import check_predicates
+            g.size_predicates = check_predicates(d["size_predicates"], "size_predicates")
         if "placement" in d:
             from .placement.placer import Placement
             g.placement = Placement.from_dict(d["placement"])

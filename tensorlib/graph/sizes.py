@@ -30,6 +30,10 @@ MAX_PREDICATES = 4096
 CMPS = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge,
         "eq": operator.eq, "ne": operator.ne}
 CMP_SYMBOLS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
+# what every size-predicate miss says after the comparison (see graph_predicate_miss)
+PREDICATE_HELP = ("the traced code compared these sizes (an assert or an if on a shape) and "
+                  "the graph holds the branch taken then, so it cannot serve these inputs (a "
+                  "tl.function traces again for them).")
 
 
 def evaluate(e, shapes, depth: int = 0):
@@ -51,7 +55,7 @@ def evaluate(e, shapes, depth: int = 0):
         if not 0 <= k < len(shapes) or not 0 <= axis < len(shapes[k]):
             raise ValueError(f"size expression {e!r} reads a dim the node's inputs lack")
         d = shapes[k][axis]
-        return None if d is None else int(d)
+        return None if d is None else d if isinstance(d, SymDim) else int(d)
     if e[0] not in OPS or len(e) != 3:
         raise ValueError(f"bad size expression {e!r}")
     a, b = evaluate(e[1], shapes, depth + 1), evaluate(e[2], shapes, depth + 1)
@@ -146,10 +150,11 @@ def predicate_str(p, names=None) -> str:
     return text if result else f"not {text}"
 
 
-def predicate_mismatch(preds, shapes, names=None) -> str | None:
+def predicate_mismatch(preds, shapes, names=None, sources=None) -> str | None:
     """The first size predicate whose result for input ``shapes`` differs from its traced
     one, in words, or None when all agree (a predicate reading an input not given is
-    skipped)."""
+    skipped). ``sources`` maps a predicate to (source line, ``file:line``, the comparison as
+    the code made it, None or ``"a shape rule"``), as the tracer keeps them."""
     for p in preds:
         cmp, a, b, result = p[:4]
         if any(not 0 <= k < len(shapes) or shapes[k] is None
@@ -159,9 +164,72 @@ def predicate_mismatch(preds, shapes, names=None) -> str | None:
         if x is None or y is None:
             continue
         if bool(CMPS[cmp](x, y)) != bool(result):
-            return (f"{predicate_str(p, names)} held when it was traced, but not for input "
-                    f"shapes {', '.join(str(tuple(s)) for s in shapes if s is not None)}")
+            given = ", ".join(str(tuple(s)) for s in shapes if s is not None)
+            return (f"the size comparison {predicate_str(p, names)}"
+                    f"{_source_words(p, names, sources)} held when the graph was traced, but "
+                    f"not for input shapes {given}")
     return None
+
+
+def _source_words(p, names, sources) -> str:
+    src = (sources or {}).get(tuple(p[:4]))
+    if not src:
+        return ""
+    code, where, made, how = (list(src) + [None] * 4)[:4]
+    said = []
+    if made is not None and tuple(made[:4]) != tuple(p[:4]):
+        said.append(predicate_str(made, names))
+    if how:
+        said.append(f"{how} of an op behind")
+    if code:
+        said.append(f"`{code}`")
+    if where:
+        said.append(f"at {where}")
+    return f" (from {' '.join(said)})" if said else ""
+
+
+def graph_predicate_miss(graph, shapes, names=None) -> str | None:
+    """Why ``graph`` cannot serve input ``shapes`` (None: not given) because of its size
+    predicates, in the words every caller uses (tl.function's retrace, ``graph.run``, a
+    loaded graph file), or None when every predicate comes out as traced."""
+    if not graph.size_predicates:
+        return None
+    return predicate_mismatch(graph.size_predicates, shapes,
+                              names or input_labels(graph.inputs),
+                              graph.size_predicate_sources)
+
+
+def carry_predicates(src, dst, index: dict | None = None, sharded: dict | None = None) -> None:
+    """Give graph ``dst`` (a copy or rebuild of ``src``) ``src``'s size predicates and their
+    sources. ``index``: ``src``'s input positions -> ``dst``'s (identity when None; a
+    predicate reading an input ``dst`` lacks is dropped); ``sharded``: ``dst`` input ->
+    ``k``, where that input's axis 0 holds ``k`` copies of what ``src`` read there."""
+    def conv(e):
+        if isinstance(e, (int, float)):
+            return e
+        if e[0] == "dim":
+            k = e[1] if index is None else index[e[1]]
+            d = ("dim", k, e[2])
+            n = (sharded or {}).get(k)
+            return ("floordiv", d, n) if n and e[2] == 0 else d
+        return (e[0], conv(e[1]), conv(e[2]))
+    def fits(p):
+        return index is None or all(k in index for e in p[1:3] for k in inputs_of(e))
+
+    def moved(p):
+        return (p[0], conv(p[1]), conv(p[2]), p[3])
+    preds, sources = [], {}
+    for p in src.size_predicates:
+        if not fits(p):
+            continue
+        q = moved(p)
+        preds.append(q)
+        s = src.size_predicate_sources.get(p)
+        if s is not None:
+            made = s[2] if s[2] is not None and fits(s[2]) else None
+            sources[q] = (s[0], s[1], None if made is None else moved(made), s[3])
+    dst.size_predicates = preds
+    dst.size_predicate_sources = sources
 
 
 def check_predicates(preds, where: str = "graph") -> list:
@@ -207,3 +275,104 @@ def _tuplify(e):
     if isinstance(e, list):
         return tuple(_tuplify(x) for x in e)
     return e
+
+
+class Lost(Exception):
+    """A :class:`SymDim` was used in a way its expression cannot follow."""
+
+
+class SymDim(int):
+    """A dim fed to an op's ``infer`` to learn its output dims as expressions over the
+    graph's input dims: ``+ - * // %`` follow, every comparison is kept in ``guards`` as a
+    size predicate (``infer``'s branches hold only where each comes out as traced), and any
+    other use raises :class:`Lost`."""
+
+    def __new__(cls, value: int, expr, guards: list):
+        self = super().__new__(cls, value)
+        self.expr = expr
+        self.guards = guards
+        return self
+
+    def _bin(self, other, op, swap=False):
+        if isinstance(other, bool) or not isinstance(other, int):
+            raise Lost(f"{op} with {type(other).__name__}")
+        a, b = int.__int__(self), int.__int__(other)
+        ea, eb = self.expr, other.expr if isinstance(other, SymDim) else int(other)
+        if swap:
+            a, b, ea, eb = b, a, eb, ea
+        if op in ("floordiv", "mod") and b == 0:
+            raise Lost("division by zero")
+        return SymDim(OPS[op](a, b), _simplified(op, ea, eb), self.guards)
+
+    def __add__(self, o): return self._bin(o, "add")
+    def __radd__(self, o): return self._bin(o, "add", True)
+    def __sub__(self, o): return self._bin(o, "sub")
+    def __rsub__(self, o): return self._bin(o, "sub", True)
+    def __mul__(self, o): return self._bin(o, "mul")
+    def __rmul__(self, o): return self._bin(o, "mul", True)
+    def __floordiv__(self, o): return self._bin(o, "floordiv")
+    def __rfloordiv__(self, o): return self._bin(o, "floordiv", True)
+    def __mod__(self, o): return self._bin(o, "mod")
+    def __rmod__(self, o): return self._bin(o, "mod", True)
+
+    def __neg__(self):
+        return self._bin(-1, "mul")
+
+    def __pos__(self):
+        return self
+
+    def _cmp(self, cmp: str, o):
+        if isinstance(o, bool) or not isinstance(o, int):
+            if o is None or isinstance(o, (str, tuple, list)):
+                return cmp == "ne"      # `d is None`-style tests: no size involved
+            raise Lost(f"compared with {type(o).__name__}")
+        result = CMPS[cmp](int.__int__(self), int.__int__(o))
+        self.guards.append((cmp, self.expr, o.expr if isinstance(o, SymDim) else int(o),
+                            bool(result)))
+        return result
+
+    def __lt__(self, o): return self._cmp("lt", o)
+    def __le__(self, o): return self._cmp("le", o)
+    def __gt__(self, o): return self._cmp("gt", o)
+    def __ge__(self, o): return self._cmp("ge", o)
+    def __eq__(self, o): return self._cmp("eq", o)
+    def __ne__(self, o): return self._cmp("ne", o)
+
+    def __bool__(self):
+        return self._cmp("ne", 0)
+
+    def _lost(self, *a, **k):
+        raise Lost("a use a size expression cannot follow")
+
+    __int__ = __index__ = __float__ = __truediv__ = __rtruediv__ = __pow__ = __rpow__ = _lost
+    __and__ = __rand__ = __or__ = __ror__ = __xor__ = __lshift__ = __rshift__ = _lost
+    __divmod__ = __abs__ = __round__ = __trunc__ = __floor__ = __ceil__ = _lost
+    __hash__ = int.__hash__
+
+
+def _simplified(op: str, a, b):
+    """``(op, a, b)`` without the identities infer code makes (``1 * n``, ``n + 0``)."""
+    if op == "add" and a == 0 or op == "mul" and a == 1:
+        return b
+    if op in ("add", "sub") and b == 0 or op in ("mul", "floordiv") and b == 1:
+        return a
+    return (op, a, b)
+
+
+def derive_dims(infer, in_shapes, attrs: dict, index: int = 0):
+    """Run op ``infer`` on ``in_shapes`` ((shape, dtype) pairs whose dims may be
+    ``(value, expr)`` pairs: a size and its expression over the graph's input dims) and give
+    output ``index``'s dims as expressions (an int for a static dim, None where one cannot be
+    followed) with the guards its branches took; None when ``infer`` cannot run on them."""
+    guards: list = []
+    shapes = [(tuple(SymDim(d[0], d[1], guards) if isinstance(d, tuple) else d for d in s), dt)
+              for s, dt in in_shapes]
+    try:
+        out = infer(*shapes, **attrs)
+        from .executor import multi_spec
+        outs = list(out) if multi_spec(out) else [out]
+        dims = tuple(outs[index][0])
+    except Exception:       # noqa: BLE001 - any failure means: not followed (the caller escapes)
+        return None
+    return tuple(d.expr if isinstance(d, SymDim) else None if d is None else int(d)
+                 for d in dims), guards

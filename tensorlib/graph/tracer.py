@@ -76,6 +76,13 @@ class Tracer:
         # every escape was constant indices reading each position of a dim (ei[0], ei[1])
         self.loop_escapes_only = True
         self.predicate_set: set[tuple] = set()
+        # predicate -> (source line, file:line, the comparison as made, None or "a shape
+        # rule" when an op's infer made it), for messages (see sizes.predicate_miss)
+        self.predicate_sources: dict[tuple, tuple] = {}
+        # op results whose None dims a comparison may follow (Value id -> Value), and what
+        # following them through their op's infer gave (see ``_derive``)
+        self._made: dict[int, Value] = {}
+        self._derived: dict[int, tuple | None] = {}
         # ("ge" / "le", expression) -> index in predicates of that bound on the expression
         self._bounds: dict[tuple, int] = {}
         self._input_index: dict[int, int] = {}    # placeholder Value id -> input index
@@ -314,20 +321,35 @@ class Tracer:
     def note_predicate(self, size, cmp: str, other, result) -> bool:
         """The user's code compared TracedSize ``size`` with ``other`` (``cmp``, see
         :mod:`tensorlib.graph.sizes`): record the comparison and its traced ``result`` over
-        the graph's input dims, so calls check it rather than the size being fixed. Returns
-        False when it cannot be expressed over the inputs (the caller escapes the size)."""
+        the graph's input dims, so calls check it rather than the size being fixed. A size
+        read from an op's result is expressed through the op's ``infer`` (see
+        :func:`~tensorlib.graph.sizes.derive_dims`), whose own branches become predicates
+        too. Returns False when it cannot be expressed over the inputs (the caller escapes
+        the size: the input dims it follows are then traced per size)."""
+        guards: list = []
         if isinstance(other, TracedSize):
-            rhs = self._input_expr(other.expr)
+            rhs = self._input_expr(other.expr, guards)
         elif isinstance(other, (int, np.integer)):
             rhs = int(other)
         elif isinstance(other, (float, np.floating)) and np.isfinite(other):
             rhs = float(other)
         else:
             return False
-        lhs = self._input_expr(size.expr)
+        lhs = self._input_expr(size.expr, guards)
         if lhs is None or rhs is None:
             return False
         p = (cmp, lhs, rhs, bool(result))
+        if guards and len(self.predicates) + len(guards) >= MAX_PREDICATES:
+            return False
+        source = _user_source()
+        for g in guards:
+            self._add_predicate(g, (*source, g, "a shape rule"))
+        return self._add_predicate(p, (*source, p, None))
+
+    def _add_predicate(self, p: tuple, source: tuple) -> bool:
+        """Record predicate ``p``; ``source``: (code, where, the comparison as made, how).
+        False when a graph file could not hold another one."""
+        cmp, lhs, rhs, _ = p
         if isinstance(rhs, int) and cmp in _BOUNDS and isinstance(lhs, tuple):
             # an integer size against integer constants (`while i < n`, a loop over
             # range(5000) testing `n > i`): only the tightest bound on each side counts, so
@@ -342,6 +364,8 @@ class Tracer:
                     self.predicate_set.discard(old)
                     self.predicate_set.add(p)
                     self.predicates[at] = p
+                    self.predicate_sources.pop(old, None)
+                    self.predicate_sources[p] = source
                 return True
         if p in self.predicate_set:
             return True
@@ -351,32 +375,91 @@ class Tracer:
             self._bounds[(p[0], lhs)] = len(self.predicates)
         self.predicate_set.add(p)
         self.predicates.append(p)
+        self.predicate_sources[p] = source
         return True
 
-    def _input_expr(self, e):
+    def _input_expr(self, e, guards: list):
         """Size expression ``e`` (tensors in its leaves) over the graph's input dims
-        (``("dim", input index, axis)``), following permuted and copied views back to their
-        input; None when a leaf is a dim of another op's result."""
+        (``("dim", input index, axis)``); None when a leaf cannot be followed to them.
+        ``guards`` collects the predicates that following op results needed."""
         if isinstance(e, tuple) and e and e[0] == "dim":
             try:
                 v = self.lookup(e[1])
             except CaptureError:
                 return None
-            if v is None:
-                return None
-            key = (v.id, e[2])
-            for _ in range(64):
-                if key[0] in self._input_index:
-                    return ("dim", self._input_index[key[0]], key[1])
-                nxt = self.dim_origin.get(key)
-                if nxt is None:
-                    return None
-                key = nxt
-            return None
+            return None if v is None else self._dim_expr(v.id, e[2], guards)
         if isinstance(e, tuple):
-            a, b = self._input_expr(e[1]), self._input_expr(e[2])
+            a, b = self._input_expr(e[1], guards), self._input_expr(e[2], guards)
             return None if a is None or b is None else (e[0], a, b)
         return int(e)
+
+    def _dim_expr(self, vid: int, axis: int, guards: list, depth: int = 0):
+        """Dim ``axis`` of Value ``vid`` over the graph's input dims, following permuted
+        and copied views back to an input, and other ops' results through their ``infer``."""
+        if depth > 64:
+            return None
+        key = (vid, axis)
+        for _ in range(64):
+            if key[0] in self._input_index:
+                return ("dim", self._input_index[key[0]], key[1])
+            nxt = self.dim_origin.get(key)
+            if nxt is None:
+                break
+            key = nxt
+        sym = self.sym.get(key[0])
+        if sym is None or not 0 <= key[1] < len(sym):
+            return None
+        if sym[key[1]] is not None:
+            return int(sym[key[1]])
+        got = self._derive(key[0], depth)
+        if got is None or got[0][key[1]] is None:
+            return None
+        guards.extend(got[1])
+        return got[0][key[1]]
+
+    def _derive(self, vid: int, depth: int):
+        """(dims over the input dims, guards) of op result ``vid`` (see ``derive_dims``);
+        a dim is None where it cannot be followed; None when ``infer`` cannot run."""
+        if vid in self._derived:
+            return self._derived[vid]
+        self._derived[vid] = None       # a cycle (never in SSA) or a failure below: none
+        v = self._made.get(vid)
+        from ..ops.registry import REGISTRY
+        op = REGISTRY.get(v.node.op) if v is not None else None
+        if op is None or op.infer is None:
+            return None
+        guards: list = []
+        ins = []
+        for u in v.node.inputs:
+            sym = self.sym.get(u.id)
+            if sym is None:
+                ins.append((u.shape, u.dtype))
+                continue
+            k = self._input_index.get(u.id)
+            traced = u.shape if k is None else self.placeholders[k]._data.shape
+            shape = []
+            for a, (d, s) in enumerate(zip(traced, sym)):
+                if s is not None:
+                    shape.append(int(s))
+                    continue
+                e = self._dim_expr(u.id, a, guards, depth + 1)
+                if e is None:
+                    return None
+                shape.append((int(d), e))
+            ins.append((tuple(shape), u.dtype))
+        from .sizes import derive_dims
+        got = derive_dims(op.infer, ins, v.node.attrs, v.index)
+        if got is None:
+            return None
+        dims, more = got
+        sym = self.sym[vid]
+        # a dim infer gave as a plain number where it follows a None dim lost its expression
+        dims = tuple(None if s is None and not isinstance(d, tuple) else d
+                     for d, s in zip(dims, sym))
+        if len(dims) != len(sym):
+            return None
+        self._derived[vid] = (dims, guards + more)
+        return self._derived[vid]
 
     def _infer_sym(self, op, ins, attrs, node) -> None:
         if op.infer is None:
@@ -407,6 +490,8 @@ class Tracer:
         dyn = any(v.id in self.dynamic for v in ins)
         if self.sym and any(v.id in self.sym for v in ins):
             self._infer_sym(op, ins, attrs, node)
+            for v in node.outputs:
+                self._made[v.id] = v
             if op.name in _POSITIONAL:
                 self._note_positions(inputs[0], ins[0], attrs["index"])
             if op.name in _SAME_DIMS and ins[0].id in self.sym:
@@ -1116,6 +1201,20 @@ _NUMPY_ROOT = os.path.dirname(os.path.abspath(np.__file__))
 def _outside_tensorlib(frame) -> bool:
     return frame is not None and not os.path.abspath(
         frame.f_code.co_filename).startswith(_ROOT + os.sep)
+
+
+def _user_source() -> tuple:
+    """(the source line, ``file:line``) of the innermost frame outside tensorlib and NumPy,
+    or (None, None)."""
+    import linecache
+    f = sys._getframe(1)
+    while f is not None and (not _outside_tensorlib(f) or os.path.abspath(
+            f.f_code.co_filename).startswith(_NUMPY_ROOT + os.sep)):
+        f = f.f_back
+    if f is None:
+        return None, None
+    code = linecache.getline(f.f_code.co_filename, f.f_lineno).strip() or None
+    return code, f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
 
 
 def user_line() -> str | None:

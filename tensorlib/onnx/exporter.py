@@ -399,7 +399,7 @@ def _warn_predicates(g: Graph, names: list[str]) -> None:
     from ..graph.sizes import dims_of, input_labels, predicate_str
     dynamic = {(i, a) for i, v in enumerate(g.inputs) for a, d in enumerate(v.shape)
                if d is None}
-    preds = [p for p in getattr(g, "size_predicates", None) or []
+    preds = [p for p in g.size_predicates
              if any(dims_of(e) & dynamic for e in p[1:3])]
     if not preds:
         return

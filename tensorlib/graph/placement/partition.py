@@ -114,6 +114,10 @@ def partition(graph: Graph, fetches: list[Value], targets: list[Node], endpoint,
                 pos.append(i)
         sub = subs[d]
         sub.outputs = fv
+        if graph.size_predicates:       # over the inputs this part reads, at its positions
+            from ..sizes import carry_predicates
+            carry_predicates(graph, sub, {v.node.attrs["index"]: k
+                                          for k, v in enumerate(sub.inputs)})
         part = Partition(d, sub, fv, pos)
         if compile and d.worker is None:
             ends = [n for n in sub.nodes if n.op in ("send", "assign")] + \

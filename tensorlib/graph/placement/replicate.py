@@ -257,8 +257,23 @@ class _Rewrite:
         self.new.output_names = g.output_names
         self.new.output_structure = g.output_structure
         self.new._output_template = getattr(g, "_output_template", None)   # nested outputs
+        if g.size_predicates:
+            self._carry_predicates()
         place(self.new, names, **place_kwargs)
         return self.new
+
+    def _carry_predicates(self) -> None:
+        """The step's size predicates, over the new graph's inputs: a sharded input's axis 0
+        holds ``replicas`` shards of the size each replica's copy compares."""
+        from ..sizes import carry_predicates
+        index = {}
+        for v in self.g.inputs:
+            nv = self.shared.get(v.id) or self.rep[0].get(v.id)
+            nv = nv.node.inputs[0] if nv.node.op == "slice" else nv
+            index[v.node.attrs["index"]] = nv.node.attrs["index"]
+        sharded = {index[k]: self.k for k in index
+                   if self.g.inputs[k].id in self.split}
+        carry_predicates(self.g, self.new, index, sharded)
 
     def _placeholder(self, n: Node) -> None:
         v = n.outputs[0]
