@@ -242,7 +242,7 @@ def test_pool1d_messages_name_the_1d_function():
         with pytest.raises(ValueError, match=f"^{fn.__name__}:"):
             fn(tl.randn(1, 1, 4), 2 ** 40)
     with pytest.raises(ValueError, match="^adaptive_max_pool1d:"):
-        F.adaptive_max_pool1d(tl.randn(1, 1, 4), 0)
+        F.adaptive_max_pool1d(tl.randn(1, 1, 4), -1)
 
 
 def test_cell_state_messages():

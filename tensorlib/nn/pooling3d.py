@@ -154,16 +154,22 @@ def _adaptive3(name: str, x: Tensor, output_size) -> tuple[int, int, int]:
                          f"got {output_size!r}")
     dhw = tuple(x.shape[-3:])
     out = tuple(n if o is None else int(o) for n, o in zip(dhw, output_size))
-    if min(out) < 1:
-        raise ValueError(f"{name}: output_size must be positive, got {out}")
+    if min(out) < 0:
+        raise ValueError(f"{name}: output_size must be non-negative, got {out}")
     if min(dhw) == 0:
         raise ValueError(f"{name}: input of shape {tuple(x.shape)} has an empty spatial dim")
     return out
 
 
+def _empty3(x: Tensor, out_dhw: tuple) -> Tensor:
+    """The empty result of an adaptive 3-d pool with a zero output size, as PyTorch's (the
+    gradient is zero; PyTorch's backward raises)."""
+    return x[..., :0, :0, :0].reshape(tuple(x.shape[:2]) + tuple(out_dhw))
+
+
 def adaptive_avg_pool3d(input, output_size) -> Tensor:
     """Average pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size`` (an int or
-    (D', H', W'); None keeps that side), PyTorch's windows.
+    (D', H', W'); None keeps that side; a 0 gives an empty result), PyTorch's windows.
 
     >>> F.adaptive_avg_pool3d(tl.randn(1, 2, 5, 6, 7), (2, 3, None)).shape
     (1, 2, 2, 3, 7)
@@ -171,6 +177,9 @@ def adaptive_avg_pool3d(input, output_size) -> Tensor:
     x = as_float_tensor(input, "adaptive_avg_pool3d")
     x, unb = _batched5(x, "adaptive_avg_pool3d")
     Do, Ho, Wo = _adaptive3("adaptive_avg_pool3d", x, output_size)
+    if 0 in (Do, Ho, Wo):
+        out = _empty3(x, (Do, Ho, Wo))
+        return out.squeeze(0) if unb else out
     N, C, D, H, W = x.shape
     y = adaptive_avg_pool2d(x.reshape((N, C * D, H, W)), (Ho, Wo))
     y = adaptive_avg_pool2d(y.reshape((N, C, D, Ho * Wo)), (Do, None))
@@ -180,8 +189,10 @@ def adaptive_avg_pool3d(input, output_size) -> Tensor:
 
 def adaptive_max_pool3d(input, output_size, return_indices: bool = False):
     """Max pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size`` (an int or
-    (D', H', W'); None keeps that side); ``return_indices`` also gives the flat
-    ``d*H*W + h*W + w`` positions of the maxima, as PyTorch's.
+    (D', H', W'); None keeps that side; a 0 gives an empty result); ``return_indices`` also
+    gives the flat ``d*H*W + h*W + w`` positions of the maxima, as PyTorch's (the first
+    maximum in (d, h, w) order, or a window's last NaN). The gradient goes to those positions
+    only (ties included), as PyTorch's: the two 2-d stages each route theirs to their indices.
 
     >>> F.adaptive_max_pool3d(tl.randn(1, 2, 5, 6, 7), 2).shape
     (1, 2, 2, 2, 2)
@@ -189,6 +200,13 @@ def adaptive_max_pool3d(input, output_size, return_indices: bool = False):
     x = as_float_tensor(input, "adaptive_max_pool3d")
     x, unb = _batched5(x, "adaptive_max_pool3d")
     Do, Ho, Wo = _adaptive3("adaptive_max_pool3d", x, output_size)
+    if 0 in (Do, Ho, Wo):
+        out = _empty3(x, (Do, Ho, Wo))
+        if return_indices:
+            from ..creation import zeros
+            idx = zeros(tuple(out.shape), dtype=np.int64, device=x.device)
+            return (out.squeeze(0), idx.squeeze(0)) if unb else (out, idx)
+        return out.squeeze(0) if unb else out
     N, C, D, H, W = x.shape
     r = adaptive_max_pool2d(x.reshape((N, C * D, H, W)), (Ho, Wo), bool(return_indices))
     y1, i1 = r if return_indices else (r, None)

@@ -4,7 +4,9 @@ max_pool2d returns (out, indices); its gradient op scatters through the indices
 and the vjp of that scatter is a gather, so grad of grad works. avg_pool2d and
 its gradient are each other's adjoints (NumPy strided sums: a Cython loop was slower,
 see benchmarks/README.md). adaptive_avg_pool2d is two matmuls with
-constant pooling matrices (no kernel of its own needed).
+constant pooling matrices (no kernel of its own needed). adaptive_max_pool2d is max_pool2d
+when its windows tile the input, else a gather of the input at its argmax indices, so its
+gradient goes to the indexed element (PyTorch's) in both.
 """
 from __future__ import annotations
 
@@ -403,8 +405,8 @@ def _adaptive_args(name: str, input, output_size):
         raise ValueError(f"{name}: output_size must be an int or a pair, got {output_size!r}")
     Ho, Wo = (H if output_size[0] is None else int(output_size[0]),
               W if output_size[1] is None else int(output_size[1]))
-    if Ho < 1 or Wo < 1:
-        raise ValueError(f"{name}: output_size must be positive, got {(Ho, Wo)}")
+    if Ho < 0 or Wo < 0:
+        raise ValueError(f"{name}: output_size must be non-negative, got {(Ho, Wo)}")
     x = size_guard(x, "nonempty_hw", name)
     from ._util import check_alloc
     check_alloc(name, tuple(x.shape[:-2]) + (Ho, Wo), x.dtype.itemsize)
@@ -415,8 +417,11 @@ def _adaptive_args(name: str, input, output_size):
 
 
 def adaptive_avg_pool2d(input, output_size, *, _op: str = "adaptive_avg_pool2d") -> Tensor:
-    """Average pooling to a fixed output size (windows as PyTorch); None keeps that side."""
+    """Average pooling to a fixed output size (windows as PyTorch); None keeps that side; a 0
+    gives an empty result."""
     x, H, W, Ho, Wo = _adaptive_args(_op, input, output_size)
+    if _zero(Ho, Wo):
+        return _empty_pool(x, (Ho, Wo))
     if Ho == 1 and Wo == 1:
         # a mean over the spatial axes: no size in it, so under capture with None dims the
         # graph follows H and W (a ResNet head) rather than fixing them
@@ -464,98 +469,104 @@ def _taps_of(n, n_out: int, x):
         return const(t, x), t.shape[1]
     from ..creation import arange
     from .elementwise import minimum
-    size = arange(n, device=x.device)[-1:] + 1          # (1,) holding n at run time
+    from .size_guard import size_tensor
+    if n_out is n:                                      # a side kept by None: one tap each
+        return arange(n, device=x.device)[:, None], 1
+    size = size_tensor(n, x)                            # n, read when the graph runs
     i = arange(n_out, device=x.device)[:, None]
     lo = (i * size) // n_out
     hi = ((i + 1) * size + (n_out - 1)) // n_out
-    width = (n + n_out - 1) // n_out + 1
+    width = (n + n_out - 1) // n_out + 1                # no window is wider
     return minimum(lo + arange(width, device=x.device)[None, :], hi - 1), width
 
 
 def _adaptive_max_indices(x, H, W, Ho: int, Wo: int) -> Tensor:
     """The flat (h * W + w) position of each window's maximum, as PyTorch's: the first in
     row-major order on ties, and the last NaN of a window holding NaN (PyTorch's kernel takes
-    ``val > max || isnan(val)``). Built from gathers and reductions, so it is captured too,
-    and a side read from a None dim keeps its size computed per run (one graph per length)."""
-    from ..creation import arange
+    ``val > max || isnan(val)``). Eager CPU input: :func:`_adaptive_argmax_np`; otherwise
+    built from gathers and reductions, so it is captured too, and a side read from a None
+    dim keeps its size computed per run (one graph per length)."""
+    from ..autograd.mode import state
+    if state.tracer is None and isinstance(x._data, np.ndarray) and not traced(H, W):
+        from ..creation import tensor
+        return tensor(_adaptive_argmax_np(x._data, H, W, Ho, Wo), device=x.device)
     lead = tuple(x.shape[:-2])
     nl = len(lead)
     with no_grad():
+        from .size_guard import size_tensor
         rows, kh = _taps_of(H, Ho, x)
         cols, kw = _taps_of(W, Wo, x)
-        w = arange(W, device=x.device)[-1:] + 1 if traced(W) else W
+        w = size_tensor(W, x)
         flat = (rows[:, None, :, None] * w + cols[None, :, None, :]).reshape(Ho, Wo, kh * kw)
         v = x.detach().take(rows.reshape(-1), axis=-2)
         v = v.take(cols.reshape(-1), axis=-1)                    # (..., Ho*kh, Wo*kw)
         v = v.reshape(lead + (Ho, kh, Wo, kw)).permute(
             tuple(range(nl)) + (nl, nl + 2, nl + 1, nl + 3)).reshape(lead + (Ho, Wo, kh * kw))
-        local = v.argmax(axis=-1, keepdims=True)
-        # the window's last NaN (-1: none), over the first maximum; the windows' padding
-        # repeats their last position, so the last NaN tap is the last NaN position
-        from .elementwise import where
-        pos = (arange(kh * kw, device=x.device) if traced(kh, kw)
-               else const(np.arange(kh * kw), x))
-        last = where(v != v, pos, -1).max(axis=-1, keepdims=True)
-        local = where(last >= 0, last, local)
         table = flat.astype(np.int64).broadcast_to(lead + (Ho, Wo, kh * kw))
-        return take_along_axis(table, local, axis=-1).squeeze(-1)
+        first = take_along_axis(table, v.argmax(axis=-1, keepdims=True), axis=-1).squeeze(-1)
+        # the taps run through each window in row-major order (its padding repeats the last
+        # position), so the window's last NaN is the largest position holding one (-1: none)
+        from .elementwise import where
+        last = where(v != v, table, -1).max(axis=-1)
+        return where(last >= 0, last, first)
+
+
+def _adaptive_argmax_np(a: np.ndarray, H: int, W: int, Ho: int, Wo: int) -> np.ndarray:
+    """:func:`_adaptive_max_indices` of an (N, C, H, W) float NumPy array: the windows'
+    taps gathered into (N, C, Ho * kh, Wo * kw) tiles (each padded by repeating its last
+    position, which the first maximum never picks and the last NaN maps onto), then
+    max_pool2d's kernel on the tiles and its indices mapped back to positions."""
+    rows, cols = _adaptive_taps(H, Ho).reshape(-1), _adaptive_taps(W, Wo)
+    kh, kw = rows.size // Ho, cols.shape[1]
+    cols = cols.reshape(-1)
+    tiles = np.ascontiguousarray(a[..., rows[:, None], cols[None, :]])
+    _, local = _max_fwd_cpu(tiles, kernel=(kh, kw), stride=(kh, kw), padding=(0, 0),
+                            dilation=(1, 1), ceil_mode=False)
+    r, c = np.divmod(local, Wo * kw)
+    return rows[r] * W + cols[c]
+
+
+def _zero(*sizes) -> bool:
+    """Whether an output size is 0 (a size kept from a None dim is not: no retracing)."""
+    return any(not traced(n) and n == 0 for n in sizes)
+
+
+def _empty_pool(x: Tensor, out_hw: tuple) -> Tensor:
+    """The (..., Ho, Wo) result of an adaptive pool with a zero output size: empty, as
+    PyTorch's, and a zero gradient (PyTorch's backward raises instead)."""
+    return x[..., :0, :0].reshape(tuple(x.shape[:-2]) + tuple(out_hw))
 
 
 def adaptive_max_pool2d(input, output_size, return_indices: bool = False, *,
                         _op: str = "adaptive_max_pool2d"):
     """Max pooling to a fixed output size: window i covers [floor(i*H/Ho), ceil((i+1)*H/Ho))
-    as PyTorch (equal windows when the sizes divide); None keeps that side. With
-    ``return_indices`` also the int64 flat positions (h * W + w) of the maxima, as PyTorch's.
-    A tie shares the gradient (PyTorch gives it to one element)."""
+    as PyTorch (equal windows when the sizes divide); None keeps that side; a 0 gives an
+    empty result. With ``return_indices`` also the int64 flat positions (h * W + w) of the
+    maxima, as PyTorch's: the first maximum in row-major order, or a window's last NaN. The
+    gradient goes to those positions only (ties included), as PyTorch's."""
     x, H, W, Ho, Wo = _adaptive_args(_op, input, output_size)
-    out = _adaptive_max(x, H, W, Ho, Wo)
-    if not return_indices:
-        return out
-    return out, _adaptive_max_indices(x, H, W, Ho, Wo)
-
-
-def _adaptive_max(x, H, W, Ho, Wo) -> Tensor:
-    if traced(H, W):
-        # a size read from a None dim: the windows are computed when the graph runs, so one
-        # graph serves every length (a divisibility seen while tracing need not hold later)
-        if Wo is not W:
-            x = _traced_window_max(x, W, Wo, -1)
-        if Ho is not H:
-            x = _traced_window_max(x, H, Ho, -2)
-        return x
-    lead = tuple(x.shape[:-2])
-    if H % Ho == 0 and W % Wo == 0:
-        return x.reshape(lead + (Ho, H // Ho, Wo, W // Wo)).max(axis=(-3, -1))
-    # separable: each output row's window of rows, then each column's window, as one
-    # gather and one max each (the windows padded by repeating their last position,
-    # which a max ignores); a loop of Ho * Wo slices cost 13-29x PyTorch
-    rows, cols = _adaptive_taps(H, Ho), _adaptive_taps(W, Wo)
-    v = x.take(const(rows.reshape(-1), x), axis=-2)
-    v = v.reshape(lead + (Ho, rows.shape[1], W)).max(axis=-2)
-    v = v.take(const(cols.reshape(-1), x), axis=-1)
-    return v.reshape(lead + (Ho, Wo, cols.shape[1])).max(axis=-1)
-
-
-def _traced_window_max(x, n, n_out: int, axis: int) -> Tensor:
-    """Adaptive max along ``axis`` (-1 or -2) of a side whose size ``n`` may have been read
-    from a None dim under capture: the taps of :func:`_adaptive_taps` computed from
-    the size when the graph runs, then one gather and one max, as the static path."""
-    from ..creation import arange
-    from .elementwise import minimum
-    from .size_guard import size_tensor
-    if n_out == 1:
-        return x.max(axis=axis, keepdims=True)
-    size = size_tensor(n, x)                            # n, read when the graph runs
-    i = arange(n_out, device=x.device)[:, None]
-    lo = (i * size) // n_out
-    hi = ((i + 1) * size + (n_out - 1)) // n_out
-    width = (n + n_out - 1) // n_out + 1                # no window is wider
-    taps = minimum(lo + arange(width, device=x.device)[None, :], hi - 1)
-    v = x.take(taps.reshape(-1), axis=axis)
-    shape = tuple(v.shape)
-    if axis == -1:
-        return v.reshape(shape[:-1] + (n_out, -1)).max(axis=-1)
-    return v.reshape(shape[:-2] + (n_out, -1, shape[-1])).max(axis=-2)
+    if _zero(Ho, Wo):
+        out = _empty_pool(x, (Ho, Wo))
+        if not return_indices:
+            return out
+        from ..creation import zeros
+        return out, zeros(tuple(out.shape), dtype=np.int64, device=x.device)
+    x, unb = _batched(x)
+    if not traced(H, W) and H % Ho == 0 and W % Wo == 0:
+        # equal windows that tile the input: max_pool2d (its kernel, its index-routed
+        # gradient, and MaxPool in ONNX)
+        k = (H // Ho, W // Wo)
+        out, idx = apply(MAX_POOL2D, x, kernel=k, stride=k, padding=(0, 0), dilation=(1, 1),
+                         ceil_mode=False)
+    else:
+        # the values gathered at the indices: the gradient is scattered to them
+        idx = _adaptive_max_indices(x, H, W, Ho, Wo)
+        lead = tuple(x.shape[:-2])
+        out = take_along_axis(x.reshape(lead + (-1,)), idx.reshape(lead + (-1,)), axis=-1)
+        out = out.reshape(tuple(idx.shape))
+    if unb:
+        out, idx = out.squeeze(0), idx.squeeze(0)
+    return (out, idx) if return_indices else out
 
 
 # --- 1-d pooling: the 2-d ops on (N, C, 1, L) ---------------------------------------------------
