@@ -28,6 +28,7 @@ from .ir import Graph, attr_key
 from .runtime import random_shape
 from .signature import Guards, LazyStateError, TensorSpec, flat_specs, flatten, rebuild
 from .tracer import CaptureError, Tracer, user_line
+from .attrwatch import AttrWatch, code_stores, owner_ref
 
 _first = operator.itemgetter(0)
 
@@ -141,7 +142,8 @@ class _Entry:
 
     __slots__ = ("graph", "plan", "template", "guards", "constants", "out_kinds", "n_calls",
                  "shapes_ok", "trace_no", "grad_outputs", "sizes", "fixed", "fixed_why",
-                 "traced", "verified", "version", "grad_mode", "rebinds", "dead", "held")
+                 "traced", "verified", "version", "grad_mode", "rebinds", "dead", "held",
+                 "side")
 
     @property
     def predicates(self) -> list:
@@ -183,6 +185,9 @@ class _Entry:
         # only calls that start with each in that state (see ``_grad_state_miss``)
         self.dead: tuple = ()
         self.held: tuple = ()
+        # (owner ref, attribute, output template): attributes the function sets before it
+        # reads them (``self.aux = ...`` in a forward); each replay sets them to its values
+        self.side: tuple = ()
 
     def check(self) -> str | None:
         # one C loop over the constants' version boxes; the Python loop only names the one
@@ -202,9 +207,10 @@ class _Entry:
                 self.shapes_ok.add(shapes)
         if self.graph.version != self.version:     # edited (placed) after it was traced
             g = self.graph
-            self.plan = make_plan(g, g.outputs, g.assigns, memory=self.plan.memory
+            outs = list(g.outputs) + list(getattr(g, "side_outputs", ()))
+            self.plan = make_plan(g, outs, g.assigns, memory=self.plan.memory
                                   if isinstance(self.plan, Plan) else True)
-            g._plans[(tuple(v.id for v in g.outputs), tuple(n.id for n in g.assigns))] = \
+            g._plans[(tuple(v.id for v in outs), tuple(n.id for n in g.assigns))] = \
                 self.plan
             self.version = g.version
         outs = self.plan([t._data for t in tensors], tensors)
@@ -221,6 +227,10 @@ class _Entry:
                 res.append(ref.grad)
             else:
                 res.append(_wrap(arr.copy() if kind == "copy" else arr, dev, False, None, 0))
+        for ref, name, tpl in self.side:
+            owner = ref()
+            if owner is not None:
+                owner.__dict__[name] = rebuild(tpl, res)
         self.n_calls += 1
         return rebuild(self.template, res)
 
@@ -296,6 +306,9 @@ class Function:
         self._call_prime: list | None = None
         self._no_watched_prime = False      # a watched trace found a parameter unreached
         self._warned_subclass = False
+        # attribute names a trace found set without being watched (see attrwatch): the
+        # next traces watch them too
+        self._attr_names: set = set()
         # the name and docstring only: merging a Module's (or any object's) __dict__ into
         # this one would overwrite fn, _cache... with the model's attributes of those names
         functools.update_wrapper(self, fn, updated=())
@@ -721,6 +734,12 @@ class Function:
         g._function = weakref.ref(self)
         tracer = Tracer(g, reachable=guards.tensors)
         g._tracer = tracer
+        # the attributes the code may set on the objects the guards walked: one that it
+        # sets before reading is an output of the graph (see attrwatch)
+        owners, guards.owners = guards.owners or [], None
+        stored = set(self._attr_names)
+        for c in _codes(self.fn, objects):
+            stored |= code_stores(c)
         specs = self._specs(tensors)
         names = _input_names(self.fn, args, kwargs, len(tensors))
         for k, t in enumerate(tensors):
@@ -729,11 +748,15 @@ class Function:
         gens = _numpy_generators(self.fn, args)
         rngs = _host_rng_states(gens)
         traced_with_grad = state.grad_enabled
+        attrs = AttrWatch(owners, stored) if owners else None
+        del owners
         state.tracer = tracer
         try:
             out = self.fn(*args, **kwargs)
         finally:
             state.tracer = None
+            if attrs is not None:
+                attrs.close()
             g.__dict__.pop("add_node", None)
             if primed and not {"step", "backward"} <= flags:
                 # (a training step whose step() is under a condition keeps the state its
@@ -788,6 +811,10 @@ class Function:
         out_tensors: list = []
         template = _template(out, out_tensors)
         fetches = [tracer.value_of(t) for t in out_tensors]
+        n_user = len(fetches)
+        side = _side_outputs(attrs, guards, tracer, out_tensors, fetches)
+        if attrs is not None:
+            self._attr_names |= attrs.unwatched_changes()
         tracer.finish()
         # size comparisons the Python made (assert t <= 8): the graph fits the calls where
         # each comes out as traced; others trace again (see _predicate_miss)
@@ -857,8 +884,14 @@ class Function:
             place(g, devices)
         plan = make_plan(g, g.outputs, g.assigns, memory=self.memory_plan)
         g._plans[(tuple(v.id for v in g.outputs), tuple(n.id for n in g.assigns))] = plan
+        # the attributes' values are outputs of the plan, not of the graph (an export
+        # or a saved graph gives what the function returned)
+        g.side_outputs = g.outputs[n_user:]
+        g.outputs = g.outputs[:n_user]
         entry = _Entry(g, plan, template, guards, tracer.constants, out_kinds)
         entry.rebinds = tracer.rebinds
+        entry.side = tuple((owner_ref(o), n, tpl) for o, n, tpl in side)
+        guards.not_inputs([(o, n) for o, n, _ in side])
         if watch is not None and sound:
             entry.dead = tuple(weakref.ref(p) for p in dead)
         if tracer.backward_runs:
@@ -1307,7 +1340,16 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     NumPy arrays the traced code can reach (globals, closure variables,
     attributes of arguments) are guarded: up to 4 MiB in all, their contents are compared
     on each call (an in-place change retraces); beyond that, by identity, shape and dtype
-    only, so pass large tables as tensors. Reading a traced tensor's value in
+    only, so pass large tables as tensors. An attribute the traced code sets before it
+    reads it (``self.aux = load_balancing_loss`` or a Bayes layer's ``self.kl`` in a
+    forward, read by the step after the forward, or never) is an output of the graph, not
+    an input: its value before a call is not guarded, and each replay sets it to a new
+    tensor holding that call's value (as eager leaves it), without autograd history (eager
+    leaves the forward's history, already freed by the step's ``backward()``); the graph's
+    own ``outputs`` (what an export or a saved graph gives) are only what the function
+    returns. One read before it is set is an input and stays guarded (a new value
+    retraces); a list appended to in place is guarded by its items (see
+    ``tensorlib.graph.attrwatch``). Reading a traced tensor's value in
     Python (``bool(t)``, ``t.item()``...) raises a clear error. A replayed graph's outputs
     have no autograd history: a call with gradients enabled whose outputs depend on
     tensors that require grad (a captured forward used inside an eager training step) runs
@@ -1919,6 +1961,42 @@ def _needs_grad(g: Graph, tensors, outputs) -> bool:
         if any(v.id in src for v in n.inputs):
             src.update(v.id for v in n.outputs if v.dtype.kind in "fc")
     return bool(want & src)
+
+
+def _side_outputs(attrs, guards, tracer, out_tensors: list, fetches: list) -> list:
+    """The attributes the trace set before reading them (see attrwatch) that a replay can
+    set again: (object, name, output template), their tensors appended to ``out_tensors``
+    and their Values to ``fetches``. A tensor, or a list/tuple/dict of tensors (and None)
+    made by the call; other values (a Python number, an object, a container the state
+    held before) stay guarded inputs."""
+    if attrs is None:
+        return []
+    held = {s[2] for s in guards.snapshot if len(s) >= 4 and s[1] in ("list", "tuple", "dict")}
+    out = []
+    for obj, name, val in attrs.written():
+        if not _side_value(val, held, 0):
+            continue
+        n0 = len(out_tensors)
+        tpl = _template(val, out_tensors)
+        try:
+            fetches.extend(tracer.value_of(t) for t in out_tensors[n0:])
+        except CaptureError:
+            del out_tensors[n0:], fetches[n0:]
+            continue
+        out.append((obj, name, tpl))
+    return out
+
+
+def _side_value(v, held: set, depth: int) -> bool:
+    if isinstance(v, Tensor):
+        return True
+    if v is None:
+        return depth > 0
+    if depth > 8 or id(v) in held or type(v) not in (list, tuple, dict):
+        return False
+    items = list(v.values() if type(v) is dict else v)
+    return (depth > 0 or any(isinstance(x, Tensor) for x in items)) and \
+        all(_side_value(x, held, depth + 1) for x in items)
 
 
 def _template(out, tensors: list):

@@ -221,14 +221,55 @@ class Guards:
         self.recomputed: list[tuple[dict, str, Any]] = []
         self.pinned: list[tuple[dict, str, Any]] = []
         self._any_grad: frozenset = frozenset()    # ids whose .grad state is not guarded
+        # id(object) -> (weakref or getter, attribute names): attributes the trace wrote
+        # before reading them, left out of the walk (see ``not_inputs``)
+        self.written: dict[int, tuple] = {}
         plan = _Plan()
         self.snapshot = self._take(collect=True, plan=plan)
         self.plan: _Plan | None = plan.freeze() if plan.ok else None
         # whether a plan can be taken (every __dict__ stable); a plan dropped by a failed
         # check (see ``check``) is taken again by the walk of a later check that matches
         self._plannable = plan.ok
+        # the objects with a __dict__ the walk reached, held until the trace has run (the
+        # capture watches the attributes its code may set on them; see ``not_inputs``)
+        self.owners: list | None = [o[0] for o in plan.objs if o[2] is not None] + \
+            [o for o in (r() for r, _, d in plan.weak if d is not None) if o is not None]
+
+    def not_inputs(self, attrs) -> None:
+        """After the trace: ``attrs`` ((object, name) pairs) are attributes the traced code
+        set before it read them (``self.aux = loss`` in a forward): the graph's outputs
+        (each replay sets them), not its inputs, so what they hold before a call is not
+        guarded. Their entries leave the snapshot, and the plan is taken again by the next
+        check's walk, which skips them."""
+        by: dict[int, tuple] = {}
+        for obj, name in attrs:
+            by.setdefault(id(obj), (obj, set()))[1].add(name)
+        if not by:
+            return
+        paths = {}
+        for s in self.snapshot:
+            if len(s) == 4 and s[1] == "obj" and s[2] in by and s[2] not in paths:
+                paths[s[2]] = s[0]
+        targets = {(paths[i], ".", n) for i, (_, names) in by.items() if i in paths
+                   for n in names}
+        self.snapshot = [s for s in self.snapshot if not _under(s[0], targets)]
+        for i, (obj, names) in by.items():
+            try:
+                ref = weakref.ref(obj)
+            except TypeError:
+                ref = functools.partial(_itself, obj)
+            old = self.written.get(i)
+            self.written[i] = (ref, frozenset(names) | (old[1] if old else frozenset()))
+        self.plan = None
 
     def _take(self, collect: bool = False, plan: _Plan | None = None) -> list:
+        prev, _WALK.written = _WALK.written, self.written
+        try:
+            return self._walk(collect, plan)
+        finally:
+            _WALK.written = prev
+
+    def _walk(self, collect: bool, plan: _Plan | None) -> list:
         out: list = []
         seen: set[int] = set()
         for name, get, weak in self.roots:
@@ -330,6 +371,26 @@ class Guards:
 
 
 _MISSING = object()
+
+
+class _WalkState(threading.local):
+    written: dict | None = None     # the walking Guards' ``written`` (see ``not_inputs``)
+
+
+_WALK = _WalkState()
+
+
+def _itself(o):
+    return o
+
+
+def _under(path, targets) -> bool:
+    """Whether ``path`` is one of ``targets`` or nested under one."""
+    while not isinstance(path, str):
+        if path in targets:
+            return True
+        path = path[0]
+    return False
 
 
 def _loosen(plan: _Plan, ids) -> None:
@@ -1090,9 +1151,14 @@ def _describe(x, path, out, seen, depth, tensors, arrays=None, plan=None,
     if d is not None:
         items = list(d.items())
         skip = _recomputed_attrs(d) if "_forward_pre_hooks" in d else None
+        if skip and recomputed is not None:
+            recomputed.extend((d, k, y) for k, y in items if k in skip)
+        written = _WALK.written
+        if written:
+            w = written.get(id(x))
+            if w is not None and w[0]() is x:
+                skip = skip | w[1] if skip else w[1]
         if skip:
-            if recomputed is not None:
-                recomputed.extend((d, k, y) for k, y in items if k in skip)
             items = [kv for kv in items if kv[0] not in skip]
         if plan is not None:
             entry = (d, tuple(k for k, _ in items), tuple(y for _, y in items))
