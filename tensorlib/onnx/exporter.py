@@ -22,7 +22,7 @@ def _needed(g: Graph) -> list[Node]:
 def check_exportable(g: Graph) -> None:
     """Raise one error naming every op of ``g`` that has no ONNX rule."""
     from ..ops.registry import REGISTRY
-    from .rules import UNSUPPORTED
+    from .rules import RANDOM_FORMS, UNSUPPORTED
     bad: dict[str, str] = {}
     needed = _needed(g)
     pairs = rfft_pairs(g, needed)
@@ -35,8 +35,11 @@ def check_exportable(g: Graph) -> None:
             if op in ("placeholder", "variable", "constant"):
                 continue
             if op == "random":
-                bad[op] = ("random draws (dropout in training mode?); call model.eval() "
-                           "before capturing")
+                if n.attrs.get("dist") not in RANDOM_FORMS:
+                    bad[f"random {n.attrs.get('dist')!r}"] = (
+                        "a random draw of a distribution with no ONNX form (exported: "
+                        f"{', '.join(sorted(RANDOM_FORMS))}); call model.eval() before "
+                        "capturing if the draw is dropout's")
             elif op not in REGISTRY or not callable(REGISTRY[op].onnx):
                 bad[op] = UNSUPPORTED.get(op, "no ONNX lowering rule")
     if bad or cplx:
@@ -125,7 +128,7 @@ def to_model(g: Graph, opset: int = DEFAULT_OPSET, input_names: Sequence[str] | 
     from onnx import helper, numpy_helper
 
     from ..ops.registry import REGISTRY
-    from .rules import attach
+    from .rules import attach, lower_random
     attach()
     if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
         raise ValueError(f"ONNX export: opset {opset} is not supported (use "
@@ -181,6 +184,9 @@ def to_model(g: Graph, opset: int = DEFAULT_OPSET, input_names: Sequence[str] | 
             continue
         if n.op == "fused":
             _lower_fused(ctx, n)
+            continue
+        if n.op == "random":        # a graph node, not a registry op
+            ctx.names[n.out.id] = lower_random(ctx, n)
             continue
         outs = REGISTRY[n.op].onnx(ctx, n)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
@@ -372,7 +378,10 @@ def export_graph(g: Graph, path: str | os.PathLike, opset: int | None = None,
     has no variables; ``drop_updates=True`` exports its outputs alone. ``opset=None`` uses
     opset 17, or the lowest newer one every op needs (18 for ``scatter_reduce``
     amax/amin, integer bitwise and/or/xor/not and EmbeddingBag max over offsets); a given
-    ``opset`` is used as is (an op it lacks raises, naming the opset).
+    ``opset`` is used as is (an op it lacks raises, naming the opset). Random draws (dropout
+    in training mode, ``randn_like``, ``tl.rand``...) become unseeded ONNX random ops that
+    draw anew on every run: the same distribution as tensorlib's, not the same values for a
+    given ``tl.manual_seed`` (see docs/onnx_ops.md, ``random``).
     """
     import onnx
     if opset is None:
@@ -421,9 +430,11 @@ def export(model, example_inputs, path: str | os.PathLike, dynamic_axes=None,
     follow the inputs' dynamic axes they are computed from; naming one writes it symbolic
     (with that name) in the model's outputs, and an output axis that follows no dynamic
     input axis is an error. A module is captured in eval mode (dropout off, batch-norm
-    running statistics), then put back. ``opset=None``: 17, or the lowest newer opset the
-    graph's ops need (18 for ``scatter_reduce`` amax/amin, integer bitwise and/or/xor/not
-    and EmbeddingBag max over offsets; 20 for 5-d ``grid_sample``).
+    running statistics), then put back; a draw made regardless of the mode
+    (``F.dropout(x, p, training=True)`` of an MC-dropout predictive, a VAE's ``randn_like``)
+    is exported as an unseeded ONNX random op, fresh on every run. ``opset=None``: 17, or
+    the lowest newer opset the graph's ops need (18 for ``scatter_reduce`` amax/amin, integer
+    bitwise and/or/xor/not and EmbeddingBag max over offsets; 20 for 5-d ``grid_sample``).
     Returns the graph.
 
     >>> tl.onnx.export(model, (tl.randn(1, 784),), "mlp.onnx", dynamic_axes={0: [0]})

@@ -193,9 +193,129 @@ def _bitshift(b, n, ins, at):
     return [b.op(op, ins[0], ins[1])]
 
 
-@imp("Identity", "Dropout")
+@imp("Identity")
 def _identity(b, n, ins, at):
     return [ins[0]]
+
+
+# --- random draws ------------------------------------------------------------------------------
+# A random op becomes a graph "random" node drawing from tensorlib's global generator on every
+# run (tl.manual_seed reproduces it); an ONNX ``seed`` is not onnxruntime's stream, so it is
+# not followed.
+def _onnx_np_dtype(code, default) -> np.dtype:
+    from onnx import helper
+    return np.dtype(default) if code is None else np.dtype(helper.tensor_dtype_to_np_dtype(
+        int(code)))
+
+
+def _random(b, dist: str, params: dict, dtype, shape=None, like: Value | None = None) -> Value:
+    """A random node of ``shape`` (static ints) or of ``like``'s shape, dynamic dims included
+    (read when the graph runs: the node's ``sizes``)."""
+    dt = np.dtype(dtype)
+    if dist != "randint" and dt.kind != "f":
+        raise ValueError(f"random draws of dtype {dt} (a floating dtype is needed)")
+    ins, sizes = [], ()
+    if like is not None:
+        src = like.node
+        if src.op == "fill" and not src.attrs.get("dims"):
+            # ConstantOfShape feeding a *Like op (tensorlib's own export of a dynamic draw):
+            # read its sizes directly, so no filled tensor is made to be thrown away
+            shape, ins = tuple(src.attrs["shape"]), list(src.inputs)
+            sizes = tuple(src.attrs.get("sizes", ()))
+        else:
+            shape = tuple(0 if d is None else d for d in like.shape)
+            sizes = tuple((i, ("dim", 0, i)) for i, d in enumerate(like.shape) if d is None)
+            ins = [like] if sizes else []
+    shape = check_elements(shape, "random draw shape")
+    attrs = {"dist": dist, "shape": tuple(int(d) for d in shape), "dtype": dt, **params}
+    if sizes:
+        attrs["sizes"] = sizes
+    from ..graph.runtime import random_shape
+    out = random_shape(attrs, [v.shape for v in ins]) if ins else attrs["shape"]
+    node = b.g.add_node("random", ins, attrs, b.device, [(tuple(out), dt)])
+    b.g.bindings[node] = None       # the global generator
+    return node.outputs[0]
+
+
+def _uniform_params(at) -> tuple[str, dict]:
+    lo, hi = float(at.get("low", 0.0)), float(at.get("high", 1.0))
+    if hi < lo:
+        raise ValueError(f"high ({hi}) is below low ({lo})")
+    return ("rand", {}) if (lo, hi) == (0.0, 1.0) else ("uniform", {"low": lo, "high": hi})
+
+
+def _normal_params(at) -> tuple[str, dict]:
+    mean, std = float(at.get("mean", 0.0)), float(at.get("scale", 1.0))
+    if not std >= 0:
+        raise ValueError(f"scale must be non-negative, got {std}")
+    return ("randn", {}) if (mean, std) == (0.0, 1.0) else ("normal", {"mean": mean,
+                                                                       "std": std})
+
+
+@imp("RandomUniform", "RandomNormal")
+def _random_static(b, n, ins, at):
+    dist, params = (_uniform_params if n.op_type == "RandomUniform" else _normal_params)(at)
+    dt = _onnx_np_dtype(at.get("dtype"), np.float32)
+    return [_random(b, dist, params, dt, shape=[int(d) for d in at["shape"]])]
+
+
+@imp("RandomUniformLike", "RandomNormalLike")
+def _random_like(b, n, ins, at):
+    dist, params = (_uniform_params if n.op_type == "RandomUniformLike" else _normal_params)(at)
+    x = ins[0]
+    dt = _onnx_np_dtype(at.get("dtype"), x.dtype if x.dtype.kind == "f" else np.float32)
+    return [_random(b, dist, params, dt, like=x)]
+
+
+@imp("Bernoulli")
+def _bernoulli(b, n, ins, at):
+    # 1 where a uniform falls below the probability, as tl.bernoulli draws
+    p = ins[0]
+    if p.dtype.kind != "f":
+        raise ValueError(f"Bernoulli: probabilities must be floating point, got {p.dtype}")
+    u = _random(b, "rand", {}, p.dtype, like=p)
+    return [b.cast(b.op("lt", u, p), _onnx_np_dtype(at.get("dtype"), p.dtype))]
+
+
+@imp("Dropout")
+def _dropout(b, n, ins, at):
+    # the identity in inference (before opset 12 always; from 12 unless training_mode is
+    # true); in training, as tl.nn.functional.dropout: keep where a float64 uniform >= ratio,
+    # scaled by 1 / (1 - ratio)
+    x = ins[0]
+    train, ratio = False, float(at.get("ratio", 0.5))
+    if b.opset >= 12:
+        if len(ins) > 2 and ins[2] is not None:
+            if not (b.is_const(ins[2]) or ins[2].node.op == "variable"):
+                raise NotImplementedError(
+                    "Dropout: training_mode is computed at run time (a graph input); tensorlib "
+                    "graphs have no branches, so it must be a constant: export with a fixed "
+                    "training_mode")
+            train = bool(np.asarray(b.array(ins[2], "training_mode")).reshape(-1)[0])
+        if train and len(ins) > 1 and ins[1] is not None:
+            if not (b.is_const(ins[1]) or ins[1].node.op == "variable"):
+                raise NotImplementedError("Dropout: ratio is computed at run time; export "
+                                          "with a constant ratio")
+            ratio = float(np.asarray(b.array(ins[1], "ratio")).reshape(-1)[0])
+    if train and not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"Dropout: ratio must be in [0, 1], got {ratio}")
+    if not train or ratio == 0.0:
+        out, keep = x, None
+    else:
+        u = _random(b, "rand", {}, np.float64, like=x)
+        keep = b.op("ge", u, b.const(np.asarray(ratio, np.float64)))
+        scale = 0.0 if ratio == 1.0 else 1.0 / (1.0 - ratio)
+        out = b.op("mul", x, b.op("mul", b.cast(keep, x.dtype), b.scalar(scale, x)))
+    if len(n.output) < 2 or not n.output[1]:
+        return [out]
+    if keep is None:        # the mask of an inference Dropout: all true, x's shape
+        if None not in x.shape:
+            keep = b.const(np.ones(x.shape, np.bool_))
+        else:
+            keep = b.op("fill", x, shape=tuple(0 if d is None else d for d in x.shape),
+                        dims=tuple((i, i) for i, d in enumerate(x.shape) if d is None),
+                        value=1.0, dtype="bool")
+    return [out, keep]
 
 
 @imp("IsInf")

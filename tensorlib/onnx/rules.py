@@ -137,6 +137,17 @@ PARTIAL = {
            "export warns)",
     "diagonal_embed": "static output shape",
     "diagonal": "static sizes of the two matrix axes",
+    "random": "a graph's random draws (not a registry op: dropout in training mode, rand, "
+              "randn, rand_like, randn_like, normal, uniform, bernoulli, randint, randperm, "
+              "multinomial without replacement): RandomUniform/RandomNormal, or "
+              "ConstantOfShape + RandomUniformLike/RandomNormalLike where the shape follows "
+              "a dynamic axis; bernoulli and dropout masks as RandomUniform + Less/"
+              "GreaterOrEqual (not the Bernoulli op, which onnxruntime 1.32 draws as 1 - p), "
+              "randint as Floor of a float64 uniform (up to 2**53 values), randperm as TopK "
+              "of uniforms. Unseeded: onnxruntime draws anew on each run from its own "
+              "generator, so the values differ from tensorlib's for the same tl.manual_seed "
+              "(the distribution is the same). multinomial with replacement (or one sample) "
+              "uses multinomial_draw, which has no ONNX form",
 }
 
 
@@ -535,6 +546,92 @@ def _shape_input(ctx, n, parts) -> str:
     return ctx.op("Concat", out, axis=0) if len(out) > 1 else out[0]
 
 
+# --- random draws ("random" graph nodes, see tensorlib.graph.tracer.on_random) -------------
+# every dist tensorlib.creation records (rand_like/randn_like, dropout, bernoulli, bernoulli_,
+# uniform_, normal_ and multinomial draw through these) -> its ONNX form
+RANDOM_FORMS = {"rand": "RandomUniform", "uniform": "RandomUniform",
+                "randn": "RandomNormal", "normal": "RandomNormal",
+                "randint": "RandomUniform (float64), Floor, Cast",
+                "randperm": "RandomUniform (float64), TopK"}
+_EXACT_INT = 1 << 53        # a float64 uniform times the span floors to every integer below it
+
+
+def _f32_exact(*values) -> bool:
+    """Whether ``values`` survive ONNX's float32 attributes (else: arithmetic in the draw's
+    dtype after a standard draw, so a float64 draw keeps its parameters)."""
+    return all(float(np.float32(v)) == float(v) for v in values)
+
+
+def _draw(ctx, n, kind: str, dt, **params) -> str:
+    """Random{kind} of node ``n``'s shape in ``dt`` (float32 or float64: onnxruntime has no
+    other): ConstantOfShape + Random{kind}Like when a size follows a dynamic axis (or the draw
+    is 0-d, which a ``shape`` attribute cannot say)."""
+    shape, sizes = tuple(n.attrs["shape"]), dict(n.attrs.get("sizes", ()))
+    if sizes or not shape:
+        target = (_shape_input(ctx, n, [sizes.get(i, s) for i, s in enumerate(shape)])
+                  if sizes else ctx.ints(shape))
+        like = ctx.op("ConstantOfShape", [target])
+        return ctx.op(f"Random{kind}Like", [like], dtype=tensor_type(dt), **params)
+    return ctx.op(f"Random{kind}", [], shape=[int(s) for s in shape], dtype=tensor_type(dt),
+                  **params)
+
+
+def lower_random(ctx, n) -> str:
+    """A graph ``random`` node as ONNX random ops (unseeded: fresh draws on every run)."""
+    a, dt = n.attrs, np.dtype(n.attrs["dtype"])
+    dist = a["dist"]
+    if dist not in RANDOM_FORMS:
+        ctx.unsupported(f"random draws of distribution {dist!r} have no ONNX form (exported: "
+                        f"{', '.join(sorted(RANDOM_FORMS))})")
+    if dist in ("randint", "randperm"):
+        return _lower_integers(ctx, n, dist, dt)
+    if dt.kind != "f":
+        ctx.unsupported(f"a {dist} draw of dtype {dt} (ONNX draws floating point only)")
+    draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
+    if dist in ("rand", "randn"):
+        out = _draw(ctx, n, "Uniform" if dist == "rand" else "Normal", draw_dt)
+    elif dist == "uniform":
+        lo, hi = float(a["low"]), float(a["high"])
+        if hi > lo and _f32_exact(lo, hi):     # (onnxruntime aborts on an empty range)
+            out = _draw(ctx, n, "Uniform", draw_dt, low=lo, high=hi)
+        else:
+            u = _draw(ctx, n, "Uniform", draw_dt)
+            out = ctx.op("Add", [ctx.op("Mul", [u, ctx.const(np.asarray(hi - lo, draw_dt))]),
+                                 ctx.const(np.asarray(lo, draw_dt))])
+    else:
+        mean, std = float(a["mean"]), float(a["std"])
+        if std > 0 and _f32_exact(mean, std):     # (onnxruntime aborts on scale 0)
+            out = _draw(ctx, n, "Normal", draw_dt, mean=mean, scale=std)
+        else:
+            z = _draw(ctx, n, "Normal", draw_dt)
+            out = ctx.op("Add", [ctx.op("Mul", [z, ctx.const(np.asarray(std, draw_dt))]),
+                                 ctx.const(np.asarray(mean, draw_dt))])
+    return ctx.cast(out, draw_dt, dt)
+
+
+def _lower_integers(ctx, n, dist: str, dt) -> str:
+    """randint: ``low + floor(u * span)`` of float64 uniforms (capped at ``span - 1`` against
+    rounding up); randperm: the order of ``n`` float64 uniforms (TopK), a uniform permutation."""
+    a = n.attrs
+    if dist == "randperm":
+        k = int(a["n"])
+        if k == 0:
+            return ctx.const(np.zeros(0, dt))
+        u = _draw(ctx, n, "Uniform", np.float64)
+        _, idx = ctx.op("TopK", [u, ctx.ints([k])], n_out=2, axis=0, largest=1, sorted=1)
+        return ctx.cast(idx, np.int64, dt)
+    lo, hi = int(a["low"]), int(a["high"])
+    span = hi - lo
+    if span > _EXACT_INT:
+        ctx.unsupported(f"randint over {span} integers: ONNX draws it from a float64 uniform, "
+                        f"exact up to 2**53 values")
+    u = _draw(ctx, n, "Uniform", np.float64)
+    k = ctx.op("Floor", [ctx.op("Mul", [u, ctx.const(np.asarray(span, np.float64))])])
+    k = ctx.op("Min", [k, ctx.const(np.asarray(span - 1, np.float64))])
+    k = ctx.op("Add", [ctx.cast(k, np.float64, np.int64), ctx.const(np.asarray(lo, np.int64))])
+    return ctx.cast(k, np.int64, dt)
+
+
 @rule("floordiv")
 def _floordiv(ctx, n):
     a, b = _operands(ctx, n)
@@ -668,9 +765,15 @@ RULES["argmin"] = _arg("ArgMin")
 
 @rule("topk_indices")
 def _topk_indices(ctx, n):
-    return ctx.op("TopK", [ctx.name(n.inputs[0]), ctx.ints([int(n.attrs["k"])])], n_out=2,
-                  axis=int(n.attrs["axis"]), largest=int(bool(n.attrs["largest"])),
-                  sorted=1)[1]
+    # values and indices; k=None (tl.sort) is the whole axis, read from the shape when dynamic
+    x = ctx.name(n.inputs[0])
+    axis, k = int(n.attrs["axis"]), n.attrs["k"]
+    if k is None:
+        k = n.inputs[0].shape[axis]
+    k = ctx.ints([int(k)]) if k is not None else ctx.op(
+        "Gather", [ctx.op("Shape", [x]), ctx.ints([axis])], axis=0)
+    return ctx.op("TopK", [x, k], n_out=2, axis=axis, largest=int(bool(n.attrs["largest"])),
+                  sorted=1)
 
 
 @rule("argsort")
@@ -1448,6 +1551,26 @@ def _one_hot(ctx, n):
     return ctx.op("OneHot", [ctx.name(n.inputs[0]),
                              ctx.const(np.asarray([n.attrs["num_classes"]], np.int64)),
                              ctx.const(np.asarray([0, 1], np.int64))], axis=-1)
+
+
+@rule("bincount")
+def _bincount(ctx, n):
+    # the captured op's minlength bins: ScatterElements(reduction='add') of ones (or of the
+    # weights) into zeros from opset 16, OneHot rows summed before. ONNX has no assertion, so
+    # the replay check on the values is not exported (onnxruntime refuses a value >= minlength
+    # in ScatterElements; OneHot drops it, and a negative value counts from the end in both)
+    m, dt = int(n.attrs["minlength"]), _dt(n.out)
+    idx = ctx.cast(ctx.name(n.inputs[0]), _dt(n.inputs[0]), np.int64)
+    w = ctx.cast(ctx.name(n.inputs[1]), _dt(n.inputs[1]), dt) if len(n.inputs) > 1 else None
+    if ctx.opset >= 16:
+        if w is None:
+            w = ctx.op("Expand", [ctx.const(np.ones(1, dt)), ctx.op("Shape", [idx])])
+        return ctx.op("ScatterElements", [ctx.const(np.zeros(m, dt)), idx, w], axis=0,
+                      reduction="add")
+    hot = ctx.op("OneHot", [idx, ctx.ints([m]), ctx.const(np.asarray([0, 1], dt))], axis=-1)
+    if w is not None:
+        hot = ctx.op("Mul", [hot, ctx.unsqueeze(w, [1])])
+    return ctx.reduce("Sum", hot, [0], keepdims=False)
 
 
 # --- neural-network ops --------------------------------------------------------------------
