@@ -528,6 +528,9 @@ def _setitem_traced_mask(self: Tensor, key, value) -> bool:
                          f"setitem: shape mismatch: value tensor of shape "
                          f"{shown} cannot be broadcast to indexing result of shape [N]")
     if v.dtype != self.dtype:
+        # a one-element value is PyTorch's masked_fill (cast); a longer one must match
+        from .ops.indexing import check_write_dtype
+        check_write_dtype("__setitem__", v, self.dtype, (mask,), item_basic=True)
         v = v.to(self.dtype)
     _check_leaf(self, "__setitem__")
     recorded = (self._rg or v._rg) and state.grad_enabled
@@ -920,15 +923,21 @@ def format_strides(op: str, a, memory_format) -> tuple | None:
     return None if st == _contiguous_strides(a.shape) else st
 
 
+def _c_clone(x: Tensor) -> Tensor:
+    # a C-order copy: clone's default (preserve_format) would keep a permuted view's layout
+    from .ops.torch_settings import contiguous_format
+    return S.clone(x, memory_format=contiguous_format)
+
+
 def to_memory_format(x: Tensor, name: str) -> Tensor:
     """A copy of ``x`` laid out in format ``name`` (differentiable: a composite of
     permute and clone, so the gradient and grad of grad come for free)."""
     if name not in _CL:
-        return S.clone(x)
+        return _c_clone(x)
     nd = _CL[name][0]
     to_last = (0,) + tuple(range(2, nd)) + (1,)
     back = (0, nd - 1) + tuple(range(1, nd - 1))
-    out = S.transpose(S.clone(S.transpose(x, to_last)), back)
+    out = S.transpose(_c_clone(S.transpose(x, to_last)), back)
     a = out._data
     want = _channels_last_strides(a.shape, name)
     if hasattr(a, "flags") and tuple(int(s) // a.itemsize for s in a.strides) != want:
@@ -951,7 +960,7 @@ def _contiguous(self, memory_format=None):
             return self if _is_contiguous(self, memory_format) else to_memory_format(self, name)
     a = self._data
     if not a.flags.c_contiguous:
-        return S.clone(self)
+        return _c_clone(self)
     if state.tracer is not None and a.ndim > 1 and a.size:
         # NumPy calls a transpose contiguous when a dim it moved has size 1 (one token, a
         # batch of one): under capture that would leave the copy out of a graph that other
@@ -961,7 +970,7 @@ def _contiguous(self, memory_format=None):
             st.append(c)
             c *= d
         if tuple(reversed(st)) != a.strides:
-            return S.clone(self)
+            return _c_clone(self)
     return self
 
 
@@ -979,7 +988,7 @@ def tensor_to_format(x: Tensor, t: Tensor, memory_format, copy: bool) -> Tensor:
         if t is not x and _is_contiguous(t, memory_format):
             return t
         return to_memory_format(t, name)
-    return t if t is not x and t._data.flags.c_contiguous else S.clone(t)
+    return t if t is not x and t._data.flags.c_contiguous else _c_clone(t)
 
 
 def _new(fill):

@@ -61,7 +61,7 @@ def test_formats_match_torch(nd, data):
             b = tlike(u, memory_format=FMT[k][1])
             assert a.stride() == b.stride(), (k, a.stride(), b.stride())
         assert like(x, memory_format=tl.preserve_format).stride() == tlike(t).stride()
-        assert like(y).is_contiguous()      # tensorlib's default: C order (see report)
+        assert like(y).stride() == tlike(u).stride()     # preserve_format by default
     np.testing.assert_array_equal(tl.zeros_like(y).numpy(), 0)
     np.testing.assert_array_equal(tl.ones_like(y).numpy(), 1)
     np.testing.assert_array_equal(tl.full_like(y, 2.5).numpy(), 2.5)

@@ -106,7 +106,8 @@ def analytical_jacobian(fn, inputs, outs=None):
         for r in range(o.size):
             for s, unit in enumerate(units):
                 go = zeros_like(o)
-                go._data.reshape(-1)[r] = unit
+                # (by position: a *_like output may keep a channels_last layout)
+                go._data[np.unravel_index(r, go._data.shape)] = unit
                 gs = grad([o], diff, [go], retain_graph=True, allow_unused=True)
                 for i, g in zip(where, gs):
                     if g is not None:

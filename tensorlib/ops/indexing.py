@@ -684,6 +684,8 @@ def _setitem_apply(x: Tensor, v: Tensor, index: tuple) -> Tensor:
     (:func:`_ints_first`): the region the ints select, written by the arrays, then put back
     (three ops NumPy's index semantics describe, so capture and ONNX follow). Traced index
     tensors in ``index``: :func:`.index_traced.setitem_traced`."""
+    if v.dtype != x.dtype:
+        v = check_write_dtype("setitem", v, x.dtype, index, item_basic=True)
     if any(isinstance(k, Tensor) for k in index):
         from .index_traced import setitem_traced
         return setitem_traced(x, v, index)
@@ -698,6 +700,8 @@ def _setitem_apply(x: Tensor, v: Tensor, index: tuple) -> Tensor:
 def _setitem_data(xp, data, index: tuple, v) -> None:
     """``data[index] = v`` in place on a backend array, in PyTorch's order as
     :func:`_setitem_apply` (the ints' selection is a view)."""
+    if v.dtype != data.dtype:
+        v = check_write_dtype("setitem", v, data.dtype, index, item_basic=True)
     index = _drop_empty_ellipsis(index, data.ndim)
     split = _ints_first(index)
     if split is not None:
@@ -1462,20 +1466,47 @@ def _index_tuple(name: str, x: Tensor, indices):
     return key, target
 
 
-def check_write_dtype(op: str, src, dst_dtype):
+def check_write_dtype(op: str, src, dst_dtype, index: tuple | None = None,
+                      accumulate: bool = False, item_basic: bool = False):
     """``src`` (a Tensor or an array) checked to have ``dst_dtype``, the dtype of the tensor
-    an indexed write of op ``op`` (scatter, scatter_add, index_put, index_copy, put and
-    their in-place forms) stores it into: PyTorch refuses any other dtype (a float source
-    written into an int64 tensor would be truncated element by element). Python numbers
-    are converted by the callers before, as PyTorch's fills."""
+    an indexed write of op ``op`` (scatter, scatter_add, index_put, index_copy, put, their
+    in-place forms, and ``x[key] = src``) stores it into: PyTorch refuses any other dtype (a
+    float source written into an int64 tensor would be truncated element by element).
+    Python numbers are converted by the callers before, as PyTorch's fills.
+
+    ``index``: the normalised key of a ``__setitem__`` / ``index_put`` write. A key with no
+    index array is a basic write (PyTorch's ``copy_``, which casts): ``src`` comes back as it
+    is. A key whose only index array is one bool mask, with a one-element ``src`` on the host
+    and no ``accumulate``, is PyTorch's ``masked_fill_`` dispatch (it fills with
+    ``src.item()``, cast): ``src`` comes back as that one value in ``dst_dtype``.
+    ``item_basic``: a 0-d index array counts as basic, as ``__setitem__`` reads a 0-d integer
+    tensor as an int (and tensorlib's key cannot tell ``True`` from ``tensor(True)``)."""
     sdt = np.dtype(src.dtype)
     dst = np.dtype(dst_dtype)
     if sdt == dst:
         return src
+    if index is not None:
+        arrays = [k for k in index if hasattr(k, "dtype") and (k.ndim or not item_basic)]
+        if not arrays:
+            return src
+        if not accumulate and len(arrays) == 1 and arrays[0].dtype == np.bool_ \
+                and _numel(src) == 1 and _on_host(src) \
+                and not (sdt.kind == "c" and dst.kind != "c"):
+            return src.astype(dst).reshape(())
     lost = " (the imaginary part would be lost)" if sdt.kind == "c" and dst.kind != "c" else ""
     raise DTypeError(f"{op}: source of dtype {sdt} and self of dtype {dst} must have the same "
                      f"dtype, as in PyTorch{lost}; cast the source first "
                      f"(source.to({dst}))")
+
+
+def _numel(a) -> int:
+    return a.numel() if isinstance(a, Tensor) else int(a.size)
+
+
+def _on_host(a) -> bool:
+    if isinstance(a, Tensor):
+        return a._device.type == "cpu"
+    return not hasattr(a, "__cuda_array_interface__")
 
 
 def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
@@ -1484,13 +1515,13 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     summed). Reads the indices on the host (eager only); differentiable in ``x`` and
     ``values``."""
     x = to_tensor(x)
+    key = _normalize_key(tuple(indices))[0] if isinstance(indices, (tuple, list)) else None
     if isinstance(values, Tensor):
-        v = check_write_dtype("index_put", values, x.dtype)
+        v = check_write_dtype("index_put", values, x.dtype, key, accumulate)
     else:       # a number (or a list) takes x's dtype, as PyTorch's fill
         v = weak_scalar(values, x)
         v = v if v.dtype == x.dtype else v.astype(x.dtype)
-    if isinstance(indices, (tuple, list)):
-        key, _ = _normalize_key(tuple(indices))
+    if key is not None:
         if any(isinstance(k, Tensor) for k in key):     # traced indices under capture
             from .index_traced import index_put_traced
             return index_put_traced(x, v, key, accumulate)

@@ -117,7 +117,7 @@ def index_put_(self: Tensor, indices=None, values=None, accumulate: bool = False
     except (TypeError, IndexError, ValueError):
         return None
     if isinstance(values, Tensor):
-        v = I.check_write_dtype("index_put_", values._data, self._data.dtype)
+        v = I.check_write_dtype("index_put_", values._data, self._data.dtype, key, accumulate)
     else:
         v = _value(self, values, "index_put_")
         if v is None:

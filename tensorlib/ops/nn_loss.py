@@ -406,14 +406,22 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100,
                 f"{target._data.dtype}); mask those positions out of the target, or pass "
                 "integer class indices")
         return _soft_cross_entropy(x, target, weight, reduction, ls)
-    if target._data.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: target must hold class indices (integers) or "
-                        f"probabilities (floats), got {target._data.dtype}")
+    _check_index_target("cross_entropy", target, "or class probabilities (a float tensor) ")
     _check_class_args("cross_entropy", x, target, weight, ignore_index)
     if _no_classes(x):
         return _no_class_loss(x, reduction, ls)
     return _class_loss(CROSS_ENTROPY, x, target, weight, reduction,
                        ignore_index=int(ignore_index), label_smoothing=ls)
+
+
+def _check_index_target(op: str, target, alt: str = "") -> None:
+    """Class indices must be int64 or uint8, as PyTorch's nll_loss kernels (int32, int16,
+    int8 and bool targets are refused there too, on CPU and CUDA)."""
+    dt = target._data.dtype
+    if dt != np.int64 and dt != np.uint8:
+        from ..errors import DTypeError
+        raise DTypeError(f"{op}: expected target dtype to be int64 or uint8 (PyTorch's Long or "
+                         f"Byte) class indices {alt}but got {dt}; use target.long()")
 
 
 def _no_classes(x) -> bool:
@@ -471,10 +479,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100,
     x = as_float_tensor(input, "nll_loss")
     target = to_tensor(target)
     check_reduction("nll_loss", reduction)
-    if target._data.dtype.kind not in "iu":
-        from ..errors import DTypeError
-        raise DTypeError(f"nll_loss: target must be an integer tensor of class indices, got "
-                        f"{target._data.dtype}")
+    _check_index_target("nll_loss", target)
     weight = None if weight is None else as_float_tensor(weight, "nll_loss", "weight")
     if x.ndim == 1 and tuple(target.shape) == (1,):
         target = target.reshape(())     # PyTorch 2.13 takes a (1,) target for a (C,) input

@@ -161,6 +161,15 @@ def _norm_dx(gx, xhat, rstd, axes, inv_n):
             - xhat * ((gx * xhat).sum(axis=axes, keepdims=True) * inv_n)) * rstd
 
 
+def _stats_of_x(b) -> bool:
+    """Whether a recorded norm backward reads its statistics recomputed from x rather than
+    the op's outputs: those outputs hang on the op's node, whose inputs include the bias, so
+    a gradient of that backward (the gradient penalty's ``grad(gp, params)``) would reach
+    the bias, as zeros, where the bias has no influence (PyTorch: None). Only with a bias
+    that needs a gradient; the first-order backward never records, and pays nothing."""
+    return b is not None and b._rg
+
+
 def _ln_vjp(n, gy, gmean, grstd):
     x, (w, b) = n.inputs[0], _split_affine(n.inputs[1:], n.attrs["affine"])
     mean, rstd = n.output(1), n.output(2)
@@ -169,6 +178,10 @@ def _ln_vjp(n, gy, gmean, grstd):
         dx, dw, db = _first_order(LAYER_NORM_GRAD, n, gy, (gmean, grstd), w, ndim=k)
     else:
         axes, lead, inv_d = _ln_axes(x, k)
+        if _stats_of_x(b):
+            mean = x.sum(axis=axes, keepdims=True) * inv_d
+            xc = x - mean
+            rstd = ((xc * xc).sum(axis=axes, keepdims=True) * inv_d + n.attrs["eps"]).rsqrt()
         xhat = (x - mean) * rstd
         dx = _norm_dx(gy * w if w is not None else gy, xhat, rstd, axes, inv_d)
         dx = dx + (gmean - grstd * rstd * rstd * xhat) * inv_d
@@ -274,6 +287,10 @@ def _bn_vjp(n, gy, gmean, gvar):
         dx, dw, db = _first_order(BATCH_NORM_GRAD, n, gy, (gmean, gvar), w, eps=eps)
     else:
         axes, shape, inv_n = _bn_axes(x)
+        if _stats_of_x(b):
+            mean = x.sum(axis=axes) * inv_n
+            xc = x - mean.reshape(shape)
+            var = (xc * xc).sum(axis=axes) * inv_n
         rstd = (var + eps).rsqrt().reshape(shape)
         xc = x - mean.reshape(shape)
         xhat = xc * rstd
@@ -372,6 +389,10 @@ def _gn_vjp(n, gy, gmean, grstd):
     else:
         xg, shape, inv_d = _gn_view(x, groups)
         axes = (0,) + tuple(range(2, x.ndim))
+        if _stats_of_x(b):
+            mean = xg.sum(axis=2) * inv_d
+            xc = xg - mean.reshape(*mean.shape, 1)
+            rstd = ((xc * xc).sum(axis=2) * inv_d + n.attrs["eps"]).rsqrt()
         r = rstd.reshape(*rstd.shape, 1)
         xhat = (xg - mean.reshape(*mean.shape, 1)) * r
         gx = (gy * w.reshape(shape) if w is not None else gy).reshape(xg.shape)

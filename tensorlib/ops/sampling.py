@@ -84,23 +84,32 @@ def _positive_finite(total: np.ndarray) -> bool:
     return bool(total.min() > 0) and bool(total.max() < np.inf)
 
 
+def _checked_rows(w: np.ndarray, who: str | None, cumulative: bool) -> np.ndarray:
+    """``w``'s float64 cdf along the last dim (``cumulative``; its last column is the row
+    totals), else its row totals, after :func:`check_weights`
+    (skipped when ``who`` is None): the one validation of multinomial's op check and of the
+    samplers' cdf. ``w`` is non-empty."""
+    # (np.add.accumulate is np.cumsum without its Python-level dispatch)
+    acc = np.add.accumulate if cumulative else np.add.reduce
+    if _cannot_overflow(w):
+        out = acc(w, axis=-1, dtype=np.float64)
+        if who is None or _positive_finite(out[..., -1] if cumulative else out):
+            return out
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = acc(w, axis=-1, dtype=np.float64)
+    if who is not None:
+        check_weights(w, out[..., -1] if cumulative else out, who)
+    return out
+
+
 def checked_cdf(w: np.ndarray, who: str | None) -> np.ndarray:
     """The float64 cumulative weights of ``w`` (..., K) along the last dim, after
     :func:`check_weights` (skipped when ``who`` is None). Finite weights whose float64 sum
     overflows are scaled by their row's largest first."""
     if not w.size:
         return np.add.accumulate(w, axis=-1, dtype=np.float64)
-    if _cannot_overflow(w):
-        # np.add.accumulate is np.cumsum without its Python-level dispatch
-        cdf = np.add.accumulate(w, axis=-1, dtype=np.float64)
-        if who is None or _positive_finite(cdf[..., -1]):
-            return cdf
-    with np.errstate(over="ignore", invalid="ignore"):
-        cdf = np.cumsum(w, axis=-1, dtype=np.float64)
-    total = cdf[..., -1]
-    if who is not None:
-        check_weights(w, total, who)
-    if total.max() < np.inf:
+    cdf = _checked_rows(w, who, True)
+    if cdf[..., -1].max() < np.inf:
         return cdf
     w64 = w.astype(np.float64)
     with np.errstate(invalid="ignore"):
@@ -112,10 +121,7 @@ def _draw_check(w, u, who="multinomial"):
     # captured graph refuses what the eager call refuses (and with the same error)
     if type(w) is not np.ndarray or not w.size:
         return
-    if _cannot_overflow(w) and _positive_finite(np.add.reduce(w, axis=-1, dtype=np.float64)):
-        return
-    with np.errstate(over="ignore", invalid="ignore"):
-        check_weights(w, w.sum(axis=-1, dtype=np.float64), who)
+    _checked_rows(w, who, False)
 
 
 def search_draws(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:

@@ -1422,9 +1422,34 @@ COPY = _op("copy", lambda xp, x: x.copy(), lambda n, g: (g,), lambda x: x,
 
 
 def clone(x, *, memory_format=None) -> Tensor:
-    """A copy with its own storage; gradients flow back to ``x`` (``memory_format``:
-    PyTorch's, accepted; tensorlib keeps one layout)."""
-    return apply(COPY, to_tensor(x))
+    """A copy with its own storage; gradients flow back to ``x``. ``memory_format`` as
+    PyTorch's: the default ``tl.preserve_format`` keeps a dense (non-overlapping) ``x``'s
+    strides (a channels_last ``x`` stays channels_last) and lays any other ``x`` out in its
+    dims' stride order; ``tl.contiguous_format`` gives C order; ``tl.channels_last`` (4-D)
+    and ``tl.channels_last_3d`` (5-D) give that layout (RuntimeError for another rank)."""
+    x = to_tensor(x)
+    a = x._data
+    # the common case first: C order stays C order (one copy, no stride analysis)
+    # (a 4-/5-D one may be a channels_last one with size-1 dims, whose strides PyTorch keeps)
+    if memory_format is None and (type(a) is not np.ndarray
+                                  or a.flags.c_contiguous and a.ndim not in (4, 5)):
+        return apply(COPY, x)
+    from .._tensor_methods import _restrided, format_strides
+    from .torch_settings import preserve_format
+    if not hasattr(a, "flags") or not hasattr(a, "strides"):
+        return apply(COPY, x)       # (a vmap batch: its own layout)
+    st = format_strides("clone", a, memory_format or preserve_format)
+    if st is None:
+        return apply(COPY, x)
+    # the copy made in the target's dim order (a C copy of a permuted view), permuted back:
+    # ops already there, so the gradient and grad of grad need no new rule
+    perm = sorted(range(a.ndim), key=lambda d: -st[d])
+    back = tuple(int(i) for i in np.argsort(perm))
+    out = transpose(apply(COPY, transpose(x, tuple(perm))), back)
+    b = out._data
+    if tuple(int(v) // b.itemsize for v in b.strides) != tuple(st):
+        out._data = _restrided(b, st)   # size-0/1 dims: PyTorch's strides, same memory
+    return out
 
 
 def _to_device_fwd(xp, x, device):

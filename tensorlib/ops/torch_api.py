@@ -981,16 +981,18 @@ def _histc_np(v: np.ndarray, bins: int, lo: float, hi: float) -> np.ndarray:
 
 # --- creation ---------------------------------------------------------------------------------
 def randint_like(input, low: int = 0, high: int | None = None, *, dtype=None, device=None,
-                 requires_grad: bool = False, generator=None) -> Tensor:
+                 requires_grad: bool = False, generator=None, memory_format=None) -> Tensor:
     """Random integers in [low, high) (or [0, low) with one bound) with ``input``'s shape,
-    and its dtype and device unless given (``torch.randint_like``)."""
-    from ..creation import randint
+    and its dtype and device unless given (``torch.randint_like``); laid out as the other
+    ``*_like`` functions (``memory_format``)."""
+    from ..creation import _in_format, randint
     x = to_tensor(input)
     if high is None:
         low, high = 0, low
     out = randint(int(low), int(high), _shape(x), generator=generator,
                   dtype=dtype if dtype is not None else x.dtype,
                   device=device if device is not None else x.device)
+    out = _in_format("randint_like", x, out, memory_format)
     if requires_grad:
         out.requires_grad = True
     return out
