@@ -1,7 +1,8 @@
 """Ops that run eagerly on the tensor's device (NumPy or CuPy), without gradient and outside
 the registry: ``unique``, ``argwhere``, ``nonzero`` and ``bincount``, whose output shape
 depends on the values, and ``searchsorted``. A captured graph cannot hold them, so capture
-raises (with advice) instead of freezing the traced result.
+raises (with advice) instead of freezing the traced result; ``bincount`` with ``minlength``
+is captured as the registry op of :mod:`tensorlib.ops.bincount`.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ..backends import xp_for
 from ..errors import InputError, ShapeError
 from ._util import norm_axis, one_of, to_tensor
 from . import search as _search
+from .bincount import BINCOUNT, counts
 from ..autograd.mode import state
 
 
@@ -176,35 +178,49 @@ def nonzero_method(self, *, as_tuple: bool = False) -> Tensor | tuple[Tensor, ..
     return nonzero(self, as_tuple=bool(as_tuple))
 
 
-
-
 def bincount(x, weights=None, minlength: int = 0) -> Tensor:
-    """Occurrences of each value 0..max of a 1-d non-negative int tensor (summed ``weights``
-    when given), at least ``minlength`` bins."""
+    """The number of occurrences of each value of a 1-d non-negative integer tensor, as
+    ``torch.bincount``: ``max(minlength, max(x) + 1)`` bins (``minlength`` for an empty
+    ``x``), int64 counts, or with ``weights`` (``x``'s shape) their sums: float32 and float64
+    weights keep their dtype, others give float64. Not differentiable (as PyTorch's).
+
+    Under ``tl.function`` / ``tl.compile`` capture, with ``minlength > 0`` the graph holds
+    exactly ``minlength`` bins, and each run raises RuntimeError when a value is negative or
+    ``>= minlength`` (eager would return another length); without ``minlength`` the length
+    depends on the values and capture raises CaptureError.
+
+    >>> tl.bincount(tl.tensor([0, 1, 1, 3]), minlength=5)
+    tensor([1, 2, 0, 1, 0])
+    """
     x = to_tensor(x)
     if x.ndim != 1 or x.dtype.kind not in "iub":
         raise ShapeError(f"bincount: takes a 1-d integer tensor, got {x.dtype} of shape "
                          f"{tuple(x.shape)}")
-    d = _data(x, "bincount")
-    if d.size and int(d.min()) < 0:
-        raise InputError("bincount: values must not be negative (only 1-d non-negative "
-                         "integral inputs)")
-    w = None
     if weights is not None:
         weights = to_tensor(weights)
         if tuple(weights.shape) != tuple(x.shape):
-            raise ValueError(f"bincount: weights {tuple(weights.shape)} must match the input "
+            raise ShapeError(f"bincount: weights {tuple(weights.shape)} must match the input "
                              f"{tuple(x.shape)}")
-        w = _data(weights, "bincount")
-    if int(minlength) < 0:
+    # (int() of a size read from a None dim notes it: the graph is then traced per shape)
+    minlength = int(minlength)
+    if minlength < 0:
         raise InputError(f"bincount: minlength must be non-negative, got {minlength}")
     from ._util import check_alloc
-    n_bins = max(int(minlength), int(d.max()) + 1 if d.size else 0)
+    if state.tracer is not None and minlength > 0:
+        from .._apply import apply
+        check_alloc("bincount", (minlength,), 8)
+        ins = (x,) if weights is None else (x, weights)
+        return apply(BINCOUNT, *ins, minlength=minlength)
+    d = _data(x, "bincount", "its result's length, max(minlength, max(x) + 1), depends on "
+                             "the values; pass minlength larger than every value for a "
+                             "graph of minlength bins")
+    if d.size and int(d.min()) < 0:
+        raise InputError("bincount: values must not be negative (only 1-d non-negative "
+                         "integral inputs)")
+    w = None if weights is None else _data(weights, "bincount")
+    n_bins = max(minlength, int(d.max()) + 1 if d.size else 0)
     check_alloc("bincount", (n_bins,), 8)       # int64 / float64 counts
-    out = xp_for(x._device).bincount(d, weights=w, minlength=int(minlength))
-    if w is not None and w.dtype.kind == "f" and out.dtype != w.dtype:
-        out = out.astype(w.dtype)      # float32 weights give float32 counts, as PyTorch
-    return _out(out, x)
+    return _out(counts(xp_for(x._device), d, w, minlength), x)
 
 
 def where(condition, input=None, other=None) -> Tensor | tuple[Tensor, ...]:

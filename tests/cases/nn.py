@@ -728,6 +728,10 @@ COVERED_ELSEWHERE["size_guard"] = ("an identity that checks sizes read from None
 COVERED_ELSEWHERE["finite_guard"] = ("an identity that raises on NaN/inf each time a captured "
                                      "graph runs (clip_grad_norm_'s error_if_nonfinite): "
                                      "tests/test_rl23.py")
+COVERED_ELSEWHERE["bincount"] = ("recorded only under capture (tl.bincount with minlength; "
+                                 "not differentiable, as PyTorch's): values vs PyTorch, the "
+                                 "replay check, ONNX and the graph file in "
+                                 "tests/test_bincount_capture.py")
 
 
 # --- the fused BCE-with-logits ops -------------------------------------------------------
