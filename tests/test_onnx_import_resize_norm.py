@@ -201,20 +201,6 @@ def test_unet_block_with_dynamic_spatial_sizes(tmp_path):
         _check(g, m, path, rng.standard_normal(shape).astype(np.float32))
 
 
-@pytest.mark.parametrize("kw,why", [
-    (dict(scale_factor=2, mode="bilinear", align_corners=True), "align_corners"),
-    (dict(scale_factor=1.5, mode="nearest"), "by 1.5"),
-    (dict(size=(5, 7), mode="nearest"), "fixed size 5 along axis 2"),
-])
-def test_dynamic_spatial_resizes_that_need_the_size_are_refused(kw, why, tmp_path):
-    path = tmp_path / "r.onnx"
-    _export(Interp(**kw).eval(), np.zeros((1, 2, 4, 6), np.float32), path, 17,
-            {0: "N", 2: "H", 3: "W"})
-    with pytest.raises(tl.onnx.UnsupportedOpError, match=f"\\(Resize\\).*{why}.*dynamic"
-                                                         "|\\(Resize\\).*dynamic.*" + why):
-        tl.onnx.load(path)
-
-
 def test_gradients_through_an_imported_resize_match_torch(tmp_path):
     m = tnn.Upsample(scale_factor=2, mode="bilinear").eval()
     path = tmp_path / "up.onnx"

@@ -16,11 +16,15 @@ is periodic: output ``s * k + p`` reads rows ``k + d`` with weights that depend 
 ``p`` only, so it becomes ``s`` sums of shifted slices of the edge-padded input, interleaved
 by a stack and a reshape that follows the size at run time.
 
+Any other resize of a dynamic dim (a non-integer or downscaling factor, ``align_corners``,
+a fixed size, sizes computed from ``Shape``) is not built here: the importer's run-time form
+(``_resize_run_time`` in :mod:`tensorlib.onnx.importer`) maps it onto the interpolate ops
+that ``F.interpolate`` records under capture with ``None`` dims.
+
 Refused (:class:`ResizeImportError`, a ``tl.onnx.UnsupportedOpError`` and a
-``NotImplementedError``): ``antialias=1``; scales, sizes or roi computed at run time (other
-than a dynamic dim kept as it is); a dynamic dim resized other than by an integer factor >= 1
-(or with ``align_corners``, ``tf_crop_and_resize`` or ``exclude_outside``, whose rows depend
-on its size); ``linear``/``cubic`` of integer tensors.
+``NotImplementedError``): ``antialias=1``; ``tf_crop_and_resize``, ``exclude_outside`` and
+the forms the run-time path has no op for (see ``_resize_form`` in the importer);
+``linear``/``cubic`` of integer tensors.
 
 Where onnxruntime departs from the ONNX definition, it is followed when the departure is
 sensible: an axis with scale 1 keeps its rows in every mode, and a coordinate within one

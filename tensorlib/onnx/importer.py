@@ -1491,72 +1491,196 @@ _RUN_TIME_RESIZE = {
 
 def _resize(b, n, ins, at):
     """Resize: the constant resampling of import_resize where the sizes are known at
-    import, else (output sizes computed at run time, or a fixed size over a dynamic axis)
-    one registry ``resize`` per resized axis, which builds its rows when it runs."""
+    import, else (a dynamic axis resized other than by an integer upscale, or output sizes
+    computed at run time) one registry ``resize`` (``resize_linear`` for linear by a
+    scale) per resized axis, which builds its rows when it runs: the nodes ``interpolate``
+    captures over None dims."""
     from .import_resize import ResizeImportError, resize
     try:
         return resize(b, n, ins, at)
     except ResizeImportError as e:
         out = _resize_run_time(b, ins, at)
         if out is None:
-            raise e from None
+            raise ResizeImportError(f"{e}{_resize_hint(b, ins)}") from None
         return [out]
 
 
-def _resize_run_time(b, ins, at):
-    """The run-time form of a Resize by ``sizes``, or None where it has none."""
-    from ..graph.sizes import number_sources
-    from .import_shapes import SymShape, fold
+def _resize_hint(b, ins) -> str:
+    """What to do about a Resize neither import form takes: input_shapes= where fixing the
+    dynamic sizes makes it constant, else which size computations the importer follows."""
+    from .import_resize import _inputs
+    from .import_shapes import SymShape
     x = ins[0]
-    if isinstance(x, SymShape) or b.opset < 11 or len(ins) < 4 or ins[3] is None:
-        return None
-    if any(v is not None and not (b.is_const(v) and b.array(v).size == 0) for v in ins[2:3]):
-        return None                           # scales given (not empty)
+    if isinstance(x, SymShape):
+        return ""
+    try:
+        _, sc, sz = _inputs(b, ins)
+    except ValueError:
+        return ""
+    v = sc if sc is not None else sz
+    if not isinstance(v, SymShape) and v.node.op not in ("constant", "variable") and (
+            sc is not None or _sizes_from_data(b, v) is None):
+        return ("; tl.onnx.load follows sizes computed from Shape by integer arithmetic "
+                "(Gather, Slice, Concat, Add/Sub/Mul/Div) or by Cast -> Mul by constant "
+                "scales -> Floor/Ceil -> Cast(int64), and constant scales, not this "
+                "computation")
+    if None in tuple(x.shape):
+        return ("; or pass input_shapes={input name: full shape} to tl.onnx.load to fix "
+                "the dynamic sizes at import (tensorlib then builds the resampling as "
+                "constants)")
+    return ""
+
+
+def _resize_form(b, at, x):
+    """(tensorlib's resize mode, align_corners, ctm) of a Resize whose sampling a registry
+    ``resize`` reproduces at every size, or None."""
     if int(at.get("antialias", 0)) or int(at.get("exclude_outside", 0)) or \
             at.get("keep_aspect_ratio_policy", "stretch") != "stretch":
         return None
     mode = at.get("mode", "nearest")
-    ctm = at.get("coordinate_transformation_mode", "half_pixel")
-    extra = (at.get("nearest_mode", "round_prefer_floor") if mode == "nearest" else
-             float(at.get("cubic_coeff_a", -0.75)) if mode == "cubic" else None)
+    if b.opset < 11:
+        # Resize-10: asymmetric; its nearest rule truncates when upsampling (floor, for
+        # coordinates >= 0), the only case mapped (downsampling is checked by the caller)
+        ctm, extra = "asymmetric", "floor" if mode == "nearest" else None
+    else:
+        ctm = at.get("coordinate_transformation_mode", "half_pixel")
+        extra = (at.get("nearest_mode", "round_prefer_floor") if mode == "nearest" else
+                 float(at.get("cubic_coeff_a", -0.75)) if mode == "cubic" else None)
     form = _RUN_TIME_RESIZE.get((mode, ctm, extra))
     if form is None or (mode != "nearest" and x.dtype.kind != "f"):
         return None
-    sizes = ins[3]
-    if isinstance(sizes, SymShape):
-        items = list(sizes.items)
-    elif b.is_const(sizes) and sizes.dtype.kind in "iu":
-        items = [int(v) for v in b.array(sizes).reshape(-1)]
-    else:
+    return form[0], form[1], ctm
+
+
+def _factor(s) -> float:
+    """The Python float of a float32 scale, as written before export (0.7, not
+    0.69999998807907): ``floor(n * factor)`` then gives onnxruntime's float32 output size
+    and eager interpolate's."""
+    return float(str(np.float32(s)))
+
+
+def _unlower(e, node):
+    """A ``dim_size`` expression over ``node``'s input indices -> over its input values."""
+    if isinstance(e, (int, np.integer)):
+        return int(e)
+    if e[0] == "dim":
+        return ("dim", node.inputs[e[1]], e[2])
+    return (e[0], _unlower(e[1], node), _unlower(e[2], node))
+
+
+def _exact_ratio(v: float, dtype) -> tuple[int, int]:
+    """(p, q) of a float scale as it was written (0.7 -> 7 / 10, not the binary value just
+    below it), so ``n * p // q`` is the float product rounded as onnxruntime rounds it."""
+    from fractions import Fraction
+    f = Fraction(str(np.dtype(dtype).type(v)) if np.dtype(dtype).itemsize == 4 else repr(v))
+    return f.numerator, f.denominator
+
+
+def _sizes_from_data(b, v, depth: int = 0):
+    """The elements of a 1-d int shape tensor computed as data from dims (``Shape`` ->
+    Cast(float) -> Mul by constant scales -> Floor/Ceil -> Cast(int64): the export of
+    ``interpolate(recompute_scale_factor=True)``) as size expressions, or None where the
+    chain is something else."""
+    from .import_shapes import fold
+    n = v.node
+    if depth > 16 or v.ndim != 1 or v.shape[0] is None:
         return None
+    if n.op == "constant" and v.dtype.kind in "iu":
+        return [int(a) for a in np.asarray(n.attrs["value"]).reshape(-1)]
+    if n.op == "stack" and all(i.ndim == 0 and (i.node.op == "dim_size" or (
+            i.node.op == "constant" and i.dtype.kind in "iu")) for i in n.inputs):
+        return [_unlower(i.node.attrs["expr"], i.node) if i.node.op == "dim_size"
+                else int(np.asarray(i.node.attrs["value"])) for i in n.inputs]
+    if n.op == "cast" and v.dtype.kind in "iu":
+        src = n.inputs[0]
+        if src.node.op in ("floor", "ceil") and src.node.inputs[0].node.op == "mul":
+            m = src.node.inputs[0].node
+            cs = [i for i in m.inputs if i.node.op in ("constant", "variable")]
+            data = [i for i in m.inputs if i not in cs]
+            if len(cs) != 1 or len(data) != 1 or data[0].node.op != "cast":
+                return None
+            dims = _sizes_from_data(b, data[0].node.inputs[0], depth + 1)
+            f = np.asarray(b.array(cs[0]), np.float64).reshape(-1)
+            if dims is None or f.size not in (1, len(dims)) or not np.all(f > 0):
+                return None
+            f = np.broadcast_to(f, (len(dims),))
+            out = []
+            for e, s in zip(dims, f):
+                p, q = _exact_ratio(float(s), cs[0].dtype)
+                num = ("mul", e, p)
+                out.append(fold(("floordiv", num, q) if src.node.op == "floor"
+                                else ("floordiv", ("add", num, q - 1), q)))
+            return out
+        if src.dtype.kind in "iu":
+            return _sizes_from_data(b, src, depth + 1)
+    return None
+
+
+def _resize_run_time(b, ins, at):
+    """The run-time form of a Resize (constant scales, or sizes constant or computed from
+    shapes), or None where it has none."""
+    from ..graph.sizes import number_sources
+    from .import_resize import _inputs
+    from .import_shapes import SymShape, fold
+    x = ins[0]
+    if isinstance(x, SymShape):
+        return None
+    form = _resize_form(b, at, x)
+    if form is None:
+        return None
+    mode, align, ctm = form
+    _, scales_v, sizes_v = _inputs(b, ins)
     axes = [_ax(a, x.ndim) for a in at["axes"]] if "axes" in at else list(range(x.ndim))
+    if scales_v is not None:
+        if isinstance(scales_v, SymShape) or scales_v.node.op not in ("constant", "variable"):
+            return None                       # scales computed at run time from data
+        sc = np.asarray(b.array(scales_v), np.float32).reshape(-1)
+        if sc.size != len(axes):
+            raise ValueError(f"ONNX import: Resize scales has {sc.size} values for "
+                             f"{len(axes)} axes")
+        if b.opset < 11 and np.any(sc < 1):
+            return None                       # Resize-10 nearest downsampling: ceil
+        items = [None if s == 1 else _factor(s) for s in sc]
+    elif isinstance(sizes_v, SymShape):
+        items = [fold(e) for e in sizes_v.items]
+    elif sizes_v.node.op in ("constant", "variable") and sizes_v.dtype.kind in "iu":
+        items = [int(v) for v in b.array(sizes_v).reshape(-1)]
+    else:
+        items = _sizes_from_data(b, sizes_v)
+        if items is None:
+            return None                       # sizes computed at run time from data
     if len(items) != len(axes):
         raise ValueError(f"ONNX import: Resize sizes has {len(items)} values for {len(axes)} "
                          "axes")
-    items = [fold(e) for e in items]
-    if any(isinstance(e, int) and x.shape[a] is None for a, e in zip(axes, items)):
-        # a fixed size over a dynamic input axis stays refused (the static importer's
-        # message); the run-time op below would take it too
-        return None
     y = x
     for a, e in zip(axes, items):
-        if e == fold(("dim", x, a)):
-            continue                          # kept as it is
-        if isinstance(e, int) and e <= 0:
-            raise ValueError(f"ONNX import: Resize to size {e} along axis {a}")
-        lowered, srcs = number_sources([e] if not isinstance(e, int) else [], (), 1)
-        kw = dict(axis=a, size=e if isinstance(e, int) else None, factor=None,
-                  recompute=False, align_corners=form[1],
-                  **({"sizes": ((0, lowered[0]),)} if lowered else {}))
-        out = b.op("resize", y, *srcs, mode=form[0], **kw)
-        if ctm == "pytorch_half_pixel" and (e == 1 or not isinstance(e, int)):
+        if e is None or (scales_v is None and e == fold(("dim", x, a))):
+            continue                          # kept as it is (onnxruntime copies the rows)
+        if scales_v is not None:
+            kw = dict(axis=a, size=None, factor=e, recompute=False, align_corners=align)
+            srcs: tuple = ()
+            if mode == "linear":              # as interpolate captures it
+                out = b.op("resize_linear", y, axis=a, factor=e, align_corners=align)
+            else:
+                out = b.op("resize", y, mode=mode, **kw)
+        else:
+            if isinstance(e, int) and e <= 0:
+                raise ValueError(f"ONNX import: Resize to size {e} along axis {a}")
+            lowered, srcs = number_sources([e] if not isinstance(e, int) else [], (), 1)
+            kw = dict(axis=a, size=e if isinstance(e, int) else None, factor=None,
+                      recompute=False, align_corners=align,
+                      **({"sizes": ((0, lowered[0]),)} if lowered else {}))
+            out = b.op("resize", y, *srcs, mode=mode, **kw)
+        if ctm == "pytorch_half_pixel" and not (isinstance(e, int) and scales_v is None
+                                                and e != 1):
             # a single output reads coordinate 0 (half_pixel's formula otherwise): row 0,
             # which nearest (asymmetric, floor) reads at that size
             first = b.op("resize", y, *srcs, mode="nearest", **kw)
-            if e == 1:
+            if scales_v is None and e == 1:
                 out = first
             else:
-                one = b.op("eq", _size_value(b, e), b.const(np.asarray(1, np.int64)))
+                one = b.op("eq", _size_value(b, ("dim", out, a)),
+                           b.const(np.asarray(1, np.int64)))
                 out = b.op("where", one, first, out)
         y = out
     return y
