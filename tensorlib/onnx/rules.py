@@ -1546,6 +1546,29 @@ def _index_add(ctx, n):
     return ctx.op("ScatterElements", [x, idx, src], axis=axis, reduction="add")
 
 
+@rule("spmm_coo")
+def _spmm_coo(ctx, n):
+    # ONNX has no sparse tensors: gather the dense rows each entry reads, scale them by the
+    # values and scatter-add them into the result's rows (duplicates sum, as in the op)
+    ctx.need_opset(16, "spmm_coo (ScatterND reduction='add')")
+    idx, vals, dense = ctx.ins(n)
+    shape, tr = n.attrs["shape"], bool(n.attrs.get("transpose", False))
+    rows = int(shape[1] if tr else shape[0])
+    r = ctx.op("Gather", [idx, ctx.const(np.int64(1 if tr else 0))], axis=0)
+    c = ctx.op("Gather", [idx, ctx.const(np.int64(0 if tr else 1))], axis=0)
+    dt = np.result_type(_dt(n.inputs[1]), _dt(n.inputs[2]))
+    vals, dense = ctx.cast(vals, _dt(n.inputs[1]), dt), ctx.cast(dense, _dt(n.inputs[2]), dt)
+    upd = ctx.op("Gather", [dense, c], axis=0)
+    if n.inputs[2].ndim == 2:
+        upd = ctx.op("Mul", [upd, ctx.unsqueeze(vals, [1])])
+        size = ctx.op("Concat", [ctx.ints([rows]), ctx.op("Shape", [dense], start=1)], axis=0)
+    else:
+        upd = ctx.op("Mul", [upd, vals])
+        size = ctx.ints([rows])
+    zeros = ctx.op("Expand", [ctx.const(np.zeros((), dt)), size])
+    return ctx.op("ScatterND", [zeros, ctx.unsqueeze(r, [1]), upd], reduction="add")
+
+
 @rule("one_hot")
 def _one_hot(ctx, n):
     return ctx.op("OneHot", [ctx.name(n.inputs[0]),

@@ -19,6 +19,7 @@ from .._tensor import Tensor
 from .._torch_methods import layout
 from ..autograd.function import Function
 from ..autograd.mode import state as _mode
+from ..ops.sparse_mm import spmm_coo
 
 __all__ = ["SparseTensor", "sparse_coo", "sparse_coo_tensor", "to_sparse", "mm", "addmm",
            "sum", "softmax", "log_softmax", "sparse_mask"]
@@ -36,16 +37,18 @@ class _Flags:
 
 class _COO:
     """A sparse tensor's storage. ``indices``: int64 (sparse_dim, nnz) NumPy array;
-    ``values``: a Tensor (nnz, *dense_shape); ``shape``: the full shape."""
+    ``values``: a Tensor (nnz, *dense_shape); ``shape``: the full shape. ``_it``: the
+    traced tensor the indices came from under graph capture (ops on it land in the graph as
+    values rather than constants); ``_iw``: a zero-copy Tensor over ``indices``, kept."""
 
-    __slots__ = ("indices", "values", "shape", "dtype", "coalesced", "_csr")
+    __slots__ = ("indices", "values", "shape", "dtype", "coalesced", "_it", "_iw")
     flags = _Flags()
     base = None
 
     def __init__(self, indices: np.ndarray, values: Tensor, shape: tuple, coalesced: bool):
         self.indices, self.values = indices, values
         self.shape, self.dtype = tuple(int(s) for s in shape), values._data.dtype
-        self.coalesced, self._csr = bool(coalesced), None
+        self.coalesced, self._it, self._iw = bool(coalesced), None, None
 
     @property
     def ndim(self) -> int:
@@ -60,8 +63,15 @@ class _COO:
         from ..ops.shape import cat
         self.indices = np.concatenate([self.indices, other.indices], axis=1)
         self.values = cat([self.values, other.values.astype(self.dtype)], axis=0)
-        self.coalesced, self._csr = False, None
+        self.coalesced = False
         return self
+
+    def copy(self):
+        # what graph capture calls on an argument's storage: refuse with a way out
+        raise TypeError("tl.function / tl.capture: a sparse COO tensor cannot be a graph "
+                        "argument yet (arguments are flattened as dense tensors); pass its "
+                        "indices() and values() and build it inside with "
+                        "tl.sparse_coo_tensor(indices, values, size)")
 
     def __array__(self, dtype=None, copy=None):
         raise TypeError(_HINT)
@@ -73,9 +83,16 @@ class _COO:
         raise TypeError(f"{func.__name__}: {_HINT}")
 
 
-def _make(indices: np.ndarray, values: Tensor, shape, coalesced: bool) -> SparseTensor:
+def _make(indices: np.ndarray, values: Tensor, shape, coalesced: bool,
+          itensor: Tensor | None = None) -> SparseTensor:
+    """A SparseTensor over ``indices``; ``itensor``: the (traced) tensor they are the data
+    of. Indices it owns are made read-only (the product's CSR structure is cached by
+    identity; see tensorlib.ops.sparse_mm)."""
+    if itensor is None and indices.flags.owndata and indices.flags.writeable:
+        indices.flags.writeable = False
     t = TensorBase.__new__(SparseTensor)
     t._data = _COO(indices, values, shape, coalesced)
+    t._data._it = itensor
     t._device = values._device
     t._rg = values._rg
     t._node = None
@@ -85,6 +102,22 @@ def _make(indices: np.ndarray, values: Tensor, shape, coalesced: bool) -> Sparse
     t._base = None
     t._hv = 0
     return t
+
+
+def _traced(d: _COO) -> bool:
+    """Whether ``d``'s indices are a graph value of the capture under way (built in the
+    function from tensors): ops that read them on the host would freeze the trace's."""
+    it = d._it
+    return _mode.tracer is not None and it is not None and it._data is d.indices \
+        and _mode.tracer.lookup(it) is not None
+
+
+def _host_only(d: _COO, name: str) -> None:
+    if _traced(d):
+        raise RuntimeError(f"{name}: a sparse tensor whose indices are a graph value (built "
+                           "in a tl.function from tensors) supports sparse.mm, to_dense and "
+                           "ops on its values only; the indices would be frozen at the "
+                           "trace's. Call it outside the function, or use to_dense()")
 
 
 def _tensor(x, dtype=None, device=None) -> Tensor:
@@ -210,6 +243,7 @@ class SparseTensor(Tensor):
         d = self._data
         if d.coalesced:
             return self
+        _host_only(d, "coalesce")
         sdim = d.indices.shape[0]
         sshape = d.shape[:sdim]
         if d.indices.shape[1] == 0:
@@ -250,6 +284,20 @@ class SparseTensor(Tensor):
         sshape, dshape = d.shape[:sdim], d.shape[sdim:]
         v = d.values if dtype is None else d.values.astype(dtype)
         n = math.prod(sshape)
+        if _traced(d):
+            # each entry's flat position computed in the graph: a replay's indices are read
+            from ..creation import zeros
+            from ..ops.indexing import index_add
+            it, flat, stride = d._it, None, 1
+            for k in reversed(range(sdim)):
+                term = it[k] if stride == 1 else it[k] * stride
+                flat = term if flat is None else flat + term
+                stride *= sshape[k]
+            if flat is None:
+                flat = zeros((d.indices.shape[1],), dtype=np.int64)
+            out = index_add(zeros((n,) + dshape, dtype=v.dtype, device=v.device), flat, v,
+                            axis=0)
+            return out.reshape(d.shape)
         lin = np.ravel_multi_index(tuple(d.indices), sshape) if sdim and d.indices.shape[1] \
             else np.zeros(d.indices.shape[1], np.int64)
         from ..creation import tensor, zeros
@@ -342,6 +390,7 @@ class SparseTensor(Tensor):
     def transpose(self, dim0: int, dim1: int) -> SparseTensor:
         """Swap two sparse dims (PyTorch refuses dense ones); gradients reach the values."""
         d = self._data
+        _host_only(d, "transpose")
         nd, sdim = len(d.shape), d.indices.shape[0]
         a, b = (_norm_dim(k, nd, "transpose") for k in (dim0, dim1))
         if a == b:
@@ -478,7 +527,6 @@ class SparseTensor(Tensor):
     # in place (optimizers, clipping, zero_grad): the values change, the pattern stays
     def _inplace_values(self, v: Tensor) -> SparseTensor:
         self._data.values = v
-        self._data._csr = None
         self._version[0] += 1
         return self
 
@@ -500,7 +548,7 @@ class SparseTensor(Tensor):
         d = self._data
         d.indices = np.zeros((d.indices.shape[0], 0), np.int64)
         d.values = zeros((0,) + tuple(d.values.shape[1:]), dtype=d.dtype, device=self._device)
-        d.coalesced, d._csr = True, None
+        d.coalesced = True
         self._version[0] += 1
         return self
 
@@ -510,7 +558,7 @@ class SparseTensor(Tensor):
                                "in place; " + _HINT)
         s = self + (other * alpha if alpha != 1 else other)
         d = self._data
-        d.indices, d.values, d.coalesced, d._csr = s._data.indices, s._data.values, False, None
+        d.indices, d.values, d.coalesced = s._data.indices, s._data.values, False
         self._version[0] += 1
         return self
 
@@ -573,6 +621,7 @@ def _norm_dim(k: int, nd: int, name: str) -> int:
 
 def _lin(d: _COO, rows=None) -> np.ndarray:
     """Each entry's position as one number (over the sparse dims ``rows``, default all)."""
+    _host_only(d, "sparse")
     ind = d.indices if rows is None else d.indices[rows]
     sshape = tuple(d.shape[k] for k in (range(d.indices.shape[0]) if rows is None else rows))
     if not len(sshape) or not ind.shape[1]:
@@ -699,7 +748,19 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
     if ind.dtype.kind not in "iu" and not (ind.size == 0 and ind.dtype.kind == "f"):
         raise TypeError(f"sparse_coo_tensor: indices must be an integer tensor, got dtype "
                         f"{ind.dtype}")
-    ind = ind.astype(np.int64)
+    it = None
+    if _mode.tracer is not None and isinstance(indices, Tensor) \
+            and isinstance(indices._data, np.ndarray):
+        # under capture the indices stay a graph value (an input, or computed in the
+        # function): a replay's nnz and pattern may differ from the trace's
+        if size is None:
+            raise ValueError("sparse_coo_tensor: under tl.function / tl.capture give size: "
+                             "inferred from the indices' values, it would be fixed at the "
+                             "trace's")
+        it = indices if indices.dtype == np.int64 else indices.astype(np.int64)
+        ind = it._data
+    else:
+        ind = ind.astype(np.int64)
     v = _tensor(values, dtype, device)
     if v.dtype.kind not in "fc" and dtype is None and not isinstance(values, Tensor):
         v = v.astype(np.float32) if v.dtype.kind == "f" else v
@@ -737,7 +798,7 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
         v = v.detach().clone().requires_grad_(True)
     coalesced = bool(is_coalesced) if is_coalesced is not None else ind.shape[1] <= 1
     del _t
-    return _make(ind, v, size, coalesced)
+    return _make(ind, v, size, coalesced, itensor=it)
 
 
 def to_sparse(x: Tensor, sparse_dim: int | None = None) -> SparseTensor:
@@ -765,76 +826,33 @@ def _check_sparse(x, name: str, what: str) -> SparseTensor:
 
 
 # --- products -------------------------------------------------------------------------
-def _csr(d: _COO, transpose: bool):
-    """SciPy CSR of a 2-D COO storage (duplicates summed), cached per values version."""
-    from ..ops import _scipy
-    sp = _scipy.sparse()
+def _index_tensor(d: _COO) -> Tensor:
+    """``d.indices`` as a Tensor: the traced one it came from, else a zero-copy wrapper
+    (kept, so a captured graph sees one constant)."""
+    it = d._it
+    if it is not None and it._data is d.indices:
+        return it
+    it = d._iw
+    if it is not None and it._data is d.indices:
+        return it
     v = d.values
-    key = (id(v._data), v._version[0], transpose)
-    if d._csr is not None and d._csr[0] == key:
-        return d._csr[1]
-    if sp is None:
-        return None
-    r, c = d.indices
-    shape = d.shape
-    if transpose:
-        r, c, shape = c, r, shape[::-1]
-    m = sp.csr_matrix((v._host(), (r, c)), shape=shape)
-    d._csr = (key, m)
-    return m
-
-
-def _spmm_host(d: _COO, x: np.ndarray, transpose: bool, vals=None) -> np.ndarray:
-    if vals is None:
-        m = _csr(d, transpose)
-        if m is not None:
-            return np.asarray(m @ x).astype(x.dtype, copy=False)
-        vals = d.values._host()
-    r, c = d.indices
-    n = d.shape[0]
-    if transpose:
-        r, c, n = c, r, d.shape[1]
-    out = np.zeros((n,) + x.shape[1:], np.result_type(x.dtype, vals.dtype))
-    np.add.at(out, r, vals.reshape((-1,) + (1,) * (x.ndim - 1)) * x[c])
-    return out
-
-
-class _SpMM(Function):
-    """``A @ X`` for a 2-D COO ``A`` (rows, cols, values) and dense ``X``: SciPy's CSR
-    product forward; backward ``A^T @ g`` for X (itself an _SpMM: grad of grad works) and
-    ``sum(g[rows] * X[cols], -1)`` for the values (PyTorch's sparse_mask)."""
-
-    @staticmethod
-    def forward(ctx, values, x, coo, transpose):
-        ctx.coo, ctx.transpose = coo, transpose
-        ctx.save_for_backward(values, x)
+    if v._device.type == "cpu":
+        from ..creation import from_numpy
+        it = from_numpy(d.indices)
+    else:
         from ..creation import tensor
-        a = x._host()
-        return tensor(_spmm_host(coo, a, transpose,
-                                 None if coo.values is values else values._host()),
-                      device=x.device)
-
-    @staticmethod
-    def backward(ctx, g):
-        values, x = ctx.saved_tensors
-        coo, tr = ctx.coo, ctx.transpose
-        gv = gx = None
-        if ctx.needs_input_grad[1]:
-            gx = _SpMM.apply(values, g, coo, not tr)
-        if ctx.needs_input_grad[0]:
-            from ..creation import tensor
-            r, c = coo.indices
-            if tr:
-                r, c = c, r
-            gv = (g[tensor(r)] * x[tensor(c)]).sum(-1) if x.ndim == 2 else \
-                g[tensor(r)] * x[tensor(c)]
-        return gv, gx, None, None
+        it = tensor(d.indices, device=v.device)
+    d._iw = it
+    return it
 
 
 def mm(mat1: SparseTensor, mat2: Tensor) -> Tensor:
     """``mat1 @ mat2`` for a 2-D sparse COO ``mat1`` (n, m) and a dense ``mat2`` (m, k) or
-    (m,), as ``torch.sparse.mm``: a dense (n, k) result; gradients reach ``mat2`` and the
-    sparse operand's values."""
+    (m,), as ``torch.sparse.mm``: a dense (n, k) result (duplicate entries summed); gradients
+    reach ``mat2`` and the sparse operand's values. It records the registry op ``spmm_coo``
+    on (indices, values, mat2), so it captures (``tl.function``), exports and lowers to
+    ONNX; build the sparse tensor inside a captured function from tensors with
+    :func:`sparse_coo_tensor` to make its indices and values graph inputs."""
     a = _check_sparse(mat1, "sparse.mm", "mat1")
     if isinstance(mat2, SparseTensor):
         return to_sparse(mm(a, mat2.to_dense()))
@@ -853,10 +871,8 @@ def mm(mat1: SparseTensor, mat2: Tensor) -> Tensor:
                            f"{a.dtype} and {mat2.dtype}")
     if mat2._device != a._device:
         raise RuntimeError(f"sparse.mm: mat1 is on {a.device}, mat2 on {mat2.device}")
-    if _mode.tracer is not None:
-        raise RuntimeError("sparse.mm: sparse tensors cannot be captured by tl.function / "
-                           "tl.capture; call .to_dense() first or run eagerly")
-    return _SpMM.apply(a._data.values, mat2, a._data, False)
+    d = a._data
+    return spmm_coo(_index_tensor(d), d.values, mat2, shape=d.shape)
 
 
 def addmm(mat: Tensor, mat1: SparseTensor, mat2: Tensor, *, beta: float = 1.0,
