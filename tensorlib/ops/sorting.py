@@ -1,10 +1,10 @@
-"""Sorting: ``argsort`` (one registry op) and ``sort`` / ``topk`` built on it.
+"""Sorting: ``argsort`` and ``topk_indices`` (registry ops), ``sort`` / ``topk`` on them.
 
-``sort`` and ``topk`` gather the values with ``take_along_axis`` at the indices ``argsort``
-gives, so their gradients (and gradients of gradients) flow back through that gather and
-no sort needs a backward rule of its own. Sorts are stable: equal values keep their order,
-ascending or descending (as ``torch.sort(stable=True)`` and ONNX TopK). NaN counts as the
-largest value.
+``topk_indices`` gives ``(values, indices)`` from one kernel call (``k=None``: the whole
+axis, which is ``sort``); its gradient scatters into the input at the indices with
+``scatter_add``, whose own gradient is a gather, so gradients of gradients work. Sorts are
+stable: equal values keep their order, ascending or descending (as
+``torch.sort(stable=True)`` and ONNX TopK). NaN counts as the largest value.
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from ..errors import DTypeError
 from .._apply import apply
 from .._tensor import Tensor
 from ._util import norm_axis, numel, to_tensor
-from .indexing import take_along_axis
 from .nn_util import io_cost
 from .registry import OpDef, register
 from .shape import reshape
@@ -96,9 +95,14 @@ ARGSORT = register(OpDef(
     doc="Indices that sort ``x`` along ``axis`` (stable)."))
 
 
-def _topk_fwd(xp, x, *, axis, k, largest):
+def _topk_idx_fwd(xp, x, *, axis, k, largest):
     return _argsort_fwd(xp, x, axis=axis, descending=largest)[
         (slice(None),) * axis + (slice(0, k),)]
+
+
+def _topk_fwd(xp, x, *, axis, k, largest):
+    idx = _topk_idx_fwd(xp, x, axis=axis, k=x.shape[axis] if k is None else k, largest=largest)
+    return xp.take_along_axis(x, idx, axis=axis), idx
 
 
 # up to this k, topk scans each row once keeping a best-first buffer of k (Cython)
@@ -106,44 +110,78 @@ _TOPK_SCAN_MAX_K = 128
 
 
 def _topk_cpu(x, *, axis, k, largest):
-    """The first ``k`` of the stable sort's indices without sorting everything. float32/64
-    with k up to _TOPK_SCAN_MAX_K: one scan per row (``_ops.topk_rows``; 4096 x 1024, k=10:
-    21 -> ~4 ms). Otherwise partition out k candidates and sort only those, falling back to
-    the full sort where a tie straddles the k-th place, for NaN, for non-floats, or when k
-    is a large share of the axis."""
+    """``(values, indices)``: the first ``k`` of the stable sort (``k=None``: all of it)
+    and the values there, in one kernel call (a second op for the gather cost more than the
+    selection on small inputs). float32/64 with k up to _TOPK_SCAN_MAX_K: one scan per row
+    (``_ops.topk_rows``; 4096 x 1024, k=10: 21 -> ~4 ms). Otherwise partition out k
+    candidates and sort only those, falling back to the full sort where a tie straddles the
+    k-th place, for NaN, for non-floats, or when k is a large share of the axis."""
     n = x.shape[axis]
-    if x.dtype in (np.float32, np.float64) and 0 < k <= _TOPK_SCAN_MAX_K and x.size:
+    if k is not None and x.dtype in (np.float32, np.float64) and 0 < k <= _TOPK_SCAN_MAX_K \
+            and x.size:
         from .. import _ops
-        rows = np.ascontiguousarray(np.moveaxis(x, axis, -1))
-        out = np.empty(rows.shape[:-1] + (k,), np.int64)
-        _ops.topk_rows(rows.reshape(-1, n), out.reshape(-1, k), bool(largest))
-        return np.moveaxis(out, -1, axis)
+        last = axis == x.ndim - 1
+        rows = x if last else np.moveaxis(x, axis, -1)
+        lead = rows.shape[:-1]
+        rows = np.ascontiguousarray(rows).reshape(-1, n)
+        m = rows.shape[0]
+        idx = np.empty((m, k), np.int64)
+        _ops.topk_rows(rows, idx, bool(largest))
+        # the values at those indices: a plain fancy index (take_along_axis's checks and
+        # index building cost more than the gather itself on small inputs)
+        vals = rows[0, idx[0]][None] if m == 1 else rows[np.arange(m)[:, None], idx]
+        idx, vals = idx.reshape(lead + (k,)), vals.reshape(lead + (k,))
+        if not last:
+            idx, vals = np.moveaxis(idx, -1, axis), np.moveaxis(vals, -1, axis)
+        return vals, idx
+    idx = _topk_idx_cpu(x, axis=axis, k=n if k is None else k, largest=largest)
+    return np.take_along_axis(x, idx, axis=axis), idx
+
+
+def _topk_idx_cpu(x, *, axis, k, largest):
+    n = x.shape[axis]
     if (x.dtype.kind != "f" or k == 0 or 4 * k > n or not x.size
             or np.isnan(x).any()):
-        return _topk_fwd(np, x, axis=axis, k=k, largest=largest)
+        return _topk_idx_fwd(np, x, axis=axis, k=k, largest=largest)
     key = np.moveaxis(x, axis, -1)
     key = -key if largest else key      # the k smallest keys, ties by index
     part = np.argpartition(key, k - 1, axis=-1)[..., :k]
     chosen = np.take_along_axis(key, part, -1)
     kth = chosen.max(axis=-1, keepdims=True)
     if ((chosen == kth).sum(-1) != (key == kth).sum(-1)).any():
-        return _topk_fwd(np, x, axis=axis, k=k, largest=largest)
+        return _topk_idx_fwd(np, x, axis=axis, k=k, largest=largest)
     sel = np.sort(part, axis=-1)        # index order, so the stable sort keeps ties in it
     order = np.argsort(np.take_along_axis(key, sel, -1), axis=-1, kind="stable")
     return np.moveaxis(np.take_along_axis(sel, order, -1), -1, axis).astype(np.int64)
 
 
 def _topk_infer(x, *, axis, k, largest):
-    shape = list(x[0])
-    shape[axis] = k
-    return tuple(shape), np.dtype(np.int64)
+    shape, dt = x
+    if not len(shape):
+        raise ValueError("topk: needs at least one dimension")
+    if np.dtype(dt).kind == "c":
+        raise DTypeError(f"topk: complex values have no order, got {np.dtype(dt)}")
+    shape = list(shape)
+    if k is not None:
+        shape[axis] = k
+    return (tuple(shape), np.dtype(dt)), (tuple(shape), np.dtype(np.int64))
 
 
+def _topk_vjp(n, g, _gi):
+    # each value came from the input at its index: take_along_axis's gradient, written with
+    # scatter_add (whose own gradient is a gather), so double backward works
+    from ..creation import zeros_like
+    from .indexing import scatter_add
+    return (scatter_add(zeros_like(n.inputs[0]), n.output(1), g, n.attrs["axis"]),)
+
+
+# (registry name kept from when the op gave indices only: vmap and the test cases use it)
 TOPK_INDICES = register(OpDef(
-    "topk_indices", _topk_fwd, kernels={"cpu": _topk_cpu}, infer=_topk_infer,
-    cost=io_cost(lambda ins, outs, **a: numel(ins[0][0])),
-    doc="The indices of the ``k`` largest (or smallest) values along ``axis``, in order; "
-        "ties in input order (the first k of the stable sort)."))
+    "topk_indices", _topk_fwd, kernels={"cpu": _topk_cpu}, infer=_topk_infer, vjp=_topk_vjp,
+    saves=False, saves_output=(1,), cost=io_cost(lambda ins, outs, **a: numel(ins[0][0])),
+    doc="``(values, indices)`` of the ``k`` largest (or smallest) values along ``axis``, in "
+        "order, ties in input order (the first k of the stable sort; ``k=None``: all of it, "
+        "a stable sort); NaN counts as the largest."))
 
 
 class sort_result(NamedTuple):
@@ -205,8 +243,9 @@ def sort(x, axis: int = -1, descending: bool = False, *, dim: int | None = None,
     """
     del stable
     x, ax, scalar = _prepare(x, _dim("sort", axis, dim), "sort")
-    idx = apply(ARGSORT, x, axis=ax, descending=bool(descending))
-    values = take_along_axis(x, idx, ax)
+    # the whole-axis topk: values and indices from one op (argsort + a gather cost ~8x
+    # PyTorch on small inputs)
+    values, idx = apply(TOPK_INDICES, x, axis=ax, k=None, largest=bool(descending))
     if scalar:
         return sort_result(reshape(values, ()), reshape(idx, ()))
     return sort_result(values, idx)
@@ -216,7 +255,9 @@ def topk(x, k: int, axis: int = -1, largest: bool = True, sorted: bool = True, *
          dim: int | None = None) -> topk_result:
     """The ``k`` largest (``largest=False``: smallest) values along ``axis`` (``dim=``,
     default -1) and their indices, in order, as a ``(values, indices)`` named tuple; ties
-    keep their input order. Differentiable in the values.
+    keep their input order (the stable sort's, as ONNX TopK; PyTorch leaves it unspecified),
+    NaN counts as the largest. A 0-d input gives 0-d results (also for k=0, as PyTorch).
+    Differentiable in the values (gradients of gradients too).
 
     >>> tl.topk(tl.tensor([[1.0, 5.0, 3.0]]), 2)[1]
     tensor([[1, 2]])
@@ -230,8 +271,9 @@ def topk(x, k: int, axis: int = -1, largest: bool = True, sorted: bool = True, *
         raise InputError(f"topk: selected index k={k} is out of range for a dimension of "
                          f"size {n} (axis {ax} of shape {tuple(x.shape)})")
     del sorted   # the values always come out in order (a sorted result is a valid unsorted one)
-    idx = apply(TOPK_INDICES, x, axis=ax, k=int(k), largest=bool(largest))
-    values = take_along_axis(x, idx, ax)
-    if scalar and k == 1:     # a 0-d input gives 0-d results, as PyTorch's topk
+    # a 0-d input gives 0-d results, k=0 too (PyTorch's topk returns the element then)
+    k = 1 if scalar else int(k)
+    values, idx = apply(TOPK_INDICES, x, axis=ax, k=k, largest=bool(largest))
+    if scalar:
         return topk_result(reshape(values, ()), reshape(idx, ()))
     return topk_result(values, idx)
