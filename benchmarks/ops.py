@@ -207,8 +207,55 @@ def _shared(lib):
         + _session22h(lib, rng) + _session23b(lib, rng) + _session23a(lib, rng) \
         + _session23d(lib, rng) + _session23e(lib, rng) + _session23g(lib, rng) \
         + _session23f(lib, rng) + _session23h(lib, rng) + _session23c(lib, rng) \
-        + _session23i(lib, rng)
+        + _session23i(lib, rng) + _scans_f64(lib, rng) + _strided_conv_grads(lib, rng)
 
+
+def _scans_f64(lib, rng):
+    """float64 scans along the last dim and a 1-D one (tensorlib: rows side by side in the
+    sequential double scan, bit for bit PyTorch's), float64 cumprod and logcumsumexp."""
+    cases = []
+    for shape, dim in (((1000, 1000), 1), ((1000000,), 0), ((64, 100000), 1),
+                       ((1000, 1000), 0)):
+        x = lib.tensor(rng.standard_normal(shape))
+        p = lib.tensor(1 + 1e-3 * rng.standard_normal(shape))
+        tag = f"{shape} dim {dim} f64"
+        cases += [(f"cumsum {tag}", lambda x=x, d=dim: x.cumsum(d)),
+                  (f"cumprod {tag}", lambda p=p, d=dim: p.cumprod(d)),
+                  (f"logcumsumexp {tag}", lambda x=x, d=dim: lib.logcumsumexp(x, d))]
+    return cases
+
+
+def _strided_conv_grads(lib, rng):
+    """Strided float32 convolutions' input gradients (ResNet's 3x3 and 1x1 stride-2
+    downsamples, a 7x7 stride-2 stem, a stride-2 ConvTranspose2d forward, which is the same
+    op) and the large-map forward tiles."""
+    F = lib.nn.functional
+
+    def arr(*shape, scale=1.0):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    def case(n, c, o, s, k, stride, pad):
+        x = lib.tensor(arr(n, c, s, s), requires_grad=True)
+        w = lib.tensor(arr(o, c, k, k, scale=0.05))
+        ho = (s + 2 * pad - k) // stride + 1
+        g = lib.tensor(arr(n, o, ho, ho))
+
+        def step():
+            x.grad = None
+            F.conv2d(x, w, stride=stride, padding=pad).backward(g)
+        return (f"conv2d {k}x{k} s{stride} {c}->{o} ({n},{c},{s},{s}), fwd + input grad", step)
+    xt, wt = lib.tensor(arr(8, 128, 28, 28)), lib.tensor(arr(128, 64, 3, 3, scale=0.05))
+    big = lib.tensor(arr(1, 64, 128, 128))
+    wb = lib.tensor(arr(64, 64, 3, 3, scale=0.05))
+
+    def fwd_big():
+        with lib.no_grad():
+            F.conv2d(big, wb, padding=1)
+    return [case(8, 64, 128, 56, 3, 2, 1), case(8, 64, 128, 56, 1, 2, 0),
+            case(2, 3, 64, 224, 7, 2, 3),
+            ("conv_transpose2d 3x3 s2 128->64 (8,128,28,28)",
+             lambda: F.conv_transpose2d(xt, wt, stride=2, padding=1, output_padding=1)),
+            ("conv2d 3x3 64->64 (1,64,128,128) fwd, tiles", fwd_big)]
 
 def _session23i(lib, rng):
     """Session 23i: float32 3x3 convolutions on large maps (tensorlib: tiles of output rows,

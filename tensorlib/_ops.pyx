@@ -284,9 +284,11 @@ cdef inline void _patches(floating* cols, Py_ssize_t ld, floating* plane, Py_ssi
                           Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
                           Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo, bint adjoint) noexcept nogil:
     """_plane_patches (the adjoint overwrites the plane), on the AVX-512 versions (_im2col.h)
-    for float32 where the CPU has them."""
+    for float32 where the CPU has them: im2col at column stride 1 or 2, col2im at unit
+    strides or where the taps outnumber the stride phases (a strided 1x1 kernel's scatter
+    was 1.7x faster in the scalar loop; 7x7 stride 2 1.2x slower there)."""
     if floating is float:
-        if AVX512 and sw == 1 and (sh == 1 or not adjoint):
+        if AVX512 and (sw <= 2 if not adjoint else (sh * sw == 1 or kh * kw > sh * sw)):
             if adjoint:
                 tl_col2im_f32(cols, ld, plane, H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
             else:
@@ -1389,6 +1391,59 @@ def conv2d_weight_grad_images(const float[:, :, :, ::1] x, const float[:, :, ::1
                                    1, HW, 1.0, &parts[t, gi * Og, 0], K, 1) != 0
     if failed:
         raise MemoryError("conv2d_weight_grad: could not allocate GEMM packing buffers")
+
+
+# ---- strided conv input gradient ----
+# (and the large-map tiles that tensorlib.ops.nn_conv._conv_tiled runs: the stride-1 input
+# gradient as a flipped-kernel forward, and forwards on large maps.) A Python loop over the
+# tiles paid calls and views per tile: 256 one-row tiles of 64->64 3x3 at 256x256, 1 thread,
+# 61 -> 59 ms CPU time this way (PyTorch 48; its GEMM alone is ~48 ms here, im2col ~7.5).
+# Strided col2im runs on _im2col.h's AVX-512 loops where _patches says.
+def conv2d_tiled(const float[:, :, :, ::1] x, const float[:, ::1] wm, const float[::1] bias,
+                 float[:, :, ::1] out, float[::1] buf, Py_ssize_t groups, Py_ssize_t kh,
+                 Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                 Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t R,
+                 int threads):
+    """out[n] (O, Ho*Wo) = conv of x[n] with wm (O, C/groups*kh*kw), plus bias (or None),
+    ``R`` output rows at a time: the tile's im2col columns (C*kh*kw, R*Wo) in ``buf`` (any
+    padding offset is safe: every input row is bound-checked), then one GEMM per group with
+    ``threads`` threads straight into ``out``."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t O = wm.shape[0], K = wm.shape[1], HW = Ho * Wo, Og
+    cdef Py_ssize_t n, h0, r, q, c, gi, o, j
+    cdef int failed = 0
+    cdef float* row
+    cdef const float* bp = &bias[0] if bias is not None and O else NULL
+    if not SGEMM_SUPPORTED:
+        raise RuntimeError("conv2d_tiled: this CPU has no AVX-512")
+    if (groups < 1 or O % groups or K * groups != C * kh * kw or R < 1 or threads < 1
+            or out.shape[0] != N or out.shape[1] != O or out.shape[2] != HW
+            or buf.shape[0] < C * kh * kw * min(R, Ho) * Wo
+            or (bias is not None and bias.shape[0] != O)):
+        raise ValueError("conv2d_tiled: shapes do not fit")
+    if N == 0 or HW == 0 or O == 0:
+        return
+    Og = O // groups
+    with nogil:
+        for n in range(N):
+            h0 = 0
+            while h0 < Ho:
+                r = min(R, Ho - h0)
+                q = r * Wo
+                for c in prange(C, schedule="static", num_threads=threads):
+                    _patches(&buf[c * kh * kw * q], q, <float*> &x[n, c, 0, 0], H, W, kh, kw,
+                             sh, sw, pt - h0 * sh, pl, dh, dw, r, Wo, False)
+                for gi in range(groups):
+                    failed += tl_sgemm(Og, q, K, 1.0, &wm[gi * Og, 0], K, 1, &buf[gi * K * q],
+                                       q, 1, 0.0, &out[n, gi * Og, h0 * Wo], HW, threads) != 0
+                if bp != NULL:      # while the tile is in cache
+                    for o in range(O):
+                        row = &out[n, o, h0 * Wo]
+                        for j in range(q):
+                            row[j] = row[j] + bp[o]
+                h0 += r
+    if failed:
+        raise MemoryError("conv2d: could not allocate GEMM packing buffers")
 
 
 def max_threads():
@@ -2735,10 +2790,17 @@ def binary_kernel(fallback, int code, a, b):
     """``a op b`` for the CPU kernel of a binary op (code: _outer_binary.h's TL_OUT_*, an
     unswapped one): when a and b are float32 or float64 arrays of one dtype whose broadcast
     is an outer pattern (dims collapsing to a (I, 1, K) against b (1, J, K), either way
-    round), _outer_binary.h's kernel, bit for bit NumPy's; anything else ``fallback(a, b)``."""
+    round), _outer_binary.h's kernel, bit for bit NumPy's; anything else ``fallback(a, b)``.
+    ValueError for a code outside TL_OUT_* or a non-native byte order (the kernel reads raw
+    memory as the machine's float32/float64; a swapped code past the table would index it)."""
+    if code < 0 or code >= len(_OUTER_SWAP):
+        raise ValueError(f"binary_kernel: op code must be in [0, {len(_OUTER_SWAP)}), got {code}")
     if type(a) is not np.ndarray or type(b) is not np.ndarray:
         return fallback(a, b)
     cdef cnp.ndarray x = a, y = b
+    if not (cnp.PyArray_ISNOTSWAPPED(x) and cnp.PyArray_ISNOTSWAPPED(y)):
+        raise ValueError(f"binary_kernel: arrays must be in native byte order, got "
+                         f"{x.dtype.str} and {y.dtype.str}")
     cdef int tx = cnp.PyArray_TYPE(x), nx = x.ndim, ny = y.ndim
     if (nx == 0 or ny == 0 or tx != cnp.PyArray_TYPE(y)
             or (tx != cnp.NPY_FLOAT32 and tx != cnp.NPY_FLOAT64)):

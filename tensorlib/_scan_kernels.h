@@ -232,4 +232,167 @@ TL_CUM(i16, short)
 TL_CUM(i8, signed char)
 TL_CUM(u8, unsigned char)
 
+/* ---- running sums, products and log-sum-exps (cumsum, cumprod, logcumsumexp) ----------
+ * Each output is the sequential scan in double (PyTorch's CPU order and accumulator), so a
+ * float64 result is bit for bit a plain running loop's. One row is a chain of dependent adds
+ * (~4 cycles each); rows of a block run TL_SCAN_ILP chains side by side, so the core keeps
+ * that many in flight. Not cloned: vectorising across rows would need gathers. */
+#include <math.h>
+
+/* log(exp(a) + exp(b)) as NumPy's npy_logaddexp (PyTorch's helper gives the same values):
+ * equal values (same-signed infinities included) give a + log 2, a NaN gives NaN */
+static inline double tl_logaddexp(double a, double b) {
+    if (a == b) return a + 0.693147180559945309417232121458176568;
+    double t = a - b;
+    if (t > 0) return a + log1p(exp(-t));
+    if (t <= 0) return b + log1p(exp(t));
+    return t;
+}
+
+#define TL_SCAN_ADD(acc, v) ((acc) + (v))
+#define TL_SCAN_MUL(acc, v) ((acc) * (v))
+#define TL_SCAN_LAE(acc, v) tl_logaddexp((acc), (v))
+#define TL_SCAN_ILP 8
+
+/* rows r of x (R, n), C order: out[r, j] = acc_r after x[r, 0 .. j] */
+#define TL_SCAN_ROWS(NAME, T, INIT, STEP)                                                   \
+static void NAME(const T *restrict x, T *restrict out, ptrdiff_t R, ptrdiff_t n) {         \
+    ptrdiff_t r = 0;                                                                        \
+    for (; r + TL_SCAN_ILP <= R; r += TL_SCAN_ILP) {                                        \
+        const T *restrict p = x + r * n;                                                    \
+        T *restrict o = out + r * n;                                                        \
+        double a0 = INIT, a1 = INIT, a2 = INIT, a3 = INIT;                                  \
+        double a4 = INIT, a5 = INIT, a6 = INIT, a7 = INIT;                                  \
+        for (ptrdiff_t j = 0; j < n; j++) {                                                 \
+            a0 = STEP(a0, (double)p[j]);         o[j] = (T)a0;                              \
+            a1 = STEP(a1, (double)p[n + j]);     o[n + j] = (T)a1;                          \
+            a2 = STEP(a2, (double)p[2 * n + j]); o[2 * n + j] = (T)a2;                      \
+            a3 = STEP(a3, (double)p[3 * n + j]); o[3 * n + j] = (T)a3;                      \
+            a4 = STEP(a4, (double)p[4 * n + j]); o[4 * n + j] = (T)a4;                      \
+            a5 = STEP(a5, (double)p[5 * n + j]); o[5 * n + j] = (T)a5;                      \
+            a6 = STEP(a6, (double)p[6 * n + j]); o[6 * n + j] = (T)a6;                      \
+            a7 = STEP(a7, (double)p[7 * n + j]); o[7 * n + j] = (T)a7;                      \
+        }                                                                                   \
+    }                                                                                       \
+    for (; r < R; r++) {                                                                    \
+        const T *restrict p = x + r * n;                                                    \
+        T *restrict o = out + r * n;                                                        \
+        double a = INIT;                                                                    \
+        for (ptrdiff_t j = 0; j < n; j++) { a = STEP(a, (double)p[j]); o[j] = (T)a; }       \
+    }                                                                                       \
+}
+
+/* columns k0 .. k1 of the (n, K) block x down its rows; acc: k1 - k0 doubles of scratch */
+#define TL_SCAN_COLS(NAME, T, INIT, STEP)                                                   \
+TL_SCAN_CLONES static void NAME(const T *restrict x, T *restrict out, ptrdiff_t n,         \
+                                ptrdiff_t K, ptrdiff_t k0, ptrdiff_t k1,                   \
+                                double *restrict acc) {                                    \
+    ptrdiff_t w = k1 - k0;                                                                  \
+    for (ptrdiff_t k = 0; k < w; k++) acc[k] = INIT;                                        \
+    for (ptrdiff_t i = 0; i < n; i++) {                                                     \
+        const T *restrict p = x + i * K + k0;                                               \
+        T *restrict o = out + i * K + k0;                                                   \
+        for (ptrdiff_t k = 0; k < w; k++) {                                                 \
+            acc[k] = STEP(acc[k], (double)p[k]);                                            \
+            o[k] = (T)acc[k];                                                               \
+        }                                                                                   \
+    }                                                                                       \
+}
+
+#define TL_SCAN_ALL(OPN, INIT, STEP)                                                        \
+    TL_SCAN_ROWS(tl_scan_rows_##OPN##_f32, float, INIT, STEP)                               \
+    TL_SCAN_ROWS(tl_scan_rows_##OPN##_f64, double, INIT, STEP)                              \
+    TL_SCAN_COLS(tl_scan_cols_##OPN##_f32, float, INIT, STEP)                               \
+    TL_SCAN_COLS(tl_scan_cols_##OPN##_f64, double, INIT, STEP)
+TL_SCAN_ALL(sum, 0.0, TL_SCAN_ADD)
+TL_SCAN_ALL(prod, 1.0, TL_SCAN_MUL)
+/* -inf is logaddexp's identity: the first step gives x[0] exactly (NaN and inf included) */
+TL_SCAN_ALL(lae, -INFINITY, TL_SCAN_LAE)
+
+/* ---- pdist, p = 2, by differences ----------------------------------------------------------
+ * xt is x (N, M) transposed (M, N), so the loops over the partner rows j are contiguous and
+ * vectorise; sums over the M features run in T in order, as PyTorch's differences (which
+ * overflow, NaN and inf follow), then the exact sqrt (-fno-finite-math-only keeps gcc's
+ * approximate rsqrt out). */
+#define TL_PD_BLOCK 512
+
+/* sqrt in T's precision (a float through sqrtf: exactly rounded either way) */
+#define TL_PD_SQRT(T, v) (sizeof(T) == 4 ? (T)sqrtf((float)(v)) : (T)sqrt((double)(v)))
+/* tiles of partner rows whose sums stay in registers across the M features: 128 (eight
+ * AVX-512 float chains, so the fma latency is hidden), then 16, then one at a time */
+#define TL_PD_TILE_STEP(T, TILE)                                                            \
+    for (; j0 + (TILE) <= N; j0 += (TILE)) {                                                \
+        T acc[TILE];                                                                        \
+        for (int j = 0; j < (TILE); j++) acc[j] = 0;                                        \
+        for (ptrdiff_t m = 0; m < M; m++) {                                                 \
+            const T s = xi[m];                                                              \
+            const T *restrict b = xt + m * N + j0;                                          \
+            for (int j = 0; j < (TILE); j++) { T d = s - b[j]; acc[j] += d * d; }           \
+        }                                                                                   \
+        T *restrict o = out + (j0 - i - 1);                                                 \
+        for (int j = 0; j < (TILE); j++) o[j] = TL_PD_SQRT(T, acc[j]);                      \
+    }
+
+/* out[j - i - 1] = |x_i - x_j| for j = i + 1 .. N - 1 (out: row i's part of the vector) */
+#define TL_PDIST_ROW(NAME, T)                                                               \
+TL_SCAN_CLONES static void NAME(const T *restrict xi, const T *restrict xt, ptrdiff_t N,   \
+                                ptrdiff_t M, ptrdiff_t i, T *restrict out) {               \
+    ptrdiff_t j0 = i + 1;                                                                   \
+    TL_PD_TILE_STEP(T, 128)                                                                 \
+    TL_PD_TILE_STEP(T, 16)                                                                  \
+    TL_PD_TILE_STEP(T, 1)                                                                   \
+}
+
+/* w[k] = g[k] / d[k], 0 where d is not > 0 (a coinciding pair, or NaN) */
+#define TL_PD_WEIGHTS(w, g, d, L)                                                           \
+    for (ptrdiff_t k_ = 0; k_ < (L); k_++)                                                  \
+        (w)[k_] = (d)[k_] > 0 ? (g)[k_] / (d)[k_] : 0;
+
+/* gx_i = sum_{j > i} w_ij (x_i - x_j): row i's own pairs (g, d: row i's part; w: N scratch) */
+#define TL_PDIST_GRAD_ROW(NAME, T)                                                          \
+TL_SCAN_CLONES static void NAME(const T *restrict g, const T *restrict d,                  \
+                                const T *restrict xi, const T *restrict xt, ptrdiff_t N,   \
+                                ptrdiff_t M, ptrdiff_t i, T *restrict gxi, T *restrict w) { \
+    ptrdiff_t L = N - i - 1;                                                                \
+    TL_PD_WEIGHTS(w, g, d, L)                                                               \
+    for (ptrdiff_t m = 0; m < M; m++) {                                                     \
+        const T s = xi[m];                                                                  \
+        const T *restrict b = xt + m * N + i + 1;                                           \
+        T acc = 0;                                                                          \
+        for (ptrdiff_t j = 0; j < L; j++) acc += w[j] * (s - b[j]);                         \
+        gxi[m] = acc;                                                                       \
+    }                                                                                       \
+}
+
+/* the other side, for the partner rows j in [j0, j1): gt[m, j - j0] = sum_{i < j} w_ij
+ * (x_i - x_j), subtracted from gx by the caller (gt: M TL_PD_BLOCK, w: TL_PD_BLOCK scratch;
+ * x (N, M), g and d the whole pdist vectors) */
+#define TL_PDIST_GRAD_COLS(NAME, T)                                                         \
+TL_SCAN_CLONES static void NAME(const T *restrict g, const T *restrict d,                  \
+                                const T *restrict x, const T *restrict xt, ptrdiff_t N,    \
+                                ptrdiff_t M, ptrdiff_t j0, ptrdiff_t j1, T *restrict gx,   \
+                                T *restrict gt, T *restrict w) {                           \
+    for (ptrdiff_t k = 0; k < M * TL_PD_BLOCK; k++) gt[k] = 0;                              \
+    for (ptrdiff_t i = 0; i + 1 < j1; i++) {                                                \
+        ptrdiff_t lo = i + 1 > j0 ? i + 1 : j0, L = j1 - lo;                                \
+        ptrdiff_t at = i * (2 * N - i - 1) / 2 + (lo - i - 1);                              \
+        TL_PD_WEIGHTS(w, g + at, d + at, L)                                                 \
+        for (ptrdiff_t m = 0; m < M; m++) {                                                 \
+            const T s = x[i * M + m];                                                       \
+            const T *restrict b = xt + m * N + lo;                                          \
+            T *restrict o = gt + m * TL_PD_BLOCK + (lo - j0);                               \
+            for (ptrdiff_t j = 0; j < L; j++) o[j] += w[j] * (s - b[j]);                    \
+        }                                                                                   \
+    }                                                                                       \
+    for (ptrdiff_t j = j0; j < j1; j++)                                                     \
+        for (ptrdiff_t m = 0; m < M; m++) gx[j * M + m] -= gt[m * TL_PD_BLOCK + (j - j0)];  \
+}
+
+TL_PDIST_ROW(tl_pdist_row_f32, float)
+TL_PDIST_ROW(tl_pdist_row_f64, double)
+TL_PDIST_GRAD_ROW(tl_pdist_grad_row_f32, float)
+TL_PDIST_GRAD_ROW(tl_pdist_grad_row_f64, double)
+TL_PDIST_GRAD_COLS(tl_pdist_grad_cols_f32, float)
+TL_PDIST_GRAD_COLS(tl_pdist_grad_cols_f64, double)
+
 #endif

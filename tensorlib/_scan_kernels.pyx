@@ -119,43 +119,99 @@ def cum_extreme(const scalar[:, :, ::1] x, scalar[:, :, ::1] vals, long long[:, 
                           &vals[o, 0, 0], &idx[o, 0, 0], is_max)
 
 
-def cum_f32(const float[:, :, ::1] x, float[:, :, ::1] out, bint prod):
-    """Running sum (or product, ``prod``) of float32 ``x`` (outer, n, inner) along n with a
-    double accumulator per column, as PyTorch's CPU scans: no pairwise summation is possible
-    in a scan, and a float32 accumulator drifts by 1e-4 relative over 10^5 terms."""
+# --- cumsum / cumprod / logcumsumexp (float32, float64) -------------------------------------
+cdef extern from "_scan_kernels.h" nogil:
+    void tl_scan_rows_sum_f32(const float *x, float *out, Py_ssize_t R, Py_ssize_t n)
+    void tl_scan_rows_sum_f64(const double *x, double *out, Py_ssize_t R, Py_ssize_t n)
+    void tl_scan_rows_prod_f32(const float *x, float *out, Py_ssize_t R, Py_ssize_t n)
+    void tl_scan_rows_prod_f64(const double *x, double *out, Py_ssize_t R, Py_ssize_t n)
+    void tl_scan_rows_lae_f32(const float *x, float *out, Py_ssize_t R, Py_ssize_t n)
+    void tl_scan_rows_lae_f64(const double *x, double *out, Py_ssize_t R, Py_ssize_t n)
+    void tl_scan_cols_sum_f32(const float *x, float *out, Py_ssize_t n, Py_ssize_t K,
+                              Py_ssize_t k0, Py_ssize_t k1, double *acc)
+    void tl_scan_cols_sum_f64(const double *x, double *out, Py_ssize_t n, Py_ssize_t K,
+                              Py_ssize_t k0, Py_ssize_t k1, double *acc)
+    void tl_scan_cols_prod_f32(const float *x, float *out, Py_ssize_t n, Py_ssize_t K,
+                               Py_ssize_t k0, Py_ssize_t k1, double *acc)
+    void tl_scan_cols_prod_f64(const double *x, double *out, Py_ssize_t n, Py_ssize_t K,
+                               Py_ssize_t k0, Py_ssize_t k1, double *acc)
+    void tl_scan_cols_lae_f32(const float *x, float *out, Py_ssize_t n, Py_ssize_t K,
+                              Py_ssize_t k0, Py_ssize_t k1, double *acc)
+    void tl_scan_cols_lae_f64(const double *x, double *out, Py_ssize_t n, Py_ssize_t K,
+                              Py_ssize_t k0, Py_ssize_t k1, double *acc)
+
+# the scans cum_scan runs (its ``op``)
+SCAN_SUM, SCAN_PROD, SCAN_LOGADDEXP = 0, 1, 2
+# rows of a last-dim scan a task takes (a multiple of the header's TL_SCAN_ILP = 8)
+DEF SCAN_ROWS = 64
+
+
+cdef inline void _scan_rows(const floating *x, floating *out, Py_ssize_t R, Py_ssize_t n,
+                            int op) noexcept nogil:
+    if floating is float:
+        if op == 0:
+            tl_scan_rows_sum_f32(x, out, R, n)
+        elif op == 1:
+            tl_scan_rows_prod_f32(x, out, R, n)
+        else:
+            tl_scan_rows_lae_f32(x, out, R, n)
+    else:
+        if op == 0:
+            tl_scan_rows_sum_f64(x, out, R, n)
+        elif op == 1:
+            tl_scan_rows_prod_f64(x, out, R, n)
+        else:
+            tl_scan_rows_lae_f64(x, out, R, n)
+
+
+cdef inline void _scan_cols(const floating *x, floating *out, Py_ssize_t n, Py_ssize_t K,
+                            Py_ssize_t k0, Py_ssize_t k1, double *acc, int op) noexcept nogil:
+    if floating is float:
+        if op == 0:
+            tl_scan_cols_sum_f32(x, out, n, K, k0, k1, acc)
+        elif op == 1:
+            tl_scan_cols_prod_f32(x, out, n, K, k0, k1, acc)
+        else:
+            tl_scan_cols_lae_f32(x, out, n, K, k0, k1, acc)
+    else:
+        if op == 0:
+            tl_scan_cols_sum_f64(x, out, n, K, k0, k1, acc)
+        elif op == 1:
+            tl_scan_cols_prod_f64(x, out, n, K, k0, k1, acc)
+        else:
+            tl_scan_cols_lae_f64(x, out, n, K, k0, k1, acc)
+
+
+def cum_scan(const floating[:, :, ::1] x, floating[:, :, ::1] out, int op):
+    """Running sum (``op`` SCAN_SUM), product (SCAN_PROD) or log-sum-exp (SCAN_LOGADDEXP)
+    of ``x`` (outer, n, inner) along n into ``out`` (x's shape), sequential in double as
+    PyTorch's CPU scans: no pairwise summation is possible in a scan, and a float32
+    accumulator drifts by 1e-4 relative over 10^5 terms."""
     cdef Py_ssize_t O = x.shape[0], n = x.shape[1], K = x.shape[2]
+    if op < 0 or op > 2:
+        raise ValueError(f"cum_scan: op must be 0, 1 or 2, got {op}")
+    if out.shape[0] != O or out.shape[1] != n or out.shape[2] != K:
+        raise ValueError("cum_scan: out must have x's shape")
     cdef Py_ssize_t nck = (K + COLS - 1) // COLS
-    cdef Py_ssize_t t, o, c, j, k, k0, k1
-    cdef double acc
-    cdef double *accs
+    cdef Py_ssize_t ngr = (O + SCAN_ROWS - 1) // SCAN_ROWS
+    cdef Py_ssize_t t, o, c, k0
+    cdef double *acc
     if n == 0 or O == 0 or K == 0:
         return
     with nogil:
-        for t in prange(O * nck, schedule="static", num_threads=_threads(O * n * K)):
-            o = t // nck
-            c = t % nck
-            if K == 1:
-                acc = 1.0 if prod else 0.0
-                for j in range(n):
-                    if prod:
-                        acc = acc * x[o, j, 0]
-                    else:
-                        acc = acc + x[o, j, 0]
-                    out[o, j, 0] = <float>acc
-            else:
+        if K == 1:
+            # (outer, n) rows, C-contiguous: groups of rows side by side
+            for t in prange(ngr, schedule="static", num_threads=_threads(O * n)):
+                o = t * SCAN_ROWS
+                _scan_rows(&x[o, 0, 0], &out[o, 0, 0], min(SCAN_ROWS, O - o), n, op)
+        else:
+            for t in prange(O * nck, schedule="static", num_threads=_threads(O * n * K)):
+                o = t // nck
+                c = t % nck
                 k0 = c * COLS
-                k1 = min(k0 + COLS, K)
-                accs = <double *>malloc((k1 - k0) * sizeof(double))
-                for k in range(k1 - k0):
-                    accs[k] = 1.0 if prod else 0.0
-                for j in range(n):
-                    for k in range(k0, k1):
-                        if prod:
-                            accs[k - k0] *= x[o, j, k]
-                        else:
-                            accs[k - k0] += x[o, j, k]
-                        out[o, j, k] = <float>accs[k - k0]
-                free(accs)
+                acc = <double *>malloc(COLS * sizeof(double))
+                _scan_cols(&x[o, 0, 0], &out[o, 0, 0], n, K, k0, min(k0 + COLS, K), acc, op)
+                free(acc)
 
 
 def scatter_along(const floating[:, :, :] g, const long long[:, :, ::1] idx,
@@ -347,3 +403,94 @@ def cdist_l1_grad(const floating[:, :, ::1] g, const floating[:, :, ::1] a,
                 else:
                     tl_l1_grad_row_f64(&g[b, i, 0], &a[b, i, 0], &bt[b, 0, 0], M, R,
                                        &ga[b, i, 0], &gbt[b, 0, 0])
+
+
+# --- pdist, p = 2, by differences ---------------------------------------------------------
+cdef extern from "_scan_kernels.h" nogil:
+    int TL_PD_BLOCK
+    void tl_pdist_row_f32(const float *xi, const float *xt, Py_ssize_t N, Py_ssize_t M,
+                          Py_ssize_t i, float *out)
+    void tl_pdist_row_f64(const double *xi, const double *xt, Py_ssize_t N, Py_ssize_t M,
+                          Py_ssize_t i, double *out)
+    void tl_pdist_grad_row_f32(const float *g, const float *d, const float *xi,
+                               const float *xt, Py_ssize_t N, Py_ssize_t M, Py_ssize_t i,
+                               float *gxi, float *w)
+    void tl_pdist_grad_row_f64(const double *g, const double *d, const double *xi,
+                               const double *xt, Py_ssize_t N, Py_ssize_t M, Py_ssize_t i,
+                               double *gxi, double *w)
+    void tl_pdist_grad_cols_f32(const float *g, const float *d, const float *x,
+                                const float *xt, Py_ssize_t N, Py_ssize_t M, Py_ssize_t j0,
+                                Py_ssize_t j1, float *gx, float *gt, float *w)
+    void tl_pdist_grad_cols_f64(const double *g, const double *d, const double *x,
+                                const double *xt, Py_ssize_t N, Py_ssize_t M, Py_ssize_t j0,
+                                Py_ssize_t j1, double *gx, double *gt, double *w)
+
+
+cdef inline Py_ssize_t _row_start(Py_ssize_t i, Py_ssize_t N) noexcept nogil:
+    return i * (2 * N - i - 1) // 2
+
+
+def _pdist_shapes(str name, x, xt, Py_ssize_t P):
+    cdef Py_ssize_t N = x.shape[0], M = x.shape[1]
+    if xt.shape[0] != M or xt.shape[1] != N or P != N * (N - 1) // 2:
+        raise ValueError(f"{name}: needs x (N, M), xt (M, N) and vectors of N (N - 1) / 2")
+
+
+def pdist_l2(const floating[:, ::1] x, const floating[:, ::1] xt, floating[::1] out):
+    """``out`` = the distances |x_i - x_j| of the pairs i < j of x's rows, row by row
+    (``torch.pdist``'s order), from their differences (``xt``: x transposed)."""
+    _pdist_shapes("pdist_l2", x, xt, out.shape[0])
+    cdef Py_ssize_t N = x.shape[0], M = x.shape[1], i
+    if N < 2:
+        return
+    with nogil:
+        # rows in a cyclic schedule: row i has N - i - 1 pairs
+        for i in prange(N - 1, schedule="static", chunksize=16,
+                        num_threads=_threads(N * N * M // 2)):
+            if floating is float:
+                tl_pdist_row_f32(&x[i, 0], &xt[0, 0], N, M, i, &out[_row_start(i, N)])
+            else:
+                tl_pdist_row_f64(&x[i, 0], &xt[0, 0], N, M, i, &out[_row_start(i, N)])
+
+
+def pdist_l2_grad(const floating[::1] g, const floating[::1] d, const floating[:, ::1] x,
+                  const floating[:, ::1] xt, floating[:, ::1] gx):
+    """``gx_i = sum_{j != i} w_ij (x_i - x_j)``, w = g / d (0 where d is not > 0): the
+    gradient of :func:`pdist_l2` for the upstream ``g``; ``gx`` (x's shape) written in
+    full. Each row's own pairs first (parallel over rows), then each block of partner rows
+    (parallel over blocks), so no two threads write one row."""
+    _pdist_shapes("pdist_l2_grad", x, xt, g.shape[0])
+    if d.shape[0] != g.shape[0] or gx.shape[0] != x.shape[0] or gx.shape[1] != x.shape[1]:
+        raise ValueError("pdist_l2_grad: d must have g's length and gx x's shape")
+    cdef Py_ssize_t N = x.shape[0], M = x.shape[1], i, b, j0
+    cdef Py_ssize_t B = TL_PD_BLOCK, nb = (N + B - 1) // B
+    cdef int nt = _threads(N * N * M)
+    cdef floating *w
+    cdef floating *gt
+    if M == 0:
+        return
+    if N < 2:
+        gx[:, :] = 0
+        return
+    gx[N - 1, :] = 0
+    with nogil:
+        for i in prange(N - 1, schedule="static", chunksize=16, num_threads=nt):
+            w = <floating *>malloc(N * sizeof(floating))
+            if floating is float:
+                tl_pdist_grad_row_f32(&g[_row_start(i, N)], &d[_row_start(i, N)], &x[i, 0],
+                                      &xt[0, 0], N, M, i, &gx[i, 0], w)
+            else:
+                tl_pdist_grad_row_f64(&g[_row_start(i, N)], &d[_row_start(i, N)], &x[i, 0],
+                                      &xt[0, 0], N, M, i, &gx[i, 0], w)
+            free(w)
+        for b in prange(nb, schedule="dynamic", num_threads=nt):
+            j0 = b * B
+            w = <floating *>malloc((M + 1) * B * sizeof(floating))
+            gt = w + B
+            if floating is float:
+                tl_pdist_grad_cols_f32(&g[0], &d[0], &x[0, 0], &xt[0, 0], N, M, j0,
+                                       min(j0 + B, N), &gx[0, 0], gt, w)
+            else:
+                tl_pdist_grad_cols_f64(&g[0], &d[0], &x[0, 0], &xt[0, 0], N, M, j0,
+                                       min(j0 + B, N), &gx[0, 0], gt, w)
+            free(w)

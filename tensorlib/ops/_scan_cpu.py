@@ -1,5 +1,6 @@
 """The Python boundary of ``tensorlib/_scan_kernels.pyx``: CPU kernels for ``cummax``/
-``cummin``, ``nansum``/``nanmean``, ``mode`` and ``cdist`` with p = 1.
+``cummin``, ``cumsum``/``cumprod``/``logcumsumexp``, ``nansum``/``nanmean``, ``mode``,
+``cdist`` with p = 1 and ``pdist`` with p = 2.
 
 Each wrapper takes NumPy arrays, checks what the unchecked Cython kernel relies on (dtype,
 C contiguity, shapes), views the array as ``(outer, n, inner)`` around the dim it works
@@ -48,15 +49,21 @@ def cum_extreme(x: np.ndarray, axis: int, mode: str):
     return (vals.view(np.bool_) if x.dtype == np.bool_ else vals), idx
 
 
-def cum_f32(x: np.ndarray, axis: int, prod: bool) -> np.ndarray:
-    """Running sum (``prod``: product) of a float32 array along ``axis`` accumulated in
-    double (``_scan_kernels.cum_f32``)."""
-    if x.dtype != np.float32 or x.ndim == 0:
-        raise TypeError(f"cum_f32: needs a float32 array with a dim, got {x.dtype} {x.shape}")
+_SCAN_OPS = {"cumsum": 0, "cumprod": 1, "logcumsumexp": 2}
+
+
+def cum_float(x: np.ndarray, axis: int, name: str) -> np.ndarray | None:
+    """``cumsum``, ``cumprod`` or ``logcumsumexp`` (``name``) of a float32/float64 array
+    along ``axis``, sequential in double (PyTorch's CPU order: a float64 result is bit for
+    bit a running loop's), or None for another dtype or a 0-d array."""
+    if name not in _SCAN_OPS:
+        raise ValueError(f"cum_float: name must be one of {sorted(_SCAN_OPS)}, got {name!r}")
+    if x.dtype not in _FLOATS or x.ndim == 0:
+        return None
     x = _c(x)
-    out = np.empty(x.shape, np.float32)
+    out = np.empty(x.shape, x.dtype)
     if x.size:
-        K.cum_f32(around_axis(x, axis), around_axis(out, axis), prod)
+        K.cum_scan(around_axis(x, axis), around_axis(out, axis), _SCAN_OPS[name])
     return out
 
 
@@ -163,3 +170,29 @@ def cdist_l1_grad(g: np.ndarray, x1: np.ndarray, x2: np.ndarray):
     gbt = np.empty(bt.shape, a.dtype)
     K.cdist_l1_grad(_batch3(g), a, bt, ga, gbt)
     return ga.reshape(x1.shape), np.swapaxes(gbt, -1, -2).reshape(x2.shape)
+
+
+def pdist_l2(x: np.ndarray) -> np.ndarray | None:
+    """``torch.pdist(x)`` (p = 2) of a float32/float64 (N, M) array from the pairs'
+    differences (``_scan_kernels.pdist_l2``), or None for another input (float16)."""
+    if x.dtype not in _FLOATS or x.ndim != 2:
+        return None
+    n, m = x.shape
+    out = np.zeros(n * (n - 1) // 2, x.dtype)
+    if out.size and m:
+        x = _c(x)
+        K.pdist_l2(x, np.ascontiguousarray(x.T), out)
+    return out
+
+
+def pdist_l2_grad(g: np.ndarray, x: np.ndarray, d: np.ndarray) -> np.ndarray | None:
+    """The gradient of :func:`pdist_l2` for the upstream ``g`` (d's shape; 0 where d is not
+    > 0), or None for inputs it does not take."""
+    if (x.dtype not in _FLOATS or x.ndim != 2 or g.dtype != x.dtype or d.dtype != x.dtype
+            or d.shape != (x.shape[0] * (x.shape[0] - 1) // 2,) or g.shape != d.shape):
+        return None
+    gx = np.zeros(x.shape, x.dtype)
+    if d.size and x.shape[1]:
+        x = _c(x)
+        K.pdist_l2_grad(_c(g), _c(d), x, np.ascontiguousarray(x.T), gx)
+    return gx

@@ -58,6 +58,12 @@ def _lcse_fwd(xp, x, axis):
     if x.dtype.kind == "c":     # NumPy's logaddexp is real-only
         w = x.astype(np.complex128) if xp is np and x.dtype == np.complex64 else x
         return _inclusive_scan(xp, _logaddexp_complex, w, axis).astype(x.dtype, copy=False)
+    if xp is np:
+        # rows side by side in one sequential pass (NumPy's accumulate runs one chain of
+        # exp/log1p at a time)
+        r = _scan_cpu.cum_float(x, axis, "logcumsumexp")
+        if r is not None:
+            return r
     w = x.astype(np.float64) if xp is np and x.dtype == np.float32 else x
     return _inclusive_scan(xp, "logaddexp", w, axis).astype(x.dtype, copy=False)
 

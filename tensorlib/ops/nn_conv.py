@@ -237,21 +237,16 @@ def _tiles(x, O: int, K: int, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo):
 
 def _conv_tiled(x, wm, bias, out, groups, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo) -> None:
     """float32 ``out`` (N, O, Ho*Wo) = conv of x (N, C, H, W) with wm (O, C/groups*kh*kw)
-    (+ bias), a tile of output rows at a time (:func:`_tiles`), one GEMM per group straight
-    into ``out``."""
+    (+ bias), a tile of output rows at a time (as :func:`_tiles`), one GEMM per group
+    straight into ``out``."""
     from .. import _ops
     O, K = wm.shape
-    Og = O // groups
-    bcol = None if bias is None else bias.reshape(O, 1)
-    tiles = _tiles(x, O, K, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
-    t = next(tiles)
-    for n, h0, r, c in tiles:
-        dst = out[n][:, h0 * Wo:(h0 + r) * Wo]
-        for gi in range(groups):
-            _ops.sgemm(wm[gi * Og:(gi + 1) * Og], c[gi * K:(gi + 1) * K],
-                       dst[gi * Og:(gi + 1) * Og], 1.0, 0.0, t)
-        if bcol is not None:    # while the tile is in cache
-            np.add(dst, bcol, out=dst)
+    # the tiles of :func:`_tiles` in one compiled loop (no per-tile Python calls), the bias
+    # added while a tile is in cache
+    rows = x.shape[1] * kh * kw
+    R, t = _tile_plan(rows, Ho, Wo, x.shape[0] * O * K * Ho * Wo)
+    _ops.conv2d_tiled(x, wm, bias, out, np.empty(rows * R * Wo, np.float32), groups, kh,
+                      kw, sh, sw, pt, pl, dh, dw, Ho, Wo, R, t)
 
 
 def _weight_grad_tiled(x, g, gw, groups, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo) -> None:

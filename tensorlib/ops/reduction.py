@@ -684,17 +684,20 @@ def _scan(name):
     def fwd(xp, x, axis):
         if x.ndim == 0:     # a 0-d tensor scans to itself (NumPy would give shape (1,))
             return x.astype(_sum_dtype(x.dtype))
-        if xp is np and x.dtype == np.float32:
+        if xp is np and x.dtype in (np.float32, np.float64):
             # a double accumulator, as PyTorch's CPU scans (a float32 running sum of 10^5
-            # terms drifts by 1e-4 relative: no pairwise summation is possible in a scan)
+            # terms drifts by 1e-4 relative: no pairwise summation is possible in a scan),
+            # several rows interleaved so the sequential adds overlap
             from . import _scan_cpu
-            return _scan_cpu.cum_f32(x, axis, name == "cumprod")
+            r = _scan_cpu.cum_float(x, axis, name)
+            if r is not None:
+                return r
         if (xp is np and name == "cumsum" and x.dtype in _CUMSUM_KERNEL
                 and x.size >= _KERNEL_MIN and x.flags.c_contiguous
-                and (axis % x.ndim < x.ndim - 1 or x.dtype == np.float64)):
+                and axis % x.ndim < x.ndim - 1):
             # (NumPy's int64 running sum along the last axis is the faster one)
             from .. import _ops
-            # NumPy's int64/float64 cumsum was 1.3-4x PyTorch's (3.5x along axis 0)
+            # NumPy's int64 cumsum was 1.3-4x PyTorch's (3.5x along axis 0)
             out = np.empty(x.shape, x.dtype)
             _ops.cumsum_mid(around_axis(x, axis), around_axis(out, axis))
             return out
@@ -702,7 +705,7 @@ def _scan(name):
     return fwd
 
 
-_CUMSUM_KERNEL = (np.dtype(np.int64), np.dtype(np.float64))
+_CUMSUM_KERNEL = (np.dtype(np.int64),)
 CUMSUM = register(OpDef("cumsum", _scan("cumsum"),
                         infer=_scan_infer, cost=_reduce_cost, saves=False, vjp=_cumsum_vjp,
                         complex="holomorphic"))
