@@ -52,6 +52,14 @@ def _generator_device(device):
     return d
 
 
+def _note_reseed(gen, seed) -> None:
+    """While ``tl.function`` traces, record a reseed into the graph (replays redo it)."""
+    from .autograd.mode import state
+    if state.tracer is not None:
+        from .graph.replay_checks import note_reseed
+        note_reseed(gen, seed)
+
+
 class Generator:
     """A random stream (NumPy's PCG64 underneath), as ``torch.Generator(device='cpu')``.
 
@@ -83,14 +91,18 @@ class Generator:
         self._seed = int(seed) if isinstance(seed, (int, np.integer)) else None
 
     def manual_seed(self, seed: int) -> Generator:
+        """Reseed (``torch.Generator.manual_seed``); returns the generator. Inside a
+        ``tl.function`` the reseed is part of the graph: each replay reseeds too."""
         self._seed = _check_seed(seed)
         self._rng = np.random.default_rng(self._seed)
+        _note_reseed(self, self._seed)
         return self
 
     def seed(self) -> int:
         """Reseed from the OS's entropy; returns the new seed (PyTorch's ``seed``)."""
         s = _fresh_seed()
         self.manual_seed(s)
+        _note_reseed(self, None)    # a replay draws fresh entropy too, not this seed
         return s
 
     def initial_seed(self) -> int:

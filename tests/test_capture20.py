@@ -312,7 +312,7 @@ def test_adaptive_max_pool_indices_over_dynamic_dim(two_d):
     def mk(n, ties=True):
         x = np.random.default_rng(n).standard_normal(tuple(n if d is None else d
                                                            for d in shape))
-        if ties:        # (a tie shares its gradient, documented: values and indices only)
+        if ties:        # the whole gradient goes to the returned index, as PyTorch's
             x.reshape(-1)[::7] = 0.5
         return (x,)
     with warnings.catch_warnings():
@@ -329,4 +329,4 @@ def test_adaptive_max_pool_indices_over_dynamic_dim(two_d):
         assert f.trace_count == 1
         _grad_step(lambda x: fn(x, out, return_indices=True), [S(shape, "float64")],
                    lambda x: tfn(x, out, return_indices=True),
-                   [mk(n, ties=False) for n in (7, 9)])
+                   [mk(n, ties=t) for n in (7, 9) for t in (False, True)])

@@ -28,6 +28,8 @@ from .ir import Graph, attr_key
 from .runtime import random_shape
 from .signature import Guards, LazyStateError, TensorSpec, flat_specs, flatten, rebuild
 from .tracer import CaptureError, Tracer, user_line
+from .replay_checks import (eager_for_overlap, finish_reseeds, mode_reason, overlap_writes,
+                            replay_tail, with_grad_mode)
 from .attrwatch import AttrWatch, code_stores, owner_ref
 
 _first = operator.itemgetter(0)
@@ -143,7 +145,7 @@ class _Entry:
     __slots__ = ("graph", "plan", "template", "guards", "constants", "out_kinds", "n_calls",
                  "shapes_ok", "trace_no", "grad_outputs", "sizes", "fixed", "fixed_why",
                  "traced", "verified", "version", "grad_mode", "rebinds", "dead", "held",
-                 "side")
+                 "side", "grad_state", "grad_in", "grad_sets", "arg_hooks", "outside")
 
     @property
     def predicates(self) -> list:
@@ -188,6 +190,20 @@ class _Entry:
         # (owner ref, attribute, output template): attributes the function sets before it
         # reads them (``self.aux = ...`` in a forward); each replay sets them to its values
         self.side: tuple = ()
+        # the arguments' autograd state at the traced call (see _arg_grad_states): a call
+        # whose arguments hold another .grad state or other hooks needs another graph
+        self.grad_state: tuple = ()
+        # argument indices whose .grad at the call the graph reads (extra inputs, in order)
+        self.grad_in: tuple = ()
+        # (("in", argument) or ("out", result) index, plan output position or None, copy):
+        # the .grad each replay sets, as eager's backward() / retain_grad() left it
+        self.grad_sets: tuple = ()
+        # (argument index, hooks): hooks the traced call registered on an argument, which
+        # each replay registers on that call's argument too
+        self.arg_hooks: tuple = ()
+        # why replays cannot give what eager gives (a backward() through the autograd
+        # history an argument brought from outside), or None
+        self.outside: str | None = None
 
     def check(self) -> str | None:
         # one C loop over the constants' version boxes; the Python loop only names the one
@@ -213,7 +229,12 @@ class _Entry:
             g._plans[(tuple(v.id for v in outs), tuple(n.id for n in g.assigns))] = \
                 self.plan
             self.version = g.version
-        outs = self.plan([t._data for t in tensors], tensors)
+        if self.grad_in:
+            grads = [tensors[i].grad for i in self.grad_in]
+            outs = self.plan([t._data for t in tensors] + [g._data for g in grads],
+                             list(tensors) + grads)
+        else:
+            outs = self.plan([t._data for t in tensors], tensors)
         for module, name, w in self.rebinds:
             if module.__dict__.get(name) is not w:
                 module.__dict__[name] = w
@@ -227,12 +248,71 @@ class _Entry:
                 res.append(ref.grad)
             else:
                 res.append(_wrap(arr.copy() if kind == "copy" else arr, dev, False, None, 0))
+        if self.grad_sets:
+            _set_grads(self, tensors, res, outs)
         for ref, name, tpl in self.side:
             owner = ref()
             if owner is not None:
                 owner.__dict__[name] = rebuild(tpl, res)
+        replay_tail(self.graph)
         self.n_calls += 1
         return rebuild(self.template, res)
+
+
+def _set_grads(e: _Entry, tensors: list, res: list, outs: list) -> None:
+    """After a replay: the .grad eager leaves on the arguments (backward() into them,
+    ``x.grad = None``) and on the returned tensors (retain_grad()), and the hooks the traced
+    call registered on arguments."""
+    from .._tensor import _wrap
+    for (where, k), pos, copy in e.grad_sets:
+        t = tensors[k] if where == "in" else res[k]
+        if pos is None:
+            t.grad = None
+        else:
+            a = outs[pos]
+            t.grad = _wrap(a.copy() if copy else a, t._device, False, None, 0)
+    for k, hooks in e.arg_hooks:
+        t = tensors[k]
+        if t._hooks is None:
+            t._hooks = []
+        t._hooks.extend(hooks)
+
+
+def _arg_grad_states(tensors) -> tuple:
+    """``(index, state)`` for each argument that requires grad: its .grad (None, or its
+    dtype, device and whether it has the argument's shape) and its hooks (by identity),
+    or "history" for one with autograd history. A graph holds what backward() does with
+    them: accumulate into a .grad or set it, run the hooks (the entry's guard)."""
+    out = []
+    for i, t in enumerate(tensors):
+        if not t._rg:
+            continue
+        if t._node is not None:
+            out.append((i, "history"))
+            continue
+        g = t.grad
+        gs = None if g is None else (g._data.dtype, str(g._device),
+                                      g._data.shape == t._data.shape or g._data.shape)
+        out.append((i, (gs, tuple(t._hooks) if t._hooks else ())))
+    return tuple(out)
+
+
+def _arg_grad_miss(e: _Entry, tensors) -> str | None:
+    now = _arg_grad_states(tensors)
+    if now == e.grad_state:
+        return None
+    for (i, a), (_, b) in zip(e.grad_state, now):
+        if a != b:
+            if a == "history" or b == "history":
+                return f"argument {i} {'has' if b == 'history' else 'has no'} autograd history"
+            if a[1] != b[1]:
+                return f"argument {i} has other gradient hooks than when traced"
+            was = "None" if a[0] is None else "set"
+            if (a[0] is None) == (b[0] is None):
+                was += ", with another dtype, device or shape"
+            return (f"argument {i} has .grad {'None' if b[0] is None else 'set'} (it was "
+                    f"{was} when traced): backward() sets a None .grad and adds into a set one")
+    return "the arguments' .grad state changed"
 
 
 # every tl.function, so a forked child can reset what another thread of its parent held
@@ -409,9 +489,9 @@ class Function:
         # on it: scatter_reduce amax builds its tie-splitting gradient only with grad on);
         # called directly, since with grad on __call__ would run outputs needing grad eagerly
         key, tensors, objects = self._flatten(tuple(bigger), {})
-        key = _with_autocast(key)
         try:
             with set_grad_enabled(e.grad_mode):
+                key = _with_autocast(key)       # (keyed by the trace's grad mode)
                 with self._lock:
                     hit = self._lookup(key, tensors)
                 if hit is not e:
@@ -473,7 +553,7 @@ class Function:
             busy = not isinstance(hit, _Entry) and self._tracing is not None
             if not isinstance(hit, _Entry) and not busy:
                 self._tracing = threading.get_ident()
-        if zeroed and (busy or not isinstance(hit, _Entry)
+        if zeroed and (busy or not isinstance(hit, _Entry) or hit.outside
                        or hit.grad_outputs and state.grad_enabled):
             _unprime_call(zeroed)       # eager and tracing start from the state as it was
             zeroed = ()
@@ -483,11 +563,16 @@ class Function:
             try:
                 if self.trace_count >= self.eager_after:
                     return self._past_limit(args, kwargs, hit)
+                overlap = overlap_writes(key, self._cache)
+                if overlap:
+                    return eager_for_overlap(self, overlap, args, kwargs)
                 return self._trace(key, args, kwargs, tensors, objects, hit)
             finally:
                 self._tracing = None
         if hit.grad_outputs and state.grad_enabled:
             return self._eager(args, kwargs)
+        if hit.outside is not None:
+            return self.fn(*args, **kwargs)     # (warned when traced)
         if not hit.verified and hit.traced is not None and \
                 tuple(tuple(t._data.shape) for t in tensors) != hit.traced:
             _unprime_call(zeroed)
@@ -636,6 +721,8 @@ class Function:
                 why = _predicate_miss(e, tensors)
             if why is None and (e.dead or e.held):
                 why = _grad_state_miss(e, primed)
+            if why is None and e.grad_state:
+                why = _arg_grad_miss(e, tensors)
             if why is None:
                 why = e.check()
                 if why is not None and getattr(e.guards, "stale", False):
@@ -742,6 +829,8 @@ class Function:
             stored |= code_stores(c)
         specs = self._specs(tensors)
         names = _input_names(self.fn, args, kwargs, len(tensors))
+        grad_state = _arg_grad_states(tensors)
+        tracer.arg_grads = True
         for k, t in enumerate(tensors):
             tracer.add_input(t, name=(specs[k].name if specs and specs[k].name else names[k]),
                              shape=specs[k].shape if specs else None)
@@ -809,6 +898,7 @@ class Function:
         if guards.recomputed:
             guards.pin_read({id(b[0]) for b in g.bindings.values() if isinstance(b, tuple)})
         out_tensors: list = []
+        finish_reseeds(tracer, g)
         template = _template(out, out_tensors)
         fetches = [tracer.value_of(t) for t in out_tensors]
         n_user = len(fetches)
@@ -839,6 +929,7 @@ class Function:
                 kind = "copy" if v.node.op == "constant" else "new"
                 out_kinds.append((kind, None, t._device))
                 first.append(t.detach() if t._node is not None or t._rg else t)
+        grad_sets, _ = _grad_fetches(tracer, out_tensors, out_kinds, first, fetches)
         g.outputs = fetches
         # the nested structure the function returned (a graph file stores it, see export.py)
         g._output_template = template
@@ -871,7 +962,8 @@ class Function:
         if self.optimize:
             from .passes import optimize
             optimize(g)
-        for i, shared in enumerate(shared_results(g.outputs)):
+        shared_out = shared_results(g.outputs)
+        for i, shared in enumerate(shared_out[:len(fresh)]):
             if fresh[i] and shared:
                 out_kinds[i] = ("copy", None, out_kinds[i][2])
         devices = self.devices
@@ -890,6 +982,7 @@ class Function:
         g.outputs = g.outputs[:n_user]
         entry = _Entry(g, plan, template, guards, tracer.constants, out_kinds)
         entry.rebinds = tracer.rebinds
+        _note_arg_grads(self, entry, tracer, tensors, grad_state, grad_sets, shared_out)
         entry.side = tuple((owner_ref(o), n, tpl) for o, n, tpl in side)
         guards.not_inputs([(o, n) for o, n, _ in side])
         if watch is not None and sound:
@@ -900,7 +993,8 @@ class Function:
         entry.trace_no = self.trace_count
         entry.grad_mode = traced_with_grad
         self._training = self._training or bool(tracer.backward_runs)
-        if tracer.backward_runs and specs and any(d is None for sp in specs for d in sp.shape):
+        if (tracer.backward_runs or entry.grad_in or entry.grad_sets) and specs and \
+                any(d is None for sp in specs for d in sp.shape):
             entry.sizes = tuple(tuple(t.shape) for t in tensors)
             if not self._warned_sizes:
                 self._warned_sizes = True
@@ -970,6 +1064,56 @@ class Function:
         if entry.grad_outputs and state.grad_enabled:
             return out          # the traced run's own results, with their autograd history
         return rebuild(template, first)
+
+
+def _grad_fetches(tracer, out_tensors, out_kinds, first, fetches) -> tuple[list, int]:
+    """The .grad values a replay sets, appended to ``fetches`` (plan outputs after the
+    side outputs): each argument's whose .grad the call replaced (backward() into it, or
+    ``x.grad = ...``), and each returned tensor's that the call made with a .grad
+    (retain_grad()), which the traced call's own result (a detached copy) gets too.
+    Returns ``([(target, fetch position or None)], number of fetches before them)``."""
+    n0 = len(fetches)
+    sets = []
+    for i, v in tracer.arg_grad_writes:
+        sets.append((("in", i), None if v is None else len(fetches)))
+        if v is not None:
+            fetches.append(v)
+    for k, (t, kind) in enumerate(zip(out_tensors, out_kinds)):
+        if kind[0] not in ("new", "copy") or not (t.retains_grad or t._node is None) \
+                or t.grad is None:
+            continue
+        sets.append((("out", k), len(fetches)))
+        fetches.append(tracer.value_of(t.grad))
+        if first[k] is not t:
+            first[k].grad = t.grad.detach()
+    return sets, n0
+
+
+def _note_arg_grads(f, entry, tracer, tensors, grad_state, grad_sets, shared) -> None:
+    """The per-call autograd state of ``entry``'s arguments (see _Entry): its guard, the
+    .grad inputs and outputs, the hooks to register again; a backward() that reached
+    leaves outside the graph makes its calls run eagerly."""
+    entry.grad_state = grad_state
+    entry.grad_in = tuple(sorted(tracer.grad_inputs, key=tracer.grad_inputs.get))
+    entry.grad_sets = tuple((tgt, pos, pos is not None and shared[pos])
+                            for tgt, pos in grad_sets)
+    hooks = []
+    for i, st in grad_state:
+        t = tensors[i]
+        if st != "history" and t._hooks:
+            new = [h for h in t._hooks if not any(h is o for o in st[1])]
+            if new:
+                hooks.append((i, tuple(new)))
+    entry.arg_hooks = tuple(hooks)
+    if tracer.outside_leaves:
+        shapes = ", ".join(str(tuple(t.shape)) for t in tracer.outside_leaves[:3])
+        entry.outside = (
+            f"tl.function {f._name}: backward() reached tensors the function does not read "
+            f"(shapes {shapes}) through the autograd history of an argument made outside "
+            "it (a view or result of a tensor that requires grad); a graph cannot replay "
+            "that part of the backward, so such calls run eagerly. Pass the leaf tensor "
+            "and take the view inside the function, or detach() the argument.")
+        warnings.warn(entry.outside, stacklevel=4)
 
 
 def _name_state(g: Graph, function) -> None:
@@ -1356,7 +1500,19 @@ def function(fn: Callable | None = None, *, input_signature=None, max_retraces: 
     the Python eagerly instead, with a warning; call such a forward under
     ``tl.no_grad()``. A step that calls
     ``loss.backward()`` and updates parameters in place is captured as one graph:
-    forward, backward and update. A per-step learning-rate schedule retraces each step
+    forward, backward and update. Tensors passed as arguments get the ``.grad`` eager
+    leaves on them after each replay too (backward() sets a None one and adds into a set
+    one; ``x.grad = None`` / ``x.grad.zero_()`` in the step as eager), and so do returned
+    tensors that hold one (``retain_grad()``): whether each argument that requires grad
+    has a ``.grad`` at the call (its dtype, and whether it has the argument's shape) and
+    which hooks it has are guarded (another state traces again), a set ``.grad`` the step
+    reads is an extra graph input named ``<arg>.grad``, and hooks the step registers on an
+    argument are registered on each replayed call's argument. A saved or exported graph
+    has that input but not the ``.grad`` it sets (a plan output, not a graph output):
+    return ``x.grad`` to have it as an output. A backward() that reaches, through an
+    argument's autograd history from outside (a view of a tensor that requires grad),
+    tensors the function never reads runs eagerly, with a warning.
+    A per-step learning-rate schedule retraces each step
     when the rate is a Python float; pass it as a tensor (``SGD(params, lr=tl.tensor(0.1))``)
     and the graph reads its current value instead (OneCycleLR and CyclicLR then keep the
     momentum they cycle, or Adam's first beta, a tensor too; ``momentum=tl.tensor(0.9)``
@@ -1938,12 +2094,14 @@ def _numpy_generators(fn, args=()) -> tuple:
 
 
 def _with_autocast(key):
-    """The signature key, with the dtypes of an enabled ``tl.autocast`` block: a graph traced
-    outside one (or with other dtypes) holds other casts."""
+    """The signature key, with the dtypes of an enabled ``tl.autocast`` block (a graph traced
+    outside one, or with other dtypes, holds other casts) and the grad mode (see
+    :func:`~tensorlib.graph.replay_checks.with_grad_mode`)."""
     ac = state.autocast
     if ac is None:
-        return key
-    return (key, "autocast", tuple(sorted((d, str(t)) for d, t in ac.dtypes.items())))
+        return with_grad_mode(key)
+    return with_grad_mode(
+        (key, "autocast", tuple(sorted((d, str(t)) for d, t in ac.dtypes.items()))))
 
 
 def _needs_grad(g: Graph, tensors, outputs) -> bool:
@@ -2007,7 +2165,9 @@ def _template(out, tensors: list):
     if isinstance(out, list):
         return ("L", tuple(_template(o, tensors) for o in out))
     if isinstance(out, tuple):
-        return ("U", tuple(_template(o, tensors) for o in out))
+        items = tuple(_template(o, tensors) for o in out)
+        # a namedtuple comes back as its own type (signature.rebuild), so out.loss works
+        return ("U", items, type(out)) if hasattr(type(out), "_fields") else ("U", items)
     if isinstance(out, dict):
         return ("D", tuple((k, _template(v, tensors)) for k, v in out.items()))
     return ("S", out)
@@ -2015,7 +2175,9 @@ def _template(out, tensors: list):
 
 def _key_reason(key, old_keys) -> str:
     """Why ``key`` differs from the closest earlier key, in words."""
-    best = None
+    best = mode_reason(key, old_keys)
+    if best is not None:
+        return best
     for k in old_keys:
         d = _diff(k, key, "the arguments")
         if d is not None and (best is None or len(d) < len(best)):

@@ -145,6 +145,9 @@ def _random(generator, attrs, *inputs):
     """Draw like tensorlib.creation does, so a captured draw matches the eager one;
     ``inputs``: the arrays whose dims a draw that follows a None dim reads."""
     from ..random import rng
+    if "reseed" in attrs:   # the traced call reseeded this generator before this draw
+        from .replay_checks import reseed
+        reseed(generator, attrs["reseed"])
     r = rng(generator)
     dist = attrs["dist"]
     shape = random_shape(attrs, [x.shape for x in inputs]) if inputs else attrs["shape"]

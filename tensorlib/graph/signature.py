@@ -175,11 +175,17 @@ def flatten(args, kwargs, specs=None):
         return ("O", id(x), type(x).__name__)
 
     key = (walk(tuple(args)), walk(tuple(sorted(kwargs.items()))))
+    if len(seen_arrays) > 1:
+        # distinct views of overlapping memory (f(t[:4], t[2:])): a graph traced with separate
+        # tensors would read one before an in-place write through the other shows there
+        from .replay_checks import with_overlaps
+        key = with_overlaps(key, tensors)
     return key, tensors, objects
 
 
 def rebuild(template, tensors):
-    """Rebuild an output structure: ``("T", k)`` leaves take ``tensors[k]``."""
+    """Rebuild an output structure: ``("T", k)`` leaves take ``tensors[k]``; a tuple's
+    template may name its namedtuple type third (``("U", items, NT)``)."""
     tag = template[0]
     if tag == "T":
         return tensors[template[1]]
@@ -188,7 +194,8 @@ def rebuild(template, tensors):
     if tag == "L":
         return [rebuild(t, tensors) for t in template[1]]
     if tag == "U":
-        return tuple(rebuild(t, tensors) for t in template[1])
+        items = tuple(rebuild(t, tensors) for t in template[1])
+        return template[2](*items) if len(template) > 2 else items
     if tag == "D":
         return {k: rebuild(t, tensors) for k, t in template[1]}
     raise AssertionError(tag)

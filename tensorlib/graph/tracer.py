@@ -118,6 +118,19 @@ class Tracer:
         # ``note_recomputed``)
         self.recomputed: dict[tuple, tuple] = {}
         self.rebinds: list[tuple] = []      # (module, name, tensor) the graph writes into
+        # tl.function: an argument's .grad is per-call state, not a variable bound to the
+        # traced tensor. Its starting value, when read, is an extra placeholder after the
+        # arguments (``grad_inputs``: argument index -> placeholder index), and its final
+        # value is an output the replay sets (``arg_grad_writes``, see ``finish``)
+        self.arg_grads = False
+        self.arg_start: dict[int, tuple] = {}     # id(argument) -> (argument, .grad at start)
+        self._arg_index: dict[int, int] = {}      # id(argument) -> its placeholder index
+        self._arg_grad_arrays: dict[int, Any] = {}  # id(start .grad's array) -> argument
+        self.grad_inputs: dict[int, int] = {}
+        self.arg_grad_writes: list[tuple] = []    # (argument index, Value or None)
+        # leaves a backward() into .grad reached that the graph never saw (through the
+        # autograd history an argument brought from outside): a replay cannot reach them
+        self.outside_leaves: list = []
         for t, _ in self.reachable.values():
             self._note_grad(t)
 
@@ -227,6 +240,10 @@ class Tracer:
         return out
 
     def _capture(self, t) -> Value:
+        if self._arg_grad_arrays:
+            owner = self._arg_grad_arrays.get(id(t._data))
+            if owner is not None and self.arg_start[id(owner)][1]._data is t._data:
+                return self._grad_input(owner)
         kind, owner, slot = self._classify(t)
         key = (id(owner), slot)
         node = self.var_nodes.get(key)
@@ -257,8 +274,29 @@ class Tracer:
         self.bind(src if src is not None and src._data is t._data else t, node.outputs[0])
         return node.outputs[0]
 
+    def _grad_input(self, owner) -> Value:
+        """The placeholder standing for the .grad argument ``owner`` had at the call (added
+        after the arguments on its first read; the replay feeds that call's .grad)."""
+        i = self._arg_index[id(owner)]
+        j = self.grad_inputs.get(i)
+        if j is None:
+            g0 = self.arg_start[id(owner)][1]
+            pv = self.g.inputs[i]
+            same = tuple(g0._data.shape) == tuple(owner._data.shape)
+            j = len(self.placeholders)
+            self.add_input(g0, name=f"{pv.name}.grad" if pv.name else None,
+                           shape=pv.shape if same else None)
+            self.grad_inputs[i] = j
+        return self.g.inputs[j]
+
     def add_input(self, t, name: str | None = None, shape=None) -> Value:
         """Make eager tensor ``t`` a placeholder (``shape`` may hold None dims)."""
+        if self.arg_grads and t._rg and t._node is None and id(t) not in self.reachable:
+            self._arg_index[id(t)] = len(self.placeholders)
+            if id(t) not in self.arg_start:
+                self.arg_start[id(t)] = (t, t.grad)
+                if t.grad is not None:
+                    self._arg_grad_arrays[id(t.grad._data)] = t
         v = self.g.placeholder(t._data.shape if shape is None else shape, t._data.dtype,
                                str(t._device), name=name)
         self.g._examples.append(t._data.copy())
@@ -858,6 +896,10 @@ class Tracer:
         self._bw = None
         if run.accumulates:
             self.grad_leaves.update(id(t) for t, _ in leaf_grads.values())
+            for t, _ in leaf_grads.values():
+                e = self._by_array.get(id(t._data))
+                if (e is None or e[0] is not t._data) and not self._is_fresh(t):
+                    self.outside_leaves.append(t)
         seed = self.lookup(run.seed) if run.seed is not None else None
         run.seed = seed
         if not run.ok:
@@ -882,6 +924,11 @@ class Tracer:
         """Turn observed state changes into ``assign`` nodes."""
         self.g._backward_runs = self.backward_runs
         self._bw = None
+        for owner, start in self.arg_start.values():
+            end = owner.grad
+            if end is not start:        # (in-place writes into it: assigns to its input)
+                self.arg_grad_writes.append(
+                    (self._arg_index[id(owner)], None if end is None else self.value_of(end)))
         for owner, start in list(self.start_grad.values()):
             if owner.grad is start:
                 continue
