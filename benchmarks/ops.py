@@ -199,15 +199,16 @@ def _shared(lib):
         ("nansum dim -1 (1024^2, 10% NaN)", lambda: lib.nansum(nan, -1)),
         ("mode dim -1 (64x4096 ints)", lambda: lib.mode(votes, -1)),
         ("cdist p=1, fwd+bwd (256x64, 256x64)", fb(lambda: lib.cdist(pa, pb, p=1), pa)),
-    ] + _rnn_inference(lib, rng) + _training_overhead(lib, rng) + _session19(lib, rng) \
-        + _session20(lib, rng) + _session21(lib, rng) + _session21b(lib, rng) \
-        + _session21c(lib, rng) + _session21d(lib, rng) + _session22(lib, rng) \
-        + _session22c(lib, rng) + _session22b(lib, rng) + _session22d(lib, rng) \
-        + _session22e(lib, rng) + _session22f(lib, rng) + _session22g(lib, rng) \
-        + _session22h(lib, rng) + _session23b(lib, rng) + _session23a(lib, rng) \
-        + _session23d(lib, rng) + _session23e(lib, rng) + _session23g(lib, rng) \
-        + _session23f(lib, rng) + _session23h(lib, rng) + _session23c(lib, rng) \
-        + _session23i(lib, rng) + _scans_f64(lib, rng) + _strided_conv_grads(lib, rng)
+    ] + [case for group in (
+        _rnn_inference, _training_overhead, _reductions_and_activations,
+        _decompositions_and_sampling, _gelu_bag_and_losses, _lgamma_and_causal_attention,
+        _lgamma_vector, _grid_sample_forward, _fused_losses_and_clamps, _multi_axis_fft,
+        _grid_sample_few_channels, _conv_small_maps, _einsum_as_matmul, _small_matmuls,
+        _conv_few_out_channels, _float64_axis0_and_small_solves, _float64_tall_reductions,
+        _per_example_grads, _unique_searchsorted_isin, _ctc_loss, _pdist, _multinomial_small,
+        _outer_broadcast_and_bce, _capture_guard_check, _conv_large_maps, _scans_f64,
+        _strided_conv_grads,
+    ) for case in group(lib, rng)]
 
 
 def _scans_f64(lib, rng):
@@ -257,8 +258,8 @@ def _strided_conv_grads(lib, rng):
              lambda: F.conv_transpose2d(xt, wt, stride=2, padding=1, output_padding=1)),
             ("conv2d 3x3 64->64 (1,64,128,128) fwd, tiles", fwd_big)]
 
-def _session23i(lib, rng):
-    """Session 23i: float32 3x3 convolutions on large maps (tensorlib: tiles of output rows,
+def _conv_large_maps(lib, rng):
+    """Float32 3x3 convolutions on large maps (tensorlib: tiles of output rows,
     im2col of a tile in L2 and its GEMM): 64->64 at 64/128/256^2, 256->256 at 64^2, a
     stride-2 one; forward under no_grad and forward+backward (input and weight grads)."""
     F = lib.nn.functional
@@ -283,8 +284,8 @@ def _session23i(lib, rng):
             + case(1, 256, 256, 64, 1) + case(1, 64, 64, 256, 2))
 
 
-def _session23c(lib, rng):
-    """Session 23c: the per-call guard check of tl.function (tensorlib only: the state check
+def _capture_guard_check(lib, rng):
+    """The per-call guard check of tl.function (tensorlib only: the state check
     alone, ``_Entry.check``) and the captured call against eager (PyTorch: eager), on a
     12-layer transformer encoder, a 100-module MLP and a Sequential of 1000 Linear(1, 1):
     forward under no_grad and an Adam training step."""
@@ -338,8 +339,8 @@ def _session23c(lib, rng):
     return out
 
 
-def _session23h(lib, rng):
-    """Session 23h: outer-broadcast binary ops (a (I,1[,K]) op b (1,J[,K])), pairwise IoU
+def _outer_broadcast_and_bce(lib, rng):
+    """Outer-broadcast binary ops (a (I,1[,K]) op b (1,J[,K])), pairwise IoU
     forward and forward+backward, and binary_cross_entropy_with_logits on (100000, 80)
     (forward 'none', forward+backward 'mean', with pos_weight), float32."""
     F = lib.nn.functional
@@ -385,8 +386,8 @@ def _session23h(lib, rng):
     ]
 
 
-def _session23f(lib, rng):
-    """Session 23f: multinomial at RL acting sizes (one draw by inverse CDF in either mode,
+def _multinomial_small(lib, rng):
+    """Multinomial at RL acting sizes (one draw by inverse CDF in either mode,
     one cumulative sum for the checks and the search), more draws, and Categorical.sample at
     batch 1 eager and (tensorlib) captured, where the draw op now checks the rows itself."""
     cases = []
@@ -411,8 +412,8 @@ def _session23f(lib, rng):
     return cases
 
 
-def _session23g(lib, rng):
-    """Session 23g: pdist (p = 2) as the triangle alone, in row blocks of float32 GEMM
+def _pdist(lib, rng):
+    """pdist (p = 2) as the triangle alone, in row blocks of float32 GEMM
     products with the close pairs from differences, forward and backward (the recommender
     trial's sizes), and cdist p = 2 on tensorlib's GEMM."""
     F = lib.nn.functional
@@ -433,8 +434,8 @@ def _session23g(lib, rng):
     ]
 
 
-def _session23e(lib, rng):
-    """Session 23e: ctc_loss forward+backward at the speech trial's size (T=200, N=16, C=30,
+def _ctc_loss(lib, rng):
+    """ctc_loss forward+backward at the speech trial's size (T=200, N=16, C=30,
     S=40; the backward reuses the forward's alphas; float64 exp clamped off its slow underflow
     path), and stft with a float64 window on a float32 signal (complex128, as PyTorch's) and
     with circular padding."""
@@ -472,8 +473,8 @@ def _session23e(lib, rng):
 
 
 
-def _session23d(lib, rng):
-    """Session 23d: unique / searchsorted / isin on 100k int64 ids in [0, 1e8) (one radix
+def _unique_searchsorted_isin(lib, rng):
+    """unique / searchsorted / isin on 100k int64 ids in [0, 1e8) (one radix
     argsort instead of NumPy's hashing unique and random-order binary searches), and
     scatter_add / index_add with PyTorch's checked indices (GNN aggregation, 100k x 64)."""
     k = rng.integers(0, 10 ** 8, 100000)
@@ -498,8 +499,8 @@ def _session23d(lib, rng):
     ]
 
 
-def _session23a(lib, rng):
-    """Session 23a: per-example gradients through vmap: vmap(grad) of an MLP (784-128-128-10,
+def _per_example_grads(lib, rng):
+    """Per-example gradients through vmap: vmap(grad) of an MLP (784-128-128-10,
     cross_entropy / log_softmax+nll), and a PINN's Laplacian (vmap of hessian of a tanh MLP)
     with the backward to the shared weights (their gradient contracted over the points)."""
     F, fn = lib.nn.functional, lib.func
@@ -542,8 +543,8 @@ def _session23a(lib, rng):
     ]
 
 
-def _session23b(lib, rng):
-    """Session 23b: float64 sums/means/variances over tall, narrow arrays and short last axes
+def _float64_tall_reductions(lib, rng):
+    """Float64 sums/means/variances over tall, narrow arrays and short last axes
     (the column cascade of _reduce.h shared with float32, the float64 row cascade), and the
     int64/float64 cumsum kernel along both axes."""
     def f64(*shape):
@@ -567,8 +568,8 @@ def _session23b(lib, rng):
                 (f"cumsum dim {d} (1000, 1000) f64 [23b]", lambda d=d: d64.cumsum(d))]
     return out
 
-def _session22b(lib, rng):
-    """Session 22b: grid_sample's 4-d kernels (_grid2d.h) with few channels (C = 1, 3) and
+def _grid_sample_few_channels(lib, rng):
+    """grid_sample's 4-d kernels (_grid2d.h) with few channels (C = 1, 3) and
     the fused backward (input and grid gradients in one pass), float32."""
     F = lib.nn.functional
     img = lib.tensor(rng.standard_normal((64, 3, 96, 96)).astype(np.float32))
@@ -601,8 +602,8 @@ def _session22b(lib, rng):
     return out
 
 
-def _session22c(lib, rng):
-    """Session 22c: multi-axis FFTs as one pocketfft call (rfft2/irfft2/fftn...), forward and
+def _multi_axis_fft(lib, rng):
+    """Multi-axis FFTs as one pocketfft call (rfft2/irfft2/fftn...), forward and
     forward+backward, float32 and float64 (complex64 / complex128 for the complex ones)."""
     out = []
     for dt, cdt, tag in ((np.float32, np.complex64, "f32"), (np.float64, np.complex128, "f64")):
@@ -676,8 +677,8 @@ def _training_overhead(lib, rng):
     ]
 
 
-def _session19(lib, rng):
-    """Session 19: float32 reductions (the _reduce.h kernels), hardswish/SiLU backward,
+def _reductions_and_activations(lib, rng):
+    """Float32 reductions (the _reduce.h kernels), hardswish/SiLU backward,
     leaky_relu, small-batch LSTM inference, linear interpolation."""
     def f32(*shape):
         return rng.standard_normal(shape).astype(np.float32)
@@ -712,8 +713,8 @@ def _session19(lib, rng):
     ]
 
 
-def _session20(lib, rng):
-    """Session 20: values-only decompositions, the batched LU kernel, lerp, in-place row
+def _decompositions_and_sampling(lib, rng):
+    """Values-only decompositions, the batched LU kernel, lerp, in-place row
     writes, grid_sample, sparse embedding steps, categorical sampling, lgamma, cdist."""
     def f32(*shape):
         return rng.standard_normal(shape).astype(np.float32)
@@ -753,8 +754,8 @@ def _session20(lib, rng):
 
 
 
-def _session21(lib, rng):
-    """Session 21: exact GELU forward/backward on vector registers (_gelu_vec.h), the
+def _gelu_bag_and_losses(lib, rng):
+    """Exact GELU forward/backward on vector registers (_gelu_vec.h), the
     float32 embedding-bag sums (_bag.h), the time-series trial's losses and slicing, the
     branch-free where, complex numbers and the FFTs."""
     def f32(*shape):
@@ -832,8 +833,8 @@ def _session21(lib, rng):
         ("rfft -> |.|^2 -> irfft forward + backward (64, 4096)", spec_fb),
     ]
 
-def _session21b(lib, rng):
-    """Session 21b: lgamma / digamma kernels (_gamma.h), causal attention by query blocks."""
+def _lgamma_and_causal_attention(lib, rng):
+    """lgamma / digamma kernels (_gamma.h), causal attention by query blocks."""
     F = lib.nn.functional
     g32 = lib.tensor((rng.standard_normal(1 << 20) * 5).astype(np.float32))
     g64 = lib.tensor(rng.standard_normal(1 << 20) * 5)
@@ -855,8 +856,8 @@ def _session21b(lib, rng):
     ]
 
 
-def _session22h(lib, rng):
-    """Session 22h: float64 reductions along axis 0 of tall, narrow matrices (folded row
+def _float64_axis0_and_small_solves(lib, rng):
+    """Float64 reductions along axis 0 of tall, narrow matrices (folded row
     blocks), GMM einsums with d=2 (BLAS), one-column triangular solves (trsv)."""
     x64 = lib.tensor(rng.standard_normal((20000, 4)))
     r = lib.tensor(rng.random((5000, 4)))
@@ -875,8 +876,8 @@ def _session22h(lib, rng):
     ]
 
 
-def _session21c(lib, rng):
-    """Session 21c: lgamma's vector kernel (_gamma.h), values near the roots and poles."""
+def _lgamma_vector(lib, rng):
+    """lgamma's vector kernel (_gamma.h), values near the roots and poles."""
     g32 = lib.tensor((rng.standard_normal(1 << 20) * 5).astype(np.float32))
     g64 = lib.tensor(rng.standard_normal(1 << 20) * 5)
     u64 = lib.tensor(rng.uniform(0.5, 2.5, 1 << 20))
@@ -887,8 +888,8 @@ def _session21c(lib, rng):
     ]
 
 
-def _session21d(lib, rng):
-    """Session 21d: grid_sample's fused 4-d forward (_grid2d.h), both modes, float32."""
+def _grid_sample_forward(lib, rng):
+    """grid_sample's fused 4-d forward (_grid2d.h), both modes, float32."""
     F = lib.nn.functional
 
     def f32(*shape):
@@ -910,8 +911,8 @@ def _session21d(lib, rng):
     return out
 
 
-def _session22d(lib, rng):
-    """Session 22d: convolutions on small maps (a diffusion UNet's 7x7 and 14x14 levels,
+def _conv_small_maps(lib, rng):
+    """Convolutions on small maps (a diffusion UNet's 7x7 and 14x14 levels,
     B=64) and, so that nothing regresses, 3x3 64->64 at 16/32/56 (B=32) and a 1-D conv;
     forward (no grad) and forward+backward, float32."""
     F = lib.nn.functional
@@ -955,8 +956,8 @@ def _session22d(lib, rng):
     return out
 
 
-def _session22f(lib, rng):
-    """Session 22f: small float32/float64 matrix products on the faster of tensorlib's SGEMM
+def _small_matmuls(lib, rng):
+    """Small float32/float64 matrix products on the faster of tensorlib's SGEMM
     and NumPy's BLAS (tensorlib/_gemm.py's crossover table): a @ b, a @ b.T, a.T @ b at
     n = 32..256, stacks of 16, F.linear and its backward at 64."""
     F = lib.nn.functional
@@ -994,8 +995,8 @@ def _session22f(lib, rng):
     ]
 
 
-def _session22e(lib, rng):
-    """Session 22e: einsum as one matrix product landing in the output's layout (forward
+def _einsum_as_matmul(lib, rng):
+    """Einsum as one matrix product landing in the output's layout (forward
     and forward+backward: the gradients are C-ordered, no transposed views), max(dim=) on
     amax's fast path, a gather of whole trailing rows (an expanded index), histc, one_hot
     and int64 cumsum, float32."""
@@ -1043,8 +1044,8 @@ def _session22e(lib, rng):
     ]
 
 
-def _session22(lib, rng):
-    """Session 22: fused Huber / smooth L1 (loss + reduction, one-pass backward), hardtanh's
+def _fused_losses_and_clamps(lib, rng):
+    """Fused Huber / smooth L1 (loss + reduction, one-pass backward), hardtanh's
     and relu6's one-pass backward, one-pass nan_to_num (_fused_pointwise.h); (256, 2048)."""
     F = lib.nn.functional
 
@@ -1087,7 +1088,7 @@ def _session22(lib, rng):
 
 
 def _rnn_inference(lib, rng):
-    """Session 15: small recurrent layers in eval (the deploy trial's models): 2 layers,
+    """Small recurrent layers in eval (the deploy trial's models): 2 layers,
     bidirectional, batch_first, input (8, 50, 5)."""
     x = lib.tensor(rng.standard_normal((8, 50, 5)).astype(np.float32))
     out = []
@@ -1181,8 +1182,8 @@ def main(argv=None) -> int:
     return 0
 
 
-def _session22g(lib, rng):
-    """Session 22g: 3x3 convolutions with few output channels on large maps (the shifted
+def _conv_few_out_channels(lib, rng):
+    """3x3 convolutions with few output channels on large maps (the shifted
     GEMMs), uint8 neighbour counts, float32 remainder/fmod by a scalar."""
     F = lib.nn.functional
 

@@ -31,7 +31,7 @@ ENABLED: bool = bool(_ops.SGEMM_SUPPORTED) and os.environ.get("TENSORLIB_SGEMM",
 # Where the kernel is faster, one thread each (median µs of a square n^3 float32 product, the
 # kernel called directly vs np.matmul, from n = 128 inside _blas.one_thread; AMD EPYC with
 # AVX-512, OpenBLAS 0.3.31 with its Haswell kernels; NN: a @ b, NT: a @ b.T, TN: a.T @ b;
-# B=16: a stack of 16; benchmarks/ops.py, _session22f):
+# B=16: a stack of 16; benchmarks/ops.py, _small_matmuls):
 #
 #     n      NN kernel / NumPy   NT kernel / NumPy   TN kernel / NumPy
 #     32        1.6 /   1.7         1.8 /   2.1         2.0 /   1.7

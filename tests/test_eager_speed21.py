@@ -1,7 +1,7 @@
 """Session 21 (time-series trial): the fused huber_loss / smooth_l1_loss and nan_to_num ops,
 one-sided clamp, the eager slicing fast path and unfold's error class, against PyTorch 2.13
 (values and gradients, second order, edge cases). No timing assertions: see
-benchmarks/ops.py's ``_session21`` rows for the speed."""
+benchmarks/ops.py's ``_gelu_bag_and_losses`` rows for the speed."""
 from __future__ import annotations
 
 import numpy as np
