@@ -58,8 +58,21 @@ def sgd(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, state) -> bo
 
 def _fits(a, b) -> bool:
     """Whether array ``b`` can go with parameter array ``a`` into a fused kernel."""
-    return (type(b) is np.ndarray and b.dtype == a.dtype and b.shape == a.shape
-            and b.flags.c_contiguous and b.flags.writeable)
+    if type(b) is not np.ndarray or b.shape != a.shape or b.dtype != a.dtype:
+        return False
+    f = b.flags         # one flags object (each ``.flags`` makes a new one)
+    return f.c_contiguous and f.writeable
+
+
+def _cpu_param(p, g) -> bool:
+    """Whether eager CPU parameter ``p`` (float32/float64, C-contiguous, writeable) and its
+    dense gradient ``g`` can go into a fused kernel."""
+    a = p._data
+    if type(a) is not np.ndarray or a.dtype not in _FLOATS or p._device.type != "cpu" \
+            or g._device is not p._device:
+        return False
+    f = a.flags
+    return f.c_contiguous and f.writeable and _fits(a, g._data)
 
 
 def sgd_foreach(params, state, lr, momentum, dampening, weight_decay, nesterov) -> list:
@@ -82,12 +95,10 @@ def sgd_foreach(params, state, lr, momentum, dampening, weight_decay, nesterov) 
         st = state.get(p)
         if st is None:
             st = state[p] = {}
-        a, b = p._data, g._data
-        if (type(a) is not np.ndarray or p._device.type != "cpu" or a.dtype not in _FLOATS
-                or not a.flags.c_contiguous or not a.flags.writeable
-                or g._device is not p._device or not _fits(a, b)):
+        if not _cpu_param(p, g):
             rest.append(p)
             continue
+        a, b = p._data, g._data
         first = False
         if use_buf:
             buf = st.get("momentum_buffer")
@@ -174,6 +185,63 @@ def adam(p, g, m, v, step, lr, b1, b2, eps, weight_decay, decoupled) -> bool:
     _kernels.adam_update_(p, g, m, v, step=step, lr=lr, beta1=b1, beta2=b2, eps=eps,
                           weight_decay=weight_decay, decoupled=decoupled)
     return True
+
+
+def adam_foreach(params, state, init, count_step, lr, b1, b2, eps, weight_decay, decoupled,
+                 refusal: str) -> list:
+    """The eager Adam/AdamW step of every CPU parameter of ``params`` that has a gradient,
+    each through the fused kernel in one tight loop (the per-parameter path, with its
+    checks repeated in ``adam_update_``, cost ~14 us of CPU a parameter, the kernel call
+    ~2 us of it; this loop ~5 us). A first pass refuses a sparse gradient with ``refusal``
+    before any parameter or state changes (``Optimizer._check_grad_layout``'s check, folded
+    into this loop); a parameter gets ``init(param)`` as its state on its first step and its count
+    advanced as ``count_step`` does. Returns the parameters it left to the caller's
+    per-tensor path (other dtypes or devices, non-contiguous storage, a gradient that does
+    not match its parameter, which that path reports), with their state untouched."""
+    from .. import _ops
+    todo = []
+    for p in params:
+        g = p.grad
+        if g is not None:
+            if g.is_sparse:
+                raise RuntimeError(refusal)
+            todo.append((p, g))
+    lr, b1, b2, eps = float(lr), float(b1), float(b2), float(eps)
+    weight_decay, decoupled = float(weight_decay), bool(decoupled)
+    upd = _ops.adam_update
+    f64 = np.dtype(np.float64)
+    rest = []
+    for p, g in todo:
+        if not _cpu_param(p, g):
+            rest.append(p)
+            continue
+        a, b = p._data, g._data
+        st = state.get(p)
+        if st is None:
+            st = state[p] = init(p)
+        m, v = st.get("exp_avg"), st.get("exp_avg_sq")
+        if m is None or v is None or not _fits(a, m._data) or not _fits(a, v._data):
+            rest.append(p)
+            continue
+        t = st.get("step")
+        c = None if t is None else getattr(t, "_data", None)
+        if type(c) is np.ndarray and c.dtype == f64 and not c.shape and c.flags.writeable \
+                and not t._rg:
+            # count_step's in-place add, without its call (np.add on a 0-d array costs more
+            # than the whole kernel call of a small parameter); the same float64 value
+            n = c.item() + 1.0
+            c[()] = n
+            t._version[0] += 1
+            step = int(n)
+        else:
+            step = count_step(st)
+        if a.size:
+            upd(a.reshape(-1), b.reshape(-1), m._data.reshape(-1), v._data.reshape(-1),
+                lr, b1, b2, eps, weight_decay, decoupled, 1.0 - b1 ** step, 1.0 - b2 ** step)
+        p._version[0] += 1
+        m._version[0] += 1
+        v._version[0] += 1
+    return rest
 
 
 def bias_corrections(p, step, b1: float, b2: float):

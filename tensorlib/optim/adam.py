@@ -7,6 +7,7 @@ from .. import creation
 from ..ops.elementwise import maximum
 from . import _fused
 from .._hyper import hyper_value
+from ..autograd.mode import state as _mode
 from .optimizer import Optimizer, check_implementation_flags
 
 
@@ -69,6 +70,17 @@ class Adam(Optimizer):
         super()._validate(group)
         check_adam_hyperparameters(type(self).__name__, group)
 
+    def _foreach(self, group) -> bool:
+        """Whether ``group`` steps through ``_fused.adam_foreach``: eagerly, without amsgrad
+        or maximize (the kernel has neither), and not while graph capture has replaced
+        ``_with_grads`` (it primes the state through it, and must see no update)."""
+        return (_mode.tracer is None and _mode.fwd_ad is None and not group["amsgrad"]
+                and not group["maximize"] and "_with_grads" not in self.__dict__)
+
+    def _check_grad_layout(self, group):
+        if not self._foreach(group):      # else adam_foreach refuses, in its one loop
+            super()._check_grad_layout(group)
+
     def _update(self, group):
         lr, eps = self._lr(group), group["eps"]
         b1, b2 = (self._hyper(b) for b in group["betas"])
@@ -79,7 +91,14 @@ class Adam(Optimizer):
             if amsgrad:
                 st["max_exp_avg_sq"] = creation.zeros_like(p)
             return st
-        for p, g, st in self._with_grads(group, init):
+        params = group["params"]
+        if self._foreach(group):
+            params = _fused.adam_foreach(
+                params, self.state, init, self._count_step, lr, b1, b2, eps, wd, decoupled,
+                f"{type(self).__name__} does not support sparse gradients{self._sparse_hint}")
+            if not params:
+                return
+        for p, g, st in self._with_grads(group, init, params):
             step = self._count_step(st)
             m, v = st["exp_avg"], st["exp_avg_sq"]
             if not amsgrad and _fused.adam(p, g, m, v, step, lr, b1, b2, eps, wd, decoupled):
