@@ -22,6 +22,7 @@ from ..autograd.mode import no_grad, state
 from .nn_util import as_float_tensor, io_cost, same_dtype
 from .registry import OpDef, register
 from ._util import numel
+from .size_guard import SIZE_RULES, plain, size_guard, size_tensor, traced
 
 
 def _fused_norm(name: str, fwd, cpu, vjp, infer, grad_fwd, grad_cpu, grad_infer,
@@ -513,6 +514,42 @@ def _fixed_stats(op: str, when: str, x: Tensor, running_mean, running_var, weigh
                  *wb, eps=float(eps), affine=affine)
 
 
+def _unbias(count, like: Tensor):
+    """Bessel's factor ``count / (count - 1)`` for the running variance: a Python float, or
+    where ``count`` was read from None dims under capture, a 0-d tensor of ``like``'s dtype
+    computed when the graph runs (so one graph serves every batch size). Both round the
+    float64 quotient to ``like``'s dtype, so the two give the same bits."""
+    if not traced(count):
+        return count / (count - 1)
+    c = size_tensor(count, like).astype(np.float64)
+    return (c / (c - 1.0)).astype(like.dtype)
+
+
+def _rule_bn_training(shape, traced_empty: bool | None) -> None:
+    """Eager's check of training-mode batch norm; ``traced_empty``: None in eager, else
+    whether the captured graph holds the empty-batch branch (an empty result, the running
+    statistics untouched) or the batch-statistics one, which then serves only its own kind."""
+    count = shape[0] * math.prod(shape[2:])
+    if count == 1:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel in training, "
+                         f"got input of shape {tuple(shape)}")
+    if traced_empty is not None and traced_empty != (count == 0):
+        raise ValueError(f"batch_norm: this captured graph was traced with "
+                         f"{'an empty' if traced_empty else 'a non-empty'} batch and cannot run "
+                         f"training-mode batch norm on input of shape {tuple(shape)}; skip "
+                         f"empty batches, or run the model eagerly")
+
+
+def _rule_instance_norm(shape) -> None:
+    if math.prod(shape[2:]) <= 1:
+        raise ValueError(f"instance_norm: expected more than 1 spatial element per "
+                         f"channel, got input of shape {tuple(shape)}")
+
+
+SIZE_RULES["batch_norm_training"] = _rule_bn_training
+SIZE_RULES["instance_norm"] = _rule_instance_norm
+
+
 def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
                training: bool = False, momentum: float | Tensor = 0.1,
                eps: float = 1e-5) -> Tensor:
@@ -528,10 +565,13 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
         raise ValueError(f"batch_norm: eps must be positive, got {eps}")
     if training:
         count = x.shape[0] * math.prod(x.shape[2:])
-        if count == 1:
-            raise ValueError(f"batch_norm: expected more than 1 value per channel in training, "
-                             f"got input of shape {tuple(x.shape)}")
-        if x.size == 0:
+        if traced(count):
+            # a graph captured with None dims serves every size: its replays check what
+            # eager checks here, and that the batch is as empty as the traced one was
+            x = size_guard(x, "batch_norm_training", plain(count) == 0)
+        else:
+            _rule_bn_training(x.shape, None)
+        if plain(count) == 0 or C == 0:
             # PyTorch: an empty result, running statistics untouched, zero weight/bias grads
             per_c = (C,) + (1,) * (x.ndim - 2)
             y = x * (1.0 if weight is None else weight.reshape(per_c))
@@ -544,7 +584,7 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
                 check_batch_norm_stats(x, (running_mean, running_var))
             # no tape for the statistics' update
             _update_running(running_mean, running_var, mean.detach(),
-                            var.detach() * (count / (count - 1)), momentum)
+                            var.detach() * _unbias(count, var), momentum)
         return y
     return _fixed_stats("batch_norm", "inference (training=False)", x, running_mean,
                         running_var, weight, bias, eps)
@@ -630,22 +670,18 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         raise ValueError(f"instance_norm: eps must be positive, got {eps}")
     shape = (1, C) + (1,) * (x.ndim - 2)
     if use_input_stats:
-        # the example's count: checking it turns no traced size into a number
-        if math.prod(x._data.shape[2:]) <= 1:
-            raise ValueError(f"instance_norm: expected more than 1 spatial element per "
-                             f"channel, got input of shape {tuple(x.shape)}")
+        # checked again each time a graph captured with None spatial dims runs
+        x = size_guard(x, "instance_norm")
         # each (sample, channel) is a row over the spatial dims: layer_norm's fused op, with
         # no reshape that would fix the batch size in a captured graph
         y, mean, rstd = apply(LAYER_NORM, x, eps=float(eps), ndim=x.ndim - 2, affine="")
         if running_mean is not None or running_var is not None:
-            # the unbiased correction is a Python number: under capture with None spatial
-            # dims it escapes (the graph is then traced per size), never frozen unseen
-            count = math.prod(x.shape[2:])
             with no_grad():
                 m_ = mean.detach().reshape(-1, C)
                 v_ = (rstd.detach() ** -2 - eps).clip(min=0.0).reshape(-1, C)
-            _update_running(running_mean, running_var, m_.mean(axis=0),
-                            (v_ * (count / (count - 1))).mean(axis=0), momentum)
+                v_ = v_ * _unbias(math.prod(x.shape[2:]), v_)
+            _update_running(running_mean, running_var, m_.mean(axis=0), v_.mean(axis=0),
+                            momentum)
         return _affine(y, weight, bias, shape)
     return _fixed_stats("instance_norm", "use_input_stats=False", x, running_mean, running_var,
                         weight, bias, eps)
