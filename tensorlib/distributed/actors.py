@@ -90,8 +90,13 @@ class Worker:
             arrays[int(i)] = a
         try:
             return plan(arrays, None)
-        except BaseException:
+        except BaseException as e:
             self.exchange.abort.remote((plan_id, step))
+            from tensorlib.graph.placement.runtime import failing_node
+            try:    # the driver names the node from it (the exception's __dict__ is pickled)
+                e.tensorlib_node = failing_node(e, plan)
+            except AttributeError:
+                pass
             raise
 
     def unload(self, plan_id: int) -> None:

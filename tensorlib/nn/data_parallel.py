@@ -52,7 +52,10 @@ class DataParallel(Module):
     one device: ``forward`` calls ``module``; ``state_dict`` keys start with ``module.``.
 
     Without a CUDA GPU, ``device_ids`` and ``output_device`` are ignored (PyTorch's
-    behaviour: ``device_ids`` becomes ``[]``). With GPUs, the inputs are moved to the first
+    behaviour: ``device_ids`` becomes ``[]``), with a warning when ``device_ids`` names
+    several devices (PyTorch says nothing): the batch is not split; a captured training step
+    is split over ``cpu:N`` devices by :func:`tensorlib.graph.data_parallel`. With GPUs,
+    the inputs are moved to the first
     (the module's parameters must already be there, as PyTorch requires): by default
     (``device_ids=None``) the whole batch runs there, with a warning when there are several
     GPUs (the same results, without PyTorch's split); naming several GPUs raises a
@@ -73,6 +76,16 @@ class DataParallel(Module):
         self.module = module
         self.dim = dim
         if not cuda.is_available():
+            if device_ids is not None and len(list(device_ids)) > 1:
+                import warnings
+                # torch is silent here; naming several devices (tensorlib's virtual cpu:N
+                # among them) says the user expects a split, which this wrapper never makes
+                warnings.warn(
+                    f"DataParallel: no CUDA GPU, so the whole batch runs on one device in "
+                    f"this process and device_ids={list(device_ids)!r} is ignored (as "
+                    "torch.nn.DataParallel on CPU: device_ids becomes []). To split a "
+                    "training step's batch over cpu:N devices, capture the step and use "
+                    "tl.graph.data_parallel(step, devices)", UserWarning, stacklevel=2)
             self.device_ids: list[int] = []
             self.output_device = None
             self.src_device_obj = None

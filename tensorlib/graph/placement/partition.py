@@ -33,6 +33,7 @@ class Partition:
     fetches: list[Value]        # values of ``graph``
     fetch_positions: list[int]  # where each goes in the caller's fetch list
     plan: Plan | None = None
+    origin: dict[int, Node] | None = None     # node id in ``graph`` -> the placed graph's
 
 
 def partition(graph: Graph, fetches: list[Value], targets: list[Node], endpoint,
@@ -64,6 +65,7 @@ def partition(graph: Graph, fetches: list[Value], targets: list[Node], endpoint,
     subs = {d: Graph(f"{graph.name}@{d}") for d in devices}
     local: dict[Device, dict[int, Value]] = {d: {} for d in devices}
     copies: dict[int, Node] = {}
+    origin: dict[Device, dict[int, Node]] = {d: {} for d in devices}
 
     def copy_node(n: Node, d: Device, inputs: list[Value]) -> Node:
         sub = subs[d]
@@ -79,6 +81,7 @@ def partition(graph: Graph, fetches: list[Value], targets: list[Node], endpoint,
         # a reader on another device needs no edge: writes wait for every device (barrier)
         c.control = [copies[m.id] for m in n.control if m.id in copies and dev_of[m.id] is d]
         copies[n.id] = c
+        origin[d][c.id] = n
         return c
 
     def local_value(v: Value, d: Device) -> Value:
@@ -118,7 +121,7 @@ def partition(graph: Graph, fetches: list[Value], targets: list[Node], endpoint,
             from ..sizes import carry_predicates
             carry_predicates(graph, sub, {v.node.attrs["index"]: k
                                           for k, v in enumerate(sub.inputs)})
-        part = Partition(d, sub, fv, pos)
+        part = Partition(d, sub, fv, pos, origin=origin[d])
         if compile and d.worker is None:
             ends = [n for n in sub.nodes if n.op in ("send", "assign")] + \
                 [copies[t.id] for t in targets if dev_of[t.id] is d and t.op != "assign"]

@@ -316,7 +316,7 @@ def _requests(graph: Graph, pins) -> dict[int, Device]:
     """Node id -> the device a pin asks for (``pins`` over the capture's ``with`` blocks)."""
     req = {n.id: Device(n.pin) for n in graph.nodes if n.pin}
     for key, dev in (pins or {}).items():
-        node = key if isinstance(key, Node) else graph.value(key).node
+        node = key if isinstance(key, Node) else _pinned_value(graph, key).node
         if node is None:
             raise ValueError(f"place: pin {key!r} names no node of graph {graph.name!r}")
         req[node.id] = Device(dev)
@@ -324,6 +324,28 @@ def _requests(graph: Graph, pins) -> dict[int, Device]:
         if n.op == "to_device":     # a move's result lives where it was moved to
             req[n.id] = Device(n.attrs["device"])
     return req
+
+
+_PINS_ACCEPT = ("pins accept a graph Node, a graph Value, or a tensor the capture saw (an "
+                "input, a result, a Parameter)")
+
+
+def _pinned_value(graph: Graph, key):
+    from ...nn.module import Module
+    if isinstance(key, (Module, str)):
+        # the graph does not record which module's forward made a node
+        what = (f"module {type(key).__name__}" if isinstance(key, Module)
+                else f"name {key!r}")
+        raise TypeError(
+            f"place: cannot pin {what}: {_PINS_ACCEPT}. To put a module's work on a device, "
+            "run it inside `with tl.device(dev):` in the capture block, or pin its outputs "
+            "and parameters ({p: dev for p in module.parameters()} pins the variables and "
+            "their updates only)")
+    try:
+        return graph.value(key)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"place: pin key {type(key).__name__} is not a value of graph "
+                         f"{graph.name!r}: {_PINS_ACCEPT}") from e
 
 
 def _colocation_groups(graph: Graph) -> dict:

@@ -57,6 +57,14 @@ def data_parallel(graph: Graph, devices, *, shard: Iterable[int] | None = None,
     by ``len(devices)``); with class weights or ``ignore_index`` each replica normalises by
     its own shard's weight, so the loss is a mean of per-shard means.
 
+    Any batch size: capture the step with a None batch dim (``tl.capture(x, y,
+    input_shapes=[(None, 8), (None,)])``). A batch of B rows is then split as
+    ``torch.chunk`` / ``nn.DataParallel``'s scatter does: chunks of ``ceil(B / k)`` rows over
+    ``ceil(B / ceil(B / k))`` replicas (the first devices; B=1 runs one replica). ``"mean"``
+    (the gradients, mean outputs) weights each replica by its rows over B, so a mean loss
+    gets the full batch's gradient exactly; with equal chunks that is DDP's plain average.
+    A step captured with a static batch takes exactly ``len(devices)`` shards of it.
+
     >>> with tl.capture(x, y) as step:          # x: one shard, e.g. 32 examples
     ...     opt.zero_grad(); loss = F.cross_entropy(model(x), y); loss.backward()
     ...     opt.step()
@@ -80,10 +88,13 @@ def data_parallel(graph: Graph, devices, *, shard: Iterable[int] | None = None,
             raise ValueError(f"data_parallel: shard names input {i}, the graph has "
                              f"{len(graph.inputs)}")
         v = graph.inputs[i]
-        if not v.ndim or v.shape[0] is None:
+        if not v.ndim:
             raise ValueError(f"data_parallel: input {v.label()} ({v.type_str()}) cannot be "
-                             "sharded: it needs a static first dim (capture the step at the "
-                             "per-device batch size)")
+                             "sharded: it has no dims to split")
+    dyn = [graph.inputs[i].shape[0] is None for i in split]
+    if any(dyn) and not all(dyn):
+        raise ValueError("data_parallel: the sharded inputs must all have a static first dim "
+                         "or all a None one (capture with input_shapes=[(None, ...), ...])")
     how = dict(combine or {})
     for i, c in how.items():
         if not 0 <= i < len(graph.outputs) or c not in _COMBINE:
@@ -92,8 +103,19 @@ def data_parallel(graph: Graph, devices, *, shard: Iterable[int] | None = None,
     home_dev = Device(home) if home is not None else devs[0]
     if home is not None and home_dev not in devs:
         names.append(home)
-    return _Rewrite(graph, devs, grads, {graph.inputs[i].id for i in split},
-                    home_dev).build(how, names, place_kwargs)
+    ids = {graph.inputs[i].id for i in split}
+    dp = _Rewrite(graph, devs, grads, ids, home_dev).build(how, names, place_kwargs)
+    if split and all(dyn):
+        # a smaller batch than len(devices) chunks runs on fewer replicas: their graphs are
+        # built (and placed) on first use, over the first devices
+        def variant(k: int) -> Graph:
+            sub = names[:k] + names[len(devs):]
+            if home_dev not in devs[:k] + [Device(n) for n in names[len(devs):]]:
+                sub.append(names[devs.index(home_dev)])
+            return _Rewrite(graph, devs[:k], grads, ids, home_dev).build(how, sub,
+                                                                        place_kwargs)
+        dp._variant_factory = variant
+    return dp
 
 
 def _gradients(graph: Graph) -> set[int]:
@@ -121,7 +143,11 @@ class DataParallelGraph(Graph):
         self.replicas = 1
         self.shards: dict[int, int] = {}   # sharded input position -> captured batch per replica
 
+    _variant_factory = None     # data_parallel's builder of fewer-replica graphs (None dims)
+
     def run(self, feeds=None, fetches=None, targets=None):
+        if self._variant_factory is not None and isinstance(feeds, (dict, list, tuple)):
+            return self._run_dynamic(feeds, fetches, targets)
         if isinstance(feeds, (dict, list, tuple)) and self.shards:
             from ..executor import _feed_index
             items = feeds.items() if isinstance(feeds, dict) else enumerate(feeds)
@@ -140,8 +166,54 @@ class DataParallelGraph(Graph):
                     "batch cannot be split: drop it (DataLoader(..., drop_last=True)), run "
                     "it through the original captured step or eagerly, or pad it to "
                     f"{b * self.replicas} (padding changes a mean loss unless the padded "
-                    "rows are masked out)")
+                    "rows are masked out). To take any batch size, capture the step with a "
+                    "None batch dim (tl.capture(x, y, input_shapes=[(None, ...), (None,)]))")
         return super().run(feeds, fetches, targets)
+
+    def _run_dynamic(self, feeds, fetches, targets):
+        """A batch of any size B: chunks of ceil(B / replicas) rows (torch.chunk's split, as
+        nn.DataParallel's scatter), so ceil(B / ceil(B / replicas)) replicas run."""
+        from ..executor import _feed_index
+        items = feeds.items() if isinstance(feeds, dict) else enumerate(feeds)
+        by_pos = {}
+        for key, a in items:
+            by_pos[_feed_index(self, key)] = a
+        sizes = {}
+        for i in self.shards:
+            a = by_pos.get(i)
+            shape = tuple(a.shape) if hasattr(a, "shape") else np.shape(a)
+            if a is not None and shape:
+                sizes[i] = shape[0]
+        if len(set(sizes.values())) > 1:
+            raise ValueError("data_parallel: the sharded inputs must have the same batch size "
+                             "(axis 0), got " + ", ".join(f"{self.inputs[i].label()}: {b}"
+                                                          for i, b in sizes.items()))
+        batch = next(iter(sizes.values()), None)
+        if batch == 0:
+            raise ValueError("data_parallel: the batch is empty (0 rows along axis 0)")
+        k = self.replicas
+        if batch is None or -(-batch // -(-batch // k)) == k:
+            return super().run(feeds, fetches, targets)
+        k = -(-batch // -(-batch // k))
+        g = self._variants.get(k) if hasattr(self, "_variants") else None
+        if g is None:
+            self._variants = getattr(self, "_variants", {})
+            g = self._variants[k] = self._variant_factory(k)
+        pos = {v.id: i for i, v in enumerate(self.outputs)}
+
+        def mine(v):
+            if isinstance(v, Value) and v.id in pos:
+                return g.outputs[pos[v.id]]
+            raise ValueError(f"data_parallel: a batch of {batch} runs on {k} replicas, whose "
+                             "graph has other values: fetch outputs (or nothing) of the "
+                             "data-parallel graph")
+        if fetches is not None:
+            fetches = ([mine(v) for v in fetches] if isinstance(fetches, (list, tuple))
+                       else mine(fetches))
+        if targets is not None:
+            raise ValueError(f"data_parallel: targets= cannot be mapped onto the {k}-replica "
+                             f"graph a batch of {batch} runs on; leave it out")
+        return g.run(by_pos, fetches, None)
 
 
 class _Rewrite:
@@ -155,6 +227,10 @@ class _Rewrite:
         self.new = DataParallelGraph(f"{graph.name}_x{self.k}")
         self.new.replicas = self.k
         self.new.shards = {}
+        # None batch dims: the split points and each replica's weight are computed from the
+        # fed batch when the graph runs
+        self.dynamic = any(v.shape[0] is None for v in graph.inputs if v.id in split)
+        self.weights: dict = {}     # (replica, dtype) -> its share of the batch
         self.shared: dict[int, Value] = {}                # value id -> its one copy
         self.rep: list[dict[int, Value]] = [{} for _ in devs]   # per replica
         self.reduced: dict[int, Value] = {}
@@ -215,9 +291,17 @@ class _Rewrite:
         if how == "mean" and v.dtype.kind != "f" or how == "first":
             return parts[0]
         if how == "concat":
-            shape = (v.shape[0] * self.k,) + v.shape[1:]
+            shape = (None if v.shape[0] is None else v.shape[0] * self.k,) + v.shape[1:]
             return self._op("concatenate", parts, {"axis": 0}, (shape, v.dtype))
         key = (v.id, how)
+        if key not in self.reduced and how == "mean" and self.dynamic:
+            # shards of unequal size: the full batch's mean is each replica's mean weighted
+            # by its share of the rows (equal shares: the plain average)
+            acc = None
+            for r, p in enumerate(parts):
+                p = self._op("mul", [p, self._weight(r, v.dtype)], {}, (v.shape, v.dtype))
+                acc = p if acc is None else self._op("add", [acc, p], {}, (v.shape, v.dtype))
+            self.reduced[key] = acc
         if key not in self.reduced:
             acc = parts[0]
             for p in parts[1:]:
@@ -228,6 +312,20 @@ class _Rewrite:
                 acc = self._op("mul", [acc, scale], {}, (v.shape, v.dtype))
             self.reduced[key] = acc
         return self.reduced[key]
+
+    def _weight(self, r: int, dtype) -> Value:
+        """Replica ``r``'s rows over the batch's, as a 0-d ``dtype`` value (run time)."""
+        key = (r, np.dtype(dtype).str)
+        if key not in self.weights:
+            full, piece = self.pieces[r]
+            sizes = [self._cast(self._op("dim_size", [x], {"expr": ("dim", 0, 0)},
+                                         ((), np.dtype(np.int64))), dtype)
+                     for x in (piece, full)]
+            self.weights[key] = self._op("div", sizes, {}, ((), np.dtype(dtype)))
+        return self.weights[key]
+
+    def _cast(self, v: Value, dtype) -> Value:
+        return self._op("cast", [v], {"dtype": np.dtype(dtype)}, ((), np.dtype(dtype)))
 
     def build(self, how: dict, names: list, place_kwargs) -> Graph:
         g = self.g
@@ -269,10 +367,12 @@ class _Rewrite:
         index = {}
         for v in self.g.inputs:
             nv = self.shared.get(v.id) or self.rep[0].get(v.id)
-            nv = nv.node.inputs[0] if nv.node.op == "slice" else nv
+            nv = nv.node.inputs[0] if nv.node.op in ("slice", "split") else nv
             index[v.node.attrs["index"]] = nv.node.attrs["index"]
-        sharded = {index[k]: self.k for k in index
-                   if self.g.inputs[k].id in self.split}
+        # (None batch dims: replicas see unequal shards; the predicates are checked on the
+        # whole batch's inputs, as captured)
+        sharded = {} if self.dynamic else {index[k]: self.k for k in index
+                                           if self.g.inputs[k].id in self.split}
         carry_predicates(self.g, self.new, index, sharded)
 
     def _placeholder(self, n: Node) -> None:
@@ -281,6 +381,9 @@ class _Rewrite:
             self.shared[v.id] = self.new.placeholder(v.shape, v.dtype, device=str(self.home),
                                                      name=v.name)
             return
+        if self.dynamic:
+            self._dynamic_placeholder(v)
+            return
         full = (v.shape[0] * self.k,) + v.shape[1:]
         p = self.new.placeholder(full, v.dtype, device=str(self.home), name=v.name)
         self.new.shards[p.node.attrs["index"]] = v.shape[0]
@@ -288,6 +391,26 @@ class _Rewrite:
         for r in range(self.k):
             index = (slice(r * b, (r + 1) * b, None),)
             self.rep[r][v.id] = self._op("slice", [p], {"index": index}, (v.shape, v.dtype))
+
+    def _dynamic_placeholder(self, v: Value) -> None:
+        """A None batch dim: ``split`` at run-time points ``r * ceil(B / k)`` (torch.chunk)."""
+        p = self.new.placeholder(v.shape, v.dtype, device=str(self.home), name=v.name)
+        self.new.shards[p.node.attrs["index"]] = None
+        if self.k == 1:
+            pieces = [p]
+        else:
+            n = ("dim", 0, 0)
+            chunk = ("floordiv", ("add", n, self.k - 1), self.k)
+            attrs = {"indices": (0,) * (self.k - 1), "axis": 0,
+                     "sizes": tuple((r - 1, ("mul", chunk, r)) for r in range(1, self.k))}
+            node = self.new.add_node("split", [p], attrs, str(self.home),
+                                     [(v.shape, v.dtype)] * self.k)
+            node.pin = str(self.home)
+            pieces = list(node.outputs)
+        if not hasattr(self, "pieces"):     # the first sharded input's split: the weights'
+            self.pieces = [(p, piece) for piece in pieces]
+        for r in range(self.k):
+            self.rep[r][v.id] = pieces[r]
 
     def _output(self, v: Value, how: str | None) -> Value:
         if v.id in self.shared:

@@ -11,8 +11,8 @@ the caller gets the device's exception, noted with the device's name.
 from __future__ import annotations
 
 import functools
-
 import queue
+import re
 import threading
 import weakref
 
@@ -24,6 +24,71 @@ from .partition import partition
 
 class StepAborted(RuntimeError):
     """Raised in a device's thread when another device failed the step."""
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an error raised in a remote worker (the ``__cause__`` of the error
+    a placed graph's run re-raises in this process), as text."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+_NODE_REF = re.compile(r"\b[KQRXWUB](\d+)\b")     # what a generated line calls: K<node id>...
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def failing_node(error: BaseException, plan) -> int | None:
+    """The id of the node of executor ``plan`` whose line of the generated code raised
+    ``error`` (from its traceback), or None."""
+    code, source = getattr(plan, "_code", None), getattr(plan, "source", None)
+    if code is None or source is None:
+        return None
+    line, tb = None, error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == code.co_filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    lines = source.splitlines()
+    if line is None or not 0 < line <= len(lines):
+        return None
+    m = _NODE_REF.search(lines[line - 1])
+    return int(m.group(1)) if m else None
+
+
+def describe_node(graph: Graph, node: Node) -> str:
+    """``node %3 = cholesky``, with the user's line it was traced from when the graph keeps
+    it (``graph.node_sources``: node id -> ``"file:line"`` or ``(code, "file:line")``)."""
+    what = f"node {node.outputs[0].label() if node.outputs else '#' + str(node.id)} = {node.op}"
+    src = (getattr(graph, "node_sources", None) or {}).get(node.id)
+    if isinstance(src, (tuple, list)) and len(src) == 2:
+        code, where = src
+        if where:
+            what += f" (traced at {where}" + (f": {code})" if code else ")")
+    elif isinstance(src, str):
+        what += f" (traced at {src})"
+    return what
+
+
+def unwrap_remote(error: BaseException) -> BaseException:
+    """A Ray task error as the exception the worker raised (its type and message, without
+    Ray's colour codes and actor ids); the remote traceback is its ``__cause__`` (a
+    :class:`RemoteTraceback`) and ``remote_traceback``. Other errors come back unchanged."""
+    cause = getattr(error, "cause", None)
+    if not isinstance(cause, BaseException) or "RayTaskError" not in type(error).__name__:
+        return error
+    text = _ANSI.sub("", getattr(error, "traceback_str", None) or str(error)).rstrip()
+    try:
+        cause.remote_traceback = text
+    except AttributeError:      # an exception type with __slots__
+        pass
+    cause.__cause__ = RemoteTraceback(text)
+    cause.__suppress_context__ = True
+    return cause
 
 
 class Rendezvous:
@@ -196,6 +261,7 @@ class _Step:
         self.results: list = [None] * n_fetches
         self.errors: list = []
         self.futures: list = []
+        self.nodes: dict[int, str] = {}     # id(error) -> the node that raised it, described
         self.done = threading.Semaphore(0)
 
 
@@ -325,6 +391,7 @@ class PlacedPlan:
                 for pos, a in zip(part.fetch_positions, outs):
                     step.results[pos] = a
             except BaseException as e:   # noqa: BLE001 - reported to the caller
+                self._note_node(step, part, e, failing_node(e, part.plan))
                 step.errors.append((part.device, e))
                 self._abort(e)
             finally:
@@ -360,12 +427,19 @@ class PlacedPlan:
                 for pos, a in zip(part.fetch_positions, ray.get(fut)):
                     step.results[pos] = a
             except Exception as e:   # noqa: BLE001 - reported to the caller
+                e = unwrap_remote(e)
+                self._note_node(step, part, e, getattr(e, "tensorlib_node", None))
                 step.errors.append((part.device, e))
                 failed = failed or e
         step.futures.clear()
         if failed is not None:
             self.rendezvous.abort(failed)
             raise failed
+
+    def _note_node(self, step: _Step, part, error: BaseException, node_id) -> None:
+        node = (part.origin or {}).get(node_id) if node_id is not None else None
+        if node is not None and not isinstance(error, StepAborted):
+            step.nodes[id(error)] = describe_node(self.graph, node)
 
     def _finish(self, step: _Step) -> list:
         from ...backends import to_device
@@ -375,8 +449,10 @@ class PlacedPlan:
                      step.errors[0] if step.errors else None)
         if first is not None:
             dev, err = first
-            err.add_note(f"(raised on device {dev} while running placed graph "
-                         f"{self.graph.name!r}; the step was stopped on every device)")
+            node = step.nodes.get(id(err))
+            err.add_note(f"(raised {'by ' + node + ' ' if node else ''}on device {dev} while "
+                         f"running placed graph {self.graph.name!r}; the step was stopped on "
+                         "every device)")
             raise err
         # results go back to the device the eager code made them on (a GPU's to the host...)
         return [a if _is_on(a, home) else to_device(a, home)
