@@ -906,8 +906,9 @@ def _infer_dense_strides(shape, strides) -> tuple[int, ...]:
 
 def format_strides(op: str, a, memory_format) -> tuple | None:
     """The element strides of a new array like ``a`` in ``memory_format`` (PyTorch's
-    ``empty_like``), or None for plain C order. None (the default) is C order, not PyTorch's
-    preserve_format: internal callers write into ``zeros_like(x)._data.reshape(-1)``."""
+    ``empty_like``), or None for plain C order. A ``memory_format`` of None here means C
+    order; the ``*_like`` functions turn their own default into preserve_format first
+    (``creation._in_format``)."""
     if memory_format is None:
         return None
     name = _format_name(op, memory_format)

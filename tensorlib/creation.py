@@ -307,21 +307,17 @@ def _layout_args(kind: str, layout=None, memory_format=None, pin_memory=False) -
 
 def _in_format(kind: str, t: Tensor, out: Tensor, memory_format) -> Tensor:
     """``out`` (a new tensor like ``t``) laid out in ``memory_format`` as PyTorch's
-    ``*_like``: ``tl.preserve_format`` gives ``t``'s strides (a dense ``t``'s, else its dims'
-    order packed); ``tl.contiguous_format`` C order; ``tl.channels_last`` needs a 4-D ``t``,
-    ``channels_last_3d`` 5-D. The default (None) is preserve_format for a ``t`` laid out
-    channels_last / channels_last_3d, as PyTorch's, and C order for any other ``t`` (PyTorch
-    keeps a transpose's strides too; tensorlib's gradcheck writes into
-    ``zeros_like(out)._data.reshape(-1)``, which needs C order)."""
+    ``*_like``: ``tl.preserve_format`` (the default, None) gives a dense (non-overlapping)
+    ``t``'s strides (a transpose's too), else its dims' order packed; ``tl.contiguous_format``
+    C order; ``tl.channels_last`` needs a 4-D ``t``, ``channels_last_3d`` 5-D. Internal
+    callers that read the result's array in C order ask for ``contiguous_format``."""
     a, src = out._data, t._data
     if memory_format is None:
-        if src.ndim not in (4, 5) or not hasattr(src, "flags"):
-            return out      # (the common case: C order, nothing to lay out)
-        from ._tensor_methods import _channels_last_strides, _torch_strides, \
-            suggest_memory_format
-        name = "channels_last" if src.ndim == 4 else "channels_last_3d"
-        if suggest_memory_format(t) == "contiguous_format" and \
-                _torch_strides(src) != _channels_last_strides(src.shape, name):
+        # the common case, a C-order t, is out as made; a C-contiguous 4-D / 5-D one can
+        # also be exactly channels_last (NumPy ignores the strides of size-1 dims, and of
+        # all dims of an empty array) only with a size-1 or empty dim
+        if not hasattr(src, "flags") or src.flags.c_contiguous and (
+                src.ndim not in (4, 5) or src.size and 1 not in src.shape[1:]):
             return out
         from .ops.torch_settings import preserve_format
         memory_format = preserve_format

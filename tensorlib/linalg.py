@@ -27,16 +27,19 @@ up to ``e^{i phi}``), and ``slogdet``'s gradient at a singular matrix is inf / N
 tensor([[ 3., -2.],
         [-2.,  4.]])
 """
+from ._tensor import Tensor
 from .autograd.function import Function
+from .ops import matrix as _matrix
 from .ops.linalg import dot, einsum, matmul, outer, tensordot
-from .ops.matrix import LinAlgError, cholesky, det, inv, solve
+from .ops.matrix import LinAlgError, det
 from .ops.decompositions import matrix_norm, norm, qr, svd, svdvals
 from .ops.decompositions import vector_norm as _vector_norm
 # importing these modules registers their ops (lu_factor, lstsq, cholesky_ex, ldl_factor...)
 from .ops.linalg_ldl import ldl_factor, ldl_factor_ex, ldl_solve
 from .ops.linalg_lstsq import lstsq, matrix_rank
-from .ops.linalg_lu import inv_ex, lu, lu_factor, lu_factor_ex, lu_solve, solve_ex
-from .ops.linalg_more import (EigResult, EighResult, SlogdetResult, cholesky_ex, cond,
+from .ops.linalg_lu import inv_ex, lu, lu_factor, lu_factor_ex, lu_solve, singular_error, solve_ex
+from .ops.linalg_more import (EigResult, EighResult, SlogdetResult, cholesky_error, cholesky_ex,
+                              cond,
                               diagonal, eig, eigh, eigvals,
                               householder_product, slogdet, tensorinv, tensorsolve, vander)
 
@@ -47,6 +50,58 @@ __all__ = ["EigResult", "EighResult", "LinAlgError", "SlogdetResult", "cholesky"
 
 
 vector_norm = _vector_norm     # (ord 0 counts the nonzeros, with gradient 0, as PyTorch's)
+
+
+# --- the matrix functions that raise, with PyTorch's messages -----------------------------
+# (the error path recomputes the failing matrix's info, so the ops' fast path is untouched)
+def cholesky(A, *, upper: bool = False) -> Tensor:
+    """The lower-triangular ``L`` with ``A = L @ L.mH`` of a Hermitian (real: symmetric)
+    positive-definite matrix, or of each in a stack (``torch.linalg.cholesky``); only the
+    lower triangle is read. ``upper=True`` gives the upper ``U`` with ``A = U.mH @ U``,
+    reading the upper triangle. A matrix that is not positive definite raises
+    :class:`LinAlgError` naming the order of the leading minor that is not (and the batch
+    element), as PyTorch's; :func:`cholesky_ex` reports it in ``info`` instead."""
+    try:
+        return _matrix.cholesky(A, upper=upper)
+    except LinAlgError:
+        err = cholesky_error("linalg.cholesky", A, upper)
+        if err is None:
+            raise
+    raise err
+
+
+def inv(A) -> Tensor:
+    """The inverse of a square matrix, or of each in a stack (``torch.linalg.inv``). A
+    singular matrix raises :class:`LinAlgError` naming the zero diagonal element of its LU
+    factor (and the batch element), as PyTorch's; :func:`inv_ex` reports it in ``info``.
+
+    >>> tl.linalg.inv(tl.tensor([[2.0, 0.0], [0.0, 4.0]]))
+    tensor([[0.5000, 0.0000],
+            [0.0000, 0.2500]])
+    """
+    try:
+        return _matrix.inv(A)
+    except LinAlgError:
+        err = singular_error("linalg.inv", A)
+    raise err
+
+
+def solve(A, B, *, left: bool = True) -> Tensor:
+    """``X`` with ``A @ X = B`` for square ``A`` (``(..., n, n)``), as ``torch.linalg.solve``:
+    ``B`` is one vector per matrix when it is ``(n,)`` or has A's shape less the last
+    dimension (``(..., n)``), and ``(..., n, k)`` otherwise; batch dimensions broadcast.
+    ``left=False`` solves ``X @ A = B`` (``B`` of shape ``(..., k, n)``). A singular ``A``
+    raises :class:`LinAlgError` (naming the batch element), as PyTorch's;
+    :func:`solve_ex` reports it in ``info``.
+
+    >>> tl.linalg.solve(tl.tensor([[2.0, 0.0], [0.0, 4.0]]), tl.tensor([1.0, 1.0]))
+    tensor([0.5000, 0.2500])
+    """
+    try:
+        return _matrix.solve(A, B, left=left)
+    except LinAlgError:
+        err = singular_error("linalg.solve", A)
+    raise err
 
 
 # --- torch.linalg's names for functions tensorlib has under PyTorch's older names ----------

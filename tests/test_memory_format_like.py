@@ -1,5 +1,6 @@
-"""clone and the *_like creation functions keep a channels_last (3d) input's layout, as
-PyTorch's preserve_format, and honour an explicit memory_format; values and gradients."""
+"""clone and the *_like creation functions keep a dense input's layout (channels_last (3d), a
+transpose, any permutation), as PyTorch's preserve_format, and honour an explicit
+memory_format; values and gradients."""
 import numpy as np
 import pytest
 
@@ -94,10 +95,60 @@ def test_clone_gradients_through_formats():
     assert tl.autograd.gradgradcheck(lambda v: v.clone() * v.clone(), (x,))
 
 
-def test_c_order_inputs_stay_c_order():
-    x = tl.randn(3, 4).t()
-    assert tl.zeros_like(x).is_contiguous()     # (tensorlib: C order; see _in_format)
-    assert x.clone().stride() == torch.randn(3, 4).t().clone().stride()
+VIEWS = {
+    "c_order": lambda t: t,
+    "transpose": lambda t: t.transpose(0, 1),
+    "mT": lambda t: t.transpose(-1, -2),
+    "permute_3d": lambda t: t.permute(2, 0, 1),
+    "permute_4d": lambda t: t.reshape(2, 3, 2, 2).permute(3, 1, 0, 2),
+    "sliced": lambda t: t[:, :, ::2],
+    "sliced_transpose": lambda t: t.transpose(0, 2)[::2],
+    "expanded": lambda t: t[:, :1].expand(2, 5, 4),
+    "size_one_transpose": lambda t: t[:1].transpose(0, 2),
+    "scalar": lambda t: t[0, 0, 0],
+}
+
+
+@pytest.mark.parametrize("view", sorted(VIEWS))
+@pytest.mark.parametrize("name", sorted(LIKE))
+def test_default_preserves_any_dense_layout(view, name):
+    a = np.random.default_rng(4).standard_normal((2, 3, 4))
+    t, x = VIEWS[view](torch.tensor(a)), VIEWS[view](tl.tensor(a))
+    want, got = LIKE[name](torch, t), LIKE[name](tl, x)
+    assert got.stride() == want.stride()
+    assert got.is_contiguous() == want.is_contiguous()
+    if name in ("zeros_like", "ones_like", "full_like", "clone", "torch_clone"):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    c = LIKE[name](tl, x, memory_format=tl.contiguous_format)
+    assert c.is_contiguous() and c.stride() == \
+        LIKE[name](torch, t, memory_format=torch.contiguous_format).stride()
+
+
+@pytest.mark.parametrize("name", ["zeros_like", "ones_like", "full_like", "empty_like"])
+def test_like_of_transpose_with_dtype_and_grad(name):
+    a = np.random.default_rng(5).standard_normal((3, 4))
+    t, x = torch.tensor(a).t(), tl.tensor(a).t()
+    want = LIKE[name](torch, t, dtype=torch.float32)
+    got = LIKE[name](tl, x, dtype=tl.float32, requires_grad=True)
+    assert got.stride() == want.stride() and got.dtype == tl.float32 and got.is_leaf
+    # the preserved layout works through ops and their gradients
+    w = np.random.default_rng(6).standard_normal((4, 3))
+    xs = tl.tensor(a, requires_grad=True)
+    y = (LIKE["ones_like"](tl, xs.t()) * xs.t() * tl.tensor(w)).sum()
+    (g,) = tl.autograd.grad(y, xs)
+    np.testing.assert_allclose(g.numpy(), w.T)
+
+
+def test_gradcheck_through_transposed_outputs():
+    x = tl.tensor(np.random.default_rng(7).standard_normal((3, 4)), requires_grad=True)
+    assert tl.autograd.gradcheck(lambda v: (v * v).t(), (x,))
+    assert tl.autograd.gradgradcheck(lambda v: (v * v).t().permute(1, 0).t(), (x,))
+
+
+def test_c_order_fast_path_kept():
+    x = tl.randn(3, 4)
+    z = tl.zeros_like(x)
+    assert z.is_contiguous() and z._data.flags.c_contiguous
     assert tl.randn(2, 3, 4, 5).clone().is_contiguous()
 
 

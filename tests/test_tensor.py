@@ -271,9 +271,9 @@ def test_softmax_as_a_method_and_at_top_level():
 
 
 def test_linalg_failures_name_the_op():
-    with pytest.raises(ValueError, match="inv: singular matrix"):
+    with pytest.raises(ValueError, match="linalg.inv: The diagonal element 2 is zero"):
         tl.linalg.inv(tl.ones(2, 2))
-    with pytest.raises(ValueError, match="cholesky: matrix is not positive definite"):
+    with pytest.raises(ValueError, match="linalg.cholesky: .*not positive-definite"):
         tl.linalg.cholesky(-tl.eye(2))
     with pytest.raises(ValueError, match=r"solve: A \(3, 3\) and b \(2,\) do not align"):
         tl.linalg.solve(tl.eye(3), tl.ones(2))

@@ -8,14 +8,23 @@ from . import functional as F
 from .module import Module
 
 
+def _float_factor(scale_factor):
+    """PyTorch keeps a scale factor as float(s) (its repr shows ``2.0``), and a zero one as
+    None."""
+    if isinstance(scale_factor, (tuple, list)):
+        return tuple(float(f) for f in scale_factor)
+    return float(scale_factor) if scale_factor else None
+
+
 class Upsample(Module):
-    """Resize the spatial dims (see ``F.interpolate``): give ``size`` or ``scale_factor``."""
+    """Resize the spatial dims (see ``F.interpolate``): give ``size`` or ``scale_factor``
+    (kept as float(s), as PyTorch's)."""
 
     def __init__(self, size=None, scale_factor=None, mode: str = "nearest",
                  align_corners: bool | None = None,
                  recompute_scale_factor: bool | None = None):
         super().__init__()
-        self.size, self.scale_factor = size, scale_factor
+        self.size, self.scale_factor = size, _float_factor(scale_factor)
         self.mode, self.align_corners = mode, align_corners
         self.recompute_scale_factor = recompute_scale_factor
 
@@ -24,8 +33,8 @@ class Upsample(Module):
                              recompute_scale_factor=self.recompute_scale_factor)
 
     def extra_repr(self) -> str:
-        what = f"size={self.size}" if self.size is not None else \
-            f"scale_factor={self.scale_factor}"
+        what = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else \
+            f"size={self.size!r}"
         return f"{what}, mode={self.mode!r}"
 
 
@@ -92,15 +101,7 @@ class _FixedUpsample(Upsample):
     _mode, _align = "nearest", None
 
     def __init__(self, size=None, scale_factor=None):
-        if scale_factor:        # PyTorch keeps the factor as float(s)
-            scale_factor = tuple(float(f) for f in scale_factor) \
-                if isinstance(scale_factor, (tuple, list)) else float(scale_factor)
         super().__init__(size, scale_factor, self._mode, self._align)
-
-    def extra_repr(self) -> str:
-        info = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else \
-            f"size={self.size!r}"
-        return f"{info}, mode={self.mode!r}"
 
 
 class UpsamplingNearest2d(_FixedUpsample):

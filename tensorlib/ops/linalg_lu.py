@@ -100,18 +100,75 @@ def _lu_elimination(xp, a, pivot: bool):
     return a, piv, info
 
 
+# PyTorch's names for the ops in its messages (the check attr keeps tensorlib's)
+_TORCH_NAME = {"linalg.solve": "torch.linalg.solve", "linalg.solve_ex": "torch.linalg.solve_ex"}
+
+
+def singular_message(op: str, info) -> str | None:
+    """PyTorch's message for the first matrix whose LU ``info`` (getrf's, per matrix) is
+    non-zero, as ``op`` (``linalg.inv``, ``linalg.solve`` or their ``_ex`` forms) words it,
+    naming the batch element of a stack; None where none is."""
+    flat = np.asarray(info).reshape(-1)
+    bad = np.flatnonzero(flat > 0)
+    if not bad.size:
+        return None
+    i = int(flat[bad[0]])
+    where = f"(Batch element {int(bad[0])}): " if np.ndim(info) else ""
+    if op.startswith("linalg.inv"):
+        text = (f"The diagonal element {i} is zero, the inversion could not be completed "
+                "because the input matrix is singular.")
+    else:
+        text = "The solver failed because the input matrix is singular."
+    return f"{_TORCH_NAME.get(op, op)}: {where}{text}"
+
+
+def singular_error(op: str, A) -> LinAlgError:
+    """The LinAlgError PyTorch's ``op`` (``linalg.inv``, ``linalg.solve``) raises for
+    square ``A``, which a LAPACK solve just refused as singular (the zero pivot from
+    :func:`lu_factor_ex`, recomputed: only on this error path)."""
+    A = to_tensor(A).detach()
+    info = _lu_apply(to_float(A), True, "")[2]._data
+    msg = singular_message(op, info.get() if hasattr(info, "get") else info)
+    if msg is None:     # (LAPACK's solver found a zero pivot that the LU kernel rounds away)
+        msg = (f"{_TORCH_NAME.get(op, op)}: The solver failed because the input matrix is "
+               "singular." if op.startswith("linalg.solve") else f"{op}: The inversion could "
+               "not be completed because the input matrix is singular.")
+    return LinAlgError(msg)
+
+
 def _lu_check(info, op: str) -> None:
-    """Raise for a zero pivot, with PyTorch's message (naming the batch element)."""
+    """Raise for a zero pivot, naming the batch element: inv_ex / solve_ex with PyTorch's
+    message behind the op's name, which lets apply pass the error on as it is
+    (:func:`_lu_apply` drops it)."""
+    if op.startswith(_PYTORCH_WORDED):
+        msg = singular_message(op, info)
+        if msg is not None:
+            raise LinAlgError(f"lu_factor: {msg}")
+        return
     flat = np.asarray(info).reshape(-1)
     bad = np.flatnonzero(flat > 0)
     if bad.size:
         i = int(flat[bad[0]])
         where = f" (batch element {int(bad[0])})" if np.ndim(info) else ""
-        # the message starts with the op's name, so apply passes the error on as it is
         raise LinAlgError(f"lu_factor: U[{i},{i}] is zero in {op}{where}: the matrix is "
                           "singular, and solving with it would divide by zero. "
                           "linalg.lu_factor_ex and linalg.lu do not raise (they report it "
                           "in info)")
+
+
+_PYTORCH_WORDED = ("linalg.inv", "linalg.solve")
+
+
+def _lu_apply(A, pivot: bool, check: str):
+    """``apply(LU_FACTOR)``; inv_ex's and solve_ex's check error is PyTorch's message,
+    without the op's name."""
+    try:
+        return apply(LU_FACTOR, A, pivot=pivot, check=check)
+    except LinAlgError as e:
+        msg = str(e)
+        if check.startswith(_PYTORCH_WORDED) and msg.startswith("lu_factor: "):
+            raise LinAlgError(msg[len("lu_factor: "):]) from None
+        raise
 
 
 def _lu_generic(xp, a, *, pivot=True, check=""):
@@ -423,8 +480,8 @@ def lu_factor_ex(A, *, pivot: bool = True, check_errors: bool = False) -> LUFact
     2
     """
     A = _matrix(A, "linalg.lu_factor_ex")
-    return LUFactorExResult(*apply(LU_FACTOR, A, pivot=bool(pivot),
-                                   check="linalg.lu_factor_ex" if check_errors else ""))
+    return LUFactorExResult(*_lu_apply(A, bool(pivot),
+                                       "linalg.lu_factor_ex" if check_errors else ""))
 
 
 def lu_factor(A, *, pivot: bool = True) -> LUFactorResult:
@@ -436,7 +493,7 @@ def lu_factor(A, *, pivot: bool = True) -> LUFactorResult:
     tensor([2, 2], dtype=int32)
     """
     A = _matrix(A, "linalg.lu_factor")
-    LU, piv, _ = apply(LU_FACTOR, A, pivot=bool(pivot), check="linalg.lu_factor")
+    LU, piv, _ = _lu_apply(A, bool(pivot), "linalg.lu_factor")
     return LUFactorResult(LU, piv)
 
 
@@ -523,8 +580,7 @@ def solve_ex(A, B, *, left: bool = True, check_errors: bool = False) -> SolveExR
     if A.shape[-1] != A.shape[-2]:
         raise ValueError(f"linalg.solve_ex: A must be square (..., n, n), got shape "
                          f"{tuple(A.shape)}")
-    LU, piv, info = apply(LU_FACTOR, A, pivot=True,
-                          check="linalg.solve_ex" if check_errors else "")
+    LU, piv, info = _lu_apply(A, True, "linalg.solve_ex" if check_errors else "")
     n = A.shape[-1]
     vec = _vector_rhs(tuple(A.shape), tuple(B.shape))
     if vec:
@@ -550,8 +606,7 @@ def inv_ex(A, *, check_errors: bool = False) -> InvExResult:
     if A.shape[-1] != A.shape[-2]:
         raise ValueError(f"linalg.inv_ex: A must be square (..., n, n), got shape "
                          f"{tuple(A.shape)}")
-    LU, piv, info = apply(LU_FACTOR, A, pivot=True,
-                          check="linalg.inv_ex" if check_errors else "")
+    LU, piv, info = _lu_apply(A, True, "linalg.inv_ex" if check_errors else "")
     n = A.shape[-1]
     return InvExResult(lu_solve(LU, piv, eye(n, dtype=A.dtype, device=A.device)), info)
 

@@ -29,13 +29,36 @@ class CholeskyExResult(NamedTuple):
 
 
 # --- cholesky_ex ------------------------------------------------------------------------------
-def _chol_check(info, op: str) -> None:
+def cholesky_message(op: str, info) -> str | None:
+    """PyTorch's message for the first matrix whose Cholesky ``info`` (per matrix: the order
+    of the leading minor that is not positive definite) is non-zero, as ``op``
+    (``linalg.cholesky``, ``cholesky``, ``linalg.cholesky_ex``) words it, naming the batch
+    element of a stack; None where none is."""
     flat = np.asarray(info).reshape(-1)
     bad = np.flatnonzero(flat > 0)
-    if bad.size:
-        where = f" (batch element {int(bad[0])})" if np.ndim(info) else ""
-        raise LinAlgError(f"cholesky_ex: the leading minor of order {int(flat[bad[0]])} is "
-                          f"not positive-definite{where} in {op}")
+    if not bad.size:
+        return None
+    where = f"(Batch element {int(bad[0])}): " if np.ndim(info) else ""
+    return (f"{op}: {where}The factorization could not be completed because the input is not "
+            f"positive-definite (the leading minor of order {int(flat[bad[0]])} is not "
+            "positive-definite).")
+
+
+def cholesky_error(op: str, A, upper: bool = False) -> LinAlgError | None:
+    """The LinAlgError PyTorch's ``op`` raises for ``A``, which a Cholesky factorisation
+    just refused (its ``info`` from :func:`cholesky_ex`, recomputed: only on this error
+    path); None where ``cholesky_ex`` finds nothing wrong."""
+    info = cholesky_ex(to_tensor(A).detach(), upper=upper).info
+    msg = cholesky_message(op, info._data.get() if hasattr(info._data, "get") else info._data)
+    return None if msg is None else LinAlgError(msg)
+
+
+def _chol_check(info, op: str) -> None:
+    """Raise PyTorch's message for ``op`` behind the kernel op's name, which lets apply pass
+    the error on as it is (:func:`cholesky_ex` drops it)."""
+    msg = cholesky_message(op, info)
+    if msg is not None:
+        raise LinAlgError(f"cholesky_ex: {msg}")
 
 
 def _chol_ex_generic(xp, a, *, check="", upper=False):
@@ -147,13 +170,19 @@ def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False) -> Choles
     A = to_float(to_tensor(A))
     _float_spec("linalg.cholesky_ex", (A.shape, A.dtype), square=True)
     check = "linalg.cholesky_ex" if check_errors else ""
-    if upper and A.dtype.kind == "c":     # (the gradient is PyTorch's, not that of A.mH's)
-        return CholeskyExResult(*apply(CHOLESKY_EX, A, check=check, upper=True))
-    if upper:       # A's upper triangle is A.mT's lower one
-        L, info = apply(CHOLESKY_EX, _mT(A), check=check)
-        return CholeskyExResult(_mT(L), info)
-    L, info = apply(CHOLESKY_EX, A, check=check)
-    return CholeskyExResult(L, info)
+    try:
+        if upper and A.dtype.kind == "c":     # (the gradient is PyTorch's, not A.mH's)
+            return CholeskyExResult(*apply(CHOLESKY_EX, A, check=check, upper=True))
+        if upper:       # A's upper triangle is A.mT's lower one
+            L, info = apply(CHOLESKY_EX, _mT(A), check=check)
+            return CholeskyExResult(_mT(L), info)
+        L, info = apply(CHOLESKY_EX, A, check=check)
+        return CholeskyExResult(L, info)
+    except LinAlgError as e:
+        msg = str(e)
+        if check and msg.startswith("cholesky_ex: "):
+            raise LinAlgError(msg[len("cholesky_ex: "):]) from None
+        raise
 
 
 # --- condition number -------------------------------------------------------------------------

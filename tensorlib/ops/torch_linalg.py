@@ -266,8 +266,17 @@ def cholesky(input, upper: bool = False) -> Tensor:
     """The Cholesky factor of a symmetric positive-definite matrix (``torch.cholesky``):
     lower ``L`` with ``A = L @ L.mT`` reading the lower triangle, or with ``upper=True`` the
     upper ``U`` with ``A = U.mT @ U`` reading the upper triangle."""
+    from .linalg_more import cholesky_error
+    from .matrix import LinAlgError
     from .matrix import cholesky as chol
-    return chol(to_tensor(input), upper=upper)
+    x = to_tensor(input)
+    try:
+        return chol(x, upper=upper)
+    except LinAlgError:
+        err = cholesky_error("cholesky", x, upper)    # PyTorch's message, naming the minor
+        if err is None:
+            raise
+        raise err from None
 
 
 def cholesky_inverse(input, upper: bool = False) -> Tensor:

@@ -1,4 +1,4 @@
-"""Cases for the ops added after the linalg trial 19 (``geqrf``; ``tl.geqrf`` / ``tl.ormqr``
+"""Cases for the Householder QR op (``geqrf``; ``tl.geqrf`` / ``tl.ormqr``
 are compared against torch in tests/test_linalg_fixes19.py)."""
 from __future__ import annotations
 
