@@ -30,6 +30,7 @@ import math
 import os
 import zipfile
 import zlib
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -258,10 +259,12 @@ def _output_template(graph: Graph):
     """The nested output structure a tl.function returned, when the flat outputs (one tensor,
     a tuple of several, or a dict of tensors: ``output_structure``) do not say it already."""
     t = getattr(graph, "_output_template", None)
-    if t is None or graph.output_structure == "dict" or t[0] == "T":
+    if t is None or t[0] == "T" or graph.output_structure == "dict" and \
+            not (t[0] == "D" and len(t) > 2):   # (a dict subclass keeps its type)
         return None
-    if t[0] == "U" and len(t[1]) > 1 and all(x[0] == "T" for x in t[1]):
-        return None
+    if t[0] == "U" and len(t) == 2 and len(t[1]) > 1 and \
+            all(x[0] == "T" and x[1] == i for i, x in enumerate(t[1])):
+        return None     # a plain tuple of each output once, in order: the flat outputs say it
     return t
 
 
@@ -278,7 +281,10 @@ def _scalar_json(x, where: str):
 def tree_json(template, n_outputs: int) -> dict:
     """``template`` (capture's output structure) as JSON-ready data: ``{"t": k}`` for the
     k-th graph output, ``{"v": x}`` / ``{"v": {"float": "nan"}}`` for a Python value, and
-    ``{"list"|"tuple": [...]}`` / ``{"dict": [[key, sub], ...]}`` for containers."""
+    ``{"list"|"tuple": [...]}`` / ``{"dict": [[key, sub], ...]}`` for containers, and
+    ``{"namedtuple": {"type": "module:qualname", "fields": [...], "items": [...]}}`` for a
+    namedtuple (its type by name, as data: see :func:`_namedtuple_type`). An output the
+    function returned in several places (``return y, y``) is named by each."""
     out: dict = {}
     # iterative: a deeply nested output must not hit Python's recursion limit here
     stack = [(template, out, "out", 0)]
@@ -295,6 +301,25 @@ def tree_json(template, n_outputs: int) -> dict:
             dst["t"] = t[1]
         elif tag == "S":
             dst["v"] = _scalar_json(t[1], where)
+        elif tag == "Z":
+            # a size computed per run (x.shape[0] under a None dim): graph output k, an int
+            if not 0 <= t[1] < n_outputs:
+                raise ValueError("save_graph: the graph's outputs no longer match the "
+                                 "structure the function returned")
+            dst["size"] = t[1]
+        elif tag == "C" or tag == "D" and len(t) > 2 and type(t[2]) is not OrderedDict:
+            kind = type(t[1] if tag == "C" else t[2]).__qualname__
+            raise ValueError(f"save_graph: the function's output holds a {kind} at {where}; "
+                             "a graph file keeps tensors, sizes, None, bool/int/float/str, "
+                             "and lists, tuples, namedtuples, dicts and OrderedDicts of them: "
+                             "return a dict or namedtuple there")
+        elif tag == "U" and len(t) > 2:
+            cls = t[2]
+            subs = [{} for _ in t[1]]
+            dst["namedtuple"] = {"type": f"{cls.__module__}:{cls.__qualname__}",
+                                 "fields": [str(f) for f in cls._fields], "items": subs}
+            stack += [(x, d, f"{where}.{f}", depth + 1) for f, x, d in
+                      zip(cls._fields, t[1], subs)]
         elif tag in ("L", "U"):
             subs = [{} for _ in t[1]]
             dst["list" if tag == "L" else "tuple"] = subs
@@ -306,13 +331,15 @@ def tree_json(template, n_outputs: int) -> dict:
                 d: dict = {}
                 items.append([_scalar_json(k, f"{where} (a dict key)"), d])
                 stack.append((x, d, f"{where}[{k!r}]", depth + 1))
-            dst["dict"] = items
+            dst["odict" if len(t) > 2 else "dict"] = items
     return out
 
 
 def tree_template(tree, n_outputs: int):
     """The inverse of :func:`tree_json`, checking a (possibly hostile) file's tree: every
-    graph output is used, containers are bounded in depth, leaves are plain values."""
+    graph output is used (an output returned twice is named twice), containers are bounded
+    in depth, leaves are plain values; a namedtuple's type is looked up by name
+    (:func:`_namedtuple_type`)."""
     def scalar(x):
         if isinstance(x, dict):
             _need(list(x) == ["float"] and x["float"] in ("inf", "-inf", "nan"),
@@ -334,27 +361,79 @@ def tree_template(tree, n_outputs: int):
             _need(_is_int(val) and 0 <= val < n_outputs, "signature.tree: bad output index")
             seen.append(val)
             dst[i] = ("T", val)
+        elif tag == "size":
+            _need(_is_int(val) and 0 <= val < n_outputs, "signature.tree: bad output index")
+            seen.append(val)
+            dst[i] = ("Z", val)
         elif tag == "v":
             dst[i] = ("S", scalar(val))
-        elif tag in ("list", "tuple", "dict"):
+        elif tag in ("list", "tuple", "dict", "odict"):
             _need(isinstance(val, list), "signature.tree: a container is not a list")
             kids: list = [None] * len(val)
-            if tag == "dict":
+            if tag in ("dict", "odict"):
                 _need(all(isinstance(kv, list) and len(kv) == 2 for kv in val),
                       "signature.tree: a dict item is not a [key, value] pair")
                 keys = [scalar(k) for k, _ in val]
-                fill.append((dst, i, "D", keys, kids))
+                fill.append((dst, i, "D" if tag == "dict" else "O", keys, kids))
                 stack += [(v, kids, j, depth + 1) for j, (_, v) in enumerate(val)]
             else:
                 fill.append((dst, i, "L" if tag == "list" else "U", None, kids))
                 stack += [(v, kids, j, depth + 1) for j, v in enumerate(val)]
+        elif tag == "namedtuple":
+            _need(isinstance(val, dict) and set(val) == {"type", "fields", "items"},
+                  "signature.tree: a namedtuple needs type, fields and items")
+            name, fields, items = val["type"], val["fields"], val["items"]
+            _need(isinstance(name, str) and name.count(":") == 1 and len(name) <= 1000
+                  and isinstance(fields, list) and all(isinstance(f, str) for f in fields)
+                  and isinstance(items, list) and len(items) == len(fields),
+                  "signature.tree: a namedtuple's type, fields or items are malformed")
+            kids = [None] * len(items)
+            fill.append((dst, i, "N", _namedtuple_type(name, fields), kids))
+            stack += [(v, kids, j, depth + 1) for j, v in enumerate(items)]
         else:
             _need(False, f"signature.tree: unknown node kind {tag[:40]!r}")
-    _need(sorted(seen) == list(range(n_outputs)),
-          "signature.tree does not use every graph output exactly once")
+    _need(sorted(set(seen)) == list(range(n_outputs)),
+          "signature.tree does not use every graph output")
     for dst, i, tag, keys, kids in reversed(fill):     # children before their parents
-        dst[i] = (tag, tuple(zip(keys, kids)) if tag == "D" else tuple(kids))
+        if tag == "N":
+            dst[i] = ("U", tuple(kids)) if keys is None else ("U", tuple(kids), keys)
+        elif tag == "O":
+            dst[i] = ("D", tuple(zip(keys, kids)), OrderedDict())
+        else:
+            dst[i] = (tag, tuple(zip(keys, kids)) if tag == "D" else tuple(kids))
     return root[0]
+
+
+_NAMEDTUPLES: dict = {}
+
+
+def _namedtuple_type(name: str, fields: list):
+    """The namedtuple class a graph file names (``"module:qualname"``) with these fields: the
+    class itself when its module is already imported in this process (looked up, never
+    imported: a file must not make the loader run code, which is why it holds no pickle),
+    else a namedtuple made with that name and fields (``out.loss`` keeps working), else
+    (names that are no identifiers) None: a plain tuple."""
+    import sys
+    mod, qual = name.split(":")
+    obj = sys.modules.get(mod)
+    for part in qual.split("."):
+        if obj is None or part.startswith("__"):
+            obj = None
+            break
+        obj = getattr(obj, part, None)
+    if isinstance(obj, type) and issubclass(obj, tuple) and \
+            list(getattr(obj, "_fields", ())) == fields:
+        return obj
+    key = (name, tuple(fields))
+    if key not in _NAMEDTUPLES:
+        if len(_NAMEDTUPLES) > 256:     # (files naming ever new types: keep the cache small)
+            _NAMEDTUPLES.clear()
+        import collections
+        try:
+            _NAMEDTUPLES[key] = collections.namedtuple(qual.rsplit(".", 1)[-1], fields)
+        except (ValueError, TypeError):
+            _NAMEDTUPLES[key] = None
+    return _NAMEDTUPLES[key]
 
 
 def signature(graph: Graph) -> dict:
@@ -809,7 +888,8 @@ def _build(doc: dict, weights: dict) -> tuple[Graph, list, list]:
     if sig.get("structure") == "dict":     # the function returned a dict: keep its keys
         g.output_names = [str(s["name"]) for s in sig["outputs"]]
         g.output_structure = "dict"
-    elif "tree" in sig:                    # nested: dicts/tuples/lists/None as returned
+    if "tree" in sig:                      # nested: dicts/tuples/lists/None as returned
+        # (with "structure": an OrderedDict of tensors, given back as one)
         g._output_template = tree_template(sig["tree"], len(g.outputs))
     owners = []
     for o in doc["owners"]:

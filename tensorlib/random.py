@@ -60,6 +60,19 @@ def _note_reseed(gen, seed) -> None:
         note_reseed(gen, seed)
 
 
+def _note_state(gen, obj, set_by: str | None = None) -> None:
+    """While a capture traces, record a read of ``gen``'s state into ``obj`` (``set_by``
+    None) or a ``set_state(obj)`` (``set_by``: the caller's name, for its errors), so that
+    replays save and restore the state at the same points (see graph.replay_checks)."""
+    from .autograd.mode import state
+    if state.tracer is not None:
+        from .graph.replay_checks import note_rng_save, note_rng_set
+        if set_by is None:
+            note_rng_save(gen, obj)
+        else:
+            note_rng_set(gen, obj, set_by)
+
+
 class Generator:
     """A random stream (NumPy's PCG64 underneath), as ``torch.Generator(device='cpu')``.
 
@@ -117,20 +130,26 @@ class Generator:
         """The generator's state as a 1-d uint8 tensor, as PyTorch's (``set_state`` and
         ``tl.set_rng_state`` restore it)."""
         from .creation import tensor
-        return tensor(np.frombuffer(self._state_bytes(), dtype=np.uint8).copy())
+        out = tensor(np.frombuffer(self._state_bytes(), dtype=np.uint8).copy())
+        _note_state(self, out)
+        return out
 
     def _state_dict(self) -> dict:
         """NumPy's bit-generator dict: a cheap snapshot comparable with ==, for the library's
         own save/restore around a block (``set_state`` takes it back)."""
-        return self._rng.bit_generator.state
+        out = self._rng.bit_generator.state
+        _note_state(self, out)
+        return out
 
     def set_state(self, st) -> None:
         """Restore a state from :meth:`get_state` or :func:`get_rng_state` (a uint8 tensor),
-        or NumPy's bit-generator dict."""
+        or NumPy's bit-generator dict. Inside a ``tl.function`` (or ``tl.capture``) each
+        replay restores it too: the state this call's ``get_state`` gave, or a fixed one."""
         if isinstance(st, dict):
             self._rng.bit_generator.state = st
         else:
             self._set_state_bytes(st)
+        _note_state(self, st, "set_state")
 
     def _state_bytes(self) -> bytes:
         st = self._rng.bit_generator.state
@@ -211,12 +230,18 @@ def get_rng_state():
     >>> tl.set_rng_state(s); b = tl.rand(3)          # a == b
     """
     from .creation import tensor
-    return tensor(np.frombuffer(default_generator._state_bytes(), dtype=np.uint8).copy())
+    out = tensor(np.frombuffer(default_generator._state_bytes(), dtype=np.uint8).copy())
+    _note_state(default_generator, out)
+    return out
 
 
 def set_rng_state(new_state) -> None:
-    """Restore the global generator from a :func:`get_rng_state` tensor."""
+    """Restore the global generator from a :func:`get_rng_state` tensor. Inside a
+    ``tl.function`` (or ``tl.capture``) each replay restores it too: the state this call's
+    ``get_rng_state`` gave (a round trip), or a fixed tensor from outside as traced; a state
+    passed as an argument raises CaptureError."""
     default_generator._set_state_bytes(new_state)
+    _note_state(default_generator, new_state, "set_rng_state")
 
 
 @contextlib.contextmanager

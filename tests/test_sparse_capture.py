@@ -131,9 +131,9 @@ def test_errors():
         spmm_coo(tl.tensor([[0, 5], [0, 0]]), tl.ones(2), tl.ones(2, 1), shape=(2, 2))
     with pytest.raises(ValueError, match="spmm_coo: a sparse"):
         spmm_coo(tl.tensor([[0], [0]]), tl.ones(1), tl.ones(3, 1), shape=(2, 2))
-    # a SparseTensor argument of a captured function: refused, with the way out
-    with pytest.raises(TypeError, match="pass its indices\\(\\) and values\\(\\)"):
-        tl.function(lambda a, x: tl.sparse.mm(a, x))(a, tl.ones(2, 1))
+    # a SparseTensor argument of a captured function: its indices and values are inputs
+    got = tl.function(lambda a, x: tl.sparse.mm(a, x))(a, tl.ones(2, 1))
+    np.testing.assert_array_equal(got.numpy(), (a.to_dense() @ tl.ones(2, 1)).numpy())
     # built in the function from tensors: the size cannot come from the trace's values
     with pytest.raises(ValueError, match="give size"):
         tl.function(lambda i, v: tl.sparse_coo_tensor(i, v).to_dense())(

@@ -160,7 +160,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
             if not create_graph:
                 g = g.detach() if g._node is not None else g
             # a hook may have kept the gradient it saw, or returned a tensor of its own
-            _accumulate(t, g, taken, create_graph or tracer is not None, copy=hooked)
+            _accumulate(t, g, taken, create_graph, copy=hooked)
             if hooks:
                 _post_accumulate(t)
     except Exception as e:
@@ -185,14 +185,15 @@ def _given_buffers(grads) -> dict:
     return {id(b): b for b in (root_buffer(g._data) for g in grads if g is not None)}
 
 
-def _accumulate(t, g, taken: dict, traced: bool, copy: bool = False) -> None:
+def _accumulate(t, g, taken: dict, recorded: bool, copy: bool = False) -> None:
     """``t.grad = g`` or ``t.grad += g``, as PyTorch's AccumulateGrad: a first gradient is
     copied unless the leaf can own it (it shares memory with another leaf's or the caller's
     gradient, a hook saw it, or it is a broadcast view; a strided gradient of a contiguous
     leaf is stored contiguous), so in-place updates of ``.grad``
     (clipping, ``zero_()``, ``mul_()``) touch that gradient alone; a later one is added in
-    place, so references to ``.grad`` see the sum. Recorded (``create_graph``) or traced
-    gradients are added out of place."""
+    place, so references to ``.grad`` see the sum. Recorded (``create_graph``) gradients
+    are added out of place; under a trace (``tl.function``/``tl.capture``) the in-place add
+    is a recorded ``add_``, so replays write into the same ``.grad`` tensor as eager does."""
     if t.grad is None:
         a = g._data
         base = root_buffer(a)
@@ -201,24 +202,37 @@ def _accumulate(t, g, taken: dict, traced: bool, copy: bool = False) -> None:
             # transposed gradient, and W.grad.view(-1) must work (a fresh buffer: owned)
             g = g.contiguous()
             base = root_buffer(g._data)
-        elif copy or id(base) in taken or not _writable(a):
+        elif copy or id(base) in taken or not _writable(a) or (
+                base is not a and state.tracer is not None):
+            # (traced: a view of a larger result would make later in-place adds writes
+            # into that result, which a graph holds as state of its own)
             g = g.clone()
             base = g._data
         taken[id(base)] = base
         t.grad = g
         return
     cur = t.grad
+    # under a trace the in-place add must be an op the tracer sees (a raw buffer write
+    # would leave the graph without it); a .grad that views a larger buffer (eager stored
+    # a reshaped reduction) is replaced as before: the graph would hold that buffer as state
+    tracing = state.tracer is not None
     if g.is_sparse and not cur.is_sparse:
         # dense .grad + sparse gradient: dense, as PyTorch (a scatter-add into the buffer
         # when it can be written, so references to .grad see the sum)
-        if traced or cur._node is not None or cur._rg or not _writable(cur._data):
+        if (recorded or tracing or cur._node is not None or cur._rg
+                or not _writable(cur._data)):
             t.grad = cur + g
         else:
             cur.add_(g)
         return
-    if (traced or cur._node is not None or cur._rg or cur._data.shape != g._data.shape
-            or cur._data.dtype != g._data.dtype or not _writable(cur._data)):
+    if (recorded or cur._node is not None or cur._rg or cur._data.shape != g._data.shape
+            or cur._data.dtype != g._data.dtype or not _writable(cur._data)
+            or (tracing and (cur.is_sparse or g.is_sparse
+                             or root_buffer(cur._data) is not cur._data))):
         t.grad = cur + g
+        return
+    if tracing:
+        cur.add_(g)
         return
     cur._data += g._data
     cur._version[0] += 1
@@ -384,8 +398,7 @@ def backward(root=None, gradient=None, *, retain_graph=None, create_graph=False,
             continue        # (a retained non-leaf gradient was added during the walk)
         if g._data.dtype != t._data.dtype:
             g = g.astype(t._data.dtype)
-        _accumulate(t, g if create_graph else g.detach(), taken,
-                    create_graph or state.tracer is not None)
+        _accumulate(t, g if create_graph else g.detach(), taken, create_graph)
         _post_accumulate(t)
 
 

@@ -26,7 +26,8 @@ from ..autograd.mode import state
 from .executor import Plan, make_plan, multi_spec, shared_results
 from .ir import Graph, attr_key
 from .runtime import random_shape
-from .signature import Guards, LazyStateError, TensorSpec, flat_specs, flatten, rebuild
+from .signature import (Guards, LazyStateError, TensorSpec, build_sparse, flat_specs,
+                        flatten, rebuild, sparse_specs)
 from .tracer import CaptureError, Tracer, user_line
 from .replay_checks import (eager_for_overlap, finish_reseeds, mode_reason, overlap_writes,
                             replay_tail, with_grad_mode)
@@ -44,6 +45,11 @@ class capture:
     other tensors the block reads become variables (those that require grad or
     are written in place) or constants. In-place updates become ``assign``
     nodes. The block runs eagerly, so its results are also computed.
+
+    An optimizer of ``tensorlib.optim`` that steps in the block for the first time gets its
+    state (momentum buffers, Adam's moments and step count) made as zeros outside the graph
+    first, as ``tl.function`` does: the graph then reads and updates that state on every
+    run, so each run continues the optimization instead of repeating a first step.
 
     >>> with tl.capture(x) as g:
     ...     y = (x @ w).relu().sum()
@@ -65,13 +71,16 @@ class capture:
             shape = self._shapes[i] if self._shapes is not None else None
             tracer.add_input(t, name=f"x{i}" if len(self._inputs) > 1 else "x", shape=shape)
         self.graph._tracer = tracer
+        self._opt_watch = _BlockOptimizers(tracer)
         state.tracer = tracer
         return self.graph
 
     def __exit__(self, exc_type, exc, tb) -> None:
         state.tracer = None
+        self._opt_watch.close(warn=exc_type is None)
         if exc_type is None:
             tracer = self.graph._tracer
+            finish_reseeds(tracer, self.graph)
             tracer.finish()
             self.graph.size_predicates = list(tracer.predicates)
             self.graph.size_predicate_sources = dict(tracer.predicate_sources)
@@ -89,6 +98,43 @@ class capture:
                               f"sizes {_fixed_words(self.graph.size_fixed)}."
                               f"{_escape_help(tracer)}", stacklevel=2)
             _infer_dynamic(self.graph, tracer)
+
+
+class _BlockOptimizers:
+    """While a ``tl.capture`` block runs: before an optimizer's ``step()`` in the block, give
+    it the state its first step would make (:func:`_prime`, made with the capture paused,
+    so the graph holds it as variables it reads and writes rather than as values computed
+    once). An optimizer it cannot prime (a user's) that makes state in the block is warned
+    about on exit: that state stays a constant of the graph."""
+
+    def __init__(self, tracer):
+        from ..optim.optimizer import register_optimizer_step_pre_hook
+        self.tracer = tracer
+        self.seen: dict = {}        # id(optimizer) -> (optimizer, parameters with state)
+        self.handle = register_optimizer_step_pre_hook(self._before_step)
+
+    def _before_step(self, opt, args, kwargs):
+        if state.tracer is not self.tracer or id(opt) in self.seen:
+            return None         # (another thread's step, or this one's later steps)
+        state.tracer = None
+        try:
+            _prime(opt)
+        finally:
+            state.tracer = self.tracer
+        self.seen[id(opt)] = (opt, {id(p) for p in opt.state})
+        return None
+
+    def close(self, warn: bool) -> None:
+        self.handle.remove()
+        if not warn:
+            return
+        for opt, had in self.seen.values():
+            if any(id(p) not in had for p in opt.state):
+                warnings.warn(
+                    f"tl.capture: optimizer {type(opt).__name__} made its state (momentum, "
+                    "moments) during its first step() inside the block; the graph holds that "
+                    "state as constants, so every run repeats a first step. Run one step "
+                    "eagerly before capturing, or use tl.function.", stacklevel=3)
 
 
 def _infer_dynamic(g: Graph, tracer) -> None:
@@ -231,8 +277,8 @@ class _Entry:
             self.version = g.version
         if self.grad_in:
             grads = [tensors[i].grad for i in self.grad_in]
-            outs = self.plan([t._data for t in tensors] + [g._data for g in grads],
-                             list(tensors) + grads)
+            tensors = list(tensors) + grads
+            outs = self.plan([t._data for t in tensors], tensors)
         else:
             outs = self.plan([t._data for t in tensors], tensors)
         for module, name, w in self.rebinds:
@@ -821,13 +867,16 @@ class Function:
         g._function = weakref.ref(self)
         tracer = Tracer(g, reachable=guards.tensors)
         g._tracer = tracer
+        if watch is not None:
+            watch.tracer = tracer
         # the attributes the code may set on the objects the guards walked: one that it
         # sets before reading is an output of the graph (see attrwatch)
         owners, guards.owners = guards.owners or [], None
         stored = set(self._attr_names)
         for c in _codes(self.fn, objects):
             stored |= code_stores(c)
-        specs = self._specs(tensors)
+        # (a sparse argument's indices and values: nnz a None dim, see signature.flatten)
+        specs = sparse_specs(key, self._specs(tensors), tensors, self.dynamic is True)
         names = _input_names(self.fn, args, kwargs, len(tensors))
         grad_state = _arg_grad_states(tensors)
         tracer.arg_grads = True
@@ -839,9 +888,10 @@ class Function:
         traced_with_grad = state.grad_enabled
         attrs = AttrWatch(owners, stored) if owners else None
         del owners
+        call_args, call_kwargs = build_sparse(args, kwargs)
         state.tracer = tracer
         try:
-            out = self.fn(*args, **kwargs)
+            out = self.fn(*call_args, **call_kwargs)
         finally:
             state.tracer = None
             if attrs is not None:
@@ -863,9 +913,9 @@ class Function:
                     sound = True
                 else:
                     dead = []
-                _unprime_grads([(p, watch.current(p)) for p, _ in zeroed])
+                _unprime_grads([(p, watch.current(p)) for p, _ in zeroed], tracer.grad_leaves)
             else:
-                _unprime_grads(zeroed)
+                _unprime_grads(zeroed, tracer.grad_leaves)
         if watch is None and _drops_grads_first(self.fn, objects):
             # the step drops every gradient unread before its backward, so each ends written
             # (a new one, or None for a parameter the loss does not reach): whether a call
@@ -899,7 +949,7 @@ class Function:
             guards.pin_read({id(b[0]) for b in g.bindings.values() if isinstance(b, tuple)})
         out_tensors: list = []
         finish_reseeds(tracer, g)
-        template = _template(out, out_tensors)
+        template = _template(out, out_tensors, tracer, f"tl.function {self._name}")
         fetches = [tracer.value_of(t) for t in out_tensors]
         n_user = len(fetches)
         side = _side_outputs(attrs, guards, tracer, out_tensors, fetches)
@@ -919,8 +969,9 @@ class Function:
             if loc is not None and loc[0] != "input" and tracer._is_fresh(tracer.loc_objs[loc][0]):
                 loc = None      # a tensor the function made: each call returns a new one
             if loc is not None and loc[0] == "input":
+                # (past the arguments: an argument's .grad, an extra input, added into in place)
                 out_kinds.append(("input", loc[1], t._device))
-                first.append(tensors[loc[1]])
+                first.append(tracer.placeholders[loc[1]])
             elif loc is not None:
                 owner, slot = tracer.loc_objs[loc]
                 out_kinds.append((slot, owner, t._device))
@@ -962,6 +1013,7 @@ class Function:
         if self.optimize:
             from .passes import optimize
             optimize(g)
+        _own_grad_writes(g)
         shared_out = shared_results(g.outputs)
         for i, shared in enumerate(shared_out[:len(fresh)]):
             if fresh[i] and shared:
@@ -1808,9 +1860,14 @@ class _GradWatch:
             opt.__dict__["zero_grad"] = zero_grad
             opt.__dict__["_with_grads"] = with_grads
 
+    # the trace's Tracer, once made: a backward() adds into a primed gradient in place (as
+    # eager into a set one), so only the leaves it reached tell a used one from an unused one
+    tracer = None
+
     def untouched(self, p) -> bool:
         z = self.cur.get(id(p))
-        return z is not None and p.grad is z
+        return z is not None and p.grad is z and (
+            self.tracer is None or id(p) not in self.tracer.grad_leaves)
 
     def current(self, p):
         return self.cur[id(p)]
@@ -1879,12 +1936,38 @@ def _only_written(g: Graph, tracer, params: list) -> bool:
     return True
 
 
-def _unprime_grads(zeroed: list) -> None:
+def _unprime_grads(zeroed: list, reached=frozenset()) -> None:
     """After the trace: the primed zero gradients the step left in place (it did not drop
-    them after all) are taken back, as eager never made them."""
+    them after all) are taken back, as eager never made them; not those a backward added
+    into (``reached``: ids of the leaves it reached), which hold that call's gradient."""
     for p, z in zeroed:
-        if p.grad is z:
+        if p.grad is z and id(p) not in reached:
             p.grad = None
+
+
+def _own_grad_writes(g: Graph) -> None:
+    """Give each ``.grad`` a replay sets an array of its own: a backward adds into a set
+    gradient in place (eager, and traced as a recorded ``add_``), so a graph constant,
+    variable or input handed out as ``.grad`` (a gradient that folds to a constant, as a
+    bias's under ``sum()``), or one array set as two gradients or also returned, would
+    take those adds into the graph's state or into the other tensor."""
+    from .executor import _aliases_state
+    seen = {v.id for v in g.outputs}
+    k = 0
+    while k < len(g.nodes):
+        n = g.nodes[k]
+        k += 1
+        if n.op != "assign" or n.attrs.get("slot") != "grad" or not n.inputs:
+            continue
+        v = n.inputs[0]
+        if v.id in seen or _aliases_state(v):
+            c = g.add_node("copy", [v], {}, n.device, [(v.shape, v.dtype)])
+            g.nodes.pop()
+            g.nodes.insert(k - 1, c)        # (before its assign: nodes stay in order)
+            k += 1
+            n.inputs[0] = c.outputs[0]
+            v = c.outputs[0]
+        seen.add(v.id)
 
 
 def _prime_optimizers(fn, objects, skip: set) -> list:
@@ -2157,19 +2240,49 @@ def _side_value(v, held: set, depth: int) -> bool:
         all(_side_value(x, held, depth + 1) for x in items)
 
 
-def _template(out, tensors: list):
+def _template(out, tensors: list, tracer=None, where: str = "tl.function"):
+    """The output structure of ``out`` for ``signature.rebuild`` (see graph.outputs), its
+    tensors appended to ``tensors``. ``tracer`` (the function's, not finished): sizes read
+    from None dims become graph outputs, and objects the template cannot rebuild that hold
+    the call's tensors are refused (``where`` names the function)."""
     from .._tensor import Tensor
+    from . import outputs as _outs
+    from .tracer import TracedSize
     if isinstance(out, Tensor):
+        # a tensor returned twice (``return y, y``) is one output named twice: eager gives
+        # the same object in both places, and so does rebuild
+        for k, t in enumerate(tensors):
+            if t is out:
+                return ("T", k)
         tensors.append(out)
         return ("T", len(tensors) - 1)
     if isinstance(out, list):
-        return ("L", tuple(_template(o, tensors) for o in out))
+        return ("L", tuple(_template(o, tensors, tracer, where) for o in out))
     if isinstance(out, tuple):
-        items = tuple(_template(o, tensors) for o in out)
+        items = tuple(_template(o, tensors, tracer, where) for o in out)
         # a namedtuple comes back as its own type (signature.rebuild), so out.loss works
         return ("U", items, type(out)) if hasattr(type(out), "_fields") else ("U", items)
     if isinstance(out, dict):
-        return ("D", tuple((k, _template(v, tensors)) for k, v in out.items()))
+        items = tuple((k, _template(v, tensors, tracer, where)) for k, v in out.items())
+        if type(out) is dict:
+            return ("D", items)
+        proto = _outs.dict_proto(out)
+        if proto is None:
+            _outs.check_opaque(out, tracer, where)
+            return ("S", out)
+        return ("D", items, proto)      # OrderedDict, defaultdict...: its own type again
+    if isinstance(out, TracedSize) and tracer is not None and out.tracer is tracer:
+        # x.shape[0] under a None dim: computed per run, not the traced number
+        return _outs.size_leaf(out, tensors)
+    names = _outs.object_fields(out)
+    if names is not None:
+        items = tuple((n, _template(getattr(out, n), tensors, tracer, where)) for n in names)
+        extra = {k: v for k, v in getattr(out, "__dict__", {}).items() if k not in names}
+        _outs.check_opaque(extra, tracer, where, type(out))
+        return ("C", _outs.object_proto(out, names), items)
+    if tracer is not None and not isinstance(out, (bool, int, float, complex, str,
+                                                   type(None))):
+        _outs.check_opaque(out, tracer, where)
     return ("S", out)
 
 

@@ -261,7 +261,10 @@ class Graph:
         default ``self.outputs``; ``targets`` are extra nodes to run (e.g. assigns).
         Only the subgraph the fetches and targets need runs. Returns Tensors."""
         from .executor import run_graph
-        return run_graph(self, feeds, fetches, targets)
+        from .replay_checks import replay_tail
+        out = run_graph(self, feeds, fetches, targets)
+        replay_tail(self)       # reseeds / state sets the captured code made after its draws
+        return out
 
     def gradients(self, loss, wrt, grad_loss=None) -> list[Value]:
         """Add gradient nodes d(loss)/d(w) for each ``w`` in ``wrt``; returns their Values."""

@@ -9,10 +9,15 @@
   should show through another (``f(t[:4], t[2:])``). Arguments that view overlapping memory
   are part of the call's key. See :func:`arg_overlaps`.
 - **Reseeding inside the step**: ``tl.manual_seed`` / ``Generator.manual_seed`` (and
-  ``Generator.seed``) called while tracing are recorded in the graph: the first draw from
-  that generator after it reseeds first (its ``random`` node's ``reseed`` attribute, read by
-  :func:`tensorlib.graph.runtime._random`), so replays draw what eager draws. A reseed no
-  draw follows is redone after the replay (``graph.reseed_tail``).
+  ``Generator.seed``) called while tracing (by ``tl.function`` or in a ``tl.capture``
+  block) are recorded in the graph: the first draw from that generator after it reseeds
+  first (its ``random`` node's ``reseed`` attribute, read by
+  :func:`tensorlib.graph.runtime._random`), so replays draw what eager draws. So are
+  ``tl.set_rng_state`` / ``Generator.set_state`` (``rng_ops``): a state this call's own
+  ``get_rng_state`` / ``get_state`` gave is saved and restored by each replay at the same
+  points (round trips, ``fork_rng``), a fixed state from outside is set as traced, and a
+  state passed as an argument or computed raises CaptureError. Actions no draw follows are
+  redone after the replay (``graph.reseed_tail``).
 """
 from __future__ import annotations
 
@@ -105,40 +110,124 @@ def mode_reason(key, old_keys) -> str | None:
 
 
 # --- reseeding inside a traced step ---------------------------------------------------------
+# a generator state a replay saved (its get_state / get_rng_state / the library's own
+# snapshot), by "<graph token>:<k>", for the restore that follows it in the same replay
+_SAVED: dict = {}
+
+
+def _marks(tracer) -> list:
+    return tracer.__dict__.setdefault("reseeds", [])
+
+
 def note_reseed(generator, seed) -> None:
     """``generator`` was reseeded (``seed``: the int, or None for fresh entropy) during a
     trace: remember where in the graph, for :func:`finish_reseeds`."""
     tracer = state.tracer
     if tracer is None:
         return
-    marks = tracer.__dict__.setdefault("reseeds", [])
-    marks.append((generator, seed, tracer.g._next_node))
+    _marks(tracer).append((generator, ("seed", seed), tracer.g._next_node))
+
+
+def _state_key(obj):
+    return id(obj._data) if hasattr(obj, "_data") else id(obj)
+
+
+def note_rng_save(generator, obj) -> None:
+    """``generator``'s state was read during a trace into ``obj`` (get_state's uint8 tensor,
+    or the library's state dict): a replay saves the state it has there, for a
+    ``set_state(obj)`` later in the same call (:func:`note_rng_set`)."""
+    tracer = state.tracer
+    if tracer is None:
+        return
+    saves = tracer.__dict__.setdefault("rng_saves", {})
+    k = len(saves)
+    # (obj kept alive: its id names it until the trace ends)
+    saves[_state_key(obj)] = (k, generator, obj, hasattr(obj, "_data"))
+    _marks(tracer).append((generator, ("save", k), tracer.g._next_node))
+
+
+def note_rng_set(generator, st, who: str) -> None:
+    """``generator.set_state(st)`` / ``tl.set_rng_state(st)`` ran during a trace: a replay
+    restores what that call's own ``get_state`` saved (``st`` came from one in the traced
+    code), or the fixed state ``st`` holds (a tensor or dict from outside, which the graph
+    keeps as a constant); a state each call passes anew (an argument) or computes is
+    refused, naming ``who``."""
+    tracer = state.tracer
+    if tracer is None:
+        return
+    from .tracer import CaptureError
+    hit = tracer.__dict__.get("rng_saves", {}).get(_state_key(st))
+    if hit is not None:
+        k, gen0, _obj, with_seed = hit
+        if gen0 is not generator:
+            raise CaptureError(
+                f"{who}: inside a captured function, a state another generator's get_state "
+                "gave in the same call cannot be replayed (the graph restores a generator "
+                "from its own saved state); take the state from this generator, or call "
+                f"{who} outside the function")
+        op = ("restore", k, with_seed)
+    elif isinstance(st, dict):
+        op = ("dict", {k: (dict(v) if isinstance(v, dict) else v) for k, v in st.items()})
+    else:
+        v = tracer.lookup(st)
+        op = None if v is None or v.node is None else v.node.op
+        if op in (None, "variable") and not st._rg and id(st) not in tracer._arg_index:
+            # a tensor from outside (a checkpoint in a global): its bytes as traced, an
+            # in-place change to it retracing as for a constant
+            kind = "constant"
+            tracer.constants.append((st, st._version, st._version[0]))
+        else:
+            kind = "constant" if op == "constant" else \
+                "computed" if op != "placeholder" else "argument"
+        if kind != "constant":
+            what = ("computed in the function" if kind == "computed"
+                    else "an argument or state read anew by each call")
+            raise CaptureError(
+                f"{who}: inside a captured function the state must be one this call's "
+                "get_rng_state / get_state gave, or a fixed tensor from outside; this one is "
+                f"{what}, whose bytes a replay cannot read on the host. Call it outside the "
+                "function, or take the state inside it")
+        from ..random import Generator
+        tmp = Generator(0)
+        tmp._set_state_bytes(st)
+        op = ("state", tmp._state_bytes().hex())
+    _marks(tracer).append((generator, op, tracer.g._next_node))
 
 
 def finish_reseeds(tracer, g) -> None:
-    """Put the reseeds noted while tracing into ``g``: each onto the first draw from its
-    generator that follows it, the rest into ``g.reseed_tail`` (redone after a replay)."""
+    """Put the generator actions noted while tracing (reseeds, state saves and restores)
+    into ``g``: each onto the first draw from its generator that follows it (a
+    ``reseed`` attribute when they are seeds only, else ``rng_ops``), the rest into
+    ``g.reseed_tail`` (redone after a replay)."""
     marks = tracer.__dict__.pop("reseeds", None)
+    tracer.__dict__.pop("rng_saves", None)
     if not marks:
         return
     from ..random import default_generator
+    import uuid
+    token = uuid.uuid4().hex[:12]
+
+    def data(op):
+        if op[0] in ("save", "restore"):
+            return (op[0], f"{token}:{op[1]}", *op[2:])
+        return op
     draws = [(n.id, n) for n in g.nodes if n.op == "random"]
-    tail = {}
-    for gen, seed, mark in marks:
+    on: dict = {}
+    tail: dict = {}
+    for gen, op, mark in marks:     # (in the order the code ran them)
         first = next((n for i, n in draws if i >= mark
                       and (g.bindings.get(n) or default_generator) is gen), None)
         if first is None:
-            tail[id(gen)] = (gen, seed)
-            continue
-        # (a later reseed before the same draw overrides an earlier one, as in eager)
-        if "reseed" not in first.attrs or first.attrs.get("_reseed_mark", -1) <= mark:
-            first.attrs["reseed"] = seed
-            first.attrs["_reseed_mark"] = mark
-    for n in g.nodes:
-        if n.op == "random":
-            n.attrs.pop("_reseed_mark", None)
+            tail.setdefault(id(gen), (gen, []))[1].append(data(op))
+        else:
+            on.setdefault(first.id, (first, []))[1].append(data(op))
+    for n, ops in on.values():
+        if all(op[0] == "seed" for op in ops):
+            n.attrs["reseed"] = ops[-1][1]      # (a later reseed overrides, as in eager)
+        else:
+            n.attrs["rng_ops"] = tuple(ops)
     if tail:
-        g.reseed_tail = list(tail.values())
+        g.reseed_tail = [(gen, tuple(ops)) for gen, ops in tail.values()]
 
 
 def reseed(generator, seed) -> None:
@@ -151,10 +240,37 @@ def reseed(generator, seed) -> None:
         gen.manual_seed(seed)
 
 
+def rng_ops(generator, ops) -> None:
+    """Redo the generator actions a traced call made (see :func:`finish_reseeds`)."""
+    from ..random import default_generator
+    gen = generator or default_generator
+    for op in ops:
+        kind = op[0]
+        if kind == "seed":
+            reseed(gen, op[1])
+        elif kind == "save":
+            _SAVED[op[1]] = (gen._state_dict(), gen._seed)
+        elif kind == "restore":
+            got = _SAVED.get(op[1])
+            if got is None:
+                raise RuntimeError("graph replay: a generator state restore found no state "
+                                   "saved before it in this run")
+            gen.set_state(got[0])
+            if op[2]:               # (a get_state tensor carries the initial seed too)
+                gen._seed = got[1]
+        elif kind == "state":
+            gen._set_state_bytes(bytes.fromhex(op[1]))
+        elif kind == "dict":
+            gen.set_state({k: (dict(v) if isinstance(v, dict) else v)
+                           for k, v in op[1].items()})
+        else:
+            raise ValueError(f"graph replay: unknown generator action {kind!r}")
+
+
 def replay_tail(g) -> None:
-    """After a replay: the reseeds the traced call made after its last draw."""
-    for gen, seed in getattr(g, "reseed_tail", ()):
-        reseed(gen, seed)
+    """After a replay: the generator actions the traced call made after its last draw."""
+    for gen, ops in getattr(g, "reseed_tail", ()):
+        rng_ops(gen, ops)
 
 
 def _key_overlaps(key) -> tuple:

@@ -17,6 +17,8 @@ def _read_grad(owner, name):
 
 
 def _write_data(t, arr) -> None:
+    if t is None:       # an input fed as an array (graph.run): no tensor to write back into
+        return
     if arr is not t._data:
         t._data[...] = arr
     t._version[0] += 1
@@ -148,6 +150,9 @@ def _random(generator, attrs, *inputs):
     if "reseed" in attrs:   # the traced call reseeded this generator before this draw
         from .replay_checks import reseed
         reseed(generator, attrs["reseed"])
+    elif "rng_ops" in attrs:    # ... or saved / set its state (see replay_checks)
+        from .replay_checks import rng_ops
+        rng_ops(generator, attrs["rng_ops"])
     r = rng(generator)
     dist = attrs["dist"]
     shape = random_shape(attrs, [x.shape for x in inputs]) if inputs else attrs["shape"]

@@ -141,6 +141,8 @@ def flatten(args, kwargs, specs=None):
     spec_iter = iter(specs) if specs is not None else None
 
     def walk(x, depth=0):
+        if isinstance(x, Tensor) and type(x) is not Tensor and x.is_sparse:
+            return _sparse_key(x, tensors, seen_arrays)
         if isinstance(x, Tensor):
             alias = seen_arrays.get(id(x._data), -1)
             k = len(tensors)
@@ -183,9 +185,108 @@ def flatten(args, kwargs, specs=None):
     return key, tensors, objects
 
 
+def _sparse_key(x, tensors: list, seen_arrays: dict) -> tuple:
+    """A sparse COO argument as two tensor inputs, its indices (sparse_dim, nnz) and values
+    (nnz, ...), with nnz a None dim: one graph serves every sparsity pattern (a replay reads
+    the call's indices). Its size, sparse_dim and coalesced flag are keyed; the parts take no
+    input_signature entries."""
+    if not hasattr(x._data, "indices"):
+        raise TypeError(f"tl.function: a sparse {type(x).__name__} argument (layout "
+                        f"{getattr(x, 'layout', '?')}) is not supported; pass a sparse COO "
+                        "tensor (tl.sparse_coo_tensor) or to_dense()")
+    from ..sparse import _index_tensor
+    d = x._data
+    parts = []
+    for t, shape in ((_index_tensor(d), (d.indices.shape[0], None)),
+                     (d.values, (None, *d.values.shape[1:]))):
+        k = len(tensors)
+        alias = seen_arrays.setdefault(id(t._data), k)
+        tensors.append(t)
+        parts.append(("T", shape, t.dtype.str, str(t._device), t._rg, -1 if alias == k
+                      else alias))
+    return ("SP", tuple(x.shape), d.indices.shape[0], d.coalesced, *parts)
+
+
+def sparse_specs(key, specs, tensors: list, aligned: bool):
+    """The trace's specs for a call with sparse COO arguments (see :func:`flatten`): their
+    parts' from the key, nnz None; the other tensors' from ``specs`` (one per tensor when
+    ``aligned``, else the input_signature, which skips the sparse parts) or their shapes.
+    ``specs`` itself when the call has none."""
+    parts: dict = {}
+    _sparse_parts(key, parts, [0])
+    if not parts:
+        return specs
+    rest = iter(specs) if specs is not None and not aligned else None
+    out = []
+    for k, t in enumerate(tensors):
+        if k in parts:
+            out.append(TensorSpec(parts[k], t.dtype))
+        elif specs is None:
+            out.append(TensorSpec(tuple(t.shape), t.dtype))
+        else:
+            out.append(specs[k] if aligned else next(rest))
+    return out
+
+
+def _sparse_parts(key, out: dict, count: list) -> None:
+    if not (isinstance(key, tuple) and key):
+        return
+    tag = key[0]
+    if tag == "T":
+        count[0] += 1
+    elif tag == "SP":       # (from the size and sparse_dim: dynamic=True masks the parts')
+        shape, sdim = key[1], key[2]
+        out[count[0]], out[count[0] + 1] = (sdim, None), (None, *shape[sdim:])
+        count[0] += 2
+    elif tag in ("L", "U"):
+        for k in key[1]:
+            _sparse_parts(k, out, count)
+    elif tag == "D":
+        for _, v in key[1]:
+            _sparse_parts(v, out, count)
+    elif tag not in ("S", "O"):
+        for k in key:
+            _sparse_parts(k, out, count)
+
+
+def build_sparse(args, kwargs):
+    """``(args, kwargs)`` with each sparse COO argument rebuilt over the tensors
+    :func:`flatten` made its graph inputs, so the traced function's sparse ops read the
+    call's indices (and refuse host-only ones, which would freeze the trace's). The same
+    objects when there is none."""
+    from .._tensor import Tensor
+
+    def walk(x, depth=0):
+        if isinstance(x, Tensor):
+            if type(x) is Tensor or not x.is_sparse or not hasattr(x._data, "indices"):
+                return x
+            from ..sparse import _index_tensor, _make
+            d = x._data
+            it = _index_tensor(d)
+            return _make(d.indices, d.values, d.shape, d.coalesced, itensor=it)
+        if depth > _MAX_DEPTH or isinstance(x, _SCALARS):
+            return x
+        if isinstance(x, (list, tuple)):
+            items = [walk(y, depth + 1) for y in x]
+            if all(a is b for a, b in zip(items, x)):
+                return x
+            if isinstance(x, list):
+                return items
+            return type(x)(*items) if hasattr(x, "_fields") else type(x)(items)
+        if isinstance(x, dict):
+            vals = {k: walk(v, depth + 1) for k, v in x.items()}
+            if all(vals[k] is v for k, v in x.items()):
+                return x
+            return {**vals} if type(x) is dict else type(x)(vals)
+        return x
+
+    return walk(tuple(args)), walk(kwargs)
+
+
 def rebuild(template, tensors):
     """Rebuild an output structure: ``("T", k)`` leaves take ``tensors[k]``; a tuple's
-    template may name its namedtuple type third (``("U", items, NT)``)."""
+    template may name its namedtuple type third (``("U", items, NT)``); sizes, dict
+    subclasses and dataclasses are :mod:`tensorlib.graph.outputs`'s."""
     tag = template[0]
     if tag == "T":
         return tensors[template[1]]
@@ -197,7 +298,15 @@ def rebuild(template, tensors):
         items = tuple(rebuild(t, tensors) for t in template[1])
         return template[2](*items) if len(template) > 2 else items
     if tag == "D":
+        if len(template) > 2:       # a dict subclass (see graph.outputs)
+            from .outputs import rebuild_dict
+            return rebuild_dict(template[2], [(k, rebuild(t, tensors)) for k, t in template[1]])
         return {k: rebuild(t, tensors) for k, t in template[1]}
+    if tag == "Z":      # a size the graph computed (a 0-d int64 output)
+        return int(tensors[template[1]].item())
+    if tag == "C":      # a dataclass / SimpleNamespace (see graph.outputs)
+        from .outputs import rebuild_object
+        return rebuild_object(template[1], [(n, rebuild(t, tensors)) for n, t in template[2]])
     raise AssertionError(tag)
 
 

@@ -926,11 +926,13 @@ class Tracer:
         self._bw = None
         for owner, start in self.arg_start.values():
             end = owner.grad
+            if _kept_grad(owner, start, end):
+                end = start
             if end is not start:        # (in-place writes into it: assigns to its input)
                 self.arg_grad_writes.append(
                     (self._arg_index[id(owner)], None if end is None else self.value_of(end)))
         for owner, start in list(self.start_grad.values()):
-            if owner.grad is start:
+            if owner.grad is start or _kept_grad(owner, start, owner.grad):
                 continue
             key = (id(owner), "grad")
             v = None if owner.grad is None else self.value_of(owner.grad)
@@ -990,6 +992,20 @@ class Tracer:
         self._carrier = {}
         self._alias_at = {}
         self._aliases = {}
+
+
+def _kept_grad(owner, start, end) -> bool:
+    """Whether ``owner``'s ``.grad`` went from ``start`` to ``end``, a detached alias of it
+    (``p.grad = p.grad.detach(); p.grad.zero_()``: ``zero_grad(set_to_none=False)`` under a
+    trace): eager zeroes such a gradient in place and keeps the tensor, as PyTorch, so the
+    alias is put back (its writes are writes into ``start``) and replays keep it too."""
+    if start is None or end is None or end._data is not start._data or end._rg \
+            or end._node is not None or start._node is not None:
+        return False
+    if start._rg:
+        start.detach_()
+    owner.grad = start
+    return True
 
 
 def _colocate(node: Node, fwd: Node) -> None:

@@ -162,6 +162,8 @@ class SparseTensor(Tensor):
         return True
 
     def _indices(self) -> Tensor:
+        if _traced(self._data):     # the call's own indices, not the trace's as a constant
+            return self._data._it
         from ..creation import tensor
         return tensor(self._data.indices, device=self._device)
 
