@@ -1421,6 +1421,7 @@ class GraphModule:
             n.device = str(dev)
             if n.op == "constant":
                 n.attrs["value"] = to_device(n.attrs["value"], dev)
+        self.graph.placement = None     # one device now: no placement decision holds
         self.graph.invalidate()
         return self
 
@@ -1489,6 +1490,11 @@ class GraphModule:
 
     def run(self, feeds: dict | None = None, fetches=None):
         """The executor directly: ``feeds`` by input name or index, ``fetches`` Values."""
+        from collections.abc import Mapping
+        if feeds is not None and not isinstance(feeds, Mapping):
+            raise TypeError(f"GraphModule.run takes a dict of feeds {{input name or index: "
+                            f"tensor}}, got {type(feeds).__name__}; call the module itself "
+                            f"to pass inputs positionally")
         fl = dict(feeds or {})
         args = {}
         names = self.input_names

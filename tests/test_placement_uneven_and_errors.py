@@ -259,3 +259,18 @@ def test_drawings_show_devices_and_send_recv():
     assert "send\\nto cpu" in viz.to_dot(parts["cpu:1"])
     unplaced = _failing_graph()[0]
     assert "cluster_" not in viz.to_dot(unplaced) and "send/recv" not in viz.to_dot(unplaced)
+
+
+def test_loaded_graph_moved_to_one_device_and_run_feeds(tmp_path):
+    lin = tl.nn.Linear(3, 2)
+    f = tl.function(lambda x: lin(x).relu(), devices=["cpu:0", "cpu:1"])
+    x = tl.randn(4, 3)
+    with tl.no_grad():
+        want = f(x)
+    tl.save_graph(f, tmp_path / "p.tlg")
+    g = tl.load_graph(tmp_path / "p.tlg", device="cpu")
+    assert g.graph.placement is None
+    assert {n.device for n in g.graph.nodes} == {"cpu"}
+    np.testing.assert_allclose(g(x).numpy(), want.numpy(), rtol=1e-6)
+    with pytest.raises(TypeError, match="GraphModule.run takes a dict of feeds"):
+        g.run(x)
