@@ -207,7 +207,7 @@ def _shared(lib):
         _conv_few_out_channels, _float64_axis0_and_small_solves, _float64_tall_reductions,
         _per_example_grads, _unique_searchsorted_isin, _ctc_loss, _pdist, _multinomial_small,
         _outer_broadcast_and_bce, _capture_guard_check, _conv_large_maps, _scans_f64,
-        _strided_conv_grads,
+        _strided_conv_grads, _conv3d, _small_selection,
     ) for case in group(lib, rng)]
 
 
@@ -224,6 +224,33 @@ def _scans_f64(lib, rng):
                   (f"cumprod {tag}", lambda p=p, d=dim: p.cumprod(d)),
                   (f"logcumsumexp {tag}", lambda x=x, d=dim: lib.logcumsumexp(x, d))]
     return cases
+
+
+def _conv3d(lib, rng):
+    """Dense float32 conv3d forward and forward + backward (input and weight gradients): a
+    video trial's 16->32 k3, a C3D-like 64->64 k3 and a (3, 7, 7) stride (1, 2, 2) stem."""
+    F = lib.nn.functional
+
+    def arr(*shape, scale=1.0):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    def case(xs, ws, stride, pad):
+        x = lib.tensor(arr(*xs), requires_grad=True)
+        w = lib.tensor(arr(*ws, scale=0.05), requires_grad=True)
+
+        def fwd():
+            with lib.no_grad():
+                F.conv3d(x, w, stride=stride, padding=pad)
+
+        def step():
+            x.grad = w.grad = None
+            F.conv3d(x, w, stride=stride, padding=pad).sum().backward()
+        k = "x".join(map(str, ws[2:]))
+        name = f"conv3d {k} s{stride} {ws[1]}->{ws[0]} {xs}"
+        return [(name + " fwd", fwd), (name + " fwd+bwd", step)]
+    return (case((2, 16, 8, 32, 32), (32, 16, 3, 3, 3), 1, 1)
+            + case((4, 64, 8, 28, 28), (64, 64, 3, 3, 3), 1, 1)
+            + case((8, 3, 16, 56, 56), (64, 3, 3, 7, 7), (1, 2, 2), (1, 3, 3)))
 
 
 def _strided_conv_grads(lib, rng):
@@ -431,6 +458,30 @@ def _pdist(lib, rng):
         ("pdist fwd+bwd (4096, 16) [23g]", fb(a)),
         ("pdist fwd+bwd (2048, 64) [23g]", fb(b)),
         ("cdist p=2 (4096, 16) x (2048, 16) [23g]", lambda: lib.cdist(a.detach(), c)),
+    ]
+
+
+def _small_selection(lib, rng):
+    """Small selections: adaptive max pooling with uneven windows (a direct kernel), topk at
+    a MoE router's size (the kernel's per-call cost), kthvalue through topk."""
+    F = lib.nn.functional
+    px = lib.tensor(rng.standard_normal((8, 64, 13, 13)).astype(np.float32), requires_grad=True)
+    router = lib.tensor(rng.standard_normal((160, 4)).astype(np.float32))
+    v = lib.tensor(rng.standard_normal(100).astype(np.float32))
+    m = lib.tensor(rng.standard_normal((16, 32)).astype(np.float32))
+
+    def pool(out):
+        def run():
+            px.grad = None
+            F.adaptive_max_pool2d(px, out).sum().backward()
+        return run
+    return [
+        ("adaptive_max_pool2d fwd+bwd (8,64,13,13)->(4,4)", pool((4, 4))),
+        ("adaptive_max_pool2d fwd+bwd (8,64,13,13)->(5,7)", pool((5, 7))),
+        ("topk (160, 4) k=2", lambda: lib.topk(router, 2)),
+        ("kthvalue (100,) k=7", lambda: lib.kthvalue(v, 7)),
+        ("kthvalue (16, 32) k=5 dim=-1", lambda: lib.kthvalue(m, 5, -1)),
+        ("kthvalue (16, 32) k=3 dim=0", lambda: lib.kthvalue(m, 3, 0)),
     ]
 
 

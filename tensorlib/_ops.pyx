@@ -1502,23 +1502,116 @@ cdef void _topk_row(const floating *x, Py_ssize_t n, Py_ssize_t k, cnp.int64_t *
         cnt += 1
 
 
-def topk_rows(const floating[:, ::1] x, cnp.int64_t[:, ::1] out, bint largest):
+cdef int _topk_rows_run(const floating *x, Py_ssize_t M, Py_ssize_t n, Py_ssize_t k,
+                        cnp.int64_t *out, bint largest) noexcept nogil:
+    # one value buffer per thread, allocated once (not per row); -1: out of memory
+    cdef int nt = nthreads(M * n)
+    cdef Py_ssize_t r
+    cdef floating *vals = <floating *> malloc(nt * k * sizeof(floating))
+    if vals == NULL:
+        return -1
+    if nt == 1:
+        # no parallel region: entering one costs more than a small call's selection
+        for r in range(M):
+            _topk_row(x + r * n, n, k, out + r * k, vals, largest)
+    else:
+        for r in prange(M, schedule="static", num_threads=nt):
+            _topk_row(x + r * n, n, k, out + r * k, vals + threadid() * k, largest)
+    free(vals)
+    return 0
+
+
+def topk_rows(x, out, bint largest):
     """The indices of each row's ``out.shape[1]`` largest (smallest) values, best first, ties
-    in index order: the first k of the stable sort. 0 < k <= row length (checked)."""
-    cdef Py_ssize_t M = x.shape[0], n = x.shape[1], k = out.shape[1], r
-    cdef floating *vals
-    if out.shape[0] != M or not 0 < k <= n:
+    in index order: the first k of the stable sort. ``x``: a C-contiguous (rows, n)
+    float32/float64 ndarray; ``out``: a writeable C-contiguous (rows, k) int64 one;
+    0 < k <= n (all checked). Raw ndarray access: a typed memoryview's dispatch and buffer
+    acquisition were most of a small call's cost."""
+    if type(x) is not np.ndarray or type(out) is not np.ndarray:
+        raise TypeError("topk_rows: x and out must be NumPy arrays")
+    cdef cnp.ndarray a = x, o = out
+    cdef int t = cnp.PyArray_TYPE(a)
+    if (a.ndim != 2 or o.ndim != 2 or (t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64)
+            or cnp.PyArray_TYPE(o) != cnp.NPY_INT64
+            or not (cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_IS_C_CONTIGUOUS(o))
+            or not (cnp.PyArray_ISNOTSWAPPED(a) and cnp.PyArray_ISNOTSWAPPED(o))
+            or not (cnp.PyArray_ISALIGNED(a) and cnp.PyArray_ISALIGNED(o))
+            or not cnp.PyArray_ISWRITEABLE(o)):
+        raise ValueError("topk_rows: x must be a C-contiguous 2-d float32/float64 array and "
+                         "out a writeable C-contiguous 2-d int64 array")
+    cdef Py_ssize_t M = a.shape[0], n = a.shape[1], k = o.shape[1]
+    cdef int rc
+    if o.shape[0] != M or not 0 < k <= n:
         raise ValueError("topk_rows: out must be (rows, k) with 0 < k <= row length")
+    if M == 0:
+        return
+    cdef void *xp = cnp.PyArray_DATA(a)
+    cdef cnp.int64_t *op = <cnp.int64_t *> cnp.PyArray_DATA(o)
     with nogil:
-        for r in prange(M, schedule="static", num_threads=nthreads(M * n)):
-            vals = <floating *> malloc(k * sizeof(floating))
-            if vals != NULL:
-                _topk_row(&x[r, 0], n, k, &out[r, 0], vals, largest)
-                free(vals)
-            else:
-                out[r, 0] = -1
-    if M and np.asarray(out)[:, 0].min() < 0:
+        if t == cnp.NPY_FLOAT32:
+            rc = _topk_rows_run(<const float *> xp, M, n, k, op, largest)
+        else:
+            rc = _topk_rows_run(<const double *> xp, M, n, k, op, largest)
+    if rc < 0:
         raise MemoryError("topk_rows: out of memory")
+
+
+# ---- adaptive max pool kernel ----
+# Windows of unequal sizes (H % Ho != 0) do not fit max_pool2d's fixed kernel and stride; a
+# direct scan of each window beats gathering the windows into padded tiles for that kernel.
+cdef void _adaptive_max_plane(const floating *src, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo,
+                              const Py_ssize_t *rb, const Py_ssize_t *cb, floating *dst,
+                              cnp.int64_t *di) noexcept nogil:
+    # PyTorch's scan: from the window's first position, take ``v > m || isnan(v)`` in
+    # row-major order: the first maximum, a window's last NaN (an all -inf window: its first
+    # position). rb[2i], rb[2i + 1]: window row i's rows [lo, hi); cb the same for columns
+    cdef Py_ssize_t i, j, h, w, best
+    cdef floating m, v
+    cdef const floating *row
+    for i in range(Ho):
+        for j in range(Wo):
+            best = rb[2 * i] * W + cb[2 * j]
+            m = src[best]
+            for h in range(rb[2 * i], rb[2 * i + 1]):
+                row = src + h * W
+                for w in range(cb[2 * j], cb[2 * j + 1]):
+                    v = row[w]
+                    if v > m or v != v:
+                        m = v
+                        best = h * W + w
+            dst[i * Wo + j] = m
+            di[i * Wo + j] = best
+
+
+def adaptive_max_pool2d_planes(const floating[:, :, ::1] x, floating[:, :, ::1] out,
+                               cnp.int64_t[:, :, ::1] idx):
+    """Adaptive max pooling of the (P, H, W) planes ``x`` into ``out`` (P, Ho, Wo): window
+    (i, j) covers rows [floor(i H / Ho), ceil((i + 1) H / Ho)) and the same for columns, as
+    PyTorch; ``idx`` (P, Ho, Wo) gets the flat h * W + w of each maximum (the first in
+    row-major order, a window's last NaN, as PyTorch). Shapes checked; H, W >= 1."""
+    cdef Py_ssize_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
+    cdef Py_ssize_t Ho = out.shape[1], Wo = out.shape[2], i, p
+    if (out.shape[0] != P or idx.shape[0] != P or idx.shape[1] != Ho or idx.shape[2] != Wo):
+        raise ValueError("adaptive_max_pool2d_planes: out and idx must be (P, Ho, Wo) with "
+                         "x's P")
+    if P == 0 or Ho == 0 or Wo == 0:
+        return
+    if H < 1 or W < 1:
+        raise ValueError("adaptive_max_pool2d_planes: empty input planes")
+    cdef Py_ssize_t *rb = <Py_ssize_t *> malloc(2 * (Ho + Wo) * sizeof(Py_ssize_t))
+    if rb == NULL:
+        raise MemoryError("adaptive_max_pool2d_planes: out of memory")
+    cdef Py_ssize_t *cb = rb + 2 * Ho
+    for i in range(Ho):
+        rb[2 * i] = i * H // Ho
+        rb[2 * i + 1] = ((i + 1) * H + Ho - 1) // Ho
+    for i in range(Wo):
+        cb[2 * i] = i * W // Wo
+        cb[2 * i + 1] = ((i + 1) * W + Wo - 1) // Wo
+    with nogil:
+        for p in prange(P, schedule="static", num_threads=nthreads(P * H * W)):
+            _adaptive_max_plane(&x[p, 0, 0], W, Ho, Wo, rb, cb, &out[p, 0, 0], &idx[p, 0, 0])
+    free(rb)
 
 
 # --- depthwise convolution: one input channel per group, direct loops ------------------------

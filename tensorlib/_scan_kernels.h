@@ -348,14 +348,27 @@ TL_SCAN_CLONES static void NAME(const T *restrict xi, const T *restrict xt, ptrd
     for (ptrdiff_t k_ = 0; k_ < (L); k_++)                                                  \
         (w)[k_] = (d)[k_] > 0 ? (g)[k_] / (d)[k_] : 0;
 
-/* gx_i = sum_{j > i} w_ij (x_i - x_j): row i's own pairs (g, d: row i's part; w: N scratch) */
+/* gx_i = sum_{j > i} w_ij (x_i - x_j): row i's own pairs (g, d: row i's part; w: N scratch).
+ * Four features at a time share each load of w (four independent sums in registers) */
 #define TL_PDIST_GRAD_ROW(NAME, T)                                                          \
 TL_SCAN_CLONES static void NAME(const T *restrict g, const T *restrict d,                  \
                                 const T *restrict xi, const T *restrict xt, ptrdiff_t N,   \
                                 ptrdiff_t M, ptrdiff_t i, T *restrict gxi, T *restrict w) { \
-    ptrdiff_t L = N - i - 1;                                                                \
+    ptrdiff_t L = N - i - 1, m = 0;                                                         \
     TL_PD_WEIGHTS(w, g, d, L)                                                               \
-    for (ptrdiff_t m = 0; m < M; m++) {                                                     \
+    for (; m + 4 <= M; m += 4) {                                                            \
+        const T s0 = xi[m], s1 = xi[m + 1], s2 = xi[m + 2], s3 = xi[m + 3];                 \
+        const T *restrict b0 = xt + m * N + i + 1, *restrict b1 = b0 + N;                   \
+        const T *restrict b2 = b1 + N, *restrict b3 = b2 + N;                               \
+        T a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                                   \
+        for (ptrdiff_t j = 0; j < L; j++) {                                                 \
+            const T wj = w[j];                                                              \
+            a0 += wj * (s0 - b0[j]); a1 += wj * (s1 - b1[j]);                               \
+            a2 += wj * (s2 - b2[j]); a3 += wj * (s3 - b3[j]);                               \
+        }                                                                                   \
+        gxi[m] = a0; gxi[m + 1] = a1; gxi[m + 2] = a2; gxi[m + 3] = a3;                     \
+    }                                                                                       \
+    for (; m < M; m++) {                                                                    \
         const T s = xi[m];                                                                  \
         const T *restrict b = xt + m * N + i + 1;                                           \
         T acc = 0;                                                                          \
@@ -364,28 +377,62 @@ TL_SCAN_CLONES static void NAME(const T *restrict g, const T *restrict d,       
     }                                                                                       \
 }
 
-/* the other side, for the partner rows j in [j0, j1): gt[m, j - j0] = sum_{i < j} w_ij
- * (x_i - x_j), subtracted from gx by the caller (gt: M TL_PD_BLOCK, w: TL_PD_BLOCK scratch;
- * x (N, M), g and d the whole pdist vectors) */
+/* the other side, register-tiled as the forward: for TL_PD_GT(T) partner rows j at a time,
+ * their sums sum_{i < j} w_ij (x_j - x_i) stay in registers over chunks of TL_PD_GI rows i
+ * (the chunk's weights in wc, TL_PD_GI x TL_PD_GT(T)), meeting memory (gt, M x TL_PD_GT(T))
+ * once per chunk and feature rather than once per row i and feature */
+#define TL_PD_GT(T) (512 / (ptrdiff_t)sizeof(T))
+#define TL_PD_GI 32
+#define TL_PD_GRAD_CHUNK(T, NT)                                                             \
+    for (ptrdiff_t m = 0; m < M; m++) {                                                     \
+        const T *restrict b = xt + m * N + jt;                                              \
+        const T *restrict s = xt + m * N + i0;                                              \
+        T *restrict o = gt + m * TL_PD_GT(T);                                               \
+        T acc[TL_PD_GT(T)];                                                                 \
+        for (ptrdiff_t t = 0; t < (NT); t++) acc[t] = o[t];                                 \
+        for (ptrdiff_t ii = 0; ii < ni; ii++) {                                             \
+            const T si = s[ii];                                                             \
+            const T *restrict wr = wc + ii * TL_PD_GT(T);                                   \
+            for (ptrdiff_t t = 0; t < (NT); t++) acc[t] += wr[t] * (b[t] - si);             \
+        }                                                                                   \
+        for (ptrdiff_t t = 0; t < (NT); t++) o[t] = acc[t];                                 \
+    }
+
+/* adds sum_{i < j} w_ij (x_j - x_i) to gx_j for the partner rows j in [j0, j1) (gt: M
+ * TL_PD_GT(T), wc: TL_PD_GI TL_PD_GT(T) scratch; g and d the whole pdist vectors) */
 #define TL_PDIST_GRAD_COLS(NAME, T)                                                         \
 TL_SCAN_CLONES static void NAME(const T *restrict g, const T *restrict d,                  \
-                                const T *restrict x, const T *restrict xt, ptrdiff_t N,    \
-                                ptrdiff_t M, ptrdiff_t j0, ptrdiff_t j1, T *restrict gx,   \
-                                T *restrict gt, T *restrict w) {                           \
-    for (ptrdiff_t k = 0; k < M * TL_PD_BLOCK; k++) gt[k] = 0;                              \
-    for (ptrdiff_t i = 0; i + 1 < j1; i++) {                                                \
-        ptrdiff_t lo = i + 1 > j0 ? i + 1 : j0, L = j1 - lo;                                \
-        ptrdiff_t at = i * (2 * N - i - 1) / 2 + (lo - i - 1);                              \
-        TL_PD_WEIGHTS(w, g + at, d + at, L)                                                 \
-        for (ptrdiff_t m = 0; m < M; m++) {                                                 \
-            const T s = x[i * M + m];                                                       \
-            const T *restrict b = xt + m * N + lo;                                          \
-            T *restrict o = gt + m * TL_PD_BLOCK + (lo - j0);                               \
-            for (ptrdiff_t j = 0; j < L; j++) o[j] += w[j] * (s - b[j]);                    \
+                                const T *restrict xt, ptrdiff_t N, ptrdiff_t M,            \
+                                ptrdiff_t j0, ptrdiff_t j1, T *restrict gx,                \
+                                T *restrict gt, T *restrict wc) {                          \
+    const ptrdiff_t GT = TL_PD_GT(T);                                                       \
+    for (ptrdiff_t jt = j0; jt < j1; jt += GT) {                                            \
+        const ptrdiff_t nt = j1 - jt < GT ? j1 - jt : GT;                                   \
+        for (ptrdiff_t k = 0; k < M * GT; k++) gt[k] = 0;                                   \
+        for (ptrdiff_t i0 = 0; i0 < jt; i0 += TL_PD_GI) {                                   \
+            const ptrdiff_t ni = jt - i0 < TL_PD_GI ? jt - i0 : TL_PD_GI;                   \
+            for (ptrdiff_t ii = 0; ii < ni; ii++) {                                         \
+                const ptrdiff_t i = i0 + ii, at = i * (2 * N - i - 1) / 2 + (jt - i - 1);   \
+                TL_PD_WEIGHTS(wc + ii * GT, g + at, d + at, nt)                             \
+            }                                                                               \
+            if (nt == GT) { TL_PD_GRAD_CHUNK(T, TL_PD_GT(T)) }                              \
+            else { TL_PD_GRAD_CHUNK(T, nt) }                                                \
         }                                                                                   \
+        /* the pairs inside the tile */                                                     \
+        for (ptrdiff_t i = jt; i + 1 < jt + nt; i++) {                                      \
+            const ptrdiff_t lo = i + 1, L = jt + nt - lo;                                   \
+            const ptrdiff_t at = i * (2 * N - i - 1) / 2;                                   \
+            TL_PD_WEIGHTS(wc, g + at, d + at, L)                                            \
+            for (ptrdiff_t m = 0; m < M; m++) {                                             \
+                const T s = xt[m * N + i];                                                  \
+                const T *restrict b = xt + m * N + lo;                                      \
+                T *restrict o = gt + m * GT + (lo - jt);                                    \
+                for (ptrdiff_t j = 0; j < L; j++) o[j] += wc[j] * (b[j] - s);               \
+            }                                                                               \
+        }                                                                                   \
+        for (ptrdiff_t t = 0; t < nt; t++)                                                  \
+            for (ptrdiff_t m = 0; m < M; m++) gx[(jt + t) * M + m] += gt[m * GT + t];       \
     }                                                                                       \
-    for (ptrdiff_t j = j0; j < j1; j++)                                                     \
-        for (ptrdiff_t m = 0; m < M; m++) gx[j * M + m] -= gt[m * TL_PD_BLOCK + (j - j0)];  \
 }
 
 TL_PDIST_ROW(tl_pdist_row_f32, float)

@@ -418,12 +418,14 @@ cdef extern from "_scan_kernels.h" nogil:
     void tl_pdist_grad_row_f64(const double *g, const double *d, const double *xi,
                                const double *xt, Py_ssize_t N, Py_ssize_t M, Py_ssize_t i,
                                double *gxi, double *w)
-    void tl_pdist_grad_cols_f32(const float *g, const float *d, const float *x,
-                                const float *xt, Py_ssize_t N, Py_ssize_t M, Py_ssize_t j0,
-                                Py_ssize_t j1, float *gx, float *gt, float *w)
-    void tl_pdist_grad_cols_f64(const double *g, const double *d, const double *x,
-                                const double *xt, Py_ssize_t N, Py_ssize_t M, Py_ssize_t j0,
-                                Py_ssize_t j1, double *gx, double *gt, double *w)
+    int TL_PD_GI
+    Py_ssize_t TL_PD_GT(...)
+    void tl_pdist_grad_cols_f32(const float *g, const float *d, const float *xt, Py_ssize_t N,
+                                Py_ssize_t M, Py_ssize_t j0, Py_ssize_t j1, float *gx,
+                                float *gt, float *wc)
+    void tl_pdist_grad_cols_f64(const double *g, const double *d, const double *xt,
+                                Py_ssize_t N, Py_ssize_t M, Py_ssize_t j0, Py_ssize_t j1,
+                                double *gx, double *gt, double *wc)
 
 
 cdef inline Py_ssize_t _row_start(Py_ssize_t i, Py_ssize_t N) noexcept nogil:
@@ -464,6 +466,7 @@ def pdist_l2_grad(const floating[::1] g, const floating[::1] d, const floating[:
         raise ValueError("pdist_l2_grad: d must have g's length and gx x's shape")
     cdef Py_ssize_t N = x.shape[0], M = x.shape[1], i, b, j0
     cdef Py_ssize_t B = TL_PD_BLOCK, nb = (N + B - 1) // B
+    cdef Py_ssize_t GT = TL_PD_GT(<floating>0), scratch = (M + TL_PD_GI) * GT
     cdef int nt = _threads(N * N * M)
     cdef floating *w
     cdef floating *gt
@@ -485,12 +488,12 @@ def pdist_l2_grad(const floating[::1] g, const floating[::1] d, const floating[:
             free(w)
         for b in prange(nb, schedule="dynamic", num_threads=nt):
             j0 = b * B
-            w = <floating *>malloc((M + 1) * B * sizeof(floating))
-            gt = w + B
+            w = <floating *>malloc(scratch * sizeof(floating))
+            gt = w + TL_PD_GI * GT
             if floating is float:
-                tl_pdist_grad_cols_f32(&g[0], &d[0], &x[0, 0], &xt[0, 0], N, M, j0,
-                                       min(j0 + B, N), &gx[0, 0], gt, w)
+                tl_pdist_grad_cols_f32(&g[0], &d[0], &xt[0, 0], N, M, j0, min(j0 + B, N),
+                                       &gx[0, 0], gt, w)
             else:
-                tl_pdist_grad_cols_f64(&g[0], &d[0], &x[0, 0], &xt[0, 0], N, M, j0,
-                                       min(j0 + B, N), &gx[0, 0], gt, w)
+                tl_pdist_grad_cols_f64(&g[0], &d[0], &xt[0, 0], N, M, j0, min(j0 + B, N),
+                                       &gx[0, 0], gt, w)
             free(w)

@@ -57,6 +57,7 @@ UNSUPPORTED = {
     "ldl_solve": "the ONNX standard has no linear solve",
     "getitem_grad": "a gradient kernel (export inference graphs)",
     "conv2d_weight_grad": "a gradient kernel (export inference graphs)",
+    "conv3d_weight_grad": "a gradient kernel (export inference graphs)",
     "gelu_grad": "a gradient kernel (export inference graphs)",
     "silu_grad": "a gradient kernel (export inference graphs)",
     "hardswish_grad": "a gradient kernel (export inference graphs)",

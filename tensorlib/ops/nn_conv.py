@@ -1,8 +1,10 @@
 """Convolutions: conv2d and its two gradient ops (input: col2im, weight: im2col + GEMM).
 
-conv1d, conv_transpose1d/2d/3d and conv3d (one conv2d per kernel depth tap) are built from
-these three ops; each takes an unbatched sample too. The vjps close over
-the same three ops, so grad of grad works to any order:
+conv1d, conv_transpose1d/2d/3d and depthwise conv3d (one conv2d per kernel depth tap) are
+built from these three ops; each takes an unbatched sample too. Dense and grouped conv3d have
+their own three ops of the same shape (conv3d, conv3d_input_grad, conv3d_weight_grad: the
+``# ---- conv3d ----`` section). The vjps close over the same three ops, so grad of grad works
+to any order:
   conv2d(x, w)              -> d/dx: conv2d_input_grad(g, w),  d/dw: conv2d_weight_grad(x, g)
   conv2d_input_grad(g, w)   -> d/dg: conv2d(gg, w),            d/dw: conv2d_weight_grad(gg, g)
   conv2d_weight_grad(x, g)  -> d/dx: conv2d_input_grad(g, gg), d/dg: conv2d(x, gg)
@@ -342,11 +344,43 @@ _input_grad_int = _int_kernel(_input_grad_impl, _col2im_xp)
 _weight_grad_int = _int_kernel(_weight_grad_impl, _im2col_xp)
 
 
+def _nhwc(a) -> np.ndarray | None:
+    """A channels_last (N, C, H, W) array as its C-contiguous (N, H, W, C) view; None for
+    any other layout, and for one that is C-contiguous too (a size-1 C or H*W: PyTorch keeps
+    those contiguous)."""
+    if a.ndim != 4 or a.flags.c_contiguous:
+        return None
+    v = a.transpose(0, 2, 3, 1)
+    return v if v.flags.c_contiguous else None
+
+
+def _pointwise(stride, padding, dilation, groups, kernel) -> bool:
+    """A 1x1 convolution that is one GEMM over the positions: unit stride, no padding."""
+    return (tuple(kernel) == (1, 1) and groups == 1 and tuple(stride) == (1, 1)
+            and not any(padding))
+
+
+# channels_last 1x1 convolutions: positions x channels is already the GEMM's matrix, so
+# the three ops are one product each on the NHWC views, no copies to C order and back,
+# and the output stays channels_last as PyTorch's does
+def _conv_nhwc_1x1(x, w, b):
+    xh = _nhwc(x)
+    N, H, W, C = xh.shape
+    O = w.shape[0]
+    out = _gemm.matmul(xh.reshape(N * H * W, C), np.ascontiguousarray(w.reshape(O, C).T))
+    if b:
+        out += b[0]
+    return out.reshape(N, H, W, O).transpose(0, 3, 1, 2)
+
+
 def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
     from .. import _ops
     if x.dtype.kind in "iu":
         return _conv_int(x, w, *b, stride=stride, padding=padding, dilation=dilation,
                          groups=groups)
+    if (x.size and w.size and _pointwise(stride, padding, dilation, groups, w.shape[2:])
+            and _nhwc(x) is not None):
+        return _conv_nhwc_1x1(x, w, b)
     sh, sw, pt, pb, pl, pr, dh, dw = _hw(stride, padding, dilation)
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w)
@@ -468,6 +502,12 @@ def _input_grad_cpu(g, w, *, stride, padding, dilation, groups, input_hw=None,
     if g.dtype.kind in "iu":
         return _input_grad_int(g, w, stride=stride, padding=padding, dilation=dilation,
                                groups=groups, input_hw=input_hw, output_padding=output_padding)
+    gh = _nhwc(g) if g.size and w.size else None
+    if gh is not None and _pointwise(stride, padding, dilation, groups, w.shape[2:]) and (
+            input_hw is None or tuple(input_hw) == g.shape[2:]):
+        N, H, W, O = gh.shape
+        dx = _gemm.matmul(gh.reshape(N * H * W, O), np.ascontiguousarray(w.reshape(O, -1)))
+        return dx.reshape(N, H, W, -1).transpose(0, 3, 1, 2)
     if input_hw is None:
         input_hw = _transposed_hw(g.shape[2:], w.shape[2:], stride, padding, dilation,
                                   output_padding)
@@ -522,6 +562,11 @@ def _weight_grad_cpu(x, g, *, stride, padding, dilation, groups, kernel):
     if x.dtype.kind in "iu":
         return _weight_grad_int(x, g, stride=stride, padding=padding, dilation=dilation,
                                 groups=groups, kernel=kernel)
+    if (x.size and g.size and _pointwise(stride, padding, dilation, groups, kernel)
+            and _nhwc(x) is not None and _nhwc(g) is not None):
+        xh, gh = _nhwc(x), _nhwc(g)
+        gw = _gemm.matmul(gh.reshape(-1, gh.shape[3]).T, xh.reshape(-1, xh.shape[3]))
+        return gw.reshape(gw.shape + (1, 1))
     sh, sw, pt, pb, pl, pr, dh, dw = _hw(stride, padding, dilation)
     x = np.ascontiguousarray(x)
     g = np.ascontiguousarray(g)
@@ -635,6 +680,420 @@ CONV2D_INPUT_GRAD = _make("conv2d_input_grad", _input_grad_impl, _col2im_xp, _in
                           _input_grad_vjp, _input_grad_infer, _bwd_flops, onnx="ConvTranspose")
 CONV2D_WEIGHT_GRAD = _make("conv2d_weight_grad", _weight_grad_impl, _im2col_xp,
                            _weight_grad_cpu, _weight_grad_vjp, _weight_grad_infer, _bwd_flops)
+
+
+# ---- conv3d ----
+# conv3d was one conv2d per kernel depth tap over copies of the input's depth slices (permuted
+# to (N*Do, C, H, W)), the taps' outputs summed and permuted back, and in the backward the
+# slices' gradients scattered back tap by tap: 1.65-1.8x PyTorch at 1 thread on the trial's
+# 16->32 k3 (2, 16, 8, 32, 32). These three ops work on a depth-major copy of the input, a
+# tile of output depths (or of output rows of one depth) at a time: each depth tap's
+# slices are unfolded by the 2-D im2col kernel into L2-sized columns and its GEMM adds into
+# the tile of the output (GEMM beta = 1), so no summed temporaries or scatters remain; the
+# weight gradient accumulates per tap the same way.
+TILE3_BYTES = 4 << 20
+
+
+def _geo3(stride, padding, dilation):
+    (sd, sh, sw), (pd, _, pt, _, pl, _), (dd, dh, dw) = stride, padding, dilation
+    return sd, sh, sw, pd, pt, pl, dd, dh, dw
+
+
+def _out3(shape, kernel, stride, padding, dilation) -> tuple:
+    return tuple(out_size(n, k, s, padding[2 * i], padding[2 * i + 1], d)
+                 for i, (n, k, s, d) in enumerate(zip(shape, kernel, stride, dilation)))
+
+
+def _w3(w, groups):
+    """(O, C/groups, kd, kh, kw) -> (kd, O, C/groups*kh*kw): one GEMM operand per depth tap."""
+    O, Cg, kd, kh, kw = w.shape
+    return np.ascontiguousarray(w.transpose(2, 0, 1, 3, 4)).reshape(kd, O, Cg * kh * kw)
+
+
+def _tiles3(Do, Ho, Wo, K, itemsize, span):
+    """(d0, d1, h0, r): output depths [d0, d1) x rows [h0, h0 + r), whole depths where they
+    fit TILE3_BYTES of columns (a contiguous run of each output channel either way) with the
+    ``span`` extra input depths that the taps of a tile read past its own."""
+    cols = max(TILE3_BYTES // (itemsize * K), _TILE_MIN_COLS)
+    P = Ho * Wo
+    if P * (1 + span) <= cols:
+        B = max(1, cols // P - span)
+        return [(d0, min(Do, d0 + B), 0, Ho) for d0 in range(0, Do, B)]
+    R = max(1, min(Ho, cols // ((1 + span) * Wo)))
+    return [(d, d + 1, h0, min(R, Ho - h0)) for d in range(Do) for h0 in range(0, Ho, R)]
+
+
+def _tap_tiles(xt, n, tile, buf, kernel, stride, front, dilation, Wo):
+    """For each depth tap t of one tile of image n whose depths reach the input: (t, lo, hi,
+    cols): the output depths [lo, hi) it serves and their im2col columns
+    (C*kh*kw, (hi-lo)*r*Wo), a view into ``buf``. ``xt`` is the input depth-major,
+    (N, D, C, H, W) C-contiguous, so that depth slices are one (images, C, H, W) block for
+    the 2-D im2col kernel. At depth stride 1 the taps' slices overlap: the tile's input
+    depths are unfolded once and each tap's columns are a window of them (kd x less im2col)."""
+    from .. import _ops
+    d0, d1, h0, r = tile
+    kd, kh, kw = kernel
+    sd, sh, sw = stride
+    pd, pt, pl = front
+    dd, dh, dw = dilation
+    D, C = xt.shape[1:3]
+    q = r * Wo
+    rng = [(t, t * dd - pd) + _depth_range(d0, d1, t * dd - pd, sd, D) for t in range(kd)]
+    rng = [v for v in rng if v[2] < v[3]]
+    if not rng:
+        return
+    if sd == 1:
+        i0 = min(lo + off for _, off, lo, _ in rng)
+        i1 = max(hi + off for _, off, _, hi in rng)
+        cols = _view(buf, C * kh * kw, (i1 - i0) * q)
+        _ops.im2col(xt[n, i0:i1], cols, kh, kw, sh, sw, pt - h0 * sh, pl, dh, dw, r, Wo)
+        for t, off, lo, hi in rng:
+            yield t, lo, hi, cols[:, (lo + off - i0) * q:(hi + off - i0) * q]
+        return
+    for t, off, lo, hi in rng:
+        src = xt[n, lo * sd + off:(hi - 1) * sd + off + 1:sd]
+        if hi - lo > 1:
+            src = np.ascontiguousarray(src)
+        cols = _view(buf, C * kh * kw, (hi - lo) * q)
+        _ops.im2col(src, cols, kh, kw, sh, sw, pt - h0 * sh, pl, dh, dw, r, Wo)
+        yield t, lo, hi, cols
+
+
+def _depth_range(d0, d1, off, sd, D):
+    """The output depths in [d0, d1) whose input depth d*sd + off lies in [0, D)."""
+    return max(d0, -(off // sd)), min(d1, (D - 1 - off) // sd + 1)
+
+
+def _mm(a, b, c, beta: float, threads: int) -> None:
+    """c = a @ b (+ c where beta is 1) for views of any strides."""
+    if c.dtype == np.float32 and _gemm.ENABLED:
+        from .. import _ops
+        _ops.sgemm(a, b, c, 1.0, beta, threads)
+    elif beta:
+        c += a @ b
+    else:
+        np.matmul(a, b, out=c)
+
+
+def _threads3(work: int) -> int:
+    from .. import _ops
+    return _ops.max_threads() if work >= _gemm.PARALLEL_WORK else 1
+
+
+def _pointwise3(kernel, stride, front, in_dhw, out_dhw) -> bool:
+    """A 1x1x1 convolution with unit stride and no padding: the image (C, D*H*W) itself is
+    the GEMM's matrix (no depth-major copy, no im2col)."""
+    return (tuple(kernel) == (1, 1, 1) and tuple(stride) == (1, 1, 1) and not any(front)
+            and tuple(in_dhw) == tuple(out_dhw))
+
+
+def _depth_major(x):
+    """(N, C, D, H, W) -> a C-contiguous (N, D, C, H, W) copy."""
+    return np.ascontiguousarray(x.transpose(0, 2, 1, 3, 4))
+
+
+def _tile_buf(tiles, rows, Wo, dtype, span):
+    return np.empty(rows * max((d1 - d0 + span) * r * Wo for d0, d1, _, r in tiles), dtype)
+
+
+def _span(kernel, stride, dilation) -> int:
+    """The extra input depths one tile's taps read at depth stride 1 (else 0: each tap is
+    unfolded on its own)."""
+    return dilation[0] * (kernel[0] - 1) if stride[0] == 1 else 0
+
+
+def _conv3d_into(x, wt, out, groups, kernel, stride, front, dilation, out_dhw) -> None:
+    """out (N, O, Do*Ho*Wo) = conv3d of x (N, C, D, H, W) with wt (:func:`_w3`), ``front``
+    the padding before each dim (any sign: the im2col kernels bound-check every offset):
+    each tile's taps accumulated (GEMM beta = 1) into the output, which stays in cache."""
+    N, C = x.shape[:2]
+    kd, O, K = wt.shape
+    Do, Ho, Wo = out_dhw
+    Og, P = O // groups, Ho * Wo
+    thr = _threads3(N * O * K * kd * Do * P)
+    if _pointwise3(kernel, stride, front, x.shape[2:], out_dhw):
+        for n in range(N):
+            xn = x[n].reshape(C, -1)
+            for gi in range(groups):
+                _mm(wt[0, gi * Og:(gi + 1) * Og], xn[gi * K:(gi + 1) * K],
+                    out[n, gi * Og:(gi + 1) * Og], 0.0, thr)
+        return
+    xt = _depth_major(x)
+    span = _span(kernel, stride, dilation)
+    tiles = _tiles3(Do, Ho, Wo, C * kernel[1] * kernel[2], x.itemsize, span)
+    buf = _tile_buf(tiles, C * kernel[1] * kernel[2], Wo, x.dtype, span)
+    for tile in tiles:
+        d0, d1, h0, r = tile
+        q = r * Wo
+        c0 = d0 * P + h0 * Wo
+        for n in range(N):
+            dst = out[n, :, c0:c0 + (d1 - d0) * q]
+            fresh = True
+            for t, lo, hi, cols in _tap_tiles(xt, n, tile, buf, kernel, stride, front, dilation,
+                                              Wo):
+                if fresh and (lo, hi) != (d0, d1):
+                    dst[...] = 0
+                    fresh = False
+                for gi in range(groups):
+                    _mm(wt[t, gi * Og:(gi + 1) * Og], cols[gi * K:(gi + 1) * K],
+                        dst[gi * Og:(gi + 1) * Og, (lo - d0) * q:(hi - d0) * q],
+                        0.0 if fresh else 1.0, thr)
+                fresh = False
+            if fresh:
+                dst[...] = 0
+
+
+def _conv3d_cpu(x, w, *b, stride, padding, dilation, groups):
+    if x.dtype.kind in "iu":
+        return _conv3d_int(x, w, *b, stride=stride, padding=padding, dilation=dilation,
+                           groups=groups)
+    N, O = x.shape[0], w.shape[0]
+    dhw = _out3(x.shape[2:], w.shape[2:], stride, padding, dilation)
+    out = np.empty((N, O, math.prod(dhw)), x.dtype)
+    if out.size:
+        sd, sh, sw, pd, pt, pl, dd, dh, dw = _geo3(stride, padding, dilation)
+        _conv3d_into(x, _w3(w, groups), out, groups, w.shape[2:], (sd, sh, sw), (pd, pt, pl),
+                     (dd, dh, dw), dhw)
+        if b:
+            out += b[0].reshape(1, O, 1)
+    return out.reshape((N, O) + dhw)
+
+
+def _conv3d_input_grad_cpu(g, w, *, stride, padding, dilation, groups, input_dhw):
+    if g.dtype.kind in "iu":
+        return _conv3d_input_grad_int(g, w, stride=stride, padding=padding, dilation=dilation,
+                                      groups=groups, input_dhw=input_dhw)
+    from .. import _ops
+    N, O, Do, Ho, Wo = g.shape
+    _, Cg, kd, kh, kw = w.shape
+    C, Og = Cg * groups, O // groups
+    D, H, W = input_dhw
+    if N * C * D * H * W == 0 or g.size == 0:
+        return np.zeros((N, C, D, H, W), g.dtype)
+    sd, sh, sw, pd, pt, pl, dd, dh, dw = _geo3(stride, padding, dilation)
+    if sd == sh == sw == 1:
+        # at stride 1 the input gradient is the forward conv of g with each group's kernel
+        # flipped and its in/out channels swapped, padded d*(k-1) - p in front (any sign)
+        dx = np.empty((N, C, D, H, W), g.dtype)
+        wf = w.reshape(groups, Og, Cg, kd, kh, kw)[..., ::-1, ::-1, ::-1]
+        wf = wf.transpose(0, 2, 1, 3, 4, 5).reshape(C, Og, kd, kh, kw)
+        _conv3d_into(g, _w3(wf, groups), dx.reshape(N, C, D * H * W), groups, (kd, kh, kw),
+                     (1, 1, 1), (dd * (kd - 1) - pd, dh * (kh - 1) - pt, dw * (kw - 1) - pl),
+                     (dd, dh, dw), (D, H, W))
+        return dx
+    # strided: each tap's columns W_t^T @ g over the output depths that reach the input,
+    # scattered by col2im into a scratch of those depth slices and added into dx, kept
+    # depth-major so that the slices are whole (C, H, W) blocks
+    wt = _w3(w, groups)
+    K, P = Cg * kh * kw, Ho * Wo
+    thr = _threads3(N * O * K * kd * Do * P)
+    dxt = np.zeros((N, D, C, H, W), g.dtype)
+    B = max(1, max(TILE3_BYTES // (g.itemsize * C * kh * kw), _TILE_MIN_COLS) // P)
+    buf = np.empty(C * kh * kw * min(B, Do) * P, g.dtype)
+    tmp = np.empty((min(B, Do), C, H, W), g.dtype)
+    g3 = g.reshape(N, O, Do * P)
+    for d0 in range(0, Do, B):
+        d1 = min(Do, d0 + B)
+        for n in range(N):
+            for t in range(kd):
+                off = t * dd - pd
+                lo, hi = _depth_range(d0, d1, off, sd, D)
+                if lo >= hi:
+                    continue
+                cols = _view(buf, C * kh * kw, (hi - lo) * P)
+                for gi in range(groups):
+                    _mm(wt[t, gi * Og:(gi + 1) * Og].T,
+                        g3[n, gi * Og:(gi + 1) * Og, lo * P:hi * P], cols[gi * K:(gi + 1) * K],
+                        0.0, thr)
+                s = tmp[:hi - lo]
+                _ops.col2im(cols, s, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
+                dst = dxt[n, lo * sd + off:(hi - 1) * sd + off + 1:sd]
+                np.add(dst, s, out=dst)
+    return np.ascontiguousarray(dxt.transpose(0, 2, 1, 3, 4))
+
+
+def _conv3d_weight_grad_cpu(x, g, *, stride, padding, dilation, groups, kernel):
+    if x.dtype.kind in "iu":
+        return _conv3d_weight_grad_int(x, g, stride=stride, padding=padding, dilation=dilation,
+                                       groups=groups, kernel=kernel)
+    g = np.ascontiguousarray(g)
+    N, O, Do, Ho, Wo = g.shape
+    C = x.shape[1]
+    kd, kh, kw = kernel
+    Cg, Og, P = C // groups, O // groups, Ho * Wo
+    K = Cg * kh * kw
+    gw = np.zeros((kd, O, K), g.dtype)
+    if g.size and gw.size:
+        sd, sh, sw, pd, pt, pl, dd, dh, dw = _geo3(stride, padding, dilation)
+        g3 = g.reshape(N, O, Do * P)
+        thr = _threads3(N * O * K * kd * Do * P)
+        if _pointwise3(kernel, (sd, sh, sw), (pd, pt, pl), x.shape[2:], (Do, Ho, Wo)):
+            x = np.ascontiguousarray(x)
+            for n in range(N):
+                xn = x[n].reshape(C, -1)
+                for gi in range(groups):
+                    _mm(g3[n, gi * Og:(gi + 1) * Og], xn[gi * K:(gi + 1) * K].T,
+                        gw[0, gi * Og:(gi + 1) * Og], 1.0, thr)
+            return gw.reshape(O, Cg, 1, 1, 1)
+        xt = _depth_major(x)
+        span = _span(kernel, stride, dilation)
+        tiles = _tiles3(Do, Ho, Wo, C * kh * kw, x.itemsize, span)
+        buf = _tile_buf(tiles, C * kh * kw, Wo, x.dtype, span)
+        for tile in tiles:
+            d0, d1, h0, r = tile
+            q = r * Wo
+            c0 = d0 * P + h0 * Wo
+            for n in range(N):
+                for t, lo, hi, cols in _tap_tiles(xt, n, tile, buf, kernel, (sd, sh, sw),
+                                                  (pd, pt, pl), (dd, dh, dw), Wo):
+                    src = g3[n, :, c0 + (lo - d0) * q:c0 + (hi - d0) * q]
+                    for gi in range(groups):
+                        _mm(src[gi * Og:(gi + 1) * Og], cols[gi * K:(gi + 1) * K].T,
+                            gw[t, gi * Og:(gi + 1) * Og], 1.0, thr)
+    return np.ascontiguousarray(gw.reshape(kd, O, Cg, kh, kw).transpose(1, 2, 0, 3, 4))
+
+
+# the generic (any array module; integer) versions: one 2-D op per depth tap on the depth
+# slices folded into the batch
+def _depth_slices(xp, x, t, Do, sd, pd, dd):
+    """(N*Do, C, H, W): x's depth slices that tap t reads (zeros in the padding)."""
+    N, C, D, H, W = x.shape
+    xpad = xp.pad(x, ((0, 0), (0, 0), (pd, max(0, (Do - 1) * sd + (dd * t) - pd - D + 1)),
+                      (0, 0), (0, 0)))
+    xs = xpad[:, :, t * dd:t * dd + (Do - 1) * sd + 1:sd]
+    return xp.ascontiguousarray(xs.transpose(0, 2, 1, 3, 4)).reshape(N * Do, C, H, W)
+
+
+def _g2(xp, g):
+    N, O, Do, Ho, Wo = g.shape
+    return xp.ascontiguousarray(g.transpose(0, 2, 1, 3, 4)).reshape(N * Do, O, Ho, Wo)
+
+
+def _conv3d_impl(helper, xp, x, w, *b, stride, padding, dilation, groups):
+    N, O = x.shape[0], w.shape[0]
+    Do, Ho, Wo = _out3(x.shape[2:], w.shape[2:], stride, padding, dilation)
+    out = None
+    for t in range(w.shape[2]):
+        y = _conv_impl(helper, xp, _depth_slices(xp, x, t, Do, stride[0], padding[0],
+                                                 dilation[0]),
+                       w[:, :, t], stride=stride[1:], padding=padding[2:],
+                       dilation=dilation[1:], groups=groups)
+        out = y if out is None else out + y
+    out = out.reshape(N, Do, O, Ho, Wo).transpose(0, 2, 1, 3, 4)
+    if b:
+        out = out + b[0].reshape(1, O, 1, 1, 1)
+    return xp.ascontiguousarray(out)
+
+
+def _conv3d_input_grad_impl(helper, xp, g, w, *, stride, padding, dilation, groups, input_dhw):
+    N, Do = g.shape[0], g.shape[2]
+    C = w.shape[1] * groups
+    D, H, W = input_dhw
+    sd, pd, dd = stride[0], padding[0], dilation[0]
+    g2 = _g2(xp, g)
+    span = max(D + pd, (Do - 1) * sd + dd * (w.shape[2] - 1) + 1)
+    dxp = xp.zeros((N, C, span, H, W), g.dtype)
+    for t in range(w.shape[2]):
+        y = _input_grad_impl(helper, xp, g2, w[:, :, t], stride=stride[1:],
+                             padding=padding[2:], dilation=dilation[1:], groups=groups,
+                             input_hw=(H, W))
+        dxp[:, :, t * dd:t * dd + (Do - 1) * sd + 1:sd] += \
+            y.reshape(N, Do, C, H, W).transpose(0, 2, 1, 3, 4)
+    return xp.ascontiguousarray(dxp[:, :, pd:pd + D])
+
+
+def _conv3d_weight_grad_impl(helper, xp, x, g, *, stride, padding, dilation, groups, kernel):
+    Do = g.shape[2]
+    g2 = _g2(xp, g)
+    taps = [_weight_grad_impl(helper, xp, _depth_slices(xp, x, t, Do, stride[0], padding[0],
+                                                        dilation[0]),
+                              g2, stride=stride[1:], padding=padding[2:],
+                              dilation=dilation[1:], groups=groups, kernel=kernel[1:])
+            for t in range(kernel[0])]
+    return xp.ascontiguousarray(xp.stack(taps, axis=2))
+
+
+_conv3d_int = _int_kernel(_conv3d_impl, _im2col_xp)
+_conv3d_input_grad_int = _int_kernel(_conv3d_input_grad_impl, _col2im_xp)
+_conv3d_weight_grad_int = _int_kernel(_conv3d_weight_grad_impl, _im2col_xp)
+
+
+def _conv3d_vjp(n, g):
+    x, w = n.inputs[0], n.inputs[1]
+    geo = _geo(n.attrs)
+    gx = (apply(CONV3D_INPUT_GRAD, g, w, input_dhw=tuple(x.shape[2:]), **geo)
+          if x._rg else None)
+    gw = (apply(CONV3D_WEIGHT_GRAD, x, g, kernel=tuple(w.shape[2:]), **geo)
+          if w._rg else None)
+    if len(n.inputs) == 2:
+        return gx, gw
+    return gx, gw, (g.sum(axis=(0, 2, 3, 4)) if n.inputs[2]._rg else None)
+
+
+def _conv3d_input_grad_vjp(n, gg):
+    g, w = n.inputs
+    geo = _geo(n.attrs)
+    dg = apply(CONV3D, gg, w, **geo) if g._rg else None
+    dw = (apply(CONV3D_WEIGHT_GRAD, gg, g, kernel=tuple(w.shape[2:]), **geo)
+          if w._rg else None)
+    return dg, dw
+
+
+def _conv3d_weight_grad_vjp(n, gg):
+    x, g = n.inputs
+    geo = _geo(n.attrs)
+    dx = (apply(CONV3D_INPUT_GRAD, g, gg, input_dhw=tuple(x.shape[2:]), **geo)
+          if x._rg else None)
+    dg = apply(CONV3D, x, gg, **geo) if g._rg else None
+    return dx, dg
+
+
+def _conv3d_infer(x, w, *b, stride, padding, dilation, groups):
+    (N, _, *dhw), (O, _, *k) = x[0], w[0]
+    out = tuple(None if n is None else
+                out_size(n, kk, s, padding[2 * i], padding[2 * i + 1], d)
+                for i, (n, kk, s, d) in enumerate(zip(dhw, k, stride, dilation)))
+    return (N, O) + out, x[1]
+
+
+def _conv3d_input_grad_infer(g, w, *, groups, input_dhw, **attrs):
+    return (g[0][0], w[0][1] * groups) + tuple(input_dhw), g[1]
+
+
+def _conv3d_flops(i, o, **a):
+    return 2 * math.prod(d or 1 for d in o[0][0]) * math.prod(i[1][0][1:])
+
+
+def _conv3d_onnx(ctx, n):
+    p = [int(v) for v in n.attrs["padding"]]
+    return ctx.op("Conv", ctx.ins(n), kernel_shape=[int(k) for k in n.inputs[1].shape[2:]],
+                  strides=list(n.attrs["stride"]), pads=p[0::2] + p[1::2],
+                  dilations=list(n.attrs["dilation"]), group=int(n.attrs["groups"]))
+
+
+def _conv3d_input_grad_onnx(ctx, n):
+    p = [int(v) for v in n.attrs["padding"]]
+    k, dhw = n.inputs[1].shape[2:], n.inputs[0].shape[2:]
+    if None in tuple(dhw):
+        ctx.unsupported("a conv3d input gradient over dynamic spatial dims (export inference "
+                        "graphs)")
+    opad = [int(o) - ((i - 1) * s - p0 - p1 + d * (kk - 1) + 1) for o, i, s, p0, p1, d, kk in
+            zip(n.attrs["input_dhw"], dhw, n.attrs["stride"], p[0::2], p[1::2],
+                n.attrs["dilation"], k)]
+    return ctx.op("ConvTranspose", ctx.ins(n), kernel_shape=[int(v) for v in k],
+                  strides=list(n.attrs["stride"]), pads=p[0::2] + p[1::2],
+                  dilations=list(n.attrs["dilation"]), group=int(n.attrs["groups"]),
+                  output_padding=opad)
+
+
+CONV3D = _make("conv3d", _conv3d_impl, _im2col_xp, _conv3d_cpu, _conv3d_vjp, _conv3d_infer,
+               _conv3d_flops, onnx=_conv3d_onnx)
+CONV3D_INPUT_GRAD = _make("conv3d_input_grad", _conv3d_input_grad_impl, _col2im_xp,
+                          _conv3d_input_grad_cpu, _conv3d_input_grad_vjp,
+                          _conv3d_input_grad_infer, _bwd_flops, onnx=_conv3d_input_grad_onnx)
+CONV3D_WEIGHT_GRAD = _make("conv3d_weight_grad", _conv3d_weight_grad_impl, _im2col_xp,
+                           _conv3d_weight_grad_cpu, _conv3d_weight_grad_vjp,
+                           _weight_grad_infer, _bwd_flops)
 
 
 # --- public API and argument checks ---------------------------------------------------------
@@ -980,8 +1439,9 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     """3-D convolution (cross-correlation) of (N, C, D, H, W) (or unbatched (C, D, H, W)) with
     weight (O, C/groups, kd, kh, kw); ``padding`` an int, a 3-tuple, 'valid' or 'same'.
 
-    Runs as one conv2d per kernel depth tap, each over every output depth slice at once
-    (the slices are folded into the batch), summed.
+    Dense and grouped convolutions run as 3-D im2col + GEMM (the ``conv3d`` op); depthwise
+    ones as one depthwise conv2d per kernel depth tap over the depth slices folded into the
+    batch, summed.
     """
     if state.autocast is not None:
         return autocast_call(conv3d, "conv3d", input, weight, bias, stride, padding, dilation,
@@ -1006,6 +1466,11 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     from ._util import check_alloc
     check_alloc(op, (N, C, D + pad[0] + pad[1], H, W), x.dtype.itemsize, "padded input")
     check_alloc(op, (N, O, Do, Ho, Wo), x.dtype.itemsize)
+    if Cg > 1 or groups == 1:
+        # dense and grouped: the 3-D im2col ops (depthwise stays on conv2d's direct loops)
+        ins = (x, w) if b is None else (x, w, b)
+        return apply(CONV3D, *ins, stride=stride, padding=pad, dilation=dilation,
+                     groups=groups)
     if pad[0] or pad[1]:
         from .nn_resample import pad as _pad
         x = _pad(x, (0, 0, 0, 0, pad[0], pad[1]))

@@ -512,10 +512,20 @@ def _adaptive_max_indices(x, H, W, Ho: int, Wo: int) -> Tensor:
 
 
 def _adaptive_argmax_np(a: np.ndarray, H: int, W: int, Ho: int, Wo: int) -> np.ndarray:
-    """:func:`_adaptive_max_indices` of an (N, C, H, W) float NumPy array: the windows'
-    taps gathered into (N, C, Ho * kh, Wo * kw) tiles (each padded by repeating its last
-    position, which the first maximum never picks and the last NaN maps onto), then
-    max_pool2d's kernel on the tiles and its indices mapped back to positions."""
+    """:func:`_adaptive_max_indices` of an (N, C, H, W) NumPy array: float32/float64
+    windows scanned in place by one kernel; other dtypes' taps gathered into
+    (N, C, Ho * kh, Wo * kw) tiles (each padded by repeating its last position, which the
+    first maximum never picks and the last NaN maps onto), then max_pool2d's kernel on the
+    tiles and its indices mapped back to positions."""
+    from .. import _ops
+    if a.dtype in (np.float32, np.float64):
+        # the direct kernel: each window scanned in place, PyTorch's rule
+        lead = a.shape[:-2]
+        planes = np.ascontiguousarray(a).reshape((-1, H, W))
+        out = np.empty((planes.shape[0], Ho, Wo), a.dtype)
+        idx = np.empty((planes.shape[0], Ho, Wo), np.int64)
+        _ops.adaptive_max_pool2d_planes(planes, out, idx)
+        return idx.reshape(lead + (Ho, Wo))
     rows, cols = _adaptive_taps(H, Ho).reshape(-1), _adaptive_taps(W, Wo)
     kh, kw = rows.size // Ho, cols.shape[1]
     cols = cols.reshape(-1)
@@ -562,7 +572,9 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool = False, *,
         # the values gathered at the indices: the gradient is scattered to them
         idx = _adaptive_max_indices(x, H, W, Ho, Wo)
         lead = tuple(x.shape[:-2])
-        out = take_along_axis(x.reshape(lead + (-1,)), idx.reshape(lead + (-1,)), axis=-1)
+        # explicit sizes, not -1: an empty batch has no size to infer
+        out = take_along_axis(x.reshape(lead + (H * W,)), idx.reshape(lead + (Ho * Wo,)),
+                              axis=-1)
         out = out.reshape(tuple(idx.shape))
     if unb:
         out, idx = out.squeeze(0), idx.squeeze(0)

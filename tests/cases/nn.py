@@ -768,3 +768,7 @@ add("binary_cross_entropy_with_logits_grad",
                                     g, x, y, w, pw, weighted=True, pos=True, mean=False),
     lambda draw: (lambda v: [arr(draw, v[0].shape)] + v)(_bcel_inputs(draw)),
     _bcel_grad_ref)
+
+for _op in ("conv3d", "conv3d_input_grad", "conv3d_weight_grad"):
+    COVERED_ELSEWHERE[_op] = ("tests/test_conv3d_fast.py: values, gradients and double backward "
+                              "against torch, gradcheck/gradgradcheck, ONNX")
