@@ -103,6 +103,8 @@ def _why_retraced(fn) -> str:
     """Why a tl.function with an input_signature holds several graphs, in words."""
     entries = [e for es in fn._cache.values() for e in es]
     why = next((e.fixed_why for e in entries if getattr(e, "fixed_why", "")), "")
+    if why and "tensorlib limitation" in why:     # the escape is in library code
+        return f"{why}; the graph cannot recompute that size and is traced once per input shape"
     if why:
         return (f"{why}, so the graph cannot recompute that size and is traced once per input "
                 "shape. Fix that line so one graph serves every call (a size may go to "

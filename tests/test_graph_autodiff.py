@@ -42,7 +42,9 @@ def _perturb(arrays, rng):
         if a.dtype.kind == "f":
             out.append(a + 0.01 * rng.standard_normal(a.shape))
         elif a.size > 1:
-            out.append(rng.permutation(a.reshape(-1)).reshape(a.shape))
+            # along the last axis only: each row keeps its own values (a (2, nnz) index pair
+            # array keeps its rows' ranges)
+            out.append(rng.permutation(a, axis=-1) if a.ndim else a)
         else:
             out.append(a)
     return out

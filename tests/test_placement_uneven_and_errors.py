@@ -233,16 +233,20 @@ def test_data_parallel_module_with_cpu_ids_matches_torch_and_warns():
         nn.DataParallel(m, device_ids=[0])
 
 
-def test_pins_of_modules_or_foreign_keys_say_what_pins_accept():
+def test_pins_of_modules_place_their_nodes_and_foreign_keys_say_what_pins_accept():
     m = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
     x = tl.randn(2, 4)
     with tl.no_grad(), tl.capture(x) as g:
         o = m(x)
     g.set_outputs(o)
-    with pytest.raises(TypeError, match="pins accept.*tl.device"):
-        tl.graph.place(g, ["cpu:0", "cpu:1"], pins={m[0]: "cpu:1"})
-    with pytest.raises(TypeError, match="pins accept"):
-        tl.graph.place(g, ["cpu:0", "cpu:1"], pins={"0": "cpu:1"})
+    tl.graph.place(g, ["cpu:0", "cpu:1"], pins={m[0]: "cpu:1"}, soft=False)
+    mods = g.node_modules
+    ops = [n for n in g.nodes if n.op not in ("placeholder", "variable", "constant",
+                                              "send", "recv")]
+    first = [n for n in ops if mods.get(n.id) == "0"]
+    assert first and all(n.device == "cpu:1" for n in first)
+    with pytest.raises(ValueError, match="pins accept"):
+        tl.graph.place(g, ["cpu:0", "cpu:1"], pins={"nope": "cpu:1"})
     with pytest.raises(ValueError, match="pins accept"):
         tl.graph.place(g, ["cpu:0", "cpu:1"], pins={tl.randn(2): "cpu:1"})
 

@@ -52,9 +52,15 @@ class Plan:
         """Run with ``feeds`` (arrays, indexed like ``graph.inputs``); returns fetch arrays.
         Safe to call from several threads at once (a model server): each thread other than
         the one that compiled the plan runs on its own copy of the preallocated buffers."""
-        if self.buffers and threading.get_ident() != self._owner:
-            return self._thread_fn()(feeds, input_tensors)
-        return self._fn(feeds, input_tensors)
+        try:
+            if self.buffers and threading.get_ident() != self._owner:
+                return self._thread_fn()(feeds, input_tensors)
+            return self._fn(feeds, input_tensors)
+        except Exception as e:
+            if self.barrier is None:    # a placed graph's part: its runtime says which node
+                note_failing_node(e, self)
+            raise
+
 
     def _thread_fn(self):
         fn = getattr(self._local, "fn", None)
@@ -66,6 +72,20 @@ class Plan:
             exec(self._code, ns)
             fn = self._local.fn = ns["_run"]
         return fn
+
+
+def note_failing_node(error: BaseException, plan: Plan) -> None:
+    """Add to ``error`` (type unchanged) the node of ``plan`` that raised it and the user's
+    line it was traced from: ``raised by node %3 = cholesky, traced at t.py:7: `code```."""
+    from .placement.runtime import failing_node
+    nid = failing_node(error, plan)
+    node = next((n for n in plan.nodes if n.id == nid), None) if nid is not None else None
+    if node is None or not hasattr(error, "add_note"):
+        return
+    g = plan.graph
+    note = f"(raised by {g.describe_node(node)}, while running graph {g.name!r})"
+    if note not in getattr(error, "__notes__", ()):     # a replay may run a plan twice
+        error.add_note(note)
 
 
 def make_plan(graph: Graph, fetches: Sequence[Value], targets: Sequence[Node] = (),

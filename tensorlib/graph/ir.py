@@ -178,6 +178,16 @@ class Graph:
         # a placed graph's results come back where the eager code made them (by value, so
         # a pass that rebuilds a node keeps it)
         self.traced_devices: dict[int, str] = {}
+        # provenance, recorded while tracing: node id -> (the user's source line or None,
+        # "file:line") of the innermost frame outside tensorlib that made the node, and node
+        # id -> the qualified name of the nn.Module whose forward was running ("" for the
+        # outermost module called; absent outside any module). Errors of a run name the
+        # line; place(pins={module: dev}) pins a module's nodes (see ``inherit_source``)
+        self.node_sources: dict[int, tuple] = {}
+        self.node_modules: dict[int, str] = {}
+        # id(module) -> (weak reference, qualified name) of the modules seen while tracing,
+        # so a pin can name the module object (not saved: a loaded graph takes names)
+        self.module_paths: dict[int, tuple] = {}
         self.version = 0                     # bumped by every edit: callers re-plan
 
     # --- building -------------------------------------------------------------
@@ -209,6 +219,27 @@ class Graph:
         node = self.add_node("constant", [], {"value": a}, device, [(a.shape, a.dtype)],
                              name=name)
         return node.outputs[0]
+
+    def inherit_source(self, node: Node, like: Node | None) -> None:
+        """Give ``node`` (made by a pass rewriting ``like``) ``like``'s provenance."""
+        if like is None:
+            return
+        src = self.node_sources.get(like.id)
+        if src is not None:
+            self.node_sources[node.id] = src
+        mod = self.node_modules.get(like.id)
+        if mod is not None:
+            self.node_modules[node.id] = mod
+
+    def describe_node(self, node: Node) -> str:
+        """``node %3 = cholesky``, with ``, traced at t.py:7: `code``` when the graph knows
+        the line that made it (for error notes)."""
+        what = (f"node {node.outputs[0].label() if node.outputs else '#' + str(node.id)} "
+                f"= {node.op}")
+        src = self.node_sources.get(node.id)
+        if src and src[1]:
+            what += f", traced at {src[1]}" + (f": `{src[0]}`" if src[0] else "")
+        return what
 
     def invalidate(self) -> None:
         """Forget cached execution plans (call after editing nodes by hand)."""
@@ -339,6 +370,10 @@ class Graph:
             **({"placement": self.placement.to_dict()} if self.placement is not None else {}),
             **({"size_predicates": [list(p) for p in self.size_predicates]}
                if self.size_predicates else {}),
+            **({"node_sources": {str(k): list(s) for k, s in self.node_sources.items()}}
+               if self.node_sources else {}),
+            **({"node_modules": {str(k): m for k, m in self.node_modules.items()}}
+               if self.node_modules else {}),
         }
 
     def to_json(self, **kwargs) -> str:
@@ -375,6 +410,7 @@ class Graph:
         if d.get("size_predicates"):
             from .sizes import check_predicates
             g.size_predicates = check_predicates(d["size_predicates"], "size_predicates")
+        g.node_sources, g.node_modules = read_provenance(d, nodes)
         if "placement" in d:
             from .placement.placer import Placement
             g.placement = Placement.from_dict(d["placement"])
@@ -385,6 +421,32 @@ class Graph:
     @classmethod
     def from_json(cls, text: str) -> Graph:
         return cls.from_dict(json.loads(text))
+
+
+def read_provenance(d: dict, nodes) -> tuple[dict, dict]:
+    """``node_sources`` / ``node_modules`` of a graph document (optional plain data: node id
+    -> ``[code or null, "file:line"]`` / qualified module name), checked; entries for ids
+    not in ``nodes`` are dropped. Malformed ones raise ValueError naming the field."""
+    sources: dict[int, tuple] = {}
+    modules: dict[int, str] = {}
+    raw_s, raw_m = d.get("node_sources") or {}, d.get("node_modules") or {}
+    if not isinstance(raw_s, dict) or not isinstance(raw_m, dict):
+        raise ValueError("graph document: node_sources and node_modules must be objects "
+                         "mapping node ids to entries")
+    for k, s in raw_s.items():
+        if not (isinstance(s, (list, tuple)) and len(s) == 2
+                and all(x is None or isinstance(x, str) for x in s)):
+            raise ValueError(f"graph document: node_sources[{k!r}] must be [code or null, "
+                             f"'file:line' or null], got {s!r}")
+        if str(k).lstrip("-").isdigit() and int(k) in nodes:
+            sources[int(k)] = (s[0], s[1])
+    for k, m in raw_m.items():
+        if not isinstance(m, str):
+            raise ValueError(f"graph document: node_modules[{k!r}] must be a string, "
+                             f"got {m!r}")
+        if str(k).lstrip("-").isdigit() and int(k) in nodes:
+            modules[int(k)] = m
+    return sources, modules
 
 
 # --- attribute encoding: the one place that knows non-JSON attribute kinds --------------

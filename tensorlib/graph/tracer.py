@@ -113,6 +113,12 @@ class Tracer:
         # g.gradients sets the forward node whose vjp rule runs (it knows it exactly)
         self.colocate_with: Node | None = None
         self.n_vars = 0
+        # ids of the Module.__call__ frames' modules (innermost first) -> qualified name
+        self._paths: dict[tuple, str] = {}
+        self._path_keep: list = []      # keeps those ids unique during the trace
+        global _MODULE_CALL
+        if _MODULE_CALL is None:
+            _MODULE_CALL = _module_call_code()
         self._owners: dict[int, tuple] | None = None   # id(storage) -> (state tensor, slot)
         # (module, attribute) a hook-style norm set anew before a forward (see
         # ``note_recomputed``)
@@ -324,15 +330,23 @@ class Tracer:
         sym = self.sym.get(v.id) if v is not None else None
         if sym is None:
             return None
-        return tuple(TracedSize(d, i, t, tracer=self) if s is None else d
-                     for i, (d, s) in enumerate(zip(t._data.shape, sym)))
+        lib = _read_by_library()
+        out = tuple(TracedSize(d, i, t, tracer=self) if s is None else d
+                    for i, (d, s) in enumerate(zip(t._data.shape, sym)))
+        if lib:
+            for d in out:
+                if isinstance(d, TracedSize):
+                    d.lib = True
+        return out
 
-    def note_size_escape(self, size, how: str, reason: str | None = None) -> None:
+    def note_size_escape(self, size, how: str, reason: str | None = None,
+                         library=None) -> None:
         """A TracedSize became a plain Python number (see :class:`TracedSize`): remember
         which, how and where (the first frame outside tensorlib), for the warning, and the
         dims it was read from (only the input dims those follow get fixed, see
         ``capture._specialize``). ``reason``: the escape in words, when the library knows
-        it better than ``how`` (``nn.LSTM loops over the time steps``)."""
+        it better than ``how`` (``nn.LSTM loops over the time steps``). ``library``: the
+        tensorlib frame that converted it (a library limitation, not the user's line)."""
         dims = []
         for src, axis in _dim_leaves(size.expr):
             try:
@@ -347,6 +361,17 @@ class Tracer:
             return
         line = user_line()
         where = f" at {line}" if line else ""
+        if library is not None and not reason:
+            code = library.f_code
+            fn = getattr(code, "co_qualname", code.co_name)
+            at = os.path.relpath(code.co_filename, os.path.dirname(_ROOT))
+            self.reasoned.add(len(self.size_escapes))
+            self.size_escapes.append(
+                f"the size {size.describe()} (traced as {int.__int__(size)}) was turned into a "
+                f"plain Python number ({how}) inside tensorlib, by {fn} ({at}:"
+                f"{library.f_lineno}), called{where}: this is a tensorlib limitation, not "
+                "something that line can fix; please report it to tensorlib")
+            return
         if reason:
             self.reasoned.add(len(self.size_escapes))
             self.size_escapes.append(f"{reason} ({how}: {int.__int__(size)} when traced)"
@@ -512,12 +537,65 @@ class Tracer:
             if None in tuple(shape):
                 self.sym[v.id] = tuple(shape)
 
+    def note_source(self, node: Node) -> None:
+        """Record where ``node`` came from (``Graph.node_sources`` / ``node_modules``): one
+        walk up the stack finds the innermost frame outside tensorlib (the user's line) and
+        the ``Module.__call__`` frames (the modules whose forward runs)."""
+        g = self.g
+        f = sys._getframe(2)
+        where = None
+        mods = None
+        while f is not None:
+            code = f.f_code
+            if code is _MODULE_CALL:
+                m = f.f_locals.get("self")
+                if m is not None:
+                    if mods is None:
+                        mods = [m]
+                    else:
+                        mods.append(m)
+            elif where is None and _is_user_code(code):
+                where = (code, f.f_lineno)
+            f = f.f_back
+        if where is not None:
+            src = _SOURCES.get(where)
+            if src is None:
+                if len(_SOURCES) > 50000:
+                    _SOURCES.clear()
+                src = _SOURCES[where] = _source_of(*where)
+            g.node_sources[node.id] = src
+        if mods is not None:
+            g.node_modules[node.id] = self._module_path(mods)
+
+    def _module_path(self, mods: list) -> str:
+        """The qualified name of ``mods[0]`` (innermost first) from the outermost module:
+        each one's name in its caller's submodules (its class name when not one)."""
+        key = tuple(map(id, mods))
+        path = self._paths.get(key)
+        if path is not None:
+            return path
+        import weakref
+        parts: list[str] = []
+        chain = mods[::-1]      # outermost first: each module of it is pinnable by object
+        for k, m in enumerate(chain):
+            if k:
+                name = next((n for n, c in chain[k - 1].named_modules() if c is m and n), None)
+                parts.append(name if name is not None else type(m).__name__)
+            try:
+                self.g.module_paths.setdefault(id(m), (weakref.ref(m), ".".join(parts)))
+            except TypeError:
+                pass
+        path = self._paths[key] = ".".join(parts)
+        self._path_keep.append(mods)
+        return path
+
     # --- hooks called by the core -------------------------------------------------
     def record(self, op, inputs, attrs, result) -> None:
         ins = [self.value_of(t) for t in inputs]
         outs = result if type(result) is tuple else (result,)
         node = self.g.add_node(op.name, ins, attrs, str(outs[0]._device),
                                [(o._data.shape, o._data.dtype) for o in outs])
+        self.note_source(node)
         scope = current_scope()
         if scope is not None:       # the placer's constraint (the trace runs on the inputs')
             node.pin = str(scope)
@@ -835,6 +913,7 @@ class Tracer:
             shape = apply_sizes(attrs["shape"], sizes, [self.sym.get(v.id, v.shape) for v in ins])
             if None in shape:
                 self.sym[node.outputs[0].id] = shape
+        self.note_source(node)
         scope = current_scope()
         node.pin = str(scope) if scope is not None else None
         self.g.bindings[node] = generator
@@ -1102,6 +1181,7 @@ class TracedSize(int):
         self.src = src      # the tensor it was read from (creation functions follow it)
         self.expr = ("dim", src, axis) if expr is None else expr
         self.tracer = tracer
+        self.lib = False    # read by tensorlib's own code (see _read_by_library)
         return self
 
     def __reduce__(self):
@@ -1118,12 +1198,29 @@ class TracedSize(int):
         if tracer is not None and state_tracer() is tracer:
             tracer.note_size_escape(self, how, reason)
 
+    def _convert(self, how: str) -> None:
+        """This size is converted by a dunder (``int(n)``, ``n / 2``...). When the code doing
+        it is tensorlib's own (a layer computing n / (n - 1)), the user cannot fix their
+        line: the escape names the library function and says so."""
+        tracer = self.tracer
+        if tracer is None or state_tracer() is not tracer:
+            return
+        f = sys._getframe(1)
+        while f is not None and f.f_code.co_filename == _THIS_FILE:
+            f = f.f_back
+        while f is not None and f.f_code.co_filename.startswith(_NUMPY_ROOT + os.sep):
+            f = f.f_back
+        # a size the user read and handed to tensorlib (x.sum() / x.shape[0]) is the user's
+        # to fix; one tensorlib read itself and converted is not
+        lib = f if self.lib and f is not None and not _is_user_code(f.f_code) else None
+        tracer.note_size_escape(self, how, library=lib)
+
     def _bin(self, other, op, swap=False):
         if isinstance(other, bool) or not isinstance(other, (int, np.integer)):
             if isinstance(other, (float, np.floating)):
                 # n - 1.0, n * 0.5: a float the graph cannot recompute (float's own
                 # __radd__ would take the int silently)
-                self.escape("combined with a float")
+                self._convert("combined with a float")
                 from .sizes import OPS
                 a, b = (other, int.__int__(self)) if swap else (int.__int__(self), other)
                 return OPS[op](a, b)
@@ -1137,7 +1234,9 @@ class TracedSize(int):
         from .sizes import OPS
         if op in ("floordiv", "mod") and b == 0:
             return OPS[op](a, b)        # ZeroDivisionError, as for ints
-        return TracedSize(OPS[op](a, b), None, None, (op, ea, eb), self.tracer)
+        out = TracedSize(OPS[op](a, b), None, None, (op, ea, eb), self.tracer)
+        out.lib = self.lib or (isinstance(other, TracedSize) and other.lib)
+        return out
 
     def __add__(self, o): return self._bin(o, "add")
     def __radd__(self, o): return self._bin(o, "add", True)
@@ -1165,57 +1264,57 @@ class TracedSize(int):
         return self if ndigits is None else int.__round__(self, ndigits)
 
     def __int__(self):
-        self.escape("int()")
+        self._convert("int()")
         return int.__int__(self)
 
     def __index__(self):
-        self.escape("used as an index")
+        self._convert("used as an index")
         return int.__int__(self)
 
     def __float__(self):
-        self.escape("float()")
+        self._convert("float()")
         return int.__float__(self)
 
     def __truediv__(self, o):
-        self.escape("divided with /")
+        self._convert("divided with /")
         return int.__truediv__(self, o)
 
     def __rtruediv__(self, o):
-        self.escape("divided with /")
+        self._convert("divided with /")
         return int.__rtruediv__(self, o)
 
     def __pow__(self, o, mod=None):
-        self.escape("raised to a power")
+        self._convert("raised to a power")
         return int.__pow__(self, o, mod)
 
     def __rpow__(self, o, mod=None):
-        self.escape("used as an exponent")
+        self._convert("used as an exponent")
         return int.__rpow__(self, o, mod)
 
     def __divmod__(self, o):
         if isinstance(o, bool) or not isinstance(o, (int, np.integer)):
-            self.escape("divmod()")
+            self._convert("divmod()")
             return int.__divmod__(self, o)
         return self // o, self % o      # both follow the dim (q, r = divmod(n, 2))
 
     def __and__(self, o):
-        self.escape("a bitwise op")
+        self._convert("a bitwise op")
         return int.__and__(self, o)
 
     __rand__ = __and__
 
     def __or__(self, o):
-        self.escape("a bitwise op")
+        self._convert("a bitwise op")
         return int.__or__(self, o)
 
     __ror__ = __or__
 
     def __lshift__(self, o):
-        self.escape("a shift")
+        self._convert("a shift")
         return int.__lshift__(self, o)
 
     def __rshift__(self, o):
-        self.escape("a shift")
+        self._convert("a shift")
         return int.__rshift__(self, o)
 
     # comparisons in the user's code decide Python control flow (if n > 3, assert t <= 8,
@@ -1229,7 +1328,7 @@ class TracedSize(int):
         tracer = self.tracer
         if tracer is None or state_tracer() is not tracer or \
                 not tracer.note_predicate(self, cmp, other, result):
-            self.escape(how)
+            self._convert(how)
         return result
 
     def _cmp(self, cmp: str, o):
@@ -1264,6 +1363,44 @@ _NUMPY_ROOT = os.path.dirname(os.path.abspath(np.__file__))
 def _outside_tensorlib(frame) -> bool:
     return frame is not None and not os.path.abspath(
         frame.f_code.co_filename).startswith(_ROOT + os.sep)
+
+
+_THIS_FILE = __file__
+_MODULE_CALL = None                         # Module.__call__'s code object
+_LIBRARY_FILES: dict[str, bool] = {}        # co_filename -> inside tensorlib or NumPy
+_SOURCES: dict[tuple, tuple] = {}           # (code, line) -> (source line, "file:line")
+
+
+def _is_user_code(code) -> bool:
+    lib = _LIBRARY_FILES.get(code.co_filename)
+    if lib is None:
+        path = os.path.abspath(code.co_filename)
+        lib = _LIBRARY_FILES[code.co_filename] = path.startswith(
+            (_ROOT + os.sep, _NUMPY_ROOT + os.sep))
+    return not lib
+
+
+def _source_of(code, line: int) -> tuple:
+    import linecache
+    text = linecache.getline(code.co_filename, line).strip() or None
+    return text, f"{os.path.basename(code.co_filename)}:{line}"
+
+
+_ACCESSORS = frozenset(os.path.join(_ROOT, n) for n in ("_tensor.py", "_tensor_methods.py"))
+
+
+def _read_by_library() -> bool:
+    """Whether the code reading a tensor's shape (the frame above the traced_shape call
+    and the Tensor accessors: shape, size()) is tensorlib's own."""
+    f = sys._getframe(2)
+    while f is not None and f.f_code.co_filename in _ACCESSORS:
+        f = f.f_back
+    return f is not None and not _is_user_code(f.f_code)
+
+
+def _module_call_code():
+    from ..nn.module import Module
+    return Module.__call__.__code__
 
 
 def _user_source() -> tuple:

@@ -70,6 +70,7 @@ def emit(g, op: str, inputs, attrs: dict | None = None, at=None):
     like = at if at is not None else inputs[0].node
     node = g.add_node(op, inputs, attrs, like.device, [(tuple(s), d) for s, d in specs])
     node.pin = like.pin       # a rewrite stays in its with tl.device block
+    g.inherit_source(node, like)
     return node
 
 

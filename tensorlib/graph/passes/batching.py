@@ -187,6 +187,7 @@ def _drop_weight_grad(g, lg) -> None:
     attrs = dict(lg.attrs, need_w=False)
     n = g.add_node("linear_grad", list(lg.inputs), attrs, lg.device, [])
     n.pin = lg.pin
+    g.inherit_source(n, lg)
     g.nodes.pop()       # (add_node appended it: no search from the front as remove() does)
     g.nodes.insert(g.nodes.index(lg), n)
     for i, v in enumerate(outs):

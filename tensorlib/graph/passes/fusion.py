@@ -171,6 +171,7 @@ def fuse_elementwise(g) -> int:
         last = c[-1]
         node = g.add_node("fused", ext, {"program": program}, last.device, [])
         node.pin = last.pin
+        g.inherit_source(node, last)
         before[last.id] = node
         # the fused node takes over the last node's output Value
         out = last.outputs[0]

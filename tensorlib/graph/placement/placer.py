@@ -84,8 +84,9 @@ def place(graph: Graph, devices: Iterable, *, pins: Mapping | None = None,
     place) and return the :class:`Placement`. ``Graph.run`` then runs each device's part
     on its own thread, with Send/Recv between them.
 
-    pins: ``{node, graph Value or captured Tensor: device}``, on top of the ``with
-    tl.device(...)`` blocks seen at capture. measured: node times from
+    pins: ``{node, graph Value, captured Tensor, nn.Module or its qualified name: device}``,
+    on top of the ``with tl.device(...)`` blocks seen at capture; a module pins the nodes
+    traced in its forward (``graph.node_modules``) and their gradients. measured: node times from
     :func:`~tensorlib.graph.placement.measure`. none_dim: the size assumed for ``None``
     dims by the cost model. soft: a pin that cannot be honoured warns (else raises).
 
@@ -314,33 +315,74 @@ def _devices(devices) -> list[Device]:
 
 def _requests(graph: Graph, pins) -> dict[int, Device]:
     """Node id -> the device a pin asks for (``pins`` over the capture's ``with`` blocks)."""
+    from ...nn.module import Module
     req = {n.id: Device(n.pin) for n in graph.nodes if n.pin}
+    by_module: dict[int, Device] = {}
     for key, dev in (pins or {}).items():
+        if isinstance(key, (Module, str)):
+            # a module's forward: the nodes traced inside it (and its submodules); an
+            # explicit node pin below wins over it, a deeper module's over an outer one's
+            path = _module_path(graph, key)
+            for nid in _module_nodes(graph, path, key):
+                depth = path.count(".") + 1 if path else 0
+                if by_module.get(nid, (None, -1))[1] < depth:
+                    by_module[nid] = (Device(dev), depth)
+            continue
         node = key if isinstance(key, Node) else _pinned_value(graph, key).node
         if node is None:
             raise ValueError(f"place: pin {key!r} names no node of graph {graph.name!r}")
         req[node.id] = Device(dev)
+    if by_module:
+        # gradient nodes go with the forward node they differentiate (``coloc``)
+        for n in graph.nodes:
+            if n.id not in by_module and n.coloc is not None and n.coloc in by_module:
+                by_module[n.id] = by_module[n.coloc]
+        for nid, (dev, _) in by_module.items():
+            req.setdefault(nid, dev)
     for n in graph.nodes:
         if n.op == "to_device":     # a move's result lives where it was moved to
             req[n.id] = Device(n.attrs["device"])
     return req
 
 
-_PINS_ACCEPT = ("pins accept a graph Node, a graph Value, or a tensor the capture saw (an "
-                "input, a result, a Parameter)")
+_PINS_ACCEPT = ("pins accept a graph Node, a graph Value, a tensor the capture saw (an "
+                "input, a result, a Parameter), an nn.Module whose forward ran in the capture, "
+                "or its qualified name ('encoder.layer1')")
+
+
+def _module_path(graph: Graph, key) -> str:
+    """The qualified name (``graph.node_modules``) a module pin stands for."""
+    if isinstance(key, str):
+        return key
+    entry = graph.module_paths.get(id(key))
+    if entry is None or entry[0]() is not key:
+        seen = sorted({m for m in graph.node_modules.values() if m})
+        raise ValueError(
+            f"place: cannot pin module {type(key).__name__}: no forward of it ran while graph "
+            f"{graph.name!r} was traced in this process (a loaded graph knows modules by "
+            "qualified name: pin the name" + (f", one of {seen[:8]}" if seen else "") + ")")
+    return entry[1]
+
+
+def _module_nodes(graph: Graph, path: str, key) -> list[int]:
+    pre = path + "."
+    live = {n.id for n in graph.nodes}
+    ids = [nid for nid, m in graph.node_modules.items()
+           if nid in live and (not path or m == path or m.startswith(pre))]
+    if not ids:
+        seen = sorted({m for m in graph.node_modules.values() if m})
+        what = f"module {type(key).__name__} ({path!r})" if not isinstance(key, str) \
+            else f"module name {key!r}"
+        raise ValueError(
+            f"place: pin {what} names no node of graph {graph.name!r}: "
+            + (f"its nodes were traced in modules {seen[:8]}" if seen else
+               "the graph records no module for its nodes (traced outside any nn.Module, "
+               "or made before node provenance was recorded)")
+            + f". {_PINS_ACCEPT}")
+    return ids
 
 
 def _pinned_value(graph: Graph, key):
-    from ...nn.module import Module
-    if isinstance(key, (Module, str)):
-        # the graph does not record which module's forward made a node
-        what = (f"module {type(key).__name__}" if isinstance(key, Module)
-                else f"name {key!r}")
-        raise TypeError(
-            f"place: cannot pin {what}: {_PINS_ACCEPT}. To put a module's work on a device, "
-            "run it inside `with tl.device(dev):` in the capture block, or pin its outputs "
-            "and parameters ({p: dev for p in module.parameters()} pins the variables and "
-            "their updates only)")
     try:
         return graph.value(key)
     except (KeyError, TypeError) as e:

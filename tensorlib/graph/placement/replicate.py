@@ -264,6 +264,10 @@ class _Rewrite:
         c = self.new.add_node(n.op, inputs, n.attrs, str(dev or self.home),
                               [(v.shape, v.dtype) for v in n.outputs], name=n.name)
         c.pin = str(dev) if dev is not None else None
+        if n.id in self.g.node_sources:     # each replica was traced where the original was
+            self.new.node_sources[c.id] = self.g.node_sources[n.id]
+        if n.id in self.g.node_modules:
+            self.new.node_modules[c.id] = self.g.node_modules[n.id]
         for v, cv in zip(n.outputs, c.outputs):
             cv.name = v.name
         if n in self.g.bindings:

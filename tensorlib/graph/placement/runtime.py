@@ -61,17 +61,9 @@ def failing_node(error: BaseException, plan) -> int | None:
 
 
 def describe_node(graph: Graph, node: Node) -> str:
-    """``node %3 = cholesky``, with the user's line it was traced from when the graph keeps
-    it (``graph.node_sources``: node id -> ``"file:line"`` or ``(code, "file:line")``)."""
-    what = f"node {node.outputs[0].label() if node.outputs else '#' + str(node.id)} = {node.op}"
-    src = (getattr(graph, "node_sources", None) or {}).get(node.id)
-    if isinstance(src, (tuple, list)) and len(src) == 2:
-        code, where = src
-        if where:
-            what += f" (traced at {where}" + (f": {code})" if code else ")")
-    elif isinstance(src, str):
-        what += f" (traced at {src})"
-    return what
+    """``node %3 = cholesky``, with ``, traced at t.py:7: `code``` when the graph keeps the
+    user's line that made it (``graph.node_sources``, see :meth:`Graph.describe_node`)."""
+    return graph.describe_node(node)
 
 
 def unwrap_remote(error: BaseException) -> BaseException:
@@ -450,7 +442,7 @@ class PlacedPlan:
         if first is not None:
             dev, err = first
             node = step.nodes.get(id(err))
-            err.add_note(f"(raised {'by ' + node + ' ' if node else ''}on device {dev} while "
+            err.add_note(f"(raised {'by ' + node + ', ' if node else ''}on device {dev} while "
                          f"running placed graph {self.graph.name!r}; the step was stopped on "
                          "every device)")
             raise err
