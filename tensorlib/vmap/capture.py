@@ -86,6 +86,19 @@ def note(t) -> None:
         tr.inner.value_of(t)
 
 
+def alias(view, src) -> None:
+    """Bind ``view`` (a new array over ``src``'s memory: vmap's read-only view of an input
+    that requires grad) to the graph value ``src`` stands for, so the rules' kernel calls
+    record ops on it from that value, not its trace-time contents as a constant."""
+    from .._core import make_tensor
+    from .._device import CPU
+    from .phys import TRACE
+    tr = TRACE.tracer.inner
+    t = tr._carrier.get(id(src))
+    if t is not None and t._data is src:
+        tr.bind(make_tensor(view, CPU, False, None, 0), tr.value_of(t))
+
+
 def _has_array(v) -> bool:
     if type(v) in (tuple, list):
         return any(_has_array(x) for x in v)

@@ -23,7 +23,7 @@ from .._device import Device
 from ..ops.registry import OpDef
 from . import phys as P
 from .batched import BatchedArray, device_of
-from .capture import note
+from .capture import alias, note
 
 
 def _dev_level(dev: Device) -> int:
@@ -47,8 +47,13 @@ def wrap_array(x, in_dim: int, dev: Device, readonly: bool = False):
     if readonly and isinstance(p, np.ndarray):
         # the input's own memory: an in-place op inside must not change a tensor autograd
         # reads (PyTorch refuses it too: a view of a leaf that requires grad)
-        p = p.view()
-        p.flags.writeable = False
+        v = p.view()
+        v.flags.writeable = False
+        if P.TRACE.tracer is not None:
+            # a new array the trace has not seen: unbound, the rules' kernel calls would
+            # record its trace-time values as a constant, and replays ignore later updates
+            alias(v, p)
+        p = v
     return BatchedArray(p, 0, dev)
 
 
