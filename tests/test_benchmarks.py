@@ -40,6 +40,13 @@ def test_ops_script_runs():
     assert "| topk k=10, rows (4096x1024) |" in proc.stdout
 
 
+def test_spot_checks_script_runs():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "spot_checks.py"), "tl",
+                           "--quick"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Adam step" in proc.stdout and "conv3d" in proc.stdout
+
+
 def test_w4_by_hand_bound_computes_the_same_step():
     # the W7 bound (benchmarks/w4_by_hand.py) is only meaningful if it trains the same model
     # the same way: one step from the same start gives the eager loss and weights
