@@ -238,3 +238,98 @@ def test_topk_errors():
         tl.topk(tl.tensor(np.ones(3, np.complex64)), 1)
     with pytest.raises(torch.IndexError if hasattr(torch, "IndexError") else Exception):
         torch.topk(torch.zeros(2, 3), 1, dim=2)    # PyTorch refuses the same dim
+
+
+# --- the lean eager path: short-axis sorts by the scan, kthvalue through it, gathers ---------
+@pytest.mark.parametrize("shape,dim", [((5, 8), -1), ((3, 32), 1), ((40, 32), -1),
+                                       ((20, 3, 4), 0), ((2, 7, 3), 1), ((6,), 0)])
+@pytest.mark.parametrize("descending", [True, False])
+def test_short_axis_sort_matches_torch_stable_sort(shape, dim, descending):
+    # below and above the scan's size limits; small integers and NaN: ties keep input order
+    rng = np.random.default_rng(9)
+    a = rng.integers(-3, 4, shape).astype(np.float64)
+    a[rng.random(shape) < 0.15] = np.nan
+    for dt in (np.float32, np.float64):
+        v, i = tl.sort(tl.tensor(a.astype(dt)), dim=dim, descending=descending)
+        tv, ti = torch.sort(torch.tensor(a.astype(dt)), dim=dim, descending=descending,
+                            stable=True)
+        np.testing.assert_array_equal(v.numpy(), tv.numpy())
+        np.testing.assert_array_equal(i.numpy(), ti.numpy())
+
+
+@pytest.mark.parametrize("shape,dim", [((100,), 0), ((16, 32), -1), ((32, 16), 0),
+                                       ((4, 5, 6), 1), ((3, 40), 1)])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_kthvalue_values_indices_and_grads_match_torch(shape, dim, keepdim):
+    rng = np.random.default_rng(10)
+    a = rng.permutation(int(np.prod(shape))).reshape(shape) * 0.5    # distinct
+    n = shape[dim]
+    for k in sorted({1, 2, n // 2 + 1, n - 1, n} - {0}):     # the k smallest / largest scans
+        x = tl.tensor(a, requires_grad=True)
+        tx = torch.tensor(a, requires_grad=True)
+        v, i = tl.kthvalue(x, k, dim, keepdim)
+        tv, ti = torch.kthvalue(tx, k, dim, keepdim)
+        np.testing.assert_array_equal(v.detach().numpy(), tv.detach().numpy())
+        np.testing.assert_array_equal(i.numpy(), ti.numpy())
+        g = rng.standard_normal(tuple(tv.shape))
+        (v * tl.tensor(g)).sum().backward()
+        (tv * torch.tensor(g)).sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+        # without grad (the path that slices the array rather than recording a slice op)
+        with tl.no_grad():
+            v2, i2 = tl.kthvalue(tl.tensor(a.astype(np.float32)), k, dim, keepdim)
+        np.testing.assert_array_equal(v2.numpy(), tv.detach().numpy().astype(np.float32))
+        np.testing.assert_array_equal(i2.numpy(), ti.numpy())
+        assert not v2.requires_grad and not i2.requires_grad
+
+
+def test_kthvalue_zero_d_and_errors():
+    v, i = tl.kthvalue(tl.tensor(2.5), 1)
+    tv, ti = torch.kthvalue(torch.tensor(2.5), 1)
+    assert v.shape == tuple(tv.shape) == () and i.shape == tuple(ti.shape) == ()
+    assert float(v) == 2.5 and int(i) == 0
+    v, i = tl.kthvalue(tl.tensor(2.5), 1, keepdim=True)
+    assert v.shape == i.shape == ()
+    x = tl.tensor(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="kthvalue: k=4 is out of range"):
+        tl.kthvalue(x, 4)
+    with pytest.raises(ValueError, match="kthvalue: k=0 is out of range"):
+        tl.kthvalue(x, 0)
+    with pytest.raises(TypeError, match="kthvalue: k must be an int"):
+        tl.kthvalue(x, 1.0)
+    with pytest.raises(TypeError, match="kthvalue: k must be an int"):
+        tl.kthvalue(x, True)
+
+
+def test_topk_gathers_do_not_share_state_between_calls():
+    # the values come from a cached table of row starts: results of one shape must not leak
+    # into another's, nor an in-place change of a result into the next call
+    rng = np.random.default_rng(11)
+    for shape in [(5, 7), (7, 5), (5, 7), (1, 9), (35, 1)]:
+        a = rng.standard_normal(shape)
+        v, i = tl.topk(tl.tensor(a), 1)
+        tv, ti = torch.topk(torch.tensor(a), 1)
+        np.testing.assert_array_equal(v.numpy(), tv.numpy())
+        np.testing.assert_array_equal(i.numpy(), ti.numpy())
+        v.numpy()[...] = 0.0
+        i.numpy()[...] = 0
+
+
+@pytest.mark.parametrize("kind", ["unaligned", "readonly", "strided"])
+def test_topk_unusual_memory_layouts(kind):
+    a = np.random.default_rng(12).standard_normal((6, 9))
+    if kind == "unaligned":
+        buf = np.zeros(a.size * 8 + 1, np.uint8)
+        x = np.ndarray(a.shape, np.float64, buf[1:].data)
+        x[...] = a
+    elif kind == "readonly":
+        x = a.copy()
+        x.flags.writeable = False
+    else:
+        x = np.repeat(a, 2, axis=1)[:, ::2]
+    t = tl.from_numpy(x)
+    for dim in (0, 1):
+        v, i = tl.topk(t, 3, dim=dim)
+        tv, ti = torch.topk(torch.tensor(a), 3, dim=dim)
+        np.testing.assert_array_equal(v.numpy(), tv.numpy())
+        np.testing.assert_array_equal(i.numpy(), ti.numpy())

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..errors import DTypeError
 from .._apply import apply
-from .._tensor import Tensor
+from .._state import state
+from .._tensor import Tensor, _wrap
 from ._util import norm_axis, numel, to_tensor
 from .nn_util import io_cost
 from .registry import OpDef, register
@@ -107,33 +108,85 @@ def _topk_fwd(xp, x, *, axis, k, largest):
 
 # up to this k, topk scans each row once keeping a best-first buffer of k (Cython)
 _TOPK_SCAN_MAX_K = 128
+# a sort along an axis this short is the same scan with k = n: an insertion sort, ~n^2/4
+# steps a row, against a stable argsort + gather with ~6 us of fixed cost; the scan wins up to
+# n = 8 at any size, up to n = 32 while size * n stays under _SORT_SCAN_MAX_WORK (measured)
+_SORT_SCAN_MAX_N = 32
+_SORT_SCAN_ALWAYS_N = 8
+_SORT_SCAN_MAX_WORK = 1 << 14
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_ops = None         # tensorlib._ops, imported on first use (an import per call costs ~0.3 us)
+
+# (rows, n, k) -> read-only (rows, k) int64 array of row starts r * n: the flat positions of
+# the chosen values are idx + these (a cached operand makes the gather one contiguous add and a
+# take, ~1 us; building it per call, or fancy indexing, cost 2-5 us of a ~10 us call)
+_ROW_STARTS: dict = {}
+_ROW_STARTS_MAX = 64            # distinct shapes kept
+_ROW_STARTS_MAX_SIZE = 1 << 16  # elements; larger calls build their own (cheap beside the scan)
+
+
+def _row_starts(m: int, n: int, k: int) -> np.ndarray:
+    key = (m, n, k)
+    b = _ROW_STARTS.get(key)
+    if b is None:
+        b = np.repeat(np.arange(0, m * n, n, dtype=np.int64), k).reshape(m, k)
+        if m * k <= _ROW_STARTS_MAX_SIZE:
+            b.flags.writeable = False
+            if len(_ROW_STARTS) >= _ROW_STARTS_MAX:
+                _ROW_STARTS.clear()
+            _ROW_STARTS[key] = b
+    return b
+
+
+def _topk_scan(x, axis, k, largest):
+    """``(values, indices)`` of a float32/float64 ``x`` (native order, non-empty, 0 < k <=
+    n) by ``_ops.topk_rows``; the axis goes last by a transpose (no moveaxis: ~3 us of Python
+    per call), and a last axis that is already contiguous is read in place."""
+    global _ops
+    if _ops is None:
+        from .. import _ops
+    nd = x.ndim
+    n = x.shape[axis]
+    if axis == nd - 1:
+        rows = np.ascontiguousarray(x)
+        back = None
+    else:
+        perm = (*range(axis), *range(axis + 1, nd), axis)
+        rows = np.ascontiguousarray(x.transpose(perm))
+        back = (*range(axis), nd - 1, *range(axis, nd - 1))
+    if not rows.flags.aligned:          # (the kernel reads raw memory; rare: a frombuffer)
+        rows = rows.copy()
+    shape = rows.shape[:-1] + (k,)
+    flat = rows.reshape(-1, n)
+    m = flat.shape[0]
+    idx = np.empty((m, k), np.int64)
+    _ops.topk_rows(flat, idx, largest)
+    vals = flat.take(idx if m == 1 else idx + _row_starts(m, n, k))
+    if back is None:
+        return vals.reshape(shape), idx.reshape(shape)
+    return vals.reshape(shape).transpose(back), idx.reshape(shape).transpose(back)
 
 
 def _topk_cpu(x, *, axis, k, largest):
     """``(values, indices)``: the first ``k`` of the stable sort (``k=None``: all of it)
     and the values there, in one kernel call (a second op for the gather cost more than the
-    selection on small inputs). float32/64 with k up to _TOPK_SCAN_MAX_K: one scan per row
-    (``_ops.topk_rows``; 4096 x 1024, k=10: 21 -> ~4 ms). Otherwise partition out k
-    candidates and sort only those, falling back to the full sort where a tie straddles the
-    k-th place, for NaN, for non-floats, or when k is a large share of the axis."""
+    selection on small inputs). float32/64 with k up to _TOPK_SCAN_MAX_K (and sorts of short
+    axes, see _SORT_SCAN_MAX_N): one scan per row (``_ops.topk_rows``; 4096 x 1024, k=10:
+    21 -> ~4 ms). Otherwise partition out k candidates and sort only those, falling back to
+    the full sort where a tie straddles the k-th place, for NaN, for non-floats, or when k
+    is a large share of the axis."""
+    dt = x.dtype
+    # identity first: the native float dtypes are singletons (a byte-swapped one is not)
+    if (dt is _F32 or dt is _F64) and x.size:
+        if k is None:
+            n = x.shape[axis]
+            if n <= _SORT_SCAN_ALWAYS_N or (
+                    n <= _SORT_SCAN_MAX_N and x.size * n <= _SORT_SCAN_MAX_WORK):
+                return _topk_scan(x, axis, n, bool(largest))
+        elif 0 < k <= _TOPK_SCAN_MAX_K:
+            return _topk_scan(x, axis, k, bool(largest))
     n = x.shape[axis]
-    if k is not None and x.dtype in (np.float32, np.float64) and 0 < k <= _TOPK_SCAN_MAX_K \
-            and x.size:
-        from .. import _ops
-        last = axis == x.ndim - 1
-        rows = x if last else np.moveaxis(x, axis, -1)
-        lead = rows.shape[:-1]
-        rows = np.ascontiguousarray(rows).reshape(-1, n)
-        m = rows.shape[0]
-        idx = np.empty((m, k), np.int64)
-        _ops.topk_rows(rows, idx, bool(largest))
-        # the values at those indices: a plain fancy index (take_along_axis's checks and
-        # index building cost more than the gather itself on small inputs)
-        vals = rows[0, idx[0]][None] if m == 1 else rows[np.arange(m)[:, None], idx]
-        idx, vals = idx.reshape(lead + (k,)), vals.reshape(lead + (k,))
-        if not last:
-            idx, vals = np.moveaxis(idx, -1, axis), np.moveaxis(vals, -1, axis)
-        return vals, idx
     idx = _topk_idx_cpu(x, axis=axis, k=n if k is None else k, largest=largest)
     return np.take_along_axis(x, idx, axis=axis), idx
 
@@ -209,13 +262,19 @@ def _dim(op: str, axis, dim):
 
 def _prepare(x, axis: int, op: str) -> tuple[Tensor, int, bool]:
     """(x as at least 1-d, the normalised axis, whether x was 0-d)."""
-    x = to_tensor(x)
-    scalar = x.ndim == 0
+    if not isinstance(x, Tensor):
+        x = to_tensor(x)
+    if type(axis) is not int:
+        if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+            raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+        axis = int(axis)
+    scalar = x._data.ndim == 0
     if scalar:
         x = reshape(x, (1,))
-    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
-    return x, norm_axis(int(axis), x.ndim, op), scalar
+    nd = x._data.ndim
+    if -nd <= axis < nd:
+        return x, axis + nd if axis < 0 else axis, scalar
+    return x, norm_axis(axis, nd, op), scalar      # raises, naming the op
 
 
 def argsort(x, axis: int = -1, descending: bool = False, *, dim: int | None = None,
@@ -264,7 +323,7 @@ def topk(x, k: int, axis: int = -1, largest: bool = True, sorted: bool = True, *
     """
     x, ax, scalar = _prepare(x, _dim("topk", axis, dim), "topk")
     n = x.shape[ax]
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+    if type(k) is not int and (not isinstance(k, (int, np.integer)) or isinstance(k, bool)):
         raise TypeError(f"topk: k must be an int, got {k!r}")
     if n is not None and not 0 <= k <= n:
         from ..errors import InputError
@@ -277,3 +336,33 @@ def topk(x, k: int, axis: int = -1, largest: bool = True, sorted: bool = True, *
     if scalar:
         return topk_result(reshape(values, ()), reshape(idx, ()))
     return topk_result(values, idx)
+
+
+def _kthvalue_scan(x: Tensor, d: int, k: int, keepdim: bool):
+    """``kthvalue``'s ``(values, indices)`` through topk's one-scan kernel, or None where
+    that path does not fit (not float32/64 on the host, under capture, a k far from both
+    ends). The k smallest (the k-th is the last), or for a k near n the n - k + 1 largest
+    (the k-th smallest is their last): one op for values and indices, differentiable
+    through topk's scatter. Its best-first buffer costs ~j per insertion, so a large j
+    (64 x 200, j=51: 2.5x) is left to the caller's O(n) partition. ``x`` at least 1-d;
+    ``keepdim`` keeps ``d`` (size 1)."""
+    data = x._data
+    dt = data.dtype
+    if state.tracer is not None or type(data) is not np.ndarray or not (
+            dt is _F32 or dt is _F64 or dt in (_F32, _F64)):
+        return None
+    n = data.shape[d]
+    small = k <= n - k + 1
+    j = k if small else n - k + 1
+    if j > _TOPK_SCAN_MAX_K or (j > 16 and j * j > 4 * n):
+        return None
+    values, idx = apply(TOPK_INDICES, x, axis=d, k=j, largest=not small)
+    key = (slice(None),) * d + (slice(j - 1, j) if keepdim else j - 1,)
+    dev = x._device
+    idx = _wrap(np.array(idx._data[key]), dev, False, None, 0)   # (np.array: 0-d too)
+    if (values._rg or type(values) is not Tensor or dev.type != "cpu"
+            or state.fwd_ad is not None):
+        return values[key], idx         # the slice as an op: recorded for autograd
+    # nothing records it: slicing the array is what that op would do, without ~2 us of
+    # indexing dispatch (a copy: the result owns its memory, as PyTorch's)
+    return _wrap(np.array(values._data[key]), dev, False, None, 0), idx
