@@ -98,7 +98,9 @@ def _reduced_view(x: np.ndarray, axes) -> np.ndarray:
                              math.prod(s[axes[-1] + 1:]))
     kept = [a for a in range(nd) if a not in axes]
     moved = np.ascontiguousarray(np.transpose(x, kept + list(axes)))
-    return moved.reshape(math.prod(x.shape[a] for a in kept), -1, 1)
+    # (the reduced size given, not -1: a size-0 array cannot infer it)
+    return moved.reshape(math.prod(x.shape[a] for a in kept), math.prod(x.shape[a] for a in axes),
+                         1)
 
 
 def _reduced_shape(shape, axes, keepdims: bool) -> tuple:

@@ -251,9 +251,29 @@ SIGMOID, sigmoid = _unary("sigmoid", fwd=_sigmoid, kernels={"cpu": _sigmoid_cpu}
 SIGMOID.complex = "holomorphic"
 
 
+def _clip_keeps_signed_zeros(dt) -> bool:
+    """Whether NumPy's ``clip(x, 0, inf)`` is ``x < 0 ? 0 : x`` for ``dt``, signed zeros
+    included (-0.0 stays -0.0, +0.0 stays +0.0); probed: which operand a tie returns is
+    NumPy's unspecified choice (``maximum(x, 0)`` gives +0.0 for float32, -0.0 for float16)."""
+    x = np.array([-0.0, 0.0, -1.0, 2.0] * 16, dt)
+    out = np.clip(x, dt.type(0), dt.type(np.inf))
+    return bool((np.signbit(out) == (x == 0) & np.signbit(x)).all() and (out >= 0).all())
+
+
+# relu(-0.0) is -0.0, as PyTorch's (x < 0 ? 0 : x); a clip against +inf does it in one
+# vectorised pass (faster than maximum; a where() would be 10x slower)
+_RELU_BY_CLIP = {dt: _clip_keeps_signed_zeros(dt)
+                 for dt in map(np.dtype, (np.float16, np.float32, np.float64))}
+
+
 def _relu(xp, x):
     # a zero of x's dtype: NumPy takes a Python 0 through a 10x slower mixed-type loop
-    return xp.maximum(x, x.dtype.type(0))
+    zero = x.dtype.type(0)
+    if x.dtype.kind != "f":
+        return xp.maximum(x, zero)
+    if xp is np and _RELU_BY_CLIP.get(x.dtype):
+        return np.clip(x, zero, x.dtype.type(np.inf))
+    return xp.where(x < zero, zero, x)
 
 
 def _relu_vjp(n, g):
@@ -693,6 +713,10 @@ def clip(x: Tensor, min=None, max=None) -> Tensor:
     tensor([0, 5])
     """
     x = to_tensor(x)
+    if min is None and max is None:
+        from ..errors import InputError
+        raise InputError("clamp: at least one of 'min' or 'max' must not be None (as "
+                         "PyTorch's); with neither there is nothing to clamp")
     if _any_complex(x, min, max):
         raise DTypeError("clamp: not supported for complex tensors (as PyTorch's); clamp "
                         "z.real and z.imag, or the magnitude z.abs(), instead")
@@ -909,11 +933,17 @@ def _mod_vjp(n, g):
     return unbroadcast(g, a._data.shape), unbroadcast(-g * floor_divide(a, b), b._data.shape)
 
 
-def _max_vjp_bin(pick):
+def _max_vjp_bin(loses):
+    # PyTorch's rule: ties split the gradient in halves; each operand gets none only where
+    # it strictly lost, so where either is NaN (neither loses) both get all of it, not
+    # only the one the a > b mask happened to favour
     def vjp(n, g):
         a, b = n.inputs
-        wa = where(a == b, 0.5, where(pick(a, b), 1.0, 0.0)).astype(g.dtype)
-        return unbroadcast(g * wa, a._data.shape), unbroadcast(g * (1.0 - wa), b._data.shape)
+        share = where(a == b, 0.5, 1.0).astype(g.dtype)
+        return (unbroadcast(where(loses(a, b), 0.0, g * share), a._data.shape)
+                if a._rg else None,
+                unbroadcast(where(loses(b, a), 0.0, g * share), b._data.shape)
+                if b._rg else None)
     return vjp
 
 
@@ -1047,6 +1077,8 @@ def _integer_zero_check(name):
     # NumPy's integer // and % by zero give 0 (with a warning at most); PyTorch raises
     def check(a, b, **attrs):
         if b.dtype.kind in "iub" and a.dtype.kind in "iub" and bool((b == 0).any()):
+            if 0 in np.broadcast_shapes(a.shape, b.shape):
+                return      # nothing is divided: an empty result, as PyTorch's
             from ..errors import IntegerDivisionError
             raise IntegerDivisionError(f"{name}: integer division by zero")
     return check
@@ -1054,6 +1086,19 @@ def _integer_zero_check(name):
 
 FLOORDIV.check = _integer_zero_check("floordiv")
 MOD.check = _integer_zero_check("mod")
+
+
+def _div_trunc_float(a: Tensor, b: Tensor) -> Tensor:
+    """``trunc(a / b)`` of float operands with PyTorch's zero gradient everywhere: the chain
+    through the division gave 0 * (1 / b) = NaN wherever the quotient is inf or NaN
+    (x / 0, 0 / 0). With a gradient to track, the quotient is taken off the tape and tied
+    back through floor_divide (zero gradient) under a where() that never selects it."""
+    if not (state.grad_enabled and any(isinstance(t, Tensor) and t._rg for t in (a, b))):
+        return trunc(true_divide(a, b))
+    from ..creation import zeros
+    q = trunc(true_divide(*(t.detach() if isinstance(t, Tensor) else t for t in (a, b))))
+    never = zeros((), dtype=_dtypes.bool_, device=q.device)
+    return where(never, floor_divide(a, b).astype(q.dtype), q)
 
 
 def div(input, other, *, rounding_mode: str | None = None) -> Tensor:
@@ -1075,11 +1120,14 @@ def div(input, other, *, rounding_mode: str | None = None) -> Tensor:
     if half_opmath_operand(a, b):               # float16 with a scalar: in float32, as PyTorch
         f32 = np.float32
         b = b.astype(f32) if isinstance(b, Tensor) else b
-        return trunc(true_divide(a.astype(f32), b)).astype(np.float16)
+        return _div_trunc_float(a.astype(f32), b).astype(np.float16)
     # a Python int wraps into an integer tensor's dtype, as PyTorch's (uint8 with -3: 253)
     a, b = as_operands(a, b, wrap=True)
-    if a._data.dtype.kind in "fc" or b._data.dtype.kind in "fc":
-        return trunc(true_divide(a, b))   # as PyTorch: trunc(a / b), not a // b corrected
+    kinds = a._data.dtype.kind + b._data.dtype.kind
+    if "c" in kinds:
+        return trunc(true_divide(a, b))     # (refused by trunc, with its message)
+    if "f" in kinds:
+        return _div_trunc_float(a, b)       # as PyTorch: trunc(a / b), not a // b corrected
     # integers, exactly, in the dtype PyTorch computes in (a 0-d tensor(-2) meeting uint8 is
     # 254 there): the floor quotient, one up where it was rounded down below zero
     a, b = same_category(a, b)
@@ -1164,8 +1212,8 @@ def power(input, exponent) -> Tensor:
 
 
 UFUNC_PUBLIC["power"] = power
-MAXIMUM, maximum = _binary("maximum", ufunc="maximum", vjp=_max_vjp_bin(lambda a, b: a > b))
-MINIMUM, minimum = _binary("minimum", ufunc="minimum", vjp=_max_vjp_bin(lambda a, b: a < b))
+MAXIMUM, maximum = _binary("maximum", ufunc="maximum", vjp=_max_vjp_bin(lambda a, b: a < b))
+MINIMUM, minimum = _binary("minimum", ufunc="minimum", vjp=_max_vjp_bin(lambda a, b: a > b))
 subtract, multiply, divide, remainder, pow = sub, mul, div, mod, power
 
 # comparisons and logic: no gradient
@@ -1285,9 +1333,13 @@ def _atan2_vjp(n, g):
 
 
 def _logaddexp_vjp(n, g):
+    # PyTorch's 1 / (1 + exp(b - a)) = sigmoid(a - b): 1 and 0 at (inf, finite), where
+    # exp(a - out) is exp(inf - inf) = NaN; NaN at (inf, inf) and (-inf, -inf), as PyTorch
     a, b = n.inputs
-    return (unbroadcast(g * exp(a - n.out), a._data.shape) if a._rg else None,
-            unbroadcast(g * exp(b - n.out), b._data.shape) if b._rg else None)
+    with np.errstate(invalid="ignore"):
+        d = a - b
+    return (unbroadcast(g * sigmoid(d), a._data.shape) if a._rg else None,
+            unbroadcast(g * sigmoid(-d), b._data.shape) if b._rg else None)
 
 
 def _hypot_vjp(n, g):
@@ -1300,7 +1352,6 @@ ATAN2, atan2 = _float_binary("atan2", "arctan2", _atan2_vjp,
                              doc="The angle of the point (x, y): ``atan2(y, x)``, in "
                                  "[-pi, pi].")
 LOGADDEXP, logaddexp = _float_binary("logaddexp", "logaddexp", _logaddexp_vjp,
-                                     saves_output=True,
                                      doc="log(exp(a) + exp(b)) without overflow.")
 HYPOT, hypot = _float_binary("hypot", "hypot", _hypot_vjp, saves_output=True,
                              doc="sqrt(a**2 + b**2) without overflow.")

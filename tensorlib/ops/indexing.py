@@ -1034,6 +1034,11 @@ def index_select(x, axis: int | None = None, indices=None, *, dim: int | None = 
     x, indices = to_tensor(x), to_tensor(indices)
     if indices.ndim == 0:       # PyTorch keeps the dim: (3, 4) with a 0-d index is (1, 4)
         indices = indices.reshape((1,))
+    elif indices.ndim > 1:      # (take would splice the index's dims in, as NumPy's)
+        from ..errors import DimError
+        raise DimError(f"index_select: the index must be a vector (0-d or 1-d, as PyTorch's), "
+                       f"got shape {tuple(indices.shape)}; flatten it, or use take/gather for "
+                       f"an index with dims")
     return apply(TAKE, x, indices, axis=norm_axis(axis, x.ndim, "index_select"), strict=True)
 
 

@@ -408,7 +408,7 @@ def prelu(x, weight) -> Tensor:
             raise ValueError(f"prelu: {n} slopes for input {tuple(x.shape)}: the channel dim "
                              f"(dim 1) must have {n} entries")
         w = w.reshape((n,) + (1,) * (x.ndim - 2))
-    return where(x >= 0, x, w * x)
+    return where(x > 0, x, w * x)      # at 0 the slope's gradient, as PyTorch
 
 
 def gumbel_softmax(logits, tau: float = 1.0, hard: bool = False, dim: int = -1,

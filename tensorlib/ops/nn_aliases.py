@@ -263,10 +263,10 @@ def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool 
     if not lower <= upper:
         raise ValueError(f"rrelu: lower bound {lower} must not exceed upper bound {upper}")
     if not training:
-        return E.where(x >= 0, x, x * ((lower + upper) / 2.0))
+        return E.where(x > 0, x, x * ((lower + upper) / 2.0))   # slope's gradient at 0
     slope = uniform(float(lower), float(upper), tuple(x.shape), generator=generator,
                     dtype=x.dtype, device=x.device)
-    return E.where(x >= 0, x, x * slope)
+    return E.where(x > 0, x, x * slope)
 
 
 def channel_shuffle(input, groups: int) -> Tensor:

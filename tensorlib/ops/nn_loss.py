@@ -768,8 +768,10 @@ def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0, *,
 def kl_div(input, target, reduction: str = "mean", log_target: bool = False, *,
            size_average: bool | None = None, reduce: bool | None = None) -> Tensor:
     """KL divergence with ``input`` as log-probabilities, PyTorch's ``F.kl_div``: pointwise
-    ``target * (log(target) - input)`` (0 where target is 0); ``reduction="batchmean"``
-    divides the sum by the batch size, which is the true KL divergence."""
+    ``xlogy(target, target) - target * input`` (``target * (log(target) - input)``, its
+    first term 0 where target is 0), so NaN wherever target is NaN or negative, or input is
+    NaN or infinite (0 * inf), as PyTorch; ``reduction="batchmean"`` divides the sum by the
+    batch size, which is the true KL divergence."""
     reduction = legacy_reduction(size_average, reduce, reduction)
     if state.autocast is not None:
         return autocast_call(kl_div, "kl_div", input, target, reduction, log_target)
@@ -779,8 +781,11 @@ def kl_div(input, target, reduction: str = "mean", log_target: bool = False, *,
     if log_target:
         loss = y.exp() * (y - x)
     else:
-        safe = E.where(y > 0, y, 1.0)
-        loss = E.where(y > 0, y * (safe.log() - x), 0.0)
+        # PyTorch's formula term for term (a where() on y > 0 made a NaN target, or a NaN or
+        # -inf input against a 0 target, a silent 0)
+        from ..special import xlogy
+        with np.errstate(invalid="ignore"):     # 0 * inf is NaN here, as PyTorch's
+            loss = xlogy(y, y) - y * x
     if reduction == "batchmean":
         # the sum over the non-batch axes, averaged over the batch: a mean follows a None
         # batch dim under capture (1.0 / x.shape[0] would freeze the traced size silently)

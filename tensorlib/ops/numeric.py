@@ -15,6 +15,11 @@ def isclose(input, other, rtol: float = 1e-5, atol: float = 1e-8,
     """Elementwise ``|input - other| <= atol + rtol * |other|`` (NumPy's test, so not
     symmetric); equal infinities are close, NaN is close to NaN only with ``equal_nan``."""
     a, b = to_tensor(input), to_tensor(other)
+    if a.dtype == np.bool_ or b.dtype == np.bool_:
+        # as PyTorch: bools compare as the default float (bool - bool is refused)
+        from .. import _dtypes
+        a = a.astype(_dtypes.default_float) if a.dtype == np.bool_ else a
+        b = b.astype(_dtypes.default_float) if b.dtype == np.bool_ else b
     with np.errstate(invalid="ignore"):     # inf - inf is NaN here, and not close
         near = (a - b).abs() <= atol + rtol * b.abs()
     close = (near & a.isfinite() & b.isfinite()) | (a == b)

@@ -875,8 +875,8 @@ def mean(x, dim_=None, keepdim_: bool | None = None, /, *, axis=None, keepdims: 
 
     ``dim`` is an int, a tuple or None for every dim (``axis=`` is NumPy's name);
     ``keepdim`` keeps the reduced dims with size 1. ``dtype`` (a float dtype) casts the
-    input first. Integer and bool inputs give the default float dtype (PyTorch refuses
-    them). The mean of no elements is NaN.
+    input first. Integer and bool inputs are refused without ``dtype=``, as PyTorch's
+    (cast them: ``x.float().mean()``). The mean of no elements is NaN.
 
     >>> x = tl.tensor([[1., 2.], [3., 4.]])
     >>> x.mean(), x.mean(dim=1)
@@ -888,6 +888,10 @@ def mean(x, dim_=None, keepdim_: bool | None = None, /, *, axis=None, keepdims: 
         axis, keepdims = _axis_args("mean", axis, keepdims, dim, keepdim)
     if dtype is not None:
         x = _cast_in("mean", x, dtype, floating=True)
+    elif isinstance(x, Tensor) and x._data.dtype.kind in "biu":
+        raise DTypeError(f"mean: could not infer the output dtype: the input must be a "
+                         f"floating point or complex tensor, got {x.dtype} (as PyTorch's); "
+                         f"pass dtype=tl.float32 or cast it, e.g. x.float().mean()")
     return _call(MEAN, x, axis, keepdims, floating=True)
 
 
@@ -1041,18 +1045,25 @@ def amin(x, dim_=None, keepdim_: bool | None = None, /, *, axis=None,
 
 def all(x, axis=None, keepdims: bool = False, *, dim=None,
         keepdim: bool | None = None) -> Tensor:
-    """Whether every element over ``axis`` (``dim=``) is nonzero, as a bool tensor."""
+    """Whether every element over ``axis`` (``dim=``) is nonzero, as a bool tensor (uint8
+    for a uint8 input, as PyTorch's)."""
     # PyTorch's all(dim=()) reduces nothing, unlike its other reductions
     axis, keepdims = _axis_args("all", axis, keepdims, dim, keepdim, empty_dim_is_all=False)
-    return _call(ALL, x, axis, keepdims)
+    return _uint8_kept(x, _call(ALL, x, axis, keepdims))
+
+
+def _uint8_kept(x, out: Tensor) -> Tensor:
+    # PyTorch's any/all of uint8 are uint8 (0/1), kept for backward compatibility
+    return out.astype(np.uint8) if isinstance(x, Tensor) and x._data.dtype == np.uint8 else out
 
 
 def any(x, axis=None, keepdims: bool = False, *, dim=None,
         keepdim: bool | None = None) -> Tensor:
-    """Whether some element over ``axis`` (``dim=``) is nonzero, as a bool tensor."""
+    """Whether some element over ``axis`` (``dim=``) is nonzero, as a bool tensor (uint8
+    for a uint8 input, as PyTorch's)."""
     # PyTorch's any(dim=()) reduces nothing, unlike its other reductions
     axis, keepdims = _axis_args("any", axis, keepdims, dim, keepdim, empty_dim_is_all=False)
-    return _call(ANY, x, axis, keepdims)
+    return _uint8_kept(x, _call(ANY, x, axis, keepdims))
 
 
 def _correction(name: str, correction, unbiased) -> int | float:

@@ -1134,6 +1134,16 @@ def roll(x, shift=None, axis=None, *, shifts=None, dims=None) -> Tensor:
         shift = tuple(int(s) for s in shift)
     else:
         shift = int(shift)
+    # PyTorch pairs shifts with dims one to one (NumPy broadcasts them: roll(x, (1, 2), 0)
+    # rolled dim 0 by 3, and roll(x, 1, (0, 1)) both dims); a lone shift may come as (s,)
+    n_shift = len(shift) if isinstance(shift, tuple) else 1
+    n_axis = 0 if axis is None else len(axis) if isinstance(axis, tuple) else 1
+    if n_shift != max(n_axis, 1):
+        raise ShapeError(f"roll: shifts and dims must align (as PyTorch's): got {n_shift} "
+                         f"shift(s) and {n_axis} dim(s); give one shift per dim, or one "
+                         f"shift and no dims to roll the flattened tensor")
+    if axis is None and isinstance(shift, tuple):
+        shift = shift[0]
     return apply(ROLL, x, shift=shift, axis=axis)
 
 

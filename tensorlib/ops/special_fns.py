@@ -179,6 +179,8 @@ def _cuda(name):
 def _fix(name, out, x, xp):
     if name == "gammaln":          # PyTorch: lgamma(-inf) = +inf (SciPy: -inf)
         return xp.where(xp.isneginf(x), xp.inf, out)
+    if name == "erfinv":           # an odd function: erfinv(-0.0) = -0.0, as PyTorch (SciPy: 0)
+        return xp.copysign(out, x.astype(out.dtype, copy=False))
     return out
 
 

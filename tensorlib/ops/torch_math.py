@@ -284,5 +284,7 @@ def nextafter(input, other) -> Tensor:
     a._read("nextafter (computed on the host's values)")
     b._read("nextafter (computed on the host's values)")
     xp = xp_of(a._data)
-    return _wrap(xp.asarray(xp.nextafter(a._data, b._data)), a._device, False, None, 0)
+    # C99: y where x == y (NumPy's float16 loop gives x: nextafter(-0.0, 0.0) was -0.0)
+    out = xp.where(a._data == b._data, b._data, xp.nextafter(a._data, b._data))
+    return _wrap(xp.asarray(out), a._device, False, None, 0)
 
