@@ -281,7 +281,30 @@ class Lost(Exception):
     """A :class:`SymDim` was used in a way its expression cannot follow."""
 
 
-class SymDim(int):
+class SizeArithmetic:
+    """Python's integer operators on a size that carries an expression: each goes through the
+    class's ``_bin(other, op, swap=False)``, which computes the int and the new expression
+    (:class:`SymDim` here, the tracer's ``TracedSize``)."""
+
+    def __add__(self, o): return self._bin(o, "add")
+    def __radd__(self, o): return self._bin(o, "add", True)
+    def __sub__(self, o): return self._bin(o, "sub")
+    def __rsub__(self, o): return self._bin(o, "sub", True)
+    def __mul__(self, o): return self._bin(o, "mul")
+    def __rmul__(self, o): return self._bin(o, "mul", True)
+    def __floordiv__(self, o): return self._bin(o, "floordiv")
+    def __rfloordiv__(self, o): return self._bin(o, "floordiv", True)
+    def __mod__(self, o): return self._bin(o, "mod")
+    def __rmod__(self, o): return self._bin(o, "mod", True)
+
+    def __neg__(self):
+        return self._bin(-1, "mul")
+
+    def __pos__(self):
+        return self
+
+
+class SymDim(SizeArithmetic, int):
     """A dim fed to an op's ``infer`` to learn its output dims as expressions over the
     graph's input dims: ``+ - * // %`` follow, every comparison is kept in ``guards`` as a
     size predicate (``infer``'s branches hold only where each comes out as traced), and any
@@ -303,23 +326,6 @@ class SymDim(int):
         if op in ("floordiv", "mod") and b == 0:
             raise Lost("division by zero")
         return SymDim(OPS[op](a, b), _simplified(op, ea, eb), self.guards)
-
-    def __add__(self, o): return self._bin(o, "add")
-    def __radd__(self, o): return self._bin(o, "add", True)
-    def __sub__(self, o): return self._bin(o, "sub")
-    def __rsub__(self, o): return self._bin(o, "sub", True)
-    def __mul__(self, o): return self._bin(o, "mul")
-    def __rmul__(self, o): return self._bin(o, "mul", True)
-    def __floordiv__(self, o): return self._bin(o, "floordiv")
-    def __rfloordiv__(self, o): return self._bin(o, "floordiv", True)
-    def __mod__(self, o): return self._bin(o, "mod")
-    def __rmod__(self, o): return self._bin(o, "mod", True)
-
-    def __neg__(self):
-        return self._bin(-1, "mul")
-
-    def __pos__(self):
-        return self
 
     def _cmp(self, cmp: str, o):
         if isinstance(o, bool) or not isinstance(o, int):

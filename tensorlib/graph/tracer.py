@@ -26,7 +26,7 @@ from .._device import current_scope
 from .._state import state as _state
 from .executor import multi_spec
 from .ir import SOURCE_OPS, Graph, Node, Value
-from .sizes import MAX_PREDICATES, apply_sizes
+from .sizes import MAX_PREDICATES, SizeArithmetic, apply_sizes
 
 
 POSITIONS_HOW = "read at every position with constant indices"
@@ -1166,7 +1166,7 @@ def _clean_path(path: str) -> str:
     return ".".join(p for p in parts if not p.startswith("_"))
 
 
-class TracedSize(int):
+class TracedSize(SizeArithmetic, int):
     """A size read from a traced tensor's None dim (``x.shape[0]`` under input_signature
     with None): an int that remembers where it came from (``axis``, ``src``, and ``expr``,
     see :mod:`tensorlib.graph.sizes`). ``+ - * // %`` with ints or other TracedSizes give
@@ -1238,27 +1238,10 @@ class TracedSize(int):
         out.lib = self.lib or (isinstance(other, TracedSize) and other.lib)
         return out
 
-    def __add__(self, o): return self._bin(o, "add")
-    def __radd__(self, o): return self._bin(o, "add", True)
-    def __sub__(self, o): return self._bin(o, "sub")
-    def __rsub__(self, o): return self._bin(o, "sub", True)
-    def __mul__(self, o): return self._bin(o, "mul")
-    def __rmul__(self, o): return self._bin(o, "mul", True)
-    def __floordiv__(self, o): return self._bin(o, "floordiv")
-    def __rfloordiv__(self, o): return self._bin(o, "floordiv", True)
-    def __mod__(self, o): return self._bin(o, "mod")
-    def __rmod__(self, o): return self._bin(o, "mod", True)
-
-    def __neg__(self):
-        return self._bin(-1, "mul")
-
-    def __pos__(self):
-        return self
-
     def __abs__(self):
         return self if int.__int__(self) >= 0 else -self
 
-    __ceil__ = __floor__ = __trunc__ = __pos__
+    __ceil__ = __floor__ = __trunc__ = SizeArithmetic.__pos__
 
     def __round__(self, ndigits=None):
         return self if ndigits is None else int.__round__(self, ndigits)
