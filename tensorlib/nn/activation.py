@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from .._tensor import Tensor
 from . import functional as F
+from .linear import _as_int, _size
 from .module import Module
+
+
+def _dim(dim):
+    # an integer of any kind (NumPy's too) as a plain int; anything else for F to check
+    i = None if dim is None else _as_int(dim)
+    return dim if i is None else i
 
 
 def _inplace_repr(m: Module, sep: str = "") -> str:
@@ -161,7 +168,7 @@ class Softmax(Module):
 
     def __init__(self, dim: int | None = None):
         super().__init__()
-        self.dim = dim
+        self.dim = _dim(dim)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.softmax(x, self.dim)
@@ -175,7 +182,7 @@ class LogSoftmax(Module):
 
     def __init__(self, dim: int | None = None):
         super().__init__()
-        self.dim = dim
+        self.dim = _dim(dim)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.log_softmax(x, self.dim)
@@ -308,7 +315,7 @@ class GLU(Module):
 
     def __init__(self, dim: int = -1):
         super().__init__()
-        self.dim = dim
+        self.dim = _dim(dim)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.glu(x, self.dim)
@@ -325,8 +332,8 @@ class PReLU(Module):
         super().__init__()
         from .. import creation
         from .parameter import Parameter
-        self.num_parameters = num_parameters
-        self.weight = Parameter(creation.full((num_parameters,), init, dtype=dtype,
+        self.num_parameters = _size("num_parameters", "PReLU", num_parameters)
+        self.weight = Parameter(creation.full((self.num_parameters,), init, dtype=dtype,
                                               device=device))
 
     def forward(self, x: Tensor) -> Tensor:

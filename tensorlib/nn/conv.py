@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import creation
 from .._tensor import Tensor
 from . import functional as F
-from .linear import _positive, reset_uniform_fan_in
+from .linear import _as_int, _positive, reset_uniform_fan_in
 from .module import Module
 from .parameter import Parameter
 
@@ -15,10 +15,15 @@ _PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate
 
 
 def _tuple(v, n: int, name: str, layer: str) -> tuple[int, ...]:
-    if isinstance(v, int):
-        return (v,) * n
-    t = tuple(v)
-    if len(t) != n or not all(isinstance(i, int) for i in t):
+    """``v`` (an integer or n of them, NumPy integers included) as n plain ints."""
+    i = _as_int(v)
+    if i is not None:
+        return (i,) * n
+    try:
+        t = tuple(_as_int(e) for e in v)
+    except TypeError:       # not iterable
+        t = ()
+    if len(t) != n or any(e is None for e in t):
         raise ValueError(f"{layer}: {name} must be an int or {n} ints, got {v!r}")
     return t
 
@@ -39,9 +44,9 @@ class _ConvNd(Module):
             raise ValueError(f"{name}: padding_mode must be one of {sorted(_PAD_MODES)}, got "
                              f"{padding_mode!r}")
         self.padding_mode = padding_mode
-        _positive("in_channels", name, in_channels)
-        _positive("out_channels", name, out_channels)
-        _positive("groups", name, groups)
+        in_channels = _positive("in_channels", name, in_channels)
+        out_channels = _positive("out_channels", name, out_channels)
+        groups = _positive("groups", name, groups)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
                              f"({out_channels}) must both be divisible by groups ({groups})")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import operator
 
 from .. import creation
 from .._tensor import Tensor
@@ -11,17 +12,37 @@ from .module import Module
 from .parameter import Parameter
 
 
+def _as_int(v) -> int | None:
+    """``v`` as a plain int when it is an integer (int, NumPy integer, anything with
+    ``__index__``, as PyTorch's size arguments take), else None; bools are not sizes."""
+    if isinstance(v, bool):     # (NumPy bools have no __index__)
+        return None
+    try:
+        return operator.index(v)
+    except TypeError:
+        return None
+
+
 def _positive(name: str, layer: str, v) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+    i = _as_int(v)
+    if i is None or i <= 0:
         raise ValueError(f"{layer}: {name} must be a positive integer, got {v!r}")
-    return v
+    return i
 
 
 def _size(name: str, layer: str, v) -> int:
     # 0 is a size as PyTorch's (Linear(0, n) outputs its bias, zeros)
-    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+    i = _as_int(v)
+    if i is None or i < 0:
         raise ValueError(f"{layer}: {name} must be a non-negative integer, got {v!r}")
-    return v
+    return i
+
+
+def _dim(name: str, layer: str, v) -> int:
+    i = _as_int(v)
+    if i is None:
+        raise TypeError(f"{layer}: {name} must be an int, got {v!r}")
+    return i
 
 
 def reset_uniform_fan_in(weight: Parameter, bias: Parameter | None, fan_in: int) -> None:
@@ -64,10 +85,10 @@ class Linear(Module):
         super().__init__()
         self.in_features = _size("in_features", "Linear", in_features)
         self.out_features = _size("out_features", "Linear", out_features)
-        self.weight = Parameter(creation.empty(out_features, in_features, dtype=dtype,
+        self.weight = Parameter(creation.empty(self.out_features, self.in_features, dtype=dtype,
                                                device=device))
         if bias:
-            self.bias = Parameter(creation.empty(out_features, dtype=dtype, device=device))
+            self.bias = Parameter(creation.empty(self.out_features, dtype=dtype, device=device))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -102,7 +123,8 @@ class Flatten(Module):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
-        self.start_dim, self.end_dim = start_dim, end_dim
+        self.start_dim, self.end_dim = _dim("start_dim", "Flatten", start_dim), \
+            _dim("end_dim", "Flatten", end_dim)
 
     def forward(self, x: Tensor) -> Tensor:
         nd = x.ndim
@@ -123,7 +145,13 @@ class Unflatten(Module):
 
     def __init__(self, dim: int, unflattened_size: tuple[int, ...]):
         super().__init__()
-        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+        self.dim = _dim("dim", "Unflatten", dim)
+        # a NumPy array's shape or integers too, as plain ints (-1 infers one size)
+        size = tuple(_as_int(s) for s in unflattened_size)
+        if any(s is None for s in size):
+            raise TypeError(f"Unflatten: unflattened_size must be a sequence of ints, got "
+                            f"{unflattened_size!r}")
+        self.unflattened_size = size
 
     def forward(self, x: Tensor) -> Tensor:
         d = self.dim % x.ndim
@@ -143,13 +171,13 @@ class Bilinear(Module):
         self.in1_features = _positive("in1_features", "Bilinear", in1_features)
         self.in2_features = _positive("in2_features", "Bilinear", in2_features)
         self.out_features = _positive("out_features", "Bilinear", out_features)
-        self.weight = Parameter(creation.empty(out_features, in1_features, in2_features,
-                                               dtype=dtype, device=device))
+        self.weight = Parameter(creation.empty(self.out_features, self.in1_features,
+                                               self.in2_features, dtype=dtype, device=device))
         if bias:
-            self.bias = Parameter(creation.empty(out_features, dtype=dtype, device=device))
+            self.bias = Parameter(creation.empty(self.out_features, dtype=dtype, device=device))
         else:
             self.register_parameter("bias", None)
-        bound = 1.0 / math.sqrt(in1_features)       # PyTorch's: U(-1/sqrt(in1), 1/sqrt(in1))
+        bound = 1.0 / math.sqrt(self.in1_features)       # PyTorch's: U(-1/sqrt(in1), 1/sqrt(in1))
         init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:
             init.uniform_(self.bias, -bound, bound)

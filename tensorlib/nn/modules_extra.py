@@ -10,7 +10,9 @@ import numpy as np
 from .._tensor import Tensor
 from ..ops import elementwise as E
 from . import functional as F
+from .linear import _as_int
 from .module import Module
+from .pooling import _plain
 
 __all__ = ["ChannelShuffle", "CrossMapLRN2d", "LPPool1d",
            "LPPool2d", "LocalResponseNorm", "RReLU", "Softmax2d", "Softmin", "Threshold"]
@@ -99,8 +101,9 @@ class LocalResponseNorm(Module):
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
         super().__init__()
-        if not isinstance(size, int) or size < 1:
+        if _as_int(size) is None or _as_int(size) < 1:
             raise ValueError(f"LocalResponseNorm: size must be a positive int, got {size!r}")
+        size = _as_int(size)
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
     def forward(self, x: Tensor) -> Tensor:
@@ -133,8 +136,9 @@ class CrossMapLRN2d(Module):
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1):
         super().__init__()
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        if _as_int(size) is None or _as_int(size) < 1:
             raise ValueError(f"CrossMapLRN2d: size must be a positive int, got {size!r}")
+        size = _as_int(size)
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
     def forward(self, x: Tensor) -> Tensor:
@@ -166,8 +170,9 @@ class ChannelShuffle(Module):
 
     def __init__(self, groups: int):
         super().__init__()
-        if not isinstance(groups, int) or groups < 1:
+        if _as_int(groups) is None or _as_int(groups) < 1:
             raise ValueError(f"ChannelShuffle: groups must be a positive int, got {groups!r}")
+        groups = _as_int(groups)
         self.groups = groups
 
     def forward(self, x: Tensor) -> Tensor:
@@ -198,8 +203,8 @@ class LPPool1d(Module):
 
     def __init__(self, norm_type: float, kernel_size: int, stride=None, ceil_mode: bool = False):
         super().__init__()
-        self.norm_type, self.kernel_size = norm_type, kernel_size
-        self.stride, self.ceil_mode = stride, ceil_mode
+        self.norm_type, self.kernel_size = norm_type, _plain(kernel_size)
+        self.stride, self.ceil_mode = _plain(stride), ceil_mode
 
     def forward(self, x: Tensor) -> Tensor:
         k = self.kernel_size if isinstance(self.kernel_size, int) else self.kernel_size[0]
@@ -220,8 +225,8 @@ class LPPool2d(Module):
 
     def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
         super().__init__()
-        self.norm_type, self.kernel_size = norm_type, kernel_size
-        self.stride, self.ceil_mode = stride, ceil_mode
+        self.norm_type, self.kernel_size = norm_type, _plain(kernel_size)
+        self.stride, self.ceil_mode = _plain(stride), ceil_mode
 
     def forward(self, x: Tensor) -> Tensor:
         ks = self.kernel_size

@@ -8,8 +8,25 @@ from .._dtypes import int64
 from .._tensor import Tensor
 from . import functional as F
 from . import init
+from .linear import _as_int, _positive
 from .module import Module, _defers_copies
 from .parameter import Parameter
+
+
+def _norm_shape(shape, layer: str) -> tuple[int, ...]:
+    """``normalized_shape`` (an integer or a sequence of them, NumPy integers included) as
+    a tuple of plain ints, as PyTorch's LayerNorm / RMSNorm take it."""
+    i = _as_int(shape)
+    if i is not None:
+        return (i,)
+    try:
+        ns = tuple(_as_int(s) for s in shape)
+    except TypeError:       # not iterable (a float)
+        ns = (None,)
+    if any(s is None or s < 0 for s in ns):
+        raise TypeError(f"{layer}: normalized_shape must be an int or a sequence of ints, "
+                        f"got {shape!r}")
+    return ns
 
 
 class _BatchNorm(Module):
@@ -21,9 +38,7 @@ class _BatchNorm(Module):
                  affine: bool = True, track_running_stats: bool = True, device=None,
                  dtype=None, *, bias: bool = True):
         super().__init__()
-        if not isinstance(num_features, int) or num_features <= 0:
-            raise ValueError(f"{type(self).__name__}: num_features must be a positive integer, "
-                             f"got {num_features!r}")
+        num_features = _positive("num_features", type(self).__name__, num_features)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         kw = dict(dtype=dtype, device=device)
@@ -185,7 +200,7 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, device=None, dtype=None):
         super().__init__()
-        ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        ns = _norm_shape(normalized_shape, type(self).__name__)
         self.normalized_shape, self.eps = ns, eps
         self.elementwise_affine = elementwise_affine
         kw = dict(dtype=dtype, device=device)
@@ -212,7 +227,7 @@ class RMSNorm(Module):
     def __init__(self, normalized_shape, eps: float | None = None,
                  elementwise_affine: bool = True, device=None, dtype=None):
         super().__init__()
-        ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        ns = _norm_shape(normalized_shape, type(self).__name__)
         self.normalized_shape, self.eps = ns, eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
@@ -238,7 +253,9 @@ class GroupNorm(Module):
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
                  affine: bool = True, device=None, dtype=None, *, bias: bool = True):
         super().__init__()
-        if not isinstance(num_groups, int) or num_groups <= 0 or num_channels % num_groups:
+        num_groups = _positive("num_groups", "GroupNorm", num_groups)
+        num_channels = _positive("num_channels", "GroupNorm", num_channels)
+        if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
                              f"num_groups ({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = (num_groups, num_channels,

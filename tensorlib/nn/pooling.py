@@ -13,15 +13,30 @@ from .._tensor import Tensor
 from ..ops.nn_util import tuple_n
 from . import functional as F
 from . import pooling3d as P
+from .linear import _as_int
 from .module import Module
+
+
+def _plain(v):
+    """Integers (NumPy ones too, as PyTorch takes) as plain ints, in a tuple or list too;
+    anything else as given, for the functional form to check."""
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    i = _as_int(v)
+    if i is not None:
+        return i
+    if isinstance(v, (tuple, list)):
+        return type(v)(_plain(e) for e in v)
+    return v
 
 
 class _MaxPool(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
                  return_indices: bool = False, ceil_mode: bool = False):
         super().__init__()
+        kernel_size, stride, padding = _plain(kernel_size), _plain(stride), _plain(padding)
         self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
-        self.padding, self.dilation = padding, dilation
+        self.padding, self.dilation = padding, _plain(dilation)
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
     def forward(self, x: Tensor):
@@ -52,9 +67,11 @@ class AvgPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override: int | None = None):
         super().__init__()
+        kernel_size, stride, padding = _plain(kernel_size), _plain(stride), _plain(padding)
         self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
         self.padding, self.ceil_mode = padding, ceil_mode
-        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+        self.count_include_pad, self.divisor_override = count_include_pad, _plain(
+            divisor_override)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
@@ -67,7 +84,7 @@ class AvgPool2d(Module):
 class _AdaptivePool(Module):
     def __init__(self, output_size):
         super().__init__()
-        self.output_size = output_size
+        self.output_size = _plain(output_size)
 
     def forward(self, x: Tensor) -> Tensor:
         return type(self)._pool(x, self.output_size)
@@ -99,6 +116,7 @@ class AvgPool1d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True):
         super().__init__()
+        kernel_size, stride, padding = _plain(kernel_size), _plain(stride), _plain(padding)
         self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
         self.padding, self.ceil_mode, self.count_include_pad = padding, ceil_mode, \
             count_include_pad
@@ -169,10 +187,10 @@ class _MaxUnpool(Module):
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         name, n = type(self).__name__, self._dims
-        self.kernel_size = tuple_n(kernel_size, n, name, "kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else tuple_n(stride, n, name, "stride",
-                                                                      1)
-        self.padding = tuple_n(padding, n, name, "padding", 0)
+        self.kernel_size = tuple_n(_plain(kernel_size), n, name, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else tuple_n(_plain(stride), n, name,
+                                                                      "stride", 1)
+        self.padding = tuple_n(_plain(padding), n, name, "padding", 0)
 
     def forward(self, input: Tensor, indices: Tensor, output_size=None) -> Tensor:
         return P._max_unpool(self._dims, input, indices, self.kernel_size, self.stride,
@@ -203,8 +221,8 @@ class LPPool3d(Module):
 
     def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
         super().__init__()
-        self.norm_type, self.kernel_size = norm_type, kernel_size
-        self.stride, self.ceil_mode = stride, ceil_mode
+        self.norm_type, self.kernel_size = norm_type, _plain(kernel_size)
+        self.stride, self.ceil_mode = _plain(stride), ceil_mode
 
     def forward(self, x: Tensor) -> Tensor:
         return P.lp_pool3d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)

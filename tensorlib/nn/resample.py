@@ -6,6 +6,7 @@ from __future__ import annotations
 from .._tensor import Tensor
 from . import functional as F
 from .module import Module
+from .pooling import _plain
 
 
 def _float_factor(scale_factor):
@@ -24,7 +25,8 @@ class Upsample(Module):
                  align_corners: bool | None = None,
                  recompute_scale_factor: bool | None = None):
         super().__init__()
-        self.size, self.scale_factor = size, _float_factor(scale_factor)
+        # integers of any kind (NumPy's too) as plain ints, as PyTorch's repr shows them
+        self.size, self.scale_factor = _plain(size), _float_factor(scale_factor)
         self.mode, self.align_corners = mode, align_corners
         self.recompute_scale_factor = recompute_scale_factor
 

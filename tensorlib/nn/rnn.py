@@ -25,6 +25,7 @@ from .._tensor import Tensor
 from ..ops.shape import concatenate, split, stack
 from . import functional as F
 from . import init
+from .linear import _as_int, _positive, _size
 from .module import Module
 from .parameter import Parameter
 from .utils.rnn import PackedSequence
@@ -100,15 +101,17 @@ class RNNBase(Module):
                  bidirectional: bool = False, dtype=None, device=None, proj_size: int = 0):
         super().__init__()
         name = type(self).__name__
-        for k, v in (("input_size", input_size), ("hidden_size", hidden_size),
-                     ("num_layers", num_layers)):
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ValueError(f"{name}: {k} must be a positive integer, got {v!r}")
+        # NumPy integers too (PyTorch refuses them here, but takes them in Linear, Conv...)
+        input_size = _positive("input_size", name, input_size)
+        hidden_size = _positive("hidden_size", name, hidden_size)
+        num_layers = _positive("num_layers", name, num_layers)
         if not 0.0 <= dropout <= 1.0:
             raise ValueError(f"{name}: dropout must be in [0, 1], got {dropout}")
-        if not isinstance(proj_size, int) or isinstance(proj_size, bool) or proj_size < 0:
+        ps = _as_int(proj_size)
+        if ps is None or ps < 0:
             raise ValueError(f"{name}: proj_size must be a positive integer, or 0 for no "
                              f"projection, got {proj_size!r}")
+        proj_size = ps
         if proj_size and self.mode != "LSTM":
             raise ValueError(f"{name}: proj_size is only supported by LSTM")
         if proj_size >= hidden_size:
@@ -464,6 +467,9 @@ class _CellBase(Module):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None,
                  device=None):
         super().__init__()
+        name = type(self).__name__
+        input_size = _size("input_size", name, input_size)
+        hidden_size = _size("hidden_size", name, hidden_size)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         g = _GATES[self.mode] * hidden_size
         kw = dict(dtype=dtype, device=device)

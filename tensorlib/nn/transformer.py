@@ -17,7 +17,7 @@ from .._tensor import Tensor
 from . import functional as F
 from . import init
 from .dropout import Dropout
-from .linear import Linear
+from .linear import Linear, _as_int, _positive
 from .module import Module
 from .normalization import LayerNorm
 from .parameter import Parameter
@@ -47,7 +47,11 @@ class MultiheadAttention(Module):
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
                  vdim: int | None = None, batch_first: bool = False, dtype=None, device=None):
         super().__init__()
-        if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
+        embed_dim = _positive("embed_dim", "MultiheadAttention", embed_dim)
+        num_heads = _positive("num_heads", "MultiheadAttention", num_heads)
+        kdim = None if kdim is None else _positive("kdim", "MultiheadAttention", kdim)
+        vdim = None if vdim is None else _positive("vdim", "MultiheadAttention", vdim)
+        if embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim}) must be a positive "
                              f"multiple of num_heads ({num_heads})")
         self.embed_dim, self.num_heads = embed_dim, num_heads
@@ -226,9 +230,10 @@ class TransformerDecoderLayer(_Layer):
 
 
 def _clones(layer: Module, n: int, what: str) -> ModuleList:
-    if n < 1:
-        raise ValueError(f"{what}: num_layers must be at least 1, got {n}")
-    return ModuleList(copy.deepcopy(layer) for _ in range(n))
+    k = _as_int(n)
+    if k is None or k < 1:
+        raise ValueError(f"{what}: num_layers must be at least 1 (an integer), got {n!r}")
+    return ModuleList(copy.deepcopy(layer) for _ in range(k))
 
 
 class TransformerEncoder(Module):
@@ -244,7 +249,7 @@ class TransformerEncoder(Module):
                  mask_check: bool = True):
         super().__init__()
         self.layers = _clones(encoder_layer, num_layers, "TransformerEncoder")
-        self.num_layers = num_layers
+        self.num_layers = len(self.layers)
         self.norm = norm
 
     def forward(self, src: Tensor, mask: Tensor | None = None,
@@ -264,7 +269,7 @@ class TransformerDecoder(Module):
                  norm: Module | None = None):
         super().__init__()
         self.layers = _clones(decoder_layer, num_layers, "TransformerDecoder")
-        self.num_layers = num_layers
+        self.num_layers = len(self.layers)
         self.norm = norm
 
     def forward(self, tgt: Tensor, memory: Tensor, tgt_mask: Tensor | None = None,
@@ -319,7 +324,8 @@ class Transformer(Module):
         else:
             self.decoder = TransformerDecoder(TransformerDecoderLayer(d_model, nhead, **kw),
                                               num_decoder_layers, LayerNorm(d_model, **nkw))
-        self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
+        self.d_model, self.nhead = _as_int(d_model), _as_int(nhead)    # checked by the layers
+        self.batch_first = batch_first
         for p in self.parameters():      # as PyTorch: Xavier-uniform for every matrix
             if p.ndim > 1:
                 init.xavier_uniform_(p)

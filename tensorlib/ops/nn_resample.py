@@ -116,6 +116,10 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
     ``in / out`` instead of ``1 / scale_factor``, as PyTorch.
     'bicubic' is Keys' cubic convolution with a = -0.75, reading indices past the border at the
     border, as PyTorch (so, like PyTorch's, it can overshoot the input's range).
+    A dim that ``scale_factor`` leaves at its size (3 * 1.3 -> 3) is copied, as PyTorch's
+    forward does, in the linear modes, with antialias and in 2-d 'nearest'; 1-d and 3-d
+    'nearest', 'nearest-exact' and 'bicubic' still map it by ``1 / scale_factor`` (the
+    gradient is always the adjoint of this forward).
 
     ``antialias=True`` ('bilinear' or 'bicubic', 4-D input), as PyTorch's and PIL's: when
     shrinking, the triangle (or Keys' a = -0.5 cubic) filter is widened by the scale so that
@@ -181,13 +185,19 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
     check_alloc("interpolate", tuple(x.shape[:2]) + tuple(out_sizes), x.dtype.itemsize)
     if recompute_scale_factor:
         scales = [i / o for i, o in zip(in_sizes, out_sizes)]
+    # PyTorch's forward kernels copy an axis the scale factor leaves at its size (3 * 1.3
+    # -> 3) in the linear modes, with antialias, and in 2-d 'nearest' (not 1-d or 3-d,
+    # nor 'nearest-exact' or 'bicubic'): other axes still map by 1 / scale_factor
+    keep = [i == o and (mode in _LINEAR or antialias or (mode == "nearest" and nsp == 2))
+            for i, o in zip(in_sizes, out_sizes)]
+    scales = [1.0 if k else s for k, s in zip(keep, scales)]
     if mode == "area":
         if antialias:
             raise ValueError("interpolate: antialias=True takes mode 'bilinear' or 'bicubic', "
                              "not 'area'")
         return _area(x, out_sizes)
     if antialias:
-        return _antialiased(x, mode, in_sizes, out_sizes, scales, align_corners)
+        return _antialiased(x, mode, in_sizes, out_sizes, scales, align_corners, keep)
     if mode in _LINEAR:
         # one op per axis (gathers blended in place, an add.reduceat adjoint: 2-4x faster
         # each way than take ops and their add.at gradient), the last axis first: PyTorch
@@ -207,6 +217,8 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
         ax = 2 + k
         n_in, n_out = in_sizes[k], out_sizes[k]
         if mode in ("nearest", "nearest-exact"):
+            if keep[k] and not all(keep):   # all kept: the gathers below make the copy
+                continue
             x = x.take(_nearest(n_in, n_out, scales[k], x.device, mode == "nearest-exact"),
                        axis=ax)
             continue
@@ -266,7 +278,7 @@ def _interpolate_traced(x: Tensor, mode, size, scale_factor, align_corners, reco
     sf = _checked_factors(scale_factor, nsp)
     for k, f in enumerate(sf):
         x = resize(x, 2 + k, kind, factor=f, recompute=recompute,
-                   align_corners=bool(align_corners))
+                   align_corners=bool(align_corners), copy_same=nsp == 2)
     return x
 
 
@@ -353,7 +365,7 @@ def _repeat_each(x: Tensor, factors: tuple[int, ...]) -> Tensor:
         lead + tuple(d * f for d, f in zip(sp, factors)))
 
 
-def _antialiased(x, mode, in_sizes, out_sizes, scales, align_corners) -> Tensor:
+def _antialiased(x, mode, in_sizes, out_sizes, scales, align_corners, keep) -> Tensor:
     if mode not in ("bilinear", "bicubic"):
         raise ValueError(f"interpolate: antialias=True takes mode 'bilinear' or 'bicubic', got "
                          f"{mode!r}")
@@ -361,9 +373,13 @@ def _antialiased(x, mode, in_sizes, out_sizes, scales, align_corners) -> Tensor:
     sh, sw = ([(i - 1) / (o - 1) if o > 1 else 0.0 for i, o in zip((H, W), out_sizes)]
               if align_corners else scales)
     cubic = mode == "bicubic"
-    mh = const(_aa_matrix(H, Ho, sh, cubic).astype(x.dtype), x)
-    mw = const(_aa_matrix(W, Wo, sw, cubic).T.astype(x.dtype), x)
-    return mh @ (x @ mw)
+    # an axis kept at its size is skipped, as PyTorch's separable kernel (an identity
+    # matrix product would turn an inf into NaNs along it)
+    if not keep[1]:
+        x = x @ const(_aa_matrix(W, Wo, sw, cubic).T.astype(x.dtype), x)
+    if not keep[0]:
+        x = const(_aa_matrix(H, Ho, sh, cubic).astype(x.dtype), x) @ x
+    return x if not all(keep) else x.clone()
 
 
 def _aa_filter(t: np.ndarray, cubic: bool) -> np.ndarray:

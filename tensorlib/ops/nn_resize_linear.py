@@ -24,7 +24,10 @@ def _tables(n_in: int, factor: float, align_corners: bool):
     if align_corners:
         src = dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(n_out)
     else:
-        src = np.maximum((dst + 0.5) * (1.0 / factor) - 0.5, 0.0)
+        # PyTorch's linear kernels map an axis the factor leaves at its size (3 * 1.3 -> 3)
+        # with scale 1, not 1 / factor
+        scale = 1.0 if n_out == n_in else 1.0 / factor
+        src = np.maximum((dst + 0.5) * scale - 0.5, 0.0)
     i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
     i1 = np.minimum(i0 + 1, n_in - 1)
     return i0, i1, src - i0
@@ -133,12 +136,26 @@ def _grad_vjp(n, gg):
     return (apply(RESIZE_LINEAR, gg, **a),)
 
 
+def _scales_input(ctx, x, axis: int, factor: float, keep: bool) -> str:
+    """Resize's constant ``scales`` input: ``factor`` at ``axis``, 1 elsewhere. With ``keep``
+    (the mode copies an axis whose size the factor leaves unchanged, as PyTorch's kernels) a
+    fixed size that floor(n * factor) keeps gets scale 1. A None dim keeps ``factor``:
+    onnxruntime copies a Resize whose output shape equals its input's (one axis per Resize
+    here, so exactly when that axis is unchanged), and tl.onnx.load reads it back as
+    interpolate, which copies too; scales computed in the graph would not load back."""
+    n = x.shape[axis]
+    scales = np.ones(x.ndim, np.float32)
+    scales[axis] = factor
+    if keep and n is not None and _out_len(int(n), factor) == int(n):
+        scales[axis] = 1.0
+    return ctx.const(scales)
+
+
 def _onnx(ctx, n):
     x = n.inputs[0]
-    scales = [1.0] * len(x.shape)
-    scales[n.attrs["axis"]] = float(n.attrs["factor"])
     mode = "align_corners" if n.attrs["align_corners"] else "pytorch_half_pixel"
-    return ctx.op("Resize", [ctx.name(x), "", ctx.const(np.asarray(scales, np.float32))],
+    scales = _scales_input(ctx, x, n.attrs["axis"], float(n.attrs["factor"]), keep=True)
+    return ctx.op("Resize", [ctx.name(x), "", scales],
                   mode="linear", coordinate_transformation_mode=mode)
 
 
@@ -182,7 +199,15 @@ def _resize_scale(n_in: int, n_out: int, factor, recompute: bool) -> float:
     return 1.0 / factor if factor is not None and not recompute else n_in / n_out
 
 
-def _resize_tables(n_in: int, *, mode, size, factor, recompute, align_corners):
+def _keeps(mode: str, copy_same: bool) -> bool:
+    """Whether ``mode`` copies an axis whose size a scale factor leaves unchanged, as
+    PyTorch's CPU forward kernels do: the linear and antialiased ones always, 'nearest'
+    only for 4-d input (``copy_same``); 'nearest-exact' and 'cubic' map by 1 / factor."""
+    return mode in ("linear", "aa_linear", "aa_cubic") or (mode == "nearest" and copy_same)
+
+
+def _resize_tables(n_in: int, *, mode, size, factor, recompute, align_corners,
+                   copy_same=False):
     """(n_out, taps): taps is a list of (indices, weights or None) whose weighted gathers
     sum to the output, or a dense (n_out, n_in) matrix for the antialiased modes."""
     from .nn_resample import _CUBIC_A, _aa_matrix, _source
@@ -191,6 +216,10 @@ def _resize_tables(n_in: int, *, mode, size, factor, recompute, align_corners):
         raise ValueError(f"interpolate: the output size along an axis is {n_out} for an input "
                          f"of {n_in}; it must be positive")
     scale = _resize_scale(n_in, n_out, factor, recompute)
+    if n_out == n_in and _keeps(mode, copy_same):
+        if mode != "linear":    # a plain copy (PyTorch skips the axis: inf stays inf)
+            return n_out, [(np.arange(n_in), None)]
+        scale = 1.0
     if mode in ("nearest", "nearest-exact"):
         # PyTorch computes the source index in float32
         dst = np.arange(n_out, dtype=np.float32)
@@ -254,7 +283,8 @@ def _resize_grad_fwd(xp, g, x, *, axis, size_of_grad=False, **a):
     return _scatter_sum(xp, g, axis, n_in, taps)
 
 
-def _resize_infer(x, *srcs, axis, mode, size, factor, recompute, align_corners, sizes=()):
+def _resize_infer(x, *srcs, axis, mode, size, factor, recompute, align_corners, sizes=(),
+                  copy_same=False):
     s = list(x[0])
     if sizes:
         s[axis] = _size_now({"sizes": sizes}, [tuple(x[0])] + [tuple(t[0]) for t in srcs])["size"]
@@ -288,10 +318,16 @@ def _resize_onnx(ctx, n):
                             "fixed H/W (leave the spatial axes out of dynamic_axes), where "
                             "the weights are constant matrices, or use antialias=False")
     if a["size"] is None and not a["recompute"]:
-        scales = [1.0] * nd
-        scales[ax] = float(a["factor"])
-        return ctx.op("Resize", [ctx.name(x), "", ctx.const(np.asarray(scales, np.float32))],
-                      **attrs)
+        f, keep = float(a["factor"]), _keeps(mode, a.get("copy_same", False))
+        n = x.shape[ax]
+        if (not keep and f > 1.0 and not a["align_corners"] and n is not None
+                and _out_len(int(n), f) == int(n)):
+            # (a None dim that the factor leaves unchanged when the graph runs is copied by
+            # onnxruntime here; a fix needs the end floor(n * f) computed in the graph, which
+            # tl.onnx.load does not read back for Slice)
+            return _resize_unkept(ctx, x, ax, f, attrs)
+        scales = _scales_input(ctx, x, ax, f, keep)
+        return ctx.op("Resize", [ctx.name(x), "", scales], **attrs)
     if a.get("sizes"):      # a size read from another input's shape when the graph runs
         sizes = _shape_input(ctx, n, [a["sizes"][0][1] if i == ax else
                                       x.shape[i] if x.shape[i] is not None else ("dim", 0, i)
@@ -308,6 +344,26 @@ def _resize_onnx(ctx, n):
         sizes = ctx.op("Cast", [ctx.op("Floor", [ctx.op("Mul", [
             ctx.op("Cast", [shape], to=11), f])])], to=7)    # 11 double, 7 int64
     return ctx.op("Resize", [ctx.name(x), "", "", sizes], **attrs)
+
+
+def _resize_unkept(ctx, x, ax: int, f: float, attrs: dict) -> str:
+    """Resize by ``f`` > 1 along a fixed-size axis ``ax`` that floor(n * f) leaves at n, in
+    a mode PyTorch maps by 1 / f there all the same: onnxruntime copies a Resize whose output
+    shape equals its input's, so the axis is first edge-padded by ``P`` (a length whose
+    resized size differs) and the result cut back to n. Edge padding is the border clamp
+    the kernels apply, and the positions kept map by the same 1 / f (half_pixel and
+    asymmetric read no lengths)."""
+    nd, n = x.ndim, int(x.shape[ax])
+    pad_len = int(math.ceil(1.0 / (float(np.float32(f)) - 1.0))) + 1
+    pads = np.zeros(2 * nd, np.int64)
+    pads[nd + ax] = pad_len
+    padded = ctx.op("Pad", [ctx.name(x), ctx.const(pads)], mode="edge")
+    scales = np.ones(nd, np.float32)
+    scales[ax] = f
+    y = ctx.op("Resize", [padded, "", ctx.const(scales)], **attrs)
+    return ctx.op("Slice", [y, ctx.const(np.array([0], np.int64)),
+                            ctx.const(np.array([n], np.int64)),
+                            ctx.const(np.array([ax], np.int64))])
 
 
 def _resize_vjp(n, g):
@@ -338,10 +394,12 @@ RESIZE_GRAD = register(OpDef(
 
 
 def resize(x, axis: int, mode: str, size: int | None = None, factor: float | None = None,
-           recompute: bool = False, align_corners: bool = False):
+           recompute: bool = False, align_corners: bool = False, copy_same: bool = False):
     """``x`` resized along ``axis`` as ``interpolate`` does it (``mode`` one of
     'nearest', 'nearest-exact', 'linear', 'cubic', 'aa_linear', 'aa_cubic') to ``size``
-    positions or ``floor(n * factor)``; the tables follow the input's size at run time."""
+    positions or ``floor(n * factor)``; the tables follow the input's size at run time.
+    An axis the factor leaves at its size is copied in the linear and antialiased modes,
+    and in 'nearest' with ``copy_same`` (PyTorch's 2-d kernel), as PyTorch's forward."""
     if mode not in _MODES:
         raise ValueError(f"resize: mode must be one of {_MODES}, got {mode!r}")
     if (size is None) == (factor is None):
@@ -356,7 +414,10 @@ def resize(x, axis: int, mode: str, size: int | None = None, factor: float | Non
             return apply(RESIZE, x, *srcs, axis=int(axis), mode=mode, size=-1, factor=None,
                          recompute=bool(recompute), align_corners=bool(align_corners),
                          sizes=sizes)
+    # copy_same only where it decides something, so other nodes keep their attributes
+    extra = {"copy_same": True} if copy_same and mode == "nearest" and factor is not None \
+        and not recompute else {}
     return apply(RESIZE, x, axis=int(axis), mode=mode,
                  size=None if size is None else int(size),
                  factor=None if factor is None else float(factor),
-                 recompute=bool(recompute), align_corners=bool(align_corners))
+                 recompute=bool(recompute), align_corners=bool(align_corners), **extra)
