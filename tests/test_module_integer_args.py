@@ -204,3 +204,17 @@ def test_conv_linear_shapes_random(dt, cin, cout, k, s):
     assert repr(m) == _torch_repr(t)
     lin = tl.nn.Linear(dt(cin), dt(cout))
     assert tuple(lin.weight.shape) == (cout, cin) and type(lin.in_features) is int
+
+
+def test_embedding_and_padding_modules_take_numpy_integers():
+    torch = pytest.importorskip("torch")
+    e = tl.nn.Embedding(np.int64(5), np.int64(3), padding_idx=np.int64(1))
+    assert (type(e.num_embeddings), e.padding_idx) == (int, 1)
+    assert repr(e) == repr(torch.nn.Embedding(5, 3, padding_idx=1))
+    assert repr(tl.nn.EmbeddingBag(np.int32(5), 3)) == repr(torch.nn.EmbeddingBag(5, 3))
+    assert repr(tl.nn.ZeroPad2d(np.int64(2))) == repr(torch.nn.ZeroPad2d(2))
+    assert tl.nn.ConstantPad1d((1, np.int32(2)), 0.5).padding == (1, 2)
+    with pytest.raises(ValueError, match="padding must be an int"):
+        tl.nn.ZeroPad2d(1.5)
+    with pytest.raises(ValueError, match="padding_idx must be an integer"):
+        tl.nn.Embedding(5, 3, padding_idx=1.0)

@@ -90,10 +90,14 @@ class Embedding(Module):
             raise ValueError(f"{type(self).__name__}: max_norm must be >= 0, got {max_norm!r}")
         self.max_norm = None if max_norm is None else float(max_norm)
         self.norm_type = float(norm_type)
-        for name, v in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
-            if not isinstance(v, int) or v <= 0:
-                raise ValueError(f"Embedding: {name} must be a positive integer, got {v!r}")
+        from .linear import _as_int, _positive
+        num_embeddings = _positive("num_embeddings", "Embedding", num_embeddings)
+        embedding_dim = _positive("embedding_dim", "Embedding", embedding_dim)
         if padding_idx is not None:
+            if _as_int(padding_idx) is None:
+                raise ValueError(f"Embedding: padding_idx must be an integer, got "
+                                 f"{padding_idx!r}")
+            padding_idx = _as_int(padding_idx)
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(f"Embedding: padding_idx {padding_idx} is out of range for "
                                  f"{num_embeddings} embeddings")

@@ -26,8 +26,12 @@ class _PadNd(Module):
     def __init__(self, padding, value: float = 0.0):
         super().__init__()
         n = 2 * self._dims
-        self.padding = (padding,) * n if isinstance(padding, int) else tuple(padding)
-        if len(self.padding) != n or not all(isinstance(p, int) for p in self.padding):
+        from .linear import _as_int
+        one = _as_int(padding)
+        pads = (one,) * n if one is not None else tuple(
+            _as_int(p) for p in padding) if hasattr(padding, "__iter__") else ()
+        self.padding = pads
+        if len(self.padding) != n or any(p is None for p in self.padding):
             raise ValueError(f"{type(self).__name__}: padding must be an int or {n} ints "
                              f"({''.join(_SIDES[:self._dims])}), got {padding!r}")
         self.value = value
