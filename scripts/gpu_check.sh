@@ -92,7 +92,7 @@ step import 10 "$OUT/tests_cuda.log" $PY -c 'import tensorlib as tl; print("tl.c
 tail -1 "$OUT/tests_cuda.log" | tee -a "$SUMMARY"
 step tests_cuda "$TESTS_LIMIT" "$OUT/tests_cuda.log" $PY -m pytest -p no:cacheprovider -v -rfEs \
     -o console_output_style=classic ${XDIST4[@]+"${XDIST4[@]}"} ${TMO[@]+"${TMO[@]}"} \
-    tests/test_cuda_kernels_compile.py tests/test_cuda.py tests/test_placement.py \
+    tests/cuda/test_cuda_kernels_compile.py tests/cuda/test_cuda_backend.py tests/placement/test_placement.py \
     -k "not test_case_on_cuda"
 say "[tests_cuda] $(grep -E ' in [0-9.]+s' "$OUT/tests_cuda.log" | tail -1)"
 
@@ -128,7 +128,7 @@ fi
 : > "$OUT/tests_cases.log"
 step cases "$CASES_LIMIT" "$OUT/tests_cases.log" $PY -m pytest -p no:cacheprovider -v -rfE \
     -o console_output_style=classic ${XDIST[@]+"${XDIST[@]}"} ${TMO[@]+"${TMO[@]}"} \
-    --junitxml=/tmp/junit_cases.xml tests/test_cuda.py -k test_case_on_cuda
+    --junitxml=/tmp/junit_cases.xml tests/cuda/test_cuda_backend.py -k test_case_on_cuda
 say "[cases] $(grep -E ' in [0-9.]+s' "$OUT/tests_cases.log" | tail -1)"
 
 if [ -n "$DEMO_PID" ]; then

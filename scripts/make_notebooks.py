@@ -5,7 +5,7 @@ and a change is made here and regenerated:
 
     python scripts/make_notebooks.py            # writes notebooks/{02,03,05,07,08,09,10}_*
 
-Outputs are not stored; tests/test_notebooks.py executes every notebook and the
+Outputs are not stored; tests/docs_and_demos/test_notebooks.py executes every notebook and the
 ``assert`` lines inside them check the key results.
 """
 from __future__ import annotations

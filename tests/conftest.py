@@ -1,8 +1,14 @@
 import os
+import sys as _sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+# tests/ on sys.path: shared helpers (torch_ref, cases, placed_training) for tests in subfolders
+_TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+if _TESTS_DIR not in _sys.path:
+    _sys.path.insert(0, _TESTS_DIR)
 
 settings.register_profile("ci", max_examples=8, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow,

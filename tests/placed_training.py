@@ -1,5 +1,6 @@
 """A captured training step whose forward is pinned to another device, checked against the
-same step run eagerly (tests/test_placement.py and tests/test_distributed.py)."""
+same step run eagerly (tests/placement/test_placement.py and
+tests/placement/test_ray_workers.py)."""
 from __future__ import annotations
 
 import contextlib

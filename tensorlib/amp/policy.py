@@ -19,7 +19,8 @@ An op absent from a device type's table runs unchanged. ``"cuda"`` follows PyTor
 lists (the "CUDA Ops that can autocast to float16 / float32 / promote" of the AMP docs,
 ``aten/src/ATen/autocast_mode.cpp``); ``"cpu"`` follows PyTorch 2.13's CPU lists as
 ``torch.autocast("cpu", dtype=torch.float16)`` behaves (checked against PyTorch in
-tests/test_amp.py). Both cover only the tensorlib functions that call the helper; PyTorch
+tests/training/test_autocast_grad_scaler.py). Both cover only the tensorlib functions that
+call the helper; PyTorch
 names that tensorlib computes elsewhere (``x ** y`` and ``a @ b`` on Tensors, ``mv``,
 ``addmv``, ``addr``, ``erfinv``, ``dist``, ``renorm``, ``pdist``, ``quantile``, ``trace``,
 ``cat``...) are not autocast.

@@ -1,7 +1,7 @@
 """Explicit forward-mode rules (``OpDef.jvp``) for the hot ops, registered by op name.
 
 Every other op gets its tangent derived from its vjp (tensorlib.autograd.forward_ad); these
-are the same tangents, cheaper (tests/test_forward_ad.py checks each against the derived
+are the same tangents, cheaper (tests/autograd/test_forward_ad.py checks each against the derived
 one). A rule is ``jvp(node, *tangents)`` with tangents None where an input has none,
 written with tensorlib ops so the tangent is itself differentiable.
 """

@@ -1,6 +1,6 @@
 """Compile-check tensorlib's CUDA sources without a GPU (NVRTC, else nvcc).
 
-Used by ``tests/test_cuda_kernels_compile.py`` and runnable by hand::
+Used by ``tests/cuda/test_cuda_kernels_compile.py`` and runnable by hand::
 
     python -m tensorlib.cuda.compile_check
 

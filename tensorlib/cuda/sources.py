@@ -2,7 +2,7 @@
 
 Each ``Source`` is compiled once per device by CuPy (``RawModule`` with
 ``name_expressions`` for the template instances it needs). The same strings are
-compile-checked through NVRTC or nvcc by ``tests/test_cuda_kernels_compile.py``
+compile-checked through NVRTC or nvcc by ``tests/cuda/test_cuda_kernels_compile.py``
 on machines without a GPU, so a broken kernel fails CI everywhere.
 
 The sources include no headers (NVRTC provides the device math functions), so

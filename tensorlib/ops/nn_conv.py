@@ -180,8 +180,8 @@ _MIN_IMAGE_HW_FWD = 64
 # shifted-view GEMMs (_conv_shifted): 7x7 64->64 1.9x -> 1.7x PyTorch, 14x14 96->32
 # 1.5x -> 1.4x; from 16x16 up the im2col paths were as fast or faster
 _SHIFTED_MAX_HW = 196
-# ...except with few (<= 3: 4 too was 8x faster, but tests/test_conv22.py pins 4->im2col at
-# 32x32) output channels, at any map size: im2col's (C*kh*kw, HW) columns are
+# ...except with few (<= 3: 4 too was 8x faster, but tests/kernels/test_conv_small_spatial.py
+# pins 4->im2col at 32x32) output channels, at any map size: im2col's (C*kh*kw, HW) columns are
 # then written and read once for a GEMM of M <= 3 rows, memory-bound, while the shifted
 # GEMMs read the input kh*kw times in place (16->1 at 256x256, 1 thread: 15.6 -> 1.8 ms,
 # PyTorch 5 ms; 16->16 there stays on im2col, where the shifted path was 1.3x slower)

@@ -1,7 +1,7 @@
 """Registry-driven op test cases.
 
 Each module in this package appends ``Case`` entries to ``CASES``; the tests in
-``tests/test_ops_registry.py`` run every case (forward against its NumPy
+``tests/ops/test_ops_registry.py`` run every case (forward against its NumPy
 reference, gradcheck and gradgradcheck in float64) and fail when a registered
 op has no case. Add a case next to the ops family you add.
 """
@@ -40,17 +40,18 @@ CASES: list[Case] = []
 # ops whose every behaviour is exercised through another op's case (say which)
 COVERED_ELSEWHERE: dict[str, str] = {
     # a random draw: its distribution, generator and errors are tested there
-    "multinomial_draw": "tests/test_sampling_stats20.py",
+    "multinomial_draw": "tests/ops/test_multinomial_sampling_and_stats_ops.py",
     # complex results for real and complex inputs: values, gradients (second order too)
     # against PyTorch there
-    "linalg_eig": "tests/test_complex_linalg.py",
+    "linalg_eig": "tests/complex/test_complex_linalg.py",
     # the no-graph cumprod backward kernel: values against PyTorch's gradients there
-    "cumprod_grad": "tests/test_kernels20.py",
+    "cumprod_grad": "tests/kernels/test_softmax_gelu_tanh_scatter_amax.py",
     # ops that only graph capture emits (traced sizes in H/W or in slice bounds): their tests
     # trace, replay at other sizes, check gradients (second order too) and ONNX there
-    "resize": "tests/test_dynamic_hw15.py", "resize_grad": "tests/test_dynamic_hw15.py",
-    "slice_sized": "tests/test_dynamic_hw15.py",
-    "slice_sized_grad": "tests/test_dynamic_hw15.py",
+    "resize": "tests/capture/test_dynamic_height_width.py",
+    "resize_grad": "tests/capture/test_dynamic_height_width.py",
+    "slice_sized": "tests/capture/test_dynamic_height_width.py",
+    "slice_sized_grad": "tests/capture/test_dynamic_height_width.py",
 }
 
 

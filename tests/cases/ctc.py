@@ -1,5 +1,5 @@
 """Cases for the CTC ops (tensorlib/ops/nn_loss_ctc.py), with a naive NumPy reference (one
-position at a time); PyTorch parity is in tests/test_ctc.py. Double backward is not
+position at a time); PyTorch parity is in tests/nn/test_ctc_loss.py. Double backward is not
 implemented (as in PyTorch), so no gradgradcheck."""
 from __future__ import annotations
 
@@ -50,5 +50,5 @@ def _ctc_inputs(draw):
 add("ctc_loss", lambda lp, t, il, tl: F.ctc_loss(lp, t, il, tl, reduction="none"),
     _ctc_inputs, _ctc_ref, gradgrad=False, diff=(0,))
 COVERED_ELSEWHERE["ctc_loss_grad"] = ("ctc_loss's backward: gradcheck of the ctc_loss case "
-                                      "and tests/test_ctc.py (its own vjp raises: no double "
-                                      "backward, as in PyTorch)")
+                                      "and tests/nn/test_ctc_loss.py (its own vjp raises: no "
+                                      "double backward, as in PyTorch)")

@@ -1,6 +1,6 @@
 """Cases for the segment embedding_bag ops (tensorlib/ops/nn_embedding_bag.py) and the
 scale_grad_by_freq lookup, on 2-d inputs (the 1-d + offsets form, which has no ONNX rule,
-is tested against PyTorch in tests/test_embedding_bag13.py)."""
+is tested against PyTorch in tests/nn/test_embedding_bag.py)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,5 @@
 """Cases for the grid-sampling ops (tensorlib/ops/nn_grid.py), with naive NumPy references
-(PyTorch parity is in tests/test_grid_sample.py)."""
+(PyTorch parity is in tests/nn/test_grid_sample.py)."""
 from __future__ import annotations
 
 import itertools

@@ -1,5 +1,5 @@
 """Cases for the ops behind tl.linalg's LU family, lstsq, cholesky_ex and ldl_factor (the
-public functions are tested against torch.linalg in tests/test_linalg_extra2.py)."""
+public functions are tested against torch.linalg in tests/linalg/test_linalg_lu_lstsq_family.py)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,5 @@
 """Cases for the Householder QR op (``geqrf``; ``tl.geqrf`` / ``tl.ormqr``
-are compared against torch in tests/test_linalg_fixes19.py)."""
+are compared against torch in tests/linalg/test_linalg_norms_nan_and_empty.py)."""
 from __future__ import annotations
 
 import numpy as np

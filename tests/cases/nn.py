@@ -724,14 +724,15 @@ add("im2col", lambda x: F.unfold(x, 2, padding=1), lambda draw: [arr(draw, (2, 3
 add("col2im", lambda c: F.fold(c, (4, 5), 2, padding=1), lambda draw: [arr(draw, (2, 12, 30))],
     _fold_ref)
 COVERED_ELSEWHERE["size_guard"] = ("an identity that checks sizes read from None dims when a "
-                                   "captured graph replays: tests/test_replay_checks22.py")
+                                   "captured graph replays: "
+                                   "tests/capture/test_replay_size_checks.py")
 COVERED_ELSEWHERE["finite_guard"] = ("an identity that raises on NaN/inf each time a captured "
                                      "graph runs (clip_grad_norm_'s error_if_nonfinite): "
-                                     "tests/test_rl23.py")
+                                     "tests/distributions/test_categorical_multinomial_strict.py")
 COVERED_ELSEWHERE["bincount"] = ("recorded only under capture (tl.bincount with minlength; "
                                  "not differentiable, as PyTorch's): values vs PyTorch, the "
                                  "replay check, ONNX and the graph file in "
-                                 "tests/test_bincount_capture.py")
+                                 "tests/ops/test_bincount_capture.py")
 
 
 # --- the fused BCE-with-logits ops -------------------------------------------------------
@@ -770,5 +771,5 @@ add("binary_cross_entropy_with_logits_grad",
     _bcel_grad_ref)
 
 for _op in ("conv3d", "conv3d_input_grad", "conv3d_weight_grad"):
-    COVERED_ELSEWHERE[_op] = ("tests/test_conv3d_fast.py: values, gradients and double backward "
-                              "against torch, gradcheck/gradgradcheck, ONNX")
+    COVERED_ELSEWHERE[_op] = ("tests/kernels/test_conv3d_fast.py: values, gradients and double "
+                              "backward against torch, gradcheck/gradgradcheck, ONNX")

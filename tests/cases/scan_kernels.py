@@ -66,7 +66,7 @@ add("cum_extreme", lambda x, dim, mode: _cum(x, dim, mode).values, _cum_distinct
 # --- nansum / nanmean ------------------------------------------------------------------------
 def _nan_inputs(draw):
     """Some NaNs, never a whole reduced slice of them (a NaN mean has no finite difference;
-    all-NaN slices are tested in tests/test_scan_kernels.py)."""
+    all-NaN slices are tested in tests/kernels/test_scan_kernels.py)."""
     shape = draw(shapes(min_dims=0, max_dims=3, max_side=5))
     x = arr(draw, shape)
     nd = len(shape)

@@ -1,6 +1,6 @@
 """Cases for ``spmm_coo`` (tensorlib/ops/sparse_mm.py): a sparse COO matrix (indices, values)
 times a dense matrix or vector, duplicates summed; PyTorch parity, capture and ONNX are in
-tests/test_sparse_capture.py."""
+tests/sparse/test_sparse_capture.py."""
 from __future__ import annotations
 
 import numpy as np

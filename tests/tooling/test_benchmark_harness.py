@@ -7,7 +7,7 @@ from pathlib import Path
 
 import tensorlib as tl
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_quick_mode_runs_every_workload(tmp_path):

@@ -757,7 +757,7 @@ def test_benchmark_script_runs():
     import subprocess
     import sys
     from pathlib import Path
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     proc = subprocess.run([sys.executable, str(root / "benchmarks" / "vmap_per_sample.py"),
                            "--batch", "4", "--repeat", "1"], capture_output=True, text=True,
                           timeout=600, cwd=root)

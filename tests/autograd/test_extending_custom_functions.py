@@ -348,7 +348,7 @@ def test_reregister_op():
 
 def test_extending_doc_example_runs(tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
-    path = os.path.join(os.path.dirname(__file__), "..", "docs", "extending.md")
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "extending.md")
     with open(path) as f:
         blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)
     assert len(blocks) >= 2

@@ -273,7 +273,7 @@ def test_cross_entropy_docstring_explains_the_target():
 
 
 def test_readme_quick_start_runs_without_a_warning():
-    readme = Path(__file__).resolve().parent.parent / "README.md"
+    readme = Path(__file__).resolve().parents[2] / "README.md"
     code = re.search(r"```python\n(.*?)```", readme.read_text(), re.S).group(1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -228,7 +228,7 @@ def test_pdist_backward_tiles_match_torch(n, m, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_pdist_backward_nan_inf_and_duplicates(dtype):
     # PyTorch's gradient is NaN in every row paired with a NaN distance; tensorlib's weight
-    # g / d is 0 there (tests/test_pdist_kernels.py), so NaN stays in the features that hold
+    # g / d is 0 there (tests/kernels/test_pdist_kernels.py), so NaN stays in the features that hold
     # a NaN or inf: compare with that rule in float64 NumPy, and with PyTorch where it is finite
     rng = np.random.default_rng(7)
     a = rng.standard_normal((150, 6)).astype(dtype)

@@ -993,6 +993,11 @@ def test_loaded_graphs_and_onnx_imports_run_on_cuda(tmp_path):
 def test_captured_lstm_training_step_on_cuda_equals_eager(dtype, rtol):
     # the W4 shape of step with every rewrite of the optimize pipeline (re-derived backward,
     # batched losses, projected tables, one scatter-add), run by the executor on cuda
+    import os as _os
+    import sys as _sys
+    # test_graph_rederive lives in tests/graph/
+    _sys.path.insert(0, _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "..",
+                                      "graph"))
     from test_graph_rederive import _run_both
     f = _run_both(dtype=dtype, rtol=rtol, device="cuda")
     g = f.graphs[-1]
@@ -1005,7 +1010,7 @@ def test_captured_lstm_training_step_on_cuda_equals_eager(dtype, rtol):
 def test_captured_mlp_and_convnet_steps_on_cuda_equal_eager():
     import sys
     from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     from workloads_nn import tl_convnet, tl_mlp
     for make in (lambda: tl_mlp(16, "cuda"), lambda: tl_convnet(4, "cuda")):
         eager, captured = make(), make()

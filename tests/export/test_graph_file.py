@@ -19,7 +19,7 @@ import tensorlib.nn.functional as F
 from tensorlib import nn
 from tensorlib.export import GraphFileError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _mlp():

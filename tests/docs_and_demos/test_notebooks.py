@@ -1,5 +1,5 @@
 """Execute every notebook in notebooks/ top to bottom; the asserts inside them check the
-key results. Run alone with ``python -m pytest tests/test_notebooks.py``."""
+key results. Run alone with ``python -m pytest tests/docs_and_demos/test_notebooks.py``."""
 import os
 import pathlib
 import time
@@ -9,7 +9,7 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 TIMEOUT = int(os.environ.get("TENSORLIB_NOTEBOOK_TIMEOUT", "600"))  # seconds per cell
 

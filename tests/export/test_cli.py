@@ -12,7 +12,7 @@ import pytest
 import tensorlib as tl
 from tensorlib import nn
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cli(*args, cwd):

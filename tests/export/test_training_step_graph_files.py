@@ -17,7 +17,7 @@ import tensorlib as tl
 import tensorlib.nn.functional as F
 from tensorlib import nn
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _bn_model():

@@ -506,7 +506,7 @@ def test_reshape_to_a_traced_none_dim_follows_the_input(tmp_path):
 
 def test_input_signature_with_size_computed_in_python_follows_the_dim():
     """2 * x.shape[0] is a traced size too: the graph computes it when it runs (it used to
-    be frozen and fail; tests/test_capture_dynamic_sizes.py has the rest)."""
+    be frozen and fail; tests/capture/test_capture_dynamic_sizes.py has the rest)."""
     w = tl.ones(392, 10)
 
     @tl.function(input_signature=[tl.TensorSpec((None, 28, 28), "float32")])
@@ -693,7 +693,7 @@ def test_indexing_with_two_none_dims(index):
 def test_sizes_read_from_none_dims_create_tensors_that_follow_them(tmp_path):
     """tl.arange(x.shape[1]) (positions), tl.zeros(x.shape[0], ...) and the causal mask of
     attention follow the sequence length they run with, in the graph and in ONNX; so does
-    a random draw (tests/test_capture_random_sizes.py)."""
+    a random draw (tests/capture/test_capture_random_sizes.py)."""
     pos = tl.nn.Embedding(32, 8)
     layer = tl.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True).eval()
 

@@ -268,7 +268,7 @@ def test_explicit_rule_matches_derived(name):
 def _cases():
     import sys
     from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from cases import draw_inputs, load_all
     return {c.id: c for c in load_all() if c.grad}, draw_inputs
 

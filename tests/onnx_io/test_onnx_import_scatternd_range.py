@@ -1,7 +1,8 @@
 """ONNX import of ScatterND (every reduction, opsets 13-18), Range and Min/Max over sizes
-known at run time, so that tensorlib's own dynamic-setitem exports (tests/test_export22.py)
-load again; models built with onnx.helper are checked against onnxruntime, gradients of the
-imported graphs against PyTorch."""
+known at run time, so that tensorlib's own dynamic-setitem exports
+(tests/onnx_io/test_dynamic_split_and_setitem_export.py) load again; models built with
+onnx.helper are checked against onnxruntime, gradients of the imported graphs against
+PyTorch."""
 from __future__ import annotations
 
 import sys
@@ -19,7 +20,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 helper, numpy_helper, TensorProto = onnx.helper, onnx.numpy_helper, onnx.TensorProto
 sys.path.insert(0, str(Path(__file__).parent))
-from test_export22 import FPS, KEYS, _export, _Fn, _setter  # noqa: E402
+from test_dynamic_split_and_setitem_export import FPS, KEYS, _export, _Fn, _setter  # noqa: E402
 
 BATCHES = (3, 4, 8)
 
