@@ -194,7 +194,7 @@ def cum_scan(const floating[:, :, ::1] x, floating[:, :, ::1] out, int op):
         raise ValueError("cum_scan: out must have x's shape")
     cdef Py_ssize_t nck = (K + COLS - 1) // COLS
     cdef Py_ssize_t ngr = (O + SCAN_ROWS - 1) // SCAN_ROWS
-    cdef Py_ssize_t t, o, c, k0
+    cdef Py_ssize_t t, o, c, k0, failed = 0
     cdef double *acc
     if n == 0 or O == 0 or K == 0:
         return
@@ -210,8 +210,13 @@ def cum_scan(const floating[:, :, ::1] x, floating[:, :, ::1] out, int op):
                 c = t % nck
                 k0 = c * COLS
                 acc = <double *>malloc(COLS * sizeof(double))
+                if acc == NULL:
+                    failed += 1
+                    continue
                 _scan_cols(&x[o, 0, 0], &out[o, 0, 0], n, K, k0, min(k0 + COLS, K), acc, op)
                 free(acc)
+    if failed:
+        raise MemoryError("cum_scan: could not allocate a column buffer")
 
 
 def scatter_along(const floating[:, :, :] g, const long long[:, :, ::1] idx,
@@ -470,6 +475,7 @@ def pdist_l2_grad(const floating[::1] g, const floating[::1] d, const floating[:
     cdef int nt = _threads(N * N * M)
     cdef floating *w
     cdef floating *gt
+    cdef Py_ssize_t failed = 0
     if M == 0:
         return
     if N < 2:
@@ -479,6 +485,9 @@ def pdist_l2_grad(const floating[::1] g, const floating[::1] d, const floating[:
     with nogil:
         for i in prange(N - 1, schedule="static", chunksize=16, num_threads=nt):
             w = <floating *>malloc(N * sizeof(floating))
+            if w == NULL:
+                failed += 1
+                continue
             if floating is float:
                 tl_pdist_grad_row_f32(&g[_row_start(i, N)], &d[_row_start(i, N)], &x[i, 0],
                                       &xt[0, 0], N, M, i, &gx[i, 0], w)
@@ -489,6 +498,9 @@ def pdist_l2_grad(const floating[::1] g, const floating[::1] d, const floating[:
         for b in prange(nb, schedule="dynamic", num_threads=nt):
             j0 = b * B
             w = <floating *>malloc(scratch * sizeof(floating))
+            if w == NULL:
+                failed += 1
+                continue
             gt = w + TL_PD_GI * GT
             if floating is float:
                 tl_pdist_grad_cols_f32(&g[0], &d[0], &xt[0, 0], N, M, j0, min(j0 + B, N),
@@ -497,3 +509,5 @@ def pdist_l2_grad(const floating[::1] g, const floating[::1] d, const floating[:
                 tl_pdist_grad_cols_f64(&g[0], &d[0], &xt[0, 0], N, M, j0, min(j0 + B, N),
                                        &gx[0, 0], gt, w)
             free(w)
+    if failed:
+        raise MemoryError("pdist_l2_grad: could not allocate a row buffer")

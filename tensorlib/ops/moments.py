@@ -125,6 +125,7 @@ def _correction(op: str, unbiased, correction) -> float:
 
 
 def _moment(op: str, fn, input, dim, unbiased, keepdim, correction):
+    R.floating_only(op, input, f"cast it first, e.g. tl.{op}(x.float())")
     x = to_float(to_tensor(input))
     if isinstance(dim, bool):        # torch's overload var_mean(input, unbiased)
         dim, unbiased = None, dim

@@ -888,11 +888,17 @@ def mean(x, dim_=None, keepdim_: bool | None = None, /, *, axis=None, keepdims: 
         axis, keepdims = _axis_args("mean", axis, keepdims, dim, keepdim)
     if dtype is not None:
         x = _cast_in("mean", x, dtype, floating=True)
-    elif isinstance(x, Tensor) and x._data.dtype.kind in "biu":
-        raise DTypeError(f"mean: could not infer the output dtype: the input must be a "
-                         f"floating point or complex tensor, got {x.dtype} (as PyTorch's); "
-                         f"pass dtype=tl.float32 or cast it, e.g. x.float().mean()")
+    else:
+        floating_only("mean", x, "pass dtype=tl.float32 or cast it, e.g. x.float().mean()")
     return _call(MEAN, x, axis, keepdims, floating=True)
+
+
+def floating_only(name: str, x, fix: str) -> None:
+    """Refuse an integer or bool tensor where PyTorch's ``name`` (mean, var, std and their
+    ``*_mean`` forms) only takes floating point or complex ones; ``fix`` says what to do."""
+    if isinstance(x, Tensor) and x._data.dtype.kind in "biu":
+        raise DTypeError(f"{name}: the input must be a floating point or complex tensor, got "
+                         f"{x.dtype} (as PyTorch's); {fix}")
 
 
 def prod(x, axis=None, keepdims: bool = False, *, dim=None, keepdim: bool | None = None,
@@ -1105,6 +1111,7 @@ def var(x, dim_=None, correction_: int | None = None, keepdim_: bool | None = No
     PyTorch; 0: as NumPy's default). PyTorch's ``unbiased=True/False`` is
     ``correction=1/0``, also positionally: ``x.var(False)`` is the biased variance of every
     element, ``x.var(1, False)`` along dim 1."""
+    floating_only("var", x, "cast it first, e.g. x.float().var()")
     dim_, unbiased = _unbiased_first("var", dim_, correction_, correction, unbiased)
     correction = _one_of("var", "correction", correction_, correction)
     dim, keepdim = _positional_dim("var", dim_, keepdim_, axis, keepdims, dim, keepdim)
@@ -1119,6 +1126,7 @@ def std(x, dim_=None, correction_: int | None = None, keepdim_: bool | None = No
     """Standard deviation over ``dim`` (``axis=``) with ``correction`` (1, the default:
     unbiased, as PyTorch; 0: as NumPy's default). PyTorch's ``unbiased=True/False`` is
     ``correction=1/0``, also positionally (``x.std(False)``: every element, biased)."""
+    floating_only("std", x, "cast it first, e.g. x.float().std()")
     dim_, unbiased = _unbiased_first("std", dim_, correction_, correction, unbiased)
     correction = _one_of("std", "correction", correction_, correction)
     dim, keepdim = _positional_dim("std", dim_, keepdim_, axis, keepdims, dim, keepdim)

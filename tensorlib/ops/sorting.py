@@ -302,6 +302,9 @@ def sort(x, axis: int = -1, descending: bool = False, *, dim: int | None = None,
     """
     del stable
     x, ax, scalar = _prepare(x, _dim("sort", axis, dim), "sort")
+    if x.dtype.kind == "c":
+        raise DTypeError(f"sort: complex values have no order, got {x.dtype} (as PyTorch's "
+                         f"CPU sort); sort z.real or z.abs() and gather with the indices")
     # the whole-axis topk: values and indices from one op (argsort + a gather cost ~8x
     # PyTorch on small inputs)
     values, idx = apply(TOPK_INDICES, x, axis=ax, k=None, largest=bool(descending))
@@ -349,7 +352,7 @@ def _kthvalue_scan(x: Tensor, d: int, k: int, keepdim: bool):
     data = x._data
     dt = data.dtype
     if state.tracer is not None or type(data) is not np.ndarray or not (
-            dt is _F32 or dt is _F64 or dt in (_F32, _F64)):
+            dt is _F32 or dt is _F64):
         return None
     n = data.shape[d]
     small = k <= n - k + 1

@@ -40,6 +40,7 @@ def _run(xs, ws, stride=1, padding=0, dilation=1, groups=1, bias=True, dtype=np.
 
 def _close(got, want, dtype=np.float64):
     tol = 1e-10 if dtype == np.float64 else 2e-4
+    assert len(got) == len(want)
     for a, b in zip(got, want):
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol * max(1.0, np.abs(b).max()))
