@@ -138,7 +138,10 @@ def _host(t) -> np.ndarray:
     return a
 
 
-_MAX_DEPTH = 5000        # deeper is a container that holds itself, or beyond JSON's reach
+# the JSON nesting a checkpoint's structure may reach: json.loads must read it back in a
+# fresh process at the default recursion limit (a list adds one level, a tuple two, a dict
+# three); deeper is a container that holds itself, or beyond what any process can load
+_MAX_DEPTH = 800
 
 
 def _scalar(obj):
@@ -174,9 +177,10 @@ def _encode(obj, path: str, tensors: dict, used: set):
     while stack:
         obj, path, dst, i, depth = stack.pop()
         if depth > _MAX_DEPTH:
-            raise ValueError(f"save: the object is nested more than {_MAX_DEPTH} levels deep "
-                             f"at {path[:200] or '<root>'!r} (does a list or dict contain "
-                             "itself?)")
+            raise ValueError(f"save: the object is nested too deeply for the checkpoint's JSON "
+                             f"structure at {path[:200] or '<root>'!r} (lists nest to "
+                             f"{_MAX_DEPTH} levels, tuples to half and dicts to a third of "
+                             f"that; does a list or dict contain itself?)")
         if isinstance(obj, (Tensor, np.ndarray)):
             if isinstance(obj, Tensor) and obj.is_sparse:
                 # {"$sparse_coo": [indices' name, values' name, size, coalesced]}
@@ -197,7 +201,8 @@ def _encode(obj, path: str, tensors: dict, used: set):
         elif isinstance(obj, (list, tuple)):
             items: list = [None] * len(obj)
             dst[i] = items if isinstance(obj, list) else {"$tuple": items}
-            stack += [(v, f"{path}.{j}" if path else str(j), items, j, depth + 1)
+            step = 1 if isinstance(obj, list) else 2        # {"$tuple": [...]}
+            stack += [(v, f"{path}.{j}" if path else str(j), items, j, depth + step)
                       for j, v in reversed(list(enumerate(obj)))]
         elif isinstance(obj, Mapping):
             pairs = []
@@ -209,7 +214,8 @@ def _encode(obj, path: str, tensors: dict, used: set):
                                     f"got {type(k).__name__} at {path or '<root>'!r}")
                 pair = [_scalar(k), None]
                 pairs.append(pair)
-                todo.append((v, f"{path}.{k}" if path else str(k), pair, 1, depth + 1))
+                # {"$dict": [[key, value], ...]}: three JSON levels
+                todo.append((v, f"{path}.{k}" if path else str(k), pair, 1, depth + 3))
             dst[i] = {"$dict": pairs}
             stack += reversed(todo)
         else:

@@ -234,7 +234,7 @@ ESCAPES = {
     "minus a float": lambda x: x.sum(1) / (x.shape[0] - 1.0),
     "times a float": lambda x: x * (x.shape[0] * 0.5),
     # (comparisons, min() and truth values are size predicates now, traced once per
-    # outcome: see test_capture23.py)
+    # outcome: see test_size_predicates_and_shape_cache.py)
     # NumPy takes the int subclass as is in np.eye / np.linspace
     "eye": lambda x: tl.eye(x.shape[0]) @ x,
     # (a float linspace follows the dim since session 23; an integer one still escapes)

@@ -282,7 +282,7 @@ def test_a_size_that_cannot_follow_names_the_library_function():
     f = tl.function(lambda x: F.unfold(x, x.shape[-1] // 4),
                     input_signature=[tl.TensorSpec((1, 1, None, None))])
     with pytest.warns(UserWarning, match=r"F\.unfold: kernel_size sets the block layout.*"
-                                         r"test_dynshape22\.py"):
+                                         r"test_dynamic_image_ops\.py"):
         with tl.no_grad():
             for n in (8, 12, 16, 20):
                 f(tl.ones(1, 1, n, n))

@@ -193,6 +193,16 @@ def test_save_too_deep_or_cyclic_is_clear(tmp_path):
     loop.append(loop)
     with pytest.raises(ValueError, match="contain itself"):
         tl.save(loop, tmp_path / "d.st")
+    # the limit is the file's (what json.loads reads back in a fresh process), not this
+    # process's recursion limit, which a library may have raised (torch._dynamo does)
+    import sys
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(20000)
+    try:
+        with pytest.raises(ValueError, match="nested too deeply"):
+            tl.save({"x": x}, tmp_path / "d.st")
+    finally:
+        sys.setrecursionlimit(old)
 
 
 # --- F5: NumPy scalars keep their type ----------------------------------------------------------

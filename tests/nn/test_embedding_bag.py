@@ -251,7 +251,8 @@ def test_onnx_2d_and_1d_forms_export(tmp_path):
     with tl.capture(i, o) as g:
         y = F.embedding_bag(i, w, o, mode="sum")
     g.set_outputs(y)
-    model = tl.onnx.to_model(g)      # the 1-d form with offsets (test_onnx_eb20 has more)
+    # the 1-d form with offsets (tests/onnx_io/test_onnx_shifts_opset_embedding_bag.py has more)
+    model = tl.onnx.to_model(g)
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     got = sess.run(None, {model.graph.input[0].name: ids.reshape(-1),
                           model.graph.input[1].name: np.array([0, 7])})[0]

@@ -776,7 +776,7 @@ def test_bad_options(kw, match):
 
 def test_mixed_dtypes_accepted_as_pytorch():
     # float32 beside float64 works, as PyTorch's (the flat vectors take the promoted dtype;
-    # test_sampling_stats20 compares trajectories with PyTorch)
+    # test_multinomial_sampling_and_stats_ops.py compares trajectories with PyTorch)
     a = tl.tensor([1.0], requires_grad=True)
     b = tl.tensor([1.0], dtype=tl.float64, requires_grad=True)
     opt = tl.optim.LBFGS([a, b])
