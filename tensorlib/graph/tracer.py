@@ -1386,27 +1386,25 @@ def _module_call_code():
     return Module.__call__.__code__
 
 
+def _user_frame():
+    """The innermost calling frame outside tensorlib and NumPy, or None."""
+    f = sys._getframe(2)
+    while f is not None and not _is_user_code(f.f_code):
+        f = f.f_back
+    return f
+
+
 def _user_source() -> tuple:
     """(the source line, ``file:line``) of the innermost frame outside tensorlib and NumPy,
     or (None, None)."""
-    import linecache
-    f = sys._getframe(1)
-    while f is not None and (not _outside_tensorlib(f) or os.path.abspath(
-            f.f_code.co_filename).startswith(_NUMPY_ROOT + os.sep)):
-        f = f.f_back
-    if f is None:
-        return None, None
-    code = linecache.getline(f.f_code.co_filename, f.f_lineno).strip() or None
-    return code, f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
+    f = _user_frame()
+    return (None, None) if f is None else _source_of(f.f_code, f.f_lineno)
 
 
 def user_line() -> str | None:
     """``file:line`` of the innermost calling frame outside tensorlib and NumPy (the user's
     line for a size that escaped in ``np.prod(x.shape)``), or None."""
-    f = sys._getframe(1)
-    while f is not None and (not _outside_tensorlib(f) or os.path.abspath(
-            f.f_code.co_filename).startswith(_NUMPY_ROOT + os.sep)):
-        f = f.f_back
+    f = _user_frame()
     return None if f is None else f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
 
 
