@@ -31,7 +31,7 @@ from ._tensor import Tensor
 from .autograd.function import Function
 from .ops import matrix as _matrix
 from .ops.linalg import dot, einsum, matmul, outer, tensordot
-from .ops.matrix import LinAlgError, det
+from .ops.matrix import LinAlgError, det, with_torch_error
 from .ops.decompositions import matrix_norm, norm, qr, svd, svdvals
 from .ops.decompositions import vector_norm as _vector_norm
 # importing these modules registers their ops (lu_factor, lstsq, cholesky_ex, ldl_factor...)
@@ -39,8 +39,7 @@ from .ops.linalg_ldl import ldl_factor, ldl_factor_ex, ldl_solve
 from .ops.linalg_lstsq import lstsq, matrix_rank
 from .ops.linalg_lu import inv_ex, lu, lu_factor, lu_factor_ex, lu_solve, singular_error, solve_ex
 from .ops.linalg_more import (EigResult, EighResult, SlogdetResult, cholesky_error, cholesky_ex,
-                              cond,
-                              diagonal, eig, eigh, eigvals,
+                              cond, diagonal, eig, eigh, eigvals,
                               householder_product, slogdet, tensorinv, tensorsolve, vander)
 
 __all__ = ["EigResult", "EighResult", "LinAlgError", "SlogdetResult", "cholesky", "det", "dot",
@@ -61,13 +60,8 @@ def cholesky(A, *, upper: bool = False) -> Tensor:
     reading the upper triangle. A matrix that is not positive definite raises
     :class:`LinAlgError` naming the order of the leading minor that is not (and the batch
     element), as PyTorch's; :func:`cholesky_ex` reports it in ``info`` instead."""
-    try:
-        return _matrix.cholesky(A, upper=upper)
-    except LinAlgError:
-        err = cholesky_error("linalg.cholesky", A, upper)
-        if err is None:
-            raise
-    raise err
+    return with_torch_error(lambda: _matrix.cholesky(A, upper=upper),
+                            lambda: cholesky_error("linalg.cholesky", A, upper))
 
 
 def inv(A) -> Tensor:
@@ -79,11 +73,7 @@ def inv(A) -> Tensor:
     tensor([[0.5000, 0.0000],
             [0.0000, 0.2500]])
     """
-    try:
-        return _matrix.inv(A)
-    except LinAlgError:
-        err = singular_error("linalg.inv", A)
-    raise err
+    return with_torch_error(lambda: _matrix.inv(A), lambda: singular_error("linalg.inv", A))
 
 
 def solve(A, B, *, left: bool = True) -> Tensor:
@@ -97,11 +87,8 @@ def solve(A, B, *, left: bool = True) -> Tensor:
     >>> tl.linalg.solve(tl.tensor([[2.0, 0.0], [0.0, 4.0]]), tl.tensor([1.0, 1.0]))
     tensor([0.5000, 0.2500])
     """
-    try:
-        return _matrix.solve(A, B, left=left)
-    except LinAlgError:
-        err = singular_error("linalg.solve", A)
-    raise err
+    return with_torch_error(lambda: _matrix.solve(A, B, left=left),
+                            lambda: singular_error("linalg.solve", A))
 
 
 # --- torch.linalg's names for functions tensorlib has under PyTorch's older names ----------

@@ -61,6 +61,19 @@ class LinAlgError(RuntimeError, ValueError):
     NumPy's."""
 
 
+def with_torch_error(call, error):
+    """``call()``; when its kernel refuses a matrix (LinAlgError), the error ``error()``
+    makes instead: PyTorch's message for that matrix, recomputed only on this path (None:
+    nothing found wrong, the kernel's own error stands)."""
+    try:
+        return call()
+    except LinAlgError:
+        err = error()
+        if err is None:
+            raise
+    raise err
+
+
 def _lapack(op: str, fn, *arrays):
     """``fn(*arrays)``, with NumPy's LAPACK failures (a singular or indefinite matrix) as a
     LinAlgError naming the op. (CuPy does not check: its results hold NaN or inf instead.)"""

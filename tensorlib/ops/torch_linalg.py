@@ -267,16 +267,12 @@ def cholesky(input, upper: bool = False) -> Tensor:
     lower ``L`` with ``A = L @ L.mT`` reading the lower triangle, or with ``upper=True`` the
     upper ``U`` with ``A = U.mT @ U`` reading the upper triangle."""
     from .linalg_more import cholesky_error
-    from .matrix import LinAlgError
     from .matrix import cholesky as chol
+    from .matrix import with_torch_error
     x = to_tensor(input)
-    try:
-        return chol(x, upper=upper)
-    except LinAlgError:
-        err = cholesky_error("cholesky", x, upper)    # PyTorch's message, naming the minor
-        if err is None:
-            raise
-        raise err from None
+    # PyTorch's message, naming the leading minor
+    return with_torch_error(lambda: chol(x, upper=upper),
+                            lambda: cholesky_error("cholesky", x, upper))
 
 
 def cholesky_inverse(input, upper: bool = False) -> Tensor:
