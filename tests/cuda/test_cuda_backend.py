@@ -186,7 +186,9 @@ def _cmp(got, want, rtol, atol, what):
     got, want = np.asarray(got), np.asarray(want)
     assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
     if want.dtype.kind in "fc":
-        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=rtol,
+        assert got.dtype == want.dtype, f"{what}: dtype {got.dtype} != {want.dtype}"
+        wide = np.complex128 if want.dtype.kind == "c" else np.float64
+        np.testing.assert_allclose(got.astype(wide), want.astype(wide), rtol=rtol,
                                    atol=atol, equal_nan=True, err_msg=what)
     else:
         np.testing.assert_array_equal(got, want, err_msg=what)
@@ -197,7 +199,7 @@ def _as_tuple(x):
 
 
 def _run(case, arrays, params, device, dtype):
-    """Forward, then one backward with a fixed random cotangent per float output.
+    """Forward, then one backward with a fixed random cotangent per float or complex output.
 
     Returns (outputs, gradients of the differentiable inputs) as NumPy arrays.
     """
@@ -223,8 +225,12 @@ def _run(case, arrays, params, device, dtype):
         rng = np.random.default_rng(1)   # the same cotangents on both devices
         loss = None
         for o in fouts:
-            w = tl.tensor(rng.standard_normal(o.shape).astype(o.dtype), device=o.device)
-            term = (o * w).sum()
+            w = rng.standard_normal(o.shape)
+            if o.is_complex():   # a real loss of a complex output: Re(sum(o * w))
+                w = w + 1j * rng.standard_normal(o.shape)
+            term = (o * tl.tensor(w.astype(o.dtype), device=o.device)).sum()
+            if o.is_complex():
+                term = term.real
             loss = term if loss is None else loss + term
         loss.backward()
         grads = [t.grad for t in ts if t.requires_grad]
