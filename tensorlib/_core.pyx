@@ -614,6 +614,8 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
     cdef TensorBase t, r
     cdef Py_ssize_t left, i
     cdef bint anomaly = _state.anomaly
+    cdef bint fresh
+    global _sums
     # sums this walk made itself (id -> tensor): no one else holds them until their node
     # runs, so later gradients are added into them in place (one allocation and one op
     # wrapper fewer per sum) unless the backward is recorded or traced
@@ -653,17 +655,28 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
             check_versions(node)
         # under saved_tensors_hooks the rule reads the unpacked values
         vnode = node if node.packed is None else node.packed.node_for_vjp(node)
+        op = node.op
+        fresh = False
+        sums = None
         if node.cplx:
             in_grads = _complex_vjp(node, vnode, gouts)
-        elif node.n_out == 1:
-            g0 = gouts[0]
-            in_grads = ((None,) * len(node.inputs) if g0 is None
-                        else node.op.vjp(vnode, g0))
-        elif all(g is None for g in gouts):
-            in_grads = (None,) * len(node.inputs)
         else:
-            gouts = [g if g is not None else node.zeros_for(i) for i, g in enumerate(gouts)]
-            in_grads = node.op.vjp(vnode, *gouts)
+            if owned is not None and op.grad_sums is not None:
+                _sums = sums = _sums_for(node, leaf_grads, pending, owned)
+                fresh = op.grad_sums == "fresh"
+            try:
+                if node.n_out == 1:
+                    g0 = gouts[0]
+                    in_grads = ((None,) * len(node.inputs) if g0 is None
+                                else op.vjp(vnode, g0))
+                elif all(g is None for g in gouts):
+                    in_grads = (None,) * len(node.inputs)
+                else:
+                    gouts = [g if g is not None else node.zeros_for(i)
+                             for i, g in enumerate(gouts)]
+                    in_grads = op.vjp(vnode, *gouts)
+            finally:
+                _sums = None
         if anomaly:
             check_anomaly(node, in_grads)
         inputs_ = node.inputs
@@ -672,10 +685,14 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
             node.inputs = None
             node.out_data = None
             node.packed = None
+        i = -1
         for x, g in zip(inputs_, in_grads):
+            i += 1
             t = <TensorBase>x
             if not t._rg:
                 continue
+            if sums is not None and g is not None and g is sums[i]:
+                g = None    # the rule added it into the sum the walk holds for this input
             if g is not None and (<TensorBase>g)._data.shape != t._data.shape:
                 raise RuntimeError(
                     f"{node!r}: its backward rule returned a gradient of shape "
@@ -683,7 +700,7 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
                     "(a bug in that op's vjp)")
             if t._node is None:
                 if g is not None and (not prune or id(t) in leaf_targets):
-                    _add_leaf(leaf_grads, t, g, owned)
+                    _add_leaf(leaf_grads, t, g, owned, fresh)
                 continue
             m = <Node>t._node
             if prune and m not in deps:
@@ -693,7 +710,12 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
                 if slot is None:
                     slot = pending[m] = [None] * m.n_out
                 cur = slot[t._idx]
-                slot[t._idx] = g if cur is None else _sum(cur, g, owned)
+                if cur is None:
+                    slot[t._idx] = g
+                    if fresh:   # made by the rule for this input alone: the walk's to add into
+                        owned[id(g)] = g
+                else:
+                    slot[t._idx] = _sum(cur, g, owned, fresh)
             left = <Py_ssize_t>deps[m] - 1
             deps[m] = left
             if left == 0:
@@ -702,32 +724,97 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
     return leaf_grads
 
 
-cdef inline void _add_leaf(dict leaf_grads, TensorBase t, g, dict owned):
+cdef inline void _add_leaf(dict leaf_grads, TensorBase t, g, dict owned, bint fresh=False):
     entry = leaf_grads.get(id(t))
     if entry is None:
         leaf_grads[id(t)] = [t, g]
+        if fresh:
+            owned[id(g)] = g
     else:
-        entry[1] = _sum(entry[1], g, owned)
+        entry[1] = _sum(entry[1], g, owned, fresh)
 
 
-cdef object _sum(object cur, object g, dict owned):
+cdef object _sum(object cur, object g, dict owned, bint fresh=False):
     """``cur + g`` for the walk's gradient sums: into ``cur`` in place when ``owned`` (None
-    while the backward is recorded or traced) says the walk made it, with g's shape and
-    dtype on one host or CUDA device; else a new tensor, which ``owned`` then holds."""
-    cdef TensorBase c, d
+    while the backward is recorded or traced) says the walk made it, or into ``g`` when
+    ``fresh`` says its rule made it for this sum alone, with the same shape and dtype on one
+    host or CUDA device; else a new tensor, which ``owned`` then holds."""
     if owned is None:
         return cur + g
-    if owned.get(id(cur)) is cur:
-        c = <TensorBase>cur
-        d = <TensorBase>g
-        a, b = c._data, d._data
-        if (type(a) is type(b) and a.shape == b.shape and a.dtype == b.dtype
-                and c._device is d._device and c._device.type in _IN_PLACE_DEVICES):
-            a += b
-            return cur
+    if owned.get(id(cur)) is cur and _add_into(cur, g):
+        return cur
+    if fresh and _add_into(g, cur):
+        owned[id(g)] = g
+        return g
     s = cur + g
     owned[id(s)] = s
     return s
 
 
+cdef bint _add_into(object into, object other):
+    """``into += other`` on the arrays, when both have one shape and dtype on one host or
+    CUDA device; False (nothing done) otherwise."""
+    cdef TensorBase c = <TensorBase>into, d = <TensorBase>other
+    a, b = c._data, d._data
+    if (type(a) is type(b) and a.shape == b.shape and a.dtype == b.dtype
+            and c._device is d._device and c._device.type in _IN_PLACE_DEVICES):
+        a += b
+        return True
+    return False
+
+
 cdef tuple _IN_PLACE_DEVICES = ("cpu", "cuda")
+
+
+# the smallest running sum (elements) offered to a rule on the host (see _sums_for)
+cdef Py_ssize_t _HOST_SUM_MIN = 1 << 14
+
+def set_host_sum_min(Py_ssize_t n) -> int:
+    """Offer host sums of at least ``n`` elements to the rules (tests set 0); returns the
+    previous value."""
+    global _HOST_SUM_MIN
+    old = _HOST_SUM_MIN
+    _HOST_SUM_MIN = n
+    return old
+
+
+# the running sums offered to the rule now running (grad_sums), None outside such a rule
+cdef object _sums = None
+
+
+cdef object _sums_for(Node node, dict leaf_grads, dict pending, dict owned):
+    """Per input of ``node``: the gradient sum the walk holds for it and may change in place
+    (see :func:`_sum`), or None; None instead of a tuple of Nones."""
+    cdef TensorBase t
+    cdef list out = [None] * len(node.inputs)
+    cdef Py_ssize_t i = 0
+    cdef bint some = False
+    for x in node.inputs:
+        t = <TensorBase>x
+        if t._rg:
+            if t._node is None:
+                entry = leaf_grads.get(id(t))
+                cur = None if entry is None else entry[1]
+            else:
+                slot = pending.get(t._node)
+                cur = None if slot is None else slot[t._idx]
+            if cur is not None and owned.get(id(cur)) is cur:
+                dev = (<TensorBase>cur)._device.type
+                # on the host a small sum costs more to hand over than the add it saves
+                # (a GPU saves a launch at any size)
+                if dev == "cuda" or (dev == "cpu" and
+                                     (<TensorBase>cur)._data.size >= _HOST_SUM_MIN):
+                    out[i] = cur
+                    some = True
+        i += 1
+    return tuple(out) if some else None
+
+
+def grad_sums():
+    """For a backward rule of an op registered with ``grad_sums`` (see OpDef), while the
+    backward pass runs it unrecorded: per input, the running gradient sum that the rule may
+    add its gradient into, in place, and return instead of a new tensor (one GEMM with
+    beta = 1 instead of a product and an add, for a weight used at every step of a loop);
+    None where there is none. None when no input has one, and outside such a call. Read it
+    first thing in the rule."""
+    return _sums

@@ -470,14 +470,16 @@ cdef void _relu_bwd_block(const floating* g, const floating* x, floating* out,
 
 # --- embedding ------------------------------------------------------------------------------
 def embedding_backward(const floating[:, ::1] g, const cnp.int64_t[::1] idx, floating[:, ::1] out,
-                       Py_ssize_t padding_idx):
-    """out (V, D) = zeros, then out[idx[k]] += g[k] (rows at padding_idx skipped).
-    Threads split the columns, so repeated indices never race. idx in [0, V) (checked)."""
+                       Py_ssize_t padding_idx, bint accumulate=False):
+    """out (V, D) = zeros (unless ``accumulate``: added into out as it is), then
+    out[idx[k]] += g[k] (rows at padding_idx skipped). Threads split the columns, so
+    repeated indices never race. idx in [0, V) (checked)."""
     cdef Py_ssize_t K = g.shape[0], D = g.shape[1], V = out.shape[0]
     cdef Py_ssize_t B = 64, nb = (D + B - 1) // B
     cdef Py_ssize_t b, k, d, d0, d1, row
     with nogil:
-        memset(&out[0, 0], 0, V * D * sizeof(floating))
+        if not accumulate:
+            memset(&out[0, 0], 0, V * D * sizeof(floating))
         for b in prange(nb, schedule="static", num_threads=nthreads(K * D)):
             d0 = b * B
             d1 = min(d0 + B, D)

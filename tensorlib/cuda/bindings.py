@@ -119,11 +119,15 @@ def _max_pool2d_grad(g, idx, *, input_hw):
 
 # --- embedding backward: one atomic add per gradient element ----------------------------------
 @_bind("embedding_grad")
-def _embedding_grad(g, idx, *, num_weights, padding_idx):
-    if g.dtype not in _KERNEL_FLOATS or g.shape[:-1] != idx.shape:
-        return _generic("embedding_grad")(g, idx, num_weights=num_weights,
+def _embedding_grad(g, idx, *into, num_weights, padding_idx):
+    # a running sum (into) is added into straight, where it has g's dtype and layout
+    if (g.dtype not in _KERNEL_FLOATS or g.shape[:-1] != idx.shape
+            or into and (into[0].dtype != g.dtype or g.dtype not in _FLOATS
+                         or not into[0].flags.c_contiguous)):
+        return _generic("embedding_grad")(g, idx, *into, num_weights=num_weights,
                                           padding_idx=padding_idx)
-    return kernels.embedding_backward(idx, g, num_weights, padding_idx)
+    return kernels.embedding_backward(idx, g, num_weights, padding_idx,
+                                      out=into[0] if into else None)
 
 
 # --- embedding forward: rows for out-of-range indices are NaN (checked on the device) ---------
@@ -185,26 +189,23 @@ def _linear(x, w, *b):
     return out.reshape(x.shape[:-1] + (w.shape[0],)) if x.ndim != 2 else out
 
 
-@_bind("linear_grad")
-def _linear_grad(g, x, w, *, need_x, need_w, need_b):
-    grads = _generic("linear_grad")(g, x, w, need_x=need_x, need_w=need_w, need_b=False)
-    if not need_b:
-        return grads
-    from ..ops.nn_layers import _rows
-    g2 = _rows(g)
-    gb = _col_sum(g2)
-    return grads + (gb if gb is not None else g2.sum(axis=0),)
-
-
 _COL_SUM_ROWS = 4096    # beyond it CuPy's reduction spreads the rows over more blocks
 
 
-def _col_sum(x2):
+def _col_sum(x2, into=()):
     """``x2.sum(axis=0)`` of a 2-D float32/float64 array in one launch of a column-sum
-    kernel (CuPy's reduction costs the host twice as much); None where it does not fit."""
-    if x2.dtype in _FLOATS and x2.flags.c_contiguous and x2.shape[0] <= _COL_SUM_ROWS:
-        return kernels.col_sum(x2)
+    kernel (CuPy's reduction costs the host twice as much), or added into the one or two
+    arrays ``into`` (then ``into[0]`` is returned); None where it does not fit."""
+    if (x2.dtype in _FLOATS and x2.flags.c_contiguous and x2.shape[0] <= _COL_SUM_ROWS
+            and len(into) <= 2 and all(t.dtype == x2.dtype and t.flags.c_contiguous
+                                       and t.shape == x2.shape[1:] for t in into)):
+        return kernels.col_sum(x2, *into)
     return None
+
+
+# the backward pass's running sums (tensorlib.ops.accumulate): cuBLAS's GEMM with beta = 1
+# and the column-sum kernel
+ACCUMULATE_KERNELS = {"add_product": kernels.add_product, "col_sum": _col_sum}
 
 
 # --- elementwise: one kernel launch where the generic code launches several -------------------
@@ -292,13 +293,19 @@ def _lstm_cell(gates, c, *addends):
 
 
 @_bind("lstm_cell_grad")
-def _lstm_cell_grad(acts, c, c_new, gh, gc, gacts):
+def _lstm_cell_grad(acts, c, c_new, gh, gc, gacts, *sums):
     if acts.dtype not in _KERNEL_FLOATS:
-        return _generic("lstm_cell_grad")(acts, c, c_new, gh, gc, gacts)
-    return kernels.lstm_cell_backward(gh, gc, acts, c, c_new, gacts)
+        return _generic("lstm_cell_grad")(acts, c, c_new, gh, gc, gacts, *sums)
+    dgates, dc = kernels.lstm_cell_backward(gh, gc, acts, c, c_new, gacts)
+    if sums:    # the biases' running sums: one column-sum launch for both
+        from ..ops.accumulate import col_sum
+        col_sum(cupy(), dgates, sums)
+    return dgates, dc
 
 
 def install() -> list[str]:
+    from ..ops import accumulate
+    accumulate.KERNELS["cupy"] = ACCUMULATE_KERNELS
     bound = []
     for name, k in BINDINGS.items():
         op = REGISTRY.get(name)

@@ -232,15 +232,71 @@ def add_bias_(y, b) -> None:
         f(_grid(y.size), (_THREADS,), (y, _as_c(b), _i64(y.size), _ONE, _i64(C)))
 
 
-def col_sum(x):
-    """Column sums of a C-contiguous float32/float64 (rows, cols) matrix, deterministic."""
-    cp = _cupy()
+def col_sum(x, out=None, out2=None):
+    """Column sums of a C-contiguous float32/float64 (rows, cols) matrix, deterministic; or
+    added into ``out`` (and ``out2``: C-contiguous (cols,) arrays of x's dtype), then
+    ``out`` is returned."""
     rows, cols = x.shape
-    out = cp.empty(cols, x.dtype)
+    acc = out is not None
+    if not acc:
+        out = _cupy().empty(cols, x.dtype)
     if cols:
         f = function(S.ACTIVATION, f"col_sum<{_t(x.dtype)}>")
-        f(((cols + 31) // 32,), (32, 8), (x, out, _i64(rows), _i64(cols)))
+        f(((cols + 31) // 32,), (32, 8),
+          (x, out, _null() if out2 is None else out2, _i64(rows), _i64(cols), _i64(acc)))
     return out
+
+
+# alpha = beta = 1 for cuBLAS, read from host memory
+_GEMM_ONE = {np.dtype(np.float32): np.ones(1, np.float32), np.dtype(np.float64): np.ones(1)}
+_OP_N, _OP_T = 0, 1     # cublasOperation_t
+_CUBLAS: list = []      # [CuPy's cuBLAS module, its handle getter], imported on first use
+
+
+def _cublas():
+    if not _CUBLAS:
+        from cupy.cuda import device
+        from cupy_backends.cuda.libs import cublas
+        _CUBLAS.extend((cublas, device.get_cublas_handle))
+    return _CUBLAS
+
+
+def _gemm_operand(x) -> tuple[int, int]:
+    """(cuBLAS op, leading dimension) of 2-D ``x`` read in place: a C-contiguous (r, s) array
+    is the column-major (s, r) matrix, its transpose; an F-contiguous one is itself, hence
+    transposed for cuBLAS. (0, 0) for any other layout."""
+    if x.flags.c_contiguous:
+        return _OP_N, x.shape[1]
+    if x.flags.f_contiguous:
+        return _OP_T, x.shape[0]
+    return 0, 0
+
+
+def add_product(c, a, b) -> bool:
+    """``c += a @ b`` in place by one cuBLAS GEMM with beta = 1, for float32/float64 2-D
+    arrays of one dtype, ``a`` and ``b`` C- or F-contiguous (a transposed view reads in
+    place) and ``c`` C-contiguous; False, changing nothing, for anything else."""
+    one = _GEMM_ONE.get(c.dtype)
+    if (one is None or a.dtype != c.dtype or b.dtype != c.dtype or a.ndim != 2
+            or b.ndim != 2 or c.ndim != 2 or not c.flags.c_contiguous
+            or c.shape != (a.shape[0], b.shape[1]) or a.shape[1] != b.shape[0]):
+        return False
+    m, k = a.shape
+    n = b.shape[1]
+    if not (m and n and k):
+        return True     # nothing to add
+    op_a, ld_a = _gemm_operand(a)
+    op_b, ld_b = _gemm_operand(b)
+    if ld_a == 0 or ld_b == 0:
+        return False
+    cublas, handle_of = _cublas()
+    handle = handle_of()
+    cublas.setPointerMode(handle, cublas.CUBLAS_POINTER_MODE_HOST)
+    p = one.ctypes.data
+    # row-major c (m, n) is column-major c.T (n, m) = b.T @ a.T
+    (cublas.sgemm if c.dtype == np.float32 else cublas.dgemm)(
+        handle, op_b, op_a, n, m, k, p, b.data.ptr, ld_b, a.data.ptr, ld_a, p, c.data.ptr, n)
+    return True
 
 
 def act_forward(x, act: str):
@@ -430,13 +486,14 @@ def _null():
 
 
 # --- embedding -----------------------------------------------------------------------------------
-def embedding_backward(idx, g, num_embeddings: int, padding_idx: int | None = None):
-    """(V, D) gradient of an embedding table: rows of ``g`` (..., D) added at ``idx``."""
+def embedding_backward(idx, g, num_embeddings: int, padding_idx: int | None = None, out=None):
+    """(V, D) gradient of an embedding table: rows of ``g`` (..., D) added at ``idx``; or
+    added into ``out`` (C-contiguous, g's float32/float64 dtype), which is returned."""
     cp = _cupy()
     ga, dt = _work(g)
     D = ga.shape[-1]
     ii, st = _index_vec(idx)
-    gw = cp.zeros((num_embeddings, D), ga.dtype)
+    gw = cp.zeros((num_embeddings, D), ga.dtype) if out is None else out
     if ga.size:
         f = function(S.EMBEDDING, f"embedding_bwd<{_t(ga.dtype)}>")
         f(_grid(ga.size), (_THREADS,),

@@ -273,9 +273,12 @@ __global__ void add_bias_(T* __restrict__ y, const T* __restrict__ b, i64 n, i64
 
 // out[j] = sum over r of x[r, j] for a C-contiguous (rows, cols) matrix (a bias gradient):
 // blocks of 32 columns x 8 row phases, each thread a strided run of rows, then a fixed-order
-// sum of the 8 partials (deterministic; coalesced reads along the rows).
+// sum of the 8 partials (deterministic; coalesced reads along the rows). With acc != 0 the
+// sums are added into out (and into out2 when it is not null): the backward pass's running
+// sums of two biases that share one gradient (an LSTM's b_ih and b_hh).
 template <typename T>
-__global__ void col_sum(const T* __restrict__ x, T* __restrict__ out, i64 rows, i64 cols) {
+__global__ void col_sum(const T* __restrict__ x, T* out, T* out2, i64 rows, i64 cols,
+                        i64 acc) {
     __shared__ T part[8][33];
     const i64 j = (i64)blockIdx.x * 32 + threadIdx.x;
     T s = T(0);
@@ -286,7 +289,12 @@ __global__ void col_sum(const T* __restrict__ x, T* __restrict__ out, i64 rows, 
     if (threadIdx.y == 0 && j < cols) {
         T t = part[0][threadIdx.x];
         for (int k = 1; k < 8; ++k) t += part[k][threadIdx.x];
-        out[j] = t;
+        if (acc) {
+            out[j] += t;
+            if (out2) out2[j] += t;
+        } else {
+            out[j] = t;
+        }
     }
 }
 

@@ -6,21 +6,17 @@ import math
 import numpy as np
 
 from ..amp.cast import autocast_call
-from .. import _gemm
 from .._apply import apply
+from .._core import grad_sums
 from .._tensor import Tensor
 from ..autograd.mode import state
+from .accumulate import add_product, col_sum, matmul_for
 from .nn_util import (as_float_or_complex_tensor, as_float_tensor, as_index_tensor, io_cost,
                       same_dtype)
 from .registry import OpDef, register
 
 
 # --- linear: x @ w.T + b in one op ------------------------------------------------------------
-def _matmul(xp):
-    """2-D matrix product for the backend: tensorlib's float32 GEMM on the CPU."""
-    return _gemm.matmul if xp is np else xp.matmul
-
-
 def _rows(a):
     """``a`` as a 2-D (rows, last dim) array; the row count spelled out, as ``-1`` cannot be
     resolved when the last dim is 0 (out_features or in_features of 0)."""
@@ -30,26 +26,49 @@ def _rows(a):
 def _linear_fwd(xp, x, w, *b):
     lead = x.shape[:-1]
     x2 = _rows(x) if x.ndim != 2 else x
-    out = _matmul(xp)(x2, w.T)
+    out = matmul_for(xp)(x2, w.T)
     if b:
         out += b[0]
     return out.reshape(lead + (w.shape[0],)) if x.ndim != 2 else out
 
 
-def _linear_grad_fwd(xp, g, x, w, *, need_x, need_w, need_b):
+def _linear_grad_fwd(xp, g, x, w, *sums, need_x, need_w, need_b, into=None):
+    """The gradients of x, w and b that ``need_*`` ask for, in that order. ``into`` (one flag
+    per gradient): add it into the next array of ``sums`` (the backward pass's running sums)
+    and return that array in its place."""
     out = []
-    mm = _matmul(xp)
+    mm = matmul_for(xp)
     g2 = _rows(g)
+    into = into or (False, False, False)
+    sums = iter(sums)
     if need_x:
-        out.append(mm(g2, w).reshape(g.shape[:-1] + (w.shape[1],)))
+        if into[0]:
+            s = next(sums)
+            if s.flags.c_contiguous:
+                add_product(xp, _rows(s), g2, w)
+            else:
+                s += mm(g2, w).reshape(s.shape)
+            out.append(s)
+        else:
+            out.append(mm(g2, w).reshape(g.shape[:-1] + (w.shape[1],)))
     if need_w:
-        out.append(mm(g2.T, _rows(x)))
+        if into[1]:
+            s = next(sums)
+            add_product(xp, s, g2.T, _rows(x))
+            out.append(s)
+        else:
+            out.append(mm(g2.T, _rows(x)))
     if need_b:
-        out.append(g2.sum(axis=0))
+        if into[2]:
+            s = next(sums)
+            col_sum(xp, g2, (s,))
+            out.append(s)
+        else:
+            out.append(col_sum(xp, g2))
     return tuple(out)
 
 
-def _linear_grad_infer(g, x, w, *, need_x, need_w, need_b):
+def _linear_grad_infer(g, x, w, *sums, need_x, need_w, need_b, into=None):
     return tuple(s for s, need in ((x, need_x), (w, need_w), ((w[0][:1], w[1]), need_b))
                  if need)
 
@@ -61,14 +80,18 @@ LINEAR_GRAD = register(OpDef("linear_grad", _linear_grad_fwd, vjp=None, saves=Fa
 
 
 def _linear_vjp(n, g):
+    sums = grad_sums()
     x, w = n.inputs[0], n.inputs[1]
     has_b = len(n.inputs) == 3
     if not state.grad_enabled and state.fwd_ad is None:
         need = (x._rg, w._rg, has_b and n.inputs[2]._rg)
         if any(need):
-            got = iter(apply(LINEAR_GRAD, g, x, w, need_x=need[0], need_w=need[1],
-                             need_b=need[2]))
-            grads = tuple(next(got) if k else None for k in need)
+            if sums is None:
+                got = iter(apply(LINEAR_GRAD, g, x, w, need_x=need[0], need_w=need[1],
+                                 need_b=need[2]))
+                grads = tuple(next(got) if k else None for k in need)
+            else:
+                grads = _linear_grads_into(g, x, w, need, sums)
             return grads if has_b else grads[:2]
     gx = g @ w if x._rg else None
     gw = gb = None
@@ -82,12 +105,29 @@ def _linear_vjp(n, g):
     return gx, gw
 
 
+def _linear_grads_into(g, x, w, need, sums) -> tuple:
+    """linear's first-order gradients, each added into the walk's running sum for its input
+    where there is one (a weight used at every step of a loop: one GEMM with beta = 1 per
+    step); those sums are returned in their place."""
+    into = tuple(bool(k and i < len(sums) and sums[i] is not None) for i, k in enumerate(need))
+    add = tuple(sums[i] for i in range(3) if into[i])
+    got = iter(apply(LINEAR_GRAD, g, x, w, *add, need_x=need[0], need_w=need[1],
+                     need_b=need[2], into=into))
+    out = []
+    for i, k in enumerate(need):
+        r = next(got) if k else None
+        # the kernel returned a sum's array in its gradient's place: the walk wants its tensor
+        out.append(sums[i] if into[i] else r)
+    return tuple(out)
+
+
 def _linear_infer(x, w, *b):
     return tuple(x[0][:-1]) + (w[0][0],), x[1]
 
 
 LINEAR = register(OpDef("linear", _linear_fwd, vjp=_linear_vjp, infer=_linear_infer,
                         saves={0: (1,), 1: (0,)}, onnx="Gemm", complex="holomorphic",
+                        grad_sums="fresh",
                         cost=io_cost(lambda i, o, **a: 2 * math.prod(d or 1 for d in o[0][0])
                                      * (i[1][0][1] or 1))))
 
@@ -166,20 +206,26 @@ def _emb_fwd(xp, w, idx, *, padding_idx):
     return xp.take(w, idx, axis=0)
 
 
-def _emb_grad_fwd(xp, g, idx, *, num_weights, padding_idx):
+def _emb_grad_fwd(xp, g, idx, *into, num_weights, padding_idx):
+    """The (num_weights, D) gradient of the table: rows of ``g`` added at ``idx``; with
+    ``into`` (the walk's running sum of that gradient), added into it instead."""
     D = g.shape[-1]
-    out = xp.zeros((num_weights, D), g.dtype)
-    flat = idx.reshape(-1)
-    xp.add.at(out, flat, g.reshape(-1, D))
+    out = into[0] if into else xp.zeros((num_weights, D), g.dtype)
+    flat, g2 = idx.reshape(-1), g.reshape(-1, D)
     if padding_idx is not None:
-        out[padding_idx] = 0
+        keep = flat != padding_idx
+        flat, g2 = flat[keep], g2[keep]
+    xp.add.at(out, flat, g2)
     return out
 
 
-def _emb_grad_cpu(g, idx, *, num_weights, padding_idx):
+def _emb_grad_cpu(g, idx, *into, num_weights, padding_idx):
     from .. import _ops
     D = g.shape[-1]
-    out = np.empty((num_weights, D), g.dtype)
+    if into and not (into[0].dtype == g.dtype and into[0].flags.c_contiguous):
+        into[0][...] += _emb_grad_cpu(g, idx, num_weights=num_weights, padding_idx=padding_idx)
+        return into[0]
+    out = into[0] if into else np.empty((num_weights, D), g.dtype)
     if out.size:
         flat = np.ascontiguousarray(idx.reshape(-1), dtype=np.int64)
         # the Cython scatter does not check: indices changed in place after the forward
@@ -188,14 +234,17 @@ def _emb_grad_cpu(g, idx, *, num_weights, padding_idx):
             raise IndexError(f"embedding_grad: indices must lie in [0, {num_weights}), got "
                              f"range [{flat.min()}, {flat.max()}]")
         _ops.embedding_backward(np.ascontiguousarray(g.reshape(-1, D)), flat, out,
-                                -1 if padding_idx is None else padding_idx)
+                                -1 if padding_idx is None else padding_idx, bool(into))
     return out
 
 
 def _emb_vjp(n, g):
+    sums = grad_sums()
     w, idx = n.inputs
-    return apply(EMBEDDING_GRAD, g, idx, num_weights=w.shape[0],
-                 padding_idx=n.attrs["padding_idx"]), None
+    into = () if sums is None or sums[0] is None else (sums[0],)
+    gw = apply(EMBEDDING_GRAD, g, idx, *into, num_weights=w.shape[0],
+               padding_idx=n.attrs["padding_idx"])
+    return (into[0] if into else gw), None
 
 
 def _emb_grad_vjp(n, gg):
@@ -210,12 +259,12 @@ def _emb_grad_vjp(n, gg):
 
 
 EMBEDDING = register(OpDef(
-    "embedding", _emb_fwd, vjp=_emb_vjp, saves=False, onnx="Gather",
+    "embedding", _emb_fwd, vjp=_emb_vjp, saves=False, onnx="Gather", grad_sums="fresh",
     infer=lambda w, i, *, padding_idx: (tuple(i[0]) + (w[0][1],), w[1]), cost=io_cost()))
 EMBEDDING_GRAD = register(OpDef(
     "embedding_grad", _emb_grad_fwd, kernels={"cpu": _emb_grad_cpu}, vjp=_emb_grad_vjp,
     saves=False, cost=io_cost(),
-    infer=lambda g, i, *, num_weights, padding_idx: ((num_weights, g[0][-1]), g[1])))
+    infer=lambda g, i, *into, num_weights, padding_idx: ((num_weights, g[0][-1]), g[1])))
 
 
 def _emb_freq_vjp(n, g):

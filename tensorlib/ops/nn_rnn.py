@@ -24,6 +24,8 @@ from ..amp.cast import autocast_call
 from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import state
+from .._core import grad_sums
+from .accumulate import col_sum
 from .nn_layers import linear
 from .nn_util import as_float_or_complex_tensor as as_float_tensor, io_cost, same_dtype
 from .registry import OpDef, register
@@ -84,14 +86,15 @@ def _cell_cpu(gates, c, *addends, out=None):
     return h_new, c_new, acts
 
 
-def _cell_grad_cpu(acts, c, c_new, gh, gc, gacts, out=None):
-    """(dgates, dc); ``out``: an array for dgates (C-contiguous, acts' shape)."""
+def _cell_grad_cpu(acts, c, c_new, gh, gc, gacts, *sums, out=None):
+    """(dgates, dc); ``sums``: arrays (a bias row's shape) that dgates' column sums are added
+    into; ``out``: an array for dgates (C-contiguous, acts' shape)."""
     n, h = c.shape
     if (not _f32_rows(acts, c, c_new, gh, gc) or acts.shape != (n, 4 * h)
             or not c.shape == c_new.shape == gh.shape == gc.shape
             or gacts is not None and (not _f32_rows(gacts) or gacts.shape != acts.shape)
             or out is not None and not _f32_rows(out)):
-        dgates, dc = _cell_grad_fwd(np, acts, c, c_new, gh, gc, gacts)
+        dgates, dc = _cell_grad_fwd(np, acts, c, c_new, gh, gc, gacts, *sums)
         if out is not None:
             out[...] = dgates
             dgates = out
@@ -99,25 +102,54 @@ def _cell_grad_cpu(acts, c, c_new, gh, gc, gacts, out=None):
     from .. import _ops
     dgates, dc = np.empty_like(acts) if out is None else out, np.empty_like(c)
     _ops.lstm_cell_bwd(acts, c, c_new, gh, gc, gacts, dgates, dc)
+    if sums:
+        col_sum(np, dgates, sums)
     return dgates, dc
 
 
-def _cell_grad_fwd(xp, acts, c, c_new, gh, gc, gacts):
+def _cell_grad_fwd(xp, acts, c, c_new, gh, gc, gacts, *sums):
     H = c.shape[1]
     i, f, g, o = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:3 * H], acts[:, 3 * H:]
     tc = xp.tanh(c_new)
     dcn = gc + gh * o * (1 - tc * tc)
     d = xp.concatenate([dcn * g, dcn * c, dcn * i, gh * tc], axis=1) + gacts
     sg = xp.concatenate([i * (1 - i), f * (1 - f), 1 - g * g, o * (1 - o)], axis=1)
-    return d * sg, dcn * f
+    dgates = d * sg
+    if sums:
+        col_sum(xp, dgates, sums)
+    return dgates, dcn * f
+
+
+def _bias_sums(n, sums) -> tuple:
+    """(the gradients of the addends, but for the biases' running sums) when every addend
+    after a gates-shaped one is a bias row that needs a gradient and has a running sum in
+    the walk (``sums``); else None."""
+    addends = n.inputs[2:]
+    gates = tuple(n.inputs[0].shape)
+    lead = 1 if addends and tuple(addends[0].shape) == gates else 0
+    if sums is None or len(addends) == lead:
+        return None
+    rows = tuple(sums[2 + lead:])
+    if any(s is None or not a._rg or tuple(a.shape) != gates[1:]
+           for a, s in zip(addends[lead:], rows)):
+        return None
+    return lead, rows
 
 
 def _cell_vjp(n, gh, gc, gacts):
+    sums = grad_sums()
     c = n.inputs[1]
     acts, c_new = n.output(2), n.output(1)
     # the fused first-order kernel is real-only: complex values take the ops below
     if not state.grad_enabled and state.fwd_ad is None and c._data.dtype.kind != "c":
-        grads = apply(LSTM_CELL_GRAD, acts.detach(), c, c_new.detach(), gh, gc, gacts)
+        # the biases' running sums, where the walk has them, take the gates' column sums
+        # inside the same op (on a GPU one launch for both b_ih and b_hh)
+        into = _bias_sums(n, sums)
+        rows = () if into is None else into[1]
+        grads = apply(LSTM_CELL_GRAD, acts.detach(), c, c_new.detach(), gh, gc, gacts, *rows)
+        if into is not None:
+            lead = (grads[0] if n.inputs[2]._rg else None,) if into[0] else ()
+            return tuple(grads) + lead + rows
     else:
         grads = _cell_bwd_ops(acts, c, c_new, gh, gc, gacts)
     if len(n.inputs) == 2:
@@ -161,15 +193,16 @@ def _cell_infer(gates, c, *addends):
 LSTM_CELL = register(OpDef(
     "lstm_cell", _cell_fwd, kernels={"cpu": _cell_cpu}, vjp=_cell_vjp, saves=(1,),
     saves_output=(1, 2), cost=io_cost(lambda i, o, **a: 12 * numel(i[1][0])),
-    infer=_cell_infer))
+    infer=_cell_infer, grad_sums="sums"))
 # the cell is sigmoids, tanh and products, and its backward ops are written without abs or
 # comparisons: holomorphic (PyTorch's LSTM takes complex dtypes)
 LSTM_CELL.complex = "holomorphic"
-# the first-order backward of lstm_cell, used only when the backward is not recorded
+# the first-order backward of lstm_cell, used only when the backward is not recorded;
+# inputs after the sixth are the biases' running gradient sums, which it adds into
 LSTM_CELL_GRAD = register(OpDef(
     "lstm_cell_grad", _cell_grad_fwd, kernels={"cpu": _cell_grad_cpu}, vjp=None, saves=False,
     cost=io_cost(lambda i, o, **a: 16 * numel(i[1][0])),
-    infer=lambda acts, c, cn, gh, gc, ga: (acts, c)))
+    infer=lambda acts, c, cn, gh, gc, ga, *sums: (acts, c)))
 
 
 def _check_cell(op, x, h, weights, ngates):

@@ -29,7 +29,7 @@ from .. import _gemm
 from .._apply import apply
 from .._tensor import Tensor
 from ..autograd.mode import state
-from .nn_layers import _matmul
+from .accumulate import matmul_for as _matmul
 from .nn_rnn import _cell_bwd_ops, _cell_cpu, _cell_fwd, _cell_grad_fwd, _sigmoid_
 from .nn_util import as_float_or_complex_tensor as as_float_tensor, io_cost
 from .registry import OpDef, register

@@ -58,11 +58,16 @@ class OpDef:
         a holomorphic expression, so the complex gradient is ``conj(vjp(conj(g)))``
         (tensorlib.autograd.complex_grad); ``"rule"``: ``vjp`` handles complex values
         itself; ``"forward"``: the kernel computes them, but there is no complex gradient.
+    grad_sums: what ``vjp`` does, when the backward pass runs unrecorded, with the walk's
+        running gradient sums (``tensorlib._core.grad_sums``): ``"sums"``: it may add a
+        gradient into an input's sum in place and return that sum; ``"fresh"``: that, and
+        every other gradient it returns is a new array made for that input alone, which the
+        walk may then add later gradients into. None: neither (the default).
     """
 
     __slots__ = ("name", "fwd", "ufunc", "kernels", "vjp", "infer", "cost", "onnx",
                  "saves", "saves_output", "view", "check", "doc", "cpu", "_cache",
-                 "out_device", "promote", "jvp", "complex", "outer")
+                 "out_device", "promote", "jvp", "complex", "outer", "grad_sums")
 
     def __init__(self, name: str, fwd: Callable | None = None, *, ufunc: str | None = None,
                  kernels: dict[str, Callable] | None = None, vjp: Callable | None = None,
@@ -70,7 +75,8 @@ class OpDef:
                  onnx: Any = None, saves: bool | str | tuple | dict = True,
                  saves_output: bool | tuple = False,
                  view: bool = False, check: Callable | None = None, doc: str = "",
-                 promote: bool = False, complex: str | None = None):
+                 promote: bool = False, complex: str | None = None,
+                 grad_sums: str | None = None):
         if fwd is None and ufunc is None and not kernels:
             raise ValueError(f"op {name}: needs fwd, ufunc or kernels")
         self.name = name
@@ -91,6 +97,10 @@ class OpDef:
             raise ValueError(f"op {name}: complex must be None, 'holomorphic', 'rule' or "
                              f"'forward', got {complex!r}")
         self.complex = complex
+        if grad_sums not in (None, "sums", "fresh"):
+            raise ValueError(f"op {name}: grad_sums must be None, 'sums' or 'fresh', got "
+                             f"{grad_sums!r}")
+        self.grad_sums = grad_sums
         self.jvp: Callable | None = None
         self.out_device: Callable | None = None  # for transfer ops: attrs -> device name
         self._cache: dict[str, Callable] = {}

@@ -181,6 +181,72 @@ def test_layer_norm_bindings_glue_with_stand_in_kernels(data, monkeypatch):
                 np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
 
 
+class _HostArray:
+    """A NumPy array dressed as a CuPy one for :func:`tensorlib.cuda.kernels.add_product`:
+    ``data.ptr`` is its host address, which the cuBLAS stand-in below reads."""
+
+    def __init__(self, v):
+        self.dtype, self.ndim, self.shape, self.flags = v.dtype, v.ndim, v.shape, v.flags
+        self.data = type("Ptr", (), {"ptr": v.ctypes.data})()
+
+
+def _col_major(ptr, rows, cols, ld, dtype):
+    """The column-major (rows, cols) matrix with leading dimension ``ld`` at host ``ptr``."""
+    import ctypes
+    size = np.dtype(dtype).itemsize
+    n = ld * (cols - 1) + rows
+    flat = np.frombuffer((ctypes.c_char * (n * size)).from_address(ptr), dtype, n)
+    return np.lib.stride_tricks.as_strided(flat, (rows, cols), (size, ld * size))
+
+
+class _CublasModel:
+    """cuBLAS's gemm as its documentation defines it (column-major, op N = 0, T = 1)."""
+    CUBLAS_POINTER_MODE_HOST = 0
+
+    def setPointerMode(self, handle, mode):
+        assert mode == 0
+
+    def _gemm(self, dtype, h, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
+        assert lda >= (m if ta == 0 else k) and ldb >= (k if tb == 0 else n) and ldc >= m
+        a = _col_major(A, *((m, k) if ta == 0 else (k, m)), lda, dtype)
+        b = _col_major(B, *((k, n) if tb == 0 else (n, k)), ldb, dtype)
+        c = _col_major(C, m, n, ldc, dtype)
+        al, be = (_col_major(p, 1, 1, 1, dtype)[0, 0] for p in (alpha, beta))
+        c[...] = al * ((a if ta == 0 else a.T) @ (b if tb == 0 else b.T)) + be * c
+
+    def sgemm(self, *args):
+        self._gemm(np.float32, *args)
+
+    def dgemm(self, *args):
+        self._gemm(np.float64, *args)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mkn", [(1, 1, 1), (3, 4, 5), (6, 1, 2), (1, 7, 1), (5, 0, 3)])
+def test_add_product_passes_cublas_the_right_layouts(monkeypatch, dtype, mkn):
+    """Without a GPU: the operands, leading dimensions and sizes that add_product gives
+    cuBLAS, run through a model of cuBLAS's column-major GEMM on host memory, add a @ b
+    into c for every memory order of a and b."""
+    from tensorlib.cuda import kernels as K
+    monkeypatch.setattr(K, "_CUBLAS", [_CublasModel(), lambda: 0])
+    m, k, n = mkn
+    rng = np.random.default_rng(4)
+    for fa in (False, True):
+        for fb in (False, True):
+            a = rng.standard_normal((m, k)).astype(dtype)
+            b = rng.standard_normal((k, n)).astype(dtype)
+            c = rng.standard_normal((m, n)).astype(dtype)
+            want = c + a @ b
+            av = np.asfortranarray(a) if fa else a
+            bv = np.asfortranarray(b) if fb else b
+            assert K.add_product(_HostArray(c), _HostArray(av), _HostArray(bv))
+            np.testing.assert_allclose(c, want, rtol=1e-5, atol=1e-5)
+    if m > 1 and k > 1:     # every other column: neither C- nor F-contiguous
+        strided = np.zeros((m, 2 * k), dtype)[:, ::2]
+        assert not K.add_product(_HostArray(np.zeros((m, n), dtype)), _HostArray(strided),
+                                 _HostArray(b))
+
+
 # --- on a GPU ----------------------------------------------------------------------------------
 def _cmp(got, want, rtol, atol, what):
     got, want = np.asarray(got), np.asarray(want)
@@ -1128,3 +1194,104 @@ def test_composite_harness_runs_on_the_cpu():
 @pytest.mark.gpu
 def test_composites_on_cuda_match_cpu():
     check_composites_on("cuda")
+
+
+# --- the backward pass's running sums on a GPU (tensorlib.ops.accumulate) ---------------------
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mkn", [(1, 1, 1), (32, 64, 1024), (1024, 32, 256), (7, 0, 5),
+                                 (33, 17, 1)])
+def test_add_product_is_one_gemm_into_c(dtype, mkn):
+    """``c += a @ b`` by cuBLAS with beta = 1 for every memory order of a and b (a
+    transposed view is read in place), against NumPy; other layouts are refused."""
+    import cupy as cp
+
+    from tensorlib.cuda import kernels as K
+    m, k, n = mkn
+    rng = np.random.default_rng(5)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    for fa in (False, True):
+        for fb in (False, True):
+            a = rng.standard_normal((m, k)).astype(dtype)
+            b = rng.standard_normal((k, n)).astype(dtype)
+            c = rng.standard_normal((m, n)).astype(dtype)
+            ga = cp.asarray(a.T.copy()).T if fa else cp.asarray(a)    # F- or C-contiguous
+            gb = cp.asarray(b.T.copy()).T if fb else cp.asarray(b)
+            gc = cp.asarray(c)
+            assert K.add_product(gc, ga, gb)
+            np.testing.assert_allclose(gc.get(), c + a @ b, rtol=tol, atol=tol * max(k, 1))
+    strided = cp.asarray(rng.standard_normal((m, 2 * max(k, 1))).astype(dtype))[:, ::2][:, :k]
+    if m > 1 and k > 1:
+        assert not K.add_product(cp.zeros((m, n), dtype), strided, cp.asarray(b))
+    assert not K.add_product(cp.zeros((m, n), np.float16), cp.asarray(a).astype(np.float16),
+                             cp.asarray(b).astype(np.float16))
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_sums_added_into_one_or_two_arrays(dtype):
+    import cupy as cp
+
+    from tensorlib.cuda import kernels as K
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((37, 70)).astype(dtype)
+    s1, s2 = (rng.standard_normal(70).astype(dtype) for _ in range(2))
+    g1, g2 = cp.asarray(s1), cp.asarray(s2)
+    assert K.col_sum(cp.asarray(x), g1) is g1
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(g1.get(), s1 + x.sum(0), rtol=tol, atol=tol)
+    K.col_sum(cp.asarray(x), g1, g2)
+    np.testing.assert_allclose(g1.get(), s1 + 2 * x.sum(0), rtol=tol, atol=tol)
+    np.testing.assert_allclose(g2.get(), s2 + x.sum(0), rtol=tol, atol=tol)
+    g3 = cp.asarray(s1)
+    K.col_sum(cp.asarray(x), g3, g3)     # one bias passed twice: both contributions
+    np.testing.assert_allclose(g3.get(), s1 + 2 * x.sum(0), rtol=tol, atol=tol)
+
+
+@gpu
+@pytest.mark.gpu
+def test_embedding_backward_added_into_a_running_sum():
+    import cupy as cp
+
+    from tensorlib.cuda import kernels as K
+    rng = np.random.default_rng(7)
+    idx = rng.integers(0, 9, (6, 4))
+    g = rng.standard_normal((6, 4, 5))
+    base = rng.standard_normal((9, 5))
+    out = cp.asarray(base)
+    assert K.embedding_backward(cp.asarray(idx), cp.asarray(g), 9, 2, out=out) is out
+    want = base.copy()
+    for i, row in zip(idx.reshape(-1), g.reshape(-1, 5)):
+        if i != 2:
+            want[i] += row
+    np.testing.assert_allclose(out.get(), want, rtol=1e-12, atol=1e-12)
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_recurrent_step_gradients_through_running_sums_match_cpu(dtype):
+    """A char-RNN step (W4's ops: embedding, lstm_cell, linear, cross_entropy, every weight
+    used at each step) on cuda, whose backward adds into running sums, against the CPU."""
+    F = tl.nn.functional
+    rng = np.random.default_rng(8)
+    V, E, H, T, N = 11, 6, 8, 7, 5
+    shapes = [(V, E), (4 * H, E), (4 * H, H), (4 * H,), (4 * H,), (V, H), (V,)]
+    base = [rng.standard_normal(s).astype(dtype) * 0.3 for s in shapes]
+    xs, ys = rng.integers(0, V, (N, T)), rng.integers(0, V, (N, T))
+    grads = {}
+    for dev in ("cpu", "cuda"):
+        ps = [tl.tensor(b, device=dev, requires_grad=True) for b in base]
+        x, y = tl.tensor(xs, device=dev), tl.tensor(ys, device=dev)
+        h = c = tl.zeros(N, H, device=dev, dtype=ps[0].dtype)
+        loss = 0
+        for t in range(T):
+            h, c = F.lstm_cell(F.embedding(x[:, t], ps[0]), (h, c), *ps[1:5])
+            loss = loss + F.cross_entropy(F.linear(h, ps[5], ps[6]), y[:, t])
+        loss.backward()
+        grads[dev] = [p.grad.numpy() for p in ps]
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    for a, b in zip(grads["cuda"], grads["cpu"]):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
