@@ -47,6 +47,20 @@ def test_spot_checks_script_runs():
     assert "Adam step" in proc.stdout and "conv3d" in proc.stdout
 
 
+def test_op_counts_script_counts_w2_and_the_w4_sums():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "op_counts.py"), "W2",
+                           "--every-sum", "W4"], capture_output=True, text=True, timeout=600,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    w2, w4 = proc.stdout.splitlines()
+    # W2: three linear layers forward and backward, two relus, one loss
+    assert w2.startswith("W2: 12 op calls per step: linear 3, linear_grad 3"), w2
+    # W4 with every running sum handed over: the LSTM biases' column sums happen inside the
+    # cell's backward (32 separate sums before) and no add makes a new gradient sum (69
+    # adds before, 33 now: the loss's)
+    assert re.search(r"\bsum 2\b", w4) and "add 33" in w4, w4
+
+
 def test_w4_by_hand_bound_computes_the_same_step():
     # the W7 bound (benchmarks/w4_by_hand.py) is only meaningful if it trains the same model
     # the same way: one step from the same start gives the eager loss and weights
