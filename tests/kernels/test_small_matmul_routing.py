@@ -195,7 +195,12 @@ def _pair(rng, shape, dtype, requires_grad=True):
 
 def _close(t, p, dtype):
     tol = 1e-4 if dtype == np.float32 else 1e-10
-    np.testing.assert_allclose(t.numpy(), p.detach().numpy(), rtol=tol, atol=tol)
+    want = p.detach().numpy()
+    # absolute error on the scale of the largest entry (1% of it): an entry that is a
+    # cancelling sum of terms in the hundreds carries float32 rounding of ~1e-4 (seen: OpenBLAS's
+    # AVX2 kernels and PyTorch's summing in different orders, 1.06e-4 beside entries of 654)
+    np.testing.assert_allclose(t.numpy(), want, rtol=tol,
+                               atol=tol * max(1.0, 0.01 * float(np.abs(want).max(initial=0.0))))
 
 
 @settings(max_examples=25, deadline=None)
