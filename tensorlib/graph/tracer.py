@@ -101,7 +101,11 @@ class Tracer:
         # (an embedding's max_norm renormalisation): an export of the outputs may drop it
         self.transient: set[tuple] = set()
         self.placeholders: list = []              # eager tensors fed as inputs
-        self.constants: list[tuple] = []          # (tensor, box, version) guards
+        self._constants: list[tuple] = []         # (tensor, box, version) guards
+        # id(tensor) -> len(_constants) when it became a variable: its entries before that
+        # index leave the list on the next read of ``constants`` (a filter per conversion
+        # was quadratic: an Adam step over 1000 parameters spent 18 s in it)
+        self._dropped: dict[int, int] = {}
         self._keep: list = []                     # keeps ids stable during the trace
         self.fresh: set[int] = set()              # ids of the buffers of tensors it created
         self.tape_nodes: dict[int, tuple] = {}    # id(tape node) -> (tape node, graph node)
@@ -113,9 +117,14 @@ class Tracer:
         # g.gradients sets the forward node whose vjp rule runs (it knows it exactly)
         self.colocate_with: Node | None = None
         self.n_vars = 0
+        # the variables' names so far (every variable is named by _name_for): a scan of the
+        # graph's nodes per new variable was quadratic (an Adam step over 1000 parameters
+        # spent 70 s in it)
+        self._var_names = {n.name for n in graph.nodes if n.op == "variable"}
         # ids of the Module.__call__ frames' modules (innermost first) -> qualified name
         self._paths: dict[tuple, str] = {}
         self._path_keep: list = []      # keeps those ids unique during the trace
+        self._names_in: dict[int, dict] = {}    # id(module) -> _child_names' map
         global _MODULE_CALL
         if _MODULE_CALL is None:
             _MODULE_CALL = _module_call_code()
@@ -221,6 +230,17 @@ class Tracer:
         src = r if slot == "data" else r.grad
         return hit if src is not None and src._data is t._data else None
 
+    @property
+    def constants(self) -> list[tuple]:
+        """(tensor, version box, version) of every constant the trace read: the replay's
+        guards (a tensor written later by the graph became a variable and is not here)."""
+        if self._dropped:
+            drop = self._dropped
+            self._constants = [c for i, c in enumerate(self._constants)
+                               if drop.get(id(c[0]), -1) <= i]
+            self._dropped = {}
+        return self._constants
+
     def _name_for(self, owner, slot: str) -> str:
         e = self.reachable.get(id(owner))
         base = _clean_path(e[1]) if e is not None else None
@@ -238,11 +258,12 @@ class Tracer:
             base = f"v{self.n_vars}"
             self.n_vars += 1
         name = base + (".grad" if slot == "grad" else "")
-        taken = {n.name for n in self.g.nodes if n.op == "variable"}
+        taken = self._var_names
         k, out = 1, name
         while out in taken:
             k += 1
             out = f"{name}_{k}"
+        taken.add(out)
         return out
 
     def _capture(self, t) -> Value:
@@ -272,7 +293,7 @@ class Tracer:
                 node.attrs["value"] = t._data.copy()
             else:
                 node.attrs["value"] = t._data
-                self.constants.append((t, t._version, t._version[0]))
+                self._constants.append((t, t._version, t._version[0]))
         self.locations[id(t._data)] = key
         self._keep.append(t)
         src = owner if slot == "data" else owner.grad
@@ -567,6 +588,17 @@ class Tracer:
         if mods is not None:
             g.node_modules[node.id] = self._module_path(mods)
 
+    def _child_names(self, parent) -> dict:
+        """id(submodule) -> its first qualified name in ``parent.named_modules()``, one walk
+        per parent and trace (a walk per module was quadratic: 1000 layers, 1M steps)."""
+        names = self._names_in.get(id(parent))
+        if names is None:
+            names = self._names_in[id(parent)] = {}
+            for n, c in parent.named_modules():
+                if n:
+                    names.setdefault(id(c), n)
+        return names
+
     def _module_path(self, mods: list) -> str:
         """The qualified name of ``mods[0]`` (innermost first) from the outermost module:
         each one's name in its caller's submodules (its class name when not one)."""
@@ -579,7 +611,10 @@ class Tracer:
         chain = mods[::-1]      # outermost first: each module of it is pinnable by object
         for k, m in enumerate(chain):
             if k:
-                name = next((n for n, c in chain[k - 1].named_modules() if c is m and n), None)
+                name = self._child_names(chain[k - 1]).get(id(m))
+                if name is None:    # (a submodule added during the trace: walk again)
+                    self._names_in.pop(id(chain[k - 1]))
+                    name = self._child_names(chain[k - 1]).get(id(m))
                 parts.append(name if name is not None else type(m).__name__)
             try:
                 self.g.module_paths.setdefault(id(m), (weakref.ref(m), ".".join(parts)))
@@ -784,11 +819,11 @@ class Tracer:
             if owners is None:
                 return False
             for o in owners:
-                self.constants.append((o, o._version, o._version[0]))
+                self._constants.append((o, o._version, o._version[0]))
             return True
         if id(t) not in self.reachable:
             return False
-        self.constants.append((t, t._version, t._version[0]))
+        self._constants.append((t, t._version, t._version[0]))
         return True
 
     def _state_sources(self, v, limit: int = 256):
@@ -839,7 +874,7 @@ class Tracer:
                     node.attrs = {"slot": key[1]}
                     owner = self.loc_objs[key][0]
                     node.name = node.outputs[0].name = self._name_for(owner, key[1])
-                    self.constants = [c for c in self.constants if c[0] is not owner]
+                    self._dropped[id(owner)] = len(self._constants)
             self.writes[key] = (v, "write")
             self.transient.discard(key)
         carrier = self._carrier.get(id(t._data)) is t

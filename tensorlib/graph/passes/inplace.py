@@ -289,13 +289,14 @@ def find_updates(graph, nodes, fetches) -> list[Update]:
     out = []
     readers = _readers(nodes)
     fetched = {v.id for v in fetches}
+    by_id = {n.id: n for n in nodes}    # (a scan of every node per update was quadratic)
     for u in found:
         ids = {a.id for a in u.assigns} | u.skip
         if ids & used:
             continue
         # every value the update computes must be read only inside it
         ok = all(v.id not in fetched and all(r.id in ids for r in readers.get(v.id, ()))
-                 for n in nodes if n.id in u.skip for v in n.outputs)
+                 for n in (by_id[i] for i in u.skip if i in by_id) for v in n.outputs)
         if ok:
             used |= ids
             out.append(u)
