@@ -61,6 +61,14 @@ def test_op_counts_script_counts_w2_and_the_w4_sums():
     assert re.search(r"\bsum 2\b", w4) and "add 33" in w4, w4
 
 
+def test_trace_time_script_runs():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "trace_time.py"), "20"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert re.match(r"20 Linear\(1, 1\) layers, Adam: first call \(capture\) [0-9.]+ s",
+                    proc.stdout), proc.stdout
+
+
 def test_w4_by_hand_bound_computes_the_same_step():
     # the W7 bound (benchmarks/w4_by_hand.py) is only meaningful if it trains the same model
     # the same way: one step from the same start gives the eager loss and weights
