@@ -769,6 +769,7 @@ cdef tuple _IN_PLACE_DEVICES = ("cpu", "cuda")
 # the smallest running sum (elements) offered to a rule on the host (see _sums_for)
 cdef Py_ssize_t _HOST_SUM_MIN = 1 << 14
 
+
 def set_host_sum_min(Py_ssize_t n) -> int:
     """Offer host sums of at least ``n`` elements to the rules (tests set 0); returns the
     previous value."""

@@ -6,6 +6,7 @@ import inspect
 import numpy as np
 
 from ..backends import cupy
+from ..ops import accumulate
 from ..ops.registry import REGISTRY
 from . import kernels
 
@@ -298,13 +299,11 @@ def _lstm_cell_grad(acts, c, c_new, gh, gc, gacts, *sums):
         return _generic("lstm_cell_grad")(acts, c, c_new, gh, gc, gacts, *sums)
     dgates, dc = kernels.lstm_cell_backward(gh, gc, acts, c, c_new, gacts)
     if sums:    # the biases' running sums: one column-sum launch for both
-        from ..ops.accumulate import col_sum
-        col_sum(cupy(), dgates, sums)
+        accumulate.col_sum(cupy(), dgates, sums)
     return dgates, dc
 
 
 def install() -> list[str]:
-    from ..ops import accumulate
     accumulate.KERNELS["cupy"] = ACCUMULATE_KERNELS
     bound = []
     for name, k in BINDINGS.items():

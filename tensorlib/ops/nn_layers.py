@@ -109,7 +109,7 @@ def _linear_grads_into(g, x, w, need, sums) -> tuple:
     """linear's first-order gradients, each added into the walk's running sum for its input
     where there is one (a weight used at every step of a loop: one GEMM with beta = 1 per
     step); those sums are returned in their place."""
-    into = tuple(bool(k and i < len(sums) and sums[i] is not None) for i, k in enumerate(need))
+    into = tuple(bool(k and sums[i] is not None) for i, k in enumerate(need))
     add = tuple(sums[i] for i in range(3) if into[i])
     got = iter(apply(LINEAR_GRAD, g, x, w, *add, need_x=need[0], need_w=need[1],
                      need_b=need[2], into=into))

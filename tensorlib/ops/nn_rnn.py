@@ -120,9 +120,9 @@ def _cell_grad_fwd(xp, acts, c, c_new, gh, gc, gacts, *sums):
     return dgates, dcn * f
 
 
-def _bias_sums(n, sums) -> tuple:
-    """(the gradients of the addends, but for the biases' running sums) when every addend
-    after a gates-shaped one is a bias row that needs a gradient and has a running sum in
+def _bias_sums(n, sums) -> tuple | None:
+    """(1 if the first addend is gates-shaped else 0, the biases' running sums) when every
+    addend after such a one is a bias row that needs a gradient and has a running sum in
     the walk (``sums``); else None."""
     addends = n.inputs[2:]
     gates = tuple(n.inputs[0].shape)
