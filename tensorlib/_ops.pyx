@@ -2832,6 +2832,62 @@ cdef extern from "_fused_pointwise.h" nogil:
     void tl_logsigmoid_f64(const double *x, double *out, Py_ssize_t n)
     void tl_logsigmoid_grad_f32(const float *g, const float *x, float *out, Py_ssize_t n)
     void tl_logsigmoid_grad_f64(const double *g, const double *x, double *out, Py_ssize_t n)
+    void tl_expm1_f32(const float *x, float *out, Py_ssize_t n)
+    void tl_log1p_f32(const float *x, float *out, Py_ssize_t n)
+    void tl_elu_f32(const float *x, float *out, Py_ssize_t n, float alpha)
+    void tl_elu_grad_f32(const float *g, const float *x, float *out, Py_ssize_t n, float alpha)
+    void tl_softplus_f32(const float *x, float *out, Py_ssize_t n, float beta, float threshold)
+
+
+def expm1_f32(const float[::1] x, float[::1] out):
+    """out = expm1(x) of flat float32 arrays (vector lanes, ~2 ulp), threaded when large."""
+    _same_length("expm1_f32", x, out)
+    with nogil:
+        _map1(<unary_f32>tl_expm1_f32, _cp(x), _mp(out), x.shape[0], MAP_PAR_SLOW)
+
+
+def log1p_f32(const float[::1] x, float[::1] out):
+    """out = log1p(x) of flat float32 arrays (vector lanes, ~2 ulp), threaded when large."""
+    _same_length("log1p_f32", x, out)
+    with nogil:
+        _map1(<unary_f32>tl_log1p_f32, _cp(x), _mp(out), x.shape[0], MAP_PAR_SLOW)
+
+
+def elu_f32(const float[::1] x, float[::1] out, double alpha):
+    """out = x above 0, else alpha expm1(x): ELU of flat float32 arrays in one pass."""
+    _same_length("elu_f32", x, out)
+    cdef Py_ssize_t n = x.shape[0], i, lo
+    with nogil:
+        for i in prange(_n_chunks(n), schedule="static",
+                        num_threads=_map_threads(n, MAP_PAR_SLOW)):
+            lo = i * MAP_CHUNK
+            tl_elu_f32(&x[lo], &out[lo], min(MAP_CHUNK, n - lo), <float>alpha)
+
+
+def elu_grad_f32(const float[::1] g, const float[::1] x, float[::1] out, double alpha):
+    """out = g alpha exp(x) where x <= 0, else g: ELU's backward, of flat float32 arrays."""
+    _same_length("elu_grad_f32", g, x, out)
+    cdef Py_ssize_t n = x.shape[0], i, lo
+    with nogil:
+        for i in prange(_n_chunks(n), schedule="static",
+                        num_threads=_map_threads(n, MAP_PAR_SLOW)):
+            lo = i * MAP_CHUNK
+            tl_elu_grad_f32(&g[lo], &x[lo], &out[lo], min(MAP_CHUNK, n - lo), <float>alpha)
+
+
+def softplus_f32(const float[::1] x, float[::1] out, double beta, double threshold):
+    """out = softplus(x) with PyTorch's beta and threshold, of flat float32 arrays in one
+    pass (beta must not be 0)."""
+    _same_length("softplus_f32", x, out)
+    if beta == 0:
+        raise ValueError("softplus_f32: beta must not be 0")
+    cdef Py_ssize_t n = x.shape[0], i, lo
+    with nogil:
+        for i in prange(_n_chunks(n), schedule="static",
+                        num_threads=_map_threads(n, MAP_PAR_SLOW)):
+            lo = i * MAP_CHUNK
+            tl_softplus_f32(&x[lo], &out[lo], min(MAP_CHUNK, n - lo), <float>beta,
+                            <float>threshold)
 
 
 def logsigmoid_into(const floating[::1] x, floating[::1] out):

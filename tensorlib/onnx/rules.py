@@ -59,6 +59,7 @@ UNSUPPORTED = {
     "conv2d_weight_grad": "a gradient kernel (export inference graphs)",
     "conv3d_weight_grad": "a gradient kernel (export inference graphs)",
     "gelu_grad": "a gradient kernel (export inference graphs)",
+    "elu_grad": "a gradient kernel (export inference graphs)",
     "silu_grad": "a gradient kernel (export inference graphs)",
     "hardswish_grad": "a gradient kernel (export inference graphs)",
     "pad_grad": "a gradient kernel (export inference graphs)",

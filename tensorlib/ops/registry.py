@@ -231,6 +231,16 @@ def cpu_ufunc(op: OpDef):
     return u if u is not None and getattr(op.cpu, "_tl_profiled", op.cpu) is u else None
 
 
+def cpu_map(op: OpDef):
+    """``f(*arrays, out=None)`` computing ``op``'s CPU kernel, for chains run in place (graph
+    fusion): the NumPy ufunc, or the kernel standing in for it (``.ufunc_out``); None for
+    other ops."""
+    u = cpu_ufunc(op)
+    if u is not None or op.ufunc is None:
+        return u
+    return getattr(getattr(op.cpu, "_tl_profiled", op.cpu), "ufunc_out", None)
+
+
 def get(name: str) -> OpDef:
     try:
         return REGISTRY[name]

@@ -503,6 +503,9 @@ add("tanh_grad", lambda g, y: tl.apply(tl.REGISTRY["tanh_grad"], g, y), _grad_op
 add("leaky_relu_grad", lambda g, x: tl.apply(tl.REGISTRY["leaky_relu_grad"], g, x,
                                               negative_slope=0.2),
     _grad_op_inputs, lambda g, x: np.where(x > 0, g, 0.2 * g))
+add("elu_grad", lambda g, x: tl.apply(tl.REGISTRY["elu_grad"], g, x, alpha=1.5),
+    lambda draw: (lambda s: [arr(draw, s), arr(draw, s, away_from=0.0)])(draw(shapes())),
+    lambda g, x: np.where(x > 0, g, 1.5 * np.exp(np.minimum(x, 0)) * g))
 add("gelu_grad", lambda g, x: tl.apply(tl.REGISTRY["gelu_grad"], g, x), _grad_op_inputs,
     lambda g, x: g * (0.5 * (1 + _erf(x / np.sqrt(2))) + x * np.exp(-x * x / 2)
                       / np.sqrt(2 * np.pi)))

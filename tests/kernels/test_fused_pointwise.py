@@ -409,3 +409,152 @@ def test_logsigmoid_kernels_direct(n, dtype):
     (want,) = torch.autograd.grad(TF.logsigmoid(ta), [ta], torch.from_numpy(g.astype(np.float64)))
     want = want.numpy()
     _close(out, want, dtype)
+
+
+# --- expm1, log1p, ELU and softplus (float32, vector lanes) ---------------------------------
+def _ulps(got, ref):
+    """|got - ref| in float32 ulps of ref (ref float64; subnormal refs judged at the smallest
+    normal's spacing)."""
+    spacing = np.spacing(np.maximum(np.abs(ref), np.finfo(np.float32).tiny).astype(np.float32))
+    return np.abs(got.astype(np.float64) - ref) / spacing.astype(np.float64)
+
+
+def _wide(lo, hi, seed=0):
+    rng = np.random.default_rng(seed)
+    tiny = np.geomspace(1e-38, 1.0, 2001)
+    x = np.concatenate([rng.uniform(lo, hi, 200_001), np.linspace(lo, hi, 100_003),
+                        tiny, -tiny, [0.0, -0.0, lo, hi]])
+    return x[(x >= lo) & (x <= hi)].astype(np.float32)
+
+
+def test_expm1_and_log1p_kernels_accuracy_and_special_values():
+    x = _wide(-100.0, 88.0)
+    out = np.empty_like(x)
+    _ops.expm1_f32(x, out)
+    assert _ulps(out, np.expm1(x.astype(np.float64))).max() <= 4
+    y = np.concatenate([_wide(-1.0, 1.0, 1), _wide(1.0, 3e38, 2),
+                        np.float32(-1) + np.float32(2.0 ** -24) * np.arange(1, 200)])
+    y = y[y > -1].astype(np.float32)
+    out = np.empty_like(y)
+    _ops.log1p_f32(y, out)
+    assert _ulps(out, np.log1p(y.astype(np.float64))).max() <= 3
+    sp = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e4, -1e4, 89.0, -1.0, -2.0],
+                  np.float32)
+    e, lg = np.empty_like(sp), np.empty_like(sp)
+    _ops.expm1_f32(sp, e)
+    _ops.log1p_f32(sp, lg)
+    np.testing.assert_array_equal(e, [0, 0, np.inf, -1, np.nan, np.inf, -1, np.inf,
+                                      np.expm1(np.float32(-1)), np.expm1(np.float32(-2))])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = np.log1p(sp)
+    np.testing.assert_array_equal(lg, want)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.3, 2.5])
+def test_elu_kernel_vs_float64(alpha):
+    x = np.concatenate([_wide(-100.0, 100.0, 3), [np.nan, np.inf, -np.inf]]).astype(np.float32)
+    out = np.empty_like(x)
+    _ops.elu_f32(x, out, alpha)
+    xd = x.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        ref = np.where(xd > 0, xd, alpha * np.expm1(xd))
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
+    ok = np.isfinite(ref)
+    assert (out[~ok & ~np.isnan(ref)] == ref[~ok & ~np.isnan(ref)]).all()
+    assert _ulps(out[ok], ref[ok]).max() <= 5
+
+
+@pytest.mark.parametrize("beta,threshold", [(1.0, 20.0), (2.0, 20.0), (0.5, 3.0), (-1.5, 20.0),
+                                            (3.0, -1.0)])
+def test_softplus_kernel_vs_torch(beta, threshold):
+    x = np.concatenate([_wide(-120.0, 120.0, 4), [np.nan, np.inf, -np.inf]]).astype(np.float32)
+    out = np.empty_like(x)
+    _ops.softplus_f32(x, out, beta, threshold)
+    # in float64 from the float32 product beta x (the rounding PyTorch's float32 kernel has too:
+    # exp of a product near 40 moves by 40 float32 epsilons with it)
+    bx = (x * np.float32(beta)).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        ref = np.where(bx > threshold, x.astype(np.float64), np.logaddexp(0.0, bx) / beta)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
+    ok = np.isfinite(ref)
+    np.testing.assert_array_equal(out[~ok & ~np.isnan(ref)], ref[~ok & ~np.isnan(ref)])
+    # relative to the value; values below float32's smallest normal (beta x < -87) may flush
+    # to 0, as the vectorised exp does
+    err = np.abs(out[ok].astype(np.float64) - ref[ok])
+    assert (err <= 4e-7 * np.abs(ref[ok]) + np.finfo(np.float32).tiny).all()
+    with pytest.raises(ValueError, match="beta"):
+        _ops.softplus_f32(x, out, 0.0, 20.0)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value")    # (sums over the NaN and inf entries)
+@pytest.mark.parametrize("shape", [(), (1,), (33,), (3, 17), (1025,), (300_001,)])
+def test_elu_softplus_expm1_log1p_float32_ops_vs_torch(shape):
+    a = _data(shape, np.float32, 50, special=True, scale=6.0)
+    views = (a,) if a.ndim == 0 else (a, a.T if a.ndim == 2 else a[::-1])
+    for view in views:      # contiguous, then not
+        x, tx = tl.tensor(view, requires_grad=True), torch.tensor(view.copy(), requires_grad=True)
+        pairs = [(F.elu(x, 0.7), TF.elu(tx, 0.7)), (F.softplus(x, 2.0, 5.0),
+                                                     TF.softplus(tx, 2.0, 5.0)),
+                 (tl.expm1(x), torch.expm1(tx)), (tl.log1p(x.abs()), torch.log1p(tx.abs()))]
+        for got, want in pairs:
+            assert got.dtype == np.float32
+            _close(got.detach().numpy(), want.detach().numpy(), np.float32, rtol=2e-6,
+                   atol=1e-7)
+        g = _data(view.shape, np.float32, 51)
+        sum(tl.sum(p[0] * tl.tensor(g)) for p in pairs).backward()
+        sum(torch.sum(p[1] * torch.tensor(g)) for p in pairs).backward()
+        _close(x.grad.numpy(), tx.grad.numpy(), np.float32, rtol=1e-5, atol=1e-6)
+
+
+def test_expm1_log1p_tanh_take_the_vector_maps_where_numpy_has_no_svml():
+    from tensorlib.ops import elementwise as ew
+    if ew._numpy_has_svml():
+        pytest.skip("NumPy's SVML expm1/log1p are kept on this CPU")
+    x = np.linspace(-3, 3, 1001, dtype=np.float32)
+    out = np.empty_like(x)
+    _ops.expm1_f32(x, out)
+    np.testing.assert_array_equal(tl.expm1(tl.tensor(x)).numpy(), out)
+    _ops.log1p_f32(np.abs(x), out)
+    np.testing.assert_array_equal(tl.log1p(tl.tensor(np.abs(x))).numpy(), out)
+    _ops.tanh_f32(x, out)
+    np.testing.assert_array_equal(tl.tanh(tl.tensor(x)).numpy(), out)
+    m = x[:1000].reshape(20, 50)
+    np.testing.assert_array_equal(tl.tanh(tl.tensor(m).T).numpy(), np.tanh(m.T))  # (NumPy's)
+    # graph fusion's in-place form: the map for float32 buffers, the ufunc otherwise
+    from tensorlib.ops.registry import cpu_map
+    f = cpu_map(ew.TANH)
+    buf = x.copy()
+    assert f(buf, out=buf) is buf
+    np.testing.assert_array_equal(buf, out)
+    d = x.astype(np.float64)
+    np.testing.assert_array_equal(f(d, out=np.empty_like(d)), np.tanh(d))
+    o = np.empty((50, 20), np.float32)
+    np.testing.assert_array_equal(f(m.T, out=o), np.tanh(m.T))
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.4])
+def test_elu_grad_kernel_and_op(alpha):
+    x = np.concatenate([_wide(-100.0, 100.0, 5), [np.nan, np.inf, -np.inf, 0.0, -0.0]])
+    x = x.astype(np.float32)
+    g = np.random.default_rng(6).standard_normal(x.size).astype(np.float32)
+    out = np.empty_like(x)
+    _ops.elu_grad_f32(g, x, out, alpha)
+    xd = torch.from_numpy(x.astype(np.float64)).requires_grad_(True)
+    (want,) = torch.autograd.grad(TF.elu(xd, alpha), [xd], torch.from_numpy(g.astype(np.float64)))
+    want = want.numpy()
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(want))    # NaN x: g, as PyTorch
+    ok = ~np.isnan(want)
+    # (exp flushes to 0 below -88: g e^x under ~1e-37 may come out 0)
+    np.testing.assert_allclose(out[ok], want[ok], rtol=3e-7, atol=1e-37)
+    # the op: float32 on the kernel, float64 on NumPy, broadcast g, second order
+    for dt in (np.float32, np.float64):
+        xt = tl.tensor(x[:1000].astype(dt))
+        got = tl.apply(tl.REGISTRY["elu_grad"], tl.tensor(g[:1000].astype(dt)), xt, alpha=alpha)
+        assert got.dtype == dt
+        _close(got.numpy(), want[:1000], dt, rtol=1e-6 if dt == np.float32 else 1e-12)
+    gb = tl.apply(tl.REGISTRY["elu_grad"], tl.tensor(np.float32(2.0)), tl.tensor(x[:7]),
+                  alpha=alpha)
+    _close(gb.numpy(), np.where(x[:7] > 0, 2.0, 2.0 * alpha * np.exp(np.minimum(x[:7], 0))),
+           np.float32)
+    c = tl.tensor(_data((3, 4), np.float64, 7, scale=2.0), requires_grad=True)
+    assert tl.autograd.gradgradcheck(lambda v: F.elu(v, alpha), (c,))

@@ -156,7 +156,11 @@ def test_threaded_vectorised_maps_match_their_one_thread_results(n):
     maps = {"gelu": (_ops.gelu_f32, [x]), "gelu_grad": (_ops.gelu_grad_f32, [g, x]),
             "erf": (_ops._erf_f32, [x]), "sigmoid": (_ops.sigmoid_f32, [x]),
             "relu": (_ops.relu_f32, [x]),
-            "tanh": (_ops.tanh_f32, [x])}
+            "tanh": (_ops.tanh_f32, [x]), "expm1": (_ops.expm1_f32, [x]),
+            "log1p": (_ops.log1p_f32, [np.abs(x)]),
+            "elu": (lambda a, o: _ops.elu_f32(a, o, 0.5), [x]),
+            "elu_grad": (lambda a, b, o: _ops.elu_grad_f32(a, b, o, 0.5), [g, x]),
+            "softplus": (lambda a, o: _ops.softplus_f32(a, o, 2.0, 3.0), [x])}
     for name, (f, ins) in maps.items():
         out = np.full(n, np.nan, np.float32)
         f(*ins, out)

@@ -16,14 +16,14 @@ ACC = -1   # operand reference to the chain's running result
 
 
 def _elementwise(n) -> bool:
-    from ...ops.registry import REGISTRY, cpu_ufunc
+    from ...ops.registry import REGISTRY, cpu_map
     if n.op in ("placeholder", "variable", "constant", "random", "assign", "fused"):
         return False
     op = REGISTRY.get(n.op)
     if op is None or op.ufunc is None or op.check is not None or n.attrs \
             or len(n.outputs) != 1:
         return False        # (a checked op, // by zero, keeps its own node and check)
-    if not n.device.startswith("cpu") or cpu_ufunc(op) is None:
+    if not n.device.startswith("cpu") or cpu_map(op) is None:
         return False
     if op.outer is not None and len(n.inputs) == 2 and all(
             tuple(v.shape) != tuple(n.outputs[0].shape) for v in n.inputs):
@@ -190,9 +190,8 @@ def fuse_elementwise(g) -> int:
 
 def fused_kernel(node):
     """The kernel of a ``fused`` node: ``k(*inputs, out=None)``."""
-    from ...ops.registry import REGISTRY
-    rows = [(getattr(np, REGISTRY[op].ufunc), tuple(refs)) for op, refs in
-            node.attrs["program"]]
+    from ...ops.registry import REGISTRY, cpu_map
+    rows = [(cpu_map(REGISTRY[op]), tuple(refs)) for op, refs in node.attrs["program"]]
     (f0, r0), rest = rows[0], rows[1:]
 
     def k(*ins, out=None):
