@@ -61,6 +61,13 @@ def test_op_counts_script_counts_w2_and_the_w4_sums():
     assert re.search(r"\bsum 2\b", w4) and "add 33" in w4, w4
 
 
+def test_activations_script_runs():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "activations.py"),
+                           "--quick"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| elu |" in proc.stdout and "| log1p(|x|) |" in proc.stdout
+
+
 def test_trace_time_script_runs():
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "trace_time.py"), "20"],
                           capture_output=True, text=True, timeout=600, cwd=ROOT)

@@ -1,0 +1,77 @@
+"""Transcendental activations and maps on 1M float32 elements, forward and forward + backward,
+tensorlib against PyTorch: the ops whose NumPy kernels are a libm call per element on CPUs
+without AVX-512 (NumPy's SVML serves only those): expm1, log1p, tanh, and ELU, softplus and
+mish built on them.
+
+    python benchmarks/activations.py            # 5 rounds of 10 calls, the best round
+    python benchmarks/activations.py --quick    # one call each (tests/tooling)
+    PYTHONPATH=/other/checkout python benchmarks/activations.py     # before/after
+
+Prints µs per call; "svml" in the header says whether NumPy has SVML on this CPU (where it
+has, expm1, log1p and tanh keep NumPy's kernels).
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+import tensorlib as tl
+
+
+def _time(fn, quick: bool) -> float:
+    if quick:
+        t0 = time.perf_counter()
+        fn()
+        return (time.perf_counter() - t0) * 1e6
+    fn()
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(10):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / 10)
+    return best * 1e6
+
+
+def cases(lib):
+    """(name, function of a tensor) pairs for ``lib`` (tensorlib or torch)."""
+    f = lib.nn.functional
+    return [("elu", f.elu), ("softplus", f.softplus), ("mish", f.mish), ("tanh", lib.tanh),
+            ("expm1", lib.expm1), ("log1p(|x|)", lambda v: lib.log1p(v.abs()))]
+
+
+def _rows(lib, a, quick):
+    x = lib.tensor(a)
+    xg = lib.tensor(a, requires_grad=True)
+    out = {}
+    for name, fn in cases(lib):
+        def fwd_bwd(fn=fn):
+            xg.grad = None
+            fn(xg).sum().backward()
+        out[name] = (_time(lambda fn=fn: fn(x), quick), _time(fwd_bwd, quick))
+    return out
+
+
+def main(argv=None) -> int:
+    quick = "--quick" in (argv if argv is not None else sys.argv[1:])
+    a = np.random.default_rng(0).standard_normal(1 << 20).astype(np.float32) * 3
+    ours = _rows(tl, a, quick)
+    try:
+        import torch
+        theirs = _rows(torch, a, quick)
+    except ImportError:
+        theirs = {}
+    from tensorlib.ops import elementwise
+    svml = getattr(elementwise, "_numpy_has_svml", lambda: "?")()    # (older checkouts: ?)
+    print(f"{tl.__file__}; NumPy svml: {svml}")
+    print("| op, 1M float32 | fwd | torch fwd | fwd+bwd | torch fwd+bwd |\n|---|---|---|---|---|")
+    for name, (f, fb) in ours.items():
+        tf, tfb = theirs.get(name, (float("nan"), float("nan")))
+        print(f"| {name} | {f:.0f} | {tf:.0f} | {fb:.0f} | {tfb:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
