@@ -169,6 +169,16 @@ static void tl_elu_grad_f32(const float *g, const float *x, float *out, ptrdiff_
     }
 }
 
+/* softplus' backward: g where beta x > threshold, else g sigmoid(beta x) (NaN gives NaN). */
+TL_CLONES
+static void tl_softplus_grad_f32(const float *g, const float *x, float *out, ptrdiff_t n,
+                                 float beta, float threshold) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float b = x[i] * beta;
+        out[i] = g[i] * (b > threshold ? 1.0f : tl_sigmoidf(b));
+    }
+}
+
 /* softplus, PyTorch's: x where beta x > threshold, else log1p(exp(beta x)) / beta, computed
  * as (max(bx, 0) + log1p(exp(-|bx|))) / beta: no overflow; NaN gives NaN. */
 TL_CLONES

@@ -2837,6 +2837,8 @@ cdef extern from "_fused_pointwise.h" nogil:
     void tl_elu_f32(const float *x, float *out, Py_ssize_t n, float alpha)
     void tl_elu_grad_f32(const float *g, const float *x, float *out, Py_ssize_t n, float alpha)
     void tl_softplus_f32(const float *x, float *out, Py_ssize_t n, float beta, float threshold)
+    void tl_softplus_grad_f32(const float *g, const float *x, float *out, Py_ssize_t n,
+                              float beta, float threshold)
 
 
 def expm1_f32(const float[::1] x, float[::1] out):
@@ -2873,6 +2875,20 @@ def elu_grad_f32(const float[::1] g, const float[::1] x, float[::1] out, double 
                         num_threads=_map_threads(n, MAP_PAR_SLOW)):
             lo = i * MAP_CHUNK
             tl_elu_grad_f32(&g[lo], &x[lo], &out[lo], min(MAP_CHUNK, n - lo), <float>alpha)
+
+
+def softplus_grad_f32(const float[::1] g, const float[::1] x, float[::1] out, double beta,
+                      double threshold):
+    """out = g where beta x > threshold, else g sigmoid(beta x): softplus' backward, of flat
+    float32 arrays."""
+    _same_length("softplus_grad_f32", g, x, out)
+    cdef Py_ssize_t n = x.shape[0], i, lo
+    with nogil:
+        for i in prange(_n_chunks(n), schedule="static",
+                        num_threads=_map_threads(n, MAP_PAR_SLOW)):
+            lo = i * MAP_CHUNK
+            tl_softplus_grad_f32(&g[lo], &x[lo], &out[lo], min(MAP_CHUNK, n - lo),
+                                 <float>beta, <float>threshold)
 
 
 def softplus_f32(const float[::1] x, float[::1] out, double beta, double threshold):

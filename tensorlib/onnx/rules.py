@@ -60,6 +60,7 @@ UNSUPPORTED = {
     "conv3d_weight_grad": "a gradient kernel (export inference graphs)",
     "gelu_grad": "a gradient kernel (export inference graphs)",
     "elu_grad": "a gradient kernel (export inference graphs)",
+    "softplus_grad": "a gradient kernel (export inference graphs)",
     "silu_grad": "a gradient kernel (export inference graphs)",
     "hardswish_grad": "a gradient kernel (export inference graphs)",
     "pad_grad": "a gradient kernel (export inference graphs)",

@@ -681,12 +681,40 @@ def _softplus_cpu(x, beta, threshold):
     return _softplus_f32(x, beta=beta, threshold=threshold)
 
 
+def _softplus_grad_fwd(xp, g, x, beta, threshold):
+    # g where beta x > threshold, else g sigmoid(beta x)
+    bx = x * x.dtype.type(beta) if beta != 1.0 else x
+    d = _sigmoid(xp, bx)
+    return xp.where(bx > threshold, g, g * d).astype(xp.result_type(g, x), copy=False)
+
+
+def _softplus_grad_vjp(n, gg):
+    # linear in g; in x, g beta s (1 - s) with s = sigmoid(beta x), 0 above the threshold
+    from ._util import unbroadcast
+    g, x = n.inputs
+    beta, threshold = n.attrs["beta"], n.attrs["threshold"]
+    dx = None
+    if x._rg:
+        bx = x * beta
+        s = sigmoid(bx)
+        dx = unbroadcast(gg * g * (s * (1.0 - s) * beta) * (bx <= threshold).astype(x.dtype),
+                         x._data.shape)
+    return (unbroadcast(apply(SOFTPLUS_GRAD, gg, x, **n.attrs), g._data.shape) if g._rg
+            else None, dx)
+
+
+# softplus' backward as an op of (g, x): one pass with the vectorised sigmoid on the CPU
+# (the composite's product, sigmoid, comparison and where were 1.4x PyTorch's backward)
+SOFTPLUS_GRAD = register(OpDef(
+    "softplus_grad", _softplus_grad_fwd,
+    kernels={"cpu": fused_grad(_ops.softplus_grad_f32, _softplus_grad_fwd,
+                               attrs=("beta", "threshold"))},
+    infer=make_binary_infer("softplus_grad"), cost=elementwise_cost, vjp=_softplus_grad_vjp))
 _softplus_f32 = f32_map(_ops.softplus_f32, _softplus_fwd, ("beta", "threshold"))
 SOFTPLUS = register(OpDef(
     "softplus", _softplus_fwd, kernels={"cpu": _softplus_cpu}, infer=same_infer,
     cost=elementwise_cost,
-    vjp=lambda n, g: (where(n.inputs[0] * n.attrs["beta"] > n.attrs["threshold"], g,
-                            g * sigmoid(n.inputs[0] * n.attrs["beta"])),)))
+    vjp=lambda n, g: (apply(SOFTPLUS_GRAD, g, n.inputs[0], **n.attrs),)))
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:

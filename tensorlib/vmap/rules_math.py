@@ -9,7 +9,7 @@ from ._common import aligned, any_batched, batch_size, batched, rule, shift, sim
 ELEMENTWISE = (
     "rsqrt", "reciprocal", "tanh_grad", "sigmoid_grad", "erf", "sigmoid", "relu", "round",
     "leaky_relu_grad", "leaky_relu", "elu", "elu_grad", "gelu", "gelu_grad", "silu", "softplus",
-    "clip",
+    "softplus_grad", "clip",
     "div", "where", "relu_grad", "cast", "copy", "masked_fill", "binary_cross_entropy",
     "erfc", "erfinv", "lgamma", "digamma", "polygamma", "i0", "i1", "clip_interior_grad",
     "fmod", "logsigmoid", "logsigmoid_grad", "sign", "silu_grad", "hardswish",

@@ -506,6 +506,10 @@ add("leaky_relu_grad", lambda g, x: tl.apply(tl.REGISTRY["leaky_relu_grad"], g, 
 add("elu_grad", lambda g, x: tl.apply(tl.REGISTRY["elu_grad"], g, x, alpha=1.5),
     lambda draw: (lambda s: [arr(draw, s), arr(draw, s, away_from=0.0)])(draw(shapes())),
     lambda g, x: np.where(x > 0, g, 1.5 * np.exp(np.minimum(x, 0)) * g))
+add("softplus_grad", lambda g, x: tl.apply(tl.REGISTRY["softplus_grad"], g, x, beta=2.0,
+                                            threshold=3.0),
+    lambda draw: (lambda s: [arr(draw, s), arr(draw, s, away_from=1.5)])(draw(shapes())),
+    lambda g, x: np.where(2 * x > 3.0, g, g / (1 + np.exp(-2 * x))))
 add("gelu_grad", lambda g, x: tl.apply(tl.REGISTRY["gelu_grad"], g, x), _grad_op_inputs,
     lambda g, x: g * (0.5 * (1 + _erf(x / np.sqrt(2))) + x * np.exp(-x * x / 2)
                       / np.sqrt(2 * np.pi)))

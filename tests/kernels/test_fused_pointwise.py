@@ -558,3 +558,28 @@ def test_elu_grad_kernel_and_op(alpha):
            np.float32)
     c = tl.tensor(_data((3, 4), np.float64, 7, scale=2.0), requires_grad=True)
     assert tl.autograd.gradgradcheck(lambda v: F.elu(v, alpha), (c,))
+
+
+@pytest.mark.parametrize("beta,threshold", [(1.0, 20.0), (2.0, 3.0), (-1.5, 20.0)])
+def test_softplus_grad_kernel_and_op(beta, threshold):
+    x = np.concatenate([_wide(-120.0, 120.0, 8), [np.nan, np.inf, -np.inf, 0.0]])
+    x = x.astype(np.float32)
+    g = np.random.default_rng(9).standard_normal(x.size).astype(np.float32)
+    out = np.empty_like(x)
+    _ops.softplus_grad_f32(g, x, out, beta, threshold)
+    bx = (x * np.float32(beta)).astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = np.where(bx > threshold, g, g / (1.0 + np.exp(-bx)))
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
+    ok = ~np.isnan(want)
+    np.testing.assert_allclose(out[ok], want[ok], rtol=5e-7, atol=1e-37)
+    for dt in (np.float32, np.float64):
+        got = tl.apply(tl.REGISTRY["softplus_grad"], tl.tensor(g[:999].astype(dt)),
+                       tl.tensor(x[:999].astype(dt)), beta=beta, threshold=threshold)
+        assert got.dtype == dt
+        xd = torch.from_numpy(x[:999].astype(np.float64)).requires_grad_(True)
+        (ref,) = torch.autograd.grad(TF.softplus(xd, beta, threshold), [xd],
+                                     torch.from_numpy(g[:999].astype(np.float64)))
+        _close(got.numpy(), ref.numpy(), dt, rtol=1e-6 if dt == np.float32 else 1e-12)
+    c = tl.tensor(_data((3, 4), np.float64, 10, scale=2.0), requires_grad=True)
+    assert tl.autograd.gradgradcheck(lambda v: F.softplus(v, beta, threshold), (c,))

@@ -160,7 +160,9 @@ def test_threaded_vectorised_maps_match_their_one_thread_results(n):
             "log1p": (_ops.log1p_f32, [np.abs(x)]),
             "elu": (lambda a, o: _ops.elu_f32(a, o, 0.5), [x]),
             "elu_grad": (lambda a, b, o: _ops.elu_grad_f32(a, b, o, 0.5), [g, x]),
-            "softplus": (lambda a, o: _ops.softplus_f32(a, o, 2.0, 3.0), [x])}
+            "softplus": (lambda a, o: _ops.softplus_f32(a, o, 2.0, 3.0), [x]),
+            "softplus_grad": (lambda a, b, o: _ops.softplus_grad_f32(a, b, o, 2.0, 3.0),
+                              [g, x])}
     for name, (f, ins) in maps.items():
         out = np.full(n, np.nan, np.float32)
         f(*ins, out)
