@@ -672,8 +672,9 @@ def walk(list roots, list grads, bint retain_graph, bint create_graph, dict node
                 elif all(g is None for g in gouts):
                     in_grads = (None,) * len(node.inputs)
                 else:
-                    gouts = [g if g is not None else node.zeros_for(i)
-                             for i, g in enumerate(gouts)]
+                    if not op.none_grads:
+                        gouts = [g if g is not None else node.zeros_for(i)
+                                 for i, g in enumerate(gouts)]
                     in_grads = op.vjp(vnode, *gouts)
             finally:
                 _sums = None

@@ -1050,12 +1050,18 @@ def _check_geometry(op: str, shapes: list[tuple], attrs: dict) -> None:
         _need(not _known(gates[1], c[1]) or gates[1] == 4 * c[1], f"{op}: gates must be 4*H")
         _need(not _known(gates[0], c[0]) or gates[0] == c[0], f"{op}: batch sizes differ")
     elif op == "lstm_cell_grad":
-        _need(all(len(s) == 2 for s in shapes), f"{op}: operands must be 2-D")
-        acts, c, cn, gh, gc, ga = shapes
+        # acts, c, c', gh, gc, the activations' gradient (when acts_grad), the biases' sums
+        k = 6 if a.get("acts_grad", True) else 5
+        _need(len(shapes) >= k and all(len(s) == 2 for s in shapes[:k]),
+              f"{op}: needs {k} 2-D operands")
+        acts, c, cn, gh, gc = shapes[:5]
         for s in (cn, gh, gc):
             _need(not _known(*s, *c) or tuple(s) == tuple(c), f"{op}: state shapes differ")
-        for s in (acts, ga):
+        for s in (acts,) + tuple(shapes[5:k]):
             _need(not _known(*s, *c) or tuple(s) == (c[0], 4 * c[1]), f"{op}: gate shapes")
+        for s in shapes[k:]:
+            _need(len(s) == 1 and (not _known(*s, *c) or s[0] == 4 * c[1]),
+                  f"{op}: a bias sum must be one row of the gates")
     elif op == "gru_cell":
         gi, gh, h = shapes
         _need(len(gi) == 2 and len(gh) == 2 and len(h) == 2, f"{op}: operands must be 2-D")

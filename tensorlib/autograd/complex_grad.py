@@ -42,8 +42,7 @@ def complex_vjp(node, vnode, gouts) -> tuple:
     if node.n_out == 1:
         in_grads = node.op.vjp(vnode, gs[0])
     else:
-        gs = [g if g is not None else node.zeros_for(i) for i, g in enumerate(gs)]
-        in_grads = node.op.vjp(vnode, *gs)
+        in_grads = node.op.vjp(vnode, *_filled(node, node.op, gs))
     out = []
     for x, g in zip(node.inputs, in_grads):
         if g is not None:
@@ -76,8 +75,15 @@ def node_vjp(op, node, vnode, gouts) -> tuple:
         return ((None,) * len(node.inputs) if gouts[0] is None else op.vjp(vnode, gouts[0]))
     if all(g is None for g in gouts):
         return (None,) * len(node.inputs)
-    gouts = [g if g is not None else node.zeros_for(i) for i, g in enumerate(gouts)]
-    return op.vjp(vnode, *gouts)
+    return op.vjp(vnode, *_filled(node, op, gouts))
+
+
+def _filled(node, op, gouts) -> list:
+    """``gouts`` with zeros for the outputs no gradient reached, unless ``op``'s rule takes
+    None for them (``OpDef.none_grads``)."""
+    if op.none_grads:
+        return gouts
+    return [g if g is not None else node.zeros_for(i) for i, g in enumerate(gouts)]
 
 
 def _install() -> None:

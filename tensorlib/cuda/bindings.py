@@ -294,9 +294,10 @@ def _lstm_cell(gates, c, *addends):
 
 
 @_bind("lstm_cell_grad")
-def _lstm_cell_grad(acts, c, c_new, gh, gc, gacts, *sums):
+def _lstm_cell_grad(acts, c, c_new, gh, gc, *rest, acts_grad=True):
     if acts.dtype not in _KERNEL_FLOATS:
-        return _generic("lstm_cell_grad")(acts, c, c_new, gh, gc, gacts, *sums)
+        return _generic("lstm_cell_grad")(acts, c, c_new, gh, gc, *rest, acts_grad=acts_grad)
+    gacts, sums = (rest[0], rest[1:]) if acts_grad else (None, rest)
     dgates, dc = kernels.lstm_cell_backward(gh, gc, acts, c, c_new, gacts)
     if sums:    # the biases' running sums: one column-sum launch for both
         accumulate.col_sum(cupy(), dgates, sums)

@@ -86,15 +86,22 @@ def _cell_cpu(gates, c, *addends, out=None):
     return h_new, c_new, acts
 
 
-def _cell_grad_cpu(acts, c, c_new, gh, gc, gacts, *sums, out=None):
-    """(dgates, dc); ``sums``: arrays (a bias row's shape) that dgates' column sums are added
-    into; ``out``: an array for dgates (C-contiguous, acts' shape)."""
+def _acts_grad(rest, acts_grad):
+    """(gacts, sums) from lstm_cell_grad's inputs after gc: gacts first when ``acts_grad``."""
+    return (rest[0], rest[1:]) if acts_grad else (None, rest)
+
+
+def _cell_grad_cpu(acts, c, c_new, gh, gc, *rest, acts_grad=True, out=None):
+    """(dgates, dc); ``rest``: the activations' gradient (when ``acts_grad``), then arrays (a
+    bias row's shape) that dgates' column sums are added into; ``out``: an array for dgates
+    (C-contiguous, acts' shape)."""
+    gacts, sums = _acts_grad(rest, acts_grad)
     n, h = c.shape
     if (not _f32_rows(acts, c, c_new, gh, gc) or acts.shape != (n, 4 * h)
             or not c.shape == c_new.shape == gh.shape == gc.shape
             or gacts is not None and (not _f32_rows(gacts) or gacts.shape != acts.shape)
             or out is not None and not _f32_rows(out)):
-        dgates, dc = _cell_grad_fwd(np, acts, c, c_new, gh, gc, gacts, *sums)
+        dgates, dc = _cell_grad_fwd(np, acts, c, c_new, gh, gc, *rest, acts_grad=acts_grad)
         if out is not None:
             out[...] = dgates
             dgates = out
@@ -107,12 +114,15 @@ def _cell_grad_cpu(acts, c, c_new, gh, gc, gacts, *sums, out=None):
     return dgates, dc
 
 
-def _cell_grad_fwd(xp, acts, c, c_new, gh, gc, gacts, *sums):
+def _cell_grad_fwd(xp, acts, c, c_new, gh, gc, *rest, acts_grad=True):
+    gacts, sums = _acts_grad(rest, acts_grad)
     H = c.shape[1]
     i, f, g, o = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:3 * H], acts[:, 3 * H:]
     tc = xp.tanh(c_new)
     dcn = gc + gh * o * (1 - tc * tc)
-    d = xp.concatenate([dcn * g, dcn * c, dcn * i, gh * tc], axis=1) + gacts
+    d = xp.concatenate([dcn * g, dcn * c, dcn * i, gh * tc], axis=1)
+    if gacts is not None:
+        d = d + gacts
     sg = xp.concatenate([i * (1 - i), f * (1 - f), 1 - g * g, o * (1 - o)], axis=1)
     dgates = d * sg
     if sums:
@@ -137,8 +147,14 @@ def _bias_sums(n, sums) -> tuple | None:
 
 
 def _cell_vjp(n, gh, gc, gacts):
+    # (the walk passes None for an output nobody used, OpDef.none_grads: acts, always, for
+    # F.lstm_cell; the last step's c)
     sums = grad_sums()
     c = n.inputs[1]
+    if gh is None or gc is None:
+        from ..creation import zeros_like
+        gh = zeros_like(c) if gh is None else gh
+        gc = zeros_like(c) if gc is None else gc
     acts, c_new = n.output(2), n.output(1)
     # the fused first-order kernel is real-only: complex values take the ops below
     if not state.grad_enabled and state.fwd_ad is None and c._data.dtype.kind != "c":
@@ -146,7 +162,9 @@ def _cell_vjp(n, gh, gc, gacts):
         # inside the same op (on a GPU one launch for both b_ih and b_hh)
         into = _bias_sums(n, sums)
         rows = () if into is None else into[1]
-        grads = apply(LSTM_CELL_GRAD, acts.detach(), c, c_new.detach(), gh, gc, gacts, *rows)
+        ga = () if gacts is None else (gacts,)
+        grads = apply(LSTM_CELL_GRAD, acts.detach(), c, c_new.detach(), gh, gc, *ga, *rows,
+                      acts_grad=gacts is not None)
         if into is not None:
             lead = (grads[0] if n.inputs[2]._rg else None,) if into[0] else ()
             return tuple(grads) + lead + rows
@@ -178,7 +196,7 @@ def _cell_bwd_ops(acts, c, c_new, gh, gc, gacts):
     d = concatenate([dcn * g * i * (1.0 - i), dcn * c * f * (1.0 - f), dcn * i * (1.0 - g * g),
                      gh * tc * o * (1.0 - o)], axis=1)
     sg = concatenate([i * (1.0 - i), f * (1.0 - f), 1.0 - g * g, o * (1.0 - o)], axis=1)
-    return d + gacts * sg, dcn * f
+    return (d if gacts is None else d + gacts * sg), dcn * f
 
 
 def _cell_infer(gates, c, *addends):
@@ -193,16 +211,17 @@ def _cell_infer(gates, c, *addends):
 LSTM_CELL = register(OpDef(
     "lstm_cell", _cell_fwd, kernels={"cpu": _cell_cpu}, vjp=_cell_vjp, saves=(1,),
     saves_output=(1, 2), cost=io_cost(lambda i, o, **a: 12 * numel(i[1][0])),
-    infer=_cell_infer, grad_sums="sums"))
+    infer=_cell_infer, grad_sums="sums", none_grads=True))
 # the cell is sigmoids, tanh and products, and its backward ops are written without abs or
 # comparisons: holomorphic (PyTorch's LSTM takes complex dtypes)
 LSTM_CELL.complex = "holomorphic"
-# the first-order backward of lstm_cell, used only when the backward is not recorded;
-# inputs after the sixth are the biases' running gradient sums, which it adds into
+# the first-order backward of lstm_cell, used only when the backward is not recorded: inputs
+# acts, c, c', gh, gc, then the activations' gradient (when acts_grad, the default), then the
+# biases' running gradient sums, which it adds into
 LSTM_CELL_GRAD = register(OpDef(
     "lstm_cell_grad", _cell_grad_fwd, kernels={"cpu": _cell_grad_cpu}, vjp=None, saves=False,
     cost=io_cost(lambda i, o, **a: 16 * numel(i[1][0])),
-    infer=lambda acts, c, cn, gh, gc, ga, *sums: (acts, c)))
+    infer=lambda acts, c, cn, gh, gc, *rest, acts_grad=True: (acts, c)))
 
 
 def _check_cell(op, x, h, weights, ngates):

@@ -63,11 +63,15 @@ class OpDef:
         gradient into an input's sum in place and return that sum; ``"fresh"``: that, and
         every other gradient it returns is a new array made for that input alone, which the
         walk may then add later gradients into. None: neither (the default).
+    none_grads: ``vjp`` of a multi-output op takes None for an output no gradient reached
+        (meaning zero), so the backward pass need not make a zero array for it; without it
+        (the default) such outputs get zeros.
     """
 
     __slots__ = ("name", "fwd", "ufunc", "kernels", "vjp", "infer", "cost", "onnx",
                  "saves", "saves_output", "view", "check", "doc", "cpu", "_cache",
-                 "out_device", "promote", "jvp", "complex", "outer", "grad_sums")
+                 "out_device", "promote", "jvp", "complex", "outer", "grad_sums",
+                 "none_grads")
 
     def __init__(self, name: str, fwd: Callable | None = None, *, ufunc: str | None = None,
                  kernels: dict[str, Callable] | None = None, vjp: Callable | None = None,
@@ -76,7 +80,7 @@ class OpDef:
                  saves_output: bool | tuple = False,
                  view: bool = False, check: Callable | None = None, doc: str = "",
                  promote: bool = False, complex: str | None = None,
-                 grad_sums: str | None = None):
+                 grad_sums: str | None = None, none_grads: bool = False):
         if fwd is None and ufunc is None and not kernels:
             raise ValueError(f"op {name}: needs fwd, ufunc or kernels")
         self.name = name
@@ -101,6 +105,7 @@ class OpDef:
             raise ValueError(f"op {name}: grad_sums must be None, 'sums' or 'fresh', got "
                              f"{grad_sums!r}")
         self.grad_sums = grad_sums
+        self.none_grads = bool(none_grads)
         self.jvp: Callable | None = None
         self.out_device: Callable | None = None  # for transfer ops: attrs -> device name
         self._cache: dict[str, Callable] = {}

@@ -61,7 +61,14 @@ def _lstm_cell_rule(op, *arrays, **attrs):
         from .rules import fallback
         return fallback(op)(*arrays, **attrs)
     return _fold_rule(n2)(op, *arrays, **attrs)
-simple("lstm_cell_grad")(_fold_rule(6))
+
+
+@simple("lstm_cell_grad")
+def _lstm_cell_grad_rule(op, *arrays, **attrs):
+    """acts, c, c', gh, gc and (when acts_grad) the activations' gradient folded."""
+    return _fold_rule(6 if attrs.get("acts_grad", True) else 5)(op, *arrays, **attrs)
+
+
 # gi, gh, h (and the backward's acts, gh, h, gy, gacts) are all (N, ...): the batch folds into N
 simple("gru_cell")(_fold_rule(3))
 simple("gru_cell_grad")(_fold_rule(5))

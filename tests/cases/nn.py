@@ -444,6 +444,10 @@ def _cell_grad_ref(acts, c, cn, gh, gc, ga):
 # first-order only: the kernel the lstm_cell vjp uses when the backward is not recorded
 add("lstm_cell_grad", lambda *a: _apply(nn_rnn.LSTM_CELL_GRAD, *a), _cell_grad_inputs,
     _cell_grad_ref, grad=False)
+# without the activations' gradient (the backward of F.lstm_cell, whose acts nobody reads)
+add("lstm_cell_grad", lambda *a: _apply(nn_rnn.LSTM_CELL_GRAD, *a, acts_grad=False),
+    lambda draw: _cell_grad_inputs(draw)[:5],
+    lambda *a: _cell_grad_ref(*a, np.zeros_like(a[0])), grad=False, name="no_acts_grad")
 
 
 def _gru_ref(gi, gh, h):
