@@ -269,3 +269,14 @@ def test_rrelu_eval_gradient_at_zero_is_the_mean_slope():
 def test_rrelu_module_eval_gradient_at_zero():
     _grads(lambda x: tl.nn.RReLU().eval()(x), lambda x: torch.nn.RReLU().eval()(x),
            [0.0, -1.0, 1.0])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("shape", [(), (7,), (3, 5)])
+def test_sign_of_nan_and_zeros_and_abs_gradient(dtype, shape):
+    v = np.resize(np.array([nan, -2.0, -0.0, 0.0, 3.0, -np.inf, np.inf], dtype), shape)
+    _same(tl.sign(tl.tensor(v)), torch.sign(torch.tensor(v)))
+    x, tx = tl.tensor(v, requires_grad=True), torch.tensor(v, requires_grad=True)
+    x.abs().sum().backward()
+    tx.abs().sum().backward()
+    _same(x.grad, tx.grad)
