@@ -159,6 +159,22 @@ static void tl_elu_f32(const float *x, float *out, ptrdiff_t n, float alpha) {
     }
 }
 
+/* leaky ReLU and its backward, PyTorch's: x above 0, else slope x (NaN gives NaN; x may be
+ * out, for F.leaky_relu_); g above 0, else slope g. */
+TL_CLONES
+static void tl_leaky_relu_f32(const float *x, float *out, ptrdiff_t n, float slope) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float v = x[i];
+        out[i] = v > 0.0f ? v : v * slope;
+    }
+}
+
+TL_CLONES
+static void tl_leaky_relu_grad_f32(const float *g, const float *x, float *out, ptrdiff_t n,
+                                   float slope) {
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = x[i] > 0.0f ? g[i] : g[i] * slope;
+}
+
 /* ELU's backward: g alpha exp(x) at and below 0, else g (NaN x gives g, as PyTorch's). */
 TL_CLONES
 static void tl_elu_grad_f32(const float *g, const float *x, float *out, ptrdiff_t n,

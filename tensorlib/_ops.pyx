@@ -2835,6 +2835,9 @@ cdef extern from "_fused_pointwise.h" nogil:
     void tl_expm1_f32(const float *x, float *out, Py_ssize_t n)
     void tl_log1p_f32(const float *x, float *out, Py_ssize_t n)
     void tl_elu_f32(const float *x, float *out, Py_ssize_t n, float alpha)
+    void tl_leaky_relu_f32(const float *x, float *out, Py_ssize_t n, float slope)
+    void tl_leaky_relu_grad_f32(const float *g, const float *x, float *out, Py_ssize_t n,
+                                float slope)
     void tl_elu_grad_f32(const float *g, const float *x, float *out, Py_ssize_t n, float alpha)
     void tl_softplus_f32(const float *x, float *out, Py_ssize_t n, float beta, float threshold)
     void tl_softplus_grad_f32(const float *g, const float *x, float *out, Py_ssize_t n,
@@ -2864,6 +2867,30 @@ def elu_f32(const float[::1] x, float[::1] out, double alpha):
                         num_threads=_map_threads(n, MAP_PAR_SLOW)):
             lo = i * MAP_CHUNK
             tl_elu_f32(&x[lo], &out[lo], min(MAP_CHUNK, n - lo), <float>alpha)
+
+
+def leaky_relu_f32(const float[::1] x, float[::1] out, double slope):
+    """out = x above 0, else slope x, of flat float32 arrays (out may be x itself), threaded
+    from 1M elements."""
+    _same_length("leaky_relu_f32", x, out)
+    cdef Py_ssize_t n = x.shape[0], i, lo
+    with nogil:
+        for i in prange(_n_chunks(n), schedule="static",
+                        num_threads=_map_threads(n, MAP_PAR_FAST)):
+            lo = i * MAP_CHUNK
+            tl_leaky_relu_f32(&x[lo], &out[lo], min(MAP_CHUNK, n - lo), <float>slope)
+
+
+def leaky_relu_grad_f32(const float[::1] g, const float[::1] x, float[::1] out, double slope):
+    """out = g where x > 0, else slope g: leaky ReLU's backward, of flat float32 arrays."""
+    _same_length("leaky_relu_grad_f32", g, x, out)
+    cdef Py_ssize_t n = x.shape[0], i, lo
+    with nogil:
+        for i in prange(_n_chunks(n), schedule="static",
+                        num_threads=_map_threads(n, MAP_PAR_FAST)):
+            lo = i * MAP_CHUNK
+            tl_leaky_relu_grad_f32(&g[lo], &x[lo], &out[lo], min(MAP_CHUNK, n - lo),
+                                   <float>slope)
 
 
 def elu_grad_f32(const float[::1] g, const float[::1] x, float[::1] out, double alpha):

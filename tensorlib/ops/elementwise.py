@@ -284,9 +284,6 @@ def _numpy_has_svml() -> bool:
     return bool(features.get("AVX512_SKX"))
 
 
-# where NumPy's are scalar, float32 expm1 and log1p take _ops' vectorised maps (~2 ulp), and
-# tanh too (~3 ulp; NumPy's took 2.7 ms a million floats on an AVX2 Zen core, this 0.9 ms);
-# ELU and softplus always take their one-pass kernels (three to six NumPy passes otherwise)
 def _ufunc_map(kernel, ufunc):
     """``f32_map(kernel)`` standing in for the NumPy ``ufunc``, with ``.ufunc_out(x, out=None)``
     (the ufunc's calling convention) for graph fusion's in-place chains."""
@@ -304,6 +301,9 @@ def _ufunc_map(kernel, ufunc):
     return run
 
 
+# where NumPy's are scalar, float32 expm1 and log1p take _ops' vectorised maps (~2 ulp), and
+# tanh too (~3 ulp; NumPy's took 2.7 ms a million floats on an AVX2 Zen core, this 0.9 ms);
+# ELU and softplus always take their one-pass kernels (three to six NumPy passes otherwise)
 if not _numpy_has_svml():
     EXPM1.set_kernel("cpu", _ufunc_map(_ops.expm1_f32, np.expm1))
     LOG1P.set_kernel("cpu", _ufunc_map(_ops.log1p_f32, np.log1p))
@@ -407,6 +407,10 @@ def leaky_relu_into(a: np.ndarray, negative_slope: float) -> np.ndarray:
     """leaky_relu of the NumPy array ``a`` written into ``a`` itself (``F.leaky_relu_``'s
     kernel when autograd and capture are not listening). Contiguous arrays go by blocks
     through one cache-sized buffer, so no array of ``a``'s size is allocated."""
+    if a.dtype == np.float32 and a.flags.c_contiguous:     # one pass, in place
+        flat = a.reshape(-1)
+        _ops.leaky_relu_f32(flat, flat, negative_slope)
+        return a
     if a.size <= _LEAKY_BLOCK or not (a.flags.c_contiguous or a.flags.f_contiguous):
         _leaky_into(np, a, np.empty_like(a), a, negative_slope)
         return a
@@ -440,11 +444,18 @@ def _leaky_grad_vjp(n, gg):
 
 # leaky_relu's backward as an op of (g, x), as relu_grad: linear in g, piecewise constant in
 # x (zeros, as PyTorch, so a second derivative w.r.t. x is zeros, not "x was not used")
+# (float32 in one pass each: x > 0 ? x : slope x, x > 0 ? g : slope g, threaded from 1M
+# elements; the NumPy forms take two to four passes on one thread)
 LEAKY_RELU_GRAD = register(OpDef(
-    "leaky_relu_grad", _leaky_grad_fwd, infer=make_binary_infer("leaky_relu_grad"),
-    cost=elementwise_cost, saves=(1,), vjp=_leaky_grad_vjp))
+    "leaky_relu_grad", _leaky_grad_fwd,
+    kernels={"cpu": fused_grad(_ops.leaky_relu_grad_f32, _leaky_grad_fwd,
+                               attrs=("negative_slope",))},
+    infer=make_binary_infer("leaky_relu_grad"), cost=elementwise_cost, saves=(1,),
+    vjp=_leaky_grad_vjp))
 LEAKY_RELU = register(OpDef(
-    "leaky_relu", _leaky_fwd, infer=same_infer, cost=elementwise_cost,
+    "leaky_relu", _leaky_fwd,
+    kernels={"cpu": f32_map(_ops.leaky_relu_f32, _leaky_fwd, ("negative_slope",))},
+    infer=same_infer, cost=elementwise_cost,
     vjp=lambda n, g: (apply(LEAKY_RELU_GRAD, g, n.inputs[0], **n.attrs),)))
 
 

@@ -583,3 +583,30 @@ def test_softplus_grad_kernel_and_op(beta, threshold):
         _close(got.numpy(), ref.numpy(), dt, rtol=1e-6 if dt == np.float32 else 1e-12)
     c = tl.tensor(_data((3, 4), np.float64, 10, scale=2.0), requires_grad=True)
     assert tl.autograd.gradgradcheck(lambda v: F.softplus(v, beta, threshold), (c,))
+
+
+@pytest.mark.parametrize("slope", [0.01, 0.0, -0.5, 2.0])
+def test_leaky_relu_kernels_ops_and_in_place(slope):
+    x = np.concatenate([_wide(-10.0, 10.0, 11), [np.nan, np.inf, -np.inf, 0.0, -0.0]])
+    x = x.astype(np.float32)
+    g = np.random.default_rng(12).standard_normal(x.size).astype(np.float32)
+    with np.errstate(invalid="ignore"):     # (-inf * 0: NaN, as PyTorch)
+        want = np.where(x > 0, x, x * np.float32(slope))      # PyTorch's formula
+    out = np.empty_like(x)
+    _ops.leaky_relu_f32(x, out, slope)
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(np.signbit(out), np.signbit(want))
+    _ops.leaky_relu_grad_f32(g, x, out, slope)
+    np.testing.assert_array_equal(out, np.where(x > 0, g, g * np.float32(slope)))
+    xt = torch.from_numpy(x.copy())
+    np.testing.assert_array_equal(F.leaky_relu(tl.tensor(x), slope).numpy(),
+                                  TF.leaky_relu(xt, slope).numpy())
+    t = tl.tensor(x.copy())
+    F.leaky_relu(t, slope, inplace=True)
+    np.testing.assert_array_equal(t.numpy(), want)
+    v = tl.tensor(x[:600].reshape(20, 30), requires_grad=True)
+    tv = torch.tensor(x[:600].reshape(20, 30), requires_grad=True)
+    gg = g[:600].reshape(20, 30)
+    F.leaky_relu(v.T, slope).backward(tl.tensor(gg.T.copy()))
+    TF.leaky_relu(tv.T, slope).backward(torch.tensor(gg.T.copy()))
+    np.testing.assert_array_equal(v.grad.numpy(), tv.grad.numpy())
