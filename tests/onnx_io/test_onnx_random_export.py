@@ -92,7 +92,9 @@ def test_mc_dropout_train_mode_graph_runs_in_onnxruntime(tmp_path):
         h_eager = m(tl.tensor(x))[0].numpy()
         np.testing.assert_allclose(h1, h_eager, rtol=1e-6, atol=1e-6)   # deterministic part
         np.testing.assert_array_equal(h1, h2)
-        assert not np.array_equal(y1, y2)                # fresh masks on every run
+        # fresh masks on every run: one row has ~8 live units after the ReLU, so two runs'
+        # masks agree on all of them ~1% of the time; five more runs make that ~1e-10
+        assert any(not np.array_equal(y1, sess.run(None, {name: x})[1]) for _ in range(5))
     # the MC predictive mean converges to the eval-mode output (dropout is unbiased)
     x = np.ones((1, 6), np.float32)
     big = np.repeat(x, 20000, axis=0)
