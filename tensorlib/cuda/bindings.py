@@ -7,6 +7,7 @@ import numpy as np
 
 from ..backends import cupy
 from ..ops import accumulate
+from ..ops.nn_rnn import split_acts_grad
 from ..ops.registry import REGISTRY
 from . import kernels
 
@@ -297,7 +298,7 @@ def _lstm_cell(gates, c, *addends):
 def _lstm_cell_grad(acts, c, c_new, gh, gc, *rest, acts_grad=True):
     if acts.dtype not in _KERNEL_FLOATS:
         return _generic("lstm_cell_grad")(acts, c, c_new, gh, gc, *rest, acts_grad=acts_grad)
-    gacts, sums = (rest[0], rest[1:]) if acts_grad else (None, rest)
+    gacts, sums = split_acts_grad(rest, acts_grad)
     dgates, dc = kernels.lstm_cell_backward(gh, gc, acts, c, c_new, gacts)
     if sums:    # the biases' running sums: one column-sum launch for both
         accumulate.col_sum(cupy(), dgates, sums)

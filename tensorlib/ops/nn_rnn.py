@@ -86,7 +86,7 @@ def _cell_cpu(gates, c, *addends, out=None):
     return h_new, c_new, acts
 
 
-def _acts_grad(rest, acts_grad):
+def split_acts_grad(rest, acts_grad):
     """(gacts, sums) from lstm_cell_grad's inputs after gc: gacts first when ``acts_grad``."""
     return (rest[0], rest[1:]) if acts_grad else (None, rest)
 
@@ -95,7 +95,7 @@ def _cell_grad_cpu(acts, c, c_new, gh, gc, *rest, acts_grad=True, out=None):
     """(dgates, dc); ``rest``: the activations' gradient (when ``acts_grad``), then arrays (a
     bias row's shape) that dgates' column sums are added into; ``out``: an array for dgates
     (C-contiguous, acts' shape)."""
-    gacts, sums = _acts_grad(rest, acts_grad)
+    gacts, sums = split_acts_grad(rest, acts_grad)
     n, h = c.shape
     if (not _f32_rows(acts, c, c_new, gh, gc) or acts.shape != (n, 4 * h)
             or not c.shape == c_new.shape == gh.shape == gc.shape
@@ -115,7 +115,7 @@ def _cell_grad_cpu(acts, c, c_new, gh, gc, *rest, acts_grad=True, out=None):
 
 
 def _cell_grad_fwd(xp, acts, c, c_new, gh, gc, *rest, acts_grad=True):
-    gacts, sums = _acts_grad(rest, acts_grad)
+    gacts, sums = split_acts_grad(rest, acts_grad)
     H = c.shape[1]
     i, f, g, o = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:3 * H], acts[:, 3 * H:]
     tc = xp.tanh(c_new)
