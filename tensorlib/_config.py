@@ -19,8 +19,9 @@ def _numpy_blas() -> str:
 def _gemm_status() -> str:
     from . import _gemm, _ops
     if _gemm.ENABLED:
-        return "tensorlib AVX-512 GEMM (tensorlib/_sgemm.h)"
-    why = ("TENSORLIB_SGEMM=0" if _ops.SGEMM_SUPPORTED else "this CPU has no AVX-512")
+        isa = {"avx512": "AVX-512", "avx2": "AVX2"}[_gemm.ISA]
+        return f"tensorlib {isa} GEMM (tensorlib/_sgemm.h)"
+    why = "TENSORLIB_SGEMM=0" if _ops.SGEMM_SUPPORTED else "no AVX-512 or AVX2 on this CPU"
     return f"NumPy's BLAS ({why})"
 
 
@@ -43,7 +44,7 @@ def config() -> dict:
     return {
         "tensorlib": {"version": __version__, "path": os.path.dirname(__file__)},
         "python": {"version": platform.python_version(), "executable": sys.executable},
-        "cpu": {"machine": platform.machine(), "avx512": bool(_ops.SGEMM_SUPPORTED),
+        "cpu": {"machine": platform.machine(), "avx512": _ops.SGEMM_ISA == "avx512",
                 "float32 matmul": _gemm_status(), "threads": _ops.max_threads(),
                 "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
                 "heap settings applied": _malloc.applied},

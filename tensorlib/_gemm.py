@@ -1,4 +1,4 @@
-"""float32 matrix products on tensorlib's own AVX-512 GEMM where it runs, NumPy's BLAS elsewhere.
+"""float32 matrix products on tensorlib's own GEMM where it is the faster, NumPy's BLAS elsewhere.
 
 NumPy's OpenBLAS chooses its kernels when it loads, from ``OPENBLAS_CORETYPE`` or its own
 CPU detection; an environment that pins an AVX2 core type on a CPU with full-width AVX-512
@@ -9,6 +9,17 @@ benchmarks/README.md). :func:`matmul` uses it on CPUs with AVX-512 for the float
 that OpenBLAS would thread where it is the faster (stacks of matrices too; the measured
 crossovers are at :data:`MIN_WORK`) and leaves the rest (other dtypes, small products,
 matrix-vector products) to NumPy, straight away for the small ones.
+
+On CPUs with AVX2 only the kernel has a 6 x 16 tile and runs at 0.8-1.0x OpenBLAS's speed,
+and the convolutions use it (tensorlib.ops.nn_conv: one image per thread, no im2col of the
+whole batch). Products stay with OpenBLAS, threaded as NumPy runs them, until a convolution
+has run on the kernel's threads (:func:`claim_threads`); from then on :func:`matmul` works as
+on AVX-512, with the kernel taking the products worth two cores (from
+:data:`PARALLEL_WORK`) and OpenBLAS the rest on one thread. After a threaded call OpenBLAS's
+workers spin for up to ~0.1 s and take the cores from the next OpenMP kernel: W3's step
+(convolutions and a 3136-1024 linear layer) took 114-122 ms with OpenBLAS threaded, 78-96
+with the products here; but an MLP's or an LSTM's mid-sized products lose 10-35% on one
+OpenBLAS thread (W2, W4), and nothing spins between them that their own threads would slow.
 
 Set ``TENSORLIB_SGEMM=0`` before importing tensorlib to use NumPy's BLAS for everything.
 """
@@ -21,7 +32,12 @@ import numpy as np
 
 from . import _blas, _ops
 
-ENABLED: bool = bool(_ops.SGEMM_SUPPORTED) and os.environ.get("TENSORLIB_SGEMM", "1") != "0"
+# the kernel's instruction set in use: "avx512", "avx2", or "" (none, or TENSORLIB_SGEMM=0)
+ISA: str = _ops.SGEMM_ISA if os.environ.get("TENSORLIB_SGEMM", "1") != "0" else ""
+ENABLED: bool = bool(ISA)
+# whether tensorlib runs the threads of float32 products (the kernel where it takes them,
+# OpenBLAS on one thread elsewhere): always on AVX-512; on AVX2 once claim_threads() was called
+OWNS: bool = ISA == "avx512"
 # From this many multiply-adds OpenBLAS runs a product on all its threads, which then spin
 # for a while after it and take the cores from the next OpenMP kernel (a 512^3 product of
 # ours right after such a call took 2.4 ms instead of 0.7). Products below it stay with NumPy
@@ -70,7 +86,7 @@ GEMV_PARALLEL = 4 << 20
 # the wasted tile (2048 x 512 x 8: 217 -> 187 µs; 256 x 4096 x 16: 491 -> 226 µs; but
 # 100000 x 16 x 10: 499 -> 721 µs)
 TRANSPOSE_DEPTH = 32
-_MR, _NR = 8, 32
+_MR, _NR = _ops.sgemm_tile()      # the register tile
 _F32 = np.dtype(np.float32)
 _F16 = np.dtype(np.float16)
 # the largest matrix dimension the kernel takes: it counts in 32-bit ints, rounded up to whole
@@ -96,7 +112,10 @@ def suits(m: int, n: int, k: int, min_occupancy: float = MIN_OCCUPANCY,
 
 def _min_work(col_stride: int) -> int:
     """The multiply-adds from which the kernel beats NumPy, for a B of this column stride
-    (bytes): see the table at :data:`MIN_WORK`."""
+    (bytes): see the table at :data:`MIN_WORK`. On AVX2, from :data:`PARALLEL_WORK`: one
+    OpenBLAS thread is 5-15% faster than one of the kernel's (32^3-1024^3, AMD EPYC Zen 3)."""
+    if ISA == "avx2":
+        return PARALLEL_WORK
     return MIN_WORK * IN_PLACE_FACTOR if col_stride == 4 else MIN_WORK
 
 
@@ -129,7 +148,7 @@ def numpy_blas(dtype):
     """The context for a product of ``dtype`` left to NumPy's BLAS: OpenBLAS on one thread
     (:func:`_blas.one_thread`) where this kernel takes the large float32 products, so that
     OpenBLAS's spinning workers do not slow the OpenMP kernels around it; else nothing."""
-    return _blas.one_thread() if ENABLED and dtype == _F32 else contextlib.nullcontext()
+    return _blas.one_thread() if OWNS and dtype == _F32 else contextlib.nullcontext()
 
 
 def _threads(work: int) -> int:
@@ -154,7 +173,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
                 # (out=None passed on costs NumPy 0.6 µs)
                 return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
             if a.ndim == 2 == b.ndim:
-                if ENABLED and a.dtype == _F32:
+                if OWNS and a.dtype == _F32:
                     route = _route(a, b)
                     if route is not None:
                         return _product(a, b, out, route)
@@ -174,7 +193,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
             return c.astype(_F16)
         np.copyto(out, c, casting="same_kind")
         return out
-    if ENABLED and a.dtype == _F32 and b.dtype == _F32 and a.ndim >= 1 and b.ndim >= 1:
+    if OWNS and a.dtype == _F32 and b.dtype == _F32 and a.ndim >= 1 and b.ndim >= 1:
         if a.ndim <= 2 and b.ndim <= 2:
             c = _matvec(a, b, out)
             if c is not None:
@@ -207,8 +226,8 @@ def _matvec(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray 
     else:
         return None
     m, k = mat.shape
-    if (m * k < GEMV_PARALLEL or vec.shape[0] != k or max(m, k) > MAX_DIM
-            or 4 not in mat.strides or not _aligned(mat)):
+    if (not _ops.SGEMV_SUPPORTED or m * k < GEMV_PARALLEL or vec.shape[0] != k
+            or max(m, k) > MAX_DIM or 4 not in mat.strides or not _aligned(mat)):
         return None
     shape = a.shape[:-1] + b.shape[1:]
     if out is not None and out.shape != shape:
@@ -279,7 +298,7 @@ def _stack(x: np.ndarray, batch: tuple, nb: int) -> np.ndarray | None:
 def add_product(c: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: float) -> bool:
     """``c += alpha * a @ b`` in place when :func:`matmul`'s GEMM takes these arrays; returns
     False (changing nothing) when it does not."""
-    if not (ENABLED and a.dtype == b.dtype == _F32 and a.ndim == b.ndim == 2
+    if not (OWNS and a.dtype == b.dtype == _F32 and a.ndim == b.ndim == 2
             and _route(a, b, may_flip=False) == "direct"
             and _writable_result(c, a, b, (a.shape[0], b.shape[1]))):
         return False
@@ -295,3 +314,32 @@ def _writable_result(c: np.ndarray, a: np.ndarray, b: np.ndarray, shape) -> bool
             and c.strides[1] == 4 and c.strides[0] % 4 == 0 and c.flags.writeable
             and (shape[0] <= 1 or c.strides[0] >= 4 * shape[1])
             and not np.may_share_memory(c, a) and not np.may_share_memory(c, b))
+
+
+@contextlib.contextmanager
+def use_isa(isa: str, owns: bool | None = None):
+    """Run the kernel for ``isa`` ("avx512" or "avx2", at most what the CPU has) inside the
+    block, with the routing that goes with it (``owns``: :data:`OWNS`, by default as a fresh
+    process has it): the tests run the AVX2 kernel and its routes on AVX-512 CPUs. Not
+    thread-safe: nothing else may run a product meanwhile."""
+    global ISA, ENABLED, OWNS, _MR, _NR
+    if isa not in ("avx512", "avx2"):
+        raise ValueError(f"use_isa: isa must be 'avx512' or 'avx2', not {isa!r}")
+    if isa == "avx512" and _ops.SGEMM_ISA != "avx512" or not _ops.SGEMM_SUPPORTED:
+        raise RuntimeError(f"use_isa: this CPU cannot run the {isa} kernel")
+    saved = ISA, ENABLED, OWNS, _MR, _NR
+    old = _ops._sgemm_select(isa)
+    try:
+        ISA, ENABLED, OWNS = isa, True, owns if owns is not None else isa == "avx512"
+        _MR, _NR = _ops.sgemm_tile()
+        yield
+    finally:
+        _ops._sgemm_select(old)
+        ISA, ENABLED, OWNS, _MR, _NR = saved
+
+
+def claim_threads() -> None:
+    """From now on tensorlib runs the threads of large float32 products (see the module's
+    docstring): the convolutions call this when they run on the kernel's threads."""
+    global OWNS
+    OWNS = ENABLED

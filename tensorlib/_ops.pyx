@@ -264,14 +264,18 @@ cdef extern from "_im2col.h" nogil:
                        Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t Ho,
                        Py_ssize_t Wo)
 
-# tensorlib/_sgemm.h: float32 GEMM for CPUs with AVX-512
+# tensorlib/_sgemm.h: float32 GEMM for CPUs with AVX-512 or AVX2 + FMA
 cdef extern from "_sgemm.h" nogil:
-    int tl_sgemm_supported()
+    int tl_sgemm_cpu()
+    int tl_sgemm_select(int isa)
+    int tl_mr, tl_nr
     int tl_sgemm(int M, int N, int K, float alpha, const float *A, Py_ssize_t rsa,
                  Py_ssize_t csa, const float *B, Py_ssize_t rsb, Py_ssize_t csb, float beta,
                  float *C, Py_ssize_t ldc, int nthreads)
 
-cdef int AVX512 = tl_sgemm_supported()
+# the im2col/col2im loops and sgemv need AVX-512; the GEMM runs on AVX2 too
+cdef int AVX512 = tl_sgemm_cpu() == 2
+tl_sgemm_select(-1)
 
 # tensorlib/_sgemv.h: float32 matrix-vector products (AVX-512)
 cdef extern from "_sgemv.h" nogil:
@@ -1207,10 +1211,33 @@ def group_norm_bwd(const float[:, :, ::1] x, const float[:, ::1] mean,
                         &sg[n, g * cg], &sgx[n, g * cg], cg, S)
 
 
-# --- float32 GEMM (AVX-512; tensorlib/_sgemm.h) ----------------------------------------------
+# --- float32 GEMM (AVX-512 or AVX2; tensorlib/_sgemm.h) --------------------------------------
+
+_ISA_NAMES = ("", "avx2", "avx512")
+# the GEMM's instruction set on this CPU: "avx512", "avx2" or "" (none: the functions below
+# raise, and tensorlib._gemm leaves everything to NumPy)
+SGEMM_ISA = _ISA_NAMES[tl_sgemm_cpu()]
+SGEMM_SUPPORTED = bool(SGEMM_ISA)
+# sgemv's loops are AVX-512 only
+SGEMV_SUPPORTED = bool(AVX512)
 
 
-SGEMM_SUPPORTED = bool(AVX512)
+def sgemm_tile():
+    """The GEMM's register tile (rows, columns) on the kernel in use: (8, 32) on AVX-512,
+    (6, 16) on AVX2."""
+    return tl_mr, tl_nr
+
+
+def _sgemm_select(str isa):
+    """Use the GEMM kernel for ``isa`` ("avx512", "avx2"; at most what the CPU has) and
+    return the name of the one used before: the tests run the AVX2 kernel on AVX-512 CPUs.
+    Not while another thread runs a product."""
+    cdef int old = 2 if tl_nr == 32 else 1
+    if isa not in _ISA_NAMES[1:]:
+        raise ValueError(f"_sgemm_select: isa must be 'avx512' or 'avx2', not {isa!r}")
+    if SGEMM_SUPPORTED:
+        tl_sgemm_select(_ISA_NAMES.index(isa))
+    return _ISA_NAMES[old] if SGEMM_SUPPORTED else ""
 
 
 def sgemm(const float[:, :] a, const float[:, :] b, float[:, :] c, float alpha=1.0,
@@ -1221,7 +1248,7 @@ def sgemm(const float[:, :] a, const float[:, :] b, float[:, :] c, float alpha=1
     cdef int M = c.shape[0], N = c.shape[1], K = a.shape[1], r
     cdef Py_ssize_t ldc = c.strides[0] // 4
     if not SGEMM_SUPPORTED:
-        raise RuntimeError("sgemm: this CPU has no AVX-512")
+        raise RuntimeError("sgemm: this CPU has neither AVX-512 nor AVX2")
     if a.shape[0] != M or b.shape[0] != K or b.shape[1] != N or c.strides[1] != 4:
         raise ValueError("sgemm: shapes or strides do not fit")
     if threads <= 0:
@@ -1247,7 +1274,7 @@ def sgemm_batched(const float[:, :, :] a, const float[:, :, :] b, float[:, :, ::
     cdef Py_ssize_t rsa = a.strides[1] // 4, csa = a.strides[2] // 4
     cdef Py_ssize_t rsb = b.strides[1] // 4, csb = b.strides[2] // 4
     if not SGEMM_SUPPORTED:
-        raise RuntimeError("sgemm_batched: this CPU has no AVX-512")
+        raise RuntimeError("sgemm_batched: this CPU has neither AVX-512 nor AVX2")
     if (a.shape[0] != nb or b.shape[0] != nb or a.shape[1] != M or b.shape[1] != K
             or b.shape[2] != N):
         raise ValueError("sgemm_batched: shapes do not fit")
@@ -1276,10 +1303,10 @@ def sgemm_batched(const float[:, :, :] a, const float[:, :, :] b, float[:, :, ::
 def sgemv(const float[:, :] a, const float[::1] x, float[::1] y, int threads=0):
     """``y = a @ x`` for a float32 matrix with one unit stride (either: a transposed matrix
     is read in place) and contiguous vectors. ``threads`` 0 means OpenMP's maximum. Needs
-    :data:`SGEMM_SUPPORTED`."""
+    :data:`SGEMV_SUPPORTED`."""
     cdef int M = a.shape[0], K = a.shape[1]
     cdef Py_ssize_t rsa = a.strides[0] // 4, csa = a.strides[1] // 4
-    if not SGEMM_SUPPORTED:
+    if not SGEMV_SUPPORTED:
         raise RuntimeError("sgemv: this CPU has no AVX-512")
     if x.shape[0] != K or y.shape[0] != M:
         raise ValueError(f"sgemv: shapes ({M}, {K}), ({x.shape[0]},) and ({y.shape[0]},) "
@@ -1326,7 +1353,7 @@ def conv2d_images(const float[:, :, :, ::1] x, const float[:, ::1] wm, const flo
     cdef float* row
     cdef const float* bp = &bias[0] if bias is not None else NULL
     if not SGEMM_SUPPORTED:
-        raise RuntimeError("conv2d_images: this CPU has no AVX-512")
+        raise RuntimeError("conv2d_images: this CPU has neither AVX-512 nor AVX2")
     with nogil:
         for n in prange(N, schedule="static", num_threads=bufs.shape[0]):
             cols = &bufs[threadid(), 0]
@@ -1355,7 +1382,7 @@ def conv2d_input_grad_images(const float[:, :, ::1] g, const float[:, ::1] wm,
     cdef int failed = 0
     cdef float* cols
     if not SGEMM_SUPPORTED:
-        raise RuntimeError("conv2d_input_grad_images: this CPU has no AVX-512")
+        raise RuntimeError("conv2d_input_grad_images: this CPU has neither AVX-512 nor AVX2")
     with nogil:
         for n in prange(N, schedule="static", num_threads=bufs.shape[0]):
             cols = &bufs[threadid(), 0]
@@ -1382,7 +1409,7 @@ def conv2d_weight_grad_images(const float[:, :, :, ::1] x, const float[:, :, ::1
     cdef int failed = 0
     cdef float* cols
     if not SGEMM_SUPPORTED:
-        raise RuntimeError("conv2d_weight_grad_images: this CPU has no AVX-512")
+        raise RuntimeError("conv2d_weight_grad_images: this CPU has neither AVX-512 nor AVX2")
     with nogil:
         for n in prange(N, schedule="static", num_threads=bufs.shape[0]):
             t = threadid()
@@ -1417,7 +1444,7 @@ def conv2d_tiled(const float[:, :, :, ::1] x, const float[:, ::1] wm, const floa
     cdef float* row
     cdef const float* bp = &bias[0] if bias is not None and O else NULL
     if not SGEMM_SUPPORTED:
-        raise RuntimeError("conv2d_tiled: this CPU has no AVX-512")
+        raise RuntimeError("conv2d_tiled: this CPU has neither AVX-512 nor AVX2")
     if (groups < 1 or O % groups or K * groups != C * kh * kw or R < 1 or threads < 1
             or out.shape[0] != N or out.shape[1] != O or out.shape[2] != HW
             or buf.shape[0] < C * kh * kw * min(R, Ho) * Wo

@@ -176,6 +176,13 @@ _MIN_IMAGE_HW = 32
 # over several images (7x7 64->64 at B=64, 1 thread: forward 2.7x -> 1.9x PyTorch, input
 # grad 1.3x -> 1.2x); the weight gradient's per-image GEMM (depth Ho*Wo) was not slower
 _MIN_IMAGE_HW_FWD = 64
+# On AVX2 (the 6 x 16 kernel, about as fast as OpenBLAS) the per-image kernels still won
+# where the chunked path pays for its copies (W3's two convolutions, fwd + bwd at batch 64:
+# 47 -> 37 ms; 3x3 64->64 at 16-56 maps: forward 0.75-0.9x, input gradient 0.5-0.8x the
+# chunked path's time), but not for shallow products over many columns: a forward of
+# 3->64 or 16->32 channels (depth 27, 144) at 64x64-112x112 maps took 1.2-1.3x as long
+_AVX2_WIDE_MIN_DEPTH = 256
+_AVX2_WIDE_COLS = 1024
 # stride-1 float32 forwards with at most this many output positions per image take the
 # shifted-view GEMMs (_conv_shifted): 7x7 64->64 1.9x -> 1.7x PyTorch, 14x14 96->32
 # 1.5x -> 1.4x; from 16x16 up the im2col paths were as fast or faster
@@ -198,13 +205,17 @@ TILE_BYTES = 768 << 10
 # output positions per tile (per GEMM thread), whatever the depth: below 256 columns the
 # GEMM's per-call packing of A dominates, above ~1024 the tile leaves L2
 _TILE_MIN_COLS, _TILE_MAX_COLS = 256, 1024
+# the kernels whose GEMM takes the tiles: on AVX2 they were 1.3-2x slower than the chunked
+# path at 128x128 and 256x256 maps (3x3 64->64, one image)
+TILED_ISAS = ("avx512",)
 
 
 def _tiled_fits(dtype, groups: int, m: int, k: int, HW: int, rows: int) -> bool:
     """Whether :func:`_conv_tiled` (or the weight gradient's tiles) takes a float32 product
-    of ``groups`` GEMMs (m, k) @ (k, tile) per tile: AVX-512 GEMM, one image's columns
+    of ``groups`` GEMMs (m, k) @ (k, tile) per tile: the GEMM of :data:`TILED_ISAS`, one
+    image's columns
     (``rows`` x ``HW``) larger than :data:`TILE_MIN_BYTES`, a GEMM the kernel's tile suits."""
-    return (_gemm.ENABLED and dtype == np.float32 and 4 * rows * HW > TILE_MIN_BYTES
+    return (_gemm.ISA in TILED_ISAS and dtype == np.float32 and 4 * rows * HW > TILE_MIN_BYTES
             and _gemm.suits(m, min(HW, _TILE_MIN_COLS), k, 0.1, 8)
             and max(rows, HW) <= _gemm.MAX_DIM)
 
@@ -278,11 +289,14 @@ def _image_threads(dtype, N, groups, m, n, k, hw: int | None = None,
     better: other dtypes, no AVX-512 GEMM, a GEMM that suits the kernel's tile too badly
     (depthwise weight gradients), few output positions per image (``hw`` < 32: a DCGAN's
     4x4 maps; the chunked path's GEMM spans the images, 2-6x faster there), or fewer images
-    than threads for a product worth threading (one image's GEMM then takes them).
+    than threads for a product worth threading (one image's GEMM then takes them), and on
+    AVX2 wide shallow products (below).
     ``min_hw`` is that least ``hw``: the forward and input gradient pass
     ``_MIN_IMAGE_HW_FWD``."""
     if (not _gemm.ENABLED or dtype != np.float32 or (hw is not None and hw < min_hw)
             or not _gemm.suits(m, n, k, 0.1, 8)):
+        return 0
+    if _gemm.ISA == "avx2" and k < _AVX2_WIDE_MIN_DEPTH and n > _AVX2_WIDE_COLS:
         return 0
     if N * groups * m * n * k < _gemm.PARALLEL_WORK:
         return 1
@@ -415,6 +429,7 @@ def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
     t = (_image_threads(x.dtype, N, groups, Og, HW, K, HW, _MIN_IMAGE_HW_FWD)
          if Og > 1 or groups == 1 else 0)
     if t:
+        _gemm.claim_threads()
         _ops.conv2d_images(x, wm, np.ascontiguousarray(b[0]) if b else None, out,
                            np.empty((t, C * kh * kw * HW), np.float32), groups, kh, kw, sh, sw,
                            pt, pl, dh, dw, Ho, Wo)
@@ -442,16 +457,18 @@ def _conv_cpu(x, w, *b, stride, padding, dilation, groups):
 
 def _shifted_fits(dtype, groups, sh, sw, pt, pb, pl, pr, dh, dw, kh, kw, H, W, HW,
                   O: int | None = None) -> bool:
-    """Whether :func:`_conv_shifted` takes a forward: float32 on the AVX-512 GEMM, no groups,
+    """Whether :func:`_conv_shifted` takes a forward: float32 on tensorlib's GEMM, no groups,
     stride 1, a kernel more than 1 tall and wide (1-D convolutions, height-1 kernels: the
-    im2col path was ~1.2x faster at L=128), few output positions per image or few (``O``)
-    output channels, and padding
+    im2col path was ~1.2x faster at L=128), few output positions per image (AVX-512 only:
+    on AVX2 W3's 14x14 32->64 5x5 forward took 28 ms against the per-image path's 12) or few
+    (``O``) output channels (16->1 at 256x256 on AVX2: 4.8 -> 1.8 ms), and padding
     that the shared zero gaps between rows (and images) cover: each gap is
     max(pl, pr) columns (max(pt, pb) rows), so the output rows (Wo columns) must fit in a
     padded row of W + max(pl, pr)."""
     return (_gemm.ENABLED and dtype == np.float32 and groups == 1 and sh == sw == 1
             and kh > 1 and kw > 1
-            and (HW <= _SHIFTED_MAX_HW or (O is not None and O <= _SHIFTED_MAX_O))
+            and ((HW <= _SHIFTED_MAX_HW and _gemm.ISA == "avx512")
+                 or (O is not None and O <= _SHIFTED_MAX_O))
             and min(pl, pr) <= dw * (kw - 1) and min(pt, pb) <= dh * (kh - 1)
             and max(H + pt + pb, W + pl + pr) <= _gemm.MAX_DIM)
 
@@ -468,6 +485,7 @@ def _conv_shifted(x, w, bias, out, pt, pb, pl, pr, dh, dw) -> None:
     im2col's columns are copied through anyway). Positions in the gaps are computed and
     dropped: Hq*Wq / (Ho*Wo) of the work (1.3x at 7x7), less than im2col's copy costs at
     small maps. Chunks of images keep the matrix and the output grid in L2."""
+    _gemm.claim_threads()
     from .. import _ops
     N, C, H, W = x.shape
     O, _, kh, kw = w.shape
@@ -539,6 +557,7 @@ def _input_grad_cpu(g, w, *, stride, padding, dilation, groups, input_hw=None,
         return dx
     t = _image_threads(g.dtype, N, groups, K, HW, Og, HW, _MIN_IMAGE_HW_FWD)
     if t:
+        _gemm.claim_threads()
         _ops.conv2d_input_grad_images(g.reshape(N, O, HW), wm, dx,
                                       np.empty((t, C * kh * kw * HW), np.float32), groups, kh,
                                       kw, sh, sw, pt, pl, dh, dw, Ho, Wo)
@@ -587,6 +606,7 @@ def _weight_grad_cpu(x, g, *, stride, padding, dilation, groups, kernel):
         return gw.reshape(O, Cg, kh, kw)
     t = _image_threads(x.dtype, N, groups, Og, K, HW, HW)
     if t:
+        _gemm.claim_threads()
         parts = np.zeros((t, O, K), np.float32)
         _ops.conv2d_weight_grad_images(x, g.reshape(N, O, HW), parts,
                                        np.empty((t, C * kh * kw * HW), np.float32), groups, kh,
@@ -766,7 +786,7 @@ def _depth_range(d0, d1, off, sd, D):
 
 def _mm(a, b, c, beta: float, threads: int) -> None:
     """c = a @ b (+ c where beta is 1) for views of any strides."""
-    if c.dtype == np.float32 and _gemm.ENABLED:
+    if c.dtype == np.float32 and _gemm.OWNS:
         from .. import _ops
         _ops.sgemm(a, b, c, 1.0, beta, threads)
     elif beta:

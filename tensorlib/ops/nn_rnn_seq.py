@@ -135,10 +135,11 @@ def _prev(t: int, reverse: bool) -> int:
 def _addmm(xp, a, b, c) -> None:
     """``c += a @ b``: on the CPU in float32, tensorlib's GEMM accumulates in place (no
     temporary, no second pass over ``c``)."""
-    if xp is np and c.dtype == np.float32 and _gemm.ENABLED and a.dtype == b.dtype == c.dtype:
+    if xp is np and c.dtype == np.float32 and _gemm.OWNS and a.dtype == b.dtype == c.dtype:
         m, k = a.shape
         n = b.shape[1]
-        if (m * n * k >= _gemm.MIN_WORK and _gemm.suits(m, n, k) and c.flags.c_contiguous
+        if (m * n * k >= _gemm._min_work(b.strides[1]) and _gemm.suits(m, n, k)
+                and c.flags.c_contiguous
                 and _gemm._aligned(a) and _gemm._aligned(b)):
             from .. import _ops
             _ops.sgemm(a, b, c, 1.0, 1.0, _gemm._threads(m * n * k))
@@ -193,7 +194,7 @@ def _lstm_loop_cpu(gi, whh, h0, c0, y, cs, acts, reverse: bool) -> None:
     N, G = gi.shape[1:]
     H = G // 4
     blas = contextlib.nullcontext()
-    if N <= _LOOP_GEMV_MAX_ROWS and G * H >= _LOOP_GEMV_MIN and _ops.SGEMM_SUPPORTED:
+    if N <= _LOOP_GEMV_MAX_ROWS and G * H >= _LOOP_GEMV_MIN and _ops.SGEMV_SUPPORTED:
         # a few rows against a W_hh past L2: one matrix-vector pass per row over W_hh itself
         # (H 512, N 2: 124 us a step against 461 us through the GEMM, which packs W each step;
         # the whole forward at T 50: 69 -> 24 ms, and 38 -> 30 ms at N 4)
@@ -208,7 +209,7 @@ def _lstm_loop_cpu(gi, whh, h0, c0, y, cs, acts, reverse: bool) -> None:
         # each step (72 against 38 us at H = 256)
         whT = np.empty((H, G), np.float32)
         _ops.transpose_copy(whh.T, whT)
-        if _gemm.ENABLED and G * H >= _LOOP_SGEMM_MIN and _gemm.suits(N, G, H):
+        if _gemm.OWNS and G * H >= _LOOP_SGEMM_MIN and _gemm.suits(N, G, H):
             def recur(h, g):
                 _ops.sgemm(h, whT, g, 1.0, 1.0, 1)
         else:

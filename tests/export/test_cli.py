@@ -121,9 +121,11 @@ def test_config_command_and_show_config(tmp_path, capsys):
     cfg = tl.show_config(mode="dicts")
     assert set(cfg) == {"tensorlib", "python", "cpu", "numpy", "cuda"}
     assert cfg["tensorlib"]["version"] == tl.__version__
-    assert cfg["cpu"]["avx512"] == bool(_ops.SGEMM_SUPPORTED)
+    assert cfg["cpu"]["avx512"] == (_ops.SGEMM_ISA == "avx512")
     assert cfg["cpu"]["threads"] == tl.get_num_threads() >= 1
-    assert ("tensorlib AVX-512" in cfg["cpu"]["float32 matmul"]) == _gemm.ENABLED
+    assert cfg["cpu"]["float32 matmul"].startswith("tensorlib") == _gemm.ENABLED
+    assert ({"avx512": "AVX-512", "avx2": "AVX2"}.get(_gemm.ISA, "NumPy")
+            in cfg["cpu"]["float32 matmul"])
     assert cfg["cuda"]["available"] is tl.cuda.is_available()
     assert tl.show_config() is None
     assert "float32 matmul:" in capsys.readouterr().out

@@ -12,7 +12,7 @@ from tensorlib.ops import nn_conv
 torch = pytest.importorskip("torch")
 F = tl.nn.functional
 TF = torch.nn.functional
-needs_gemm = pytest.mark.skipif(not _gemm.ENABLED, reason="no AVX-512 GEMM")
+needs_gemm = pytest.mark.skipif(not _gemm.ENABLED, reason="no tensorlib GEMM on this CPU")
 
 
 def _close(got, ref, dtype=np.float32):
@@ -38,6 +38,7 @@ def spy(monkeypatch):
         calls["wgrad"] += 1
         return wgrad(*a, **k)
 
+    monkeypatch.setattr(nn_conv, "TILED_ISAS", ("avx512", "avx2"))   # AVX2's GEMM too
     monkeypatch.setattr(nn_conv, "_conv_tiled", conv_spy)
     monkeypatch.setattr(nn_conv, "_weight_grad_tiled", wgrad_spy)
     monkeypatch.setattr(nn_conv, "TILE_MIN_BYTES", 0)
@@ -97,7 +98,7 @@ def test_tiled_matches_torch(spy, xs, ws, kw, bias):
         assert spy["conv"] == 2
 
 
-@needs_gemm
+@pytest.mark.skipif(_gemm.ISA not in nn_conv.TILED_ISAS, reason="no tiles on this CPU's GEMM")
 def test_tiled_default_thresholds():
     """64 -> 64 3x3 at 48x48: 5.3 MB of im2col columns per image, tiled as it comes."""
     calls = []

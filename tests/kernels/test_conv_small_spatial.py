@@ -116,7 +116,7 @@ def test_double_backward_matches_torch():
     _close(lb.numpy(), tb.numpy(), np.float64)
 
 
-@pytest.mark.skipif(not _gemm.ENABLED, reason="no AVX-512 GEMM on this CPU")
+@pytest.mark.skipif(_gemm.ISA != "avx512", reason="small maps shift on AVX-512 only")
 def test_shifted_path_is_chosen_for_small_stride1_float32(monkeypatch):
     calls = []
     real = nn_conv._conv_shifted
@@ -137,7 +137,18 @@ def test_shifted_path_is_chosen_for_small_stride1_float32(monkeypatch):
                                      **{**fits, "groups": 2})
 
 
-@pytest.mark.skipif(not _gemm.ENABLED, reason="no AVX-512 GEMM on this CPU")
+@pytest.mark.skipif(not _gemm.ENABLED, reason="no tensorlib GEMM on this CPU")
+def test_avx2_shifts_only_few_output_channels():
+    """On AVX2 the shifted-view GEMMs take few output channels (memory-bound there) but not
+    small maps, where the per-image kernels were twice as fast."""
+    fits = dict(groups=1, sh=1, sw=1, pt=1, pb=1, pl=1, pr=1, dh=1, dw=1, kh=3, kw=3)
+    with _gemm.use_isa("avx2"):
+        assert not nn_conv._shifted_fits(np.float32, H=7, W=7, HW=49, O=64, **fits)
+        assert nn_conv._shifted_fits(np.float32, H=256, W=256, HW=65536, O=2, **fits)
+        assert not nn_conv._shifted_fits(np.float32, H=256, W=256, HW=65536, O=4, **fits)
+
+
+@pytest.mark.skipif(not _gemm.ENABLED, reason="no tensorlib GEMM on this CPU")
 def test_small_maps_forward_and_input_grad_take_the_batched_gemm():
     from tensorlib import _ops
     kw = dict(N=64, groups=1, m=64, n=49, k=576, hw=49)

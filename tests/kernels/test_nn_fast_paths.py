@@ -54,14 +54,18 @@ def test_chunked_conv_matches_xp_path(monkeypatch, groups, stride, pad, dil, chu
                                rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.skipif(not _gemm.ENABLED, reason="no AVX-512 GEMM on this CPU")
+@pytest.mark.parametrize("isa", [
+    pytest.param("avx512", marks=pytest.mark.skipif(_ops.SGEMM_ISA != "avx512",
+                                                     reason="CPU without AVX-512")),
+    pytest.param("avx2", marks=pytest.mark.skipif(not _gemm.ENABLED,
+                                                   reason="no tensorlib GEMM on this CPU"))])
 @given(n=st.integers(1, 5), c=st.sampled_from([2, 4]), groups=st.sampled_from([1, 2]),
        hw=st.tuples(st.integers(1, 9), st.integers(1, 9)), k=st.tuples(st.integers(1, 3),
        st.integers(1, 3)), stride=st.tuples(st.integers(1, 2), st.integers(1, 2)),
        pad=st.tuples(*[st.integers(0, 2)] * 4), dil=st.tuples(st.integers(1, 2), st.integers(1, 2)),
        threaded=st.booleans(), bias=st.booleans(), seed=st.integers(0, 2**16))
-def test_per_image_float32_conv_matches_float64(n, c, groups, hw, k, stride, pad, dil, threaded,
-                                                bias, seed):
+def test_per_image_float32_conv_matches_float64(isa, n, c, groups, hw, k, stride, pad, dil,
+                                                threaded, bias, seed):
     """The one-image-per-thread float32 kernels (_ops.conv2d_*images), on one thread and on
     all (``threaded`` lowers the threading threshold), against the float64 reference."""
     geo = dict(stride=stride, padding=pad, dilation=dil, groups=groups)
@@ -73,7 +77,7 @@ def test_per_image_float32_conv_matches_float64(n, c, groups, hw, k, stride, pad
     w = rng.standard_normal((4, c // groups) + k).astype(np.float32)
     b = (rng.standard_normal(4).astype(np.float32),) if bias else ()
     g = rng.standard_normal((n, 4, ho, wo)).astype(np.float32)
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, _gemm.use_isa(isa):
         mp.setattr(_gemm, "PARALLEL_WORK", 0 if threaded else 1 << 60)
         mp.setattr(_gemm, "suits", lambda *a: True)     # these kernels, whatever the shape
         t = _ops.max_threads()
@@ -535,10 +539,11 @@ def test_reshape_keeps_views_and_copies_transposes_in_tiles():
     np.testing.assert_array_equal(x.T.contiguous().numpy(), x.numpy().T)
 
 
-@pytest.mark.skipif(not _gemm.ENABLED, reason="no AVX-512 GEMM on this CPU")
+@pytest.mark.skipif(not _gemm.ENABLED, reason="no tensorlib GEMM on this CPU")
 def test_per_image_conv_is_chosen_by_its_gemm_shape():
-    """The per-image kernels take convolutions whose GEMMs suit the 8 x 32 tile, and leave
-    the rest (a depthwise weight gradient: 1 x 9 results) to the chunked path."""
+    """The per-image kernels take convolutions whose GEMMs suit the register tile, and leave
+    the rest (a depthwise weight gradient: 1 x 9 results) to the chunked path; on AVX2 also
+    shallow products over many columns."""
     t = _ops.max_threads()
     w3 = dict(N=64, groups=1)
     assert nn_conv._image_threads(np.float32, m=64, n=196, k=800, **w3) == t      # conv2 fwd
@@ -557,6 +562,10 @@ def test_per_image_conv_is_chosen_by_its_gemm_shape():
     assert nn_conv._image_threads(np.float32, m=64, n=196, k=800, hw=196, **w3) == t
     assert nn_conv._image_threads(np.float32, N=64, groups=1, m=_gemm.MAX_DIM + 1, n=64,
                                   k=64) == 0
+    with _gemm.use_isa("avx2"):     # a 3->64 forward at 112x112: depth 27, 12544 columns
+        assert nn_conv._image_threads(np.float32, N=8, groups=1, m=64, n=12544, k=27) == 0
+        assert nn_conv._image_threads(np.float32, m=64, n=196, k=800, **w3) == t
+        assert nn_conv._image_threads(np.float32, m=64, n=784, k=25, **w3) == t   # conv1
 
 
 @pytest.mark.parametrize("subscripts,shapes", [

@@ -13,7 +13,12 @@ from hypothesis import strategies as st
 import tensorlib as tl
 from tensorlib import _blas, _gemm, _ops
 
-needs_avx512 = pytest.mark.skipif(not _ops.SGEMM_SUPPORTED, reason="CPU without AVX-512")
+needs_sgemm = pytest.mark.skipif(not _ops.SGEMM_SUPPORTED,
+                                 reason="CPU with neither AVX-512 nor AVX2")
+needs_avx512 = pytest.mark.skipif(_ops.SGEMM_ISA != "avx512", reason="CPU without AVX-512")
+needs_sgemv = pytest.mark.skipif(not _ops.SGEMV_SUPPORTED, reason="CPU without AVX-512")
+# every kernel this CPU can run (the AVX2 one on AVX-512 CPUs too)
+KERNELS = [pytest.param("avx512", marks=needs_avx512), pytest.param("avx2", marks=needs_sgemm)]
 
 
 def _operand(rng, rows, cols, layout):
@@ -33,62 +38,66 @@ def _close(c, ref, k):
     np.testing.assert_allclose(c, ref, rtol=1e-5, atol=2e-6 * scale * max(1, k) ** 0.5)
 
 
-@needs_avx512
+@pytest.mark.parametrize("isa", KERNELS)
 @given(m=st.integers(0, 70), k=st.integers(0, 70), n=st.integers(0, 100),
        la=st.sampled_from("ntsr"), lb=st.sampled_from("ntsr"),
        alpha=st.sampled_from([1.0, -0.5]), beta=st.sampled_from([0.0, 1.0, 2.5]),
        threads=st.sampled_from([1, 2]), seed=st.integers(0, 2**16))
-def test_sgemm_matches_numpy(m, k, n, la, lb, alpha, beta, threads, seed):
-    rng = np.random.default_rng(seed)
-    a, b = _operand(rng, m, k, la), _operand(rng, k, n, lb)
-    c0 = rng.standard_normal((m, n), dtype=np.float32)
-    c = c0.copy()
-    _ops.sgemm(a, b, c, alpha, beta, threads)
-    ref = alpha * (a.astype(np.float64) @ b.astype(np.float64)) + beta * c0
-    _close(c, ref, k)
-
-
-@needs_avx512
-@pytest.mark.parametrize("m,k,n", [(300, 600, 2100), (513, 257, 33), (7, 1000, 4500),
-                                   (900, 40, 5), (64, 800, 1568)])
-@pytest.mark.parametrize("la,lb", [("n", "n"), ("t", "t"), ("n", "t"), ("t", "n")])
-def test_sgemm_across_blocks_and_threads(m, k, n, la, lb):
-    """Sizes past every block (MC=256 rows, KC=256 deep, NC=2048 columns), a narrow C that
-    splits rows between threads, and W3's convolution shape."""
-    rng = np.random.default_rng(m + n)
-    a, b = _operand(rng, m, k, la), _operand(rng, k, n, lb)
-    ref = a.astype(np.float64) @ b.astype(np.float64)
-    for threads in (1, 2):
-        c = np.full((m, n), np.nan, np.float32)
-        _ops.sgemm(a, b, c, 1.0, 0.0, threads)
+def test_sgemm_matches_numpy(isa, m, k, n, la, lb, alpha, beta, threads, seed):
+    with _gemm.use_isa(isa):
+        rng = np.random.default_rng(seed)
+        a, b = _operand(rng, m, k, la), _operand(rng, k, n, lb)
+        c0 = rng.standard_normal((m, n), dtype=np.float32)
+        c = c0.copy()
+        _ops.sgemm(a, b, c, alpha, beta, threads)
+        ref = alpha * (a.astype(np.float64) @ b.astype(np.float64)) + beta * c0
         _close(c, ref, k)
 
 
-@needs_avx512
-def test_sgemm_nan_semantics():
+@pytest.mark.parametrize("isa", KERNELS)
+@pytest.mark.parametrize("m,k,n", [(300, 600, 2100), (513, 257, 33), (7, 1000, 4500),
+                                   (900, 40, 5), (64, 800, 1568), (64, 300, 4096)])
+@pytest.mark.parametrize("la,lb", [("n", "n"), ("t", "t"), ("n", "t"), ("t", "n")])
+def test_sgemm_across_blocks_and_threads(isa, m, k, n, la, lb):
+    """Sizes past every block (MC=240 rows, KC=256 deep, NC=2048 columns), a narrow C that
+    splits rows between threads, W3's convolution shape and a power-of-two row stride."""
+    with _gemm.use_isa(isa):
+        rng = np.random.default_rng(m + n)
+        a, b = _operand(rng, m, k, la), _operand(rng, k, n, lb)
+        ref = a.astype(np.float64) @ b.astype(np.float64)
+        for threads in (1, 2):
+            c = np.full((m, n), np.nan, np.float32)
+            _ops.sgemm(a, b, c, 1.0, 0.0, threads)
+            _close(c, ref, k)
+
+
+@pytest.mark.parametrize("isa", KERNELS)
+def test_sgemm_nan_semantics(isa):
     """beta = 0 never reads C (garbage NaN stays out); NaN and inf in A propagate as in BLAS."""
-    a = np.ones((9, 5), np.float32)
-    b = np.ones((5, 33), np.float32)
-    c = np.full((9, 33), np.nan, np.float32)
-    _ops.sgemm(a, b, c)
-    assert (c == 5).all()
-    a[3, 2] = np.nan
-    a[4, 1] = np.inf
-    _ops.sgemm(a, b, c)
-    assert np.isnan(c[3]).all() and np.isposinf(c[4]).all()
-    assert (c[[0, 1, 2, 5, 6, 7, 8]] == 5).all()
+    with _gemm.use_isa(isa):
+        a = np.ones((9, 5), np.float32)
+        b = np.ones((5, 33), np.float32)
+        c = np.full((9, 33), np.nan, np.float32)
+        _ops.sgemm(a, b, c)
+        assert (c == 5).all()
+        a[3, 2] = np.nan
+        a[4, 1] = np.inf
+        _ops.sgemm(a, b, c)
+        assert np.isnan(c[3]).all() and np.isposinf(c[4]).all()
+        assert (c[[0, 1, 2, 5, 6, 7, 8]] == 5).all()
 
 
-@needs_avx512
-def test_sgemm_k_zero_scales_c():
-    c = np.full((3, 4), 2.0, np.float32)
-    _ops.sgemm(np.ones((3, 0), np.float32), np.ones((0, 4), np.float32), c, 1.0, 0.5)
-    assert (c == 1.0).all()
-    _ops.sgemm(np.ones((3, 0), np.float32), np.ones((0, 4), np.float32), c, 1.0, 0.0)
-    assert (c == 0.0).all()
+@pytest.mark.parametrize("isa", KERNELS)
+def test_sgemm_k_zero_scales_c(isa):
+    with _gemm.use_isa(isa):
+        c = np.full((3, 4), 2.0, np.float32)
+        _ops.sgemm(np.ones((3, 0), np.float32), np.ones((0, 4), np.float32), c, 1.0, 0.5)
+        assert (c == 1.0).all()
+        _ops.sgemm(np.ones((3, 0), np.float32), np.ones((0, 4), np.float32), c, 1.0, 0.0)
+        assert (c == 0.0).all()
 
 
-@needs_avx512
+@needs_sgemm
 def test_sgemm_checks_shapes():
     with pytest.raises(ValueError, match="sgemm"):
         _ops.sgemm(np.ones((3, 4), np.float32), np.ones((5, 6), np.float32),
@@ -98,7 +107,7 @@ def test_sgemm_checks_shapes():
                    np.ones((6, 3), np.float32).T)
 
 
-@needs_avx512
+@needs_sgemv
 @given(m=st.integers(0, 80), k=st.integers(0, 80), layout=st.sampled_from("ntsr"),
        threads=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**16))
 def test_sgemv_matches_numpy(m, k, layout, threads, seed):
@@ -116,7 +125,7 @@ def test_sgemv_matches_numpy(m, k, layout, threads, seed):
     _close(y, a.astype(np.float64) @ x, k)
 
 
-@needs_avx512
+@needs_sgemv
 @pytest.mark.parametrize("m,k", [(5000, 3001), (3001, 5000), (1, 9000), (9000, 1)])
 @pytest.mark.parametrize("layout", ["n", "t"])
 def test_sgemv_across_blocks_and_threads(m, k, layout):
@@ -128,7 +137,7 @@ def test_sgemv_across_blocks_and_threads(m, k, layout):
     _close(y, a.astype(np.float64) @ x, k)
 
 
-@needs_avx512
+@needs_sgemv
 @pytest.mark.parametrize("layout", ["n", "t"])
 def test_sgemv_nan_semantics(layout):
     """inf and NaN reach exactly the results they should: no padding lane or zero weight
@@ -143,7 +152,7 @@ def test_sgemv_nan_semantics(layout):
     assert np.isfinite(np.delete(y, [3, 9, 69])).all()
 
 
-@needs_avx512
+@needs_sgemv
 @pytest.mark.parametrize("case", ["matrix_vector", "matrix_column", "vector_matrix",
                                   "row_matrix", "transposed", "given_out"])
 def test_large_matrix_vector_products_take_the_loops(case, monkeypatch):
@@ -168,37 +177,38 @@ def test_large_matrix_vector_products_take_the_loops(case, monkeypatch):
     assert len(calls) == 1
 
 
-@needs_avx512
+@pytest.mark.parametrize("isa", KERNELS)
 @given(batch_a=st.sampled_from([(), (1,), (3,), (2, 1), (2, 3)]),
        batch_b=st.sampled_from([(), (1,), (3,), (4, 1, 3)]),
        m=st.integers(1, 40), k=st.integers(1, 40), n=st.integers(1, 70),
        ta=st.booleans(), tb=st.booleans(), threads=st.integers(1, 3), seed=st.integers(0, 2**16))
-def test_batched_matmul_matches_numpy(batch_a, batch_b, m, k, n, ta, tb, threads, seed):
+def test_batched_matmul_matches_numpy(isa, batch_a, batch_b, m, k, n, ta, tb, threads, seed):
     """Stacks with broadcast batch dimensions (stride-0 views) and transposed matrices, each
     thread taking whole products or (more threads than products) all threads on each."""
-    if not batch_a and not batch_b:
-        batch_a = (2,)
-    rng = np.random.default_rng(seed)
+    with _gemm.use_isa(isa):
+        if not batch_a and not batch_b:
+            batch_a = (2,)
+        rng = np.random.default_rng(seed)
 
-    def stack(batch, r, c, t):
-        x = rng.standard_normal(batch + ((c, r) if t else (r, c)), dtype=np.float32)
-        return np.swapaxes(x, -1, -2) if t else x
-    a, b = stack(batch_a, m, k, ta), stack(batch_b, k, n, tb)
-    ref = np.matmul(a.astype(np.float64), b.astype(np.float64))
-    batch = ref.shape[:-2]
-    nb = int(np.prod(batch))
-    a3, b3 = _gemm._stack(a, batch, nb), _gemm._stack(b, batch, nb)
-    if a3 is not None and b3 is not None:    # else a copy would be needed: NumPy's
-        c = np.empty((nb, m, n), np.float32)
-        _ops.sgemm_batched(a3, b3, c, threads)
-        _close(c.reshape(ref.shape), ref, k)
-    with pytest.MonkeyPatch.context() as mp:    # the same through tensorlib._gemm.matmul
-        mp.setattr(_gemm, "MIN_WORK", 1)
-        mp.setattr(_gemm, "PARALLEL_WORK", 0)
-        mp.setattr(_gemm, "suits", lambda *a: True)
-        c = _gemm.matmul(a, b)
-    assert c.shape == ref.shape and c.dtype == np.float32
-    _close(c, ref, k)
+        def stack(batch, r, c, t):
+            x = rng.standard_normal(batch + ((c, r) if t else (r, c)), dtype=np.float32)
+            return np.swapaxes(x, -1, -2) if t else x
+        a, b = stack(batch_a, m, k, ta), stack(batch_b, k, n, tb)
+        ref = np.matmul(a.astype(np.float64), b.astype(np.float64))
+        batch = ref.shape[:-2]
+        nb = int(np.prod(batch))
+        a3, b3 = _gemm._stack(a, batch, nb), _gemm._stack(b, batch, nb)
+        if a3 is not None and b3 is not None:    # else a copy would be needed: NumPy's
+            c = np.empty((nb, m, n), np.float32)
+            _ops.sgemm_batched(a3, b3, c, threads)
+            _close(c.reshape(ref.shape), ref, k)
+        with pytest.MonkeyPatch.context() as mp, _gemm.use_isa(isa, owns=True):   # via matmul
+            mp.setattr(_gemm, "MIN_WORK", 1)
+            mp.setattr(_gemm, "PARALLEL_WORK", 0)
+            mp.setattr(_gemm, "suits", lambda *a: True)
+            c = _gemm.matmul(a, b)
+        assert c.shape == ref.shape and c.dtype == np.float32
+        _close(c, ref, k)
 
 
 @needs_avx512
@@ -289,18 +299,71 @@ def test_matmul_out_argument(out, monkeypatch):
     _close(res, ref, 48)
 
 
-@needs_avx512
-def test_add_product_accumulates_or_declines(monkeypatch):
+@pytest.mark.parametrize("isa", KERNELS)
+def test_add_product_accumulates_or_declines(isa, monkeypatch):
     monkeypatch.setattr(_gemm, "MIN_WORK", 1)
-    rng = np.random.default_rng(2)
-    a = rng.standard_normal((50, 30), dtype=np.float32)
-    b = rng.standard_normal((50, 70), dtype=np.float32)
-    c = rng.standard_normal((30, 70), dtype=np.float32)
-    ref = c.astype(np.float64) - 0.1 * (a.T.astype(np.float64) @ b)
-    assert _gemm.add_product(c, a.T, b, -0.1)
-    _close(c, ref, 50)
-    assert not _gemm.add_product(c.astype(np.float64), a.T, b, 1.0)
-    assert not _gemm.add_product(a[:30, :30], a.T[:, :30], a[:30, :30], 1.0)   # c aliases a
+    monkeypatch.setattr(_gemm, "PARALLEL_WORK", 1)
+    with _gemm.use_isa(isa, owns=True):
+        rng = np.random.default_rng(2)
+        a = rng.standard_normal((50, 30), dtype=np.float32)
+        b = rng.standard_normal((50, 70), dtype=np.float32)
+        c = rng.standard_normal((30, 70), dtype=np.float32)
+        ref = c.astype(np.float64) - 0.1 * (a.T.astype(np.float64) @ b)
+        assert _gemm.add_product(c, a.T, b, -0.1)
+        _close(c, ref, 50)
+        assert not _gemm.add_product(c.astype(np.float64), a.T, b, 1.0)
+        assert not _gemm.add_product(a[:30, :30], a.T[:, :30], a[:30, :30], 1.0)   # aliases
+
+
+@needs_sgemm
+@pytest.mark.parametrize("m,k,n,route", [
+    (512, 512, 512, "direct"), (64, 3136, 1024, "direct"),   # threaded: the kernel
+    (256, 256, 256, None), (128, 512, 128, None),            # one thread: OpenBLAS's
+    (50000, 784, 10, "direct"),     # 10 of 16 columns; flipped, 10 of 12 rows: not worth it
+    (4096, 4096, 1, None)])
+def test_avx2_products_go_to_the_kernel_only_when_threaded(m, k, n, route):
+    """On AVX2 one OpenBLAS thread beats one of the kernel's, so once tensorlib runs the
+    threads (after a convolution) the kernel takes only the products worth both cores, with
+    its 6 x 16 tile's occupancy."""
+    with _gemm.use_isa("avx2", owns=True):
+        assert _ops.sgemm_tile() == (6, 16) and (_gemm._MR, _gemm._NR) == (6, 16)
+        assert _gemm._route(np.zeros((m, k), np.float32), np.zeros((k, n), np.float32)) == route
+    assert (_gemm._MR, _gemm._NR) == _ops.sgemm_tile()
+
+
+@needs_sgemm
+def test_avx2_products_stay_with_openblas_until_a_convolution_claims_the_threads(monkeypatch):
+    import tensorlib.nn.functional as F
+    calls = []
+    real = _ops.sgemm
+    monkeypatch.setattr(_ops, "sgemm", lambda *a: calls.append(a[0].shape) or real(*a))
+    a = np.ones((512, 512), np.float32)
+    before = _gemm.OWNS
+    with _gemm.use_isa("avx2"):
+        assert not _gemm.OWNS
+        assert (_gemm.matmul(a, a) == 512).all() and calls == []
+        x = tl.tensor(np.ones((8, 8, 16, 16), np.float32))
+        F.conv2d(x, tl.tensor(np.ones((16, 8, 3, 3), np.float32)), padding=1)
+        assert _gemm.OWNS                 # the per-image kernels ran and claimed the threads
+        assert (_gemm.matmul(a, a) == 512).all() and calls == [(512, 512)]
+    assert _gemm.OWNS == before
+
+
+@needs_sgemm
+def test_use_isa_checks_and_restores():
+    before = (_gemm.ISA, _gemm.ENABLED, _ops.sgemm_tile())
+    with pytest.raises(ValueError, match="'avx512' or 'avx2'"):
+        with _gemm.use_isa("sse"):
+            pass
+    if _ops.SGEMM_ISA != "avx512":
+        with pytest.raises(RuntimeError, match="cannot run the avx512 kernel"):
+            with _gemm.use_isa("avx512"):
+                pass
+    with pytest.raises(KeyError):
+        with _gemm.use_isa("avx2"):
+            assert _gemm.ISA == "avx2" and _gemm.ENABLED
+            raise KeyError("restored all the same")
+    assert (_gemm.ISA, _gemm.ENABLED, _ops.sgemm_tile()) == before
 
 
 def test_sgemm_can_be_switched_off():
@@ -328,7 +391,7 @@ def test_openblas_runs_on_one_thread_for_what_tensorlib_leaves_it(monkeypatch):
     big = _gemm.matmul(np.ones((4096, 64), np.float32), np.ones((64, 1), np.float32))
     small = _gemm.matmul(np.ones((8, 8), np.float32), np.ones((8, 8), np.float32))
     assert (big == 64).all() and (small == 8).all()
-    assert seen == ([1] if _gemm.ENABLED else [before]) + [before]
+    assert seen == ([1] if _gemm.OWNS else [before]) + [before]
     assert get() == before
     with _blas.one_thread():
         assert get() == 1
