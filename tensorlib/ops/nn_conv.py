@@ -205,8 +205,9 @@ TILE_BYTES = 768 << 10
 # output positions per tile (per GEMM thread), whatever the depth: below 256 columns the
 # GEMM's per-call packing of A dominates, above ~1024 the tile leaves L2
 _TILE_MIN_COLS, _TILE_MAX_COLS = 256, 1024
-# the kernels whose GEMM takes the tiles: on AVX2 they were 1.3-2x slower than the chunked
-# path at 128x128 and 256x256 maps (3x3 64->64, one image)
+# the kernels whose GEMM takes the tiles: on AVX2 the tiles were no faster than OpenBLAS's
+# chunked path for one image at 128x128 and 256x256 (3x3 64->64: 1.00-1.04x its time) and
+# 1.25x slower at 56x56, batch 32
 TILED_ISAS = ("avx512",)
 
 
@@ -286,7 +287,7 @@ def _image_threads(dtype, N, groups, m, n, k, hw: int | None = None,
                    min_hw: int = _MIN_IMAGE_HW) -> int:
     """Threads for the one-image-per-thread float32 kernels (``_ops.conv2d_*images``), whose
     GEMM per image and group is (m, k) @ (k, n); or 0 where the chunked path below serves
-    better: other dtypes, no AVX-512 GEMM, a GEMM that suits the kernel's tile too badly
+    better: other dtypes, no tensorlib GEMM, a GEMM that suits the kernel's tile too badly
     (depthwise weight gradients), few output positions per image (``hw`` < 32: a DCGAN's
     4x4 maps; the chunked path's GEMM spans the images, 2-6x faster there), or fewer images
     than threads for a product worth threading (one image's GEMM then takes them), and on
@@ -461,7 +462,8 @@ def _shifted_fits(dtype, groups, sh, sw, pt, pb, pl, pr, dh, dw, kh, kw, H, W, H
     stride 1, a kernel more than 1 tall and wide (1-D convolutions, height-1 kernels: the
     im2col path was ~1.2x faster at L=128), few output positions per image (AVX-512 only:
     on AVX2 W3's 14x14 32->64 5x5 forward took 28 ms against the per-image path's 12) or few
-    (``O``) output channels (16->1 at 256x256 on AVX2: 4.8 -> 1.8 ms), and padding
+    (``O``) output channels (16->2 at 256x256 on AVX2: 0.5x the im2col path's time), and
+    padding
     that the shared zero gaps between rows (and images) cover: each gap is
     max(pl, pr) columns (max(pt, pb) rows), so the output rows (Wo columns) must fit in a
     padded row of W + max(pl, pr)."""
