@@ -35,6 +35,9 @@ from . import _blas, _ops
 # the kernel's instruction set in use: "avx512", "avx2", or "" (none, or TENSORLIB_SGEMM=0)
 ISA: str = _ops.SGEMM_ISA if os.environ.get("TENSORLIB_SGEMM", "1") != "0" else ""
 ENABLED: bool = bool(ISA)
+# every kernel this CPU can run, best first (use_isa takes any of them)
+KERNELS: tuple = (("avx512", "avx2")[("avx512", "avx2").index(_ops.SGEMM_ISA):]
+                  if _ops.SGEMM_SUPPORTED else ())
 # whether tensorlib runs the threads of float32 products (the kernel where it takes them,
 # OpenBLAS on one thread elsewhere): always on AVX-512; on AVX2 once claim_threads() was called
 OWNS: bool = ISA == "avx512"
@@ -325,7 +328,7 @@ def use_isa(isa: str, owns: bool | None = None):
     global ISA, ENABLED, OWNS, _MR, _NR
     if isa not in ("avx512", "avx2"):
         raise ValueError(f"use_isa: isa must be 'avx512' or 'avx2', not {isa!r}")
-    if isa == "avx512" and _ops.SGEMM_ISA != "avx512" or not _ops.SGEMM_SUPPORTED:
+    if isa not in KERNELS:
         raise RuntimeError(f"use_isa: this CPU cannot run the {isa} kernel")
     saved = ISA, ENABLED, OWNS, _MR, _NR
     old = _ops._sgemm_select(isa)

@@ -54,11 +54,7 @@ def test_chunked_conv_matches_xp_path(monkeypatch, groups, stride, pad, dil, chu
                                rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("isa", [
-    pytest.param("avx512", marks=pytest.mark.skipif(_ops.SGEMM_ISA != "avx512",
-                                                     reason="CPU without AVX-512")),
-    pytest.param("avx2", marks=pytest.mark.skipif(not _gemm.ENABLED,
-                                                   reason="no tensorlib GEMM on this CPU"))])
+@pytest.mark.parametrize("isa", _gemm.KERNELS)
 @given(n=st.integers(1, 5), c=st.sampled_from([2, 4]), groups=st.sampled_from([1, 2]),
        hw=st.tuples(st.integers(1, 9), st.integers(1, 9)), k=st.tuples(st.integers(1, 3),
        st.integers(1, 3)), stride=st.tuples(st.integers(1, 2), st.integers(1, 2)),
