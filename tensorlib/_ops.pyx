@@ -268,7 +268,7 @@ cdef extern from "_im2col.h" nogil:
 cdef extern from "_sgemm.h" nogil:
     int tl_sgemm_cpu()
     int tl_sgemm_select(int isa)
-    int tl_mr, tl_nr
+    int tl_isa, tl_mr, tl_nr
     int tl_sgemm(int M, int N, int K, float alpha, const float *A, Py_ssize_t rsa,
                  Py_ssize_t csa, const float *B, Py_ssize_t rsb, Py_ssize_t csb, float beta,
                  float *C, Py_ssize_t ldc, int nthreads)
@@ -994,7 +994,7 @@ def sigmoid_f32(const float[::1] x, float[::1] out):
 
 
 def tanh_f32(const float[::1] x, float[::1] out):
-    """Vectorised float32 tanh (the LSTM kernels' own; for tests of its accuracy)."""
+    """Vectorised float32 tanh (tl.tanh's float32 kernel and the LSTM kernels' own)."""
     _same_length("tanh_f32", x, out)
     with nogil:
         _map1(<unary_f32>tl_tanh_f32, _cp(x), _mp(out), x.shape[0], MAP_PAR_FAST)
@@ -1232,7 +1232,7 @@ def _sgemm_select(str isa):
     """Use the GEMM kernel for ``isa`` ("avx512", "avx2"; at most what the CPU has) and
     return the name of the one used before: the tests run the AVX2 kernel on AVX-512 CPUs.
     Not while another thread runs a product."""
-    cdef int old = 2 if tl_nr == 32 else 1
+    cdef int old = tl_isa
     if isa not in _ISA_NAMES[1:]:
         raise ValueError(f"_sgemm_select: isa must be 'avx512' or 'avx2', not {isa!r}")
     if SGEMM_SUPPORTED:

@@ -49,8 +49,8 @@ typedef void (*tl_tile_fn)(int kc, const float *ap, const float *bp, ptrdiff_t l
 #define TL_ISA_NONE 0
 #define TL_ISA_AVX2 1
 #define TL_ISA_AVX512 2
-/* the kernel in use and its tile (MR x NR), set by tl_sgemm_select() */
-static int tl_mr = 8, tl_nr = 32;
+/* the kernel in use (TL_ISA_*) and its tile (MR x NR), set by tl_sgemm_select() */
+static int tl_isa = TL_ISA_NONE, tl_mr = 8, tl_nr = 32;
 static tl_tile_fn tl_tile = NULL;
 
 /* inside a parallel region: this thread's static share [lo, hi) of parts work units */
@@ -260,6 +260,7 @@ static int tl_sgemm_select(int isa) {
     } else {
         tl_tile = NULL;
     }
+    tl_isa = isa;
     return isa;
 }
 
