@@ -2072,6 +2072,17 @@ cdef extern from "_reduce.h" nogil:
 # so the result does not depend on the thread count
 DEF SUM_CHUNK = 65536
 DEF COL_TILE = 1024     # TL_COL_TILE in _reduce.h
+# A reduction reads each element once and writes next to nothing (a float32 sum: ~0.09 ns
+# an element on one Zen 3 core), so a second thread pays for its wake-up (60-160 µs under the
+# passive wait policy on 2-core VMs) only from ~16 MiB read. With 100 µs of serial work
+# between calls, one thread against two: float32 sums of 1M elements 89 against 172 µs, 2M
+# 153 against 207, 4M 499 against 318 (rows, middle axes and row maxima alike); float64 rows
+# 225 against 248 µs at 8 MiB, 737 against 459 at 16 (benchmarks/README.md, 28th session).
+DEF REDUCE_PAR_BYTES = 1 << 24
+
+
+cdef inline int reduce_threads(Py_ssize_t nbytes) noexcept nogil:
+    return 1 if nbytes < REDUCE_PAR_BYTES else omp_get_max_threads()
 
 
 def sum_all_f32(const float[::1] x) -> float:
@@ -2082,7 +2093,7 @@ def sum_all_f32(const float[::1] x) -> float:
         return 0.0
     cdef double[::1] parts = np.empty(nc, np.float64)
     with nogil:
-        for c in prange(nc, schedule="static", num_threads=nthreads(n)):
+        for c in prange(nc, schedule="static", num_threads=reduce_threads(n * 4)):
             lo = c * SUM_CHUNK
             parts[c] = tl_sum_f32(&x[lo], min(SUM_CHUNK, n - lo))
         for c in range(nc):
@@ -2101,7 +2112,7 @@ def sum_rows_f32(const float[:, ::1] x, float[::1] out, double scale=1.0):
         out[:] = 0.0
         return
     with nogil:
-        for r in prange(R, schedule="static", num_threads=nthreads(R * N)):
+        for r in prange(R, schedule="static", num_threads=reduce_threads(R * N * 4)):
             out[r] = <float>(scale * tl_sum_f32(&x[r, 0], N))
 
 
@@ -2118,7 +2129,8 @@ def sum_mid(const floating[:, :, ::1] x, floating[:, ::1] out, double scale=1.0)
         return
     T = (I + COL_TILE - 1) // COL_TILE
     with nogil:
-        for t in prange(O * T, schedule="static", num_threads=nthreads(O * R * I)):
+        for t in prange(O * T, schedule="static",
+                        num_threads=reduce_threads(O * R * I * sizeof(floating))):
             o = t // T
             lo = (t % T) * COL_TILE
             if floating is float:
@@ -2144,7 +2156,7 @@ def sum_rows_f64(const double[:, ::1] x, double[::1] out, double scale=1.0):
     rows = max(1, ROW_CHUNK // N)
     nk = (R + rows - 1) // rows
     with nogil:
-        for k in prange(nk, schedule="static", num_threads=nthreads(R * N)):
+        for k in prange(nk, schedule="static", num_threads=reduce_threads(R * N * 8)):
             lo = k * rows
             tl_sum_rows_f64(&x[lo, 0], min(rows, R - lo), N, &out[lo], scale)
 
@@ -2185,7 +2197,7 @@ def extreme_rows_f32(const float[:, ::1] x, float[::1] out, bint is_min):
     if out.shape[0] != R or (N == 0 and R > 0):
         raise ValueError("extreme_rows_f32: out must have x's row count and rows an element")
     with nogil:
-        for r in prange(R, schedule="static", num_threads=nthreads(R * N)):
+        for r in prange(R, schedule="static", num_threads=reduce_threads(R * N * 4)):
             out[r] = tl_extreme_f32(&x[r, 0], N, is_min)
 
 
