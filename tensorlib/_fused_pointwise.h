@@ -140,15 +140,15 @@ static void tl_logsigmoid_grad_f32(const float *g, const float *x, float *out, p
 
 /* expm1 and log1p, float32 (NumPy's are libm calls per element where it has no SVML, i.e.
  * without AVX-512: ~15 ns an element against ~2 for its exp and log). */
-TL_CLONES
-static void tl_expm1_f32(const float *x, float *out, ptrdiff_t n) {
-    for (ptrdiff_t i = 0; i < n; i++) out[i] = tl_expm1f(x[i]);
-}
+TL_MAP_F32(tl_expm1_f32, tl_expm1f)
+TL_MAP_F32(tl_log1p_f32, tl_log1pf)
 
-TL_CLONES
-static void tl_log1p_f32(const float *x, float *out, ptrdiff_t n) {
-    for (ptrdiff_t i = 0; i < n; i++) out[i] = tl_log1pf(x[i]);
-}
+/* exp, exp2, log and log2, float32 (NumPy's took 2.3-3.6 ns an element on an AVX2 Zen 3 core;
+ * NumPy with AVX-512 keeps its own) */
+TL_MAP_F32(tl_exp_f32, tl_exp_fullf)
+TL_MAP_F32(tl_exp2_f32, tl_exp2_fullf)
+TL_MAP_F32(tl_log_f32, tl_log_fullf)
+TL_MAP_F32(tl_log2_f32, tl_log2_fullf)
 
 /* ELU: x above 0, else alpha expm1(x) (NaN gives NaN), one pass. */
 TL_CLONES

@@ -2873,6 +2873,10 @@ cdef extern from "_fused_pointwise.h" nogil:
     void tl_logsigmoid_grad_f64(const double *g, const double *x, double *out, Py_ssize_t n)
     void tl_expm1_f32(const float *x, float *out, Py_ssize_t n)
     void tl_log1p_f32(const float *x, float *out, Py_ssize_t n)
+    void tl_exp_f32(const float *x, float *out, Py_ssize_t n)
+    void tl_exp2_f32(const float *x, float *out, Py_ssize_t n)
+    void tl_log_f32(const float *x, float *out, Py_ssize_t n)
+    void tl_log2_f32(const float *x, float *out, Py_ssize_t n)
     void tl_elu_f32(const float *x, float *out, Py_ssize_t n, float alpha)
     void tl_leaky_relu_f32(const float *x, float *out, Py_ssize_t n, float slope)
     void tl_leaky_relu_grad_f32(const float *g, const float *x, float *out, Py_ssize_t n,
@@ -2895,6 +2899,29 @@ def log1p_f32(const float[::1] x, float[::1] out):
     _same_length("log1p_f32", x, out)
     with nogil:
         _map1(<unary_f32>tl_log1p_f32, _cp(x), _mp(out), x.shape[0], MAP_PAR_SLOW)
+
+
+MATH_F32 = ("exp", "exp2", "log", "log2")
+
+
+def math_f32(str name, const float[::1] x, float[::1] out):
+    """out = name(x) of flat float32 arrays, ``name`` one of :data:`MATH_F32` (vector lanes,
+    ~1 ulp for the exps and ~2 for the logs, with IEEE special values and subnormals),
+    threaded when large."""
+    cdef unary_f32 f
+    if name == "exp":
+        f = <unary_f32>tl_exp_f32
+    elif name == "exp2":
+        f = <unary_f32>tl_exp2_f32
+    elif name == "log":
+        f = <unary_f32>tl_log_f32
+    elif name == "log2":
+        f = <unary_f32>tl_log2_f32
+    else:
+        raise ValueError(f"math_f32: name must be one of {MATH_F32}, not {name!r}")
+    _same_length(name, x, out)
+    with nogil:
+        _map1(f, _cp(x), _mp(out), x.shape[0], MAP_PAR_SLOW)
 
 
 def elu_f32(const float[::1] x, float[::1] out, double alpha):

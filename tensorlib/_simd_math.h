@@ -25,6 +25,25 @@
 #define TL_CLONES
 #endif
 
+/* name(x, out, n): out[i] = f(x[i]) over a flat float32 array, a loop gcc vectorises */
+#define TL_MAP_F32(name, f)                                                                  \
+TL_CLONES                                                                                    \
+static void name(const float *x, float *out, ptrdiff_t n) {                                  \
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = f(x[i]);                                      \
+}
+
+/* exp(r) for |r| <= ln 2 / 2: Cephes' minimax polynomial, 1 + r + r^2 P(r) */
+static inline float tl_exp_poly(float r) {
+    float z = r * r;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    return p * z + r + 1.0f;
+}
+
 static inline float tl_expf(float x) {
     /* n = round(x / ln 2), clamped so 2^n stays a normal float: exp then overflows to a huge
      * value or inf above ~88.7 and goes to ~0 below ~-87.3, which is all sigmoid and tanh need.
@@ -36,14 +55,7 @@ static inline float tl_expf(float x) {
      * the Cody-Waite split back into one rounded product */
     float r = fmaf(n, -0.693359375f, x);
     r = fmaf(n, 2.12194440e-4f, r);
-    float z = r * r;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * z + r + 1.0f;
+    float p = tl_exp_poly(r);
     /* 2^n from its exponent bits */
     int32_t e = ((int32_t)n + 127) << 23;
     float s;
@@ -88,7 +100,9 @@ static inline float tl_log1p01f(float z) {
 /* log(u) of a positive normal finite float: u = 2^e m with m in [sqrt(1/2), sqrt(2)) from
  * the bits, log(m) = log1p(m - 1) by the series above (|s| < 0.18), plus e ln 2 in two parts
  * (Cody-Waite, as tl_expf). The caller selects its own value for 0, negatives, inf and NaN. */
-static inline float tl_logf_pos(float u) {
+/* u = 2^(ef - eoff) m, m in [sqrt(1/2), sqrt(2)), for a positive normal finite u: returns
+ * m - 1 (exact, in [-0.293, 0.415)) and sets *ef */
+static inline float tl_log_split(float u, int32_t eoff, float *ef) {
     int32_t b;
     memcpy(&b, &u, sizeof b);
     int32_t e = ((b >> 23) & 0xff) - 127;
@@ -97,8 +111,13 @@ static inline float tl_logf_pos(float u) {
     memcpy(&m, &mb, sizeof m);
     int32_t up = m > 1.41421356f;
     m = up ? 0.5f * m : m;
-    float ef = (float)(e + up);
-    return fmaf(ef, 0.693359375f, fmaf(ef, -2.12194440e-4f, tl_log1p01f(m - 1.0f)));
+    *ef = (float)(e + up + eoff);
+    return m - 1.0f;
+}
+
+static inline float tl_logf_pos(float u) {
+    float ef, l = tl_log1p01f(tl_log_split(u, 0, &ef));
+    return fmaf(ef, 0.693359375f, fmaf(ef, -2.12194440e-4f, l));
 }
 
 /* log1p(x), float32, ~2 ulp: the series directly for x in [-1/2, 1] (no rounding of 1 + x),
@@ -132,6 +151,94 @@ static inline float tl_expm1f(float x) {
     float big = tl_expf(x) - 1.0f;
     float a = x < 0.0f ? -x : x;
     return a < 1.0f ? small : big;
+}
+
+/* p 2^n for p in [0.5, 2) and integral n in [-151, 128], rounded once as libm's exp: 2^n is
+ * added to p's exponent bits (exact, and not a float product that -ffast-math could
+ * reassociate), then one product by 2 (n = 128: may overflow to inf) or 2^-100 (n < -100:
+ * rounds into the subnormals) */
+static inline float tl_ldexp_pos(float p, float n) {
+    float k = n > 127.0f ? n - 1.0f : n;
+    k = n < -100.0f ? n + 100.0f : k;
+    float scale = n > 127.0f ? 2.0f : 1.0f;
+    scale = n < -100.0f ? 7.88860905e-31f : scale;      /* 2^-100 */
+    int32_t b;
+    memcpy(&b, &p, sizeof b);
+    b += (int32_t)k << 23;
+    float t;
+    memcpy(&t, &b, sizeof t);
+    return t * scale;
+}
+
+/* exp(n ln 2 + r) for |r| <= ln 2 / 2 */
+static inline float tl_exp_reduced(float n, float r) {
+    return tl_ldexp_pos(tl_exp_poly(r), n);
+}
+
+/* exp(x) over the whole float32 range, ~1 ulp, for tl.exp (tl_expf stops at the normal
+ * floats, all that sigmoid and tanh need): subnormal results below ~-87.34, 0 below ~-103.97,
+ * inf above 88.7228394 (ln FLT_MAX), NaN for NaN. */
+static inline float tl_exp_fullf(float x) {
+    float n = nearbyintf(x * 1.44269504088896341f);
+    n = n < -151.0f ? -151.0f : n;
+    n = n > 128.0f ? 128.0f : n;
+    float r = fmaf(n, -0.693359375f, x);     /* exact: n has at most 8 bits */
+    r = fmaf(n, 2.12194440e-4f, r);
+    float y = tl_exp_reduced(n, r);
+    y = x < -104.0f ? 0.0f : y;
+    y = x > 89.0f ? INFINITY : y;
+    return x != x ? x : y;
+}
+
+/* 2^x, float32, ~1 ulp: n = round(x), r = (x - n) ln 2 (x - n is exact) */
+static inline float tl_exp2_fullf(float x) {
+    float n = nearbyintf(x);
+    n = n < -151.0f ? -151.0f : n;
+    n = n > 128.0f ? 128.0f : n;
+    float y = tl_exp_reduced(n, (x - n) * 0.693147180559945309f);
+    y = x < -152.0f ? 0.0f : y;
+    y = x > 129.0f ? INFINITY : y;
+    return x != x ? x : y;
+}
+
+/* log(x) and log2(x), float32, ~1 and ~2 ulp, IEEE special values: -inf at +-0, NaN below 0
+ * and at NaN, inf at inf. x = 2^e (1 + t) (subnormal x scaled by 2^23 first), then log(1 + t)
+ * = t - t^2 / 2 + t^3 P(t), Cephes' minimax P, with the small terms summed before t. */
+static inline float tl_log_in(float x, float *ef, float *t) {
+    int32_t sub = x < 1.17549435e-38f;
+    *t = tl_log_split(sub ? x * 8388608.0f : x, sub ? -23 : 0, ef);
+    float u = *t, p = 7.0376836292e-2f;
+    p = p * u - 1.1514610310e-1f;
+    p = p * u + 1.1676998740e-1f;
+    p = p * u - 1.2420140846e-1f;
+    p = p * u + 1.4249322787e-1f;
+    p = p * u - 1.6668057665e-1f;
+    p = p * u + 2.0000714765e-1f;
+    p = p * u - 2.4999993993e-1f;
+    p = p * u + 3.3333331174e-1f;
+    float z = u * u;
+    return fmaf(-0.5f, z, p * u * z);     /* log(1 + t) - t */
+}
+
+static inline float tl_log_special(float x, float r) {
+    r = x == 0.0f ? -INFINITY : r;
+    r = x < 0.0f ? NAN : r;
+    r = x == INFINITY ? INFINITY : r;
+    return x != x ? x : r;
+}
+
+static inline float tl_log_fullf(float x) {
+    float ef, t, y = tl_log_in(x, &ef, &t);
+    y = fmaf(ef, -2.12194440e-4f, y);
+    return tl_log_special(x, fmaf(ef, 0.693359375f, t + y));
+}
+
+static inline float tl_log2_fullf(float x) {
+    /* (t + y) log2(e), log2(e) in two parts (1.44269502f + 1.92596303e-8f), summed small
+     * terms first */
+    float ef, t, y = tl_log_in(x, &ef, &t);
+    float lo = fmaf(t + y, 1.92596303e-8f, y * 1.44269502f);
+    return tl_log_special(x, fmaf(t, 1.44269502f, lo) + ef);
 }
 
 /* One row of the forward; every gate segment is its own restrict pointer so the loop over
@@ -517,22 +624,10 @@ static void tl_sigmoid_grad_f32(const float *g, const float *y, float *out, ptrd
         out[k] = g[k] * (y[k] * (1.0f - y[k]));
 }
 
-/* Elementwise erf over a flat array (float32). */
-TL_CLONES
-static void tl_erf_f32(const float *x, float *out, ptrdiff_t m) {
-    for (ptrdiff_t k = 0; k < m; k++) out[k] = tl_erff(x[k]);
-}
-
-/* Elementwise sigmoid / tanh over a flat array (float32), for the kernels test. */
-TL_CLONES
-static void tl_sigmoid_f32(const float *x, float *out, ptrdiff_t m) {
-    for (ptrdiff_t k = 0; k < m; k++) out[k] = tl_sigmoidf(x[k]);
-}
-
-TL_CLONES
-static void tl_tanh_f32(const float *x, float *out, ptrdiff_t m) {
-    for (ptrdiff_t k = 0; k < m; k++) out[k] = tl_tanhf(x[k]);
-}
+/* Elementwise erf, sigmoid and tanh over a flat array (float32) */
+TL_MAP_F32(tl_erf_f32, tl_erff)
+TL_MAP_F32(tl_sigmoid_f32, tl_sigmoidf)
+TL_MAP_F32(tl_tanh_f32, tl_tanhf)
 
 /* The recurrent half of a step's gates, accumulated: out (n, g) += h (n, k) w^T with w (g, k)
  * row-major. Each output is a dot product of two contiguous rows: for the small k of a

@@ -450,6 +450,68 @@ def test_expm1_and_log1p_kernels_accuracy_and_special_values():
     np.testing.assert_array_equal(lg, want)
 
 
+def _ulps_sub(got, ref):
+    """|got - ref| in float32 ulps of ref, subnormal refs at the subnormals' own spacing."""
+    spacing = np.maximum(np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64),
+                         2.0 ** -149)
+    return np.abs(got.astype(np.float64) - ref) / spacing
+
+
+def _all_floats(n=2_000_000, seed=0):
+    """n finite float32 values drawn uniformly over bit patterns: every binade, subnormals,
+    both signs"""
+    bits = np.random.default_rng(seed).integers(0, 2 ** 32, n, dtype=np.uint64)
+    x = bits.astype(np.uint32).view(np.float32)
+    return x[np.isfinite(x)]
+
+
+@pytest.mark.parametrize("name,lo,hi,bound", [("exp", -110.0, 90.0, 1.25),
+                                              ("exp2", -155.0, 130.0, 1.25),
+                                              ("log", None, None, 1.0),
+                                              ("log2", None, None, 1.0)])
+def test_math_kernels_accuracy_over_the_float32_range(name, lo, hi, bound):
+    """exp/exp2 through the overflow threshold and the subnormal results (each rounded once:
+    no flush to zero), log/log2 over every positive binade, subnormal inputs included;
+    against float64 NumPy."""
+    if lo is None:
+        x = _all_floats()
+        x = x[x > 0]
+    else:
+        x = np.concatenate([_wide(lo, hi), np.linspace(lo, hi, 400_001, dtype=np.float32)])
+    out = np.empty_like(x)
+    _ops.math_f32(name, x, out)
+    with np.errstate(over="ignore", under="ignore"):
+        ref = getattr(np, name)(x.astype(np.float64))
+        ref32 = ref.astype(np.float32)
+    finite = np.isfinite(ref32)
+    np.testing.assert_array_equal(out[~finite], ref32[~finite])    # overflow: inf exactly
+    assert _ulps_sub(out[finite], ref[finite]).max() <= bound
+    assert (out[finite] == ref32[finite]).mean() > 2 / 3         # mostly correctly rounded
+    if lo is not None:   # subnormal results are there, and not flushed
+        sub = finite & (np.abs(ref32) < np.finfo(np.float32).tiny) & (ref32 > 0)
+        assert sub.sum() > 100 and (out[sub] > 0).all()
+
+
+def test_math_kernels_special_values_and_checks():
+    sp = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 2.0, 0.5, 1e-45, -1e-45,
+                   88.72283935546875, 88.7228470, -103.9, -104.0, 128.0, 127.9999, -149.0,
+                   -150.0, -151.0, 3.4028235e38], np.float32)
+    with np.errstate(all="ignore"):
+        for name in _ops.MATH_F32:
+            out = np.empty_like(sp)
+            _ops.math_f32(name, sp, out)
+            want = getattr(np, name)(sp.astype(np.float64)).astype(np.float32)
+            exact = ~np.isfinite(want) | (want == 0) | np.isin(sp, [0.0, 1.0, 2.0, 0.5])
+            np.testing.assert_array_equal(out[exact], want[exact], err_msg=name)
+            assert _ulps_sub(out[~exact], want[~exact].astype(np.float64)).max() <= 1.5, name
+    with pytest.raises(ValueError, match="name must be one of"):
+        _ops.math_f32("sin", sp, np.empty_like(sp))
+    with pytest.raises(ValueError, match="differ in length"):
+        _ops.math_f32("exp", sp, np.empty(3, np.float32))
+    empty = np.empty(0, np.float32)
+    _ops.math_f32("log", empty, empty)
+
+
 @pytest.mark.parametrize("alpha", [1.0, 0.3, 2.5])
 def test_elu_kernel_vs_float64(alpha):
     x = np.concatenate([_wide(-100.0, 100.0, 3), [np.nan, np.inf, -np.inf]]).astype(np.float32)
@@ -506,7 +568,7 @@ def test_elu_softplus_expm1_log1p_float32_ops_vs_torch(shape):
         _close(x.grad.numpy(), tx.grad.numpy(), np.float32, rtol=1e-5, atol=1e-6)
 
 
-def test_expm1_log1p_tanh_take_the_vector_maps_where_numpy_has_no_svml():
+def test_expm1_log1p_tanh_exp_log_take_the_vector_maps_where_numpy_has_no_svml():
     from tensorlib.ops import elementwise as ew
     if ew._numpy_has_svml():
         pytest.skip("NumPy's SVML expm1/log1p are kept on this CPU")
@@ -530,6 +592,10 @@ def test_expm1_log1p_tanh_take_the_vector_maps_where_numpy_has_no_svml():
     np.testing.assert_array_equal(f(d, out=np.empty_like(d)), np.tanh(d))
     o = np.empty((50, 20), np.float32)
     np.testing.assert_array_equal(f(m.T, out=o), np.tanh(m.T))
+    for name in _ops.MATH_F32:
+        arg = np.abs(x) if name.startswith("log") else x
+        _ops.math_f32(name, arg, out)
+        np.testing.assert_array_equal(getattr(tl, name)(tl.tensor(arg)).numpy(), out)
 
 
 @pytest.mark.parametrize("alpha", [1.0, 0.4])

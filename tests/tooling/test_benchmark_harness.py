@@ -66,6 +66,7 @@ def test_activations_script_runs():
                            "--quick"], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "| elu |" in proc.stdout and "| log1p(|x|) |" in proc.stdout
+    assert "| exp |" in proc.stdout and "| log2(|x|) |" in proc.stdout
 
 
 def test_trace_time_script_runs():
