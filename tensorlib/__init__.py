@@ -16,7 +16,10 @@ import math as _math
 # default (active) wait policy, idle OpenMP threads spin after every parallel region and
 # take the cores BLAS needs: on 2 cores that made a convnet step 8x slower (W3: 378 ms ->
 # 44 ms with PASSIVE). libgomp reads this once, when the kernels' module loads; a value
-# the user set wins.
+# the user set wins. The price is the wake-up of sleeping threads, 60-160 µs per parallel
+# region on 2-core VMs. A short spin (GOMP_SPINCOUNT=3000, ~0.1 ms) halved mid-sized ops'
+# times but made W3 16% slower where its products run on threaded OpenBLAS, so it is not
+# the default (benchmarks/README.md, twenty-eighth session).
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from . import _ops as _kernels  # noqa: E402  (loads OpenMP with the policy above)

@@ -47,6 +47,7 @@ def config() -> dict:
         "cpu": {"machine": platform.machine(), "avx512": _ops.SGEMM_ISA == "avx512",
                 "float32 matmul": _gemm_status(), "threads": _ops.max_threads(),
                 "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+                "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT"),
                 "heap settings applied": _malloc.applied},
         "numpy": {"version": np.__version__, "blas": _numpy_blas(),
                   "blas kernels": _blas.core(),

@@ -69,6 +69,16 @@ def test_activations_script_runs():
     assert "| exp |" in proc.stdout and "| log2(|x|) |" in proc.stdout
 
 
+def test_omp_wait_script_runs():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "omp_wait.py"), "--quick",
+                           "--spin", "1000"], capture_output=True, text=True, timeout=600,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| op, floats, threads, calls | passive | spin 1000 |" in proc.stdout
+    rows = [r for r in proc.stdout.splitlines() if r.startswith("| relu") or r.startswith("| sum")]
+    assert len(rows) == 8 and all(re.search(r"\| [0-9]+ \| [0-9]+ \|$", r) for r in rows)
+
+
 def test_trace_time_script_runs():
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "trace_time.py"), "20"],
                           capture_output=True, text=True, timeout=600, cwd=ROOT)
