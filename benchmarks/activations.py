@@ -1,8 +1,8 @@
 """Transcendental activations and maps on 1M float32 elements, forward and forward + backward,
 tensorlib against PyTorch: the ops whose NumPy kernels are a libm call per element on CPUs
 without AVX-512 (NumPy's SVML serves only those): expm1, log1p, tanh, and ELU, softplus and
-mish built on them; and exp, exp2, log and log2, whose NumPy float32 loops there were
-1.6-4.7x slower than tensorlib's vector maps.
+mish built on them; and exp, exp2, log, log2, the hyperbolic functions and their inverses,
+atan, asin and acos, whose NumPy float32 loops there are libm calls or slow vector code.
 
     python benchmarks/activations.py            # 5 rounds of 10 calls, the best round
     python benchmarks/activations.py --quick    # one call each (tests/tooling)
@@ -42,18 +42,30 @@ def cases(lib):
     return [("elu", f.elu), ("softplus", f.softplus), ("mish", f.mish), ("tanh", lib.tanh),
             ("expm1", lib.expm1), ("log1p(|x|)", lambda v: lib.log1p(v.abs())),
             ("exp", lib.exp), ("exp2", lib.exp2), ("log(|x|)", lambda v: lib.log(v.abs())),
-            ("log2(|x|)", lambda v: lib.log2(v.abs()))]
+            ("log2(|x|)", lambda v: lib.log2(v.abs())), ("sinh", lib.sinh), ("cosh", lib.cosh),
+            ("asinh", lib.asinh), ("atan", lib.atan)]
+
+
+# maps on a restricted domain, given an input there (the row names say which)
+def domain_cases(lib):
+    return [("acosh(|x| + 1)", lib.acosh, lambda a: np.abs(a) + 1),
+            ("atanh(x / 16)", lib.atanh, lambda a: np.clip(a / 16, -0.99, 0.99)),
+            ("asin(x / 16)", lib.asin, lambda a: np.clip(a / 16, -0.99, 0.99)),
+            ("acos(x / 16)", lib.acos, lambda a: np.clip(a / 16, -0.99, 0.99))]
 
 
 def _rows(lib, a, quick):
-    x = lib.tensor(a)
-    xg = lib.tensor(a, requires_grad=True)
     out = {}
-    for name, fn in cases(lib):
-        def fwd_bwd(fn=fn):
+    todo = [(name, fn, a) for name, fn in cases(lib)]
+    todo += [(name, fn, prep(a)) for name, fn, prep in domain_cases(lib)]
+    for name, fn, arr in todo:
+        x = lib.tensor(arr)
+        xg = lib.tensor(arr, requires_grad=True)
+
+        def fwd_bwd(fn=fn, xg=xg):
             xg.grad = None
             fn(xg).sum().backward()
-        out[name] = (_time(lambda fn=fn: fn(x), quick), _time(fwd_bwd, quick))
+        out[name] = (_time(lambda fn=fn, x=x: fn(x), quick), _time(fwd_bwd, quick))
     return out
 
 

@@ -143,12 +143,21 @@ static void tl_logsigmoid_grad_f32(const float *g, const float *x, float *out, p
 TL_MAP_F32(tl_expm1_f32, tl_expm1f)
 TL_MAP_F32(tl_log1p_f32, tl_log1pf)
 
-/* exp, exp2, log and log2, float32 (NumPy's took 2.3-3.6 ns an element on an AVX2 Zen 3 core;
- * NumPy with AVX-512 keeps its own) */
+/* exp, exp2, log, log2, the hyperbolic functions and their inverses, atan, asin and acos,
+ * float32 (NumPy's took 1.6-30 ns an element on an AVX2 Zen 3 core; NumPy with AVX-512 keeps
+ * its own) */
 TL_MAP_F32(tl_exp_f32, tl_exp_fullf)
 TL_MAP_F32(tl_exp2_f32, tl_exp2_fullf)
 TL_MAP_F32(tl_log_f32, tl_log_fullf)
 TL_MAP_F32(tl_log2_f32, tl_log2_fullf)
+TL_MAP_F32(tl_sinh_f32, tl_sinhf)
+TL_MAP_F32(tl_cosh_f32, tl_coshf)
+TL_MAP_F32(tl_asinh_f32, tl_asinhf)
+TL_MAP_F32(tl_acosh_f32, tl_acoshf)
+TL_MAP_F32(tl_atanh_f32, tl_atanhf)
+TL_MAP_F32(tl_atan_f32, tl_atanf)
+TL_MAP_F32(tl_asin_f32, tl_asinf)
+TL_MAP_F32(tl_acos_f32, tl_acosf)
 
 /* ELU: x above 0, else alpha expm1(x) (NaN gives NaN), one pass. */
 TL_CLONES

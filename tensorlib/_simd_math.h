@@ -241,6 +241,114 @@ static inline float tl_log2_fullf(float x) {
     return tl_log_special(x, fmaf(t, 1.44269502f, lo) + ef);
 }
 
+/* exp(a) / 2 for a >= 0, finite up to ~89.4 (where exp(a) alone overflows from ~88.7) */
+static inline float tl_exp_halff(float a) {
+    float n = nearbyintf(a * 1.44269504088896341f);
+    n = n > 129.0f ? 129.0f : n;
+    float r = fmaf(n, -0.693359375f, a);
+    r = fmaf(n, 2.12194440e-4f, r);
+    float y = tl_exp_reduced(n - 1.0f, r);
+    return a > 90.0f ? INFINITY : y;
+}
+
+/* The hyperbolic functions and their inverses, float32, branch-free (~1-3 ulp; NaN gives
+ * NaN, infinities and the domain edges as libm's). */
+static inline float tl_sinhf(float x) {
+    /* below 1: from expm1, e = expm1(a), sinh a = (e + e / (e + 1)) / 2 (no cancellation);
+     * above: h - 1/(4h) with h = exp(a) / 2 */
+    float a = fabsf(x);
+    float e = tl_expm1f(a < 1.0f ? a : 0.0f);
+    float small = 0.5f * (e + e / (e + 1.0f));
+    float h = tl_exp_halff(a < 1.0f ? 1.0f : a);
+    float y = a < 1.0f ? small : h - 0.25f / h;
+    y = copysignf(y, x);
+    return x != x ? x : y;
+}
+
+static inline float tl_coshf(float x) {
+    float h = tl_exp_halff(fabsf(x));
+    float y = h + 0.25f / h;
+    return x != x ? x : y;
+}
+
+static inline float tl_atanhf(float x) {
+    /* atanh a = log1p(2a / (1 - a)) / 2: inf at 1, NaN beyond */
+    float a = fabsf(x);
+    float y = 0.5f * tl_log1pf((a + a) / (1.0f - a));
+    y = a > 1.0f ? NAN : y;
+    y = copysignf(y, x);
+    return x != x ? x : y;
+}
+
+static inline float tl_asinhf(float x) {
+    /* log1p(a + a^2 / (1 + sqrt(1 + a^2))), exact in form near 0; from 2^12, log(a) + ln 2
+     * (a^2 would overflow) */
+    float a = fabsf(x);
+    float b = a < 4096.0f ? a : 0.0f;
+    float q = b * b;
+    float small = tl_log1pf(b + q / (1.0f + sqrtf(1.0f + q)));
+    float big = tl_log_fullf(a) + 0.693147180559945309f;
+    float y = copysignf(a < 4096.0f ? small : big, x);
+    return x != x ? x : y;
+}
+
+static inline float tl_acoshf(float x) {
+    /* t = x - 1 (exact below 2): log1p(t + sqrt(2t + t^2)); from 2^12, log(x) + ln 2; NaN
+     * below 1 */
+    float t = x < 4096.0f ? x - 1.0f : 0.0f;
+    float small = tl_log1pf(t + sqrtf(t + t + t * t));
+    float big = tl_log_fullf(x) + 0.693147180559945309f;
+    float y = x < 4096.0f ? small : big;
+    y = x < 1.0f ? NAN : y;
+    return x != x ? x : y;
+}
+
+/* atan, asin and acos, float32: Cephes' atanf/asinf reductions and minimax polynomials
+ * (~1-2 ulp), branch-free. */
+static inline float tl_atanf(float x) {
+    float a = fabsf(x);
+    int big = a > 2.414213562373095f, mid = a > 0.4142135623730950f;
+    float t = big ? -1.0f / a : (mid ? (a - 1.0f) / (a + 1.0f) : a);
+    float y0 = big ? 1.57079632679489662f : (mid ? 0.785398163397448310f : 0.0f);
+    float z = t * t;
+    float p = ((8.05374449538e-2f * z - 1.38776856032e-1f) * z + 1.99777106478e-1f) * z
+              - 3.33329491539e-1f;
+    float y = copysignf(y0 + fmaf(p * z, t, t), x);
+    return x != x ? x : y;
+}
+
+/* asin(t) for |t| <= 0.5 with z = t^2 */
+static inline float tl_asin_small(float t, float z) {
+    float p = (((4.2163199048e-2f * z + 2.4181311049e-2f) * z + 4.5470025998e-2f) * z
+               + 7.4953002686e-2f) * z + 1.6666752422e-1f;
+    return fmaf(p * z, t, t);
+}
+
+static inline float tl_asinf(float x) {
+    /* above 1/2: asin a = pi/2 - 2 asin(sqrt((1 - a) / 2)) */
+    float a = fabsf(x);
+    int flag = a > 0.5f;
+    float z = flag ? 0.5f * (1.0f - a) : a * a;
+    float t = flag ? sqrtf(z) : a;
+    float s = tl_asin_small(t, z);
+    float y = flag ? 1.57079632679489662f - (s + s) : s;
+    y = a > 1.0f ? NAN : copysignf(y, x);
+    return x != x ? x : y;
+}
+
+static inline float tl_acosf(float x) {
+    /* |x| > 1/2: 2 asin(sqrt((1 - |x|) / 2)), from pi below 0; else pi/2 - asin x */
+    float a = fabsf(x);
+    int flag = a > 0.5f;
+    float z = flag ? 0.5f * (1.0f - a) : a * a;
+    float t = flag ? sqrtf(z) : x;
+    float s = tl_asin_small(t, z);
+    float y = flag ? (x < 0.0f ? 3.14159265358979324f - (s + s) : s + s)
+                   : 1.57079632679489662f - s;
+    y = a > 1.0f ? NAN : y;
+    return x != x ? x : y;
+}
+
 /* One row of the forward; every gate segment is its own restrict pointer so the loop over
  * j vectorises. */
 static inline void tl_lstm_fwd_row(const float *restrict gi, const float *restrict gf,
