@@ -2,7 +2,8 @@
 tensorlib against PyTorch: the ops whose NumPy kernels are a libm call per element on CPUs
 without AVX-512 (NumPy's SVML serves only those): expm1, log1p, tanh, and ELU, softplus and
 mish built on them; and exp, exp2, log, log2, the hyperbolic functions and their inverses,
-atan, asin and acos, whose NumPy float32 loops there are libm calls or slow vector code.
+atan, asin, acos, sin, cos and tan, whose NumPy float32 loops there are libm calls or slower
+vector code.
 
     python benchmarks/activations.py            # 5 rounds of 10 calls, the best round
     python benchmarks/activations.py --quick    # one call each (tests/tooling)
@@ -43,7 +44,7 @@ def cases(lib):
             ("expm1", lib.expm1), ("log1p(|x|)", lambda v: lib.log1p(v.abs())),
             ("exp", lib.exp), ("exp2", lib.exp2), ("log(|x|)", lambda v: lib.log(v.abs())),
             ("log2(|x|)", lambda v: lib.log2(v.abs())), ("sinh", lib.sinh), ("cosh", lib.cosh),
-            ("asinh", lib.asinh), ("atan", lib.atan)]
+            ("asinh", lib.asinh), ("atan", lib.atan), ("sin", lib.sin), ("tan", lib.tan)]
 
 
 # maps on a restricted domain, given an input there (the row names say which)

@@ -159,6 +159,16 @@ TL_MAP_F32(tl_atan_f32, tl_atanf)
 TL_MAP_F32(tl_asin_f32, tl_asinf)
 TL_MAP_F32(tl_acos_f32, tl_acosf)
 
+#define TL_TRIG_MAP_F32(name, f, libm)                                                      \
+TL_MAP_F32(name##_lanes, f)                                                                  \
+static void name(const float *x, float *out, ptrdiff_t n) {                                  \
+    name##_lanes(x, out, n);                                                                 \
+    tl_trig_fixup(x, out, n, libm);                                                          \
+}
+TL_TRIG_MAP_F32(tl_sin_f32, tl_sinf, sinf)
+TL_TRIG_MAP_F32(tl_cos_f32, tl_cosf, cosf)
+TL_TRIG_MAP_F32(tl_tan_f32, tl_tanf, tanf)
+
 /* ELU: x above 0, else alpha expm1(x) (NaN gives NaN), one pass. */
 TL_CLONES
 static void tl_elu_f32(const float *x, float *out, ptrdiff_t n, float alpha) {

@@ -2885,6 +2885,9 @@ cdef extern from "_fused_pointwise.h" nogil:
     void tl_atan_f32(const float *x, float *out, Py_ssize_t n)
     void tl_asin_f32(const float *x, float *out, Py_ssize_t n)
     void tl_acos_f32(const float *x, float *out, Py_ssize_t n)
+    void tl_sin_f32(const float *x, float *out, Py_ssize_t n)
+    void tl_cos_f32(const float *x, float *out, Py_ssize_t n)
+    void tl_tan_f32(const float *x, float *out, Py_ssize_t n)
     void tl_elu_f32(const float *x, float *out, Py_ssize_t n, float alpha)
     void tl_leaky_relu_f32(const float *x, float *out, Py_ssize_t n, float slope)
     void tl_leaky_relu_grad_f32(const float *g, const float *x, float *out, Py_ssize_t n,
@@ -2911,18 +2914,20 @@ def log1p_f32(const float[::1] x, float[::1] out):
 
 # tensorlib's names of the float32 maps math_f32 runs, in _MATH_KERNELS' order
 MATH_F32 = ("exp", "exp2", "log", "log2", "sinh", "cosh", "asinh", "acosh", "atanh", "atan",
-            "asin", "acos")
-cdef unary_f32[12] _MATH_KERNELS = [
+            "asin", "acos", "sin", "cos", "tan")
+cdef unary_f32[15] _MATH_KERNELS = [
     <unary_f32>tl_exp_f32, <unary_f32>tl_exp2_f32, <unary_f32>tl_log_f32, <unary_f32>tl_log2_f32,
     <unary_f32>tl_sinh_f32, <unary_f32>tl_cosh_f32, <unary_f32>tl_asinh_f32,
     <unary_f32>tl_acosh_f32, <unary_f32>tl_atanh_f32, <unary_f32>tl_atan_f32,
-    <unary_f32>tl_asin_f32, <unary_f32>tl_acos_f32]
+    <unary_f32>tl_asin_f32, <unary_f32>tl_acos_f32, <unary_f32>tl_sin_f32, <unary_f32>tl_cos_f32,
+    <unary_f32>tl_tan_f32]
 
 
 def math_f32(str name, const float[::1] x, float[::1] out):
     """out = name(x) of flat float32 arrays, ``name`` one of :data:`MATH_F32`, threaded when
     large. Vector lanes, IEEE special values and subnormals kept; against float64, exp and exp2
-    are within 1.25 ulp, log and log2 within 1, the others within 4 (tests/kernels)."""
+    are within 1.25 ulp, log and log2 within 1, sin and cos 1.6, the others within 4
+    (tests/kernels)."""
     if name not in MATH_F32:
         raise ValueError(f"math_f32: name must be one of {MATH_F32}, not {name!r}")
     cdef unary_f32 f = _MATH_KERNELS[MATH_F32.index(name)]

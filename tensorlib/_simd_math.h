@@ -303,6 +303,72 @@ static inline float tl_acoshf(float x) {
     return x != x ? x : y;
 }
 
+/* sin, cos and tan, float32 (~1-2 ulp): x = q pi/2 + r with the reduction in double (pi/2
+ * in two parts, the first of 33 bits, so q pi/2 is exact below 2^20 and r keeps its relative
+ * accuracy next to the zeros), then Cephes' sinf/cosf/tanf polynomials on |r| <= pi/4. The
+ * maps redo |x| >= 2^20 with libm (tl_trig_fixup). */
+#define TL_TRIG_MAX 1048576.0f
+static inline float tl_trig_reduce(float x, int32_t *q) {
+    double xd = (double)x;
+    double j = nearbyint(xd * 0.636619772367581343);
+    double r = fma(-j, 1.57079632673412561417, xd);
+    r = fma(-j, 6.07710050650619224932e-11, r);
+    *q = (int32_t)(fabs(j) < 2097152.0 ? j : 0.0);
+    return (float)r;
+}
+
+static inline float tl_sin_poly(float r, float z) {
+    float p = (-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f;
+    return fmaf(p * z, r, r);
+}
+
+static inline float tl_cos_poly(float z) {
+    float p = (2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f;
+    return fmaf(p, z * z, fmaf(-0.5f, z, 1.0f));
+}
+
+static inline float tl_sinf(float x) {
+    int32_t q;
+    float r = tl_trig_reduce(x, &q), z = r * r;
+    float s = tl_sin_poly(r, z), c = tl_cos_poly(z);
+    float y = (q & 1) ? c : s;
+    return (q & 2) ? -y : y;
+}
+
+static inline float tl_cosf(float x) {
+    int32_t q;
+    float r = tl_trig_reduce(x, &q), z = r * r;
+    float s = tl_sin_poly(r, z), c = tl_cos_poly(z);
+    float y = (q & 1) ? s : c;
+    return ((q + 1) & 2) ? -y : y;
+}
+
+static inline float tl_tanf(float x) {
+    int32_t q;
+    float r = tl_trig_reduce(x, &q), z = r * r;
+    float p = ((((9.38540185543e-3f * z + 3.11992232697e-3f) * z + 2.44301354525e-2f) * z
+                + 5.34112807005e-2f) * z + 1.33387994085e-1f) * z + 3.33331568548e-1f;
+    float t = fmaf(p * z, r, r);
+    return (q & 1) ? -1.0f / t : t;
+}
+
+/* libm for the arguments past the double reduction's range (inf and NaN included), a call
+ * the vectoriser leaves alone */
+__attribute__((noinline)) static void tl_trig_libm(const float *x, float *out, ptrdiff_t n,
+                                                    float (*f)(float)) {
+    for (ptrdiff_t i = 0; i < n; i++)
+        if (!(fabsf(x[i]) < TL_TRIG_MAX)) out[i] = f(x[i]);
+}
+
+TL_CLONES
+static void tl_trig_fixup(const float *x, float *out, ptrdiff_t n, float (*f)(float)) {
+    int any = 0;    /* a vectorised scan first: such arguments are rare */
+    for (ptrdiff_t i = 0; i < n; i++)
+        any |= !(fabsf(x[i]) < TL_TRIG_MAX);
+    if (any)
+        tl_trig_libm(x, out, n, f);
+}
+
 /* atan, asin and acos, float32: Cephes' atanf/asinf reductions and minimax polynomials
  * (~1-2 ulp), branch-free. */
 static inline float tl_atanf(float x) {
@@ -324,13 +390,18 @@ static inline float tl_asin_small(float t, float z) {
     return fmaf(p * z, t, t);
 }
 
+/* flag == 0: asin(v) for |v| <= 1/2; flag: asin(sqrt((1 - a) / 2)), a = |v| > 1/2, the
+ * reduction asin and acos share */
+static inline float tl_asin_reduced(float v, float a, int flag) {
+    float z = flag ? 0.5f * (1.0f - a) : v * v;
+    return tl_asin_small(flag ? sqrtf(z) : v, z);
+}
+
 static inline float tl_asinf(float x) {
     /* above 1/2: asin a = pi/2 - 2 asin(sqrt((1 - a) / 2)) */
     float a = fabsf(x);
     int flag = a > 0.5f;
-    float z = flag ? 0.5f * (1.0f - a) : a * a;
-    float t = flag ? sqrtf(z) : a;
-    float s = tl_asin_small(t, z);
+    float s = tl_asin_reduced(a, a, flag);
     float y = flag ? 1.57079632679489662f - (s + s) : s;
     y = a > 1.0f ? NAN : copysignf(y, x);
     return x != x ? x : y;
@@ -340,9 +411,7 @@ static inline float tl_acosf(float x) {
     /* |x| > 1/2: 2 asin(sqrt((1 - |x|) / 2)), from pi below 0; else pi/2 - asin x */
     float a = fabsf(x);
     int flag = a > 0.5f;
-    float z = flag ? 0.5f * (1.0f - a) : a * a;
-    float t = flag ? sqrtf(z) : x;
-    float s = tl_asin_small(t, z);
+    float s = tl_asin_reduced(x, a, flag);
     float y = flag ? (x < 0.0f ? 3.14159265358979324f - (s + s) : s + s)
                    : 1.57079632679489662f - s;
     y = a > 1.0f ? NAN : y;

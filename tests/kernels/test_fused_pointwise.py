@@ -477,7 +477,10 @@ _MATH_CASES = [("exp", "exp", (-110.0, 90.0), None, 1.25),
                ("atanh", "arctanh", (-1.0, 1.0), (-1.0, 1.0), 4.0),
                ("atan", "arctan", (-3.0, 3.0), (-np.inf, np.inf), 3.0),
                ("asin", "arcsin", (-1.0, 1.0), (-1.0, 1.0), 2.5),
-               ("acos", "arccos", (-1.0, 1.0), (-1.0, 1.0), 1.5)]
+               ("acos", "arccos", (-1.0, 1.0), (-1.0, 1.0), 1.5),
+               ("sin", "sin", (-10.0, 10.0), (-np.inf, np.inf), 1.6),
+               ("cos", "cos", (-10.0, 10.0), (-np.inf, np.inf), 1.6),
+               ("tan", "tan", (-10.0, 10.0), (-np.inf, np.inf), 2.5)]
 
 
 @pytest.mark.parametrize("name,np_name,sweep,domain,bound", _MATH_CASES,
@@ -492,6 +495,11 @@ def test_math_kernels_accuracy_over_the_float32_range(name, np_name, sweep, doma
     if domain is not None:
         x = _all_floats()
         parts.append(x[(x > domain[0]) & (x <= domain[1])])
+    if name in ("sin", "cos", "tan"):
+        # the floats next to multiples of pi/2, where the reduction cancels most, beyond the
+        # double reduction's 2^20 too (libm)
+        near = (np.arange(1, 800_000) * (np.pi / 2)).astype(np.float32)
+        parts += [near, -np.nextafter(near, np.float32(np.inf)), np.nextafter(near, 0)]
     x = np.concatenate(parts)
     out = np.empty_like(x)
     _ops.math_f32(name, x, out)
@@ -499,7 +507,7 @@ def test_math_kernels_accuracy_over_the_float32_range(name, np_name, sweep, doma
         ref = getattr(np, np_name)(x.astype(np.float64))
         ref32 = ref.astype(np.float32)
     finite = np.isfinite(ref32)
-    np.testing.assert_array_equal(out[~finite], ref32[~finite])    # overflow, poles: exactly
+    np.testing.assert_array_equal(out[~finite], ref32[~finite])    # overflow, poles, NaN
     assert _ulps_sub(out[finite], ref[finite]).max() <= bound
     assert (out[finite] == ref32[finite]).mean() > 2 / 3         # mostly correctly rounded
     if name.startswith("exp"):   # subnormal results are there, and not flushed
@@ -522,7 +530,7 @@ def test_math_kernels_special_values_and_checks():
             np.testing.assert_array_equal(out[exact], want[exact], err_msg=name)
             assert _ulps_sub(out[~exact], want[~exact].astype(np.float64)).max() <= 4, name
     with pytest.raises(ValueError, match="name must be one of"):
-        _ops.math_f32("sin", sp, np.empty_like(sp))
+        _ops.math_f32("erfc", sp, np.empty_like(sp))
     with pytest.raises(ValueError, match="differ in length"):
         _ops.math_f32("exp", sp, np.empty(3, np.float32))
     empty = np.empty(0, np.float32)
