@@ -143,9 +143,9 @@ static void tl_logsigmoid_grad_f32(const float *g, const float *x, float *out, p
 TL_MAP_F32(tl_expm1_f32, tl_expm1f)
 TL_MAP_F32(tl_log1p_f32, tl_log1pf)
 
-/* exp, exp2, log, log2, the hyperbolic functions and their inverses, atan, asin and acos,
- * float32 (NumPy's took 1.6-30 ns an element on an AVX2 Zen 3 core; NumPy with AVX-512 keeps
- * its own) */
+/* exp, exp2, log, log2, the hyperbolic functions and their inverses, atan, asin, acos, sin,
+ * cos, tan, atan2 and hypot, float32 (NumPy's took 1.6-33 ns an element on an AVX2 Zen 3
+ * core; NumPy with AVX-512 keeps its own) */
 TL_MAP_F32(tl_exp_f32, tl_exp_fullf)
 TL_MAP_F32(tl_exp2_f32, tl_exp2_fullf)
 TL_MAP_F32(tl_log_f32, tl_log_fullf)
@@ -168,6 +168,8 @@ static void name(const float *x, float *out, ptrdiff_t n) {                     
 TL_TRIG_MAP_F32(tl_sin_f32, tl_sinf, sinf)
 TL_TRIG_MAP_F32(tl_cos_f32, tl_cosf, cosf)
 TL_TRIG_MAP_F32(tl_tan_f32, tl_tanf, tanf)
+TL_MAP2_F32(tl_atan2_f32, tl_atan2f)
+TL_MAP2_F32(tl_hypot_f32, tl_hypotf)
 
 /* ELU: x above 0, else alpha expm1(x) (NaN gives NaN), one pass. */
 TL_CLONES

@@ -2888,6 +2888,8 @@ cdef extern from "_fused_pointwise.h" nogil:
     void tl_sin_f32(const float *x, float *out, Py_ssize_t n)
     void tl_cos_f32(const float *x, float *out, Py_ssize_t n)
     void tl_tan_f32(const float *x, float *out, Py_ssize_t n)
+    void tl_atan2_f32(const float *y, const float *x, float *out, Py_ssize_t n)
+    void tl_hypot_f32(const float *a, const float *b, float *out, Py_ssize_t n)
     void tl_elu_f32(const float *x, float *out, Py_ssize_t n, float alpha)
     void tl_leaky_relu_f32(const float *x, float *out, Py_ssize_t n, float slope)
     void tl_leaky_relu_grad_f32(const float *g, const float *x, float *out, Py_ssize_t n,
@@ -2934,6 +2936,25 @@ def math_f32(str name, const float[::1] x, float[::1] out):
     _same_length(name, x, out)
     with nogil:
         _map1(f, _cp(x), _mp(out), x.shape[0], MAP_PAR_SLOW)
+
+
+MATH2_F32 = ("atan2", "hypot")
+
+
+def math2_f32(str name, const float[::1] a, const float[::1] b, float[::1] out):
+    """out = name(a, b) of flat float32 arrays of one length, ``name`` one of
+    :data:`MATH2_F32` (atan2 within 3.1 ulp of float64, C99's values on the axes and at the
+    infinities; hypot within 0.5 ulp, in double inside), threaded when large."""
+    cdef binary_f32 f
+    if name == "atan2":
+        f = <binary_f32>tl_atan2_f32
+    elif name == "hypot":
+        f = <binary_f32>tl_hypot_f32
+    else:
+        raise ValueError(f"math2_f32: name must be one of {MATH2_F32}, not {name!r}")
+    _same_length(name, a, b, out)
+    with nogil:
+        _map2(f, _cp(a), _cp(b), _mp(out), out.shape[0], MAP_PAR_SLOW)
 
 
 def elu_f32(const float[::1] x, float[::1] out, double alpha):

@@ -418,6 +418,40 @@ static inline float tl_acosf(float x) {
     return x != x ? x : y;
 }
 
+/* name(a, b, out, n): out[i] = f(a[i], b[i]) over flat float32 arrays */
+#define TL_MAP2_F32(name, f)                                                                 \
+TL_CLONES                                                                                    \
+static void name(const float *a, const float *b, float *out, ptrdiff_t n) {                  \
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = f(a[i], b[i]);                                \
+}
+
+/* atan2(y, x), float32 (~3 ulp): atan(y / x) moved by pi into the left half plane, with C99's
+ * values on the axes and at the infinities, signed zeros included */
+static inline float tl_atan2f(float y, float x) {
+    /* (one select per condition, each on its own: gcc does not vectorise selects on && or ||
+     * of float compares) */
+    const float pi = 3.14159265358979324f;
+    float t = tl_atanf(y / x);
+    /* the signs as +-1 (copysignf reads the bit: signed zeros count) */
+    float sx = copysignf(1.0f, x), sy = copysignf(1.0f, y);
+    float r = sx < 0.0f ? t + sy * pi : t;
+    /* both infinite (and 0 / 0, overridden below): pi/4 or 3pi/4 */
+    r = r != r ? (sx < 0.0f ? 2.35619449019234492f : 0.785398163397448310f) : r;
+    r = x == 0.0f ? 1.57079632679489662f : r;       /* on the y axis */
+    r = y == 0.0f ? (sx < 0.0f ? pi : 0.0f) : r;    /* on the x axis, the origin included */
+    r = copysignf(r, sy);                           /* atan2 has the sign of y, always */
+    r = x != x ? x : r;
+    return y != y ? y : r;
+}
+
+/* hypot(a, b), float32: the sum of squares and its root in double (no overflow, one final
+ * rounding), inf when either is infinite (even with NaN) */
+static inline float tl_hypotf(float a, float b) {
+    double ad = (double)a, bd = (double)b;
+    float h = (float)sqrt(ad * ad + bd * bd);
+    return (fabsf(a) == INFINITY || fabsf(b) == INFINITY) ? INFINITY : h;
+}
+
 /* One row of the forward; every gate segment is its own restrict pointer so the loop over
  * j vectorises. */
 static inline void tl_lstm_fwd_row(const float *restrict gi, const float *restrict gf,

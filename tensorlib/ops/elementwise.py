@@ -1477,6 +1477,33 @@ def _hypot_vjp(n, g):
             unbroadcast(g * b / n.out, b._data.shape) if b._rg else None)
 
 
+def _ufunc_map2(kernel, ufunc):
+    """A binary op's CPU kernel: _ops' one-pass float32 map ``kernel(a, b, out)`` for
+    float32 arrays of one shape, both C-contiguous (the common case), else the NumPy ``ufunc``
+    (broadcasts, scalars, other dtypes); ``.ufunc_out(a, b, out=None)`` as _ufunc_map's."""
+    def fits(*arrays):
+        s = arrays[0].shape
+        return all(type(v) is np.ndarray and v.dtype == np.float32 and v.shape == s
+                   and v.flags.c_contiguous for v in arrays)
+
+    def run(a, b):
+        if fits(a, b):
+            out = np.empty_like(a)
+            kernel(a.reshape(-1), b.reshape(-1), out.reshape(-1))
+            return out
+        return ufunc(a, b)
+
+    def ufunc_out(a, b, out=None):
+        if out is None:
+            return run(a, b)
+        if fits(a, b, out):
+            kernel(a.reshape(-1), b.reshape(-1), out.reshape(-1))
+            return out
+        return ufunc(a, b, out=out)
+    run.ufunc_out = ufunc_out
+    return run
+
+
 ATAN2, atan2 = _float_binary("atan2", "arctan2", _atan2_vjp,
                              doc="The angle of the point (x, y): ``atan2(y, x)``, in "
                                  "[-pi, pi].")
@@ -1485,6 +1512,10 @@ LOGADDEXP, logaddexp = _float_binary("logaddexp", "logaddexp", _logaddexp_vjp,
 HYPOT, hypot = _float_binary("hypot", "hypot", _hypot_vjp, saves_output=True,
                              doc="sqrt(a**2 + b**2) without overflow.")
 arctan2 = atan2
+if not _numpy_has_svml():     # (see the unary maps above; atan2 3.1 ulp, hypot 0.5)
+    for _op in (ATAN2, HYPOT):
+        _op.set_kernel("cpu", _ufunc_map2(functools.partial(_ops.math2_f32, _op.name),
+                                          getattr(np, _op.ufunc)))
 
 
 # --- where --------------------------------------------------------------------

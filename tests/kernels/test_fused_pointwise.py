@@ -537,6 +537,56 @@ def test_math_kernels_special_values_and_checks():
     _ops.math_f32("log", empty, empty)
 
 
+@pytest.mark.parametrize("name,np_name,bound", [("atan2", "arctan2", 3.1),
+                                               ("hypot", "hypot", 0.5)])
+def test_binary_math_kernels_accuracy_and_special_values(name, np_name, bound):
+    """atan2 and hypot against float64 NumPy over pairs drawn from every binade (and normal
+    pairs), and every pair of special values: C99's results at the axes, the signed zeros
+    and the infinities (atan2 within an ulp of the float64 value there: pi/2 rounds either
+    way), hypot's inf beside NaN."""
+    rng = np.random.default_rng(3)
+    a, b = _all_floats(1_500_000, seed=1), _all_floats(1_500_000, seed=2)
+    k = min(a.size, b.size)
+    a = np.concatenate([a[:k], rng.standard_normal(300_000).astype(np.float32)])
+    b = np.concatenate([b[:k], rng.standard_normal(300_000).astype(np.float32)])
+    out = np.empty_like(a)
+    _ops.math2_f32(name, a, b, out)
+    with np.errstate(over="ignore", under="ignore"):
+        ref = getattr(np, np_name)(a.astype(np.float64), b.astype(np.float64))
+        ref32 = ref.astype(np.float32)
+    finite = np.isfinite(ref32)
+    np.testing.assert_array_equal(out[~finite], ref32[~finite])
+    assert _ulps_sub(out[finite], ref[finite]).max() <= bound
+    sp = np.float32([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 1e-45, -1e-45, 3e38])
+    pa, pb = (np.ascontiguousarray(v) for v in np.array(list(itertools.product(sp, sp)),
+                                                          np.float32).T)
+    got = np.empty_like(pa)
+    _ops.math2_f32(name, pa, pb, got)
+    with np.errstate(over="ignore"):
+        want = getattr(np, np_name)(pa, pb)
+        want64 = getattr(np, np_name)(pa.astype(np.float64), pb.astype(np.float64))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert (np.signbit(got) == np.signbit(want)).all()
+    inf = np.isinf(want)
+    np.testing.assert_array_equal(got[inf], want[inf])
+    ok = np.isfinite(want)
+    assert (_ulps_sub(got[ok], want64[ok]) <= 1.0).all()
+    # the op: the map for float32 arrays of one shape, NumPy's ufunc for the rest
+    x, y = rng.standard_normal((2, 40, 50)).astype(np.float32)
+    _ops.math2_f32(name, y.reshape(-1), x.reshape(-1), out[:2000])
+    from tensorlib.ops import elementwise as ew
+    f = getattr(tl, name)
+    if not ew._numpy_has_svml():
+        np.testing.assert_array_equal(f(tl.tensor(y), tl.tensor(x)).numpy().reshape(-1),
+                                      out[:2000])
+    np.testing.assert_allclose(f(tl.tensor(y), tl.tensor(x[0])).numpy(),
+                               getattr(np, np_name)(y, x[0]), rtol=1e-6)
+    with pytest.raises(ValueError, match="name must be one of"):
+        _ops.math2_f32("pow", pa, pb, got)
+    with pytest.raises(ValueError, match="differ in length"):
+        _ops.math2_f32(name, pa, pb[:3], got)
+
+
 @pytest.mark.parametrize("alpha", [1.0, 0.3, 2.5])
 def test_elu_kernel_vs_float64(alpha):
     x = np.concatenate([_wide(-100.0, 100.0, 3), [np.nan, np.inf, -np.inf]]).astype(np.float32)
