@@ -286,10 +286,22 @@ def _numpy_has_svml() -> bool:
     return bool(features.get("AVX512_SKX"))
 
 
-def _ufunc_map(kernel, ufunc):
-    """``f32_map(kernel)`` standing in for the NumPy ``ufunc``, with ``.ufunc_out(x, out=None)``
-    (the ufunc's calling convention) for graph fusion's in-place chains."""
-    run = f32_map(kernel, lambda xp, x: ufunc(x))
+# Below this many elements the math maps leave a float32 array to NumPy's loop: the map's
+# call (buffer checks, a fresh output, the name's dispatch) costs ~1-2 µs, as much as NumPy's
+# libm loop spends on a few hundred exps (a 4-element exp: 0.7 µs in NumPy, 6 through the map)
+MAP_MIN = 256
+
+
+def _ufunc_map(kernel, ufunc, min_size=0):
+    """``f32_map(kernel)`` standing in for the NumPy ``ufunc`` (which takes arrays of fewer
+    than ``min_size`` elements), with ``.ufunc_out(x, out=None)`` (the ufunc's calling
+    convention) for graph fusion's in-place chains."""
+    mapped = f32_map(kernel, lambda xp, x: ufunc(x))
+
+    def run(x):
+        return mapped(x) if x.size >= min_size else ufunc(x)
+    if not min_size:
+        run = mapped
 
     def ufunc_out(x, out=None):
         if out is None:
@@ -318,7 +330,7 @@ if not _numpy_has_svml():
     for _op in (EXP, EXP2, LOG, LOG2, SINH, COSH, ASINH, ACOSH, ATANH, ATAN, ASIN, ACOS, SIN,
                 COS, TAN):
         _op.set_kernel("cpu", _ufunc_map(functools.partial(_ops.math_f32, _op.name),
-                                         getattr(np, _op.ufunc)))
+                                         getattr(np, _op.ufunc), MAP_MIN))
 
 
 # float32: the LSTM kernels' vectorised sigmoid (1.4e-7 relative; NumPy's where() over an
@@ -1479,15 +1491,18 @@ def _hypot_vjp(n, g):
 
 def _ufunc_map2(kernel, ufunc):
     """A binary op's CPU kernel: _ops' one-pass float32 map ``kernel(a, b, out)`` for
-    float32 arrays of one shape, both C-contiguous (the common case), else the NumPy ``ufunc``
-    (broadcasts, scalars, other dtypes); ``.ufunc_out(a, b, out=None)`` as _ufunc_map's."""
-    def fits(*arrays):
-        s = arrays[0].shape
-        return all(type(v) is np.ndarray and v.dtype == np.float32 and v.shape == s
-                   and v.flags.c_contiguous for v in arrays)
+    float32 arrays of one shape, both C-contiguous (the common case), of :data:`MAP_MIN`
+    elements or more, else the NumPy ``ufunc`` (broadcasts, scalars, other dtypes, small
+    arrays); ``.ufunc_out(a, b, out=None)`` as _ufunc_map's."""
+    f32 = np.dtype(np.float32)
+
+    def fits(a, b):
+        return (type(a) is np.ndarray and type(b) is np.ndarray and a.size >= MAP_MIN
+                and a.dtype == f32 and b.dtype == f32 and a.shape == b.shape
+                and a.flags.c_contiguous and b.flags.c_contiguous)
 
     def run(a, b):
-        if fits(a, b):
+        if type(a) is np.ndarray and a.size >= MAP_MIN and fits(a, b):   # (small: at once)
             out = np.empty_like(a)
             kernel(a.reshape(-1), b.reshape(-1), out.reshape(-1))
             return out
@@ -1496,7 +1511,8 @@ def _ufunc_map2(kernel, ufunc):
     def ufunc_out(a, b, out=None):
         if out is None:
             return run(a, b)
-        if fits(a, b, out):
+        if (fits(a, b) and type(out) is np.ndarray and out.dtype == f32
+                and out.shape == a.shape and out.flags.c_contiguous):
             kernel(a.reshape(-1), b.reshape(-1), out.reshape(-1))
             return out
         return ufunc(a, b, out=out)
