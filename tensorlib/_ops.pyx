@@ -2930,9 +2930,12 @@ def math_f32(str name, const float[::1] x, float[::1] out):
     large. Vector lanes, IEEE special values and subnormals kept; against float64, exp and exp2
     are within 1.25 ulp, log and log2 within 1, sin and cos 1.6, the others within 4
     (tests/kernels)."""
-    if name not in MATH_F32:
-        raise ValueError(f"math_f32: name must be one of {MATH_F32}, not {name!r}")
-    cdef unary_f32 f = _MATH_KERNELS[MATH_F32.index(name)]
+    cdef Py_ssize_t k
+    try:
+        k = MATH_F32.index(name)
+    except ValueError:
+        raise ValueError(f"math_f32: name must be one of {MATH_F32}, not {name!r}") from None
+    cdef unary_f32 f = _MATH_KERNELS[k]
     _same_length(name, x, out)
     with nogil:
         _map1(f, _cp(x), _mp(out), x.shape[0], MAP_PAR_SLOW)

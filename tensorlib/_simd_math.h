@@ -44,6 +44,13 @@ static inline float tl_exp_poly(float r) {
     return p * z + r + 1.0f;
 }
 
+/* x - n ln 2 for integral n, ln 2 in two parts (Cody-Waite; the first, 0.693359375, has 9
+ * bits, so n times it is exact for |n| < 2^15). Explicit fmaf keeps -ffast-math from
+ * reassociating the split back into one rounded product. */
+static inline float tl_sub_n_ln2(float x, float n) {
+    return fmaf(n, 2.12194440e-4f, fmaf(n, -0.693359375f, x));
+}
+
 static inline float tl_expf(float x) {
     /* n = round(x / ln 2), clamped so 2^n stays a normal float: exp then overflows to a huge
      * value or inf above ~88.7 and goes to ~0 below ~-87.3, which is all sigmoid and tanh need.
@@ -51,11 +58,7 @@ static inline float tl_expf(float x) {
     float n = nearbyintf(x * 1.44269504088896341f);
     n = n < -126.0f ? -126.0f : n;
     n = n > 127.0f ? 127.0f : n;
-    /* r = x - n ln 2 in two fused steps: explicit fmaf keeps -ffast-math from reassociating
-     * the Cody-Waite split back into one rounded product */
-    float r = fmaf(n, -0.693359375f, x);
-    r = fmaf(n, 2.12194440e-4f, r);
-    float p = tl_exp_poly(r);
+    float p = tl_exp_poly(tl_sub_n_ln2(x, n));
     /* 2^n from its exponent bits */
     int32_t e = ((int32_t)n + 127) << 23;
     float s;
@@ -97,9 +100,6 @@ static inline float tl_log1p01f(float z) {
     return p * s;
 }
 
-/* log(u) of a positive normal finite float: u = 2^e m with m in [sqrt(1/2), sqrt(2)) from
- * the bits, log(m) = log1p(m - 1) by the series above (|s| < 0.18), plus e ln 2 in two parts
- * (Cody-Waite, as tl_expf). The caller selects its own value for 0, negatives, inf and NaN. */
 /* u = 2^(ef - eoff) m, m in [sqrt(1/2), sqrt(2)), for a positive normal finite u: returns
  * m - 1 (exact, in [-0.293, 0.415)) and sets *ef */
 static inline float tl_log_split(float u, int32_t eoff, float *ef) {
@@ -115,6 +115,9 @@ static inline float tl_log_split(float u, int32_t eoff, float *ef) {
     return m - 1.0f;
 }
 
+/* log(u) of a positive normal finite float: u = 2^e m with m in [sqrt(1/2), sqrt(2)) from
+ * the bits, log(m) = log1p(m - 1) by the series above (|s| < 0.18), plus e ln 2 in two parts
+ * (Cody-Waite, as tl_expf). The caller selects its own value for 0, negatives, inf and NaN. */
 static inline float tl_logf_pos(float u) {
     float ef, l = tl_log1p01f(tl_log_split(u, 0, &ef));
     return fmaf(ef, 0.693359375f, fmaf(ef, -2.12194440e-4f, l));
@@ -182,9 +185,7 @@ static inline float tl_exp_fullf(float x) {
     float n = nearbyintf(x * 1.44269504088896341f);
     n = n < -151.0f ? -151.0f : n;
     n = n > 128.0f ? 128.0f : n;
-    float r = fmaf(n, -0.693359375f, x);     /* exact: n has at most 8 bits */
-    r = fmaf(n, 2.12194440e-4f, r);
-    float y = tl_exp_reduced(n, r);
+    float y = tl_exp_reduced(n, tl_sub_n_ln2(x, n));
     y = x < -104.0f ? 0.0f : y;
     y = x > 89.0f ? INFINITY : y;
     return x != x ? x : y;
@@ -245,9 +246,7 @@ static inline float tl_log2_fullf(float x) {
 static inline float tl_exp_halff(float a) {
     float n = nearbyintf(a * 1.44269504088896341f);
     n = n > 129.0f ? 129.0f : n;
-    float r = fmaf(n, -0.693359375f, a);
-    r = fmaf(n, 2.12194440e-4f, r);
-    float y = tl_exp_reduced(n - 1.0f, r);
+    float y = tl_exp_reduced(n - 1.0f, tl_sub_n_ln2(a, n));
     return a > 90.0f ? INFINITY : y;
 }
 
