@@ -717,21 +717,30 @@ static void tl_relu_f32(const float *restrict x, float *restrict out, ptrdiff_t 
         out[k] = x[k] < 0.0f ? 0.0f : x[k];
 }
 
-/* erfc(a) for a >= 0: Numerical Recipes' Chebyshev fit (fractional error < 1.2e-7), on
- * tl_expf. */
+/* sign(x): -1, 0 or 1, and 0 for NaN (PyTorch's; NumPy's sign keeps NaN) */
+static inline float tl_signf(float x) {
+    float s = x > 0.0f ? 1.0f : 0.0f;
+    return x < 0.0f ? -1.0f : s;
+}
+TL_MAP_F32(tl_sign_f32, tl_signf)
+
+/* 1 / sqrt(x), rounded twice as NumPy's 1.0 / np.sqrt(x) */
+static inline float tl_rsqrtf(float x) {
+    return 1.0f / sqrtf(x);
+}
+TL_MAP_F32(tl_rsqrt_f32, tl_rsqrtf)
+
+/* Numerical Recipes' Chebyshev fit of erfc for a >= 0 (fractional error < 1.2e-7):
+ * erfc(a) = t exp(TL_ERFC_FIT(T, t) - a^2), t = 1 / (1 + a / 2), in the floating type T */
+#define TL_ERFC_FIT(T, t)                                                                   \
+    ((((((((((T)0.17087277 * (t) - (T)0.82215223) * (t) + (T)1.48851587) * (t)             \
+    - (T)1.13520398) * (t) + (T)0.27886807) * (t) - (T)0.18628806) * (t) + (T)0.09678418)  \
+    * (t) + (T)0.37409196) * (t) + (T)1.00002368) * (t) - (T)1.26551223)
+
+/* erfc(a) for a >= 0, float32, on tl_expf */
 static inline float tl_erfcf_pos(float a) {
     float t = 1.0f / (1.0f + 0.5f * a);
-    float p = 0.17087277f;
-    p = p * t - 0.82215223f;
-    p = p * t + 1.48851587f;
-    p = p * t - 1.13520398f;
-    p = p * t + 0.27886807f;
-    p = p * t - 0.18628806f;
-    p = p * t + 0.09678418f;
-    p = p * t + 0.37409196f;
-    p = p * t + 1.00002368f;
-    p = p * t - 1.26551223f;
-    return t * tl_expf(p - a * a);
+    return t * tl_expf(TL_ERFC_FIT(float, t) - a * a);
 }
 
 static inline float tl_erff(float x) {

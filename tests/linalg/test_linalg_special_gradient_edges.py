@@ -256,7 +256,12 @@ def test_log_ndtr_precision_on_both_sides():
     x = np.concatenate([np.linspace(-45, 8, 2001), [-20.0, -20.000001, -19.999999, -10.0,
                                                     -10.000001, 0.0, 5.0, 7.0, 9.0]])
     got = tl.special.log_ndtr(_t(x)).numpy()
-    np.testing.assert_allclose(got, scipy_special.log_ndtr(x), rtol=2e-15, atol=0)
+    # above ~5, -erfc(x / sqrt 2) / 2: the rounded x / sqrt 2 alone moves it by ~1e-14 (and
+    # SciPy's cephes erfc is off by up to 510 ulp there, libm's, which tensorlib takes, 3)
+    near = x <= 5
+    np.testing.assert_allclose(got[near], scipy_special.log_ndtr(x[near]), rtol=2e-15, atol=0)
+    np.testing.assert_allclose(got[~near], scipy_special.log_ndtr(x[~near]), rtol=2e-14,
+                               atol=0)
     far = np.linspace(8, 37, 300)       # ~ -ndtr(-x): erfc's argument rounding limits all
     np.testing.assert_allclose(tl.special.log_ndtr(_t(far)).numpy(),
                                scipy_special.log_ndtr(far), rtol=1e-13, atol=0)
