@@ -1074,8 +1074,11 @@ def _pow_vjp_impl(n, g):
 
 
 def _mod_vjp(n, g):
+    # (the divisor's part only when asked for: NumPy's float floor_divide is a libm fmod per
+    # element, 27 ms of x % 0.7's 28 ms backward on 1M floats)
     a, b = n.inputs
-    return unbroadcast(g, a._data.shape), unbroadcast(-g * floor_divide(a, b), b._data.shape)
+    return (unbroadcast(g, a._data.shape) if a._rg else None,
+            unbroadcast(-g * floor_divide(a, b), b._data.shape) if b._rg else None)
 
 
 def _max_vjp_bin(loses):
@@ -1206,7 +1209,8 @@ def _fmod_cpu(a, b, **kw):
 
 def _fmod_vjp(n, g):
     a, b = n.inputs
-    return unbroadcast(g, a._data.shape), unbroadcast(-g * trunc(a / b), b._data.shape)
+    return (unbroadcast(g, a._data.shape) if a._rg else None,
+            unbroadcast(-g * trunc(a / b), b._data.shape) if b._rg else None)
 
 
 MOD.set_kernel("cpu", _mod_cpu)
