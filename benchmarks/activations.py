@@ -3,7 +3,8 @@ tensorlib against PyTorch: the ops whose NumPy kernels are a libm call per eleme
 without AVX-512 (NumPy's SVML serves only those): expm1, log1p, tanh, and ELU, softplus and
 mish built on them; and exp, exp2, log, log2, the hyperbolic functions and their inverses,
 atan, asin, acos, sin, cos and tan, whose NumPy float32 loops there are libm calls or slower
-vector code.
+vector code; pow, remainder and erfc (libm calls, SciPy's erfc, on every CPU for the last two),
+sign and rsqrt (two NumPy passes each).
 
     python benchmarks/activations.py            # 5 rounds of 10 calls, the best round
     python benchmarks/activations.py --quick    # one call each (tests/tooling)
@@ -44,7 +45,9 @@ def cases(lib):
             ("expm1", lib.expm1), ("log1p(|x|)", lambda v: lib.log1p(v.abs())),
             ("exp", lib.exp), ("exp2", lib.exp2), ("log(|x|)", lambda v: lib.log(v.abs())),
             ("log2(|x|)", lambda v: lib.log2(v.abs())), ("sinh", lib.sinh), ("cosh", lib.cosh),
-            ("asinh", lib.asinh), ("atan", lib.atan), ("sin", lib.sin), ("tan", lib.tan)]
+            ("asinh", lib.asinh), ("atan", lib.atan), ("sin", lib.sin), ("tan", lib.tan),
+            ("|x| ** 1.7", lambda v: v.abs() ** 1.7), ("x % 0.7", lambda v: v % 0.7),
+            ("erfc", lib.special.erfc), ("sign", lib.sign)]
 
 
 # maps on a restricted domain, given an input there (the row names say which)
@@ -52,7 +55,8 @@ def domain_cases(lib):
     return [("acosh(|x| + 1)", lib.acosh, lambda a: np.abs(a) + 1),
             ("atanh(x / 16)", lib.atanh, lambda a: np.clip(a / 16, -0.99, 0.99)),
             ("asin(x / 16)", lib.asin, lambda a: np.clip(a / 16, -0.99, 0.99)),
-            ("acos(x / 16)", lib.acos, lambda a: np.clip(a / 16, -0.99, 0.99))]
+            ("acos(x / 16)", lib.acos, lambda a: np.clip(a / 16, -0.99, 0.99)),
+            ("rsqrt(|x| + 0.1)", lib.rsqrt, lambda a: np.abs(a) + 0.1)]
 
 
 def _rows(lib, a, quick):
