@@ -2581,8 +2581,8 @@ cdef void _map1_f64(unary_f64 f, const double *x, double *out, Py_ssize_t n,
 
 cdef _gamma_map(str name, unary_f32 f32, unary_f64 f64, const floating[::1] x,
                 floating[::1] out):
-    # one elementwise map of digamma_into, lgamma_into and erfc_into: checks, then chunks
-    # over threads
+    # one elementwise map of digamma_into, lgamma_into, erfc_into and erfinv_into: checks,
+    # then chunks over threads
     cdef Py_ssize_t n = x.shape[0]
     if out.shape[0] != n:
         raise ValueError(f"{name}: x and out must have one length")
@@ -2968,6 +2968,8 @@ def math2_f32(str name, const float[::1] a, const float[::1] b, float[::1] out):
 cdef extern from "_simd_f64_inside.h" nogil:
     void tl_erfc_f32(const float *x, float *out, Py_ssize_t n)
     void tl_erfc_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_erfinv_f32(const float *x, float *out, Py_ssize_t n)
+    void tl_erfinv_f64(const double *x, double *out, Py_ssize_t n)
     void tl_pow_f32(const float *a, const float *b, Py_ssize_t bstride, float *out,
                     Py_ssize_t n)
     void tl_fmod_f32(const float *a, const float *b, Py_ssize_t bstride, float *out,
@@ -3018,6 +3020,12 @@ def erfc_into(const floating[::1] x, floating[::1] out):
     """out = erfc(x), elementwise: float32 in float64 lanes (within 2.3 ulp, the tail's
     subnormals rounded once), float64 by libm's erfc; threaded from MAP_PAR_SLOW / 4."""
     _gamma_map("erfc_into", tl_erfc_f32, tl_erfc_f64, x, out)
+
+
+def erfinv_into(const floating[::1] x, floating[::1] out):
+    """out = erfinv(x), elementwise, in double (Halley steps on libm's erf and erfc; within
+    ~3 ulp, float32 correctly rounded), ~0.1 us an element; threaded from MAP_PAR_SLOW / 4."""
+    _gamma_map("erfinv_into", tl_erfinv_f32, tl_erfinv_f64, x, out)
 
 
 def elu_f32(const float[::1] x, float[::1] out, double alpha):

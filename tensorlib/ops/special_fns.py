@@ -2,15 +2,15 @@
 ``digamma``, ``polygamma`` (n >= 1), ``i0``, ``i1``. The public names are in
 :mod:`tensorlib.special`.
 
-Forward kernels: SciPy's ``scipy.special`` on the CPU when it is installed (tensorlib does
-not depend on it), else the NumPy fallbacks below (libm through Python's ``math`` for erfc
-and lgamma, series and asymptotic expansions for the rest); ``cupyx.scipy.special`` on
-GPUs. The vjps are written in these ops, so every order of gradient works.
+Forward kernels on the CPU: _ops' compiled maps for erfc, lgamma and digamma (float16 in
+float32), and for erfinv where SciPy is not installed; SciPy's ``scipy.special`` for the
+others when it is (tensorlib does not depend on it), else the NumPy fallbacks below (series
+and asymptotic expansions). ``cupyx.scipy.special`` on GPUs. The vjps are written in these
+ops, so every order of gradient works.
 """
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 import numpy as np
 
@@ -58,24 +58,6 @@ def _lgamma_scalar(v: float) -> float:
         return math.lgamma(v)
     except ValueError:             # poles (0, -1, -2, ...): +inf, as PyTorch
         return math.inf
-
-
-def _erfinv_scalar(y: float) -> float:
-    if math.isnan(y) or abs(y) > 1:
-        return math.nan
-    if abs(y) == 1:
-        return math.copysign(math.inf, y)
-    a = abs(y)
-    if a < 0.5:
-        x = a * _SQRT_PI / 2           # Newton on erf from the series' first term
-        for _ in range(6):
-            x -= (math.erf(x) - a) / (2 / _SQRT_PI * math.exp(-x * x))
-    else:                              # erfc(x) = 1 - a, exact (Sterbenz) for a >= 0.5
-        q = 1.0 - a
-        x = -NormalDist().inv_cdf(q / 2) / math.sqrt(2)
-        for _ in range(2):
-            x += (math.erfc(x) - q) / (2 / _SQRT_PI * math.exp(-x * x))
-    return math.copysign(x, y)
 
 
 # Bernoulli numbers B2, B4, ..., B20
@@ -203,7 +185,7 @@ ERFC = register(OpDef(
     vjp=lambda n, g: (g * (-2.0 / _SQRT_PI) * E.exp(-E.square(n.inputs[0])),),
     infer=float_infer, cost=elementwise_cost, doc="complementary error function 1 - erf(x)"))
 ERFINV = register(OpDef(
-    "erfinv", kernels={"cpu": _cpu("erfinv", lambda x: _map(_erfinv_scalar, x)),
+    "erfinv", kernels={"cpu": _cpu("erfinv", _native("erfinv_into")),
                        "cuda": _cuda("erfinv")},
     vjp=lambda n, g: (g * (_SQRT_PI / 2) * E.exp(E.square(n.out)),), saves=False,
     saves_output=True, infer=float_infer, cost=elementwise_cost,

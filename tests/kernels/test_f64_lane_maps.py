@@ -172,6 +172,64 @@ def test_erfc_special_values_and_dtypes():
                                   [math.erfc(v) for v in x])
 
 
+# --- erfinv (without SciPy) -------------------------------------------------------------------
+def test_erfinv_kernel_inverts_libm_erf_within_3_ulp():
+    """float64: erf(erfinv(y)) is y again (to erf's own rounding) over (-1, 1), down to
+    1 - 2^-53 and to subnormal y; SciPy's erfinv, where installed, agrees within 3 ulp (it is
+    itself ~2 ulp off in places); float32 is the float64 value rounded once."""
+    rng = np.random.default_rng(12)
+    y = np.concatenate([rng.uniform(-1, 1, 100_000), 1 - 10.0 ** -rng.uniform(0, 16, 20_000),
+                        -(10.0 ** -rng.uniform(0, 320, 20_000)), [1 - 2 ** -53, 0.5, 0.02]])
+    x = np.empty_like(y)
+    _ops.erfinv_into(y, x)
+    back = np.empty_like(x)
+    _ops.erfc_into(np.abs(x), back)
+    far = np.abs(y) >= 0.5     # 1 - |y| is exact there, and erfc(|x|) should give it back
+    # (x ~3 ulp off moves erfc by 2 x^2 times that, relatively: ~3e-14 at x = 5.9)
+    np.testing.assert_allclose(back[far], 1 - np.abs(y[far]), rtol=1e-13, atol=0)
+    near = ~far
+    np.testing.assert_allclose([math.erf(v) for v in x[near]], y[near], rtol=2e-15,
+                               atol=1e-322)    # (subnormal y: a few of their steps)
+    assert (np.sign(x) == np.sign(y)).all()
+    sp = np.array([0.0, -0.0, 1.0, -1.0, np.nan, 1.5, -2.0, np.inf])
+    out = np.empty_like(sp)
+    _ops.erfinv_into(sp, out)
+    assert _same_bits(out, np.array([0.0, -0.0, np.inf, -np.inf, np.nan, np.nan, np.nan,
+                                     np.nan])).all()
+    try:
+        import scipy.special as sc
+    except ImportError:
+        sc = None
+    if sc is not None:
+        ref = sc.erfinv(y)
+        ok = ref != 0
+        assert (np.abs(x[ok] - ref[ok]) <= 3 * np.spacing(np.abs(ref[ok]))).all()
+    y32 = rng.uniform(-1, 1, 100_000).astype(np.float32)
+    x32 = np.empty_like(y32)
+    _ops.erfinv_into(y32, x32)
+    x64 = np.empty(y32.shape)
+    _ops.erfinv_into(y32.astype(np.float64), x64)
+    np.testing.assert_array_equal(x32, x64.astype(np.float32))
+
+
+def test_erfinv_op_and_trunc_normal_without_scipy(monkeypatch):
+    from tensorlib.ops import special_fns
+    y = np.linspace(-0.999, 0.999, 2001)
+    with_scipy = tl.special.erfinv(tl.tensor(y)).numpy()
+    monkeypatch.setattr(special_fns, "_sc", None)
+    got = tl.special.erfinv(tl.tensor(y)).numpy()
+    np.testing.assert_allclose(got, with_scipy, rtol=1e-15, atol=1e-300)
+    y16 = y.astype(np.float16)
+    half = tl.special.erfinv(tl.tensor(y16)).numpy()
+    assert half.dtype == np.float16
+    want = tl.special.erfinv(tl.tensor(y16.astype(np.float64))).numpy()
+    np.testing.assert_allclose(half, want, rtol=1e-3, atol=0)
+    w = tl.empty(300, 200)
+    tl.nn.init.trunc_normal_(w, std=0.02, a=-0.04, b=0.04, generator=tl.Generator().manual_seed(0))
+    v = w.numpy()
+    assert v.min() >= -0.04 and v.max() <= 0.04 and abs(v.std() - 0.0176) < 5e-4
+
+
 # --- sign and rsqrt -------------------------------------------------------------------------
 def test_sign_and_rsqrt_maps_bit_for_bit():
     x = np.concatenate([_all_floats(500_000, 11), SPECIAL])
