@@ -20,7 +20,7 @@ extensions = [
                        "tensorlib/_scatter_ext.h", "tensorlib/_gelu_vec.h", "tensorlib/_bag.h",
                        "tensorlib/_gamma.h", "tensorlib/_lgamma_tmpl.h", "tensorlib/_grid2d.h",
                        "tensorlib/_fused_pointwise.h", "tensorlib/_outer_binary.h",
-                       "tensorlib/_simd_f64_inside.h"],
+                       "tensorlib/_simd_f64_inside.h", "tensorlib/_simd_f64.h"],
               extra_compile_args=["-O3", "-ffast-math", "-fno-finite-math-only"] + openmp,
               extra_link_args=openmp, define_macros=macros),
     # scans, nan-reductions, mode and cdist p=1 (same flags as _ops)

@@ -3016,6 +3016,30 @@ def fmod_f32(const float[::1] a, const float[::1] b, float[::1] out, bint remain
               MAP_PAR_SLOW)
 
 
+cdef extern from "_simd_f64.h" nogil:
+    void tl_exp_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_log_f64(const double *x, double *out, Py_ssize_t n)
+
+MATH_F64 = ("exp", "log")
+
+
+def math_f64(str name, const double[::1] x, double[::1] out):
+    """out = name(x) of flat float64 arrays, ``name`` one of :data:`MATH_F64`, threaded when
+    large: vector lanes within 1 ulp (exp 0.98, log 0.8), IEEE special values and subnormals
+    kept (tests/kernels)."""
+    cdef unary_f64 f
+    if name == "exp":
+        f = <unary_f64>tl_exp_f64
+    elif name == "log":
+        f = <unary_f64>tl_log_f64
+    else:
+        raise ValueError(f"math_f64: name must be one of {MATH_F64}, not {name!r}")
+    _same_length(name, x, out)
+    with nogil:
+        _map1_f64(f, &x[0] if x.shape[0] else NULL, &out[0] if out.shape[0] else NULL,
+                  x.shape[0], MAP_PAR_SLOW)
+
+
 def erfc_into(const floating[::1] x, floating[::1] out):
     """out = erfc(x), elementwise: float32 in float64 lanes (within 2.3 ulp, the tail's
     subnormals rounded once), float64 by libm's erfc; threaded from MAP_PAR_SLOW / 4."""

@@ -296,18 +296,28 @@ def _numpy_has_svml() -> bool:
 MAP_MIN = 256
 
 
-def _ufunc_map(kernel, ufunc, min_size=0):
+def _ufunc_map(kernel, ufunc, min_size=0, kernel64=None):
     """``f32_map(kernel)`` standing in for the NumPy ``ufunc`` (which takes arrays of fewer
-    than ``min_size`` elements), with ``.ufunc_out(x, out=None)`` (the ufunc's calling
-    convention) for graph fusion's in-place chains."""
-    run = f32_map(kernel, lambda xp, x: ufunc(x), min_size=min_size)
+    than ``min_size`` elements), ``kernel64`` likewise for float64 arrays when given, with
+    ``.ufunc_out(x, out=None)`` (the ufunc's calling convention) for graph fusion's in-place
+    chains."""
+    f64 = np.dtype(np.float64)
+
+    def other(xp, x):       # (float32 takes f32_map's own test first: W1b's 4-float exp)
+        if kernel64 is not None and x.dtype == f64 and x.flags.c_contiguous and x.size >= min_size:
+            out = np.empty_like(x)
+            kernel64(x.reshape(-1), out.reshape(-1))
+            return out
+        return ufunc(x)
+    run = f32_map(kernel, other, min_size=min_size)
 
     def ufunc_out(x, out=None):
         if out is None:
             return run(x)
-        if (x.dtype == out.dtype == np.float32 and x.shape == out.shape
+        k = kernel if x.dtype == np.float32 else kernel64 if x.dtype == f64 else None
+        if (k is not None and x.dtype == out.dtype and x.shape == out.shape
                 and x.flags.c_contiguous and out.flags.c_contiguous):
-            kernel(x.reshape(-1), out.reshape(-1))
+            k(x.reshape(-1), out.reshape(-1))
             return out
         return ufunc(x, out=out)
     run.ufunc_out = ufunc_out
@@ -320,7 +330,8 @@ def _ufunc_map(kernel, ufunc, min_size=0):
 # an element on one AVX2 Zen 3 core against NumPy's 1.6-4.7, and threaded from 256k
 # elements), and the hyperbolic functions, their inverses, atan, asin and acos (<= 4 ulp;
 # 0.6-4.2 ns an element against NumPy's 11-29), sin and cos (<= 1.6 ulp; 1.2 ns against 1.6)
-# and tan (<= 2.5 ulp; 1.3 ns against 15); ELU and softplus always take their one-pass
+# and tan (<= 2.5 ulp; 1.3 ns against 15); float64 exp and log too (<= 1 ulp; ~2.5 and 3 ns
+# an element against NumPy's 5.6 and 4.9); ELU and softplus always take their one-pass
 # kernels (three to six NumPy passes otherwise)
 if not _numpy_has_svml():
     EXPM1.set_kernel("cpu", _ufunc_map(_ops.expm1_f32, np.expm1))
@@ -328,8 +339,9 @@ if not _numpy_has_svml():
     TANH.set_kernel("cpu", _ufunc_map(_ops.tanh_f32, np.tanh))
     for _op in (EXP, EXP2, LOG, LOG2, SINH, COSH, ASINH, ACOSH, ATANH, ATAN, ASIN, ACOS, SIN,
                 COS, TAN):
-        _op.set_kernel("cpu", _ufunc_map(functools.partial(_ops.math_f32, _op.name),
-                                         getattr(np, _op.ufunc), MAP_MIN))
+        _op.set_kernel("cpu", _ufunc_map(
+            functools.partial(_ops.math_f32, _op.name), getattr(np, _op.ufunc), MAP_MIN,
+            functools.partial(_ops.math_f64, _op.name) if _op.name in _ops.MATH_F64 else None))
 # sign and rsqrt in one pass on every CPU (NumPy's sign is followed by a NaN test, and 1 / sqrt
 # is two passes): 1M floats 0.22 and 0.36 ms on one AVX2 Zen 3 core, against 0.56 and 0.64
 for _op, _fwd in ((SIGN, _sign_fwd), (RSQRT, _rsqrt_fwd)):

@@ -1,0 +1,91 @@
+"""_ops.math_f64 (_simd_f64.h): float64 exp and log in vector lanes, against NumPy's on
+extended precision (x86's 80-bit long double) over doubles from every binade, the subnormal
+results and the IEEE special values; and the ops, whose float64 arrays of MAP_MIN elements or
+more take them where NumPy has no AVX-512."""
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib import _ops
+from tensorlib.ops import elementwise as ew
+
+pytestmark = pytest.mark.skipif(not hasattr(_ops, "math_f64"),
+                                reason="_ops built without _simd_f64.h")
+EXTENDED = np.finfo(np.longdouble).nmant >= 63     # (80-bit long double: x86)
+SPECIAL = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, 2.0, 5e-324,
+                    2.2250738585072014e-308, 1.7976931348623157e308, 709.782712893384,
+                    709.7827128933841, -745.1332191019411, -745.1332191019412, -708.4])
+
+
+def _all_doubles(n, seed):
+    bits = np.random.default_rng(seed).integers(0, 2 ** 64, n, dtype=np.uint64)
+    x = bits.view(np.float64)
+    return x[np.isfinite(x)]
+
+
+def _ulps(got, ref):
+    """|got - ref| in units of the double spacing at ref (ref in long double)"""
+    spacing = np.maximum(np.spacing(np.abs(ref.astype(np.float64))), 5e-324)
+    return (np.abs(got.astype(np.longdouble) - ref) / spacing).astype(np.float64)
+
+
+def _same(got, want):
+    return (np.isnan(got) & np.isnan(want)) | ((got == want)
+                                               & (np.signbit(got) == np.signbit(want)))
+
+
+@pytest.mark.skipif(not EXTENDED, reason="needs an 80-bit long double reference")
+@pytest.mark.parametrize("name", ["exp", "log"])
+def test_math_f64_within_one_ulp(name):
+    rng = np.random.default_rng(0)
+    d = _all_doubles(1_500_000, 1)
+    if name == "exp":
+        x = np.concatenate([d[np.abs(d) < 800], np.linspace(-750, 720, 1_000_001),
+                            rng.uniform(-1, 1, 200_000), SPECIAL])
+    else:
+        x = np.concatenate([np.abs(d), rng.uniform(0.5, 2, 500_000),
+                            1 + rng.uniform(-1e-6, 1e-6, 50_000), SPECIAL, -d[:1000]])
+    out = np.empty_like(x)
+    _ops.math_f64(name, x, out)
+    with np.errstate(all="ignore"):
+        ref = getattr(np, name)(x.astype(np.longdouble))
+        ref64 = ref.astype(np.float64)
+    finite = np.isfinite(ref64) & (ref64 != 0)
+    assert _same(out[~finite], ref64[~finite]).all()       # overflow, underflow, poles, NaN
+    assert _ulps(out[finite], ref[finite]).max() <= 1.0
+    assert (out[finite] == ref64[finite]).mean() > 0.9       # mostly correctly rounded
+    if name == "exp":   # subnormal results are there, rounded once (not flushed)
+        sub = finite & (ref64 < 2.2250738585072014e-308)
+        assert sub.sum() > 1000 and (out[sub] > 0).all()
+    else:
+        assert out[x == 1.0][0] == 0.0
+
+
+def test_math_f64_checks_and_the_ops():
+    x = np.linspace(-5, 5, 1000)
+    with pytest.raises(ValueError, match="name must be one of"):
+        _ops.math_f64("sin", x, np.empty_like(x))
+    with pytest.raises(ValueError, match="differ in length"):
+        _ops.math_f64("exp", x, np.empty(3))
+    empty = np.empty(0)
+    _ops.math_f64("log", empty, empty)
+    out = np.empty_like(x)
+    _ops.math_f64("exp", x, out)
+    got = tl.exp(tl.tensor(x)).numpy()
+    if not ew._numpy_has_svml():
+        np.testing.assert_array_equal(got, out)                # the map, from MAP_MIN on
+    np.testing.assert_allclose(got, np.exp(x), rtol=4e-16, atol=0)
+    small = x[:ew.MAP_MIN - 1]                                  # NumPy's own loop below
+    np.testing.assert_array_equal(tl.exp(tl.tensor(small)).numpy(), np.exp(small))
+    m = np.abs(x).reshape(20, 50)                               # strided: NumPy's
+    np.testing.assert_array_equal(tl.log(tl.tensor(m).T).numpy(), np.log(m.T))
+    xg = tl.tensor(np.abs(x) + 0.5, requires_grad=True)
+    (tl.log(xg).sum() + tl.exp(xg).sum()).backward()
+    np.testing.assert_allclose(xg.grad.numpy(), 1 / (np.abs(x) + 0.5) + np.exp(np.abs(x) + 0.5),
+                               rtol=1e-15)
+    # graph fusion's in-place form takes it too
+    from tensorlib.ops.registry import cpu_map
+    f = cpu_map(ew.EXP)
+    buf = x.copy()
+    assert f(buf, out=buf) is buf
+    np.testing.assert_array_equal(buf, got)
