@@ -297,26 +297,33 @@ MAP_MIN = 256
 
 
 def _ufunc_map(kernel, ufunc, min_size=0, kernel64=None):
-    """``f32_map(kernel)`` standing in for the NumPy ``ufunc`` (which takes arrays of fewer
-    than ``min_size`` elements), ``kernel64`` likewise for float64 arrays when given, with
-    ``.ufunc_out(x, out=None)`` (the ufunc's calling convention) for graph fusion's in-place
-    chains."""
-    f64 = np.dtype(np.float64)
+    """_ops' one-pass float32 map ``kernel(x, out)`` standing in for the NumPy ``ufunc``
+    (which takes arrays of fewer than ``min_size`` elements, strided ones and other dtypes),
+    ``kernel64`` likewise for float64 arrays when given, with ``.ufunc_out(x, out=None)``
+    (the ufunc's calling convention) for graph fusion's in-place chains."""
+    f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
 
-    def other(xp, x):       # (float32 takes f32_map's own test first: W1b's 4-float exp)
-        if kernel64 is not None and x.dtype == f64 and x.flags.c_contiguous and x.size >= min_size:
-            out = np.empty_like(x)
-            kernel64(x.reshape(-1), out.reshape(-1))
-            return out
-        return ufunc(x)
-    run = f32_map(kernel, other, min_size=min_size)
+    def pick(x):
+        # (the size first: W1b's 4-float exps and tanhs pay one test on their way to NumPy)
+        if x.size >= min_size and x.flags.c_contiguous:
+            dt = x.dtype
+            return kernel if dt == f32 else kernel64 if dt == f64 else None
+        return None
+
+    def run(x):
+        k = pick(x)
+        if k is None:
+            return ufunc(x)
+        out = np.empty_like(x)
+        k(x.reshape(-1), out.reshape(-1))
+        return out
 
     def ufunc_out(x, out=None):
         if out is None:
             return run(x)
-        k = kernel if x.dtype == np.float32 else kernel64 if x.dtype == f64 else None
-        if (k is not None and x.dtype == out.dtype and x.shape == out.shape
-                and x.flags.c_contiguous and out.flags.c_contiguous):
+        k = pick(x)
+        if k is not None and x.dtype == out.dtype and x.shape == out.shape \
+                and out.flags.c_contiguous:
             k(x.reshape(-1), out.reshape(-1))
             return out
         return ufunc(x, out=out)
