@@ -4,7 +4,8 @@ without AVX-512 (NumPy's SVML serves only those): expm1, log1p, tanh, and ELU, s
 mish built on them; and exp, exp2, log, log2, the hyperbolic functions and their inverses,
 atan, asin, acos, sin, cos and tan, whose NumPy float32 loops there are libm calls or slower
 vector code; pow, remainder and erfc (libm calls, SciPy's erfc, on every CPU for the last two),
-sign and rsqrt (two NumPy passes each); float64 exp and log (libm calls without AVX-512).
+sign and rsqrt (two NumPy passes each); float64 exp, log, tanh, expm1 (libm calls without
+AVX-512) and sigmoid.
 
     python benchmarks/activations.py            # 5 rounds of 10 calls, the best round
     python benchmarks/activations.py --quick    # one call each (tests/tooling)
@@ -63,8 +64,10 @@ def _rows(lib, a, quick):
     out = {}
     todo = [(name, fn, a) for name, fn in cases(lib)]
     todo += [(name, fn, prep(a)) for name, fn, prep in domain_cases(lib)]
-    todo += [("exp, float64", lib.exp, a.astype(np.float64)),
-             ("log(|x|), float64", lambda v: lib.log(v.abs()), a.astype(np.float64))]
+    todo += [(name + ", float64", fn, a.astype(np.float64))
+             for name, fn in [("exp", lib.exp), ("log(|x|)", lambda v: lib.log(v.abs())),
+                              ("tanh", lib.tanh), ("sigmoid", lib.sigmoid),
+                              ("expm1", lib.expm1)]]
     for name, fn, arr in todo:
         x = lib.tensor(arr)
         xg = lib.tensor(arr, requires_grad=True)

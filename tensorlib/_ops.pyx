@@ -3019,21 +3019,28 @@ def fmod_f32(const float[::1] a, const float[::1] b, float[::1] out, bint remain
 cdef extern from "_simd_f64.h" nogil:
     void tl_exp_f64(const double *x, double *out, Py_ssize_t n)
     void tl_log_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_expm1_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_log1p_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_tanh_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_sigmoid_f64(const double *x, double *out, Py_ssize_t n)
 
-MATH_F64 = ("exp", "log")
+# tensorlib's names of the float64 maps math_f64 runs, in _MATH64_KERNELS' order
+MATH_F64 = ("exp", "log", "expm1", "log1p", "tanh", "sigmoid")
+cdef unary_f64[6] _MATH64_KERNELS = [
+    <unary_f64>tl_exp_f64, <unary_f64>tl_log_f64, <unary_f64>tl_expm1_f64,
+    <unary_f64>tl_log1p_f64, <unary_f64>tl_tanh_f64, <unary_f64>tl_sigmoid_f64]
 
 
 def math_f64(str name, const double[::1] x, double[::1] out):
     """out = name(x) of flat float64 arrays, ``name`` one of :data:`MATH_F64`, threaded when
-    large: vector lanes within 1 ulp (exp 0.98, log 0.8), IEEE special values and subnormals
-    kept (tests/kernels)."""
-    cdef unary_f64 f
-    if name == "exp":
-        f = <unary_f64>tl_exp_f64
-    elif name == "log":
-        f = <unary_f64>tl_log_f64
-    else:
-        raise ValueError(f"math_f64: name must be one of {MATH_F64}, not {name!r}")
+    large: vector lanes, IEEE special values and subnormals kept; against long double, exp,
+    log and expm1 within 1.2 ulp, log1p 1.5, sigmoid 2.4, tanh 3.1 (tests/kernels)."""
+    cdef Py_ssize_t k
+    try:
+        k = MATH_F64.index(name)
+    except ValueError:
+        raise ValueError(f"math_f64: name must be one of {MATH_F64}, not {name!r}") from None
+    cdef unary_f64 f = _MATH64_KERNELS[k]
     _same_length(name, x, out)
     with nogil:
         _map1_f64(f, &x[0] if x.shape[0] else NULL, &out[0] if out.shape[0] else NULL,

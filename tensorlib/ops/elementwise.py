@@ -337,13 +337,13 @@ def _ufunc_map(kernel, ufunc, min_size=0, kernel64=None):
 # an element on one AVX2 Zen 3 core against NumPy's 1.6-4.7, and threaded from 256k
 # elements), and the hyperbolic functions, their inverses, atan, asin and acos (<= 4 ulp;
 # 0.6-4.2 ns an element against NumPy's 11-29), sin and cos (<= 1.6 ulp; 1.2 ns against 1.6)
-# and tan (<= 2.5 ulp; 1.3 ns against 15); float64 exp and log too (<= 1 ulp; ~2.5 and 3 ns
-# an element against NumPy's 5.6 and 4.9); ELU and softplus always take their one-pass
-# kernels (three to six NumPy passes otherwise)
+# and tan (<= 2.5 ulp; 1.3 ns against 15); float64 exp, log, expm1, log1p and tanh too (<= 1.2
+# ulp, 1.5 for log1p, 3.1 for tanh; 3-7 ns an element against NumPy's 6-16); ELU and softplus
+# always take their one-pass kernels (three to six NumPy passes otherwise)
 if not _numpy_has_svml():
-    EXPM1.set_kernel("cpu", _ufunc_map(_ops.expm1_f32, np.expm1))
-    LOG1P.set_kernel("cpu", _ufunc_map(_ops.log1p_f32, np.log1p))
-    TANH.set_kernel("cpu", _ufunc_map(_ops.tanh_f32, np.tanh))
+    for _op, _k32 in ((EXPM1, _ops.expm1_f32), (LOG1P, _ops.log1p_f32), (TANH, _ops.tanh_f32)):
+        _op.set_kernel("cpu", _ufunc_map(_k32, getattr(np, _op.ufunc), 0,
+                                         functools.partial(_ops.math_f64, _op.name)))
     for _op in (EXP, EXP2, LOG, LOG2, SINH, COSH, ASINH, ACOSH, ATANH, ATAN, ASIN, ACOS, SIN,
                 COS, TAN):
         _op.set_kernel("cpu", _ufunc_map(
@@ -356,9 +356,18 @@ for _op, _fwd in ((SIGN, _sign_fwd), (RSQRT, _rsqrt_fwd)):
                                   min_size=MAP_MIN))
 
 
+def _sigmoid_f64(xp, x):
+    if x.dtype == np.float64 and x.flags.c_contiguous and x.size >= MAP_MIN:
+        out = np.empty_like(x)
+        _ops.math_f64("sigmoid", x.reshape(-1), out.reshape(-1))
+        return out
+    return _sigmoid(xp, x)
+
+
 # float32: the LSTM kernels' vectorised sigmoid (1.4e-7 relative; NumPy's where() over an
-# unpredictable mask made the formula above 20x slower than its exp)
-_sigmoid_cpu = f32_map(_ops.sigmoid_f32, _sigmoid)
+# unpredictable mask made the formula above 20x slower than its exp); float64 its own map
+# (2.4 ulp; the formula took 11x PyTorch's time)
+_sigmoid_cpu = f32_map(_ops.sigmoid_f32, _sigmoid_f64)
 
 
 SIGMOID, sigmoid = _unary("sigmoid", fwd=_sigmoid, kernels={"cpu": _sigmoid_cpu},
