@@ -144,22 +144,6 @@ def hardswish_grad_f32(const float[::1] g, const float[::1] x, float[::1] out):
               MAP_PAR_FAST)
 
 
-def tanh_grad_f32(const float[::1] g, const float[::1] y, float[::1] out):
-    """g (1 - y^2): tanh's backward at its output y, of flat float32 arrays."""
-    _same_length("tanh_grad_f32", g, y, out)
-    with nogil:
-        _map2(<binary_f32>tl_tanh_grad_f32, _cp(g), _cp(y), _mp(out), y.shape[0],
-              MAP_PAR_FAST)
-
-
-def sigmoid_grad_f32(const float[::1] g, const float[::1] y, float[::1] out):
-    """g y (1 - y): sigmoid's backward at its output y, of flat float32 arrays."""
-    _same_length("sigmoid_grad_f32", g, y, out)
-    with nogil:
-        _map2(<binary_f32>tl_sigmoid_grad_f32, _cp(g), _cp(y), _mp(out), y.shape[0],
-              MAP_PAR_FAST)
-
-
 def relu_f32(const float[::1] x, float[::1] out):
     """ReLU of a flat float32 array (vectorised; threaded when large)."""
     _same_length("relu_f32", x, out)
@@ -694,6 +678,8 @@ cdef extern from "_simd_math.h" nogil:
     void tl_hardswish_grad_f32(const float *g, const float *x, float *out, Py_ssize_t m)
     void tl_tanh_grad_f32(const float *g, const float *y, float *out, Py_ssize_t m)
     void tl_sigmoid_grad_f32(const float *g, const float *y, float *out, Py_ssize_t m)
+    void tl_tanh_grad_f64(const double *g, const double *y, double *out, Py_ssize_t m)
+    void tl_sigmoid_grad_f64(const double *g, const double *y, double *out, Py_ssize_t m)
     void tl_lstm_cell_fwd_f32(const float *gates, const float *c, float *h_new, float *c_new,
                               float *acts, Py_ssize_t n, Py_ssize_t h)
     void tl_lstm_cell_bwd_f32(const float *acts, const float *c, const float *c_new,
@@ -2917,6 +2903,14 @@ def log1p_f32(const float[::1] x, float[::1] out):
         _map1(<unary_f32>tl_log1p_f32, _cp(x), _mp(out), x.shape[0], MAP_PAR_SLOW)
 
 
+cdef Py_ssize_t _map_index(str fn, tuple names, str name) except -1:
+    # name's place in a map function's table of names, or a ValueError naming them
+    try:
+        return names.index(name)
+    except ValueError:
+        raise ValueError(f"{fn}: name must be one of {names}, not {name!r}") from None
+
+
 # tensorlib's names of the float32 maps math_f32 runs, in _MATH_KERNELS' order; the last two
 # are fast (~0.2 ns an element), threaded from MAP_PAR_FAST, the rest from MAP_PAR_SLOW
 MATH_F32 = ("exp", "exp2", "log", "log2", "sinh", "cosh", "asinh", "acosh", "atanh", "atan",
@@ -2934,11 +2928,7 @@ def math_f32(str name, const float[::1] x, float[::1] out):
     large. Vector lanes, IEEE special values and subnormals kept; against float64, exp and exp2
     are within 1.25 ulp, log and log2 within 1, sin and cos 1.6, the others within 4
     (tests/kernels); sign is 0 at NaN (PyTorch's), rsqrt is 1 / sqrt(x) rounded twice."""
-    cdef Py_ssize_t k
-    try:
-        k = MATH_F32.index(name)
-    except ValueError:
-        raise ValueError(f"math_f32: name must be one of {MATH_F32}, not {name!r}") from None
+    cdef Py_ssize_t k = _map_index("math_f32", MATH_F32, name)
     cdef unary_f32 f = _MATH_KERNELS[k]
     cdef Py_ssize_t par_min = MAP_PAR_FAST if k >= 15 else MAP_PAR_SLOW
     _same_length(name, x, out)
@@ -3035,16 +3025,46 @@ def math_f64(str name, const double[::1] x, double[::1] out):
     """out = name(x) of flat float64 arrays, ``name`` one of :data:`MATH_F64`, threaded when
     large: vector lanes, IEEE special values and subnormals kept; against long double, exp,
     log and expm1 within 1.2 ulp, log1p 1.5, sigmoid 2.4, tanh 3.1 (tests/kernels)."""
-    cdef Py_ssize_t k
-    try:
-        k = MATH_F64.index(name)
-    except ValueError:
-        raise ValueError(f"math_f64: name must be one of {MATH_F64}, not {name!r}") from None
+    cdef Py_ssize_t k = _map_index("math_f64", MATH_F64, name)
     cdef unary_f64 f = _MATH64_KERNELS[k]
     _same_length(name, x, out)
     with nogil:
         _map1_f64(f, &x[0] if x.shape[0] else NULL, &out[0] if out.shape[0] else NULL,
                   x.shape[0], MAP_PAR_SLOW)
+
+
+ctypedef void (*binary_f64)(const double *, const double *, double *, Py_ssize_t) noexcept nogil
+
+
+cdef _act_grad(str name, binary_f32 f32, binary_f64 f64, const floating[::1] g,
+               const floating[::1] y, floating[::1] out):
+    # one activation backward of flat arrays of one length: chunks over threads
+    _same_length(name, g, y, out)
+    cdef Py_ssize_t n = y.shape[0], i, lo
+    if n == 0:
+        return
+    with nogil:
+        if floating is float:
+            _map2(f32, &g[0], &y[0], &out[0], n, MAP_PAR_FAST)
+        else:
+            for i in prange(_n_chunks(n), schedule="static",
+                            num_threads=_map_threads(n, MAP_PAR_FAST >> 1)):
+                lo = i * MAP_CHUNK
+                f64(&g[lo], &y[lo], &out[lo], min(MAP_CHUNK, n - lo))
+
+
+def tanh_grad_into(const floating[::1] g, const floating[::1] y, floating[::1] out):
+    """out = g (1 - y^2): tanh's backward at its output y, of flat float32 or float64 arrays,
+    one pass."""
+    _act_grad("tanh_grad_into", <binary_f32>tl_tanh_grad_f32, <binary_f64>tl_tanh_grad_f64,
+              g, y, out)
+
+
+def sigmoid_grad_into(const floating[::1] g, const floating[::1] y, floating[::1] out):
+    """out = g y (1 - y): sigmoid's backward at its output y, of flat float32 or float64
+    arrays, one pass."""
+    _act_grad("sigmoid_grad_into", <binary_f32>tl_sigmoid_grad_f32,
+              <binary_f64>tl_sigmoid_grad_f64, g, y, out)
 
 
 def erfc_into(const floating[::1] x, floating[::1] out):

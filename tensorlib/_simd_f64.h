@@ -10,7 +10,7 @@
 #ifndef TENSORLIB_SIMD_F64_H
 #define TENSORLIB_SIMD_F64_H
 
-#include "_simd_math.h"     /* TL_CLONES */
+#include "_simd_math.h"     /* TL_CLONES, TL_MAP_T */
 
 /* GCC's reassociation under -ffast-math cost log a whole ulp (1.66 against 0.79 ulp at
  * worst, 91% against 97% correctly rounded), and it folds log1p's correction for the rounding
@@ -23,12 +23,7 @@
 #define TL_F64_POP
 #endif
 
-/* name(x, out, n): out[i] = f(x[i]) over a flat float64 array */
-#define TL_MAP_F64(name, f)                                                                  \
-TL_CLONES                                                                                    \
-static void name(const double *x, double *out, ptrdiff_t n) {                                \
-    for (ptrdiff_t i = 0; i < n; i++) out[i] = f(x[i]);                                      \
-}
+#define TL_MAP_F64(name, f) TL_MAP_T(double, name, f)
 
 /* ln 2 in two parts: the first has 21 trailing zero bits, so k times it is exact for the
  * |k| <= 1100 met here (fdlibm's split) */

@@ -25,12 +25,13 @@
 #define TL_CLONES
 #endif
 
-/* name(x, out, n): out[i] = f(x[i]) over a flat float32 array, a loop gcc vectorises */
-#define TL_MAP_F32(name, f)                                                                  \
+/* name(x, out, n): out[i] = f(x[i]) over a flat array of T, a loop gcc vectorises */
+#define TL_MAP_T(T, name, f)                                                                 \
 TL_CLONES                                                                                    \
-static void name(const float *x, float *out, ptrdiff_t n) {                                  \
+static void name(const T *x, T *out, ptrdiff_t n) {                                          \
     for (ptrdiff_t i = 0; i < n; i++) out[i] = f(x[i]);                                      \
 }
+#define TL_MAP_F32(name, f) TL_MAP_T(float, name, f)
 
 /* exp(r) for |r| <= ln 2 / 2: Cephes' minimax polynomial, 1 + r + r^2 P(r) */
 static inline float tl_exp_poly(float r) {
@@ -830,18 +831,20 @@ static void tl_hardswish_grad_f32(const float *g, const float *x, float *out, pt
 }
 
 /* tanh's and sigmoid's backward at their outputs y, one pass each: g (1 - y^2), g y (1 - y)
- * (three NumPy passes and two temporaries as composites). */
-TL_CLONES
-static void tl_tanh_grad_f32(const float *g, const float *y, float *out, ptrdiff_t m) {
-    for (ptrdiff_t k = 0; k < m; k++)
-        out[k] = g[k] * (1.0f - y[k] * y[k]);
+ * (three NumPy passes and two temporaries as composites), float32 and float64 */
+#define TL_ACT_GRADS(T, sfx)                                                                 \
+TL_CLONES                                                                                    \
+static void tl_tanh_grad_##sfx(const T *g, const T *y, T *out, ptrdiff_t m) {                \
+    for (ptrdiff_t k = 0; k < m; k++)                                                        \
+        out[k] = g[k] * ((T)1 - y[k] * y[k]);                                                \
+}                                                                                            \
+TL_CLONES                                                                                    \
+static void tl_sigmoid_grad_##sfx(const T *g, const T *y, T *out, ptrdiff_t m) {             \
+    for (ptrdiff_t k = 0; k < m; k++)                                                        \
+        out[k] = g[k] * (y[k] * ((T)1 - y[k]));                                              \
 }
-
-TL_CLONES
-static void tl_sigmoid_grad_f32(const float *g, const float *y, float *out, ptrdiff_t m) {
-    for (ptrdiff_t k = 0; k < m; k++)
-        out[k] = g[k] * (y[k] * (1.0f - y[k]));
-}
+TL_ACT_GRADS(float, f32)
+TL_ACT_GRADS(double, f64)
 
 /* Elementwise erf, sigmoid and tanh over a flat array (float32) */
 TL_MAP_F32(tl_erf_f32, tl_erff)

@@ -149,6 +149,8 @@ def _sqrt_vjp(n, g):
 
 
 SQRT, sqrt = _unary("sqrt", ufunc="sqrt", vjp=_sqrt_vjp, saves=False, saves_output=True)
+
+
 def _rsqrt_fwd(xp, x):
     return 1.0 / xp.sqrt(x)
 
@@ -636,8 +638,9 @@ def flat_pair(x, y, dtypes=FUSED_FLOATS):
 
 _gelu_grad_cpu = fused_grad(_ops.gelu_grad_f32, _gelu_grad_fwd)
 # tanh's and sigmoid's backward at their outputs: one pass (1.6x PyTorch as composites)
-TANH_GRAD.set_kernel("cpu", fused_grad(_ops.tanh_grad_f32, TANH_GRAD.fwd))
-SIGMOID_GRAD.set_kernel("cpu", fused_grad(_ops.sigmoid_grad_f32, SIGMOID_GRAD.fwd))
+TANH_GRAD.set_kernel("cpu", fused_grad(_ops.tanh_grad_into, TANH_GRAD.fwd, FUSED_FLOATS))
+SIGMOID_GRAD.set_kernel("cpu", fused_grad(_ops.sigmoid_grad_into, SIGMOID_GRAD.fwd,
+                                          FUSED_FLOATS))
 
 
 def _gelu_grad_vjp(n, gg):

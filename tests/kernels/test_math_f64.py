@@ -114,3 +114,32 @@ def test_math_f64_checks_and_the_ops():
     buf = x.copy()
     assert f(buf, out=buf) is buf
     np.testing.assert_array_equal(buf, got)
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+def test_activation_backward_kernels_float64(name):
+    """tanh's and sigmoid's one-pass backward at the output, float64 as float32: NumPy's
+    composite's values (rounded in another order), every size, and through autograd."""
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 7, 70_000):
+        y = np.tanh(rng.standard_normal(n)) if name == "tanh" else rng.uniform(0, 1, n)
+        g = rng.standard_normal(n)
+        out = np.empty_like(y)
+        getattr(_ops, f"{name}_grad_into")(g, y, out)
+        want = g * (1 - y * y) if name == "tanh" else g * (y * (1 - y))
+        # (1 - y^2 may be one fused multiply-add there: apart by an ulp of 1, times g)
+        assert (np.abs(out - want) <= 4.5e-16 * np.abs(g)).all()
+        out32 = np.empty(n, np.float32)
+        getattr(_ops, f"{name}_grad_into")(g.astype(np.float32), y.astype(np.float32), out32)
+        np.testing.assert_allclose(out32, want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="differ in length"):
+        getattr(_ops, f"{name}_grad_into")(g, y[:3], out)
+    x = tl.tensor(rng.standard_normal(5000), requires_grad=True)
+    f = getattr(tl, name)
+    f(x).backward(tl.ones(5000, dtype=tl.float64))
+    xv = x.detach().numpy()
+    s = np.tanh(xv) if name == "tanh" else 1 / (1 + np.exp(-xv))
+    # (1 - y^2 cancels where tanh saturates: a few ulps of y there are ~1e-15 absolute)
+    np.testing.assert_allclose(x.grad.numpy(), 1 - s * s if name == "tanh" else s * (1 - s),
+                               rtol=1e-14, atol=2e-15)
+    tl.autograd.gradgradcheck(f, [tl.tensor(rng.standard_normal(6), requires_grad=True)])
