@@ -66,8 +66,10 @@ cdef inline int _map_threads(Py_ssize_t n, Py_ssize_t par_min) noexcept nogil:
     return omp_get_max_threads() if n >= par_min else 1
 
 
-cdef void _map1(unary_f32 f, const float *x, float *out, Py_ssize_t n,
+cdef void _map1(void (*f)(const floating *, floating *, Py_ssize_t) noexcept nogil,
+                const floating *x, floating *out, Py_ssize_t n,
                 Py_ssize_t par_min) noexcept nogil:
+    # out = f(x) over n elements, in MAP_CHUNK chunks over threads from par_min elements
     cdef Py_ssize_t nc = (n + MAP_CHUNK - 1) // MAP_CHUNK, i, lo
     cdef int threads = _map_threads(n, par_min)
     if threads <= 1 or nc < 2:
@@ -79,8 +81,11 @@ cdef void _map1(unary_f32 f, const float *x, float *out, Py_ssize_t n,
         f(x + lo, out + lo, min(MAP_CHUNK, n - lo))
 
 
-cdef void _map2(binary_f32 f, const float *a, const float *b, float *out, Py_ssize_t n,
+cdef void _map2(void (*f)(const floating *, const floating *, floating *,
+                          Py_ssize_t) noexcept nogil,
+                const floating *a, const floating *b, floating *out, Py_ssize_t n,
                 Py_ssize_t par_min) noexcept nogil:
+    # out = f(a, b), as _map1
     cdef Py_ssize_t nc = (n + MAP_CHUNK - 1) // MAP_CHUNK, i, lo
     cdef int threads = _map_threads(n, par_min)
     if threads <= 1 or nc < 2:
@@ -2550,19 +2555,7 @@ cdef extern from "_gamma.h" nogil:
 
 
 ctypedef void (*unary_f64)(const double *, double *, Py_ssize_t) noexcept nogil
-
-
-cdef void _map1_f64(unary_f64 f, const double *x, double *out, Py_ssize_t n,
-                    Py_ssize_t par_min) noexcept nogil:
-    cdef Py_ssize_t nc = (n + MAP_CHUNK - 1) // MAP_CHUNK, i, lo
-    cdef int threads = _map_threads(n, par_min)
-    if threads <= 1 or nc < 2:
-        if n:
-            f(x, out, n)
-        return
-    for i in prange(nc, schedule="static", num_threads=threads):
-        lo = i * MAP_CHUNK
-        f(x + lo, out + lo, min(MAP_CHUNK, n - lo))
+ctypedef void (*binary_f64)(const double *, const double *, double *, Py_ssize_t) noexcept nogil
 
 
 cdef _gamma_map(str name, unary_f32 f32, unary_f64 f64, const floating[::1] x,
@@ -2578,7 +2571,7 @@ cdef _gamma_map(str name, unary_f32 f32, unary_f64 f64, const floating[::1] x,
         if floating is float:
             _map1(f32, &x[0], &out[0], n, MAP_PAR_SLOW >> 2)
         else:
-            _map1_f64(f64, &x[0], &out[0], n, MAP_PAR_SLOW >> 2)
+            _map1(f64, &x[0], &out[0], n, MAP_PAR_SLOW >> 2)
 
 
 def digamma_into(const floating[::1] x, floating[::1] out):
@@ -2911,8 +2904,8 @@ cdef Py_ssize_t _map_index(str fn, tuple names, str name) except -1:
         raise ValueError(f"{fn}: name must be one of {names}, not {name!r}") from None
 
 
-# tensorlib's names of the float32 maps math_f32 runs, in _MATH_KERNELS' order; the last two
-# are fast (~0.2 ns an element), threaded from MAP_PAR_FAST, the rest from MAP_PAR_SLOW
+# tensorlib's names of the float32 maps math_f32 runs, in _MATH_KERNELS' order; from sign on
+# they are fast (~0.2 ns an element), threaded from MAP_PAR_FAST, the rest from MAP_PAR_SLOW
 MATH_F32 = ("exp", "exp2", "log", "log2", "sinh", "cosh", "asinh", "acosh", "atanh", "atan",
             "asin", "acos", "sin", "cos", "tan", "sign", "rsqrt")
 cdef unary_f32[17] _MATH_KERNELS = [
@@ -2921,6 +2914,7 @@ cdef unary_f32[17] _MATH_KERNELS = [
     <unary_f32>tl_acosh_f32, <unary_f32>tl_atanh_f32, <unary_f32>tl_atan_f32,
     <unary_f32>tl_asin_f32, <unary_f32>tl_acos_f32, <unary_f32>tl_sin_f32, <unary_f32>tl_cos_f32,
     <unary_f32>tl_tan_f32, <unary_f32>tl_sign_f32, <unary_f32>tl_rsqrt_f32]
+cdef Py_ssize_t _MATH_F32_FAST = MATH_F32.index("sign")
 
 
 def math_f32(str name, const float[::1] x, float[::1] out):
@@ -2930,26 +2924,22 @@ def math_f32(str name, const float[::1] x, float[::1] out):
     (tests/kernels); sign is 0 at NaN (PyTorch's), rsqrt is 1 / sqrt(x) rounded twice."""
     cdef Py_ssize_t k = _map_index("math_f32", MATH_F32, name)
     cdef unary_f32 f = _MATH_KERNELS[k]
-    cdef Py_ssize_t par_min = MAP_PAR_FAST if k >= 15 else MAP_PAR_SLOW
+    cdef Py_ssize_t par_min = MAP_PAR_FAST if k >= _MATH_F32_FAST else MAP_PAR_SLOW
     _same_length(name, x, out)
     with nogil:
         _map1(f, _cp(x), _mp(out), x.shape[0], par_min)
 
 
+# the names of math2_f32's maps, in _MATH2_KERNELS' order
 MATH2_F32 = ("atan2", "hypot")
+cdef binary_f32[2] _MATH2_KERNELS = [<binary_f32>tl_atan2_f32, <binary_f32>tl_hypot_f32]
 
 
 def math2_f32(str name, const float[::1] a, const float[::1] b, float[::1] out):
     """out = name(a, b) of flat float32 arrays of one length, ``name`` one of
     :data:`MATH2_F32` (atan2 within 3.1 ulp of float64, C99's values on the axes and at the
     infinities; hypot within 0.5 ulp, in double inside), threaded when large."""
-    cdef binary_f32 f
-    if name == "atan2":
-        f = <binary_f32>tl_atan2_f32
-    elif name == "hypot":
-        f = <binary_f32>tl_hypot_f32
-    else:
-        raise ValueError(f"math2_f32: name must be one of {MATH2_F32}, not {name!r}")
+    cdef binary_f32 f = _MATH2_KERNELS[_map_index("math2_f32", MATH2_F32, name)]
     _same_length(name, a, b, out)
     with nogil:
         _map2(f, _cp(a), _cp(b), _mp(out), out.shape[0], MAP_PAR_SLOW)
@@ -3013,44 +3003,64 @@ cdef extern from "_simd_f64.h" nogil:
     void tl_log1p_f64(const double *x, double *out, Py_ssize_t n)
     void tl_tanh_f64(const double *x, double *out, Py_ssize_t n)
     void tl_sigmoid_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_exp2_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_log2_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_sin_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_cos_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_tan_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_sinh_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_cosh_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_asinh_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_acosh_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_atanh_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_atan_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_asin_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_acos_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_sign_f64(const double *x, double *out, Py_ssize_t n)
 
-# tensorlib's names of the float64 maps math_f64 runs, in _MATH64_KERNELS' order
-MATH_F64 = ("exp", "log", "expm1", "log1p", "tanh", "sigmoid")
-cdef unary_f64[6] _MATH64_KERNELS = [
+# tensorlib's names of the float64 maps math_f64 runs, in _MATH64_KERNELS' order; sign is
+# fast (~0.3 ns an element), threaded from MAP_PAR_FAST, the rest from MAP_PAR_SLOW
+MATH_F64 = ("exp", "log", "expm1", "log1p", "tanh", "sigmoid", "exp2", "log2", "sin", "cos",
+            "tan", "sinh", "cosh", "asinh", "acosh", "atanh", "atan", "asin", "acos", "sign")
+cdef unary_f64[20] _MATH64_KERNELS = [
     <unary_f64>tl_exp_f64, <unary_f64>tl_log_f64, <unary_f64>tl_expm1_f64,
-    <unary_f64>tl_log1p_f64, <unary_f64>tl_tanh_f64, <unary_f64>tl_sigmoid_f64]
+    <unary_f64>tl_log1p_f64, <unary_f64>tl_tanh_f64, <unary_f64>tl_sigmoid_f64,
+    <unary_f64>tl_exp2_f64, <unary_f64>tl_log2_f64, <unary_f64>tl_sin_f64,
+    <unary_f64>tl_cos_f64, <unary_f64>tl_tan_f64, <unary_f64>tl_sinh_f64,
+    <unary_f64>tl_cosh_f64, <unary_f64>tl_asinh_f64, <unary_f64>tl_acosh_f64,
+    <unary_f64>tl_atanh_f64, <unary_f64>tl_atan_f64, <unary_f64>tl_asin_f64,
+    <unary_f64>tl_acos_f64, <unary_f64>tl_sign_f64]
+cdef Py_ssize_t _MATH_F64_FAST = MATH_F64.index("sign")
 
 
 def math_f64(str name, const double[::1] x, double[::1] out):
     """out = name(x) of flat float64 arrays, ``name`` one of :data:`MATH_F64`, threaded when
-    large: vector lanes, IEEE special values and subnormals kept; against long double, exp,
-    log and expm1 within 1.2 ulp, log1p 1.5, sigmoid 2.4, tanh 3.1 (tests/kernels)."""
+    large: vector lanes, IEEE special values and subnormals kept; against long double, sin,
+    cos and log2 within 0.75 ulp (sin, cos and tan by libm beyond |x| = 1e6), exp, exp2, log
+    and expm1 within 1.2, atan 1.3, log1p and cosh 1.5, sinh 1.8, asinh, atanh and acos 2,
+    tan 2.2, asin 2.3, acosh and sigmoid 2.5, tanh 3.1 (tests/kernels); sign is 0 at NaN
+    (PyTorch's)."""
     cdef Py_ssize_t k = _map_index("math_f64", MATH_F64, name)
     cdef unary_f64 f = _MATH64_KERNELS[k]
+    cdef Py_ssize_t par_min = MAP_PAR_FAST if k >= _MATH_F64_FAST else MAP_PAR_SLOW
     _same_length(name, x, out)
     with nogil:
-        _map1_f64(f, &x[0] if x.shape[0] else NULL, &out[0] if out.shape[0] else NULL,
-                  x.shape[0], MAP_PAR_SLOW)
-
-
-ctypedef void (*binary_f64)(const double *, const double *, double *, Py_ssize_t) noexcept nogil
+        _map1(f, &x[0] if x.shape[0] else NULL, &out[0] if out.shape[0] else NULL,
+                  x.shape[0], par_min)
 
 
 cdef _act_grad(str name, binary_f32 f32, binary_f64 f64, const floating[::1] g,
                const floating[::1] y, floating[::1] out):
     # one activation backward of flat arrays of one length: chunks over threads
     _same_length(name, g, y, out)
-    cdef Py_ssize_t n = y.shape[0], i, lo
+    cdef Py_ssize_t n = y.shape[0]
     if n == 0:
         return
     with nogil:
         if floating is float:
             _map2(f32, &g[0], &y[0], &out[0], n, MAP_PAR_FAST)
         else:
-            for i in prange(_n_chunks(n), schedule="static",
-                            num_threads=_map_threads(n, MAP_PAR_FAST >> 1)):
-                lo = i * MAP_CHUNK
-                f64(&g[lo], &y[lo], &out[lo], min(MAP_CHUNK, n - lo))
+            _map2(f64, &g[0], &y[0], &out[0], n, MAP_PAR_FAST >> 1)
 
 
 def tanh_grad_into(const floating[::1] g, const floating[::1] y, floating[::1] out):
@@ -3165,7 +3175,7 @@ def logsigmoid_into(const floating[::1] x, floating[::1] out):
         if floating is float:
             _map1(<unary_f32>tl_logsigmoid_f32, &x[0], &out[0], n, MAP_PAR_SLOW)
         else:
-            _map1_f64(<unary_f64>tl_logsigmoid_f64, &x[0], &out[0], n, MAP_PAR_SLOW >> 2)
+            _map1(<unary_f64>tl_logsigmoid_f64, &x[0], &out[0], n, MAP_PAR_SLOW >> 2)
 
 
 def logsigmoid_grad_into(const floating[::1] g, const floating[::1] x, floating[::1] out):

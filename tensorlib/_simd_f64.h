@@ -1,11 +1,12 @@
-/* float64 exp, log, expm1, log1p, tanh and sigmoid as branch-free inline functions gcc
+/* float64 exp, exp2, log, log2, expm1, log1p, tanh, sigmoid, sin, cos, tan, the hyperbolic
+ * functions, their inverses, atan, asin, acos and sign as branch-free inline functions gcc
  * vectorises (4 lanes on AVX2).
  *
- * NumPy's float64 exp and log run vector code only with AVX-512; elsewhere they and expm1,
- * log1p and tanh are a libm call per element (5-18 ns on an AVX2 Zen 3 core, PyTorch's
- * 2-4.5), and sigmoid was several NumPy passes (11x PyTorch's time). These are fdlibm's
- * reductions with Taylor polynomials carried far enough that truncation is below 1e-17;
- * IEEE special values and subnormals kept.
+ * NumPy's float64 exp and log run vector code only with AVX-512; elsewhere they and the rest
+ * are a libm call per element (5-30 ns on an AVX2 Zen 3 core, PyTorch's 2-10; glibc's sin
+ * reduces every argument exactly), and sigmoid was several NumPy passes (11x PyTorch's time).
+ * These are Cody-Waite and fdlibm-style reductions with Taylor polynomials carried so far
+ * that truncation is below 1e-17; IEEE special values and subnormals kept.
  */
 #ifndef TENSORLIB_SIMD_F64_H
 #define TENSORLIB_SIMD_F64_H
@@ -29,6 +30,11 @@
  * |k| <= 1100 met here (fdlibm's split) */
 #define TL_LN2_HI 6.93147180369123816490e-01
 #define TL_LN2_LO 1.90821492927058770002e-10
+/* ln 2 and 1 / ln 2 as the nearest double and the rest */
+#define TL_LN2 0.6931471805599453
+#define TL_LN2_TAIL 2.3190468138462996e-17
+#define TL_INV_LN2 1.4426950408889634
+#define TL_INV_LN2_TAIL 2.0355273740931033e-17
 
 /* 2^k for an integral double k in [-1022, 1023], through the exponent field */
 static inline double tl_pow2i(double k) {
@@ -71,14 +77,20 @@ static inline double tl_expm1_poly(double r) {
     return fma(r * r, p, r);
 }
 
-static inline double tl_exp_d(double x) {
+/* e^x 2^m for an integral m in [-2, 0] (no overflow on the way: sinh and cosh take e^x / 2) */
+static inline double tl_exp_shift(double x, double m) {
     /* beyond +-750 exp is inf or 0 whatever the rest; the clamp keeps k's halves in range */
     double r, k = tl_reduce_ln2(x, 750.0, &r);
     double e = 1.0 + tl_expm1_poly(r);                  /* one rounding for the big term */
     /* 2^k in two factors: k up to 1083 (2^1024 times e < 1 is finite) and down to the
      * subnormals, rounded once by the second product */
+    k = k + m;
     double k1 = floor(k * 0.5);
     return e * tl_pow2i(k1) * tl_pow2i(k - k1);
+}
+
+static inline double tl_exp_d(double x) {
+    return tl_exp_shift(x, 0.0);
 }
 
 /* expm1(x): the series itself for |x| < 1 (k = 1 would cancel: 2 expm1(r) + 1 lost an
@@ -111,7 +123,23 @@ static inline double tl_sigmoid_d(double x) {
     return (x < 0.0 ? e : 1.0) / (1.0 + e);
 }
 
-static inline double tl_log_d(double x) {
+/* R = 2 z/3 + 2 z^2/5 + ... + 2 z^10/21: log((1 + s) / (1 - s)) = 2 s + s R, z = s^2 */
+static inline double tl_log_series(double z) {
+    double R = 2.0 / 21.0;
+    R = R * z + 2.0 / 19.0;
+    R = R * z + 2.0 / 17.0;
+    R = R * z + 2.0 / 15.0;
+    R = R * z + 2.0 / 13.0;
+    R = R * z + 2.0 / 11.0;
+    R = R * z + 2.0 / 9.0;
+    R = R * z + 2.0 / 7.0;
+    R = R * z + 2.0 / 5.0;
+    R = R * z + 2.0 / 3.0;
+    return R * z;
+}
+
+/* x = 2^e (1 + f), 1 + f in [sqrt(1/2), sqrt 2), for finite x > 0; returns f (exact) */
+static inline double tl_log_reduce(double x, double *e_out) {
     int sub = x < 2.2250738585072014e-308;
     double xs = sub ? x * 4503599627370496.0 : x;       /* subnormals: scaled by 2^52 */
     uint64_t ix;
@@ -129,28 +157,27 @@ static inline double tl_log_d(double x) {
     int big = m > 1.4142135623730951;
     m = big ? m * 0.5 : m;
     e = big ? e + 1.0 : e;
-    e = sub ? e - 52.0 : e;
-    /* log(1 + f) = f - (f^2/2 - s (f^2/2 + R)), s = f / (2 + f), R = 2 s^2/3 + 2 s^4/5 + ...
-     * (fdlibm's arrangement; s^2 <= 0.0295, so R to s^20 leaves below 1e-18) */
-    double f = m - 1.0;
-    double s = f / (2.0 + f), z = s * s;
-    double R = 2.0 / 21.0;
-    R = R * z + 2.0 / 19.0;
-    R = R * z + 2.0 / 17.0;
-    R = R * z + 2.0 / 15.0;
-    R = R * z + 2.0 / 13.0;
-    R = R * z + 2.0 / 11.0;
-    R = R * z + 2.0 / 9.0;
-    R = R * z + 2.0 / 7.0;
-    R = R * z + 2.0 / 5.0;
-    R = R * z + 2.0 / 3.0;
-    R = R * z;
-    double hfsq = 0.5 * f * f;
-    double r = fma(e, TL_LN2_HI, f - (hfsq - fma(s, hfsq + R, e * TL_LN2_LO)));
+    *e_out = sub ? e - 52.0 : e;
+    return m - 1.0;
+}
+
+/* log's and log2's values at 0, below, at +inf and NaN; r elsewhere */
+static inline double tl_log_specials(double x, double r) {
     r = x == 0.0 ? -INFINITY : r;
     r = x < 0.0 ? NAN : r;
     r = x == INFINITY ? x : r;
     return x != x ? x : r;
+}
+
+static inline double tl_log_d(double x) {
+    double e, f = tl_log_reduce(x, &e);
+    /* log(1 + f) = f - (f^2/2 - s (f^2/2 + R)), s = f / (2 + f), R = 2 s^2/3 + 2 s^4/5 + ...
+     * (fdlibm's arrangement; s^2 <= 0.0295, so R to s^20 leaves below 1e-18) */
+    double s = f / (2.0 + f), z = s * s;
+    double R = tl_log_series(z);
+    double hfsq = 0.5 * f * f;
+    return tl_log_specials(x, fma(e, TL_LN2_HI,
+                                  f - (hfsq - fma(s, hfsq + R, e * TL_LN2_LO))));
 }
 
 /* log1p(x) = log(u) + (x - (u - 1)) / u for u = 1 + x rounded: the second term is what the
@@ -163,6 +190,283 @@ static inline double tl_log1p_d(double x) {
     return x == 0.0 ? x : r;                 /* -0 stays -0 */
 }
 
+/* 2^x: x = k + f, k = round(x), |f| <= 1/2 exact, 2^f = e^(f ln 2) with f ln 2 carried in two
+ * parts (its rounding alone would be worth up to 0.35 ulp), then tl_exp_d's scaling */
+static inline double tl_exp2_d(double x) {
+    double xc = x < -1100.0 ? -1100.0 : x;     /* (beyond, inf or 0 whatever the rest) */
+    xc = xc > 1100.0 ? 1100.0 : xc;
+    double k = nearbyint(xc);
+    k = x == x ? k : 0.0;
+    double f = xc - k;
+    double r = f * TL_LN2, rlo = fma(f, TL_LN2, -r) + f * TL_LN2_TAIL;
+    double p = tl_expm1_poly(r);
+    double e = 1.0 + fma(rlo, 1.0 + p, p);
+    double k1 = floor(k * 0.5);
+    return e * tl_pow2i(k1) * tl_pow2i(k - k1);
+}
+
+/* log2(x) = e + log(1 + f) / ln 2 with log(1 + f) = hi + lo as two doubles (tl_log_d's
+ * reduction and series), and the product by 1 / ln 2 carried in two parts: exact at the
+ * powers of two */
+static inline double tl_log2_d(double x) {
+    double e, f = tl_log_reduce(x, &e);
+    double s = f / (2.0 + f), z = s * s;
+    double R = tl_log_series(z);
+    /* log(1 + f) = f - hfsq + s (hfsq + R), hfsq = f^2 / 2 exactly as two doubles */
+    double hfsq = 0.5 * f * f, hfsq_lo = fma(0.5 * f, f, -hfsq);
+    double hi = f - hfsq;
+    double lo = ((f - hi) - hfsq) - hfsq_lo + s * (hfsq + R);  /* (f - hi - hfsq: exact) */
+    double ph = hi * TL_INV_LN2;
+    double pl = fma(hi, TL_INV_LN2, -ph) + fma(hi, TL_INV_LN2_TAIL, lo * TL_INV_LN2);
+    double w = e + ph;
+    return tl_log_specials(x, w + (((e - w) + ph) + pl));
+}
+
+/* sign(x): -1, 0 or 1, and 0 for NaN (PyTorch's; NumPy's sign keeps NaN) */
+static inline double tl_sign_d(double x) {
+    return x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : 0.0);
+}
+
+/* --- sin, cos and tan --------------------------------------------------------------------
+ * x = k pi/2 + r, |r| <= pi/4 (a hair more where x 2/pi rounds across a half), as hi + lo.
+ * pi/2 in four parts, the first three of 33 bits or fewer, so k times each is exact for
+ * |k| <= 2^20 (|x| <= TL_TRIG_LIM): x - k C1 is exact (Sterbenz), the next two subtractions
+ * keep their rounding errors (two-sum), and the sum is within 2^-140 k of r: a relative
+ * 1e-20 even where x is a double nearest a multiple of pi/2. Beyond the limit, libm. */
+#define TL_TRIG_LIM 1.0e6
+#define TL_PIO2_1 0x1.921fb544p+0
+#define TL_PIO2_2 0x1.0b4611a6p-34
+#define TL_PIO2_3 0x1.3198a2ep-69
+#define TL_PIO2_4 0x1.b839a252049c1p-104
+
+static inline double tl_two_sum_err(double a, double b, double s) {
+    double bb = s - a;
+    return (a - (s - bb)) + (b - bb);
+}
+
+/* r = hi + *lo and the quadrant k mod 4 of x, for |x| <= TL_TRIG_LIM (else of 0) */
+static inline double tl_reduce_pio2(double x, double *lo, int *q) {
+    double xc = fabs(x) <= TL_TRIG_LIM ? x : 0.0;
+    double k = nearbyint(xc * 0.6366197723675814);
+    double t1 = fma(-k, TL_PIO2_1, xc);
+    double p2 = -k * TL_PIO2_2, s2 = t1 + p2, e2 = tl_two_sum_err(t1, p2, s2);
+    double p3 = -k * TL_PIO2_3, s3 = s2 + p3, e3 = tl_two_sum_err(s2, p3, s3);
+    double l = fma(-k, TL_PIO2_4, e2 + e3);
+    double hi = s3 + l;
+    *lo = (s3 - hi) + l;
+    *q = (int32_t)k & 3;
+    return hi;
+}
+
+/* sin(hi + lo), |hi| <= pi/4 + 1e-6: hi + hi^3 (-1/3! + z/5! - ... + z^7/17!), z = hi^2,
+ * plus lo cos(hi) to first order; the first term left out is below 1e-19 of the result */
+static inline double tl_sin_kernel(double hi, double lo, double z) {
+    double p = 1.0 / 355687428096000.0;
+    p = p * z - 1.0 / 1307674368000.0;
+    p = p * z + 1.0 / 6227020800.0;
+    p = p * z - 1.0 / 39916800.0;
+    p = p * z + 1.0 / 362880.0;
+    p = p * z - 1.0 / 5040.0;
+    p = p * z + 1.0 / 120.0;
+    p = p * z - 1.0 / 6.0;
+    return hi + fma(hi * z, p, lo * (1.0 - 0.5 * z));
+}
+
+/* cos(hi + lo): 1 - z/2 + z^2 (1/4! - z/6! + ... - z^7/18!) - hi lo, with z/2 exact as two
+ * doubles and the rounding of 1 - z/2 added back (its error would be up to half an ulp) */
+static inline double tl_cos_kernel(double hi, double lo, double z) {
+    double p = -1.0 / 6402373705728000.0;
+    p = p * z + 1.0 / 20922789888000.0;
+    p = p * z - 1.0 / 87178291200.0;
+    p = p * z + 1.0 / 479001600.0;
+    p = p * z - 1.0 / 3628800.0;
+    p = p * z + 1.0 / 40320.0;
+    p = p * z - 1.0 / 720.0;
+    p = p * z + 1.0 / 24.0;
+    double hz = 0.5 * z, hz_lo = 0.5 * fma(hi, hi, -z);
+    double w = 1.0 - hz;
+    return w + ((((1.0 - w) - hz) - hz_lo) + fma(z * z, p, -hi * lo));
+}
+
+static inline double tl_sin_d(double x) {
+    double lo, z;
+    int q;
+    double hi = tl_reduce_pio2(x, &lo, &q);
+    z = hi * hi;
+    double s = tl_sin_kernel(hi, lo, z), c = tl_cos_kernel(hi, lo, z);
+    double v = (q & 1) ? c : s;
+    v = (q & 2) ? -v : v;
+    return x == 0.0 ? x : v;                 /* -0 stays -0 */
+}
+
+static inline double tl_cos_d(double x) {
+    double lo, z;
+    int q;
+    double hi = tl_reduce_pio2(x, &lo, &q);
+    z = hi * hi;
+    double s = tl_sin_kernel(hi, lo, z), c = tl_cos_kernel(hi, lo, z);
+    double v = (q & 1) ? s : c;
+    return ((q + 1) & 2) ? -v : v;
+}
+
+static inline double tl_tan_d(double x) {
+    double lo, z;
+    int q;
+    double hi = tl_reduce_pio2(x, &lo, &q);
+    z = hi * hi;
+    double s = tl_sin_kernel(hi, lo, z), c = tl_cos_kernel(hi, lo, z);
+    double v = (q & 1) ? -c / s : s / c;
+    return x == 0.0 ? x : v;
+}
+
+/* --- the hyperbolic functions and their inverses --------------------------------------
+ * One exp or log1p each (the maps compute every branch in every lane) */
+
+/* sinh: a + a^3 (1/3! + a^2/5! + ... + a^16/19!) below 1 (the rest below 1e-19), h - 1/(4h)
+ * from 1, h = e^a / 2 (finite as long as sinh is) */
+static inline double tl_sinh_d(double x) {
+    double a = fabs(x), z = a * a;
+    double p = 1.0 / 121645100408832000.0;
+    p = p * z + 1.0 / 355687428096000.0;
+    p = p * z + 1.0 / 1307674368000.0;
+    p = p * z + 1.0 / 6227020800.0;
+    p = p * z + 1.0 / 39916800.0;
+    p = p * z + 1.0 / 362880.0;
+    p = p * z + 1.0 / 5040.0;
+    p = p * z + 1.0 / 120.0;
+    p = p * z + 1.0 / 6.0;
+    double h = tl_exp_shift(a, -1.0);
+    double y = a < 1.0 ? fma(a * z, p, a) : h - 0.25 / h;
+    return copysign(y, x);
+}
+
+/* cosh = h + 1/(4h), h = e^|x| / 2 */
+static inline double tl_cosh_d(double x) {
+    double h = tl_exp_shift(fabs(x), -1.0);
+    return h + 0.25 / h;
+}
+
+/* asinh(a) = log1p(a + a^2 / (1 + sqrt(1 + a^2))) to 2^28; beyond, log(a) + ln 2 as
+ * log1p(a - 1) + ln 2 (a - 1 exact below 2^53, and log1p(a) is log(a) above) */
+static inline double tl_asinh_d(double x) {
+    double a = fabs(x), s = sqrt(fma(a, a, 1.0));
+    int big = a > 268435456.0;
+    double u = big ? (a < 9007199254740992.0 ? a - 1.0 : a) : a + a * (a / (1.0 + s));
+    return copysign(tl_log1p_d(u) + (big ? TL_LN2 : 0.0), x);
+}
+
+/* acosh(x) = log1p(t + sqrt(2t + t^2)), t = x - 1 (exact below 2), to 2^28; then as asinh */
+static inline double tl_acosh_d(double x) {
+    double t = x - 1.0;
+    int big = x > 268435456.0;
+    double u = big ? (x < 9007199254740992.0 ? t : x) : t + sqrt(fma(t, t, 2.0 * t));
+    double y = tl_log1p_d(u) + (big ? TL_LN2 : 0.0);
+    return x < 1.0 ? NAN : y;                /* (NaN passes through log1p) */
+}
+
+/* atanh: log1p(2a + 2a^2 / (1 - a)) / 2 below 1/2, log1p(2a / (1 - a)) / 2 above (1 - a
+ * exact there) */
+static inline double tl_atanh_d(double x) {
+    double a = fabs(x), d = 1.0 - a;
+    double y = 0.5 * tl_log1p_d(a < 0.5 ? 2.0 * a + 2.0 * a * a / d : 2.0 * a / d);
+    y = a > 1.0 ? NAN : y;
+    return copysign(y, x);                   /* (-0 stays -0; +-inf at +-1) */
+}
+
+/* atan(n / d) for n, d >= 0 (not both 0), in [0, pi/2]: the quotient q below 1 (d / n past
+ * 1, then pi/2 - it), reduced by atan(q) = atan(c) + atan(t), t = (q - c) / (1 + q c) in
+ * [0, tan(pi/16)), c = tan(k pi/16) as a double at or below q, with atan(c) in two parts
+ * (no cancellation: both terms >= 0); atan(t) by its series to t^23 (the first term left out
+ * is below 1e-18 of t), plus what the division for t rounded off */
+static inline double tl_atan_core(double n, double d) {
+    int inv = n > d;
+    double q = inv ? d / n : n / d;
+    /* c = tan(k pi/16) as doubles, and atan of each in two parts */
+    static const double C[4] = {0.198912367379658, 0.41421356237309503, 0.6681786379192989,
+                                1.0};
+    static const double AHI[4] = {0.19634954084936207, 0.39269908169872414,
+                                  0.5890486225480862, 0.7853981633974483};
+    static const double ALO[4] = {6.846802412842648e-18, 3.060132146563891e-18,
+                                  -5.412106055318847e-18, 3.061616997868383e-17};
+    double c = 0.0, ahi = 0.0, alo = 0.0;
+    for (int j = 0; j < 4; j++) {            /* (selects in turn, unrolled: an index into the
+                                                tables would be a gather) */
+        int m = q >= C[j];
+        c = m ? C[j] : c;
+        ahi = m ? AHI[j] : ahi;
+        alo = m ? ALO[j] : alo;
+    }
+    double num = q - c, den = fma(q, c, 1.0);
+    double t = num / den, z = t * t;
+    double tlo = fma(-t, den, num) / den;      /* (what the division rounded off) */
+    double p = -1.0 / 23.0;
+    p = p * z + 1.0 / 21.0;
+    p = p * z - 1.0 / 19.0;
+    p = p * z + 1.0 / 17.0;
+    p = p * z - 1.0 / 15.0;
+    p = p * z + 1.0 / 13.0;
+    p = p * z - 1.0 / 11.0;
+    p = p * z + 1.0 / 9.0;
+    p = p * z - 1.0 / 7.0;
+    p = p * z + 1.0 / 5.0;
+    p = p * z - 1.0 / 3.0;
+    double at = t + fma(t * z, p, tlo);
+    return inv ? (1.5707963267948966 - ahi) + ((6.123233995736766e-17 - alo) - at)
+               : ahi + (alo + at);
+}
+
+static inline double tl_atan_d(double x) {
+    return copysign(tl_atan_core(fabs(x), 1.0), x);
+}
+
+/* asin(a) = atan(a / sqrt(1 - a^2)), 1 - a^2 in one rounding below 1/2 and as (1 - a)(1 + a)
+ * above (1 - a exact) */
+static inline double tl_asin_d(double x) {
+    double a = fabs(x);
+    double y = tl_atan_core(a, sqrt(a < 0.5 ? fma(-a, a, 1.0) : (1.0 - a) * (1.0 + a)));
+    y = a > 1.0 ? NAN : y;
+    return copysign(y, x);
+}
+
+/* acos(x) = 2 atan(sqrt((1 - x) / (1 + x))), the quotient turned over below 0 (one rounding
+ * to the quotient atan takes) */
+static inline double tl_acos_d(double x) {
+    int neg = x < 0.0;
+    double w = sqrt(neg ? (1.0 + x) / (1.0 - x) : (1.0 - x) / (1.0 + x));
+    double y = 2.0 * tl_atan_core(neg ? 1.0 : w, neg ? w : 1.0);
+    return fabs(x) > 1.0 ? NAN : y;
+}
+
+/* name(x, out, n) for a trig function: the lanes, then libm where |x| > TL_TRIG_LIM or x is
+ * not finite (rare: a vectorised scan first) */
+#define TL_TRIG_F64(name, f, libm)                                                           \
+TL_MAP_F64(name##_lanes, f)                                                                  \
+static void name(const double *x, double *out, ptrdiff_t n) {                                \
+    name##_lanes(x, out, n);                                                                 \
+    int any = 0;                                                                             \
+    for (ptrdiff_t i = 0; i < n; i++)                                                        \
+        any |= !(fabs(x[i]) <= TL_TRIG_LIM);                                                 \
+    if (!any)                                                                                \
+        return;                                                                              \
+    for (ptrdiff_t i = 0; i < n; i++)                                                        \
+        if (!(fabs(x[i]) <= TL_TRIG_LIM))                                                    \
+            out[i] = libm(x[i]);                                                             \
+}
+
+TL_TRIG_F64(tl_sin_f64, tl_sin_d, sin)
+TL_TRIG_F64(tl_cos_f64, tl_cos_d, cos)
+TL_TRIG_F64(tl_tan_f64, tl_tan_d, tan)
+TL_MAP_F64(tl_exp2_f64, tl_exp2_d)
+TL_MAP_F64(tl_log2_f64, tl_log2_d)
+TL_MAP_F64(tl_sign_f64, tl_sign_d)
+TL_MAP_F64(tl_sinh_f64, tl_sinh_d)
+TL_MAP_F64(tl_cosh_f64, tl_cosh_d)
+TL_MAP_F64(tl_asinh_f64, tl_asinh_d)
+TL_MAP_F64(tl_acosh_f64, tl_acosh_d)
+TL_MAP_F64(tl_atanh_f64, tl_atanh_d)
+TL_MAP_F64(tl_atan_f64, tl_atan_d)
+TL_MAP_F64(tl_asin_f64, tl_asin_d)
+TL_MAP_F64(tl_acos_f64, tl_acos_d)
 TL_MAP_F64(tl_exp_f64, tl_exp_d)
 TL_MAP_F64(tl_log_f64, tl_log_d)
 TL_MAP_F64(tl_expm1_f64, tl_expm1_d)

@@ -14,7 +14,7 @@
 
 /* 2^t in double, relative error < 1e-14, for t clamped to [-200, 200] (2^t then stays a
  * normal double, and converts to float32's 0 or inf beyond its range); NaN gives NaN. */
-static inline double tl_exp2_d(double t) {
+static inline double tl_exp2_for_f32(double t) {
     t = t < -200.0 ? -200.0 : t;
     t = t > 200.0 ? 200.0 : t;
     double n = nearbyint(t);
@@ -41,7 +41,7 @@ static inline double tl_exp2_d(double t) {
 /* log2(a) of a positive finite float32 (subnormals included), in double, relative error
  * ~1e-16: a = m 2^e with m in [sqrt(1/2), sqrt 2), ln m = 2 atanh(s), s = (m - 1) / (m + 1),
  * |s| < 0.172, by its series to s^15 (the rest is below 6e-15 |s|). */
-static inline double tl_log2_d(float a) {
+static inline double tl_log2_of_f32(float a) {
     int sub = a < 1.17549435e-38f;
     float as = sub ? a * 16777216.0f : a;               /* subnormals: scaled by 2^24 */
     int32_t ix;
@@ -68,7 +68,7 @@ static inline double tl_log2_d(float a) {
 static inline float tl_powf(float x, float y) {
     /* (one select per condition: gcc does not vectorise selects on && or || of compares) */
     float a = fabsf(x);
-    float r = (float)tl_exp2_d((double)y * tl_log2_d(a));
+    float r = (float)tl_exp2_for_f32((double)y * tl_log2_of_f32(a));
     r = a == 0.0f ? (y > 0.0f ? 0.0f : INFINITY) : r;
     r = a == INFINITY ? (y > 0.0f ? INFINITY : 0.0f) : r;
     r = a == 1.0f ? (fabsf(y) == INFINITY ? 1.0f : r) : r;   /* (y log2 1 = inf 0 = NaN) */
@@ -95,7 +95,7 @@ static inline float tl_powf(float x, float y) {
 static inline float tl_erfcf(float x) {
     double a = fabs((double)x);
     double t = 1.0 / (1.0 + 0.5 * a);
-    double e = t * tl_exp2_d((TL_ERFC_FIT(double, t) - a * a) * 1.44269504088896341);
+    double e = t * tl_exp2_for_f32((TL_ERFC_FIT(double, t) - a * a) * 1.44269504088896341);
     /* erf's Maclaurin series to x^15 (the rest is below 1e-11 for |x| < 1/2) */
     double xd = (double)x, z = xd * xd;
     double s = 1.0 / 75600.0;

@@ -340,8 +340,11 @@ def _ufunc_map(kernel, ufunc, min_size=0, kernel64=None):
 # elements), and the hyperbolic functions, their inverses, atan, asin and acos (<= 4 ulp;
 # 0.6-4.2 ns an element against NumPy's 11-29), sin and cos (<= 1.6 ulp; 1.2 ns against 1.6)
 # and tan (<= 2.5 ulp; 1.3 ns against 15); float64 exp, log, expm1, log1p and tanh too (<= 1.2
-# ulp, 1.5 for log1p, 3.1 for tanh; 3-7 ns an element against NumPy's 6-16); ELU and softplus
-# always take their one-pass kernels (three to six NumPy passes otherwise)
+# ulp, 1.5 for log1p, 3.1 for tanh; 3-7 ns an element against NumPy's 6-16), and float64 exp2,
+# log2, sin, cos and tan (<= 1.1 ulp, 2.2 for tan; 3-5 ns against NumPy's 5-24: glibc's sin
+# reduces exactly, slowly), the hyperbolic functions, their inverses, atan, asin and acos (<= 2.5
+# ulp; 3-7 ns against 8-27); ELU and softplus always take their one-pass kernels (three to six
+# NumPy passes otherwise)
 if not _numpy_has_svml():
     for _op, _k32 in ((EXPM1, _ops.expm1_f32), (LOG1P, _ops.log1p_f32), (TANH, _ops.tanh_f32)):
         _op.set_kernel("cpu", _ufunc_map(_k32, getattr(np, _op.ufunc), 0,
@@ -351,25 +354,30 @@ if not _numpy_has_svml():
         _op.set_kernel("cpu", _ufunc_map(
             functools.partial(_ops.math_f32, _op.name), getattr(np, _op.ufunc), MAP_MIN,
             functools.partial(_ops.math_f64, _op.name) if _op.name in _ops.MATH_F64 else None))
+def _f64_map(name: str, fallback):
+    """``fallback(xp, x)``, except that a contiguous float64 ``x`` of MAP_MIN elements or more
+    takes _ops' float64 map ``name`` (on every CPU)."""
+    def run(xp, x):
+        if x.dtype == np.float64 and x.flags.c_contiguous and x.size >= MAP_MIN:
+            out = np.empty_like(x)
+            _ops.math_f64(name, x.reshape(-1), out.reshape(-1))
+            return out
+        return fallback(xp, x)
+    return run
+
+
 # sign and rsqrt in one pass on every CPU (NumPy's sign is followed by a NaN test, and 1 / sqrt
-# is two passes): 1M floats 0.22 and 0.36 ms on one AVX2 Zen 3 core, against 0.56 and 0.64
-for _op, _fwd in ((SIGN, _sign_fwd), (RSQRT, _rsqrt_fwd)):
-    _op.set_kernel("cpu", f32_map(functools.partial(_ops.math_f32, _op.name), _fwd,
-                                  min_size=MAP_MIN))
-
-
-def _sigmoid_f64(xp, x):
-    if x.dtype == np.float64 and x.flags.c_contiguous and x.size >= MAP_MIN:
-        out = np.empty_like(x)
-        _ops.math_f64("sigmoid", x.reshape(-1), out.reshape(-1))
-        return out
-    return _sigmoid(xp, x)
-
+# is two passes): 1M floats 0.22 and 0.36 ms on one AVX2 Zen 3 core, against 0.56 and 0.64;
+# float64 sign too (0.6 ms against 1.3)
+SIGN.set_kernel("cpu", f32_map(functools.partial(_ops.math_f32, "sign"),
+                               _f64_map("sign", _sign_fwd), min_size=MAP_MIN))
+RSQRT.set_kernel("cpu", f32_map(functools.partial(_ops.math_f32, "rsqrt"), _rsqrt_fwd,
+                                min_size=MAP_MIN))
 
 # float32: the LSTM kernels' vectorised sigmoid (1.4e-7 relative; NumPy's where() over an
 # unpredictable mask made the formula above 20x slower than its exp); float64 its own map
 # (2.4 ulp; the formula took 11x PyTorch's time)
-_sigmoid_cpu = f32_map(_ops.sigmoid_f32, _sigmoid_f64)
+_sigmoid_cpu = f32_map(_ops.sigmoid_f32, _f64_map("sigmoid", _sigmoid))
 
 
 SIGMOID, sigmoid = _unary("sigmoid", fwd=_sigmoid, kernels={"cpu": _sigmoid_cpu},
