@@ -228,21 +228,6 @@ static void tl_softplus_f32(const float *x, float *out, ptrdiff_t n, float beta,
     }
 }
 
-/* float64: libm's exp and log1p (scalar calls, still one pass). */
-static void tl_logsigmoid_f64(const double *x, double *out, ptrdiff_t n) {
-    for (ptrdiff_t i = 0; i < n; i++) {
-        double v = x[i];
-        out[i] = (v < 0.0 ? v : 0.0) - log1p(exp(-fabs(v)));
-    }
-}
-
-static void tl_logsigmoid_grad_f64(const double *g, const double *x, double *out, ptrdiff_t n) {
-    for (ptrdiff_t i = 0; i < n; i++) {
-        double v = x[i], z = exp(-fabs(v)), r = 1.0 / (1.0 + z);
-        out[i] = g[i] * (v < 0.0 ? r : z * r);
-    }
-}
-
 /* binary_cross_entropy_with_logits, PyTorch's formula: (1 - y) x - lw log_sigmoid(x), lw =
  * 1 + (pw - 1) y with a pos_weight pw (else 1), times a weight w; log_sigmoid(x) = min(x, 0) -
  * log1p(exp(-|x|)). Rows of P elements: w and pw advance by wstep / pstep a row (0: one row of

@@ -2850,9 +2850,7 @@ def nan_to_num_into(const floating[::1] x, floating[::1] out, double nan, double
 
 cdef extern from "_fused_pointwise.h" nogil:
     void tl_logsigmoid_f32(const float *x, float *out, Py_ssize_t n)
-    void tl_logsigmoid_f64(const double *x, double *out, Py_ssize_t n)
     void tl_logsigmoid_grad_f32(const float *g, const float *x, float *out, Py_ssize_t n)
-    void tl_logsigmoid_grad_f64(const double *g, const double *x, double *out, Py_ssize_t n)
     void tl_expm1_f32(const float *x, float *out, Py_ssize_t n)
     void tl_log1p_f32(const float *x, float *out, Py_ssize_t n)
     void tl_exp_f32(const float *x, float *out, Py_ssize_t n)
@@ -3017,6 +3015,17 @@ cdef extern from "_simd_f64.h" nogil:
     void tl_asin_f64(const double *x, double *out, Py_ssize_t n)
     void tl_acos_f64(const double *x, double *out, Py_ssize_t n)
     void tl_sign_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_atan2_f64(const double *y, const double *x, double *out, Py_ssize_t n)
+    void tl_hypot_f64(const double *a, const double *b, double *out, Py_ssize_t n)
+    void tl_logsigmoid_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_logsigmoid_grad_f64(const double *g, const double *x, double *out, Py_ssize_t n)
+    void tl_elu_f64(const double *x, double *out, Py_ssize_t n, double alpha)
+    void tl_elu_grad_f64(const double *g, const double *x, double *out, Py_ssize_t n,
+                         double alpha)
+    void tl_softplus_f64(const double *x, double *out, Py_ssize_t n, double beta,
+                         double threshold)
+    void tl_softplus_grad_f64(const double *g, const double *x, double *out, Py_ssize_t n,
+                              double beta, double threshold)
 
 # tensorlib's names of the float64 maps math_f64 runs, in _MATH64_KERNELS' order; sign is
 # fast (~0.3 ns an element), threaded from MAP_PAR_FAST, the rest from MAP_PAR_SLOW
@@ -3047,6 +3056,22 @@ def math_f64(str name, const double[::1] x, double[::1] out):
     with nogil:
         _map1(f, &x[0] if x.shape[0] else NULL, &out[0] if out.shape[0] else NULL,
                   x.shape[0], par_min)
+
+
+# the names of math2_f64's maps, in _MATH2_64_KERNELS' order
+MATH2_F64 = ("atan2", "hypot")
+cdef binary_f64[2] _MATH2_64_KERNELS = [<binary_f64>tl_atan2_f64, <binary_f64>tl_hypot_f64]
+
+
+def math2_f64(str name, const double[::1] a, const double[::1] b, double[::1] out):
+    """out = name(a, b) of flat float64 arrays of one length, ``name`` one of
+    :data:`MATH2_F64` (atan2 within 1.6 ulp, hypot 1.2, C99's values on the axes and at the
+    infinities, signed zeros included), threaded when large."""
+    cdef binary_f64 f = _MATH2_64_KERNELS[_map_index("math2_f64", MATH2_F64, name)]
+    _same_length(name, a, b, out)
+    with nogil:
+        _map2(f, &a[0] if a.shape[0] else NULL, &b[0] if b.shape[0] else NULL,
+              &out[0] if out.shape[0] else NULL, out.shape[0], MAP_PAR_SLOW)
 
 
 cdef _act_grad(str name, binary_f32 f32, binary_f64 f64, const floating[::1] g,
@@ -3089,15 +3114,19 @@ def erfinv_into(const floating[::1] x, floating[::1] out):
     _gamma_map("erfinv_into", tl_erfinv_f32, tl_erfinv_f64, x, out)
 
 
-def elu_f32(const float[::1] x, float[::1] out, double alpha):
-    """out = x above 0, else alpha expm1(x): ELU of flat float32 arrays in one pass."""
-    _same_length("elu_f32", x, out)
+def elu_into(const floating[::1] x, floating[::1] out, double alpha):
+    """out = x above 0, else alpha expm1(x): ELU of flat float32 or float64 arrays in one
+    pass."""
+    _same_length("elu_into", x, out)
     cdef Py_ssize_t n = x.shape[0], i, lo
     with nogil:
         for i in prange(_n_chunks(n), schedule="static",
                         num_threads=_map_threads(n, MAP_PAR_SLOW)):
             lo = i * MAP_CHUNK
-            tl_elu_f32(&x[lo], &out[lo], min(MAP_CHUNK, n - lo), <float>alpha)
+            if floating is float:
+                tl_elu_f32(&x[lo], &out[lo], min(MAP_CHUNK, n - lo), <float>alpha)
+            else:
+                tl_elu_f64(&x[lo], &out[lo], min(MAP_CHUNK, n - lo), alpha)
 
 
 def leaky_relu_f32(const float[::1] x, float[::1] out, double slope):
@@ -3124,49 +3153,62 @@ def leaky_relu_grad_f32(const float[::1] g, const float[::1] x, float[::1] out, 
                                    <float>slope)
 
 
-def elu_grad_f32(const float[::1] g, const float[::1] x, float[::1] out, double alpha):
-    """out = g alpha exp(x) where x <= 0, else g: ELU's backward, of flat float32 arrays."""
-    _same_length("elu_grad_f32", g, x, out)
+def elu_grad_into(const floating[::1] g, const floating[::1] x, floating[::1] out,
+                  double alpha):
+    """out = g alpha exp(x) where x <= 0, else g: ELU's backward, of flat float32 or float64
+    arrays."""
+    _same_length("elu_grad_into", g, x, out)
     cdef Py_ssize_t n = x.shape[0], i, lo
     with nogil:
         for i in prange(_n_chunks(n), schedule="static",
                         num_threads=_map_threads(n, MAP_PAR_SLOW)):
             lo = i * MAP_CHUNK
-            tl_elu_grad_f32(&g[lo], &x[lo], &out[lo], min(MAP_CHUNK, n - lo), <float>alpha)
+            if floating is float:
+                tl_elu_grad_f32(&g[lo], &x[lo], &out[lo], min(MAP_CHUNK, n - lo),
+                                <float>alpha)
+            else:
+                tl_elu_grad_f64(&g[lo], &x[lo], &out[lo], min(MAP_CHUNK, n - lo), alpha)
 
 
-def softplus_grad_f32(const float[::1] g, const float[::1] x, float[::1] out, double beta,
-                      double threshold):
+def softplus_grad_into(const floating[::1] g, const floating[::1] x, floating[::1] out,
+                       double beta, double threshold):
     """out = g where beta x > threshold, else g sigmoid(beta x): softplus' backward, of flat
-    float32 arrays."""
-    _same_length("softplus_grad_f32", g, x, out)
+    float32 or float64 arrays."""
+    _same_length("softplus_grad_into", g, x, out)
     cdef Py_ssize_t n = x.shape[0], i, lo
     with nogil:
         for i in prange(_n_chunks(n), schedule="static",
                         num_threads=_map_threads(n, MAP_PAR_SLOW)):
             lo = i * MAP_CHUNK
-            tl_softplus_grad_f32(&g[lo], &x[lo], &out[lo], min(MAP_CHUNK, n - lo),
-                                 <float>beta, <float>threshold)
+            if floating is float:
+                tl_softplus_grad_f32(&g[lo], &x[lo], &out[lo], min(MAP_CHUNK, n - lo),
+                                     <float>beta, <float>threshold)
+            else:
+                tl_softplus_grad_f64(&g[lo], &x[lo], &out[lo], min(MAP_CHUNK, n - lo),
+                                     beta, threshold)
 
 
-def softplus_f32(const float[::1] x, float[::1] out, double beta, double threshold):
-    """out = softplus(x) with PyTorch's beta and threshold, of flat float32 arrays in one
-    pass (beta must not be 0)."""
-    _same_length("softplus_f32", x, out)
+def softplus_into(const floating[::1] x, floating[::1] out, double beta, double threshold):
+    """out = softplus(x) with PyTorch's beta and threshold, of flat float32 or float64 arrays
+    in one pass (beta must not be 0)."""
+    _same_length("softplus_into", x, out)
     if beta == 0:
-        raise ValueError("softplus_f32: beta must not be 0")
+        raise ValueError("softplus_into: beta must not be 0")
     cdef Py_ssize_t n = x.shape[0], i, lo
     with nogil:
         for i in prange(_n_chunks(n), schedule="static",
                         num_threads=_map_threads(n, MAP_PAR_SLOW)):
             lo = i * MAP_CHUNK
-            tl_softplus_f32(&x[lo], &out[lo], min(MAP_CHUNK, n - lo), <float>beta,
-                            <float>threshold)
+            if floating is float:
+                tl_softplus_f32(&x[lo], &out[lo], min(MAP_CHUNK, n - lo), <float>beta,
+                                <float>threshold)
+            else:
+                tl_softplus_f64(&x[lo], &out[lo], min(MAP_CHUNK, n - lo), beta, threshold)
 
 
 def logsigmoid_into(const floating[::1] x, floating[::1] out):
-    """out = log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), elementwise (float32 on vector
-    lanes, float64 through libm), threaded when large."""
+    """out = log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), elementwise on vector lanes,
+    threaded when large."""
     _same_length("logsigmoid_into", x, out)
     cdef Py_ssize_t n = x.shape[0]
     if n == 0:
@@ -3181,17 +3223,15 @@ def logsigmoid_into(const floating[::1] x, floating[::1] out):
 def logsigmoid_grad_into(const floating[::1] g, const floating[::1] x, floating[::1] out):
     """out = g sigmoid(-x): log-sigmoid's backward, of flat arrays of one length."""
     _same_length("logsigmoid_grad_into", g, x, out)
-    cdef Py_ssize_t n = x.shape[0], i, lo
+    cdef Py_ssize_t n = x.shape[0]
     if n == 0:
         return
     with nogil:
         if floating is float:
             _map2(<binary_f32>tl_logsigmoid_grad_f32, &g[0], &x[0], &out[0], n, MAP_PAR_SLOW)
         else:
-            for i in prange(_n_chunks(n), schedule="static",
-                            num_threads=_map_threads(n, MAP_PAR_SLOW >> 2)):
-                lo = i * MAP_CHUNK
-                tl_logsigmoid_grad_f64(&g[lo], &x[lo], &out[lo], min(MAP_CHUNK, n - lo))
+            _map2(<binary_f64>tl_logsigmoid_grad_f64, &g[0], &x[0], &out[0], n,
+                  MAP_PAR_SLOW >> 2)
 
 
 # ---- session 23: outer broadcasts and fused BCE ----

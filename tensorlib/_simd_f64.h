@@ -437,6 +437,32 @@ static inline double tl_acos_d(double x) {
     return fabs(x) > 1.0 ? NAN : y;
 }
 
+/* atan2(y, x), C99's values on the axes and at the infinities, signed zeros included: the
+ * first-quadrant angle atan(|y| / |x|), then pi minus it where x is negative (or -0), signed
+ * as y */
+static inline double tl_atan2_d(double y, double x) {
+    double ay = fabs(y), ax = fabs(x);
+    double base = tl_atan_core(ay, ax);
+    /* (& and copysign, not && and signbit: those do not vectorise) */
+    base = ((ay == 0.0) & (ax == 0.0)) ? 0.0 : base;                /* (0/0 in the quotient) */
+    base = ((ay == INFINITY) & (ax == INFINITY)) ? 0.7853981633974483 : base;
+    double r = copysign(1.0, x) < 0.0 ? (3.141592653589793 - base) + 1.2246467991473532e-16
+                                      : base;
+    return copysign(r, y);
+}
+
+/* hypot(a, b) = sqrt(a^2 + b^2) in one rounding inside (fma), scaled by a power of two when
+ * the larger is beyond 2^+-500 (no overflow or underflow on the way); inf if either is
+ * infinite, even with a NaN */
+static inline double tl_hypot_d(double a, double b) {
+    double x = fabs(a), y = fabs(b);
+    double big = x > y ? x : y;               /* (fmax does not vectorise) */
+    double s = big > 0x1p500 ? 0x1p-600 : (big < 0x1p-500 ? 0x1p600 : 1.0);
+    double xs = x * s, ys = y * s;
+    double h = sqrt(fma(xs, xs, ys * ys)) / s;
+    return ((x == INFINITY) | (y == INFINITY)) ? INFINITY : h;
+}
+
 /* name(x, out, n) for a trig function: the lanes, then libm where |x| > TL_TRIG_LIM or x is
  * not finite (rare: a vectorised scan first) */
 #define TL_TRIG_F64(name, f, libm)                                                           \
@@ -468,11 +494,75 @@ TL_MAP_F64(tl_atan_f64, tl_atan_d)
 TL_MAP_F64(tl_asin_f64, tl_asin_d)
 TL_MAP_F64(tl_acos_f64, tl_acos_d)
 TL_MAP_F64(tl_exp_f64, tl_exp_d)
+TL_MAP2_T(double, tl_atan2_f64, tl_atan2_d)
+TL_MAP2_T(double, tl_hypot_f64, tl_hypot_d)
 TL_MAP_F64(tl_log_f64, tl_log_d)
 TL_MAP_F64(tl_expm1_f64, tl_expm1_d)
 TL_MAP_F64(tl_log1p_f64, tl_log1p_d)
 TL_MAP_F64(tl_tanh_f64, tl_tanh_d)
 TL_MAP_F64(tl_sigmoid_f64, tl_sigmoid_d)
+
+/* --- activations and their backward, as the float32 ones of _fused_pointwise.h ---------- */
+
+/* ELU: x above 0, else alpha expm1(x) (NaN gives NaN) */
+TL_CLONES
+static void tl_elu_f64(const double *x, double *out, ptrdiff_t n, double alpha) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double v = x[i];
+        out[i] = v > 0.0 ? v : alpha * tl_expm1_d(v);
+    }
+}
+
+/* ELU's backward: g alpha exp(x) at and below 0, else g (NaN x gives g, as PyTorch's) */
+TL_CLONES
+static void tl_elu_grad_f64(const double *g, const double *x, double *out, ptrdiff_t n,
+                            double alpha) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double v = x[i];
+        out[i] = g[i] * (v <= 0.0 ? alpha * tl_exp_d(v) : 1.0);
+    }
+}
+
+/* softplus, PyTorch's: x where beta x > threshold, else (max(bx, 0) + log1p(exp(-|bx|))) /
+ * beta (no overflow; NaN gives NaN) */
+TL_CLONES
+static void tl_softplus_f64(const double *x, double *out, ptrdiff_t n, double beta,
+                            double threshold) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double v = x[i], b = v * beta;
+        double r = ((b > 0.0 ? b : 0.0) + tl_log1p_d(tl_exp_d(-fabs(b)))) / beta;
+        out[i] = b > threshold ? v : r;
+    }
+}
+
+/* softplus' backward: g where beta x > threshold, else g sigmoid(beta x) (NaN gives NaN) */
+TL_CLONES
+static void tl_softplus_grad_f64(const double *g, const double *x, double *out, ptrdiff_t n,
+                                 double beta, double threshold) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double b = x[i] * beta;
+        out[i] = g[i] * (b > threshold ? 1.0 : tl_sigmoid_d(b));
+    }
+}
+
+/* log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), and its backward g (1 - sigmoid(x)) =
+ * g / (1 + e) below 0, g e / (1 + e) above, e = exp(-|x|) */
+static inline double tl_logsigmoid_d(double v) {
+    return (v < 0.0 ? v : 0.0) - tl_log1p_d(tl_exp_d(-fabs(v)));
+}
+
+static inline double tl_logsigmoid_grad_d(double g, double v) {
+    double z = tl_exp_d(-fabs(v)), r = 1.0 / (1.0 + z);
+    return g * (v < 0.0 ? r : z * r);
+}
+
+TL_MAP_F64(tl_logsigmoid_f64, tl_logsigmoid_d)
+
+TL_CLONES
+static void tl_logsigmoid_grad_f64(const double *g, const double *x, double *out,
+                                   ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = tl_logsigmoid_grad_d(g[i], x[i]);
+}
 
 #ifdef TL_F64_POP
 #pragma GCC pop_options

@@ -32,6 +32,12 @@ static void name(const T *x, T *out, ptrdiff_t n) {                             
     for (ptrdiff_t i = 0; i < n; i++) out[i] = f(x[i]);                                      \
 }
 #define TL_MAP_F32(name, f) TL_MAP_T(float, name, f)
+/* name(a, b, out, n): out[i] = f(a[i], b[i]), likewise */
+#define TL_MAP2_T(T, name, f)                                                                \
+TL_CLONES                                                                                    \
+static void name(const T *a, const T *b, T *out, ptrdiff_t n) {                              \
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = f(a[i], b[i]);                                \
+}
 
 /* exp(r) for |r| <= ln 2 / 2: Cephes' minimax polynomial, 1 + r + r^2 P(r) */
 static inline float tl_exp_poly(float r) {
@@ -419,11 +425,7 @@ static inline float tl_acosf(float x) {
 }
 
 /* name(a, b, out, n): out[i] = f(a[i], b[i]) over flat float32 arrays */
-#define TL_MAP2_F32(name, f)                                                                 \
-TL_CLONES                                                                                    \
-static void name(const float *a, const float *b, float *out, ptrdiff_t n) {                  \
-    for (ptrdiff_t i = 0; i < n; i++) out[i] = f(a[i], b[i]);                                \
-}
+#define TL_MAP2_F32(name, f) TL_MAP2_T(float, name, f)
 
 /* atan2(y, x), float32 (~3 ulp): atan(y / x) moved by pi into the left half plane, with C99's
  * values on the axes and at the infinities, signed zeros included */

@@ -241,21 +241,23 @@ def _sigmoid(xp, x):
     return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
 
-def f32_map(kernel, fallback, attrs=(), min_size=0):
-    """A CPU kernel ``(x, **attrs) -> y``: _ops' one-pass float32 map ``kernel(x, out,
-    *attrs)`` for a contiguous float32 ``x`` of ``min_size`` elements or more, else
-    ``fallback(np, x, **attrs)``; ``attrs`` names the op attributes the kernel takes."""
+FUSED_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))     # the fused kernels' dtypes
+_F32 = (np.dtype(np.float32),)
+
+
+def f32_map(kernel, fallback, attrs=(), min_size=0, dtypes=_F32):
+    """A CPU kernel ``(x, **attrs) -> y``: _ops' one-pass map ``kernel(x, out, *attrs)`` for a
+    contiguous ``x`` of ``min_size`` elements or more whose dtype is among ``dtypes`` (float32
+    alone by default), else ``fallback(np, x, **attrs)``; ``attrs`` names the op attributes
+    the kernel takes."""
     def run(x, **kw):
-        if x.dtype == np.float32 and x.flags.c_contiguous and x.size >= min_size:
+        if x.dtype in dtypes and x.flags.c_contiguous and x.size >= min_size:
             out = np.empty_like(x)
             kernel(x.reshape(-1), out.reshape(-1), *[kw[k] for k in attrs])
             return out
         return fallback(np, x, **kw)
     return run
 
-
-FUSED_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))     # the fused kernels' dtypes
-_F32 = (np.dtype(np.float32),)
 
 
 def fused_grad(kernel, fallback, dtypes=_F32, attrs=()):
@@ -343,8 +345,8 @@ def _ufunc_map(kernel, ufunc, min_size=0, kernel64=None):
 # ulp, 1.5 for log1p, 3.1 for tanh; 3-7 ns an element against NumPy's 6-16), and float64 exp2,
 # log2, sin, cos and tan (<= 1.1 ulp, 2.2 for tan; 3-5 ns against NumPy's 5-24: glibc's sin
 # reduces exactly, slowly), the hyperbolic functions, their inverses, atan, asin and acos (<= 2.5
-# ulp; 3-7 ns against 8-27); ELU and softplus always take their one-pass kernels (three to six
-# NumPy passes otherwise)
+# ulp; 3-7 ns against 8-27); ELU and softplus, float32 and float64, always take their one-pass
+# kernels (three to six NumPy passes otherwise)
 if not _numpy_has_svml():
     for _op, _k32 in ((EXPM1, _ops.expm1_f32), (LOG1P, _ops.log1p_f32), (TANH, _ops.tanh_f32)):
         _op.set_kernel("cpu", _ufunc_map(_k32, getattr(np, _op.ufunc), 0,
@@ -566,10 +568,11 @@ def _elu_grad_vjp(n, gg):
 # min and products were 1.8x PyTorch's backward)
 ELU_GRAD = register(OpDef(
     "elu_grad", _elu_grad_fwd,
-    kernels={"cpu": fused_grad(_ops.elu_grad_f32, _elu_grad_fwd, attrs=("alpha",))},
+    kernels={"cpu": fused_grad(_ops.elu_grad_into, _elu_grad_fwd, FUSED_FLOATS, ("alpha",))},
     infer=make_binary_infer("elu_grad"), cost=elementwise_cost, vjp=_elu_grad_vjp))
 ELU = register(OpDef(
-    "elu", _elu_fwd, kernels={"cpu": f32_map(_ops.elu_f32, _elu_fwd, ("alpha",))},
+    "elu", _elu_fwd,
+    kernels={"cpu": f32_map(_ops.elu_into, _elu_fwd, ("alpha",), dtypes=FUSED_FLOATS)},
     infer=same_infer, cost=elementwise_cost,
     vjp=lambda n, g: (apply(ELU_GRAD, g, n.inputs[0], **n.attrs),)))
 
@@ -761,7 +764,7 @@ def _softplus_fwd(xp, x, beta, threshold):
 def _softplus_cpu(x, beta, threshold):
     if beta == 0.0:     # (the kernel divides by beta: NumPy's inf/nan with its warnings)
         return _softplus_fwd(np, x, beta, threshold)
-    return _softplus_f32(x, beta=beta, threshold=threshold)
+    return _softplus_map(x, beta=beta, threshold=threshold)
 
 
 def _softplus_grad_fwd(xp, g, x, beta, threshold):
@@ -790,10 +793,11 @@ def _softplus_grad_vjp(n, gg):
 # (the composite's product, sigmoid, comparison and where were 1.4x PyTorch's backward)
 SOFTPLUS_GRAD = register(OpDef(
     "softplus_grad", _softplus_grad_fwd,
-    kernels={"cpu": fused_grad(_ops.softplus_grad_f32, _softplus_grad_fwd,
-                               attrs=("beta", "threshold"))},
+    kernels={"cpu": fused_grad(_ops.softplus_grad_into, _softplus_grad_fwd, FUSED_FLOATS,
+                               ("beta", "threshold"))},
     infer=make_binary_infer("softplus_grad"), cost=elementwise_cost, vjp=_softplus_grad_vjp))
-_softplus_f32 = f32_map(_ops.softplus_f32, _softplus_fwd, ("beta", "threshold"))
+_softplus_map = f32_map(_ops.softplus_into, _softplus_fwd, ("beta", "threshold"),
+                        dtypes=FUSED_FLOATS)
 SOFTPLUS = register(OpDef(
     "softplus", _softplus_fwd, kernels={"cpu": _softplus_cpu}, infer=same_infer,
     cost=elementwise_cost,
@@ -1543,31 +1547,39 @@ def _hypot_vjp(n, g):
             unbroadcast(g * b / n.out, b._data.shape) if b._rg else None)
 
 
-def _ufunc_map2(kernel, ufunc):
-    """A binary op's CPU kernel: _ops' one-pass float32 map ``kernel(a, b, out)`` for
-    float32 arrays of one shape, both C-contiguous (the common case), of :data:`MAP_MIN`
-    elements or more, else the NumPy ``ufunc`` (broadcasts, scalars, other dtypes, small
-    arrays); ``.ufunc_out(a, b, out=None)`` as _ufunc_map's."""
-    f32 = np.dtype(np.float32)
+def _ufunc_map2(kernel, ufunc, kernel64=None):
+    """A binary op's CPU kernel: _ops' one-pass float32 map ``kernel(a, b, out)`` (and
+    ``kernel64`` for float64, when given) for arrays of one shape and dtype, both C-contiguous
+    (the common case), of :data:`MAP_MIN` elements or more, else the NumPy ``ufunc``
+    (broadcasts, scalars, other dtypes, small arrays); ``.ufunc_out(a, b, out=None)`` as
+    _ufunc_map's."""
+    kernels = {np.dtype(np.float32): kernel}
+    if kernel64 is not None:
+        kernels[np.dtype(np.float64)] = kernel64
 
-    def fits(a, b):
-        return (type(a) is np.ndarray and type(b) is np.ndarray and a.size >= MAP_MIN
-                and a.dtype == f32 and b.dtype == f32 and a.shape == b.shape
-                and a.flags.c_contiguous and b.flags.c_contiguous)
+    def pick(a, b):
+        if (type(a) is np.ndarray and type(b) is np.ndarray and a.size >= MAP_MIN
+                and a.dtype == b.dtype and a.shape == b.shape
+                and a.flags.c_contiguous and b.flags.c_contiguous):
+            return kernels.get(a.dtype)
+        return None
 
     def run(a, b):
-        if type(a) is np.ndarray and a.size >= MAP_MIN and fits(a, b):   # (small: at once)
-            out = np.empty_like(a)
-            kernel(a.reshape(-1), b.reshape(-1), out.reshape(-1))
-            return out
-        return ufunc(a, b)
+        # (small: at once)
+        k = pick(a, b) if type(a) is np.ndarray and a.size >= MAP_MIN else None
+        if k is None:
+            return ufunc(a, b)
+        out = np.empty_like(a)
+        k(a.reshape(-1), b.reshape(-1), out.reshape(-1))
+        return out
 
     def ufunc_out(a, b, out=None):
         if out is None:
             return run(a, b)
-        if (fits(a, b) and type(out) is np.ndarray and out.dtype == f32
+        k = pick(a, b)
+        if (k is not None and type(out) is np.ndarray and out.dtype == a.dtype
                 and out.shape == a.shape and out.flags.c_contiguous):
-            kernel(a.reshape(-1), b.reshape(-1), out.reshape(-1))
+            k(a.reshape(-1), b.reshape(-1), out.reshape(-1))
             return out
         return ufunc(a, b, out=out)
     run.ufunc_out = ufunc_out
@@ -1582,10 +1594,11 @@ LOGADDEXP, logaddexp = _float_binary("logaddexp", "logaddexp", _logaddexp_vjp,
 HYPOT, hypot = _float_binary("hypot", "hypot", _hypot_vjp, saves_output=True,
                              doc="sqrt(a**2 + b**2) without overflow.")
 arctan2 = atan2
-if not _numpy_has_svml():     # (see the unary maps above; atan2 3.1 ulp, hypot 0.5)
-    for _op in (ATAN2, HYPOT):
+if not _numpy_has_svml():     # (see the unary maps above; float32 atan2 3.1 ulp, hypot 0.5;
+    for _op in (ATAN2, HYPOT):  # float64 1.6 and 1.2, 4 and 2 ns against NumPy's 33 and 21)
         _op.set_kernel("cpu", _ufunc_map2(functools.partial(_ops.math2_f32, _op.name),
-                                          getattr(np, _op.ufunc)))
+                                          getattr(np, _op.ufunc),
+                                          functools.partial(_ops.math2_f64, _op.name)))
 
 
 # --- where --------------------------------------------------------------------

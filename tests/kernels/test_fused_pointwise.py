@@ -591,7 +591,7 @@ def test_binary_math_kernels_accuracy_and_special_values(name, np_name, bound):
 def test_elu_kernel_vs_float64(alpha):
     x = np.concatenate([_wide(-100.0, 100.0, 3), [np.nan, np.inf, -np.inf]]).astype(np.float32)
     out = np.empty_like(x)
-    _ops.elu_f32(x, out, alpha)
+    _ops.elu_into(x, out, alpha)
     xd = x.astype(np.float64)
     with np.errstate(invalid="ignore"):
         ref = np.where(xd > 0, xd, alpha * np.expm1(xd))
@@ -606,7 +606,7 @@ def test_elu_kernel_vs_float64(alpha):
 def test_softplus_kernel_vs_torch(beta, threshold):
     x = np.concatenate([_wide(-120.0, 120.0, 4), [np.nan, np.inf, -np.inf]]).astype(np.float32)
     out = np.empty_like(x)
-    _ops.softplus_f32(x, out, beta, threshold)
+    _ops.softplus_into(x, out, beta, threshold)
     # in float64 from the float32 product beta x (the rounding PyTorch's float32 kernel has too:
     # exp of a product near 40 moves by 40 float32 epsilons with it)
     bx = (x * np.float32(beta)).astype(np.float64)
@@ -620,7 +620,7 @@ def test_softplus_kernel_vs_torch(beta, threshold):
     err = np.abs(out[ok].astype(np.float64) - ref[ok])
     assert (err <= 4e-7 * np.abs(ref[ok]) + np.finfo(np.float32).tiny).all()
     with pytest.raises(ValueError, match="beta"):
-        _ops.softplus_f32(x, out, 0.0, 20.0)
+        _ops.softplus_into(x, out, 0.0, 20.0)
 
 
 @pytest.mark.filterwarnings("ignore:invalid value")    # (sums over the NaN and inf entries)
@@ -690,7 +690,7 @@ def test_elu_grad_kernel_and_op(alpha):
     x = x.astype(np.float32)
     g = np.random.default_rng(6).standard_normal(x.size).astype(np.float32)
     out = np.empty_like(x)
-    _ops.elu_grad_f32(g, x, out, alpha)
+    _ops.elu_grad_into(g, x, out, alpha)
     xd = torch.from_numpy(x.astype(np.float64)).requires_grad_(True)
     (want,) = torch.autograd.grad(TF.elu(xd, alpha), [xd], torch.from_numpy(g.astype(np.float64)))
     want = want.numpy()
@@ -718,7 +718,7 @@ def test_softplus_grad_kernel_and_op(beta, threshold):
     x = x.astype(np.float32)
     g = np.random.default_rng(9).standard_normal(x.size).astype(np.float32)
     out = np.empty_like(x)
-    _ops.softplus_grad_f32(g, x, out, beta, threshold)
+    _ops.softplus_grad_into(g, x, out, beta, threshold)
     bx = (x * np.float32(beta)).astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
         want = np.where(bx > threshold, g, g / (1.0 + np.exp(-bx)))

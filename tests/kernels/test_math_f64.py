@@ -195,3 +195,115 @@ def test_activation_backward_kernels_float64(name):
     np.testing.assert_allclose(x.grad.numpy(), 1 - s * s if name == "tanh" else s * (1 - s),
                                rtol=1e-14, atol=2e-15)
     tl.autograd.gradgradcheck(f, [tl.tensor(rng.standard_normal(6), requires_grad=True)])
+
+
+def _act_ref(name, x, g, a, b):
+    """long double references of the float64 activation kernels (beta x rounded to double
+    first, as the kernels and PyTorch's float64 kernels do)"""
+    X, G = x.astype(np.longdouble), g.astype(np.longdouble)
+    bx = (x * a).astype(np.longdouble)
+    if name == "elu":
+        return np.where(X > 0, X, a * np.expm1(X))
+    if name == "elu_grad":
+        return np.where(np.isnan(X), G, G * np.where(X <= 0, a * np.exp(X), 1))
+    if name == "softplus":
+        return np.where(bx > b, X, (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / a)
+    if name == "softplus_grad":
+        return G * np.where(bx > b, 1, 1 / (1 + np.exp(-bx)))
+    if name == "logsigmoid":
+        return np.minimum(X, 0) - np.log1p(np.exp(-np.abs(X)))
+    return G / (1 + np.exp(X))                              # logsigmoid_grad
+
+
+@pytest.mark.skipif(not EXTENDED, reason="needs an 80-bit long double reference")
+@pytest.mark.parametrize("name,a,b,bound", [
+    ("elu", 1.0, 0, 1.5), ("elu", 0.3, 0, 1.5), ("elu_grad", 2.5, 0, 2.5),
+    ("softplus", 1.0, 20.0, 3.0), ("softplus", 2.0, 3.0, 3.0), ("softplus", -1.5, 20.0, 3.0),
+    ("softplus_grad", 1.0, 20.0, 3.5), ("softplus_grad", 0.5, -1.0, 3.5),
+    ("logsigmoid", 0, 0, 2.5), ("logsigmoid_grad", 0, 0, 3.5)])
+def test_activation_kernels_float64(name, a, b, bound):
+    """ELU, softplus and log-sigmoid and their backward in float64 lanes: within a few ulp of
+    long double away from the subnormal results, NaN and infinities as the float32 kernels."""
+    rng = np.random.default_rng(7)
+    x = np.concatenate([rng.standard_normal(200_000) * 10, rng.uniform(-800, 800, 50_000),
+                        SPECIAL, -SPECIAL])
+    g = rng.standard_normal(x.size)
+    out = np.empty_like(x)
+    args = {"elu": (a,), "elu_grad": (a,), "softplus": (a, b), "softplus_grad": (a, b)}.get(
+        name, ())
+    kernel = getattr(_ops, f"{name}_into")
+    kernel(*((g, x) if name.endswith("grad") else (x,)), out, *args)
+    with np.errstate(all="ignore"):
+        ref = _act_ref(name, x, g, a, b)
+    _assert_normal_ulps_and_the_rest(out, ref, bound)
+
+
+def _assert_normal_ulps_and_the_rest(out, ref, bound):
+    """normal results within ``bound`` ulp of the long double ``ref``; subnormal ones and
+    zeros within 2e-322 (40 subnormal steps: a g times a subnormal exp rounds coarsely);
+    infinities and NaN exactly"""
+    with np.errstate(over="ignore"):        # (beyond the double range: inf, as it should)
+        ref64 = ref.astype(np.float64)
+        normal = np.isfinite(ref64) & (np.abs(ref64) >= 2.2250738585072014e-308)
+        assert _ulps(out[normal], ref[normal]).max() <= bound
+    small = ~normal & np.isfinite(ref64)
+    assert (np.abs(out[small] - ref64[small]) <= 2e-322).all()
+    assert _same(out[~np.isfinite(ref64)], ref64[~np.isfinite(ref64)]).all()
+
+
+def test_activation_ops_float64_take_the_kernels():
+    import tensorlib.nn.functional as F
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(3000) * 4
+    for f, kernel, args in ((lambda t: F.elu(t, 0.7), _ops.elu_into, (0.7,)),
+                            (lambda t: F.softplus(t, 2.0, 5.0), _ops.softplus_into, (2.0, 5.0)),
+                            (F.logsigmoid, _ops.logsigmoid_into, ())):
+        want = np.empty_like(x)
+        kernel(x, want, *args)
+        np.testing.assert_array_equal(f(tl.tensor(x)).numpy(), want)
+        tl.autograd.gradcheck(f, [tl.tensor(rng.standard_normal(7), requires_grad=True)])
+        tl.autograd.gradgradcheck(f, [tl.tensor(rng.standard_normal(7), requires_grad=True)])
+    xt = tl.tensor(x, requires_grad=True)
+    F.softplus(xt, 2.0, 5.0).sum().backward()
+    want = np.empty_like(x)
+    _ops.softplus_grad_into(np.ones_like(x), x, want, 2.0, 5.0)
+    np.testing.assert_array_equal(xt.grad.numpy(), want)
+
+
+@pytest.mark.skipif(not EXTENDED, reason="needs an 80-bit long double reference")
+@pytest.mark.parametrize("name,bound", [("atan2", 1.6), ("hypot", 1.2)])
+def test_math2_f64_accuracy_and_special_values(name, bound):
+    """atan2 and hypot in float64 lanes: within their bound of long double over pairs of
+    doubles from every binade and of far-apart magnitudes; every pair of special values
+    (signed zeros, infinities, NaN, the extremes) as C99's, which NumPy's are."""
+    rng = np.random.default_rng(4)
+    d = _all_doubles(1_200_000, 5)
+    half = d.size // 2
+    pa, pb = np.meshgrid(SPECIAL, SPECIAL)
+    a = np.concatenate([d[:half], rng.standard_normal(200_000),
+                        rng.standard_normal(50_000) * 1e-160, pa.ravel(), -pa.ravel()])
+    b = np.concatenate([d[half:2 * half], rng.standard_normal(200_000),
+                        rng.standard_normal(50_000) * 1e160, pb.ravel(), pb.ravel()])
+    out = np.empty_like(a)
+    _ops.math2_f64(name, a, b, out)
+    ref_f = np.arctan2 if name == "atan2" else np.hypot
+    with np.errstate(all="ignore"):
+        ref = ref_f(a.astype(np.longdouble), b.astype(np.longdouble))
+        ref64 = ref.astype(np.float64)
+        np.testing.assert_array_equal(ref_f(a, b)[~np.isfinite(ref64)],
+                                      ref64[~np.isfinite(ref64)])
+    _assert_normal_ulps_and_the_rest(out, ref, bound)
+    assert _same(out[ref64 == 0], ref64[ref64 == 0]).all()          # signed zeros
+    with pytest.raises(ValueError, match="name must be one of"):
+        _ops.math2_f64("pow", a, b, out)
+    with pytest.raises(ValueError, match="differ in length"):
+        _ops.math2_f64(name, a, b[:3], out)
+    x, y = rng.standard_normal((2, 40, 50))
+    got = getattr(tl, name)(tl.tensor(x), tl.tensor(y)).numpy()
+    if not ew._numpy_has_svml():
+        want = np.empty(x.size)
+        _ops.math2_f64(name, x.ravel(), y.ravel(), want)
+        np.testing.assert_array_equal(got.ravel(), want)          # the map, from MAP_MIN on
+    np.testing.assert_allclose(got, ref_f(x, y), rtol=4e-16, atol=0)
+    tl.autograd.gradcheck(getattr(tl, name), [tl.tensor(x[:2, :3], requires_grad=True),
+                                             tl.tensor(y[:2, :3], requires_grad=True)])

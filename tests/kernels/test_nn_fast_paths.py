@@ -158,13 +158,13 @@ def test_threaded_vectorised_maps_match_their_one_thread_results(n):
             "relu": (_ops.relu_f32, [x]),
             "tanh": (_ops.tanh_f32, [x]), "expm1": (_ops.expm1_f32, [x]),
             "log1p": (_ops.log1p_f32, [np.abs(x)]),
-            "elu": (lambda a, o: _ops.elu_f32(a, o, 0.5), [x]),
+            "elu": (lambda a, o: _ops.elu_into(a, o, 0.5), [x]),
             "leaky_relu": (lambda a, o: _ops.leaky_relu_f32(a, o, 0.2), [x]),
             "leaky_relu_grad": (lambda a, b, o: _ops.leaky_relu_grad_f32(a, b, o, 0.2),
                                 [g, x]),
-            "elu_grad": (lambda a, b, o: _ops.elu_grad_f32(a, b, o, 0.5), [g, x]),
-            "softplus": (lambda a, o: _ops.softplus_f32(a, o, 2.0, 3.0), [x]),
-            "softplus_grad": (lambda a, b, o: _ops.softplus_grad_f32(a, b, o, 2.0, 3.0),
+            "elu_grad": (lambda a, b, o: _ops.elu_grad_into(a, b, o, 0.5), [g, x]),
+            "softplus": (lambda a, o: _ops.softplus_into(a, o, 2.0, 3.0), [x]),
+            "softplus_grad": (lambda a, b, o: _ops.softplus_grad_into(a, b, o, 2.0, 3.0),
                               [g, x])}
     for name, (f, ins) in maps.items():
         out = np.full(n, np.nan, np.float32)
