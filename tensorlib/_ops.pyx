@@ -2955,11 +2955,10 @@ cdef extern from "_simd_f64_inside.h" nogil:
     void tl_remainder_f32(const float *a, const float *b, Py_ssize_t bstride, float *out,
                           Py_ssize_t n)
 
-ctypedef void (*pair_f32)(const float *, const float *, Py_ssize_t, float *,
-                          Py_ssize_t) noexcept nogil
-
-
-cdef _pair_map(str name, pair_f32 f, const float[::1] a, const float[::1] b, float[::1] out,
+cdef _pair_map(str name,
+               void (*f)(const floating *, const floating *, Py_ssize_t, floating *,
+                         Py_ssize_t) noexcept nogil,
+               const floating[::1] a, const floating[::1] b, floating[::1] out,
                Py_ssize_t par_min):
     # out = f(a, b), b of a's length (stride 1) or one element (stride 0), in chunks over
     # threads
@@ -2985,15 +2984,6 @@ def pow_f32(const float[::1] a, const float[::1] b, float[::1] out):
     _pair_map("pow_f32", tl_pow_f32, a, b, out, MAP_PAR_SLOW >> 2)
 
 
-def fmod_f32(const float[::1] a, const float[::1] b, float[::1] out, bint remainder=False):
-    """out = fmod(a, b) of flat float32 arrays, exactly (C's fmod: the sign of a), b of a's
-    length or one element; ``remainder``: PyTorch's remainder, r + b where the nonzero
-    r = fmod(a, b) and b differ in sign (rounded once), a zero keeping a's sign. In float64
-    lanes while |a / b| < 2^26, else libm's fmodf; threaded when large."""
-    _pair_map("fmod_f32", tl_remainder_f32 if remainder else tl_fmod_f32, a, b, out,
-              MAP_PAR_SLOW)
-
-
 cdef extern from "_simd_f64.h" nogil:
     void tl_exp_f64(const double *x, double *out, Py_ssize_t n)
     void tl_log_f64(const double *x, double *out, Py_ssize_t n)
@@ -3015,6 +3005,10 @@ cdef extern from "_simd_f64.h" nogil:
     void tl_asin_f64(const double *x, double *out, Py_ssize_t n)
     void tl_acos_f64(const double *x, double *out, Py_ssize_t n)
     void tl_sign_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_fmod_f64(const double *a, const double *b, Py_ssize_t bstride, double *out,
+                     Py_ssize_t n)
+    void tl_remainder_f64(const double *a, const double *b, Py_ssize_t bstride, double *out,
+                          Py_ssize_t n)
     void tl_atan2_f64(const double *y, const double *x, double *out, Py_ssize_t n)
     void tl_hypot_f64(const double *a, const double *b, double *out, Py_ssize_t n)
     void tl_logsigmoid_f64(const double *x, double *out, Py_ssize_t n)
@@ -3072,6 +3066,21 @@ def math2_f64(str name, const double[::1] a, const double[::1] b, double[::1] ou
     with nogil:
         _map2(f, &a[0] if a.shape[0] else NULL, &b[0] if b.shape[0] else NULL,
               &out[0] if out.shape[0] else NULL, out.shape[0], MAP_PAR_SLOW)
+
+
+def fmod_into(const floating[::1] a, const floating[::1] b, floating[::1] out,
+              bint remainder=False):
+    """out = fmod(a, b) of flat float32 or float64 arrays, exactly (C's fmod: the sign of a),
+    b of a's length or one element; ``remainder``: PyTorch's remainder, r + b where the
+    nonzero r = fmod(a, b) and b differ in sign (rounded once), a zero keeping a's sign.
+    Vector lanes while |a / b| < 2^26 (float32, in float64) or 2^52 (float64, by fma), else
+    libm's fmod; threaded when large."""
+    if floating is float:
+        _pair_map("fmod_into", tl_remainder_f32 if remainder else tl_fmod_f32, a, b, out,
+                  MAP_PAR_SLOW)
+    else:
+        _pair_map("fmod_into", tl_remainder_f64 if remainder else tl_fmod_f64, a, b, out,
+                  MAP_PAR_SLOW)
 
 
 cdef _act_grad(str name, binary_f32 f32, binary_f64 f64, const floating[::1] g,

@@ -463,6 +463,22 @@ static inline double tl_hypot_d(double a, double b) {
     return ((x == INFINITY) | (y == INFINITY)) ? INFINITY : h;
 }
 
+/* fmod(a, b) exactly for |a / b| < 2^52 and finite nonzero b (else NaN, which
+ * TL_FMOD_MAPS's scan redoes with libm): the rounded |a / b| is at least the integer below the
+ * true quotient and at most one above it, so q = trunc of it is right or one too large; then
+ * |a| - q |b| is exactly a double (fma: one rounding of the exact value) and, when negative,
+ * adding |b| back is exact too. */
+static inline double tl_fmod_lanes_d(double a, double b) {
+    double ax = fabs(a), bx = fabs(b);
+    double q = trunc(ax / bx);
+    double r = fma(-q, bx, ax);
+    r = r < 0.0 ? r + bx : r;
+    r = q < 4503599627370496.0 ? r : NAN;         /* (NaN: also bx = 0 or inf, ax = inf) */
+    return copysign(r, a);                        /* a zero has a's sign */
+}
+
+TL_FMOD_MAPS(double, uint64_t, f64, tl_fmod_lanes_d, fmod)
+
 /* name(x, out, n) for a trig function: the lanes, then libm where |x| > TL_TRIG_LIM or x is
  * not finite (rare: a vectorised scan first) */
 #define TL_TRIG_F64(name, f, libm)                                                           \

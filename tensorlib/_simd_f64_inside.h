@@ -126,65 +126,8 @@ static inline float tl_fmodf_lanes(float a, float b) {
     return fabsf(b) == INFINITY ? NAN : r;
 }
 
-/* PyTorch's float remainder from fmod's r: r + b where r is nonzero and its sign differs
- * from b's (rounded once, in float32), else r (a zero keeps a's sign) */
-static inline float tl_remainder_adjust(float r, float b) {
-    float moved = (r < 0.0f) != (b < 0.0f) ? r + b : r;
-    /* (r's bits, not r != 0: under -fno-signed-zeros gcc would return the constant 0 for a
-     * zero r, and -0 would lose its sign) */
-    int32_t bits;
-    memcpy(&bits, &r, sizeof bits);
-    return (bits & 0x7fffffff) ? moved : r;
-}
-
-/* out[i] = fmodf(a[i], b[i]) where the lanes gave NaN: the quotient too large, an infinite
- * b, or NaN operands (a vectorised scan first: such elements are rare) */
-static void tl_fmod_fixup(const float *a, const float *b, ptrdiff_t bstride, float *out,
-                          ptrdiff_t n) {
-    int any = 0;
-    for (ptrdiff_t i = 0; i < n; i++)
-        any |= out[i] != out[i];
-    if (!any)
-        return;
-    for (ptrdiff_t i = 0; i < n; i++)
-        if (out[i] != out[i])
-            out[i] = fmodf(a[i], b[i * bstride]);
-}
-
-TL_CLONES
-static void tl_fmod_lanes_f32(const float *a, const float *b, ptrdiff_t bstride, float *out,
-                              ptrdiff_t n) {
-    if (bstride) {
-        for (ptrdiff_t i = 0; i < n; i++) out[i] = tl_fmodf_lanes(a[i], b[i]);
-    } else {
-        float d = b[0];
-        for (ptrdiff_t i = 0; i < n; i++) out[i] = tl_fmodf_lanes(a[i], d);
-    }
-}
-
-TL_CLONES
-static void tl_remainder_adjust_f32(const float *b, ptrdiff_t bstride, float *out,
-                                    ptrdiff_t n) {
-    if (bstride) {
-        for (ptrdiff_t i = 0; i < n; i++) out[i] = tl_remainder_adjust(out[i], b[i]);
-    } else {
-        float d = b[0];
-        for (ptrdiff_t i = 0; i < n; i++) out[i] = tl_remainder_adjust(out[i], d);
-    }
-}
-
-/* fmod(a, b) elementwise or (bstride 0) by b[0], and PyTorch's remainder */
-static void tl_fmod_f32(const float *a, const float *b, ptrdiff_t bstride, float *out,
-                        ptrdiff_t n) {
-    tl_fmod_lanes_f32(a, b, bstride, out, n);
-    tl_fmod_fixup(a, b, bstride, out, n);
-}
-
-static void tl_remainder_f32(const float *a, const float *b, ptrdiff_t bstride, float *out,
-                             ptrdiff_t n) {
-    tl_fmod_f32(a, b, bstride, out, n);
-    tl_remainder_adjust_f32(b, bstride, out, n);
-}
+/* fmod and PyTorch's remainder of float32 arrays (TL_FMOD_MAPS, _simd_math.h) */
+TL_FMOD_MAPS(float, uint32_t, f32, tl_fmodf_lanes, fmodf)
 
 /* pow(a, b) elementwise or (bstride 0) by the one exponent b[0] */
 TL_CLONES

@@ -39,6 +39,61 @@ static void name(const T *a, const T *b, T *out, ptrdiff_t n) {                 
     for (ptrdiff_t i = 0; i < n; i++) out[i] = f(a[i], b[i]);                                \
 }
 
+/* fmod and PyTorch's remainder of arrays of T (UT: the unsigned integer of T's size), b of
+ * a's length (bstride 1) or one element (bstride 0): tl_fmod_<sfx>(a, b, bstride, out, n) and
+ * tl_remainder_<sfx>, from lanes(a, b), an exact fmod or NaN where it cannot be (a quotient
+ * too large, an infinite or zero b, NaN operands), which a scan then sends to libm's libm(a,
+ * b). The remainder is r + b where the nonzero r = fmod(a, b) and b differ in sign (rounded
+ * once), else r: a zero keeps a's sign (r's bits are tested, not r != 0: under
+ * -fno-signed-zeros gcc returned the constant 0 for a zero r, and -0 lost its sign). */
+#define TL_FMOD_MAPS(T, UT, sfx, lanes, libm)                                                \
+static inline T tl_remainder_adjust_##sfx(T r, T b) {                                        \
+    T moved = (r < (T)0) != (b < (T)0) ? r + b : r;                                          \
+    UT bits;                                                                                 \
+    memcpy(&bits, &r, sizeof bits);                                                          \
+    return (UT)(bits << 1) ? moved : r;                                                      \
+}                                                                                            \
+static void tl_fmod_fixup_##sfx(const T *a, const T *b, ptrdiff_t bstride, T *out,           \
+                                ptrdiff_t n) {                                               \
+    int any = 0;                                                                             \
+    for (ptrdiff_t i = 0; i < n; i++)                                                        \
+        any |= out[i] != out[i];                                                             \
+    if (!any)                                                                                \
+        return;                                                                              \
+    for (ptrdiff_t i = 0; i < n; i++)                                                        \
+        if (out[i] != out[i])                                                                \
+            out[i] = libm(a[i], b[i * bstride]);                                             \
+}                                                                                            \
+TL_CLONES                                                                                    \
+static void tl_fmod_lanes_##sfx(const T *a, const T *b, ptrdiff_t bstride, T *out,           \
+                                ptrdiff_t n) {                                               \
+    if (bstride) {                                                                           \
+        for (ptrdiff_t i = 0; i < n; i++) out[i] = lanes(a[i], b[i]);                        \
+    } else {                                                                                 \
+        T d = b[0];                                                                          \
+        for (ptrdiff_t i = 0; i < n; i++) out[i] = lanes(a[i], d);                           \
+    }                                                                                        \
+}                                                                                            \
+TL_CLONES                                                                                    \
+static void tl_remainder_adjust_map_##sfx(const T *b, ptrdiff_t bstride, T *out,             \
+                                          ptrdiff_t n) {                                     \
+    if (bstride) {                                                                           \
+        for (ptrdiff_t i = 0; i < n; i++) out[i] = tl_remainder_adjust_##sfx(out[i], b[i]);  \
+    } else {                                                                                 \
+        T d = b[0];                                                                          \
+        for (ptrdiff_t i = 0; i < n; i++) out[i] = tl_remainder_adjust_##sfx(out[i], d);     \
+    }                                                                                        \
+}                                                                                            \
+static void tl_fmod_##sfx(const T *a, const T *b, ptrdiff_t bstride, T *out, ptrdiff_t n) {  \
+    tl_fmod_lanes_##sfx(a, b, bstride, out, n);                                              \
+    tl_fmod_fixup_##sfx(a, b, bstride, out, n);                                              \
+}                                                                                            \
+static void tl_remainder_##sfx(const T *a, const T *b, ptrdiff_t bstride, T *out,            \
+                               ptrdiff_t n) {                                                \
+    tl_fmod_##sfx(a, b, bstride, out, n);                                                    \
+    tl_remainder_adjust_map_##sfx(b, bstride, out, n);                                       \
+}
+
 /* exp(r) for |r| <= ln 2 / 2: Cephes' minimax polynomial, 1 + r + r^2 P(r) */
 static inline float tl_exp_poly(float r) {
     float z = r * r;

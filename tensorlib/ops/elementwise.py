@@ -1207,11 +1207,12 @@ FLOORDIV, floor_divide = _binary("floordiv", ufunc="floor_divide", vjp=_floordiv
 MOD, mod = _binary("mod", ufunc="remainder", vjp=_mod_vjp)
 
 
-def _f32_pair(kernel, a, b, *args):
-    """``kernel(a, b, out, *args)`` of _ops (pow_f32, fmod_f32) for a C-contiguous float32
-    ``a`` of :data:`MAP_MIN` elements or more and a float32 ``b`` of its shape (C-contiguous)
-    or of one element that broadcasts to it; None for other operands (NumPy's part)."""
-    if (a.dtype == b.dtype == np.float32 and a.size >= MAP_MIN and a.flags.c_contiguous
+def _f32_pair(kernel, a, b, *args, dtypes=_F32):
+    """``kernel(a, b, out, *args)`` of _ops (pow_f32, fmod_into) for a C-contiguous ``a`` of
+    :data:`MAP_MIN` elements or more and a ``b`` of its dtype (one of ``dtypes``, float32
+    alone by default) and shape (C-contiguous) or of one element that broadcasts to it; None
+    for other operands (NumPy's part)."""
+    if (a.dtype == b.dtype and a.dtype in dtypes and a.size >= MAP_MIN and a.flags.c_contiguous
             and ((b.size == 1 and b.ndim <= a.ndim)
                  or (b.shape == a.shape and b.flags.c_contiguous))):
         out = np.empty_like(a)
@@ -1222,9 +1223,10 @@ def _f32_pair(kernel, a, b, *args):
 
 def _fmod_array(a, b, remainder=False):
     """C's ``fmod`` of float arrays (the sign of ``a``), exact, as PyTorch's bit for bit;
-    ``remainder``: PyTorch's remainder (see _mod_cpu). float32 takes _ops.fmod_f32 (float64
-    lanes, ~1 ns an element against libm's ~20), others NumPy's libm loop."""
-    r = _f32_pair(_ops.fmod_f32, a, b, remainder)
+    ``remainder``: PyTorch's remainder (see _mod_cpu). float32 and float64 take
+    _ops.fmod_into (vector lanes, ~1-2 ns an element against libm's ~20), others NumPy's libm
+    loop."""
+    r = _f32_pair(_ops.fmod_into, a, b, remainder, dtypes=FUSED_FLOATS)
     if r is not None:
         return r
     with np.errstate(invalid="ignore", divide="ignore"):     # NaN, as PyTorch, silently

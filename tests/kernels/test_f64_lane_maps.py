@@ -19,11 +19,11 @@ SPECIAL = np.float32([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, -0.5, 
                       3.0, -3.0, 1e-45, -1e-45, 3e38, -3e38, 1.5, -2.5, 7.0, -7.0])
 
 
-def _all_floats(n, seed):
-    """n finite float32 values drawn uniformly over bit patterns (every binade, subnormals,
-    both signs)"""
-    bits = np.random.default_rng(seed).integers(0, 2 ** 32, n, dtype=np.uint64)
-    x = bits.astype(np.uint32).view(np.float32)
+def _all_floats(n, seed, dtype=np.float32):
+    """n finite float32 (or float64) values drawn uniformly over bit patterns (every binade,
+    subnormals, both signs)"""
+    bits = np.random.default_rng(seed).integers(0, 2 ** 64, n, dtype=np.uint64)
+    x = bits.view(np.float64) if dtype == np.float64 else bits.astype(np.uint32).view(np.float32)
     return x[np.isfinite(x)]
 
 
@@ -40,8 +40,8 @@ def _same_bits(got, want):
     return both_nan | ((got == want) & (np.signbit(got) == np.signbit(want)))
 
 
-def _pairs(values):
-    a, b = np.array(list(itertools.product(values, values)), np.float32).T
+def _pairs(values, dtype=np.float32):
+    a, b = np.array(list(itertools.product(values, values)), dtype).T
     return np.ascontiguousarray(a), np.ascontiguousarray(b)
 
 
@@ -110,32 +110,40 @@ def _torch_remainder(a, b):
         return np.where((r != 0) & ((r < 0) != (b < 0)), r + b, r)
 
 
+# float64 extremes besides SPECIAL's: the quotient's limit 2^52 and the double range's ends
+SPECIAL64 = np.concatenate([SPECIAL.astype(np.float64),
+                            [2.0 ** 52, 2.0 ** 52 - 1, 5e-324, 1e-300, 1.7e308, 0.1]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("remainder", [False, True])
-def test_fmod_is_exact_over_every_binade_and_special_pair(remainder):
-    """The float64 lanes' quotient is right below 2^26; larger quotients (an all-float draw
-    has plenty) and the special values take libm's fmodf: every result equals NumPy's float32
-    fmod bit for bit, and remainder its PyTorch adjustment."""
+def test_fmod_is_exact_over_every_binade_and_special_pair(remainder, dtype):
+    """The lanes' quotient is right below 2^26 (float32, in float64) or 2^52 (float64, by
+    fma); larger quotients (an all-float draw has plenty) and the special values take libm's
+    fmod: every result equals NumPy's fmod bit for bit, and remainder its PyTorch
+    adjustment."""
     rng = np.random.default_rng(5)
-    a, b = _pairs(SPECIAL)
-    x = np.concatenate([a, _all_floats(400_000, 6)[:300_000],
-                        rng.standard_normal(300_000).astype(np.float32) * 100])
-    y = np.concatenate([b, _all_floats(400_000, 7)[:300_000],
-                        rng.uniform(0.01, 3, 300_000).astype(np.float32)
-                        * rng.choice(np.float32([-1, 1]), 300_000)])
+    a, b = _pairs(SPECIAL if dtype == np.float32 else SPECIAL64, dtype)
+    x = np.concatenate([a, _all_floats(400_000, 6, dtype)[:300_000],
+                        (rng.standard_normal(300_000) * 100).astype(dtype)])
+    y = np.concatenate([b, _all_floats(400_000, 7, dtype)[:300_000],
+                        (rng.uniform(0.01, 3, 300_000)
+                         * rng.choice([-1.0, 1.0], 300_000)).astype(dtype)])
     out = np.empty_like(x)
-    _ops.fmod_f32(x, y, out, remainder)
+    _ops.fmod_into(x, y, out, remainder)
     with np.errstate(all="ignore"):
         want = _torch_remainder(x, y) if remainder else np.fmod(x, y)
     assert _same_bits(out, want).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("d", [0.7, -0.7, 3.0, 1e-30, 1e30, 0.0, np.inf, -np.inf, np.nan])
 @pytest.mark.parametrize("remainder", [False, True])
-def test_fmod_by_one_divisor(d, remainder):
-    x = np.concatenate([_all_floats(100_000, 8), SPECIAL,
-                        np.random.default_rng(9).standard_normal(100_000).astype(np.float32)])
+def test_fmod_by_one_divisor(d, remainder, dtype):
+    x = np.concatenate([_all_floats(100_000, 8, dtype), SPECIAL.astype(dtype),
+                        np.random.default_rng(9).standard_normal(100_000).astype(dtype)])
     out = np.empty_like(x)
-    _ops.fmod_f32(x, np.float32([d]), out, remainder)
+    _ops.fmod_into(x, np.array([d], dtype), out, remainder)
     b = np.full_like(x, d)
     with np.errstate(all="ignore"):
         want = _torch_remainder(x, b) if remainder else np.fmod(x, b)
@@ -281,6 +289,25 @@ def test_ops_take_the_maps_for_large_float32_and_agree_with_numpy(n):
         assert _same_bits(tl.fmod(tl.tensor(m), tl.tensor(mb)).numpy(), np.fmod(m, mb)).all()
         assert _same_bits((tl.tensor(m).T % 1.5).numpy(),
                           _torch_remainder(m.T, np.float32(1.5))).all()
+
+
+@pytest.mark.parametrize("n", [7, 256, 70_000])
+def test_float64_fmod_and_remainder_ops(n):
+    """float64 fmod and % take fmod_into from MAP_MIN elements (NumPy's loop below and for
+    broadcasts): NumPy's fmod and PyTorch's remainder bit for bit, and the gradients."""
+    rng = np.random.default_rng(n + 1)
+    a = rng.standard_normal(n) * 40
+    b = rng.uniform(0.3, 3, n) * rng.choice([-1.0, 1.0], n)
+    A, B = tl.tensor(a), tl.tensor(b)
+    assert _same_bits(tl.fmod(A, B).numpy(), np.fmod(a, b)).all()
+    assert _same_bits((A % B).numpy(), _torch_remainder(a, b)).all()
+    assert _same_bits((A % 0.7).numpy(), _torch_remainder(a, np.full(n, 0.7))).all()
+    assert _same_bits((A % -2.5).numpy(), _torch_remainder(a, np.full(n, -2.5))).all()
+    x = tl.tensor(a, requires_grad=True)
+    d = tl.tensor(b, requires_grad=True)
+    (x % d).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones(n))
+    np.testing.assert_array_equal(d.grad.numpy(), -np.floor(a / b))
 
 
 def test_op_gradients_still_follow_the_kernels():
