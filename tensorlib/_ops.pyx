@@ -3011,6 +3011,8 @@ cdef extern from "_simd_f64.h" nogil:
                           Py_ssize_t n)
     void tl_atan2_f64(const double *y, const double *x, double *out, Py_ssize_t n)
     void tl_hypot_f64(const double *a, const double *b, double *out, Py_ssize_t n)
+    void tl_logaddexp_f64(const double *a, const double *b, double *out, Py_ssize_t n)
+    void tl_rsqrt_f64(const double *x, double *out, Py_ssize_t n)
     void tl_logsigmoid_f64(const double *x, double *out, Py_ssize_t n)
     void tl_logsigmoid_grad_f64(const double *g, const double *x, double *out, Py_ssize_t n)
     void tl_elu_f64(const double *x, double *out, Py_ssize_t n, double alpha)
@@ -3021,18 +3023,19 @@ cdef extern from "_simd_f64.h" nogil:
     void tl_softplus_grad_f64(const double *g, const double *x, double *out, Py_ssize_t n,
                               double beta, double threshold)
 
-# tensorlib's names of the float64 maps math_f64 runs, in _MATH64_KERNELS' order; sign is
-# fast (~0.3 ns an element), threaded from MAP_PAR_FAST, the rest from MAP_PAR_SLOW
+# tensorlib's names of the float64 maps math_f64 runs, in _MATH64_KERNELS' order; from sign on
+# they are fast (~0.3-1 ns an element), threaded from MAP_PAR_FAST, the rest from MAP_PAR_SLOW
 MATH_F64 = ("exp", "log", "expm1", "log1p", "tanh", "sigmoid", "exp2", "log2", "sin", "cos",
-            "tan", "sinh", "cosh", "asinh", "acosh", "atanh", "atan", "asin", "acos", "sign")
-cdef unary_f64[20] _MATH64_KERNELS = [
+            "tan", "sinh", "cosh", "asinh", "acosh", "atanh", "atan", "asin", "acos", "sign",
+            "rsqrt")
+cdef unary_f64[21] _MATH64_KERNELS = [
     <unary_f64>tl_exp_f64, <unary_f64>tl_log_f64, <unary_f64>tl_expm1_f64,
     <unary_f64>tl_log1p_f64, <unary_f64>tl_tanh_f64, <unary_f64>tl_sigmoid_f64,
     <unary_f64>tl_exp2_f64, <unary_f64>tl_log2_f64, <unary_f64>tl_sin_f64,
     <unary_f64>tl_cos_f64, <unary_f64>tl_tan_f64, <unary_f64>tl_sinh_f64,
     <unary_f64>tl_cosh_f64, <unary_f64>tl_asinh_f64, <unary_f64>tl_acosh_f64,
     <unary_f64>tl_atanh_f64, <unary_f64>tl_atan_f64, <unary_f64>tl_asin_f64,
-    <unary_f64>tl_acos_f64, <unary_f64>tl_sign_f64]
+    <unary_f64>tl_acos_f64, <unary_f64>tl_sign_f64, <unary_f64>tl_rsqrt_f64]
 cdef Py_ssize_t _MATH_F64_FAST = MATH_F64.index("sign")
 
 
@@ -3042,7 +3045,7 @@ def math_f64(str name, const double[::1] x, double[::1] out):
     cos and log2 within 0.75 ulp (sin, cos and tan by libm beyond |x| = 1e6), exp, exp2, log
     and expm1 within 1.2, atan 1.3, log1p and cosh 1.5, sinh 1.8, asinh, atanh and acos 2,
     tan 2.2, asin 2.3, acosh and sigmoid 2.5, tanh 3.1 (tests/kernels); sign is 0 at NaN
-    (PyTorch's)."""
+    (PyTorch's), rsqrt is 1 / sqrt(x) rounded twice."""
     cdef Py_ssize_t k = _map_index("math_f64", MATH_F64, name)
     cdef unary_f64 f = _MATH64_KERNELS[k]
     cdef Py_ssize_t par_min = MAP_PAR_FAST if k >= _MATH_F64_FAST else MAP_PAR_SLOW
@@ -3053,14 +3056,16 @@ def math_f64(str name, const double[::1] x, double[::1] out):
 
 
 # the names of math2_f64's maps, in _MATH2_64_KERNELS' order
-MATH2_F64 = ("atan2", "hypot")
-cdef binary_f64[2] _MATH2_64_KERNELS = [<binary_f64>tl_atan2_f64, <binary_f64>tl_hypot_f64]
+MATH2_F64 = ("atan2", "hypot", "logaddexp")
+cdef binary_f64[3] _MATH2_64_KERNELS = [<binary_f64>tl_atan2_f64, <binary_f64>tl_hypot_f64,
+                                        <binary_f64>tl_logaddexp_f64]
 
 
 def math2_f64(str name, const double[::1] a, const double[::1] b, double[::1] out):
     """out = name(a, b) of flat float64 arrays of one length, ``name`` one of
     :data:`MATH2_F64` (atan2 within 1.6 ulp, hypot 1.2, C99's values on the axes and at the
-    infinities, signed zeros included), threaded when large."""
+    infinities, signed zeros included; logaddexp NumPy's formula on vector lanes), threaded
+    when large."""
     cdef binary_f64 f = _MATH2_64_KERNELS[_map_index("math2_f64", MATH2_F64, name)]
     _same_length(name, a, b, out)
     with nogil:

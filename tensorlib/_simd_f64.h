@@ -479,6 +479,19 @@ static inline double tl_fmod_lanes_d(double a, double b) {
 
 TL_FMOD_MAPS(double, uint64_t, f64, tl_fmod_lanes_d, fmod)
 
+/* log(e^a + e^b) = max + log1p(exp(-|a - b|)), NumPy's formula; equal arguments give a + ln 2
+ * (equal infinities included: inf - inf would be NaN); NaN propagates */
+static inline double tl_logaddexp_d(double a, double b) {
+    double m = a > b ? a : b;
+    double r = m + tl_log1p_d(tl_exp_d(-fabs(a - b)));
+    return a == b ? a + 0.6931471805599453 : r;
+}
+
+/* 1 / sqrt(x), one pass (two roundings, as NumPy's 1.0 / sqrt(x)) */
+static inline double tl_rsqrt_d(double x) {
+    return 1.0 / sqrt(x);
+}
+
 /* name(x, out, n) for a trig function: the lanes, then libm where |x| > TL_TRIG_LIM or x is
  * not finite (rare: a vectorised scan first) */
 #define TL_TRIG_F64(name, f, libm)                                                           \
@@ -512,6 +525,8 @@ TL_MAP_F64(tl_acos_f64, tl_acos_d)
 TL_MAP_F64(tl_exp_f64, tl_exp_d)
 TL_MAP2_T(double, tl_atan2_f64, tl_atan2_d)
 TL_MAP2_T(double, tl_hypot_f64, tl_hypot_d)
+TL_MAP2_T(double, tl_logaddexp_f64, tl_logaddexp_d)
+TL_MAP_F64(tl_rsqrt_f64, tl_rsqrt_d)
 TL_MAP_F64(tl_log_f64, tl_log_d)
 TL_MAP_F64(tl_expm1_f64, tl_expm1_d)
 TL_MAP_F64(tl_log1p_f64, tl_log1p_d)

@@ -370,11 +370,11 @@ def _f64_map(name: str, fallback):
 
 # sign and rsqrt in one pass on every CPU (NumPy's sign is followed by a NaN test, and 1 / sqrt
 # is two passes): 1M floats 0.22 and 0.36 ms on one AVX2 Zen 3 core, against 0.56 and 0.64;
-# float64 sign too (0.6 ms against 1.3)
+# float64 sign and rsqrt too (sign 0.6 ms against 1.3)
 SIGN.set_kernel("cpu", f32_map(functools.partial(_ops.math_f32, "sign"),
                                _f64_map("sign", _sign_fwd), min_size=MAP_MIN))
-RSQRT.set_kernel("cpu", f32_map(functools.partial(_ops.math_f32, "rsqrt"), _rsqrt_fwd,
-                                min_size=MAP_MIN))
+RSQRT.set_kernel("cpu", f32_map(functools.partial(_ops.math_f32, "rsqrt"),
+                                _f64_map("rsqrt", _rsqrt_fwd), min_size=MAP_MIN))
 
 # float32: the LSTM kernels' vectorised sigmoid (1.4e-7 relative; NumPy's where() over an
 # unpredictable mask made the formula above 20x slower than its exp); float64 its own map
@@ -1550,14 +1550,12 @@ def _hypot_vjp(n, g):
 
 
 def _ufunc_map2(kernel, ufunc, kernel64=None):
-    """A binary op's CPU kernel: _ops' one-pass float32 map ``kernel(a, b, out)`` (and
-    ``kernel64`` for float64, when given) for arrays of one shape and dtype, both C-contiguous
+    """A binary op's CPU kernel: _ops' one-pass float32 map ``kernel(a, b, out)`` and float64
+    map ``kernel64`` (either may be None) for arrays of one shape and dtype, both C-contiguous
     (the common case), of :data:`MAP_MIN` elements or more, else the NumPy ``ufunc``
     (broadcasts, scalars, other dtypes, small arrays); ``.ufunc_out(a, b, out=None)`` as
     _ufunc_map's."""
-    kernels = {np.dtype(np.float32): kernel}
-    if kernel64 is not None:
-        kernels[np.dtype(np.float64)] = kernel64
+    kernels = {dt: k for dt, k in zip(FUSED_FLOATS, (kernel, kernel64)) if k is not None}
 
     def pick(a, b):
         if (type(a) is np.ndarray and type(b) is np.ndarray and a.size >= MAP_MIN
@@ -1601,6 +1599,9 @@ if not _numpy_has_svml():     # (see the unary maps above; float32 atan2 3.1 ulp
         _op.set_kernel("cpu", _ufunc_map2(functools.partial(_ops.math2_f32, _op.name),
                                           getattr(np, _op.ufunc),
                                           functools.partial(_ops.math2_f64, _op.name)))
+# float64 logaddexp on every CPU (NumPy's is a libm exp and log1p an element, 6x PyTorch's)
+LOGADDEXP.set_kernel("cpu", _ufunc_map2(None, np.logaddexp,
+                                        functools.partial(_ops.math2_f64, "logaddexp")))
 
 
 # --- where --------------------------------------------------------------------
