@@ -259,7 +259,6 @@ def f32_map(kernel, fallback, attrs=(), min_size=0, dtypes=_F32):
     return run
 
 
-
 def fused_grad(kernel, fallback, dtypes=_F32, attrs=()):
     """The CPU kernel of an activation's backward ``(g, x, **attrs) -> dx``: _ops' one-pass
     map ``kernel(g, x, out, *attrs)`` when g and x share a dtype among ``dtypes``, else
