@@ -5,8 +5,8 @@ mish built on them; and exp, exp2, log, log2, the hyperbolic functions and their
 atan, asin, acos, sin, cos and tan, whose NumPy float32 loops there are libm calls or slower
 vector code; pow, remainder and erfc (libm calls, SciPy's erfc, on every CPU for the last two),
 sign and rsqrt (two NumPy passes each); float64 exp, exp2, log, log2, tanh, expm1, sin, cos,
-tan, sinh, asinh and atan (libm calls without AVX-512), sigmoid, sign, ELU, softplus and
-remainder.
+tan, sinh, asinh and atan (libm calls without AVX-512), sigmoid, sign, ELU, softplus,
+remainder, erf, erfc, erfcx and the exact GELU (erf, erfc and erfcx libm calls or SciPy's).
 
     python benchmarks/activations.py            # 5 rounds of 10 calls, the best round
     python benchmarks/activations.py --quick    # one call each (tests/tooling)
@@ -74,7 +74,9 @@ def _rows(lib, a, quick):
                               ("asinh", lib.asinh), ("atan", lib.atan), ("sign", lib.sign),
                               ("elu", lib.nn.functional.elu),
                               ("softplus", lib.nn.functional.softplus),
-                              ("x % 0.7", lambda v: v % 0.7)]]
+                              ("x % 0.7", lambda v: v % 0.7), ("erf", lib.erf),
+                              ("erfc", lib.special.erfc), ("erfcx", lib.special.erfcx),
+                              ("gelu", lib.nn.functional.gelu)]]
     for name, fn, arr in todo:
         x = lib.tensor(arr)
         xg = lib.tensor(arr, requires_grad=True)

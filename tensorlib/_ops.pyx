@@ -13,7 +13,7 @@ into them; callers allocate them with the right shape and dtype. Inputs are
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
-from libc.math cimport erf as c_erf, exp, log, sqrt
+from libc.math cimport exp, log, sqrt
 from openmp cimport omp_get_max_threads, omp_set_num_threads
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
@@ -25,17 +25,10 @@ ctypedef fused floating:
     double
 
 
-def _erf_kernel(const floating[::1] x, floating[::1] out):
-    cdef Py_ssize_t i, n = x.shape[0]
-    with nogil:
-        for i in prange(n, schedule="static", num_threads=nthreads(n)):
-            out[i] = c_erf(x[i])
-
-
 def erf(x):
     """Elementwise error function (float32/float64; other floats computed in float32).
     float32 runs a vectorised polynomial (_simd_math.h: relative error ~3e-7, a few float32
-    roundings); float64 libm's erf."""
+    roundings); float64 vector lanes (_simd_f64.h: within 1.25 ulp)."""
     a = np.asarray(x)
     if a.dtype not in (np.float32, np.float64):
         a = a.astype(np.float32)
@@ -44,7 +37,7 @@ def erf(x):
     if a.size and a.dtype == np.float32:
         _erf_f32(a.reshape(-1), out.reshape(-1))
     elif a.size:
-        _erf_kernel(a.reshape(-1), out.reshape(-1))
+        math_f64("erf", a.reshape(-1), out.reshape(-1))
     return out
 
 
@@ -110,20 +103,31 @@ def _same_length(name, *arrays):
         raise ValueError(f"{name}: the arrays differ in length")
 
 
-def gelu_f32(const float[::1] x, float[::1] out):
-    """Exact GELU, x * Phi(x), of a flat float32 array: on whole AVX-512 / AVX2 registers
-    where the CPU has them (_gelu_vec.h), threaded when large."""
-    _same_length("gelu_f32", x, out)
+def gelu_into(const floating[::1] x, floating[::1] out):
+    """Exact GELU, x * Phi(x), of a flat float32 array (on whole AVX-512 / AVX2 registers
+    where the CPU has them, _gelu_vec.h) or float64 one (vector lanes, _simd_f64.h), threaded
+    when large."""
+    _same_length("gelu_into", x, out)
     with nogil:
-        _map1(<unary_f32>tl_gelu_f32_vec, _cp(x), _mp(out), x.shape[0], MAP_PAR_SLOW)
+        if floating is float:
+            _map1(<unary_f32>tl_gelu_f32_vec, _cp(x), _mp(out), x.shape[0], MAP_PAR_SLOW)
+        else:
+            _map1(<unary_f64>tl_gelu_f64, &x[0] if x.shape[0] else NULL,
+                  &out[0] if out.shape[0] else NULL, x.shape[0], MAP_PAR_SLOW)
 
 
-def gelu_grad_f32(const float[::1] g, const float[::1] x, float[::1] out):
-    """g * (Phi(x) + x phi(x)), GELU's backward, of flat float32 arrays (as gelu_f32)."""
-    _same_length("gelu_grad_f32", g, x, out)
+def gelu_grad_into(const floating[::1] g, const floating[::1] x, floating[::1] out):
+    """g * (Phi(x) + x phi(x)), GELU's backward, of flat float32 or float64 arrays (as
+    gelu_into)."""
+    _same_length("gelu_grad_into", g, x, out)
     with nogil:
-        _map2(<binary_f32>tl_gelu_grad_f32_vec, _cp(g), _cp(x), _mp(out), x.shape[0],
-              MAP_PAR_SLOW)
+        if floating is float:
+            _map2(<binary_f32>tl_gelu_grad_f32_vec, _cp(g), _cp(x), _mp(out), x.shape[0],
+                  MAP_PAR_SLOW)
+        else:
+            _map2(<binary_f64>tl_gelu_grad_f64, &g[0] if g.shape[0] else NULL,
+                  &x[0] if x.shape[0] else NULL, &out[0] if out.shape[0] else NULL,
+                  x.shape[0], MAP_PAR_SLOW)
 
 
 def silu_grad_f32(const float[::1] g, const float[::1] x, float[::1] out):
@@ -2465,7 +2469,7 @@ def cumprod_grad_rows(const floating[:, ::1] g, const floating[:, ::1] x, floati
 
 
 
-# --- exact GELU on whole vector registers (gelu_f32 above), embedding-bag sums (float32) ------
+# --- exact GELU on whole vector registers (gelu_into above), embedding-bag sums (float32) -----
 cdef extern from "_gelu_vec.h" nogil:
     void tl_gelu_f32_vec(const float *x, float *out, Py_ssize_t m)
     void tl_gelu_grad_f32_vec(const float *g, const float *x, float *out, Py_ssize_t m)
@@ -2945,7 +2949,6 @@ def math2_f32(str name, const float[::1] a, const float[::1] b, float[::1] out):
 
 cdef extern from "_simd_f64_inside.h" nogil:
     void tl_erfc_f32(const float *x, float *out, Py_ssize_t n)
-    void tl_erfc_f64(const double *x, double *out, Py_ssize_t n)
     void tl_erfinv_f32(const float *x, float *out, Py_ssize_t n)
     void tl_erfinv_f64(const double *x, double *out, Py_ssize_t n)
     void tl_pow_f32(const float *a, const float *b, Py_ssize_t bstride, float *out,
@@ -3005,6 +3008,11 @@ cdef extern from "_simd_f64.h" nogil:
     void tl_asin_f64(const double *x, double *out, Py_ssize_t n)
     void tl_acos_f64(const double *x, double *out, Py_ssize_t n)
     void tl_sign_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_erf_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_erfc_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_erfcx_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_gelu_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_gelu_grad_f64(const double *g, const double *x, double *out, Py_ssize_t n)
     void tl_fmod_f64(const double *a, const double *b, Py_ssize_t bstride, double *out,
                      Py_ssize_t n)
     void tl_remainder_f64(const double *a, const double *b, Py_ssize_t bstride, double *out,
@@ -3026,16 +3034,17 @@ cdef extern from "_simd_f64.h" nogil:
 # tensorlib's names of the float64 maps math_f64 runs, in _MATH64_KERNELS' order; from sign on
 # they are fast (~0.3-1 ns an element), threaded from MAP_PAR_FAST, the rest from MAP_PAR_SLOW
 MATH_F64 = ("exp", "log", "expm1", "log1p", "tanh", "sigmoid", "exp2", "log2", "sin", "cos",
-            "tan", "sinh", "cosh", "asinh", "acosh", "atanh", "atan", "asin", "acos", "sign",
-            "rsqrt")
-cdef unary_f64[21] _MATH64_KERNELS = [
+            "tan", "sinh", "cosh", "asinh", "acosh", "atanh", "atan", "asin", "acos", "erf",
+            "erfc", "erfcx", "sign", "rsqrt")
+cdef unary_f64[24] _MATH64_KERNELS = [
     <unary_f64>tl_exp_f64, <unary_f64>tl_log_f64, <unary_f64>tl_expm1_f64,
     <unary_f64>tl_log1p_f64, <unary_f64>tl_tanh_f64, <unary_f64>tl_sigmoid_f64,
     <unary_f64>tl_exp2_f64, <unary_f64>tl_log2_f64, <unary_f64>tl_sin_f64,
     <unary_f64>tl_cos_f64, <unary_f64>tl_tan_f64, <unary_f64>tl_sinh_f64,
     <unary_f64>tl_cosh_f64, <unary_f64>tl_asinh_f64, <unary_f64>tl_acosh_f64,
     <unary_f64>tl_atanh_f64, <unary_f64>tl_atan_f64, <unary_f64>tl_asin_f64,
-    <unary_f64>tl_acos_f64, <unary_f64>tl_sign_f64, <unary_f64>tl_rsqrt_f64]
+    <unary_f64>tl_acos_f64, <unary_f64>tl_erf_f64, <unary_f64>tl_erfc_f64,
+    <unary_f64>tl_erfcx_f64, <unary_f64>tl_sign_f64, <unary_f64>tl_rsqrt_f64]
 cdef Py_ssize_t _MATH_F64_FAST = MATH_F64.index("sign")
 
 
@@ -3044,8 +3053,8 @@ def math_f64(str name, const double[::1] x, double[::1] out):
     large: vector lanes, IEEE special values and subnormals kept; against long double, sin,
     cos and log2 within 0.75 ulp (sin, cos and tan by libm beyond |x| = 1e6), exp, exp2, log
     and expm1 within 1.2, atan 1.3, log1p and cosh 1.5, sinh 1.8, asinh, atanh and acos 2,
-    tan 2.2, asin 2.3, acosh and sigmoid 2.5, tanh 3.1 (tests/kernels); sign is 0 at NaN
-    (PyTorch's), rsqrt is 1 / sqrt(x) rounded twice."""
+    tan 2.2, asin 2.3, acosh and sigmoid 2.5, tanh 3.1, erf 1.25, erfc 2.1 and erfcx 2.3
+    (tests/kernels); sign is 0 at NaN (PyTorch's), rsqrt is 1 / sqrt(x) rounded twice."""
     cdef Py_ssize_t k = _map_index("math_f64", MATH_F64, name)
     cdef unary_f64 f = _MATH64_KERNELS[k]
     cdef Py_ssize_t par_min = MAP_PAR_FAST if k >= _MATH_F64_FAST else MAP_PAR_SLOW
@@ -3118,7 +3127,8 @@ def sigmoid_grad_into(const floating[::1] g, const floating[::1] y, floating[::1
 
 def erfc_into(const floating[::1] x, floating[::1] out):
     """out = erfc(x), elementwise: float32 in float64 lanes (within 2.3 ulp, the tail's
-    subnormals rounded once), float64 by libm's erfc; threaded from MAP_PAR_SLOW / 4."""
+    subnormals rounded once), float64 in vector lanes (within 2.1 ulp, _simd_f64.h);
+    threaded from MAP_PAR_SLOW / 4."""
     _gamma_map("erfc_into", tl_erfc_f32, tl_erfc_f64, x, out)
 
 

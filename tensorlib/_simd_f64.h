@@ -1,16 +1,18 @@
 /* float64 exp, exp2, log, log2, expm1, log1p, tanh, sigmoid, sin, cos, tan, the hyperbolic
- * functions, their inverses, atan, asin, acos and sign as branch-free inline functions gcc
- * vectorises (4 lanes on AVX2).
+ * functions, their inverses, atan, asin, acos, sign, erf, erfc, erfcx and the exact GELU as
+ * branch-free inline functions gcc vectorises (4 lanes on AVX2).
  *
  * NumPy's float64 exp and log run vector code only with AVX-512; elsewhere they and the rest
  * are a libm call per element (5-30 ns on an AVX2 Zen 3 core, PyTorch's 2-10; glibc's sin
  * reduces every argument exactly), and sigmoid was several NumPy passes (11x PyTorch's time).
  * These are Cody-Waite and fdlibm-style reductions with Taylor polynomials carried so far
- * that truncation is below 1e-17; IEEE special values and subnormals kept.
+ * that truncation is below 1e-17 (erf's, below 2e-18, interpolate at Chebyshev nodes); IEEE
+ * special values and subnormals kept.
  */
 #ifndef TENSORLIB_SIMD_F64_H
 #define TENSORLIB_SIMD_F64_H
 
+#include <float.h>
 #include "_simd_math.h"     /* TL_CLONES, TL_MAP_T */
 
 /* GCC's reassociation under -ffast-math cost log a whole ulp (1.66 against 0.79 ulp at
@@ -44,13 +46,18 @@ static inline double tl_pow2i(double k) {
     return s;
 }
 
-/* k = round(x / ln 2) for x clamped to [-lim, lim] (k = 0 for NaN, which r carries), and
- * r = x - k ln 2, |r| <= ln 2 / 2 */
+/* k = round(x / ln 2) for x clamped to [-lim, lim], *xc (k = 0 for NaN, which *xc carries) */
+static inline double tl_round_ln2(double x, double lim, double *xc) {
+    double c = x < -lim ? -lim : x;
+    c = c > lim ? lim : c;
+    double k = nearbyint(c * 1.44269504088896341);
+    *xc = c;
+    return x == x ? k : 0.0;                            /* (NaN: no int conversion) */
+}
+
+/* k = tl_round_ln2's, and r = x - k ln 2, |r| <= ln 2 / 2 */
 static inline double tl_reduce_ln2(double x, double lim, double *r) {
-    double xc = x < -lim ? -lim : x;
-    xc = xc > lim ? lim : xc;
-    double k = nearbyint(xc * 1.44269504088896341);
-    k = x == x ? k : 0.0;                               /* (NaN: no int conversion) */
+    double xc, k = tl_round_ln2(x, lim, &xc);
     *r = fma(-k, TL_LN2_LO, fma(-k, TL_LN2_HI, xc));
     return k;
 }
@@ -77,16 +84,19 @@ static inline double tl_expm1_poly(double r) {
     return fma(r * r, p, r);
 }
 
+/* e 2^k for an integral double k up to 1083 (2^1024 e is finite for e < 1) and down to the
+ * subnormals: 2^k in two factors, rounded once by the second product */
+static inline double tl_scale_pow2(double e, double k) {
+    double k1 = floor(k * 0.5);
+    return e * tl_pow2i(k1) * tl_pow2i(k - k1);
+}
+
 /* e^x 2^m for an integral m in [-2, 0] (no overflow on the way: sinh and cosh take e^x / 2) */
 static inline double tl_exp_shift(double x, double m) {
     /* beyond +-750 exp is inf or 0 whatever the rest; the clamp keeps k's halves in range */
     double r, k = tl_reduce_ln2(x, 750.0, &r);
     double e = 1.0 + tl_expm1_poly(r);                  /* one rounding for the big term */
-    /* 2^k in two factors: k up to 1083 (2^1024 times e < 1 is finite) and down to the
-     * subnormals, rounded once by the second product */
-    k = k + m;
-    double k1 = floor(k * 0.5);
-    return e * tl_pow2i(k1) * tl_pow2i(k - k1);
+    return tl_scale_pow2(e, k + m);
 }
 
 static inline double tl_exp_d(double x) {
@@ -200,9 +210,7 @@ static inline double tl_exp2_d(double x) {
     double f = xc - k;
     double r = f * TL_LN2, rlo = fma(f, TL_LN2, -r) + f * TL_LN2_TAIL;
     double p = tl_expm1_poly(r);
-    double e = 1.0 + fma(rlo, 1.0 + p, p);
-    double k1 = floor(k * 0.5);
-    return e * tl_pow2i(k1) * tl_pow2i(k - k1);
+    return tl_scale_pow2(1.0 + fma(rlo, 1.0 + p, p), k);
 }
 
 /* log2(x) = e + log(1 + f) / ln 2 with log(1 + f) = hi + lo as two doubles (tl_log_d's
@@ -492,6 +500,175 @@ static inline double tl_rsqrt_d(double x) {
     return 1.0 / sqrt(x);
 }
 
+/* --- erf, erfc, erfcx and the exact GELU ----------------------------------------------- */
+
+/* erf(x) = x (C0 + z Q(z)), z = x^2, for |x| <= 1: C0 = 2 / sqrt(pi) in two parts, Q of
+ * degree 11 interpolating at Chebyshev nodes of z in [0, 1] (0.1 ulp; the rest is rounding:
+ * within 1.25 ulp), z's own rounding carried */
+#define TL_ERF_C0 1.1283791670955126
+#define TL_ERF_C0_LO 1.533545961316588e-17
+static inline double tl_erf_small(double x) {
+    double z = x * x;
+    double q = 6.175907631430082e-11;
+    q = q * z - 1.1501353588177746e-09;
+    q = q * z + 1.4692721695624695e-08;
+    q = q * z - 1.6355150424420964e-07;
+    q = q * z + 1.6461449310631618e-06;
+    q = q * z - 1.4925622646696348e-05;
+    q = q * z + 0.00012055332219610691;
+    q = q * z - 0.0008548327010138358;
+    q = q * z + 0.0052239776253048325;
+    q = q * z - 0.026866170645123925;
+    q = q * z + 0.11283791670955111;
+    q = q * z - 0.37612638903183754;
+    double zlo = fma(x, x, -z);
+    return fma(x, TL_ERF_C0, x * fma(z, q, fma(zlo, q, TL_ERF_C0_LO)));
+}
+
+/* h(u) = erfcx(a) (a + 2), u = 1 / (a + 2), for a >= 1/2 (u in [0, 0.4]): degree 24 in
+ * w = u - 0.2, interpolating h at Chebyshev nodes (below 2e-18 relative), lowest first; the
+ * two lowest coefficients in two parts below, and 0 in the table. erfcx(a) = e^(a^2) erfc(a)
+ * falls as 1 / (a sqrt(pi)); h stays within [0.56, 1.54] */
+#define TL_ERFCX_C0 0.8950057559069498
+#define TL_ERFCX_C0_LO 2.5669399127621207e-17
+#define TL_ERFCX_C1 2.321503721361861
+#define TL_ERFCX_C1_LO -1.4430614558148974e-16
+static const double TL_ERFCX_FIT[25] = {
+    0.0,
+    0.0,
+    4.048478763305587,
+    3.239868270264457,
+    -3.451488850480444,
+    -9.427814514860897,
+    5.123312654784289,
+    27.84040592424179,
+    -20.955592691143153,
+    -89.79342655870101,
+    134.30462926061654,
+    255.96726321647733,
+    -830.1517157575963,
+    -196.69853247740934,
+    4192.915848530517,
+    -5190.554540212498,
+    -13329.271550427218,
+    51879.674597720266,
+    -18263.411755094134,
+    -288588.9843485496,
+    588182.8465293758,
+    936550.2680260118,
+    -3857173.569914207,
+    -1279690.5792827255,
+    10532288.760211047,
+};
+
+/* h(u) = *hi + *lo: the terms from w^2 on by Estrin's scheme (Horner's chain of 24 latencies
+ * made erf ~10% slower), c0 + c1 w in two parts (their roundings were worth ~1.5 ulp) */
+static inline double tl_erfcx_fit(double w, double *lo) {
+    const double *c = TL_ERFCX_FIT;
+    double w2 = w * w, w4 = w2 * w2, w8 = w4 * w4, p[12];
+    for (int i = 0; i < 12; i++) p[i] = fma(c[2 * i + 1], w, c[2 * i]);
+    for (int i = 0; i < 6; i++) p[i] = fma(p[2 * i + 1], w2, p[2 * i]);
+    for (int i = 0; i < 3; i++) p[i] = fma(p[2 * i + 1], w4, p[2 * i]);
+    double rest = fma(fma(c[24], w8 * w8, fma(p[2], w8, p[1])), w8, p[0]);
+    double m = TL_ERFCX_C1 * w, ml = fma(TL_ERFCX_C1, w, -m) + TL_ERFCX_C1_LO * w;
+    double s = TL_ERFCX_C0 + m, sl = (TL_ERFCX_C0 - s) + m;      /* (|m| < c0) */
+    double t = rest + (sl + ml + TL_ERFCX_C0_LO);
+    double h = s + t;
+    *lo = tl_two_sum_err(s, t, h);
+    return h;
+}
+
+/* erfcx(a + alo) = ph + *pl for a >= 1/2 (alo: a's own rounding, if any): u = 1 / (a + 2)
+ * with its rounding ur carried into w and into the product (they were worth 2 ulp of erfc) */
+static inline double tl_erfcx_pos(double a, double alo, double *pl) {
+    double d = a + 2.0, dl = tl_two_sum_err(a, 2.0, d) + alo;
+    double u = 1.0 / d;
+    double ur = u * (fma(-u, d, 1.0) - u * dl);
+    double hl, h = tl_erfcx_fit((u - 0.2) + ur, &hl);
+    double ph = u * h;
+    *pl = fma(u, h, -ph) + fma(ur, h, u * hl);
+    return ph;
+}
+
+/* (ph + pl) e^(hi + lo) for |lo| <= ulp(hi), scaled as tl_exp_d's (inf or 0 beyond): hi - k
+ * ln 2_hi is exact, and the rounding of r = that + the rest is carried (worth ~0.5 ulp) */
+static inline double tl_exp_dd_mul(double hi, double lo, double ph, double pl) {
+    double hc, k = tl_round_ln2(hi, 750.0, &hc);
+    double r1 = fma(-k, TL_LN2_HI, hc), t = fma(-k, TL_LN2_LO, lo);
+    double r = r1 + t, rl = (r1 - r) + t;
+    double p = tl_expm1_poly(r);
+    return tl_scale_pow2(ph + fma(ph, p, fma(ph, rl, pl)), k);
+}
+
+/* erf: the series below 1, else 1 - erfc(|x|) signed (1 from 6 on); within 1.25 ulp */
+static inline double tl_erf_d(double x) {
+    double a = fabs(x), ac = a > 6.0 ? 6.0 : a;
+    double hi = ac * ac, lo = fma(ac, ac, -hi), pl;
+    double ph = tl_erfcx_pos(ac, 0.0, &pl);
+    double big = 1.0 - tl_exp_dd_mul(-hi, -lo, ph, pl);
+    double s = tl_erf_small(a < 1.0 ? x : 0.0);
+    return a < 1.0 ? s : copysign(big, x);
+}
+
+/* erfc: 1 - erf(x) below 1/2, erfcx(|x|) e^(-x^2) from there with x^2 exact in two parts (2
+ * minus it below -1/2; 0 from ~27.3, the subnormals rounded once); within 2.1 ulp */
+static inline double tl_erfc_d(double x) {
+    double a = fabs(x), ac = a > 28.0 ? 28.0 : a;
+    double hi = ac * ac, lo = fma(ac, ac, -hi), pl;
+    double ph = tl_erfcx_pos(ac, 0.0, &pl);
+    double t = tl_exp_dd_mul(-hi, -lo, ph, pl);
+    t = x < 0.0 ? 2.0 - t : t;
+    double s = 1.0 - tl_erf_small(a < 0.5 ? x : 0.0);
+    return a < 0.5 ? s : t;
+}
+
+/* erfcx(x) = e^(x^2) erfc(x): the fit from 1/2 on (0 at inf), 2 e^(x^2) minus erfcx(|x|)
+ * below -1/2 (inf from ~-26.6), e^(x^2) (1 - erf(x)) between; within 2.3 ulp */
+static inline double tl_erfcx_d(double x) {
+    double a = fabs(x), ac = a > DBL_MAX ? DBL_MAX : a;     /* (inf: NaN in the two-sum) */
+    double pl, ph = tl_erfcx_pos(ac, 0.0, &pl);
+    double t = ph + pl;
+    double ae = a > 28.0 ? 28.0 : a;
+    double hi = ae * ae, lo = fma(ae, ae, -hi);
+    double s = a < 0.5 ? 1.0 - tl_erf_small(a < 0.5 ? x : 0.0) : 2.0;
+    double e = tl_exp_dd_mul(hi, lo, s, 0.0);
+    double r = x < 0.0 ? e - t : t;
+    r = a < 0.5 ? e : r;
+    return x == INFINITY ? 0.0 : r;
+}
+
+/* 1 / sqrt 2 in two parts, 1 / sqrt(2 pi) */
+#define TL_SQRT1_2 0.7071067811865476
+#define TL_SQRT1_2_LO -4.833646656726457e-17
+#define TL_INV_SQRT_2PI 0.3989422804014327
+
+/* Phi(x) = erfc(-x / sqrt 2) / 2, and *e = exp(-x^2 / 2): |x| / sqrt 2 carried in two parts
+ * and x^2 / 2 exact (their roundings cost up to ~1300 ulp in the far tail); the forward
+ * leaves *e unused, and gcc drops its exp */
+static inline double tl_normal_cdf(double x, double *e) {
+    double a = fabs(x), ac = a > 40.0 ? 40.0 : a;
+    double y = ac * TL_SQRT1_2, ylo = fma(ac, TL_SQRT1_2, -y) + ac * TL_SQRT1_2_LO;
+    double hi = -0.5 * (ac * ac), lo = -0.5 * fma(ac, ac, -2.0 * -hi);
+    double pl, ph = tl_erfcx_pos(y, ylo, &pl);
+    double t = tl_exp_dd_mul(hi, lo, 0.5 * ph, 0.5 * pl);        /* erfc(y) / 2 */
+    double big = x < 0.0 ? t : 1.0 - t;
+    double s = 0.5 + 0.5 * tl_erf_small(y < 0.5 ? x * TL_SQRT1_2 : 0.0);
+    *e = tl_exp_dd_mul(hi, lo, 1.0, 0.0);
+    return y < 0.5 ? s : big;
+}
+
+/* GELU x Phi(x) and its backward g (Phi(x) + x phi(x)) (NaN at -inf and at +-inf in the
+ * backward, as PyTorch's) */
+static inline double tl_gelu_d(double x) {
+    double e;
+    return x * tl_normal_cdf(x, &e);
+}
+
+static inline double tl_gelu_grad_d(double g, double x) {
+    double e, p = tl_normal_cdf(x, &e);
+    return g * fma(x * TL_INV_SQRT_2PI, e, p);
+}
+
 /* name(x, out, n) for a trig function: the lanes, then libm where |x| > TL_TRIG_LIM or x is
  * not finite (rare: a vectorised scan first) */
 #define TL_TRIG_F64(name, f, libm)                                                           \
@@ -532,6 +709,11 @@ TL_MAP_F64(tl_expm1_f64, tl_expm1_d)
 TL_MAP_F64(tl_log1p_f64, tl_log1p_d)
 TL_MAP_F64(tl_tanh_f64, tl_tanh_d)
 TL_MAP_F64(tl_sigmoid_f64, tl_sigmoid_d)
+TL_MAP_F64(tl_erf_f64, tl_erf_d)
+TL_MAP_F64(tl_erfc_f64, tl_erfc_d)
+TL_MAP_F64(tl_erfcx_f64, tl_erfcx_d)
+TL_MAP_F64(tl_gelu_f64, tl_gelu_d)
+TL_MAP2_T(double, tl_gelu_grad_f64, tl_gelu_grad_d)
 
 /* --- activations and their backward, as the float32 ones of _fused_pointwise.h ---------- */
 

@@ -182,9 +182,4 @@ static void tl_erfinv_f32(const float *x, float *out, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i++) out[i] = (float)tl_erfinv_d((double)x[i]);
 }
 
-/* float64 erfc: libm's, a call per element (~1 ulp; SciPy's took as long) */
-static void tl_erfc_f64(const double *x, double *out, ptrdiff_t n) {
-    for (ptrdiff_t i = 0; i < n; i++) out[i] = erfc(x[i]);
-}
-
 #endif

@@ -162,22 +162,30 @@ _EULER = 0.57721566490153286061
 _LG_COEF = [(-1) ** k * _zeta_minus_one(k) / k for k in range(2, 32)]
 
 
-def _native(kernel: str):
-    """The CPU kernel of _ops' vector map ``kernel(x, out)``: float64 in float64, other
-    floats in float32 (float16 rounded back, as PyTorch computes it)."""
+def _native(kernel: str, wide: bool = False):
+    """The CPU kernel of _ops' vector map ``kernel(x, out)`` (or ``math_f64``'s map of that
+    name when ``wide``): float64 in float64, other floats in float32 (float16 rounded back,
+    as PyTorch computes it), or all in float64 when ``wide``."""
     def run(x):
-        a = np.ascontiguousarray(x, dtype=np.float64 if x.dtype == np.float64 else np.float32)
+        dt = np.float64 if wide or x.dtype == np.float64 else np.float32
+        a = np.ascontiguousarray(x, dtype=dt)
         out = np.empty(a.shape, a.dtype)     # (ascontiguousarray makes a 0-d array 1-d)
-        getattr(_ops, kernel)(a.reshape(-1), out.reshape(-1))
-        return out.reshape(x.shape).astype(x.dtype, copy=False)
+        if wide:
+            _ops.math_f64(kernel, a.reshape(-1), out.reshape(-1))
+        else:
+            getattr(_ops, kernel)(a.reshape(-1), out.reshape(-1))
+        with np.errstate(over="ignore"):     # (beyond a narrower dtype's range: inf, silently)
+            return out.reshape(x.shape).astype(x.dtype, copy=False)
     return run
 
 
 # digamma: PyTorch's CPU formula compiled (_gamma.h), ~5x SciPy's psi; lgamma: 2-6 ns an
 # element (_gamma.h, _lgamma_tmpl.h); erfc: float32 in float64 lanes (~5 ns an element;
-# SciPy's took 23), float64 libm's
+# SciPy's took 23), float64 in vector lanes too (~8 ns, libm's 23); erfcx in float64 lanes
+# for every float dtype (~8 ns; SciPy's Faddeeva ~40, and without SciPy a Python loop)
 _digamma_cpu, _lgamma_cpu, _erfc_cpu = map(_native, ("digamma_into", "lgamma_into",
                                                      "erfc_into"))
+_erfcx_cpu = _native("erfcx", wide=True)
 
 
 ERFC = register(OpDef(
@@ -286,25 +294,8 @@ def i1(x) -> Tensor:
 
 
 # --- scaled functions: erfcx, i0e, i1e -------------------------------------------------------
-# NumPy fallbacks, float64 inside. The scaled forms exist because the plain ones overflow:
-# each switches to its asymptotic series where exp(x^2) or exp(|x|) would leave float64.
-def _erfcx_np(x):
-    x = np.asarray(x, np.float64)
-    with np.errstate(all="ignore"):
-        small = np.where(x < 10, x, 0.0)
-        direct = _map(lambda v: math.exp(v * v) * math.erfc(v) if v > -27 else math.inf,
-                      small)
-        big = np.maximum(x, 10.0)
-        inv = 1.0 / (2.0 * big * big)
-        s = np.ones_like(big)
-        t = np.ones_like(big)
-        for k in range(1, 14):              # sum (-1)^k (2k-1)!! / (2 x^2)^k
-            t = t * -(2 * k - 1) * inv
-            s = s + t
-        asym = s / (big * math.sqrt(math.pi))
-        return np.where(x < 10, direct, asym)
-
-
+# i0e and i1e: NumPy fallbacks, float64 inside. The scaled forms exist because the plain ones
+# overflow: each switches to its asymptotic series where exp(|x|) would leave float64.
 def _bessel_e_np(x, order: int):
     """exp(-|x|) I_order(x) for order 0 or 1: the series (through np.i0 / _i1_np) below 30,
     Hankel's expansion of the scaled function above, where I overflows from ~700."""
@@ -346,7 +337,7 @@ def _i1e_vjp(n, g):
 
 
 ERFCX = register(OpDef(
-    "erfcx", kernels={"cpu": _cpu("erfcx", lambda x: _out(_erfcx_np(x), x)),
+    "erfcx", kernels={"cpu": _erfcx_cpu,
                       "cuda": _cuda("erfcx")},
     vjp=_erfcx_vjp, saves_output=True, infer=float_infer, cost=elementwise_cost,
     doc="scaled complementary error function exp(x^2) erfc(x)"))

@@ -158,8 +158,8 @@ def test_erfc_float32_within_2_3_ulp_and_subnormal_tail_rounded_once():
     out = np.empty_like(x)
     _ops.erfc_into(x, out)
     ref = np.empty(x.shape, np.float64)
-    _ops.erfc_into(x.astype(np.float64), ref)      # float64: libm's erfc
-    assert ref[x == 1.0][0] == math.erfc(1.0)
+    _ops.erfc_into(x.astype(np.float64), ref)      # float64: its lanes, within 2.1 ulp
+    assert abs(ref[x == 1.0][0] - math.erfc(1.0)) <= 2 * math.ulp(math.erfc(1.0))
     _check_against(out, ref, 2.3)
     tail = (ref < 1.17549435e-38) & (ref > 2.0 ** -150)     # subnormal results, not flushed
     assert tail.sum() > 1000 and (out[tail] > 0).all()
@@ -176,8 +176,8 @@ def test_erfc_special_values_and_dtypes():
     np.testing.assert_allclose(got.astype(np.float64), [math.erfc(v) for v in
                                                          x.astype(np.float16)], rtol=1e-3,
                                atol=1e-7)
-    np.testing.assert_array_equal(tl.special.erfc(tl.tensor(x)).numpy(),
-                                  [math.erfc(v) for v in x])
+    np.testing.assert_allclose(tl.special.erfc(tl.tensor(x)).numpy(),
+                               [math.erfc(v) for v in x], rtol=8e-16, atol=0)
 
 
 # --- erfinv (without SciPy) -------------------------------------------------------------------

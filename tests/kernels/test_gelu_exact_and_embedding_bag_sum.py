@@ -31,11 +31,11 @@ def test_gelu_erf_kernel_vs_torch(cap, n):
     a = (rng.standard_normal(n) * 4).astype(np.float32)
     g = rng.standard_normal(n).astype(np.float32)
     out = np.empty_like(a)
-    _ops.gelu_f32(a, out)
+    _ops.gelu_into(a, out)
     # float64 PyTorch: its float32 backward cancels where the gradient crosses 0 (x ~ -0.75)
     ta = torch.from_numpy(a.astype(np.float64))
     _close(out, torch.nn.functional.gelu(ta).numpy(), rtol=2e-6, atol=2e-7)
-    _ops.gelu_grad_f32(g, a, out)
+    _ops.gelu_grad_into(g, a, out)
     want = torch.ops.aten.gelu_backward(torch.from_numpy(g.astype(np.float64)), ta).numpy()
     _close(out, want, rtol=2e-6, atol=5e-7)
 
@@ -44,11 +44,11 @@ def test_gelu_erf_left_tail_relative(cap):
     # PyTorch's 1 + erf cancels to 0 below about -5.5; the kernel keeps relative accuracy
     a = np.linspace(-12.5, -0.5, 2001).astype(np.float32)
     out = np.empty_like(a)
-    _ops.gelu_f32(a, out)
+    _ops.gelu_into(a, out)
     want = a.astype(np.float64) * _phi(a)
     _close(out, want, rtol=2e-5, atol=0)
     gout = np.empty_like(a)
-    _ops.gelu_grad_f32(np.ones_like(a), a, gout)
+    _ops.gelu_grad_into(np.ones_like(a), a, gout)
     x = a.astype(np.float64)
     gwant = _phi(a) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
     far = a < -3.0      # (the gradient crosses 0 near -0.75, where it cancels)
@@ -59,14 +59,14 @@ def test_gelu_erf_special_values(cap):
     a = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30, 3e38, -3e38, 20.0,
                   -20.0, 40.0, -40.0, 1e-45, -1e-45, 0.5, -0.5] * 2, np.float32)
     out = np.empty_like(a)
-    _ops.gelu_f32(a, out)
+    _ops.gelu_into(a, out)
     want = np.where(np.isposinf(a), np.inf,
                     a.astype(np.float64) * _phi(np.nan_to_num(a, posinf=50, neginf=-50)))
     want = np.where(np.isnan(a) | np.isneginf(a), np.nan, want)
     _close(out, want, rtol=2e-6, atol=1e-37)
     assert np.signbit(out[4]) and np.signbit(out[6])        # -0 and -1e-30 stay negative
     gout = np.empty_like(a)
-    _ops.gelu_grad_f32(np.ones_like(a), a, gout)
+    _ops.gelu_grad_into(np.ones_like(a), a, gout)
     # PyTorch's backward: NaN at +-inf (inf * 0) and NaN; 1 far right, 0 far left
     assert np.isnan(gout[:3]).all()
     _close(gout[[3, 4, 5, 6]], [0.5] * 4)

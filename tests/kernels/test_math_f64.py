@@ -1,7 +1,10 @@
 """_ops.math_f64 (_simd_f64.h): float64 exp, log, sin and the rest in vector lanes, against
 NumPy's on extended precision (x86's 80-bit long double) over doubles from every binade, the
-subnormal results and the IEEE special values; and the ops, whose float64 arrays of MAP_MIN
-elements or more take them where NumPy has no AVX-512."""
+subnormal results and the IEEE special values (erf, erfc, erfcx and the exact GELU against
+mpmath); and the ops, whose float64 arrays of MAP_MIN elements or more take them where NumPy
+has no AVX-512 (erf, erfc, erfcx and GELU on every CPU)."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -134,13 +137,13 @@ def test_math_f64_accuracy_and_special_values(name):
         p = 2.0 ** np.arange(-1074, 1024)
         _ops.math_f64(name, p, got := np.empty_like(p))
         np.testing.assert_array_equal(got, np.arange(-1074, 1024.0))
-    assert set(_ops.MATH_F64) == set(_CASES)
+    assert set(_ops.MATH_F64) == set(_CASES) | set(_MP_CASES)
 
 
 def test_math_f64_checks_and_the_ops():
     x = np.linspace(-5, 5, 1000)
     with pytest.raises(ValueError, match="name must be one of"):
-        _ops.math_f64("erf", x, np.empty_like(x))
+        _ops.math_f64("lgamma", x, np.empty_like(x))
     with pytest.raises(ValueError, match="differ in length"):
         _ops.math_f64("exp", x, np.empty(3))
     empty = np.empty(0)
@@ -342,3 +345,135 @@ def test_logaddexp_float64_is_numpys_formula_on_lanes():
     np.testing.assert_array_equal(tl.logaddexp(tl.tensor(x), tl.tensor(y)).numpy().ravel(), want)
     tl.autograd.gradcheck(tl.logaddexp, [tl.tensor(x[:2, :3], requires_grad=True),
                                          tl.tensor(y[:2, :3], requires_grad=True)])
+
+
+def _mp_values(f, x, big):
+    """mpmath's ``f`` (40 digits) at each double as long doubles; ``big(v)`` where |v| > 1e8
+    (the limits, where mpmath's own series give out)"""
+    mp = pytest.importorskip("mpmath")
+    with mp.workdps(40):
+        vals = [mp.nan if v != v else big(v) if abs(v) > 1e8 else f(mp.mpf(v))
+                for v in x.tolist()]
+        with warnings.catch_warnings():      # (beyond long double's range: 0 or inf)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.array([np.longdouble(mp.nstr(v, 30)) if mp.isfinite(v) else float(v)
+                             for v in vals], dtype=np.longdouble)
+
+
+def _mp_erfcx(v):
+    import mpmath as mp
+    return mp.exp(v * v) * mp.erfc(v)
+
+
+def _erfcx_big(v):
+    return np.inf if v < 0 else 1 / v / np.sqrt(np.pi) * (1 - 0.5 / v / v)     # (no overflow)
+
+
+# erf, erfc and erfcx (no long double erf in NumPy): name -> (mpmath's function, its value
+# beyond |x| = 1e8, the ulp bound, the inputs besides SPECIAL)
+_MP_CASES = {
+    "erf": ("erf", np.sign, 1.25, lambda rng: [
+        rng.uniform(-1, 1, 3000), rng.uniform(-6.5, 6.5, 4000), 1 + rng.uniform(-1e-3, 1e-3, 500),
+        -1 - rng.uniform(-1e-3, 1e-3, 500), np.exp(rng.uniform(-700, 0, 500))]),
+    "erfc": ("erfc", lambda v: 0.0 if v > 0 else 2.0, 2.1, lambda rng: [
+        rng.uniform(-0.6, 0.6, 2000), rng.uniform(-6, 28, 5000), rng.uniform(26.5, 27.3, 1000),
+        0.5 + rng.uniform(-1e-3, 1e-3, 500), -np.exp(rng.uniform(-700, 0, 300))]),
+    "erfcx": (_mp_erfcx, _erfcx_big, 2.3, lambda rng: [
+        rng.uniform(-0.6, 0.6, 2000), rng.uniform(-27, 30, 5000), np.exp(rng.uniform(3, 25, 500)),
+        -0.5 + rng.uniform(-1e-3, 1e-3, 500)]),
+}
+
+
+@pytest.mark.parametrize("name", list(_MP_CASES))
+def test_math_f64_erf_family_against_mpmath(name):
+    """erf, erfc and erfcx in float64 lanes: within their ulp bound of mpmath over the
+    ranges of each piece and the joins (1/2 and 1), erfc's subnormal results within a few
+    subnormal steps; signed zeros, the limits, overflow and NaN exactly (PyTorch's values)."""
+    import mpmath
+    f, big, bound, parts = _MP_CASES[name]
+    f = getattr(mpmath, f) if isinstance(f, str) else f
+    rng = np.random.default_rng(11)
+    x = np.concatenate(parts(rng) + [SPECIAL, -SPECIAL])
+    out = np.empty_like(x)
+    _ops.math_f64(name, x, out)
+    ref = _mp_values(f, x, big)
+    _assert_normal_ulps_and_the_rest(out, ref, bound)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan])
+    _ops.math_f64(name, special, got := np.empty(5))
+    want = {"erf": [0.0, -0.0, 1.0, -1.0, np.nan], "erfc": [1.0, 1.0, 0.0, 2.0, np.nan],
+            "erfcx": [1.0, 1.0, 0.0, np.inf, np.nan]}[name]
+    assert _same(got, np.array(want)).all()
+
+
+def test_erf_family_ops_float64_and_float32():
+    """tl.erf, tl.special.erfc and erfcx take the lanes: float64 as the map, float32 erfcx
+    the float64 value rounded; their gradients by finite differences."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal(3000) * 3
+    for name, f in (("erf", tl.erf), ("erfc", tl.special.erfc), ("erfcx", tl.special.erfcx)):
+        want = np.empty_like(x)
+        _ops.math_f64(name, x, want)
+        np.testing.assert_array_equal(f(tl.tensor(x)).numpy(), want)
+        tl.autograd.gradcheck(f, [tl.tensor(rng.standard_normal(7), requires_grad=True)])
+        tl.autograd.gradgradcheck(f, [tl.tensor(rng.standard_normal(5), requires_grad=True)])
+    x32 = x.astype(np.float32)
+    want = np.empty(x.size)
+    _ops.math_f64("erfcx", x32.astype(np.float64), want)
+    with np.errstate(over="ignore"):        # (beyond float32 below ~-9.3: inf, as PyTorch's)
+        np.testing.assert_array_equal(tl.special.erfcx(tl.tensor(x32)).numpy(),
+                                      want.astype(np.float32))
+
+
+def _gelu_ref(x, g=None):
+    """mpmath's x Phi(x), or g (Phi(x) + x phi(x)) with the scale |Phi| + |x phi| of its
+    terms (where they cancel, near x = -0.75, the error is relative to that)"""
+    mp = pytest.importorskip("mpmath")
+    with mp.workdps(40):
+        vals, scale = [], []
+        for v in x.tolist():
+            X = mp.mpf(v)
+            cdf = mp.erfc(-X / mp.sqrt(2)) / 2 if abs(v) < 60 else mp.mpf(v > 0)
+            if g is None:
+                vals.append(X * cdf)
+            else:
+                xpdf = X * mp.exp(-X * X / 2) / mp.sqrt(2 * mp.pi)
+                vals.append(cdf + xpdf)
+                scale.append(float(abs(cdf) + abs(xpdf)))
+        ref = np.array([np.longdouble(mp.nstr(v, 30)) for v in vals], dtype=np.longdouble)
+    if g is None:
+        return ref
+    return ref * g.astype(np.longdouble), np.array(scale) * np.abs(g)
+
+
+def test_gelu_float64_kernels():
+    """The exact GELU's float64 lanes: within 3 ulp of mpmath wherever the result is normal
+    (the left tail too, where PyTorch's 1 + erf cancels); the backward within 3 ulp of the
+    scale of its two terms; PyTorch's NaN at -inf (and at +-inf in the backward); the ops take
+    them, and their gradients check."""
+    import tensorlib.nn.functional as F
+    rng = np.random.default_rng(13)
+    x = np.concatenate([rng.standard_normal(3000) * 3, rng.uniform(-38, -5, 1000),
+                        rng.uniform(5, 40, 200), np.exp(rng.uniform(-700, 0, 200))])
+    out = np.empty_like(x)
+    _ops.gelu_into(x, out)
+    _assert_normal_ulps_and_the_rest(out, _gelu_ref(x), 3.0)
+    g = rng.standard_normal(x.size)
+    _ops.gelu_grad_into(g, x, out)
+    ref, scale = _gelu_ref(x, g)
+    assert (np.abs(out - ref.astype(np.float64)) <= 6 * 2.0 ** -53 * scale + 1e-320).all()
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -40.0, 50.0])
+    _ops.gelu_into(special, got := np.empty(7))
+    assert _same(got, np.array([0.0, -0.0, np.inf, np.nan, np.nan, -0.0, 50.0])).all()
+    _ops.gelu_grad_into(np.ones(7), special, got)
+    assert _same(got, np.array([0.5, 0.5, np.nan, np.nan, np.nan, 0.0, 1.0])).all()
+    with pytest.raises(ValueError, match="differ in length"):
+        _ops.gelu_grad_into(g, x[:3], out)
+    xt = tl.tensor(x[:3000], requires_grad=True)
+    y = F.gelu(xt)
+    _ops.gelu_into(x[:3000], want := np.empty(3000))
+    np.testing.assert_array_equal(y.numpy(), want)
+    y.backward(tl.tensor(g[:3000]))
+    _ops.gelu_grad_into(g[:3000], x[:3000], want)
+    np.testing.assert_array_equal(xt.grad.numpy(), want)
+    tl.autograd.gradcheck(F.gelu, [tl.tensor(rng.standard_normal(7), requires_grad=True)])
+    tl.autograd.gradgradcheck(F.gelu, [tl.tensor(rng.standard_normal(5), requires_grad=True)])
