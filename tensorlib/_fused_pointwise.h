@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <math.h>
 #include "_simd_math.h"     /* TL_CLONES */
+#include "_simd_f64.h"      /* float64 BCE-with-logits: tl_exp_d, tl_log1p_d */
 
 /* Sums run in blocks of this many elements in the element type (vector lanes), each block
  * total added in double: float32 rounding stays at the block's size, not the array's. */
@@ -244,7 +245,32 @@ static inline float tl_bcel_clampf(float v) {
     ((1.0f - (yv)) * (xv) - (lw) * (((xv) < 0.0f ? (xv) : 0.0f)                                \
                                     - tl_log1p01f(tl_expf(tl_bcel_clampf(xv)))))
 #define TL_BCEL_VALUE_f64(xv, yv, lw)                                                         \
-    ((1.0 - (yv)) * (xv) - (lw) * (((xv) < 0.0 ? (xv) : 0.0) - log1p(exp(-fabs(xv)))))
+    ((1.0 - (yv)) * (xv) - (lw) * (((xv) < 0.0 ? (xv) : 0.0) - tl_log1p_d(tl_exp_d(-fabs(xv)))))
+
+/* the sum of m <= TL_FUSED_SUM_BLOCK values EXPR (of i) into s: float32 as one reduction gcc
+ * vectorises (-ffast-math reassociates it); float64, built without reassociation (TL_F64_BEGIN:
+ * gcc would keep the reduction, and the lanes' exp and log1p in it, scalar), written to a
+ * block first and summed in four lanes */
+#define TL_BCEL_SUM_f32(EXPR) for (ptrdiff_t i = 0; i < m; i++) s += (EXPR);
+#define TL_BCEL_SUM_f64(EXPR)                                                                \
+    double block[TL_FUSED_SUM_BLOCK];                                                        \
+    for (ptrdiff_t i = 0; i < m; i++) block[i] = (EXPR);                                     \
+    s = tl_sum4_d(block, m);
+
+typedef double tl_v4d __attribute__((vector_size(32)));
+
+/* v[0] + ... + v[m - 1] in four interleaved partial sums (vector lanes whatever the options) */
+static inline double tl_sum4_d(const double *v, ptrdiff_t m) {
+    tl_v4d acc = {0.0, 0.0, 0.0, 0.0}, t;
+    ptrdiff_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+        memcpy(&t, v + i, sizeof t);
+        acc += t;
+    }
+    double s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (; i < m; i++) s += v[i];
+    return s;
+}
 
 /* One function per weight combination, each with two plain loops (writing, summing): with
  * all eight loops in one function gcc left some of them scalar. */
@@ -255,7 +281,7 @@ static T tl_bcel_##NAME##_##S(const T *x, const T *y, const T *w, const T *pw, T
     (void)w; (void)pw;                                                                       \
     T s = 0;                                                                                 \
     if (out) { for (ptrdiff_t i = 0; i < m; i++) out[i] = (EXPR); }                          \
-    else { for (ptrdiff_t i = 0; i < m; i++) s += (EXPR); }                                  \
+    else { TL_BCEL_SUM_##S(EXPR) }                                                           \
     return s;                                                                                \
 }
 
@@ -332,8 +358,11 @@ static void tl_bcel_grad_rows_##S(const T *g, int gs, const T *x, const T *y, co
 }
 
 #define TL_BCEL_EXP_f32(v) tl_expf((v) < -100.0f ? -100.0f : ((v) > 100.0f ? 100.0f : (v)))
-#define TL_BCEL_EXP_f64(v) exp(v)
+#define TL_BCEL_EXP_f64(v) tl_exp_d(v)
 TL_BCEL_DEFINE(float, f32, 1.0f)
+/* float64 in the lanes of _simd_f64.h (libm's exp and log1p were 1.7x PyTorch's time) */
+TL_F64_BEGIN
 TL_BCEL_DEFINE(double, f64, 1.0)
+TL_F64_END
 
 #endif

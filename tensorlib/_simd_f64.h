@@ -19,12 +19,17 @@
  * worst, 91% against 97% correctly rounded), and it folds log1p's correction for the rounding
  * of 1 + x, x - ((1 + x) - 1), to 0: this header keeps the arithmetic written, and signed
  * zeros (for the whole header: functions of differing options do not inline into each other,
- * and the maps would not vectorise) */
+ * and the maps would not vectorise). Code elsewhere that calls these functions in its loops
+ * goes between TL_F64_BEGIN and TL_F64_END likewise. */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC optimize("no-associative-math", "no-reciprocal-math", "signed-zeros")
-#define TL_F64_POP
+#define TL_F64_BEGIN _Pragma("GCC push_options")                                             \
+    _Pragma("GCC optimize(\"no-associative-math\", \"no-reciprocal-math\", \"signed-zeros\")")
+#define TL_F64_END _Pragma("GCC pop_options")
+#else
+#define TL_F64_BEGIN
+#define TL_F64_END
 #endif
+TL_F64_BEGIN
 
 #define TL_MAP_F64(name, f) TL_MAP_T(double, name, f)
 
@@ -777,8 +782,6 @@ static void tl_logsigmoid_grad_f64(const double *g, const double *x, double *out
     for (ptrdiff_t i = 0; i < n; i++) out[i] = tl_logsigmoid_grad_d(g[i], x[i]);
 }
 
-#ifdef TL_F64_POP
-#pragma GCC pop_options
-#endif
+TL_F64_END
 
 #endif

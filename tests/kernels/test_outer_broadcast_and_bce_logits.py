@@ -318,3 +318,40 @@ def test_captured_graphs_take_the_outer_kernel_for_outer_broadcasts():
         E.MAXIMUM.outer = orig
     np.testing.assert_array_equal(got, np.maximum(a.numpy(), b.numpy()) * 2.0 + b.numpy())
     assert len(calls) >= 2      # (the trace and the replay; not fused into a NumPy loop)
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63, reason="needs an 80-bit long double")
+def test_bce_logits_float64_lanes_against_long_double():
+    """float64 values, sums and backward on the vector lanes (_simd_f64.h's exp and log1p):
+    within 3 ulp of the scale of the formula's terms of long double, a block-summed total
+    within 1e-15 of the long double one, NaN and inf as PyTorch's."""
+    rng = np.random.default_rng(21)
+    n = 50_003
+    x = np.concatenate([rng.standard_normal(n - 8) * 8, [np.nan, np.inf, -np.inf, 0.0, -0.0,
+                                                         800.0, -800.0, 40.0]])
+    y = rng.random(n)
+    w, pw = rng.random(n) + 0.5, rng.random(n) * 3
+    X, Y, W, PW = (a.astype(np.longdouble) for a in (x, y, w, pw))
+    with np.errstate(all="ignore"):
+        lw = 1 + (PW - 1) * Y
+        logsig = np.minimum(X, 0) - np.log1p(np.exp(-np.abs(X)))
+        ref = W * ((1 - Y) * X - lw * logsig)
+        scale = (W * (np.abs((1 - Y) * X) + np.abs(lw * logsig))).astype(np.float64)
+        sg = 1 / (1 + np.exp(-X))
+        gref = (W * (lw * sg - PW * Y)).astype(np.float64)
+    out = np.empty(n)
+    _ops.bce_logits(x, y, w, pw, 0, out)
+    ok = np.isfinite(scale)
+    assert (np.abs(out[ok] - ref[ok].astype(np.float64)) <= 3 * 2.0 ** -52 * scale[ok]).all()
+    t = torch.nn.functional.binary_cross_entropy_with_logits(
+        torch.tensor(x), torch.tensor(y), weight=torch.tensor(w), pos_weight=torch.tensor(pw),
+        reduction="none").numpy()
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(t))
+    np.testing.assert_array_equal(out[np.isinf(t)], t[np.isinf(t)])
+    fin = np.isfinite(x)
+    total = _ops.bce_logits(x[fin], y[fin], w[fin], pw[fin], 0, None)
+    assert abs(total - float(ref[fin].sum())) <= 1e-15 * float(scale[fin].sum())
+    g = np.empty(n)
+    _ops.bce_logits_grad_into(np.ones(1), x, y, w, pw, 0, g, 1.0)
+    ok = np.isfinite(gref)
+    np.testing.assert_allclose(g[ok], gref[ok], rtol=4e-16 * 8, atol=4e-16 * 8)
