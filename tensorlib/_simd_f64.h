@@ -506,6 +506,7 @@ static inline double tl_rsqrt_d(double x) {
 }
 
 /* --- erf, erfc, erfcx and the exact GELU ----------------------------------------------- */
+/* (the polynomials' coefficients: scripts/fit_erf_f64.py, with mpmath) */
 
 /* erf(x) = x (C0 + z Q(z)), z = x^2, for |x| <= 1: C0 = 2 / sqrt(pi) in two parts, Q of
  * degree 11 interpolating at Chebyshev nodes of z in [0, 1] (0.1 ulp; the rest is rounding:

@@ -477,3 +477,20 @@ def test_gelu_float64_kernels():
     np.testing.assert_array_equal(xt.grad.numpy(), want)
     tl.autograd.gradcheck(F.gelu, [tl.tensor(rng.standard_normal(7), requires_grad=True)])
     tl.autograd.gradgradcheck(F.gelu, [tl.tensor(rng.standard_normal(5), requires_grad=True)])
+
+
+def test_erf_coefficients_are_what_the_fit_script_gives(capsys):
+    """_simd_f64.h's erf and erfcx constants come from scripts/fit_erf_f64.py (mpmath):
+    every number it prints is in the header."""
+    import pathlib
+    import re
+    import runpy
+    pytest.importorskip("mpmath")
+    root = pathlib.Path(__file__).resolve().parents[2]
+    script = root / "scripts" / "fit_erf_f64.py"
+    if not script.exists():
+        pytest.skip("no scripts/ in this checkout")
+    runpy.run_path(str(script), run_name="__main__")
+    printed = re.findall(r"\d+\.\d+(?:e[+-]?\d+)?", capsys.readouterr().out)
+    header = (root / "tensorlib" / "_simd_f64.h").read_text()
+    assert len(printed) == 44 and all(v in header for v in printed)
