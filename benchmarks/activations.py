@@ -4,9 +4,10 @@ without AVX-512 (NumPy's SVML serves only those): expm1, log1p, tanh, and ELU, s
 mish built on them; and exp, exp2, log, log2, the hyperbolic functions and their inverses,
 atan, asin, acos, sin, cos and tan, whose NumPy float32 loops there are libm calls or slower
 vector code; pow, remainder and erfc (libm calls, SciPy's erfc, on every CPU for the last two),
-sign and rsqrt (two NumPy passes each); float64 exp, exp2, log, log2, tanh, expm1, sin, cos,
-tan, sinh, asinh and atan (libm calls without AVX-512), sigmoid, sign, ELU, softplus,
-remainder, erf, erfc, erfcx and the exact GELU (erf, erfc and erfcx libm calls or SciPy's).
+sign and rsqrt (two NumPy passes each), SiLU and GELU's tanh form (fused forward and
+backward); float64 exp, exp2, log, log2, tanh, expm1, sin, cos, tan, sinh, asinh and atan
+(libm calls without AVX-512), sigmoid, sign, ELU, softplus, remainder, erf, erfc, erfcx, both
+GELUs and SiLU (erf, erfc and erfcx libm calls or SciPy's).
 
     python benchmarks/activations.py            # 5 rounds of 10 calls, the best round
     python benchmarks/activations.py --quick    # one call each (tests/tooling)
@@ -49,7 +50,8 @@ def cases(lib):
             ("log2(|x|)", lambda v: lib.log2(v.abs())), ("sinh", lib.sinh), ("cosh", lib.cosh),
             ("asinh", lib.asinh), ("atan", lib.atan), ("sin", lib.sin), ("tan", lib.tan),
             ("|x| ** 1.7", lambda v: v.abs() ** 1.7), ("x % 0.7", lambda v: v % 0.7),
-            ("erfc", lib.special.erfc), ("sign", lib.sign)]
+            ("erfc", lib.special.erfc), ("sign", lib.sign), ("silu", f.silu),
+            ("gelu tanh", lambda v: f.gelu(v, approximate="tanh"))]
 
 
 # maps on a restricted domain, given an input there (the row names say which)
@@ -76,7 +78,10 @@ def _rows(lib, a, quick):
                               ("softplus", lib.nn.functional.softplus),
                               ("x % 0.7", lambda v: v % 0.7), ("erf", lib.erf),
                               ("erfc", lib.special.erfc), ("erfcx", lib.special.erfcx),
-                              ("gelu", lib.nn.functional.gelu)]]
+                              ("gelu", lib.nn.functional.gelu),
+                              ("silu", lib.nn.functional.silu),
+                              ("gelu tanh", lambda v: lib.nn.functional.gelu(
+                                  v, approximate="tanh"))]]
     for name, fn, arr in todo:
         x = lib.tensor(arr)
         xg = lib.tensor(arr, requires_grad=True)

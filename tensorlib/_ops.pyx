@@ -107,35 +107,42 @@ def gelu_into(const floating[::1] x, floating[::1] out):
     """Exact GELU, x * Phi(x), of a flat float32 array (on whole AVX-512 / AVX2 registers
     where the CPU has them, _gelu_vec.h) or float64 one (vector lanes, _simd_f64.h), threaded
     when large."""
-    _same_length("gelu_into", x, out)
-    with nogil:
-        if floating is float:
-            _map1(<unary_f32>tl_gelu_f32_vec, _cp(x), _mp(out), x.shape[0], MAP_PAR_SLOW)
-        else:
-            _map1(<unary_f64>tl_gelu_f64, &x[0] if x.shape[0] else NULL,
-                  &out[0] if out.shape[0] else NULL, x.shape[0], MAP_PAR_SLOW)
+    _unary_map("gelu_into", <unary_f32>tl_gelu_f32_vec, <unary_f64>tl_gelu_f64, x, out,
+               MAP_PAR_SLOW)
 
 
 def gelu_grad_into(const floating[::1] g, const floating[::1] x, floating[::1] out):
     """g * (Phi(x) + x phi(x)), GELU's backward, of flat float32 or float64 arrays (as
     gelu_into)."""
-    _same_length("gelu_grad_into", g, x, out)
-    with nogil:
-        if floating is float:
-            _map2(<binary_f32>tl_gelu_grad_f32_vec, _cp(g), _cp(x), _mp(out), x.shape[0],
-                  MAP_PAR_SLOW)
-        else:
-            _map2(<binary_f64>tl_gelu_grad_f64, &g[0] if g.shape[0] else NULL,
-                  &x[0] if x.shape[0] else NULL, &out[0] if out.shape[0] else NULL,
-                  x.shape[0], MAP_PAR_SLOW)
+    _act_grad("gelu_grad_into", <binary_f32>tl_gelu_grad_f32_vec,
+              <binary_f64>tl_gelu_grad_f64, g, x, out, MAP_PAR_SLOW)
 
 
-def silu_grad_f32(const float[::1] g, const float[::1] x, float[::1] out):
-    """g * s (1 + x (1 - s)), s = sigmoid(x): SiLU's backward, of flat float32 arrays."""
-    _same_length("silu_grad_f32", g, x, out)
-    with nogil:
-        _map2(<binary_f32>tl_silu_grad_f32, _cp(g), _cp(x), _mp(out), x.shape[0],
-              MAP_PAR_FAST)
+def gelu_tanh_into(const floating[::1] x, floating[::1] out):
+    """GELU's tanh form of a flat float32 or float64 array, x / (1 + exp(-2u)): one
+    vectorised pass, threaded when large."""
+    _unary_map("gelu_tanh_into", <unary_f32>tl_gelu_tanh_f32, <unary_f64>tl_gelu_tanh_f64,
+               x, out, MAP_PAR_SLOW)
+
+
+def gelu_tanh_grad_into(const floating[::1] g, const floating[::1] x, floating[::1] out):
+    """The backward of GELU's tanh form, g (0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) u'), of
+    flat float32 or float64 arrays in one pass (overflow-free in the tails)."""
+    _act_grad("gelu_tanh_grad_into", <binary_f32>tl_gelu_tanh_grad_f32,
+              <binary_f64>tl_gelu_tanh_grad_f64, g, x, out, MAP_PAR_SLOW)
+
+
+def silu_into(const floating[::1] x, floating[::1] out):
+    """x * sigmoid(x), SiLU, of flat float32 or float64 arrays in one pass."""
+    _unary_map("silu_into", <unary_f32>tl_silu_f32, <unary_f64>tl_silu_f64, x, out,
+               MAP_PAR_FAST)
+
+
+def silu_grad_into(const floating[::1] g, const floating[::1] x, floating[::1] out):
+    """g * s (1 + x (1 - s)), s = sigmoid(x): SiLU's backward, of flat float32 or float64
+    arrays in one pass."""
+    _act_grad("silu_grad_into", <binary_f32>tl_silu_grad_f32, <binary_f64>tl_silu_grad_f64,
+              g, x, out)
 
 
 def hardswish_f32(const float[::1] x, float[::1] out):
@@ -683,6 +690,8 @@ cdef extern from "_simd_math.h" nogil:
     void tl_gelu_f32(const float *x, float *out, Py_ssize_t m)
     void tl_gelu_grad_f32(const float *g, const float *x, float *out, Py_ssize_t m)
     void tl_silu_grad_f32(const float *g, const float *x, float *out, Py_ssize_t m)
+    void tl_silu_f32(const float *x, float *out, Py_ssize_t m)
+    void tl_gelu_tanh_grad_f32(const float *g, const float *x, float *out, Py_ssize_t m)
     void tl_hardswish_f32(const float *x, float *out, Py_ssize_t m)
     void tl_hardswish_grad_f32(const float *g, const float *x, float *out, Py_ssize_t m)
     void tl_tanh_grad_f32(const float *g, const float *y, float *out, Py_ssize_t m)
@@ -2347,13 +2356,6 @@ def softmax_rows_f32(const float[:, ::1] x, float[:, ::1] out, bint log_out):
     return True
 
 
-def gelu_tanh_f32(const float[::1] x, float[::1] out):
-    """GELU's tanh form of a flat float32 array (one vectorised pass, threaded when large)."""
-    _same_length("gelu_tanh_f32", x, out)
-    with nogil:
-        _map1(<unary_f32>tl_gelu_tanh_f32, _cp(x), _mp(out), x.shape[0], MAP_PAR_SLOW)
-
-
 cdef inline bint _beats(floating v, floating m, bint maximum) noexcept nogil:
     # NaN wins and then stays (no comparison with a NaN m is true), as PyTorch's amax/amin
     if v != v:
@@ -2562,10 +2564,10 @@ ctypedef void (*unary_f64)(const double *, double *, Py_ssize_t) noexcept nogil
 ctypedef void (*binary_f64)(const double *, const double *, double *, Py_ssize_t) noexcept nogil
 
 
-cdef _gamma_map(str name, unary_f32 f32, unary_f64 f64, const floating[::1] x,
-                floating[::1] out):
-    # one elementwise map of digamma_into, lgamma_into, erfc_into and erfinv_into: checks,
-    # then chunks over threads
+cdef _unary_map(str name, unary_f32 f32, unary_f64 f64, const floating[::1] x,
+                floating[::1] out, Py_ssize_t par_min):
+    # one elementwise map of flat float32 or float64 arrays: checks, then chunks over
+    # threads from par_min elements
     cdef Py_ssize_t n = x.shape[0]
     if out.shape[0] != n:
         raise ValueError(f"{name}: x and out must have one length")
@@ -2573,15 +2575,15 @@ cdef _gamma_map(str name, unary_f32 f32, unary_f64 f64, const floating[::1] x,
         return
     with nogil:
         if floating is float:
-            _map1(f32, &x[0], &out[0], n, MAP_PAR_SLOW >> 2)
+            _map1(f32, &x[0], &out[0], n, par_min)
         else:
-            _map1(f64, &x[0], &out[0], n, MAP_PAR_SLOW >> 2)
+            _map1(f64, &x[0], &out[0], n, par_min)
 
 
 def digamma_into(const floating[::1] x, floating[::1] out):
     """out = digamma(x), elementwise, by PyTorch's CPU formula (Cephes' psi).
     Threads from MAP_PAR_SLOW / 4 elements (~10-50 ns an element)."""
-    _gamma_map("digamma_into", tl_digamma_f32, tl_digamma_f64, x, out)
+    _unary_map("digamma_into", tl_digamma_f32, tl_digamma_f64, x, out, MAP_PAR_SLOW >> 2)
 
 
 # === kernels21c: lgamma on vector registers (_gamma.h, _lgamma_tmpl.h) =========================
@@ -2594,7 +2596,7 @@ def lgamma_into(const floating[::1] x, floating[::1] out):
     """out = lgamma(x) = log|Gamma(x)|, elementwise, with PyTorch's values: +inf at 0, the
     negative integers and +-inf, NaN for NaN; float32 is computed in float64 lanes.
     Threads from MAP_PAR_SLOW / 4 elements (~2-5 ns an element)."""
-    _gamma_map("lgamma_into", tl_lgamma_f32, tl_lgamma_f64, x, out)
+    _unary_map("lgamma_into", tl_lgamma_f32, tl_lgamma_f64, x, out, MAP_PAR_SLOW >> 2)
 
 
 # === grid_sample's fused 4-d forward and backward (_grid2d.h) ===================================
@@ -3013,6 +3015,10 @@ cdef extern from "_simd_f64.h" nogil:
     void tl_erfcx_f64(const double *x, double *out, Py_ssize_t n)
     void tl_gelu_f64(const double *x, double *out, Py_ssize_t n)
     void tl_gelu_grad_f64(const double *g, const double *x, double *out, Py_ssize_t n)
+    void tl_gelu_tanh_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_gelu_tanh_grad_f64(const double *g, const double *x, double *out, Py_ssize_t n)
+    void tl_silu_f64(const double *x, double *out, Py_ssize_t n)
+    void tl_silu_grad_f64(const double *g, const double *x, double *out, Py_ssize_t n)
     void tl_fmod_f64(const double *a, const double *b, Py_ssize_t bstride, double *out,
                      Py_ssize_t n)
     void tl_remainder_f64(const double *a, const double *b, Py_ssize_t bstride, double *out,
@@ -3098,17 +3104,18 @@ def fmod_into(const floating[::1] a, const floating[::1] b, floating[::1] out,
 
 
 cdef _act_grad(str name, binary_f32 f32, binary_f64 f64, const floating[::1] g,
-               const floating[::1] y, floating[::1] out):
-    # one activation backward of flat arrays of one length: chunks over threads
+               const floating[::1] y, floating[::1] out, Py_ssize_t par_min=MAP_PAR_FAST):
+    # one activation backward of flat arrays of one length: chunks over threads from par_min
+    # elements (float32; float64 from half as many)
     _same_length(name, g, y, out)
     cdef Py_ssize_t n = y.shape[0]
     if n == 0:
         return
     with nogil:
         if floating is float:
-            _map2(f32, &g[0], &y[0], &out[0], n, MAP_PAR_FAST)
+            _map2(f32, &g[0], &y[0], &out[0], n, par_min)
         else:
-            _map2(f64, &g[0], &y[0], &out[0], n, MAP_PAR_FAST >> 1)
+            _map2(f64, &g[0], &y[0], &out[0], n, par_min >> 1)
 
 
 def tanh_grad_into(const floating[::1] g, const floating[::1] y, floating[::1] out):
@@ -3129,13 +3136,13 @@ def erfc_into(const floating[::1] x, floating[::1] out):
     """out = erfc(x), elementwise: float32 in float64 lanes (within 2.3 ulp, the tail's
     subnormals rounded once), float64 in vector lanes (within 2.1 ulp, _simd_f64.h);
     threaded from MAP_PAR_SLOW / 4."""
-    _gamma_map("erfc_into", tl_erfc_f32, tl_erfc_f64, x, out)
+    _unary_map("erfc_into", tl_erfc_f32, tl_erfc_f64, x, out, MAP_PAR_SLOW >> 2)
 
 
 def erfinv_into(const floating[::1] x, floating[::1] out):
     """out = erfinv(x), elementwise, in double (Halley steps on libm's erf and erfc; within
     ~3 ulp, float32 correctly rounded), ~0.1 us an element; threaded from MAP_PAR_SLOW / 4."""
-    _gamma_map("erfinv_into", tl_erfinv_f32, tl_erfinv_f64, x, out)
+    _unary_map("erfinv_into", tl_erfinv_f32, tl_erfinv_f64, x, out, MAP_PAR_SLOW >> 2)
 
 
 def elu_into(const floating[::1] x, floating[::1] out, double alpha):

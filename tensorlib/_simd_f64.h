@@ -675,6 +675,32 @@ static inline double tl_gelu_grad_d(double g, double x) {
     return g * fma(x * TL_INV_SQRT_2PI, e, p);
 }
 
+/* GELU's tanh form x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3), and its backward,
+ * as the float32 ones (_simd_math.h) */
+static inline double tl_gelu_tanh_d(double x) {
+    double u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+    return x / (1.0 + tl_exp_d(-2.0 * u));
+}
+
+static inline double tl_gelu_tanh_grad_d(double g, double x) {
+    double x2 = x * x;
+    double u = 0.7978845608028654 * (x + 0.044715 * x2 * x);
+    double du = 0.7978845608028654 * (1.0 + 0.134145 * x2);
+    double e = tl_exp_d(-2.0 * fabs(u)), q = 1.0 / (1.0 + e);
+    double s = u < 0.0 ? e * q : q;
+    return g * (s + 2.0 * x * du * e * q * q);
+}
+
+/* SiLU x sigmoid(x) and its backward g s (1 + x (1 - s)) */
+static inline double tl_silu_d(double x) {
+    return x * tl_sigmoid_d(x);
+}
+
+static inline double tl_silu_grad_d(double g, double x) {
+    double s = tl_sigmoid_d(x);
+    return g * (s * (1.0 + x * (1.0 - s)));
+}
+
 /* name(x, out, n) for a trig function: the lanes, then libm where |x| > TL_TRIG_LIM or x is
  * not finite (rare: a vectorised scan first) */
 #define TL_TRIG_F64(name, f, libm)                                                           \
@@ -720,6 +746,10 @@ TL_MAP_F64(tl_erfc_f64, tl_erfc_d)
 TL_MAP_F64(tl_erfcx_f64, tl_erfcx_d)
 TL_MAP_F64(tl_gelu_f64, tl_gelu_d)
 TL_MAP2_T(double, tl_gelu_grad_f64, tl_gelu_grad_d)
+TL_MAP_F64(tl_gelu_tanh_f64, tl_gelu_tanh_d)
+TL_MAP2_T(double, tl_gelu_tanh_grad_f64, tl_gelu_tanh_grad_d)
+TL_MAP_F64(tl_silu_f64, tl_silu_d)
+TL_MAP2_T(double, tl_silu_grad_f64, tl_silu_grad_d)
 
 /* --- activations and their backward, as the float32 ones of _fused_pointwise.h ---------- */
 

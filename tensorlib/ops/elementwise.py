@@ -597,12 +597,12 @@ def _gelu_fwd(xp, x, approximate):
 
 
 def _gelu_cpu(x, approximate):
-    # one vectorised pass (_gelu_vec.h, _simd_f64.h) instead of five (seven for tanh) NumPy
-    # ones; float64's exact GELU keeps its accuracy in the left tail, where 1 + erf cancels
-    if x.flags.c_contiguous and (x.dtype == np.float32 or approximate == "none") \
-            and x.dtype in FUSED_FLOATS:
+    # one vectorised pass (_gelu_vec.h, _simd_math.h, _simd_f64.h) instead of five (seven for
+    # tanh) NumPy ones; the exact GELU keeps its accuracy in the left tail, where 1 + erf
+    # cancels
+    if x.flags.c_contiguous and x.dtype in FUSED_FLOATS:
         out = np.empty_like(x)
-        kernel = _ops.gelu_into if approximate == "none" else _ops.gelu_tanh_f32
+        kernel = _ops.gelu_into if approximate == "none" else _ops.gelu_tanh_into
         kernel(x.reshape(-1), out.reshape(-1))
         return out
     return _gelu_fwd(np, x, approximate)
@@ -615,16 +615,22 @@ def _cdf_pdf(x):
 
 
 def _gelu_vjp(n, g):
-    x = n.inputs[0]
-    if n.attrs["approximate"] == "tanh":
-        inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
-        t = tanh(inner)
-        d_inner = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x)
-        return (g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * d_inner),)
-    return (apply(GELU_GRAD, g, x),)
+    return (apply(GELU_GRAD, g, n.inputs[0], approximate=n.attrs["approximate"]),)
 
 
-def _gelu_grad_fwd(xp, g, x):
+def _tanh_form(x):
+    """t = tanh(u), u' of GELU's tanh form, u = sqrt(2/pi) (x + 0.044715 x^3)"""
+    return (tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)),
+            _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x))
+
+
+def _gelu_grad_fwd(xp, g, x, approximate="none"):
+    if approximate == "tanh":
+        u = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
+        t = xp.tanh(u)
+        du = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x)
+        return (g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du)).astype(x.dtype,
+                                                                            copy=False)
     c = x.dtype.type(1.0 / math.sqrt(2.0))
     if xp is np:
         e = _erf_cpu(x * c)
@@ -643,7 +649,14 @@ def flat_pair(x, y, dtypes=FUSED_FLOATS):
     return np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(y).reshape(-1)
 
 
-_gelu_grad_cpu = fused_grad(_ops.gelu_grad_into, _gelu_grad_fwd, FUSED_FLOATS)
+_gelu_grad_exact = fused_grad(_ops.gelu_grad_into, _gelu_grad_fwd, FUSED_FLOATS)
+_gelu_grad_tanh = fused_grad(_ops.gelu_tanh_grad_into, _gelu_grad_fwd, FUSED_FLOATS)
+
+
+def _gelu_grad_cpu(g, x, approximate="none"):
+    if approximate == "tanh":
+        return _gelu_grad_tanh(g, x, approximate="tanh")
+    return _gelu_grad_exact(g, x)
 # tanh's and sigmoid's backward at their outputs: one pass (1.6x PyTorch as composites)
 TANH_GRAD.set_kernel("cpu", fused_grad(_ops.tanh_grad_into, TANH_GRAD.fwd, FUSED_FLOATS))
 SIGMOID_GRAD.set_kernel("cpu", fused_grad(_ops.sigmoid_grad_into, SIGMOID_GRAD.fwd,
@@ -651,11 +664,20 @@ SIGMOID_GRAD.set_kernel("cpu", fused_grad(_ops.sigmoid_grad_into, SIGMOID_GRAD.f
 
 
 def _gelu_grad_vjp(n, gg):
-    # d/dg: Phi + x phi; d/dx of g (Phi + x phi) = g phi (2 - x^2)
+    # exact: d/dg: Phi + x phi; d/dx of g (Phi + x phi) = g phi (2 - x^2). tanh form: d/dg:
+    # 0.5 (1 + t) + 0.5 x (1 - t^2) u'; d/dx: g (1 - t^2) (u' - x t u'^2 + 0.5 x u''), u'' =
+    # 6 0.044715 sqrt(2/pi) x
     g, x = n.inputs
-    cdf, pdf = _cdf_pdf(x)
-    return (unbroadcast(gg * (cdf + x * pdf), g._data.shape) if g._rg else None,
-            unbroadcast(gg * g * pdf * (2.0 - x * x), x._data.shape) if x._rg else None)
+    if n.attrs.get("approximate", "none") == "tanh":
+        t, du = _tanh_form(x)
+        sech2 = 1.0 - t * t
+        dg = 0.5 * (1.0 + t) + 0.5 * x * sech2 * du
+        dx = sech2 * (du - x * t * du * du + (3 * 0.044715 * _SQRT_2_OVER_PI) * x * x)
+    else:
+        cdf, pdf = _cdf_pdf(x)
+        dg, dx = cdf + x * pdf, pdf * (2.0 - x * x)
+    return (unbroadcast(gg * dg, g._data.shape) if g._rg else None,
+            unbroadcast(gg * g * dx, x._data.shape) if x._rg else None)
 
 
 GELU = register(OpDef("gelu", _gelu_fwd, kernels={"cpu": _gelu_cpu}, infer=same_infer,
@@ -663,7 +685,8 @@ GELU = register(OpDef("gelu", _gelu_fwd, kernels={"cpu": _gelu_cpu}, infer=same_
 GELU_GRAD = register(OpDef("gelu_grad", _gelu_grad_fwd, kernels={"cpu": _gelu_grad_cpu},
                            infer=make_binary_infer("gelu_grad"), cost=elementwise_cost,
                            vjp=_gelu_grad_vjp,
-                           doc="GELU's backward, g * (Phi(x) + x phi(x)), in one op."))
+                           doc="GELU's backward, g * (Phi(x) + x phi(x)) (or its tanh form's, "
+                               "approximate='tanh'), in one op."))
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
@@ -679,14 +702,13 @@ def silu(x: Tensor) -> Tensor:
     return apply(SILU, x)
 
 
-def _silu_cpu(x):
-    s = _sigmoid_cpu(x)     # (the vectorised sigmoid for float32)
-    s *= x
-    return s
+def _silu_fwd(xp, x):
+    return x * _sigmoid(xp, x)
 
 
 SILU = register(OpDef(
-    "silu", lambda xp, x: x * _sigmoid(xp, x), kernels={"cpu": _silu_cpu}, infer=same_infer,
+    "silu", _silu_fwd, kernels={"cpu": f32_map(_ops.silu_into, _silu_fwd, dtypes=FUSED_FLOATS)},
+    infer=same_infer,
     cost=elementwise_cost, vjp=lambda n, g: (apply(SILU_GRAD, g, n.inputs[0]),)))
 
 
@@ -705,7 +727,8 @@ def _silu_grad_vjp(n, gg):
 
 
 SILU_GRAD = register(OpDef("silu_grad", _silu_grad_fwd,
-                           kernels={"cpu": fused_grad(_ops.silu_grad_f32, _silu_grad_fwd)},
+                           kernels={"cpu": fused_grad(_ops.silu_grad_into, _silu_grad_fwd,
+                                                      FUSED_FLOATS)},
                            infer=make_binary_infer("silu_grad"), cost=elementwise_cost,
                            vjp=_silu_grad_vjp,
                            doc="SiLU's backward, g s (1 + x (1 - s)), s = sigmoid(x), in one op."))

@@ -494,3 +494,84 @@ def test_erf_coefficients_are_what_the_fit_script_gives(capsys):
     printed = re.findall(r"\d+\.\d+(?:e[+-]?\d+)?", capsys.readouterr().out)
     header = (root / "tensorlib" / "_simd_f64.h").read_text()
     assert len(printed) == 44 and all(v in header for v in printed)
+
+
+def _tanh_form_ref(x, g):
+    """long double GELU (tanh form) and SiLU with their backward, and the scale of each
+    backward's terms"""
+    X, G = x.astype(np.longdouble), g.astype(np.longdouble)
+    c = np.sqrt(np.longdouble(2) / np.pi)
+    u = c * (X + np.longdouble("0.044715") * X ** 3)
+    du = c * (1 + 3 * np.longdouble("0.044715") * X * X)
+    half = 1 / (1 + np.exp(-2 * u))        # (1 + tanh u) / 2, no cancellation in the tail
+    e = np.exp(-2 * np.abs(u))
+    sech2 = 4 * e / (1 + e) ** 2
+    s = 1 / (1 + np.exp(-X))
+    gelu_d = [half, 0.5 * X * sech2 * du]
+    silu_d = [s, s * X * (1 - s)]
+    # the slack in ulps: in GELU's left tail the result is ~e^(2u), and u's own roundings in
+    # double (x^3, the sum, the product: up to ~3 ulp of u; the kernel's and PyTorch's alike)
+    # move it by 2 |u| times that (measured: up to 5.2 |u| ulps)
+    slack = (6 * np.abs(u)).astype(np.float64)
+    return {"gelu_tanh": (X * half, G * sum(gelu_d),
+                          np.abs(G) * sum(np.abs(v) for v in gelu_d), slack),
+            "silu": (X * s, G * sum(silu_d), np.abs(G) * sum(np.abs(v) for v in silu_d),
+                     np.abs(x))}      # (SiLU's backward: 1 - s is within an ulp of 1, times x)
+
+
+@pytest.mark.skipif(not EXTENDED, reason="needs an 80-bit long double reference")
+@pytest.mark.parametrize("name", ["gelu_tanh", "silu"])
+def test_gelu_tanh_and_silu_kernels(name):
+    """GELU's tanh form and SiLU, forward and backward, in one pass each: float64 within a
+    few ulp of long double (the backward, of its terms' scale), float32 within float32's
+    rounding of it; NaN and inf as PyTorch's; the ops take them, gradients check."""
+    import tensorlib.nn.functional as F
+    rng = np.random.default_rng(17)
+    x = np.concatenate([rng.standard_normal(20_000) * 4, rng.uniform(-60, 60, 2000),
+                        np.exp(rng.uniform(-700, 3, 500))])
+    g = rng.standard_normal(x.size)
+    with np.errstate(all="ignore"):
+        ref, gref, scale, slack = _tanh_form_ref(x, g)[name]
+    fwd, bwd = getattr(_ops, f"{name}_into"), getattr(_ops, f"{name}_grad_into")
+    out = np.empty_like(x)
+    fwd(x, out)
+    with np.errstate(over="ignore"):
+        ref64 = ref.astype(np.float64)
+    normal = np.abs(ref64) >= 2.2250738585072014e-308
+    assert (_ulps(out[normal], ref[normal]) <= 4 + (slack * np.ones(x.size))[normal]).all()
+    assert (np.abs(out[~normal] - ref64[~normal]) <= 1e-300).all()
+    bwd(g, x, out)
+    scale = scale.astype(np.float64) * (1 + slack)
+    assert (np.abs(out - gref.astype(np.float64)) <= 4 * 2.0 ** -52 * scale + 1e-300).all()
+    x32, g32 = x.astype(np.float32), g.astype(np.float32)
+    out32 = np.empty_like(x32)
+    fwd(x32, out32)
+    with np.errstate(all="ignore"):
+        ref32, gref32, scale32, slack32 = _tanh_form_ref(x32.astype(np.float64),
+                                                         g32.astype(np.float64))[name]
+    ref32 = ref32.astype(np.float64)
+    big = np.abs(ref32) > 1e-30
+    # (float32's exp flushes below e^-88, where GELU's backward is below ~1e-33)
+    rtol = 2.0 ** -23 * (4 + slack32)
+    assert (np.abs(out32 - ref32)[big] <= (rtol * np.abs(ref32))[big]).all()
+    bwd(g32, x32, out32)
+    assert (np.abs(out32 - gref32.astype(np.float64))
+            <= rtol * scale32.astype(np.float64) + 1e-32).all()
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0])
+    for dt in (np.float64, np.float32):
+        sp = special.astype(dt)
+        fwd(sp, o := np.empty_like(sp))
+        want = np.array([np.nan, np.inf, np.nan, 0.0, -0.0], dt)
+        assert _same(o, want).all(), (name, dt, o)
+        bwd(np.ones_like(sp), sp, o)                # (PyTorch's: NaN at +-inf, inf times 0)
+        assert np.isnan(o[:3]).all() and o[3] == 0.5 and o[4] == 0.5
+    f = (lambda t: F.gelu(t, approximate="tanh")) if name == "gelu_tanh" else F.silu
+    xt = tl.tensor(x[:3000], requires_grad=True)
+    y = f(xt)
+    fwd(x[:3000], want := np.empty(3000))
+    np.testing.assert_array_equal(y.numpy(), want)
+    y.backward(tl.tensor(g[:3000]))
+    bwd(g[:3000], x[:3000], want)
+    np.testing.assert_array_equal(xt.grad.numpy(), want)
+    tl.autograd.gradcheck(f, [tl.tensor(rng.standard_normal(7), requires_grad=True)])
+    tl.autograd.gradgradcheck(f, [tl.tensor(rng.standard_normal(5), requires_grad=True)])
