@@ -715,6 +715,11 @@ cdef extern from "_simd_math.h" nogil:
     void tl_layer_norm_bwd_row_f32(const float *x, float m, float r, const float *gy,
                                    float gm, float gr, const float *w, float *dx, float *gyx,
                                    Py_ssize_t d)
+    void tl_layer_norm_row_f64(const double *x, const double *w, const double *b, double *y,
+                               double *mean, double *rstd, Py_ssize_t d, double eps)
+    void tl_layer_norm_bwd_row_f64(const double *x, double m, double r, const double *gy,
+                                   double gm, double gr, const double *w, double *dx,
+                                   double *gyx, Py_ssize_t d)
     void tl_bn_stats_f32(const float *x, Py_ssize_t n, Py_ssize_t cs, Py_ssize_t s,
                          double *mean, double *var)
     void tl_bn_apply_f32(const float *x, float *y, Py_ssize_t n, Py_ssize_t cs, Py_ssize_t s,
@@ -1006,16 +1011,16 @@ def tanh_f32(const float[::1] x, float[::1] out):
         _map1(<unary_f32>tl_tanh_f32, _cp(x), _mp(out), x.shape[0], MAP_PAR_FAST)
 
 
-# --- layer norm over the last axis of (M, D) float32 rows -------------------------------------
+# --- layer norm over the last axis of (M, D) float32 or float64 rows --------------------------
 # A row costs a few ns per element: a second thread pays for its wake-up only from ~1M
 # elements (measured: 2 threads slower at 512 x 512, faster at 2M), hence work // 16.
-def layer_norm_fwd(const float[:, ::1] x, w, b, float[:, ::1] y, float[::1] mean,
-                   float[::1] rstd, double eps):
-    """Rows of x normalised into y (times w, plus b: (D,) float32 arrays or None)."""
+def layer_norm_fwd(const floating[:, ::1] x, w, b, floating[:, ::1] y, floating[::1] mean,
+                   floating[::1] rstd, double eps):
+    """Rows of x normalised into y (times w, plus b: (D,) arrays of x's dtype, or None)."""
     cdef Py_ssize_t M = x.shape[0], D = x.shape[1], r
-    cdef const float[::1] wv, bv
-    cdef const float *wp = NULL
-    cdef const float *bp = NULL
+    cdef const floating[::1] wv, bv
+    cdef const floating *wp = NULL
+    cdef const floating *bp = NULL
     if w is not None and D:
         wv = w
         wp = &wv[0]
@@ -1026,17 +1031,22 @@ def layer_norm_fwd(const float[:, ::1] x, w, b, float[:, ::1] y, float[::1] mean
         return
     with nogil:
         for r in prange(M, schedule="static", num_threads=nthreads(M * D // 16)):
-            tl_layer_norm_row_f32(&x[r, 0] if D else NULL, wp, bp, &y[r, 0] if D else NULL,
-                                  &mean[r], &rstd[r], D, eps)
+            if floating is float:
+                tl_layer_norm_row_f32(&x[r, 0] if D else NULL, wp, bp,
+                                      &y[r, 0] if D else NULL, &mean[r], &rstd[r], D, eps)
+            else:
+                tl_layer_norm_row_f64(&x[r, 0] if D else NULL, wp, bp,
+                                      &y[r, 0] if D else NULL, &mean[r], &rstd[r], D, eps)
 
 
-def layer_norm_bwd(const float[:, ::1] x, const float[::1] mean, const float[::1] rstd,
-                   const float[:, ::1] gy, const float[::1] gm, const float[::1] gr, w,
-                   float[:, ::1] dx, float[:, ::1] gyx):
+def layer_norm_bwd(const floating[:, ::1] x, const floating[::1] mean,
+                   const floating[::1] rstd, const floating[:, ::1] gy,
+                   const floating[::1] gm, const floating[::1] gr, w, floating[:, ::1] dx,
+                   floating[:, ::1] gyx):
     """dx of the rows, and gy * xhat into gyx (the caller sums it over rows)."""
     cdef Py_ssize_t M = x.shape[0], D = x.shape[1], r
-    cdef const float[::1] wv
-    cdef const float *wp = NULL
+    cdef const floating[::1] wv
+    cdef const floating *wp = NULL
     if w is not None and D:
         wv = w
         wp = &wv[0]
@@ -1044,8 +1054,12 @@ def layer_norm_bwd(const float[:, ::1] x, const float[::1] mean, const float[::1
         return
     with nogil:
         for r in prange(M, schedule="static", num_threads=nthreads(M * D // 16)):
-            tl_layer_norm_bwd_row_f32(&x[r, 0], mean[r], rstd[r], &gy[r, 0], gm[r], gr[r], wp,
-                                      &dx[r, 0], &gyx[r, 0], D)
+            if floating is float:
+                tl_layer_norm_bwd_row_f32(&x[r, 0], mean[r], rstd[r], &gy[r, 0], gm[r],
+                                          gr[r], wp, &dx[r, 0], &gyx[r, 0], D)
+            else:
+                tl_layer_norm_bwd_row_f64(&x[r, 0], mean[r], rstd[r], &gy[r, 0], gm[r],
+                                          gr[r], wp, &dx[r, 0], &gyx[r, 0], D)
 
 
 def batch_norm_fwd(const float[:, :, ::1] x, w, b, float[:, :, ::1] y, float[::1] mean,

@@ -613,56 +613,59 @@ static void tl_softmax_xent_row_f32(const float *restrict x, int64_t t, float *r
     *loss = (float)(log(s) + (double)m - (double)x[t]);
 }
 
-/* Layer norm of one row of d float32 values (w, b may be NULL): y = (x - mean) * rstd * w + b,
- * statistics summed in double. */
-TL_CLONES
-static void tl_layer_norm_row_f32(const float *restrict x, const float *restrict w,
-                                  const float *restrict b, float *restrict y, float *mean,
-                                  float *rstd, ptrdiff_t d, double eps) {
-    double s = 0.0, ss = 0.0;
-    for (ptrdiff_t k = 0; k < d; k++)
-        s += x[k];
-    float m = (float)(d ? s / (double)d : 0.0);
-    for (ptrdiff_t k = 0; k < d; k++) {
-        float c = x[k] - m;
-        ss += (double)c * c;
-    }
-    float r = (float)(1.0 / sqrt((d ? ss / (double)d : 0.0) + eps));
-    for (ptrdiff_t k = 0; k < d; k++)
-        y[k] = (x[k] - m) * r;
-    if (w)
-        for (ptrdiff_t k = 0; k < d; k++)
-            y[k] *= w[k];
-    if (b)
-        for (ptrdiff_t k = 0; k < d; k++)
-            y[k] += b[k];
-    *mean = m;
-    *rstd = r;
+/* Layer norm of one row of d float32 or float64 values (w, b may be NULL): y = (x - mean) *
+ * rstd * w + b, statistics summed in double. Its backward for one row: dx from gy (and the
+ * statistics' own gradients gm, gr), and gy * xhat into gyx (summed over rows by the caller
+ * for the weight gradient). */
+#define TL_LAYER_NORM_ROWS(T, S)                                                             \
+TL_CLONES                                                                                    \
+static void tl_layer_norm_row_##S(const T *restrict x, const T *restrict w,                  \
+                                  const T *restrict b, T *restrict y, T *mean, T *rstd,      \
+                                  ptrdiff_t d, double eps) {                                 \
+    double s = 0.0, ss = 0.0;                                                                \
+    for (ptrdiff_t k = 0; k < d; k++)                                                        \
+        s += x[k];                                                                           \
+    T m = (T)(d ? s / (double)d : 0.0);                                                      \
+    for (ptrdiff_t k = 0; k < d; k++) {                                                      \
+        T c = x[k] - m;                                                                      \
+        ss += (double)c * c;                                                                 \
+    }                                                                                        \
+    T r = (T)(1.0 / sqrt((d ? ss / (double)d : 0.0) + eps));                                 \
+    for (ptrdiff_t k = 0; k < d; k++)                                                        \
+        y[k] = (x[k] - m) * r;                                                               \
+    if (w)                                                                                   \
+        for (ptrdiff_t k = 0; k < d; k++)                                                    \
+            y[k] *= w[k];                                                                    \
+    if (b)                                                                                   \
+        for (ptrdiff_t k = 0; k < d; k++)                                                    \
+            y[k] += b[k];                                                                    \
+    *mean = m;                                                                               \
+    *rstd = r;                                                                               \
+}                                                                                            \
+                                                                                             \
+TL_CLONES                                                                                    \
+static void tl_layer_norm_bwd_row_##S(const T *restrict x, T m, T r, const T *restrict gy,   \
+                                      T gm, T gr, const T *restrict w, T *restrict dx,       \
+                                      T *restrict gyx, ptrdiff_t d) {                        \
+    double s1 = 0.0, s2 = 0.0;                                                               \
+    for (ptrdiff_t k = 0; k < d; k++) {                                                      \
+        T xh = (x[k] - m) * r;                                                               \
+        T g = w ? gy[k] * w[k] : gy[k];                                                      \
+        s1 += g;                                                                             \
+        s2 += (double)g * xh;                                                                \
+        gyx[k] = gy[k] * xh;                                                                 \
+    }                                                                                        \
+    T inv_d = d ? (T)1 / (T)d : (T)0;                                                        \
+    T a = (T)s1 * inv_d, c = (T)s2 * inv_d;                                                  \
+    for (ptrdiff_t k = 0; k < d; k++) {                                                      \
+        T xh = (x[k] - m) * r;                                                               \
+        T g = w ? gy[k] * w[k] : gy[k];                                                      \
+        dx[k] = r * (g - a - xh * c) + (gm - gr * r * r * xh) * inv_d;                       \
+    }                                                                                        \
 }
 
-/* Its backward for one row: dx from gy (and the statistics' own gradients gm, gr), and
- * gy * xhat into gyx (summed over rows by the caller for the weight gradient). */
-TL_CLONES
-static void tl_layer_norm_bwd_row_f32(const float *restrict x, float m, float r,
-                                      const float *restrict gy, float gm, float gr,
-                                      const float *restrict w, float *restrict dx,
-                                      float *restrict gyx, ptrdiff_t d) {
-    double s1 = 0.0, s2 = 0.0;
-    for (ptrdiff_t k = 0; k < d; k++) {
-        float xh = (x[k] - m) * r;
-        float g = w ? gy[k] * w[k] : gy[k];
-        s1 += g;
-        s2 += (double)g * xh;
-        gyx[k] = gy[k] * xh;
-    }
-    float inv_d = d ? 1.0f / (float)d : 0.0f;
-    float a = (float)s1 * inv_d, c = (float)s2 * inv_d;
-    for (ptrdiff_t k = 0; k < d; k++) {
-        float xh = (x[k] - m) * r;
-        float g = w ? gy[k] * w[k] : gy[k];
-        dx[k] = r * (g - a - xh * c) + (gm - gr * r * r * xh) * inv_d;
-    }
-}
+TL_LAYER_NORM_ROWS(float, f32)
+TL_LAYER_NORM_ROWS(double, f64)
 
 /* Batch norm over x laid out (N, C, S), one channel at a time: its N rows of S values lie
  * cs = C * S apart. The statistics accumulate in double per row of S (float partial sums

@@ -81,19 +81,24 @@ def _ln_fwd(xp, x, *wb, eps, ndim, affine):
     return y, mean.astype(x.dtype, copy=False), rstd.astype(x.dtype, copy=False)
 
 
-def _f32_flat(*arrays):
-    """C-contiguous float32 views of NumPy arrays, or None when any is something else."""
+def _f32_flat(*arrays, dtypes=(np.float32,)):
+    """C-contiguous views of NumPy arrays of one dtype among ``dtypes`` (float32 alone by
+    default), or None when any is something else."""
     out = []
     for a in arrays:
-        if type(a) is not np.ndarray or a.dtype != np.float32:
+        if type(a) is not np.ndarray or a.dtype not in dtypes or a.dtype != arrays[0].dtype:
             return None
         out.append(np.ascontiguousarray(a))
     return out
 
 
+_F32_F64 = (np.float32, np.float64)     # the layer norm kernels' dtypes
+
+
 def _ln_cpu(x, *wb, eps, ndim, affine):
-    """float32: one Cython pass per row (``_ops.layer_norm_fwd``); else the NumPy formula."""
-    f = _f32_flat(x, *wb)
+    """float32 and float64: one Cython pass per row (``_ops.layer_norm_fwd``); else the NumPy
+    formula."""
+    f = _f32_flat(x, *wb, dtypes=_F32_F64)
     if f is None:
         return _ln_fwd(np, x, *wb, eps=eps, ndim=ndim, affine=affine)
     from .. import _ops
@@ -103,7 +108,7 @@ def _ln_cpu(x, *wb, eps, ndim, affine):
     M = x.size // D if D else math.prod(x.shape[:x.ndim - ndim])
     stat_shape = _ln_stat_shape(x.shape, ndim)
     y = np.empty_like(x)
-    mean, rstd = np.empty(M, np.float32), np.empty(M, np.float32)
+    mean, rstd = np.empty(M, x.dtype), np.empty(M, x.dtype)
     _ops.layer_norm_fwd(x.reshape(M, D), None if w is None else w.reshape(D),
                         None if b is None else b.reshape(D), y.reshape(M, D), mean, rstd,
                         float(eps))
@@ -111,7 +116,7 @@ def _ln_cpu(x, *wb, eps, ndim, affine):
 
 
 def _ln_grad_cpu(x, mean, rstd, gy, gmean, grstd, *w, ndim):
-    f = _f32_flat(x, mean, rstd, gy, gmean, grstd, *w)
+    f = _f32_flat(x, mean, rstd, gy, gmean, grstd, *w, dtypes=_F32_F64)
     if f is None or gy.shape != x.shape or gmean.shape != mean.shape \
             or grstd.shape != mean.shape:
         return _ln_grad_fwd(np, x, mean, rstd, gy, gmean, grstd, *w, ndim=ndim)

@@ -337,29 +337,31 @@ def test_softmax_kernel_special_rows_as_pytorch(fn, axis):
 
 @given(st.lists(st.integers(0, 4), min_size=0, max_size=2), st.lists(st.integers(1, 40),
        min_size=1, max_size=2), st.sampled_from(["wb", "w", "b", ""]), st.booleans(),
-       st.integers(0, 2**31 - 1))
-def test_layer_norm_kernels_match_the_numpy_formulas(lead, ns, affine, transposed, seed):
+       st.integers(0, 2**31 - 1), st.sampled_from([np.float32, np.float64]))
+def test_layer_norm_kernels_match_the_numpy_formulas(lead, ns, affine, transposed, seed, dt):
     from tensorlib.ops import nn_norm
     rng = np.random.default_rng(seed)
     shape = tuple(lead) + tuple(ns)
-    x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dt)
     if transposed and x.ndim >= 2:
         x = np.ascontiguousarray(x.swapaxes(-1, -2)).swapaxes(-1, -2)   # not C-contiguous
-    wb = [rng.standard_normal(tuple(ns)).astype(np.float32) for _ in affine]
+    wb = [rng.standard_normal(tuple(ns)).astype(dt) for _ in affine]
     kw = dict(eps=1e-5, ndim=len(ns), affine=affine)
     got, want = nn_norm._ln_cpu(x, *wb, **kw), nn_norm._ln_fwd(np, x, *wb, **kw)
+    tol = dict(rtol=1e-5, atol=2e-5) if dt == np.float32 else dict(rtol=1e-13, atol=1e-13)
     for a, b in zip(got, want):
-        assert a.shape == b.shape and a.dtype == np.float32
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=2e-5)
+        assert a.shape == b.shape and a.dtype == dt
+        np.testing.assert_allclose(a, b, **tol)
     mean, rstd = want[1], want[2]
-    gy = rng.standard_normal(shape).astype(np.float32)
-    gm, gr = (rng.standard_normal(mean.shape).astype(np.float32) for _ in range(2))
+    gy = rng.standard_normal(shape).astype(dt)
+    gm, gr = (rng.standard_normal(mean.shape).astype(dt) for _ in range(2))
     w = wb[:1] if "w" in affine else []
     got = nn_norm._ln_grad_cpu(x, mean, rstd, gy, gm, gr, *w, ndim=len(ns))
     want = nn_norm._ln_grad_fwd(np, x, mean, rstd, gy, gm, gr, *w, ndim=len(ns))
+    tol = dict(rtol=1e-4, atol=1e-4) if dt == np.float32 else dict(rtol=1e-12, atol=1e-12)
     for a, b in zip(got, want):
-        assert a.shape == b.shape and a.dtype == np.float32
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+        assert a.shape == b.shape and a.dtype == dt
+        np.testing.assert_allclose(a, b, **tol)
 
 
 @given(st.integers(1, 5), st.integers(1, 6), st.lists(st.integers(1, 9), min_size=1,
