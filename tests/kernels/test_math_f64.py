@@ -575,3 +575,23 @@ def test_gelu_tanh_and_silu_kernels(name):
     np.testing.assert_array_equal(xt.grad.numpy(), want)
     tl.autograd.gradcheck(f, [tl.tensor(rng.standard_normal(7), requires_grad=True)])
     tl.autograd.gradgradcheck(f, [tl.tensor(rng.standard_normal(5), requires_grad=True)])
+
+
+def test_logsumexp_float64_takes_the_exp_lanes():
+    """logsumexp's exp runs exp's CPU kernel in place: the float64 lanes where NumPy has no
+    AVX-512 (bit for bit that formula), NumPy's exp elsewhere; inf, -inf rows and 0-d alike."""
+    rng = np.random.default_rng(23)
+    x = rng.standard_normal((300, 70)) * 5
+    m = x.max(axis=1, keepdims=True)
+    e = x - m
+    if not ew._numpy_has_svml():
+        _ops.math_f64("exp", e.reshape(-1), e.reshape(-1))
+    else:
+        e = np.exp(e)
+    want = (np.log(e.sum(axis=1, keepdims=True)) + m)[:, 0]
+    np.testing.assert_array_equal(tl.logsumexp(tl.tensor(x), dim=1).numpy(), want)
+    np.testing.assert_allclose(want, np.log(np.exp(x).sum(axis=1)), rtol=1e-15)
+    edge = tl.tensor([[-np.inf, -np.inf], [1.0, np.inf], [2.0, 3.0]], dtype=tl.float64)
+    np.testing.assert_array_equal(tl.logsumexp(edge, dim=1).numpy(),
+                                  [-np.inf, np.inf, np.logaddexp(2.0, 3.0)])
+    assert tl.logsumexp(tl.tensor(3.0), dim=0).item() == 3.0
