@@ -584,10 +584,19 @@ def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
+def _tanh_u(x):
+    """u = sqrt(2/pi) (x + 0.044715 x^3) of GELU's tanh form (arrays or tensors)"""
+    return _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
+
+
+def _tanh_du(x):
+    """u' = sqrt(2/pi) (1 + 3 0.044715 x^2)"""
+    return _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x)
+
+
 def _gelu_fwd(xp, x, approximate):
     if approximate == "tanh":
-        inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
-        return (0.5 * x * (1.0 + xp.tanh(inner))).astype(x.dtype, copy=False)
+        return (0.5 * x * (1.0 + xp.tanh(_tanh_u(x)))).astype(x.dtype, copy=False)
     if xp is np:
         e = _erf_cpu(x * x.dtype.type(1.0 / math.sqrt(2.0)))
     else:
@@ -618,17 +627,9 @@ def _gelu_vjp(n, g):
     return (apply(GELU_GRAD, g, n.inputs[0], approximate=n.attrs["approximate"]),)
 
 
-def _tanh_form(x):
-    """t = tanh(u), u' of GELU's tanh form, u = sqrt(2/pi) (x + 0.044715 x^3)"""
-    return (tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)),
-            _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x))
-
-
 def _gelu_grad_fwd(xp, g, x, approximate="none"):
     if approximate == "tanh":
-        u = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
-        t = xp.tanh(u)
-        du = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x)
+        t, du = xp.tanh(_tanh_u(x)), _tanh_du(x)
         return (g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du)).astype(x.dtype,
                                                                             copy=False)
     c = x.dtype.type(1.0 / math.sqrt(2.0))
@@ -669,7 +670,7 @@ def _gelu_grad_vjp(n, gg):
     # 6 0.044715 sqrt(2/pi) x
     g, x = n.inputs
     if n.attrs.get("approximate", "none") == "tanh":
-        t, du = _tanh_form(x)
+        t, du = tanh(_tanh_u(x)), _tanh_du(x)
         sech2 = 1.0 - t * t
         dg = 0.5 * (1.0 + t) + 0.5 * x * sech2 * du
         dx = sech2 * (du - x * t * du * du + (3 * 0.044715 * _SQRT_2_OVER_PI) * x * x)
