@@ -81,7 +81,7 @@ def _ln_fwd(xp, x, *wb, eps, ndim, affine):
     return y, mean.astype(x.dtype, copy=False), rstd.astype(x.dtype, copy=False)
 
 
-def _f32_flat(*arrays, dtypes=(np.float32,)):
+def _flat_of_one_dtype(*arrays, dtypes=(np.float32,)):
     """C-contiguous views of NumPy arrays of one dtype among ``dtypes`` (float32 alone by
     default), or None when any is something else."""
     out = []
@@ -98,7 +98,7 @@ _F32_F64 = (np.float32, np.float64)     # the layer norm kernels' dtypes
 def _ln_cpu(x, *wb, eps, ndim, affine):
     """float32 and float64: one Cython pass per row (``_ops.layer_norm_fwd``); else the NumPy
     formula."""
-    f = _f32_flat(x, *wb, dtypes=_F32_F64)
+    f = _flat_of_one_dtype(x, *wb, dtypes=_F32_F64)
     if f is None:
         return _ln_fwd(np, x, *wb, eps=eps, ndim=ndim, affine=affine)
     from .. import _ops
@@ -116,7 +116,7 @@ def _ln_cpu(x, *wb, eps, ndim, affine):
 
 
 def _ln_grad_cpu(x, mean, rstd, gy, gmean, grstd, *w, ndim):
-    f = _f32_flat(x, mean, rstd, gy, gmean, grstd, *w, dtypes=_F32_F64)
+    f = _flat_of_one_dtype(x, mean, rstd, gy, gmean, grstd, *w, dtypes=_F32_F64)
     if f is None or gy.shape != x.shape or gmean.shape != mean.shape \
             or grstd.shape != mean.shape:
         return _ln_grad_fwd(np, x, mean, rstd, gy, gmean, grstd, *w, ndim=ndim)
@@ -245,7 +245,7 @@ def _nc_s(x):
 
 def _bn_cpu(x, *wb, eps, affine):
     x3 = _nc_s(x)
-    f = None if x3 is None else _f32_flat(*wb)
+    f = None if x3 is None else _flat_of_one_dtype(*wb)
     if f is None:
         return _bn_fwd(np, x, *wb, eps=eps, affine=affine)
     from .. import _ops
@@ -273,7 +273,7 @@ def _bn_grad_fwd(xp, x, mean, var, gy, gmean, gvar, *w, eps):
 
 def _bn_grad_cpu(x, mean, var, gy, gmean, gvar, *w, eps):
     x3, g3 = _nc_s(x), _nc_s(gy)
-    f = _f32_flat(mean, var, gmean, gvar, *w)
+    f = _flat_of_one_dtype(mean, var, gmean, gvar, *w)
     if x3 is None or g3 is None or f is None or gy.shape != x.shape:
         return _bn_grad_fwd(np, x, mean, var, gy, gmean, gvar, *w, eps=eps)
     from .. import _ops
@@ -347,7 +347,7 @@ def _gn_fwd(xp, x, *wb, groups, eps, affine):
 
 def _gn_cpu(x, *wb, groups, eps, affine):
     x3 = _nc_s(x)
-    f = None if x3 is None else _f32_flat(*wb)
+    f = None if x3 is None else _flat_of_one_dtype(*wb)
     if f is None:
         return _gn_fwd(np, x, *wb, groups=groups, eps=eps, affine=affine)
     from .. import _ops
@@ -374,7 +374,7 @@ def _gn_grad_fwd(xp, x, mean, rstd, gy, gmean, grstd, *w, groups):
 
 def _gn_grad_cpu(x, mean, rstd, gy, gmean, grstd, *w, groups):
     x3, g3 = _nc_s(x), _nc_s(gy)
-    f = _f32_flat(mean, rstd, gmean, grstd, *w)
+    f = _flat_of_one_dtype(mean, rstd, gmean, grstd, *w)
     if x3 is None or g3 is None or f is None or gy.shape != x.shape \
             or gmean.shape != mean.shape or grstd.shape != mean.shape:
         return _gn_grad_fwd(np, x, mean, rstd, gy, gmean, grstd, *w, groups=groups)
@@ -439,7 +439,7 @@ def _bn_eval_fwd(xp, x, mean, var, *wb, eps, affine):
 
 def _bn_eval_cpu(x, mean, var, *wb, eps, affine):
     x3 = _nc_s(x)
-    f = None if x3 is None else _f32_flat(mean, var, *wb)
+    f = None if x3 is None else _flat_of_one_dtype(mean, var, *wb)
     if f is None:
         return _bn_eval_fwd(np, x, mean, var, *wb, eps=eps, affine=affine)
     from .. import _ops
